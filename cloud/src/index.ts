@@ -1,0 +1,2 @@
+/** Backend package: the management API, SDK endpoints, pipeline and CDK stacks land here (issues 4-5). */
+export const PACKAGE_NAME = '@xp/cloud';

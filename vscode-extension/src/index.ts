@@ -1,0 +1,2 @@
+/** Thin VS Code client for the xp language server. */
+export const PACKAGE_NAME = '@xp/vscode-extension';

@@ -1,1 +1,3 @@
-export const PACKAGE_NAME = '@xp/shared';
+export * from './model/index.js';
+export * from './eval/index.js';
+export * from './stats/index.js';

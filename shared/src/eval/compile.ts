@@ -1,0 +1,366 @@
+import { formatIssues } from '../model/common.js';
+import { rulesetEnvelopeSchema, rulesetExperimentSchema, rulesetFlagSchema, rulesetHoldoutSchema } from '../model/ruleset.js';
+import type { RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from '../model/ruleset.js';
+import type { BucketRange, NamespaceRange } from './bucketing.js';
+import { getBucketRanges } from './bucketing.js';
+import type { ConditionTest } from './condition.js';
+import { compileCondition } from './condition.js';
+import type { EvaluationResult } from './types.js';
+import { ErrorCode, Reason } from './types.js';
+
+/**
+ * Compiles a ruleset once into lookup tables, predicate trees and pre-built results, cached per
+ * ruleset object, so evaluation does no parsing, validation or closure creation.
+ */
+
+export const RuleKind = {
+  /** Serve one variation on match. */
+  Force: 0,
+  /** Serve one variation to a hashed fraction. */
+  Rollout: 1,
+  /** Weighted split across variations. */
+  Split: 2,
+  /** Delegate to an experiment. */
+  Experiment: 3,
+} as const;
+export type RuleKind = (typeof RuleKind)[keyof typeof RuleKind];
+
+export interface CompiledRule {
+  readonly id: string;
+  readonly kind: RuleKind;
+  readonly test: ConditionTest | undefined;
+  readonly from: number | undefined;
+  readonly until: number | undefined;
+  /** Force: the result to return. */
+  readonly result: EvaluationResult | undefined;
+  readonly variation: number;
+  readonly coverage: number;
+  readonly schedule: readonly (readonly [number, number])[] | undefined;
+  readonly hashAttribute: string;
+  readonly fallbackAttribute: string | undefined;
+  readonly seed: string;
+  readonly hashVersion: number;
+  readonly ranges: readonly BucketRange[];
+  readonly experiment: string;
+  /** Experiment variation index → flag variation index. */
+  readonly variationMap: readonly number[];
+}
+
+export interface CompiledFlag {
+  readonly key: string;
+  /** Set when the flag cannot be evaluated; carries the error code and message. */
+  readonly error: { readonly code: ErrorCode; readonly message: string } | undefined;
+  readonly on: boolean;
+  readonly variations: readonly { readonly key: string; readonly value: unknown }[];
+  readonly prerequisites: readonly { readonly flag: string; readonly variation: string }[];
+  readonly rules: readonly CompiledRule[];
+  /** Whether any rule depends on the clock. */
+  readonly timed: boolean;
+  readonly defaultResult: EvaluationResult;
+  readonly disabledResult: EvaluationResult;
+  readonly prerequisiteFailed: readonly EvaluationResult[];
+}
+
+export interface CompiledExperiment {
+  readonly key: string;
+  readonly error: { readonly code: ErrorCode; readonly message: string } | undefined;
+  readonly def: RulesetExperiment;
+  readonly ranges: readonly BucketRange[];
+  readonly test: ConditionTest | undefined;
+  readonly namespace: NamespaceRange | undefined;
+  readonly holdout: RulesetHoldout | undefined;
+  readonly overrideParam: string;
+}
+
+export interface CompiledRuleset {
+  readonly error: { readonly code: ErrorCode; readonly message: string } | undefined;
+  readonly flags: ReadonlyMap<string, CompiledFlag>;
+  readonly experiments: ReadonlyMap<string, CompiledExperiment>;
+  readonly groups: Readonly<Record<string, ReadonlySet<unknown>>>;
+}
+
+const EMPTY_RESULT: EvaluationResult = Object.freeze({ value: null, variationKey: null, reason: Reason.Default });
+const EMPTY: CompiledRuleset = { error: undefined, flags: new Map(), experiments: new Map(), groups: {} };
+
+class Invalid extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'Invalid';
+  }
+}
+
+function freeze<T extends object>(o: T): Readonly<T> {
+  return Object.freeze(o);
+}
+
+function compileTest(condition: Record<string, unknown> | undefined, path: string): ConditionTest | undefined {
+  if (condition === undefined) {
+    return undefined;
+  }
+  const { test, problems } = compileCondition(condition, path);
+  if (problems.length > 0) {
+    throw new Invalid(ErrorCode.InvalidRule, problems.join('; '));
+  }
+  return test;
+}
+
+function checkIndex(i: number, length: number, path: string): void {
+  if (i >= length) {
+    throw new Invalid(ErrorCode.ParseError, `${path}: variation index ${i} is out of range (${length} variations)`);
+  }
+}
+
+function compileExperiment(
+  key: string,
+  raw: unknown,
+  holdouts: ReadonlyMap<string, RulesetHoldout>,
+  brokenHoldouts: ReadonlyMap<string, string>,
+): CompiledExperiment {
+  const path = `experiments.${key}`;
+  const parsed = rulesetExperimentSchema.safeParse(raw);
+  const base = { key, overrideParam: `xp_${key}` };
+  if (!parsed.success) {
+    const error = { code: ErrorCode.ParseError, message: formatIssues(parsed.error, path).join('; ') };
+    return { ...base, error, def: undefined as unknown as RulesetExperiment, ranges: [], test: undefined, namespace: undefined, holdout: undefined };
+  }
+  const def = parsed.data;
+  try {
+    if (def.weights.length !== def.variations.length) {
+      throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${def.variations.length} weights, got ${def.weights.length}`);
+    }
+    if (def.force !== undefined) {
+      checkIndex(def.force, def.variations.length, `${path}.force`);
+    }
+    const holdout = def.holdout === undefined ? undefined : holdouts.get(def.holdout);
+    if (def.holdout !== undefined && holdout === undefined) {
+      const broken = brokenHoldouts.get(def.holdout);
+      throw new Invalid(broken === undefined ? ErrorCode.InvalidRule : ErrorCode.ParseError, broken ?? `${path}.holdout: unknown holdout "${def.holdout}"`);
+    }
+    return {
+      ...base,
+      error: undefined,
+      def,
+      ranges: getBucketRanges(def.variations.length, def.coverage, def.weights),
+      test: compileTest(def.condition, `${path}.condition`),
+      namespace: def.namespace,
+      holdout,
+    };
+  } catch (e) {
+    if (!(e instanceof Invalid)) {
+      throw e;
+    }
+    return { ...base, error: { code: e.code, message: e.message }, def, ranges: [], test: undefined, namespace: undefined, holdout: undefined };
+  }
+}
+
+function compileRule(flagKey: string, flag: RulesetFlag, rule: RulesetRule, index: number, experiments: ReadonlyMap<string, CompiledExperiment>): CompiledRule {
+  const path = `flags.${flagKey}.rules[${index}]`;
+  const n = flag.variations.length;
+  const common = {
+    id: rule.id,
+    test: compileTest(rule.condition, `${path}.condition`),
+    from: rule.from,
+    until: rule.until,
+    result: undefined,
+    variation: -1,
+    coverage: 1,
+    schedule: undefined,
+    hashAttribute: 'id',
+    fallbackAttribute: undefined,
+    seed: '',
+    hashVersion: 2,
+    ranges: [],
+    experiment: '',
+    variationMap: [],
+  };
+  switch (rule.type) {
+    case 'force': {
+      checkIndex(rule.variation, n, `${path}.variation`);
+      const v = flag.variations[rule.variation]!;
+      const result = freeze({ value: v.value, variationKey: v.key, reason: Reason.TargetingMatch, ruleId: rule.id });
+      return { ...common, kind: RuleKind.Force, variation: rule.variation, result };
+    }
+    case 'rollout': {
+      checkIndex(rule.variation, n, `${path}.variation`);
+      const schedule = rule.schedule === undefined ? undefined : [...rule.schedule].sort((a, b) => a[0] - b[0]);
+      return {
+        ...common,
+        kind: RuleKind.Rollout,
+        variation: rule.variation,
+        coverage: rule.coverage,
+        schedule,
+        hashAttribute: rule.hashAttribute,
+        fallbackAttribute: rule.fallbackAttribute,
+        seed: rule.seed,
+        hashVersion: rule.hashVersion,
+      };
+    }
+    case 'split': {
+      if (rule.weights.length !== n) {
+        throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${n} weights (one per variation), got ${rule.weights.length}`);
+      }
+      return {
+        ...common,
+        kind: RuleKind.Split,
+        hashAttribute: rule.hashAttribute,
+        fallbackAttribute: rule.fallbackAttribute,
+        seed: rule.seed,
+        hashVersion: rule.hashVersion,
+        ranges: getBucketRanges(n, 1, rule.weights),
+      };
+    }
+    case 'experiment': {
+      const exp = experiments.get(rule.experiment);
+      if (exp === undefined) {
+        throw new Invalid(ErrorCode.InvalidRule, `${path}.experiment: unknown experiment "${rule.experiment}"`);
+      }
+      if (exp.error !== undefined) {
+        throw new Invalid(exp.error.code, exp.error.message);
+      }
+      if (rule.variations.length !== exp.def.variations.length) {
+        throw new Invalid(
+          ErrorCode.ParseError,
+          `${path}.variations: experiment "${rule.experiment}" has ${exp.def.variations.length} variations, the rule maps ${rule.variations.length}`,
+        );
+      }
+      rule.variations.forEach((v, i) => {
+        checkIndex(v, n, `${path}.variations[${i}]`);
+      });
+      return { ...common, kind: RuleKind.Experiment, experiment: rule.experiment, variationMap: rule.variations };
+    }
+  }
+}
+
+function brokenFlag(key: string, code: ErrorCode, message: string): CompiledFlag {
+  return {
+    key,
+    error: { code, message },
+    on: false,
+    variations: [],
+    prerequisites: [],
+    rules: [],
+    timed: false,
+    defaultResult: EMPTY_RESULT,
+    disabledResult: EMPTY_RESULT,
+    prerequisiteFailed: [],
+  };
+}
+
+function compileFlag(key: string, raw: unknown, experiments: ReadonlyMap<string, CompiledExperiment>): CompiledFlag {
+  const parsed = rulesetFlagSchema.safeParse(raw);
+  if (!parsed.success) {
+    return brokenFlag(key, ErrorCode.ParseError, formatIssues(parsed.error, `flags.${key}`).join('; '));
+  }
+  const flag = parsed.data;
+  try {
+    const n = flag.variations.length;
+    checkIndex(flag.default, n, `flags.${key}.default`);
+    checkIndex(flag.off, n, `flags.${key}.off`);
+    const rules = (flag.rules ?? []).map((r, i) => compileRule(key, flag, r, i, experiments));
+    const def = flag.variations[flag.default]!;
+    const off = flag.variations[flag.off]!;
+    const prerequisites = flag.prerequisites ?? [];
+    return {
+      key,
+      error: undefined,
+      on: flag.on !== false,
+      variations: flag.variations,
+      prerequisites,
+      rules,
+      timed: rules.some((r) => r.from !== undefined || r.until !== undefined || r.schedule !== undefined),
+      defaultResult: freeze({ value: def.value, variationKey: def.key, reason: Reason.Default }),
+      disabledResult: freeze({ value: off.value, variationKey: off.key, reason: Reason.Disabled }),
+      prerequisiteFailed: prerequisites.map((p) =>
+        freeze({ value: off.value, variationKey: off.key, reason: Reason.PrerequisiteFailed, prerequisite: p.flag }),
+      ),
+    };
+  } catch (e) {
+    if (!(e instanceof Invalid)) {
+      throw e;
+    }
+    return brokenFlag(key, e.code, e.message);
+  }
+}
+
+/** Marks every flag whose prerequisites lead back to itself. */
+function markCycles(flags: Map<string, CompiledFlag>): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const cyclic = new Set<string>();
+  const visit = (key: string, stack: string[]): void => {
+    const s = state.get(key);
+    if (s === 'done') {
+      return;
+    }
+    if (s === 'visiting') {
+      for (const k of stack.slice(stack.indexOf(key))) {
+        cyclic.add(k);
+      }
+      return;
+    }
+    state.set(key, 'visiting');
+    stack.push(key);
+    for (const p of flags.get(key)?.prerequisites ?? []) {
+      if (flags.has(p.flag)) {
+        visit(p.flag, stack);
+      }
+    }
+    stack.pop();
+    state.set(key, 'done');
+  };
+  for (const key of flags.keys()) {
+    visit(key, []);
+  }
+  for (const key of cyclic) {
+    flags.set(key, brokenFlag(key, ErrorCode.PrerequisiteCycle, `flags.${key}.prerequisites: prerequisites form a cycle through "${key}"`));
+  }
+}
+
+function compile(ruleset: unknown): CompiledRuleset {
+  const envelope = rulesetEnvelopeSchema.safeParse(ruleset);
+  if (!envelope.success) {
+    return { ...EMPTY, error: { code: ErrorCode.ParseError, message: formatIssues(envelope.error, 'ruleset').join('; ') } };
+  }
+  const doc = envelope.data;
+  const groups: Record<string, ReadonlySet<unknown>> = {};
+  for (const [key, ids] of Object.entries(doc.savedGroups ?? {})) {
+    groups[key] = new Set(ids);
+  }
+  const holdouts = new Map<string, RulesetHoldout>();
+  const brokenHoldouts = new Map<string, string>();
+  for (const [key, raw] of Object.entries(doc.holdouts ?? {})) {
+    const parsed = rulesetHoldoutSchema.safeParse(raw);
+    if (parsed.success) {
+      holdouts.set(key, parsed.data);
+    } else {
+      brokenHoldouts.set(key, formatIssues(parsed.error, `holdouts.${key}`).join('; '));
+    }
+  }
+  const experiments = new Map<string, CompiledExperiment>();
+  for (const [key, raw] of Object.entries(doc.experiments ?? {})) {
+    experiments.set(key, compileExperiment(key, raw, holdouts, brokenHoldouts));
+  }
+  const flags = new Map<string, CompiledFlag>();
+  for (const [key, raw] of Object.entries(doc.flags)) {
+    flags.set(key, compileFlag(key, raw, experiments));
+  }
+  markCycles(flags);
+  return { error: undefined, flags, experiments, groups };
+}
+
+const cache = new WeakMap<object, CompiledRuleset>();
+
+/** The compiled form of a ruleset, built on first use and cached for the object's lifetime. */
+export function getCompiled(ruleset: unknown): CompiledRuleset {
+  if (typeof ruleset !== 'object' || ruleset === null) {
+    return { ...EMPTY, error: { code: ErrorCode.ParseError, message: 'ruleset: must be an object' } };
+  }
+  let compiled = cache.get(ruleset);
+  if (compiled === undefined) {
+    compiled = compile(ruleset);
+    cache.set(ruleset, compiled);
+  }
+  return compiled;
+}

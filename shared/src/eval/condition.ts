@@ -1,0 +1,419 @@
+import { paddedVersionString } from './version.js';
+
+/**
+ * MongoDB-style targeting conditions, compiled once into predicate trees so that evaluation
+ * allocates no closures or regular expressions. Semantics follow GrowthBook's SDK specification,
+ * including its JavaScript coercions (see shared/spec/README.md).
+ */
+
+/** Saved groups (id-list segments) by key. */
+export type SavedGroups = Readonly<Record<string, readonly unknown[] | ReadonlySet<unknown>>>;
+
+/** A compiled condition: attributes in, match out. */
+export type ConditionTest = (attributes: unknown, groups: SavedGroups) => boolean;
+type ValueTest = (value: unknown, groups: SavedGroups) => boolean;
+
+/** Collects problems with their paths; strict compilation turns them into evaluation errors. */
+export interface ConditionProblems {
+  readonly problems: string[];
+}
+
+const KNOWN_OPERATORS = new Set([
+  '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$exists', '$in', '$nin', '$inGroup', '$notInGroup', '$not',
+  '$size', '$elemMatch', '$all', '$regex', '$regexi', '$type', '$veq', '$vne', '$vgt', '$vgte', '$vlt', '$vlte',
+]);
+const ESCAPE_SLASH = /([^\\])\//g;
+const SET_THRESHOLD = 8;
+
+const alwaysTrue: ConditionTest = () => true;
+const alwaysFalse: ValueTest = () => false;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** True when every key starts with "$" (and there is at least one). */
+export function isOperatorObject(v: Record<string, unknown>): boolean {
+  const keys = Object.keys(v);
+  if (keys.length === 0) {
+    return false;
+  }
+  for (const k of keys) {
+    if (!k.startsWith('$')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** GrowthBook's $type names. */
+export function getType(v: unknown): string {
+  if (v === null) {
+    return 'null';
+  }
+  if (Array.isArray(v)) {
+    return 'array';
+  }
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'object' || t === 'undefined' ? t : 'unknown';
+}
+
+/** Reads a dotted path; anything missing (or not an own property) reads as null. */
+function compilePath(path: string): (obj: unknown) => unknown {
+  const parts = path.split('.');
+  if (parts.length === 1) {
+    return (obj) => (typeof obj === 'object' && obj !== null && Object.hasOwn(obj, path) ? (obj as Record<string, unknown>)[path] : null);
+  }
+  return (obj) => {
+    let current = obj;
+    for (const part of parts) {
+      if (typeof current === 'object' && current !== null && Object.hasOwn(current, part)) {
+        current = (current as Record<string, unknown>)[part];
+      } else {
+        return null;
+      }
+    }
+    return current;
+  };
+}
+
+function jsonEquals(a: unknown, expectedJson: string): boolean {
+  return JSON.stringify(a) === expectedJson;
+}
+
+/** Membership: an array attribute matches when any element is in the list. */
+function makeIn(list: readonly unknown[]): (actual: unknown) => boolean {
+  if (list.length > SET_THRESHOLD) {
+    const set = new Set(list);
+    return (actual) => {
+      if (Array.isArray(actual)) {
+        for (const el of actual) {
+          if (set.has(el)) {
+            return true;
+          }
+        }
+        return false;
+      }
+      return set.has(actual);
+    };
+  }
+  return (actual) => {
+    if (Array.isArray(actual)) {
+      for (const el of actual) {
+        if (list.includes(el)) {
+          return true;
+        }
+      }
+      return false;
+    }
+    return list.includes(actual);
+  };
+}
+
+function groupHas(group: readonly unknown[] | ReadonlySet<unknown>, x: unknown): boolean {
+  return Array.isArray(group) ? group.includes(x) : (group as ReadonlySet<unknown>).has(x);
+}
+
+function inGroup(actual: unknown, group: readonly unknown[] | ReadonlySet<unknown> | undefined): boolean {
+  if (group === undefined) {
+    return false;
+  }
+  if (Array.isArray(actual)) {
+    for (const el of actual) {
+      if (groupHas(group, el)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return groupHas(group, actual);
+}
+
+function any(tests: readonly ConditionTest[], obj: unknown, g: SavedGroups): boolean {
+  for (const t of tests) {
+    if (t(obj, g)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The class that compiles one condition tree, collecting problems by path. */
+class Compiler {
+  readonly problems: string[] = [];
+
+  problem(path: string, message: string): void {
+    this.problems.push(`${path}: ${message}`);
+  }
+
+  condition(cond: unknown, path: string): ConditionTest {
+    if (!isPlainObject(cond)) {
+      this.problem(path, 'a condition must be an object');
+      return () => false;
+    }
+    const tests: ConditionTest[] = [];
+    for (const [key, value] of Object.entries(cond)) {
+      const at = `${path}.${key}`;
+      switch (key) {
+        case '$or': {
+          const parts = this.list(value, at);
+          tests.push(parts.length === 0 ? alwaysTrue : (obj, g) => any(parts, obj, g));
+          break;
+        }
+        case '$nor': {
+          const parts = this.list(value, at);
+          tests.push(parts.length === 0 ? () => false : (obj, g) => !any(parts, obj, g));
+          break;
+        }
+        case '$and': {
+          const parts = this.list(value, at);
+          tests.push(combine(parts));
+          break;
+        }
+        case '$not': {
+          const inner = this.condition(value, at);
+          tests.push((obj, g) => !inner(obj, g));
+          break;
+        }
+        default: {
+          const read = compilePath(key);
+          const check = this.value(value, at);
+          tests.push((obj, g) => check(read(obj), g));
+        }
+      }
+    }
+    return combine(tests);
+  }
+
+  private list(value: unknown, path: string): ConditionTest[] {
+    if (!Array.isArray(value)) {
+      this.problem(path, 'must be an array of conditions');
+      return [];
+    }
+    return value.map((c, i) => this.condition(c, `${path}[${i}]`));
+  }
+
+  value(expected: unknown, path: string): ValueTest {
+    if (typeof expected === 'string') {
+      return (v) => (v as string) === expected;
+    }
+    if (typeof expected === 'number') {
+      return (v) => (v as number) * 1 === expected;
+    }
+    if (typeof expected === 'boolean') {
+      return (v) => v !== null && Boolean(v) === expected;
+    }
+    if (expected === null) {
+      return (v) => v === null;
+    }
+    if (Array.isArray(expected) || !isPlainObject(expected) || !isOperatorObject(expected)) {
+      const json = JSON.stringify(expected);
+      return (v) => jsonEquals(v, json);
+    }
+    const ops: ValueTest[] = [];
+    for (const [op, arg] of Object.entries(expected)) {
+      ops.push(this.operator(op, arg, `${path}.${op}`));
+    }
+    if (ops.length === 1) {
+      return ops[0]!;
+    }
+    return (v, g) => {
+      for (const t of ops) {
+        if (!t(v, g)) {
+          return false;
+        }
+      }
+      return true;
+    };
+  }
+
+  private array(arg: unknown, path: string): readonly unknown[] | undefined {
+    if (!Array.isArray(arg)) {
+      this.problem(path, 'must be an array');
+      return undefined;
+    }
+    return arg as readonly unknown[];
+  }
+
+  private operator(op: string, arg: unknown, path: string): ValueTest {
+    switch (op) {
+      case '$eq':
+        return (a) => a === arg;
+      case '$ne':
+        return (a) => a !== arg;
+      case '$lt':
+        return (a) => (a as number) < (arg as number);
+      case '$lte':
+        return (a) => (a as number) <= (arg as number);
+      case '$gt':
+        return (a) => (a as number) > (arg as number);
+      case '$gte':
+        return (a) => (a as number) >= (arg as number);
+      case '$exists':
+        return arg ? (a) => a !== null && a !== undefined : (a) => a === null || a === undefined;
+      case '$in': {
+        const list = this.array(arg, path);
+        if (list === undefined) {
+          return alwaysFalse;
+        }
+        const isIn = makeIn(list);
+        return (a) => isIn(a);
+      }
+      case '$nin': {
+        const list = this.array(arg, path);
+        if (list === undefined) {
+          return alwaysFalse;
+        }
+        const isIn = makeIn(list);
+        return (a) => !isIn(a);
+      }
+      case '$inGroup':
+      case '$notInGroup': {
+        if (typeof arg !== 'string') {
+          this.problem(path, 'must be the key of a saved group');
+          return alwaysFalse;
+        }
+        return op === '$inGroup' ? (a, g) => inGroup(a, g[arg]) : (a, g) => !inGroup(a, g[arg]);
+      }
+      case '$not': {
+        const inner = this.value(arg, path);
+        return (a, g) => !inner(a, g);
+      }
+      case '$size': {
+        const inner = this.value(arg, path);
+        return (a, g) => Array.isArray(a) && inner(a.length, g);
+      }
+      case '$elemMatch': {
+        const check: ValueTest = isPlainObject(arg) && isOperatorObject(arg) ? this.value(arg, path) : this.condition(arg, path);
+        return (a, g) => {
+          if (!Array.isArray(a)) {
+            return false;
+          }
+          for (const el of a) {
+            if (el && check(el, g)) {
+              return true;
+            }
+          }
+          return false;
+        };
+      }
+      case '$all': {
+        const list = this.array(arg, path);
+        if (list === undefined) {
+          return alwaysFalse;
+        }
+        const checks = list.map((e, i) => this.value(e, `${path}[${i}]`));
+        return (a, g) => {
+          if (!Array.isArray(a)) {
+            return false;
+          }
+          for (const check of checks) {
+            let passed = false;
+            for (const el of a) {
+              if (check(el, g)) {
+                passed = true;
+                break;
+              }
+            }
+            if (!passed) {
+              return false;
+            }
+          }
+          return true;
+        };
+      }
+      case '$regex':
+      case '$regexi': {
+        if (typeof arg !== 'string') {
+          this.problem(path, 'must be a string');
+          return alwaysFalse;
+        }
+        let re: RegExp;
+        try {
+          re = new RegExp(arg.replace(ESCAPE_SLASH, '$1\\/'), op === '$regexi' ? 'i' : '');
+        } catch (e) {
+          this.problem(path, `invalid regular expression: ${(e as Error).message}`);
+          return alwaysFalse;
+        }
+        return (a) => re.test(a as string);
+      }
+      case '$type':
+        return (a) => getType(a) === arg;
+      case '$veq':
+      case '$vne':
+      case '$vgt':
+      case '$vgte':
+      case '$vlt':
+      case '$vlte': {
+        const e = paddedVersionString(arg);
+        switch (op) {
+          case '$veq':
+            return (a) => paddedVersionString(a) === e;
+          case '$vne':
+            return (a) => paddedVersionString(a) !== e;
+          case '$vgt':
+            return (a) => paddedVersionString(a) > e;
+          case '$vgte':
+            return (a) => paddedVersionString(a) >= e;
+          case '$vlt':
+            return (a) => paddedVersionString(a) < e;
+          default:
+            return (a) => paddedVersionString(a) <= e;
+        }
+      }
+      default:
+        this.problem(path, KNOWN_OPERATORS.has(op) ? 'unsupported here' : `unknown operator "${op}"`);
+        return alwaysFalse;
+    }
+  }
+}
+
+function combine(tests: ConditionTest[]): ConditionTest {
+  if (tests.length === 0) {
+    return alwaysTrue;
+  }
+  if (tests.length === 1) {
+    return tests[0]!;
+  }
+  if (tests.length === 2) {
+    const [a, b] = tests as [ConditionTest, ConditionTest];
+    return (obj, g) => a(obj, g) && b(obj, g);
+  }
+  return (obj, g) => {
+    for (const t of tests) {
+      if (!t(obj, g)) {
+        return false;
+      }
+    }
+    return true;
+  };
+}
+
+/**
+ * Compiles a condition. Unknown operators, invalid regular expressions and malformed operands are
+ * reported in `problems` (with their path) and compile to "no match".
+ */
+export function compileCondition(condition: unknown, path = 'condition'): { test: ConditionTest; problems: string[] } {
+  const compiler = new Compiler();
+  const test = compiler.condition(condition, path);
+  return { test, problems: compiler.problems };
+}
+
+const lenientCache = new WeakMap<object, ConditionTest>();
+
+/**
+ * Evaluates a condition against attributes, GrowthBook-style: never throws; unknown operators and
+ * invalid regular expressions simply do not match. Compiled conditions are cached per object.
+ */
+export function evalCondition(attributes: unknown, condition: Record<string, unknown>, savedGroups: SavedGroups = {}): boolean {
+  let test = lenientCache.get(condition);
+  if (test === undefined) {
+    test = compileCondition(condition).test;
+    lenientCache.set(condition, test);
+  }
+  try {
+    return test(attributes, savedGroups);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,410 @@
+import { chooseVariation, inNamespace } from './bucketing.js';
+import type { CompiledExperiment, CompiledFlag, CompiledRule, CompiledRuleset } from './compile.js';
+import { RuleKind, getCompiled } from './compile.js';
+import { hash } from './hash.js';
+import type {
+  EvaluationContext,
+  EvaluationOptions,
+  EvaluationResult,
+  ExperimentAssignment,
+  ExperimentResult,
+  TraceStep,
+} from './types.js';
+import { ErrorCode, Reason, SkipReason } from './types.js';
+
+/** Prerequisite chains deeper than this are treated as broken (cycles are caught at compile time). */
+const MAX_DEPTH = 32;
+const EMPTY_ATTRIBUTES: Readonly<Record<string, unknown>> = Object.freeze({});
+const NOT_FOUND: EvaluationResult = Object.freeze({
+  value: null,
+  variationKey: null,
+  reason: Reason.FlagNotFound,
+  errorCode: ErrorCode.FlagNotFound,
+  errorMessage: 'flag not found',
+});
+const TYPE_MISMATCH = Symbol('type-mismatch');
+
+/** Thrown inside evaluation to abandon it with an error result; caught at the public edge. */
+class EvaluationError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EvaluationError';
+  }
+}
+
+function errorResult<T>(code: ErrorCode, message: string, defaultValue: T | undefined, reason: Reason = Reason.Error): EvaluationResult<T> {
+  return { value: (defaultValue ?? null) as T, variationKey: null, reason, errorCode: code, errorMessage: message };
+}
+
+/** The unit's bucketing id: a non-empty string or a number; undefined when absent. */
+function readHashValue(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined | typeof TYPE_MISMATCH {
+  let v = attributes[name];
+  if ((v === undefined || v === null || v === '') && fallback !== undefined) {
+    v = attributes[fallback];
+  }
+  if (typeof v === 'string') {
+    return v === '' ? undefined : v;
+  }
+  if (typeof v === 'number') {
+    return Number.isFinite(v) ? String(v) : TYPE_MISMATCH;
+  }
+  if (v === undefined || v === null) {
+    return undefined;
+  }
+  return TYPE_MISMATCH;
+}
+
+function hashValueOrThrow(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined {
+  const v = readHashValue(attributes, name, fallback);
+  if (v === TYPE_MISMATCH) {
+    throw new EvaluationError(ErrorCode.TypeMismatch, `attribute "${name}" must be a string or a number to be used for bucketing`);
+  }
+  return v;
+}
+
+function effectiveCoverage(rule: CompiledRule, now: number): number {
+  let coverage = rule.coverage;
+  if (rule.schedule !== undefined) {
+    for (const [at, c] of rule.schedule) {
+      if (at <= now) {
+        coverage = c;
+      } else {
+        break;
+      }
+    }
+  }
+  return coverage;
+}
+
+/** Reads a QA override `xp_<key>=<variation key or index>` from a URL's query string. */
+function urlOverride(url: string, exp: CompiledExperiment): number {
+  const q = url.indexOf('?');
+  if (q < 0 || !url.includes(exp.overrideParam, q)) {
+    return -1;
+  }
+  const end = url.indexOf('#', q);
+  const params = new URLSearchParams(url.slice(q + 1, end < 0 ? undefined : end));
+  const raw = params.get(exp.overrideParam);
+  return raw === null ? -1 : variationIndexOf(exp, raw);
+}
+
+const DIGITS = /^\d+$/;
+
+function indexOfKey(exp: CompiledExperiment, key: string): number {
+  const variations = exp.def.variations;
+  for (let i = 0; i < variations.length; i++) {
+    if (variations[i]!.key === key) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+function variationIndexOf(exp: CompiledExperiment, ref: string | number): number {
+  const variations = exp.def.variations;
+  if (typeof ref === 'string') {
+    const byKey = indexOfKey(exp, ref);
+    if (byKey >= 0) {
+      return byKey;
+    }
+    if (!DIGITS.test(ref)) {
+      return -1;
+    }
+  }
+  const i = Number(ref);
+  return Number.isInteger(i) && i >= 0 && i < variations.length ? i : -1;
+}
+
+/** Outcome of assigning a unit to an experiment: an assignment, or why it was skipped. */
+type Assignment = ExperimentAssignment | SkipReason;
+
+function assignment(exp: CompiledExperiment, index: number, hashValue: string, extra: Partial<ExperimentAssignment>): ExperimentAssignment {
+  return {
+    key: exp.key,
+    variationKey: exp.def.variations[index]!.key,
+    variationIndex: index,
+    inExperiment: false,
+    hashAttribute: exp.def.hashAttribute,
+    hashValue,
+    ...extra,
+  };
+}
+
+function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: EvaluationContext, attributes: Readonly<Record<string, unknown>>): Assignment {
+  const def = exp.def;
+  if (def.urlOverride !== false && context.url !== undefined) {
+    const forced = urlOverride(context.url, exp);
+    if (forced >= 0) {
+      return assignment(exp, forced, '', { forced: true });
+    }
+  }
+  const forcedRef = context.forcedVariations?.[exp.key];
+  if (forcedRef !== undefined) {
+    const forced = variationIndexOf(exp, forcedRef);
+    if (forced >= 0) {
+      return assignment(exp, forced, '', { forced: true });
+    }
+  }
+  if (def.force !== undefined) {
+    return assignment(exp, def.force, '', { forced: true });
+  }
+  const hashValue = hashValueOrThrow(attributes, def.hashAttribute, def.fallbackAttribute);
+  if (hashValue === undefined) {
+    return SkipReason.NoHashAttribute;
+  }
+  const store = def.sticky === undefined ? undefined : context.stickyBuckets;
+  let stored: Readonly<Record<string, string>> | undefined;
+  if (store !== undefined && def.sticky !== undefined) {
+    stored = store.get(def.hashAttribute, hashValue);
+    if (stored !== undefined) {
+      for (let v = 0; v < def.sticky.minBucketVersion; v++) {
+        if (stored[`${exp.key}__${v}`] !== undefined) {
+          return SkipReason.StickyBlocked;
+        }
+      }
+      const key = stored[`${exp.key}__${def.sticky.bucketVersion}`];
+      const index = key === undefined ? -1 : indexOfKey(exp, key);
+      if (index >= 0) {
+        return assignment(exp, index, hashValue, { inExperiment: true, sticky: true });
+      }
+    }
+  }
+  if (exp.namespace !== undefined && !inNamespace(hashValue, exp.namespace)) {
+    return SkipReason.Namespace;
+  }
+  if (exp.holdout !== undefined) {
+    const holdoutValue = hashValueOrThrow(attributes, exp.holdout.hashAttribute, undefined);
+    if (holdoutValue !== undefined) {
+      const h = hash(exp.holdout.seed, holdoutValue, 2);
+      if (h !== null && h < exp.holdout.coverage) {
+        return SkipReason.Holdout;
+      }
+    }
+  }
+  if (exp.test !== undefined && !exp.test(attributes, compiled.groups)) {
+    return SkipReason.Condition;
+  }
+  const bucket = hash(def.seed, hashValue, def.hashVersion);
+  const index = bucket === null ? -1 : chooseVariation(bucket, exp.ranges);
+  if (bucket === null || index < 0) {
+    return SkipReason.Coverage;
+  }
+  if (store !== undefined && def.sticky !== undefined) {
+    store.set(def.hashAttribute, hashValue, { ...stored, [`${exp.key}__${def.sticky.bucketVersion}`]: def.variations[index]!.key });
+  }
+  return assignment(exp, index, hashValue, { inExperiment: true, bucket });
+}
+
+function evalFlag(
+  compiled: CompiledRuleset,
+  flag: CompiledFlag,
+  context: EvaluationContext,
+  attributes: Readonly<Record<string, unknown>>,
+  trace: TraceStep[] | undefined,
+  depth: number,
+): EvaluationResult {
+  if (flag.error !== undefined) {
+    throw new EvaluationError(flag.error.code, flag.error.message);
+  }
+  if (!flag.on) {
+    return flag.disabledResult;
+  }
+  for (let i = 0; i < flag.prerequisites.length; i++) {
+    const p = flag.prerequisites[i]!;
+    const parent = compiled.flags.get(p.flag);
+    let served: string | null = null;
+    if (parent !== undefined && depth < MAX_DEPTH) {
+      served = evalFlag(compiled, parent, context, attributes, undefined, depth + 1).variationKey;
+    }
+    if (served !== p.variation) {
+      trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} served ${served ?? 'nothing'}, needs ${p.variation}` });
+      return flag.prerequisiteFailed[i]!;
+    }
+  }
+  const now = flag.timed ? (context.now ?? Date.now()) : 0;
+  for (const rule of flag.rules) {
+    if ((rule.from !== undefined && now < rule.from) || (rule.until !== undefined && now >= rule.until)) {
+      trace?.push({ ruleId: rule.id, outcome: 'inactive' });
+      continue;
+    }
+    if (rule.test !== undefined && !rule.test(attributes, compiled.groups)) {
+      trace?.push({ ruleId: rule.id, outcome: 'condition-false' });
+      continue;
+    }
+    switch (rule.kind) {
+      case RuleKind.Force:
+        trace?.push({ ruleId: rule.id, outcome: 'matched' });
+        return rule.result!;
+      case RuleKind.Rollout: {
+        const hashValue = hashValueOrThrow(attributes, rule.hashAttribute, rule.fallbackAttribute);
+        if (hashValue === undefined) {
+          trace?.push({ ruleId: rule.id, outcome: 'no-hash-attribute', detail: rule.hashAttribute });
+          continue;
+        }
+        const coverage = effectiveCoverage(rule, now);
+        const bucket = hash(rule.seed, hashValue, rule.hashVersion);
+        if (bucket === null || coverage <= 0 || bucket > coverage) {
+          trace?.push({ ruleId: rule.id, outcome: 'outside-rollout', detail: `bucket ${bucket ?? 'none'} > coverage ${coverage}` });
+          continue;
+        }
+        const v = flag.variations[rule.variation]!;
+        trace?.push({ ruleId: rule.id, outcome: 'matched', detail: `bucket ${bucket} <= coverage ${coverage}` });
+        return { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, bucket };
+      }
+      case RuleKind.Split: {
+        const hashValue = hashValueOrThrow(attributes, rule.hashAttribute, rule.fallbackAttribute);
+        if (hashValue === undefined) {
+          trace?.push({ ruleId: rule.id, outcome: 'no-hash-attribute', detail: rule.hashAttribute });
+          continue;
+        }
+        const bucket = hash(rule.seed, hashValue, rule.hashVersion);
+        const index = bucket === null ? -1 : chooseVariation(bucket, rule.ranges);
+        if (bucket === null || index < 0) {
+          trace?.push({ ruleId: rule.id, outcome: 'outside-split' });
+          continue;
+        }
+        const v = flag.variations[index]!;
+        trace?.push({ ruleId: rule.id, outcome: 'matched', detail: `bucket ${bucket}` });
+        return { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, bucket };
+      }
+      case RuleKind.Experiment: {
+        const exp = compiled.experiments.get(rule.experiment)!;
+        const a = assign(compiled, exp, context, attributes);
+        if (typeof a === 'string') {
+          trace?.push({ ruleId: rule.id, outcome: 'not-in-experiment', detail: a });
+          continue;
+        }
+        const v = flag.variations[rule.variationMap[a.variationIndex]!]!;
+        trace?.push({ ruleId: rule.id, outcome: a.forced === true ? 'forced' : 'matched', detail: `${exp.key}: ${a.variationKey}` });
+        const result: EvaluationResult = { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, experiment: a };
+        return a.bucket === undefined ? result : { ...result, bucket: a.bucket };
+      }
+    }
+  }
+  return flag.defaultResult;
+}
+
+function contextAttributes(context: unknown): Readonly<Record<string, unknown>> | undefined {
+  if (typeof context !== 'object' || context === null) {
+    return undefined;
+  }
+  const attributes: unknown = (context as EvaluationContext).attributes;
+  if (attributes === undefined) {
+    return EMPTY_ATTRIBUTES;
+  }
+  return typeof attributes === 'object' && attributes !== null && !Array.isArray(attributes) ? (attributes as Readonly<Record<string, unknown>>) : undefined;
+}
+
+/**
+ * Evaluates one flag for one unit. Never throws: a malformed ruleset or context, an unknown
+ * operator or an invalid regex gives the caller's default value with reason ERROR and an error code.
+ */
+export function evaluateFlag<T = unknown>(
+  ruleset: unknown,
+  flagKey: string,
+  context: EvaluationContext = {},
+  options?: EvaluationOptions<T>,
+): EvaluationResult<T> {
+  const defaultValue = options?.defaultValue;
+  try {
+    const compiled = getCompiled(ruleset);
+    if (compiled.error !== undefined) {
+      return errorResult(compiled.error.code, compiled.error.message, defaultValue);
+    }
+    const attributes = contextAttributes(context);
+    if (attributes === undefined) {
+      return errorResult(ErrorCode.InvalidContext, 'context and context.attributes must be objects', defaultValue);
+    }
+    const flag = compiled.flags.get(flagKey);
+    if (flag === undefined) {
+      return defaultValue === undefined ? (NOT_FOUND as EvaluationResult<T>) : errorResult(ErrorCode.FlagNotFound, 'flag not found', defaultValue, Reason.FlagNotFound);
+    }
+    if (options?.explain === true) {
+      const trace: TraceStep[] = [];
+      const result = evalFlag(compiled, flag, context, attributes, trace, 0);
+      return { ...result, trace } as EvaluationResult<T>;
+    }
+    return evalFlag(compiled, flag, context, attributes, undefined, 0) as EvaluationResult<T>;
+  } catch (e) {
+    if (e instanceof EvaluationError) {
+      return errorResult(e.code, e.message, defaultValue);
+    }
+    return errorResult(ErrorCode.General, 'unexpected evaluation failure', defaultValue);
+  }
+}
+
+const NOT_IN: Readonly<Record<SkipReason, ExperimentResult>> = Object.freeze(
+  Object.fromEntries(
+    Object.values(SkipReason).map((r) => [r, Object.freeze({ inExperiment: false, variationIndex: -1, variationKey: null, skipReason: r })]),
+  ) as Record<SkipReason, ExperimentResult>,
+);
+
+function experimentError(code: ErrorCode, message: string): ExperimentResult {
+  return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: code, errorMessage: message };
+}
+
+/**
+ * Assigns a unit to a standalone experiment (getVariant, split-URL). A unit outside the
+ * experiment gets variationIndex -1 and the skip reason. Never throws.
+ */
+export function evaluateExperiment(ruleset: unknown, experimentKey: string, context: EvaluationContext = {}): ExperimentResult {
+  try {
+    const compiled = getCompiled(ruleset);
+    if (compiled.error !== undefined) {
+      return experimentError(compiled.error.code, compiled.error.message);
+    }
+    const attributes = contextAttributes(context);
+    if (attributes === undefined) {
+      return experimentError(ErrorCode.InvalidContext, 'context and context.attributes must be objects');
+    }
+    const exp = compiled.experiments.get(experimentKey);
+    if (exp === undefined) {
+      return NOT_IN[SkipReason.NotRunning];
+    }
+    if (exp.error !== undefined) {
+      return experimentError(exp.error.code, exp.error.message);
+    }
+    const a = assign(compiled, exp, context, attributes);
+    if (typeof a === 'string') {
+      return NOT_IN[a];
+    }
+    const v = exp.def.variations[a.variationIndex]!;
+    const result: ExperimentResult = {
+      inExperiment: a.inExperiment,
+      variationIndex: a.variationIndex,
+      variationKey: a.variationKey,
+      value: v.value,
+      hashAttribute: a.hashAttribute,
+      hashValue: a.hashValue,
+    };
+    return {
+      ...result,
+      ...(v.url === undefined ? {} : { url: v.url }),
+      ...(a.bucket === undefined ? {} : { bucket: a.bucket }),
+      ...(a.sticky === true ? { sticky: true } : {}),
+      ...(a.forced === true ? { forced: true } : {}),
+    };
+  } catch (e) {
+    if (e instanceof EvaluationError) {
+      return experimentError(e.code, e.message);
+    }
+    return experimentError(ErrorCode.General, 'unexpected evaluation failure');
+  }
+}
+
+/**
+ * Resolves a split-URL experiment: the variation's URL for units in the experiment (or forced),
+ * otherwise the first (control) variation's URL. The incoming query string is kept by the caller.
+ */
+export function resolveSplitUrl(ruleset: unknown, experimentKey: string, context: EvaluationContext = {}): ExperimentResult & { readonly url?: string } {
+  const result = evaluateExperiment(ruleset, experimentKey, context);
+  if (result.variationIndex >= 0 || result.errorCode !== undefined) {
+    return result;
+  }
+  const compiled = getCompiled(ruleset);
+  const control = compiled.experiments.get(experimentKey)?.def.variations[0];
+  return control?.url === undefined ? result : { ...result, url: control.url };
+}

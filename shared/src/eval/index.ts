@@ -1,0 +1,17 @@
+export { fnv1a32, hash } from './hash.js';
+export { chooseVariation, getBucketRanges, getEqualWeights, inNamespace } from './bucketing.js';
+export type { BucketRange, NamespaceRange } from './bucketing.js';
+export { paddedVersionString } from './version.js';
+export { compileCondition, evalCondition, getType, isOperatorObject } from './condition.js';
+export type { ConditionTest, SavedGroups } from './condition.js';
+export { evaluateExperiment, evaluateFlag, resolveSplitUrl } from './evaluate.js';
+export { ErrorCode, Reason, SkipReason } from './types.js';
+export type {
+  EvaluationContext,
+  EvaluationOptions,
+  EvaluationResult,
+  ExperimentAssignment,
+  ExperimentResult,
+  StickyBucketStore,
+  TraceStep,
+} from './types.js';

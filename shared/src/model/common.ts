@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/** Keys of flags, experiments, segments, metrics and environments: stable identifiers used in code. */
+export const keySchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
+
+/** Attribute names may be dotted paths into nested context objects. */
+export const attributeNameSchema = z.string().min(1).max(256);
+
+/** Any JSON value (what a variation may serve). */
+export const jsonValueSchema = z.json();
+export type JsonValue = z.infer<typeof jsonValueSchema>;
+
+/**
+ * A MongoDB-style targeting condition. Its operators are checked by the condition compiler, which
+ * names the offending path; the schema only requires a JSON object.
+ */
+export const conditionSchema = z.record(z.string(), z.json());
+export type Condition = z.infer<typeof conditionSchema>;
+
+export const fractionSchema = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+
+export const hashVersionSchema = z.union([z.literal(1), z.literal(2)]);
+
+export const isoDateSchema = z.iso.datetime({ offset: true });
+
+export const tagsSchema = z.array(z.string().min(1).max(64)).max(50);
+
+/** Formats zod issues as "path: message" lines, so schema errors name the field. */
+export function formatIssues(error: z.ZodError, prefix = ''): string[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))]
+      .filter((p) => p !== '')
+      .join('.')
+      .replace(/\.\[/g, '[');
+    return `${path === '' ? '(root)' : path}: ${issue.message}`;
+  });
+}
+
+/** Checks that every item's key is unique, reporting duplicates at their index. */
+export function uniqueKeys<T>(items: readonly T[], keyOf: (item: T) => string, ctx: z.RefinementCtx, path: (string | number)[], what: string): void {
+  const seen = new Set<string>();
+  items.forEach((item, index) => {
+    const key = keyOf(item);
+    if (seen.has(key)) {
+      ctx.addIssue({ code: 'custom', path: [...path, index], message: `duplicate ${what} "${key}"` });
+    }
+    seen.add(key);
+  });
+}

@@ -1,0 +1,248 @@
+import type { Condition } from './common.js';
+import type { Experiment, Holdout } from './experiment.js';
+import { ExperimentStatus, expandVariations } from './experiment.js';
+import type { Flag, Rule } from './flag.js';
+import type { Ruleset, RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from './ruleset.js';
+import { RULESET_SCHEMA_VERSION } from './ruleset.js';
+import type { Segment } from './segment.js';
+
+/** A definition refers to something that does not exist; lists every such reference. */
+export class RulesetCompileError extends Error {
+  readonly code = 'RULESET_COMPILE_ERROR';
+  constructor(readonly problems: readonly string[]) {
+    super(`cannot compile ruleset: ${problems.join('; ')}`);
+    this.name = 'RulesetCompileError';
+  }
+}
+
+export interface RulesetSource {
+  readonly environment: string;
+  /** The publish counter for this environment. */
+  readonly version: number;
+  readonly flags: readonly Flag[];
+  readonly segments?: readonly Segment[];
+  readonly experiments?: readonly Experiment[];
+  readonly holdouts?: readonly Holdout[];
+  /** Stamped into the document; defaults to now. */
+  readonly generatedAt?: Date;
+}
+
+function epoch(iso: string | undefined): number | undefined {
+  return iso === undefined ? undefined : Date.parse(iso);
+}
+
+function allOf(conditions: Condition[]): Condition | undefined {
+  if (conditions.length === 0) {
+    return undefined;
+  }
+  if (conditions.length === 1) {
+    return conditions[0];
+  }
+  return { $and: conditions };
+}
+
+/** Compiles model definitions into the per-environment ruleset SDKs download. */
+export function compileRuleset(source: RulesetSource): Ruleset {
+  const problems: string[] = [];
+  const env = source.environment;
+  const segments = new Map((source.segments ?? []).map((s) => [s.key, s]));
+  const experiments = new Map((source.experiments ?? []).map((e) => [e.key, e]));
+  const holdoutDefs = new Map((source.holdouts ?? []).map((h) => [h.key, h]));
+  const savedGroups: Record<string, (string | number)[]> = {};
+  const usedExperiments = new Map<string, RulesetExperiment>();
+  const usedHoldouts: Record<string, RulesetHoldout> = {};
+
+  const segmentCondition = (key: string, negate: boolean, path: string): Condition | undefined => {
+    const seg = segments.get(key);
+    if (seg === undefined) {
+      problems.push(`${path}: unknown segment "${key}"`);
+      return undefined;
+    }
+    if (seg.type === 'ids') {
+      savedGroups[seg.key] = seg.values;
+      return { [seg.attribute]: { [negate ? '$notInGroup' : '$inGroup']: seg.key } };
+    }
+    return negate ? { $not: seg.condition } : seg.condition;
+  };
+
+  const targeting = (
+    def: { condition?: Condition | undefined; segments?: string[] | undefined; excludeSegments?: string[] | undefined },
+    path: string,
+  ): Condition | undefined => {
+    const parts: Condition[] = [];
+    if (def.condition !== undefined && Object.keys(def.condition).length > 0) {
+      parts.push(def.condition);
+    }
+    for (const key of def.segments ?? []) {
+      const c = segmentCondition(key, false, `${path}.segments`);
+      if (c !== undefined) {
+        parts.push(c);
+      }
+    }
+    for (const key of def.excludeSegments ?? []) {
+      const c = segmentCondition(key, true, `${path}.excludeSegments`);
+      if (c !== undefined) {
+        parts.push(c);
+      }
+    }
+    return allOf(parts);
+  };
+
+  const runsHere = (exp: Experiment): boolean => exp.environments.length === 0 || exp.environments.includes(env);
+
+  const compileExperiment = (exp: Experiment): RulesetExperiment => {
+    const cached = usedExperiments.get(exp.key);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const variations = expandVariations(exp);
+    const given = variations.map((v) => v.weight);
+    const total = given.reduce<number>((s, w) => s + (w ?? 0), 0);
+    const weighted = given.every((w) => w !== undefined) && total > 0;
+    const weights = weighted ? given.map((w) => w / total) : variations.map(() => 1 / variations.length);
+    const condition = targeting(exp, `experiments.${exp.key}`);
+    const winner = exp.winner === undefined ? -1 : variations.findIndex((v) => v.key === exp.winner);
+    if (exp.holdout !== undefined) {
+      const h = holdoutDefs.get(exp.holdout);
+      if (h === undefined) {
+        problems.push(`experiments.${exp.key}.holdout: unknown holdout "${exp.holdout}"`);
+      } else {
+        usedHoldouts[h.key] = { hashAttribute: h.hashAttribute, seed: `__holdout__${h.key}`, coverage: h.coverage };
+      }
+    }
+    const compiled: RulesetExperiment = {
+      hashAttribute: exp.hashAttribute,
+      ...(exp.fallbackAttribute === undefined ? {} : { fallbackAttribute: exp.fallbackAttribute }),
+      seed: exp.seed ?? exp.key,
+      hashVersion: exp.hashVersion,
+      coverage: exp.coverage,
+      weights,
+      variations: variations.map((v) => ({ key: v.key, ...(v.value === undefined ? {} : { value: v.value }), ...(v.url === undefined ? {} : { url: v.url }) })),
+      ...(condition === undefined ? {} : { condition }),
+      ...(exp.namespace === undefined ? {} : { namespace: [exp.namespace.id, exp.namespace.range[0], exp.namespace.range[1]] as [string, number, number] }),
+      ...(exp.holdout === undefined ? {} : { holdout: exp.holdout }),
+      ...(exp.stickyBucketing?.enabled === true
+        ? { sticky: { bucketVersion: exp.stickyBucketing.bucketVersion, minBucketVersion: exp.stickyBucketing.minBucketVersion } }
+        : {}),
+      ...(exp.status === ExperimentStatus.Stopped && exp.releaseWinner && winner >= 0 ? { force: winner } : {}),
+      ...(exp.allowUrlOverride ? {} : { urlOverride: false }),
+    };
+    usedExperiments.set(exp.key, compiled);
+    return compiled;
+  };
+
+  const isLive = (exp: Experiment): boolean =>
+    runsHere(exp) && (exp.status === ExperimentStatus.Running || (exp.status === ExperimentStatus.Stopped && exp.releaseWinner && exp.winner !== undefined));
+
+  const compileRule = (flag: Flag, rule: Rule, path: string): RulesetRule | undefined => {
+    const index = (key: string): number => flag.variations.findIndex((v) => v.key === key);
+    const condition = targeting(rule, path);
+    const base = {
+      id: rule.id,
+      ...(condition === undefined ? {} : { condition }),
+      ...(rule.activeFrom === undefined ? {} : { from: epoch(rule.activeFrom) }),
+      ...(rule.activeUntil === undefined ? {} : { until: epoch(rule.activeUntil) }),
+    };
+    switch (rule.type) {
+      case 'force':
+        return { ...base, type: 'force', variation: index(rule.variation) };
+      case 'rollout':
+        return {
+          ...base,
+          type: 'rollout',
+          variation: index(rule.variation),
+          coverage: rule.coverage,
+          hashAttribute: rule.hashAttribute,
+          ...(rule.fallbackAttribute === undefined ? {} : { fallbackAttribute: rule.fallbackAttribute }),
+          seed: rule.seed ?? flag.key,
+          hashVersion: rule.hashVersion,
+          ...(rule.schedule === undefined
+            ? {}
+            : { schedule: rule.schedule.map((s) => [Date.parse(s.at), s.coverage] as [number, number]).sort((a, b) => a[0] - b[0]) }),
+        };
+      case 'split': {
+        const weights = flag.variations.map((v) => rule.distribution.find((d) => d.variation === v.key)?.weight ?? 0);
+        return {
+          ...base,
+          type: 'split',
+          weights,
+          hashAttribute: rule.hashAttribute,
+          ...(rule.fallbackAttribute === undefined ? {} : { fallbackAttribute: rule.fallbackAttribute }),
+          seed: rule.seed ?? flag.key,
+          hashVersion: rule.hashVersion,
+        };
+      }
+      case 'experiment': {
+        const exp = experiments.get(rule.experiment);
+        if (exp === undefined) {
+          problems.push(`${path}.experiment: unknown experiment "${rule.experiment}"`);
+          return undefined;
+        }
+        if (!isLive(exp)) {
+          return undefined;
+        }
+        const compiled = compileExperiment(exp);
+        const mapping = compiled.variations.map((ev, i) => {
+          const target = rule.variations?.[ev.key] ?? (index(ev.key) >= 0 ? ev.key : flag.variations[i]?.key);
+          const at = target === undefined ? -1 : index(target);
+          if (at < 0) {
+            problems.push(`${path}.variations: experiment variation "${ev.key}" has no matching flag variation`);
+          }
+          return at;
+        });
+        return { ...base, type: 'experiment', experiment: exp.key, variations: mapping };
+      }
+    }
+  };
+
+  const flags: Record<string, RulesetFlag> = {};
+  for (const flag of source.flags) {
+    if (flag.archived) {
+      continue;
+    }
+    const state = flag.environments[env];
+    const variations = flag.variations.map((v) => ({ key: v.key, value: v.value }));
+    if (state === undefined) {
+      // Not configured here: serve the first variation as the safe off value.
+      flags[flag.key] = { on: false, variations, default: 0, off: 0 };
+      continue;
+    }
+    const rules: RulesetRule[] = [];
+    state.rules.forEach((rule, i) => {
+      if (rule.enabled === false) {
+        return;
+      }
+      const compiled = compileRule(flag, rule, `flags.${flag.key}.environments.${env}.rules[${i}]`);
+      if (compiled !== undefined) {
+        rules.push(compiled);
+      }
+    });
+    flags[flag.key] = {
+      ...(state.enabled ? {} : { on: false }),
+      variations,
+      default: flag.variations.findIndex((v) => v.key === state.defaultVariation),
+      off: flag.variations.findIndex((v) => v.key === state.offVariation),
+      ...(state.prerequisites.length === 0 ? {} : { prerequisites: state.prerequisites }),
+      ...(rules.length === 0 ? {} : { rules }),
+    };
+  }
+
+  for (const exp of source.experiments ?? []) {
+    if (isLive(exp)) {
+      compileExperiment(exp);
+    }
+  }
+  if (problems.length > 0) {
+    throw new RulesetCompileError(problems);
+  }
+  return {
+    schemaVersion: RULESET_SCHEMA_VERSION,
+    environment: env,
+    version: source.version,
+    generatedAt: (source.generatedAt ?? new Date()).toISOString(),
+    flags,
+    ...(usedExperiments.size === 0 ? {} : { experiments: Object.fromEntries(usedExperiments) }),
+    ...(Object.keys(savedGroups).length === 0 ? {} : { savedGroups }),
+    ...(Object.keys(usedHoldouts).length === 0 ? {} : { holdouts: usedHoldouts }),
+  };
+}

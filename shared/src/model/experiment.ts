@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import {
+  attributeNameSchema,
+  conditionSchema,
+  fractionSchema,
+  hashVersionSchema,
+  isoDateSchema,
+  jsonValueSchema,
+  keySchema,
+  tagsSchema,
+  uniqueKeys,
+} from './common.js';
+
+/** What is being compared. */
+export const ExperimentType = {
+  /** Two or more variations of one change (A/B, A/B/n). */
+  AB: 'ab',
+  /** Several factors; every combination of their levels is a variation. */
+  Multivariate: 'multivariate',
+  /** Each variation is a URL; visitors are redirected to their variation's page. */
+  SplitUrl: 'split-url',
+} as const;
+export type ExperimentType = (typeof ExperimentType)[keyof typeof ExperimentType];
+
+/** Lifecycle of an experiment. */
+export const ExperimentStatus = {
+  /** Being designed; not served. */
+  Draft: 'draft',
+  /** Assigning units and collecting data. */
+  Running: 'running',
+  /** No longer assigning; a decision may release the winner to everyone. */
+  Stopped: 'stopped',
+} as const;
+export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof ExperimentStatus];
+
+export const experimentVariationSchema = z.strictObject({
+  key: keySchema,
+  name: z.string().max(200).optional(),
+  /** Share of covered traffic; weights are normalised when they do not add up to 1. */
+  weight: z.number().min(0).max(1).optional(),
+  /** Value served by standalone experiments (getVariant); flag-attached ones map to flag variations. */
+  value: jsonValueSchema.optional(),
+  /** Required for split-URL experiments: where this variation's visitors go. */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+});
+export type ExperimentVariation = z.output<typeof experimentVariationSchema>;
+
+export const factorSchema = z.strictObject({
+  key: keySchema,
+  name: z.string().max(200).optional(),
+  levels: z.array(z.strictObject({ key: keySchema, value: jsonValueSchema })).min(2).max(10),
+});
+export type Factor = z.output<typeof factorSchema>;
+
+/** A namespace (layer): experiments in one namespace with disjoint ranges never share a unit. */
+export const namespaceSchema = z
+  .strictObject({ id: z.string().min(1).max(128), range: z.tuple([fractionSchema, fractionSchema]) })
+  .refine((ns) => ns.range[0] < ns.range[1], { message: 'range start must be below its end', path: ['range'] });
+
+export const stickyBucketingSchema = z.strictObject({
+  enabled: z.boolean(),
+  /** Bump to re-assign everyone; assignments from older versions are ignored. */
+  bucketVersion: z.number().int().min(0).default(0),
+  /** Units assigned under a version below this are excluded from the experiment. */
+  minBucketVersion: z.number().int().min(0).default(0),
+});
+
+export const experimentMetricsSchema = z.strictObject({
+  primary: z.array(keySchema).max(20).default([]),
+  secondary: z.array(keySchema).max(100).default([]),
+  guardrails: z.array(keySchema).max(20).default([]),
+});
+
+export const experimentSchema = z
+  .strictObject({
+    key: keySchema,
+    name: z.string().min(1).max(200),
+    hypothesis: z.string().max(5000).optional(),
+    type: z.enum([ExperimentType.AB, ExperimentType.Multivariate, ExperimentType.SplitUrl]).default(ExperimentType.AB),
+    status: z.enum([ExperimentStatus.Draft, ExperimentStatus.Running, ExperimentStatus.Stopped]).default(ExperimentStatus.Draft),
+    tags: tagsSchema.default([]),
+    hashAttribute: attributeNameSchema.default('id'),
+    fallbackAttribute: attributeNameSchema.optional(),
+    hashVersion: hashVersionSchema.default(2),
+    /** Defaults to the experiment key. */
+    seed: z.string().max(256).optional(),
+    /** Fraction of eligible units that enter the experiment. */
+    coverage: fractionSchema.default(1),
+    variations: z.array(experimentVariationSchema).max(64).default([]),
+    /** Multivariate only: variations are generated from every combination of factor levels. */
+    factors: z.array(factorSchema).max(5).optional(),
+    condition: conditionSchema.optional(),
+    segments: z.array(keySchema).max(50).optional(),
+    namespace: namespaceSchema.optional(),
+    holdout: keySchema.optional(),
+    stickyBucketing: stickyBucketingSchema.optional(),
+    /** Environments the experiment runs in; empty means all. */
+    environments: z.array(keySchema).max(50).default([]),
+    /** Lets QA force a variation with `?xp_<key>=<variation>`; the forced unit is not tracked. */
+    allowUrlOverride: z.boolean().default(true),
+    metrics: experimentMetricsSchema.default({ primary: [], secondary: [], guardrails: [] }),
+    startedAt: isoDateSchema.optional(),
+    stoppedAt: isoDateSchema.optional(),
+    decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(),
+    /** The winning variation; once stopped with `releaseWinner`, it is served to everyone. */
+    winner: keySchema.optional(),
+    releaseWinner: z.boolean().default(false),
+  })
+  .superRefine((exp, ctx) => {
+    if (exp.type === ExperimentType.Multivariate) {
+      if (exp.factors === undefined || exp.factors.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['factors'], message: 'a multivariate experiment needs at least one factor' });
+      } else {
+        uniqueKeys(exp.factors, (f) => f.key, ctx, ['factors'], 'factor key');
+        exp.factors.forEach((f, i) => {
+          uniqueKeys(f.levels, (l) => l.key, ctx, ['factors', i, 'levels'], 'level key');
+        });
+        const combos = exp.factors.reduce((n, f) => n * f.levels.length, 1);
+        if (combos > 64) {
+          ctx.addIssue({ code: 'custom', path: ['factors'], message: `too many combinations (${combos}); at most 64` });
+        }
+      }
+      if (exp.variations.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['variations'], message: 'multivariate variations are generated from factors; leave this empty' });
+      }
+      return;
+    }
+    if (exp.factors !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['factors'], message: 'factors apply only to multivariate experiments' });
+    }
+    if (exp.variations.length < 2) {
+      ctx.addIssue({ code: 'custom', path: ['variations'], message: 'an experiment needs at least two variations' });
+    }
+    uniqueKeys(exp.variations, (v) => v.key, ctx, ['variations'], 'variation key');
+    if (exp.type === ExperimentType.SplitUrl) {
+      exp.variations.forEach((v, i) => {
+        if (v.url === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['variations', i, 'url'], message: 'every split-URL variation needs a url' });
+        }
+      });
+    }
+    const weights = exp.variations.map((v) => v.weight);
+    if (weights.some((w) => w !== undefined) && weights.some((w) => w === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['variations'], message: 'give a weight to every variation or to none' });
+    }
+    if (exp.winner !== undefined && !exp.variations.some((v) => v.key === exp.winner)) {
+      ctx.addIssue({ code: 'custom', path: ['winner'], message: `unknown variation "${exp.winner}"` });
+    }
+    if (exp.stickyBucketing !== undefined && exp.stickyBucketing.minBucketVersion > exp.stickyBucketing.bucketVersion) {
+      ctx.addIssue({ code: 'custom', path: ['stickyBucketing', 'minBucketVersion'], message: 'must not exceed bucketVersion' });
+    }
+  });
+export type Experiment = z.output<typeof experimentSchema>;
+export type ExperimentInput = z.input<typeof experimentSchema>;
+
+/** The variations an experiment serves: its own list, or every combination of its factors. */
+export function expandVariations(exp: Pick<Experiment, 'type' | 'variations' | 'factors'>): ExperimentVariation[] {
+  if (exp.type !== ExperimentType.Multivariate || exp.factors === undefined) {
+    return exp.variations;
+  }
+  let combos: { keys: string[]; value: Record<string, z.infer<typeof jsonValueSchema>> }[] = [{ keys: [], value: {} }];
+  for (const factor of exp.factors) {
+    combos = combos.flatMap((c) =>
+      factor.levels.map((level) => ({ keys: [...c.keys, `${factor.key}-${level.key}`], value: { ...c.value, [factor.key]: level.value } })),
+    );
+  }
+  return combos.map((c) => ({ key: c.keys.join('.'), value: c.value }));
+}
+
+/** A global holdout: a stable fraction of units kept out of every experiment that names it. */
+export const holdoutSchema = z.strictObject({
+  key: keySchema,
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).optional(),
+  hashAttribute: attributeNameSchema.default('id'),
+  /** Fraction of units held out. */
+  coverage: fractionSchema,
+});
+export type Holdout = z.output<typeof holdoutSchema>;
+export type HoldoutInput = z.input<typeof holdoutSchema>;

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { attributeNameSchema, keySchema, tagsSchema } from './common.js';
+
+/** How a metric aggregates a unit's events. */
+export const MetricType = {
+  /** Share of units with at least one event (0/1 per unit). */
+  Conversion: 'conversion',
+  /** Number of events per unit. */
+  Count: 'count',
+  /** Sum of an event property per unit (e.g. revenue). */
+  Sum: 'sum',
+  /** Sum of one quantity over the sum of another, across units (e.g. revenue per session). */
+  Ratio: 'ratio',
+} as const;
+export type MetricType = (typeof MetricType)[keyof typeof MetricType];
+
+const aggregateSchema = z.strictObject({
+  event: z.string().min(1).max(200),
+  aggregation: z.enum(['count', 'sum']),
+  /** Event property summed when aggregation is "sum". */
+  property: attributeNameSchema.optional(),
+});
+
+export const cappingSchema = z.discriminatedUnion('type', [
+  /** Per-unit values above `value` are replaced by `value`. */
+  z.strictObject({ type: z.literal('absolute'), value: z.number().positive() }),
+  /** Per-unit values above this quantile of all units are replaced by the quantile. */
+  z.strictObject({ type: z.literal('percentile'), value: z.number().gt(0).lt(1) }),
+]);
+
+export const metricSchema = z
+  .strictObject({
+    key: keySchema,
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    type: z.enum([MetricType.Conversion, MetricType.Count, MetricType.Sum, MetricType.Ratio]),
+    event: z.string().min(1).max(200).optional(),
+    property: attributeNameSchema.optional(),
+    numerator: aggregateSchema.optional(),
+    denominator: aggregateSchema.optional(),
+    capping: cappingSchema.optional(),
+    higherIsBetter: z.boolean().default(true),
+    /** Hours after exposure that count; empty means until the experiment stops. */
+    windowHours: z.number().positive().max(24 * 365).optional(),
+    guardrail: z.boolean().default(false),
+    tags: tagsSchema.default([]),
+  })
+  .superRefine((m, ctx) => {
+    if (m.type === MetricType.Ratio) {
+      if (m.numerator === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['numerator'], message: 'a ratio metric needs a numerator' });
+      }
+      if (m.denominator === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['denominator'], message: 'a ratio metric needs a denominator' });
+      }
+      for (const side of ['numerator', 'denominator'] as const) {
+        const agg = m[side];
+        if (agg?.aggregation === 'sum' && agg.property === undefined) {
+          ctx.addIssue({ code: 'custom', path: [side, 'property'], message: 'a sum needs the property to add up' });
+        }
+      }
+      return;
+    }
+    if (m.event === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['event'], message: `a ${m.type} metric needs an event` });
+    }
+    if (m.type === MetricType.Sum && m.property === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['property'], message: 'a sum metric needs the property to add up' });
+    }
+    if (m.type === MetricType.Conversion && m.capping !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['capping'], message: 'conversion metrics are 0/1 and cannot be capped' });
+    }
+  });
+export type Metric = z.output<typeof metricSchema>;
+export type MetricInput = z.input<typeof metricSchema>;

@@ -1,0 +1,352 @@
+/**
+ * Special functions with full relative accuracy in the tails: every upper tail is computed directly
+ * (continued fractions, complementary forms) instead of as `1 - cdf`, so a p-value of 1e-19 stays 1e-19.
+ */
+
+const LN_SQRT_2PI = 0.9189385332046728;
+const LN_SQRT_PI = 0.5723649429247001;
+const SQRT_2PI = 2.5066282746310002;
+const EPS = 1e-16;
+const TINY = 1e-300;
+const MAX_ITERATIONS = 100_000;
+
+const LANCZOS = [
+  0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
+  12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7,
+] as const;
+
+/** Stirling series remainder ln Γ(x) - [(x - ½) ln x - x + ln √(2π)], accurate to 1e-17 for x ≥ 10. */
+function stirlingRemainder(x: number): number {
+  const r = 1 / x;
+  const r2 = r * r;
+  return (
+    r *
+    (1 / 12 +
+      r2 * (-1 / 360 + r2 * (1 / 1260 + r2 * (-1 / 1680 + r2 * (1 / 1188 + r2 * (-691 / 360360 + r2 / 156))))))
+  );
+}
+
+/** ln Γ(x) for x > 0. */
+export function logGamma(x: number): number {
+  if (x >= 10) {
+    return (x - 0.5) * Math.log(x) - x + LN_SQRT_2PI + stirlingRemainder(x);
+  }
+  if (x < 0.5) {
+    return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  }
+  const z = x - 1;
+  let sum = LANCZOS[0];
+  for (let i = 1; i < LANCZOS.length; i++) {
+    sum += (LANCZOS[i] ?? 0) / (z + i);
+  }
+  const t = z + 7.5;
+  return LN_SQRT_2PI + (z + 0.5) * Math.log(t) - t + Math.log(sum);
+}
+
+/** ln B(a, b), arranged so that large arguments do not cancel (needed for Student t with huge df). */
+export function logBeta(a: number, b: number): number {
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  if (hi < 10) {
+    return logGamma(lo) + logGamma(hi) - logGamma(lo + hi);
+  }
+  const sum = lo + hi;
+  const remainder = stirlingRemainder(hi) - stirlingRemainder(sum);
+  if (lo >= 10) {
+    return (
+      LN_SQRT_2PI -
+      (lo - 0.5) * Math.log1p(hi / lo) -
+      (hi - 0.5) * Math.log1p(lo / hi) -
+      0.5 * Math.log(sum) +
+      stirlingRemainder(lo) +
+      remainder
+    );
+  }
+  return logGamma(lo) - (hi - 0.5) * Math.log1p(lo / hi) - lo * Math.log(sum) + lo + remainder;
+}
+
+/** Series for the regularised lower incomplete gamma P(a, x); use when x < a + 1. */
+function gammaSeries(a: number, x: number, logGammaA: number): number {
+  let ap = a;
+  let term = 1 / a;
+  let sum = term;
+  for (let i = 0; i < MAX_ITERATIONS; i++) {
+    ap += 1;
+    term *= x / ap;
+    sum += term;
+    if (Math.abs(term) < Math.abs(sum) * EPS) {
+      break;
+    }
+  }
+  return sum * Math.exp(-x + a * Math.log(x) - logGammaA);
+}
+
+/** Lentz continued fraction for the regularised upper incomplete gamma Q(a, x); use when x ≥ a + 1. */
+function gammaContinuedFraction(a: number, x: number, logGammaA: number): number {
+  let b = x + 1 - a;
+  let c = 1 / TINY;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < MAX_ITERATIONS; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < TINY) {
+      d = TINY;
+    }
+    c = b + an / c;
+    if (Math.abs(c) < TINY) {
+      c = TINY;
+    }
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < EPS) {
+      break;
+    }
+  }
+  return Math.exp(-x + a * Math.log(x) - logGammaA) * h;
+}
+
+/** Regularised upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a). */
+export function gammaUpperRegularized(a: number, x: number): number {
+  if (x <= 0) {
+    return 1;
+  }
+  const lg = a === 0.5 ? LN_SQRT_PI : logGamma(a);
+  return x < a + 1 ? 1 - gammaSeries(a, x, lg) : gammaContinuedFraction(a, x, lg);
+}
+
+/** Normal upper tail P(Z > z), relative accuracy ~1e-15 down to the smallest double. */
+export function normalSf(z: number): number {
+  if (Number.isNaN(z)) {
+    return Number.NaN;
+  }
+  if (z < 0) {
+    return 1 - normalSf(-z);
+  }
+  const h = 0.5 * z * z;
+  if (h < 1.5) {
+    return 0.5 - 0.5 * gammaSeries(0.5, h, LN_SQRT_PI);
+  }
+  return 0.5 * gammaContinuedFraction(0.5, h, LN_SQRT_PI);
+}
+
+/** Normal lower tail P(Z ≤ z). */
+export function normalCdf(z: number): number {
+  return normalSf(-z);
+}
+
+/** Standard normal density. */
+export function normalPdf(z: number): number {
+  return Math.exp(-0.5 * z * z) / SQRT_2PI;
+}
+
+const ACKLAM_A = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239] as const;
+const ACKLAM_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] as const;
+const ACKLAM_C = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
+const ACKLAM_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] as const;
+
+/** Acklam's rational approximation (relative error 1e-9) of the lower-tail normal quantile, p ≤ 0.5. */
+function acklamLower(p: number): number {
+  const [a0, a1, a2, a3, a4, a5] = ACKLAM_A;
+  const [b0, b1, b2, b3, b4] = ACKLAM_B;
+  const [c0, c1, c2, c3, c4, c5] = ACKLAM_C;
+  const [d0, d1, d2, d3] = ACKLAM_D;
+  if (p < 0.02425) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) / ((((d0 * q + d1) * q + d2) * q + d3) * q + 1);
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q) /
+    (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1)
+  );
+}
+
+/** Normal quantile Φ⁻¹(p): Acklam's approximation polished by Halley steps on the accurate tail. */
+export function normalQuantile(p: number): number {
+  if (Number.isNaN(p) || p < 0 || p > 1) {
+    return Number.NaN;
+  }
+  if (p === 0) {
+    return Number.NEGATIVE_INFINITY;
+  }
+  if (p === 1) {
+    return Number.POSITIVE_INFINITY;
+  }
+  if (p > 0.5) {
+    return -normalQuantile(1 - p);
+  }
+  let x = acklamLower(p);
+  for (let i = 0; i < 2; i++) {
+    const e = normalCdf(x) - p;
+    const u = e * SQRT_2PI * Math.exp(0.5 * x * x);
+    x -= u / (1 + 0.5 * x * u);
+  }
+  return x;
+}
+
+/** Upper-tail normal quantile: z with P(Z > z) = q, exact for tiny q (no 1 - q rounding). */
+export function normalIsf(q: number): number {
+  return -normalQuantile(q);
+}
+
+/** Lentz continued fraction of the incomplete beta function (Numerical Recipes `betacf`). */
+function betaContinuedFraction(a: number, b: number, x: number): number {
+  const qab = a + b;
+  const qap = a + 1;
+  const qam = a - 1;
+  let c = 1;
+  let d = 1 - (qab * x) / qap;
+  if (Math.abs(d) < TINY) {
+    d = TINY;
+  }
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m < MAX_ITERATIONS; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((qam + m2) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < TINY) {
+      d = TINY;
+    }
+    c = 1 + aa / c;
+    if (Math.abs(c) < TINY) {
+      c = TINY;
+    }
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (qab + m) * x) / ((a + m2) * (qap + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < TINY) {
+      d = TINY;
+    }
+    c = 1 + aa / c;
+    if (Math.abs(c) < TINY) {
+      c = TINY;
+    }
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < EPS) {
+      break;
+    }
+  }
+  return h;
+}
+
+/**
+ * Regularised incomplete beta I_x(a, b) (`upper` false) or its complement 1 - I_x(a, b) (`upper` true).
+ * The caller passes y = 1 - x computed without rounding so both tails keep full relative accuracy.
+ */
+export function betaRegularized(a: number, b: number, x: number, y: number, upper: boolean): number {
+  if (x <= 0) {
+    return upper ? 1 : 0;
+  }
+  if (y <= 0) {
+    return upper ? 0 : 1;
+  }
+  const logX = x > 0.5 ? Math.log1p(-y) : Math.log(x);
+  const logY = y > 0.5 ? Math.log1p(-x) : Math.log(y);
+  const logFront = a * logX + b * logY - logBeta(a, b);
+  if (x < (a + 1) / (a + b + 2)) {
+    const lower = (Math.exp(logFront) * betaContinuedFraction(a, b, x)) / a;
+    return upper ? 1 - lower : lower;
+  }
+  const complement = (Math.exp(logFront) * betaContinuedFraction(b, a, y)) / b;
+  return upper ? complement : 1 - complement;
+}
+
+/** Student t upper tail P(T > t) with `df` degrees of freedom (df > 0, not necessarily integer). */
+export function studentTSf(t: number, df: number): number {
+  if (Number.isNaN(t) || Number.isNaN(df)) {
+    return Number.NaN;
+  }
+  if (t === 0) {
+    return 0.5;
+  }
+  const t2 = t * t;
+  const x = df / (df + t2);
+  const y = t2 / (df + t2);
+  const tail = 0.5 * betaRegularized(0.5 * df, 0.5, x, y, false);
+  return t > 0 ? tail : 1 - tail;
+}
+
+/** Student t lower tail P(T ≤ t). */
+export function studentTCdf(t: number, df: number): number {
+  return studentTSf(-t, df);
+}
+
+/** Student t density. */
+export function studentTPdf(t: number, df: number): number {
+  return Math.exp(-0.5 * Math.log(df) - logBeta(0.5 * df, 0.5) - 0.5 * (df + 1) * Math.log1p((t * t) / df));
+}
+
+/** Cornish–Fisher expansion of the t quantile around the normal quantile z (good start for df ≥ 3). */
+function cornishFisher(z: number, df: number): number {
+  const z2 = z * z;
+  const g1 = (z * (z2 + 1)) / 4;
+  const g2 = (z * ((5 * z2 + 16) * z2 + 3)) / 96;
+  const g3 = (z * (((3 * z2 + 19) * z2 + 17) * z2 - 15)) / 384;
+  const g4 = (z * ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945)) / 92160;
+  return z + (g1 + (g2 + (g3 + g4 / df) / df) / df) / df;
+}
+
+/** Upper-tail Student t quantile: t with P(T > t) = q, for 0 < q < 1. */
+export function studentTIsf(q: number, df: number): number {
+  if (Number.isNaN(q) || Number.isNaN(df) || q < 0 || q > 1 || df <= 0) {
+    return Number.NaN;
+  }
+  if (q === 0) {
+    return Number.POSITIVE_INFINITY;
+  }
+  if (q === 1) {
+    return Number.NEGATIVE_INFINITY;
+  }
+  if (q > 0.5) {
+    return -studentTIsf(1 - q, df);
+  }
+  if (q === 0.5) {
+    return 0;
+  }
+  if (df === 1) {
+    return 1 / Math.tan(Math.PI * q);
+  }
+  if (df === 2) {
+    return (1 - 2 * q) / Math.sqrt(2 * q * (1 - q));
+  }
+  // Newton on ln P(T > t) against ln t: nearly linear in the far tail, where t is polynomial.
+  const target = Math.log(q);
+  let t = Math.max(cornishFisher(normalIsf(q), df), 1e-8);
+  let lo = 0;
+  let hi = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 100; i++) {
+    const sf = studentTSf(t, df);
+    const f = Math.log(sf) - target;
+    if (f > 0) {
+      lo = t;
+    } else {
+      hi = t;
+    }
+    const slope = (-t * studentTPdf(t, df)) / sf;
+    let next = t * Math.exp(-f / slope);
+    if (!(next > lo && next < hi) || !Number.isFinite(next)) {
+      next = Number.isFinite(hi) ? 0.5 * (lo + hi) : 2 * t;
+    }
+    if (Math.abs(next - t) <= 1e-15 * t) {
+      return next;
+    }
+    t = next;
+  }
+  return t;
+}
+
+/** Chi-square upper tail P(X > x) with k degrees of freedom. */
+export function chiSquareSf(x: number, k: number): number {
+  if (Number.isNaN(x) || Number.isNaN(k)) {
+    return Number.NaN;
+  }
+  return gammaUpperRegularized(0.5 * k, 0.5 * x);
+}

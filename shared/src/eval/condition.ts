@@ -20,7 +20,7 @@ export interface ConditionProblems {
 
 const KNOWN_OPERATORS = new Set([
   '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$exists', '$in', '$nin', '$inGroup', '$notInGroup', '$not',
-  '$size', '$elemMatch', '$all', '$regex', '$regexi', '$type', '$veq', '$vne', '$vgt', '$vgte', '$vlt', '$vlte',
+  '$size', '$elemMatch', '$all', '$alli', '$ini', '$nini', '$regex', '$regexi', '$type', '$veq', '$vne', '$vgt', '$vgte', '$vlt', '$vlte',
 ]);
 const ESCAPE_SLASH = /([^\\])\//g;
 const SET_THRESHOLD = 8;
@@ -81,8 +81,26 @@ function jsonEquals(a: unknown, expectedJson: string): boolean {
   return JSON.stringify(a) === expectedJson;
 }
 
-/** Membership: an array attribute matches when any element is in the list. */
-function makeIn(list: readonly unknown[]): (actual: unknown) => boolean {
+function caseFold(v: unknown): unknown {
+  return typeof v === 'string' ? v.toLowerCase() : v;
+}
+
+/** Membership: an array attribute matches when any element is in the list (optionally case-folded). */
+function makeIn(list: readonly unknown[], insensitive = false): (actual: unknown) => boolean {
+  if (insensitive) {
+    const inner = makeIn(list);
+    return (actual) => {
+      if (Array.isArray(actual)) {
+        for (const el of actual) {
+          if (inner(caseFold(el))) {
+            return true;
+          }
+        }
+        return false;
+      }
+      return inner(caseFold(actual));
+    };
+  }
   if (list.length > SET_THRESHOLD) {
     const set = new Set(list);
     return (actual) => {
@@ -193,9 +211,13 @@ class Compiler {
     return value.map((c, i) => this.condition(c, `${path}[${i}]`));
   }
 
-  value(expected: unknown, path: string): ValueTest {
+  value(expected: unknown, path: string, insensitive = false): ValueTest {
     if (typeof expected === 'string') {
-      return (v) => (v as string) === expected;
+      if (insensitive) {
+        const lower = expected.toLowerCase();
+        return (v) => String(v).toLowerCase() === lower;
+      }
+      return (v) => String(v) === expected;
     }
     if (typeof expected === 'number') {
       return (v) => (v as number) * 1 === expected;
@@ -259,6 +281,15 @@ class Compiler {
         const isIn = makeIn(list);
         return (a) => isIn(a);
       }
+      case '$ini':
+      case '$nini': {
+        const list = this.array(arg, path);
+        if (list === undefined) {
+          return alwaysFalse;
+        }
+        const isIn = makeIn(list.map(caseFold), true);
+        return op === '$ini' ? (a) => isIn(a) : (a) => !isIn(a);
+      }
       case '$nin': {
         const list = this.array(arg, path);
         if (list === undefined) {
@@ -290,19 +321,20 @@ class Compiler {
             return false;
           }
           for (const el of a) {
-            if (el && check(el, g)) {
+            if (el !== null && el !== undefined && check(el, g)) {
               return true;
             }
           }
           return false;
         };
       }
-      case '$all': {
+      case '$all':
+      case '$alli': {
         const list = this.array(arg, path);
         if (list === undefined) {
           return alwaysFalse;
         }
-        const checks = list.map((e, i) => this.value(e, `${path}[${i}]`));
+        const checks = list.map((e, i) => this.value(e, `${path}[${i}]`, op === '$alli'));
         return (a, g) => {
           if (!Array.isArray(a)) {
             return false;
@@ -310,7 +342,7 @@ class Compiler {
           for (const check of checks) {
             let passed = false;
             for (const el of a) {
-              if (check(el, g)) {
+              if (el !== null && el !== undefined && check(el, g)) {
                 passed = true;
                 break;
               }

@@ -36,8 +36,8 @@ export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof Experiment
 export const experimentVariationSchema = z.strictObject({
   key: keySchema,
   name: z.string().max(200).optional(),
-  /** Share of covered traffic; weights are normalised when they do not add up to 1. */
-  weight: z.number().min(0).max(1).optional(),
+  /** Relative share of covered traffic; weights are normalised to add up to 1. */
+  weight: z.number().min(0).max(1_000_000).optional(),
   /** Value served by standalone experiments (getVariant); flag-attached ones map to flag variations. */
   value: jsonValueSchema.optional(),
   /** Required for split-URL experiments: where this variation's visitors go. */

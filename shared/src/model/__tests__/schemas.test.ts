@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { formatIssues } from '../common.js';
+import { experimentSchema, expandVariations } from '../experiment.js';
+import { flagSchema } from '../flag.js';
+import type { FlagInput } from '../flag.js';
+import { metricSchema } from '../metric.js';
+import { segmentSchema } from '../segment.js';
+
+const validFlag: FlagInput = {
+  key: 'new-checkout',
+  name: 'New checkout',
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: {
+    production: {
+      enabled: true,
+      defaultVariation: 'off',
+      offVariation: 'off',
+      rules: [
+        { id: 'staff', type: 'force', variation: 'on', condition: { email: { $regex: '@acme\\.com$' } } },
+        { id: 'ramp', type: 'rollout', variation: 'on', coverage: 0.1, schedule: [{ at: '2026-12-01T00:00:00Z', coverage: 0.5 }] },
+      ],
+    },
+  },
+};
+
+function errorsOf(result: { success: boolean; error?: Parameters<typeof formatIssues>[0] }): string[] {
+  return result.error === undefined ? [] : formatIssues(result.error);
+}
+
+describe('flagSchema', () => {
+  it('accepts a complete flag and fills defaults', () => {
+    const flag = flagSchema.parse(validFlag);
+
+    expect(flag.tags).toEqual([]);
+    expect(flag.archived).toBe(false);
+    const ramp = flag.environments.production?.rules[1];
+    expect(ramp).toMatchObject({ type: 'rollout', hashAttribute: 'id', hashVersion: 2 });
+  });
+
+  it('names the field of a variation value of the wrong type', () => {
+    const result = flagSchema.safeParse({ ...validFlag, variations: [{ key: 'off', value: false }, { key: 'on', value: 'yes' }] });
+
+    expect(errorsOf(result)).toEqual(['variations[1].value: must be a boolean for a boolean flag']);
+  });
+
+  it('names unknown variation references in every place they occur', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      environments: { production: { enabled: true, defaultVariation: 'maybe', offVariation: 'off', rules: [{ id: 'r', type: 'force', variation: 'nope' }] } },
+    });
+
+    expect(errorsOf(result)).toEqual([
+      'environments.production.defaultVariation: unknown variation "maybe"',
+      'environments.production.rules[0].variation: unknown variation "nope"',
+    ]);
+  });
+
+  it('rejects unknown keys, duplicate keys and bad key syntax', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      key: 'has space',
+      colour: 'red',
+      variations: [
+        { key: 'on', value: true },
+        { key: 'on', value: false },
+      ],
+    });
+
+    const errors = errorsOf(result).join('\n');
+    expect(errors).toContain('key: must start with a letter or digit');
+    expect(errors).toContain('Unrecognized key: "colour"');
+    expect(errors).toContain('variations[1]: duplicate variation key "on"');
+  });
+
+  it('requires split weights to add up to 1 and rule ids to be unique', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      environments: {
+        production: {
+          enabled: true,
+          defaultVariation: 'off',
+          offVariation: 'off',
+          rules: [
+            { id: 'a', type: 'split', distribution: [{ variation: 'on', weight: 0.5 }, { variation: 'off', weight: 0.4 }] },
+            { id: 'a', type: 'force', variation: 'on' },
+          ],
+        },
+      },
+    });
+
+    expect(errorsOf(result)).toEqual([
+      'environments.production.rules[1]: duplicate rule id "a"',
+      'environments.production.rules[0].distribution: weights must add up to 1 (they add up to 0.9)',
+    ]);
+  });
+
+  it('rejects coverage outside [0, 1], a backwards window and a self-prerequisite', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      environments: {
+        production: {
+          enabled: true,
+          defaultVariation: 'off',
+          offVariation: 'off',
+          prerequisites: [{ flag: 'new-checkout', variation: 'on' }],
+          rules: [
+            { id: 'r', type: 'rollout', variation: 'on', coverage: 1.5 },
+            { id: 'w', type: 'force', variation: 'on', activeFrom: '2026-02-01T00:00:00Z', activeUntil: '2026-01-01T00:00:00Z' },
+          ],
+        },
+      },
+    });
+
+    const errors = errorsOf(result).join('\n');
+    expect(errors).toContain('environments.production.rules[0].coverage: must be between 0 and 1');
+    expect(errors).toContain('environments.production.rules[1].activeUntil: must be after activeFrom');
+    expect(errors).toContain('environments.production.prerequisites[0].flag: a flag cannot be its own prerequisite');
+  });
+
+  it('rejects an unknown rule type by naming the discriminator', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      environments: { production: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'r', type: 'magic' }] } },
+    });
+
+    expect(errorsOf(result).join('\n')).toMatch(/environments\.production\.rules\[0\]\.type/);
+  });
+});
+
+describe('experimentSchema', () => {
+  it('expands multivariate factors into every combination', () => {
+    const exp = experimentSchema.parse({
+      key: 'hero',
+      name: 'Hero',
+      type: 'multivariate',
+      factors: [
+        { key: 'color', levels: [{ key: 'red', value: '#f00' }, { key: 'blue', value: '#00f' }] },
+        { key: 'size', levels: [{ key: 's', value: 12 }, { key: 'l', value: 18 }, { key: 'xl', value: 24 }] },
+      ],
+    });
+
+    const variations = expandVariations(exp);
+
+    expect(variations).toHaveLength(6);
+    expect(variations[0]).toEqual({ key: 'color-red.size-s', value: { color: '#f00', size: 12 } });
+    expect(variations[5]).toEqual({ key: 'color-blue.size-xl', value: { color: '#00f', size: 24 } });
+  });
+
+  it('requires URLs for split-URL variations and at least two variations', () => {
+    const result = experimentSchema.safeParse({
+      key: 'landing',
+      name: 'Landing',
+      type: 'split-url',
+      variations: [{ key: 'a', url: 'https://example.com/a' }, { key: 'b' }],
+    });
+    const tooFew = experimentSchema.safeParse({ key: 'x', name: 'X', variations: [{ key: 'a' }] });
+
+    expect(errorsOf(result)).toEqual(['variations[1].url: every split-URL variation needs a url']);
+    expect(errorsOf(tooFew)).toEqual(['variations: an experiment needs at least two variations']);
+  });
+
+  it('rejects a javascript: URL, an empty namespace range and partial weights', () => {
+    const result = experimentSchema.safeParse({
+      key: 'x',
+      name: 'X',
+      type: 'split-url',
+      namespace: { id: 'layer', range: [0.5, 0.5] },
+      variations: [
+        { key: 'a', url: 'javascript:alert(1)', weight: 0.5 },
+        { key: 'b', url: 'https://example.com/b' },
+      ],
+    });
+
+    const errors = errorsOf(result).join('\n');
+    expect(errors).toContain('variations[0].url');
+    expect(errors).toContain('namespace.range: range start must be below its end');
+  });
+});
+
+describe('segmentSchema and metricSchema', () => {
+  it('accepts id lists and condition segments', () => {
+    expect(segmentSchema.parse({ key: 'beta', name: 'Beta', type: 'ids', values: ['u1', 2] })).toMatchObject({ attribute: 'id' });
+    expect(segmentSchema.parse({ key: 'us', name: 'US', type: 'condition', condition: { country: 'US' } }).type).toBe('condition');
+  });
+
+  it('requires numerator and denominator for ratio metrics and a property for sums', () => {
+    const ratio = metricSchema.safeParse({ key: 'rps', name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum' } });
+    const sum = metricSchema.safeParse({ key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase' });
+
+    expect(errorsOf(ratio)).toEqual(['denominator: a ratio metric needs a denominator', 'numerator.property: a sum needs the property to add up']);
+    expect(errorsOf(sum)).toEqual(['property: a sum metric needs the property to add up']);
+  });
+
+  it('accepts percentile capping and rejects capping a conversion', () => {
+    expect(metricSchema.parse({ key: 'rev', name: 'Revenue', type: 'sum', event: 'purchase', property: 'value', capping: { type: 'percentile', value: 0.99 } }).capping).toEqual({
+      type: 'percentile',
+      value: 0.99,
+    });
+    expect(errorsOf(metricSchema.safeParse({ key: 'c', name: 'C', type: 'conversion', event: 'signup', capping: { type: 'absolute', value: 5 } }))).toEqual([
+      'capping: conversion metrics are 0/1 and cannot be capped',
+    ]);
+  });
+});

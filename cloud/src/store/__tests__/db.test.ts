@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../db.js';
+import { DatabaseError, SqlState, migrate, splitStatements } from '../db.js';
+import { TARGETS } from './test-databases.js';
+
+describe('splitStatements', () => {
+  it('splits on semicolons outside quotes, comments and dollar-quoted bodies', () => {
+    const sql = "-- a; comment\nCREATE TABLE t (a text DEFAULT ';');\nCREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END; $$;\nSELECT 1";
+
+    expect(splitStatements(sql)).toEqual([
+      "CREATE TABLE t (a text DEFAULT ';')",
+      'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END; $$',
+      'SELECT 1',
+    ]);
+  });
+});
+
+describe.each(TARGETS)('database on %o', (makeTarget) => {
+  const target = makeTarget();
+  let db: Database;
+
+  beforeAll(async () => {
+    db = await target.open();
+  });
+  afterAll(async () => {
+    await target.dispose();
+  });
+
+  it(`${target.name}: migrations are idempotent`, async () => {
+    const again = await migrate(db);
+    const recorded = await db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+
+    expect(again).toEqual([]);
+    expect(recorded.rows.map((r) => r.name)).toContain('0001_init.sql');
+  });
+
+  it(`${target.name}: commits a transaction and rolls back a failed one`, async () => {
+    await db.withTransaction(async (tx) => {
+      await tx.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', ['org-a', 'A']);
+    });
+    const failed = db.withTransaction(async (tx) => {
+      await tx.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', ['org-b', 'B']);
+      throw new Error('abort');
+    });
+
+    await expect(failed).rejects.toThrow('abort');
+    const rows = await db.query<{ id: string }>('SELECT id FROM organizations ORDER BY id');
+    expect(rows.rows.map((r) => r.id)).toEqual(['org-a']);
+  });
+
+  it(`${target.name}: parameters stay data, whatever they contain`, async () => {
+    const evil = "x'); DROP TABLE organizations; --";
+    await db.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', ['org-evil', evil]);
+
+    const row = await db.query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', ['org-evil']);
+
+    expect(row.rows[0]?.name).toBe(evil);
+  });
+
+  it(`${target.name}: constraint violations surface as DatabaseError with the SQLSTATE`, async () => {
+    const duplicate = db.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', ['org-a', 'again']);
+
+    await expect(duplicate).rejects.toBeInstanceOf(DatabaseError);
+    await expect(duplicate).rejects.toMatchObject({ code: SqlState.UniqueViolation });
+  });
+
+  it(`${target.name}: the audit log is append-only`, async () => {
+    await db.query(
+      `INSERT INTO audit_log (org_id, client, action, resource_type, resource_key, diff) VALUES ($1, 'api', 'create', 'flag', 'f', '{}'::jsonb)`,
+      ['org-a'],
+    );
+
+    await expect(db.query('UPDATE audit_log SET action = $1', ['tampered'])).rejects.toMatchObject({ code: SqlState.RaiseException });
+    await expect(db.query('DELETE FROM audit_log')).rejects.toMatchObject({ code: SqlState.RaiseException });
+  });
+
+  it(`${target.name}: JSON documents round-trip`, async () => {
+    await db.query("INSERT INTO projects (id, org_id, key, name) VALUES ('p1', 'org-a', 'web', 'Web')");
+    const doc = { enabled: true, nested: { list: [1, 'two', null] }, unicode: 'é👍' };
+    await db.query('INSERT INTO flags (project_id, key, name, definition) VALUES ($1, $2, $3, $4)', ['p1', 'f', 'F', JSON.stringify(doc)]);
+
+    const row = await db.query<{ definition: unknown; version: number }>('SELECT definition, version FROM flags WHERE key = $1', ['f']);
+
+    expect(row.rows[0]).toEqual({ definition: doc, version: 1 });
+  });
+});

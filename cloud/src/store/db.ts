@@ -1,0 +1,207 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+
+/**
+ * The one module through which SQL reaches PostgreSQL: `query` with parameters, and
+ * `withTransaction`, on either a `pg` pool (Aurora, a real server) or embedded PGlite.
+ */
+
+export interface QueryResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs `fn` in one transaction on one connection: COMMIT on success, ROLLBACK on any error. */
+  withTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A database failure with the driver's SQLSTATE code, never its message, for callers. */
+export class DatabaseError extends Error {
+  constructor(
+    readonly code: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** SQLSTATE codes the stores act on. */
+export const SqlState = {
+  /** A unique constraint was violated (duplicate key). */
+  UniqueViolation: '23505',
+  /** A foreign key points nowhere. */
+  ForeignKeyViolation: '23503',
+  /** A CHECK constraint failed. */
+  CheckViolation: '23514',
+  /** A PL/pgSQL RAISE EXCEPTION (e.g. the append-only audit log). */
+  RaiseException: 'P0001',
+} as const;
+
+function wrap(e: unknown): DatabaseError {
+  const code = typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+  return new DatabaseError(code, e instanceof Error ? e.message : 'database error', { cause: e });
+}
+
+/** A `pg` pool; numeric types that fit are returned as numbers. */
+export function createPgDatabase(connectionString: string, options: { max?: number } = {}): Database {
+  const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
+  // Idle clients that lose their connection must not crash the process.
+  pool.on('error', () => undefined);
+  const run = async <R>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> => {
+    try {
+      const result = await client.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    } catch (e) {
+      throw wrap(e);
+    }
+  };
+  return {
+    kind: 'pg',
+    query: (sql, params) => run(pool, sql, params),
+    async withTransaction(fn) {
+      const client = await pool.connect().catch((e: unknown) => {
+        throw wrap(e);
+      });
+      try {
+        await run(client, 'BEGIN');
+        const result = await fn({ query: (sql, params) => run(client, sql, params) });
+        await run(client, 'COMMIT');
+        return result;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Embedded PostgreSQL (PGlite): in memory, or persisted in `dataDir`. */
+export async function createPgliteDatabase(dataDir?: string): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db: PGlite = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  await db.waitReady;
+  const run = async <R>(target: Pick<PGlite, 'query'>, sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> => {
+    try {
+      const result = await target.query<R>(sql, params as unknown[]);
+      return { rows: result.rows, rowCount: result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
+    } catch (e) {
+      throw wrap(e);
+    }
+  };
+  return {
+    kind: 'pglite',
+    query: (sql, params) => run(db, sql, params),
+    async withTransaction(fn) {
+      try {
+        return await db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) }));
+      } catch (e) {
+        throw e instanceof DatabaseError ? e : wrap(e);
+      }
+    },
+    close: () => db.close(),
+  };
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+/**
+ * Applies every migration in cloud/migrations not yet recorded, in file-name order, each in its own
+ * transaction under an advisory lock, so concurrent starts apply each exactly once.
+ */
+export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
+  await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const applied: string[] = [];
+  for (const file of files) {
+    const sql = await readFile(`${dir}${file}`, 'utf8');
+    const done = await db.withTransaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(727274)');
+      const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE name = $1', [file]);
+      if (seen.rowCount > 0) {
+        return false;
+      }
+      for (const statement of splitStatements(sql)) {
+        await tx.query(statement);
+      }
+      await tx.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+      return true;
+    });
+    if (done) {
+      applied.push(file);
+    }
+  }
+  return applied;
+}
+
+/** Splits a migration into statements on semicolons outside quotes, comments and $$ bodies. */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  let i = 0;
+  let dollar: string | undefined;
+  let quote: string | undefined;
+  while (i < sql.length) {
+    const ch = sql[i]!;
+    if (dollar !== undefined) {
+      if (sql.startsWith(dollar, i)) {
+        current += dollar;
+        i += dollar.length;
+        dollar = undefined;
+      } else {
+        current += ch;
+        i++;
+      }
+      continue;
+    }
+    if (quote !== undefined) {
+      current += ch;
+      i++;
+      if (ch === quote) {
+        quote = undefined;
+      }
+      continue;
+    }
+    if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end + 1;
+      continue;
+    }
+    const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i, i + 64));
+    if (tag !== null) {
+      dollar = tag[0];
+      current += dollar;
+      i += dollar.length;
+      continue;
+    }
+    if (ch === "'" || ch === '"') {
+      quote = ch;
+    }
+    if (ch === ';') {
+      if (current.trim() !== '') {
+        statements.push(current.trim());
+      }
+      current = '';
+    } else {
+      current += ch;
+    }
+    i++;
+  }
+  if (current.trim() !== '') {
+    statements.push(current.trim());
+  }
+  return statements;
+}

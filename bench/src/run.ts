@@ -1,2 +1,4 @@
-/** Runs every benchmark suite in sequence and prints its comparison table. */
-console.log('xp benchmarks');
+/** `npm run bench`: every suite in sequence, each printing its side-by-side table. */
+import { runEvalBench } from './eval-bench.js';
+
+await runEvalBench();

@@ -3,6 +3,7 @@ import { rulesetEnvelopeSchema, rulesetExperimentSchema, rulesetFlagSchema, rule
 import type { RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from '../model/ruleset.js';
 import type { BucketRange, NamespaceRange } from './bucketing.js';
 import { getBucketRanges } from './bucketing.js';
+import { seedState } from './hash.js';
 import type { ConditionTest } from './condition.js';
 import { compileCondition } from './condition.js';
 import type { EvaluationResult } from './types.js';
@@ -39,6 +40,8 @@ export interface CompiledRule {
   readonly hashAttribute: string;
   readonly fallbackAttribute: string | undefined;
   readonly seed: string;
+  /** FNV state after the seed, so version-2 hashing skips re-hashing the seed. */
+  readonly seedState: number;
   readonly hashVersion: number;
   readonly ranges: readonly BucketRange[];
   readonly experiment: string;
@@ -68,8 +71,11 @@ export interface CompiledExperiment {
   readonly ranges: readonly BucketRange[];
   readonly test: ConditionTest | undefined;
   readonly namespace: NamespaceRange | undefined;
+  /** "__" + namespace id: the namespace hash seed. */
+  readonly namespaceSeed: string;
   readonly holdout: RulesetHoldout | undefined;
   readonly overrideParam: string;
+  readonly seedState: number;
 }
 
 export interface CompiledRuleset {
@@ -113,6 +119,29 @@ function checkIndex(i: number, length: number, path: string): void {
   }
 }
 
+/** Every compiled experiment has the same shape (one hidden class), so evaluation stays monomorphic. */
+function makeExperiment(
+  key: string,
+  error: CompiledExperiment['error'],
+  def: RulesetExperiment | undefined,
+  ranges: readonly BucketRange[],
+  test: ConditionTest | undefined,
+  holdout: RulesetHoldout | undefined,
+): CompiledExperiment {
+  return {
+    key,
+    error,
+    def: def as RulesetExperiment,
+    ranges,
+    test,
+    namespace: def?.namespace,
+    namespaceSeed: def?.namespace === undefined ? '' : `__${def.namespace[0]}`,
+    holdout,
+    overrideParam: `xp_${key}`,
+    seedState: seedState(def?.seed ?? ''),
+  };
+}
+
 function compileExperiment(
   key: string,
   raw: unknown,
@@ -121,10 +150,8 @@ function compileExperiment(
 ): CompiledExperiment {
   const path = `experiments.${key}`;
   const parsed = rulesetExperimentSchema.safeParse(raw);
-  const base = { key, overrideParam: `xp_${key}` };
   if (!parsed.success) {
-    const error = { code: ErrorCode.ParseError, message: formatIssues(parsed.error, path).join('; ') };
-    return { ...base, error, def: undefined as unknown as RulesetExperiment, ranges: [], test: undefined, namespace: undefined, holdout: undefined };
+    return makeExperiment(key, { code: ErrorCode.ParseError, message: formatIssues(parsed.error, path).join('; ') }, undefined, [], undefined, undefined);
   }
   const def = parsed.data;
   try {
@@ -139,55 +166,69 @@ function compileExperiment(
       const broken = brokenHoldouts.get(def.holdout);
       throw new Invalid(broken === undefined ? ErrorCode.InvalidRule : ErrorCode.ParseError, broken ?? `${path}.holdout: unknown holdout "${def.holdout}"`);
     }
-    return {
-      ...base,
-      error: undefined,
-      def,
-      ranges: getBucketRanges(def.variations.length, def.coverage, def.weights),
-      test: compileTest(def.condition, `${path}.condition`),
-      namespace: def.namespace,
-      holdout,
-    };
+    return makeExperiment(key, undefined, def, getBucketRanges(def.variations.length, def.coverage, def.weights), compileTest(def.condition, `${path}.condition`), holdout);
   } catch (e) {
     if (!(e instanceof Invalid)) {
       throw e;
     }
-    return { ...base, error: { code: e.code, message: e.message }, def, ranges: [], test: undefined, namespace: undefined, holdout: undefined };
+    return makeExperiment(key, { code: e.code, message: e.message }, def, [], undefined, undefined);
   }
+}
+
+interface RuleParts {
+  kind: RuleKind;
+  result?: EvaluationResult;
+  variation?: number;
+  coverage?: number;
+  schedule?: readonly (readonly [number, number])[] | undefined;
+  hashAttribute?: string;
+  fallbackAttribute?: string | undefined;
+  seed?: string;
+  hashVersion?: number;
+  ranges?: readonly BucketRange[];
+  experiment?: string;
+  variationMap?: readonly number[];
+}
+
+/** Every compiled rule has the same shape (one hidden class), so evaluation stays monomorphic. */
+function makeRule(rule: RulesetRule, test: ConditionTest | undefined, p: RuleParts): CompiledRule {
+  const seed = p.seed ?? '';
+  return {
+    id: rule.id,
+    kind: p.kind,
+    test,
+    from: rule.from,
+    until: rule.until,
+    result: p.result,
+    variation: p.variation ?? -1,
+    coverage: p.coverage ?? 1,
+    schedule: p.schedule,
+    hashAttribute: p.hashAttribute ?? 'id',
+    fallbackAttribute: p.fallbackAttribute,
+    seed,
+    seedState: seedState(seed),
+    hashVersion: p.hashVersion ?? 2,
+    ranges: p.ranges ?? [],
+    experiment: p.experiment ?? '',
+    variationMap: p.variationMap ?? [],
+  };
 }
 
 function compileRule(flagKey: string, flag: RulesetFlag, rule: RulesetRule, index: number, experiments: ReadonlyMap<string, CompiledExperiment>): CompiledRule {
   const path = `flags.${flagKey}.rules[${index}]`;
   const n = flag.variations.length;
-  const common = {
-    id: rule.id,
-    test: compileTest(rule.condition, `${path}.condition`),
-    from: rule.from,
-    until: rule.until,
-    result: undefined,
-    variation: -1,
-    coverage: 1,
-    schedule: undefined,
-    hashAttribute: 'id',
-    fallbackAttribute: undefined,
-    seed: '',
-    hashVersion: 2,
-    ranges: [],
-    experiment: '',
-    variationMap: [],
-  };
+  const test = compileTest(rule.condition, `${path}.condition`);
   switch (rule.type) {
     case 'force': {
       checkIndex(rule.variation, n, `${path}.variation`);
       const v = flag.variations[rule.variation]!;
       const result = freeze({ value: v.value, variationKey: v.key, reason: Reason.TargetingMatch, ruleId: rule.id });
-      return { ...common, kind: RuleKind.Force, variation: rule.variation, result };
+      return makeRule(rule, test, { kind: RuleKind.Force, variation: rule.variation, result });
     }
     case 'rollout': {
       checkIndex(rule.variation, n, `${path}.variation`);
       const schedule = rule.schedule === undefined ? undefined : [...rule.schedule].sort((a, b) => a[0] - b[0]);
-      return {
-        ...common,
+      return makeRule(rule, test, {
         kind: RuleKind.Rollout,
         variation: rule.variation,
         coverage: rule.coverage,
@@ -196,21 +237,20 @@ function compileRule(flagKey: string, flag: RulesetFlag, rule: RulesetRule, inde
         fallbackAttribute: rule.fallbackAttribute,
         seed: rule.seed,
         hashVersion: rule.hashVersion,
-      };
+      });
     }
     case 'split': {
       if (rule.weights.length !== n) {
         throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${n} weights (one per variation), got ${rule.weights.length}`);
       }
-      return {
-        ...common,
+      return makeRule(rule, test, {
         kind: RuleKind.Split,
         hashAttribute: rule.hashAttribute,
         fallbackAttribute: rule.fallbackAttribute,
         seed: rule.seed,
         hashVersion: rule.hashVersion,
         ranges: getBucketRanges(n, 1, rule.weights),
-      };
+      });
     }
     case 'experiment': {
       const exp = experiments.get(rule.experiment);
@@ -229,7 +269,7 @@ function compileRule(flagKey: string, flag: RulesetFlag, rule: RulesetRule, inde
       rule.variations.forEach((v, i) => {
         checkIndex(v, n, `${path}.variations[${i}]`);
       });
-      return { ...common, kind: RuleKind.Experiment, experiment: rule.experiment, variationMap: rule.variations };
+      return makeRule(rule, test, { kind: RuleKind.Experiment, experiment: rule.experiment, variationMap: rule.variations });
     }
   }
 }

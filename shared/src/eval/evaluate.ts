@@ -1,7 +1,7 @@
-import { chooseVariation, inNamespace } from './bucketing.js';
+import { chooseVariation } from './bucketing.js';
 import type { CompiledExperiment, CompiledFlag, CompiledRule, CompiledRuleset } from './compile.js';
 import { RuleKind, getCompiled } from './compile.js';
-import { hash } from './hash.js';
+import { hash, hashV2FromSeed } from './hash.js';
 import type {
   EvaluationContext,
   EvaluationOptions,
@@ -121,16 +121,46 @@ function variationIndexOf(exp: CompiledExperiment, ref: string | number): number
 /** Outcome of assigning a unit to an experiment: an assignment, or why it was skipped. */
 type Assignment = ExperimentAssignment | SkipReason;
 
-function assignment(exp: CompiledExperiment, index: number, hashValue: string, extra: Partial<ExperimentAssignment>): ExperimentAssignment {
+// One literal per assignment shape: spreads would give every result its own hidden class.
+function forcedAssignment(exp: CompiledExperiment, index: number): ExperimentAssignment {
   return {
     key: exp.key,
     variationKey: exp.def.variations[index]!.key,
     variationIndex: index,
     inExperiment: false,
     hashAttribute: exp.def.hashAttribute,
-    hashValue,
-    ...extra,
+    hashValue: '',
+    forced: true,
   };
+}
+
+function stickyAssignment(exp: CompiledExperiment, index: number, hashValue: string): ExperimentAssignment {
+  return {
+    key: exp.key,
+    variationKey: exp.def.variations[index]!.key,
+    variationIndex: index,
+    inExperiment: true,
+    hashAttribute: exp.def.hashAttribute,
+    hashValue,
+    sticky: true,
+  };
+}
+
+function bucketedAssignment(exp: CompiledExperiment, index: number, hashValue: string, bucket: number): ExperimentAssignment {
+  return {
+    key: exp.key,
+    variationKey: exp.def.variations[index]!.key,
+    variationIndex: index,
+    inExperiment: true,
+    hashAttribute: exp.def.hashAttribute,
+    hashValue,
+    bucket,
+  };
+}
+
+/** The unit's bucket for a rule or experiment, using the precomputed seed state for version 2. */
+function bucketOf(seed: string, state: number, version: number, value: string): number | null {
+  return version === 2 ? hashV2FromSeed(state, value) : hash(seed, value, version);
 }
 
 function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: EvaluationContext, attributes: Readonly<Record<string, unknown>>): Assignment {
@@ -138,18 +168,18 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   if (def.urlOverride !== false && context.url !== undefined) {
     const forced = urlOverride(context.url, exp);
     if (forced >= 0) {
-      return assignment(exp, forced, '', { forced: true });
+      return forcedAssignment(exp, forced);
     }
   }
   const forcedRef = context.forcedVariations?.[exp.key];
   if (forcedRef !== undefined) {
     const forced = variationIndexOf(exp, forcedRef);
     if (forced >= 0) {
-      return assignment(exp, forced, '', { forced: true });
+      return forcedAssignment(exp, forced);
     }
   }
   if (def.force !== undefined) {
-    return assignment(exp, def.force, '', { forced: true });
+    return forcedAssignment(exp, def.force);
   }
   const hashValue = hashValueOrThrow(attributes, def.hashAttribute, def.fallbackAttribute);
   if (hashValue === undefined) {
@@ -168,12 +198,15 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
       const key = stored[`${exp.key}__${def.sticky.bucketVersion}`];
       const index = key === undefined ? -1 : indexOfKey(exp, key);
       if (index >= 0) {
-        return assignment(exp, index, hashValue, { inExperiment: true, sticky: true });
+        return stickyAssignment(exp, index, hashValue);
       }
     }
   }
-  if (exp.namespace !== undefined && !inNamespace(hashValue, exp.namespace)) {
-    return SkipReason.Namespace;
+  if (exp.namespace !== undefined) {
+    const n = hash(exp.namespaceSeed, hashValue, 1);
+    if (n === null || n < exp.namespace[1] || n >= exp.namespace[2]) {
+      return SkipReason.Namespace;
+    }
   }
   if (exp.holdout !== undefined) {
     const holdoutValue = hashValueOrThrow(attributes, exp.holdout.hashAttribute, undefined);
@@ -187,7 +220,7 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   if (exp.test !== undefined && !exp.test(attributes, compiled.groups)) {
     return SkipReason.Condition;
   }
-  const bucket = hash(def.seed, hashValue, def.hashVersion);
+  const bucket = bucketOf(def.seed, exp.seedState, def.hashVersion, hashValue);
   const index = bucket === null ? -1 : chooseVariation(bucket, exp.ranges);
   if (bucket === null || index < 0) {
     return SkipReason.Coverage;
@@ -195,7 +228,7 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   if (store !== undefined && def.sticky !== undefined) {
     store.set(def.hashAttribute, hashValue, { ...stored, [`${exp.key}__${def.sticky.bucketVersion}`]: def.variations[index]!.key });
   }
-  return assignment(exp, index, hashValue, { inExperiment: true, bucket });
+  return bucketedAssignment(exp, index, hashValue, bucket);
 }
 
 function evalFlag(
@@ -245,7 +278,7 @@ function evalFlag(
           continue;
         }
         const coverage = effectiveCoverage(rule, now);
-        const bucket = hash(rule.seed, hashValue, rule.hashVersion);
+        const bucket = bucketOf(rule.seed, rule.seedState, rule.hashVersion, hashValue);
         if (bucket === null || coverage <= 0 || bucket > coverage) {
           trace?.push({ ruleId: rule.id, outcome: 'outside-rollout', detail: `bucket ${bucket ?? 'none'} > coverage ${coverage}` });
           continue;
@@ -260,7 +293,7 @@ function evalFlag(
           trace?.push({ ruleId: rule.id, outcome: 'no-hash-attribute', detail: rule.hashAttribute });
           continue;
         }
-        const bucket = hash(rule.seed, hashValue, rule.hashVersion);
+        const bucket = bucketOf(rule.seed, rule.seedState, rule.hashVersion, hashValue);
         const index = bucket === null ? -1 : chooseVariation(bucket, rule.ranges);
         if (bucket === null || index < 0) {
           trace?.push({ ruleId: rule.id, outcome: 'outside-split' });
@@ -279,8 +312,9 @@ function evalFlag(
         }
         const v = flag.variations[rule.variationMap[a.variationIndex]!]!;
         trace?.push({ ruleId: rule.id, outcome: a.forced === true ? 'forced' : 'matched', detail: `${exp.key}: ${a.variationKey}` });
-        const result: EvaluationResult = { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, experiment: a };
-        return a.bucket === undefined ? result : { ...result, bucket: a.bucket };
+        return a.bucket === undefined
+          ? { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, experiment: a }
+          : { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, bucket: a.bucket, experiment: a };
       }
     }
   }

@@ -17,20 +17,56 @@ function fnvUpdate(state: number, s: string): number {
   return h;
 }
 
-/** Continues an FNV-1a state over the decimal digits of a uint32, without building the string. */
-function fnvUpdateDigits(state: number, n: number): number {
+/** Continues an FNV-1a state over the decimal digits of a small non-negative int (< 2^31). */
+function fnvUpdateSmallDigits(state: number, n: number, pad: boolean): number {
   let h = state;
-  let div = 1;
-  while (div * 10 <= n) {
-    div *= 10;
-  }
+  let div = 10000;
+  let started = pad;
+  let r = n;
   while (div >= 1) {
-    const digit = Math.floor(n / div) % 10;
-    h ^= 48 + digit;
-    h = Math.imul(h, FNV_PRIME);
-    div /= 10;
+    const digit = (r / div) | 0;
+    r -= digit * div;
+    if (started || digit !== 0 || div === 1) {
+      started = true;
+      h ^= 48 + digit;
+      h = Math.imul(h, FNV_PRIME);
+    }
+    div = (div / 10) | 0;
   }
   return h;
+}
+
+/**
+ * Continues an FNV-1a state over the decimal digits of a uint32, without building the string:
+ * split into a high part and five low digits so every step is int32 arithmetic.
+ */
+function fnvUpdateDigits(state: number, n: number): number {
+  const hi = Math.floor(n / 100000);
+  const lo = n - hi * 100000;
+  if (hi === 0) {
+    return fnvUpdateSmallDigits(state, lo, false);
+  }
+  let h = state;
+  // hi < 42950, so it has at most five digits; print it without padding, then lo padded to five.
+  h = fnvUpdateSmallDigits(h, hi, false);
+  return fnvUpdateSmallDigits(h, lo, true);
+}
+
+/** FNV-1a 32-bit of the decimal form of a uint32, i.e. fnv1a32(String(n)), without the string. */
+export function fnv1a32Decimal(n: number): number {
+  return fnvUpdateDigits(FNV_OFFSET, n) >>> 0;
+}
+
+/** FNV-1a state after the seed: hashing `seed + value` can start from here (version 2). */
+export function seedState(seed: string): number {
+  return fnvUpdate(FNV_OFFSET, seed);
+}
+
+/** Version-2 hash continuing from a precomputed seed state; equals hash(seed, value, 2). */
+export function hashV2FromSeed(state: number, value: string): number {
+  const inner = fnvUpdate(state, value) >>> 0;
+  const outer = fnvUpdateDigits(FNV_OFFSET, inner) >>> 0;
+  return (outer % 10000) / 10000;
 }
 
 /** FNV-1a 32-bit of a string, as an unsigned integer. */

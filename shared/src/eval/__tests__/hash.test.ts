@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fnv1a32, hash } from '../hash.js';
+import { fnv1a32, fnv1a32Decimal, hash, hashV2FromSeed, seedState } from '../hash.js';
 
 /** Reference FNV-1a written the slow, obvious way: concatenate, then hash each code unit. */
 function referenceFnv(s: string): number {
@@ -40,5 +40,24 @@ describe('hash', () => {
   it('returns null for unknown versions', () => {
     expect(hash('a', 'b', 3)).toBeNull();
     expect(hash('a', 'b', 0)).toBeNull();
+  });
+});
+
+describe('hashV2FromSeed', () => {
+  it('equals hash(seed, value, 2), including inner hashes at digit-count edges', () => {
+    for (const seed of ['', 'exp-ab', 'ñ👍']) {
+      for (let i = 0; i < 3000; i++) {
+        const value = `u${i}`;
+        expect(hashV2FromSeed(seedState(seed), value)).toBe(hash(seed, value, 2));
+      }
+    }
+  });
+
+  it('hashes the decimal form of a uint32 exactly like fnv1a32(String(n))', () => {
+    const edges = [0, 1, 9, 10, 99, 100, 9999, 10000, 99999, 100000, 100001, 1000000, 1000000000, 4294967295, 4294900000, 123450000, 100000009];
+    const sweep = Array.from({ length: 5000 }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 0));
+    for (const n of [...edges, ...sweep]) {
+      expect(fnv1a32Decimal(n)).toBe(fnv1a32(String(n)));
+    }
   });
 });

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { StatsErrorCode } from '../errors.js';
+import { frequentistTest } from '../frequentist.js';
+import type {
+  Alternative,
+  CupedCovariate,
+  CupedInput,
+  DifferenceType,
+  RatioStats,
+  SampleStats,
+} from '../types.js';
+import { checker, loadFixture } from './fixtures.js';
+
+interface CupedCase<A> {
+  readonly control: A;
+  readonly treatment: A;
+  readonly cuped: CupedInput;
+  readonly options: {
+    readonly difference: DifferenceType;
+    readonly alternative: Alternative;
+    readonly alpha: number;
+    readonly sequential: boolean;
+  };
+  readonly expected: {
+    readonly effect: number;
+    readonly se: number;
+    readonly statistic: number;
+    readonly pValue: number;
+    readonly df?: number;
+    readonly ci: readonly (number | null)[];
+    readonly theta: number;
+    readonly olsEffect?: number;
+    readonly adjustedMeans?: readonly number[];
+    readonly varianceReduction?: number;
+  };
+}
+
+function compareAll(file: string): string[] {
+  const fixture = loadFixture<CupedCase<SampleStats | RatioStats>>(file);
+  const { check, failures } = checker(file);
+  fixture.cases.forEach((c, i) => {
+    const result = frequentistTest(c.control, c.treatment, { ...c.options, cuped: c.cuped });
+    if (result.error !== undefined || result.cuped === null) {
+      failures.push(`${i}: unexpected error ${result.error?.code ?? 'no CUPED summary'}`);
+      return;
+    }
+    check(`${i} theta`, result.cuped.theta, c.expected.theta);
+    check(`${i} effect`, result.effect, c.expected.effect);
+    check(`${i} se`, result.se, c.expected.se);
+    check(`${i} pValue`, result.pValue, c.expected.pValue, true);
+    check(`${i} ci`, result.ci, c.expected.ci);
+    if (c.expected.varianceReduction !== undefined) {
+      check(`${i} varianceReduction`, result.cuped.varianceReduction, c.expected.varianceReduction);
+    }
+    if (c.expected.olsEffect !== undefined && c.options.difference === 'absolute') {
+      check(`${i} OLS treatment coefficient`, result.effect, c.expected.olsEffect);
+    }
+    const means = c.expected.adjustedMeans;
+    if (means !== undefined && c.options.difference === 'relative') {
+      // The relative lift is the ratio of the OLS adjusted means at the pooled pre-period mean.
+      const [mc = Number.NaN, mt = Number.NaN] = means;
+      check(`${i} lift from OLS adjusted means`, result.effect, (mt - mc) / Math.abs(mc));
+    }
+  });
+  expect(fixture.cases.length).toBeGreaterThanOrEqual(200);
+  return failures;
+}
+
+describe('CUPED against statsmodels OLS', () => {
+  it('matches theta, the adjusted effect and the test (fixed-horizon and sequential)', () => {
+    // prepare / act
+    const failures = compareAll('cuped.json');
+    // assert
+    expect(failures).toEqual([]);
+  });
+
+  it('matches the delta-method CUPED for ratio metrics', () => {
+    // prepare / act
+    const failures = compareAll('cuped-ratio.json');
+    // assert
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('CUPED hand-worked and degenerate cases', () => {
+  // Post values y = (1, 2, 3, 4) and (2, 3, 4, 6); pre values x = (1, 2, 3, 4) in both arms.
+  const control: SampleStats = { n: 4, sum: 10, sumSquares: 30 };
+  const treatment: SampleStats = { n: 4, sum: 15, sumSquares: 65 };
+  const pre = (sumProducts: number): CupedCovariate => ({ pre: { n: 4, sum: 10, sumSquares: 30 }, sumProducts });
+
+  it('pools theta across arms: Σ Sxy / Σ Sxx', () => {
+    // prepare: Sxx = 5 per arm; Sxy = 30 − 25 = 5 (control) and 44 − 37.5 = 6.5 (treatment)
+    const cuped: CupedInput = { control: pre(30), treatment: pre(44) };
+    // act
+    const result = frequentistTest(control, treatment, { difference: 'absolute', cuped });
+    // assert: theta = 11.5 / 10; equal pre means leave the effect at 1.25
+    expect(result.cuped?.theta).toBeCloseTo(1.15, 14);
+    expect(result.effect).toBeCloseTo(1.25, 14);
+    expect(result.cuped?.varianceReduction).toBeGreaterThan(0.9);
+  });
+
+  it('falls back to theta = 0 when the covariate has no variance', () => {
+    // prepare
+    const constant: CupedCovariate = { pre: { n: 4, sum: 8, sumSquares: 16 }, sumProducts: 20 };
+    // act
+    const adjusted = frequentistTest(control, treatment, { cuped: { control: constant, treatment: constant } });
+    const plain = frequentistTest(control, treatment);
+    // assert
+    expect(adjusted.error).toBeUndefined();
+    expect(adjusted.cuped?.theta).toBe(0);
+    expect(adjusted.pValue).toBe(plain.pValue);
+  });
+
+  it('rejects a pre-period over a different number of units', () => {
+    // prepare
+    const other: CupedCovariate = { pre: { n: 5, sum: 10, sumSquares: 30 }, sumProducts: 30 };
+    // act
+    const result = frequentistTest(control, treatment, { cuped: { control: other, treatment: pre(44) } });
+    // assert
+    expect(result.error?.code).toBe(StatsErrorCode.INVALID_INPUT);
+    expect(result.pValue).toBe(1);
+    expect(result.cuped).toBeNull();
+  });
+
+  it('rejects NaN in the covariate', () => {
+    // prepare / act
+    const result = frequentistTest(control, treatment, { cuped: { control: pre(Number.NaN), treatment: pre(44) } });
+    // assert
+    expect(result.error?.code).toBe(StatsErrorCode.INVALID_INPUT);
+    expect(result.effect).toBe(0);
+  });
+
+  it('reports ZERO_VARIANCE when the covariate explains the metric exactly', () => {
+    // prepare: y = x in both arms (treatment pre shifted so its post differs)
+    const a: SampleStats = { n: 4, sum: 10, sumSquares: 30 };
+    const b: SampleStats = { n: 4, sum: 14, sumSquares: 54 };
+    const covB: CupedCovariate = { pre: { n: 4, sum: 14, sumSquares: 54 }, sumProducts: 54 };
+    // act
+    const result = frequentistTest(a, b, { cuped: { control: pre(30), treatment: covB } });
+    // assert
+    expect(result.error?.code).toBe(StatsErrorCode.ZERO_VARIANCE);
+    expect(result.ci).toEqual([0, 0]);
+  });
+
+  it('rejects a plain covariate on a ratio metric', () => {
+    // prepare
+    const ratio: RatioStats = {
+      n: 4,
+      numerator: { sum: 10, sumSquares: 30 },
+      denominator: { sum: 8, sumSquares: 18 },
+      sumProducts: 22,
+    };
+    // act
+    const result = frequentistTest(ratio, ratio, { cuped: { control: pre(30), treatment: pre(30) } });
+    // assert
+    expect(result.error?.code).toBe(StatsErrorCode.INVALID_INPUT);
+  });
+});

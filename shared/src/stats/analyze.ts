@@ -1,0 +1,280 @@
+/**
+ * One call that analyses a whole experiment: every metric, every variation against the control (index
+ * 0), with the fixed-horizon test, the optional confidence sequence, CUPED when covariates are given,
+ * the Gaussian Bayesian posterior, corrected p-values across metrics × variations, and SRM.
+ */
+import type { BayesianResult, GaussianPrior } from './bayesian.js';
+import { posteriorFromEstimate, resolveBayesianOptions } from './bayesian.js';
+import type { CapSpec } from './capping.js';
+import { CorrectionMethod, adjustPValues } from './corrections.js';
+import { StatsErrorCode, isStatsError, statsError } from './errors.js';
+import type { StatsError } from './errors.js';
+import { isRatioStats, prepareComparison } from './estimates.js';
+import type { FrequentistResult, ResolvedFrequentistOptions } from './frequentist.js';
+import { DEFAULT_ALPHA, TestMethod, neutralFrequentistResult, resolveFrequentistOptions, testEstimate } from './frequentist.js';
+import { DEFAULT_SEQUENTIAL_TUNING } from './sequential.js';
+import { srmTest } from './srm.js';
+import type { SrmResult } from './srm.js';
+import { Alternative, DifferenceType } from './types.js';
+import type { ArmStats, Covariate, CupedCovariate, RatioCupedCovariate, RatioStats, SampleStats } from './types.js';
+
+export interface VariationInput {
+  readonly key: string;
+  /** Configured traffic weight (any positive scale). */
+  readonly weight: number;
+  /** Units exposed, for the sample-ratio check. */
+  readonly units: number;
+}
+
+interface MetricCommon {
+  readonly key: string;
+  /** The cap already applied when the sums were aggregated; echoed in the result. */
+  readonly cap?: CapSpec;
+  /** True when smaller is better; flips the Bayesian chance to win and risk. */
+  readonly inverse?: boolean;
+  /** Overrides the experiment-wide difference type for this metric. */
+  readonly difference?: DifferenceType;
+}
+
+/** A metric's sufficient statistics per variation (same order as `variations`, control first). */
+export type MetricAnalysisInput =
+  | (MetricCommon & {
+      readonly type: 'mean' | 'proportion';
+      readonly arms: readonly SampleStats[];
+      /** CUPED covariates per variation; CUPED is applied when present. */
+      readonly covariates?: readonly CupedCovariate[];
+    })
+  | (MetricCommon & {
+      readonly type: 'ratio';
+      readonly arms: readonly RatioStats[];
+      readonly covariates?: readonly RatioCupedCovariate[];
+    });
+
+export interface AnalysisOptions {
+  /** Default 0.05. */
+  readonly alpha?: number;
+  /** Default 'relative'. */
+  readonly difference?: DifferenceType;
+  /** Default 'two-sided'. */
+  readonly alternative?: Alternative;
+  /** Also compute confidence sequences (always-valid p-values). Default false. */
+  readonly sequential?: boolean;
+  /** Default 5000. */
+  readonly sequentialTuning?: number;
+  /** Correction across metrics × variations, default 'holm'. */
+  readonly correction?: CorrectionMethod;
+  /** Prior for the Bayesian effect (on the scale of each metric's difference); flat when omitted. */
+  readonly prior?: GaussianPrior;
+  /** SRM flag threshold, default 0.001. */
+  readonly srmThreshold?: number;
+}
+
+export interface ExperimentAnalysisInput {
+  /** Control first. */
+  readonly variations: readonly VariationInput[];
+  readonly metrics: readonly MetricAnalysisInput[];
+  readonly options?: AnalysisOptions;
+}
+
+/** A frequentist result with its p-value adjusted across the experiment's family of comparisons. */
+export type AdjustedFrequentistResult = FrequentistResult & { readonly adjustedPValue: number };
+
+export interface ComparisonResult {
+  /** Key of the treatment variation. */
+  readonly variation: string;
+  /** Fixed-horizon Welch test (CUPED-adjusted when covariates were given). */
+  readonly frequentist: AdjustedFrequentistResult;
+  /** Confidence sequence, when `sequential` was requested. */
+  readonly sequential: AdjustedFrequentistResult | null;
+  readonly bayesian: BayesianResult;
+}
+
+export interface ArmSummary {
+  readonly variation: string;
+  readonly n: number;
+  /** Unadjusted mean (or ratio) of the arm; 0 when undefined. */
+  readonly mean: number;
+}
+
+export interface MetricAnalysis {
+  readonly key: string;
+  readonly type: MetricAnalysisInput['type'];
+  readonly difference: DifferenceType;
+  /** The cap that was applied before aggregation, or null. */
+  readonly cap: CapSpec | null;
+  /** Whether CUPED covariates were used. */
+  readonly cuped: boolean;
+  readonly arms: readonly ArmSummary[];
+  /** One per treatment variation, in order. */
+  readonly comparisons: readonly ComparisonResult[];
+  readonly error?: StatsError;
+}
+
+export interface ExperimentAnalysis {
+  readonly srm: SrmResult;
+  /** The correction applied to every `adjustedPValue`. */
+  readonly correction: CorrectionMethod;
+  readonly alpha: number;
+  /** Tuning of the confidence sequences, or null when they were not computed. */
+  readonly sequentialTuning: number | null;
+  readonly metrics: readonly MetricAnalysis[];
+  readonly error?: StatsError;
+}
+
+function armMean(arm: ArmStats): number {
+  const mean = isRatioStats(arm) ? arm.numerator.sum / arm.denominator.sum : arm.sum / arm.n;
+  return Number.isFinite(mean) ? mean : 0;
+}
+
+interface PendingComparison {
+  readonly variation: string;
+  readonly frequentist: FrequentistResult;
+  readonly sequential: FrequentistResult | null;
+  readonly bayesian: BayesianResult;
+}
+
+function analyzeMetric(
+  metric: MetricAnalysisInput,
+  variations: readonly VariationInput[],
+  fixed: ResolvedFrequentistOptions,
+  options: AnalysisOptions,
+): { readonly analysis: Omit<MetricAnalysis, 'comparisons'>; readonly pending: PendingComparison[] } {
+  const difference = metric.difference ?? fixed.difference;
+  const fixedOptions: ResolvedFrequentistOptions = { ...fixed, difference };
+  const sequentialOptions: ResolvedFrequentistOptions = { ...fixedOptions, method: TestMethod.Sequential };
+  const bayesOptions = resolveBayesianOptions({
+    difference,
+    alpha: fixed.alpha,
+    inverse: metric.inverse === true,
+    ...(options.prior === undefined ? {} : { prior: options.prior }),
+  });
+  const arms: readonly ArmStats[] = metric.arms;
+  const covariates: readonly Covariate[] | undefined = metric.covariates;
+  const base = {
+    key: metric.key,
+    type: metric.type,
+    difference,
+    cap: metric.cap ?? null,
+    cuped: covariates !== undefined,
+    arms: arms.map((arm, i) => ({ variation: variations[i]?.key ?? String(i), n: arm.n, mean: armMean(arm) })),
+  };
+  let metricError: StatsError | null = null;
+  if (arms.length !== variations.length || (covariates !== undefined && covariates.length !== arms.length)) {
+    metricError = statsError(StatsErrorCode.INVALID_INPUT, `metric ${metric.key} needs one arm (and covariate) per variation`);
+  } else if (isStatsError(bayesOptions)) {
+    metricError = bayesOptions;
+  }
+  const pending: PendingComparison[] = [];
+  const control = arms[0];
+  for (let i = 1; i < variations.length; i++) {
+    const variation = variations[i]?.key ?? String(i);
+    const treatment = arms[i];
+    const error = metricError;
+    if (error !== null || control === undefined || treatment === undefined || isStatsError(bayesOptions)) {
+      const failure = error ?? statsError(StatsErrorCode.INVALID_INPUT, 'missing arm');
+      pending.push({
+        variation,
+        frequentist: neutralFrequentistResult(fixedOptions, failure),
+        sequential: options.sequential === true ? neutralFrequentistResult(sequentialOptions, failure) : null,
+        bayesian: { effect: 0, ci: [0, 0], se: 0, chanceToWin: 0.5, risk: [0, 0], difference, cuped: null, error: failure },
+      });
+      continue;
+    }
+    const cupedControl = covariates?.[0];
+    const cupedTreatment = covariates?.[i];
+    const cuped =
+      cupedControl !== undefined && cupedTreatment !== undefined ? { control: cupedControl, treatment: cupedTreatment } : undefined;
+    const prepared = prepareComparison(control, treatment, metric.type, difference, cuped);
+    if (isStatsError(prepared)) {
+      pending.push({
+        variation,
+        frequentist: neutralFrequentistResult(fixedOptions, prepared),
+        sequential: options.sequential === true ? neutralFrequentistResult(sequentialOptions, prepared) : null,
+        bayesian: { effect: 0, ci: [0, 0], se: 0, chanceToWin: 0.5, risk: [0, 0], difference, cuped: null, error: prepared },
+      });
+      continue;
+    }
+    pending.push({
+      variation,
+      frequentist: testEstimate(prepared.estimate, fixedOptions, prepared.cuped),
+      sequential: options.sequential === true ? testEstimate(prepared.estimate, sequentialOptions, prepared.cuped) : null,
+      bayesian: posteriorFromEstimate(prepared.estimate, bayesOptions, prepared.cuped),
+    });
+  }
+  return { analysis: metricError === null ? base : { ...base, error: metricError }, pending };
+}
+
+/** Adds the adjusted p-value in place: copying 200 results per analysis doubled the garbage. */
+function withAdjustedPValue(result: FrequentistResult, adjustedPValue: number): AdjustedFrequentistResult {
+  return Object.assign(result, { adjustedPValue });
+}
+
+/** Adjusts the p-values of results without an error as one family; errored results get 1. */
+function adjustFamily(results: readonly FrequentistResult[], method: CorrectionMethod): number[] {
+  const valid: number[] = [];
+  results.forEach((r, i) => {
+    if (r.error === undefined) {
+      valid.push(i);
+    }
+  });
+  const adjusted = adjustPValues(
+    valid.map((i) => results[i]?.pValue ?? 1),
+    method,
+  );
+  const out = new Array<number>(results.length).fill(1);
+  valid.forEach((index, k) => {
+    out[index] = adjusted[k] ?? 1;
+  });
+  return out;
+}
+
+/** Analyses every metric × variation of an experiment. Never throws. */
+export function analyzeExperiment(input: ExperimentAnalysisInput): ExperimentAnalysis {
+  const options = input.options ?? {};
+  const correction = options.correction ?? CorrectionMethod.Holm;
+  const srm = srmTest(
+    input.variations.map((v) => v.units),
+    input.variations.map((v) => v.weight),
+    options.srmThreshold === undefined ? {} : { threshold: options.srmThreshold },
+  );
+  const resolved = resolveFrequentistOptions({
+    difference: options.difference ?? DifferenceType.Relative,
+    alternative: options.alternative ?? Alternative.TwoSided,
+    ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
+    ...(options.sequentialTuning === undefined ? {} : { sequentialTuning: options.sequentialTuning }),
+  });
+  const sequentialTuning = options.sequential === true ? (options.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING) : null;
+  if (isStatsError(resolved) || input.variations.length < 2) {
+    const error = isStatsError(resolved)
+      ? resolved
+      : statsError(StatsErrorCode.INVALID_INPUT, 'an experiment needs a control and at least one treatment');
+    return { srm, correction, alpha: options.alpha ?? DEFAULT_ALPHA, sequentialTuning, metrics: [], error };
+  }
+  const perMetric = input.metrics.map((metric) => analyzeMetric(metric, input.variations, resolved, options));
+  const all = perMetric.flatMap((m) => m.pending);
+  const fixedAdjusted = adjustFamily(
+    all.map((c) => c.frequentist),
+    correction,
+  );
+  const sequentialAdjusted =
+    options.sequential === true
+      ? adjustFamily(
+          all.map((c) => c.sequential ?? c.frequentist),
+          correction,
+        )
+      : [];
+  let k = 0;
+  const metrics = perMetric.map(({ analysis, pending }) => ({
+    ...analysis,
+    comparisons: pending.map((c): ComparisonResult => {
+      const index = k++;
+      return {
+        variation: c.variation,
+        frequentist: withAdjustedPValue(c.frequentist, fixedAdjusted[index] ?? 1),
+        sequential: c.sequential === null ? null : withAdjustedPValue(c.sequential, sequentialAdjusted[index] ?? 1),
+        bayesian: c.bayesian,
+      };
+    }),
+  }));
+  return { srm, correction, alpha: resolved.alpha, sequentialTuning, metrics };
+}

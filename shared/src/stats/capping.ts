@@ -1,0 +1,59 @@
+/**
+ * Capping (winsorisation) of per-unit values before they are summed into sufficient statistics:
+ * sufficient statistics cannot be capped after the fact, so the cap is applied while aggregating
+ * (here, or in the warehouse query) and then reported alongside the results.
+ */
+import type { SampleStats } from './types.js';
+
+/** How the cap value was chosen. */
+export const CapType = {
+  /** A fixed upper bound in metric units. */
+  Absolute: 'absolute',
+  /** The given percentile of the pooled per-unit values; `value` is that quantile. */
+  Percentile: 'percentile',
+} as const;
+export type CapType = (typeof CapType)[keyof typeof CapType];
+
+/** An upper cap applied to every per-unit value. */
+export type CapSpec =
+  | { readonly type: typeof CapType.Absolute; readonly value: number }
+  | { readonly type: typeof CapType.Percentile; readonly percentile: number; readonly value: number };
+
+/** min(value, cap); values pass through when no cap is given. */
+export function applyCap(value: number, cap?: CapSpec): number {
+  return cap === undefined ? value : Math.min(value, cap.value);
+}
+
+/**
+ * The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics (numpy's default);
+ * NaN for an empty sample or q outside [0, 1].
+ */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0 || !(q >= 0 && q <= 1)) {
+    return Number.NaN;
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = q * (sorted.length - 1);
+  const below = Math.floor(position);
+  const above = Math.min(below + 1, sorted.length - 1);
+  const low = sorted[below] ?? Number.NaN;
+  const high = sorted[above] ?? Number.NaN;
+  return low + (position - below) * (high - low);
+}
+
+/** A percentile cap computed from in-memory values (pool all arms so the cap does not depend on the arm). */
+export function percentileCap(values: readonly number[], percentile: number): CapSpec {
+  return { type: CapType.Percentile, percentile, value: quantile(values, percentile) };
+}
+
+/** Sufficient statistics of per-unit values after capping each one. */
+export function summarizeValues(values: readonly number[], cap?: CapSpec): SampleStats {
+  let sum = 0;
+  let sumSquares = 0;
+  for (const raw of values) {
+    const value = applyCap(raw, cap);
+    sum += value;
+    sumSquares += value * value;
+  }
+  return { n: values.length, sum, sumSquares };
+}

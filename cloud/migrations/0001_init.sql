@@ -154,10 +154,13 @@ $$;
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 
+-- The publish counter per environment, and a hash of the last compiled content so unchanged
+-- rulesets are not republished.
 CREATE TABLE ruleset_versions (
   project_id      text NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
   environment_key text NOT NULL,
   version         integer NOT NULL,
+  content_hash    text NOT NULL,
   published_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (project_id, environment_key)
 );

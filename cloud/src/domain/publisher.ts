@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import type { Experiment, Flag, Holdout, Ruleset, Segment } from '@xp/shared';
+import { RulesetCompileError, compileRuleset } from '@xp/shared';
+import { AppError, AppErrorCode } from '../errors.js';
+import type { Queryable } from '../store/db.js';
+import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
+import { environments } from '../store/projects.js';
+import type { PublishedRuleset } from '../store/ruleset-store.js';
+import type { Deps } from './context.js';
+
+export const flagsRepo = new DefinitionRepository<Flag>(DefinitionKind.Flag);
+export const segmentsRepo = new DefinitionRepository<Segment>(DefinitionKind.Segment);
+export const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
+export const holdoutsRepo = new DefinitionRepository<Holdout>(DefinitionKind.Holdout);
+
+/** A ruleset compiled inside a transaction, to be written to the store once the transaction commits. */
+export interface StagedRuleset {
+  readonly projectId: string;
+  readonly ruleset: Ruleset;
+}
+
+/** Hash of what evaluation sees: everything but the version and timestamp. */
+function contentHash(ruleset: Ruleset): string {
+  const { version: _version, generatedAt: _generatedAt, ...content } = ruleset;
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+}
+
+/**
+ * Compiles every environment of the project from the transaction's view of the definitions.
+ * A definition that does not compile (a dangling segment or experiment reference) aborts the
+ * transaction with a validation error; an environment whose content did not change keeps its version.
+ */
+export async function stageRulesets(tx: Queryable, projectId: string, now: Date, only?: readonly string[]): Promise<StagedRuleset[]> {
+  const [flags, segments, experiments, holdouts, envs] = await Promise.all([
+    flagsRepo.all(tx, projectId),
+    segmentsRepo.all(tx, projectId, true),
+    experimentsRepo.all(tx, projectId, true),
+    holdoutsRepo.all(tx, projectId, true),
+    environments.list(tx, projectId),
+  ]);
+  const staged: StagedRuleset[] = [];
+  for (const env of envs) {
+    if (only !== undefined && !only.includes(env.key)) {
+      continue;
+    }
+    let compiled: Ruleset;
+    try {
+      compiled = compileRuleset({
+        environment: env.key,
+        version: 0,
+        generatedAt: now,
+        flags: flags.map((f) => f.definition),
+        segments: segments.map((s) => s.definition),
+        experiments: experiments.map((e) => e.definition),
+        holdouts: holdouts.map((h) => h.definition),
+      });
+    } catch (e) {
+      if (e instanceof RulesetCompileError) {
+        throw new AppError(AppErrorCode.Validation, `the change leaves environment "${env.key}" with broken references`, { problems: e.problems });
+      }
+      throw e;
+    }
+    const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled));
+    if (version !== undefined) {
+      staged.push({ projectId, ruleset: { ...compiled, version } });
+    }
+  }
+  return staged;
+}
+
+/**
+ * Writes staged rulesets to the store. A store failure does not undo the committed change:
+ * DynamoDB is a projection, and `republish` rebuilds it from PostgreSQL.
+ */
+export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]): Promise<PublishedRuleset[]> {
+  const published: PublishedRuleset[] = [];
+  for (const s of staged) {
+    try {
+      published.push(await deps.rulesets.put(s.projectId, s.ruleset));
+    } catch (e) {
+      deps.logger.error('ruleset publish failed; run republish to rebuild', {
+        projectId: s.projectId,
+        environment: s.ruleset.environment,
+        version: s.ruleset.version,
+        error: e instanceof Error ? e.message : 'unknown',
+      });
+    }
+  }
+  return published;
+}
+
+/**
+ * Rebuilds the store from PostgreSQL: recompiles every environment of the project and writes it
+ * under a new version when its content changed, or rewrites the current version when the store lacks it.
+ */
+export async function republish(deps: Deps, projectId: string): Promise<PublishedRuleset[]> {
+  const staged = await deps.db.withTransaction((tx) => stageRulesets(tx, projectId, deps.now()));
+  const published = await flushRulesets(deps, staged);
+  const envs = await environments.list(deps.db, projectId);
+  for (const env of envs) {
+    if (staged.some((s) => s.ruleset.environment === env.key)) {
+      continue;
+    }
+    const version = await environments.currentRulesetVersion(deps.db, projectId, env.key);
+    const latest = await deps.rulesets.latest(projectId, env.key);
+    if (latest === undefined || latest.version < version) {
+      const [flags, segments, experiments, holdouts] = await Promise.all([
+        flagsRepo.all(deps.db, projectId),
+        segmentsRepo.all(deps.db, projectId, true),
+        experimentsRepo.all(deps.db, projectId, true),
+        holdoutsRepo.all(deps.db, projectId, true),
+      ]);
+      const ruleset = compileRuleset({
+        environment: env.key,
+        version,
+        generatedAt: deps.now(),
+        flags: flags.map((f) => f.definition),
+        segments: segments.map((s) => s.definition),
+        experiments: experiments.map((e) => e.definition),
+        holdouts: holdouts.map((h) => h.definition),
+      });
+      published.push(await deps.rulesets.put(projectId, ruleset));
+    }
+  }
+  return published;
+}

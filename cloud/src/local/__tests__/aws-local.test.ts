@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppErrorCode } from '../../errors.js';
+import { createDynamoClient } from '../../store/ruleset-store.js';
+import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../aws-local.js';
+
+const ENDPOINT = /^http:\/\/127\.0\.0\.1:\d+$/;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  if (address === null || typeof address === 'string') {
+    throw new Error('no port');
+  }
+  return address.port;
+}
+
+/** Reads every record of a single-shard stream from the beginning. */
+async function readAll(kinesis: KinesisClient, stream: string): Promise<string[]> {
+  const shards = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
+  const shardId = shards.Shards?.[0]?.ShardId;
+  const iterator = await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+  const out = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator }));
+  return (out.Records ?? []).map((r) => Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'));
+}
+
+async function createTable(endpoint: string, name: string): Promise<void> {
+  const dynamo = createDynamoClient(endpoint);
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await dynamo.send(new PutItemCommand({ TableName: name, Item: { id: { S: 'a' }, note: { S: 'kept' } } }));
+  dynamo.destroy();
+}
+
+describe('in-process AWS stand-ins', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xp-aws-local-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts dynalite on an ephemeral loopback port and stops it', async () => {
+    const dynamo = await startDynalite();
+    const client = createDynamoClient(dynamo.endpoint, undefined, {
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 300, requestTimeout: 500 }),
+    });
+
+    expect(dynamo.endpoint).toMatch(ENDPOINT);
+    await createTable(dynamo.endpoint, 'things');
+    expect((await client.send(new ListTablesCommand({}))).TableNames).toEqual(['things']);
+
+    await dynamo.close();
+    await dynamo.close();
+    await expect(client.send(new ListTablesCommand({}))).rejects.toThrow();
+    client.destroy();
+  });
+
+  it('round-trips a record through kinesalite with the HTTP/1.1 client', async () => {
+    const kinesalite = await startKinesalite();
+    const kinesis = createKinesisClient(kinesalite.endpoint);
+
+    await ensureStream(kinesis, 'events', 1);
+    await ensureStream(kinesis, 'events', 1);
+    const put = await kinesis.send(new PutRecordCommand({ StreamName: 'events', PartitionKey: 'user-1', Data: Buffer.from('{"type":"exposure"}') }));
+    const records = await readAll(kinesis, 'events');
+
+    expect(kinesalite.endpoint).toMatch(ENDPOINT);
+    expect(put.SequenceNumber).toMatch(/^\d+$/);
+    expect(records).toEqual(['{"type":"exposure"}']);
+    kinesis.destroy();
+    await kinesalite.close();
+  });
+
+  it('listens on a given port and refuses one that is taken', async () => {
+    const port = await freePort();
+    const first = await startDynalite({ port });
+
+    expect(first.endpoint).toBe(`http://127.0.0.1:${port}`);
+    await expect(startKinesalite({ port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await first.close();
+  });
+
+  it('keeps tables, items, streams and records across a restart on the same directory', async () => {
+    const paths = { dynamo: join(dir, 'restart', 'dynamodb'), kinesis: join(dir, 'restart', 'kinesis') };
+    let dynamo = await startDynalite({ path: paths.dynamo });
+    let kinesalite = await startKinesalite({ path: paths.kinesis });
+    await createTable(dynamo.endpoint, 'things');
+    let kinesis = createKinesisClient(kinesalite.endpoint);
+    await ensureStream(kinesis, 'events', 1);
+    await kinesis.send(new PutRecordCommand({ StreamName: 'events', PartitionKey: 'user-1', Data: Buffer.from('before restart') }));
+    kinesis.destroy();
+    await dynamo.close();
+    await kinesalite.close();
+
+    dynamo = await startDynalite({ path: paths.dynamo });
+    kinesalite = await startKinesalite({ path: paths.kinesis });
+    const client = createDynamoClient(dynamo.endpoint);
+    kinesis = createKinesisClient(kinesalite.endpoint);
+    const item = await client.send(new GetItemCommand({ TableName: 'things', Key: { id: { S: 'a' } } }));
+    await ensureStream(kinesis, 'events', 1);
+    const records = await readAll(kinesis, 'events');
+
+    expect(item.Item?.note).toEqual({ S: 'kept' });
+    expect(records).toEqual(['before restart']);
+    client.destroy();
+    kinesis.destroy();
+    await dynamo.close();
+    await kinesalite.close();
+  });
+
+  it('refuses a data directory another instance holds, instead of crashing', async () => {
+    const paths = { dynamo: join(dir, 'locked', 'dynamodb'), kinesis: join(dir, 'locked', 'kinesis') };
+    const dynamo = await startDynalite({ path: paths.dynamo });
+    const kinesalite = await startKinesalite({ path: paths.kinesis });
+
+    await expect(startDynalite({ path: paths.dynamo })).rejects.toMatchObject({ code: AppErrorCode.Unavailable });
+    await expect(startKinesalite({ path: paths.kinesis })).rejects.toMatchObject({ code: AppErrorCode.Unavailable });
+    await dynamo.close();
+    await kinesalite.close();
+  });
+
+  it('reports an unreachable Kinesis as unavailable', async () => {
+    const port = await freePort();
+    const kinesis = createKinesisClient(`http://127.0.0.1:${port}`);
+
+    await expect(ensureStream(kinesis, 'events', 1)).rejects.toMatchObject({ code: AppErrorCode.Unavailable });
+    await expect(ensureStream(kinesis, 'events', 0)).rejects.toMatchObject({ code: AppErrorCode.Validation });
+    kinesis.destroy();
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * In-process stand-ins for DynamoDB (dynalite) and Kinesis (kinesalite) on loopback, so the local
+ * stack and the tests drive the real AWS SDK clients over the real wire protocols.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient, ResourceInUseException, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
+import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import dynalite from 'dynalite';
+import kinesalite from 'kinesalite';
+import { AppError, AppErrorCode } from '../errors.js';
+
+export interface LocalServiceOptions {
+  /** Port on 127.0.0.1; 0 (the default) picks a free one. */
+  readonly port?: number;
+  /** Directory for the LevelDB data (created if missing); in memory when absent. */
+  readonly path?: string;
+}
+
+export interface LocalService {
+  /** `http://127.0.0.1:<port>`, to pass as the SDK client's endpoint. */
+  readonly endpoint: string;
+  /** Stops listening and closes the store (flushing it when persisted). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Credentials the stand-ins accept; they check the signature's shape, not its secret. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+
+const DEFAULT_REGION = 'us-east-1';
+
+/** Starts dynalite with instant table creation and deletion. */
+export async function startDynalite(options: LocalServiceOptions = {}): Promise<LocalService> {
+  if (options.path !== undefined) {
+    await mkdir(options.path, { recursive: true });
+    await assertStoreFree('dynalite', options.path);
+  }
+  const server = dynalite({ ...pathOption(options.path), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  return serve(server, options.port ?? 0);
+}
+
+/** Starts kinesalite with instant stream creation, deletion and resharding. */
+export async function startKinesalite(options: LocalServiceOptions = {}): Promise<LocalService> {
+  if (options.path !== undefined) {
+    await mkdir(options.path, { recursive: true });
+    await assertStoreFree('kinesalite', options.path);
+  }
+  const server = kinesalite({ ...pathOption(options.path), createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 });
+  return serve(server, options.port ?? 0);
+}
+
+/**
+ * A Kinesis client over HTTP/1.1 (the SDK's default HTTP/2 handler fails against kinesalite). With an
+ * endpoint it uses dummy credentials; without one, the default AWS credential chain and region.
+ */
+export function createKinesisClient(endpoint?: string, region?: string): KinesisClient {
+  const config: KinesisClientConfig = { requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) };
+  if (endpoint !== undefined) {
+    config.endpoint = endpoint;
+    config.region = region ?? envRegion() ?? DEFAULT_REGION;
+    config.credentials = LOCAL_CREDENTIALS;
+  } else if (region !== undefined) {
+    config.region = region;
+  }
+  return new KinesisClient(config);
+}
+
+/**
+ * Creates the stream if it is missing and waits until it accepts records. An existing stream keeps
+ * its shard count.
+ */
+export async function ensureStream(client: KinesisClient, name: string, shardCount: number, options: { readonly timeoutMs?: number } = {}): Promise<void> {
+  if (!Number.isInteger(shardCount) || shardCount < 1) {
+    throw new AppError(AppErrorCode.Validation, `shard count must be a positive integer, got ${shardCount}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 20; ; wait = Math.min(wait * 2, 1_000)) {
+    const status = await streamStatus(client, name);
+    // UPDATING streams (resharding) still take and serve records.
+    if (status === 'ACTIVE' || status === 'UPDATING') {
+      return;
+    }
+    if (status === undefined) {
+      await createStream(client, name, shardCount);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new AppError(AppErrorCode.Unavailable, `Kinesis stream "${name}" is still ${status} after ${timeoutMs} ms`);
+    }
+    await delay(wait);
+  }
+}
+
+async function streamStatus(client: KinesisClient, name: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    return out.StreamDescriptionSummary?.StreamStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) {
+      return undefined;
+    }
+    throw kinesisError(error);
+  }
+}
+
+async function createStream(client: KinesisClient, name: string, shardCount: number): Promise<void> {
+  try {
+    await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shardCount }));
+  } catch (error) {
+    // Someone else created it between our describe and create.
+    if (!(error instanceof ResourceInUseException)) {
+      throw kinesisError(error);
+    }
+  }
+}
+
+/** Network failures, throttling and 5xx mean "retry later"; anything else is a bug on our side. */
+function kinesisError(error: unknown): AppError {
+  if (error instanceof AppError) {
+    return error;
+  }
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  const name = error instanceof Error ? error.name : '';
+  const retryable = status === undefined || status >= 500 || /Throttl|LimitExceeded/.test(name);
+  return retryable
+    ? new AppError(AppErrorCode.Unavailable, 'Kinesis is unavailable; retry later', undefined, { cause: error })
+    : new AppError(AppErrorCode.Internal, 'Kinesis request failed', undefined, { cause: error });
+}
+
+function envRegion(): string | undefined {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  return region === undefined || region === '' ? undefined : region;
+}
+
+function pathOption(path: string | undefined): { path?: string } {
+  return path === undefined ? {} : { path };
+}
+
+async function serve(server: Server, port: number): Promise<LocalService> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      server.off('listening', onListening);
+      reject(error);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, '127.0.0.1');
+  }).catch((error: unknown) => {
+    // Release the store's directory lock; the server never listened, so its own close errors.
+    server.close(() => undefined);
+    throw error;
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${bound}`,
+    close: () =>
+      (closing ??= new Promise<void>((resolve, reject) => {
+        // dynalite reports success with null, Node's own close with undefined.
+        server.close(settle(resolve, reject));
+        server.closeIdleConnections();
+      })),
+  };
+}
+
+interface CallbackLevelDown {
+  open(callback: (error?: Error | null) => void): void;
+  close(callback: (error?: Error | null) => void): void;
+}
+interface PromiseLevel {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Both stand-ins crash the process from an unhandled 'error' event when their LevelDB directory is
+ * locked (another xp is running on the same data), so open it first with the same LevelDB binding
+ * they use and turn a lock into a clear error.
+ */
+async function assertStoreFree(service: 'dynalite' | 'kinesalite', dir: string): Promise<void> {
+  const requireFromService = createRequire(createRequire(import.meta.url).resolve(service));
+  try {
+    if (service === 'dynalite') {
+      const { Level } = requireFromService('level') as { Level: new (location: string) => PromiseLevel };
+      const db = new Level(dir);
+      await db.open();
+      await db.close();
+    } else {
+      const leveldown = requireFromService('leveldown') as (location: string) => CallbackLevelDown;
+      const db = leveldown(dir);
+      await new Promise<void>((resolve, reject) => {
+        db.open(settle(resolve, reject));
+      });
+      await new Promise<void>((resolve, reject) => {
+        db.close(settle(resolve, reject));
+      });
+    }
+  } catch (error) {
+    throw new AppError(AppErrorCode.Unavailable, `${service} cannot open its data directory ${dir} (is another instance using it?)`, undefined, {
+      cause: error,
+    });
+  }
+}
+
+function settle(resolve: () => void, reject: (error: Error) => void): (error?: Error | null) => void {
+  return (error) => {
+    if (error) {
+      reject(error);
+    } else {
+      resolve();
+    }
+  };
+}

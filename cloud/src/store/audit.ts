@@ -1,0 +1,104 @@
+import type { Queryable } from './db.js';
+import type { Page, PageRequest } from './pagination.js';
+import { decodeCursor, toPage } from './pagination.js';
+import { iso } from './rows.js';
+
+/** One change: who, when, what (a JSON diff), through which client. */
+export interface AuditEntry {
+  readonly id: number;
+  readonly projectId: string | null;
+  readonly actorId: string | null;
+  readonly actorEmail: string | null;
+  readonly client: string;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly resourceKey: string;
+  readonly environment: string | null;
+  readonly diff: unknown;
+  readonly createdAt: string;
+}
+
+export interface NewAuditEntry {
+  readonly orgId: string;
+  readonly projectId: string | null;
+  readonly actorId: string | null;
+  readonly actorEmail: string | null;
+  readonly client: string;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly resourceKey: string;
+  readonly environment?: string | null | undefined;
+  readonly diff: unknown;
+}
+
+export interface AuditFilter extends PageRequest {
+  readonly projectId?: string | undefined;
+  readonly resourceType?: string | undefined;
+  readonly resourceKey?: string | undefined;
+  readonly actorId?: string | undefined;
+  readonly environment?: string | undefined;
+}
+
+interface Row {
+  id: string | number;
+  project_id: string | null;
+  actor_id: string | null;
+  actor_email: string | null;
+  client: string;
+  action: string;
+  resource_type: string;
+  resource_key: string;
+  environment_key: string | null;
+  diff: unknown;
+  created_at: Date;
+}
+
+const fromRow = (r: Row): AuditEntry => ({
+  id: Number(r.id),
+  projectId: r.project_id,
+  actorId: r.actor_id,
+  actorEmail: r.actor_email,
+  client: r.client,
+  action: r.action,
+  resourceType: r.resource_type,
+  resourceKey: r.resource_key,
+  environment: r.environment_key,
+  diff: r.diff,
+  createdAt: iso(r.created_at),
+});
+
+/** The append-only audit log (the table refuses UPDATE and DELETE). */
+export const audit = {
+  async append(db: Queryable, e: NewAuditEntry): Promise<void> {
+    await db.query(
+      `INSERT INTO audit_log (org_id, project_id, actor_id, actor_email, client, action, resource_type, resource_key, environment_key, diff)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [e.orgId, e.projectId, e.actorId, e.actorEmail, e.client, e.action, e.resourceType, e.resourceKey, e.environment ?? null, JSON.stringify(e.diff ?? null)],
+    );
+  },
+
+  /** Newest first, filtered; the cursor is the last id seen. */
+  async list(db: Queryable, orgId: string, filter: AuditFilter): Promise<Page<AuditEntry>> {
+    const params: unknown[] = [orgId];
+    const where = ['org_id = $1'];
+    const add = (column: string, value: string | undefined): void => {
+      if (value !== undefined && value !== '') {
+        params.push(value);
+        where.push(`${column} = $${params.length}`);
+      }
+    };
+    add('project_id', filter.projectId);
+    add('resource_type', filter.resourceType);
+    add('resource_key', filter.resourceKey);
+    add('actor_id', filter.actorId);
+    add('environment_key', filter.environment);
+    const before = decodeCursor(filter.cursor, 'number');
+    if (before !== undefined) {
+      params.push(before);
+      where.push(`id < $${params.length}`);
+    }
+    params.push(filter.limit + 1);
+    const result = await db.query<Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}`, params);
+    return toPage(result.rows, filter.limit, fromRow, (r) => Number(r.id));
+  },
+};

@@ -1,0 +1,146 @@
+import { AppError, AppErrorCode, notFound } from '../errors.js';
+import type { Queryable } from './db.js';
+import type { Page, PageRequest } from './pagination.js';
+import { decodeCursor, toPage } from './pagination.js';
+import { iso, isoOrNull } from './rows.js';
+
+/** Lifecycle of a change request. */
+export const ChangeRequestStatus = {
+  /** Proposed; waiting for approval (or approved and waiting to be applied). */
+  Open: 'open',
+  /** Applied to the resource. */
+  Applied: 'applied',
+  /** Rejected by a reviewer. */
+  Rejected: 'rejected',
+  /** Withdrawn by the proposer. */
+  Cancelled: 'cancelled',
+} as const;
+export type ChangeRequestStatus = (typeof ChangeRequestStatus)[keyof typeof ChangeRequestStatus];
+
+export interface ChangeRequest {
+  readonly id: string;
+  readonly projectId: string;
+  readonly resourceType: string;
+  readonly resourceKey: string;
+  readonly environment: string;
+  readonly status: ChangeRequestStatus;
+  readonly baseVersion: number;
+  readonly proposed: unknown;
+  readonly diff: unknown;
+  readonly comment: string | null;
+  readonly proposedBy: string;
+  readonly approvedBy: string | null;
+  readonly approvedAt: string | null;
+  readonly reviewedBy: string | null;
+  readonly reviewedAt: string | null;
+  readonly appliedAt: string | null;
+  readonly createdAt: string;
+}
+
+interface Row {
+  id: string;
+  project_id: string;
+  resource_type: string;
+  resource_key: string;
+  environment_key: string;
+  status: ChangeRequestStatus;
+  base_version: number;
+  proposed: unknown;
+  diff: unknown;
+  comment: string | null;
+  proposed_by: string;
+  approved_by: string | null;
+  approved_at: Date | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+  applied_at: Date | null;
+  created_at: Date;
+}
+
+const fromRow = (r: Row): ChangeRequest => ({
+  id: r.id,
+  projectId: r.project_id,
+  resourceType: r.resource_type,
+  resourceKey: r.resource_key,
+  environment: r.environment_key,
+  status: r.status,
+  baseVersion: r.base_version,
+  proposed: r.proposed,
+  diff: r.diff,
+  comment: r.comment,
+  proposedBy: r.proposed_by,
+  approvedBy: r.approved_by,
+  approvedAt: isoOrNull(r.approved_at),
+  reviewedBy: r.reviewed_by,
+  reviewedAt: isoOrNull(r.reviewed_at),
+  appliedAt: isoOrNull(r.applied_at),
+  createdAt: iso(r.created_at),
+});
+
+export const changeRequests = {
+  async create(
+    db: Queryable,
+    cr: { id: string; projectId: string; resourceType: string; resourceKey: string; environment: string; baseVersion: number; proposed: unknown; diff: unknown; comment: string | null; proposedBy: string },
+  ): Promise<ChangeRequest> {
+    const result = await db.query<Row>(
+      `INSERT INTO change_requests (id, project_id, resource_type, resource_key, environment_key, status, base_version, proposed, diff, comment, proposed_by)
+       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10) RETURNING *`,
+      [cr.id, cr.projectId, cr.resourceType, cr.resourceKey, cr.environment, cr.baseVersion, JSON.stringify(cr.proposed), JSON.stringify(cr.diff), cr.comment, cr.proposedBy],
+    );
+    return fromRow(result.rows[0]!);
+  },
+
+  async get(db: Queryable, projectId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<ChangeRequest> {
+    const result = await db.query<Row>(`SELECT * FROM change_requests WHERE project_id = $1 AND id = $2${options.forUpdate === true ? ' FOR UPDATE' : ''}`, [
+      projectId,
+      id,
+    ]);
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw notFound('change request');
+    }
+    return fromRow(row);
+  },
+
+  async list(db: Queryable, projectId: string, options: PageRequest & { status?: string | undefined; resourceKey?: string | undefined }): Promise<Page<ChangeRequest>> {
+    const params: unknown[] = [projectId];
+    const where = ['project_id = $1'];
+    if (options.status !== undefined) {
+      params.push(options.status);
+      where.push(`status = $${params.length}`);
+    }
+    if (options.resourceKey !== undefined) {
+      params.push(options.resourceKey);
+      where.push(`resource_key = $${params.length}`);
+    }
+    const before = decodeCursor(options.cursor, 'string');
+    if (before !== undefined) {
+      params.push(before);
+      where.push(`(created_at, id) < (SELECT created_at, id FROM change_requests WHERE id = $${params.length})`);
+    }
+    params.push(options.limit + 1);
+    const result = await db.query<Row>(`SELECT * FROM change_requests WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`, params);
+    return toPage(result.rows, options.limit, fromRow, (r) => r.id);
+  },
+
+  /** Moves an open request to its next state; anything else is an INVALID_STATE error. */
+  async transition(
+    db: Queryable,
+    projectId: string,
+    id: string,
+    change: { kind: 'approve'; by: string } | { kind: 'reject'; by: string } | { kind: 'cancel'; by: string } | { kind: 'apply' },
+  ): Promise<ChangeRequest> {
+    const current = await changeRequests.get(db, projectId, id, { forUpdate: true });
+    if (current.status !== ChangeRequestStatus.Open) {
+      throw new AppError(AppErrorCode.InvalidState, `change request is ${current.status}`);
+    }
+    const sql = {
+      approve: `UPDATE change_requests SET approved_by = $3, approved_at = now() WHERE project_id = $1 AND id = $2 RETURNING *`,
+      reject: `UPDATE change_requests SET status = 'rejected', reviewed_by = $3, reviewed_at = now() WHERE project_id = $1 AND id = $2 RETURNING *`,
+      cancel: `UPDATE change_requests SET status = 'cancelled', reviewed_by = $3, reviewed_at = now() WHERE project_id = $1 AND id = $2 RETURNING *`,
+      apply: `UPDATE change_requests SET status = 'applied', applied_at = now() WHERE project_id = $1 AND id = $2 RETURNING *`,
+    }[change.kind];
+    const result = await db.query<Row>(sql, change.kind === 'apply' ? [projectId, id] : [projectId, id, change.by]);
+    return fromRow(result.rows[0]!);
+  },
+};

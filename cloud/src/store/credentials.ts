@@ -1,0 +1,206 @@
+import type { Role } from '@xp/shared';
+import { notFound } from '../errors.js';
+import type { Queryable } from './db.js';
+import { iso, isoOrNull } from './rows.js';
+
+/** Who a session or personal access token authenticates. */
+export interface Principal {
+  readonly userId: string;
+  readonly orgId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly credentialId: string;
+  readonly via: 'session' | 'token';
+}
+
+export interface AccessToken {
+  readonly id: string;
+  readonly name: string;
+  readonly prefix: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly lastUsedAt: string | null;
+  readonly revokedAt: string | null;
+}
+
+export interface SdkKey {
+  readonly id: string;
+  readonly projectId: string;
+  readonly environment: string;
+  readonly kind: 'server' | 'client';
+  readonly name: string;
+  readonly prefix: string;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+}
+
+interface PrincipalRow {
+  user_id: string;
+  org_id: string;
+  email: string;
+  name: string;
+  role: Role;
+  credential_id: string;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  token_prefix: string;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+interface SdkKeyRow {
+  id: string;
+  project_id: string;
+  environment_key: string;
+  kind: 'server' | 'client';
+  name: string;
+  key_prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const tokenFromRow = (r: TokenRow): AccessToken => ({
+  id: r.id,
+  name: r.name,
+  prefix: r.token_prefix,
+  createdAt: iso(r.created_at),
+  expiresAt: isoOrNull(r.expires_at),
+  lastUsedAt: isoOrNull(r.last_used_at),
+  revokedAt: isoOrNull(r.revoked_at),
+});
+
+const sdkKeyFromRow = (r: SdkKeyRow): SdkKey => ({
+  id: r.id,
+  projectId: r.project_id,
+  environment: r.environment_key,
+  kind: r.kind,
+  name: r.name,
+  prefix: r.key_prefix,
+  createdAt: iso(r.created_at),
+  revokedAt: isoOrNull(r.revoked_at),
+});
+
+/** Secrets are looked up by their hash only; the plain value never reaches the database. */
+export const credentials = {
+  async createSession(db: Queryable, s: { id: string; userId: string; tokenHash: string; client: string; expiresAt: Date }): Promise<void> {
+    await db.query('INSERT INTO sessions (id, user_id, token_hash, client, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      s.id,
+      s.userId,
+      s.tokenHash,
+      s.client,
+      s.expiresAt,
+    ]);
+  },
+
+  async revokeSession(db: Queryable, tokenHash: string): Promise<boolean> {
+    const result = await db.query('UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL', [tokenHash]);
+    return result.rowCount > 0;
+  },
+
+  async revokeAllForUser(db: Queryable, userId: string): Promise<void> {
+    await db.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+    await db.query('UPDATE access_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+  },
+
+  /** The active, enabled user behind a session or token hash, or undefined. */
+  async findPrincipal(db: Queryable, tokenHash: string, now: Date): Promise<Principal | undefined> {
+    const session = await db.query<PrincipalRow>(
+      `SELECT u.id AS user_id, u.org_id, u.email, u.name, u.role, s.id AS credential_id FROM sessions s JOIN users u ON u.id = s.user_id
+       WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = false`,
+      [tokenHash, now],
+    );
+    const s = session.rows[0];
+    if (s !== undefined) {
+      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session' };
+    }
+    const token = await db.query<PrincipalRow>(
+      `UPDATE access_tokens t SET last_used_at = $2 FROM users u
+       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false
+       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id`,
+      [tokenHash, now],
+    );
+    const t = token.rows[0];
+    return t === undefined ? undefined : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token' };
+  },
+
+  async createAccessToken(db: Queryable, t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null }): Promise<AccessToken> {
+    const result = await db.query<TokenRow>(
+      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at`,
+      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt],
+    );
+    return tokenFromRow(result.rows[0]!);
+  },
+
+  async listAccessTokens(db: Queryable, userId: string): Promise<AccessToken[]> {
+    const result = await db.query<TokenRow>(
+      'SELECT id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at FROM access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id',
+      [userId],
+    );
+    return result.rows.map(tokenFromRow);
+  },
+
+  async revokeAccessToken(db: Queryable, userId: string, id: string): Promise<AccessToken> {
+    const result = await db.query<TokenRow>(
+      `UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1 AND id = $2
+       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at`,
+      [userId, id],
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw notFound('access token');
+    }
+    return tokenFromRow(row);
+  },
+
+  async createSdkKey(
+    db: Queryable,
+    k: { id: string; projectId: string; environment: string; kind: 'server' | 'client'; name: string; keyHash: string; prefix: string; createdBy: string | null },
+  ): Promise<SdkKey> {
+    const result = await db.query<SdkKeyRow>(
+      `INSERT INTO sdk_keys (id, project_id, environment_key, kind, name, key_hash, key_prefix, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       RETURNING id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at`,
+      [k.id, k.projectId, k.environment, k.kind, k.name, k.keyHash, k.prefix, k.createdBy],
+    );
+    return sdkKeyFromRow(result.rows[0]!);
+  },
+
+  async listSdkKeys(db: Queryable, projectId: string, environment?: string): Promise<SdkKey[]> {
+    const result = await db.query<SdkKeyRow>(
+      `SELECT id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at FROM sdk_keys WHERE project_id = $1${
+        environment === undefined ? '' : ' AND environment_key = $2'
+      } ORDER BY created_at, id`,
+      environment === undefined ? [projectId] : [projectId, environment],
+    );
+    return result.rows.map(sdkKeyFromRow);
+  },
+
+  async revokeSdkKey(db: Queryable, projectId: string, id: string): Promise<SdkKey> {
+    const result = await db.query<SdkKeyRow>(
+      `UPDATE sdk_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE project_id = $1 AND id = $2
+       RETURNING id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at`,
+      [projectId, id],
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw notFound('SDK key');
+    }
+    return sdkKeyFromRow(row);
+  },
+
+  /** The active SDK key with this hash (used by the SDK endpoints). */
+  async findSdkKey(db: Queryable, keyHash: string): Promise<SdkKey | undefined> {
+    const result = await db.query<SdkKeyRow>(
+      'SELECT id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [keyHash],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : sdkKeyFromRow(row);
+  },
+};

@@ -1,0 +1,465 @@
+/**
+ * Where compiled rulesets are published: versioned, immutable per (project, environment, version).
+ * DynamoDB is a projection of Postgres, so everything here can be rebuilt by publishing again.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClientConfig, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Ruleset } from '@xp/shared';
+import { formatIssues, rulesetSchema } from '@xp/shared';
+import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
+
+export interface PublishedRuleset {
+  projectId: string;
+  environment: string;
+  version: number;
+  /** Hex SHA-256 of the canonical JSON (without `generatedAt`); quote it for an HTTP ETag. */
+  etag: string;
+  publishedAt: string;
+  ruleset: Ruleset;
+}
+
+export interface RulesetVersion {
+  version: number;
+  etag: string;
+  publishedAt: string;
+}
+
+export interface RulesetStore {
+  /** Publishes `ruleset.version` of `ruleset.environment`; re-putting identical content is a no-op. */
+  put(projectId: string, ruleset: Ruleset): Promise<PublishedRuleset>;
+  latest(projectId: string, environment: string): Promise<PublishedRuleset | undefined>;
+  get(projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined>;
+  /** Newest first; `limit` defaults to 20. */
+  versions(projectId: string, environment: string, limit?: number): Promise<RulesetVersion[]>;
+  /** Creates the table (on-demand) if missing and waits until it is ACTIVE; in AWS the CDK stack owns it. */
+  ensureTable(): Promise<void>;
+}
+
+export interface DynamoRulesetStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** Versions kept per environment: older version numbers are deleted on publish. Default 100; `Infinity` keeps all. */
+  readonly retainVersions?: number;
+  /** Clock for `publishedAt`. Default: the system clock. */
+  readonly now?: () => Date;
+  /** Bound on `ensureTable`'s wait for ACTIVE. Default 60 s. */
+  readonly tableTimeoutMs?: number;
+}
+
+/** How the `ruleset` attribute is stored. */
+export const RulesetEncoding = {
+  /** Canonical JSON in a String attribute. */
+  Json: 'json',
+  /** Gzipped canonical JSON in a Binary attribute, for documents above the compression threshold. */
+  Gzip: 'gzip',
+} as const;
+export type RulesetEncoding = (typeof RulesetEncoding)[keyof typeof RulesetEncoding];
+
+/** JSON larger than this is gzipped before it is stored. */
+export const COMPRESS_ABOVE_BYTES = 300 * 1024;
+/** DynamoDB's item size limit (attribute names included). */
+export const MAX_ITEM_BYTES = 400 * 1024;
+/** Refuses to inflate stored documents beyond this, whatever the item claims. */
+const MAX_INFLATED_BYTES = 32 * 1024 * 1024;
+const DEFAULT_RETAIN = 100;
+const DEFAULT_VERSIONS_LIMIT = 20;
+const MAX_VERSIONS_LIMIT = 1_000;
+const DEFAULT_REGION = 'us-east-1';
+
+/**
+ * A DynamoDB client. With an endpoint (dynalite or DynamoDB Local) it uses dummy credentials; without
+ * one, the default AWS credential chain and the region from the environment. `overrides` is applied
+ * last (retries, timeouts).
+ */
+export function createDynamoClient(endpoint?: string, region?: string, overrides: DynamoDBClientConfig = {}): DynamoDBClient {
+  const config: DynamoDBClientConfig = { requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) };
+  if (endpoint !== undefined) {
+    config.endpoint = endpoint;
+    config.region = region ?? envRegion() ?? DEFAULT_REGION;
+    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  } else if (region !== undefined) {
+    config.region = region;
+  }
+  return new DynamoDBClient({ ...config, ...overrides });
+}
+
+/**
+ * Table: `pk` = `${projectId}#${environment}` (S, hash), `version` (N, range); attributes `etag`,
+ * `publishedAt`, `encoding`, `bytes` and `ruleset` (S for JSON, B for gzip).
+ */
+export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): RulesetStore {
+  const { client, tableName } = options;
+  const retain = options.retainVersions ?? DEFAULT_RETAIN;
+  if (!(retain === Infinity || (Number.isInteger(retain) && retain >= 1))) {
+    throw new TypeError(`retainVersions must be a positive integer or Infinity, got ${retain}`);
+  }
+  const now = options.now ?? ((): Date => new Date());
+  const tableTimeoutMs = options.tableTimeoutMs ?? 60_000;
+
+  const send = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw dynamoError(error, tableName);
+    }
+  };
+
+  const readItem = async (pk: string, version: number): Promise<Record<string, AttributeValue> | undefined> => {
+    const out = await send(() =>
+      client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, version: { N: String(version) } }, ConsistentRead: true })),
+    );
+    return out.Item;
+  };
+
+  const prune = async (pk: string, newest: number): Promise<void> => {
+    const cut = newest - retain;
+    if (!Number.isFinite(cut) || cut < 0) {
+      return;
+    }
+    const stale: number[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await send(() =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk AND #v <= :cut',
+            ExpressionAttributeNames: { '#v': 'version' },
+            ExpressionAttributeValues: { ':pk': { S: pk }, ':cut': { N: String(cut) } },
+            ProjectionExpression: '#v',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        const v = Number(item.version?.N);
+        if (Number.isInteger(v)) {
+          stale.push(v);
+        }
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    for (let i = 0; i < stale.length; i += 25) {
+      let requests: WriteRequest[] = stale.slice(i, i + 25).map((v) => ({ DeleteRequest: { Key: { pk: { S: pk }, version: { N: String(v) } } } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt === 5) {
+          throw new AppError(AppErrorCode.Unavailable, 'DynamoDB is throttling; old ruleset versions were not pruned');
+        }
+        if (attempt > 0) {
+          await delay(50 * 2 ** attempt);
+        }
+        const batch = requests;
+        const out = await send(() => client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: batch } })));
+        requests = out.UnprocessedItems?.[tableName] ?? [];
+      }
+    }
+  };
+
+  const put = async (projectId: string, input: Ruleset): Promise<PublishedRuleset> => {
+    checkProjectId(projectId);
+    const parsed = rulesetSchema.safeParse(input);
+    if (!parsed.success) {
+      throw invalid('the ruleset does not match the ruleset schema', { issues: formatIssues(parsed.error) });
+    }
+    const ruleset = parsed.data;
+    const { environment, version } = ruleset;
+    const pk = partitionKey(projectId, environment);
+    const etag = etagOf(ruleset);
+    const json = canonicalJson(ruleset);
+    const publishedAt = now().toISOString();
+    const item = encodeItem(pk, version, etag, publishedAt, json);
+    const size = itemSize(item);
+    if (size > MAX_ITEM_BYTES) {
+      throw new AppError(
+        AppErrorCode.PayloadTooLarge,
+        `ruleset ${projectId}/${environment} v${version} is too large to publish: ${size} bytes after compression, the limit is ${MAX_ITEM_BYTES}`,
+        { projectId, environment, version, bytes: size, limit: MAX_ITEM_BYTES },
+      );
+    }
+    try {
+      await client.send(new PutItemCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw dynamoError(error, tableName);
+      }
+      const existing = await readItem(pk, version);
+      if (existing === undefined) {
+        // Pruned between our write and read: the version is too old to keep anyway.
+        throw conflict(`ruleset ${projectId}/${environment} v${version} was published and pruned concurrently; publish a newer version`);
+      }
+      if (existing.etag?.S !== etag) {
+        throw conflict(`ruleset ${projectId}/${environment} v${version} is already published with different content; published versions are immutable`, {
+          projectId,
+          environment,
+          version,
+          publishedEtag: existing.etag?.S,
+          etag,
+        });
+      }
+      await prune(pk, version);
+      return decodeItem(existing, projectId, environment);
+    }
+    await prune(pk, version);
+    return { projectId, environment, version, etag, publishedAt, ruleset };
+  };
+
+  const latest = async (projectId: string, environment: string): Promise<PublishedRuleset | undefined> => {
+    checkProjectId(projectId);
+    const out = await send(() =>
+      client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: partitionKey(projectId, environment) } },
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const item = out.Items?.[0];
+    return item === undefined ? undefined : decodeItem(item, projectId, environment);
+  };
+
+  const get = async (projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined> => {
+    checkProjectId(projectId);
+    if (!Number.isSafeInteger(version) || version < 0) {
+      return undefined;
+    }
+    const item = await readItem(partitionKey(projectId, environment), version);
+    return item === undefined ? undefined : decodeItem(item, projectId, environment);
+  };
+
+  const versions = async (projectId: string, environment: string, limit = DEFAULT_VERSIONS_LIMIT): Promise<RulesetVersion[]> => {
+    checkProjectId(projectId);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VERSIONS_LIMIT) {
+      throw invalid(`limit must be an integer from 1 to ${MAX_VERSIONS_LIMIT}`);
+    }
+    const result: RulesetVersion[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await send(() =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeNames: { '#v': 'version', '#e': 'etag', '#p': 'publishedAt' },
+            ExpressionAttributeValues: { ':pk': { S: partitionKey(projectId, environment) } },
+            ProjectionExpression: '#v, #e, #p',
+            ScanIndexForward: false,
+            Limit: limit - result.length,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        result.push({ version: Number(item.version?.N), etag: item.etag?.S ?? '', publishedAt: item.publishedAt?.S ?? '' });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined && result.length < limit);
+    return result;
+  };
+
+  const ensureTable = async (): Promise<void> => {
+    const deadline = Date.now() + tableTimeoutMs;
+    for (let wait = 20; ; wait = Math.min(wait * 2, 1_000)) {
+      const status = await tableStatus(client, tableName);
+      if (status === 'ACTIVE') {
+        return;
+      }
+      if (status === undefined) {
+        await createTable(client, tableName);
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new AppError(AppErrorCode.Unavailable, `DynamoDB table "${tableName}" is still ${status} after ${tableTimeoutMs} ms`);
+      }
+      await delay(wait);
+    }
+  };
+
+  return { put, latest, get, versions, ensureTable };
+}
+
+/** JSON with object keys sorted at every level, so equal documents hash and store identically. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map((v: unknown) => canonicalJson(v ?? null)).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const members = Object.keys(record)
+      .sort()
+      .filter((key) => record[key] !== undefined)
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** `generatedAt` is left out so recompiling unchanged definitions yields the same etag. */
+function etagOf(ruleset: Ruleset): string {
+  const { generatedAt: _generatedAt, ...content } = ruleset;
+  return createHash('sha256').update(canonicalJson(content)).digest('hex');
+}
+
+function partitionKey(projectId: string, environment: string): string {
+  // Environment keys cannot contain '#', so the split point is unambiguous.
+  return `${projectId}#${environment}`;
+}
+
+function checkProjectId(projectId: string): void {
+  if (projectId === '' || projectId.length > 256) {
+    throw invalid('project id must be 1 to 256 characters');
+  }
+}
+
+function encodeItem(pk: string, version: number, etag: string, publishedAt: string, json: string): Record<string, AttributeValue> {
+  const bytes = Buffer.byteLength(json, 'utf8');
+  const base = {
+    pk: { S: pk },
+    version: { N: String(version) },
+    etag: { S: etag },
+    publishedAt: { S: publishedAt },
+    bytes: { N: String(bytes) },
+  };
+  return bytes > COMPRESS_ABOVE_BYTES
+    ? { ...base, encoding: { S: RulesetEncoding.Gzip }, ruleset: { B: gzipSync(json) } }
+    : { ...base, encoding: { S: RulesetEncoding.Json }, ruleset: { S: json } };
+}
+
+/** DynamoDB's item size rule: names plus values; numbers count at their 21-byte maximum. */
+function itemSize(item: Record<string, AttributeValue>): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) {
+    size += Buffer.byteLength(name, 'utf8');
+    if (value.S !== undefined) {
+      size += Buffer.byteLength(value.S, 'utf8');
+    } else if (value.B !== undefined) {
+      size += value.B.byteLength;
+    } else {
+      size += 21;
+    }
+  }
+  return size;
+}
+
+/** A stored item back to a validated ruleset; anything unreadable is reported, never served. */
+function decodeItem(item: Record<string, AttributeValue>, projectId: string, environment: string): PublishedRuleset {
+  const version = Number(item.version?.N);
+  const corrupt = (reason: string, cause?: unknown): AppError =>
+    new AppError(
+      AppErrorCode.Internal,
+      `published ruleset ${projectId}/${environment} v${version} is unreadable; publish it again`,
+      { projectId, environment, version, reason },
+      { cause },
+    );
+  const etag = item.etag?.S;
+  const publishedAt = item.publishedAt?.S;
+  if (etag === undefined || publishedAt === undefined) {
+    throw corrupt('missing etag or publishedAt');
+  }
+  let json: string;
+  const encoding = item.encoding?.S;
+  if (encoding === RulesetEncoding.Json && item.ruleset?.S !== undefined) {
+    json = item.ruleset.S;
+  } else if (encoding === RulesetEncoding.Gzip && item.ruleset?.B !== undefined) {
+    try {
+      json = gunzipSync(item.ruleset.B, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
+    } catch (error) {
+      throw corrupt('gzip data does not inflate', error);
+    }
+  } else {
+    throw corrupt(`unknown encoding ${String(encoding)} or missing body`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(json);
+  } catch (error) {
+    throw corrupt('body is not JSON', error);
+  }
+  const parsed = rulesetSchema.safeParse(document);
+  if (!parsed.success) {
+    throw corrupt(`body fails the ruleset schema: ${formatIssues(parsed.error).slice(0, 3).join('; ')}`, parsed.error);
+  }
+  const ruleset = parsed.data;
+  if (ruleset.environment !== environment || ruleset.version !== version) {
+    throw corrupt(`body is ${ruleset.environment} v${ruleset.version}`);
+  }
+  if (etagOf(ruleset) !== etag) {
+    throw corrupt('body does not match its etag');
+  }
+  return { projectId, environment, version, etag, publishedAt, ruleset };
+}
+
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return out.Table?.TableStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) {
+      return undefined;
+    }
+    throw dynamoError(error, tableName);
+  }
+}
+
+async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'version', AttributeType: 'N' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'version', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } catch (error) {
+    // Created concurrently by another process.
+    if (!(error instanceof ResourceInUseException)) {
+      throw dynamoError(error, tableName);
+    }
+  }
+}
+
+/** Network failures, throttling, 5xx and a missing table mean "unavailable"; the rest is a bug here. */
+function dynamoError(error: unknown, tableName: string): AppError {
+  if (error instanceof AppError) {
+    return error;
+  }
+  if (error instanceof ResourceNotFoundException) {
+    return new AppError(AppErrorCode.Unavailable, `DynamoDB table "${tableName}" does not exist`, undefined, { cause: error });
+  }
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  const name = error instanceof Error ? error.name : '';
+  const retryable = status === undefined || status >= 500 || /Throttl|LimitExceeded|ThroughputExceeded/.test(name);
+  return retryable
+    ? new AppError(AppErrorCode.Unavailable, 'DynamoDB is unavailable; retry later', undefined, { cause: error })
+    : new AppError(AppErrorCode.Internal, 'DynamoDB request failed', undefined, { cause: error });
+}
+
+function envRegion(): string | undefined {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  return region === undefined || region === '' ? undefined : region;
+}

@@ -1,0 +1,135 @@
+import type { Role } from '@xp/shared';
+import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
+import type { Queryable } from './db.js';
+import { DatabaseError, SqlState } from './db.js';
+import type { Page, PageRequest } from './pagination.js';
+import { decodeCursor, likePattern, toPage } from './pagination.js';
+import { iso } from './rows.js';
+
+export interface User {
+  readonly id: string;
+  readonly orgId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly disabled: boolean;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  org_id: string;
+  email: string;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  password_hash?: string | null;
+}
+
+const COLUMNS = 'id, org_id, email, name, role, disabled, version, created_at, updated_at';
+
+function fromRow(r: Row): User {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    email: r.email,
+    name: r.name,
+    role: r.role,
+    disabled: r.disabled,
+    version: r.version,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+export const users = {
+  async create(db: Queryable, user: { id: string; orgId: string; email: string; name: string; role: Role; passwordHash: string | null }): Promise<User> {
+    try {
+      const result = await db.query<Row>(
+        `INSERT INTO users (id, org_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+        [user.id, user.orgId, user.email, user.name, user.role, user.passwordHash],
+      );
+      return fromRow(result.rows[0]!);
+    } catch (e) {
+      if (e instanceof DatabaseError && e.code === SqlState.UniqueViolation) {
+        throw new AppError(AppErrorCode.AlreadyExists, `a user with email ${user.email} already exists`);
+      }
+      throw e;
+    }
+  },
+
+  async find(db: Queryable, orgId: string, id: string): Promise<User | undefined> {
+    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE org_id = $1 AND id = $2`, [orgId, id]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : fromRow(row);
+  },
+
+  async get(db: Queryable, orgId: string, id: string): Promise<User> {
+    const user = await users.find(db, orgId, id);
+    if (user === undefined) {
+      throw notFound('user');
+    }
+    return user;
+  },
+
+  /** The user and password hash for a login attempt (any organisation: emails are unique per org, logins name the email only). */
+  async findForLogin(db: Queryable, email: string): Promise<(User & { passwordHash: string | null }) | undefined> {
+    const result = await db.query<Row>(`SELECT ${COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1`, [email]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : { ...fromRow(row), passwordHash: row.password_hash ?? null };
+  },
+
+  async countInOrg(db: Queryable, orgId: string, role?: Role): Promise<number> {
+    const result = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM users WHERE org_id = $1 AND disabled = false${role === undefined ? '' : ' AND role = $2'}`,
+      role === undefined ? [orgId] : [orgId, role],
+    );
+    return result.rows[0]?.n ?? 0;
+  },
+
+  async list(db: Queryable, orgId: string, options: PageRequest & { search?: string | undefined }): Promise<Page<User>> {
+    const params: unknown[] = [orgId];
+    const where = ['org_id = $1'];
+    if (options.search !== undefined && options.search !== '') {
+      params.push(likePattern(options.search.toLowerCase()));
+      where.push(`(lower(email) LIKE $${params.length} OR lower(name) LIKE $${params.length})`);
+    }
+    const after = decodeCursor(options.cursor, 'string');
+    if (after !== undefined) {
+      params.push(after);
+      where.push(`lower(email) > $${params.length}`);
+    }
+    params.push(options.limit + 1);
+    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE ${where.join(' AND ')} ORDER BY lower(email) LIMIT $${params.length}`, params);
+    return toPage(result.rows, options.limit, fromRow, (r) => r.email.toLowerCase());
+  },
+
+  async update(
+    db: Queryable,
+    orgId: string,
+    id: string,
+    expectedVersion: number,
+    changes: { name?: string | undefined; role?: Role | undefined; disabled?: boolean | undefined },
+  ): Promise<User> {
+    const result = await db.query<Row>(
+      `UPDATE users SET name = COALESCE($4, name), role = COALESCE($5, role), disabled = COALESCE($6, disabled), version = version + 1, updated_at = now()
+       WHERE org_id = $1 AND id = $2 AND version = $3 RETURNING ${COLUMNS}`,
+      [orgId, id, expectedVersion, changes.name ?? null, changes.role ?? null, changes.disabled ?? null],
+    );
+    const row = result.rows[0];
+    if (row === undefined) {
+      const current = await users.get(db, orgId, id);
+      throw conflict(`user was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+    }
+    return fromRow(row);
+  },
+
+  async setPassword(db: Queryable, id: string, passwordHash: string): Promise<void> {
+    await db.query('UPDATE users SET password_hash = $2, version = version + 1, updated_at = now() WHERE id = $1', [id, passwordHash]);
+  },
+};

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, GetItemCommand, ListTablesCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -43,6 +43,8 @@ async function createTable(endpoint: string, name: string): Promise<void> {
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  // dynalite turns a table ACTIVE asynchronously even with createTableMs 0; wait for it, bounded.
+  await waitUntilTableExists({ client: dynamo, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 }, { TableName: name });
   await dynamo.send(new PutItemCommand({ TableName: name, Item: { id: { S: 'a' }, note: { S: 'kept' } } }));
   dynamo.destroy();
 }

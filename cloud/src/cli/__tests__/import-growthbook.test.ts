@@ -1,0 +1,575 @@
+import { isDeepStrictEqual } from 'node:util';
+import { GrowthBook, StickyBucketService } from '@growthbook/growthbook';
+import type { FeatureDefinition, SavedGroupsPayload, StickyAssignmentsDocument } from '@growthbook/growthbook';
+import { describe, expect, it } from 'vitest';
+import type { StickyBucketStore } from '@xp/shared';
+import { compileRuleset, evaluateFlag, experimentSchema, flagSchema, segmentSchema } from '@xp/shared';
+import { AppError, AppErrorCode } from '../../errors.js';
+import type { GrowthBookImportOptions, GrowthBookImportResult } from '../import-growthbook.js';
+import { convertGrowthBookPayload } from '../import-growthbook.js';
+
+type Attributes = Record<string, unknown>;
+/** Payload features, typed loosely: GrowthBook's own types mark `namespace` deprecated, yet payloads still carry it. */
+type Features = Record<string, { defaultValue?: unknown; rules?: Record<string, unknown>[] }>;
+
+const ENV = 'production';
+
+/** Deterministic PRNG (mulberry32) so every run sees the same users. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeUsers(count: number, seed: number): Attributes[] {
+  const rnd = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
+  return Array.from({ length: count }, (_, i) => {
+    const user: Attributes = {};
+    const r = rnd();
+    if (r < 0.9) {
+      user.id = `user-${i}-${Math.floor(rnd() * 1e9).toString(36)}`;
+    } else if (r < 0.96) {
+      user.id = 100_000 + i;
+    } else if (r < 0.98) {
+      user.id = '';
+    }
+    if (rnd() < 0.8) {
+      user.deviceId = `dev-${Math.floor(rnd() * 1e12).toString(36)}`;
+    }
+    if (rnd() < 0.7) {
+      user.company = pick(['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'wonka']);
+    }
+    if (rnd() < 0.95) {
+      user.country = pick(['US', 'CA', 'FR', 'DE', 'GB', 'BR', 'JP', 'IN']);
+    }
+    if (rnd() < 0.9) {
+      user.age = 10 + Math.floor(rnd() * 70);
+    }
+    user.email = `person${i}@${pick(['acme.com', 'example.org', 'gmail.com', 'globex.io'])}`;
+    user.plan = pick(['free', 'pro', 'enterprise']);
+    user.beta = rnd() < 0.2;
+    user.appVersion = pick(['1.9.9', '2.0.0', '2.1.0-beta.1', '2.3.1', '10.0.0', 'v2.0.1']);
+    user.browser = pick(['chrome', 'firefox', 'safari', 'edge']);
+    if (rnd() < 0.5) {
+      user.tags = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(['early', 'vip', 'churn-risk', 'mobile']));
+    }
+    return user;
+  });
+}
+
+const USERS = makeUsers(2000, 20_240_601);
+const stringIds = USERS.map((u) => u.id).filter((id): id is string => typeof id === 'string' && id !== '');
+const numericIds = USERS.map((u) => u.id).filter((id): id is number => typeof id === 'number');
+
+const SAVED_GROUPS: SavedGroupsPayload = {
+  grp_beta: stringIds.filter((_, i) => i % 7 === 0),
+  grp_blocked: [...stringIds.filter((_, i) => i % 11 === 3), ...numericIds.filter((_, i) => i % 2 === 0)],
+  grp_vip_emails: { type: 'list', attributeKey: 'email', values: USERS.filter((_, i) => i % 13 === 0).map((u) => u.email as string) },
+  grp_companies: ['acme', 'hooli'],
+};
+
+/** A realistic SDK payload covering every convertible construct. */
+const FEATURES: Features = {
+  'dark-mode': {
+    defaultValue: false,
+    rules: [
+      { id: 'fr_staff', condition: { email: { $regex: '@acme\\.com$' } }, force: true },
+      { id: 'fr_rollout_v2', condition: { browser: { $in: ['chrome', 'edge'] } }, force: true, coverage: 0.3, hashVersion: 2 },
+      { id: 'fr_rollout_v1', force: true, coverage: 0.5, hashAttribute: 'deviceId', seed: 'dark-mode-devices' },
+    ],
+  },
+  'checkout-button': {
+    defaultValue: 'blue',
+    rules: [
+      {
+        id: 'exp_checkout',
+        key: 'checkout-exp',
+        condition: { country: { $in: ['US', 'CA', 'GB'] } },
+        variations: ['blue', 'green', 'red'],
+        weights: [0.5, 0.3, 0.2],
+        coverage: 0.8,
+        hashVersion: 2,
+        seed: 'checkout-seed-2024',
+        meta: [{ key: 'control', name: 'Control' }, { key: 'green' }, { key: 'red' }],
+        name: 'Checkout button colour',
+        phase: '2',
+      },
+    ],
+  },
+  'max-items': {
+    defaultValue: 10,
+    rules: [
+      { id: 'fr_pro', condition: { plan: 'pro' }, force: 20 },
+      { id: 'exp_items', key: 'max-items-exp', variations: [10, 50], namespace: ['pricing', 0, 0.5] },
+    ],
+  },
+  'pricing-page': {
+    defaultValue: { layout: 'grid', columns: 3 },
+    rules: [
+      {
+        id: 'exp_pricing',
+        key: 'pricing-layout',
+        condition: { $or: [{ age: { $gte: 18 } }, { beta: true }] },
+        variations: [{ layout: 'grid', columns: 3 }, { layout: 'list', columns: 1 }],
+        weights: [0.7, 0.3],
+        hashAttribute: 'company',
+        hashVersion: 2,
+        namespace: ['pricing', 0.5, 1],
+        fallbackAttribute: 'deviceId',
+      },
+    ],
+  },
+  'beta-banner': {
+    defaultValue: false,
+    rules: [
+      { id: 'fr_beta', condition: { id: { $inGroup: 'grp_beta' } }, force: true },
+      { id: 'fr_vip', condition: { $or: [{ email: { $inGroup: 'grp_vip_emails' } }, { country: 'FR' }] }, force: true },
+      { id: 'fr_chrome', condition: { id: { $notInGroup: 'grp_blocked' }, browser: 'chrome' }, force: true, coverage: 0.25, hashVersion: 2 },
+    ],
+  },
+  'new-onboarding': {
+    defaultValue: 'classic',
+    rules: [
+      {
+        key: 'onboarding-2025',
+        condition: { id: { $inGroup: 'grp_beta' }, appVersion: { $vgte: '2.0.0' } },
+        variations: ['classic', 'guided', 'video'],
+        weights: [0.34, 0.33, 0.33],
+        coverage: 0.9,
+        hashVersion: 2,
+        seed: 'onb',
+      },
+      { condition: { company: { $inGroup: 'grp_companies' } }, force: 'guided' },
+    ],
+  },
+  'welcome-copy': {
+    defaultValue: 'Welcome!',
+    rules: [
+      { condition: { appVersion: { $vgte: '2.0.0' }, tags: { $elemMatch: { $eq: 'vip' } } }, force: 'Hi there, VIP!' },
+      { condition: { tags: { $all: ['early'] } }, force: 'Hello, early bird' },
+    ],
+  },
+  'search-algo': {
+    defaultValue: 'bm25',
+    rules: [{ key: 'search-exp', variations: ['bm25', 'vector'], hashVersion: 2, coverage: 0.5 }],
+  },
+  'search-ranking': {
+    defaultValue: 'classic',
+    rules: [{ key: 'search-exp', variations: ['classic', 'learned'], hashVersion: 2, coverage: 0.5, seed: 'search-exp' }],
+  },
+  'legacy-exp': {
+    defaultValue: 0,
+    rules: [{ variations: [0, 1, 2], weights: [0.2, 0.2, 0.6], condition: { id: { $exists: true } } }],
+  },
+  'config-blob': {
+    rules: [{ condition: { plan: 'enterprise' }, force: { limits: { seats: 500 }, sso: true } }],
+  },
+};
+
+interface Comparison {
+  readonly result: GrowthBookImportResult;
+  readonly compared: number;
+  readonly mismatches: string[];
+  readonly served: Map<string, Set<string>>;
+}
+
+/** Converts, compiles and evaluates every feature for every user in xp and in GrowthBook's SDK. */
+function compare(
+  payload: unknown,
+  features: Features,
+  savedGroups: SavedGroupsPayload | undefined,
+  users: readonly Attributes[],
+  options: Partial<GrowthBookImportOptions> = {},
+  sdk: { sticky?: boolean } = {},
+): Comparison {
+  const result = convertGrowthBookPayload(payload, { environment: ENV, ...options });
+  const ruleset = compileRuleset({ environment: ENV, version: 1, flags: result.flags, experiments: result.experiments, segments: result.segments });
+  const keyOf = new Map(result.flags.map((f) => [f.name, f.key]));
+  const xpKeyOf = (gbKey: string): string | undefined => keyOf.get(gbKey.slice(0, 200));
+  const mismatches: string[] = [];
+  const served = new Map<string, Set<string>>();
+  let compared = 0;
+  for (const attributes of users) {
+    const gb = new GrowthBook({
+      features: features as Record<string, FeatureDefinition>,
+      attributes,
+      ...(savedGroups === undefined ? {} : { savedGroups }),
+      ...(sdk.sticky === true ? { stickyBucketService: new NoStickyBuckets(), stickyBucketAssignmentDocs: {} } : {}),
+    });
+    const stickyBuckets = sdk.sticky === true ? memoryStore() : undefined;
+    for (const gbKey of Object.keys(features)) {
+      const expected: unknown = gb.evalFeature(gbKey).value;
+      const xpKey = xpKeyOf(gbKey);
+      const actual = xpKey === undefined ? '<not imported>' : evaluateFlag(ruleset, xpKey, { attributes, ...(stickyBuckets === undefined ? {} : { stickyBuckets }) }).value;
+      compared++;
+      if (!isDeepStrictEqual(expected, actual)) {
+        mismatches.push(`${gbKey} ${JSON.stringify(attributes)}: GrowthBook ${JSON.stringify(expected)}, xp ${JSON.stringify(actual)}`);
+      }
+      const seen = served.get(gbKey) ?? new Set<string>();
+      seen.add(JSON.stringify(expected));
+      served.set(gbKey, seen);
+    }
+    gb.destroy();
+  }
+  return { result, compared, mismatches, served };
+}
+
+/** A sticky bucket service that starts empty for every user (GrowthBook keeps new docs in memory). */
+class NoStickyBuckets extends StickyBucketService {
+  getAssignments(): Promise<StickyAssignmentsDocument | null> {
+    return Promise.resolve(null);
+  }
+  saveAssignments(): Promise<unknown> {
+    return Promise.resolve();
+  }
+}
+
+function memoryStore(): StickyBucketStore {
+  const docs = new Map<string, Readonly<Record<string, string>>>();
+  return {
+    get: (attribute, value) => docs.get(`${attribute}||${value}`),
+    set: (attribute, value, assignments) => {
+      docs.set(`${attribute}||${value}`, assignments);
+    },
+  };
+}
+
+function expectValid(result: GrowthBookImportResult): void {
+  const invalid = [
+    ...result.flags.filter((f) => !flagSchema.safeParse(f).success).map((f) => `flag ${f.key}`),
+    ...result.experiments.filter((e) => !experimentSchema.safeParse(e).success).map((e) => `experiment ${e.key}`),
+    ...result.segments.filter((s) => !segmentSchema.safeParse(s).success).map((s) => `segment ${s.key}`),
+  ];
+  expect(invalid).toEqual([]);
+}
+
+function convertError(payload: unknown, environment = ENV): AppError {
+  try {
+    convertGrowthBookPayload(payload, { environment });
+  } catch (e) {
+    if (e instanceof AppError) {
+      return e;
+    }
+    throw e;
+  }
+  throw new Error('expected the conversion to fail');
+}
+
+describe('convertGrowthBookPayload: identical assignments', () => {
+  it('serves exactly what the GrowthBook SDK serves for 2,000 users × every feature of an SDK payload', () => {
+    // prepare
+    const payload = { status: 200, features: FEATURES, savedGroups: SAVED_GROUPS, dateUpdated: '2025-01-01T00:00:00Z' };
+
+    // act
+    const { result, compared, mismatches, served } = compare(payload, FEATURES, SAVED_GROUPS, USERS);
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(compared).toBe(USERS.length * Object.keys(FEATURES).length);
+    // A feature serving one value to everyone would prove little.
+    expect([...served].filter(([, values]) => values.size < 2).map(([key]) => key)).toEqual([]);
+    expect(result.flags.map((f) => f.key)).toEqual(Object.keys(FEATURES));
+    expect(result.experiments.map((e) => e.key)).toEqual(['checkout-exp', 'max-items-exp', 'pricing-layout', 'onboarding-2025', 'search-exp', 'search-exp-2', 'legacy-exp']);
+    expect(result.segments.map((s) => [s.key, s.type === 'ids' ? s.attribute : '', s.type === 'ids' ? s.values.length : 0])).toEqual([
+      ['grp_beta', 'id', (SAVED_GROUPS.grp_beta as unknown[]).length],
+      ['grp_blocked', 'id', (SAVED_GROUPS.grp_blocked as unknown[]).length],
+      ['grp_companies', 'company', 2],
+    ]);
+    expect(result.warnings).toEqual([
+      'feature "pricing-page" rule 0: fallbackAttribute "deviceId" left out: GrowthBook ignores it without a sticky bucket service (import with stickyBucketing if your SDKs use one)',
+      'feature "beta-banner" rule 1: saved group "grp_vip_emails" inlined as $in with its 154 value(s): an xp segment cannot stand in this position',
+      'feature "search-ranking" rule 0: experiment "search-exp" imported as "search-exp-2" (another rule already uses this key); assignments are unchanged because the seed is kept',
+    ]);
+    expectValid(result);
+  });
+
+  it('maps values, types, seeds, hash versions, coverage, weights and namespaces as GrowthBook defaults them', () => {
+    // act
+    const { flags, experiments } = convertGrowthBookPayload({ features: FEATURES, savedGroups: SAVED_GROUPS }, { environment: ENV });
+
+    // assert
+    const flag = (key: string) => flags.find((f) => f.key === key)!;
+    expect(flags.map((f) => [f.key, f.type])).toEqual([
+      ['dark-mode', 'boolean'],
+      ['checkout-button', 'string'],
+      ['max-items', 'number'],
+      ['pricing-page', 'json'],
+      ['beta-banner', 'boolean'],
+      ['new-onboarding', 'string'],
+      ['welcome-copy', 'string'],
+      ['search-algo', 'string'],
+      ['search-ranking', 'string'],
+      ['legacy-exp', 'number'],
+      ['config-blob', 'json'],
+    ]);
+    expect(flag('dark-mode').variations.map((v) => [v.key, v.value])).toEqual([
+      ['false', false],
+      ['true', true],
+    ]);
+    expect(flag('config-blob').variations.map((v) => v.value)).toEqual([null, { limits: { seats: 500 }, sso: true }]);
+    expect(flag('welcome-copy').variations.map((v) => v.key)).toEqual(['Welcome-', 'Hi-there-VIP-', 'Hello-early-bird']);
+    const state = flag('dark-mode').environments[ENV]!;
+    expect(state).toMatchObject({ enabled: true, defaultVariation: 'false', offVariation: 'false' });
+    expect(state.rules).toEqual([
+      { id: 'fr_staff', type: 'force', condition: { email: { $regex: '@acme\\.com$' } }, variation: 'true' },
+      { id: 'fr_rollout_v2', type: 'rollout', condition: { browser: { $in: ['chrome', 'edge'] } }, variation: 'true', coverage: 0.3, hashAttribute: 'id', seed: 'dark-mode', hashVersion: 2 },
+      { id: 'fr_rollout_v1', type: 'rollout', variation: 'true', coverage: 0.5, hashAttribute: 'deviceId', seed: 'dark-mode-devices', hashVersion: 1 },
+    ]);
+    expect(flag('beta-banner').environments[ENV]!.rules[2]).toMatchObject({ condition: { browser: 'chrome' }, excludeSegments: ['grp_blocked'] });
+    const exp = (key: string) => experiments.find((e) => e.key === key)!;
+    expect(exp('checkout-exp')).toMatchObject({
+      status: 'running',
+      name: 'Checkout button colour',
+      seed: 'checkout-seed-2024',
+      hashVersion: 2,
+      coverage: 0.8,
+      variations: [
+        { key: 'control', name: 'Control', weight: 0.5 },
+        { key: 'green', weight: 0.3 },
+        { key: 'red', weight: 0.2 },
+      ],
+    });
+    expect(exp('max-items-exp')).toMatchObject({ seed: 'max-items-exp', hashVersion: 1, coverage: 1, namespace: { id: 'pricing', range: [0, 0.5] } });
+    expect(exp('legacy-exp')).toMatchObject({ seed: 'legacy-exp', hashVersion: 1, variations: [{ key: '0' }, { key: '1' }, { key: '2' }] });
+    expect(exp('onboarding-2025')).toMatchObject({ segments: ['grp_beta'], condition: { appVersion: { $vgte: '2.0.0' } } });
+    expect(flag('checkout-button').environments[ENV]!.rules).toEqual([
+      { id: 'exp_checkout', type: 'experiment', experiment: 'checkout-exp', variations: { control: 'blue', green: 'green', red: 'red' } },
+    ]);
+  });
+
+  it('serves what GrowthBook serves from a bare features map with numeric ids, hash version 1 and uneven weights', () => {
+    // prepare
+    const features: Features = {
+      'price-test': {
+        defaultValue: 9.99,
+        rules: [
+          { condition: { country: { $nin: ['IN', 'BR'] } }, variations: [9.99, 12.99], weights: [0.25, 0.75], coverage: 0.6 },
+          { force: 7.99, coverage: 0.1, hashVersion: 1, seed: 'cheap' },
+        ],
+      },
+      'ns-a': { defaultValue: 'off', rules: [{ key: 'layer-a', variations: ['off', 'a'], namespace: ['layer', 0, 0.333], hashVersion: 2 }] },
+      'ns-b': { defaultValue: 'off', rules: [{ key: 'layer-b', variations: ['off', 'b'], namespace: ['layer', 0.333, 1], hashVersion: 2 }] },
+      'company-split': {
+        defaultValue: 'one',
+        rules: [{ key: 'company-split', hashAttribute: 'company', variations: ['one', 'two', 'three'], weights: [0.1, 0.2, 0.7], seed: 'cs', hashVersion: 2 }],
+      },
+    };
+
+    // act
+    const { compared, mismatches, served, result } = compare(features, features, undefined, USERS);
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(compared).toBe(USERS.length * 4);
+    expect([...served.values()].every((v) => v.size >= 2)).toBe(true);
+    expect(result.warnings).toEqual([]);
+    expectValid(result);
+  });
+
+  it('keeps fallbackAttribute and sticky bucket versions for SDKs with a sticky bucket service', () => {
+    // prepare
+    const features: Features = {
+      'sticky-exp': {
+        defaultValue: 'a',
+        rules: [{ key: 'sticky-exp', variations: ['a', 'b'], hashVersion: 2, fallbackAttribute: 'deviceId', bucketVersion: 2, minBucketVersion: 1 }],
+      },
+      'sticky-rollout': { defaultValue: false, rules: [{ force: true, coverage: 0.5, hashVersion: 2, fallbackAttribute: 'deviceId' }] },
+      'not-sticky': {
+        defaultValue: 0,
+        rules: [{ key: 'not-sticky', variations: [0, 1], hashVersion: 2, fallbackAttribute: 'deviceId', disableStickyBucketing: true }],
+      },
+    };
+
+    // act
+    const { compared, mismatches, result } = compare({ features }, features, undefined, USERS, { stickyBucketing: true }, { sticky: true });
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(compared).toBe(USERS.length * 3);
+    expect(result.experiments.map((e) => [e.key, e.fallbackAttribute, e.stickyBucketing])).toEqual([
+      ['sticky-exp', 'deviceId', { enabled: true, bucketVersion: 2, minBucketVersion: 1 }],
+      ['not-sticky', undefined, undefined],
+    ]);
+    expect(result.warnings).toEqual([
+      'feature "not-sticky" rule 0: fallbackAttribute "deviceId" left out: GrowthBook ignores it when disableStickyBucketing is set',
+    ]);
+  });
+});
+
+describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
+  const base = { defaultValue: 'x' };
+
+  it.each([
+    ['filters', { force: 'y', filters: [{ seed: 's', hashVersion: 2, ranges: [[0, 0.5]] }] }, 'filters'],
+    ['parentConditions', { force: 'y', parentConditions: [{ id: 'other', condition: { value: true } }] }, 'prerequisites (parentConditions)'],
+    ['tracks', { force: 'y', tracks: [{ experiment: { key: 'e', variations: ['x', 'y'] }, result: {} }] }, 'tracks'],
+    ['range', { force: 'y', range: [0, 0.5] }, 'rollout range'],
+    ['$savedGroup', { force: 'y', condition: { $savedGroup: { id: 'grp' } } }, '$savedGroup'],
+    ['passthrough', { variations: ['x', 'y'], meta: [{ key: 'a' }, { key: 'b', passthrough: true }] }, 'passthrough'],
+    ['explicit ranges', { variations: ['x', 'y'], ranges: [[0, 0.2], [0.5, 0.7]] }, 'explicit bucket ranges'],
+    ['contextual bandit', { variations: ['x', 'y'], contextualBanditRef: 'cb1' }, 'contextual bandits'],
+    ['hash version 3', { force: 'y', coverage: 0.5, hashVersion: 3 }, 'hashVersion 3'],
+    ['weights adding up to 0.995', { variations: ['x', 'y'], weights: [0.5, 0.495], hashVersion: 2 }, 'xp normalises them'],
+    ['an unknown operator', { force: 'y', condition: { age: { $near: 3 } } }, 'not valid in xp'],
+    ['an invalid regex', { force: 'y', condition: { email: { $regex: '(' } } }, 'not valid in xp'],
+    ['a condition saved group', { force: 'y', condition: { id: { $inGroup: 'grp_cond' } } }, 'not an ID list'],
+    ['no variations', { key: 'e' }, 'neither force nor variations'],
+    ['minBucketVersion above bucketVersion', { variations: ['x', 'y'], bucketVersion: 1, minBucketVersion: 2 }, 'exceeds bucketVersion'],
+  ] as const)('skips a rule with %s and names the feature and rule', (_, rule, reason) => {
+    // prepare
+    const payload = {
+      features: { f: { ...base, rules: [{ force: 'first' }, rule, { force: 'last', condition: { plan: 'pro' } }] } },
+      savedGroups: { grp_cond: { type: 'condition', condition: { country: 'US' } } },
+    };
+
+    // act
+    const result = convertGrowthBookPayload(payload, { environment: ENV });
+
+    // assert
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/^feature "f" rule 1: skipped: /);
+    expect(result.warnings[0]).toContain(reason);
+    expect(result.flags[0]!.environments[ENV]!.rules.map((r) => r.id)).toEqual(['rule-0', 'rule-2']);
+    expect(result.experiments).toEqual([]);
+    expectValid(result);
+  });
+
+  it('drops rules that include nobody in GrowthBook and still serves identical values', () => {
+    // prepare
+    const features: Features = {
+      f: {
+        defaultValue: 1,
+        rules: [
+          { force: 2, coverage: 0.5, hashVersion: 7 },
+          { variations: [3] },
+          { variations: [4, 5], namespace: ['ns', 0.6, 0.6] },
+          { variations: [6, 7], hashVersion: 2, coverage: 0.5 },
+        ],
+      },
+    };
+
+    // act
+    const { mismatches, result } = compare({ features }, features, undefined, USERS.slice(0, 500));
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(result.warnings.map((w) => w.slice(0, 'feature "f" rule 0: skipped'.length))).toEqual([
+      'feature "f" rule 0: skipped',
+      'feature "f" rule 1: skipped',
+      'feature "f" rule 2: skipped',
+    ]);
+    expect(result.flags[0]!.environments[ENV]!.rules).toHaveLength(1);
+  });
+
+  it('treats a saved group missing from the payload as empty, as GrowthBook does', () => {
+    // prepare
+    const features: Features = {
+      f: { defaultValue: 'a', rules: [{ condition: { id: { $inGroup: 'gone' } }, force: 'b' }, { condition: { id: { $notInGroup: 'gone' } }, force: 'c' }] },
+    };
+
+    // act
+    const { mismatches, result } = compare({ features, savedGroups: {} }, features, {}, USERS.slice(0, 200));
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(result.warnings).toEqual([
+      'feature "f" rule 0: saved group "gone" is not in the payload; like GrowthBook, xp treats it as empty',
+      'feature "f" rule 1: saved group "gone" is not in the payload; like GrowthBook, xp treats it as empty',
+    ]);
+    expect(result.segments).toEqual([expect.objectContaining({ key: 'gone', values: [] })]);
+  });
+
+  it('reports unknown fields and auto experiments without changing what is served', () => {
+    // act
+    const result = convertGrowthBookPayload(
+      { features: { f: { defaultValue: true, project: 'p1', rules: [{ force: false, futureField: 1 }] } }, experiments: [{ key: 'visual' }] },
+      { environment: ENV },
+    );
+
+    // assert
+    expect(result.warnings).toEqual([
+      'payload: 1 auto experiment(s) (visual editor, URL redirects) not imported',
+      'feature "f": ignored unknown field(s) project',
+      'feature "f" rule 0: ignored unknown field(s) futureField',
+    ]);
+    expect(result.flags[0]!.environments[ENV]!.rules).toEqual([{ id: 'rule-0', type: 'force', variation: 'false' }]);
+  });
+});
+
+describe('convertGrowthBookPayload: keys', () => {
+  it('sanitizes feature, experiment, variation and rule keys, resolves collisions and reports each', () => {
+    // prepare
+    const long = `f${'x'.repeat(200)}`;
+    const features: Features = {
+      'checkout/button v2': { defaultValue: 'a', rules: [{ id: 'rule with spaces!', key: 'exp:checkout', variations: ['a', 'b'], meta: [{ key: 'ctrl' }, { key: 'ctrl' }] }] },
+      'checkout-button-v2': { defaultValue: 1 },
+      _private: { defaultValue: true },
+      [long]: { defaultValue: 'b' },
+      '***': { defaultValue: 'c' },
+    };
+
+    // act
+    const { result, mismatches } = compare(features, features, undefined, USERS.slice(0, 300));
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(result.flags.map((f) => f.key)).toEqual(['checkout-button-v2', 'checkout-button-v2-2', 'private', long.slice(0, 128), 'feature']);
+    expect(result.flags[0]!.environments[ENV]!.rules[0]!.id).toBe('rule-with-spaces-');
+    expect(result.experiments[0]).toMatchObject({ key: 'exp-checkout', seed: 'exp:checkout', variations: [{ key: 'ctrl' }, { key: 'ctrl-2' }] });
+    expect(result.warnings).toEqual([
+      'feature "checkout/button v2": imported as flag "checkout-button-v2" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
+      'feature "checkout/button v2" rule 0: experiment variation "ctrl" imported as "ctrl-2"',
+      'feature "checkout/button v2" rule 0: experiment "exp:checkout" imported as "exp-checkout" (not a valid xp key); assignments are unchanged because the seed is kept',
+      'feature "checkout-button-v2": imported as flag "checkout-button-v2-2" (the key is already taken)',
+      'feature "_private": imported as flag "private" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
+      `feature "${long}": imported as flag "${long.slice(0, 128)}" (xp keys allow only letters, digits, "_", "." and "-", at most 128)`,
+      'feature "***": imported as flag "feature" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
+    ]);
+    expectValid(result);
+  });
+});
+
+describe('convertGrowthBookPayload: malformed input', () => {
+  it.each([
+    ['a string', 'features.json', '(root): must be a JSON object'],
+    ['null', null, '(root): must be a JSON object'],
+    ['an array', [{ defaultValue: 1 }], '(root): must be a JSON object'],
+    ['a rule with a string coverage', { features: { f: { rules: [{ force: 1, coverage: '50%' }] } } }, 'features.f.rules[0].coverage'],
+    ['rules that are not a list', { features: { f: { rules: { force: 1 } } } }, 'features.f.rules'],
+    ['a feature that is not an object', { f: 3 }, 'f: '],
+    ['features that are not an object', { features: [1, 2] }, 'features'],
+    ['a bad namespace', { features: { f: { rules: [{ variations: [1, 2], namespace: ['ns', 0] }] } } }, 'features.f.rules[0].namespace'],
+    ['a non-object condition', { f: { rules: [{ force: 1, condition: 'country = US' }] } }, 'f.rules[0].condition'],
+    ['an encrypted payload', { encryptedFeatures: 'abc==' }, 'encrypted'],
+  ] as const)('rejects %s with a validation error naming the path', (_, payload, path) => {
+    // act
+    const error = convertError(payload);
+
+    // assert
+    expect(error.code).toBe(AppErrorCode.Validation);
+    expect(error.message).toContain(path);
+  });
+
+  it('rejects an environment that is not an xp key', () => {
+    // act
+    const error = convertError({ features: {} }, 'prod env');
+
+    // assert
+    expect(error.code).toBe(AppErrorCode.Validation);
+    expect(error.message).toContain('environment');
+  });
+
+  it('accepts an empty payload', () => {
+    // act
+    const result = convertGrowthBookPayload({ features: {} }, { environment: ENV });
+
+    // assert
+    expect(result).toEqual({ flags: [], experiments: [], segments: [], warnings: [] });
+  });
+});

@@ -1,0 +1,280 @@
+import type { z } from 'zod';
+import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
+import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { AppError, AppErrorCode, invalid } from '../errors.js';
+import { Permission, assertCan, needsApproval } from '../auth/permissions.js';
+import type { Queryable } from '../store/db.js';
+import type { DefinitionRepository, ListOptions, StoredDefinition } from '../store/definitions.js';
+import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
+import type { Page } from '../store/pagination.js';
+import { environments, projects } from '../store/projects.js';
+import type { Project } from '../store/projects.js';
+import { record } from './audit-trail.js';
+import type { Actor, Deps } from './context.js';
+import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
+import type { StagedRuleset } from './publisher.js';
+import { parseOrThrow } from './validation.js';
+
+/** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
+export async function projectFor(db: Queryable, actor: Actor, projectKey: string): Promise<Project> {
+  return projects.getByKey(db, actor.orgId, projectKey);
+}
+
+interface KindConfig<T> {
+  readonly kind: DefinitionKind;
+  readonly repo: DefinitionRepository<T & { key: string; name: string }>;
+  readonly schema: z.ZodType<T>;
+  readonly write: Permission;
+  /** Whether the kind appears in rulesets (metrics do not). */
+  readonly publishes: boolean;
+}
+
+export interface DefinitionTypes {
+  flag: Flag;
+  segment: Segment;
+  experiment: Experiment;
+  metric: Metric;
+  holdout: Holdout;
+}
+
+const metricsRepo = new Repo<Metric>(DefinitionKind.Metric);
+
+const CONFIG: { readonly [K in DefinitionKind]: KindConfig<DefinitionTypes[K]> } = {
+  flag: { kind: DefinitionKind.Flag, repo: flagsRepo, schema: flagSchema, write: Permission.FlagsWrite, publishes: true },
+  segment: { kind: DefinitionKind.Segment, repo: segmentsRepo, schema: segmentSchema, write: Permission.SegmentsWrite, publishes: true },
+  experiment: { kind: DefinitionKind.Experiment, repo: experimentsRepo, schema: experimentSchema, write: Permission.ExperimentsWrite, publishes: true },
+  metric: { kind: DefinitionKind.Metric, repo: metricsRepo, schema: metricSchema, write: Permission.MetricsWrite, publishes: false },
+  holdout: { kind: DefinitionKind.Holdout, repo: holdoutsRepo, schema: holdoutSchema, write: Permission.HoldoutsWrite, publishes: true },
+};
+
+
+/**
+ * Runs a change in one transaction — write, audit, recompile affected rulesets — then publishes
+ * the rulesets once the transaction has committed.
+ */
+async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: (tx: Queryable) => Promise<R>): Promise<R> {
+  let staged: StagedRuleset[] = [];
+  const result = await deps.db.withTransaction(async (tx) => {
+    const r = await fn(tx);
+    if (publishes) {
+      staged = await stageRulesets(tx, projectId, deps.now());
+    }
+    return r;
+  });
+  await flushRulesets(deps, staged);
+  return result;
+}
+
+/** Protected environments whose flag state differs between two definitions. */
+async function protectedChanges(db: Queryable, projectId: string, role: Actor['role'], before: Flag | undefined, after: Flag): Promise<string[]> {
+  const envs = await environments.list(db, projectId);
+  const changed: string[] = [];
+  for (const env of envs) {
+    if (!needsApproval(role, env)) {
+      continue;
+    }
+    const a = before?.environments[env.key];
+    const b = after.environments[env.key];
+    if (JSON.stringify(a) !== JSON.stringify(b)) {
+      changed.push(env.key);
+    }
+  }
+  return changed;
+}
+
+function approvalRequired(envs: string[]): AppError {
+  return new AppError(
+    AppErrorCode.ApprovalRequired,
+    `changes to ${envs.map((e) => `"${e}"`).join(', ')} need an approved change request`,
+    { environments: envs },
+  );
+}
+
+export class DefinitionService<K extends DefinitionKind> {
+  private readonly config: KindConfig<DefinitionTypes[K]>;
+
+  constructor(
+    private readonly deps: Deps,
+    readonly kind: K,
+  ) {
+    this.config = CONFIG[kind];
+  }
+
+  async list(actor: Actor, projectKey: string, options: ListOptions): Promise<Page<StoredDefinition<DefinitionTypes[K]>>> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.config.repo.list(this.deps.db, project.id, options);
+  }
+
+  async get(actor: Actor, projectKey: string, key: string): Promise<StoredDefinition<DefinitionTypes[K]>> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.config.repo.get(this.deps.db, project.id, key);
+  }
+
+  async create(actor: Actor, projectKey: string, input: unknown): Promise<StoredDefinition<DefinitionTypes[K]>> {
+    assertCan(actor, this.config.write);
+    const definition = parseOrThrow(this.config.schema, input, this.kind);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    if (this.kind === DefinitionKind.Flag) {
+      const blocked = await protectedChanges(this.deps.db, project.id, actor.role, undefined, definition as Flag);
+      if (blocked.length > 0) {
+        throw approvalRequired(blocked);
+      }
+    }
+    return change(this.deps, this.config.publishes, project.id, async (tx) => {
+      const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
+      await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
+      return stored;
+    });
+  }
+
+  /** Replaces a definition; `expectedVersion` is the version the caller read (409 when stale). */
+  async update(actor: Actor, projectKey: string, key: string, input: unknown, expectedVersion: number): Promise<StoredDefinition<DefinitionTypes[K]>> {
+    assertCan(actor, this.config.write);
+    const definition = parseOrThrow(this.config.schema, input, this.kind);
+    if (definition.key !== key) {
+      throw invalid(`the key in the body ("${definition.key}") does not match the path ("${key}"); keys cannot be renamed`, {
+        issues: [{ path: 'key', message: 'must match the path' }],
+      });
+    }
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return change(this.deps, this.config.publishes, project.id, async (tx) => {
+      const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      if (this.kind === DefinitionKind.Flag) {
+        const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
+        if (blocked.length > 0) {
+          throw approvalRequired(blocked);
+        }
+      }
+      const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
+      await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
+      return stored;
+    });
+  }
+
+  async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
+    assertCan(actor, this.config.write);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    await change(this.deps, this.config.publishes, project.id, async (tx) => {
+      const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      if (this.kind === DefinitionKind.Flag) {
+        const envs = await environments.list(tx, project.id);
+        const blocked = envs.filter((e) => needsApproval(actor.role, e) && (current.definition as Flag).environments[e.key]?.enabled === true).map((e) => e.key);
+        if (blocked.length > 0) {
+          throw approvalRequired(blocked);
+        }
+      }
+      await this.config.repo.delete(tx, project.id, key, expectedVersion);
+      await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });
+    });
+  }
+
+  /** Reads, transforms and writes one definition under the version check, with audit and publishing. */
+  async modify(
+    actor: Actor,
+    projectKey: string,
+    key: string,
+    expectedVersion: number,
+    action: string,
+    transform: (current: DefinitionTypes[K], project: Project, tx: Queryable) => Promise<{ next: DefinitionTypes[K]; environment?: string }>,
+  ): Promise<StoredDefinition<DefinitionTypes[K]>> {
+    assertCan(actor, this.config.write);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return change(this.deps, this.config.publishes, project.id, async (tx) => {
+      const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      if (current.version !== expectedVersion) {
+        throw new AppError(AppErrorCode.Conflict, `${this.kind} "${key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
+          currentVersion: current.version,
+        });
+      }
+      const { next, environment } = await transform(current.definition, project, tx);
+      const validated = parseOrThrow(this.config.schema, next, this.kind);
+      const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
+      await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
+      return stored;
+    });
+  }
+}
+
+/** Flag-specific operations: per-environment state and toggles, guarded by environment protection. */
+export class FlagService extends DefinitionService<'flag'> {
+  constructor(private readonly flagDeps: Deps) {
+    super(flagDeps, DefinitionKind.Flag);
+  }
+
+  private async guard(actor: Actor, projectId: string, environment: string): Promise<void> {
+    const env = await environments.get(this.flagDeps.db, projectId, environment);
+    if (needsApproval(actor.role, env)) {
+      throw approvalRequired([environment]);
+    }
+  }
+
+  async setEnvironmentState(actor: Actor, projectKey: string, key: string, environment: string, input: unknown, expectedVersion: number): Promise<StoredDefinition<Flag>> {
+    const state: FlagEnvironment = parseOrThrow(flagEnvironmentSchema, input, 'environment state');
+    return this.modify(actor, projectKey, key, expectedVersion, 'flag.environment.updated', async (current, project) => {
+      await this.guard(actor, project.id, environment);
+      return { next: { ...current, environments: { ...current.environments, [environment]: state } }, environment };
+    });
+  }
+
+  async toggle(actor: Actor, projectKey: string, key: string, environment: string, enabled: boolean, expectedVersion: number): Promise<StoredDefinition<Flag>> {
+    return this.modify(actor, projectKey, key, expectedVersion, enabled ? 'flag.enabled' : 'flag.disabled', async (current, project) => {
+      await environments.get(this.flagDeps.db, project.id, environment);
+      await this.guard(actor, project.id, environment);
+      const state = current.environments[environment];
+      if (state === undefined) {
+        throw new AppError(AppErrorCode.InvalidState, `flag "${key}" has no state in "${environment}" yet; set one first`);
+      }
+      return { next: { ...current, environments: { ...current.environments, [environment]: { ...state, enabled } } }, environment };
+    });
+  }
+}
+
+/** Experiment lifecycle: draft → running → stopped, with start/stop times, a decision and a winner. */
+export class ExperimentService extends DefinitionService<'experiment'> {
+  constructor(
+    deps: Deps,
+    private readonly clock: () => Date,
+  ) {
+    super(deps, DefinitionKind.Experiment);
+  }
+
+  start(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
+    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.started', async (current) => {
+      if (current.status !== 'draft') {
+        throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a draft can start`);
+      }
+      return Promise.resolve({ next: { ...current, status: 'running', startedAt: this.clock().toISOString() } });
+    });
+  }
+
+  stop(
+    actor: Actor,
+    projectKey: string,
+    key: string,
+    expectedVersion: number,
+    decision: { decision?: Experiment['decision']; winner?: string | undefined; releaseWinner?: boolean | undefined },
+  ): Promise<StoredDefinition<Experiment>> {
+    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.stopped', async (current) => {
+      if (current.status !== 'running') {
+        throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a running experiment can stop`);
+      }
+      const next: Experiment = {
+        ...current,
+        status: 'stopped',
+        stoppedAt: this.clock().toISOString(),
+        releaseWinner: decision.releaseWinner ?? false,
+        ...(decision.decision === undefined ? {} : { decision: decision.decision }),
+        ...(decision.winner === undefined ? {} : { winner: decision.winner }),
+      };
+      if (next.releaseWinner && next.winner === undefined) {
+        throw invalid('releaseWinner needs a winner', { issues: [{ path: 'winner', message: 'required when releaseWinner is true' }] });
+      }
+      return Promise.resolve({ next });
+    });
+  }
+}
+
+/** Re-exported for the HTTP layer's typing. */
+export type { StoredDefinition };

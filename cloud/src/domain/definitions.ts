@@ -75,7 +75,9 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
     }
     const a = before?.environments[env.key];
     const b = after.environments[env.key];
-    if (JSON.stringify(a) !== JSON.stringify(b)) {
+    // A new flag may be defined off in a protected environment; turning it on is the change that needs approval.
+    const harmlessCreate = before === undefined && b?.enabled !== true;
+    if (!harmlessCreate && JSON.stringify(a) !== JSON.stringify(b)) {
       changed.push(env.key);
     }
   }
@@ -199,12 +201,12 @@ export class DefinitionService<K extends DefinitionKind> {
 
 /** Flag-specific operations: per-environment state and toggles, guarded by environment protection. */
 export class FlagService extends DefinitionService<'flag'> {
-  constructor(private readonly flagDeps: Deps) {
-    super(flagDeps, DefinitionKind.Flag);
+  constructor(deps: Deps) {
+    super(deps, DefinitionKind.Flag);
   }
 
-  private async guard(actor: Actor, projectId: string, environment: string): Promise<void> {
-    const env = await environments.get(this.flagDeps.db, projectId, environment);
+  private async guard(tx: Queryable, actor: Actor, projectId: string, environment: string): Promise<void> {
+    const env = await environments.get(tx, projectId, environment);
     if (needsApproval(actor.role, env)) {
       throw approvalRequired([environment]);
     }
@@ -212,16 +214,15 @@ export class FlagService extends DefinitionService<'flag'> {
 
   async setEnvironmentState(actor: Actor, projectKey: string, key: string, environment: string, input: unknown, expectedVersion: number): Promise<StoredDefinition<Flag>> {
     const state: FlagEnvironment = parseOrThrow(flagEnvironmentSchema, input, 'environment state');
-    return this.modify(actor, projectKey, key, expectedVersion, 'flag.environment.updated', async (current, project) => {
-      await this.guard(actor, project.id, environment);
+    return this.modify(actor, projectKey, key, expectedVersion, 'flag.environment.updated', async (current, project, tx) => {
+      await this.guard(tx, actor, project.id, environment);
       return { next: { ...current, environments: { ...current.environments, [environment]: state } }, environment };
     });
   }
 
   async toggle(actor: Actor, projectKey: string, key: string, environment: string, enabled: boolean, expectedVersion: number): Promise<StoredDefinition<Flag>> {
-    return this.modify(actor, projectKey, key, expectedVersion, enabled ? 'flag.enabled' : 'flag.disabled', async (current, project) => {
-      await environments.get(this.flagDeps.db, project.id, environment);
-      await this.guard(actor, project.id, environment);
+    return this.modify(actor, projectKey, key, expectedVersion, enabled ? 'flag.enabled' : 'flag.disabled', async (current, project, tx) => {
+      await this.guard(tx, actor, project.id, environment);
       const state = current.environments[environment];
       if (state === undefined) {
         throw new AppError(AppErrorCode.InvalidState, `flag "${key}" has no state in "${environment}" yet; set one first`);

@@ -109,7 +109,9 @@ export async function createPgliteDatabase(dataDir?: string): Promise<Database> 
       try {
         return await db.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) }));
       } catch (e) {
-        throw e instanceof DatabaseError ? e : wrap(e);
+        // Errors thrown by `fn` pass through; only PGlite's own (BEGIN/COMMIT) failures are wrapped.
+        const fromDriver = typeof e === 'object' && e !== null && 'severity' in e && !(e instanceof DatabaseError);
+        throw fromDriver ? wrap(e) : e;
       }
     },
     close: () => db.close(),

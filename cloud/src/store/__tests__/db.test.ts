@@ -15,7 +15,7 @@ describe('splitStatements', () => {
   });
 });
 
-describe.each(TARGETS)('database on %o', (makeTarget) => {
+describe.each(TARGETS.map((t) => [t().name, t] as const))('database on %s', (_name, makeTarget) => {
   const target = makeTarget();
   let db: Database;
 
@@ -46,6 +46,16 @@ describe.each(TARGETS)('database on %o', (makeTarget) => {
     await expect(failed).rejects.toThrow('abort');
     const rows = await db.query<{ id: string }>('SELECT id FROM organizations ORDER BY id');
     expect(rows.rows.map((r) => r.id)).toEqual(['org-a']);
+  });
+
+  it(`${target.name}: errors thrown inside a transaction pass through unchanged`, async () => {
+    class Marker extends Error {}
+    const failing = db.withTransaction(async (tx) => {
+      await tx.query('SELECT 1');
+      throw new Marker('mine');
+    });
+
+    await expect(failing).rejects.toBeInstanceOf(Marker);
   });
 
   it(`${target.name}: parameters stay data, whatever they contain`, async () => {

@@ -1,0 +1,244 @@
+import { z } from 'zod';
+import { roleSchema } from '@xp/shared';
+import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
+import type { ScryptParams } from '../auth/passwords.js';
+import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
+import type { LoginRateLimiter } from '../auth/rate-limit.js';
+import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
+import { AppError, AppErrorCode, forbidden, invalid } from '../errors.js';
+import { credentials } from '../store/credentials.js';
+import type { AccessToken, Principal } from '../store/credentials.js';
+import type { Page, PageRequest } from '../store/pagination.js';
+import { users } from '../store/users.js';
+import type { User } from '../store/users.js';
+import { record } from './audit-trail.js';
+import type { Actor, Deps } from './context.js';
+import { parseOrThrow } from './validation.js';
+
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+export const loginSchema = z.strictObject({
+  email: z.string().min(1).max(320),
+  password: z.string().min(1).max(1024),
+});
+
+export const inviteSchema = z.strictObject({
+  email: z.email().max(320),
+  name: z.string().min(1).max(200),
+  role: roleSchema,
+  /** Optional initial password; without one a random one is generated and returned once. */
+  password: z.string().min(1).max(256).optional(),
+});
+
+export const userPatchSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  role: roleSchema.optional(),
+  disabled: z.boolean().optional(),
+});
+
+export const tokenCreateSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  /** Days until expiry; absent means no expiry. */
+  expiresInDays: z.number().int().min(1).max(3650).optional(),
+});
+
+export const passwordChangeSchema = z.strictObject({
+  currentPassword: z.string().min(1).max(1024),
+  newPassword: z.string().min(1).max(1024),
+});
+
+export interface AccountsOptions {
+  readonly limiter: LoginRateLimiter;
+  /** Lower scrypt cost in tests; production uses the default. */
+  readonly scrypt?: ScryptParams;
+}
+
+function actorOf(p: Principal, client: string): Actor {
+  return { userId: p.userId, orgId: p.orgId, email: p.email, role: p.role, client };
+}
+
+function checkStrength(password: string, user: { email: string; name: string }): void {
+  const problems = validatePasswordStrength(password, user);
+  if (problems.length > 0) {
+    throw invalid(`password too weak: ${problems.map((p) => p.message).join('; ')}`, { issues: problems.map((p) => ({ path: 'password', message: p.message, code: p.code })) });
+  }
+}
+
+/** Generates a strong password for invited users; shown once. */
+function randomPassword(): string {
+  return generateToken(TokenKind.Session).slice(4, 28);
+}
+
+export class AccountService {
+  // A real hash to verify against for unknown emails, so timing does not reveal which emails exist.
+  #dummyHash: Promise<string> | undefined;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly options: AccountsOptions,
+  ) {}
+
+  private hash(password: string): Promise<string> {
+    return this.options.scrypt === undefined ? hashPassword(password) : hashPassword(password, this.options.scrypt);
+  }
+
+  async login(input: unknown, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User }> {
+    const { email, password } = parseOrThrow(loginSchema, input, 'login');
+    const attempt = { email, ip: meta.ip };
+    const decision = await this.options.limiter.check(attempt);
+    if (!decision.allowed) {
+      throw new AppError(AppErrorCode.RateLimited, 'too many failed logins; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+    }
+    const user = await users.findForLogin(this.deps.db, email);
+    this.#dummyHash ??= this.hash('not-a-real-password-for-timing');
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
+    if (user === undefined || user.passwordHash === null || !ok || user.disabled) {
+      const after = await this.options.limiter.recordFailure(attempt);
+      this.deps.logger.warn('login failed', { ip: meta.ip });
+      if (!after.allowed) {
+        throw new AppError(AppErrorCode.RateLimited, 'too many failed logins; try again later', { retryAfterSeconds: after.retryAfterSeconds });
+      }
+      throw new AppError(AppErrorCode.Unauthenticated, 'invalid email or password');
+    }
+    await this.options.limiter.recordSuccess(attempt);
+    if (needsRehash(user.passwordHash, this.options.scrypt)) {
+      await users.setPassword(this.deps.db, user.id, await this.hash(password));
+    }
+    const token = generateToken(TokenKind.Session);
+    const expiresAt = new Date(this.deps.now().getTime() + SESSION_TTL_MS);
+    await this.deps.db.withTransaction(async (tx) => {
+      await credentials.createSession(tx, { id: this.deps.newId(), userId: user.id, tokenHash: hashToken(token), client: meta.client, expiresAt });
+      await record(tx, actorOf({ ...user, userId: user.id, credentialId: '', via: 'session' }, meta.client), {
+        projectId: null,
+        action: 'user.logged-in',
+        resourceType: 'user',
+        resourceKey: user.id,
+        before: undefined,
+        after: undefined,
+      });
+    });
+    const { passwordHash: _omit, ...publicUser } = user;
+    return { token, expiresAt: expiresAt.toISOString(), user: publicUser };
+  }
+
+  /** The actor behind a bearer token (session or personal access token), or 401. */
+  async authenticate(token: string | undefined, client: string): Promise<Actor> {
+    if (token === undefined) {
+      throw new AppError(AppErrorCode.Unauthenticated, 'missing bearer token');
+    }
+    const principal = await credentials.findPrincipal(this.deps.db, hashToken(token), this.deps.now());
+    if (principal === undefined) {
+      throw new AppError(AppErrorCode.Unauthenticated, 'invalid or expired token');
+    }
+    return actorOf(principal, client);
+  }
+
+  async logout(token: string): Promise<void> {
+    await credentials.revokeSession(this.deps.db, hashToken(token));
+  }
+
+  async me(actor: Actor): Promise<User> {
+    return users.get(this.deps.db, actor.orgId, actor.userId);
+  }
+
+  async changePassword(actor: Actor, input: unknown): Promise<void> {
+    const { currentPassword, newPassword } = parseOrThrow(passwordChangeSchema, input, 'password change');
+    const user = await users.findForLogin(this.deps.db, actor.email);
+    if (user?.passwordHash === null || user === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
+      throw new AppError(AppErrorCode.Unauthenticated, 'current password is wrong');
+    }
+    checkStrength(newPassword, user);
+    await this.deps.db.withTransaction(async (tx) => {
+      await users.setPassword(tx, user.id, await this.hash(newPassword));
+      await record(tx, actor, { projectId: null, action: 'user.password-changed', resourceType: 'user', resourceKey: user.id, before: undefined, after: undefined });
+    });
+  }
+
+  async createToken(actor: Actor, input: unknown): Promise<{ token: string; accessToken: AccessToken }> {
+    assertCan(actor, Permission.OwnTokensManage);
+    const { name, expiresInDays } = parseOrThrow(tokenCreateSchema, input, 'access token');
+    const token = generateToken(TokenKind.PersonalAccess);
+    const expiresAt = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
+    const accessToken = await this.deps.db.withTransaction(async (tx) => {
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt });
+      await record(tx, actor, { projectId: null, action: 'token.created', resourceType: 'access-token', resourceKey: created.id, before: undefined, after: { name, prefix: created.prefix } });
+      return created;
+    });
+    return { token, accessToken };
+  }
+
+  async listTokens(actor: Actor): Promise<AccessToken[]> {
+    assertCan(actor, Permission.OwnTokensManage);
+    return credentials.listAccessTokens(this.deps.db, actor.userId);
+  }
+
+  async revokeToken(actor: Actor, id: string): Promise<AccessToken> {
+    assertCan(actor, Permission.OwnTokensManage);
+    return this.deps.db.withTransaction(async (tx) => {
+      const revoked = await credentials.revokeAccessToken(tx, actor.userId, id);
+      await record(tx, actor, { projectId: null, action: 'token.revoked', resourceType: 'access-token', resourceKey: id, before: undefined, after: undefined });
+      return revoked;
+    });
+  }
+
+  async listUsers(actor: Actor, options: PageRequest & { search?: string | undefined }): Promise<Page<User>> {
+    assertCan(actor, Permission.Read);
+    return users.list(this.deps.db, actor.orgId, options);
+  }
+
+  async getUser(actor: Actor, id: string): Promise<User> {
+    assertCan(actor, Permission.Read);
+    return users.get(this.deps.db, actor.orgId, id);
+  }
+
+  /** Creates a user; returns the initial password once when none was given. */
+  async invite(actor: Actor, input: unknown): Promise<{ user: User; initialPassword?: string }> {
+    assertCan(actor, Permission.UsersManage);
+    const data = parseOrThrow(inviteSchema, input, 'user');
+    if (!canAssignRole(actor.role, undefined, data.role)) {
+      throw forbidden(`a ${actor.role} cannot grant the ${data.role} role`);
+    }
+    const password = data.password ?? randomPassword();
+    if (data.password !== undefined) {
+      checkStrength(password, data);
+    }
+    const passwordHash = await this.hash(password);
+    const user = await this.deps.db.withTransaction(async (tx) => {
+      const created = await users.create(tx, { id: this.deps.newId(), orgId: actor.orgId, email: data.email, name: data.name, role: data.role, passwordHash });
+      await record(tx, actor, { projectId: null, action: 'user.created', resourceType: 'user', resourceKey: created.id, before: undefined, after: { email: created.email, name: created.name, role: created.role } });
+      return created;
+    });
+    return data.password === undefined ? { user, initialPassword: password } : { user };
+  }
+
+  async updateUser(actor: Actor, id: string, input: unknown, expectedVersion: number): Promise<User> {
+    assertCan(actor, Permission.UsersManage);
+    const patch = parseOrThrow(userPatchSchema, input, 'user');
+    return this.deps.db.withTransaction(async (tx) => {
+      const current = await users.get(tx, actor.orgId, id);
+      if (patch.role !== undefined && patch.role !== current.role && !canAssignRole(actor.role, current.role, patch.role)) {
+        throw forbidden(`a ${actor.role} cannot change a ${current.role} to ${patch.role}`);
+      }
+      if (current.role === 'owner' && actor.role !== 'owner' && (patch.disabled === true || patch.role !== undefined)) {
+        throw forbidden('only an owner can change or disable an owner');
+      }
+      const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);
+      if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner')) <= 1) {
+        throw new AppError(AppErrorCode.InvalidState, 'the organisation must keep at least one active owner');
+      }
+      const updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
+      if (patch.disabled === true) {
+        await credentials.revokeAllForUser(tx, id);
+      }
+      await record(tx, actor, {
+        projectId: null,
+        action: 'user.updated',
+        resourceType: 'user',
+        resourceKey: id,
+        before: { name: current.name, role: current.role, disabled: current.disabled },
+        after: { name: updated.name, role: updated.role, disabled: updated.disabled },
+      });
+      return updated;
+    });
+  }
+}

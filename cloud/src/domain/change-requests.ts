@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import type { Flag, FlagEnvironment } from '@xp/shared';
+import { flagEnvironmentSchema, flagSchema, keySchema } from '@xp/shared';
+import { Permission, assertCan, canReview, can, needsApproval } from '../auth/permissions.js';
+import { AppError, AppErrorCode, forbidden } from '../errors.js';
+import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js';
+import type { ChangeRequest } from '../store/change-requests.js';
+import type { Page, PageRequest } from '../store/pagination.js';
+import { environments } from '../store/projects.js';
+import { record } from './audit-trail.js';
+import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
+import { jsonDiff } from './json-diff.js';
+import { flagsRepo, flushRulesets, stageRulesets } from './publisher.js';
+import type { StagedRuleset } from './publisher.js';
+import { parseOrThrow } from './validation.js';
+
+export const changeRequestCreateSchema = z.strictObject({
+  resourceType: z.literal('flag'),
+  resourceKey: keySchema,
+  environment: keySchema,
+  /** The flag's proposed state in that environment. */
+  state: flagEnvironmentSchema,
+  /** The flag version the proposal is based on; applying fails if the flag changed since. */
+  baseVersion: z.number().int().min(1),
+  comment: z.string().max(2000).optional(),
+});
+
+export const reviewSchema = z.strictObject({ comment: z.string().max(2000).optional() });
+
+/**
+ * Changes to protected environments by roles that need approval: propose, then another user
+ * approves (or rejects), then the proposer or a reviewer applies.
+ */
+export class ChangeRequestService {
+  constructor(private readonly deps: Deps) {}
+
+  async list(actor: Actor, projectKey: string, options: PageRequest & { status?: string | undefined; resourceKey?: string | undefined }): Promise<Page<ChangeRequest>> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return changeRequests.list(this.deps.db, project.id, options);
+  }
+
+  async get(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return changeRequests.get(this.deps.db, project.id, id);
+  }
+
+  async propose(actor: Actor, projectKey: string, input: unknown): Promise<ChangeRequest> {
+    assertCan(actor, Permission.ChangeRequestsPropose);
+    const data = parseOrThrow(changeRequestCreateSchema, input, 'change request');
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const env = await environments.get(tx, project.id, data.environment);
+      if (!env.production && !env.requireApproval) {
+        throw new AppError(AppErrorCode.InvalidState, `environment "${env.key}" is not protected; change the flag directly`);
+      }
+      const flag = await flagsRepo.get(tx, project.id, data.resourceKey);
+      if (flag.version !== data.baseVersion) {
+        throw new AppError(AppErrorCode.Conflict, `flag "${flag.key}" is at version ${flag.version}, not ${data.baseVersion}`, { currentVersion: flag.version });
+      }
+      parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [env.key]: data.state } }, 'proposed flag');
+      const cr = await changeRequests.create(tx, {
+        id: this.deps.newId(),
+        projectId: project.id,
+        resourceType: 'flag',
+        resourceKey: flag.key,
+        environment: env.key,
+        baseVersion: data.baseVersion,
+        proposed: data.state,
+        diff: jsonDiff(flag.definition.environments[env.key], data.state),
+        comment: data.comment ?? null,
+        proposedBy: actor.userId,
+      });
+      await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: flag.definition.environments[env.key], after: data.state });
+      return cr;
+    });
+  }
+
+  async approve(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+    return this.review(actor, projectKey, id, 'approve');
+  }
+
+  async reject(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+    return this.review(actor, projectKey, id, 'reject');
+  }
+
+  private async review(actor: Actor, projectKey: string, id: string, kind: 'approve' | 'reject'): Promise<ChangeRequest> {
+    assertCan(actor, kind === 'approve' ? Permission.ChangeRequestsApprove : Permission.ChangeRequestsReject);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
+      if (!canReview({ id: actor.userId, role: actor.role }, cr.proposedBy)) {
+        throw forbidden('a change request must be reviewed by someone other than its proposer');
+      }
+      if (kind === 'approve' && cr.approvedBy !== null) {
+        throw new AppError(AppErrorCode.InvalidState, 'change request is already approved');
+      }
+      const updated = await changeRequests.transition(tx, project.id, id, { kind, by: actor.userId });
+      await record(tx, actor, { projectId: project.id, action: `change-request.${kind === 'approve' ? 'approved' : 'rejected'}`, resourceType: 'flag', resourceKey: cr.resourceKey, environment: cr.environment, before: undefined, after: { changeRequest: id } });
+      return updated;
+    });
+  }
+
+  async cancel(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+    assertCan(actor, Permission.ChangeRequestsPropose);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
+      if (cr.proposedBy !== actor.userId) {
+        throw forbidden('only the proposer can cancel a change request');
+      }
+      const updated = await changeRequests.transition(tx, project.id, id, { kind: 'cancel', by: actor.userId });
+      await record(tx, actor, { projectId: project.id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: cr.resourceKey, environment: cr.environment, before: undefined, after: { changeRequest: id } });
+      return updated;
+    });
+  }
+
+  /** Applies an approved request if the flag is still at the version it was based on. */
+  async apply(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+    assertCan(actor, Permission.ChangeRequestsApply);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    let staged: StagedRuleset[] = [];
+    const applied = await this.deps.db.withTransaction(async (tx) => {
+      const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
+      if (cr.status !== ChangeRequestStatus.Open) {
+        throw new AppError(AppErrorCode.InvalidState, `change request is ${cr.status}`);
+      }
+      if (cr.approvedBy === null) {
+        throw new AppError(AppErrorCode.InvalidState, 'change request is not approved yet');
+      }
+      if (cr.proposedBy !== actor.userId && !can(actor.role, Permission.ChangeRequestsApprove)) {
+        throw forbidden('only the proposer or a reviewer can apply a change request');
+      }
+      const env = await environments.get(tx, project.id, cr.environment);
+      if (!needsApproval('editor', env)) {
+        throw new AppError(AppErrorCode.InvalidState, `environment "${env.key}" is no longer protected; change the flag directly`);
+      }
+      const flag = await flagsRepo.get(tx, project.id, cr.resourceKey, { forUpdate: true });
+      if (flag.version !== cr.baseVersion) {
+        throw new AppError(AppErrorCode.Conflict, `flag "${flag.key}" changed since the request was made (version ${flag.version}, request based on ${cr.baseVersion}); propose again`, {
+          currentVersion: flag.version,
+        });
+      }
+      const state = cr.proposed as FlagEnvironment;
+      const next: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [cr.environment]: state } }, 'flag');
+      const stored = await flagsRepo.update(tx, project.id, next, flag.version, actor.userId);
+      const done = await changeRequests.transition(tx, project.id, id, { kind: 'apply' });
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'change-request.applied',
+        resourceType: 'flag',
+        resourceKey: flag.key,
+        environment: cr.environment,
+        before: flag.definition,
+        after: stored.definition,
+      });
+      staged = await stageRulesets(tx, project.id, this.deps.now());
+      return done;
+    });
+    await flushRulesets(this.deps, staged);
+    return applied;
+  }
+}

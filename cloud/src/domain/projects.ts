@@ -1,0 +1,204 @@
+import { z } from 'zod';
+import type { Environment } from '@xp/shared';
+import { environmentSchema, keySchema } from '@xp/shared';
+import { Permission, assertCan } from '../auth/permissions.js';
+import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
+import { AppError, AppErrorCode, invalid } from '../errors.js';
+import { credentials } from '../store/credentials.js';
+import type { SdkKey } from '../store/credentials.js';
+import { environments, projects } from '../store/projects.js';
+import type { Project, StoredEnvironment } from '../store/projects.js';
+import type { PublishedRuleset } from '../store/ruleset-store.js';
+import { record } from './audit-trail.js';
+import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
+import { flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
+import { parseOrThrow } from './validation.js';
+
+export const projectCreateSchema = z.strictObject({
+  key: keySchema,
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).optional(),
+});
+
+export const projectPatchSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  description: z.string().max(2000).optional(),
+});
+
+export const sdkKeyCreateSchema = z.strictObject({
+  environment: keySchema,
+  kind: z.enum(['server', 'client']),
+  name: z.string().min(1).max(100),
+});
+
+export class ProjectService {
+  constructor(private readonly deps: Deps) {}
+
+  async list(actor: Actor): Promise<Project[]> {
+    assertCan(actor, Permission.Read);
+    return projects.list(this.deps.db, actor.orgId);
+  }
+
+  async get(actor: Actor, key: string): Promise<Project> {
+    assertCan(actor, Permission.Read);
+    return projectFor(this.deps.db, actor, key);
+  }
+
+  async create(actor: Actor, input: unknown): Promise<Project> {
+    assertCan(actor, Permission.ProjectsManage);
+    const data = parseOrThrow(projectCreateSchema, input, 'project');
+    return this.deps.db.withTransaction(async (tx) => {
+      const project = await projects.create(tx, { id: this.deps.newId(), orgId: actor.orgId, ...data });
+      await record(tx, actor, { projectId: project.id, action: 'project.created', resourceType: 'project', resourceKey: project.key, before: undefined, after: data });
+      return project;
+    });
+  }
+
+  async update(actor: Actor, key: string, input: unknown, expectedVersion: number): Promise<Project> {
+    assertCan(actor, Permission.ProjectsManage);
+    const patch = parseOrThrow(projectPatchSchema, input, 'project');
+    return this.deps.db.withTransaction(async (tx) => {
+      const before = await projects.getByKey(tx, actor.orgId, key);
+      const after = await projects.update(tx, actor.orgId, key, expectedVersion, patch);
+      await record(tx, actor, {
+        projectId: after.id,
+        action: 'project.updated',
+        resourceType: 'project',
+        resourceKey: key,
+        before: { name: before.name, description: before.description },
+        after: { name: after.name, description: after.description },
+      });
+      return after;
+    });
+  }
+
+  async listEnvironments(actor: Actor, projectKey: string): Promise<StoredEnvironment[]> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return environments.list(this.deps.db, project.id);
+  }
+
+  async getEnvironment(actor: Actor, projectKey: string, key: string): Promise<StoredEnvironment> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return environments.get(this.deps.db, project.id, key);
+  }
+
+  async createEnvironment(actor: Actor, projectKey: string, input: unknown): Promise<StoredEnvironment> {
+    assertCan(actor, Permission.EnvironmentsManage);
+    const env: Environment = parseOrThrow(environmentSchema, input, 'environment');
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    let staged: Awaited<ReturnType<typeof stageRulesets>> = [];
+    const created = await this.deps.db.withTransaction(async (tx) => {
+      const stored = await environments.create(tx, project.id, env, actor.userId);
+      await record(tx, actor, { projectId: project.id, action: 'environment.created', resourceType: 'environment', resourceKey: env.key, environment: env.key, before: undefined, after: env });
+      staged = await stageRulesets(tx, project.id, this.deps.now(), [env.key]);
+      return stored;
+    });
+    await flushRulesets(this.deps, staged);
+    return created;
+  }
+
+  async updateEnvironment(actor: Actor, projectKey: string, key: string, input: unknown, expectedVersion: number): Promise<StoredEnvironment> {
+    assertCan(actor, Permission.EnvironmentsManage);
+    const env: Environment = parseOrThrow(environmentSchema, input, 'environment');
+    if (env.key !== key) {
+      throw invalid('environment keys cannot be renamed', { issues: [{ path: 'key', message: 'must match the path' }] });
+    }
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const before = await environments.get(tx, project.id, key);
+      const after = await environments.update(tx, project.id, env, expectedVersion, actor.userId);
+      await record(tx, actor, { projectId: project.id, action: 'environment.updated', resourceType: 'environment', resourceKey: key, environment: key, before, after });
+      return after;
+    });
+  }
+
+  async deleteEnvironment(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
+    assertCan(actor, Permission.EnvironmentsManage);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    await this.deps.db.withTransaction(async (tx) => {
+      const before = await environments.get(tx, project.id, key);
+      if (before.production) {
+        throw new AppError(AppErrorCode.InvalidState, 'a production environment cannot be deleted; mark it non-production first');
+      }
+      const flags = await flagsRepo.all(tx, project.id, true);
+      const inUse = flags.filter((f) => f.definition.environments[key]?.enabled === true).map((f) => f.key);
+      if (inUse.length > 0) {
+        throw new AppError(AppErrorCode.InvalidState, `flags are on in "${key}": ${inUse.slice(0, 10).join(', ')}`, { flags: inUse });
+      }
+      await environments.delete(tx, project.id, key, expectedVersion);
+      await record(tx, actor, { projectId: project.id, action: 'environment.deleted', resourceType: 'environment', resourceKey: key, environment: key, before, after: undefined });
+    });
+  }
+
+  async listSdkKeys(actor: Actor, projectKey: string, environment?: string): Promise<SdkKey[]> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return credentials.listSdkKeys(this.deps.db, project.id, environment);
+  }
+
+  /** Creates an SDK key; the key itself is returned once and stored only as a hash. */
+  async createSdkKey(actor: Actor, projectKey: string, input: unknown): Promise<{ key: string; sdkKey: SdkKey }> {
+    assertCan(actor, Permission.SdkKeysManage);
+    const data = parseOrThrow(sdkKeyCreateSchema, input, 'SDK key');
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    const key = generateToken(data.kind === 'server' ? TokenKind.ServerSdkKey : TokenKind.ClientSdkKey);
+    const sdkKey = await this.deps.db.withTransaction(async (tx) => {
+      await environments.get(tx, project.id, data.environment);
+      const created = await credentials.createSdkKey(tx, {
+        id: this.deps.newId(),
+        projectId: project.id,
+        environment: data.environment,
+        kind: data.kind,
+        name: data.name,
+        keyHash: hashToken(key),
+        prefix: tokenPrefix(key),
+        createdBy: actor.userId,
+      });
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'sdk-key.created',
+        resourceType: 'sdk-key',
+        resourceKey: created.id,
+        environment: data.environment,
+        before: undefined,
+        after: { name: data.name, kind: data.kind, prefix: created.prefix },
+      });
+      return created;
+    });
+    return { key, sdkKey };
+  }
+
+  async revokeSdkKey(actor: Actor, projectKey: string, id: string): Promise<SdkKey> {
+    assertCan(actor, Permission.SdkKeysManage);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const revoked = await credentials.revokeSdkKey(tx, project.id, id);
+      await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: id, environment: revoked.environment, before: undefined, after: undefined });
+      return revoked;
+    });
+  }
+
+  /** The ruleset currently published for an environment (from the store) and the version PostgreSQL expects. */
+  async publishedRuleset(actor: Actor, projectKey: string, environment: string): Promise<{ expectedVersion: number; published: PublishedRuleset | undefined }> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    await environments.get(this.deps.db, project.id, environment);
+    const [expectedVersion, published] = await Promise.all([
+      environments.currentRulesetVersion(this.deps.db, project.id, environment),
+      this.deps.rulesets.latest(project.id, environment),
+    ]);
+    return { expectedVersion, published };
+  }
+
+  /** Rebuilds the published rulesets of every environment from PostgreSQL. */
+  async republish(actor: Actor, projectKey: string): Promise<PublishedRuleset[]> {
+    assertCan(actor, Permission.EnvironmentsManage);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    const published = await republish(this.deps, project.id);
+    await record(this.deps.db, actor, { projectId: project.id, action: 'rulesets.republished', resourceType: 'project', resourceKey: project.key, before: undefined, after: { versions: published.map((p) => `${p.environment}@${p.version}`) } });
+    return published;
+  }
+}

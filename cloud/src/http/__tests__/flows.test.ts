@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateFlag } from '@xp/shared';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const FLAG = {
+  key: 'checkout-v2',
+  name: 'Checkout v2',
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: {
+    development: { enabled: true, defaultVariation: 'on', offVariation: 'off' },
+    production: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
+  },
+};
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s', (_name, makeTarget) => {
+  let p: Platform;
+  let owner: string;
+  let editor: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(makeTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+    const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ed@example.com', name: 'Ed', role: 'editor', password: 'a much longer passphrase 42' } });
+    if (invited.status !== 201) {
+      throw new Error(`invite failed: ${JSON.stringify(invited.body)}`);
+    }
+    editor = await p.login('ed@example.com', 'a much longer passphrase 42');
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('creates a flag, toggles production through an approved change request, and publishes it', async () => {
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: FLAG, headers: { 'X-XP-Client': 'vscode' } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('etag')).toBe('"1"');
+
+    const direct = await p.request('POST', '/api/v1/projects/demo/flags/checkout-v2/environments/production/toggle', { token: editor, body: { enabled: true }, headers: { 'If-Match': '"1"' } });
+    expect(direct.status).toBe(403);
+    expect(direct.body.error.code).toBe('APPROVAL_REQUIRED');
+
+    const state = { ...FLAG.environments.production, enabled: true, prerequisites: [], rules: [] };
+    const proposed = await p.request('POST', '/api/v1/projects/demo/change-requests', { token: editor, body: { resourceType: 'flag', resourceKey: 'checkout-v2', environment: 'production', state, baseVersion: 1 } });
+    expect(proposed.status).toBe(201);
+    expect(proposed.body.diff).toEqual([{ op: 'replace', path: '/enabled', from: false, to: true }]);
+    const id = proposed.body.id as string;
+
+    const selfApprove = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: editor });
+    expect(selfApprove.status).toBe(403);
+    const earlyApply = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
+    expect(earlyApply.body.error.code).toBe('INVALID_STATE');
+
+    const rulesetBefore = await p.request('GET', '/api/v1/projects/demo/environments/production/ruleset', { token: owner });
+    const approved = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner });
+    expect(approved.status).toBe(200);
+    const applied = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
+    expect(applied.status).toBe(200);
+    expect(applied.body.status).toBe('applied');
+
+    const rulesetAfter = await p.request('GET', '/api/v1/projects/demo/environments/production/ruleset', { token: owner });
+    expect(rulesetAfter.body.published.version).toBe(rulesetBefore.body.published.version + 1);
+    expect(rulesetAfter.body.expectedVersion).toBe(rulesetAfter.body.published.version);
+    expect(evaluateFlag(rulesetAfter.body.published.ruleset, 'checkout-v2', { attributes: { id: 'u1' } })).toMatchObject({ value: true, reason: 'DEFAULT' });
+
+    const audit = await p.request('GET', '/api/v1/audit?project=demo&resourceType=flag&resourceKey=checkout-v2', { token: owner });
+    expect(audit.status).toBe(200);
+    const actions = (audit.body.items as { action: string; client: string; actorEmail: string }[]).map((e) => `${e.action} by ${e.actorEmail} via ${e.client}`);
+    expect(actions).toEqual([
+      'change-request.applied by ed@example.com via api',
+      'change-request.approved by owner@example.com via api',
+      'change-request.proposed by ed@example.com via api',
+      'flag.created by ed@example.com via vscode',
+    ]);
+  });
+
+  it('lets an owner change production directly, with optimistic concurrency', async () => {
+    const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: owner });
+    const version = flag.body.version as number;
+    const stale = await p.request('POST', '/api/v1/projects/demo/flags/checkout-v2/environments/production/toggle', { token: owner, body: { enabled: false }, headers: { 'If-Match': `"${version - 1}"` } });
+    const missing = await p.request('POST', '/api/v1/projects/demo/flags/checkout-v2/environments/production/toggle', { token: owner, body: { enabled: false } });
+    const ok = await p.request('POST', '/api/v1/projects/demo/flags/checkout-v2/environments/production/toggle', { token: owner, body: { enabled: false }, headers: { 'If-Match': `"${version}"` } });
+
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'VERSION_CONFLICT', details: { currentVersion: version } });
+    expect(missing.status).toBe(428);
+    expect(ok.status).toBe(200);
+    expect(ok.body.definition.environments.production.enabled).toBe(false);
+  });
+
+  it('serves the OpenAPI document and the docs UI', async () => {
+    const doc = await p.request('GET', '/openapi.json');
+    const docs = await p.request('GET', '/docs');
+    const css = await p.request('GET', '/docs/assets/swagger-ui.css');
+
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.body.paths)).toContain('/api/v1/projects/{project}/flags/{key}');
+    expect(JSON.stringify(doc.body)).not.toContain('__shared');
+    expect(docs.status).toBe(200);
+    expect(String(docs.body)).toContain('swagger-ui-bundle.js');
+    expect(css.status).toBe(200);
+  });
+});

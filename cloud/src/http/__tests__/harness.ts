@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Hono } from 'hono';
+import { LoginRateLimiter } from '../../auth/rate-limit.js';
+import { bootstrap } from '../../domain/bootstrap.js';
+import type { BootstrapResult } from '../../domain/bootstrap.js';
+import type { Deps } from '../../domain/context.js';
+import { silentLogger } from '../../domain/context.js';
+import { createServices } from '../../domain/services.js';
+import type { Services } from '../../domain/services.js';
+import { startDynalite } from '../../local/aws-local.js';
+import type { Database } from '../../store/db.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
+import type { RulesetStore } from '../../store/ruleset-store.js';
+import type { TestDatabase } from '../../store/__tests__/test-databases.js';
+import { createApp } from '../app.js';
+
+/** Cheap scrypt for tests; production uses the default cost. */
+export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
+export const OWNER = { email: 'owner@example.com', password: 'correct horse battery staple' };
+
+export interface Platform {
+  readonly app: Hono;
+  readonly services: Services;
+  readonly db: Database;
+  readonly rulesets: RulesetStore;
+  readonly boot: BootstrapResult;
+  readonly now: { value: Date };
+  readonly logs: string[];
+  request(method: string, path: string, options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  login(email: string, password: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A whole platform on a real database target and an in-process dynalite, bootstrapped. */
+export async function startPlatform(target: TestDatabase): Promise<Platform> {
+  const db = await target.open();
+  const dynamo = await startDynalite();
+  const client = createDynamoClient(dynamo.endpoint);
+  const rulesets = createDynamoRulesetStore({ client, tableName: `rulesets-${randomUUID()}` });
+  await rulesets.ensureTable();
+  const now = { value: new Date('2026-11-25T12:00:00Z') };
+  const logs: string[] = [];
+  const logger = {
+    info: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
+    warn: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
+    error: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
+  };
+  const deps: Deps = { db, rulesets, now: () => now.value, newId: () => randomUUID(), logger: logs.length >= 0 ? logger : silentLogger };
+  const services = createServices(deps, { limiter: LoginRateLimiter.inMemory({ now: () => now.value.getTime() }), scrypt: TEST_SCRYPT });
+  const boot = await bootstrap(deps, { adminEmail: OWNER.email, adminPassword: OWNER.password, scrypt: TEST_SCRYPT });
+  const app = createApp(services, { maxBodyBytes: 256 * 1024 });
+  const request: Platform['request'] = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.token !== undefined) {
+      headers.authorization = `Bearer ${options.token}`;
+    }
+    let body: string | undefined;
+    if (options.raw !== undefined) {
+      body = options.raw;
+      headers['content-type'] ??= 'application/json';
+    } else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // non-JSON bodies (docs HTML) are returned as text
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return {
+    app,
+    services,
+    db,
+    rulesets,
+    boot,
+    now,
+    logs,
+    request,
+    async login(email, password) {
+      const res = await request('POST', '/api/v1/auth/login', { body: { email, password } });
+      if (res.status !== 200) {
+        throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      return (res.body as { token: string }).token;
+    },
+    async close() {
+      client.destroy();
+      await dynamo.close();
+      await target.dispose();
+    },
+  };
+}

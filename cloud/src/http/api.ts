@@ -1,0 +1,169 @@
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { parseBearer } from '../auth/tokens.js';
+import type { Actor } from '../domain/context.js';
+import { issuesOf } from '../domain/validation.js';
+import { AppError, AppErrorCode } from '../errors.js';
+
+/**
+ * A small typed route table: each route declares its path, parameters, body and responses with
+ * zod; the same declarations validate requests and generate the OpenAPI document.
+ */
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface Request<P, Q, B> {
+  /** The authenticated caller; routes with `auth: false` get none. */
+  readonly actor: Actor;
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  /** From If-Match (or ?version=) on routes with `concurrency: true`. */
+  readonly expectedVersion: number;
+  readonly token: string | undefined;
+  readonly ip: string;
+  readonly client: string;
+  readonly context: Context;
+}
+
+export interface ResponseSpec {
+  readonly description: string;
+  readonly schema?: z.ZodType;
+}
+
+export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
+  readonly method: Method;
+  /** OpenAPI-style path: /api/v1/projects/{project}/flags/{key}. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly description?: string;
+  /** Defaults to true: a bearer token is required. */
+  readonly auth?: boolean;
+  readonly params?: P;
+  readonly query?: Q;
+  readonly body?: B;
+  /** Requires the resource version (If-Match: "<version>" or ?version=<n>). */
+  readonly concurrency?: boolean;
+  readonly responses: Readonly<Record<number, ResponseSpec>>;
+  readonly handler: (req: Request<z.output<P>, z.output<Q>, z.output<B>>) => Promise<Reply>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a heterogeneous route table; each entry is typed where it is declared
+export type AnyRoute = RouteSpec<any, any, any>;
+
+export function route<P extends z.ZodType = z.ZodObject, Q extends z.ZodType = z.ZodObject, B extends z.ZodType = z.ZodUndefined>(spec: RouteSpec<P, Q, B>): AnyRoute {
+  return spec as AnyRoute;
+}
+
+export const CLIENT_HEADER = 'x-xp-client';
+const CLIENT_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+
+/** The client named by X-XP-Client (console, vscode, cli…), or "api". */
+export function clientOf(c: Context): string {
+  const raw = c.req.header(CLIENT_HEADER)?.trim().toLowerCase();
+  return raw !== undefined && CLIENT_NAME.test(raw) ? raw : 'api';
+}
+
+/** The caller's address: the socket's, unless a trusted proxy is configured (not by default). */
+export function ipOf(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): z.output<S> {
+  if (schema === undefined) {
+    return undefined as z.output<S>;
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = issuesOf(result.error).map((i) => ({ ...i, path: i.path === '' ? where : `${where}.${i.path}` }));
+    const first = issues[0]!;
+    throw new AppError(AppErrorCode.Validation, `invalid ${where}: ${first.path}: ${first.message}`, { issues });
+  }
+  return result.data;
+}
+
+const IF_MATCH = /^\s*(?:W\/)?"(\d{1,9})"\s*$/;
+
+/** The version the caller read: If-Match: "3" (or W/"3"), or ?version=3. */
+function expectedVersionOf(c: Context): number {
+  const header = c.req.header('if-match');
+  if (header !== undefined) {
+    const m = IF_MATCH.exec(header);
+    if (m === null) {
+      throw new AppError(AppErrorCode.Validation, 'If-Match must be a quoted version such as "3"', { issues: [{ path: 'If-Match', message: 'malformed' }] });
+    }
+    return Number(m[1]);
+  }
+  const q = c.req.query('version');
+  if (q !== undefined) {
+    if (!/^\d{1,9}$/.test(q)) {
+      throw new AppError(AppErrorCode.Validation, 'version must be a positive integer', { issues: [{ path: 'query.version', message: 'not an integer' }] });
+    }
+    return Number(q);
+  }
+  throw new AppError(AppErrorCode.PreconditionRequired, 'send the version you read, as If-Match: "<version>" or ?version=<version>');
+}
+
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    return undefined;
+  }
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new AppError(AppErrorCode.Validation, 'send the body as application/json', { issues: [{ path: 'Content-Type', message: `got "${type.slice(0, 64)}"` }] });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError(AppErrorCode.MalformedJson, 'the request body is not valid JSON');
+  }
+}
+
+/** Registers every route on the app; authentication is resolved by `authenticate`. */
+export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (token: string | undefined, client: string) => Promise<Actor>): void {
+  for (const spec of routes) {
+    const honoPath = spec.path.replace(/\{(\w+)\}/g, ':$1');
+    app.on(spec.method.toUpperCase(), honoPath, async (c) => {
+      const client = clientOf(c);
+      const token = parseBearer(c.req.header('authorization'));
+      const actor = spec.auth === false ? (undefined as unknown as Actor) : await authenticate(token, client);
+      const params: unknown = parsePart(spec.params, c.req.param(), 'path');
+      const queryRaw = c.req.query();
+      const { version: _version, ...queryRest } = queryRaw;
+      const query: unknown = parsePart(spec.query, spec.concurrency === true ? queryRest : queryRaw, 'query');
+      const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, await readJson(c), 'body');
+      const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;
+      const reply = await spec.handler({ actor, params, query, body, expectedVersion, token, ip: ipOf(c), client, context: c });
+      for (const [name, value] of Object.entries(reply.headers ?? {})) {
+        c.header(name, value);
+      }
+      if (reply.body === undefined) {
+        return c.body(null, reply.status as 204);
+      }
+      return c.json(reply.body as object, reply.status as 200);
+    });
+  }
+}
+
+/** Strong ETag for a resource version. */
+export const etag = (version: number): string => `"${version}"`;
+
+export const errorSchema = z.object({
+  error: z.object({
+    code: z.enum(Object.values(AppErrorCode) as [AppErrorCode, ...AppErrorCode[]]),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+/** Reads a JSON body without a schema (routes whose body is validated by a service). */
+export const anyJson = z.unknown();

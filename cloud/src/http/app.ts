@@ -1,0 +1,91 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Services } from '../domain/services.js';
+import { AppError, AppErrorCode } from '../errors.js';
+import type { AnyRoute } from './api.js';
+import { mount } from './api.js';
+import { errorResponse } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { accountRoutes } from './routes/accounts.js';
+import { definitionRoutes } from './routes/definitions.js';
+import { governanceRoutes } from './routes/governance.js';
+import { projectRoutes } from './routes/projects.js';
+
+export interface AppOptions {
+  /** Largest accepted request body in bytes (segments of a million ids need a few MB). */
+  readonly maxBodyBytes?: number;
+  readonly version?: string;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Every management route, in documentation order. */
+export function managementRoutes(services: Services): AnyRoute[] {
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services)];
+}
+
+const DOCS_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>xp API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/init.js"></script>
+</body></html>`;
+
+const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui', deepLinking: true, persistAuthorization: false });`;
+
+const DOC_ASSETS: Readonly<Record<string, string>> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+};
+
+/** The Hono app: management API, OpenAPI document, docs UI and health; runs on Lambda and on Node. */
+export function createApp(services: Services, options: AppOptions = {}): Hono {
+  const app = new Hono();
+  const routes = managementRoutes(services);
+  const logger = services.deps.logger;
+  app.onError((err, c) => errorResponse(c, err, logger));
+  app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
+      },
+    }),
+  );
+  app.get('/healthz', async (c) => {
+    await services.deps.db.query('SELECT 1');
+    return c.json({ status: 'ok' });
+  });
+  const doc = openApiDocument(routes, {
+    title: 'xp management API',
+    version: options.version ?? '0.1.0',
+    description: 'Flags, experiments, segments, metrics, environments, SDK keys, users, change requests and the audit log.',
+  });
+  app.get('/openapi.json', (c) => c.json(doc));
+  app.get('/docs', (c) => c.html(DOCS_HTML));
+  app.get('/docs/assets/init.js', (c) => c.body(DOCS_INIT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
+  const require = createRequire(import.meta.url);
+  const assetsDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+  app.get('/docs/assets/:file', async (c) => {
+    const file = c.req.param('file');
+    const type = DOC_ASSETS[file];
+    if (type === undefined) {
+      throw new AppError(AppErrorCode.NotFound, 'no such asset');
+    }
+    return c.body(await readFile(path.join(assetsDir, file)), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=3600' });
+  });
+  mount(app, routes, (token, client) => services.accounts.authenticate(token, client));
+  return app;
+}

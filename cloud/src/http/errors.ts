@@ -1,0 +1,29 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { redactSecrets } from '../auth/tokens.js';
+import type { Logger } from '../domain/context.js';
+import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
+
+/** The one place errors become responses: `{ error: { code, message, details? } }`, never a stack. */
+export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+  if (err instanceof AppError) {
+    const body = { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
+    if (err.code === AppErrorCode.RateLimited) {
+      const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+      if (retry !== undefined) {
+        c.header('Retry-After', String(retry));
+      }
+    }
+    return c.json(body, err.status as 400);
+  }
+  if (err instanceof HTTPException) {
+    const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;
+    return c.json({ error: { code, message: err.status === 413 ? 'the request body is too large' : err.message } }, STATUS_OF[code] as 400);
+  }
+  logger.error('unhandled error', {
+    method: c.req.method,
+    path: redactSecrets(c.req.path),
+    error: redactSecrets(err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ''}` : String(err)),
+  });
+  return c.json({ error: { code: AppErrorCode.Internal, message: 'internal error; it has been logged' } }, 500);
+}

@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import { ROLE_RANK, roleSchema } from '@xp/shared';
+import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX } from '../../auth/permissions.js';
+import { inviteSchema, loginSchema, passwordChangeSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
+import type { Services } from '../../domain/services.js';
+import { AppError, AppErrorCode } from '../../errors.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.js';
+
+const userSchema = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string(),
+    role: roleSchema,
+    disabled: z.boolean(),
+    version: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'User' });
+
+const accessTokenSchema = z
+  .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() })
+  .meta({ id: 'AccessToken' });
+
+function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
+  return { id: u.id, email: u.email, name: u.name, role: u.role as z.infer<typeof roleSchema>, disabled: u.disabled, version: u.version, createdAt: u.createdAt, updatedAt: u.updatedAt };
+}
+
+export function accountRoutes(s: Services): AnyRoute[] {
+  return [
+    route({
+      method: 'post',
+      path: '/api/v1/auth/login',
+      tag: 'Auth',
+      summary: 'Log in with email and password; returns a session token',
+      auth: false,
+      body: loginSchema,
+      responses: { 200: { description: 'Session created', schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }) } },
+      handler: async (req) => {
+        const result = await s.accounts.login(req.body, { ip: req.ip, client: req.client });
+        return { status: 200, body: { token: result.token, expiresAt: result.expiresAt, user: userView(result.user) }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/auth/logout',
+      tag: 'Auth',
+      summary: 'End the current session',
+      responses: { 204: { description: 'Logged out' } },
+      handler: async (req) => {
+        if (req.token !== undefined) {
+          await s.accounts.logout(req.token);
+        }
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/me',
+      tag: 'Auth',
+      summary: 'The current user',
+      responses: { 200: { description: 'The user', schema: userSchema } },
+      handler: async (req) => {
+        const user = await s.accounts.me(req.actor);
+        return versioned(200, user, userView(user));
+      },
+    }),
+    route({
+      method: 'put',
+      path: '/api/v1/me/password',
+      tag: 'Auth',
+      summary: 'Change your password',
+      body: passwordChangeSchema,
+      responses: { 204: { description: 'Changed' } },
+      handler: async (req) => {
+        await s.accounts.changePassword(req.actor, req.body);
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/me/tokens',
+      tag: 'Auth',
+      summary: 'Your personal access tokens (never the secrets)',
+      responses: { 200: { description: 'Tokens', schema: z.object({ items: z.array(accessTokenSchema) }) } },
+      handler: async (req) => ({ status: 200, body: { items: await s.accounts.listTokens(req.actor) } }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/me/tokens',
+      tag: 'Auth',
+      summary: 'Create a personal access token; the token is shown once',
+      body: tokenCreateSchema,
+      responses: { 201: { description: 'Created', schema: z.object({ token: z.string(), accessToken: accessTokenSchema }) } },
+      handler: async (req) => ({ status: 201, body: await s.accounts.createToken(req.actor, req.body), headers: { 'Cache-Control': 'no-store' } }),
+    }),
+    route({
+      method: 'delete',
+      path: '/api/v1/me/tokens/{id}',
+      tag: 'Auth',
+      summary: 'Revoke one of your tokens',
+      params: idParams,
+      responses: { 200: { description: 'Revoked', schema: accessTokenSchema } },
+      handler: async (req) => ({ status: 200, body: await s.accounts.revokeToken(req.actor, req.params.id) }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/users',
+      tag: 'Users',
+      summary: 'Users of the organisation',
+      query: z.strictObject({ ...pageQuery, q: z.string().max(200).optional() }),
+      responses: { 200: { description: 'A page of users', schema: pageSchema(userSchema) } },
+      handler: async (req) => ({ status: 200, body: pageView(await s.accounts.listUsers(req.actor, { limit: req.query.limit, cursor: req.query.cursor, search: req.query.q }), userView) }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/users',
+      tag: 'Users',
+      summary: 'Add a user; without a password, a generated one is returned once',
+      body: inviteSchema,
+      responses: { 201: { description: 'Created', schema: z.object({ user: userSchema, initialPassword: z.string().optional() }) } },
+      handler: async (req) => {
+        const { user, initialPassword } = await s.accounts.invite(req.actor, req.body);
+        return { status: 201, body: initialPassword === undefined ? { user: userView(user) } : { user: userView(user), initialPassword }, headers: { ETag: `"${user.version}"`, 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/users/{id}',
+      tag: 'Users',
+      summary: 'One user',
+      params: idParams,
+      responses: { 200: { description: 'The user', schema: userSchema } },
+      handler: async (req) => {
+        const user = await s.accounts.getUser(req.actor, req.params.id);
+        return versioned(200, user, userView(user));
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/v1/users/{id}',
+      tag: 'Users',
+      summary: 'Rename, change the role of, or disable a user',
+      params: idParams,
+      body: userPatchSchema,
+      concurrency: true,
+      responses: { 200: { description: 'Updated', schema: userSchema } },
+      handler: async (req) => {
+        const user = await s.accounts.updateUser(req.actor, req.params.id, req.body, req.expectedVersion);
+        return versioned(200, user, userView(user));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/roles',
+      tag: 'Users',
+      summary: 'Roles and the permission matrix',
+      responses: {
+        200: {
+          description: 'Roles, most privileged first, and what each permission allows',
+          schema: z.object({ roles: z.array(roleSchema), permissions: z.array(z.object({ permission: z.string(), description: z.string(), roles: z.array(roleSchema) })) }),
+        },
+      },
+      handler: async (req) => {
+        if (req.actor.userId === '') {
+          throw new AppError(AppErrorCode.Unauthenticated, 'missing bearer token');
+        }
+        const roles = Object.entries(ROLE_RANK)
+          .sort((a, b) => b[1] - a[1])
+          .map(([r]) => r);
+        const permissions = Object.entries(PERMISSION_MATRIX).map(([permission, allowed]) => ({
+          permission,
+          description: PERMISSION_DESCRIPTIONS[permission as keyof typeof PERMISSION_DESCRIPTIONS],
+          roles: allowed,
+        }));
+        return Promise.resolve({ status: 200, body: { roles, permissions } });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../store/pagination.js';
+import type { Page } from '../../store/pagination.js';
+import type { StoredDefinition } from '../../store/definitions.js';
+import { etag } from '../api.js';
+import type { Reply } from '../api.js';
+
+export const projectParams = z.strictObject({ project: keySchema });
+export const projectKeyParams = z.strictObject({ project: keySchema, key: keySchema });
+export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
+export const projectIdParams = z.strictObject({ project: keySchema, id: z.string().min(1).max(64) });
+
+export const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
+  cursor: z.string().max(512).optional(),
+};
+
+export const listQuery = z.strictObject({
+  ...pageQuery,
+  q: z.string().max(200).optional(),
+  archived: z.enum(['true', 'false']).optional(),
+});
+
+export function pageSchema<T extends z.ZodType>(item: T): z.ZodObject<{ items: z.ZodArray<T>; nextCursor: z.ZodOptional<z.ZodString> }> {
+  return z.object({ items: z.array(item), nextCursor: z.string().optional() });
+}
+
+/** A stored definition as the API returns it: the document plus bookkeeping. */
+export function storedSchema(definition: z.ZodType): z.ZodObject {
+  return z.object({
+    key: z.string(),
+    version: z.number().int(),
+    archived: z.boolean(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    createdBy: z.string().nullable(),
+    updatedBy: z.string().nullable(),
+    definition,
+  });
+}
+
+export function storedView<T>(s: StoredDefinition<T>): Record<string, unknown> {
+  return {
+    key: s.key,
+    version: s.version,
+    archived: s.archived,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    createdBy: s.createdBy,
+    updatedBy: s.updatedBy,
+    definition: s.definition,
+  };
+}
+
+export function versioned(status: number, body: { version: number }, view: unknown = body): Reply {
+  return { status, body: view, headers: { ETag: etag(body.version) } };
+}
+
+export function pageView<T>(page: Page<T>, map: (t: T) => unknown = (t) => t): Record<string, unknown> {
+  return page.nextCursor === undefined ? { items: page.items.map(map) } : { items: page.items.map(map), nextCursor: page.nextCursor };
+}

@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import type { DefinitionService } from '../../domain/definitions.js';
+import type { Services } from '../../domain/services.js';
+import type { DefinitionKind } from '../../store/definitions.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, storedSchema, storedView, versioned } from './common.js';
+
+interface KindRoutes {
+  readonly kind: DefinitionKind;
+  readonly plural: string;
+  readonly title: string;
+  readonly tag: string;
+  readonly schema: z.ZodType;
+  readonly service: DefinitionService<DefinitionKind>;
+}
+
+const named = new Map<string, z.ZodType>();
+function stored(name: string, schema: z.ZodType): z.ZodType {
+  let s = named.get(name);
+  if (s === undefined) {
+    s = storedSchema(schema).meta({ id: `Stored${name}` });
+    named.set(name, s);
+  }
+  return s;
+}
+
+/** List, create, read, replace and delete for one kind of definition. */
+function crud(k: KindRoutes): AnyRoute[] {
+  const base = `/api/v1/projects/{project}/${k.plural}`;
+  const one = stored(k.title, k.schema);
+  return [
+    route({
+      method: 'get',
+      path: base,
+      tag: k.tag,
+      summary: `List ${k.plural} (search by key or name, paginated)`,
+      params: projectParams,
+      query: k.kind === 'experiment' ? listQuery.extend({ status: z.enum(['draft', 'running', 'stopped']).optional() }) : listQuery,
+      responses: { 200: { description: `A page of ${k.plural}`, schema: pageSchema(one) } },
+      handler: async (req) => {
+        const q = req.query as z.infer<typeof listQuery> & { status?: string };
+        const page = await k.service.list(req.actor, req.params.project, { limit: q.limit, cursor: q.cursor, search: q.q, includeArchived: q.archived === 'true', status: q.status });
+        return { status: 200, body: pageView(page, storedView) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: base,
+      tag: k.tag,
+      summary: `Create a ${k.kind}`,
+      params: projectParams,
+      body: k.schema,
+      responses: { 201: { description: 'Created', schema: one } },
+      handler: async (req) => {
+        const created = await k.service.create(req.actor, req.params.project, req.body);
+        return versioned(201, created, storedView(created));
+      },
+    }),
+    route({
+      method: 'get',
+      path: `${base}/{key}`,
+      tag: k.tag,
+      summary: `One ${k.kind}`,
+      params: projectKeyParams,
+      responses: { 200: { description: `The ${k.kind}`, schema: one } },
+      handler: async (req) => {
+        const found = await k.service.get(req.actor, req.params.project, req.params.key);
+        return versioned(200, found, storedView(found));
+      },
+    }),
+    route({
+      method: 'put',
+      path: `${base}/{key}`,
+      tag: k.tag,
+      summary: `Replace a ${k.kind}`,
+      params: projectKeyParams,
+      body: k.schema,
+      concurrency: true,
+      responses: { 200: { description: 'Updated', schema: one } },
+      handler: async (req) => {
+        const updated = await k.service.update(req.actor, req.params.project, req.params.key, req.body, req.expectedVersion);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+    route({
+      method: 'delete',
+      path: `${base}/{key}`,
+      tag: k.tag,
+      summary: `Delete a ${k.kind}`,
+      params: projectKeyParams,
+      concurrency: true,
+      responses: { 204: { description: 'Deleted' } },
+      handler: async (req) => {
+        await k.service.delete(req.actor, req.params.project, req.params.key, req.expectedVersion);
+        return { status: 204 };
+      },
+    }),
+  ];
+}
+
+const flagEnvParams = z.strictObject({ project: keySchema, key: keySchema, environment: keySchema });
+
+export function definitionRoutes(s: Services): AnyRoute[] {
+  const flagOne = stored('Flag', flagSchema);
+  const experimentOne = stored('Experiment', experimentSchema);
+  return [
+    ...crud({ kind: 'flag', plural: 'flags', title: 'Flag', tag: 'Flags', schema: flagSchema.meta({ id: 'Flag' }), service: s.flags }),
+    route({
+      method: 'put',
+      path: '/api/v1/projects/{project}/flags/{key}/environments/{environment}',
+      tag: 'Flags',
+      summary: "Replace a flag's state (on/off, default, rules, prerequisites) in one environment",
+      description: 'In a protected environment, roles below admin get 403 APPROVAL_REQUIRED and propose a change request instead.',
+      params: flagEnvParams,
+      body: flagEnvironmentSchema.meta({ id: 'FlagEnvironment' }),
+      concurrency: true,
+      responses: { 200: { description: 'Updated', schema: flagOne } },
+      handler: async (req) => {
+        const updated = await s.flags.setEnvironmentState(req.actor, req.params.project, req.params.key, req.params.environment, req.body, req.expectedVersion);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/flags/{key}/environments/{environment}/toggle',
+      tag: 'Flags',
+      summary: 'Turn a flag on or off in one environment',
+      params: flagEnvParams,
+      body: z.strictObject({ enabled: z.boolean() }),
+      concurrency: true,
+      responses: { 200: { description: 'Updated', schema: flagOne } },
+      handler: async (req) => {
+        const updated = await s.flags.toggle(req.actor, req.params.project, req.params.key, req.params.environment, req.body.enabled, req.expectedVersion);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+    ...crud({ kind: 'segment', plural: 'segments', title: 'Segment', tag: 'Segments', schema: segmentSchema.meta({ id: 'Segment' }), service: s.segments }),
+    ...crud({ kind: 'metric', plural: 'metrics', title: 'Metric', tag: 'Metrics', schema: metricSchema.meta({ id: 'Metric' }), service: s.metrics }),
+    ...crud({ kind: 'holdout', plural: 'holdouts', title: 'Holdout', tag: 'Holdouts', schema: holdoutSchema.meta({ id: 'Holdout' }), service: s.holdouts }),
+    ...crud({ kind: 'experiment', plural: 'experiments', title: 'Experiment', tag: 'Experiments', schema: experimentSchema.meta({ id: 'Experiment' }), service: s.experiments }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/experiments/{key}/start',
+      tag: 'Experiments',
+      summary: 'Start a draft experiment (records the start time)',
+      params: projectKeyParams,
+      concurrency: true,
+      responses: { 200: { description: 'Running', schema: experimentOne } },
+      handler: async (req) => {
+        const updated = await s.experiments.start(req.actor, req.params.project, req.params.key, req.expectedVersion);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/experiments/{key}/stop',
+      tag: 'Experiments',
+      summary: 'Stop a running experiment with a decision, a winner, and whether to release it to everyone',
+      params: projectKeyParams,
+      body: z.strictObject({ decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(), winner: keySchema.optional(), releaseWinner: z.boolean().optional() }),
+      concurrency: true,
+      responses: { 200: { description: 'Stopped', schema: experimentOne } },
+      handler: async (req) => {
+        const updated = await s.experiments.stop(req.actor, req.params.project, req.params.key, req.expectedVersion, req.body);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import { changeRequestCreateSchema } from '../../domain/change-requests.js';
+import type { Services } from '../../domain/services.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
+
+const changeRequestSchema = z
+  .object({
+    id: z.string(),
+    resourceType: z.string(),
+    resourceKey: z.string(),
+    environment: z.string(),
+    status: z.enum(['open', 'applied', 'rejected', 'cancelled']),
+    baseVersion: z.number().int(),
+    proposed: z.unknown(),
+    diff: z.unknown(),
+    comment: z.string().nullable(),
+    proposedBy: z.string(),
+    approvedBy: z.string().nullable(),
+    approvedAt: z.string().nullable(),
+    reviewedBy: z.string().nullable(),
+    reviewedAt: z.string().nullable(),
+    appliedAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'ChangeRequest' });
+
+const auditEntrySchema = z
+  .object({
+    id: z.number().int(),
+    projectId: z.string().nullable(),
+    actorId: z.string().nullable(),
+    actorEmail: z.string().nullable(),
+    client: z.string(),
+    action: z.string(),
+    resourceType: z.string(),
+    resourceKey: z.string(),
+    environment: z.string().nullable(),
+    diff: z.array(z.object({ op: z.enum(['add', 'remove', 'replace']), path: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'AuditEntry' });
+
+function crView(cr: z.infer<typeof changeRequestSchema> & { projectId?: string }): z.infer<typeof changeRequestSchema> {
+  const { projectId: _p, ...rest } = cr;
+  return rest;
+}
+
+export function governanceRoutes(s: Services): AnyRoute[] {
+  const action = (name: 'approve' | 'reject' | 'apply' | 'cancel', summary: string): AnyRoute =>
+    route({
+      method: 'post',
+      path: `/api/v1/projects/{project}/change-requests/{id}/${name}`,
+      tag: 'Change requests',
+      summary,
+      params: projectIdParams,
+      responses: { 200: { description: 'The change request', schema: changeRequestSchema } },
+      handler: async (req) => ({ status: 200, body: crView(await s.changeRequests[name](req.actor, req.params.project, req.params.id)) }),
+    });
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/change-requests',
+      tag: 'Change requests',
+      summary: 'Change requests, newest first',
+      params: projectParams,
+      query: z.strictObject({ ...pageQuery, status: z.enum(['open', 'applied', 'rejected', 'cancelled']).optional(), resourceKey: keySchema.optional() }),
+      responses: { 200: { description: 'A page of change requests', schema: pageSchema(changeRequestSchema) } },
+      handler: async (req) => ({
+        status: 200,
+        body: pageView(await s.changeRequests.list(req.actor, req.params.project, { limit: req.query.limit, cursor: req.query.cursor, status: req.query.status, resourceKey: req.query.resourceKey }), crView),
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/change-requests',
+      tag: 'Change requests',
+      summary: "Propose a change to a flag's state in a protected environment",
+      params: projectParams,
+      body: changeRequestCreateSchema,
+      responses: { 201: { description: 'Proposed', schema: changeRequestSchema } },
+      handler: async (req) => ({ status: 201, body: crView(await s.changeRequests.propose(req.actor, req.params.project, req.body)) }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/change-requests/{id}',
+      tag: 'Change requests',
+      summary: 'One change request, with its diff',
+      params: projectIdParams,
+      responses: { 200: { description: 'The change request', schema: changeRequestSchema } },
+      handler: async (req) => ({ status: 200, body: crView(await s.changeRequests.get(req.actor, req.params.project, req.params.id)) }),
+    }),
+    action('approve', 'Approve (another user’s) change request'),
+    action('reject', 'Reject (another user’s) change request'),
+    action('apply', 'Apply an approved change request (proposer or reviewer)'),
+    action('cancel', 'Withdraw your own change request'),
+    route({
+      method: 'get',
+      path: '/api/v1/audit',
+      tag: 'Audit',
+      summary: 'The audit log, newest first, filterable by project, resource, user and environment',
+      query: z.strictObject({
+        ...pageQuery,
+        project: keySchema.optional(),
+        resourceType: z.string().max(64).optional(),
+        resourceKey: z.string().max(128).optional(),
+        actor: z.string().max(64).optional(),
+        environment: keySchema.optional(),
+      }),
+      responses: { 200: { description: 'A page of entries', schema: pageSchema(auditEntrySchema) } },
+      handler: async (req) => {
+        const q = req.query;
+        const page = await s.audit.list(req.actor, {
+          limit: q.limit,
+          cursor: q.cursor,
+          project: q.project,
+          resourceType: q.resourceType,
+          resourceKey: q.resourceKey,
+          actorId: q.actor,
+          environment: q.environment,
+        });
+        return { status: 200, body: pageView(page) };
+      },
+    }),
+  ];
+}

@@ -1,5 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
+import type { Permission } from '../auth/permissions.js';
+import { assertCan } from '../auth/permissions.js';
 import { parseBearer } from '../auth/tokens.js';
 import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
@@ -46,6 +48,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   readonly description?: string;
   /** Defaults to true: a bearer token is required. */
   readonly auth?: boolean;
+  /** What the caller's role must allow; checked at the edge before the handler (services check again). */
+  readonly permission?: Permission;
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
@@ -136,6 +140,12 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       const client = clientOf(c);
       const token = parseBearer(c.req.header('authorization'));
       const actor = spec.auth === false ? (undefined as unknown as Actor) : await authenticate(token, client);
+      if (spec.auth !== false) {
+        if (spec.permission === undefined) {
+          throw new AppError(AppErrorCode.Internal, 'route declares no permission');
+        }
+        assertCan(actor, spec.permission);
+      }
       const params: unknown = parsePart(spec.params, c.req.param(), 'path');
       const queryRaw = c.req.query();
       const { version: _version, ...queryRest } = queryRaw;

@@ -100,6 +100,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     op.responses = responses;
     if (r.auth !== false) {
       op.security = [{ bearer: [] }];
+      op['x-permission'] = r.permission;
     }
     const path = (paths[r.path] ??= {});
     path[r.method] = op;

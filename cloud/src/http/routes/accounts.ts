@@ -3,7 +3,7 @@ import { ROLE_RANK, roleSchema } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX } from '../../auth/permissions.js';
 import { inviteSchema, loginSchema, passwordChangeSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
-import { AppError, AppErrorCode } from '../../errors.js';
+import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.js';
@@ -47,6 +47,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/auth/logout',
+      permission: Permission.Read,
       tag: 'Auth',
       summary: 'End the current session',
       responses: { 204: { description: 'Logged out' } },
@@ -60,6 +61,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/me',
+      permission: Permission.Read,
       tag: 'Auth',
       summary: 'The current user',
       responses: { 200: { description: 'The user', schema: userSchema } },
@@ -71,6 +73,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'put',
       path: '/api/v1/me/password',
+      permission: Permission.OwnTokensManage,
       tag: 'Auth',
       summary: 'Change your password',
       body: passwordChangeSchema,
@@ -83,6 +86,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/me/tokens',
+      permission: Permission.OwnTokensManage,
       tag: 'Auth',
       summary: 'Your personal access tokens (never the secrets)',
       responses: { 200: { description: 'Tokens', schema: z.object({ items: z.array(accessTokenSchema) }) } },
@@ -91,6 +95,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/me/tokens',
+      permission: Permission.OwnTokensManage,
       tag: 'Auth',
       summary: 'Create a personal access token; the token is shown once',
       body: tokenCreateSchema,
@@ -100,6 +105,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'delete',
       path: '/api/v1/me/tokens/{id}',
+      permission: Permission.OwnTokensManage,
       tag: 'Auth',
       summary: 'Revoke one of your tokens',
       params: idParams,
@@ -109,6 +115,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/users',
+      permission: Permission.Read,
       tag: 'Users',
       summary: 'Users of the organisation',
       query: z.strictObject({ ...pageQuery, q: z.string().max(200).optional() }),
@@ -118,6 +125,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/users',
+      permission: Permission.UsersManage,
       tag: 'Users',
       summary: 'Add a user; without a password, a generated one is returned once',
       body: inviteSchema,
@@ -130,6 +138,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/users/{id}',
+      permission: Permission.Read,
       tag: 'Users',
       summary: 'One user',
       params: idParams,
@@ -142,6 +151,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'patch',
       path: '/api/v1/users/{id}',
+      permission: Permission.UsersManage,
       tag: 'Users',
       summary: 'Rename, change the role of, or disable a user',
       params: idParams,
@@ -156,6 +166,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/roles',
+      permission: Permission.Read,
       tag: 'Users',
       summary: 'Roles and the permission matrix',
       responses: {
@@ -164,10 +175,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
           schema: z.object({ roles: z.array(roleSchema), permissions: z.array(z.object({ permission: z.string(), description: z.string(), roles: z.array(roleSchema) })) }),
         },
       },
-      handler: async (req) => {
-        if (req.actor.userId === '') {
-          throw new AppError(AppErrorCode.Unauthenticated, 'missing bearer token');
-        }
+      handler: () => {
         const roles = Object.entries(ROLE_RANK)
           .sort((a, b) => b[1] - a[1])
           .map(([r]) => r);

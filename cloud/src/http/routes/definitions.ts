@@ -3,6 +3,7 @@ import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, key
 import type { DefinitionService } from '../../domain/definitions.js';
 import type { Services } from '../../domain/services.js';
 import type { DefinitionKind } from '../../store/definitions.js';
+import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, storedSchema, storedView, versioned } from './common.js';
@@ -14,6 +15,7 @@ interface KindRoutes {
   readonly tag: string;
   readonly schema: z.ZodType;
   readonly service: DefinitionService<DefinitionKind>;
+  readonly write: Permission;
 }
 
 const named = new Map<string, z.ZodType>();
@@ -34,6 +36,7 @@ function crud(k: KindRoutes): AnyRoute[] {
     route({
       method: 'get',
       path: base,
+      permission: Permission.Read,
       tag: k.tag,
       summary: `List ${k.plural} (search by key or name, paginated)`,
       params: projectParams,
@@ -48,6 +51,7 @@ function crud(k: KindRoutes): AnyRoute[] {
     route({
       method: 'post',
       path: base,
+      permission: k.write,
       tag: k.tag,
       summary: `Create a ${k.kind}`,
       params: projectParams,
@@ -61,6 +65,7 @@ function crud(k: KindRoutes): AnyRoute[] {
     route({
       method: 'get',
       path: `${base}/{key}`,
+      permission: Permission.Read,
       tag: k.tag,
       summary: `One ${k.kind}`,
       params: projectKeyParams,
@@ -73,6 +78,7 @@ function crud(k: KindRoutes): AnyRoute[] {
     route({
       method: 'put',
       path: `${base}/{key}`,
+      permission: k.write,
       tag: k.tag,
       summary: `Replace a ${k.kind}`,
       params: projectKeyParams,
@@ -87,6 +93,7 @@ function crud(k: KindRoutes): AnyRoute[] {
     route({
       method: 'delete',
       path: `${base}/{key}`,
+      permission: k.write,
       tag: k.tag,
       summary: `Delete a ${k.kind}`,
       params: projectKeyParams,
@@ -106,10 +113,11 @@ export function definitionRoutes(s: Services): AnyRoute[] {
   const flagOne = stored('Flag', flagSchema);
   const experimentOne = stored('Experiment', experimentSchema);
   return [
-    ...crud({ kind: 'flag', plural: 'flags', title: 'Flag', tag: 'Flags', schema: flagSchema.meta({ id: 'Flag' }), service: s.flags }),
+    ...crud({ kind: 'flag', plural: 'flags', title: 'Flag', tag: 'Flags', schema: flagSchema.meta({ id: 'Flag' }), service: s.flags, write: Permission.FlagsWrite }),
     route({
       method: 'put',
       path: '/api/v1/projects/{project}/flags/{key}/environments/{environment}',
+      permission: Permission.FlagsWrite,
       tag: 'Flags',
       summary: "Replace a flag's state (on/off, default, rules, prerequisites) in one environment",
       description: 'In a protected environment, roles below admin get 403 APPROVAL_REQUIRED and propose a change request instead.',
@@ -125,6 +133,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/flags/{key}/environments/{environment}/toggle',
+      permission: Permission.FlagsWrite,
       tag: 'Flags',
       summary: 'Turn a flag on or off in one environment',
       params: flagEnvParams,
@@ -136,13 +145,14 @@ export function definitionRoutes(s: Services): AnyRoute[] {
         return versioned(200, updated, storedView(updated));
       },
     }),
-    ...crud({ kind: 'segment', plural: 'segments', title: 'Segment', tag: 'Segments', schema: segmentSchema.meta({ id: 'Segment' }), service: s.segments }),
-    ...crud({ kind: 'metric', plural: 'metrics', title: 'Metric', tag: 'Metrics', schema: metricSchema.meta({ id: 'Metric' }), service: s.metrics }),
-    ...crud({ kind: 'holdout', plural: 'holdouts', title: 'Holdout', tag: 'Holdouts', schema: holdoutSchema.meta({ id: 'Holdout' }), service: s.holdouts }),
-    ...crud({ kind: 'experiment', plural: 'experiments', title: 'Experiment', tag: 'Experiments', schema: experimentSchema.meta({ id: 'Experiment' }), service: s.experiments }),
+    ...crud({ kind: 'segment', plural: 'segments', title: 'Segment', tag: 'Segments', schema: segmentSchema.meta({ id: 'Segment' }), service: s.segments, write: Permission.SegmentsWrite }),
+    ...crud({ kind: 'metric', plural: 'metrics', title: 'Metric', tag: 'Metrics', schema: metricSchema.meta({ id: 'Metric' }), service: s.metrics, write: Permission.MetricsWrite }),
+    ...crud({ kind: 'holdout', plural: 'holdouts', title: 'Holdout', tag: 'Holdouts', schema: holdoutSchema.meta({ id: 'Holdout' }), service: s.holdouts, write: Permission.HoldoutsWrite }),
+    ...crud({ kind: 'experiment', plural: 'experiments', title: 'Experiment', tag: 'Experiments', schema: experimentSchema.meta({ id: 'Experiment' }), service: s.experiments, write: Permission.ExperimentsWrite }),
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/experiments/{key}/start',
+      permission: Permission.ExperimentsWrite,
       tag: 'Experiments',
       summary: 'Start a draft experiment (records the start time)',
       params: projectKeyParams,
@@ -156,6 +166,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/experiments/{key}/stop',
+      permission: Permission.ExperimentsWrite,
       tag: 'Experiments',
       summary: 'Stop a running experiment with a decision, a winner, and whether to release it to everyone',
       params: projectKeyParams,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { keySchema } from '@xp/shared';
 import { changeRequestCreateSchema } from '../../domain/change-requests.js';
 import type { Services } from '../../domain/services.js';
+import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
@@ -48,11 +49,19 @@ function crView(cr: z.infer<typeof changeRequestSchema> & { projectId?: string }
   return rest;
 }
 
+const ACTION_PERMISSION = {
+  approve: Permission.ChangeRequestsApprove,
+  reject: Permission.ChangeRequestsReject,
+  apply: Permission.ChangeRequestsApply,
+  cancel: Permission.ChangeRequestsPropose,
+} as const;
+
 export function governanceRoutes(s: Services): AnyRoute[] {
   const action = (name: 'approve' | 'reject' | 'apply' | 'cancel', summary: string): AnyRoute =>
     route({
       method: 'post',
       path: `/api/v1/projects/{project}/change-requests/{id}/${name}`,
+      permission: ACTION_PERMISSION[name],
       tag: 'Change requests',
       summary,
       params: projectIdParams,
@@ -63,6 +72,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/change-requests',
+      permission: Permission.Read,
       tag: 'Change requests',
       summary: 'Change requests, newest first',
       params: projectParams,
@@ -76,6 +86,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/change-requests',
+      permission: Permission.ChangeRequestsPropose,
       tag: 'Change requests',
       summary: "Propose a change to a flag's state in a protected environment",
       params: projectParams,
@@ -86,6 +97,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/change-requests/{id}',
+      permission: Permission.Read,
       tag: 'Change requests',
       summary: 'One change request, with its diff',
       params: projectIdParams,
@@ -99,6 +111,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/audit',
+      permission: Permission.AuditRead,
       tag: 'Audit',
       summary: 'The audit log, newest first, filterable by project, resource, user and environment',
       query: z.strictObject({

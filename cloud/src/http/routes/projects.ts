@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { environmentSchema, keySchema, rulesetSchema } from '@xp/shared';
 import { projectCreateSchema, projectPatchSchema, sdkKeyCreateSchema } from '../../domain/projects.js';
 import type { Services } from '../../domain/services.js';
+import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { projectIdParams, projectParams, versioned } from './common.js';
@@ -36,6 +37,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects',
+      permission: Permission.Read,
       tag: 'Projects',
       summary: 'Projects of the organisation',
       responses: { 200: { description: 'Projects', schema: z.object({ items: z.array(projectSchema) }) } },
@@ -44,6 +46,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects',
+      permission: Permission.ProjectsManage,
       tag: 'Projects',
       summary: 'Create a project',
       body: projectCreateSchema,
@@ -56,6 +59,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}',
+      permission: Permission.Read,
       tag: 'Projects',
       summary: 'One project',
       params: projectParams,
@@ -68,6 +72,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'patch',
       path: '/api/v1/projects/{project}',
+      permission: Permission.ProjectsManage,
       tag: 'Projects',
       summary: 'Rename or describe a project',
       params: projectParams,
@@ -82,6 +87,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/environments',
+      permission: Permission.Read,
       tag: 'Environments',
       summary: 'Environments of a project, in order',
       params: projectParams,
@@ -91,6 +97,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/environments',
+      permission: Permission.EnvironmentsManage,
       tag: 'Environments',
       summary: 'Add an environment',
       params: projectParams,
@@ -101,6 +108,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/environments/{environment}',
+      permission: Permission.Read,
       tag: 'Environments',
       summary: 'One environment',
       params: envParams,
@@ -110,6 +118,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'put',
       path: '/api/v1/projects/{project}/environments/{environment}',
+      permission: Permission.EnvironmentsManage,
       tag: 'Environments',
       summary: 'Replace an environment (name, colour, protection)',
       params: envParams,
@@ -121,6 +130,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'delete',
       path: '/api/v1/projects/{project}/environments/{environment}',
+      permission: Permission.EnvironmentsManage,
       tag: 'Environments',
       summary: 'Delete a non-production environment with no flags on',
       params: envParams,
@@ -134,6 +144,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/environments/{environment}/ruleset',
+      permission: Permission.Read,
       tag: 'Environments',
       summary: 'The ruleset published for an environment, and the version PostgreSQL expects',
       params: envParams,
@@ -152,6 +163,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/republish',
+      permission: Permission.EnvironmentsManage,
       tag: 'Environments',
       summary: 'Rebuild every environment’s published ruleset from PostgreSQL',
       params: projectParams,
@@ -164,6 +176,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'get',
       path: '/api/v1/projects/{project}/sdk-keys',
+      permission: Permission.Read,
       tag: 'SDK keys',
       summary: 'SDK keys (prefixes only; keys are shown once at creation)',
       params: projectParams,
@@ -174,6 +187,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'post',
       path: '/api/v1/projects/{project}/sdk-keys',
+      permission: Permission.SdkKeysManage,
       tag: 'SDK keys',
       summary: 'Create a server-side or client-side SDK key for an environment; the key is shown once',
       params: projectParams,
@@ -187,6 +201,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
     route({
       method: 'delete',
       path: '/api/v1/projects/{project}/sdk-keys/{id}',
+      permission: Permission.SdkKeysManage,
       tag: 'SDK keys',
       summary: 'Revoke an SDK key',
       params: projectIdParams,

@@ -1,3 +1,4 @@
 export * from './model/index.js';
 export * from './eval/index.js';
 export * from './stats/index.js';
+export * from './api/index.js';

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import YAML from 'yaml';
+import type { DefinitionPath, XpApiClient } from '@xp/shared';
+import { experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import type { DiffEntry } from '../domain/json-diff.js';
+import { jsonDiff } from '../domain/json-diff.js';
+import { issuesOf } from '../domain/validation.js';
+import { AppError, AppErrorCode } from '../errors.js';
+
+/** Flags as code: a project's definitions as one YAML or JSON document kept in git. */
+export const documentSchema = z.strictObject({
+  xp: z.literal(1),
+  project: keySchema,
+  segments: z.array(segmentSchema).default([]),
+  holdouts: z.array(holdoutSchema).default([]),
+  metrics: z.array(metricSchema).default([]),
+  experiments: z.array(experimentSchema).default([]),
+  flags: z.array(flagSchema).default([]),
+});
+export type FlagsDocument = z.output<typeof documentSchema>;
+
+/** Apply order: what others refer to first. */
+export const KINDS: readonly DefinitionPath[] = ['segments', 'holdouts', 'metrics', 'experiments', 'flags'];
+
+export interface PlannedChange {
+  readonly kind: DefinitionPath;
+  readonly key: string;
+  readonly action: 'create' | 'update' | 'delete';
+  /** The version the change is based on (updates and deletes). */
+  readonly version?: number;
+  readonly definition?: unknown;
+  readonly diff: DiffEntry[];
+}
+
+export function parseDocument(text: string, source: string): FlagsDocument {
+  let raw: unknown;
+  try {
+    raw = source.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${e instanceof Error ? e.message : ''}`);
+  }
+  const result = documentSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = issuesOf(result.error);
+    throw new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  }
+  for (const kind of KINDS) {
+    const seen = new Set<string>();
+    for (const d of result.data[kind]) {
+      if (seen.has(d.key)) {
+        throw new AppError(AppErrorCode.Validation, `${source}: ${kind} has "${d.key}" twice`);
+      }
+      seen.add(d.key);
+    }
+  }
+  return result.data;
+}
+
+export async function exportDocument(client: XpApiClient, project: string): Promise<FlagsDocument> {
+  const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+  for (const kind of KINDS) {
+    const items = await client.listAll(project, kind);
+    (doc[kind] as unknown[]) = items.map((i) => i.definition);
+  }
+  return doc;
+}
+
+export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): string {
+  return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : YAML.stringify(doc, { lineWidth: 0 });
+}
+
+/** What applying the document would change; deletions only when `prune`. */
+export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<PlannedChange[]> {
+  const plan: PlannedChange[] = [];
+  const deletions: PlannedChange[] = [];
+  for (const kind of KINDS) {
+    const current = new Map((await client.listAll(doc.project, kind, { archived: true })).map((i) => [i.key, i]));
+    for (const desired of doc[kind]) {
+      const existing = current.get(desired.key);
+      if (existing === undefined) {
+        plan.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
+      } else {
+        const diff = jsonDiff(existing.definition, desired);
+        if (diff.length > 0) {
+          plan.push({ kind, key: desired.key, action: 'update', version: existing.version, definition: desired, diff });
+        }
+        current.delete(desired.key);
+      }
+    }
+    if (options.prune) {
+      for (const leftover of current.values()) {
+        deletions.unshift({ kind, key: leftover.key, action: 'delete', version: leftover.version, diff: jsonDiff(leftover.definition, undefined) });
+      }
+    }
+  }
+  return [...plan, ...deletions];
+}
+
+export function describePlan(plan: readonly PlannedChange[]): string {
+  if (plan.length === 0) {
+    return 'No changes: the project already matches the document.';
+  }
+  const lines: string[] = [];
+  for (const change of plan) {
+    const sign = change.action === 'create' ? '+' : change.action === 'delete' ? '-' : '~';
+    lines.push(`${sign} ${change.kind.replace(/s$/, '')} ${change.key} (${change.action})`);
+    if (change.action === 'update') {
+      for (const d of change.diff.slice(0, 50)) {
+        const from = d.from === undefined ? '' : ` ${JSON.stringify(d.from)}`;
+        const to = d.to === undefined ? '' : ` ${JSON.stringify(d.to)}`;
+        lines.push(`    ${d.op} ${d.path || '/'}${from}${from !== '' && to !== '' ? ' →' : ''}${to}`);
+      }
+      if (change.diff.length > 50) {
+        lines.push(`    … and ${change.diff.length - 50} more`);
+      }
+    }
+  }
+  const count = (a: PlannedChange['action']): number => plan.filter((c) => c.action === a).length;
+  lines.push('', `Plan: ${count('create')} to create, ${count('update')} to update, ${count('delete')} to delete.`);
+  return lines.join('\n');
+}
+
+/** Applies a plan in order; stops at the first failure and says which change failed. */
+export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void): Promise<void> {
+  for (const change of plan) {
+    const label = `${change.kind.replace(/s$/, '')} ${change.key}`;
+    try {
+      if (change.action === 'create') {
+        await client.create(project, change.kind, change.definition);
+      } else if (change.action === 'update') {
+        await client.replace(project, change.kind, change.key, change.definition, change.version!);
+      } else {
+        await client.remove(project, change.kind, change.key, change.version!);
+      }
+      log(`  ${change.action}d ${label}`);
+    } catch (e) {
+      throw new AppError(AppErrorCode.InvalidState, `${change.action} ${label} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+}

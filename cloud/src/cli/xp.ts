@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ApiError, XpApiClient } from '@xp/shared';
+import { AppError } from '../errors.js';
+import { configFromEnv, startLocalStack } from '../local/stack.js';
+import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
+import type { FlagsDocument } from './flags-as-code.js';
+import { convertGrowthBookPayload } from './import-growthbook.js';
+
+const HELP = `xp — self-hosted experimentation platform
+
+Usage:
+  xp start [--data-dir DIR] [--port N] [--console-port N]
+      Run the local platform: API on :8000, console on :3000, embedded PostgreSQL (PGlite),
+      DynamoDB and Kinesis stand-ins. Uses DATABASE_URL, DYNAMODB_ENDPOINT, KINESIS_ENDPOINT,
+      XP_DATA_DIR, XP_ADMIN_EMAIL, XP_ADMIN_PASSWORD when set.
+  xp export --project KEY [--format yaml|json] [--out FILE]
+      Write every flag, segment, experiment, metric and holdout of a project as one document.
+  xp apply FILE [--dry-run] [--prune] [--project KEY]
+      Show the changes FILE makes to its project, then apply them (--dry-run only shows them;
+      --prune also deletes what the file does not mention).
+  xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
+      Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
+      that assign every user the same variation, and apply them like \`xp apply\`.
+
+Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
+XP_TOKEN (a personal access token; create one with POST /api/v1/me/tokens). Tokens are never
+taken on the command line, where other users of the machine could read them.
+`;
+
+type Print = (line: string) => void;
+
+function client(env: NodeJS.ProcessEnv): XpApiClient {
+  const token = env.XP_TOKEN;
+  if (token === undefined || token === '') {
+    throw new AppError('UNAUTHENTICATED', 'set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)');
+  }
+  return new XpApiClient({ apiUrl: env.XP_API_URL ?? 'http://localhost:8000', token, client: 'cli' });
+}
+
+async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean }, print: Print): Promise<void> {
+  const plan = await planApply(api, doc, { prune: flags.prune });
+  print(describePlan(plan));
+  if (flags.dryRun || plan.length === 0) {
+    return;
+  }
+  print('Applying…');
+  await applyPlan(api, doc.project, plan, print);
+  print('Done.');
+}
+
+/** Runs one command; returns the process exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        print(HELP);
+        return 0;
+      case 'start': {
+        const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'console-port': { type: 'string' } }, strict: true });
+        const config = configFromEnv({
+          ...env,
+          ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }),
+          ...(values.port === undefined ? {} : { XP_API_PORT: values.port }),
+          ...(values['console-port'] === undefined ? {} : { XP_CONSOLE_PORT: values['console-port'] }),
+        });
+        const stack = await startLocalStack(config, { print });
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            print('\nStopping…');
+            resolve();
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await stack.close();
+        print('Stopped. Data kept for the next start.');
+        return 0;
+      }
+      case 'export': {
+        const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, format: { type: 'string', default: 'yaml' }, out: { type: 'string' } }, strict: true });
+        if (values.project === undefined) {
+          throw new AppError('VALIDATION_FAILED', 'export needs --project');
+        }
+        if (values.format !== 'yaml' && values.format !== 'json') {
+          throw new AppError('VALIDATION_FAILED', '--format must be yaml or json');
+        }
+        const text = serializeDocument(await exportDocument(client(env), values.project), values.format);
+        if (values.out === undefined) {
+          print(text);
+        } else {
+          await writeFile(values.out, text);
+          print(`Wrote ${values.out}`);
+        }
+        return 0;
+      }
+      case 'apply': {
+        const { values, positionals } = parseArgs({ args: rest, options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, project: { type: 'string' } }, allowPositionals: true, strict: true });
+        const file = positionals[0];
+        if (file === undefined) {
+          throw new AppError('VALIDATION_FAILED', 'apply needs a file');
+        }
+        const doc = parseDocument(await readFile(file, 'utf8'), file);
+        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune }, print);
+        return 0;
+      }
+      case 'import': {
+        const [source, ...args] = rest;
+        if (source !== 'growthbook') {
+          throw new AppError('VALIDATION_FAILED', 'usage: xp import growthbook FILE --project KEY --environment ENV');
+        }
+        const { values, positionals } = parseArgs({
+          args,
+          options: { project: { type: 'string' }, environment: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'sticky-bucketing': { type: 'boolean', default: false } },
+          allowPositionals: true,
+          strict: true,
+        });
+        const file = positionals[0];
+        if (file === undefined || values.project === undefined || values.environment === undefined) {
+          throw new AppError('VALIDATION_FAILED', 'usage: xp import growthbook FILE --project KEY --environment ENV');
+        }
+        let payload: unknown;
+        try {
+          payload = JSON.parse(await readFile(file, 'utf8'));
+        } catch (e) {
+          throw new AppError('VALIDATION_FAILED', `${file} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
+        }
+        const converted = convertGrowthBookPayload(payload, { environment: values.environment, stickyBucketing: values['sticky-bucketing'] });
+        for (const w of converted.warnings) {
+          printError(`warning: ${w}`);
+        }
+        const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: converted.experiments, flags: converted.flags };
+        await runApply(client(env), doc, { dryRun: values['dry-run'], prune: false }, print);
+        return 0;
+      }
+      default:
+        printError(`unknown command "${command}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof AppError || e instanceof ApiError) {
+      printError(`error: ${e.message}`);
+      const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues;
+      for (const issue of issues?.slice(0, 20) ?? []) {
+        printError(`  ${issue.path}: ${issue.message}`);
+      }
+      return 1;
+    }
+    if (e instanceof TypeError && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
+      printError(`error: ${e.message}\n\n${HELP}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** Runs the CLI with the process's arguments; used by cloud/bin/xp.js. */
+export function run(): void {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e instanceof Error ? `error: ${e.message}` : e);
+      process.exitCode = 1;
+    },
+  );
+}

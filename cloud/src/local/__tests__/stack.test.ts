@@ -1,0 +1,136 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { ApiError, XpApiClient } from '@xp/shared';
+import { main } from '../../cli/xp.js';
+import { silentLogger } from '../../domain/context.js';
+import { configFromEnv, startLocalStack } from '../stack.js';
+import type { LocalStack } from '../stack.js';
+
+const PASSWORD = 'local stack test passphrase';
+
+describe('local stack (xp start) and the xp CLI against it', () => {
+  let dir: string;
+  let stack: LocalStack;
+  const printed: string[] = [];
+
+  const start = (): Promise<LocalStack> =>
+    startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'me@example.com', XP_ADMIN_PASSWORD: PASSWORD }), {
+      logger: silentLogger,
+      print: (l) => printed.push(l),
+    });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'xp-stack-'));
+    stack = await start();
+  });
+  afterAll(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates the owner and demo project on first start and writes credentials with mode 0600', async () => {
+    const file = path.join(dir, 'initial-credentials.txt');
+    const mode = (await stat(file)).mode & 0o777;
+    const text = await readFile(file, 'utf8');
+
+    expect(mode).toBe(0o600);
+    expect(text).toMatch(/production server SDK key: xpk_srv_/);
+    expect(printed.join('\n')).toContain('First start');
+    expect(printed.join('\n')).toContain(stack.apiUrl);
+  });
+
+  it('serves the API over HTTP and the console placeholder', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const flags = await api.withToken(token).listAll('demo', 'flags');
+    const consolePage = await fetch(stack.consoleUrl);
+
+    expect(flags.map((f) => f.key)).toEqual(['button-color', 'new-checkout']);
+    expect(consolePage.status).toBe(200);
+    expect(await consolePage.text()).toContain('/docs');
+  });
+
+  it('exports, edits and applies flags as code with a dry-run diff first', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const file = path.join(dir, 'flags.yaml');
+    const out: string[] = [];
+    const err: string[] = [];
+
+    expect(await main(['export', '--project', 'demo', '--out', file], env, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    doc.flags[0].name = 'Button colour (renamed in git)';
+    doc.flags.push({ key: 'from-git', name: 'From git', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }] });
+    await writeFile(file, YAML.stringify(doc));
+
+    out.length = 0;
+    expect(await main(['apply', file, '--dry-run'], env, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    const dryRun = out.join('\n');
+    const unchanged = await api.withToken(token).get('demo', 'flags', 'button-color');
+
+    expect(dryRun).toContain('~ flag button-color (update)');
+    expect(dryRun).toContain('replace /name "Button colour" → "Button colour (renamed in git)"');
+    expect(dryRun).toContain('+ flag from-git (create)');
+    expect(dryRun).toContain('Plan: 1 to create, 1 to update, 0 to delete.');
+    expect(unchanged.definition.name).toBe('Button colour');
+
+    out.length = 0;
+    expect(await main(['apply', file], env, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    const after = await api.withToken(token).get('demo', 'flags', 'button-color');
+    const created = await api.withToken(token).get('demo', 'flags', 'from-git');
+
+    expect(after.definition.name).toBe('Button colour (renamed in git)');
+    expect(created.definition.type).toBe('boolean');
+    out.length = 0;
+    expect(await main(['apply', file], env, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    expect(out.join('\n')).toContain('No changes');
+  });
+
+  it('rejects a broken document with the field named, and a missing token', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    await writeFile(file, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'x', name: 'X', type: 'boolean', variations: [{ key: 'on', value: 'yes' }] }] }));
+    const err: string[] = [];
+
+    const code = await main(['apply', file], { XP_API_URL: stack.apiUrl, XP_TOKEN: 'xpp_whatever' }, () => undefined, (l) => err.push(l));
+    const noToken = await main(['export', '--project', 'demo'], {}, () => undefined, (l) => err.push(l));
+
+    expect(code).toBe(1);
+    expect(err.join('\n')).toContain('flags[0].variations[0].value: must be a boolean for a boolean flag');
+    expect(noToken).toBe(1);
+    expect(err.join('\n')).toContain('set XP_TOKEN');
+  });
+
+  it('imports a GrowthBook payload through the CLI', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const file = path.join(dir, 'gb.json');
+    await writeFile(file, JSON.stringify({ features: { 'gb-banner': { defaultValue: false, rules: [{ force: true, coverage: 0.3, hashAttribute: 'id' }] } } }));
+    const out: string[] = [];
+
+    const code = await main(['import', 'growthbook', file, '--project', 'demo', '--environment', 'development'], { XP_API_URL: stack.apiUrl, XP_TOKEN: token }, (l) => out.push(l), () => undefined);
+    const flag = await api.withToken(token).get('demo', 'flags', 'gb-banner');
+
+    expect(code).toBe(0);
+    expect(flag.definition.environments.development?.rules[0]).toMatchObject({ type: 'rollout', coverage: 0.3, seed: 'gb-banner', hashVersion: 1 });
+  });
+
+  it('keeps all data across a restart and does not bootstrap twice', async () => {
+    await stack.close();
+    printed.length = 0;
+
+    stack = await start();
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const flag = await api.withToken(token).get('demo', 'flags', 'from-git');
+    const published = await api.withToken(token).publishedRuleset('demo', 'development');
+
+    expect(printed.join('\n')).not.toContain('First start');
+    expect(flag.key).toBe('from-git');
+    expect(published.published?.ruleset.flags['from-git']).toBeDefined();
+    await expect(api.withToken('xpp_not-a-real-token-at-all-0000000000000000000').me()).rejects.toBeInstanceOf(ApiError);
+  });
+});

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { LoginRateLimiter } from '../auth/rate-limit.js';
+import { bootstrap } from '../domain/bootstrap.js';
+import type { BootstrapResult } from '../domain/bootstrap.js';
+import type { Deps, Logger } from '../domain/context.js';
+import { republish } from '../domain/publisher.js';
+import { createServices } from '../domain/services.js';
+import { createApp } from '../http/app.js';
+import type { Database } from '../store/db.js';
+import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
+import type { LocalService } from './aws-local.js';
+import { jsonLogger } from './logger.js';
+
+/** Configuration of the local platform; every field has an environment variable. */
+export interface LocalConfig {
+  /** XP_DATA_DIR; default ./.xp */
+  readonly dataDir: string;
+  /** DATABASE_URL: a real PostgreSQL instead of embedded PGlite. */
+  readonly databaseUrl?: string | undefined;
+  /** DYNAMODB_ENDPOINT / KINESIS_ENDPOINT: real or external endpoints instead of the in-process ones. */
+  readonly dynamodbEndpoint?: string | undefined;
+  readonly kinesisEndpoint?: string | undefined;
+  readonly host: string;
+  /** XP_API_PORT (8000) and XP_CONSOLE_PORT (3000); 0 picks a free port. */
+  readonly apiPort: number;
+  readonly consolePort: number;
+  readonly adminEmail?: string | undefined;
+  readonly adminPassword?: string | undefined;
+  readonly rulesetTable: string;
+  readonly eventStream: string;
+}
+
+function port(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${name} must be a port number, got "${value}"`);
+  }
+  return n;
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v);
+
+export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalConfig> = {}): LocalConfig {
+  return {
+    dataDir: path.resolve(nonEmpty(env.XP_DATA_DIR) ?? '.xp'),
+    databaseUrl: nonEmpty(env.DATABASE_URL),
+    dynamodbEndpoint: nonEmpty(env.DYNAMODB_ENDPOINT),
+    kinesisEndpoint: nonEmpty(env.KINESIS_ENDPOINT),
+    host: nonEmpty(env.XP_HOST) ?? '127.0.0.1',
+    apiPort: port(env.XP_API_PORT, 8000, 'XP_API_PORT'),
+    consolePort: port(env.XP_CONSOLE_PORT, 3000, 'XP_CONSOLE_PORT'),
+    adminEmail: nonEmpty(env.XP_ADMIN_EMAIL),
+    adminPassword: nonEmpty(env.XP_ADMIN_PASSWORD),
+    rulesetTable: nonEmpty(env.XP_RULESET_TABLE) ?? 'xp-rulesets',
+    eventStream: nonEmpty(env.XP_EVENT_STREAM) ?? 'xp-events',
+    ...overrides,
+  };
+}
+
+export interface LocalStack {
+  readonly apiUrl: string;
+  readonly consoleUrl: string;
+  readonly boot: BootstrapResult;
+  readonly deps: Deps;
+  close(): Promise<void>;
+}
+
+const CONSOLE_PLACEHOLDER = (apiUrl: string): string => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>xp console</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;line-height:1.5;color:#222}code{background:#f3f3f3;padding:0 .3em}</style></head>
+<body><h1>xp</h1>
+<p>The analyst console is not built yet. The platform is running:</p>
+<ul>
+<li>API: <a href="${apiUrl}/api/v1/projects">${apiUrl}</a> (log in with <code>POST /api/v1/auth/login</code>)</li>
+<li>API reference: <a href="${apiUrl}/docs">${apiUrl}/docs</a>, OpenAPI document at <a href="${apiUrl}/openapi.json">/openapi.json</a></li>
+</ul></body></html>`;
+
+function listen(app: Hono, host: string, portNumber: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port: portNumber }, () => {
+      resolve(server);
+    });
+    server.once('error', reject);
+  });
+}
+
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+    if ('closeAllConnections' in server) {
+      server.closeAllConnections();
+    }
+  });
+}
+
+async function writeCredentials(dataDir: string, boot: BootstrapResult): Promise<string> {
+  const file = path.join(dataDir, 'initial-credentials.txt');
+  const lines = [
+    '# Written once, on first start. Keep it private (mode 0600); delete it when you have stored these elsewhere.',
+    `admin email: ${boot.adminEmail ?? ''}`,
+    ...(boot.generatedPassword === undefined ? ['admin password: (from XP_ADMIN_PASSWORD)'] : [`admin password: ${boot.generatedPassword}`]),
+    ...Object.entries(boot.sdkKeys ?? {}).flatMap(([env, keys]) => [`${env} server SDK key: ${keys.server}`, `${env} client SDK key: ${keys.client}`]),
+    '',
+  ];
+  await writeFile(file, lines.join('\n'), { mode: 0o600 });
+  await chmod(file, 0o600);
+  return file;
+}
+
+/** Starts the whole platform in this process: storage, AWS stand-ins, API and console. */
+export async function startLocalStack(config: LocalConfig, options: { logger?: Logger; print?: (line: string) => void } = {}): Promise<LocalStack> {
+  const logger = options.logger ?? jsonLogger();
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  await mkdir(config.dataDir, { recursive: true });
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) {
+      await close().catch((e: unknown) => {
+        logger.warn('shutdown step failed', { error: e instanceof Error ? e.message : String(e) });
+      });
+    }
+  };
+  try {
+    const db: Database = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
+    closers.push(() => db.close());
+    await migrate(db);
+
+    let dynamoEndpoint = config.dynamodbEndpoint;
+    let kinesisEndpoint = config.kinesisEndpoint;
+    let dynalite: LocalService | undefined;
+    let kinesalite: LocalService | undefined;
+    if (dynamoEndpoint === undefined) {
+      dynalite = await startDynalite({ path: path.join(config.dataDir, 'dynamodb') });
+      closers.push(() => dynalite!.close());
+      dynamoEndpoint = dynalite.endpoint;
+    }
+    if (kinesisEndpoint === undefined) {
+      kinesalite = await startKinesalite({ path: path.join(config.dataDir, 'kinesis') });
+      closers.push(() => kinesalite!.close());
+      kinesisEndpoint = kinesalite.endpoint;
+    }
+    const dynamo = createDynamoClient(dynamoEndpoint);
+    closers.push(() => {
+      dynamo.destroy();
+      return Promise.resolve();
+    });
+    const kinesis = createKinesisClient(kinesisEndpoint);
+    closers.push(() => {
+      kinesis.destroy();
+      return Promise.resolve();
+    });
+    const rulesets = createDynamoRulesetStore({ client: dynamo, tableName: config.rulesetTable });
+    await rulesets.ensureTable();
+    await ensureStream(kinesis, config.eventStream, 1);
+
+    const deps: Deps = { db, rulesets, now: () => new Date(), newId: () => randomUUID(), logger };
+    const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
+    const boot = await bootstrap(deps, { adminEmail: config.adminEmail, adminPassword: config.adminPassword });
+    const projectIds = await db.query<{ id: string }>('SELECT id FROM projects');
+    for (const { id } of projectIds.rows) {
+      await republish(deps, id);
+    }
+
+    const api = await listen(createApp(services), config.host, config.apiPort);
+    closers.push(() => closeServer(api));
+    const apiPort = (api.address() as AddressInfo).port;
+    const apiUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${apiPort}`;
+    const consoleApp = new Hono();
+    consoleApp.get('*', (c) => c.html(CONSOLE_PLACEHOLDER(apiUrl)));
+    const consoleServer = await listen(consoleApp, config.host, config.consolePort);
+    closers.push(() => closeServer(consoleServer));
+    const consoleUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${(consoleServer.address() as AddressInfo).port}`;
+
+    print('');
+    print(`xp is running (data in ${config.dataDir}${config.databaseUrl === undefined ? '' : ', PostgreSQL from DATABASE_URL'})`);
+    print(`  API       ${apiUrl}        docs: ${apiUrl}/docs`);
+    print(`  Console   ${consoleUrl}`);
+    if (boot.created) {
+      const file = await writeCredentials(config.dataDir, boot);
+      print('');
+      print('First start: created the owner account and a demo project with three environments.');
+      print(`  email     ${boot.adminEmail ?? ''}`);
+      print(boot.generatedPassword === undefined ? '  password  (XP_ADMIN_PASSWORD)' : `  password  ${boot.generatedPassword}   (shown once; also in ${file}, mode 0600)`);
+      print(`  SDK keys  in ${file}`);
+      print('');
+      print(`Log in:  curl -s ${apiUrl}/api/v1/auth/login -H 'content-type: application/json' -d '{"email":"${boot.adminEmail ?? ''}","password":"…"}'`);
+    }
+    print('Press Ctrl-C to stop.');
+    return { apiUrl, consoleUrl, boot, deps, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}

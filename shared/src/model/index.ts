@@ -7,3 +7,4 @@ export * from './experiment.js';
 export * from './metric.js';
 export * from './ruleset.js';
 export * from './compile-ruleset.js';
+export * from './event.js';

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { attributeNameSchema, keySchema } from './common.js';
+
+/**
+ * Events SDKs send to POST /sdk/v1/events: exposures (a unit saw a variation) and tracked events
+ * (a unit did something, optionally with a value). The server adds the project and environment
+ * from the SDK key and the time it received the batch.
+ */
+
+export const MAX_EVENTS_PER_BATCH = 500;
+export const MAX_EVENT_BYTES = 16 * 1024;
+
+const eventBase = {
+  /** Client-generated unique id; the pipeline drops repeats of the same id (exactly-once). */
+  id: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must contain only letters, digits, "_" and "-"'),
+  /** The unit (user, device, company…) the event belongs to: its bucketing id. */
+  unitId: z.string().min(1).max(256),
+  /** When it happened, as epoch milliseconds or an ISO 8601 instant. */
+  timestamp: z.union([z.number().int().min(0), z.iso.datetime({ offset: true })]),
+};
+
+export const exposureEventSchema = z.strictObject({
+  ...eventBase,
+  type: z.literal('exposure'),
+  experiment: keySchema,
+  variation: keySchema,
+  /** The flag whose evaluation exposed the unit, when there is one. */
+  flag: keySchema.optional(),
+  hashAttribute: attributeNameSchema.optional(),
+});
+
+export const trackEventSchema = z.strictObject({
+  ...eventBase,
+  type: z.literal('track'),
+  /** The event name metrics count, e.g. purchase_completed. */
+  name: z.string().min(1).max(200),
+  /** The quantity sum metrics add up (e.g. revenue); counts use 1 per event when absent. */
+  value: z.number().finite().optional(),
+  properties: z.record(z.string().max(200), z.json()).optional(),
+});
+
+export const sdkEventSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema]);
+export type SdkEvent = z.output<typeof sdkEventSchema>;
+export type ExposureEvent = z.output<typeof exposureEventSchema>;
+export type TrackEvent = z.output<typeof trackEventSchema>;
+
+/** What the pipeline carries on Kinesis: the SDK event plus where and when it was received. */
+export const pipelineEventSchema = z.strictObject({
+  v: z.literal(1),
+  projectId: z.string().min(1).max(64),
+  environment: keySchema,
+  /** Epoch milliseconds when the API accepted the batch. */
+  receivedAt: z.number().int().min(0),
+  /** Normalised occurrence time in epoch milliseconds. */
+  occurredAt: z.number().int().min(0),
+  event: sdkEventSchema,
+});
+export type PipelineEvent = z.output<typeof pipelineEventSchema>;

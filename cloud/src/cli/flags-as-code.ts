@@ -59,7 +59,8 @@ export function parseDocument(text: string, source: string): FlagsDocument {
 export async function exportDocument(client: XpApiClient, project: string): Promise<FlagsDocument> {
   const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   for (const kind of KINDS) {
-    const items = await client.listAll(project, kind);
+    // Archived definitions are exported too, so `apply --prune` never deletes what export left out.
+    const items = await client.listAll(project, kind, { archived: true });
     (doc[kind] as unknown[]) = items.map((i) => i.definition);
   }
   return doc;

@@ -2,7 +2,9 @@
 /** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { Experiment, Flag } from '@xp/shared';
 import { ApiError, XpApiClient } from '@xp/shared';
+import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
@@ -31,6 +33,39 @@ taken on the command line, where other users of the machine could read them.
 `;
 
 type Print = (line: string) => void;
+
+/**
+ * An import covers one environment: keep what existing flags and experiments say about the
+ * others, so importing production after staging does not erase staging.
+ */
+async function mergeWithExisting(
+  api: XpApiClient,
+  project: string,
+  converted: { flags: Flag[]; experiments: Experiment[] },
+  warn: Print,
+): Promise<{ flags: Flag[]; experiments: Experiment[] }> {
+  const existingFlags = new Map((await api.listAll(project, 'flags', { archived: true })).map((f) => [f.key, f.definition]));
+  const existingExperiments = new Map((await api.listAll(project, 'experiments', { archived: true })).map((e) => [e.key, e.definition]));
+  const flags = converted.flags.map((flag) => {
+    const existing = existingFlags.get(flag.key);
+    if (existing === undefined) {
+      return flag;
+    }
+    if (jsonDiff(existing.variations, flag.variations).length > 0 || existing.type !== flag.type) {
+      warn(`warning: flag "${flag.key}" exists with other variations; the import replaces it, including its other environments`);
+      return flag;
+    }
+    return { ...flag, environments: { ...existing.environments, ...flag.environments } };
+  });
+  const experiments = converted.experiments.map((exp) => {
+    const existing = existingExperiments.get(exp.key);
+    if (existing === undefined || existing.environments.length === 0) {
+      return exp;
+    }
+    return { ...exp, environments: [...new Set([...existing.environments, ...exp.environments])] };
+  });
+  return { flags, experiments };
+}
 
 function client(env: NodeJS.ProcessEnv): XpApiClient {
   const token = env.XP_TOKEN;
@@ -135,8 +170,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         for (const w of converted.warnings) {
           printError(`warning: ${w}`);
         }
-        const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: converted.experiments, flags: converted.flags };
-        await runApply(client(env), doc, { dryRun: values['dry-run'], prune: false }, print);
+        const api = client(env);
+        const merged = await mergeWithExisting(api, values.project, converted, printError);
+        const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: merged.experiments, flags: merged.flags };
+        await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);
         return 0;
       }
       default:

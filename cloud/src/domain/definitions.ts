@@ -13,6 +13,7 @@ import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
+import { jsonDiff } from './json-diff.js';
 import { parseOrThrow } from './validation.js';
 
 /** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
@@ -77,7 +78,7 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
     const b = after.environments[env.key];
     // A new flag may be defined off in a protected environment; turning it on is the change that needs approval.
     const harmlessCreate = before === undefined && b?.enabled !== true;
-    if (!harmlessCreate && JSON.stringify(a) !== JSON.stringify(b)) {
+    if (!harmlessCreate && jsonDiff(a, b).length > 0) {
       changed.push(env.key);
     }
   }

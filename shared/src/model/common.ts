@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileCondition } from '../eval/condition.js';
 
 /** Keys of flags, experiments, segments, metrics and environments: stable identifiers used in code. */
 export const keySchema = z
@@ -20,6 +21,16 @@ export type JsonValue = z.infer<typeof jsonValueSchema>;
  */
 export const conditionSchema = z.record(z.string(), z.json());
 export type Condition = z.infer<typeof conditionSchema>;
+
+/**
+ * A condition as authored (flags, experiments, segments): also compiled, so unknown operators,
+ * invalid regular expressions and malformed operands are rejected when saved, not at evaluation.
+ */
+export const authoredConditionSchema = conditionSchema.superRefine((condition, ctx) => {
+  for (const problem of compileCondition(condition, 'condition').problems) {
+    ctx.addIssue({ code: 'custom', message: problem });
+  }
+});
 
 export const fractionSchema = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
   attributeNameSchema,
-  conditionSchema,
+  authoredConditionSchema,
   fractionSchema,
   hashVersionSchema,
   isoDateSchema,
@@ -89,7 +89,7 @@ export const experimentSchema = z
     variations: z.array(experimentVariationSchema).max(64).default([]),
     /** Multivariate only: variations are generated from every combination of factor levels. */
     factors: z.array(factorSchema).max(5).optional(),
-    condition: conditionSchema.optional(),
+    condition: authoredConditionSchema.optional(),
     segments: z.array(keySchema).max(50).optional(),
     namespace: namespaceSchema.optional(),
     holdout: keySchema.optional(),

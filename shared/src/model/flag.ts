@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
   attributeNameSchema,
-  conditionSchema,
+  authoredConditionSchema,
   fractionSchema,
   hashVersionSchema,
   isoDateSchema,
@@ -47,7 +47,7 @@ const ruleBase = {
   description: z.string().max(2000).optional(),
   /** Disabled rules are kept in the definition but left out of the ruleset. */
   enabled: z.boolean().optional(),
-  condition: conditionSchema.optional(),
+  condition: authoredConditionSchema.optional(),
   /** The unit must be in every one of these segments. */
   segments: z.array(keySchema).max(50).optional(),
   /** The unit must be in none of these segments. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { attributeNameSchema, conditionSchema, keySchema } from './common.js';
+import { attributeNameSchema, authoredConditionSchema, keySchema } from './common.js';
 
 const segmentBase = {
   key: keySchema,
@@ -19,7 +19,7 @@ export const idListSegmentSchema = z.strictObject({
 export const conditionSegmentSchema = z.strictObject({
   ...segmentBase,
   type: z.literal('condition'),
-  condition: conditionSchema,
+  condition: authoredConditionSchema,
 });
 
 export const segmentSchema = z.discriminatedUnion('type', [idListSegmentSchema, conditionSegmentSchema]);

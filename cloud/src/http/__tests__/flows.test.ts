@@ -79,6 +79,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     ]);
   });
 
+  it('lets an editor change a flag whose protected state is unchanged, whatever the key order', async () => {
+    const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: editor });
+    const reordered = Object.fromEntries(Object.entries({ ...flag.body.definition, name: 'Checkout v2 (renamed)' }).reverse());
+
+    const res = await p.request('PUT', '/api/v1/projects/demo/flags/checkout-v2', { token: editor, body: reordered, headers: { 'If-Match': `"${flag.body.version}"` } });
+
+    expect(res.status).toBe(200);
+    expect(res.body.definition.name).toBe('Checkout v2 (renamed)');
+  });
+
   it('lets an owner change production directly, with optimistic concurrency', async () => {
     const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: owner });
     const version = flag.body.version as number;

@@ -116,6 +116,12 @@ describe('local stack (xp start) and the xp CLI against it', () => {
 
     expect(code).toBe(0);
     expect(flag.definition.environments.development?.rules[0]).toMatchObject({ type: 'rollout', coverage: 0.3, seed: 'gb-banner', hashVersion: 1 });
+
+    const second = await main(['import', 'growthbook', file, '--project', 'demo', '--environment', 'staging'], { XP_API_URL: stack.apiUrl, XP_TOKEN: token }, () => undefined, () => undefined);
+    const both = await api.withToken(token).get('demo', 'flags', 'gb-banner');
+
+    expect(second).toBe(0);
+    expect(Object.keys(both.definition.environments).sort()).toEqual(['development', 'staging']);
   });
 
   it('keeps all data across a restart and does not bootstrap twice', async () => {

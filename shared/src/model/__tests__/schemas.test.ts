@@ -121,6 +121,27 @@ describe('flagSchema', () => {
     expect(errors).toContain('environments.production.prerequisites[0].flag: a flag cannot be its own prerequisite');
   });
 
+  it('rejects unknown operators and invalid regular expressions in conditions when saved', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      environments: {
+        production: {
+          enabled: true,
+          defaultVariation: 'off',
+          offVariation: 'off',
+          rules: [
+            { id: 'a', type: 'force', variation: 'on', condition: { email: { $regex: '([a-z' } } },
+            { id: 'b', type: 'force', variation: 'on', condition: { age: { $between: [1, 2] } } },
+          ],
+        },
+      },
+    });
+
+    const errors = errorsOf(result);
+    expect(errors[0]).toMatch(/^environments\.production\.rules\[0\]\.condition: condition\.email\.\$regex: invalid regular expression/);
+    expect(errors[1]).toBe('environments.production.rules[1].condition: condition.age.$between: unknown operator "$between"');
+  });
+
   it('rejects an unknown rule type by naming the discriminator', () => {
     const result = flagSchema.safeParse({
       ...validFlag,

@@ -35,7 +35,7 @@ export const trackEventSchema = z.strictObject({
   /** The event name metrics count, e.g. purchase_completed. */
   name: z.string().min(1).max(200),
   /** The quantity sum metrics add up (e.g. revenue); counts use 1 per event when absent. */
-  value: z.number().finite().optional(),
+  value: z.number().optional(),
   properties: z.record(z.string().max(200), z.json()).optional(),
 });
 

@@ -19,7 +19,8 @@ CREATE TABLE users (
   created_at    timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX users_email_key ON users (org_id, lower(email));
+-- Emails identify logins, so they are unique across the installation, not only per organisation.
+CREATE UNIQUE INDEX users_email_key ON users (lower(email));
 
 -- Login sessions and personal access tokens are stored only as SHA-256 hashes of random secrets.
 CREATE TABLE sessions (

@@ -116,6 +116,45 @@ function expectedVersionOf(c: Context): number {
   throw new AppError(AppErrorCode.PreconditionRequired, 'send the version you read, as If-Match: "<version>" or ?version=<version>');
 }
 
+/** Deepest JSON nesting a body may have; deeper input would only exhaust the validators' stacks. */
+export const MAX_JSON_DEPTH = 64;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Strings PostgreSQL cannot store (NUL) or that are not valid Unicode (lone surrogates). */
+export function badStringReason(s: string): string | undefined {
+  if (s.includes('\u0000')) {
+    return 'contains a NUL character';
+  }
+  return LONE_SURROGATE.test(s) ? 'is not valid Unicode (unpaired surrogate)' : undefined;
+}
+
+/** Walks a parsed body iteratively: bounded depth, storable strings in keys and values. */
+function checkJson(value: unknown): void {
+  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: 'body' }];
+  while (stack.length > 0) {
+    const { v, depth, path } = stack.pop()!;
+    if (depth > MAX_JSON_DEPTH) {
+      throw new AppError(AppErrorCode.Validation, `the body is nested more than ${MAX_JSON_DEPTH} levels deep`, { issues: [{ path, message: 'too deeply nested' }] });
+    }
+    if (typeof v === 'string') {
+      const reason = badStringReason(v);
+      if (reason !== undefined) {
+        throw new AppError(AppErrorCode.Validation, `${path} ${reason}`, { issues: [{ path, message: reason }] });
+      }
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push({ v: item, depth: depth + 1, path: `${path}[${i}]` }));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, item] of Object.entries(v)) {
+        const reason = badStringReason(k);
+        if (reason !== undefined) {
+          throw new AppError(AppErrorCode.Validation, `a key in ${path} ${reason}`, { issues: [{ path, message: `key ${reason}` }] });
+        }
+        stack.push({ v: item, depth: depth + 1, path: `${path}.${k.slice(0, 64)}` });
+      }
+    }
+  }
+}
+
 async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') {
@@ -125,10 +164,22 @@ async function readJson(c: Context): Promise<unknown> {
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new AppError(AppErrorCode.Validation, 'send the body as application/json', { issues: [{ path: 'Content-Type', message: `got "${type.slice(0, 64)}"` }] });
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    parsed = JSON.parse(text);
   } catch {
     throw new AppError(AppErrorCode.MalformedJson, 'the request body is not valid JSON');
+  }
+  checkJson(parsed);
+  return parsed;
+}
+
+function checkStrings(values: Record<string, string>, where: string): void {
+  for (const [k, v] of Object.entries(values)) {
+    const reason = badStringReason(k) ?? badStringReason(v);
+    if (reason !== undefined) {
+      throw new AppError(AppErrorCode.Validation, `${where}.${k.slice(0, 64)} ${reason}`, { issues: [{ path: `${where}.${k.slice(0, 64)}`, message: reason }] });
+    }
   }
 }
 
@@ -146,8 +197,10 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
         }
         assertCan(actor, spec.permission);
       }
+      checkStrings(c.req.param(), 'path');
       const params: unknown = parsePart(spec.params, c.req.param(), 'path');
       const queryRaw = c.req.query();
+      checkStrings(queryRaw, 'query');
       const { version: _version, ...queryRest } = queryRaw;
       const query: unknown = parsePart(spec.query, spec.concurrency === true ? queryRest : queryRaw, 'query');
       const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, await readJson(c), 'body');

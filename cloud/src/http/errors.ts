@@ -3,6 +3,10 @@ import { HTTPException } from 'hono/http-exception';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
+import { DatabaseError } from '../store/db.js';
+
+/** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
+const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
 
 /** The one place errors become responses: `{ error: { code, message, details? } }`, never a stack. */
 export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
@@ -15,6 +19,9 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
       }
     }
     return c.json(body, err.status as 400);
+  }
+  if (err instanceof DatabaseError && err.code !== undefined && DATA_ERRORS.has(err.code)) {
+    return c.json({ error: { code: AppErrorCode.Validation, message: 'a value cannot be stored (invalid text or number)' } }, 400);
   }
   if (err instanceof HTTPException) {
     const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;

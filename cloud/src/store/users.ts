@@ -77,9 +77,9 @@ export const users = {
     return user;
   },
 
-  /** The user and password hash for a login attempt (any organisation: emails are unique per org, logins name the email only). */
+  /** The user and password hash for a login attempt (emails are unique across the installation). */
   async findForLogin(db: Queryable, email: string): Promise<(User & { passwordHash: string | null }) | undefined> {
-    const result = await db.query<Row>(`SELECT ${COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1`, [email]);
+    const result = await db.query<Row>(`SELECT ${COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)`, [email]);
     const row = result.rows[0];
     return row === undefined ? undefined : { ...fromRow(row), passwordHash: row.password_hash ?? null };
   },

@@ -1,0 +1,606 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { AppErrorCode, STATUS_OF } from '../../errors.js';
+import type { Services } from '../../domain/services.js';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { AnyRoute } from '../api.js';
+import { managementRoutes } from '../app.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+// The route table only touches services inside handlers, so it can be listed before a platform exists.
+const ROUTES: readonly AnyRoute[] = managementRoutes({} as Services);
+const routeId = (r: Pick<AnyRoute, 'method' | 'path'>): string => `${r.method.toUpperCase()} ${r.path}`;
+const BODY_ROUTES = ROUTES.filter((r) => r.body !== undefined);
+const QUERY_ROUTES = ROUTES.filter((r) => r.query !== undefined);
+const PAGED_ROUTES = QUERY_ROUTES.filter((r) => 'limit' in (r.query as z.ZodObject).shape);
+const PARAM_ROUTES = ROUTES.filter((r) => r.path.includes('{'));
+const VERSIONED_ROUTES = ROUTES.filter((r) => r.concurrency === true);
+
+const BODY_LIMIT = 256 * 1024;
+const DEMO = '/api/v1/projects/demo';
+
+const FLAG = {
+  key: 'valid-flag',
+  name: 'Valid flag',
+  description: 'Every field present, so each can be corrupted in turn.',
+  type: 'string',
+  variations: [
+    { key: 'a', name: 'A', value: 'a' },
+    { key: 'b', name: 'B', value: 'b' },
+  ],
+  tags: ['checkout'],
+  temporary: true,
+  archived: false,
+  environments: { development: { enabled: true, defaultVariation: 'a', offVariation: 'a', prerequisites: [], rules: [] } },
+};
+
+const EXPERIMENT = {
+  key: 'valid-experiment',
+  name: 'Valid experiment',
+  hypothesis: 'Green converts better.',
+  type: 'ab',
+  status: 'draft',
+  tags: ['growth'],
+  hashAttribute: 'id',
+  fallbackAttribute: 'deviceId',
+  hashVersion: 2,
+  seed: 'seed',
+  coverage: 1,
+  variations: [{ key: 'control' }, { key: 'treatment' }],
+  condition: { country: 'NL' },
+  segments: [],
+  namespace: { id: 'checkout', range: [0, 0.5] },
+  holdout: 'global',
+  stickyBucketing: { enabled: false },
+  environments: ['development'],
+  allowUrlOverride: true,
+  metrics: { primary: ['purchase'], secondary: [], guardrails: [] },
+  startedAt: '2026-11-01T00:00:00Z',
+  stoppedAt: '2026-11-02T00:00:00Z',
+  decision: 'ship',
+  winner: 'treatment',
+  releaseWinner: false,
+};
+
+const ENVIRONMENT = { name: 'QA', description: 'Quality', production: false, requireApproval: false, color: '#123456' };
+
+/** A schema-valid body for every route that takes one, with every top-level field present. */
+const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
+  'POST /api/v1/auth/login': { email: OWNER.email, password: 'well-formed but never sent' },
+  'PUT /api/v1/me/password': { currentPassword: OWNER.password, newPassword: 'a brand new passphrase 9' },
+  'POST /api/v1/me/tokens': { name: 'cli', expiresInDays: 30 },
+  'POST /api/v1/users': { email: 'new@example.com', name: 'New', role: 'viewer', password: 'purple monkey dishwasher 7' },
+  'PATCH /api/v1/users/{id}': { name: 'Renamed', role: 'viewer', disabled: false },
+  'POST /api/v1/projects': { key: 'fresh', name: 'Fresh', description: 'New project' },
+  'PATCH /api/v1/projects/{project}': { name: 'Renamed', description: 'Described' },
+  'POST /api/v1/projects/{project}/environments': { key: 'qa', ...ENVIRONMENT },
+  'PUT /api/v1/projects/{project}/environments/{environment}': { key: 'development', ...ENVIRONMENT },
+  'POST /api/v1/projects/{project}/sdk-keys': { environment: 'development', kind: 'server', name: 'backend' },
+  'POST /api/v1/projects/{project}/flags': FLAG,
+  'PUT /api/v1/projects/{project}/flags/{key}': { ...FLAG, key: 'new-checkout' },
+  'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] },
+  'POST /api/v1/projects/{project}/flags/{key}/environments/{environment}/toggle': { enabled: true },
+  'POST /api/v1/projects/{project}/segments': { key: 'beta', name: 'Beta', description: 'Testers', type: 'ids', attribute: 'id', values: ['u1', 2] },
+  'PUT /api/v1/projects/{project}/segments/{key}': { key: 'beta', name: 'Beta', description: 'Testers', type: 'ids', attribute: 'id', values: ['u1'] },
+  'POST /api/v1/projects/{project}/metrics': {
+    key: 'revenue',
+    name: 'Revenue',
+    description: 'Order value',
+    type: 'sum',
+    event: 'purchase',
+    property: 'amount',
+    numerator: { event: 'purchase', aggregation: 'count' },
+    denominator: { event: 'visit', aggregation: 'count' },
+    capping: { type: 'absolute', value: 1000 },
+    higherIsBetter: true,
+    windowHours: 72,
+    guardrail: false,
+    tags: ['money'],
+  },
+  'PUT /api/v1/projects/{project}/metrics/{key}': { key: 'revenue', name: 'Revenue', type: 'count', event: 'purchase' },
+  'POST /api/v1/projects/{project}/holdouts': { key: 'global', name: 'Global', description: 'Held out', hashAttribute: 'id', coverage: 0.05 },
+  'PUT /api/v1/projects/{project}/holdouts/{key}': { key: 'global', name: 'Global', coverage: 0.05 },
+  'POST /api/v1/projects/{project}/experiments': EXPERIMENT,
+  'PUT /api/v1/projects/{project}/experiments/{key}': EXPERIMENT,
+  'POST /api/v1/projects/{project}/experiments/{key}/stop': { decision: 'ship', winner: 'treatment', releaseWinner: true },
+  'POST /api/v1/projects/{project}/change-requests': {
+    resourceType: 'flag',
+    resourceKey: 'new-checkout',
+    environment: 'production',
+    state: { enabled: true, defaultVariation: 'on', offVariation: 'off' },
+    baseVersion: 1,
+    comment: 'Ready',
+  },
+};
+
+const PARAM_VALUES: Readonly<Record<string, string>> = { project: 'demo', key: 'new-checkout', environment: 'development', id: 'an-id' };
+
+/** The route's path with concrete, valid parameters (`override` replaces some). */
+function concretePath(path: string, override: Readonly<Record<string, string>> = {}): string {
+  return path.replace(/\{(\w+)\}/g, (_m, name: string) => override[name] ?? PARAM_VALUES[name] ?? 'x');
+}
+
+/** A value of the wrong JSON type for the field holding `v`. */
+function wrongType(v: unknown): unknown {
+  if (typeof v === 'string') {
+    return 12345;
+  }
+  if (typeof v === 'number') {
+    return 'twelve';
+  }
+  if (typeof v === 'boolean') {
+    return 'yes';
+  }
+  return 'not an object';
+}
+type Response = Awaited<ReturnType<Platform['request']>>;
+
+const ERROR_CODES: readonly string[] = Object.values(AppErrorCode);
+
+/**
+ * What is wrong with a response that should be a clean client error (empty when nothing): it must
+ * be a 4xx shaped `{ error: { code, message, details? } }`, its code must map to its status, and it
+ * must carry no stack trace, source path or SQL.
+ */
+function faults(label: string, res: Response, status?: number, code?: string): string[] {
+  const text = JSON.stringify(res.body ?? null);
+  const seen = `${label}: ${res.status} ${text}`;
+  const error = res.body?.error;
+  const out: string[] = [];
+  if (res.status < 400 || res.status >= 500 || (status !== undefined && res.status !== status)) {
+    out.push(`expected ${status ?? '4xx'}, got ${seen}`);
+  }
+  if (typeof res.body !== 'object' || Object.keys(res.body as object).join() !== 'error' || typeof error?.code !== 'string' || typeof error.message !== 'string') {
+    out.push(`not { error: { code, message } }: ${seen}`);
+  } else if (!ERROR_CODES.includes(error.code as string) || STATUS_OF[error.code as AppErrorCode] !== res.status || (code !== undefined && error.code !== code)) {
+    out.push(`expected code ${code ?? `for ${res.status}`}, got ${seen}`);
+  }
+  for (const leak of ['    at ', '.ts:', '.js:', 'node_modules', 'DatabaseError']) {
+    if (text.includes(leak)) {
+      out.push(`leaks "${leak}": ${seen}`);
+    }
+  }
+  if (/\b(?:SELECT|INSERT|UPDATE)\b.*\b(?:FROM|INTO|SET)\b/.test(text)) {
+    out.push(`leaks SQL: ${seen}`);
+  }
+  return out;
+}
+
+const issuePaths = (res: Response): string[] => ((res.body.error?.details?.issues ?? []) as { path: string }[]).map((i) => i.path);
+
+const TABLES = ['organizations', 'users', 'sessions', 'access_tokens', 'projects', 'environments', 'sdk_keys', 'flags', 'segments', 'metrics', 'holdouts', 'experiments', 'change_requests', 'audit_log'];
+
+describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
+  let p: Platform;
+  let owner = '';
+
+  /** Row counts of every table, versions of every flag and user, and the published ruleset counters. */
+  async function snapshot(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const table of TABLES) {
+      out[table] = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+    }
+    out.flagVersions = (await p.db.query('SELECT key, version FROM flags ORDER BY key')).rows;
+    out.userVersions = (await p.db.query('SELECT email, version, disabled FROM users ORDER BY email')).rows;
+    out.rulesets = (await p.db.query('SELECT environment_key, version FROM ruleset_versions ORDER BY environment_key')).rows;
+    return out;
+  }
+
+  const send = (method: string, path: string, options: Parameters<Platform['request']>[2] = {}): Promise<Response> => p.request(method, path, { token: owner, ...options });
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('has a valid body fixture for every route that takes a body', () => {
+    const ids = BODY_ROUTES.map(routeId);
+
+    const missing = ids.filter((id) => !(id in BODIES));
+    const stale = Object.keys(BODIES).filter((id) => !ids.includes(id));
+    const invalid = BODY_ROUTES.filter((r) => BODIES[routeId(r)] !== undefined && !(r.body as z.ZodType).safeParse(BODIES[routeId(r)]).success).map(routeId);
+
+    expect(missing).toEqual([]);
+    expect(stale).toEqual([]);
+    expect(invalid).toEqual([]);
+  });
+
+  describe.each(BODY_ROUTES.map((r) => [routeId(r), r] as const))('%s', (id, route) => {
+    const method = route.method.toUpperCase();
+    const path = concretePath(route.path);
+    const valid = BODIES[id] ?? {};
+
+    it('rejects malformed JSON, non-objects, an empty body and the wrong Content-Type', async () => {
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const raw of ['{"a":', '{"name": "x",}', "{'name': 'x'}", '{"a":1}{"b":2}', '\u0000']) {
+        found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'MALFORMED_JSON'));
+      }
+      for (const raw of ['[]', '[{}]', '"a string"', '42', 'true', 'null']) {
+        found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'VALIDATION_FAILED'));
+      }
+      found.push(...faults('no body', await send(method, path), 400, 'VALIDATION_FAILED'));
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
+        found.push(...faults(type, await send(method, path, { raw: JSON.stringify(valid), headers: { 'content-type': type } }), 400, 'VALIDATION_FAILED'));
+      }
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects an unknown field, naming it', async () => {
+      const before = await snapshot();
+
+      const res = await send(method, path, { body: { ...valid, isAdmin: true } });
+
+      expect(faults('unknown field', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(JSON.stringify(res.body.error)).toContain('isAdmin');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it.each(Object.keys(valid))('rejects a wrong type or null for "%s", naming the field', async (field) => {
+      const before = await snapshot();
+
+      const wrong = await send(method, path, { body: { ...valid, [field]: wrongType(valid[field]) } });
+      const nulled = await send(method, path, { body: { ...valid, [field]: null } });
+
+      const named = (res: Response): boolean => issuePaths(res).some((p) => p === `body.${field}` || p.startsWith(`body.${field}.`) || p.startsWith(`body.${field}[`));
+      expect([...faults('wrong type', wrong, 400, 'VALIDATION_FAILED'), ...faults('null', nulled, 400, 'VALIDATION_FAILED')]).toEqual([]);
+      expect([named(wrong), named(nulled)]).toEqual([true, true]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('refuses a body over the limit with 413 and validates one just under it', async () => {
+      const over = JSON.stringify({ ...valid, padding: 'x'.repeat(BODY_LIMIT) });
+      const under = JSON.stringify({ ...valid, padding: '' });
+      const justUnder = under.replace('"padding":""', `"padding":"${'x'.repeat(BODY_LIMIT - under.length - 1)}"`);
+      const before = await snapshot();
+
+      const streamed = await send(method, path, { raw: over });
+      const declared = await send(method, path, { raw: over, headers: { 'content-length': String(over.length) } });
+      const fits = await send(method, path, { raw: justUnder });
+
+      expect([
+        ...faults('over, streamed', streamed, 413, 'PAYLOAD_TOO_LARGE'),
+        ...faults('over, with Content-Length', declared, 413, 'PAYLOAD_TOO_LARGE'),
+        ...faults('just under', fits, 400, 'VALIDATION_FAILED'),
+      ]).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+
+  describe('query strings', () => {
+    it.each(QUERY_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects an unknown parameter', async (_id, route) => {
+      const before = await snapshot();
+
+      const res = await send(route.method.toUpperCase(), `${concretePath(route.path)}?unexpected=1`);
+
+      expect(faults('unknown parameter', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(JSON.stringify(res.body.error)).toContain('unexpected');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it.each(PAGED_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects bad limits and cursors', async (_id, route) => {
+      const path = concretePath(route.path);
+      const cursors = ['!!!', 'not-base64-json', Buffer.from('{"key":1}').toString('base64url'), Buffer.from('[]').toString('base64url'), Buffer.from('null').toString('base64url'), 'x'.repeat(513)];
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const limit of ['0', '10000', '201', '-1', '1.5', 'abc', '', '1e3']) {
+        found.push(...faults(`limit=${limit}`, await send('GET', `${path}?limit=${limit}`), 400, 'VALIDATION_FAILED'));
+      }
+      for (const cursor of cursors) {
+        found.push(...faults(`cursor=${cursor}`, await send('GET', `${path}?cursor=${encodeURIComponent(cursor)}`), 400, 'VALIDATION_FAILED'));
+      }
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('accepts the largest page and rejects a cursor of the wrong kind', async () => {
+      const before = await snapshot();
+
+      const largest = await send('GET', `${DEMO}/flags?limit=200`);
+      const found = [
+        ...faults('string cursor for the audit log', await send('GET', `/api/v1/audit?cursor=${Buffer.from('"abc"').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
+        ...faults('number cursor for flags', await send('GET', `${DEMO}/flags?cursor=${Buffer.from('42').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
+        ...faults('number cursor for users', await send('GET', `/api/v1/users?cursor=${Buffer.from('42').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
+      ];
+
+      expect(largest.status).toBe(200);
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects enum and key filters that are out of range', async () => {
+      const before = await snapshot();
+
+      const found = [
+        ...faults('experiment status', await send('GET', `${DEMO}/experiments?status=paused`), 400, 'VALIDATION_FAILED'),
+        ...faults('archived', await send('GET', `${DEMO}/flags?archived=maybe`), 400, 'VALIDATION_FAILED'),
+        ...faults('change request status', await send('GET', `${DEMO}/change-requests?status=merged`), 400, 'VALIDATION_FAILED'),
+        ...faults('environment', await send('GET', `${DEMO}/sdk-keys?environment=${encodeURIComponent('no such env!')}`), 400, 'VALIDATION_FAILED'),
+        ...faults('project', await send('GET', `/api/v1/audit?project=${encodeURIComponent('../demo')}`), 400, 'VALIDATION_FAILED'),
+        ...faults('long search', await send('GET', `${DEMO}/flags?q=${'q'.repeat(201)}`), 400, 'VALIDATION_FAILED'),
+        ...faults('long actor', await send('GET', `/api/v1/audit?actor=${'a'.repeat(65)}`), 400, 'VALIDATION_FAILED'),
+      ];
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+
+  describe('path parameters', () => {
+    const badKeys = ['-leading-dash', 'has space', 'semi;colon', "quote'", '.hidden', 'k'.repeat(129), 'ünïcode'];
+
+    it.each(PARAM_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects a parameter that is not a valid key or id', async (id, route) => {
+      const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+      const body = BODIES[id];
+      const before = await snapshot();
+      const found: string[] = [];
+      const unnamed: string[] = [];
+
+      for (const name of names) {
+        for (const bad of name === 'id' ? ['i'.repeat(65)] : badKeys) {
+          const res = await send(route.method.toUpperCase(), concretePath(route.path, { [name]: encodeURIComponent(bad) }), {
+            ...(body === undefined ? {} : { body }),
+            headers: { 'If-Match': '"1"' },
+          });
+          found.push(...faults(`${name}=${bad}`, res, 400, 'VALIDATION_FAILED'));
+          if (!issuePaths(res).includes(`path.${name}`)) {
+            unnamed.push(`${name}=${bad}`);
+          }
+        }
+      }
+
+      expect(found).toEqual([]);
+      expect(unnamed).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('answers 404 for well-formed keys that do not exist', async () => {
+      const before = await snapshot();
+
+      const found = [
+        ...faults('flag', await send('GET', `${DEMO}/flags/no-such-flag`), 404, 'NOT_FOUND'),
+        ...faults('project', await send('GET', '/api/v1/projects/no-such-project/flags'), 404, 'NOT_FOUND'),
+        ...faults('environment', await send('GET', `${DEMO}/environments/no-such-env`), 404, 'NOT_FOUND'),
+        ...faults('change request', await send('GET', `${DEMO}/change-requests/no-such-id`), 404, 'NOT_FOUND'),
+        ...faults('user', await send('GET', '/api/v1/users/no-such-id'), 404, 'NOT_FOUND'),
+        ...faults('token', await send('DELETE', '/api/v1/me/tokens/no-such-id'), 404, 'NOT_FOUND'),
+        ...faults('SDK key', await send('DELETE', `${DEMO}/sdk-keys/no-such-id`), 404, 'NOT_FOUND'),
+        ...faults('route', await send('GET', '/api/v1/no-such-route'), 404, 'NOT_FOUND'),
+      ];
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+
+  describe('If-Match', () => {
+    it.each(VERSIONED_ROUTES.map((r) => [routeId(r), r] as const))('%s: malformed → 400, missing → 428', async (id, route) => {
+      const method = route.method.toUpperCase();
+      const path = concretePath(route.path);
+      const body = BODIES[id];
+      const withBody = body === undefined ? {} : { body };
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const header of ['1', 'abc', '"abc"', '"-1"', '"1", "2"', '*', '"1.5"', '"9999999999"', '']) {
+        found.push(...faults(`If-Match: ${header}`, await send(method, path, { ...withBody, headers: { 'If-Match': header } }), 400, 'VALIDATION_FAILED'));
+      }
+      found.push(...faults('?version=abc', await send(method, `${path}?version=abc`, withBody), 400, 'VALIDATION_FAILED'));
+      found.push(...faults('no If-Match', await send(method, path, withBody), 428, 'PRECONDITION_REQUIRED'));
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('answers 409 with the current version to a stale If-Match', async () => {
+      const before = await snapshot();
+
+      const res = await send('PUT', `${DEMO}/flags/new-checkout`, { body: { ...FLAG, key: 'new-checkout' }, headers: { 'If-Match': '"7"' } });
+
+      expect(faults('stale', res, 409, 'VERSION_CONFLICT')).toEqual([]);
+      expect(res.body.error.details).toEqual({ currentVersion: 1 });
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+
+  describe('domain validation', () => {
+    let n = 0;
+    // A fresh key each time, so a wrongly accepted flag cannot turn the next case into a 409.
+    const flagWith = (rules: unknown[]): Record<string, unknown> => ({
+      ...FLAG,
+      key: `rule-check-${++n}`,
+      environments: { development: { enabled: true, defaultVariation: 'a', offVariation: 'a', rules } },
+    });
+    const CHANGE_REQUEST = BODIES['POST /api/v1/projects/{project}/change-requests'];
+
+    it('rejects a rule with an unknown operator, naming it', async () => {
+      const before = await snapshot();
+
+      const res = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'adults', type: 'force', variation: 'b', condition: { age: { $between: [18, 65] } } }]) });
+
+      expect(faults('$between', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(JSON.stringify(res.body.error.details)).toContain('$between');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects a rule with an invalid regex, naming the rule', async () => {
+      const before = await snapshot();
+
+      const res = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'staff', type: 'force', variation: 'b', condition: { email: { $regex: '([a-z' } } }]) });
+
+      expect(faults('([a-z', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(JSON.stringify(res.body.error.details)).toContain('rules[0]');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects a condition segment with an invalid regex', async () => {
+      const before = await snapshot();
+
+      const res = await send('POST', `${DEMO}/segments`, { body: { key: 'bad-regex', name: 'Bad', type: 'condition', condition: { email: { $regex: '([a-z' } } } });
+
+      expect(faults('segment regex', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects duplicate variation keys, rule ids and split variations', async () => {
+      const before = await snapshot();
+
+      const dupVariations = await send('POST', `${DEMO}/flags`, {
+        body: {
+          ...flagWith([]),
+          variations: [
+            { key: 'a', value: 'a' },
+            { key: 'a', value: 'b' },
+          ],
+        },
+      });
+      const dupRules = await send('POST', `${DEMO}/flags`, {
+        body: flagWith([
+          { id: 'r', type: 'force', variation: 'b', condition: { beta: true } },
+          { id: 'r', type: 'force', variation: 'a', condition: { beta: false } },
+        ]),
+      });
+      const dupSplit = await send('POST', `${DEMO}/flags`, {
+        body: flagWith([
+          {
+            id: 's',
+            type: 'split',
+            distribution: [
+              { variation: 'a', weight: 0.5 },
+              { variation: 'a', weight: 0.5 },
+            ],
+          },
+        ]),
+      });
+      const dupExperiment = await send('POST', `${DEMO}/experiments`, { body: { key: 'dup', name: 'Dup', variations: [{ key: 'x' }, { key: 'x' }] } });
+
+      expect([
+        ...faults('variations', dupVariations, 400, 'VALIDATION_FAILED'),
+        ...faults('rules', dupRules, 400, 'VALIDATION_FAILED'),
+        ...faults('split', dupSplit, 400, 'VALIDATION_FAILED'),
+        ...faults('experiment variations', dupExperiment, 400, 'VALIDATION_FAILED'),
+      ]).toEqual([]);
+      expect(issuePaths(dupVariations)).toContain('body.variations[1]');
+      expect(issuePaths(dupRules)).toContain('body.environments.development.rules[1]');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects references to variations that do not exist, weights that do not add up and values of the wrong type', async () => {
+      const before = await snapshot();
+
+      const unknownVariation = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'r', type: 'force', variation: 'zzz' }]) });
+      const weights = await send('POST', `${DEMO}/flags`, {
+        body: flagWith([
+          {
+            id: 's',
+            type: 'split',
+            distribution: [
+              { variation: 'a', weight: 0.5 },
+              { variation: 'b', weight: 0.6 },
+            ],
+          },
+        ]),
+      });
+      const valueType = await send('POST', `${DEMO}/flags`, { body: { ...flagWith([]), type: 'number' } });
+
+      expect([
+        ...faults('unknown variation', unknownVariation, 400, 'VALIDATION_FAILED'),
+        ...faults('weights', weights, 400, 'VALIDATION_FAILED'),
+        ...faults('value type', valueType, 400, 'VALIDATION_FAILED'),
+      ]).toEqual([]);
+      expect(JSON.stringify(unknownVariation.body.error.details)).toContain('unknown variation');
+      expect(issuePaths(valueType)).toContain('body.variations[0].value');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects a rule that references an unknown segment or experiment, naming it', async () => {
+      const before = await snapshot();
+
+      const segment = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'r', type: 'force', variation: 'b', segments: ['no-such-segment'] }]) });
+      const experiment = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'r', type: 'experiment', experiment: 'no-such-experiment' }]) });
+
+      expect([...faults('segment', segment, 400, 'VALIDATION_FAILED'), ...faults('experiment', experiment, 400, 'VALIDATION_FAILED')]).toEqual([]);
+      expect(JSON.stringify(segment.body.error.details)).toContain('unknown segment \\"no-such-segment\\"');
+      expect(JSON.stringify(experiment.body.error.details)).toContain('no-such-experiment');
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('answers 409 ALREADY_EXISTS to duplicate keys and emails', async () => {
+      const before = await snapshot();
+
+      const found = [
+        ...faults('flag', await send('POST', `${DEMO}/flags`, { body: { ...FLAG, key: 'new-checkout' } }), 409, 'ALREADY_EXISTS'),
+        ...faults('project', await send('POST', '/api/v1/projects', { body: { key: 'demo', name: 'Again' } }), 409, 'ALREADY_EXISTS'),
+        ...faults('environment', await send('POST', `${DEMO}/environments`, { body: { key: 'production', name: 'Again' } }), 409, 'ALREADY_EXISTS'),
+        ...faults('email', await send('POST', '/api/v1/users', { body: { email: OWNER.email.toUpperCase(), name: 'Twin', role: 'viewer' } }), 409, 'ALREADY_EXISTS'),
+      ];
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects out-of-range values, bad formats and renames through the path', async () => {
+      const cases: [string, string, string, unknown][] = [
+        ['coverage 1.5', 'POST', `${DEMO}/holdouts`, { key: 'h', name: 'H', coverage: 1.5 }],
+        ['colour', 'POST', `${DEMO}/environments`, { key: 'qa', name: 'QA', color: 'red' }],
+        ['expiry 0', 'POST', '/api/v1/me/tokens', { name: 'forever', expiresInDays: 0 }],
+        ['empty name', 'POST', '/api/v1/me/tokens', { name: '' }],
+        ['email', 'POST', '/api/v1/users', { email: 'not-an-email', name: 'X', role: 'viewer' }],
+        ['role', 'POST', '/api/v1/users', { email: 'x@example.com', name: 'X', role: 'superuser' }],
+        ['weak password', 'POST', '/api/v1/users', { email: 'weak@example.com', name: 'Weak', role: 'viewer', password: '123456789012' }],
+        ['date', 'POST', `${DEMO}/experiments`, { ...EXPERIMENT, key: 'late', startedAt: 'yesterday' }],
+        ['url scheme', 'POST', `${DEMO}/experiments`, { ...EXPERIMENT, key: 'url', type: 'split-url', variations: [{ key: 'a', url: 'javascript:alert(1)' }, { key: 'b', url: 'https://example.com' }] }],
+        ['ratio without sides', 'POST', `${DEMO}/metrics`, { key: 'ratio', name: 'Ratio', type: 'ratio' }],
+        ['base version 0', 'POST', `${DEMO}/change-requests`, { ...CHANGE_REQUEST, baseVersion: 0 }],
+        ['resource type', 'POST', `${DEMO}/change-requests`, { ...CHANGE_REQUEST, resourceType: 'segment' }],
+        ['101 variations', 'POST', `${DEMO}/flags`, { ...FLAG, key: 'big', variations: Array.from({ length: 101 }, (_, i) => ({ key: `v${i}`, value: `v${i}` })) }],
+        ['empty tag', 'POST', `${DEMO}/flags`, { ...FLAG, key: 'tags', tags: [''] }],
+        ['renamed flag', 'PUT', `${DEMO}/flags/new-checkout`, { ...FLAG, key: 'renamed' }],
+        ['renamed environment', 'PUT', `${DEMO}/environments/development`, { key: 'dev', name: 'Dev' }],
+      ];
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const [label, method, path, body] of cases) {
+        found.push(...faults(label, await send(method, path, { body, headers: { 'If-Match': '"1"' } }), 400, 'VALIDATION_FAILED'));
+      }
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects a deeply nested variation value without crashing', async () => {
+      const depth = 50_000;
+      const raw = JSON.stringify({ ...FLAG, key: 'deep', type: 'json', variations: [{ key: 'a', value: 'a' }] }).replace('"value":"a"', `"value":${'['.repeat(depth)}${']'.repeat(depth)}`);
+      const before = await snapshot();
+
+      const res = await send('POST', `${DEMO}/flags`, { raw });
+
+      expect(faults('deep', res, 400)).toEqual([]);
+      expect(p.logs.filter((l) => l.startsWith('unhandled error'))).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects change requests against unprotected environments or stale versions, and actions on unknown ones', async () => {
+      const before = await snapshot();
+
+      const found = [
+        ...faults('unknown', await send('POST', `${DEMO}/change-requests/no-such-id/approve`), 404, 'NOT_FOUND'),
+        ...faults('unprotected', await send('POST', `${DEMO}/change-requests`, { body: { ...CHANGE_REQUEST, environment: 'development' } }), 409, 'INVALID_STATE'),
+        ...faults('stale', await send('POST', `${DEMO}/change-requests`, { body: { ...CHANGE_REQUEST, baseVersion: 9 } }), 409, 'VERSION_CONFLICT'),
+      ];
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+});

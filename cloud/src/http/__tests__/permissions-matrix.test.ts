@@ -1,0 +1,446 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '@xp/shared';
+import { hashPassword } from '../../auth/passwords.js';
+import { ROLES, can } from '../../auth/permissions.js';
+import type { Services } from '../../domain/services.js';
+import { users } from '../../store/users.js';
+import { pgliteTarget, postgresTarget } from '../../store/__tests__/test-databases.js';
+import type { AnyRoute } from '../api.js';
+import { managementRoutes } from '../app.js';
+import type { Platform } from './harness.js';
+import { OWNER, TEST_SCRYPT, startPlatform } from './harness.js';
+
+// The route table only touches services inside handlers, so it can be listed before a platform exists.
+const ROUTES: readonly AnyRoute[] = managementRoutes({} as Services).filter((r) => r.auth !== false);
+const routeId = (r: Pick<AnyRoute, 'method' | 'path'>): string => `${r.method.toUpperCase()} ${r.path}`;
+
+const PASSWORD = 'purple monkey dishwasher 7';
+const CREDENTIALS: Readonly<Record<Role, { email: string; password: string }>> = {
+  owner: OWNER,
+  admin: { email: 'ada@example.com', password: PASSWORD },
+  editor: { email: 'eddie@example.com', password: PASSWORD },
+  analyst: { email: 'anna@example.com', password: PASSWORD },
+  viewer: { email: 'vic@example.com', password: PASSWORD },
+};
+
+/** What a fixture gets: the caller under test, every role's session, and a unique suffix for keys. */
+interface Ctx {
+  readonly role: Role;
+  readonly token: string;
+  readonly tokens: Readonly<Record<Role, string>>;
+  readonly userIds: Readonly<Record<Role, string>>;
+  /** An editor outside the matrix, so reviewers are never the proposer. */
+  readonly proposer: string;
+  readonly n: string;
+}
+
+/** The request a fixture prepared; `token` overrides the caller's session (logout needs its own). */
+interface Call {
+  readonly path: string;
+  readonly body?: unknown;
+  readonly ifMatch?: number;
+  readonly token?: string;
+}
+
+type Fixture = (ctx: Ctx) => Promise<Call>;
+
+let p: Platform;
+
+/** A setup step as some user; anything but 2xx aborts the case. */
+async function must(token: string, method: string, path: string, body?: unknown, ifMatch?: number): Promise<any> {
+  const res = await p.request(method, path, { token, ...(body === undefined ? {} : { body }), ...(ifMatch === undefined ? {} : { headers: { 'If-Match': `"${ifMatch}"` } }) });
+  if (res.status < 200 || res.status >= 300) {
+    throw new Error(`setup ${method} ${path} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  return res.body;
+}
+
+const DEMO = '/api/v1/projects/demo';
+
+const flagBody = (key: string): Record<string, unknown> => ({
+  key,
+  name: `Flag ${key}`,
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: {
+    development: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
+    production: { enabled: false, defaultVariation: 'off', offVariation: 'off' },
+  },
+});
+
+interface Kind {
+  readonly plural: string;
+  readonly body: (key: string) => Record<string, unknown>;
+}
+
+const KINDS: readonly Kind[] = [
+  { plural: 'flags', body: flagBody },
+  { plural: 'segments', body: (key) => ({ key, name: `Segment ${key}`, type: 'ids', values: ['u1', 'u2'] }) },
+  { plural: 'metrics', body: (key) => ({ key, name: `Metric ${key}`, type: 'conversion', event: 'purchase' }) },
+  { plural: 'holdouts', body: (key) => ({ key, name: `Holdout ${key}`, coverage: 0.05 }) },
+  { plural: 'experiments', body: (key) => ({ key, name: `Experiment ${key}`, variations: [{ key: 'control' }, { key: 'treatment' }] }) },
+];
+
+/** Proposes a production change to a fresh flag; returns the change request id. */
+async function proposal(ctx: Ctx, proposer: string): Promise<string> {
+  const key = `cr-${ctx.n}`;
+  await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(key));
+  const cr = await must(proposer, 'POST', `${DEMO}/change-requests`, {
+    resourceType: 'flag',
+    resourceKey: key,
+    environment: 'production',
+    state: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
+    baseVersion: 1,
+  });
+  return cr.id as string;
+}
+
+/** The caller when their role may propose (own requests), else the outside proposer. */
+const ownOrOutside = (ctx: Ctx): string => (can(ctx.role, 'change-requests:propose') ? ctx.token : ctx.proposer);
+
+async function freshProjectWithEnvironment(ctx: Ctx): Promise<string> {
+  const project = `p-${ctx.n}`;
+  await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: project, name: 'Scratch' });
+  await must(ctx.tokens.owner, 'POST', `/api/v1/projects/${project}/environments`, { key: 'qa', name: 'QA' });
+  return project;
+}
+
+function kindFixtures(k: Kind): Record<string, Fixture> {
+  const base = `/api/v1/projects/{project}/${k.plural}`;
+  const at = `${DEMO}/${k.plural}`;
+  const created = async (ctx: Ctx): Promise<string> => {
+    const key = `${k.plural.slice(0, 3)}-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', at, k.body(key));
+    return key;
+  };
+  return {
+    [`GET ${base}`]: () => Promise.resolve({ path: `${at}?limit=5` }),
+    [`POST ${base}`]: (ctx) => Promise.resolve({ path: at, body: k.body(`${k.plural.slice(0, 3)}-${ctx.n}`) }),
+    [`GET ${base}/{key}`]: async (ctx) => ({ path: `${at}/${await created(ctx)}` }),
+    [`PUT ${base}/{key}`]: async (ctx) => {
+      const key = await created(ctx);
+      return { path: `${at}/${key}`, body: { ...k.body(key), name: 'Renamed' }, ifMatch: 1 };
+    },
+    [`DELETE ${base}/{key}`]: async (ctx) => ({ path: `${at}/${await created(ctx)}`, ifMatch: 1 }),
+  };
+}
+
+/** One minimal valid request per route, keyed by `METHOD /path`; allowed roles get 2xx. */
+const FIXTURES: Readonly<Record<string, Fixture>> = {
+  'POST /api/v1/auth/logout': async (ctx) => ({ path: '/api/v1/auth/logout', token: await p.login(CREDENTIALS[ctx.role].email, CREDENTIALS[ctx.role].password) }),
+  'GET /api/v1/me': () => Promise.resolve({ path: '/api/v1/me' }),
+  'PUT /api/v1/me/password': (ctx) =>
+    Promise.resolve({ path: '/api/v1/me/password', body: { currentPassword: CREDENTIALS[ctx.role].password, newPassword: CREDENTIALS[ctx.role].password } }),
+  'GET /api/v1/me/tokens': () => Promise.resolve({ path: '/api/v1/me/tokens' }),
+  'POST /api/v1/me/tokens': (ctx) => Promise.resolve({ path: '/api/v1/me/tokens', body: { name: `cli ${ctx.n}` } }),
+  'DELETE /api/v1/me/tokens/{id}': async (ctx) => {
+    const created = await must(ctx.token, 'POST', '/api/v1/me/tokens', { name: `to revoke ${ctx.n}` });
+    return { path: `/api/v1/me/tokens/${created.accessToken.id as string}` };
+  },
+  'GET /api/v1/users': () => Promise.resolve({ path: '/api/v1/users?q=example' }),
+  'POST /api/v1/users': (ctx) => Promise.resolve({ path: '/api/v1/users', body: { email: `new-${ctx.n}@example.com`, name: 'New user', role: 'viewer' } }),
+  'GET /api/v1/users/{id}': (ctx) => Promise.resolve({ path: `/api/v1/users/${ctx.userIds.owner}` }),
+  'PATCH /api/v1/users/{id}': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `patch-${ctx.n}@example.com`, name: 'To rename', role: 'viewer' });
+    return { path: `/api/v1/users/${created.user.id as string}`, body: { name: 'Renamed' }, ifMatch: 1 };
+  },
+  'GET /api/v1/roles': () => Promise.resolve({ path: '/api/v1/roles' }),
+  'GET /api/v1/projects': () => Promise.resolve({ path: '/api/v1/projects' }),
+  'POST /api/v1/projects': (ctx) => Promise.resolve({ path: '/api/v1/projects', body: { key: `p-${ctx.n}`, name: 'New project' } }),
+  'GET /api/v1/projects/{project}': () => Promise.resolve({ path: DEMO }),
+  'PATCH /api/v1/projects/{project}': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: `p-${ctx.n}`, name: 'To rename' });
+    return { path: `/api/v1/projects/p-${ctx.n}`, body: { name: 'Renamed' }, ifMatch: 1 };
+  },
+  'GET /api/v1/projects/{project}/environments': () => Promise.resolve({ path: `${DEMO}/environments` }),
+  'POST /api/v1/projects/{project}/environments': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: `p-${ctx.n}`, name: 'Scratch' });
+    return { path: `/api/v1/projects/p-${ctx.n}/environments`, body: { key: 'qa', name: 'QA' } };
+  },
+  'GET /api/v1/projects/{project}/environments/{environment}': () => Promise.resolve({ path: `${DEMO}/environments/development` }),
+  'PUT /api/v1/projects/{project}/environments/{environment}': async (ctx) => {
+    const project = await freshProjectWithEnvironment(ctx);
+    return { path: `/api/v1/projects/${project}/environments/qa`, body: { key: 'qa', name: 'QA renamed', color: '#123456' }, ifMatch: 1 };
+  },
+  'DELETE /api/v1/projects/{project}/environments/{environment}': async (ctx) => {
+    const project = await freshProjectWithEnvironment(ctx);
+    return { path: `/api/v1/projects/${project}/environments/qa`, ifMatch: 1 };
+  },
+  'GET /api/v1/projects/{project}/environments/{environment}/ruleset': () => Promise.resolve({ path: `${DEMO}/environments/development/ruleset` }),
+  'POST /api/v1/projects/{project}/republish': async (ctx) => {
+    const project = await freshProjectWithEnvironment(ctx);
+    return { path: `/api/v1/projects/${project}/republish` };
+  },
+  'GET /api/v1/projects/{project}/sdk-keys': () => Promise.resolve({ path: `${DEMO}/sdk-keys?environment=development` }),
+  'POST /api/v1/projects/{project}/sdk-keys': (ctx) => Promise.resolve({ path: `${DEMO}/sdk-keys`, body: { environment: 'development', kind: 'client', name: `web ${ctx.n}` } }),
+  'DELETE /api/v1/projects/{project}/sdk-keys/{id}': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/sdk-keys`, { environment: 'staging', kind: 'server', name: `to revoke ${ctx.n}` });
+    return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}` };
+  },
+  ...Object.fromEntries(KINDS.flatMap((k) => Object.entries(kindFixtures(k)))),
+  'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`fe-${ctx.n}`));
+    return {
+      path: `${DEMO}/flags/fe-${ctx.n}/environments/development`,
+      body: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'beta', type: 'force', variation: 'on', condition: { beta: true } }] },
+      ifMatch: 1,
+    };
+  },
+  'POST /api/v1/projects/{project}/flags/{key}/environments/{environment}/toggle': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`ft-${ctx.n}`));
+    return { path: `${DEMO}/flags/ft-${ctx.n}/environments/development/toggle`, body: { enabled: true }, ifMatch: 1 };
+  },
+  'POST /api/v1/projects/{project}/experiments/{key}/start': async (ctx) => {
+    const key = `xs-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(key));
+    return { path: `${DEMO}/experiments/${key}/start`, ifMatch: 1 };
+  },
+  'POST /api/v1/projects/{project}/experiments/{key}/stop': async (ctx) => {
+    const key = `xp-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(key));
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/start`, undefined, 1);
+    return { path: `${DEMO}/experiments/${key}/stop`, body: { decision: 'ship', winner: 'treatment' }, ifMatch: 2 };
+  },
+  'GET /api/v1/projects/{project}/change-requests': () => Promise.resolve({ path: `${DEMO}/change-requests?status=open` }),
+  'POST /api/v1/projects/{project}/change-requests': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`fp-${ctx.n}`));
+    return {
+      path: `${DEMO}/change-requests`,
+      body: { resourceType: 'flag', resourceKey: `fp-${ctx.n}`, environment: 'production', state: { enabled: true, defaultVariation: 'on', offVariation: 'off' }, baseVersion: 1, comment: 'ship it' },
+    };
+  },
+  'GET /api/v1/projects/{project}/change-requests/{id}': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ctx.proposer)}` }),
+  'POST /api/v1/projects/{project}/change-requests/{id}/approve': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ctx.proposer)}/approve` }),
+  'POST /api/v1/projects/{project}/change-requests/{id}/reject': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ctx.proposer)}/reject` }),
+  'POST /api/v1/projects/{project}/change-requests/{id}/apply': async (ctx) => {
+    const proposer = ownOrOutside(ctx);
+    const id = await proposal(ctx, proposer);
+    // Nobody reviews their own request: an owner's proposal is approved by the admin.
+    await must(proposer === ctx.tokens.owner ? ctx.tokens.admin : ctx.tokens.owner, 'POST', `${DEMO}/change-requests/${id}/approve`);
+    return { path: `${DEMO}/change-requests/${id}/apply` };
+  },
+  'POST /api/v1/projects/{project}/change-requests/{id}/cancel': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ownOrOutside(ctx))}/cancel` }),
+  'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
+};
+
+/** A request that passes every check but authentication: concrete, valid-looking parameters. */
+function concretePath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, (_m, name: string) => ({ project: 'demo', key: 'new-checkout', environment: 'development' })[name] ?? 'some-id');
+}
+
+async function auditCount(): Promise<number> {
+  const r = await p.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log');
+  return r.rows[0]!.n;
+}
+
+describe('every route × every role, from the permission matrix (pglite)', () => {
+  const tokens = {} as Record<Role, string>;
+  const userIds = {} as Record<Role, string>;
+  let proposer = '';
+  let counter = 0;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    tokens.owner = await p.login(OWNER.email, OWNER.password);
+    for (const role of ROLES.filter((r) => r !== 'owner')) {
+      await must(tokens.owner, 'POST', '/api/v1/users', { ...CREDENTIALS[role], name: `The ${role}`, role });
+      tokens[role] = await p.login(CREDENTIALS[role].email, CREDENTIALS[role].password);
+    }
+    for (const role of ROLES) {
+      userIds[role] = (await must(tokens[role], 'GET', '/api/v1/me')).id as string;
+    }
+    await must(tokens.owner, 'POST', '/api/v1/users', { email: 'pat@example.com', password: PASSWORD, name: 'Proposer', role: 'editor' });
+    proposer = await p.login('pat@example.com', PASSWORD);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('has a fixture for every route and a route for every fixture', () => {
+    const routes = ROUTES.map(routeId);
+
+    const missing = routes.filter((id) => !(id in FIXTURES));
+    const stale = Object.keys(FIXTURES).filter((id) => !routes.includes(id));
+
+    expect(missing).toEqual([]);
+    expect(stale).toEqual([]);
+    expect(routes.length).toBeGreaterThan(50);
+  });
+
+  it('lists the same routes and permissions as the running platform', () => {
+    const live = managementRoutes(p.services)
+      .filter((r) => r.auth !== false)
+      .map((r) => `${routeId(r)} ${String(r.permission)}`);
+
+    const listed = ROUTES.map((r) => `${routeId(r)} ${String(r.permission)}`);
+
+    expect(listed).toEqual(live);
+    expect(ROUTES.every((r) => r.permission !== undefined)).toBe(true);
+  });
+
+  describe.each(ROUTES.map((r) => [routeId(r), r] as const))('%s', (id, route) => {
+    it.each(ROLES.map((role) => [role, can(role, route.permission!) ? 'allowed' : 'FORBIDDEN'] as const))('as %s: %s', async (role, expected) => {
+      const fixture = FIXTURES[id];
+      if (fixture === undefined) {
+        throw new Error(`no fixture for ${id}: add one to FIXTURES`);
+      }
+      counter += 1;
+      const call = await fixture({ role, token: tokens[role], tokens, userIds, proposer, n: `${role}-${counter}` });
+      const auditBefore = await auditCount();
+
+      const res = await p.request(route.method.toUpperCase(), call.path, {
+        token: call.token ?? tokens[role],
+        ...(call.body === undefined ? {} : { body: call.body }),
+        ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
+      });
+
+      const wrote = (await auditCount()) !== auditBefore;
+
+      const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
+      const outcome = res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`;
+      expect(outcome).toBe(expected);
+      expect({ forbiddenButWrote: expected === 'FORBIDDEN' && wrote }).toEqual({ forbiddenButWrote: false });
+    });
+  });
+
+  it('answers 401 to every route without a token, with a garbage token, or a token in another header', async () => {
+    const calls = ROUTES.flatMap((r) => [
+      { route: r, headers: {} },
+      { route: r, headers: { authorization: 'Bearer not-a-real-token' } },
+      { route: r, headers: { authorization: 'Bearer xps_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } },
+      { route: r, headers: { authorization: `Basic ${Buffer.from(`${OWNER.email}:${OWNER.password}`).toString('base64')}` } },
+      { route: r, headers: { 'x-api-key': tokens.owner } },
+    ]);
+
+    const results = [];
+    for (const { route, headers } of calls) {
+      const res = await p.request(route.method.toUpperCase(), concretePath(route.path), { headers });
+      results.push({ call: `${routeId(route)} ${Object.keys(headers).join(',')}`, status: res.status, code: res.body?.error?.code });
+    }
+
+    expect(results.filter((r) => r.status !== 401 || r.code !== 'UNAUTHENTICATED')).toEqual([]);
+    expect(results).toHaveLength(ROUTES.length * 5);
+  });
+
+  it('refuses a revoked personal access token', async () => {
+    const created = await must(tokens.viewer, 'POST', '/api/v1/me/tokens', { name: 'laptop' });
+    const pat = created.token as string;
+    const before = await p.request('GET', '/api/v1/me', { token: pat });
+
+    await must(tokens.viewer, 'DELETE', `/api/v1/me/tokens/${created.accessToken.id as string}`);
+    const after = await p.request('GET', '/api/v1/me', { token: pat });
+    const write = await p.request('POST', '/api/v1/me/tokens', { token: pat, body: { name: 'sneaky' } });
+
+    expect(before.status).toBe(200);
+    expect(after.status).toBe(401);
+    expect(after.body.error.code).toBe('UNAUTHENTICATED');
+    expect(write.status).toBe(401);
+  });
+
+  it('refuses an expired personal access token and an expired session', async () => {
+    await must(tokens.owner, 'POST', '/api/v1/users', { email: 'temp@example.com', password: PASSWORD, name: 'Temp', role: 'editor' });
+    const session = await p.login('temp@example.com', PASSWORD);
+    const pat = (await must(session, 'POST', '/api/v1/me/tokens', { name: 'short', expiresInDays: 1 })).token as string;
+    const start = p.now.value;
+
+    p.now.value = new Date(start.getTime() + 2 * 86_400_000);
+    const patLater = await p.request('GET', '/api/v1/me', { token: pat });
+    const sessionLater = await p.request('GET', '/api/v1/me', { token: session });
+    p.now.value = start;
+
+    expect(patLater.status).toBe(401);
+    expect(sessionLater.status).toBe(401);
+  });
+
+  it("refuses a disabled user's session and personal access token", async () => {
+    const invited = await must(tokens.owner, 'POST', '/api/v1/users', { email: 'leaver@example.com', password: PASSWORD, name: 'Leaver', role: 'editor' });
+    const session = await p.login('leaver@example.com', PASSWORD);
+    const pat = (await must(session, 'POST', '/api/v1/me/tokens', { name: 'ci' })).token as string;
+    const before = await p.request('GET', `${DEMO}/flags`, { token: session });
+
+    await must(tokens.admin, 'PATCH', `/api/v1/users/${invited.user.id as string}`, { disabled: true }, 1);
+    const viaSession = await p.request('GET', `${DEMO}/flags`, { token: session });
+    const viaPat = await p.request('POST', `${DEMO}/flags`, { token: pat, body: flagBody('from-a-leaver') });
+    const relogin = await p.request('POST', '/api/v1/auth/login', { body: { email: 'leaver@example.com', password: PASSWORD } });
+
+    expect(before.status).toBe(200);
+    expect(viaSession.status).toBe(401);
+    expect(viaPat.status).toBe(401);
+    expect(relogin.status).toBe(401);
+  });
+
+  it('refuses a session after logout', async () => {
+    const session = await p.login(CREDENTIALS.editor.email, CREDENTIALS.editor.password);
+
+    const out = await p.request('POST', '/api/v1/auth/logout', { token: session });
+    const after = await p.request('GET', '/api/v1/me', { token: session });
+
+    expect(out.status).toBe(204);
+    expect(after.status).toBe(401);
+  });
+
+  it("hides one organisation's project, users and audit log from another organisation's owner", async () => {
+    const orgId = randomUUID();
+    await p.db.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', [orgId, 'Rival']);
+    await users.create(p.db, { id: randomUUID(), orgId, email: 'rival@example.org', name: 'Rival', role: 'owner', passwordHash: await hashPassword(PASSWORD, TEST_SCRYPT) });
+    const rival = await p.login('rival@example.org', PASSWORD);
+    const flagsBefore = await must(tokens.owner, 'GET', `${DEMO}/flags?limit=200`);
+
+    const project = await p.request('GET', DEMO, { token: rival });
+    const projects = await p.request('GET', '/api/v1/projects', { token: rival });
+    const flag = await p.request('GET', `${DEMO}/flags/new-checkout`, { token: rival });
+    const create = await p.request('POST', `${DEMO}/flags`, { token: rival, body: flagBody('planted') });
+    const toggle = await p.request('POST', `${DEMO}/flags/new-checkout/environments/development/toggle`, { token: rival, body: { enabled: false }, headers: { 'If-Match': '"1"' } });
+    const keys = await p.request('POST', `${DEMO}/sdk-keys`, { token: rival, body: { environment: 'production', kind: 'server', name: 'stolen' } });
+    const user = await p.request('GET', `/api/v1/users/${userIds.owner}`, { token: rival });
+    const patch = await p.request('PATCH', `/api/v1/users/${userIds.viewer}`, { token: rival, body: { role: 'owner' }, headers: { 'If-Match': '"1"' } });
+    const userList = await p.request('GET', '/api/v1/users', { token: rival });
+    const audit = await p.request('GET', '/api/v1/audit', { token: rival });
+    const auditOfDemo = await p.request('GET', '/api/v1/audit?project=demo', { token: rival });
+    const flagsAfter = await must(tokens.owner, 'GET', `${DEMO}/flags?limit=200`);
+
+    for (const res of [project, flag, create, toggle, keys, user, patch, auditOfDemo]) {
+      expect(`${res.status} ${res.body.error?.code ?? JSON.stringify(res.body)}`).toBe('404 NOT_FOUND');
+    }
+    expect(projects.body.items).toEqual([]);
+    expect((userList.body.items as { email: string }[]).map((u) => u.email)).toEqual(['rival@example.org']);
+    expect((audit.body.items as { actorEmail: string }[]).map((e) => e.actorEmail)).toEqual(['rival@example.org']);
+    expect(flagsAfter).toEqual(flagsBefore);
+  });
+});
+
+describe('authentication and role basics on real PostgreSQL', () => {
+  let pg: Platform;
+
+  beforeAll(async () => {
+    pg = await startPlatform(postgresTarget());
+  });
+  afterAll(async () => {
+    await pg.close();
+  });
+
+  it('answers 401 without or with a bad token, 403 to a viewer writing, and 2xx to the owner', async () => {
+    const owner = await pg.login(OWNER.email, OWNER.password);
+    await pg.request('POST', '/api/v1/users', { token: owner, body: { email: 'vic@example.com', password: PASSWORD, name: 'Vic', role: 'viewer' } });
+    const viewer = await pg.login('vic@example.com', PASSWORD);
+
+    const anonymous = await pg.request('GET', `${DEMO}/flags`);
+    const garbage = await pg.request('GET', `${DEMO}/flags`, { token: 'xpp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    const viewerRead = await pg.request('GET', `${DEMO}/flags`, { token: viewer });
+    const viewerWrite = await pg.request('POST', `${DEMO}/flags`, { token: viewer, body: flagBody('viewer-flag') });
+    const viewerInvite = await pg.request('POST', '/api/v1/users', { token: viewer, body: { email: 'x@example.com', name: 'X', role: 'owner' } });
+    const ownerWrite = await pg.request('POST', `${DEMO}/flags`, { token: owner, body: flagBody('owner-flag') });
+
+    expect(anonymous.status).toBe(401);
+    expect(garbage.status).toBe(401);
+    expect(viewerRead.status).toBe(200);
+    expect(viewerWrite.status).toBe(403);
+    expect(viewerWrite.body.error.code).toBe('FORBIDDEN');
+    expect(viewerInvite.status).toBe(403);
+    expect(ownerWrite.status).toBe(201);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Environment, FlagInput } from '@xp/shared';
+import type { FlagInput } from '@xp/shared';
 import { flagSchema } from '@xp/shared';
 import { hashPassword, validatePasswordStrength } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
@@ -9,6 +9,7 @@ import { environments, projects } from '../store/projects.js';
 import { users } from '../store/users.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
+import { DEFAULT_ENVIRONMENTS } from './projects.js';
 import { flagsRepo, flushRulesets, stageRulesets } from './publisher.js';
 
 export interface BootstrapOptions {
@@ -27,11 +28,6 @@ export interface BootstrapResult {
   readonly sdkKeys?: Record<string, { server: string; client: string }>;
 }
 
-const DEMO_ENVIRONMENTS: Environment[] = [
-  { key: 'development', name: 'Development', production: false, requireApproval: false, color: '#2ca02c' },
-  { key: 'staging', name: 'Staging', production: false, requireApproval: false, color: '#ff7f0e' },
-  { key: 'production', name: 'Production', production: true, requireApproval: true, color: '#d62728' },
-];
 
 const DEMO_FLAGS: FlagInput[] = [
   {
@@ -99,7 +95,7 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
     const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash });
     const actor: Actor = { userId: owner.id, orgId, email, role: 'owner', client: 'bootstrap' };
     await projects.create(tx, { id: projectId, orgId, key: 'demo', name: 'Demo project', description: 'Created on first start.' });
-    for (const env of DEMO_ENVIRONMENTS) {
+    for (const env of DEFAULT_ENVIRONMENTS) {
       await environments.create(tx, projectId, env, owner.id);
       const pair = { server: generateToken(TokenKind.ServerSdkKey), client: generateToken(TokenKind.ClientSdkKey) };
       for (const kind of ['server', 'client'] as const) {

@@ -15,10 +15,19 @@ import { projectFor } from './definitions.js';
 import { flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
+/** What a new project gets unless it names its own environments. */
+export const DEFAULT_ENVIRONMENTS: readonly Environment[] = [
+  { key: 'development', name: 'Development', production: false, requireApproval: false, color: '#2ca02c' },
+  { key: 'staging', name: 'Staging', production: false, requireApproval: false, color: '#ff7f0e' },
+  { key: 'production', name: 'Production', production: true, requireApproval: true, color: '#d62728' },
+];
+
 export const projectCreateSchema = z.strictObject({
   key: keySchema,
   name: z.string().min(1).max(200),
   description: z.string().max(2000).optional(),
+  /** Environments to create with the project; defaults to development, staging and a protected production. */
+  environments: z.array(environmentSchema).min(1).max(20).optional(),
 });
 
 export const projectPatchSchema = z.strictObject({
@@ -47,12 +56,23 @@ export class ProjectService {
 
   async create(actor: Actor, input: unknown): Promise<Project> {
     assertCan(actor, Permission.ProjectsManage);
-    const data = parseOrThrow(projectCreateSchema, input, 'project');
-    return this.deps.db.withTransaction(async (tx) => {
+    const { environments: envs = DEFAULT_ENVIRONMENTS, ...data } = parseOrThrow(projectCreateSchema, input, 'project');
+    const keys = envs.map((e) => e.key);
+    if (new Set(keys).size !== keys.length) {
+      throw invalid('environment keys must be unique', { issues: [{ path: 'environments', message: 'duplicate key' }] });
+    }
+    let staged: Awaited<ReturnType<typeof stageRulesets>> = [];
+    const created = await this.deps.db.withTransaction(async (tx) => {
       const project = await projects.create(tx, { id: this.deps.newId(), orgId: actor.orgId, ...data });
-      await record(tx, actor, { projectId: project.id, action: 'project.created', resourceType: 'project', resourceKey: project.key, before: undefined, after: data });
+      for (const env of envs) {
+        await environments.create(tx, project.id, env, actor.userId);
+      }
+      await record(tx, actor, { projectId: project.id, action: 'project.created', resourceType: 'project', resourceKey: project.key, before: undefined, after: { ...data, environments: keys } });
+      staged = await stageRulesets(tx, project.id, this.deps.now());
       return project;
     });
+    await flushRulesets(this.deps, staged);
+    return created;
   }
 
   async update(actor: Actor, key: string, input: unknown, expectedVersion: number): Promise<Project> {

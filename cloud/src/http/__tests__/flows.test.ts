@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateFlag } from '@xp/shared';
-import { TARGETS } from '../../store/__tests__/test-databases.js';
+import { TARGETS, pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
 
@@ -115,5 +115,28 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain('swagger-ui-bundle.js');
     expect(css.status).toBe(200);
+  });
+});
+
+describe('new projects', () => {
+  it('get development, staging and a protected production unless they name their own', async () => {
+    const p = await startPlatform(pgliteTarget());
+    try {
+      const owner = await p.login(OWNER.email, OWNER.password);
+
+      const defaulted = await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'shop', name: 'Shop' } });
+      const custom = await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'api', name: 'API', environments: [{ key: 'live', name: 'Live', production: true }] } });
+      const duplicate = await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'dup', name: 'Dup', environments: [{ key: 'a', name: 'A' }, { key: 'a', name: 'A2' }] } });
+      const shopEnvs = await p.request('GET', '/api/v1/projects/shop/environments', { token: owner });
+      const apiEnvs = await p.request('GET', '/api/v1/projects/api/environments', { token: owner });
+
+      expect(defaulted.status).toBe(201);
+      expect(shopEnvs.body.items.map((e: { key: string; requireApproval: boolean }) => `${e.key}:${e.requireApproval}`)).toEqual(['development:false', 'staging:false', 'production:true']);
+      expect(custom.status).toBe(201);
+      expect(apiEnvs.body.items.map((e: { key: string }) => e.key)).toEqual(['live']);
+      expect(duplicate.status).toBe(400);
+    } finally {
+      await p.close();
+    }
   });
 });

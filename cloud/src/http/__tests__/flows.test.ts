@@ -112,6 +112,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(doc.body.openapi).toBe('3.1.0');
     expect(Object.keys(doc.body.paths)).toContain('/api/v1/projects/{project}/flags/{key}');
     expect(JSON.stringify(doc.body)).not.toContain('__shared');
+    const refs = [...JSON.stringify(doc.body).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+    const missing = refs.filter((name) => !(name in doc.body.components.schemas));
+    expect(refs.length).toBeGreaterThan(50);
+    expect(missing).toEqual([]);
+    const operations = Object.values(doc.body.paths as Record<string, Record<string, { 'x-permission'?: string; security?: unknown }>>).flatMap((o) => Object.values(o));
+    expect(operations.filter((o) => o.security !== undefined && o['x-permission'] === undefined)).toEqual([]);
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain('swagger-ui-bundle.js');
     expect(css.status).toBe(200);

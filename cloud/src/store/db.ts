@@ -73,16 +73,29 @@ export function createPgDatabase(connectionString: string, options: { max?: numb
       const client = await pool.connect().catch((e: unknown) => {
         throw wrap(e);
       });
+      // A checked-out client has no pool listener: a connection killed mid-transaction (failover,
+      // pg_terminate_backend) would otherwise crash the process with an unhandled 'error' event.
+      let broken: Error | undefined;
+      const onError = (e: Error): void => {
+        broken ??= e;
+      };
+      client.on('error', onError);
       try {
         await run(client, 'BEGIN');
         const result = await fn({ query: (sql, params) => run(client, sql, params) });
         await run(client, 'COMMIT');
         return result;
       } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (broken === undefined) {
+          await client.query('ROLLBACK').catch((rollback: unknown) => {
+            broken ??= rollback instanceof Error ? rollback : new Error('rollback failed');
+          });
+        }
         throw e;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A broken connection is destroyed rather than returned to the pool.
+        client.release(broken);
       }
     },
     close: () => pool.end(),

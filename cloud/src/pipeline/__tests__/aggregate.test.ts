@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PipelineEvent } from '@xp/shared';
+import type { Database } from '../../store/db.js';
+import { DatabaseError } from '../../store/db.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import { isTransientError, parseRecord, processBatch, rebuildTotals } from '../aggregate.js';
+import { DAY, ENV, HOUR, PROJECT, T0, exposure, groundTruth, readState, seedProject, toRecord, track, withHook } from './fixtures.js';
+
+const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures'];
+
+describe('parseRecord', () => {
+  it('accepts a pipeline event as bytes or base64 and names what is wrong with anything else', () => {
+    const event = exposure('u1', 'exp-a', 'control', T0);
+    const json = JSON.stringify(event);
+
+    expect(parseRecord(toRecord(event))).toEqual({ ok: true, event });
+    expect(parseRecord({ ...toRecord(event), data: Buffer.from(json).toString('base64') })).toEqual({ ok: true, event });
+    expect(parseRecord(toRecord('{not json'))).toMatchObject({ ok: false, reason: expect.stringContaining('not JSON') });
+    expect(parseRecord(toRecord(new Uint8Array([0xff, 0xfe, 0x00])))).toEqual({ ok: false, reason: 'payload is not UTF-8' });
+    expect(parseRecord(toRecord(json.replace('"u1"', '"u\\u00001"')))).toEqual({ ok: false, reason: 'payload contains a NUL character' });
+    expect(parseRecord(toRecord(JSON.stringify({ ...event, v: 2 })))).toMatchObject({ ok: false, reason: expect.stringContaining('v:') });
+    expect(parseRecord(toRecord(JSON.stringify({ ...event, event: { ...event.event, unitId: '' } })))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('event.unitId'),
+    });
+  });
+});
+
+describe('isTransientError', () => {
+  it('retries connection and concurrency failures, not data errors or bugs', () => {
+    expect(isTransientError(new DatabaseError('57P01', 'terminating connection'))).toBe(true);
+    expect(isTransientError(new DatabaseError(undefined, 'Connection terminated unexpectedly'))).toBe(true);
+    expect(isTransientError(new DatabaseError('ECONNREFUSED', 'connect ECONNREFUSED'))).toBe(true);
+    expect(isTransientError(new DatabaseError('40001', 'could not serialize'))).toBe(true);
+    expect(isTransientError(new DatabaseError('22003', 'numeric field overflow'))).toBe(false);
+    expect(isTransientError(new TypeError('bug'))).toBe(false);
+  });
+});
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_name, makeTarget) => {
+  const target = makeTarget();
+  let db: Database;
+
+  beforeAll(async () => {
+    db = await target.open();
+    await seedProject(db);
+  });
+  afterAll(async () => {
+    await target.dispose();
+  });
+  beforeEach(async () => {
+    for (const table of TABLES) {
+      await db.query(`DELETE FROM ${table}`);
+    }
+  });
+
+  const apply = async (events: readonly (PipelineEvent | string)[]) => processBatch(db, events.map((e) => toRecord(e)));
+
+  it(`${target.name}: counts each event id once, within a batch and across re-deliveries`, async () => {
+    const x = exposure('u1', 'exp-a', 'control', T0);
+    const p = track('u1', 'purchase', T0 + HOUR, 12.5);
+
+    const first = await apply([x, p, p]);
+    const again = await apply([x, p]);
+
+    expect(first).toEqual({ batchItemFailures: [], processed: 2, duplicates: 1, deadLettered: 0 });
+    expect(again).toEqual({ batchItemFailures: [], processed: 0, duplicates: 2, deadLettered: 0 });
+    const totals = await db.query<{ metric: string; value: string }>(
+      `SELECT metric, value::text FROM unit_metric_totals WHERE unit_id = 'u1' AND experiment = 'exp-a' ORDER BY metric`,
+    );
+    expect(totals.rows).toEqual([
+      { metric: 'purchased', value: '1' },
+      { metric: 'purchases', value: '1' },
+      { metric: 'revenue', value: '12.5' },
+      { metric: 'revenue-48h', value: '12.5' },
+      { metric: 'revenue-per-session', value: '12.5' },
+    ]);
+    expect(await readState(db)).toEqual(groundTruth([x, p]));
+  });
+
+  it(`${target.name}: keeps the first exposure, whatever the arrival order, and excludes units seen in two variations`, async () => {
+    const late = exposure('u1', 'exp-a', 'treatment', T0 + DAY);
+    const early = exposure('u1', 'exp-a', 'treatment', T0);
+    const consistent = exposure('u1', 'exp-a', 'treatment', T0 + 2 * DAY);
+    const a = exposure('u2', 'exp-a', 'control', T0);
+    const b = exposure('u2', 'exp-a', 'treatment', T0 + HOUR);
+    const c = exposure('u3', 'exp-b', 'v1', T0);
+    const d = exposure('u3', 'exp-b', 'v2', T0 - HOUR);
+
+    await apply([late]);
+    await apply([early, a]);
+    await apply([consistent, b]);
+    await apply([c, d]);
+
+    const rows = await db.query<{ unit_id: string; variation: string; exposed_at: Date; excluded: boolean }>(
+      'SELECT unit_id, variation, exposed_at, excluded FROM exposures ORDER BY unit_id',
+    );
+    expect(rows.rows.map((r) => ({ ...r, exposed_at: new Date(r.exposed_at).getTime() }))).toEqual([
+      { unit_id: 'u1', variation: 'treatment', exposed_at: T0, excluded: false },
+      { unit_id: 'u2', variation: 'control', exposed_at: T0, excluded: true },
+      { unit_id: 'u3', variation: 'v2', exposed_at: T0 - HOUR, excluded: true },
+    ]);
+    const excluded = await db.query<{ experiment: string; n: number }>(
+      'SELECT experiment, count(*)::int AS n FROM exposures WHERE excluded GROUP BY experiment ORDER BY experiment',
+    );
+    expect(excluded.rows).toEqual([
+      { experiment: 'exp-a', n: 1 },
+      { experiment: 'exp-b', n: 1 },
+    ]);
+  });
+
+  it(`${target.name}: splits totals into pre-exposure and analysis windows, independent of arrival order`, async () => {
+    const events = (unit: string): PipelineEvent[] => [
+      track(unit, 'purchase', T0 - 15 * DAY, 100), // before the 14-day pre-period: ignored
+      track(unit, 'purchase', T0 - DAY, 7.25), // pre-period
+      track(unit, 'session', T0 - DAY),
+      track(unit, 'purchase', T0, 3), // at exposure: analysis window
+      track(unit, 'session', T0 + HOUR),
+      track(unit, 'purchase', T0 + 3 * DAY, 10), // after revenue-48h's window
+      track(unit, 'page_view', T0 + 2 * HOUR),
+      exposure(unit, 'exp-a', 'control', T0 + DAY), // a later exposure, superseded by the next one
+      exposure(unit, 'exp-a', 'control', T0),
+      exposure(unit, 'exp-b', 'v1', T0 + 2 * DAY),
+    ];
+    const inOrder = events('u-ordered');
+    const reversed = events('u-reversed').reverse();
+    const exposuresFirst = events('u-exposed-first');
+
+    await apply(inOrder);
+    for (const e of reversed) {
+      await apply([e]);
+    }
+    await apply(exposuresFirst.slice(7));
+    await apply(exposuresFirst.slice(0, 7));
+
+    const state = await readState(db);
+    expect(state).toEqual(groundTruth([...inOrder, ...reversed, ...exposuresFirst]));
+    const forUnit = (unit: string) => state.totals.filter((t) => t.key.includes(`/${unit}/`)).map((t) => ({ ...t, key: t.key.replace(`/${unit}/`, '/') }));
+    expect(forUnit('u-reversed')).toEqual(forUnit('u-ordered'));
+    expect(forUnit('u-exposed-first')).toEqual(forUnit('u-ordered'));
+    const revenue = state.totals.find((t) => t.key === `${PROJECT}/${ENV}/exp-a/u-ordered/revenue`);
+    expect(revenue).toEqual({ key: `${PROJECT}/${ENV}/exp-a/u-ordered/revenue`, value: 1300, preValue: 725, denominator: 0, preDenominator: 0 });
+    const ratio = state.totals.find((t) => t.key === `${PROJECT}/${ENV}/exp-a/u-ordered/revenue-per-session`);
+    expect(ratio).toEqual({ key: `${PROJECT}/${ENV}/exp-a/u-ordered/revenue-per-session`, value: 1300, preValue: 725, denominator: 100, preDenominator: 100 });
+    const windowed = state.totals.find((t) => t.key === `${PROJECT}/${ENV}/exp-a/u-ordered/revenue-48h`);
+    expect(windowed?.value).toBe(300);
+  });
+
+  it(`${target.name}: rebuilds an experiment's totals from stored events after its metrics change`, async () => {
+    const events = [exposure('u1', 'exp-b', 'v1', T0), track('u1', 'purchase', T0 + HOUR, 5), track('u1', 'page_view', T0 + HOUR)];
+    await apply(events);
+    await db.query(`DELETE FROM unit_metric_totals`);
+
+    await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-b' }));
+
+    expect(await readState(db)).toEqual(groundTruth(events));
+  });
+
+  it(`${target.name}: dead-letters poison records with their reason and keeps the valid ones`, async () => {
+    const good = [exposure('u1', 'exp-a', 'control', T0), track('u1', 'purchase', T0 + HOUR, 2)];
+    const records = [
+      toRecord(good[0]!),
+      toRecord('{"v":1,'),
+      toRecord(JSON.stringify({ ...good[1]!, event: { ...good[1]!.event, type: 'click' } })),
+      toRecord(new Uint8Array([0xc3, 0x28])),
+      toRecord(good[1]!),
+    ];
+
+    const result = await processBatch(db, records);
+    const again = await processBatch(db, records);
+
+    expect(result).toEqual({ batchItemFailures: [], processed: 2, duplicates: 0, deadLettered: 3 });
+    expect(again).toEqual({ batchItemFailures: [], processed: 0, duplicates: 2, deadLettered: 0 });
+    const letters = await db.query<{ sequence_number: string; reason: string; data: Uint8Array }>(
+      'SELECT sequence_number, reason, data FROM dead_letters ORDER BY sequence_number',
+    );
+    expect(letters.rows.map((r) => r.sequence_number)).toEqual([records[1]!.sequenceNumber, records[2]!.sequenceNumber, records[3]!.sequenceNumber]);
+    expect(letters.rows[0]!.reason).toMatch(/^payload is not JSON/);
+    expect(letters.rows[1]!.reason).toMatch(/^not a pipeline event: event.type/);
+    expect(letters.rows[2]!.reason).toBe('payload is not UTF-8');
+    expect(Buffer.from(letters.rows[2]!.data)).toEqual(Buffer.from([0xc3, 0x28]));
+    expect(await readState(db)).toEqual(groundTruth(good));
+  });
+
+  it(`${target.name}: a transient failure fails the whole batch and writes nothing`, async () => {
+    let fail = true;
+    const flaky = withHook(db, (sql) => {
+      if (fail && sql.includes('INSERT INTO unit_events')) {
+        throw new DatabaseError('57P01', 'terminating connection due to administrator command');
+      }
+    });
+    const events = [exposure('u1', 'exp-a', 'control', T0), track('u1', 'purchase', T0 + HOUR, 2)];
+    const records = events.map((e) => toRecord(e));
+
+    const failed = await processBatch(flaky, records);
+    const written = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events');
+    fail = false;
+    const retried = await processBatch(flaky, records);
+
+    expect(failed).toEqual({ batchItemFailures: records.map((r) => ({ itemIdentifier: r.sequenceNumber })), processed: 0, duplicates: 0, deadLettered: 0 });
+    expect(written.rows[0]!.n).toBe(0);
+    expect(retried).toEqual({ batchItemFailures: [], processed: 2, duplicates: 0, deadLettered: 0 });
+    expect(await readState(db)).toEqual(groundTruth(events));
+  });
+
+  it(`${target.name}: isolates a record that keeps failing, reports it and what follows, then dead-letters it after bounded retries`, async () => {
+    const broken = withHook(db, (sql, params) => {
+      const units = params?.[3];
+      if (sql.includes('INSERT INTO exposures') && Array.isArray(units) && units.includes('bad-unit')) {
+        throw new DatabaseError('22003', 'numeric field overflow');
+      }
+    });
+    const events = [exposure('u1', 'exp-a', 'control', T0), exposure('bad-unit', 'exp-a', 'control', T0), exposure('u2', 'exp-a', 'treatment', T0)];
+    const records = events.map((e) => toRecord(e));
+    const checkpoints: string[] = [];
+    const options = {
+      maxAttempts: 2,
+      checkpoint: async (_tx: unknown, last: { sequenceNumber: string }) => {
+        checkpoints.push(last.sequenceNumber);
+        await Promise.resolve();
+      },
+    };
+
+    const first = await processBatch(broken, records, options);
+    const second = await processBatch(broken, records.slice(1), options);
+
+    expect(first).toEqual({ batchItemFailures: records.slice(1).map((r) => ({ itemIdentifier: r.sequenceNumber })), processed: 1, duplicates: 0, deadLettered: 0 });
+    expect(second).toEqual({ batchItemFailures: [], processed: 1, duplicates: 0, deadLettered: 1 });
+    expect(checkpoints).toEqual(records.map((r) => r.sequenceNumber));
+    const letters = await db.query<{ reason: string }>('SELECT reason FROM dead_letters');
+    expect(letters.rows).toEqual([{ reason: 'failed 2 times: 22003: numeric field overflow' }]);
+    const units = await db.query<{ unit_id: string }>('SELECT unit_id FROM exposures ORDER BY unit_id');
+    expect(units.rows.map((r) => r.unit_id)).toEqual(['u1', 'u2']);
+  });
+});

@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SplitShardCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { PipelineEvent } from '@xp/shared';
+import type { LocalService } from '../../local/aws-local.js';
+import { createKinesisClient, ensureStream, startKinesalite } from '../../local/aws-local.js';
+import type { Database } from '../../store/db.js';
+import { DatabaseError } from '../../store/db.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import type { AggregateOptions, StreamRecord } from '../aggregate.js';
+import { processBatch } from '../aggregate.js';
+import type { ShardReader } from '../poller.js';
+import { ExpiredIteratorError, createPoller, kinesisShardReader } from '../poller.js';
+import { DAY, HOUR, T0, exposure, groundTruth, readState, seedProject, track } from './fixtures.js';
+import { putAll, quickSleep, until } from './kinesis-helpers.js';
+
+const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures', 'stream_checkpoints'];
+
+function someEvents(prefix: string, units: number): PipelineEvent[] {
+  const events: PipelineEvent[] = [];
+  for (let u = 0; u < units; u++) {
+    const unit = `${prefix}-${u}`;
+    events.push(track(unit, 'purchase', T0 - DAY, 1.5));
+    events.push(exposure(unit, 'exp-a', u % 2 === 0 ? 'control' : 'treatment', T0 + u * HOUR));
+    events.push(track(unit, 'purchase', T0 + u * HOUR + HOUR, u + 0.25));
+  }
+  return events;
+}
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', (_name, makeTarget) => {
+  const target = makeTarget();
+  let db: Database;
+  let kinesalite: LocalService;
+  let kinesis: KinesisClient;
+  let streamNo = 0;
+  let stream: string;
+
+  beforeAll(async () => {
+    db = await target.open();
+    await seedProject(db);
+    kinesalite = await startKinesalite();
+    kinesis = createKinesisClient(kinesalite.endpoint);
+  });
+  afterAll(async () => {
+    kinesis.destroy();
+    await kinesalite.close();
+    await target.dispose();
+  });
+  beforeEach(async () => {
+    for (const table of TABLES) {
+      await db.query(`DELETE FROM ${table}`);
+    }
+    streamNo++;
+    stream = `events-${streamNo}`;
+    await ensureStream(kinesis, stream, 2);
+  });
+
+  const processedCount = async (): Promise<number> => {
+    const out = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events');
+    return out.rows[0]!.n;
+  };
+
+  it(`${target.name}: reads every shard, checkpoints with the aggregates, and a new poller resumes after the checkpoint`, async () => {
+    const first = someEvents('a', 20);
+    const lastOfFirst = await putAll(kinesis, stream, first);
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep });
+
+    poller.start();
+    await until(async () => (await processedCount()) === first.length, 'the first events');
+    await poller.stop();
+    const checkpoints = await db.query<{ shard_id: string; sequence_number: string }>(
+      'SELECT shard_id, sequence_number FROM stream_checkpoints WHERE stream = $1 ORDER BY shard_id',
+      [stream],
+    );
+    const second = [...someEvents('b', 5), ...first.slice(0, 6)];
+    await putAll(kinesis, stream, second);
+    const resumed = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep });
+    resumed.start();
+    await until(() => Promise.resolve(resumed.stats().records === second.length), 'the second events');
+    await resumed.stop();
+
+    expect(Object.fromEntries(checkpoints.rows.map((r) => [r.shard_id, r.sequence_number]))).toEqual(Object.fromEntries(lastOfFirst));
+    expect(resumed.stats()).toMatchObject({ records: second.length, processed: 15, duplicates: 6, failedBatches: 0 });
+    expect(await readState(db)).toEqual(groundTruth([...first, ...second]));
+  });
+
+  it(`${target.name}: survives an expired iterator, a failed batch and Kinesis errors without leaving its loop`, async () => {
+    const events = someEvents('c', 15);
+    await putAll(kinesis, stream, events);
+    const real = kinesisShardReader(kinesis);
+    let getCalls = 0;
+    const reader: ShardReader = {
+      listShards: (s) => real.listShards(s),
+      shardIterator: (s, id, after) => real.shardIterator(s, id, after),
+      getRecords: (iterator, limit, signal) => {
+        getCalls++;
+        if (getCalls === 1) {
+          return Promise.reject(new ExpiredIteratorError());
+        }
+        if (getCalls === 2) {
+          return Promise.reject(new Error('ProvisionedThroughputExceededException'));
+        }
+        return real.getRecords(iterator, limit, signal);
+      },
+    };
+    let batches = 0;
+    const flaky = async (d: Database, records: readonly StreamRecord[], options: AggregateOptions) => {
+      batches++;
+      if (batches === 1) {
+        return processBatch(
+          {
+            ...d,
+            withTransaction: (fn) =>
+              d.withTransaction(async (tx) => {
+                await fn(tx);
+                throw new DatabaseError('08006', 'connection lost at commit');
+              }),
+          },
+          records,
+          options,
+        );
+      }
+      return processBatch(d, records, options);
+    };
+    const poller = createPoller({ db, reader, streamName: stream, sleep: quickSleep, process: flaky, batchLimit: 10 });
+
+    poller.start();
+    await until(async () => (await processedCount()) === events.length, 'every event');
+    await poller.stop();
+
+    expect(poller.stats()).toMatchObject({ processed: events.length, duplicates: 0, failedBatches: 1, errors: 2 });
+    expect(await readState(db)).toEqual(groundTruth(events));
+  });
+
+  it(`${target.name}: stop waits for the batch in flight`, async () => {
+    await putAll(kinesis, stream, someEvents('d', 2));
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = false;
+    const slow = async (d: Database, records: readonly StreamRecord[], options: AggregateOptions) => {
+      entered = true;
+      await gate;
+      return processBatch(d, records, options);
+    };
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep, process: slow });
+    poller.start();
+    await until(() => Promise.resolve(entered), 'a batch to start');
+
+    let stopped = false;
+    const stopping = poller.stop().then(() => {
+      stopped = true;
+    });
+    await quickSleep(5, new AbortController().signal);
+    const stoppedBeforeRelease = stopped;
+    release();
+    await stopping;
+
+    expect(stoppedBeforeRelease).toBe(false);
+    expect(poller.stats().batches).toBe(1);
+    expect(await processedCount()).toBeGreaterThan(0);
+  });
+
+  it(`${target.name}: finishes a closed parent shard before reading its children`, async () => {
+    const before = someEvents('e', 10);
+    await putAll(kinesis, stream, before);
+    await kinesis.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (2n ** 126n).toString() }));
+    await ensureStream(kinesis, stream, 2);
+    const after = someEvents('f', 10);
+    await putAll(kinesis, stream, after);
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep });
+
+    poller.start();
+    await until(async () => (await processedCount()) === before.length + after.length, 'events before and after the split');
+    await poller.stop();
+
+    const ended = await db.query<{ shard_id: string }>('SELECT shard_id FROM stream_checkpoints WHERE stream = $1 AND shard_ended', [stream]);
+    expect(ended.rows).toEqual([{ shard_id: 'shardId-000000000000' }]);
+    expect(await readState(db)).toEqual(groundTruth([...before, ...after]));
+  });
+});

@@ -1,0 +1,570 @@
+/**
+ * The aggregator: applies a batch of Kinesis records (PipelineEvent JSON) to the PostgreSQL tables of
+ * migrations/0002_pipeline.sql in ONE transaction, with set-based statements (a fixed number of round
+ * trips per batch, whatever its size).
+ *
+ * Exactly-once: the dedupe insert into `processed_events` and every aggregate write share the
+ * transaction, so an event id is either applied and recorded, or neither; a re-delivered event finds
+ * its id and is skipped. The poller commits its checkpoint in that same transaction.
+ */
+import type { ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
+import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
+import type { Logger } from '../domain/context.js';
+import type { Database, Queryable } from '../store/db.js';
+import { DatabaseError } from '../store/db.js';
+
+/** One stream record, as Lambda (base64 `data`) or GetRecords (bytes) delivers it. */
+export interface StreamRecord {
+  /** The record's payload: bytes, or a base64 string (the Lambda event's encoding). */
+  readonly data: Uint8Array | string;
+  readonly sequenceNumber: string;
+  readonly shardId: string;
+  readonly partitionKey: string;
+}
+
+export interface AggregateOptions {
+  /** Length of the pre-exposure (CUPED) window before a unit's first exposure. Default 336 h (14 days). */
+  readonly preExposureWindowHours?: number;
+  /** Attempts of a record failing for a non-transient reason before it is dead-lettered. Default 3. */
+  readonly maxAttempts?: number;
+  /** Runs inside each committing transaction with the last record it covers (the poller's checkpoint). */
+  readonly checkpoint?: (tx: Queryable, last: StreamRecord) => Promise<void>;
+  readonly logger?: Logger;
+}
+
+export interface BatchCounts {
+  /** Events applied for the first time. */
+  readonly processed: number;
+  /** Valid events skipped because their id was already processed (or repeated within the batch). */
+  readonly duplicates: number;
+  /** Records newly stored in `dead_letters`. */
+  readonly deadLettered: number;
+}
+
+export interface BatchItemFailure {
+  /** The record's sequence number. */
+  readonly itemIdentifier: string;
+}
+
+/** Same shape as Lambda's KinesisStreamBatchResponse, plus counts. */
+export interface BatchResult extends BatchCounts {
+  /** Records to deliver again: the first failed one and every record after it. */
+  readonly batchItemFailures: BatchItemFailure[];
+}
+
+export const DEFAULT_PRE_EXPOSURE_WINDOW_HOURS = 14 * 24;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+const HOUR_MS = 3_600_000;
+/** The largest instant a JavaScript Date (and therefore the SDK) can express. */
+const MAX_TIME_MS = 8.64e15;
+const MAX_REASON_CHARS = 2_000;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+type Parsed = { readonly ok: true; readonly event: PipelineEvent } | { readonly ok: false; readonly reason: string };
+
+/** Decodes and validates one record; never throws. */
+export function parseRecord(record: StreamRecord): Parsed {
+  const bytes = recordBytes(record);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { ok: false, reason: 'payload is not UTF-8' };
+  }
+  // PostgreSQL text and jsonb cannot hold NUL; such a record could never be stored.
+  if (text.includes('\u0000') || text.includes('\\u0000')) {
+    return { ok: false, reason: 'payload contains a NUL character' };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, reason: `payload is not JSON: ${error instanceof Error ? error.message : 'parse error'}` };
+  }
+  const parsed = pipelineEventSchema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, reason: `not a pipeline event: ${formatIssues(parsed.error).join('; ')}` };
+  }
+  if (parsed.data.occurredAt > MAX_TIME_MS) {
+    return { ok: false, reason: 'occurredAt is beyond the representable time range' };
+  }
+  return { ok: true, event: parsed.data };
+}
+
+function recordBytes(record: StreamRecord): Uint8Array {
+  return typeof record.data === 'string' ? Buffer.from(record.data, 'base64') : record.data;
+}
+
+/**
+ * Applies a batch in one transaction and reports what must be delivered again (Lambda's
+ * ReportBatchItemFailures semantics). Poison records are dead-lettered, not failures. A transient
+ * database error fails the whole batch (every record reported, nothing written). Any other error
+ * replays the batch one record per transaction to isolate the culprit, which is retried up to
+ * `maxAttempts` deliveries and then dead-lettered. Never throws.
+ */
+export async function processBatch(db: Database, records: readonly StreamRecord[], options: AggregateOptions = {}): Promise<BatchResult> {
+  if (records.length === 0) {
+    return { batchItemFailures: [], processed: 0, duplicates: 0, deadLettered: 0 };
+  }
+  try {
+    const counts = await db.withTransaction(async (tx) => {
+      const result = await processBatchInTransaction(tx, records, options);
+      await options.checkpoint?.(tx, records[records.length - 1]!);
+      return result;
+    });
+    return { batchItemFailures: [], ...counts };
+  } catch (error) {
+    if (isTransientError(error)) {
+      options.logger?.warn('aggregator batch failed; it will be retried', { records: records.length, error: describe(error) });
+      return { batchItemFailures: failuresFrom(records, 0), processed: 0, duplicates: 0, deadLettered: 0 };
+    }
+    options.logger?.warn('aggregator batch failed; isolating records', { records: records.length, error: describe(error) });
+    return isolate(db, records, options);
+  }
+}
+
+async function isolate(db: Database, records: readonly StreamRecord[], options: AggregateOptions): Promise<BatchResult> {
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  let processed = 0;
+  let duplicates = 0;
+  let deadLettered = 0;
+  const result = (failedFrom: number | undefined): BatchResult => ({
+    batchItemFailures: failedFrom === undefined ? [] : failuresFrom(records, failedFrom),
+    processed,
+    duplicates,
+    deadLettered,
+  });
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    try {
+      const counts = await db.withTransaction(async (tx) => {
+        const c = await processBatchInTransaction(tx, [record], options);
+        await tx.query('DELETE FROM record_failures WHERE shard_id = $1 AND sequence_number = $2', [record.shardId, record.sequenceNumber]);
+        await options.checkpoint?.(tx, record);
+        return c;
+      });
+      processed += counts.processed;
+      duplicates += counts.duplicates;
+      deadLettered += counts.deadLettered;
+      continue;
+    } catch (error) {
+      if (isTransientError(error)) {
+        return result(i);
+      }
+      const reason = describe(error);
+      try {
+        const attempts = await recordFailure(db, record, reason);
+        if (attempts < maxAttempts) {
+          options.logger?.warn('aggregator record failed; it will be retried', { sequenceNumber: record.sequenceNumber, attempts, error: reason });
+          return result(i);
+        }
+        const stored = await db.withTransaction(async (tx) => {
+          const n = await deadLetter(tx, [{ record, reason: `failed ${attempts} times: ${reason}` }]);
+          await options.checkpoint?.(tx, record);
+          return n;
+        });
+        options.logger?.error('aggregator record dead-lettered after repeated failures', { sequenceNumber: record.sequenceNumber, attempts, error: reason });
+        deadLettered += stored;
+      } catch (bookkeeping) {
+        options.logger?.warn('aggregator could not record a failure; the record will be retried', { error: describe(bookkeeping) });
+        return result(i);
+      }
+    }
+  }
+  return result(undefined);
+}
+
+async function recordFailure(db: Database, record: StreamRecord, reason: string): Promise<number> {
+  const out = await db.query<{ attempts: number }>(
+    `INSERT INTO record_failures (shard_id, sequence_number, attempts, last_error) VALUES ($1, $2, 1, $3)
+     ON CONFLICT (shard_id, sequence_number) DO UPDATE
+       SET attempts = record_failures.attempts + 1, last_error = EXCLUDED.last_error, updated_at = now()
+     RETURNING attempts`,
+    [record.shardId, record.sequenceNumber, truncate(reason)],
+  );
+  return out.rows[0]?.attempts ?? 1;
+}
+
+function failuresFrom(records: readonly StreamRecord[], index: number): BatchItemFailure[] {
+  return records.slice(index).map((r) => ({ itemIdentifier: r.sequenceNumber }));
+}
+
+/** SQLSTATE classes that fail the same way every time: data, integrity, syntax/definition, raised errors. */
+const DETERMINISTIC_CLASSES = new Set(['21', '22', '23', '27', '2B', '2F', '42', '44', 'P0']);
+
+/**
+ * Connection loss, shutdowns, resource exhaustion, serialization failures and deadlocks are worth
+ * retrying as they are; data and definition errors, and bugs (non-database errors), are not.
+ */
+export function isTransientError(error: unknown): boolean {
+  if (!(error instanceof DatabaseError)) {
+    return false;
+  }
+  const code = error.code;
+  if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) {
+    return true;
+  }
+  return !DETERMINISTIC_CLASSES.has(code.slice(0, 2));
+}
+
+function describe(error: unknown): string {
+  if (error instanceof DatabaseError) {
+    return `${error.code ?? 'database error'}: ${error.message}`;
+  }
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS - 1)}…` : text;
+}
+
+/**
+ * The batch's work inside the caller's transaction; throws on any database error (the caller rolls
+ * back). Statement order matters: exposures are applied (recomputing totals from stored events for
+ * units whose exposure time is new or moved) BEFORE this batch's tracked events are stored and added,
+ * so no event is counted twice.
+ */
+export async function processBatchInTransaction(tx: Queryable, records: readonly StreamRecord[], options: AggregateOptions = {}): Promise<BatchCounts> {
+  const poison: { record: StreamRecord; reason: string }[] = [];
+  const candidates: PipelineEvent[] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (const record of records) {
+    const parsed = parseRecord(record);
+    if (!parsed.ok) {
+      poison.push({ record, reason: parsed.reason });
+      continue;
+    }
+    const key = eventKey(parsed.event.projectId, parsed.event.event.id);
+    if (seen.has(key)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(key);
+    candidates.push(parsed.event);
+  }
+  const deadLettered = poison.length > 0 ? await deadLetter(tx, poison) : 0;
+  const fresh = await dedupe(tx, candidates);
+  duplicates += candidates.length - fresh.length;
+  if (fresh.length > 0) {
+    await apply(tx, fresh, options);
+  }
+  return { processed: fresh.length, duplicates, deadLettered };
+}
+
+function eventKey(projectId: string, eventId: string): string {
+  return `${projectId}\u0000${eventId}`;
+}
+
+async function deadLetter(tx: Queryable, items: readonly { record: StreamRecord; reason: string }[]): Promise<number> {
+  const out = await tx.query(
+    `INSERT INTO dead_letters (shard_id, sequence_number, partition_key, data, reason)
+     SELECT shard_id, sequence_number, partition_key, decode(data, 'hex'), reason
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS d(shard_id, sequence_number, partition_key, data, reason)
+     ON CONFLICT (shard_id, sequence_number) DO NOTHING
+     RETURNING id`,
+    [
+      items.map((i) => i.record.shardId),
+      items.map((i) => i.record.sequenceNumber),
+      items.map((i) => i.record.partitionKey),
+      items.map((i) => Buffer.from(recordBytes(i.record)).toString('hex')),
+      items.map((i) => truncate(i.reason)),
+    ],
+  );
+  return out.rowCount;
+}
+
+/** Records the events' ids and returns the events not seen before. */
+async function dedupe(tx: Queryable, events: readonly PipelineEvent[]): Promise<PipelineEvent[]> {
+  if (events.length === 0) {
+    return [];
+  }
+  const out = await tx.query<{ project_id: string; event_id: string }>(
+    `INSERT INTO processed_events (project_id, event_id)
+     SELECT * FROM unnest($1::text[], $2::text[])
+     ON CONFLICT DO NOTHING
+     RETURNING project_id, event_id`,
+    [events.map((e) => e.projectId), events.map((e) => e.event.id)],
+  );
+  const inserted = new Set(out.rows.map((r) => eventKey(r.project_id, r.event_id)));
+  return events.filter((e) => inserted.has(eventKey(e.projectId, e.event.id)));
+}
+
+/** One event-level input of one metric of one experiment: what the SQL joins events against. */
+interface MetricSpec {
+  readonly projectId: string;
+  readonly experiment: string;
+  readonly metric: string;
+  readonly eventName: string;
+  /** 0: the value (ratio numerator); 1: the ratio denominator. */
+  readonly part: 0 | 1;
+  readonly aggregation: 'count' | 'sum';
+  readonly property: string | null;
+  readonly windowMs: number | null;
+  readonly conversion: boolean;
+}
+
+/**
+ * Metrics of every experiment of the given projects: the experiment's primary, secondary and
+ * guardrail lists plus the project's guardrail metrics. Invalid stored metrics are skipped.
+ */
+export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string[], logger?: Logger): Promise<MetricSpec[]> {
+  const out = await tx.query<{ project_id: string; experiment: string; metric: string; definition: unknown }>(
+    `SELECT e.project_id, e.key AS experiment, m.key AS metric, m.definition
+     FROM experiments e
+     JOIN metrics m ON m.project_id = e.project_id
+     WHERE e.project_id = ANY($1::text[])
+       AND (m.definition -> 'guardrail' = 'true'::jsonb
+            OR coalesce(e.definition -> 'metrics' -> 'primary', '[]'::jsonb) ? m.key
+            OR coalesce(e.definition -> 'metrics' -> 'secondary', '[]'::jsonb) ? m.key
+            OR coalesce(e.definition -> 'metrics' -> 'guardrails', '[]'::jsonb) ? m.key)
+     ORDER BY e.project_id, e.key, m.key`,
+    [projectIds],
+  );
+  const specs: MetricSpec[] = [];
+  for (const row of out.rows) {
+    const parsed = metricSchema.safeParse(row.definition);
+    if (!parsed.success) {
+      logger?.warn('aggregator skips an invalid metric definition', { projectId: row.project_id, metric: row.metric });
+      continue;
+    }
+    const m = parsed.data;
+    const base = {
+      projectId: row.project_id,
+      experiment: row.experiment,
+      metric: row.metric,
+      windowMs: m.windowHours === undefined ? null : Math.round(m.windowHours * HOUR_MS),
+      conversion: m.type === 'conversion',
+    };
+    if (m.type === 'ratio') {
+      if (m.numerator !== undefined && m.denominator !== undefined) {
+        specs.push({ ...base, part: 0, eventName: m.numerator.event, aggregation: m.numerator.aggregation, property: m.numerator.property ?? null });
+        specs.push({ ...base, part: 1, eventName: m.denominator.event, aggregation: m.denominator.aggregation, property: m.denominator.property ?? null });
+      }
+    } else if (m.event !== undefined) {
+      specs.push({ ...base, part: 0, eventName: m.event, aggregation: m.type === 'sum' ? 'sum' : 'count', property: m.property ?? null });
+    }
+  }
+  return specs;
+}
+
+/** The specs as the first nine parameters of a statement ($1-$9). */
+function specParams(specs: readonly MetricSpec[]): unknown[] {
+  return [
+    specs.map((s) => s.projectId),
+    specs.map((s) => s.experiment),
+    specs.map((s) => s.metric),
+    specs.map((s) => s.eventName),
+    specs.map((s) => s.part),
+    specs.map((s) => s.aggregation),
+    specs.map((s) => s.property),
+    specs.map((s) => s.windowMs),
+    specs.map((s) => s.conversion),
+  ];
+}
+
+const SPECS_CTE = `specs AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[])
+    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion))`;
+
+const EPOCH_MS = `'epoch'::timestamptz + interval '1 millisecond' *`;
+
+/**
+ * Contributions of events `ev` to the exposures `x` they fall in a window of ($10 = pre window in ms):
+ * pre-period [exposed_at - pre, exposed_at), analysis [exposed_at, exposed_at + windowHours).
+ * A sum adds the named property when it is a JSON number, else the event's value.
+ */
+const CONTRIBUTION = `
+  SELECT x.project_id, x.environment, x.experiment, x.unit_id, s.metric, s.conversion, s.part,
+         ev.occurred_at >= x.exposed_at AS post,
+         CASE WHEN s.agg = 'sum'
+              THEN coalesce(CASE WHEN jsonb_typeof(ev.properties -> s.property) = 'number' THEN (ev.properties ->> s.property)::numeric END, ev.value, 0)
+              ELSE 1 END AS amount`;
+const IN_WINDOW = `
+  ev.occurred_at >= x.exposed_at - interval '1 millisecond' * $10::bigint
+  AND (s.window_ms IS NULL OR ev.occurred_at < x.exposed_at + interval '1 millisecond' * s.window_ms)`;
+
+/** Groups contributions per (experiment, unit, metric) and adds them to the stored totals. */
+const UPSERT_TOTALS = `
+  INSERT INTO unit_metric_totals AS u (project_id, environment, experiment, unit_id, metric, conversion, value, pre_value, denominator, pre_denominator)
+  SELECT project_id, environment, experiment, unit_id, metric, conversion,
+         CASE WHEN conversion THEN coalesce(max(1) FILTER (WHERE part = 0 AND post), 0)
+              ELSE coalesce(sum(amount) FILTER (WHERE part = 0 AND post), 0) END,
+         CASE WHEN conversion THEN coalesce(max(1) FILTER (WHERE part = 0 AND NOT post), 0)
+              ELSE coalesce(sum(amount) FILTER (WHERE part = 0 AND NOT post), 0) END,
+         coalesce(sum(amount) FILTER (WHERE part = 1 AND post), 0),
+         coalesce(sum(amount) FILTER (WHERE part = 1 AND NOT post), 0)
+  FROM contrib
+  GROUP BY project_id, environment, experiment, unit_id, metric, conversion
+  ON CONFLICT (project_id, environment, experiment, unit_id, metric) DO UPDATE SET
+    value = CASE WHEN u.conversion THEN greatest(u.value, EXCLUDED.value) ELSE u.value + EXCLUDED.value END,
+    pre_value = CASE WHEN u.conversion THEN greatest(u.pre_value, EXCLUDED.pre_value) ELSE u.pre_value + EXCLUDED.pre_value END,
+    denominator = u.denominator + EXCLUDED.denominator,
+    pre_denominator = u.pre_denominator + EXCLUDED.pre_denominator,
+    updated_at = now()`;
+
+/** Recomputes totals of the exposures selected by the `targets` CTE from every stored event. */
+function recomputeSql(targets: string): string {
+  return `WITH ${SPECS_CTE},
+  targets AS (${targets}),
+  contrib AS (${CONTRIBUTION}
+    FROM targets c
+    JOIN exposures x ON x.project_id = c.project_id AND x.environment = c.environment AND x.experiment = c.experiment AND x.unit_id = c.unit_id
+    JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment
+    JOIN unit_events ev ON ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id AND ev.name = s.event_name
+    WHERE ${IN_WINDOW})
+  ${UPSERT_TOTALS}`;
+}
+
+const RECOMPUTE_CHANGED = recomputeSql(
+  'SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[]) AS c(project_id, environment, experiment, unit_id)',
+);
+
+/** Stores the batch's tracked events and adds them to the totals of every exposure of their unit. */
+const INSERT_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
+  ev AS (
+    INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id, value, properties)
+    SELECT project_id, environment, unit_id, name, ${EPOCH_MS} occurred_ms, event_id, value, properties
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::numeric[], $18::jsonb[])
+      AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
+    RETURNING *),
+  contrib AS (${CONTRIBUTION}
+    FROM ev
+    JOIN exposures x ON x.project_id = ev.project_id AND x.environment = ev.environment AND x.unit_id = ev.unit_id
+    JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment AND s.event_name = ev.name
+    WHERE ${IN_WINDOW})
+  ${UPSERT_TOTALS}`;
+
+/**
+ * First exposure wins, independent of arrival order: the earliest (occurred time, event id) sets the
+ * variation and exposure time; any exposure to another variation marks the unit excluded. Returns
+ * the exposures that are new or whose exposure time moved (their totals must be recomputed).
+ */
+const UPSERT_EXPOSURES = `WITH raw AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
+      AS r(project_id, environment, experiment, unit_id, variation, occurred_ms, event_id)),
+  incoming AS (
+    SELECT project_id, environment, experiment, unit_id,
+           (array_agg(variation ORDER BY occurred_ms, event_id COLLATE "C"))[1] AS variation,
+           ${EPOCH_MS} min(occurred_ms) AS exposed_at,
+           (array_agg(event_id ORDER BY occurred_ms, event_id COLLATE "C"))[1] AS first_event_id,
+           count(DISTINCT variation) > 1 AS excluded
+    FROM raw
+    GROUP BY project_id, environment, experiment, unit_id),
+  prev AS (
+    SELECT x.project_id, x.environment, x.experiment, x.unit_id, x.exposed_at
+    FROM exposures x JOIN incoming i USING (project_id, environment, experiment, unit_id)),
+  up AS (
+    INSERT INTO exposures AS x (project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded)
+    SELECT project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded FROM incoming
+    ON CONFLICT (project_id, environment, experiment, unit_id) DO UPDATE SET
+      excluded = x.excluded OR EXCLUDED.excluded OR x.variation <> EXCLUDED.variation,
+      variation = CASE WHEN (EXCLUDED.exposed_at, EXCLUDED.first_event_id COLLATE "C") < (x.exposed_at, x.first_event_id COLLATE "C")
+                       THEN EXCLUDED.variation ELSE x.variation END,
+      first_event_id = CASE WHEN (EXCLUDED.exposed_at, EXCLUDED.first_event_id COLLATE "C") < (x.exposed_at, x.first_event_id COLLATE "C")
+                            THEN EXCLUDED.first_event_id ELSE x.first_event_id END,
+      exposed_at = least(x.exposed_at, EXCLUDED.exposed_at),
+      updated_at = now()
+    RETURNING project_id, environment, experiment, unit_id, exposed_at)
+  SELECT up.project_id, up.environment, up.experiment, up.unit_id, prev.exposed_at IS NOT NULL AS moved
+  FROM up LEFT JOIN prev USING (project_id, environment, experiment, unit_id)
+  WHERE prev.exposed_at IS DISTINCT FROM up.exposed_at`;
+
+interface ExposureKey {
+  project_id: string;
+  environment: string;
+  experiment: string;
+  unit_id: string;
+  /** The exposure existed with a later time: its stored totals are stale. */
+  moved: boolean;
+}
+
+async function apply(tx: Queryable, events: readonly PipelineEvent[], options: AggregateOptions): Promise<void> {
+  const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
+  const specs = await loadMetricSpecs(tx, [...new Set(events.map((e) => e.projectId))], options.logger);
+  const exposures: { readonly at: PipelineEvent; readonly event: ExposureEvent }[] = [];
+  const tracks: { readonly at: PipelineEvent; readonly event: TrackEvent }[] = [];
+  for (const e of events) {
+    if (e.event.type === 'exposure') {
+      exposures.push({ at: e, event: e.event });
+    } else {
+      tracks.push({ at: e, event: e.event });
+    }
+  }
+
+  if (exposures.length > 0) {
+    const changed = await tx.query<ExposureKey>(UPSERT_EXPOSURES, [
+      exposures.map((e) => e.at.projectId),
+      exposures.map((e) => e.at.environment),
+      exposures.map((e) => e.event.experiment),
+      exposures.map((e) => e.event.unitId),
+      exposures.map((e) => e.event.variation),
+      exposures.map((e) => e.at.occurredAt),
+      exposures.map((e) => e.event.id),
+    ]);
+    if (changed.rows.length > 0 && specs.length > 0) {
+      const keys = [
+        changed.rows.map((r) => r.project_id),
+        changed.rows.map((r) => r.environment),
+        changed.rows.map((r) => r.experiment),
+        changed.rows.map((r) => r.unit_id),
+      ];
+      // New exposures have no totals yet; only moved ones need clearing before the recompute.
+      const moved = changed.rows.filter((r) => r.moved);
+      if (moved.length > 0) {
+        await tx.query(
+          `DELETE FROM unit_metric_totals t
+           USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(project_id, environment, experiment, unit_id)
+           WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`,
+          [moved.map((r) => r.project_id), moved.map((r) => r.environment), moved.map((r) => r.experiment), moved.map((r) => r.unit_id)],
+        );
+      }
+      await tx.query(RECOMPUTE_CHANGED, [...specParams(specs), preWindowMs, ...keys]);
+    }
+  }
+
+  if (tracks.length > 0) {
+    await tx.query(INSERT_AND_ADD_TRACKS, [
+      ...specParams(specs),
+      preWindowMs,
+      tracks.map((e) => e.at.projectId),
+      tracks.map((e) => e.at.environment),
+      tracks.map((e) => e.event.unitId),
+      tracks.map((e) => e.event.name),
+      tracks.map((e) => e.at.occurredAt),
+      tracks.map((e) => e.event.id),
+      tracks.map((e) => (e.event.value === undefined ? null : String(e.event.value))),
+      tracks.map((e) => (e.event.properties === undefined ? null : JSON.stringify(e.event.properties))),
+    ]);
+  }
+}
+
+/**
+ * Recomputes an experiment's totals from the stored events, e.g. after its metric list or a metric
+ * definition changed. Run it in a transaction (`db.withTransaction`).
+ */
+export async function rebuildTotals(
+  tx: Queryable,
+  target: { readonly projectId: string; readonly environment: string; readonly experiment: string },
+  options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> = {},
+): Promise<void> {
+  const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
+  const params = [target.projectId, target.environment, target.experiment];
+  await tx.query('DELETE FROM unit_metric_totals WHERE project_id = $1 AND environment = $2 AND experiment = $3', params);
+  const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);
+  if (specs.length === 0) {
+    return;
+  }
+  await tx.query(
+    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $11 AND environment = $12 AND experiment = $13'),
+    [...specParams(specs), preWindowMs, ...params],
+  );
+}
+
+/** Deletes dedupe records older than the retention window; returns how many. */
+export async function pruneProcessedEvents(db: Queryable, retentionHours: number): Promise<number> {
+  const out = await db.query(`DELETE FROM processed_events WHERE processed_at < now() - interval '1 hour' * $1::float8`, [retentionHours]);
+  return out.rowCount;
+}

@@ -1,0 +1,327 @@
+/**
+ * The local stand-in for Lambda's event source mapping: reads every shard of a stream and feeds the
+ * aggregator, keeping its position per shard in `stream_checkpoints`. The checkpoint is written in the
+ * same transaction as the batch's aggregates, so after a crash the poller resumes exactly after the
+ * last committed batch; whatever a half-done batch wrote was rolled back with it.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import type { Logger } from '../domain/context.js';
+import type { Database, Queryable } from '../store/db.js';
+import type { AggregateOptions, BatchResult, StreamRecord } from './aggregate.js';
+import { processBatch } from './aggregate.js';
+
+export interface ShardInfo {
+  readonly shardId: string;
+  readonly parentShardId?: string | undefined;
+  readonly adjacentParentShardId?: string | undefined;
+}
+
+export interface ShardRecords {
+  readonly records: readonly { readonly data: Uint8Array; readonly sequenceNumber: string; readonly partitionKey: string }[];
+  /** Absent once a closed shard is read to its end. */
+  readonly nextIterator: string | undefined;
+  /** More records are waiting (MillisBehindLatest > 0): read again without idling. */
+  readonly behind: boolean;
+}
+
+/** The three Kinesis reads the poller makes; a port so tests can fake or disturb them. */
+export interface ShardReader {
+  listShards(stream: string): Promise<ShardInfo[]>;
+  /** AFTER_SEQUENCE_NUMBER when given, else TRIM_HORIZON. */
+  shardIterator(stream: string, shardId: string, afterSequenceNumber: string | undefined): Promise<string>;
+  /** Throws ExpiredIteratorError when the iterator is too old. */
+  getRecords(iterator: string, limit: number, signal?: AbortSignal): Promise<ShardRecords>;
+}
+
+/** The shard iterator expired (Kinesis: 5 minutes); get a new one from the checkpoint. */
+export class ExpiredIteratorError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('shard iterator expired', options);
+    this.name = 'ExpiredIteratorError';
+  }
+}
+
+/** A batch could not be committed; the poller re-reads it from the checkpoint after a backoff. */
+export class BatchFailedError extends Error {
+  constructor(readonly shardId: string, readonly failed: number) {
+    super(`${failed} record(s) of shard ${shardId} failed and will be read again`);
+    this.name = 'BatchFailedError';
+  }
+}
+
+export function kinesisShardReader(client: KinesisClient): ShardReader {
+  return {
+    async listShards(stream) {
+      const shards: Shard[] = [];
+      let token: string | undefined;
+      do {
+        const out = await client.send(new ListShardsCommand(token === undefined ? { StreamName: stream } : { NextToken: token }));
+        shards.push(...(out.Shards ?? []));
+        token = out.NextToken;
+      } while (token !== undefined);
+      return shards.flatMap((s) => (s.ShardId === undefined ? [] : [{ shardId: s.ShardId, parentShardId: s.ParentShardId, adjacentParentShardId: s.AdjacentParentShardId }]));
+    },
+    async shardIterator(stream, shardId, after) {
+      const out = await client.send(
+        new GetShardIteratorCommand(
+          after === undefined
+            ? { StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }
+            : { StreamName: stream, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after },
+        ),
+      );
+      if (out.ShardIterator === undefined) {
+        throw new Error(`no iterator for shard ${shardId}`);
+      }
+      return out.ShardIterator;
+    },
+    async getRecords(iterator, limit, signal) {
+      try {
+        const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), signal === undefined ? {} : { abortSignal: signal });
+        return {
+          records: (out.Records ?? []).flatMap((r) =>
+            r.Data === undefined || r.SequenceNumber === undefined ? [] : [{ data: r.Data, sequenceNumber: r.SequenceNumber, partitionKey: r.PartitionKey ?? '' }],
+          ),
+          nextIterator: out.NextShardIterator ?? undefined,
+          behind: (out.MillisBehindLatest ?? 0) > 0,
+        };
+      } catch (error) {
+        if (error instanceof ExpiredIteratorException) {
+          throw new ExpiredIteratorError({ cause: error });
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+export interface PollerOptions {
+  readonly db: Database;
+  readonly reader: ShardReader;
+  readonly streamName: string;
+  readonly aggregate?: Omit<AggregateOptions, 'checkpoint'>;
+  /** Records per GetRecords call. Default 1,000 (Kinesis allows up to 10,000). */
+  readonly batchLimit?: number;
+  /** Idle wait after a round without records, doubling from min to max. Default 100-1,000 ms. */
+  readonly idleMs?: { readonly min: number; readonly max: number };
+  /** Wait after an error, doubling from min to max. Default 200-5,000 ms. */
+  readonly errorBackoffMs?: { readonly min: number; readonly max: number };
+  /** How often the shard list is re-read (new shards after resharding). Default 30 s. */
+  readonly shardRefreshMs?: number;
+  /** Resolves after `ms`, or early when `signal` aborts; never rejects. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+  /** The batch processor (a seam for fault injection in tests). Default `processBatch`. */
+  readonly process?: (db: Database, records: readonly StreamRecord[], options: AggregateOptions) => Promise<BatchResult>;
+}
+
+export interface PollerStats {
+  /** Batches committed. */
+  readonly batches: number;
+  /** Records read, re-reads included. */
+  readonly records: number;
+  readonly processed: number;
+  readonly duplicates: number;
+  readonly deadLettered: number;
+  /** Batches with failed records (read again after a backoff). */
+  readonly failedBatches: number;
+  /** Errors caught by the loop (Kinesis, database, failed batches). */
+  readonly errors: number;
+}
+
+export interface Poller {
+  /** Starts polling; a no-op when already running. */
+  start(): void;
+  /** Stops after the in-flight batch commits or fails; resolves when the loop has exited. */
+  stop(): Promise<void>;
+  stats(): PollerStats;
+  /** Committed position per shard, as this poller knows it. */
+  positions(): ReadonlyMap<string, string | undefined>;
+}
+
+interface ShardState {
+  readonly info: ShardInfo;
+  checkpoint: string | undefined;
+  iterator: string | undefined;
+  ended: boolean;
+}
+
+const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => undefined);
+}
+
+/** Advances a shard's checkpoint, never backwards (a slower, older poller cannot rewind it). */
+export async function writeCheckpoint(tx: Queryable, stream: string, shardId: string, sequenceNumber: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO stream_checkpoints (stream, shard_id, sequence_number) VALUES ($1, $2, $3)
+     ON CONFLICT (stream, shard_id) DO UPDATE SET sequence_number = EXCLUDED.sequence_number, updated_at = now()
+     WHERE stream_checkpoints.sequence_number IS NULL
+        OR stream_checkpoints.sequence_number::numeric < EXCLUDED.sequence_number::numeric`,
+    [stream, shardId, sequenceNumber],
+  );
+}
+
+export function createPoller(options: PollerOptions): Poller {
+  const { db, reader, streamName } = options;
+  const logger = options.logger ?? silent;
+  const sleep = options.sleep ?? defaultSleep;
+  const now = options.now ?? Date.now;
+  const process = options.process ?? processBatch;
+  const limit = options.batchLimit ?? 1_000;
+  const idle = options.idleMs ?? { min: 100, max: 1_000 };
+  const backoff = options.errorBackoffMs ?? { min: 200, max: 5_000 };
+  const refreshMs = options.shardRefreshMs ?? 30_000;
+  const shards = new Map<string, ShardState>();
+  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0 };
+  let running: Promise<void> | undefined;
+  let abort = new AbortController();
+  let stopping = false;
+  let refreshAt = 0;
+
+  const refreshShards = async (): Promise<void> => {
+    const listed = await reader.listShards(streamName);
+    const saved = await db.query<{ shard_id: string; sequence_number: string | null; shard_ended: boolean }>(
+      'SELECT shard_id, sequence_number, shard_ended FROM stream_checkpoints WHERE stream = $1',
+      [streamName],
+    );
+    const byShard = new Map(saved.rows.map((r) => [r.shard_id, r]));
+    for (const info of listed) {
+      if (!shards.has(info.shardId)) {
+        const row = byShard.get(info.shardId);
+        shards.set(info.shardId, { info, checkpoint: row?.sequence_number ?? undefined, iterator: undefined, ended: row?.shard_ended ?? false });
+      }
+    }
+    refreshAt = now() + refreshMs;
+  };
+
+  /** Open shards whose parents, if still listed, have been read to their end (Kinesis ordering). */
+  const readable = (): ShardState[] =>
+    [...shards.values()].filter((s) => {
+      if (s.ended) {
+        return false;
+      }
+      const parents = [s.info.parentShardId, s.info.adjacentParentShardId];
+      return parents.every((p) => p === undefined || shards.get(p) === undefined || shards.get(p)?.ended === true);
+    });
+
+  /** Reads and applies one batch of a shard; returns whether it should be read again at once. */
+  const pollShard = async (shard: ShardState): Promise<boolean> => {
+    const shardId = shard.info.shardId;
+    shard.iterator ??= await reader.shardIterator(streamName, shardId, shard.checkpoint);
+    let out: ShardRecords;
+    try {
+      out = await reader.getRecords(shard.iterator, limit, abort.signal);
+    } catch (error) {
+      if (error instanceof ExpiredIteratorError) {
+        logger.info('aggregator shard iterator expired; resuming from the checkpoint', { shardId });
+        shard.iterator = undefined;
+        return true;
+      }
+      throw error;
+    }
+    if (out.records.length > 0) {
+      const records: StreamRecord[] = out.records.map((r) => ({ ...r, shardId }));
+      stats.records += records.length;
+      const result = await process(db, records, {
+        ...options.aggregate,
+        checkpoint: (tx, last) => writeCheckpoint(tx, streamName, shardId, last.sequenceNumber),
+      });
+      stats.processed += result.processed;
+      stats.duplicates += result.duplicates;
+      stats.deadLettered += result.deadLettered;
+      const firstFailure = result.batchItemFailures[0];
+      if (firstFailure !== undefined) {
+        const failedAt = records.findIndex((r) => r.sequenceNumber === firstFailure.itemIdentifier);
+        // Records before the first failure were committed (each with its checkpoint).
+        if (failedAt > 0) {
+          shard.checkpoint = records[failedAt - 1]!.sequenceNumber;
+        }
+        shard.iterator = undefined;
+        stats.failedBatches++;
+        throw new BatchFailedError(shardId, records.length - Math.max(0, failedAt));
+      }
+      stats.batches++;
+      shard.checkpoint = records[records.length - 1]!.sequenceNumber;
+    }
+    if (out.nextIterator === undefined) {
+      await db.query(
+        `INSERT INTO stream_checkpoints (stream, shard_id, sequence_number, shard_ended) VALUES ($1, $2, $3, true)
+         ON CONFLICT (stream, shard_id) DO UPDATE SET shard_ended = true, updated_at = now()`,
+        [streamName, shardId, shard.checkpoint ?? null],
+      );
+      shard.ended = true;
+      refreshAt = 0;
+      logger.info('aggregator finished a closed shard', { shardId });
+      return true;
+    }
+    shard.iterator = out.nextIterator;
+    return out.records.length > 0 || out.behind;
+  };
+
+  // A call, so the compiler does not assume `stopping` keeps the value it had before an await.
+  const isStopping = (): boolean => stopping;
+
+  const loop = async (): Promise<void> => {
+    let idleMs = idle.min;
+    let errorMs = 0;
+    while (!isStopping()) {
+      try {
+        if (now() >= refreshAt) {
+          await refreshShards();
+        }
+        let busy = false;
+        for (const shard of readable()) {
+          if (isStopping()) {
+            break;
+          }
+          busy = (await pollShard(shard)) || busy;
+        }
+        errorMs = 0;
+        if (busy) {
+          idleMs = idle.min;
+        } else if (!isStopping()) {
+          await sleep(idleMs, abort.signal);
+          idleMs = Math.min(idleMs * 2, idle.max);
+        }
+      } catch (error) {
+        if (isStopping()) {
+          break;
+        }
+        stats.errors++;
+        errorMs = errorMs === 0 ? backoff.min : Math.min(errorMs * 2, backoff.max);
+        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        logger.warn('aggregator poll failed; backing off', { error: message, backoffMs: errorMs });
+        await sleep(errorMs, abort.signal);
+      }
+    }
+  };
+
+  return {
+    start() {
+      if (running !== undefined) {
+        return;
+      }
+      stopping = false;
+      abort = new AbortController();
+      // The loop catches everything; this only guards against a logger that throws.
+      running = loop().catch(() => {
+        stats.errors++;
+      });
+    },
+    async stop() {
+      if (running === undefined) {
+        return;
+      }
+      stopping = true;
+      abort.abort();
+      await running;
+      running = undefined;
+    },
+    stats: () => ({ ...stats }),
+    positions: () => new Map([...shards].map(([id, s]) => [id, s.checkpoint])),
+  };
+}

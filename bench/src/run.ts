@@ -1,6 +1,10 @@
 /** `npm run bench`: every suite in sequence, each printing its side-by-side table. */
+import { runAggregatorBench } from './aggregator-bench.js';
 import { runEvalBench } from './eval-bench.js';
+import { runSdkBench } from './sdk-bench.js';
 import { runStatsBench } from './stats-bench.js';
 
 await runEvalBench();
 await runStatsBench();
+await runSdkBench();
+await runAggregatorBench();

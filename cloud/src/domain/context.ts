@@ -1,6 +1,7 @@
 import type { Role } from '@xp/shared';
 import type { Database } from '../store/db.js';
-import type { RulesetStore } from '../store/ruleset-store.js';
+import type { EventSink } from '../store/event-sink.js';
+import type { PublishedRuleset, RulesetStore } from '../store/ruleset-store.js';
 
 /** The authenticated caller of a service method, and the client they came through. */
 export interface Actor {
@@ -26,6 +27,18 @@ export interface Deps {
   readonly now: () => Date;
   readonly newId: () => string;
   readonly logger: Logger;
+  /** Where SDK events go (Kinesis); the SDK endpoints are served only when it is set. */
+  readonly events?: EventSink;
+  /** Told of every ruleset written to the store, so SDK streams push it at once. */
+  readonly notifier?: RulesetNotifier;
+}
+
+/** In-process publish/subscribe of published rulesets, by project and environment. */
+export interface RulesetNotifier {
+  /** Called after each successful put; must not throw. */
+  published(ruleset: PublishedRuleset): void;
+  /** Calls `listener` for each later publish of that environment; returns the unsubscribe function. */
+  subscribe(projectId: string, environment: string, listener: (ruleset: PublishedRuleset) => void): () => void;
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -76,7 +76,9 @@ export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]
   const published: PublishedRuleset[] = [];
   for (const s of staged) {
     try {
-      published.push(await deps.rulesets.put(s.projectId, s.ruleset));
+      const p = await deps.rulesets.put(s.projectId, s.ruleset);
+      published.push(p);
+      deps.notifier?.published(p);
     } catch (e) {
       deps.logger.error('ruleset publish failed; run republish to rebuild', {
         projectId: s.projectId,
@@ -119,7 +121,9 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         experiments: experiments.map((e) => e.definition),
         holdouts: holdouts.map((h) => h.definition),
       });
-      published.push(await deps.rulesets.put(projectId, ruleset));
+      const p = await deps.rulesets.put(projectId, ruleset);
+      published.push(p);
+      deps.notifier?.published(p);
     }
   }
   return published;

@@ -13,11 +13,15 @@ import { accountRoutes } from './routes/accounts.js';
 import { definitionRoutes } from './routes/definitions.js';
 import { governanceRoutes } from './routes/governance.js';
 import { projectRoutes } from './routes/projects.js';
+import { mountSdkRoutes } from './sdk/sdk-routes.js';
+import type { SdkOptions } from './sdk/sdk-routes.js';
 
 export interface AppOptions {
   /** Largest accepted request body in bytes (segments of a million ids need a few MB). */
   readonly maxBodyBytes?: number;
   readonly version?: string;
+  /** Caches, polling and limits of the SDK endpoints (mounted when `deps.events` is set). */
+  readonly sdk?: SdkOptions;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -50,10 +54,11 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   app.onError((err, c) => errorResponse(c, err, logger));
   app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.use('*', async (c, next) => {
-    await next();
+    // Set before the handler: headers added to a finished response make Hono copy it each time.
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
     c.header('X-Frame-Options', 'DENY');
+    await next();
   });
   app.use(
     '/api/*',
@@ -87,5 +92,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     return c.body(await readFile(path.join(assetsDir, file)), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=3600' });
   });
   mount(app, routes, (token, client) => services.accounts.authenticate(token, client));
+  if (services.deps.events !== undefined) {
+    mountSdkRoutes(app, services.deps, options.sdk);
+  }
   return app;
 }

@@ -14,7 +14,10 @@ import { createServices } from '../domain/services.js';
 import { createApp } from '../http/app.js';
 import type { Database } from '../store/db.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
+import { createKinesisEventSink } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
 import { jsonLogger } from './logger.js';
@@ -166,13 +169,26 @@ export async function startLocalStack(config: LocalConfig, options: { logger?: L
     await rulesets.ensureTable();
     await ensureStream(kinesis, config.eventStream, 1);
 
-    const deps: Deps = { db, rulesets, now: () => new Date(), newId: () => randomUUID(), logger };
+    const deps: Deps = {
+      db,
+      rulesets,
+      now: () => new Date(),
+      newId: () => randomUUID(),
+      logger,
+      events: createKinesisEventSink({ client: kinesis, streamName: config.eventStream }),
+      notifier: createRulesetNotifier(logger),
+    };
     const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
     const boot = await bootstrap(deps, { adminEmail: config.adminEmail, adminPassword: config.adminPassword });
     const projectIds = await db.query<{ id: string }>('SELECT id FROM projects');
     for (const { id } of projectIds.rows) {
       await republish(deps, id);
     }
+
+    // The aggregator: the same code as the cloud's Lambda, fed by a checkpointed shard poller.
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger });
+    poller.start();
+    closers.push(() => poller.stop());
 
     const api = await listen(createApp(services), config.host, config.apiPort);
     closers.push(() => closeServer(api));

@@ -13,6 +13,7 @@ import { createDynamoClient, createDynamoRulesetStore } from '../../store/rulese
 import type { RulesetStore } from '../../store/ruleset-store.js';
 import type { TestDatabase } from '../../store/__tests__/test-databases.js';
 import { createApp } from '../app.js';
+import type { AppOptions } from '../app.js';
 
 /** Cheap scrypt for tests; production uses the default cost. */
 export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
@@ -31,8 +32,15 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+export interface PlatformOptions {
+  /** Wraps or extends the dependencies before anything uses them (event sinks, counting stores). */
+  readonly deps?: (deps: Deps) => Deps;
+  /** Merged over the harness's app options. */
+  readonly app?: AppOptions;
+}
+
 /** A whole platform on a real database target and an in-process dynalite, bootstrapped. */
-export async function startPlatform(target: TestDatabase): Promise<Platform> {
+export async function startPlatform(target: TestDatabase, options: PlatformOptions = {}): Promise<Platform> {
   const db = await target.open();
   const dynamo = await startDynalite();
   const client = createDynamoClient(dynamo.endpoint);
@@ -45,10 +53,11 @@ export async function startPlatform(target: TestDatabase): Promise<Platform> {
     warn: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
     error: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
   };
-  const deps: Deps = { db, rulesets, now: () => now.value, newId: () => randomUUID(), logger: logs.length >= 0 ? logger : silentLogger };
+  const baseDeps: Deps = { db, rulesets, now: () => now.value, newId: () => randomUUID(), logger: logs.length >= 0 ? logger : silentLogger };
+  const deps = options.deps === undefined ? baseDeps : options.deps(baseDeps);
   const services = createServices(deps, { limiter: LoginRateLimiter.inMemory({ now: () => now.value.getTime() }), scrypt: TEST_SCRYPT });
   const boot = await bootstrap(deps, { adminEmail: OWNER.email, adminPassword: OWNER.password, scrypt: TEST_SCRYPT });
-  const app = createApp(services, { maxBodyBytes: 256 * 1024 });
+  const app = createApp(services, { maxBodyBytes: 256 * 1024, ...options.app });
   const request: Platform['request'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (options.token !== undefined) {

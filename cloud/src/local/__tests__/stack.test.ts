@@ -124,6 +124,32 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(Object.keys(both.definition.environments).sort()).toEqual(['development', 'staging']);
   });
 
+  it('serves SDKs with the printed keys and aggregates their events', async () => {
+    const text = await readFile(path.join(dir, 'initial-credentials.txt'), 'utf8');
+    const serverKey = /development server SDK key: (\S+)/.exec(text)![1]!;
+
+    const ruleset = await fetch(`${stack.apiUrl}/sdk/v1/ruleset`, { headers: { 'X-XP-SDK-Key': serverKey } });
+    const body = (await ruleset.json()) as { flags: Record<string, unknown> };
+    const events = await fetch(`${stack.apiUrl}/sdk/v1/events`, {
+      method: 'POST',
+      headers: { 'X-XP-SDK-Key': serverKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [{ id: 'evt-stack-0001', type: 'track', unitId: 'u1', timestamp: Date.now(), name: 'purchase', value: 5 }] }),
+    });
+
+    expect(ruleset.status).toBe(200);
+    expect(Object.keys(body.flags)).toContain('new-checkout');
+    expect(events.status).toBe(202);
+    let seen = 0;
+    for (let i = 0; i < 100 && seen === 0; i++) {
+      const rows = await stack.deps.db.query<{ n: number }>("SELECT count(*)::int AS n FROM processed_events WHERE event_id = 'evt-stack-0001'");
+      seen = rows.rows[0]?.n ?? 0;
+      if (seen === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    expect(seen).toBe(1);
+  });
+
   it('keeps all data across a restart and does not bootstrap twice', async () => {
     await stack.close();
     printed.length = 0;

@@ -1,0 +1,28 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { SdkBenchRow } from '../sdk-bench.js';
+import { runSdkBench } from '../sdk-bench.js';
+
+// Correctness only: the timings of a quick run are meaningless and never asserted.
+describe('runSdkBench', () => {
+  let rows: SdkBenchRow[] = [];
+
+  beforeAll(async () => {
+    rows = await runSdkBench({ quick: true, connections: 8, print: () => undefined });
+  }, 60_000);
+
+  it('drives both endpoints on both servers without a single failed request', () => {
+    expect(rows.map((r) => r.endpoint)).toEqual(['GET /sdk/v1/ruleset', 'POST /sdk/v1/evaluate']);
+    for (const r of rows) {
+      expect(r.xp.requests).toBeGreaterThan(0);
+      expect(r.ceiling.requests).toBeGreaterThan(0);
+      expect([r.xp.errors, r.ceiling.errors]).toEqual([0, 0]);
+    }
+  });
+
+  it('benchmarks real answers: the demo ruleset and evaluated demo flags', () => {
+    const [ruleset, evaluate] = rows.map((r) => JSON.parse(r.body));
+
+    expect(ruleset).toMatchObject({ environment: 'development', flags: { 'new-checkout': expect.any(Object) } });
+    expect(evaluate.flags['new-checkout']).toMatchObject({ value: true, reason: 'DEFAULT' });
+  });
+});

@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES } from '@xp/shared';
+import { createKinesisEventSink } from '../../../store/event-sink.js';
+import type { PutRecordsClient } from '../../../store/event-sink.js';
+import type { SdkPlatform } from './sdk-fixture.js';
+import { STREAM, readStream, startSdkPlatform } from './sdk-fixture.js';
+
+const HOUR = 60 * 60 * 1000;
+
+describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
+  let s: SdkPlatform;
+  let server: string;
+  let client: string;
+  let now: number;
+
+  beforeAll(async () => {
+    s = await startSdkPlatform();
+    server = s.p.boot.sdkKeys!.development!.server;
+    client = s.p.boot.sdkKeys!.development!.client;
+    now = s.p.now.value.getTime();
+    const exp = await s.p.request('POST', '/api/v1/projects/demo/experiments', {
+      token: s.owner,
+      body: { key: 'checkout-exp', name: 'Checkout experiment', variations: [{ key: 'control' }, { key: 'treatment' }] },
+    });
+    const started = await s.p.request('POST', '/api/v1/projects/demo/experiments/checkout-exp/start', { token: s.owner, headers: { 'If-Match': exp.headers.get('etag')! } });
+    const flag = await s.p.request('POST', '/api/v1/projects/demo/flags', {
+      token: s.owner,
+      body: {
+        key: 'checkout-flag',
+        name: 'Checkout flag',
+        type: 'string',
+        variations: [
+          { key: 'control', value: 'old' },
+          { key: 'treatment', value: 'new' },
+        ],
+        environments: { development: { enabled: true, defaultVariation: 'control', offVariation: 'control', rules: [{ id: 'exp', type: 'experiment', experiment: 'checkout-exp' }] } },
+      },
+    });
+    if (exp.status !== 201 || started.status !== 200 || flag.status !== 201) {
+      throw new Error(`setup failed: ${JSON.stringify([exp.body, started.body, flag.body])}`);
+    }
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  const post = async (path: string, key: string, body: unknown, raw?: string): Promise<{ status: number; body: any; headers: Headers }> =>
+    s.p.request('POST', path, { ...(raw === undefined ? { body } : { raw }), headers: { 'X-XP-SDK-Key': key } });
+
+  const track = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'track', id: `t-${randomUUID()}`, unitId: 'u-1', timestamp: now - 1_000, name: 'purchase', value: 9.5, ...over });
+
+  describe('evaluate', () => {
+    it('evaluates every flag with reasons, and logs an exposure for the unit in the experiment to Kinesis', async () => {
+      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { country: 'US' } } });
+
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.body.flags['button-color']).toEqual({ value: 'green', variationKey: 'green', reason: 'DEFAULT' });
+      const result = res.body.flags['checkout-flag'];
+      expect(result).toMatchObject({ reason: 'SPLIT', ruleId: 'exp' });
+      expect(['control', 'treatment']).toContain(result.variationKey);
+      const exposures = (await readStream(s.kinesis)).filter((r) => r.event.event.type === 'exposure' && r.event.event.unitId === 'user-42');
+      expect(exposures).toHaveLength(1);
+      expect(exposures[0]!.key).toBe('user-42');
+      expect(exposures[0]!.event).toMatchObject({
+        v: 1,
+        projectId: s.projectId,
+        environment: 'development',
+        occurredAt: now,
+        event: { type: 'exposure', experiment: 'checkout-exp', variation: result.variationKey, flag: 'checkout-flag', hashAttribute: 'id', unitId: 'user-42' },
+      });
+    });
+
+    it('evaluates only the named flags, with FLAG_NOT_FOUND for unknown ones; client keys may evaluate', async () => {
+      const res = await post('/sdk/v1/evaluate', client, { unit: { id: 'user-7' }, flags: ['button-color', 'no-such-flag'] });
+
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body.flags)).toEqual(['button-color', 'no-such-flag']);
+      expect(res.body.flags['no-such-flag']).toEqual({ value: null, variationKey: null, reason: 'FLAG_NOT_FOUND', errorCode: 'FLAG_NOT_FOUND' });
+    });
+
+    it('validates the body: unit id required, at most 200 flags, JSON only', async () => {
+      const noUnit = await post('/sdk/v1/evaluate', server, { flags: [] });
+      const tooMany = await post('/sdk/v1/evaluate', server, { unit: { id: 'u' }, flags: Array.from({ length: 201 }, (_, i) => `f-${i}`) });
+      const malformed = await post('/sdk/v1/evaluate', server, undefined, '{"unit":');
+      const extra = await post('/sdk/v1/evaluate', server, { unit: { id: 'u', email: 'x' } });
+
+      expect([noUnit.status, tooMany.status, malformed.status, extra.status]).toEqual([400, 400, 400, 400]);
+      expect(noUnit.body.error.code).toBe('VALIDATION_FAILED');
+      expect(tooMany.body.error.message).toContain('flags');
+      expect(malformed.body.error.code).toBe('MALFORMED_JSON');
+    });
+
+    it('refuses bodies above 64 KB with 413, whether the length is declared or the body is streamed', async () => {
+      const big = JSON.stringify({ unit: { id: 'u', attributes: { blob: 'x'.repeat(70_000) } } });
+      const declared = await s.p.app.request('/sdk/v1/evaluate', {
+        method: 'POST',
+        headers: { 'X-XP-SDK-Key': server, 'content-type': 'application/json', 'content-length': String(big.length) },
+        body: big,
+      });
+      const streamed = await post('/sdk/v1/evaluate', server, undefined, big);
+
+      expect(declared.status).toBe(413);
+      expect(((await declared.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
+      expect(streamed.status).toBe(413);
+    });
+
+    it('still answers when the event sink is down, counting and logging the lost exposures', async () => {
+      const dead = await s.deadSink();
+      s.useSink(dead.sink);
+      const dropped = s.metrics.exposuresDropped;
+
+      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-sink-down' }, flags: ['checkout-flag'] });
+      s.restoreSink();
+      dead.dispose();
+
+      expect(res.status).toBe(200);
+      expect(res.body.flags['checkout-flag'].reason).toBe('SPLIT');
+      expect(s.metrics.exposuresDropped).toBe(dropped + 1);
+      expect(s.p.logs.some((l) => l.startsWith('exposures not logged'))).toBe(true);
+    });
+  });
+
+  describe('events', () => {
+    it('keeps the valid events of a mixed batch and gives every other one a reason; duplicates pass through', async () => {
+      const first = track({ unitId: 'mix-1' });
+      const exposure = { type: 'exposure', id: `x-${randomUUID()}`, unitId: 'mix-2', timestamp: new Date(now - HOUR).toISOString(), experiment: 'checkout-exp', variation: 'control' };
+      const batch = [
+        first,
+        track({ unitId: undefined }),
+        exposure,
+        track({ value: 'ten' }),
+        track({ id: 'future-1', timestamp: now + 25 * HOUR }),
+        track({ id: 'ancient-1', timestamp: now - 31 * 24 * HOUR }),
+        { ...first },
+        track({ id: 'huge-1', properties: { blob: 'x'.repeat(MAX_EVENT_BYTES) } }),
+        'not an event',
+      ];
+
+      const res = await post('/sdk/v1/events', client, { events: batch });
+
+      expect(res.status).toBe(202);
+      expect(res.body.accepted).toBe(3);
+      expect(res.body.rejected.map((r: { index: number; code: string; id?: string }) => [r.index, r.code, r.id])).toEqual([
+        [1, 'INVALID_EVENT', (batch[1] as { id: string }).id],
+        [3, 'INVALID_EVENT', (batch[3] as { id: string }).id],
+        [4, 'CLOCK_SKEW', 'future-1'],
+        [5, 'CLOCK_SKEW', 'ancient-1'],
+        [7, 'EVENT_TOO_LARGE', 'huge-1'],
+        [8, 'INVALID_EVENT', undefined],
+      ]);
+      expect(res.body.rejected[0].reason).toContain('unitId');
+      expect(res.body.rejected[2].reason).toContain('future');
+      const stored = (await readStream(s.kinesis)).filter((r) => r.key === 'mix-1' || r.key === 'mix-2');
+      expect(stored.map((r) => r.event.event.id).sort()).toEqual([first.id, first.id, exposure.id].sort());
+      const storedExposure = stored.find((r) => r.event.event.id === exposure.id)!;
+      expect(storedExposure.event).toMatchObject({ projectId: s.projectId, environment: 'development', receivedAt: now, occurredAt: now - HOUR });
+    });
+
+    it('answers 400 with every reason when no event is valid, and for an empty or misshapen body', async () => {
+      const none = await post('/sdk/v1/events', server, { events: [{ type: 'track' }, track({ timestamp: now + 48 * HOUR })] });
+      const empty = await post('/sdk/v1/events', server, { events: [] });
+      const shape = await post('/sdk/v1/events', server, [track()]);
+
+      expect(none.status).toBe(400);
+      expect(none.body.error.code).toBe('VALIDATION_FAILED');
+      expect(none.body.error.details.rejected.map((r: { code: string }) => r.code)).toEqual(['INVALID_EVENT', 'CLOCK_SKEW']);
+      expect(empty.status).toBe(400);
+      expect(shape.status).toBe(400);
+    });
+
+    it('keeps the first 500 events of an oversized batch and rejects the rest with BATCH_LIMIT', async () => {
+      const batch = Array.from({ length: MAX_EVENTS_PER_BATCH + 2 }, (_, i) => track({ id: `big-${i}-${randomUUID().slice(0, 8)}`, unitId: `big-${i % 10}` }));
+
+      const res = await post('/sdk/v1/events', server, { events: batch });
+
+      expect(res.status).toBe(202);
+      expect(res.body.accepted).toBe(MAX_EVENTS_PER_BATCH);
+      expect(res.body.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+        [500, 'BATCH_LIMIT'],
+        [501, 'BATCH_LIMIT'],
+      ]);
+      const ids = new Set((await readStream(s.kinesis)).map((r) => r.event.event.id));
+      expect(batch.filter((e) => ids.has(e.id as string))).toHaveLength(MAX_EVENTS_PER_BATCH);
+    });
+
+    it('answers 503 UNAVAILABLE with Retry-After when Kinesis is down, acknowledging nothing', async () => {
+      const dead = await s.deadSink();
+      s.useSink(dead.sink);
+      const event = track({ unitId: 'while-down' });
+
+      const res = await post('/sdk/v1/events', server, { events: [event] });
+      s.restoreSink();
+      dead.dispose();
+
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('2');
+      expect(res.body.error.code).toBe('UNAVAILABLE');
+      expect(res.body.accepted).toBeUndefined();
+      expect((await readStream(s.kinesis)).some((r) => r.event.event.id === event.id)).toBe(false);
+    });
+
+    it('answers 503 when too many writes are in flight, and 202 to the write that held the slot', async () => {
+      let release = (): void => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // A held PutRecords call stands in for a slow Kinesis; kinesalite cannot be made slow on demand.
+      const slow: PutRecordsClient = {
+        send: async (command) => {
+          await gate;
+          return { FailedRecordCount: 0, Records: (command.input.Records ?? []).map(() => ({ SequenceNumber: '1', ShardId: 's' })) };
+        },
+      };
+      s.useSink(createKinesisEventSink({ client: slow, streamName: STREAM, maxInFlight: 1, retryAfterSeconds: 1 }));
+
+      const first = post('/sdk/v1/events', server, { events: [track()] });
+      const second = await post('/sdk/v1/events', server, { events: [track()] });
+      release();
+      const firstDone = await first;
+      s.restoreSink();
+
+      expect(second.status).toBe(503);
+      expect(second.headers.get('retry-after')).toBe('1');
+      expect(firstDone.status).toBe(202);
+    });
+
+    it('never writes an SDK key to the logs', () => {
+      expect(s.p.logs.length).toBeGreaterThan(0);
+      const logs = s.p.logs.join('\n');
+      for (const keys of Object.values(s.p.boot.sdkKeys!)) {
+        expect(logs).not.toContain(keys.server);
+        expect(logs).not.toContain(keys.client);
+      }
+      expect(logs).not.toMatch(/xpk_(srv|cli)_[A-Za-z0-9_-]{20,}/);
+    });
+  });
+});

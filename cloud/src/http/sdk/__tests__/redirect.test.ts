@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SdkPlatform } from './sdk-fixture.js';
+import { readStream, startSdkPlatform } from './sdk-fixture.js';
+
+const LANDING = {
+  key: 'landing',
+  name: 'Landing page',
+  type: 'split-url',
+  variations: [
+    { key: 'a', url: 'https://example.com/a?src=xp' },
+    { key: 'b', url: 'https://example.com/b' },
+  ],
+};
+
+describe('GET /r/{experimentKey}', () => {
+  let s: SdkPlatform;
+  let client: string;
+  let server: string;
+
+  beforeAll(async () => {
+    s = await startSdkPlatform();
+    client = s.p.boot.sdkKeys!.development!.client;
+    server = s.p.boot.sdkKeys!.development!.server;
+    const created = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: LANDING });
+    const started = await s.p.request('POST', '/api/v1/projects/demo/experiments/landing/start', { token: s.owner, headers: { 'If-Match': created.headers.get('etag')! } });
+    const draft = await s.p.request('POST', '/api/v1/projects/demo/experiments', {
+      token: s.owner,
+      body: { ...LANDING, key: 'draft-landing', variations: [{ key: 'a', url: 'https://example.com/draft-a' }, { key: 'b', url: 'https://example.com/draft-b' }] },
+    });
+    const ab = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: { key: 'plain-ab', name: 'Plain', variations: [{ key: 'a' }, { key: 'b' }] } });
+    if (created.status !== 201 || started.status !== 200 || draft.status !== 201 || ab.status !== 201) {
+      throw new Error(`setup failed: ${JSON.stringify([created.body, started.body, draft.body, ab.body])}`);
+    }
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  const visit = (path: string, headers: Record<string, string> = {}, base = 'http://localhost'): Promise<Response> =>
+    Promise.resolve(s.p.app.request(`${base}${path}`, { headers }));
+  const uidOf = (res: Response): string | undefined => /xp_uid=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+
+  it("redirects a new visitor to their variation's URL with the query string kept (minus k), and sets the cookie", async () => {
+    const res = await visit(`/r/landing?utm_source=mail&k=${client}&q=a%20b`);
+
+    expect(res.status).toBe(302);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const location = new URL(res.headers.get('location')!);
+    expect(['https://example.com/a', 'https://example.com/b']).toContain(`${location.origin}${location.pathname}`);
+    expect(location.searchParams.get('utm_source')).toBe('mail');
+    expect(location.searchParams.get('q')).toBe('a b');
+    expect(location.searchParams.has('k')).toBe(false);
+    expect(location.searchParams.get('src')).toBe(location.pathname === '/a' ? 'xp' : null);
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^xp_uid=[A-Za-z0-9_-]{8,64};/);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Lax');
+    expect(cookie).toContain('Max-Age=31536000');
+    expect(cookie).not.toContain('Secure');
+  });
+
+  it('sends the same visitor to the same URL every time and logs their exposure to Kinesis', async () => {
+    const first = await visit(`/r/landing?k=${client}`);
+    const uid = uidOf(first)!;
+
+    const again = await Promise.all([1, 2, 3, 4].map(() => visit(`/r/landing?k=${client}`, { cookie: `xp_uid=${uid}` })));
+
+    expect(again.map((r) => r.headers.get('location'))).toEqual(again.map(() => first.headers.get('location')));
+    expect(again.map(uidOf)).toEqual(again.map(() => uid));
+    const exposures = (await readStream(s.kinesis)).filter((r) => r.event.event.unitId === uid);
+    expect(exposures).toHaveLength(5);
+    const variation = new URL(first.headers.get('location')!).pathname.slice(1);
+    expect(exposures[0]!.key).toBe(uid);
+    expect(exposures[0]!.event.event).toMatchObject({ type: 'exposure', experiment: 'landing', variation, hashAttribute: 'id' });
+  });
+
+  it('spreads visitors over both variations', async () => {
+    const paths = new Set<string>();
+    for (let i = 0; i < 40 && paths.size < 2; i++) {
+      paths.add(new URL((await visit(`/r/landing?k=${client}`)).headers.get('location')!).pathname);
+    }
+
+    expect([...paths].sort()).toEqual(['/a', '/b']);
+  });
+
+  it('marks the cookie Secure on https', async () => {
+    const res = await visit(`/r/landing?k=${client}`, {}, 'https://xp.example.com');
+
+    expect(res.status).toBe(302);
+    expect(res.headers.get('set-cookie')).toContain('Secure');
+  });
+
+  it('replaces a malformed cookie with a fresh id', async () => {
+    const res = await visit(`/r/landing?k=${client}`, { cookie: 'xp_uid=<script>' });
+
+    expect(uidOf(res)).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
+  });
+
+  it('rejects a server key in the URL with 400 without echoing it, and a server key in the header with 403', async () => {
+    const inUrl = await visit(`/r/landing?k=${server}`);
+    const inHeader = await visit('/r/landing', { 'X-XP-SDK-Key': server });
+    const otherParam = await visit(`/r/landing?k=${client}&token=${server}`);
+
+    expect(inUrl.status).toBe(400);
+    const text = await inUrl.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    expect(text).not.toContain(server);
+    expect(inHeader.status).toBe(403);
+    expect(otherParam.status).toBe(400);
+  });
+
+  it('answers 401 without a key and 404 JSON for an unknown experiment', async () => {
+    const noKey = await visit('/r/landing');
+    const unknown = await visit(`/r/nope?k=${client}`);
+
+    expect(noKey.status).toBe(401);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it("sends visitors of an experiment that is not running to the first variation's URL, or 404 when it has none", async () => {
+    const draft = await visit(`/r/draft-landing?k=${client}&x=1`);
+    const ab = await visit(`/r/plain-ab?k=${client}`);
+
+    expect(draft.status).toBe(302);
+    expect(draft.headers.get('location')).toBe('https://example.com/draft-a?x=1');
+    expect(ab.status).toBe(404);
+  });
+});

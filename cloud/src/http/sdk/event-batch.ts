@@ -1,0 +1,88 @@
+import type { PipelineEvent, SdkEvent } from '@xp/shared';
+import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, sdkEventSchema } from '@xp/shared';
+import { issuesOf } from '../../domain/validation.js';
+
+/** Why one event of a batch was not accepted. */
+export const RejectCode = {
+  /** The event does not match the event schema (types, missing fields, unknown fields). */
+  Invalid: 'INVALID_EVENT',
+  /** The event's JSON is larger than MAX_EVENT_BYTES. */
+  TooLarge: 'EVENT_TOO_LARGE',
+  /** The timestamp is more than 24 h ahead of the server or older than 30 days. */
+  ClockSkew: 'CLOCK_SKEW',
+  /** The event is beyond MAX_EVENTS_PER_BATCH; send it again in another batch. */
+  BatchLimit: 'BATCH_LIMIT',
+} as const;
+export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
+
+export interface RejectedEvent {
+  readonly index: number;
+  readonly id?: string;
+  readonly code: RejectCode;
+  readonly reason: string;
+}
+
+export interface ValidatedBatch {
+  readonly valid: PipelineEvent[];
+  readonly rejected: RejectedEvent[];
+}
+
+/** How far ahead of the server clock an event may be dated. */
+export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+/** How old an event may be. */
+export const MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+
+const ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Epoch milliseconds of an event timestamp (already validated by the schema). */
+export function occurredAtOf(event: SdkEvent): number {
+  return typeof event.timestamp === 'number' ? event.timestamp : Date.parse(event.timestamp);
+}
+
+function idOf(raw: unknown): string | undefined {
+  const id = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined;
+  // Only echo ids that could be valid, so a hostile batch cannot make us reflect arbitrary text.
+  return typeof id === 'string' && ID_SHAPE.test(id) ? id : undefined;
+}
+
+/**
+ * Checks each event of a batch on its own: the valid ones become pipeline events, every other one
+ * gets a reason. Duplicated ids are kept: the aggregator deduplicates.
+ */
+export function validateBatch(events: readonly unknown[], where: { projectId: string; environment: string; receivedAt: number }): ValidatedBatch {
+  const valid: PipelineEvent[] = [];
+  const rejected: RejectedEvent[] = [];
+  events.forEach((raw, index) => {
+    const id = idOf(raw);
+    const reject = (code: RejectCode, reason: string): void => {
+      rejected.push({ index, ...(id === undefined ? {} : { id }), code, reason });
+    };
+    if (index >= MAX_EVENTS_PER_BATCH) {
+      reject(RejectCode.BatchLimit, `a batch holds at most ${MAX_EVENTS_PER_BATCH} events; send this one in another batch`);
+      return;
+    }
+    const json = JSON.stringify(raw) as string | undefined;
+    const bytes = json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
+    if (bytes > MAX_EVENT_BYTES) {
+      reject(RejectCode.TooLarge, `the event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+      return;
+    }
+    const parsed = sdkEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = issuesOf(parsed.error)[0];
+      reject(RejectCode.Invalid, first === undefined ? 'not an event' : `${first.path === '' ? 'event' : first.path}: ${first.message}`);
+      return;
+    }
+    const occurredAt = occurredAtOf(parsed.data);
+    if (occurredAt > where.receivedAt + MAX_FUTURE_MS) {
+      reject(RejectCode.ClockSkew, 'timestamp is more than 24 hours in the future; check the device clock');
+      return;
+    }
+    if (occurredAt < where.receivedAt - MAX_AGE_MS) {
+      reject(RejectCode.ClockSkew, 'timestamp is more than 30 days old');
+      return;
+    }
+    valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: parsed.data });
+  });
+  return { valid, rejected };
+}

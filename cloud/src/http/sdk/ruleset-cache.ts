@@ -1,0 +1,171 @@
+import type { Ruleset } from '@xp/shared';
+import type { Logger, RulesetNotifier } from '../../domain/context.js';
+import type { PublishedRuleset, RulesetStore } from '../../store/ruleset-store.js';
+
+/** A published ruleset ready to serve: its JSON is serialised once. */
+export interface ServedRuleset {
+  readonly projectId: string;
+  readonly environment: string;
+  readonly version: number;
+  /** The store's etag, quoted: a strong HTTP ETag. */
+  readonly etag: string;
+  readonly ruleset: Ruleset;
+  readonly json: string;
+}
+
+export interface RulesetCacheOptions {
+  /** How long a ruleset is served without asking the store again. Default 5 s. */
+  readonly ttlMs?: number;
+  /** How often watched environments are re-read from the store (other instances' publishes). Default 5 s. */
+  readonly pollMs?: number;
+  readonly notifier?: RulesetNotifier | undefined;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+interface Entry {
+  value: ServedRuleset | undefined;
+  fetchedAt: number;
+}
+
+interface Watch {
+  readonly listeners: Set<(ruleset: ServedRuleset) => void>;
+  readonly timer: NodeJS.Timeout;
+}
+
+const keyOf = (projectId: string, environment: string): string => `${projectId}#${environment}`;
+
+function serve(p: PublishedRuleset): ServedRuleset {
+  return { projectId: p.projectId, environment: p.environment, version: p.version, etag: `"${p.etag}"`, ruleset: p.ruleset, json: JSON.stringify(p.ruleset) };
+}
+
+/**
+ * Published rulesets in memory, per project and environment. The notifier replaces an entry the
+ * moment this process publishes; the TTL bounds staleness when another instance published. When
+ * the store fails, the last good copy keeps being served (and the failure logged).
+ */
+export class RulesetCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly loading = new Map<string, Promise<ServedRuleset | undefined>>();
+  private readonly subscribed = new Set<string>();
+  private readonly watches = new Map<string, Watch>();
+  private readonly ttlMs: number;
+  private readonly pollMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: RulesetStore,
+    private readonly options: RulesetCacheOptions,
+  ) {
+    this.ttlMs = options.ttlMs ?? 5_000;
+    this.pollMs = options.pollMs ?? 5_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The latest ruleset, from memory when fresh; undefined when none was ever published. */
+  async get(projectId: string, environment: string): Promise<ServedRuleset | undefined> {
+    const key = keyOf(projectId, environment);
+    this.subscribe(projectId, environment);
+    const entry = this.entries.get(key);
+    if (entry !== undefined && this.now() - entry.fetchedAt < this.ttlMs) {
+      return entry.value;
+    }
+    return this.load(projectId, environment);
+  }
+
+  /**
+   * Calls `listener` with every newer version of the environment: at once for this process's
+   * publishes, within `pollMs` for other instances'. Returns the function that stops watching.
+   */
+  watch(projectId: string, environment: string, listener: (ruleset: ServedRuleset) => void): () => void {
+    const key = keyOf(projectId, environment);
+    this.subscribe(projectId, environment);
+    let watch = this.watches.get(key);
+    if (watch === undefined) {
+      const timer = setInterval(() => {
+        void this.load(projectId, environment).catch(() => undefined);
+      }, this.pollMs);
+      timer.unref();
+      watch = { listeners: new Set(), timer };
+      this.watches.set(key, watch);
+    }
+    watch.listeners.add(listener);
+    const current = watch;
+    return () => {
+      current.listeners.delete(listener);
+      if (current.listeners.size === 0 && this.watches.get(key) === current) {
+        clearInterval(current.timer);
+        this.watches.delete(key);
+      }
+    };
+  }
+
+  /** Environments with an open watch (for tests and health output). */
+  watchedCount(): number {
+    return this.watches.size;
+  }
+
+  private subscribe(projectId: string, environment: string): void {
+    const key = keyOf(projectId, environment);
+    if (this.options.notifier === undefined || this.subscribed.has(key)) {
+      return;
+    }
+    this.subscribed.add(key);
+    this.options.notifier.subscribe(projectId, environment, (p) => {
+      this.update(key, serve(p));
+    });
+  }
+
+  private load(projectId: string, environment: string): Promise<ServedRuleset | undefined> {
+    const key = keyOf(projectId, environment);
+    let pending = this.loading.get(key);
+    if (pending === undefined) {
+      pending = this.fetch(key, projectId, environment).finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(key: string, projectId: string, environment: string): Promise<ServedRuleset | undefined> {
+    const entry = this.entries.get(key);
+    try {
+      const latest = await this.store.latest(projectId, environment);
+      if (latest === undefined) {
+        this.entries.set(key, { value: entry?.value, fetchedAt: this.now() });
+        return entry?.value;
+      }
+      if (entry?.value?.version === latest.version) {
+        entry.fetchedAt = this.now();
+        return entry.value;
+      }
+      return this.update(key, serve(latest));
+    } catch (error) {
+      if (entry?.value === undefined) {
+        throw error;
+      }
+      // Serve the last good copy for another TTL rather than fail every SDK while the store is down.
+      entry.fetchedAt = this.now();
+      this.options.logger.warn('ruleset store read failed; serving the cached version', {
+        projectId,
+        environment,
+        version: entry.value.version,
+        error: error instanceof Error ? error.message : 'unknown',
+      });
+      return entry.value;
+    }
+  }
+
+  /** Keeps the newest version and tells watchers; an older or equal version changes nothing. */
+  private update(key: string, next: ServedRuleset): ServedRuleset {
+    const entry = this.entries.get(key);
+    if (entry?.value !== undefined && entry.value.version >= next.version) {
+      entry.fetchedAt = this.now();
+      return entry.value;
+    }
+    this.entries.set(key, { value: next, fetchedAt: this.now() });
+    for (const listener of [...(this.watches.get(key)?.listeners ?? [])]) {
+      listener(next);
+    }
+    return next;
+  }
+}

@@ -1,0 +1,124 @@
+import type { Context } from 'hono';
+import { TokenKind, hashToken, looksLikeToken } from '../../auth/tokens.js';
+import { AppError, AppErrorCode } from '../../errors.js';
+import type { Queryable } from '../../store/db.js';
+import { credentials } from '../../store/credentials.js';
+import type { SdkKey } from '../../store/credentials.js';
+
+/** The header SDKs send their key in. */
+export const SDK_KEY_HEADER = 'x-xp-sdk-key';
+
+/** Query parameter names that look like someone put a key in the URL. */
+const KEY_PARAM = /^(?:k|key|sdk[-_]?key|api[-_]?key|client[-_]?key|token|x-xp-sdk-key)$/i;
+const KEY_IN_TEXT = /xpk_(?:srv|cli)_/;
+
+export interface SdkKeyCacheOptions {
+  /** How long a lookup (hit or miss) is reused; a revoked key keeps working at most this long. Default 30 s. */
+  readonly ttlMs?: number;
+  /** Entries kept; the oldest is dropped beyond it. Default 10,000. */
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+interface CachedKey {
+  readonly key: SdkKey | undefined;
+  readonly expiresAt: number;
+}
+
+/**
+ * SDK key records by key hash, cached so the warm path runs no SQL. Revocation takes effect within
+ * `ttlMs` (30 s by default) on every instance, without any cross-instance invalidation.
+ */
+export class SdkKeyCache {
+  private readonly entries = new Map<string, CachedKey>();
+  private readonly loading = new Map<string, Promise<SdkKey | undefined>>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Queryable,
+    options: SdkKeyCacheOptions = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 30_000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The active key record for a well-formed key, or undefined (unknown or revoked). */
+  async find(key: string): Promise<SdkKey | undefined> {
+    const hash = hashToken(key);
+    const cached = this.entries.get(hash);
+    if (cached !== undefined && cached.expiresAt > this.now()) {
+      return cached.key;
+    }
+    let pending = this.loading.get(hash);
+    if (pending === undefined) {
+      pending = credentials.findSdkKey(this.db, hash).finally(() => this.loading.delete(hash));
+      this.loading.set(hash, pending);
+    }
+    const found = await pending;
+    this.entries.delete(hash);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) {
+        this.entries.delete(oldest.value);
+      }
+    }
+    this.entries.set(hash, { key: found, expiresAt: this.now() + this.ttlMs });
+    return found;
+  }
+}
+
+/** Who is calling an SDK endpoint. */
+export interface SdkCaller {
+  readonly keyId: string;
+  readonly projectId: string;
+  readonly environment: string;
+  readonly kind: 'server' | 'client';
+}
+
+const unauthenticated = (message: string): AppError => new AppError(AppErrorCode.Unauthenticated, message);
+
+/**
+ * Refuses SDK keys in the URL: URLs are written to access logs, proxies and browser history.
+ * `allowClientKeyParam` lets the split-URL redirect take a client key as `k`.
+ */
+export function rejectKeysInQuery(c: Context, allowClientKeyParam = false): void {
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (allowClientKeyParam && name === 'k') {
+      if (values.length !== 1 || !looksLikeToken(TokenKind.ClientSdkKey, values[0] ?? '')) {
+        throw new AppError(AppErrorCode.Validation, 'only a client-side SDK key (xpk_cli_…) may be given as ?k=; server-side keys are secret and must never appear in a URL', {
+          issues: [{ path: 'query.k', message: 'not a client-side SDK key' }],
+        });
+      }
+      continue;
+    }
+    if (KEY_PARAM.test(name) || values.some((v) => KEY_IN_TEXT.test(v))) {
+      throw new AppError(
+        AppErrorCode.Validation,
+        `send the SDK key in the X-XP-SDK-Key header, never in the URL (URLs end up in logs and caches); if it was a server-side key, rotate it`,
+        { issues: [{ path: `query.${name.slice(0, 32)}`, message: 'SDK key in the query string' }] },
+      );
+    }
+  }
+}
+
+/** Resolves the caller's SDK key from `key` (header or, for redirects, `?k=`). */
+export async function authenticateSdkKey(cache: SdkKeyCache, key: string | undefined, allowed: readonly ('server' | 'client')[]): Promise<SdkCaller> {
+  if (key === undefined || key === '') {
+    throw unauthenticated('send an SDK key in the X-XP-SDK-Key header');
+  }
+  const kind = looksLikeToken(TokenKind.ServerSdkKey, key) ? 'server' : looksLikeToken(TokenKind.ClientSdkKey, key) ? 'client' : undefined;
+  if (kind === undefined) {
+    throw unauthenticated('the SDK key is malformed');
+  }
+  const record = await cache.find(key);
+  if (record === undefined) {
+    throw unauthenticated('the SDK key is unknown or revoked');
+  }
+  if (!allowed.includes(record.kind)) {
+    throw new AppError(AppErrorCode.Forbidden, `a ${record.kind}-side SDK key cannot call this endpoint`);
+  }
+  return { keyId: record.id, projectId: record.projectId, environment: record.environment, kind: record.kind };
+}

@@ -1,0 +1,235 @@
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsCommand, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineEvent } from '@xp/shared';
+import { AppError } from '../../errors.js';
+import { createKinesisClient, ensureStream, startKinesalite } from '../../local/aws-local.js';
+import type { LocalService } from '../../local/aws-local.js';
+import type { PutRecordsClient } from '../event-sink.js';
+import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, chunkRecords, createKinesisEventSink } from '../event-sink.js';
+
+const AT = Date.UTC(2026, 10, 25, 12);
+
+function event(i: number, unitId = `u${i % 7}`, extra: Record<string, string> = {}): PipelineEvent {
+  return {
+    v: 1,
+    projectId: 'p1',
+    environment: 'development',
+    receivedAt: AT,
+    occurredAt: AT - i,
+    event: { type: 'track', id: `evt-${String(i).padStart(6, '0')}`, unitId, timestamp: AT - i, name: 'purchase', value: i, ...(Object.keys(extra).length > 0 ? { properties: extra } : {}) },
+  };
+}
+
+/** Every record of the stream, oldest first per shard, with its partition key. */
+async function readAll(client: KinesisClient, stream: string): Promise<{ key: string; event: PipelineEvent }[]> {
+  const shards = await client.send(new ListShardsCommand({ StreamName: stream }));
+  const out: { key: string; event: PipelineEvent }[] = [];
+  for (const shard of shards.Shards ?? []) {
+    const it = await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    let iterator = it.ShardIterator;
+    for (let page = 0; iterator !== undefined && page < 100; page++) {
+      const got = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+      for (const r of got.Records ?? []) {
+        out.push({ key: r.PartitionKey ?? '', event: JSON.parse(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8')) as PipelineEvent });
+      }
+      if ((got.Records ?? []).length === 0) {
+        break;
+      }
+      iterator = got.NextShardIterator;
+    }
+  }
+  return out;
+}
+
+type Answer = { FailedRecordCount: number; Records: PutRecordsResultEntry[] } | Error;
+
+/**
+ * A scripted PutRecords client for what kinesalite cannot produce on demand: per-record throttling
+ * (partial failures), whole-call throttling and slowness. Each call takes the next answer.
+ */
+function scriptedClient(answers: ((records: number) => Answer)[]): PutRecordsClient & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    send(command: PutRecordsCommand) {
+      const records = command.input.Records ?? [];
+      calls.push(records.map((r) => JSON.parse(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8')).event.id as string));
+      const answer = (answers[calls.length - 1] ?? ((n: number) => ({ FailedRecordCount: 0, Records: Array.from({ length: n }, () => ({ SequenceNumber: '1', ShardId: 's' })) })))(records.length);
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+  };
+}
+
+const ok = (n: number): Answer => ({ FailedRecordCount: 0, Records: Array.from({ length: n }, () => ({ SequenceNumber: '1', ShardId: 'shardId-000000000000' })) });
+const throttled = Object.assign(new Error('Rate exceeded for shard'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400 } });
+
+describe('chunkRecords', () => {
+  it('keeps order and respects both the record-count and the byte limit', () => {
+    const entries = Array.from({ length: 1_203 }, (_, i) => ({ i, bytes: 10 }));
+    const chunks = chunkRecords(entries);
+    expect(chunks.map((c) => c.length)).toEqual([500, 500, 203]);
+    expect(chunks.flat().map((e) => e.i)).toEqual(entries.map((e) => e.i));
+
+    const big = Array.from({ length: 12 }, (_, i) => ({ i, bytes: 1024 * 1024 }));
+    const bySize = chunkRecords(big, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_BYTES_PER_CALL);
+    expect(bySize.map((c) => c.length)).toEqual([5, 5, 2]);
+  });
+});
+
+describe('Kinesis event sink on kinesalite', () => {
+  let kinesalite: LocalService;
+  let client: KinesisClient;
+
+  beforeAll(async () => {
+    kinesalite = await startKinesalite();
+    client = createKinesisClient(kinesalite.endpoint);
+  });
+  afterAll(async () => {
+    client.destroy();
+    await kinesalite.close();
+  });
+
+  it('writes each event as one record keyed by its unit id, readable with GetRecords', async () => {
+    await ensureStream(client, 'sink-basic', 2);
+    const sink = createKinesisEventSink({ client, streamName: 'sink-basic' });
+    const events = [event(1, 'alice'), event(2, 'bob'), event(3, 'alice')];
+
+    await sink.put(events);
+
+    const records = await readAll(client, 'sink-basic');
+    expect(records.map((r) => r.event).sort((a, b) => a.event.id.localeCompare(b.event.id))).toEqual(events);
+    expect(records.map((r) => [r.key, r.event.event.unitId]).every(([k, u]) => k === u)).toBe(true);
+    expect(sink.stats()).toMatchObject({ stored: 3, retried: 0, failedPuts: 0 });
+  });
+
+  it('splits a large put into PutRecords calls of at most 500 records and 5 MB', async () => {
+    await ensureStream(client, 'sink-chunks', 1);
+    const sizes: { records: number; bytes: number }[] = [];
+    const counting: PutRecordsClient = {
+      send: (command, options) => {
+        const records = command.input.Records ?? [];
+        sizes.push({ records: records.length, bytes: records.reduce((s, r) => s + (r.Data?.byteLength ?? 0) + Buffer.byteLength(r.PartitionKey ?? ''), 0) });
+        return client.send(command, options);
+      },
+    };
+    const sink = createKinesisEventSink({ client: counting, streamName: 'sink-chunks' });
+    const padding = 'x'.repeat(10_000);
+    const events = Array.from({ length: 1_100 }, (_, i) => event(i, `u${i}`, { padding }));
+
+    await sink.put(events);
+
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    expect(sizes.every((s) => s.records <= 500 && s.bytes <= KINESIS_MAX_BYTES_PER_CALL)).toBe(true);
+    expect(sizes.reduce((n, s) => n + s.records, 0)).toBe(1_100);
+    const stored = await readAll(client, 'sink-chunks');
+    expect(new Set(stored.map((r) => r.event.event.id)).size).toBe(1_100);
+  });
+
+  it('answers UNAVAILABLE at once when the stream does not exist, without retrying', async () => {
+    const sink = createKinesisEventSink({ client, streamName: 'no-such-stream', sleep: () => Promise.resolve() });
+
+    const error = await sink.put([event(1)]).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE', details: { retryAfterSeconds: 2 } });
+    expect(sink.stats()).toMatchObject({ stored: 0, failedPuts: 1 });
+  });
+
+  it('answers UNAVAILABLE within its deadline when Kinesis is down', async () => {
+    const down = await startKinesalite();
+    const downClient = createKinesisClient(down.endpoint);
+    await ensureStream(downClient, 'gone', 1);
+    await down.close();
+    const sink = createKinesisEventSink({ client: downClient, streamName: 'gone', deadlineMs: 1_500, maxAttempts: 3 });
+    const started = Date.now();
+
+    const error = await sink.put([event(1)]).catch((e: unknown) => e);
+
+    downClient.destroy();
+    expect(error).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('Kinesis event sink retries (scripted client: kinesalite never fails single records)', () => {
+  it('re-sends only the records that failed, with growing jittered waits', async () => {
+    const waits: number[] = [];
+    const client = scriptedClient([
+      (n) => ({
+        FailedRecordCount: 2,
+        Records: Array.from({ length: n }, (_, i) => (i === 1 || i === 3 ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'slow down' } : { SequenceNumber: '1', ShardId: 's' })),
+      }),
+      (n) => ({ FailedRecordCount: 1, Records: Array.from({ length: n }, (_, i) => (i === 0 ? { ErrorCode: 'InternalFailure' } : { SequenceNumber: '2', ShardId: 's' })) }),
+      ok,
+    ]);
+    const sink = createKinesisEventSink({ client, streamName: 's', random: () => 0.999, sleep: (ms) => (waits.push(ms), Promise.resolve()) });
+
+    await sink.put([event(0), event(1), event(2), event(3), event(4)]);
+
+    expect(client.calls).toEqual([['evt-000000', 'evt-000001', 'evt-000002', 'evt-000003', 'evt-000004'], ['evt-000001', 'evt-000003'], ['evt-000001']]);
+    expect(waits).toEqual([49, 99]);
+    expect(sink.stats()).toMatchObject({ stored: 5, retried: 3, failedPuts: 0 });
+  });
+
+  it('gives up after maxAttempts of throttling with UNAVAILABLE and a Retry-After hint', async () => {
+    const client = scriptedClient(Array.from({ length: 10 }, () => () => throttled));
+    const sink = createKinesisEventSink({ client, streamName: 's', maxAttempts: 4, retryAfterSeconds: 3, sleep: () => Promise.resolve() });
+
+    const error = await sink.put([event(1), event(2)]).catch((e: unknown) => e);
+
+    expect(client.calls).toHaveLength(4);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE', details: { retryAfterSeconds: 3 } });
+  });
+
+  it('stops retrying at the deadline', async () => {
+    let clock = 0;
+    const client = scriptedClient(
+      Array.from({ length: 10 }, () => (n: number) => {
+        clock += 300;
+        return { FailedRecordCount: n, Records: Array.from({ length: n }, () => ({ ErrorCode: 'ProvisionedThroughputExceededException' })) };
+      }),
+    );
+    const sink = createKinesisEventSink({ client, streamName: 's', maxAttempts: 10, deadlineMs: 500, now: () => clock, sleep: () => Promise.resolve() });
+
+    const error = await sink.put([event(1)]).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(client.calls).toHaveLength(2);
+  });
+
+  it('refuses a put beyond maxInFlight at once and accepts again when one finishes', async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    const client: PutRecordsClient = {
+      send: async (command) => {
+        calls++;
+        if (calls === 1) {
+          await gate;
+        }
+        return ok(command.input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
+      },
+    };
+    const sink = createKinesisEventSink({ client, streamName: 's', maxInFlight: 1 });
+    const first = sink.put([event(1)]);
+
+    const refused = await sink.put([event(2)]).catch((e: unknown) => e);
+    release();
+    await first;
+    await sink.put([event(3)]);
+
+    expect(refused).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(sink.stats()).toMatchObject({ stored: 2, rejectedInFlight: 1 });
+  });
+
+  it('refuses a record above the Kinesis 1 MB limit', async () => {
+    const sink = createKinesisEventSink({ client: scriptedClient([]), streamName: 's' });
+
+    const error = await sink.put([event(1, 'u', { big: 'x'.repeat(1024 * 1024) })]).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * Where accepted SDK events go: the Kinesis stream the aggregator consumes. `put` resolves only
+ * once every record is stored; otherwise it throws UNAVAILABLE so the caller answers 503 and the
+ * client retries (the aggregator drops repeated event ids, so a partly written batch sent again
+ * is counted once).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsRequestEntry, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { PipelineEvent } from '@xp/shared';
+import { AppError, AppErrorCode } from '../errors.js';
+
+export interface EventSink {
+  /** Stores every event or throws AppError UNAVAILABLE (details: `{ retryAfterSeconds }`). */
+  put(events: readonly PipelineEvent[]): Promise<void>;
+}
+
+/** Kinesis limits for PutRecords. */
+export const KINESIS_MAX_RECORDS_PER_CALL = 500;
+export const KINESIS_MAX_BYTES_PER_CALL = 5 * 1024 * 1024;
+export const KINESIS_MAX_RECORD_BYTES = 1024 * 1024;
+
+/** The PutRecords call the sink makes; a KinesisClient satisfies it, tests may fake it. */
+export interface PutRecordsClient {
+  send(command: PutRecordsCommand, options?: { abortSignal?: AbortSignal }): Promise<{ FailedRecordCount?: number | undefined; Records?: PutRecordsResultEntry[] | undefined }>;
+}
+
+export interface KinesisEventSinkOptions {
+  readonly client: PutRecordsClient | KinesisClient;
+  readonly streamName: string;
+  /** PutRecords calls per chunk, the first included. Default 5. */
+  readonly maxAttempts?: number;
+  /** Time allowed for one `put`, retries included; beyond it the put fails UNAVAILABLE. Default 2,000 ms. */
+  readonly deadlineMs?: number;
+  /** Concurrent `put` calls; one more fails at once with UNAVAILABLE. Default 64. */
+  readonly maxInFlight?: number;
+  /** First backoff ceiling; doubles per attempt (full jitter), capped at 1 s. Default 50 ms. */
+  readonly baseDelayMs?: number;
+  /** Seconds clients are told to wait (Retry-After). Default 2. */
+  readonly retryAfterSeconds?: number;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+}
+
+/** Counters for health checks and tests. */
+export interface KinesisEventSinkStats {
+  /** Records Kinesis accepted. */
+  readonly stored: number;
+  /** Records re-sent after a per-record failure or a failed call. */
+  readonly retried: number;
+  /** `put` calls that failed (deadline, attempts, in-flight limit, non-retryable error). */
+  readonly failedPuts: number;
+  /** `put` calls refused because `maxInFlight` were running. */
+  readonly rejectedInFlight: number;
+}
+
+export interface KinesisEventSink extends EventSink {
+  stats(): KinesisEventSinkStats;
+}
+
+const MAX_DELAY_MS = 1_000;
+
+interface Entry {
+  readonly data: Uint8Array;
+  readonly partitionKey: string;
+  readonly bytes: number;
+}
+
+/** Splits entries into PutRecords calls within the record-count and byte limits, keeping order. */
+export function chunkRecords<T extends { readonly bytes: number }>(entries: readonly T[], maxRecords = KINESIS_MAX_RECORDS_PER_CALL, maxBytes = KINESIS_MAX_BYTES_PER_CALL): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    if (current.length > 0 && (current.length === maxRecords || bytes + e.bytes > maxBytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(e);
+    bytes += e.bytes;
+  }
+  if (current.length > 0) {
+    chunks.push(current);
+  }
+  return chunks;
+}
+
+/** The Kinesis record for an event: its JSON, keyed by unit id so one unit's events stay in order on one shard. */
+export function toRecord(event: PipelineEvent): Entry {
+  const data = Buffer.from(JSON.stringify(event), 'utf8');
+  const partitionKey = event.event.unitId;
+  return { data, partitionKey, bytes: data.byteLength + Buffer.byteLength(partitionKey, 'utf8') };
+}
+
+export function createKinesisEventSink(options: KinesisEventSinkOptions): KinesisEventSink {
+  const client: PutRecordsClient = options.client;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const deadlineMs = options.deadlineMs ?? 2_000;
+  const maxInFlight = options.maxInFlight ?? 64;
+  const baseDelayMs = options.baseDelayMs ?? 50;
+  const retryAfterSeconds = options.retryAfterSeconds ?? 2;
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  const random = options.random ?? Math.random;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || !(deadlineMs > 0) || !Number.isInteger(maxInFlight) || maxInFlight < 1) {
+    throw new TypeError('maxAttempts and maxInFlight must be positive integers, deadlineMs positive');
+  }
+  let inFlight = 0;
+  const counters = { stored: 0, retried: 0, failedPuts: 0, rejectedInFlight: 0 };
+
+  const unavailable = (message: string, cause?: unknown): AppError =>
+    new AppError(AppErrorCode.Unavailable, message, { retryAfterSeconds }, cause === undefined ? undefined : { cause });
+
+  const sendChunk = async (chunk: readonly Entry[], deadline: number): Promise<void> => {
+    let pending = chunk;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (attempt > 1) {
+        const ceiling = Math.min(MAX_DELAY_MS, baseDelayMs * 2 ** (attempt - 2));
+        const wait = Math.min(Math.floor(random() * ceiling), deadline - now());
+        if (wait > 0) {
+          await sleep(wait);
+        }
+        counters.retried += pending.length;
+      }
+      const remaining = deadline - now();
+      if (remaining <= 0) {
+        break;
+      }
+      const records: PutRecordsRequestEntry[] = pending.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey }));
+      let out: Awaited<ReturnType<PutRecordsClient['send']>>;
+      try {
+        out = await client.send(new PutRecordsCommand({ StreamName: options.streamName, Records: records }), { abortSignal: AbortSignal.timeout(remaining) });
+      } catch (error) {
+        if (!isRetryable(error)) {
+          throw unavailable('Kinesis refused the events; retry later', error);
+        }
+        lastError = error;
+        continue;
+      }
+      const results = out.Records ?? [];
+      if ((out.FailedRecordCount ?? 0) === 0 && results.length === pending.length) {
+        counters.stored += pending.length;
+        return;
+      }
+      // Kinesis answers one result per record, in order; a missing result counts as a failure.
+      const failed = pending.filter((_e, i) => results[i] === undefined || results[i].ErrorCode !== undefined);
+      counters.stored += pending.length - failed.length;
+      lastError = new Error(`${failed.length} records failed: ${results.find((r) => r.ErrorCode !== undefined)?.ErrorCode ?? 'missing result'}`);
+      pending = failed;
+    }
+    throw unavailable(`Kinesis did not accept ${pending.length} of ${chunk.length} events in time; retry later`, lastError);
+  };
+
+  const put = async (events: readonly PipelineEvent[]): Promise<void> => {
+    if (events.length === 0) {
+      return;
+    }
+    if (inFlight >= maxInFlight) {
+      counters.rejectedInFlight++;
+      counters.failedPuts++;
+      throw unavailable('too many event writes in progress; retry later');
+    }
+    const entries = events.map(toRecord);
+    const tooLarge = entries.findIndex((e) => e.bytes > KINESIS_MAX_RECORD_BYTES);
+    if (tooLarge >= 0) {
+      throw new AppError(AppErrorCode.PayloadTooLarge, `event ${tooLarge} exceeds the Kinesis record limit of ${KINESIS_MAX_RECORD_BYTES} bytes`);
+    }
+    inFlight++;
+    try {
+      const deadline = now() + deadlineMs;
+      for (const chunk of chunkRecords(entries)) {
+        await sendChunk(chunk, deadline);
+      }
+    } catch (error) {
+      counters.failedPuts++;
+      throw error;
+    } finally {
+      inFlight--;
+    }
+  };
+
+  return { put, stats: () => ({ ...counters }) };
+}
+
+/** Throttling, 5xx, timeouts and network failures are worth retrying; other 4xx are not. */
+function isRetryable(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  const name = error instanceof Error ? error.name : '';
+  if (/Throttl|LimitExceeded|ProvisionedThroughputExceeded|Timeout|Abort|KMSThrottling/.test(name)) {
+    return true;
+  }
+  return status === undefined || status >= 500;
+}

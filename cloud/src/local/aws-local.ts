@@ -13,6 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { AppError, AppErrorCode } from '../errors.js';
+import { awsAppError, envRegion } from '../store/aws-errors.js';
 
 export interface LocalServiceOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */
@@ -119,23 +120,7 @@ async function createStream(client: KinesisClient, name: string, shardCount: num
   }
 }
 
-/** Network failures, throttling and 5xx mean "retry later"; anything else is a bug on our side. */
-function kinesisError(error: unknown): AppError {
-  if (error instanceof AppError) {
-    return error;
-  }
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  const name = error instanceof Error ? error.name : '';
-  const retryable = status === undefined || status >= 500 || /Throttl|LimitExceeded/.test(name);
-  return retryable
-    ? new AppError(AppErrorCode.Unavailable, 'Kinesis is unavailable; retry later', undefined, { cause: error })
-    : new AppError(AppErrorCode.Internal, 'Kinesis request failed', undefined, { cause: error });
-}
-
-function envRegion(): string | undefined {
-  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  return region === undefined || region === '' ? undefined : region;
-}
+const kinesisError = (error: unknown): AppError => awsAppError(error, 'Kinesis');
 
 function pathOption(path: string | undefined): { path?: string } {
   return path === undefined ? {} : { path };

@@ -9,6 +9,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, PutRecordsRequestEntry, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import type { PipelineEvent } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
+import { isRetryableAwsError } from './aws-errors.js';
 
 export interface EventSink {
   /** Stores every event or throws AppError UNAVAILABLE (details: `{ retryAfterSeconds }`). */
@@ -185,12 +186,4 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
   return { put, stats: () => ({ ...counters }) };
 }
 
-/** Throttling, 5xx, timeouts and network failures are worth retrying; other 4xx are not. */
-function isRetryable(error: unknown): boolean {
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  const name = error instanceof Error ? error.name : '';
-  if (/Throttl|LimitExceeded|ProvisionedThroughputExceeded|Timeout|Abort|KMSThrottling/.test(name)) {
-    return true;
-  }
-  return status === undefined || status >= 500;
-}
+const isRetryable = isRetryableAwsError;

@@ -22,6 +22,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Ruleset } from '@xp/shared';
 import { formatIssues, rulesetSchema } from '@xp/shared';
 import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
+import { awsAppError, envRegion } from './aws-errors.js';
 
 export interface PublishedRuleset {
   projectId: string;
@@ -445,21 +446,8 @@ async function createTable(client: DynamoDBClient, tableName: string): Promise<v
 
 /** Network failures, throttling, 5xx and a missing table mean "unavailable"; the rest is a bug here. */
 function dynamoError(error: unknown, tableName: string): AppError {
-  if (error instanceof AppError) {
-    return error;
-  }
   if (error instanceof ResourceNotFoundException) {
     return new AppError(AppErrorCode.Unavailable, `DynamoDB table "${tableName}" does not exist`, undefined, { cause: error });
   }
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  const name = error instanceof Error ? error.name : '';
-  const retryable = status === undefined || status >= 500 || /Throttl|LimitExceeded|ThroughputExceeded/.test(name);
-  return retryable
-    ? new AppError(AppErrorCode.Unavailable, 'DynamoDB is unavailable; retry later', undefined, { cause: error })
-    : new AppError(AppErrorCode.Internal, 'DynamoDB request failed', undefined, { cause: error });
-}
-
-function envRegion(): string | undefined {
-  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  return region === undefined || region === '' ? undefined : region;
+  return awsAppError(error, 'DynamoDB');
 }

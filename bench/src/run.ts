@@ -1,6 +1,7 @@
 /** `npm run bench`: every suite in sequence, each printing its side-by-side table. */
 import { runAggregatorBench } from './aggregator-bench.js';
 import { runEvalBench } from './eval-bench.js';
+import { runPythonBench } from './python-bench.js';
 import { runSdkBench } from './sdk-bench.js';
 import { runStatsBench } from './stats-bench.js';
 
@@ -8,3 +9,4 @@ await runEvalBench();
 await runStatsBench();
 await runSdkBench();
 await runAggregatorBench();
+runPythonBench();

@@ -85,6 +85,8 @@ const main = {
     grandchild: { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'child', variation: 'green' }] },
     'child-of-off': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'parent-off', variation: 'on' }] },
     'child-of-missing': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'deleted-flag', variation: 'on' }] },
+    'child-of-broken': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'bad-regex', variation: 'on' }] },
+    'child-of-mismatch': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'rollout-full', variation: 'on' }] },
     'cycle-a': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'cycle-b', variation: 'on' }] },
     'cycle-b': { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'cycle-a', variation: 'on' }] },
     'checkout-exp': { variations: [{ key: 'old', value: 'old' }, { key: 'new', value: 'new' }], default: 0, off: 0, rules: [{ id: 'exp', type: 'experiment', experiment: 'exp-ab', variations: [0, 1] }] },
@@ -231,6 +233,8 @@ add('prerequisite chain of three met', 'grandchild', { attributes: { country: 'U
 add('prerequisite chain fails at the root', 'grandchild', { attributes: { country: 'KP' } }, { value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite: 'child' });
 add('prerequisite on a disabled flag fails', 'child-of-off', { attributes: {} }, { value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite: 'parent-off' });
 add('prerequisite on a missing flag fails safely', 'child-of-missing', { attributes: {} }, { value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite: 'deleted-flag' });
+add('prerequisite on a flag that cannot be evaluated fails safely', 'child-of-broken', { attributes: { email: 'x' } }, { value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite: 'bad-regex' });
+add('prerequisite whose evaluation errors on this context fails safely', 'child-of-mismatch', { attributes: { id: { nested: 1 } } }, { value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite: 'rollout-full' });
 add('prerequisite cycle is an error', 'cycle-a', { attributes: {} }, E('PREREQUISITE_CYCLE'));
 add('prerequisite cycle is an error for every member', 'cycle-b', { attributes: {} }, E('PREREQUISITE_CYCLE', false), { options: { defaultValue: false } });
 

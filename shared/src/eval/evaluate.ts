@@ -249,8 +249,15 @@ function evalFlag(
     const p = flag.prerequisites[i]!;
     const parent = compiled.flags.get(p.flag);
     let served: string | null = null;
-    if (parent !== undefined && depth < MAX_DEPTH) {
-      served = evalFlag(compiled, parent, context, attributes, undefined, depth + 1).variationKey;
+    if (parent !== undefined && parent.error === undefined && depth < MAX_DEPTH) {
+      try {
+        served = evalFlag(compiled, parent, context, attributes, undefined, depth + 1).variationKey;
+      } catch (e) {
+        // A parent that cannot be evaluated serves nothing, so the prerequisite fails safely.
+        if (!(e instanceof EvaluationError)) {
+          throw e;
+        }
+      }
     }
     if (served !== p.variation) {
       trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} served ${served ?? 'nothing'}, needs ${p.variation}` });

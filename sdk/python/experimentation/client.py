@@ -1,0 +1,618 @@
+"""The xp client: keeps a ruleset fresh in the background, evaluates locally, sends events.
+
+Nothing here raises into the application after construction: a missing API, a stalled API, a
+bad ruleset or a failing event endpoint degrade to defaults, the last good ruleset and retries.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar, Union
+
+from . import _http
+from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
+from .jsvalue import is_number, js_number_to_string, truthy
+from .results import (
+    ErrorCode,
+    EvaluationContext,
+    EvaluationResult,
+    ExperimentAssignment,
+    ExperimentResult,
+    Reason,
+    StickyBucketStore,
+)
+
+__all__ = ["Client", "User"]
+
+log = logging.getLogger("experimentation")
+T = TypeVar("T")
+
+User = Union[str, int, Mapping[str, Any]]
+"""A user id, or a mapping with `id` and optional `attributes` (other keys are attributes too)."""
+
+MAX_EVENTS_PER_BATCH: Final = 500
+MAX_EVENT_BYTES: Final = 16 * 1024
+_PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
+
+
+def _json_loads(data: bytes) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(data.decode("utf-8"), parse_constant=reject)
+
+
+def _category(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if is_number(v):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "json"
+
+
+class Client:
+    """Evaluates flags and experiments locally against the ruleset of one SDK key's environment.
+
+    Args:
+        api_key: the SDK key; sent only in the `X-XP-SDK-Key` header, never in a URL or a log.
+        api_url: where the xp API runs.
+        poll_interval: seconds between ruleset polls when the stream is not used or is down
+            (0 disables polling).
+        timeout: seconds any one HTTP request may take, and the longest the constructor waits for
+            the first ruleset.
+        streaming: follow `GET /sdk/v1/stream` (server-sent events) for instant updates, with
+            polling as the fallback while the stream is down.
+        flush_interval: seconds between event batches.
+        batch_size: events per `POST /sdk/v1/events` (at most 500).
+        max_queue_size: events held in memory; beyond it new events are dropped with a log line.
+        backoff_base, backoff_max: exponential backoff (with jitter) for failed event batches and
+            stream reconnects, in seconds.
+        wait_for_ruleset: block the constructor (at most `timeout`) until the first ruleset arrives.
+        bootstrap: a ruleset document (dict or JSON text) to serve until the API answers.
+        sticky_bucket_store: keeps units in their variation across traffic changes.
+        log_exposures: send an exposure event the first time a user is bucketed into a variation.
+        exposure_cache_size: how many (user, experiment, variation) exposures are remembered for
+            de-duplication.
+        on_update: called with the new ruleset version after each successful update.
+        stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        api_url: str = "http://localhost:8000",
+        *,
+        poll_interval: float = 30,
+        timeout: float = 5,
+        streaming: bool = True,
+        flush_interval: float = 5,
+        batch_size: int = 100,
+        max_queue_size: int = 10_000,
+        backoff_base: float = 1,
+        backoff_max: float = 60,
+        wait_for_ruleset: bool = True,
+        bootstrap: Mapping[str, Any] | str | None = None,
+        sticky_bucket_store: StickyBucketStore | None = None,
+        log_exposures: bool = True,
+        exposure_cache_size: int = 100_000,
+        on_update: Callable[[int | None], None] | None = None,
+        stream_idle_timeout: float = 60,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        self._endpoint = _http.Endpoint(api_url)
+        self._key = api_key
+        self._poll_interval = max(0.0, float(poll_interval or 0))
+        self._timeout = float(timeout)
+        self._streaming = streaming
+        self._flush_interval = max(0.001, float(flush_interval))
+        self._batch_size = max(1, min(int(batch_size), MAX_EVENTS_PER_BATCH))
+        self._max_queue = max(1, int(max_queue_size))
+        self._backoff_base = float(backoff_base)
+        self._backoff_max = float(backoff_max)
+        self._store = sticky_bucket_store
+        self._log_exposures = log_exposures
+        self._exposure_cache_size = max(0, int(exposure_cache_size))
+        self._on_update = on_update
+        self._stream_idle_timeout = float(stream_idle_timeout)
+
+        self._ruleset: CompiledRuleset | None = None
+        self._etag: str | None = None
+        self._update_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._fetch_failing = False
+        self._stream_conn: Any = None
+        self._stream_lock = threading.Lock()
+
+        self._queue: deque[dict[str, Any]] = deque()
+        self._queue_lock = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._dropped = 0
+        self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._exposures_lock = threading.Lock()
+
+        if bootstrap is not None:
+            self._apply_document(bootstrap if not isinstance(bootstrap, str) else self._parse_text(bootstrap), None, "bootstrap")
+
+        self._updater = threading.Thread(target=self._run_updates, name="xp-ruleset", daemon=True)
+        self._flusher = threading.Thread(target=self._run_flusher, name="xp-events", daemon=True)
+        self._updater.start()
+        self._flusher.start()
+        ref = weakref.ref(self)
+
+        def close_at_exit() -> None:
+            client = ref()
+            if client is not None:
+                client.close()
+        self._atexit = close_at_exit
+        atexit.register(close_at_exit)
+        if wait_for_ruleset:
+            self._ready.wait(self._timeout)
+
+    def __repr__(self) -> str:
+        version = None if self._ruleset is None else self._ruleset.version
+        return f"<experimentation.Client api_url={self._endpoint.host!r} ruleset_version={version}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- public API -----------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once a ruleset (fetched or bootstrapped) is being served."""
+        return self._ruleset is not None
+
+    @property
+    def ruleset_version(self) -> int | None:
+        return None if self._ruleset is None else self._ruleset.version
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Waits for the first ruleset; returns whether one is being served."""
+        self._ready.wait(self._timeout if timeout is None else timeout)
+        return self.ready
+
+    def evaluate(self, flag_key: str, user: User, default: Any = None, *, explain: bool = False) -> EvaluationResult[Any]:
+        """The flag's value for the user with the reason, rule and experiment details. Never raises.
+
+        When `default` is given and the flag serves a value of another type (boolean, number,
+        string, JSON), `default` comes back with reason ERROR and code TYPE_MISMATCH.
+        """
+        try:
+            ruleset = self._ruleset
+            if ruleset is None:
+                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                        error_code=ErrorCode.PROVIDER_NOT_READY, error_message="no ruleset yet")
+            context = self._context(user)
+            if context is None:
+                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                        error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
+            result = evaluate_flag(ruleset, flag_key, context, default=default, explain=explain)
+            if result.experiment is not None:
+                self._expose(result.experiment, flag_key)
+            if default is not None and result.variation_key is not None and _category(result.value) != _category(default):
+                return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
+                                        error_code=ErrorCode.TYPE_MISMATCH,
+                                        error_message=f"flag serves a {_category(result.value)}, the default is a {_category(default)}")
+            return result
+        except Exception as e:
+            log.error("evaluation of %r failed unexpectedly: %s", flag_key, type(e).__name__)
+            return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR, error_code=ErrorCode.GENERAL)
+
+    def get_value(self, flag_key: str, user: User, default: T) -> T:
+        """The flag's value, or `default` when it cannot be evaluated. Never raises."""
+        return self.evaluate(flag_key, user, default).value  # type: ignore[no-any-return]
+
+    def is_feature_enabled(self, flag_key: str, user: User) -> bool:
+        """Whether the flag serves a truthy value (JavaScript truthiness) to the user; False on error."""
+        return truthy(self.evaluate(flag_key, user).value)
+
+    def get_experiment(self, experiment_key: str, user: User) -> ExperimentResult:
+        """The user's assignment in a standalone experiment, with details. Never raises."""
+        try:
+            ruleset = self._ruleset
+            if ruleset is None:
+                return ExperimentResult(in_experiment=False, variation_index=-1, variation_key=None,
+                                        error_code=ErrorCode.PROVIDER_NOT_READY, error_message="no ruleset yet")
+            context = self._context(user)
+            if context is None:
+                return ExperimentResult(in_experiment=False, variation_index=-1, variation_key=None,
+                                        error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
+            result = evaluate_experiment(ruleset, experiment_key, context)
+            if result.in_experiment and result.variation_key is not None and result.hash_value is not None:
+                self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None)
+            return result
+        except Exception as e:
+            log.error("assignment in %r failed unexpectedly: %s", experiment_key, type(e).__name__)
+            return ExperimentResult(in_experiment=False, variation_index=-1, variation_key=None, error_code=ErrorCode.GENERAL)
+
+    def get_variant(self, experiment_key: str, user: User) -> str | None:
+        """The key of the user's variation in an experiment, or None when the user is not in it."""
+        result = self.get_experiment(experiment_key, user)
+        return result.variation_key if result.variation_index >= 0 else None
+
+    def track_event(self, name: str, user: User, properties: Mapping[str, Any] | None = None, value: float | None = None) -> None:
+        """Queues a tracked event (e.g. `purchase_completed`); sent in the background. Never raises."""
+        try:
+            unit = self._unit_id(user)
+            if unit is None:
+                log.warning("track_event(%r) ignored: the user has no id", name)
+                return
+            if not isinstance(name, str) or not 1 <= len(name) <= 200:
+                log.warning("track_event ignored: the name must be a string of 1 to 200 characters")
+                return
+            event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "track", "unitId": unit, "timestamp": _now_ms(), "name": name}
+            if value is not None:
+                if not is_number(value) or not math.isfinite(value):
+                    log.warning("track_event(%r) ignored: value must be a finite number", name)
+                    return
+                event["value"] = value
+            if properties is not None:
+                if not isinstance(properties, Mapping):
+                    log.warning("track_event(%r) ignored: properties must be a mapping", name)
+                    return
+                event["properties"] = dict(properties)
+            self._enqueue(event)
+        except Exception as e:
+            log.error("track_event(%r) failed unexpectedly: %s", name, type(e).__name__)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Sends queued events now; returns True when the queue is empty. Waits at most `timeout`."""
+        deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
+        while time.monotonic() < deadline:
+            outcome = self._send_batch(deadline - time.monotonic())
+            if outcome == "empty":
+                return True
+            if outcome.startswith("retry:"):
+                return False
+        return self._queue_len() == 0
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stops background work and flushes queued events (bounded by `timeout`). Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self._atexit)
+        self._stop.set()
+        self._abort_stream()
+        with self._queue_lock:
+            self._queue_lock.notify_all()
+        self._updater.join(0.5)
+        self._flusher.join(0.5)
+        self.flush(timeout)
+        left = self._queue_len()
+        if left:
+            log.warning("%d events could not be delivered before close and were dropped", left)
+            with self._queue_lock:
+                self._queue.clear()
+
+    # -- users, exposures and events -------------------------------------------------------------
+
+    @staticmethod
+    def _id_string(raw: Any) -> str | None:
+        if isinstance(raw, str):
+            return raw if raw else None
+        if is_number(raw) and math.isfinite(raw):
+            return js_number_to_string(raw)
+        return None
+
+    def _unit_id(self, user: User) -> str | None:
+        if isinstance(user, Mapping):
+            return self._id_string(user.get("id"))
+        return self._id_string(user)
+
+    def _context(self, user: User) -> EvaluationContext | None:
+        if isinstance(user, Mapping):
+            attributes: dict[str, Any] = {k: v for k, v in user.items() if k not in ("id", "attributes")}
+            extra = user.get("attributes")
+            if extra is not None:
+                if not isinstance(extra, Mapping):
+                    return None
+                attributes.update(extra)
+            if "id" in user:
+                attributes["id"] = user["id"]
+        else:
+            uid = self._id_string(user)
+            if uid is None:
+                return None
+            attributes = {"id": user}
+        return EvaluationContext(attributes=attributes, sticky_buckets=self._store)
+
+    def _expose(self, a: ExperimentAssignment, flag_key: str | None) -> None:
+        if a.in_experiment:
+            self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key)
+
+    def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None) -> None:
+        if not self._log_exposures or not unit:
+            return
+        key = (hash_attribute, unit, experiment, variation)
+        with self._exposures_lock:
+            if key in self._exposures:
+                self._exposures.move_to_end(key)
+                return
+            self._exposures[key] = None
+            while len(self._exposures) > self._exposure_cache_size:
+                self._exposures.popitem(last=False)
+        event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "exposure", "unitId": unit, "timestamp": _now_ms(),
+                                 "experiment": experiment, "variation": variation, "hashAttribute": hash_attribute}
+        if flag_key is not None:
+            event["flag"] = flag_key
+        self._enqueue(event)
+
+    def _enqueue(self, event: dict[str, Any]) -> None:
+        try:
+            size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+        except (TypeError, ValueError):
+            log.warning("event %r dropped: it is not JSON-serialisable", event.get("name", event["type"]))
+            return
+        if size > MAX_EVENT_BYTES:
+            log.warning("event %r dropped: %d bytes is over the %d-byte limit", event.get("name", event["type"]), size, MAX_EVENT_BYTES)
+            return
+        with self._queue_lock:
+            if self._closed and self._stop.is_set() and not self._flusher.is_alive():
+                log.warning("event dropped: the client is closed")
+                return
+            if len(self._queue) >= self._max_queue:
+                self._dropped += 1
+                if self._dropped == 1 or self._dropped % 1000 == 0:
+                    log.warning("event queue is full (%d events): %d events dropped so far", self._max_queue, self._dropped)
+                return
+            self._queue.append(event)
+            if len(self._queue) >= self._batch_size:
+                self._queue_lock.notify_all()
+
+    def _queue_len(self) -> int:
+        with self._queue_lock:
+            return len(self._queue)
+
+    def _send_batch(self, timeout: float) -> str:
+        """Sends one batch. Returns "empty", "sent", "dropped" or "retry:<seconds>"."""
+        with self._send_lock:
+            with self._queue_lock:
+                if not self._queue:
+                    return "empty"
+                batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            body = json.dumps({"events": batch}, separators=(",", ":")).encode("utf-8")
+            retry_after: float | None = None
+            try:
+                resp = _http.request(self._endpoint, "POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
+                                     max(0.001, min(self._timeout, timeout)), body)
+                if 200 <= resp.status < 300:
+                    self._log_rejections(resp.body)
+                    return "sent"
+                if resp.status == 429 or resp.status >= 500:
+                    retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
+                    log.warning("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
+                else:
+                    log.error("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
+                    return "dropped"
+            except _http.NETWORK_ERRORS as e:
+                log.warning("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
+                retry_after = 0.0
+            with self._queue_lock:
+                self._queue.extendleft(reversed(batch))
+                while len(self._queue) > self._max_queue:
+                    self._queue.pop()
+                    self._dropped += 1
+            return f"retry:{retry_after}"
+
+    @staticmethod
+    def _log_rejections(body: bytes) -> None:
+        try:
+            rejected = _json_loads(body).get("rejected") or []
+        except (ValueError, AttributeError):
+            return
+        if rejected:
+            codes = sorted({str(r.get("code")) for r in rejected if isinstance(r, dict)})
+            log.warning("the API rejected %d events (%s)", len(rejected), ", ".join(codes))
+
+    def _run_flusher(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            with self._queue_lock:
+                if len(self._queue) < self._batch_size:
+                    self._queue_lock.wait(self._flush_interval)
+            if self._stop.is_set():
+                return
+            while not self._stop.is_set():
+                outcome = self._send_batch(self._timeout)
+                if outcome.startswith("retry:"):
+                    failures += 1
+                    wait = max(float(outcome[6:]), self._backoff(failures))
+                    self._stop.wait(wait)
+                    continue
+                failures = 0
+                if outcome == "empty" or self._queue_len() < self._batch_size:
+                    break
+
+    def _backoff(self, failures: int) -> float:
+        base = min(self._backoff_max, self._backoff_base * float(2 ** min(failures - 1, 30)))
+        return base / 2 + random.random() * base / 2
+
+    # -- ruleset updates --------------------------------------------------------------------------
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {_http.SDK_KEY_HEADER: self._key, "User-Agent": _http.USER_AGENT, "Accept": "application/json"}
+        if extra:
+            headers.update(extra)
+        return headers
+
+    @staticmethod
+    def _parse_text(text: str) -> Any:
+        try:
+            return _json_loads(text.encode("utf-8"))
+        except ValueError:
+            return None
+
+    def _apply_document(self, doc: Any, etag: str | None, source: str) -> bool:
+        compiled = compile_ruleset(doc)
+        if compiled.error is not None:
+            log.warning("ruleset from %s rejected (%s); keeping the last good one", source, compiled.error.code)
+            return False
+        with self._update_lock:
+            current = self._ruleset
+            self._ruleset = compiled
+            if etag is not None:
+                self._etag = etag
+        self._ready.set()
+        if current is None or current.version != compiled.version:
+            log.info("serving ruleset version %s from %s", compiled.version, source)
+            if self._on_update is not None:
+                try:
+                    self._on_update(compiled.version)
+                except Exception as e:
+                    log.error("on_update callback failed: %s", type(e).__name__)
+        return True
+
+    def _note_failure(self, message: str, *args: Any) -> None:
+        # The first failure is a warning; repeats stay at debug level until the API recovers.
+        (log.debug if self._fetch_failing else log.warning)(message, *args)
+        self._fetch_failing = True
+
+    def refresh(self) -> bool:
+        """Fetches the ruleset now; returns True when a valid ruleset is being served afterwards."""
+        headers = self._headers()
+        if self._etag is not None and self._ruleset is not None:
+            headers["If-None-Match"] = self._etag
+        try:
+            resp = _http.request(self._endpoint, "GET", "/sdk/v1/ruleset", headers, self._timeout)
+        except _http.NETWORK_ERRORS as e:
+            self._note_failure("ruleset fetch failed (%s); serving the last known ruleset", type(e).__name__)
+            return self.ready
+        if resp.status == 304:
+            self._fetch_failing = False
+            return self.ready
+        if resp.status != 200:
+            self._note_failure("ruleset fetch answered HTTP %d; serving the last known ruleset", resp.status)
+            return self.ready
+        try:
+            doc = _json_loads(resp.body)
+        except (ValueError, UnicodeDecodeError):
+            self._note_failure("ruleset response is not valid JSON; keeping the last good ruleset")
+            return self.ready
+        if self._apply_document(doc, resp.headers.get("etag"), "the API"):
+            self._fetch_failing = False
+        return self.ready
+
+    def _run_updates(self) -> None:
+        self.refresh()
+        self._ready.set()
+        stream_failures = 0
+        use_stream = self._streaming
+        while not self._stop.is_set():
+            if use_stream:
+                outcome = self._follow_stream()
+                if self._stop.is_set():
+                    return
+                if outcome == "permanent":
+                    log.info("ruleset stream unavailable; polling every %ss", self._poll_interval)
+                    use_stream = False
+                    continue
+                stream_failures = 0 if outcome == "ended" else stream_failures + 1
+                self.refresh()
+                wait = self._backoff(max(1, stream_failures))
+                self._stop.wait(min(wait, self._poll_interval) if self._poll_interval > 0 else wait)
+            elif self._poll_interval > 0:
+                self._stop.wait(self._poll_interval)
+                if not self._stop.is_set():
+                    self.refresh()
+            else:
+                self._stop.wait()
+
+    def _abort_stream(self) -> None:
+        with self._stream_lock:
+            conn = self._stream_conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _follow_stream(self) -> str:
+        """Reads the server-sent event stream until it breaks: "ended", "failed" or "permanent"."""
+        conn = self._endpoint.connect(self._timeout)
+        with self._stream_lock:
+            self._stream_conn = conn
+        try:
+            if self._stop.is_set():
+                return "ended"
+            conn.request("GET", self._endpoint.path("/sdk/v1/stream?include=ruleset"),
+                         headers=self._headers({"Accept": "text/event-stream"}))
+            resp = conn.getresponse()
+            if resp.status in _PERMANENT_STREAM_STATUSES:
+                return "permanent"
+            if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
+                self._note_failure("ruleset stream answered HTTP %d; polling until it is back", resp.status)
+                return "failed"
+            if conn.sock is not None:
+                conn.sock.settimeout(self._stream_idle_timeout)
+            event, data = "message", list[str]()
+            while not self._stop.is_set():
+                raw = resp.readline(1024 * 1024 * 64)
+                if not raw:
+                    return "ended"
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line == "":
+                    if data:
+                        self._on_stream_event(event, "\n".join(data))
+                    event, data = "message", list[str]()
+                elif line.startswith(":"):
+                    continue
+                else:
+                    field, _, val = line.partition(":")
+                    val = val[1:] if val.startswith(" ") else val
+                    if field == "event":
+                        event = val
+                    elif field == "data":
+                        data.append(val)
+            return "ended"
+        except _http.NETWORK_ERRORS as e:
+            if not self._stop.is_set():
+                self._note_failure("ruleset stream broke (%s); polling until it is back", type(e).__name__)
+            return "failed"
+        finally:
+            with self._stream_lock:
+                self._stream_conn = None
+            conn.close()
+
+    def _on_stream_event(self, event: str, data: str) -> None:
+        if event != "ruleset":
+            return
+        try:
+            payload = _json_loads(data.encode("utf-8"))
+        except ValueError:
+            log.warning("ruleset stream sent an unreadable event; ignoring it")
+            return
+        if not isinstance(payload, dict):
+            return
+        etag = payload.get("etag") if isinstance(payload.get("etag"), str) else None
+        if "ruleset" in payload:
+            if etag is not None and etag == self._etag and self._ruleset is not None:
+                return
+            if self._apply_document(payload["ruleset"], etag, "the stream"):
+                self._fetch_failing = False
+        elif etag is None or etag != self._etag:
+            self.refresh()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,329 @@
+"""The client against an in-process fake API that fails, stalls, returns garbage and flips flags."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+import unittest
+from typing import Any
+
+from experimentation import Client, ErrorCode, Reason
+
+from .fake_server import API_KEY, FakeServer, make_ruleset
+
+FAST: dict[str, Any] = {"timeout": 0.2, "streaming": False, "poll_interval": 0, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+def closed_port_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
+class ClientTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server = FakeServer()
+        self.addCleanup(self.server.close)
+        self.logs = self.enterContext(self.assertLogs("experimentation", level="DEBUG"))
+        logging.getLogger("experimentation").debug("test start")
+
+    def client(self, **options: Any) -> Client:
+        c = Client(api_key=API_KEY, api_url=options.pop("api_url", self.server.url), **{**FAST, **options})
+        self.addCleanup(c.close, 0.5)
+        return c
+
+    def tearDown(self) -> None:
+        for line in self.logs.output:
+            self.assertNotIn(API_KEY, line, "the SDK key must never be logged")
+        for r in self.server.requests:
+            self.assertNotIn(API_KEY, r.path, "the SDK key must never be in a URL")
+
+
+class RulesetTest(ClientTestCase):
+    def test_fetches_the_ruleset_with_the_key_in_a_header_and_revalidates_with_etag(self) -> None:
+        client = self.client()
+
+        self.assertTrue(client.ready)
+        self.assertTrue(client.is_feature_enabled("feature", "u1"))
+        self.assertEqual(client.get_value("color", "u1", "x"), "blue")
+        self.assertTrue(client.refresh())
+
+        fetches = self.server.requests_to("/sdk/v1/ruleset")
+        self.assertEqual(len(fetches), 2)
+        self.assertEqual(fetches[0].headers["x-xp-sdk-key"], API_KEY)
+        self.assertNotIn("if-none-match", fetches[0].headers)
+        self.assertEqual(fetches[1].headers["if-none-match"], '"v1"')
+        self.assertEqual(client.ruleset_version, 1)
+
+    def test_api_down_at_start_serves_defaults_without_raising_or_blocking(self) -> None:
+        started = time.monotonic()
+        client = self.client(api_url=closed_port_url())
+        elapsed = time.monotonic() - started
+
+        self.assertLess(elapsed, 1.0)
+        self.assertFalse(client.ready)
+        result = client.evaluate("feature", "u1", False)
+        self.assertEqual((result.value, result.reason, result.error_code), (False, Reason.ERROR, ErrorCode.PROVIDER_NOT_READY))
+        self.assertEqual(client.get_value("color", {"id": "u1"}, "fallback"), "fallback")
+        self.assertFalse(client.is_feature_enabled("feature", "u1"))
+        self.assertIsNone(client.get_variant("checkout", "u1"))
+        client.track_event("purchase", "u1", {"sku": "a"}, 9.5)
+
+    def test_stalled_api_at_start_blocks_no_longer_than_the_timeout(self) -> None:
+        self.server.mode = "stall"
+        started = time.monotonic()
+        client = self.client(timeout=0.2)
+        elapsed = time.monotonic() - started
+
+        self.assertLess(elapsed, 0.8)
+        self.assertEqual(client.evaluate("feature", "u1").reason, Reason.ERROR)
+
+    def test_keeps_serving_the_last_good_ruleset_when_the_api_fails_stalls_or_lies(self) -> None:
+        client = self.client()
+        self.assertEqual(client.ruleset_version, 1)
+
+        for mode in ("fail", "stall", "garbage", "invalid"):
+            with self.subTest(mode):
+                self.server.mode = mode
+                started = time.monotonic()
+                client.refresh()
+                self.assertLess(time.monotonic() - started, 0.8, "a refresh is bounded by the timeout")
+                self.assertEqual(client.ruleset_version, 1)
+                self.assertEqual(client.evaluate("feature", "u1").reason, Reason.DEFAULT)
+                self.assertTrue(client.is_feature_enabled("feature", "u1"))
+
+        self.server.mode = "ok"
+        self.server.set_ruleset(make_ruleset(2, enabled=False))
+        client.refresh()
+        self.assertEqual(client.ruleset_version, 2)
+        self.assertFalse(client.is_feature_enabled("feature", "u1"))
+
+    def test_polling_follows_a_flag_flipping_on_every_poll_while_threads_evaluate(self) -> None:
+        self.server.mode = "flip"
+        versions: list[int | None] = []
+        seen_versions = threading.Event()
+        errors: list[BaseException] = []
+        values: set[bool] = set()
+        stop = threading.Event()
+
+        def on_update(version: int | None) -> None:
+            versions.append(version)
+            if len(versions) >= 4:
+                seen_versions.set()
+
+        client = self.client(poll_interval=0.02, on_update=on_update)
+
+        def evaluate_continuously() -> None:
+            try:
+                while not stop.is_set():
+                    values.add(client.is_feature_enabled("feature", "u1"))
+                    client.get_variant("checkout", "u1")
+            except BaseException as e:  # noqa: BLE001 - the assertion below reports it
+                errors.append(e)
+
+        threads = [threading.Thread(target=evaluate_continuously) for _ in range(4)]
+        for t in threads:
+            t.start()
+        self.assertTrue(seen_versions.wait(3), f"saw versions {versions}")
+        stop.set()
+        for t in threads:
+            t.join(2)
+
+        self.assertEqual(errors, [])
+        self.assertEqual(values, {True, False})
+        self.assertEqual(versions, sorted(versions))
+
+    def test_streaming_updates_arrive_without_polling(self) -> None:
+        self.server.stream_enabled = True
+        client = self.client(streaming=True, poll_interval=0)
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/stream")) == 1))
+        updated = threading.Event()
+
+        def on_update(version: int | None) -> None:
+            if version == 2:
+                updated.set()
+        client._on_update = on_update  # noqa: SLF001 - test hook
+
+        self.server.push_stream_ruleset(make_ruleset(2, color="green"))
+
+        self.assertTrue(updated.wait(3))
+        self.assertEqual(client.get_value("color", "u1", "x"), "green")
+        self.assertEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 1, "no polling while the stream works")
+        stream = self.server.requests_to("/sdk/v1/stream")[0]
+        self.assertEqual(stream.path, "/sdk/v1/stream?include=ruleset")
+        self.assertEqual(stream.headers["x-xp-sdk-key"], API_KEY)
+
+    def test_falls_back_to_polling_when_the_stream_is_unavailable(self) -> None:
+        client = self.client(streaming=True, poll_interval=0.02)
+        self.server.set_ruleset(make_ruleset(3, color="red"))
+
+        self.assertTrue(self.server.wait_for(lambda: client.ruleset_version == 3))
+        self.assertEqual(client.get_value("color", "u1", "x"), "red")
+        self.assertEqual(len(self.server.requests_to("/sdk/v1/stream")), 1, "a 404 stream is not retried")
+
+    def test_bootstrap_serves_before_the_api_answers(self) -> None:
+        client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(5, color="teal"))
+
+        self.assertTrue(client.ready)
+        self.assertEqual(client.get_value("color", "u1", "x"), "teal")
+        self.assertEqual(client.evaluate("color", "u1").reason, Reason.DEFAULT)
+
+    def test_users_types_and_bad_input_never_raise(self) -> None:
+        client = self.client()
+
+        self.assertTrue(client.is_feature_enabled("feature", {"id": "u1", "attributes": {"plan": "pro"}}))
+        self.assertTrue(client.is_feature_enabled("feature", {"id": "u1", "plan": "pro"}))
+        self.assertEqual(client.evaluate("feature", None).error_code, ErrorCode.INVALID_CONTEXT)  # type: ignore[arg-type]
+        self.assertEqual(client.evaluate("feature", {"id": "u1", "attributes": "x"}).error_code, ErrorCode.INVALID_CONTEXT)
+        mismatch = client.evaluate("color", "u1", 42)
+        self.assertEqual((mismatch.value, mismatch.reason, mismatch.error_code), (42, Reason.ERROR, ErrorCode.TYPE_MISMATCH))
+        missing = client.evaluate("no-such-flag", "u1", "d")
+        self.assertEqual((missing.value, missing.reason), ("d", Reason.FLAG_NOT_FOUND))
+        explained = client.evaluate("checkout-flag", "u1", explain=True)
+        self.assertEqual(explained.trace[0].outcome, "matched")  # type: ignore[index]
+        client.track_event("", "u1")
+        client.track_event("ok", None)  # type: ignore[arg-type]
+        client.track_event("ok", "u1", value=float("nan"))
+        client.track_event("ok", "u1", {"x": object()})
+        self.assertEqual([e["type"] for e in client._queue], ["exposure"], "no invalid track event was queued")  # noqa: SLF001
+
+
+class EventsTest(ClientTestCase):
+    def test_events_are_batched_by_size_and_follow_the_event_schema(self) -> None:
+        client = self.client(batch_size=5, flush_interval=30)
+        before = int(time.time() * 1000)
+
+        for i in range(12):
+            client.track_event("purchase_completed", f"u{i}", {"sku": "a", "n": i}, value=9.99)
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 10))
+        posts = self.server.requests_to("/sdk/v1/events", "POST")
+        self.assertEqual([len(p.json()["events"]) for p in posts], [5, 5])
+        self.assertEqual(posts[0].headers["x-xp-sdk-key"], API_KEY)
+        self.assertEqual(posts[0].headers["content-type"], "application/json")
+        event = self.server.events()[0]
+        self.assertEqual(set(event), {"id", "type", "unitId", "timestamp", "name", "value", "properties"})
+        self.assertRegex(event["id"], r"^[0-9a-f]{32}$")
+        self.assertEqual((event["type"], event["unitId"], event["name"], event["value"]), ("track", "u0", "purchase_completed", 9.99))
+        self.assertEqual(event["properties"], {"sku": "a", "n": 0})
+        self.assertIsInstance(event["timestamp"], int)
+        self.assertGreaterEqual(event["timestamp"], before)
+
+        client.close()
+
+        ids = [e["id"] for e in self.server.events()]
+        self.assertEqual(len(ids), 12, "close() flushes the rest")
+        self.assertEqual(len(set(ids)), 12)
+
+    def test_events_are_sent_after_the_flush_interval(self) -> None:
+        client = self.client(batch_size=100, flush_interval=0.05)
+
+        client.track_event("signup", "u1")
+        client.track_event("signup", "u2")
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 2))
+        self.assertEqual(len(self.server.requests_to("/sdk/v1/events", "POST")), 1)
+
+    def test_failed_batches_are_retried_with_backoff_until_accepted(self) -> None:
+        self.server.event_responses.extend([(500, {}), (503, {})])
+        client = self.client(batch_size=2, flush_interval=30)
+
+        client.track_event("a", "u1")
+        client.track_event("b", "u1")
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 2))
+        posts = self.server.requests_to("/sdk/v1/events", "POST")
+        self.assertEqual(len(posts), 3)
+        self.assertEqual(posts[0].body, posts[2].body, "the same events (same ids) are retried")
+
+    def test_network_errors_are_retried(self) -> None:
+        client = self.client(api_url=closed_port_url(), batch_size=1, flush_interval=30)
+
+        client.track_event("a", "u1")
+
+        time.sleep(0.15)
+        self.assertEqual(client._queue_len(), 1, "the event stays queued while the API is unreachable")  # noqa: SLF001
+        self.assertTrue(any("will retry" in line for line in self.logs.output))
+
+    def test_retry_after_is_honoured(self) -> None:
+        self.server.event_responses.append((429, {"Retry-After": "1"}))
+        client = self.client(batch_size=1, flush_interval=30)
+
+        client.track_event("a", "u1")
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 1, timeout=4))
+        first, second = self.server.requests_to("/sdk/v1/events", "POST")
+        self.assertGreaterEqual(second.at - first.at, 0.95)
+
+    def test_a_batch_the_api_refuses_for_good_is_dropped_with_a_log_line(self) -> None:
+        self.server.event_responses.append((400, {}))
+        client = self.client(batch_size=1, flush_interval=30)
+
+        client.track_event("a", "u1")
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/events", "POST")) == 1))
+        self.assertTrue(self.server.wait_for(lambda: any("dropped: HTTP 400" in line for line in self.logs.output)))
+        self.assertEqual(client._queue_len(), 0)  # noqa: SLF001
+        client.close()
+        self.assertEqual(len(self.server.requests_to("/sdk/v1/events", "POST")), 1)
+
+    def test_a_full_queue_drops_new_events_with_a_log_line(self) -> None:
+        client = self.client(api_url=closed_port_url(), batch_size=100, flush_interval=30, max_queue_size=3)
+
+        for i in range(5):
+            client.track_event("a", f"u{i}")
+
+        self.assertEqual(client._queue_len(), 3)  # noqa: SLF001
+        self.assertTrue(any("queue is full" in line for line in self.logs.output))
+
+    def test_close_flushes_and_the_context_manager_closes(self) -> None:
+        with Client(api_key=API_KEY, api_url=self.server.url, **{**FAST, "flush_interval": 30}) as client:
+            client.track_event("a", "u1")
+            client.track_event("b", "u2")
+            self.assertEqual(self.server.events(), [])
+
+        self.assertEqual([e["name"] for e in self.server.events()], ["a", "b"])
+        client.close()
+        client.track_event("late", "u1")
+        self.assertEqual(len(self.server.events()), 2)
+
+    def test_close_does_not_hang_when_the_api_stalls(self) -> None:
+        self.server.mode = "ok"
+        client = self.client(flush_interval=30)
+        self.server.event_responses.append((503, {}))
+        client.track_event("a", "u1")
+        started = time.monotonic()
+
+        client.close(timeout=0.3)
+
+        self.assertLess(time.monotonic() - started, 2.0)
+
+    def test_exposures_are_logged_once_per_user_experiment_and_variation(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30)
+
+        variant = client.get_variant("checkout", "u1")
+        self.assertIn(variant, ("control", "treatment"))
+        self.assertEqual(client.get_variant("checkout", "u1"), variant)
+        client.get_value("checkout-flag", "u1", "old")
+        client.get_value("checkout-flag", "u1", "old")
+        client.get_variant("checkout", "u2")
+        client.get_variant("no-such-experiment", "u3")
+        client.flush()
+
+        exposures = [e for e in self.server.events() if e["type"] == "exposure"]
+        self.assertEqual([(e["unitId"], e["experiment"]) for e in exposures], [("u1", "checkout"), ("u2", "checkout")])
+        first = exposures[0]
+        self.assertEqual(first["variation"], variant)
+        self.assertEqual(first["hashAttribute"], "id")
+        self.assertRegex(first["id"], r"^[0-9a-f]{32}$")
+        self.assertNotIn("flag", first)
+        self.assertTrue(all(re.fullmatch(r"[A-Za-z0-9_-]{8,64}", e["id"]) for e in exposures))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -3,10 +3,12 @@ import { runAggregatorBench } from './aggregator-bench.js';
 import { runEvalBench } from './eval-bench.js';
 import { runPythonBench } from './python-bench.js';
 import { runSdkBench } from './sdk-bench.js';
+import { runSdkJsBench } from './sdk-js-bench.js';
 import { runStatsBench } from './stats-bench.js';
 
 await runEvalBench();
 await runStatsBench();
 await runSdkBench();
+await runSdkJsBench();
 await runAggregatorBench();
 runPythonBench();

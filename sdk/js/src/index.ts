@@ -1,2 +1,27 @@
-/** JavaScript SDK: ExperimentationClient and the OpenFeature provider. */
-export const PACKAGE_NAME = '@xp/sdk';
+/** @xp/sdk — the xp JavaScript SDK for Node and browsers (file bootstrap: `@xp/sdk/node`). */
+export { ExperimentationClient } from './client.js';
+export type { JsonValue } from './client.js';
+export { HttpError, NetworkError, RulesetError, XpError, XpErrorCode } from './errors.js';
+export { ClientStatus, SdkErrorCode } from './types.js';
+export type {
+  ChangeListener,
+  ClientOptions,
+  ClientStats,
+  EvaluationDetails,
+  FetchLike,
+  Logger,
+  PreloadableStickyBucketStore,
+  ReadyResult,
+  RulesetChange,
+  User,
+  UserContext,
+} from './types.js';
+export { MemoryStickyBucketStore, stickyKey } from './stores/memory-store.js';
+export { LocalStorageStickyBucketStore } from './stores/local-storage-store.js';
+export type { StorageLike } from './stores/local-storage-store.js';
+export { CookieStickyBucketStore } from './stores/cookie-store.js';
+export type { CookieJar, CookieStoreOptions } from './stores/cookie-store.js';
+export { RedisStickyBucketStore } from './stores/redis-store.js';
+export type { RedisLikeClient, RedisStoreOptions } from './stores/redis-store.js';
+export { ErrorCode, Reason, SkipReason } from '@xp/shared';
+export type { EvaluationResult, ExperimentResult, StickyBucketStore } from '@xp/shared';

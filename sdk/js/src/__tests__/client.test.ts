@@ -1,0 +1,153 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ExperimentationClient } from '../client.js';
+import { ExperimentationClient as NodeClient, loadRulesetFile } from '../node.js';
+import { diffRulesets } from '../ruleset-state.js';
+import type { RulesetDocument } from '../ruleset-state.js';
+import { SseParser } from '../sse.js';
+import type { SseMessage } from '../sse.js';
+import { ClientStatus } from '../types.js';
+import { makeRuleset, recordingLogger } from './fixtures.js';
+
+function offline(ruleset: unknown = makeRuleset(1)): ExperimentationClient {
+  return new ExperimentationClient('', { bootstrap: ruleset, logger: recordingLogger() });
+}
+
+describe('typed values', () => {
+  it('returns values of the default type and the default with TYPE_MISMATCH otherwise', () => {
+    const c = offline();
+
+    expect(c.getValue('checkout', 'u1', true)).toBe(false);
+    expect(c.getValue('color', 'u1', 'red')).toBe('blue');
+    expect(c.getValue('limits', 'u1', { max: 0 })).toEqual({ max: 3 });
+    expect(c.getValue('color', 'u1', 7)).toBe(7);
+    expect(c.evaluate('color', 'u1', false)).toMatchObject({ flagKey: 'color', value: false, reason: 'ERROR', errorCode: 'TYPE_MISMATCH', variationKey: null });
+    expect(c.evaluate('limits', 'u1', [1])).toMatchObject({ value: [1], errorCode: 'TYPE_MISMATCH' });
+    expect(c.evaluate('missing', 'u1', 'x')).toMatchObject({ value: 'x', reason: 'FLAG_NOT_FOUND', errorCode: 'FLAG_NOT_FOUND' });
+  });
+
+  it('evaluates without a default, and treats the unit id as attributes.id', () => {
+    const c = offline();
+
+    const byId = c.evaluate('exp-flag', 'user-0');
+    const byObject = c.evaluate('exp-flag', { id: 'user-0', attributes: { plan: 'pro' } });
+    const byAttributes = c.evaluate('exp-flag', { attributes: { id: 'user-0' } });
+
+    expect(byId.reason).toBe('SPLIT');
+    expect(byObject.value).toBe(byId.value);
+    expect(byAttributes.experiment).toMatchObject({ hashValue: 'user-0', inExperiment: true });
+  });
+
+  it('isFeatureEnabled follows the served value and is false when the flag cannot be evaluated', () => {
+    const on = offline(makeRuleset(1, { checkoutOn: true }));
+
+    expect(on.isFeatureEnabled('checkout', 'u1')).toBe(true);
+    expect(on.isFeatureEnabled('missing', 'u1')).toBe(false);
+    expect(offline(undefined).isFeatureEnabled('checkout', 'u1')).toBe(false);
+  });
+
+  it('never throws on garbage arguments', () => {
+    const c = offline();
+
+    expect(() => c.getValue('color', null as never, 'red')).not.toThrow();
+    expect(c.getVariant('exp-ab', 42 as never)).toBeNull();
+    expect(() => {
+      c.trackEvent('x', undefined as never, 5 as never);
+    }).not.toThrow();
+  });
+});
+
+describe('bootstrap', () => {
+  it('starts offline from a snapshot with status BOOTSTRAPPED, and round-trips getSnapshot()', async () => {
+    const c = offline();
+
+    const ready = await c.ready();
+    const again = offline(JSON.parse(JSON.stringify(c.getSnapshot())));
+
+    expect(ready.status).toBe(ClientStatus.Bootstrapped);
+    expect(again.getValue('color', 'u1', 'red')).toBe('blue');
+  });
+
+  it('refuses a bootstrap that is not a ruleset and serves defaults', async () => {
+    const log = recordingLogger();
+    const c = new ExperimentationClient('', { bootstrap: { hello: 'world' }, logger: log });
+
+    expect((await c.ready()).status).toBe(ClientStatus.Defaults);
+    expect(c.getValue('color', 'u1', 'red')).toBe('red');
+    expect(log.has('warn', 'bootstrap ruleset refused')).toBe(true);
+  });
+
+  it('reads a bootstrap file in Node, and logs (never throws) when the file is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xp-sdk-'));
+    const file = join(dir, 'ruleset.json');
+    writeFileSync(file, JSON.stringify(makeRuleset(3, { color: 'file' })));
+    const log = recordingLogger();
+
+    const c = new NodeClient('', { bootstrap: file, logger: log });
+    const missing = new NodeClient('', { bootstrap: join(dir, 'nope.json'), logger: log });
+
+    expect(c.getValue('color', 'u1', 'red')).toBe('file');
+    expect((await missing.ready()).status).toBe(ClientStatus.Defaults);
+    expect(log.has('error', 'bootstrap file not used')).toBe(true);
+    expect(() => loadRulesetFile(join(dir, 'nope.json'))).toThrow(/cannot read/);
+  });
+
+  it('reports a configuration error instead of throwing for a malformed apiUrl', async () => {
+    const log = recordingLogger();
+    const c = new ExperimentationClient('key', { apiUrl: 'not a url', logger: log });
+
+    expect(await c.ready()).toMatchObject({ status: ClientStatus.Defaults, error: { code: 'CONFIGURATION' } });
+  });
+});
+
+describe('change detection', () => {
+  const base = makeRuleset(1) as unknown as RulesetDocument;
+
+  it('names changed flags and flags that use a changed experiment', () => {
+    const next = makeRuleset(2, { color: 'red', coverage: 0.5 }) as unknown as RulesetDocument;
+
+    const change = diffRulesets(base, next);
+
+    expect([...change.flags].sort()).toEqual(['color', 'exp-flag']);
+    expect(change.experiments).toEqual(['exp-ab']);
+  });
+
+  it('propagates through prerequisites and reports removed flags', () => {
+    const next = makeRuleset(2, { checkoutOn: true }) as Record<string, any>;
+    next.flags.color.prerequisites = [{ flag: 'checkout', variation: 'on' }];
+    delete next.flags.limits;
+    const prev = makeRuleset(1) as Record<string, any>;
+    prev.flags.color.prerequisites = [{ flag: 'checkout', variation: 'on' }];
+
+    const change = diffRulesets(prev as RulesetDocument, next as RulesetDocument);
+
+    expect([...change.flags].sort()).toEqual(['checkout', 'color', 'limits']);
+  });
+
+  it('reports nothing for an identical ruleset with a new version', () => {
+    expect(diffRulesets(base, makeRuleset(2) as unknown as RulesetDocument)).toEqual({ flags: [], experiments: [], version: 2 });
+  });
+});
+
+describe('SseParser', () => {
+  it('parses events split across chunks with any line ending, and reports comments', () => {
+    const messages: SseMessage[] = [];
+    let comments = 0;
+    const parser = new SseParser(
+      (m) => messages.push(m),
+      () => comments++,
+    );
+
+    for (const chunk of ['event: rule', 'set\r', '\nid: 7\ndata: {"a"', ':1}\n\n: heartbeat\n\n', 'data: x\rdata: y\r\r', 'event: empty\n\n']) {
+      parser.push(chunk);
+    }
+
+    expect(messages).toEqual([
+      { event: 'ruleset', data: '{"a":1}', id: '7' },
+      { event: 'message', data: 'x\ny', id: '7' },
+    ]);
+    expect(comments).toBe(1);
+  });
+});

@@ -1,0 +1,217 @@
+import { sdkEventSchema } from '@xp/shared';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExperimentationClient } from '../client.js';
+import type { ClientOptions } from '../types.js';
+import { FakeServer } from './fake-server.js';
+import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
+import type { RecordingLogger } from './fixtures.js';
+
+const KEY = 'sdk-test-key';
+const open: { close(): Promise<void> }[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((x) => x.close()));
+});
+
+async function setup(options: ClientOptions = {}): Promise<{ s: FakeServer; c: ExperimentationClient; log: RecordingLogger }> {
+  const s = await new FakeServer(makeRuleset(1)).start();
+  const log = recordingLogger();
+  const c = new ExperimentationClient(KEY, {
+    apiUrl: s.url,
+    streaming: false,
+    pollIntervalMs: 60_000,
+    timeoutMs: 500,
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+    flushIntervalMs: 60_000,
+    logger: log,
+    ...options,
+  });
+  open.push(c, s);
+  await c.ready();
+  return { s, c, log };
+}
+
+describe('event batching', () => {
+  it('sends a full batch at once and the rest after flushIntervalMs', async () => {
+    const { s, c } = await setup({ maxBatchSize: 3, flushIntervalMs: 300 });
+    const start = Date.now();
+
+    for (let i = 0; i < 3; i++) {
+      c.trackEvent('click', `u${i}`);
+    }
+    await eventually(() => s.eventPosts.length === 1);
+    const firstBatch = s.eventPosts[0]!.count;
+    c.trackEvent('click', 'u3');
+    await eventually(() => s.events.length === 4);
+
+    expect(firstBatch).toBe(3);
+    expect(s.eventPosts.map((p) => p.count)).toEqual([3, 1]);
+    expect(s.eventPosts[0]!.at - start).toBeLessThan(250);
+    expect(s.eventPosts[1]!.at - start).toBeGreaterThanOrEqual(290);
+  });
+
+  it('sends events that pass the server schema, with a numeric value taken from properties', async () => {
+    const { s, c } = await setup();
+
+    c.trackEvent('purchase_completed', { id: 'u1', attributes: { plan: 'pro' } }, { value: 99.99, currency: 'EUR', at: new Date(0) });
+    c.trackEvent('signup', 'u2');
+    await c.flush();
+
+    expect(s.events).toHaveLength(2);
+    expect(s.events.every((e) => sdkEventSchema.safeParse(e).success)).toBe(true);
+    expect(s.events[0]).toMatchObject({ type: 'track', name: 'purchase_completed', unitId: 'u1', value: 99.99, properties: { currency: 'EUR', at: '1970-01-01T00:00:00.000Z' } });
+    expect(s.events[1]).not.toHaveProperty('value');
+    expect(new Set(s.events.map((e) => e.id)).size).toBe(2);
+  });
+
+  it('ignores events without a name or a user id, with a warning', async () => {
+    const { s, c, log } = await setup();
+
+    c.trackEvent('', 'u1');
+    c.trackEvent('x', { attributes: {} });
+    await c.flush();
+
+    expect(s.eventPosts).toHaveLength(0);
+    expect(log.lines.filter((l) => l.level === 'warn')).toHaveLength(2);
+  });
+});
+
+describe('retries', () => {
+  it('retries a failed batch with backoff and delivers it once the API recovers', async () => {
+    const { s, c } = await setup();
+    s.eventsMode = 'fail';
+
+    c.trackEvent('click', 'u1');
+    void c.flush();
+    await eventually(() => s.eventPosts.length >= 3);
+    s.eventsMode = 'ok';
+    await eventually(() => s.events.length === 1);
+
+    expect(s.eventPosts.slice(0, 3).map((p) => p.status)).toEqual([500, 500, 500]);
+    expect(c.getStats()).toMatchObject({ sentEvents: 1, droppedEvents: 0, queuedEvents: 0 });
+  });
+
+  it('waits at least Retry-After before sending again on 503', async () => {
+    const { s, c } = await setup();
+    s.eventsMode = 'busy';
+    s.retryAfterSeconds = 1;
+
+    c.trackEvent('click', 'u1');
+    await c.flush();
+    s.eventsMode = 'ok';
+    c.trackEvent('click', 'u2');
+    await c.flush();
+    await eventually(() => s.events.length === 2, 3000);
+
+    expect(s.eventPosts).toHaveLength(2);
+    expect(s.eventPosts[1]!.at - s.eventPosts[0]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('drops a batch the server refuses as invalid (400) instead of retrying it', async () => {
+    const { s, c, log } = await setup();
+    s.eventsMode = 'reject';
+
+    c.trackEvent('click', 'u1');
+    await c.flush();
+    await c.flush();
+
+    expect(s.eventPosts).toHaveLength(1);
+    expect(c.getStats().rejectedEvents).toBe(1);
+    expect(log.has('error', 'refused with status 400')).toBe(true);
+  });
+});
+
+describe('queue bounds', () => {
+  it('drops the oldest events beyond maxQueueSize and reports the count', async () => {
+    const { s, c, log } = await setup({ maxQueueSize: 5, maxBatchSize: 100 });
+    s.eventsMode = 'fail';
+
+    for (let i = 0; i < 8; i++) {
+      c.trackEvent('click', `u${i}`);
+    }
+    s.eventsMode = 'ok';
+    await c.flush();
+
+    expect(s.events.map((e) => e.unitId)).toEqual(['u3', 'u4', 'u5', 'u6', 'u7']);
+    expect(c.getStats().droppedEvents).toBe(3);
+    expect(log.has('warn', '3 events were dropped')).toBe(true);
+  });
+});
+
+describe('flush on close', () => {
+  it('sends queued events on close()', async () => {
+    const { s, c } = await setup();
+
+    c.trackEvent('click', 'u1');
+    c.getVariant('exp-ab', 'u1');
+    await c.close();
+
+    expect(s.events.map((e) => e.type).sort()).toEqual(['exposure', 'track']);
+  });
+
+  it('gives up after one attempt per batch when the API is down at close, counting the drop', async () => {
+    const { s, c } = await setup();
+    s.eventsMode = 'fail';
+
+    c.trackEvent('click', 'u1');
+    await c.close();
+
+    expect(s.eventPosts).toHaveLength(1);
+    expect(c.getStats().droppedEvents).toBe(1);
+  });
+
+  it('registers a beforeExit flush in Node and removes it on close', async () => {
+    const before = process.listenerCount('beforeExit');
+    const { c } = await setup();
+    const during = process.listenerCount('beforeExit');
+
+    await c.close();
+
+    expect(during).toBe(before + 1);
+    expect(process.listenerCount('beforeExit')).toBe(before);
+  });
+});
+
+describe('exposures', () => {
+  it('logs one exposure per experiment, unit and variation, from getVariant and from flags', async () => {
+    const { s, c } = await setup();
+
+    const variant = c.getVariant('exp-ab', 'u1');
+    c.getVariant('exp-ab', 'u1');
+    c.getValue('exp-flag', 'u1', 'none');
+    c.getVariant('exp-ab', { id: 'u1', attributes: { plan: 'pro' } });
+    c.getVariant('exp-ab', 'u2');
+    await c.flush();
+
+    expect(variant).toMatch(/^(control|treatment)$/);
+    expect(s.events.filter((e) => e.type === 'exposure').map((e) => [e.unitId, e.experiment, e.hashAttribute])).toEqual([
+      ['u1', 'exp-ab', 'id'],
+      ['u2', 'exp-ab', 'id'],
+    ]);
+    expect(s.events[0]).toMatchObject({ variation: variant });
+  });
+
+  it('forgets the oldest units beyond maxExposureCacheSize', async () => {
+    const { s, c } = await setup({ maxExposureCacheSize: 2 });
+
+    for (const u of ['u1', 'u2', 'u3', 'u1']) {
+      c.getVariant('exp-ab', u);
+    }
+    await c.flush();
+
+    expect(s.events.map((e) => e.unitId)).toEqual(['u1', 'u2', 'u3', 'u1']);
+  });
+
+  it('logs no exposure for units outside the experiment or forced into a variation', async () => {
+    const { s, c } = await setup();
+
+    c.getVariant('exp-ab', { attributes: {} });
+    const forced = c.getVariant('exp-ab', { id: 'u1', forcedVariations: { 'exp-ab': 'treatment' } });
+    c.getVariant('missing', 'u1');
+    await c.flush();
+
+    expect(forced).toBe('treatment');
+    expect(s.eventPosts).toHaveLength(0);
+  });
+});

@@ -1,0 +1,173 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How each endpoint behaves; tests flip these while the client runs. */
+export type RulesetMode = 'ok' | 'fail' | 'stall' | 'garbage' | 'invalid';
+export type StreamMode = 'ok' | 'fail' | 'stall';
+export type EventsMode = 'ok' | 'fail' | 'busy' | 'reject';
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly at: number;
+}
+
+/**
+ * A stand-in for the xp API on 127.0.0.1:0 speaking the SDK contract (ruleset with ETag/304,
+ * server-sent events, event batches), which can fail, stall, answer garbage and drop streams.
+ */
+export class FakeServer {
+  readonly requests: SeenRequest[] = [];
+  readonly events: Record<string, unknown>[] = [];
+  readonly eventPosts: { at: number; count: number; status: number }[] = [];
+  rulesetMode: RulesetMode = 'ok';
+  streamMode: StreamMode = 'ok';
+  eventsMode: EventsMode = 'ok';
+  retryAfterSeconds = 1;
+  private ruleset: Record<string, unknown>;
+  private version: number;
+  private readonly streams = new Set<http.ServerResponse>();
+  private readonly stalled = new Set<http.ServerResponse>();
+  private readonly server: http.Server;
+  url = '';
+
+  constructor(initial: Record<string, unknown>) {
+    this.ruleset = initial;
+    this.version = initial.version as number;
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res);
+    });
+  }
+
+  get etag(): string {
+    return `"v${this.version}"`;
+  }
+
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  count(path: string): number {
+    return this.requests.filter((r) => r.url.startsWith(path)).length;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** Publishes a new ruleset and announces it on every open stream. */
+  publish(ruleset: Record<string, unknown>): void {
+    this.ruleset = ruleset;
+    this.version = ruleset.version as number;
+    for (const s of this.streams) {
+      this.announce(s);
+    }
+  }
+
+  /** Cuts every open event stream, as a load balancer or a deploy would. */
+  dropStreams(): void {
+    for (const s of this.streams) {
+      s.destroy();
+    }
+    this.streams.clear();
+  }
+
+  async close(): Promise<void> {
+    for (const r of [...this.stalled, ...this.streams]) {
+      r.destroy();
+    }
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
+  }
+
+  private announce(res: http.ServerResponse): void {
+    res.write(`event: ruleset\nid: ${this.version}\ndata: ${JSON.stringify({ version: this.version, etag: this.etag })}\n\n`);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/';
+    this.requests.push({ method: req.method ?? 'GET', url, headers: req.headers, at: Date.now() });
+    if (req.headers['x-xp-sdk-key'] !== 'sdk-test-key') {
+      res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"bad key"}}');
+      return;
+    }
+    if (url === '/sdk/v1/ruleset') {
+      this.serveRuleset(req, res);
+    } else if (url === '/sdk/v1/stream') {
+      this.serveStream(res);
+    } else if (url === '/sdk/v1/events' && req.method === 'POST') {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        this.serveEvents(body, res);
+      });
+    } else {
+      res.writeHead(404).end();
+    }
+  }
+
+  private serveRuleset(req: http.IncomingMessage, res: http.ServerResponse): void {
+    switch (this.rulesetMode) {
+      case 'fail':
+        res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":{"code":"INTERNAL","message":"down"}}');
+        return;
+      case 'stall':
+        this.stalled.add(res);
+        return;
+      case 'garbage':
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"garbage"' }).end('<html>not json');
+        return;
+      case 'invalid':
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"invalid"' }).end(JSON.stringify({ schemaVersion: 99, flags: [] }));
+        return;
+      case 'ok':
+        if (req.headers['if-none-match'] === this.etag) {
+          res.writeHead(304, { ETag: this.etag }).end();
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: this.etag }).end(JSON.stringify(this.ruleset));
+    }
+  }
+
+  private serveStream(res: http.ServerResponse): void {
+    if (this.streamMode === 'fail') {
+      res.writeHead(503, { 'Retry-After': '0' }).end();
+      return;
+    }
+    if (this.streamMode === 'stall') {
+      this.stalled.add(res);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+    res.write('retry: 3000\n\n: connected\n\n');
+    this.streams.add(res);
+    res.on('close', () => {
+      this.streams.delete(res);
+    });
+    this.announce(res);
+  }
+
+  private serveEvents(body: string, res: http.ServerResponse): void {
+    const events = (JSON.parse(body) as { events: Record<string, unknown>[] }).events;
+    const status = { ok: 202, fail: 500, busy: 503, reject: 400 }[this.eventsMode];
+    this.eventPosts.push({ at: Date.now(), count: events.length, status });
+    if (this.eventsMode === 'busy') {
+      res.writeHead(503, { 'Retry-After': String(this.retryAfterSeconds) }).end('{"error":{"code":"UNAVAILABLE","message":"busy"}}');
+      return;
+    }
+    if (this.eventsMode !== 'ok') {
+      res.writeHead(status).end('{"error":{"code":"X","message":"no"}}');
+      return;
+    }
+    this.events.push(...events);
+    res.writeHead(202, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: events.length, rejected: [] }));
+  }
+}

@@ -1,0 +1,75 @@
+import type { Logger } from '../types.js';
+
+/** A valid ruleset: a boolean flag `checkout`, a string flag `color`, and experiment `exp-ab` behind flag `exp-flag`. */
+export function makeRuleset(version: number, overrides: { checkoutOn?: boolean; color?: string; coverage?: number } = {}): Record<string, unknown> {
+  return {
+    schemaVersion: 1,
+    environment: 'production',
+    version,
+    flags: {
+      checkout: {
+        variations: [
+          { key: 'off', value: false },
+          { key: 'on', value: true },
+        ],
+        default: overrides.checkoutOn === true ? 1 : 0,
+        off: 0,
+      },
+      color: { variations: [{ key: 'c', value: overrides.color ?? 'blue' }], default: 0, off: 0 },
+      limits: { variations: [{ key: 'l', value: { max: 3 } }], default: 0, off: 0 },
+      'exp-flag': {
+        variations: [
+          { key: 'a', value: 'A' },
+          { key: 'b', value: 'B' },
+        ],
+        default: 0,
+        off: 0,
+        rules: [{ id: 'r1', type: 'experiment', experiment: 'exp-ab', variations: [0, 1] }],
+      },
+    },
+    experiments: {
+      'exp-ab': {
+        hashAttribute: 'id',
+        seed: 'exp-ab',
+        hashVersion: 2,
+        coverage: overrides.coverage ?? 1,
+        weights: [0.5, 0.5],
+        variations: [{ key: 'control' }, { key: 'treatment' }],
+      },
+    },
+  };
+}
+
+export interface RecordingLogger extends Logger {
+  readonly lines: { level: string; message: string }[];
+  has(level: string, fragment: string): boolean;
+}
+
+/** A logger that records lines, so tests can assert warnings without console noise. */
+export function recordingLogger(): RecordingLogger {
+  const lines: { level: string; message: string }[] = [];
+  const at =
+    (level: string) =>
+    (message: string): void => {
+      lines.push({ level, message });
+    };
+  return {
+    lines,
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    has: (level, fragment) => lines.some((l) => l.level === level && l.message.includes(fragment)),
+  };
+}
+
+/** Polls until the check passes or the bound is reached (no fixed sleeps). */
+export async function eventually(check: () => boolean, timeoutMs = 3000, stepMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+}

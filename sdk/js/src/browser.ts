@@ -1,0 +1,9 @@
+/** @xp/sdk/browser — the browser entry: the client and the browser sticky-bucket stores, nothing Node-only. */
+export { ExperimentationClient } from './client.js';
+export type { JsonValue } from './client.js';
+export { XpError, XpErrorCode } from './errors.js';
+export { ClientStatus, SdkErrorCode } from './types.js';
+export type { ChangeListener, ClientOptions, EvaluationDetails, Logger, ReadyResult, RulesetChange, User, UserContext } from './types.js';
+export { MemoryStickyBucketStore } from './stores/memory-store.js';
+export { LocalStorageStickyBucketStore } from './stores/local-storage-store.js';
+export { CookieStickyBucketStore } from './stores/cookie-store.js';

@@ -1,0 +1,536 @@
+import { ErrorCode, Reason, evaluateExperiment, evaluateFlag } from '@xp/shared';
+import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult, SdkEvent } from '@xp/shared';
+import { NetworkError, XpError, XpErrorCode } from './errors.js';
+import { EventQueue } from './event-queue.js';
+import { LruSet } from './lru.js';
+import { diffRulesets, loadRuleset, mayReplace } from './ruleset-state.js';
+import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
+import { RulesetSync } from './ruleset-sync.js';
+import { Transport } from './transport.js';
+import { ClientStatus, SdkErrorCode } from './types.js';
+import type { ChangeListener, ClientOptions, ClientStats, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User } from './types.js';
+import { startTimer } from './backoff.js';
+
+/** A JSON value, as flag values are. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+const consoleLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message, ...details) => {
+    console.warn(message, ...details);
+  },
+  error: (message, ...details) => {
+    console.error(message, ...details);
+  },
+};
+
+function positive(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** Event ids: random, URL-safe, unique enough for the pipeline's exactly-once de-duplication. */
+function newEventId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.randomUUID !== undefined) {
+    // randomUUID exists only in secure contexts; getRandomValues everywhere.
+    return c.randomUUID();
+  }
+  const bytes = new Uint8Array(16);
+  if (c?.getRandomValues !== undefined) {
+    c.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < 16; i++) {
+      bytes[i] = Math.floor(Math.random() * 256);
+    }
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const FALSE_DEFAULT = Object.freeze({ defaultValue: false });
+
+/** Results the client turned into TYPE_MISMATCH because the served value had the wrong type. */
+const wrongValueType = new WeakSet<object>();
+
+/** Whether a TYPE_MISMATCH came from the value's type (not from a bucketing attribute's type). */
+export function isWrongValueType(details: object): boolean {
+  return wrongValueType.has(details);
+}
+
+function describeType(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+/** Whether a served value has the type of the caller's default (a null default accepts any JSON). */
+function sameType(value: unknown, defaultValue: unknown): boolean {
+  if (defaultValue === null || defaultValue === undefined) {
+    return true;
+  }
+  if (typeof defaultValue === 'object') {
+    return typeof value === 'object' && value !== null && Array.isArray(value) === Array.isArray(defaultValue);
+  }
+  return typeof value === typeof defaultValue;
+}
+
+interface HostGlobals {
+  readonly document?: {
+    readonly visibilityState?: string;
+    addEventListener?(type: string, listener: () => void): void;
+    removeEventListener?(type: string, listener: () => void): void;
+  };
+  addEventListener?(type: string, listener: () => void): void;
+  removeEventListener?(type: string, listener: () => void): void;
+  readonly process?: {
+    once?(event: 'beforeExit', listener: () => void): unknown;
+    off?(event: 'beforeExit', listener: () => void): unknown;
+  };
+}
+
+/**
+ * The xp SDK client: evaluates flags and experiments locally against a ruleset it keeps fresh,
+ * logs exposures and tracked events in batches. No method throws; evaluations return the
+ * caller's default (reason ERROR) when nothing better is known.
+ */
+export class ExperimentationClient {
+  private current: LoadedRuleset | undefined;
+  private statusValue: ClientStatus;
+  private readonly logger: Logger;
+  private readonly now: (() => number) | undefined;
+  private readonly options: ClientOptions;
+  private readonly transport: Transport | undefined;
+  private readonly sync: RulesetSync | undefined;
+  private readonly events: EventQueue;
+  private readonly exposures: LruSet;
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly readyPromise: Promise<ReadyResult>;
+  private closing: Promise<void> | undefined;
+  private readonly detachHooks: () => void;
+
+  constructor(sdkKey: string, options: ClientOptions = {}) {
+    this.options = options;
+    this.logger = options.logger ?? consoleLogger;
+    this.now = options.now;
+    const random = options.random ?? Math.random;
+    const timeoutMs = positive(options.timeoutMs, 3000);
+    const retryBaseMs = positive(options.retryBaseMs, 1000);
+    const retryMaxMs = Math.max(retryBaseMs, positive(options.retryMaxMs, 60_000));
+    this.exposures = new LruSet(positive(options.maxExposureCacheSize, 10_000));
+
+    if (options.bootstrap !== undefined) {
+      this.offer(options.bootstrap, 'bootstrap');
+    }
+    this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
+
+    let configError: XpError | undefined;
+    if (options.apiUrl !== undefined) {
+      const base = options.apiUrl.replace(/\/+$/, '');
+      const fetchFn = options.fetch ?? (globalThis.fetch as typeof globalThis.fetch | undefined)?.bind(globalThis);
+      if (typeof sdkKey !== 'string' || sdkKey === '') {
+        configError = new XpError(XpErrorCode.Configuration, 'an SDK key is required to reach the API');
+      } else if (!/^https?:\/\/[^/]/i.test(base)) {
+        configError = new XpError(XpErrorCode.Configuration, `apiUrl must be an http(s) URL, got "${options.apiUrl}"`);
+      } else if (fetchFn === undefined) {
+        configError = new XpError(XpErrorCode.Configuration, 'no fetch implementation: pass options.fetch');
+      } else {
+        this.transport = new Transport(base, sdkKey, fetchFn, timeoutMs);
+      }
+      if (configError !== undefined) {
+        this.logger.error(`xp: ${configError.message}; the client stays offline`);
+      }
+    }
+
+    this.events = new EventQueue({
+      transport: this.transport,
+      flushIntervalMs: positive(options.flushIntervalMs, 5000),
+      maxBatchSize: positive(options.maxBatchSize, 100),
+      maxQueueSize: positive(options.maxQueueSize, 10_000),
+      retryBaseMs,
+      retryMaxMs,
+      random,
+      logger: this.logger,
+    });
+
+    if (this.transport === undefined) {
+      this.sync = undefined;
+      this.settleStartup(configError);
+      this.readyPromise = Promise.resolve(this.readyResult(configError));
+    } else {
+      this.sync = new RulesetSync({
+        transport: this.transport,
+        streaming: options.streaming ?? true,
+        pollIntervalMs: positive(options.pollIntervalMs, 30_000),
+        retryBaseMs,
+        retryMaxMs,
+        streamIdleTimeoutMs: positive(options.streamIdleTimeoutMs, 45_000),
+        random,
+        logger: this.logger,
+        offer: (candidate) => this.offer(candidate, 'network'),
+      });
+      this.readyPromise = this.startup(this.sync.start(), timeoutMs);
+    }
+    this.detachHooks = this.transport === undefined ? () => undefined : this.attachHooks();
+  }
+
+  /** What the client is serving now. */
+  get status(): ClientStatus {
+    return this.statusValue;
+  }
+
+  /**
+   * Resolves (never rejects) once the first ruleset request has settled, or after `timeoutMs`,
+   * whichever comes first, with the status: READY, BOOTSTRAPPED (serving the bootstrap) or
+   * DEFAULTS (nothing to serve yet; evaluations return defaults with reason ERROR). The client
+   * keeps retrying in the background either way.
+   */
+  ready(): Promise<ReadyResult> {
+    return this.readyPromise;
+  }
+
+  /** Assigns the unit to a standalone experiment: its variation key, or null when not in it. */
+  getVariant(experimentKey: string, user: User): string | null {
+    return this.getExperiment(experimentKey, user).variationKey;
+  }
+
+  /** The full assignment (bucket, skip reason, variation value and URL) of a standalone experiment. */
+  getExperiment(experimentKey: string, user: User): ExperimentResult {
+    const rs = this.current;
+    if (rs === undefined) {
+      return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: ErrorCode.General, errorMessage: 'no ruleset loaded' };
+    }
+    const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
+    if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
+      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined);
+    }
+    return result;
+  }
+
+  /** Whether the flag serves a truthy value to this unit (false when it cannot be evaluated). */
+  isFeatureEnabled(flagKey: string, user: User): boolean {
+    return Boolean(this.evaluateInternal(flagKey, user, false).value);
+  }
+
+  /** The flag's value for this unit, or `defaultValue` when it is missing, broken or of another type. */
+  getValue(flagKey: string, user: User, defaultValue: boolean): boolean;
+  getValue(flagKey: string, user: User, defaultValue: string): string;
+  getValue(flagKey: string, user: User, defaultValue: number): number;
+  getValue<T extends JsonValue>(flagKey: string, user: User, defaultValue: T): T;
+  getValue(flagKey: string, user: User, defaultValue: JsonValue): JsonValue {
+    return this.evaluateInternal(flagKey, user, defaultValue).value as JsonValue;
+  }
+
+  /**
+   * Evaluates a flag with details: value, variation, reason, rule, experiment, error code. With a
+   * default, a value of another type gives the default with reason ERROR and TYPE_MISMATCH.
+   */
+  evaluate<T extends JsonValue = JsonValue>(flagKey: string, user: User, defaultValue?: T): EvaluationDetails<T> {
+    const result = this.evaluateInternal(flagKey, user, defaultValue);
+    const details = { ...result, flagKey } as EvaluationDetails<T>;
+    if (wrongValueType.has(result)) {
+      wrongValueType.add(details);
+    }
+    return details;
+  }
+
+  /** Records that the unit did something; `properties.value` (a number) becomes the event's value. */
+  trackEvent(name: string, user: User, properties?: Readonly<Record<string, unknown>>): void {
+    const unitId = this.unitId(user);
+    if (typeof name !== 'string' || name === '' || name.length > 200) {
+      this.logger.warn('xp: trackEvent needs a name of 1 to 200 characters; event ignored');
+      return;
+    }
+    if (unitId === undefined) {
+      this.logger.warn(`xp: trackEvent("${name}") needs a user id; event ignored`);
+      return;
+    }
+    let value: number | undefined;
+    let rest: Record<string, unknown> | undefined;
+    if (properties !== undefined && typeof properties === 'object') {
+      const { value: v, ...others } = properties as Record<string, unknown>;
+      if (typeof v === 'number' && Number.isFinite(v)) {
+        value = v;
+      } else if (v !== undefined) {
+        others.value = v;
+      }
+      if (Object.keys(others).length > 0) {
+        try {
+          // Round-trips to plain JSON: dates become strings, functions and undefined disappear.
+          rest = JSON.parse(JSON.stringify(others)) as Record<string, unknown>;
+        } catch {
+          this.logger.warn(`xp: trackEvent("${name}") properties are not serialisable; sent without them`);
+        }
+      }
+    }
+    const event = {
+      type: 'track',
+      id: newEventId(),
+      unitId,
+      timestamp: this.timestamp(),
+      name,
+      ...(value === undefined ? {} : { value }),
+      ...(rest === undefined ? {} : { properties: rest }),
+    } as SdkEvent;
+    this.events.push(event);
+  }
+
+  /** Calls the listener with the keys of flags that may evaluate differently after a ruleset update. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Loads the unit's sticky assignments from an asynchronous store (one with `preload`, such as
+   * the Redis example) for every hash attribute a sticky experiment uses. Call before evaluating.
+   */
+  async preloadStickyBuckets(user: User): Promise<void> {
+    const store = this.options.stickyBucketStore as Partial<PreloadableStickyBucketStore> | undefined;
+    const experiments = this.current?.document.experiments;
+    if (store?.preload === undefined || experiments === undefined) {
+      return;
+    }
+    const attributes = this.context(user).attributes ?? {};
+    const loads = new Map<string, Promise<void>>();
+    for (const def of Object.values(experiments) as { sticky?: unknown; hashAttribute?: unknown; fallbackAttribute?: unknown }[]) {
+      if (def.sticky === undefined) {
+        continue;
+      }
+      for (const name of [def.hashAttribute, def.fallbackAttribute]) {
+        const value = typeof name === 'string' ? attributes[name] : undefined;
+        if ((typeof value === 'string' && value !== '') || typeof value === 'number') {
+          const key = `${name as string}||${String(value)}`;
+          if (!loads.has(key)) {
+            loads.set(key, store.preload(name as string, String(value)));
+          }
+        }
+      }
+    }
+    await Promise.all(loads.values());
+  }
+
+  /** Sends queued events now. */
+  flush(): Promise<void> {
+    return this.events.flush();
+  }
+
+  /** The ruleset being served, to embed in a page for `bootstrap` (SSR) or save for an offline start. */
+  getSnapshot(): unknown {
+    return this.current?.document;
+  }
+
+  getStats(): ClientStats {
+    return {
+      queuedEvents: this.events.size,
+      sentEvents: this.events.sent,
+      droppedEvents: this.events.dropped,
+      rejectedEvents: this.events.rejected,
+      rulesetVersion: this.current?.version,
+      streaming: this.sync?.streaming ?? false,
+    };
+  }
+
+  /** Stops syncing and sends the queued events (each request bounded by `timeoutMs`). Idempotent. */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.statusValue = ClientStatus.Closed;
+      this.detachHooks();
+      this.sync?.close();
+      this.closing = this.events.close().finally(() => {
+        this.transport?.close();
+        this.listeners.clear();
+      });
+    }
+    return this.closing;
+  }
+
+  private evaluateInternal(flagKey: string, user: User, defaultValue: unknown): EvaluationResult {
+    const rs = this.current;
+    if (rs === undefined) {
+      return {
+        value: defaultValue ?? null,
+        variationKey: null,
+        reason: Reason.Error,
+        errorCode: SdkErrorCode.ProviderNotReady as unknown as ErrorCode,
+        errorMessage: 'no ruleset loaded yet',
+      };
+    }
+    const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
+    const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
+    if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
+      const mismatch: EvaluationResult = {
+        value: defaultValue,
+        variationKey: null,
+        reason: Reason.Error,
+        errorCode: ErrorCode.TypeMismatch,
+        errorMessage: `flag "${flagKey}" serves a ${describeType(result.value)}, expected a ${describeType(defaultValue)}`,
+      };
+      wrongValueType.add(mismatch);
+      return mismatch;
+    }
+    const exp: ExperimentAssignment | undefined = result.experiment;
+    if (exp?.inExperiment === true) {
+      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey);
+    }
+    return result;
+  }
+
+  private context(user: User): EvaluationContext {
+    let attributes: Readonly<Record<string, unknown>>;
+    let extra: Exclude<User, string> | undefined;
+    if (typeof user === 'string') {
+      attributes = { id: user };
+    } else if (typeof user === 'object' && (user as unknown) !== null) {
+      extra = user;
+      const given = user.attributes ?? {};
+      if (user.id === undefined || given.id === user.id) {
+        attributes = given;
+      } else {
+        // Spreading into a literal that starts with \`id\` is several times faster in V8 than appending it.
+        attributes = given.id === undefined ? { id: user.id, ...given } : { ...given, id: user.id };
+      }
+    } else {
+      attributes = {};
+    }
+    const o = this.options;
+    if (o.stickyBucketStore === undefined && this.now === undefined && extra?.url === undefined && extra?.forcedVariations === undefined) {
+      return { attributes };
+    }
+    return {
+      attributes,
+      ...(this.now === undefined ? {} : { now: this.now() }),
+      ...(o.stickyBucketStore === undefined ? {} : { stickyBuckets: o.stickyBucketStore }),
+      ...(extra?.url === undefined ? {} : { url: extra.url }),
+      ...(extra?.forcedVariations === undefined ? {} : { forcedVariations: extra.forcedVariations }),
+    };
+  }
+
+  private unitId(user: User): string | undefined {
+    if (typeof user === 'string') {
+      return user === '' ? undefined : user;
+    }
+    if (typeof user !== 'object' || (user as unknown) === null) {
+      return undefined;
+    }
+    const id: unknown = user.id ?? user.attributes?.id;
+    if (typeof id === 'string' && id !== '') {
+      return id;
+    }
+    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+  }
+
+  private timestamp(): number {
+    return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
+  }
+
+  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined): void {
+    if (!this.exposures.add(`${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`)) {
+      return;
+    }
+    const event = {
+      type: 'exposure',
+      id: newEventId(),
+      unitId,
+      timestamp: this.timestamp(),
+      experiment,
+      variation,
+      hashAttribute,
+      ...(flag === undefined ? {} : { flag }),
+    } as SdkEvent;
+    this.events.push(event);
+  }
+
+  /** Validates and installs a ruleset; returns why it was refused, if it was. */
+  private offer(candidate: unknown, source: 'bootstrap' | 'network'): XpError | undefined {
+    const next = loadRuleset(candidate);
+    if (next instanceof XpError) {
+      this.logger.warn(`xp: ${source} ruleset refused (${next.message}); ${this.current === undefined ? 'no ruleset to serve' : 'keeping the last good one'}`);
+      return next;
+    }
+    if (!mayReplace(this.current, next)) {
+      const refused = new XpError(XpErrorCode.InvalidRuleset, 'the new ruleset has entries that fail the schema; keeping the last fully valid one');
+      this.logger.warn(`xp: ${refused.message}`);
+      return refused;
+    }
+    if (!next.complete) {
+      this.logger.warn(`xp: ${source} ruleset has entries that fail the schema; those flags return their defaults with reason ERROR`);
+    }
+    const previous: RulesetDocument | undefined = this.current?.document;
+    this.current = next;
+    if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
+      this.statusValue = ClientStatus.Ready;
+    }
+    if (previous !== undefined || source === 'network') {
+      const change = diffRulesets(previous, next.document);
+      if (change.flags.length > 0 || change.experiments.length > 0) {
+        this.notify(change);
+      }
+    }
+    return undefined;
+  }
+
+  private notify(change: ReturnType<typeof diffRulesets>): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change.flags, change);
+      } catch (e) {
+        this.logger.error('xp: a change listener threw', e);
+      }
+    }
+  }
+
+  private settleStartup(error: XpError | undefined): void {
+    if (this.statusValue === ClientStatus.Starting) {
+      this.statusValue = ClientStatus.Defaults;
+    }
+    if (error !== undefined && this.statusValue !== ClientStatus.Ready) {
+      this.logger.warn(`xp: ${error.message}; serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'} until the API answers`);
+    }
+  }
+
+  private readyResult(error: XpError | undefined): ReadyResult {
+    return this.statusValue === ClientStatus.Ready || error === undefined ? { status: this.statusValue } : { status: this.statusValue, error };
+  }
+
+  private startup(first: Promise<XpError | undefined>, timeoutMs: number): Promise<ReadyResult> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (error: XpError | undefined): void => {
+        if (!settled) {
+          settled = true;
+          this.settleStartup(error);
+          resolve(this.readyResult(error));
+        }
+      };
+      const timer = startTimer(() => {
+        settle(new NetworkError(XpErrorCode.Timeout, `no ruleset within ${timeoutMs} ms`));
+      }, timeoutMs);
+      void first.then((error) => {
+        clearTimeout(timer);
+        settle(error);
+      });
+    });
+  }
+
+  /** Flushes on page hide (browsers) and before the process exits (Node); detached by close(). */
+  private attachHooks(): () => void {
+    const g = globalThis as HostGlobals;
+    const doc = g.document;
+    const onHidden = (): void => {
+      if (doc?.visibilityState === undefined || doc.visibilityState === 'hidden') {
+        void this.events.flush({ final: true, keepalive: true });
+      }
+    };
+    const onExit = (): void => {
+      void this.events.flush({ final: true });
+    };
+    doc?.addEventListener?.('visibilitychange', onHidden);
+    g.addEventListener?.('pagehide', onHidden);
+    g.process?.once?.('beforeExit', onExit);
+    return () => {
+      doc?.removeEventListener?.('visibilitychange', onHidden);
+      g.removeEventListener?.('pagehide', onHidden);
+      g.process?.off?.('beforeExit', onExit);
+    };
+  }
+}

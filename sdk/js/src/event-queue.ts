@@ -1,0 +1,237 @@
+import type { SdkEvent } from '@xp/shared';
+import { MAX_EVENTS_PER_BATCH } from '@xp/shared';
+import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
+import type { HttpError } from './errors.js';
+import { XpError } from './errors.js';
+import type { Transport } from './transport.js';
+import type { Logger } from './types.js';
+
+export const EVENTS_PATH = '/sdk/v1/events';
+/** Browsers refuse keepalive requests whose bodies add up to more than 64 KiB. */
+const KEEPALIVE_BODY_LIMIT = 60 * 1024;
+
+export interface EventQueueOptions {
+  /** Undefined when offline: events are counted as dropped at flush. */
+  readonly transport: Transport | undefined;
+  readonly flushIntervalMs: number;
+  readonly maxBatchSize: number;
+  readonly maxQueueSize: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly random: () => number;
+  readonly logger: Logger;
+}
+
+/** Retry scheduling runs on the wall clock, not the evaluation clock callers may pin. */
+const clock = (): number => Date.now();
+
+type SendOutcome = 'sent' | 'retry' | 'dropped';
+
+/**
+ * Batches events (by size and by time), sends them with retries and backoff that honours
+ * Retry-After, and keeps at most `maxQueueSize` in memory, dropping the oldest with a warning.
+ */
+export class EventQueue {
+  private queue: SdkEvent[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerDue = 0;
+  private flushing: Promise<void> | undefined;
+  private failures = 0;
+  private retryAt = 0;
+  private unreportedDrops = 0;
+  private closed = false;
+  sent = 0;
+  dropped = 0;
+  rejected = 0;
+
+  constructor(private readonly o: EventQueueOptions) {}
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  push(event: SdkEvent): void {
+    if (this.closed) {
+      this.drop(1, 'the client is closed');
+      return;
+    }
+    this.queue.push(event);
+    if (this.queue.length > this.o.maxQueueSize) {
+      this.queue.shift();
+      this.drop(1, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
+    }
+    if (this.queue.length >= this.o.maxBatchSize && clock() >= this.retryAt) {
+      void this.flush();
+    } else {
+      this.schedule(this.o.flushIntervalMs);
+    }
+  }
+
+  /**
+   * Sends everything queued, batch by batch; stops at the first retryable failure (the batch goes
+   * back to the front and a retry is scheduled). `final` sends even during a Retry-After wait.
+   */
+  flush(options: { final?: boolean; keepalive?: boolean } = {}): Promise<void> {
+    if (this.flushing !== undefined) {
+      return this.flushing.then(() => (this.queue.length > 0 ? this.flush(options) : undefined));
+    }
+    this.flushing = this.drain(options).finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) {
+        // Whatever is left (a retry, or events queued meanwhile) goes out at the next due time.
+        const wait = this.retryAt - clock();
+        this.schedule(wait > 0 ? wait : this.o.flushIntervalMs);
+      }
+    });
+    return this.flushing;
+  }
+
+  /** Final flush, then drops what could not be sent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    await this.flush({ final: true });
+    if (this.queue.length > 0) {
+      const n = this.queue.length;
+      this.queue = [];
+      this.drop(n, 'they could not be sent before close');
+    }
+    this.reportDrops();
+  }
+
+  /** Arms the flush timer for `ms` from now, unless it is already due sooner. */
+  private schedule(ms: number): void {
+    if (this.closed) {
+      return;
+    }
+    const due = clock() + ms;
+    if (this.timer !== undefined) {
+      if (this.timerDue <= due) {
+        return;
+      }
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
+    this.timer = startTimer(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, ms);
+  }
+
+  private drop(n: number, why: string): void {
+    this.dropped += n;
+    if (this.unreportedDrops === 0) {
+      this.o.logger.warn(`xp: dropping events because ${why}; a total is reported when sending resumes`);
+    }
+    this.unreportedDrops += n;
+  }
+
+  private reportDrops(): void {
+    if (this.unreportedDrops > 0) {
+      this.o.logger.warn(`xp: ${this.unreportedDrops} events were dropped (${this.dropped} since start)`);
+      this.unreportedDrops = 0;
+    }
+  }
+
+  private async drain(options: { final?: boolean; keepalive?: boolean }): Promise<void> {
+    if (options.final !== true && clock() < this.retryAt) {
+      return;
+    }
+    if (this.o.transport === undefined) {
+      if (this.queue.length > 0) {
+        const n = this.queue.length;
+        this.queue = [];
+        this.drop(n, 'no apiUrl is configured');
+      }
+      return;
+    }
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch(options.keepalive === true);
+      const outcome = await this.send(this.o.transport, batch, options.keepalive === true);
+      if (outcome === 'retry') {
+        this.queue = batch.concat(this.queue);
+        if (this.queue.length > this.o.maxQueueSize) {
+          const excess = this.queue.length - this.o.maxQueueSize;
+          this.queue.splice(0, excess);
+          this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
+        }
+        return;
+      }
+    }
+  }
+
+  private takeBatch(keepalive: boolean): SdkEvent[] {
+    const size = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH);
+    if (!keepalive) {
+      return this.queue.splice(0, size);
+    }
+    let bytes = 0;
+    let n = 0;
+    while (n < size && n < this.queue.length) {
+      bytes += JSON.stringify(this.queue[n]).length + 1;
+      if (bytes > KEEPALIVE_BODY_LIMIT && n > 0) {
+        break;
+      }
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async send(transport: Transport, batch: SdkEvent[], keepalive: boolean): Promise<SendOutcome> {
+    let status: number;
+    let text = '';
+    let retryAfter: number | undefined;
+    try {
+      const answer = await transport.request(EVENTS_PATH, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ events: batch }),
+        keepalive,
+      });
+      status = answer.status;
+      text = answer.text;
+      retryAfter = parseRetryAfter(answer.headers.get('retry-after'), clock());
+    } catch (e) {
+      return this.retryLater(e instanceof XpError ? e.message : 'request failed', undefined);
+    }
+    if (status >= 200 && status < 300) {
+      this.failures = 0;
+      this.retryAt = 0;
+      this.accepted(batch, text);
+      this.reportDrops();
+      return 'sent';
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      return this.retryLater(`POST ${EVENTS_PATH} answered ${status}`, retryAfter);
+    }
+    // 400 (no valid event), 401/403 (bad key), 413: sending the same batch again cannot succeed.
+    this.rejected += batch.length;
+    this.o.logger.error(`xp: ${batch.length} events refused with status ${status}; they will not be retried`, text.slice(0, 500));
+    return 'dropped';
+  }
+
+  private accepted(batch: readonly SdkEvent[], text: string): void {
+    let rejected: readonly { index?: unknown; reason?: unknown }[] = [];
+    try {
+      const body = JSON.parse(text) as { rejected?: unknown };
+      rejected = Array.isArray(body.rejected) ? (body.rejected as { index?: unknown; reason?: unknown }[]) : [];
+    } catch {
+      // A 2xx without a readable body still means the batch was taken.
+    }
+    this.rejected += rejected.length;
+    this.sent += batch.length - rejected.length;
+    if (rejected.length > 0) {
+      this.o.logger.warn(`xp: the server rejected ${rejected.length} of ${batch.length} events`, rejected.slice(0, 5));
+    }
+  }
+
+  private retryLater(why: string, retryAfterMs: HttpError['retryAfterMs']): SendOutcome {
+    const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.failures++, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
+    this.retryAt = clock() + delay;
+    this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${delay} ms`);
+    return 'retry';
+  }
+}

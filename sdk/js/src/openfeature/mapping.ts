@@ -1,0 +1,78 @@
+import { ErrorCode as OfErrorCode, StandardResolutionReasons } from '@openfeature/core';
+import type { EvaluationContext, FlagMetadata, JsonValue as OfJsonValue, ResolutionDetails } from '@openfeature/core';
+import { ErrorCode, Reason } from '@xp/shared';
+import type { ExperimentationClient } from '../client.js';
+import { isWrongValueType } from '../client.js';
+import { SdkErrorCode } from '../types.js';
+import type { UserContext } from '../types.js';
+
+/** xp error codes → OpenFeature's. */
+const ERROR_CODES: Readonly<Record<string, OfErrorCode>> = {
+  [ErrorCode.FlagNotFound]: OfErrorCode.FLAG_NOT_FOUND,
+  [ErrorCode.ParseError]: OfErrorCode.PARSE_ERROR,
+  [ErrorCode.InvalidRule]: OfErrorCode.PARSE_ERROR,
+  [ErrorCode.PrerequisiteCycle]: OfErrorCode.PARSE_ERROR,
+  [ErrorCode.InvalidContext]: OfErrorCode.INVALID_CONTEXT,
+  // From evaluation, TYPE_MISMATCH means a bucketing attribute of the wrong type: a context problem.
+  [ErrorCode.TypeMismatch]: OfErrorCode.INVALID_CONTEXT,
+  [ErrorCode.General]: OfErrorCode.GENERAL,
+  [SdkErrorCode.ProviderNotReady]: OfErrorCode.PROVIDER_NOT_READY,
+};
+
+/** xp reasons → OpenFeature's; PREREQUISITE_FAILED has no standard counterpart and is passed as is. */
+const REASONS: Readonly<Record<string, string>> = {
+  [Reason.Default]: StandardResolutionReasons.DEFAULT,
+  [Reason.TargetingMatch]: StandardResolutionReasons.TARGETING_MATCH,
+  [Reason.Split]: StandardResolutionReasons.SPLIT,
+  [Reason.Disabled]: StandardResolutionReasons.DISABLED,
+  [Reason.PrerequisiteFailed]: 'PREREQUISITE_FAILED',
+  [Reason.FlagNotFound]: StandardResolutionReasons.ERROR,
+  [Reason.Error]: StandardResolutionReasons.ERROR,
+};
+
+function plain(value: unknown): unknown {
+  if (value instanceof Date) {
+    return value.toISOString();
+  }
+  if (Array.isArray(value)) {
+    return value.map(plain);
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
+
+/** The OpenFeature context as an xp unit: `targetingKey` becomes the id, the rest attributes (dates as ISO strings). */
+export function toUser(context: EvaluationContext): UserContext {
+  const { targetingKey, ...rest } = context;
+  const attributes = plain(rest) as Record<string, unknown>;
+  return typeof targetingKey === 'string' && targetingKey !== '' ? { id: targetingKey, attributes } : { attributes };
+}
+
+/** Evaluates through the client and maps the details to an OpenFeature resolution. Never throws. */
+export function resolveFlag<T extends OfJsonValue>(client: ExperimentationClient, flagKey: string, defaultValue: T, context: EvaluationContext): ResolutionDetails<T> {
+  try {
+    const d = client.evaluate(flagKey, toUser(context), defaultValue);
+    const flagMetadata: FlagMetadata = {
+      ...(d.ruleId === undefined ? {} : { ruleId: d.ruleId }),
+      ...(d.prerequisite === undefined ? {} : { prerequisite: d.prerequisite }),
+      ...(d.experiment === undefined
+        ? {}
+        : { experimentKey: d.experiment.key, experimentVariation: d.experiment.variationKey, inExperiment: d.experiment.inExperiment }),
+      ...(d.errorCode === undefined ? {} : { xpErrorCode: d.errorCode }),
+      xpReason: d.reason,
+    };
+    const errorCode = d.errorCode === undefined ? undefined : isWrongValueType(d) ? OfErrorCode.TYPE_MISMATCH : (ERROR_CODES[d.errorCode] ?? OfErrorCode.GENERAL);
+    return {
+      value: d.value,
+      ...(d.variationKey === null ? {} : { variant: d.variationKey }),
+      reason: REASONS[d.reason] ?? StandardResolutionReasons.UNKNOWN,
+      ...(errorCode === undefined ? {} : { errorCode }),
+      ...(d.errorMessage === undefined ? {} : { errorMessage: d.errorMessage }),
+      flagMetadata,
+    };
+  } catch (e) {
+    return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode: OfErrorCode.GENERAL, errorMessage: e instanceof Error ? e.message : 'evaluation failed' };
+  }
+}

@@ -1,0 +1,125 @@
+import type { ErrorCode, EvaluationResult, StickyBucketStore } from '@xp/shared';
+import type { XpError } from './errors.js';
+
+/** A unit given as its id, or as an object with attributes. The id becomes `attributes.id`. */
+export type User = string | UserContext;
+
+export interface UserContext {
+  /** The unit's id, written to `attributes.id` (the default hash attribute). */
+  readonly id?: string;
+  readonly attributes?: Readonly<Record<string, unknown>>;
+  /** The page URL, for QA overrides `?xp_<experiment>=<variation>`. */
+  readonly url?: string;
+  /** Experiment key → variation key or index, served without tracking (QA, tests). */
+  readonly forcedVariations?: Readonly<Record<string, string | number>>;
+}
+
+/** Where log lines go; the default writes warnings and errors to the console. */
+export interface Logger {
+  debug(message: string, ...details: unknown[]): void;
+  info(message: string, ...details: unknown[]): void;
+  warn(message: string, ...details: unknown[]): void;
+  error(message: string, ...details: unknown[]): void;
+}
+
+/** The parts of `fetch` the SDK uses, so tests and old runtimes can pass their own. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface ClientOptions {
+  /** Base URL of the xp API, e.g. `https://xp.example.com`. Absent: offline, serving `bootstrap` only. */
+  readonly apiUrl?: string;
+  /** Bound on `ready()` and on every HTTP request, in ms. Default 3000. */
+  readonly timeoutMs?: number;
+  /** Ruleset polling interval while the stream is off or down, in ms. Default 30000. */
+  readonly pollIntervalMs?: number;
+  /** Keep the ruleset fresh over server-sent events (fetch streaming, also in browsers). Default true. */
+  readonly streaming?: boolean;
+  /** A ruleset document to serve before (or instead of) the network: SSR hydration, offline start. */
+  readonly bootstrap?: unknown;
+  /** Persists experiment assignments so a unit keeps its variation when weights change. */
+  readonly stickyBucketStore?: StickyBucketStore;
+  /** Longest time an event waits in the queue before a send, in ms. Default 5000. */
+  readonly flushIntervalMs?: number;
+  /** Events per POST; a full batch is sent at once. Default 100, at most 500. */
+  readonly maxBatchSize?: number;
+  /** Events kept in memory while the API is unreachable; beyond it the oldest are dropped. Default 10000. */
+  readonly maxQueueSize?: number;
+  /** Distinct experiment+unit+variation exposures remembered for de-duplication. Default 10000. */
+  readonly maxExposureCacheSize?: number;
+  /** First retry delay after a failure, in ms; doubles up to `retryMaxMs`, with jitter. Default 1000. */
+  readonly retryBaseMs?: number;
+  /** Longest retry delay, in ms. Default 60000. */
+  readonly retryMaxMs?: number;
+  /** The stream is reconnected when nothing (not even a heartbeat) arrives for this long, in ms. Default 45000. */
+  readonly streamIdleTimeoutMs?: number;
+  /** Default: `globalThis.fetch`. */
+  readonly fetch?: FetchLike;
+  readonly logger?: Logger;
+  /** Clock in epoch ms for schedules and event timestamps. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Randomness in [0, 1) for retry jitter. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** What the client is serving. */
+export const ClientStatus = {
+  /** Still waiting for the first ruleset (and no bootstrap). */
+  Starting: 'STARTING',
+  /** Serving a ruleset from the API. */
+  Ready: 'READY',
+  /** Serving the bootstrap ruleset; the API has not answered (yet). */
+  Bootstrapped: 'BOOTSTRAPPED',
+  /** No ruleset at all: every evaluation returns the caller's default with reason ERROR. */
+  Defaults: 'DEFAULTS',
+  /** `close()` was called. */
+  Closed: 'CLOSED',
+} as const;
+export type ClientStatus = (typeof ClientStatus)[keyof typeof ClientStatus];
+
+/** What `ready()` resolves with; it never rejects. */
+export interface ReadyResult {
+  readonly status: ClientStatus;
+  /** Why the API's ruleset is not being served, when it is not. */
+  readonly error?: XpError;
+}
+
+/** Error codes of SDK evaluations: evaluation's own, plus the client's. */
+export const SdkErrorCode = {
+  /** No ruleset has been loaded yet (API down at start, no bootstrap). */
+  ProviderNotReady: 'PROVIDER_NOT_READY',
+} as const;
+export type SdkErrorCode = ErrorCode | (typeof SdkErrorCode)[keyof typeof SdkErrorCode];
+
+/** An evaluation with its reason; `getValue` returns its `value`. */
+export type EvaluationDetails<T = unknown> = Omit<EvaluationResult<T>, 'errorCode'> & {
+  readonly flagKey: string;
+  readonly errorCode?: SdkErrorCode;
+};
+
+/** A newer ruleset replaced the previous one. */
+export interface RulesetChange {
+  /** Flags whose result may differ: changed, added, removed, or depending on something that changed. */
+  readonly flags: readonly string[];
+  /** Experiments changed, added or removed. */
+  readonly experiments: readonly string[];
+  readonly version: number;
+}
+
+export type ChangeListener = (changedFlags: readonly string[], change: RulesetChange) => void;
+
+/** Counters for monitoring the SDK itself. */
+export interface ClientStats {
+  readonly queuedEvents: number;
+  readonly sentEvents: number;
+  /** Dropped because the queue was full or the client closed before they could be sent. */
+  readonly droppedEvents: number;
+  /** Refused by the server as invalid (not retried). */
+  readonly rejectedEvents: number;
+  readonly rulesetVersion: number | undefined;
+  readonly streaming: boolean;
+}
+
+/** A sticky-bucket store over asynchronous storage that must load a unit before evaluation. */
+export interface PreloadableStickyBucketStore {
+  preload(hashAttribute: string, hashValue: string): Promise<void>;
+}

@@ -23,7 +23,7 @@ const fileNameCase = {
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.xp/**', 'sdk/python/**', '**/*.d.ts'],
+    ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.xp/**', 'sdk/python/**', '**/*.d.ts', '**/cdk.out/**'],
   },
   ...tseslint.configs.strictTypeChecked,
   {

@@ -3,3 +3,7 @@ export const PACKAGE_NAME = '@xp/cloud';
 export { startEmbeddedSdkServer } from './http/sdk/sdk-server.js';
 export type { EmbeddedSdkServer } from './http/sdk/sdk-server.js';
 export * as pipeline from './pipeline/index.js';
+export { configFromEnv, startLocalStack } from './local/stack.js';
+export type { LocalConfig, LocalStack, LocalStackOptions } from './local/stack.js';
+export { computeResults } from './domain/results.js';
+export type { ExperimentResults, ResultsRequest } from './domain/results.js';

@@ -7,6 +7,7 @@ import { ApiError, XpApiClient } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
+import type { LocalConfig } from '../local/stack.js';
 import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
@@ -14,10 +15,11 @@ import { convertGrowthBookPayload } from './import-growthbook.js';
 const HELP = `xp — self-hosted experimentation platform
 
 Usage:
-  xp start [--data-dir DIR] [--port N] [--console-port N]
+  xp start [--data-dir DIR] [--port N] [--console-port N] [--no-demo]
       Run the local platform: API on :8000, console on :3000, embedded PostgreSQL (PGlite),
       DynamoDB and Kinesis stand-ins. Uses DATABASE_URL, DYNAMODB_ENDPOINT, KINESIS_ENDPOINT,
-      XP_DATA_DIR, XP_ADMIN_EMAIL, XP_ADMIN_PASSWORD when set.
+      XP_DATA_DIR, XP_ADMIN_EMAIL, XP_ADMIN_PASSWORD when set. On a fresh data folder, demo
+      traffic fills three demo experiments; --no-demo (or XP_DEMO=0) turns it off.
   xp export --project KEY [--format yaml|json] [--out FILE]
       Write every flag, segment, experiment, metric and holdout of a project as one document.
   xp apply FILE [--dry-run] [--prune] [--project KEY]
@@ -86,6 +88,22 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   print('Done.');
 }
 
+/** The local stack's configuration from `xp start`'s options over the environment. */
+export function startConfig(args: readonly string[], env: NodeJS.ProcessEnv): LocalConfig {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'console-port': { type: 'string' }, 'no-demo': { type: 'boolean', default: false } },
+    strict: true,
+  });
+  return configFromEnv({
+    ...env,
+    ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }),
+    ...(values.port === undefined ? {} : { XP_API_PORT: values.port }),
+    ...(values['console-port'] === undefined ? {} : { XP_CONSOLE_PORT: values['console-port'] }),
+    ...(values['no-demo'] ? { XP_DEMO: '0' } : {}),
+  });
+}
+
 /** Runs one command; returns the process exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error): Promise<number> {
   const [command, ...rest] = argv;
@@ -98,13 +116,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         print(HELP);
         return 0;
       case 'start': {
-        const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'console-port': { type: 'string' } }, strict: true });
-        const config = configFromEnv({
-          ...env,
-          ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }),
-          ...(values.port === undefined ? {} : { XP_API_PORT: values.port }),
-          ...(values['console-port'] === undefined ? {} : { XP_CONSOLE_PORT: values['console-port'] }),
-        });
+        const config = startConfig(rest, env);
         const stack = await startLocalStack(config, { print });
         await new Promise<void>((resolve) => {
           const stop = (): void => {

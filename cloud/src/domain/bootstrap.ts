@@ -1,16 +1,17 @@
-import type { FlagInput } from '@xp/shared';
-import { flagSchema } from '@xp/shared';
+import type { ExperimentInput, FlagInput, Metric, MetricInput } from '@xp/shared';
+import { experimentSchema, flagSchema, metricSchema } from '@xp/shared';
 import { hashPassword, validatePasswordStrength } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { credentials } from '../store/credentials.js';
+import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments, projects } from '../store/projects.js';
 import { users } from '../store/users.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { DEFAULT_ENVIRONMENTS } from './projects.js';
-import { flagsRepo, flushRulesets, stageRulesets } from './publisher.js';
+import { experimentsRepo, flagsRepo, flushRulesets, stageRulesets } from './publisher.js';
 
 export interface BootstrapOptions {
   readonly adminEmail?: string | undefined;
@@ -68,9 +69,66 @@ const DEMO_FLAGS: FlagInput[] = [
   },
 ];
 
+/** Event names the demo metrics count; the demo traffic simulator sends them. */
+export const DemoEvent = {
+  /** A completed purchase, with its amount in `properties.amount`. */
+  Purchase: 'demo_purchase',
+  /** A client-side error the user hit. */
+  Error: 'demo_error',
+} as const;
+
+const DEMO_METRICS: MetricInput[] = [
+  { key: 'demo-purchase', name: 'Purchase rate', description: 'Share of users who bought at least once.', type: 'conversion', event: DemoEvent.Purchase },
+  { key: 'demo-revenue', name: 'Revenue per user', type: 'sum', event: DemoEvent.Purchase, property: 'amount' },
+  {
+    key: 'demo-errors',
+    name: 'Errors per user',
+    description: 'Guardrail: client errors; lower is better.',
+    type: 'count',
+    event: DemoEvent.Error,
+    higherIsBetter: false,
+    guardrail: true,
+  },
+];
+
+/** The environment the demo experiments run in (the simulator uses its server SDK key). */
+export const DEMO_ENVIRONMENT = 'development';
+
+/** The three demo experiments; the traffic simulator knows how each should behave. */
+export const DemoExperiment = {
+  /** The treatment converts clearly better. */
+  Winner: 'demo-checkout-cta',
+  /** No difference between the arms. */
+  Null: 'demo-search-ranking',
+  /** The simulator drops some treatment exposures: a sample-ratio mismatch. */
+  SampleRatioMismatch: 'demo-onboarding-tour',
+} as const;
+
+const demoExperiment = (key: string, name: string, hypothesis: string): ExperimentInput => ({
+  key,
+  name,
+  hypothesis,
+  status: 'running',
+  environments: [DEMO_ENVIRONMENT],
+  variations: [
+    { key: 'control', name: 'Control' },
+    { key: 'treatment', name: 'Treatment' },
+  ],
+  metrics: { primary: ['demo-purchase'], secondary: ['demo-revenue'], guardrails: ['demo-errors'] },
+  tags: ['demo'],
+});
+
+const DEMO_EXPERIMENTS: ExperimentInput[] = [
+  demoExperiment(DemoExperiment.Winner, 'Checkout call to action', 'A clearer "Buy now" button makes more visitors buy.'),
+  demoExperiment(DemoExperiment.Null, 'Search ranking', 'The new ranking changes nothing measurable (an A/A-like test).'),
+  demoExperiment(DemoExperiment.SampleRatioMismatch, 'Onboarding tour', 'Shows a sample-ratio mismatch: some treatment exposures are lost.'),
+];
+
+const metricsRepo = new DefinitionRepository<Metric>(DefinitionKind.Metric);
+
 /**
- * First start: an organisation, its owner, and a demo project with environments, SDK keys and
- * flags. Does nothing when an organisation exists, so restarts keep all data.
+ * First start: an organisation, its owner, and a demo project with environments, SDK keys, flags,
+ * metrics and three running experiments. Does nothing when an organisation exists, so restarts keep all data.
  */
 export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<BootstrapResult> {
   const existing = await deps.db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizations');
@@ -116,6 +174,16 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
       const flag = flagSchema.parse(input);
       await flagsRepo.create(tx, projectId, flag, owner.id);
       await record(tx, actor, { projectId, action: 'flag.created', resourceType: 'flag', resourceKey: flag.key, before: undefined, after: flag });
+    }
+    for (const input of DEMO_METRICS) {
+      const metric = metricSchema.parse(input);
+      await metricsRepo.create(tx, projectId, metric, owner.id);
+      await record(tx, actor, { projectId, action: 'metric.created', resourceType: 'metric', resourceKey: metric.key, before: undefined, after: metric });
+    }
+    for (const input of DEMO_EXPERIMENTS) {
+      const experiment = experimentSchema.parse({ ...input, startedAt: deps.now().toISOString() });
+      await experimentsRepo.create(tx, projectId, experiment, owner.id);
+      await record(tx, actor, { projectId, action: 'experiment.created', resourceType: 'experiment', resourceKey: experiment.key, before: undefined, after: experiment });
     }
     await record(tx, actor, { projectId, action: 'organization.bootstrapped', resourceType: 'organization', resourceKey: orgId, before: undefined, after: { owner: email, project: 'demo' } });
     return stageRulesets(tx, projectId, deps.now());

@@ -18,6 +18,8 @@ export interface Reply {
   readonly status: number;
   readonly body?: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A non-JSON body (CSV…), sent as is instead of `body`; set its Content-Type in `headers`. */
+  readonly text?: string;
 }
 
 export interface Request<P, Q, B> {
@@ -208,6 +210,9 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       const reply = await spec.handler({ actor, params, query, body, expectedVersion, token, ip: ipOf(c), client, context: c });
       for (const [name, value] of Object.entries(reply.headers ?? {})) {
         c.header(name, value);
+      }
+      if (reply.text !== undefined) {
+        return c.body(reply.text, reply.status as 200);
       }
       if (reply.body === undefined) {
         return c.body(null, reply.status as 204);

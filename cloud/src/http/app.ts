@@ -10,9 +10,12 @@ import { mount } from './api.js';
 import { errorResponse } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { accountRoutes } from './routes/accounts.js';
+import { alertRoutes } from './routes/alerts.js';
 import { definitionRoutes } from './routes/definitions.js';
 import { governanceRoutes } from './routes/governance.js';
+import { healthRoutes } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
+import { resultRoutes } from './routes/results.js';
 import { mountSdkRoutes } from './sdk/sdk-routes.js';
 import type { SdkOptions } from './sdk/sdk-routes.js';
 
@@ -28,7 +31,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Every management route, in documentation order. */
 export function managementRoutes(services: Services): AnyRoute[] {
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

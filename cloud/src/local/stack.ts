@@ -6,9 +6,11 @@ import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { LoginRateLimiter } from '../auth/rate-limit.js';
-import { bootstrap } from '../domain/bootstrap.js';
+import { DEMO_ENVIRONMENT, bootstrap } from '../domain/bootstrap.js';
 import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
+import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
+import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { republish } from '../domain/publisher.js';
 import { createServices } from '../domain/services.js';
 import { createApp } from '../http/app.js';
@@ -20,6 +22,8 @@ import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-s
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
+import { startDemoTraffic } from './demo-traffic.js';
+import type { DemoTraffic } from './demo-traffic.js';
 import { jsonLogger } from './logger.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
@@ -39,6 +43,12 @@ export interface LocalConfig {
   readonly adminPassword?: string | undefined;
   readonly rulesetTable: string;
   readonly eventStream: string;
+  /** XP_DEMO (default on; 0, false, no or off turn it off) or --no-demo: demo traffic on the first start. */
+  readonly demo: boolean;
+  /** XP_DEMO_USERS: users the demo simulates. Default 3,000. */
+  readonly demoUsers: number;
+  /** XP_GUARDRAIL_INTERVAL_SECONDS (default 60) in ms: how often guardrails are checked; 0 turns the checks off. */
+  readonly guardrailIntervalMs: number;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
@@ -54,6 +64,31 @@ function port(value: string | undefined, fallback: number, name: string): number
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v);
 
+function count(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value.trim() === '') {
+    return fallback;
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`${name} must be a whole number, got "${value}"`);
+  }
+  return n;
+}
+
+function flag(value: string | undefined, fallback: boolean, name: string): boolean {
+  const v = value?.trim().toLowerCase();
+  if (v === undefined || v === '') {
+    return fallback;
+  }
+  if (['1', 'true', 'yes', 'on'].includes(v)) {
+    return true;
+  }
+  if (['0', 'false', 'no', 'off'].includes(v)) {
+    return false;
+  }
+  throw new Error(`${name} must be 1 or 0, got "${value}"`);
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalConfig> = {}): LocalConfig {
   return {
     dataDir: path.resolve(nonEmpty(env.XP_DATA_DIR) ?? '.xp'),
@@ -67,6 +102,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     adminPassword: nonEmpty(env.XP_ADMIN_PASSWORD),
     rulesetTable: nonEmpty(env.XP_RULESET_TABLE) ?? 'xp-rulesets',
     eventStream: nonEmpty(env.XP_EVENT_STREAM) ?? 'xp-events',
+    demo: flag(env.XP_DEMO, true, 'XP_DEMO'),
+    demoUsers: count(env.XP_DEMO_USERS, 3_000, 'XP_DEMO_USERS'),
+    guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
     ...overrides,
   };
 }
@@ -76,6 +114,10 @@ export interface LocalStack {
   readonly consoleUrl: string;
   readonly boot: BootstrapResult;
   readonly deps: Deps;
+  /** The periodic guardrail check (absent when the interval is 0). */
+  readonly guardrails?: GuardrailSchedule;
+  /** The demo traffic simulator, when this start ran it (first start, demo on). */
+  readonly demo?: DemoTraffic;
   close(): Promise<void>;
 }
 
@@ -123,8 +165,15 @@ async function writeCredentials(dataDir: string, boot: BootstrapResult): Promise
   return file;
 }
 
+export interface LocalStackOptions {
+  readonly logger?: Logger;
+  readonly print?: (line: string) => void;
+  /** Overrides of the demo simulator's pacing (tests run it without pauses). */
+  readonly demo?: { readonly waveIntervalMs?: number; readonly progressEveryMs?: number };
+}
+
 /** Starts the whole platform in this process: storage, AWS stand-ins, API and console. */
-export async function startLocalStack(config: LocalConfig, options: { logger?: Logger; print?: (line: string) => void } = {}): Promise<LocalStack> {
+export async function startLocalStack(config: LocalConfig, options: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = options.logger ?? jsonLogger();
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   await mkdir(config.dataDir, { recursive: true });
@@ -214,8 +263,21 @@ export async function startLocalStack(config: LocalConfig, options: { logger?: L
       print('');
       print(`Log in:  curl -s ${apiUrl}/api/v1/auth/login -H 'content-type: application/json' -d '{"email":"${boot.adminEmail ?? ''}","password":"…"}'`);
     }
+    let guardrails: GuardrailSchedule | undefined;
+    if (config.guardrailIntervalMs > 0) {
+      const schedule = startGuardrailSchedule(new GuardrailChecker(deps), { intervalMs: config.guardrailIntervalMs, logger });
+      guardrails = schedule;
+      closers.push(() => schedule.stop());
+    }
+    let demo: DemoTraffic | undefined;
+    const demoKey = boot.sdkKeys?.[DEMO_ENVIRONMENT]?.server;
+    if (boot.created && config.demo && demoKey !== undefined && config.demoUsers > 0) {
+      const traffic = startDemoTraffic({ apiUrl, sdkKey: demoKey, users: config.demoUsers, print, ...options.demo });
+      demo = traffic;
+      closers.push(() => traffic.stop());
+    }
     print('Press Ctrl-C to stop.');
-    return { apiUrl, consoleUrl, boot, deps, close: closeAll };
+    return { apiUrl, consoleUrl, boot, deps, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

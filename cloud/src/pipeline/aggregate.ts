@@ -443,13 +443,14 @@ const INSERT_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
  * the exposures that are new or whose exposure time moved (their totals must be recomputed).
  */
 const UPSERT_EXPOSURES = `WITH raw AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
-      AS r(project_id, environment, experiment, unit_id, variation, occurred_ms, event_id)),
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::jsonb[])
+      AS r(project_id, environment, experiment, unit_id, variation, occurred_ms, event_id, attributes)),
   incoming AS (
     SELECT project_id, environment, experiment, unit_id,
            (array_agg(variation ORDER BY occurred_ms, event_id COLLATE "C"))[1] AS variation,
            ${EPOCH_MS} min(occurred_ms) AS exposed_at,
            (array_agg(event_id ORDER BY occurred_ms, event_id COLLATE "C"))[1] AS first_event_id,
+           (array_agg(attributes ORDER BY occurred_ms, event_id COLLATE "C") FILTER (WHERE attributes IS NOT NULL))[1] AS attributes,
            count(DISTINCT variation) > 1 AS excluded
     FROM raw
     GROUP BY project_id, environment, experiment, unit_id),
@@ -457,14 +458,16 @@ const UPSERT_EXPOSURES = `WITH raw AS (
     SELECT x.project_id, x.environment, x.experiment, x.unit_id, x.exposed_at
     FROM exposures x JOIN incoming i USING (project_id, environment, experiment, unit_id)),
   up AS (
-    INSERT INTO exposures AS x (project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded)
-    SELECT project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded FROM incoming
+    INSERT INTO exposures AS x (project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded, attributes)
+    SELECT project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded, attributes FROM incoming
     ON CONFLICT (project_id, environment, experiment, unit_id) DO UPDATE SET
       excluded = x.excluded OR EXCLUDED.excluded OR x.variation <> EXCLUDED.variation,
       variation = CASE WHEN (EXCLUDED.exposed_at, EXCLUDED.first_event_id COLLATE "C") < (x.exposed_at, x.first_event_id COLLATE "C")
                        THEN EXCLUDED.variation ELSE x.variation END,
       first_event_id = CASE WHEN (EXCLUDED.exposed_at, EXCLUDED.first_event_id COLLATE "C") < (x.exposed_at, x.first_event_id COLLATE "C")
                             THEN EXCLUDED.first_event_id ELSE x.first_event_id END,
+      attributes = CASE WHEN (EXCLUDED.exposed_at, EXCLUDED.first_event_id COLLATE "C") < (x.exposed_at, x.first_event_id COLLATE "C")
+                        THEN coalesce(EXCLUDED.attributes, x.attributes) ELSE coalesce(x.attributes, EXCLUDED.attributes) END,
       exposed_at = least(x.exposed_at, EXCLUDED.exposed_at),
       updated_at = now()
     RETURNING project_id, environment, experiment, unit_id, exposed_at)
@@ -503,6 +506,7 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
       exposures.map((e) => e.event.variation),
       exposures.map((e) => e.at.occurredAt),
       exposures.map((e) => e.event.id),
+      exposures.map((e) => (e.event.attributes === undefined ? null : JSON.stringify(e.event.attributes))),
     ]);
     if (changed.rows.length > 0 && specs.length > 0) {
       const keys = [

@@ -1,5 +1,6 @@
-import { ErrorCode, Reason, evaluateExperiment, evaluateFlag } from '@xp/shared';
-import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult, SdkEvent } from '@xp/shared';
+import { ErrorCode, Reason, evaluateExperiment, evaluateFlag } from '@xp/shared/eval';
+import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
+import type { SdkEvent } from '@xp/shared';
 import { NetworkError, XpError, XpErrorCode } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { LruSet } from './lru.js';

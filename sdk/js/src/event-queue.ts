@@ -1,5 +1,4 @@
 import type { SdkEvent } from '@xp/shared';
-import { MAX_EVENTS_PER_BATCH } from '@xp/shared';
 import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
 import type { HttpError } from './errors.js';
 import { XpError } from './errors.js';
@@ -7,6 +6,11 @@ import type { Transport } from './transport.js';
 import type { Logger } from './types.js';
 
 export const EVENTS_PATH = '/sdk/v1/events';
+/**
+ * The server's batch limit (MAX_EVENTS_PER_BATCH in @xp/shared), restated here because the module
+ * that declares it builds zod schemas, which a browser bundle must not carry; a test pins the two.
+ */
+export const MAX_EVENTS_PER_BATCH = 500;
 /** Browsers refuse keepalive requests whose bodies add up to more than 64 KiB. */
 const KEEPALIVE_BODY_LIMIT = 60 * 1024;
 

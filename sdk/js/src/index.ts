@@ -23,5 +23,5 @@ export { CookieStickyBucketStore } from './stores/cookie-store.js';
 export type { CookieJar, CookieStoreOptions } from './stores/cookie-store.js';
 export { RedisStickyBucketStore } from './stores/redis-store.js';
 export type { RedisLikeClient, RedisStoreOptions } from './stores/redis-store.js';
-export { ErrorCode, Reason, SkipReason } from '@xp/shared';
-export type { EvaluationResult, ExperimentResult, StickyBucketStore } from '@xp/shared';
+export { ErrorCode, Reason, SkipReason } from '@xp/shared/eval';
+export type { EvaluationResult, ExperimentResult, StickyBucketStore } from '@xp/shared/eval';

@@ -1,4 +1,4 @@
-import { rulesetEnvelopeSchema, rulesetSchema } from '@xp/shared';
+import { checkRuleset, checkRulesetEnvelope } from '@xp/shared/eval';
 import { RulesetError } from './errors.js';
 import type { RulesetChange } from './types.js';
 
@@ -6,7 +6,7 @@ import type { RulesetChange } from './types.js';
 export interface LoadedRuleset {
   readonly document: RulesetDocument;
   readonly version: number;
-  /** True when the whole document passes `rulesetSchema`; false when only its envelope does. */
+  /** True when the whole document is valid (`rulesetSchema`); false when only its envelope is. */
   readonly complete: boolean;
 }
 
@@ -30,12 +30,12 @@ export function loadRuleset(candidate: unknown): LoadedRuleset | RulesetError {
       return new RulesetError('the ruleset is not JSON', { cause: e });
     }
   }
-  const envelope = rulesetEnvelopeSchema.safeParse(value);
-  if (!envelope.success) {
-    const issue = envelope.error.issues[0];
-    return new RulesetError(`invalid ruleset: ${issue === undefined ? 'unknown issue' : `${issue.path.join('.')}: ${issue.message}`}`, { cause: envelope.error });
+  // The dependency-free validator (the same rules as the zod schemas), so browser bundles carry no zod.
+  const problems = checkRulesetEnvelope(value, '');
+  if (problems.length > 0) {
+    return new RulesetError(`invalid ruleset: ${problems[0] ?? 'unknown issue'}`, { cause: problems });
   }
-  const complete = rulesetSchema.safeParse(value).success;
+  const complete = checkRuleset(value, '').length === 0;
   // Evaluation compiles the caller's object (cached per object identity), so keep it as parsed.
   const document = value as RulesetDocument;
   return { document, version: document.version, complete };

@@ -1,4 +1,4 @@
-import type { ErrorCode, EvaluationResult, StickyBucketStore } from '@xp/shared';
+import type { ErrorCode, EvaluationResult, StickyBucketStore } from '@xp/shared/eval';
 import type { XpError } from './errors.js';
 
 /** A unit given as its id, or as an object with attributes. The id becomes `attributes.id`. */

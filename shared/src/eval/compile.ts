@@ -1,11 +1,10 @@
-import { formatIssues } from '../model/common.js';
-import { rulesetEnvelopeSchema, rulesetExperimentSchema, rulesetFlagSchema, rulesetHoldoutSchema } from '../model/ruleset.js';
 import type { RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from '../model/ruleset.js';
 import type { BucketRange, NamespaceRange } from './bucketing.js';
 import { getBucketRanges } from './bucketing.js';
 import { seedState } from './hash.js';
 import type { ConditionTest } from './condition.js';
 import { compileCondition } from './condition.js';
+import { checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from './ruleset-validator.js';
 import type { EvaluationResult } from './types.js';
 import { ErrorCode, Reason } from './types.js';
 
@@ -85,6 +84,19 @@ export interface CompiledRuleset {
   readonly groups: Readonly<Record<string, ReadonlySet<unknown>>>;
 }
 
+/** The envelope as checkRulesetEnvelope guarantees it; entries are checked one by one. */
+interface RulesetEnvelope {
+  readonly flags: Readonly<Record<string, unknown>>;
+  readonly experiments?: Readonly<Record<string, unknown>> | undefined;
+  readonly savedGroups?: Readonly<Record<string, readonly (string | number)[]>> | undefined;
+  readonly holdouts?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** A record's entries as zod's record parsing kept them: a "__proto__" key is dropped. */
+function entries<T>(record: Readonly<Record<string, T>> | undefined): [string, T][] {
+  return record === undefined ? [] : Object.entries(record).filter(([key]) => key !== '__proto__');
+}
+
 const EMPTY_RESULT: EvaluationResult = Object.freeze({ value: null, variationKey: null, reason: Reason.Default });
 const EMPTY: CompiledRuleset = { error: undefined, flags: new Map(), experiments: new Map(), groups: {} };
 
@@ -149,11 +161,11 @@ function compileExperiment(
   brokenHoldouts: ReadonlyMap<string, string>,
 ): CompiledExperiment {
   const path = `experiments.${key}`;
-  const parsed = rulesetExperimentSchema.safeParse(raw);
-  if (!parsed.success) {
-    return makeExperiment(key, { code: ErrorCode.ParseError, message: formatIssues(parsed.error, path).join('; ') }, undefined, [], undefined, undefined);
+  const problems = checkRulesetExperiment(raw, path);
+  if (problems.length > 0) {
+    return makeExperiment(key, { code: ErrorCode.ParseError, message: problems.join('; ') }, undefined, [], undefined, undefined);
   }
-  const def = parsed.data;
+  const def = raw as RulesetExperiment;
   try {
     if (def.weights.length !== def.variations.length) {
       throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${def.variations.length} weights, got ${def.weights.length}`);
@@ -290,11 +302,11 @@ function brokenFlag(key: string, code: ErrorCode, message: string): CompiledFlag
 }
 
 function compileFlag(key: string, raw: unknown, experiments: ReadonlyMap<string, CompiledExperiment>): CompiledFlag {
-  const parsed = rulesetFlagSchema.safeParse(raw);
-  if (!parsed.success) {
-    return brokenFlag(key, ErrorCode.ParseError, formatIssues(parsed.error, `flags.${key}`).join('; '));
+  const problems = checkRulesetFlag(raw, `flags.${key}`);
+  if (problems.length > 0) {
+    return brokenFlag(key, ErrorCode.ParseError, problems.join('; '));
   }
-  const flag = parsed.data;
+  const flag = raw as RulesetFlag;
   try {
     const n = flag.variations.length;
     checkIndex(flag.default, n, `flags.${key}.default`);
@@ -359,31 +371,31 @@ function markCycles(flags: Map<string, CompiledFlag>): void {
 }
 
 function compile(ruleset: unknown): CompiledRuleset {
-  const envelope = rulesetEnvelopeSchema.safeParse(ruleset);
-  if (!envelope.success) {
-    return { ...EMPTY, error: { code: ErrorCode.ParseError, message: formatIssues(envelope.error, 'ruleset').join('; ') } };
+  const problems = checkRulesetEnvelope(ruleset, 'ruleset');
+  if (problems.length > 0) {
+    return { ...EMPTY, error: { code: ErrorCode.ParseError, message: problems.join('; ') } };
   }
-  const doc = envelope.data;
+  const doc = ruleset as RulesetEnvelope;
   const groups: Record<string, ReadonlySet<unknown>> = {};
-  for (const [key, ids] of Object.entries(doc.savedGroups ?? {})) {
+  for (const [key, ids] of entries(doc.savedGroups)) {
     groups[key] = new Set(ids);
   }
   const holdouts = new Map<string, RulesetHoldout>();
   const brokenHoldouts = new Map<string, string>();
-  for (const [key, raw] of Object.entries(doc.holdouts ?? {})) {
-    const parsed = rulesetHoldoutSchema.safeParse(raw);
-    if (parsed.success) {
-      holdouts.set(key, parsed.data);
+  for (const [key, raw] of entries(doc.holdouts)) {
+    const problems = checkRulesetHoldout(raw, `holdouts.${key}`);
+    if (problems.length === 0) {
+      holdouts.set(key, raw as RulesetHoldout);
     } else {
-      brokenHoldouts.set(key, formatIssues(parsed.error, `holdouts.${key}`).join('; '));
+      brokenHoldouts.set(key, problems.join('; '));
     }
   }
   const experiments = new Map<string, CompiledExperiment>();
-  for (const [key, raw] of Object.entries(doc.experiments ?? {})) {
+  for (const [key, raw] of entries(doc.experiments)) {
     experiments.set(key, compileExperiment(key, raw, holdouts, brokenHoldouts));
   }
   const flags = new Map<string, CompiledFlag>();
-  for (const [key, raw] of Object.entries(doc.flags)) {
+  for (const [key, raw] of entries(doc.flags)) {
     flags.set(key, compileFlag(key, raw, experiments));
   }
   markCycles(flags);

@@ -4,6 +4,7 @@ export type { BucketRange, NamespaceRange } from './bucketing.js';
 export { paddedVersionString } from './version.js';
 export { compileCondition, evalCondition, getType, isOperatorObject } from './condition.js';
 export type { ConditionTest, SavedGroups } from './condition.js';
+export { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from './ruleset-validator.js';
 export { evaluateExperiment, evaluateFlag, resolveSplitUrl } from './evaluate.js';
 export { ErrorCode, Reason, SkipReason } from './types.js';
 export type {

@@ -27,6 +27,8 @@ export const exposureEventSchema = z.strictObject({
   /** The flag whose evaluation exposed the unit, when there is one. */
   flag: keySchema.optional(),
   hashAttribute: attributeNameSchema.optional(),
+  /** The unit's targeting attributes when exposed (flat), stored with its first exposure for result filters. */
+  attributes: z.record(attributeNameSchema, z.union([z.string().max(1024), z.number(), z.boolean()])).optional(),
 });
 
 export const trackEventSchema = z.strictObject({

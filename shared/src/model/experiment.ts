@@ -105,6 +105,8 @@ export const experimentSchema = z
     /** The winning variation; once stopped with `releaseWinner`, it is served to everyone. */
     winner: keySchema.optional(),
     releaseWinner: z.boolean().default(false),
+    /** What a significant guardrail degradation does: record an alert (the default when absent), or also stop the experiment. */
+    guardrailAction: z.enum(['alert', 'stop']).optional(),
   })
   .superRefine((exp, ctx) => {
     if (exp.type === ExperimentType.Multivariate) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RULESET_SCHEMA_VERSION } from '../eval/ruleset-validator.js';
 import { attributeNameSchema, conditionSchema, fractionSchema, hashVersionSchema, jsonValueSchema, keySchema } from './common.js';
 
 /**
@@ -6,9 +7,13 @@ import { attributeNameSchema, conditionSchema, fractionSchema, hashVersionSchema
  * It holds only what evaluation needs — no names, descriptions or disabled rules — and every
  * default (seed, hash version, hash attribute) is written out so evaluation never guesses.
  * Variations are referenced by index into the flag's `variations`.
+ *
+ * Evaluation validates rulesets with the dependency-free twin of these schemas in
+ * eval/ruleset-validator.ts (so SDK bundles carry no zod); a change here must be made there too,
+ * and eval/__tests__/ruleset-validator.test.ts checks that both accept the same documents.
  */
 
-export const RULESET_SCHEMA_VERSION = 1;
+export { RULESET_SCHEMA_VERSION };
 
 const index = z.number().int().min(0);
 const epochMs = z.number().int();

@@ -224,7 +224,17 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     return { path: `${DEMO}/change-requests/${id}/apply` };
   },
   'POST /api/v1/projects/{project}/change-requests/{id}/cancel': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ownOrOutside(ctx))}/cancel` }),
+  'GET /api/v1/projects/{project}/alerts': () => Promise.resolve({ path: `${DEMO}/alerts?status=open&limit=10` }),
+  'GET /api/v1/projects/{project}/experiments/{key}/results': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xr-${ctx.n}`));
+    return { path: `${DEMO}/experiments/xr-${ctx.n}/results?environment=production&interval=day` };
+  },
+  'GET /api/v1/projects/{project}/experiments/{key}/results.csv': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xc-${ctx.n}`));
+    return { path: `${DEMO}/experiments/xc-${ctx.n}/results.csv?table=timeseries` };
+  },
   'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
+  'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),
 };
 
 /** A request that passes every check but authentication: concrete, valid-looking parameters. */

@@ -17,7 +17,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
   const printed: string[] = [];
 
   const start = (): Promise<LocalStack> =>
-    startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'me@example.com', XP_ADMIN_PASSWORD: PASSWORD }), {
+    startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'me@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
       logger: silentLogger,
       print: (l) => printed.push(l),
     });

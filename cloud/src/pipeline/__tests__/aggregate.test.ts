@@ -109,6 +109,24 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     ]);
   });
 
+  it(`${target.name}: stores the attributes of the first exposure, whatever the arrival order`, async () => {
+    const withAttributes = (e: PipelineEvent, attributes: Record<string, string | number | boolean>): PipelineEvent =>
+      e.event.type === 'exposure' ? { ...e, event: { ...e.event, attributes } } : e;
+    const late = withAttributes(exposure('u1', 'exp-a', 'control', T0 + DAY), { country: 'FR', visits: 9 });
+    const early = withAttributes(exposure('u1', 'exp-a', 'control', T0), { country: 'US', visits: 1, beta: true });
+    const bare = exposure('u2', 'exp-a', 'control', T0);
+    const later = withAttributes(exposure('u2', 'exp-a', 'control', T0 + HOUR), { country: 'CA' });
+
+    await apply([late, bare]);
+    await apply([early, later]);
+
+    const rows = await db.query<{ unit_id: string; attributes: unknown }>('SELECT unit_id, attributes FROM exposures ORDER BY unit_id');
+    expect(rows.rows).toEqual([
+      { unit_id: 'u1', attributes: { country: 'US', visits: 1, beta: true } },
+      { unit_id: 'u2', attributes: { country: 'CA' } },
+    ]);
+  });
+
   it(`${target.name}: splits totals into pre-exposure and analysis windows, independent of arrival order`, async () => {
     const events = (unit: string): PipelineEvent[] => [
       track(unit, 'purchase', T0 - 15 * DAY, 100), // before the 14-day pre-period: ignored

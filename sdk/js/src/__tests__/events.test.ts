@@ -1,6 +1,7 @@
-import { sdkEventSchema } from '@xp/shared';
+import { MAX_EVENTS_PER_BATCH as SERVER_MAX_EVENTS_PER_BATCH, sdkEventSchema } from '@xp/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
+import { MAX_EVENTS_PER_BATCH } from '../event-queue.js';
 import type { ClientOptions } from '../types.js';
 import { FakeServer } from './fake-server.js';
 import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
@@ -87,6 +88,8 @@ describe('retries', () => {
     await eventually(() => s.eventPosts.length >= 3);
     s.eventsMode = 'ok';
     await eventually(() => s.events.length === 1);
+    // The server has the event before the client has read its reply; wait for the client's books too.
+    await eventually(() => c.getStats().sentEvents === 1);
 
     expect(s.eventPosts.slice(0, 3).map((p) => p.status)).toEqual([500, 500, 500]);
     expect(c.getStats()).toMatchObject({ sentEvents: 1, droppedEvents: 0, queuedEvents: 0 });
@@ -123,6 +126,10 @@ describe('retries', () => {
 });
 
 describe('queue bounds', () => {
+  it("caps batches at the server's limit", () => {
+    expect(MAX_EVENTS_PER_BATCH).toBe(SERVER_MAX_EVENTS_PER_BATCH);
+  });
+
   it('drops the oldest events beyond maxQueueSize and reports the count', async () => {
     const { s, c, log } = await setup({ maxQueueSize: 5, maxBatchSize: 100 });
     s.eventsMode = 'fail';

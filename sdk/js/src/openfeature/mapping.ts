@@ -1,6 +1,6 @@
 import { ErrorCode as OfErrorCode, StandardResolutionReasons } from '@openfeature/core';
 import type { EvaluationContext, FlagMetadata, JsonValue as OfJsonValue, ResolutionDetails } from '@openfeature/core';
-import { ErrorCode, Reason } from '@xp/shared';
+import { ErrorCode, Reason } from '@xp/shared/eval';
 import type { ExperimentationClient } from '../client.js';
 import { isWrongValueType } from '../client.js';
 import { SdkErrorCode } from '../types.js';

@@ -1,4 +1,4 @@
-import type { StickyBucketStore } from '@xp/shared';
+import type { StickyBucketStore } from '@xp/shared/eval';
 import { isAssignments } from './local-storage-store.js';
 import { stickyKey } from './memory-store.js';
 

@@ -1,4 +1,4 @@
-import type { StickyBucketStore } from '@xp/shared';
+import type { StickyBucketStore } from '@xp/shared/eval';
 import { stickyKey } from './memory-store.js';
 
 /** The part of the Web Storage API the store uses (window.localStorage, sessionStorage, a test double). */

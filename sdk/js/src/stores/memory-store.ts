@@ -1,4 +1,4 @@
-import type { StickyBucketStore } from '@xp/shared';
+import type { StickyBucketStore } from '@xp/shared/eval';
 import { LruMap } from '../lru.js';
 
 type Assignments = Readonly<Record<string, string>>;

@@ -1,4 +1,4 @@
-import type { StickyBucketStore } from '@xp/shared';
+import type { StickyBucketStore } from '@xp/shared/eval';
 import { LruMap } from '../lru.js';
 import { stickyKey } from './memory-store.js';
 

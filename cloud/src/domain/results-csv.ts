@@ -1,0 +1,100 @@
+/**
+ * CSV renderings of experiment results (RFC 4180: CRLF line ends, fields with a comma, quote or line
+ * break quoted, quotes doubled). Text cells that a spreadsheet would run as a formula (starting with
+ * =, +, -, @, tab or CR) are prefixed with a single quote; numbers are written as they are.
+ */
+import type { ExperimentResults } from './results.js';
+
+type Cell = string | number | boolean | null;
+
+/** One CSV field. */
+export function csvField(cell: Cell): string {
+  if (cell === null) {
+    return '';
+  }
+  if (typeof cell !== 'string') {
+    return String(cell);
+  }
+  const text = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function toCsv(header: readonly string[], rows: readonly (readonly Cell[])[]): string {
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+}
+
+/** One row per metric × variation (the control's comparison columns are empty). */
+export function resultsCsv(results: ExperimentResults): string {
+  const header = [
+    'metric',
+    'metric_name',
+    'role',
+    'type',
+    'variation',
+    'units',
+    'total',
+    'denominator_total',
+    'mean',
+    'effect',
+    'ci_lower',
+    'ci_upper',
+    'p_value',
+    'adjusted_p_value',
+    'method',
+    'significant',
+    'cuped_applied',
+    'cuped_variance_reduction',
+    'chance_to_win',
+    'risk_control',
+    'risk_treatment',
+    'cap',
+    'error',
+    'srm_p_value',
+  ];
+  const rows: Cell[][] = [];
+  for (const m of results.metrics) {
+    for (const v of m.variations) {
+      const c = v.comparison;
+      rows.push([
+        m.key,
+        m.name,
+        m.role,
+        m.type,
+        v.variation,
+        v.units,
+        v.total,
+        v.denominatorTotal,
+        v.mean,
+        c?.effect ?? null,
+        c?.ci[0] ?? null,
+        c?.ci[1] ?? null,
+        c?.pValue ?? null,
+        c?.adjustedPValue ?? null,
+        c?.method ?? null,
+        c?.significant ?? null,
+        m.cupedApplied,
+        c?.cuped?.varianceReduction ?? null,
+        c?.chanceToWin ?? null,
+        c?.risk.control ?? null,
+        c?.risk.treatment ?? null,
+        m.cap?.value ?? null,
+        c?.error?.code ?? m.error?.code ?? null,
+        results.srm.pValue,
+      ]);
+    }
+  }
+  return toCsv(header, rows);
+}
+
+/** One row per time-series point × metric × treatment: the cumulative effect and interval. */
+export function timeSeriesCsv(results: ExperimentResults): string {
+  const header = ['bucket', 'end', 'metric', 'variation', 'control_units', 'variation_units', 'effect', 'ci_lower', 'ci_upper', 'p_value', 'error'];
+  const control = results.variations[0]?.key ?? '';
+  const rows: Cell[][] = [];
+  for (const p of results.timeSeries.points) {
+    for (const m of p.metrics) {
+      rows.push([p.bucket, p.end, m.metric, m.variation, p.units[control] ?? 0, p.units[m.variation] ?? 0, m.effect, m.ci[0], m.ci[1], m.pValue, m.error?.code ?? null]);
+    }
+  }
+  return toCsv(header, rows);
+}

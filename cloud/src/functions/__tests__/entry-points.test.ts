@@ -1,0 +1,208 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../../local/aws-local.js';
+import type { LocalService } from '../../local/aws-local.js';
+import type { HealthSource } from '../../http/routes/health.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
+import { createAggregatorHandler } from '../aggregator.js';
+import { createAlarmRollbackHandler, rollbackDescription } from '../alarm-rollback.js';
+import { createApiHandler } from '../api.js';
+import { createEvaluationHandler } from '../evaluation.js';
+import type { HttpHandler } from '../lambda-http.js';
+import { EmfMetrics } from '../metrics.js';
+import { createMigrateHandler } from '../migrate.js';
+import { alarmEvent, httpEvent, kinesisEvent } from './lambda-events.js';
+import type { RawKinesisRecord } from './lambda-events.js';
+
+const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
+const ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xp/test/initial-owner-password-AbCdEf';
+const STREAM = 'xp-test-events';
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every EMF line a handler wrote, parsed. */
+function emfSink(service: string): { metrics: EmfMetrics; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, metrics: new EmfMetrics({ service, stage: 'test', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) }) };
+}
+
+const json = (body: string | undefined): any => (body === undefined || body === '' ? undefined : JSON.parse(body));
+
+describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite)', () => {
+  const dbName = `xp_fn_${randomBytes(5).toString('hex')}`;
+  let dynalite: LocalService;
+  let kinesalite: LocalService;
+  let kinesis: KinesisClient;
+  let env: NodeJS.ProcessEnv;
+  let pool: pg.Pool;
+  const readSecret = (arn: string): Promise<string> => (arn === ADMIN_SECRET_ARN ? Promise.resolve(ADMIN_PASSWORD) : Promise.reject(new Error(`unexpected secret ${arn}`)));
+  let api: HttpHandler;
+  let token = '';
+  let sdkKey = '';
+  const health: HealthSource = { kind: 'cloudwatch', read: () => Promise.resolve([{ name: 'Evaluations', statistic: 'sum', unit: 'Count', value: 42 }]) };
+  const evaluationMetrics = emfSink('evaluation');
+
+  beforeAll(async () => {
+    await admin(`CREATE DATABASE ${dbName}`);
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${dbName}`;
+    [dynalite, kinesalite] = await Promise.all([startDynalite(), startKinesalite()]);
+    kinesis = createKinesisClient(kinesalite.endpoint);
+    await ensureStream(kinesis, STREAM, 1);
+    const table = `xp-test-rulesets-${randomUUID()}`;
+    const dynamo = createDynamoClient(dynalite.endpoint);
+    await createDynamoRulesetStore({ client: dynamo, tableName: table }).ensureTable();
+    dynamo.destroy();
+    env = {
+      DATABASE_URL: url.toString(),
+      XP_STAGE: 'test',
+      XP_RULESET_TABLE: table,
+      XP_EVENT_STREAM: STREAM,
+      DYNAMODB_ENDPOINT: dynalite.endpoint,
+      KINESIS_ENDPOINT: kinesalite.endpoint,
+      XP_ADMIN_EMAIL: 'owner@example.com',
+      XP_ADMIN_SECRET_ARN: ADMIN_SECRET_ARN,
+    };
+    pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    api = createApiHandler(env, { readSecret, health });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    kinesis.destroy();
+    await Promise.all([dynalite.close(), kinesalite.close()]);
+    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  });
+
+  it('migrate: Create applies every migration and creates the owner; Update is a no-op; Delete keeps the data', async () => {
+    const handler = createMigrateHandler(env, { readSecret });
+
+    const created = await handler({ RequestType: 'Create', ResourceProperties: { digest: 'a' } });
+    const updated = await handler({ RequestType: 'Update', PhysicalResourceId: created.PhysicalResourceId, ResourceProperties: { digest: 'b' } });
+    const deleted = await handler({ RequestType: 'Delete', PhysicalResourceId: created.PhysicalResourceId });
+    const owners = await pool.query<{ email: string }>("SELECT email FROM users WHERE role = 'owner'");
+
+    expect(created.Data).toMatchObject({ bootstrapped: true });
+    expect(Number(created.Data?.applied)).toBeGreaterThanOrEqual(2);
+    expect(updated).toEqual({ PhysicalResourceId: created.PhysicalResourceId, Data: { applied: 0, bootstrapped: false } });
+    expect(deleted.PhysicalResourceId).toBe(created.PhysicalResourceId);
+    expect(owners.rows.map((r) => r.email)).toEqual(['owner@example.com']);
+  });
+
+  it('api: logs in through an API Gateway v2 event and serves the Health view from the attached source', async () => {
+    const login = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: ADMIN_PASSWORD } }));
+    token = json(login.body).token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    const created = await api(httpEvent('POST', '/api/v1/projects/demo/sdk-keys', { headers: auth, body: { environment: 'development', kind: 'server', name: 'lambda test' } }));
+    sdkKey = json(created.body).key as string;
+    const healthRes = await api(httpEvent('GET', '/api/v1/health?minutes=15', { headers: auth }));
+    const missing = await api(httpEvent('GET', '/api/v1/nothing-here', { headers: auth }));
+
+    expect(login.statusCode).toBe(200);
+    expect(created.statusCode).toBe(201);
+    expect(sdkKey).toMatch(/^xp/);
+    expect(healthRes.statusCode).toBe(200);
+    expect(json(healthRes.body)).toMatchObject({ status: 'ok', source: 'cloudwatch', database: 'ok', window: { minutes: 15 }, figures: [{ name: 'Evaluations', value: 42 }], pipeline: { deadLetters: 0 } });
+    expect(missing.statusCode).toBe(404);
+    expect(json(missing.body).error.code).toBe('NOT_FOUND');
+  });
+
+  it('evaluation: serves the ruleset and evaluations, sends events to Kinesis, and emits EMF metrics', async () => {
+    const handler = createEvaluationHandler(env, { readSecret, metrics: evaluationMetrics.metrics });
+    const headers = { 'x-xp-sdk-key': sdkKey };
+
+    const ruleset = await handler(httpEvent('GET', '/sdk/v1/ruleset', { headers }));
+    const etag = (ruleset.headers as Record<string, string> | undefined)?.etag ?? '';
+    const cached = await handler(httpEvent('GET', '/sdk/v1/ruleset', { headers: { ...headers, 'if-none-match': etag } }));
+    const evaluated = await handler(httpEvent('POST', '/sdk/v1/evaluate', { headers, body: { unit: { id: 'user-1' }, flags: ['new-checkout', 'button-color'] } }));
+    const now = Date.now();
+    const events = await handler(
+      httpEvent('POST', '/sdk/v1/events', {
+        headers,
+        body: {
+          events: [
+            { type: 'track', id: 'evt-00000001', unitId: 'user-1', timestamp: now, name: 'purchase', value: 10 },
+            { type: 'track', id: 'evt-00000002', unitId: 'user-2', timestamp: now, name: 'purchase', value: 5 },
+            { type: 'track', id: 'bad' },
+          ],
+        },
+      }),
+    );
+    const noKey = await handler(httpEvent('GET', '/sdk/v1/ruleset'));
+
+    expect(ruleset.statusCode).toBe(200);
+    expect(etag).not.toBe('');
+    expect(cached.statusCode).toBe(304);
+    expect(evaluated.statusCode).toBe(200);
+    expect(json(evaluated.body).flags['new-checkout']).toMatchObject({ value: true });
+    expect(events.statusCode).toBe(202);
+    expect(json(events.body)).toMatchObject({ accepted: 2, rejected: [{ index: 2 }] });
+    expect(noKey.statusCode).toBe(401);
+    const emitted = evaluationMetrics.lines;
+    expect(emitted.every((l) => (l._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace === 'xp' && l.Service === 'evaluation' && l.Stage === 'test')).toBe(true);
+    expect(emitted.filter((l) => 'EvaluationLatency' in l)).toHaveLength(5);
+    expect(emitted.find((l) => 'Evaluations' in l)?.Evaluations).toBe(2);
+    expect(emitted.find((l) => 'EventsAccepted' in l)).toMatchObject({ EventsAccepted: 2, EventsRejected: 1 });
+  });
+
+  it('aggregator: applies a Kinesis batch exactly once, dead-letters a poison record, reports lag and dead letters', async () => {
+    const shards = await kinesis.send(new ListShardsCommand({ StreamName: STREAM }));
+    const shardId = shards.Shards![0]!.ShardId!;
+    const iterator = await kinesis.send(new GetShardIteratorCommand({ StreamName: STREAM, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    const read = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator! }));
+    const records: RawKinesisRecord[] = (read.Records ?? []).map((r) => ({ data: r.Data!, sequenceNumber: r.SequenceNumber!, partitionKey: r.PartitionKey!, arrivedAt: r.ApproximateArrivalTimestamp! }));
+    const poison: RawKinesisRecord = { data: Buffer.from('not json'), sequenceNumber: '99999999999999999999999999999999999999999999999999999999', partitionKey: 'x', arrivedAt: new Date() };
+    const arn = `arn:aws:kinesis:eu-west-1:123456789012:stream/${STREAM}`;
+    const { metrics, lines } = emfSink('aggregator');
+    const handler = createAggregatorHandler(env, { readSecret, metrics, now: () => records[0]!.arrivedAt.getTime() + 1_500 });
+
+    const first = await handler(kinesisEvent(shardId, arn, [...records, poison]));
+    const again = await handler(kinesisEvent(shardId, arn, records));
+    const processed = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events');
+    const dead = await pool.query<{ reason: string }>('SELECT reason FROM dead_letters');
+
+    expect(records.length).toBeGreaterThanOrEqual(2);
+    expect(first.batchItemFailures).toEqual([]);
+    expect(again.batchItemFailures).toEqual([]);
+    expect(processed.rows[0]!.n).toBe(records.length);
+    expect(dead.rows).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ Service: 'aggregator', DeadLetters: 1, AggregationLag: 1_500 });
+    expect(lines[1]).toMatchObject({ DeadLetters: 0 });
+  });
+
+  it('alarm rollback: a firing guardrail switches the flag off in production, audited under the alarm name; idempotent', async () => {
+    const { metrics, lines } = emfSink('alarm-rollback');
+    const handler = createAlarmRollbackHandler(env, { readSecret, metrics });
+    const description = `Checkout errors.\n${rollbackDescription({ project: 'demo', flag: 'button-color', environment: 'production' })}`;
+
+    const ok = await handler(alarmEvent({ name: 'checkout-errors', description, state: 'OK' }));
+    const fired = await handler(alarmEvent({ name: 'checkout-errors', description, state: 'ALARM' }));
+    const again = await handler(alarmEvent({ name: 'checkout-errors', description, state: 'ALARM' }));
+    const unlinked = await handler(alarmEvent({ name: 'cpu', description: 'just an alarm', state: 'ALARM' }));
+    const flag = await pool.query<{ definition: { environments: Record<string, { enabled: boolean }> } }>("SELECT definition FROM flags WHERE key = 'button-color'");
+    const audit = await pool.query<{ actor_email: string; client: string; action: string; environment_key: string }>(
+      "SELECT actor_email, client, action, environment_key FROM audit_log WHERE resource_key = 'button-color' AND client = 'alarm-rollback'",
+    );
+
+    expect(ok[0]).toMatchObject({ kind: 'ignored' });
+    expect(fired[0]).toMatchObject({ kind: 'rolled-back', link: { flag: 'button-color', environment: 'production' } });
+    expect(again[0]).toMatchObject({ kind: 'already-off' });
+    expect(unlinked[0]).toMatchObject({ kind: 'ignored' });
+    expect(flag.rows[0]!.definition.environments.production!.enabled).toBe(false);
+    expect(flag.rows[0]!.definition.environments.development!.enabled).toBe(true);
+    expect(audit.rows).toEqual([{ actor_email: 'alarm:checkout-errors', client: 'alarm-rollback', action: 'flag.disabled', environment_key: 'production' }]);
+    expect(lines.filter((l) => l.Rollbacks === 1)).toHaveLength(1);
+  });
+});

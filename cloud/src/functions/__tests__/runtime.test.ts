@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { cloudWatchHealthSource } from '../cloudwatch-health.js';
+import type { MetricDataClient } from '../cloudwatch-health.js';
+import { alarmEvent } from './lambda-events.js';
+import { parseRollbackLink, rollbackDescription } from '../alarm-rollback.js';
+import { connectionString, lazy, parseDatabaseSecret } from '../runtime.js';
+
+describe('database credentials', () => {
+  it('turns the RDS secret into a TLS-verified connection string, escaping credentials', () => {
+    const secret = parseDatabaseSecret(JSON.stringify({ username: 'xp_admin', password: 'p@ss/w:rd', host: 'db.cluster-x.eu-west-1.rds.amazonaws.com', port: 5432, dbname: 'xp', engine: 'postgres' }));
+
+    expect(connectionString(secret)).toBe('postgres://xp_admin:p%40ss%2Fw%3Ard@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/xp?sslmode=verify-full');
+    expect(connectionString(secret, 'proxy.endpoint')).toContain('@proxy.endpoint:5432/');
+  });
+
+  it('refuses a secret without credentials', () => {
+    expect(() => parseDatabaseSecret('{"username":"u"}')).toThrow('lacks username, password or host');
+  });
+
+  it('memoises a factory but forgets a failure', async () => {
+    let calls = 0;
+    const get = lazy(() => (++calls === 1 ? Promise.reject(new Error('cold')) : Promise.resolve(calls)));
+
+    await expect(get()).rejects.toThrow('cold');
+    expect(await get()).toBe(2);
+    expect(await get()).toBe(2);
+  });
+});
+
+describe('rollback links', () => {
+  it('round-trips through an alarm description and ignores descriptions without one', () => {
+    const link = { project: 'shop', flag: 'new-checkout', environment: 'production', org: 'org-1' };
+
+    expect(parseRollbackLink(`Errors on checkout\n${rollbackDescription(link)}`)).toEqual(link);
+    expect(parseRollbackLink('xp:rollback project=shop flag=x')).toBeUndefined();
+    expect(parseRollbackLink(null)).toBeUndefined();
+    expect(JSON.parse(alarmEvent({ name: 'a', description: rollbackDescription(link), state: 'ALARM' }).Records[0]!.Sns.Message).AlarmDescription).toContain('flag=new-checkout');
+  });
+});
+
+describe('CloudWatch health source', () => {
+  it('asks for every figure in one GetMetricData call over the window and maps the answers back', async () => {
+    const sent: any[] = [];
+    const client: MetricDataClient = {
+      send: (command) => {
+        sent.push(command.input);
+        return Promise.resolve({ MetricDataResults: [{ Id: 'm0', Values: [10, 5] }, { Id: 'm2', Values: [80] }] });
+      },
+    };
+    const source = cloudWatchHealthSource({ client, stage: 'prod' });
+
+    const figures = await source.read({ start: new Date('2026-11-25T11:00:00Z'), end: new Date('2026-11-25T12:00:00Z') });
+
+    expect(sent).toHaveLength(1);
+    expect(sent[0].MetricDataQueries[0].MetricStat).toEqual({
+      Metric: { Namespace: 'xp', MetricName: 'Evaluations', Dimensions: [{ Name: 'Service', Value: 'evaluation' }, { Name: 'Stage', Value: 'prod' }] },
+      Period: 3600,
+      Stat: 'Sum',
+    });
+    expect(figures.find((f) => f.name === 'Evaluations')?.value).toBe(15);
+    expect(figures.find((f) => f.statistic === 'p99')?.value).toBe(80);
+    expect(figures.find((f) => f.name === 'DeadLetters')?.value).toBeNull();
+  });
+});

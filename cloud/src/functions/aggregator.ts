@@ -1,0 +1,59 @@
+/**
+ * The aggregator Lambda: Kinesis event source mapping (ReportBatchItemFailures) → the pipeline's
+ * exactly-once batch processing, plus EMF metrics for aggregation lag and dead letters.
+ */
+import type { Logger } from '../domain/context.js';
+import { createKinesisHandler } from '../pipeline/lambda-handler.js';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline/lambda-handler.js';
+import type { Database } from '../store/db.js';
+import { EmfMetrics, MetricName } from './metrics.js';
+import { connectDatabase, functionLogger, lazy, stageOf } from './runtime.js';
+import type { SecretReader } from './runtime.js';
+
+export interface AggregatorOptions {
+  readonly db?: () => Promise<Database>;
+  readonly readSecret?: SecretReader;
+  readonly logger?: Logger;
+  readonly metrics?: EmfMetrics;
+  readonly now?: () => number;
+}
+
+/** Counts each batch's dead letters from the summary the pipeline logs, without re-parsing anything. */
+function countingLogger(inner: Logger, metrics: EmfMetrics): Logger {
+  return {
+    info: (message, fields) => {
+      if (typeof fields?.deadLettered === 'number') {
+        metrics.put(MetricName.DeadLetters, fields.deadLettered);
+      }
+      inner.info(message, fields);
+    },
+    warn: (message, fields) => {
+      inner.warn(message, fields);
+    },
+    error: (message, fields) => {
+      inner.error(message, fields);
+    },
+  };
+}
+
+export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: AggregatorOptions = {}): (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse> {
+  const metrics = options.metrics ?? new EmfMetrics({ service: 'aggregator', stage: stageOf(env) });
+  const now = options.now ?? Date.now;
+  const logger = countingLogger(options.logger ?? functionLogger(), metrics);
+  const process = createKinesisHandler({ db: options.db ?? lazy(() => connectDatabase(env, options.readSecret)), logger });
+  return async (event) => {
+    const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
+    try {
+      const result = await process(event);
+      if (arrivals.length > 0 && result.batchItemFailures.length === 0) {
+        // Lambda gives arrival times in seconds (with a fraction).
+        metrics.put(MetricName.AggregationLag, Math.max(0, now() - Math.min(...arrivals) * 1000));
+      }
+      return result;
+    } finally {
+      metrics.flush();
+    }
+  };
+}
+
+export const handler = createAggregatorHandler(process.env);

@@ -1,0 +1,49 @@
+/**
+ * The management API Lambda: API Gateway HTTP API (payload v2) → the Hono app. The SDK endpoints
+ * are served by the evaluation function, so no event sink is wired here.
+ */
+import { randomUUID } from 'node:crypto';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { LoginRateLimiter } from '../auth/rate-limit.js';
+import type { Deps } from '../domain/context.js';
+import { createServices } from '../domain/services.js';
+import { createApp } from '../http/app.js';
+import type { Hono } from 'hono';
+import { attachHealthSource } from '../http/routes/health.js';
+import type { HealthSource } from '../http/routes/health.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { cloudWatchHealthSource } from './cloudwatch-health.js';
+import { httpHandler } from './lambda-http.js';
+import type { HttpHandler } from './lambda-http.js';
+import { EnvVar, connectDatabase, functionLogger, optional, required, stageOf } from './runtime.js';
+import type { SecretReader } from './runtime.js';
+
+export interface ApiOptions {
+  readonly readSecret?: SecretReader;
+  /** The Health view's figures; CloudWatch unless given. */
+  readonly health?: HealthSource;
+}
+
+export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: SecretReader): Promise<Deps> {
+  return {
+    db: await connectDatabase(env, readSecret),
+    rulesets: createDynamoRulesetStore({ client: createDynamoClient(optional(env, EnvVar.DynamodbEndpoint)), tableName: required(env, EnvVar.RulesetTable) }),
+    now: () => new Date(),
+    newId: () => randomUUID(),
+    logger: functionLogger(),
+  };
+}
+
+/** The app as the Lambda serves it; login throttling is per instance (in memory). */
+export async function createApiApp(env: NodeJS.ProcessEnv, options: ApiOptions = {}): Promise<Hono> {
+  const deps = await apiDepsFromEnv(env, options.readSecret);
+  const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
+  attachHealthSource(services, options.health ?? cloudWatchHealthSource({ client: new CloudWatchClient({}), stage: stageOf(env) }));
+  return createApp(services);
+}
+
+export function createApiHandler(env: NodeJS.ProcessEnv, options: ApiOptions = {}): HttpHandler {
+  return httpHandler(() => createApiApp(env, options));
+}
+
+export const handler = createApiHandler(process.env);

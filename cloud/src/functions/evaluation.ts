@@ -1,0 +1,94 @@
+/**
+ * The evaluation Lambda: only the SDK endpoints (/sdk/v1/*, /r/*), latency first. Module init
+ * imports just Hono, the SDK routes and their stores; the database secret is read and the app built
+ * on the first request, after which the ruleset and SDK key caches stay warm across invocations.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import type { Context, Next } from 'hono';
+import type { Deps } from '../domain/context.js';
+import { AppError, AppErrorCode } from '../errors.js';
+import { errorResponse } from '../http/errors.js';
+import { mountSdkRoutes } from '../http/sdk/sdk-routes.js';
+import type { SdkOptions } from '../http/sdk/sdk-routes.js';
+import { createKinesisEventSink } from '../store/event-sink.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { httpHandler } from './lambda-http.js';
+import type { HttpHandler } from './lambda-http.js';
+import { EmfMetrics, MetricName } from './metrics.js';
+import { EnvVar, connectDatabase, createKinesisClient, functionLogger, optional, required, stageOf } from './runtime.js';
+import type { SecretReader } from './runtime.js';
+
+/** Counts what a finished SDK response says, for the EMF metrics. */
+async function recordOutcome(c: Context, metrics: EmfMetrics, started: number, now: () => number): Promise<void> {
+  const path = c.req.path;
+  metrics.put(MetricName.EvaluationLatency, now() - started);
+  const status = c.res.status;
+  if (c.req.method !== 'POST' || !(c.res.headers.get('content-type') ?? '').includes('json')) {
+    return;
+  }
+  if (path === '/sdk/v1/evaluate' && status === 200) {
+    const body = (await c.res.clone().json()) as { flags?: Record<string, unknown> };
+    metrics.put(MetricName.Evaluations, Object.keys(body.flags ?? {}).length);
+  } else if (path === '/sdk/v1/events') {
+    const body = (await c.res.clone().json()) as { accepted?: number; rejected?: unknown[]; error?: { details?: { rejected?: unknown[] } } };
+    const rejected = body.rejected ?? body.error?.details?.rejected ?? [];
+    metrics.put(MetricName.EventsAccepted, body.accepted ?? 0);
+    metrics.put(MetricName.EventsRejected, Array.isArray(rejected) ? rejected.length : 0);
+  }
+}
+
+/** The SDK-only Hono app with EMF metrics per request. */
+export function createEvaluationApp(deps: Deps, options: { readonly metrics: EmfMetrics; readonly sdk?: SdkOptions; readonly clock?: () => number }): Hono {
+  const clock = options.clock ?? (() => performance.now());
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err, deps.logger));
+  app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.use('*', async (c: Context, next: Next) => {
+    const started = clock();
+    c.header('X-Content-Type-Options', 'nosniff');
+    try {
+      await next();
+      await recordOutcome(c, options.metrics, started, clock).catch(() => undefined);
+    } finally {
+      options.metrics.flush();
+    }
+  });
+  mountSdkRoutes(app, deps, options.sdk);
+  return app;
+}
+
+/** Production wiring from the environment: Aurora via the secret, DynamoDB rulesets, Kinesis events. */
+export async function evaluationDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: SecretReader): Promise<Deps> {
+  const db = await connectDatabase(env, readSecret);
+  const rulesets = createDynamoRulesetStore({ client: createDynamoClient(optional(env, EnvVar.DynamodbEndpoint)), tableName: required(env, EnvVar.RulesetTable) });
+  const streamName = required(env, EnvVar.EventStream);
+  return {
+    db,
+    rulesets,
+    now: () => new Date(),
+    newId: () => randomUUID(),
+    logger: functionLogger(),
+    events: createKinesisEventSink({ client: createKinesisClient(optional(env, EnvVar.KinesisEndpoint)), streamName }),
+  };
+}
+
+export interface EvaluationHandlerOptions {
+  readonly readSecret?: SecretReader;
+  readonly metrics?: EmfMetrics;
+}
+
+/** The handler for `env`; a factory so tests can point it at a local stack. */
+export function createEvaluationHandler(env: NodeJS.ProcessEnv, options: EvaluationHandlerOptions = {}): HttpHandler {
+  return httpHandler(async () => {
+    const deps = await evaluationDepsFromEnv(env, options.readSecret);
+    const metrics = options.metrics ?? new EmfMetrics({ service: 'evaluation', stage: stageOf(env) });
+    if (deps.events === undefined) {
+      throw new AppError(AppErrorCode.Internal, 'the evaluation function needs an event stream');
+    }
+    // Streams are not served through API Gateway (responses are buffered); SDKs poll /ruleset with ETags.
+    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0 } });
+  });
+}
+
+export const handler = createEvaluationHandler(process.env);

@@ -1,0 +1,79 @@
+/**
+ * The migrations custom resource (behind CDK's provider framework): on every deploy that creates or
+ * updates it, applies pending SQL migrations and, on first deploy, creates the organisation's owner
+ * (password from its own generated secret) and the demo project. Delete does nothing: data stays.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ScryptParams } from '../auth/passwords.js';
+import { bootstrap } from '../domain/bootstrap.js';
+import type { Deps, Logger } from '../domain/context.js';
+import type { Database } from '../store/db.js';
+import { migrate } from '../store/db.js';
+import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { EnvVar, connectDatabase, functionLogger, optional, required, secretsManagerReader } from './runtime.js';
+import type { SecretReader } from './runtime.js';
+
+/** What CloudFormation sends through the provider framework (the fields used here). */
+export interface CustomResourceEvent {
+  readonly RequestType: 'Create' | 'Update' | 'Delete';
+  readonly PhysicalResourceId?: string;
+  readonly ResourceProperties?: Readonly<Record<string, unknown>>;
+}
+
+export interface CustomResourceResult {
+  readonly PhysicalResourceId: string;
+  readonly Data?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface MigrateOptions {
+  readonly readSecret?: SecretReader;
+  readonly db?: () => Promise<Database>;
+  /** Directory of *.sql files with a trailing slash; the bundle's `migrations/` when present. */
+  readonly migrationsDir?: string;
+  readonly logger?: Logger;
+  readonly scrypt?: ScryptParams;
+}
+
+const PHYSICAL_ID = 'xp-database-schema';
+
+function bundledMigrations(): string | undefined {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+  return existsSync(dir) ? `${dir}${path.sep}` : undefined;
+}
+
+export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOptions = {}): (event: CustomResourceEvent) => Promise<CustomResourceResult> {
+  const readSecret = options.readSecret ?? secretsManagerReader;
+  return async (event) => {
+    if (event.RequestType === 'Delete') {
+      return { PhysicalResourceId: event.PhysicalResourceId ?? PHYSICAL_ID };
+    }
+    const logger = options.logger ?? functionLogger();
+    const db = options.db === undefined ? await connectDatabase(env, readSecret) : await options.db();
+    try {
+      const dir = options.migrationsDir ?? bundledMigrations();
+      const applied = dir === undefined ? await migrate(db) : await migrate(db, dir);
+      const adminSecret = optional(env, EnvVar.AdminSecretArn);
+      const deps: Deps = {
+        db,
+        rulesets: createDynamoRulesetStore({ client: createDynamoClient(optional(env, EnvVar.DynamodbEndpoint)), tableName: required(env, EnvVar.RulesetTable) }),
+        now: () => new Date(),
+        newId: () => randomUUID(),
+        logger,
+      };
+      const boot = await bootstrap(deps, {
+        adminEmail: required(env, EnvVar.AdminEmail),
+        adminPassword: adminSecret === undefined ? undefined : await readSecret(adminSecret),
+        ...(options.scrypt === undefined ? {} : { scrypt: options.scrypt }),
+      });
+      logger.info('migrations applied', { applied, bootstrapped: boot.created });
+      return { PhysicalResourceId: PHYSICAL_ID, Data: { applied: applied.length, bootstrapped: boot.created } };
+    } finally {
+      await db.close();
+    }
+  };
+}
+
+export const handler = createMigrateHandler(process.env);

@@ -1,0 +1,146 @@
+/**
+ * What every Lambda entry point shares: its configuration from environment variables (set by the
+ * CDK project function construct), the database connection (credentials read once per cold start
+ * from Secrets Manager) and the AWS clients. Nothing here does I/O at import time.
+ */
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Logger } from '../domain/context.js';
+import { jsonLogger } from '../local/logger.js';
+import type { Database } from '../store/db.js';
+import { createPgDatabase } from '../store/db.js';
+
+/** Environment variable names, shared with the CDK constructs that set them. */
+export const EnvVar = {
+  /** Deployment stage (prod, dev…): the `Stage` metric dimension. */
+  Stage: 'XP_STAGE',
+  /** ARN of the Secrets Manager secret holding the database credentials (RDS JSON format). */
+  DbSecretArn: 'XP_DB_SECRET_ARN',
+  /** Host to connect to instead of the secret's (the RDS Proxy endpoint). */
+  DbHost: 'XP_DB_HOST',
+  /** A full connection string instead of the secret (local runs and tests). */
+  DatabaseUrl: 'DATABASE_URL',
+  /** DynamoDB table of published rulesets. */
+  RulesetTable: 'XP_RULESET_TABLE',
+  /** Kinesis stream of SDK events. */
+  EventStream: 'XP_EVENT_STREAM',
+  /** Endpoints of local stand-ins (dynalite, kinesalite); unset in AWS. */
+  DynamodbEndpoint: 'DYNAMODB_ENDPOINT',
+  KinesisEndpoint: 'KINESIS_ENDPOINT',
+  /** Connections per Lambda instance. */
+  DbPoolSize: 'XP_DB_POOL_SIZE',
+  /** Secret holding the first owner's password (migrations custom resource). */
+  AdminSecretArn: 'XP_ADMIN_SECRET_ARN',
+  /** E-mail of the first owner (migrations custom resource). */
+  AdminEmail: 'XP_ADMIN_EMAIL',
+} as const;
+export type EnvVar = (typeof EnvVar)[keyof typeof EnvVar];
+
+/** Reads a variable that must be set and non-empty. */
+export function required(env: NodeJS.ProcessEnv, name: EnvVar): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new Error(`environment variable ${name} is not set`);
+  }
+  return value;
+}
+
+/** Reads a variable that may be absent (empty counts as absent). */
+export function optional(env: NodeJS.ProcessEnv, name: EnvVar): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** The RDS-generated secret's JSON. */
+export interface DatabaseSecret {
+  readonly username: string;
+  readonly password: string;
+  readonly host: string;
+  readonly port?: number;
+  readonly dbname?: string;
+}
+
+/** Reads a secret's string value; the AWS SDK in production, a fake in tests. */
+export type SecretReader = (arn: string) => Promise<string>;
+
+/** Secrets Manager through the SDK the Lambda runtime provides, loaded only when first needed. */
+export const secretsManagerReader: SecretReader = async (arn) => {
+  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+  const client = new SecretsManagerClient({});
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (out.SecretString === undefined) {
+      throw new Error(`secret ${arn} has no string value`);
+    }
+    return out.SecretString;
+  } finally {
+    client.destroy();
+  }
+};
+
+export function parseDatabaseSecret(text: string): DatabaseSecret {
+  const value = JSON.parse(text) as Partial<Record<keyof DatabaseSecret, unknown>>;
+  const { username, password, host, port, dbname } = value;
+  if (typeof username !== 'string' || typeof password !== 'string' || typeof host !== 'string') {
+    throw new Error('the database secret lacks username, password or host');
+  }
+  return {
+    username,
+    password,
+    host,
+    ...(typeof port === 'number' ? { port } : {}),
+    ...(typeof dbname === 'string' ? { dbname } : {}),
+  };
+}
+
+/** A TLS-verified connection string (Aurora's certificate chain is in the Lambda runtime's CA bundle). */
+export function connectionString(secret: DatabaseSecret, hostOverride?: string): string {
+  const user = encodeURIComponent(secret.username);
+  const password = encodeURIComponent(secret.password);
+  const host = hostOverride ?? secret.host;
+  return `postgres://${user}:${password}@${host}:${secret.port ?? 5432}/${encodeURIComponent(secret.dbname ?? 'postgres')}?sslmode=verify-full`;
+}
+
+/** The database named by DATABASE_URL, or by the secret in XP_DB_SECRET_ARN. */
+export async function connectDatabase(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader): Promise<Database> {
+  const max = Number(optional(env, EnvVar.DbPoolSize) ?? '2');
+  const url = optional(env, EnvVar.DatabaseUrl);
+  if (url !== undefined) {
+    return createPgDatabase(url, { max });
+  }
+  const secret = parseDatabaseSecret(await readSecret(required(env, EnvVar.DbSecretArn)));
+  return createPgDatabase(connectionString(secret, optional(env, EnvVar.DbHost)), { max });
+}
+
+/** Memoises an async factory; a failure is forgotten so the next invocation tries again. */
+export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    value ??= factory().catch((error: unknown) => {
+      value = undefined;
+      throw error;
+    });
+    return value;
+  };
+}
+
+/** JSON lines on stderr with secrets redacted (Lambda ships both streams to CloudWatch Logs). */
+export const functionLogger = (): Logger => jsonLogger();
+
+export const stageOf = (env: NodeJS.ProcessEnv): string => optional(env, EnvVar.Stage) ?? 'local';
+
+/**
+ * A Kinesis client over HTTP/1.1 (kinesalite cannot speak the SDK's default HTTP/2); with an endpoint
+ * (a local stand-in) it signs with dummy credentials. Not taken from src/local, which pulls the
+ * stand-ins themselves into the bundle.
+ */
+export function createKinesisClient(endpoint?: string): KinesisClient {
+  const config: KinesisClientConfig = { requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) };
+  if (endpoint !== undefined) {
+    config.endpoint = endpoint;
+    config.region = process.env.AWS_REGION ?? 'us-east-1';
+    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  }
+  return new KinesisClient(config);
+}

@@ -1,0 +1,538 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeExperiment, frequentistTest, quantile } from '@xp/shared';
+import type { MetricInput } from '@xp/shared';
+import { experimentResultsSchema } from '../../domain/results.js';
+import type { ExperimentResults } from '../../domain/results.js';
+import { processBatch } from '../../pipeline/aggregate.js';
+import { toRecord } from '../../pipeline/__tests__/fixtures.js';
+import { compactRollups } from '../../store/results.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const PROJECT = 'results';
+const BASE = `/api/v1/projects/${PROJECT}`;
+const START = Date.UTC(2026, 10, 1);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const METRICS: MetricInput[] = [
+  { key: 'converted', name: 'Converted', type: 'conversion', event: 'purchase' },
+  { key: 'revenue', name: 'Revenue, "net"', type: 'sum', event: 'purchase', property: 'amount' },
+  { key: 'revenue-capped', name: '=Revenue capped', type: 'sum', event: 'purchase', property: 'amount', capping: { type: 'absolute', value: 50 } },
+  { key: 'revenue-p90', name: 'Revenue p90', type: 'sum', event: 'purchase', property: 'amount', capping: { type: 'percentile', value: 0.9 } },
+  { key: 'per-session', name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum', property: 'amount' }, denominator: { event: 'session', aggregation: 'count' } },
+  { key: 'page-views', name: 'Page views', type: 'count', event: 'page_view' },
+];
+
+interface Totals {
+  value: number;
+  pre: number;
+  den: number;
+  preDen: number;
+}
+
+interface Unit {
+  readonly id: string;
+  readonly variation: string;
+  readonly exposedAt: number;
+  readonly attributes: Record<string, string | number | boolean> | null;
+  readonly excluded: boolean;
+  /** Per metric; a metric absent here has no totals row (zeros). */
+  readonly totals: Record<string, Totals>;
+}
+
+/** mulberry32: deterministic data for every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 400 units per arm over three days: treatment converts twice as often; page views are identical in distribution. */
+function dataset(): Unit[] {
+  const random = prng(42);
+  const units: Unit[] = [];
+  for (let i = 0; i < 800; i++) {
+    const variation = i % 2 === 0 ? 'control' : 'treatment';
+    const converts = random() < (variation === 'control' ? 0.15 : 0.3);
+    const amount = converts ? Math.round((10 + random() * 90) * 100) / 100 : 0;
+    const sessions = 1 + Math.floor(random() * 4);
+    const preAmount = Math.round(random() * 60 * 100) / 100;
+    const totals: Record<string, Totals> = {
+      'page-views': { value: Math.floor(random() * 10), pre: 0, den: 0, preDen: 0 },
+      'per-session': { value: amount, pre: preAmount, den: sessions, preDen: 1 + Math.floor(random() * 3) },
+    };
+    if (converts) {
+      totals.converted = { value: 1, pre: 0, den: 0, preDen: 0 };
+    }
+    for (const key of ['revenue', 'revenue-capped', 'revenue-p90']) {
+      totals[key] = { value: amount, pre: preAmount, den: 0, preDen: 0 };
+    }
+    units.push({
+      id: `u${String(i).padStart(4, '0')}`,
+      variation,
+      exposedAt: START + Math.floor((i / 800) * 3 * DAY),
+      attributes: i % 10 === 9 ? null : { country: i % 3 === 0 ? 'US' : 'CA', age: 20 + (i % 50), beta: i % 4 === 0 },
+      excluded: i % 100 === 50,
+      totals,
+    });
+  }
+  return units;
+}
+
+async function insertUnits(p: Platform, projectId: string, experiment: string, units: readonly Unit[]): Promise<void> {
+  await p.db.query(
+    `INSERT INTO exposures (project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded, attributes)
+     SELECT $1, 'production', $2, u, v, 'epoch'::timestamptz + interval '1 millisecond' * t, 'e-' || u, x, a
+     FROM unnest($3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::jsonb[]) AS r(u, v, t, x, a)`,
+    [
+      projectId,
+      experiment,
+      units.map((u) => u.id),
+      units.map((u) => u.variation),
+      units.map((u) => u.exposedAt),
+      units.map((u) => u.excluded),
+      units.map((u) => (u.attributes === null ? null : JSON.stringify(u.attributes))),
+    ],
+  );
+  const rows = units.flatMap((u) => Object.entries(u.totals).map(([metric, t]) => ({ unit: u.id, metric, ...t })));
+  await p.db.query(
+    `INSERT INTO unit_metric_totals (project_id, environment, experiment, unit_id, metric, conversion, value, pre_value, denominator, pre_denominator)
+     SELECT $1, 'production', $2, u, m, m = 'converted', v, pv, d, pd
+     FROM unnest($3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[]) AS r(u, m, v, pv, d, pd)`,
+    [
+      projectId,
+      experiment,
+      rows.map((r) => r.unit),
+      rows.map((r) => r.metric),
+      rows.map((r) => r.value),
+      rows.map((r) => r.pre),
+      rows.map((r) => r.den),
+      rows.map((r) => r.preDen),
+    ],
+  );
+}
+
+/** Independent sums over the analysed units (zeros for missing totals), in JavaScript. */
+function sumsOf(units: readonly Unit[], metric: string, variation: string, cap = Number.POSITIVE_INFINITY) {
+  const arm = units.filter((u) => u.variation === variation && !u.excluded);
+  let sum = 0;
+  let sumSquares = 0;
+  let pre = 0;
+  let preSquares = 0;
+  let products = 0;
+  for (const u of arm) {
+    const t = u.totals[metric];
+    const v = Math.min(t?.value ?? 0, cap);
+    const p = Math.min(t?.pre ?? 0, cap);
+    sum += v;
+    sumSquares += v * v;
+    pre += p;
+    preSquares += p * p;
+    products += v * p;
+  }
+  return { n: arm.length, sum, sumSquares, pre, preSquares, products };
+}
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on %s', (_name, makeTarget) => {
+  let p: Platform;
+  let owner: string;
+  let viewer: string;
+  let projectId: string;
+  const units = dataset();
+
+  const experiment = (key: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    key,
+    name: `Experiment ${key}`,
+    variations: [{ key: 'control' }, { key: 'treatment' }],
+    metrics: { primary: ['converted'], secondary: ['revenue', 'revenue-capped', 'revenue-p90', 'per-session'], guardrails: ['page-views'] },
+    ...extra,
+  });
+  const must = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const res = await p.request(method, path, { token: owner, ...(body === undefined ? {} : { body }) });
+    if (res.status >= 300) {
+      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    return res.body;
+  };
+  const results = async (key: string, query = ''): Promise<ExperimentResults> => {
+    const res = await p.request('GET', `${BASE}/experiments/${key}/results${query}`, { token: owner });
+    if (res.status !== 200) {
+      throw new Error(`results ${key}${query}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    return experimentResultsSchema.parse(res.body);
+  };
+  const metricOf = (r: ExperimentResults, key: string) => r.metrics.find((m) => m.key === key)!;
+
+  beforeAll(async () => {
+    p = await startPlatform(makeTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+    await must('POST', '/api/v1/projects', { key: PROJECT, name: 'Results' });
+    projectId = (await p.db.query<{ id: string }>('SELECT id FROM projects WHERE key = $1', [PROJECT])).rows[0]!.id;
+    for (const m of METRICS) {
+      await must('POST', `${BASE}/metrics`, m);
+    }
+    await must('POST', `${BASE}/experiments`, experiment('checkout', { status: 'running', startedAt: new Date(START).toISOString() }));
+    await insertUnits(p, projectId, 'checkout', units);
+    await must('POST', `${BASE}/segments`, { key: 'us', name: 'US', type: 'condition', condition: { country: 'US' } });
+    await must('POST', `${BASE}/segments`, { key: 'us-or-ca-beta', name: 'Beta', type: 'condition', condition: { $or: [{ country: 'US' }, { beta: true }] } });
+    await must('POST', `${BASE}/segments`, { key: 'grouped', name: 'Grouped', type: 'condition', condition: { id: { $inGroup: 'us' } } });
+    await must('POST', `${BASE}/segments`, { key: 'first-ten', name: 'First ten', type: 'ids', values: units.slice(0, 10).map((u) => u.id) });
+    await must('POST', '/api/v1/users', { email: 'viewer@example.com', name: 'Viewer', role: 'viewer', password: 'purple monkey dishwasher 7' });
+    viewer = await p.login('viewer@example.com', 'purple monkey dishwasher 7');
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('matches the statistics engine on the same sums: a clear winner and a null metric', async () => {
+    const r = await results('checkout');
+
+    const control = sumsOf(units, 'converted', 'control');
+    const treatment = sumsOf(units, 'converted', 'treatment');
+    const expected = frequentistTest(
+      { n: control.n, sum: control.sum, sumSquares: control.sumSquares },
+      { n: treatment.n, sum: treatment.sum, sumSquares: treatment.sumSquares },
+      { statisticType: 'proportion' },
+    );
+    const converted = metricOf(r, 'converted');
+    const comparison = converted.variations[1]!.comparison!;
+    expect(converted.variations.map((v) => [v.variation, v.units, v.total])).toEqual([
+      ['control', control.n, control.sum],
+      ['treatment', treatment.n, treatment.sum],
+    ]);
+    expect(comparison.effect).toBeCloseTo(expected.effect, 10);
+    expect(comparison.pValue).toBeCloseTo(expected.pValue, 10);
+    expect(comparison.ci[0]).toBeCloseTo(expected.ci[0], 10);
+    expect(comparison.significant).toBe(true);
+    expect(comparison.chanceToWin).toBeGreaterThan(0.99);
+    expect(converted.variations[0]!.comparison).toBeNull();
+    const nullMetric = metricOf(r, 'page-views').variations[1]!.comparison!;
+    expect(nullMetric.significant).toBe(false);
+    expect(nullMetric.error).toBeNull();
+    expect(r.units).toEqual({ analysed: units.filter((u) => !u.excluded).length, excluded: units.filter((u) => u.excluded).length });
+    expect(r.srm.flagged).toBe(false);
+  });
+
+  it('corrects p-values across metrics × variations exactly as the engine does', async () => {
+    const r = await results('checkout', '?correction=bh&alpha=0.1');
+
+    const engine = analyzeExperiment({
+      variations: r.variations.map((v) => ({ key: v.key, weight: 1, units: v.units })),
+      metrics: ['converted', 'page-views'].map((key) => {
+        const [c, t] = [sumsOf(units, key, 'control'), sumsOf(units, key, 'treatment')];
+        return { key, type: key === 'converted' ? ('proportion' as const) : ('mean' as const), arms: [c, t] };
+      }),
+      options: { correction: 'bh', alpha: 0.1 },
+    });
+    expect(r.analysis).toMatchObject({ correction: 'bh', alpha: 0.1, sequential: false });
+    const raw = r.metrics.map((m) => m.variations[1]!.comparison!);
+    expect(raw.every((c) => c.adjustedPValue >= c.pValue)).toBe(true);
+    expect(engine.metrics[0]!.comparisons[0]!.frequentist.pValue).toBeCloseTo(metricOf(r, 'converted').variations[1]!.comparison!.pValue, 10);
+  });
+
+  it('switches to confidence sequences when asked: same effect, wider interval', async () => {
+    const fixed = metricOf(await results('checkout'), 'converted').variations[1]!.comparison!;
+    const seq = metricOf(await results('checkout', '?sequential=true'), 'converted').variations[1]!.comparison!;
+
+    expect(seq.method).toBe('sequential');
+    expect(fixed.method).toBe('welch');
+    expect(seq.effect).toBeCloseTo(fixed.effect, 12);
+    expect(seq.ci[1]! - seq.ci[0]!).toBeGreaterThan(fixed.ci[1]! - fixed.ci[0]!);
+  });
+
+  it('applies CUPED when pre-period data exists, and says so', async () => {
+    const r = await results('checkout');
+
+    const revenue = metricOf(r, 'revenue');
+    expect(revenue.cupedApplied).toBe(true);
+    expect(revenue.variations[1]!.comparison!.cuped).not.toBeNull();
+    expect(metricOf(r, 'per-session').cupedApplied).toBe(true);
+    expect(metricOf(r, 'page-views').cupedApplied).toBe(false);
+    expect(metricOf(r, 'page-views').variations[1]!.comparison!.cuped).toBeNull();
+  });
+
+  it('caps per-unit values before summing: absolute in SQL, percentile from the pooled quantile', async () => {
+    const r = await results('checkout');
+    const analysed = units.filter((u) => !u.excluded);
+    const p90 = quantile(
+      analysed.map((u) => u.totals['revenue-p90']?.value ?? 0),
+      0.9,
+    );
+
+    const raw = metricOf(r, 'revenue');
+    const capped = metricOf(r, 'revenue-capped');
+    const byPercentile = metricOf(r, 'revenue-p90');
+    expect(capped.cap).toEqual({ type: 'absolute', percentile: null, value: 50 });
+    expect(capped.variations[1]!.total).toBeCloseTo(sumsOf(units, 'revenue-capped', 'treatment', 50).sum, 6);
+    expect(capped.variations[1]!.total).toBeLessThan(raw.variations[1]!.total);
+    expect(byPercentile.cap!.value).toBeCloseTo(p90, 9);
+    expect(byPercentile.variations[0]!.total).toBeCloseTo(sumsOf(units, 'revenue-p90', 'control', p90).sum, 6);
+    const engine = frequentistTest(sumsOf(units, 'revenue-capped', 'control', 50), sumsOf(units, 'revenue-capped', 'treatment', 50), {
+      cuped: {
+        control: { pre: { n: sumsOf(units, 'revenue-capped', 'control', 50).n, sum: sumsOf(units, 'revenue-capped', 'control', 50).pre, sumSquares: sumsOf(units, 'revenue-capped', 'control', 50).preSquares }, sumProducts: sumsOf(units, 'revenue-capped', 'control', 50).products },
+        treatment: { pre: { n: sumsOf(units, 'revenue-capped', 'treatment', 50).n, sum: sumsOf(units, 'revenue-capped', 'treatment', 50).pre, sumSquares: sumsOf(units, 'revenue-capped', 'treatment', 50).preSquares }, sumProducts: sumsOf(units, 'revenue-capped', 'treatment', 50).products },
+      },
+    });
+    expect(capped.variations[1]!.comparison!.effect).toBeCloseTo(engine.effect, 9);
+    expect(capped.variations[1]!.comparison!.pValue).toBeCloseTo(engine.pValue, 9);
+  });
+
+  it('builds a cumulative time series by exposure bucket that ends at the totals', async () => {
+    const r = await results('checkout', '?interval=day');
+
+    expect(r.timeSeries.points.map((pt) => pt.bucket)).toEqual([0, 1, 2].map((d) => new Date(START + d * DAY).toISOString()));
+    for (const pt of r.timeSeries.points) {
+      const end = Date.parse(pt.end);
+      const exposed = units.filter((u) => !u.excluded && u.exposedAt < end);
+      expect(pt.units).toEqual({ control: exposed.filter((u) => u.variation === 'control').length, treatment: exposed.filter((u) => u.variation === 'treatment').length });
+    }
+    const last = r.timeSeries.points.at(-1)!.metrics.find((m) => m.metric === 'converted')!;
+    expect(last.effect).toBeCloseTo(metricOf(r, 'converted').variations[1]!.comparison!.effect, 12);
+    const hourly = await results('checkout', '?interval=hour');
+    expect(hourly.timeSeries.points).toHaveLength(72);
+  });
+
+  it('filters by attribute, exposure time and segment', async () => {
+    const analysed = units.filter((u) => !u.excluded);
+    const count = (pred: (u: Unit) => boolean): number => analysed.filter(pred).length;
+
+    const us = await results('checkout', '?attr.country=US');
+    const age = await results('checkout', '?attr.age=21&attr.country=CA');
+    const window = await results('checkout', `?from=${new Date(START + DAY).toISOString()}&to=${new Date(START + 2 * DAY).toISOString()}`);
+    const segment = await results('checkout', '?segment=us');
+    const general = await results('checkout', '?segment=us-or-ca-beta');
+    const ids = await results('checkout', '?segment=first-ten');
+
+    expect(us.units.analysed).toBe(count((u) => u.attributes?.country === 'US'));
+    expect(us.filters.attributes).toEqual({ country: 'US' });
+    expect(age.units.analysed).toBe(count((u) => u.attributes?.age === 21 && u.attributes.country === 'CA'));
+    expect(window.units.analysed).toBe(count((u) => u.exposedAt >= START + DAY && u.exposedAt < START + 2 * DAY));
+    expect(segment.units.analysed).toBe(us.units.analysed);
+    expect(metricOf(segment, 'revenue').variations[0]!.total).toBeCloseTo(metricOf(us, 'revenue').variations[0]!.total, 9);
+    expect(general.units.analysed).toBe(count((u) => u.attributes?.country === 'US' || u.attributes?.beta === true));
+    expect(ids.units.analysed).toBe(count((u) => units.slice(0, 10).includes(u)));
+  });
+
+  it('answers 400 to bad filters and 404 to unknown experiments', async () => {
+    const bad = async (query: string): Promise<string> => {
+      const res = await p.request('GET', `${BASE}/experiments/checkout/results${query}`, { token: owner });
+      return `${res.status} ${res.body?.error?.code as string}`;
+    };
+
+    expect(await bad('?segment=nope')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?segment=grouped')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?country=US')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?alpha=2')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?interval=week')).toBe('400 VALIDATION_FAILED');
+    expect(await bad(`?from=${new Date(START).toISOString()}&to=${new Date(START).toISOString()}`)).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?from=yesterday')).toBe('400 VALIDATION_FAILED');
+    expect(await bad(`?attr.${'x'.repeat(300)}=1`)).toBe('400 VALIDATION_FAILED');
+    const missing = await p.request('GET', `${BASE}/experiments/nope/results`, { token: owner });
+    const env = await p.request('GET', `${BASE}/experiments/checkout/results?environment=nowhere`, { token: owner });
+    expect(missing.status).toBe(404);
+    expect(env.status).toBe(404);
+  });
+
+  it('keeps injected filter values as data', async () => {
+    const res = await p.request('GET', `${BASE}/experiments/checkout/results?attr.country=${encodeURIComponent(`US'); DROP TABLE exposures; --`)}`, { token: owner });
+
+    expect(res.status).toBe(200);
+    expect(res.body.units.analysed).toBe(0);
+    expect((await p.db.query('SELECT count(*)::int AS n FROM exposures')).rows[0]).toEqual({ n: units.length });
+  });
+
+  it('flags a sample-ratio mismatch against the configured weights', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('skewed', { status: 'running', variations: [{ key: 'control', weight: 1 }, { key: 'treatment', weight: 1 }] }));
+    await must('POST', `${BASE}/experiments`, experiment('weighted', { status: 'running', variations: [{ key: 'control', weight: 3 }, { key: 'treatment', weight: 2 }] }));
+    const skewed = Array.from({ length: 1000 }, (_, i) => ({ ...units[0]!, id: `s${i}`, variation: i < 600 ? 'control' : 'treatment', excluded: false }));
+
+    await insertUnits(p, projectId, 'skewed', skewed);
+    await insertUnits(p, projectId, 'weighted', skewed.map((u) => ({ ...u, id: `w-${u.id}` })));
+    const r = await results('skewed');
+    const w = await results('weighted');
+
+    expect(r.srm.flagged).toBe(true);
+    expect(r.srm.pValue).toBeLessThan(0.001);
+    expect(r.variations.map((v) => [v.key, v.units, v.expectedShare])).toEqual([
+      ['control', 600, 0.5],
+      ['treatment', 400, 0.5],
+    ]);
+    expect(w.srm.flagged).toBe(false);
+    expect(w.variations.map((v) => v.expectedShare)).toEqual([0.6, 0.4]);
+  });
+
+  it('answers a running experiment without data with zeros and error codes, never NaN', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('empty', { status: 'running' }));
+
+    const res = await p.request('GET', `${BASE}/experiments/empty/results`, { token: owner });
+    const r = experimentResultsSchema.parse(res.body);
+
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.body)).not.toMatch(/NaN|Infinity/);
+    expect(r.units).toEqual({ analysed: 0, excluded: 0 });
+    expect(r.srm.error?.code).toBe('INSUFFICIENT_SAMPLE');
+    expect(r.timeSeries.points).toEqual([]);
+    for (const m of r.metrics) {
+      expect(m.variations.map((v) => [v.units, v.total, v.mean])).toEqual([
+        [0, 0, 0],
+        [0, 0, 0],
+      ]);
+      expect(m.variations[1]!.comparison!.error?.code).toBe('INSUFFICIENT_SAMPLE');
+      expect(m.variations[1]!.comparison!.pValue).toBe(1);
+    }
+  });
+
+  it('exports CSV with proper quoting and a file name, summary and time series', async () => {
+    const res = await p.request('GET', `${BASE}/experiments/checkout/results.csv?attr.country=US`, { token: owner });
+    const series = await p.request('GET', `${BASE}/experiments/checkout/results.csv?table=timeseries`, { token: owner });
+
+    const text = res.body as string;
+    const lines = text.split('\r\n');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="checkout-production-results.csv"');
+    expect(lines[0]).toMatch(/^metric,metric_name,role,type,variation,units,total,/);
+    expect(lines).toHaveLength(1 + 6 * 2 + 1);
+    expect(text).toContain('revenue,"Revenue, ""net""",secondary,sum,control,');
+    expect(text).toContain("revenue-capped,'=Revenue capped,");
+    expect(lines.at(-1)).toBe('');
+    expect(series.headers.get('content-disposition')).toBe('attachment; filename="checkout-production-timeseries.csv"');
+    expect((series.body as string).split('\r\n')[0]).toBe('bucket,end,metric,variation,control_units,variation_units,effect,ci_lower,ci_upper,p_value,error');
+    expect((series.body as string).split('\r\n')).toHaveLength(1 + 3 * 6 + 1);
+  });
+
+  it('lets a viewer read results', async () => {
+    const json = await p.request('GET', `${BASE}/experiments/checkout/results`, { token: viewer });
+    const csv = await p.request('GET', `${BASE}/experiments/checkout/results.csv`, { token: viewer });
+    const anonymous = await p.request('GET', `${BASE}/experiments/checkout/results`);
+
+    expect(json.status).toBe(200);
+    expect(csv.status).toBe(200);
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('filters on attributes the aggregator stored from the first exposure event', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('live', { status: 'running' }));
+    const at = START + HOUR;
+    const event = (id: string, unitId: string, variation: string, time: number, attributes?: Record<string, string>) => ({
+      v: 1 as const,
+      projectId,
+      environment: 'production',
+      receivedAt: time,
+      occurredAt: time,
+      event: { id, type: 'exposure' as const, unitId, timestamp: time, experiment: 'live', variation, ...(attributes === undefined ? {} : { attributes }) },
+    });
+
+    const batch = await processBatch(p.db, [
+      toRecord(event('live-00001', 'a', 'control', at + 1000, { country: 'FR' })),
+      toRecord(event('live-00002', 'a', 'control', at, { country: 'US' })),
+      toRecord(event('live-00003', 'b', 'treatment', at, { country: 'US' })),
+      toRecord(event('live-00004', 'c', 'treatment', at)),
+    ]);
+    const us = await results('live', '?attr.country=US');
+    const fr = await results('live', '?attr.country=FR');
+
+    expect(batch.batchItemFailures).toEqual([]);
+    expect(us.variations.map((v) => v.units)).toEqual([1, 1]);
+    expect(fr.units.analysed).toBe(0);
+  });
+
+  /** The same request twice: from the rollups, and forced to scan by a `from` one millisecond off the hour. */
+  const bothPaths = async (key: string, since: number): Promise<[ExperimentResults, ExperimentResults]> => [
+    await results(key, `?from=${new Date(since).toISOString()}`),
+    await results(key, `?from=${new Date(since - 1).toISOString()}`),
+  ];
+  const numbers = (r: ExperimentResults) => ({
+    units: r.units,
+    variations: r.variations.map((v) => v.units),
+    metrics: r.metrics.map((m) => [m.key, m.cap?.value ?? null, m.variations.map((v) => [v.units, v.total, v.denominatorTotal, v.comparison?.effect ?? null, v.comparison?.pValue ?? null])]),
+    series: r.timeSeries.points.map((pt) => [pt.bucket, pt.units, pt.metrics.map((m) => m.effect)]),
+  });
+
+  it('serves unfiltered results from the rollups, with the numbers of a full scan', async () => {
+    const [rollup, scan] = await bothPaths('checkout', START - DAY);
+
+    expect(rollup.metrics.map((m) => [m.key, m.source])).toEqual([
+      ['converted', 'rollup'],
+      ['revenue', 'rollup'],
+      ['revenue-capped', 'rollup'],
+      ['revenue-p90', 'scan'],
+      ['per-session', 'rollup'],
+      ['page-views', 'rollup'],
+    ]);
+    expect(scan.metrics.every((m) => m.source === 'scan')).toBe(true);
+    expect(numbers(rollup)).toEqual(numbers(scan));
+  });
+
+  it('keeps the rollups equal to a scan through the aggregator: moved and excluded exposures, late events, compaction', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('flow', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const random = prng(7);
+    let id = 0;
+    const envelope = (time: number, event: Record<string, unknown>) => ({
+      v: 1 as const,
+      projectId,
+      environment: 'production',
+      receivedAt: time,
+      occurredAt: time,
+      event: { id: `flow-${String(++id).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
+    });
+    const exposureAt = (unit: string, variation: string, time: number) => envelope(time, { type: 'exposure', unitId: unit, experiment: 'flow', variation });
+    const trackAt = (unit: string, name: string, time: number, amount?: number) =>
+      envelope(time, { type: 'track', unitId: unit, name, ...(amount === undefined ? {} : { properties: { amount } }) });
+    const first = [];
+    for (let u = 0; u < 120; u++) {
+      const unit = `f${u}`;
+      const at = START + Math.floor(random() * 2 * DAY);
+      first.push(exposureAt(unit, u % 2 === 0 ? 'control' : 'treatment', at), trackAt(unit, 'page_view', at + HOUR), trackAt(unit, 'session', at - DAY));
+      if (random() < 0.4) {
+        first.push(trackAt(unit, 'purchase', at + 2 * HOUR, Math.round(random() * 10_000) / 100), trackAt(unit, 'purchase', at - 2 * DAY, 5));
+      }
+    }
+    const later = [];
+    for (let u = 0; u < 120; u += 7) {
+      // An earlier exposure moves the unit (and its totals) to another hour; every third also switches variation (excluded).
+      later.push(exposureAt(`f${u}`, u % 3 === 0 ? (u % 2 === 0 ? 'treatment' : 'control') : u % 2 === 0 ? 'control' : 'treatment', START + 3 * HOUR));
+      later.push(trackAt(`f${u}`, 'purchase', START + 2 * DAY + HOUR, 80), trackAt(`f${u}`, 'session', START + 2 * DAY));
+    }
+
+    const a = await processBatch(p.db, first.map((e) => toRecord(e as never)));
+    const b = await processBatch(p.db, later.map((e) => toRecord(e as never)));
+    const [rollup, scan] = await bothPaths('flow', START - DAY);
+    const rowsBefore = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM results_rollups WHERE experiment = 'flow'`)).rows[0]!.n;
+    await compactRollups(p.db, { projectId, environment: 'production', experiment: 'flow' });
+    const rowsAfter = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM results_rollups WHERE experiment = 'flow'`)).rows[0]!.n;
+    const compacted = await results('flow', `?from=${new Date(START - DAY).toISOString()}`);
+
+    expect([a.batchItemFailures, b.batchItemFailures]).toEqual([[], []]);
+    expect(rollup.units.excluded).toBeGreaterThan(0);
+    expect(rollup.metrics.find((m) => m.key === 'revenue')!.source).toBe('rollup');
+    expect(numbers(rollup)).toEqual(numbers(scan));
+    expect(rowsAfter).toBeLessThan(rowsBefore);
+    expect(numbers(compacted)).toEqual(numbers(rollup));
+  });
+
+  it('scans a metric whose cap changed after its totals were written, until they are rebuilt', async () => {
+    const before = metricOf(await results('checkout'), 'revenue-capped');
+    const current = await p.request('GET', `${BASE}/metrics/revenue-capped`, { token: owner });
+    const changed = await p.request('PUT', `${BASE}/metrics/revenue-capped`, {
+      token: owner,
+      body: { ...current.body.definition, capping: { type: 'absolute', value: 20 } },
+      headers: { 'If-Match': `"${current.body.version as number}"` },
+    });
+
+    const after = metricOf(await results('checkout'), 'revenue-capped');
+
+    expect(changed.status).toBe(200);
+    expect(before.source).toBe('rollup');
+    expect(after.source).toBe('scan');
+    expect(after.cap!.value).toBe(20);
+    expect(after.variations[1]!.total).toBeCloseTo(sumsOf(units, 'revenue-capped', 'treatment', 20).sum, 6);
+  });
+});

@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import { Permission } from '../../auth/permissions.js';
+import type { Services } from '../../domain/services.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+
+/**
+ * The ops "Health" view: recent figures of the platform's metrics plus the pipeline's backlog. In
+ * AWS the figures come from CloudWatch (GetMetricData over the Lambdas' EMF metrics); locally from
+ * in-process counters. Which one a platform uses is attached to its services at start-up.
+ */
+
+/** One figure over the requested window; `value` is null when there were no data points. */
+export interface HealthFigure {
+  readonly name: string;
+  readonly statistic: 'sum' | 'p50' | 'p99' | 'max';
+  readonly unit: 'Count' | 'Milliseconds';
+  readonly value: number | null;
+}
+
+/** Where the figures come from. */
+export interface HealthSource {
+  readonly kind: 'cloudwatch' | 'in-process';
+  read(window: { readonly start: Date; readonly end: Date }): Promise<HealthFigure[]>;
+}
+
+/** Names of the figures both sources report (the Lambdas' EMF metric names). */
+export const HEALTH_FIGURES: readonly Pick<HealthFigure, 'name' | 'statistic' | 'unit'>[] = [
+  { name: 'Evaluations', statistic: 'sum', unit: 'Count' },
+  { name: 'EvaluationLatency', statistic: 'p50', unit: 'Milliseconds' },
+  { name: 'EvaluationLatency', statistic: 'p99', unit: 'Milliseconds' },
+  { name: 'EventsAccepted', statistic: 'sum', unit: 'Count' },
+  { name: 'EventsRejected', statistic: 'sum', unit: 'Count' },
+  { name: 'AggregationLag', statistic: 'max', unit: 'Milliseconds' },
+  { name: 'DeadLetters', statistic: 'sum', unit: 'Count' },
+];
+
+/** Recent samples per metric name, in memory, for the local platform (kept for `retentionMs`). */
+export class InProcessCounters {
+  private readonly samples = new Map<string, { at: number; value: number }[]>();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly retentionMs = 24 * 3_600_000,
+  ) {}
+
+  record(name: string, value: number): void {
+    if (!Number.isFinite(value)) {
+      return;
+    }
+    const at = this.now();
+    const list = this.samples.get(name) ?? [];
+    list.push({ at, value });
+    while (list.length > 0 && list[0]!.at < at - this.retentionMs) {
+      list.shift();
+    }
+    this.samples.set(name, list);
+  }
+
+  values(name: string, start: number, end: number): number[] {
+    return (this.samples.get(name) ?? []).filter((s) => s.at >= start && s.at <= end).map((s) => s.value);
+  }
+}
+
+function statistic(values: number[], stat: HealthFigure['statistic']): number | null {
+  if (values.length === 0) {
+    return null;
+  }
+  if (stat === 'sum') {
+    return values.reduce((a, b) => a + b, 0);
+  }
+  if (stat === 'max') {
+    return Math.max(...values);
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const q = stat === 'p50' ? 0.5 : 0.99;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+export function inProcessHealthSource(counters: InProcessCounters): HealthSource {
+  return {
+    kind: 'in-process',
+    read: ({ start, end }) =>
+      Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: statistic(counters.values(f.name, start.getTime(), end.getTime()), f.statistic) }))),
+  };
+}
+
+/** The counters of this process, read by the Health view when no other source is attached. */
+export const processCounters = new InProcessCounters();
+
+const sources = new WeakMap<object, HealthSource>();
+
+/** Makes the Health view of `services` read `source` (the API Lambda attaches CloudWatch). */
+export function attachHealthSource(services: Services, source: HealthSource): void {
+  sources.set(services.deps, source);
+}
+
+const figureSchema = z.object({
+  name: z.string(),
+  statistic: z.enum(['sum', 'p50', 'p99', 'max']),
+  unit: z.enum(['Count', 'Milliseconds']),
+  value: z.number().nullable(),
+});
+
+const healthSchema = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    source: z.enum(['cloudwatch', 'in-process']),
+    window: z.object({ start: z.string(), end: z.string(), minutes: z.number().int() }),
+    database: z.enum(['ok', 'unreachable']),
+    metricsAvailable: z.boolean(),
+    figures: z.array(figureSchema),
+    pipeline: z.object({ deadLetters: z.number().int().nullable(), retryingRecords: z.number().int().nullable() }),
+  })
+  .meta({ id: 'Health' });
+
+export type HealthReport = z.infer<typeof healthSchema>;
+
+export function healthRoutes(s: Services): AnyRoute[] {
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/health',
+      permission: Permission.Read,
+      tag: 'Operations',
+      summary: 'Platform health: recent metrics and the pipeline backlog',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable or records are dead-lettered in the window.',
+      query: z.strictObject({ minutes: z.coerce.number().int().min(5).max(1440).optional() }),
+      responses: { 200: { description: 'The health report', schema: healthSchema } },
+      handler: async (req) => {
+        const minutes = req.query.minutes ?? 60;
+        const end = s.deps.now();
+        const start = new Date(end.getTime() - minutes * 60_000);
+        const source = sources.get(s.deps) ?? inProcessHealthSource(processCounters);
+        const [backlog, figures] = await Promise.all([
+          s.deps.db
+            .query<{ dead: number; retrying: number }>('SELECT (SELECT count(*)::int FROM dead_letters) AS dead, (SELECT count(*)::int FROM record_failures) AS retrying')
+            .then((r) => r.rows[0])
+            .catch(() => undefined),
+          source.read({ start, end }).then(
+            (f) => ({ ok: true as const, f }),
+            (error: unknown) => {
+              s.deps.logger.warn('health: metrics unavailable', { error: error instanceof Error ? error.message : String(error) });
+              return { ok: false as const, f: HEALTH_FIGURES.map((h) => ({ ...h, value: null })) };
+            },
+          ),
+        ]);
+        const deadInWindow = figures.f.find((f) => f.name === 'DeadLetters')?.value ?? 0;
+        const report: HealthReport = {
+          status: backlog === undefined || deadInWindow > 0 ? 'degraded' : 'ok',
+          source: source.kind,
+          window: { start: start.toISOString(), end: end.toISOString(), minutes },
+          database: backlog === undefined ? 'unreachable' : 'ok',
+          metricsAvailable: figures.ok,
+          figures: figures.f,
+          pipeline: { deadLetters: backlog?.dead ?? null, retryingRecords: backlog?.retrying ?? null },
+        };
+        return { status: 200, body: report };
+      },
+    }),
+  ];
+}

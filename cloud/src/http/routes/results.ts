@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { CorrectionMethod, attributeNameSchema, keySchema } from '@xp/shared';
+import { Permission } from '../../auth/permissions.js';
+import { resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
+import { ResultsService, experimentResultsSchema } from '../../domain/results.js';
+import type { ExperimentResults, ResultsRequest } from '../../domain/results.js';
+import type { Services } from '../../domain/services.js';
+import { invalid } from '../../errors.js';
+import { BucketWidth } from '../../store/results.js';
+import { route } from '../api.js';
+import type { AnyRoute, Request } from '../api.js';
+import { projectKeyParams } from './common.js';
+
+const ATTRIBUTE_PREFIX = 'attr.';
+const MAX_ATTRIBUTE_FILTERS = 20;
+
+const known = {
+  environment: keySchema.default('production'),
+  from: z.iso.datetime({ offset: true }).optional().describe('Units first exposed at or after this instant'),
+  to: z.iso.datetime({ offset: true }).optional().describe('Units first exposed before this instant'),
+  segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),
+  sequential: z.enum(['true', 'false']).optional().describe('Confidence sequences (always-valid p-values) instead of the fixed-horizon test; default false'),
+  alpha: z.coerce.number().gt(0).lt(1).optional().describe('Significance level, default 0.05'),
+  correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
+  interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width, from the experiment start'),
+};
+
+/** Known parameters, plus attr.<name>=<value> filters (checked in `toRequest`). */
+const resultsQuery = z.object(known).catchall(z.string());
+const csvQuery = z.object({ ...known, table: z.enum(['summary', 'timeseries']).default('summary').describe('summary: one row per metric × variation; timeseries: the cumulative series') }).catchall(z.string());
+
+type ResultsQuery = z.output<typeof resultsQuery>;
+
+function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsRequest {
+  const attributes: Record<string, string> = {};
+  for (const [name, value] of Object.entries(query)) {
+    if (name in known || extra.includes(name)) {
+      continue;
+    }
+    const attribute = name.startsWith(ATTRIBUTE_PREFIX) ? name.slice(ATTRIBUTE_PREFIX.length) : undefined;
+    if (attribute === undefined || !attributeNameSchema.safeParse(attribute).success || typeof value !== 'string' || value.length > 1024) {
+      throw invalid(`unknown query parameter "${name.slice(0, 64)}"; filter on attributes with attr.<name>=<value>`, {
+        issues: [{ path: `query.${name.slice(0, 64)}`, message: 'unknown parameter' }],
+      });
+    }
+    attributes[attribute] = value;
+  }
+  if (Object.keys(attributes).length > MAX_ATTRIBUTE_FILTERS) {
+    throw invalid(`at most ${MAX_ATTRIBUTE_FILTERS} attribute filters`, { issues: [{ path: 'query', message: 'too many attr.* filters' }] });
+  }
+  return {
+    environment: query.environment,
+    interval: query.interval,
+    attributes,
+    ...(query.from === undefined ? {} : { from: new Date(query.from) }),
+    ...(query.to === undefined ? {} : { to: new Date(query.to) }),
+    ...(query.segment === undefined ? {} : { segment: query.segment }),
+    ...(query.sequential === undefined ? {} : { sequential: query.sequential === 'true' }),
+    ...(query.alpha === undefined ? {} : { alpha: query.alpha }),
+    ...(query.correction === undefined ? {} : { correction: query.correction }),
+  };
+}
+
+const DESCRIPTION =
+  'Filter the exposed population with attr.<name>=<value> (the attributes sent with the unit\'s first exposure; ' +
+  'the value matches as text and, when it spells one, as a number or boolean), segment, from and to. ' +
+  'Unbounded interval ends are null. Degenerate comparisons carry error.code and neutral numbers.';
+
+export function resultRoutes(services: Services): AnyRoute[] {
+  // The route table is listed before any database exists (OpenAPI, permission tests): build lazily.
+  let service: ResultsService | undefined;
+  const results = async (req: Request<z.output<typeof projectKeyParams>, ResultsQuery, undefined>, extra: readonly string[] = []): Promise<ExperimentResults> => {
+    service ??= new ResultsService(services.deps);
+    return service.get(req.actor, req.params.project, req.params.key, toRequest(req.query, extra));
+  };
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/experiments/{key}/results',
+      permission: Permission.Read,
+      tag: 'Results',
+      summary: 'Experiment results: per variation and metric, SRM, corrected p-values, CUPED, Bayesian summary and a cumulative time series',
+      description: DESCRIPTION,
+      params: projectKeyParams,
+      query: resultsQuery,
+      responses: { 200: { description: 'The results', schema: experimentResultsSchema } },
+      handler: async (req) => ({ status: 200, body: await results(req), headers: { 'Cache-Control': 'no-store' } }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/experiments/{key}/results.csv',
+      permission: Permission.Read,
+      tag: 'Results',
+      summary: 'Experiment results as CSV (text/csv): one row per metric × variation, or the time series with table=timeseries',
+      description: DESCRIPTION,
+      params: projectKeyParams,
+      query: csvQuery,
+      responses: { 200: { description: 'text/csv; charset=utf-8, as an attachment' } },
+      handler: async (req) => {
+        const body = await results(req, ['table']);
+        const series = req.query.table === 'timeseries';
+        const name = `${req.params.key}-${body.environment}-${series ? 'timeseries' : 'results'}.csv`;
+        return {
+          status: 200,
+          text: series ? timeSeriesCsv(body) : resultsCsv(body),
+          headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${name}"`, 'Cache-Control': 'no-store' },
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,226 @@
+import type { Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { XpStacks } from '../app.js';
+import { PIPELINE_MAPPING } from '../pipeline-stack.js';
+import { THRESHOLDS } from '../observability-stack.js';
+import { policyStatements, wildcardViolations } from './iam-scan.js';
+import { synthXp } from './synth-helpers.js';
+
+type Templates = Record<keyof XpStacks, Template>;
+
+const asStack = (s: unknown): Stack => s as Stack;
+
+/** How many resources of `type` match `properties` (and optional resource attributes such as DeletionPolicy). */
+function count(t: Template, type: string, properties: Record<string, unknown>, attributes: Record<string, unknown> = {}): number {
+  return Object.keys(t.findResources(type, { ...(Object.keys(properties).length === 0 ? {} : { Properties: Match.objectLike(properties) }), ...attributes })).length;
+}
+
+/** Policy actions granted to the role of the function whose construct id is `fn`. */
+function actionsOf(t: Template, fn: string): string[] {
+  return Object.entries(t.findResources('AWS::IAM::Policy'))
+    .filter(([id]) => id.startsWith(`${fn}Role`))
+    .flatMap(([, r]) => ((r as { Properties: { PolicyDocument: { Statement: { Action: string | string[] }[] } } }).Properties.PolicyDocument.Statement).flatMap((s) => s.Action));
+}
+
+describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', () => {
+  let stacks: XpStacks;
+  let t: Templates;
+
+  beforeAll(() => {
+    const built = synthXp();
+    built.app.synth();
+    stacks = built.stacks;
+    t = Object.fromEntries(Object.entries(stacks).map(([k, s]) => [k, Template.fromStack(asStack(s))])) as Templates;
+  });
+
+  it('synthesizes seven stacks named after the stage', () => {
+    expect(Object.values(stacks).map((s) => s.stackName)).toEqual([
+      'xp-dev-network',
+      'xp-dev-data',
+      'xp-dev-evaluation',
+      'xp-dev-api',
+      'xp-dev-pipeline',
+      'xp-dev-console',
+      'xp-dev-observability',
+    ]);
+  });
+
+  it('has no unsuppressed cdk-nag AwsSolutions finding, and every suppression gives a reason', () => {
+    const findings = Object.values(stacks).flatMap((s) => {
+      const a = Annotations.fromStack(asStack(s));
+      return [...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => `${m.id}: ${JSON.stringify(m.entry.data).slice(0, 160)}`);
+    });
+    const suppressions = Object.values(t).flatMap((template) =>
+      Object.values(template.toJSON().Resources as Record<string, { Metadata?: { cdk_nag?: { rules_to_suppress?: { id: string; reason: string }[] } } }>).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []),
+    );
+
+    expect(findings).toEqual([]);
+    expect(suppressions.length).toBeGreaterThan(0);
+    expect(suppressions.filter((s) => s.reason.length < 40)).toEqual([]);
+  });
+
+  it('grants no wildcard IAM action, and "*" resources only for actions AWS cannot scope', () => {
+    const statements = policyStatements(t);
+
+    expect(statements.length).toBeGreaterThan(20);
+    expect(wildcardViolations(statements)).toEqual([]);
+  });
+
+  it('the IAM scan itself catches wildcard actions and scopable actions on "*"', () => {
+    const bad = wildcardViolations([
+      { where: 'x', actions: ['dynamodb:*'], resources: ['arn:aws:dynamodb:eu-west-1:1:table/t'], effect: 'Allow' },
+      { where: 'y', actions: ['s3:GetObject', 'xray:PutTraceSegments'], resources: ['*'], effect: 'Allow' },
+    ]);
+
+    expect(bad).toEqual(['x: wildcard action dynamodb:*', 'y: s3:GetObject on "*"']);
+  });
+
+  it('gives each function exactly the data-plane actions its code calls', () => {
+    const evaluation = actionsOf(t.evaluation, 'Evaluation');
+    const api = actionsOf(t.api, 'Api');
+    const aggregator = actionsOf(t.pipeline, 'Aggregator');
+
+    expect(evaluation).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'kinesis:PutRecords', 'secretsmanager:GetSecretValue']));
+    expect(evaluation).not.toContain('dynamodb:PutItem');
+    expect(api).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'cloudwatch:GetMetricData']));
+    expect(api).not.toContain('kinesis:PutRecords');
+    expect(aggregator).toEqual(expect.arrayContaining(['kinesis:GetRecords', 'kinesis:GetShardIterator', 'sqs:SendMessage']));
+    expect(aggregator.filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
+  });
+
+  it('keeps the database private, encrypted, protected and retained', () => {
+    expect(count(t.data, 'AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      StorageEncrypted: true,
+      DeletionProtection: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+      EnableCloudwatchLogsExports: ['postgresql'],
+    })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::RDS::DBInstance', { PubliclyAccessible: false, DBInstanceClass: 'db.serverless' })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::RDS::DBCluster', {}, { DeletionPolicy: 'Snapshot' })).toBeGreaterThan(0);
+    const subnets = Object.values(t.network.findResources('AWS::EC2::Subnet')) as { Properties: { MapPublicIpOnLaunch?: boolean } }[];
+    expect(subnets.length).toBe(2);
+    expect(subnets.every((s) => s.Properties.MapPublicIpOnLaunch !== true)).toBe(true);
+    expect(count(t.network, 'AWS::EC2::InternetGateway', {})).toBe(0);
+    expect(count(t.network, 'AWS::EC2::NatGateway', {})).toBe(0);
+    const ingress = Object.values(t.data.findResources('AWS::EC2::SecurityGroup')).flatMap((g) => (g as { Properties: { SecurityGroupIngress?: { CidrIp?: string }[] } }).Properties.SecurityGroupIngress ?? []);
+    expect(ingress.filter((r) => r.CidrIp === '0.0.0.0/0')).toEqual([]);
+  });
+
+  it('encrypts and retains the rulesets table with point-in-time recovery, the stream, and the failure queue', () => {
+    expect(count(t.data, 'AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'version', KeyType: 'RANGE' },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      BillingMode: 'PAY_PER_REQUEST',
+    })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::DynamoDB::Table', {}, { DeletionPolicy: 'Retain' })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::Kinesis::Stream', { StreamModeDetails: { StreamMode: 'ON_DEMAND' }, StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' }, RetentionPeriodHours: 24 })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::Kinesis::Stream', {}, { DeletionPolicy: 'Retain' })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::SQS::Queue', { SqsManagedSseEnabled: true })).toBeGreaterThan(0);
+  });
+
+  it('maps the stream to the aggregator with partial batch responses, bisect, bounded retries, max age and an SQS destination', () => {
+    expect(count(t.pipeline, 'AWS::Lambda::EventSourceMapping', {
+      BatchSize: PIPELINE_MAPPING.batchSize,
+      MaximumBatchingWindowInSeconds: PIPELINE_MAPPING.maxBatchingWindowSeconds,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: PIPELINE_MAPPING.retryAttempts,
+      MaximumRecordAgeInSeconds: 24 * 3600,
+      ParallelizationFactor: 1,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    })).toBeGreaterThan(0);
+  });
+
+  it('runs every function on Node.js 22, arm64, with active tracing, source maps and a log group with retention', () => {
+    const functions = Object.values(t).flatMap((template) =>
+      Object.values(template.findResources('AWS::Lambda::Function')).filter((f) => (f as { Properties: { Description?: string } }).Properties.Description?.startsWith('xp ') === true),
+    ) as { Properties: Record<string, any> }[];
+    const logGroups = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Logs::LogGroup'))) as { Properties: { RetentionInDays?: number } }[];
+
+    expect(functions).toHaveLength(5);
+    for (const f of functions) {
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
+      expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      expect(f.Properties.VpcConfig.SubnetIds.length).toBe(2);
+    }
+    expect(logGroups.length).toBeGreaterThanOrEqual(9);
+    expect(logGroups.every((g) => g.Properties.RetentionInDays === 30)).toBe(true);
+  });
+
+  it('fronts the functions with a throttled HTTP API with access logs, SDK routes on the evaluation function', () => {
+    expect(count(t.api, 'AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000, DetailedMetricsEnabled: true },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    })).toBeGreaterThan(0);
+    const routes = Object.values(t.api.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string } }).Properties.RouteKey);
+    expect(routes.sort()).toEqual(['$default', 'ANY /sdk/v1/{proxy+}', 'GET /r/{experimentKey}']);
+    expect(count(t.api, 'Custom::XpMigrations', { digest: Match.stringLikeRegexp('^[0-9a-f]{16}$') })).toBeGreaterThan(0);
+  });
+
+  it('serves the console from a private bucket through CloudFront with origin access control and HTTPS', () => {
+    expect(count(t.console, 'AWS::S3::Bucket', { PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true } })).toBeGreaterThan(0);
+    expect(count(t.console, 'AWS::CloudFront::OriginAccessControl', {})).toBe(1);
+    expect(count(t.console, 'AWS::CloudFront::Distribution', {
+      DistributionConfig: { DefaultCacheBehavior: { ViewerProtocolPolicy: 'redirect-to-https' }, DefaultRootObject: 'index.html', Logging: Match.anyValue() },
+    })).toBeGreaterThan(0);
+  });
+
+  it('alarms on error rate, iterator age, DLQ depth, dead letters and p99 latency, to an encrypted topic that e-mails ops', () => {
+    const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
+    const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
+
+    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(5);
+    expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
+    expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });
+    expect(byName('API p99')[0]!.Properties).toMatchObject({ MetricName: 'Latency', ExtendedStatistic: 'p99', Threshold: THRESHOLDS.apiP99Ms });
+    expect(byName('SDK request p99')[0]!.Properties).toMatchObject({ MetricName: 'EvaluationLatency', ExtendedStatistic: 'p99' });
+    expect(alarms.every((a) => Array.isArray(a.Properties.AlarmActions) && a.Properties.AlarmActions.length === 1)).toBe(true);
+    expect(count(t.observability, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() })).toBeGreaterThan(0);
+    expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' })).toBeGreaterThan(0);
+    expect(count(t.observability, 'AWS::CloudWatch::Dashboard', {})).toBe(2);
+  });
+
+  it('subscribes the alarm-rollback function to the guardrail topic', () => {
+    expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'lambda' })).toBeGreaterThan(0);
+  });
+});
+
+describe('configuration', () => {
+  it('destroys data stores when asked, links guardrail alarms to flags, and provisions evaluation concurrency', () => {
+    const { app, stacks } = synthXp(
+      {
+        stage: 'qa',
+        removalPolicy: 'destroy',
+        evaluationProvisionedConcurrency: 2,
+        guardrails: [{ name: 'checkout-errors', project: 'shop', flag: 'new-checkout', environment: 'production', namespace: 'shop', metricName: 'CheckoutErrors', threshold: 5 }],
+      },
+      { nag: false },
+    );
+    app.synth();
+    const data = Template.fromStack(asStack(stacks.data));
+    const obs = Template.fromStack(asStack(stacks.observability));
+    const evaluation = Template.fromStack(asStack(stacks.evaluation));
+
+    expect(count(data, 'AWS::DynamoDB::Table', {}, { DeletionPolicy: 'Delete' })).toBeGreaterThan(0);
+    expect(count(data, 'AWS::RDS::DBCluster', { DeletionProtection: false })).toBeGreaterThan(0);
+    expect(count(obs, 'AWS::CloudWatch::Alarm', {
+      MetricName: 'CheckoutErrors',
+      Namespace: 'shop',
+      AlarmDescription: Match.stringLikeRegexp('xp:rollback project=shop flag=new-checkout environment=production'),
+    })).toBeGreaterThan(0);
+    expect(count(evaluation, 'AWS::Lambda::Alias', { ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } })).toBeGreaterThan(0);
+  });
+
+  it('rejects an invalid configuration with every problem named', () => {
+    expect(() => synthXp({ stage: 'Prod!', logRetentionDays: 31, aurora: { minCapacity: 8, maxCapacity: 2 } })).toThrow(/stage[\s\S]*logRetentionDays[\s\S]*aurora/);
+  });
+});

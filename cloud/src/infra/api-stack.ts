@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { CfnOutput, CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import type { Construct } from 'constructs';
+import { EnvVar } from '../functions/runtime.js';
+import { CLOUD_DIR, FunctionEntry } from './bundling.js';
+import { logRetention } from './config.js';
+import type { XpConfig } from './config.js';
+import type { DataStack } from './data-stack.js';
+import { XpFunction } from './xp-function.js';
+import type { CodeFactory } from './xp-function.js';
+
+export interface ApiStackProps extends StackProps {
+  readonly config: XpConfig;
+  readonly vpc: ec2.IVpc;
+  readonly data: DataStack;
+  /** The evaluation function (or its alias) serving /sdk/v1/* and /r/*. */
+  readonly evaluation: lambda.IFunction;
+  readonly code?: CodeFactory;
+}
+
+/** A digest of cloud/migrations, so the migrations resource runs again whenever a file changes. */
+export function migrationsDigest(dir = path.join(CLOUD_DIR, 'migrations')): string {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+    hash.update(file).update(readFileSync(path.join(dir, file)));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The HTTP API: API Gateway (payload v2) in front of the management API function, with the SDK
+ * routes going to the evaluation function; stage throttling, JSON access logs and per-route
+ * metrics; an optional custom domain. Also the migrations custom resource, run on every deploy
+ * whose migrations changed.
+ */
+export class ApiStack extends Stack {
+  readonly api: XpFunction;
+  readonly migrate: XpFunction;
+  readonly httpApi: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ApiStackProps) {
+    super(scope, id, props);
+    const { config, data, vpc } = props;
+    const code = props.code === undefined ? {} : { code: props.code };
+
+    this.api = new XpFunction(this, 'Api', {
+      entry: FunctionEntry.Api,
+      stage: config.stage,
+      vpc,
+      memorySize: 1024,
+      // API Gateway gives up after 30 s.
+      timeout: Duration.seconds(29),
+      logRetention: logRetention(config),
+      description: 'xp management API',
+      ...code,
+    })
+      .bindDatabase(data.database)
+      .bindTable(data.rulesets, 'readWrite')
+      .grantMetricsRead();
+
+    this.migrate = new XpFunction(this, 'Migrate', {
+      entry: FunctionEntry.Migrate,
+      stage: config.stage,
+      vpc,
+      timeout: Duration.minutes(5),
+      logRetention: logRetention(config),
+      description: 'xp database migrations (CloudFormation custom resource)',
+      ...code,
+    })
+      .bindDatabase(data.database)
+      .bindTable(data.rulesets, 'readWrite')
+      .bindSecret(data.adminSecret, EnvVar.AdminSecretArn)
+      .setEnvironment(EnvVar.AdminEmail, config.adminEmail);
+    const providerLogs = new logs.LogGroup(this, 'MigrationsProviderLogs', { retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
+    const provider = new cr.Provider(this, 'MigrationsProvider', { onEventHandler: this.migrate.function, logGroup: providerLogs });
+    const migrations = new CustomResource(this, 'Migrations', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::XpMigrations',
+      properties: { digest: migrationsDigest() },
+    });
+    // The writer must be up before migrations can run.
+    migrations.node.addDependency(data.cluster);
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: `xp-${config.stage}`,
+      description: 'xp management API and SDK endpoints',
+      defaultIntegration: new HttpLambdaIntegration('Management', this.api.function),
+      createDefaultStage: false,
+    });
+    const sdk = new HttpLambdaIntegration('Sdk', props.evaluation);
+    this.httpApi.addRoutes({ path: '/sdk/v1/{proxy+}', methods: [apigwv2.HttpMethod.ANY], integration: sdk });
+    this.httpApi.addRoutes({ path: '/r/{experimentKey}', methods: [apigwv2.HttpMethod.GET], integration: sdk });
+
+    const domain =
+      config.apiDomain === undefined
+        ? undefined
+        : new apigwv2.DomainName(this, 'Domain', {
+            domainName: config.apiDomain.name,
+            certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', config.apiDomain.certificateArn),
+          });
+    this.stage = new apigwv2.HttpStage(this, 'Stage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: config.apiThrottle.rate, burstLimit: config.apiThrottle.burst },
+      detailedMetricsEnabled: true,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            time: '$context.requestTime',
+            method: '$context.httpMethod',
+            route: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            latencyMs: '$context.responseLatency',
+            integrationLatencyMs: '$context.integrationLatency',
+            bytes: '$context.responseLength',
+            error: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+      ...(domain === undefined ? {} : { domainMapping: { domainName: domain } }),
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: domain === undefined ? this.httpApi.apiEndpoint : `https://${config.apiDomain!.name}`, description: 'Base URL of the xp API (console, VS Code, SDKs)' });
+    if (domain !== undefined) {
+      new CfnOutput(this, 'DomainTarget', { value: domain.regionalDomainName, description: 'Point the custom domain (CNAME or alias) here' });
+    }
+    new CfnOutput(this, 'InitialOwnerPasswordSecret', { value: data.adminSecret.secretName, description: 'Secrets Manager secret holding the first owner password' });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The CDK app: `cdk synth` / `cdk deploy --all` (see cloud/cdk.json and docs/deploy.md). `buildXp`
+ * builds every stack of one stage into an App; tests call it with stub code, the CLI with bundles.
+ */
+import { fileURLToPath } from 'node:url';
+import { Aspects, Tags } from 'aws-cdk-lib';
+import type { App, Environment } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { App as CdkApp } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ApiStack } from './api-stack.js';
+import { loadConfig } from './config.js';
+import type { XpConfig } from './config.js';
+import { ConsoleStack } from './console-stack.js';
+import { DataStack } from './data-stack.js';
+import { EvaluationStack } from './evaluation-stack.js';
+import { suppressAcceptedFindings } from './nag-suppressions.js';
+import { NetworkStack } from './network-stack.js';
+import { ObservabilityStack } from './observability-stack.js';
+import { PipelineStack } from './pipeline-stack.js';
+import type { CodeFactory } from './xp-function.js';
+
+export interface XpStacks {
+  readonly network: NetworkStack;
+  readonly data: DataStack;
+  readonly evaluation: EvaluationStack;
+  readonly api: ApiStack;
+  readonly pipeline: PipelineStack;
+  readonly console: ConsoleStack;
+  readonly observability: ObservabilityStack;
+}
+
+export interface BuildOptions {
+  /** Function code; default the esbuild bundles. */
+  readonly code?: CodeFactory;
+  /** Run the cdk-nag AwsSolutions checks. Default true. */
+  readonly nag?: boolean;
+}
+
+/** Every stack of one stage, named `xp-<stage>-<part>`. */
+export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}): XpStacks {
+  const account = config.account ?? process.env.CDK_DEFAULT_ACCOUNT;
+  const region = config.region ?? process.env.CDK_DEFAULT_REGION;
+  const env: Environment = { ...(account === undefined ? {} : { account }), ...(region === undefined ? {} : { region }) };
+  const name = (part: string): string => `xp-${config.stage}-${part}`;
+  const common = { config, env };
+  const code = options.code === undefined ? {} : { code: options.code };
+  const network = new NetworkStack(app, name('network'), { ...common, description: 'xp: VPC, subnets and endpoints' });
+  // CDK's optional VPC properties clash with exactOptionalPropertyTypes; a Vpc is an IVpc.
+  const vpc = network.vpc as ec2.IVpc;
+  const data = new DataStack(app, name('data'), { ...common, vpc, description: 'xp: Aurora, DynamoDB rulesets, Kinesis events' });
+  const evaluation = new EvaluationStack(app, name('evaluation'), { ...common, vpc, data, ...code, description: 'xp: SDK evaluation function' });
+  const api = new ApiStack(app, name('api'), { ...common, vpc, data, evaluation: evaluation.target, ...code, description: 'xp: HTTP API, management function, migrations' });
+  const pipeline = new PipelineStack(app, name('pipeline'), { ...common, vpc, data, ...code, description: 'xp: event aggregator' });
+  const consoleStack = new ConsoleStack(app, name('console'), { ...common, apiEndpoint: api.httpApi.apiEndpoint, description: 'xp: console hosting (S3 + CloudFront)' });
+  const observability = new ObservabilityStack(app, name('observability'), { ...common, vpc, data, api, evaluation, pipeline, ...code, description: 'xp: alarms, dashboards, alarm-driven rollback' });
+  const stacks: XpStacks = { network, data, evaluation, api, pipeline, console: consoleStack, observability };
+  for (const stack of [network, data, evaluation, api, pipeline, consoleStack, observability]) {
+    Tags.of(stack).add('xp:stage', config.stage);
+  }
+  suppressAcceptedFindings(stacks);
+  if (options.nag ?? true) {
+    Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  }
+  return stacks;
+}
+
+/** `node dist/infra/app.js` as the CDK CLI runs it. */
+function main(): void {
+  const app = new CdkApp();
+  const config = loadConfig((key) => app.node.tryGetContext(key));
+  buildXp(app, config);
+  app.synth();
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main();
+}
+
+export type { XpConfig };

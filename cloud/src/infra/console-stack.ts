@@ -1,0 +1,77 @@
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { XpConfig } from './config.js';
+
+export interface ConsoleStackProps extends StackProps {
+  readonly config: XpConfig;
+  /** `https://<id>.execute-api.<region>.amazonaws.com`, proxied under the console's own origin. */
+  readonly apiEndpoint: string;
+}
+
+/** Paths CloudFront sends to the API, so the web console calls it same-origin (no CORS). */
+export const API_PATHS = ['/api/*', '/sdk/*', '/r/*', '/openapi.json', '/docs', '/docs/*', '/healthz'] as const;
+
+/**
+ * The web build of the console: a private S3 bucket behind CloudFront (origin access control),
+ * HTTPS only, SPA fallback to index.html, access logs to a log bucket. The deploy script uploads
+ * the build (`aws s3 sync`); CloudFront also proxies the API paths.
+ */
+export class ConsoleStack extends Stack {
+  readonly bucket: s3.Bucket;
+  readonly distribution: cloudfront.Distribution;
+
+  constructor(scope: Construct, id: string, props: ConsoleStackProps) {
+    super(scope, id, props);
+    const removalPolicy = props.config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    // CDK's optional `isWebsite` clashes with exactOptionalPropertyTypes; a Bucket is an IBucket.
+    const logs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // CloudFront standard logging writes with ACLs.
+      objectOwnership: s3.ObjectOwnership.OBJECT_WRITER,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      removalPolicy,
+    });
+    this.bucket = new s3.Bucket(this, 'Site', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      serverAccessLogsBucket: logs as s3.IBucket,
+      serverAccessLogsPrefix: 'site/',
+      removalPolicy,
+    });
+    const apiOrigin = new origins.HttpOrigin(Fn.select(2, Fn.split('/', props.apiEndpoint)), { protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY });
+    const apiBehavior: cloudfront.BehaviorOptions = {
+      origin: apiOrigin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+    };
+    this.distribution = new cloudfront.Distribution(this, 'Cdn', {
+      comment: `xp console (${props.config.stage})`,
+      defaultRootObject: 'index.html',
+      defaultBehavior: {
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket as s3.IBucket),
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+      },
+      additionalBehaviors: Object.fromEntries(API_PATHS.map((p) => [p, apiBehavior])),
+      // Client-side routes load the app shell.
+      errorResponses: [{ httpStatus: 403, responseHttpStatus: 200, responsePagePath: '/index.html', ttl: Duration.seconds(0) }],
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+      enableLogging: true,
+      logBucket: logs as s3.IBucket,
+      logFilePrefix: 'cdn/',
+    });
+    new CfnOutput(this, 'ConsoleUrl', { value: `https://${this.distribution.distributionDomainName}`, description: 'The web console (and the API under the same origin)' });
+    new CfnOutput(this, 'ConsoleBucket', { value: this.bucket.bucketName, description: 'Upload the console web build here' });
+    new CfnOutput(this, 'ConsoleDistributionId', { value: this.distribution.distributionId, description: 'Invalidate after uploading a new build' });
+  }
+}

@@ -1,0 +1,110 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { logRetention } from './config.js';
+import type { XpConfig } from './config.js';
+import type { DatabaseBinding } from './xp-function.js';
+
+const POSTGRES_PORT = 5432;
+
+export interface DataStackProps extends StackProps {
+  readonly config: XpConfig;
+  readonly vpc: ec2.IVpc;
+}
+
+/**
+ * Everything that holds data: Aurora PostgreSQL Serverless v2 (the source of truth), the DynamoDB
+ * table of published rulesets, the Kinesis event stream, and the pipeline's on-failure queue. Data
+ * stores follow the configured removal policy (retain by default).
+ */
+export class DataStack extends Stack {
+  readonly cluster: rds.DatabaseCluster;
+  readonly database: DatabaseBinding;
+  readonly rulesets: dynamodb.Table;
+  readonly events: kinesis.Stream;
+  readonly pipelineFailures: sqs.Queue;
+  readonly adminSecret: secretsmanager.Secret;
+  readonly proxy?: rds.DatabaseProxy;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const { config, vpc } = props;
+    const retain = config.removalPolicy === 'retain';
+    const dataRemoval = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const clusterIdentifier = `xp-${config.stage}`;
+
+    // Created before the cluster so its retention is ours, not "never expire".
+    const dbLogs = new logs.LogGroup(this, 'DatabaseLogs', {
+      logGroupName: `/aws/rds/cluster/${clusterIdentifier}/postgresql`,
+      retention: logRetention(config),
+      removalPolicy: dataRemoval,
+    });
+    this.cluster = new rds.DatabaseCluster(this, 'Database', {
+      clusterIdentifier,
+      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 }),
+      writer: rds.ClusterInstance.serverlessV2('writer', { publiclyAccessible: false, autoMinorVersionUpgrade: true }),
+      serverlessV2MinCapacity: config.aurora.minCapacity,
+      serverlessV2MaxCapacity: config.aurora.maxCapacity,
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      credentials: rds.Credentials.fromGeneratedSecret('xp_admin', { secretName: `xp/${config.stage}/database` }),
+      defaultDatabaseName: 'xp',
+      storageEncrypted: true,
+      iamAuthentication: true,
+      deletionProtection: retain,
+      removalPolicy: retain ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      port: POSTGRES_PORT,
+      backup: { retention: Duration.days(7) },
+      cloudwatchLogsExports: ['postgresql'],
+    });
+    this.cluster.node.addDependency(dbLogs);
+    const secret = this.cluster.secret!;
+    if (config.databaseProxy) {
+      this.proxy = this.cluster.addProxy('Proxy', { secrets: [secret], vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, requireTLS: true });
+      this.database = { secret, securityGroupId: this.proxy.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT, host: this.proxy.endpoint };
+      // The proxy, not the functions, connects to the cluster.
+      this.cluster.connections.allowDefaultPortFrom(this.proxy, 'RDS Proxy');
+    } else {
+      this.database = { secret, securityGroupId: this.cluster.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT };
+    }
+
+    this.adminSecret = new secretsmanager.Secret(this, 'AdminPassword', {
+      secretName: `xp/${config.stage}/initial-owner-password`,
+      description: 'Password of the first owner account, set on first deploy; change it after the first login.',
+      generateSecretString: { passwordLength: 32, excludePunctuation: true, includeSpace: false },
+      removalPolicy: dataRemoval,
+    });
+
+    this.rulesets = new dynamodb.Table(this, 'Rulesets', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'version', type: dynamodb.AttributeType.NUMBER },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: retain,
+      removalPolicy: dataRemoval,
+    });
+
+    this.events = new kinesis.Stream(this, 'Events', {
+      streamMode: kinesis.StreamMode.ON_DEMAND,
+      // The AWS-managed key: a customer key would add KMS calls (cost, throttling) for every producer and consumer.
+      encryption: kinesis.StreamEncryption.MANAGED,
+      retentionPeriod: Duration.hours(config.streamRetentionHours),
+      removalPolicy: dataRemoval,
+    });
+
+    this.pipelineFailures = new sqs.Queue(this, 'PipelineFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: dataRemoval,
+    });
+  }
+}

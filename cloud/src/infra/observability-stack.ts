@@ -1,0 +1,225 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE, METRIC_SERVICE, MetricName } from '../functions/metrics.js';
+import type { ApiStack } from './api-stack.js';
+import { FunctionEntry } from './bundling.js';
+import { logRetention } from './config.js';
+import type { GuardrailConfig, XpConfig } from './config.js';
+import type { DataStack } from './data-stack.js';
+import type { EvaluationStack } from './evaluation-stack.js';
+import { FlagGuardrail } from './flag-guardrail.js';
+import type { PipelineStack } from './pipeline-stack.js';
+import { XpFunction } from './xp-function.js';
+import type { CodeFactory } from './xp-function.js';
+
+export interface ObservabilityStackProps extends StackProps {
+  readonly config: XpConfig;
+  readonly vpc: ec2.IVpc;
+  readonly data: DataStack;
+  readonly api: ApiStack;
+  readonly evaluation: EvaluationStack;
+  readonly pipeline: PipelineStack;
+  readonly code?: CodeFactory;
+}
+
+/** Alarm thresholds, exported so tests assert what the stack uses. */
+export const THRESHOLDS = {
+  /** Per cent of invocations that errored, over 5 minutes. */
+  errorRatePercent: 2,
+  /** Age of the oldest unprocessed record, ms. */
+  iteratorAgeMs: 5 * 60_000,
+  /** Messages in the pipeline's on-failure queue. */
+  dlqDepth: 1,
+  /** Records dead-lettered by the aggregator within 5 minutes. */
+  deadLetters: 1,
+  /** p99 of the management API (API Gateway latency), ms. */
+  apiP99Ms: 2_000,
+  /** p99 of SDK requests inside the evaluation function, ms. */
+  evaluationP99Ms: 100,
+} as const;
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+const COMPARISON: Readonly<Record<GuardrailConfig['comparison'], cloudwatch.ComparisonOperator>> = {
+  GreaterThanThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+  GreaterThanOrEqualToThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  LessThanThreshold: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+  LessThanOrEqualToThreshold: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+};
+
+/** An xp EMF metric. */
+export function xpMetric(name: MetricName, stage: string, statistic: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { Service: METRIC_SERVICE[name], Stage: stage }, statistic, period: FIVE_MINUTES });
+}
+
+/**
+ * Alarms (to an encrypted SNS topic, e-mailed when configured), the two dashboards (system health;
+ * API performance), and alarm-driven rollback: the guardrail topic, the function that switches
+ * linked flags off, and the configured guardrail alarms.
+ */
+export class ObservabilityStack extends Stack {
+  readonly alarmTopic: sns.Topic;
+  readonly guardrailTopic: sns.Topic;
+  readonly rollback: XpFunction;
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: ObservabilityStackProps) {
+    super(scope, id, props);
+    const { config, data, api, evaluation, pipeline } = props;
+    const stage = config.stage;
+
+    const key = new kms.Key(this, 'TopicKey', { description: `xp ${stage}: alarm topics`, enableKeyRotation: true });
+    // CloudWatch publishes alarms to the encrypted topics.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, 'Alarms', { displayName: `xp ${stage} alarms`, masterKey: key, enforceSSL: true });
+    if (config.alarmEmail !== undefined) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+    }
+    this.guardrailTopic = new sns.Topic(this, 'Guardrails', { displayName: `xp ${stage} flag guardrails`, masterKey: key, enforceSSL: true });
+
+    this.rollback = new XpFunction(this, 'AlarmRollback', {
+      entry: FunctionEntry.AlarmRollback,
+      stage,
+      vpc: props.vpc,
+      timeout: Duration.seconds(30),
+      logRetention: logRetention(config),
+      description: 'xp alarm-driven rollback: switches flags linked to a firing alarm off',
+      ...(props.code === undefined ? {} : { code: props.code }),
+    })
+      .bindDatabase(data.database)
+      .bindTable(data.rulesets, 'readWrite');
+    this.guardrailTopic.addSubscription(new subscriptions.LambdaSubscription(this.rollback.function));
+    for (const g of config.guardrails) {
+      new FlagGuardrail(this, `Guardrail-${g.name}`, {
+        project: g.project,
+        flag: g.flag,
+        environment: g.environment,
+        metric: new cloudwatch.Metric({ namespace: g.namespace, metricName: g.metricName, dimensionsMap: g.dimensions, statistic: g.statistic, period: Duration.seconds(g.periodSeconds) }),
+        threshold: g.threshold,
+        comparisonOperator: COMPARISON[g.comparison],
+        evaluationPeriods: g.evaluationPeriods,
+        rollbackTopic: this.guardrailTopic,
+      });
+    }
+
+    const functions = { api: api.api, evaluation: evaluation.evaluation, aggregator: pipeline.aggregator, 'alarm-rollback': this.rollback, migrate: api.migrate };
+    const alarm = (name: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm => {
+      const a = new cloudwatch.Alarm(this, name, { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, ...props });
+      a.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      this.alarms.push(a);
+      return a;
+    };
+    for (const [name, fn] of Object.entries(functions)) {
+      const errors = fn.function.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' });
+      const invocations = fn.function.metricInvocations({ period: FIVE_MINUTES, statistic: 'Sum' });
+      alarm(`ErrorRate-${name}`, {
+        alarmDescription: `More than ${THRESHOLDS.errorRatePercent}% of ${name} invocations failed in 5 minutes`,
+        metric: new cloudwatch.MathExpression({ expression: 'IF(invocations > 0, 100 * errors / invocations, 0)', usingMetrics: { errors, invocations }, period: FIVE_MINUTES, label: `${name} error rate (%)` }),
+        threshold: THRESHOLDS.errorRatePercent,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
+    const iteratorAge = new cloudwatch.Metric({ namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensionsMap: { FunctionName: pipeline.aggregator.function.functionName }, statistic: 'Maximum', period: Duration.minutes(1) });
+    alarm('IteratorAge', {
+      alarmDescription: 'The aggregator is more than 5 minutes behind the event stream',
+      metric: iteratorAge,
+      threshold: THRESHOLDS.iteratorAgeMs,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+    });
+    const dlqDepth = data.pipelineFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
+    alarm('DlqDepth', {
+      alarmDescription: 'Batches exhausted their retries and are waiting in the pipeline failure queue',
+      metric: dlqDepth,
+      threshold: THRESHOLDS.dlqDepth,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    const deadLetters = xpMetric(MetricName.DeadLetters, stage, 'Sum');
+    alarm('DeadLetters', {
+      alarmDescription: 'The aggregator dead-lettered records (see the dead_letters table)',
+      metric: deadLetters,
+      threshold: THRESHOLDS.deadLetters,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    const apiLatency = (statistic: string, route?: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName: 'Latency',
+        dimensionsMap: { ApiId: api.httpApi.apiId, Stage: '$default', ...(route === undefined ? {} : { Route: route }) },
+        statistic,
+        period: FIVE_MINUTES,
+      });
+    alarm('ApiLatencyP99', {
+      alarmDescription: `API p99 latency above ${THRESHOLDS.apiP99Ms} ms`,
+      metric: apiLatency('p99'),
+      threshold: THRESHOLDS.apiP99Ms,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    const evalP99 = xpMetric(MetricName.EvaluationLatency, stage, 'p99');
+    alarm('EvaluationLatencyP99', {
+      alarmDescription: `SDK request p99 inside the evaluation function above ${THRESHOLDS.evaluationP99Ms} ms`,
+      metric: evalP99,
+      threshold: THRESHOLDS.evaluationP99Ms,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+
+    const fnList = Object.entries(functions);
+    const system = new cloudwatch.Dashboard(this, 'SystemHealth', { dashboardName: `xp-${stage}-system-health`, defaultInterval: Duration.hours(3) });
+    system.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Function errors', left: fnList.map(([n, f]) => f.function.metricErrors({ period: FIVE_MINUTES, label: n })), width: 12 }),
+      new cloudwatch.GraphWidget({ title: 'Function throttles', left: fnList.map(([n, f]) => f.function.metricThrottles({ period: FIVE_MINUTES, label: n })), width: 12 }),
+    );
+    system.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Kinesis iterator age (aggregator, ms)', left: [iteratorAge], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Pipeline failures', left: [dlqDepth.with({ label: 'on-failure queue depth' })], right: [deadLetters.with({ label: 'dead letters' })], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Aggregation lag (ms)', left: [xpMetric(MetricName.AggregationLag, stage, 'Maximum')], width: 8 }),
+    );
+    system.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Aurora capacity (ACU)', left: [data.cluster.metricServerlessDatabaseCapacity({ period: FIVE_MINUTES, statistic: 'Maximum' })], width: 12 }),
+      new cloudwatch.GraphWidget({ title: 'Aurora connections', left: [data.cluster.metricDatabaseConnections({ period: FIVE_MINUTES, statistic: 'Maximum' })], width: 12 }),
+    );
+    system.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }));
+
+    const perf = new cloudwatch.Dashboard(this, 'ApiPerformance', { dashboardName: `xp-${stage}-api-performance`, defaultInterval: Duration.hours(3) });
+    const routes = ['$default', 'ANY /sdk/v1/{proxy+}', 'GET /r/{experimentKey}'];
+    perf.addWidgets(
+      ...routes.map(
+        (route) =>
+          new cloudwatch.GraphWidget({
+            title: `Latency: ${route === '$default' ? 'management API' : route} (ms)`,
+            left: ['p50', 'p90', 'p99'].map((s) => apiLatency(s, route).with({ label: s })),
+            width: 8,
+          }),
+      ),
+    );
+    perf.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Evaluation latency in function (ms)', left: ['p50', 'p90', 'p99'].map((s) => xpMetric(MetricName.EvaluationLatency, stage, s).with({ label: s })), width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Evaluations', left: [xpMetric(MetricName.Evaluations, stage, 'Sum')], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Events accepted / rejected',
+        left: [xpMetric(MetricName.EventsAccepted, stage, 'Sum').with({ label: 'accepted' }), xpMetric(MetricName.EventsRejected, stage, 'Sum').with({ label: 'rejected' })],
+        width: 8,
+      }),
+    );
+  }
+}

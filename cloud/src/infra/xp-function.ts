@@ -1,0 +1,240 @@
+import path from 'node:path';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Construct } from 'constructs';
+import { EnvVar } from '../functions/runtime.js';
+import { BUNDLE_FILE, CLOUD_DIR, bundleFunctionSync } from './bundling.js';
+import type { FunctionEntry } from './bundling.js';
+
+/** Supplies a function's code; the default bundles with esbuild, tests pass a tiny inline stub. */
+export type CodeFactory = (entry: FunctionEntry) => lambda.Code;
+
+/** esbuild in this process (no Docker), hashed by output so unchanged code is not re-uploaded. */
+export const bundledCode: CodeFactory = (entry) =>
+  lambda.Code.fromAsset(path.join(CLOUD_DIR, 'src', 'functions'), {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type; never pulled, because local bundling always succeeds or throws.
+      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:20-slim'),
+      // Part of CDK's bundling cache key, which ignores the local hook: without it every entry would share one bundle.
+      command: ['xp-bundle', entry],
+      local: {
+        tryBundle(outputDir: string): boolean {
+          bundleFunctionSync(entry, outputDir);
+          return true;
+        },
+      },
+    },
+  });
+
+/** A table as the bindings see it. */
+export interface TableRef {
+  readonly tableArn: string;
+  readonly tableName: string;
+}
+
+/** A stream as the bindings see it; `encryptionKey` when encrypted with a customer key. */
+export interface StreamRef {
+  readonly streamArn: string;
+  readonly streamName: string;
+  readonly encryptionKey?: { readonly keyArn: string } | undefined;
+}
+
+/** A secret as the bindings see it. */
+export interface SecretRef {
+  readonly secretArn: string;
+}
+
+/** Where a function reaches the database: its credentials secret and who may connect. */
+export interface DatabaseBinding {
+  readonly secret: SecretRef;
+  /** The security group of the cluster (or proxy) that admits the function. */
+  readonly securityGroupId: string;
+  readonly port: number;
+  /** The host to connect to instead of the secret's (RDS Proxy endpoint). */
+  readonly host?: string;
+}
+
+/** How the function reads a Kinesis stream through an event source mapping. */
+export interface StreamConsumerOptions {
+  /** Records per invocation. Default 500. */
+  readonly batchSize?: number;
+  /** Longest wait to fill a batch. Default 5 s. */
+  readonly maxBatchingWindow?: Duration;
+  /** Split a batch in two when the function errors (timeouts, crashes). Default true. */
+  readonly bisectBatchOnError?: boolean;
+  /** Retries of a failing batch before it goes to the on-failure destination. Default 10. */
+  readonly retryAttempts?: number;
+  /** Records older than this skip to the on-failure destination. Default 24 h. */
+  readonly maxRecordAge?: Duration;
+  /** Where metadata of batches that exhaust their retries is sent. */
+  readonly onFailure: sqs.IQueue;
+}
+
+export interface XpFunctionProps {
+  /** Which entry point (cloud/src/functions/<entry>.ts) runs. */
+  readonly entry: FunctionEntry;
+  /** The stage, passed as XP_STAGE (the metrics' Stage dimension). */
+  readonly stage: string;
+  /** Default: the bundled entry point. */
+  readonly code?: CodeFactory;
+  readonly description?: string;
+  /** Default 512 MB (CPU scales with memory). */
+  readonly memorySize?: number;
+  /** Default 10 s. */
+  readonly timeout?: Duration;
+  /** Default 30 days. */
+  readonly logRetention?: logs.RetentionDays;
+  /** The VPC to run in (private isolated subnets); none when absent. */
+  readonly vpc?: ec2.IVpc;
+  /** Extra environment variables. */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Default unreserved. */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/**
+ * The project's one Lambda construct: Node.js 22 on arm64, esbuild bundle with source maps, active
+ * tracing, its own log group with a retention, and its own role that starts empty. `bind*` methods
+ * set the function's variables and grant exactly the actions its code calls, on exactly that resource.
+ */
+export class XpFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  readonly securityGroup?: ec2.SecurityGroup;
+  private readonly vpc: ec2.IVpc | undefined;
+
+  constructor(scope: Construct, id: string, props: XpFunctionProps) {
+    super(scope, id);
+    this.vpc = props.vpc;
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `xp ${props.entry} function (${props.stage})` });
+    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));
+    if (props.vpc !== undefined) {
+      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', { vpc: props.vpc, description: `xp ${props.entry} function`, allowAllOutbound: true });
+      // Lambda's network interfaces in the VPC; EC2 cannot scope these to interfaces that do not exist yet.
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ManageVpcInterfaces',
+          actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          resources: ['*'],
+        }),
+      );
+    }
+    const code = (props.code ?? bundledCode)(props.entry);
+    this.function = new lambda.Function(this, 'Function', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      handler: `${path.basename(BUNDLE_FILE, '.mjs')}.handler`,
+      code,
+      role: this.role,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      description: props.description ?? `xp ${props.entry}`,
+      ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      ...(props.vpc === undefined ? {} : { vpc: props.vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, securityGroups: [this.securityGroup!] }),
+      environment: {
+        [EnvVar.Stage]: props.stage,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+    });
+    this.function.node.addDependency(this.role);
+  }
+
+  /** Sets a variable (for values that are neither tables, streams nor the database). */
+  setEnvironment(name: string, value: string): this {
+    this.function.addEnvironment(name, value);
+    return this;
+  }
+
+  /** The rulesets table: `read` (GetItem, Query) or `readWrite` (also PutItem, BatchWriteItem for pruning). */
+  bindTable(table: TableRef, access: 'read' | 'readWrite', variable: string = EnvVar.RulesetTable): this {
+    const actions = access === 'read' ? ['dynamodb:GetItem', 'dynamodb:Query'] : ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'];
+    this.role.addToPolicy(new iam.PolicyStatement({ actions, resources: [table.tableArn] }));
+    this.function.addEnvironment(variable, table.tableName);
+    return this;
+  }
+
+  /** The event stream as a producer: PutRecords, and the key to encrypt records with. */
+  bindStream(stream: StreamRef, variable: string = EnvVar.EventStream): this {
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }));
+    if (stream.encryptionKey !== undefined) {
+      this.role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [stream.encryptionKey.keyArn] }));
+    }
+    this.function.addEnvironment(variable, stream.streamName);
+    return this;
+  }
+
+  /** The event stream as a consumer: an event source mapping with partial batch responses and the reads it needs. */
+  consumeStream(stream: StreamRef, options: StreamConsumerOptions): lambda.EventSourceMapping {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:SubscribeToShard'],
+        resources: [stream.streamArn],
+      }),
+    );
+    if (stream.encryptionKey !== undefined) {
+      this.role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [stream.encryptionKey.keyArn] }));
+    }
+    return new lambda.EventSourceMapping(this, 'StreamMapping', {
+      target: this.function,
+      eventSourceArn: stream.streamArn,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: options.batchSize ?? 500,
+      maxBatchingWindow: options.maxBatchingWindow ?? Duration.seconds(5),
+      bisectBatchOnError: options.bisectBatchOnError ?? true,
+      reportBatchItemFailures: true,
+      retryAttempts: options.retryAttempts ?? 10,
+      maxRecordAge: options.maxRecordAge ?? Duration.hours(24),
+      // One batch per shard at a time keeps each shard's records in order.
+      parallelizationFactor: 1,
+      onFailure: new SqsDlq(options.onFailure),
+    });
+  }
+
+  /** The database: its secret (read once per cold start), network access, and TLS trust for RDS. */
+  bindDatabase(database: DatabaseBinding): this {
+    if (this.vpc === undefined || this.securityGroup === undefined) {
+      throw new Error(`${this.node.path}: a function bound to the database must run in the VPC`);
+    }
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [database.secret.secretArn] }));
+    // In this function's stack, so the data stack never refers to its consumers.
+    new ec2.CfnSecurityGroupIngress(this, 'DatabaseIngress', {
+      groupId: database.securityGroupId,
+      sourceSecurityGroupId: this.securityGroup.securityGroupId,
+      ipProtocol: 'tcp',
+      fromPort: database.port,
+      toPort: database.port,
+      description: `xp ${this.node.id} function`,
+    });
+    this.function.addEnvironment(EnvVar.DbSecretArn, database.secret.secretArn);
+    // The runtime's bundle of RDS certificate authorities (not loaded by default from Node 20 on).
+    this.function.addEnvironment('NODE_EXTRA_CA_CERTS', '/var/runtime/ca-cert.pem');
+    if (database.host !== undefined) {
+      this.function.addEnvironment(EnvVar.DbHost, database.host);
+    }
+    return this;
+  }
+
+  /** Reads one more secret (the first owner's password). */
+  bindSecret(secret: SecretRef, variable: string): this {
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+    this.function.addEnvironment(variable, secret.secretArn);
+    return this;
+  }
+
+  /** CloudWatch GetMetricData for the Health view (the action has no resource-level scoping). */
+  grantMetricsRead(): this {
+    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadMetricsForHealthView', actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
+    return this;
+  }
+}

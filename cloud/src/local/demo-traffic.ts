@@ -1,0 +1,243 @@
+/**
+ * Demo traffic: on the first start, synthetic users go through the REAL SDK endpoints of the local
+ * API (GET /sdk/v1/ruleset, POST /sdk/v1/events with a server key), so the three demo experiments
+ * fill with data through the whole pipeline within a minute. Everything random comes from one
+ * seeded PRNG, so a run is reproducible.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { SdkEvent } from '@xp/shared';
+import { MAX_EVENTS_PER_BATCH, evaluateExperiment } from '@xp/shared';
+import { DemoEvent, DemoExperiment } from '../domain/bootstrap.js';
+
+/** How the simulated users behave; the defaults give one clear winner, one null and one SRM. */
+export const DEMO_BEHAVIOUR = {
+  /** Purchase probability of a user in no winning arm. */
+  baseConversion: 0.1,
+  /** Added to it for users in the winner experiment's treatment. */
+  winnerLift: 0.06,
+  /** Share of the SRM experiment's treatment exposures the simulator drops. */
+  srmDropRate: 0.25,
+  /** Probability a user hits an error (the guardrail; the same in every arm). */
+  errorRate: 0.05,
+  /** Purchase amounts are uniform in [min, min + spread). */
+  amountMin: 20,
+  amountSpread: 60,
+} as const;
+
+export interface DemoTrafficOptions {
+  /** The local API, e.g. http://127.0.0.1:8000. */
+  readonly apiUrl: string;
+  /** A server SDK key of the environment the demo experiments run in. */
+  readonly sdkKey: string;
+  /** Users to simulate. Default 3,000. */
+  readonly users?: number;
+  /** Users per wave; each wave's events go out in batches of at most 500. Default 100. */
+  readonly usersPerWave?: number;
+  /** Pause between waves, so results grow visibly. Default 1,000 ms (3,000 users ≈ 30 s); 0 in tests. */
+  readonly waveIntervalMs?: number;
+  /** Seed of the PRNG. Default 42. */
+  readonly seed?: number;
+  /** A progress line at most this often (and a final one). Default 5,000 ms. */
+  readonly progressEveryMs?: number;
+  readonly print?: (line: string) => void;
+  /** Epoch milliseconds: event timestamps and progress timing. Default Date.now. */
+  readonly now?: () => number;
+  readonly fetch?: typeof fetch;
+}
+
+export interface DemoStats {
+  readonly users: number;
+  readonly eventsSent: number;
+  /** Exposures the simulator dropped on purpose (the SRM experiment). */
+  readonly exposuresDropped: number;
+  /** Per experiment and variation: exposures sent. */
+  readonly exposures: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+export interface DemoTraffic {
+  /** Settles when every user was simulated, the run was stopped, or it failed (the error is printed). */
+  readonly done: Promise<DemoStats>;
+  stats(): DemoStats;
+  /** Stops after the request in flight (which is aborted) and waits for the run to end. */
+  stop(): Promise<void>;
+}
+
+/** mulberry32: a small, fast, seedable PRNG with a full 2^32 period; uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const MAX_ATTEMPTS = 5;
+
+class StoppedError extends Error {
+  constructor() {
+    super('demo traffic stopped');
+    this.name = 'StoppedError';
+  }
+}
+
+/** Starts the simulator in the background. */
+export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
+  const users = options.users ?? 3_000;
+  const perWave = Math.max(1, options.usersPerWave ?? 100);
+  const waveIntervalMs = options.waveIntervalMs ?? 1_000;
+  const progressEveryMs = options.progressEveryMs ?? 5_000;
+  const print = options.print ?? (() => undefined);
+  const now = options.now ?? Date.now;
+  const doFetch = options.fetch ?? fetch;
+  const random = mulberry32(options.seed ?? 42);
+  const abort = new AbortController();
+  const exposures: Record<string, Record<string, number>> = {};
+  let simulated = 0;
+  let eventsSent = 0;
+  let exposuresDropped = 0;
+  let lastProgress = now();
+
+  const stats = (): DemoStats => ({
+    users: simulated,
+    eventsSent,
+    exposuresDropped,
+    exposures: Object.fromEntries(Object.entries(exposures).map(([k, v]) => [k, { ...v }])),
+  });
+  const headers = { 'X-XP-SDK-Key': options.sdkKey, 'content-type': 'application/json', 'X-XP-Client': 'demo-traffic' };
+
+  const wait = async (ms: number): Promise<void> => {
+    if (ms > 0) {
+      await delay(ms, undefined, { signal: abort.signal }).catch(() => undefined);
+    }
+    if (abort.signal.aborted) {
+      throw new StoppedError();
+    }
+  };
+
+  const fetchRuleset = async (): Promise<unknown> => {
+    const res = await doFetch(`${options.apiUrl}/sdk/v1/ruleset`, { headers, signal: abort.signal });
+    if (!res.ok) {
+      throw new Error(`GET /sdk/v1/ruleset answered ${res.status}`);
+    }
+    return res.json();
+  };
+
+  /** Sends one batch; retries 429/503 (honouring Retry-After) and network errors a few times. */
+  const send = async (events: readonly SdkEvent[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      let retryAfterMs = 200 * 2 ** attempt;
+      try {
+        const res = await doFetch(`${options.apiUrl}/sdk/v1/events`, { method: 'POST', headers, body: JSON.stringify({ events }), signal: abort.signal });
+        if (res.status === 202) {
+          await res.body?.cancel();
+          eventsSent += events.length;
+          return;
+        }
+        const text = await res.text();
+        if (res.status !== 429 && res.status !== 503) {
+          throw new Error(`POST /sdk/v1/events answered ${res.status}: ${text.slice(0, 200)}`);
+        }
+        const retryAfter = Number(res.headers.get('retry-after'));
+        if (Number.isFinite(retryAfter) && retryAfter > 0) {
+          retryAfterMs = retryAfter * 1000;
+        }
+      } catch (error) {
+        if (abort.signal.aborted) {
+          throw new StoppedError();
+        }
+        if (attempt >= MAX_ATTEMPTS || !(error instanceof TypeError)) {
+          throw error;
+        }
+      }
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new Error(`POST /sdk/v1/events kept failing after ${MAX_ATTEMPTS} attempts`);
+      }
+      await wait(retryAfterMs);
+    }
+  };
+
+  /** One user: assignment in every demo experiment, exposures (some dropped), then behaviour. */
+  const simulateUser = (ruleset: unknown, index: number, at: number): SdkEvent[] => {
+    const unitId = `demo-user-${String(index).padStart(6, '0')}`;
+    const events: SdkEvent[] = [];
+    let seq = 0;
+    const id = (): string => `demo-${unitId}-${seq++}`;
+    let conversion: number = DEMO_BEHAVIOUR.baseConversion;
+    for (const experiment of Object.values(DemoExperiment)) {
+      const result = evaluateExperiment(ruleset, experiment, { attributes: { id: unitId }, now: at });
+      if (!result.inExperiment || result.variationKey === null) {
+        continue;
+      }
+      const variation = result.variationKey;
+      if (experiment === DemoExperiment.Winner && variation !== 'control') {
+        conversion += DEMO_BEHAVIOUR.winnerLift;
+      }
+      if (experiment === DemoExperiment.SampleRatioMismatch && variation !== 'control' && random() < DEMO_BEHAVIOUR.srmDropRate) {
+        exposuresDropped++;
+        continue;
+      }
+      const perVariation = (exposures[experiment] ??= {});
+      perVariation[variation] = (perVariation[variation] ?? 0) + 1;
+      events.push({ id: id(), type: 'exposure', unitId, timestamp: at, experiment, variation });
+    }
+    // Behaviour happens just after exposure, inside every experiment's analysis window.
+    if (random() < conversion) {
+      const amount = Math.round((DEMO_BEHAVIOUR.amountMin + random() * DEMO_BEHAVIOUR.amountSpread) * 100) / 100;
+      events.push({ id: id(), type: 'track', unitId, timestamp: at + 1 + Math.floor(random() * 500), name: DemoEvent.Purchase, properties: { amount } });
+    }
+    if (random() < DEMO_BEHAVIOUR.errorRate) {
+      events.push({ id: id(), type: 'track', unitId, timestamp: at + 1 + Math.floor(random() * 500), name: DemoEvent.Error });
+    }
+    return events;
+  };
+
+  const progress = (final: boolean): void => {
+    const t = now();
+    if (final || t - lastProgress >= progressEveryMs) {
+      lastProgress = t;
+      print(`demo traffic: ${simulated.toLocaleString('en')} / ${users.toLocaleString('en')} users simulated, ${eventsSent.toLocaleString('en')} events sent${final ? ' (done)' : ''}`);
+    }
+  };
+
+  const run = async (): Promise<DemoStats> => {
+    try {
+      const ruleset = await fetchRuleset();
+      print(`demo traffic: simulating ${users.toLocaleString('en')} users in ${Object.values(DemoExperiment).join(', ')} (turn off with --no-demo or XP_DEMO=0)`);
+      for (let start = 0; start < users; start += perWave) {
+        if (start > 0) {
+          await wait(waveIntervalMs);
+        }
+        const at = now();
+        const events: SdkEvent[] = [];
+        const end = Math.min(users, start + perWave);
+        for (let i = start; i < end; i++) {
+          events.push(...simulateUser(ruleset, i + 1, at));
+        }
+        for (let i = 0; i < events.length; i += MAX_EVENTS_PER_BATCH) {
+          await send(events.slice(i, i + MAX_EVENTS_PER_BATCH));
+        }
+        simulated = end;
+        progress(false);
+      }
+      progress(true);
+    } catch (error) {
+      if (!(error instanceof StoppedError) && !abort.signal.aborted) {
+        print(`demo traffic stopped: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return stats();
+  };
+
+  const done = run();
+  return {
+    done,
+    stats,
+    async stop() {
+      abort.abort();
+      await done;
+    },
+  };
+}

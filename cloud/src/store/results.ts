@@ -1,0 +1,385 @@
+/**
+ * The results API's reads over the aggregator's tables (migrations 0002, 0003, 0005): per variation,
+ * per exposure-time bucket and per metric, the sufficient statistics the statistics engine takes,
+ * with filters on the exposed population and per-unit capping applied before anything is summed.
+ *
+ * In one read-only REPEATABLE READ transaction (every statement sees the same data):
+ * - unfiltered (or hour-aligned date range) requests read the trigger-maintained rollups
+ *   (`results_rollups`, a few rows per variation × hour × metric);
+ * - metrics the rollups cannot serve (percentile caps, a cap changed since the totals were written)
+ *   and filtered requests scan: percentile caps first (`percentile_cont` over every included unit,
+ *   a missing totals row counting as 0), then one grouped join of exposures and totals that yields
+ *   both the totals and the time series (the caller accumulates the buckets).
+ * Units belong to the bucket containing the start of their exposure hour, on both paths. Sums are
+ * exact `numeric`, returned as decimal strings.
+ */
+import type { Database, Queryable } from './db.js';
+
+/** Which exposed units enter the analysis; every present field narrows it (AND). */
+export interface PopulationFilter {
+  /** Exposure time at or after (inclusive). */
+  readonly exposedFrom?: Date;
+  /** Exposure time before (exclusive). */
+  readonly exposedTo?: Date;
+  /** Each entry: the attribute equals one of the JSON values (strings, numbers, booleans). */
+  readonly attributeEquals?: readonly { readonly name: string; readonly values: readonly (string | number | boolean)[] }[];
+  /** The unit id is one of these (id-list segments on the hashing attribute). */
+  readonly unitIds?: readonly string[];
+  /** The attribute, as text, is one of these (id-list segments on another attribute). */
+  readonly attributeTextIn?: { readonly name: string; readonly values: readonly string[] };
+  /** The stored attribute object is exactly one of these (conditions evaluated in JavaScript). */
+  readonly attributeSets?: readonly string[];
+  /** With `attributeSets`: units exposed without attributes match too. */
+  readonly attributeSetsIncludeMissing?: boolean;
+}
+
+export interface ResultsTarget {
+  readonly projectId: string;
+  readonly environment: string;
+  readonly experiment: string;
+}
+
+/** A metric to aggregate, with the cap applied to per-unit values (analysis and pre-period). */
+export interface MetricRequest {
+  readonly key: string;
+  /** Ratio metrics need the denominator sums and cross-products. */
+  readonly ratio: boolean;
+  /** Absolute cap, or null. */
+  readonly cap: number | null;
+  /** Quantile (0, 1) of the pooled per-unit values used as the cap, or null. */
+  readonly percentile: number | null;
+}
+
+/** Units exposed in one variation and time bucket (filters applied). */
+export interface UnitBucketRow {
+  readonly variation: string;
+  readonly bucket: Date;
+  /** Analysed units (not excluded). */
+  readonly units: number;
+  /** Units exposed to more than one variation, left out. */
+  readonly excluded: number;
+}
+
+/** Sums of one metric over the analysed units of one variation and bucket, as exact decimals. */
+export interface MetricBucketRow {
+  readonly variation: string;
+  readonly bucket: Date;
+  readonly metric: string;
+  /** v = analysis value (ratio numerator), p = pre-period value, d = denominator, q = pre-period denominator. */
+  readonly sums: Readonly<Record<SumName, string>>;
+}
+
+export const SUM_NAMES = ['v', 'vv', 'p', 'pp', 'vp', 'd', 'dd', 'vd', 'q', 'qq', 'pq', 'vq', 'dp', 'dq'] as const;
+export type SumName = (typeof SUM_NAMES)[number];
+
+/** Scan sums; denominators are 0 except on ratio metrics, so their products are skipped elsewhere. */
+const SUM_SQL: Readonly<Record<SumName, string>> = {
+  v: 'sum(v)',
+  vv: 'sum(v * v)',
+  p: 'sum(p)',
+  pp: 'sum(p * p)',
+  vp: 'sum(v * p)',
+  d: 'sum(d) FILTER (WHERE ratio)',
+  dd: 'sum(d * d) FILTER (WHERE ratio)',
+  vd: 'sum(v * d) FILTER (WHERE ratio)',
+  q: 'sum(q) FILTER (WHERE ratio)',
+  qq: 'sum(q * q) FILTER (WHERE ratio)',
+  pq: 'sum(p * q) FILTER (WHERE ratio)',
+  vq: 'sum(v * q) FILTER (WHERE ratio)',
+  dp: 'sum(d * p) FILTER (WHERE ratio)',
+  dq: 'sum(d * q) FILTER (WHERE ratio)',
+};
+
+export interface BucketedStatistics {
+  readonly units: UnitBucketRow[];
+  readonly metrics: MetricBucketRow[];
+  /** Percentile caps computed for this population (metric → cap value; null when no unit). */
+  readonly percentileCaps: ReadonlyMap<string, number | null>;
+  /** Metrics summed from the rollups; the others were scanned. */
+  readonly fromRollups: ReadonlySet<string>;
+  /** Rollup delta rows read and the groups they formed (compact when rows ≫ groups). */
+  readonly rollupRows: number;
+  readonly rollupGroups: number;
+}
+
+/** Whether the rollups can answer for this population: no filter but an hour-aligned date range. */
+export function rollupsServe(filter: PopulationFilter): boolean {
+  const aligned = (d: Date | undefined): boolean => d === undefined || d.getTime() % 3_600_000 === 0;
+  const { exposedFrom, exposedTo, ...rest } = filter;
+  return Object.keys(rest).length === 0 && aligned(exposedFrom) && aligned(exposedTo);
+}
+
+export const BucketWidth = {
+  /** One-hour buckets. */
+  Hour: 'hour',
+  /** One-day buckets. */
+  Day: 'day',
+} as const;
+export type BucketWidth = (typeof BucketWidth)[keyof typeof BucketWidth];
+
+/** Builds the WHERE clause over `exposures` for a filter, appending its parameters to `params`. */
+export function populationWhere(filter: PopulationFilter, params: unknown[]): string {
+  const at = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  if (filter.exposedFrom !== undefined) {
+    where.push(`exposed_at >= ${at(filter.exposedFrom.toISOString())}::timestamptz`);
+  }
+  if (filter.exposedTo !== undefined) {
+    where.push(`exposed_at < ${at(filter.exposedTo.toISOString())}::timestamptz`);
+  }
+  for (const a of filter.attributeEquals ?? []) {
+    where.push(`attributes -> ${at(a.name)}::text = ANY(${at(a.values.map((v) => JSON.stringify(v)))}::jsonb[])`);
+  }
+  if (filter.unitIds !== undefined) {
+    where.push(`unit_id = ANY(${at(filter.unitIds)}::text[])`);
+  }
+  if (filter.attributeTextIn !== undefined) {
+    where.push(`attributes ->> ${at(filter.attributeTextIn.name)}::text = ANY(${at(filter.attributeTextIn.values)}::text[])`);
+  }
+  if (filter.attributeSets !== undefined) {
+    const sets = `attributes = ANY(${at(filter.attributeSets)}::jsonb[])`;
+    where.push(filter.attributeSetsIncludeMissing === true ? `(${sets} OR attributes IS NULL)` : sets);
+  }
+  return where.map((w) => ` AND ${w}`).join('');
+}
+
+/** Distinct stored attribute objects of the experiment's exposures (at most `limit` + 1). */
+export async function distinctAttributeSets(db: Queryable, target: ResultsTarget, limit: number): Promise<string[]> {
+  const out = await db.query<{ a: string }>(
+    `SELECT DISTINCT attributes::text AS a FROM exposures
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND attributes IS NOT NULL
+     LIMIT $4`,
+    [target.projectId, target.environment, target.experiment, limit + 1],
+  );
+  return out.rows.map((r) => r.a);
+}
+
+/**
+ * Runs the results queries in one read-only snapshot. `origin` aligns the buckets (the experiment's
+ * start), so "day 1" is the first 24 hours of the experiment.
+ */
+export async function queryBucketedStatistics(
+  db: Database,
+  target: ResultsTarget,
+  request: {
+    readonly metrics: readonly MetricRequest[];
+    readonly filter: PopulationFilter;
+    readonly bucket: BucketWidth;
+    readonly origin: Date;
+  },
+): Promise<BucketedStatistics> {
+  return db.withTransaction(async (tx) => {
+    if (db.kind === 'pg') {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      // The unit hash table of a million-unit scan must stay in memory; JIT compilation costs more
+      // than it saves on these queries.
+      await tx.query(`SET LOCAL work_mem = '256MB'`);
+      await tx.query('SET LOCAL jit = off');
+    }
+    const fromRollups = new Set<string>();
+    let units: UnitBucketRow[] = [];
+    let metrics: MetricBucketRow[] = [];
+    let rollupRows = 0;
+    let rollupGroups = 0;
+    const useRollups = rollupsServe(request.filter);
+    if (useRollups) {
+      const rollups = await queryRollups(tx, target, request);
+      units = rollups.units;
+      rollupRows = rollups.rows;
+      rollupGroups = rollups.groups;
+      for (const m of request.metrics) {
+        const rows = rollups.metrics.filter((r) => r.metric === m.key);
+        // Rows written under another cap (metric edited, totals not rebuilt) cannot be re-capped.
+        const servable = m.percentile === null && rows.every((r) => r.cap === m.cap || isZero(r.sums));
+        if (servable) {
+          fromRollups.add(m.key);
+          metrics.push(...rows);
+        }
+      }
+    }
+    const scanned = request.metrics.filter((m) => !fromRollups.has(m.key));
+    let percentileCaps = new Map<string, number | null>();
+    if (scanned.length > 0 || !useRollups) {
+      percentileCaps = await queryPercentileCaps(tx, target, scanned, request.filter);
+      const scan = await queryScan(tx, target, { ...request, metrics: scanned }, percentileCaps, !useRollups);
+      metrics = [...metrics, ...scan.metrics];
+      if (!useRollups) {
+        units = scan.units;
+      }
+    }
+    return { units, metrics, percentileCaps, fromRollups, rollupRows, rollupGroups };
+  });
+}
+
+function isZero(sums: Readonly<Record<SumName, string>>): boolean {
+  return SUM_NAMES.every((s) => Number(sums[s]) === 0);
+}
+
+type GroupRow = Record<SumName, string | null> & {
+  variation: string;
+  bucket: Date | string;
+  metric: string | null;
+  cap: string | null;
+  /** bigint counts arrive as strings from pg, numbers from PGlite. */
+  units: number | string | null;
+  excluded: number | string | null;
+  pieces: number | null;
+};
+
+function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRow[]; metrics: (MetricBucketRow & { cap: number | null })[] } {
+  const units: UnitBucketRow[] = [];
+  const metrics: (MetricBucketRow & { cap: number | null })[] = [];
+  for (const r of rows) {
+    const bucket = r.bucket instanceof Date ? r.bucket : new Date(r.bucket);
+    if (r.metric === null || r.metric === '') {
+      units.push({ variation: r.variation, bucket, units: Number(r.units ?? 0), excluded: Number(r.excluded ?? 0) });
+    } else {
+      const sums = {} as Record<SumName, string>;
+      for (const s of SUM_NAMES) {
+        sums[s] = r[s] ?? '0';
+      }
+      metrics.push({ variation: r.variation, bucket, metric: r.metric, sums, cap: caps && r.cap !== null ? Number(r.cap) : null });
+    }
+  }
+  return { units, metrics };
+}
+
+/** The rollup deltas of the experiment, summed per variation × bucket × metric × cap. */
+async function queryRollups(
+  tx: Queryable,
+  target: ResultsTarget,
+  request: { readonly metrics: readonly MetricRequest[]; readonly filter: PopulationFilter; readonly bucket: BucketWidth; readonly origin: Date },
+): Promise<{ units: UnitBucketRow[]; metrics: (MetricBucketRow & { cap: number | null })[]; rows: number; groups: number }> {
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, ['', ...request.metrics.map((m) => m.key)], `1 ${request.bucket}`, request.origin.toISOString()];
+  let range = '';
+  if (request.filter.exposedFrom !== undefined) {
+    params.push(request.filter.exposedFrom.toISOString());
+    range += ` AND bucket >= $${params.length}::timestamptz`;
+  }
+  if (request.filter.exposedTo !== undefined) {
+    params.push(request.filter.exposedTo.toISOString());
+    range += ` AND bucket < $${params.length}::timestamptz`;
+  }
+  const out = await tx.query<GroupRow>(
+    `SELECT variation, date_bin($5::interval, bucket, $6::timestamptz) AS bucket, metric, cap::text AS cap,
+            sum(units)::bigint AS units, sum(excluded)::bigint AS excluded, count(*)::int AS pieces,
+            ${SUM_NAMES.map((s) => `sum(${s})::text AS ${s}`).join(', ')}
+     FROM results_rollups
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND metric = ANY($4::text[])${range}
+     GROUP BY variation, 2, metric, cap`,
+    params,
+  );
+  const { units, metrics } = toRows(out.rows, true);
+  return { units, metrics, rows: out.rows.reduce((n, r) => n + (r.pieces ?? 0), 0), groups: out.rows.length };
+}
+
+/** One grouped join of the filtered exposures and their (capped) totals; unit counts when asked. */
+async function queryScan(
+  tx: Queryable,
+  target: ResultsTarget,
+  request: { readonly metrics: readonly MetricRequest[]; readonly filter: PopulationFilter; readonly bucket: BucketWidth; readonly origin: Date },
+  percentileCaps: ReadonlyMap<string, number | null>,
+  withUnits: boolean,
+): Promise<{ units: UnitBucketRow[]; metrics: MetricBucketRow[] }> {
+  const caps = request.metrics.map((m) => (m.percentile === null ? m.cap : (percentileCaps.get(m.key) ?? null)));
+  const params: unknown[] = [
+    target.projectId,
+    target.environment,
+    target.experiment,
+    request.metrics.map((m) => m.key),
+    caps,
+    `1 ${request.bucket}`,
+    request.origin.toISOString(),
+    request.metrics.map((m) => m.ratio),
+  ];
+  const where = populationWhere(request.filter, params);
+  const unitsPart = `
+       SELECT variation, bucket, NULL AS metric, NULL AS cap,
+              count(*) FILTER (WHERE NOT excluded) AS units, count(*) FILTER (WHERE excluded) AS excluded, NULL::int AS pieces,
+              ${SUM_NAMES.map((s) => `NULL::text AS ${s}`).join(', ')}
+       FROM x GROUP BY variation, bucket
+       UNION ALL`;
+  const out = await tx.query<GroupRow>(
+    `WITH x AS (
+       SELECT unit_id, variation, excluded, date_bin($6::interval, results_rollups_hour(exposed_at), $7::timestamptz) AS bucket
+       FROM exposures
+       WHERE project_id = $1 AND environment = $2 AND experiment = $3${where}),
+     caps AS (SELECT * FROM unnest($4::text[], $5::numeric[], $8::boolean[]) AS c(metric, cap, ratio)),
+     t AS (
+       SELECT t.unit_id, t.metric, c.ratio,
+              least(t.value, c.cap) AS v, least(t.pre_value, c.cap) AS p, t.denominator AS d, t.pre_denominator AS q
+       FROM unit_metric_totals t JOIN caps c ON c.metric = t.metric
+       WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3)
+     ${withUnits ? unitsPart : ''}
+     SELECT x.variation, x.bucket, t.metric, NULL, NULL, NULL, NULL,
+            ${SUM_NAMES.map((s) => `${SUM_SQL[s]}::text AS ${s}`).join(', ')}
+     FROM t JOIN x ON x.unit_id = t.unit_id AND NOT x.excluded
+     GROUP BY x.variation, x.bucket, t.metric`,
+    params,
+  );
+  const { units, metrics } = toRows(out.rows, false);
+  return { units, metrics: metrics.map(({ cap: _cap, ...row }) => row) };
+}
+
+/**
+ * Merges an experiment's rollup deltas into one row per group (dropping groups that sum to zero).
+ * Concurrent writers only insert, so nothing they add is lost; a concurrent compaction deletes
+ * (and re-adds) only the rows its own DELETE removed.
+ */
+export async function compactRollups(db: Queryable, target: ResultsTarget): Promise<void> {
+  await db.query(
+    `WITH gone AS (
+       DELETE FROM results_rollups WHERE project_id = $1 AND environment = $2 AND experiment = $3 RETURNING *)
+     INSERT INTO results_rollups (project_id, environment, experiment, variation, bucket, metric, cap, units, excluded, ${SUM_NAMES.join(', ')})
+     SELECT project_id, environment, experiment, variation, bucket, metric, cap, sum(units), sum(excluded), ${SUM_NAMES.map((s) => `sum(${s})`).join(', ')}
+     FROM gone
+     GROUP BY project_id, environment, experiment, variation, bucket, metric, cap
+     HAVING sum(units) <> 0 OR sum(excluded) <> 0 OR ${SUM_NAMES.map((s) => `sum(${s}) <> 0`).join(' OR ')}`,
+    [target.projectId, target.environment, target.experiment],
+  );
+}
+
+/**
+ * The `percentile` quantile of each metric's per-unit analysis values over every analysed unit of
+ * the population, pooled across variations; units without a totals row count as 0, as they do in
+ * the sums.
+ */
+async function queryPercentileCaps(
+  tx: Queryable,
+  target: ResultsTarget,
+  metrics: readonly MetricRequest[],
+  filter: PopulationFilter,
+): Promise<Map<string, number | null>> {
+  const wanted = metrics.filter((m) => m.percentile !== null);
+  const caps = new Map<string, number | null>();
+  if (wanted.length === 0) {
+    return caps;
+  }
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, wanted.map((m) => m.key), wanted.map((m) => m.percentile)];
+  const where = populationWhere(filter, params);
+  const out = await tx.query<{ metric: string; cap: number | string | null }>(
+    `WITH x AS (
+       SELECT unit_id FROM exposures
+       WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded${where}),
+     wanted AS (SELECT * FROM unnest($4::text[], $5::float8[]) AS w(metric, q)),
+     v AS (
+       SELECT t.metric, t.value FROM unit_metric_totals t JOIN x ON x.unit_id = t.unit_id
+       WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[])),
+     zeros AS (
+       SELECT w.metric, (SELECT count(*) FROM x) - (SELECT count(*) FROM v WHERE v.metric = w.metric) AS n FROM wanted w),
+     padded AS (
+       SELECT metric, value FROM v
+       UNION ALL
+       SELECT z.metric, 0 FROM zeros z, generate_series(1, z.n))
+     SELECT w.metric, (SELECT percentile_cont(w.q) WITHIN GROUP (ORDER BY p.value::float8) FROM padded p WHERE p.metric = w.metric) AS cap
+     FROM wanted w`,
+    params,
+  );
+  for (const row of out.rows) {
+    caps.set(row.metric, row.cap === null ? null : Number(row.cap));
+  }
+  return caps;
+}

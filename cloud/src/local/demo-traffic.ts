@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SdkEvent } from '@xp/shared';
 import { MAX_EVENTS_PER_BATCH, evaluateExperiment } from '@xp/shared';
 import { DemoEvent, DemoExperiment } from '../domain/bootstrap.js';
+import { seededRandom } from '@xp/shared';
 
 /** How the simulated users behave; the defaults give one clear winner, one null and one SRM. */
 export const DEMO_BEHAVIOUR = {
@@ -62,17 +63,7 @@ export interface DemoTraffic {
   stop(): Promise<void>;
 }
 
-/** mulberry32: a small, fast, seedable PRNG with a full 2^32 period; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export const mulberry32 = seededRandom;
 
 const MAX_ATTEMPTS = 5;
 

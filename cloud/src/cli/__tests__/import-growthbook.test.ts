@@ -7,6 +7,7 @@ import { compileRuleset, evaluateFlag, experimentSchema, flagSchema, segmentSche
 import { AppError, AppErrorCode } from '../../errors.js';
 import type { GrowthBookImportOptions, GrowthBookImportResult } from '../import-growthbook.js';
 import { convertGrowthBookPayload } from '../import-growthbook.js';
+import { seededRandom } from '@xp/shared';
 
 type Attributes = Record<string, unknown>;
 /** Payload features, typed loosely: GrowthBook's own types mark `namespace` deprecated, yet payloads still carry it. */
@@ -14,17 +15,7 @@ type Features = Record<string, { defaultValue?: unknown; rules?: Record<string, 
 
 const ENV = 'production';
 
-/** Deterministic PRNG (mulberry32) so every run sees the same users. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 function makeUsers(count: number, seed: number): Attributes[] {
   const rnd = prng(seed);

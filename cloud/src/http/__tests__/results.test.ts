@@ -9,6 +9,7 @@ import { compactRollups } from '../../store/results.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
+import { seededRandom } from '@xp/shared';
 
 const PROJECT = 'results';
 const BASE = `/api/v1/projects/${PROJECT}`;
@@ -42,17 +43,7 @@ interface Unit {
   readonly totals: Record<string, Totals>;
 }
 
-/** mulberry32: deterministic data for every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 /** 400 units per arm over three days: treatment converts twice as often; page views are identical in distribution. */
 function dataset(): Unit[] {

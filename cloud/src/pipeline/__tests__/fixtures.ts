@@ -6,6 +6,7 @@
 import type { MetricInput, PipelineEvent } from '@xp/shared';
 import type { Database, Queryable } from '../../store/db.js';
 import type { StreamRecord } from '../aggregate.js';
+import { seededRandom } from '@xp/shared';
 
 export const PROJECT = 'proj-1';
 export const ENV = 'production';
@@ -107,17 +108,7 @@ export function withHook(db: Database, hook: QueryHook): Database {
   };
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRandom;
 
 export interface ExposureRow {
   readonly key: string;

@@ -8,6 +8,7 @@ import { segmentSchema } from '../../model/segment.js';
 import { evaluateFlag } from '../evaluate.js';
 import { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from '../ruleset-validator.js';
 import { readSpec } from './load-spec.js';
+import { seededRandom } from '../../random.js';
 
 /**
  * The hand-written validator (what evaluation and the SDK use) against the zod schemas (what the
@@ -198,17 +199,7 @@ function compiledRulesets(): unknown[] {
 
 // --- deterministic mutations -----------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, so every run mutates the same way. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 class Unit {
   constructor(readonly id: string) {}

@@ -41,7 +41,7 @@ export async function startDynalite(options: LocalServiceOptions = {}): Promise<
     await assertStoreFree('dynalite', options.path);
   }
   const server = dynalite({ ...pathOption(options.path), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  return serve(server, options.port ?? 0);
+  return releaseOnClose(await serve(server, options.port ?? 0), 'dynalite', options.path);
 }
 
 /** Starts kinesalite with instant stream creation, deletion and resharding. */
@@ -51,7 +51,7 @@ export async function startKinesalite(options: LocalServiceOptions = {}): Promis
     await assertStoreFree('kinesalite', options.path);
   }
   const server = kinesalite({ ...pathOption(options.path), createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 });
-  return serve(server, options.port ?? 0);
+  return releaseOnClose(await serve(server, options.port ?? 0), 'kinesalite', options.path);
 }
 
 /**
@@ -121,6 +121,35 @@ async function createStream(client: KinesisClient, name: string, shardCount: num
 }
 
 const kinesisError = (error: unknown): AppError => awsAppError(error, 'Kinesis');
+
+/**
+ * The stand-ins close their LevelDB store after the HTTP server's close callback has run, so a
+ * restart on the same directory could find it still locked: close resolves only once the lock is free.
+ */
+function releaseOnClose(service: LocalService, name: 'dynalite' | 'kinesalite', dir: string | undefined): LocalService {
+  if (dir === undefined) {
+    return service;
+  }
+  let released: Promise<void> | undefined;
+  return {
+    endpoint: service.endpoint,
+    close: () =>
+      (released ??= (async () => {
+        await service.close();
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await assertStoreFree(name, dir);
+            return;
+          } catch (error) {
+            if (attempt >= 100) {
+              throw error;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+      })()),
+  };
+}
 
 function pathOption(path: string | undefined): { path?: string } {
   return path === undefined ? {} : { path };

@@ -3,7 +3,7 @@
  * stack and the tests drive the real AWS SDK clients over the real wire protocols.
  */
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -179,9 +179,15 @@ async function serve(server: Server, port: number): Promise<LocalService> {
     endpoint: `http://127.0.0.1:${bound}`,
     close: () =>
       (closing ??= new Promise<void>((resolve, reject) => {
+        // Refuse late requests before the store closes: a request reaching a closed LevelDB can
+        // reopen it and keep its lock, so a restart on the same folder would find it held.
+        server.removeAllListeners('request');
+        server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+          res.writeHead(503, { connection: 'close' }).end();
+        });
+        server.closeAllConnections();
         // dynalite reports success with null, Node's own close with undefined.
         server.close(settle(resolve, reject));
-        server.closeIdleConnections();
       })),
   };
 }

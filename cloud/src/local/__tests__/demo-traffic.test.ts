@@ -123,6 +123,7 @@ describe('demo traffic through a real local stack', () => {
     const restarted = stack.demo;
     await stack.close();
     await rm(dir, { recursive: true, force: true });
+    dir = await mkdtemp(path.join(tmpdir(), 'xp-demo-'));
     stack = await start(['--no-demo']);
 
     expect(restarted).toBeUndefined();

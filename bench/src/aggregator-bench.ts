@@ -6,12 +6,11 @@
  * table. Both run one batch at a time, as one shard's consumer does, in a throwaway database on the
  * real server.
  */
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { pipeline } from '@xp/cloud';
 import type { PipelineEvent } from '@xp/shared';
 import { formatTable } from './harness.js';
+import { withThrowawayDatabase } from './throwaway-db.js';
 
 const TARGET_RATIO = 0.5;
 const PROJECT = 'bench-project';
@@ -157,16 +156,7 @@ export async function runAggregatorBench(options: AggregatorBenchOptions = {}): 
   });
   const count = options.events ?? (options.quick === true ? 3_000 : 100_000);
   const batchSize = options.batchSize ?? 1_000;
-  const adminUrl = options.adminUrl ?? process.env.XP_BENCH_PG_URL ?? process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const dbName = `xp_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  const db = pipeline.createPgDatabase(url.toString(), { max: 2 });
-  try {
-    await pipeline.migrate(db);
+  return withThrowawayDatabase(options.adminUrl, async (db) => {
     await seed(db);
     const warmup = generate(2 * batchSize, 7);
     const records = generate(count, 2024);
@@ -205,9 +195,5 @@ export async function runAggregatorBench(options: AggregatorBenchOptions = {}): 
     );
     print(`${exposures.rows[0]!.n.toLocaleString('en-US')} exposures, ${totals.rows[0]!.n.toLocaleString('en-US')} per-unit metric totals; ${ratio >= TARGET_RATIO ? 'meets' : 'below'} the target`);
     return { events: count, batchSize, aggregatorEventsPerSec, ceilingEventsPerSec, ratio, exposures: exposures.rows[0]!.n, totalsRows: totals.rows[0]!.n };
-  } finally {
-    await db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }

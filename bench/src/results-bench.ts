@@ -6,12 +6,11 @@
  * corrections and the daily cumulative time series — against the 2 s target. Also reported, not
  * judged: the hourly series, and a filtered request (attr.*), which scans every unit's totals.
  */
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
-import { computeResults, pipeline } from '@xp/cloud';
-import type { ResultsRequest } from '@xp/cloud';
+import { computeResults } from '@xp/cloud';
+import type { ResultsRequest , pipeline } from '@xp/cloud';
 import { formatTable } from './harness.js';
+import { withThrowawayDatabase } from './throwaway-db.js';
 
 const TARGET_SECONDS = 2;
 const PROJECT = 'bench-project';
@@ -124,16 +123,7 @@ export async function runResultsBench(options: ResultsBenchOptions = {}): Promis
   const units = options.units ?? (options.quick === true ? 20_000 : 1_000_000);
   const runs = options.runs ?? (options.quick === true ? 3 : 5);
   const scan = options.scan ?? options.quick !== true;
-  const adminUrl = options.adminUrl ?? process.env.XP_BENCH_PG_URL ?? process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const dbName = `xp_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  const db = pipeline.createPgDatabase(url.toString(), { max: 2 });
-  try {
-    await pipeline.migrate(db);
+  return withThrowawayDatabase(options.adminUrl, async (db) => {
     const buildStart = performance.now();
     await build(db, units);
     const buildSeconds = (performance.now() - buildStart) / 1000;
@@ -162,9 +152,5 @@ export async function runResultsBench(options: ResultsBenchOptions = {}): Promis
     );
     print(`dataset built in ${buildSeconds.toFixed(1)} s; ${ratio < 1 ? 'meets' : 'misses'} the target`);
     return { units, metrics: METRICS.length, seconds, ratio, hourlySeconds, scanSeconds, buildSeconds };
-  } finally {
-    await db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }

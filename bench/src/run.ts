@@ -1,4 +1,7 @@
-/** `npm run bench`: every suite in sequence, each printing its side-by-side table. */
+/**
+ * `npm run bench`: every suite in sequence, each printing its side-by-side table.
+ * `npm run bench -- aggregator results` runs only the named suites.
+ */
 import { runAggregatorBench } from './aggregator-bench.js';
 import { runEvalBench } from './eval-bench.js';
 import { runFreshnessBench } from './freshness-bench.js';
@@ -9,12 +12,26 @@ import { runSdkBench } from './sdk-bench.js';
 import { runSdkJsBench } from './sdk-js-bench.js';
 import { runStatsBench } from './stats-bench.js';
 
-await runEvalBench();
-await runStatsBench();
-await runSdkBench();
-await runSdkJsBench();
-await runAggregatorBench();
-await runFreshnessBench();
-await runResultsBench();
-await runLambdaBench();
-runPythonBench();
+const suites: [name: string, run: () => unknown][] = [
+  ['eval', runEvalBench],
+  ['stats', runStatsBench],
+  ['sdk', runSdkBench],
+  ['sdk-js', runSdkJsBench],
+  ['aggregator', runAggregatorBench],
+  ['freshness', runFreshnessBench],
+  ['results', runResultsBench],
+  ['lambda', runLambdaBench],
+  ['python', runPythonBench],
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !suites.some(([n]) => n === name));
+if (unknown.length > 0) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; suites: ${suites.map(([n]) => n).join(', ')}`);
+  process.exit(2);
+}
+for (const [name, run] of suites) {
+  if (wanted.length === 0 || wanted.includes(name)) {
+    await run();
+  }
+}

@@ -20,7 +20,7 @@ import {
 import type { AttributeValue, DynamoDBClientConfig, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Ruleset } from '@xp/shared';
-import { formatIssues, rulesetSchema } from '@xp/shared';
+import { checkRuleset } from '@xp/shared/edge';
 import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
 import { awsAppError, envRegion } from './aws-errors.js';
 
@@ -173,11 +173,12 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
 
   const put = async (projectId: string, input: Ruleset): Promise<PublishedRuleset> => {
     checkProjectId(projectId);
-    const parsed = rulesetSchema.safeParse(input);
-    if (!parsed.success) {
-      throw invalid('the ruleset does not match the ruleset schema', { issues: formatIssues(parsed.error) });
+    // The zod-free twin of rulesetSchema: this module is in the evaluation Lambda, which skips zod.
+    const issues = checkRuleset(input);
+    if (issues.length > 0) {
+      throw invalid('the ruleset does not match the ruleset schema', { issues });
     }
-    const ruleset = parsed.data;
+    const ruleset = input;
     const { environment, version } = ruleset;
     const pk = partitionKey(projectId, environment);
     const etag = etagOf(ruleset);
@@ -394,11 +395,11 @@ function decodeItem(item: Record<string, AttributeValue>, projectId: string, env
   } catch (error) {
     throw corrupt('body is not JSON', error);
   }
-  const parsed = rulesetSchema.safeParse(document);
-  if (!parsed.success) {
-    throw corrupt(`body fails the ruleset schema: ${formatIssues(parsed.error).slice(0, 3).join('; ')}`, parsed.error);
+  const issues = checkRuleset(document);
+  if (issues.length > 0) {
+    throw corrupt(`body fails the ruleset schema: ${issues.slice(0, 3).join('; ')}`);
   }
-  const ruleset = parsed.data;
+  const ruleset = document as Ruleset;
   if (ruleset.environment !== environment || ruleset.version !== version) {
     throw corrupt(`body is ${ruleset.environment} v${ruleset.version}`);
   }

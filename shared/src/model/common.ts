@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { compileCondition } from '../eval/condition.js';
+import { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE } from './keys.js';
 
 /** Keys of flags, experiments, segments, metrics and environments: stable identifiers used in code. */
 export const keySchema = z
   .string()
   .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
+  .max(KEY_MAX_LENGTH, `must be at most ${KEY_MAX_LENGTH} characters`)
+  .regex(KEY_PATTERN, KEY_PATTERN_MESSAGE);
 
 /** Attribute names may be dotted paths into nested context objects. */
 export const attributeNameSchema = z.string().min(1).max(256);

@@ -7,8 +7,7 @@ import { attributeNameSchema, keySchema } from './common.js';
  * from the SDK key and the time it received the batch.
  */
 
-export const MAX_EVENTS_PER_BATCH = 500;
-export const MAX_EVENT_BYTES = 16 * 1024;
+export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES } from './event-check.js';
 
 const eventBase = {
   /** Client-generated unique id; the pipeline drops repeats of the same id (exactly-once). */

@@ -155,19 +155,7 @@ export const experimentSchema = z
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
-/** The variations an experiment serves: its own list, or every combination of its factors. */
-export function expandVariations(exp: Pick<Experiment, 'type' | 'variations' | 'factors'>): ExperimentVariation[] {
-  if (exp.type !== ExperimentType.Multivariate || exp.factors === undefined) {
-    return exp.variations;
-  }
-  let combos: { keys: string[]; value: Record<string, z.infer<typeof jsonValueSchema>> }[] = [{ keys: [], value: {} }];
-  for (const factor of exp.factors) {
-    combos = combos.flatMap((c) =>
-      factor.levels.map((level) => ({ keys: [...c.keys, `${factor.key}-${level.key}`], value: { ...c.value, [factor.key]: level.value } })),
-    );
-  }
-  return combos.map((c) => ({ key: c.keys.join('.'), value: c.value }));
-}
+export { expandVariations } from './variations.js';
 
 /** A global holdout: a stable fraction of units kept out of every experiment that names it. */
 export const holdoutSchema = z.strictObject({

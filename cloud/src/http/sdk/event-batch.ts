@@ -1,6 +1,5 @@
-import type { PipelineEvent, SdkEvent } from '@xp/shared';
-import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, sdkEventSchema } from '@xp/shared';
-import { issuesOf } from '../../domain/validation.js';
+import type { PipelineEvent, SdkEvent } from '@xp/shared/edge';
+import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, checkSdkEvent } from '@xp/shared/edge';
 
 /** Why one event of a batch was not accepted. */
 export const RejectCode = {
@@ -67,13 +66,13 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
       reject(RejectCode.TooLarge, `the event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
       return;
     }
-    const parsed = sdkEventSchema.safeParse(raw);
-    if (!parsed.success) {
-      const first = issuesOf(parsed.error)[0];
-      reject(RejectCode.Invalid, first === undefined ? 'not an event' : `${first.path === '' ? 'event' : first.path}: ${first.message}`);
+    const checked = checkSdkEvent(raw);
+    if (!checked.ok) {
+      const { path, message } = checked.problem;
+      reject(RejectCode.Invalid, `${path === '' ? 'event' : path}: ${message}`);
       return;
     }
-    const occurredAt = occurredAtOf(parsed.data);
+    const occurredAt = occurredAtOf(checked.event);
     if (occurredAt > where.receivedAt + MAX_FUTURE_MS) {
       reject(RejectCode.ClockSkew, 'timestamp is more than 24 hours in the future; check the device clock');
       return;
@@ -82,7 +81,7 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
       reject(RejectCode.ClockSkew, 'timestamp is more than 30 days old');
       return;
     }
-    valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: parsed.data });
+    valid.push({ v: 1, projectId: where.projectId, environment: where.environment, receivedAt: where.receivedAt, occurredAt, event: checked.event });
   });
   return { valid, rejected };
 }

@@ -1,0 +1,13 @@
+/**
+ * `@xp/shared/edge`: what the SDK endpoints and the evaluation Lambda need, without zod (whose
+ * bundle size and module init would dominate the Lambda's cold start): the evaluation engine, the
+ * SDK event checks, key checks and variation expansion. Types come along as types only.
+ */
+export * from './eval/index.js';
+export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, checkSdkEvent } from './model/event-check.js';
+export type { EventCheck, EventProblem } from './model/event-check.js';
+export { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE, isKey } from './model/keys.js';
+export { expandVariations } from './model/variations.js';
+export type { Experiment, ExperimentVariation } from './model/experiment.js';
+export type { ExposureEvent, PipelineEvent, SdkEvent, TrackEvent } from './model/event.js';
+export type { Ruleset } from './model/ruleset.js';

@@ -1,0 +1,94 @@
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../random.js';
+import { checkSdkEvent } from '../event-check.js';
+import { sdkEventSchema } from '../event.js';
+
+/** Values that break one rule or another, for every field. */
+const ODD_VALUES: unknown[] = [
+  undefined, null, true, false, 0, -1, 1.5, 2 ** 53, -0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 1e300,
+  '', 'a', 'abcdefgh', 'abc-def_123', 'has space', 'a'.repeat(64), 'a'.repeat(65), 'k'.repeat(128), 'k'.repeat(129), 'x'.repeat(257),
+  'x'.repeat(1025), '.starts-with-dot', 'ok.key-1', 'ünïcode', '2024-01-01T00:00:00Z', '2024-02-29T12:00:00.123+01:00',
+  '2023-02-29T12:00:00Z', '2000-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2024-13-01T00:00:00Z', '2024-01-01T24:00:00Z',
+  '2024-01-01T00:00Z', '2024-01-01 00:00:00Z', '2024-01-01T00:00:00', '2024-01-01T00:00:00+1:00', '2024-04-31T00:00:00Z',
+  'abcdefg', 'k'.repeat(200), 'k'.repeat(201), 'x'.repeat(256), 'x'.repeat(1024), '2024-01-01T00:00:00z', '2024-01-01T00:00:00.Z',
+  '2024-01-01T00:00:00-23:59', '2024-01-01T00:00:00+24:00', '2024-01-01T23:59:60Z', '0000-01-01T00:00:00Z', '1_2', 'a/b',
+  [], [1, 'a', null], {}, { a: 1 }, { nested: { deep: [1, { x: true }] } }, { ['k'.repeat(201)]: 1 }, { '': 1 },
+  { a: 'x'.repeat(1025) }, { a: [1] }, { a: null }, 'exposure', 'track', 'other',
+];
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)]!;
+}
+
+function validEvent(random: () => number, n: number): Record<string, unknown> {
+  const base = { id: `evt_${n.toString(36).padStart(6, '0')}`, unitId: `u${n}`, timestamp: random() < 0.5 ? 1_700_000_000_000 + n : '2024-03-01T10:00:00.5Z' };
+  if (random() < 0.5) {
+    return {
+      ...base,
+      type: 'exposure',
+      experiment: 'checkout',
+      variation: 'treatment',
+      ...(random() < 0.5 ? { flag: 'checkout-flag', hashAttribute: 'id' } : {}),
+      ...(random() < 0.5 ? { attributes: { country: 'US', age: 31, beta: true } } : {}),
+    };
+  }
+  return {
+    ...base,
+    type: 'track',
+    name: 'purchase',
+    ...(random() < 0.5 ? { value: 9.99 } : {}),
+    ...(random() < 0.5 ? { properties: { amount: 12, tags: ['a', 'b'], meta: { ok: null } } } : {}),
+  };
+}
+
+const FIELDS = ['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes', 'name', 'value', 'properties', 'extra'];
+
+describe('checkSdkEvent', () => {
+  it('gives the same verdict and output as sdkEventSchema on 20,000 generated events', () => {
+    const random = seededRandom(42);
+    let accepted = 0;
+    const mismatches: unknown[] = [];
+    for (let n = 0; n < 20_000; n++) {
+      const event = validEvent(random, n);
+      const mutations = Math.floor(random() * 3);
+      for (let m = 0; m < mutations; m++) {
+        const field = pick(random, FIELDS);
+        if (random() < 0.2) {
+          // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a generated mutation
+          delete event[field];
+        } else if (field === 'attributes' || field === 'properties') {
+          event[field] = random() < 0.5 ? pick(random, ODD_VALUES) : { [pick(random, ['k', '', 'x'.repeat(257)])]: pick(random, ODD_VALUES) };
+        } else {
+          event[field] = pick(random, ODD_VALUES);
+        }
+      }
+      const zod = sdkEventSchema.safeParse(event);
+      const mine = checkSdkEvent(event);
+      if (mine.ok !== zod.success || (mine.ok && zod.success && !isDeepStrictEqual(mine.event, zod.data))) {
+        mismatches.push({ event, zod: zod.success ? 'accepted' : zod.error.issues[0], mine });
+      }
+      accepted += mine.ok ? 1 : 0;
+    }
+    expect(mismatches.slice(0, 3)).toEqual([]);
+    // Both kinds of verdict were exercised in bulk.
+    expect(accepted).toBeGreaterThan(3_000);
+    expect(accepted).toBeLessThan(17_000);
+  });
+
+  it('names the field at fault', () => {
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: '', timestamp: 1, name: 'x' })).toEqual({ ok: false, problem: { path: 'unitId', message: 'must not be empty' } });
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', bogus: 1 })).toEqual({ ok: false, problem: { path: '', message: 'unrecognized key "bogus"' } });
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'exposure', unitId: 'u', timestamp: 1, experiment: 'e', variation: '-v' })).toMatchObject({ ok: false, problem: { path: 'variation' } });
+    expect(checkSdkEvent('nope')).toEqual({ ok: false, problem: { path: '', message: 'expected object, received string' } });
+  });
+
+  it('rejects absurdly deep properties instead of throwing', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) {
+      deep = [deep];
+    }
+    const result = checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', properties: { deep } });
+    expect(result.ok).toBe(false);
+  });
+});

@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { pipeline } from '@xp/cloud';
 import type { PipelineEvent } from '@xp/shared';
+import { seededRandom } from '@xp/shared';
 import { formatTable } from './harness.js';
 import { withThrowawayDatabase } from './throwaway-db.js';
 
@@ -45,17 +46,6 @@ interface BenchRecord {
   readonly sequenceNumber: string;
   readonly shardId: string;
   readonly partitionKey: string;
-}
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A realistic mix: every unit exposed to one experiment, half to a second; ~4 tracked events each. */
@@ -142,6 +132,30 @@ async function insertRaw(db: pipeline.Database, records: readonly BenchRecord[])
   ]);
 }
 
+/**
+ * XP_BENCH_PROFILE=1: time every statement the aggregator's transactions run, keyed by the
+ * statement's length and start (statements that share a prefix differ in length).
+ */
+function profileStatements(db: pipeline.Database): Map<string, number> {
+  const totals = new Map<string, number>();
+  const inner = db.withTransaction.bind(db);
+  db.withTransaction = (fn) =>
+    inner((tx) =>
+      fn({
+        query: async (sql, params) => {
+          const started = performance.now();
+          try {
+            return await tx.query(sql, params);
+          } finally {
+            const key = `${sql.length} ${sql.replace(/\s+/g, ' ').slice(0, 80)}`;
+            totals.set(key, (totals.get(key) ?? 0) + performance.now() - started);
+          }
+        },
+      }),
+    );
+  return totals;
+}
+
 async function timeBatches(records: readonly BenchRecord[], batchSize: number, run: (batch: readonly BenchRecord[]) => Promise<void>): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < records.length; i += batchSize) {
@@ -169,6 +183,7 @@ export async function runAggregatorBench(options: AggregatorBenchOptions = {}): 
     await db.query('VACUUM ANALYZE');
 
     const ceilingSeconds = await timeBatches(records, batchSize, (b) => insertRaw(db, b));
+    const profile = process.env.XP_BENCH_PROFILE === '1' ? profileStatements(db) : undefined;
     let failures = 0;
     const aggregatorSeconds = await timeBatches(records, batchSize, async (b) => {
       const result = await pipeline.processBatch(db, b);
@@ -176,6 +191,9 @@ export async function runAggregatorBench(options: AggregatorBenchOptions = {}): 
     });
     if (failures > 0) {
       throw new Error(`the aggregator reported ${failures} failed records`);
+    }
+    for (const [statement, ms] of profile ?? []) {
+      print(`${ms.toFixed(0).padStart(7)} ms  ${statement}`);
     }
     const exposures = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM exposures');
     const totals = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM unit_metric_totals');

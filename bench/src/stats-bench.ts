@@ -3,7 +3,7 @@
  * treatments) × 50 metrics — fixed-horizon and sequential tests, CUPED, Bayesian posteriors, Holm
  * correction across all 200 comparisons and SRM — timed against the 5 ms target.
  */
-import { analyzeExperiment } from '@xp/shared';
+import { analyzeExperiment, seededRandom } from '@xp/shared';
 import type {
   CupedCovariate,
   ExperimentAnalysisInput,
@@ -19,18 +19,6 @@ const METRICS = 50;
 const UNITS = 20_000;
 const WARMUP_RUNS = 300;
 const MEASURED_RUNS = 3000;
-
-/** Deterministic uniform generator (mulberry32) so every run analyses the same experiment. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sampleStats(n: number, mean: number, variance: number): SampleStats {
   return { n, sum: n * mean, sumSquares: (n - 1) * variance + n * mean * mean };

@@ -15,6 +15,12 @@ export async function withThrowawayDatabase<T>(adminUrl: string | undefined, fn:
   const admin = new pg.Client({ connectionString: url.toString() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
+  if (process.env.XP_BENCH_AUTO_EXPLAIN !== undefined) {
+    await admin.query(`ALTER DATABASE ${dbName} SET session_preload_libraries = 'auto_explain'`);
+    await admin.query(`ALTER DATABASE ${dbName} SET auto_explain.log_min_duration = ${Number(process.env.XP_BENCH_AUTO_EXPLAIN)}`);
+    await admin.query(`ALTER DATABASE ${dbName} SET auto_explain.log_analyze = on`);
+    await admin.query(`ALTER DATABASE ${dbName} SET auto_explain.log_nested_statements = on`);
+  }
   url.pathname = `/${dbName}`;
   const db = pipeline.createPgDatabase(url.toString(), { max: 2 });
   try {

@@ -22,6 +22,8 @@ const suites: [name: string, run: () => unknown][] = [
   ['results', runResultsBench],
   ['lambda', runLambdaBench],
   ['python', runPythonBench],
+  ['console', () => import('./console.js').then((m) => m.runConsoleBench())],
+  ['language-server', () => import('./language-server.js').then((m) => m.runLanguageServerBench())],
 ];
 
 const wanted = process.argv.slice(2);

@@ -43,6 +43,8 @@ export const Permission = {
   OwnTokensManage: 'own-tokens:manage',
   /** Organisation-wide settings: name, authentication policy, deletion, ownership. */
   OrgSettingsManage: 'org-settings:manage',
+  /** Upload the flag references found in a repository's code (`xp code-refs`, CI). */
+  CodeRefsWrite: 'code-refs:write',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 
@@ -76,6 +78,7 @@ export const PERMISSION_MATRIX: Readonly<Record<Permission, readonly Role[]>> = 
   // Viewers too: read-only API access from the CLI, desktop app and editor extension needs a token.
   'own-tokens:manage': EVERYONE,
   'org-settings:manage': [Owner],
+  'code-refs:write': EDITORS_UP,
 };
 
 /** One-line descriptions for generated documentation. */
@@ -97,6 +100,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<Permission, string>> = {
   'change-requests:reject': "Reject another user's change request",
   'own-tokens:manage': 'Manage own access tokens and sessions',
   'org-settings:manage': 'Organisation settings and ownership',
+  'code-refs:write': 'Upload flag references found in code',
 };
 
 /** Whether `role` holds `permission`. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
 import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Experiment, Flag } from '@xp/shared';
 import { ApiError, XpApiClient } from '@xp/shared';
@@ -8,6 +9,9 @@ import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
+import { replayArchive } from '../pipeline/replay.js';
+import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { runCodeRefs } from './code-refs.js';
 import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
@@ -28,6 +32,18 @@ Usage:
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
+  xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--dry-run]
+      Find flag references in the code under --dir (the language server's indexer: TypeScript,
+      JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
+      branch, replacing the previous upload. --dry-run prints them instead.
+
+  xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR] [--data-dir DIR]
+      Rebuild aggregates from the raw event archive (after a metric definition changes or a bug
+      fix): events that arrived in [from, to) are applied again, idempotently, and the affected
+      experiments' totals recomputed. DATE is an ISO date (a bare --to date includes that day) or
+      date-time. The archive defaults to <data dir>/archive/events (sync an S3 archive with
+      \`aws s3 sync s3://BUCKET/archive/events DIR\` first). Uses DATABASE_URL, else the data folder's
+      embedded database (stop \`xp start\` first: PGlite allows one process).
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
 XP_TOKEN (a personal access token; create one with POST /api/v1/me/tokens). Tokens are never
@@ -102,6 +118,49 @@ export function startConfig(args: readonly string[], env: NodeJS.ProcessEnv): Lo
     ...(values['console-port'] === undefined ? {} : { XP_CONSOLE_PORT: values['console-port'] }),
     ...(values['no-demo'] ? { XP_DEMO: '0' } : {}),
   });
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** An ISO date (midnight UTC; with `endOfDay`, the next midnight) or date-time. */
+export function parseInstant(value: string | undefined, name: string, endOfDay: boolean): Date {
+  if (value === undefined) {
+    throw new AppError('VALIDATION_FAILED', `replay needs --${name}`);
+  }
+  const dateOnly = DATE_ONLY.test(value);
+  const ms = Date.parse(dateOnly ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(ms) || (!dateOnly && !/^\d{4}-\d{2}-\d{2}T/.test(value))) {
+    throw new AppError('VALIDATION_FAILED', `--${name} must be an ISO date (2026-11-25) or date-time (2026-11-25T10:00:00Z), got "${value.slice(0, 64)}"`);
+  }
+  return new Date(dateOnly && endOfDay ? ms + 24 * 3_600_000 : ms);
+}
+
+async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { from: { type: 'string' }, to: { type: 'string' }, experiment: { type: 'string' }, archive: { type: 'string' }, 'data-dir': { type: 'string' } },
+    strict: true,
+  });
+  const from = parseInstant(values.from, 'from', false);
+  const to = parseInstant(values.to, 'to', true);
+  if (from >= to) {
+    throw new AppError('VALIDATION_FAILED', '--from must be before --to');
+  }
+  const config = configFromEnv({ ...env, ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }) });
+  const archive = values.archive ?? path.join(config.dataDir, 'archive', 'events');
+  if (archive.startsWith('s3://')) {
+    throw new AppError('VALIDATION_FAILED', `reading ${archive} directly needs @aws-sdk/client-s3, which is not installed; copy it first with \`aws s3 sync ${archive} ./archive\` (it honours AWS_PROFILE and AWS_REGION) and pass --archive ./archive`);
+  }
+  const db = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
+  try {
+    await migrate(db);
+    printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
+    const result = await replayArchive(db, { archive, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
+    print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
+    return 0;
+  } finally {
+    await db.close();
+  }
 }
 
 /** Runs one command; returns the process exit code. */
@@ -188,6 +247,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);
         return 0;
       }
+      case 'code-refs':
+        return await runCodeRefs(rest, () => client(env), print);
+      case 'replay':
+        return await replay(rest, env, print, printError);
       default:
         printError(`unknown command "${command}"\n\n${HELP}`);
         return 2;

@@ -147,6 +147,8 @@ export interface ResultsRequest {
   readonly attributes?: Readonly<Record<string, string>>;
   /** Confidence sequences instead of the fixed-horizon test. Default false. */
   readonly sequential?: boolean;
+  /** CUPED variance reduction when pre-exposure data exists. Default true; false analyses without it. */
+  readonly cuped?: boolean;
   /** Default 0.05. */
   readonly alpha?: number;
   /** Default holm. */
@@ -272,11 +274,11 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
       acc.addSums(m);
     }
     if ((buckets.length - 1 - i) % step === 0) {
-      const analysis = analyze(acc, variations, weights, plans, caps, options);
+      const analysis = analyze(acc, variations, weights, plans, caps, options, request.cuped !== false);
       points.push(seriesPoint(bucket, width, acc, analysis));
     }
   });
-  const analysis = analyze(acc, variations, weights, plans, caps, options);
+  const analysis = analyze(acc, variations, weights, plans, caps, options, request.cuped !== false);
 
   const metrics = plans.map(({ metric, role }, i): MetricResult => {
     const m = analysis.metrics[i];
@@ -518,12 +520,12 @@ function capSpec(metric: Metric, percentileValue: number | null): CapSpec | null
   return percentileValue === null ? null : { type: CapType.Percentile, percentile: c.value, value: percentileValue };
 }
 
-/** The engine's input for one metric from the accumulated sums; CUPED when any pre-period data exists. */
-function metricInput(metric: Metric, acc: Accumulator, variations: readonly string[], cap: CapSpec | null): MetricAnalysisInput {
+/** The engine's input for one metric from the accumulated sums; CUPED when any pre-period data exists (unless turned off). */
+function metricInput(metric: Metric, acc: Accumulator, variations: readonly string[], cap: CapSpec | null, cuped: boolean): MetricAnalysisInput {
   const arms = variations.map((v) => ({ n: acc.units(v), s: acc.sums(metric.key, v) }));
   const common = { key: metric.key, inverse: !metric.higherIsBetter, ...(cap === null ? {} : { cap }) };
   if (metric.type === MetricType.Ratio) {
-    const hasPre = arms.some(({ s }) => s.p !== 0 || s.pp !== 0 || s.q !== 0);
+    const hasPre = cuped && arms.some(({ s }) => s.p !== 0 || s.pp !== 0 || s.q !== 0);
     return {
       ...common,
       type: 'ratio',
@@ -538,7 +540,7 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
         : {}),
     };
   }
-  const hasPre = arms.some(({ s }) => s.p !== 0 || s.pp !== 0);
+  const hasPre = cuped && arms.some(({ s }) => s.p !== 0 || s.pp !== 0);
   return {
     ...common,
     type: metric.type === MetricType.Conversion ? 'proportion' : 'mean',
@@ -554,11 +556,12 @@ function analyze(
   plans: readonly MetricPlan[],
   caps: ReadonlyMap<string, CapSpec | null>,
   options: AnalysisOptions,
+  cuped: boolean,
 ): ExperimentAnalysis {
   const keys = variations.map((v) => v.key);
   return analyzeExperiment({
     variations: variations.map((v, i) => ({ key: v.key, weight: weights[i] ?? 0, units: acc.units(v.key) })),
-    metrics: plans.map(({ metric }) => metricInput(metric, acc, keys, caps.get(metric.key) ?? null)),
+    metrics: plans.map(({ metric }) => metricInput(metric, acc, keys, caps.get(metric.key) ?? null, cuped)),
     options,
   });
 }

@@ -3,12 +3,16 @@
  * exactly-once batch processing, plus EMF metrics for aggregation lag and dead letters.
  */
 import type { Logger } from '../domain/context.js';
+import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createKinesisHandler } from '../pipeline/lambda-handler.js';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline/lambda-handler.js';
 import type { Database } from '../store/db.js';
+import { DEFAULT_EXPLORER_RETENTION_DAYS, purgeExplorerEvents } from '../store/explorer.js';
 import { EmfMetrics, MetricName } from './metrics.js';
-import { connectDatabase, functionLogger, lazy, stageOf } from './runtime.js';
+import { EnvVar, connectDatabase, functionLogger, lazy, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
+
+const PURGE_INTERVAL_MS = 3_600_000;
 
 export interface AggregatorOptions {
   readonly db?: () => Promise<Database>;
@@ -40,11 +44,28 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
   const metrics = options.metrics ?? new EmfMetrics({ service: 'aggregator', stage: stageOf(env) });
   const now = options.now ?? Date.now;
   const logger = countingLogger(options.logger ?? functionLogger(), metrics);
-  const process = createKinesisHandler({ db: options.db ?? lazy(() => connectDatabase(env, options.readSecret)), logger });
+  const db = options.db ?? lazy(() => connectDatabase(env, options.readSecret));
+  const process = createKinesisHandler({ db, logger, process: withExplorer() });
+  const retentionDays = Number(optional(env, EnvVar.ExplorerRetentionDays) ?? DEFAULT_EXPLORER_RETENTION_DAYS);
+  let lastPurge = -Infinity;
+  /** The event explorer's retention: at most hourly per instance, never failing the batch. */
+  const purge = async (): Promise<void> => {
+    if (now() - lastPurge < PURGE_INTERVAL_MS || !(retentionDays > 0)) {
+      return;
+    }
+    lastPurge = now();
+    try {
+      const deleted = await purgeExplorerEvents(await db(), retentionDays, new Date(now()));
+      logger.info('explorer purge', { deleted, retentionDays });
+    } catch (error) {
+      logger.warn('explorer purge failed', { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
   return async (event) => {
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {
       const result = await process(event);
+      await purge();
       if (arrivals.length > 0 && result.batchItemFailures.length === 0) {
         // Lambda gives arrival times in seconds (with a fraction).
         metrics.put(MetricName.AggregationLag, Math.max(0, now() - Math.min(...arrivals) * 1000));

@@ -4,7 +4,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { LoginRateLimiter } from '../auth/rate-limit.js';
 import type { Deps } from '../domain/context.js';
 import { createServices } from '../domain/services.js';
 import { createApp } from '../http/app.js';
@@ -12,6 +11,7 @@ import type { Hono } from 'hono';
 import { attachHealthSource } from '../http/routes/health.js';
 import type { HealthSource } from '../http/routes/health.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { openSharedStores } from '../store/shared-stores.js';
 import { cloudWatchHealthSource } from './cloudwatch-health.js';
 import { httpHandler } from './lambda-http.js';
 import type { HttpHandler } from './lambda-http.js';
@@ -34,12 +34,13 @@ export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: Secret
   };
 }
 
-/** The app as the Lambda serves it; login throttling is per instance (in memory). */
+/** The app as the Lambda serves it; login throttling is shared through Redis when REDIS_URL is set, else per instance. */
 export async function createApiApp(env: NodeJS.ProcessEnv, options: ApiOptions = {}): Promise<Hono> {
   const deps = await apiDepsFromEnv(env, options.readSecret);
-  const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
+  const stores = await openSharedStores({ redisUrl: optional(env, EnvVar.RedisUrl), logger: deps.logger });
+  const services = createServices(deps, { limiter: stores.limiter });
   attachHealthSource(services, options.health ?? cloudWatchHealthSource({ client: new CloudWatchClient({}), stage: stageOf(env) }));
-  return createApp(services);
+  return createApp(services, { requestLog: { collectBody: optional(env, EnvVar.CollectRequestBody) === 'true' } });
 }
 
 export function createApiHandler(env: NodeJS.ProcessEnv, options: ApiOptions = {}): HttpHandler {

@@ -5,38 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
-import type { Context, Next } from 'hono';
 import type { Deps } from '../domain/context.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { errorResponse } from '../http/errors.js';
+import { sdkOutcomes } from '../http/sdk/sdk-outcomes.js';
 import { mountSdkRoutes } from '../http/sdk/sdk-routes.js';
 import type { SdkOptions } from '../http/sdk/sdk-routes.js';
 import { createKinesisEventSink } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { httpHandler } from './lambda-http.js';
 import type { HttpHandler } from './lambda-http.js';
-import { EmfMetrics, MetricName } from './metrics.js';
+import { EmfMetrics } from './metrics.js';
 import { EnvVar, connectDatabase, createKinesisClient, functionLogger, optional, required, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
-
-/** Counts what a finished SDK response says, for the EMF metrics. */
-async function recordOutcome(c: Context, metrics: EmfMetrics, started: number, now: () => number): Promise<void> {
-  const path = c.req.path;
-  metrics.put(MetricName.EvaluationLatency, now() - started);
-  const status = c.res.status;
-  if (c.req.method !== 'POST' || !(c.res.headers.get('content-type') ?? '').includes('json')) {
-    return;
-  }
-  if (path === '/sdk/v1/evaluate' && status === 200) {
-    const body = (await c.res.clone().json()) as { flags?: Record<string, unknown> };
-    metrics.put(MetricName.Evaluations, Object.keys(body.flags ?? {}).length);
-  } else if (path === '/sdk/v1/events') {
-    const body = (await c.res.clone().json()) as { accepted?: number; rejected?: unknown[]; error?: { details?: { rejected?: unknown[] } } };
-    const rejected = body.rejected ?? body.error?.details?.rejected ?? [];
-    metrics.put(MetricName.EventsAccepted, body.accepted ?? 0);
-    metrics.put(MetricName.EventsRejected, Array.isArray(rejected) ? rejected.length : 0);
-  }
-}
 
 /** The SDK-only Hono app with EMF metrics per request. */
 export function createEvaluationApp(deps: Deps, options: { readonly metrics: EmfMetrics; readonly sdk?: SdkOptions; readonly clock?: () => number }): Hono {
@@ -44,16 +25,11 @@ export function createEvaluationApp(deps: Deps, options: { readonly metrics: Emf
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.logger));
   app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
-  app.use('*', async (c: Context, next: Next) => {
-    const started = clock();
+  app.use('*', async (c, next) => {
     c.header('X-Content-Type-Options', 'nosniff');
-    try {
-      await next();
-      await recordOutcome(c, options.metrics, started, clock).catch(() => undefined);
-    } finally {
-      options.metrics.flush();
-    }
+    await next();
   });
+  app.use('*', sdkOutcomes(options.metrics, { clock, after: () => { options.metrics.flush(); } }));
   mountSdkRoutes(app, deps, options.sdk);
   return app;
 }
@@ -86,8 +62,12 @@ export function createEvaluationHandler(env: NodeJS.ProcessEnv, options: Evaluat
     if (deps.events === undefined) {
       throw new AppError(AppErrorCode.Internal, 'the evaluation function needs an event stream');
     }
+    // Sticky assignments shared through Redis when REDIS_URL is set (ElastiCache); loaded on demand, as
+    // a chunk of its own, so the function without Redis never pays for the client.
+    const redisUrl = optional(env, EnvVar.RedisUrl);
+    const sticky = redisUrl === undefined ? undefined : (await (await import('../store/shared-stores.js')).openSharedStores({ redisUrl, logger: deps.logger })).sticky;
     // Streams are not served through API Gateway (responses are buffered); SDKs poll /ruleset with ETags.
-    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0 } });
+    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, ...(sticky === undefined ? {} : { sticky }) } });
   });
 }
 

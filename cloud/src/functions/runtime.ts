@@ -34,6 +34,12 @@ export const EnvVar = {
   AdminSecretArn: 'XP_ADMIN_SECRET_ARN',
   /** E-mail of the first owner (migrations custom resource). */
   AdminEmail: 'XP_ADMIN_EMAIL',
+  /** The shared store (ElastiCache, rediss://…); unset: rate limits and sticky assignments per instance. */
+  RedisUrl: 'REDIS_URL',
+  /** "true": request log lines include the JSON body with secrets redacted. */
+  CollectRequestBody: 'COLLECT_REQUEST_BODY',
+  /** Days the live event explorer keeps events (default 7); the aggregator purges older ones hourly. */
+  ExplorerRetentionDays: 'XP_EXPLORER_RETENTION_DAYS',
 } as const;
 export type EnvVar = (typeof EnvVar)[keyof typeof EnvVar];
 

@@ -6,6 +6,7 @@ import { parseBearer } from '../auth/tokens.js';
 import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
+import { noteUser } from './request-log.js';
 
 /**
  * A small typed route table: each route declares its path, parameters, body and responses with
@@ -20,6 +21,8 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
   /** A non-JSON body (CSV…), sent as is instead of `body`; set its Content-Type in `headers`. */
   readonly text?: string;
+  /** A streamed body (server-sent events), sent as is; set its Content-Type in `headers`. */
+  readonly stream?: ReadableStream<Uint8Array>;
 }
 
 export interface Request<P, Q, B> {
@@ -197,6 +200,7 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
         if (spec.permission === undefined) {
           throw new AppError(AppErrorCode.Internal, 'route declares no permission');
         }
+        noteUser(c, actor.userId);
         assertCan(actor, spec.permission);
       }
       checkStrings(c.req.param(), 'path');
@@ -213,6 +217,9 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       }
       if (reply.text !== undefined) {
         return c.body(reply.text, reply.status as 200);
+      }
+      if (reply.stream !== undefined) {
+        return c.body(reply.stream, reply.status as 200);
       }
       if (reply.body === undefined) {
         return c.body(null, reply.status as 204);

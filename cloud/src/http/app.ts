@@ -9,13 +9,19 @@ import type { AnyRoute } from './api.js';
 import { mount } from './api.js';
 import { errorResponse } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import { requestLogger } from './request-log.js';
+import type { RequestLogOptions } from './request-log.js';
 import { accountRoutes } from './routes/accounts.js';
 import { alertRoutes } from './routes/alerts.js';
+import { codeRefRoutes } from './routes/code-refs.js';
 import { definitionRoutes } from './routes/definitions.js';
+import { explorerRoutes } from './routes/explorer.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
 import { resultRoutes } from './routes/results.js';
+import { sdkOutcomes } from './sdk/sdk-outcomes.js';
+import type { MetricSink } from './sdk/sdk-outcomes.js';
 import { mountSdkRoutes } from './sdk/sdk-routes.js';
 import type { SdkOptions } from './sdk/sdk-routes.js';
 
@@ -25,13 +31,17 @@ export interface AppOptions {
   readonly version?: string;
   /** Caches, polling and limits of the SDK endpoints (mounted when `deps.events` is set). */
   readonly sdk?: SdkOptions;
+  /** Where the SDK endpoints report latency, evaluations and events (the local Health view's counters). */
+  readonly sdkMetrics?: MetricSink;
+  /** The per-request log line; COLLECT_REQUEST_BODY=true sets `collectBody`. Default: on, without bodies. */
+  readonly requestLog?: RequestLogOptions | false;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Every management route, in documentation order. */
 export function managementRoutes(services: Services): AnyRoute[] {
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...codeRefRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>
@@ -56,6 +66,9 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   const logger = services.deps.logger;
   app.onError((err, c) => errorResponse(c, err, logger));
   app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  if (options.requestLog !== false) {
+    app.use('*', requestLogger(logger, options.requestLog));
+  }
   app.use('*', async (c, next) => {
     // Set before the handler: headers added to a finished response make Hono copy it each time.
     c.header('X-Content-Type-Options', 'nosniff');
@@ -96,6 +109,9 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   });
   mount(app, routes, (token, client) => services.accounts.authenticate(token, client));
   if (services.deps.events !== undefined) {
+    if (options.sdkMetrics !== undefined) {
+      app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));
+    }
     mountSdkRoutes(app, services.deps, options.sdk);
   }
   return app;

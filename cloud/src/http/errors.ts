@@ -4,6 +4,7 @@ import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
 import { DatabaseError } from '../store/db.js';
+import { requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
 const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
@@ -27,7 +28,9 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
     const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;
     return c.json({ error: { code, message: err.status === 413 ? 'the request body is too large' : err.message } }, STATUS_OF[code] as 400);
   }
+  const requestId = requestIdOf(c);
   logger.error('unhandled error', {
+    ...(requestId === undefined ? {} : { requestId }),
     method: c.req.method,
     path: redactSecrets(c.req.path),
     error: redactSecrets(err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ''}` : String(err)),

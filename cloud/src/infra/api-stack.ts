@@ -94,7 +94,8 @@ export class ApiStack extends Stack {
     // The writer must be up before migrations can run.
     migrations.node.addDependency(data.cluster);
 
-    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
+    // One JSON line per request (request id, route, status, latency, caller IP): the platform's API log.
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { logGroupName: `${config.logGroupPrefix}/api`, retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
     this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       apiName: `xp-${config.stage}`,
       description: 'xp management API and SDK endpoints',

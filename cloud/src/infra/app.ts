@@ -18,6 +18,7 @@ import { suppressAcceptedFindings } from './nag-suppressions.js';
 import { NetworkStack } from './network-stack.js';
 import { ObservabilityStack } from './observability-stack.js';
 import { PipelineStack } from './pipeline-stack.js';
+import { bindSharedCache } from './shared-cache.js';
 import type { CodeFactory } from './xp-function.js';
 
 export interface XpStacks {
@@ -55,6 +56,11 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
   const consoleStack = new ConsoleStack(app, name('console'), { ...common, apiEndpoint: api.httpApi.apiEndpoint, description: 'xp: console hosting (S3 + CloudFront)' });
   const observability = new ObservabilityStack(app, name('observability'), { ...common, vpc, data, api, evaluation, pipeline, ...code, description: 'xp: alarms, dashboards, alarm-driven rollback' });
   const stacks: XpStacks = { network, data, evaluation, api, pipeline, console: consoleStack, observability };
+  if (data.sharedCache !== undefined) {
+    // The functions that rate-limit logins (api) and evaluate with sticky bucketing (evaluation).
+    bindSharedCache(evaluation.evaluation, data.sharedCache);
+    bindSharedCache(api.api, data.sharedCache);
+  }
   for (const stack of [network, data, evaluation, api, pipeline, consoleStack, observability]) {
     Tags.of(stack).add('xp:stage', config.stage);
   }

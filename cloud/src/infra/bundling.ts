@@ -105,8 +105,13 @@ export function entryPath(entry: FunctionEntry): string {
 /** The esbuild options for one entry point (without plugins, which only the JS API accepts). */
 export function bundleOptions(entry: FunctionEntry, outdir: string): BuildOptions {
   return {
-    entryPoints: [entryPath(entry)],
-    outfile: path.join(outdir, BUNDLE_FILE),
+    entryPoints: { index: entryPath(entry) },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    // Modules behind a dynamic import() (Redis, when REDIS_URL is set) become chunks of their own,
+    // loaded only when used, so they cost neither bundle size nor module init otherwise.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     minify: true,
     sourcemap: true,

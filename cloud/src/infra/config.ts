@@ -80,6 +80,24 @@ export const configSchema = z.strictObject({
   evaluationProvisionedConcurrency: z.number().int().min(0).default(0),
   /** Steady-state requests per second and burst of the HTTP API. Default 500 / 1000. */
   apiThrottle: z.strictObject({ rate: z.number().positive().default(500), burst: z.number().int().positive().default(1000) }).default({ rate: 500, burst: 1000 }),
+  /**
+   * An ElastiCache Serverless cache (Valkey or Redis OSS) in the VPC for rate limits and sticky
+   * assignments shared by every function instance; the functions get REDIS_URL. Default none
+   * (each instance keeps its own, in memory).
+   */
+  sharedCache: z
+    .strictObject({
+      engine: z.enum(['valkey', 'redis']).default('valkey'),
+      /** Upper bound of stored data in GB. Default 1. */
+      maxDataStorageGb: z.number().int().min(1).max(5000).default(1),
+      /** Upper bound of ElastiCache Processing Units per second. Default 5,000. */
+      maxEcpuPerSecond: z.number().int().min(1000).max(15_000_000).default(5000),
+    })
+    .optional(),
+  /** Days the raw event archive (Firehose → S3) keeps objects; after 30 days they move to Glacier Instant Retrieval. Default 365. */
+  archiveRetentionDays: z.number().int().min(31).max(3650).default(365),
+  /** Prefix of the platform's log groups (`<prefix>/api`, `/services`, `/errors`); change it for a second stage in one account. */
+  logGroupPrefix: z.string().regex(/^\/[\w/.-]{1,400}$/).default('/experimentation-platform'),
   /** Alarms that switch a flag off when they fire. Default none. */
   guardrails: z.array(guardrailSchema).default([]),
 });
@@ -89,9 +107,23 @@ export type XpConfigInput = z.input<typeof configSchema>;
 export type GuardrailConfig = XpConfig['guardrails'][number];
 
 /** Context keys read (each overrides the same field of the file). */
-const CONTEXT_KEYS = ['stage', 'account', 'region', 'alarmEmail', 'adminEmail', 'removalPolicy', 'logRetentionDays', 'streamRetentionHours', 'databaseProxy', 'evaluationProvisionedConcurrency'] as const;
+const CONTEXT_KEYS = [
+  'stage',
+  'account',
+  'region',
+  'alarmEmail',
+  'adminEmail',
+  'removalPolicy',
+  'logRetentionDays',
+  'streamRetentionHours',
+  'databaseProxy',
+  'evaluationProvisionedConcurrency',
+  'sharedCache',
+  'archiveRetentionDays',
+  'logGroupPrefix',
+] as const;
 
-const NUMERIC = new Set(['logRetentionDays', 'streamRetentionHours', 'evaluationProvisionedConcurrency']);
+const NUMERIC = new Set(['logRetentionDays', 'streamRetentionHours', 'evaluationProvisionedConcurrency', 'archiveRetentionDays']);
 
 /** Validates a configuration; the message lists every problem by path. */
 export function parseConfig(input: unknown): XpConfig {
@@ -123,6 +155,11 @@ export function loadConfig(context: (key: string) => unknown, cwd = process.cwd(
       merged[key] = Number(value);
     } else if (typeof value === 'string' && key === 'databaseProxy') {
       merged[key] = value === 'true';
+    } else if (typeof value === 'string' && key === 'sharedCache') {
+      // -c sharedCache=true (defaults) or =valkey / =redis (the engine); false leaves it out.
+      if (value === 'true' || value === 'valkey' || value === 'redis') {
+        merged[key] = value === 'true' ? {} : { engine: value };
+      }
     } else {
       merged[key] = value;
     }

@@ -10,6 +10,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { logRetention } from './config.js';
 import type { XpConfig } from './config.js';
+import { SharedCache } from './shared-cache.js';
 import type { DatabaseBinding } from './xp-function.js';
 
 const POSTGRES_PORT = 5432;
@@ -32,6 +33,8 @@ export class DataStack extends Stack {
   readonly pipelineFailures: sqs.Queue;
   readonly adminSecret: secretsmanager.Secret;
   readonly proxy?: rds.DatabaseProxy;
+  /** The shared cache, when `sharedCache` is configured. */
+  readonly sharedCache?: SharedCache;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -99,6 +102,10 @@ export class DataStack extends Stack {
       retentionPeriod: Duration.hours(config.streamRetentionHours),
       removalPolicy: dataRemoval,
     });
+
+    if (config.sharedCache !== undefined) {
+      this.sharedCache = new SharedCache(this, 'SharedCache', { stage: config.stage, vpc, options: config.sharedCache });
+    }
 
     this.pipelineFailures = new sqs.Queue(this, 'PipelineFailures', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

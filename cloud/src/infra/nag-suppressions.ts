@@ -67,6 +67,17 @@ export function suppressAcceptedFindings(stacks: XpStacks): void {
     ],
     true,
   );
+  NagSuppressions.addResourceSuppressions(stacks.pipeline.archive.deliveryStream, [
+    {
+      id: 'AwsSolutions-KDF1',
+      reason: 'Firehose cannot apply server-side encryption to a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and the bucket encrypts every object (SSE-S3), TLS-only.',
+    },
+  ]);
+  NagSuppressions.addResourceSuppressions(
+    stacks.pipeline.archive,
+    [{ id: 'AwsSolutions-IAM5', reason: 'Firehose writes objects it names itself under archive/ in the one archive bucket; object ARNs cannot be listed in advance.', appliesTo: [{ regex: '/^Resource::<EventArchiveBucket[0-9A-F]+\\.Arn>\\/archive\\/\\*$/' }] }],
+    true,
+  );
   stack(stacks.console, [
     { id: 'AwsSolutions-CFR1', reason: 'The console serves every country the operator serves; restrict with a geo restriction if required.' },
     { id: 'AwsSolutions-CFR2', reason: 'The distribution serves a static app and proxies an API that authenticates every call; a WAF web ACL (about $5/month plus rules) is optional.' },

@@ -1,10 +1,11 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
@@ -65,7 +66,13 @@ export function xpMetric(name: MetricName, stage: string, statistic: string): cl
  * API performance), and alarm-driven rollback: the guardrail topic, the function that switches
  * linked flags off, and the configured guardrail alarms.
  */
+/** Days the errors log group keeps entries, whatever the general log retention. */
+export const ERROR_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
 export class ObservabilityStack extends Stack {
+  /** `<prefix>/services` (background services) and `<prefix>/errors` (errors with their stacks, 30 days). */
+  readonly serviceLogs: logs.LogGroup;
+  readonly errorLogs: logs.LogGroup;
   readonly alarmTopic: sns.Topic;
   readonly guardrailTopic: sns.Topic;
   readonly rollback: XpFunction;
@@ -75,6 +82,8 @@ export class ObservabilityStack extends Stack {
     super(scope, id, props);
     const { config, data, api, evaluation, pipeline } = props;
     const stage = config.stage;
+    this.serviceLogs = new logs.LogGroup(this, 'ServiceLogs', { logGroupName: `${config.logGroupPrefix}/services`, retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
+    this.errorLogs = new logs.LogGroup(this, 'ErrorLogs', { logGroupName: `${config.logGroupPrefix}/errors`, retention: ERROR_LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
 
     const key = new kms.Key(this, 'TopicKey', { description: `xp ${stage}: alarm topics`, enableKeyRotation: true });
     // CloudWatch publishes alarms to the encrypted topics.

@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,6 +7,7 @@ import { FunctionEntry } from './bundling.js';
 import { logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
+import { EventArchive } from './event-archive.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
 
@@ -33,6 +34,8 @@ export const PIPELINE_MAPPING = {
 export class PipelineStack extends Stack {
   readonly aggregator: XpFunction;
   readonly mapping: lambda.EventSourceMapping;
+  /** Firehose → S3: every raw event, for `xp replay`. */
+  readonly archive: EventArchive;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
@@ -56,6 +59,13 @@ export class PipelineStack extends Stack {
       // Lambda allows at most 7 days.
       maxRecordAge: Duration.hours(Math.min(config.streamRetentionHours, 168)),
       onFailure: data.pipelineFailures,
+    });
+    this.archive = new EventArchive(this, 'EventArchive', {
+      stage: config.stage,
+      stream: data.events,
+      retentionDays: config.archiveRetentionDays,
+      removalPolicy: config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      logRetention: logRetention(config),
     });
   }
 }

@@ -4,8 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import { LoginRateLimiter } from '../auth/rate-limit.js';
+import type { Hono } from 'hono';
 import { DEMO_ENVIRONMENT, bootstrap } from '../domain/bootstrap.js';
 import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
@@ -14,16 +13,24 @@ import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { republish } from '../domain/publisher.js';
 import { createServices } from '../domain/services.js';
 import { createApp } from '../http/app.js';
+import { processCounterSink } from '../http/routes/health.js';
+import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
+import { DEFAULT_EXPLORER_RETENTION_DAYS, startExplorerPurge } from '../store/explorer.js';
+import { LocalEventArchive, archivingEventSink } from '../store/event-archive.js';
 import { createKinesisEventSink } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { openSharedStores } from '../store/shared-stores.js';
+import type { SharedStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
 import { startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
+import { createConsoleApp } from './console-server.js';
 import { jsonLogger } from './logger.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
@@ -35,10 +42,14 @@ export interface LocalConfig {
   /** DYNAMODB_ENDPOINT / KINESIS_ENDPOINT: real or external endpoints instead of the in-process ones. */
   readonly dynamodbEndpoint?: string | undefined;
   readonly kinesisEndpoint?: string | undefined;
+  /** REDIS_URL: shared rate limits and sticky assignments in Redis instead of process memory. */
+  readonly redisUrl?: string | undefined;
   readonly host: string;
   /** XP_API_PORT (8000) and XP_CONSOLE_PORT (3000); 0 picks a free port. */
   readonly apiPort: number;
   readonly consolePort: number;
+  /** XP_CONSOLE_DIR: the built console (default desktop/dist/renderer of this checkout). */
+  readonly consoleDir?: string | undefined;
   readonly adminEmail?: string | undefined;
   readonly adminPassword?: string | undefined;
   readonly rulesetTable: string;
@@ -47,6 +58,12 @@ export interface LocalConfig {
   readonly demo: boolean;
   /** XP_DEMO_USERS: users the demo simulates. Default 3,000. */
   readonly demoUsers: number;
+  /** XP_EXPLORER_RETENTION_DAYS (default 7): how long the event explorer keeps events. */
+  readonly explorerRetentionDays: number;
+  /** COLLECT_REQUEST_BODY=true: request log lines include the JSON body, secrets redacted. */
+  readonly collectRequestBody: boolean;
+  /** XP_ARCHIVE_FLUSH_SECONDS (default 10): how long accepted events wait before they are written to `<data dir>/archive/events`. */
+  readonly archiveFlushMs: number;
   /** XP_GUARDRAIL_INTERVAL_SECONDS (default 60) in ms: how often guardrails are checked; 0 turns the checks off. */
   readonly guardrailIntervalMs: number;
 }
@@ -75,6 +92,17 @@ function count(value: string | undefined, fallback: number, name: string): numbe
   return n;
 }
 
+function positive(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value.trim() === '') {
+    return fallback;
+  }
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new Error(`${name} must be a positive number, got "${value}"`);
+  }
+  return n;
+}
+
 function flag(value: string | undefined, fallback: boolean, name: string): boolean {
   const v = value?.trim().toLowerCase();
   if (v === undefined || v === '') {
@@ -95,15 +123,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     databaseUrl: nonEmpty(env.DATABASE_URL),
     dynamodbEndpoint: nonEmpty(env.DYNAMODB_ENDPOINT),
     kinesisEndpoint: nonEmpty(env.KINESIS_ENDPOINT),
+    redisUrl: nonEmpty(env.REDIS_URL),
     host: nonEmpty(env.XP_HOST) ?? '127.0.0.1',
     apiPort: port(env.XP_API_PORT, 8000, 'XP_API_PORT'),
     consolePort: port(env.XP_CONSOLE_PORT, 3000, 'XP_CONSOLE_PORT'),
+    consoleDir: nonEmpty(env.XP_CONSOLE_DIR),
     adminEmail: nonEmpty(env.XP_ADMIN_EMAIL),
     adminPassword: nonEmpty(env.XP_ADMIN_PASSWORD),
     rulesetTable: nonEmpty(env.XP_RULESET_TABLE) ?? 'xp-rulesets',
     eventStream: nonEmpty(env.XP_EVENT_STREAM) ?? 'xp-events',
     demo: flag(env.XP_DEMO, true, 'XP_DEMO'),
     demoUsers: count(env.XP_DEMO_USERS, 3_000, 'XP_DEMO_USERS'),
+    explorerRetentionDays: positive(env.XP_EXPLORER_RETENTION_DAYS, DEFAULT_EXPLORER_RETENTION_DAYS, 'XP_EXPLORER_RETENTION_DAYS'),
+    collectRequestBody: flag(env.COLLECT_REQUEST_BODY, false, 'COLLECT_REQUEST_BODY'),
+    archiveFlushMs: positive(env.XP_ARCHIVE_FLUSH_SECONDS, 10, 'XP_ARCHIVE_FLUSH_SECONDS') * 1000,
     guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
     ...overrides,
   };
@@ -114,22 +147,16 @@ export interface LocalStack {
   readonly consoleUrl: string;
   readonly boot: BootstrapResult;
   readonly deps: Deps;
+  /** Where rate limits and sticky assignments live. */
+  readonly sharedStore: SharedStoreKind;
+  /** The raw event archive (Firehose layout) under the data folder. */
+  readonly archive: LocalEventArchive;
   /** The periodic guardrail check (absent when the interval is 0). */
   readonly guardrails?: GuardrailSchedule;
   /** The demo traffic simulator, when this start ran it (first start, demo on). */
   readonly demo?: DemoTraffic;
   close(): Promise<void>;
 }
-
-const CONSOLE_PLACEHOLDER = (apiUrl: string): string => `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>xp console</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;line-height:1.5;color:#222}code{background:#f3f3f3;padding:0 .3em}</style></head>
-<body><h1>xp</h1>
-<p>The analyst console is not built yet. The platform is running:</p>
-<ul>
-<li>API: <a href="${apiUrl}/api/v1/projects">${apiUrl}</a> (log in with <code>POST /api/v1/auth/login</code>)</li>
-<li>API reference: <a href="${apiUrl}/docs">${apiUrl}/docs</a>, OpenAPI document at <a href="${apiUrl}/openapi.json">/openapi.json</a></li>
-</ul></body></html>`;
 
 function listen(app: Hono, host: string, portNumber: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
@@ -218,16 +245,21 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     await rulesets.ensureTable();
     await ensureStream(kinesis, config.eventStream, 1);
 
+    // Every accepted event also goes to the archive, as Firehose archives the Kinesis stream in AWS.
+    const archive = new LocalEventArchive({ root: path.join(config.dataDir, 'archive', 'events'), flushIntervalMs: config.archiveFlushMs, logger });
+    closers.push(() => archive.close());
     const deps: Deps = {
       db,
       rulesets,
       now: () => new Date(),
       newId: () => randomUUID(),
       logger,
-      events: createKinesisEventSink({ client: kinesis, streamName: config.eventStream }),
+      events: archivingEventSink(createKinesisEventSink({ client: kinesis, streamName: config.eventStream }), archive),
       notifier: createRulesetNotifier(logger),
     };
-    const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
+    const stores = await openSharedStores({ redisUrl: config.redisUrl, logger });
+    closers.push(() => stores.close());
+    const services = createServices(deps, { limiter: stores.limiter });
     const boot = await bootstrap(deps, { adminEmail: config.adminEmail, adminPassword: config.adminPassword });
     const projectIds = await db.query<{ id: string }>('SELECT id FROM projects');
     for (const { id } of projectIds.rows) {
@@ -235,16 +267,20 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     }
 
     // The aggregator: the same code as the cloud's Lambda, fed by a checkpointed shard poller.
-    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger });
+    // The explorer hook stores each committed event for the live event explorer.
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger, process: measuredProcess(processCounterSink, withExplorer(undefined, logger)) });
     poller.start();
     closers.push(() => poller.stop());
+    const purge = startExplorerPurge(db, { retentionDays: config.explorerRetentionDays, logger });
+    closers.push(() => purge.stop());
 
-    const api = await listen(createApp(services), config.host, config.apiPort);
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody } });
+    const api = await listen(apiApp, config.host, config.apiPort);
     closers.push(() => closeServer(api));
     const apiPort = (api.address() as AddressInfo).port;
     const apiUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${apiPort}`;
-    const consoleApp = new Hono();
-    consoleApp.get('*', (c) => c.html(CONSOLE_PLACEHOLDER(apiUrl)));
+    // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
+    const consoleApp = createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir });
     const consoleServer = await listen(consoleApp, config.host, config.consolePort);
     closers.push(() => closeServer(consoleServer));
     const consoleUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${(consoleServer.address() as AddressInfo).port}`;
@@ -277,7 +313,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       closers.push(() => traffic.stop());
     }
     print('Press Ctrl-C to stop.');
-    return { apiUrl, consoleUrl, boot, deps, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
+    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, archive, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

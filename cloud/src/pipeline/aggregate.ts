@@ -20,6 +20,8 @@ export interface StreamRecord {
   readonly sequenceNumber: string;
   readonly shardId: string;
   readonly partitionKey: string;
+  /** When the record reached the stream (Kinesis ApproximateArrivalTimestamp), in epoch ms, when known. */
+  readonly approximateArrivalMs?: number;
 }
 
 export interface AggregateOptions {

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
-import type { AggregateOptions, StreamRecord } from './aggregate.js';
+import type { AggregateOptions, BatchResult, StreamRecord } from './aggregate.js';
 import { processBatch } from './aggregate.js';
 
 /** The parts of Lambda's Kinesis record the aggregator reads (aws-lambda's KinesisStreamRecord). */
@@ -39,6 +39,8 @@ export interface KinesisHandlerDeps {
   readonly db: Database | (() => Promise<Database>);
   readonly options?: AggregateOptions;
   readonly logger?: Logger;
+  /** The batch processor; default `processBatch` (the aggregator Lambda adds the explorer hook). */
+  readonly process?: (db: Database, records: readonly StreamRecord[], options: AggregateOptions) => Promise<BatchResult>;
 }
 
 /** `<shardId>:<sequenceNumber>` → shard id (the event id is the only place Lambda names the shard). */
@@ -80,7 +82,7 @@ export function createKinesisHandler(deps: KinesisHandlerDeps): (event: KinesisS
       return everything();
     }
     const options: AggregateOptions = deps.logger === undefined ? { ...deps.options } : { logger: deps.logger, ...deps.options };
-    const result = await processBatch(db, records, options);
+    const result = await (deps.process ?? processBatch)(db, records, options);
     deps.logger?.info('aggregator batch', {
       records: records.length,
       processed: result.processed,

@@ -19,7 +19,7 @@ export interface ShardInfo {
 }
 
 export interface ShardRecords {
-  readonly records: readonly { readonly data: Uint8Array; readonly sequenceNumber: string; readonly partitionKey: string }[];
+  readonly records: readonly { readonly data: Uint8Array; readonly sequenceNumber: string; readonly partitionKey: string; readonly approximateArrivalMs?: number }[];
   /** Absent once a closed shard is read to its end. */
   readonly nextIterator: string | undefined;
   /** More records are waiting (MillisBehindLatest > 0): read again without idling. */
@@ -81,7 +81,9 @@ export function kinesisShardReader(client: KinesisClient): ShardReader {
         const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), signal === undefined ? {} : { abortSignal: signal });
         return {
           records: (out.Records ?? []).flatMap((r) =>
-            r.Data === undefined || r.SequenceNumber === undefined ? [] : [{ data: r.Data, sequenceNumber: r.SequenceNumber, partitionKey: r.PartitionKey ?? '' }],
+            r.Data === undefined || r.SequenceNumber === undefined
+              ? []
+              : [{ data: r.Data, sequenceNumber: r.SequenceNumber, partitionKey: r.PartitionKey ?? '', ...(r.ApproximateArrivalTimestamp === undefined ? {} : { approximateArrivalMs: r.ApproximateArrivalTimestamp.getTime() }) }],
           ),
           nextIterator: out.NextShardIterator ?? undefined,
           behind: (out.MillisBehindLatest ?? 0) > 0,

@@ -116,6 +116,68 @@ export interface ClientOptions {
   readonly fetch?: typeof fetch;
 }
 
+/** One flag reference found in code, as uploaded by `xp code-refs`. */
+export interface CodeRef {
+  readonly flagKey: string;
+  readonly path: string;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based. */
+  readonly column: number;
+  readonly snippet: string;
+  readonly language: string;
+}
+
+export interface CodeRefsUpload {
+  readonly repository: string;
+  readonly branch: string;
+  readonly commit?: string;
+  readonly references: readonly CodeRef[];
+}
+
+export interface CodeRefsUploadResult {
+  readonly repository: string;
+  readonly branch: string;
+  /** References stored for this repository and branch. */
+  readonly stored: number;
+  /** References this upload replaced. */
+  readonly replaced: number;
+  readonly flags: number;
+}
+
+export interface StoredCodeRef extends CodeRef {
+  readonly repository: string;
+  readonly branch: string;
+  readonly commit: string | null;
+  readonly updatedAt: string;
+}
+
+/** The subset of the results API's answer that editors show. */
+export interface ExperimentResultsSummary {
+  readonly experiment: { readonly key: string; readonly name: string; readonly status: string; readonly startedAt: string | null };
+  readonly environment: string;
+  readonly computedAt: string;
+  readonly units: { readonly analysed: number; readonly excluded: number };
+  readonly metrics: readonly {
+    readonly key: string;
+    readonly name: string;
+    readonly role: string;
+    readonly variations: readonly {
+      readonly variation: string;
+      readonly units: number;
+      readonly comparison: {
+        readonly effect: number;
+        readonly difference: string;
+        readonly ci: readonly [number | null, number | null];
+        readonly pValue: number;
+        readonly significant: boolean;
+        readonly chanceToWin: number;
+        readonly error: { readonly code: string; readonly message: string } | null;
+      } | null;
+    }[];
+  }[];
+}
+
 type Query = Record<string, string | number | boolean | undefined>;
 
 export class XpApiClient {
@@ -255,4 +317,254 @@ export class XpApiClient {
       `/api/v1/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(environment)}/ruleset`,
     )).body;
   }
+
+  // --- Language server and code references (issue 9) ---------------------------------------
+
+  /** An experiment's current results in one environment (the fields editors show). */
+  async experimentResults(project: string, key: string, query: { environment?: string } = {}): Promise<ExperimentResultsSummary> {
+    return (await this.call<ExperimentResultsSummary>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results`, { query })).body;
+  }
+
+  /** Replaces the stored code references of one repository and branch. */
+  async uploadCodeRefs(project: string, body: CodeRefsUpload): Promise<CodeRefsUploadResult> {
+    return (await this.call<CodeRefsUploadResult>('POST', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { body })).body;
+  }
+
+  /** Stored code references, optionally of one flag. */
+  async listCodeRefs(project: string, query: { flag?: string } = {}): Promise<{ references: StoredCodeRef[] }> {
+    return (await this.call<{ references: StoredCodeRef[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { query })).body;
+  }
+
+  // --- Console (issue 8) ----------------------------------------------------------------------
+
+  /** Ends this session (the token stops working). */
+  async logout(): Promise<void> {
+    await this.call('POST', '/api/v1/auth/logout');
+  }
+
+  /** An experiment's full results: SRM, every comparison, Bayesian summary and the time series. */
+  async resultsDetail(project: string, key: string, query: ResultsQuery = {}): Promise<ExperimentResultsView> {
+    return (await this.call<ExperimentResultsView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results`, { query: resultsQueryOf(query) })).body;
+  }
+
+  /** The same results as CSV text (`table: 'timeseries'` for the cumulative series). */
+  async resultsCsv(project: string, key: string, query: ResultsQuery & { table?: 'summary' | 'timeseries' } = {}): Promise<string> {
+    const url = new URL(`${this.base}/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`);
+    const params: Query = { ...resultsQueryOf(query), table: query.table };
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined) {
+        url.searchParams.set(k, String(v));
+      }
+    }
+    const headers: Record<string, string> = { accept: 'text/csv' };
+    if (this.options.token !== undefined) {
+      headers.authorization = `Bearer ${this.options.token}`;
+    }
+    const res = await this.fetchFn(url, { headers });
+    const text = await res.text();
+    if (!res.ok) {
+      let err: ApiErrorBody['error'] | undefined;
+      try {
+        err = (JSON.parse(text) as Partial<ApiErrorBody>).error;
+      } catch {
+        err = undefined;
+      }
+      throw new ApiError(res.status, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.status}`, err?.details);
+    }
+    return text;
+  }
+
+  async startExperiment(project: string, key: string, version: number): Promise<Stored<Experiment>> {
+    return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/start`, { version })).body;
+  }
+
+  async stopExperiment(project: string, key: string, version: number, decision: { decision?: 'ship' | 'rollback' | 'inconclusive'; winner?: string; releaseWinner?: boolean }): Promise<Stored<Experiment>> {
+    return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/stop`, { version, body: decision })).body;
+  }
+
+  async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string } = {}): Promise<Page<ChangeRequest>> {
+    return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
+  }
+
+  async health(minutes?: number): Promise<HealthView> {
+    return (await this.call<HealthView>('GET', '/api/v1/health', { query: { minutes } })).body;
+  }
+
+  async users(query: { q?: string; cursor?: string; limit?: number } = {}): Promise<Page<User>> {
+    return (await this.call<Page<User>>('GET', '/api/v1/users', { query })).body;
+  }
+
+  async roles(): Promise<RolesView> {
+    return (await this.call<RolesView>('GET', '/api/v1/roles')).body;
+  }
+
+  async accessTokens(): Promise<AccessTokenView[]> {
+    return (await this.call<{ items: AccessTokenView[] }>('GET', '/api/v1/me/tokens')).body.items;
+  }
+
+  async createAccessToken(body: { name: string; expiresInDays?: number }): Promise<{ token: string; accessToken: AccessTokenView }> {
+    return (await this.call<{ token: string; accessToken: AccessTokenView }>('POST', '/api/v1/me/tokens', { body })).body;
+  }
+
+  async revokeAccessToken(id: string): Promise<AccessTokenView> {
+    return (await this.call<AccessTokenView>('DELETE', `/api/v1/me/tokens/${encodeURIComponent(id)}`)).body;
+  }
+
+  // --- Event explorer (issue 10) ---------------------------------------------------------------
+
+  /** Recent events and exposures, newest first (retention window: 7 days by default). */
+  async searchEvents(project: string, query: EventSearchQuery = {}): Promise<Page<ExplorerEventView>> {
+    const { properties, ...rest } = query;
+    return (await this.call<Page<ExplorerEventView>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/events`, { query: { ...rest, ...(properties === undefined ? {} : { properties: JSON.stringify(properties) }) } })).body;
+  }
+
+  /** What one unit saw (exposures with variation and reason) and did (tracked events), oldest first. */
+  async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number } = {}): Promise<UnitTimelineView> {
+    return (await this.call<UnitTimelineView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/units/${encodeURIComponent(unitId)}/timeline`, { query })).body;
+  }
+}
+
+// --- Event explorer (issue 10): request and response types ----------------------------------
+
+export interface EventSearchQuery {
+  environment?: string;
+  unitId?: string;
+  /** Event name; for exposures, the experiment key. */
+  name?: string;
+  type?: 'exposure' | 'track';
+  experiment?: string;
+  /** Events whose properties contain this object. */
+  properties?: Record<string, unknown>;
+  /** Free text: every word must appear. */
+  q?: string;
+  from?: string;
+  to?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface ExplorerEventView {
+  id: string;
+  type: 'exposure' | 'track';
+  environment: string;
+  unitId: string;
+  name: string;
+  experiment?: string;
+  variation?: string;
+  flag?: string;
+  reason?: string;
+  value?: number;
+  properties?: Record<string, unknown>;
+  occurredAt: string;
+  receivedAt: string;
+  seq: number;
+}
+
+export interface UnitTimelineView {
+  unitId: string;
+  items: ExplorerEventView[];
+  /** More events than `limit` exist in the window. */
+  truncated: boolean;
+}
+
+// --- Console (issue 8): response types ------------------------------------------------------
+
+export interface ResultsQuery {
+  readonly environment?: string;
+  readonly sequential?: boolean;
+  /** false analyses without CUPED (default: applied when pre-exposure data exists). */
+  readonly cuped?: boolean;
+  readonly segment?: string;
+  readonly alpha?: number;
+  readonly correction?: 'holm' | 'bh' | 'none';
+  readonly interval?: 'hour' | 'day';
+  /** attr.<name>=<value> filters on the attributes sent with each unit's first exposure. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+function resultsQueryOf(q: ResultsQuery): Query {
+  const out: Query = { environment: q.environment, sequential: q.sequential, cuped: q.cuped, segment: q.segment, alpha: q.alpha, correction: q.correction, interval: q.interval };
+  for (const [k, v] of Object.entries(q.attributes ?? {})) {
+    out[`attr.${k}`] = v;
+  }
+  return out;
+}
+
+export interface StatsErrorView {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface ComparisonView {
+  readonly effect: number;
+  readonly difference: 'relative' | 'absolute';
+  readonly ci: readonly [number | null, number | null];
+  readonly se: number;
+  readonly pValue: number;
+  readonly adjustedPValue: number;
+  readonly method: string;
+  readonly significant: boolean;
+  readonly cuped: { readonly theta: number; readonly varianceReduction: number } | null;
+  readonly chanceToWin: number;
+  readonly risk: { readonly control: number; readonly treatment: number };
+  readonly credibleInterval: readonly [number | null, number | null];
+  readonly error: StatsErrorView | null;
+}
+
+export interface MetricResultView {
+  readonly key: string;
+  readonly name: string;
+  readonly type: string;
+  readonly role: 'primary' | 'secondary' | 'guardrail';
+  readonly higherIsBetter: boolean;
+  readonly cupedApplied: boolean;
+  readonly error: StatsErrorView | null;
+  readonly variations: readonly { readonly variation: string; readonly units: number; readonly total: number; readonly mean: number; readonly comparison: ComparisonView | null }[];
+}
+
+/** GET …/experiments/{key}/results, as the console reads it. */
+export interface ExperimentResultsView {
+  readonly experiment: { readonly key: string; readonly name: string; readonly status: string; readonly startedAt: string | null };
+  readonly environment: string;
+  readonly computedAt: string;
+  readonly analysis: { readonly alpha: number; readonly sequential: boolean; readonly correction: string; readonly interval: string };
+  readonly units: { readonly analysed: number; readonly excluded: number };
+  readonly variations: readonly { readonly key: string; readonly name: string | null; readonly expectedShare: number; readonly units: number }[];
+  readonly srm: { readonly chiSquare: number; readonly pValue: number; readonly flagged: boolean; readonly error: StatsErrorView | null };
+  readonly metrics: readonly MetricResultView[];
+  readonly timeSeries: {
+    readonly interval: string;
+    readonly points: readonly {
+      readonly bucket: string;
+      readonly end: string;
+      readonly units: Readonly<Record<string, number>>;
+      readonly metrics: readonly { readonly metric: string; readonly variation: string; readonly effect: number; readonly ci: readonly [number | null, number | null]; readonly pValue: number }[];
+    }[];
+  };
+  readonly error: StatsErrorView | null;
+}
+
+export interface HealthView {
+  readonly status: 'ok' | 'degraded';
+  readonly source: string;
+  readonly window: { readonly start: string; readonly end: string; readonly minutes: number };
+  readonly database: 'ok' | 'unreachable';
+  readonly metricsAvailable: boolean;
+  readonly figures: readonly { readonly name: string; readonly statistic: string; readonly unit: string; readonly value: number | null }[];
+  readonly pipeline: { readonly deadLetters: number | null; readonly retryingRecords: number | null };
+}
+
+export interface RolesView {
+  readonly roles: readonly Role[];
+  readonly permissions: readonly { readonly permission: string; readonly description: string; readonly roles: readonly Role[] }[];
+}
+
+export interface AccessTokenView {
+  readonly id: string;
+  readonly name: string;
+  readonly prefix: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly lastUsedAt: string | null;
+  readonly revokedAt: string | null;
 }

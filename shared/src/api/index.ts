@@ -1,2 +1,5 @@
 export { ApiError, XpApiClient } from './client.js';
 export type { ApiErrorBody, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Page, Project, Stored, StoredEnvironment, User } from './client.js';
+export type { CodeRef, CodeRefsUpload, CodeRefsUploadResult, ExperimentResultsSummary, StoredCodeRef } from './client.js';
+export type { AccessTokenView, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsQuery, RolesView, StatsErrorView } from './client.js';
+export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './client.js';

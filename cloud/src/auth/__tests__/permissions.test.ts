@@ -62,6 +62,7 @@ describe('PERMISSION_MATRIX', () => {
       Permission.HoldoutsWrite,
       Permission.ChangeRequestsPropose,
       Permission.ChangeRequestsApply,
+      Permission.CodeRefsWrite,
     ];
     const admin = [
       ...editor,

@@ -112,6 +112,12 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     baseVersion: 1,
     comment: 'Ready',
   },
+  'POST /api/v1/projects/{project}/code-refs': {
+    repository: 'acme/shop',
+    branch: 'main',
+    commit: 'abc1234',
+    references: [{ flagKey: 'new-checkout', path: 'src/app.ts', line: 3, column: 7, snippet: "isFeatureEnabled('new-checkout')", language: 'typescript' }],
+  },
 };
 
 const PARAM_VALUES: Readonly<Record<string, string>> = { project: 'demo', key: 'new-checkout', environment: 'development', id: 'an-id' };

@@ -233,6 +233,16 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xc-${ctx.n}`));
     return { path: `${DEMO}/experiments/xc-${ctx.n}/results.csv?table=timeseries` };
   },
+  // Event explorer (issue 10); the stream closes at once with maxSeconds=0.
+  'GET /api/v1/projects/{project}/events': () => Promise.resolve({ path: `${DEMO}/events?limit=5&type=track` }),
+  'GET /api/v1/projects/{project}/events/stream': () => Promise.resolve({ path: `${DEMO}/events/stream?maxSeconds=0` }),
+  'GET /api/v1/projects/{project}/units/{unitId}/timeline': () => Promise.resolve({ path: `${DEMO}/units/user-1/timeline?limit=10` }),
+  'POST /api/v1/projects/{project}/code-refs': (ctx) =>
+    Promise.resolve({
+      path: `${DEMO}/code-refs`,
+      body: { repository: `repo-${ctx.n}`, branch: 'main', references: [{ flagKey: 'new-checkout', path: 'src/app.ts', line: 3, column: 7, snippet: "isFeatureEnabled('new-checkout')", language: 'typescript' }] },
+    }),
+  'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout` }),
   'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
   'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),
 };

@@ -249,6 +249,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(metricOf(r, 'page-views').variations[1]!.comparison!.cuped).toBeNull();
   });
 
+  it('analyses without CUPED when asked (cuped=false): plain Welch on the same sums', async () => {
+    const r = await results('checkout', '?cuped=false');
+    const revenue = metricOf(r, 'revenue');
+    const engine = frequentistTest(sumsOf(units, 'revenue', 'control'), sumsOf(units, 'revenue', 'treatment'));
+
+    expect(revenue.cupedApplied).toBe(false);
+    expect(revenue.variations[1]!.comparison!.cuped).toBeNull();
+    expect(revenue.variations[1]!.comparison!.pValue).toBeCloseTo(engine.pValue, 9);
+    expect(metricOf(await results('checkout', '?cuped=true'), 'revenue').cupedApplied).toBe(true);
+  });
+
   it('caps per-unit values before summing: absolute in SQL, percentile from the pooled quantile', async () => {
     const r = await results('checkout');
     const analysed = units.filter((u) => !u.excluded);

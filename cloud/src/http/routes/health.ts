@@ -3,6 +3,7 @@ import { Permission } from '../../auth/permissions.js';
 import type { Services } from '../../domain/services.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
+import type { MetricSink } from '../sdk/sdk-outcomes.js';
 
 /**
  * The ops "Health" view: recent figures of the platform's metrics plus the pipeline's backlog. In
@@ -87,6 +88,13 @@ export function inProcessHealthSource(counters: InProcessCounters): HealthSource
 
 /** The counters of this process, read by the Health view when no other source is attached. */
 export const processCounters = new InProcessCounters();
+
+/** The same counters as a metric sink, fed by the local platform's SDK endpoints and aggregator. */
+export const processCounterSink: MetricSink = {
+  put: (name, value) => {
+    processCounters.record(name, value);
+  },
+};
 
 const sources = new WeakMap<object, HealthSource>();
 

@@ -20,6 +20,7 @@ const known = {
   to: z.iso.datetime({ offset: true }).optional().describe('Units first exposed before this instant'),
   segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),
   sequential: z.enum(['true', 'false']).optional().describe('Confidence sequences (always-valid p-values) instead of the fixed-horizon test; default false'),
+  cuped: z.enum(['true', 'false']).optional().describe('CUPED variance reduction when pre-exposure data exists; default true'),
   alpha: z.coerce.number().gt(0).lt(1).optional().describe('Significance level, default 0.05'),
   correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width, from the experiment start'),
@@ -56,6 +57,7 @@ function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsR
     ...(query.to === undefined ? {} : { to: new Date(query.to) }),
     ...(query.segment === undefined ? {} : { segment: query.segment }),
     ...(query.sequential === undefined ? {} : { sequential: query.sequential === 'true' }),
+    ...(query.cuped === undefined ? {} : { cuped: query.cuped === 'true' }),
     ...(query.alpha === undefined ? {} : { alpha: query.alpha }),
     ...(query.correction === undefined ? {} : { correction: query.correction }),
   };

@@ -1,13 +1,13 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { z } from 'zod';
-import type { EvaluationResult, ExposureEvent, PipelineEvent } from '@xp/shared';
-import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, keySchema, resolveSplitUrl } from '@xp/shared';
+import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent } from '@xp/shared/edge';
+import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, isKey, resolveSplitUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
-import { experimentsRepo } from '../../domain/publisher.js';
-import { parseOrThrow } from '../../domain/validation.js';
+import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
+import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
+import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
 import type { ServedRuleset } from './ruleset-cache.js';
@@ -34,6 +34,8 @@ export interface SdkOptions {
   readonly maxStreams?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
   readonly metrics?: SdkMetrics;
+  /** Sticky-bucket assignments for /sdk/v1/evaluate (Redis when REDIS_URL is set). Default: in process memory. */
+  readonly sticky?: StickyAssignmentStore;
 }
 
 export interface SdkMetrics {
@@ -55,13 +57,68 @@ const NOT_RUNNING_CACHE_ENTRIES = 1_000;
 /** A stream whose client stopped reading is closed once this many events are queued. */
 const MAX_QUEUED_STREAM_CHUNKS = 64;
 
-const evaluateBodySchema = z.strictObject({
-  unit: z.strictObject({
-    id: z.string().min(1).max(256),
-    attributes: z.record(z.string().max(200), z.json()).optional(),
-  }),
-  flags: z.array(keySchema).max(MAX_EVALUATE_FLAGS).optional(),
-});
+/** Experiments as stored (the split-URL redirect's fallback for experiments not running here). */
+const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
+
+export interface EvaluateBody {
+  readonly unit: { readonly id: string; readonly attributes?: Record<string, unknown> };
+  readonly flags?: string[];
+}
+
+/**
+ * The /sdk/v1/evaluate body: `{ unit: { id, attributes? }, flags? }`, unknown keys refused. Written
+ * out rather than with zod, which the evaluation Lambda does not load. `input` comes from JSON.parse,
+ * so every attribute value is already JSON.
+ */
+export function parseEvaluateBody(input: unknown): EvaluateBody {
+  const fail = (path: string, message: string): never => {
+    throw new AppError(AppErrorCode.Validation, `invalid body: ${path === '' ? '' : `${path}: `}${message}`, { issues: [{ path, message }] });
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const onlyKeys = (v: Record<string, unknown>, path: string, allowed: readonly string[]): void => {
+    const extra = Object.keys(v).find((k) => !allowed.includes(k));
+    if (extra !== undefined) {
+      fail(path, `unrecognized key "${extra}"`);
+    }
+  };
+  if (!isObject(input)) {
+    return fail('', 'expected an object');
+  }
+  onlyKeys(input, '', ['unit', 'flags']);
+  const unit = input.unit;
+  if (!isObject(unit)) {
+    return fail('unit', 'expected an object with an id');
+  }
+  onlyKeys(unit, 'unit', ['id', 'attributes']);
+  if (typeof unit.id !== 'string' || unit.id.length === 0 || unit.id.length > 256) {
+    fail('unit.id', 'expected a string of 1-256 characters');
+  }
+  if (unit.attributes !== undefined) {
+    if (!isObject(unit.attributes)) {
+      fail('unit.attributes', 'expected an object');
+    }
+    const long = Object.keys(unit.attributes as object).find((k) => k.length > 200);
+    if (long !== undefined) {
+      fail(`unit.attributes.${long.slice(0, 40)}…`, 'attribute names are at most 200 characters');
+    }
+  }
+  const flags = input.flags;
+  if (flags !== undefined) {
+    if (!Array.isArray(flags)) {
+      fail('flags', 'expected an array of flag keys');
+    }
+    const list = flags as unknown[];
+    if (list.length > MAX_EVALUATE_FLAGS) {
+      fail('flags', `at most ${MAX_EVALUATE_FLAGS} flags`);
+    }
+    list.forEach((key, index) => {
+      if (!isKey(key)) {
+        fail(`flags.${index}`, typeof key === 'string' ? KEY_PATTERN_MESSAGE : 'expected a flag key');
+      }
+    });
+  }
+  return input as unknown as EvaluateBody;
+}
 
 /** What /sdk/v1/evaluate returns per flag. */
 export interface EvaluatedFlag {
@@ -163,6 +220,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxStreams = options.maxStreams ?? 1_000;
   const notRunning = new Map<string, { url: string | undefined; expiresAt: number }>();
+  const sticky = options.sticky ?? new InMemoryStickyAssignmentStore();
 
   const caller = (c: Context): Promise<SdkCaller> => {
     rejectKeysInQuery(c);
@@ -177,23 +235,53 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     return served;
   };
 
-  /** Logs exposures without ever failing the request that caused them. */
-  const logExposures = async (events: PipelineEvent[], who: SdkCaller): Promise<void> => {
-    if (events.length === 0) {
-      return;
-    }
+  /**
+   * Logs exposures without ever failing the request that caused them. Exposures of the requests
+   * handled in the same event-loop turn go to the sink together: one PutRecords for many concurrent
+   * evaluations instead of one each, with no added wait (a batch leaves on setImmediate; one that
+   * would pass a Kinesis request's 500 records makes way for a new one). Every request still answers
+   * only after its own exposures were accepted or counted as dropped.
+   */
+  interface ExposureBatch {
+    readonly events: PipelineEvent[];
+    readonly callers: Set<SdkCaller>;
+  }
+  let pending: { readonly batch: ExposureBatch; readonly done: Promise<void> } | undefined;
+  const flushExposures = async (batch: ExposureBatch): Promise<void> => {
     try {
-      await sink.put(events);
-      metrics.exposuresLogged += events.length;
+      await sink.put(batch.events);
+      metrics.exposuresLogged += batch.events.length;
     } catch (error) {
-      metrics.exposuresDropped += events.length;
-      deps.logger.warn('exposures not logged: the event sink refused them', {
-        projectId: who.projectId,
-        environment: who.environment,
-        count: events.length,
-        error: error instanceof Error ? error.message : 'unknown',
-      });
+      metrics.exposuresDropped += batch.events.length;
+      for (const who of batch.callers) {
+        deps.logger.warn('exposures not logged: the event sink refused them', {
+          projectId: who.projectId,
+          environment: who.environment,
+          count: batch.events.filter((e) => e.projectId === who.projectId && e.environment === who.environment).length,
+          error: error instanceof Error ? error.message : 'unknown',
+        });
+      }
     }
+  };
+  const logExposures = (events: PipelineEvent[], who: SdkCaller): Promise<void> => {
+    if (events.length === 0) {
+      return Promise.resolve();
+    }
+    if (pending === undefined || pending.batch.events.length + events.length > MAX_EVENTS_PER_BATCH) {
+      const batch: ExposureBatch = { events: [], callers: new Set() };
+      const done = new Promise<void>((resolve) => {
+        setImmediate(() => {
+          if (pending?.batch === batch) {
+            pending = undefined;
+          }
+          void flushExposures(batch).then(resolve);
+        });
+      });
+      pending = { batch, done };
+    }
+    pending.batch.events.push(...events);
+    pending.batch.callers.add(who);
+    return pending.done;
   };
 
   const exposure = (who: SdkCaller, at: number, e: Omit<ExposureEvent, 'id' | 'timestamp' | 'type'>): PipelineEvent => ({
@@ -293,10 +381,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.post('/sdk/v1/evaluate', async (c) => {
     const who = await caller(c);
-    const input = parseOrThrow(evaluateBodySchema, await readJsonBody(c, EVALUATE_BODY_BYTES), 'body');
+    const input = parseEvaluateBody(await readJsonBody(c, EVALUATE_BODY_BYTES));
     const served = await current(who);
     const at = now();
-    const context = { attributes: { ...input.unit.attributes, id: input.unit.id }, now: at };
+    const attributes = { ...input.unit.attributes, id: input.unit.id };
+    const snapshot = await loadStickySnapshot(sticky, who.projectId, served.ruleset, attributes, deps.logger);
+    const context = { attributes, now: at, ...(snapshot === undefined ? {} : { stickyBuckets: snapshot }) };
     const flagKeys = input.flags ?? Object.keys(served.ruleset.flags);
     const flags: Record<string, EvaluatedFlag> = {};
     const exposures: PipelineEvent[] = [];
@@ -308,7 +398,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         exposures.push(exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute }));
       }
     }
-    await logExposures(exposures, who);
+    await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures, who)]);
     c.header('Cache-Control', 'no-store');
     return c.json({ version: served.version, flags });
   });
@@ -358,7 +448,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     rejectKeysInQuery(c, true);
     const who = await authenticateSdkKey(keys, c.req.query('k') ?? c.req.header(SDK_KEY_HEADER), ['client']);
     const experimentKey = c.req.param('experimentKey');
-    if (!keySchema.safeParse(experimentKey).success) {
+    if (!isKey(experimentKey)) {
       throw new AppError(AppErrorCode.NotFound, 'experiment not found');
     }
     c.header('Cache-Control', 'no-store');

@@ -62,7 +62,7 @@ describe('demo traffic through a real local stack', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'xp-demo-'));
     stack = await start([]);
     stats = await stack.demo!.done;
-  });
+  }, 120_000);
   afterAll(async () => {
     await stack.close();
     await rm(dir, { recursive: true, force: true });
@@ -106,6 +106,27 @@ describe('demo traffic through a real local stack', () => {
     expect(srmTest([balanced.control!, balanced.treatment!], [0.5, 0.5]).pValue).toBeGreaterThan(0.01);
     const winner = await conversions(DemoExperiment.Winner);
     expect(winner.treatment! - winner.control!).toBeGreaterThan(0.03);
+  });
+
+  it('feeds the Health view from the in-process counters of the SDK endpoints and the aggregator', async () => {
+    const login = await fetch(`${stack.apiUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'me@example.com', password: PASSWORD }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    // The aggregator's lag is recorded once a batch is applied; the previous test waited for all of them.
+    const res = await fetch(`${stack.apiUrl}/api/v1/health?minutes=60`, { headers: { authorization: `Bearer ${token}` } });
+    const report = (await res.json()) as { source: string; metricsAvailable: boolean; figures: { name: string; statistic: string; value: number | null }[] };
+    const figure = (name: string, statistic: string): number | null | undefined => report.figures.find((f) => f.name === name && f.statistic === statistic)?.value;
+
+    expect(res.status).toBe(200);
+    expect(report.source).toBe('in-process');
+    expect(figure('EventsAccepted', 'sum')).toBeGreaterThanOrEqual(stats.eventsSent);
+    expect(figure('EventsRejected', 'sum')).toBe(0);
+    expect(figure('EvaluationLatency', 'p50')).toBeGreaterThan(0);
+    expect(figure('EvaluationLatency', 'p99')).toBeGreaterThanOrEqual(figure('EvaluationLatency', 'p50')!);
+    expect(figure('AggregationLag', 'max')).toBeGreaterThanOrEqual(0);
   });
 
   it('raises no guardrail alert on the demo data (errors are the same in every arm)', async () => {

@@ -106,6 +106,30 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(streamed.status).toBe(413);
     });
 
+    it('sends the exposures of concurrent evaluations to Kinesis together, every one of them', async () => {
+      const puts: number[] = [];
+      s.useSink({
+        put: async (events) => {
+          puts.push(events.length);
+          await createKinesisEventSink({ client: s.kinesis, streamName: STREAM }).put(events);
+        },
+      });
+      const units = Array.from({ length: 40 }, (_, i) => `user-batch-${i}`);
+      const answers = await Promise.all(units.map(async (id) => s.p.app.request('/sdk/v1/evaluate', {
+        method: 'POST',
+        headers: { 'X-XP-SDK-Key': server, 'content-type': 'application/json' },
+        body: JSON.stringify({ unit: { id }, flags: ['checkout-flag'] }),
+      })));
+      s.restoreSink();
+
+      expect(answers.map((a) => a.status)).toEqual(units.map(() => 200));
+      // Fewer Kinesis requests than evaluations, and no exposure lost or repeated.
+      expect(puts.reduce((a, b) => a + b, 0)).toBe(40);
+      expect(puts.length).toBeLessThan(40);
+      const logged = (await readStream(s.kinesis)).filter((r) => r.event.event.type === 'exposure' && r.event.event.unitId.startsWith('user-batch-'));
+      expect(logged.map((r) => r.event.event.unitId).sort()).toEqual([...units].sort());
+    });
+
     it('still answers when the event sink is down, counting and logging the lost exposures', async () => {
       const dead = await s.deadSink();
       s.useSink(dead.sink);

@@ -1,0 +1,94 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import type { CodeRef, XpApiClient } from '@xp/shared';
+import { WorkspaceIndex } from '@xp/language-server/indexer';
+import { AppError, AppErrorCode } from '../errors.js';
+
+const SNIPPET_MAX = 500;
+const FLAGS_FILES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
+
+/** Every flag reference under `dir`, found by the language server's indexer (.gitignore respected). */
+export async function collectCodeRefs(dir: string, wrapperFunctions: readonly string[]): Promise<{ references: CodeRef[]; files: number }> {
+  const index = new WorkspaceIndex(dir, { wrapperFunctions, workers: availableParallelism() });
+  await index.indexAll();
+  const references = index
+    .references()
+    .map((r) => ({
+      flagKey: r.flagKey,
+      path: path.relative(dir, r.file).split(path.sep).join('/'),
+      line: r.range.start.line + 1,
+      column: r.range.start.character + 1,
+      snippet: r.snippet.slice(0, SNIPPET_MAX),
+      language: r.language,
+    }))
+    .sort((a, b) => a.path.localeCompare(b.path) || a.line - b.line || a.column - b.column);
+  return { references, files: new Set(references.map((r) => r.path)).size };
+}
+
+/** The project named by a flags-as-code file in `dir`, if there is one. */
+function projectOfFlagsFile(dir: string): string | undefined {
+  for (const name of FLAGS_FILES) {
+    const file = path.join(dir, name);
+    if (!existsSync(file)) {
+      continue;
+    }
+    try {
+      const text = readFileSync(file, 'utf8');
+      const doc = (name.endsWith('.json') ? JSON.parse(text) : YAML.parse(text)) as { project?: unknown } | null;
+      if (typeof doc?.project === 'string') {
+        return doc.project;
+      }
+    } catch {
+      // Not a flags document: keep looking.
+    }
+  }
+  return undefined;
+}
+
+/** `xp code-refs --repo NAME --branch B [--dir .] [--project P] [--commit SHA] [--wrapper NAME]… [--dry-run]` */
+export async function runCodeRefs(args: readonly string[], api: () => XpApiClient, print: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      repo: { type: 'string' },
+      branch: { type: 'string' },
+      dir: { type: 'string', default: '.' },
+      project: { type: 'string' },
+      commit: { type: 'string' },
+      wrapper: { type: 'string', multiple: true, default: [] },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const dir = path.resolve(values.dir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new AppError(AppErrorCode.Validation, `--dir ${values.dir} is not a directory`);
+  }
+  const { references, files } = await collectCodeRefs(dir, values.wrapper);
+  const flags = new Set(references.map((r) => r.flagKey)).size;
+  print(`Found ${references.length} references to ${flags} flags in ${files} files under ${dir}`);
+  if (values['dry-run']) {
+    for (const r of references) {
+      print(`  ${r.flagKey}  ${r.path}:${r.line}:${r.column}  ${r.snippet}`);
+    }
+    return 0;
+  }
+  if (values.repo === undefined || values.branch === undefined) {
+    throw new AppError(AppErrorCode.Validation, 'code-refs needs --repo NAME and --branch BRANCH (or --dry-run)');
+  }
+  const project = values.project ?? projectOfFlagsFile(dir);
+  if (project === undefined) {
+    throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
+  }
+  const result = await api().uploadCodeRefs(project, {
+    repository: values.repo,
+    branch: values.branch,
+    ...(values.commit === undefined ? {} : { commit: values.commit }),
+    references,
+  });
+  print(`Stored ${result.stored} references for ${result.repository}@${result.branch} in ${project} (replaced ${result.replaced}).`);
+  return 0;
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import { Permission, assertCan } from '../auth/permissions.js';
+import type { CodeRefRow } from '../store/code-refs.js';
+import { countCodeRefs, listCodeRefs, replaceCodeRefs } from '../store/code-refs.js';
+import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
+
+/** Upload limits: one repository's references per request, snippets are one trimmed line. */
+export const CODE_REFS_LIMITS = {
+  references: 20_000,
+  snippet: 500,
+  path: 1024,
+  list: 5_000,
+} as const;
+
+export const codeRefSchema = z.strictObject({
+  flagKey: keySchema,
+  path: z
+    .string()
+    .min(1)
+    .max(CODE_REFS_LIMITS.path)
+    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be relative to the repository root, without ".."'),
+  line: z.number().int().min(1).max(10_000_000),
+  column: z.number().int().min(1).max(1_000_000),
+  snippet: z.string().max(CODE_REFS_LIMITS.snippet, `must be at most ${CODE_REFS_LIMITS.snippet} characters`),
+  language: z.string().min(1).max(32).regex(/^[a-z0-9+#-]+$/, 'must be a lower-case language id such as "typescript"'),
+});
+
+export const codeRefsUploadSchema = z.strictObject({
+  repository: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"'),
+  branch: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name'),
+  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a hexadecimal commit id').optional(),
+  references: z.array(codeRefSchema).max(CODE_REFS_LIMITS.references, `at most ${CODE_REFS_LIMITS.references} references per upload`),
+});
+export type CodeRefsUploadBody = z.output<typeof codeRefsUploadSchema>;
+
+export interface CodeRefsUploadSummary {
+  readonly repository: string;
+  readonly branch: string;
+  readonly stored: number;
+  readonly replaced: number;
+  readonly flags: number;
+}
+
+/** Replaces a repository branch's references in one transaction. */
+export async function uploadCodeRefs(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, body: CodeRefsUploadBody): Promise<CodeRefsUploadSummary> {
+  assertCan(actor, Permission.CodeRefsWrite);
+  const project = await projectFor(deps.db, actor, projectKey);
+  const target = { projectId: project.id, repository: body.repository, branch: body.branch, commit: body.commit ?? null, now: deps.now() };
+  return deps.db.withTransaction(async (tx) => {
+    const { replaced } = await replaceCodeRefs(tx, target, body.references);
+    const stored = await countCodeRefs(tx, project.id, body.repository, body.branch);
+    return { repository: body.repository, branch: body.branch, stored, replaced, flags: new Set(body.references.map((r) => r.flagKey)).size };
+  });
+}
+
+export async function codeRefsFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, flag: string | undefined): Promise<CodeRefRow[]> {
+  assertCan(actor, Permission.Read);
+  const project = await projectFor(deps.db, actor, projectKey);
+  return listCodeRefs(deps.db, project.id, { flag, limit: CODE_REFS_LIMITS.list });
+}

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../store/db.js';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import { REDACTED, redactBody } from '../request-log.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+/** A database whose health probe fails, to provoke an unhandled error. */
+function failingHealthProbe(db: Database): Database {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'query') {
+        return (sql: string, params?: readonly unknown[]) => (sql === 'SELECT 1' ? Promise.reject(new Error('probe exploded at the socket layer')) : target.query(sql, params));
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+const requestLines = (p: Platform): Record<string, any>[] => p.logs.filter((l) => l.startsWith('request {')).map((l) => JSON.parse(l.slice('request '.length)) as Record<string, any>);
+
+describe('structured request logs and error capture', () => {
+  let p: Platform;
+  let quiet: Platform;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget(), { app: { requestLog: { collectBody: true } }, deps: (d) => ({ ...d, db: failingHealthProbe(d.db) }) });
+    quiet = await startPlatform(pgliteTarget());
+  }, 120_000);
+  afterAll(async () => {
+    await p.close();
+    await quiet.close();
+  });
+
+  it('logs one JSON line per request with request id, route, status, latency, client and user id', async () => {
+    const token = await p.login(OWNER.email, OWNER.password);
+    const res = await p.request('GET', '/api/v1/projects/demo/flags?limit=1', { token, headers: { 'X-XP-Client': 'console', 'X-Request-Id': 'trace-0123456789' } });
+    const me = await p.request('GET', '/api/v1/me', { token });
+
+    const lines = requestLines(p);
+    const flags = lines.find((l) => l.requestId === 'trace-0123456789');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('trace-0123456789');
+    expect(flags).toMatchObject({ method: 'GET', route: '/api/v1/projects/:project/flags', path: '/api/v1/projects/demo/flags', status: 200, client: 'console', userId: me.body.id });
+    expect(typeof flags!.latencyMs).toBe('number');
+    expect(me.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('with COLLECT_REQUEST_BODY the body is logged with passwords, tokens and keys redacted', async () => {
+    const token = await p.login(OWNER.email, OWNER.password);
+    const created = await p.request('POST', '/api/v1/me/tokens', { token, body: { name: 'ci token' } });
+    const secret = created.body.token as string;
+    await p.request('POST', '/api/v1/projects/demo/flags', { token, body: { key: 'logged-flag', name: `note ${secret}`, type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: {} } });
+
+    const login = requestLines(p).find((l) => l.route === '/api/v1/auth/login');
+    const flag = requestLines(p).find((l) => l.route === '/api/v1/projects/:project/flags' && l.method === 'POST');
+    expect(login?.body).toEqual({ email: OWNER.email, password: REDACTED });
+    expect(flag?.body.name).toMatch(/^note xpp_.{1,12}…$/);
+    expect(p.logs.join('\n')).not.toContain(OWNER.password);
+    expect(p.logs.join('\n')).not.toContain(secret);
+  });
+
+  it('redacts nested secret-named fields and token-shaped strings anywhere in a body', () => {
+    const body = { user: { newPassword: 'x', currentPassword: 'y' }, apiKey: 'k', items: [{ sdkKey: 'z', note: 'xpk_srv_ABCDEFGHIJKLMNOPQRSTUV' }], clientSecret: 's', plain: 42 };
+
+    expect(redactBody(body)).toEqual({ user: { newPassword: REDACTED, currentPassword: REDACTED }, apiKey: REDACTED, items: [{ sdkKey: REDACTED, note: 'xpk_srv_ABCDEFGH…' }], clientSecret: REDACTED, plain: 42 });
+  });
+
+  it('an unhandled error is logged with its stack and request id, and answered with neither', async () => {
+    const res = await p.request('GET', '/healthz', { headers: { 'X-Request-Id': 'failing-request-42' } });
+
+    const error = p.logs.find((l) => l.startsWith('unhandled error'));
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: { code: 'INTERNAL', message: 'internal error; it has been logged' } });
+    expect(JSON.stringify(res.body)).not.toContain('exploded');
+    expect(error).toContain('failing-request-42');
+    expect(error).toContain('probe exploded at the socket layer');
+    expect(error).toMatch(/at .*request-log\.test\.ts/);
+    expect(requestLines(p).find((l) => l.requestId === 'failing-request-42')?.status).toBe(500);
+  });
+
+  it('without COLLECT_REQUEST_BODY no body is logged', async () => {
+    await quiet.login(OWNER.email, OWNER.password);
+
+    const login = requestLines(quiet).find((l) => l.route === '/api/v1/auth/login');
+    expect(login).toMatchObject({ status: 200 });
+    expect(login).not.toHaveProperty('body');
+  });
+});

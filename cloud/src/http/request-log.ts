@@ -1,0 +1,105 @@
+/**
+ * One structured log line per request: request id, method, route, status, latency, client, user
+ * id, and (with COLLECT_REQUEST_BODY=true) the JSON body with every secret-looking field redacted.
+ * Errors are logged with their stack by the error mapper, carrying the same request id; responses
+ * never contain either.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { redactSecrets } from '../auth/tokens.js';
+import type { Logger } from '../domain/context.js';
+
+export interface RequestLogOptions {
+  /** Log the request body (JSON only, first 16 KB) with secrets redacted. Default false. */
+  readonly collectBody?: boolean;
+  /** Milliseconds clock; injectable for tests. */
+  readonly now?: () => number;
+}
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
+const MAX_BODY_CHARS = 16 * 1024;
+/** Field names whose values are never logged. */
+const SECRET_FIELD = /pass(word|phrase)?|secret|token|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session/i;
+export const REDACTED = '[redacted]';
+
+const requestIds = new WeakMap<Request, string>();
+const requestUsers = new WeakMap<Request, string>();
+
+/** The request's id (as logged and returned in X-Request-Id), if the middleware ran. */
+export const requestIdOf = (c: Context): string | undefined => requestIds.get(c.req.raw);
+
+/** Called by the route table once the caller is authenticated, so the request line names them. */
+export function noteUser(c: Context, userId: string): void {
+  requestUsers.set(c.req.raw, userId);
+}
+
+/** A copy of a parsed JSON value with secret-named fields replaced and token-shaped strings redacted. */
+export function redactBody(value: unknown, depth = 0): unknown {
+  if (depth > 32) {
+    return REDACTED;
+  }
+  if (typeof value === 'string') {
+    return redactSecrets(value);
+  }
+  if (Array.isArray(value)) {
+    return value.map((v) => redactBody(v, depth + 1));
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_FIELD.test(k) ? REDACTED : redactBody(v, depth + 1)]));
+  }
+  return value;
+}
+
+async function bodyOf(c: Context): Promise<unknown> {
+  if (!/json/i.test(c.req.header('content-type') ?? '')) {
+    return undefined;
+  }
+  const text = await c.req.raw.clone().text();
+  if (text === '') {
+    return undefined;
+  }
+  if (text.length > MAX_BODY_CHARS) {
+    return `[${text.length} characters, not logged]`;
+  }
+  try {
+    return redactBody(JSON.parse(text));
+  } catch {
+    return '[not JSON]';
+  }
+}
+
+export function requestLogger(logger: Logger, options: RequestLogOptions = {}): MiddlewareHandler {
+  const now = options.now ?? (() => performance.now());
+  return async (c, next) => {
+    const started = now();
+    const incoming = c.req.header(REQUEST_ID_HEADER);
+    const requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    requestIds.set(c.req.raw, requestId);
+    c.header(REQUEST_ID_HEADER, requestId);
+    const body = options.collectBody === true && c.req.method !== 'GET' && c.req.method !== 'HEAD' ? await bodyOf(c) : undefined;
+    try {
+      await next();
+    } finally {
+      const status = c.res.status;
+      const fields: Record<string, unknown> = {
+        requestId,
+        method: c.req.method,
+        // The last matched route is the handler's (the first ones are middleware on '*').
+        route: routePath(c, -1),
+        path: redactSecrets(c.req.path),
+        status,
+        latencyMs: Math.round((now() - started) * 10) / 10,
+        client: c.req.header('x-xp-client')?.trim().toLowerCase().slice(0, 32) ?? 'api',
+        ...(requestUsers.has(c.req.raw) ? { userId: requestUsers.get(c.req.raw) } : {}),
+        ...(body === undefined ? {} : { body }),
+      };
+      if (status >= 500) {
+        logger.error('request', fields);
+      } else {
+        logger.info('request', fields);
+      }
+    }
+  };
+}

@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import { Permission, assertCan } from '../../auth/permissions.js';
+import { projectFor } from '../../domain/definitions.js';
+import type { Services } from '../../domain/services.js';
+import { invalid } from '../../errors.js';
+import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplorerEvents, unitTimeline } from '../../store/explorer.js';
+import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
+import { MAX_PAGE_SIZE } from '../../store/pagination.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+import { pageQuery, pageSchema, projectParams } from './common.js';
+
+/**
+ * The live event explorer: search, a server-sent stream and the per-unit timeline over the events
+ * the aggregator committed (cloud/src/store/explorer.ts). Permission `read`: events carry what SDKs
+ * send, which the platform asks to be free of personal data, and viewers already see attribute
+ * values through the results filters (docs/operations.md#permission).
+ */
+
+const MAX_STREAM_BATCH = 200;
+const STREAM_POLL_MS = 1_000;
+const HEARTBEAT_MS = 15_000;
+
+export const explorerEventSchema = z.object({
+  id: z.string(),
+  type: z.enum([ExplorerEventType.Exposure, ExplorerEventType.Track]),
+  environment: z.string(),
+  unitId: z.string(),
+  name: z.string().describe('Tracked events: the event name; exposures: the experiment key'),
+  experiment: z.string().optional(),
+  variation: z.string().optional(),
+  flag: z.string().optional(),
+  reason: z.string().optional().describe('Exposures: SPLIT (the unit was bucketed into the experiment)'),
+  value: z.number().optional(),
+  properties: z.record(z.string(), z.unknown()).optional().describe('Tracked events: properties; exposures: the unit attributes sent with it'),
+  occurredAt: z.string(),
+  receivedAt: z.string(),
+  seq: z.number().int().describe('Insertion order; the stream event id'),
+});
+
+const propertiesParam = z
+  .string()
+  .max(2048)
+  .transform((text, ctx) => {
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        return value as Record<string, unknown>;
+      }
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object, e.g. {"plan":"pro"}' });
+    return z.NEVER;
+  });
+
+const filters = {
+  environment: keySchema.optional(),
+  unitId: z.string().min(1).max(256).optional().describe('Exact unit id'),
+  name: z.string().min(1).max(200).optional().describe('Exact event name (exposures: the experiment key)'),
+  type: z.enum([ExplorerEventType.Exposure, ExplorerEventType.Track]).optional(),
+  experiment: keySchema.optional(),
+  properties: propertiesParam.optional().describe('JSON object the event properties must contain (JSONB containment)'),
+  q: z.string().min(1).max(200).optional().describe('Free text: every word must appear in the name, unit id, experiment, variation, flag or a property value'),
+  from: z.iso.datetime({ offset: true }).optional().describe('Occurred at or after'),
+  to: z.iso.datetime({ offset: true }).optional().describe('Occurred before'),
+};
+
+const searchQuery = z.strictObject({ ...filters, ...pageQuery });
+const streamQuery = z.strictObject({
+  ...filters,
+  after: z.coerce.number().int().min(0).optional().describe('Resume after this seq (the Last-Event-ID header does the same); default: only new events'),
+  maxSeconds: z.coerce.number().int().min(0).max(3_600).default(300).describe('Close the stream after this long (clients reconnect with Last-Event-ID); 0 sends what is pending and closes'),
+});
+/** Unit ids in a path: letters, digits and _ . : @ + -, not starting with . or -; others use the search's `unitId` query. */
+const unitIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,127}$/, 'a unit id in the path is 1-128 letters, digits or _ . : @ + - (not starting with . or -); search other ids with GET …/events?unitId=');
+const timelineParams = z.strictObject({ project: keySchema, unitId: unitIdParam });
+const timelineQuery = z.strictObject({
+  environment: keySchema.optional(),
+  from: filters.from,
+  to: filters.to,
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned, oldest first; `truncated` says more exist (continue with `from`)'),
+});
+
+type Filters = { [K in keyof typeof filters]?: z.output<(typeof filters)[K]> };
+
+function toFilter(q: Filters): ExplorerFilter {
+  if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
+    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
+  }
+  return {
+    ...(q.environment === undefined ? {} : { environment: q.environment }),
+    ...(q.unitId === undefined ? {} : { unitId: q.unitId }),
+    ...(q.name === undefined ? {} : { name: q.name }),
+    ...(q.type === undefined ? {} : { type: q.type }),
+    ...(q.experiment === undefined ? {} : { experiment: q.experiment }),
+    ...(q.properties === undefined ? {} : { properties: q.properties }),
+    ...(q.q === undefined ? {} : { text: q.q }),
+    ...(q.from === undefined ? {} : { from: new Date(q.from) }),
+    ...(q.to === undefined ? {} : { to: new Date(q.to) }),
+  };
+}
+
+const sse = (e: ExplorerEvent): string => `event: ${e.type}\nid: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`;
+
+export function explorerRoutes(services: Services): AnyRoute[] {
+  return [
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/events',
+      summary: 'Search recent events and exposures',
+      description: 'Newest first, cursor-paginated. Events are kept for the retention window (default 7 days).',
+      tag: 'Events',
+      permission: Permission.Read,
+      params: projectParams,
+      query: searchQuery,
+      responses: { 200: { description: 'A page of events', schema: pageSchema(explorerEventSchema) } },
+      handler: async (req) => {
+        const project = await projectFor(services.deps.db, req.actor, req.params.project);
+        const page = await searchExplorerEvents(services.deps.db, project.id, toFilter(req.query), { limit: req.query.limit, cursor: req.query.cursor });
+        return { status: 200, body: page, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/events/stream',
+      summary: 'Stream new events and exposures (server-sent events)',
+      description: 'One SSE message per event (`event: exposure|track`, `id: <seq>`, JSON data), with the same filters as the search. Resumes after Last-Event-ID.',
+      tag: 'Events',
+      permission: Permission.Read,
+      params: projectParams,
+      query: streamQuery,
+      responses: { 200: { description: 'text/event-stream' } },
+      handler: async (req) => {
+        const db = services.deps.db;
+        const project = await projectFor(db, req.actor, req.params.project);
+        const filter = toFilter(req.query);
+        const lastEventId = req.context.req.header('last-event-id');
+        const resume = lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? Number(lastEventId) : req.query.after;
+        let cursor = resume ?? (await latestExplorerSeq(db, project.id));
+        const deadline = Date.now() + req.query.maxSeconds * 1000;
+        const signal = req.context.req.raw.signal;
+        const encoder = new TextEncoder();
+        let timer: NodeJS.Timeout | undefined;
+        let lastWrite = Date.now();
+        const stream = new ReadableStream<Uint8Array>({
+          start(controller) {
+            let closed = false;
+            const close = (): void => {
+              if (closed) {
+                return;
+              }
+              closed = true;
+              clearTimeout(timer);
+              try {
+                controller.close();
+              } catch {
+                // the consumer already cancelled
+              }
+            };
+            signal.addEventListener('abort', close);
+            const tick = async (): Promise<void> => {
+              try {
+                for (;;) {
+                  const events = await explorerEventsAfter(db, project.id, cursor, filter, MAX_STREAM_BATCH);
+                  for (const e of events) {
+                    controller.enqueue(encoder.encode(sse(e)));
+                    cursor = e.seq;
+                    lastWrite = Date.now();
+                  }
+                  if (events.length < MAX_STREAM_BATCH) {
+                    break;
+                  }
+                }
+                if (Date.now() - lastWrite >= HEARTBEAT_MS) {
+                  controller.enqueue(encoder.encode(': heartbeat\n\n'));
+                  lastWrite = Date.now();
+                }
+              } catch (error) {
+                services.deps.logger.warn('explorer stream: read failed; closing', { error: error instanceof Error ? error.message : String(error) });
+                close();
+                return;
+              }
+              if (closed || signal.aborted || Date.now() >= deadline) {
+                close();
+                return;
+              }
+              timer = setTimeout(() => void tick(), STREAM_POLL_MS);
+            };
+            controller.enqueue(encoder.encode('retry: 3000\n\n'));
+            void tick();
+          },
+          cancel() {
+            clearTimeout(timer);
+          },
+        });
+        return { status: 200, stream, headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/units/{unitId}/timeline',
+      summary: 'What one unit saw and did',
+      description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first, within the retention window.',
+      tag: 'Events',
+      permission: Permission.Read,
+      params: timelineParams,
+      query: timelineQuery,
+      responses: { 200: { description: 'The timeline', schema: z.object({ unitId: z.string(), items: z.array(explorerEventSchema), truncated: z.boolean() }) } },
+      handler: async (req) => {
+        assertCan(req.actor, Permission.Read);
+        const project = await projectFor(services.deps.db, req.actor, req.params.project);
+        const { environment, from, to } = toFilter({ ...req.query });
+        const timeline = await unitTimeline(
+          services.deps.db,
+          project.id,
+          req.params.unitId,
+          { ...(environment === undefined ? {} : { environment }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) },
+          req.query.limit,
+        );
+        return { status: 200, body: { unitId: req.params.unitId, ...timeline }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,141 @@
+/**
+ * Rebuilds aggregates from the raw event archive, e.g. after a metric definition changed or a bug
+ * in the aggregator was fixed. Idempotent: whatever the archived events stored before is removed
+ * first, the events go through the aggregator again (the same statements as the live pipeline),
+ * and the affected experiments' totals are recomputed from the stored events.
+ *
+ * Scope: every event in the window, or with `experiment` only that experiment's exposures (tracked
+ * events are shared by all experiments and stay as stored; its totals are recomputed from them).
+ */
+import type { PipelineEvent } from '@xp/shared';
+import type { Logger } from '../domain/context.js';
+import type { Database } from '../store/db.js';
+import { archiveFiles, readArchiveFile } from '../store/event-archive.js';
+import { parseRecord, processBatchInTransaction, rebuildTotals } from './aggregate.js';
+import type { StreamRecord } from './aggregate.js';
+
+export interface ReplayOptions {
+  /** Local archive root (`<data dir>/archive/events`). */
+  readonly archive: string;
+  /** Arrival window [from, to). */
+  readonly from: Date;
+  readonly to: Date;
+  /** Only this experiment key (in every project that has one). */
+  readonly experiment?: string;
+  /** Records per aggregator transaction. Default 1,000. */
+  readonly chunkSize?: number;
+  /** Progress lines (the CLI writes them to stderr). */
+  readonly progress?: (line: string) => void;
+  readonly logger?: Logger;
+}
+
+export interface ReplayResult {
+  readonly files: number;
+  /** Events in the window and scope (after removing repeats of an event id). */
+  readonly events: number;
+  /** Lines that are not pipeline events. */
+  readonly invalid: number;
+  /** Experiments whose totals were recomputed. */
+  readonly experiments: number;
+}
+
+interface Target {
+  readonly projectId: string;
+  readonly environment: string;
+  readonly experiment: string;
+}
+
+/** Reads the window's events from the archive: one per (project, event id), the first archived wins. */
+export async function readArchivedEvents(options: Pick<ReplayOptions, 'archive' | 'from' | 'to' | 'experiment' | 'progress'>): Promise<{ events: PipelineEvent[]; files: number; invalid: number }> {
+  const files = await archiveFiles(options.archive, options.from, options.to);
+  const seen = new Set<string>();
+  const events: PipelineEvent[] = [];
+  let invalid = 0;
+  for (const [i, file] of files.entries()) {
+    for (const line of await readArchiveFile(file)) {
+      if (!line.ok) {
+        invalid++;
+        continue;
+      }
+      const parsed = parseRecord({ data: Buffer.from(line.text, 'utf8'), sequenceNumber: '0', shardId: 'archive', partitionKey: '' });
+      if (!parsed.ok) {
+        invalid++;
+        continue;
+      }
+      const e = parsed.event;
+      if (e.receivedAt < options.from.getTime() || e.receivedAt >= options.to.getTime()) {
+        continue;
+      }
+      if (options.experiment !== undefined && (e.event.type !== 'exposure' || e.event.experiment !== options.experiment)) {
+        continue;
+      }
+      const key = `${e.projectId}\u0000${e.event.id}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        events.push(e);
+      }
+    }
+    options.progress?.(`read ${i + 1}/${files.length} files, ${events.length} events`);
+  }
+  return { events, files: files.length, invalid };
+}
+
+const toRecord = (e: PipelineEvent, i: number): StreamRecord => ({ data: Buffer.from(JSON.stringify(e), 'utf8'), sequenceNumber: String(i), shardId: 'replay', partitionKey: e.event.unitId });
+
+/** Replays the archive's window into the database; see the module comment for what it rebuilds. */
+export async function replayArchive(db: Database, options: ReplayOptions): Promise<ReplayResult> {
+  const progress = options.progress ?? (() => undefined);
+  const { events, files, invalid } = await readArchivedEvents(options);
+  const chunkSize = Math.max(1, options.chunkSize ?? 1_000);
+  const projectIds = [...new Set(events.map((e) => e.projectId))];
+  const ids = { projects: events.map((e) => e.projectId), events: events.map((e) => e.event.id) };
+  const tracks = events.filter((e) => e.event.type === 'track');
+  const exposures = events.filter((e) => e.event.type === 'exposure');
+
+  // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
+  await db.withTransaction(async (tx) => {
+    await tx.query('DELETE FROM processed_events p USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE p.project_id = r.project_id AND p.event_id = r.event_id', [ids.projects, ids.events]);
+    if (tracks.length > 0) {
+      await tx.query('DELETE FROM unit_events u USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE u.project_id = r.project_id AND u.event_id = r.event_id', [tracks.map((e) => e.projectId), tracks.map((e) => e.event.id)]);
+    }
+    if (exposures.length > 0) {
+      await tx.query('DELETE FROM exposures x USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE x.project_id = r.project_id AND x.first_event_id = r.event_id', [
+        exposures.map((e) => e.projectId),
+        exposures.map((e) => e.event.id),
+      ]);
+    }
+  });
+  progress(`cleared ${events.length} events' previous effects`);
+
+  // 2. Apply them again through the aggregator, in order of occurrence, a chunk per transaction.
+  const ordered = [...events].sort((a, b) => a.occurredAt - b.occurredAt || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
+  for (let start = 0; start < ordered.length; start += chunkSize) {
+    const chunk = ordered.slice(start, start + chunkSize).map((e, i) => toRecord(e, start + i));
+    await db.withTransaction((tx) => processBatchInTransaction(tx, chunk, options.logger === undefined ? {} : { logger: options.logger }));
+    progress(`applied ${Math.min(start + chunkSize, ordered.length)}/${ordered.length} events`);
+  }
+
+  // 3. Recompute the totals of every affected experiment with today's metric definitions.
+  const targets = await experimentsToRebuild(db, projectIds, events, options.experiment);
+  for (const [i, target] of targets.entries()) {
+    await db.withTransaction((tx) => rebuildTotals(tx, target, options.logger === undefined ? {} : { logger: options.logger }));
+    progress(`recomputed totals ${i + 1}/${targets.length} (${target.experiment}, ${target.environment})`);
+  }
+  return { files, events: events.length, invalid, experiments: targets.length };
+}
+
+/** With an experiment: that one where it was exposed; without: every experiment exposed in the events' environments. */
+async function experimentsToRebuild(db: Database, projectIds: readonly string[], events: readonly PipelineEvent[], experiment: string | undefined): Promise<Target[]> {
+  if (projectIds.length === 0) {
+    return [];
+  }
+  const envs = [...new Set(events.map((e) => `${e.projectId}\u0000${e.environment}`))].map((k) => k.split('\u0000') as [string, string]);
+  const out = await db.query<{ project_id: string; environment: string; experiment: string }>(
+    `SELECT DISTINCT x.project_id, x.environment, x.experiment
+     FROM exposures x JOIN unnest($1::text[], $2::text[]) AS s(project_id, environment) ON x.project_id = s.project_id AND x.environment = s.environment
+     WHERE $3::text IS NULL OR x.experiment = $3
+     ORDER BY 1, 2, 3`,
+    [envs.map(([p]) => p), envs.map(([, e]) => e), experiment ?? null],
+  );
+  return out.rows.map((r) => ({ projectId: r.project_id, environment: r.environment, experiment: r.experiment }));
+}

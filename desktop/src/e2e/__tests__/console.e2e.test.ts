@@ -1,0 +1,224 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { XpApiClient, evaluateFlag } from '@xp/shared';
+import { ExperimentationClient } from '@xp/sdk';
+import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack } from '../console-stack.js';
+import type { ConsoleStack } from '../console-stack.js';
+
+const FLAG = 'e2e-checkout';
+const EXPERIMENT = 'e2e-checkout-test';
+const WAIT = { timeout: 30_000 };
+
+/**
+ * The analyst's flow end to end: the `npm start` stack on real PostgreSQL, the built console in
+ * Debian's Chromium, traffic from the JavaScript SDK. One browser page walks through the steps in
+ * order (each test continues where the previous one stopped); screenshots go to test-artifacts/.
+ */
+describe('console end to end', () => {
+  let platform: ConsoleStack | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let api: XpApiClient;
+  let consoleUrl: string;
+  let sdkKey: string;
+
+  const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS_DIR, `${name}.png`), fullPage: true });
+
+  beforeAll(async () => {
+    const [started, launched] = await Promise.all([startConsoleStack(), launchChromium()]);
+    platform = started;
+    browser = launched;
+    consoleUrl = started.consoleUrl;
+    sdkKey = started.sdkKey;
+    const context = await launched.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    page = await context.newPage();
+    const anonymous = new XpApiClient({ apiUrl: started.stack.apiUrl });
+    api = anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await platform?.close();
+  }, 60_000);
+
+  it('signs in and lists the flags', async () => {
+    await page.goto(consoleUrl);
+    await page.getByRole('heading', { name: 'Sign in to xp' }).waitFor(WAIT);
+    await shot('01-sign-in');
+
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Flags' }).waitFor(WAIT);
+    await page.getByRole('table', { name: 'Flags' }).getByText('new-checkout').waitFor(WAIT);
+    await shot('02-flags-list');
+    expect(await page.getByRole('combobox', { name: 'Environment' }).inputValue()).toBe('development');
+  }, 60_000);
+
+  it('creates a flag, adds a targeting rule and a 25% rollout, and turns it on', async () => {
+    await page.getByRole('button', { name: 'New flag' }).click();
+    await page.getByLabel('Key').fill(FLAG);
+    await page.getByLabel('Name').fill('E2E checkout');
+    await page.getByRole('button', { name: 'Create flag' }).click();
+    await page.getByRole('heading', { name: 'E2E checkout' }).waitFor(WAIT);
+
+    await page.getByRole('button', { name: '+ Targeting rule' }).click();
+    const rule1 = page.getByRole('region', { name: 'Rule 1' });
+    await rule1.getByRole('button', { name: '+ Attribute condition' }).click();
+    await rule1.getByLabel('Attribute 1').fill('country');
+    await rule1.getByLabel('Value 1').fill('NL');
+    await rule1.getByLabel('Rule 1 variation').selectOption('on');
+    await page.getByRole('button', { name: '+ Percentage rollout' }).click();
+    const rule2 = page.getByRole('region', { name: 'Rule 2' });
+    await rule2.getByLabel('Rule 2 variation').selectOption('on');
+    await rule2.getByLabel('Rule 2 rollout percent', { exact: true }).fill('25');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText(/Saved the targeting in Development/).waitFor(WAIT);
+
+    await page.getByRole('switch', { name: 'Flag on in Development' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Turn on' }).click();
+    await page.getByText(/Turned on in Development/).waitFor(WAIT);
+    await shot('03-flag-editor');
+
+    const stored = await api.get('demo', 'flags', FLAG);
+    const dev = stored.definition.environments.development!;
+    expect(dev.enabled).toBe(true);
+    expect(dev.rules.map((r) => r.type)).toEqual(['force', 'rollout']);
+    expect(dev.rules[0]).toMatchObject({ variation: 'on', condition: { country: { $eq: 'NL' } } });
+    expect(dev.rules[1]).toMatchObject({ variation: 'on', coverage: 0.25 });
+  }, 60_000);
+
+  it('evaluates as a user and shows the exact reason and bucket per environment', async () => {
+    const table = page.getByRole('table', { name: 'Evaluation by environment' });
+    await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+    await table.waitFor(WAIT);
+    const { published } = await api.publishedRuleset('demo', 'development');
+    const expected = evaluateFlag(published!.ruleset, FLAG, { attributes: { id: 'user-1' } });
+    const devRow = table.getByRole('row', { name: /^Development/ });
+    expect(await devRow.textContent()).toContain(expected.reason);
+    expect(await devRow.textContent()).toContain(expected.bucket === undefined ? '—' : `${(expected.bucket * 100).toFixed(2)}%`);
+
+    await page.getByRole('button', { name: '+ Attribute', exact: true }).click();
+    await page.getByLabel('Attribute name 2').fill('country');
+    await page.getByLabel('Attribute value 2').fill('NL');
+    await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+
+    await devRow.getByText('TARGETING_MATCH').waitFor(WAIT);
+    expect(await devRow.textContent()).toContain('rule-1');
+    expect(await devRow.textContent()).toContain('true');
+    expect(await table.getByRole('row', { name: /^Production/ }).textContent()).not.toContain('TARGETING_MATCH');
+    await shot('04-evaluate-as');
+  }, 60_000);
+
+  it('designs an experiment with the wizard and starts it', async () => {
+    await page.getByRole('link', { name: 'Experiments' }).click();
+    await page.getByRole('heading', { name: 'Experiments' }).waitFor(WAIT);
+    await shot('05-experiments-list');
+    await page.getByRole('button', { name: 'New experiment' }).click();
+    await page.getByLabel('Key').fill(EXPERIMENT);
+    await page.getByLabel('Name').fill('E2E checkout test');
+    await page.getByLabel('Hypothesis').fill('A shorter checkout raises the purchase rate.');
+    for (let i = 0; i < 3; i++) {
+      await page.getByRole('button', { name: 'Next' }).click();
+    }
+    await page.getByLabel('Role of demo-purchase').selectOption('primary');
+    await page.getByLabel('Role of demo-errors').selectOption('guardrail');
+    await page.getByRole('button', { name: 'Next' }).click();
+    const plan = await page.locator('output').textContent();
+    expect(plan).toMatch(/units per variation.*about \d+ days?/);
+    await shot('06-experiment-wizard-power');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Create and start' }).click();
+
+    await page.getByRole('heading', { name: 'E2E checkout test' }).waitFor(WAIT);
+    await page.getByText('running', { exact: true }).waitFor(WAIT);
+    expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.status).toBe('running');
+  }, 60_000);
+
+  it('shows results and the SRM warning once SDK traffic arrives, and exports CSV', async () => {
+    // Balanced traffic through the SDK (via the console's /sdk forwarding), then extra treatment
+    // exposures straight to /sdk/v1/events, as a client that double-assigns would send: a real SRM.
+    const client = new ExperimentationClient(sdkKey, { apiUrl: consoleUrl });
+    await client.ready();
+    const seen = { control: 0, treatment: 0 };
+    for (let i = 0; i < 400; i++) {
+      const user = `sdk-user-${i}`;
+      const variation = client.getVariant(EXPERIMENT, user);
+      if (variation === 'control' || variation === 'treatment') {
+        seen[variation]++;
+        if (i % (variation === 'treatment' ? 3 : 5) === 0) {
+          client.trackEvent('demo_purchase', user, { amount: 20 });
+        }
+      }
+    }
+    await client.close();
+    expect(seen.control + seen.treatment).toBe(400);
+    const extra = Array.from({ length: 300 }, (_v, i) => ({ id: `srm-exposure-${i}`, type: 'exposure', unitId: `srm-user-${i}`, timestamp: Date.now(), experiment: EXPERIMENT, variation: 'treatment' }));
+    const res = await fetch(`${consoleUrl}/sdk/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-xp-sdk-key': sdkKey }, body: JSON.stringify({ events: extra }) });
+    expect(res.status).toBe(202);
+
+    // The results panel refreshes on its own every 10 s; no reload.
+    await page.getByText(/Sample ratio mismatch/).waitFor({ timeout: 60_000 });
+    const units = page.getByRole('table', { name: 'Units per variation' });
+    await units.getByRole('row', { name: /^Total/ }).getByText('700', { exact: true }).waitFor(WAIT);
+    await page.getByRole('region', { name: 'Metric Purchase rate' }).waitFor(WAIT);
+    await shot('07-experiment-results');
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    const file = path.join(ARTIFACTS_DIR, 'results.csv');
+    await (await download).saveAs(file);
+    const csv = await readFile(file, 'utf8');
+    expect(csv.split('\n')[0]).toMatch(/metric/);
+    expect(csv).toContain('demo-purchase');
+    expect(csv).toContain('treatment');
+
+    const withoutCuped = page.waitForRequest((r) => r.url().includes('/results?') && r.url().includes('cuped=false'));
+    await page.getByRole('switch', { name: 'CUPED' }).click();
+    await withoutCuped;
+    await page.getByRole('region', { name: 'Metric Purchase rate' }).waitFor(WAIT);
+  }, 90_000);
+
+  it('records a decision', async () => {
+    await page.getByRole('button', { name: 'Decide…' }).click();
+    await page.getByLabel('Decision').selectOption('rollback');
+    await page.getByRole('button', { name: 'Stop and record decision' }).click();
+    await page.getByText('stopped', { exact: true }).waitFor(WAIT);
+    expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.decision).toBe('rollback');
+  }, 30_000);
+
+  it('shows the other screens with their data', async () => {
+    const screens: [link: string, heading: string, expectText: RegExp | null][] = [
+      ['Segments', 'Segments', null],
+      ['Metrics', 'Metrics', /Purchase rate/],
+      ['Code references', 'Code references', null],
+      ['Audit log', 'Audit log', new RegExp(FLAG)],
+      ['Users & keys', 'Users, roles and API keys', new RegExp(OWNER.email)],
+      ['Health', 'Health', /Database/],
+    ];
+    let n = 8;
+    for (const [link, heading, text] of screens) {
+      await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor(WAIT);
+      await page.locator('.state-loading').first().waitFor({ state: 'detached', timeout: 30_000 });
+      if (text !== null) {
+        await page.getByText(text).first().waitFor(WAIT);
+      }
+      await shot(`${String(n++).padStart(2, '0')}-${link.toLowerCase().replace(/[^a-z]+/g, '-')}`);
+    }
+    expect(await page.getByRole('table', { name: 'Health figures' }).or(page.getByText('No metrics in this window yet.')).count()).toBe(1);
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Audit log' }).click();
+    const audit = page.getByRole('table', { name: 'Audit entries' });
+    await audit.waitFor(WAIT);
+    expect(await audit.textContent()).toContain(EXPERIMENT);
+    const before = await page.locator('html').getAttribute('data-theme');
+    await page.getByRole('button', { name: /Switch to the (dark|light) theme/ }).click();
+    await page.goto(`${consoleUrl}/#/flags/${FLAG}`);
+    await page.getByRole('heading', { name: 'E2E checkout' }).waitFor(WAIT);
+    await shot(`${String(n).padStart(2, '0')}-flag-editor-other-theme`);
+    expect(await page.locator('html').getAttribute('data-theme')).toBe(before === 'dark' ? 'light' : 'dark');
+  }, 60_000);
+});

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { configFromEnv, startLocalStack } from '@xp/cloud';
+import type { LocalStack } from '@xp/cloud';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DESKTOP_DIR = path.resolve(here, '..', '..');
+export const RENDERER_DIR = path.join(DESKTOP_DIR, 'dist', 'renderer');
+export const ARTIFACTS_DIR = path.join(DESKTOP_DIR, 'test-artifacts');
+
+/** The PostgreSQL server the stack's scratch database lives on (CI starts it). */
+const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export const OWNER = { email: 'analyst@example.com', password: 'console e2e passphrase' };
+
+export interface ConsoleStack {
+  readonly stack: LocalStack;
+  readonly consoleUrl: string;
+  /** The development environment's server SDK key. */
+  readonly sdkKey: string;
+  close(): Promise<void>;
+}
+
+/** Builds the renderer when this checkout has no build yet (the e2e suite needs the real bundle). */
+export async function ensureRendererBuilt(): Promise<void> {
+  if (existsSync(path.join(RENDERER_DIR, 'index.html'))) {
+    return;
+  }
+  const { build } = await import('vite');
+  await build({ configFile: path.join(DESKTOP_DIR, 'vite.config.mjs'), logLevel: 'warn' });
+}
+
+/**
+ * The `npm start` stack on a fresh database of the real PostgreSQL server, with its console
+ * serving the built renderer: the same code path a user gets, on free ports.
+ */
+export async function startConsoleStack(): Promise<ConsoleStack> {
+  await ensureRendererBuilt();
+  const dbName = `xp_console_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'xp-console-'));
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack(
+      configFromEnv({
+        XP_DATA_DIR: dataDir,
+        DATABASE_URL: url.toString(),
+        XP_API_PORT: '0',
+        XP_CONSOLE_PORT: '0',
+        XP_ADMIN_EMAIL: OWNER.email,
+        XP_ADMIN_PASSWORD: OWNER.password,
+        XP_DEMO: '0',
+        XP_GUARDRAIL_INTERVAL_SECONDS: '0',
+        XP_CONSOLE_DIR: RENDERER_DIR,
+      }),
+      { logger: quiet, print: () => undefined },
+    );
+  } catch (e) {
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+    await rm(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  const sdkKey = stack.boot.sdkKeys?.development?.server;
+  if (sdkKey === undefined) {
+    throw new Error('the bootstrap did not create a development SDK key');
+  }
+  return {
+    stack,
+    consoleUrl: stack.consoleUrl,
+    sdkKey,
+    async close() {
+      await stack.close();
+      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium, headless, driven by playwright-core. */
+export async function launchChromium(): Promise<Browser> {
+  await mkdir(ARTIFACTS_DIR, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.XP_CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The one IPC contract between the Electron main process and the preload script. Main registers a
+ * handler for every invoke channel; the preload exposes each as a named capability on `window.xp`.
+ * Types only: the renderer imports it too, and nothing here touches Electron.
+ */
+
+/** A named API endpoint the console can connect to. */
+export interface ConnectionProfile {
+  readonly id: string;
+  readonly name: string;
+  /** Base URL of the management API, e.g. http://localhost:8000. */
+  readonly apiUrl: string;
+}
+
+/** What the renderer sees of a profile: never the token itself, only whether one is stored. */
+export interface ProfileView extends ConnectionProfile {
+  readonly hasToken: boolean;
+  readonly active: boolean;
+}
+
+/** A parsed `xp://` deep link. */
+export type DeepLink = { readonly kind: 'flag'; readonly key: string } | { readonly kind: 'experiment'; readonly key: string };
+
+/** Commands the native menu and its accelerators send to the renderer. */
+export const MenuCommand = {
+  /** Go to a screen by its route name. */
+  Navigate: 'navigate',
+  /** Focus the search box of the current list. */
+  Search: 'search',
+  /** Reload the current screen's data. */
+  Refresh: 'refresh',
+  /** Switch between the dark and light themes. */
+  ToggleTheme: 'toggle-theme',
+} as const;
+export type MenuCommand = (typeof MenuCommand)[keyof typeof MenuCommand];
+
+export interface MenuMessage {
+  readonly command: MenuCommand;
+  readonly screen?: string;
+}
+
+/** Renderer → main request channels (ipcRenderer.invoke / ipcMain.handle). */
+export const InvokeChannel = {
+  /** The saved connection profiles, the active one marked. */
+  ListProfiles: 'xp:profiles:list',
+  /** Create or update a profile (no token). */
+  SaveProfile: 'xp:profiles:save',
+  /** Delete a profile and its stored token. */
+  RemoveProfile: 'xp:profiles:remove',
+  /** Make a profile the one the console's /api requests go to. */
+  SelectProfile: 'xp:profiles:select',
+  /** Store (encrypted with safeStorage) or clear the active profile's session token. */
+  SetToken: 'xp:profiles:set-token',
+  /** The active profile's decrypted token, or null. */
+  GetToken: 'xp:profiles:get-token',
+  /** Open an http(s) URL in the system browser. */
+  OpenExternal: 'xp:open-external',
+} as const;
+export type InvokeChannel = (typeof InvokeChannel)[keyof typeof InvokeChannel];
+
+/** Arguments and results of each invoke channel. */
+export interface InvokeContract {
+  [InvokeChannel.ListProfiles]: { args: []; result: ProfileView[] };
+  [InvokeChannel.SaveProfile]: { args: [profile: ConnectionProfile]; result: ProfileView[] };
+  [InvokeChannel.RemoveProfile]: { args: [id: string]; result: ProfileView[] };
+  [InvokeChannel.SelectProfile]: { args: [id: string]; result: ProfileView[] };
+  [InvokeChannel.SetToken]: { args: [token: string | null]; result: boolean };
+  [InvokeChannel.GetToken]: { args: []; result: string | null };
+  [InvokeChannel.OpenExternal]: { args: [url: string]; result: boolean };
+}
+
+/** Main → renderer event channels (webContents.send / ipcRenderer.on). */
+export const EventChannel = {
+  /** An `xp://` link opened the app or arrived at the running instance. */
+  DeepLink: 'xp:deep-link',
+  /** A native menu item or accelerator. */
+  Menu: 'xp:menu',
+} as const;
+export type EventChannel = (typeof EventChannel)[keyof typeof EventChannel];
+
+export interface EventContract {
+  [EventChannel.DeepLink]: DeepLink;
+  [EventChannel.Menu]: MenuMessage;
+}
+
+type Unsubscribe = () => void;
+
+/** The capabilities the preload exposes as `window.xp`; absent in the plain web console. */
+export interface XpBridge {
+  readonly listProfiles: () => Promise<ProfileView[]>;
+  readonly saveProfile: (profile: ConnectionProfile) => Promise<ProfileView[]>;
+  readonly removeProfile: (id: string) => Promise<ProfileView[]>;
+  readonly selectProfile: (id: string) => Promise<ProfileView[]>;
+  readonly setToken: (token: string | null) => Promise<boolean>;
+  readonly getToken: () => Promise<string | null>;
+  readonly openExternal: (url: string) => Promise<boolean>;
+  readonly onDeepLink: (listener: (link: DeepLink) => void) => Unsubscribe;
+  readonly onMenu: (listener: (message: MenuMessage) => void) => Unsubscribe;
+}
+
+/** The custom scheme and host the desktop app serves the renderer from (and proxies /api through). */
+export const APP_SCHEME = 'xp-app';
+export const APP_ORIGIN = `${APP_SCHEME}://console`;
+/** The deep-link scheme registered with the operating system. */
+export const DEEP_LINK_SCHEME = 'xp';

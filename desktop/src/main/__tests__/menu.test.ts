@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import type { MenuItemConstructorOptions } from 'electron';
+import type { MenuMessage } from '../../ipc-contract.js';
+import { MENU_SCREENS, menuTemplate } from '../menu.js';
+
+function items(template: MenuItemConstructorOptions[]): MenuItemConstructorOptions[] {
+  return template.flatMap((m) => [m, ...(Array.isArray(m.submenu) ? items(m.submenu) : [])]);
+}
+
+describe('native menu', () => {
+  it('gives every screen an accelerator that navigates the renderer', () => {
+    const sent: MenuMessage[] = [];
+    const all = items(menuTemplate((m) => sent.push(m), 'linux'));
+    const go = all.filter((i) => i.accelerator?.startsWith('CmdOrCtrl+') === true && /\d$/.test(i.accelerator));
+
+    for (const item of go) {
+      (item.click as () => void)();
+    }
+
+    expect(go.map((i) => i.accelerator)).toEqual(MENU_SCREENS.map((_s, i) => `CmdOrCtrl+${i + 1}`));
+    expect(sent.map((m) => m.screen)).toEqual(MENU_SCREENS.map((s) => s.screen));
+  });
+
+  it('adds the app menu on macOS only', () => {
+    expect(menuTemplate(() => undefined, 'darwin')[0]).toEqual({ role: 'appMenu' });
+    expect(menuTemplate(() => undefined, 'linux')[0]).not.toEqual({ role: 'appMenu' });
+  });
+});

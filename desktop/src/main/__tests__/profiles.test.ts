@@ -1,0 +1,109 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ProfileError, ProfileStore, validateProfile } from '../profiles.js';
+import type { TokenCipher } from '../profiles.js';
+
+/**
+ * safeStorage stand-in (Electron and an OS keychain cannot run here): a reversible transform that
+ * never leaves the plain text in the ciphertext, so the test can tell stored text was encrypted.
+ */
+function fakeCipher(available = true): TokenCipher & { available: boolean } {
+  return {
+    available,
+    isEncryptionAvailable() {
+      return this.available;
+    },
+    encryptString: (plain) => Buffer.from(`enc:${Buffer.from(plain).reverse().toString('hex')}`),
+    decryptString: (buf) => {
+      const text = buf.toString();
+      if (!text.startsWith('enc:')) {
+        throw new Error('bad ciphertext');
+      }
+      return Buffer.from(text.slice(4), 'hex').reverse().toString();
+    },
+  };
+}
+
+describe('profile store', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'xp-profiles-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts with the local profile active', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+
+    expect(await store.list()).toEqual([{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }]);
+  });
+
+  it('stores the token encrypted in a 0600 file and reads it back', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.upsert({ id: 'staging', name: 'Staging', apiUrl: 'https://xp.staging.example.com/' });
+    await store.select('staging');
+
+    await store.setToken('xps_secret-session');
+    const file = path.join(dir, 'profiles.json');
+    const text = await readFile(file, 'utf8');
+
+    expect(text).not.toContain('xps_secret-session');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await store.getToken()).toBe('xps_secret-session');
+    expect(await new ProfileStore(dir, fakeCipher()).getToken()).toBe('xps_secret-session');
+    expect((await store.list()).find((p) => p.id === 'staging')).toMatchObject({ hasToken: true, active: true, apiUrl: 'https://xp.staging.example.com' });
+    expect(await store.active()).toEqual({ id: 'staging', name: 'Staging', apiUrl: 'https://xp.staging.example.com' });
+  });
+
+  it('refuses to store a token when the keychain is unavailable', async () => {
+    const store = new ProfileStore(dir, fakeCipher(false));
+
+    await expect(store.setToken('t')).rejects.toMatchObject({ code: 'ENCRYPTION_UNAVAILABLE' });
+    expect(await store.getToken()).toBeNull();
+  });
+
+  it('forgets the token when a profile moves to another server', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.setToken('local-token');
+
+    await store.upsert({ id: 'local', name: 'Local', apiUrl: 'http://localhost:9000' });
+
+    expect(await store.getToken()).toBeNull();
+  });
+
+  it('clears a token with null and survives a damaged file', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.setToken('t1');
+    await store.setToken(null);
+    expect(await store.getToken()).toBeNull();
+
+    await writeFile(path.join(dir, 'profiles.json'), '{not json');
+
+    expect((await store.list()).map((p) => p.id)).toEqual(['local']);
+  });
+
+  it('removes profiles, keeping one active', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.upsert({ id: 'prod', name: 'Production', apiUrl: 'https://xp.example.com' });
+    await store.select('prod');
+
+    const after = await store.remove('prod');
+
+    expect(after).toEqual([{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }]);
+    await expect(store.remove('prod')).rejects.toBeInstanceOf(ProfileError);
+    await expect(store.select('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it.each([
+    [{ id: 'x', name: 'X', apiUrl: 'file:///etc/passwd' }, /http/],
+    [{ id: 'x', name: 'X', apiUrl: 'https://user:pw@example.com' }, /credentials/],
+    [{ id: '../x', name: 'X', apiUrl: 'https://example.com' }, /id/],
+    [{ id: 'x', name: '', apiUrl: 'https://example.com' }, /name/],
+    ['not an object', /object/],
+  ])('rejects an invalid profile %#', (input, message) => {
+    expect(() => validateProfile(input)).toThrow(message);
+  });
+});

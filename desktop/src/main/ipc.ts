@@ -1,0 +1,54 @@
+import type { InvokeChannel, InvokeContract } from '../ipc-contract.js';
+import { APP_ORIGIN, InvokeChannel as Channels } from '../ipc-contract.js';
+import { isAppUrl } from './window-options.js';
+import { ProfileError } from './profiles.js';
+
+/** What a handler learns about the sender: the URL of the frame that sent the message. */
+export interface IpcSender {
+  readonly senderFrame: { readonly url: string } | null;
+}
+
+/** The part of `ipcMain` used here, so tests can pass a fake. */
+export interface IpcMainLike {
+  handle(channel: string, listener: (event: IpcSender, ...args: unknown[]) => unknown): void;
+}
+
+/** One handler per channel; arguments arrive unchecked from the renderer and are validated inside. */
+export type IpcHandlers = {
+  readonly [C in InvokeChannel]: (...args: unknown[]) => Promise<InvokeContract[C]['result']>;
+};
+
+/** Raised to the renderer when a message comes from a frame that is not the app's own page. */
+export class UntrustedSenderError extends Error {
+  constructor() {
+    super('IPC refused: the sender is not the console');
+    this.name = 'UntrustedSenderError';
+  }
+}
+
+/** Only the top-level page served from the app's own origin may call the main process. */
+export function isTrustedSender(event: IpcSender, appOrigin: string = APP_ORIGIN): boolean {
+  const url = event.senderFrame?.url;
+  return url !== undefined && isAppUrl(url, appOrigin);
+}
+
+/**
+ * Registers every channel of the contract. Each message's sender frame is checked first; errors
+ * reach the renderer as short messages (ProfileError texts) or a generic one, never a stack.
+ */
+export function registerIpc(ipcMain: IpcMainLike, handlers: IpcHandlers, options: { appOrigin?: string; onError?: (channel: string, error: unknown) => void } = {}): void {
+  for (const channel of Object.values(Channels)) {
+    const handler = handlers[channel];
+    ipcMain.handle(channel, async (event, ...args) => {
+      if (!isTrustedSender(event, options.appOrigin)) {
+        throw new UntrustedSenderError();
+      }
+      try {
+        return await handler(...args);
+      } catch (e) {
+        options.onError?.(channel, e);
+        throw new Error(e instanceof ProfileError ? e.message : 'the request failed');
+      }
+    });
+  }
+}

@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ConnectionProfile, ProfileView } from '../ipc-contract.js';
+
+/** The part of Electron's `safeStorage` the store uses (the OS keychain encrypts the tokens). */
+export interface TokenCipher {
+  isEncryptionAvailable(): boolean;
+  encryptString(plain: string): Buffer;
+  decryptString(encrypted: Buffer): string;
+}
+
+/** Raised for a profile the caller named wrongly; the message is safe to show. */
+export class ProfileError extends Error {
+  constructor(
+    readonly code: 'INVALID_PROFILE' | 'NOT_FOUND' | 'ENCRYPTION_UNAVAILABLE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProfileError';
+  }
+}
+
+interface StoredProfile extends ConnectionProfile {
+  /** safeStorage ciphertext, base64; never the plain token. */
+  readonly encryptedToken?: string;
+}
+
+interface ProfileFile {
+  readonly version: 1;
+  readonly active: string;
+  readonly profiles: StoredProfile[];
+}
+
+export const DEFAULT_PROFILES: readonly ConnectionProfile[] = [{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000' }];
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Checks a profile from the renderer: a short id and name, an http(s) URL without credentials. */
+export function validateProfile(input: unknown): ConnectionProfile {
+  if (typeof input !== 'object' || input === null) {
+    throw new ProfileError('INVALID_PROFILE', 'a profile is an object with id, name and apiUrl');
+  }
+  const { id, name, apiUrl } = input as Record<string, unknown>;
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new ProfileError('INVALID_PROFILE', 'id must be 1-64 letters, digits, "_" or "-"');
+  }
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 100) {
+    throw new ProfileError('INVALID_PROFILE', 'name must be 1-100 characters');
+  }
+  let url: URL;
+  try {
+    url = new URL(typeof apiUrl === 'string' ? apiUrl : '');
+  } catch {
+    throw new ProfileError('INVALID_PROFILE', 'apiUrl must be an absolute http(s) URL');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
+    throw new ProfileError('INVALID_PROFILE', 'apiUrl must be http(s) without credentials in it');
+  }
+  return { id, name: name.trim(), apiUrl: url.origin + url.pathname.replace(/\/+$/, '') };
+}
+
+/**
+ * Connection profiles in a JSON file under the app's userData folder (mode 0600). Tokens are
+ * encrypted with the OS keychain through `safeStorage`; without encryption no token is stored.
+ */
+export class ProfileStore {
+  private readonly file: string;
+
+  constructor(
+    dir: string,
+    private readonly cipher: TokenCipher,
+    private readonly newId: () => string = randomUUID,
+  ) {
+    this.file = path.join(dir, 'profiles.json');
+  }
+
+  private async load(): Promise<ProfileFile> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      return { version: 1, active: DEFAULT_PROFILES[0]!.id, profiles: [...DEFAULT_PROFILES] };
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<ProfileFile>;
+      const profiles = (Array.isArray(parsed.profiles) ? parsed.profiles : []).flatMap((p: unknown) => {
+        try {
+          const valid = validateProfile(p);
+          const token = (p as StoredProfile).encryptedToken;
+          return [typeof token === 'string' ? { ...valid, encryptedToken: token } : valid];
+        } catch {
+          return [];
+        }
+      });
+      const list = profiles.length > 0 ? profiles : [...DEFAULT_PROFILES];
+      const active = typeof parsed.active === 'string' && list.some((p) => p.id === parsed.active) ? parsed.active : list[0]!.id;
+      return { version: 1, active, profiles: list };
+    } catch {
+      // A damaged file starts over rather than locking the user out of the app.
+      return { version: 1, active: DEFAULT_PROFILES[0]!.id, profiles: [...DEFAULT_PROFILES] };
+    }
+  }
+
+  private async save(data: ProfileFile): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${this.newId()}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, this.file);
+  }
+
+  private static view(data: ProfileFile): ProfileView[] {
+    return data.profiles.map((p) => ({ id: p.id, name: p.name, apiUrl: p.apiUrl, hasToken: p.encryptedToken !== undefined, active: p.id === data.active }));
+  }
+
+  async list(): Promise<ProfileView[]> {
+    return ProfileStore.view(await this.load());
+  }
+
+  async active(): Promise<ConnectionProfile> {
+    const data = await this.load();
+    const p = data.profiles.find((x) => x.id === data.active) ?? data.profiles[0]!;
+    return { id: p.id, name: p.name, apiUrl: p.apiUrl };
+  }
+
+  /** Adds or updates a profile; changing its URL forgets its token (it belonged to another server). */
+  async upsert(input: unknown): Promise<ProfileView[]> {
+    const profile = validateProfile(input);
+    const data = await this.load();
+    const existing = data.profiles.find((p) => p.id === profile.id);
+    const kept = existing?.apiUrl === profile.apiUrl && existing.encryptedToken !== undefined ? { ...profile, encryptedToken: existing.encryptedToken } : profile;
+    const profiles = existing === undefined ? [...data.profiles, kept] : data.profiles.map((p) => (p.id === profile.id ? kept : p));
+    const next: ProfileFile = { ...data, profiles };
+    await this.save(next);
+    return ProfileStore.view(next);
+  }
+
+  async remove(id: unknown): Promise<ProfileView[]> {
+    const data = await this.load();
+    if (!data.profiles.some((p) => p.id === id)) {
+      throw new ProfileError('NOT_FOUND', 'no such profile');
+    }
+    const profiles = data.profiles.filter((p) => p.id !== id);
+    const list = profiles.length > 0 ? profiles : [...DEFAULT_PROFILES];
+    const next: ProfileFile = { version: 1, active: list.some((p) => p.id === data.active) ? data.active : list[0]!.id, profiles: list };
+    await this.save(next);
+    return ProfileStore.view(next);
+  }
+
+  async select(id: unknown): Promise<ProfileView[]> {
+    const data = await this.load();
+    if (typeof id !== 'string' || !data.profiles.some((p) => p.id === id)) {
+      throw new ProfileError('NOT_FOUND', 'no such profile');
+    }
+    const next: ProfileFile = { ...data, active: id };
+    await this.save(next);
+    return ProfileStore.view(next);
+  }
+
+  /** Stores the active profile's token encrypted, or clears it with null. */
+  async setToken(token: unknown): Promise<boolean> {
+    if (token !== null && (typeof token !== 'string' || token === '' || token.length > 4096)) {
+      throw new ProfileError('INVALID_PROFILE', 'a token is a non-empty string');
+    }
+    const data = await this.load();
+    let encrypted: string | undefined;
+    if (token !== null) {
+      if (!this.cipher.isEncryptionAvailable()) {
+        throw new ProfileError('ENCRYPTION_UNAVAILABLE', 'the system keychain is not available, so the session is kept in memory only');
+      }
+      encrypted = this.cipher.encryptString(token).toString('base64');
+    }
+    const profiles = data.profiles.map((p): StoredProfile => {
+      if (p.id !== data.active) {
+        return p;
+      }
+      const { encryptedToken: _old, ...rest } = p;
+      return encrypted === undefined ? rest : { ...rest, encryptedToken: encrypted };
+    });
+    await this.save({ ...data, profiles });
+    return encrypted !== undefined;
+  }
+
+  /** The active profile's token, or null when none is stored or it cannot be decrypted. */
+  async getToken(): Promise<string | null> {
+    const data = await this.load();
+    const p = data.profiles.find((x) => x.id === data.active);
+    if (p?.encryptedToken === undefined || !this.cipher.isEncryptionAvailable()) {
+      return null;
+    }
+    try {
+      return this.cipher.decryptString(Buffer.from(p.encryptedToken, 'base64'));
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The preload script: exposes the contract's named capabilities as `window.xp`, never ipcRenderer
+ * itself. CommonJS because sandboxed preloads cannot be ES modules.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- sandboxed preloads are CommonJS; this is its only import
+import electron = require('electron');
+import type { DeepLink, EventChannel, EventContract, InvokeChannel, InvokeContract, MenuMessage, XpBridge } from '../ipc-contract.js';
+
+type InvokeChannelType = InvokeChannel;
+
+const { contextBridge, ipcRenderer } = electron;
+
+// The channel names, repeated because a CommonJS preload cannot import the ES module contract at run time;
+// `satisfies typeof` makes the compiler check every name and value against the contract.
+const Invoke = {
+  ListProfiles: 'xp:profiles:list',
+  SaveProfile: 'xp:profiles:save',
+  RemoveProfile: 'xp:profiles:remove',
+  SelectProfile: 'xp:profiles:select',
+  SetToken: 'xp:profiles:set-token',
+  GetToken: 'xp:profiles:get-token',
+  OpenExternal: 'xp:open-external',
+} as const satisfies typeof InvokeChannel;
+const Events = { DeepLink: 'xp:deep-link', Menu: 'xp:menu' } as const satisfies typeof EventChannel;
+
+function invoke<C extends InvokeChannelType>(channel: C, ...args: InvokeContract[C]['args']): Promise<InvokeContract[C]['result']> {
+  return ipcRenderer.invoke(channel, ...args) as Promise<InvokeContract[C]['result']>;
+}
+
+function subscribe<E extends keyof EventContract>(channel: E, listener: (payload: EventContract[E]) => void): () => void {
+  const wrapped = (_event: unknown, payload: EventContract[E]): void => {
+    listener(payload);
+  };
+  ipcRenderer.on(channel, wrapped);
+  return () => {
+    ipcRenderer.removeListener(channel, wrapped);
+  };
+}
+
+const bridge: XpBridge = {
+  listProfiles: () => invoke(Invoke.ListProfiles),
+  saveProfile: (profile) => invoke(Invoke.SaveProfile, profile),
+  removeProfile: (id) => invoke(Invoke.RemoveProfile, id),
+  selectProfile: (id) => invoke(Invoke.SelectProfile, id),
+  setToken: (token) => invoke(Invoke.SetToken, token),
+  getToken: () => invoke(Invoke.GetToken),
+  openExternal: (url) => invoke(Invoke.OpenExternal, url),
+  onDeepLink: (listener: (link: DeepLink) => void) => subscribe(Events.DeepLink, listener),
+  onMenu: (listener: (message: MenuMessage) => void) => subscribe(Events.Menu, listener),
+};
+
+contextBridge.exposeInMainWorld('xp', bridge);

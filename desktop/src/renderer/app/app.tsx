@@ -1,0 +1,329 @@
+import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import type { ReactNode } from 'react';
+import { ApiError, XpApiClient } from '@xp/shared';
+import type { StoredEnvironment, User } from '@xp/shared';
+import { MenuCommand } from '../../ipc-contract.js';
+import { desktopBridge } from '../lib/bridge.js';
+import { lazyScreen } from '../lib/lazy-screen.js';
+import { prefetch } from '../lib/prefetch.js';
+import { ErrorNote, Loading } from '../lib/ui.js';
+import { navigate, parseRoute, useRoute } from './router.js';
+import type { Route } from './router.js';
+import { SessionContext, pageApiUrl, tokenStore } from './session.js';
+import type { Session } from './session.js';
+import { SignIn } from '../features/sign-in/sign-in.js';
+
+// One chunk per screen: the flags list paints without the experiment, chart or admin code.
+const FlagsList = lazyScreen(() => import('../features/flags/flags-list.js'));
+const FlagEditor = lazyScreen(() => import('../features/flags/flag-editor.js'));
+const ExperimentsList = lazyScreen(() => import('../features/experiments/experiments-list.js'));
+const ExperimentWizard = lazyScreen(() => import('../features/experiments/experiment-wizard.js'));
+const ExperimentPage = lazyScreen(() => import('../features/experiments/experiment-page.js'));
+const Segments = lazyScreen(() => import('../features/segments/segments.js'));
+const Metrics = lazyScreen(() => import('../features/metrics/metrics.js'));
+const CodeRefs = lazyScreen(() => import('../features/code-refs/code-refs.js'));
+const AuditLog = lazyScreen(() => import('../features/audit/audit-log.js'));
+const Access = lazyScreen(() => import('../features/access/access.js'));
+const Health = lazyScreen(() => import('../features/health/health.js'));
+
+const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route }[] = [
+  { screen: 'flags', label: 'Flags', route: { screen: 'flags' } },
+  { screen: 'experiments', label: 'Experiments', route: { screen: 'experiments' } },
+  { screen: 'segments', label: 'Segments', route: { screen: 'segments' } },
+  { screen: 'metrics', label: 'Metrics', route: { screen: 'metrics' } },
+  { screen: 'code-refs', label: 'Code references', route: { screen: 'code-refs' } },
+  { screen: 'audit', label: 'Audit log', route: { screen: 'audit' } },
+  { screen: 'access', label: 'Users & keys', route: { screen: 'access' } },
+  { screen: 'health', label: 'Health', route: { screen: 'health' } },
+];
+
+const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments' };
+
+type Theme = 'dark' | 'light';
+
+function initialTheme(): Theme {
+  const saved = window.localStorage.getItem('xp.theme');
+  if (saved === 'dark' || saved === 'light') {
+    return saved;
+  }
+  return window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+function Screen({ route }: { route: Route }): ReactNode {
+  switch (route.screen) {
+    case 'flags':
+      return <FlagsList />;
+    case 'flag':
+      return <FlagEditor flagKey={route.key} />;
+    case 'experiments':
+      return <ExperimentsList />;
+    case 'experiment-new':
+      return <ExperimentWizard />;
+    case 'experiment':
+      return <ExperimentPage experimentKey={route.key} />;
+    case 'segments':
+      return <Segments />;
+    case 'metrics':
+      return <Metrics />;
+    case 'code-refs':
+      return <CodeRefs />;
+    case 'audit':
+      return <AuditLog />;
+    case 'access':
+      return <Access />;
+    case 'health':
+      return <Health />;
+  }
+}
+
+interface Loaded {
+  readonly client: XpApiClient;
+  readonly user: User;
+  readonly projects: readonly string[];
+  readonly project: string;
+  readonly environments: readonly StoredEnvironment[];
+}
+
+async function loadSession(client: XpApiClient, preferredProject?: string): Promise<Loaded> {
+  const [user, projects] = await Promise.all([client.me(), client.projects()]);
+  const keys = projects.map((p) => p.key);
+  const project = preferredProject !== undefined && keys.includes(preferredProject) ? preferredProject : keys[0];
+  if (project === undefined) {
+    return { client, user, projects: keys, project: '', environments: [] };
+  }
+  // The flags list is the landing screen: its data loads alongside the environments and its code.
+  if (parseRoute(window.location.hash).screen === 'flags') {
+    void FlagsList.preload();
+    prefetch(`flags:${project}`, () => client.listAll(project, 'flags'));
+  }
+  const environments = await client.environments(project);
+  return { client, user, projects: keys, project, environments };
+}
+
+export function App(): ReactNode {
+  const route = useRoute();
+  const [theme, setTheme] = useState<Theme>(initialTheme);
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
+  const [phase, setPhase] = useState<'checking' | 'signed-out' | 'ready' | 'error'>('checking');
+  const [bootError, setBootError] = useState<unknown>(null);
+  const [environment, setEnvironmentState] = useState<string>(() => window.localStorage.getItem('xp.environment') ?? '');
+  const [refreshTick, setRefreshTick] = useState(0);
+  const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console' }), []);
+
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    window.localStorage.setItem('xp.theme', theme);
+  }, [theme]);
+
+  const start = useCallback(
+    async (token: string) => {
+      const session = await loadSession(base.withToken(token), window.localStorage.getItem('xp.project') ?? undefined);
+      setLoaded(session);
+      setPhase('ready');
+    },
+    [base],
+  );
+
+  useEffect(() => {
+    let cancelled = false;
+    tokenStore
+      .load()
+      .then(async (token) => {
+        if (token === null) {
+          setPhase('signed-out');
+          return;
+        }
+        await start(token);
+      })
+      .catch(async (e: unknown) => {
+        if (cancelled) {
+          return;
+        }
+        if (e instanceof ApiError && e.status === 401) {
+          await tokenStore.save(null);
+          setPhase('signed-out');
+        } else {
+          setBootError(e);
+          setPhase('error');
+        }
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [start]);
+
+  // Desktop: deep links and native menu commands.
+  useEffect(() => {
+    const bridge = desktopBridge();
+    if (bridge === undefined) {
+      return undefined;
+    }
+    const offLink = bridge.onDeepLink((link) => {
+      navigate(link.kind === 'flag' ? { screen: 'flag', key: link.key } : { screen: 'experiment', key: link.key });
+    });
+    const offMenu = bridge.onMenu((message) => {
+      if (message.command === MenuCommand.Navigate && message.screen !== undefined) {
+        navigate(parseRoute(`#/${message.screen}`));
+      } else if (message.command === MenuCommand.Refresh) {
+        setRefreshTick((t) => t + 1);
+      } else if (message.command === MenuCommand.ToggleTheme) {
+        setTheme((t) => (t === 'dark' ? 'light' : 'dark'));
+      } else {
+        document.querySelector<HTMLInputElement>('input[type="search"]')?.focus();
+      }
+    });
+    return () => {
+      offLink();
+      offMenu();
+    };
+  }, []);
+
+  // Web: the same shortcuts as the desktop menu, with Alt instead of Ctrl (the browser keeps Ctrl+digit).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.altKey && !e.ctrlKey && !e.metaKey && /^Digit[1-8]$/.test(e.code)) {
+        const item = NAV[Number(e.code.slice(5)) - 1];
+        if (item !== undefined) {
+          e.preventDefault();
+          navigate(item.route);
+        }
+      } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
+        const search = document.querySelector<HTMLInputElement>('input[type="search"]');
+        if (search !== null) {
+          e.preventDefault();
+          search.focus();
+        }
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+    };
+  }, []);
+
+  const signOut = useCallback(async () => {
+    await loaded?.client.logout().catch(() => undefined);
+    await tokenStore.save(null);
+    setLoaded(null);
+    setPhase('signed-out');
+  }, [loaded]);
+
+  const session: Session | null = useMemo(() => {
+    if (loaded === null) {
+      return null;
+    }
+    const envKeys = loaded.environments.map((e) => e.key);
+    const env = envKeys.includes(environment) ? environment : (envKeys[0] ?? '');
+    return {
+      client: loaded.client,
+      user: loaded.user,
+      project: loaded.project,
+      environments: loaded.environments,
+      environment: env,
+      setEnvironment: (key: string) => {
+        window.localStorage.setItem('xp.environment', key);
+        setEnvironmentState(key);
+      },
+      refreshTick,
+    };
+  }, [loaded, environment, refreshTick]);
+
+  const themeButton = (
+    <button type="button" className="ghost" onClick={() => { setTheme((t) => (t === 'dark' ? 'light' : 'dark')); }} aria-label={`Switch to the ${theme === 'dark' ? 'light' : 'dark'} theme`}>
+      {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+    </button>
+  );
+
+  if (phase === 'checking') {
+    return <Loading label="Starting the console…" />;
+  }
+  if (phase === 'error') {
+    return (
+      <main className="centered">
+        <ErrorNote error={bootError} onRetry={() => { window.location.reload(); }} />
+      </main>
+    );
+  }
+  if (phase === 'signed-out' || session === null || loaded === null) {
+    return (
+      <SignIn
+        client={base}
+        themeButton={themeButton}
+        onSignedIn={async (token) => {
+          await tokenStore.save(token);
+          await start(token);
+        }}
+      />
+    );
+  }
+  const section = SECTION[route.screen] ?? route.screen;
+  return (
+    <SessionContext.Provider value={session}>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <div className="shell">
+        <header className="topbar">
+          <span className="brand">xp</span>
+          {loaded.projects.length > 1 ? (
+            <label className="inline">
+              Project{' '}
+              <select
+                value={loaded.project}
+                onChange={(e) => {
+                  window.localStorage.setItem('xp.project', e.target.value);
+                  void loadSession(loaded.client, e.target.value).then(setLoaded);
+                }}
+              >
+                {loaded.projects.map((p) => (
+                  <option key={p}>{p}</option>
+                ))}
+              </select>
+            </label>
+          ) : (
+            <span className="muted">{loaded.project}</span>
+          )}
+          <label className="inline env-switcher">
+            Environment{' '}
+            <select value={session.environment} onChange={(e) => { session.setEnvironment(e.target.value); }}>
+              {session.environments.map((env) => (
+                <option key={env.key} value={env.key}>
+                  {env.name}
+                  {env.requireApproval ? ' (protected)' : ''}
+                </option>
+              ))}
+            </select>
+          </label>
+          <span className="spacer" />
+          {themeButton}
+          <span className="muted" title={loaded.user.role}>
+            {loaded.user.email}
+          </span>
+          <button type="button" className="ghost" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </header>
+        <nav className="sidebar" aria-label="Screens">
+          <ul>
+            {NAV.map((item, i) => (
+              <li key={item.screen}>
+                <a href={`#/${item.screen}`} aria-current={section === item.screen ? 'page' : undefined} title={`Alt+${i + 1}`}>
+                  {item.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <main id="main" className="content" tabIndex={-1}>
+          {loaded.project === '' ? (
+            <p className="state state-empty">No project yet. Create one with the API or the xp CLI.</p>
+          ) : (
+            <Suspense fallback={<Loading />}>
+              <Screen route={route} />
+            </Suspense>
+          )}
+        </main>
+      </div>
+    </SessionContext.Provider>
+  );
+}

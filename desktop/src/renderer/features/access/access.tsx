@@ -1,0 +1,170 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Confirm, Empty, ErrorNote } from '../../lib/ui.js';
+
+/** Users and their roles, what each role may do, and the signed-in user's API keys. */
+export default function Access(): ReactNode {
+  const { client, user, refreshTick } = useSession();
+  const canListUsers = user.role === 'owner' || user.role === 'admin';
+  const users = useAsync(() => (canListUsers ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve(null)), [client, canListUsers, refreshTick]);
+  const roles = useAsync(() => client.roles(), [client]);
+  const tokens = useAsync(() => client.accessTokens(), [client, refreshTick]);
+  const [tokenName, setTokenName] = useState('');
+  const [created, setCreated] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
+
+  return (
+    <>
+      <h1>Users, roles and API keys</h1>
+      <h2>Users</h2>
+      <AsyncView state={users.state} onRetry={users.reload}>
+        {(list) =>
+          list === null ? (
+            <p className="muted">Only owners and admins see the user list. You are signed in as {user.email} ({user.role}).</p>
+          ) : list.length === 0 ? (
+            <Empty>No users.</Empty>
+          ) : (
+            <table aria-label="Users">
+              <thead>
+                <tr>
+                  <th>User</th>
+                  <th>Role</th>
+                  <th>Status</th>
+                  <th>Since</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((u) => (
+                  <tr key={u.id}>
+                    <td>
+                      {u.name} <span className="muted small">{u.email}</span>
+                    </td>
+                    <td>
+                      <Badge tone="info">{u.role}</Badge>
+                    </td>
+                    <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
+                    <td className="small muted">{formatTime(u.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </AsyncView>
+      <h2>Roles</h2>
+      <AsyncView state={roles.state} onRetry={roles.reload}>
+        {(r) => (
+          <table aria-label="Permissions by role">
+            <thead>
+              <tr>
+                <th>Permission</th>
+                {r.roles.map((role) => (
+                  <th key={role}>{role}</th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {r.permissions.map((p) => (
+                <tr key={p.permission}>
+                  <td>
+                    <code>{p.permission}</code>
+                    <div className="small muted">{p.description}</div>
+                  </td>
+                  {r.roles.map((role) => (
+                    <td key={role} aria-label={p.roles.includes(role) ? `${role} may` : `${role} may not`}>
+                      {p.roles.includes(role) ? '✓' : ''}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </AsyncView>
+      <h2>Your API keys</h2>
+      <form
+        className="toolbar"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setError(null);
+          client.createAccessToken({ name: tokenName.trim(), expiresInDays: 90 }).then(
+            (res) => {
+              setCreated(res.token);
+              setTokenName('');
+              tokens.reload();
+            },
+            (err: unknown) => { setError(err); },
+          );
+        }}
+      >
+        <input aria-label="New key name" placeholder="Key name, e.g. ci" required value={tokenName} onChange={(e) => { setTokenName(e.target.value); }} />
+        <button type="submit">Create key (90 days)</button>
+      </form>
+      {created === null ? null : (
+        <p className="banner banner-good" role="status">
+          Copy this key now; it is not shown again: <code>{created}</code>
+        </p>
+      )}
+      {error === null ? null : <ErrorNote error={error} />}
+      <AsyncView state={tokens.state} onRetry={tokens.reload}>
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>No personal API keys. Create one for scripts, CI or the VS Code extension.</Empty>
+          ) : (
+            <table aria-label="API keys">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Prefix</th>
+                  <th>Created</th>
+                  <th>Expires</th>
+                  <th>Last used</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((t) => (
+                  <tr key={t.id}>
+                    <td>{t.name}</td>
+                    <td>
+                      <code>{t.prefix}…</code>
+                    </td>
+                    <td className="small">{formatTime(t.createdAt)}</td>
+                    <td className="small">{formatTime(t.expiresAt)}</td>
+                    <td className="small">{formatTime(t.lastUsedAt)}</td>
+                    <td>
+                      {t.revokedAt === null ? (
+                        <button type="button" className="danger" onClick={() => { setRevoking({ id: t.id, name: t.name }); }}>
+                          Revoke
+                        </button>
+                      ) : (
+                        <Badge tone="bad">revoked</Badge>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </AsyncView>
+      {revoking === null ? null : (
+        <Confirm
+          title={`Revoke ${revoking.name}?`}
+          message={<p>Anything using this key stops working at once.</p>}
+          confirmLabel="Revoke"
+          onCancel={() => { setRevoking(null); }}
+          onConfirm={() => {
+            const id = revoking.id;
+            setRevoking(null);
+            client.revokeAccessToken(id).then(tokens.reload, (e: unknown) => { setError(e); });
+          }}
+        />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,129 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ComparisonView, ExperimentResultsView, MetricResultView } from '@xp/shared';
+import { ResultsView } from '../results-view.js';
+
+afterEach(cleanup);
+
+function comparison(effect: number, ci: [number | null, number | null], pValue: number, extra: Partial<ComparisonView> = {}): ComparisonView {
+  return {
+    effect,
+    difference: 'relative',
+    ci,
+    se: 0.01,
+    pValue,
+    adjustedPValue: pValue,
+    method: 'welch',
+    significant: pValue < 0.05,
+    cuped: null,
+    chanceToWin: effect > 0 ? 0.97 : 0.2,
+    risk: { control: 0, treatment: 0 },
+    credibleInterval: ci,
+    error: null,
+    ...extra,
+  };
+}
+
+function metric(key: string, overrides: Partial<MetricResultView> = {}): MetricResultView {
+  return {
+    key,
+    name: `Metric ${key}`,
+    type: 'conversion',
+    role: 'primary',
+    higherIsBetter: true,
+    cupedApplied: false,
+    error: null,
+    variations: [
+      { variation: 'control', units: 5000, total: 500, mean: 0.1, comparison: null },
+      { variation: 'treatment', units: 5100, total: 612, mean: 0.12, comparison: comparison(0.2, [0.12, 0.28], 0.0001) },
+    ],
+    ...overrides,
+  };
+}
+
+function results(overrides: Partial<ExperimentResultsView> = {}): ExperimentResultsView {
+  return {
+    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
+    environment: 'production',
+    computedAt: '2026-11-25T12:00:00Z',
+    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
+    units: { analysed: 10100, excluded: 0 },
+    variations: [
+      { key: 'control', name: 'Control', expectedShare: 0.5, units: 5000 },
+      { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units: 5100 },
+    ],
+    srm: { chiSquare: 0.99, pValue: 0.32, flagged: false, error: null },
+    metrics: [metric('purchase')],
+    timeSeries: { interval: 'day', points: [] },
+    error: null,
+    ...overrides,
+  };
+}
+
+describe('results view', () => {
+  it('shows effect, interval, p-value and chance to win formatted for humans', () => {
+    render(<ResultsView results={results()} />);
+
+    const table = screen.getByRole('table', { name: 'Metric purchase by variation' });
+    const row = within(table).getByRole('row', { name: /treatment/ });
+    expect(row.textContent).toContain('+20.0%');
+    expect(row.textContent).toContain('[+12.0%, +28.0%]');
+    expect(row.textContent).toContain('< 0.001');
+    expect(row.textContent).toContain('97.0%');
+    expect(row.textContent).toContain('5,100');
+    expect(within(row).getByText('significant')).toBeTruthy();
+    expect(screen.getByRole('img', { name: /Metric purchase: effect/ })).toBeTruthy();
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('warns about a sample ratio mismatch', () => {
+    render(<ResultsView results={results({ srm: { chiSquare: 40, pValue: 0.00001, flagged: true, error: null } })} />);
+
+    expect(screen.getByRole('alert').textContent).toMatch(/Sample ratio mismatch.*p < 0\.001/);
+  });
+
+  it('shows units per variation with observed and expected shares', () => {
+    render(<ResultsView results={results()} />);
+
+    const units = screen.getByRole('table', { name: 'Units per variation' });
+    const treatment = within(units).getByRole('row', { name: /Treatment/ });
+    expect(treatment.textContent).toContain('50.5%');
+    expect(treatment.textContent).toContain('50.0%');
+    expect(within(units).getByRole('row', { name: /Total/ }).textContent).toContain('10,100');
+  });
+
+  it('renders 5 variations × 20 metrics and lets the user pick one to chart', async () => {
+    const user = userEvent.setup();
+    const onSelect = vi.fn();
+    const many = Array.from({ length: 20 }, (_v, i) =>
+      metric(`m${i}`, {
+        variations: [
+          { variation: 'control', units: 1000, total: 100, mean: 0.1, comparison: null },
+          ...[1, 2, 3, 4].map((k) => ({ variation: `v${k}`, units: 1000, total: 100 + k, mean: 0.1 + k / 1000, comparison: comparison(k / 100, [k / 100 - 0.05, k / 100 + 0.05], 0.4) })),
+        ],
+      }),
+    );
+    render(<ResultsView results={results({ metrics: many })} selectedMetric="m0" onSelectMetric={onSelect} />);
+
+    expect(screen.getAllByRole('img')).toHaveLength(20);
+    await user.click(within(screen.getByRole('region', { name: 'Metric Metric m7' })).getByRole('button', { name: 'Show over time' }));
+    expect(onSelect).toHaveBeenCalledWith('m7');
+  });
+
+  it('explains degenerate comparisons and an empty metric list', () => {
+    const degenerate = metric('errors', {
+      variations: [
+        { variation: 'control', units: 1, total: 0, mean: 0, comparison: null },
+        { variation: 'treatment', units: 1, total: 0, mean: 0, comparison: comparison(0, [0, 0], 1, { error: { code: 'INSUFFICIENT_SAMPLE', message: 'each arm needs at least 2 units' } }) },
+      ],
+    });
+    const { unmount } = render(<ResultsView results={results({ metrics: [degenerate] })} />);
+    expect(screen.getByText('each arm needs at least 2 units')).toBeTruthy();
+    unmount();
+
+    render(<ResultsView results={results({ metrics: [] })} />);
+    expect(screen.getByText(/no metrics yet/)).toBeTruthy();
+  });
+});

@@ -1,0 +1,265 @@
+import { useEffect, useMemo, useState } from 'react';
+import type { ReactNode } from 'react';
+import type { Experiment, ExperimentResultsView, Stored } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { formatEffect, formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
+import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
+import { ResultsView } from './results-view.js';
+
+const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
+
+/** The cumulative effect of one metric per variation, from the results time series. */
+function CumulativeChart({ results, metric }: { results: ExperimentResultsView; metric: string }): ReactNode {
+  const m = results.metrics.find((x) => x.key === metric);
+  const variations = (m?.variations ?? []).filter((v) => v.comparison !== null).map((v) => v.variation);
+  const difference = m?.variations.find((v) => v.comparison !== null)?.comparison?.difference ?? 'relative';
+  const data = results.timeSeries.points.map((p) => {
+    const row: Record<string, string | number | null> = { x: new Date(p.end).toLocaleDateString(undefined, { month: 'short', day: 'numeric', ...(results.timeSeries.interval === 'hour' ? { hour: '2-digit' } : {}) }) };
+    for (const v of variations) {
+      row[v] = p.metrics.find((pm) => pm.metric === metric && pm.variation === v)?.effect ?? null;
+    }
+    return row;
+  });
+  if (m === undefined || data.length === 0) {
+    return <p className="muted small">No time series yet: it fills in as exposures arrive.</p>;
+  }
+  return (
+    <XpLineChart
+      title={`Cumulative effect of ${m.name} over time`}
+      data={data}
+      series={variations.map((v, i) => ({ key: v, label: v, color: SERIES_COLORS[i % SERIES_COLORS.length]! }))}
+      formatY={(v) => formatEffect(v, difference)}
+      reference={0}
+    />
+  );
+}
+
+function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+  const { client, project } = useSession();
+  const [decision, setDecision] = useState<'ship' | 'rollback' | 'inconclusive'>('ship');
+  const [winner, setWinner] = useState(experiment.definition.variations[1]?.key ?? '');
+  const [release, setRelease] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (): Promise<void> => {
+    try {
+      onDone(await client.stopExperiment(project, experiment.key, experiment.version, { decision, ...(decision === 'ship' && winner !== '' ? { winner, releaseWinner: release } : {}) }));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Dialog title={`Decide on ${experiment.definition.name}`} onClose={onClose}>
+      <p>Stopping ends assignment; the decision is recorded in the audit log.</p>
+      <label>
+        Decision
+        <select value={decision} onChange={(e) => { setDecision(e.target.value as typeof decision); }}>
+          <option value="ship">Ship a variation</option>
+          <option value="rollback">Roll back (keep control)</option>
+          <option value="inconclusive">Inconclusive</option>
+        </select>
+      </label>
+      {decision === 'ship' ? (
+        <>
+          <label>
+            Winner
+            <select value={winner} onChange={(e) => { setWinner(e.target.value); }}>
+              {experiment.definition.variations.map((v) => (
+                <option key={v.key} value={v.key}>
+                  {v.name ?? v.key}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={release} onChange={(e) => { setRelease(e.target.checked); }} />
+            Release the winner to everyone
+          </label>
+        </>
+      ) : null}
+      {error === null ? null : <ErrorNote error={error} />}
+      <div className="actions">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="primary" onClick={() => void submit()}>
+          Stop and record decision
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+function download(name: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => { URL.revokeObjectURL(url); }, 10_000);
+}
+
+/** An experiment: status and actions, then live results with analysis controls. */
+export default function ExperimentPage({ experimentKey }: { experimentKey: string }): ReactNode {
+  const session = useSession();
+  const { client, project, refreshTick, environments } = session;
+  const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey, refreshTick], { pollMs: 15_000 });
+  const [deciding, setDeciding] = useState(false);
+  const [actionError, setActionError] = useState<unknown>(null);
+
+  return (
+    <AsyncView state={exp.state} onRetry={exp.reload}>
+      {([experiment, segments]) => {
+        const d = experiment.definition;
+        const envs = d.environments.length > 0 ? d.environments : environments.map((e) => e.key);
+        return (
+          <>
+            <div className="page-head">
+              <div>
+                <h1>{d.name}</h1>
+                <p className="muted">
+                  <code>{experiment.key}</code> <Badge tone={STATUS_TONE[d.status]}>{d.status}</Badge>
+                  {d.startedAt === undefined ? null : <> started {formatTime(d.startedAt)}</>}
+                  {d.decision === undefined ? null : (
+                    <>
+                      {' '}
+                      · decision <strong>{d.decision}</strong>
+                      {d.winner === undefined ? '' : ` (${d.winner})`}
+                    </>
+                  )}
+                </p>
+              </div>
+              <div className="row">
+                {d.status === 'draft' ? (
+                  <button
+                    type="button"
+                    className="primary"
+                    onClick={() => {
+                      setActionError(null);
+                      client.startExperiment(project, experiment.key, experiment.version).then(
+                        (started) => { exp.setData(([, s]) => [started, s]); },
+                        (e: unknown) => { setActionError(e); },
+                      );
+                    }}
+                  >
+                    Start experiment
+                  </button>
+                ) : null}
+                {d.status === 'running' ? (
+                  <button type="button" className="primary" onClick={() => { setDeciding(true); }}>
+                    Decide…
+                  </button>
+                ) : null}
+                <a href="#/experiments">← All experiments</a>
+              </div>
+            </div>
+            {d.hypothesis === undefined ? null : (
+              <p>
+                <strong>Hypothesis:</strong> {d.hypothesis}
+              </p>
+            )}
+            {actionError === null ? null : <ErrorNote error={actionError} />}
+            {d.status === 'draft' ? (
+              <p className="state state-empty">Results appear once the experiment is started and units are exposed.</p>
+            ) : (
+              <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} />
+            )}
+            {deciding ? (
+              <DecideDialog
+                experiment={experiment}
+                onClose={() => { setDeciding(false); }}
+                onDone={(stopped) => {
+                  setDeciding(false);
+                  exp.setData(([, s]) => [stopped, s]);
+                }}
+              />
+            ) : null}
+          </>
+        );
+      }}
+    </AsyncView>
+  );
+}
+
+function ResultsPanel({ experiment, environments, segments }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[] }): ReactNode {
+  const { client, project, environment: sessionEnv, refreshTick } = useSession();
+  const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
+  const [sequential, setSequential] = useState(false);
+  const [cuped, setCuped] = useState(true);
+  const [segment, setSegment] = useState('');
+  const [metric, setMetric] = useState<string | undefined>(undefined);
+  const [csvError, setCsvError] = useState<unknown>(null);
+  const query = useMemo(() => ({ environment, sequential, cuped, ...(segment === '' ? {} : { segment }) }), [environment, sequential, cuped, segment]);
+  const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query, refreshTick], { pollMs: 10_000 });
+
+  useEffect(() => {
+    if (state.status === 'ready') {
+      performance.mark('xp:results-rendered');
+    }
+  }, [state]);
+
+  const exportCsv = async (): Promise<void> => {
+    setCsvError(null);
+    try {
+      const text = await client.resultsCsv(project, experiment.key, query);
+      download(`${experiment.key}-${environment}-results.csv`, text);
+    } catch (e) {
+      setCsvError(e);
+    }
+  };
+
+  return (
+    <section aria-label="Results">
+      <div className="toolbar">
+        <h2 style={{ margin: 0 }}>Results</h2>
+        <label className="inline">
+          Environment
+          <select value={environment} onChange={(e) => { setEnvironment(e.target.value); }}>
+            {environments.map((e) => (
+              <option key={e}>{e}</option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" role="switch" checked={sequential} onChange={(e) => { setSequential(e.target.checked); }} />
+          Sequential (safe to peek)
+        </label>
+        <label className="check" title="Variance reduction with each unit's pre-exposure data, when there is some">
+          <input type="checkbox" role="switch" checked={cuped} onChange={(e) => { setCuped(e.target.checked); }} />
+          CUPED
+        </label>
+        <label className="inline">
+          Segment
+          <select value={segment} onChange={(e) => { setSegment(e.target.value); }}>
+            <option value="">Everyone</option>
+            {segments.map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <span className="spacer" />
+        {state.status === 'ready' && state.refreshing ? <span className="small muted">refreshing…</span> : null}
+        <button type="button" onClick={() => void exportCsv()}>
+          Export CSV
+        </button>
+      </div>
+      {csvError === null ? null : <p className="state-error">{errorMessage(csvError)}</p>}
+      <AsyncView state={state} onRetry={reload}>
+        {(results) => {
+          const selected = metric ?? results.metrics[0]?.key;
+          return (
+            <ResultsView
+              results={results}
+              {...(selected === undefined ? {} : { selectedMetric: selected })}
+              onSelectMetric={setMetric}
+              chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} />}
+            />
+          );
+        }}
+      </AsyncView>
+    </section>
+  );
+}

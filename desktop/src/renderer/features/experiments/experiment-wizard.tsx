@@ -1,0 +1,272 @@
+import { useMemo, useState } from 'react';
+import type { ReactNode } from 'react';
+import { navigate } from '../../app/router.js';
+import { useSession } from '../../app/session.js';
+import { formatCount, formatDays, formatPercent } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, ErrorNote } from '../../lib/ui.js';
+import { ConditionBuilder } from '../flags/condition-builder.js';
+import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
+import type { ConditionRow } from '../flags/condition-model.js';
+import { planDuration } from './power-plan.js';
+
+const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
+type Role = '' | 'primary' | 'secondary' | 'guardrail';
+
+interface VariationRow {
+  readonly key: string;
+  readonly name: string;
+  /** Percent of covered traffic. */
+  readonly weight: number;
+}
+
+/** Designs an experiment step by step and creates it as a draft (or starts it at once). */
+export default function ExperimentWizard(): ReactNode {
+  const { client, project, environments } = useSession();
+  const lists = useAsync(() => Promise.all([client.listAll(project, 'metrics'), client.listAll(project, 'segments')]), [client, project]);
+  const [step, setStep] = useState(0);
+  const [key, setKey] = useState('');
+  const [name, setName] = useState('');
+  const [hypothesis, setHypothesis] = useState('');
+  const [variations, setVariations] = useState<VariationRow[]>([
+    { key: 'control', name: 'Control', weight: 50 },
+    { key: 'treatment', name: 'Treatment', weight: 50 },
+  ]);
+  const [envs, setEnvs] = useState<string[]>(environments.map((e) => e.key));
+  const [coverage, setCoverage] = useState(100);
+  const [rows, setRows] = useState<ConditionRow[]>([]);
+  const [roles, setRoles] = useState<Record<string, Role>>({});
+  const [baseline, setBaseline] = useState(10);
+  const [mde, setMde] = useState(5);
+  const [alpha, setAlpha] = useState(0.05);
+  const [power, setPower] = useState(0.8);
+  const [daily, setDaily] = useState(5000);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
+  const weightTotal = variations.reduce((s, v) => s + v.weight, 0);
+  const problems: (string | null)[] = [
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) && name.trim() !== '' ? null : 'Give the experiment a key (letters, digits, ".", "_", "-") and a name.',
+    variations.length >= 2 && Math.abs(weightTotal - 100) < 0.01 && new Set(variations.map((v) => v.key)).size === variations.length && variations.every((v) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v.key))
+      ? null
+      : `At least two variations with distinct keys, weights adding up to 100% (now ${Math.round(weightTotal * 10) / 10}%).`,
+    validateRows(rows).size === 0 ? (envs.length > 0 ? null : 'Choose at least one environment.') : 'Fix the targeting conditions.',
+    null,
+    null,
+    null,
+  ];
+
+  const build = (): Record<string, unknown> => {
+    const metric = (r: Role): string[] => Object.entries(roles).flatMap(([k, v]) => (v === r ? [k] : []));
+    return {
+      key: key.trim(),
+      name: name.trim(),
+      ...(hypothesis.trim() === '' ? {} : { hypothesis: hypothesis.trim() }),
+      type: 'ab',
+      variations: variations.map((v) => ({ key: v.key, ...(v.name.trim() === '' ? {} : { name: v.name.trim() }), weight: v.weight / 100, value: v.key })),
+      coverage: coverage / 100,
+      environments: envs.length === environments.length ? [] : envs,
+      ...rowsToTargeting(rows),
+      metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail') },
+    };
+  };
+
+  const create = async (start: boolean): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      const created = await client.create(project, 'experiments', build());
+      if (start) {
+        await client.startExperiment(project, created.key, created.version);
+      }
+      navigate({ screen: 'experiment', key: created.key });
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>New experiment</h1>
+        <a href="#/experiments">Cancel</a>
+      </div>
+      <ol className="wizard-steps" aria-label="Steps">
+        {STEPS.map((s, i) => (
+          <li key={s} aria-current={i === step ? 'step' : undefined}>
+            {i + 1}. {s}
+          </li>
+        ))}
+      </ol>
+      <AsyncView state={lists.state} onRetry={lists.reload}>
+        {([metrics, segments]) => (
+          <div className="panel">
+            {step === 0 ? (
+              <>
+                <label>
+                  Key
+                  <input value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" />
+                </label>
+                <label>
+                  Name
+                  <input value={name} onChange={(e) => { setName(e.target.value); }} />
+                </label>
+                <label>
+                  Hypothesis
+                  <textarea rows={3} value={hypothesis} onChange={(e) => { setHypothesis(e.target.value); }} placeholder="If we …, then … will increase because …" />
+                </label>
+              </>
+            ) : null}
+            {step === 1 ? (
+              <>
+                {variations.map((v, i) => (
+                  <div className="row" key={i}>
+                    <input aria-label={`Variation ${i + 1} key`} value={v.key} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
+                    <input aria-label={`Variation ${i + 1} name`} value={v.name} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
+                    <input
+                      type="number"
+                      min={0}
+                      max={100}
+                      step={0.1}
+                      aria-label={`Variation ${i + 1} weight`}
+                      value={v.weight}
+                      style={{ width: '6em' }}
+                      onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, weight: Number(e.target.value) } : x))); }}
+                    />
+                    %
+                    <button type="button" className="ghost" aria-label={`Remove variation ${i + 1}`} disabled={variations.length <= 2} onClick={() => { setVariations(variations.filter((_x, j) => j !== i)); }}>
+                      ✕
+                    </button>
+                  </div>
+                ))}
+                <div className="row">
+                  <button type="button" onClick={() => { setVariations([...variations, { key: `treatment-${variations.length}`, name: '', weight: 0 }]); }}>
+                    + Variation
+                  </button>
+                  <button type="button" onClick={() => { setVariations(variations.map((v) => ({ ...v, weight: Math.round((100 / variations.length) * 100) / 100 }))); }}>
+                    Split evenly
+                  </button>
+                </div>
+              </>
+            ) : null}
+            {step === 2 ? (
+              <>
+                <fieldset>
+                  <legend>Environments</legend>
+                  {environments.map((e) => (
+                    <label className="check" key={e.key}>
+                      <input type="checkbox" checked={envs.includes(e.key)} onChange={(ev) => { setEnvs(ev.target.checked ? [...envs, e.key] : envs.filter((x) => x !== e.key)); }} />
+                      {e.name}
+                    </label>
+                  ))}
+                </fieldset>
+                <label className="inline">
+                  Traffic in the experiment
+                  <input type="range" min={1} max={100} value={coverage} aria-label="Traffic coverage" onChange={(e) => { setCoverage(Number(e.target.value)); }} />
+                  {coverage}%
+                </label>
+                <h3>Who is eligible</h3>
+                <ConditionBuilder rows={rows} onChange={setRows} segments={segments.map((s) => s.key)} label="Experiment targeting" />
+              </>
+            ) : null}
+            {step === 3 ? (
+              metrics.length === 0 ? (
+                <p className="state state-empty">
+                  No metrics defined yet. <a href="#/metrics">Define metrics</a> first, or continue without.
+                </p>
+              ) : (
+                <table aria-label="Metrics and guardrails">
+                  <thead>
+                    <tr>
+                      <th>Metric</th>
+                      <th>Type</th>
+                      <th>Role in this experiment</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {metrics.map((m) => (
+                      <tr key={m.key}>
+                        <td>
+                          {m.definition.name} <code className="small">{m.key}</code>
+                        </td>
+                        <td>{m.definition.type}</td>
+                        <td>
+                          <select aria-label={`Role of ${m.key}`} value={roles[m.key] ?? ''} onChange={(e) => { setRoles({ ...roles, [m.key]: e.target.value as Role }); }}>
+                            <option value="">Not used</option>
+                            <option value="primary">Primary</option>
+                            <option value="secondary">Secondary</option>
+                            <option value="guardrail">Guardrail</option>
+                          </select>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )
+            ) : null}
+            {step === 4 ? (
+              <>
+                <p className="muted">How long to run: the units each variation needs to detect the effect you care about.</p>
+                <div className="grid-2">
+                  <label>
+                    Baseline conversion rate (%)
+                    <input type="number" min={0.1} max={99.9} step={0.1} value={baseline} onChange={(e) => { setBaseline(Number(e.target.value)); }} />
+                  </label>
+                  <label>
+                    Smallest lift worth detecting (relative %)
+                    <input type="number" min={0.1} step={0.1} value={mde} onChange={(e) => { setMde(Number(e.target.value)); }} />
+                  </label>
+                  <label>
+                    Significance level α
+                    <input type="number" min={0.001} max={0.2} step={0.005} value={alpha} onChange={(e) => { setAlpha(Number(e.target.value)); }} />
+                  </label>
+                  <label>
+                    Power
+                    <input type="number" min={0.5} max={0.99} step={0.01} value={power} onChange={(e) => { setPower(Number(e.target.value)); }} />
+                  </label>
+                  <label>
+                    Eligible units per day
+                    <input type="number" min={1} step={100} value={daily} onChange={(e) => { setDaily(Number(e.target.value)); }} />
+                  </label>
+                </div>
+                <output className="banner banner-info" aria-live="polite" style={{ display: 'block' }}>
+                  {'error' in plan
+                    ? plan.error
+                    : `${formatCount(plan.perArm)} units per variation, ${formatCount(plan.total)} in all: about ${formatDays(plan.days)} at ${formatCount(daily)} units a day with ${formatPercent(coverage / 100, { digits: 0 })} of traffic.`}
+                </output>
+              </>
+            ) : null}
+            {step === 5 ? <pre aria-label="Experiment definition">{JSON.stringify(build(), null, 2)}</pre> : null}
+            {problems[step] === null ? null : (
+              <p className="state-error" role="alert">
+                {problems[step]}
+              </p>
+            )}
+            {error === null ? null : <ErrorNote error={error} />}
+            <div className="actions">
+              <button type="button" disabled={step === 0} onClick={() => { setStep(step - 1); }}>
+                Back
+              </button>
+              {step < STEPS.length - 1 ? (
+                <button type="button" className="primary" disabled={problems[step] !== null} onClick={() => { setStep(step + 1); }}>
+                  Next
+                </button>
+              ) : (
+                <>
+                  <button type="button" disabled={busy} onClick={() => void create(false)}>
+                    Create draft
+                  </button>
+                  <button type="button" className="primary" disabled={busy} onClick={() => void create(true)}>
+                    Create and start
+                  </button>
+                </>
+              )}
+            </div>
+          </div>
+        )}
+      </AsyncView>
+    </>
+  );
+}

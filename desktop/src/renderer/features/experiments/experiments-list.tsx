@@ -1,0 +1,87 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import { navigate } from '../../app/router.js';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Empty } from '../../lib/ui.js';
+
+const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
+
+/** Experiments with status filter and search; refreshes on its own. */
+export default function ExperimentsList(): ReactNode {
+  const { client, project, refreshTick } = useSession();
+  const { state, reload } = useAsync(() => client.listAll(project, 'experiments'), [client, project, refreshTick], { pollMs: 10_000 });
+  const [query, setQuery] = useState('');
+  const [status, setStatus] = useState('');
+  return (
+    <>
+      <div className="page-head">
+        <h1>Experiments</h1>
+        <button type="button" className="primary" onClick={() => { navigate({ screen: 'experiment-new' }); }}>
+          New experiment
+        </button>
+      </div>
+      <div className="toolbar" role="search">
+        <input type="search" aria-label="Search experiments" placeholder="Search" value={query} onChange={(e) => { setQuery(e.target.value); }} />
+        <label className="inline">
+          Status
+          <select value={status} onChange={(e) => { setStatus(e.target.value); }}>
+            <option value="">Any</option>
+            <option value="draft">Draft</option>
+            <option value="running">Running</option>
+            <option value="stopped">Stopped</option>
+          </select>
+        </label>
+      </div>
+      <AsyncView state={state} onRetry={reload}>
+        {(items) => {
+          const q = query.trim().toLowerCase();
+          const shown = items.filter((x) => (status === '' || x.definition.status === status) && (q === '' || `${x.key} ${x.definition.name}`.toLowerCase().includes(q)));
+          if (items.length === 0) {
+            return (
+              <Empty>
+                <p>No experiments yet.</p>
+                <a href="#/experiments/new">Design the first one</a>
+              </Empty>
+            );
+          }
+          if (shown.length === 0) {
+            return <Empty>No experiment matches.</Empty>;
+          }
+          return (
+            <table aria-label="Experiments">
+              <thead>
+                <tr>
+                  <th>Experiment</th>
+                  <th>Status</th>
+                  <th>Variations</th>
+                  <th>Primary metrics</th>
+                  <th>Started</th>
+                </tr>
+              </thead>
+              <tbody>
+                {shown.map((x) => (
+                  <tr key={x.key}>
+                    <td>
+                      <a href={`#/experiments/${encodeURIComponent(x.key)}`}>{x.definition.name}</a>
+                      <div className="small muted">
+                        <code>{x.key}</code>
+                      </div>
+                    </td>
+                    <td>
+                      <Badge tone={TONE[x.definition.status]}>{x.definition.status}</Badge>
+                    </td>
+                    <td>{x.definition.variations.map((v) => v.key).join(', ')}</td>
+                    <td>{x.definition.metrics.primary.join(', ') || '—'}</td>
+                    <td className="small muted">{formatTime(x.definition.startedAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          );
+        }}
+      </AsyncView>
+    </>
+  );
+}

@@ -1,0 +1,153 @@
+import { memo } from 'react';
+import type { ReactNode } from 'react';
+import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
+import { formatCount, formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
+import { Badge, Empty } from '../../lib/ui.js';
+import { ForestPlot } from './forest-plot.js';
+import type { ForestRow } from './forest-plot.js';
+
+function tone(metric: MetricResultView, effect: number, significant: boolean): ForestRow['tone'] {
+  if (!significant) {
+    return 'neutral';
+  }
+  return effect > 0 === metric.higherIsBetter ? 'good' : 'bad';
+}
+
+const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { metric: MetricResultView; selected: boolean; onSelect?: (key: string) => void }): ReactNode {
+  const control = metric.variations.find((v) => v.comparison === null);
+  const compared = metric.variations.filter((v) => v.comparison !== null);
+  const difference = compared[0]?.comparison?.difference ?? 'relative';
+  const firstError = compared.map((v) => v.comparison?.error ?? null).find((e) => e !== null) ?? undefined;
+  const rows: ForestRow[] = compared.map((v) => ({ label: v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+  return (
+    <section className="metric-card" aria-label={`Metric ${metric.name}`}>
+      <div className="row">
+        <h3 style={{ margin: 0 }}>{metric.name}</h3>
+        <Badge tone={metric.role === 'guardrail' ? 'warn' : metric.role === 'primary' ? 'info' : 'neutral'}>{metric.role}</Badge>
+        <span className="small muted">
+          {metric.type} · {metric.higherIsBetter ? 'higher is better' : 'lower is better'}
+          {metric.cupedApplied ? ' · CUPED applied' : ''}
+        </span>
+        <span className="spacer" />
+        {onSelect === undefined ? null : (
+          <button type="button" className="ghost" aria-pressed={selected} onClick={() => { onSelect(metric.key); }}>
+            {selected ? 'Showing over time' : 'Show over time'}
+          </button>
+        )}
+      </div>
+      {metric.error === null ? null : <p className="banner banner-warn">{metric.error.message}</p>}
+      {rows.length === 0 ? null : <ForestPlot rows={rows} difference={difference} title={`${metric.name}: effect and ${difference === 'relative' ? 'relative' : 'absolute'} confidence interval per variation`} />}
+      <table aria-label={`${metric.name} by variation`}>
+        <thead>
+          <tr>
+            <th>Variation</th>
+            <th className="num">Units</th>
+            <th className="num">Mean</th>
+            <th className="num">Effect</th>
+            <th className="num">CI</th>
+            <th className="num">p-value</th>
+            <th className="num">Chance to win</th>
+          </tr>
+        </thead>
+        <tbody>
+          {metric.variations.map((v) => {
+            const c = v.comparison;
+            return (
+              <tr key={v.variation}>
+                <td>
+                  {v.variation}
+                  {v === control ? <span className="muted small"> (control)</span> : null}
+                </td>
+                <td className="num">{formatCount(v.units)}</td>
+                <td className="num">{metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
+                {c === null ? (
+                  <td className="num muted" colSpan={4}>
+                    baseline
+                  </td>
+                ) : (
+                  <>
+                    <td className="num">
+                      {formatEffect(c.effect, c.difference)} {c.significant ? <Badge tone={tone(metric, c.effect, true)}>significant</Badge> : null}
+                    </td>
+                    <td className="num">{formatInterval(c.ci, c.difference)}</td>
+                    <td className="num" title={`unadjusted ${formatPValue(c.pValue)}`}>
+                      {formatPValue(c.adjustedPValue)}
+                    </td>
+                    <td className="num">{formatPercent(c.chanceToWin)}</td>
+                  </>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {firstError === undefined ? null : <p className="small muted">{firstError.message}</p>}
+    </section>
+  );
+});
+
+export interface ResultsViewProps {
+  readonly results: ExperimentResultsView;
+  readonly selectedMetric?: string;
+  readonly onSelectMetric?: (key: string) => void;
+  /** The cumulative chart, rendered by the page (recharts stays out of this component). */
+  readonly chart?: ReactNode;
+}
+
+/** An experiment's results: SRM check, units per variation, and per metric a forest plot and table. */
+export function ResultsView({ results, selectedMetric, onSelectMetric, chart }: ResultsViewProps): ReactNode {
+  const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
+  return (
+    <div className="results">
+      {results.srm.flagged ? (
+        <div className="banner banner-bad" role="alert">
+          Sample ratio mismatch: the split of units differs from the configured weights ({pValueText(results.srm.pValue)}). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
+        </div>
+      ) : null}
+      {results.error === null ? null : <p className="banner banner-warn">{results.error.message}</p>}
+      <p className="small muted">
+        {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
+      </p>
+      <table aria-label="Units per variation">
+        <thead>
+          <tr>
+            <th>Variation</th>
+            <th className="num">Units</th>
+            <th className="num">Observed share</th>
+            <th className="num">Expected share</th>
+          </tr>
+        </thead>
+        <tbody>
+          {results.variations.map((v) => (
+            <tr key={v.key}>
+              <td>{v.name ?? v.key}</td>
+              <td className="num">{formatCount(v.units)}</td>
+              <td className="num">{totalUnits === 0 ? '—' : formatPercent(v.units / totalUnits)}</td>
+              <td className="num">{formatPercent(v.expectedShare)}</td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot>
+          <tr>
+            <td>
+              Total{' '}
+              <span className="small muted">
+                (SRM {pValueText(results.srm.pValue)}
+                {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''})
+              </span>
+            </td>
+            <td className="num">{formatCount(totalUnits)}</td>
+            <td />
+            <td />
+          </tr>
+        </tfoot>
+      </table>
+      {chart}
+      {results.metrics.length === 0 ? (
+        <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>
+      ) : (
+        results.metrics.map((m) => <MetricCard key={m.key} metric={m} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,104 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { useState } from 'react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConditionBuilder } from '../condition-builder.js';
+import { rowsToTargeting, targetingToRows, validateRows } from '../condition-model.js';
+import type { ConditionRow } from '../condition-model.js';
+
+afterEach(cleanup);
+
+function Harness({ initial = [], seen }: { initial?: ConditionRow[]; seen: { rows: ConditionRow[] } }) {
+  const [rows, setRows] = useState<ConditionRow[]>(initial);
+  seen.rows = rows;
+  return <ConditionBuilder rows={rows} onChange={setRows} segments={['beta-testers', 'employees']} attributes={['country', 'plan']} />;
+}
+
+describe('condition builder', () => {
+  it('builds an "is one of" condition from typed rows', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    render(<Harness seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Attribute condition' }));
+    await user.type(screen.getByRole('combobox', { name: 'Attribute 1' }), 'country');
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Operator 1' }), 'is one of');
+    await user.type(screen.getByRole('textbox', { name: 'Value 1' }), 'US, CA');
+
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(rowsToTargeting(seen.rows)).toEqual({ condition: { country: { $in: ['US', 'CA'] } } });
+  });
+
+  it('types numbers and reports a value that is not one', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    render(<Harness seen={seen} />);
+    await user.click(screen.getByRole('button', { name: '+ Attribute condition' }));
+    await user.type(screen.getByRole('combobox', { name: 'Attribute 1' }), 'age');
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Operator 1' }), '≥');
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Value type 1' }), 'number');
+
+    await user.type(screen.getByRole('textbox', { name: 'Value 1' }), 'eighteen');
+    expect(screen.getByRole('alert').textContent).toContain('is not a number');
+
+    await user.clear(screen.getByRole('textbox', { name: 'Value 1' }));
+    await user.type(screen.getByRole('textbox', { name: 'Value 1' }), '18');
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(rowsToTargeting(seen.rows)).toEqual({ condition: { age: { $gte: 18 } } });
+  });
+
+  it('adds segment membership as segment lists, not conditions', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    render(<Harness seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Segment' }));
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Segment 1' }), 'beta-testers');
+    await user.click(screen.getByRole('button', { name: '+ Segment' }));
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Operator 2' }), 'not in segment');
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Segment 2' }), 'employees');
+
+    expect(rowsToTargeting(seen.rows)).toEqual({ segments: ['beta-testers'], excludeSegments: ['employees'] });
+  });
+
+  it('removes a row with its button', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    const { rows } = targetingToRows({ condition: { plan: 'pro', country: { $ne: 'FR' } } });
+    render(<Harness initial={rows} seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: 'Remove condition 1' }));
+
+    expect(rowsToTargeting(seen.rows)).toEqual({ condition: { country: { $ne: 'FR' } } });
+  });
+});
+
+describe('condition model', () => {
+  it('round-trips the conditions the builder can express', () => {
+    const targeting = {
+      condition: { country: { $in: ['US', 'CA'] }, age: { $gte: 18, $lt: 65 }, email: { $regex: 'example\\.com' }, beta: true, version: { $vgte: '2.1.0' }, referrer: { $exists: false } },
+      segments: ['beta-testers'],
+    };
+
+    const { rows, advanced } = targetingToRows(targeting);
+
+    expect(advanced).toBeNull();
+    expect(validateRows(rows).size).toBe(0);
+    // Implicit equality comes back as an explicit $eq, which evaluates the same.
+    expect(rowsToTargeting(rows)).toEqual({ ...targeting, condition: { ...targeting.condition, beta: { $eq: true } } });
+  });
+
+  it('keeps conditions it cannot express as JSON', () => {
+    const condition = { $or: [{ country: 'US' }, { plan: 'pro' }] };
+
+    expect(targetingToRows({ condition }).advanced).toEqual(condition);
+  });
+
+  it('uses $and when one attribute has the same operator twice', () => {
+    const { rows } = targetingToRows({ condition: { tag: { $ne: 'a' } } });
+    const twice = [...rows, { ...rows[0]!, id: 'other', value: 'b' }];
+
+    expect(rowsToTargeting(twice)).toEqual({ condition: { $and: [{ tag: { $ne: 'a' } }, { tag: { $ne: 'b' } }] } });
+  });
+});

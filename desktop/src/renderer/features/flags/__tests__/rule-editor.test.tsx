@@ -1,0 +1,95 @@
+import '../../../test/dom.js';
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { useState } from 'react';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Rule } from '@xp/shared';
+import { RuleEditor } from '../rule-editor.js';
+import { draftFromRule, draftToRule, newRuleDraft } from '../rule-model.js';
+import type { RuleDraft } from '../rule-model.js';
+
+afterEach(cleanup);
+
+function Harness({ initial, seen }: { initial: RuleDraft; seen: { draft: RuleDraft } }) {
+  const [draft, setDraft] = useState(initial);
+  seen.draft = draft;
+  return (
+    <RuleEditor
+      draft={draft}
+      index={0}
+      count={1}
+      onChange={setDraft}
+      onRemove={() => undefined}
+      onMove={() => undefined}
+      variations={['off', 'on']}
+      segments={['beta']}
+      experiments={['checkout-test']}
+    />
+  );
+}
+
+describe('rule editor', () => {
+  it('rolls a variation out to 25% of users matching a condition', async () => {
+    const user = userEvent.setup();
+    const seen = { draft: newRuleDraft('rollout', ['off', 'on'], []) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Rule 1 variation' }), 'on');
+    fireEvent.change(screen.getByRole('slider', { name: 'Rule 1 rollout percentage' }), { target: { value: '25' } });
+    await user.click(screen.getByRole('button', { name: '+ Attribute condition' }));
+    await user.type(screen.getByRole('combobox', { name: 'Attribute 1' }), 'country');
+    await user.type(screen.getByRole('textbox', { name: 'Value 1' }), 'NL');
+
+    expect(screen.getByRole('spinbutton', { name: 'Rule 1 rollout percent' })).toHaveProperty('value', '25');
+    expect(draftToRule(seen.draft)).toEqual({
+      rule: { id: 'rule-1', type: 'rollout', variation: 'on', coverage: 0.25, hashAttribute: 'id', hashVersion: 2, condition: { country: { $eq: 'NL' } } },
+    });
+  });
+
+  it('adds a scheduled ramp step after the current coverage', async () => {
+    const user = userEvent.setup();
+    const seen = { draft: newRuleDraft('rollout', ['off', 'on'], []) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Ramp step' }));
+    await user.clear(screen.getByRole('spinbutton', { name: 'Ramp step 1 percent' }));
+    await user.type(screen.getByRole('spinbutton', { name: 'Ramp step 1 percent' }), '50');
+
+    const result = draftToRule(seen.draft);
+    expect('rule' in result && result.rule.type === 'rollout' ? result.rule.schedule?.map((s) => s.coverage) : null).toEqual([0.5]);
+  });
+
+  it('turns a rollout into a force rule without leftover rollout fields', async () => {
+    const user = userEvent.setup();
+    const stored: Rule = { id: 'beta', type: 'rollout', variation: 'on', coverage: 0.3, hashAttribute: 'id', hashVersion: 2, segments: ['beta'], activeFrom: '2026-01-01T00:00:00Z' };
+    const seen = { draft: draftFromRule(stored) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Rule 1 type' }), 'Serve a variation');
+
+    expect(screen.queryByRole('slider')).toBeNull();
+    expect(draftToRule(seen.draft)).toEqual({ rule: { id: 'beta', type: 'force', variation: 'on', segments: ['beta'], activeFrom: '2026-01-01T00:00:00Z' } });
+  });
+
+  it('refuses split weights that do not add up to 100%', async () => {
+    const user = userEvent.setup();
+    const seen = { draft: newRuleDraft('split', ['off', 'on'], []) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.clear(screen.getByRole('spinbutton', { name: 'Rule 1 weight of on' }));
+    await user.type(screen.getByRole('spinbutton', { name: 'Rule 1 weight of on' }), '30');
+
+    expect(draftToRule(seen.draft)).toEqual({ error: 'Rule "rule-1": the weights add up to 80%, not 100%' });
+  });
+
+  it('asks for the experiment of an experiment rule', async () => {
+    const user = userEvent.setup();
+    const seen = { draft: newRuleDraft('experiment', ['off', 'on'], ['rule-1']) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+    expect(draftToRule(seen.draft)).toEqual({ error: 'Rule "rule-2": choose the experiment' });
+
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Rule 1 experiment' }), 'checkout-test');
+
+    expect(draftToRule(seen.draft)).toEqual({ rule: { id: 'rule-2', type: 'experiment', experiment: 'checkout-test' } });
+  });
+});

@@ -1,0 +1,478 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { ReactNode } from 'react';
+import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Confirm, ErrorNote, errorMessage } from '../../lib/ui.js';
+import { EvaluateAs } from './evaluate-as.js';
+import { RuleEditor } from './rule-editor.js';
+import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
+import type { RuleDraft, RuleType } from './rule-model.js';
+import { saveFlagEnvironment, toggleWithApproval } from './toggle.js';
+import type { ChangeResult } from './toggle.js';
+
+interface EnvDraft {
+  readonly defaultVariation: string;
+  readonly offVariation: string;
+  readonly prerequisites: Prerequisite[];
+  readonly rules: RuleDraft[];
+}
+
+function envDraft(flag: Flag, env: string): EnvDraft {
+  const st = flag.environments[env];
+  const first = flag.variations[0]?.key ?? '';
+  return {
+    defaultVariation: st?.defaultVariation ?? first,
+    offVariation: st?.offVariation ?? first,
+    prerequisites: (st?.prerequisites ?? []).map((p) => ({ ...p })),
+    rules: (st?.rules ?? []).map(draftFromRule),
+  };
+}
+
+interface Context {
+  readonly flag: Stored<Flag>;
+  readonly segments: string[];
+  readonly experiments: string[];
+  readonly flags: Stored<Flag>[];
+}
+
+/** Editing a flag: per-environment targeting rules, toggle, prerequisites, variations, evaluate-as. */
+export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode {
+  const session = useSession();
+  const { client, project, refreshTick } = session;
+  const { state, reload, setData } = useAsync(
+    async (): Promise<Context> => {
+      const [flag, segments, experiments, flags] = await Promise.all([client.get(project, 'flags', flagKey), client.listAll(project, 'segments'), client.listAll(project, 'experiments'), client.listAll(project, 'flags')]);
+      return { flag, segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
+    },
+    [client, project, flagKey, refreshTick],
+    { pollMs: 5000 },
+  );
+  return (
+    <AsyncView state={state} onRetry={reload}>
+      {(ctx) => (
+        <FlagEditorLoaded
+          key={flagKey}
+          ctx={ctx}
+          onSaved={(flag) => {
+            setData((c) => ({ ...c, flag }));
+          }}
+          reload={reload}
+        />
+      )}
+    </AsyncView>
+  );
+}
+
+function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (flag: Stored<Flag>) => void; reload: () => void }): ReactNode {
+  const session = useSession();
+  const { environments } = session;
+  const { flag } = ctx;
+  const [env, setEnv] = useState(session.environment);
+  // The version the draft was taken from: a newer version arriving by polling does not overwrite edits.
+  const [baseVersion, setBaseVersion] = useState(flag.version);
+  const [draft, setDraft] = useState<EnvDraft>(() => envDraft(flag.definition, env));
+  const [dirty, setDirty] = useState(false);
+  const [tab, setTab] = useState<'targeting' | 'variations'>('targeting');
+  const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string } | null>(null);
+  const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
+  const [saving, setSaving] = useState(false);
+  const envInfo = environments.find((e) => e.key === env);
+  const variations = flag.definition.variations.map((v) => v.key);
+  const attributes = useMemo(() => {
+    const names = new Set<string>(['id']);
+    for (const st of Object.values(flag.definition.environments)) {
+      for (const r of st.rules) {
+        for (const k of Object.keys(r.condition ?? {})) {
+          if (!k.startsWith('$')) {
+            names.add(k);
+          }
+        }
+      }
+    }
+    return [...names];
+  }, [flag]);
+
+  // A refresh replaces the draft only when the flag or environment really changed and nothing is
+  // being edited, so polling never moves the user's focus or discards their input.
+  const synced = useRef(`${flag.version}:${env}`);
+  const resetDraft = (): void => {
+    synced.current = `${flag.version}:${env}`;
+    setDraft(envDraft(flag.definition, env));
+    setBaseVersion(flag.version);
+    setDirty(false);
+  };
+  useEffect(() => {
+    const key = `${flag.version}:${env}`;
+    if (!dirty && synced.current !== key) {
+      synced.current = key;
+      setDraft(envDraft(flag.definition, env));
+      setBaseVersion(flag.version);
+    }
+  }, [flag, env, dirty]);
+
+  const update = (patch: Partial<EnvDraft>): void => {
+    setDraft((d) => ({ ...d, ...patch }));
+    setDirty(true);
+  };
+  const current = flag.definition.environments[env];
+  const report = (result: ChangeResult, what: string): void => {
+    if (result.kind === 'applied') {
+      onSaved(result.flag);
+      setMessage({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
+    } else {
+      setMessage({ tone: 'info', text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval.` });
+    }
+  };
+
+  const save = async (): Promise<void> => {
+    setMessage(null);
+    const rules = [];
+    for (const d of draft.rules) {
+      const r = draftToRule(d);
+      if ('error' in r) {
+        setMessage({ tone: 'bad', text: r.error });
+        return;
+      }
+      rules.push(r.rule);
+    }
+    const state: FlagEnvironment = { enabled: current?.enabled ?? false, defaultVariation: draft.defaultVariation, offVariation: draft.offVariation, prerequisites: draft.prerequisites, rules };
+    setSaving(true);
+    try {
+      const result = await saveFlagEnvironment(session, { ...flag, version: baseVersion }, state, env);
+      setDirty(false);
+      report(result, 'Saved the targeting');
+    } catch (e) {
+      setMessage({ tone: 'bad', text: errorMessage(e) });
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const toggle = async (enabled: boolean): Promise<void> => {
+    setConfirmToggle(null);
+    setMessage(null);
+    try {
+      report(await toggleWithApproval(session, flag, enabled, env), enabled ? 'Turned on' : 'Turned off');
+    } catch (e) {
+      setMessage({ tone: 'bad', text: errorMessage(e) });
+      reload();
+    }
+  };
+
+  const addRule = (type: RuleType): void => {
+    update({ rules: [...draft.rules, newRuleDraft(type, variations, draft.rules.map((r) => r.id))] });
+  };
+  const moveRule = (i: number, delta: -1 | 1): void => {
+    const rules = [...draft.rules];
+    const [r] = rules.splice(i, 1);
+    rules.splice(i + delta, 0, r!);
+    update({ rules });
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <div>
+          <h1>{flag.definition.name}</h1>
+          <p className="muted">
+            <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}
+            {flag.definition.temporary ? <Badge tone="info">temporary</Badge> : <Badge>permanent</Badge>}
+          </p>
+        </div>
+        <a href="#/flags">← All flags</a>
+      </div>
+      {flag.definition.description === undefined ? null : <p>{flag.definition.description}</p>}
+      {dirty && flag.version !== baseVersion ? (
+        <p className="banner banner-warn" role="status">
+          Someone saved version {flag.version} while you were editing. Your edits are kept; saving them will be refused as a conflict.{' '}
+          <button type="button" onClick={resetDraft}>
+            Discard mine and load theirs
+          </button>
+        </p>
+      ) : null}
+      {message === null ? null : (
+        <p className={`banner banner-${message.tone}`} role={message.tone === 'bad' ? 'alert' : 'status'}>
+          {message.text}
+          {message.tone === 'bad' && message.text.startsWith('Someone else changed') ? (
+            <>
+              {' '}
+              <button
+                type="button"
+                onClick={() => {
+                  resetDraft();
+                  setMessage(null);
+                  reload();
+                }}
+              >
+                Reload
+              </button>
+            </>
+          ) : null}
+        </p>
+      )}
+      <div className="tabs" role="tablist" aria-label="Flag sections">
+        <button type="button" role="tab" aria-selected={tab === 'targeting'} onClick={() => { setTab('targeting'); }}>
+          Targeting
+        </button>
+        <button type="button" role="tab" aria-selected={tab === 'variations'} onClick={() => { setTab('variations'); }}>
+          Variations
+        </button>
+      </div>
+      {tab === 'variations' ? (
+        <VariationsPanel flag={flag} onSaved={onSaved} />
+      ) : (
+        <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
+          <div>
+            <div className="row">
+              <label className="inline">
+                Environment
+                <select
+                  aria-label="Editing environment"
+                  value={env}
+                  onChange={(e) => {
+                    setEnv(e.target.value);
+                    setDirty(false);
+                    setMessage(null);
+                  }}
+                >
+                  {environments.map((e) => (
+                    <option key={e.key} value={e.key}>
+                      {e.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              {envInfo?.requireApproval === true ? <Badge tone="warn">protected: changes need approval</Badge> : null}
+              {current === undefined ? (
+                <span className="muted">Not set up here yet: save to create its state.</span>
+              ) : (
+                <label className="check">
+                  <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
+                  {current.enabled ? 'On' : 'Off'}
+                </label>
+              )}
+            </div>
+            <div className="row">
+              <label className="inline">
+                Default (no rule matches)
+                <select aria-label="Default variation" value={draft.defaultVariation} onChange={(e) => { update({ defaultVariation: e.target.value }); }}>
+                  {variations.map((v) => (
+                    <option key={v}>{v}</option>
+                  ))}
+                </select>
+              </label>
+              <label className="inline">
+                When off
+                <select aria-label="Off variation" value={draft.offVariation} onChange={(e) => { update({ offVariation: e.target.value }); }}>
+                  {variations.map((v) => (
+                    <option key={v}>{v}</option>
+                  ))}
+                </select>
+              </label>
+            </div>
+            <fieldset className="panel">
+              <legend>Prerequisites</legend>
+              {draft.prerequisites.length === 0 ? <p className="muted small">None: this flag does not depend on another.</p> : null}
+              {draft.prerequisites.map((p, i) => {
+                const target = ctx.flags.find((f) => f.key === p.flag);
+                return (
+                  <div className="row" key={i}>
+                    <select aria-label={`Prerequisite ${i + 1} flag`} value={p.flag} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { flag: e.target.value, variation: '' } : x)) }); }}>
+                      <option value="">Choose a flag…</option>
+                      {ctx.flags
+                        .filter((f) => f.key !== flag.key)
+                        .map((f) => (
+                          <option key={f.key} value={f.key}>
+                            {f.key}
+                          </option>
+                        ))}
+                    </select>
+                    serves
+                    <select aria-label={`Prerequisite ${i + 1} variation`} value={p.variation} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { ...x, variation: e.target.value } : x)) }); }}>
+                      <option value="">Choose…</option>
+                      {(target?.definition.variations ?? []).map((v) => (
+                        <option key={v.key}>{v.key}</option>
+                      ))}
+                    </select>
+                    <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
+                      ✕
+                    </button>
+                  </div>
+                );
+              })}
+              <button type="button" onClick={() => { update({ prerequisites: [...draft.prerequisites, { flag: '', variation: '' }] }); }}>
+                + Prerequisite
+              </button>
+            </fieldset>
+            <h2>Rules</h2>
+            <p className="muted small">Evaluated top to bottom; the first rule that matches (and, for rollouts, covers the unit) decides.</p>
+            {draft.rules.length === 0 ? <p className="state state-empty">No rules: everyone gets the default variation while the flag is on.</p> : null}
+            {draft.rules.map((r, i) => (
+              <RuleEditor
+                key={r.uid}
+                draft={r}
+                index={i}
+                count={draft.rules.length}
+                variations={variations}
+                segments={ctx.segments}
+                experiments={ctx.experiments}
+                attributes={attributes}
+                onChange={(next) => { update({ rules: draft.rules.map((x) => (x.uid === r.uid ? next : x)) }); }}
+                onRemove={() => { update({ rules: draft.rules.filter((x) => x.uid !== r.uid) }); }}
+                onMove={(delta) => { moveRule(i, delta); }}
+              />
+            ))}
+            <div className="row">
+              <button type="button" onClick={() => { addRule('force'); }}>
+                + Targeting rule
+              </button>
+              <button type="button" onClick={() => { addRule('rollout'); }}>
+                + Percentage rollout
+              </button>
+              <button type="button" onClick={() => { addRule('split'); }}>
+                + Split
+              </button>
+              <button type="button" onClick={() => { addRule('experiment'); }}>
+                + Experiment
+              </button>
+            </div>
+            <div className="actions">
+              <button
+                type="button"
+                disabled={!dirty}
+                onClick={() => {
+                  resetDraft();
+                  setMessage(null);
+                }}
+              >
+                Discard changes
+              </button>
+              <button type="button" className="primary" disabled={!dirty || saving} onClick={() => void save()}>
+                {saving ? 'Saving…' : envInfo?.requireApproval === true ? 'Save (or propose)' : 'Save'}
+              </button>
+            </div>
+          </div>
+          <div>
+            <EvaluateAs flagKey={flag.key} />
+            <p className="small">
+              <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where this flag is used in code</a>
+            </p>
+          </div>
+        </div>
+      )}
+      {confirmToggle === null ? null : (
+        <Confirm
+          title={`Turn ${flag.key} ${confirmToggle ? 'on' : 'off'} in ${envInfo?.name ?? env}?`}
+          message={<p>Every SDK reading {envInfo?.name ?? env} will serve {confirmToggle ? 'the targeting rules' : `"${draft.offVariation}"`} within seconds.</p>}
+          confirmLabel={confirmToggle ? 'Turn on' : 'Turn off'}
+          onCancel={() => { setConfirmToggle(null); }}
+          onConfirm={() => void toggle(confirmToggle)}
+        />
+      )}
+    </>
+  );
+}
+
+function VariationsPanel({ flag, onSaved }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void }): ReactNode {
+  const { client, project } = useSession();
+  const [name, setName] = useState(flag.definition.name);
+  const [description, setDescription] = useState(flag.definition.description ?? '');
+  const [tags, setTags] = useState(flag.definition.tags.join(', '));
+  const [rows, setRows] = useState(flag.definition.variations.map((v) => ({ key: v.key, name: v.name ?? '', value: JSON.stringify(v.value) })));
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const save = async (): Promise<void> => {
+    setError(null);
+    setSaved(false);
+    try {
+      const variations = rows.map((r) => {
+        let value: unknown;
+        try {
+          value = JSON.parse(r.value);
+        } catch {
+          throw new Error(`The value of "${r.key}" is not JSON (strings need quotes)`);
+        }
+        return { key: r.key.trim(), ...(r.name.trim() === '' ? {} : { name: r.name.trim() }), value };
+      });
+      const { description: _d, ...rest } = flag.definition;
+      const definition = {
+        ...rest,
+        name,
+        ...(description.trim() === '' ? {} : { description: description.trim() }),
+        tags: tags
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== ''),
+        variations,
+      };
+      onSaved(await client.replace(project, 'flags', flag.key, definition, flag.version));
+      setSaved(true);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <div className="panel">
+      <label>
+        Name
+        <input value={name} onChange={(e) => { setName(e.target.value); }} />
+      </label>
+      <label>
+        Description
+        <textarea rows={2} value={description} onChange={(e) => { setDescription(e.target.value); }} />
+      </label>
+      <label>
+        Tags (comma-separated)
+        <input value={tags} onChange={(e) => { setTags(e.target.value); }} />
+      </label>
+      <table aria-label="Variations">
+        <thead>
+          <tr>
+            <th>Key</th>
+            <th>Name</th>
+            <th>Value (JSON)</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              <td>
+                <input aria-label={`Variation ${i + 1} key`} value={r.key} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
+              </td>
+              <td>
+                <input aria-label={`Variation ${i + 1} name`} value={r.name} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
+              </td>
+              <td>
+                <input aria-label={`Variation ${i + 1} value`} value={r.value} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, value: e.target.value } : x))); }} />
+              </td>
+              <td>
+                <button type="button" className="ghost" aria-label={`Remove variation ${i + 1}`} disabled={rows.length <= 1} onClick={() => { setRows(rows.filter((_x, j) => j !== i)); }}>
+                  ✕
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="row">
+        <button type="button" onClick={() => { setRows([...rows, { key: `variation-${rows.length + 1}`, name: '', value: flag.definition.type === 'string' ? '""' : flag.definition.type === 'number' ? '0' : flag.definition.type === 'boolean' ? 'false' : '{}' }]); }}>
+          + Variation
+        </button>
+      </div>
+      {error === null ? null : <ErrorNote error={error} />}
+      {saved ? (
+        <p className="banner banner-good" role="status">
+          Saved.
+        </p>
+      ) : null}
+      <div className="actions">
+        <button type="button" className="primary" onClick={() => void save()}>
+          Save variations
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,284 @@
+import { useEffect, useMemo, useState } from 'react';
+import type { ReactNode, SyntheticEvent } from 'react';
+import type { Flag, FlagType, Stored } from '@xp/shared';
+import { navigate } from '../../app/router.js';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { takePrefetched } from '../../lib/prefetch.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, errorMessage } from '../../lib/ui.js';
+import { toggleWithApproval } from './toggle.js';
+
+/** A temporary flag untouched for this long is stale: probably fully rolled out and due for removal. */
+export const STALE_AFTER_DAYS = 30;
+
+export function isStale(flag: Stored<Flag>, now: number): boolean {
+  return flag.definition.temporary && now - Date.parse(flag.updatedAt) > STALE_AFTER_DAYS * 86_400_000;
+}
+
+const DEFAULT_VARIATIONS: Record<FlagType, { key: string; value: unknown }[]> = {
+  boolean: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  string: [
+    { key: 'control', value: 'control' },
+    { key: 'treatment', value: 'treatment' },
+  ],
+  number: [
+    { key: 'low', value: 0 },
+    { key: 'high', value: 1 },
+  ],
+  json: [
+    { key: 'off', value: {} },
+    { key: 'on', value: { enabled: true } },
+  ],
+};
+
+function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
+  const { client, project } = useSession();
+  const [key, setKey] = useState('');
+  const [name, setName] = useState('');
+  const [type, setType] = useState<FlagType>('boolean');
+  const [tags, setTags] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: SyntheticEvent): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      await client.create(project, 'flags', {
+        key: key.trim(),
+        name: name.trim() === '' ? key.trim() : name.trim(),
+        type,
+        variations: DEFAULT_VARIATIONS[type],
+        tags: tags
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== ''),
+      });
+      navigate({ screen: 'flag', key: key.trim() });
+    } catch (err) {
+      setError(errorMessage(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title="New flag" onClose={onClose}>
+      <form onSubmit={(e) => void submit(e)}>
+        <label>
+          Key
+          <input required pattern="[A-Za-z0-9][A-Za-z0-9._\-]*" value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="new-checkout" />
+        </label>
+        <label>
+          Name
+          <input value={name} onChange={(e) => { setName(e.target.value); }} placeholder="New checkout" />
+        </label>
+        <label>
+          Type
+          <select value={type} onChange={(e) => { setType(e.target.value as FlagType); }}>
+            <option value="boolean">Boolean (on / off)</option>
+            <option value="string">String</option>
+            <option value="number">Number</option>
+            <option value="json">JSON</option>
+          </select>
+        </label>
+        <label>
+          Tags (comma-separated)
+          <input value={tags} onChange={(e) => { setTags(e.target.value); }} />
+        </label>
+        {error === null ? null : (
+          <p className="state-error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            Create flag
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Flags with search, tag/state/stale filters, live state and an optimistic per-environment toggle. */
+export default function FlagsList(): ReactNode {
+  const session = useSession();
+  const { client, project, environment, environments, refreshTick } = session;
+  const { state, reload, setData } = useAsync(() => takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'), [client, project, refreshTick], { pollMs: 5000 });
+  const [query, setQuery] = useState('');
+  const [tag, setTag] = useState('');
+  const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
+  const [creating, setCreating] = useState(false);
+  const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
+  const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string } | null>(null);
+  const env = environments.find((e) => e.key === environment);
+
+  useEffect(() => {
+    performance.mark('xp:flags-list-mounted');
+  }, []);
+  useEffect(() => {
+    if (state.status === 'ready') {
+      performance.mark('xp:flags-list-painted');
+    }
+  }, [state.status]);
+
+  const tags = useMemo(() => (state.status === 'ready' ? [...new Set(state.data.flatMap((f) => f.definition.tags))].sort() : []), [state]);
+
+  const toggle = async (flag: Stored<Flag>, enabled: boolean): Promise<void> => {
+    setPending(null);
+    setNotice(null);
+    const previous = flag;
+    const optimistic = (f: Stored<Flag>): Stored<Flag> => {
+      const current = f.definition.environments[environment];
+      return current === undefined ? f : { ...f, definition: { ...f.definition, environments: { ...f.definition.environments, [environment]: { ...current, enabled } } } };
+    };
+    setData((list) => list.map((f) => (f.key === flag.key ? optimistic(f) : f)));
+    try {
+      const result = await toggleWithApproval(session, flag, enabled);
+      if (result.kind === 'applied') {
+        setData((list) => list.map((f) => (f.key === flag.key ? result.flag : f)));
+      } else {
+        setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
+        setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval.` });
+      }
+    } catch (e) {
+      setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
+      setNotice({ tone: 'bad', text: errorMessage(e) });
+      reload();
+    }
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Flags</h1>
+        <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+          New flag
+        </button>
+      </div>
+      <div className="toolbar" role="search">
+        <input type="search" aria-label="Search flags" placeholder="Search by key, name or description (Ctrl+K)" value={query} onChange={(e) => { setQuery(e.target.value); }} style={{ minWidth: '20em' }} />
+        <label className="inline">
+          Tag
+          <select value={tag} onChange={(e) => { setTag(e.target.value); }}>
+            <option value="">Any</option>
+            {tags.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </label>
+        <label className="inline">
+          State
+          <select value={status} onChange={(e) => { setStatus(e.target.value as typeof status); }}>
+            <option value="all">All</option>
+            <option value="on">On in {env?.name ?? environment}</option>
+            <option value="off">Off in {env?.name ?? environment}</option>
+            <option value="stale">Stale (temporary, untouched {STALE_AFTER_DAYS}+ days)</option>
+          </select>
+        </label>
+        {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
+      </div>
+      {notice === null ? null : (
+        <p className={`banner banner-${notice.tone}`} role={notice.tone === 'bad' ? 'alert' : 'status'}>
+          {notice.text}
+        </p>
+      )}
+      <AsyncView state={state} onRetry={reload}>
+        {(flags) => {
+          const now = Date.now();
+          const q = query.trim().toLowerCase();
+          const shown = flags.filter((f) => {
+            const d = f.definition;
+            if (q !== '' && !`${f.key} ${d.name} ${d.description ?? ''}`.toLowerCase().includes(q)) {
+              return false;
+            }
+            if (tag !== '' && !d.tags.includes(tag)) {
+              return false;
+            }
+            const on = d.environments[environment]?.enabled === true;
+            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && isStale(f, now));
+          });
+          if (flags.length === 0) {
+            return (
+              <Empty>
+                <p>No flags yet.</p>
+                <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+                  Create the first flag
+                </button>
+              </Empty>
+            );
+          }
+          if (shown.length === 0) {
+            return <Empty>No flag matches these filters.</Empty>;
+          }
+          return (
+            <table aria-label="Flags">
+              <thead>
+                <tr>
+                  <th>Flag</th>
+                  <th>Type</th>
+                  <th>Tags</th>
+                  <th>Rules</th>
+                  <th>{env?.name ?? environment}</th>
+                  <th>Updated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {shown.map((f) => {
+                  const st = f.definition.environments[environment];
+                  return (
+                    <tr key={f.key}>
+                      <td>
+                        <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
+                        <div className="muted small">
+                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null}
+                        </div>
+                      </td>
+                      <td>{f.definition.type}</td>
+                      <td>
+                        {f.definition.tags.map((t) => (
+                          <Badge key={t}>{t}</Badge>
+                        ))}
+                      </td>
+                      <td className="num">{st?.rules.length ?? 0}</td>
+                      <td>
+                        {st === undefined ? (
+                          <span className="muted">not set up</span>
+                        ) : (
+                          <label className="check">
+                            <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
+                            {st.enabled ? 'On' : 'Off'}
+                          </label>
+                        )}
+                      </td>
+                      <td className="small muted">{formatTime(f.updatedAt)}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          );
+        }}
+      </AsyncView>
+      {creating ? <NewFlagDialog onClose={() => { setCreating(false); }} /> : null}
+      {pending === null ? null : (
+        <Confirm
+          title={`Turn ${pending.flag.key} ${pending.enabled ? 'on' : 'off'}?`}
+          message={
+            <p>
+              This changes what every SDK in <strong>{env?.name ?? environment}</strong> serves{env?.requireApproval === true ? '; the environment is protected, so a change request is proposed instead' : ''}.
+            </p>
+          }
+          confirmLabel={pending.enabled ? 'Turn on' : 'Turn off'}
+          onCancel={() => { setPending(null); }}
+          onConfirm={() => void toggle(pending.flag, pending.enabled)}
+        />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,42 @@
+import { ApiError } from '@xp/shared';
+import type { ChangeRequest, Flag, FlagEnvironment, Stored } from '@xp/shared';
+import type { Session } from '../../app/session.js';
+
+export type ChangeResult = { readonly kind: 'applied'; readonly flag: Stored<Flag> } | { readonly kind: 'proposed'; readonly request: ChangeRequest };
+
+/** The API's answer when the caller's role may not change a protected environment directly. */
+const needsApproval = (e: unknown): boolean => e instanceof ApiError && e.status === 403 && e.code === 'APPROVAL_REQUIRED';
+
+/**
+ * Writes a flag's state in the session's environment with its version (If-Match). Protected
+ * environments answer APPROVAL_REQUIRED to roles that may only propose: those get a change request.
+ */
+export async function saveFlagEnvironment(session: Session, flag: Stored<Flag>, state: FlagEnvironment, environment: string = session.environment, comment?: string): Promise<ChangeResult> {
+  const propose = async (): Promise<ChangeResult> => ({
+    kind: 'proposed',
+    request: await session.client.proposeChange(session.project, { resourceKey: flag.key, environment, state, baseVersion: flag.version, ...(comment === undefined ? {} : { comment }) }),
+  });
+  try {
+    return { kind: 'applied', flag: await session.client.setFlagEnvironment(session.project, flag.key, environment, state, flag.version) };
+  } catch (e) {
+    if (needsApproval(e)) {
+      return propose();
+    }
+    throw e;
+  }
+}
+
+export async function toggleWithApproval(session: Session, flag: Stored<Flag>, enabled: boolean, environment: string = session.environment): Promise<ChangeResult> {
+  const current = flag.definition.environments[environment];
+  if (current === undefined) {
+    throw new Error(`${flag.key} is not set up in ${environment}`);
+  }
+  try {
+    return { kind: 'applied', flag: await session.client.toggleFlag(session.project, flag.key, environment, enabled, flag.version) };
+  } catch (e) {
+    if (needsApproval(e)) {
+      return saveFlagEnvironment(session, flag, { ...current, enabled }, environment);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,82 @@
+import { useEffect, useState } from 'react';
+import type { ReactNode, SyntheticEvent } from 'react';
+import type { XpApiClient } from '@xp/shared';
+import type { ProfileView } from '../../../ipc-contract.js';
+import { desktopBridge } from '../../lib/bridge.js';
+import { errorMessage } from '../../lib/ui.js';
+
+/** Sign-in with email and password; in the desktop app, also picks the connection profile. */
+export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
+  const bridge = desktopBridge();
+
+  useEffect(() => {
+    void bridge?.listProfiles().then(setProfiles);
+  }, [bridge]);
+
+  const submit = async (e: SyntheticEvent): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const { token } = await client.login(email.trim(), password);
+      await onSignedIn(token);
+    } catch (err) {
+      setError(errorMessage(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="centered sign-in">
+      <div className="sign-in-card">
+        <div className="sign-in-head">
+          <h1>Sign in to xp</h1>
+          {themeButton}
+        </div>
+        {profiles === null ? null : (
+          <label>
+            Connection
+            <select
+              value={profiles.find((p) => p.active)?.id ?? ''}
+              onChange={(e) => {
+                void bridge?.selectProfile(e.target.value).then(setProfiles);
+              }}
+            >
+              {profiles.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name} — {p.apiUrl}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <form onSubmit={(e) => void submit(e)}>
+          <label>
+            Email
+            <input type="email" autoComplete="username" required value={email} onChange={(e) => { setEmail(e.target.value); }} />
+          </label>
+          <label>
+            Password
+            <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { setPassword(e.target.value); }} />
+          </label>
+          {error === null ? null : (
+            <p className="state-error" role="alert">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Signing in…' : 'Sign in'}
+          </button>
+        </form>
+        <p className="muted small">
+          First start? The owner&apos;s password is printed by <code>npm start</code> and kept in <code>.xp/initial-credentials.txt</code>.
+        </p>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,133 @@
+import { useEffect, useId, useRef } from 'react';
+import type { ReactNode } from 'react';
+import { ApiError } from '@xp/shared';
+import type { AsyncState } from './use-async.js';
+
+/** A short, human message for an error; 409 gets the conflict wording the editors rely on. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 409) {
+      return `Someone else changed this since you opened it (${error.message}). Reload to see their change, then apply yours again.`;
+    }
+    if (error.status === 401) {
+      return 'Your session has expired. Sign in again.';
+    }
+    if (error.status === 403) {
+      return `You do not have permission to do this: ${error.message}`;
+    }
+    return error.message;
+  }
+  if (error instanceof TypeError) {
+    return 'The API cannot be reached. Check that the platform is running.';
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function Loading({ label = 'Loading…' }: { label?: string }): ReactNode {
+  return (
+    <p className="state state-loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" />
+      {label}
+    </p>
+  );
+}
+
+export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => void }): ReactNode {
+  return (
+    <div className="state state-error" role="alert">
+      <p>{errorMessage(error)}</p>
+      {onRetry === undefined ? null : (
+        <button type="button" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }): ReactNode {
+  return <div className="state state-empty">{children}</div>;
+}
+
+/** Renders loading, error or the data of an async state. */
+export function AsyncView<T>({ state, onRetry, children }: { state: AsyncState<T>; onRetry?: () => void; children: (data: T) => ReactNode }): ReactNode {
+  if (state.status === 'loading') {
+    return <Loading />;
+  }
+  if (state.status === 'error') {
+    return <ErrorNote error={state.error} {...(onRetry === undefined ? {} : { onRetry })} />;
+  }
+  return (
+    <>
+      {state.refreshError === null ? null : (
+        <p className="banner banner-warn" role="status">
+          Live refresh failed ({errorMessage(state.refreshError)}); showing the last data.
+        </p>
+      )}
+      {children(state.data)}
+    </>
+  );
+}
+
+/** A modal dialog: focus moves in, Escape cancels, the rest of the page is inert while open. */
+export function Dialog({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }): ReactNode {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const el = ref.current;
+    if (el === null) {
+      return undefined;
+    }
+    if (typeof el.showModal === 'function' && !el.open) {
+      el.showModal();
+    } else {
+      el.setAttribute('open', '');
+    }
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    el.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
+    return () => {
+      previous?.focus();
+    };
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      className="dialog"
+      aria-labelledby={titleId}
+      onCancel={(e) => {
+        e.preventDefault();
+        onClose();
+      }}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') {
+          e.preventDefault();
+          onClose();
+        }
+      }}
+    >
+      <h2 id={titleId}>{title}</h2>
+      {children}
+    </dialog>
+  );
+}
+
+/** A yes/no confirmation. */
+export function Confirm({ title, message, confirmLabel, onConfirm, onCancel }: { title: string; message: ReactNode; confirmLabel: string; onConfirm: () => void; onCancel: () => void }): ReactNode {
+  return (
+    <Dialog title={title} onClose={onCancel}>
+      <div>{message}</div>
+      <div className="actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="primary" onClick={onConfirm}>
+          {confirmLabel}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'good' | 'bad' | 'warn' | 'info'; children: ReactNode }): ReactNode {
+  return <span className={`badge badge-${tone}`}>{children}</span>;
+}

@@ -1,0 +1,76 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+export type AsyncState<T> =
+  | { readonly status: 'loading' }
+  | { readonly status: 'error'; readonly error: Error }
+  | { readonly status: 'ready'; readonly data: T; readonly refreshing: boolean; readonly refreshError: Error | null };
+
+export interface AsyncResult<T> {
+  readonly state: AsyncState<T>;
+  /** Loads again, keeping the current data on screen until the new data arrives. */
+  readonly reload: () => void;
+  /** Replaces the data locally (optimistic updates). */
+  readonly setData: (update: (current: T) => T) => void;
+}
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+/**
+ * Loads data with loading/error states. With `pollMs`, refreshes on its own; a refresh replaces
+ * the data in place (the component keeps its scroll, filters and inputs) and a failed refresh
+ * keeps the last good data with `refreshError` set.
+ */
+export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: { pollMs?: number } = {}): AsyncResult<T> {
+  const [state, setState] = useState<AsyncState<T>>({ status: 'loading' });
+  const generation = useRef(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+
+  const run = useCallback((background: boolean) => {
+    const mine = ++generation.current;
+    if (background) {
+      setState((s) => (s.status === 'ready' ? { ...s, refreshing: true } : s));
+    } else {
+      setState({ status: 'loading' });
+    }
+    loadRef.current().then(
+      (data) => {
+        if (mine === generation.current) {
+          setState({ status: 'ready', data, refreshing: false, refreshError: null });
+        }
+      },
+      (e: unknown) => {
+        if (mine === generation.current) {
+          setState((s) => (background && s.status === 'ready' ? { ...s, refreshing: false, refreshError: asError(e) } : { status: 'error', error: asError(e) }));
+        }
+      },
+    );
+  }, []);
+
+  useEffect(() => {
+    run(false);
+    // The caller lists what the loader depends on, as with useEffect.
+  }, deps);
+
+  useEffect(() => {
+    if (options.pollMs === undefined) {
+      return undefined;
+    }
+    const timer = setInterval(() => {
+      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') {
+        run(true);
+      }
+    }, options.pollMs);
+    return () => {
+      clearInterval(timer);
+    };
+  }, [options.pollMs, run]);
+
+  const reload = useCallback(() => {
+    run(true);
+  }, [run]);
+  const setData = useCallback((update: (current: T) => T) => {
+    setState((s) => (s.status === 'ready' ? { ...s, data: update(s.data) } : s));
+  }, []);
+  return { state, reload, setData };
+}

@@ -1,0 +1,78 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkspaceIndex } from '../indexer/index.js';
+import { writeFixtureWorkspace } from '../testing/index.js';
+
+describe('WorkspaceIndex', () => {
+  let root: string;
+  let index: WorkspaceIndex;
+
+  beforeAll(async () => {
+    root = writeFixtureWorkspace();
+    index = new WorkspaceIndex(root, { wrapperFunctions: ['useFlag'] });
+    await index.indexAll();
+  });
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const refsIn = (rel: string) => index.fileIndex(path.join(root, rel))?.references ?? [];
+
+  it('finds SDK calls, constants and enum members in TypeScript', () => {
+    const refs = refsIn('web/checkout.ts');
+    expect(refs.map((r) => [r.flagKey, r.kind, r.viaConstant])).toEqual([
+      ['checkout-v2', 'variant', false],
+      ['new-nav', 'enabled', true],
+      ['dark-mode', 'enabled', true],
+      ['chekout-v2', 'enabled', false],
+    ]);
+    expect(refs[0]!.compared.map((c) => c.name)).toEqual(['blue', 'purple']);
+    expect(refs[0]!.range.start).toEqual({ line: 4, character: 42 });
+    expect(refs[0]!.keyRange.start).toEqual({ line: 4, character: 43 });
+    // The constant's key is edited where it is defined.
+    expect(refs[1]!.keyRange.start).toEqual({ line: 1, character: 17 });
+  });
+
+  it('finds calls in TSX, wrappers and object constants in JavaScript', () => {
+    expect(refsIn('web/banner.tsx').map((r) => [r.flagKey, r.kind])).toEqual([
+      ['banner-text', 'value'],
+      ['new-nav', 'wrapper'],
+    ]);
+    expect(refsIn('web/legacy.js').map((r) => [r.flagKey, r.kind])).toEqual([['search-v3', 'boolean']]);
+  });
+
+  it('finds calls in Python, Go and Java with compared variations', () => {
+    const py = refsIn('api/app.py');
+    expect(py.map((r) => [r.flagKey, r.kind])).toEqual([
+      ['checkout-v2', 'variant'],
+      ['search-v3', 'enabled'],
+      ['banner-text', 'value'],
+    ]);
+    expect(py[0]!.compared.map((c) => c.name)).toEqual(['green']);
+    const go = refsIn('svc/main.go');
+    expect(go.map((r) => [r.flagKey, r.kind])).toEqual([
+      ['checkout-v2', 'variant'],
+      ['search-v3', 'boolean'],
+      ['dark-mode', 'enabled'],
+    ]);
+    expect(go[0]!.compared.map((c) => c.name)).toEqual(['blue']);
+    const java = refsIn('svc/App.java');
+    expect(java.map((r) => [r.flagKey, r.viaConstant])).toEqual([
+      ['checkout-v2', false],
+      ['new-nav', true],
+    ]);
+    expect(java[0]!.compared.map((c) => c.name)).toEqual(['blue']);
+  });
+
+  it('skips ignored and vendored files', () => {
+    expect(index.keys().has('ignored-flag')).toBe(false);
+  });
+
+  it('re-indexes one changed file', async () => {
+    const file = path.join(root, 'web/legacy.js');
+    await index.indexText(file, "client.getVariant('other-flag', u);\n");
+    expect(index.referencesTo('search-v3').map((r) => r.language).sort()).toEqual(['go', 'python']);
+    expect(index.referencesTo('other-flag')).toHaveLength(1);
+  });
+});

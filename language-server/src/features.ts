@@ -1,0 +1,364 @@
+import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
+import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
+import type { Flag } from '@xp/shared';
+import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
+import { environmentSummary, formatHeadline, resultHeadline, runningExperiment, servedToEveryone } from './flag-data.js';
+import type { FileIndex } from './indexer/index.js';
+import type { FlagReference, Position, Range } from './indexer/types.js';
+import { ServerCommand } from './protocol.js';
+
+/** What the features need besides the document: flag data and presentation settings. */
+export interface FeatureContext {
+  readonly snapshot: ProjectSnapshot;
+  readonly flags: ReadonlyMap<string, FlagRecord>;
+  readonly environment: string;
+  readonly consoleUrl: string | undefined;
+  readonly staleDays: number;
+  readonly now: Date;
+  /** Keys referenced anywhere in the workspace (completion without flag data). */
+  readonly workspaceKeys: ReadonlySet<string>;
+  readonly canCreateFlags: boolean;
+}
+
+export const DIAGNOSTIC_SOURCE = 'xp';
+
+/** Diagnostic codes; code actions read them back. */
+export const DiagnosticCode = {
+  /** The key is not a flag of the project. */
+  UnknownFlag: 'unknown-flag',
+  /** The flag is archived. */
+  ArchivedFlag: 'archived-flag',
+  /** The flag has served one variation to everyone for longer than the stale threshold. */
+  StaleFlag: 'stale-flag',
+  /** A compared variation the flag does not have. */
+  UnknownVariation: 'unknown-variation',
+  /** isFeatureEnabled (or a boolean OpenFeature call) on a non-boolean flag. */
+  NotBoolean: 'not-boolean',
+} as const;
+
+export function contains(range: Range, pos: Position): boolean {
+  const afterStart = pos.line > range.start.line || (pos.line === range.start.line && pos.character >= range.start.character);
+  const beforeEnd = pos.line < range.end.line || (pos.line === range.end.line && pos.character <= range.end.character);
+  return afterStart && beforeEnd;
+}
+
+export function referenceAt(index: FileIndex | undefined, pos: Position): FlagReference | undefined {
+  return index?.references.find((r) => contains(r.range, pos) || contains(r.keyRange, pos));
+}
+
+function consoleLink(ctx: FeatureContext, key: string): string | undefined {
+  if (ctx.consoleUrl === undefined || ctx.snapshot.project === '') {
+    return undefined;
+  }
+  return `${ctx.consoleUrl.replace(/\/+$/, '')}/projects/${encodeURIComponent(ctx.snapshot.project)}/flags/${encodeURIComponent(key)}`;
+}
+
+function environmentsOf(flag: Flag, first: string): string[] {
+  const keys = Object.keys(flag.environments);
+  return [...keys.filter((k) => k === first), ...keys.filter((k) => k !== first).sort()];
+}
+
+function valueText(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
+  const record = ctx.flags.get(ref.flagKey);
+  const lines: string[] = [];
+  if (record === undefined) {
+    lines.push(`**${ref.flagKey}**`, '', ctx.snapshot.source === 'none' ? '_No flag data: configure an API URL or a flags file._' : '_Not a flag of this project._');
+    return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+  }
+  const flag = record.definition;
+  lines.push(`**${flag.name}** \`${flag.key}\` · ${flag.type}${record.archived ? ' · **archived**' : ''}${flag.temporary ? '' : ' · permanent'}`);
+  if (flag.description !== undefined && flag.description !== '') {
+    lines.push('', flag.description);
+  }
+  lines.push('', '| environment | state | serves |', '|---|---|---|');
+  for (const env of environmentsOf(flag, ctx.environment)) {
+    const state = flag.environments[env]!;
+    const served = servedToEveryone(flag, env);
+    lines.push(`| ${env === ctx.environment ? `**${env}**` : env} | ${environmentSummary(flag, env)} | ${served ?? `default \`${state.defaultVariation}\``} |`);
+  }
+  lines.push('', `Variations: ${flag.variations.map((v) => `\`${v.key}\` = ${valueText(v.value)}`).join(', ')}`);
+  const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);
+  if (experiment !== undefined) {
+    const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
+    lines.push(
+      '',
+      `Experiment **${experiment.name}** (\`${experiment.key}\`) running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
+        (headline === undefined
+          ? ': no results yet'
+          : `: ${headline.metric} ${formatHeadline(headline)} for \`${headline.variation}\`, p = ${headline.pValue.toFixed(3)}, ${headline.significant ? 'significant' : 'not significant'}, chance to win ${(headline.chanceToWin * 100).toFixed(0)}%`),
+    );
+  }
+  if (record.updatedAt !== null) {
+    lines.push('', `Last change ${record.updatedAt.slice(0, 16).replace('T', ' ')}${record.updatedBy === null ? '' : ` by ${record.updatedBy}`} · version ${record.version ?? '?'}`);
+  }
+  const link = consoleLink(ctx, flag.key);
+  if (link !== undefined) {
+    lines.push('', `[Open in console](${link})`);
+  }
+  return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+}
+
+/** `● checkout-v2 · production ON 25% · exp +3.1% ±2.0` */
+export function lensTitle(ctx: FeatureContext, ref: FlagReference): string {
+  const record = ctx.flags.get(ref.flagKey);
+  if (record === undefined) {
+    return ctx.snapshot.source === 'none' ? `● ${ref.flagKey}` : `● ${ref.flagKey} · unknown flag`;
+  }
+  const flag = record.definition;
+  const parts = [`● ${flag.key}`];
+  if (record.archived) {
+    parts.push('archived');
+  }
+  parts.push(`${ctx.environment} ${environmentSummary(flag, ctx.environment)}`);
+  const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);
+  if (experiment !== undefined) {
+    const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
+    parts.push(headline === undefined ? 'exp running' : `exp ${formatHeadline(headline)}`);
+  }
+  return parts.join(' · ');
+}
+
+export function codeLenses(ctx: FeatureContext, index: FileIndex | undefined): CodeLens[] {
+  const lenses: CodeLens[] = [];
+  const seenLines = new Set<string>();
+  for (const ref of index?.references ?? []) {
+    const id = `${ref.callRange.start.line}:${ref.flagKey}`;
+    if (seenLines.has(id)) {
+      continue;
+    }
+    seenLines.add(id);
+    const line = ref.callRange.start.line;
+    lenses.push({
+      range: { start: { line, character: 0 }, end: { line, character: 0 } },
+      command: { title: lensTitle(ctx, ref), command: 'xp.showFlag', arguments: [ref.flagKey] },
+    });
+  }
+  return lenses;
+}
+
+/** Edit distance, for "did you mean". */
+export function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+export function closestKey(key: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 4)) + 1;
+  for (const c of candidates) {
+    const d = levenshtein(key, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+const BOOLEAN_KINDS = new Set(['enabled', 'boolean']);
+
+function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
+  if (!record.definition.temporary || record.archived || record.updatedAt === null) {
+    return undefined;
+  }
+  const served = servedToEveryone(record.definition, ctx.environment);
+  if (served === undefined) {
+    return undefined;
+  }
+  const days = (ctx.now.getTime() - Date.parse(record.updatedAt)) / 86_400_000;
+  return days >= ctx.staleDays ? served : undefined;
+}
+
+export function staleVariation(ctx: FeatureContext, key: string): string | undefined {
+  const record = ctx.flags.get(key);
+  return record === undefined ? undefined : isStale(ctx, record);
+}
+
+export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (ctx.snapshot.source === 'none') {
+    return out;
+  }
+  for (const ref of index?.references ?? []) {
+    const record = ctx.flags.get(ref.flagKey);
+    if (record === undefined) {
+      const suggestion = closestKey(ref.flagKey, ctx.flags.keys());
+      out.push({
+        range: ref.range,
+        severity: DiagnosticSeverity.Warning,
+        source: DIAGNOSTIC_SOURCE,
+        code: DiagnosticCode.UnknownFlag,
+        message: `Unknown flag "${ref.flagKey}".${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`}`,
+        data: { flagKey: ref.flagKey, ...(suggestion === undefined ? {} : { suggestion }) },
+      });
+      continue;
+    }
+    const flag = record.definition;
+    if (record.archived) {
+      out.push({ range: ref.range, severity: DiagnosticSeverity.Warning, source: DIAGNOSTIC_SOURCE, code: DiagnosticCode.ArchivedFlag, message: `Flag "${flag.key}" is archived.`, data: { flagKey: flag.key } });
+    } else {
+      const served = isStale(ctx, record);
+      if (served !== undefined) {
+        out.push({
+          range: ref.range,
+          severity: DiagnosticSeverity.Information,
+          source: DIAGNOSTIC_SOURCE,
+          code: DiagnosticCode.StaleFlag,
+          tags: [DiagnosticTag.Unnecessary],
+          message: `Flag "${flag.key}" has served "${served}" to everyone in ${ctx.environment} for over ${ctx.staleDays} days; consider removing it.`,
+          data: { flagKey: flag.key, variation: served },
+        });
+      }
+    }
+    if (BOOLEAN_KINDS.has(ref.kind) && flag.type !== 'boolean') {
+      out.push({
+        range: ref.range,
+        severity: DiagnosticSeverity.Warning,
+        source: DIAGNOSTIC_SOURCE,
+        code: DiagnosticCode.NotBoolean,
+        message: `${ref.method} expects a boolean flag, but "${flag.key}" is a ${flag.type} flag.`,
+        data: { flagKey: flag.key },
+      });
+    }
+    const names = new Set(flag.variations.flatMap((v) => (typeof v.value === 'string' ? [v.key, v.value] : [v.key])));
+    for (const c of ref.compared) {
+      if (!names.has(c.name)) {
+        const suggestion = closestKey(c.name, flag.variations.map((v) => v.key));
+        out.push({
+          range: c.range,
+          severity: DiagnosticSeverity.Warning,
+          source: DIAGNOSTIC_SOURCE,
+          code: DiagnosticCode.UnknownVariation,
+          message: `Flag "${flag.key}" has no variation "${c.name}" (it has ${flag.variations.map((v) => `"${v.key}"`).join(', ')}).`,
+          data: { flagKey: flag.key, ...(suggestion === undefined ? {} : { suggestion }) },
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function literal(value: unknown, language: string): string | undefined {
+  if (typeof value === 'boolean') {
+    return language === 'python' ? (value ? 'True' : 'False') : String(value);
+  }
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    return String(value);
+  }
+  if (typeof value === 'string' && !/["'\\\n]/.test(value)) {
+    return language === 'go' || language === 'java' || language === 'python' ? `"${value}"` : `'${value}'`;
+  }
+  return undefined;
+}
+
+/** The value a stale call can be replaced with, when the replacement keeps the code's meaning. */
+export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): string | undefined {
+  const record = ctx.flags.get(ref.flagKey);
+  const served = record === undefined ? undefined : isStale(ctx, record);
+  if (record === undefined || served === undefined) {
+    return undefined;
+  }
+  const variation = record.definition.variations.find((v) => v.key === served);
+  if (variation === undefined) {
+    return undefined;
+  }
+  switch (ref.kind) {
+    case 'enabled':
+    case 'boolean':
+      return typeof variation.value === 'boolean' ? literal(variation.value, ref.language) : undefined;
+    case 'variant':
+      return literal(variation.key, ref.language);
+    case 'string':
+    case 'number':
+    case 'value':
+      // Go's OpenFeature calls return (value, error): not a plain expression.
+      return ref.language === 'go' || typeof variation.value === 'object' ? undefined : literal(variation.value, ref.language);
+    default:
+      return undefined;
+  }
+}
+
+export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex | undefined, range: Range, diags: readonly Diagnostic[]): CodeAction[] {
+  const actions: CodeAction[] = [];
+  for (const d of diags) {
+    if (d.source !== DIAGNOSTIC_SOURCE) {
+      continue;
+    }
+    const data = (d.data ?? {}) as { flagKey?: string; suggestion?: string };
+    const ref = index?.references.find((r) => contains(r.range, d.range.start) || r.compared.some((c) => contains(c.range, d.range.start)));
+    if (ref === undefined) {
+      continue;
+    }
+    if (d.code === DiagnosticCode.UnknownFlag && data.suggestion !== undefined) {
+      const edit: TextEdit = { range: ref.keyRange, newText: data.suggestion };
+      // Constants are followed within a file, so the key's literal is in this document either way.
+      actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [edit] } } });
+    }
+    if (d.code === DiagnosticCode.UnknownFlag && ctx.canCreateFlags && data.flagKey !== undefined) {
+      actions.push({ title: `Create flag "${data.flagKey}" in ${ctx.snapshot.project}`, kind: CodeActionKind.QuickFix, diagnostics: [d], command: { title: 'Create flag', command: ServerCommand.CreateFlag, arguments: [data.flagKey] } });
+    }
+    if (d.code === DiagnosticCode.UnknownVariation && data.suggestion !== undefined) {
+      actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [{ range: d.range, newText: data.suggestion }] } } });
+    }
+  }
+  for (const ref of index?.references ?? []) {
+    if (!contains(ref.callRange, range.start)) {
+      continue;
+    }
+    const replacement = cleanupReplacement(ctx, ref);
+    if (replacement !== undefined) {
+      actions.push({
+        title: `Replace stale flag "${ref.flagKey}" with ${replacement}`,
+        kind: `${CodeActionKind.RefactorInline}.xp`,
+        edit: { changes: { [uri]: [{ range: ref.callRange, newText: replacement }] } },
+      });
+    }
+  }
+  return actions;
+}
+
+export function keyCompletions(ctx: FeatureContext, slotRange: Range): CompletionItem[] {
+  const items: CompletionItem[] = [];
+  for (const record of ctx.flags.values()) {
+    const flag = record.definition;
+    items.push({
+      label: flag.key,
+      kind: CompletionItemKind.Constant,
+      detail: `${flag.name} · ${flag.type} · ${ctx.environment} ${environmentSummary(flag, ctx.environment)}`,
+      ...(flag.description === undefined ? {} : { documentation: flag.description }),
+      textEdit: { range: slotRange, newText: flag.key },
+      sortText: `${record.archived ? '1' : '0'}${flag.key}`,
+      ...(record.archived ? { tags: [1] } : {}),
+    });
+  }
+  for (const key of ctx.workspaceKeys) {
+    if (!ctx.flags.has(key)) {
+      items.push({ label: key, kind: CompletionItemKind.Text, detail: 'referenced in this workspace', textEdit: { range: slotRange, newText: key }, sortText: `2${key}` });
+    }
+  }
+  return items;
+}
+
+export function variationCompletions(ctx: FeatureContext, flagKey: string, range: Range): CompletionItem[] {
+  const record = ctx.flags.get(flagKey);
+  return (record?.definition.variations ?? []).map((v) => ({
+    label: v.key,
+    kind: CompletionItemKind.EnumMember,
+    detail: `${flagKey} variation = ${valueText(v.value)}`,
+    textEdit: { range, newText: v.key },
+  }));
+}

@@ -1,0 +1,294 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { Experiment, ExperimentResultsSummary, Flag, FlagEnvironment, Holdout, Ruleset, Segment, XpApiClient } from '@xp/shared';
+import { compileRuleset, experimentSchema, flagSchema, holdoutSchema, segmentSchema } from '@xp/shared';
+import type { DataSource } from './protocol.js';
+
+/** A flag as the server knows it, from the API or a file. */
+export interface FlagRecord {
+  readonly key: string;
+  readonly definition: Flag;
+  readonly archived: boolean;
+  readonly version: number | null;
+  readonly updatedAt: string | null;
+  readonly updatedBy: string | null;
+}
+
+/** Everything the editor features read, in a shape that is written to the cache file as is. */
+export interface ProjectSnapshot {
+  readonly project: string;
+  readonly source: DataSource;
+  readonly fetchedAt: string | null;
+  readonly flags: readonly FlagRecord[];
+  readonly experiments: readonly Experiment[];
+  readonly segments: readonly Segment[];
+  readonly holdouts: readonly Holdout[];
+  /** Current results of running experiments, by experiment key. */
+  readonly results: Readonly<Record<string, ExperimentResultsSummary>>;
+  /** Published rulesets by environment (API only). */
+  readonly rulesets: Readonly<Record<string, Ruleset>>;
+}
+
+export const EMPTY_SNAPSHOT: ProjectSnapshot = {
+  project: '',
+  source: 'none',
+  fetchedAt: null,
+  flags: [],
+  experiments: [],
+  segments: [],
+  holdouts: [],
+  results: {},
+  rulesets: {},
+};
+
+const CACHE_VERSION = 1;
+
+/** Fetches a project's flags, experiments and (for running experiments) results. */
+export async function fetchSnapshot(client: XpApiClient, project: string, environment: string, now: Date): Promise<ProjectSnapshot> {
+  const [flags, experiments, segments, holdouts] = await Promise.all([
+    client.listAll(project, 'flags', { archived: true }),
+    client.listAll(project, 'experiments', { archived: false }),
+    client.listAll(project, 'segments', { archived: false }),
+    client.listAll(project, 'holdouts', { archived: false }),
+  ]);
+  const results: Record<string, ExperimentResultsSummary> = {};
+  await Promise.all(
+    experiments
+      .filter((e) => e.definition.status === 'running')
+      .map(async (e) => {
+        try {
+          results[e.key] = await client.experimentResults(project, e.key, { environment });
+        } catch {
+          // An experiment without results yet is shown without them.
+        }
+      }),
+  );
+  const rulesets: Record<string, Ruleset> = {};
+  try {
+    const published = await client.publishedRuleset(project, environment);
+    if (published.published !== null) {
+      rulesets[environment] = published.published.ruleset;
+    }
+  } catch {
+    // Explain falls back to a ruleset compiled from the definitions.
+  }
+  return {
+    project,
+    source: 'api',
+    fetchedAt: now.toISOString(),
+    flags: flags.map((f) => ({
+      key: f.key,
+      definition: f.definition,
+      archived: f.archived || f.definition.archived,
+      version: f.version,
+      updatedAt: f.updatedAt,
+      updatedBy: f.updatedBy,
+    })),
+    experiments: experiments.map((e) => e.definition),
+    segments: segments.map((s) => s.definition),
+    holdouts: holdouts.map((h) => h.definition),
+    results,
+    rulesets,
+  };
+}
+
+export function writeCache(file: string, snapshot: ProjectSnapshot): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ cacheVersion: CACHE_VERSION, snapshot }));
+  renameSync(tmp, file);
+}
+
+/** The cached snapshot of `project`, or undefined when missing, unreadable or of another project. */
+export function readCache(file: string, project: string | undefined): ProjectSnapshot | undefined {
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { cacheVersion?: unknown; snapshot?: ProjectSnapshot };
+    if (raw.cacheVersion !== CACHE_VERSION || raw.snapshot === undefined) {
+      return undefined;
+    }
+    if (project !== undefined && raw.snapshot.project !== project) {
+      return undefined;
+    }
+    return { ...raw.snapshot, source: 'cache' };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseEach<T>(items: unknown, parse: (item: unknown) => { success: true; data: T } | { success: false }): T[] {
+  if (!Array.isArray(items)) {
+    return [];
+  }
+  const out: T[] = [];
+  for (const item of items) {
+    const r = parse(item);
+    if (r.success) {
+      out.push(r.data);
+    }
+  }
+  return out;
+}
+
+/** Reads a flags-as-code document (YAML or JSON, the `xp export` format); invalid entries are skipped. */
+export function readFlagsFile(file: string): ProjectSnapshot {
+  const text = readFileSync(file, 'utf8');
+  const doc = (file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text)) as Record<string, unknown> | null;
+  if (doc === null || typeof doc !== 'object' || doc.xp !== 1) {
+    throw new Error(`${file} is not an xp flags document (xp: 1)`);
+  }
+  const flags = parseEach(doc.flags, (i) => flagSchema.safeParse(i));
+  return {
+    project: typeof doc.project === 'string' ? doc.project : '',
+    source: 'flags-file',
+    fetchedAt: null,
+    flags: flags.map((f) => ({ key: f.key, definition: f, archived: f.archived, version: null, updatedAt: null, updatedBy: null })),
+    experiments: parseEach(doc.experiments, (i) => experimentSchema.safeParse(i)),
+    segments: parseEach(doc.segments, (i) => segmentSchema.safeParse(i)),
+    holdouts: parseEach(doc.holdouts, (i) => holdoutSchema.safeParse(i)),
+    results: {},
+    rulesets: {},
+  };
+}
+
+/** The zero-based line where a flag's key is declared in a flags document, if found. */
+export function flagLineInFile(text: string, key: string): number | undefined {
+  const lines = text.split('\n');
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const keyLine = new RegExp(`^\\s*(?:-\\s*)?["']?key["']?\\s*:\\s*["']?${escaped}["']?\\s*,?\\s*$`);
+  const flagsStart = lines.findIndex((l) => /^\s*["']?flags["']?\s*:/.test(l));
+  for (let i = Math.max(0, flagsStart); i < lines.length; i++) {
+    if (keyLine.test(lines[i]!)) {
+      return i;
+    }
+  }
+  return undefined;
+}
+
+/** The ruleset for explain: the published one, else compiled from the snapshot's definitions. */
+export function rulesetFor(snapshot: ProjectSnapshot, environment: string): Ruleset | undefined {
+  const published = snapshot.rulesets[environment];
+  if (published !== undefined) {
+    return published;
+  }
+  try {
+    return compileRuleset({
+      environment,
+      version: 0,
+      flags: snapshot.flags.filter((f) => !f.archived).map((f) => f.definition),
+      segments: snapshot.segments,
+      experiments: snapshot.experiments,
+      holdouts: snapshot.holdouts,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The variation every unit gets in an environment, when the flag serves one to all. */
+export function servedToEveryone(flag: Flag, environment: string): string | undefined {
+  const env: FlagEnvironment | undefined = flag.environments[environment];
+  if (env === undefined) {
+    return undefined;
+  }
+  if (!env.enabled) {
+    return env.offVariation;
+  }
+  if (env.prerequisites.length > 0) {
+    return undefined;
+  }
+  const rules = env.rules.filter((r) => r.enabled !== false);
+  const first = rules[0];
+  if (first === undefined) {
+    return env.defaultVariation;
+  }
+  const unconditional = first.condition === undefined && (first.segments ?? []).length === 0 && (first.excludeSegments ?? []).length === 0 && first.activeFrom === undefined && first.activeUntil === undefined;
+  if (!unconditional) {
+    return undefined;
+  }
+  if (first.type === 'force') {
+    return first.variation;
+  }
+  if (first.type === 'rollout' && first.coverage >= 1 && first.schedule === undefined) {
+    return first.variation;
+  }
+  return undefined;
+}
+
+/** "OFF", "ON", "ON 25%", "ON split", "ON exp" or "—" (not configured) for a flag in an environment. */
+export function environmentSummary(flag: Flag, environment: string): string {
+  const env = flag.environments[environment];
+  if (env === undefined) {
+    return '—';
+  }
+  if (!env.enabled) {
+    return 'OFF';
+  }
+  const rules = env.rules.filter((r) => r.enabled !== false);
+  const rollout = rules.find((r) => r.type === 'rollout');
+  if (rollout?.type === 'rollout') {
+    const coverage = rollout.schedule?.length ? rollout.schedule[rollout.schedule.length - 1]!.coverage : rollout.coverage;
+    return `ON ${Math.round(rollout.coverage * 1000) / 10}%${rollout.schedule?.length ? ` → ${Math.round(coverage * 100)}%` : ''}`;
+  }
+  if (rules.some((r) => r.type === 'experiment')) {
+    return 'ON exp';
+  }
+  if (rules.some((r) => r.type === 'split')) {
+    return 'ON split';
+  }
+  return 'ON';
+}
+
+/** The experiment a flag runs in an environment, if one is running. */
+export function runningExperiment(snapshot: ProjectSnapshot, flag: Flag, environment: string): Experiment | undefined {
+  const env = flag.environments[environment];
+  const keys = new Set((env?.rules ?? []).flatMap((r) => (r.type === 'experiment' && r.enabled !== false ? [r.experiment] : [])));
+  return snapshot.experiments.find((e) => keys.has(e.key) && e.status === 'running' && (e.environments.length === 0 || e.environments.includes(environment)));
+}
+
+export interface ResultHeadline {
+  readonly metric: string;
+  readonly variation: string;
+  /** In percent for relative differences. */
+  readonly effect: number;
+  readonly halfWidth: number | null;
+  readonly relative: boolean;
+  readonly significant: boolean;
+  readonly chanceToWin: number;
+  readonly pValue: number;
+}
+
+/** The primary metric's first treatment comparison, the number a code lens shows. */
+export function resultHeadline(results: ExperimentResultsSummary | undefined): ResultHeadline | undefined {
+  const metric = results?.metrics.find((m) => m.role === 'primary') ?? results?.metrics[0];
+  if (metric === undefined) {
+    return undefined;
+  }
+  for (const v of metric.variations) {
+    const c = v.comparison;
+    if (c === null || c.error !== null) {
+      continue;
+    }
+    const relative = c.difference === 'relative';
+    const scale = relative ? 100 : 1;
+    const [lo, hi] = c.ci;
+    return {
+      metric: metric.name,
+      variation: v.variation,
+      effect: c.effect * scale,
+      halfWidth: lo === null || hi === null ? null : ((hi - lo) / 2) * scale,
+      relative,
+      significant: c.significant,
+      chanceToWin: c.chanceToWin,
+      pValue: c.pValue,
+    };
+  }
+  return undefined;
+}
+
+export function formatHeadline(h: ResultHeadline): string {
+  const unit = h.relative ? '%' : '';
+  const sign = h.effect >= 0 ? '+' : '';
+  const width = h.halfWidth === null ? '' : ` ±${h.halfWidth.toFixed(1)}`;
+  return `${sign}${h.effect.toFixed(1)}${unit}${width}`;
+}

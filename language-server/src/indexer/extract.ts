@@ -1,0 +1,339 @@
+import type { Grammar, SyntaxNode } from './parser.js';
+import type { CallKind, ComparedVariation, FlagReference, Language, Range } from './types.js';
+import { CallKind as Kind, SDK_METHODS } from './types.js';
+
+/** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
+export interface FileIndex {
+  readonly file: string;
+  readonly references: readonly FlagReference[];
+  readonly slots: readonly KeySlotInfo[];
+}
+
+export interface KeySlotInfo {
+  /** The literal's content range (inside the quotes). */
+  readonly range: Range;
+  readonly kind: CallKind;
+  /** The content typed so far. */
+  readonly text: string;
+}
+
+/** Method names and the kind of call they make, SDK methods plus configured wrappers. */
+export class MethodTable {
+  readonly methods: ReadonlyMap<string, CallKind>;
+  private readonly pattern: RegExp;
+
+  constructor(wrapperFunctions: readonly string[] = []) {
+    const methods = new Map<string, CallKind>(Object.entries(SDK_METHODS));
+    for (const w of wrapperFunctions) {
+      // `flags.useFlag` and `useFlag` both match a call of `useFlag`.
+      const name = w.split('.').pop() ?? w;
+      if (/^[A-Za-z_$][\w$]*$/.test(name)) {
+        methods.set(name, Kind.Wrapper);
+      }
+    }
+    this.methods = methods;
+    this.pattern = new RegExp([...methods.keys()].map((m) => m.replace(/\$/g, '\\$')).join('|'));
+  }
+
+  /** A cheap text test: a file that names no method has no reference and is not parsed. */
+  mayHaveCalls(text: string): boolean {
+    return this.pattern.test(text);
+  }
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
+
+interface LanguageQueries {
+  readonly calls: string;
+  readonly constants: string;
+  readonly comparisons: string;
+}
+
+const JS_CALLS = '(call_expression function: [(identifier) @fn (member_expression property: (property_identifier) @fn)] arguments: (arguments) @args) @call';
+const JS_COMPARISONS = `
+(binary_expression left: (_) @lhs operator: ["===" "==" "!==" "!="] right: (string) @str)
+(binary_expression left: (string) @str operator: ["===" "==" "!==" "!="] right: (_) @lhs)
+(switch_statement value: (parenthesized_expression (_) @lhs) body: (switch_body (switch_case value: (string) @str)))`;
+const JS_CONSTANTS = `
+(variable_declarator name: (identifier) @name value: [(string) (template_string)] @value)
+(variable_declarator name: (identifier) @owner value: (object (pair key: [(property_identifier) (string)] @name value: (string) @value)))`;
+const TS_CONSTANTS = `${JS_CONSTANTS}
+(variable_declarator name: (identifier) @owner value: (as_expression (object (pair key: [(property_identifier) (string)] @name value: (string) @value))))
+(enum_declaration name: (identifier) @owner body: (enum_body (enum_assignment name: [(property_identifier) (string)] @name value: (string) @value)))
+(class_declaration name: (type_identifier) @owner body: (class_body (public_field_definition name: (property_identifier) @name value: (string) @value)))`;
+
+const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
+  typescript: { calls: JS_CALLS, constants: TS_CONSTANTS, comparisons: JS_COMPARISONS },
+  tsx: { calls: JS_CALLS, constants: TS_CONSTANTS, comparisons: JS_COMPARISONS },
+  javascript: { calls: JS_CALLS, constants: JS_CONSTANTS, comparisons: JS_COMPARISONS },
+  python: {
+    calls: '(call function: [(identifier) @fn (attribute attribute: (identifier) @fn)] arguments: (argument_list) @args) @call',
+    constants: `
+(assignment left: (identifier) @name right: (string) @value)
+(class_definition name: (identifier) @owner body: (block (expression_statement (assignment left: (identifier) @name right: (string) @value))))`,
+    comparisons: '(comparison_operator . (_) @lhs . (string) @str .)',
+  },
+  go: {
+    calls: '(call_expression function: [(identifier) @fn (selector_expression field: (field_identifier) @fn)] arguments: (argument_list) @args) @call',
+    constants: `
+(const_spec name: (identifier) @name value: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))
+(var_spec name: (identifier) @name value: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))
+(short_var_declaration left: (expression_list . (identifier) @name) right: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))`,
+    comparisons: `
+(binary_expression left: (_) @lhs operator: ["==" "!="] right: (interpreted_string_literal) @str)
+(binary_expression left: (interpreted_string_literal) @str operator: ["==" "!="] right: (_) @lhs)
+(expression_switch_statement value: (_) @lhs (expression_case value: (expression_list (interpreted_string_literal) @str)))`,
+  },
+  java: {
+    calls: '(method_invocation name: (identifier) @fn arguments: (argument_list) @args) @call',
+    constants: `
+(variable_declarator name: (identifier) @name value: (string_literal) @value)
+(class_declaration name: (identifier) @owner body: (class_body (field_declaration declarator: (variable_declarator name: (identifier) @name value: (string_literal) @value))))
+(interface_declaration name: (identifier) @owner body: (interface_body (constant_declaration declarator: (variable_declarator name: (identifier) @name value: (string_literal) @value))))
+(enum_declaration name: (identifier) @owner body: (enum_body (enum_constant name: (identifier) @name arguments: (argument_list . (string_literal) @value))))`,
+    comparisons: `
+(binary_expression left: (_) @lhs operator: ["==" "!="] right: (string_literal) @str)
+(method_invocation object: (_) @lhs name: (identifier) @m arguments: (argument_list . (string_literal) @str .) (#eq? @m "equals"))
+(method_invocation object: (string_literal) @str name: (identifier) @m arguments: (argument_list . (_) @lhs .) (#eq? @m "equals"))`,
+  },
+};
+
+const WRAPPERS = new Set(['await_expression', 'await', 'parenthesized_expression', 'as_expression', 'non_null_expression', 'satisfies_expression']);
+const ACCESS = new Set(['member_expression', 'attribute', 'selector_expression', 'field_access']);
+
+function rangeOf(node: SyntaxNode): Range {
+  return {
+    start: { line: node.startPosition.row, character: node.startPosition.column },
+    end: { line: node.endPosition.row, character: node.endPosition.column },
+  };
+}
+
+interface Literal {
+  readonly value: string;
+  readonly range: Range;
+}
+
+/** A plain string literal's content and its range; undefined for interpolated, escaped or multi-line strings. */
+export function literalOf(node: SyntaxNode): Literal | undefined {
+  if (node.startPosition.row !== node.endPosition.row) {
+    return undefined;
+  }
+  const m = STRING_PATTERN.exec(node.text);
+  if (m === null) {
+    return undefined;
+  }
+  const prefix = m[1]!.length + m[2]!.length;
+  const value = m[3]!;
+  if (value.includes('\\') || value.includes('${')) {
+    return undefined;
+  }
+  const line = node.startPosition.row;
+  const start = node.startPosition.column + prefix;
+  return { value, range: { start: { line, character: start }, end: { line, character: start + value.length } } };
+}
+
+function unwrap(node: SyntaxNode): SyntaxNode {
+  let n = node;
+  while (WRAPPERS.has(n.type) && n.namedChildCount > 0) {
+    n = n.namedChild(0) ?? n;
+  }
+  return n;
+}
+
+/** The variable a call's result is assigned to, if any. */
+function bindingOf(call: SyntaxNode): string | undefined {
+  let n = call;
+  while (n.parent !== null && WRAPPERS.has(n.parent.type)) {
+    n = n.parent;
+  }
+  const parent = n.parent;
+  if (parent === null) {
+    return undefined;
+  }
+  switch (parent.type) {
+    case 'variable_declarator':
+      return parent.childForFieldName('name')?.text;
+    case 'assignment':
+    case 'assignment_expression':
+      return parent.childForFieldName('left')?.text;
+    case 'expression_list': {
+      const decl = parent.parent;
+      if (decl !== null && (decl.type === 'short_var_declaration' || decl.type === 'assignment_statement')) {
+        return decl.childForFieldName('left')?.namedChild(0)?.text;
+      }
+      if (decl?.type === 'var_spec') {
+        return decl.childForFieldName('name')?.text;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function normalise(text: string): string {
+  return text.replace(/\s+/g, '');
+}
+
+/** Finds the flag references in one parsed file. */
+export function extractReferences(grammar: Grammar, file: string, text: string, methods: MethodTable): FileIndex {
+  const tree = grammar.parser.parse(text);
+  if (tree === null) {
+    return { file, references: [], slots: [] };
+  }
+  try {
+    const queries = QUERIES[grammar.language];
+    const root = tree.rootNode;
+
+    const calls: { call: SyntaxNode; fn: string; args: SyntaxNode; kind: CallKind }[] = [];
+    for (const match of grammar.query(queries.calls).matches(root)) {
+      let call: SyntaxNode | undefined;
+      let fn: SyntaxNode | undefined;
+      let args: SyntaxNode | undefined;
+      for (const c of match.captures) {
+        if (c.name === 'call') {
+          call = c.node;
+        } else if (c.name === 'fn') {
+          fn = c.node;
+        } else {
+          args = c.node;
+        }
+      }
+      const kind = fn === undefined ? undefined : methods.methods.get(fn.text);
+      if (call !== undefined && fn !== undefined && args !== undefined && kind !== undefined) {
+        calls.push({ call, fn: fn.text, args, kind });
+      }
+    }
+    if (calls.length === 0) {
+      return { file, references: [], slots: [] };
+    }
+
+    // Constants, enum members and comparisons are looked up only when a call needs them: each query walks the whole tree.
+    let constantsCache: Map<string, Literal> | undefined;
+    const constants = (): Map<string, Literal> => {
+      if (constantsCache !== undefined) {
+        return constantsCache;
+      }
+      constantsCache = new Map<string, Literal>();
+      for (const match of grammar.query(queries.constants).matches(root)) {
+        let owner: string | undefined;
+        let name: string | undefined;
+        let value: SyntaxNode | undefined;
+        for (const c of match.captures) {
+          if (c.name === 'owner') {
+            owner = c.node.text;
+          } else if (c.name === 'name') {
+            name = c.node.text.replace(/^["']|["']$/g, '');
+          } else {
+            value = c.node;
+          }
+        }
+        const lit = value === undefined ? undefined : literalOf(value);
+        if (name !== undefined && lit !== undefined) {
+          constantsCache.set(owner === undefined ? name : `${owner}.${name}`, lit);
+        }
+      }
+      return constantsCache;
+    };
+
+    let comparisonsCache: { lhs: string; str: SyntaxNode }[] | undefined;
+    const comparisons = (): { lhs: string; str: SyntaxNode }[] => {
+      if (comparisonsCache !== undefined) {
+        return comparisonsCache;
+      }
+      comparisonsCache = [];
+      for (const match of grammar.query(queries.comparisons).matches(root)) {
+        let lhs: SyntaxNode | undefined;
+        let str: SyntaxNode | undefined;
+        for (const c of match.captures) {
+          if (c.name === 'lhs') {
+            lhs = c.node;
+          } else if (c.name === 'str') {
+            str = c.node;
+          }
+        }
+        if (lhs !== undefined && str !== undefined) {
+          comparisonsCache.push({ lhs: normalise(unwrap(lhs).text), str });
+        }
+      }
+      return comparisonsCache;
+    };
+
+    const references: FlagReference[] = [];
+    const slots: KeySlotInfo[] = [];
+    const lines = text.split('\n');
+    for (const { call, fn, args, kind } of calls) {
+      const candidates = args.namedChildren.filter((a): a is SyntaxNode => a !== null && a.type !== 'comment');
+      let keyNode = candidates[0];
+      if (keyNode?.type === 'keyword_argument') {
+        keyNode = keyNode.childForFieldName('value') ?? undefined;
+      }
+      let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, constants);
+      // Go's OpenFeature client takes a context first.
+      if (resolved === undefined && grammar.language === 'go' && candidates[1] !== undefined) {
+        keyNode = candidates[1];
+        resolved = resolveKey(keyNode, constants);
+      }
+      if (keyNode === undefined || resolved === undefined) {
+        continue;
+      }
+      if (!resolved.viaConstant) {
+        slots.push({ range: resolved.literal.range, kind, text: resolved.literal.value });
+      }
+      if (!KEY_PATTERN.test(resolved.literal.value)) {
+        continue;
+      }
+      const binding = bindingOf(call);
+      const compared: ComparedVariation[] = [];
+      const callText = normalise(unwrap(call).text);
+      for (const c of binding !== undefined || inComparison(call) ? comparisons() : []) {
+        if (c.lhs === callText || (binding !== undefined && c.lhs === binding)) {
+          const lit = literalOf(c.str);
+          if (lit !== undefined) {
+            compared.push({ name: lit.value, range: lit.range });
+          }
+        }
+      }
+      const line = lines[call.startPosition.row] ?? '';
+      references.push({
+        file,
+        language: grammar.language,
+        flagKey: resolved.literal.value,
+        kind,
+        method: fn,
+        range: rangeOf(keyNode),
+        keyRange: resolved.literal.range,
+        viaConstant: resolved.viaConstant,
+        callRange: rangeOf(call),
+        snippet: line.trim().slice(0, 200),
+        compared,
+        argumentCount: candidates.length,
+      });
+    }
+    return { file, references, slots };
+  } finally {
+    tree.delete();
+  }
+}
+
+const COMPARISON_PARENTS = new Set(['binary_expression', 'comparison_operator', 'switch_statement', 'expression_switch_statement', 'parenthesized_expression', 'method_invocation', 'argument_list']);
+
+/** Whether a call's result is compared directly (`getVariant(...) === 'blue'`, `.equals(...)`, `switch`). */
+function inComparison(call: SyntaxNode): boolean {
+  let n = call;
+  while (n.parent !== null && WRAPPERS.has(n.parent.type)) {
+    n = n.parent;
+  }
+  return n.parent !== null && COMPARISON_PARENTS.has(n.parent.type);
+}
+
+function resolveKey(node: SyntaxNode, constants: () => ReadonlyMap<string, Literal>): { literal: Literal; viaConstant: boolean } | undefined {
+  const inner = unwrap(node);
+  if (inner.type === 'identifier' || ACCESS.has(inner.type)) {
+    const lit = constants().get(normalise(inner.text));
+    return lit === undefined ? undefined : { literal: lit, viaConstant: true };
+  }
+  const lit = literalOf(inner);
+  return lit === undefined ? undefined : { literal: lit, viaConstant: false };
+}

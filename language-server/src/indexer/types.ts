@@ -1,0 +1,144 @@
+/** What the indexer finds: flag references in source files. */
+
+/** Zero-based line and UTF-16 column, as LSP positions are. */
+export interface Position {
+  readonly line: number;
+  readonly character: number;
+}
+
+export interface Range {
+  readonly start: Position;
+  readonly end: Position;
+}
+
+/** Source languages the indexer parses. */
+export const Language = {
+  /** .ts, .mts, .cts */
+  TypeScript: 'typescript',
+  /** .tsx */
+  Tsx: 'tsx',
+  /** .js, .mjs, .cjs, .jsx */
+  JavaScript: 'javascript',
+  /** .py */
+  Python: 'python',
+  /** .go */
+  Go: 'go',
+  /** .java */
+  Java: 'java',
+} as const;
+export type Language = (typeof Language)[keyof typeof Language];
+
+/** What the SDK call does with the flag, which decides the checks that apply to it. */
+export const CallKind = {
+  /** getVariant / get_variant / GetVariant: returns a variation key. */
+  Variant: 'variant',
+  /** isFeatureEnabled: expects a boolean flag. */
+  Enabled: 'enabled',
+  /** getValue / evaluate: returns the served value. */
+  Value: 'value',
+  /** OpenFeature getBooleanValue. */
+  Boolean: 'boolean',
+  /** OpenFeature getStringValue. */
+  String: 'string',
+  /** OpenFeature getNumberValue. */
+  Number: 'number',
+  /** OpenFeature getObjectValue. */
+  Object: 'object',
+  /** A user-configured wrapper function. */
+  Wrapper: 'wrapper',
+} as const;
+export type CallKind = (typeof CallKind)[keyof typeof CallKind];
+
+/** A variation name compared with the call's result, e.g. `variant === 'blue'`. */
+export interface ComparedVariation {
+  readonly name: string;
+  /** The string literal's content range. */
+  readonly range: Range;
+}
+
+export interface FlagReference {
+  /** Absolute file path. */
+  readonly file: string;
+  readonly language: Language;
+  readonly flagKey: string;
+  readonly kind: CallKind;
+  /** The SDK method or wrapper called. */
+  readonly method: string;
+  /** The key argument as written (a literal, a constant or an enum member). */
+  readonly range: Range;
+  /** Where the key's characters are (inside the literal, possibly at the constant's definition). */
+  readonly keyRange: Range;
+  /** True when the key came through a constant or enum member. */
+  readonly viaConstant: boolean;
+  /** The whole call expression. */
+  readonly callRange: Range;
+  /** The call's source text (first line, trimmed to 200 characters). */
+  readonly snippet: string;
+  readonly compared: readonly ComparedVariation[];
+  /** The other arguments as written (for cleanup: the default value of OpenFeature calls). */
+  readonly argumentCount: number;
+}
+
+/** A string literal or constant inside an SDK call's key position that the cursor may be in. */
+export interface KeySlot {
+  readonly range: Range;
+  readonly kind: CallKind;
+}
+
+/** The method names recognised per language; wrappers are added per workspace. */
+export const SDK_METHODS: Readonly<Record<string, CallKind>> = {
+  getVariant: CallKind.Variant,
+  get_variant: CallKind.Variant,
+  GetVariant: CallKind.Variant,
+  isFeatureEnabled: CallKind.Enabled,
+  is_feature_enabled: CallKind.Enabled,
+  IsFeatureEnabled: CallKind.Enabled,
+  isEnabled: CallKind.Enabled,
+  getValue: CallKind.Value,
+  get_value: CallKind.Value,
+  GetValue: CallKind.Value,
+  evaluate: CallKind.Value,
+  Evaluate: CallKind.Value,
+  getBooleanValue: CallKind.Boolean,
+  get_boolean_value: CallKind.Boolean,
+  BooleanValue: CallKind.Boolean,
+  getBooleanDetails: CallKind.Boolean,
+  getStringValue: CallKind.String,
+  get_string_value: CallKind.String,
+  StringValue: CallKind.String,
+  getStringDetails: CallKind.String,
+  getNumberValue: CallKind.Number,
+  get_integer_value: CallKind.Number,
+  get_float_value: CallKind.Number,
+  getIntegerValue: CallKind.Number,
+  getDoubleValue: CallKind.Number,
+  IntValue: CallKind.Number,
+  FloatValue: CallKind.Number,
+  getNumberDetails: CallKind.Number,
+  getObjectValue: CallKind.Object,
+  get_object_value: CallKind.Object,
+  ObjectValue: CallKind.Object,
+  getObjectDetails: CallKind.Object,
+};
+
+const EXTENSIONS: Readonly<Record<string, Language>> = {
+  '.ts': Language.TypeScript,
+  '.mts': Language.TypeScript,
+  '.cts': Language.TypeScript,
+  '.tsx': Language.Tsx,
+  '.js': Language.JavaScript,
+  '.mjs': Language.JavaScript,
+  '.cjs': Language.JavaScript,
+  '.jsx': Language.JavaScript,
+  '.py': Language.Python,
+  '.go': Language.Go,
+  '.java': Language.Java,
+};
+
+export function languageOf(file: string): Language | undefined {
+  if (file.endsWith('.d.ts')) {
+    return undefined;
+  }
+  const dot = file.lastIndexOf('.');
+  return dot < 0 ? undefined : EXTENSIONS[file.slice(dot)];
+}

@@ -1,0 +1,116 @@
+/**
+ * Every custom request and notification between the xp language server and its clients, typed in
+ * one place. Generic LSP clients ignore them; the VS Code extension uses them for its Flags view,
+ * status item and commands.
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
+
+/** Settings, from initializationOptions or `workspace/didChangeConfiguration` ({ settings: { xp } }). */
+export interface XpSettings {
+  /** Management API base URL, e.g. http://localhost:8000. */
+  readonly apiUrl?: string;
+  /** Personal access token (never logged). */
+  readonly token?: string;
+  /** Project key; defaults to the flags file's project. */
+  readonly project?: string;
+  /** Environment shown first in hovers, code lenses and used for stale checks; default "production". */
+  readonly environment?: string;
+  /** Function names whose first argument is a flag key (your wrappers of the SDK). */
+  readonly wrapperFunctions?: readonly string[];
+  /** Flags-as-code file (the `xp export` format), relative to the workspace root. */
+  readonly flagsFile?: string;
+  /** Where fetched flag data is cached for offline use. */
+  readonly cacheFile?: string;
+  /** Web console base URL for links; defaults to the API URL with port 3000. */
+  readonly consoleUrl?: string;
+  /** Seconds between refreshes from the API; 0 disables; default 60. */
+  readonly refreshIntervalSeconds?: number;
+  /** A flag fully rolled out for this many days is reported as stale; default 30. */
+  readonly staleDays?: number;
+  /** Files larger than this many characters are not indexed; default 1,000,000. */
+  readonly maxFileSize?: number;
+}
+
+/** Where the server's flag data currently comes from. */
+export const DataSource = {
+  /** Fetched from the management API just now. */
+  Api: 'api',
+  /** The API is unreachable; data from the cache file. */
+  Cache: 'cache',
+  /** No API configured; data from the flags-as-code file. */
+  FlagsFile: 'flags-file',
+  /** No flag data: references and completion from code only. */
+  None: 'none',
+} as const;
+export type DataSource = (typeof DataSource)[keyof typeof DataSource];
+
+export interface StatusParams {
+  readonly source: DataSource;
+  readonly project: string | null;
+  readonly environment: string;
+  readonly flags: number;
+  /** Last successful fetch (ISO) for api and cache. */
+  readonly fetchedAt: string | null;
+  /** Why the API could not be used, if it is configured. */
+  readonly error: string | null;
+  /** Workspace indexing state. */
+  readonly indexing: boolean;
+  readonly references: number;
+}
+
+/** Server → client whenever the data source, flag count or indexing state changes (status item). */
+export const StatusNotification = new NotificationType<StatusParams>('xp/status');
+
+export interface FlagSummary {
+  readonly key: string;
+  readonly name: string;
+  readonly type: string;
+  /** active, archived, stale or unknown (in code but not in the project). */
+  readonly state: 'active' | 'archived' | 'stale' | 'unknown';
+  /** "ON 25%", "OFF" … in the configured environment. */
+  readonly summary: string;
+  readonly environments: readonly { readonly key: string; readonly enabled: boolean; readonly summary: string }[];
+  readonly variations: readonly string[];
+  readonly version: number | null;
+  readonly references: readonly { readonly uri: string; readonly line: number; readonly character: number; readonly snippet: string }[];
+}
+
+/** Client → server: every flag known or referenced, with its references (the Flags view). */
+export const FlagsRequest = new RequestType0<{ readonly flags: readonly FlagSummary[] }, void>('xp/flags');
+
+/** Client → server: re-fetch flag data now (after the client changed a flag). */
+export const RefreshRequest = new RequestType0<StatusParams, void>('xp/refresh');
+
+export interface ExplainParams {
+  readonly flagKey: string;
+  /** User attributes, e.g. { id: "u1", country: "FR" }. */
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** Defaults to the configured environment. */
+  readonly environment?: string;
+}
+
+export interface ExplainResult {
+  readonly flagKey: string;
+  readonly environment: string;
+  readonly value: unknown;
+  readonly variationKey: string | null;
+  /** DEFAULT, TARGETING_MATCH, SPLIT, PREREQUISITE_FAILED, DISABLED, FLAG_NOT_FOUND, ERROR. */
+  readonly reason: string;
+  readonly ruleId: string | null;
+  /** The unit's hash in [0, 1) when a rollout, split or experiment bucketed it. */
+  readonly bucket: number | null;
+  readonly experiment: { readonly key: string; readonly variationKey: string; readonly inExperiment: boolean } | null;
+  readonly errorCode: string | null;
+  readonly trace: readonly { readonly ruleId?: string; readonly outcome: string; readonly detail?: string }[];
+  /** Which ruleset was used: the published one (api), or one compiled from cached or file data. */
+  readonly rulesetSource: DataSource;
+}
+
+/** Client → server: how a flag evaluates for a user in an environment, with reason and bucket. */
+export const ExplainRequest = new RequestType<ExplainParams, ExplainResult, void>('xp/explain');
+
+/** Commands the server executes through `workspace/executeCommand` (code actions use them). */
+export const ServerCommand = {
+  /** Arguments [flagKey]: creates a boolean flag with that key through the API. */
+  CreateFlag: 'xp.server.createFlag',
+} as const;

@@ -1,0 +1,577 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createHash } from 'node:crypto';
+import type {
+  CancellationToken,
+  CompletionItem,
+  Connection,
+  InitializeParams,
+  InitializeResult,
+  Location,
+  SymbolInformation,
+} from 'vscode-languageserver';
+import { CodeActionKind, CodeLensRefreshRequest, MessageType, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import type { Flag } from '@xp/shared';
+import { ApiError, evaluateFlag, XpApiClient } from '@xp/shared';
+import type { FeatureContext } from './features.js';
+import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
+import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
+import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
+import type { FileIndex } from './indexer/index.js';
+import { WorkspaceIndex } from './indexer/index.js';
+import type { DataSource, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
+import { ExplainRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
+
+export interface ServerOptions {
+  /** Injected clock (stale checks). */
+  readonly now?: () => Date;
+}
+
+const FLAGS_FILE_CANDIDATES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
+const DEFAULT_ENVIRONMENT = 'production';
+const DEFAULT_REFRESH_SECONDS = 60;
+const DEFAULT_STALE_DAYS = 30;
+/** Typing pauses shorter than this re-index once, not per keystroke. */
+const CHANGE_DEBOUNCE_MS = 80;
+
+function settingsFrom(value: unknown): XpSettings {
+  if (value === null || typeof value !== 'object') {
+    return {};
+  }
+  const v = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of ['apiUrl', 'token', 'project', 'environment', 'flagsFile', 'cacheFile', 'consoleUrl']) {
+    if (typeof v[k] === 'string' && v[k] !== '') {
+      out[k] = v[k];
+    }
+  }
+  for (const k of ['refreshIntervalSeconds', 'staleDays', 'maxFileSize']) {
+    if (typeof v[k] === 'number' && Number.isFinite(v[k]) && v[k] >= 0) {
+      out[k] = v[k];
+    }
+  }
+  if (Array.isArray(v.wrapperFunctions)) {
+    out.wrapperFunctions = v.wrapperFunctions.filter((w): w is string => typeof w === 'string');
+  }
+  return out;
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof ApiError) {
+    return `${e.status} ${e.code}: ${e.message}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Wires the language features to a connection; returns when the connection is listening. */
+export function startServer(connection: Connection, options: ServerOptions = {}): void {
+  const now = options.now ?? (() => new Date());
+  const documents = new TextDocuments(TextDocument);
+  let root = process.cwd();
+  let settings: XpSettings = {};
+  let index = new WorkspaceIndex(root);
+  let snapshot: ProjectSnapshot = EMPTY_SNAPSHOT;
+  let flags = new Map<string, FlagRecord>();
+  let lastError: string | null = null;
+  let indexing = false;
+  let indexRun = { isCancellationRequested: false };
+  let codeLensRefresh = false;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const indexedVersions = new Map<string, number>();
+  const pendingChanges = new Map<string, NodeJS.Timeout>();
+
+  // A notification, not window/showMessageRequest: clients that do not answer requests must not stall or crash us.
+  const notify = (type: MessageType, message: string): void => {
+    void connection.sendNotification(ShowMessageNotification.type, { type, message });
+  };
+  const environment = (): string => settings.environment ?? DEFAULT_ENVIRONMENT;
+  const apiClient = (): XpApiClient | undefined =>
+    settings.apiUrl === undefined || settings.token === undefined ? undefined : new XpApiClient({ apiUrl: settings.apiUrl, token: settings.token, client: 'vscode' });
+
+  const flagsFilePath = (): string | undefined => {
+    if (settings.flagsFile !== undefined) {
+      return path.resolve(root, settings.flagsFile);
+    }
+    return FLAGS_FILE_CANDIDATES.map((c) => path.join(root, c)).find((f) => existsSync(f));
+  };
+  const cacheFilePath = (project: string): string => {
+    if (settings.cacheFile !== undefined) {
+      return path.resolve(root, settings.cacheFile);
+    }
+    const id = createHash('sha256').update(`${settings.apiUrl ?? ''}\n${root}\n${project}`).digest('hex').slice(0, 16);
+    return path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'xp', 'language-server', `${id}.json`);
+  };
+  const consoleUrl = (): string | undefined => {
+    if (settings.consoleUrl !== undefined) {
+      return settings.consoleUrl;
+    }
+    if (settings.apiUrl === undefined) {
+      return undefined;
+    }
+    try {
+      const url = new URL(settings.apiUrl);
+      // The local stack serves the API on 8000 and the console on 3000.
+      if (url.port === '8000') {
+        url.port = '3000';
+      }
+      return url.origin;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const context = (): FeatureContext => ({
+    snapshot,
+    flags,
+    environment: environment(),
+    consoleUrl: consoleUrl(),
+    staleDays: settings.staleDays ?? DEFAULT_STALE_DAYS,
+    now: now(),
+    workspaceKeys: index.keys(),
+    canCreateFlags: apiClient() !== undefined && snapshot.source === 'api',
+  });
+
+  const status = (): StatusParams => ({
+    source: snapshot.source,
+    project: snapshot.project === '' ? null : snapshot.project,
+    environment: environment(),
+    flags: flags.size,
+    fetchedAt: snapshot.fetchedAt,
+    error: lastError,
+    indexing,
+    references: index.references().length,
+  });
+  const sendStatus = (): void => {
+    void connection.sendNotification(StatusNotification, status());
+  };
+
+  const fileOf = (uri: string): string | undefined => (uri.startsWith('file:') ? fileURLToPath(uri) : undefined);
+  const uriOf = (file: string): string => pathToFileURL(file).href;
+
+  /** The index of an open document at its current version. */
+  const ensureCurrent = async (doc: TextDocument): Promise<FileIndex | undefined> => {
+    const file = fileOf(doc.uri);
+    if (file === undefined) {
+      return undefined;
+    }
+    if (indexedVersions.get(doc.uri) !== doc.version) {
+      const version = doc.version;
+      const result = await index.indexText(file, doc.getText());
+      indexedVersions.set(doc.uri, version);
+      return result;
+    }
+    return index.fileIndex(file);
+  };
+
+  const publishDiagnostics = async (doc: TextDocument): Promise<void> => {
+    const version = doc.version;
+    const fileIndex = await ensureCurrent(doc);
+    // A newer edit arrived while indexing: its own run publishes.
+    if (documents.get(doc.uri)?.version !== version) {
+      return;
+    }
+    await connection.sendDiagnostics({ uri: doc.uri, version, diagnostics: diagnostics(context(), fileIndex) });
+  };
+
+  const refreshEditors = (): void => {
+    for (const doc of documents.all()) {
+      void publishDiagnostics(doc);
+    }
+    if (codeLensRefresh) {
+      void connection.sendRequest(CodeLensRefreshRequest.type);
+    }
+    sendStatus();
+  };
+
+  const setSnapshot = (next: ProjectSnapshot): void => {
+    snapshot = next;
+    flags = new Map(next.flags.map((f) => [f.key, f]));
+  };
+
+  const loadData = async (): Promise<void> => {
+    const client = apiClient();
+    const file = flagsFilePath();
+    let fileSnapshot: ProjectSnapshot | undefined;
+    if (file !== undefined) {
+      try {
+        fileSnapshot = readFlagsFile(file);
+      } catch (e) {
+        connection.console.warn(`xp: cannot read flags file ${file}: ${describeError(e)}`);
+      }
+    }
+    if (client === undefined) {
+      lastError = null;
+      setSnapshot(fileSnapshot ?? EMPTY_SNAPSHOT);
+      return;
+    }
+    let project = settings.project ?? (fileSnapshot?.project === '' ? undefined : fileSnapshot?.project);
+    try {
+      project ??= (await client.projects())[0]?.key;
+      if (project === undefined) {
+        throw new Error('no project: set xp.project');
+      }
+      const fetched = await fetchSnapshot(client, project, environment(), now());
+      setSnapshot(fetched);
+      lastError = null;
+      try {
+        writeCache(cacheFilePath(project), fetched);
+      } catch (e) {
+        connection.console.warn(`xp: cannot write the cache file: ${describeError(e)}`);
+      }
+    } catch (e) {
+      lastError = describeError(e);
+      connection.console.warn(`xp: flag data from the API failed (${lastError}); using the cache or flags file`);
+      const cached = project === undefined ? undefined : readCache(cacheFilePath(project), project);
+      setSnapshot(cached ?? fileSnapshot ?? EMPTY_SNAPSHOT);
+    }
+  };
+
+  const reload = async (): Promise<void> => {
+    await loadData();
+    refreshEditors();
+  };
+
+  const scheduleRefresh = (): void => {
+    if (refreshTimer !== undefined) {
+      clearInterval(refreshTimer);
+      refreshTimer = undefined;
+    }
+    const seconds = settings.refreshIntervalSeconds ?? DEFAULT_REFRESH_SECONDS;
+    if (seconds > 0 && apiClient() !== undefined) {
+      refreshTimer = setInterval(() => void reload(), seconds * 1000);
+      refreshTimer.unref();
+    }
+  };
+
+  const indexWorkspace = async (): Promise<void> => {
+    indexRun.isCancellationRequested = true;
+    const run = { isCancellationRequested: false };
+    indexRun = run;
+    index = new WorkspaceIndex(root, {
+      wrapperFunctions: settings.wrapperFunctions ?? [],
+      workers: availableParallelism(),
+      ...(settings.maxFileSize === undefined ? {} : { maxFileSize: settings.maxFileSize }),
+    });
+    indexedVersions.clear();
+    indexing = true;
+    sendStatus();
+    const progress = await connection.window.createWorkDoneProgress();
+    progress.begin('xp: indexing flag references', 0, 'listing files', false);
+    const started = Date.now();
+    let total = 0;
+    const completed = await index.indexAll((p) => {
+      total = p.total;
+      progress.report(p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100), `${p.done}/${p.total} files`);
+    }, run);
+    progress.done();
+    if (!completed || run !== indexRun) {
+      return;
+    }
+    indexing = false;
+    connection.console.log(`xp: indexed ${total} files in ${Date.now() - started} ms, ${index.references().length} flag references`);
+    refreshEditors();
+  };
+
+  const summaries = (): FlagSummary[] => {
+    const ctx = context();
+    const byKey = new Map<string, FlagSummary['references'][number][]>();
+    for (const r of index.references()) {
+      const list = byKey.get(r.flagKey) ?? [];
+      list.push({ uri: uriOf(r.file), line: r.range.start.line, character: r.range.start.character, snippet: r.snippet });
+      byKey.set(r.flagKey, list);
+    }
+    const out: FlagSummary[] = [];
+    const describe = (flag: Flag, record: FlagRecord): FlagSummary => ({
+      key: flag.key,
+      name: flag.name,
+      type: flag.type,
+      state: record.archived ? 'archived' : staleVariation(ctx, flag.key) !== undefined ? 'stale' : 'active',
+      summary: environmentSummary(flag, ctx.environment),
+      environments: Object.entries(flag.environments).map(([key, env]) => ({ key, enabled: env.enabled, summary: environmentSummary(flag, key) })),
+      variations: flag.variations.map((v) => v.key),
+      version: record.version,
+      references: byKey.get(flag.key) ?? [],
+    });
+    for (const record of flags.values()) {
+      out.push(describe(record.definition, record));
+    }
+    for (const [key, refs] of byKey) {
+      if (!flags.has(key)) {
+        out.push({ key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, references: refs });
+      }
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  };
+
+  const explain = (flagKey: string, attributes: Readonly<Record<string, unknown>>, env: string): ExplainResult => {
+    const ruleset = rulesetFor(snapshot, env);
+    const source: DataSource = snapshot.rulesets[env] !== undefined ? 'api' : snapshot.source;
+    const result = evaluateFlag(ruleset ?? {}, flagKey, { attributes }, { explain: true });
+    return {
+      flagKey,
+      environment: env,
+      value: result.value,
+      variationKey: result.variationKey,
+      reason: result.reason,
+      ruleId: result.ruleId ?? null,
+      bucket: result.bucket ?? result.experiment?.bucket ?? null,
+      experiment: result.experiment === undefined ? null : { key: result.experiment.key, variationKey: result.experiment.variationKey, inExperiment: result.experiment.inExperiment },
+      errorCode: result.errorCode ?? null,
+      trace: result.trace ?? [],
+      rulesetSource: source,
+    };
+  };
+
+  connection.onInitialize((params: InitializeParams): InitializeResult => {
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- clients without workspace folders send only rootUri
+    const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri;
+    if (folder !== null && folder.startsWith('file:')) {
+      root = fileURLToPath(folder);
+    }
+    settings = settingsFrom(params.initializationOptions);
+    codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        hoverProvider: true,
+        codeLensProvider: { resolveProvider: false },
+        completionProvider: { triggerCharacters: ['"', "'", '`'] },
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorInline] },
+        referencesProvider: true,
+        definitionProvider: true,
+        workspaceSymbolProvider: true,
+        executeCommandProvider: { commands: [ServerCommand.CreateFlag] },
+      },
+      serverInfo: { name: 'xp-language-server', version: '0.1.0' },
+    };
+  });
+
+  connection.onInitialized(() => {
+    void (async () => {
+      await loadData();
+      sendStatus();
+      scheduleRefresh();
+      await indexWorkspace();
+    })().catch((e: unknown) => {
+      connection.console.error(`xp: start-up failed: ${describeError(e)}`);
+    });
+  });
+
+  connection.onDidChangeConfiguration((change) => {
+    const next = (change.settings as { xp?: unknown } | null)?.xp;
+    if (next === undefined) {
+      return;
+    }
+    const before = JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize);
+    settings = { ...settings, ...settingsFrom(next) };
+    scheduleRefresh();
+    void reload();
+    if (JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize) !== before) {
+      void indexWorkspace();
+    }
+  });
+
+  documents.onDidChangeContent((e) => {
+    const uri = e.document.uri;
+    clearTimeout(pendingChanges.get(uri));
+    pendingChanges.set(
+      uri,
+      setTimeout(() => {
+        pendingChanges.delete(uri);
+        const doc = documents.get(uri);
+        if (doc !== undefined) {
+          void publishDiagnostics(doc);
+        }
+      }, CHANGE_DEBOUNCE_MS),
+    );
+  });
+
+  documents.onDidClose((e) => {
+    clearTimeout(pendingChanges.get(e.document.uri));
+    pendingChanges.delete(e.document.uri);
+    indexedVersions.delete(e.document.uri);
+    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    const file = fileOf(e.document.uri);
+    if (file !== undefined) {
+      // The editor's unsaved text is dropped: the file on disk is the truth again.
+      let text: string | undefined;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        index.remove(file);
+      }
+      if (text !== undefined) {
+        void index.indexText(file, text);
+      }
+    }
+  });
+
+  connection.onDidChangeWatchedFiles((change) => {
+    void (async () => {
+      for (const c of change.changes) {
+        const file = fileOf(c.uri);
+        if (file === undefined || documents.get(c.uri) !== undefined) {
+          continue;
+        }
+        if (flagsFilePath() === file) {
+          await reload();
+          continue;
+        }
+        try {
+          await index.indexText(file, readFileSync(file, 'utf8'));
+        } catch {
+          index.remove(file);
+        }
+      }
+    })();
+  });
+
+  const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {
+    const doc = documents.get(uri);
+    if (doc === undefined) {
+      return null;
+    }
+    const fileIndex = await ensureCurrent(doc);
+    return token.isCancellationRequested ? null : fn(doc, fileIndex);
+  };
+
+  connection.onHover((params, token) =>
+    withDocument(params.textDocument.uri, token, (_doc, fileIndex) => {
+      const ref = referenceAt(fileIndex, params.position);
+      return ref === undefined ? null : hover(context(), ref);
+    }),
+  );
+
+  connection.onCodeLens((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex)));
+
+  connection.onCompletion((params, token) =>
+    withDocument(params.textDocument.uri, token, (_doc, fileIndex): CompletionItem[] => {
+      const slot = fileIndex?.slots.find((s) => contains(s.range, params.position));
+      if (slot !== undefined) {
+        return keyCompletions(context(), slot.range);
+      }
+      for (const ref of fileIndex?.references ?? []) {
+        const compared = ref.compared.find((c) => contains(c.range, params.position));
+        if (compared !== undefined) {
+          return variationCompletions(context(), ref.flagKey, compared.range);
+        }
+      }
+      return [];
+    }),
+  );
+
+  connection.onCodeAction((params, token) =>
+    withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeActions(context(), params.textDocument.uri, fileIndex, params.range, params.context.diagnostics)),
+  );
+
+  connection.onReferences((params, token) =>
+    withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location[] => {
+      const ref = referenceAt(fileIndex, params.position);
+      if (ref === undefined) {
+        return [];
+      }
+      return index.referencesTo(ref.flagKey).map((r) => ({ uri: uriOf(r.file), range: r.range }));
+    }),
+  );
+
+  connection.onDefinition((params, token) =>
+    withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location | null => {
+      const ref = referenceAt(fileIndex, params.position);
+      const file = flagsFilePath();
+      if (ref === undefined || file === undefined) {
+        return null;
+      }
+      let line: number | undefined;
+      try {
+        line = flagLineInFile(readFileSync(file, 'utf8'), ref.flagKey);
+      } catch {
+        return null;
+      }
+      return line === undefined ? null : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
+    }),
+  );
+
+  connection.onWorkspaceSymbol((params, token): SymbolInformation[] => {
+    const query = params.query.toLowerCase();
+    const refs = index.references();
+    const file = flagsFilePath();
+    let fileText: string | undefined;
+    const keys = new Set([...flags.keys(), ...refs.map((r) => r.flagKey)]);
+    const out: SymbolInformation[] = [];
+    for (const key of [...keys].sort()) {
+      if (token.isCancellationRequested) {
+        return [];
+      }
+      if (query !== '' && !key.toLowerCase().includes(query) && !(flags.get(key)?.definition.name.toLowerCase().includes(query) ?? false)) {
+        continue;
+      }
+      const first = refs.find((r) => r.flagKey === key);
+      let location: Location | undefined = first === undefined ? undefined : { uri: uriOf(first.file), range: first.range };
+      if (location === undefined && file !== undefined) {
+        try {
+          fileText ??= readFileSync(file, 'utf8');
+        } catch {
+          fileText = '';
+        }
+        const line = flagLineInFile(fileText, key);
+        location = line === undefined ? undefined : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
+      }
+      if (location !== undefined) {
+        out.push({ name: key, kind: SymbolKind.Constant, location, containerName: snapshot.project === '' ? 'xp' : snapshot.project });
+      }
+    }
+    return out;
+  });
+
+  connection.onExecuteCommand(async (params) => {
+    if (params.command !== ServerCommand.CreateFlag) {
+      return null;
+    }
+    const key: unknown = params.arguments?.[0];
+    const client = apiClient();
+    if (typeof key !== 'string' || client === undefined || snapshot.project === '') {
+      notify(MessageType.Error, 'xp: creating a flag needs an API URL, a token and a project.');
+      return null;
+    }
+    try {
+      await client.create(snapshot.project, 'flags', {
+        key,
+        name: key,
+        type: 'boolean',
+        variations: [
+          { key: 'off', value: false },
+          { key: 'on', value: true },
+        ],
+      });
+      notify(MessageType.Info, `xp: created flag "${key}" in ${snapshot.project}`);
+      await reload();
+      return { created: key };
+    } catch (e) {
+      notify(MessageType.Error, `xp: cannot create "${key}": ${describeError(e)}`);
+      return null;
+    }
+  });
+
+  connection.onRequest(FlagsRequest, () => ({ flags: summaries() }));
+  connection.onRequest(RefreshRequest, async () => {
+    await reload();
+    return status();
+  });
+  connection.onRequest(ExplainRequest, (params) => explain(params.flagKey, params.attributes, params.environment ?? environment()));
+
+  connection.onShutdown(() => {
+    indexRun.isCancellationRequested = true;
+    if (refreshTimer !== undefined) {
+      clearInterval(refreshTimer);
+    }
+    for (const t of pendingChanges.values()) {
+      clearTimeout(t);
+    }
+  });
+
+  documents.listen(connection);
+  connection.listen();
+}

@@ -1,0 +1,162 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Diagnostic, ProtocolConnection, PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
+import {
+  CodeLensRefreshRequest,
+  createProtocolConnection,
+  DidOpenTextDocumentNotification,
+  ExitNotification,
+  InitializedNotification,
+  InitializeRequest,
+  LogMessageNotification,
+  PublishDiagnosticsNotification,
+  ShutdownRequest,
+  StreamMessageReader,
+  StreamMessageWriter,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageserver-protocol/node';
+import type { StatusParams, XpSettings } from '../protocol.js';
+import { StatusNotification } from '../protocol.js';
+
+/** The built server: tests drive the same entry point editors launch. */
+export const SERVER_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/xp-language-server.js');
+const SERVER_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
+
+const WAIT_MS = 15_000;
+
+export interface ProgressParams {
+  readonly token: string | number;
+  readonly value: { readonly kind: string; readonly message?: string; readonly percentage?: number; readonly title?: string };
+}
+
+/** A real LSP client (vscode-languageserver-protocol) talking to the server process over stdio. */
+export class LspTestClient {
+  readonly diagnostics = new Map<string, Diagnostic[]>();
+  readonly progress: ProgressParams[] = [];
+  readonly statuses: StatusParams[] = [];
+  readonly logs: string[] = [];
+  /** The server's stderr (crashes): it must stay empty in normal operation. */
+  readonly stderr: string[] = [];
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    readonly root: string,
+    private readonly child: ChildProcess,
+    readonly connection: ProtocolConnection,
+  ) {}
+
+  /** Starts `serverPath` (default: this package's built server) with the workspace `root`. */
+  static async start(root: string, initializationOptions: XpSettings, serverPath: string = SERVER_BIN): Promise<LspTestClient> {
+    if (serverPath === SERVER_BIN && !existsSync(SERVER_DIST)) {
+      throw new Error('language-server/dist/bin.js is missing: run `npx tsc --build` first');
+    }
+    const child = spawn(process.execPath, [serverPath, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: path.join(root, '.cache') } });
+    const connection = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+    const client = new LspTestClient(root, child, connection);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => client.stderr.push(chunk));
+    connection.onNotification(PublishDiagnosticsNotification.type, (p: PublishDiagnosticsParams) => {
+      client.diagnostics.set(p.uri, p.diagnostics);
+      client.changed();
+    });
+    connection.onNotification(LogMessageNotification.type, (p) => {
+      client.logs.push(p.message);
+    });
+    connection.onNotification(StatusNotification, (p) => {
+      client.statuses.push(p);
+      client.changed();
+    });
+    connection.onRequest(WorkDoneProgressCreateRequest.type, () => undefined);
+    connection.onRequest(CodeLensRefreshRequest.type, () => undefined);
+    connection.onNotification('$/progress', (p: ProgressParams) => {
+      client.progress.push(p);
+      client.changed();
+    });
+    connection.listen();
+    await connection.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- required by the protocol's type; the server reads workspaceFolders
+      rootUri: null,
+      workspaceFolders: [{ uri: pathToFileURL(root).href, name: 'fixture' }],
+      capabilities: { window: { workDoneProgress: true }, workspace: { codeLens: { refreshSupport: true } } },
+      initializationOptions,
+    });
+    await connection.sendNotification(InitializedNotification.type, {});
+    return client;
+  }
+
+  uri(rel: string): string {
+    return pathToFileURL(path.join(this.root, rel)).href;
+  }
+
+  async open(rel: string, text: string, languageId: string): Promise<string> {
+    const uri = this.uri(rel);
+    await this.connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId, version: 1, text } });
+    return uri;
+  }
+
+  /** Resolves once `check` holds after some server message; rejects after a generous timeout. */
+  async until<T>(what: string, check: () => T | undefined): Promise<T> {
+    const first = check();
+    if (first !== undefined) {
+      return first;
+    }
+    return new Promise<T>((resolve, reject) => {
+      const listener = (): void => {
+        const v = check();
+        if (v !== undefined) {
+          clearTimeout(timer);
+          this.listeners.delete(listener);
+          resolve(v);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        reject(new Error(`timed out waiting for ${what}; logs: ${this.logs.join(' | ')}; stderr: ${this.stderr.join('')}`));
+      }, WAIT_MS);
+      this.listeners.add(listener);
+    });
+  }
+
+  /** Waits for the workspace index to finish (the status says so). */
+  async indexed(): Promise<StatusParams> {
+    return this.until('indexing to finish', () => this.statuses.find((s) => !s.indexing && s.references > 0));
+  }
+
+  async diagnosticsFor(uri: string, predicate: (d: Diagnostic[]) => boolean = () => true): Promise<Diagnostic[]> {
+    return this.until(`diagnostics for ${uri}`, () => {
+      const d = this.diagnostics.get(uri);
+      return d !== undefined && predicate(d) ? d : undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.connection.sendRequest(ShutdownRequest.type);
+      await this.connection.sendNotification(ExitNotification.type);
+    } finally {
+      this.connection.dispose();
+      if (this.child.exitCode === null) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.child.kill();
+            resolve();
+          }, 5000);
+          this.child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    }
+  }
+
+  private changed(): void {
+    for (const l of [...this.listeners]) {
+      l();
+    }
+  }
+}

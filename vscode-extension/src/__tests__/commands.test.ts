@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import type { Flag } from '@xp/shared';
+import type { ExplainResult, FlagSummary } from '@xp/language-server/protocol';
+import { CommandId, createCommands, parseAttributes } from '../commands.js';
+import type { ExtensionSettings } from '../host.js';
+import { TOKEN_SECRET } from '../host.js';
+import { FakeFlagApi, FakeHost, FakeSecrets, FakeServer, storedFlag } from './fakes.js';
+
+const CHECKOUT: Flag = {
+  key: 'checkout-v2',
+  name: 'Checkout v2',
+  type: 'string',
+  temporary: true,
+  archived: false,
+  tags: [],
+  variations: [
+    { key: 'control', value: 'control' },
+    { key: 'blue', value: 'blue' },
+  ],
+  environments: {
+    production: { enabled: true, defaultVariation: 'control', offVariation: 'control', prerequisites: [], rules: [{ id: 'ramp', type: 'rollout', variation: 'blue', coverage: 0.25, hashAttribute: 'id', hashVersion: 2 }] },
+    staging: { enabled: false, defaultVariation: 'control', offVariation: 'control', prerequisites: [], rules: [] },
+  },
+};
+
+const SUMMARY: FlagSummary = {
+  key: 'checkout-v2',
+  name: 'Checkout v2',
+  type: 'string',
+  state: 'active',
+  summary: 'ON 25%',
+  environments: [
+    { key: 'staging', enabled: false, summary: 'OFF' },
+    { key: 'production', enabled: true, summary: 'ON 25%' },
+  ],
+  variations: ['control', 'blue'],
+  version: 3,
+  references: [],
+};
+
+const EXPLANATION: ExplainResult = {
+  flagKey: 'checkout-v2',
+  environment: 'production',
+  value: 'blue',
+  variationKey: 'blue',
+  reason: 'SPLIT',
+  ruleId: 'ramp',
+  bucket: 0.1234,
+  experiment: null,
+  errorCode: null,
+  trace: [{ ruleId: 'ramp', outcome: 'matched', detail: 'bucket 0.1234 < coverage 0.25' }],
+  rulesetSource: 'api',
+};
+
+function setup(settings: Partial<ExtensionSettings> = {}, signedIn = true) {
+  const host = new FakeHost();
+  const secrets = new FakeSecrets();
+  const api = new FakeFlagApi(new Map([['checkout-v2', storedFlag(CHECKOUT)]]));
+  const server = new FakeServer([SUMMARY], EXPLANATION);
+  let restarts = 0;
+  const commands = createCommands({
+    host,
+    secrets,
+    settings: () => ({ apiUrl: 'http://localhost:8000', project: 'shop', environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined, ...settings }),
+    api: () => Promise.resolve(signedIn ? api : undefined),
+    server,
+    status: () => undefined,
+    credentialsChanged: () => {
+      restarts++;
+      return Promise.resolve();
+    },
+  });
+  return { host, secrets, api, server, commands, restarts: () => restarts };
+}
+
+describe('extension commands', () => {
+  it('signs in by storing the token in secret storage and restarting the server', async () => {
+    const t = setup();
+    t.host.inputs = ['  xp_pat_123  '];
+
+    await t.commands[CommandId.SignIn]();
+
+    expect(t.secrets.values.get(TOKEN_SECRET)).toBe('xp_pat_123');
+    expect(t.restarts()).toBe(1);
+    await t.commands[CommandId.SignOut]();
+    expect(t.secrets.values.has(TOKEN_SECRET)).toBe(false);
+    expect(t.restarts()).toBe(2);
+  });
+
+  it('toggles a flag in the picked environment with its current version, then refreshes the server', async () => {
+    const t = setup();
+    t.host.picks = ['staging'];
+
+    await t.commands[CommandId.ToggleFlag]('checkout-v2');
+
+    expect(t.api.calls).toEqual(['shop/checkout-v2/staging v3']);
+    expect(t.api.flags.get('checkout-v2')!.definition.environments.staging!.enabled).toBe(true);
+    expect(t.server.refreshes).toBe(1);
+    expect(t.host.infos).toEqual(['xp: checkout-v2 is now ON in staging']);
+  });
+
+  it('changes the coverage of an existing rollout rule', async () => {
+    const t = setup();
+    t.host.picks = ['production'];
+    t.host.inputs = ['50'];
+
+    await t.commands[CommandId.ChangeRollout]({ kind: 'flag', flag: SUMMARY });
+
+    expect(t.host.prompts).toEqual(['Rollout of "blue" in production, in percent [25]']);
+    const rules = t.api.flags.get('checkout-v2')!.definition.environments.production!.rules;
+    expect(rules).toEqual([{ id: 'ramp', type: 'rollout', variation: 'blue', coverage: 0.5, hashAttribute: 'id', hashVersion: 2 }]);
+  });
+
+  it('adds a rollout rule where there is none, for the picked variation', async () => {
+    const t = setup();
+    t.host.picks = ['staging', 'blue'];
+    t.host.inputs = ['10'];
+
+    await t.commands[CommandId.ChangeRollout]('checkout-v2');
+
+    expect(t.api.flags.get('checkout-v2')!.definition.environments.staging!.rules).toEqual([{ id: 'rollout', type: 'rollout', variation: 'blue', coverage: 0.1, hashAttribute: 'id', hashVersion: 2 }]);
+  });
+
+  it('reports an API failure instead of throwing', async () => {
+    const t = setup();
+    t.api.flags.set('checkout-v2', { ...t.api.flags.get('checkout-v2')!, version: 9 });
+    const stale = t.api.get.bind(t.api);
+    t.api.get = async (p, k, key) => ({ ...(await stale(p, k, key)), version: 8 });
+    t.host.picks = ['production'];
+
+    await t.commands[CommandId.ToggleFlag]('checkout-v2');
+
+    expect(t.host.errors).toEqual(['xp: cannot toggle checkout-v2: version conflict']);
+  });
+
+  it('asks to sign in before changing anything', async () => {
+    const t = setup({}, false);
+
+    await t.commands[CommandId.ToggleFlag]('checkout-v2');
+
+    expect(t.host.errors).toEqual(['xp: sign in first ("xp: Sign in") and set xp.apiUrl']);
+  });
+
+  it('opens the desktop deep link, falling back to the web console', async () => {
+    const withDesktop = setup();
+    withDesktop.host.openable = ['xp://', 'http'];
+    await withDesktop.commands[CommandId.OpenInDesktop]('checkout-v2');
+    expect(withDesktop.host.opened).toEqual(['xp://flag/checkout-v2']);
+
+    const withoutDesktop = setup();
+    await withoutDesktop.commands[CommandId.OpenInDesktop]('checkout-v2');
+    expect(withoutDesktop.host.opened).toEqual(['http://localhost:3000/projects/shop/flags/checkout-v2']);
+  });
+
+  it('explains an evaluation for a user id or JSON attributes', async () => {
+    const t = setup();
+    t.host.inputs = ['{"id":"u1","country":"FR"}'];
+
+    await t.commands[CommandId.Explain]('checkout-v2');
+
+    expect(t.server.explained).toEqual([{ flagKey: 'checkout-v2', attributes: { id: 'u1', country: 'FR' } }]);
+    const text = t.host.shown[0]!.text;
+    expect(text).toContain('- reason: SPLIT (rule `ramp`)');
+    expect(text).toContain('- bucket: 0.1234');
+    expect(text).toContain('- `ramp`: matched — bucket 0.1234 < coverage 0.25');
+    expect(parseAttributes('user-7')).toEqual({ id: 'user-7' });
+    expect(parseAttributes('{"id":')).toBe('not valid JSON');
+  });
+
+  it('copies a key and dispatches code lens actions', async () => {
+    const t = setup();
+    t.host.picks = ['Copy key'];
+
+    await t.commands[CommandId.ShowFlag]('checkout-v2');
+
+    expect(t.host.clipboard).toEqual(['checkout-v2']);
+  });
+});

@@ -1,0 +1,122 @@
+import type { Flag, FlagEnvironment, Stored } from '@xp/shared';
+import type { ExplainParams, ExplainResult, FlagSummary, StatusParams } from '@xp/language-server/protocol';
+import type { FlagApi, ServerApi } from '../flag-api.js';
+import type { Host, QuickPickOption, Secrets } from '../host.js';
+
+/** VS Code's UI faked at the boundary: scripted answers, recorded messages. */
+export class FakeHost implements Host {
+  readonly infos: string[] = [];
+  readonly errors: string[] = [];
+  readonly opened: string[] = [];
+  readonly clipboard: string[] = [];
+  readonly shown: { title: string; text: string }[] = [];
+  readonly prompts: string[] = [];
+  /** Answers to inputBox, in order. */
+  inputs: (string | undefined)[] = [];
+  /** Labels to pick in quick picks, in order. */
+  picks: (string | undefined)[] = [];
+  /** URL prefixes openExternal can open (no xp:// handler installed unless listed). */
+  openable: string[] = ['http'];
+
+  showInformation(message: string): void {
+    this.infos.push(message);
+  }
+  showError(message: string): void {
+    this.errors.push(message);
+  }
+  inputBox(options: { prompt: string; value?: string; validate?: (value: string) => string | undefined }): Promise<string | undefined> {
+    this.prompts.push(options.value === undefined ? options.prompt : `${options.prompt} [${options.value}]`);
+    const answer = this.inputs.shift();
+    if (answer !== undefined && options.validate?.(answer) !== undefined) {
+      throw new Error(`scripted input "${answer}" is invalid: ${String(options.validate(answer))}`);
+    }
+    return Promise.resolve(answer);
+  }
+  quickPick<T>(items: readonly QuickPickOption<T>[], _placeholder: string): Promise<T | undefined> {
+    const label = this.picks.shift();
+    return Promise.resolve(items.find((i) => i.label === label)?.value);
+  }
+  copyToClipboard(text: string): Promise<void> {
+    this.clipboard.push(text);
+    return Promise.resolve();
+  }
+  openExternal(url: string): Promise<boolean> {
+    const ok = this.openable.some((p) => url.startsWith(p));
+    if (ok) {
+      this.opened.push(url);
+    }
+    return Promise.resolve(ok);
+  }
+  showText(title: string, text: string): Promise<void> {
+    this.shown.push({ title, text });
+    return Promise.resolve();
+  }
+}
+
+export class FakeSecrets implements Secrets {
+  readonly values = new Map<string, string>();
+  get(key: string): Promise<string | undefined> {
+    return Promise.resolve(this.values.get(key));
+  }
+  store(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+    return Promise.resolve();
+  }
+  delete(key: string): Promise<void> {
+    this.values.delete(key);
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The management API faked at its HTTP boundary's interface, with the server's version checks: a
+ * write with a stale version is rejected, as the real API does with 409.
+ */
+export class FakeFlagApi implements FlagApi {
+  readonly calls: string[] = [];
+  constructor(readonly flags: Map<string, Stored<Flag>>) {}
+
+  get(_project: string, _kind: 'flags', key: string): Promise<Stored<Flag>> {
+    const f = this.flags.get(key);
+    return f === undefined ? Promise.reject(new Error(`flag "${key}" not found`)) : Promise.resolve(f);
+  }
+  toggleFlag(project: string, key: string, environment: string, enabled: boolean, version: number): Promise<Stored<Flag>> {
+    const f = this.flags.get(key)!;
+    const env = f.definition.environments[environment]!;
+    return this.setFlagEnvironment(project, key, environment, { ...env, enabled }, version);
+  }
+  setFlagEnvironment(project: string, key: string, environment: string, state: FlagEnvironment, version: number): Promise<Stored<Flag>> {
+    this.calls.push(`${project}/${key}/${environment} v${version}`);
+    const f = this.flags.get(key)!;
+    if (f.version !== version) {
+      return Promise.reject(new Error('version conflict'));
+    }
+    const next: Stored<Flag> = { ...f, version: f.version + 1, definition: { ...f.definition, environments: { ...f.definition.environments, [environment]: state } } };
+    this.flags.set(key, next);
+    return Promise.resolve(next);
+  }
+}
+
+export class FakeServer implements ServerApi {
+  refreshes = 0;
+  readonly explained: ExplainParams[] = [];
+  constructor(
+    readonly summaries: FlagSummary[],
+    readonly explanation: ExplainResult,
+  ) {}
+  flags(): Promise<readonly FlagSummary[]> {
+    return Promise.resolve(this.summaries);
+  }
+  refresh(): Promise<StatusParams> {
+    this.refreshes++;
+    return Promise.resolve({ source: 'api', project: 'shop', environment: 'production', flags: this.summaries.length, fetchedAt: null, error: null, indexing: false, references: 0 });
+  }
+  explain(params: ExplainParams): Promise<ExplainResult> {
+    this.explained.push(params);
+    return Promise.resolve(this.explanation);
+  }
+}
+
+export function storedFlag(definition: Flag, version = 3): Stored<Flag> {
+  return { key: definition.key, version, archived: false, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z', createdBy: null, updatedBy: null, definition };
+}

@@ -1,0 +1,63 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Hover, MarkupContent } from 'vscode-languageserver-protocol/node';
+import { HoverRequest } from 'vscode-languageserver-protocol/node';
+import { FIXTURE_FILES, FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '@xp/language-server/testing';
+import { CommandId } from '../commands.js';
+
+const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Manifest {
+  name: string;
+  publisher: string;
+  main: string;
+  engines: { vscode: string };
+  contributes: { commands: { command: string }[]; views: { explorer: { id: string }[] }; configuration: { properties: Record<string, unknown> } };
+}
+
+// Builds the real .vsix with vsce (as CI does), then checks its manifest and runs the server it ships.
+describe('the .vsix package', () => {
+  const extracted = mkdtempSync(path.join(tmpdir(), 'xp-vsix-'));
+  const workspaces: string[] = [];
+  afterAll(() => {
+    for (const dir of [extracted, ...workspaces]) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('builds with vsce and carries a valid manifest, the bundled extension and the server', { timeout: 240_000 }, async () => {
+    execFileSync(process.execPath, [path.join(pkgDir, 'scripts', 'package.mjs')], { cwd: pkgDir, stdio: 'pipe' });
+    const manifestVersion = (JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string }).version;
+    const vsix = path.join(pkgDir, 'dist', `xp-vscode-${manifestVersion}.vsix`);
+    execFileSync('unzip', ['-q', '-o', vsix, '-d', extracted]);
+
+    const manifest = JSON.parse(readFileSync(path.join(extracted, 'extension', 'package.json'), 'utf8')) as Manifest;
+    expect(manifest.name).toBe('xp-vscode');
+    expect(manifest.publisher).toBe('xp');
+    expect(manifest.engines.vscode).toMatch(/^\^1\.\d+\.0$/);
+    expect(manifest.main).toBe('./dist/extension.cjs');
+    expect(manifest.contributes.commands.map((c) => c.command).sort()).toEqual(Object.values(CommandId).sort());
+    expect(manifest.contributes.views.explorer.map((v) => v.id)).toEqual(['xp.flags']);
+    expect(Object.keys(manifest.contributes.configuration.properties).sort()).toEqual(['xp.apiUrl', 'xp.consoleUrl', 'xp.environment', 'xp.flagsFile', 'xp.project', 'xp.wrapperFunctions']);
+    const xml = readFileSync(path.join(extracted, 'extension.vsixmanifest'), 'utf8');
+    expect(xml).toContain('Id="xp-vscode"');
+
+    // The shipped server runs from the extracted package alone: no workspace, no network.
+    const root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML });
+    workspaces.push(root);
+    const client = await LspTestClient.start(root, { environment: 'production' }, path.join(extracted, 'extension', 'server', 'server.mjs'));
+    try {
+      await client.indexed();
+      const uri = await client.open('svc/main.go', FIXTURE_FILES['svc/main.go']!, 'go');
+      const h = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 5, character: 22 } })) as Hover;
+      expect((h.contents as MarkupContent).value).toContain('**Checkout v2** `checkout-v2`');
+      expect(client.stderr).toEqual([]);
+    } finally {
+      await client.stop();
+    }
+  });
+});

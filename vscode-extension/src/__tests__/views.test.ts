@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
+import { childNodes, itemView, rootNodes } from '../flags-tree.js';
+import { initializationOptions } from '../server-settings.js';
+import { statusView } from '../status.js';
+
+const flag = (key: string, state: FlagSummary['state'], refs = 0): FlagSummary => ({
+  key,
+  name: key,
+  type: 'boolean',
+  state,
+  summary: state === 'unknown' ? '' : 'ON',
+  environments: state === 'unknown' ? [] : [{ key: 'production', enabled: true, summary: 'ON' }],
+  variations: [],
+  version: 1,
+  references: Array.from({ length: refs }, (_, i) => ({ uri: `file:///ws/src/app%20one.ts`, line: i, character: 4, snippet: `isFeatureEnabled('${key}')` })),
+});
+
+describe('Flags view', () => {
+  it('groups flags by state, then lists their references', () => {
+    const roots = rootNodes([flag('a', 'active', 2), flag('b', 'archived'), flag('c', 'unknown', 1), flag('d', 'active')]);
+
+    expect(roots.map((r) => itemView(r).label)).toEqual(['Active (2)', 'Unknown (in code, not in the project) (1)', 'Archived (1)']);
+    const active = childNodes(roots[0]!);
+    expect(active.map((n) => [itemView(n).label, itemView(n).description, itemView(n).collapsible])).toEqual([
+      ['a', 'ON · 2 refs', true],
+      ['d', 'ON · 0 refs', false],
+    ]);
+    const refs = childNodes(active[0]!);
+    expect(refs.map((n) => itemView(n).label)).toEqual(['app one.ts:1', 'app one.ts:2']);
+    expect(itemView(childNodes(roots[1]!)[0]!).contextValue).toBe('xp-unknown-flag');
+  });
+});
+
+describe('status item', () => {
+  const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9 };
+
+  it('shows the connection state', () => {
+    expect(statusView(undefined).text).toBe('$(loading~spin) xp');
+    expect(statusView(base)).toMatchObject({ text: '$(cloud) xp shop/production', warning: false });
+    expect(statusView({ ...base, source: 'cache', error: 'fetch failed' })).toMatchObject({ text: '$(cloud-offline) xp shop/production', warning: true });
+    expect(statusView({ ...base, source: 'cache', error: 'fetch failed' }).tooltip).toContain('offline (fetch failed)');
+    expect(statusView({ ...base, source: 'none', project: null, indexing: true }).text).toBe('$(circle-slash) xp $(sync~spin)');
+  });
+
+  it('passes settings and the token to the server, leaving out empty ones', () => {
+    expect(initializationOptions({ apiUrl: 'http://x', project: undefined, environment: 'staging', wrapperFunctions: ['useFlag'], flagsFile: undefined, consoleUrl: undefined }, 't0k')).toEqual({
+      apiUrl: 'http://x',
+      token: 't0k',
+      environment: 'staging',
+      wrapperFunctions: ['useFlag'],
+    });
+  });
+});

@@ -1,0 +1,319 @@
+import type { FlagEnvironment, Rule } from '@xp/shared';
+import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
+import type { FlagApi, ServerApi } from './flag-api.js';
+import type { FlagTreeNode } from './flags-tree.js';
+import type { ExtensionSettings, Host, Secrets } from './host.js';
+import { TOKEN_SECRET } from './host.js';
+
+/** Command ids, as contributed in package.json. */
+export const CommandId = {
+  /** Ask for a personal access token and keep it in SecretStorage. */
+  SignIn: 'xp.signIn',
+  /** Forget the token. */
+  SignOut: 'xp.signOut',
+  /** Turn a flag on or off in one environment. */
+  ToggleFlag: 'xp.toggleFlag',
+  /** Set the coverage of a flag's rollout rule in one environment. */
+  ChangeRollout: 'xp.changeRollout',
+  /** Open the flag in the desktop console (xp:// deep link), else the web console. */
+  OpenInDesktop: 'xp.openInDesktop',
+  /** Open the flag in the web console. */
+  OpenInWebConsole: 'xp.openInWebConsole',
+  /** Evaluate the flag for user attributes and show the reason and bucket. */
+  Explain: 'xp.explain',
+  /** Copy the flag key. */
+  CopyKey: 'xp.copyKey',
+  /** The code lens action: pick one of the commands above for a flag. */
+  ShowFlag: 'xp.showFlag',
+  /** Re-fetch flag data now. */
+  Refresh: 'xp.refresh',
+} as const;
+export type CommandId = (typeof CommandId)[keyof typeof CommandId];
+
+export interface CommandDeps {
+  readonly host: Host;
+  readonly secrets: Secrets;
+  readonly settings: () => ExtensionSettings;
+  /** An API client with the stored token, or undefined when signed out or no API URL is set. */
+  readonly api: () => Promise<FlagApi | undefined>;
+  readonly server: ServerApi;
+  readonly status: () => StatusParams | undefined;
+  /** Restarts the language server with the new token. */
+  readonly credentialsChanged: () => Promise<void>;
+}
+
+type Handler = (arg?: unknown) => Promise<void>;
+
+function keyOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') {
+    return arg;
+  }
+  if (arg !== null && typeof arg === 'object' && 'kind' in arg) {
+    const node = arg as FlagTreeNode;
+    return node.kind === 'group' ? undefined : node.flag.key;
+  }
+  return undefined;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The first rollout rule of an environment, whose coverage "change rollout" edits. */
+function rolloutIndex(env: FlagEnvironment): number {
+  return env.rules.findIndex((r) => r.type === 'rollout');
+}
+
+export function parseAttributes(text: string): Record<string, unknown> | string {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{')) {
+    return trimmed === '' ? 'enter a user id or a JSON object of attributes' : { id: trimmed };
+  }
+  try {
+    const value: unknown = JSON.parse(trimmed);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : 'attributes must be a JSON object';
+  } catch {
+    return 'not valid JSON';
+  }
+}
+
+/** Every command's logic, keyed by id; `extension.ts` registers them. */
+export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
+  const { host } = deps;
+
+  const pickFlag = async (arg: unknown, known: boolean): Promise<FlagSummary | undefined> => {
+    const flags = await deps.server.flags();
+    const key = keyOf(arg);
+    if (key !== undefined) {
+      return flags.find((f) => f.key === key) ?? { key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, references: [] };
+    }
+    const candidates = known ? flags.filter((f) => f.state !== 'unknown') : flags;
+    return host.quickPick(
+      candidates.map((f) => ({ label: f.key, description: f.summary === '' ? f.name : `${f.name} · ${f.summary}`, value: f })),
+      'Flag',
+    );
+  };
+
+  const pickEnvironment = async (flag: FlagSummary): Promise<string | undefined> => {
+    const preferred = deps.settings().environment;
+    const envs = [...flag.environments].sort((a, b) => Number(b.key === preferred) - Number(a.key === preferred));
+    if (envs.length === 0) {
+      host.showError(`xp: ${flag.key} has no environments configured`);
+      return undefined;
+    }
+    return host.quickPick(
+      envs.map((e) => ({ label: e.key, description: e.summary, value: e.key })),
+      `Environment for ${flag.key}`,
+    );
+  };
+
+  const projectOrError = (): string | undefined => {
+    const project = deps.status()?.project ?? deps.settings().project;
+    if (project === undefined) {
+      host.showError('xp: no project: set xp.project or sign in');
+      return undefined;
+    }
+    return project;
+  };
+
+  const apiOrError = async (): Promise<FlagApi | undefined> => {
+    const api = await deps.api();
+    if (api === undefined) {
+      host.showError('xp: sign in first ("xp: Sign in") and set xp.apiUrl');
+    }
+    return api;
+  };
+
+  const webConsoleUrl = (key: string): string | undefined => {
+    const settings = deps.settings();
+    const project = deps.status()?.project ?? settings.project;
+    const base = settings.consoleUrl ?? settings.apiUrl?.replace(/:8000(\/|$)/, ':3000$1');
+    if (base === undefined || project === undefined) {
+      return undefined;
+    }
+    return `${base.replace(/\/+$/, '')}/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(key)}`;
+  };
+
+  const commands: Record<CommandId, Handler> = {
+    [CommandId.SignIn]: async () => {
+      const token = await host.inputBox({ prompt: 'xp personal access token (POST /api/v1/me/tokens)', password: true, validate: (v) => (v.trim() === '' ? 'the token is empty' : undefined) });
+      if (token === undefined) {
+        return;
+      }
+      await deps.secrets.store(TOKEN_SECRET, token.trim());
+      await deps.credentialsChanged();
+      host.showInformation('xp: signed in');
+    },
+    [CommandId.SignOut]: async () => {
+      await deps.secrets.delete(TOKEN_SECRET);
+      await deps.credentialsChanged();
+      host.showInformation('xp: signed out');
+    },
+    [CommandId.ToggleFlag]: async (arg) => {
+      const api = await apiOrError();
+      const project = projectOrError();
+      const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
+      const environment = flag === undefined ? undefined : await pickEnvironment(flag);
+      if (api === undefined || project === undefined || flag === undefined || environment === undefined) {
+        return;
+      }
+      try {
+        const current = await api.get(project, 'flags', flag.key);
+        const enabled = current.definition.environments[environment]?.enabled ?? false;
+        await api.toggleFlag(project, flag.key, environment, !enabled, current.version);
+        await deps.server.refresh();
+        host.showInformation(`xp: ${flag.key} is now ${enabled ? 'OFF' : 'ON'} in ${environment}`);
+      } catch (e) {
+        host.showError(`xp: cannot toggle ${flag.key}: ${errorText(e)}`);
+      }
+    },
+    [CommandId.ChangeRollout]: async (arg) => {
+      const api = await apiOrError();
+      const project = projectOrError();
+      const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
+      const environment = flag === undefined ? undefined : await pickEnvironment(flag);
+      if (api === undefined || project === undefined || flag === undefined || environment === undefined) {
+        return;
+      }
+      try {
+        const current = await api.get(project, 'flags', flag.key);
+        const env = current.definition.environments[environment];
+        if (env === undefined) {
+          host.showError(`xp: ${flag.key} is not configured in ${environment}`);
+          return;
+        }
+        const index = rolloutIndex(env);
+        const existing = index < 0 ? undefined : env.rules[index];
+        let variation = existing?.type === 'rollout' ? existing.variation : undefined;
+        variation ??= await host.quickPick(
+          current.definition.variations.filter((v) => v.key !== env.defaultVariation).map((v) => ({ label: v.key, description: JSON.stringify(v.value), value: v.key })),
+          `Variation to roll out in ${environment}`,
+        );
+        if (variation === undefined) {
+          return;
+        }
+        const before = existing?.type === 'rollout' ? String(Math.round(existing.coverage * 1000) / 10) : '10';
+        const percent = await host.inputBox({
+          prompt: `Rollout of "${variation}" in ${environment}, in percent`,
+          value: before,
+          validate: (v) => (/^\d+(\.\d+)?$/.test(v.trim()) && Number(v) <= 100 ? undefined : 'a number from 0 to 100'),
+        });
+        if (percent === undefined) {
+          return;
+        }
+        const coverage = Number(percent) / 100;
+        const rules: Rule[] = [...env.rules];
+        if (existing?.type === 'rollout') {
+          rules[index] = { ...existing, coverage };
+        } else {
+          rules.unshift({ id: 'rollout', type: 'rollout', variation, coverage, hashAttribute: 'id', hashVersion: 2 });
+        }
+        await api.setFlagEnvironment(project, flag.key, environment, { ...env, rules }, current.version);
+        await deps.server.refresh();
+        host.showInformation(`xp: ${flag.key} rolls out "${variation}" to ${Number(percent)}% in ${environment}`);
+      } catch (e) {
+        host.showError(`xp: cannot change the rollout of ${flag.key}: ${errorText(e)}`);
+      }
+    },
+    [CommandId.OpenInDesktop]: async (arg) => {
+      const flag = await pickFlag(arg, true);
+      if (flag === undefined) {
+        return;
+      }
+      if (await host.openExternal(`xp://flag/${encodeURIComponent(flag.key)}`)) {
+        return;
+      }
+      const url = webConsoleUrl(flag.key);
+      if (url === undefined || !(await host.openExternal(url))) {
+        host.showError('xp: neither the desktop console nor a web console URL (xp.consoleUrl) is available');
+      }
+    },
+    [CommandId.OpenInWebConsole]: async (arg) => {
+      const flag = await pickFlag(arg, true);
+      if (flag === undefined) {
+        return;
+      }
+      const url = webConsoleUrl(flag.key);
+      if (url === undefined) {
+        host.showError('xp: set xp.consoleUrl (or xp.apiUrl) and a project');
+        return;
+      }
+      await host.openExternal(url);
+    },
+    [CommandId.Explain]: async (arg) => {
+      const flag = await pickFlag(arg, true);
+      if (flag === undefined) {
+        return;
+      }
+      const text = await host.inputBox({
+        prompt: `User for ${flag.key}: an id, or JSON attributes such as {"id":"u1","country":"FR"}`,
+        validate: (v) => {
+          const parsed = parseAttributes(v);
+          return typeof parsed === 'string' ? parsed : undefined;
+        },
+      });
+      if (text === undefined) {
+        return;
+      }
+      const attributes = parseAttributes(text);
+      if (typeof attributes === 'string') {
+        return;
+      }
+      const r = await deps.server.explain({ flagKey: flag.key, attributes });
+      const lines = [
+        `# ${flag.key} in ${r.environment}`,
+        '',
+        `- value: \`${JSON.stringify(r.value)}\`${r.variationKey === null ? '' : ` (variation \`${r.variationKey}\`)`}`,
+        `- reason: ${r.reason}${r.ruleId === null ? '' : ` (rule \`${r.ruleId}\`)`}`,
+        ...(r.bucket === null ? [] : [`- bucket: ${r.bucket.toFixed(4)}`]),
+        ...(r.experiment === null ? [] : [`- experiment: \`${r.experiment.key}\` → \`${r.experiment.variationKey}\`${r.experiment.inExperiment ? '' : ' (forced)'}`]),
+        ...(r.errorCode === null ? [] : [`- error: ${r.errorCode}`]),
+        `- ruleset: ${r.rulesetSource}`,
+        '',
+        '## Trace',
+        '',
+        ...r.trace.map((t) => `- ${t.ruleId === undefined ? '' : `\`${t.ruleId}\`: `}${t.outcome}${t.detail === undefined ? '' : ` — ${t.detail}`}`),
+        '',
+        '## Attributes',
+        '',
+        '```json',
+        JSON.stringify(attributes, null, 2),
+        '```',
+      ];
+      await host.showText(`xp explain ${flag.key}`, lines.join('\n'));
+    },
+    [CommandId.CopyKey]: async (arg) => {
+      const flag = await pickFlag(arg, false);
+      if (flag === undefined) {
+        return;
+      }
+      await host.copyToClipboard(flag.key);
+      host.showInformation(`xp: copied ${flag.key}`);
+    },
+    [CommandId.ShowFlag]: async (arg) => {
+      const key = keyOf(arg);
+      if (key === undefined) {
+        return;
+      }
+      const next = await host.quickPick<CommandId>(
+        [
+          { label: 'Toggle in an environment', value: CommandId.ToggleFlag },
+          { label: 'Change rollout', value: CommandId.ChangeRollout },
+          { label: 'Explain for a user', value: CommandId.Explain },
+          { label: 'Open in desktop console', value: CommandId.OpenInDesktop },
+          { label: 'Open in web console', value: CommandId.OpenInWebConsole },
+          { label: 'Copy key', value: CommandId.CopyKey },
+        ],
+        key,
+      );
+      if (next !== undefined) {
+        await commands[next](key);
+      }
+    },
+    [CommandId.Refresh]: async () => {
+      const status = await deps.server.refresh();
+      host.showInformation(`xp: ${status.flags} flags (${status.source})`);
+    },
+  };
+  return commands;
+}

@@ -1,0 +1,212 @@
+/**
+ * The VS Code glue: starts the language client, implements `Host` with the real API, registers the
+ * commands, the Flags view and the status item. Logic lives in the modules it wires together.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, TransportKind } from 'vscode-languageclient/node';
+import { XpApiClient } from '@xp/shared';
+import type { StatusParams } from '@xp/language-server/protocol';
+import { ExplainRequest, FlagsRequest, RefreshRequest, StatusNotification } from '@xp/language-server/protocol';
+import { createCommands } from './commands.js';
+import type { FlagApi, ServerApi } from './flag-api.js';
+import type { FlagTreeNode } from './flags-tree.js';
+import { childNodes, itemView, rootNodes } from './flags-tree.js';
+import type { ExtensionSettings, Host } from './host.js';
+import { TOKEN_SECRET } from './host.js';
+import { initializationOptions } from './server-settings.js';
+import { statusView } from './status.js';
+
+const LANGUAGES = ['typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python', 'go', 'java'];
+
+function readSettings(): ExtensionSettings {
+  const c = vscode.workspace.getConfiguration('xp');
+  const text = (key: string): string | undefined => {
+    const v = c.get<string>(key);
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  return {
+    apiUrl: text('apiUrl'),
+    project: text('project'),
+    environment: text('environment') ?? 'production',
+    wrapperFunctions: c.get<string[]>('wrapperFunctions') ?? [],
+    flagsFile: text('flagsFile'),
+    consoleUrl: text('consoleUrl'),
+  };
+}
+
+/** The bundled server inside the .vsix, else the workspace build (development). */
+function serverModule(context: vscode.ExtensionContext): string {
+  const bundled = context.asAbsolutePath(path.join('server', 'server.mjs'));
+  return existsSync(bundled) ? bundled : context.asAbsolutePath(path.join('..', 'language-server', 'bin', 'xp-language-server.js'));
+}
+
+class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
+  private readonly changed = new vscode.EventEmitter<undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly server: () => ServerApi | undefined) {}
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(node: FlagTreeNode): vscode.TreeItem {
+    const view = itemView(node);
+    const item = new vscode.TreeItem(view.label, view.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.contextValue = view.contextValue;
+    if (view.description !== undefined) {
+      item.description = view.description;
+    }
+    if (view.tooltip !== undefined) {
+      item.tooltip = view.tooltip;
+    }
+    if (view.icon !== undefined) {
+      item.iconPath = new vscode.ThemeIcon(view.icon);
+    }
+    if (node.kind === 'reference') {
+      const position = new vscode.Position(node.line, node.character);
+      item.command = { title: 'Open', command: 'vscode.open', arguments: [vscode.Uri.parse(node.uri), { selection: new vscode.Range(position, position) }] };
+    }
+    return item;
+  }
+
+  async getChildren(node?: FlagTreeNode): Promise<FlagTreeNode[]> {
+    if (node !== undefined) {
+      return childNodes(node);
+    }
+    const server = this.server();
+    return server === undefined ? [] : rootNodes(await server.flags());
+  }
+}
+
+let client: LanguageClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel('xp', { log: true });
+  const statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
+  statusItem.command = 'xp.refresh';
+  let status: StatusParams | undefined;
+  const showStatus = (): void => {
+    const view = statusView(status);
+    statusItem.text = view.text;
+    statusItem.tooltip = view.tooltip;
+    statusItem.backgroundColor = view.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    statusItem.show();
+  };
+  showStatus();
+
+  const serverApi: ServerApi = {
+    flags: async () => (client === undefined ? [] : (await client.sendRequest(FlagsRequest)).flags),
+    refresh: async () => {
+      if (client === undefined) {
+        throw new Error('the language server is not running');
+      }
+      return client.sendRequest(RefreshRequest);
+    },
+    explain: async (params) => {
+      if (client === undefined) {
+        throw new Error('the language server is not running');
+      }
+      return client.sendRequest(ExplainRequest, params);
+    },
+  };
+  const tree = new FlagsTreeProvider(() => (client === undefined ? undefined : serverApi));
+
+  const startClient = async (): Promise<void> => {
+    const token = await context.secrets.get(TOKEN_SECRET);
+    const module = serverModule(context);
+    // --no-liftoff: tree-sitter's wasm parses twice as fast (see language-server/bin/xp-language-server.js).
+    const options = { execArgv: ['--no-liftoff'] };
+    const serverOptions: ServerOptions = {
+      run: { module, transport: TransportKind.stdio, options },
+      debug: { module, transport: TransportKind.stdio, options },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+      initializationOptions: initializationOptions(readSettings(), token),
+      outputChannel: output,
+      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{ts,tsx,js,jsx,mjs,cjs,py,go,java,yaml,yml,json}') },
+    };
+    const next = new LanguageClient('xp', 'xp language server', serverOptions, clientOptions);
+    next.onNotification(StatusNotification, (params) => {
+      status = params;
+      showStatus();
+      tree.refresh();
+    });
+    await next.start();
+    client = next;
+  };
+  const restartClient = async (): Promise<void> => {
+    const previous = client;
+    client = undefined;
+    status = undefined;
+    showStatus();
+    await previous?.stop();
+    await startClient();
+  };
+
+  const host: Host = {
+    showInformation: (message) => void vscode.window.showInformationMessage(message),
+    showError: (message) => void vscode.window.showErrorMessage(message),
+    inputBox: async (o) =>
+      vscode.window.showInputBox({ prompt: o.prompt, password: o.password ?? false, ...(o.value === undefined ? {} : { value: o.value }), ...(o.validate === undefined ? {} : { validateInput: o.validate }) }),
+    quickPick: async (items, placeholder) => (await vscode.window.showQuickPick(items.map((i) => ({ label: i.label, description: i.description ?? '', value: i.value })), { placeHolder: placeholder }))?.value,
+    copyToClipboard: async (text) => vscode.env.clipboard.writeText(text),
+    openExternal: async (url) => vscode.env.openExternal(vscode.Uri.parse(url)),
+    showText: async (_title, text) => {
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    },
+  };
+
+  const commands = createCommands({
+    host,
+    secrets: {
+      get: async (key) => context.secrets.get(key),
+      store: async (key, value) => context.secrets.store(key, value),
+      delete: async (key) => context.secrets.delete(key),
+    },
+    settings: readSettings,
+    status: () => status,
+    server: serverApi,
+    api: async (): Promise<FlagApi | undefined> => {
+      const token = await context.secrets.get(TOKEN_SECRET);
+      const { apiUrl } = readSettings();
+      return token === undefined || apiUrl === undefined ? undefined : new XpApiClient({ apiUrl, token, client: 'vscode' });
+    },
+    credentialsChanged: restartClient,
+  });
+
+  // One helper collects every disposable, so deactivation releases them all.
+  const own = (d: { dispose(): unknown }): void => {
+    context.subscriptions.push(d);
+  };
+  own(output);
+  own(statusItem);
+  own(vscode.window.registerTreeDataProvider('xp.flags', tree));
+  for (const [id, handler] of Object.entries(commands)) {
+    own(
+      vscode.commands.registerCommand(id, (arg?: unknown) =>
+        handler(arg).catch((e: unknown) => {
+          void vscode.window.showErrorMessage(`xp: ${e instanceof Error ? e.message : String(e)}`);
+        }),
+      ),
+    );
+  }
+  own(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('xp')) {
+        void restartClient();
+      }
+    }),
+  );
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}

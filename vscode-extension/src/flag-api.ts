@@ -1,0 +1,16 @@
+import type { Flag, FlagEnvironment, Stored } from '@xp/shared';
+import type { ExplainParams, ExplainResult, FlagSummary, StatusParams } from '@xp/language-server/protocol';
+
+/** The management API calls the commands make (XpApiClient implements it). */
+export interface FlagApi {
+  get(project: string, kind: 'flags', key: string): Promise<Stored<Flag>>;
+  toggleFlag(project: string, key: string, environment: string, enabled: boolean, version: number): Promise<Stored<Flag>>;
+  setFlagEnvironment(project: string, key: string, environment: string, state: FlagEnvironment, version: number): Promise<Stored<Flag>>;
+}
+
+/** The language server's custom requests the extension makes (protocol.ts). */
+export interface ServerApi {
+  flags(): Promise<readonly FlagSummary[]>;
+  refresh(): Promise<StatusParams>;
+  explain(params: ExplainParams): Promise<ExplainResult>;
+}

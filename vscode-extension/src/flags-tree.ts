@@ -1,0 +1,69 @@
+import type { FlagSummary } from '@xp/language-server/protocol';
+
+/** A node of the Flags view: a state group, a flag, or one reference of a flag. */
+export type FlagTreeNode =
+  | { readonly kind: 'group'; readonly state: FlagSummary['state']; readonly label: string; readonly flags: readonly FlagSummary[] }
+  | { readonly kind: 'flag'; readonly flag: FlagSummary }
+  | { readonly kind: 'reference'; readonly flag: FlagSummary; readonly uri: string; readonly line: number; readonly character: number; readonly snippet: string };
+
+const GROUPS: readonly { state: FlagSummary['state']; label: string }[] = [
+  { state: 'active', label: 'Active' },
+  { state: 'stale', label: 'Stale (fully rolled out)' },
+  { state: 'unknown', label: 'Unknown (in code, not in the project)' },
+  { state: 'archived', label: 'Archived' },
+];
+
+/** Top level: one group per state that has flags. */
+export function rootNodes(flags: readonly FlagSummary[]): FlagTreeNode[] {
+  return GROUPS.flatMap((g) => {
+    const members = flags.filter((f) => f.state === g.state);
+    return members.length === 0 ? [] : [{ kind: 'group' as const, state: g.state, label: `${g.label} (${members.length})`, flags: members }];
+  });
+}
+
+export function childNodes(node: FlagTreeNode): FlagTreeNode[] {
+  switch (node.kind) {
+    case 'group':
+      return node.flags.map((flag) => ({ kind: 'flag' as const, flag }));
+    case 'flag':
+      return node.flag.references.map((r) => ({ kind: 'reference' as const, flag: node.flag, uri: r.uri, line: r.line, character: r.character, snippet: r.snippet }));
+    case 'reference':
+      return [];
+  }
+}
+
+export interface TreeItemView {
+  readonly label: string;
+  readonly description?: string;
+  readonly tooltip?: string;
+  readonly collapsible: boolean;
+  /** contextValue for menus: xp-flag, xp-unknown-flag, xp-reference, xp-group. */
+  readonly contextValue: string;
+  readonly icon?: string;
+}
+
+function fileName(uri: string): string {
+  const path = decodeURIComponent(new URL(uri).pathname);
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function itemView(node: FlagTreeNode): TreeItemView {
+  switch (node.kind) {
+    case 'group':
+      return { label: node.label, collapsible: true, contextValue: 'xp-group' };
+    case 'flag': {
+      const f = node.flag;
+      const refs = `${f.references.length} ref${f.references.length === 1 ? '' : 's'}`;
+      return {
+        label: f.key,
+        description: f.state === 'unknown' ? refs : `${f.summary} · ${refs}`,
+        tooltip: f.state === 'unknown' ? `${f.key}: not a flag of this project` : `${f.name} (${f.type})\n${f.environments.map((e) => `${e.key}: ${e.summary}`).join('\n')}`,
+        collapsible: f.references.length > 0,
+        contextValue: f.state === 'unknown' ? 'xp-unknown-flag' : 'xp-flag',
+        icon: f.state === 'unknown' ? 'warning' : f.environments.some((e) => e.enabled) ? 'pass-filled' : 'circle-large-outline',
+      };
+    }
+    case 'reference':
+      return { label: `${fileName(node.uri)}:${node.line + 1}`, description: node.snippet, tooltip: node.uri, collapsible: false, contextValue: 'xp-reference', icon: 'references' };
+  }
+}

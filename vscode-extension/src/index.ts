@@ -1,2 +1,0 @@
-/** Thin VS Code client for the xp language server. */
-export const PACKAGE_NAME = '@xp/vscode-extension';

@@ -23,6 +23,8 @@ export const FunctionEntry = {
   Migrate: 'migrate',
   /** Switches flags off when their guardrail alarm fires. */
   AlarmRollback: 'alarm-rollback',
+  /** Copies error lines and background services' lines into the shared log groups. */
+  LogForwarder: 'log-forwarder',
 } as const;
 export type FunctionEntry = (typeof FunctionEntry)[keyof typeof FunctionEntry];
 

@@ -6,9 +6,11 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { LOG_ROUTES_VARIABLE, subscriptionFilterName } from '../functions/log-routes.js';
 import { METRICS_NAMESPACE, METRIC_SERVICE, MetricName } from '../functions/metrics.js';
 import type { ApiStack } from './api-stack.js';
 import { FunctionEntry } from './bundling.js';
@@ -76,6 +78,7 @@ export class ObservabilityStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly guardrailTopic: sns.Topic;
   readonly rollback: XpFunction;
+  readonly logForwarder: XpFunction;
   readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: ObservabilityStackProps) {
@@ -127,6 +130,37 @@ export class ObservabilityStack extends Stack {
     }
 
     const functions = { api: api.api, evaluation: evaluation.evaluation, aggregator: pipeline.aggregator, 'alarm-rollback': this.rollback, migrate: api.migrate };
+
+    // Shared log groups: every error line (JSON level "error", stack included) of every function goes
+    // to <prefix>/errors; every line of the background services to <prefix>/services. Subscription
+    // filters feed the forwarder, which writes them there; the forwarder's own group is not subscribed.
+    this.logForwarder = new XpFunction(this, 'LogForwarder', {
+      entry: FunctionEntry.LogForwarder,
+      stage,
+      timeout: Duration.seconds(30),
+      logRetention: logRetention(config),
+      description: 'xp log forwarder: error lines and background services into the shared log groups',
+      environment: { [LOG_ROUTES_VARIABLE]: JSON.stringify({ errors: `${config.logGroupPrefix}/errors`, services: `${config.logGroupPrefix}/services` }) },
+      ...(props.code === undefined ? {} : { code: props.code }),
+    }).bindLogGroups([this.errorLogs, this.serviceLogs]);
+    const destination = new logsDestinations.LambdaDestination(this.logForwarder.function);
+    const background = new Set(['aggregator', 'alarm-rollback', 'migrate']);
+    for (const [name, fn] of Object.entries(functions)) {
+      new logs.SubscriptionFilter(this, `ErrorLines-${name}`, {
+        logGroup: fn.logGroup,
+        destination,
+        filterName: subscriptionFilterName('errors', name),
+        filterPattern: logs.FilterPattern.stringValue('$.level', '=', 'error'),
+      });
+      if (background.has(name)) {
+        new logs.SubscriptionFilter(this, `ServiceLines-${name}`, {
+          logGroup: fn.logGroup,
+          destination,
+          filterName: subscriptionFilterName('services', name),
+          filterPattern: logs.FilterPattern.allEvents(),
+        });
+      }
+    }
     const alarm = (name: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm => {
       const a = new cloudwatch.Alarm(this, name, { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, ...props });
       a.addAlarmAction(new actions.SnsAction(this.alarmTopic));

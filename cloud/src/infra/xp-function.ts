@@ -164,6 +164,14 @@ export class XpFunction extends Construct {
     return this;
   }
 
+  /** Log groups the function writes to through the CloudWatch Logs API (the log forwarder's targets). */
+  bindLogGroups(groups: readonly logs.ILogGroup[]): this {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: groups.map((g) => g.logGroupArn) }),
+    );
+    return this;
+  }
+
   /** The event stream as a producer: PutRecords, and the key to encrypt records with. */
   bindStream(stream: StreamRef, variable: string = EnvVar.EventStream): this {
     this.role.addToPolicy(new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }));

@@ -80,6 +80,30 @@ describe('operations infrastructure (issue 10), cdk-nag AwsSolutions applied', (
       expect(named(t.observability, '/experimentation-platform/errors')[0]?.Properties.RetentionInDays).toBe(30);
     });
 
+    it('feeds errors of every function and lines of the background services to those groups through the forwarder', () => {
+      const filters = resources(t.observability, 'AWS::Logs::SubscriptionFilter');
+      const byName = new Map(filters.map((f) => [f.Properties.FilterName as string, f.Properties]));
+      const forwarder = Object.entries(t.observability.findResources('AWS::Lambda::Function')).find(([, r]) => String((r as Resource).Properties.Description).startsWith('xp log forwarder'));
+
+      expect([...byName.keys()].sort()).toEqual(
+        ['xp-errors-aggregator', 'xp-errors-alarm-rollback', 'xp-errors-api', 'xp-errors-evaluation', 'xp-errors-migrate', 'xp-services-aggregator', 'xp-services-alarm-rollback', 'xp-services-migrate'],
+      );
+      expect(byName.get('xp-errors-api')!.FilterPattern).toBe('{ $.level = "error" }');
+      expect(byName.get('xp-services-aggregator')!.FilterPattern).toBe('');
+      expect(forwarder).toBeDefined();
+      for (const f of filters) {
+        expect(f.Properties.DestinationArn).toEqual({ 'Fn::GetAtt': [forwarder![0], 'Arn'] });
+      }
+      const routes = JSON.parse((forwarder![1] as Resource).Properties.Environment.Variables.XP_LOG_ROUTES);
+      expect(routes).toEqual({ errors: '/experimentation-platform/errors', services: '/experimentation-platform/services' });
+      // The forwarder may only write into the two groups: no wildcard action or resource.
+      const policies = resources(t.observability, 'AWS::IAM::Policy').filter((p) => JSON.stringify(p.Properties).includes('logs:PutLogEvents'));
+      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string[] | string; Resource: unknown }[]);
+      const forwarding = statements.find((s) => JSON.stringify(s.Action) === JSON.stringify(['logs:CreateLogStream', 'logs:PutLogEvents']) && Array.isArray(s.Resource) && s.Resource.length === 2);
+      expect(forwarding).toBeDefined();
+      expect(JSON.stringify(forwarding!.Resource)).not.toContain('*');
+    });
+
     it('creates no cache unless asked, and no function gets REDIS_URL', () => {
       expect(resources(t.data, 'AWS::ElastiCache::ServerlessCache')).toEqual([]);
       expect(JSON.stringify([t.api.toJSON(), t.evaluation.toJSON()])).not.toContain('REDIS_URL');

@@ -144,12 +144,16 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     ) as { Properties: Record<string, any> }[];
     const logGroups = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Logs::LogGroup'))) as { Properties: { RetentionInDays?: number } }[];
 
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(6);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
       expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
-      expect(f.Properties.VpcConfig.SubnetIds.length).toBe(2);
     }
+    // Every function that reaches the database, the stream or the cache runs in the private
+    // subnets; the log forwarder only calls CloudWatch Logs and stays outside the VPC.
+    const outside = functions.filter((f) => f.Properties.VpcConfig === undefined).map((f) => String(f.Properties.Description));
+    expect(outside).toEqual([expect.stringMatching(/^xp log forwarder/)]);
+    expect(functions.filter((f) => f.Properties.VpcConfig !== undefined).every((f) => f.Properties.VpcConfig.SubnetIds.length === 2)).toBe(true);
     expect(logGroups.length).toBeGreaterThanOrEqual(9);
     expect(logGroups.every((g) => g.Properties.RetentionInDays === 30)).toBe(true);
   });

@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
 import { replayArchive } from '../pipeline/replay.js';
+import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { runCodeRefs } from './code-refs.js';
 import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
@@ -37,12 +38,12 @@ Usage:
       JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
       branch, replacing the previous upload. --dry-run prints them instead.
 
-  xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR] [--data-dir DIR]
+  xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR|s3://BUCKET/PREFIX] [--data-dir DIR]
       Rebuild aggregates from the raw event archive (after a metric definition changes or a bug
       fix): events that arrived in [from, to) are applied again, idempotently, and the affected
       experiments' totals recomputed. DATE is an ISO date (a bare --to date includes that day) or
-      date-time. The archive defaults to <data dir>/archive/events (sync an S3 archive with
-      \`aws s3 sync s3://BUCKET/archive/events DIR\` first). Uses DATABASE_URL, else the data folder's
+      date-time. The archive defaults to <data dir>/archive/events; --archive s3://BUCKET/archive/events
+      reads the Firehose bucket directly (AWS_PROFILE, AWS_REGION). Uses DATABASE_URL, else the data folder's
       embedded database (stop \`xp start\` first: PGlite allows one process).
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
@@ -148,14 +149,13 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
   }
   const config = configFromEnv({ ...env, ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }) });
   const archive = values.archive ?? path.join(config.dataDir, 'archive', 'events');
-  if (archive.startsWith('s3://')) {
-    throw new AppError('VALIDATION_FAILED', `reading ${archive} directly needs @aws-sdk/client-s3, which is not installed; copy it first with \`aws s3 sync ${archive} ./archive\` (it honours AWS_PROFILE and AWS_REGION) and pass --archive ./archive`);
-  }
+  // s3://bucket/archive/events/ reads the Firehose bucket directly (AWS_PROFILE / AWS_REGION apply).
+  const source = archive.startsWith('s3://') ? s3Archive(archive, s3ClientFromEnv(env)) : archive;
   const db = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
   try {
     await migrate(db);
     printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
-    const result = await replayArchive(db, { archive, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
+    const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
     print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
     return 0;
   } finally {

@@ -31,3 +31,19 @@ declare module 'kinesalite' {
   function kinesalite(options?: KinesaliteOptions): Server;
   export = kinesalite;
 }
+
+declare module 's3rver' {
+  interface S3rverOptions {
+    readonly port?: number;
+    readonly address?: string;
+    readonly silent?: boolean;
+    readonly directory: string;
+    readonly configureBuckets?: readonly { readonly name: string }[];
+  }
+  /** An S3-compatible server on the local file system (tests of the S3 archive reader). */
+  export default class S3rver {
+    constructor(options: S3rverOptions);
+    run(): Promise<{ readonly address: string; readonly port: number }>;
+    close(): Promise<void>;
+  }
+}

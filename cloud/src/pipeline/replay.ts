@@ -10,13 +10,14 @@
 import type { PipelineEvent } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
-import { archiveFiles, readArchiveFile } from '../store/event-archive.js';
+import { localArchive } from '../store/event-archive.js';
+import type { ArchiveSource } from '../store/event-archive.js';
 import { parseRecord, processBatchInTransaction, rebuildTotals } from './aggregate.js';
 import type { StreamRecord } from './aggregate.js';
 
 export interface ReplayOptions {
-  /** Local archive root (`<data dir>/archive/events`). */
-  readonly archive: string;
+  /** Local archive root (`<data dir>/archive/events`), or another source such as the S3 bucket. */
+  readonly archive: string | ArchiveSource;
   /** Arrival window [from, to). */
   readonly from: Date;
   readonly to: Date;
@@ -47,12 +48,13 @@ interface Target {
 
 /** Reads the window's events from the archive: one per (project, event id), the first archived wins. */
 export async function readArchivedEvents(options: Pick<ReplayOptions, 'archive' | 'from' | 'to' | 'experiment' | 'progress'>): Promise<{ events: PipelineEvent[]; files: number; invalid: number }> {
-  const files = await archiveFiles(options.archive, options.from, options.to);
+  const source = typeof options.archive === 'string' ? localArchive(options.archive) : options.archive;
+  const files = await source.objects(options.from, options.to);
   const seen = new Set<string>();
   const events: PipelineEvent[] = [];
   let invalid = 0;
   for (const [i, file] of files.entries()) {
-    for (const line of await readArchiveFile(file)) {
+    for (const line of await source.lines(file)) {
       if (!line.ok) {
         invalid++;
         continue;

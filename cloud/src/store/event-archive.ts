@@ -153,7 +153,12 @@ export async function archiveFiles(root: string, from: Date, to: Date): Promise<
 
 /** Every line of one archive object (gzip of newline-delimited JSON; Firehose may omit the last newline). */
 export async function readArchiveFile(file: string): Promise<ArchiveLine[]> {
-  const text = (await gunzip(await readFile(file))).toString('utf8');
+  return parseArchiveObject(await readFile(file), file);
+}
+
+/** The lines of an archive object's bytes; `name` says where they came from in unreadable lines. */
+export async function parseArchiveObject(bytes: Uint8Array, name: string): Promise<ArchiveLine[]> {
+  const text = (await gunzip(bytes)).toString('utf8');
   const out: ArchiveLine[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') {
@@ -162,8 +167,22 @@ export async function readArchiveFile(file: string): Promise<ArchiveLine[]> {
     try {
       out.push({ ok: true, value: JSON.parse(line) as unknown, text: line });
     } catch {
-      out.push({ ok: false, reason: 'not JSON', file });
+      out.push({ ok: false, reason: 'not JSON', file: name });
     }
   }
   return out;
+}
+
+/** Where replay reads the archive from: a local folder, or the Firehose bucket (store/s3-archive.ts). */
+export interface ArchiveSource {
+  /** For progress lines: the folder or s3:// URL. */
+  readonly location: string;
+  /** Objects of the partitions around [from, to], in arrival order. */
+  objects(from: Date, to: Date): Promise<string[]>;
+  lines(object: string): Promise<ArchiveLine[]>;
+}
+
+/** The archive in a local folder (`<data dir>/archive/events`, or a copy of the bucket). */
+export function localArchive(root: string): ArchiveSource {
+  return { location: root, objects: (from, to) => archiveFiles(root, from, to), lines: readArchiveFile };
 }

@@ -10,6 +10,7 @@ export const MENU_SCREENS: readonly { readonly screen: string; readonly label: s
   { screen: 'metrics', label: 'Metrics' },
   { screen: 'code-refs', label: 'Code references' },
   { screen: 'audit', label: 'Audit log' },
+  { screen: 'change-requests', label: 'Change requests' },
   { screen: 'access', label: 'Users and keys' },
   { screen: 'health', label: 'Health' },
 ];

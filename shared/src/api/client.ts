@@ -394,6 +394,16 @@ export class XpApiClient {
     return (await this.call<Page<User>>('GET', '/api/v1/users', { query })).body;
   }
 
+  /** Adds a user; without a password the API generates one and returns it once. */
+  async inviteUser(body: { email: string; name: string; role: Role; password?: string }): Promise<{ user: User; initialPassword?: string }> {
+    return (await this.call<{ user: User; initialPassword?: string }>('POST', '/api/v1/users', { body })).body;
+  }
+
+  /** Renames, changes the role of, or disables a user, from the version read (If-Match). */
+  async updateUser(id: string, patch: { name?: string; role?: Role; disabled?: boolean }, version: number): Promise<User> {
+    return (await this.call<User>('PATCH', `/api/v1/users/${encodeURIComponent(id)}`, { body: patch, version })).body;
+  }
+
   async roles(): Promise<RolesView> {
     return (await this.call<RolesView>('GET', '/api/v1/roles')).body;
   }

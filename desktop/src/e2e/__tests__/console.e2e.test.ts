@@ -9,6 +9,8 @@ import type { ConsoleStack } from '../console-stack.js';
 
 const FLAG = 'e2e-checkout';
 const EXPERIMENT = 'e2e-checkout-test';
+const PROTECTED_FLAG = 'e2e-protected';
+const EDITOR_EMAIL = 'e2e-editor@example.com';
 const WAIT = { timeout: 30_000 };
 
 /**
@@ -189,6 +191,96 @@ describe('console end to end', () => {
     await page.getByText('stopped', { exact: true }).waitFor(WAIT);
     expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.decision).toBe('rollback');
   }, 30_000);
+
+  it('edits a metric in place: the save carries the version it was opened at', async () => {
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Metrics' }).click();
+    await page.getByRole('button', { name: 'Edit demo-purchase' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit metric demo-purchase' });
+    await dialog.getByLabel('Description').fill('Share of users who bought at least once (edited in e2e).');
+    await shot('15-metric-edit');
+    const before = await api.get('demo', 'metrics', 'demo-purchase');
+    await dialog.getByRole('button', { name: 'Save metric' }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 30_000 });
+    const after = await api.get('demo', 'metrics', 'demo-purchase');
+    expect(after.version).toBe(before.version + 1);
+    expect(after.definition.description).toBe('Share of users who bought at least once (edited in e2e).');
+  }, 60_000);
+
+  it('routes an editor\'s production toggle through a change request another admin approves and applies', async () => {
+    const production = (await api.environments('demo')).find((e) => e.key === 'production');
+    expect(production === undefined ? false : production.production || production.requireApproval).toBe(true);
+    await api.create('demo', 'flags', {
+      key: PROTECTED_FLAG,
+      name: 'E2E protected',
+      type: 'boolean',
+      variations: [{ key: 'off', value: false }, { key: 'on', value: true }],
+      environments: { production: { enabled: false, defaultVariation: 'on', offVariation: 'off' } },
+    });
+
+    // The owner invites an editor from the Users screen; the generated password is shown once.
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Users & keys' }).click();
+    await page.getByRole('button', { name: 'Invite user' }).click();
+    const invite = page.getByRole('dialog', { name: 'Invite a user' });
+    await invite.getByLabel('Email').fill(EDITOR_EMAIL);
+    await invite.getByLabel('Name').fill('E2E Editor');
+    await invite.getByLabel('Role').selectOption('editor');
+    await shot('16-users-invite');
+    await invite.getByRole('button', { name: 'Invite user' }).click();
+    const password = (await page.getByRole('dialog', { name: 'User added' }).locator('code').textContent({ timeout: 30_000 })) ?? '';
+    expect(password.length).toBeGreaterThan(8);
+    await page.getByRole('dialog', { name: 'User added' }).getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('combobox', { name: `Role of ${EDITOR_EMAIL}` }).waitFor(WAIT);
+    await shot('17-users-admin');
+
+    // The editor, in their own browser session, turns the flag on in production.
+    if (browser === undefined) {
+      throw new Error('Chromium did not start');
+    }
+    const editorContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const editor = await editorContext.newPage();
+      await editor.goto(consoleUrl);
+      await editor.getByLabel('Email').fill(EDITOR_EMAIL);
+      await editor.getByLabel('Password').fill(password);
+      await editor.getByRole('button', { name: 'Sign in' }).click();
+      await editor.getByRole('heading', { name: 'Flags' }).waitFor(WAIT);
+      await editor.getByRole('combobox', { name: 'Environment' }).selectOption('production');
+      await editor.goto(`${consoleUrl}/#/flags/${PROTECTED_FLAG}`);
+      await editor.getByRole('heading', { name: 'E2E protected' }).waitFor(WAIT);
+      await editor.getByRole('combobox', { name: 'Editing environment' }).selectOption('production');
+      await editor.getByRole('switch', { name: 'Flag on in Production' }).click();
+      await editor.getByRole('dialog').getByRole('button', { name: 'Turn on' }).click();
+      await editor.getByRole('link', { name: 'Review the change request' }).waitFor(WAIT);
+      await editor.screenshot({ path: path.join(ARTIFACTS_DIR, '18-change-request-proposed.png'), fullPage: true });
+      await editor.getByRole('link', { name: 'Review the change request' }).click();
+      await editor.getByRole('heading', { name: 'Change requests' }).waitFor(WAIT);
+      await editor.getByText(/you cannot approve your own request/).waitFor(WAIT);
+      expect(await editor.getByRole('button', { name: /^Approve/ }).count()).toBe(0);
+    } finally {
+      await editorContext.close();
+    }
+    expect((await api.get('demo', 'flags', PROTECTED_FLAG)).definition.environments.production?.enabled ?? false).toBe(false);
+
+    // The owner approves, then applies, in the console.
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Change requests' }).click();
+    await page.getByRole('heading', { name: 'Change requests' }).waitFor(WAIT);
+    const approve = page.getByRole('button', { name: `Approve ${PROTECTED_FLAG} in production` });
+    await approve.waitFor(WAIT);
+    await shot('19-change-requests');
+    await approve.click();
+    await page.getByText(/approved; it can be applied now/).waitFor(WAIT);
+    await page.getByRole('button', { name: `Apply ${PROTECTED_FLAG} in production` }).click();
+    await page.getByText(/applied, the flag is updated/).waitFor(WAIT);
+    await page.getByRole('combobox', { name: 'Status' }).selectOption('applied');
+    await page.getByRole('list', { name: 'Change requests' }).getByText(/approved by you/).waitFor(WAIT);
+    await shot('20-change-request-applied');
+
+    const flag = await api.get('demo', 'flags', PROTECTED_FLAG);
+    expect(flag.definition.environments.production?.enabled).toBe(true);
+    const [request] = (await api.changeRequests('demo', { resourceKey: PROTECTED_FLAG })).items;
+    expect(request?.status).toBe('applied');
+    expect(request?.approvedBy).not.toBe(request?.proposedBy);
+  }, 90_000);
 
   it('shows the other screens with their data', async () => {
     const screens: [link: string, heading: string, expectText: RegExp | null][] = [

@@ -25,6 +25,7 @@ const CodeRefs = lazyScreen(() => import('../features/code-refs/code-refs.js'));
 const AuditLog = lazyScreen(() => import('../features/audit/audit-log.js'));
 const Access = lazyScreen(() => import('../features/access/access.js'));
 const Health = lazyScreen(() => import('../features/health/health.js'));
+const ChangeRequests = lazyScreen(() => import('../features/change-requests/change-requests.js'));
 
 const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route }[] = [
   { screen: 'flags', label: 'Flags', route: { screen: 'flags' } },
@@ -35,6 +36,7 @@ const NAV: readonly { readonly screen: Route['screen']; readonly label: string; 
   { screen: 'audit', label: 'Audit log', route: { screen: 'audit' } },
   { screen: 'access', label: 'Users & keys', route: { screen: 'access' } },
   { screen: 'health', label: 'Health', route: { screen: 'health' } },
+  { screen: 'change-requests', label: 'Change requests', route: { screen: 'change-requests' } },
 ];
 
 const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments' };
@@ -73,6 +75,8 @@ function Screen({ route }: { route: Route }): ReactNode {
       return <Access />;
     case 'health':
       return <Health />;
+    case 'change-requests':
+      return <ChangeRequests />;
   }
 }
 
@@ -181,7 +185,7 @@ export function App(): ReactNode {
   // Web: the same shortcuts as the desktop menu, with Alt instead of Ctrl (the browser keeps Ctrl+digit).
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
-      if (e.altKey && !e.ctrlKey && !e.metaKey && /^Digit[1-8]$/.test(e.code)) {
+      if (e.altKey && !e.ctrlKey && !e.metaKey && /^Digit[1-9]$/.test(e.code)) {
         const item = NAV[Number(e.code.slice(5)) - 1];
         if (item !== undefined) {
           e.preventDefault();

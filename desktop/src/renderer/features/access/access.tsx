@@ -4,6 +4,7 @@ import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Empty, ErrorNote } from '../../lib/ui.js';
+import { InviteUser, UsersTable } from './users-admin.js';
 
 /** Users and their roles, what each role may do, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
@@ -15,43 +16,26 @@ export default function Access(): ReactNode {
   const [tokenName, setTokenName] = useState('');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [inviting, setInviting] = useState(false);
   const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
 
   return (
     <>
       <h1>Users, roles and API keys</h1>
-      <h2>Users</h2>
+      <div className="page-head">
+        <h2>Users</h2>
+        {canListUsers ? (
+          <button type="button" className="primary" onClick={() => { setInviting(true); }}>
+            Invite user
+          </button>
+        ) : null}
+      </div>
       <AsyncView state={users.state} onRetry={users.reload}>
         {(list) =>
           list === null ? (
             <p className="muted">Only owners and admins see the user list. You are signed in as {user.email} ({user.role}).</p>
-          ) : list.length === 0 ? (
-            <Empty>No users.</Empty>
           ) : (
-            <table aria-label="Users">
-              <thead>
-                <tr>
-                  <th>User</th>
-                  <th>Role</th>
-                  <th>Status</th>
-                  <th>Since</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((u) => (
-                  <tr key={u.id}>
-                    <td>
-                      {u.name} <span className="muted small">{u.email}</span>
-                    </td>
-                    <td>
-                      <Badge tone="info">{u.role}</Badge>
-                    </td>
-                    <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
-                    <td className="small muted">{formatTime(u.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <UsersTable users={list} onChanged={users.reload} />
           )
         }
       </AsyncView>
@@ -165,6 +149,12 @@ export default function Access(): ReactNode {
           }}
         />
       )}
+      {inviting ? (
+        <InviteUser
+          onClose={() => { setInviting(false); }}
+          onInvited={users.reload}
+        />
+      ) : null}
     </>
   );
 }

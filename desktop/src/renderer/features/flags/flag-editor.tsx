@@ -75,7 +75,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [draft, setDraft] = useState<EnvDraft>(() => envDraft(flag.definition, env));
   const [dirty, setDirty] = useState(false);
   const [tab, setTab] = useState<'targeting' | 'variations'>('targeting');
-  const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string } | null>(null);
+  const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
   const [saving, setSaving] = useState(false);
   const envInfo = environments.find((e) => e.key === env);
@@ -122,7 +122,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       onSaved(result.flag);
       setMessage({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
     } else {
-      setMessage({ tone: 'info', text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval.` });
+      setMessage({ tone: 'info', text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval.`, requestId: result.request.id });
     }
   };
 
@@ -195,6 +195,12 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       {message === null ? null : (
         <p className={`banner banner-${message.tone}`} role={message.tone === 'bad' ? 'alert' : 'status'}>
           {message.text}
+          {message.requestId === undefined ? null : (
+            <>
+              {' '}
+              <a href={`#/change-requests?id=${encodeURIComponent(message.requestId)}`}>Review the change request</a>
+            </>
+          )}
           {message.tone === 'bad' && message.text.startsWith('Someone else changed') ? (
             <>
               {' '}

@@ -115,7 +115,7 @@ export default function FlagsList(): ReactNode {
   const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
   const [creating, setCreating] = useState(false);
   const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
-  const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string } | null>(null);
+  const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string; requestId?: string } | null>(null);
   const env = environments.find((e) => e.key === environment);
 
   useEffect(() => {
@@ -144,7 +144,7 @@ export default function FlagsList(): ReactNode {
         setData((list) => list.map((f) => (f.key === flag.key ? result.flag : f)));
       } else {
         setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
-        setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval.` });
+        setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval.`, requestId: result.request.id });
       }
     } catch (e) {
       setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
@@ -186,6 +186,12 @@ export default function FlagsList(): ReactNode {
       {notice === null ? null : (
         <p className={`banner banner-${notice.tone}`} role={notice.tone === 'bad' ? 'alert' : 'status'}>
           {notice.text}
+          {notice.requestId === undefined ? null : (
+            <>
+              {' '}
+              <a href={`#/change-requests?id=${encodeURIComponent(notice.requestId)}`}>Review the change request</a>
+            </>
+          )}
         </p>
       )}
       <AsyncView state={state} onRetry={reload}>

@@ -1,70 +1,164 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
+import { ApiError } from '@xp/shared';
+import type { Segment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
+import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatCount, formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
-import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
+import { rowsToTargeting, targetingToRows, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
 
-function NewSegment({ onClose, onCreated }: { onClose: () => void; onCreated: () => void }): ReactNode {
+interface Draft {
+  key: string;
+  name: string;
+  description: string;
+  type: 'condition' | 'ids';
+  rows: ConditionRow[];
+  /** A condition the builder cannot express, kept as JSON text. */
+  json: string | null;
+  attribute: string;
+  ids: string;
+}
+
+function draftOf(s: Stored<Segment> | undefined): Draft {
+  if (s === undefined) {
+    return { key: '', name: '', description: '', type: 'condition', rows: [], json: null, attribute: 'id', ids: '' };
+  }
+  const d = s.definition;
+  const base = { key: s.key, name: d.name, description: d.description ?? '' };
+  if (d.type === 'ids') {
+    return { ...base, type: 'ids', rows: [], json: null, attribute: d.attribute, ids: d.values.join('\n') };
+  }
+  const { rows, advanced } = targetingToRows({ condition: d.condition });
+  return { ...base, type: 'condition', rows, json: advanced === null ? null : JSON.stringify(advanced, null, 2), attribute: 'id', ids: '' };
+}
+
+function definitionOf(d: Draft): { definition: Record<string, unknown> } | { field: string; message: string } {
+  const base = { key: d.key.trim(), name: d.name.trim(), ...(d.description.trim() === '' ? {} : { description: d.description.trim() }) };
+  if (d.type === 'ids') {
+    return { definition: { ...base, type: 'ids', attribute: d.attribute.trim() === '' ? 'id' : d.attribute.trim(), values: d.ids.split(/[\s,]+/).filter((s) => s !== '') } };
+  }
+  if (d.json !== null) {
+    try {
+      return { definition: { ...base, type: 'condition', condition: JSON.parse(d.json) as unknown } };
+    } catch {
+      return { field: 'condition', message: 'The condition is not valid JSON' };
+    }
+  }
+  if (d.rows.length === 0 || validateRows(d.rows).size > 0) {
+    return { field: 'condition', message: 'Add at least one valid attribute condition' };
+  }
+  return { definition: { ...base, type: 'condition', condition: rowsToTargeting(d.rows).condition ?? {} } };
+}
+
+/** Creates a segment, or edits one from the version it was opened at (If-Match). */
+export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<Segment>; onClose: () => void; onSaved: () => void }): ReactNode {
   const { client, project } = useSession();
-  const [key, setKey] = useState('');
-  const [name, setName] = useState('');
-  const [type, setType] = useState<'condition' | 'ids'>('condition');
-  const [rows, setRows] = useState<ConditionRow[]>([]);
-  const [ids, setIds] = useState('');
+  const [base, setBase] = useState(existing);
+  const [draft, setDraft] = useState<Draft>(() => draftOf(existing));
   const [error, setError] = useState<unknown>(null);
+  const [local, setLocal] = useState<{ field: string; message: string } | null>(null);
+  const set = (patch: Partial<Draft>): void => {
+    setDraft((d) => ({ ...d, ...patch }));
+  };
+  const fields = fieldErrors(error);
+  const msg = (field: string): string | undefined => (local?.field === field ? local.message : fields.get(field));
+  const conflict = error instanceof ApiError && error.status === 409;
   const submit = async (): Promise<void> => {
     setError(null);
+    setLocal(null);
+    const result = definitionOf(draft);
+    if ('field' in result) {
+      setLocal(result);
+      return;
+    }
     try {
-      if (type === 'condition') {
-        if (validateRows(rows).size > 0 || rows.length === 0) {
-          throw new Error('Add at least one valid attribute condition');
-        }
-        const t = rowsToTargeting(rows);
-        await client.create(project, 'segments', { key, name, type, condition: t.condition ?? {} });
+      if (base === undefined) {
+        await client.create(project, 'segments', result.definition);
       } else {
-        await client.create(project, 'segments', { key, name, type, values: ids.split(/[\s,]+/).filter((s) => s !== '') });
+        await client.replace(project, 'segments', base.key, result.definition, base.version);
       }
-      onCreated();
+      onSaved();
     } catch (e) {
       setError(e);
     }
   };
+  const reload = async (): Promise<void> => {
+    if (base === undefined) {
+      return;
+    }
+    try {
+      const latest = await client.get(project, 'segments', base.key);
+      setBase(latest);
+      setDraft(draftOf(latest));
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const conditionMessage = msg('condition') ?? msg('values');
   return (
-    <Dialog title="New segment" onClose={onClose}>
+    <Dialog title={base === undefined ? 'New segment' : `Edit segment ${base.key}`} onClose={onClose}>
       <label>
         Key
-        <input value={key} onChange={(e) => { setKey(e.target.value); }} />
+        <input value={draft.key} disabled={base !== undefined} onChange={(e) => { set({ key: e.target.value }); }} {...invalidProps('segment-key-error', msg('key'))} />
+        <FieldError id="segment-key-error" message={msg('key')} />
       </label>
       <label>
         Name
-        <input value={name} onChange={(e) => { setName(e.target.value); }} />
+        <input value={draft.name} onChange={(e) => { set({ name: e.target.value }); }} {...invalidProps('segment-name-error', msg('name'))} />
+        <FieldError id="segment-name-error" message={msg('name')} />
+      </label>
+      <label>
+        Description
+        <input value={draft.description} onChange={(e) => { set({ description: e.target.value }); }} {...invalidProps('segment-description-error', msg('description'))} />
+        <FieldError id="segment-description-error" message={msg('description')} />
       </label>
       <label>
         Kind
-        <select value={type} onChange={(e) => { setType(e.target.value as 'condition' | 'ids'); }}>
+        <select value={draft.type} onChange={(e) => { set({ type: e.target.value as Draft['type'] }); }}>
           <option value="condition">Attribute conditions</option>
           <option value="ids">List of unit ids</option>
         </select>
       </label>
-      {type === 'condition' ? (
-        <ConditionBuilder rows={rows.filter((r) => r.operator !== 'in-segment' && r.operator !== 'not-in-segment')} onChange={setRows} segments={[]} label="Segment conditions" />
+      {draft.type === 'condition' ? (
+        draft.json === null ? (
+          <ConditionBuilder rows={draft.rows.filter((r) => r.operator !== 'in-segment' && r.operator !== 'not-in-segment')} onChange={(rows) => { set({ rows }); }} segments={[]} label="Segment conditions" />
+        ) : (
+          <label>
+            Condition (JSON)
+            <textarea rows={6} value={draft.json} onChange={(e) => { set({ json: e.target.value }); }} {...invalidProps('segment-condition-error', conditionMessage)} />
+          </label>
+        )
       ) : (
-        <label>
-          Unit ids (comma or newline separated)
-          <textarea rows={5} value={ids} onChange={(e) => { setIds(e.target.value); }} />
-        </label>
+        <>
+          <label>
+            Matched attribute
+            <input value={draft.attribute} onChange={(e) => { set({ attribute: e.target.value }); }} {...invalidProps('segment-attribute-error', msg('attribute'))} />
+            <FieldError id="segment-attribute-error" message={msg('attribute')} />
+          </label>
+          <label>
+            Unit ids (comma or newline separated)
+            <textarea rows={5} value={draft.ids} onChange={(e) => { set({ ids: e.target.value }); }} {...invalidProps('segment-condition-error', conditionMessage)} />
+          </label>
+        </>
       )}
-      {error === null ? null : <ErrorNote error={error} />}
+      <FieldError id="segment-condition-error" message={conditionMessage} />
+      {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
       <div className="actions">
+        {conflict ? (
+          <button type="button" onClick={() => void reload()}>
+            Reload their version
+          </button>
+        ) : null}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
         <button type="button" className="primary" onClick={() => void submit()}>
-          Create segment
+          {base === undefined ? 'Create segment' : 'Save segment'}
         </button>
       </div>
     </Dialog>
@@ -75,15 +169,28 @@ function NewSegment({ onClose, onCreated }: { onClose: () => void; onCreated: ()
 export default function Segments(): ReactNode {
   const { client, project, refreshTick } = useSession();
   const { state, reload } = useAsync(() => client.listAll(project, 'segments'), [client, project, refreshTick]);
-  const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<Stored<Segment> | 'new' | null>(null);
+  const [deleting, setDeleting] = useState<Stored<Segment> | null>(null);
+  const [deleteError, setDeleteError] = useState<unknown>(null);
+  const remove = async (s: Stored<Segment>): Promise<void> => {
+    setDeleting(null);
+    setDeleteError(null);
+    try {
+      await client.remove(project, 'segments', s.key, s.version);
+    } catch (e) {
+      setDeleteError(e);
+    }
+    reload();
+  };
   return (
     <>
       <div className="page-head">
         <h1>Segments</h1>
-        <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+        <button type="button" className="primary" onClick={() => { setEditing('new'); }}>
           New segment
         </button>
       </div>
+      {deleteError === null ? null : <ErrorNote error={deleteError} />}
       <AsyncView state={state} onRetry={reload}>
         {(items) =>
           items.length === 0 ? (
@@ -96,6 +203,9 @@ export default function Segments(): ReactNode {
                   <th>Kind</th>
                   <th>Definition</th>
                   <th>Updated</th>
+                  <th>
+                    Actions
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -112,6 +222,14 @@ export default function Segments(): ReactNode {
                     </td>
                     <td>{s.definition.type === 'ids' ? `${formatCount(s.definition.values.length)} ids on ${s.definition.attribute}` : <code>{JSON.stringify(s.definition.condition)}</code>}</td>
                     <td className="small muted">{formatTime(s.updatedAt)}</td>
+                    <td>
+                      <button type="button" aria-label={`Edit ${s.key}`} onClick={() => { setEditing(s); }}>
+                        Edit
+                      </button>{' '}
+                      <button type="button" aria-label={`Delete ${s.key}`} onClick={() => { setDeleting(s); }}>
+                        Delete
+                      </button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -119,15 +237,25 @@ export default function Segments(): ReactNode {
           )
         }
       </AsyncView>
-      {creating ? (
-        <NewSegment
-          onClose={() => { setCreating(false); }}
-          onCreated={() => {
-            setCreating(false);
+      {editing === null ? null : (
+        <SegmentForm
+          {...(editing === 'new' ? {} : { existing: editing })}
+          onClose={() => { setEditing(null); }}
+          onSaved={() => {
+            setEditing(null);
             reload();
           }}
         />
-      ) : null}
+      )}
+      {deleting === null ? null : (
+        <Confirm
+          title={`Delete segment ${deleting.key}?`}
+          message="Rules and experiments that target it must stop using it first; the API refuses otherwise."
+          confirmLabel="Delete segment"
+          onConfirm={() => void remove(deleting)}
+          onCancel={() => { setDeleting(null); }}
+        />
+      )}
     </>
   );
 }

@@ -1,0 +1,76 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { InviteUser, UsersTable, assignableRoles } from '../users-admin.js';
+
+afterEach(cleanup);
+
+const admin = user({ id: 'u-admin', email: 'admin@example.com', role: 'admin' });
+const owner = user({ id: 'u-owner', email: 'owner@example.com', role: 'owner' });
+const editor = user({ id: 'u-ed', email: 'ed@example.com', role: 'editor', version: 7 });
+
+describe('users administration', () => {
+  it('offers only the roles the caller may grant', () => {
+    expect(assignableRoles('owner')).toEqual(['owner', 'admin', 'editor', 'analyst', 'viewer']);
+    expect(assignableRoles('admin')).toEqual(['admin', 'editor', 'analyst', 'viewer']);
+    expect(assignableRoles('admin', 'owner')).toEqual([]);
+    expect(assignableRoles('editor')).toEqual([]);
+  });
+
+  it('invites a user and shows the generated password once', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'POST' ? { status: 201, body: { user: user({ id: 'u-new', email: 'new@example.com', role: 'analyst' }), initialPassword: 'Generated-pass-123' } } : undefined));
+    render(
+      <WithSession client={client} me={admin}>
+        <InviteUser onClose={() => undefined} onInvited={() => undefined} />
+      </WithSession>,
+    );
+
+    const role = screen.getByRole('combobox', { name: 'Role' });
+    expect(within(role).getAllByRole('option').map((o) => o.textContent)).toEqual(['admin', 'editor', 'analyst', 'viewer']);
+    await u.type(screen.getByRole('textbox', { name: 'Email' }), 'new@example.com');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'New Analyst');
+    await u.selectOptions(role, 'analyst');
+    await u.click(screen.getByRole('button', { name: 'Invite user' }));
+
+    expect(sent).toEqual([{ method: 'POST', path: '/api/v1/users', ifMatch: null, body: { email: 'new@example.com', name: 'New Analyst', role: 'analyst' } }]);
+    expect(screen.getByRole('status').textContent).toContain('Generated-pass-123');
+  });
+
+  it('changes a role with the listed version and shows a refusal clearly', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 403, body: { error: { code: 'FORBIDDEN', message: 'a admin cannot change a owner to viewer' } } } : undefined));
+    let reloads = 0;
+    render(
+      <WithSession client={client} me={admin}>
+        <UsersTable users={[owner, admin, editor]} onChanged={() => { reloads++; }} />
+      </WithSession>,
+    );
+
+    expect(screen.queryByRole('combobox', { name: 'Role of owner@example.com' })).toBeNull();
+    expect(screen.queryByRole('combobox', { name: 'Role of admin@example.com' })).toBeNull();
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Role of ed@example.com' }), 'viewer');
+
+    expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { role: 'viewer' } }]);
+    expect(screen.getByRole('alert').textContent).toBe('You do not have permission to do this: a admin cannot change a owner to viewer');
+    expect(reloads).toBe(1);
+  });
+
+  it('disables a user after confirmation', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 200, body: { ...editor, disabled: true, version: 8 } } : undefined));
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, editor]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    expect(screen.queryByRole('button', { name: 'Disable owner@example.com' })).toBeNull();
+    await u.click(screen.getByRole('button', { name: 'Disable ed@example.com' }));
+    expect(sent).toHaveLength(0);
+    await u.click(screen.getByRole('button', { name: 'Disable user' }));
+    expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { disabled: true } }]);
+  });
+});

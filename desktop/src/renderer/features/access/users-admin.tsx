@@ -1,0 +1,189 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import { ROLE_RANK, roleSchema } from '@xp/shared';
+import type { Role, User } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { formatTime } from '../../lib/format.js';
+import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
+
+const ROLES: readonly Role[] = roleSchema.options;
+
+/** The roles `actor` may give; mirrors the API's canAssignRole (owners any, admins up to their own rank). */
+export function assignableRoles(actor: Role, targetCurrent?: Role): Role[] {
+  if (actor !== 'owner' && actor !== 'admin') {
+    return [];
+  }
+  if (actor === 'owner') {
+    return [...ROLES];
+  }
+  if (targetCurrent !== undefined && ROLE_RANK[targetCurrent] > ROLE_RANK[actor]) {
+    return [];
+  }
+  return ROLES.filter((r) => ROLE_RANK[r] <= ROLE_RANK[actor]);
+}
+
+/** Adds a user with a role the caller may grant; shows the generated password once. */
+export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvited: () => void }): ReactNode {
+  const { client, user } = useSession();
+  const roles = assignableRoles(user.role);
+  const [email, setEmail] = useState('');
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<Role>(roles.includes('editor') ? 'editor' : (roles[roles.length - 1] ?? 'viewer'));
+  const [error, setError] = useState<unknown>(null);
+  const [password, setPassword] = useState<string | null>(null);
+  const fields = fieldErrors(error);
+  const submit = async (): Promise<void> => {
+    setError(null);
+    try {
+      const res = await client.inviteUser({ email: email.trim(), name: name.trim(), role });
+      onInvited();
+      setPassword(res.initialPassword ?? '');
+    } catch (e) {
+      setError(e);
+    }
+  };
+  if (password !== null) {
+    return (
+      <Dialog title="User added" onClose={onClose}>
+        <p role="status">
+          {email} can sign in now.{' '}
+          {password === '' ? null : (
+            <>
+              Their initial password, shown only now: <code>{password}</code>
+            </>
+          )}
+        </p>
+        <div className="actions">
+          <button type="button" className="primary" onClick={onClose}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+  return (
+    <Dialog title="Invite a user" onClose={onClose}>
+      <label>
+        Email
+        <input type="email" value={email} onChange={(e) => { setEmail(e.target.value); }} {...invalidProps('invite-email-error', fields.get('email'))} />
+        <FieldError id="invite-email-error" message={fields.get('email')} />
+      </label>
+      <label>
+        Name
+        <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('invite-name-error', fields.get('name'))} />
+        <FieldError id="invite-name-error" message={fields.get('name')} />
+      </label>
+      <label>
+        Role
+        <select value={role} onChange={(e) => { setRole(e.target.value as Role); }}>
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </label>
+      {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
+      <div className="actions">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="primary" onClick={() => void submit()}>
+          Invite user
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** The user table of owners and admins: role changes and disabling, each from the version listed. */
+export function UsersTable({ users, onChanged }: { users: readonly User[]; onChanged: () => void }): ReactNode {
+  const { client, user: me } = useSession();
+  const [error, setError] = useState<{ user: string; error: unknown } | null>(null);
+  const [disabling, setDisabling] = useState<User | null>(null);
+  const patch = async (u: User, change: { role?: Role; disabled?: boolean }): Promise<void> => {
+    setError(null);
+    try {
+      await client.updateUser(u.id, change, u.version);
+    } catch (e) {
+      setError({ user: u.email, error: e });
+    }
+    onChanged();
+  };
+  if (users.length === 0) {
+    return <Empty>No users.</Empty>;
+  }
+  return (
+    <>
+      {error === null ? null : (
+        <div>
+          <strong>{error.user}:</strong> <ErrorNote error={error.error} />
+        </div>
+      )}
+      <table aria-label="Users">
+        <thead>
+          <tr>
+            <th>User</th>
+            <th>Role</th>
+            <th>Status</th>
+            <th>Since</th>
+            <th>Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {users.map((u) => {
+            const roles = assignableRoles(me.role, u.role);
+            const self = u.id === me.id;
+            return (
+              <tr key={u.id}>
+                <td>
+                  {u.name} <span className="muted small">{u.email}</span>
+                </td>
+                <td>
+                  {roles.length === 0 || self ? (
+                    <Badge tone="info">{u.role}</Badge>
+                  ) : (
+                    <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => void patch(u, { role: e.target.value as Role })}>
+                      {(roles.includes(u.role) ? roles : [u.role, ...roles]).map((r) => (
+                        <option key={r} value={r}>
+                          {r}
+                        </option>
+                      ))}
+                    </select>
+                  )}
+                </td>
+                <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
+                <td className="small muted">{formatTime(u.createdAt)}</td>
+                <td>
+                  {self || roles.length === 0 ? null : u.disabled ? (
+                    <button type="button" aria-label={`Enable ${u.email}`} onClick={() => void patch(u, { disabled: false })}>
+                      Enable
+                    </button>
+                  ) : (
+                    <button type="button" aria-label={`Disable ${u.email}`} onClick={() => { setDisabling(u); }}>
+                      Disable
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {disabling === null ? null : (
+        <Confirm
+          title={`Disable ${disabling.email}?`}
+          message="They are signed out and cannot sign in or use their API keys until enabled again."
+          confirmLabel="Disable user"
+          onConfirm={() => {
+            const u = disabling;
+            setDisabling(null);
+            void patch(u, { disabled: true });
+          }}
+          onCancel={() => { setDisabling(null); }}
+        />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,106 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ChangeRequest } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import ChangeRequests, { allowedActions } from '../change-requests.js';
+
+afterEach(cleanup);
+
+function cr(overrides: Partial<ChangeRequest>): ChangeRequest {
+  return {
+    id: '0b5e7c1a-0000-4000-8000-000000000001',
+    resourceType: 'flag',
+    resourceKey: 'checkout',
+    environment: 'production',
+    status: 'open',
+    baseVersion: 4,
+    proposed: {},
+    diff: [{ op: 'replace', path: 'enabled', from: false, to: true }],
+    comment: 'ship it',
+    proposedBy: 'u-editor',
+    approvedBy: null,
+    createdAt: '2026-11-25T12:00:00Z',
+    ...overrides,
+  };
+}
+
+const ROLES = {
+  roles: ['owner', 'admin', 'editor', 'analyst', 'viewer'],
+  permissions: [
+    { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
+    { permission: 'change-requests:reject', description: '', roles: ['owner', 'admin'] },
+    { permission: 'change-requests:apply', description: '', roles: ['owner', 'admin'] },
+  ],
+};
+const ALL = new Set(['change-requests:approve', 'change-requests:reject', 'change-requests:apply']);
+
+describe('change requests', () => {
+  it('never offers to approve one’s own request', () => {
+    expect(allowedActions(cr({ proposedBy: 'me' }), { id: 'me' }, ALL)).toEqual(['cancel']);
+    expect(allowedActions(cr({}), { id: 'me' }, ALL)).toEqual(['approve', 'reject']);
+    expect(allowedActions(cr({ approvedBy: 'someone' }), { id: 'me' }, ALL)).toEqual(['apply', 'reject']);
+    expect(allowedActions(cr({}), { id: 'me' }, new Set())).toEqual([]);
+    expect(allowedActions(cr({ status: 'applied' }), { id: 'me' }, ALL)).toEqual([]);
+  });
+
+  it('lists requests with their diff and approves one', async () => {
+    const u = userEvent.setup();
+    const open = cr({});
+    const { client, sent } = fakeApi((req) => {
+      if (req.path === '/api/v1/roles') {
+        return { status: 200, body: ROLES };
+      }
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [user({ id: 'u-editor', email: 'ed@example.com', role: 'editor' })] } };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/approve')) {
+        return { status: 200, body: { ...open, approvedBy: 'u-admin' } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [open] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect(within(card).getByRole('table', { name: 'Proposed changes' }).textContent).toBe('enabledfalsetrue');
+    expect(await within(card).findByText(/Proposed by ed@example.com/)).toBeTruthy();
+    await u.click(await within(card).findByRole('button', { name: 'Approve checkout in production' }));
+
+    expect(sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`/api/v1/projects/web/change-requests/${open.id}/approve`]);
+    expect(screen.getByRole('status').textContent).toMatch(/approved; it can be applied now/);
+    expect(sent.some((r) => r.path === '/api/v1/projects/web/change-requests?status=open')).toBe(true);
+  });
+
+  it('explains why one cannot approve one’s own request and shows refusals', async () => {
+    const u = userEvent.setup();
+    const mine = cr({ proposedBy: 'u-admin' });
+    const { client } = fakeApi((req) => {
+      if (req.path === '/api/v1/roles') {
+        return { status: 200, body: ROLES };
+      }
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'POST') {
+        return { status: 409, body: { error: { code: 'INVALID_STATE', message: 'change request is not open' } } };
+      }
+      return { status: 200, body: { items: [mine] } };
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect(within(card).getByText(/you cannot approve your own request/)).toBeTruthy();
+    expect(within(card).queryByRole('button', { name: /^Approve/ })).toBeNull();
+    await u.click(within(card).getByRole('button', { name: 'Withdraw checkout in production' }));
+    expect((await within(card).findByRole('alert')).textContent).toMatch(/change request is not open/);
+  });
+});

@@ -1,0 +1,176 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import type { ChangeRequest, User } from '@xp/shared';
+import { hashQuery } from '../../app/router.js';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
+
+type Status = ChangeRequest['status'];
+type Action = 'approve' | 'reject' | 'apply' | 'cancel';
+
+interface DiffLine {
+  readonly op: 'add' | 'remove' | 'replace';
+  readonly path: string;
+  readonly from?: unknown;
+  readonly to?: unknown;
+}
+
+function diffLines(diff: unknown): DiffLine[] {
+  if (!Array.isArray(diff)) {
+    return [];
+  }
+  return (diff as unknown[]).filter((d): d is DiffLine => typeof d === 'object' && d !== null && typeof (d as { path?: unknown }).path === 'string');
+}
+
+const show = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v));
+
+/** A change request's field-level diff: what the flag's environment state becomes. */
+export function ChangeDiff({ diff }: { diff: unknown }): ReactNode {
+  const lines = diffLines(diff);
+  if (lines.length === 0) {
+    return <span className="muted small">no difference from the current state</span>;
+  }
+  return (
+    <table className="diff" aria-label="Proposed changes">
+      <tbody>
+        {lines.map((l) => (
+          <tr key={`${l.op}:${l.path}`}>
+            <td>
+              <code>{l.path === '' ? '(whole state)' : l.path}</code>
+            </td>
+            <td className="diff-from">{l.op === 'add' ? '' : <del>{show(l.from)}</del>}</td>
+            <td className="diff-to">{l.op === 'remove' ? <em>removed</em> : <ins>{show(l.to)}</ins>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** What the signed-in user may do with a request (the API checks again). */
+export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: ReadonlySet<string>): Action[] {
+  if (cr.status !== 'open') {
+    return [];
+  }
+  const own = cr.proposedBy === me.id;
+  const out: Action[] = [];
+  if (!own && cr.approvedBy === null && may.has('change-requests:approve')) {
+    out.push('approve');
+  }
+  if (cr.approvedBy !== null && may.has('change-requests:apply')) {
+    out.push('apply');
+  }
+  if (!own && may.has('change-requests:reject')) {
+    out.push('reject');
+  }
+  if (own) {
+    out.push('cancel');
+  }
+  return out;
+}
+
+const LABEL: Readonly<Record<Action, string>> = { approve: 'Approve', reject: 'Reject', apply: 'Apply', cancel: 'Withdraw' };
+const TONE: Readonly<Record<Status, 'info' | 'good' | 'bad' | 'neutral'>> = { open: 'info', applied: 'good', rejected: 'bad', cancelled: 'neutral' };
+
+/** A project's change requests to protected environments: review, approve, reject, apply. */
+export default function ChangeRequests(): ReactNode {
+  const { client, project, user, refreshTick } = useSession();
+  const [status, setStatus] = useState<Status | ''>('open');
+  const focus = hashQuery().get('id');
+  const list = useAsync(() => client.changeRequests(project, status === '' ? {} : { status }).then((p) => p.items), [client, project, status, refreshTick]);
+  const roles = useAsync(() => client.roles(), [client]);
+  const people = useAsync(
+    () => (user.role === 'owner' || user.role === 'admin' ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve([] as User[])),
+    [client, user.role],
+  );
+  const [error, setError] = useState<{ id: string; error: unknown } | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const may = new Set(roles.state.status === 'ready' ? roles.state.data.permissions.filter((p) => p.roles.includes(user.role)).map((p) => p.permission) : []);
+  const who = (id: string | null): string => {
+    if (id === null) {
+      return '—';
+    }
+    if (id === user.id) {
+      return 'you';
+    }
+    return (people.state.status === 'ready' ? people.state.data.find((u) => u.id === id)?.email : undefined) ?? id.slice(0, 8);
+  };
+  const act = async (cr: ChangeRequest, action: Action): Promise<void> => {
+    setError(null);
+    setDone(null);
+    try {
+      const updated = await client.reviewChange(project, cr.id, action);
+      setDone(`Change request ${cr.id.slice(0, 8)} on ${cr.resourceKey} (${cr.environment}): ${action === 'apply' ? 'applied, the flag is updated' : action === 'approve' ? 'approved; it can be applied now' : updated.status}.`);
+    } catch (e) {
+      setError({ id: cr.id, error: e });
+    }
+    list.reload();
+  };
+  return (
+    <>
+      <div className="page-head">
+        <h1>Change requests</h1>
+        <label>
+          Status
+          <select value={status} onChange={(e) => { setStatus(e.target.value as Status | ''); }}>
+            <option value="open">open</option>
+            <option value="applied">applied</option>
+            <option value="rejected">rejected</option>
+            <option value="cancelled">withdrawn</option>
+            <option value="">all</option>
+          </select>
+        </label>
+      </div>
+      <p className="muted small">Changes to protected environments wait here for a second person: nobody approves their own request.</p>
+      {done === null ? null : (
+        <p className="banner banner-good" role="status">
+          {done}
+        </p>
+      )}
+      <AsyncView state={list.state} onRetry={list.reload}>
+        {(items) =>
+          items.length === 0 ? (
+            <Empty>No {status === '' ? '' : `${status === 'cancelled' ? 'withdrawn' : status} `}change requests in this project.</Empty>
+          ) : (
+            <ul className="cards" aria-label="Change requests">
+              {items.map((cr) => {
+                const actions = allowedActions(cr, user, may);
+                return (
+                  <li key={cr.id} className={`card${cr.id === focus ? ' card-focus' : ''}`} aria-label={`Change request ${cr.id.slice(0, 8)}`}>
+                    <div className="page-head">
+                      <h2>
+                        <a href={`#/flags/${encodeURIComponent(cr.resourceKey)}`}>{cr.resourceKey}</a> in <strong>{cr.environment}</strong>{' '}
+                        <Badge tone={TONE[cr.status]}>{cr.status === 'cancelled' ? 'withdrawn' : cr.status}</Badge>{' '}
+                        {cr.status === 'open' && cr.approvedBy !== null ? <Badge tone="good">approved</Badge> : null}
+                      </h2>
+                      <code className="small muted">{cr.id.slice(0, 8)}</code>
+                    </div>
+                    <p className="small muted">
+                      Proposed by {who(cr.proposedBy)} {formatTime(cr.createdAt)} from version {cr.baseVersion}
+                      {cr.approvedBy === null ? '' : `; approved by ${who(cr.approvedBy)}`}
+                    </p>
+                    {cr.comment === null ? null : <blockquote>{cr.comment}</blockquote>}
+                    <ChangeDiff diff={cr.diff} />
+                    {error?.id === cr.id ? <ErrorNote error={error.error} /> : null}
+                    {cr.status === 'open' && cr.proposedBy === user.id && cr.approvedBy === null ? <p className="small muted">Waiting for someone else to approve: you cannot approve your own request.</p> : null}
+                    {actions.length === 0 ? null : (
+                      <div className="actions">
+                        {actions.map((a) => (
+                          <button key={a} type="button" className={a === 'apply' || a === 'approve' ? 'primary' : a === 'reject' ? 'danger' : ''} aria-label={`${LABEL[a]} ${cr.resourceKey} in ${cr.environment}`} onClick={() => void act(cr, a)}>
+                            {LABEL[a]}
+                          </button>
+                        ))}
+                      </div>
+                    )}
+                  </li>
+                );
+              })}
+            </ul>
+          )
+        }
+      </AsyncView>
+    </>
+  );
+}

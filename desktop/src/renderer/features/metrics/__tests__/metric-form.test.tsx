@@ -1,0 +1,73 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Metric, Stored } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { MetricForm } from '../metrics.js';
+
+afterEach(cleanup);
+
+const revenue: Stored<Metric> = {
+  key: 'revenue',
+  version: 2,
+  archived: false,
+  createdAt: '2026-11-25T10:00:00Z',
+  updatedAt: '2026-11-25T10:00:00Z',
+  createdBy: null,
+  updatedBy: null,
+  definition: { key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase', property: 'value', capping: { type: 'percentile', value: 0.99 }, higherIsBetter: true, guardrail: false, tags: ['money'] },
+};
+
+describe('metric form', () => {
+  it('edits a metric from its version and keeps settings the form does not show', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: { ...revenue, version: 3 } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'analyst' })}>
+        <MetricForm existing={revenue} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.clear(screen.getByRole('textbox', { name: 'Property' }));
+    await u.type(screen.getByRole('textbox', { name: 'Property' }), 'amount');
+    await u.click(screen.getByRole('checkbox', { name: 'Guardrail' }));
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    expect(sent).toEqual([
+      {
+        method: 'PUT',
+        path: '/api/v1/projects/web/metrics/revenue',
+        ifMatch: '"2"',
+        body: { key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase', property: 'amount', capping: { type: 'percentile', value: 0.99 }, higherIsBetter: true, guardrail: true, tags: ['money'] },
+      },
+    ]);
+  });
+
+  it('shows the API validation errors next to their fields', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) =>
+      req.method === 'POST'
+        ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid metric: property: a sum metric needs the property to add up', details: { issues: [{ path: 'property', message: 'a sum metric needs the property to add up' }, { path: 'name', message: 'Too small: expected string to have >=1 characters' }] } } } }
+        : undefined,
+    );
+    let saved = false;
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => { saved = true; }} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'sum');
+    await u.type(screen.getByRole('textbox', { name: 'Event' }), 'purchase');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(saved).toBe(false);
+    const property = screen.getByRole('textbox', { name: /^Property/ });
+    expect(property.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(property.getAttribute('aria-describedby') ?? '')?.textContent).toBe('a sum metric needs the property to add up');
+    expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBeNull();
+  });
+});

@@ -1,0 +1,87 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Segment, Stored } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { SegmentForm } from '../segments.js';
+
+afterEach(cleanup);
+
+function stored(version: number, name: string, values: string[]): Stored<Segment> {
+  return { key: 'beta', version, archived: false, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', createdBy: null, updatedBy: null, definition: { key: 'beta', name, type: 'ids', attribute: 'id', values } };
+}
+
+describe('segment form', () => {
+  it('saves an edit with the version it was opened at', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: stored(4, 'Beta testers', ['a', 'b', 'c']) } : undefined));
+    let saved = 0;
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm existing={stored(3, 'Beta', ['a', 'b'])} onClose={() => undefined} onSaved={() => { saved++; }} />
+      </WithSession>,
+    );
+
+    expect(screen.getByRole('textbox', { name: 'Key' })).toHaveProperty('disabled', true);
+    await u.clear(screen.getByRole('textbox', { name: 'Name' }));
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Beta testers');
+    await u.type(screen.getByRole('textbox', { name: /Unit ids/ }), '\nc');
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+
+    expect(saved).toBe(1);
+    expect(sent).toEqual([{ method: 'PUT', path: '/api/v1/projects/web/segments/beta', ifMatch: '"3"', body: { key: 'beta', name: 'Beta testers', type: 'ids', attribute: 'id', values: ['a', 'b', 'c'] } }]);
+  });
+
+  it('explains a conflict and reloads the other version on request', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'PUT') {
+        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: 'expected version 3, current is 5' } } };
+      }
+      return req.method === 'GET' ? { status: 200, body: stored(5, 'Beta (renamed by Ana)', ['z']) } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm existing={stored(3, 'Beta', ['a'])} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), '!');
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+    expect(screen.getByRole('alert').textContent).toMatch(/Someone else changed this since you opened it/);
+
+    await u.click(screen.getByRole('button', { name: 'Reload their version' }));
+    expect(screen.getByRole('textbox', { name: 'Name' })).toHaveProperty('value', 'Beta (renamed by Ana)');
+    expect(screen.queryByRole('alert')).toBeNull();
+
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"3"', '"5"']);
+  });
+
+  it('shows a validation error at its field and a missing condition before sending', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) =>
+      req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid segment: key: invalid key', details: { issues: [{ path: 'key', message: 'use lowercase letters, digits and dashes' }] } } } } : undefined,
+    );
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'Bad Key');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Beta');
+    await u.click(screen.getByRole('button', { name: 'Create segment' }));
+    expect(sent).toHaveLength(0);
+    expect(screen.getByRole('alert').textContent).toBe('Add at least one valid attribute condition');
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Kind' }), 'ids');
+    await u.type(screen.getByRole('textbox', { name: /Unit ids/ }), 'u1, u2');
+    await u.click(screen.getByRole('button', { name: 'Create segment' }));
+    const key = screen.getByRole('textbox', { name: /^Key/ });
+    expect(key.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('use lowercase letters, digits and dashes');
+    expect(sent[0]?.body).toEqual({ key: 'Bad Key', name: 'Beta', type: 'ids', attribute: 'id', values: ['u1', 'u2'] });
+  });
+});

@@ -1,0 +1,49 @@
+import type { ReactNode } from 'react';
+import { XpApiClient } from '@xp/shared';
+import type { User } from '@xp/shared';
+import { SessionContext } from '../app/session.js';
+
+/** One request the screen sent: method, path with query, If-Match and JSON body. */
+export interface SentRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly ifMatch: string | null;
+  readonly body: unknown;
+}
+
+export type Responder = (req: SentRequest) => { status: number; body?: unknown } | undefined;
+
+/**
+ * A client whose fetch answers from `respond` and records what was sent: component tests check
+ * the requests a form makes and how it shows the API's answers (the real API runs in the e2e flow).
+ */
+export function fakeApi(respond: Responder): { client: XpApiClient; sent: SentRequest[] } {
+  const sent: SentRequest[] = [];
+  const fetchFn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const headers = new Headers(init?.headers);
+    const req: SentRequest = {
+      method: init?.method ?? 'GET',
+      path: `${url.pathname}${url.search}`,
+      ifMatch: headers.get('if-match'),
+      body: typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined,
+    };
+    sent.push(req);
+    const answer = respond(req) ?? { status: 404, body: { error: { code: 'NOT_FOUND', message: `no fake for ${req.method} ${req.path}` } } };
+    return Promise.resolve(new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } }));
+  };
+  return { client: new XpApiClient({ apiUrl: 'http://localhost:3000', token: 'test-token', fetch: fetchFn }), sent };
+}
+
+export function user(overrides: Partial<User> = {}): User {
+  return { id: 'u-owner', email: 'owner@example.com', name: 'Owner', role: 'owner', disabled: false, version: 1, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', ...overrides };
+}
+
+/** Renders children inside a signed-in session of `me` on project "web". */
+export function WithSession({ client, me, children }: { client: XpApiClient; me: User; children: ReactNode }): ReactNode {
+  return (
+    <SessionContext.Provider value={{ client, user: me, project: 'web', environments: [], environment: 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
+      {children}
+    </SessionContext.Provider>
+  );
+}

@@ -1,10 +1,7 @@
-import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError } from '@xp/shared';
 import type { Metric, Stored } from '@xp/shared';
-import { useSession } from '../../app/session.js';
-import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
-import { useAsync } from '../../lib/use-async.js';
+import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
+import { FieldError, invalidProps } from '../../lib/field-errors.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 
 type FormType = 'conversion' | 'count' | 'sum';
@@ -49,42 +46,9 @@ function definitionOf(d: Draft, existing: Metric | undefined): Record<string, un
 
 /** Creates a metric, or edits one from the version it was opened at (If-Match). */
 export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<Metric>; onClose: () => void; onSaved: () => void }): ReactNode {
-  const { client, project } = useSession();
-  const [base, setBase] = useState(existing);
-  const [draft, setDraft] = useState<Draft>(() => draftOf(existing));
-  const [error, setError] = useState<unknown>(null);
-  const set = (patch: Partial<Draft>): void => {
-    setDraft((d) => ({ ...d, ...patch }));
-  };
-  const fields = fieldErrors(error);
-  const conflict = error instanceof ApiError && error.status === 409;
-  const submit = async (): Promise<void> => {
-    setError(null);
-    try {
-      const definition = definitionOf(draft, base?.definition);
-      if (base === undefined) {
-        await client.create(project, 'metrics', definition);
-      } else {
-        await client.replace(project, 'metrics', base.key, definition, base.version);
-      }
-      onSaved();
-    } catch (e) {
-      setError(e);
-    }
-  };
-  const reload = async (): Promise<void> => {
-    if (base === undefined) {
-      return;
-    }
-    try {
-      const latest = await client.get(project, 'metrics', base.key);
-      setBase(latest);
-      setDraft(draftOf(latest));
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const form = useDefinitionForm('metrics', existing, draftOf, onSaved);
+  const { base, draft, set, error, fields } = form;
+  const submit = (): Promise<void> => form.save(definitionOf(draft, base?.definition));
   const field = (name: string, label: string, value: string, onChange: (v: string) => void, extra: { disabled?: boolean; placeholder?: string } = {}): ReactNode => (
     <label>
       {label}
@@ -122,40 +86,14 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
         Guardrail
       </label>
       {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
-      <div className="actions">
-        {conflict ? (
-          <button type="button" onClick={() => void reload()}>
-            Reload their version
-          </button>
-        ) : null}
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" className="primary" onClick={() => void submit()}>
-          {base === undefined ? 'Create metric' : 'Save metric'}
-        </button>
-      </div>
+      <FormActions form={form} noun="metric" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );
 }
 
 /** Metrics experiments measure, from tracked events. */
 export default function Metrics(): ReactNode {
-  const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.listAll(project, 'metrics'), [client, project, refreshTick]);
-  const [editing, setEditing] = useState<Stored<Metric> | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<Stored<Metric> | null>(null);
-  const [deleteError, setDeleteError] = useState<unknown>(null);
-  const remove = async (m: Stored<Metric>): Promise<void> => {
-    setDeleting(null);
-    setDeleteError(null);
-    try {
-      await client.remove(project, 'metrics', m.key, m.version);
-    } catch (e) {
-      setDeleteError(e);
-    }
-    reload();
-  };
+  const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('metrics');
   return (
     <>
       <div className="page-head">

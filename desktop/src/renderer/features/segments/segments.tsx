@@ -1,11 +1,9 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError } from '@xp/shared';
 import type { Segment, Stored } from '@xp/shared';
-import { useSession } from '../../app/session.js';
-import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
+import { FieldError, invalidProps } from '../../lib/field-errors.js';
 import { formatCount, formatTime } from '../../lib/format.js';
-import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, targetingToRows, validateRows } from '../flags/condition-model.js';
@@ -56,48 +54,19 @@ function definitionOf(d: Draft): { definition: Record<string, unknown> } | { fie
 
 /** Creates a segment, or edits one from the version it was opened at (If-Match). */
 export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<Segment>; onClose: () => void; onSaved: () => void }): ReactNode {
-  const { client, project } = useSession();
-  const [base, setBase] = useState(existing);
-  const [draft, setDraft] = useState<Draft>(() => draftOf(existing));
-  const [error, setError] = useState<unknown>(null);
+  const form = useDefinitionForm('segments', existing, draftOf, onSaved);
+  const { base, draft, set, error, fields } = form;
   const [local, setLocal] = useState<{ field: string; message: string } | null>(null);
-  const set = (patch: Partial<Draft>): void => {
-    setDraft((d) => ({ ...d, ...patch }));
-  };
-  const fields = fieldErrors(error);
   const msg = (field: string): string | undefined => (local?.field === field ? local.message : fields.get(field));
-  const conflict = error instanceof ApiError && error.status === 409;
   const submit = async (): Promise<void> => {
-    setError(null);
+    form.clearError();
     setLocal(null);
     const result = definitionOf(draft);
     if ('field' in result) {
       setLocal(result);
       return;
     }
-    try {
-      if (base === undefined) {
-        await client.create(project, 'segments', result.definition);
-      } else {
-        await client.replace(project, 'segments', base.key, result.definition, base.version);
-      }
-      onSaved();
-    } catch (e) {
-      setError(e);
-    }
-  };
-  const reload = async (): Promise<void> => {
-    if (base === undefined) {
-      return;
-    }
-    try {
-      const latest = await client.get(project, 'segments', base.key);
-      setBase(latest);
-      setDraft(draftOf(latest));
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
+    await form.save(result.definition);
   };
   const conditionMessage = msg('condition') ?? msg('values');
   return (
@@ -148,40 +117,14 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
       )}
       <FieldError id="segment-condition-error" message={conditionMessage} />
       {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
-      <div className="actions">
-        {conflict ? (
-          <button type="button" onClick={() => void reload()}>
-            Reload their version
-          </button>
-        ) : null}
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" className="primary" onClick={() => void submit()}>
-          {base === undefined ? 'Create segment' : 'Save segment'}
-        </button>
-      </div>
+      <FormActions form={form} noun="segment" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );
 }
 
 /** Saved segments reused by flag rules and experiments. */
 export default function Segments(): ReactNode {
-  const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.listAll(project, 'segments'), [client, project, refreshTick]);
-  const [editing, setEditing] = useState<Stored<Segment> | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<Stored<Segment> | null>(null);
-  const [deleteError, setDeleteError] = useState<unknown>(null);
-  const remove = async (s: Stored<Segment>): Promise<void> => {
-    setDeleting(null);
-    setDeleteError(null);
-    try {
-      await client.remove(project, 'segments', s.key, s.version);
-    } catch (e) {
-      setDeleteError(e);
-    }
-    reload();
-  };
+  const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('segments');
   return (
     <>
       <div className="page-head">

@@ -123,6 +123,14 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
     }
     return api;
   };
+  /** The API, project, a known flag and one of its environments, asked for in that order; undefined once any is missing. */
+  const flagInEnvironment = async (arg: unknown): Promise<{ api: FlagApi; project: string; flag: FlagSummary; environment: string } | undefined> => {
+    const api = await apiOrError();
+    const project = projectOrError();
+    const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
+    const environment = flag === undefined ? undefined : await pickEnvironment(flag);
+    return api === undefined || project === undefined || flag === undefined || environment === undefined ? undefined : { api, project, flag, environment };
+  };
 
   const webConsoleUrl = (key: string): string | undefined => {
     const settings = deps.settings();
@@ -150,13 +158,11 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       host.showInformation('xp: signed out');
     },
     [CommandId.ToggleFlag]: async (arg) => {
-      const api = await apiOrError();
-      const project = projectOrError();
-      const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
-      const environment = flag === undefined ? undefined : await pickEnvironment(flag);
-      if (api === undefined || project === undefined || flag === undefined || environment === undefined) {
+      const target = await flagInEnvironment(arg);
+      if (target === undefined) {
         return;
       }
+      const { api, project, flag, environment } = target;
       try {
         const current = await api.get(project, 'flags', flag.key);
         const enabled = current.definition.environments[environment]?.enabled ?? false;
@@ -168,13 +174,11 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       }
     },
     [CommandId.ChangeRollout]: async (arg) => {
-      const api = await apiOrError();
-      const project = projectOrError();
-      const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
-      const environment = flag === undefined ? undefined : await pickEnvironment(flag);
-      if (api === undefined || project === undefined || flag === undefined || environment === undefined) {
+      const target = await flagInEnvironment(arg);
+      if (target === undefined) {
         return;
       }
+      const { api, project, flag, environment } = target;
       try {
         const current = await api.get(project, 'flags', flag.key);
         const env = current.definition.environments[environment];

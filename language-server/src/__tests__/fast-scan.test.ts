@@ -1,0 +1,213 @@
+/**
+ * The lexical fast path against the pure tree-sitter path: on the fixtures, a bench-shaped generated
+ * workspace and adversarial sources, fast path + fallback must find exactly what parsing finds.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { WorkspaceIndex } from '../indexer/index.js';
+import { MethodTable } from '../indexer/extract.js';
+import { scanReferences } from '../indexer/fast-scan.js';
+import type { Language } from '../indexer/types.js';
+import { languageOf } from '../indexer/types.js';
+import { FIXTURE_FILES } from '../testing/index.js';
+
+const ROOT = '/virtual';
+
+async function compare(files: Readonly<Record<string, string>>, wrappers: readonly string[] = ['useFlag']): Promise<{ scanned: number; parsed: number }> {
+  const fast = new WorkspaceIndex(ROOT, { wrapperFunctions: wrappers });
+  const pure = new WorkspaceIndex(ROOT, { wrapperFunctions: wrappers, fastPath: false });
+  for (const [rel, text] of Object.entries(files)) {
+    const file = path.join(ROOT, rel);
+    const a = await fast.indexText(file, text);
+    const b = await pure.indexText(file, text);
+    expect({ rel, index: a }).toEqual({ rel, index: b });
+  }
+  expect(pure.stats.scanned).toBe(0);
+  return fast.stats;
+}
+
+type Lang = 'ts' | 'tsx' | 'js' | 'py' | 'go' | 'java';
+
+/** The bench's shapes (bench/src/language-server.ts): filler code plus one SDK call per file. */
+function benchLike(count: number): Record<string, string> {
+  const langs: Lang[] = ['ts', 'tsx', 'js', 'py', 'go', 'java'];
+  const out: Record<string, string> = {};
+  for (let n = 0; n < count; n++) {
+    const lang = langs[n % langs.length]!;
+    const key = `bench-flag-${String(n % 200).padStart(3, '0')}`;
+    const filler: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      filler.push(
+        lang === 'py'
+          ? `    total_${i} = sum(x * ${i} for x in range(${n % 97})) + len("item-${i}")`
+          : lang === 'go'
+            ? `\ttotal${i} := compute(${i}, "item-${i}", ${n % 97})\n\t_ = total${i}`
+            : lang === 'java'
+              ? `    int total${i} = compute(${i}, "item-${i}", ${n % 97});`
+              : `  const total${i} = items.map((x) => x * ${i}).filter((x) => x > ${n % 97}).join('item-${i}');`,
+      );
+    }
+    const call =
+      lang === 'py'
+        ? `    if client.is_feature_enabled("${key}", user):\n        count += 1`
+        : lang === 'go'
+          ? `\tif c.IsFeatureEnabled("${key}", user) {\n\t\tcount++\n\t}`
+          : lang === 'java'
+            ? `    if (client.isFeatureEnabled("${key}", user)) { count++; }`
+            : n % 4 === 0
+              ? `  const v = await client.getVariant('${key}', user);\n  if (v === 'on') { count++; }`
+              : `  if (client.isFeatureEnabled('${key}', user)) { count++; }`;
+    const body = `${filler.join('\n')}\n${call}`;
+    out[`pkg/file${n}.${lang}`] =
+      lang === 'py'
+        ? `def handler_${n}(client, user, items):\n    count = 0\n${body}\n    return count\n`
+        : lang === 'go'
+          ? `package gen\n\nfunc Handler${n}(c *Client, user string) int {\n\tcount := 0\n${body}\n\treturn count\n}\n`
+          : lang === 'java'
+            ? `class Handler${n} {\n  int run(Client client, String user) {\n    int count = 0;\n${body}\n    return count;\n  }\n}\n`
+            : `export async function handler${n}(user, items) {\n  let count = 0;\n${body}\n  return count;\n}\n`;
+  }
+  return out;
+}
+
+/** Keys in comments and strings, look-alike calls, nesting, escapes, multi-line calls, per language. */
+const ADVERSARIAL: Readonly<Record<string, string>> = {
+  'a/comments.ts': [
+    "// client.getVariant('in-comment', u)",
+    "/* client.isFeatureEnabled('block-comment', u) */",
+    "const s = \"client.getVariant('in-string', u)\";",
+    "const t = `client.getVariant('in-template', u) ${client.getVariant('in-substitution', u)}`;",
+    "const r = /getVariant\\('in-regex'/.test(s);",
+    "const v = client.getVariant('real-one', u); // getVariant('after')",
+    "if (v === 'a' || v !== \"b\") {}",
+    '',
+  ].join('\n'),
+  'a/nested.ts': [
+    "const x = client.getVariant('outer', client.getVariant('inner', u));",
+    "wrap(client.isFeatureEnabled('arg', u), 2);",
+    "const y = client.getVariant(",
+    "  'multi-line',",
+    '  user,',
+    ');',
+    "if (y === 'on') {}",
+    "const z = client.getVariant('esc\\'aped', u);",
+    "const w = client.getVariant(\"it's\", u);",
+    "const q = client.getVariant('with space', u);",
+    "const e = client.getVariant('', u);",
+    "const p = client.getVariant('trailing', u,);",
+    "client.getVariant('direct', u) === 'blue';",
+    '',
+  ].join('\n'),
+  'a/defs.ts': [
+    'class C {',
+    '  getVariant(key: string) { return key; }',
+    "  x = this.getVariant('field-init');",
+    '}',
+    "function isEnabled(k) { return getVariant<string>('generic'); }",
+    "const o = client?.getVariant('optional', u);",
+    "switch (client.getVariant('sw', u)) { case 'a': break; }",
+    '',
+  ].join('\n'),
+  'a/unicode.ts': [
+    "const café = 'é'; const v = client.getVariant('après-ski', u); // ünïcode",
+    "const 名前 = client.getVariant('name-flag', u); if (名前 === 'on') {}",
+    "const emoji = '😀'; const k = client.getVariant('emoji-flag', u);",
+    '',
+  ].join('\n'),
+  'a/jsx.tsx': "export const B = () => <p>Don't call getVariant('not-a-call')</p>;\nconst n = client.getVariant('tsx-flag', u);\n",
+  'a/plain.js': "const a = client.getBooleanValue('js-flag', false);\nconst b = 10 / 2 / client.getNumberValue('num-flag', 0);\nexport default { f: getValue(`tpl-key`, 1) };\n",
+  'b/strings.py': [
+    '"""client.get_variant("docstring", u)"""',
+    "x = '''",
+    "client.get_variant('triple', u)",
+    "'''",
+    'y = f"{client.get_variant(\'fstring\', u)}"',
+    'v = client.get_variant("py-flag", u)',
+    'if v == "green" or v != \'red\':',
+    '    pass',
+    'w = client.get_variant(r"raw-key", u)',
+    'z = client.get_variant(key="kw", user=u)',
+    'a = client.get_variant("concat" "enated", u)',
+    'b = client.get_value("lam", lambda a, b: a)',
+    'c = client.get_value("chain", u) if v in ("a", "b") else None',
+    '# client.get_variant("hash-comment", u)',
+    '',
+  ].join('\n'),
+  'c/main.go': [
+    'package main',
+    '// c.GetVariant("comment", u)',
+    'var raw = `c.GetVariant("raw-string", u)`',
+    'func f() {',
+    '\tv := c.GetVariant("go-flag", u)',
+    '\tif v == "blue" {',
+    '\t}',
+    '\tw, err := c.GetVariant(`raw-key`, u)',
+    '\tif w != "x" && err == nil {',
+    '\t}',
+    "\tr := 'x'",
+    '\tb, _ := of.BooleanValue(ctx, "ctx-first", false, nil)',
+    '\tswitch v { case "a", "b": }',
+    '}',
+    '',
+  ].join('\n'),
+  'd/App.java': [
+    'class App {',
+    '  // client.getVariant("comment", u)',
+    '  String block = """',
+    '    client.getVariant("text-block", u)',
+    '    """;',
+    '  void run() {',
+    '    String v = client.getVariant("java-flag", u);',
+    '    if ("green".equals(v) || v.equals("blue") || v == "red") {}',
+    '    char c = \'x\';',
+    '    client.getVariant("java-two", u).equals("x");',
+    '    Map<String, String> m = client.getValue("generic-arg", new HashMap<String, String>());',
+    '  }',
+    '}',
+    '',
+  ].join('\n'),
+};
+
+describe('lexical fast path', () => {
+  it('finds exactly what tree-sitter finds on the fixtures', async () => {
+    const files = Object.fromEntries(Object.entries(FIXTURE_FILES).filter(([rel]) => languageOf(rel) !== undefined));
+    const stats = await compare(files);
+    expect(stats.scanned + stats.parsed).toBeGreaterThan(0);
+  });
+
+  it('finds exactly what tree-sitter finds on adversarial sources', async () => {
+    const whole = await compare(ADVERSARIAL);
+    expect(whole.scanned).toBeGreaterThan(0);
+    expect(whole.parsed).toBeGreaterThan(0);
+    // Each adversarial file also alone, and each line alone, so one construct cannot hide behind another's fallback.
+    for (const [rel, text] of Object.entries(ADVERSARIAL)) {
+      const lines = text.split('\n');
+      const single: Record<string, string> = {};
+      lines.forEach((l, i) => {
+        single[rel.replace(/(\.\w+)$/, `-${i}$1`)] = l;
+      });
+      await compare(single);
+    }
+  });
+
+  it('settles the bench shapes without parsing and agrees with tree-sitter on them', async () => {
+    const stats = await compare(benchLike(300));
+    expect(stats.parsed).toBe(0);
+    expect(stats.scanned).toBe(300);
+  });
+
+  it('hands files it cannot settle to the parser', () => {
+    const methods = new MethodTable([]);
+    const cases: [Language, string][] = [
+      ['typescript', 'const K = "k"; client.getVariant(K, u);'],
+      ['typescript', "switch (v) { case 'a': } const v = client.getVariant('k', u);"],
+      ['python', 'client.get_variant(key="k")'],
+      ['go', 'of.BooleanValue(ctx, "k", false, nil)'],
+      ['java', 'client.getVariant(Flags.NAV, u);'],
+    ];
+    for (const [lang, text] of cases) {
+      expect({ text, scanned: scanReferences(lang, '/x', text, methods) }).toEqual({ text, scanned: undefined });
+    }
+    expect(scanReferences('typescript', '/x', "client.getVariant('k', u);", methods)?.references.map((r) => r.flagKey)).toEqual(['k']);
+  });
+});

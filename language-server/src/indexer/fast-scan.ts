@@ -1,0 +1,931 @@
+/**
+ * Lexical fast path of the indexer: a per-language tokenizer that understands comments and string
+ * literals, and finds `<method>(<string literal>, ...)` calls without a tree-sitter parse. It returns
+ * undefined whenever it meets something it cannot settle alone (a non-literal key, a construct whose
+ * parse it is not sure of, a comparison it cannot read), and the caller then parses the file.
+ * The equivalence test (fast-scan.test.ts) holds it to exactly the references tree-sitter finds.
+ */
+import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
+import type { ComparedVariation, FlagReference, Language, Range } from './types.js';
+
+const enum T {
+  Ident,
+  Number,
+  /** '...' / "..." (JS string, Go interpreted, Java string, Python string) */
+  Str,
+  /** A string-like token that is not the grammar's `string` node: template, raw, rune, char, f-string. */
+  OtherStr,
+  Punct,
+}
+
+interface Token {
+  readonly t: T;
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+  readonly line: number;
+}
+
+class Bail extends Error {}
+
+const PUNCT = ['>>>=', '===', '!==', '**=', '...', '<<=', '>>=', '>>>', '&&=', '||=', '??=', '==', '!=', '<=', '>=', '&&', '||', '??', '?.', '=>', ':=', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '<<', '>>', '++', '--', '->', '**', '//', '<-', '&^'];
+
+/** Characters that can follow the first character of a multi-character operator. */
+const OP_SECOND = new Set(Array.from('=&|?.>-<*/^:', (ch) => ch.charCodeAt(0)));
+
+const SPACE = /[ \t\r\f\v]*/y;
+const IDENT_REST = /[\w$\u0080-\uffff]*/y;
+const NUMBER_REST = /[\w$\u0080-\uffff.]*/y;
+
+function isIdStart(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c >= 128;
+}
+function isIdPart(c: number): boolean {
+  return isIdStart(c) || (c >= 48 && c <= 57);
+}
+
+const JS_REGEX_PREV_NOT = new Set([T.Ident, T.Number, T.Str, T.OtherStr]);
+const JS_KEYWORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void', 'throw', 'case', 'do', 'else', 'yield', 'await']);
+
+/**
+ * The tokenizer. The hot loop (`run`) is kept small and the rare constructs live in their own
+ * methods, so V8 optimizes it after a few files rather than a few hundred.
+ */
+class Lexer {
+  readonly tokens: Token[] = [];
+  /** Token indexes of identifiers that name a method. */
+  readonly calls: number[] = [];
+  /** Open and close token indexes of each bracket pair. */
+  readonly pairs: number[] = [];
+  /** Whether the file has a token a comparison needs (an equality operator, `switch`, `equals`...). */
+  comparing = false;
+  private readonly opens: number[] = [];
+  private i = 0;
+  private line = 0;
+  private readonly n: number;
+  // JS template nesting: 'b' for a brace, 't' for a template substitution.
+  private readonly stack: string[] = [];
+  private readonly js: boolean;
+  private readonly py: boolean;
+  private readonly go: boolean;
+  private readonly java: boolean;
+
+  constructor(
+    private readonly lang: Language,
+    private readonly text: string,
+    private readonly methods: ReadonlyMap<string, unknown>,
+  ) {
+    this.n = text.length;
+    this.js = lang === 'typescript' || lang === 'tsx' || lang === 'javascript';
+    this.py = lang === 'python';
+    this.go = lang === 'go';
+    this.java = lang === 'java';
+  }
+
+  run(): Token[] {
+    const { text, n, js, py, go } = this;
+    if (js && text.startsWith('#!')) {
+      const nl = text.indexOf('\n');
+      this.i = nl < 0 ? n : nl;
+    }
+    while (this.i < n) {
+      const i = this.i;
+      const c = text.charCodeAt(i);
+      if (c === 10) {
+        this.line++;
+        this.i++;
+        continue;
+      }
+      if (c === 32 || c === 9 || c === 13 || c === 12 || c === 11) {
+        // Runs of blanks and identifiers are matched by sticky regexes: native code from the first file on.
+        SPACE.lastIndex = i;
+        SPACE.test(text);
+        this.i = SPACE.lastIndex;
+        continue;
+      }
+      if ((py && c === 35) || (!py && c === 47 && text.charCodeAt(i + 1) === 47)) {
+        const nl = text.indexOf('\n', i);
+        this.i = nl < 0 ? n : nl;
+        continue;
+      }
+      if (isIdStart(c) && !(py && c === 36) && !(go && c === 36)) {
+        IDENT_REST.lastIndex = i + 1;
+        IDENT_REST.test(text);
+        const k = IDENT_REST.lastIndex;
+        if (py && (text[k] === '"' || text[k] === "'") && k - i <= 2 && this.pyPrefixed(i, k)) {
+          continue;
+        }
+        this.ident(i, k);
+        continue;
+      }
+      if (c >= 48 && c <= 57) {
+        NUMBER_REST.lastIndex = i + 1;
+        NUMBER_REST.test(text);
+        this.push(T.Number, i, NUMBER_REST.lastIndex);
+        this.i = NUMBER_REST.lastIndex;
+        continue;
+      }
+      if (c === 34 || c === 39) {
+        this.quotedToken(c);
+        continue;
+      }
+      if (!this.rare(c)) {
+        this.punct(c);
+      }
+    }
+    if (this.stack.length > 0 || this.opens.length > 0) {
+      throw new Bail();
+    }
+    return this.tokens;
+  }
+
+  private ident(i: number, k: number): void {
+    const text = this.text.slice(i, k);
+    if (this.methods.has(text)) {
+      this.calls.push(this.tokens.length);
+    } else if (COMPARE_WORDS.has(text)) {
+      this.comparing = true;
+    }
+    this.tokens.push({ t: T.Ident, text, start: i, end: k, line: this.line });
+    this.i = k;
+  }
+
+  private push(t: T, start: number, end: number, line = this.line): void {
+    // One-character strings come from V8's cache; slices would allocate.
+    this.tokens.push({ t, text: end === start + 1 ? this.text.charAt(start) : this.text.slice(start, end), start, end, line });
+  }
+
+  private countLines(from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      if (this.text.charCodeAt(k) === 10) {
+        this.line++;
+      }
+    }
+  }
+
+  /** Scans a quoted string body from `from` (after the opening quote); returns the index after the closing quote. */
+  private quoted(from: number, quote: string, escapes: boolean, multiline: boolean): number {
+    const { text, n } = this;
+    let k = from;
+    while (k < n) {
+      const ch = text.charAt(k);
+      if (escapes && ch === '\\') {
+        k += 2;
+        continue;
+      }
+      if (text.startsWith(quote, k)) {
+        return k + quote.length;
+      }
+      if (ch === '\n' && !multiline) {
+        throw new Bail();
+      }
+      k++;
+    }
+    throw new Bail();
+  }
+
+  /** A Python string with a prefix (r"", b'', f"""..."""); false when the identifier is not a prefix. */
+  private pyPrefixed(i: number, k: number): boolean {
+    const text = this.text;
+    const prefix = text.slice(i, k);
+    if (!/^[rRbBuUfF]{1,2}$/.test(prefix)) {
+      return false;
+    }
+    const ch = text.charAt(k);
+    const q = text.startsWith(ch.repeat(3), k) ? ch.repeat(3) : ch;
+    const raw = /[rR]/.test(prefix);
+    const end = this.quoted(k + q.length, q, !raw, q.length === 3);
+    const isF = /[fF]/.test(prefix);
+    if (isF && !balancedFString(text.slice(k + q.length, end - q.length))) {
+      throw new Bail();
+    }
+    const line = this.line;
+    this.countLines(k, end);
+    this.push(isF ? T.OtherStr : T.Str, i, end, line);
+    this.i = end;
+    return true;
+  }
+
+  private quotedToken(c: number): void {
+    const { text, i, py, java, go } = this;
+    const line = this.line;
+    const triple = text.slice(i, i + 3);
+    if (((py || java) && triple === '"""') || (py && triple === "'''")) {
+      const end = this.quoted(i + 3, triple, true, true);
+      this.countLines(i, end);
+      this.push(T.Str, i, end, line);
+      this.i = end;
+      return;
+    }
+    const end = this.quoted(i + 1, text.charAt(i), true, false);
+    // Go runes and Java chars are not the grammar's string node.
+    this.push((go || java) && c === 39 ? T.OtherStr : T.Str, i, end);
+    this.i = end;
+  }
+
+  /** Scans a JS template from `from` (after ` or }); returns [end, endsWithSubstitution]. */
+  private template(from: number): [number, boolean] {
+    const { text, n } = this;
+    let k = from;
+    while (k < n) {
+      const ch = text.charAt(k);
+      if (ch === '\\') {
+        k += 2;
+        continue;
+      }
+      if (ch === '`') {
+        return [k + 1, false];
+      }
+      if (ch === '$' && text.charAt(k + 1) === '{') {
+        return [k + 2, true];
+      }
+      k++;
+    }
+    throw new Bail();
+  }
+
+  private templatePart(from: number): void {
+    const i = this.i;
+    const line = this.line;
+    const [end, sub] = this.template(from);
+    this.countLines(i, end);
+    this.push(T.OtherStr, i, end, line);
+    if (sub) {
+      this.stack.push('t');
+    }
+    this.i = end;
+  }
+
+  /** Comments, templates, regular expressions and other rare starts; false for plain punctuation. */
+  private rare(c: number): boolean {
+    const { text, i, js, py, go } = this;
+    if (!py && c === 47 && text.charCodeAt(i + 1) === 42) {
+      const close = text.indexOf('*/', i + 2);
+      if (close < 0) {
+        throw new Bail();
+      }
+      this.countLines(i, close);
+      this.i = close + 2;
+      return true;
+    }
+    if (c === 96) {
+      if (go) {
+        const line = this.line;
+        const end = this.quoted(i + 1, '`', false, true);
+        this.countLines(i, end);
+        this.push(T.OtherStr, i, end, line);
+        this.i = end;
+        return true;
+      }
+      if (!js) {
+        throw new Bail();
+      }
+      this.templatePart(i + 1);
+      return true;
+    }
+    if (js && c === 125 && this.stack.length > 0 && this.stack[this.stack.length - 1] === 't') {
+      this.stack.pop();
+      this.templatePart(i + 1);
+      return true;
+    }
+    if (js && c === 47) {
+      return this.jsSlash();
+    }
+    if (py && c === 92) {
+      throw new Bail();
+    }
+    if (js && c === 60 && this.lang !== 'typescript') {
+      // JSX: text content is not code.
+      throw new Bail();
+    }
+    if (js && c === 35) {
+      // Private names (#x) are neither identifiers nor property identifiers.
+      let k = i + 1;
+      while (k < this.n && isIdPart(text.charCodeAt(k))) {
+        k++;
+      }
+      this.push(T.Punct, i, k);
+      this.i = k;
+      return true;
+    }
+    return false;
+  }
+
+  /** A JS regular expression literal (true) or a division sign (false). */
+  private jsSlash(): boolean {
+    const { text, i, n } = this;
+    const prev = this.tokens[this.tokens.length - 1];
+    if (prev?.text === '}') {
+      throw new Bail();
+    }
+    const regex = prev === undefined || (prev.t === T.Ident ? JS_KEYWORDS_BEFORE_EXPR.has(prev.text) : !JS_REGEX_PREV_NOT.has(prev.t) && prev.text !== ')' && prev.text !== ']');
+    if (!regex) {
+      return false;
+    }
+    let k = i + 1;
+    let cls = false;
+    while (k < n) {
+      const ch = text.charAt(k);
+      if (ch === '\n') {
+        throw new Bail();
+      }
+      if (ch === '\\') {
+        k += 2;
+        continue;
+      }
+      if (ch === '[') {
+        cls = true;
+      } else if (ch === ']') {
+        cls = false;
+      } else if (ch === '/' && !cls) {
+        break;
+      }
+      k++;
+    }
+    k++;
+    while (k < n && isIdPart(text.charCodeAt(k))) {
+      k++;
+    }
+    this.push(T.OtherStr, i, k);
+    this.i = k;
+    return true;
+  }
+
+  private punct(c: number): void {
+    const { text, i } = this;
+    const op = OP_SECOND.has(text.charCodeAt(i + 1)) ? PUNCT.find((p) => text.startsWith(p, i)) : undefined;
+    const end = i + (op?.length ?? 1);
+    if (this.js && c === 123) {
+      this.stack.push('b');
+    } else if (this.js && c === 125) {
+      this.stack.pop();
+    }
+    if (end === i + 1 && (c === 40 || c === 91 || c === 123)) {
+      this.opens.push(this.tokens.length);
+    } else if (end === i + 1 && (c === 41 || c === 93 || c === 125)) {
+      const o = this.opens.pop();
+      if (o === undefined || this.tokens[o]!.text !== CLOSE[text.charAt(i)]) {
+        throw new Bail();
+      }
+      this.pairs.push(o, this.tokens.length);
+    } else if (EQ_OPS[this.lang].has(text.slice(i, end))) {
+      this.comparing = true;
+    }
+    this.push(T.Punct, i, end);
+    this.i = end;
+  }
+}
+
+/** Identifiers that make a file's comparisons worth reading. */
+const COMPARE_WORDS = new Set(['switch', 'match', 'equals', 'in', 'is']);
+
+/** An f-string's replacement fields are balanced and hold no quote (which the naive scan would have cut short). */
+function balancedFString(body: string): boolean {
+  let depth = 0;
+  for (let k = 0; k < body.length; k++) {
+    const ch = body[k]!;
+    if (ch === '{') {
+      if (depth === 0 && body[k + 1] === '{') {
+        k++;
+        continue;
+      }
+      depth++;
+    } else if (ch === '}') {
+      if (depth === 0) {
+        if (body[k + 1] === '}') {
+          k++;
+          continue;
+        }
+        return false;
+      }
+      depth--;
+    } else if (depth > 0 && (ch === '"' || ch === "'")) {
+      return false;
+    }
+  }
+  return depth === 0;
+}
+
+const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
+const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+interface Lit {
+  readonly value: string;
+  readonly range: Range;
+}
+
+/** The same rules as extract.ts `literalOf`, on a token. */
+function literalOfToken(tok: Token, pos: (offset: number) => { line: number; character: number }): Lit | undefined {
+  if (tok.text.includes('\n')) {
+    return undefined;
+  }
+  const m = STRING_PATTERN.exec(tok.text);
+  if (m === null) {
+    return undefined;
+  }
+  const value = m[3]!;
+  if (value.includes('\\') || value.includes('${')) {
+    return undefined;
+  }
+  const start = pos(tok.start);
+  const s = start.character + m[1]!.length + m[2]!.length;
+  return { value, range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + value.length } } };
+}
+
+/** Tokens that end an operand at equality precedence or lower, on their right. */
+const END_RIGHT: Readonly<Record<Language, ReadonlySet<string>>> = (() => {
+  const c = [')', ']', '}', ',', ';', '&&', '||', '?', ':'];
+  const js = new Set([...c, '??', '===', '==', '!==', '!=']);
+  return {
+    typescript: js,
+    tsx: js,
+    javascript: js,
+    python: new Set([')', ']', '}', ',', ':', 'and', 'or', 'if', 'else', 'for']),
+    go: new Set([...c, '{', '==', '!=']),
+    java: new Set([...c, '==', '!=']),
+  };
+})();
+/** Tokens that start an operand at equality precedence or lower, on their left. */
+const START_LEFT: Readonly<Record<Language, ReadonlySet<string>>> = (() => {
+  const c = ['(', '[', '{', ',', ';', '=', '&&', '||', '?', ':', 'return'];
+  const js = new Set([...c, '??', '=>', 'case', '}']);
+  return {
+    typescript: js,
+    tsx: js,
+    javascript: js,
+    python: new Set(['(', '[', '{', ',', ':', '=', 'and', 'or', 'not', 'if', 'elif', 'while', 'return', 'assert', 'else']),
+    go: new Set([...c, ':=', 'if', 'case', '}']),
+    java: new Set([...c, '}']),
+  };
+})();
+const EQ_OPS: Readonly<Record<Language, ReadonlySet<string>>> = (() => {
+  const js = new Set(['===', '==', '!==', '!=']);
+  return {
+    typescript: js,
+    tsx: js,
+    javascript: js,
+    python: new Set(['==', '!=', '<', '>', '<=', '>=', 'in', 'is', '<>']),
+    go: new Set(['==', '!=']),
+    java: new Set(['==', '!=']),
+  };
+})();
+
+interface Fact {
+  readonly lhs: string;
+  readonly str: Token;
+  readonly at: number;
+}
+
+function normalise(text: string): string {
+  return text.replace(/\s+/g, '');
+}
+
+const CLOSE: Readonly<Record<string, string>> = { ')': '(', ']': '[', '}': '{' };
+const OPEN: Readonly<Record<string, string>> = { '(': ')', '[': ']', '{': '}' };
+
+/**
+ * The references of one file without a parse, or undefined when the file needs the tree-sitter path.
+ * `methods` decides which calls count, as in extractReferences.
+ */
+export function scanReferences(language: Language, file: string, text: string, methods: MethodTable): FileIndex | undefined {
+  try {
+    return scan(language, file, text, methods);
+  } catch (e) {
+    if (e instanceof Bail) {
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function scan(lang: Language, file: string, text: string, methods: MethodTable): FileIndex {
+  const lexer = new Lexer(lang, text, methods.methods);
+  const toks = lexer.run();
+  const js = lang === 'typescript' || lang === 'tsx' || lang === 'javascript';
+  const py = lang === 'python';
+  const go = lang === 'go';
+  const java = lang === 'java';
+  // Matching brackets.
+  const match = new Int32Array(toks.length).fill(-1);
+  for (let k = 0; k < lexer.pairs.length; k += 2) {
+    const o = lexer.pairs[k]!;
+    const c = lexer.pairs[k + 1]!;
+    match[o] = c;
+    match[c] = o;
+  }
+
+  let lineStarts: number[] | undefined;
+  const pos = (offset: number): { line: number; character: number } => {
+    if (lineStarts === undefined) {
+      lineStarts = [0];
+      for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) {
+        lineStarts.push(k + 1);
+      }
+    }
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid]! <= offset) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return { line: lo, character: offset - lineStarts[lo]! };
+  };
+  const range = (start: number, end: number): Range => ({ start: pos(start), end: pos(end) });
+  const isP = (k: number, s: string): boolean => {
+    const tk = toks[k];
+    return tk !== undefined && tk.t === T.Punct && tk.text === s;
+  };
+  const isKeywordish = (tk: Token): boolean => tk.t === T.Ident && KEYWORDS[lang].has(tk.text);
+
+  /** Start index of the postfix expression (a.b, a.b(...), a[0]) ending at token `k`, or -1 when it is not one. */
+  const postfixStart = (k: number): number => {
+    let j = k;
+    for (;;) {
+      const tk = toks[j];
+      if (tk === undefined) {
+        return -1;
+      }
+      if (tk.t === T.Punct && (tk.text === ')' || tk.text === ']')) {
+        const o = match[j]!;
+        if (o <= 0 || toks[o - 1]!.t !== T.Ident || isKeywordish(toks[o - 1]!)) {
+          return -1;
+        }
+        j = o - 1;
+        continue;
+      }
+      if (tk.t !== T.Ident || (isKeywordish(tk) && !SELF[lang].has(tk.text))) {
+        return -1;
+      }
+      if (isP(j - 1, '.')) {
+        j -= 2;
+        continue;
+      }
+      return j;
+    }
+  };
+  /** End index of the postfix expression starting at `k`, or -1. */
+  const postfixEnd = (k: number): number => {
+    const tk = toks[k];
+    if (tk === undefined || tk.t !== T.Ident || (isKeywordish(tk) && !SELF[lang].has(tk.text))) {
+      return -1;
+    }
+    let j = k;
+    for (;;) {
+      if (isP(j + 1, '(') || isP(j + 1, '[')) {
+        j = match[j + 1]!;
+        continue;
+      }
+      if (isP(j + 1, '.') && toks[j + 2]?.t === T.Ident) {
+        j += 2;
+        continue;
+      }
+      return j;
+    }
+  };
+  const slice = (a: number, b: number): string => text.slice(toks[a]!.start, toks[b]!.end);
+
+  // Comparison facts: every string comparison the comparisons query would match whose lhs the scanner can read.
+  let factsCache: Fact[] | undefined;
+  const facts = (): Fact[] => {
+    if (factsCache !== undefined) {
+      return factsCache;
+    }
+    const out: Fact[] = [];
+    const eq = EQ_OPS[lang];
+    const endRight = END_RIGHT[lang];
+    const startLeft = START_LEFT[lang];
+    const startsOperand = (k: number): boolean => {
+      const tk = toks[k];
+      return tk === undefined || (startLeft.has(tk.text) && (tk.t === T.Punct || tk.t === T.Ident));
+    };
+    const endsOperand = (k: number): boolean => {
+      const tk = toks[k];
+      return tk === undefined || (endRight.has(tk.text) && (tk.t === T.Punct || tk.t === T.Ident)) || (go && tk.line > toks[k - 1]!.line);
+    };
+    for (let k = 0; k < toks.length; k++) {
+      const tk = toks[k]!;
+      if (tk.t === T.Ident && (tk.text === 'switch' || tk.text === 'match') && (js || go)) {
+        throw new Bail();
+      }
+      if (java && tk.t === T.Ident && tk.text === 'equals' && isP(k - 1, '.') && isP(k + 1, '(')) {
+        const close = match[k + 1]!;
+        const objEnd = k - 2;
+        const objTok = toks[objEnd];
+        const argFirst = toks[k + 2];
+        const objIsStr = objTok?.t === T.Str && !isP(objEnd - 1, '.');
+        const argIsStr = argFirst?.t === T.Str && close === k + 3;
+        if (!objIsStr && !argIsStr) {
+          continue;
+        }
+        if (argIsStr) {
+          const s = postfixStart(objEnd);
+          if (s < 0) {
+            throw new Bail();
+          }
+          out.push({ lhs: normalise(slice(s, objEnd)), str: argFirst, at: toks[s]!.start });
+        }
+        if (objIsStr) {
+          const e = postfixEnd(k + 2);
+          if (e < 0 || e !== close - 1) {
+            throw new Bail();
+          }
+          out.push({ lhs: normalise(slice(k + 2, e)), str: objTok, at: objTok.start });
+        }
+        continue;
+      }
+      const isOp = (tk.t === T.Punct || (py && tk.t === T.Ident)) && eq.has(tk.text);
+      if (!isOp) {
+        continue;
+      }
+      if (py && (tk.text === 'in' || tk.text === 'is') && (isP(k - 1, 'not') || toks[k - 1]?.text === 'not' || toks[k + 1]?.text === 'not')) {
+        throw new Bail();
+      }
+      const left = toks[k - 1];
+      const right = toks[k + 1];
+      const leftStr = left?.t === T.Str;
+      const rightStr = right?.t === T.Str;
+      if (!leftStr && !rightStr) {
+        continue;
+      }
+      if (py && tk.text === 'in') {
+        // `for x in "abc"` is not a comparison; the scanner does not tell them apart.
+        throw new Bail();
+      }
+      if (rightStr) {
+        if (!endsOperand(k + 2)) {
+          throw new Bail();
+        }
+        const s = postfixStart(k - 1);
+        if (s < 0 && !leftStr) {
+          throw new Bail();
+        }
+        if (s >= 0) {
+          if (!startsOperand(s - 1)) {
+            throw new Bail();
+          }
+          out.push({ lhs: normalise(slice(s, k - 1)), str: right, at: toks[s]!.start });
+        }
+      }
+      if (leftStr && (!py || !rightStr)) {
+        if (!startsOperand(k - 2)) {
+          throw new Bail();
+        }
+        const e = postfixEnd(k + 1);
+        if (e < 0 && !rightStr) {
+          throw new Bail();
+        }
+        if (e >= 0) {
+          if (!endsOperand(e + 1)) {
+            throw new Bail();
+          }
+          if (!py) {
+            out.push({ lhs: normalise(slice(k + 1, e)), str: left, at: left.start });
+          }
+        }
+      }
+      if (py && leftStr) {
+        // Python's query only reads `lhs <op> "string"`; a string on the left is never the lhs we look for.
+        if (!startsOperand(k - 2)) {
+          throw new Bail();
+        }
+      }
+    }
+    out.sort((a, b) => a.at - b.at);
+    factsCache = out;
+    return out;
+  };
+
+  const methodNames = methods.methods;
+  const references: FlagReference[] = [];
+  const slots: KeySlotInfo[] = [];
+  for (const k of lexer.calls) {
+    const tk = toks[k]!;
+    const kind = methodNames.get(tk.text);
+    if (kind === undefined) {
+      continue;
+    }
+    // Every occurrence of a method name must be a call the scanner settles.
+    if (!isP(k + 1, '(')) {
+      throw new Bail();
+    }
+    let start = k;
+    if (isP(k - 1, '.')) {
+      start = postfixStart(k);
+      if (start < 0 || start === k) {
+        throw new Bail();
+      }
+      // Only plain member chains (a.b.method), not calls or indexes in the object.
+      for (let j = start; j < k; j++) {
+        if (toks[j]!.t !== T.Ident && !isP(j, '.')) {
+          throw new Bail();
+        }
+      }
+    }
+    const before = toks[start - 1];
+    if (before !== undefined && !chainMayFollow(lang, before, toks[start]!)) {
+      throw new Bail();
+    }
+    const openIdx = k + 1;
+    const closeIdx = match[openIdx]!;
+    const keyTok = toks[k + 2]!;
+    if (keyTok.t !== T.Str && keyTok.t !== T.OtherStr) {
+      throw new Bail();
+    }
+    if (!(isP(k + 3, ',') || k + 3 === closeIdx)) {
+      throw new Bail();
+    }
+    const lit = literalOfToken(keyTok, pos);
+    if (lit === undefined) {
+      throw new Bail();
+    }
+    // Count the arguments at depth 1.
+    let args = 1;
+    for (let j = k + 3; j < closeIdx; j++) {
+      const a = toks[j]!;
+      if (a.t === T.Punct && OPEN[a.text] !== undefined) {
+        j = match[j]!;
+        continue;
+      }
+      if (a.t === T.Punct && (a.text === '<' || a.text === '>' || a.text === '>>')) {
+        if (!go && !py && !(js && lang !== 'typescript')) {
+          throw new Bail();
+        }
+      }
+      if (py && a.text === 'lambda') {
+        throw new Bail();
+      }
+      if (isP(j, ',') && j + 1 < closeIdx) {
+        args++;
+      }
+    }
+    slots.push({ range: lit.range, kind, text: lit.value });
+    if (!KEY_PATTERN.test(lit.value)) {
+      continue;
+    }
+    const callText = normalise(slice(start, closeIdx));
+    let compared: ComparedVariation[] = [];
+    const all = lexer.comparing ? facts() : [];
+    if (all.length > 0) {
+      const binding = bindingOf(lang, toks, start, closeIdx, match);
+      if (all.some((f) => f.lhs === callText)) {
+        throw new Bail();
+      }
+      if (binding === null) {
+        throw new Bail();
+      }
+      if (binding !== undefined) {
+        compared = [];
+        for (const f of all) {
+          if (f.lhs === binding) {
+            const l = literalOfToken(f.str, pos);
+            if (l !== undefined) {
+              compared.push({ name: l.value, range: l.range });
+            }
+          }
+        }
+      }
+    }
+    const callStart = pos(toks[start]!.start);
+    references.push({
+      file,
+      language: lang,
+      flagKey: lit.value,
+      kind,
+      method: tk.text,
+      range: range(keyTok.start, keyTok.end),
+      keyRange: lit.range,
+      viaConstant: false,
+      callRange: range(toks[start]!.start, toks[closeIdx]!.end),
+      snippet: lineText(text, toks[start]!.start - callStart.character).trim().slice(0, 200),
+      compared,
+      argumentCount: args,
+    });
+  }
+  return { file, references, slots };
+}
+
+function lineText(text: string, lineStart: number): string {
+  const end = text.indexOf('\n', lineStart);
+  return text.slice(lineStart, end < 0 ? text.length : end);
+}
+
+const KEYWORDS: Readonly<Record<Language, ReadonlySet<string>>> = (() => {
+  const js = new Set(['const', 'let', 'var', 'function', 'return', 'if', 'else', 'for', 'while', 'do', 'switch', 'case', 'default', 'break', 'continue', 'new', 'delete', 'typeof', 'instanceof', 'in', 'of', 'void', 'throw', 'try', 'catch', 'finally', 'class', 'extends', 'super', 'this', 'import', 'export', 'from', 'as', 'async', 'await', 'yield', 'static', 'get', 'set', 'public', 'private', 'protected', 'readonly', 'abstract', 'interface', 'type', 'enum', 'declare', 'namespace', 'module', 'satisfies', 'keyof', 'null', 'undefined', 'true', 'false', 'with', 'debugger', 'implements', 'override']);
+  return {
+    typescript: js,
+    tsx: js,
+    javascript: js,
+    python: new Set(['def', 'class', 'return', 'if', 'elif', 'else', 'for', 'while', 'in', 'is', 'not', 'and', 'or', 'lambda', 'await', 'async', 'yield', 'import', 'from', 'as', 'with', 'try', 'except', 'finally', 'raise', 'pass', 'break', 'continue', 'global', 'nonlocal', 'del', 'assert', 'None', 'True', 'False', 'print', 'exec', 'match', 'case', 'self']),
+    go: new Set(['func', 'return', 'if', 'else', 'for', 'range', 'switch', 'case', 'default', 'go', 'defer', 'var', 'const', 'type', 'struct', 'interface', 'map', 'chan', 'package', 'import', 'select', 'break', 'continue', 'goto', 'fallthrough', 'nil', 'true', 'false']),
+    java: new Set(['class', 'interface', 'enum', 'record', 'return', 'if', 'else', 'for', 'while', 'do', 'switch', 'case', 'default', 'new', 'this', 'super', 'throw', 'try', 'catch', 'finally', 'public', 'private', 'protected', 'static', 'final', 'abstract', 'void', 'int', 'long', 'boolean', 'double', 'float', 'char', 'byte', 'short', 'import', 'package', 'extends', 'implements', 'instanceof', 'null', 'true', 'false', 'var', 'yield', 'synchronized', 'assert', 'break', 'continue']),
+  };
+})();
+/** Keywords that may head a member chain (`this.client.getVariant(...)`). */
+const SELF: Readonly<Record<Language, ReadonlySet<string>>> = {
+  typescript: new Set(['this']),
+  tsx: new Set(['this']),
+  javascript: new Set(['this']),
+  python: new Set(['self']),
+  go: new Set(),
+  java: new Set(['this']),
+};
+/** Keywords after which a call expression starts. */
+const BEFORE_CALL: Readonly<Record<Language, ReadonlySet<string>>> = (() => {
+  const js = new Set(['return', 'await', 'typeof', 'void', 'throw', 'case', 'else', 'do', 'in', 'of']);
+  return {
+    typescript: js,
+    tsx: js,
+    javascript: js,
+    python: new Set(['return', 'await', 'if', 'elif', 'while', 'not', 'and', 'or', 'in', 'else', 'assert', 'yield']),
+    go: new Set(['return', 'if', 'case']),
+    java: new Set(['return', 'case', 'throw']),
+  };
+})();
+const PUNCT_NOT_BEFORE_CALL = new Set(['.', '?.', ')', ']', '@', '#', '::', '->', '...', '<', '>', '>>']);
+
+/** Whether a call chain starting at `first` can follow `before` as the start of an expression. */
+function chainMayFollow(lang: Language, before: Token, first: Token): boolean {
+  if (before.t === T.Ident) {
+    return BEFORE_CALL[lang].has(before.text);
+  }
+  if (before.t === T.Punct) {
+    if (before.text === '}') {
+      return before.line < first.line;
+    }
+    return !PUNCT_NOT_BEFORE_CALL.has(before.text) && !before.text.startsWith('#');
+  }
+  // A template part before a substitution's call.
+  return before.t === T.OtherStr && before.text.endsWith('${');
+}
+
+/**
+ * The variable a call's result is assigned to: a name, undefined when it is certainly not assigned,
+ * null when the scanner cannot tell.
+ */
+function bindingOf(lang: Language, toks: readonly Token[], start: number, close: number, match: Int32Array): string | undefined | null {
+  let s = start;
+  let e = close;
+  for (;;) {
+    const p = toks[s - 1];
+    if (p?.t === T.Ident && p.text === 'await' && lang !== 'go' && lang !== 'java') {
+      s--;
+      continue;
+    }
+    if (p?.t === T.Punct && p.text === '(' && match[s - 1] === e + 1) {
+      const pp = toks[s - 2];
+      if (pp !== undefined && (pp.t === T.Ident || pp.text === ')' || pp.text === ']')) {
+        break;
+      }
+      s--;
+      e++;
+      continue;
+    }
+    break;
+  }
+  const next = toks[e + 1];
+  if (next !== undefined && ['as', 'satisfies', '!'].includes(next.text)) {
+    return null;
+  }
+  const p = toks[s - 1];
+  if (p === undefined || p.t !== T.Punct) {
+    return undefined;
+  }
+  if (p.text === ',' && lang === 'go') {
+    return null;
+  }
+  if (p.text !== '=' && p.text !== ':=') {
+    return /^[-+*/%&|^<>]=$|^(<<|>>|>>>|\*\*|&&|\|\||\?\?|&\^)=$/.test(p.text) ? null : undefined;
+  }
+  // The assigned value must end at the call.
+  const endsHere = next === undefined || [';', ',', '}', ')'].includes(next.text) || (next.line > toks[e]!.line && (lang === 'python' || lang === 'go' || next.t === T.Ident));
+  if (!endsHere) {
+    return next.t === T.Punct && ['.', '(', '[', '?.'].includes(next.text) ? undefined : null;
+  }
+  // The left side: one identifier after a statement start or declaration keyword.
+  const name = toks[s - 2];
+  const head = toks[s - 3];
+  if (name?.t !== T.Ident) {
+    return null;
+  }
+  if (lang === 'go' && p.text === ':=' && head?.text === ',') {
+    return null;
+  }
+  if (['const', 'let', 'var'].includes(head?.text ?? '')) {
+    return name.text;
+  }
+  // A JavaScript class field (`x = call()` in a class body) is not an assignment.
+  if ((lang === 'typescript' || lang === 'tsx' || lang === 'javascript') && toks.some((t) => t.t === T.Ident && t.text === 'class')) {
+    return null;
+  }
+  if (head === undefined || head.line < name.line || [';', '{', '}', '('].includes(head.text)) {
+    return name.text;
+  }
+  if (lang === 'java' && (head.t === T.Ident || head.text === '>' || head.text === ']')) {
+    return name.text;
+  }
+  return null;
+}

@@ -1,24 +1,10 @@
-import type { Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
 import { ARCHIVE_BUFFERING, ARCHIVE_PREFIX } from '../event-archive.js';
 import { SHARED_CACHE_PORT } from '../shared-cache.js';
-import { synthXp } from './synth-helpers.js';
-
-const asStack = (s: unknown): Stack => s as Stack;
-type Templates = Record<keyof XpStacks, Template>;
-
-function templates(stacks: XpStacks): Templates {
-  return Object.fromEntries(Object.entries(stacks).map(([k, s]) => [k, Template.fromStack(asStack(s))])) as Templates;
-}
-
-function nagFindings(stacks: XpStacks): string[] {
-  return Object.values(stacks).flatMap((s) => {
-    const a = Annotations.fromStack(asStack(s));
-    return [...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => `${m.id}: ${JSON.stringify(m.entry.data).slice(0, 200)}`);
-  });
-}
+import { nagFindings, synthXp, templates } from './synth-helpers.js';
+import type { Templates } from './synth-helpers.js';
 
 type Resource = { Properties: Record<string, any> };
 const resources = (t: Template, type: string): Resource[] => Object.values(t.findResources(type)) as Resource[];

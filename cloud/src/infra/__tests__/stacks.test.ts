@@ -1,15 +1,11 @@
-import type { Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
 import { PIPELINE_MAPPING } from '../pipeline-stack.js';
 import { THRESHOLDS } from '../observability-stack.js';
 import { policyStatements, wildcardViolations } from './iam-scan.js';
-import { synthXp } from './synth-helpers.js';
-
-type Templates = Record<keyof XpStacks, Template>;
-
-const asStack = (s: unknown): Stack => s as Stack;
+import { asStack, nagFindings, synthXp, templates } from './synth-helpers.js';
+import type { Templates } from './synth-helpers.js';
 
 /** How many resources of `type` match `properties` (and optional resource attributes such as DeletionPolicy). */
 function count(t: Template, type: string, properties: Record<string, unknown>, attributes: Record<string, unknown> = {}): number {
@@ -31,7 +27,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const built = synthXp();
     built.app.synth();
     stacks = built.stacks;
-    t = Object.fromEntries(Object.entries(stacks).map(([k, s]) => [k, Template.fromStack(asStack(s))])) as Templates;
+    t = templates(stacks);
   });
 
   it('synthesizes seven stacks named after the stage', () => {
@@ -47,10 +43,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
   });
 
   it('has no unsuppressed cdk-nag AwsSolutions finding, and every suppression gives a reason', () => {
-    const findings = Object.values(stacks).flatMap((s) => {
-      const a = Annotations.fromStack(asStack(s));
-      return [...a.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')), ...a.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))].map((m) => `${m.id}: ${JSON.stringify(m.entry.data).slice(0, 160)}`);
-    });
+    const findings = nagFindings(stacks);
     const suppressions = Object.values(t).flatMap((template) =>
       Object.values(template.toJSON().Resources as Record<string, { Metadata?: { cdk_nag?: { rules_to_suppress?: { id: string; reason: string }[] } } }>).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []),
     );

@@ -31,13 +31,13 @@ function contentHash(ruleset: Ruleset): string {
  * transaction with a validation error; an environment whose content did not change keeps its version.
  */
 export async function stageRulesets(tx: Queryable, projectId: string, now: Date, only?: readonly string[]): Promise<StagedRuleset[]> {
-  const [flags, segments, experiments, holdouts, envs] = await Promise.all([
-    flagsRepo.all(tx, projectId),
-    segmentsRepo.all(tx, projectId, true),
-    experimentsRepo.all(tx, projectId, true),
-    holdoutsRepo.all(tx, projectId, true),
-    environments.list(tx, projectId),
-  ]);
+  // One after another: a transaction is one connection, which runs one query at a time anyway (pg
+  // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
+  const flags = await flagsRepo.all(tx, projectId);
+  const segments = await segmentsRepo.all(tx, projectId, true);
+  const experiments = await experimentsRepo.all(tx, projectId, true);
+  const holdouts = await holdoutsRepo.all(tx, projectId, true);
+  const envs = await environments.list(tx, projectId);
   const staged: StagedRuleset[] = [];
   for (const env of envs) {
     if (only !== undefined && !only.includes(env.key)) {

@@ -88,11 +88,12 @@ describe('retries', () => {
 
     c.trackEvent('click', 'u1');
     void c.flush();
-    await eventually(() => s.eventPosts.length >= 3);
+    // Three attempts with growing backoff: give them room on a loaded machine.
+    await eventually(() => s.eventPosts.length >= 3, 10_000);
     s.eventsMode = 'ok';
     await eventually(() => s.events.length === 1, 10_000); // the next retry may be a full backoff away under load
     // The server has the event before the client has read its reply; wait for the client's books too.
-    await eventually(() => c.getStats().sentEvents === 1);
+    await eventually(() => c.getStats().sentEvents === 1, 10_000);
 
     expect(s.eventPosts.slice(0, 3).map((p) => p.status)).toEqual([500, 500, 500]);
     expect(c.getStats()).toMatchObject({ sentEvents: 1, droppedEvents: 0, queuedEvents: 0 });

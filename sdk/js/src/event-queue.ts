@@ -82,9 +82,10 @@ export class EventQueue {
     this.flushing = this.drain(options).finally(() => {
       this.flushing = undefined;
       if (this.queue.length > 0) {
-        // Whatever is left (a retry, or events queued meanwhile) goes out at the next due time.
+        // Whatever is left goes out at the next due time: a pending retry at retryAt (at once if a
+        // slow process let that moment pass), events queued meanwhile after the flush interval.
         const wait = this.retryAt - clock();
-        this.schedule(wait > 0 ? wait : this.o.flushIntervalMs);
+        this.schedule(this.failures > 0 ? Math.max(0, wait) : wait > 0 ? wait : this.o.flushIntervalMs);
       }
     });
     return this.flushing;

@@ -11,12 +11,12 @@ import { errorResponse } from '../http/errors.js';
 import { sdkOutcomes } from '../http/sdk/sdk-outcomes.js';
 import { mountSdkRoutes } from '../http/sdk/sdk-routes.js';
 import type { SdkOptions } from '../http/sdk/sdk-routes.js';
-import { createKinesisEventSink } from '../store/event-sink.js';
+import { createKinesisEventSink, createKinesisPutClient } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { httpHandler } from './lambda-http.js';
 import type { HttpHandler } from './lambda-http.js';
 import { EmfMetrics } from './metrics.js';
-import { EnvVar, connectDatabase, createKinesisClient, functionLogger, optional, required, stageOf } from './runtime.js';
+import { EnvVar, connectDatabase, functionLogger, optional, required, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
 /** The SDK-only Hono app with EMF metrics per request. */
@@ -45,7 +45,7 @@ export async function evaluationDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?:
     now: () => new Date(),
     newId: () => randomUUID(),
     logger: functionLogger(),
-    events: createKinesisEventSink({ client: createKinesisClient(optional(env, EnvVar.KinesisEndpoint)), streamName }),
+    events: createKinesisEventSink({ client: createKinesisPutClient(optional(env, EnvVar.KinesisEndpoint)), streamName }),
   };
 }
 

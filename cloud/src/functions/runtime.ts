@@ -3,13 +3,9 @@
  * CDK project function construct), the database connection (credentials read once per cold start
  * from Secrets Manager) and the AWS clients. Nothing here does I/O at import time.
  */
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from '../domain/context.js';
 import { jsonLogger } from '../local/logger.js';
-import type { Database } from '../store/db.js';
-import { createPgDatabase } from '../store/db.js';
+import type { Database } from '../store/database.js';
 
 /** Environment variable names, shared with the CDK constructs that set them. */
 export const EnvVar = {
@@ -108,8 +104,13 @@ export function connectionString(secret: DatabaseSecret, hostOverride?: string):
   return `postgres://${user}:${password}@${host}:${secret.port ?? 5432}/${encodeURIComponent(secret.dbname ?? 'postgres')}?sslmode=verify-full`;
 }
 
-/** The database named by DATABASE_URL, or by the secret in XP_DB_SECRET_ARN. */
+/**
+ * The database named by DATABASE_URL, or by the secret in XP_DB_SECRET_ARN. The driver (pg) is
+ * loaded here, with the connection, rather than at module init: every function connects on its
+ * first invocation anyway.
+ */
 export async function connectDatabase(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader): Promise<Database> {
+  const { createPgDatabase } = await import('../store/db.js');
   const max = Number(optional(env, EnvVar.DbPoolSize) ?? '2');
   const url = optional(env, EnvVar.DatabaseUrl);
   if (url !== undefined) {
@@ -135,18 +136,3 @@ export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
 export const functionLogger = (): Logger => jsonLogger();
 
 export const stageOf = (env: NodeJS.ProcessEnv): string => optional(env, EnvVar.Stage) ?? 'local';
-
-/**
- * A Kinesis client over HTTP/1.1 (kinesalite cannot speak the SDK's default HTTP/2); with an endpoint
- * (a local stand-in) it signs with dummy credentials. Not taken from src/local, which pulls the
- * stand-ins themselves into the bundle.
- */
-export function createKinesisClient(endpoint?: string): KinesisClient {
-  const config: KinesisClientConfig = { requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) };
-  if (endpoint !== undefined) {
-    config.endpoint = endpoint;
-    config.region = process.env.AWS_REGION ?? 'us-east-1';
-    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  }
-  return new KinesisClient(config);
-}

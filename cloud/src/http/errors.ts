@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
-import { DatabaseError } from '../store/db.js';
+import { DatabaseError } from '../store/database.js';
 import { requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */

@@ -21,7 +21,7 @@ import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS, startExplorerPurge } from '../store/explorer.js';
 import { LocalEventArchive, archivingEventSink } from '../store/event-archive.js';
-import { createKinesisEventSink } from '../store/event-sink.js';
+import { createKinesisEventSink, createKinesisPutClient } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { openSharedStores } from '../store/shared-stores.js';
 import type { SharedStoreKind } from '../store/shared-stores.js';
@@ -237,8 +237,10 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       return Promise.resolve();
     });
     const kinesis = createKinesisClient(kinesisEndpoint);
+    const putter = createKinesisPutClient(kinesisEndpoint);
     closers.push(() => {
       kinesis.destroy();
+      putter.destroy();
       return Promise.resolve();
     });
     const rulesets = createDynamoRulesetStore({ client: dynamo, tableName: config.rulesetTable });
@@ -254,7 +256,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       now: () => new Date(),
       newId: () => randomUUID(),
       logger,
-      events: archivingEventSink(createKinesisEventSink({ client: kinesis, streamName: config.eventStream }), archive),
+      events: archivingEventSink(createKinesisEventSink({ client: putter, streamName: config.eventStream }), archive),
       notifier: createRulesetNotifier(logger),
     };
     const stores = await openSharedStores({ redisUrl: config.redisUrl, logger });

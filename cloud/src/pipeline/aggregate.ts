@@ -11,7 +11,7 @@ import type { ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
 import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
-import { DatabaseError } from '../store/db.js';
+import { DatabaseError } from '../store/database.js';
 
 /** One stream record, as Lambda (base64 `data`) or GetRecords (bytes) delivers it. */
 export interface StreamRecord {

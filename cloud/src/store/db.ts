@@ -2,51 +2,18 @@ import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
+import { DatabaseError } from './database.js';
+import type { Database, QueryResult } from './database.js';
 
 /**
  * The one module through which SQL reaches PostgreSQL: `query` with parameters, and
  * `withTransaction`, on either a `pg` pool (Aurora, a real server) or embedded PGlite.
  */
 
-export interface QueryResult<R> {
-  readonly rows: R[];
-  readonly rowCount: number;
-}
-
-export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
-}
-
-export interface Database extends Queryable {
-  readonly kind: 'pg' | 'pglite';
-  /** Runs `fn` in one transaction on one connection: COMMIT on success, ROLLBACK on any error. */
-  withTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
-
-/** A database failure with the driver's SQLSTATE code, never its message, for callers. */
-export class DatabaseError extends Error {
-  constructor(
-    readonly code: string | undefined,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'DatabaseError';
-  }
-}
-
-/** SQLSTATE codes the stores act on. */
-export const SqlState = {
-  /** A unique constraint was violated (duplicate key). */
-  UniqueViolation: '23505',
-  /** A foreign key points nowhere. */
-  ForeignKeyViolation: '23503',
-  /** A CHECK constraint failed. */
-  CheckViolation: '23514',
-  /** A PL/pgSQL RAISE EXCEPTION (e.g. the append-only audit log). */
-  RaiseException: 'P0001',
-} as const;
+// The driver-free part (types, DatabaseError, SqlState) lives in database.ts, so code that only
+// handles database errors does not load pg (the evaluation Lambda loads it on its first request).
+export { DatabaseError, SqlState } from './database.js';
+export type { Database, QueryResult, Queryable } from './database.js';
 
 function wrap(e: unknown): DatabaseError {
   const code = typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;

@@ -1,6 +1,6 @@
 import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
 import type { Queryable } from './db.js';
-import { DatabaseError, SqlState } from './db.js';
+import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
 import { decodeCursor, likePattern, toPage } from './pagination.js';
 import { iso } from './rows.js';

@@ -1,7 +1,7 @@
 import type { Environment } from '@xp/shared';
 import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
 import type { Queryable } from './db.js';
-import { DatabaseError, SqlState } from './db.js';
+import { DatabaseError, SqlState } from './database.js';
 import { iso } from './rows.js';
 
 export interface Project {

@@ -4,25 +4,25 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import {
-  BatchWriteItemCommand,
-  ConditionalCheckFailedException,
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  ResourceInUseException,
-  ResourceNotFoundException,
+import type * as Zlib from 'node:zlib';
+import type {
+  AttributeValue,
+  BatchWriteItemInput,
+  BatchWriteItemOutput,
+  DescribeTableOutput,
+  GetItemInput,
+  GetItemOutput,
+  PutItemInput,
+  QueryInput,
+  QueryOutput,
+  WriteRequest,
 } from '@aws-sdk/client-dynamodb';
-import type { AttributeValue, DynamoDBClientConfig, WriteRequest } from '@aws-sdk/client-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Ruleset } from '@xp/shared';
 import { checkRuleset } from '@xp/shared/edge';
 import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
-import { awsAppError, envRegion } from './aws-errors.js';
+import { awsAppError } from './aws-errors.js';
+import { createAwsJsonClient, isAwsError } from './aws-json.js';
+import type { AwsJsonClient, AwsJsonClientOptions } from './aws-json.js';
 
 export interface PublishedRuleset {
   projectId: string;
@@ -52,7 +52,7 @@ export interface RulesetStore {
 }
 
 export interface DynamoRulesetStoreOptions {
-  readonly client: DynamoDBClient;
+  readonly client: DynamoClient;
   readonly tableName: string;
   /** Versions kept per environment: older version numbers are deleted on publish. Default 100; `Infinity` keeps all. */
   readonly retainVersions?: number;
@@ -80,23 +80,17 @@ const MAX_INFLATED_BYTES = 32 * 1024 * 1024;
 const DEFAULT_RETAIN = 100;
 const DEFAULT_VERSIONS_LIMIT = 20;
 const MAX_VERSIONS_LIMIT = 1_000;
-const DEFAULT_REGION = 'us-east-1';
+
+/** DynamoDB over its JSON protocol (see aws-json.ts: the SDK client's import alone exceeds the evaluation Lambda's cold-start budget). */
+export type DynamoClient = AwsJsonClient;
 
 /**
  * A DynamoDB client. With an endpoint (dynalite or DynamoDB Local) it uses dummy credentials; without
- * one, the default AWS credential chain and the region from the environment. `overrides` is applied
- * last (retries, timeouts).
+ * one, the execution role's (or the default chain's) and the region from the environment. `overrides`
+ * is applied last (retries, timeouts).
  */
-export function createDynamoClient(endpoint?: string, region?: string, overrides: DynamoDBClientConfig = {}): DynamoDBClient {
-  const config: DynamoDBClientConfig = { requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) };
-  if (endpoint !== undefined) {
-    config.endpoint = endpoint;
-    config.region = region ?? envRegion() ?? DEFAULT_REGION;
-    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  } else if (region !== undefined) {
-    config.region = region;
-  }
-  return new DynamoDBClient({ ...config, ...overrides });
+export function createDynamoClient(endpoint?: string, region?: string, overrides: Partial<Pick<AwsJsonClientOptions, 'maxAttempts' | 'timeoutMs' | 'credentials'>> = {}): DynamoClient {
+  return createAwsJsonClient({ service: 'dynamodb', targetPrefix: 'DynamoDB_20120810', jsonVersion: '1.0', binaryAttributes: true, endpoint, region, ...overrides });
 }
 
 /**
@@ -122,7 +116,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
 
   const readItem = async (pk: string, version: number): Promise<Record<string, AttributeValue> | undefined> => {
     const out = await send(() =>
-      client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, version: { N: String(version) } }, ConsistentRead: true })),
+      client.call<GetItemOutput>('GetItem', { TableName: tableName, Key: { pk: { S: pk }, version: { N: String(version) } }, ConsistentRead: true } satisfies GetItemInput),
     );
     return out.Item;
   };
@@ -136,15 +130,16 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await send(() =>
-        client.send(
-          new QueryCommand({
+        client.call<QueryOutput>(
+          'Query',
+          {
             TableName: tableName,
             KeyConditionExpression: 'pk = :pk AND #v <= :cut',
             ExpressionAttributeNames: { '#v': 'version' },
             ExpressionAttributeValues: { ':pk': { S: pk }, ':cut': { N: String(cut) } },
             ProjectionExpression: '#v',
             ExclusiveStartKey: startKey,
-          }),
+          } satisfies QueryInput,
         ),
       );
       for (const item of page.Items ?? []) {
@@ -165,7 +160,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
           await delay(50 * 2 ** attempt);
         }
         const batch = requests;
-        const out = await send(() => client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: batch } })));
+        const out = await send(() => client.call<BatchWriteItemOutput>('BatchWriteItem', { RequestItems: { [tableName]: batch } } satisfies BatchWriteItemInput));
         requests = out.UnprocessedItems?.[tableName] ?? [];
       }
     }
@@ -184,7 +179,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     const etag = etagOf(ruleset);
     const json = canonicalJson(ruleset);
     const publishedAt = now().toISOString();
-    const item = encodeItem(pk, version, etag, publishedAt, json);
+    const item = await encodeItem(pk, version, etag, publishedAt, json);
     const size = itemSize(item);
     if (size > MAX_ITEM_BYTES) {
       throw new AppError(
@@ -194,9 +189,9 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
       );
     }
     try {
-      await client.send(new PutItemCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      await client.call('PutItem', { TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } satisfies PutItemInput);
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) {
+      if (!isAwsError(error, 'ConditionalCheckFailedException')) {
         throw dynamoError(error, tableName);
       }
       const existing = await readItem(pk, version);
@@ -223,15 +218,15 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
   const latest = async (projectId: string, environment: string): Promise<PublishedRuleset | undefined> => {
     checkProjectId(projectId);
     const out = await send(() =>
-      client.send(
-        new QueryCommand({
+      client.call<QueryOutput>(
+        'Query', {
           TableName: tableName,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': { S: partitionKey(projectId, environment) } },
           ScanIndexForward: false,
           Limit: 1,
           ConsistentRead: true,
-        }),
+        } satisfies QueryInput,
       ),
     );
     const item = out.Items?.[0];
@@ -256,8 +251,9 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await send(() =>
-        client.send(
-          new QueryCommand({
+        client.call<QueryOutput>(
+          'Query',
+          {
             TableName: tableName,
             KeyConditionExpression: 'pk = :pk',
             ExpressionAttributeNames: { '#v': 'version', '#e': 'etag', '#p': 'publishedAt' },
@@ -266,7 +262,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
             ScanIndexForward: false,
             Limit: limit - result.length,
             ExclusiveStartKey: startKey,
-          }),
+          } satisfies QueryInput,
         ),
       );
       for (const item of page.Items ?? []) {
@@ -331,7 +327,10 @@ function checkProjectId(projectId: string): void {
   }
 }
 
-function encodeItem(pk: string, version: number, etag: string, publishedAt: string, json: string): Record<string, AttributeValue> {
+/** zlib, loaded only for rulesets above the compression threshold (the evaluation Lambda's init skips it). */
+const zlib = (): Promise<typeof Zlib> => import('node:zlib');
+
+async function encodeItem(pk: string, version: number, etag: string, publishedAt: string, json: string): Promise<Record<string, AttributeValue>> {
   const bytes = Buffer.byteLength(json, 'utf8');
   const base = {
     pk: { S: pk },
@@ -341,7 +340,7 @@ function encodeItem(pk: string, version: number, etag: string, publishedAt: stri
     bytes: { N: String(bytes) },
   };
   return bytes > COMPRESS_ABOVE_BYTES
-    ? { ...base, encoding: { S: RulesetEncoding.Gzip }, ruleset: { B: gzipSync(json) } }
+    ? { ...base, encoding: { S: RulesetEncoding.Gzip }, ruleset: { B: (await zlib()).gzipSync(json) } }
     : { ...base, encoding: { S: RulesetEncoding.Json }, ruleset: { S: json } };
 }
 
@@ -362,7 +361,7 @@ function itemSize(item: Record<string, AttributeValue>): number {
 }
 
 /** A stored item back to a validated ruleset; anything unreadable is reported, never served. */
-function decodeItem(item: Record<string, AttributeValue>, projectId: string, environment: string): PublishedRuleset {
+async function decodeItem(item: Record<string, AttributeValue>, projectId: string, environment: string): Promise<PublishedRuleset> {
   const version = Number(item.version?.N);
   const corrupt = (reason: string, cause?: unknown): AppError =>
     new AppError(
@@ -381,6 +380,7 @@ function decodeItem(item: Record<string, AttributeValue>, projectId: string, env
   if (encoding === RulesetEncoding.Json && item.ruleset?.S !== undefined) {
     json = item.ruleset.S;
   } else if (encoding === RulesetEncoding.Gzip && item.ruleset?.B !== undefined) {
+    const { gunzipSync } = await zlib();
     try {
       json = gunzipSync(item.ruleset.B, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
     } catch (error) {
@@ -409,22 +409,21 @@ function decodeItem(item: Record<string, AttributeValue>, projectId: string, env
   return { projectId, environment, version, etag, publishedAt, ruleset };
 }
 
-async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+async function tableStatus(client: DynamoClient, tableName: string): Promise<string | undefined> {
   try {
-    const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const out = await client.call<DescribeTableOutput>('DescribeTable', { TableName: tableName });
     return out.Table?.TableStatus ?? 'UNKNOWN';
   } catch (error) {
-    if (error instanceof ResourceNotFoundException) {
+    if (isAwsError(error, 'ResourceNotFoundException')) {
       return undefined;
     }
     throw dynamoError(error, tableName);
   }
 }
 
-async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
+async function createTable(client: DynamoClient, tableName: string): Promise<void> {
   try {
-    await client.send(
-      new CreateTableCommand({
+    await client.call('CreateTable', {
         TableName: tableName,
         AttributeDefinitions: [
           { AttributeName: 'pk', AttributeType: 'S' },
@@ -435,11 +434,10 @@ async function createTable(client: DynamoDBClient, tableName: string): Promise<v
           { AttributeName: 'version', KeyType: 'RANGE' },
         ],
         BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    });
   } catch (error) {
     // Created concurrently by another process.
-    if (!(error instanceof ResourceInUseException)) {
+    if (!isAwsError(error, 'ResourceInUseException')) {
       throw dynamoError(error, tableName);
     }
   }
@@ -447,7 +445,7 @@ async function createTable(client: DynamoDBClient, tableName: string): Promise<v
 
 /** Network failures, throttling, 5xx and a missing table mean "unavailable"; the rest is a bug here. */
 function dynamoError(error: unknown, tableName: string): AppError {
-  if (error instanceof ResourceNotFoundException) {
+  if (isAwsError(error, 'ResourceNotFoundException')) {
     return new AppError(AppErrorCode.Unavailable, `DynamoDB table "${tableName}" does not exist`, undefined, { cause: error });
   }
   return awsAppError(error, 'DynamoDB');

@@ -8,7 +8,7 @@ import { silentLogger } from '../../domain/context.js';
 import { createServices } from '../../domain/services.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../../local/aws-local.js';
 import { createPgliteDatabase, migrate } from '../../store/db.js';
-import { createKinesisEventSink } from '../../store/event-sink.js';
+import { createKinesisEventSink, createKinesisPutClient } from '../../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
 import { createApp } from '../app.js';
 import { createRulesetNotifier } from './ruleset-notifier.js';
@@ -43,7 +43,7 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
     now: () => new Date(),
     newId: () => randomUUID(),
     logger: silentLogger,
-    events: createKinesisEventSink({ client: kinesis, streamName: 'xp-events' }),
+    events: createKinesisEventSink({ client: createKinesisPutClient(kinesalite.endpoint), streamName: 'xp-events' }),
     notifier: createRulesetNotifier(),
   };
   const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });

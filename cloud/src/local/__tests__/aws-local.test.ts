@@ -2,13 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, GetItemCommand, ListTablesCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppErrorCode } from '../../errors.js';
-import { createDynamoClient } from '../../store/ruleset-store.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../aws-local.js';
 
 const ENDPOINT = /^http:\/\/127\.0\.0\.1:\d+$/;
@@ -31,6 +31,11 @@ async function readAll(kinesis: KinesisClient, stream: string): Promise<string[]
   const iterator = await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
   const out = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator }));
   return (out.Records ?? []).map((r) => Buffer.from(r.Data ?? new Uint8Array()).toString('utf8'));
+}
+
+/** The AWS SDK's own DynamoDB client on a stand-in (the platform's stores use aws-json.ts; these tests check the stand-ins against the SDK). */
+function createDynamoClient(endpoint: string, overrides: DynamoDBClientConfig = {}): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }), ...overrides });
 }
 
 async function createTable(endpoint: string, name: string): Promise<void> {
@@ -61,7 +66,7 @@ describe('in-process AWS stand-ins', () => {
 
   it('starts dynalite on an ephemeral loopback port and stops it', async () => {
     const dynamo = await startDynalite();
-    const client = createDynamoClient(dynamo.endpoint, undefined, {
+    const client = createDynamoClient(dynamo.endpoint, {
       maxAttempts: 1,
       requestHandler: new NodeHttpHandler({ connectionTimeout: 300, requestTimeout: 500 }),
     });

@@ -1,12 +1,13 @@
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
-import type { KinesisClient, PutRecordsCommand, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsInput, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
 import { AppError } from '../../errors.js';
 import { createKinesisClient, ensureStream, startKinesalite } from '../../local/aws-local.js';
 import type { LocalService } from '../../local/aws-local.js';
 import type { PutRecordsClient } from '../event-sink.js';
-import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, chunkRecords, createKinesisEventSink } from '../event-sink.js';
+import type { AwsJsonClient } from '../aws-json.js';
+import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, chunkRecords, createKinesisEventSink, createKinesisPutClient } from '../event-sink.js';
 
 const AT = Date.UTC(2026, 10, 25, 12);
 
@@ -52,8 +53,8 @@ function scriptedClient(answers: ((records: number) => Answer)[]): PutRecordsCli
   const calls: string[][] = [];
   return {
     calls,
-    send(command: PutRecordsCommand) {
-      const records = command.input.Records ?? [];
+    call(_operation: 'PutRecords', input: PutRecordsInput) {
+      const records = input.Records ?? [];
       calls.push(records.map((r) => JSON.parse(Buffer.from(r.Data ?? new Uint8Array()).toString('utf8')).event.id as string));
       const answer = (answers[calls.length - 1] ?? ((n: number) => ({ FailedRecordCount: 0, Records: Array.from({ length: n }, () => ({ SequenceNumber: '1', ShardId: 's' })) })))(records.length);
       return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
@@ -80,19 +81,22 @@ describe('chunkRecords', () => {
 describe('Kinesis event sink on kinesalite', () => {
   let kinesalite: LocalService;
   let client: KinesisClient;
+  let putter: AwsJsonClient;
 
   beforeAll(async () => {
     kinesalite = await startKinesalite();
     client = createKinesisClient(kinesalite.endpoint);
+    putter = createKinesisPutClient(kinesalite.endpoint);
   });
   afterAll(async () => {
     client.destroy();
+    putter.destroy();
     await kinesalite.close();
   });
 
   it('writes each event as one record keyed by its unit id, readable with GetRecords', async () => {
     await ensureStream(client, 'sink-basic', 2);
-    const sink = createKinesisEventSink({ client, streamName: 'sink-basic' });
+    const sink = createKinesisEventSink({ client: putter, streamName: 'sink-basic' });
     const events = [event(1, 'alice'), event(2, 'bob'), event(3, 'alice')];
 
     await sink.put(events);
@@ -107,10 +111,10 @@ describe('Kinesis event sink on kinesalite', () => {
     await ensureStream(client, 'sink-chunks', 1);
     const sizes: { records: number; bytes: number }[] = [];
     const counting: PutRecordsClient = {
-      send: (command, options) => {
-        const records = command.input.Records ?? [];
+      call: (operation, input, options) => {
+        const records = input.Records ?? [];
         sizes.push({ records: records.length, bytes: records.reduce((s, r) => s + (r.Data?.byteLength ?? 0) + Buffer.byteLength(r.PartitionKey ?? ''), 0) });
-        return client.send(command, options);
+        return putter.call(operation, input, options);
       },
     };
     const sink = createKinesisEventSink({ client: counting, streamName: 'sink-chunks' });
@@ -127,7 +131,7 @@ describe('Kinesis event sink on kinesalite', () => {
   });
 
   it('answers UNAVAILABLE at once when the stream does not exist, without retrying', async () => {
-    const sink = createKinesisEventSink({ client, streamName: 'no-such-stream', sleep: () => Promise.resolve() });
+    const sink = createKinesisEventSink({ client: putter, streamName: 'no-such-stream', sleep: () => Promise.resolve() });
 
     const error = await sink.put([event(1)]).catch((e: unknown) => e);
 
@@ -138,8 +142,10 @@ describe('Kinesis event sink on kinesalite', () => {
 
   it('answers UNAVAILABLE within its deadline when Kinesis is down', async () => {
     const down = await startKinesalite();
-    const downClient = createKinesisClient(down.endpoint);
-    await ensureStream(downClient, 'gone', 1);
+    const setup = createKinesisClient(down.endpoint);
+    await ensureStream(setup, 'gone', 1);
+    setup.destroy();
+    const downClient = createKinesisPutClient(down.endpoint);
     await down.close();
     const sink = createKinesisEventSink({ client: downClient, streamName: 'gone', deadlineMs: 1_500, maxAttempts: 3 });
     const started = Date.now();
@@ -205,12 +211,12 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
     });
     let calls = 0;
     const client: PutRecordsClient = {
-      send: async (command) => {
+      call: async (_operation, input) => {
         calls++;
         if (calls === 1) {
           await gate;
         }
-        return ok(command.input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
+        return ok(input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
       },
     };
     const sink = createKinesisEventSink({ client, streamName: 's', maxInFlight: 1 });

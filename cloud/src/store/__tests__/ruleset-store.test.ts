@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { compileRuleset, flagSchema } from '@xp/shared';
 import type { Ruleset, RulesetFlag } from '@xp/shared';
@@ -10,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError, AppErrorCode } from '../../errors.js';
 import type { LocalService } from '../../local/aws-local.js';
 import { startDynalite } from '../../local/aws-local.js';
-import type { RulesetStore } from '../ruleset-store.js';
+import type { DynamoClient, RulesetStore } from '../ruleset-store.js';
 import { COMPRESS_ABOVE_BYTES, MAX_ITEM_BYTES, canonicalJson, createDynamoClient, createDynamoRulesetStore } from '../ruleset-store.js';
 
 const TABLE = 'xp-rulesets';
@@ -54,7 +53,9 @@ async function freePort(): Promise<number> {
 
 describe('DynamoDB ruleset store (dynalite)', () => {
   let dynamo: LocalService;
-  let client: DynamoDBClient;
+  let client: DynamoClient;
+  /** The AWS SDK's own client, for raw items: what the store writes must read back through it, and the other way round. */
+  let sdk: DynamoDBClient;
   let clock: Date;
   let projectSeq = 0;
   const nextProject = (): string => `project-${++projectSeq}`;
@@ -64,15 +65,17 @@ describe('DynamoDB ruleset store (dynalite)', () => {
   beforeAll(async () => {
     dynamo = await startDynalite();
     client = createDynamoClient(dynamo.endpoint);
+    sdk = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: new NodeHttpHandler() });
     await makeStore().ensureTable();
   });
   afterAll(async () => {
     client.destroy();
+    sdk.destroy();
     await dynamo.close();
   });
 
   const rawItem = async (projectId: string, version: number): Promise<Record<string, unknown> | undefined> => {
-    const out = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `${projectId}#production` }, version: { N: String(version) } } }));
+    const out = await sdk.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `${projectId}#production` }, version: { N: String(version) } } }));
     return out.Item;
   };
 
@@ -222,7 +225,7 @@ describe('DynamoDB ruleset store (dynalite)', () => {
       { ...base, version: { N: '6' }, encoding: { S: 'brotli' }, ruleset: { S: JSON.stringify(ruleset(6)) } },
     ];
     for (const Item of items) {
-      await client.send(new PutItemCommand({ TableName: TABLE, Item }));
+      await sdk.send(new PutItemCommand({ TableName: TABLE, Item }));
     }
 
     for (const version of [2, 3, 4, 5, 6]) {
@@ -254,10 +257,7 @@ describe('DynamoDB ruleset store (dynalite)', () => {
 
   it('fails fast with Unavailable when DynamoDB cannot be reached', async () => {
     const port = await freePort();
-    const unreachable = createDynamoClient(`http://127.0.0.1:${port}`, 'eu-west-1', {
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 300, requestTimeout: 500 }),
-    });
+    const unreachable = createDynamoClient(`http://127.0.0.1:${port}`, 'eu-west-1', { maxAttempts: 1, timeoutMs: 500 });
     const store = createDynamoRulesetStore({ client: unreachable, tableName: TABLE });
     const started = Date.now();
 

@@ -111,7 +111,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       s.useSink({
         put: async (events) => {
           puts.push(events.length);
-          await createKinesisEventSink({ client: s.kinesis, streamName: STREAM }).put(events);
+          await s.sink.put(events);
         },
       });
       const units = Array.from({ length: 40 }, (_, i) => `user-batch-${i}`);
@@ -232,9 +232,9 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       });
       // A held PutRecords call stands in for a slow Kinesis; kinesalite cannot be made slow on demand.
       const slow: PutRecordsClient = {
-        send: async (command) => {
+        call: async (_operation, input) => {
           await gate;
-          return { FailedRecordCount: 0, Records: (command.input.Records ?? []).map(() => ({ SequenceNumber: '1', ShardId: 's' })) };
+          return { FailedRecordCount: 0, Records: (input.Records ?? []).map(() => ({ SequenceNumber: '1', ShardId: 's' })) };
         },
       };
       s.useSink(createKinesisEventSink({ client: slow, streamName: STREAM, maxInFlight: 1, retryAfterSeconds: 1 }));

@@ -4,7 +4,7 @@ import type { PipelineEvent } from '@xp/shared';
 import { createKinesisClient, ensureStream, startKinesalite } from '../../../local/aws-local.js';
 import type { LocalService } from '../../../local/aws-local.js';
 import type { Database } from '../../../store/db.js';
-import { createKinesisEventSink } from '../../../store/event-sink.js';
+import { createKinesisEventSink, createKinesisPutClient } from '../../../store/event-sink.js';
 import type { EventSink } from '../../../store/event-sink.js';
 import type { RulesetStore } from '../../../store/ruleset-store.js';
 import { pgliteTarget } from '../../../store/__tests__/test-databases.js';
@@ -22,6 +22,8 @@ export interface SdkPlatform {
   readonly owner: string;
   readonly projectId: string;
   readonly kinesis: KinesisClient;
+  /** The sink the platform writes to (unless replaced). */
+  readonly sink: EventSink;
   readonly metrics: SdkMetrics;
   readonly counts: { latest: number; queries: number };
   /** Replaces the event sink (e.g. with one whose Kinesis is down); `restore` puts the real one back. */
@@ -61,7 +63,8 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
   const kinesalite: LocalService = await startKinesalite();
   const kinesis = createKinesisClient(kinesalite.endpoint);
   await ensureStream(kinesis, STREAM, 2);
-  const real = createKinesisEventSink({ client: kinesis, streamName: STREAM, deadlineMs: 2_000 });
+  const putter = createKinesisPutClient(kinesalite.endpoint);
+  const real = createKinesisEventSink({ client: putter, streamName: STREAM, deadlineMs: 2_000 });
   let current: EventSink = real;
   const counts = { latest: 0, queries: 0 };
   const metrics = createSdkMetrics();
@@ -77,6 +80,7 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
     owner,
     projectId: project.rows[0]!.id,
     kinesis,
+    sink: real,
     metrics,
     counts,
     useSink: (sink) => {
@@ -89,17 +93,20 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
       const down = await startKinesalite();
       const client = createKinesisClient(down.endpoint);
       await ensureStream(client, 'gone', 1);
+      client.destroy();
       await down.close();
+      const dead = createKinesisPutClient(down.endpoint);
       return {
-        sink: createKinesisEventSink({ client, streamName: 'gone', deadlineMs: 1_000, maxAttempts: 2 }),
+        sink: createKinesisEventSink({ client: dead, streamName: 'gone', deadlineMs: 1_000, maxAttempts: 2 }),
         dispose: () => {
-          client.destroy();
+          dead.destroy();
         },
       };
     },
     async close() {
       await p.close();
       kinesis.destroy();
+      putter.destroy();
       await kinesalite.close();
     },
   };

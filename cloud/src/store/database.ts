@@ -1,0 +1,44 @@
+/**
+ * What the stores see of the database, without the driver: the query interface, DatabaseError and
+ * the SQLSTATE codes acted on. The `pg` and PGlite implementations are in db.ts.
+ */
+
+export interface QueryResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs `fn` in one transaction on one connection: COMMIT on success, ROLLBACK on any error. */
+  withTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A database failure with the driver's SQLSTATE code, never its message, for callers. */
+export class DatabaseError extends Error {
+  constructor(
+    readonly code: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** SQLSTATE codes the stores act on. */
+export const SqlState = {
+  /** A unique constraint was violated (duplicate key). */
+  UniqueViolation: '23505',
+  /** A foreign key points nowhere. */
+  ForeignKeyViolation: '23503',
+  /** A CHECK constraint failed. */
+  CheckViolation: '23514',
+  /** A PL/pgSQL RAISE EXCEPTION (e.g. the append-only audit log). */
+  RaiseException: 'P0001',
+} as const;

@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
@@ -6,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../../local/aws-local.js';
 import type { LocalService } from '../../local/aws-local.js';
 import type { HealthSource } from '../../http/routes/health.js';
+import { FunctionEntry, bundleFunction } from '../../infra/bundling.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
 import { createAggregatorHandler } from '../aggregator.js';
 import { createAlarmRollbackHandler, rollbackDescription } from '../alarm-rollback.js';
@@ -37,6 +44,8 @@ function emfSink(service: string): { metrics: EmfMetrics; lines: Record<string, 
   const lines: Record<string, unknown>[] = [];
   return { lines, metrics: new EmfMetrics({ service, stage: 'test', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) }) };
 }
+
+const execFileAsync = promisify(execFile);
 
 const json = (body: string | undefined): any => (body === undefined || body === '' ? undefined : JSON.parse(body));
 
@@ -155,6 +164,40 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     expect(emitted.filter((l) => 'EvaluationLatency' in l)).toHaveLength(5);
     expect(emitted.find((l) => 'Evaluations' in l)?.Evaluations).toBe(2);
     expect(emitted.find((l) => 'EventsAccepted' in l)).toMatchObject({ EventsAccepted: 2, EventsRejected: 1 });
+  });
+
+  it('evaluation, as deployed: the esbuild bundle imports no package at init (no AWS SDK) and serves a fresh process', async () => {
+    const outdir = await mkdtemp(path.join(tmpdir(), 'xp-eval-bundle-'));
+    try {
+      const { file } = await bundleFunction(FunctionEntry.Evaluation, outdir);
+      const source = await readFile(file, 'utf8');
+      const imports = [...source.matchAll(/(?<![.\w])(?:from|import)\s*"([^"]+)"/g)].map((m) => m[1]!);
+      const packages = imports.filter((i) => !i.startsWith('node:') && !i.startsWith('./'));
+      // A fresh Node process, as Lambda starts it: import the bundle, invoke its handler once.
+      const events = [
+        httpEvent('GET', '/sdk/v1/ruleset', { headers: { 'x-xp-sdk-key': sdkKey } }),
+        httpEvent('POST', '/sdk/v1/events', { headers: { 'x-xp-sdk-key': sdkKey }, body: { events: [{ type: 'track', id: 'evt-bundle-1', unitId: 'user-9', timestamp: Date.now(), name: 'purchase', value: 3 }] } }),
+      ];
+      const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});
+const out = [];
+for (const event of JSON.parse(process.argv[1])) { const r = await handler(event); out.push({ statusCode: r.statusCode, body: r.body }); }
+process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0);`;
+      const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(events)], {
+        env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', ...env },
+      });
+      // EMF metric lines share stdout, as in Lambda.
+      const result = stdout.split('\n').find((l) => l.startsWith('RESULT ')) ?? 'RESULT []';
+      const [ruleset, accepted] = JSON.parse(result.slice('RESULT '.length)) as { statusCode: number; body: string }[];
+      expect(stdout).toContain('"EvaluationLatency"');
+
+      expect(packages).toEqual([]);
+      expect(ruleset?.statusCode).toBe(200);
+      expect(Object.keys(json(ruleset?.body).flags as object)).toContain('new-checkout');
+      expect(accepted?.statusCode).toBe(202);
+      expect(json(accepted?.body)).toMatchObject({ accepted: 1 });
+    } finally {
+      await rm(outdir, { recursive: true, force: true });
+    }
   });
 
   it('aggregator: applies a Kinesis batch exactly once, dead-letters a poison record, reports lag and dead letters', async () => {

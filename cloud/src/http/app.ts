@@ -15,6 +15,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { alertRoutes } from './routes/alerts.js';
 import { codeRefRoutes } from './routes/code-refs.js';
 import { definitionRoutes } from './routes/definitions.js';
+import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
@@ -41,7 +42,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Every management route, in documentation order. */
 export function managementRoutes(services: Services): AnyRoute[] {
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...codeRefRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...changeRoutes(services), ...codeRefRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -67,6 +67,16 @@ const fromRow = (r: Row): AuditEntry => ({
   createdAt: iso(r.created_at),
 });
 
+/** What the change feed says of an audit entry: what changed, not who or how (no diff). */
+export interface ChangeNotice {
+  readonly id: number;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly resourceKey: string;
+  readonly environment: string | null;
+  readonly at: string;
+}
+
 /** The append-only audit log (the table refuses UPDATE and DELETE). */
 export const audit = {
   async append(db: Queryable, e: NewAuditEntry): Promise<void> {
@@ -75,6 +85,22 @@ export const audit = {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [e.orgId, e.projectId, e.actorId, e.actorEmail, e.client, e.action, e.resourceType, e.resourceKey, e.environment ?? null, JSON.stringify(e.diff ?? null)],
     );
+  },
+
+  /** A project's entries after `afterId`, oldest first, as change notices. */
+  async changesAfter(db: Queryable, projectId: string, afterId: number, limit: number): Promise<ChangeNotice[]> {
+    const out = await db.query<Pick<Row, 'id' | 'action' | 'resource_type' | 'resource_key' | 'environment_key' | 'created_at'>>(
+      `SELECT id, action, resource_type, resource_key, environment_key, created_at FROM audit_log
+       WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [projectId, afterId, limit],
+    );
+    return out.rows.map((r) => ({ id: Number(r.id), action: r.action, resourceType: r.resource_type, resourceKey: r.resource_key, environment: r.environment_key, at: iso(r.created_at) }));
+  },
+
+  /** The project's newest entry id (0 when none): where a new change stream starts. */
+  async latestId(db: Queryable, projectId: string): Promise<number> {
+    const out = await db.query<{ id: string | number | null }>('SELECT max(id) AS id FROM audit_log WHERE project_id = $1', [projectId]);
+    return Number(out.rows[0]?.id ?? 0);
   },
 
   /** Newest first, filtered; the cursor is the last id seen. */

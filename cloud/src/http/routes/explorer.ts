@@ -8,6 +8,7 @@ import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplor
 import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
+import { SSE_HEADERS, lastEventId, pollingStream } from '../polling-stream.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, projectParams } from './common.js';
 
@@ -138,66 +139,21 @@ export function explorerRoutes(services: Services): AnyRoute[] {
         const db = services.deps.db;
         const project = await projectFor(db, req.actor, req.params.project);
         const filter = toFilter(req.query);
-        const lastEventId = req.context.req.header('last-event-id');
-        const resume = lastEventId !== undefined && /^\d{1,18}$/.test(lastEventId) ? Number(lastEventId) : req.query.after;
-        let cursor = resume ?? (await latestExplorerSeq(db, project.id));
-        const deadline = Date.now() + req.query.maxSeconds * 1000;
-        const signal = req.context.req.raw.signal;
-        const encoder = new TextEncoder();
-        let timer: NodeJS.Timeout | undefined;
-        let lastWrite = Date.now();
-        const stream = new ReadableStream<Uint8Array>({
-          start(controller) {
-            let closed = false;
-            const close = (): void => {
-              if (closed) {
-                return;
-              }
-              closed = true;
-              clearTimeout(timer);
-              try {
-                controller.close();
-              } catch {
-                // the consumer already cancelled
-              }
-            };
-            signal.addEventListener('abort', close);
-            const tick = async (): Promise<void> => {
-              try {
-                for (;;) {
-                  const events = await explorerEventsAfter(db, project.id, cursor, filter, MAX_STREAM_BATCH);
-                  for (const e of events) {
-                    controller.enqueue(encoder.encode(sse(e)));
-                    cursor = e.seq;
-                    lastWrite = Date.now();
-                  }
-                  if (events.length < MAX_STREAM_BATCH) {
-                    break;
-                  }
-                }
-                if (Date.now() - lastWrite >= HEARTBEAT_MS) {
-                  controller.enqueue(encoder.encode(': heartbeat\n\n'));
-                  lastWrite = Date.now();
-                }
-              } catch (error) {
-                services.deps.logger.warn('explorer stream: read failed; closing', { error: error instanceof Error ? error.message : String(error) });
-                close();
-                return;
-              }
-              if (closed || signal.aborted || Date.now() >= deadline) {
-                close();
-                return;
-              }
-              timer = setTimeout(() => void tick(), STREAM_POLL_MS);
-            };
-            controller.enqueue(encoder.encode('retry: 3000\n\n'));
-            void tick();
-          },
-          cancel() {
-            clearTimeout(timer);
-          },
+        const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
+        const stream = pollingStream({
+          cursor: resume ?? (await latestExplorerSeq(db, project.id)),
+          read: (cursor, limit) => explorerEventsAfter(db, project.id, cursor, filter, limit),
+          cursorOf: (e) => e.seq,
+          format: sse,
+          signal: req.context.req.raw.signal,
+          maxSeconds: req.query.maxSeconds,
+          logger: services.deps.logger,
+          name: 'explorer',
+          pollMs: STREAM_POLL_MS,
+          heartbeatMs: HEARTBEAT_MS,
+          batch: MAX_STREAM_BATCH,
         });
-        return { status: 200, stream, headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' } };
+        return { status: 200, stream, headers: SSE_HEADERS };
       },
     }),
     route({

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import { testing } from '../routes/changes.js';
+import type { ChangeNotice } from '../../store/audit.js';
+import { OWNER, startPlatform } from './harness.js';
+import type { Platform } from './harness.js';
+
+/** Parses `event: change` messages out of SSE text. */
+function changes(text: string): ChangeNotice[] {
+  return text
+    .split('\n\n')
+    .filter((m) => m.startsWith('event: change\n'))
+    .map((m) => JSON.parse(m.split('\n').find((l) => l.startsWith('data: '))!.slice('data: '.length)) as ChangeNotice);
+}
+
+const flag = (key: string): unknown => ({
+  key,
+  name: key,
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } },
+});
+
+describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
+  let p: Platform;
+  let owner: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  const poll = async (project: string, after: number): Promise<{ status: number; notices: ChangeNotice[] }> => {
+    const res = await p.request('GET', `/api/v1/projects/${project}/changes/stream?after=${after}&maxSeconds=0`, { token: owner });
+    return { status: res.status, notices: typeof res.body === 'string' ? changes(res.body) : [] };
+  };
+
+  it('lists the project’s changes after an id, what changed but no actor or diff, and only that project’s', async () => {
+    const { notices: before } = await poll('demo', 0);
+    const last = before.at(-1)?.id ?? 0;
+    expect((await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'other', name: 'Other' } })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/other/flags', { token: owner, body: flag('elsewhere') })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: flag('feed-flag') })).status).toBe(201);
+
+    const { status, notices } = await poll('demo', last);
+
+    expect(status).toBe(200);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toEqual({ id: expect.any(Number) as unknown, action: 'flag.created', resourceType: 'flag', resourceKey: 'feed-flag', environment: null, at: expect.any(String) as unknown });
+    expect(notices[0]!.id).toBeGreaterThan(last);
+    expect((await poll('other', 0)).notices.map((n) => n.resourceKey)).toContain('elsewhere');
+    expect((await poll('other', 0)).notices.map((n) => n.resourceKey)).not.toContain('feed-flag');
+  });
+
+  it('pushes a change to an open stream as it commits, with its id for Last-Event-ID', async () => {
+    const res = await p.app.request('/api/v1/projects/demo/changes/stream?maxSeconds=20', { headers: { authorization: `Bearer ${owner}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // The stream starts at the newest entry: the change below is the first one it sends.
+    text += decoder.decode((await reader.read()).value);
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: flag('live-flag') });
+    expect(created.status).toBe(201);
+    while (changes(text).length === 0) {
+      const chunk = await reader.read();
+      if (chunk.done) {
+        break;
+      }
+      text += decoder.decode(chunk.value);
+    }
+    await reader.cancel();
+
+    expect(text).toMatch(/^retry: 3000\n\n/);
+    const [notice] = changes(text);
+    expect(notice).toMatchObject({ action: 'flag.created', resourceKey: 'live-flag' });
+    expect(text).toContain(`id: ${notice!.id}\n`);
+    const resumed = await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=0', { token: owner, headers: { 'Last-Event-ID': String(notice!.id - 1) } });
+    expect(changes(resumed.body as string).map((n) => n.resourceKey)).toEqual(['live-flag']);
+  });
+
+  it('refuses a bad cursor and an unknown project with clear errors, and anonymous callers', async () => {
+    expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?after=-1', { token: owner })).status).toBe(400);
+    expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=99999', { token: owner })).status).toBe(400);
+    expect((await p.request('GET', '/api/v1/projects/nope/changes/stream?maxSeconds=0', { token: owner })).status).toBe(404);
+    expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=0')).status).toBe(401);
+  });
+});
+
+describe('late commits', () => {
+  const notice = (id: number): ChangeNotice => ({ id, action: 'flag.updated', resourceType: 'flag', resourceKey: `f${id}`, environment: null, at: '2026-11-25T12:00:00.000Z' });
+
+  it('sends an entry whose transaction committed after a larger id was sent, once, within the look-back', async () => {
+    let visible = [notice(6)];
+    let clock = 0;
+    const read = testing.lateCommitReader((after, limit) => Promise.resolve(visible.filter((n) => n.id > after).slice(0, limit)), () => clock);
+
+    expect((await read(4, 10)).map((n) => n.id)).toEqual([6]);
+    // Entry 5 (its id taken before 6's) commits now; the cursor has moved to 6.
+    visible = [notice(5), notice(6)];
+    clock = 1_000;
+    expect((await read(6, 10)).map((n) => n.id)).toEqual([5]);
+    clock = 2_000;
+    expect(await read(6, 10)).toEqual([]);
+    // Beyond the look-back, only entries after the cursor are read.
+    visible = [notice(4), notice(5), notice(6), notice(7)];
+    clock = 2_000 + 3 * testing.LATE_COMMIT_MS;
+    await read(6, 10);
+    clock += testing.LATE_COMMIT_MS + 1;
+    expect((await read(7, 10)).map((n) => n.id)).toEqual([]);
+  });
+});

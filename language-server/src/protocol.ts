@@ -23,7 +23,7 @@ export interface XpSettings {
   readonly cacheFile?: string;
   /** Web console base URL for links; defaults to the API URL with port 3000. */
   readonly consoleUrl?: string;
-  /** Seconds between refreshes from the API; 0 disables; default 60. */
+  /** Seconds between refreshes from the API (experiment results; definition changes also arrive on the change feed); 0 disables; default 60. */
   readonly refreshIntervalSeconds?: number;
   /** A flag fully rolled out for this many days is reported as stale; default 30. */
   readonly staleDays?: number;
@@ -56,6 +56,8 @@ export interface StatusParams {
   /** Workspace indexing state. */
   readonly indexing: boolean;
   readonly references: number;
+  /** Following the API's change feed: flag changes arrive within about a second. */
+  readonly live: boolean;
 }
 
 /** Server → client whenever the data source, flag count or indexing state changes (status item). */

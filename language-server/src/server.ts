@@ -16,6 +16,7 @@ import { CodeActionKind, CodeLensRefreshRequest, MessageType, ShowMessageNotific
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
 import { ApiError, evaluateFlag, XpApiClient } from '@xp/shared';
+import { FeedState, followChanges } from './change-feed.js';
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
 const FLAGS_FILE_CANDIDATES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
 const DEFAULT_ENVIRONMENT = 'production';
 const DEFAULT_REFRESH_SECONDS = 60;
+/** Changes arriving together on the change feed (a change request applied, a script) cause one refetch. */
+const FEED_DEBOUNCE_MS = 300;
 const DEFAULT_STALE_DAYS = 30;
 /** Typing pauses shorter than this re-index once, not per keystroke. */
 const CHANGE_DEBOUNCE_MS = 80;
@@ -80,6 +83,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let indexRun = { isCancellationRequested: false };
   let codeLensRefresh = false;
   let refreshTimer: NodeJS.Timeout | undefined;
+  // The API's change feed: a change to a definition refetches the flag data (debounced).
+  let feed: { readonly key: string; readonly close: () => void } | undefined;
+  let feedState: FeedState = FeedState.Stopped;
+  let feedReload: NodeJS.Timeout | undefined;
   const indexedVersions = new Map<string, number>();
   const pendingChanges = new Map<string, NodeJS.Timeout>();
 
@@ -143,6 +150,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     error: lastError,
     indexing,
     references: index.references().length,
+    live: feedState === FeedState.Live,
   });
   const sendStatus = (): void => {
     void connection.sendNotification(StatusNotification, status());
@@ -204,6 +212,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     if (client === undefined) {
       lastError = null;
+      unfollow();
       setSnapshot(fileSnapshot ?? EMPTY_SNAPSHOT);
       return;
     }
@@ -216,6 +225,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const fetched = await fetchSnapshot(client, project, environment(), now());
       setSnapshot(fetched);
       lastError = null;
+      follow(project);
       try {
         writeCache(cacheFilePath(project), fetched);
       } catch (e) {
@@ -227,6 +237,47 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const cached = project === undefined ? undefined : readCache(cacheFilePath(project), project);
       setSnapshot(cached ?? fileSnapshot ?? EMPTY_SNAPSHOT);
     }
+  };
+
+  const unfollow = (): void => {
+    clearTimeout(feedReload);
+    feed?.close();
+    feed = undefined;
+    feedState = FeedState.Stopped;
+  };
+
+  /** Follows `project`'s change feed with the current API settings (restarted when they change). */
+  const follow = (project: string): void => {
+    const { apiUrl, token } = settings;
+    if (apiUrl === undefined || token === undefined) {
+      unfollow();
+      return;
+    }
+    const key = createHash('sha256').update(`${apiUrl}\n${token}\n${project}`).digest('hex');
+    if (feed?.key === key) {
+      return;
+    }
+    unfollow();
+    const following = followChanges({
+      apiUrl,
+      token,
+      project,
+      onChange: () => {
+        clearTimeout(feedReload);
+        feedReload = setTimeout(() => void reload(), FEED_DEBOUNCE_MS);
+      },
+      onState: (state, detail) => {
+        if (feed?.key !== key) {
+          return;
+        }
+        feedState = state;
+        if (state === FeedState.Stopped && detail !== 'closed') {
+          connection.console.warn(`xp: not following changes (${detail ?? 'stopped'}); refreshing every ${settings.refreshIntervalSeconds ?? DEFAULT_REFRESH_SECONDS} s`);
+        }
+        sendStatus();
+      },
+    });
+    feed = { key, close: () => { following.close(); } };
   };
 
   const reload = async (): Promise<void> => {
@@ -564,6 +615,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.onShutdown(() => {
     indexRun.isCancellationRequested = true;
+    unfollow();
     if (refreshTimer !== undefined) {
       clearInterval(refreshTimer);
     }

@@ -16,7 +16,11 @@ export function statusView(status: StatusParams | undefined): StatusView {
   const where = status.project === null ? '' : ` ${status.project}/${status.environment}`;
   switch (status.source) {
     case 'api':
-      return { text: `$(cloud) xp${where}${indexing}`, tooltip: `xp: connected, ${status.flags} flags, ${status.references} references in this workspace (fetched ${status.fetchedAt ?? ''})`, warning: false };
+      return {
+        text: `$(cloud) xp${where}${indexing}`,
+        tooltip: `xp: connected${status.live ? ', following changes live' : ''}, ${status.flags} flags, ${status.references} references in this workspace (fetched ${status.fetchedAt ?? ''})`,
+        warning: false,
+      };
     case 'cache':
       return {
         text: `$(cloud-offline) xp${where}${indexing}`,

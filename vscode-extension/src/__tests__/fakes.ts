@@ -109,7 +109,7 @@ export class FakeServer implements ServerApi {
   }
   refresh(): Promise<StatusParams> {
     this.refreshes++;
-    return Promise.resolve({ source: 'api', project: 'shop', environment: 'production', flags: this.summaries.length, fetchedAt: null, error: null, indexing: false, references: 0 });
+    return Promise.resolve({ source: 'api', project: 'shop', environment: 'production', flags: this.summaries.length, fetchedAt: null, error: null, indexing: false, references: 0, live: false });
   }
   explain(params: ExplainParams): Promise<ExplainResult> {
     this.explained.push(params);

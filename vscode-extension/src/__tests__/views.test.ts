@@ -33,11 +33,13 @@ describe('Flags view', () => {
 });
 
 describe('status item', () => {
-  const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9 };
+  const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9, live: false };
 
   it('shows the connection state', () => {
     expect(statusView(undefined).text).toBe('$(loading~spin) xp');
     expect(statusView(base)).toMatchObject({ text: '$(cloud) xp shop/production', warning: false });
+    expect(statusView({ ...base, live: true }).tooltip).toContain('following changes live');
+    expect(statusView(base).tooltip).not.toContain('live');
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' })).toMatchObject({ text: '$(cloud-offline) xp shop/production', warning: true });
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' }).tooltip).toContain('offline (fetch failed)');
     expect(statusView({ ...base, source: 'none', project: null, indexing: true }).text).toBe('$(circle-slash) xp $(sync~spin)');

@@ -85,6 +85,8 @@ describe('language server and code references against the local API', () => {
       consoleUrl: 'http://console.test',
       // Every fully rolled-out flag counts as stale, so the clean-up action shows.
       staleDays: 0,
+      // No periodic refresh: changes made elsewhere must arrive on the change feed.
+      refreshIntervalSeconds: 0,
     });
     closers.push(() => client.stop());
     await client.indexed();
@@ -159,6 +161,24 @@ describe('language server and code references against the local API', () => {
       'web/checkout.ts:5:43 typescript',
     ]);
     expect(references[0]).toMatchObject({ repository: 'acme/shop', branch: 'main', snippet: 'variant = client.get_variant(CHECKOUT, user)' });
+  });
+
+  it('follows the change feed: a change made in the console reaches the hover without a refresh', async () => {
+    await client.until('the change feed to connect', () => (client.statuses.at(-1)?.live === true ? true : undefined));
+    const current = await api.get(PROJECT, 'flags', 'checkout-v2');
+    await api.replace(PROJECT, 'flags', 'checkout-v2', { ...current.definition, description: 'Edited in the console just now' }, current.version);
+
+    const hover = async (): Promise<string> => {
+      const h = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: uris['web/checkout.ts']! }, position: { line: 4, character: 46 } })) as Hover;
+      return (h.contents as MarkupContent).value;
+    };
+    let text = await hover();
+    for (let i = 0; i < 100 && !text.includes('Edited in the console just now'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = await hover();
+    }
+    expect(text).toContain('Edited in the console just now');
+    expect(text).toContain(`version ${current.version + 1}`);
   });
 
   it('keeps working from the cache file when the API is gone', async () => {

@@ -88,6 +88,8 @@ function toNotice(data: string): ChangeNotice | undefined {
 }
 
 const FATAL = new Set([401, 403, 404]);
+/** A stream shorter than this was not a stream (see below). */
+const SHORT_STREAM_MS = 5_000;
 
 export function followChanges(options: ChangeFeedOptions): ChangeFeed {
   const doFetch = options.fetch ?? fetch;
@@ -120,7 +122,7 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
         throw new Error(`the change feed answered ${res.status}`);
       }
       state(FeedState.Live);
-      delay = minDelay;
+      const opened = Date.now();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -140,9 +142,17 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
           }
         }
       }
-      // The server ends streams after streamSeconds: reconnect at once, resuming after lastId.
-      delay = minDelay;
-      schedule(0);
+      if (Date.now() - opened >= SHORT_STREAM_MS) {
+        // The server ended the stream after streamSeconds: reconnect at once, resuming after lastId.
+        delay = minDelay;
+        schedule(0);
+        return;
+      }
+      // Closed at once: a server whose responses are buffered (the API in Lambda) answers each
+      // stream as a poll. Poll with the growing delay rather than in a tight loop.
+      state(FeedState.Retrying, 'the stream closed at once; polling');
+      schedule(delay);
+      delay = Math.min(maxDelay, delay * 2);
     } catch (error) {
       if (abort.signal.aborted) {
         return;

@@ -90,6 +90,15 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
   });
 }
 
+/**
+ * How long a stream may stay open here. In Lambda the response is buffered until the handler
+ * returns (API Gateway also cuts requests at 30 s), so a stream there answers what is pending and
+ * closes: clients see a poll and reconnect after their back-off.
+ */
+export function streamSeconds(requested: number, env: NodeJS.ProcessEnv = process.env): number {
+  return env.AWS_LAMBDA_FUNCTION_NAME === undefined ? requested : 0;
+}
+
 /** The Last-Event-ID header as a cursor, when it is one. */
 export function lastEventId(header: string | undefined): number | undefined {
   return header !== undefined && /^\d{1,18}$/.test(header) ? Number(header) : undefined;

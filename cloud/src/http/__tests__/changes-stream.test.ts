@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import { streamSeconds } from '../polling-stream.js';
 import { testing } from '../routes/changes.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -91,6 +92,13 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=99999', { token: owner })).status).toBe(400);
     expect((await p.request('GET', '/api/v1/projects/nope/changes/stream?maxSeconds=0', { token: owner })).status).toBe(404);
     expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=0')).status).toBe(401);
+  });
+});
+
+describe('stream length', () => {
+  it('is what the client asks for, except in Lambda, whose responses are buffered: there a stream is a poll', () => {
+    expect(streamSeconds(300, {})).toBe(300);
+    expect(streamSeconds(300, { AWS_LAMBDA_FUNCTION_NAME: 'xp-prod-api' })).toBe(0);
   });
 });
 

@@ -6,7 +6,7 @@ import { audit } from '../../store/audit.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { SSE_HEADERS, lastEventId, pollingStream } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, pollingStream, streamSeconds } from '../polling-stream.js';
 import { projectParams } from './common.js';
 
 /**
@@ -84,7 +84,7 @@ export function changeRoutes(services: Services): AnyRoute[] {
           cursorOf: (c) => c.id,
           format: sse,
           signal: req.context.req.raw.signal,
-          maxSeconds: req.query.maxSeconds,
+          maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'changes',
         });

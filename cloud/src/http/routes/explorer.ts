@@ -8,7 +8,7 @@ import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplor
 import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
-import { SSE_HEADERS, lastEventId, pollingStream } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, pollingStream, streamSeconds } from '../polling-stream.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, projectParams } from './common.js';
 
@@ -146,7 +146,7 @@ export function explorerRoutes(services: Services): AnyRoute[] {
           cursorOf: (e) => e.seq,
           format: sse,
           signal: req.context.req.raw.signal,
-          maxSeconds: req.query.maxSeconds,
+          maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'explorer',
           pollMs: STREAM_POLL_MS,

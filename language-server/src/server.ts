@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
@@ -22,7 +22,7 @@ import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, 
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
-import { WorkspaceIndex } from './indexer/index.js';
+import { defaultIndexThreads, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
 import { ExplainRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
@@ -303,7 +303,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexRun = run;
     index = new WorkspaceIndex(root, {
       wrapperFunctions: settings.wrapperFunctions ?? [],
-      workers: availableParallelism(),
+      workers: defaultIndexThreads(),
       ...(settings.maxFileSize === undefined ? {} : { maxFileSize: settings.maxFileSize }),
     });
     indexedVersions.clear();

@@ -38,4 +38,20 @@ describe('parallel cold index', () => {
     expect(serial.references().length).toBe(121 * 15);
     expect(progress.at(-1)).toBe(121 * 6);
   });
+
+  it('indexes a workspace too small to share out in this thread, workers stopped', async () => {
+    const small = writeFixtureWorkspace();
+    try {
+      const { WorkspaceIndex } = (await import(pathToFileURL(DIST).href)) as typeof Indexer;
+      const serial = new WorkspaceIndex(small, { wrapperFunctions: ['useFlag'] });
+      await serial.indexAll();
+      const parallel = new WorkspaceIndex(small, { wrapperFunctions: ['useFlag'], workers: 2 });
+      expect(await parallel.indexAll()).toBe(true);
+      const key = (r: Indexer.FlagReference): string => `${r.file}:${r.range.start.line}:${r.range.start.character}:${r.flagKey}`;
+      expect(parallel.references().map(key).sort()).toEqual(serial.references().map(key).sort());
+      expect(serial.references()).toHaveLength(15);
+    } finally {
+      rmSync(small, { recursive: true, force: true });
+    }
+  });
 });

@@ -28,10 +28,121 @@ interface Token {
 
 class Bail extends Error {}
 
+/**
+ * Token storage, kept from file to file (a scan runs from start to end without yielding): the kind,
+ * offsets and line of each token in typed arrays, so that lexing allocates nothing per token. The
+ * scan reads tokens through a TokenView, which builds objects only for the few tokens it looks at.
+ */
+let KINDS = new Uint8Array(4096);
+let STARTS = new Int32Array(4096);
+let ENDS = new Int32Array(4096);
+let LINES = new Int32Array(4096);
+/** For a bracket token, the index of its partner; -1 for other tokens. */
+let MATCH = new Int32Array(4096);
+
+function grow(): void {
+  const size = KINDS.length * 2;
+  const kinds = new Uint8Array(size);
+  kinds.set(KINDS);
+  const starts = new Int32Array(size);
+  starts.set(STARTS);
+  const ends = new Int32Array(size);
+  ends.set(ENDS);
+  const lines = new Int32Array(size);
+  lines.set(LINES);
+  const match = new Int32Array(size);
+  match.set(MATCH);
+  MATCH = match;
+  KINDS = kinds;
+  STARTS = starts;
+  ENDS = ends;
+  LINES = lines;
+}
+
+/** KINDS holds T values: this reads them back as T. */
+const KIND_OF: readonly T[] = [T.Ident, T.Number, T.Str, T.OtherStr, T.Punct];
+
+function tokenAt(text: string, k: number): Token {
+  const start = STARTS[k]!;
+  const end = ENDS[k]!;
+  return { t: KIND_OF[KINDS[k]!]!, text: end === start + 1 ? text.charAt(start) : text.slice(start, end), start, end, line: LINES[k]! };
+}
+
+/** The tokens of the last lexed file, as objects built at each look (short-lived, cheaper than a cache); undefined out of range. */
+class TokenView {
+  constructor(
+    private readonly text: string,
+    readonly length: number,
+  ) {}
+
+  get(k: number): Token | undefined {
+    return k < 0 || k >= this.length ? undefined : tokenAt(this.text, k);
+  }
+}
+
+/**
+ * Which identifiers the lexer must read as text (method names, comparison words, `class`), by length
+ * and first character: any other identifier is stored as offsets only.
+ */
+class WordFilter {
+  private readonly bits = new Uint8Array(64 * 128);
+
+  constructor(words: Iterable<string>) {
+    for (const w of words) {
+      if (w.length > 0 && w.length < 64 && w.charCodeAt(0) < 128) {
+        this.bits[(w.length << 7) | w.charCodeAt(0)] = 1;
+      }
+    }
+  }
+
+  mayBe(text: string, i: number, k: number): boolean {
+    const len = k - i;
+    const c = text.charCodeAt(i);
+    return len >= 64 || c >= 128 || this.bits[(len << 7) | c] === 1;
+  }
+}
+
+const FILTERS = new WeakMap<ReadonlyMap<string, unknown>, WordFilter>();
+
+function filterFor(methods: ReadonlyMap<string, unknown>): WordFilter {
+  let f = FILTERS.get(methods);
+  if (f === undefined) {
+    f = new WordFilter([...methods.keys(), ...COMPARE_WORDS, 'class']);
+    FILTERS.set(methods, f);
+  }
+  return f;
+}
+
 const PUNCT = ['>>>=', '===', '!==', '**=', '...', '<<=', '>>=', '>>>', '&&=', '||=', '??=', '==', '!=', '<=', '>=', '&&', '||', '??', '?.', '=>', ':=', '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '<<', '>>', '++', '--', '->', '**', '//', '<-', '&^'];
 
 /** Characters that can follow the first character of a multi-character operator. */
-const OP_SECOND = new Set(Array.from('=&|?.>-<*/^:', (ch) => ch.charCodeAt(0)));
+const OP_SECOND = new Uint8Array(128);
+for (const ch of '=&|?.>-<*/^:') {
+  OP_SECOND[ch.charCodeAt(0)] = 1;
+}
+/** The characters Lexer.rare may take: / ` } \\ < #. */
+const RARE_START = new Uint8Array(128);
+for (const ch of '/`}\\<#') {
+  RARE_START[ch.charCodeAt(0)] = 1;
+}
+/** PUNCT by first character, in PUNCT's order (longest first). */
+const OPS_BY_FIRST: (string[] | undefined)[] = [];
+for (const p of PUNCT) {
+  (OPS_BY_FIRST[p.charCodeAt(0)] ??= []).push(p);
+}
+
+/** The longest multi-character operator at `i` (whose first character is `c`), if any. */
+function operatorAt(text: string, i: number, c: number): string | undefined {
+  const ops = OPS_BY_FIRST[c];
+  if (ops !== undefined) {
+    for (const p of ops) {
+      if (text.startsWith(p, i)) {
+        return p;
+      }
+    }
+  }
+  return undefined;
+}
 
 const SPACE = /[ \t\r\f\v]*/y;
 const IDENT_REST = /[\w$\u0080-\uffff]*/y;
@@ -52,13 +163,18 @@ const JS_KEYWORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'instanceof', 'in',
  * methods, so V8 optimizes it after a few files rather than a few hundred.
  */
 class Lexer {
-  readonly tokens: Token[] = [];
+  /** Tokens lexed, in KINDS, STARTS, ENDS and LINES. */
+  count = 0;
   /** Token indexes of identifiers that name a method. */
   readonly calls: number[] = [];
-  /** Open and close token indexes of each bracket pair. */
-  readonly pairs: number[] = [];
   /** Whether the file has a token a comparison needs (an equality operator, `switch`, `equals`...). */
   comparing = false;
+  /** Token indexes of every equality operator and comparison word, in order: all that comparisons are read from. */
+  readonly cmp: number[] = [];
+  /** Whether an identifier `class` occurs. */
+  hasClass = false;
+  private readonly words: WordFilter;
+  private readonly eq: ReadonlySet<string>;
   private readonly opens: number[] = [];
   private i = 0;
   private line = 0;
@@ -80,9 +196,11 @@ class Lexer {
     this.py = lang === 'python';
     this.go = lang === 'go';
     this.java = lang === 'java';
+    this.words = filterFor(methods);
+    this.eq = EQ_OPS[lang];
   }
 
-  run(): Token[] {
+  run(): void {
     const { text, n, js, py, go } = this;
     if (js && text.startsWith('#!')) {
       const nl = text.indexOf('\n');
@@ -103,16 +221,19 @@ class Lexer {
         this.i = SPACE.lastIndex;
         continue;
       }
-      if ((py && c === 35) || (!py && c === 47 && text.charCodeAt(i + 1) === 47)) {
+      // Character tests come before language tests throughout: code optimized on one language's files
+      // then has type feedback for every comparison it meets in another's (else it is thrown away).
+      if (c === 35 ? py : c === 47 && text.charCodeAt(i + 1) === 47 && !py) {
         const nl = text.indexOf('\n', i);
         this.i = nl < 0 ? n : nl;
         continue;
       }
-      if (isIdStart(c) && !(py && c === 36) && !(go && c === 36)) {
+      if (isIdStart(c) && !(c === 36 && (py || go))) {
         IDENT_REST.lastIndex = i + 1;
         IDENT_REST.test(text);
         const k = IDENT_REST.lastIndex;
-        if (py && (text[k] === '"' || text[k] === "'") && k - i <= 2 && this.pyPrefixed(i, k)) {
+        const q = text.charCodeAt(k);
+        if ((q === 34 || q === 39) && py && k - i <= 2 && this.pyPrefixed(i, k)) {
           continue;
         }
         this.ident(i, k);
@@ -129,30 +250,48 @@ class Lexer {
         this.quotedToken(c);
         continue;
       }
-      if (!this.rare(c)) {
+      if (c >= 128 || RARE_START[c] !== 1 || !this.rare(c)) {
         this.punct(c);
       }
     }
     if (this.stack.length > 0 || this.opens.length > 0) {
       throw new Bail();
     }
-    return this.tokens;
   }
 
   private ident(i: number, k: number): void {
-    const text = this.text.slice(i, k);
-    if (this.methods.has(text)) {
-      this.calls.push(this.tokens.length);
-    } else if (COMPARE_WORDS.has(text)) {
-      this.comparing = true;
+    if (this.words.mayBe(this.text, i, k)) {
+      this.word(this.text.slice(i, k));
     }
-    this.tokens.push({ t: T.Ident, text, start: i, end: k, line: this.line });
+    this.push(T.Ident, i, k);
     this.i = k;
   }
 
+  /** An identifier that may be a method name or a word the scan looks for. */
+  private word(text: string): void {
+    if (this.methods.has(text)) {
+      this.calls.push(this.count);
+    } else if (COMPARE_WORDS.has(text)) {
+      this.comparing = true;
+    }
+    if (COMPARE_WORDS.has(text)) {
+      this.cmp.push(this.count);
+    } else if (text === 'class') {
+      this.hasClass = true;
+    }
+  }
+
   private push(t: T, start: number, end: number, line = this.line): void {
-    // One-character strings come from V8's cache; slices would allocate.
-    this.tokens.push({ t, text: end === start + 1 ? this.text.charAt(start) : this.text.slice(start, end), start, end, line });
+    const k = this.count;
+    if (k === KINDS.length) {
+      grow();
+    }
+    KINDS[k] = t;
+    STARTS[k] = start;
+    ENDS[k] = end;
+    LINES[k] = line;
+    MATCH[k] = -1;
+    this.count = k + 1;
   }
 
   private countLines(from: number, to: number): void {
@@ -209,8 +348,13 @@ class Lexer {
   private quotedToken(c: number): void {
     const { text, i, py, java, go } = this;
     const line = this.line;
-    const triple = text.slice(i, i + 3);
-    if (((py || java) && triple === '"""') || (py && triple === "'''")) {
+    // The comparisons run for every quote of every language: optimized code that meets a language's
+    // first string never finds one without type feedback (which would throw the code away).
+    const single = c === 39;
+    const tripled = text.charCodeAt(i + 1) === c && text.charCodeAt(i + 2) === c;
+    // """ in Python and Java, ''' in Python.
+    if (tripled && (py || (java && !single))) {
+      const triple = text.slice(i, i + 3);
       const end = this.quoted(i + 3, triple, true, true);
       this.countLines(i, end);
       this.push(T.Str, i, end, line);
@@ -219,7 +363,7 @@ class Lexer {
     }
     const end = this.quoted(i + 1, text.charAt(i), true, false);
     // Go runes and Java chars are not the grammar's string node.
-    this.push((go || java) && c === 39 ? T.OtherStr : T.Str, i, end);
+    this.push((go || java) && single ? T.OtherStr : T.Str, i, end);
     this.i = end;
   }
 
@@ -256,10 +400,10 @@ class Lexer {
     this.i = end;
   }
 
-  /** Comments, templates, regular expressions and other rare starts; false for plain punctuation. */
+  /** Comments, templates, regular expressions and other rare starts (RARE_START); false for plain punctuation. */
   private rare(c: number): boolean {
     const { text, i, js, py, go } = this;
-    if (!py && c === 47 && text.charCodeAt(i + 1) === 42) {
+    if (c === 47 && text.charCodeAt(i + 1) === 42 && !py) {
       const close = text.indexOf('*/', i + 2);
       if (close < 0) {
         throw new Bail();
@@ -283,22 +427,22 @@ class Lexer {
       this.templatePart(i + 1);
       return true;
     }
-    if (js && c === 125 && this.stack.length > 0 && this.stack[this.stack.length - 1] === 't') {
+    if (c === 125 && js && this.stack.length > 0 && this.stack[this.stack.length - 1] === 't') {
       this.stack.pop();
       this.templatePart(i + 1);
       return true;
     }
-    if (js && c === 47) {
+    if (c === 47 && js) {
       return this.jsSlash();
     }
-    if (py && c === 92) {
+    if (c === 92 && py) {
       throw new Bail();
     }
-    if (js && c === 60 && this.lang !== 'typescript') {
+    if (c === 60 && js && this.lang !== 'typescript') {
       // JSX: text content is not code.
       throw new Bail();
     }
-    if (js && c === 35) {
+    if (c === 35 && js) {
       // Private names (#x) are neither identifiers nor property identifiers.
       let k = i + 1;
       while (k < this.n && isIdPart(text.charCodeAt(k))) {
@@ -314,7 +458,7 @@ class Lexer {
   /** A JS regular expression literal (true) or a division sign (false). */
   private jsSlash(): boolean {
     const { text, i, n } = this;
-    const prev = this.tokens[this.tokens.length - 1];
+    const prev = this.count === 0 ? undefined : tokenAt(text, this.count - 1);
     if (prev?.text === '}') {
       throw new Bail();
     }
@@ -353,23 +497,29 @@ class Lexer {
 
   private punct(c: number): void {
     const { text, i } = this;
-    const op = OP_SECOND.has(text.charCodeAt(i + 1)) ? PUNCT.find((p) => text.startsWith(p, i)) : undefined;
+    const op = c < 128 && OP_SECOND[text.charCodeAt(i + 1)] === 1 ? operatorAt(text, i, c) : undefined;
     const end = i + (op?.length ?? 1);
-    if (this.js && c === 123) {
+    if (c === 123 && this.js) {
       this.stack.push('b');
-    } else if (this.js && c === 125) {
+    } else if (c === 125 && this.js) {
       this.stack.pop();
     }
     if (end === i + 1 && (c === 40 || c === 91 || c === 123)) {
-      this.opens.push(this.tokens.length);
+      this.opens.push(this.count);
     } else if (end === i + 1 && (c === 41 || c === 93 || c === 125)) {
       const o = this.opens.pop();
-      if (o === undefined || this.tokens[o]!.text !== CLOSE[text.charAt(i)]) {
+      if (o === undefined || text.charAt(STARTS[o]!) !== CLOSE[text.charAt(i)]) {
         throw new Bail();
       }
-      this.pairs.push(o, this.tokens.length);
-    } else if (EQ_OPS[this.lang].has(text.slice(i, end))) {
+      this.push(T.Punct, i, end);
+      MATCH[o] = this.count - 1;
+      MATCH[this.count - 1] = o;
+      this.i = end;
+      return;
+    } else if (op === undefined ? (c === 60 || c === 62) && this.eq.has(text.charAt(i)) : this.eq.has(op)) {
+      // (Python's < and > are the only one-character comparison operators.)
       this.comparing = true;
+      this.cmp.push(this.count);
     }
     this.push(T.Punct, i, end);
     this.i = end;
@@ -429,7 +579,7 @@ function literalOfToken(tok: Token, pos: (offset: number) => { line: number; cha
   }
   const start = pos(tok.start);
   const s = start.character + m[1]!.length + m[2]!.length;
-  return { value, range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + value.length } } };
+  return { value: detached(value), range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + value.length } } };
 }
 
 /** Tokens that end an operand at equality precedence or lower, on their right. */
@@ -500,19 +650,14 @@ export function scanReferences(language: Language, file: string, text: string, m
 
 function scan(lang: Language, file: string, text: string, methods: MethodTable): FileIndex {
   const lexer = new Lexer(lang, text, methods.methods);
-  const toks = lexer.run();
+  lexer.run();
+  const toks = new TokenView(text, lexer.count);
   const js = lang === 'typescript' || lang === 'tsx' || lang === 'javascript';
   const py = lang === 'python';
   const go = lang === 'go';
   const java = lang === 'java';
-  // Matching brackets.
-  const match = new Int32Array(toks.length).fill(-1);
-  for (let k = 0; k < lexer.pairs.length; k += 2) {
-    const o = lexer.pairs[k]!;
-    const c = lexer.pairs[k + 1]!;
-    match[o] = c;
-    match[c] = o;
-  }
+  // Matching brackets (read for bracket tokens only, below the token count).
+  const match = MATCH;
 
   let lineStarts: number[] | undefined;
   const pos = (offset: number): { line: number; character: number } => {
@@ -536,7 +681,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
   };
   const range = (start: number, end: number): Range => ({ start: pos(start), end: pos(end) });
   const isP = (k: number, s: string): boolean => {
-    const tk = toks[k];
+    const tk = toks.get(k);
     return tk !== undefined && tk.t === T.Punct && tk.text === s;
   };
   const isKeywordish = (tk: Token): boolean => tk.t === T.Ident && KEYWORDS[lang].has(tk.text);
@@ -545,13 +690,13 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
   const postfixStart = (k: number): number => {
     let j = k;
     for (;;) {
-      const tk = toks[j];
+      const tk = toks.get(j);
       if (tk === undefined) {
         return -1;
       }
       if (tk.t === T.Punct && (tk.text === ')' || tk.text === ']')) {
         const o = match[j]!;
-        if (o <= 0 || toks[o - 1]!.t !== T.Ident || isKeywordish(toks[o - 1]!)) {
+        if (o <= 0 || toks.get(o - 1)!.t !== T.Ident || isKeywordish(toks.get(o - 1)!)) {
           return -1;
         }
         j = o - 1;
@@ -569,7 +714,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
   };
   /** End index of the postfix expression starting at `k`, or -1. */
   const postfixEnd = (k: number): number => {
-    const tk = toks[k];
+    const tk = toks.get(k);
     if (tk === undefined || tk.t !== T.Ident || (isKeywordish(tk) && !SELF[lang].has(tk.text))) {
       return -1;
     }
@@ -579,14 +724,14 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
         j = match[j + 1]!;
         continue;
       }
-      if (isP(j + 1, '.') && toks[j + 2]?.t === T.Ident) {
+      if (isP(j + 1, '.') && toks.get(j + 2)?.t === T.Ident) {
         j += 2;
         continue;
       }
       return j;
     }
   };
-  const slice = (a: number, b: number): string => text.slice(toks[a]!.start, toks[b]!.end);
+  const slice = (a: number, b: number): string => text.slice(toks.get(a)!.start, toks.get(b)!.end);
 
   // Comparison facts: every string comparison the comparisons query would match whose lhs the scanner can read.
   let factsCache: Fact[] | undefined;
@@ -599,23 +744,33 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     const endRight = END_RIGHT[lang];
     const startLeft = START_LEFT[lang];
     const startsOperand = (k: number): boolean => {
-      const tk = toks[k];
+      const tk = toks.get(k);
       return tk === undefined || (startLeft.has(tk.text) && (tk.t === T.Punct || tk.t === T.Ident));
     };
     const endsOperand = (k: number): boolean => {
-      const tk = toks[k];
-      return tk === undefined || (endRight.has(tk.text) && (tk.t === T.Punct || tk.t === T.Ident)) || (go && tk.line > toks[k - 1]!.line);
+      const tk = toks.get(k);
+      return tk === undefined || (endRight.has(tk.text) && (tk.t === T.Punct || tk.t === T.Ident)) || (go && tk.line > toks.get(k - 1)!.line);
     };
-    for (let k = 0; k < toks.length; k++) {
-      const tk = toks[k]!;
+    const count = toks.length;
+    const wordAt = (j: number, w: string): boolean => j >= 0 && j < count && ENDS[j]! - STARTS[j]! === w.length && text.startsWith(w, STARTS[j]);
+    // Only equality operators and comparison words start a comparison: the lexer listed them.
+    for (const k of lexer.cmp) {
+      // Most have no string literal beside them (Python's `for x in range(n)`): an operator, or a Python
+      // word without `not` beside it, then passes all the checks below. Read from the arrays, without a token.
+      if (!(k >= 1 && KINDS[k - 1] === T.Str) && !(k + 1 < count && KINDS[k + 1] === T.Str)) {
+        if (KINDS[k] === T.Punct || (py && !wordAt(k - 1, 'not') && !wordAt(k + 1, 'not'))) {
+          continue;
+        }
+      }
+      const tk = toks.get(k)!;
       if (tk.t === T.Ident && (tk.text === 'switch' || tk.text === 'match') && (js || go)) {
         throw new Bail();
       }
       if (java && tk.t === T.Ident && tk.text === 'equals' && isP(k - 1, '.') && isP(k + 1, '(')) {
         const close = match[k + 1]!;
         const objEnd = k - 2;
-        const objTok = toks[objEnd];
-        const argFirst = toks[k + 2];
+        const objTok = toks.get(objEnd);
+        const argFirst = toks.get(k + 2);
         const objIsStr = objTok?.t === T.Str && !isP(objEnd - 1, '.');
         const argIsStr = argFirst?.t === T.Str && close === k + 3;
         if (!objIsStr && !argIsStr) {
@@ -626,7 +781,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
           if (s < 0) {
             throw new Bail();
           }
-          out.push({ lhs: normalise(slice(s, objEnd)), str: argFirst, at: toks[s]!.start });
+          out.push({ lhs: normalise(slice(s, objEnd)), str: argFirst, at: toks.get(s)!.start });
         }
         if (objIsStr) {
           const e = postfixEnd(k + 2);
@@ -641,11 +796,11 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       if (!isOp) {
         continue;
       }
-      if (py && (tk.text === 'in' || tk.text === 'is') && (isP(k - 1, 'not') || toks[k - 1]?.text === 'not' || toks[k + 1]?.text === 'not')) {
+      if (py && (tk.text === 'in' || tk.text === 'is') && (isP(k - 1, 'not') || toks.get(k - 1)?.text === 'not' || toks.get(k + 1)?.text === 'not')) {
         throw new Bail();
       }
-      const left = toks[k - 1];
-      const right = toks[k + 1];
+      const left = toks.get(k - 1);
+      const right = toks.get(k + 1);
       const leftStr = left?.t === T.Str;
       const rightStr = right?.t === T.Str;
       if (!leftStr && !rightStr) {
@@ -667,7 +822,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
           if (!startsOperand(s - 1)) {
             throw new Bail();
           }
-          out.push({ lhs: normalise(slice(s, k - 1)), str: right, at: toks[s]!.start });
+          out.push({ lhs: normalise(slice(s, k - 1)), str: right, at: toks.get(s)!.start });
         }
       }
       if (leftStr && (!py || !rightStr)) {
@@ -703,7 +858,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
   const references: FlagReference[] = [];
   const slots: KeySlotInfo[] = [];
   for (const k of lexer.calls) {
-    const tk = toks[k]!;
+    const tk = toks.get(k)!;
     const kind = methodNames.get(tk.text);
     if (kind === undefined) {
       continue;
@@ -720,18 +875,18 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       }
       // Only plain member chains (a.b.method), not calls or indexes in the object.
       for (let j = start; j < k; j++) {
-        if (toks[j]!.t !== T.Ident && !isP(j, '.')) {
+        if (toks.get(j)!.t !== T.Ident && !isP(j, '.')) {
           throw new Bail();
         }
       }
     }
-    const before = toks[start - 1];
-    if (before !== undefined && !chainMayFollow(lang, before, toks[start]!)) {
+    const before = toks.get(start - 1);
+    if (before !== undefined && !chainMayFollow(lang, before, toks.get(start)!)) {
       throw new Bail();
     }
     const openIdx = k + 1;
     const closeIdx = match[openIdx]!;
-    const keyTok = toks[k + 2]!;
+    const keyTok = toks.get(k + 2)!;
     if (keyTok.t !== T.Str && keyTok.t !== T.OtherStr) {
       throw new Bail();
     }
@@ -745,7 +900,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     // Count the arguments at depth 1.
     let args = 1;
     for (let j = k + 3; j < closeIdx; j++) {
-      const a = toks[j]!;
+      const a = toks.get(j)!;
       if (a.t === T.Punct && OPEN[a.text] !== undefined) {
         j = match[j]!;
         continue;
@@ -770,7 +925,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     let compared: ComparedVariation[] = [];
     const all = lexer.comparing ? facts() : [];
     if (all.length > 0) {
-      const binding = bindingOf(lang, toks, start, closeIdx, match);
+      const binding = bindingOf(lang, toks, start, closeIdx, match, lexer.hasClass);
       if (all.some((f) => f.lhs === callText)) {
         throw new Bail();
       }
@@ -789,7 +944,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
         }
       }
     }
-    const callStart = pos(toks[start]!.start);
+    const callStart = pos(toks.get(start)!.start);
     references.push({
       file,
       language: lang,
@@ -799,13 +954,23 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       range: range(keyTok.start, keyTok.end),
       keyRange: lit.range,
       viaConstant: false,
-      callRange: range(toks[start]!.start, toks[closeIdx]!.end),
-      snippet: lineText(text, toks[start]!.start - callStart.character).trim().slice(0, 200),
+      callRange: range(toks.get(start)!.start, toks.get(closeIdx)!.end),
+      snippet: detached(lineText(text, toks.get(start)!.start - callStart.character).trim().slice(0, 200)),
       compared,
       argumentCount: args,
     });
   }
   return { file, references, slots };
+}
+
+/**
+ * A copy of a piece of the file's text that does not keep the whole text alive: V8 represents a
+ * longer substring as a view into its parent, so every key and snippet in the index would otherwise
+ * hold its file's text in memory (and the garbage collector copies those texts while indexing).
+ * Concatenating and slicing off the first character makes V8 copy the characters into a new string.
+ */
+function detached(piece: string): string {
+  return ` ${piece}`.slice(1);
 }
 
 function lineText(text: string, lineStart: number): string {
@@ -866,17 +1031,17 @@ function chainMayFollow(lang: Language, before: Token, first: Token): boolean {
  * The variable a call's result is assigned to: a name, undefined when it is certainly not assigned,
  * null when the scanner cannot tell.
  */
-function bindingOf(lang: Language, toks: readonly Token[], start: number, close: number, match: Int32Array): string | undefined | null {
+function bindingOf(lang: Language, toks: TokenView, start: number, close: number, match: Int32Array, hasClass: boolean): string | undefined | null {
   let s = start;
   let e = close;
   for (;;) {
-    const p = toks[s - 1];
+    const p = toks.get(s - 1);
     if (p?.t === T.Ident && p.text === 'await' && lang !== 'go' && lang !== 'java') {
       s--;
       continue;
     }
     if (p?.t === T.Punct && p.text === '(' && match[s - 1] === e + 1) {
-      const pp = toks[s - 2];
+      const pp = toks.get(s - 2);
       if (pp !== undefined && (pp.t === T.Ident || pp.text === ')' || pp.text === ']')) {
         break;
       }
@@ -886,11 +1051,11 @@ function bindingOf(lang: Language, toks: readonly Token[], start: number, close:
     }
     break;
   }
-  const next = toks[e + 1];
+  const next = toks.get(e + 1);
   if (next !== undefined && ['as', 'satisfies', '!'].includes(next.text)) {
     return null;
   }
-  const p = toks[s - 1];
+  const p = toks.get(s - 1);
   if (p === undefined || p.t !== T.Punct) {
     return undefined;
   }
@@ -901,13 +1066,13 @@ function bindingOf(lang: Language, toks: readonly Token[], start: number, close:
     return /^[-+*/%&|^<>]=$|^(<<|>>|>>>|\*\*|&&|\|\||\?\?|&\^)=$/.test(p.text) ? null : undefined;
   }
   // The assigned value must end at the call.
-  const endsHere = next === undefined || [';', ',', '}', ')'].includes(next.text) || (next.line > toks[e]!.line && (lang === 'python' || lang === 'go' || next.t === T.Ident));
+  const endsHere = next === undefined || [';', ',', '}', ')'].includes(next.text) || (next.line > toks.get(e)!.line && (lang === 'python' || lang === 'go' || next.t === T.Ident));
   if (!endsHere) {
     return next.t === T.Punct && ['.', '(', '[', '?.'].includes(next.text) ? undefined : null;
   }
   // The left side: one identifier after a statement start or declaration keyword.
-  const name = toks[s - 2];
-  const head = toks[s - 3];
+  const name = toks.get(s - 2);
+  const head = toks.get(s - 3);
   if (name?.t !== T.Ident) {
     return null;
   }
@@ -918,7 +1083,7 @@ function bindingOf(lang: Language, toks: readonly Token[], start: number, close:
     return name.text;
   }
   // A JavaScript class field (`x = call()` in a class body) is not an assignment.
-  if ((lang === 'typescript' || lang === 'tsx' || lang === 'javascript') && toks.some((t) => t.t === T.Ident && t.text === 'class')) {
+  if ((lang === 'typescript' || lang === 'tsx' || lang === 'javascript') && hasClass) {
     return null;
   }
   if (head === undefined || head.line < name.line || [';', '{', '}', '('].includes(head.text)) {

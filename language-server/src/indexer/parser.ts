@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TreeSitter from '@vscode/tree-sitter-wasm';
@@ -49,6 +48,8 @@ export function grammarFor(language: Language): Promise<Grammar> {
   if (loaded === undefined) {
     loaded = (async () => {
       const ts = await loadRuntime();
+      // Imported here: a cold index that never parses does not load fs/promises.
+      const { readFile } = await import('node:fs/promises');
       const tsLanguage = await ts.Language.load(await readFile(path.join(wasmDir(), GRAMMAR_FILE[language])));
       const parser = new ts.Parser();
       parser.setLanguage(tsLanguage);

@@ -1,14 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import ignore from 'ignore';
-import type { Ignore } from 'ignore';
+import { createRequire } from 'node:module';
+import type { Ignore, Options as IgnoreOptions } from 'ignore';
 import type { FileIndex } from './extract.js';
 import { extractReferences, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
-import type { WorkerBatch, WorkerInput } from './index-worker.js';
 import { grammarFor } from './parser.js';
+import { SourceReader } from './source-reader.js';
 import type { FlagReference, Language } from './types.js';
 import { languageOf } from './types.js';
 
@@ -37,8 +37,32 @@ export interface CancellationFlag {
 }
 
 export const DEFAULT_MAX_FILE_SIZE = 1_000_000;
+
+/**
+ * Threads for a cold index on this machine: one per core but one. V8 compiles hot code and collects
+ * garbage on background threads, and a cold index is mostly code warming up: on two cores a second
+ * indexing thread competes with them and makes the index slower (10,000 files: ~620 ms in one
+ * thread against ~730 ms in two), so the main thread indexes alone there.
+ */
+export function defaultIndexThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
 const ALWAYS_SKIPPED = new Set(['.git', 'node_modules', '.hg', '.svn']);
+/** Files parsed between two yields to the event loop. */
 const BATCH = 100;
+/** Files per claim of the cold index: small enough to share out evenly, large enough that claims and messages cost nothing. */
+const CHUNK = 64;
+
+const require = createRequire(import.meta.url);
+/** XP_INDEX_TIMING=1 logs where a cold index spends its time (stderr). */
+const TIMING = process.env.XP_INDEX_TIMING === '1';
+let ignoreFactory: ((options?: IgnoreOptions) => Ignore) | undefined;
+
+/** The `ignore` package, loaded at the first .gitignore: most cold starts never need it. */
+function ignore(): Ignore {
+  ignoreFactory ??= require('ignore') as (options?: IgnoreOptions) => Ignore;
+  return ignoreFactory();
+}
 
 interface IgnoreLayer {
   readonly base: string;
@@ -123,100 +147,128 @@ export class WorkspaceIndex {
   }
 
   /**
-   * Indexes every source file; yields to the event loop between batches and stops when cancelled.
-   * This thread reads each file and settles it by the pre-filter or the lexical scanner, and parses
-   * only the files the scanner hands over. With `workers` > 1, worker threads take interleaved
-   * shares of the files (the same two steps each) while this thread does its own share.
+   * Indexes every source file; yields to the event loop between chunks and stops when cancelled.
+   * Each file is read into a reused buffer and settled by the pre-filter or the lexical scanner;
+   * only the files the scanner hands over are parsed. With `workers` > 1, worker threads start
+   * before the walk and then claim chunks of the file list from a counter shared with this thread.
    */
   async indexAll(onProgress?: (p: IndexProgress) => void, cancel?: CancellationFlag): Promise<boolean> {
-    const files = listSourceFiles(this.root);
-    onProgress?.({ done: 0, total: files.length });
     // Workers run the compiled indexer; from TypeScript sources (tests) this thread does the work.
     const workerScript = fileURLToPath(new URL('./index-worker.js', import.meta.url));
-    const shares = this.workers > 1 && files.length >= 2 * BATCH && existsSync(workerScript) ? Math.min(this.workers, Math.ceil(files.length / BATCH)) : 1;
     let done = 0;
+    let total = 0;
     const progress = (n: number): void => {
       done += n;
-      onProgress?.({ done, total: files.length });
+      onProgress?.({ done, total });
     };
-    const share = (w: number): string[] => (shares === 1 ? files : files.filter((_f, i) => i % shares === w));
-    const inWorkers = shares > 1 ? this.indexInWorkers(workerScript, Array.from({ length: shares - 1 }, (_, w) => share(w + 1)), progress, cancel) : Promise.resolve(true);
-    // A rejected worker promise is awaited below; this keeps it from being reported as unhandled meanwhile.
-    inWorkers.catch(() => undefined);
-    const mine = share(0);
+    // Loaded only when used: a single-threaded index does not load worker_threads.
+    const IndexWorkers = this.workers > 1 && existsSync(workerScript) ? (await import('./worker-pool.js')).IndexWorkers : undefined;
+    const pool =
+      IndexWorkers !== undefined
+        ? new IndexWorkers(workerScript, this.workers - 1, { wrapperFunctions: this.wrappers, maxFileSize: this.maxFileSize, fastPath: this.fastPath }, (batch) => {
+            for (const index of batch.indexes) {
+              this.setFile(index.file, index);
+            }
+            this.stats.scanned += batch.scanned;
+            this.stats.parsed += batch.parsed;
+            progress(batch.done);
+          })
+        : undefined;
+    const timing = TIMING ? { started: performance.now(), listed: 0, mainDone: 0 } : undefined;
+    let files: string[];
+    try {
+      files = listSourceFiles(this.root);
+      if (timing !== undefined) {
+        timing.listed = performance.now();
+      }
+    } catch (e) {
+      pool?.stop();
+      throw e;
+    }
+    total = files.length;
+    onProgress?.({ done: 0, total });
+    const chunks = Math.ceil(files.length / CHUNK);
+    // One chunk is not worth a message: the workers stop and this thread takes it.
+    const shared = chunks > 1 ? pool : undefined;
+    if (shared === undefined) {
+      pool?.stop();
+    } else {
+      shared.begin(files, CHUNK);
+    }
+    let unshared = 0;
+    const claim = shared === undefined ? () => unshared++ : () => shared.claim();
+    const reader = new SourceReader(this.methods, this.maxFileSize, this.fastPath);
     const toParse: { file: string; text: string }[] = [];
+    let mine = 0;
     let cancelled = false;
-    for (let i = 0; i < mine.length; i += BATCH) {
-      if (cancel?.isCancellationRequested === true) {
-        cancelled = true;
-        break;
-      }
-      const batch = mine.slice(i, i + BATCH);
-      let settled = 0;
-      for (const file of batch) {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch {
-          settled++;
-          continue;
+    try {
+      for (let c = claim(); c < chunks; c = claim()) {
+        if (cancel?.isCancellationRequested === true) {
+          cancelled = true;
+          break;
         }
-        if (this.indexWithoutParse(file, text) === undefined) {
-          toParse.push({ file, text });
-        } else {
+        mine++;
+        const end = Math.min(files.length, (c + 1) * CHUNK);
+        let settled = 0;
+        for (let i = c * CHUNK; i < end; i++) {
+          const file = files[i]!;
+          const language = languageOf(file);
+          const outcome = language === undefined ? undefined : reader.index(file, language);
+          if (outcome?.kind === 'parse') {
+            toParse.push({ file, text: outcome.text });
+            continue;
+          }
+          if (outcome?.kind === 'settled') {
+            this.stats.scanned++;
+            this.setFile(file, outcome.index);
+          } else {
+            this.files.delete(file);
+          }
           settled++;
         }
+        progress(settled);
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      progress(settled);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (let i = 0; i < toParse.length && !cancelled; i += BATCH) {
+        if (cancel?.isCancellationRequested === true) {
+          cancelled = true;
+          break;
+        }
+        const batch = toParse.slice(i, i + BATCH);
+        for (const { file, text } of batch) {
+          await this.parse(file, text);
+        }
+        progress(batch.length);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } catch (e) {
+      pool?.stop();
+      throw e;
     }
-    for (let i = 0; i < toParse.length && !cancelled; i += BATCH) {
-      if (cancel?.isCancellationRequested === true) {
-        cancelled = true;
-        break;
-      }
-      const batch = toParse.slice(i, i + BATCH);
-      for (const { file, text } of batch) {
-        await this.indexText(file, text);
-      }
-      progress(batch.length);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    if (timing !== undefined) {
+      timing.mainDone = performance.now();
     }
-    const workersDone = await inWorkers;
-    return !cancelled && workersDone;
-  }
-
-  private async indexInWorkers(script: string, shares: readonly (readonly string[])[], progress: (n: number) => void, cancel: CancellationFlag | undefined): Promise<boolean> {
-    const running = shares.map((share) => {
-      const input: WorkerInput = { root: this.root, files: share, wrapperFunctions: this.wrappers, maxFileSize: this.maxFileSize };
-      const worker = new Worker(script, { workerData: input });
-      return new Promise<boolean>((resolve, reject) => {
-        worker.on('message', (batch: WorkerBatch) => {
-          for (const index of batch.indexes) {
-            this.setFile(index.file, index);
-          }
-          progress(batch.done);
-          if (cancel?.isCancellationRequested === true) {
-            void worker.terminate();
-            resolve(false);
-          }
-        });
-        worker.once('error', reject);
-        worker.once('exit', () => {
-          resolve(cancel?.isCancellationRequested !== true);
-        });
-      });
-    });
-    const results = await Promise.all(running);
-    return results.every(Boolean);
+    if (shared !== undefined && cancelled) {
+      shared.stop();
+    } else if (shared !== undefined) {
+      await shared.finish(chunks, mine);
+    }
+    if (timing !== undefined) {
+      const t = (a: number, b: number): string => (b - a).toFixed(1);
+      process.stderr.write(
+        `xp index: ${files.length} files, ${chunks} chunks (${mine} here): list ${t(timing.started, timing.listed)} ms, this thread ${t(timing.listed, timing.mainDone)} ms, waiting for workers ${t(timing.mainDone, performance.now())} ms; ${this.stats.scanned} scanned, ${this.stats.parsed} parsed\n`,
+      );
+    }
+    return !cancelled && cancel?.isCancellationRequested !== true;
   }
 
   /** Re-indexes one file from the given text (an open editor's content) and returns its index. */
   async indexText(file: string, text: string): Promise<FileIndex> {
-    const settled = this.indexWithoutParse(file, text);
-    if (settled !== undefined) {
-      return settled;
-    }
+    return this.indexWithoutParse(file, text) ?? this.parse(file, text);
+  }
+
+  /** Indexes a file by a tree-sitter parse. */
+  private async parse(file: string, text: string): Promise<FileIndex> {
     this.stats.parsed++;
     const index = extractReferences(await grammarFor(languageOf(file)!), file, text, this.methods);
     this.setFile(file, index);

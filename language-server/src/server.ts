@@ -15,8 +15,7 @@ import type {
 import { CodeActionKind, CodeLensRefreshRequest, MessageType, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
-import { ApiError, evaluateFlag, XpApiClient } from '@xp/shared';
-import { FeedState, followChanges } from './change-feed.js';
+import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
@@ -248,20 +247,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   /** Follows `project`'s change feed with the current API settings (restarted when they change). */
   const follow = (project: string): void => {
-    const { apiUrl, token } = settings;
-    if (apiUrl === undefined || token === undefined) {
+    const client = apiClient();
+    if (client === undefined) {
       unfollow();
       return;
     }
-    const key = createHash('sha256').update(`${apiUrl}\n${token}\n${project}`).digest('hex');
+    const key = createHash('sha256').update(`${settings.apiUrl ?? ''}\n${settings.token ?? ''}\n${project}`).digest('hex');
     if (feed?.key === key) {
       return;
     }
     unfollow();
-    const following = followChanges({
-      apiUrl,
-      token,
-      project,
+    const following = client.followChanges(project, {
       onChange: () => {
         clearTimeout(feedReload);
         feedReload = setTimeout(() => void reload(), FEED_DEBOUNCE_MS);

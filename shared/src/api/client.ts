@@ -6,6 +6,8 @@ import type { Metric } from '../model/metric.js';
 import type { Ruleset } from '../model/ruleset.js';
 import type { Segment } from '../model/segment.js';
 import type { Role } from '../model/role.js';
+import { followChanges } from './change-feed.js';
+import type { ChangeFeed, ChangeFeedOptions } from './change-feed.js';
 
 /**
  * A typed client for the management API, shared by the CLI, the console, the language server and
@@ -187,6 +189,11 @@ export class XpApiClient {
   constructor(private readonly options: ClientOptions) {
     this.base = options.apiUrl.replace(/\/+$/, '');
     this.fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** Follows the project's change feed with this client's URL, token and fetch; `close()` stops it. */
+  followChanges(project: string, handlers: Pick<ChangeFeedOptions, 'onChange' | 'onState' | 'minDelayMs' | 'maxDelayMs' | 'streamSeconds'>): ChangeFeed {
+    return followChanges({ ...handlers, apiUrl: this.base, token: this.options.token, client: this.options.client, project, fetch: this.fetchFn });
   }
 
   /** A client with a different token (after login). */

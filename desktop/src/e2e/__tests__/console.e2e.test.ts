@@ -60,6 +60,23 @@ describe('console end to end', () => {
     expect(await page.getByRole('combobox', { name: 'Environment' }).inputValue()).toBe('development');
   }, 60_000);
 
+  it('follows the change feed: a flag renamed elsewhere shows without a reload', async () => {
+    const feedRequest = page.waitForRequest((r) => r.url().includes('/api/v1/projects/demo/changes/stream'), WAIT);
+    // The feed was opened at sign-in; a new page load opens it again if it was missed.
+    await page.reload();
+    const request = await feedRequest;
+    expect(request.headers().accept).toBe('text/event-stream');
+    await page.getByRole('table', { name: 'Flags' }).getByText('new-checkout').waitFor(WAIT);
+    const current = await api.get('demo', 'flags', 'new-checkout');
+
+    await api.replace('demo', 'flags', 'new-checkout', { ...current.definition, name: 'Checkout, renamed from the CLI' }, current.version);
+
+    const renamed = page.getByRole('table', { name: 'Flags' }).getByRole('link', { name: 'Checkout, renamed from the CLI' });
+    await renamed.waitFor(WAIT);
+    expect(await renamed.getAttribute('href')).toBe('#/flags/new-checkout');
+    await api.replace('demo', 'flags', 'new-checkout', current.definition, current.version + 1);
+  }, 60_000);
+
   it('creates a flag, adds a targeting rule and a 25% rollout, and turns it on', async () => {
     await page.getByRole('button', { name: 'New flag' }).click();
     await page.getByLabel('Key').fill(FLAG);

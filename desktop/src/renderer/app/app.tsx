@@ -104,6 +104,9 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
   return { client, user, projects: keys, project, environments };
 }
 
+/** Changes arriving together (a change request applied, an import) cause one refresh. */
+const CHANGE_DEBOUNCE_MS = 250;
+
 export function App(): ReactNode {
   const route = useRoute();
   const [theme, setTheme] = useState<Theme>(initialTheme);
@@ -155,6 +158,28 @@ export function App(): ReactNode {
       cancelled = true;
     };
   }, [start]);
+
+  // Live refresh: a change to the project anywhere (another user, the CLI, the VS Code extension)
+  // refreshes every screen within about a second; screens still poll, for results and for API
+  // deployments whose streams are polls (Lambda).
+  useEffect(() => {
+    if (loaded === null) {
+      return undefined;
+    }
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const feed = loaded.client.followChanges(loaded.project, {
+      onChange: () => {
+        clearTimeout(pending);
+        pending = setTimeout(() => {
+          setRefreshTick((t) => t + 1);
+        }, CHANGE_DEBOUNCE_MS);
+      },
+    });
+    return () => {
+      clearTimeout(pending);
+      feed.close();
+    };
+  }, [loaded]);
 
   // Desktop: deep links and native menu commands.
   useEffect(() => {

@@ -1,8 +1,10 @@
 /**
  * Follows the management API's change feed (`GET /api/v1/projects/{project}/changes/stream`,
- * server-sent events) so the server refetches flag data when someone changes a flag, segment or
- * experiment, within about a second, instead of at the next periodic refresh. Reconnects with
- * Last-Event-ID and a growing delay; stops on 401/403/404, which retrying cannot fix.
+ * server-sent events), so editors and consoles refetch what they show within about a second of a
+ * change to a flag, segment or experiment instead of at their next poll. Reconnects with
+ * Last-Event-ID and a growing delay; stops on 401/403/404, which retrying cannot fix. Isomorphic
+ * (fetch and streams): the language server and the console's renderer both use it, through
+ * `XpApiClient.followChanges`.
  */
 
 /** One change, as the feed sends it. */
@@ -26,8 +28,10 @@ export type FeedState = (typeof FeedState)[keyof typeof FeedState];
 
 export interface ChangeFeedOptions {
   readonly apiUrl: string;
-  readonly token: string;
+  readonly token?: string | undefined;
   readonly project: string;
+  /** Sent as X-XP-Client (console, vscode…). */
+  readonly client?: string | undefined;
   /** Called once per change notice, in order. */
   readonly onChange: (notice: ChangeNotice) => void;
   readonly onState?: (state: FeedState, detail?: string) => void;
@@ -100,7 +104,7 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
   const abort = new AbortController();
   let lastId: string | undefined;
   let delay = minDelay;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const state = (s: FeedState, detail?: string): void => {
     options.onState?.(s, detail);
   };
@@ -109,7 +113,12 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
     state(FeedState.Connecting);
     try {
       const res = await doFetch(url, {
-        headers: { authorization: `Bearer ${options.token}`, accept: 'text/event-stream', 'x-xp-client': 'vscode', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) },
+        headers: {
+          accept: 'text/event-stream',
+          ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+          ...(options.client === undefined ? {} : { 'x-xp-client': options.client }),
+          ...(lastId === undefined ? {} : { 'last-event-id': lastId }),
+        },
         signal: abort.signal,
       });
       if (FATAL.has(res.status)) {
@@ -168,7 +177,8 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
       return;
     }
     timer = setTimeout(() => void connect(), ms);
-    timer.unref();
+    // In Node, a pending reconnect does not keep the process alive (browsers have no unref).
+    (timer as { unref?: () => void }).unref?.();
   };
 
   void connect();

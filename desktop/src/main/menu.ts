@@ -2,8 +2,8 @@ import type { MenuItemConstructorOptions } from 'electron';
 import type { MenuMessage } from '../ipc-contract.js';
 import { MenuCommand } from '../ipc-contract.js';
 
-/** Screens reachable from the Go menu, with their accelerators (CmdOrCtrl+1…). */
-export const MENU_SCREENS: readonly { readonly screen: string; readonly label: string }[] = [
+/** Screens reachable from the Go menu, with their accelerators (CmdOrCtrl+1… for the first nine). */
+export const MENU_SCREENS: readonly { readonly screen: string; readonly label: string; readonly accelerator?: string }[] = [
   { screen: 'flags', label: 'Flags' },
   { screen: 'experiments', label: 'Experiments' },
   { screen: 'segments', label: 'Segments' },
@@ -13,6 +13,7 @@ export const MENU_SCREENS: readonly { readonly screen: string; readonly label: s
   { screen: 'change-requests', label: 'Change requests' },
   { screen: 'access', label: 'Users and keys' },
   { screen: 'health', label: 'Health' },
+  { screen: 'events', label: 'Events', accelerator: 'CmdOrCtrl+Shift+E' },
 ];
 
 /** The native menu: standard edit/view roles plus console commands sent to the renderer. */
@@ -39,7 +40,7 @@ export function menuTemplate(send: (message: MenuMessage) => void, platform: Nod
       label: 'Go',
       submenu: MENU_SCREENS.map((s, i) => ({
         label: s.label,
-        accelerator: `CmdOrCtrl+${i + 1}`,
+        accelerator: s.accelerator ?? `CmdOrCtrl+${i + 1}`,
         click: () => { send({ command: MenuCommand.Navigate, screen: s.screen }); },
       })),
     },

@@ -209,6 +209,29 @@ describe('console end to end', () => {
     expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.decision).toBe('rollback');
   }, 30_000);
 
+  it('explores events: finds tracked events by name and opens a unit\'s timeline', async () => {
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Events' }).click();
+    const table = page.getByRole('table', { name: 'Events' });
+    await table.waitFor(WAIT);
+    await page.getByLabel('Type').selectOption('track');
+    await page.getByLabel('Name').fill('demo_purchase');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await table.getByRole('button', { name: /^Timeline of sdk-user-/ }).first().waitFor(WAIT);
+    expect(await table.getByText('exposure', { exact: true }).count()).toBe(0);
+    await page.getByLabel('Unit id').fill('sdk-user-0');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const unit = table.getByRole('button', { name: 'Timeline of sdk-user-0', exact: true }).first();
+    await unit.waitFor(WAIT);
+    expect(await table.getByRole('button', { name: /^Timeline of / }).count()).toBe(await table.getByRole('button', { name: 'Timeline of sdk-user-0', exact: true }).count());
+
+    await unit.click();
+    const timeline = page.getByRole('region', { name: 'Timeline of sdk-user-0' });
+    await timeline.getByText(EXPERIMENT, { exact: true }).waitFor(WAIT);
+    await timeline.getByText('demo_purchase', { exact: true }).first().waitFor(WAIT);
+    await shot('10-events');
+    expect(await timeline.getByText('exposure', { exact: true }).count()).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
   it('edits a metric in place: the save carries the version it was opened at', async () => {
     await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Metrics' }).click();
     await page.getByRole('button', { name: 'Edit demo-purchase' }).click();

@@ -23,6 +23,7 @@ const Segments = lazyScreen(() => import('../features/segments/segments.js'));
 const Metrics = lazyScreen(() => import('../features/metrics/metrics.js'));
 const CodeRefs = lazyScreen(() => import('../features/code-refs/code-refs.js'));
 const AuditLog = lazyScreen(() => import('../features/audit/audit-log.js'));
+const Events = lazyScreen(() => import('../features/events/events.js'));
 const Access = lazyScreen(() => import('../features/access/access.js'));
 const Health = lazyScreen(() => import('../features/health/health.js'));
 const ChangeRequests = lazyScreen(() => import('../features/change-requests/change-requests.js'));
@@ -37,6 +38,7 @@ const NAV: readonly { readonly screen: Route['screen']; readonly label: string; 
   { screen: 'access', label: 'Users & keys', route: { screen: 'access' } },
   { screen: 'health', label: 'Health', route: { screen: 'health' } },
   { screen: 'change-requests', label: 'Change requests', route: { screen: 'change-requests' } },
+  { screen: 'events', label: 'Events', route: { screen: 'events' } },
 ];
 
 const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments' };
@@ -71,6 +73,8 @@ function Screen({ route }: { route: Route }): ReactNode {
       return <CodeRefs />;
     case 'audit':
       return <AuditLog />;
+    case 'events':
+      return <Events />;
     case 'access':
       return <Access />;
     case 'health':

@@ -11,11 +11,12 @@ export type Route =
   | { readonly screen: 'metrics' }
   | { readonly screen: 'code-refs' }
   | { readonly screen: 'audit' }
+  | { readonly screen: 'events' }
   | { readonly screen: 'change-requests' }
   | { readonly screen: 'access' }
   | { readonly screen: 'health' };
 
-const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'audit', 'change-requests', 'access', 'health']);
+const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'events', 'audit', 'change-requests', 'access', 'health']);
 
 export function parseRoute(hash: string): Route {
   const parts = (hash.replace(/^#\/?/, '').split('?')[0] ?? '').split('/').filter((p) => p !== '');

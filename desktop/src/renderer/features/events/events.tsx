@@ -1,0 +1,224 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import type { EventSearchQuery, ExplorerEventView, Page, UnitTimelineView } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
+
+/** How often the list refreshes while "Live" is on. */
+const LIVE_MS = 2_000;
+const PAGE = 50;
+
+interface Filters {
+  readonly type: '' | 'exposure' | 'track';
+  readonly name: string;
+  readonly unitId: string;
+  readonly q: string;
+}
+
+const EMPTY: Filters = { type: '', name: '', unitId: '', q: '' };
+
+function toQuery(f: Filters, environment: string): EventSearchQuery {
+  return {
+    environment,
+    limit: PAGE,
+    ...(f.type === '' ? {} : { type: f.type }),
+    ...(f.name.trim() === '' ? {} : { name: f.name.trim() }),
+    ...(f.unitId.trim() === '' ? {} : { unitId: f.unitId.trim() }),
+    ...(f.q.trim() === '' ? {} : { q: f.q.trim() }),
+  };
+}
+
+/** What the event is, in one line: the experiment and variation of an exposure, the value of a tracked event. */
+function summary(e: ExplorerEventView): ReactNode {
+  if (e.type === 'exposure') {
+    return (
+      <>
+        <code>{e.experiment ?? e.name}</code> → <Badge>{e.variation ?? '?'}</Badge>
+        {e.reason === undefined ? null : <span className="muted small"> {e.reason}</span>}
+      </>
+    );
+  }
+  return (
+    <>
+      <code>{e.name}</code>
+      {e.value === undefined ? null : <span> = {e.value}</span>}
+    </>
+  );
+}
+
+function properties(e: ExplorerEventView): ReactNode {
+  if (e.properties === undefined || Object.keys(e.properties).length === 0) {
+    return null;
+  }
+  const text = JSON.stringify(e.properties);
+  return <span className="muted small">{text.length > 120 ? `${text.slice(0, 117)}…` : text}</span>;
+}
+
+/** Everything one unit saw and did, oldest first. */
+function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }): ReactNode {
+  const { client, project, environment, refreshTick } = useSession();
+  const { state, reload } = useAsync((): Promise<UnitTimelineView> => client.unitTimeline(project, unitId, { environment }), [client, project, unitId, environment, refreshTick]);
+  return (
+    <section className="card" aria-label={`Timeline of ${unitId}`}>
+      <div className="toolbar">
+        <h2 style={{ margin: 0 }}>
+          Unit <code>{unitId}</code>
+        </h2>
+        <button type="button" className="ghost" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <AsyncView state={state} onRetry={reload}>
+        {(t) =>
+          t.items.length === 0 ? (
+            <Empty>Nothing from this unit in {environment} within the retention window.</Empty>
+          ) : (
+            <ol className="timeline small">
+              {t.items.map((e) => (
+                <li key={e.id}>
+                  <span className="muted">{formatTime(e.occurredAt)}</span> <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge> {summary(e)} {properties(e)}
+                </li>
+              ))}
+              {t.truncated ? <li className="muted">… more events exist; narrow the window with the API.</li> : null}
+            </ol>
+          )
+        }
+      </AsyncView>
+    </section>
+  );
+}
+
+/**
+ * The live event explorer: recent exposures and tracked events as the aggregator stores them,
+ * searchable, refreshing every 2 s while Live is on, and a unit's whole timeline on a click.
+ */
+export default function Events(): ReactNode {
+  const { client, project, environment, refreshTick } = useSession();
+  const [draft, setDraft] = useState<Filters>(EMPTY);
+  const [applied, setApplied] = useState<Filters>(EMPTY);
+  const [live, setLive] = useState(true);
+  const [unit, setUnit] = useState<string | null>(null);
+  const [more, setMore] = useState<ExplorerEventView[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const [moreError, setMoreError] = useState<unknown>(null);
+  const query = toQuery(applied, environment);
+  const { state, reload } = useAsync(
+    async (): Promise<Page<ExplorerEventView>> => {
+      const page = await client.searchEvents(project, query);
+      setMore([]);
+      setCursor(page.nextCursor);
+      return page;
+    },
+    [client, project, JSON.stringify(query), refreshTick],
+    live ? { pollMs: LIVE_MS } : {},
+  );
+  const loadMore = async (): Promise<void> => {
+    if (cursor === undefined) {
+      return;
+    }
+    try {
+      const page = await client.searchEvents(project, { ...query, cursor });
+      setMore((m) => [...m, ...page.items]);
+      setCursor(page.nextCursor);
+      setMoreError(null);
+    } catch (e) {
+      setMoreError(e);
+    }
+  };
+  const set = (patch: Partial<Filters>): void => {
+    setDraft((d) => ({ ...d, ...patch }));
+  };
+  return (
+    <>
+      <h1>Events</h1>
+      <p className="muted small">
+        Exposures and tracked events of {environment} as the pipeline stores them (kept 7 days), newest first.
+      </p>
+      <form
+        className="toolbar"
+        role="search"
+        aria-label="Event filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied(draft);
+        }}
+      >
+        <select aria-label="Type" value={draft.type} onChange={(e) => { set({ type: e.target.value as Filters['type'] }); }}>
+          <option value="">All types</option>
+          <option value="exposure">Exposures</option>
+          <option value="track">Tracked events</option>
+        </select>
+        <input aria-label="Name" placeholder="Event name or experiment key" value={draft.name} onChange={(e) => { set({ name: e.target.value }); }} />
+        <input aria-label="Unit id" placeholder="Unit id" value={draft.unitId} onChange={(e) => { set({ unitId: e.target.value }); }} />
+        <input type="search" aria-label="Text" placeholder="Any words" value={draft.q} onChange={(e) => { set({ q: e.target.value }); }} />
+        <button type="submit">Search</button>
+        <label className="check">
+          <input type="checkbox" checked={live} onChange={(e) => { setLive(e.target.checked); }} /> Live
+        </label>
+      </form>
+      {unit === null ? null : (
+        <Timeline
+          unitId={unit}
+          onClose={() => {
+            setUnit(null);
+          }}
+        />
+      )}
+      <AsyncView state={state} onRetry={reload}>
+        {(page) => {
+          const items = [...page.items, ...more];
+          if (items.length === 0) {
+            return <Empty>No events match{applied === EMPTY ? ' yet: events appear here once SDKs send them' : ''}.</Empty>;
+          }
+          return (
+            <>
+              <table aria-label="Events">
+                <thead>
+                  <tr>
+                    <th>When</th>
+                    <th>Type</th>
+                    <th>Unit</th>
+                    <th>What</th>
+                    <th>Properties</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((e) => (
+                    <tr key={e.id}>
+                      <td className="small">{formatTime(e.occurredAt)}</td>
+                      <td>
+                        <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge>
+                      </td>
+                      <td>
+                        <button
+                          type="button"
+                          className="link"
+                          aria-label={`Timeline of ${e.unitId}`}
+                          onClick={() => {
+                            setUnit(e.unitId);
+                          }}
+                        >
+                          {e.unitId}
+                        </button>
+                      </td>
+                      <td>{summary(e)}</td>
+                      <td>{properties(e)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              {moreError === null ? null : <ErrorNote error={moreError} />}
+              {cursor === undefined ? null : (
+                <button type="button" onClick={() => void loadMore()}>
+                  Older events
+                </button>
+              )}
+            </>
+          );
+        }}
+      </AsyncView>
+    </>
+  );
+}

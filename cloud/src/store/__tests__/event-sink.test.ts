@@ -117,7 +117,8 @@ describe('Kinesis event sink on kinesalite', () => {
         return putter.call(operation, input, options);
       },
     };
-    const sink = createKinesisEventSink({ client: counting, streamName: 'sink-chunks' });
+    // 11 MB through kinesalite takes seconds on a loaded machine; this test is about chunking, not the deadline.
+    const sink = createKinesisEventSink({ client: counting, streamName: 'sink-chunks', deadlineMs: 60_000 });
     const padding = 'x'.repeat(10_000);
     const events = Array.from({ length: 1_100 }, (_, i) => event(i, `u${i}`, { padding }));
 

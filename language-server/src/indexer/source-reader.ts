@@ -15,23 +15,8 @@ export type ReadOutcome = { readonly kind: 'none' } | { readonly kind: 'settled'
 
 const NONE: ReadOutcome = { kind: 'none' };
 
-/**
- * Buffer.toString validates its arguments and looks the encoding up on every call, which is a good
- * part of the cost for 10,000 small files; the methods it ends in are used directly when present.
- */
-interface Slicing {
-  latin1Slice?: (start: number, end: number) => string;
-  utf8Slice?: (start: number, end: number) => string;
-}
-const proto = Buffer.prototype as Slicing;
-const latin1 =
-  typeof proto.latin1Slice === 'function'
-    ? (b: Buffer, end: number): string => (b as Slicing).latin1Slice!(0, end)
-    : (b: Buffer, end: number): string => b.toString('latin1', 0, end);
-const utf8 =
-  typeof proto.utf8Slice === 'function'
-    ? (b: Buffer, end: number): string => (b as Slicing).utf8Slice!(0, end)
-    : (b: Buffer, end: number): string => b.toString('utf8', 0, end);
+const latin1 = (b: Buffer, end: number): string => b.toString('latin1', 0, end);
+const utf8 = (b: Buffer, end: number): string => b.toString('utf8', 0, end);
 
 export class SourceReader {
   private buffer = Buffer.allocUnsafe(INITIAL_BUFFER);

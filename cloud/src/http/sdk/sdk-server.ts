@@ -34,6 +34,7 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
   const kinesalite = await startKinesalite();
   const dynamo = createDynamoClient(dynalite.endpoint);
   const kinesis = createKinesisClient(kinesalite.endpoint);
+  const putter = createKinesisPutClient(kinesalite.endpoint);
   const rulesets = createDynamoRulesetStore({ client: dynamo, tableName: 'xp-rulesets' });
   await rulesets.ensureTable();
   await ensureStream(kinesis, 'xp-events', 1);
@@ -43,7 +44,7 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
     now: () => new Date(),
     newId: () => randomUUID(),
     logger: silentLogger,
-    events: createKinesisEventSink({ client: createKinesisPutClient(kinesalite.endpoint), streamName: 'xp-events' }),
+    events: createKinesisEventSink({ client: putter, streamName: 'xp-events' }),
     notifier: createRulesetNotifier(),
   };
   const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
@@ -75,6 +76,7 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
       });
       dynamo.destroy();
       kinesis.destroy();
+      putter.destroy();
       await kinesalite.close();
       await dynalite.close();
       await db.close();

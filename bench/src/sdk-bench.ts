@@ -1,15 +1,16 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { startEmbeddedSdkServer } from '@xp/cloud';
 import { formatTable } from './harness.js';
+import type { Answer, Case, LoadResult } from './load.js';
+import { runLoadInWorker, send } from './load.js';
 
 /**
  * SDK endpoint throughput: the real app (Hono on @hono/node-server, caches warm, key lookups
  * cached) against a bare node:http server answering the same JSON from memory — the ceiling.
- * Both are driven by the same load loop: 64 keep-alive connections, each sending its next request
- * as soon as the previous answer is read, for a fixed time. Load generator and server share the
- * process, on both sides alike.
+ * Both are driven by the same load loop (load.ts): 64 keep-alive connections, each sending its next
+ * request as soon as the previous answer is read, for a fixed time, on a worker thread, so the
+ * generator runs beside the server rather than taking turns with it (on both sides alike).
  */
 
 export interface SdkBenchOptions {
@@ -20,16 +21,6 @@ export interface SdkBenchOptions {
   /** Concurrent connections. Default 64. */
   readonly connections?: number;
   readonly print?: (line: string) => void;
-}
-
-export interface LoadResult {
-  /** Requests answered with the expected status. */
-  readonly requests: number;
-  /** Requests answered with another status or failed. */
-  readonly errors: number;
-  readonly requestsPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
 }
 
 export interface SdkBenchRow {
@@ -44,102 +35,6 @@ export interface SdkBenchRow {
 }
 
 export const TARGET_RATIO = 0.6;
-
-interface Case {
-  readonly endpoint: string;
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
-  /** Request body for the i-th request, if any. */
-  readonly body?: (i: number) => string;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-}
-
-function send(agent: http.Agent, base: URL, c: Case, i: number, collect = false): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = c.body?.(i);
-    const req = http.request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        path: c.path,
-        method: c.method,
-        headers: body === undefined ? c.headers : { ...c.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          if (collect) {
-            chunks.push(chunk);
-          }
-        });
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) {
-    return 0;
-  }
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
-/** Drives `c` at `base` with `connections` concurrent request loops for `durationMs`. */
-export async function runLoad(base: URL, c: Case, options: { connections: number; durationMs: number; warmupMs: number }): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections });
-  try {
-    const phase = async (ms: number, record: boolean): Promise<{ latencies: number[]; errors: number; elapsed: number }> => {
-      const latencies: number[] = [];
-      let errors = 0;
-      let counter = 0;
-      const started = performance.now();
-      const end = started + ms;
-      const worker = async (): Promise<void> => {
-        while (performance.now() < end) {
-          const t0 = performance.now();
-          try {
-            const answer = await send(agent, base, c, counter++);
-            if (answer.status === 200) {
-              if (record) {
-                latencies.push(performance.now() - t0);
-              }
-            } else {
-              errors++;
-            }
-          } catch {
-            errors++;
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: options.connections }, worker));
-      return { latencies, errors, elapsed: performance.now() - started };
-    };
-    await phase(options.warmupMs, false);
-    const { latencies, errors, elapsed } = await phase(options.durationMs, true);
-    const sorted = Float64Array.from(latencies).sort();
-    return {
-      requests: latencies.length,
-      errors,
-      requestsPerSec: (latencies.length * 1000) / elapsed,
-      p50Ms: quantile(sorted, 0.5),
-      p99Ms: quantile(sorted, 0.99),
-    };
-  } finally {
-    agent.destroy();
-  }
-}
 
 /** The ceiling: node:http answering each path with a fixed JSON body, after reading the request. */
 async function startCeiling(answers: Readonly<Record<string, { body: string; headers: Readonly<Record<string, string>> }>>): Promise<{ url: URL; close: () => Promise<void> }> {
@@ -187,7 +82,7 @@ export async function runSdkBench(options: SdkBenchOptions = {}): Promise<SdkBen
       method: 'POST',
       path: '/sdk/v1/evaluate',
       headers: { 'x-xp-sdk-key': xp.serverKey },
-      body: (i) => JSON.stringify({ unit: { id: `user-${i % 10_000}`, attributes: { country: i % 3 === 0 ? 'US' : 'DE', email: `u${i % 10_000}@example.com` } } }),
+      body: 'evaluate',
     },
   ];
   const rows: SdkBenchRow[] = [];
@@ -207,8 +102,8 @@ export async function runSdkBench(options: SdkBenchOptions = {}): Promise<SdkBen
     const ceiling = await startCeiling(ceilingAnswers);
     try {
       for (const [i, c] of cases.entries()) {
-        const xpResult = await runLoad(base, c, load);
-        const ceilingResult = await runLoad(ceiling.url, c, load);
+        const xpResult = await runLoadInWorker(base, c, load);
+        const ceilingResult = await runLoadInWorker(ceiling.url, c, load);
         const ratio = ceilingResult.requestsPerSec === 0 ? 0 : xpResult.requestsPerSec / ceilingResult.requestsPerSec;
         rows.push({
           endpoint: c.endpoint,

@@ -196,44 +196,25 @@ interface HttpAnswer {
   readonly body: string;
 }
 
-/** Uint8Array values (DynamoDB `B`, Kinesis `Data`) become base64 strings, as the wire format wants. */
-function encodeBinary(value: unknown): unknown {
-  if (value instanceof Uint8Array) {
-    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
-  }
-  if (Array.isArray(value)) {
-    return value.map(encodeBinary);
-  }
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = encodeBinary(v);
-    }
-    return out;
-  }
-  return value;
+/**
+ * JSON.stringify replacer: Uint8Array values (DynamoDB `B`, Kinesis `Data`) become base64 strings,
+ * as the wire format wants. `this[key]` is the value before Buffer's own toJSON ran.
+ */
+function binaryToBase64(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') : value;
 }
 
 /**
- * `B` and `BS` attribute values back to bytes. Every attribute value is an object with one type
- * key, so a string under `B` (or strings under `BS`) can only be binary data.
+ * JSON.parse reviver: `B` and `BS` attribute values back to bytes. Every attribute value is an
+ * object with one type key, so a string under `B` (or strings under `BS`) can only be binary data.
  */
-function decodeBinary(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    return value.map(decodeBinary);
+function base64ToBinary(key: string, value: unknown): unknown {
+  if (key === 'B' && typeof value === 'string') {
+    return Buffer.from(value, 'base64');
   }
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'B' && typeof v === 'string') {
-        out[k] = Buffer.from(v, 'base64');
-      } else if (k === 'BS' && Array.isArray(v) && v.every((x) => typeof x === 'string')) {
-        out[k] = v.map((x: string) => Buffer.from(x, 'base64'));
-      } else {
-        out[k] = decodeBinary(v);
-      }
-    }
-    return out;
+  if (key === 'BS' && Array.isArray(value) && value.every((x) => typeof x === 'string')) {
+    return value.map((x: string) => Buffer.from(x, 'base64'));
   }
   return value;
 }
@@ -306,13 +287,12 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
     if (answer.status < 200 || answer.status >= 300) {
       throw answerError(answer);
     }
-    const parsed: unknown = answer.body === '' ? {} : JSON.parse(answer.body);
-    return options.binaryAttributes === true ? decodeBinary(parsed) : parsed;
+    return answer.body === '' ? {} : (JSON.parse(answer.body, options.binaryAttributes === true ? base64ToBinary : undefined) as unknown);
   };
 
   const call = async <T>(operation: string, input: object, callOptions: { readonly signal?: AbortSignal | undefined } = {}): Promise<T> => {
     const { signal } = callOptions;
-    const body = JSON.stringify(encodeBinary(input));
+    const body = JSON.stringify(input, binaryToBase64);
     for (let attempt = 1; ; attempt++) {
       try {
         return (await once(operation, body, signal)) as T;

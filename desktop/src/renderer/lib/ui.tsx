@@ -131,3 +131,17 @@ export function Confirm({ title, message, confirmLabel, onConfirm, onCancel }: {
 export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'good' | 'bad' | 'warn' | 'info'; children: ReactNode }): ReactNode {
   return <span className={`badge badge-${tone}`}>{children}</span>;
 }
+
+/** A table row's Edit and Delete buttons, labelled with the row's key for screen readers and tests. */
+export function RowActions({ name, onEdit, onDelete }: { name: string; onEdit: () => void; onDelete: () => void }): ReactNode {
+  return (
+    <>
+      <button type="button" aria-label={`Edit ${name}`} onClick={onEdit}>
+        Edit
+      </button>{' '}
+      <button type="button" aria-label={`Delete ${name}`} onClick={onDelete}>
+        Delete
+      </button>
+    </>
+  );
+}

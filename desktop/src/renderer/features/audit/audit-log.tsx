@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import type { AuditEntry, Page } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
-import { useAsync } from '../../lib/use-async.js';
+import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
 
 interface DiffEntry {
@@ -43,30 +43,10 @@ export default function AuditLog(): ReactNode {
   const { client, project, refreshTick } = useSession();
   const [resourceKey, setResourceKey] = useState('');
   const [applied, setApplied] = useState('');
-  const [more, setMore] = useState<AuditEntry[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>(undefined);
-  const [moreError, setMoreError] = useState<unknown>(null);
-  const { state, reload } = useAsync(
-    async (): Promise<Page<AuditEntry>> => {
-      const page = await client.audit({ project, limit: 50, ...(applied === '' ? {} : { resourceKey: applied }) });
-      setMore([]);
-      setCursor(page.nextCursor);
-      return page;
-    },
+  const { state, reload, loadMore, moreError } = usePages(
+    (cursor): Promise<Page<AuditEntry>> => client.audit({ project, limit: 50, ...(cursor === undefined ? {} : { cursor }), ...(applied === '' ? {} : { resourceKey: applied }) }),
     [client, project, applied, refreshTick],
   );
-  const loadMore = async (): Promise<void> => {
-    if (cursor === undefined) {
-      return;
-    }
-    try {
-      const page = await client.audit({ project, limit: 50, cursor, ...(applied === '' ? {} : { resourceKey: applied }) });
-      setMore((m) => [...m, ...page.items]);
-      setCursor(page.nextCursor);
-    } catch (e) {
-      setMoreError(e);
-    }
-  };
   return (
     <>
       <h1>Audit log</h1>
@@ -82,8 +62,7 @@ export default function AuditLog(): ReactNode {
         <button type="submit">Filter</button>
       </form>
       <AsyncView state={state} onRetry={reload}>
-        {(page) => {
-          const items = [...page.items, ...more];
+        {(items) => {
           if (items.length === 0) {
             return <Empty>Nothing recorded{applied === '' ? '' : ` for ${applied}`} yet.</Empty>;
           }
@@ -121,7 +100,7 @@ export default function AuditLog(): ReactNode {
                 </tbody>
               </table>
               {moreError === null ? null : <ErrorNote error={moreError} />}
-              {cursor === undefined ? null : (
+              {loadMore === undefined ? null : (
                 <button type="button" onClick={() => void loadMore()}>
                   Load older entries
                 </button>

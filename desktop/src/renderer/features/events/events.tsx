@@ -4,6 +4,7 @@ import type { EventSearchQuery, ExplorerEventView, Page, UnitTimelineView } from
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
 
 /** How often the list refreshes while "Live" is on. */
@@ -100,33 +101,12 @@ export default function Events(): ReactNode {
   const [applied, setApplied] = useState<Filters>(EMPTY);
   const [live, setLive] = useState(true);
   const [unit, setUnit] = useState<string | null>(null);
-  const [more, setMore] = useState<ExplorerEventView[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>(undefined);
-  const [moreError, setMoreError] = useState<unknown>(null);
   const query = toQuery(applied, environment);
-  const { state, reload } = useAsync(
-    async (): Promise<Page<ExplorerEventView>> => {
-      const page = await client.searchEvents(project, query);
-      setMore([]);
-      setCursor(page.nextCursor);
-      return page;
-    },
+  const { state, reload, loadMore, moreError } = usePages(
+    (cursor): Promise<Page<ExplorerEventView>> => client.searchEvents(project, { ...query, ...(cursor === undefined ? {} : { cursor }) }),
     [client, project, JSON.stringify(query), refreshTick],
     live ? { pollMs: LIVE_MS } : {},
   );
-  const loadMore = async (): Promise<void> => {
-    if (cursor === undefined) {
-      return;
-    }
-    try {
-      const page = await client.searchEvents(project, { ...query, cursor });
-      setMore((m) => [...m, ...page.items]);
-      setCursor(page.nextCursor);
-      setMoreError(null);
-    } catch (e) {
-      setMoreError(e);
-    }
-  };
   const set = (patch: Partial<Filters>): void => {
     setDraft((d) => ({ ...d, ...patch }));
   };
@@ -167,8 +147,7 @@ export default function Events(): ReactNode {
         />
       )}
       <AsyncView state={state} onRetry={reload}>
-        {(page) => {
-          const items = [...page.items, ...more];
+        {(items) => {
           if (items.length === 0) {
             return <Empty>No events match{applied === EMPTY ? ' yet: events appear here once SDKs send them' : ''}.</Empty>;
           }
@@ -210,7 +189,7 @@ export default function Events(): ReactNode {
                 </tbody>
               </table>
               {moreError === null ? null : <ErrorNote error={moreError} />}
-              {cursor === undefined ? null : (
+              {loadMore === undefined ? null : (
                 <button type="button" onClick={() => void loadMore()}>
                   Older events
                 </button>

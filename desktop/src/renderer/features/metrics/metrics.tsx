@@ -2,7 +2,7 @@ import type { ReactNode } from 'react';
 import type { Metric, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, invalidProps } from '../../lib/field-errors.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 
 type FormType = 'conversion' | 'count' | 'sum';
 
@@ -134,12 +134,15 @@ export default function Metrics(): ReactNode {
                     </td>
                     <td>{m.definition.higherIsBetter ? 'higher is better' : 'lower is better'}</td>
                     <td>
-                      <button type="button" aria-label={`Edit ${m.key}`} onClick={() => { setEditing(m); }}>
-                        Edit
-                      </button>{' '}
-                      <button type="button" aria-label={`Delete ${m.key}`} onClick={() => { setDeleting(m); }}>
-                        Delete
-                      </button>
+                      <RowActions
+                        name={m.key}
+                        onEdit={() => {
+                          setEditing(m);
+                        }}
+                        onDelete={() => {
+                          setDeleting(m);
+                        }}
+                      />
                     </td>
                   </tr>
                 ))}

@@ -4,7 +4,7 @@ import type { Segment, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, invalidProps } from '../../lib/field-errors.js';
 import { formatCount, formatTime } from '../../lib/format.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, targetingToRows, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
@@ -166,12 +166,15 @@ export default function Segments(): ReactNode {
                     <td>{s.definition.type === 'ids' ? `${formatCount(s.definition.values.length)} ids on ${s.definition.attribute}` : <code>{JSON.stringify(s.definition.condition)}</code>}</td>
                     <td className="small muted">{formatTime(s.updatedAt)}</td>
                     <td>
-                      <button type="button" aria-label={`Edit ${s.key}`} onClick={() => { setEditing(s); }}>
-                        Edit
-                      </button>{' '}
-                      <button type="button" aria-label={`Delete ${s.key}`} onClick={() => { setDeleting(s); }}>
-                        Delete
-                      </button>
+                      <RowActions
+                        name={s.key}
+                        onEdit={() => {
+                          setEditing(s);
+                        }}
+                        onDelete={() => {
+                          setDeleting(s);
+                        }}
+                      />
                     </td>
                   </tr>
                 ))}

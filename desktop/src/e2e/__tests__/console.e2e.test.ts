@@ -184,7 +184,14 @@ describe('console end to end', () => {
     const units = page.getByRole('table', { name: 'Units per variation' });
     await units.getByRole('row', { name: /^Total/ }).getByText('700', { exact: true }).waitFor(WAIT);
     await page.getByRole('region', { name: 'Metric Purchase rate' }).waitFor(WAIT);
+    // An experiment started minutes ago charts by hour; its one point carries the interval as an error bar.
+    expect(await page.getByRole('combobox', { name: 'Over time' }).inputValue()).toBe('hour');
+    const chart = page.getByRole('figure', { name: /^Cumulative effect of Purchase rate over time/ });
+    await chart.locator('.recharts-errorBar').first().waitFor(WAIT);
     await shot('07-experiment-results');
+    const byDay = page.waitForRequest((r) => r.url().includes('/results?') && r.url().includes('interval=day'));
+    await page.getByRole('combobox', { name: 'Over time' }).selectOption('day');
+    await byDay;
 
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Export CSV' }).click();

@@ -1,16 +1,21 @@
 import type { ReactNode } from 'react';
-import { CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Area, CartesianGrid, ComposedChart, ErrorBar, Legend, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 
 /** One line of a chart: which field of each point it plots, its label and colour. */
 export interface SeriesConfig<K extends string> {
   readonly key: K;
   readonly label: string;
   readonly color: string;
+  /** A field holding `[low, high]` per point, shaded around the line (a confidence interval); null leaves a gap. */
+  readonly bandKey?: string;
 }
+
+/** A point's value: a number, a `[low, high]` band, a label, or null for a gap. */
+export type ChartValue = string | number | readonly [number, number] | null;
 
 export interface LineChartProps<K extends string> {
   /** Points: `x` is the category axis, each series key a value (null leaves a gap). */
-  readonly data: readonly Readonly<Record<string, string | number | null>>[];
+  readonly data: readonly Readonly<Record<string, ChartValue>>[];
   readonly series: readonly SeriesConfig<K>[];
   readonly formatY: (v: number) => string;
   readonly title: string;
@@ -21,22 +26,57 @@ export interface LineChartProps<K extends string> {
 
 export const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7'] as const;
 
-/** Every line chart in the console goes through here, so axes, tooltips and colours stay consistent. */
+/** Tooltip text of a value: a band reads "low – high". */
+function tooltipText(v: unknown, formatY: (v: number) => string): string {
+  if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number') {
+    return `${formatY(v[0])} – ${formatY(v[1])}`;
+  }
+  return typeof v === 'number' ? formatY(v) : String(v);
+}
+
+/** The key of a band's error-bar form: `[value - low, high - value]`, what recharts' ErrorBar reads. */
+const errorKey = (bandKey: string): string => `${bandKey} error`;
+
+/** The rows with each band also as error-bar offsets from its line's value (for charts of one or two points). */
+function withErrors<K extends string>(data: readonly Readonly<Record<string, ChartValue>>[], series: readonly SeriesConfig<K>[]): Record<string, ChartValue>[] {
+  return data.map((row) => {
+    const out: Record<string, ChartValue> = { ...row };
+    for (const s of series) {
+      const band = s.bandKey === undefined ? undefined : row[s.bandKey];
+      const value = row[s.key];
+      if (s.bandKey !== undefined && Array.isArray(band) && typeof value === 'number') {
+        out[errorKey(s.bandKey)] = [Math.max(0, value - band[0]), Math.max(0, band[1] - value)];
+      }
+    }
+    return out;
+  });
+}
+
+/** Every line chart in the console goes through here, so axes, tooltips, bands and colours stay consistent. */
 export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference }: LineChartProps<K>): ReactNode {
+  // A line and a band need two points: with fewer, points are dots and bands are error bars, so a young experiment still shows.
+  const sparse = data.length < 3;
   return (
     <figure aria-label={title} style={{ margin: 0 }}>
       <ResponsiveContainer width="100%" height={height}>
-        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
+        <ComposedChart data={sparse ? withErrors(data, series) : data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
           <YAxis stroke="var(--muted)" fontSize={11} tickFormatter={(v: number) => formatY(v)} width={64} />
-          <Tooltip formatter={(v) => (typeof v === 'number' ? formatY(v) : String(v))} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
+          <Tooltip formatter={(v) => tooltipText(v, formatY)} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
           <Legend />
           {reference === undefined ? null : <ReferenceLine y={reference} stroke="var(--muted)" strokeDasharray="4 4" />}
+          {series.map((s) =>
+            s.bandKey === undefined || sparse ? null : (
+              <Area key={`${s.key}-band`} type="monotone" dataKey={s.bandKey} name={`${s.label} interval`} stroke="none" fill={s.color} fillOpacity={0.15} legendType="none" isAnimationActive={false} connectNulls />
+            ),
+          )}
           {series.map((s) => (
-            <Line key={s.key} type="monotone" dataKey={s.key} name={s.label} stroke={s.color} dot={false} isAnimationActive={false} connectNulls />
+            <Line key={s.key} type="monotone" dataKey={s.key} name={s.label} stroke={s.color} dot={sparse} isAnimationActive={false} connectNulls>
+              {s.bandKey === undefined || !sparse ? null : <ErrorBar dataKey={errorKey(s.bandKey)} stroke={s.color} width={8} direction="y" isAnimationActive={false} />}
+            </Line>
           ))}
-        </LineChart>
+        </ComposedChart>
       </ResponsiveContainer>
       <figcaption className="small muted">{title}</figcaption>
     </figure>

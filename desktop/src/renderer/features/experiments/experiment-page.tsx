@@ -1,40 +1,15 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import type { Experiment, ExperimentResultsView, Stored } from '@xp/shared';
+import type { Experiment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { formatEffect, formatTime } from '../../lib/format.js';
+import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
-import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
+import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
+import type { SeriesInterval } from './cumulative-chart.js';
 import { ResultsView } from './results-view.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
-
-/** The cumulative effect of one metric per variation, from the results time series. */
-function CumulativeChart({ results, metric }: { results: ExperimentResultsView; metric: string }): ReactNode {
-  const m = results.metrics.find((x) => x.key === metric);
-  const variations = (m?.variations ?? []).filter((v) => v.comparison !== null).map((v) => v.variation);
-  const difference = m?.variations.find((v) => v.comparison !== null)?.comparison?.difference ?? 'relative';
-  const data = results.timeSeries.points.map((p) => {
-    const row: Record<string, string | number | null> = { x: new Date(p.end).toLocaleDateString(undefined, { month: 'short', day: 'numeric', ...(results.timeSeries.interval === 'hour' ? { hour: '2-digit' } : {}) }) };
-    for (const v of variations) {
-      row[v] = p.metrics.find((pm) => pm.metric === metric && pm.variation === v)?.effect ?? null;
-    }
-    return row;
-  });
-  if (m === undefined || data.length === 0) {
-    return <p className="muted small">No time series yet: it fills in as exposures arrive.</p>;
-  }
-  return (
-    <XpLineChart
-      title={`Cumulative effect of ${m.name} over time`}
-      data={data}
-      series={variations.map((v, i) => ({ key: v, label: v, color: SERIES_COLORS[i % SERIES_COLORS.length]! }))}
-      formatY={(v) => formatEffect(v, difference)}
-      reference={0}
-    />
-  );
-}
 
 function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
   const { client, project } = useSession();
@@ -190,9 +165,10 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   const [sequential, setSequential] = useState(false);
   const [cuped, setCuped] = useState(true);
   const [segment, setSegment] = useState('');
+  const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
-  const query = useMemo(() => ({ environment, sequential, cuped, ...(segment === '' ? {} : { segment }) }), [environment, sequential, cuped, segment]);
+  const query = useMemo(() => ({ environment, sequential, cuped, interval: seriesInterval, ...(segment === '' ? {} : { segment }) }), [environment, sequential, cuped, seriesInterval, segment]);
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query, refreshTick], { pollMs: 10_000 });
 
   useEffect(() => {
@@ -238,6 +214,13 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
             {segments.map((s) => (
               <option key={s}>{s}</option>
             ))}
+          </select>
+        </label>
+        <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
+          Over time
+          <select value={seriesInterval} onChange={(e) => { setSeriesInterval(e.target.value === 'day' ? 'day' : 'hour'); }}>
+            <option value="hour">by hour</option>
+            <option value="day">by day</option>
           </select>
         </label>
         <span className="spacer" />

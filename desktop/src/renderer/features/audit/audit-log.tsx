@@ -45,7 +45,8 @@ export default function AuditLog(): ReactNode {
   const [applied, setApplied] = useState('');
   const { state, reload, loadMore, moreError } = usePages(
     (cursor): Promise<Page<AuditEntry>> => client.audit({ project, limit: 50, ...(cursor === undefined ? {} : { cursor }), ...(applied === '' ? {} : { resourceKey: applied }) }),
-    [client, project, applied, refreshTick],
+    [client, project, applied],
+    { keyOf: (e) => String(e.id), refreshKey: refreshTick },
   );
   return (
     <>

@@ -104,8 +104,8 @@ export default function Events(): ReactNode {
   const query = toQuery(applied, environment);
   const { state, reload, loadMore, moreError } = usePages(
     (cursor): Promise<Page<ExplorerEventView>> => client.searchEvents(project, { ...query, ...(cursor === undefined ? {} : { cursor }) }),
-    [client, project, JSON.stringify(query), refreshTick],
-    live ? { pollMs: LIVE_MS } : {},
+    [client, project, JSON.stringify(query)],
+    { keyOf: (e) => e.id, refreshKey: refreshTick, ...(live ? { pollMs: LIVE_MS } : {}) },
   );
   const set = (patch: Partial<Filters>): void => {
     setDraft((d) => ({ ...d, ...patch }));

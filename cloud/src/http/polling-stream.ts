@@ -91,6 +91,41 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
 }
 
 /**
+ * A stream's `read` that also delivers rows committed late. Cursors (audit ids, explorer sequence
+ * numbers) are taken when a row is inserted, not when its transaction commits, so a row can become
+ * visible after a larger cursor was already sent. Each read goes back to where the cursor stood
+ * `lookBackMs` ago and skips what this stream already sent; rows committing later than that are missed.
+ */
+export function lateCommitReader<T>(
+  read: (after: number, limit: number) => Promise<readonly T[]>,
+  cursorOf: (item: T) => number,
+  lookBackMs: number,
+  now: () => number = Date.now,
+): (cursor: number, limit: number) => Promise<T[]> {
+  const sent = new Map<number, number>();
+  const cursors: { readonly at: number; readonly cursor: number }[] = [];
+  return async (cursor, limit) => {
+    const t = now();
+    cursors.push({ at: t, cursor });
+    while (cursors.length > 1 && cursors[1]!.at <= t - lookBackMs) {
+      cursors.shift();
+    }
+    for (const [id, at] of sent) {
+      if (at < t - 2 * lookBackMs) {
+        sent.delete(id);
+      }
+    }
+    const from = Math.min(cursor, cursors[0]!.cursor);
+    const rows = await read(from, limit + sent.size);
+    const fresh = rows.filter((r) => !sent.has(cursorOf(r))).slice(0, limit);
+    for (const r of fresh) {
+      sent.set(cursorOf(r), t);
+    }
+    return fresh;
+  };
+}
+
+/**
  * How long a stream may stay open here. In Lambda the response is buffered until the handler
  * returns (API Gateway also cuts requests at 30 s), so a stream there answers what is pending and
  * closes: clients see a poll and reconnect after their back-off.

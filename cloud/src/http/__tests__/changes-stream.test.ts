@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { streamSeconds } from '../polling-stream.js';
-import { testing } from '../routes/changes.js';
+import { lateCommitReader, streamSeconds } from '../polling-stream.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { OWNER, startPlatform } from './harness.js';
 import type { Platform } from './harness.js';
@@ -103,12 +102,13 @@ describe('stream length', () => {
 });
 
 describe('late commits', () => {
+  const LOOK_BACK_MS = 10_000;
   const notice = (id: number): ChangeNotice => ({ id, action: 'flag.updated', resourceType: 'flag', resourceKey: `f${id}`, environment: null, at: '2026-11-25T12:00:00.000Z' });
 
   it('sends an entry whose transaction committed after a larger id was sent, once, within the look-back', async () => {
     let visible = [notice(6)];
     let clock = 0;
-    const read = testing.lateCommitReader((after, limit) => Promise.resolve(visible.filter((n) => n.id > after).slice(0, limit)), () => clock);
+    const read = lateCommitReader((after, limit) => Promise.resolve(visible.filter((n) => n.id > after).slice(0, limit)), (n) => n.id, LOOK_BACK_MS, () => clock);
 
     expect((await read(4, 10)).map((n) => n.id)).toEqual([6]);
     // Entry 5 (its id taken before 6's) commits now; the cursor has moved to 6.
@@ -119,9 +119,9 @@ describe('late commits', () => {
     expect(await read(6, 10)).toEqual([]);
     // Beyond the look-back, only entries after the cursor are read.
     visible = [notice(4), notice(5), notice(6), notice(7)];
-    clock = 2_000 + 3 * testing.LATE_COMMIT_MS;
+    clock = 2_000 + 3 * LOOK_BACK_MS;
     await read(6, 10);
-    clock += testing.LATE_COMMIT_MS + 1;
+    clock += LOOK_BACK_MS + 1;
     expect((await read(7, 10)).map((n) => n.id)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { audit } from '../../store/audit.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { SSE_HEADERS, lastEventId, pollingStream, streamSeconds } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
 import { projectParams } from './common.js';
 
 /**
@@ -16,11 +16,7 @@ import { projectParams } from './common.js';
  * audit log, for `audit:read`, has actors and diffs), hence permission `read`.
  */
 
-/**
- * Audit ids are taken when a row is inserted, not when its transaction commits, so an entry can
- * become visible after a larger id was already sent. Each read goes back to where the cursor stood
- * this long ago and skips what was sent; edits commit within milliseconds.
- */
+/** Edits commit within milliseconds of taking their audit id; 10 s leaves a wide margin. */
 const LATE_COMMIT_MS = 10_000;
 
 const streamQuery = z.strictObject({
@@ -35,31 +31,6 @@ const streamQuery = z.strictObject({
 });
 
 const sse = (c: ChangeNotice): string => `event: change\nid: ${c.id}\ndata: ${JSON.stringify(c)}\n\n`;
-
-/** Reads changes after the cursor, and again over the last LATE_COMMIT_MS of cursors, never sending one twice. */
-function lateCommitReader(read: (after: number, limit: number) => Promise<ChangeNotice[]>, now: () => number = Date.now): (cursor: number, limit: number) => Promise<ChangeNotice[]> {
-  const sent = new Map<number, number>();
-  const cursors: { readonly at: number; readonly cursor: number }[] = [];
-  return async (cursor, limit) => {
-    const t = now();
-    cursors.push({ at: t, cursor });
-    while (cursors.length > 1 && cursors[1]!.at <= t - LATE_COMMIT_MS) {
-      cursors.shift();
-    }
-    for (const [id, at] of sent) {
-      if (at < t - 2 * LATE_COMMIT_MS) {
-        sent.delete(id);
-      }
-    }
-    const from = Math.min(cursor, cursors[0]!.cursor);
-    const rows = await read(from, limit + sent.size);
-    const fresh = rows.filter((r) => !sent.has(r.id)).slice(0, limit);
-    for (const r of fresh) {
-      sent.set(r.id, t);
-    }
-    return fresh;
-  };
-}
 
 export function changeRoutes(services: Services): AnyRoute[] {
   return [
@@ -80,7 +51,7 @@ export function changeRoutes(services: Services): AnyRoute[] {
         const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
         const stream = pollingStream({
           cursor: resume ?? (await audit.latestId(db, project.id)),
-          read: lateCommitReader((after, limit) => audit.changesAfter(db, project.id, after, limit)),
+          read: lateCommitReader((after, limit) => audit.changesAfter(db, project.id, after, limit), (c) => c.id, LATE_COMMIT_MS),
           cursorOf: (c) => c.id,
           format: sse,
           signal: req.context.req.raw.signal,
@@ -94,4 +65,3 @@ export function changeRoutes(services: Services): AnyRoute[] {
   ];
 }
 
-export const testing = { lateCommitReader, LATE_COMMIT_MS };

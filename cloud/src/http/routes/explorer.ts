@@ -6,9 +6,10 @@ import type { Services } from '../../domain/services.js';
 import { invalid } from '../../errors.js';
 import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplorerEvents, unitTimeline } from '../../store/explorer.js';
 import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
+import type { Queryable } from '../../store/db.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
-import { SSE_HEADERS, lastEventId, pollingStream, streamSeconds } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, projectParams } from './common.js';
 
@@ -22,6 +23,13 @@ import { pageQuery, pageSchema, projectParams } from './common.js';
 const MAX_STREAM_BATCH = 200;
 const STREAM_POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
+/** Aggregator batches write their explorer rows just before they commit: a few seconds covers a slow commit. */
+const LATE_COMMIT_MS = 5_000;
+
+/** What the event stream reads each poll: events after the cursor, and those that committed late (see lateCommitReader). */
+export function explorerStreamReader(db: Queryable, projectId: string, filter: ExplorerFilter, now?: () => number): (cursor: number, limit: number) => Promise<ExplorerEvent[]> {
+  return lateCommitReader((after, limit) => explorerEventsAfter(db, projectId, after, filter, limit), (e) => e.seq, LATE_COMMIT_MS, now);
+}
 
 export const explorerEventSchema = z.object({
   id: z.string(),
@@ -142,7 +150,7 @@ export function explorerRoutes(services: Services): AnyRoute[] {
         const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
         const stream = pollingStream({
           cursor: resume ?? (await latestExplorerSeq(db, project.id)),
-          read: (cursor, limit) => explorerEventsAfter(db, project.id, cursor, filter, limit),
+          read: explorerStreamReader(db, project.id, filter),
           cursorOf: (e) => e.seq,
           format: sse,
           signal: req.context.req.raw.signal,

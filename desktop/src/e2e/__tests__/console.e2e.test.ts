@@ -192,6 +192,24 @@ describe('console end to end', () => {
     const byDay = page.waitForRequest((r) => r.url().includes('/results?') && r.url().includes('interval=day'));
     await page.getByRole('combobox', { name: 'Over time' }).selectOption('day');
     await byDay;
+    // A day of hourly points cannot be waited for here: the API's answer gets a longer time series
+    // (the one part not from the real stack) to show that a series of points draws its interval as a band.
+    const resultsUrl = (url: URL): boolean => url.pathname.endsWith(`/experiments/${EXPERIMENT}/results`);
+    await page.route(resultsUrl, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { timeSeries: { points: unknown[] } };
+      const start = Date.parse('2026-12-01T00:00:00Z');
+      body.timeSeries.points = Array.from({ length: 24 }, (_v, i) => ({
+        bucket: new Date(start + i * 3_600_000).toISOString(),
+        end: new Date(start + (i + 1) * 3_600_000).toISOString(),
+        units: { control: 10 * (i + 1), treatment: 10 * (i + 1) },
+        metrics: [{ metric: 'demo-purchase', variation: 'treatment', effect: 0.1, ci: [0.1 - 1 / (i + 2), 0.1 + 1 / (i + 2)], pValue: 0.5 }],
+      }));
+      await route.fulfill({ response, json: body });
+    });
+    await page.getByRole('combobox', { name: 'Over time' }).selectOption('hour');
+    await chart.locator('.recharts-area-area').first().waitFor(WAIT);
+    await page.unroute(resultsUrl);
 
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Export CSV' }).click();

@@ -5,7 +5,7 @@
  * re-index of one changed file (target p95 < 10 ms).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,6 +151,9 @@ export async function runLanguageServerBench(options: LanguageServerBenchOptions
     ((line: string) => {
       console.log(line);
     });
+  if (!existsSync(RG)) {
+    throw new Error(`the language-server bench compares with ripgrep at ${RG}: install it first (apt-get install ripgrep)`);
+  }
   const files = options.files ?? FILES;
   const runs = options.runs ?? 3;
   const requests = options.requests ?? 300;

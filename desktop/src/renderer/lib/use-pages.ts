@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Page } from '@xp/shared';
 import type { AsyncState } from './use-async.js';
 import { useAsync } from './use-async.js';
@@ -22,7 +22,7 @@ export interface PagesOptions<T> {
    * when there is a gap, a refresh starts over from the first page.
    */
   readonly keyOf?: (item: T) => string;
-  /** Refreshes the first page whenever this changes (a change-feed tick), as a refresh, not a new query. */
+  /** Refreshes the first page in the background whenever this changes (a change-feed tick): a refresh, not a new query. */
   readonly refreshKey?: unknown;
 }
 
@@ -77,9 +77,16 @@ export function usePages<T>(fetchPage: (cursor: string | undefined) => Promise<P
       }
       return page.items;
     },
-    [...deps, options.refreshKey],
+    deps,
     options.pollMs === undefined ? {} : { pollMs: options.pollMs },
   );
+  const refreshedFor = useRef(options.refreshKey);
+  useEffect(() => {
+    if (!Object.is(refreshedFor.current, options.refreshKey)) {
+      refreshedFor.current = options.refreshKey;
+      reload();
+    }
+  }, [options.refreshKey, reload]);
   const state = useMemo((): AsyncState<readonly T[]> => (first.status === 'ready' ? { ...first, data: [...first.data, ...more] } : first), [first, more]);
   const loadMore =
     cursor === undefined

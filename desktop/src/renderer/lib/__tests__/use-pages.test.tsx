@@ -47,6 +47,19 @@ describe('paged lists', () => {
     expect(items(result.current.state)).toEqual(['e11', 'e10', 'e9', 'e8']);
   });
 
+  it('refreshes in the background when the refresh key changes, keeping what is shown meanwhile', async () => {
+    const f = feed();
+    const { result, rerender } = renderHook(({ tick }: { tick: number }) => usePages(f.fetch, ['query'], { keyOf: id, refreshKey: tick }), { initialProps: { tick: 0 } });
+    await waitFor(() => { expect(items(result.current.state)).toEqual(['e5', 'e4']); });
+    await act(() => result.current.loadMore!());
+
+    f.first = page(['e6', 'e5'], 'c0');
+    rerender({ tick: 1 });
+    // No loading state in between: the old list stays until the new first page arrives.
+    expect(items(result.current.state)).toEqual(['e5', 'e4', 'e3', 'e2']);
+    await waitFor(() => { expect(items(result.current.state)).toEqual(['e6', 'e5', 'e4', 'e3', 'e2']); });
+  });
+
   it('starts over for a new query, and without keyOf on every refresh', async () => {
     const f = feed();
     const { result, rerender } = renderHook(({ q, keyed }: { q: string; keyed: boolean }) => usePages(f.fetch, [q], keyed ? { keyOf: id } : {}), { initialProps: { q: 'a', keyed: true } });

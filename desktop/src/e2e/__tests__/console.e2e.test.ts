@@ -224,7 +224,23 @@ describe('console end to end', () => {
     await page.getByRole('switch', { name: 'CUPED' }).click();
     await withoutCuped;
     await page.getByRole('region', { name: 'Metric Purchase rate' }).waitFor(WAIT);
-  }, 90_000);
+
+    // A change elsewhere in the project refreshes the page through the change feed; the analysis
+    // choices made here stay (they used to reset when the page reloaded as if newly opened).
+    const resultsRequest = (r: { url(): string }): boolean => r.url().includes(`/experiments/${EXPERIMENT}/results?`);
+    const daily = page.waitForRequest((r) => resultsRequest(r) && r.url().includes('interval=day'), WAIT);
+    await page.getByRole('combobox', { name: 'Over time' }).selectOption('day');
+    await daily;
+    const experimentReloaded = page.waitForRequest((r) => new URL(r.url()).pathname.endsWith(`/experiments/${EXPERIMENT}`), WAIT);
+    const current = await api.get('demo', 'flags', 'new-checkout');
+    await api.replace('demo', 'flags', 'new-checkout', { ...current.definition, description: 'Touched while an analyst reads results' }, current.version);
+    await experimentReloaded;
+    const resultsAfter = await page.waitForRequest(resultsRequest, WAIT);
+    expect(resultsAfter.url()).toContain('cuped=false');
+    expect(resultsAfter.url()).toContain('interval=day');
+    expect(await page.getByRole('switch', { name: 'CUPED' }).isChecked()).toBe(false);
+    expect(await page.getByRole('combobox', { name: 'Over time' }).inputValue()).toBe('day');
+  }, 120_000);
 
   it('records a decision', async () => {
     await page.getByRole('button', { name: 'Decide…' }).click();

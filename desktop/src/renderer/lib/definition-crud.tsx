@@ -113,7 +113,7 @@ export interface DefinitionList<T> {
 /** A project's definitions of one kind, refreshed with the session, with edit and delete state. */
 export function useDefinitionList<K extends DefinitionPath>(kind: K): DefinitionList<DefinitionKinds[K]> {
   const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.listAll(project, kind), [client, project, refreshTick]);
+  const { state, reload } = useAsync(() => client.listAll(project, kind), [client, project], { refreshKey: refreshTick });
   const [editing, setEditing] = useState<Stored<DefinitionKinds[K]> | 'new' | null>(null);
   const [deleting, setDeleting] = useState<Stored<DefinitionKinds[K]> | null>(null);
   const [deleteError, setDeleteError] = useState<unknown>(null);

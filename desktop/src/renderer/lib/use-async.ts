@@ -15,12 +15,22 @@ export interface AsyncResult<T> {
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
+export interface AsyncOptions {
+  /** Refreshes on its own this often. */
+  readonly pollMs?: number;
+  /**
+   * Refreshes whenever this changes (the session's change-feed tick). Unlike a dependency, it keeps
+   * the data on screen meanwhile, so what the screen holds (drafts, choices, older pages) survives.
+   */
+  readonly refreshKey?: unknown;
+}
+
 /**
- * Loads data with loading/error states. With `pollMs`, refreshes on its own; a refresh replaces
- * the data in place (the component keeps its scroll, filters and inputs) and a failed refresh
- * keeps the last good data with `refreshError` set.
+ * Loads data with loading/error states. A dependency change loads afresh (loading state); a refresh
+ * (`pollMs`, `refreshKey`, `reload`) replaces the data in place (the component keeps its scroll,
+ * filters and inputs) and a failed refresh keeps the last good data with `refreshError` set.
  */
-export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: { pollMs?: number } = {}): AsyncResult<T> {
+export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: AsyncOptions = {}): AsyncResult<T> {
   const [state, setState] = useState<AsyncState<T>>({ status: 'loading' });
   const generation = useRef(0);
   const loadRef = useRef(load);
@@ -65,6 +75,14 @@ export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], op
       clearInterval(timer);
     };
   }, [options.pollMs, run]);
+
+  const refreshedFor = useRef(options.refreshKey);
+  useEffect(() => {
+    if (!Object.is(refreshedFor.current, options.refreshKey)) {
+      refreshedFor.current = options.refreshKey;
+      run(true);
+    }
+  }, [options.refreshKey, run]);
 
   const reload = useCallback(() => {
     run(true);

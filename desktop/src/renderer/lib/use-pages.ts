@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import type { Page } from '@xp/shared';
 import type { AsyncState } from './use-async.js';
 import { useAsync } from './use-async.js';
@@ -78,15 +78,8 @@ export function usePages<T>(fetchPage: (cursor: string | undefined) => Promise<P
       return page.items;
     },
     deps,
-    options.pollMs === undefined ? {} : { pollMs: options.pollMs },
+    { ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }), refreshKey: options.refreshKey },
   );
-  const refreshedFor = useRef(options.refreshKey);
-  useEffect(() => {
-    if (!Object.is(refreshedFor.current, options.refreshKey)) {
-      refreshedFor.current = options.refreshKey;
-      reload();
-    }
-  }, [options.refreshKey, reload]);
   const state = useMemo((): AsyncState<readonly T[]> => (first.status === 'ready' ? { ...first, data: [...first.data, ...more] } : first), [first, more]);
   const loadMore =
     cursor === undefined

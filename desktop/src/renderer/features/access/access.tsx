@@ -10,9 +10,9 @@ import { InviteUser, UsersTable } from './users-admin.js';
 export default function Access(): ReactNode {
   const { client, user, refreshTick } = useSession();
   const canListUsers = user.role === 'owner' || user.role === 'admin';
-  const users = useAsync(() => (canListUsers ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve(null)), [client, canListUsers, refreshTick]);
+  const users = useAsync(() => (canListUsers ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve(null)), [client, canListUsers], { refreshKey: refreshTick });
   const roles = useAsync(() => client.roles(), [client]);
-  const tokens = useAsync(() => client.accessTokens(), [client, refreshTick]);
+  const tokens = useAsync(() => client.accessTokens(), [client], { refreshKey: refreshTick });
   const [tokenName, setTokenName] = useState('');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);

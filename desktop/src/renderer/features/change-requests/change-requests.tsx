@@ -79,7 +79,7 @@ export default function ChangeRequests(): ReactNode {
   const { client, project, user, refreshTick } = useSession();
   const [status, setStatus] = useState<Status | ''>('open');
   const focus = hashQuery().get('id');
-  const list = useAsync(() => client.changeRequests(project, status === '' ? {} : { status }).then((p) => p.items), [client, project, status, refreshTick]);
+  const list = useAsync(() => client.changeRequests(project, status === '' ? {} : { status }).then((p) => p.items), [client, project, status], { refreshKey: refreshTick });
   const roles = useAsync(() => client.roles(), [client]);
   const people = useAsync(
     () => (user.role === 'owner' || user.role === 'admin' ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve([] as User[])),

@@ -31,7 +31,8 @@ export default function CodeRefs(): ReactNode {
         throw e;
       }
     },
-    [client, project, applied, refreshTick],
+    [client, project, applied],
+    { refreshKey: refreshTick },
   );
   return (
     <>

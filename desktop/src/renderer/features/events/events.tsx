@@ -60,7 +60,7 @@ function properties(e: ExplorerEventView): ReactNode {
 /** Everything one unit saw and did, oldest first. */
 function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }): ReactNode {
   const { client, project, environment, refreshTick } = useSession();
-  const { state, reload } = useAsync((): Promise<UnitTimelineView> => client.unitTimeline(project, unitId, { environment }), [client, project, unitId, environment, refreshTick]);
+  const { state, reload } = useAsync((): Promise<UnitTimelineView> => client.unitTimeline(project, unitId, { environment }), [client, project, unitId, environment], { refreshKey: refreshTick });
   return (
     <section className="card" aria-label={`Timeline of ${unitId}`}>
       <div className="toolbar">

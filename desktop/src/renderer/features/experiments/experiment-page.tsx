@@ -81,7 +81,7 @@ function download(name: string, text: string): void {
 export default function ExperimentPage({ experimentKey }: { experimentKey: string }): ReactNode {
   const session = useSession();
   const { client, project, refreshTick, environments } = session;
-  const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey, refreshTick], { pollMs: 15_000 });
+  const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
   const [deciding, setDeciding] = useState(false);
   const [actionError, setActionError] = useState<unknown>(null);
 
@@ -169,7 +169,7 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
   const query = useMemo(() => ({ environment, sequential, cuped, interval: seriesInterval, ...(segment === '' ? {} : { segment }) }), [environment, sequential, cuped, seriesInterval, segment]);
-  const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query, refreshTick], { pollMs: 10_000 });
+  const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
 
   useEffect(() => {
     if (state.status === 'ready') {

@@ -11,7 +11,7 @@ const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 /** Experiments with status filter and search; refreshes on its own. */
 export default function ExperimentsList(): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.listAll(project, 'experiments'), [client, project, refreshTick], { pollMs: 10_000 });
+  const { state, reload } = useAsync(() => client.listAll(project, 'experiments'), [client, project], { pollMs: 10_000, refreshKey: refreshTick });
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('');
   return (

@@ -46,8 +46,8 @@ export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode 
       const [flag, segments, experiments, flags] = await Promise.all([client.get(project, 'flags', flagKey), client.listAll(project, 'segments'), client.listAll(project, 'experiments'), client.listAll(project, 'flags')]);
       return { flag, segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
     },
-    [client, project, flagKey, refreshTick],
-    { pollMs: 5000 },
+    [client, project, flagKey],
+    { pollMs: 5000, refreshKey: refreshTick },
   );
   return (
     <AsyncView state={state} onRetry={reload}>

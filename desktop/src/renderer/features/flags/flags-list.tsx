@@ -109,7 +109,7 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
 export default function FlagsList(): ReactNode {
   const session = useSession();
   const { client, project, environment, environments, refreshTick } = session;
-  const { state, reload, setData } = useAsync(() => takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'), [client, project, refreshTick], { pollMs: 5000 });
+  const { state, reload, setData } = useAsync(() => takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'), [client, project], { pollMs: 5000, refreshKey: refreshTick });
   const [query, setQuery] = useState('');
   const [tag, setTag] = useState('');
   const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');

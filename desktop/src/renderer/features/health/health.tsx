@@ -7,7 +7,7 @@ import { AsyncView, Badge, Empty } from '../../lib/ui.js';
 /** The ops view: database, pipeline backlog and recent figures from GET /api/v1/health. */
 export default function Health(): ReactNode {
   const { client, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.health(60), [client, refreshTick], { pollMs: 15_000 });
+  const { state, reload } = useAsync(() => client.health(60), [client], { pollMs: 15_000, refreshKey: refreshTick });
   return (
     <>
       <h1>Health</h1>

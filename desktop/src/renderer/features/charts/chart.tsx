@@ -26,12 +26,28 @@ export interface LineChartProps<K extends string> {
 
 export const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7'] as const;
 
-/** Tooltip text of a value: a band reads "low – high". */
-function tooltipText(v: unknown, formatY: (v: number) => string): string {
-  if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number') {
-    return `${formatY(v[0])} – ${formatY(v[1])}`;
+const isBand = (v: ChartValue | undefined): v is readonly [number, number] => Array.isArray(v);
+
+/** The tooltip of a point: each series' value, followed by its band as an interval when it has one. */
+function PointTooltip<K extends string>({ active, label, row, series, formatY }: { active: boolean; label: unknown; row: Readonly<Record<string, ChartValue>> | undefined; series: readonly SeriesConfig<K>[]; formatY: (v: number) => string }): ReactNode {
+  if (!active || row === undefined) {
+    return null;
   }
-  return typeof v === 'number' ? formatY(v) : String(v);
+  return (
+    <div role="tooltip" style={{ background: 'var(--panel)', border: '1px solid var(--border)', padding: '6px 10px', fontSize: 12 }}>
+      <div>{String(label)}</div>
+      {series.map((s) => {
+        const value = row[s.key];
+        const band = s.bandKey === undefined ? undefined : row[s.bandKey];
+        return typeof value === 'number' ? (
+          <div key={s.key} style={{ color: s.color }}>
+            {s.label}: {formatY(value)}
+            {isBand(band) ? ` [${formatY(band[0])}, ${formatY(band[1])}]` : ''}
+          </div>
+        ) : null;
+      })}
+    </div>
+  );
 }
 
 /** The key of a band's error-bar form: `[value - low, high - value]`, what recharts' ErrorBar reads. */
@@ -44,7 +60,7 @@ function withErrors<K extends string>(data: readonly Readonly<Record<string, Cha
     for (const s of series) {
       const band = s.bandKey === undefined ? undefined : row[s.bandKey];
       const value = row[s.key];
-      if (s.bandKey !== undefined && Array.isArray(band) && typeof value === 'number') {
+      if (s.bandKey !== undefined && isBand(band) && typeof value === 'number') {
         out[errorKey(s.bandKey)] = [Math.max(0, value - band[0]), Math.max(0, band[1] - value)];
       }
     }
@@ -63,7 +79,7 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
           <YAxis stroke="var(--muted)" fontSize={11} tickFormatter={(v: number) => formatY(v)} width={64} />
-          <Tooltip formatter={(v) => tooltipText(v, formatY)} contentStyle={{ background: 'var(--panel)', border: '1px solid var(--border)' }} />
+          <Tooltip content={(props) => <PointTooltip active={props.active} label={props.label} row={props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined} series={series} formatY={formatY} />} />
           <Legend />
           {reference === undefined ? null : <ReferenceLine y={reference} stroke="var(--muted)" strokeDasharray="4 4" />}
           {series.map((s) =>

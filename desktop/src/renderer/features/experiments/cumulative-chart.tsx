@@ -1,10 +1,11 @@
 import type { ReactNode } from 'react';
-import type { ExperimentResultsView } from '@xp/shared';
+import type { ExperimentResultsView, ResultsQuery } from '@xp/shared';
 import { formatEffect } from '../../lib/format.js';
 import type { ChartValue } from '../charts/chart.js';
 import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
 
-export type SeriesInterval = 'hour' | 'day';
+/** The results API's time-series bucket width. */
+export type SeriesInterval = NonNullable<ResultsQuery['interval']>;
 
 /** Below this age an experiment's time series is shown by hour: by day, its first days are one or two points. */
 const HOURLY_UNTIL_MS = 3 * 86_400_000;

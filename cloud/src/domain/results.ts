@@ -26,7 +26,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, SUM_NAMES, compactRollups, distinctAttributeSets, queryBucketedStatistics } from '../store/results.js';
+import { BucketWidth as Width, SUM_NAMES, compactRollups, distinctAttributeSets, queryBucketedStatistics, singleAttributeFilter, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 
@@ -236,10 +236,14 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
     cap: metric.capping?.type === CapType.Absolute ? metric.capping.value : null,
     percentile: metric.capping?.type === CapType.Percentile ? metric.capping.value : null,
   }));
-  const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin });
+  // A filter on one of the experiment's dimensions reads its rollups, built by the first such request.
+  const single = singleAttributeFilter(filter);
+  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], single?.name);
+  const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
   if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
+    const dimension = single !== undefined && dimensions.has(single.name) ? single.name : undefined;
     // Best effort: the answer is already computed; the next read compacts if this one could not.
-    await compactRollups(db, target).catch((error: unknown) => {
+    await compactRollups(db, target, dimension).catch((error: unknown) => {
       logger?.warn('results rollup compaction failed', { experiment: target.experiment, error: error instanceof Error ? error.message : String(error) });
     });
   }

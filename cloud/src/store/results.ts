@@ -102,11 +102,84 @@ export interface BucketedStatistics {
   readonly rollupGroups: number;
 }
 
-/** Whether the rollups can answer for this population: no filter but an hour-aligned date range. */
-export function rollupsServe(filter: PopulationFilter): boolean {
+/** An attribute equality that the dimension rollups of `name` answer. */
+export interface DimensionFilter {
+  readonly name: string;
+  readonly values: readonly (string | number | boolean)[];
+}
+
+/**
+ * Which rollups can answer for this population, given the dimensions rolled up for the experiment:
+ * `all` with no filter but an hour-aligned date range, `dimension` when the one other filter is an
+ * equality on a rolled-up attribute; otherwise undefined (scan).
+ */
+export function rollupsServe(filter: PopulationFilter, dimensions: ReadonlySet<string> = new Set()): { readonly dimension?: DimensionFilter } | undefined {
   const aligned = (d: Date | undefined): boolean => d === undefined || d.getTime() % 3_600_000 === 0;
   const { exposedFrom, exposedTo, ...rest } = filter;
-  return Object.keys(rest).length === 0 && aligned(exposedFrom) && aligned(exposedTo);
+  if (!aligned(exposedFrom) || !aligned(exposedTo)) {
+    return undefined;
+  }
+  const keys = Object.keys(rest);
+  if (keys.length === 0) {
+    return {};
+  }
+  const only = rest.attributeEquals;
+  if (keys.length === 1 && only?.length === 1 && dimensions.has(only[0]!.name)) {
+    return { dimension: only[0]! };
+  }
+  return undefined;
+}
+
+/** The filter's one attribute equality, when it has nothing else but a date range. */
+export function singleAttributeFilter(filter: PopulationFilter): DimensionFilter | undefined {
+  const { exposedFrom: _from, exposedTo: _to, ...rest } = filter;
+  return Object.keys(rest).length === 1 && rest.attributeEquals?.length === 1 ? rest.attributeEquals[0] : undefined;
+}
+
+/** The dimensions whose rollups are built for an experiment (migration 0010). */
+export async function rolledUpDimensions(db: Queryable, target: Pick<ResultsTarget, 'projectId' | 'experiment'>): Promise<Set<string>> {
+  const out = await db.query<{ dimension: string }>('SELECT dimension FROM results_dimensions WHERE project_id = $1 AND experiment = $2', [target.projectId, target.experiment]);
+  return new Set(out.rows.map((r) => r.dimension));
+}
+
+/**
+ * Keeps the experiment's dimension rollups in step with the dimensions it lists: drops those no
+ * longer listed and builds `needed` (when listed) from the current exposures and totals, under a
+ * SHARE lock on both tables so that no aggregator batch is counted twice or missed (the lock waits for
+ * batches in flight; later ones wait for it). Building costs one scan of the experiment's totals, so
+ * it happens when a request first filters by the dimension. Returns the dimensions rolled up after.
+ */
+export async function syncDimensions(
+  db: Database,
+  target: Pick<ResultsTarget, 'projectId' | 'experiment'>,
+  listed: readonly string[],
+  needed: string | undefined,
+): Promise<Set<string>> {
+  const keep = new Set(listed);
+  const plan = (current: ReadonlySet<string>) => ({
+    drop: [...current].filter((d) => !keep.has(d)),
+    build: needed !== undefined && keep.has(needed) && !current.has(needed) ? needed : undefined,
+  });
+  const current = await rolledUpDimensions(db, target);
+  const first = plan(current);
+  if (first.drop.length === 0 && first.build === undefined) {
+    return current;
+  }
+  return db.withTransaction(async (tx) => {
+    await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE MODE');
+    // Another request may have done it while this one waited for the lock.
+    const now = await rolledUpDimensions(tx, target);
+    const { drop, build } = plan(now);
+    const params = [target.projectId, target.experiment];
+    if (drop.length > 0) {
+      await tx.query('DELETE FROM results_dimension_rollups WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
+      await tx.query('DELETE FROM results_dimensions WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
+    }
+    if (build !== undefined) {
+      await tx.query('SELECT results_dimensions_build($1, $2, $3)', [...params, build]);
+    }
+    return new Set([...now, ...(build === undefined ? [] : [build])].filter((d) => keep.has(d)));
+  });
 }
 
 export const BucketWidth = {
@@ -169,6 +242,8 @@ export async function queryBucketedStatistics(
     readonly filter: PopulationFilter;
     readonly bucket: BucketWidth;
     readonly origin: Date;
+    /** Attributes whose dimension rollups are built for this experiment (rolledUpDimensions). */
+    readonly dimensions?: ReadonlySet<string>;
   },
 ): Promise<BucketedStatistics> {
   return db.withTransaction(async (tx) => {
@@ -184,9 +259,10 @@ export async function queryBucketedStatistics(
     let metrics: MetricBucketRow[] = [];
     let rollupRows = 0;
     let rollupGroups = 0;
-    const useRollups = rollupsServe(request.filter);
+    const served = rollupsServe(request.filter, request.dimensions);
+    const useRollups = served !== undefined;
     if (useRollups) {
-      const rollups = await queryRollups(tx, target, request);
+      const rollups = await queryRollups(tx, target, { ...request, dimension: served.dimension });
       units = rollups.units;
       rollupRows = rollups.rows;
       rollupGroups = rollups.groups;
@@ -247,14 +323,29 @@ function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRo
   return { units, metrics };
 }
 
-/** The rollup deltas of the experiment, summed per variation × bucket × metric × cap. */
+/**
+ * The rollup deltas of the experiment, summed per variation × bucket × metric × cap: of every unit,
+ * or (dimension rollups) of the units whose attribute equals one of the values.
+ */
 async function queryRollups(
   tx: Queryable,
   target: ResultsTarget,
-  request: { readonly metrics: readonly MetricRequest[]; readonly filter: PopulationFilter; readonly bucket: BucketWidth; readonly origin: Date },
+  request: {
+    readonly metrics: readonly MetricRequest[];
+    readonly filter: PopulationFilter;
+    readonly bucket: BucketWidth;
+    readonly origin: Date;
+    readonly dimension?: DimensionFilter | undefined;
+  },
 ): Promise<{ units: UnitBucketRow[]; metrics: (MetricBucketRow & { cap: number | null })[]; rows: number; groups: number }> {
   const params: unknown[] = [target.projectId, target.environment, target.experiment, ['', ...request.metrics.map((m) => m.key)], `1 ${request.bucket}`, request.origin.toISOString()];
+  let table = 'results_rollups';
   let range = '';
+  if (request.dimension !== undefined) {
+    table = 'results_dimension_rollups';
+    params.push(request.dimension.name, request.dimension.values.map((v) => JSON.stringify(v)));
+    range += ` AND dimension = $${params.length - 1}::text AND dimension_value = ANY($${params.length}::jsonb[])`;
+  }
   if (request.filter.exposedFrom !== undefined) {
     params.push(request.filter.exposedFrom.toISOString());
     range += ` AND bucket >= $${params.length}::timestamptz`;
@@ -267,7 +358,7 @@ async function queryRollups(
     `SELECT variation, date_bin($5::interval, bucket, $6::timestamptz) AS bucket, metric, cap::text AS cap,
             sum(units)::bigint AS units, sum(excluded)::bigint AS excluded, count(*)::int AS pieces,
             ${SUM_NAMES.map((s) => `sum(${s})::text AS ${s}`).join(', ')}
-     FROM results_rollups
+     FROM ${table}
      WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND metric = ANY($4::text[])${range}
      GROUP BY variation, 2, metric, cap`,
     params,
@@ -325,20 +416,22 @@ async function queryScan(
 }
 
 /**
- * Merges an experiment's rollup deltas into one row per group (dropping groups that sum to zero).
- * Concurrent writers only insert, so nothing they add is lost; a concurrent compaction deletes
- * (and re-adds) only the rows its own DELETE removed.
+ * Merges an experiment's rollup deltas (or those of one of its dimensions) into one row per group,
+ * dropping groups that sum to zero. Concurrent writers only insert, so nothing they add is lost; a
+ * concurrent compaction deletes (and re-adds) only the rows its own DELETE removed.
  */
-export async function compactRollups(db: Queryable, target: ResultsTarget): Promise<void> {
+export async function compactRollups(db: Queryable, target: ResultsTarget, dimension?: string): Promise<void> {
+  const table = dimension === undefined ? 'results_rollups' : 'results_dimension_rollups';
+  const keys = dimension === undefined ? '' : 'dimension, dimension_value, ';
   await db.query(
     `WITH gone AS (
-       DELETE FROM results_rollups WHERE project_id = $1 AND environment = $2 AND experiment = $3 RETURNING *)
-     INSERT INTO results_rollups (project_id, environment, experiment, variation, bucket, metric, cap, units, excluded, ${SUM_NAMES.join(', ')})
-     SELECT project_id, environment, experiment, variation, bucket, metric, cap, sum(units), sum(excluded), ${SUM_NAMES.map((s) => `sum(${s})`).join(', ')}
+       DELETE FROM ${table} WHERE project_id = $1 AND environment = $2 AND experiment = $3${dimension === undefined ? '' : ' AND dimension = $4'} RETURNING *)
+     INSERT INTO ${table} (project_id, environment, experiment, ${keys}variation, bucket, metric, cap, units, excluded, ${SUM_NAMES.join(', ')})
+     SELECT project_id, environment, experiment, ${keys}variation, bucket, metric, cap, sum(units), sum(excluded), ${SUM_NAMES.map((s) => `sum(${s})`).join(', ')}
      FROM gone
-     GROUP BY project_id, environment, experiment, variation, bucket, metric, cap
+     GROUP BY project_id, environment, experiment, ${keys}variation, bucket, metric, cap
      HAVING sum(units) <> 0 OR sum(excluded) <> 0 OR ${SUM_NAMES.map((s) => `sum(${s}) <> 0`).join(' OR ')}`,
-    [target.projectId, target.environment, target.experiment],
+    dimension === undefined ? [target.projectId, target.environment, target.experiment] : [target.projectId, target.environment, target.experiment, dimension],
   );
 }
 

@@ -65,6 +65,9 @@ export const stickyBucketingSchema = z.strictObject({
   minBucketVersion: z.number().int().min(0).default(0),
 });
 
+/** Most result dimensions one experiment may list. */
+export const MAX_RESULT_DIMENSIONS = 10;
+
 export const experimentMetricsSchema = z.strictObject({
   primary: z.array(keySchema).max(20).default([]),
   secondary: z.array(keySchema).max(100).default([]),
@@ -99,6 +102,12 @@ export const experimentSchema = z
     /** Lets QA force a variation with `?xp_<key>=<variation>`; the forced unit is not tracked. */
     allowUrlOverride: z.boolean().default(true),
     metrics: experimentMetricsSchema.default({ primary: [], secondary: [], guardrails: [] }),
+    /**
+     * Unit attributes whose values get their own results rollups: a results filter on one of them
+     * (`attr.country=US`) reads those instead of scanning every unit. Each costs the aggregator one
+     * more rollup delta per change, so list the few that analysts slice by.
+     */
+    dimensions: z.array(attributeNameSchema).max(MAX_RESULT_DIMENSIONS).optional(),
     startedAt: isoDateSchema.optional(),
     stoppedAt: isoDateSchema.optional(),
     decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(),
@@ -109,6 +118,9 @@ export const experimentSchema = z
     guardrailAction: z.enum(['alert', 'stop']).optional(),
   })
   .superRefine((exp, ctx) => {
+    if (exp.dimensions !== undefined) {
+      uniqueKeys(exp.dimensions, (d) => d, ctx, ['dimensions'], 'dimension');
+    }
     if (exp.type === ExperimentType.Multivariate) {
       if (exp.factors === undefined || exp.factors.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['factors'], message: 'a multivariate experiment needs at least one factor' });

@@ -520,6 +520,116 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(numbers(compacted)).toEqual(numbers(rollup));
   });
 
+  /** A filtered request from the dimension rollups, and the same forced to scan (`from` one millisecond off the hour). */
+  const bothFiltered = async (key: string, filter: string): Promise<[ExperimentResults, ExperimentResults]> => [
+    await results(key, `?${filter}&from=${new Date(START - DAY).toISOString()}`),
+    await results(key, `?${filter}&from=${new Date(START - DAY - 1).toISOString()}`),
+  ];
+  const dimensionsOf = async (key: string): Promise<string[]> =>
+    (await p.db.query<{ dimension: string }>('SELECT dimension FROM results_dimensions WHERE project_id = $1 AND experiment = $2 ORDER BY dimension', [projectId, key])).rows.map((r) => r.dimension);
+
+  it('answers a filter on one of the experiment\'s dimensions from its rollups, with the numbers of a scan', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('sliced', { status: 'running', startedAt: new Date(START).toISOString(), dimensions: ['country', 'age', 'beta'] }));
+    await insertUnits(p, projectId, 'sliced', units);
+    const before = await dimensionsOf('sliced');
+
+    const checks: [string, ExperimentResults, ExperimentResults][] = [];
+    for (const filter of ['attr.country=US', 'attr.country=CA', 'attr.age=30', 'attr.beta=true', 'attr.country=MX']) {
+      checks.push([filter, ...(await bothFiltered('sliced', filter))]);
+    }
+    const unlisted = await results('checkout', '?attr.country=US');
+    const twoFilters = await results('sliced', '?attr.country=US&attr.beta=true');
+
+    expect(before).toEqual([]);
+    expect(await dimensionsOf('sliced')).toEqual(['age', 'beta', 'country']);
+    for (const [filter, rollup, scan] of checks) {
+      expect([filter, rollup.metrics.map((m) => m.source)]).toEqual([filter, ['rollup', 'rollup', 'rollup', 'scan', 'rollup', 'rollup']]);
+      expect(scan.metrics.every((m) => m.source === 'scan')).toBe(true);
+      expect([filter, numbers(rollup)]).toEqual([filter, numbers(scan)]);
+    }
+    const us = units.filter((u) => u.attributes?.country === 'US');
+    expect(checks[0]![1].variations.map((v) => v.units)).toEqual(['control', 'treatment'].map((v) => sumsOf(us, 'revenue', v).n));
+    expect(metricOf(checks[0]![1], 'revenue').variations[1]!.total).toBeCloseTo(sumsOf(us, 'revenue', 'treatment').sum, 6);
+    expect(checks[2]![1].units.analysed).toBeGreaterThan(0);
+    expect(checks[4]![1].units.analysed).toBe(0);
+    expect(unlisted.metrics.every((m) => m.source === 'scan')).toBe(true);
+    expect(twoFilters.metrics.every((m) => m.source === 'scan')).toBe(true);
+  });
+
+  it('keeps dimension rollups equal to a scan through the aggregator, builds a dimension added later and drops one removed', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('regions', { status: 'running', startedAt: new Date(START).toISOString(), dimensions: ['region'] }));
+    // Built on empty tables: from here on the triggers keep it.
+    await results('regions', '?attr.region=eu');
+    const random = prng(11);
+    let id = 0;
+    const envelope = (time: number, event: Record<string, unknown>) => ({
+      v: 1 as const,
+      projectId,
+      environment: 'production',
+      receivedAt: time,
+      occurredAt: time,
+      event: { id: `regions-${String(++id).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
+    });
+    const regions = ['eu', 'us', 'apac'];
+    const exposureAt = (unit: string, variation: string, time: number, attributes?: Record<string, string | number>) =>
+      envelope(time, { type: 'exposure', unitId: unit, experiment: 'regions', variation, ...(attributes === undefined ? {} : { attributes }) });
+    const trackAt = (unit: string, name: string, time: number, amount?: number) =>
+      envelope(time, { type: 'track', unitId: unit, name, ...(amount === undefined ? {} : { properties: { amount } }) });
+    const first = [];
+    for (let u = 0; u < 150; u++) {
+      const unit = `r${u}`;
+      const at = START + Math.floor(random() * 2 * DAY);
+      // Every fifth unit is first exposed without attributes; a later exposure brings them.
+      const attributes = u % 5 === 0 ? undefined : { region: regions[u % 3]!, tier: u % 2 };
+      first.push(exposureAt(unit, u % 2 === 0 ? 'control' : 'treatment', at, attributes), trackAt(unit, 'page_view', at + HOUR), trackAt(unit, 'session', at - DAY));
+      if (random() < 0.5) {
+        first.push(trackAt(unit, 'purchase', at + 2 * HOUR, Math.round(random() * 10_000) / 100), trackAt(unit, 'purchase', at - 2 * DAY, 5));
+      }
+    }
+    const later = [];
+    for (let u = 0; u < 150; u += 5) {
+      later.push(exposureAt(`r${u}`, u % 2 === 0 ? 'control' : 'treatment', START + 3 * DAY, { region: regions[(u + 1) % 3]!, tier: 1 }));
+    }
+    for (let u = 1; u < 150; u += 7) {
+      // An earlier exposure moves the unit to another hour; every third also switches variation (excluded).
+      later.push(exposureAt(`r${u}`, u % 3 === 0 ? (u % 2 === 0 ? 'treatment' : 'control') : u % 2 === 0 ? 'control' : 'treatment', START + 3 * HOUR));
+      later.push(trackAt(`r${u}`, 'purchase', START + 2 * DAY + HOUR, 80), trackAt(`r${u}`, 'session', START + 2 * DAY));
+    }
+
+    const a = await processBatch(p.db, first.map((e) => toRecord(e as never)));
+    const b = await processBatch(p.db, later.map((e) => toRecord(e as never)));
+    const byRegion = [];
+    for (const region of regions) {
+      byRegion.push(await bothFiltered('regions', `attr.region=${region}`));
+    }
+    await compactRollups(p.db, { projectId, environment: 'production', experiment: 'regions' }, 'region');
+    const compacted = await bothFiltered('regions', 'attr.region=us');
+    // `tier` is added after the traffic: its first request builds it from the stored totals.
+    const current = await p.request('GET', `${BASE}/experiments/regions`, { token: owner });
+    const edit = async (dimensions: string[], version: number) =>
+      p.request('PUT', `${BASE}/experiments/regions`, { token: owner, body: { ...current.body.definition, dimensions }, headers: { 'If-Match': `"${version}"` } });
+    const added = await edit(['region', 'tier'], current.body.version as number);
+    const tier = await bothFiltered('regions', 'attr.tier=1');
+    const removed = await edit(['tier'], added.body.version as number);
+    const afterRemoval = await bothFiltered('regions', 'attr.region=eu');
+    const leftRows = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM results_dimension_rollups WHERE experiment = 'regions' AND dimension = 'region'`)).rows[0]!.n;
+
+    expect([a.batchItemFailures, b.batchItemFailures]).toEqual([[], []]);
+    for (const [rollup, scan] of [...byRegion, compacted, tier]) {
+      expect(rollup.metrics.find((m) => m.key === 'revenue')!.source).toBe('rollup');
+      expect(numbers(rollup)).toEqual(numbers(scan));
+    }
+    expect(byRegion.reduce((n, [r]) => n + r.units.analysed + r.units.excluded, 0)).toBe(150);
+    expect(byRegion.some(([r]) => r.units.excluded > 0)).toBe(true);
+    expect(numbers(compacted[0])).toEqual(numbers(byRegion[1]![0]));
+    expect([added.status, removed.status]).toEqual([200, 200]);
+    expect(tier[0].units.analysed).toBeGreaterThan(0);
+    expect(await dimensionsOf('regions')).toEqual(['tier']);
+    expect(leftRows).toBe(0);
+    expect(afterRemoval[0].metrics.every((m) => m.source === 'scan')).toBe(true);
+    expect(numbers(afterRemoval[0])).toEqual(numbers(byRegion[0]![1]));
+  });
+
   it('scans a metric whose cap changed after its totals were written, until they are rebuilt', async () => {
     const before = metricOf(await results('checkout'), 'revenue-capped');
     const current = await p.request('GET', `${BASE}/metrics/revenue-capped`, { token: owner });

@@ -42,17 +42,23 @@ CREATE INDEX results_dimension_rollups_dimension ON results_dimension_rollups (p
 
 -- The signed, capped contributions of the totals rows in `source` (columns of unit_metric_totals, a
 -- sign `s`, `variation`, `bucket` and the columns named in `keys`), appended to `target` as one delta
--- per group. 0005's results_rollups_contributions is this with no keys.
+-- per group. 0005's results_rollups_contributions is this with no keys (and now skips the
+-- denominator products of rows without denominators, which are zero).
 CREATE FUNCTION results_rollups_delta(target text, keys text[], source text) RETURNS text LANGUAGE sql STABLE AS $f$
   SELECT format($q$
     INSERT INTO %1$I (project_id, environment, experiment, %2$s variation, bucket, metric, cap, v, vv, p, pp, vp, d, dd, vd, q, qq, pq, vq, dp, dq)
     SELECT c.project_id, c.environment, c.experiment, %3$s c.variation, c.bucket, c.metric, c.cap,
            sum(c.s * c.cv), sum(c.s * c.cv * c.cv), sum(c.s * c.cp), sum(c.s * c.cp * c.cp), sum(c.s * c.cv * c.cp),
-           sum(c.s * c.d), sum(c.s * c.d * c.d), sum(c.s * c.cv * c.d),
-           sum(c.s * c.q), sum(c.s * c.q * c.q), sum(c.s * c.cp * c.q), sum(c.s * c.cv * c.q), sum(c.s * c.d * c.cp), sum(c.s * c.d * c.q)
+           coalesce(sum(c.s * c.d) FILTER (WHERE c.ratio), 0), coalesce(sum(c.s * c.d * c.d) FILTER (WHERE c.ratio), 0),
+           coalesce(sum(c.s * c.cv * c.d) FILTER (WHERE c.ratio), 0), coalesce(sum(c.s * c.q) FILTER (WHERE c.ratio), 0),
+           coalesce(sum(c.s * c.q * c.q) FILTER (WHERE c.ratio), 0), coalesce(sum(c.s * c.cp * c.q) FILTER (WHERE c.ratio), 0),
+           coalesce(sum(c.s * c.cv * c.q) FILTER (WHERE c.ratio), 0), coalesce(sum(c.s * c.d * c.cp) FILTER (WHERE c.ratio), 0),
+           coalesce(sum(c.s * c.d * c.q) FILTER (WHERE c.ratio), 0)
     FROM (
       SELECT t.project_id, t.environment, t.experiment, %4$s t.metric, t.s, t.variation, t.bucket, k.cap,
-             least(t.value, k.cap) AS cv, least(t.pre_value, k.cap) AS cp, t.denominator AS d, t.pre_denominator AS q
+             least(t.value, k.cap) AS cv, least(t.pre_value, k.cap) AS cp, t.denominator AS d, t.pre_denominator AS q,
+             -- Only ratio metrics have denominators: the other rows skip their nine products.
+             t.denominator <> 0 OR t.pre_denominator <> 0 AS ratio
       FROM (%5$s) t
       LEFT JOIN (
         SELECT m.project_id, m.key, CASE WHEN m.definition #>> '{capping,type}' = 'absolute' THEN (m.definition #>> '{capping,value}')::numeric END AS cap

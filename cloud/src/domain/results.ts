@@ -236,9 +236,10 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
     cap: metric.capping?.type === CapType.Absolute ? metric.capping.value : null,
     percentile: metric.capping?.type === CapType.Percentile ? metric.capping.value : null,
   }));
-  // A filter on one of the experiment's dimensions reads its rollups, built by the first such request.
+  // A filter on one of the experiment's dimensions reads their rollups, built by the first results
+  // request after they are listed (the guardrail checks and the console ask within a minute).
   const single = singleAttributeFilter(filter);
-  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], single?.name);
+  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? []);
   const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
   if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
     const dimension = single !== undefined && dimensions.has(single.name) ? single.name : undefined;

@@ -143,43 +143,40 @@ export async function rolledUpDimensions(db: Queryable, target: Pick<ResultsTarg
 }
 
 /**
- * Keeps the experiment's dimension rollups in step with the dimensions it lists: drops those no
- * longer listed and builds `needed` (when listed) from the current exposures and totals, under a
- * SHARE lock on both tables so that no aggregator batch is counted twice or missed (the lock waits for
- * batches in flight; later ones wait for it). Building costs one scan of the experiment's totals, so
- * it happens when a request first filters by the dimension. Returns the dimensions rolled up after.
+ * Keeps the experiment's dimension rollups in step with the dimensions it lists: builds the missing
+ * ones from the current exposures and totals and drops those no longer listed, under a SHARE lock
+ * on both tables so that no aggregator batch is counted twice or missed (the lock waits for batches
+ * in flight; later ones wait for it). A build is one pass over the experiment's totals (instant
+ * for a new experiment, a few seconds per million totals rows). Returns the dimensions rolled up.
  */
-export async function syncDimensions(
-  db: Database,
-  target: Pick<ResultsTarget, 'projectId' | 'experiment'>,
-  listed: readonly string[],
-  needed: string | undefined,
-): Promise<Set<string>> {
-  const keep = new Set(listed);
-  const plan = (current: ReadonlySet<string>) => ({
-    drop: [...current].filter((d) => !keep.has(d)),
-    build: needed !== undefined && keep.has(needed) && !current.has(needed) ? needed : undefined,
-  });
-  const current = await rolledUpDimensions(db, target);
-  const first = plan(current);
-  if (first.drop.length === 0 && first.build === undefined) {
-    return current;
+export async function syncDimensions(db: Database, target: Pick<ResultsTarget, 'projectId' | 'experiment'>, listed: readonly string[]): Promise<Set<string>> {
+  const want = new Set(listed);
+  const plan = (current: ReadonlySet<string>) => ({ drop: [...current].filter((d) => !want.has(d)), build: [...want].filter((d) => !current.has(d)) });
+  const first = plan(await rolledUpDimensions(db, target));
+  if (first.drop.length === 0 && first.build.length === 0) {
+    return want;
   }
-  return db.withTransaction(async (tx) => {
+  await db.withTransaction(async (tx) => {
     await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE MODE');
-    // Another request may have done it while this one waited for the lock.
-    const now = await rolledUpDimensions(tx, target);
-    const { drop, build } = plan(now);
+    if (db.kind === 'pg') {
+      // One hash aggregate over every totals row (the planner expects a group per row and would
+      // sort them on disk); JIT compilation costs more than it saves.
+      await tx.query(`SET LOCAL work_mem = '256MB'`);
+      await tx.query('SET LOCAL enable_sort = off');
+      await tx.query('SET LOCAL jit = off');
+    }
+    // Another request may have done some of it while this one waited for the lock.
+    const { drop, build } = plan(await rolledUpDimensions(tx, target));
     const params = [target.projectId, target.experiment];
     if (drop.length > 0) {
       await tx.query('DELETE FROM results_dimension_rollups WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
       await tx.query('DELETE FROM results_dimensions WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
     }
-    if (build !== undefined) {
-      await tx.query('SELECT results_dimensions_build($1, $2, $3)', [...params, build]);
+    for (const d of build) {
+      await tx.query('SELECT results_dimensions_build($1, $2, $3)', [...params, d]);
     }
-    return new Set([...now, ...(build === undefined ? [] : [build])].filter((d) => keep.has(d)));
   });
+  return want;
 }
 
 export const BucketWidth = {

@@ -535,6 +535,8 @@ export interface MetricResultView {
   readonly role: 'primary' | 'secondary' | 'guardrail';
   readonly higherIsBetter: boolean;
   readonly cupedApplied: boolean;
+  /** `rollup`: summed from the rollups (or a dimension's); `scan`: every unit's totals aggregated. */
+  readonly source: 'rollup' | 'scan';
   readonly error: StatsErrorView | null;
   readonly variations: readonly { readonly variation: string; readonly units: number; readonly total: number; readonly mean: number; readonly comparison: ComparisonView | null }[];
 }

@@ -145,6 +145,7 @@ describe('console end to end', () => {
     }
     await page.getByLabel('Role of demo-purchase').selectOption('primary');
     await page.getByLabel('Role of demo-errors').selectOption('guardrail');
+    await page.getByLabel('Result dimensions').fill('plan');
     await page.getByRole('button', { name: 'Next' }).click();
     const plan = await page.locator('output').textContent();
     expect(plan).toMatch(/units per variation.*about \d+ days?/);
@@ -154,7 +155,8 @@ describe('console end to end', () => {
 
     await page.getByRole('heading', { name: 'E2E checkout test' }).waitFor(WAIT);
     await page.getByText('running', { exact: true }).waitFor(WAIT);
-    expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.status).toBe('running');
+    const created = (await api.get('demo', 'experiments', EXPERIMENT)).definition;
+    expect([created.status, created.dimensions]).toEqual(['running', ['plan']]);
   }, 60_000);
 
   it('shows results and the SRM warning once SDK traffic arrives, and exports CSV', async () => {
@@ -175,7 +177,7 @@ describe('console end to end', () => {
     }
     await client.close();
     expect(seen.control + seen.treatment).toBe(400);
-    const extra = Array.from({ length: 300 }, (_v, i) => ({ id: `srm-exposure-${i}`, type: 'exposure', unitId: `srm-user-${i}`, timestamp: Date.now(), experiment: EXPERIMENT, variation: 'treatment' }));
+    const extra = Array.from({ length: 300 }, (_v, i) => ({ id: `srm-exposure-${i}`, type: 'exposure', unitId: `srm-user-${i}`, timestamp: Date.now(), experiment: EXPERIMENT, variation: 'treatment', attributes: { plan: i % 2 === 0 ? 'pro' : 'free' } }));
     const res = await fetch(`${consoleUrl}/sdk/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-xp-sdk-key': sdkKey }, body: JSON.stringify({ events: extra }) });
     expect(res.status).toBe(202);
 
@@ -244,6 +246,19 @@ describe('console end to end', () => {
     expect(resultsAfter.url()).toContain('interval=day');
     expect(await page.getByRole('switch', { name: 'CUPED' }).isChecked()).toBe(false);
     expect(await page.getByRole('combobox', { name: 'Over time' }).inputValue()).toBe('day');
+
+    // The experiment's dimension: only the units whose first exposure said plan=pro (150 of the
+    // extra exposures; the SDK's carried no plan), answered from the dimension's rollups.
+    const proOnly = page.waitForRequest((r) => resultsRequest(r) && r.url().includes('attr.plan=pro'), WAIT);
+    await page.getByRole('combobox', { name: 'Dimension' }).selectOption('plan');
+    await page.getByRole('textbox', { name: 'plan equals' }).fill('pro');
+    await page.getByRole('textbox', { name: 'plan equals' }).press('Enter');
+    const environment = new URL((await proOnly).url()).searchParams.get('environment') ?? 'production';
+    await units.getByRole('row', { name: /^Total/ }).getByText('150', { exact: true }).waitFor(WAIT);
+    const pro = await api.resultsDetail('demo', EXPERIMENT, { environment, attributes: { plan: 'pro' } });
+    expect([pro.units.analysed, [...new Set(pro.metrics.map((m) => m.source))]]).toEqual([150, ['rollup']]);
+    await page.getByRole('combobox', { name: 'Dimension' }).selectOption('');
+    await units.getByRole('row', { name: /^Total/ }).getByText('700', { exact: true }).waitFor(WAIT);
   }, 120_000);
 
   it('records a decision', async () => {

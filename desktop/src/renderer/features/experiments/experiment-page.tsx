@@ -165,10 +165,25 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   const [sequential, setSequential] = useState(false);
   const [cuped, setCuped] = useState(true);
   const [segment, setSegment] = useState('');
+  const dimensions = experiment.definition.dimensions ?? [];
+  const [dimension, setDimension] = useState('');
+  /** The value the results are filtered by (applied on Enter or when the field loses focus), and the one being typed. */
+  const [dimensionValue, setDimensionValue] = useState('');
+  const [dimensionDraft, setDimensionDraft] = useState('');
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
-  const query = useMemo(() => ({ environment, sequential, cuped, interval: seriesInterval, ...(segment === '' ? {} : { segment }) }), [environment, sequential, cuped, seriesInterval, segment]);
+  const query = useMemo(
+    () => ({
+      environment,
+      sequential,
+      cuped,
+      interval: seriesInterval,
+      ...(segment === '' ? {} : { segment }),
+      ...(dimension === '' || dimensionValue === '' ? {} : { attributes: { [dimension]: dimensionValue } }),
+    }),
+    [environment, sequential, cuped, seriesInterval, segment, dimension, dimensionValue],
+  );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
 
   useEffect(() => {
@@ -216,6 +231,34 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
             ))}
           </select>
         </label>
+        {dimensions.length === 0 ? null : (
+          <>
+            <label className="inline" title="Only the units whose attribute (sent with their first exposure) has this value; the experiment's dimensions are answered from their rollups">
+              Dimension
+              <select value={dimension} onChange={(e) => { setDimension(e.target.value); }}>
+                <option value="">All units</option>
+                {dimensions.map((d) => (
+                  <option key={d}>{d}</option>
+                ))}
+              </select>
+            </label>
+            {dimension === '' ? null : (
+              <input
+                aria-label={`${dimension} equals`}
+                placeholder="value, then Enter"
+                size={12}
+                value={dimensionDraft}
+                onChange={(e) => { setDimensionDraft(e.target.value); }}
+                onBlur={() => { setDimensionValue(dimensionDraft.trim()); }}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') {
+                    setDimensionValue(dimensionDraft.trim());
+                  }
+                }}
+              />
+            )}
+          </>
+        )}
         <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
           Over time
           <select value={seriesInterval} onChange={(e) => { setSeriesInterval(e.target.value === 'day' ? 'day' : 'hour'); }}>

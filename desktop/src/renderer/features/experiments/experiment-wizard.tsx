@@ -41,8 +41,10 @@ export default function ExperimentWizard(): ReactNode {
   const [alpha, setAlpha] = useState(0.05);
   const [power, setPower] = useState(0.8);
   const [daily, setDaily] = useState(5000);
+  const [dimensionsText, setDimensionsText] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const dimensions = [...new Set(dimensionsText.split(',').map((d) => d.trim()).filter((d) => d !== ''))];
 
   const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
   const weightTotal = variations.reduce((s, v) => s + v.weight, 0);
@@ -52,7 +54,7 @@ export default function ExperimentWizard(): ReactNode {
       ? null
       : `At least two variations with distinct keys, weights adding up to 100% (now ${Math.round(weightTotal * 10) / 10}%).`,
     validateRows(rows).size === 0 ? (envs.length > 0 ? null : 'Choose at least one environment.') : 'Fix the targeting conditions.',
-    null,
+    dimensions.length <= 10 ? null : 'At most 10 result dimensions.',
     null,
     null,
   ];
@@ -69,6 +71,7 @@ export default function ExperimentWizard(): ReactNode {
       environments: envs.length === environments.length ? [] : envs,
       ...rowsToTargeting(rows),
       metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail') },
+      ...(dimensions.length === 0 ? {} : { dimensions }),
     };
   };
 
@@ -205,6 +208,20 @@ export default function ExperimentWizard(): ReactNode {
                   </tbody>
                 </table>
               )
+            ) : null}
+            {step === 3 ? (
+              <label>
+                Result dimensions
+                <input
+                  value={dimensionsText}
+                  placeholder="country, plan"
+                  onChange={(e) => { setDimensionsText(e.target.value); }}
+                />
+                <span className="small muted">
+                  Unit attributes you will slice the results by (comma-separated, at most 10). Each gets its own rollups, so filtering by it is as fast as the unfiltered
+                  results; choose attributes with few values.
+                </span>
+              </label>
             ) : null}
             {step === 4 ? (
               <>

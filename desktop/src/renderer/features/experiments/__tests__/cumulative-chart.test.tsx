@@ -30,6 +30,7 @@ function results(points: ExperimentResultsView['timeSeries']['points'], interval
         role: 'primary',
         higherIsBetter: true,
         cupedApplied: false,
+        source: 'rollup',
         error: null,
         variations: [
           { variation: 'control', units: 70, total: 70, mean: 1, comparison: null },

@@ -34,6 +34,7 @@ function metric(key: string, overrides: Partial<MetricResultView> = {}): MetricR
     role: 'primary',
     higherIsBetter: true,
     cupedApplied: false,
+    source: 'rollup',
     error: null,
     variations: [
       { variation: 'control', units: 5000, total: 500, mean: 0.1, comparison: null },

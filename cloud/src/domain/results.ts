@@ -26,7 +26,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, SUM_NAMES, compactRollups, distinctAttributeSets, queryBucketedStatistics, singleAttributeFilter, syncDimensions } from '../store/results.js';
+import { BucketWidth as Width, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, singleAttributeFilter, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 
@@ -127,6 +127,23 @@ export const experimentResultsSchema = z
   .meta({ id: 'ExperimentResults' });
 
 export type ExperimentResults = z.output<typeof experimentResultsSchema>;
+
+/** Most values one breakdown analyses (the largest by units); the rest are counted in `omitted`. */
+export const MAX_BREAKDOWN_VALUES = 50;
+
+export const resultsBreakdownSchema = z
+  .object({
+    experiment: z.object({ key: z.string(), name: z.string() }),
+    environment: z.string(),
+    dimension: z.string(),
+    computedAt: z.string(),
+    /** Per value of the dimension, largest first: the results of the units with that value (no time series). */
+    values: z.array(z.object({ value: z.string(), results: experimentResultsSchema })),
+    /** Values left out beyond `limit`, and the units they hold. */
+    omitted: z.object({ values: z.number().int(), units: z.number().int() }),
+  })
+  .meta({ id: 'ResultsBreakdown' });
+export type ResultsBreakdown = z.output<typeof resultsBreakdownSchema>;
 type MetricResult = ExperimentResults['metrics'][number];
 type Comparison = z.output<typeof comparisonSchema>;
 type SeriesPoint = ExperimentResults['timeSeries']['points'][number];
@@ -172,6 +189,57 @@ export class ResultsService {
     await environments.get(this.deps.db, project.id, environment);
     return computeResults(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger);
   }
+
+  /** Results per value of one of the experiment's dimensions; 404 as `get`, 400 for a dimension it does not list. */
+  async breakdown(actor: Actor, projectKey: string, experimentKey: string, request: BreakdownRequest): Promise<ResultsBreakdown> {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    const environment = request.environment ?? 'production';
+    await environments.get(this.deps.db, project.id, environment);
+    return computeBreakdown(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger);
+  }
+}
+
+/** What a breakdown analyses: the results options, one of the experiment's dimensions, how many values. */
+export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction'> {
+  readonly dimension: string;
+  readonly limit?: number;
+}
+
+/**
+ * The experiment's results per value of one of its dimensions: the values from the dimension's
+ * rollups, largest first, each analysed as `attr.<dimension>=<value>` would be (from the same rollups).
+ */
+export async function computeBreakdown(db: Database, target: ResultsTarget, request: BreakdownRequest, now: Date, logger?: Logger): Promise<ResultsBreakdown> {
+  const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
+  const parsed = experimentSchema.safeParse(stored.definition);
+  if (!parsed.success) {
+    throw new AppError(AppErrorCode.InvalidState, `experiment "${stored.key}" is not a valid definition; fix it before reading results`);
+  }
+  const listed = parsed.data.dimensions ?? [];
+  if (!listed.includes(request.dimension)) {
+    throw invalid(`"${request.dimension}" is not one of the experiment's dimensions (${listed.length === 0 ? 'it lists none' : listed.join(', ')}); add it to the experiment's dimensions`, {
+      issues: [{ path: 'query.dimension', message: 'not one of the experiment\'s dimensions' }],
+    });
+  }
+  await syncDimensions(db, target, listed);
+  const limit = Math.min(request.limit ?? 20, MAX_BREAKDOWN_VALUES);
+  const found = await dimensionValues(db, target, request.dimension);
+  const shown = found.slice(0, limit);
+  const values: ResultsBreakdown['values'] = [];
+  for (const { value } of shown) {
+    const { dimension: _d, limit: _l, ...options } = request;
+    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { [request.dimension]: value } }, now, logger, { series: false }) });
+  }
+  const rest = found.slice(limit);
+  return {
+    experiment: { key: stored.key, name: parsed.data.name },
+    environment: target.environment,
+    dimension: request.dimension,
+    computedAt: now.toISOString(),
+    values,
+    omitted: { values: rest.length, units: rest.reduce((n, v) => n + v.units, 0) },
+  };
 }
 
 interface MetricPlan {
@@ -216,7 +284,14 @@ async function planMetrics(db: Queryable, projectId: string, experiment: Experim
 }
 
 /** Loads the definitions, runs the queries and the statistics; the caller has checked access. */
-export async function computeResults(db: Database, target: ResultsTarget, request: ResultsRequest, now: Date, logger?: Logger): Promise<ExperimentResults> {
+export async function computeResults(
+  db: Database,
+  target: ResultsTarget,
+  request: ResultsRequest,
+  now: Date,
+  logger?: Logger,
+  options: { readonly series?: boolean } = {},
+): Promise<ExperimentResults> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
   const parsed = experimentSchema.safeParse(stored.definition);
   if (!parsed.success) {
@@ -252,7 +327,8 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
   const variations = expandVariations(experiment);
   const weights = variations.map((v) => v.weight ?? 1);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
-  const options: AnalysisOptions = {
+  const withSeries = options.series !== false;
+  const analysisOptions: AnalysisOptions = {
     alpha: request.alpha ?? DEFAULT_ALPHA,
     sequential: request.sequential ?? false,
     correction: request.correction ?? CorrectionMethod.Holm,
@@ -278,12 +354,12 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
     for (const m of metricsAt.get(bucket) ?? []) {
       acc.addSums(m);
     }
-    if ((buckets.length - 1 - i) % step === 0) {
-      const analysis = analyze(acc, variations, weights, plans, caps, options, request.cuped !== false);
+    if (withSeries && (buckets.length - 1 - i) % step === 0) {
+      const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
       points.push(seriesPoint(bucket, width, acc, analysis));
     }
   });
-  const analysis = analyze(acc, variations, weights, plans, caps, options, request.cuped !== false);
+  const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
 
   const metrics = plans.map(({ metric, role }, i): MetricResult => {
     const m = analysis.metrics[i];
@@ -309,7 +385,7 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
           total: sums.v,
           denominatorTotal: metric.type === MetricType.Ratio ? sums.d : null,
           mean: finiteOr(m?.arms[k]?.mean, 0),
-          comparison: k === 0 ? null : comparisonOf(m?.comparisons[k - 1], options, analysis),
+          comparison: k === 0 ? null : comparisonOf(m?.comparisons[k - 1], analysisOptions, analysis),
         };
       }),
     };
@@ -327,7 +403,7 @@ export async function computeResults(db: Database, target: ResultsTarget, reques
     },
     analysis: {
       alpha: analysis.alpha,
-      sequential: options.sequential === true,
+      sequential: analysisOptions.sequential === true,
       sequentialTuning: analysis.sequentialTuning,
       correction: analysis.correction,
       interval,

@@ -143,6 +143,23 @@ export async function rolledUpDimensions(db: Queryable, target: Pick<ResultsTarg
 }
 
 /**
+ * The values of a rolled-up dimension in one environment, with their units (analysed and excluded),
+ * largest first. Values are compared as text, as attr.* filters match them (30 and "30" are one);
+ * JSON nulls (and objects or arrays, which no filter matches) are left out.
+ */
+export async function dimensionValues(db: Queryable, target: ResultsTarget, dimension: string): Promise<{ value: string; units: number }[]> {
+  const out = await db.query<{ value: string; units: number | string }>(
+    `SELECT dimension_value #>> '{}' AS value, sum(units + excluded)::bigint AS units
+     FROM results_dimension_rollups
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND dimension = $4 AND metric = '' AND jsonb_typeof(dimension_value) IN ('string', 'number', 'boolean')
+     GROUP BY 1 HAVING sum(units + excluded) > 0
+     ORDER BY 2 DESC, 1`,
+    [target.projectId, target.environment, target.experiment, dimension],
+  );
+  return out.rows.map((r) => ({ value: r.value, units: Number(r.units) }));
+}
+
+/**
  * Keeps the experiment's dimension rollups in step with the dimensions it lists: builds the missing
  * ones from the current exposures and totals and drops those no longer listed, under a SHARE lock
  * on both tables so that no aggregator batch is counted twice or missed (the lock waits for batches

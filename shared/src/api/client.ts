@@ -354,6 +354,12 @@ export class XpApiClient {
     return (await this.call<ExperimentResultsView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results`, { query: resultsQueryOf(query) })).body;
   }
 
+  /** Results per value of one of the experiment's dimensions, largest values first (no time series). */
+  async resultsBreakdown(project: string, key: string, query: BreakdownQuery): Promise<ResultsBreakdownView> {
+    const params: Query = { environment: query.environment, dimension: query.dimension, limit: query.limit, sequential: query.sequential, cuped: query.cuped, alpha: query.alpha, correction: query.correction };
+    return (await this.call<ResultsBreakdownView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results/breakdown`, { query: params })).body;
+  }
+
   /** The same results as CSV text (`table: 'timeseries'` for the cumulative series). */
   async resultsCsv(project: string, key: string, query: ResultsQuery & { table?: 'summary' | 'timeseries' } = {}): Promise<string> {
     const url = new URL(`${this.base}/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`);
@@ -497,6 +503,21 @@ export interface ResultsQuery {
   readonly interval?: 'hour' | 'day';
   /** attr.<name>=<value> filters on the attributes sent with each unit's first exposure. */
   readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** GET …/results/breakdown: one of the experiment's dimensions, and the analysis options of the results. */
+export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction'> {
+  readonly dimension: string;
+  /** Values analysed, largest first (default 20, at most 50). */
+  readonly limit?: number;
+}
+
+/** GET …/results/breakdown, as the console reads it. */
+export interface ResultsBreakdownView {
+  readonly dimension: string;
+  readonly environment: string;
+  readonly values: readonly { readonly value: string; readonly results: ExperimentResultsView }[];
+  readonly omitted: { readonly values: number; readonly units: number };
 }
 
 function resultsQueryOf(q: ResultsQuery): Query {

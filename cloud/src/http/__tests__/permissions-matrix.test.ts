@@ -229,6 +229,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xr-${ctx.n}`));
     return { path: `${DEMO}/experiments/xr-${ctx.n}/results?environment=production&interval=day` };
   },
+  'GET /api/v1/projects/{project}/experiments/{key}/results/breakdown': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, { ...KINDS[4]!.body(`xb-${ctx.n}`), dimensions: ['country'] });
+    return { path: `${DEMO}/experiments/xb-${ctx.n}/results/breakdown?dimension=country` };
+  },
   'GET /api/v1/projects/{project}/experiments/{key}/results.csv': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xc-${ctx.n}`));
     return { path: `${DEMO}/experiments/xc-${ctx.n}/results.csv?table=timeseries` };

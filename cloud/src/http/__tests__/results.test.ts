@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeExperiment, frequentistTest, quantile } from '@xp/shared';
 import type { MetricInput } from '@xp/shared';
-import { experimentResultsSchema } from '../../domain/results.js';
+import { experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
 import { processBatch } from '../../pipeline/aggregate.js';
 import { toRecord } from '../../pipeline/__tests__/fixtures.js';
@@ -554,6 +554,35 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(checks[4]![1].units.analysed).toBe(0);
     expect(unlisted.metrics.every((m) => m.source === 'scan')).toBe(true);
     expect(twoFilters.metrics.every((m) => m.source === 'scan')).toBe(true);
+  });
+
+  it('breaks results down by a dimension: each value as its own filter would give, largest first', async () => {
+    const res = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=country&sequential=true`, { token: viewer });
+    const top = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=age&limit=3`, { token: owner });
+    const us = await results('sliced', '?attr.country=US&sequential=true');
+    const unlisted = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=plan`, { token: owner });
+    const unknown = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=country&attr.country=US`, { token: owner });
+    const missing = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown`, { token: owner });
+    const badLimit = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=age&limit=0`, { token: owner });
+    const noExperiment = await p.request('GET', `${BASE}/experiments/nope/results/breakdown?dimension=country`, { token: owner });
+
+    expect(res.status).toBe(200);
+    const body = resultsBreakdownSchema.parse(res.body);
+    const withCountry = units.filter((u) => u.attributes !== null);
+    expect(body.values.map((v) => v.value)).toEqual(['CA', 'US']);
+    expect(body.values.map((v) => v.results.units.analysed + v.results.units.excluded)).toEqual(['CA', 'US'].map((c) => withCountry.filter((u) => u.attributes!.country === c).length));
+    const usRow = body.values.find((v) => v.value === 'US')!.results;
+    expect(usRow.timeSeries.points).toEqual([]);
+    expect(usRow.analysis.sequential).toBe(true);
+    expect(numbers(usRow).metrics).toEqual(numbers(us).metrics);
+    expect(usRow.metrics.every((m) => m.key === 'revenue-p90' || m.source === 'rollup')).toBe(true);
+    expect(body.omitted).toEqual({ values: 0, units: 0 });
+    const ages = resultsBreakdownSchema.parse(top.body);
+    expect(ages.values).toHaveLength(3);
+    expect(ages.omitted.values).toBe(new Set(withCountry.map((u) => u.attributes!.age)).size - 3);
+    expect(ages.omitted.units + ages.values.reduce((n, v) => n + v.results.units.analysed + v.results.units.excluded, 0)).toBe(withCountry.length);
+    expect([unlisted.status, unlisted.body.error.message]).toEqual([400, expect.stringContaining('not one of the experiment\'s dimensions (country, age, beta)')]);
+    expect([unknown.status, missing.status, badLimit.status, noExperiment.status]).toEqual([400, 400, 400, 404]);
   });
 
   it('keeps dimension rollups equal to a scan through the aggregator, builds a dimension added later and drops one removed', async () => {

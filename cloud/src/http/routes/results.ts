@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CorrectionMethod, attributeNameSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
 import { resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
-import { ResultsService, experimentResultsSchema } from '../../domain/results.js';
+import { MAX_BREAKDOWN_VALUES, ResultsService, experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
 import type { ExperimentResults, ResultsRequest } from '../../domain/results.js';
 import type { Services } from '../../domain/services.js';
 import { invalid } from '../../errors.js';
@@ -25,6 +25,16 @@ const known = {
   correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width, from the experiment start'),
 };
+
+const breakdownQuery = z.strictObject({
+  environment: known.environment,
+  dimension: attributeNameSchema.describe("One of the experiment's dimensions"),
+  limit: z.coerce.number().int().min(1).max(MAX_BREAKDOWN_VALUES).default(20).describe('Values analysed, largest first; the rest are counted in omitted'),
+  sequential: known.sequential,
+  cuped: known.cuped,
+  alpha: known.alpha,
+  correction: known.correction,
+});
 
 /** Known parameters, plus attr.<name>=<value> filters (checked in `toRequest`). */
 const resultsQuery = z.object(known).catchall(z.string());
@@ -87,6 +97,31 @@ export function resultRoutes(services: Services): AnyRoute[] {
       query: resultsQuery,
       responses: { 200: { description: 'The results', schema: experimentResultsSchema } },
       handler: async (req) => ({ status: 200, body: await results(req), headers: { 'Cache-Control': 'no-store' } }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/projects/{project}/experiments/{key}/results/breakdown',
+      permission: Permission.Read,
+      tag: 'Results',
+      summary: "Results per value of one of the experiment's dimensions (from the dimension's rollups), largest values first",
+      description: 'Each value is analysed as attr.<dimension>=<value> would be, without the time series. The corrections apply within each value, not across values.',
+      params: projectKeyParams,
+      query: breakdownQuery,
+      responses: { 200: { description: 'The results per value', schema: resultsBreakdownSchema } },
+      handler: async (req) => {
+        service ??= new ResultsService(services.deps);
+        const q = req.query;
+        const body = await service.breakdown(req.actor, req.params.project, req.params.key, {
+          environment: q.environment,
+          dimension: q.dimension,
+          limit: q.limit,
+          ...(q.sequential === undefined ? {} : { sequential: q.sequential === 'true' }),
+          ...(q.cuped === undefined ? {} : { cuped: q.cuped === 'true' }),
+          ...(q.alpha === undefined ? {} : { alpha: q.alpha }),
+          ...(q.correction === undefined ? {} : { correction: q.correction }),
+        });
+        return { status: 200, body, headers: { 'Cache-Control': 'no-store' } };
+      },
     }),
     route({
       method: 'get',

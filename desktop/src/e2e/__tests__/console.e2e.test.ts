@@ -249,8 +249,21 @@ describe('console end to end', () => {
 
     // The experiment's dimension: only the units whose first exposure said plan=pro (150 of the
     // extra exposures; the SDK's carried no plan), answered from the dimension's rollups.
-    const proOnly = page.waitForRequest((r) => resultsRequest(r) && r.url().includes('attr.plan=pro'), WAIT);
+    // Choosing it first shows every value side by side; a value's button filters by it.
     await page.getByRole('combobox', { name: 'Dimension' }).selectOption('plan');
+    const breakdown = page.getByRole('table', { name: 'Purchase rate by plan' });
+    await breakdown.waitFor(WAIT);
+    expect((await breakdown.getByRole('row').allInnerTexts()).slice(1).map((r) => r.split('\t').slice(0, 2))).toEqual([
+      ['free', '150'],
+      ['pro', '150'],
+    ]);
+    await shot('08-results-breakdown');
+    const freeOnly = page.waitForRequest((r) => resultsRequest(r) && r.url().includes('attr.plan=free'), WAIT);
+    await breakdown.getByRole('button', { name: 'free' }).click();
+    await freeOnly;
+    await units.getByRole('row', { name: /^Total/ }).getByText('150', { exact: true }).waitFor(WAIT);
+    expect(await page.getByRole('table', { name: 'Purchase rate by plan' }).count()).toBe(0);
+    const proOnly = page.waitForRequest((r) => resultsRequest(r) && r.url().includes('attr.plan=pro'), WAIT);
     await page.getByRole('textbox', { name: 'plan equals' }).fill('pro');
     await page.getByRole('textbox', { name: 'plan equals' }).press('Enter');
     const environment = new URL((await proOnly).url()).searchParams.get('environment') ?? 'production';

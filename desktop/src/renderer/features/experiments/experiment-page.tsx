@@ -7,6 +7,7 @@ import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
+import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
@@ -185,6 +186,17 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
     [environment, sequential, cuped, seriesInterval, segment, dimension, dimensionValue],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
+  // A dimension chosen without a value: every value side by side (from the dimension's rollups).
+  const breakdownQuery = useMemo(() => (dimension === '' || dimensionValue !== '' ? null : { environment, sequential, cuped, dimension }), [environment, sequential, cuped, dimension, dimensionValue]);
+  const breakdown = useAsync(
+    () => (breakdownQuery === null ? Promise.resolve(null) : client.resultsBreakdown(project, experiment.key, breakdownQuery)),
+    [client, project, experiment.key, breakdownQuery],
+    { pollMs: 30_000, refreshKey: refreshTick },
+  );
+  const chooseValue = (value: string): void => {
+    setDimensionDraft(value);
+    setDimensionValue(value);
+  };
 
   useEffect(() => {
     if (state.status === 'ready') {
@@ -235,7 +247,14 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
           <>
             <label className="inline" title="Only the units whose attribute (sent with their first exposure) has this value; the experiment's dimensions are answered from their rollups">
               Dimension
-              <select value={dimension} onChange={(e) => { setDimension(e.target.value); }}>
+              <select
+                value={dimension}
+                onChange={(e) => {
+                  setDimension(e.target.value);
+                  setDimensionValue('');
+                  setDimensionDraft('');
+                }}
+              >
                 <option value="">All units</option>
                 {dimensions.map((d) => (
                   <option key={d}>{d}</option>
@@ -273,6 +292,11 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
         </button>
       </div>
       {csvError === null ? null : <p className="state-error">{errorMessage(csvError)}</p>}
+      {breakdownQuery === null ? null : (
+        <AsyncView state={breakdown.state} onRetry={breakdown.reload}>
+          {(b) => (b === null ? null : <BreakdownTable breakdown={b} metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''} onChoose={chooseValue} />)}
+        </AsyncView>
+      )}
       <AsyncView state={state} onRetry={reload}>
         {(results) => {
           const selected = metric ?? results.metrics[0]?.key;

@@ -1,0 +1,72 @@
+import type { ReactNode } from 'react';
+import type { MetricResultView, ResultsBreakdownView } from '@xp/shared';
+import { formatCount, formatEffect, formatInterval, formatPValue } from '../../lib/format.js';
+import { Badge } from '../../lib/ui.js';
+
+/**
+ * One metric across the values of a dimension: per value its units and each treatment's effect,
+ * interval and corrected p-value. Choosing a value filters the results by it.
+ */
+export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void }): ReactNode {
+  const first = breakdown.values[0]?.results;
+  const treatments = first?.variations.slice(1).map((v) => v.key) ?? [];
+  const name = first?.metrics.find((m) => m.key === metric)?.name ?? metric;
+  if (breakdown.values.length === 0) {
+    return <p className="state state-empty">No unit has a value for {breakdown.dimension} yet.</p>;
+  }
+  return (
+    <section aria-label={`Breakdown by ${breakdown.dimension}`}>
+      <table aria-label={`${name} by ${breakdown.dimension}`}>
+        <caption className="small muted" style={{ textAlign: 'left' }}>
+          {name} by {breakdown.dimension}: each value analysed on its own (corrections within a value, not across values: one significant value among many may be chance).
+        </caption>
+        <thead>
+          <tr>
+            <th>{breakdown.dimension}</th>
+            <th className="num">Units</th>
+            {treatments.map((t) => (
+              <th key={t} className="num">
+                {t}: effect [CI], p
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {breakdown.values.map(({ value, results }) => {
+            const m: MetricResultView | undefined = results.metrics.find((x) => x.key === metric);
+            return (
+              <tr key={value}>
+                <td>
+                  <button type="button" className="link" title={`Filter the results by ${breakdown.dimension} = ${value}`} onClick={() => { onChoose(value); }}>
+                    {value}
+                  </button>
+                </td>
+                <td className="num">{formatCount(results.units.analysed)}</td>
+                {treatments.map((t) => {
+                  const c = m?.variations.find((v) => v.variation === t)?.comparison ?? null;
+                  return (
+                    <td key={t} className="num">
+                      {c === null || c.error !== null ? (
+                        <span className="muted">{c?.error?.code ?? '—'}</span>
+                      ) : (
+                        <>
+                          {formatEffect(c.effect, c.difference)} {formatInterval(c.ci, c.difference)}, {formatPValue(c.adjustedPValue)}{' '}
+                          {c.significant ? <Badge tone={c.effect > 0 === m!.higherIsBetter ? 'good' : 'bad'}>significant</Badge> : null}
+                        </>
+                      )}
+                    </td>
+                  );
+                })}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {breakdown.omitted.values === 0 ? null : (
+        <p className="small muted">
+          {formatCount(breakdown.omitted.values)} smaller values ({formatCount(breakdown.omitted.units)} units) not shown.
+        </p>
+      )}
+    </section>
+  );
+}

@@ -115,6 +115,8 @@ const demoExperiment = (key: string, name: string, hypothesis: string): Experime
     { key: 'treatment', name: 'Treatment' },
   ],
   metrics: { primary: ['demo-purchase'], secondary: ['demo-revenue'], guardrails: ['demo-errors'] },
+  // The simulator sends both with every exposure: the results can be broken down by them.
+  dimensions: ['country', 'platform'],
   tags: ['demo'],
 });
 

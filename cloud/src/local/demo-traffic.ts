@@ -11,6 +11,10 @@ import { DemoEvent, DemoExperiment } from '../domain/bootstrap.js';
 import { seededRandom } from '@xp/shared';
 
 /** How the simulated users behave; the defaults give one clear winner, one null and one SRM. */
+/** Demo users' countries (US twice as common) and platforms, sent with their exposures. */
+export const DEMO_COUNTRIES = ['US', 'GB', 'US', 'DE', 'BR', 'IN'] as const;
+export const DEMO_PLATFORMS = ['web', 'ios', 'web', 'android'] as const;
+
 export const DEMO_BEHAVIOUR = {
   /** Purchase probability of a user in no winning arm. */
   baseConversion: 0.1,
@@ -153,6 +157,8 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   /** One user: assignment in every demo experiment, exposures (some dropped), then behaviour. */
   const simulateUser = (ruleset: unknown, index: number, at: number): SdkEvent[] => {
     const unitId = `demo-user-${String(index).padStart(6, '0')}`;
+    // The attributes the demo experiments list as result dimensions (the same lift everywhere).
+    const attributes = { country: DEMO_COUNTRIES[index % DEMO_COUNTRIES.length]!, platform: DEMO_PLATFORMS[Math.floor(index / 7) % DEMO_PLATFORMS.length]! };
     const events: SdkEvent[] = [];
     let seq = 0;
     const id = (): string => `demo-${unitId}-${seq++}`;
@@ -172,7 +178,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
       }
       const perVariation = (exposures[experiment] ??= {});
       perVariation[variation] = (perVariation[variation] ?? 0) + 1;
-      events.push({ id: id(), type: 'exposure', unitId, timestamp: at, experiment, variation });
+      events.push({ id: id(), type: 'exposure', unitId, timestamp: at, experiment, variation, attributes });
     }
     // Behaviour happens just after exposure, inside every experiment's analysis window.
     if (random() < conversion) {

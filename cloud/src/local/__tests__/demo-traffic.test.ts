@@ -7,8 +7,9 @@ import { startConfig } from '../../cli/xp.js';
 import { DemoExperiment } from '../../domain/bootstrap.js';
 import { silentLogger } from '../../domain/context.js';
 import { GuardrailChecker } from '../../domain/guardrails.js';
+import { computeBreakdown } from '../../domain/results.js';
 import { querySufficientStatistics } from '../../pipeline/sufficient-statistics.js';
-import { mulberry32 } from '../demo-traffic.js';
+import { DEMO_COUNTRIES, mulberry32 } from '../demo-traffic.js';
 import type { DemoStats } from '../demo-traffic.js';
 import { startLocalStack } from '../stack.js';
 import type { LocalStack } from '../stack.js';
@@ -106,6 +107,13 @@ describe('demo traffic through a real local stack', () => {
     expect(srmTest([balanced.control!, balanced.treatment!], [0.5, 0.5]).pValue).toBeGreaterThan(0.01);
     const winner = await conversions(DemoExperiment.Winner);
     expect(winner.treatment! - winner.control!).toBeGreaterThan(0.03);
+    // Every exposure carries the demo dimensions; the breakdown by country covers every unit.
+    const target = { projectId: id, environment: 'development', experiment: DemoExperiment.Winner };
+    const byCountry = await computeBreakdown(stack.deps.db, target, { dimension: 'country' }, new Date());
+    const all = await split(DemoExperiment.Winner);
+    expect(byCountry.values.map((v) => v.value).sort()).toEqual([...new Set(DEMO_COUNTRIES)].sort());
+    expect(byCountry.values.reduce((n, v) => n + v.results.units.analysed + v.results.units.excluded, 0)).toBe(Object.values(all).reduce((a, b) => a + b, 0));
+    expect(byCountry.values.every((v) => v.results.metrics.every((m) => m.source === 'rollup'))).toBe(true);
   });
 
   it('feeds the Health view from the in-process counters of the SDK endpoints and the aggregator', async () => {

@@ -110,7 +110,7 @@ describe('dimension rollups built while the aggregator writes (PostgreSQL)', () 
 
   it('drops a dimension no longer listed, rows and all', async () => {
     const dimensions = await syncDimensions(db, TARGET, []);
-    const left = await db.query<{ n: number }>('SELECT (SELECT count(*) FROM results_dimension_rollups) + (SELECT count(*) FROM results_dimensions) AS n');
+    const left = await db.query<{ n: string }>('SELECT (SELECT count(*) FROM results_dimension_rollups) + (SELECT count(*) FROM results_dimensions) AS n');
 
     expect([...dimensions]).toEqual([]);
     expect(Number(left.rows[0]!.n)).toBe(0);

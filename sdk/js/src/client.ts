@@ -1,4 +1,4 @@
-import { ErrorCode, Reason, evaluateExperiment, evaluateFlag } from '@xp/shared/eval';
+import { ErrorCode, Reason, evaluateExperiment, evaluateFlag, exposureAttributes } from '@xp/shared/eval';
 import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
 import { NetworkError, XpError, XpErrorCode } from './errors.js';
@@ -198,9 +198,10 @@ export class ExperimentationClient {
     if (rs === undefined) {
       return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: ErrorCode.General, errorMessage: 'no ruleset loaded' };
     }
-    const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
+    const context = this.context(user);
+    const result = evaluateExperiment(rs.document, experimentKey, context);
     if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
-      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined);
+      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, context.attributes ?? {});
     }
     return result;
   }
@@ -357,7 +358,8 @@ export class ExperimentationClient {
       };
     }
     const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
-    const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
+    const context = this.context(user);
+    const result = evaluateFlag(rs.document, flagKey, context, options);
     if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
       const mismatch: EvaluationResult = {
         value: defaultValue,
@@ -371,7 +373,7 @@ export class ExperimentationClient {
     }
     const exp: ExperimentAssignment | undefined = result.experiment;
     if (exp?.inExperiment === true) {
-      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey);
+      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, context.attributes ?? {});
     }
     return result;
   }
@@ -424,10 +426,11 @@ export class ExperimentationClient {
     return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
   }
 
-  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined): void {
+  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined, attributes: Readonly<Record<string, unknown>>): void {
     if (!this.exposures.add(`${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`)) {
       return;
     }
+    const sent = exposureAttributes(attributes, this.options.privateAttributes);
     const event = {
       type: 'exposure',
       id: newEventId(),
@@ -437,6 +440,7 @@ export class ExperimentationClient {
       variation,
       hashAttribute,
       ...(flag === undefined ? {} : { flag }),
+      ...(sent === undefined ? {} : { attributes: sent }),
     } as SdkEvent;
     this.events.push(event);
   }
@@ -535,3 +539,4 @@ export class ExperimentationClient {
     };
   }
 }
+

@@ -44,6 +44,13 @@ export interface ClientOptions {
   readonly maxBatchSize?: number;
   /** Events kept in memory while the API is unreachable; beyond it the oldest are dropped. Default 10000. */
   readonly maxQueueSize?: number;
+  /**
+   * Attributes never sent with exposure events, by name, or `true` to send none. By default a unit's
+   * first exposure carries its flat attributes (strings up to 1024 characters, finite numbers and
+   * booleans; at most 50), which the results can be filtered and broken down by
+   * (`attr.<name>=…`, an experiment's dimensions); objects, arrays and longer strings never leave.
+   */
+  readonly privateAttributes?: readonly string[] | true;
   /** Distinct experiment+unit+variation exposures remembered for de-duplication. Default 10000. */
   readonly maxExposureCacheSize?: number;
   /** First retry delay after a failure, in ms; doubles up to `retryMaxMs`, with jitter. Default 1000. */

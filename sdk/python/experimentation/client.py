@@ -17,7 +17,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, Union
 
 from . import _http
@@ -43,6 +43,7 @@ User = Union[str, int, Mapping[str, Any]]
 
 MAX_EVENTS_PER_BATCH: Final = 500
 MAX_EVENT_BYTES: Final = 16 * 1024
+MAX_EXPOSURE_ATTRIBUTES: Final = 50
 _PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
 
 
@@ -85,6 +86,10 @@ class Client:
         log_exposures: send an exposure event the first time a user is bucketed into a variation.
         exposure_cache_size: how many (user, experiment, variation) exposures are remembered for
             de-duplication.
+        private_attributes: attribute names never sent with exposure events, or True to send none.
+            By default a user's first exposure carries its flat attributes (strings up to 1024
+            characters, finite numbers, booleans; at most 50), which results can be filtered and
+            broken down by; nested values and longer strings never leave.
         on_update: called with the new ruleset version after each successful update.
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
     """
@@ -107,6 +112,7 @@ class Client:
         sticky_bucket_store: StickyBucketStore | None = None,
         log_exposures: bool = True,
         exposure_cache_size: int = 100_000,
+        private_attributes: Iterable[str] | bool = (),
         on_update: Callable[[int | None], None] | None = None,
         stream_idle_timeout: float = 60,
     ) -> None:
@@ -125,6 +131,7 @@ class Client:
         self._store = sticky_bucket_store
         self._log_exposures = log_exposures
         self._exposure_cache_size = max(0, int(exposure_cache_size))
+        self._private_attributes: frozenset[str] | None = None if private_attributes is True else frozenset(() if private_attributes is False else private_attributes)
         self._on_update = on_update
         self._stream_idle_timeout = float(stream_idle_timeout)
 
@@ -207,7 +214,7 @@ class Client:
                                         error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
             result = evaluate_flag(ruleset, flag_key, context, default=default, explain=explain)
             if result.experiment is not None:
-                self._expose(result.experiment, flag_key)
+                self._expose(result.experiment, flag_key, context.attributes)
             if default is not None and result.variation_key is not None and _category(result.value) != _category(default):
                 return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
                                         error_code=ErrorCode.TYPE_MISMATCH,
@@ -238,7 +245,7 @@ class Client:
                                         error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
             result = evaluate_experiment(ruleset, experiment_key, context)
             if result.in_experiment and result.variation_key is not None and result.hash_value is not None:
-                self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None)
+                self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None, context.attributes)
             return result
         except Exception as e:
             log.error("assignment in %r failed unexpectedly: %s", experiment_key, type(e).__name__)
@@ -337,11 +344,28 @@ class Client:
             attributes = {"id": user}
         return EvaluationContext(attributes=attributes, sticky_buckets=self._store)
 
-    def _expose(self, a: ExperimentAssignment, flag_key: str | None) -> None:
+    def _expose(self, a: ExperimentAssignment, flag_key: str | None, attributes: Mapping[str, Any]) -> None:
         if a.in_experiment:
-            self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key)
+            self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key, attributes)
 
-    def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None) -> None:
+    def _exposure_attributes(self, attributes: Mapping[str, Any]) -> dict[str, str | int | float | bool] | None:
+        """The user's flat attributes an exposure carries, less the private ones (at most 50)."""
+        if self._private_attributes is None:
+            return None
+        out: dict[str, str | int | float | bool] = {}
+        for name, value in attributes.items():
+            if len(out) >= MAX_EXPOSURE_ATTRIBUTES:
+                break
+            if not isinstance(name, str) or not 0 < len(name) <= 256 or name in self._private_attributes:
+                continue
+            if isinstance(value, bool) or (isinstance(value, str) and len(value) <= 1024):
+                out[name] = value
+            elif isinstance(value, (int, float)) and math.isfinite(value):
+                out[name] = value
+        return out or None
+
+    def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None,
+                         attributes: Mapping[str, Any]) -> None:
         if not self._log_exposures or not unit:
             return
         key = (hash_attribute, unit, experiment, variation)
@@ -356,6 +380,9 @@ class Client:
                                  "experiment": experiment, "variation": variation, "hashAttribute": hash_attribute}
         if flag_key is not None:
             event["flag"] = flag_key
+        sent = self._exposure_attributes(attributes)
+        if sent is not None:
+            event["attributes"] = sent
         self._enqueue(event)
 
     def _enqueue(self, event: dict[str, Any]) -> None:

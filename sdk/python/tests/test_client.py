@@ -324,6 +324,22 @@ class EventsTest(ClientTestCase):
         self.assertNotIn("flag", first)
         self.assertTrue(all(re.fullmatch(r"[A-Za-z0-9_-]{8,64}", e["id"]) for e in exposures))
 
+    def test_exposures_carry_the_flat_attributes_less_private_ones(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30, private_attributes=["email"])
+
+        client.get_variant("checkout", {"id": "u1", "country": "US", "age": 30, "beta": True, "email": "a@example.com",
+                                        "nested": {"x": 1}, "long": "x" * 1025, "nan": float("nan")})
+        client.get_value("checkout-flag", {"id": "u2", "attributes": {"plan": "pro"}}, "old")
+        client.flush()
+        quiet = self.client(batch_size=100, flush_interval=30, private_attributes=True)
+        quiet.get_variant("checkout", {"id": "u3", "country": "US"})
+        quiet.flush()
+
+        exposures = {e["unitId"]: e for e in self.server.events() if e["type"] == "exposure"}
+        self.assertEqual(exposures["u1"]["attributes"], {"id": "u1", "country": "US", "age": 30, "beta": True})
+        self.assertEqual(exposures["u2"]["attributes"], {"id": "u2", "plan": "pro"})
+        self.assertNotIn("attributes", exposures["u3"])
+
 
 if __name__ == "__main__":
     unittest.main()

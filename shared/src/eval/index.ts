@@ -6,6 +6,7 @@ export { compileCondition, evalCondition, getType, isOperatorObject } from './co
 export type { ConditionTest, SavedGroups } from './condition.js';
 export { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from './ruleset-validator.js';
 export { evaluateExperiment, evaluateFlag, resolveSplitUrl } from './evaluate.js';
+export { exposureAttributes } from './exposure-attributes.js';
 export { ErrorCode, Reason, SkipReason } from './types.js';
 export type {
   EvaluationContext,

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent } from '@xp/shared/edge';
-import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, isKey, resolveSplitUrl } from '@xp/shared/edge';
+import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, exposureAttributes, isKey, resolveSplitUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
@@ -390,12 +390,17 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     const flagKeys = input.flags ?? Object.keys(served.ruleset.flags);
     const flags: Record<string, EvaluatedFlag> = {};
     const exposures: PipelineEvent[] = [];
+    // The unit's flat attributes go with its exposures, as the SDKs send them (result filters, dimensions).
+    let sent: ReturnType<typeof exposureAttributes> | null = null;
     for (const key of flagKeys) {
       const result = evaluateFlag(served.ruleset, key, context);
       flags[key] = toEvaluated(result);
       const exp = result.experiment;
       if (exp?.inExperiment === true) {
-        exposures.push(exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute }));
+        sent ??= exposureAttributes(attributes, undefined);
+        exposures.push(
+          exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
+        );
       }
     }
     await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures, who)]);

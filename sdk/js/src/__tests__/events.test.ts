@@ -203,6 +203,33 @@ describe('exposures', () => {
     expect(s.events[0]).toMatchObject({ variation: variant });
   });
 
+  it("carries the unit's flat attributes with its first exposure, less private ones, for result filters", async () => {
+    const { s, c } = await setup({ privateAttributes: ['email'] });
+    const many = Object.fromEntries(Array.from({ length: 60 }, (_v, i) => [`a${i}`, i]));
+
+    c.getVariant('exp-ab', { id: 'u1', attributes: { country: 'US', age: 30, beta: true, email: 'a@example.com', nested: { x: 1 }, list: [1], long: 'x'.repeat(1025), nan: Number.NaN } });
+    c.getValue('exp-flag', { id: 'u2', attributes: { plan: 'pro' } }, 'none');
+    c.getVariant('exp-ab', { id: 'u3', attributes: many });
+    await c.flush();
+    const exposures = s.events.filter((e) => e.type === 'exposure');
+
+    expect(exposures.every((e) => sdkEventSchema.safeParse(e).success)).toBe(true);
+    expect(exposures.map((e) => (e as { attributes?: unknown }).attributes)).toEqual([
+      { id: 'u1', country: 'US', age: 30, beta: true },
+      { id: 'u2', plan: 'pro' },
+      { id: 'u3', ...Object.fromEntries(Array.from({ length: 49 }, (_v, i) => [`a${i}`, i])) },
+    ]);
+  });
+
+  it('sends no attributes with privateAttributes: true', async () => {
+    const { s, c } = await setup({ privateAttributes: true });
+
+    c.getVariant('exp-ab', { id: 'u1', attributes: { country: 'US' } });
+    await c.flush();
+
+    expect(s.events[0]).not.toHaveProperty('attributes');
+  });
+
   it('forgets the oldest units beyond maxExposureCacheSize', async () => {
     const { s, c } = await setup({ maxExposureCacheSize: 2 });
 

@@ -52,7 +52,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
 
   describe('evaluate', () => {
     it('evaluates every flag with reasons, and logs an exposure for the unit in the experiment to Kinesis', async () => {
-      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { country: 'US' } } });
+      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { country: 'US', visits: 3, profile: { nested: true } } } });
 
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -70,6 +70,9 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
         occurredAt: now,
         event: { type: 'exposure', experiment: 'checkout-exp', variation: result.variationKey, flag: 'checkout-flag', hashAttribute: 'id', unitId: 'user-42' },
       });
+      // The unit's flat attributes travel with the exposure (result filters and dimensions); nested ones do not.
+      expect(exposures[0]!.event.event).toMatchObject({ attributes: { country: 'US', visits: 3, id: 'user-42' } });
+      expect(exposures[0]!.event.event).not.toHaveProperty('attributes.profile');
     });
 
     it('evaluates only the named flags, with FLAG_NOT_FOUND for unknown ones; client keys may evaluate', async () => {

@@ -210,6 +210,8 @@ describe('exposures', () => {
     c.getVariant('exp-ab', { id: 'u1', attributes: { country: 'US', age: 30, beta: true, email: 'a@example.com', nested: { x: 1 }, list: [1], long: 'x'.repeat(1025), nan: Number.NaN } });
     c.getValue('exp-flag', { id: 'u2', attributes: { plan: 'pro' } }, 'none');
     c.getVariant('exp-ab', { id: 'u3', attributes: many });
+    // Five 1,000-character values: the first four fit the 4,096 characters an exposure carries.
+    c.getVariant('exp-ab', { id: 'u4', attributes: Object.fromEntries(Array.from({ length: 5 }, (_v, i) => [`t${i}`, String(i).repeat(1000)])) });
     await c.flush();
     const exposures = s.events.filter((e) => e.type === 'exposure');
 
@@ -218,6 +220,7 @@ describe('exposures', () => {
       { id: 'u1', country: 'US', age: 30, beta: true },
       { id: 'u2', plan: 'pro' },
       { id: 'u3', ...Object.fromEntries(Array.from({ length: 49 }, (_v, i) => [`a${i}`, i])) },
+      { id: 'u4', ...Object.fromEntries(Array.from({ length: 4 }, (_v, i) => [`t${i}`, String(i).repeat(1000)])) },
     ]);
   });
 

@@ -31,6 +31,11 @@ export interface Deps {
   readonly events?: EventSink;
   /** Told of every ruleset written to the store, so SDK streams push it at once. */
   readonly notifier?: RulesetNotifier;
+  /**
+   * Longest a results request spends building a dimension's rollups, in ms (the API Lambda's 29 s);
+   * beyond it the request scans and the aggregator builds them later. No limit when absent.
+   */
+  readonly dimensionBuildTimeoutMs?: number;
 }
 
 /** In-process publish/subscribe of published rulesets, by project and environment. */

@@ -25,7 +25,7 @@ import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
-import type { BucketWidth, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
+import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
 import { BucketWidth as Width, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, singleAttributeFilter, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
@@ -179,7 +179,7 @@ const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Expe
 const segmentsRepo = new DefinitionRepository<Segment>(DefinitionKind.Segment);
 
 export class ResultsService {
-  constructor(private readonly deps: Pick<Deps, 'db' | 'now' | 'logger'>) {}
+  constructor(private readonly deps: Pick<Deps, 'db' | 'now' | 'logger' | 'dimensionBuildTimeoutMs'>) {}
 
   /** Results of one experiment in one environment; 404 for unknown project, experiment or environment. */
   async get(actor: Actor, projectKey: string, experimentKey: string, request: ResultsRequest): Promise<ExperimentResults> {
@@ -187,7 +187,11 @@ export class ResultsService {
     const project = await projectFor(this.deps.db, actor, projectKey);
     const environment = request.environment ?? 'production';
     await environments.get(this.deps.db, project.id, environment);
-    return computeResults(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger);
+    return computeResults(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger, { build: this.build() });
+  }
+
+  private build(): DimensionBuildOptions {
+    return { logger: this.deps.logger, ...(this.deps.dimensionBuildTimeoutMs === undefined ? {} : { timeoutMs: this.deps.dimensionBuildTimeoutMs }) };
   }
 
   /** Results per value of one of the experiment's dimensions; 404 as `get`, 400 for a dimension it does not list. */
@@ -196,7 +200,7 @@ export class ResultsService {
     const project = await projectFor(this.deps.db, actor, projectKey);
     const environment = request.environment ?? 'production';
     await environments.get(this.deps.db, project.id, environment);
-    return computeBreakdown(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger);
+    return computeBreakdown(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger, this.build());
   }
 }
 
@@ -210,7 +214,14 @@ export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | '
  * The experiment's results per value of one of its dimensions: the values from the dimension's
  * rollups, largest first, each analysed as `attr.<dimension>=<value>` would be (from the same rollups).
  */
-export async function computeBreakdown(db: Database, target: ResultsTarget, request: BreakdownRequest, now: Date, logger?: Logger): Promise<ResultsBreakdown> {
+export async function computeBreakdown(
+  db: Database,
+  target: ResultsTarget,
+  request: BreakdownRequest,
+  now: Date,
+  logger?: Logger,
+  build: DimensionBuildOptions = {},
+): Promise<ResultsBreakdown> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
   const parsed = experimentSchema.safeParse(stored.definition);
   if (!parsed.success) {
@@ -222,14 +233,16 @@ export async function computeBreakdown(db: Database, target: ResultsTarget, requ
       issues: [{ path: 'query.dimension', message: 'not one of the experiment\'s dimensions' }],
     });
   }
-  await syncDimensions(db, target, listed);
+  if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
+    throw new AppError(AppErrorCode.Unavailable, `the rollups of "${request.dimension}" are still being built (the experiment has much data); try again in a minute`, { retryAfterSeconds: 60 });
+  }
   const limit = Math.min(request.limit ?? 20, MAX_BREAKDOWN_VALUES);
   const found = await dimensionValues(db, target, request.dimension);
   const shown = found.slice(0, limit);
   const values: ResultsBreakdown['values'] = [];
   for (const { value } of shown) {
     const { dimension: _d, limit: _l, ...options } = request;
-    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { [request.dimension]: value } }, now, logger, { series: false }) });
+    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { [request.dimension]: value } }, now, logger, { series: false, build }) });
   }
   const rest = found.slice(limit);
   return {
@@ -290,7 +303,7 @@ export async function computeResults(
   request: ResultsRequest,
   now: Date,
   logger?: Logger,
-  options: { readonly series?: boolean } = {},
+  options: { readonly series?: boolean; readonly build?: DimensionBuildOptions } = {},
 ): Promise<ExperimentResults> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
   const parsed = experimentSchema.safeParse(stored.definition);
@@ -314,7 +327,7 @@ export async function computeResults(
   // A filter on one of the experiment's dimensions reads their rollups, built by the first results
   // request after they are listed (the guardrail checks and the console ask within a minute).
   const single = singleAttributeFilter(filter);
-  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? []);
+  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], options.build ?? (logger === undefined ? {} : { logger }));
   const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
   if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
     const dimension = single !== undefined && dimensions.has(single.name) ? single.name : undefined;

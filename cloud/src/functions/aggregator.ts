@@ -8,11 +8,15 @@ import { createKinesisHandler } from '../pipeline/lambda-handler.js';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline/lambda-handler.js';
 import type { Database } from '../store/db.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS, purgeExplorerEvents } from '../store/explorer.js';
+import { buildPendingDimensions } from '../store/results.js';
 import { EmfMetrics, MetricName } from './metrics.js';
 import { EnvVar, connectDatabase, functionLogger, lazy, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
 const PURGE_INTERVAL_MS = 3_600_000;
+const DIMENSION_BUILD_INTERVAL_MS = 60_000;
+/** A dimension build's limit here: the batch and the build share the function's 60 s. */
+export const AGGREGATOR_DIMENSION_BUILD_MS = 40_000;
 
 export interface AggregatorOptions {
   readonly db?: () => Promise<Database>;
@@ -61,11 +65,31 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
       logger.warn('explorer purge failed', { error: error instanceof Error ? error.message : String(error) });
     }
   };
+  let lastBuild = -Infinity;
+  /**
+   * Result dimensions that experiments list but no results request could build in its time (large
+   * experiments): one experiment per minute per instance, within the function's 60 s, never failing the batch.
+   */
+  const buildDimensions = async (): Promise<void> => {
+    if (now() - lastBuild < DIMENSION_BUILD_INTERVAL_MS) {
+      return;
+    }
+    lastBuild = now();
+    try {
+      const synced = await buildPendingDimensions(await db(), { timeoutMs: AGGREGATOR_DIMENSION_BUILD_MS, logger, limit: 1 });
+      if (synced > 0) {
+        logger.info('result dimensions built', { experiments: synced });
+      }
+    } catch (error) {
+      logger.warn('result dimension build failed', { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
   return async (event) => {
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {
       const result = await process(event);
       await purge();
+      await buildDimensions();
       if (arrivals.length > 0 && result.batchItemFailures.length === 0) {
         // Lambda gives arrival times in seconds (with a fraction).
         metrics.put(MetricName.AggregationLag, Math.max(0, now() - Math.min(...arrivals) * 1000));

@@ -31,8 +31,14 @@ export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: Secret
     now: () => new Date(),
     newId: () => randomUUID(),
     logger: functionLogger(),
+    // API Gateway gives up after 30 s: a results request builds a dimension's rollups for at most
+    // this long, then scans (a million-unit scan takes seconds); the aggregator builds them later.
+    dimensionBuildTimeoutMs: API_DIMENSION_BUILD_MS,
   };
 }
+
+/** Time a results request in the API Lambda may spend building a dimension's rollups. */
+export const API_DIMENSION_BUILD_MS = 10_000;
 
 /** The app as the Lambda serves it; login throttling is shared through Redis when REDIS_URL is set, else per instance. */
 export async function createApiApp(env: NodeJS.ProcessEnv, options: ApiOptions = {}): Promise<Hono> {

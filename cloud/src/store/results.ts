@@ -159,41 +159,100 @@ export async function dimensionValues(db: Queryable, target: ResultsTarget, dime
   return out.rows.map((r) => ({ value: r.value, units: Number(r.units) }));
 }
 
+/** How a dimension build may run: a time limit (PostgreSQL) and where a build that ran out of it is told. */
+export interface DimensionBuildOptions {
+  /** statement_timeout of each build, in ms; none when absent. */
+  readonly timeoutMs?: number;
+  readonly logger?: { warn(message: string, fields?: Record<string, unknown>): void };
+}
+
 /**
- * Keeps the experiment's dimension rollups in step with the dimensions it lists: builds the missing
- * ones from the current exposures and totals and drops those no longer listed, under a SHARE lock
- * on both tables so that no aggregator batch is counted twice or missed (the lock waits for batches
- * in flight; later ones wait for it). A build is one pass over the experiment's totals (instant
- * for a new experiment, a few seconds per million totals rows). Returns the dimensions rolled up.
+ * Keeps the experiment's dimension rollups in step with the dimensions it lists: drops those no
+ * longer listed and builds the missing ones from the current exposures and totals, each under a
+ * SHARE lock on both tables so that no aggregator batch is counted twice or missed (the lock waits
+ * for batches in flight; later ones wait for it). A build is one pass over the experiment's totals
+ * (instant for a new experiment, about 3 s per million totals rows); one that runs out of
+ * `timeoutMs` is rolled back and left for a later call (the aggregator's, which has more time).
+ * Returns the dimensions rolled up afterwards.
  */
-export async function syncDimensions(db: Database, target: Pick<ResultsTarget, 'projectId' | 'experiment'>, listed: readonly string[]): Promise<Set<string>> {
+export async function syncDimensions(db: Database, target: Pick<ResultsTarget, 'projectId' | 'experiment'>, listed: readonly string[], options: DimensionBuildOptions = {}): Promise<Set<string>> {
   const want = new Set(listed);
-  const plan = (current: ReadonlySet<string>) => ({ drop: [...current].filter((d) => !want.has(d)), build: [...want].filter((d) => !current.has(d)) });
-  const first = plan(await rolledUpDimensions(db, target));
-  if (first.drop.length === 0 && first.build.length === 0) {
-    return want;
+  const current = await rolledUpDimensions(db, target);
+  const drop = [...current].filter((d) => !want.has(d));
+  const build = [...want].filter((d) => !current.has(d));
+  if (drop.length === 0 && build.length === 0) {
+    return current;
   }
-  await db.withTransaction(async (tx) => {
+  const params = [target.projectId, target.experiment];
+  const locked = async (tx: Queryable): Promise<Set<string>> => {
     await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE MODE');
-    if (db.kind === 'pg') {
-      // One hash aggregate over every totals row (the planner expects a group per row and would
-      // sort them on disk); JIT compilation costs more than it saves.
-      await tx.query(`SET LOCAL work_mem = '256MB'`);
-      await tx.query('SET LOCAL enable_sort = off');
-      await tx.query('SET LOCAL jit = off');
+    // Another call may have done it while this one waited for the lock.
+    return rolledUpDimensions(tx, target);
+  };
+  if (drop.length > 0) {
+    await db.withTransaction(async (tx) => {
+      const now = await locked(tx);
+      const gone = [...now].filter((d) => !want.has(d));
+      await tx.query('DELETE FROM results_dimension_rollups WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, gone]);
+      await tx.query('DELETE FROM results_dimensions WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, gone]);
+    });
+  }
+  for (const dimension of build) {
+    try {
+      await db.withTransaction(async (tx) => {
+        if (db.kind === 'pg') {
+          if (options.timeoutMs !== undefined) {
+            await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`);
+          }
+          // One hash aggregate over every totals row (the planner expects a group per row and would
+          // sort them on disk); JIT compilation costs more than it saves.
+          await tx.query(`SET LOCAL work_mem = '256MB'`);
+          await tx.query('SET LOCAL enable_sort = off');
+          await tx.query('SET LOCAL jit = off');
+        }
+        if (!(await locked(tx)).has(dimension)) {
+          await tx.query('SELECT results_dimensions_build($1, $2, $3)', [...params, dimension]);
+        }
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== QUERY_CANCELED) {
+        throw error;
+      }
+      options.logger?.warn('results dimension build ran out of time; filters on it scan until a build completes', {
+        experiment: target.experiment,
+        dimension,
+        timeoutMs: options.timeoutMs,
+      });
     }
-    // Another request may have done some of it while this one waited for the lock.
-    const { drop, build } = plan(await rolledUpDimensions(tx, target));
-    const params = [target.projectId, target.experiment];
-    if (drop.length > 0) {
-      await tx.query('DELETE FROM results_dimension_rollups WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
-      await tx.query('DELETE FROM results_dimensions WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, drop]);
-    }
-    for (const d of build) {
-      await tx.query('SELECT results_dimensions_build($1, $2, $3)', [...params, d]);
-    }
-  });
-  return want;
+  }
+  return rolledUpDimensions(db, target);
+}
+
+/** PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * Builds the dimensions that experiments list and that are not rolled up yet, at most `limit`
+ * experiments per call (the aggregator calls it between batches, where a build may take longer than
+ * a results request can wait). Returns how many experiments it synced.
+ */
+export async function buildPendingDimensions(db: Database, options: DimensionBuildOptions & { readonly limit?: number } = {}): Promise<number> {
+  const pending = await db.query<{ project_id: string; key: string; dimensions: string[] }>(
+    `SELECT e.project_id, e.key, array(SELECT jsonb_array_elements_text(e.definition -> 'dimensions')) AS dimensions
+     FROM experiments e
+     WHERE jsonb_typeof(e.definition -> 'dimensions') = 'array'
+       AND EXISTS (
+         SELECT 1 FROM jsonb_array_elements_text(e.definition -> 'dimensions') d(name)
+         WHERE NOT EXISTS (SELECT 1 FROM results_dimensions r WHERE r.project_id = e.project_id AND r.experiment = e.key AND r.dimension = d.name))
+     -- At random: an experiment whose build keeps running out of time does not starve the others.
+     ORDER BY random()
+     LIMIT $1`,
+    [options.limit ?? 1],
+  );
+  for (const row of pending.rows) {
+    await syncDimensions(db, { projectId: row.project_id, experiment: row.key }, row.dimensions, options);
+  }
+  return pending.rows.length;
 }
 
 export const BucketWidth = {

@@ -215,8 +215,11 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     const again = await handler(kinesisEvent(shardId, arn, records));
     const processed = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_events');
     const dead = await pool.query<{ reason: string }>('SELECT reason FROM dead_letters');
+    // Between batches (once a minute) it builds the result dimensions experiments list: the demo's.
+    const dimensions = await pool.query<{ experiment: string; dimension: string }>('SELECT experiment, dimension FROM results_dimensions ORDER BY 1, 2');
 
     expect(records.length).toBeGreaterThanOrEqual(2);
+    expect(dimensions.rows.map((r) => r.dimension)).toEqual(['country', 'platform']);
     expect(first.batchItemFailures).toEqual([]);
     expect(again.batchItemFailures).toEqual([]);
     expect(processed.rows[0]!.n).toBe(records.length);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeBreakdown } from '../../domain/results.js';
 import type { Database, Queryable } from '../db.js';
-import { syncDimensions } from '../results.js';
+import { buildPendingDimensions, syncDimensions } from '../results.js';
 import { postgresTarget } from './test-databases.js';
 
 /**
@@ -106,6 +107,32 @@ describe('dimension rollups built while the aggregator writes (PostgreSQL)', () 
     expect(builtWhileInFlight).toBe(false);
     expect([...dimensions]).toEqual(['country']);
     expect(await fromRollups(db)).toEqual(truth([...committed, ...inFlight, ...after]));
+  });
+
+  it('leaves a build that runs out of time for later; the pending builds (the aggregator\'s) pick it up', async () => {
+    await syncDimensions(db, TARGET, []);
+    const more = batch(135, 3_000);
+    await insertUnits(db, more);
+    await db.query(`INSERT INTO organizations (id, name) VALUES ('o', 'Org')`);
+    await db.query(`INSERT INTO projects (id, org_id, key, name) VALUES ('p', 'o', 'p', 'P')`);
+    await db.query(`INSERT INTO experiments (project_id, key, name, definition, status) VALUES ('p', 'e', 'E', $1, 'running')`, [
+      JSON.stringify({ key: 'e', name: 'E', variations: [{ key: 'control' }, { key: 'treatment' }], dimensions: ['country'] }),
+    ]);
+    const warnings: string[] = [];
+
+    const hurried = await syncDimensions(db, TARGET, ['country'], { timeoutMs: 1, logger: { warn: (message) => warnings.push(message) } });
+    const leftBehind = await db.query<{ n: string }>('SELECT count(*) AS n FROM results_dimension_rollups');
+    // A breakdown needs the rollups: until they are built it asks to retry (503) rather than scan per value.
+    const breakdown = await computeBreakdown(db, { ...TARGET, environment: 'production' }, { dimension: 'country' }, new Date(), undefined, { timeoutMs: 1 }).catch((e: unknown) => e);
+    const synced = await buildPendingDimensions(db);
+    const nothingLeft = await buildPendingDimensions(db);
+
+    expect([...hurried]).toEqual([]);
+    expect(warnings).toEqual(['results dimension build ran out of time; filters on it scan until a build completes']);
+    expect(Number(leftBehind.rows[0]!.n)).toBe(0);
+    expect(breakdown).toMatchObject({ code: 'UNAVAILABLE', details: { retryAfterSeconds: 60 } });
+    expect([synced, nothingLeft]).toEqual([1, 0]);
+    expect(await fromRollups(db)).toEqual(truth([...batch(0, 135), ...more]));
   });
 
   it('drops a dimension no longer listed, rows and all', async () => {

@@ -9,7 +9,7 @@ import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
 import { RulesetSync } from './ruleset-sync.js';
 import { Transport } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
-import type { ChangeListener, ClientOptions, ClientStats, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User } from './types.js';
+import type { ChangeListener, ClientOptions, ClientStats, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User, UserContext } from './types.js';
 import { startTimer } from './backoff.js';
 
 /** A JSON value, as flag values are. */
@@ -198,10 +198,9 @@ export class ExperimentationClient {
     if (rs === undefined) {
       return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: ErrorCode.General, errorMessage: 'no ruleset loaded' };
     }
-    const context = this.context(user);
-    const result = evaluateExperiment(rs.document, experimentKey, context);
+    const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
     if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
-      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, context.attributes ?? {});
+      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, user);
     }
     return result;
   }
@@ -236,12 +235,8 @@ export class ExperimentationClient {
   /** Records that the unit did something; `properties.value` (a number) becomes the event's value. */
   trackEvent(name: string, user: User, properties?: Readonly<Record<string, unknown>>): void {
     const unitId = this.unitId(user);
-    if (typeof name !== 'string' || name === '' || name.length > 200) {
-      this.logger.warn('xp: trackEvent needs a name of 1 to 200 characters; event ignored');
-      return;
-    }
-    if (unitId === undefined) {
-      this.logger.warn(`xp: trackEvent("${name}") needs a user id; event ignored`);
+    if (typeof name !== 'string' || name === '' || name.length > 200 || unitId === undefined) {
+      this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) needs a name of 1 to 200 characters and a user id; event ignored`);
       return;
     }
     let value: number | undefined;
@@ -258,19 +253,12 @@ export class ExperimentationClient {
           // Round-trips to plain JSON: dates become strings, functions and undefined disappear.
           rest = JSON.parse(JSON.stringify(others)) as Record<string, unknown>;
         } catch {
-          this.logger.warn(`xp: trackEvent("${name}") properties are not serialisable; sent without them`);
+          this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable, sent without them`);
         }
       }
     }
-    const event = {
-      type: 'track',
-      id: newEventId(),
-      unitId,
-      timestamp: this.timestamp(),
-      name,
-      ...(value === undefined ? {} : { value }),
-      ...(rest === undefined ? {} : { properties: rest }),
-    } as SdkEvent;
+    // Undefined fields are left out when the batch is serialised.
+    const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value, properties: rest } as SdkEvent;
     this.events.push(event);
   }
 
@@ -358,8 +346,7 @@ export class ExperimentationClient {
       };
     }
     const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
-    const context = this.context(user);
-    const result = evaluateFlag(rs.document, flagKey, context, options);
+    const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
     if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
       const mismatch: EvaluationResult = {
         value: defaultValue,
@@ -373,7 +360,7 @@ export class ExperimentationClient {
     }
     const exp: ExperimentAssignment | undefined = result.experiment;
     if (exp?.inExperiment === true) {
-      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, context.attributes ?? {});
+      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, user);
     }
     return result;
   }
@@ -426,11 +413,11 @@ export class ExperimentationClient {
     return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
   }
 
-  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined, attributes: Readonly<Record<string, unknown>>): void {
+  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined, user: User): void {
     if (!this.exposures.add(`${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`)) {
       return;
     }
-    const sent = exposureAttributes(attributes, this.options.privateAttributes);
+    // Undefined fields (no flag, no attributes) are left out when the batch is serialised.
     const event = {
       type: 'exposure',
       id: newEventId(),
@@ -439,8 +426,9 @@ export class ExperimentationClient {
       experiment,
       variation,
       hashAttribute,
-      ...(flag === undefined ? {} : { flag }),
-      ...(sent === undefined ? {} : { attributes: sent }),
+      flag,
+      // The unit's own attributes (its id is unitId already).
+      attributes: exposureAttributes((user as UserContext).attributes, this.options.privateAttributes),
     } as SdkEvent;
     this.events.push(event);
   }
@@ -449,16 +437,16 @@ export class ExperimentationClient {
   private offer(candidate: unknown, source: 'bootstrap' | 'network'): XpError | undefined {
     const next = loadRuleset(candidate);
     if (next instanceof XpError) {
-      this.logger.warn(`xp: ${source} ruleset refused (${next.message}); ${this.current === undefined ? 'no ruleset to serve' : 'keeping the last good one'}`);
+      this.logger.warn(`xp: ${source} ruleset refused (${next.message}); ${this.current === undefined ? 'serving defaults' : 'keeping the last good one'}`);
       return next;
     }
     if (!mayReplace(this.current, next)) {
-      const refused = new XpError(XpErrorCode.InvalidRuleset, 'the new ruleset has entries that fail the schema; keeping the last fully valid one');
+      const refused = new XpError(XpErrorCode.InvalidRuleset, 'the new ruleset has invalid entries; keeping the last valid one');
       this.logger.warn(`xp: ${refused.message}`);
       return refused;
     }
     if (!next.complete) {
-      this.logger.warn(`xp: ${source} ruleset has entries that fail the schema; those flags return their defaults with reason ERROR`);
+      this.logger.warn(`xp: ${source} ruleset has invalid entries; their flags return defaults`);
     }
     const previous: RulesetDocument | undefined = this.current?.document;
     this.current = next;

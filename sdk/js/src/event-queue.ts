@@ -129,7 +129,7 @@ export class EventQueue {
   private drop(n: number, why: string): void {
     this.dropped += n;
     if (this.unreportedDrops === 0) {
-      this.o.logger.warn(`xp: dropping events because ${why}; a total is reported when sending resumes`);
+      this.o.logger.warn(`xp: dropping events (${why}); the count follows when sending resumes`);
     }
     this.unreportedDrops += n;
   }
@@ -214,7 +214,7 @@ export class EventQueue {
     }
     // 400 (no valid event), 401/403 (bad key), 413: sending the same batch again cannot succeed.
     this.rejected += batch.length;
-    this.o.logger.error(`xp: ${batch.length} events refused with status ${status}; they will not be retried`, text.slice(0, 500));
+    this.o.logger.error(`xp: ${batch.length} events refused (status ${status}); not retried`, text.slice(0, 500));
     return 'dropped';
   }
 

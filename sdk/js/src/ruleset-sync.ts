@@ -246,7 +246,7 @@ export class RulesetSync {
     }
     void this.refresh().then((error) => {
       if (error !== undefined) {
-        this.o.logger.warn(`xp: ruleset refresh after a stream event failed (${error.code}); serving the last known ruleset`, error);
+        this.o.logger.warn(`xp: ruleset refresh (stream) failed (${error.code}); serving the last known ruleset`, error);
       }
     });
   }

@@ -46,9 +46,9 @@ export interface ClientOptions {
   readonly maxQueueSize?: number;
   /**
    * Attributes never sent with exposure events, by name, or `true` to send none. By default a unit's
-   * first exposure carries its flat attributes (strings up to 1024 characters, finite numbers and
-   * booleans; at most 50), which the results can be filtered and broken down by
-   * (`attr.<name>=…`, an experiment's dimensions); objects, arrays and longer strings never leave.
+   * first exposure carries its flat attributes (strings, finite numbers and booleans of at most 256
+   * characters with the name; the first 16), which the results can be filtered and broken down by
+   * (`attr.<name>=…`, an experiment's dimensions); objects, arrays and longer values never leave.
    */
   readonly privateAttributes?: readonly string[] | true;
   /** Distinct experiment+unit+variation exposures remembered for de-duplication. Default 10000. */

@@ -43,8 +43,8 @@ User = Union[str, int, Mapping[str, Any]]
 
 MAX_EVENTS_PER_BATCH: Final = 500
 MAX_EVENT_BYTES: Final = 16 * 1024
-MAX_EXPOSURE_ATTRIBUTES: Final = 50
-MAX_EXPOSURE_ATTRIBUTE_CHARS: Final = 4096
+MAX_EXPOSURE_ATTRIBUTES: Final = 16
+MAX_EXPOSURE_ATTRIBUTE_CHARS: Final = 256
 _PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
 
 
@@ -88,9 +88,9 @@ class Client:
         exposure_cache_size: how many (user, experiment, variation) exposures are remembered for
             de-duplication.
         private_attributes: attribute names never sent with exposure events, or True to send none.
-            By default a user's first exposure carries its flat attributes (strings up to 1024
-            characters, finite numbers, booleans; at most 50 and 4,096 characters), which results can
-            be filtered and broken down by; nested values and longer strings never leave.
+            By default a user's first exposure carries its flat attributes (strings, finite numbers,
+            booleans; at most 256 characters with the name, the first 16), which results can be
+            filtered and broken down by; nested values and longer strings never leave.
         on_update: called with the new ruleset version after each successful update.
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
     """
@@ -350,24 +350,21 @@ class Client:
             self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key, attributes)
 
     def _exposure_attributes(self, attributes: Mapping[str, Any]) -> dict[str, str | int | float | bool] | None:
-        """The user's flat attributes an exposure carries, less the private ones (at most 50)."""
+        """The user's flat attributes an exposure carries, less the private ones (the first 16 that fit)."""
         if self._private_attributes is None:
             return None
         out: dict[str, str | int | float | bool] = {}
-        chars = 0
         for name, value in attributes.items():
             if len(out) >= MAX_EXPOSURE_ATTRIBUTES:
                 break
-            if not isinstance(name, str) or not 0 < len(name) <= 256 or name in self._private_attributes:
+            if not isinstance(name, str) or name in self._private_attributes:
                 continue
-            sendable = (isinstance(value, bool) or (isinstance(value, str) and len(value) <= 1024)
+            sendable = (isinstance(value, bool) or isinstance(value, str)
                         or (isinstance(value, int) and abs(value) <= 2**53) or (isinstance(value, float) and math.isfinite(value)))
-            # At most 4,096 characters of names and values (numbers count 24): the event stays far below MAX_EVENT_BYTES.
-            size = len(name) + (len(value) if isinstance(value, str) else 24)
-            if not sendable or chars + size > MAX_EXPOSURE_ATTRIBUTE_CHARS:
-                continue
-            chars += size
-            out[name] = value
+            # A name and its value take at most 256 characters (numbers and booleans count 24), as in the
+            # JavaScript SDK: 16 of them keep the event far below MAX_EVENT_BYTES.
+            if sendable and len(name) + (len(value) if isinstance(value, str) else 24) <= MAX_EXPOSURE_ATTRIBUTE_CHARS:
+                out[name] = value
         return out or None
 
     def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None,

@@ -328,7 +328,7 @@ class EventsTest(ClientTestCase):
         client = self.client(batch_size=100, flush_interval=30, private_attributes=["email"])
 
         client.get_variant("checkout", {"id": "u1", "country": "US", "age": 30, "beta": True, "email": "a@example.com",
-                                        "nested": {"x": 1}, "long": "x" * 1025, "nan": float("nan"), "huge": 10**400})
+                                        "nested": {"x": 1}, "long": "x" * 255, "nan": float("nan"), "huge": 10**400})
         client.get_value("checkout-flag", {"id": "u2", "attributes": {"plan": "pro"}}, "old")
         client.flush()
         quiet = self.client(batch_size=100, flush_interval=30, private_attributes=True)

@@ -253,7 +253,7 @@ function compileRule(flagKey: string, flag: RulesetFlag, rule: RulesetRule, inde
     }
     case 'split': {
       if (rule.weights.length !== n) {
-        throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${n} weights (one per variation), got ${rule.weights.length}`);
+        throw new Invalid(ErrorCode.ParseError, `${path}.weights: expected ${n} weights, got ${rule.weights.length}`);
       }
       return makeRule(rule, test, {
         kind: RuleKind.Split,

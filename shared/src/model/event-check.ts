@@ -155,7 +155,7 @@ function check(value: unknown): void {
       string(value.hashAttribute, 'hashAttribute', 1, 256);
     }
     if (value.attributes !== undefined) {
-      record(value.attributes, 'attributes', 1, 256, (v, p) => {
+      record(value.attributes, 'attributes', 0, 256, (v, p) => {
         if (typeof v === 'string') {
           string(v, p, 0, 1024);
         } else if (typeof v !== 'boolean') {

@@ -27,7 +27,7 @@ export const exposureEventSchema = z.strictObject({
   flag: keySchema.optional(),
   hashAttribute: attributeNameSchema.optional(),
   /** The unit's targeting attributes when exposed (flat), stored with its first exposure for result filters. */
-  attributes: z.record(attributeNameSchema, z.union([z.string().max(1024), z.number(), z.boolean()])).optional(),
+  attributes: z.record(z.string().max(256), z.union([z.string().max(1024), z.number(), z.boolean()])).optional(),
 });
 
 export const trackEventSchema = z.strictObject({

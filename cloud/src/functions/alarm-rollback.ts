@@ -6,15 +6,14 @@
  * An alarm is linked to a flag by a line in its description (the CDK `FlagGuardrail` writes it):
  *   xp:rollback project=<project key> flag=<flag key> environment=<environment key> [org=<org id>]
  */
-import { randomUUID } from 'node:crypto';
 import { LoginRateLimiter } from '../auth/rate-limit.js';
 import type { Actor, Deps, Logger } from '../domain/context.js';
 import { createServices } from '../domain/services.js';
 import type { Services } from '../domain/services.js';
 import { AppError, AppErrorCode } from '../errors.js';
-import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { EmfMetrics, MetricName } from './metrics.js';
-import { EnvVar, connectDatabase, functionLogger, lazy, optional, required, stageOf } from './runtime.js';
+import { platformDeps } from './platform-deps.js';
+import { functionLogger, lazy, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
 /** Lambda's SNS event (the fields used here). */
@@ -128,16 +127,7 @@ export function createAlarmRollbackHandler(env: NodeJS.ProcessEnv, options: Alar
   const metrics = options.metrics ?? new EmfMetrics({ service: 'alarm-rollback', stage: stageOf(env) });
   const services =
     options.services ??
-    lazy(async () => {
-      const deps: Deps = {
-        db: await connectDatabase(env, options.readSecret),
-        rulesets: createDynamoRulesetStore({ client: createDynamoClient(optional(env, EnvVar.DynamodbEndpoint)), tableName: required(env, EnvVar.RulesetTable) }),
-        now: () => new Date(),
-        newId: () => randomUUID(),
-        logger,
-      };
-      return createServices(deps, { limiter: LoginRateLimiter.inMemory() });
-    });
+    lazy(async () => createServices(await platformDeps(env, logger, options.readSecret), { limiter: LoginRateLimiter.inMemory() }));
   return async (event) => {
     const outcomes: RollbackOutcome[] = [];
     try {

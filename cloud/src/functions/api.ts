@@ -2,7 +2,6 @@
  * The management API Lambda: API Gateway HTTP API (payload v2) → the Hono app. The SDK endpoints
  * are served by the evaluation function, so no event sink is wired here.
  */
-import { randomUUID } from 'node:crypto';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { Deps } from '../domain/context.js';
 import { createServices } from '../domain/services.js';
@@ -10,12 +9,12 @@ import { createApp } from '../http/app.js';
 import type { Hono } from 'hono';
 import { attachHealthSource } from '../http/routes/health.js';
 import type { HealthSource } from '../http/routes/health.js';
-import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { openSharedStores } from '../store/shared-stores.js';
 import { cloudWatchHealthSource } from './cloudwatch-health.js';
 import { httpHandler } from './lambda-http.js';
+import { platformDeps } from './platform-deps.js';
 import type { HttpHandler } from './lambda-http.js';
-import { EnvVar, connectDatabase, functionLogger, optional, required, stageOf } from './runtime.js';
+import { EnvVar, functionLogger, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
 export interface ApiOptions {
@@ -26,11 +25,7 @@ export interface ApiOptions {
 
 export async function apiDepsFromEnv(env: NodeJS.ProcessEnv, readSecret?: SecretReader): Promise<Deps> {
   return {
-    db: await connectDatabase(env, readSecret),
-    rulesets: createDynamoRulesetStore({ client: createDynamoClient(optional(env, EnvVar.DynamodbEndpoint)), tableName: required(env, EnvVar.RulesetTable) }),
-    now: () => new Date(),
-    newId: () => randomUUID(),
-    logger: functionLogger(),
+    ...(await platformDeps(env, functionLogger(), readSecret)),
     // API Gateway gives up after 30 s: a results request builds a dimension's rollups for at most
     // this long, then scans (a million-unit scan takes seconds); the aggregator builds them later.
     dimensionBuildTimeoutMs: API_DIMENSION_BUILD_MS,

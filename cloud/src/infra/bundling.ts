@@ -25,6 +25,8 @@ export const FunctionEntry = {
   AlarmRollback: 'alarm-rollback',
   /** Copies error lines and background services' lines into the shared log groups. */
   LogForwarder: 'log-forwarder',
+  /** The scheduled statistical guardrail check of running experiments. */
+  GuardrailCheck: 'guardrail-check',
 } as const;
 export type FunctionEntry = (typeof FunctionEntry)[keyof typeof FunctionEntry];
 

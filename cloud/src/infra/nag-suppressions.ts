@@ -34,7 +34,7 @@ function stack(s: Stack, suppressions: NagPackSuppression[]): void {
 }
 
 export function suppressAcceptedFindings(stacks: XpStacks): void {
-  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.logForwarder]) {
+  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder]) {
     forFunction(fn);
   }
   stack(stacks.network, [

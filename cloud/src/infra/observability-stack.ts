@@ -1,6 +1,8 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -78,6 +80,8 @@ export class ObservabilityStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly guardrailTopic: sns.Topic;
   readonly rollback: XpFunction;
+  /** The scheduled statistical guardrail check (every minute). */
+  readonly guardrailCheck: XpFunction;
   readonly logForwarder: XpFunction;
   readonly alarms: cloudwatch.Alarm[] = [];
 
@@ -116,6 +120,25 @@ export class ObservabilityStack extends Stack {
       .bindDatabase(data.database)
       .bindTable(data.rulesets, 'readWrite');
     this.guardrailTopic.addSubscription(new subscriptions.LambdaSubscription(this.rollback.function));
+
+    // The statistical guardrails of running experiments (sequential test on their guardrail
+    // metrics): alerts, and stops where an experiment says so — every minute, as the local stack does.
+    this.guardrailCheck = new XpFunction(this, 'GuardrailCheck', {
+      entry: FunctionEntry.GuardrailCheck,
+      stage,
+      vpc: props.vpc,
+      timeout: Duration.seconds(55),
+      logRetention: logRetention(config),
+      description: 'xp guardrail check: alerts on (and stops) experiments whose guardrail metrics degrade',
+      ...(props.code === undefined ? {} : { code: props.code }),
+    })
+      .bindDatabase(data.database)
+      .bindTable(data.rulesets, 'readWrite');
+    new events.Rule(this, 'GuardrailSchedule', {
+      description: 'xp guardrail check every minute',
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.guardrailCheck.function, { retryAttempts: 0 })],
+    });
     for (const g of config.guardrails) {
       new FlagGuardrail(this, `Guardrail-${g.name}`, {
         project: g.project,
@@ -129,7 +152,14 @@ export class ObservabilityStack extends Stack {
       });
     }
 
-    const functions = { api: api.api, evaluation: evaluation.evaluation, aggregator: pipeline.aggregator, 'alarm-rollback': this.rollback, migrate: api.migrate };
+    const functions = {
+      api: api.api,
+      evaluation: evaluation.evaluation,
+      aggregator: pipeline.aggregator,
+      'alarm-rollback': this.rollback,
+      'guardrail-check': this.guardrailCheck,
+      migrate: api.migrate,
+    };
 
     // Shared log groups: every error line (JSON level "error", stack included) of every function goes
     // to <prefix>/errors; every line of the background services to <prefix>/services. Subscription
@@ -144,7 +174,7 @@ export class ObservabilityStack extends Stack {
       ...(props.code === undefined ? {} : { code: props.code }),
     }).bindLogGroups([this.errorLogs, this.serviceLogs]);
     const destination = new logsDestinations.LambdaDestination(this.logForwarder.function);
-    const background = new Set(['aggregator', 'alarm-rollback', 'migrate']);
+    const background = new Set(['aggregator', 'alarm-rollback', 'guardrail-check', 'migrate']);
     for (const [name, fn] of Object.entries(functions)) {
       new logs.SubscriptionFilter(this, `ErrorLines-${name}`, {
         logGroup: fn.logGroup,

@@ -18,6 +18,7 @@ import { createAggregatorHandler } from '../aggregator.js';
 import { createAlarmRollbackHandler, rollbackDescription } from '../alarm-rollback.js';
 import { createApiHandler } from '../api.js';
 import { createEvaluationHandler } from '../evaluation.js';
+import { createGuardrailCheckHandler } from '../guardrail-check.js';
 import type { HttpHandler } from '../lambda-http.js';
 import { EmfMetrics } from '../metrics.js';
 import { createMigrateHandler } from '../migrate.js';
@@ -226,6 +227,19 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(dead.rows).toHaveLength(1);
     expect(lines[0]).toMatchObject({ Service: 'aggregator', DeadLetters: 1, AggregationLag: 1_500 });
     expect(lines[1]).toMatchObject({ DeadLetters: 0 });
+  });
+
+  it('guardrail check: the scheduled function runs the statistical check over every running experiment', async () => {
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const handler = createGuardrailCheckHandler(env, { readSecret, logger });
+
+    const summary = await handler();
+    const running = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM experiments WHERE status = 'running' AND NOT archived");
+
+    expect(running.rows[0]!.n).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ experiments: running.rows[0]!.n, raised: 0, stopped: [] });
+    expect(lines).toEqual(['guardrail check']);
   });
 
   it('alarm rollback: a firing guardrail switches the flag off in production, audited under the alarm name; idempotent', async () => {

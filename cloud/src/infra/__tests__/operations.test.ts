@@ -72,7 +72,18 @@ describe('operations infrastructure (issue 10), cdk-nag AwsSolutions applied', (
       const forwarder = Object.entries(t.observability.findResources('AWS::Lambda::Function')).find(([, r]) => String((r as Resource).Properties.Description).startsWith('xp log forwarder'));
 
       expect([...byName.keys()].sort()).toEqual(
-        ['xp-errors-aggregator', 'xp-errors-alarm-rollback', 'xp-errors-api', 'xp-errors-evaluation', 'xp-errors-migrate', 'xp-services-aggregator', 'xp-services-alarm-rollback', 'xp-services-migrate'],
+        [
+          'xp-errors-aggregator',
+          'xp-errors-alarm-rollback',
+          'xp-errors-api',
+          'xp-errors-evaluation',
+          'xp-errors-guardrail-check',
+          'xp-errors-migrate',
+          'xp-services-aggregator',
+          'xp-services-alarm-rollback',
+          'xp-services-guardrail-check',
+          'xp-services-migrate',
+        ],
       );
       expect(byName.get('xp-errors-api')!.FilterPattern).toBe('{ $.level = "error" }');
       expect(byName.get('xp-services-aggregator')!.FilterPattern).toBe('');

@@ -137,7 +137,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     ) as { Properties: Record<string, any> }[];
     const logGroups = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Logs::LogGroup'))) as { Properties: { RetentionInDays?: number } }[];
 
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
       expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
@@ -174,7 +174,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
 
-    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(5);
+    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(6);
     expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
     expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });
@@ -188,6 +188,17 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
 
   it('subscribes the alarm-rollback function to the guardrail topic', () => {
     expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'lambda' })).toBeGreaterThan(0);
+  });
+
+  it('runs the statistical guardrail check every minute, with the database and the rulesets table', () => {
+    const fns = t.observability.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp guardrail check') } });
+    const [id] = Object.keys(fns);
+    const rules = Object.values(t.observability.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: 'rate(1 minute)' } })) as { Properties: { Targets: { Arn: unknown }[] } }[];
+
+    expect(Object.keys(fns)).toHaveLength(1);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties.Targets[0]!.Arn).toEqual({ 'Fn::GetAtt': [id, 'Arn'] });
+    expect(JSON.stringify(t.observability.findResources('AWS::IAM::Policy'))).toContain('dynamodb:PutItem');
   });
 });
 

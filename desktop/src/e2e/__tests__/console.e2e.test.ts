@@ -274,6 +274,16 @@ describe('console end to end', () => {
     await units.getByRole('row', { name: /^Total/ }).getByText('700', { exact: true }).waitFor(WAIT);
   }, 120_000);
 
+  it('edits the result dimensions of a running experiment', async () => {
+    await page.getByRole('button', { name: 'Dimensions…' }).click();
+    await page.getByLabel('Dimensions (comma-separated)').fill('plan, country');
+    await page.getByRole('button', { name: 'Save dimensions' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached', ...WAIT });
+
+    expect((await api.get('demo', 'experiments', EXPERIMENT)).definition.dimensions).toEqual(['plan', 'country']);
+    expect(await page.getByRole('combobox', { name: 'Dimension' }).locator('option').allInnerTexts()).toEqual(['All units', 'plan', 'country']);
+  }, 30_000);
+
   it('records a decision', async () => {
     await page.getByRole('button', { name: 'Decide…' }).click();
     await page.getByLabel('Decision').selectOption('rollback');

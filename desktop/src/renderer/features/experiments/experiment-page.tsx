@@ -67,6 +67,43 @@ function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Expe
   );
 }
 
+/** Edits the attributes the results can be broken down by (the experiment's `dimensions`). */
+function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+  const { client, project } = useSession();
+  const [text, setText] = useState((experiment.definition.dimensions ?? []).join(', '));
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (): Promise<void> => {
+    const dimensions = [...new Set(text.split(',').map((d) => d.trim()).filter((d) => d !== ''))];
+    const { dimensions: _old, ...rest } = experiment.definition;
+    try {
+      onDone(await client.replace(project, 'experiments', experiment.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, experiment.version));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <Dialog title={`Result dimensions of ${experiment.definition.name}`} onClose={onClose}>
+      <p>
+        Unit attributes the results can be filtered and broken down by as fast as unfiltered (at most 10; choose attributes with few values). A new one is
+        built from the stored totals on the next results request.
+      </p>
+      <label>
+        Dimensions (comma-separated)
+        <input value={text} placeholder="country, plan" onChange={(e) => { setText(e.target.value); }} />
+      </label>
+      {error === null ? null : <ErrorNote error={error} />}
+      <div className="actions">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="primary" onClick={() => void submit()}>
+          Save dimensions
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
 function download(name: string, text: string): void {
   const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
   const a = document.createElement('a');
@@ -84,6 +121,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
   const [deciding, setDeciding] = useState(false);
+  const [editingDimensions, setEditingDimensions] = useState(false);
   const [actionError, setActionError] = useState<unknown>(null);
 
   return (
@@ -129,6 +167,9 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                     Decide…
                   </button>
                 ) : null}
+                <button type="button" onClick={() => { setEditingDimensions(true); }}>
+                  Dimensions…
+                </button>
                 <a href="#/experiments">← All experiments</a>
               </div>
             </div>
@@ -143,6 +184,16 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             ) : (
               <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} />
             )}
+            {editingDimensions ? (
+              <DimensionsDialog
+                experiment={experiment}
+                onClose={() => { setEditingDimensions(false); }}
+                onDone={(saved) => {
+                  setEditingDimensions(false);
+                  exp.setData(([, s]) => [saved, s]);
+                }}
+              />
+            ) : null}
             {deciding ? (
               <DecideDialog
                 experiment={experiment}

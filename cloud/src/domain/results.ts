@@ -26,7 +26,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, singleAttributeFilter, syncDimensions } from '../store/results.js';
+import { BucketWidth as Width, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 
@@ -326,13 +326,11 @@ export async function computeResults(
   }));
   // A filter on one of the experiment's dimensions reads their rollups, built by the first results
   // request after they are listed (the guardrail checks and the console ask within a minute).
-  const single = singleAttributeFilter(filter);
   const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], options.build ?? (logger === undefined ? {} : { logger }));
   const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
   if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
-    const dimension = single !== undefined && dimensions.has(single.name) ? single.name : undefined;
     // Best effort: the answer is already computed; the next read compacts if this one could not.
-    await compactRollups(db, target, dimension).catch((error: unknown) => {
+    await compactRollups(db, target, stats.dimension).catch((error: unknown) => {
       logger?.warn('results rollup compaction failed', { experiment: target.experiment, error: error instanceof Error ? error.message : String(error) });
     });
   }

@@ -51,39 +51,36 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
   const db = options.db ?? lazy(() => connectDatabase(env, options.readSecret));
   const process = createKinesisHandler({ db, logger, process: withExplorer() });
   const retentionDays = Number(optional(env, EnvVar.ExplorerRetentionDays) ?? DEFAULT_EXPLORER_RETENTION_DAYS);
-  let lastPurge = -Infinity;
-  /** The event explorer's retention: at most hourly per instance, never failing the batch. */
-  const purge = async (): Promise<void> => {
-    if (now() - lastPurge < PURGE_INTERVAL_MS || !(retentionDays > 0)) {
-      return;
-    }
-    lastPurge = now();
-    try {
-      const deleted = await purgeExplorerEvents(await db(), retentionDays, new Date(now()));
-      logger.info('explorer purge', { deleted, retentionDays });
-    } catch (error) {
-      logger.warn('explorer purge failed', { error: error instanceof Error ? error.message : String(error) });
-    }
+  /** Upkeep between batches: at most once per `intervalMs` per instance, never failing the batch. */
+  const betweenBatches = (name: string, intervalMs: number, task: (db: Database) => Promise<Record<string, unknown> | undefined>): (() => Promise<void>) => {
+    let last = -Infinity;
+    return async () => {
+      if (now() - last < intervalMs) {
+        return;
+      }
+      last = now();
+      try {
+        const done = await task(await db());
+        if (done !== undefined) {
+          logger.info(name, done);
+        }
+      } catch (error) {
+        logger.warn(`${name} failed`, { error: error instanceof Error ? error.message : String(error) });
+      }
+    };
   };
-  let lastBuild = -Infinity;
+  /** The event explorer's retention, hourly. */
+  const purge = betweenBatches('explorer purge', PURGE_INTERVAL_MS, async (d) =>
+    retentionDays > 0 ? { deleted: await purgeExplorerEvents(d, retentionDays, new Date(now())), retentionDays } : undefined,
+  );
   /**
    * Result dimensions that experiments list but no results request could build in its time (large
-   * experiments): one experiment per minute per instance, within the function's 60 s, never failing the batch.
+   * experiments): one experiment a minute, within the function's 60 s.
    */
-  const buildDimensions = async (): Promise<void> => {
-    if (now() - lastBuild < DIMENSION_BUILD_INTERVAL_MS) {
-      return;
-    }
-    lastBuild = now();
-    try {
-      const synced = await buildPendingDimensions(await db(), { timeoutMs: AGGREGATOR_DIMENSION_BUILD_MS, logger, limit: 1 });
-      if (synced > 0) {
-        logger.info('result dimensions built', { experiments: synced });
-      }
-    } catch (error) {
-      logger.warn('result dimension build failed', { error: error instanceof Error ? error.message : String(error) });
-    }
-  };
+  const buildDimensions = betweenBatches('result dimension build', DIMENSION_BUILD_INTERVAL_MS, async (d) => {
+    const experiments = await buildPendingDimensions(d, { timeoutMs: AGGREGATOR_DIMENSION_BUILD_MS, logger, limit: 1 });
+    return experiments > 0 ? { experiments } : undefined;
+  });
   return async (event) => {
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {

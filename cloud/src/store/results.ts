@@ -100,6 +100,8 @@ export interface BucketedStatistics {
   /** Rollup delta rows read and the groups they formed (compact when rows ≫ groups). */
   readonly rollupRows: number;
   readonly rollupGroups: number;
+  /** The dimension whose rollups answered (a filter on it), if any. */
+  readonly dimension?: string;
 }
 
 /** An attribute equality that the dimension rollups of `name` answer. */
@@ -128,12 +130,6 @@ export function rollupsServe(filter: PopulationFilter, dimensions: ReadonlySet<s
     return { dimension: only[0]! };
   }
   return undefined;
-}
-
-/** The filter's one attribute equality, when it has nothing else but a date range. */
-export function singleAttributeFilter(filter: PopulationFilter): DimensionFilter | undefined {
-  const { exposedFrom: _from, exposedTo: _to, ...rest } = filter;
-  return Object.keys(rest).length === 1 && rest.attributeEquals?.length === 1 ? rest.attributeEquals[0] : undefined;
 }
 
 /** The dimensions whose rollups are built for an experiment (migration 0010). */
@@ -359,7 +355,7 @@ export async function queryBucketedStatistics(
         units = scan.units;
       }
     }
-    return { units, metrics, percentileCaps, fromRollups, rollupRows, rollupGroups };
+    return { units, metrics, percentileCaps, fromRollups, rollupRows, rollupGroups, ...(served?.dimension === undefined ? {} : { dimension: served.dimension.name }) };
   });
 }
 

@@ -131,6 +131,25 @@ function sumsOf(units: readonly Unit[], metric: string, variation: string, cap =
   return { n: arm.length, sum, sumSquares, pre, preSquares, products };
 }
 
+/** Pipeline events of one experiment in production, with ids `<experiment>-000001`, … in order. */
+function eventsOf(projectId: string, experiment: string) {
+  let id = 0;
+  const envelope = (time: number, event: Record<string, unknown>) => ({
+    v: 1 as const,
+    projectId,
+    environment: 'production',
+    receivedAt: time,
+    occurredAt: time,
+    event: { id: `${experiment}-${String(++id).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
+  });
+  return {
+    exposureAt: (unit: string, variation: string, time: number, attributes?: Record<string, string | number>) =>
+      envelope(time, { type: 'exposure', unitId: unit, experiment, variation, ...(attributes === undefined ? {} : { attributes }) }),
+    trackAt: (unit: string, name: string, time: number, amount?: number) =>
+      envelope(time, { type: 'track', unitId: unit, name, ...(amount === undefined ? {} : { properties: { amount } }) }),
+  };
+}
+
 describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on %s', (_name, makeTarget) => {
   let p: Platform;
   let owner: string;
@@ -476,18 +495,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
   it('keeps the rollups equal to a scan through the aggregator: moved and excluded exposures, late events, compaction', async () => {
     await must('POST', `${BASE}/experiments`, experiment('flow', { status: 'running', startedAt: new Date(START).toISOString() }));
     const random = prng(7);
-    let id = 0;
-    const envelope = (time: number, event: Record<string, unknown>) => ({
-      v: 1 as const,
-      projectId,
-      environment: 'production',
-      receivedAt: time,
-      occurredAt: time,
-      event: { id: `flow-${String(++id).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
-    });
-    const exposureAt = (unit: string, variation: string, time: number) => envelope(time, { type: 'exposure', unitId: unit, experiment: 'flow', variation });
-    const trackAt = (unit: string, name: string, time: number, amount?: number) =>
-      envelope(time, { type: 'track', unitId: unit, name, ...(amount === undefined ? {} : { properties: { amount } }) });
+    const { exposureAt, trackAt } = eventsOf(projectId, 'flow');
     const first = [];
     for (let u = 0; u < 120; u++) {
       const unit = `f${u}`;
@@ -590,20 +598,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     // Built on empty tables: from here on the triggers keep it.
     await results('regions', '?attr.region=eu');
     const random = prng(11);
-    let id = 0;
-    const envelope = (time: number, event: Record<string, unknown>) => ({
-      v: 1 as const,
-      projectId,
-      environment: 'production',
-      receivedAt: time,
-      occurredAt: time,
-      event: { id: `regions-${String(++id).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
-    });
     const regions = ['eu', 'us', 'apac'];
-    const exposureAt = (unit: string, variation: string, time: number, attributes?: Record<string, string | number>) =>
-      envelope(time, { type: 'exposure', unitId: unit, experiment: 'regions', variation, ...(attributes === undefined ? {} : { attributes }) });
-    const trackAt = (unit: string, name: string, time: number, amount?: number) =>
-      envelope(time, { type: 'track', unitId: unit, name, ...(amount === undefined ? {} : { properties: { amount } }) });
+    const { exposureAt, trackAt } = eventsOf(projectId, 'regions');
     const first = [];
     for (let u = 0; u < 150; u++) {
       const unit = `r${u}`;

@@ -66,6 +66,13 @@ function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsR
     ...(query.from === undefined ? {} : { from: new Date(query.from) }),
     ...(query.to === undefined ? {} : { to: new Date(query.to) }),
     ...(query.segment === undefined ? {} : { segment: query.segment }),
+    ...analysisOptions(query),
+  };
+}
+
+/** The analysis choices both the results and the breakdown take. */
+function analysisOptions(query: Pick<ResultsQuery, 'sequential' | 'cuped' | 'alpha' | 'correction'>): Pick<ResultsRequest, 'sequential' | 'cuped' | 'alpha' | 'correction'> {
+  return {
     ...(query.sequential === undefined ? {} : { sequential: query.sequential === 'true' }),
     ...(query.cuped === undefined ? {} : { cuped: query.cuped === 'true' }),
     ...(query.alpha === undefined ? {} : { alpha: query.alpha }),
@@ -111,15 +118,7 @@ export function resultRoutes(services: Services): AnyRoute[] {
       handler: async (req) => {
         service ??= new ResultsService(services.deps);
         const q = req.query;
-        const body = await service.breakdown(req.actor, req.params.project, req.params.key, {
-          environment: q.environment,
-          dimension: q.dimension,
-          limit: q.limit,
-          ...(q.sequential === undefined ? {} : { sequential: q.sequential === 'true' }),
-          ...(q.cuped === undefined ? {} : { cuped: q.cuped === 'true' }),
-          ...(q.alpha === undefined ? {} : { alpha: q.alpha }),
-          ...(q.correction === undefined ? {} : { correction: q.correction }),
-        });
+        const body = await service.breakdown(req.actor, req.params.project, req.params.key, { environment: q.environment, dimension: q.dimension, limit: q.limit, ...analysisOptions(q) });
         return { status: 200, body, headers: { 'Cache-Control': 'no-store' } };
       },
     }),

@@ -83,3 +83,8 @@ export function pValueText(p: number): string {
   const text = formatPValue(p);
   return text.startsWith('<') ? `p ${text}` : `p = ${text}`;
 }
+
+/** The distinct, trimmed, non-empty items of a comma-separated field ("country, plan"). */
+export function commaList(text: string): string[] {
+  return [...new Set(text.split(',').map((item) => item.trim()).filter((item) => item !== ''))];
+}

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Experiment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { formatTime } from '../../lib/format.js';
+import { commaList, formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
@@ -73,7 +73,7 @@ function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<
   const [text, setText] = useState((experiment.definition.dimensions ?? []).join(', '));
   const [error, setError] = useState<unknown>(null);
   const submit = async (): Promise<void> => {
-    const dimensions = [...new Set(text.split(',').map((d) => d.trim()).filter((d) => d !== ''))];
+    const dimensions = commaList(text);
     const { dimensions: _old, ...rest } = experiment.definition;
     try {
       onDone(await client.replace(project, 'experiments', experiment.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, experiment.version));
@@ -120,8 +120,8 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const session = useSession();
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
-  const [deciding, setDeciding] = useState(false);
-  const [editingDimensions, setEditingDimensions] = useState(false);
+  /** The dialog open over the page, if any. */
+  const [dialog, setDialog] = useState<'decide' | 'dimensions' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
 
   return (
@@ -129,6 +129,14 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
       {([experiment, segments]) => {
         const d = experiment.definition;
         const envs = d.environments.length > 0 ? d.environments : environments.map((e) => e.key);
+        const dialogProps = {
+          experiment,
+          onClose: () => { setDialog(null); },
+          onDone: (saved: Stored<Experiment>) => {
+            setDialog(null);
+            exp.setData(([, s]) => [saved, s]);
+          },
+        };
         return (
           <>
             <div className="page-head">
@@ -163,11 +171,11 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   </button>
                 ) : null}
                 {d.status === 'running' ? (
-                  <button type="button" className="primary" onClick={() => { setDeciding(true); }}>
+                  <button type="button" className="primary" onClick={() => { setDialog('decide'); }}>
                     Decide…
                   </button>
                 ) : null}
-                <button type="button" onClick={() => { setEditingDimensions(true); }}>
+                <button type="button" onClick={() => { setDialog('dimensions'); }}>
                   Dimensions…
                 </button>
                 <a href="#/experiments">← All experiments</a>
@@ -184,26 +192,8 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             ) : (
               <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} />
             )}
-            {editingDimensions ? (
-              <DimensionsDialog
-                experiment={experiment}
-                onClose={() => { setEditingDimensions(false); }}
-                onDone={(saved) => {
-                  setEditingDimensions(false);
-                  exp.setData(([, s]) => [saved, s]);
-                }}
-              />
-            ) : null}
-            {deciding ? (
-              <DecideDialog
-                experiment={experiment}
-                onClose={() => { setDeciding(false); }}
-                onDone={(stopped) => {
-                  setDeciding(false);
-                  exp.setData(([, s]) => [stopped, s]);
-                }}
-              />
-            ) : null}
+            {dialog === 'dimensions' ? <DimensionsDialog {...dialogProps} /> : null}
+            {dialog === 'decide' ? <DecideDialog {...dialogProps} /> : null}
           </>
         );
       }}

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
-import { formatCount, formatDays, formatPercent } from '../../lib/format.js';
+import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, ErrorNote } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
@@ -44,7 +44,7 @@ export default function ExperimentWizard(): ReactNode {
   const [dimensionsText, setDimensionsText] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const dimensions = [...new Set(dimensionsText.split(',').map((d) => d.trim()).filter((d) => d !== ''))];
+  const dimensions = commaList(dimensionsText);
 
   const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
   const weightTotal = variations.reduce((s, v) => s + v.weight, 0);

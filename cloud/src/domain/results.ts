@@ -26,7 +26,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, syncDimensions } from '../store/results.js';
+import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, registeredDimensions, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 
@@ -234,6 +234,12 @@ export async function computeBreakdown(
     });
   }
   if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
+    if ((await registeredDimensions(db, target)).get(request.dimension)?.tooManyValues === true) {
+      throw new AppError(
+        AppErrorCode.InvalidState,
+        `"${request.dimension}" has more than ${MAX_DIMENSION_VALUES} values in this experiment, too many to break down (results filtered by one value, attr.${request.dimension}=…, are still available); break down by an attribute with fewer values`,
+      );
+    }
     throw new AppError(AppErrorCode.Unavailable, `the rollups of "${request.dimension}" are still being built (the experiment has much data); try again in a minute`, { retryAfterSeconds: 60 });
   }
   const limit = Math.min(request.limit ?? 20, MAX_BREAKDOWN_VALUES);

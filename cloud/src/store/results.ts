@@ -132,10 +132,27 @@ export function rollupsServe(filter: PopulationFilter, dimensions: ReadonlySet<s
   return undefined;
 }
 
-/** The dimensions whose rollups are built for an experiment (migration 0010). */
+/**
+ * Values a result dimension may have seen in an experiment before it stops being rolled up
+ * (`results_dimensions_max_values()`, migration 0011).
+ */
+export const MAX_DIMENSION_VALUES = 100;
+
+/**
+ * The dimensions registered for an experiment (migrations 0010, 0011): built, or found to have more
+ * than MAX_DIMENSION_VALUES values (and so not rolled up).
+ */
+export async function registeredDimensions(db: Queryable, target: Pick<ResultsTarget, 'projectId' | 'experiment'>): Promise<Map<string, { readonly tooManyValues: boolean }>> {
+  const out = await db.query<{ dimension: string; too_many_values: boolean }>('SELECT dimension, too_many_values FROM results_dimensions WHERE project_id = $1 AND experiment = $2', [
+    target.projectId,
+    target.experiment,
+  ]);
+  return new Map(out.rows.map((r) => [r.dimension, { tooManyValues: r.too_many_values }]));
+}
+
+/** The dimensions whose rollups are built for an experiment. */
 export async function rolledUpDimensions(db: Queryable, target: Pick<ResultsTarget, 'projectId' | 'experiment'>): Promise<Set<string>> {
-  const out = await db.query<{ dimension: string }>('SELECT dimension FROM results_dimensions WHERE project_id = $1 AND experiment = $2', [target.projectId, target.experiment]);
-  return new Set(out.rows.map((r) => r.dimension));
+  return new Set([...(await registeredDimensions(db, target))].filter(([, r]) => !r.tooManyValues).map(([d]) => d));
 }
 
 /**
@@ -169,28 +186,30 @@ export interface DimensionBuildOptions {
  * for batches in flight; later ones wait for it). A build is one pass over the experiment's totals
  * (instant for a new experiment, about 3 s per million totals rows); one that runs out of
  * `timeoutMs` is rolled back and left for a later call (the aggregator's, which has more time).
- * Returns the dimensions rolled up afterwards.
+ * A dimension with more than MAX_DIMENSION_VALUES values is registered as such and not built (nor
+ * rebuilt until it is unlisted). Returns the dimensions rolled up afterwards.
  */
 export async function syncDimensions(db: Database, target: Pick<ResultsTarget, 'projectId' | 'experiment'>, listed: readonly string[], options: DimensionBuildOptions = {}): Promise<Set<string>> {
   const want = new Set(listed);
-  const current = await rolledUpDimensions(db, target);
-  const drop = [...current].filter((d) => !want.has(d));
-  const build = [...want].filter((d) => !current.has(d));
+  const registered = await registeredDimensions(db, target);
+  const drop = [...registered.keys()].filter((d) => !want.has(d));
+  const build = [...want].filter((d) => !registered.has(d));
   if (drop.length === 0 && build.length === 0) {
-    return current;
+    return new Set([...registered].filter(([, r]) => !r.tooManyValues).map(([d]) => d));
   }
   const params = [target.projectId, target.experiment];
-  const locked = async (tx: Queryable): Promise<Set<string>> => {
+  const locked = async (tx: Queryable): Promise<Map<string, unknown>> => {
     await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE MODE');
     // Another call may have done it while this one waited for the lock.
-    return rolledUpDimensions(tx, target);
+    return registeredDimensions(tx, target);
   };
   if (drop.length > 0) {
     await db.withTransaction(async (tx) => {
       const now = await locked(tx);
-      const gone = [...now].filter((d) => !want.has(d));
-      await tx.query('DELETE FROM results_dimension_rollups WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, gone]);
-      await tx.query('DELETE FROM results_dimensions WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])', [...params, gone]);
+      const gone = [...now.keys()].filter((d) => !want.has(d));
+      for (const table of ['results_dimension_rollups', 'results_dimension_values', 'results_dimensions']) {
+        await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND experiment = $2 AND dimension = ANY($3::text[])`, [...params, gone]);
+      }
     });
   }
   for (const dimension of build) {

@@ -7,6 +7,7 @@ import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { noteUser } from './request-log.js';
+import { badStringReason } from './text.js';
 
 /**
  * A small typed route table: each route declares its path, parameters, body and responses with
@@ -123,15 +124,6 @@ function expectedVersionOf(c: Context): number {
 
 /** Deepest JSON nesting a body may have; deeper input would only exhaust the validators' stacks. */
 export const MAX_JSON_DEPTH = 64;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Strings PostgreSQL cannot store (NUL) or that are not valid Unicode (lone surrogates). */
-export function badStringReason(s: string): string | undefined {
-  if (s.includes('\u0000')) {
-    return 'contains a NUL character';
-  }
-  return LONE_SURROGATE.test(s) ? 'is not valid Unicode (unpaired surrogate)' : undefined;
-}
 
 /** Walks a parsed body iteratively: bounded depth, storable strings in keys and values. */
 function checkJson(value: unknown): void {

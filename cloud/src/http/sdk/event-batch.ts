@@ -1,9 +1,10 @@
 import type { PipelineEvent, SdkEvent } from '@xp/shared/edge';
 import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, checkSdkEvent } from '@xp/shared/edge';
+import { findBadString } from '../text.js';
 
 /** Why one event of a batch was not accepted. */
 export const RejectCode = {
-  /** The event does not match the event schema (types, missing fields, unknown fields). */
+  /** The event does not match the event schema (types, missing fields, unknown fields), or has a NUL or unpaired surrogate in a string. */
   Invalid: 'INVALID_EVENT',
   /** The event's JSON is larger than MAX_EVENT_BYTES. */
   TooLarge: 'EVENT_TOO_LARGE',
@@ -70,6 +71,12 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
     if (!checked.ok) {
       const { path, message } = checked.problem;
       reject(RejectCode.Invalid, `${path === '' ? 'event' : path}: ${message}`);
+      return;
+    }
+    // The aggregator could never store it (and its unit id is the stream's partition key).
+    const bad = findBadString(checked.event);
+    if (bad !== undefined) {
+      reject(RejectCode.Invalid, `${bad.path === '' ? 'event' : bad.path}: ${bad.reason}`);
       return;
     }
     const occurredAt = occurredAtOf(checked.event);

@@ -8,6 +8,7 @@ import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
+import { findBadString } from '../text.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
 import type { ServedRuleset } from './ruleset-cache.js';
@@ -116,6 +117,11 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
         fail(`flags.${index}`, typeof key === 'string' ? KEY_PATTERN_MESSAGE : 'expected a flag key');
       }
     });
+  }
+  // Unit ids and attributes travel with exposures to the aggregator, which could never store these.
+  const bad = findBadString(input);
+  if (bad !== undefined) {
+    fail(bad.path, bad.reason);
   }
   return input as unknown as EvaluateBody;
 }

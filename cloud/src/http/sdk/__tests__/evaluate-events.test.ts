@@ -95,6 +95,19 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(malformed.body.error.code).toBe('MALFORMED_JSON');
     });
 
+    it('refuses NUL characters and unpaired surrogates in the unit id and attributes, which the aggregator could not store', async () => {
+      const nulId = await post('/sdk/v1/evaluate', server, { unit: { id: 'nul\u0000unit' } });
+      const surrogate = await post('/sdk/v1/evaluate', server, undefined, '{"unit":{"id":"u-ok","attributes":{"plan":"\\ud800"}}}');
+      const nulKey = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { 'a\u0000': 1 } } });
+
+      expect([nulId.status, surrogate.status, nulKey.status]).toEqual([400, 400, 400]);
+      expect(nulId.body.error.details.issues).toEqual([{ path: 'unit.id', message: 'contains a NUL character' }]);
+      expect(surrogate.body.error.details.issues[0].path).toBe('unit.attributes.plan');
+      expect(nulKey.body.error.code).toBe('VALIDATION_FAILED');
+      const logged = (await readStream(s.kinesis)).filter((r) => r.event.event.unitId.startsWith('nul'));
+      expect(logged).toEqual([]);
+    });
+
     it('refuses bodies above 64 KB with 413, whether the length is declared or the body is streamed', async () => {
       const big = JSON.stringify({ unit: { id: 'u', attributes: { blob: 'x'.repeat(70_000) } } });
       const declared = await s.p.app.request('/sdk/v1/evaluate', {
@@ -183,6 +196,24 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(stored.map((r) => r.event.event.id).sort()).toEqual([first.id, first.id, exposure.id].sort());
       const storedExposure = stored.find((r) => r.event.event.id === exposure.id)!;
       expect(storedExposure.event).toMatchObject({ projectId: s.projectId, environment: 'development', receivedAt: now, occurredAt: now - HOUR });
+    });
+
+    it('rejects events with a NUL character or an unpaired surrogate in a string or key, keeping the rest of the batch', async () => {
+      const good = track({ unitId: 'clean-1' });
+      const batch = [track({ unitId: 'nul\u0000unit' }), track({ name: 'pur\u0000chase' }), track({ properties: { plan: 'pro\ud800' } }), track({ properties: { ['k\u0000']: 1 } }), good];
+
+      const res = await post('/sdk/v1/events', server, { events: batch });
+
+      expect(res.status).toBe(202);
+      expect(res.body.accepted).toBe(1);
+      expect(res.body.rejected.map((r: { index: number; code: string; reason: string }) => [r.index, r.code, r.reason])).toEqual([
+        [0, 'INVALID_EVENT', 'unitId: contains a NUL character'],
+        [1, 'INVALID_EVENT', 'name: contains a NUL character'],
+        [2, 'INVALID_EVENT', 'properties.plan: is not valid Unicode (unpaired surrogate)'],
+        [3, 'INVALID_EVENT', 'properties: has a key that contains a NUL character'],
+      ]);
+      const stored = (await readStream(s.kinesis)).filter((r) => batch.some((e) => e.id === r.event.event.id));
+      expect(stored.map((r) => r.event.event.id)).toEqual([good.id]);
     });
 
     it('answers 400 with every reason when no event is valid, and for an empty or misshapen body', async () => {

@@ -270,7 +270,8 @@ async function deadLetter(tx: Queryable, items: readonly { record: StreamRecord;
     [
       items.map((i) => i.record.shardId),
       items.map((i) => i.record.sequenceNumber),
-      items.map((i) => i.record.partitionKey),
+      // A partition key is the producer's unit id: one holding NUL must not make its record undeadletterable (and block the shard).
+      items.map((i) => i.record.partitionKey.replaceAll('\u0000', '\uFFFD')),
       items.map((i) => Buffer.from(recordBytes(i.record)).toString('hex')),
       items.map((i) => truncate(i.reason)),
     ],

@@ -200,6 +200,19 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(await readState(db)).toEqual(groundTruth(good));
   });
 
+  it(`${target.name}: dead-letters a record whose partition key holds a NUL, instead of retrying it forever`, async () => {
+    const poison = exposure('a\u0000b', 'exp-a', 'control', T0);
+    const good = exposure('u1', 'exp-a', 'control', T0);
+    const records = [toRecord(poison), toRecord(good)];
+
+    const result = await processBatch(db, records);
+
+    expect(result).toEqual({ batchItemFailures: [], processed: 1, duplicates: 0, deadLettered: 1 });
+    const letters = await db.query<{ partition_key: string; reason: string }>('SELECT partition_key, reason FROM dead_letters');
+    expect(letters.rows).toEqual([{ partition_key: 'a\uFFFDb', reason: 'payload contains a NUL character' }]);
+    expect(await readState(db)).toEqual(groundTruth([good]));
+  });
+
   it(`${target.name}: a transient failure fails the whole batch and writes nothing`, async () => {
     let fail = true;
     const flaky = withHook(db, (sql) => {

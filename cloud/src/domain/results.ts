@@ -381,6 +381,11 @@ export async function computeResults(
   const metrics = plans.map(({ metric, role }, i): MetricResult => {
     const m = analysis.metrics[i];
     const cap = caps.get(metric.key) ?? null;
+    // Totals beyond a double (values near 1e308 are valid event values) would be null in JSON and Infinity in CSV.
+    const overflowed = variations.some((v) => {
+      const sums = acc.sums(metric.key, v.key);
+      return !Number.isFinite(sums.v) || !Number.isFinite(sums.d);
+    });
     return {
       key: metric.key,
       name: metric.name,
@@ -393,14 +398,14 @@ export async function computeResults(
           : { type: metric.capping.type, percentile: metric.capping.type === CapType.Percentile ? metric.capping.value : null, value: cap?.value ?? null },
       cupedApplied: m?.comparisons.some((c) => c.frequentist.cuped !== null) ?? false,
       source: stats.fromRollups.has(metric.key) ? 'rollup' : 'scan',
-      error: errorOf(m?.error ?? analysis.error),
+      error: errorOf(m?.error ?? analysis.error) ?? (overflowed ? { code: StatsErrorCode.NON_FINITE_RESULT, message: 'a total is too large to represent' } : null),
       variations: variations.map((v, k) => {
         const sums = acc.sums(metric.key, v.key);
         return {
           variation: v.key,
           units: acc.units(v.key),
-          total: sums.v,
-          denominatorTotal: metric.type === MetricType.Ratio ? sums.d : null,
+          total: finiteOr(sums.v, 0),
+          denominatorTotal: metric.type === MetricType.Ratio ? finiteOr(sums.d, 0) : null,
           mean: finiteOr(m?.arms[k]?.mean, 0),
           comparison: k === 0 ? null : comparisonOf(m?.comparisons[k - 1], analysisOptions, analysis),
         };

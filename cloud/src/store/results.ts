@@ -551,11 +551,12 @@ async function queryPercentileCaps(
        WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[])),
      zeros AS (
        SELECT w.metric, (SELECT count(*) FROM x) - (SELECT count(*) FROM v WHERE v.metric = w.metric) AS n FROM wanted w),
+     -- Totals are numeric and may pass what float8 (percentile_cont's type) holds: clamped, they cannot fail the query.
      padded AS (
        SELECT metric, value FROM v
        UNION ALL
        SELECT z.metric, 0 FROM zeros z, generate_series(1, z.n))
-     SELECT w.metric, (SELECT percentile_cont(w.q) WITHIN GROUP (ORDER BY p.value::float8) FROM padded p WHERE p.metric = w.metric) AS cap
+     SELECT w.metric, (SELECT percentile_cont(w.q) WITHIN GROUP (ORDER BY LEAST(GREATEST(p.value, -1.7976931348623157e308), 1.7976931348623157e308)::float8) FROM padded p WHERE p.metric = w.metric) AS cap
      FROM wanted w`,
     params,
   );

@@ -410,6 +410,29 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     }
   });
 
+  it('answers totals beyond a double with a neutral number and an error code, in JSON and CSV', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('huge', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const { exposureAt, trackAt } = eventsOf(projectId, 'huge');
+    const at = START + HOUR;
+    // Each amount is a valid (finite) event value; their sum is not.
+    const events = ['h1', 'h2'].flatMap((unit, i) => [exposureAt(unit, i === 0 ? 'control' : 'treatment', at), trackAt(unit, 'purchase', at + 1, 1.7e308), trackAt(unit, 'purchase', at + 2, 1.7e308)]);
+    const batch = await processBatch(p.db, events.map((e) => toRecord(e as never)));
+
+    const res = await p.request('GET', `${BASE}/experiments/huge/results`, { token: owner });
+    const csv = await p.request('GET', `${BASE}/experiments/huge/results.csv`, { token: owner });
+
+    expect(batch.batchItemFailures).toEqual([]);
+    expect(res.status).toBe(200);
+    const revenue = metricOf(experimentResultsSchema.parse(res.body), 'revenue');
+    expect(revenue.variations.map((v) => [v.units, v.total])).toEqual([
+      [1, 0],
+      [1, 0],
+    ]);
+    expect(revenue.error?.code).toBe('NON_FINITE_RESULT');
+    expect(csv.status).toBe(200);
+    expect(csv.body as string).not.toMatch(/NaN|Infinity/);
+  });
+
   it('exports CSV with proper quoting and a file name, summary and time series', async () => {
     const res = await p.request('GET', `${BASE}/experiments/checkout/results.csv?attr.country=US`, { token: owner });
     const series = await p.request('GET', `${BASE}/experiments/checkout/results.csv?table=timeseries`, { token: owner });

@@ -164,6 +164,7 @@ async function isolate(db: Database, records: readonly StreamRecord[], options: 
         }
         const stored = await db.withTransaction(async (tx) => {
           const n = await deadLetter(tx, [{ record, reason: `failed ${attempts} times: ${reason}` }]);
+          await tx.query('DELETE FROM record_failures WHERE shard_id = $1 AND sequence_number = $2', [record.shardId, record.sequenceNumber]);
           await options.checkpoint?.(tx, record);
           return n;
         });

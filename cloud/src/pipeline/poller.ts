@@ -102,6 +102,7 @@ export interface PollerOptions {
   readonly db: Database;
   readonly reader: ShardReader;
   readonly streamName: string;
+  /** Options of each batch; their logger defaults to this poller's. */
   readonly aggregate?: Omit<AggregateOptions, 'checkpoint'>;
   /** Records per GetRecords call. Default 1,000 (Kinesis allows up to 10,000). */
   readonly batchLimit?: number;
@@ -229,6 +230,7 @@ export function createPoller(options: PollerOptions): Poller {
       const records: StreamRecord[] = out.records.map((r) => ({ ...r, shardId }));
       stats.records += records.length;
       const result = await process(db, records, {
+        logger,
         ...options.aggregate,
         checkpoint: (tx, last) => writeCheckpoint(tx, streamName, shardId, last.sequenceNumber),
       });

@@ -262,5 +262,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(letters.rows).toEqual([{ reason: 'failed 2 times: 22003: numeric field overflow' }]);
     const units = await db.query<{ unit_id: string }>('SELECT unit_id FROM exposures ORDER BY unit_id');
     expect(units.rows.map((r) => r.unit_id)).toEqual(['u1', 'u2']);
+    // Dead-lettered, it is no longer retrying (the health view counts these rows).
+    const retrying = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM record_failures');
+    expect(retrying.rows[0]!.n).toBe(0);
   });
 });

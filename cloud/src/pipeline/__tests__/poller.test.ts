@@ -122,13 +122,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
       }
       return processBatch(d, records, options);
     };
-    const poller = createPoller({ db, reader, streamName: stream, sleep: quickSleep, process: flaky, batchLimit: 10 });
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, error: () => undefined, warn: (message: string) => void warnings.push(message) };
+    const poller = createPoller({ db, reader, streamName: stream, sleep: quickSleep, process: flaky, batchLimit: 10, logger });
 
     poller.start();
     await until(async () => (await processedCount()) === events.length, 'every event');
     await poller.stop();
 
     expect(poller.stats()).toMatchObject({ processed: events.length, duplicates: 0, failedBatches: 1, errors: 2 });
+    // The aggregator's own account of the failed batch reaches the poller's log.
+    expect(warnings).toContain('aggregator batch failed; it will be retried');
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 

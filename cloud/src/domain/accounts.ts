@@ -196,7 +196,7 @@ export class AccountService {
     assertCan(actor, Permission.UsersManage);
     const data = parseOrThrow(inviteSchema, input, 'user');
     if (!canAssignRole(actor.role, undefined, data.role)) {
-      throw forbidden(`a ${actor.role} cannot grant the ${data.role} role`);
+      throw forbidden(`${withArticle(actor.role)} cannot grant the ${data.role} role`);
     }
     const password = data.password ?? randomPassword();
     if (data.password !== undefined) {
@@ -217,7 +217,7 @@ export class AccountService {
     return this.deps.db.withTransaction(async (tx) => {
       const current = await users.get(tx, actor.orgId, id);
       if (patch.role !== undefined && patch.role !== current.role && !canAssignRole(actor.role, current.role, patch.role)) {
-        throw forbidden(`a ${actor.role} cannot change a ${current.role} to ${patch.role}`);
+        throw forbidden(`${withArticle(actor.role)} cannot change ${withArticle(current.role)} to ${patch.role}`);
       }
       if (current.role === 'owner' && actor.role !== 'owner' && (patch.disabled === true || patch.role !== undefined)) {
         throw forbidden('only an owner can change or disable an owner');
@@ -241,4 +241,9 @@ export class AccountService {
       return updated;
     });
   }
+}
+
+/** "an admin", "a viewer": a role name for messages. */
+function withArticle(role: string): string {
+  return `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}`;
 }

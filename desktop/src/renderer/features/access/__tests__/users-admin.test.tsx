@@ -41,7 +41,7 @@ describe('users administration', () => {
 
   it('changes a role with the listed version and shows a refusal clearly', async () => {
     const u = userEvent.setup();
-    const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 403, body: { error: { code: 'FORBIDDEN', message: 'a admin cannot change a owner to viewer' } } } : undefined));
+    const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 403, body: { error: { code: 'FORBIDDEN', message: 'an admin cannot change an owner to viewer' } } } : undefined));
     let reloads = 0;
     render(
       <WithSession client={client} me={admin}>
@@ -54,7 +54,7 @@ describe('users administration', () => {
     await u.selectOptions(screen.getByRole('combobox', { name: 'Role of ed@example.com' }), 'viewer');
 
     expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { role: 'viewer' } }]);
-    expect(screen.getByRole('alert').textContent).toBe('You do not have permission to do this: a admin cannot change a owner to viewer');
+    expect(screen.getByRole('alert').textContent).toBe('You do not have permission to do this: an admin cannot change an owner to viewer');
     expect(reloads).toBe(1);
   });
 

@@ -381,10 +381,11 @@ export async function computeResults(
   const metrics = plans.map(({ metric, role }, i): MetricResult => {
     const m = analysis.metrics[i];
     const cap = caps.get(metric.key) ?? null;
-    // Totals beyond a double (values near 1e308 are valid event values) would be null in JSON and Infinity in CSV.
+    // Sums beyond a double (a value near 1e308, or a square of one above 1e154, is a valid event
+    // value): totals would be null in JSON and Infinity in CSV, and no statistic is defined.
     const overflowed = variations.some((v) => {
       const sums = acc.sums(metric.key, v.key);
-      return !Number.isFinite(sums.v) || !Number.isFinite(sums.d);
+      return SUM_NAMES.some((name) => !Number.isFinite(sums[name]));
     });
     return {
       key: metric.key,
@@ -398,7 +399,7 @@ export async function computeResults(
           : { type: metric.capping.type, percentile: metric.capping.type === CapType.Percentile ? metric.capping.value : null, value: cap?.value ?? null },
       cupedApplied: m?.comparisons.some((c) => c.frequentist.cuped !== null) ?? false,
       source: stats.fromRollups.has(metric.key) ? 'rollup' : 'scan',
-      error: errorOf(m?.error ?? analysis.error) ?? (overflowed ? { code: StatsErrorCode.NON_FINITE_RESULT, message: 'a total is too large to represent' } : null),
+      error: overflowed ? OVERFLOW : errorOf(m?.error ?? analysis.error),
       variations: variations.map((v, k) => {
         const sums = acc.sums(metric.key, v.key);
         return {
@@ -676,6 +677,11 @@ function finiteOr(value: number | undefined, fallback: number): number {
 function bound(value: number): number | null {
   return Number.isFinite(value) ? value : null;
 }
+
+const OVERFLOW = {
+  code: StatsErrorCode.NON_FINITE_RESULT,
+  message: 'the values are too large to analyse (a sum or a sum of squares passes 1.8e308): some unit has an absurd value; cap the metric to limit outliers',
+};
 
 function errorOf(error: StatsError | undefined): { code: StatsErrorCode; message: string } | null {
   return error === undefined ? null : { code: error.code, message: error.message };

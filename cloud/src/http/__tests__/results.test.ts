@@ -433,6 +433,24 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(csv.body as string).not.toMatch(/NaN|Infinity/);
   });
 
+  it('says which metric cannot be analysed when one absurd value makes its sum of squares overflow, and what to do', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('absurd', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const { exposureAt, trackAt } = eventsOf(projectId, 'absurd');
+    const at = START + HOUR;
+    // 1e200 is finite, and so is every total; its square is not.
+    const events = ['a1', 'a2', 'a3', 'a4'].flatMap((unit, i) => [exposureAt(unit, i % 2 === 0 ? 'control' : 'treatment', at), trackAt(unit, 'purchase', at + 1, i === 3 ? 1e200 : 10)]);
+    await processBatch(p.db, events.map((e) => toRecord(e as never)));
+
+    const res = await p.request('GET', `${BASE}/experiments/absurd/results`, { token: owner });
+
+    expect(res.status).toBe(200);
+    const results = experimentResultsSchema.parse(res.body);
+    const revenue = metricOf(results, 'revenue');
+    expect(revenue.variations.map((v) => v.total)).toEqual([20, 1e200 + 10]);
+    expect(revenue.error).toMatchObject({ code: 'NON_FINITE_RESULT', message: expect.stringContaining('cap the metric') as unknown });
+    expect(JSON.stringify(res.body)).not.toMatch(/NaN|Infinity/);
+  });
+
   it('exports CSV with proper quoting and a file name, summary and time series', async () => {
     const res = await p.request('GET', `${BASE}/experiments/checkout/results.csv?attr.country=US`, { token: owner });
     const series = await p.request('GET', `${BASE}/experiments/checkout/results.csv?table=timeseries`, { token: owner });

@@ -421,6 +421,10 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (!Array.isArray(events)) {
       throw invalid('the body must be { "events": [ ... ] }', { issues: [{ path: 'body.events', message: 'expected an array' }] });
     }
+    const extra = Object.keys(body as object).find((k) => k !== 'events');
+    if (extra !== undefined) {
+      throw invalid(`unrecognized key "${extra.slice(0, 64)}": the body must be { "events": [ ... ] }`, { issues: [{ path: 'body', message: `unrecognized key "${extra.slice(0, 64)}"` }] });
+    }
     if (events.length === 0) {
       throw invalid('the batch is empty', { issues: [{ path: 'body.events', message: 'no events' }] });
     }

@@ -220,12 +220,14 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       const none = await post('/sdk/v1/events', server, { events: [{ type: 'track' }, track({ timestamp: now + 48 * HOUR })] });
       const empty = await post('/sdk/v1/events', server, { events: [] });
       const shape = await post('/sdk/v1/events', server, [track()]);
+      const unknownKey = await post('/sdk/v1/events', server, { events: [track()], sentAt: now });
 
       expect(none.status).toBe(400);
       expect(none.body.error.code).toBe('VALIDATION_FAILED');
       expect(none.body.error.details.rejected.map((r: { code: string }) => r.code)).toEqual(['INVALID_EVENT', 'CLOCK_SKEW']);
       expect(empty.status).toBe(400);
       expect(shape.status).toBe(400);
+      expect([unknownKey.status, unknownKey.body.error.details.issues]).toEqual([400, [{ path: 'body', message: 'unrecognized key "sentAt"' }]]);
     });
 
     it('keeps the first 500 events of an oversized batch and rejects the rest with BATCH_LIMIT', async () => {

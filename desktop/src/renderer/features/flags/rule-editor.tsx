@@ -154,7 +154,9 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
               type="button"
               onClick={() => {
                 const last = draft.schedule[draft.schedule.length - 1];
-                const at = new Date(last === undefined ? Date.now() + 86_400_000 : Date.parse(last.at) + 86_400_000).toISOString();
+                // A day after the last step, or from now when there is none or its time was cleared.
+                const lastAt = last === undefined ? Number.NaN : Date.parse(last.at);
+                const at = new Date((Number.isNaN(lastAt) ? Date.now() : lastAt) + 86_400_000).toISOString();
                 set({ schedule: [...draft.schedule, { at, coverage: Math.min(1, (last?.coverage ?? draft.coverage) * 2) }] });
               }}
             >

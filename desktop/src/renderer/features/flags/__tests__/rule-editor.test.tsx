@@ -59,6 +59,21 @@ describe('rule editor', () => {
     expect('rule' in result && result.rule.type === 'rollout' ? result.rule.schedule?.map((s) => s.coverage) : null).toEqual([0.5]);
   });
 
+  it('adds a ramp step after a step whose time was cleared', async () => {
+    const user = userEvent.setup();
+    const seen = { draft: newRuleDraft('rollout', ['off', 'on'], []) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Ramp step' }));
+    fireEvent.change(screen.getByLabelText('Ramp step 1 time'), { target: { value: '' } });
+    await user.click(screen.getByRole('button', { name: '+ Ramp step' }));
+
+    expect(seen.draft.schedule).toHaveLength(2);
+    expect(seen.draft.schedule[0]?.at).toBe('');
+    expect(Date.parse(seen.draft.schedule[1]?.at ?? '')).toBeGreaterThan(Date.now());
+    expect(draftToRule(seen.draft)).toEqual({ error: 'Rule "rule-1": every ramp step needs a date and time' });
+  });
+
   it('turns a rollout into a force rule without leftover rollout fields', async () => {
     const user = userEvent.setup();
     const stored: Rule = { id: 'beta', type: 'rollout', variation: 'on', coverage: 0.3, hashAttribute: 'id', hashVersion: 2, segments: ['beta'], activeFrom: '2026-01-01T00:00:00Z' };

@@ -154,7 +154,14 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     setConfirmToggle(null);
     setMessage(null);
     try {
-      report(await toggleWithApproval(session, flag, enabled, env), enabled ? 'Turned on' : 'Turned off');
+      const result = await toggleWithApproval(session, flag, enabled, env);
+      // A toggle changes only `enabled`, which the draft does not hold: a draft taken from the
+      // toggled version moves to the new one, so the user's own toggle is not shown as someone
+      // else's save and the draft still saves without a conflict.
+      if (result.kind === 'applied' && baseVersion === flag.version) {
+        setBaseVersion(result.flag.version);
+      }
+      report(result, enabled ? 'Turned on' : 'Turned off');
     } catch (e) {
       setMessage({ tone: 'bad', text: errorMessage(e) });
       reload();

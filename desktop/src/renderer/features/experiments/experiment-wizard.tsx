@@ -148,7 +148,14 @@ export default function ExperimentWizard(): ReactNode {
                   <button type="button" onClick={() => { setVariations([...variations, { key: `treatment-${variations.length}`, name: '', weight: 0 }]); }}>
                     + Variation
                   </button>
-                  <button type="button" onClick={() => { setVariations(variations.map((v) => ({ ...v, weight: Math.round((100 / variations.length) * 100) / 100 }))); }}>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      // Rounded to hundredths, the last variation takes the rest so the weights add up to 100% (3 × 33.33 would not).
+                      const even = Math.round((100 / variations.length) * 100) / 100;
+                      setVariations(variations.map((v, i) => ({ ...v, weight: i === variations.length - 1 ? Math.round((100 - even * (variations.length - 1)) * 100) / 100 : even })));
+                    }}
+                  >
                     Split evenly
                   </button>
                 </div>

@@ -1,7 +1,10 @@
 import type { ReactNode } from 'react';
 import { ApiError } from '@xp/shared';
 
-/** Validation problems of an API error by top-level field (`issues[].path` of a VALIDATION error). */
+/**
+ * Validation problems of an API error by top-level field (`issues[].path` of a VALIDATION error).
+ * The management API prefixes a request body's paths with `body.` (`body.name`, `body.variations[0].value`).
+ */
 export function fieldErrors(error: unknown): ReadonlyMap<string, string> {
   const out = new Map<string, string>();
   if (!(error instanceof ApiError) || error.status !== 400) {
@@ -19,7 +22,7 @@ export function fieldErrors(error: unknown): ReadonlyMap<string, string> {
     if (typeof path !== 'string' || typeof message !== 'string') {
       continue;
     }
-    const field = path.split(/[.[]/)[0] ?? '';
+    const field = path.replace(/^body\./, '').split(/[.[]/)[0] ?? '';
     if (!out.has(field)) {
       out.set(field, message);
     }

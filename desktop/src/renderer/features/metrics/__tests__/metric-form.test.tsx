@@ -70,4 +70,27 @@ describe('metric form', () => {
     expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
     expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBeNull();
   });
+
+  it('shows the validation errors of the real API, whose paths start with "body.", under their fields', async () => {
+    const u = userEvent.setup();
+    const issues = [
+      { path: 'body.key', message: 'must not be empty' },
+      { path: 'body.name', message: 'Too small: expected string to have >=1 characters' },
+      { path: 'body.event', message: 'Too small: expected string to have >=1 characters' },
+    ];
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body: body.key: must not be empty', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    const key = screen.getByRole('textbox', { name: /^Key/ });
+    expect(key.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('must not be empty');
+    expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBe('true');
+  });
 });

@@ -1,9 +1,9 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError } from '@xp/shared';
 import type { DefinitionKinds, DefinitionPath, Stored } from '@xp/shared';
 import { useSession } from '../app/session.js';
 import { fieldErrors } from './field-errors.js';
+import { isConflict } from './ui.js';
 import { useAsync } from './use-async.js';
 import type { AsyncState } from './use-async.js';
 
@@ -47,7 +47,7 @@ export function useDefinitionForm<K extends DefinitionPath, D>(
     },
     error,
     fields: fieldErrors(error),
-    conflict: error instanceof ApiError && error.status === 409,
+    conflict: isConflict(error),
     clearError: () => {
       setError(null);
     },

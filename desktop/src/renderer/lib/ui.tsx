@@ -3,10 +3,18 @@ import type { ReactNode } from 'react';
 import { ApiError } from '@xp/shared';
 import type { AsyncState } from './use-async.js';
 
-/** A short, human message for an error; 409 gets the conflict wording the editors rely on. */
+/**
+ * A save lost to another writer (409 VERSION_CONFLICT and the like), not a create whose key is
+ * taken (409 ALREADY_EXISTS): only the first has another version to reload.
+ */
+export function isConflict(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 409 && error.code !== 'ALREADY_EXISTS';
+}
+
+/** A short, human message for an error; a conflict gets the wording the editors rely on. */
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiError) {
-    if (error.status === 409) {
+    if (isConflict(error)) {
       return `Someone else changed this since you opened it (${error.message}). Reload to see their change, then apply yours again.`;
     }
     if (error.status === 401) {

@@ -84,4 +84,23 @@ describe('segment form', () => {
     expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('use lowercase letters, digits and dashes');
     expect(sent[0]?.body).toEqual({ key: 'Bad Key', name: 'Beta', type: 'ids', attribute: 'id', values: ['u1', 'u2'] });
   });
+
+  it('says that a new key is taken instead of offering another version to reload', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 409, body: { error: { code: 'ALREADY_EXISTS', message: 'segment "beta" already exists' } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'beta');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Beta');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Kind' }), 'ids');
+    await u.type(screen.getByRole('textbox', { name: /Unit ids/ }), 'u1');
+    await u.click(screen.getByRole('button', { name: 'Create segment' }));
+
+    expect(screen.getByRole('alert').textContent).toBe('segment "beta" already exists');
+    expect(screen.queryByRole('button', { name: 'Reload their version' })).toBeNull();
+  });
 });

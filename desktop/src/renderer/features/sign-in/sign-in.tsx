@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
+import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
@@ -26,7 +27,8 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
       const { token } = await client.login(email.trim(), password);
       await onSignedIn(token);
     } catch (err) {
-      setError(errorMessage(err));
+      // Here a 401 means wrong credentials ("invalid email or password"), not an expired session.
+      setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
       setBusy(false);
     }
   };

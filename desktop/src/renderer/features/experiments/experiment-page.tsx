@@ -212,6 +212,12 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   /** The value the results are filtered by (applied on Enter or when the field loses focus), and the one being typed. */
   const [dimensionValue, setDimensionValue] = useState('');
   const [dimensionDraft, setDimensionDraft] = useState('');
+  // A dimension taken off the experiment (Dimensions…) while chosen here is no longer asked for.
+  if (dimension !== '' && !dimensions.includes(dimension)) {
+    setDimension('');
+    setDimensionValue('');
+    setDimensionDraft('');
+  }
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);

@@ -1,0 +1,103 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
+import { SessionContext } from '../../../app/session.js';
+import { fakeApi, user } from '../../../test/fake-api.js';
+import ExperimentPage from '../experiment-page.js';
+
+afterEach(cleanup);
+
+const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
+
+function experiment(version: number, dimensions: string[]): Stored<Experiment> {
+  return {
+    key: 'checkout',
+    version,
+    archived: false,
+    createdAt: '2026-11-20T00:00:00Z',
+    updatedAt: '2026-11-20T00:00:00Z',
+    createdBy: null,
+    updatedBy: null,
+    definition: {
+      key: 'checkout',
+      name: 'Checkout',
+      type: 'ab',
+      status: 'running',
+      startedAt: '2026-11-20T00:00:00Z',
+      tags: [],
+      variations: [
+        { key: 'control', weight: 0.5, value: 'control' },
+        { key: 'treatment', weight: 0.5, value: 'treatment' },
+      ],
+      coverage: 1,
+      hashAttribute: 'id',
+      hashVersion: 2,
+      allowUrlOverride: false,
+      releaseWinner: false,
+      environments: ['production'],
+      metrics: { primary: [], secondary: [], guardrails: [] },
+      ...(dimensions.length === 0 ? {} : { dimensions }),
+    },
+  };
+}
+
+function results(): ExperimentResultsView {
+  return {
+    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
+    environment: 'production',
+    computedAt: '2026-11-25T12:00:00Z',
+    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
+    units: { analysed: 200, excluded: 0 },
+    variations: [
+      { key: 'control', name: 'Control', expectedShare: 0.5, units: 100 },
+      { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units: 100 },
+    ],
+    srm: { chiSquare: 0, pValue: 1, flagged: false, error: null },
+    metrics: [],
+    timeSeries: { interval: 'day', points: [] },
+    error: null,
+  };
+}
+
+describe('experiment page', () => {
+  it('stops breaking the results down by a dimension taken off the experiment', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: experiment(2, ['plan']) };
+      }
+      if (req.method === 'PUT') {
+        return { status: 200, body: experiment(3, []) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results/breakdown')) {
+        return new URL(req.path, 'http://x').searchParams.get('dimension') === 'plan'
+          ? { status: 200, body: { dimension: 'plan', environment: 'production', values: [{ value: 'pro', results: results() }], omitted: { values: 0, units: 0 } } }
+          : undefined;
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [PRODUCTION], environment: 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <ExperimentPage experimentKey="checkout" />
+      </SessionContext.Provider>,
+    );
+
+    await u.selectOptions(await screen.findByRole('combobox', { name: 'Dimension' }), 'plan');
+    await screen.findByRole('region', { name: 'Breakdown by plan' });
+
+    await u.click(screen.getByRole('button', { name: 'Dimensions…' }));
+    await u.clear(screen.getByRole('textbox', { name: 'Dimensions (comma-separated)' }));
+    await u.click(screen.getByRole('button', { name: 'Save dimensions' }));
+
+    await waitFor(() => { expect(screen.queryByRole('region', { name: 'Breakdown by plan' })).toBeNull(); });
+    expect(screen.queryByRole('combobox', { name: 'Dimension' })).toBeNull();
+    const afterSave = sent.findIndex((r) => r.method === 'PUT');
+    expect(sent.slice(afterSave).filter((r) => r.path.includes('/results/breakdown'))).toEqual([]);
+    expect(sent.filter((r) => r.path.includes('/results?')).at(-1)?.path).not.toContain('attr.');
+  });
+});

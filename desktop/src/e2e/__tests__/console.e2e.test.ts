@@ -436,4 +436,14 @@ describe('console end to end', () => {
     await shot(`${String(n).padStart(2, '0')}-flag-editor-other-theme`);
     expect(await page.locator('html').getAttribute('data-theme')).toBe(before === 'dark' ? 'light' : 'dark');
   }, 60_000);
+
+  it('wraps a long flag key in a narrow window instead of pushing the toggles off screen', async () => {
+    const key = 'checkout.payment_provider.stripe_v3_migration_rollout_for_enterprise_customers_in_the_eu_region';
+    await api.create('demo', 'flags', { key, name: 'Stripe v3 migration', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }] });
+    await page.setViewportSize({ width: 800, height: 800 });
+    await page.goto(`${consoleUrl}/#/flags`);
+    await page.getByRole('table', { name: 'Flags' }).getByText(key).waitFor(WAIT);
+    await shot('21-flags-narrow-long-key');
+    expect(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBe(0);
+  }, 60_000);
 });

@@ -68,4 +68,21 @@ describe('flag editor', () => {
     expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.ifMatch ?? ''}`)).toEqual(['POST "3"', 'PUT "4"']);
     expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ enabled: true, rules: [{ id: 'rule-1', type: 'force', variation: 'on' }] });
   });
+
+  it('keeps a space between the update time and the temporary badge', async () => {
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+
+    const badge = await screen.findByText('temporary');
+    expect(badge.parentElement?.textContent).toMatch(/\S temporary$/);
+  });
 });

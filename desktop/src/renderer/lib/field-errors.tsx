@@ -22,8 +22,9 @@ export function fieldErrors(error: unknown): ReadonlyMap<string, string> {
     if (typeof path !== 'string' || typeof message !== 'string') {
       continue;
     }
-    const field = path.replace(/^body\./, '').split(/[.[]/)[0] ?? '';
-    if (!out.has(field)) {
+    const field = path.replace(/^body(\.|$)/, '').split(/[.[]/)[0] ?? '';
+    // A problem with the whole body (an unknown key) belongs to no field: the form's error note shows it.
+    if (field !== '' && !out.has(field)) {
       out.set(field, message);
     }
   }

@@ -93,4 +93,20 @@ describe('metric form', () => {
     expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
     expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBe('true');
   });
+
+  it('shows a problem with the whole body, which belongs to no field, in the form', async () => {
+    const u = userEvent.setup();
+    const issues = [{ path: 'body', message: 'Unrecognized key: "colour"' }];
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body: body: Unrecognized key: "colour"', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(screen.getByRole('alert').textContent).toBe('invalid body: body: Unrecognized key: "colour"');
+  });
 });

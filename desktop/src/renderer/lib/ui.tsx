@@ -4,11 +4,12 @@ import { ApiError } from '@xp/shared';
 import type { AsyncState } from './use-async.js';
 
 /**
- * A save lost to another writer (409 VERSION_CONFLICT and the like), not a create whose key is
- * taken (409 ALREADY_EXISTS): only the first has another version to reload.
+ * A save lost to another writer (409 VERSION_CONFLICT): not a create whose key is taken (409
+ * ALREADY_EXISTS) nor an action the resource's state refuses (409 INVALID_STATE: "the organisation
+ * must keep at least one active owner"), which have no other version to reload and say why themselves.
  */
 export function isConflict(error: unknown): boolean {
-  return error instanceof ApiError && error.status === 409 && error.code !== 'ALREADY_EXISTS';
+  return error instanceof ApiError && error.status === 409 && error.code === 'VERSION_CONFLICT';
 }
 
 /** A short, human message for an error; a conflict gets the wording the editors rely on. */

@@ -85,6 +85,30 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
   return changed;
 }
 
+/**
+ * A metric that experiments list (primary, secondary or guardrail, whatever their status) cannot be
+ * deleted: their results would silently lose it. Segments need no such check: a ruleset that would
+ * reference a deleted one does not compile, so that deletion is refused already.
+ */
+async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string): Promise<void> {
+  const users = await db.query<{ key: string }>(
+    `SELECT e.key FROM experiments e
+     WHERE e.project_id = $1
+       AND EXISTS (SELECT 1 FROM jsonb_each(coalesce(e.definition -> 'metrics', '{}'::jsonb)) m(role, keys)
+                   WHERE jsonb_typeof(m.keys) = 'array' AND m.keys ? $2)
+     ORDER BY e.key`,
+    [projectId, key],
+  );
+  if (users.rows.length > 0) {
+    const experiments = users.rows.map((r) => r.key);
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `metric "${key}" is used by ${experiments.length === 1 ? 'experiment' : `${experiments.length} experiments`}: ${experiments.slice(0, 10).join(', ')}${experiments.length > 10 ? ', …' : ''}; remove it from them first`,
+      { experiments },
+    );
+  }
+}
+
 function approvalRequired(envs: string[]): AppError {
   return new AppError(
     AppErrorCode.ApprovalRequired,
@@ -167,6 +191,9 @@ export class DefinitionService<K extends DefinitionKind> {
         if (blocked.length > 0) {
           throw approvalRequired(blocked);
         }
+      }
+      if (this.kind === DefinitionKind.Metric) {
+        await refuseIfMetricInUse(tx, project.id, key);
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });

@@ -103,6 +103,39 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(ok.body.definition.environments.production.enabled).toBe(false);
   });
 
+  it('refuses to delete a metric an experiment lists, or a segment a flag targets, naming the user; deletes them once unused', async () => {
+    const base = '/api/v1/projects/demo';
+    const metric = await p.request('POST', `${base}/metrics`, { token: editor, body: { key: 'signups', name: 'Signups', type: 'conversion', event: 'signup' } });
+    const segment = await p.request('POST', `${base}/segments`, { token: editor, body: { key: 'beta-users', name: 'Beta', type: 'ids', values: ['u1'] } });
+    const experiment = await p.request('POST', `${base}/experiments`, {
+      token: editor,
+      body: { key: 'signup-copy', name: 'Signup copy', variations: [{ key: 'control' }, { key: 'treatment' }], metrics: { guardrails: ['signups'] } },
+    });
+    const flag = await p.request('POST', `${base}/flags`, {
+      token: editor,
+      body: { ...FLAG, key: 'beta-banner', environments: { development: { ...FLAG.environments.development, rules: [{ id: 'r1', type: 'force', segments: ['beta-users'], variation: 'on' }] } } },
+    });
+    expect([metric.status, segment.status, experiment.status, flag.status]).toEqual([201, 201, 201, 201]);
+
+    const metricInUse = await p.request('DELETE', `${base}/metrics/signups`, { token: editor, headers: { 'If-Match': '"1"' } });
+    const segmentInUse = await p.request('DELETE', `${base}/segments/beta-users`, { token: editor, headers: { 'If-Match': '"1"' } });
+    const stillThere = await p.request('GET', `${base}/metrics/signups`, { token: editor });
+
+    expect([metricInUse.status, metricInUse.body.error.code, metricInUse.body.error.message]).toEqual([
+      409,
+      'INVALID_STATE',
+      'metric "signups" is used by experiment: signup-copy; remove it from them first',
+    ]);
+    expect(segmentInUse.status).toBe(400);
+    expect(JSON.stringify(segmentInUse.body.error.details)).toContain('unknown segment');
+    expect(stillThere.status).toBe(200);
+
+    expect((await p.request('DELETE', `${base}/experiments/signup-copy`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('DELETE', `${base}/flags/beta-banner`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('DELETE', `${base}/metrics/signups`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('DELETE', `${base}/segments/beta-users`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

@@ -18,7 +18,11 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { me
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
   const firstError = compared.map((v) => v.comparison?.error ?? null).find((e) => e !== null) ?? undefined;
-  const rows: ForestRow[] = compared.map((v) => ({ label: v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+  // A comparison the engine could not make (too few units, no variance) carries neutral
+  // placeholders (effect 0, p 1): it gets dashes and no plot row, not numbers that look measured.
+  const rows: ForestRow[] = compared
+    .filter((v) => v.comparison!.error === null)
+    .map((v) => ({ label: v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
   return (
     <section className="metric-card" aria-label={`Metric ${metric.name}`}>
       <div className="row">
@@ -63,6 +67,10 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { me
                 {c === null ? (
                   <td className="num muted" colSpan={4}>
                     baseline
+                  </td>
+                ) : c.error !== null ? (
+                  <td className="num muted" colSpan={4} title={c.error.message}>
+                    — not enough data to compare
                   </td>
                 ) : (
                   <>

@@ -122,6 +122,11 @@ describe('results view', () => {
     });
     const { unmount } = render(<ResultsView results={results({ metrics: [degenerate] })} />);
     expect(screen.getByText('each arm needs at least 2 units')).toBeTruthy();
+    // No measured-looking numbers (effect 0.0%, p 1.000, chance 50%) and no plot row for it.
+    const row = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getByRole('row', { name: /treatment/ });
+    const cells = within(row).getAllByRole('cell').map((c) => c.textContent);
+    expect(cells).toEqual(['treatment', '1', '0.0%', '— not enough data to compare']);
+    expect(screen.queryByRole('img')).toBeNull();
     unmount();
 
     render(<ResultsView results={results({ metrics: [] })} />);

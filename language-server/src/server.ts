@@ -442,7 +442,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexedVersions.delete(e.document.uri);
     void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
     const file = fileOf(e.document.uri);
-    if (file !== undefined) {
+    if (file !== undefined && !index.includes(file)) {
+      // Outside the workspace, ignored or vendored: indexed only while it was open.
+      index.remove(file);
+    } else if (file !== undefined) {
       // The editor's unsaved text is dropped: the file on disk is the truth again.
       let text: string | undefined;
       try {
@@ -465,6 +468,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         }
         if (flagsFilePath() === file) {
           await reload();
+          continue;
+        }
+        // The editor watches every source file; the index holds only those the cold index lists.
+        if (!index.includes(file)) {
+          index.remove(file);
           continue;
         }
         try {

@@ -69,6 +69,17 @@ describe('WorkspaceIndex', () => {
     expect(index.keys().has('ignored-flag')).toBe(false);
   });
 
+  it('tells which paths belong to the workspace as the cold index lists them', () => {
+    const includes = (rel: string) => index.includes(path.join(root, rel));
+    expect(includes('web/checkout.ts')).toBe(true);
+    // Need not exist: a file just created or deleted is judged by its path.
+    expect(includes('web/later/new.py')).toBe(true);
+    expect(includes('dist/bundle.js')).toBe(false);
+    expect(includes('node_modules/dep/index.js')).toBe(false);
+    expect(includes('web/notes.md')).toBe(false);
+    expect(index.includes(path.join(path.dirname(root), 'elsewhere.ts'))).toBe(false);
+  });
+
   it('re-indexes one changed file', async () => {
     const file = path.join(root, 'web/legacy.js');
     await index.indexText(file, "client.getVariant('other-flag', u);\n");

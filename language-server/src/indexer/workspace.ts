@@ -69,6 +69,53 @@ interface IgnoreLayer {
   readonly rules: Ignore;
 }
 
+/** The .gitignore of `dir` added to `layers` (unchanged when there is none or it cannot be read). */
+function withGitignore(layers: readonly IgnoreLayer[], dir: string): readonly IgnoreLayer[] {
+  try {
+    return [...layers, { base: dir, rules: ignore().add(readFileSync(path.join(dir, '.gitignore'), 'utf8')) }];
+  } catch {
+    // No .gitignore, or an unreadable one: it excludes nothing.
+    return layers;
+  }
+}
+
+function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean): boolean {
+  return layers.some((l) => {
+    const rel = path.relative(l.base, full).split(path.sep).join('/');
+    return l.rules.ignores(isDir ? `${rel}/` : rel);
+  });
+}
+
+/**
+ * Whether `file` is one listSourceFiles(root) lists (judged by its path: the file need not exist):
+ * a source file under `root`, outside node_modules and .git, not excluded by a .gitignore.
+ */
+export function isWorkspaceSourceFile(root: string, file: string): boolean {
+  const base = path.resolve(root);
+  const rel = path.relative(base, path.resolve(file));
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || languageOf(file) === undefined) {
+    return false;
+  }
+  const parts = rel.split(path.sep);
+  if (parts.some((p) => ALWAYS_SKIPPED.has(p))) {
+    return false;
+  }
+  let dir = base;
+  let layers = withGitignore([], dir);
+  for (let i = 0; i < parts.length; i++) {
+    const full = path.join(dir, parts[i]!);
+    const isDir = i < parts.length - 1;
+    if (isIgnored(layers, full, isDir)) {
+      return false;
+    }
+    if (isDir) {
+      dir = full;
+      layers = withGitignore(layers, dir);
+    }
+  }
+  return true;
+}
+
 /** Source files under `root` that .gitignore files (at any depth) do not exclude. */
 export function listSourceFiles(root: string): string[] {
   const files: string[] = [];
@@ -79,14 +126,7 @@ export function listSourceFiles(root: string): string[] {
     } catch {
       return;
     }
-    let here = layers;
-    if (entries.some((e) => e.name === '.gitignore' && e.isFile())) {
-      try {
-        here = [...layers, { base: dir, rules: ignore().add(readFileSync(path.join(dir, '.gitignore'), 'utf8')) }];
-      } catch {
-        // An unreadable .gitignore excludes nothing.
-      }
-    }
+    const here = entries.some((e) => e.name === '.gitignore' && e.isFile()) ? withGitignore(layers, dir) : layers;
     // Concatenation rather than path.join: `dir` is already normal, and this runs once per entry.
     const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
     for (const e of entries) {
@@ -101,11 +141,7 @@ export function listSourceFiles(root: string): string[] {
       if (!isDir && languageOf(e.name) === undefined) {
         continue;
       }
-      const ignored = here.some((l) => {
-        const rel = path.relative(l.base, full).split(path.sep).join('/');
-        return l.rules.ignores(isDir ? `${rel}/` : rel);
-      });
-      if (ignored) {
+      if (isIgnored(here, full, isDir)) {
         continue;
       }
       if (isDir) {
@@ -298,6 +334,11 @@ export class WorkspaceIndex {
 
   remove(file: string): void {
     this.files.delete(file);
+  }
+
+  /** Whether `file` belongs to this index's workspace (see isWorkspaceSourceFile). */
+  includes(file: string): boolean {
+    return isWorkspaceSourceFile(this.root, file);
   }
 
   fileIndex(file: string): FileIndex | undefined {

@@ -1,0 +1,68 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification, FileChangeType } from 'vscode-languageserver-protocol/node';
+import { FlagsRequest } from '../protocol.js';
+import { LspTestClient, writeFixtureWorkspace } from '../testing/index.js';
+
+// Files changing on disk, as the editor reports them (workspace/didChangeWatchedFiles, didClose).
+describe('language server over stdio, files changing on disk', () => {
+  let root: string;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    root = writeFixtureWorkspace();
+    client = await LspTestClient.start(root, {});
+    await client.indexed();
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const keys = async (): Promise<string[]> => (await client.connection.sendRequest(FlagsRequest)).flags.map((f) => f.key);
+  /** The keys once `done` holds for them (the server handles notifications without answering them). */
+  const keysWhen = async (done: (k: string[]) => boolean): Promise<string[]> => {
+    for (let i = 0; ; i++) {
+      const k = await keys();
+      if (done(k) || i === 100) {
+        return k;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  it('leaves gitignored and vendored files out when the editor reports them changed', async () => {
+    writeFileSync(path.join(root, 'dist/bundle.js'), "client.getVariant('rebuilt-flag', u);\n");
+    writeFileSync(path.join(root, 'node_modules/dep/index.js'), "client.getVariant('installed-flag', u);\n");
+    writeFileSync(path.join(root, 'web/fresh.ts'), "client.getVariant('fresh-flag', u);\n");
+    await client.connection.sendNotification(DidChangeWatchedFilesNotification.type, {
+      changes: [
+        { uri: client.uri('dist/bundle.js'), type: FileChangeType.Changed },
+        { uri: client.uri('node_modules/dep/index.js'), type: FileChangeType.Changed },
+        { uri: client.uri('web/fresh.ts'), type: FileChangeType.Created },
+      ],
+    });
+    const now = await keysWhen((k) => k.includes('fresh-flag'));
+    expect(now).toContain('fresh-flag');
+    expect(now).not.toContain('rebuilt-flag');
+    expect(now).not.toContain('installed-flag');
+    expect(now).not.toContain('ignored-flag');
+  });
+
+  it('forgets a document outside the workspace once it is closed', async () => {
+    const outside = path.join(path.dirname(root), `${path.basename(root)}-outside.ts`);
+    writeFileSync(outside, "client.getVariant('outside-flag', u);\n");
+    try {
+      const uri = pathToFileURL(outside).href;
+      await client.connection.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'typescript', version: 1, text: "client.getVariant('outside-flag', u);\n" } });
+      await client.diagnosticsFor(uri);
+      expect(await keys()).toContain('outside-flag');
+      await client.connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+      expect(await keysWhen((k) => !k.includes('outside-flag'))).not.toContain('outside-flag');
+    } finally {
+      rmSync(outside, { force: true });
+    }
+  });
+});

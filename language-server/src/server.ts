@@ -202,17 +202,20 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const client = apiClient();
     const file = flagsFilePath();
     let fileSnapshot: ProjectSnapshot | undefined;
+    let fileError: string | null = null;
     if (file !== undefined) {
       try {
         fileSnapshot = readFlagsFile(file);
       } catch (e) {
+        fileError = `cannot read flags file ${path.relative(root, file)}: ${describeError(e).split('\n')[0]!}`;
         connection.console.warn(`xp: cannot read flags file ${file}: ${describeError(e)}`);
       }
     }
     if (client === undefined) {
-      lastError = null;
+      lastError = fileError;
       unfollow();
-      setSnapshot(fileSnapshot ?? EMPTY_SNAPSHOT);
+      // A flags file saved half-edited keeps the flags last read from it until it reads again.
+      setSnapshot(fileSnapshot ?? (fileError !== null && snapshot.source === 'flags-file' ? snapshot : EMPTY_SNAPSHOT));
       return;
     }
     let project = settings.project ?? (fileSnapshot?.project === '' ? undefined : fileSnapshot?.project);

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification, FileChangeType } from 'vscode-languageserver-protocol/node';
 import { FlagsRequest } from '../protocol.js';
-import { LspTestClient, writeFixtureWorkspace } from '../testing/index.js';
+import { FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '../testing/index.js';
 
 // Files changing on disk, as the editor reports them (workspace/didChangeWatchedFiles, didClose).
 describe('language server over stdio, files changing on disk', () => {
@@ -64,5 +64,33 @@ describe('language server over stdio, files changing on disk', () => {
     } finally {
       rmSync(outside, { force: true });
     }
+  });
+});
+
+describe('language server over stdio, a flags file saved broken', () => {
+  let root: string;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML });
+    client = await LspTestClient.start(root, {});
+    await client.indexed();
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('says why and keeps the flags last read from it until it reads again', async () => {
+    expect(client.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5, error: null });
+    writeFileSync(path.join(root, 'flags.yaml'), `${FLAGS_YAML}\n  - key: [unclosed\n`);
+    await client.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: client.uri('flags.yaml'), type: FileChangeType.Changed }] });
+    const broken = await client.until('the status to report the broken file', () => client.statuses.find((s) => s.error !== null));
+    expect(broken).toMatchObject({ source: 'flags-file', flags: 5 });
+    expect(broken.error).toMatch(/^cannot read flags file flags\.yaml: /);
+    writeFileSync(path.join(root, 'flags.yaml'), FLAGS_YAML);
+    await client.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: client.uri('flags.yaml'), type: FileChangeType.Changed }] });
+    await client.until('the error to clear', () => (client.statuses.at(-1)?.error === null ? true : undefined));
+    expect(client.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5 });
   });
 });

@@ -91,7 +91,15 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   if (token === undefined || token === '') {
     throw new AppError('UNAUTHENTICATED', 'set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)');
   }
-  return new XpApiClient({ apiUrl: env.XP_API_URL ?? 'http://localhost:8000', token, client: 'cli' });
+  const apiUrl = apiUrlOf(env);
+  if (!URL.canParse(apiUrl)) {
+    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl}" is not a URL (for example http://localhost:8000)`);
+  }
+  return new XpApiClient({ apiUrl, token, client: 'cli' });
+}
+
+function apiUrlOf(env: NodeJS.ProcessEnv): string {
+  return env.XP_API_URL ?? 'http://localhost:8000';
 }
 
 async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean }, print: Print): Promise<void> {
@@ -267,6 +275,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
     if (e instanceof TypeError && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
       printError(`error: ${e.message}\n\n${HELP}`);
       return 2;
+    }
+    // fetch's network failure: the reason (ECONNREFUSED, ENOTFOUND, …) is in its cause.
+    if (e instanceof TypeError && e.message === 'fetch failed') {
+      const cause = e.cause instanceof Error ? ((e.cause as NodeJS.ErrnoException).code ?? e.cause.message) : undefined;
+      printError(`error: cannot reach the API at ${apiUrlOf(env)}${cause === undefined ? '' : ` (${cause})`}; is it running? XP_API_URL sets its address`);
+      return 1;
     }
     throw e;
   }

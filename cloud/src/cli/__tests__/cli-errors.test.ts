@@ -1,0 +1,46 @@
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../xp.js';
+
+// Bad input and an unreachable API get one clear line on stderr and exit code 1, never a stack trace.
+describe('xp CLI errors', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    // A port nothing listens on.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    env = { XP_API_URL: `http://127.0.0.1:${port}`, XP_TOKEN: 'xpp_test' };
+    dir = mkdtempSync(path.join(tmpdir(), 'xp-cli-'));
+    writeFileSync(path.join(dir, 'app.ts'), "client.getVariant('checkout-v2', user);\n");
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = async (argv: string[], environment?: NodeJS.ProcessEnv): Promise<{ code: number; out: string[]; err: string[] }> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, environment ?? env, (l) => out.push(l), (l) => err.push(l));
+    return { code, out, err };
+  };
+
+  it('names the API address and the reason when the API cannot be reached', async () => {
+    const { code, err } = await run(['export', '--project', 'demo']);
+    expect(code).toBe(1);
+    expect(err).toEqual([`error: cannot reach the API at ${env.XP_API_URL!} (ECONNREFUSED); is it running? XP_API_URL sets its address`]);
+  });
+
+  it('says when XP_API_URL is not a URL', async () => {
+    const { code, err } = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: 'localhost 8000' });
+    expect(code).toBe(1);
+    expect(err).toEqual(['error: XP_API_URL "localhost 8000" is not a URL (for example http://localhost:8000)']);
+  });
+});

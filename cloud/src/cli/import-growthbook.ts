@@ -697,7 +697,7 @@ function readPayload(payload: unknown, warnings: string[]): { features: Record<s
     const parsed = payloadInput.safeParse(payload);
     if (!parsed.success) {
       const issues = formatIssues(parsed.error);
-      throw invalid(`invalid GrowthBook payload: ${issues.join('; ')}`, { issues });
+      throw invalid(`invalid GrowthBook payload: ${issues.join('; ')}`);
     }
     if (parsed.data.experiments !== undefined && parsed.data.experiments.length > 0) {
       warnings.push(`payload: ${parsed.data.experiments.length} auto experiment(s) (visual editor, URL redirects) not imported`);
@@ -707,7 +707,7 @@ function readPayload(payload: unknown, warnings: string[]): { features: Record<s
   const parsed = featuresInput.safeParse(payload);
   if (!parsed.success) {
     const issues = formatIssues(parsed.error);
-    throw invalid(`invalid GrowthBook features map: ${issues.join('; ')}`, { issues });
+    throw invalid(`invalid GrowthBook features map: ${issues.join('; ')}`);
   }
   return { features: parsed.data, savedGroups: {} };
 }

@@ -98,6 +98,15 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
+/** A command's input file; a missing or unreadable one is a usage error, not a crash. */
+async function readInput(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 function apiUrlOf(env: NodeJS.ProcessEnv): string {
   return env.XP_API_URL ?? 'http://localhost:8000';
 }
@@ -220,7 +229,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         if (file === undefined) {
           throw new AppError('VALIDATION_FAILED', 'apply needs a file');
         }
-        const doc = parseDocument(await readFile(file, 'utf8'), file);
+        const doc = parseDocument(await readInput(file), file);
         await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune }, print);
         return 0;
       }
@@ -239,9 +248,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         if (file === undefined || values.project === undefined || values.environment === undefined) {
           throw new AppError('VALIDATION_FAILED', 'usage: xp import growthbook FILE --project KEY --environment ENV');
         }
+        const text = await readInput(file);
         let payload: unknown;
         try {
-          payload = JSON.parse(await readFile(file, 'utf8'));
+          payload = JSON.parse(text);
         } catch (e) {
           throw new AppError('VALIDATION_FAILED', `${file} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
         }

@@ -43,4 +43,16 @@ describe('xp CLI errors', () => {
     expect(code).toBe(1);
     expect(err).toEqual(['error: XP_API_URL "localhost 8000" is not a URL (for example http://localhost:8000)']);
   });
+
+  it('says a GrowthBook payload is missing rather than not valid JSON, and lists an invalid one once', async () => {
+    const missing = await run(['import', 'growthbook', path.join(dir, 'missing.json'), '--project', 'demo', '--environment', 'production']);
+    expect(missing.code).toBe(1);
+    expect(missing.err.join('\n')).not.toContain('not valid JSON');
+    expect(missing.err).toEqual([`error: cannot read ${path.join(dir, 'missing.json')}: ENOENT: no such file or directory, open '${path.join(dir, 'missing.json')}'`]);
+    const file = path.join(dir, 'features.json');
+    writeFileSync(file, JSON.stringify({ features: { f: { defaultValue: true, rules: 'none' } } }));
+    const bad = await run(['import', 'growthbook', file, '--project', 'demo', '--environment', 'production', '--dry-run']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toEqual(['error: invalid GrowthBook payload: features.f.rules: Invalid input: expected array, received string']);
+  });
 });

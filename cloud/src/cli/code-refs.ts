@@ -67,25 +67,31 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new AppError(AppErrorCode.Validation, `--dir ${values.dir} is not a directory`);
   }
+  // An upload's arguments and token are checked before the index, which can take a while.
+  let upload: { repo: string; branch: string; project: string; client: XpApiClient } | undefined;
+  if (!values['dry-run']) {
+    if (values.repo === undefined || values.branch === undefined) {
+      throw new AppError(AppErrorCode.Validation, 'code-refs needs --repo NAME and --branch BRANCH (or --dry-run)');
+    }
+    const project = values.project ?? projectOfFlagsFile(dir);
+    if (project === undefined) {
+      throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
+    }
+    upload = { repo: values.repo, branch: values.branch, project, client: api() };
+  }
   const { references, files } = await collectCodeRefs(dir, values.wrapper);
   const flags = new Set(references.map((r) => r.flagKey)).size;
   print(`Found ${references.length} references to ${flags} flags in ${files} files under ${dir}`);
-  if (values['dry-run']) {
+  if (upload === undefined) {
     for (const r of references) {
       print(`  ${r.flagKey}  ${r.path}:${r.line}:${r.column}  ${r.snippet}`);
     }
     return 0;
   }
-  if (values.repo === undefined || values.branch === undefined) {
-    throw new AppError(AppErrorCode.Validation, 'code-refs needs --repo NAME and --branch BRANCH (or --dry-run)');
-  }
-  const project = values.project ?? projectOfFlagsFile(dir);
-  if (project === undefined) {
-    throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
-  }
-  const result = await api().uploadCodeRefs(project, {
-    repository: values.repo,
-    branch: values.branch,
+  const { project } = upload;
+  const result = await upload.client.uploadCodeRefs(project, {
+    repository: upload.repo,
+    branch: upload.branch,
     ...(values.commit === undefined ? {} : { commit: values.commit }),
     references,
   });

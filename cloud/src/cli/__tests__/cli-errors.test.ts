@@ -55,4 +55,15 @@ describe('xp CLI errors', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toEqual(['error: invalid GrowthBook payload: features.f.rules: Invalid input: expected array, received string']);
   });
+
+  it('checks code-refs arguments and the token before indexing the code', async () => {
+    const noBranch = await run(['code-refs', '--repo', 'shop', '--dir', dir, '--project', 'demo']);
+    expect(noBranch).toEqual({ code: 1, out: [], err: ['error: code-refs needs --repo NAME and --branch BRANCH (or --dry-run)'] });
+    const noToken = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo'], { ...env, XP_TOKEN: '' });
+    expect(noToken).toEqual({ code: 1, out: [], err: ['error: set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)'] });
+    const dryRun = await run(['code-refs', '--dir', dir, '--dry-run']);
+    expect(dryRun.code).toBe(0);
+    expect(dryRun.out[0]).toMatch(/^Found 1 references to 1 flags in 1 files under /);
+  });
 });
+

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
@@ -164,6 +165,28 @@ function listen(app: Hono, host: string, portNumber: number): Promise<ServerType
       resolve(server);
     });
     server.once('error', reject);
+    answerClientErrors(server);
+  });
+}
+
+/**
+ * Requests Node's HTTP parser refuses before the app sees them (headers over its 16 KB limit, a
+ * malformed request line) are answered in the API's error shape instead of Node's bare status line.
+ */
+function answerClientErrors(server: ServerType): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: 'PAYLOAD_TOO_LARGE', message: 'the request headers are larger than 16 KB' }
+        : { code: 'VALIDATION_FAILED', message: 'the request is not valid HTTP' },
+    });
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
 }
 

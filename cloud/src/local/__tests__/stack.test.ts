@@ -53,6 +53,13 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(await consolePage.text()).toContain('/docs');
   });
 
+  it("answers a request Node's parser refuses (headers over 16 KB) in the API's error shape", async () => {
+    const res = await fetch(`${stack.apiUrl}/api/v1/me`, { headers: { Authorization: `Bearer ${'x'.repeat(20_000)}` } });
+
+    expect(res.status).toBe(431);
+    expect(await res.json()).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'the request headers are larger than 16 KB' } });
+  });
+
   it('exports, edits and applies flags as code with a dry-run diff first', async () => {
     const api = new XpApiClient({ apiUrl: stack.apiUrl });
     const { token } = await api.login('me@example.com', PASSWORD);

@@ -12,6 +12,7 @@ export interface FlagRecord {
   readonly archived: boolean;
   readonly version: number | null;
   readonly updatedAt: string | null;
+  /** Who changed it last, as shown: their name from the API (their id from servers that give none). */
   readonly updatedBy: string | null;
 }
 
@@ -83,7 +84,8 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
       archived: f.archived || f.definition.archived,
       version: f.version,
       updatedAt: f.updatedAt,
-      updatedBy: f.updatedBy,
+      // Shown in hovers: the writer's name where the API gives it (older servers: their id).
+      updatedBy: f.updatedByName ?? f.updatedBy,
     })),
     experiments: experiments.map((e) => e.definition),
     segments: segments.map((s) => s.definition),

@@ -39,6 +39,8 @@ export interface StoredDefinition<T> {
   readonly updatedAt: string;
   readonly createdBy: string | null;
   readonly updatedBy: string | null;
+  /** The last writer's name (their e-mail when the name is empty); null when unknown or deleted. */
+  readonly updatedByName: string | null;
 }
 
 interface Row {
@@ -51,6 +53,7 @@ interface Row {
   updated_at: Date | string;
   created_by: string | null;
   updated_by: string | null;
+  updated_by_name: string | null;
 }
 
 
@@ -65,10 +68,12 @@ function fromRow<T>(row: Row): StoredDefinition<T> {
     updatedAt: iso(row.updated_at),
     createdBy: row.created_by,
     updatedBy: row.updated_by,
+    updatedByName: row.updated_by_name,
   };
 }
 
-const COLUMNS = 'key, name, definition, archived, version, created_at, updated_at, created_by, updated_by';
+const COLUMNS =
+  "key, name, definition, archived, version, created_at, updated_at, created_by, updated_by, (SELECT coalesce(nullif(u.name, ''), u.email) FROM users u WHERE u.id = updated_by) AS updated_by_name";
 
 export interface ListOptions extends PageRequest {
   /** Case-insensitive substring of key or name. */

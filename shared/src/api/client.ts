@@ -44,6 +44,8 @@ export interface Stored<T> {
   readonly updatedAt: string;
   readonly createdBy: string | null;
   readonly updatedBy: string | null;
+  /** The last writer's name (e-mail when they have none); null when unknown; absent from servers before 2026-12. */
+  readonly updatedByName?: string | null;
   readonly definition: T;
 }
 

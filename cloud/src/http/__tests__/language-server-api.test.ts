@@ -111,7 +111,7 @@ describe('language server and code references against the local API', () => {
     const text = (h.contents as MarkupContent).value;
     expect(text).toContain('**Checkout v2** `checkout-v2`');
     expect(text).toContain('Experiment **Checkout experiment** (`checkout-exp`) running');
-    expect(text).toMatch(/Last change \d{4}-\d\d-\d\d \d\d:\d\d by [\w-]+ · version 1/);
+    expect(text).toMatch(/Last change \d{4}-\d\d-\d\d \d\d:\d\d by Owner · version 1/);
     expect(text).toContain('[Open in console](http://console.test/projects/shop/flags/checkout-v2)');
   });
 

@@ -36,6 +36,8 @@ export function storedSchema(definition: z.ZodType): z.ZodObject {
     updatedAt: z.string(),
     createdBy: z.string().nullable(),
     updatedBy: z.string().nullable(),
+    /** The last writer's name (e-mail when they have none); null when unknown. */
+    updatedByName: z.string().nullable(),
     definition,
   });
 }
@@ -49,6 +51,7 @@ export function storedView<T>(s: StoredDefinition<T>): Record<string, unknown> {
     updatedAt: s.updatedAt,
     createdBy: s.createdBy,
     updatedBy: s.updatedBy,
+    updatedByName: s.updatedByName,
     definition: s.definition,
   };
 }

@@ -5,6 +5,7 @@ import type { StoredEnvironment, User } from '@xp/shared';
 import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
+import { permissionsOf } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
 import { ErrorNote, Loading } from '../lib/ui.js';
 import { navigate, parseRoute, useRoute } from './router.js';
@@ -87,17 +88,20 @@ function Screen({ route }: { route: Route }): ReactNode {
 interface Loaded {
   readonly client: XpApiClient;
   readonly user: User;
+  readonly permissions: ReadonlySet<string> | undefined;
   readonly projects: readonly string[];
   readonly project: string;
   readonly environments: readonly StoredEnvironment[];
 }
 
 async function loadSession(client: XpApiClient, preferredProject?: string): Promise<Loaded> {
-  const [user, projects] = await Promise.all([client.me(), client.projects()]);
+  // The permission matrix only shapes what the console offers: without it nothing is disabled.
+  const [user, projects, roles] = await Promise.all([client.me(), client.projects(), client.roles().catch(() => null)]);
+  const permissions = roles === null ? undefined : permissionsOf(roles, user.role);
   const keys = projects.map((p) => p.key);
   const project = preferredProject !== undefined && keys.includes(preferredProject) ? preferredProject : keys[0];
   if (project === undefined) {
-    return { client, user, projects: keys, project: '', environments: [] };
+    return { client, user, permissions, projects: keys, project: '', environments: [] };
   }
   // The flags list is the landing screen: its data loads alongside the environments and its code.
   if (parseRoute(window.location.hash).screen === 'flags') {
@@ -105,7 +109,7 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
     prefetch(`flags:${project}`, () => client.listAll(project, 'flags'));
   }
   const environments = await client.environments(project);
-  return { client, user, projects: keys, project, environments };
+  return { client, user, permissions, projects: keys, project, environments };
 }
 
 /** Changes arriving together (a change request applied, an import) cause one refresh. */
@@ -250,6 +254,7 @@ export function App(): ReactNode {
     return {
       client: loaded.client,
       user: loaded.user,
+      ...(loaded.permissions === undefined ? {} : { permissions: loaded.permissions }),
       project: loaded.project,
       environments: loaded.environments,
       environment: env,

@@ -5,6 +5,11 @@ import type { StoredEnvironment, User, XpApiClient } from '@xp/shared';
 export interface Session {
   readonly client: XpApiClient;
   readonly user: User;
+  /**
+   * The permissions of the user's role, from the API's permission matrix: the console disables what
+   * the role may not do. Undefined while unknown (nothing is disabled; the API still decides).
+   */
+  readonly permissions?: ReadonlySet<string>;
   readonly project: string;
   readonly environments: readonly StoredEnvironment[];
   readonly environment: string;

@@ -1,6 +1,8 @@
 import { useEffect, useId, useRef } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError } from '@xp/shared';
+import { allowanceProps } from './permissions.js';
+import type { Allowance } from './permissions.js';
 import type { AsyncState } from './use-async.js';
 
 /**
@@ -141,14 +143,17 @@ export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'good
   return <span className={`badge badge-${tone}`}>{children}</span>;
 }
 
-/** A table row's Edit and Delete buttons, labelled with the row's key for screen readers and tests. */
-export function RowActions({ name, onEdit, onDelete }: { name: string; onEdit: () => void; onDelete: () => void }): ReactNode {
+/**
+ * A table row's Edit and Delete buttons, labelled with the row's key for screen readers and tests;
+ * disabled, with the reason, when the role may not change the row (`allowance`).
+ */
+export function RowActions({ name, onEdit, onDelete, allowance = { allowed: true, reason: undefined } }: { name: string; onEdit: () => void; onDelete: () => void; allowance?: Allowance }): ReactNode {
   return (
     <>
-      <button type="button" aria-label={`Edit ${name}`} onClick={onEdit}>
+      <button type="button" aria-label={`Edit ${name}`} {...allowanceProps(allowance)} onClick={onEdit}>
         Edit
       </button>{' '}
-      <button type="button" aria-label={`Delete ${name}`} onClick={onDelete}>
+      <button type="button" aria-label={`Delete ${name}`} {...allowanceProps(allowance)} onClick={onDelete}>
         Delete
       </button>
     </>

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { Experiment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { commaList, formatTime } from '../../lib/format.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
@@ -123,6 +124,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   /** The dialog open over the page, if any. */
   const [dialog, setDialog] = useState<'decide' | 'dimensions' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
+  const write = usePermission('experiments:write');
 
   return (
     <AsyncView state={exp.state} onRetry={exp.reload}>
@@ -159,6 +161,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   <button
                     type="button"
                     className="primary"
+                    {...allowanceProps(write)}
                     onClick={() => {
                       setActionError(null);
                       client.startExperiment(project, experiment.key, experiment.version).then(
@@ -171,11 +174,11 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   </button>
                 ) : null}
                 {d.status === 'running' ? (
-                  <button type="button" className="primary" onClick={() => { setDialog('decide'); }}>
+                  <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setDialog('decide'); }}>
                     Decide…
                   </button>
                 ) : null}
-                <button type="button" onClick={() => { setDialog('dimensions'); }}>
+                <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('dimensions'); }}>
                   Dimensions…
                 </button>
                 <a href="#/experiments">← All experiments</a>

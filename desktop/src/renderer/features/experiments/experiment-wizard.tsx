@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, ErrorNote } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
@@ -44,6 +45,7 @@ export default function ExperimentWizard(): ReactNode {
   const [dimensionsText, setDimensionsText] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const write = usePermission('experiments:write');
   const dimensions = commaList(dimensionsText);
 
   const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
@@ -96,6 +98,11 @@ export default function ExperimentWizard(): ReactNode {
         <h1>New experiment</h1>
         <a href="#/experiments">Cancel</a>
       </div>
+      {write.allowed ? null : (
+        <p className="banner banner-info" role="note">
+          {write.reason}: you can plan an experiment here (power, duration), but not create it.
+        </p>
+      )}
       <ol className="wizard-steps" aria-label="Steps">
         {STEPS.map((s, i) => (
           <li key={s} aria-current={i === step ? 'step' : undefined}>
@@ -279,10 +286,10 @@ export default function ExperimentWizard(): ReactNode {
                 </button>
               ) : (
                 <>
-                  <button type="button" disabled={busy} onClick={() => void create(false)}>
+                  <button type="button" {...allowanceProps(write, busy)} onClick={() => void create(false)}>
                     Create draft
                   </button>
-                  <button type="button" className="primary" disabled={busy} onClick={() => void create(true)}>
+                  <button type="button" className="primary" {...allowanceProps(write, busy)} onClick={() => void create(true)}>
                     Create and start
                   </button>
                 </>

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty } from '../../lib/ui.js';
 
@@ -14,11 +15,12 @@ export default function ExperimentsList(): ReactNode {
   const { state, reload } = useAsync(() => client.listAll(project, 'experiments'), [client, project], { pollMs: 10_000, refreshKey: refreshTick });
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('');
+  const write = usePermission('experiments:write');
   return (
     <>
       <div className="page-head">
         <h1>Experiments</h1>
-        <button type="button" className="primary" onClick={() => { navigate({ screen: 'experiment-new' }); }}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { navigate({ screen: 'experiment-new' }); }}>
           New experiment
         </button>
       </div>
@@ -42,7 +44,7 @@ export default function ExperimentsList(): ReactNode {
             return (
               <Empty>
                 <p>No experiments yet.</p>
-                <a href="#/experiments/new">Design the first one</a>
+                {write.allowed ? <a href="#/experiments/new">Design the first one</a> : null}
               </Empty>
             );
           }

@@ -3,6 +3,8 @@ import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
@@ -78,6 +80,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
   const [saving, setSaving] = useState(false);
+  const write = usePermission('flags:write');
   const envInfo = environments.find((e) => e.key === env);
   const variations = flag.definition.variations.map((v) => v.key);
   const attributes = useMemo(() => {
@@ -191,6 +194,11 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         <a href="#/flags">← All flags</a>
       </div>
       {flag.definition.description === undefined ? null : <p>{flag.definition.description}</p>}
+      {write.allowed ? null : (
+        <p className="banner banner-info" role="note">
+          Read only: {write.reason}. You can look at the targeting and evaluate the flag.
+        </p>
+      )}
       {dirty && flag.version !== baseVersion ? (
         <p className="banner banner-warn" role="status">
           Someone saved version {flag.version} while you were editing. Your edits are kept; saving them will be refused as a conflict.{' '}
@@ -234,7 +242,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         </button>
       </div>
       {tab === 'variations' ? (
-        <VariationsPanel flag={flag} onSaved={onSaved} />
+        <VariationsPanel flag={flag} onSaved={onSaved} write={write} />
       ) : (
         <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
           <div>
@@ -262,62 +270,64 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                 <span className="muted">Not set up here yet: save to create its state.</span>
               ) : (
                 <label className="check">
-                  <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
+                  <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} {...allowanceProps(write)} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
                   {current.enabled ? 'On' : 'Off'}
                 </label>
               )}
             </div>
-            <div className="row">
-              <label className="inline">
-                Default (no rule matches)
-                <select aria-label="Default variation" value={draft.defaultVariation} onChange={(e) => { update({ defaultVariation: e.target.value }); }}>
-                  {variations.map((v) => (
-                    <option key={v}>{v}</option>
-                  ))}
-                </select>
-              </label>
-              <label className="inline">
-                When off
-                <select aria-label="Off variation" value={draft.offVariation} onChange={(e) => { update({ offVariation: e.target.value }); }}>
-                  {variations.map((v) => (
-                    <option key={v}>{v}</option>
-                  ))}
-                </select>
-              </label>
-            </div>
-            <fieldset className="panel">
-              <legend>Prerequisites</legend>
-              {draft.prerequisites.length === 0 ? <p className="muted small">None: this flag does not depend on another.</p> : null}
-              {draft.prerequisites.map((p, i) => {
-                const target = ctx.flags.find((f) => f.key === p.flag);
-                return (
-                  <div className="row" key={i}>
-                    <select aria-label={`Prerequisite ${i + 1} flag`} value={p.flag} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { flag: e.target.value, variation: '' } : x)) }); }}>
-                      <option value="">Choose a flag…</option>
-                      {ctx.flags
-                        .filter((f) => f.key !== flag.key)
-                        .map((f) => (
-                          <option key={f.key} value={f.key}>
-                            {f.key}
-                          </option>
+            {/* A disabled fieldset disables every control of the draft for a role that may not change flags. */}
+            <fieldset className="bare" disabled={!write.allowed}>
+              <div className="row">
+                <label className="inline">
+                  Default (no rule matches)
+                  <select aria-label="Default variation" value={draft.defaultVariation} onChange={(e) => { update({ defaultVariation: e.target.value }); }}>
+                    {variations.map((v) => (
+                      <option key={v}>{v}</option>
+                    ))}
+                  </select>
+                </label>
+                <label className="inline">
+                  When off
+                  <select aria-label="Off variation" value={draft.offVariation} onChange={(e) => { update({ offVariation: e.target.value }); }}>
+                    {variations.map((v) => (
+                      <option key={v}>{v}</option>
+                    ))}
+                  </select>
+                </label>
+              </div>
+              <fieldset className="panel">
+                <legend>Prerequisites</legend>
+                {draft.prerequisites.length === 0 ? <p className="muted small">None: this flag does not depend on another.</p> : null}
+                {draft.prerequisites.map((p, i) => {
+                  const target = ctx.flags.find((f) => f.key === p.flag);
+                  return (
+                    <div className="row" key={i}>
+                      <select aria-label={`Prerequisite ${i + 1} flag`} value={p.flag} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { flag: e.target.value, variation: '' } : x)) }); }}>
+                        <option value="">Choose a flag…</option>
+                        {ctx.flags
+                          .filter((f) => f.key !== flag.key)
+                          .map((f) => (
+                            <option key={f.key} value={f.key}>
+                              {f.key}
+                            </option>
+                          ))}
+                      </select>
+                      serves
+                      <select aria-label={`Prerequisite ${i + 1} variation`} value={p.variation} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { ...x, variation: e.target.value } : x)) }); }}>
+                        <option value="">Choose…</option>
+                        {(target?.definition.variations ?? []).map((v) => (
+                          <option key={v.key}>{v.key}</option>
                         ))}
-                    </select>
-                    serves
-                    <select aria-label={`Prerequisite ${i + 1} variation`} value={p.variation} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { ...x, variation: e.target.value } : x)) }); }}>
-                      <option value="">Choose…</option>
-                      {(target?.definition.variations ?? []).map((v) => (
-                        <option key={v.key}>{v.key}</option>
-                      ))}
-                    </select>
-                    <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
-                      ✕
-                    </button>
-                  </div>
-                );
-              })}
-              <button type="button" onClick={() => { update({ prerequisites: [...draft.prerequisites, { flag: '', variation: '' }] }); }}>
-                + Prerequisite
-              </button>
+                      </select>
+                      <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
+                        ✕
+                      </button>
+                    </div>
+                  );
+                })}
+                <button type="button" onClick={() => { update({ prerequisites: [...draft.prerequisites, { flag: '', variation: '' }] }); }}>
+                  + Prerequisite
+                </button>
             </fieldset>
             <h2>Rules</h2>
             <p className="muted small">Evaluated top to bottom; the first rule that matches (and, for rollouts, covers the unit) decides.</p>
@@ -362,10 +372,11 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
               >
                 Discard changes
               </button>
-              <button type="button" className="primary" disabled={!dirty || saving} onClick={() => void save()}>
+              <button type="button" className="primary" {...allowanceProps(write, !dirty || saving)} onClick={() => void save()}>
                 {saving ? 'Saving…' : envInfo?.requireApproval === true ? 'Save (or propose)' : 'Save'}
               </button>
             </div>
+            </fieldset>
           </div>
           <div>
             <EvaluateAs flagKey={flag.key} />
@@ -388,7 +399,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   );
 }
 
-function VariationsPanel({ flag, onSaved }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void }): ReactNode {
+function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance }): ReactNode {
   const { client, project } = useSession();
   const [name, setName] = useState(flag.definition.name);
   const [description, setDescription] = useState(flag.definition.description ?? '');
@@ -427,7 +438,7 @@ function VariationsPanel({ flag, onSaved }: { flag: Stored<Flag>; onSaved: (f: S
     }
   };
   return (
-    <div className="panel">
+    <fieldset className="panel" disabled={!write.allowed}>
       <label>
         Name
         <input value={name} onChange={(e) => { setName(e.target.value); }} />
@@ -482,10 +493,10 @@ function VariationsPanel({ flag, onSaved }: { flag: Stored<Flag>; onSaved: (f: S
         </p>
       ) : null}
       <div className="actions">
-        <button type="button" className="primary" onClick={() => void save()}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => void save()}>
           Save variations
         </button>
       </div>
-    </div>
+    </fieldset>
   );
 }

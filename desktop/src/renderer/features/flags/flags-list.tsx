@@ -4,6 +4,7 @@ import type { Flag, FlagType, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, errorMessage } from '../../lib/ui.js';
@@ -117,6 +118,7 @@ export default function FlagsList(): ReactNode {
   const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
   const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string; requestId?: string } | null>(null);
   const env = environments.find((e) => e.key === environment);
+  const write = usePermission('flags:write');
 
   useEffect(() => {
     performance.mark('xp:flags-list-mounted');
@@ -157,7 +159,7 @@ export default function FlagsList(): ReactNode {
     <>
       <div className="page-head">
         <h1>Flags</h1>
-        <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(true); }}>
           New flag
         </button>
       </div>
@@ -213,7 +215,7 @@ export default function FlagsList(): ReactNode {
             return (
               <Empty>
                 <p>No flags yet.</p>
-                <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+                <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setCreating(true); }}>
                   Create the first flag
                 </button>
               </Empty>
@@ -257,7 +259,7 @@ export default function FlagsList(): ReactNode {
                           <span className="muted">not set up</span>
                         ) : (
                           <label className="check">
-                            <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
+                            <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
                             {st.enabled ? 'On' : 'Off'}
                           </label>
                         )}

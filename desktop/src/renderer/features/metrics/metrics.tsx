@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import type { Metric, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, invalidProps } from '../../lib/field-errors.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 
 type FormType = 'conversion' | 'count' | 'sum';
@@ -94,11 +95,12 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
 /** Metrics experiments measure, from tracked events. */
 export default function Metrics(): ReactNode {
   const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('metrics');
+  const write = usePermission('metrics:write');
   return (
     <>
       <div className="page-head">
         <h1>Metrics</h1>
-        <button type="button" className="primary" onClick={() => { setEditing('new'); }}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setEditing('new'); }}>
           New metric
         </button>
       </div>
@@ -135,6 +137,7 @@ export default function Metrics(): ReactNode {
                     <td>{m.definition.higherIsBetter ? 'higher is better' : 'lower is better'}</td>
                     <td>
                       <RowActions
+                        allowance={write}
                         name={m.key}
                         onEdit={() => {
                           setEditing(m);

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { Segment, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, invalidProps } from '../../lib/field-errors.js';
+import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { formatCount, formatTime } from '../../lib/format.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
@@ -125,11 +126,12 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
 /** Saved segments reused by flag rules and experiments. */
 export default function Segments(): ReactNode {
   const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('segments');
+  const write = usePermission('segments:write');
   return (
     <>
       <div className="page-head">
         <h1>Segments</h1>
-        <button type="button" className="primary" onClick={() => { setEditing('new'); }}>
+        <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setEditing('new'); }}>
           New segment
         </button>
       </div>
@@ -167,6 +169,7 @@ export default function Segments(): ReactNode {
                     <td className="small muted">{formatTime(s.updatedAt)}</td>
                     <td>
                       <RowActions
+                        allowance={write}
                         name={s.key}
                         onEdit={() => {
                           setEditing(s);

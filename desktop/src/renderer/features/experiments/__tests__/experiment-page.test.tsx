@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
-import { fakeApi, user } from '../../../test/fake-api.js';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import ExperimentPage from '../experiment-page.js';
 
 afterEach(cleanup);
@@ -99,5 +99,50 @@ describe('experiment page', () => {
     const afterSave = sent.findIndex((r) => r.method === 'PUT');
     expect(sent.slice(afterSave).filter((r) => r.path.includes('/results/breakdown'))).toEqual([]);
     expect(sent.filter((r) => r.path.includes('/results?')).at(-1)?.path).not.toContain('attr.');
+  });
+
+  it('disables deciding and editing the dimensions for a viewer, and says why', async () => {
+    const { client } = fakeApi((req) => {
+      if (req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: experiment(2, []) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return { status: 200, body: { items: [] } };
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    for (const name of ['Decide…', 'Dimensions…']) {
+      const button = await screen.findByRole('button', { name });
+      expect(button).toHaveProperty('disabled', true);
+      expect(button.getAttribute('aria-description')).toBe('Viewers cannot change experiments');
+    }
+    expect(screen.getByRole('button', { name: 'Export CSV' })).toHaveProperty('disabled', false);
+  });
+
+  it('offers starting a draft to an editor but not to an analyst', async () => {
+    const draft = { ...experiment(1, []), definition: { ...experiment(1, []).definition, status: 'draft' as const } };
+    const { client } = fakeApi((req) => (req.path === '/api/v1/projects/web/experiments/checkout' ? { status: 200, body: draft } : { status: 200, body: { items: [] } }));
+    const { unmount } = render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    expect(await screen.findByRole('button', { name: 'Start experiment' })).toHaveProperty('disabled', false);
+    unmount();
+
+    render(
+      <WithSession client={client} me={user({ role: 'analyst' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    const start = await screen.findByRole('button', { name: 'Start experiment' });
+    expect(start).toHaveProperty('disabled', true);
+    expect(start.getAttribute('title')).toBe('Analysts cannot change experiments');
   });
 });

@@ -4,12 +4,13 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
-import { fakeApi, user } from '../../../test/fake-api.js';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import FlagEditor from '../flag-editor.js';
 
 afterEach(cleanup);
 
 const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
+const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: true, version: 1, position: 1 };
 
 function stored(version: number, enabled: boolean): Stored<Flag> {
   return {
@@ -84,5 +85,65 @@ describe('flag editor', () => {
 
     const badge = await screen.findByText('temporary');
     expect(badge.parentElement?.textContent).toMatch(/\S temporary$/);
+  });
+
+  it('is read only for a viewer, with the reason, while evaluating still works', async () => {
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    expect((await screen.findByRole('note')).textContent).toMatch(/Read only: Viewers cannot change flags/);
+    const toggle = screen.getByRole('switch', { name: 'Flag on in Development' });
+    expect(toggle).toHaveProperty('disabled', true);
+    expect(toggle.getAttribute('aria-description')).toBe('Viewers cannot change flags');
+    // Disabled by the fieldset around the draft (the property reflects only the element's own attribute).
+    expect(screen.getByRole('button', { name: '+ Targeting rule' }).matches(':disabled')).toBe(true);
+    expect(screen.getByRole('combobox', { name: 'Default variation' }).matches(':disabled')).toBe(true);
+    expect(screen.getByRole('button', { name: 'Save' }).getAttribute('aria-description')).toBe('Viewers cannot change flags');
+    expect(screen.getByRole('combobox', { name: 'Editing environment' })).toHaveProperty('disabled', false);
+    expect(sent.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it('still offers an editor the change-request path in a protected environment', async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const inProduction = { ...flag, definition: { ...flag.definition, environments: { production: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } } } };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: inProduction };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if ((req.method === 'POST' && req.path.endsWith('/toggle')) || req.method === 'PUT') {
+        return { status: 403, body: { error: { code: 'APPROVAL_REQUIRED', message: 'production needs an approved change request' } } };
+      }
+      return req.method === 'POST' ? { status: 201, body: { id: 'cr-12345678', resourceType: 'flag', resourceKey: 'checkout', environment: 'production', status: 'open', baseVersion: 3, proposed: {}, diff: [], comment: null, proposedBy: 'u-ed', approvedBy: null, createdAt: '2026-11-25T10:00:00Z' } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-ed', role: 'editor' })} environments={[PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    const toggle = await screen.findByRole('switch', { name: 'Flag on in Production' });
+    expect(toggle).toHaveProperty('disabled', false);
+    expect(screen.queryByRole('note')).toBeNull();
+    await u.click(toggle);
+    await u.click(screen.getByRole('button', { name: 'Turn on' }));
+    await screen.findByText(/change request cr-12345 was proposed/);
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /api/v1/projects/web/flags/checkout/environments/production/toggle',
+      'PUT /api/v1/projects/web/flags/checkout/environments/production',
+      'POST /api/v1/projects/web/change-requests',
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Metric, Stored } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import { MetricForm } from '../metrics.js';
+import Metrics, { MetricForm } from '../metrics.js';
 
 afterEach(cleanup);
 
@@ -108,5 +108,28 @@ describe('metric form', () => {
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
 
     expect(screen.getByRole('alert').textContent).toBe('invalid body: body: Unrecognized key: "colour"');
+  });
+
+  it('lets an analyst, who owns metric definitions, edit and delete them, but not a viewer', async () => {
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [revenue] } } : undefined));
+    const { unmount } = render(
+      <WithSession client={client} me={user({ role: 'analyst' })}>
+        <Metrics />
+      </WithSession>,
+    );
+    expect(await screen.findByRole('button', { name: 'Edit revenue' })).toHaveProperty('disabled', false);
+    expect(screen.getByRole('button', { name: 'New metric' })).toHaveProperty('disabled', false);
+    unmount();
+
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })}>
+        <Metrics />
+      </WithSession>,
+    );
+    for (const name of ['Edit revenue', 'Delete revenue', 'New metric']) {
+      const button = await screen.findByRole('button', { name });
+      expect(button).toHaveProperty('disabled', true);
+      expect(button.getAttribute('aria-description')).toBe('Viewers cannot change metrics');
+    }
   });
 });

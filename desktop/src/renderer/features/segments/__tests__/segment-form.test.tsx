@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Segment, Stored } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import { SegmentForm } from '../segments.js';
+import Segments, { SegmentForm } from '../segments.js';
 
 afterEach(cleanup);
 
@@ -102,5 +102,19 @@ describe('segment form', () => {
 
     expect(screen.getByRole('alert').textContent).toBe('segment "beta" already exists');
     expect(screen.queryByRole('button', { name: 'Reload their version' })).toBeNull();
+  });
+
+  it('disables creating, editing and deleting segments for an analyst, and says why', async () => {
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [stored(3, 'Beta', ['a'])] } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'analyst' })}>
+        <Segments />
+      </WithSession>,
+    );
+    for (const name of ['Edit beta', 'Delete beta', 'New segment']) {
+      const button = await screen.findByRole('button', { name });
+      expect(button).toHaveProperty('disabled', true);
+      expect(button.getAttribute('title')).toBe('Analysts cannot change segments');
+    }
   });
 });

@@ -1,0 +1,68 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import FlagsList from '../flags-list.js';
+
+afterEach(cleanup);
+
+const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
+
+function flag(key: string, archived = false): Stored<Flag> {
+  return {
+    key,
+    version: 2,
+    archived,
+    createdAt: '2026-11-25T10:00:00Z',
+    updatedAt: '2026-11-25T10:00:00Z',
+    createdBy: null,
+    updatedBy: null,
+    definition: {
+      key,
+      name: key,
+      type: 'boolean',
+      archived,
+      temporary: false,
+      tags: [],
+      variations: [
+        { key: 'off', value: false },
+        { key: 'on', value: true },
+      ],
+      environments: { development: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } },
+    },
+  };
+}
+
+describe('flags list', () => {
+  it('disables creating and toggling flags for a viewer, and says why', async () => {
+    const { client, sent } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    const toggle = await screen.findByRole('switch', { name: 'checkout in Development' });
+    expect(toggle).toHaveProperty('disabled', true);
+    expect(toggle.getAttribute('aria-description')).toBe('Viewers cannot change flags');
+    const create = screen.getByRole('button', { name: 'New flag' });
+    expect(create).toHaveProperty('disabled', true);
+    expect(create.getAttribute('title')).toBe('Viewers cannot change flags');
+    expect(sent.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it('offers creating and toggling flags to an editor', async () => {
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    const toggle = await screen.findByRole('switch', { name: 'checkout in Development' });
+    expect(toggle).toHaveProperty('disabled', false);
+    expect(toggle.hasAttribute('aria-description')).toBe(false);
+    expect(screen.getByRole('button', { name: 'New flag' })).toHaveProperty('disabled', false);
+  });
+});

@@ -1,0 +1,51 @@
+import type { Role, RolesView } from '@xp/shared';
+import { useSession } from '../app/session.js';
+
+/**
+ * Role-aware presentation: which actions the signed-in user's role may take, from the API's own
+ * permission matrix (`GET /api/v1/roles`, loaded with the session), so the console never keeps a
+ * second copy of it. The API stays the enforcement point: this only disables what would be refused.
+ */
+
+/** The permissions of the matrix the console checks before offering an action. */
+export type ConsolePermission = 'flags:write' | 'segments:write' | 'experiments:write' | 'metrics:write';
+
+/** The permissions `role` holds according to the matrix. */
+export function permissionsOf(view: RolesView, role: Role): ReadonlySet<string> {
+  return new Set(view.permissions.filter((p) => p.roles.includes(role)).map((p) => p.permission));
+}
+
+const ROLE_PLURAL: Readonly<Record<Role, string>> = { owner: 'Owners', admin: 'Admins', editor: 'Editors', analyst: 'Analysts', viewer: 'Viewers' };
+
+const ACTION: Readonly<Record<ConsolePermission, string>> = {
+  'flags:write': 'change flags',
+  'segments:write': 'change segments',
+  'experiments:write': 'change experiments',
+  'metrics:write': 'change metrics',
+};
+
+/** Whether an action is allowed and, when not, why ("Viewers cannot change flags"). */
+export interface Allowance {
+  readonly allowed: boolean;
+  readonly reason: string | undefined;
+}
+
+/**
+ * Whether the signed-in user's role holds `permission`. While the matrix is unknown (an API that
+ * does not serve it) everything is allowed and the API's answer decides, as before.
+ */
+export function usePermission(permission: ConsolePermission): Allowance {
+  const { user, permissions } = useSession();
+  if (permissions === undefined || permissions.has(permission)) {
+    return { allowed: true, reason: undefined };
+  }
+  return { allowed: false, reason: `${ROLE_PLURAL[user.role]} cannot ${ACTION[permission]}` };
+}
+
+/**
+ * Props for a control of an action the role may not take: disabled, with the reason as tooltip and
+ * accessible description. `busy` disables it for other reasons (a request in flight).
+ */
+export function allowanceProps(allowance: Allowance, busy = false): { disabled: boolean; title?: string; 'aria-description'?: string } {
+  return allowance.reason === undefined ? { disabled: busy } : { disabled: true, title: allowance.reason, 'aria-description': allowance.reason };
+}

@@ -79,6 +79,8 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [tab, setTab] = useState<'targeting' | 'variations'>('targeting');
   const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
+  /** The archive state the user is asked to confirm (true: archive, false: unarchive). */
+  const [confirmArchive, setConfirmArchive] = useState<boolean | null>(null);
   const [saving, setSaving] = useState(false);
   const write = usePermission('flags:write');
   const envInfo = environments.find((e) => e.key === env);
@@ -171,6 +173,23 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     }
   };
 
+  const setArchived = async (archived: boolean): Promise<void> => {
+    setConfirmArchive(null);
+    setMessage(null);
+    try {
+      // The whole flag with its version (If-Match), like every other write of the editor.
+      const saved = await session.client.replace(session.project, 'flags', flag.key, { ...flag.definition, archived }, flag.version);
+      // Archiving leaves the targeting as it is: a draft taken from the archived version moves on.
+      if (baseVersion === flag.version) {
+        setBaseVersion(saved.version);
+      }
+      onSaved(saved);
+      setMessage({ tone: 'good', text: `${archived ? 'Archived' : 'Unarchived'} ${flag.key} (version ${saved.version}).` });
+    } catch (e) {
+      setMessage({ tone: 'bad', text: errorMessage(e) });
+    }
+  };
+
   const addRule = (type: RuleType): void => {
     update({ rules: [...draft.rules, newRuleDraft(type, variations, draft.rules.map((r) => r.id))] });
   };
@@ -189,10 +208,26 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           <p className="muted">
             <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}{' '}
             {flag.definition.temporary ? <Badge tone="info">temporary</Badge> : <Badge>permanent</Badge>}
+            {flag.archived ? (
+              <>
+                {' '}
+                <Badge tone="warn">archived</Badge>
+              </>
+            ) : null}
           </p>
         </div>
-        <a href="#/flags">← All flags</a>
+        <div className="row">
+          <button type="button" {...allowanceProps(write)} onClick={() => { setConfirmArchive(!flag.archived); }}>
+            {flag.archived ? 'Unarchive…' : 'Archive…'}
+          </button>
+          <a href="#/flags">← All flags</a>
+        </div>
       </div>
+      {flag.archived ? (
+        <p className="banner banner-warn" role="status">
+          This flag is archived: the flags list hides it and no environment's ruleset contains it, so SDKs serve the default value in your code.
+        </p>
+      ) : null}
       {flag.definition.description === undefined ? null : <p>{flag.definition.description}</p>}
       {write.allowed ? null : (
         <p className="banner banner-info" role="note">
@@ -385,6 +420,24 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
             </p>
           </div>
         </div>
+      )}
+      {confirmArchive === null ? null : (
+        <Confirm
+          title={`${confirmArchive ? 'Archive' : 'Unarchive'} ${flag.key}?`}
+          message={
+            confirmArchive ? (
+              <p>
+                The flag leaves the flags list and every environment's ruleset: SDKs serve the default value in your code instead of its variations. Its targeting is kept, and
+                unarchiving brings it back as it was.
+              </p>
+            ) : (
+              <p>The flag comes back to the flags list and its targeting is served again in every environment where it is set up.</p>
+            )
+          }
+          confirmLabel={confirmArchive ? 'Archive flag' : 'Unarchive flag'}
+          onCancel={() => { setConfirmArchive(null); }}
+          onConfirm={() => void setArchived(confirmArchive)}
+        />
       )}
       {confirmToggle === null ? null : (
         <Confirm

@@ -110,7 +110,12 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
 export default function FlagsList(): ReactNode {
   const session = useSession();
   const { client, project, environment, environments, refreshTick } = session;
-  const { state, reload, setData } = useAsync(() => takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'), [client, project], { pollMs: 5000, refreshKey: refreshTick });
+  const [showArchived, setShowArchived] = useState(false);
+  const { state, reload, setData } = useAsync(
+    () => (showArchived ? client.listAll(project, 'flags', { archived: true }) : (takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'))),
+    [client, project, showArchived],
+    { pollMs: 5000, refreshKey: refreshTick },
+  );
   const [query, setQuery] = useState('');
   const [tag, setTag] = useState('');
   const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
@@ -183,6 +188,10 @@ export default function FlagsList(): ReactNode {
             <option value="stale">Stale (temporary, untouched {STALE_AFTER_DAYS}+ days)</option>
           </select>
         </label>
+        <label className="check">
+          <input type="checkbox" checked={showArchived} onChange={(e) => { setShowArchived(e.target.checked); }} />
+          Show archived
+        </label>
         {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
       </div>
       {notice === null ? null : (
@@ -240,11 +249,11 @@ export default function FlagsList(): ReactNode {
                 {shown.map((f) => {
                   const st = f.definition.environments[environment];
                   return (
-                    <tr key={f.key}>
+                    <tr key={f.key} className={f.archived ? 'archived' : undefined}>
                       <td>
                         <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
                         <div className="muted small">
-                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null}
+                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null} {f.archived ? <Badge tone="warn">archived</Badge> : null}
                         </div>
                       </td>
                       <td>{f.definition.type}</td>
@@ -257,6 +266,10 @@ export default function FlagsList(): ReactNode {
                       <td>
                         {st === undefined ? (
                           <span className="muted">not set up</span>
+                        ) : f.archived ? (
+                          <span className="muted" title="Archived flags are in no ruleset: unarchive it in the flag editor first">
+                            {st.enabled ? 'On' : 'Off'} (archived)
+                          </span>
                         ) : (
                           <label className="check">
                             <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />

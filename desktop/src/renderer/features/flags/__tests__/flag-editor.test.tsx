@@ -146,4 +146,74 @@ describe('flag editor', () => {
       'POST /api/v1/projects/web/change-requests',
     ]);
   });
+
+  it('archives the flag after confirmation, with the version it shows, and unarchives it', async () => {
+    const u = userEvent.setup();
+    const archived = { ...stored(4, false), archived: true, definition: { ...stored(4, false).definition, archived: true } };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'PUT' && req.ifMatch === '"3"') {
+        return { status: 200, body: archived };
+      }
+      return req.method === 'PUT' ? { status: 200, body: stored(5, false) } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: 'Archive…' }));
+    expect(sent.filter((r) => r.method === 'PUT')).toEqual([]);
+    await u.click(screen.getByRole('button', { name: 'Archive flag' }));
+    await screen.findByText('Archived checkout (version 4).');
+    expect(screen.getByText(/This flag is archived/)).toBeTruthy();
+    const put = sent.find((r) => r.method === 'PUT');
+    expect(put).toMatchObject({ path: '/api/v1/projects/web/flags/checkout', ifMatch: '"3"', body: { key: 'checkout', archived: true, variations: [{ key: 'off' }, { key: 'on' }] } });
+
+    await u.click(screen.getByRole('button', { name: 'Unarchive…' }));
+    await u.click(screen.getByRole('button', { name: 'Unarchive flag' }));
+    await screen.findByText('Unarchived checkout (version 5).');
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => [r.ifMatch, (r.body as { archived: boolean }).archived])).toEqual([
+      ['"3"', true],
+      ['"4"', false],
+    ]);
+  });
+
+  it('reports a conflict when archiving and offers to reload; a viewer cannot archive', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.method === 'PUT' ? { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: 'expected version 3, current is 6' } } } : undefined;
+    });
+    const { unmount } = render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('button', { name: 'Archive…' }));
+    await u.click(screen.getByRole('button', { name: 'Archive flag' }));
+    expect((await screen.findByRole('alert')).textContent).toMatch(/Someone else changed this since you opened it/);
+    expect(screen.getByRole('button', { name: 'Reload' })).toBeTruthy();
+    unmount();
+
+    render(
+      <WithSession client={client} me={user({ role: 'analyst' })} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    const archive = await screen.findByRole('button', { name: 'Archive…' });
+    expect(archive).toHaveProperty('disabled', true);
+    expect(archive.getAttribute('aria-description')).toBe('Analysts cannot change flags');
+  });
 });

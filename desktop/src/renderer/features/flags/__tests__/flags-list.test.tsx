@@ -1,5 +1,6 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
@@ -64,5 +65,31 @@ describe('flags list', () => {
     expect(toggle).toHaveProperty('disabled', false);
     expect(toggle.hasAttribute('aria-description')).toBe(false);
     expect(screen.getByRole('button', { name: 'New flag' })).toHaveProperty('disabled', false);
+  });
+
+  it('lists archived flags on request and marks them', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method !== 'GET') {
+        return undefined;
+      }
+      return { status: 200, body: { items: req.path.includes('archived=true') ? [flag('checkout'), flag('old-banner', true)] : [flag('checkout')] } };
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    await screen.findByRole('switch', { name: 'checkout in Development' });
+    expect(screen.queryByText('old-banner')).toBeNull();
+    await u.click(screen.getByRole('checkbox', { name: 'Show archived' }));
+
+    const row = (await screen.findByText('old-banner', { selector: 'code' })).closest('tr');
+    expect(row).not.toBeNull();
+    expect(within(row!).getByText('archived')).toBeTruthy();
+    expect(within(row!).queryByRole('switch')).toBeNull();
+    expect(screen.getByRole('switch', { name: 'checkout in Development' })).toHaveProperty('disabled', false);
+    expect(sent.at(-1)?.path).toBe('/api/v1/projects/web/flags?limit=200&archived=true');
   });
 });

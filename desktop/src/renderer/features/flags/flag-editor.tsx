@@ -81,6 +81,8 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
   /** The archive state the user is asked to confirm (true: archive, false: unarchive). */
   const [confirmArchive, setConfirmArchive] = useState<boolean | null>(null);
+  /** The environment the user chose while the draft had unsaved changes: switching waits for a confirmation. */
+  const [pendingEnv, setPendingEnv] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const write = usePermission('flags:write');
   const envInfo = environments.find((e) => e.key === env);
@@ -190,6 +192,13 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     }
   };
 
+  const switchEnv = (next: string): void => {
+    setPendingEnv(null);
+    setEnv(next);
+    setDirty(false);
+    setMessage(null);
+  };
+
   const addRule = (type: RuleType): void => {
     update({ rules: [...draft.rules, newRuleDraft(type, variations, draft.rules.map((r) => r.id))] });
   };
@@ -288,9 +297,11 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                   aria-label="Editing environment"
                   value={env}
                   onChange={(e) => {
-                    setEnv(e.target.value);
-                    setDirty(false);
-                    setMessage(null);
+                    if (dirty) {
+                      setPendingEnv(e.target.value);
+                    } else {
+                      switchEnv(e.target.value);
+                    }
                   }}
                 >
                   {environments.map((e) => (
@@ -420,6 +431,15 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
             </p>
           </div>
         </div>
+      )}
+      {pendingEnv === null ? null : (
+        <Confirm
+          title={`Discard your changes in ${envInfo?.name ?? env}?`}
+          message={<p>The targeting you changed in {envInfo?.name ?? env} is not saved. Switching to {environments.find((e) => e.key === pendingEnv)?.name ?? pendingEnv} discards it.</p>}
+          confirmLabel="Discard and switch"
+          onCancel={() => { setPendingEnv(null); }}
+          onConfirm={() => { switchEnv(pendingEnv); }}
+        />
       )}
       {confirmArchive === null ? null : (
         <Confirm

@@ -216,4 +216,42 @@ describe('flag editor', () => {
     expect(archive).toHaveProperty('disabled', true);
     expect(archive.getAttribute('aria-description')).toBe('Analysts cannot change flags');
   });
+
+  it('asks before switching the environment away from unsaved targeting, and keeps it on Cancel', async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const both = { ...flag, definition: { ...flag.definition, environments: { ...flag.definition.environments, production: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } } } };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: both };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT, PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: '+ Targeting rule' }));
+    const select = screen.getByRole('combobox', { name: 'Editing environment' });
+    await u.selectOptions(select, 'production');
+    expect(screen.getByRole('dialog', { name: 'Discard your changes in Development?' })).toBeTruthy();
+    await u.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(select).toHaveProperty('value', 'development');
+    expect(screen.getByText('Rule 1', { exact: false })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Save' })).toHaveProperty('disabled', false);
+
+    await u.selectOptions(select, 'production');
+    await u.click(screen.getByRole('button', { name: 'Discard and switch' }));
+    expect(select).toHaveProperty('value', 'production');
+    expect(screen.getByText(/No rules: everyone gets the default variation/)).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Save (or propose)' })).toHaveProperty('disabled', true);
+
+    // Without changes, switching needs no confirmation.
+    await u.selectOptions(select, 'development');
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(select).toHaveProperty('value', 'development');
+    expect(sent.every((r) => r.method === 'GET')).toBe(true);
+  });
 });

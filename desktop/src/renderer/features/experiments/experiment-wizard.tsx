@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
+import type { Experiment, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
@@ -45,6 +46,8 @@ export default function ExperimentWizard(): ReactNode {
   const [dimensionsText, setDimensionsText] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  /** The experiment once created: a retry after a failed start only starts it (creating again would be refused as taken). */
+  const [created, setCreated] = useState<Stored<Experiment> | null>(null);
   const write = usePermission('experiments:write');
   const dimensions = commaList(dimensionsText);
 
@@ -81,11 +84,18 @@ export default function ExperimentWizard(): ReactNode {
     setBusy(true);
     setError(null);
     try {
-      const created = await client.create(project, 'experiments', build());
-      if (start) {
-        await client.startExperiment(project, created.key, created.version);
+      let experiment = created;
+      if (experiment === null) {
+        experiment = await client.create(project, 'experiments', build());
+        setCreated(experiment);
+      } else if (start) {
+        // A retry reads it again: a start whose answer was lost may have gone through.
+        experiment = await client.get(project, 'experiments', experiment.key);
       }
-      navigate({ screen: 'experiment', key: created.key });
+      if (start && experiment.definition.status === 'draft') {
+        await client.startExperiment(project, experiment.key, experiment.version);
+      }
+      navigate({ screen: 'experiment', key: experiment.key });
     } catch (e) {
       setError(e);
       setBusy(false);
@@ -275,9 +285,19 @@ export default function ExperimentWizard(): ReactNode {
                 {problems[step]}
               </p>
             )}
+            {created === null ? null : (
+              <p className="banner banner-warn" role="status">
+                {created.key} was created as a draft, but starting it failed. Start it again, or open the draft and start it later.
+              </p>
+            )}
             {error === null ? null : <ErrorNote error={error} />}
             <div className="actions">
-              <button type="button" disabled={step === 0} onClick={() => { setStep(step - 1); }}>
+              <button
+                type="button"
+                disabled={step === 0 || created !== null}
+                {...(created === null ? {} : { title: 'The experiment is created: changes here would not be sent' })}
+                onClick={() => { setStep(step - 1); }}
+              >
                 Back
               </button>
               {step < STEPS.length - 1 ? (
@@ -287,10 +307,10 @@ export default function ExperimentWizard(): ReactNode {
               ) : (
                 <>
                   <button type="button" {...allowanceProps(write, busy)} onClick={() => void create(false)}>
-                    Create draft
+                    {created === null ? 'Create draft' : 'Open the draft'}
                   </button>
                   <button type="button" className="primary" {...allowanceProps(write, busy)} onClick={() => void create(true)}>
-                    Create and start
+                    {created === null ? 'Create and start' : 'Start experiment'}
                   </button>
                 </>
               )}

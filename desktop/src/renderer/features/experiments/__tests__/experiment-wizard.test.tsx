@@ -1,11 +1,47 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, waitFor } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Experiment, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import ExperimentWizard from '../experiment-wizard.js';
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  window.location.hash = '';
+});
+
+const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
+
+function stored(version: number, status: Experiment['status']): Stored<Experiment> {
+  return {
+    key: 'cta-copy',
+    version,
+    archived: false,
+    createdAt: '2026-11-25T10:00:00Z',
+    updatedAt: '2026-11-25T10:00:00Z',
+    createdBy: null,
+    updatedBy: null,
+    definition: {
+      key: 'cta-copy',
+      name: 'CTA copy',
+      type: 'ab',
+      status,
+      tags: [],
+      variations: [
+        { key: 'control', weight: 0.5, value: 'control' },
+        { key: 'treatment', weight: 0.5, value: 'treatment' },
+      ],
+      coverage: 1,
+      hashAttribute: 'id',
+      hashVersion: 2,
+      allowUrlOverride: false,
+      releaseWinner: false,
+      environments: [],
+      metrics: { primary: [], secondary: [], guardrails: [] },
+    },
+  };
+}
 
 describe('experiment wizard', () => {
   it('splits three variations evenly into weights that add up to 100%', async () => {
@@ -26,5 +62,47 @@ describe('experiment wizard', () => {
     expect([1, 2, 3].map((i) => screen.getByRole<HTMLInputElement>('spinbutton', { name: `Variation ${i} weight` }).value)).toEqual(['33.33', '33.33', '33.34']);
     expect(screen.queryByRole('alert')).toBeNull();
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
+  });
+
+  it('retries only the start when starting failed after the experiment was created', async () => {
+    const u = userEvent.setup();
+    let starts = 0;
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        return { status: 201, body: stored(1, 'draft') };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/start')) {
+        starts++;
+        return starts === 1 ? { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'the database is busy' } } } : { status: 200, body: stored(2, 'running') };
+      }
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/cta-copy') {
+        return { status: 200, body: stored(1, 'draft') };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    for (let i = 0; i < 5; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+    await u.click(screen.getByRole('button', { name: 'Create and start' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('the database is busy');
+    expect(screen.getByRole('status').textContent).toMatch(/cta-copy was created as a draft, but starting it failed/);
+    expect(window.location.hash).toBe('');
+
+    await u.click(screen.getByRole('button', { name: 'Start experiment' }));
+    await waitFor(() => { expect(window.location.hash).toBe('#/experiments/cta-copy'); });
+    expect(sent.filter((r) => r.method !== 'GET' || r.path.endsWith('/cta-copy')).map((r) => `${r.method} ${r.path} ${r.ifMatch ?? ''}`)).toEqual([
+      'POST /api/v1/projects/web/experiments ',
+      'POST /api/v1/projects/web/experiments/cta-copy/start "1"',
+      'GET /api/v1/projects/web/experiments/cta-copy ',
+      'POST /api/v1/projects/web/experiments/cta-copy/start "1"',
+    ]);
   });
 });

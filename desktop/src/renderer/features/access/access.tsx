@@ -14,7 +14,8 @@ export default function Access(): ReactNode {
   const roles = useAsync(() => client.roles(), [client]);
   const tokens = useAsync(() => client.accessTokens(), [client], { refreshKey: refreshTick });
   const [tokenName, setTokenName] = useState('');
-  const [created, setCreated] = useState<string | null>(null);
+  /** The key just created, shown once: its secret, and its id so revoking that key clears it. */
+  const [created, setCreated] = useState<{ id: string; token: string } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [inviting, setInviting] = useState(false);
   const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
@@ -77,7 +78,7 @@ export default function Access(): ReactNode {
           setError(null);
           client.createAccessToken({ name: tokenName.trim(), expiresInDays: 90 }).then(
             (res) => {
-              setCreated(res.token);
+              setCreated({ id: res.accessToken.id, token: res.token });
               setTokenName('');
               tokens.reload();
             },
@@ -90,7 +91,7 @@ export default function Access(): ReactNode {
       </form>
       {created === null ? null : (
         <p className="banner banner-good" role="status">
-          Copy this key now; it is not shown again: <code>{created}</code>
+          Copy this key now; it is not shown again: <code>{created.token}</code>
         </p>
       )}
       {error === null ? null : <ErrorNote error={error} />}
@@ -145,7 +146,14 @@ export default function Access(): ReactNode {
           onConfirm={() => {
             const id = revoking.id;
             setRevoking(null);
-            client.revokeAccessToken(id).then(tokens.reload, (e: unknown) => { setError(e); });
+            client.revokeAccessToken(id).then(
+              () => {
+                // A revoked key's secret is useless: no banner invites copying it.
+                setCreated((c) => (c?.id === id ? null : c));
+                tokens.reload();
+              },
+              (e: unknown) => { setError(e); },
+            );
           }}
         />
       )}

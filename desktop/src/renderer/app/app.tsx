@@ -7,7 +7,7 @@ import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
 import { permissionsOf } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
-import { ErrorNote, Loading } from '../lib/ui.js';
+import { ErrorNote, Loading, errorMessage } from '../lib/ui.js';
 import { navigate, parseRoute, useRoute } from './router.js';
 import type { Route } from './router.js';
 import { SessionContext, pageApiUrl, tokenStore } from './session.js';
@@ -43,6 +43,12 @@ const NAV: readonly { readonly screen: Route['screen']; readonly label: string; 
 ];
 
 const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments' };
+
+/** Where a screen of one project's item (a flag, an experiment) goes when the project changes: its list. */
+function listAfterProjectSwitch(route: Route): Route | null {
+  const section = SECTION[route.screen];
+  return section === undefined ? null : ({ screen: section } as Route);
+}
 
 type Theme = 'dark' | 'light';
 
@@ -116,7 +122,15 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
 const CHANGE_DEBOUNCE_MS = 250;
 
 export function App(): ReactNode {
-  const route = useRoute();
+  const hashRoute = useRoute();
+  /** The list shown after a project switch from an item's screen, until the URL catches up. */
+  const [switchedTo, setSwitchedTo] = useState<Route | null>(null);
+  useEffect(() => {
+    setSwitchedTo(null);
+  }, [hashRoute]);
+  const route = switchedTo ?? hashRoute;
+  const [switching, setSwitching] = useState<string | null>(null);
+  const [switchError, setSwitchError] = useState<{ project: string; error: unknown } | null>(null);
   const [theme, setTheme] = useState<Theme>(initialTheme);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [phase, setPhase] = useState<'checking' | 'signed-out' | 'ready' | 'error'>('checking');
@@ -238,6 +252,29 @@ export function App(): ReactNode {
     };
   }, []);
 
+  /** Loads another project; on failure the current one stays and the error is shown with a retry. */
+  const switchProject = (client: XpApiClient, project: string): void => {
+    setSwitchError(null);
+    setSwitching(project);
+    loadSession(client, project).then(
+      (next) => {
+        window.localStorage.setItem('xp.project', next.project);
+        // A flag or an experiment belongs to the project it was opened in: show the new project's list.
+        const list = listAfterProjectSwitch(parseRoute(window.location.hash));
+        if (list !== null) {
+          setSwitchedTo(list);
+          navigate(list);
+        }
+        setLoaded(next);
+        setSwitching(null);
+      },
+      (e: unknown) => {
+        setSwitchError({ project, error: e });
+        setSwitching(null);
+      },
+    );
+  };
+
   const signOut = useCallback(async () => {
     await loaded?.client.logout().catch(() => undefined);
     await tokenStore.save(null);
@@ -307,16 +344,17 @@ export function App(): ReactNode {
             <label className="inline">
               Project{' '}
               <select
-                value={loaded.project}
+                value={switching ?? loaded.project}
+                disabled={switching !== null}
                 onChange={(e) => {
-                  window.localStorage.setItem('xp.project', e.target.value);
-                  void loadSession(loaded.client, e.target.value).then(setLoaded);
+                  switchProject(loaded.client, e.target.value);
                 }}
               >
                 {loaded.projects.map((p) => (
                   <option key={p}>{p}</option>
                 ))}
               </select>
+              {switching === null ? null : <span className="muted small">switching…</span>}
             </label>
           ) : (
             <span className="muted">{loaded.project}</span>
@@ -353,11 +391,23 @@ export function App(): ReactNode {
           </ul>
         </nav>
         <main id="main" className="content" tabIndex={-1}>
+          {switchError === null ? null : (
+            <p className="banner banner-bad" role="alert">
+              Could not switch to project {switchError.project} ({errorMessage(switchError.error)}); still showing {loaded.project}.{' '}
+              <button type="button" onClick={() => { switchProject(loaded.client, switchError.project); }}>
+                Try again
+              </button>{' '}
+              <button type="button" className="ghost" onClick={() => { setSwitchError(null); }}>
+                Dismiss
+              </button>
+            </p>
+          )}
           {loaded.project === '' ? (
             <p className="state state-empty">No project yet. Create one with the API or the xp CLI.</p>
           ) : (
             <Suspense fallback={<Loading />}>
-              <Screen route={route} />
+              {/* Keyed by project: a switch starts every screen afresh (no dialog or filter of the other project stays open). */}
+              <Screen key={loaded.project} route={route} />
             </Suspense>
           )}
         </main>

@@ -1,7 +1,8 @@
 import '../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Role, StoredEnvironment } from '@xp/shared';
+import type { Experiment, Role, Stored, StoredEnvironment } from '@xp/shared';
 import { ROLES, fakeFetch, user } from '../../test/fake-api.js';
 import type { Responder } from '../../test/fake-api.js';
 import { App } from '../app.js';
@@ -39,6 +40,36 @@ function api(role: Role, more: Responder = () => undefined): ReturnType<typeof f
   });
 }
 
+function experiment(key: string): Stored<Experiment> {
+  return {
+    key,
+    version: 1,
+    archived: false,
+    createdAt: '2026-11-25T10:00:00Z',
+    updatedAt: '2026-11-25T10:00:00Z',
+    createdBy: null,
+    updatedBy: null,
+    definition: {
+      key,
+      name: 'CTA copy',
+      type: 'ab',
+      status: 'draft',
+      tags: [],
+      variations: [
+        { key: 'control', weight: 0.5, value: 'control' },
+        { key: 'treatment', weight: 0.5, value: 'treatment' },
+      ],
+      coverage: 1,
+      hashAttribute: 'id',
+      hashVersion: 2,
+      allowUrlOverride: false,
+      releaseWinner: false,
+      environments: [],
+      metrics: { primary: [], secondary: [], guardrails: [] },
+    },
+  };
+}
+
 beforeEach(() => {
   window.localStorage.clear();
   window.localStorage.setItem('xp.theme', 'light');
@@ -72,5 +103,65 @@ describe('console shell', () => {
     render(<App />);
 
     expect(await screen.findByRole('button', { name: 'Create the first flag' })).toHaveProperty('disabled', false);
+  });
+
+  it("goes to the other project's experiment list when the project changes on an experiment", async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/experiments/cta-copy';
+    const { fetch, sent } = api('owner', (req) => (req.path === '/api/v1/projects/web/experiments/cta-copy' ? { status: 200, body: experiment('cta-copy') } : undefined));
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+
+    await screen.findByRole('heading', { name: 'CTA copy' });
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Project' }), 'shop');
+
+    await screen.findByRole('heading', { name: 'Experiments' });
+    await waitFor(() => { expect(window.location.hash).toBe('#/experiments'); });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(sent.some((r) => r.path.startsWith('/api/v1/projects/shop/experiments/'))).toBe(false);
+    expect(sent.some((r) => r.path.startsWith('/api/v1/projects/shop/experiments?'))).toBe(true);
+    expect(window.localStorage.getItem('xp.project')).toBe('shop');
+  });
+
+  it('says when switching project fails, keeps the current one and offers to try again', async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/flags';
+    let failing = true;
+    const { fetch } = api('owner', (req) =>
+      failing && req.path === '/api/v1/projects/shop/environments' ? { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'the database is busy' } } } : undefined,
+    );
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+
+    await screen.findByRole('heading', { name: 'Flags' });
+    const select = screen.getByRole('combobox', { name: 'Project' });
+    await u.selectOptions(select, 'shop');
+
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toMatch(/Could not switch to project shop \(the database is busy\); still showing web\./);
+    expect(select).toHaveProperty('value', 'web');
+    expect(window.localStorage.getItem('xp.project')).toBeNull();
+
+    failing = false;
+    await u.click(screen.getByRole('button', { name: 'Try again' }));
+    await waitFor(() => { expect(select).toHaveProperty('value', 'shop'); });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(window.localStorage.getItem('xp.project')).toBe('shop');
+  });
+
+  it("closes a segment's edit dialog when the project changes, so it cannot be saved into the other project", async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/segments';
+    const beta = { key: 'beta', version: 3, archived: false, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', createdBy: null, updatedBy: null, definition: { key: 'beta', name: 'Beta', type: 'ids', attribute: 'id', values: ['a'] } };
+    const { fetch } = api('owner', (req) => (req.path.startsWith('/api/v1/projects/web/segments?') ? { status: 200, body: { items: [beta] } } : undefined));
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+
+    await u.click(await screen.findByRole('button', { name: 'Edit beta' }));
+    expect(screen.getByRole('dialog', { name: 'Edit segment beta' })).toBeTruthy();
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Project' }), 'shop');
+
+    await screen.findByText(/No segments yet/);
+    expect(screen.queryByRole('dialog')).toBeNull();
   });
 });

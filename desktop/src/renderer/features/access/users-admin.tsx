@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import { ROLE_RANK, roleSchema } from '@xp/shared';
 import type { Role, User } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 
@@ -84,7 +84,7 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
           ))}
         </select>
       </label>
-      {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
+      <FormErrorNote error={error} shown={['email', 'name']} />
       <div className="actions">
         <button type="button" onClick={onClose}>
           Cancel

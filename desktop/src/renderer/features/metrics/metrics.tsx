@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import type { Metric, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
-import { FieldError, invalidProps } from '../../lib/field-errors.js';
+import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 
@@ -86,7 +86,7 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
         <input type="checkbox" checked={draft.guardrail} onChange={(e) => { set({ guardrail: e.target.checked }); }} />
         Guardrail
       </label>
-      {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
+      <FormErrorNote error={error} shown={['key', 'name', 'description', ...(draft.type === 'ratio' ? [] : ['event']), ...(draft.type === 'sum' ? ['property'] : [])]} />
       <FormActions form={form} noun="metric" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );

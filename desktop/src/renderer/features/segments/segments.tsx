@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Segment, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
-import { FieldError, invalidProps } from '../../lib/field-errors.js';
+import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { formatCount, formatTime } from '../../lib/format.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
@@ -117,7 +117,7 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
         </>
       )}
       <FieldError id="segment-condition-error" message={conditionMessage} />
-      {error === null || fields.size > 0 ? null : <ErrorNote error={error} />}
+      <FormErrorNote error={error} shown={['key', 'name', 'description', 'condition', 'values', ...(draft.type === 'ids' ? ['attribute'] : [])]} />
       <FormActions form={form} noun="segment" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );

@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Metric, Stored } from '@xp/shared';
@@ -131,5 +131,44 @@ describe('metric form', () => {
       expect(button).toHaveProperty('disabled', true);
       expect(button.getAttribute('aria-description')).toBe('Viewers cannot change metrics');
     }
+  });
+
+  it('shows problems with settings the form does not show (capping, tags) in its error note', async () => {
+    const u = userEvent.setup();
+    const issues = [
+      { path: 'body.capping.value', message: 'Too big: expected number to be <=1' },
+      { path: 'body.tags[0]', message: 'Too small: expected string to have >=1 characters' },
+      { path: 'body.name', message: 'must not be empty' },
+    ];
+    const { client } = fakeApi((req) => (req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={revenue} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    const name = screen.getByRole('textbox', { name: /^Name/ });
+    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('must not be empty');
+    const note = screen.getAllByRole('alert').find((a) => a.classList.contains('state-error'));
+    expect(note?.textContent).toMatch(/^The API refused these settings:/);
+    expect(within(note!).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['capping.value: Too big: expected number to be <=1', 'tags[0]: Too small: expected string to have >=1 characters']);
+  });
+
+  it('shows a refused setting without a message of its own under its control (the type) in the error note', async () => {
+    const u = userEvent.setup();
+    const issues = [{ path: 'type', message: 'Invalid option: expected one of "conversion"|"count"|"sum"|"ratio"' }];
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(screen.getByRole('alert').textContent).toBe('The API refused this setting:type: Invalid option: expected one of "conversion"|"count"|"sum"|"ratio"');
   });
 });

@@ -78,7 +78,9 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
     const b = after.environments[env.key];
     // A new flag may be defined off in a protected environment; turning it on is the change that needs approval.
     const harmlessCreate = before === undefined && b?.enabled !== true;
-    if (!harmlessCreate && jsonDiff(a, b).length > 0) {
+    // Archiving takes the flag out of every ruleset and unarchiving puts it back: a change wherever it is on.
+    const archivedWhileOn = before !== undefined && before.archived !== after.archived && (a?.enabled === true || b?.enabled === true);
+    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn) {
       changed.push(env.key);
     }
   }

@@ -89,6 +89,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(res.body.definition.name).toBe('Checkout v2 (renamed)');
   });
 
+  it('makes an editor ask for approval to archive a flag that is on in protected production, but not one that is off there', async () => {
+    const on = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: editor });
+    const archiveOn = await p.request('PUT', '/api/v1/projects/demo/flags/checkout-v2', { token: editor, body: { ...on.body.definition, archived: true }, headers: { 'If-Match': `"${on.body.version}"` } });
+    const off = await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'old-banner' } });
+    const archiveOff = await p.request('PUT', '/api/v1/projects/demo/flags/old-banner', { token: editor, body: { ...off.body.definition, archived: true }, headers: { 'If-Match': '"1"' } });
+
+    expect(on.body.definition.environments.production.enabled).toBe(true);
+    expect([archiveOn.status, archiveOn.body.error.code]).toEqual([403, 'APPROVAL_REQUIRED']);
+    expect(archiveOn.body.error.message).toContain('production');
+    expect([archiveOff.status, archiveOff.body.archived]).toEqual([200, true]);
+  });
+
   it('lets an owner change production directly, with optimistic concurrency', async () => {
     const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: owner });
     const version = flag.body.version as number;

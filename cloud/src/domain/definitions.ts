@@ -172,6 +172,14 @@ export class DefinitionService<K extends DefinitionKind> {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
+        if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {
+          // A change request carries one environment's state: it cannot archive; turning the flag off can.
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `the flag is on in ${blocked.map((e) => `"${e}"`).join(', ')}: turn it off there through a change request first, or ask an owner or admin to ${(definition as Flag).archived ? 'archive' : 'unarchive'} it`,
+            { environments: blocked },
+          );
+        }
         if (blocked.length > 0) {
           throw approvalRequired(blocked);
         }

@@ -97,7 +97,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
 
     expect(on.body.definition.environments.production.enabled).toBe(true);
     expect([archiveOn.status, archiveOn.body.error.code]).toEqual([403, 'APPROVAL_REQUIRED']);
-    expect(archiveOn.body.error.message).toContain('production');
+    expect(archiveOn.body.error.message).toBe('the flag is on in "production": turn it off there through a change request first, or ask an owner or admin to archive it');
     expect([archiveOff.status, archiveOff.body.archived]).toEqual([200, true]);
   });
 

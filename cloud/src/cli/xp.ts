@@ -276,9 +276,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
   } catch (e) {
     if (e instanceof AppError || e instanceof ApiError) {
       printError(`error: ${e.message}`);
-      const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues;
-      for (const issue of issues?.slice(0, 20) ?? []) {
-        printError(`  ${issue.path}: ${issue.message}`);
+      // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
+      const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
+      const stated = (line: string): boolean => e.message.startsWith(line) || e.message.includes(` ${line}`);
+      const unstated = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).filter((line) => !stated(line));
+      for (const line of unstated.slice(0, 20)) {
+        printError(`  ${line}`);
       }
       return 1;
     }

@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,6 +55,31 @@ describe('xp CLI errors', () => {
     const bad = await run(['import', 'growthbook', file, '--project', 'demo', '--environment', 'production', '--dry-run']);
     expect(bad.code).toBe(1);
     expect(bad.err).toEqual(['error: invalid GrowthBook payload: features.f.rules: Invalid input: expected array, received string']);
+  });
+
+  it('names each schema issue once, for a flags file and for the API', async () => {
+    const file = path.join(dir, 'v2.yaml');
+    writeFileSync(file, 'xp: 2\nproject: demo\nflags: []\n');
+    const local = await run(['apply', file, '--dry-run']);
+    expect(local.code).toBe(1);
+    expect(local.err).toEqual([`error: ${file}: xp: Invalid input: expected 1`]);
+    // The API's message names the first issue; the others are listed below it.
+    const issues = [
+      { path: 'body.flags[0].key', message: 'Required' },
+      { path: 'body.key', message: 'Required' },
+    ];
+    const api = createHttpServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'invalid body: body.flags[0].key: Required', details: { issues } } }));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    try {
+      const remote = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
+      expect(remote.code).toBe(1);
+      expect(remote.err).toEqual(['error: invalid body: body.flags[0].key: Required', '  body.key: Required']);
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+    }
   });
 
   it('checks code-refs arguments and the token before indexing the code', async () => {

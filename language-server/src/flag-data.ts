@@ -29,6 +29,8 @@ export interface ProjectSnapshot {
   readonly results: Readonly<Record<string, ExperimentResultsSummary>>;
   /** Published rulesets by environment (API only). */
   readonly rulesets: Readonly<Record<string, Ruleset>>;
+  /** The project's environment keys (API only; absent from caches written before they were kept). */
+  readonly environments?: readonly string[];
 }
 
 export const EMPTY_SNAPSHOT: ProjectSnapshot = {
@@ -47,11 +49,16 @@ const CACHE_VERSION = 1;
 
 /** Fetches a project's flags, experiments and (for running experiments) results. */
 export async function fetchSnapshot(client: XpApiClient, project: string, environment: string, now: Date): Promise<ProjectSnapshot> {
-  const [flags, experiments, segments, holdouts] = await Promise.all([
+  const [flags, experiments, segments, holdouts, environments] = await Promise.all([
     client.listAll(project, 'flags', { archived: true }),
     client.listAll(project, 'experiments', { archived: false }),
     client.listAll(project, 'segments', { archived: false }),
     client.listAll(project, 'holdouts', { archived: false }),
+    // Without them, knownEnvironments falls back to the environments the flags name.
+    client.environments(project).then(
+      (list) => list.map((e) => e.key),
+      () => undefined,
+    ),
   ]);
   const results: Record<string, ExperimentResultsSummary> = {};
   await Promise.all(
@@ -92,6 +99,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
     holdouts: holdouts.map((h) => h.definition),
     results,
     rulesets,
+    ...(environments === undefined ? {} : { environments }),
   };
 }
 
@@ -185,6 +193,23 @@ export function rulesetFor(snapshot: ProjectSnapshot, environment: string): Rule
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The environments `snapshot` knows: the project's (API), else every one a flag or a published
+ * ruleset names. Empty when there is no flag data to tell.
+ */
+export function knownEnvironments(snapshot: ProjectSnapshot): Set<string> {
+  if (snapshot.environments !== undefined) {
+    return new Set(snapshot.environments);
+  }
+  const keys = new Set(Object.keys(snapshot.rulesets));
+  for (const f of snapshot.flags) {
+    for (const key of Object.keys(f.definition.environments)) {
+      keys.add(key);
+    }
+  }
+  return keys;
 }
 
 /** The variation every unit gets in an environment, when the flag serves one to all. */

@@ -108,8 +108,37 @@ export interface ExplainResult {
   readonly rulesetSource: DataSource;
 }
 
-/** Client → server: how a flag evaluates for a user in an environment, with reason and bucket. */
+/**
+ * Client → server: how a flag evaluates for a user in an environment, with reason and bucket.
+ * Malformed params and an environment the project does not have are answered with an
+ * InvalidParams error (see explainParamsProblem) rather than an evaluation.
+ */
 export const ExplainRequest = new RequestType<ExplainParams, ExplainResult, void>('xp/explain');
+
+/** What is wrong with `params` as ExplainParams, or undefined when they are well-formed. */
+export function explainParamsProblem(params: unknown): string | undefined {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    return 'params must be an object { flagKey, attributes, environment? }';
+  }
+  const p = params as Record<string, unknown>;
+  if (typeof p.flagKey !== 'string' || p.flagKey === '') {
+    return `flagKey must be a non-empty string (got ${describe(p.flagKey)})`;
+  }
+  if (p.attributes === null || typeof p.attributes !== 'object' || Array.isArray(p.attributes)) {
+    return `attributes must be an object of user attributes, e.g. { "id": "user-1" } (got ${describe(p.attributes)})`;
+  }
+  if (p.environment !== undefined && (typeof p.environment !== 'string' || p.environment === '')) {
+    return `environment must be a non-empty string when given (got ${describe(p.environment)})`;
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) {
+    return 'nothing';
+  }
+  return Array.isArray(value) ? 'an array' : value === null ? 'null' : `${typeof value} ${JSON.stringify(value)}`.slice(0, 80);
+}
 
 /** Commands the server executes through `workspace/executeCommand` (code actions use them). */
 export const ServerCommand = {

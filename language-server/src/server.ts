@@ -12,18 +12,18 @@ import type {
   Location,
   SymbolInformation,
 } from 'vscode-languageserver';
-import { CodeActionKind, CodeLensRefreshRequest, MessageType, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
+import { CodeActionKind, CodeLensRefreshRequest, ErrorCodes, MessageType, ResponseError, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
 import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
-import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
+import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, WorkspaceIndex } from './indexer/index.js';
-import type { DataSource, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
-import { ExplainRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
+import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
+import { ExplainRequest, explainParamsProblem, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
 export interface ServerOptions {
   /** Injected clock (stale checks). */
@@ -618,7 +618,21 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     await reload();
     return status();
   });
-  connection.onRequest(ExplainRequest, (params) => explain(params.flagKey, params.attributes, params.environment ?? environment()));
+  connection.onRequest(ExplainRequest, (raw: unknown) => {
+    const problem = explainParamsProblem(raw);
+    if (problem !== undefined) {
+      throw new ResponseError(ErrorCodes.InvalidParams, `xp/explain: ${problem}`);
+    }
+    const params = raw as ExplainParams;
+    const env = params.environment ?? environment();
+    // Evaluating in an environment the project lacks would answer DISABLED, as if the flag were off there.
+    const known = knownEnvironments(snapshot);
+    if (known.size > 0 && !known.has(env)) {
+      const project = snapshot.project === '' ? 'the project' : snapshot.project;
+      throw new ResponseError(ErrorCodes.InvalidParams, `xp/explain: unknown environment "${env}" (${project} has ${[...known].sort().join(', ')})`);
+    }
+    return explain(params.flagKey, params.attributes, env);
+  });
 
   connection.onShutdown(() => {
     indexRun.isCancellationRequested = true;

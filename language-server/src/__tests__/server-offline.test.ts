@@ -7,8 +7,10 @@ import {
   CodeLensRequest,
   CompletionRequest,
   DefinitionRequest,
+  ErrorCodes,
   HoverRequest,
   ReferencesRequest,
+  ResponseError,
   WorkspaceSymbolRequest,
 } from 'vscode-languageserver-protocol/node';
 import { ExplainRequest, FlagsRequest } from '../protocol.js';
@@ -146,6 +148,32 @@ describe('language server over stdio, offline with a flags file', () => {
     expect(off.reason).toBe('DISABLED');
     const missing = await client.connection.sendRequest(ExplainRequest, { flagKey: 'nope', attributes: { id: 'user-1' } });
     expect(missing.reason).toBe('FLAG_NOT_FOUND');
+  });
+
+  it('answers malformed explain params and an unknown environment with InvalidParams', async () => {
+    const explainError = async (params: unknown): Promise<{ code: number; message: string }> => {
+      try {
+        await client.connection.sendRequest(ExplainRequest.method, params);
+      } catch (e) {
+        if (e instanceof ResponseError) {
+          return { code: e.code, message: e.message };
+        }
+        throw e;
+      }
+      throw new Error(`xp/explain answered ${JSON.stringify(params)} with a result`);
+    };
+    expect(await explainError({ flagKey: 5, attributes: 'x' })).toEqual({ code: ErrorCodes.InvalidParams, message: 'xp/explain: flagKey must be a non-empty string (got number 5)' });
+    expect(await explainError({ flagKey: 'checkout-v2', attributes: 'x' })).toEqual({
+      code: ErrorCodes.InvalidParams,
+      message: 'xp/explain: attributes must be an object of user attributes, e.g. { "id": "user-1" } (got string "x")',
+    });
+    expect(await explainError({})).toEqual({ code: ErrorCodes.InvalidParams, message: 'xp/explain: flagKey must be a non-empty string (got nothing)' });
+    expect(await explainError({ flagKey: 'checkout-v2', attributes: {}, environment: 7 })).toMatchObject({ code: ErrorCodes.InvalidParams });
+    // The flags file names production only: staging is not an environment of the project, not a flag switched off there.
+    expect(await explainError({ flagKey: 'checkout-v2', attributes: { id: 'user-1' }, environment: 'staging' })).toEqual({
+      code: ErrorCodes.InvalidParams,
+      message: 'xp/explain: unknown environment "staging" (shop has production)',
+    });
   });
 
   it('logs through the connection and nothing reaches stderr', () => {

@@ -7,12 +7,15 @@ import type {
   CancellationToken,
   CompletionItem,
   Connection,
+  Disposable,
+  FileEvent,
+  FileSystemWatcher,
   InitializeParams,
   InitializeResult,
   Location,
   SymbolInformation,
 } from 'vscode-languageserver';
-import { CodeActionKind, CodeLensRefreshRequest, ErrorCodes, MessageType, ResponseError, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
+import { CodeActionKind, CodeLensRefreshRequest, DidChangeWatchedFilesNotification, ErrorCodes, MessageType, ResponseError, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
 import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
@@ -21,7 +24,7 @@ import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, 
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
-import { defaultIndexThreads, WorkspaceIndex } from './indexer/index.js';
+import { defaultIndexThreads, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
 import { ExplainRequest, explainParamsProblem, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
@@ -81,6 +84,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let indexing = false;
   let indexRun = { isCancellationRequested: false };
   let codeLensRefresh = false;
+  // The client watches files for us when it can register watchers (VS Code, Neovim, Zed, eglot…).
+  let watchRegistration = false;
+  let relativePatterns = false;
+  let watching: { readonly key: string; readonly registration: Promise<Disposable | undefined> } | undefined;
+  // File events are handled one batch after another: a folder's refresh and a file's re-index must not interleave.
+  let fileEvents: Promise<void> = Promise.resolve();
   let refreshTimer: NodeJS.Timeout | undefined;
   // The API's change feed: a change to a definition refetches the flag data (debounced).
   let feed: { readonly key: string; readonly close: () => void } | undefined;
@@ -103,6 +112,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     return FLAGS_FILE_CANDIDATES.map((c) => path.join(root, c)).find((f) => existsSync(f));
   };
+  /** Whether `file` is, or would be when created, the flags file (a deleted one too). */
+  const isFlagsFile = (file: string): boolean =>
+    settings.flagsFile !== undefined ? file === path.resolve(root, settings.flagsFile) : path.dirname(file) === root && FLAGS_FILE_CANDIDATES.includes(path.basename(file));
   const cacheFilePath = (project: string): string => {
     if (settings.cacheFile !== undefined) {
       return path.resolve(root, settings.cacheFile);
@@ -325,6 +337,78 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     refreshEditors();
   };
 
+  /**
+   * What the client watches for us: every file the index reads, the flags file and the .gitignore
+   * files (a change to one re-lists its folder).
+   */
+  const fileWatchers = (): FileSystemWatcher[] => {
+    const watchers: FileSystemWatcher[] = [{ globPattern: `**/*.{${SOURCE_EXTENSIONS.join(',')}}` }, { globPattern: `**/{${[...FLAGS_FILE_CANDIDATES, '.gitignore'].join(',')}}` }];
+    if (settings.flagsFile !== undefined) {
+      // A configured flags file may be anywhere, outside the workspace too: exactly it when the client takes relative patterns.
+      const file = path.resolve(root, settings.flagsFile);
+      watchers.push({ globPattern: relativePatterns ? { baseUri: uriOf(path.dirname(file)), pattern: path.basename(file) } : `**/${path.basename(file)}` });
+    }
+    return watchers;
+  };
+
+  /** Registers fileWatchers() with the client, replacing the previous registration when they changed. */
+  const watchFiles = (): void => {
+    if (!watchRegistration) {
+      return;
+    }
+    const watchers = fileWatchers();
+    const key = JSON.stringify(watchers);
+    if (watching?.key === key) {
+      return;
+    }
+    const previous = watching?.registration;
+    const registration = (async () => {
+      (await previous)?.dispose();
+      return connection.client.register(DidChangeWatchedFilesNotification.type, { watchers });
+    })().catch((e: unknown) => {
+      connection.console.warn(`xp: the editor refused to watch files (${describeError(e)}); files changed outside the editor are re-read when opened`);
+      return undefined;
+    });
+    watching = { key, registration };
+  };
+
+  const onFileEvents = async (changes: readonly FileEvent[]): Promise<void> => {
+    const open = new Set(documents.all().map((d) => fileOf(d.uri)));
+    const isOpen = (file: string): boolean => open.has(file);
+    let indexChanged = false;
+    for (const c of changes) {
+      const file = fileOf(c.uri);
+      // An open document is indexed from the editor's text, not the disk.
+      if (file === undefined || isOpen(file)) {
+        continue;
+      }
+      if (isFlagsFile(file)) {
+        await reload();
+        continue;
+      }
+      indexChanged = true;
+      if (path.basename(file) === '.gitignore') {
+        // What the folder's .gitignore excludes changed: its files are listed again, as a cold index would.
+        await index.refreshFolder(path.dirname(file), isOpen);
+        continue;
+      }
+      // Events of every file the client watches arrive; the index holds only those the cold index lists.
+      if (!index.includes(file)) {
+        index.remove(file);
+        continue;
+      }
+      try {
+        await index.indexText(file, readFileSync(file, 'utf8'));
+      } catch {
+        index.remove(file);
+      }
+    }
+    if (indexChanged) {
+      // The reference count, and the Flags view that refreshes on the status.
+      sendStatus();
+    }
+  };
+
   const summaries = (): FlagSummary[] => {
     const ctx = context();
     const byKey = new Map<string, FlagSummary['references'][number][]>();
@@ -383,6 +467,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     settings = settingsFrom(params.initializationOptions);
     codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
+    watchRegistration = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
+    relativePatterns = params.capabilities.workspace?.didChangeWatchedFiles?.relativePatternSupport === true;
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -400,6 +486,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
 
   connection.onInitialized(() => {
+    watchFiles();
     void (async () => {
       await loadData();
       sendStatus();
@@ -417,6 +504,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     const before = JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize);
     settings = { ...settings, ...settingsFrom(next) };
+    watchFiles();
     scheduleRefresh();
     void reload();
     if (JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize) !== before) {
@@ -463,28 +551,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
 
   connection.onDidChangeWatchedFiles((change) => {
-    void (async () => {
-      for (const c of change.changes) {
-        const file = fileOf(c.uri);
-        if (file === undefined || documents.get(c.uri) !== undefined) {
-          continue;
-        }
-        if (flagsFilePath() === file) {
-          await reload();
-          continue;
-        }
-        // The editor watches every source file; the index holds only those the cold index lists.
-        if (!index.includes(file)) {
-          index.remove(file);
-          continue;
-        }
-        try {
-          await index.indexText(file, readFileSync(file, 'utf8'));
-        } catch {
-          index.remove(file);
-        }
-      }
-    })();
+    fileEvents = fileEvents
+      .then(() => onFileEvents(change.changes))
+      .catch((e: unknown) => {
+        connection.console.error(`xp: handling file changes failed: ${describeError(e)}`);
+      });
   });
 
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {

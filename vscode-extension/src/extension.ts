@@ -16,10 +16,8 @@ import type { FlagTreeNode } from './flags-tree.js';
 import { childNodes, itemView, rootNodes } from './flags-tree.js';
 import type { ExtensionSettings, Host } from './host.js';
 import { TOKEN_SECRET } from './host.js';
-import { initializationOptions } from './server-settings.js';
+import { languageClientOptions } from './server-settings.js';
 import { statusView } from './status.js';
-
-const LANGUAGES = ['typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python', 'go', 'java'];
 
 function readSettings(): ExtensionSettings {
   const c = vscode.workspace.getConfiguration('xp');
@@ -124,12 +122,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       run: { module, transport: TransportKind.stdio, options },
       debug: { module, transport: TransportKind.stdio, options },
     };
-    const clientOptions: LanguageClientOptions = {
-      documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
-      initializationOptions: initializationOptions(readSettings(), token),
-      outputChannel: output,
-      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{ts,tsx,js,jsx,mjs,cjs,py,go,java,yaml,yml,json}') },
-    };
+    const clientOptions: LanguageClientOptions = { ...languageClientOptions(readSettings(), token), outputChannel: output };
     const next = new LanguageClient('xp', 'xp language server', serverOptions, clientOptions);
     next.onNotification(StatusNotification, (params) => {
       status = params;

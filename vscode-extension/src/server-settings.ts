@@ -1,5 +1,9 @@
+import type { LanguageClientOptions } from 'vscode-languageclient/node';
 import type { XpSettings } from '@xp/language-server/protocol';
 import type { ExtensionSettings } from './host.js';
+
+/** Documents the server handles: the languages its indexer reads. */
+export const LANGUAGES = ['typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python', 'go', 'java'];
 
 /** The language server's initialization options from the extension's settings and stored token. */
 export function initializationOptions(settings: ExtensionSettings, token: string | undefined): XpSettings {
@@ -11,5 +15,18 @@ export function initializationOptions(settings: ExtensionSettings, token: string
     ...(settings.project === undefined ? {} : { project: settings.project }),
     ...(settings.flagsFile === undefined ? {} : { flagsFile: settings.flagsFile }),
     ...(settings.consoleUrl === undefined ? {} : { consoleUrl: settings.consoleUrl }),
+  };
+}
+
+/**
+ * The language client's options, apart from VS Code objects (the output channel). No
+ * `synchronize.fileEvents`: the server registers the watchers it needs (workspace/didChangeWatchedFiles,
+ * which vscode-languageclient supports dynamically), as it does in every editor; a watcher here too
+ * would send each event twice.
+ */
+export function languageClientOptions(settings: ExtensionSettings, token: string | undefined): LanguageClientOptions {
+  return {
+    documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+    initializationOptions: initializationOptions(settings, token),
   };
 }

@@ -1,10 +1,10 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification, FileChangeType } from 'vscode-languageserver-protocol/node';
 import { FlagsRequest } from '../protocol.js';
-import { FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '../testing/index.js';
+import { FLAGS_YAML, LspTestClient, SERVER_BIN, writeFixtureWorkspace } from '../testing/index.js';
 
 // Files changing on disk, as the editor reports them (workspace/didChangeWatchedFiles, didClose).
 describe('language server over stdio, files changing on disk', () => {
@@ -64,6 +64,85 @@ describe('language server over stdio, files changing on disk', () => {
     } finally {
       rmSync(outside, { force: true });
     }
+  });
+});
+
+// An editor that watches what the server registers (Neovim, Zed, eglot… and VS Code, whose extension has no watcher of its own).
+describe('language server over stdio, files watched as the server asks', () => {
+  let root: string;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML, 'README.md': "client.getVariant('readme-flag', u);\n" });
+    client = await LspTestClient.start(root, {});
+    await client.indexed();
+    await client.until('file watchers', () => (client.watchers().length > 0 ? true : undefined));
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** The files (relative) referencing `key` once `done` holds for them. */
+  const filesOf = async (key: string, done: (files: string[]) => boolean): Promise<string[]> => {
+    for (let i = 0; ; i++) {
+      const flag = (await client.connection.sendRequest(FlagsRequest)).flags.find((f) => f.key === key);
+      const files = [...new Set(flag?.references.map((r) => path.relative(root, fileURLToPath(r.uri))) ?? [])].sort();
+      if (done(files) || i === 100) {
+        return files;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  it('registers watchers for source files, the flags file and .gitignore files, and nothing else', async () => {
+    const sent = await client.fileEvents(
+      ['web/a.ts', 'web/a.tsx', 'web/a.mjs', 'api/a.py', 'svc/a.go', 'svc/A.java', 'flags.yaml', 'xp.json', 'web/.gitignore', 'README.md', 'package-lock.json', 'web/a.css'].map((rel) => ({ rel, type: FileChangeType.Changed })),
+    );
+    expect(sent.map((e) => path.relative(root, fileURLToPath(e.uri)))).toEqual(['web/a.ts', 'web/a.tsx', 'web/a.mjs', 'api/a.py', 'svc/a.go', 'svc/A.java', 'flags.yaml', 'xp.json', 'web/.gitignore']);
+  });
+
+  it('re-reads unopened files created, changed and deleted on disk', async () => {
+    writeFileSync(path.join(root, 'web/later.ts'), "client.getVariant('later-flag', u);\n");
+    writeFileSync(path.join(root, 'svc/main.go'), 'package main\n\nfunc f(c *Client) bool { return c.IsFeatureEnabled("later-flag", "u") }\n');
+    await client.fileEvents([
+      { rel: 'web/later.ts', type: FileChangeType.Created },
+      { rel: 'svc/main.go', type: FileChangeType.Changed },
+    ]);
+    expect(await filesOf('later-flag', (f) => f.length === 2)).toEqual(['svc/main.go', 'web/later.ts']);
+    expect(await filesOf('dark-mode', (f) => !f.includes('svc/main.go'))).toEqual(['web/checkout.ts']);
+    rmSync(path.join(root, 'web/later.ts'));
+    await client.fileEvents([{ rel: 'web/later.ts', type: FileChangeType.Deleted }]);
+    expect(await filesOf('later-flag', (f) => f.length === 1)).toEqual(['svc/main.go']);
+  });
+
+  it('lists a folder again when its .gitignore changes', async () => {
+    writeFileSync(path.join(root, '.gitignore'), 'web/legacy.js\n');
+    await client.fileEvents([{ rel: '.gitignore', type: FileChangeType.Changed }]);
+    // dist/ is no longer ignored, web/legacy.js is; node_modules stays out.
+    expect(await filesOf('ignored-flag', (f) => f.length > 0)).toEqual(['dist/bundle.js']);
+    expect(await filesOf('search-v3', (f) => !f.includes('web/legacy.js'))).toEqual(['api/app.py']);
+    expect(client.stderr).toEqual([]);
+  });
+});
+
+describe('language server over stdio, a client that cannot register watchers', () => {
+  let root: string;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    root = writeFixtureWorkspace();
+    client = await LspTestClient.start(root, {}, SERVER_BIN, { capabilities: { window: { workDoneProgress: true }, workspace: { didChangeWatchedFiles: { dynamicRegistration: false } } } });
+    await client.indexed();
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('asks it for nothing', () => {
+    expect([...client.registrations.values()]).toEqual([]);
+    expect(client.stderr).toEqual([]);
   });
 });
 

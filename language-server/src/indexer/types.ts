@@ -135,6 +135,9 @@ const EXTENSIONS: Readonly<Record<string, Language>> = {
   '.java': Language.Java,
 };
 
+/** The extensions of the files the indexer reads (`.d.ts` declarations excepted), without the dot. */
+export const SOURCE_EXTENSIONS: readonly string[] = Object.keys(EXTENSIONS).map((e) => e.slice(1));
+
 export function languageOf(file: string): Language | undefined {
   if (file.endsWith('.d.ts')) {
     return undefined;

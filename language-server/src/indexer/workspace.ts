@@ -116,42 +116,80 @@ export function isWorkspaceSourceFile(root: string, file: string): boolean {
   return true;
 }
 
+/** Adds to `files` the source files under `dir` that `layers` (the .gitignore files above it) and the ones below do not exclude. */
+function walkSourceFiles(dir: string, layers: readonly IgnoreLayer[], files: string[]): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  const here = entries.some((e) => e.name === '.gitignore' && e.isFile()) ? withGitignore(layers, dir) : layers;
+  // Concatenation rather than path.join: `dir` is already normal, and this runs once per entry.
+  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  for (const e of entries) {
+    if (ALWAYS_SKIPPED.has(e.name)) {
+      continue;
+    }
+    const full = prefix + e.name;
+    const isDir = e.isDirectory();
+    if (!isDir && !e.isFile()) {
+      continue;
+    }
+    if (!isDir && languageOf(e.name) === undefined) {
+      continue;
+    }
+    if (isIgnored(here, full, isDir)) {
+      continue;
+    }
+    if (isDir) {
+      walkSourceFiles(full, here, files);
+    } else {
+      files.push(full);
+    }
+  }
+}
+
 /** Source files under `root` that .gitignore files (at any depth) do not exclude. */
 export function listSourceFiles(root: string): string[] {
   const files: string[] = [];
-  const walk = (dir: string, layers: readonly IgnoreLayer[]): void => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
+  walkSourceFiles(path.resolve(root), [], files);
+  return files;
+}
+
+/**
+ * The files listSourceFiles(root) lists under `dir`, a folder inside `root`: the .gitignore files
+ * from `root` down to `dir` apply. Empty when `dir` is outside `root`, excluded or not a folder.
+ */
+export function listSourceFilesUnder(root: string, dir: string): string[] {
+  const base = path.resolve(root);
+  const target = path.resolve(dir);
+  const rel = path.relative(base, target);
+  if (rel === '') {
+    return listSourceFiles(base);
+  }
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    return [];
+  }
+  const parts = rel.split(path.sep);
+  if (parts.some((p) => ALWAYS_SKIPPED.has(p))) {
+    return [];
+  }
+  // The rules above `dir`: each ancestor's .gitignore, and none of them may exclude the next folder down.
+  let parent = base;
+  let layers = withGitignore([], base);
+  for (let i = 0; i < parts.length; i++) {
+    const full = path.join(parent, parts[i]!);
+    if (isIgnored(layers, full, true)) {
+      return [];
     }
-    const here = entries.some((e) => e.name === '.gitignore' && e.isFile()) ? withGitignore(layers, dir) : layers;
-    // Concatenation rather than path.join: `dir` is already normal, and this runs once per entry.
-    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
-    for (const e of entries) {
-      if (ALWAYS_SKIPPED.has(e.name)) {
-        continue;
-      }
-      const full = prefix + e.name;
-      const isDir = e.isDirectory();
-      if (!isDir && !e.isFile()) {
-        continue;
-      }
-      if (!isDir && languageOf(e.name) === undefined) {
-        continue;
-      }
-      if (isIgnored(here, full, isDir)) {
-        continue;
-      }
-      if (isDir) {
-        walk(full, here);
-      } else {
-        files.push(full);
-      }
+    if (i < parts.length - 1) {
+      parent = full;
+      layers = withGitignore(layers, parent);
     }
-  };
-  walk(path.resolve(root), []);
+  }
+  const files: string[] = [];
+  walkSourceFiles(target, layers, files);
   return files;
 }
 
@@ -334,6 +372,43 @@ export class WorkspaceIndex {
 
   remove(file: string): void {
     this.files.delete(file);
+  }
+
+  /**
+   * Brings the index of everything under the folder `dir` in line with the disk, as a cold index
+   * would: indexes the source files listed there and forgets the indexed files it no longer lists
+   * (deleted with the folder, or now excluded by a .gitignore). Files `keep` names (open documents,
+   * indexed from the editor's text) are left alone. Returns the number of files listed.
+   */
+  async refreshFolder(dir: string, keep: (file: string) => boolean = () => false): Promise<number> {
+    const listed = listSourceFilesUnder(this.root, dir);
+    const current = new Set(listed);
+    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+    for (const file of [...this.files.keys()]) {
+      if (file.startsWith(prefix) && !current.has(file) && !keep(file)) {
+        this.files.delete(file);
+      }
+    }
+    const reader = new SourceReader(this.methods, this.maxFileSize, this.fastPath);
+    for (let i = 0; i < listed.length; i++) {
+      const file = listed[i]!;
+      if (keep(file)) {
+        continue;
+      }
+      const outcome = reader.index(file, languageOf(file)!);
+      if (outcome.kind === 'parse') {
+        await this.parse(file, outcome.text);
+      } else if (outcome.kind === 'settled') {
+        this.stats.scanned++;
+        this.setFile(file, outcome.index);
+      } else {
+        this.files.delete(file);
+      }
+      if (i % BATCH === BATCH - 1) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    return listed.length;
   }
 
   /** Whether `file` belongs to this index's workspace (see isWorkspaceSourceFile). */

@@ -3,19 +3,24 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Diagnostic, ProtocolConnection, PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
+import type { ClientCapabilities, Diagnostic, FileEvent, FileSystemWatcher, GlobPattern, ProtocolConnection, PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
 import {
   CodeLensRefreshRequest,
   createProtocolConnection,
+  DidChangeWatchedFilesNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
+  FileChangeType,
   InitializedNotification,
   InitializeRequest,
   LogMessageNotification,
   PublishDiagnosticsNotification,
+  RegistrationRequest,
   ShutdownRequest,
   StreamMessageReader,
   StreamMessageWriter,
+  UnregistrationRequest,
+  WatchKind,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageserver-protocol/node';
 import type { StatusParams, XpSettings } from '../protocol.js';
@@ -32,9 +37,66 @@ export interface ProgressParams {
   readonly value: { readonly kind: string; readonly message?: string; readonly percentage?: number; readonly title?: string };
 }
 
+/**
+ * What the test client advertises by default: what VS Code's client does for the features the
+ * server uses (vscode-languageclient registers file watchers dynamically, with relative patterns).
+ */
+export const DEFAULT_CAPABILITIES: ClientCapabilities = {
+  window: { workDoneProgress: true },
+  workspace: { codeLens: { refreshSupport: true }, didChangeWatchedFiles: { dynamicRegistration: true, relativePatternSupport: true } },
+};
+
+export interface StartOptions {
+  readonly capabilities?: ClientCapabilities;
+}
+
+/** A glob of the LSP (`**`, `*`, `?`, `{a,b}`; no character classes) as a regular expression over `/`-separated paths. */
+function globRegExp(glob: string): RegExp {
+  let re = '';
+  let braces = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (glob.startsWith('**/', i)) {
+      re += '(?:.*/)?';
+      i += 2;
+    } else if (glob.startsWith('**', i)) {
+      re += '.*';
+      i += 1;
+    } else if (c === '*') {
+      re += '[^/]*';
+    } else if (c === '?') {
+      re += '[^/]';
+    } else if (c === '{') {
+      braces++;
+      re += '(?:';
+    } else if (c === '}' && braces > 0) {
+      braces--;
+      re += ')';
+    } else if (c === ',' && braces > 0) {
+      re += '|';
+    } else {
+      re += c.replace(/[.+^$()|[\]\\/]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Whether a watcher's glob matches `file`, as an editor matches it (a plain glob against the whole path). */
+export function globMatches(pattern: GlobPattern, file: string): boolean {
+  const slashed = (p: string): string => p.split(path.sep).join('/');
+  if (typeof pattern === 'string') {
+    return globRegExp(pattern).test(slashed(file));
+  }
+  const base = fileURLToPath(typeof pattern.baseUri === 'string' ? pattern.baseUri : pattern.baseUri.uri);
+  const rel = path.relative(base, file);
+  return !rel.startsWith('..') && !path.isAbsolute(rel) && globRegExp(pattern.pattern).test(slashed(rel));
+}
+
 /** A real LSP client (vscode-languageserver-protocol) talking to the server process over stdio. */
 export class LspTestClient {
   readonly diagnostics = new Map<string, Diagnostic[]>();
+  /** The server's dynamic registrations (client/registerCapability) still in force, by id. */
+  readonly registrations = new Map<string, { readonly method: string; readonly registerOptions?: unknown }>();
   readonly progress: ProgressParams[] = [];
   readonly statuses: StatusParams[] = [];
   readonly logs: string[] = [];
@@ -49,7 +111,7 @@ export class LspTestClient {
   ) {}
 
   /** Starts `serverPath` (default: this package's built server) with the workspace `root`. */
-  static async start(root: string, initializationOptions: XpSettings, serverPath: string = SERVER_BIN): Promise<LspTestClient> {
+  static async start(root: string, initializationOptions: XpSettings, serverPath: string = SERVER_BIN, options: StartOptions = {}): Promise<LspTestClient> {
     if (serverPath === SERVER_BIN && !existsSync(SERVER_DIST)) {
       throw new Error('language-server/dist/bin.js is missing: run `npx tsc --build` first');
     }
@@ -71,6 +133,18 @@ export class LspTestClient {
     });
     connection.onRequest(WorkDoneProgressCreateRequest.type, () => undefined);
     connection.onRequest(CodeLensRefreshRequest.type, () => undefined);
+    connection.onRequest(RegistrationRequest.type, (p) => {
+      for (const r of p.registrations) {
+        client.registrations.set(r.id, { method: r.method, registerOptions: r.registerOptions });
+      }
+      client.changed();
+    });
+    connection.onRequest(UnregistrationRequest.type, (p) => {
+      for (const r of p.unregisterations) {
+        client.registrations.delete(r.id);
+      }
+      client.changed();
+    });
     connection.onNotification('$/progress', (p: ProgressParams) => {
       client.progress.push(p);
       client.changed();
@@ -81,7 +155,7 @@ export class LspTestClient {
       // eslint-disable-next-line @typescript-eslint/no-deprecated -- required by the protocol's type; the server reads workspaceFolders
       rootUri: null,
       workspaceFolders: [{ uri: pathToFileURL(root).href, name: 'fixture' }],
-      capabilities: { window: { workDoneProgress: true }, workspace: { codeLens: { refreshSupport: true } } },
+      capabilities: options.capabilities ?? DEFAULT_CAPABILITIES,
       initializationOptions,
     });
     await connection.sendNotification(InitializedNotification.type, {});
@@ -90,6 +164,29 @@ export class LspTestClient {
 
   uri(rel: string): string {
     return pathToFileURL(path.join(this.root, rel)).href;
+  }
+
+  /** The file watchers the server registered (workspace/didChangeWatchedFiles). */
+  watchers(): FileSystemWatcher[] {
+    return [...this.registrations.values()]
+      .filter((r) => r.method === DidChangeWatchedFilesNotification.method)
+      .flatMap((r) => (r.registerOptions as { watchers: FileSystemWatcher[] }).watchers);
+  }
+
+  /**
+   * Reports file events as an editor does: only those a registered watcher asks for (by glob and
+   * kind). Returns the events sent.
+   */
+  async fileEvents(changes: readonly { readonly rel: string; readonly type: FileChangeType }[]): Promise<FileEvent[]> {
+    const kinds: Readonly<Record<FileChangeType, number>> = { [FileChangeType.Created]: WatchKind.Create, [FileChangeType.Changed]: WatchKind.Change, [FileChangeType.Deleted]: WatchKind.Delete };
+    const watchers = this.watchers();
+    const sent = changes
+      .filter((c) => watchers.some((w) => ((w.kind ?? WatchKind.Create | WatchKind.Change | WatchKind.Delete) & kinds[c.type]) !== 0 && globMatches(w.globPattern, path.join(this.root, c.rel))))
+      .map((c) => ({ uri: this.uri(c.rel), type: c.type }));
+    if (sent.length > 0) {
+      await this.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: sent });
+    }
+    return sent;
   }
 
   async open(rel: string, text: string, languageId: string): Promise<string> {

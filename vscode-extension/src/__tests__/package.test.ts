@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Hover, MarkupContent } from 'vscode-languageserver-protocol/node';
-import { HoverRequest } from 'vscode-languageserver-protocol/node';
+import { FileChangeType, HoverRequest } from 'vscode-languageserver-protocol/node';
 import { FIXTURE_FILES, FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '@xp/language-server/testing';
 import { CommandId } from '../commands.js';
 
@@ -52,6 +52,9 @@ describe('the .vsix package', () => {
     const client = await LspTestClient.start(root, { environment: 'production' }, path.join(extracted, 'extension', 'server', 'server.mjs'));
     try {
       await client.indexed();
+      // The extension has no file watcher of its own: the server registers them with VS Code's client.
+      await client.until('file watchers', () => (client.watchers().length > 0 ? true : undefined));
+      expect((await client.fileEvents([{ rel: 'web/checkout.ts', type: FileChangeType.Changed }, { rel: 'flags.yaml', type: FileChangeType.Changed }])).length).toBe(2);
       const uri = await client.open('svc/main.go', FIXTURE_FILES['svc/main.go']!, 'go');
       const h = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 5, character: 22 } })) as Hover;
       expect((h.contents as MarkupContent).value).toContain('**Checkout v2** `checkout-v2`');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
 import { childNodes, itemView, rootNodes } from '../flags-tree.js';
-import { initializationOptions } from '../server-settings.js';
+import { initializationOptions, LANGUAGES, languageClientOptions } from '../server-settings.js';
 import { statusView } from '../status.js';
 
 const flag = (key: string, state: FlagSummary['state'], refs = 0): FlagSummary => ({
@@ -52,5 +52,13 @@ describe('status item', () => {
       environment: 'staging',
       wrapperFunctions: ['useFlag'],
     });
+  });
+
+  it('leaves file watching to the watchers the server registers', () => {
+    const options = languageClientOptions({ apiUrl: undefined, project: undefined, environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined }, undefined);
+    // A watcher of the extension's own would send every event a second time.
+    expect(options.synchronize).toBeUndefined();
+    expect(options.documentSelector).toEqual(LANGUAGES.map((language) => ({ scheme: 'file', language })));
+    expect(options.initializationOptions).toEqual({ environment: 'production', wrapperFunctions: [] });
   });
 });

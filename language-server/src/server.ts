@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,7 +15,20 @@ import type {
   Location,
   SymbolInformation,
 } from 'vscode-languageserver';
-import { CodeActionKind, CodeLensRefreshRequest, DidChangeWatchedFilesNotification, ErrorCodes, MessageType, ResponseError, ShowMessageNotification, SymbolKind, TextDocuments, TextDocumentSyncKind } from 'vscode-languageserver';
+import {
+  CodeActionKind,
+  CodeLensRefreshRequest,
+  DidChangeWatchedFilesNotification,
+  ErrorCodes,
+  FileChangeType,
+  MessageType,
+  ResponseError,
+  ShowMessageNotification,
+  SymbolKind,
+  TextDocuments,
+  TextDocumentSyncKind,
+  WatchKind,
+} from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
 import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
@@ -62,6 +75,14 @@ function settingsFrom(value: unknown): XpSettings {
     out.wrapperFunctions = v.wrapperFunctions.filter((w): w is string => typeof w === 'string');
   }
   return out;
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function describeError(e: unknown): string {
@@ -338,11 +359,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   /**
-   * What the client watches for us: every file the index reads, the flags file and the .gitignore
-   * files (a change to one re-lists its folder).
+   * What the client watches for us: every file the index reads, the flags file, the .gitignore files
+   * (a change to one re-lists its folder) and folders created or deleted.
    */
   const fileWatchers = (): FileSystemWatcher[] => {
-    const watchers: FileSystemWatcher[] = [{ globPattern: `**/*.{${SOURCE_EXTENSIONS.join(',')}}` }, { globPattern: `**/{${[...FLAGS_FILE_CANDIDATES, '.gitignore'].join(',')}}` }];
+    const watchers: FileSystemWatcher[] = [
+      // Changes only: creations and deletions come from the last watcher.
+      { globPattern: `**/*.{${SOURCE_EXTENSIONS.join(',')}}`, kind: WatchKind.Change },
+      { globPattern: `**/{${[...FLAGS_FILE_CANDIDATES, '.gitignore'].join(',')}}`, kind: WatchKind.Change },
+      // Folders too: a folder deleted, renamed or moved in is one event for its own path, which no glob with an extension matches.
+      { globPattern: '**/*', kind: WatchKind.Create | WatchKind.Delete },
+    ];
     if (settings.flagsFile !== undefined) {
       // A configured flags file may be anywhere, outside the workspace too: exactly it when the client takes relative patterns.
       const file = path.resolve(root, settings.flagsFile);
@@ -386,21 +413,26 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         await reload();
         continue;
       }
-      indexChanged = true;
       if (path.basename(file) === '.gitignore') {
-        // What the folder's .gitignore excludes changed: its files are listed again, as a cold index would.
+        // What the folder's .gitignore excludes changed (created, edited or deleted): its files are listed again, as a cold index would.
         await index.refreshFolder(path.dirname(file), isOpen);
-        continue;
-      }
-      // Events of every file the client watches arrive; the index holds only those the cold index lists.
-      if (!index.includes(file)) {
-        index.remove(file);
-        continue;
-      }
-      try {
-        await index.indexText(file, readFileSync(file, 'utf8'));
-      } catch {
-        index.remove(file);
+        indexChanged = true;
+      } else if (c.type === FileChangeType.Deleted) {
+        // A deleted folder is reported alone, not file by file (microsoft/vscode#109754).
+        indexChanged = index.removeUnder(file, isOpen) > 0 || indexChanged;
+      } else if (c.type === FileChangeType.Created && isDirectory(file)) {
+        // A folder created, copied or renamed into place: its files are listed as the cold index would.
+        indexChanged = (await index.refreshFolder(file, isOpen)) > 0 || indexChanged;
+      } else if (!index.includes(file)) {
+        // Events of every file the client watches arrive; the index holds only those the cold index lists.
+        indexChanged = index.remove(file) || indexChanged;
+      } else {
+        try {
+          await index.indexText(file, readFileSync(file, 'utf8'));
+        } catch {
+          index.remove(file);
+        }
+        indexChanged = true;
       }
     }
     if (indexChanged) {

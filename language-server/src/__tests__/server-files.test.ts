@@ -1,4 +1,5 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +75,7 @@ describe('language server over stdio, files watched as the server asks', () => {
 
   beforeAll(async () => {
     root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML, 'README.md': "client.getVariant('readme-flag', u);\n" });
-    client = await LspTestClient.start(root, {});
+    client = await LspTestClient.start(root, { maxFileSize: 10_000 });
     await client.indexed();
     await client.until('file watchers', () => (client.watchers().length > 0 ? true : undefined));
   }, 60_000);
@@ -122,6 +123,42 @@ describe('language server over stdio, files watched as the server asks', () => {
     // dist/ is no longer ignored, web/legacy.js is; node_modules stays out.
     expect(await filesOf('ignored-flag', (f) => f.length > 0)).toEqual(['dist/bundle.js']);
     expect(await filesOf('search-v3', (f) => !f.includes('web/legacy.js'))).toEqual(['api/app.py']);
+    expect(client.stderr).toEqual([]);
+  });
+
+  it('indexes a folder moved in, follows its rename and forgets it once deleted, each reported as one event', async () => {
+    const files: Readonly<Record<string, string>> = {
+      'pkg/feature/a.ts': "client.getVariant('folder-flag', u);\n",
+      'pkg/feature/b.py': 'client.get_variant("folder-flag", u)\n',
+      'pkg/.gitignore': 'gen/\n',
+      'pkg/gen/g.ts': "client.getVariant('folder-generated', u);\n",
+      'pkg/node_modules/x/i.js': "client.getVariant('folder-vendored', u);\n",
+      'pkg/big.ts': `client.getVariant('folder-big', u);\n${'// filler\n'.repeat(1_100)}`,
+    };
+    // Written elsewhere, then copied in: the editor sees one folder appear.
+    const staging = mkdtempSync(path.join(tmpdir(), 'xp-ls-pkg-'));
+    for (const [rel, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(staging, rel)), { recursive: true });
+      writeFileSync(path.join(staging, rel), text);
+    }
+    cpSync(path.join(staging, 'pkg'), path.join(root, 'pkg'), { recursive: true });
+    rmSync(staging, { recursive: true, force: true });
+    expect(await client.fileEvents([{ rel: 'pkg', type: FileChangeType.Created }])).toHaveLength(1);
+    expect(await filesOf('folder-flag', (f) => f.length === 2)).toEqual(['pkg/feature/a.ts', 'pkg/feature/b.py']);
+    // The same rules as the cold index: the folder's .gitignore, node_modules, the size limit.
+    const { flags } = await client.connection.sendRequest(FlagsRequest);
+    expect(flags.map((f) => f.key).filter((k) => k.startsWith('folder-'))).toEqual(['folder-flag']);
+
+    renameSync(path.join(root, 'pkg'), path.join(root, 'lib'));
+    await client.fileEvents([
+      { rel: 'pkg', type: FileChangeType.Deleted },
+      { rel: 'lib', type: FileChangeType.Created },
+    ]);
+    expect(await filesOf('folder-flag', (f) => f.every((x) => x.startsWith('lib/')))).toEqual(['lib/feature/a.ts', 'lib/feature/b.py']);
+
+    rmSync(path.join(root, 'lib'), { recursive: true, force: true });
+    await client.fileEvents([{ rel: 'lib', type: FileChangeType.Deleted }]);
+    expect(await filesOf('folder-flag', (f) => f.length === 0)).toEqual([]);
     expect(client.stderr).toEqual([]);
   });
 });

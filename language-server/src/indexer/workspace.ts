@@ -370,8 +370,26 @@ export class WorkspaceIndex {
     await Promise.all(languages.map((l) => grammarFor(l)));
   }
 
-  remove(file: string): void {
-    this.files.delete(file);
+  /** Forgets `file`; false when it held no reference. */
+  remove(file: string): boolean {
+    return this.files.delete(file);
+  }
+
+  /**
+   * Forgets `target` and, when it was a folder, every file indexed under it: editors report a deleted
+   * or renamed folder as one event for its path. Files `keep` names are left alone. Returns the
+   * number of files forgotten.
+   */
+  removeUnder(target: string, keep: (file: string) => boolean = () => false): number {
+    const prefix = target.endsWith(path.sep) ? target : target + path.sep;
+    let removed = 0;
+    for (const file of this.files.keys()) {
+      if ((file === target || file.startsWith(prefix)) && !keep(file)) {
+        this.files.delete(file);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /**

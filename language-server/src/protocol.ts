@@ -17,7 +17,7 @@ export interface XpSettings {
   readonly environment?: string;
   /** Function names whose first argument is a flag key (your wrappers of the SDK). */
   readonly wrapperFunctions?: readonly string[];
-  /** Flags-as-code file (the `xp export` format), relative to the workspace root. */
+  /** Flags-as-code file (the `xp export` format), relative to the (first) workspace folder. */
   readonly flagsFile?: string;
   /** Where fetched flag data is cached for offline use. */
   readonly cacheFile?: string;

@@ -96,9 +96,11 @@ function describeError(e: unknown): string {
 export function startServer(connection: Connection, options: ServerOptions = {}): void {
   const now = options.now ?? (() => new Date());
   const documents = new TextDocuments(TextDocument);
-  let root = process.cwd();
+  // The workspace folders, all indexed; the first one holds the flags file (relative flagsFile, cache key).
+  let folders: string[] = [process.cwd()];
+  const root = (): string => folders[0] ?? process.cwd();
   let settings: XpSettings = {};
-  let index = new WorkspaceIndex(root);
+  let index = new WorkspaceIndex(folders);
   let snapshot: ProjectSnapshot = EMPTY_SNAPSHOT;
   let flags = new Map<string, FlagRecord>();
   let lastError: string | null = null;
@@ -109,8 +111,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let watchRegistration = false;
   let relativePatterns = false;
   let watching: { readonly key: string; readonly registration: Promise<Disposable | undefined> } | undefined;
-  // File events are handled one batch after another: a folder's refresh and a file's re-index must not interleave.
-  let fileEvents: Promise<void> = Promise.resolve();
+  // File events and workspace folder changes are handled one after another: a folder's refresh and a file's re-index must not interleave.
+  let indexUpdates: Promise<void> = Promise.resolve();
+  let workspaceFolderEvents = false;
   let refreshTimer: NodeJS.Timeout | undefined;
   // The API's change feed: a change to a definition refetches the flag data (debounced).
   let feed: { readonly key: string; readonly close: () => void } | undefined;
@@ -129,18 +132,25 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   const flagsFilePath = (): string | undefined => {
     if (settings.flagsFile !== undefined) {
-      return path.resolve(root, settings.flagsFile);
+      return path.resolve(root(), settings.flagsFile);
     }
-    return FLAGS_FILE_CANDIDATES.map((c) => path.join(root, c)).find((f) => existsSync(f));
+    // At a folder's root, the first folder first.
+    for (const folder of folders) {
+      const found = FLAGS_FILE_CANDIDATES.map((c) => path.join(folder, c)).find((f) => existsSync(f));
+      if (found !== undefined) {
+        return found;
+      }
+    }
+    return undefined;
   };
   /** Whether `file` is, or would be when created, the flags file (a deleted one too). */
   const isFlagsFile = (file: string): boolean =>
-    settings.flagsFile !== undefined ? file === path.resolve(root, settings.flagsFile) : path.dirname(file) === root && FLAGS_FILE_CANDIDATES.includes(path.basename(file));
+    settings.flagsFile !== undefined ? file === path.resolve(root(), settings.flagsFile) : folders.includes(path.dirname(file)) && FLAGS_FILE_CANDIDATES.includes(path.basename(file));
   const cacheFilePath = (project: string): string => {
     if (settings.cacheFile !== undefined) {
-      return path.resolve(root, settings.cacheFile);
+      return path.resolve(root(), settings.cacheFile);
     }
-    const id = createHash('sha256').update(`${settings.apiUrl ?? ''}\n${root}\n${project}`).digest('hex').slice(0, 16);
+    const id = createHash('sha256').update(`${settings.apiUrl ?? ''}\n${root()}\n${project}`).digest('hex').slice(0, 16);
     return path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'xp', 'language-server', `${id}.json`);
   };
   const consoleUrl = (): string | undefined => {
@@ -240,7 +250,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       try {
         fileSnapshot = readFlagsFile(file);
       } catch (e) {
-        fileError = `cannot read flags file ${path.relative(root, file)}: ${describeError(e).split('\n')[0]!}`;
+        fileError = `cannot read flags file ${path.relative(folders.find((f) => file.startsWith(f + path.sep)) ?? root(), file)}: ${describeError(e).split('\n')[0]!}`;
         connection.console.warn(`xp: cannot read flags file ${file}: ${describeError(e)}`);
       }
     }
@@ -333,7 +343,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexRun.isCancellationRequested = true;
     const run = { isCancellationRequested: false };
     indexRun = run;
-    index = new WorkspaceIndex(root, {
+    index = new WorkspaceIndex(folders, {
       wrapperFunctions: settings.wrapperFunctions ?? [],
       workers: defaultIndexThreads(),
       ...(settings.maxFileSize === undefined ? {} : { maxFileSize: settings.maxFileSize }),
@@ -372,7 +382,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     ];
     if (settings.flagsFile !== undefined) {
       // A configured flags file may be anywhere, outside the workspace too: exactly it when the client takes relative patterns.
-      const file = path.resolve(root, settings.flagsFile);
+      const file = path.resolve(root(), settings.flagsFile);
       watchers.push({ globPattern: relativePatterns ? { baseUri: uriOf(path.dirname(file)), pattern: path.basename(file) } : `**/${path.basename(file)}` });
     }
     return watchers;
@@ -397,6 +407,53 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       return undefined;
     });
     watching = { key, registration };
+  };
+
+  const queueIndexUpdate = (update: () => Promise<void>): void => {
+    indexUpdates = indexUpdates.then(update).catch((e: unknown) => {
+      connection.console.error(`xp: updating the index failed: ${describeError(e)}`);
+    });
+  };
+
+  /** Workspace folders added and removed at run time (workspace/didChangeWorkspaceFolders). */
+  const changeFolders = async (addedUris: readonly string[], removedUris: readonly string[]): Promise<void> => {
+    const paths = (uris: readonly string[]): string[] => uris.map(fileOf).filter((f): f is string => f !== undefined);
+    const removed = paths(removedUris).filter((f) => folders.includes(f));
+    const added = [...new Set(paths(addedUris))].filter((f) => !folders.includes(f) || removed.includes(f));
+    if (removed.length === 0 && added.length === 0) {
+      return;
+    }
+    const flagsFileBefore = flagsFilePath();
+    folders = [...folders.filter((f) => !removed.includes(f)), ...added];
+    connection.console.log(`xp: workspace folders now ${folders.join(', ')}`);
+    watchFiles();
+    if (indexing) {
+      // The cold index lists the folders it started with: it starts again with the new ones.
+      void indexWorkspace();
+    } else {
+      const open = new Set(documents.all().map((d) => fileOf(d.uri)));
+      const isOpen = (file: string): boolean => open.has(file);
+      for (const folder of removed) {
+        index.removeRoot(folder, isOpen);
+      }
+      if (added.length > 0) {
+        indexing = true;
+        sendStatus();
+        const progress = await connection.window.createWorkDoneProgress();
+        progress.begin('xp: indexing flag references', undefined, added.map((f) => path.basename(f)).join(', '), false);
+        for (const folder of added) {
+          await index.addRoot(folder, isOpen);
+        }
+        progress.done();
+        indexing = false;
+      }
+    }
+    if (flagsFilePath() !== flagsFileBefore) {
+      // The flags file now comes from another folder, or from none.
+      await reload();
+    } else {
+      refreshEditors();
+    }
   };
 
   const onFileEvents = async (changes: readonly FileEvent[]): Promise<void> => {
@@ -492,11 +549,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
+    const listed = (params.workspaceFolders ?? []).map((f) => f.uri);
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- clients without workspace folders send only rootUri
-    const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri;
-    if (folder !== null && folder.startsWith('file:')) {
-      root = fileURLToPath(folder);
+    const rootUri = params.rootUri;
+    const paths = (listed.length > 0 ? listed : rootUri === null ? [] : [rootUri]).map(fileOf).filter((f): f is string => f !== undefined);
+    if (paths.length > 0) {
+      folders = [...new Set(paths)];
     }
+    workspaceFolderEvents = params.capabilities.workspace?.workspaceFolders === true;
     settings = settingsFrom(params.initializationOptions);
     codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
     watchRegistration = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
@@ -512,6 +572,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         definitionProvider: true,
         workspaceSymbolProvider: true,
         executeCommandProvider: { commands: [ServerCommand.CreateFlag] },
+        workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: 'xp-language-server', version: '0.1.0' },
     };
@@ -519,6 +580,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.onInitialized(() => {
     watchFiles();
+    if (workspaceFolderEvents) {
+      connection.workspace.onDidChangeWorkspaceFolders((e) => {
+        queueIndexUpdate(() => changeFolders(e.added.map((f) => f.uri), e.removed.map((f) => f.uri)));
+      });
+    }
     void (async () => {
       await loadData();
       sendStatus();
@@ -583,11 +649,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
 
   connection.onDidChangeWatchedFiles((change) => {
-    fileEvents = fileEvents
-      .then(() => onFileEvents(change.changes))
-      .catch((e: unknown) => {
-        connection.console.error(`xp: handling file changes failed: ${describeError(e)}`);
-      });
+    queueIndexUpdate(() => onFileEvents(change.changes));
   });
 
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {

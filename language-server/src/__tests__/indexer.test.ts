@@ -87,3 +87,31 @@ describe('WorkspaceIndex', () => {
     expect(index.referencesTo('other-flag')).toHaveLength(1);
   });
 });
+
+describe('WorkspaceIndex over several roots', () => {
+  let root: string;
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('indexes a file under nested roots once, each root with its own .gitignore, and keeps what another root holds', async () => {
+    root = writeFixtureWorkspace({ 'web/.gitignore': 'banner.tsx\n', 'web/dist/x.ts': "client.getVariant('nested-dist', u);\n" });
+    const web = path.join(root, 'web');
+    const index = new WorkspaceIndex([root, web], { wrapperFunctions: ['useFlag'] });
+    await index.indexAll();
+    // Listed by both roots, indexed once.
+    expect(index.referencesTo('search-v3').map((r) => path.relative(root, r.file)).sort()).toEqual(['api/app.py', 'svc/main.go', 'web/legacy.js']);
+    // The outer root's .gitignore ("dist/") excludes web/dist, the inner root's rules do not: the inner root lists it.
+    expect(index.keys().has('nested-dist')).toBe(true);
+    // web/.gitignore applies under both.
+    expect(index.referencesTo('banner-text').map((r) => r.language).sort()).toEqual(['python']);
+    // Removing the inner root keeps what the outer one lists; removing the outer one forgets the rest.
+    expect(index.removeRoot(web)).toBe(true);
+    expect(index.keys().has('nested-dist')).toBe(false);
+    expect(index.referencesTo('checkout-v2').map((r) => path.relative(root, r.file))).toContain('web/checkout.ts');
+    expect(index.removeRoot(root)).toBe(true);
+    expect(index.references()).toEqual([]);
+    expect(await index.addRoot(web)).toBe(true);
+    expect([...index.keys()].sort()).toEqual(['checkout-v2', 'chekout-v2', 'dark-mode', 'nested-dist', 'new-nav', 'search-v3']);
+  });
+});

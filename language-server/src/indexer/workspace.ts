@@ -193,9 +193,14 @@ export function listSourceFilesUnder(root: string, dir: string): string[] {
   return files;
 }
 
-/** The flag references of a workspace, kept per file so one file is re-indexed alone. */
+/**
+ * The flag references of a workspace, kept per file so one file is re-indexed alone. A workspace has
+ * one or more root folders (an editor's multi-root workspace), each listed with its own .gitignore
+ * files; a file under two nested roots is indexed once.
+ */
 export class WorkspaceIndex {
   private readonly files = new Map<string, FileIndex>();
+  private readonly rootFolders: string[];
   private methods: MethodTable;
   private readonly maxFileSize: number;
   private readonly workers: number;
@@ -204,15 +209,17 @@ export class WorkspaceIndex {
   readonly stats = { scanned: 0, parsed: 0 };
   private wrappers: readonly string[];
 
-  constructor(
-    readonly root: string,
-    options: IndexerOptions = {},
-  ) {
+  constructor(roots: string | readonly string[], options: IndexerOptions = {}) {
+    this.rootFolders = (typeof roots === 'string' ? [roots] : [...new Set(roots)]).map((r) => path.resolve(r));
     this.wrappers = options.wrapperFunctions ?? [];
     this.methods = new MethodTable(this.wrappers);
     this.maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
     this.workers = Math.max(1, Math.floor(options.workers ?? 1));
     this.fastPath = options.fastPath ?? true;
+  }
+
+  get roots(): readonly string[] {
+    return this.rootFolders;
   }
 
   setWrapperFunctions(names: readonly string[]): void {
@@ -251,7 +258,8 @@ export class WorkspaceIndex {
     const timing = TIMING ? { started: performance.now(), listed: 0, mainDone: 0 } : undefined;
     let files: string[];
     try {
-      files = listSourceFiles(this.root);
+      // One root (the usual case, and xp code-refs) is listed as is; several are merged without repeats.
+      files = this.rootFolders.length === 1 ? listSourceFiles(this.rootFolders[0]!) : [...new Set(this.rootFolders.flatMap((r) => listSourceFiles(r)))];
       if (timing !== undefined) {
         timing.listed = performance.now();
       }
@@ -381,6 +389,10 @@ export class WorkspaceIndex {
    * number of files forgotten.
    */
   removeUnder(target: string, keep: (file: string) => boolean = () => false): number {
+    // A path that held an index was a file: nothing is under it (the usual case, without a scan).
+    if (!keep(target) && this.files.delete(target)) {
+      return 1;
+    }
     const prefix = target.endsWith(path.sep) ? target : target + path.sep;
     let removed = 0;
     for (const file of this.files.keys()) {
@@ -399,7 +411,7 @@ export class WorkspaceIndex {
    * indexed from the editor's text) are left alone. Returns the number of files listed.
    */
   async refreshFolder(dir: string, keep: (file: string) => boolean = () => false): Promise<number> {
-    const listed = listSourceFilesUnder(this.root, dir);
+    const listed = this.listUnder(dir);
     const current = new Set(listed);
     const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
     for (const file of [...this.files.keys()]) {
@@ -429,9 +441,39 @@ export class WorkspaceIndex {
     return listed.length;
   }
 
-  /** Whether `file` belongs to this index's workspace (see isWorkspaceSourceFile). */
+  /** Adds a root folder and indexes its files (see refreshFolder); false when it was one already. */
+  async addRoot(root: string, keep?: (file: string) => boolean): Promise<boolean> {
+    const folder = path.resolve(root);
+    if (this.rootFolders.includes(folder)) {
+      return false;
+    }
+    this.rootFolders.push(folder);
+    await this.refreshFolder(folder, keep);
+    return true;
+  }
+
+  /** Removes a root folder: its files are forgotten, except those another root holds and those `keep` names. */
+  removeRoot(root: string, keep: (file: string) => boolean = () => false): boolean {
+    const folder = path.resolve(root);
+    const at = this.rootFolders.indexOf(folder);
+    if (at < 0) {
+      return false;
+    }
+    this.rootFolders.splice(at, 1);
+    this.removeUnder(folder, (file) => keep(file) || this.includes(file));
+    return true;
+  }
+
+  /** Whether `file` belongs to this index's workspace: one of its roots lists it (see isWorkspaceSourceFile). */
   includes(file: string): boolean {
-    return isWorkspaceSourceFile(this.root, file);
+    return this.rootFolders.some((r) => isWorkspaceSourceFile(r, file));
+  }
+
+  /** The files the roots list under `dir`, each root with its own .gitignore files (a root inside `dir` lists all of its own). */
+  private listUnder(dir: string): string[] {
+    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+    const lists = this.rootFolders.map((r) => (r.startsWith(prefix) ? listSourceFiles(r) : listSourceFilesUnder(r, dir))).filter((l) => l.length > 0);
+    return lists.length === 1 ? lists[0]! : [...new Set(lists.flat())];
   }
 
   fileIndex(file: string): FileIndex | undefined {

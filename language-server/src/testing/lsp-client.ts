@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ClientCapabilities, Diagnostic, FileEvent, FileSystemWatcher, GlobPattern, ProtocolConnection, PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
+import type { ClientCapabilities, Diagnostic, FileEvent, FileSystemWatcher, GlobPattern, InitializeResult, ProtocolConnection, PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
 import {
   CodeLensRefreshRequest,
   createProtocolConnection,
@@ -43,11 +43,13 @@ export interface ProgressParams {
  */
 export const DEFAULT_CAPABILITIES: ClientCapabilities = {
   window: { workDoneProgress: true },
-  workspace: { codeLens: { refreshSupport: true }, didChangeWatchedFiles: { dynamicRegistration: true, relativePatternSupport: true } },
+  workspace: { codeLens: { refreshSupport: true }, didChangeWatchedFiles: { dynamicRegistration: true, relativePatternSupport: true }, workspaceFolders: true },
 };
 
 export interface StartOptions {
   readonly capabilities?: ClientCapabilities;
+  /** The workspace folders (default: the root alone). */
+  readonly folders?: readonly string[];
 }
 
 /** A glob of the LSP (`**`, `*`, `?`, `{a,b}`; no character classes) as a regular expression over `/`-separated paths. */
@@ -104,6 +106,9 @@ export class LspTestClient {
   readonly stderr: string[] = [];
   private readonly listeners = new Set<() => void>();
 
+  /** The server's answer to initialize (its capabilities). */
+  initializeResult: InitializeResult | undefined;
+
   private constructor(
     readonly root: string,
     private readonly child: ChildProcess,
@@ -150,11 +155,11 @@ export class LspTestClient {
       client.changed();
     });
     connection.listen();
-    await connection.sendRequest(InitializeRequest.type, {
+    client.initializeResult = await connection.sendRequest(InitializeRequest.type, {
       processId: process.pid,
       // eslint-disable-next-line @typescript-eslint/no-deprecated -- required by the protocol's type; the server reads workspaceFolders
       rootUri: null,
-      workspaceFolders: [{ uri: pathToFileURL(root).href, name: 'fixture' }],
+      workspaceFolders: (options.folders ?? [root]).map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
       capabilities: options.capabilities ?? DEFAULT_CAPABILITIES,
       initializationOptions,
     });
@@ -162,8 +167,9 @@ export class LspTestClient {
     return client;
   }
 
+  /** The URI of a path relative to the first folder (or absolute). */
   uri(rel: string): string {
-    return pathToFileURL(path.join(this.root, rel)).href;
+    return pathToFileURL(path.resolve(this.root, rel)).href;
   }
 
   /** The file watchers the server registered (workspace/didChangeWatchedFiles). */
@@ -181,7 +187,7 @@ export class LspTestClient {
     const kinds: Readonly<Record<FileChangeType, number>> = { [FileChangeType.Created]: WatchKind.Create, [FileChangeType.Changed]: WatchKind.Change, [FileChangeType.Deleted]: WatchKind.Delete };
     const watchers = this.watchers();
     const sent = changes
-      .filter((c) => watchers.some((w) => ((w.kind ?? WatchKind.Create | WatchKind.Change | WatchKind.Delete) & kinds[c.type]) !== 0 && globMatches(w.globPattern, path.join(this.root, c.rel))))
+      .filter((c) => watchers.some((w) => ((w.kind ?? WatchKind.Create | WatchKind.Change | WatchKind.Delete) & kinds[c.type]) !== 0 && globMatches(w.globPattern, path.resolve(this.root, c.rel))))
       .map((c) => ({ uri: this.uri(c.rel), type: c.type }));
     if (sent.length > 0) {
       await this.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: sent });

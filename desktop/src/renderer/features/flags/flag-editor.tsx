@@ -215,7 +215,8 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         <div>
           <h1>{flag.definition.name}</h1>
           <p className="muted">
-            <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}{' '}
+            <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}
+            {flag.updatedByName === undefined || flag.updatedByName === null ? null : ` by ${flag.updatedByName}`}{' '}
             {flag.definition.temporary ? <Badge tone="info">temporary</Badge> : <Badge>permanent</Badge>}
             {flag.archived ? (
               <>

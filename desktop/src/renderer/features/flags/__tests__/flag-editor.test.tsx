@@ -87,6 +87,23 @@ describe('flag editor', () => {
     expect(badge.parentElement?.textContent).toMatch(/\S temporary$/);
   });
 
+  it('names who changed the flag last', async () => {
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: { ...stored(3, false), updatedBy: 'u-1', updatedByName: 'Ana Lopez' } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+
+    const badge = await screen.findByText('temporary');
+    expect(badge.parentElement?.textContent).toMatch(/· version 3 · updated .+ by Ana Lopez temporary$/);
+  });
+
   it('is read only for a viewer, with the reason, while evaluating still works', async () => {
     const { client, sent } = fakeApi((req) => {
       if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {

@@ -4,6 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Experiment, Role, Stored, StoredEnvironment } from '@xp/shared';
 import { ROLES, fakeFetch, user } from '../../test/fake-api.js';
+import { abExperiment, storedOf } from '../../test/fixtures.js';
 import type { Responder } from '../../test/fake-api.js';
 import { App } from '../app.js';
 
@@ -41,33 +42,7 @@ function api(role: Role, more: Responder = () => undefined): ReturnType<typeof f
 }
 
 function experiment(key: string): Stored<Experiment> {
-  return {
-    key,
-    version: 1,
-    archived: false,
-    createdAt: '2026-11-25T10:00:00Z',
-    updatedAt: '2026-11-25T10:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition: {
-      key,
-      name: 'CTA copy',
-      type: 'ab',
-      status: 'draft',
-      tags: [],
-      variations: [
-        { key: 'control', weight: 0.5, value: 'control' },
-        { key: 'treatment', weight: 0.5, value: 'treatment' },
-      ],
-      coverage: 1,
-      hashAttribute: 'id',
-      hashVersion: 2,
-      allowUrlOverride: false,
-      releaseWinner: false,
-      environments: [],
-      metrics: { primary: [], secondary: [], guardrails: [] },
-    },
-  };
+  return storedOf(abExperiment(key, { name: 'CTA copy' }));
 }
 
 beforeEach(() => {

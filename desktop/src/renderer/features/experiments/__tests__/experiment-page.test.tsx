@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { abExperiment, storedOf } from '../../../test/fixtures.js';
 import ExperimentPage from '../experiment-page.js';
 
 afterEach(cleanup);
@@ -12,35 +13,8 @@ afterEach(cleanup);
 const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
 
 function experiment(version: number, dimensions: string[]): Stored<Experiment> {
-  return {
-    key: 'checkout',
-    version,
-    archived: false,
-    createdAt: '2026-11-20T00:00:00Z',
-    updatedAt: '2026-11-20T00:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition: {
-      key: 'checkout',
-      name: 'Checkout',
-      type: 'ab',
-      status: 'running',
-      startedAt: '2026-11-20T00:00:00Z',
-      tags: [],
-      variations: [
-        { key: 'control', weight: 0.5, value: 'control' },
-        { key: 'treatment', weight: 0.5, value: 'treatment' },
-      ],
-      coverage: 1,
-      hashAttribute: 'id',
-      hashVersion: 2,
-      allowUrlOverride: false,
-      releaseWinner: false,
-      environments: ['production'],
-      metrics: { primary: [], secondary: [], guardrails: [] },
-      ...(dimensions.length === 0 ? {} : { dimensions }),
-    },
-  };
+  const definition = abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], ...(dimensions.length === 0 ? {} : { dimensions }) });
+  return storedOf(definition, { version, at: '2026-11-20T00:00:00Z' });
 }
 
 function results(): ExperimentResultsView {

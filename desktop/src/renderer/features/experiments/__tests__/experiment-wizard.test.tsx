@@ -4,6 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { abExperiment, storedOf } from '../../../test/fixtures.js';
 import ExperimentWizard from '../experiment-wizard.js';
 
 afterEach(() => {
@@ -14,33 +15,7 @@ afterEach(() => {
 const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
 
 function stored(version: number, status: Experiment['status']): Stored<Experiment> {
-  return {
-    key: 'cta-copy',
-    version,
-    archived: false,
-    createdAt: '2026-11-25T10:00:00Z',
-    updatedAt: '2026-11-25T10:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition: {
-      key: 'cta-copy',
-      name: 'CTA copy',
-      type: 'ab',
-      status,
-      tags: [],
-      variations: [
-        { key: 'control', weight: 0.5, value: 'control' },
-        { key: 'treatment', weight: 0.5, value: 'treatment' },
-      ],
-      coverage: 1,
-      hashAttribute: 'id',
-      hashVersion: 2,
-      allowUrlOverride: false,
-      releaseWinner: false,
-      environments: [],
-      metrics: { primary: [], secondary: [], guardrails: [] },
-    },
-  };
+  return storedOf(abExperiment('cta-copy', { name: 'CTA copy', status }), { version });
 }
 
 describe('experiment wizard', () => {

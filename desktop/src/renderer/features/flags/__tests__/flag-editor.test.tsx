@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { booleanFlag, storedOf } from '../../../test/fixtures.js';
 import FlagEditor from '../flag-editor.js';
 
 afterEach(cleanup);
@@ -13,28 +14,8 @@ const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development'
 const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: true, version: 1, position: 1 };
 
 function stored(version: number, enabled: boolean): Stored<Flag> {
-  return {
-    key: 'checkout',
-    version,
-    archived: false,
-    createdAt: '2026-11-25T10:00:00Z',
-    updatedAt: '2026-11-25T10:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition: {
-      key: 'checkout',
-      name: 'Checkout',
-      type: 'boolean',
-      archived: false,
-      temporary: true,
-      tags: [],
-      variations: [
-        { key: 'off', value: false },
-        { key: 'on', value: true },
-      ],
-      environments: { development: { enabled, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } },
-    },
-  };
+  const environments = { development: { enabled, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } };
+  return storedOf(booleanFlag('checkout', { name: 'Checkout', temporary: true, environments }), { version });
 }
 
 describe('flag editor', () => {

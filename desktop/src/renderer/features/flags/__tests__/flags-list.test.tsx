@@ -4,6 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { booleanFlag, storedOf } from '../../../test/fixtures.js';
 import FlagsList from '../flags-list.js';
 
 afterEach(cleanup);
@@ -11,28 +12,7 @@ afterEach(cleanup);
 const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
 
 function flag(key: string, archived = false): Stored<Flag> {
-  return {
-    key,
-    version: 2,
-    archived,
-    createdAt: '2026-11-25T10:00:00Z',
-    updatedAt: '2026-11-25T10:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition: {
-      key,
-      name: key,
-      type: 'boolean',
-      archived,
-      temporary: false,
-      tags: [],
-      variations: [
-        { key: 'off', value: false },
-        { key: 'on', value: true },
-      ],
-      environments: { development: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } },
-    },
-  };
+  return storedOf(booleanFlag(key, { archived }), { version: 2, archived });
 }
 
 describe('flags list', () => {

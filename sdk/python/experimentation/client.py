@@ -415,35 +415,46 @@ class Client:
             return len(self._queue)
 
     def _send_batch(self, timeout: float) -> str:
-        """Sends one batch. Returns "empty", "sent", "dropped" or "retry:<seconds>"."""
-        with self._send_lock:
-            with self._queue_lock:
-                if not self._queue:
-                    return "empty"
-                batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
-            body = json.dumps({"events": batch}, separators=(",", ":")).encode("utf-8")
-            retry_after: float | None = None
-            try:
-                resp = _http.request(self._endpoint, "POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
-                                     max(0.001, min(self._timeout, timeout)), body)
-                if 200 <= resp.status < 300:
-                    self._log_rejections(resp.body)
-                    return "sent"
-                if resp.status == 429 or resp.status >= 500:
-                    retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
-                    log.warning("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
-                else:
-                    log.error("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
-                    return "dropped"
-            except _http.NETWORK_ERRORS as e:
-                log.warning("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
-                retry_after = 0.0
-            with self._queue_lock:
-                self._queue.extendleft(reversed(batch))
-                while len(self._queue) > self._max_queue:
-                    self._queue.pop()
-                    self._dropped += 1
-            return f"retry:{retry_after}"
+        """Sends one batch. Returns "empty", "sent", "dropped" or "retry:<seconds>".
+
+        Waiting for a send already in flight (the flusher's) counts against `timeout`.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._send_lock.acquire(timeout=max(0.0, timeout)):
+            return "retry:0"
+        try:
+            return self._send_batch_locked(deadline - time.monotonic())
+        finally:
+            self._send_lock.release()
+
+    def _send_batch_locked(self, timeout: float) -> str:
+        with self._queue_lock:
+            if not self._queue:
+                return "empty"
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+        body = json.dumps({"events": batch}, separators=(",", ":")).encode("utf-8")
+        retry_after: float | None = None
+        try:
+            resp = _http.request(self._endpoint, "POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
+                                 max(0.001, min(self._timeout, timeout)), body)
+            if 200 <= resp.status < 300:
+                self._log_rejections(resp.body)
+                return "sent"
+            if resp.status == 429 or resp.status >= 500:
+                retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
+                log.warning("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
+            else:
+                log.error("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
+                return "dropped"
+        except _http.NETWORK_ERRORS as e:
+            log.warning("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
+            retry_after = 0.0
+        with self._queue_lock:
+            self._queue.extendleft(reversed(batch))
+            while len(self._queue) > self._max_queue:
+                self._queue.pop()
+                self._dropped += 1
+        return f"retry:{retry_after}"
 
     @staticmethod
     def _log_rejections(body: bytes) -> None:

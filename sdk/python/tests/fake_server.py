@@ -166,6 +166,10 @@ class FakeServer:
                     return
                 with server.lock:
                     status, headers = server.event_responses.popleft() if server.event_responses else (202, {})
+                if status == 0:
+                    # Stalls this batch (status 0 = no answer within stall_seconds), then accepts it.
+                    server.release.wait(server.stall_seconds)
+                    status = 202
                 if status == 202:
                     events = json.loads(body)["events"]
                     count = len(events)

@@ -303,6 +303,23 @@ class EventsTest(ClientTestCase):
 
         self.assertLess(time.monotonic() - started, 2.0)
 
+    def test_flush_and_close_keep_their_timeout_while_a_background_send_stalls(self) -> None:
+        self.server.stall_seconds = 3.0
+        self.server.event_responses.append((0, {}))
+        client = self.client(timeout=2, flush_interval=0.01)
+        client.track_event("a", "u1")
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/events", "POST")) == 1))
+        client.track_event("b", "u1")
+
+        started = time.monotonic()
+        self.assertFalse(client.flush(timeout=0.3))
+        self.assertLess(time.monotonic() - started, 0.8, "flush waits for the stalled send no longer than its timeout")
+        started = time.monotonic()
+        client.close(timeout=0.3)
+        # close() also gives each background thread 0.5 s to stop.
+        self.assertLess(time.monotonic() - started, 1.5, "close waits for the stalled send no longer than its timeout")
+        self.server.release.set()
+
     def test_exposures_are_logged_once_per_user_experiment_and_variation(self) -> None:
         client = self.client(batch_size=100, flush_interval=30)
 

@@ -214,12 +214,13 @@ class Client:
                 return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
                                         error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
             result = evaluate_flag(ruleset, flag_key, context, default=default, explain=explain)
-            if result.experiment is not None:
-                self._expose(result.experiment, flag_key, context.attributes)
             if default is not None and result.variation_key is not None and _category(result.value) != _category(default):
+                # The unit gets the default, not the variation: no exposure (as in the JavaScript SDK).
                 return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
                                         error_code=ErrorCode.TYPE_MISMATCH,
                                         error_message=f"flag serves a {_category(result.value)}, the default is a {_category(default)}")
+            if result.experiment is not None:
+                self._expose(result.experiment, flag_key, context.attributes)
             return result
         except Exception as e:
             log.error("evaluation of %r failed unexpectedly: %s", flag_key, type(e).__name__)

@@ -341,6 +341,16 @@ class EventsTest(ClientTestCase):
         self.assertNotIn("flag", first)
         self.assertTrue(all(re.fullmatch(r"[A-Za-z0-9_-]{8,64}", e["id"]) for e in exposures))
 
+    def test_a_type_mismatch_serves_the_default_and_logs_no_exposure(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30)
+
+        result = client.evaluate("checkout-flag", "u1", 5)
+
+        self.assertEqual((result.value, result.reason, result.error_code), (5, Reason.ERROR, ErrorCode.TYPE_MISMATCH))
+        self.assertEqual(client._queue_len(), 0, "the unit was served the default, not a variation")  # noqa: SLF001
+        client.get_value("checkout-flag", "u1", "old")
+        self.assertEqual(client._queue_len(), 1)  # noqa: SLF001
+
     def test_exposures_carry_the_flat_attributes_less_private_ones(self) -> None:
         client = self.client(batch_size=100, flush_interval=30, private_attributes=["email"])
 

@@ -77,6 +77,22 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
     expect(await OpenFeature.getClient().getBooleanValue('checkout', true, { targetingKey: 'u1' })).toBe(false);
   });
 
+  it('is READY on a shared client that got its ruleset after its own startup timed out', async () => {
+    const s = await server();
+    s.rulesetMode = 'fail';
+    s.streamMode = 'fail';
+    const shared = new ExperimentationClient('sdk-test-key', options(s.url));
+    open.push(shared);
+    expect((await shared.ready()).status).toBe('DEFAULTS');
+    s.rulesetMode = 'ok';
+    await eventually(() => shared.status === 'READY');
+
+    await OpenFeature.setProviderAndWait(new XpServerProvider(shared));
+
+    expect(OpenFeature.getClient().providerStatus).toBe(ProviderStatus.READY);
+    expect(await OpenFeature.getClient().getBooleanValue('checkout', true, { targetingKey: 'u1' })).toBe(false);
+  });
+
   it('emits configuration-changed with the changed flag keys', async () => {
     const s = await server();
     await OpenFeature.setProviderAndWait(new XpServerProvider(options(s.url)));

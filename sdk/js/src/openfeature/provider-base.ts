@@ -48,7 +48,8 @@ export class ProviderCore {
   async initialize(): Promise<void> {
     const result = await this.client.ready();
     this.initialized = true;
-    if (result.status === ClientStatus.Defaults) {
+    // The client's status now, not at its startup: a shared client may have got a ruleset since.
+    if (this.client.status === ClientStatus.Defaults) {
       this.failed = true;
       throw new Error(`xp: no ruleset available (${result.error?.message ?? 'unknown reason'}); serving defaults until the API answers`);
     }

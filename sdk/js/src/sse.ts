@@ -7,7 +7,9 @@ export interface SseMessage {
 
 /**
  * Incremental text/event-stream parser (the WHATWG algorithm, minus reconnection): feed it decoded
- * text as it arrives; it calls `onMessage` for each dispatched event and `onComment` for heartbeats.
+ * text as it arrives; it calls `onMessage` for each dispatched event. Comments (heartbeats) have an
+ * empty field name, which is ignored like any unknown field; a heartbeat's chunk still resets the
+ * reader's idle timer.
  */
 export class SseParser {
   private buffer = '';
@@ -15,10 +17,7 @@ export class SseParser {
   private data: string[] = [];
   private id: string | undefined;
 
-  constructor(
-    private readonly onMessage: (message: SseMessage) => void,
-    private readonly onComment: () => void = () => undefined,
-  ) {}
+  constructor(private readonly onMessage: (message: SseMessage) => void) {}
 
   push(text: string): void {
     this.buffer += text;
@@ -55,10 +54,6 @@ export class SseParser {
       }
       this.event = '';
       this.data = [];
-      return;
-    }
-    if (line.startsWith(':')) {
-      this.onComment();
       return;
     }
     const colon = line.indexOf(':');

@@ -250,10 +250,12 @@ export class ExperimentationClient {
       }
       if (Object.keys(others).length > 0) {
         try {
-          // Round-trips to plain JSON: dates become strings, functions and undefined disappear.
-          rest = JSON.parse(JSON.stringify(others)) as Record<string, unknown>;
+          // Round-trips to plain JSON: dates become strings, functions and undefined disappear. Over
+          // 16 KiB the API refuses the event, or with 413 the whole batch: '' makes the parse throw.
+          const json = JSON.stringify(others);
+          rest = JSON.parse(json.length > 16384 ? '' : json) as Record<string, unknown>;
         } catch {
-          this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable, sent without them`);
+          this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable or too large, sent without them`);
         }
       }
     }

@@ -69,6 +69,20 @@ describe('event batching', () => {
     expect(new Set(s.events.map((e) => e.id)).size).toBe(2);
   });
 
+  it('sends an event whose properties exceed 16 KiB without them, so it cannot get its batch refused (413)', async () => {
+    const { s, c, log } = await setup();
+
+    c.trackEvent('ok', 'u1', { a: 1 });
+    c.trackEvent('upload', 'u2', { value: 3, blob: 'x'.repeat(16_400) });
+    c.trackEvent('ok', 'u3');
+    await c.flush();
+
+    expect(s.events.map((e) => e.name)).toEqual(['ok', 'upload', 'ok']);
+    expect(s.events[1]).toMatchObject({ value: 3 });
+    expect(s.events[1]).not.toHaveProperty('properties');
+    expect(log.lines.some((l) => l.level === 'warn' && l.message.includes('too large'))).toBe(true);
+  });
+
   it('ignores events without a name or a user id, with a warning', async () => {
     const { s, c, log } = await setup();
 

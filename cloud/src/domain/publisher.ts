@@ -31,18 +31,23 @@ function contentHash(ruleset: Ruleset): string {
  * transaction with a validation error; an environment whose content did not change keeps its version.
  */
 export async function stageRulesets(tx: Queryable, projectId: string, now: Date, only?: readonly string[]): Promise<StagedRuleset[]> {
+  const envs = (await environments.list(tx, projectId)).filter((env) => only === undefined || only.includes(env.key));
+  // Lock the versions first: a concurrent change that commits while this one waits for the lock must
+  // be in what this one compiles (each statement reads what is committed when it starts), or the
+  // newer version would be published without it.
+  await environments.lockRulesetVersions(
+    tx,
+    projectId,
+    envs.map((env) => env.key),
+  );
   // One after another: a transaction is one connection, which runs one query at a time anyway (pg
   // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
   const flags = await flagsRepo.all(tx, projectId);
   const segments = await segmentsRepo.all(tx, projectId, true);
   const experiments = await experimentsRepo.all(tx, projectId, true);
   const holdouts = await holdoutsRepo.all(tx, projectId, true);
-  const envs = await environments.list(tx, projectId);
   const staged: StagedRuleset[] = [];
   for (const env of envs) {
-    if (only !== undefined && !only.includes(env.key)) {
-      continue;
-    }
     let compiled: Ruleset;
     try {
       compiled = compileRuleset({

@@ -160,6 +160,24 @@ export const environments = {
   },
 
   /**
+   * Locks the ruleset version rows of the given environments (creating missing ones) until commit.
+   * Taken before the definitions are read, so a publish compiles what every earlier publish committed.
+   */
+  async lockRulesetVersions(db: Queryable, projectId: string, environmentKeys: readonly string[]): Promise<void> {
+    if (environmentKeys.length === 0) {
+      return;
+    }
+    await db.query(
+      `INSERT INTO ruleset_versions (project_id, environment_key, version, content_hash) SELECT $1, k, 0, '' FROM unnest($2::text[]) AS k ON CONFLICT (project_id, environment_key) DO NOTHING`,
+      [projectId, [...environmentKeys]],
+    );
+    await db.query('SELECT 1 FROM ruleset_versions WHERE project_id = $1 AND environment_key = ANY($2::text[]) ORDER BY environment_key FOR UPDATE', [
+      projectId,
+      [...environmentKeys],
+    ]);
+  },
+
+  /**
    * Takes the next ruleset version for an environment when its content changed, holding the row
    * lock until commit so publishes serialise in version order; undefined when unchanged.
    */

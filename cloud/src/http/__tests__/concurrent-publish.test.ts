@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../store/db.js';
+import { postgresTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const DEMO = '/api/v1/projects/demo';
+
+const flagBody = (key: string) => ({
+  key,
+  name: key,
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: { development: { enabled: false, defaultVariation: 'on', offVariation: 'off' } },
+});
+
+/** Lets a test hold one transaction open after its work, before COMMIT. */
+function holdable(db: Database): { db: Database; holdNext(): { reached: Promise<void>; release(): void } } {
+  let hold: { reached: () => void; released: Promise<void> } | undefined;
+  const wrapped: Database = {
+    kind: db.kind,
+    query: (sql, params) => db.query(sql, params),
+    close: () => db.close(),
+    withTransaction: (fn) =>
+      db.withTransaction(async (tx) => {
+        const result = await fn(tx);
+        const h = hold;
+        if (h !== undefined) {
+          hold = undefined;
+          h.reached();
+          await h.released;
+        }
+        return result;
+      }),
+  };
+  return {
+    db: wrapped,
+    holdNext() {
+      let reached = (): void => undefined;
+      let release = (): void => undefined;
+      const reachedP = new Promise<void>((r) => (reached = r));
+      const released = new Promise<void>((r) => (release = r));
+      hold = { reached, released };
+      return { reached: reachedP, release };
+    },
+  };
+}
+
+describe('publishing under concurrent changes on real PostgreSQL', () => {
+  let p: Platform;
+  let gate: ReturnType<typeof holdable>;
+  let owner: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(postgresTarget(), {
+      deps: (deps) => {
+        gate = holdable(deps.db);
+        return { ...deps, db: gate.db };
+      },
+    });
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('publishes a ruleset holding both of two concurrent changes to different flags', async () => {
+    for (const key of ['race-a', 'race-b']) {
+      expect((await p.request('POST', `${DEMO}/flags`, { token: owner, body: flagBody(key) })).status).toBe(201);
+    }
+    const toggle = (key: string) =>
+      p.request('POST', `${DEMO}/flags/${key}/environments/development/toggle`, { token: owner, body: { enabled: true }, headers: { 'If-Match': '"1"' } });
+
+    // The first change has compiled its ruleset and holds the version lock, not yet committed…
+    const held = gate.holdNext();
+    const first = toggle('race-a');
+    await held.reached;
+    // …when the second one starts; it must compile from the definitions as they are once the first commits.
+    const second = toggle('race-b');
+    await new Promise((r) => setTimeout(r, 300));
+    held.release();
+    const [a, b] = await Promise.all([first, second]);
+
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const published = await p.request('GET', `${DEMO}/environments/development/ruleset`, { token: owner });
+    expect(published.body.expectedVersion).toBe(published.body.published.version);
+    const flags = published.body.published.ruleset.flags as Record<string, { on?: boolean }>;
+    expect({ a: flags['race-a']?.on ?? true, b: flags['race-b']?.on ?? true }).toEqual({ a: true, b: true });
+  });
+});

@@ -26,6 +26,37 @@ function contentHash(ruleset: Ruleset): string {
 }
 
 /**
+ * Flags whose prerequisites lead back to themselves: SDKs cannot evaluate them (`PREREQUISITE_CYCLE`),
+ * so such a ruleset is refused like one with a dangling reference.
+ */
+function prerequisiteCycles(ruleset: Ruleset): string[] {
+  const problems: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (key: string, path: string[]): void => {
+    const s = state.get(key);
+    if (s === 'done') {
+      return;
+    }
+    if (s === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(key)), key];
+      problems.push(`flags.${key}.prerequisites: prerequisites form a cycle (${cycle.join(' → ')})`);
+      return;
+    }
+    state.set(key, 'visiting');
+    for (const p of ruleset.flags[key]?.prerequisites ?? []) {
+      if (ruleset.flags[p.flag] !== undefined) {
+        visit(p.flag, [...path, key]);
+      }
+    }
+    state.set(key, 'done');
+  };
+  for (const key of Object.keys(ruleset.flags)) {
+    visit(key, []);
+  }
+  return problems;
+}
+
+/**
  * Compiles every environment of the project from the transaction's view of the definitions.
  * A definition that does not compile (a dangling segment or experiment reference) aborts the
  * transaction with a validation error; an environment whose content did not change keeps its version.
@@ -59,6 +90,10 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
         experiments: experiments.map((e) => e.definition),
         holdouts: holdouts.map((h) => h.definition),
       });
+      const cycles = prerequisiteCycles(compiled);
+      if (cycles.length > 0) {
+        throw new RulesetCompileError(cycles);
+      }
     } catch (e) {
       if (e instanceof RulesetCompileError) {
         throw new AppError(AppErrorCode.Validation, `the change leaves environment "${env.key}" with broken references`, { problems: e.problems });

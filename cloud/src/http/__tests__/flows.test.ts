@@ -148,6 +148,26 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect((await p.request('DELETE', `${base}/segments/beta-users`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
   });
 
+  it('refuses prerequisites that form a cycle, which SDKs could not evaluate', async () => {
+    const dev = (prerequisites: { flag: string; variation: string }[]) => ({ development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites } });
+    const parent = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'cycle-a', environments: dev([]) } });
+    const child = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'cycle-b', environments: dev([{ flag: 'cycle-a', variation: 'on' }]) } });
+    const cycle = await p.request('PUT', '/api/v1/projects/demo/flags/cycle-a/environments/development', {
+      token: owner,
+      body: dev([{ flag: 'cycle-b', variation: 'on' }]).development,
+      headers: { 'If-Match': '"1"' },
+    });
+    const self = await p.request('GET', '/api/v1/projects/demo/flags/cycle-a', { token: owner });
+    const ruleset = await p.request('GET', '/api/v1/projects/demo/environments/development/ruleset', { token: owner });
+
+    expect([parent.status, child.status]).toEqual([201, 201]);
+    expect(cycle.status).toBe(400);
+    expect(cycle.body.error.code).toBe('VALIDATION_FAILED');
+    expect(cycle.body.error.details.problems).toEqual(['flags.cycle-a.prerequisites: prerequisites form a cycle (cycle-a → cycle-b → cycle-a)']);
+    expect(self.body.version).toBe(1);
+    expect(evaluateFlag(ruleset.body.published.ruleset, 'cycle-b', { attributes: { id: 'u1' } })).toMatchObject({ value: true, reason: 'DEFAULT' });
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

@@ -223,7 +223,7 @@ export class AccountService {
         throw forbidden('only an owner can change or disable an owner');
       }
       const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);
-      if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner')) <= 1) {
+      if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {
         throw new AppError(AppErrorCode.InvalidState, 'the organisation must keep at least one active owner');
       }
       const updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);

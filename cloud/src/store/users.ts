@@ -84,9 +84,14 @@ export const users = {
     return row === undefined ? undefined : { ...fromRow(row), passwordHash: row.password_hash ?? null };
   },
 
-  async countInOrg(db: Queryable, orgId: string, role?: Role): Promise<number> {
+  /**
+   * Active users of the organisation (with `role` if given). `lock` holds their rows until commit, so
+   * two transactions that each check "another one is left" before removing one cannot both pass.
+   */
+  async countInOrg(db: Queryable, orgId: string, role?: Role, options: { lock?: boolean } = {}): Promise<number> {
+    const matching = `SELECT id FROM users WHERE org_id = $1 AND disabled = false${role === undefined ? '' : ' AND role = $2'}`;
     const result = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM users WHERE org_id = $1 AND disabled = false${role === undefined ? '' : ' AND role = $2'}`,
+      options.lock === true ? `SELECT count(*)::int AS n FROM (${matching} ORDER BY id FOR UPDATE) AS locked` : `SELECT count(*)::int AS n FROM (${matching}) AS matching`,
       role === undefined ? [orgId] : [orgId, role],
     );
     return result.rows[0]?.n ?? 0;

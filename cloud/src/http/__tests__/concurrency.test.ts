@@ -49,7 +49,7 @@ function holdable(db: Database): { db: Database; holdNext(): { reached: Promise<
   };
 }
 
-describe('publishing under concurrent changes on real PostgreSQL', () => {
+describe('concurrent changes on real PostgreSQL', () => {
   let p: Platform;
   let gate: ReturnType<typeof holdable>;
   let owner: string;
@@ -89,5 +89,25 @@ describe('publishing under concurrent changes on real PostgreSQL', () => {
     expect(published.body.expectedVersion).toBe(published.body.published.version);
     const flags = published.body.published.ruleset.flags as Record<string, { on?: boolean }>;
     expect({ a: flags['race-a']?.on ?? true, b: flags['race-b']?.on ?? true }).toEqual({ a: true, b: true });
+  });
+
+  it('keeps an owner when two owners demote each other at the same time', async () => {
+    const second = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'own2@example.com', name: 'Own Two', role: 'owner', password: 'a much longer passphrase 42' } });
+    expect(second.status).toBe(201);
+    const other = await p.login('own2@example.com', 'a much longer passphrase 42');
+    const me = await p.request('GET', '/api/v1/me', { token: owner });
+    const demote = (token: string, id: string, version: number) => p.request('PATCH', `/api/v1/users/${id}`, { token, body: { role: 'editor' }, headers: { 'If-Match': `"${version}"` } });
+
+    const held = gate.holdNext();
+    const first = demote(owner, second.body.user.id as string, second.body.user.version as number);
+    await held.reached;
+    const racing = demote(other, me.body.id as string, me.body.version as number);
+    await new Promise((r) => setTimeout(r, 300));
+    held.release();
+    const results = await Promise.all([first, racing]);
+
+    const users = await p.db.query<{ role: string }>(`SELECT role FROM users WHERE disabled = false AND role = 'owner'`);
+    expect(users.rows.length).toBe(1);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
   });
 });

@@ -66,10 +66,19 @@ async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: 
   return result;
 }
 
-/** Protected environments whose flag state differs between two definitions. */
+/** Whether an existing variation's value changed or the variation was removed (adding one changes nothing served). */
+function variationValuesChanged(before: Flag, after: Flag): boolean {
+  return before.variations.some((v) => {
+    const next = after.variations.find((w) => w.key === v.key);
+    return next === undefined || jsonDiff(v.value, next.value).length > 0;
+  });
+}
+
+/** Protected environments whose flag state, or what it serves there, differs between two definitions. */
 async function protectedChanges(db: Queryable, projectId: string, role: Actor['role'], before: Flag | undefined, after: Flag): Promise<string[]> {
   const envs = await environments.list(db, projectId);
   const changed: string[] = [];
+  const valuesChanged = before !== undefined && !(before.archived && after.archived) && variationValuesChanged(before, after);
   for (const env of envs) {
     if (!needsApproval(role, env)) {
       continue;
@@ -80,7 +89,8 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
     const harmlessCreate = before === undefined && b?.enabled !== true;
     // Archiving takes the flag out of every ruleset and unarchiving puts it back: a change wherever it is on.
     const archivedWhileOn = before !== undefined && before.archived !== after.archived && (a?.enabled === true || b?.enabled === true);
-    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn) {
+    // The environment serves its variations by key (the off one too): new values are served there at once.
+    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn || (valuesChanged && a !== undefined)) {
       changed.push(env.key);
     }
   }
@@ -177,6 +187,14 @@ export class DefinitionService<K extends DefinitionKind> {
           throw new AppError(
             AppErrorCode.ApprovalRequired,
             `the flag is on in ${blocked.map((e) => `"${e}"`).join(', ')}: turn it off there through a change request first, or ask an owner or admin to ${(definition as Flag).archived ? 'archive' : 'unarchive'} it`,
+            { environments: blocked },
+          );
+        }
+        if (blocked.length > 0 && variationValuesChanged(current.definition as Flag, definition as Flag)) {
+          // A change request carries one environment's state: it cannot change the variations.
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `the flag is served in ${blocked.map((e) => `"${e}"`).join(', ')}: ask an owner or admin to change or remove its variations' values (adding a variation needs no approval)`,
             { environments: blocked },
           );
         }

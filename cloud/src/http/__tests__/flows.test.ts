@@ -101,6 +101,30 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect([archiveOff.status, archiveOff.body.archived]).toEqual([200, true]);
   });
 
+  it('makes an editor ask an owner or admin to change the value of a variation a protected environment serves', async () => {
+    const banner = {
+      key: 'banner-text',
+      name: 'Banner text',
+      type: 'string',
+      variations: [
+        { key: 'plain', value: 'Welcome' },
+        { key: 'sale', value: 'Sale today' },
+      ],
+      environments: { production: { enabled: true, defaultVariation: 'sale', offVariation: 'plain' } },
+    };
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: banner });
+    const put = (body: unknown, version: number) => p.request('PUT', '/api/v1/projects/demo/flags/banner-text', { token: editor, body, headers: { 'If-Match': `"${version}"` } });
+
+    const changed = await put({ ...banner, variations: [banner.variations[0], { key: 'sale', value: 'Everything is free' }] }, 1);
+    const added = await put({ ...banner, variations: [...banner.variations, { key: 'winter', value: 'Winter sale' }] }, 1);
+    const ruleset = await p.request('GET', '/api/v1/projects/demo/environments/production/ruleset', { token: owner });
+
+    expect(created.status).toBe(201);
+    expect([changed.status, changed.body.error.code, changed.body.error.details]).toEqual([403, 'APPROVAL_REQUIRED', { environments: ['production'] }]);
+    expect(added.status).toBe(200);
+    expect(evaluateFlag(ruleset.body.published.ruleset, 'banner-text', { attributes: { id: 'u1' } })).toMatchObject({ value: 'Sale today' });
+  });
+
   it('lets an owner change production directly, with optimistic concurrency', async () => {
     const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: owner });
     const version = flag.body.version as number;

@@ -313,6 +313,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.get('/sdk/v1/stream', async (c) => {
     const who = await caller(c);
+    const key = c.req.header(SDK_KEY_HEADER) ?? '';
     const include = c.req.query('include');
     if (include !== undefined && include !== 'ruleset') {
       throw invalid('include must be "ruleset" or absent', { issues: [{ path: 'query.include', message: 'unknown value' }] });
@@ -348,8 +349,25 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
           send(`event: ruleset\nid: ${r.version}\ndata: ${data}\n\n`);
         };
         const unwatch = rulesets.watch(who.projectId, who.environment, sendRuleset);
+        const close = (): void => {
+          cleanup();
+          try {
+            controller.close();
+          } catch {
+            // already closed or errored by the consumer
+          }
+        };
         const heartbeat = setInterval(() => {
           send(': heartbeat\n\n');
+          // A revoked key loses its open streams too, within the key cache's TTL like any request.
+          void keys.find(key).then(
+            (record) => {
+              if (record === undefined) {
+                close();
+              }
+            },
+            () => undefined,
+          );
         }, heartbeatMs);
         heartbeat.unref();
         cleanup = () => {
@@ -361,14 +379,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
           unwatch();
           metrics.streamsOpen--;
         };
-        c.req.raw.signal.addEventListener('abort', () => {
-          cleanup();
-          try {
-            controller.close();
-          } catch {
-            // already closed or errored by the consumer
-          }
-        });
+        c.req.raw.signal.addEventListener('abort', close);
         send('retry: 3000\n\n');
         if (initial !== undefined) {
           sendRuleset(initial);

@@ -120,6 +120,25 @@ describe('GET /sdk/v1/ruleset and /sdk/v1/stream', () => {
     expect(((await afterTtl.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
   });
 
+  it('ends an open stream once its key is revoked, within the key-cache TTL', async () => {
+    const created = await s.p.request('POST', '/api/v1/projects/demo/sdk-keys', { token: s.owner, body: { environment: 'development', kind: 'client', name: 'streaming' } });
+    const key = created.body.key as string;
+    const res = await get('/sdk/v1/stream', { 'X-XP-SDK-Key': key });
+    const stream = sseReader(res.body!);
+    await stream.next((m) => m.event === 'ruleset');
+
+    await s.p.request('DELETE', `/api/v1/projects/demo/sdk-keys/${created.body.sdkKey.id as string}`, { token: s.owner });
+    await stream.next((m) => m.comment === 'heartbeat', 2_000);
+    s.p.now.value = new Date(s.p.now.value.getTime() + 31_000);
+    const ended = await stream.next(() => false, 2_000).then(
+      () => 'open',
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+
+    expect(ended).toBe('stream ended');
+    await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
+  });
+
   it('streams the current version, then a new one within 1 s of a flag change through the management API', async () => {
     const res = await get('/sdk/v1/stream', { 'X-XP-SDK-Key': client });
     expect(res.status).toBe(200);

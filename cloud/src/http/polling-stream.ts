@@ -23,6 +23,11 @@ export interface PollingStreamOptions<T> {
   readonly pollMs?: number;
   readonly heartbeatMs?: number;
   readonly batch?: number;
+  /**
+   * Whether the caller may still read, asked once per `heartbeatMs`: false closes the stream (a
+   * disabled user, a revoked session or token).
+   */
+  readonly stillAuthorized?: () => Promise<boolean>;
 }
 
 export const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' } as const;
@@ -37,6 +42,7 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
   let cursor = options.cursor;
   let timer: NodeJS.Timeout | undefined;
   let lastWrite = Date.now();
+  let lastAuthorized = Date.now();
   return new ReadableStream<Uint8Array>({
     start(controller) {
       let closed = false;
@@ -55,6 +61,13 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
       signal.addEventListener('abort', close);
       const tick = async (): Promise<void> => {
         try {
+          if (options.stillAuthorized !== undefined && Date.now() - lastAuthorized >= heartbeatMs) {
+            if (!(await options.stillAuthorized())) {
+              close();
+              return;
+            }
+            lastAuthorized = Date.now();
+          }
           for (;;) {
             const items = await read(cursor, batch);
             for (const item of items) {

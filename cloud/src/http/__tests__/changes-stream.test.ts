@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { lateCommitReader, streamSeconds } from '../polling-stream.js';
 import type { ChangeNotice } from '../../store/audit.js';
@@ -84,6 +84,30 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     expect(text).toContain(`id: ${notice!.id}\n`);
     const resumed = await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=0', { token: owner, headers: { 'Last-Event-ID': String(notice!.id - 1) } });
     expect(changes(resumed.body as string).map((n) => n.resourceKey)).toEqual(['live-flag']);
+  });
+
+  it('closes an open stream at its next heartbeat once the user is disabled', async () => {
+    const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'watcher@example.com', name: 'Watcher', role: 'viewer', password: 'a much longer passphrase 42' } });
+    const viewer = await p.login('watcher@example.com', 'a much longer passphrase 42');
+    const res = await p.app.request('/api/v1/projects/demo/changes/stream?maxSeconds=600', { headers: { authorization: `Bearer ${viewer}` } });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const disabled = await p.request('PATCH', `/api/v1/users/${invited.body.user.id as string}`, { token: owner, body: { disabled: true }, headers: { 'If-Match': '"1"' } });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 16_000);
+      let done = false;
+      const deadline = performance.now() + 3_000;
+      while (!done && performance.now() < deadline) {
+        const chunk = await Promise.race([reader.read(), new Promise<'waiting'>((r) => setTimeout(() => { r('waiting'); }, 3_000))]);
+        done = chunk !== 'waiting' && chunk.done;
+      }
+      expect(disabled.status).toBe(200);
+      expect(done).toBe(true);
+    } finally {
+      vi.useRealTimers();
+      await reader.cancel();
+    }
   });
 
   it('refuses a bad cursor and an unknown project with clear errors, and anonymous callers', async () => {

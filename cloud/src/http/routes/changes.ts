@@ -7,7 +7,7 @@ import type { ChangeNotice } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
-import { projectParams } from './common.js';
+import { projectParams, stillAuthenticated } from './common.js';
 
 /**
  * The change feed: one server-sent message per audit entry of a project, so editors (the language
@@ -58,6 +58,7 @@ export function changeRoutes(services: Services): AnyRoute[] {
           maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'changes',
+          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization')),
         });
         return { status: 200, stream, headers: SSE_HEADERS };
       },

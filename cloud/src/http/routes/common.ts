@@ -3,6 +3,8 @@ import { keySchema } from '@xp/shared';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../store/pagination.js';
 import type { Page } from '../../store/pagination.js';
 import type { StoredDefinition } from '../../store/definitions.js';
+import { parseBearer } from '../../auth/tokens.js';
+import type { Services } from '../../domain/services.js';
 import { etag } from '../api.js';
 import type { Reply } from '../api.js';
 
@@ -62,4 +64,13 @@ export function versioned(status: number, body: { version: number }, view: unkno
 
 export function pageView<T>(page: Page<T>, map: (t: T) => unknown = (t) => t): Record<string, unknown> {
   return page.nextCursor === undefined ? { items: page.items.map(map) } : { items: page.items.map(map), nextCursor: page.nextCursor };
+}
+
+/** For long-lived streams: whether the request's bearer token still authenticates (not revoked, user not disabled). */
+export function stillAuthenticated(services: Services, authorization: string | undefined): () => Promise<boolean> {
+  return () =>
+    services.accounts.authenticate(parseBearer(authorization), 'stream').then(
+      () => true,
+      () => false,
+    );
 }

@@ -11,7 +11,7 @@ import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
 import type { AnyRoute } from '../api.js';
-import { pageQuery, pageSchema, projectParams } from './common.js';
+import { pageQuery, pageSchema, projectParams, stillAuthenticated } from './common.js';
 
 /**
  * The live event explorer: search, a server-sent stream and the per-unit timeline over the events
@@ -157,6 +157,7 @@ export function explorerRoutes(services: Services): AnyRoute[] {
           maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'explorer',
+          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization')),
           pollMs: STREAM_POLL_MS,
           heartbeatMs: HEARTBEAT_MS,
           batch: MAX_STREAM_BATCH,

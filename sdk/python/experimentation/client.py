@@ -305,9 +305,11 @@ class Client:
         self._abort_stream()
         with self._queue_lock:
             self._queue_lock.notify_all()
-        self._updater.join(0.5)
-        self._flusher.join(0.5)
-        self.flush(timeout)
+        # One budget for everything: the threads get up to 0.5 s each of it to stop, the flush the rest.
+        deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
+        for thread in (self._updater, self._flusher):
+            thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
+        self.flush(max(0.0, deadline - time.monotonic()))
         left = self._queue_len()
         if left:
             log.warning("%d events could not be delivered before close and were dropped", left)

@@ -151,6 +151,8 @@ class Client:
         self._queue_lock = threading.Condition()
         self._send_lock = threading.Lock()
         self._dropped = 0
+        # Set by close() once it has flushed and cleared the queue.
+        self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._exposures_lock = threading.Lock()
 
@@ -310,11 +312,13 @@ class Client:
         for thread in (self._updater, self._flusher):
             thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
         self.flush(max(0.0, deadline - time.monotonic()))
-        left = self._queue_len()
+        with self._queue_lock:
+            left = len(self._queue)
+            self._queue.clear()
+            # A send still stalled in the flusher must not put its batch back where nothing sends it.
+            self._drained = True
         if left:
             log.warning("%d events could not be delivered before close and were dropped", left)
-            with self._queue_lock:
-                self._queue.clear()
 
     # -- users, exposures and events -------------------------------------------------------------
 
@@ -453,6 +457,9 @@ class Client:
             log.warning("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
             retry_after = 0.0
         with self._queue_lock:
+            if self._drained:
+                log.warning("%d events could not be delivered before close and were dropped", len(batch))
+                return "dropped"
             self._queue.extendleft(reversed(batch))
             while len(self._queue) > self._max_queue:
                 self._queue.pop()

@@ -320,6 +320,21 @@ class EventsTest(ClientTestCase):
         self.assertLess(time.monotonic() - started, 0.8, "close waits for the stalled send no longer than its timeout")
         self.server.release.set()
 
+    def test_a_send_that_fails_after_close_reports_its_events_dropped_instead_of_requeueing_them(self) -> None:
+        self.server.stall_seconds = 3.0
+        self.server.event_responses.append((0, {}))
+        client = self.client(timeout=1, flush_interval=0.01)
+        client.track_event("a", "u1")
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/events", "POST")) == 1))
+
+        client.close(timeout=0.2)
+        # The flusher's request times out after close has drained the queue.
+        dropped = "1 events could not be delivered before close and were dropped"
+        self.assertTrue(self.server.wait_for(lambda: any(dropped in line for line in self.logs.output), timeout=5))
+        self.server.release.set()
+
+        self.assertEqual(client._queue_len(), 0)
+
     def test_exposures_are_logged_once_per_user_experiment_and_variation(self) -> None:
         client = self.client(batch_size=100, flush_interval=30)
 

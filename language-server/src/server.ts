@@ -409,6 +409,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     watching = { key, registration };
   };
 
+  /** Whether a file is open in the editor now (indexed from the editor's text, not the disk). */
+  const openFiles = (): ((file: string) => boolean) => {
+    const open = new Set(documents.all().map((d) => fileOf(d.uri)));
+    return (file) => open.has(file);
+  };
+
   const queueIndexUpdate = (update: () => Promise<void>): void => {
     indexUpdates = indexUpdates.then(update).catch((e: unknown) => {
       connection.console.error(`xp: updating the index failed: ${describeError(e)}`);
@@ -431,8 +437,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       // The cold index lists the folders it started with: it starts again with the new ones.
       void indexWorkspace();
     } else {
-      const open = new Set(documents.all().map((d) => fileOf(d.uri)));
-      const isOpen = (file: string): boolean => open.has(file);
+      const isOpen = openFiles();
       for (const folder of removed) {
         index.removeRoot(folder, isOpen);
       }
@@ -457,8 +462,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   const onFileEvents = async (changes: readonly FileEvent[]): Promise<void> => {
-    const open = new Set(documents.all().map((d) => fileOf(d.uri)));
-    const isOpen = (file: string): boolean => open.has(file);
+    const isOpen = openFiles();
     let indexChanged = false;
     for (const c of changes) {
       const file = fileOf(c.uri);

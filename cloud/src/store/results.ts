@@ -152,7 +152,11 @@ export async function registeredDimensions(db: Queryable, target: Pick<ResultsTa
 
 /** The dimensions whose rollups are built for an experiment. */
 export async function rolledUpDimensions(db: Queryable, target: Pick<ResultsTarget, 'projectId' | 'experiment'>): Promise<Set<string>> {
-  return new Set([...(await registeredDimensions(db, target))].filter(([, r]) => !r.tooManyValues).map(([d]) => d));
+  return rolledUpOf(await registeredDimensions(db, target));
+}
+
+function rolledUpOf(registered: ReadonlyMap<string, { readonly tooManyValues: boolean }>): Set<string> {
+  return new Set([...registered].filter(([, r]) => !r.tooManyValues).map(([d]) => d));
 }
 
 /**
@@ -195,7 +199,7 @@ export async function syncDimensions(db: Database, target: Pick<ResultsTarget, '
   const drop = [...registered.keys()].filter((d) => !want.has(d));
   const build = [...want].filter((d) => !registered.has(d));
   if (drop.length === 0 && build.length === 0) {
-    return new Set([...registered].filter(([, r]) => !r.tooManyValues).map(([d]) => d));
+    return rolledUpOf(registered);
   }
   const params = [target.projectId, target.experiment];
   const locked = async (tx: Queryable): Promise<Map<string, unknown>> => {

@@ -87,33 +87,44 @@ function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean)
 }
 
 /**
+ * The .gitignore rules that apply to the entries of the folder `dir` from above it (those of `root`
+ * down to `dir`'s parent), or undefined when listSourceFiles(root) would not enter `dir`: outside
+ * `root`, under node_modules or .git, or excluded by a .gitignore on the way down.
+ */
+function layersAbove(root: string, dir: string): readonly IgnoreLayer[] | undefined {
+  const base = path.resolve(root);
+  const rel = path.relative(base, path.resolve(dir));
+  if (rel === '') {
+    return [];
+  }
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    return undefined;
+  }
+  const parts = rel.split(path.sep);
+  let parent = base;
+  let layers = withGitignore([], base);
+  for (let i = 0; i < parts.length; i++) {
+    const full = path.join(parent, parts[i]!);
+    if (ALWAYS_SKIPPED.has(parts[i]!) || isIgnored(layers, full, true)) {
+      return undefined;
+    }
+    if (i < parts.length - 1) {
+      parent = full;
+      layers = withGitignore(layers, parent);
+    }
+  }
+  return layers;
+}
+
+/**
  * Whether `file` is one listSourceFiles(root) lists (judged by its path: the file need not exist):
  * a source file under `root`, outside node_modules and .git, not excluded by a .gitignore.
  */
 export function isWorkspaceSourceFile(root: string, file: string): boolean {
-  const base = path.resolve(root);
-  const rel = path.relative(base, path.resolve(file));
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || languageOf(file) === undefined) {
-    return false;
-  }
-  const parts = rel.split(path.sep);
-  if (parts.some((p) => ALWAYS_SKIPPED.has(p))) {
-    return false;
-  }
-  let dir = base;
-  let layers = withGitignore([], dir);
-  for (let i = 0; i < parts.length; i++) {
-    const full = path.join(dir, parts[i]!);
-    const isDir = i < parts.length - 1;
-    if (isIgnored(layers, full, isDir)) {
-      return false;
-    }
-    if (isDir) {
-      dir = full;
-      layers = withGitignore(layers, dir);
-    }
-  }
-  return true;
+  const target = path.resolve(file);
+  const dir = path.dirname(target);
+  const above = languageOf(target) === undefined || target === path.resolve(root) ? undefined : layersAbove(root, dir);
+  return above !== undefined && !isIgnored(withGitignore(above, dir), target, false);
 }
 
 /** Adds to `files` the source files under `dir` that `layers` (the .gitignore files above it) and the ones below do not exclude. */
@@ -162,34 +173,11 @@ export function listSourceFiles(root: string): string[] {
  * from `root` down to `dir` apply. Empty when `dir` is outside `root`, excluded or not a folder.
  */
 export function listSourceFilesUnder(root: string, dir: string): string[] {
-  const base = path.resolve(root);
-  const target = path.resolve(dir);
-  const rel = path.relative(base, target);
-  if (rel === '') {
-    return listSourceFiles(base);
-  }
-  if (rel.startsWith('..') || path.isAbsolute(rel)) {
-    return [];
-  }
-  const parts = rel.split(path.sep);
-  if (parts.some((p) => ALWAYS_SKIPPED.has(p))) {
-    return [];
-  }
-  // The rules above `dir`: each ancestor's .gitignore, and none of them may exclude the next folder down.
-  let parent = base;
-  let layers = withGitignore([], base);
-  for (let i = 0; i < parts.length; i++) {
-    const full = path.join(parent, parts[i]!);
-    if (isIgnored(layers, full, true)) {
-      return [];
-    }
-    if (i < parts.length - 1) {
-      parent = full;
-      layers = withGitignore(layers, parent);
-    }
-  }
+  const layers = layersAbove(root, dir);
   const files: string[] = [];
-  walkSourceFiles(target, layers, files);
+  if (layers !== undefined) {
+    walkSourceFiles(path.resolve(dir), layers, files);
+  }
   return files;
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { lateCommitReader, streamSeconds } from '../polling-stream.js';
 import type { ChangeNotice } from '../../store/audit.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, booleanFlagBody, startPlatform } from './harness.js';
 import type { Platform } from './harness.js';
 
 /** Parses `event: change` messages out of SSE text. */
@@ -13,16 +13,8 @@ function changes(text: string): ChangeNotice[] {
     .map((m) => JSON.parse(m.split('\n').find((l) => l.startsWith('data: '))!.slice('data: '.length)) as ChangeNotice);
 }
 
-const flag = (key: string): unknown => ({
-  key,
-  name: key,
-  type: 'boolean',
-  variations: [
-    { key: 'off', value: false },
-    { key: 'on', value: true },
-  ],
-  environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } },
-});
+const flag = (key: string): unknown => booleanFlagBody(key, { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } });
+
 
 describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
   let p: Platform;

@@ -2,20 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../store/db.js';
 import { postgresTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, booleanFlagBody, startPlatform } from './harness.js';
 
 const DEMO = '/api/v1/projects/demo';
 
-const flagBody = (key: string) => ({
-  key,
-  name: key,
-  type: 'boolean',
-  variations: [
-    { key: 'off', value: false },
-    { key: 'on', value: true },
-  ],
-  environments: { development: { enabled: false, defaultVariation: 'on', offVariation: 'off' } },
-});
+const flagBody = (key: string): Record<string, unknown> => booleanFlagBody(key);
+
 
 /** Lets a test hold one transaction open after its work, before COMMIT. */
 function holdable(db: Database): { db: Database; holdNext(): { reached: Promise<void>; release(): void } } {

@@ -19,6 +19,24 @@ import type { AppOptions } from '../app.js';
 export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
 export const OWNER = { email: 'owner@example.com', password: 'correct horse battery staple' };
 
+/** A boolean flag's body (off / on) with the given environment states; development off by default. */
+export function booleanFlagBody(
+  key: string,
+  environments: Record<string, unknown> = { development: { enabled: false, defaultVariation: 'on', offVariation: 'off' } },
+  name = key,
+): Record<string, unknown> {
+  return {
+    key,
+    name,
+    type: 'boolean',
+    variations: [
+      { key: 'off', value: false },
+      { key: 'on', value: true },
+    ],
+    environments,
+  };
+}
+
 export interface Platform {
   readonly app: Hono;
   readonly services: Services;

@@ -9,7 +9,7 @@ import { pgliteTarget, postgresTarget } from '../../store/__tests__/test-databas
 import type { AnyRoute } from '../api.js';
 import { managementRoutes } from '../app.js';
 import type { Platform } from './harness.js';
-import { OWNER, TEST_SCRYPT, startPlatform } from './harness.js';
+import { OWNER, TEST_SCRYPT, booleanFlagBody, startPlatform } from './harness.js';
 
 // The route table only touches services inside handlers, so it can be listed before a platform exists.
 const ROUTES: readonly AnyRoute[] = managementRoutes({} as Services).filter((r) => r.auth !== false);
@@ -58,19 +58,16 @@ async function must(token: string, method: string, path: string, body?: unknown,
 
 const DEMO = '/api/v1/projects/demo';
 
-const flagBody = (key: string): Record<string, unknown> => ({
-  key,
-  name: `Flag ${key}`,
-  type: 'boolean',
-  variations: [
-    { key: 'off', value: false },
-    { key: 'on', value: true },
-  ],
-  environments: {
-    development: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
-    production: { enabled: false, defaultVariation: 'off', offVariation: 'off' },
-  },
-});
+const flagBody = (key: string): Record<string, unknown> =>
+  booleanFlagBody(
+    key,
+    {
+      development: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
+      production: { enabled: false, defaultVariation: 'off', offVariation: 'off' },
+    },
+    `Flag ${key}`,
+  );
+
 
 interface Kind {
   readonly plural: string;

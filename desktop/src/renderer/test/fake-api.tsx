@@ -56,6 +56,9 @@ export const ROLES: RolesView = {
     { permission: 'metrics:write', description: '', roles: ['owner', 'admin', 'editor', 'analyst'] },
     { permission: 'users:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'change-requests:propose', description: '', roles: ['owner', 'admin', 'editor'] },
+    { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
+    { permission: 'change-requests:reject', description: '', roles: ['owner', 'admin'] },
+    { permission: 'change-requests:apply', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'own-tokens:manage', description: '', roles: ['owner', 'admin', 'editor', 'analyst', 'viewer'] },
   ],
 };

@@ -76,18 +76,18 @@ const TONE: Readonly<Record<Status, 'info' | 'good' | 'bad' | 'neutral'>> = { op
 
 /** A project's change requests to protected environments: review, approve, reject, apply. */
 export default function ChangeRequests(): ReactNode {
-  const { client, project, user, refreshTick } = useSession();
+  const { client, project, user, permissions, refreshTick } = useSession();
   const [status, setStatus] = useState<Status | ''>('open');
   const focus = hashQuery().get('id');
   const list = useAsync(() => client.changeRequests(project, status === '' ? {} : { status }).then((p) => p.items), [client, project, status], { refreshKey: refreshTick });
-  const roles = useAsync(() => client.roles(), [client]);
   const people = useAsync(
     () => (user.role === 'owner' || user.role === 'admin' ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve([] as User[])),
     [client, user.role],
   );
   const [error, setError] = useState<{ id: string; error: unknown } | null>(null);
   const [done, setDone] = useState<string | null>(null);
-  const may = new Set(roles.state.status === 'ready' ? roles.state.data.permissions.filter((p) => p.roles.includes(user.role)).map((p) => p.permission) : []);
+  // The role's permissions, loaded with the session; without the matrix no review action is offered.
+  const may = permissions ?? new Set<string>();
   const who = (id: string | null): string => {
     if (id === null) {
       return '—';

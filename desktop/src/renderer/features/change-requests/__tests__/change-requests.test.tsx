@@ -26,14 +26,6 @@ function cr(overrides: Partial<ChangeRequest>): ChangeRequest {
   };
 }
 
-const ROLES = {
-  roles: ['owner', 'admin', 'editor', 'analyst', 'viewer'],
-  permissions: [
-    { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
-    { permission: 'change-requests:reject', description: '', roles: ['owner', 'admin'] },
-    { permission: 'change-requests:apply', description: '', roles: ['owner', 'admin'] },
-  ],
-};
 const ALL = new Set(['change-requests:approve', 'change-requests:reject', 'change-requests:apply']);
 
 describe('change requests', () => {
@@ -49,9 +41,6 @@ describe('change requests', () => {
     const u = userEvent.setup();
     const open = cr({});
     const { client, sent } = fakeApi((req) => {
-      if (req.path === '/api/v1/roles') {
-        return { status: 200, body: ROLES };
-      }
       if (req.path.startsWith('/api/v1/users')) {
         return { status: 200, body: { items: [user({ id: 'u-editor', email: 'ed@example.com', role: 'editor' })] } };
       }
@@ -80,9 +69,6 @@ describe('change requests', () => {
     const u = userEvent.setup();
     const mine = cr({ proposedBy: 'u-admin' });
     const { client } = fakeApi((req) => {
-      if (req.path === '/api/v1/roles') {
-        return { status: 200, body: ROLES };
-      }
       if (req.path.startsWith('/api/v1/users')) {
         return { status: 200, body: { items: [] } };
       }

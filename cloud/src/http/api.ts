@@ -7,7 +7,7 @@ import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { noteUser } from './request-log.js';
-import { badStringReason } from './text.js';
+import { badStringReason, findBadJson } from './text.js';
 
 /**
  * A small typed route table: each route declares its path, parameters, body and responses with
@@ -127,28 +127,15 @@ export const MAX_JSON_DEPTH = 64;
 
 /** Walks a parsed body iteratively: bounded depth, storable strings in keys and values. */
 function checkJson(value: unknown): void {
-  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: 'body' }];
-  while (stack.length > 0) {
-    const { v, depth, path } = stack.pop()!;
-    if (depth > MAX_JSON_DEPTH) {
-      throw new AppError(AppErrorCode.Validation, `the body is nested more than ${MAX_JSON_DEPTH} levels deep`, { issues: [{ path, message: 'too deeply nested' }] });
-    }
-    if (typeof v === 'string') {
-      const reason = badStringReason(v);
-      if (reason !== undefined) {
-        throw new AppError(AppErrorCode.Validation, `${path} ${reason}`, { issues: [{ path, message: reason }] });
-      }
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ v: item, depth: depth + 1, path: `${path}[${i}]` }));
-    } else if (typeof v === 'object' && v !== null) {
-      for (const [k, item] of Object.entries(v)) {
-        const reason = badStringReason(k);
-        if (reason !== undefined) {
-          throw new AppError(AppErrorCode.Validation, `a key in ${path} ${reason}`, { issues: [{ path, message: `key ${reason}` }] });
-        }
-        stack.push({ v: item, depth: depth + 1, path: `${path}.${k.slice(0, 64)}` });
-      }
-    }
+  const bad = findBadJson(value, { root: 'body', maxDepth: MAX_JSON_DEPTH });
+  if (bad?.problem === 'depth') {
+    throw new AppError(AppErrorCode.Validation, `the body is nested more than ${MAX_JSON_DEPTH} levels deep`, { issues: [{ path: bad.path, message: 'too deeply nested' }] });
+  }
+  if (bad?.problem === 'string') {
+    throw new AppError(AppErrorCode.Validation, `${bad.path} ${bad.reason}`, { issues: [{ path: bad.path, message: bad.reason }] });
+  }
+  if (bad?.problem === 'key') {
+    throw new AppError(AppErrorCode.Validation, `a key in ${bad.path} ${bad.reason}`, { issues: [{ path: bad.path, message: `key ${bad.reason}` }] });
   }
 }
 

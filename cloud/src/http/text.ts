@@ -13,28 +13,50 @@ export function badStringReason(s: string): string | undefined {
   return LONE_SURROGATE.test(s) ? 'is not valid Unicode (unpaired surrogate)' : undefined;
 }
 
-/** The first key or string value of a parsed JSON value that cannot be stored, with its dotted path ('' for the value itself). */
-export function findBadString(value: unknown): { readonly path: string; readonly reason: string } | undefined {
-  const join = (path: string, key: string): string => (path === '' ? key : `${path}.${key.slice(0, 64)}`);
-  const stack: { v: unknown; path: string }[] = [{ v: value, path: '' }];
+/** What findBadJson found: a string or a key that cannot be stored, or nesting beyond `maxDepth`. */
+export interface BadJson {
+  readonly problem: 'string' | 'key' | 'depth';
+  /** Where: the value's path (for a key, the object holding it). */
+  readonly path: string;
+  /** Why, for strings and keys (badStringReason). */
+  readonly reason: string;
+}
+
+/**
+ * Walks a parsed JSON value iteratively (no recursion for an attacker to exhaust) and returns its
+ * first problem. Paths start at `root` and join keys with dots and array indexes as `[i]` or, with
+ * `dottedIndexes`, as `.i`.
+ */
+export function findBadJson(value: unknown, options: { readonly root?: string; readonly maxDepth?: number; readonly dottedIndexes?: boolean } = {}): BadJson | undefined {
+  const join = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
+  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: options.root ?? '' }];
   while (stack.length > 0) {
-    const { v, path } = stack.pop()!;
+    const { v, depth, path } = stack.pop()!;
+    if (options.maxDepth !== undefined && depth > options.maxDepth) {
+      return { problem: 'depth', path, reason: 'too deeply nested' };
+    }
     if (typeof v === 'string') {
       const reason = badStringReason(v);
       if (reason !== undefined) {
-        return { path, reason };
+        return { problem: 'string', path, reason };
       }
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ v: item, path: join(path, String(i)) }));
+      v.forEach((item, i) => stack.push({ v: item, depth: depth + 1, path: options.dottedIndexes === true ? join(path, String(i)) : `${path}[${i}]` }));
     } else if (typeof v === 'object' && v !== null) {
       for (const [k, item] of Object.entries(v)) {
         const reason = badStringReason(k);
         if (reason !== undefined) {
-          return { path, reason: `has a key that ${reason}` };
+          return { problem: 'key', path, reason };
         }
-        stack.push({ v: item, path: join(path, k) });
+        stack.push({ v: item, depth: depth + 1, path: join(path, k.slice(0, 64)) });
       }
     }
   }
   return undefined;
+}
+
+/** The first key or string value of a parsed JSON value that cannot be stored, with its dotted path ('' for the value itself). */
+export function findBadString(value: unknown): { readonly path: string; readonly reason: string } | undefined {
+  const bad = findBadJson(value, { dottedIndexes: true });
+  return bad === undefined ? undefined : { path: bad.path, reason: bad.problem === 'key' ? `has a key that ${bad.reason}` : bad.reason };
 }

@@ -155,7 +155,11 @@ function pathOption(path: string | undefined): { path?: string } {
   return path === undefined ? {} : { path };
 }
 
+/** How long a close waits for requests already being handled before cutting their connections. */
+const DRAIN_MS = 5_000;
+
 async function serve(server: Server, port: number): Promise<LocalService> {
+  const drain = trackRequests(server);
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error): void => {
       server.off('listening', onListening);
@@ -178,17 +182,55 @@ async function serve(server: Server, port: number): Promise<LocalService> {
   return {
     endpoint: `http://127.0.0.1:${bound}`,
     close: () =>
-      (closing ??= new Promise<void>((resolve, reject) => {
-        // Refuse late requests before the store closes: a request reaching a closed LevelDB can
-        // reopen it and keep its lock, so a restart on the same folder would find it held.
-        server.removeAllListeners('request');
-        server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-          res.writeHead(503, { connection: 'close' }).end();
-        });
+      (closing ??= (async () => {
+        // Refuse new requests, then let those being handled finish before the store closes: a
+        // handler reaching a closed LevelDB (kinesalite opens a stream's sub-store on first use)
+        // reopens it and keeps its lock, so a restart on the same folder would find it held.
+        await drain();
         server.closeAllConnections();
-        // dynalite reports success with null, Node's own close with undefined.
-        server.close(settle(resolve, reject));
-      })),
+        await new Promise<void>((resolve, reject) => {
+          // dynalite reports success with null, Node's own close with undefined.
+          server.close(settle(resolve, reject));
+        });
+      })()),
+  };
+}
+
+/**
+ * Routes the server's requests through a counter. The returned function switches to answering 503
+ * and resolves once every request already accepted has been answered (or after DRAIN_MS).
+ */
+function trackRequests(server: Server): () => Promise<void> {
+  const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.writeHead(503, { connection: 'close' }).end();
+      return;
+    }
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) {
+        idle?.();
+      }
+    });
+    for (const handler of handlers) {
+      handler.call(server, req, res);
+    }
+  });
+  return async () => {
+    draining = true;
+    if (inFlight === 0) {
+      return;
+    }
+    const done = new Promise<void>((resolve) => {
+      idle = resolve;
+    });
+    await Promise.race([done, delay(DRAIN_MS)]);
   };
 }
 

@@ -134,6 +134,54 @@ describe('in-process AWS stand-ins', () => {
     await kinesalite.close();
   });
 
+  it('lets requests still in flight finish before the store closes, so a restart finds the directory free', async () => {
+    // kinesalite opens a stream's sub-store on first use; one opened after the store closed reopened
+    // it behind our back, and the next instance (or the lock probe) then crashed on the held lock.
+    const path = join(dir, 'in-flight', 'kinesis');
+    const seed = await startKinesalite({ path });
+    const seedClient = createKinesisClient(seed.endpoint);
+    await ensureStream(seedClient, 'events', 1);
+    seedClient.destroy();
+    await seed.close();
+    const crashes: unknown[] = [];
+    const onCrash = (error: unknown): void => {
+      crashes.push(error);
+    };
+    process.on('uncaughtException', onCrash);
+    try {
+      let accepted = 0;
+      for (let round = 0; round < 18; round++) {
+        const kinesalite = await startKinesalite({ path });
+        const kinesis = createKinesisClient(kinesalite.endpoint);
+        const puts = Array.from({ length: 8 }, (_, i) =>
+          kinesis.send(new PutRecordCommand({ StreamName: 'events', PartitionKey: `u${i}`, Data: Buffer.from(`r${round}-${i}`) })).then(
+            () => 1,
+            () => 0,
+          ),
+        );
+        // Close at a different point of the puts' progress each round (the client's first request
+        // takes a few milliseconds to leave): before, during and after the handlers run.
+        for (let tick = 0; tick < round % 6; tick++) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        await kinesalite.close();
+        accepted += (await Promise.all(puts)).reduce<number>((a, b) => a + b, 0);
+        kinesis.destroy();
+      }
+      const last = await startKinesalite({ path });
+      const kinesis = createKinesisClient(last.endpoint);
+      const records = await readAll(kinesis, 'events');
+      kinesis.destroy();
+      await last.close();
+
+      expect(crashes).toEqual([]);
+      // Every put the stand-in acknowledged is stored; none is half-written.
+      expect(records.length).toBe(accepted);
+    } finally {
+      process.off('uncaughtException', onCrash);
+    }
+  }, 30_000);
+
   it('refuses a data directory another instance holds, instead of crashing', async () => {
     const paths = { dynamo: join(dir, 'locked', 'dynamodb'), kinesis: join(dir, 'locked', 'kinesis') };
     const dynamo = await startDynalite({ path: paths.dynamo });

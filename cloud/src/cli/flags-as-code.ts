@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import YAML from 'yaml';
 import type { DefinitionPath, XpApiClient } from '@xp/shared';
-import { experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
 import { issuesOf } from '../domain/validation.js';
@@ -70,6 +70,21 @@ export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): 
   return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : YAML.stringify(doc, { lineWidth: 0 });
 }
 
+const RUNTIME_FIELDS: { readonly [K in DefinitionPath]?: readonly string[] } = { experiments: [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS] };
+
+/**
+ * A definition without the fields that are runtime state rather than configuration (an experiment's
+ * status, start and stop times and decision: the lifecycle actions set them, and the API keeps them
+ * on a replace that leaves them out). An export taken before a start or a stop must not undo it.
+ */
+function configurationOf(kind: DefinitionPath, definition: unknown): unknown {
+  const runtime = RUNTIME_FIELDS[kind];
+  if (runtime === undefined || typeof definition !== 'object' || definition === null) {
+    return definition;
+  }
+  return Object.fromEntries(Object.entries(definition).filter(([field]) => !runtime.includes(field)));
+}
+
 /** What applying the document would change; deletions only when `prune`. */
 export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<PlannedChange[]> {
   const plan: PlannedChange[] = [];
@@ -81,9 +96,10 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
       if (existing === undefined) {
         plan.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
       } else {
-        const diff = jsonDiff(existing.definition, desired);
+        const definition = configurationOf(kind, desired);
+        const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
         if (diff.length > 0) {
-          plan.push({ kind, key: desired.key, action: 'update', version: existing.version, definition: desired, diff });
+          plan.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, diff });
         }
         current.delete(desired.key);
       }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -171,15 +171,16 @@ export class DefinitionService<K extends DefinitionKind> {
   /** Replaces a definition; `expectedVersion` is the version the caller read (409 when stale). */
   async update(actor: Actor, projectKey: string, key: string, input: unknown, expectedVersion: number): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
-    const definition = parseOrThrow(this.config.schema, input, this.kind);
-    if (definition.key !== key) {
-      throw invalid(`the key in the body ("${definition.key}") does not match the path ("${key}"); keys cannot be renamed`, {
+    const parsed = parseOrThrow(this.config.schema, input, this.kind);
+    if (parsed.key !== key) {
+      throw invalid(`the key in the body ("${parsed.key}") does not match the path ("${key}"); keys cannot be renamed`, {
         issues: [{ path: 'key', message: 'must match the path' }],
       });
     }
     const project = await projectFor(this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      const definition = this.replacement(current.definition, parsed, input);
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
         if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {
@@ -206,6 +207,14 @@ export class DefinitionService<K extends DefinitionKind> {
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
       return stored;
     });
+  }
+
+  /**
+   * The definition a replace stores, given the stored one, the validated body and the raw body (to
+   * tell a field the caller left out from its default). Kinds with state the body may not set override it.
+   */
+  protected replacement(_current: DefinitionTypes[K], parsed: DefinitionTypes[K], _input: unknown): DefinitionTypes[K] {
+    return parsed;
   }
 
   async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
@@ -288,13 +297,50 @@ export class FlagService extends DefinitionService<'flag'> {
   }
 }
 
-/** Experiment lifecycle: draft → running → stopped, with start/stop times, a decision and a winner. */
+/**
+ * Experiment lifecycle: draft → running → stopped (→ running again with resume), with start/stop
+ * times, a decision and a winner. A replace (PUT) keeps the lifecycle as it is.
+ */
 export class ExperimentService extends DefinitionService<'experiment'> {
   constructor(
     deps: Deps,
     private readonly clock: () => Date,
   ) {
     super(deps, DefinitionKind.Experiment);
+  }
+
+  /**
+   * Status and start/stop times come from the stored experiment: a body that leaves them out keeps
+   * them, one that changes them is refused (a PUT moved a draft to running without a start time, or
+   * a stopped experiment back to draft with its decision). The decision may be revised once stopped.
+   */
+  protected override replacement(current: Experiment, parsed: Experiment, input: unknown): Experiment {
+    const given = (field: string): boolean => typeof input === 'object' && input !== null && Object.hasOwn(input, field);
+    const locked: (keyof Experiment)[] = current.status === 'stopped' ? [...EXPERIMENT_LIFECYCLE_FIELDS] : [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS];
+    const issues: { path: string; message: string }[] = [];
+    for (const field of locked) {
+      if (given(field) && jsonDiff(current[field], parsed[field]).length > 0) {
+        issues.push({
+          path: field,
+          message: (EXPERIMENT_LIFECYCLE_FIELDS as readonly string[]).includes(field)
+            ? `is set by the lifecycle actions (POST …/start, …/stop, …/resume); it is ${JSON.stringify(current[field] ?? null)}`
+            : 'is recorded when the experiment stops (POST …/stop)',
+        });
+      }
+    }
+    // Locked fields, and any lifecycle or decision field the body leaves out, keep their stored value.
+    const kept = [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS].filter((field) => locked.includes(field) || !given(field));
+    const next = Object.fromEntries([
+      ...Object.entries(parsed).filter(([field]) => !(kept as string[]).includes(field)),
+      ...kept.filter((field) => current[field] !== undefined).map((field) => [field, current[field]]),
+    ]) as Experiment;
+    if (current.status === 'stopped' && next.releaseWinner && next.winner === undefined) {
+      issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
+    }
+    if (issues.length > 0) {
+      throw invalid(`experiment "${current.key}" is ${current.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+    }
+    return next;
   }
 
   start(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
@@ -329,6 +375,20 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         throw invalid('releaseWinner needs a winner', { issues: [{ path: 'winner', message: 'required when releaseWinner is true' }] });
       }
       return Promise.resolve({ next });
+    });
+  }
+
+  /**
+   * Runs a stopped experiment again: the same assignments (same seed), results continuing from the
+   * units already exposed; the decision, the winner and its release are cleared.
+   */
+  resume(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
+    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.resumed', async (current) => {
+      if (current.status !== 'stopped') {
+        throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a stopped experiment can resume`);
+      }
+      const { stoppedAt: _stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
+      return Promise.resolve({ next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? this.clock().toISOString() } });
     });
   }
 }

@@ -32,6 +32,8 @@ export interface Request<P, Q, B> {
   readonly params: P;
   readonly query: Q;
   readonly body: B;
+  /** The JSON body as sent, before the schema's defaults (to tell a field left out from its default). */
+  readonly rawBody: unknown;
   /** From If-Match (or ?version=) on routes with `concurrency: true`. */
   readonly expectedVersion: number;
   readonly token: string | undefined;
@@ -188,9 +190,10 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       checkStrings(queryRaw, 'query');
       const { version: _version, ...queryRest } = queryRaw;
       const query: unknown = parsePart(spec.query, spec.concurrency === true ? queryRest : queryRaw, 'query');
-      const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, await readJson(c), 'body');
+      const rawBody: unknown = spec.body === undefined ? undefined : await readJson(c);
+      const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, rawBody, 'body');
       const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;
-      const reply = await spec.handler({ actor, params, query, body, expectedVersion, token, ip: ipOf(c), client, context: c });
+      const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip: ipOf(c), client, context: c });
       for (const [name, value] of Object.entries(reply.headers ?? {})) {
         c.header(name, value);
       }

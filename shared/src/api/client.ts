@@ -397,6 +397,11 @@ export class XpApiClient {
     return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/stop`, { version, body: decision })).body;
   }
 
+  /** Runs a stopped experiment again (same assignments; its decision is cleared). */
+  async resumeExperiment(project: string, key: string, version: number): Promise<Stored<Experiment>> {
+    return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/resume`, { version })).body;
+  }
+
   async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string } = {}): Promise<Page<ChangeRequest>> {
     return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
   }

@@ -33,6 +33,11 @@ export const ExperimentStatus = {
 } as const;
 export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof ExperimentStatus];
 
+/** Fields only the lifecycle actions (start, stop, resume) set; a replace keeps them as stored. */
+export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt'] as const;
+/** The decision recorded when an experiment stops; a replace may revise it only once stopped. */
+export const EXPERIMENT_DECISION_FIELDS = ['decision', 'winner', 'releaseWinner'] as const;
+
 export const experimentVariationSchema = z.strictObject({
   key: keySchema,
   name: z.string().max(200).optional(),

@@ -202,6 +202,13 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/start`, undefined, 1);
     return { path: `${DEMO}/experiments/${key}/stop`, body: { decision: 'ship', winner: 'treatment' }, ifMatch: 2 };
   },
+  'POST /api/v1/projects/{project}/experiments/{key}/resume': async (ctx) => {
+    const key = `xu-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(key));
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/start`, undefined, 1);
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/stop`, { decision: 'inconclusive' }, 2);
+    return { path: `${DEMO}/experiments/${key}/resume`, ifMatch: 3 };
+  },
   'GET /api/v1/projects/{project}/change-requests': () => Promise.resolve({ path: `${DEMO}/change-requests?status=open` }),
   'POST /api/v1/projects/{project}/change-requests': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`fp-${ctx.n}`));

@@ -86,7 +86,8 @@ function crud(k: KindRoutes): AnyRoute[] {
       concurrency: true,
       responses: { 200: { description: 'Updated', schema: one } },
       handler: async (req) => {
-        const updated = await k.service.update(req.actor, req.params.project, req.params.key, req.body, req.expectedVersion);
+        // The service validates again; it sees what was sent, so a field left out can keep its stored value.
+        const updated = await k.service.update(req.actor, req.params.project, req.params.key, req.rawBody, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
       },
     }),
@@ -175,6 +176,20 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'Stopped', schema: experimentOne } },
       handler: async (req) => {
         const updated = await s.experiments.stop(req.actor, req.params.project, req.params.key, req.expectedVersion, req.body);
+        return versioned(200, updated, storedView(updated));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/experiments/{key}/resume',
+      permission: Permission.ExperimentsWrite,
+      tag: 'Experiments',
+      summary: 'Run a stopped experiment again: same assignments, results continue; its decision is cleared',
+      params: projectKeyParams,
+      concurrency: true,
+      responses: { 200: { description: 'Running', schema: experimentOne } },
+      handler: async (req) => {
+        const updated = await s.experiments.resume(req.actor, req.params.project, req.params.key, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
       },
     }),

@@ -97,6 +97,30 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(out.join('\n')).toContain('No changes');
   });
 
+  it('leaves experiments\' lifecycle to start / stop / resume: an older export neither restarts nor un-decides them', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const client = api.withToken(token);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const file = path.join(dir, 'experiments.yaml');
+    const out: string[] = [];
+    expect(await main(['export', '--project', 'demo', '--out', file], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    const exported = doc.experiments.find((e: { status: string }) => e.status === 'running');
+    const running = await client.get('demo', 'experiments', exported.key);
+    await client.stopExperiment('demo', exported.key, running.version, { decision: 'ship', winner: exported.variations[1].key });
+    exported.hypothesis = 'Edited in git';
+    await writeFile(file, YAML.stringify(doc));
+
+    out.length = 0;
+    expect(await main(['apply', file], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+    const after = await client.get('demo', 'experiments', exported.key);
+
+    expect(out.join('\n')).toContain('replace /hypothesis');
+    expect(out.join('\n')).not.toContain('/status');
+    expect(after.definition).toMatchObject({ hypothesis: 'Edited in git', status: 'stopped', decision: 'ship' });
+  });
+
   it('rejects a broken document with the field named, and a missing token', async () => {
     const file = path.join(dir, 'broken.yaml');
     await writeFile(file, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'x', name: 'X', type: 'boolean', variations: [{ key: 'on', value: 'yes' }] }] }));

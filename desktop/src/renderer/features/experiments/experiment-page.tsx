@@ -5,7 +5,7 @@ import { useSession } from '../../app/session.js';
 import { commaList, formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
@@ -122,7 +122,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
   /** The dialog open over the page, if any. */
-  const [dialog, setDialog] = useState<'decide' | 'dimensions' | null>(null);
+  const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'resume' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const write = usePermission('experiments:write');
 
@@ -178,6 +178,11 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                     Decide…
                   </button>
                 ) : null}
+                {d.status === 'stopped' ? (
+                  <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('resume'); }}>
+                    Resume…
+                  </button>
+                ) : null}
                 <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('dimensions'); }}>
                   Dimensions…
                 </button>
@@ -197,6 +202,28 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             )}
             {dialog === 'dimensions' ? <DimensionsDialog {...dialogProps} /> : null}
             {dialog === 'decide' ? <DecideDialog {...dialogProps} /> : null}
+            {dialog === 'resume' ? (
+              <Confirm
+                title={`Resume ${experiment.key}?`}
+                message={
+                  <p>
+                    Units are assigned again as before (same variations) and results continue from the units already exposed.
+                    {d.decision === undefined ? '' : ` The decision (${d.decision}${d.winner === undefined ? '' : `, ${d.winner}`}) is cleared`}
+                    {d.releaseWinner ? ' and the winner is no longer served to everyone.' : d.decision === undefined ? '' : '.'}
+                  </p>
+                }
+                confirmLabel="Resume experiment"
+                onCancel={() => { setDialog(null); }}
+                onConfirm={() => {
+                  setDialog(null);
+                  setActionError(null);
+                  client.resumeExperiment(project, experiment.key, experiment.version).then(
+                    (resumed) => { exp.setData(([, s]) => [resumed, s]); },
+                    (e: unknown) => { setActionError(e); },
+                  );
+                }}
+              />
+            ) : null}
           </>
         );
       }}

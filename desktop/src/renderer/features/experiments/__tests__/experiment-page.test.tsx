@@ -119,4 +119,37 @@ describe('experiment page', () => {
     expect(start).toHaveProperty('disabled', true);
     expect(start.getAttribute('title')).toBe('Analysts cannot change experiments');
   });
+
+  it('resumes a stopped experiment after saying what it clears, then shows it running', async () => {
+    const u = userEvent.setup();
+    const base = experiment(3, []).definition;
+    const stopped = storedOf({ ...base, status: 'stopped' as const, stoppedAt: '2026-11-24T00:00:00Z', decision: 'ship' as const, winner: 'treatment', releaseWinner: true }, { version: 3, at: '2026-11-24T00:00:00Z' });
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: stopped };
+      }
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments/checkout/resume') {
+        return { status: 200, body: storedOf({ ...base, status: 'running' as const }, { version: 4, at: '2026-11-25T00:00:00Z' }) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return { status: 200, body: { items: [] } };
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: 'Resume…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Resume checkout?' });
+    expect(dialog.textContent).toContain('The decision (ship, treatment) is cleared and the winner is no longer served to everyone.');
+    expect(sent.some((r) => r.path.endsWith('/resume'))).toBe(false);
+    await u.click(screen.getByRole('button', { name: 'Resume experiment' }));
+
+    await screen.findByRole('button', { name: 'Decide…' });
+    expect(screen.queryByRole('button', { name: 'Resume…' })).toBeNull();
+    expect(sent.find((r) => r.path.endsWith('/resume'))?.ifMatch).toBe('"3"');
+  });
 });

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const BASE = '/api/v1/projects/demo/experiments';
+
+const body = (key: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  key,
+  name: `Experiment ${key}`,
+  variations: [{ key: 'control' }, { key: 'treatment' }],
+  ...extra,
+});
+
+describe('experiment lifecycle through the API', () => {
+  let p: Platform;
+  let owner: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  const send = (method: string, path: string, payload?: unknown, version?: number): ReturnType<Platform['request']> =>
+    p.request(method, path, { token: owner, ...(payload === undefined ? {} : { body: payload }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
+
+  it('refuses a replace that changes the status or the start and stop times, naming the actions that do', async () => {
+    expect((await send('POST', BASE, body('lc-draft'))).status).toBe(201);
+
+    const started = await send('PUT', `${BASE}/lc-draft`, body('lc-draft', { status: 'running' }), 1);
+    const dated = await send('PUT', `${BASE}/lc-draft`, body('lc-draft', { startedAt: '2026-11-01T00:00:00.000Z' }), 1);
+    const decided = await send('PUT', `${BASE}/lc-draft`, body('lc-draft', { decision: 'ship', winner: 'treatment' }), 1);
+
+    expect(started.status).toBe(400);
+    expect(started.body.error.message).toContain('POST …/start');
+    expect(started.body.error.details.issues).toEqual([{ path: 'status', message: expect.stringContaining('it is "draft"') }]);
+    expect(dated.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['startedAt']);
+    expect(decided.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['decision', 'winner']);
+    expect((await send('GET', `${BASE}/lc-draft`)).body).toMatchObject({ version: 1, definition: { status: 'draft' } });
+  });
+
+  it('keeps the lifecycle of a running experiment when a replace leaves it out (a full PUT is not a reset to draft)', async () => {
+    await send('POST', BASE, body('lc-run'));
+    const running = await send('POST', `${BASE}/lc-run/start`, undefined, 1);
+    const startedAt = running.body.definition.startedAt as string;
+
+    const renamed = await send('PUT', `${BASE}/lc-run`, { ...body('lc-run'), name: 'Renamed' }, 2);
+    const echoed = await send('PUT', `${BASE}/lc-run`, { ...renamed.body.definition, hypothesis: 'Bigger button, more clicks' }, 3);
+
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.definition).toMatchObject({ name: 'Renamed', status: 'running', startedAt });
+    expect(echoed.status).toBe(200);
+    expect(echoed.body.definition).toMatchObject({ status: 'running', startedAt, hypothesis: 'Bigger button, more clicks' });
+  });
+
+  it('lets a stopped experiment revise its decision, but not go back to draft', async () => {
+    await send('POST', BASE, body('lc-stop'));
+    await send('POST', `${BASE}/lc-stop/start`, undefined, 1);
+    const stopped = await send('POST', `${BASE}/lc-stop/stop`, { decision: 'inconclusive' }, 2);
+    const definition = stopped.body.definition as Record<string, unknown>;
+
+    const toDraft = await send('PUT', `${BASE}/lc-stop`, { ...definition, status: 'draft' }, 3);
+    const noWinner = await send('PUT', `${BASE}/lc-stop`, { ...definition, releaseWinner: true }, 3);
+    const shipped = await send('PUT', `${BASE}/lc-stop`, { ...definition, decision: 'ship', winner: 'treatment', releaseWinner: true }, 3);
+
+    expect(toDraft.status).toBe(400);
+    expect(toDraft.body.error.details.issues[0].path).toBe('status');
+    expect(noWinner.status).toBe(400);
+    expect(noWinner.body.error.details.issues).toEqual([{ path: 'winner', message: 'required when releaseWinner is true' }]);
+    expect(shipped.status).toBe(200);
+    expect(shipped.body.definition).toMatchObject({ status: 'stopped', stoppedAt: definition.stoppedAt, decision: 'ship', winner: 'treatment', releaseWinner: true });
+  });
+
+  it('resumes a stopped experiment: running again from its first start, the decision and the released winner cleared, audited', async () => {
+    await send('POST', BASE, body('lc-resume'));
+    const started = await send('POST', `${BASE}/lc-resume/start`, undefined, 1);
+    const early = await send('POST', `${BASE}/lc-resume/resume`, undefined, 2);
+    await send('POST', `${BASE}/lc-resume/stop`, { decision: 'ship', winner: 'treatment', releaseWinner: true }, 2);
+
+    const stale = await send('POST', `${BASE}/lc-resume/resume`, undefined, 2);
+    const resumed = await send('POST', `${BASE}/lc-resume/resume`, undefined, 3);
+    const audit = await send('GET', '/api/v1/audit?project=demo&resourceKey=lc-resume');
+
+    expect(early.status).toBe(409);
+    expect(early.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'experiment is running; only a stopped experiment can resume' });
+    expect(stale.body.error.code).toBe('VERSION_CONFLICT');
+    expect(resumed.status).toBe(200);
+    expect(resumed.headers.get('etag')).toBe('"4"');
+    expect(resumed.body.definition).toMatchObject({ status: 'running', startedAt: started.body.definition.startedAt, releaseWinner: false });
+    expect(resumed.body.definition).not.toHaveProperty('stoppedAt');
+    expect(resumed.body.definition).not.toHaveProperty('decision');
+    expect(resumed.body.definition).not.toHaveProperty('winner');
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('experiment.resumed');
+  });
+});

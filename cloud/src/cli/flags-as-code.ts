@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { DefinitionPath, XpApiClient } from '@xp/shared';
+import type { DefinitionPath, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
 import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
@@ -85,30 +85,69 @@ function configurationOf(kind: DefinitionPath, definition: unknown): unknown {
   return Object.fromEntries(Object.entries(definition).filter(([field]) => !runtime.includes(field)));
 }
 
+/** The flags a flag's prerequisites name, in any environment. */
+function parentsOf(definition: unknown): string[] {
+  const environments: Record<string, Partial<FlagEnvironment>> = (definition as Partial<Flag>).environments ?? {};
+  return Object.values(environments).flatMap((state) => (state.prerequisites ?? []).map((p) => p.flag));
+}
+
+/**
+ * Changes ordered so that a flag comes after the flags its prerequisites name (the API refuses a
+ * prerequisite on a flag that does not exist yet); deletions the other way round.
+ */
+function prerequisitesFirst(changes: readonly PlannedChange[]): PlannedChange[] {
+  const byKey = new Map(changes.map((c) => [c.key, c]));
+  const ordered: PlannedChange[] = [];
+  const placed = new Set<string>();
+  const place = (change: PlannedChange, path: ReadonlySet<string>): void => {
+    if (placed.has(change.key) || path.has(change.key)) {
+      return;
+    }
+    for (const parent of parentsOf(change.definition)) {
+      const before = byKey.get(parent);
+      if (before !== undefined) {
+        place(before, new Set([...path, change.key]));
+      }
+    }
+    placed.add(change.key);
+    ordered.push(change);
+  };
+  for (const change of changes) {
+    place(change, new Set());
+  }
+  return ordered;
+}
+
 /** What applying the document would change; deletions only when `prune`. */
 export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<PlannedChange[]> {
   const plan: PlannedChange[] = [];
   const deletions: PlannedChange[] = [];
   for (const kind of KINDS) {
     const current = new Map((await client.listAll(doc.project, kind, { archived: true })).map((i) => [i.key, i]));
+    const writes: PlannedChange[] = [];
+    const removals: PlannedChange[] = [];
     for (const desired of doc[kind]) {
       const existing = current.get(desired.key);
       if (existing === undefined) {
-        plan.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
+        writes.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
       } else {
         const definition = configurationOf(kind, desired);
         const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
         if (diff.length > 0) {
-          plan.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, diff });
+          writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, diff });
         }
         current.delete(desired.key);
       }
     }
     if (options.prune) {
       for (const leftover of current.values()) {
-        deletions.unshift({ kind, key: leftover.key, action: 'delete', version: leftover.version, diff: jsonDiff(leftover.definition, undefined) });
+        // The stored definition rides along only to order the deletions; a delete sends none.
+        removals.push({ kind, key: leftover.key, action: 'delete', version: leftover.version, definition: leftover.definition, diff: jsonDiff(leftover.definition, undefined) });
       }
     }
+    plan.push(...(kind === 'flags' ? prerequisitesFirst(writes) : writes));
+    // Deletions run after every write, kinds in reverse (what refers to others first).
+    deletions.unshift(...(kind === 'flags' ? prerequisitesFirst(removals).reverse() : removals));
   }
   return [...plan, ...deletions];
 }

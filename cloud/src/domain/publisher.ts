@@ -26,6 +26,26 @@ function contentHash(ruleset: Ruleset): string {
 }
 
 /**
+ * Prerequisites SDKs could only ever fail: on a flag that is not in the ruleset (unknown, deleted or
+ * archived) or on a variation that flag does not have. The child would serve its off variation
+ * everywhere without a word, so such a ruleset is refused like one with a dangling segment.
+ */
+function danglingPrerequisites(ruleset: Ruleset, archived: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const [key, flag] of Object.entries(ruleset.flags)) {
+    for (const p of flag.prerequisites ?? []) {
+      const parent = ruleset.flags[p.flag];
+      if (parent === undefined) {
+        problems.push(`flags.${key}.prerequisites: ${archived.has(p.flag) ? `flag "${p.flag}" is archived` : `unknown flag "${p.flag}"`}`);
+      } else if (!parent.variations.some((v) => v.key === p.variation)) {
+        problems.push(`flags.${key}.prerequisites: flag "${p.flag}" has no variation "${p.variation}"`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
  * Flags whose prerequisites lead back to themselves: SDKs cannot evaluate them (`PREREQUISITE_CYCLE`),
  * so such a ruleset is refused like one with a dangling reference.
  */
@@ -73,7 +93,9 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
   );
   // One after another: a transaction is one connection, which runs one query at a time anyway (pg
   // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
-  const flags = await flagsRepo.all(tx, projectId);
+  const allFlags = await flagsRepo.all(tx, projectId, true);
+  const flags = allFlags.filter((f) => !f.archived);
+  const archivedFlags = new Set(allFlags.filter((f) => f.archived).map((f) => f.key));
   const segments = await segmentsRepo.all(tx, projectId, true);
   const experiments = await experimentsRepo.all(tx, projectId, true);
   const holdouts = await holdoutsRepo.all(tx, projectId, true);
@@ -90,9 +112,9 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
         experiments: experiments.map((e) => e.definition),
         holdouts: holdouts.map((h) => h.definition),
       });
-      const cycles = prerequisiteCycles(compiled);
-      if (cycles.length > 0) {
-        throw new RulesetCompileError(cycles);
+      const prerequisites = [...danglingPrerequisites(compiled, archivedFlags), ...prerequisiteCycles(compiled)];
+      if (prerequisites.length > 0) {
+        throw new RulesetCompileError(prerequisites);
       }
     } catch (e) {
       if (e instanceof RulesetCompileError) {

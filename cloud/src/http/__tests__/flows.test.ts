@@ -192,6 +192,33 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(evaluateFlag(ruleset.body.published.ruleset, 'cycle-b', { attributes: { id: 'u1' } })).toMatchObject({ value: true, reason: 'DEFAULT' });
   });
 
+  it('refuses prerequisites SDKs could only fail: an unknown or archived flag, a variation it lacks; and archiving or deleting a parent', async () => {
+    const dev = (prerequisites: { flag: string; variation: string }[]) => ({ development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites } });
+    const create = (key: string, prerequisites: { flag: string; variation: string }[]) =>
+      p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key, environments: dev(prerequisites) } });
+    const problems = (res: { body: { error: { details: { problems: string[] } } } }): string[] => res.body.error.details.problems;
+    expect((await create('pre-parent', [])).status).toBe(201);
+    expect((await create('pre-old', [])).status).toBe(201);
+    const archived = await p.request('PUT', '/api/v1/projects/demo/flags/pre-old', { token: owner, body: { ...FLAG, key: 'pre-old', archived: true, environments: dev([]) }, headers: { 'If-Match': '"1"' } });
+    expect(archived.status).toBe(200);
+
+    const unknown = await create('pre-child', [{ flag: 'no-such-flag', variation: 'on' }]);
+    const onArchived = await create('pre-child', [{ flag: 'pre-old', variation: 'on' }]);
+    const badVariation = await create('pre-child', [{ flag: 'pre-parent', variation: 'maybe' }]);
+    const child = await create('pre-child', [{ flag: 'pre-parent', variation: 'on' }]);
+    const archiveParent = await p.request('PUT', '/api/v1/projects/demo/flags/pre-parent', { token: owner, body: { ...FLAG, key: 'pre-parent', archived: true, environments: dev([]) }, headers: { 'If-Match': '"1"' } });
+    const deleteParent = await p.request('DELETE', '/api/v1/projects/demo/flags/pre-parent', { token: owner, headers: { 'If-Match': '"1"' } });
+
+    expect([unknown.status, onArchived.status, badVariation.status]).toEqual([400, 400, 400]);
+    expect(problems(unknown)).toEqual(['flags.pre-child.prerequisites: unknown flag "no-such-flag"']);
+    expect(problems(onArchived)).toEqual(['flags.pre-child.prerequisites: flag "pre-old" is archived']);
+    expect(problems(badVariation)).toEqual(['flags.pre-child.prerequisites: flag "pre-parent" has no variation "maybe"']);
+    expect(child.status).toBe(201);
+    expect([archiveParent.status, deleteParent.status]).toEqual([400, 400]);
+    expect(problems(archiveParent)).toEqual(['flags.pre-child.prerequisites: flag "pre-parent" is archived']);
+    expect(problems(deleteParent)).toEqual(['flags.pre-child.prerequisites: unknown flag "pre-parent"']);
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

@@ -121,6 +121,40 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(after.definition).toMatchObject({ hypothesis: 'Edited in git', status: 'stopped', decision: 'ship' });
   });
 
+  it('creates a flag before the flags that name it as a prerequisite, and prunes them the other way round', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const file = path.join(dir, 'prerequisites.yaml');
+    const out: string[] = [];
+    expect(await main(['export', '--project', 'demo', '--out', file], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    const flag = (key: string, parents: string[]) => ({
+      key,
+      name: key,
+      type: 'boolean',
+      variations: [{ key: 'off', value: false }, { key: 'on', value: true }],
+      environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: parents.map((p) => ({ flag: p, variation: 'on' })) } },
+    });
+    // Listed children first, as an export sorted by key would list them.
+    const added = [flag('aa-grandchild', ['mm-child']), flag('mm-child', ['zz-parent']), flag('zz-parent', [])];
+    doc.flags.push(...added);
+    await writeFile(file, YAML.stringify(doc));
+
+    out.length = 0;
+    const applied = await main(['apply', file], env, (l) => out.push(l), (l) => out.push(l));
+    const created = out.filter((l) => l.includes('created flag'));
+    doc.flags = doc.flags.filter((f: { key: string }) => !added.some((a) => a.key === f.key));
+    await writeFile(file, YAML.stringify(doc));
+    out.length = 0;
+    const pruned = await main(['apply', file, '--prune'], env, (l) => out.push(l), (l) => out.push(l));
+
+    expect(applied).toBe(0);
+    expect(created).toEqual(['  created flag zz-parent', '  created flag mm-child', '  created flag aa-grandchild']);
+    expect(pruned).toBe(0);
+    expect(out.filter((l) => l.includes('deleted flag'))).toEqual(['  deleted flag aa-grandchild', '  deleted flag mm-child', '  deleted flag zz-parent']);
+  });
+
   it('rejects a broken document with the field named, and a missing token', async () => {
     const file = path.join(dir, 'broken.yaml');
     await writeFile(file, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'x', name: 'X', type: 'boolean', variations: [{ key: 'on', value: 'yes' }] }] }));

@@ -7,6 +7,8 @@ import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js
 import type { ChangeRequest } from '../store/change-requests.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { environments } from '../store/projects.js';
+import type { Queryable } from '../store/db.js';
+import { users } from '../store/users.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
@@ -27,6 +29,25 @@ export const changeRequestCreateSchema = z.strictObject({
 });
 
 export const reviewSchema = z.strictObject({ comment: z.string().max(2000).optional() });
+
+/**
+ * Why a recorded approval no longer counts, if it does not: its reviewer was disabled, removed, or
+ * moved to a role that cannot approve since. Checked when the request is applied, not only when approved.
+ */
+async function voidApproval(db: Queryable, orgId: string, approvedBy: string): Promise<string | undefined> {
+  const approver = await users.find(db, orgId, approvedBy);
+  const who = approver === undefined ? 'its reviewer' : approver.name === '' ? approver.email : approver.name;
+  if (approver === undefined) {
+    return 'its reviewer no longer exists';
+  }
+  if (approver.disabled) {
+    return `${who} has been disabled`;
+  }
+  if (!can(approver.role, Permission.ChangeRequestsApprove)) {
+    return `${who} is now ${/^[aeiou]/.test(approver.role) ? 'an' : 'a'} ${approver.role} and cannot approve`;
+  }
+  return undefined;
+}
 
 /**
  * Changes to protected environments by roles that need approval: propose, then another user
@@ -94,7 +115,8 @@ export class ChangeRequestService {
       if (!canReview({ id: actor.userId, role: actor.role }, cr.proposedBy)) {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
       }
-      if (kind === 'approve' && cr.approvedBy !== null) {
+      // An approval that no longer counts (see voidApproval) may be replaced by another reviewer's.
+      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy)) === undefined) {
         throw new AppError(AppErrorCode.InvalidState, 'change request is already approved');
       }
       const updated = await changeRequests.transition(tx, project.id, id, { kind, by: actor.userId });
@@ -132,6 +154,10 @@ export class ChangeRequestService {
       }
       if (cr.proposedBy !== actor.userId && !can(actor.role, Permission.ChangeRequestsApprove)) {
         throw forbidden('only the proposer or a reviewer can apply a change request');
+      }
+      const voided = await voidApproval(tx, actor.orgId, cr.approvedBy);
+      if (voided !== undefined) {
+        throw new AppError(AppErrorCode.InvalidState, `the approval no longer counts: ${voided}; ask another reviewer to approve it again`);
       }
       const env = await environments.get(tx, project.id, cr.environment);
       if (!needsApproval('editor', env)) {

@@ -79,6 +79,30 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     ]);
   });
 
+  it('does not apply a change request whose approver lost the right to approve since; another reviewer can approve it again', async () => {
+    const admin = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ada@example.com', name: 'Ada', role: 'admin', password: 'another long passphrase 43' } });
+    const adminToken = await p.login('ada@example.com', 'another long passphrase 43');
+    const flag = await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'approval-kept' } });
+    const state = { ...FLAG.environments.production, enabled: true, prerequisites: [], rules: [] };
+    const proposed = await p.request('POST', '/api/v1/projects/demo/change-requests', { token: editor, body: { resourceType: 'flag', resourceKey: 'approval-kept', environment: 'production', state, baseVersion: 1 } });
+    const id = proposed.body.id as string;
+    expect([admin.status, flag.status, proposed.status]).toEqual([201, 201, 201]);
+    expect((await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: adminToken })).status).toBe(200);
+
+    const demoted = await p.request('PATCH', `/api/v1/users/${admin.body.user.id as string}`, { token: owner, body: { role: 'editor' }, headers: { 'If-Match': admin.headers.get('etag')! } });
+    const refused = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
+    const reapproved = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner });
+    const twice = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner });
+    const applied = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
+
+    expect(demoted.status).toBe(200);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'the approval no longer counts: Ada is now an editor and cannot approve; ask another reviewer to approve it again' });
+    expect(reapproved.status).toBe(200);
+    expect(twice.body.error.message).toBe('change request is already approved');
+    expect(applied.body.status).toBe('applied');
+  });
+
   it('lets an editor change a flag whose protected state is unchanged, whatever the key order', async () => {
     const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: editor });
     const reordered = Object.fromEntries(Object.entries({ ...flag.body.definition, name: 'Checkout v2 (renamed)' }).reverse());

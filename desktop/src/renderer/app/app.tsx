@@ -7,8 +7,8 @@ import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
 import { permissionsOf } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
-import { ErrorNote, Loading, errorMessage } from '../lib/ui.js';
-import { navigate, parseRoute, useRoute } from './router.js';
+import { Confirm, ErrorNote, Loading, errorMessage } from '../lib/ui.js';
+import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, useRoute } from './router.js';
 import type { Route } from './router.js';
 import { SessionContext, pageApiUrl, tokenStore } from './session.js';
 import type { Session } from './session.js';
@@ -122,7 +122,9 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
 const CHANGE_DEBOUNCE_MS = 250;
 
 export function App(): ReactNode {
-  const hashRoute = useRoute();
+  const { route: hashRoute, pending: pendingRoute } = useRoute();
+  /** A project the user chose while the screen had unsaved changes: the switch waits for a confirmation. */
+  const [pendingProject, setPendingProject] = useState<string | null>(null);
   /** The list shown after a project switch from an item's screen, until the URL catches up. */
   const [switchedTo, setSwitchedTo] = useState<Route | null>(null);
   useEffect(() => {
@@ -347,7 +349,11 @@ export function App(): ReactNode {
                 value={switching ?? loaded.project}
                 disabled={switching !== null}
                 onChange={(e) => {
-                  switchProject(loaded.client, e.target.value);
+                  if (currentLeaveWarning() === null) {
+                    switchProject(loaded.client, e.target.value);
+                  } else {
+                    setPendingProject(e.target.value);
+                  }
                 }}
               >
                 {loaded.projects.map((p) => (
@@ -410,6 +416,26 @@ export function App(): ReactNode {
               <Screen key={loaded.project} route={route} />
             </Suspense>
           )}
+          {pendingRoute !== null || pendingProject !== null ? (
+            <Confirm
+              title="Leave without saving?"
+              message={pendingRoute?.message ?? currentLeaveWarning() ?? ''}
+              confirmLabel="Leave and discard"
+              onConfirm={() => {
+                if (pendingRoute !== null) {
+                  pendingRoute.proceed();
+                } else if (pendingProject !== null) {
+                  discardLeaveWarning();
+                  setPendingProject(null);
+                  switchProject(loaded.client, pendingProject);
+                }
+              }}
+              onCancel={() => {
+                pendingRoute?.stay();
+                setPendingProject(null);
+              }}
+            />
+          ) : null}
         </main>
       </div>
     </SessionContext.Provider>

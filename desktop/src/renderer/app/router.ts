@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 
 /** The console's screens, addressed by the URL hash so reloads and deep links land in place. */
 export type Route =
@@ -62,18 +62,83 @@ export function navigate(route: Route): void {
   window.location.hash = routeHash(route);
 }
 
-export function useRoute(): Route {
+/**
+ * What leaving the current screen would lose, as a sentence (a flag editor with unsaved changes);
+ * null when nothing. One screen sets it at a time, through `useLeaveWarning`.
+ */
+let leaveWarning: string | null = null;
+
+/** While `message` is not null, navigating away first asks the user (see `useRoute`). */
+export function useLeaveWarning(message: string | null): void {
+  useEffect(() => {
+    leaveWarning = message;
+    return () => {
+      if (leaveWarning === message) {
+        leaveWarning = null;
+      }
+    };
+  }, [message]);
+}
+
+/** The screen's leave warning, if any: for changes of screen that do not go through the URL (a project switch). */
+export function currentLeaveWarning(): string | null {
+  return leaveWarning;
+}
+
+/** The user chose to leave: what the screen held is discarded, so nothing asks again on the way out. */
+export function discardLeaveWarning(): void {
+  leaveWarning = null;
+}
+
+/** A navigation held back by a leave warning, until the user chooses. */
+export interface PendingLeave {
+  readonly message: string;
+  /** Leave anyway: goes where the user was going. */
+  proceed(): void;
+  /** Stay: the URL already shows the current screen again. */
+  stay(): void;
+}
+
+/**
+ * The route in the URL hash. A change of screen while a leave warning is set (a link, the back
+ * button, a typed URL) is held: the URL goes back to the current screen and `pending` asks the user.
+ */
+export function useRoute(): { route: Route; pending: PendingLeave | null } {
   const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash));
+  const [held, setHeld] = useState<{ message: string; hash: string } | null>(null);
+  const shown = useRef(window.location.hash);
   useEffect(() => {
     const onChange = (): void => {
-      setRoute(parseRoute(window.location.hash));
+      const next = window.location.hash;
+      if (leaveWarning !== null && routeHash(parseRoute(next)) !== routeHash(parseRoute(shown.current))) {
+        // Put the current screen's URL back without another hashchange, and ask.
+        window.history.replaceState(window.history.state, '', shown.current === '' ? window.location.pathname + window.location.search : shown.current);
+        setHeld({ message: leaveWarning, hash: next });
+        return;
+      }
+      shown.current = next;
+      setRoute(parseRoute(next));
     };
     window.addEventListener('hashchange', onChange);
     return () => {
       window.removeEventListener('hashchange', onChange);
     };
   }, []);
-  return route;
+  const pending: PendingLeave | null =
+    held === null
+      ? null
+      : {
+          message: held.message,
+          proceed: () => {
+            setHeld(null);
+            discardLeaveWarning();
+            window.location.hash = held.hash;
+          },
+          stay: () => {
+            setHeld(null);
+          },
+        };
+  return { route, pending };
 }
 
 /** The ?query part of the hash (#/code-refs?flag=x). */

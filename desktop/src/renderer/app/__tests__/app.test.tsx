@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Experiment, Role, Stored, StoredEnvironment } from '@xp/shared';
 import { ROLES, fakeFetch, user } from '../../test/fake-api.js';
-import { abExperiment, storedOf } from '../../test/fixtures.js';
+import { abExperiment, booleanFlag, storedOf } from '../../test/fixtures.js';
 import type { Responder } from '../../test/fake-api.js';
 import { App } from '../app.js';
 
@@ -137,6 +137,37 @@ describe('console shell', () => {
     await u.selectOptions(screen.getByRole('combobox', { name: 'Project' }), 'shop');
 
     await screen.findByText(/No segments yet/);
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('asks before leaving a flag with unsaved changes by a link or a project switch, and stays when told to', async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/flags/checkout';
+    const { fetch, sent } = api('owner', (req) => (req.path === '/api/v1/projects/web/flags/checkout' ? { status: 200, body: storedOf(booleanFlag('checkout', { name: 'Checkout' })) } : undefined));
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+    await u.selectOptions(await screen.findByRole('combobox', { name: 'Default variation' }), 'on');
+
+    await u.click(screen.getByRole('link', { name: 'Experiments' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Leave without saving?' });
+    expect(dialog.textContent).toContain('Your changes to checkout in Development are not saved; leaving discards them.');
+    await u.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(window.location.hash).toBe('#/flags/checkout');
+    expect(screen.getByRole('combobox', { name: 'Default variation' })).toHaveProperty('value', 'on');
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Project' }), 'shop');
+    await screen.findByRole('dialog', { name: 'Leave without saving?' });
+    await u.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(sent.some((r) => r.path.startsWith('/api/v1/projects/shop/'))).toBe(false);
+    expect(screen.getByRole('combobox', { name: 'Project' })).toHaveProperty('value', 'web');
+
+    await u.click(screen.getByRole('link', { name: 'Experiments' }));
+    await u.click(await screen.findByRole('button', { name: 'Leave and discard' }));
+    await screen.findByRole('heading', { name: 'Experiments' });
+    expect(window.location.hash).toBe('#/experiments');
+    // Without a draft nothing asks.
+    await u.click(screen.getByRole('link', { name: 'Flags' }));
+    await screen.findByRole('heading', { name: 'Flags' });
     expect(screen.queryByRole('dialog')).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
+import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
@@ -118,6 +119,9 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       setBaseVersion(flag.version);
     }
   }, [flag, env, dirty]);
+
+  // Leaving the editor (a link, Back, a project switch) asks first while the draft is unsaved.
+  useLeaveWarning(dirty ? `Your changes to ${flag.key} in ${envInfo?.name ?? env} are not saved; leaving discards them.` : null);
 
   const update = (patch: Partial<EnvDraft>): void => {
     setDraft((d) => ({ ...d, ...patch }));

@@ -121,6 +121,35 @@ async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string
   }
 }
 
+/**
+ * Environment keys a flag or experiment names that the project does not have (a typo such as
+ * "prodution" was stored and served nowhere). A flag state left for an environment deleted since
+ * may stay as it was, so a client can send back what it read.
+ */
+async function refuseUnknownEnvironments(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  const named =
+    kind === DefinitionKind.Flag
+      ? Object.keys((definition as Flag).environments).filter((env) => jsonDiff((current as Flag | undefined)?.environments[env], (definition as Flag).environments[env]).length > 0)
+      : kind === DefinitionKind.Experiment
+        ? (definition as Experiment).environments.filter((env) => !((current as Experiment | undefined)?.environments.includes(env) ?? false))
+        : [];
+  if (named.length === 0) {
+    return;
+  }
+  const known = (await environments.list(db, projectId)).map((e) => e.key);
+  const unknown = named.filter((env) => !known.includes(env));
+  if (unknown.length > 0) {
+    const has = `the project's environments are ${known.map((e) => `"${e}"`).join(', ')}`;
+    throw invalid(`unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}; ${has}`, {
+      issues: unknown.map((env) =>
+        kind === DefinitionKind.Flag
+          ? { path: `environments.${env}`, message: `unknown environment; ${has}` }
+          : { path: `environments.${(definition as Experiment).environments.indexOf(env)}`, message: `unknown environment "${env}"; ${has}` },
+      ),
+    });
+  }
+}
+
 function approvalRequired(envs: string[]): AppError {
   return new AppError(
     AppErrorCode.ApprovalRequired,
@@ -162,6 +191,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
     }
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
+      await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
@@ -181,6 +211,7 @@ export class DefinitionService<K extends DefinitionKind> {
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       const definition = this.replacement(current.definition, parsed, input);
+      await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
         if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {

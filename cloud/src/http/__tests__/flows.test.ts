@@ -243,6 +243,32 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(problems(deleteParent)).toEqual(['flags.pre-child.prerequisites: unknown flag "pre-parent"']);
   });
 
+  it('refuses a flag state or an experiment for an environment the project does not have, keeping one left by a deleted environment', async () => {
+    const typo = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'env-typo', environments: { ...FLAG.environments, prodution: FLAG.environments.production } } });
+    const experiment = await p.request('POST', '/api/v1/projects/demo/experiments', {
+      token: owner,
+      body: { key: 'env-typo-exp', name: 'Typo', variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['development', 'prodution'] },
+    });
+    const env = await p.request('POST', '/api/v1/projects/demo/environments', { token: owner, body: { key: 'qa', name: 'QA' } });
+    const flag = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'env-kept', environments: { ...FLAG.environments, qa: { enabled: false, defaultVariation: 'on', offVariation: 'off' } } } });
+    const removed = await p.request('DELETE', '/api/v1/projects/demo/environments/qa', { token: owner, headers: { 'If-Match': env.headers.get('etag')! } });
+    const echoed = await p.request('PUT', '/api/v1/projects/demo/flags/env-kept', { token: owner, body: { ...flag.body.definition, name: 'Renamed' }, headers: { 'If-Match': '"1"' } });
+    const changedThere = await p.request('PUT', '/api/v1/projects/demo/flags/env-kept', {
+      token: owner,
+      body: { ...flag.body.definition, environments: { ...flag.body.definition.environments, qa: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } },
+      headers: { 'If-Match': '"2"' },
+    });
+
+    expect(typo.status).toBe(400);
+    expect(typo.body.error.message).toBe('unknown environment "prodution"; the project\'s environments are "development", "staging", "production"');
+    expect(typo.body.error.details.issues).toEqual([{ path: 'environments.prodution', message: 'unknown environment; the project\'s environments are "development", "staging", "production"' }]);
+    expect(experiment.status).toBe(400);
+    expect(experiment.body.error.details.issues[0].path).toBe('environments.1');
+    expect([env.status, flag.status, removed.status, echoed.status]).toEqual([201, 201, 204, 200]);
+    expect(changedThere.status).toBe(400);
+    expect(changedThere.body.error.details.issues[0].path).toBe('environments.qa');
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

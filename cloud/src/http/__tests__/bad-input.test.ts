@@ -297,7 +297,8 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       const before = await snapshot();
       const found: string[] = [];
 
-      for (const limit of ['0', '10000', '201', '-1', '1.5', 'abc', '', '1e3']) {
+      // Numbers only in digits: "0x10", "1e1", " 7" and "7.0" are each a valid number to JavaScript.
+      for (const limit of ['0', '10000', '201', '-1', '1.5', 'abc', '', '1e3', '0x10', '1e1', '%207', '7.0', '%2B5']) {
         found.push(...faults(`limit=${limit}`, await send('GET', `${path}?limit=${limit}`), 400, 'VALIDATION_FAILED'));
       }
       for (const cursor of cursors) {

@@ -7,7 +7,7 @@ import type { ChangeNotice } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
-import { projectParams, stillAuthenticated } from './common.js';
+import { projectParams, stillAuthenticated, queryInt } from './common.js';
 
 /**
  * The change feed: one server-sent message per audit entry of a project, so editors (the language
@@ -20,7 +20,7 @@ import { projectParams, stillAuthenticated } from './common.js';
 const LATE_COMMIT_MS = 10_000;
 
 const streamQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).optional().describe('Resume after this id (the Last-Event-ID header does the same); default: only new changes'),
+  after: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('Resume after this id (the Last-Event-ID header does the same); default: only new changes'),
   maxSeconds: z.coerce
     .number()
     .int()

@@ -13,8 +13,27 @@ export const projectKeyParams = z.strictObject({ project: keySchema, key: keySch
 export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
 export const projectIdParams = z.strictObject({ project: keySchema, id: z.string().min(1).max(64) });
 
+/**
+ * A whole number in a query string, written in digits (`z.coerce.number` also took "0x10", "1e2",
+ * " 7" and "7.0"); documented in OpenAPI as an integer.
+ */
+export function queryInt(min: number, max: number): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
+  return z
+    .string()
+    .regex(/^\d{1,15}$/, `must be a whole number from ${min} to ${max}, in digits`)
+    .transform((text, ctx) => {
+      const n = Number(text);
+      if (n < min || n > max) {
+        ctx.issues.push({ code: 'custom', input: text, message: `must be a whole number from ${min} to ${max}, in digits` });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .meta({ type: 'integer', minimum: min, maximum: max });
+}
+
 export const pageQuery = {
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
+  limit: queryInt(1, MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
   cursor: z.string().max(512).optional(),
 };
 

@@ -11,7 +11,7 @@ import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
 import type { AnyRoute } from '../api.js';
-import { pageQuery, pageSchema, projectParams, stillAuthenticated } from './common.js';
+import { pageQuery, pageSchema, projectParams, stillAuthenticated, queryInt } from './common.js';
 
 /**
  * The live event explorer: search, a server-sent stream and the per-unit timeline over the events
@@ -79,8 +79,8 @@ const filters = {
 const searchQuery = z.strictObject({ ...filters, ...pageQuery });
 const streamQuery = z.strictObject({
   ...filters,
-  after: z.coerce.number().int().min(0).optional().describe('Resume after this seq (the Last-Event-ID header does the same); default: only new events'),
-  maxSeconds: z.coerce.number().int().min(0).max(3_600).default(300).describe('Close the stream after this long (clients reconnect with Last-Event-ID); 0 sends what is pending and closes'),
+  after: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('Resume after this seq (the Last-Event-ID header does the same); default: only new events'),
+  maxSeconds: queryInt(0, 3_600).default(300).describe('Close the stream after this long (clients reconnect with Last-Event-ID); 0 sends what is pending and closes'),
 });
 /** Unit ids in a path: letters, digits and _ . : @ + -, not starting with . or -; others use the search's `unitId` query. */
 const unitIdParam = z
@@ -91,7 +91,7 @@ const timelineQuery = z.strictObject({
   environment: keySchema.optional(),
   from: filters.from,
   to: filters.to,
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned, oldest first; `truncated` says more exist (continue with `from`)'),
+  limit: queryInt(1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned, oldest first; `truncated` says more exist (continue with `from`)'),
 });
 
 type Filters = { [K in keyof typeof filters]?: z.output<(typeof filters)[K]> };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryInt } from './common.js';
 import { Permission } from '../../auth/permissions.js';
 import type { Services } from '../../domain/services.js';
 import { route } from '../api.js';
@@ -133,7 +134,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
       description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable or records are dead-lettered in the window.',
-      query: z.strictObject({ minutes: z.coerce.number().int().min(5).max(1440).optional() }),
+      query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
         const minutes = req.query.minutes ?? 60;

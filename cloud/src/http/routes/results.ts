@@ -9,7 +9,7 @@ import { invalid } from '../../errors.js';
 import { BucketWidth } from '../../store/results.js';
 import { route } from '../api.js';
 import type { AnyRoute, Request } from '../api.js';
-import { projectKeyParams } from './common.js';
+import { projectKeyParams, queryInt } from './common.js';
 
 const ATTRIBUTE_PREFIX = 'attr.';
 const MAX_ATTRIBUTE_FILTERS = 20;
@@ -29,7 +29,7 @@ const known = {
 const breakdownQuery = z.strictObject({
   environment: known.environment,
   dimension: attributeNameSchema.describe("One of the experiment's dimensions"),
-  limit: z.coerce.number().int().min(1).max(MAX_BREAKDOWN_VALUES).default(20).describe('Values analysed, largest first; the rest are counted in omitted'),
+  limit: queryInt(1, MAX_BREAKDOWN_VALUES).default(20).describe('Values analysed, largest first; the rest are counted in omitted'),
   sequential: known.sequential,
   cuped: known.cuped,
   alpha: known.alpha,

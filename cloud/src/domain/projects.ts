@@ -3,7 +3,7 @@ import type { Environment } from '@xp/shared';
 import { environmentSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
-import { AppError, AppErrorCode, invalid } from '../errors.js';
+import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { environments, projects } from '../store/projects.js';
@@ -80,6 +80,14 @@ export class ProjectService {
     const patch = parseOrThrow(projectPatchSchema, input, 'project');
     return this.deps.db.withTransaction(async (tx) => {
       const before = await projects.getByKey(tx, actor.orgId, key);
+      const unchanged = (patch.name === undefined || patch.name === before.name) && (patch.description === undefined || patch.description === before.description);
+      if (unchanged) {
+        // Nothing to write: no new version, no audit entry; a stale version is still a conflict.
+        if (before.version !== expectedVersion) {
+          throw conflict(`project was changed by someone else (version ${before.version}, you sent ${expectedVersion})`, { currentVersion: before.version });
+        }
+        return before;
+      }
       const after = await projects.update(tx, actor.orgId, key, expectedVersion, patch);
       await record(tx, actor, {
         projectId: after.id,

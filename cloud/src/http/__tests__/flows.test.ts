@@ -269,6 +269,22 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(changedThere.body.error.details.issues[0].path).toBe('environments.qa');
   });
 
+  it('treats a project PATCH that changes nothing as a no-op: same version, no audit entry, a stale version still a conflict', async () => {
+    const created = await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'noop-patch', name: 'No-op' } });
+    const empty = await p.request('PATCH', '/api/v1/projects/noop-patch', { token: owner, body: {}, headers: { 'If-Match': '"1"' } });
+    const same = await p.request('PATCH', '/api/v1/projects/noop-patch', { token: owner, body: { name: 'No-op' }, headers: { 'If-Match': '"1"' } });
+    const renamed = await p.request('PATCH', '/api/v1/projects/noop-patch', { token: owner, body: { name: 'Renamed' }, headers: { 'If-Match': '"1"' } });
+    const stale = await p.request('PATCH', '/api/v1/projects/noop-patch', { token: owner, body: {}, headers: { 'If-Match': '"1"' } });
+    const audit = await p.request('GET', '/api/v1/audit?resourceType=project&resourceKey=noop-patch', { token: owner });
+
+    expect(created.status).toBe(201);
+    expect([empty.status, empty.body.version, same.body.version]).toEqual([200, 1, 1]);
+    expect([renamed.status, renamed.body.version]).toEqual([200, 2]);
+    expect(stale.status).toBe(409);
+    expect(stale.body.error.code).toBe('VERSION_CONFLICT');
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['project.updated', 'project.created']);
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

@@ -52,13 +52,30 @@ const CONFIG: { readonly [K in DefinitionKind]: KindConfig<DefinitionTypes[K]> }
 /**
  * Runs a change in one transaction — write, audit, recompile affected rulesets — then publishes
  * the rulesets once the transaction has committed.
+ *
+ * `guard` names the kind when the change must not alter a protected environment's ruleset (what its
+ * SDKs download) unless the role may change it directly. Flags have their own finer rules (change
+ * requests carry a flag's state); a segment, an experiment or a holdout has no change request, so an
+ * editor's change that would reach a protected environment — a segment a flag there uses, an
+ * experiment started there — is refused, naming the environments, and nothing is written.
  */
-async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: (tx: Queryable) => Promise<R>): Promise<R> {
+async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: (tx: Queryable) => Promise<R>, guard?: { actor: Actor; kind: DefinitionKind }): Promise<R> {
   let staged: StagedRuleset[] = [];
   const result = await deps.db.withTransaction(async (tx) => {
     const r = await fn(tx);
     if (publishes) {
       staged = await stageRulesets(tx, projectId, deps.now());
+      if (guard !== undefined && guard.kind !== DefinitionKind.Flag && staged.length > 0) {
+        const envs = await environments.list(tx, projectId);
+        const reached = staged.map((st) => st.ruleset.environment).filter((key) => envs.some((e) => e.key === key && needsApproval(guard.actor.role, e)));
+        if (reached.length > 0) {
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `this ${guard.kind} change alters the ruleset of ${reached.map((e) => `"${e}"`).join(', ')}, which needs approval; ask an owner or admin to make it`,
+            { environments: reached },
+          );
+        }
+      }
     }
     return r;
   });
@@ -195,7 +212,7 @@ export class DefinitionService<K extends DefinitionKind> {
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
-    });
+    }, { actor, kind: this.kind });
   }
 
   /** Replaces a definition; `expectedVersion` is the version the caller read (409 when stale). */
@@ -237,7 +254,7 @@ export class DefinitionService<K extends DefinitionKind> {
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
       return stored;
-    });
+    }, { actor, kind: this.kind });
   }
 
   /**
@@ -265,7 +282,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });
-    });
+    }, { actor, kind: this.kind });
   }
 
   /** Reads, transforms and writes one definition under the version check, with audit and publishing. */
@@ -291,7 +308,7 @@ export class DefinitionService<K extends DefinitionKind> {
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       return stored;
-    });
+    }, { actor, kind: this.kind });
   }
 }
 

@@ -285,6 +285,42 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['project.updated', 'project.created']);
   });
 
+  it('makes an editor ask an owner or admin for a segment or experiment change that would reach protected production\'s ruleset', async () => {
+    const segment = (key: string, values: string[]) => ({ key, name: key, type: 'ids', attribute: 'id', values });
+    const targeted = (key: string, segmentKey: string, environment: string) => ({
+      ...FLAG,
+      key,
+      environments: { [environment]: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'beta', type: 'force', segments: [segmentKey], variation: 'on' }] } },
+    });
+    expect((await p.request('POST', '/api/v1/projects/demo/segments', { token: owner, body: segment('prod-beta', ['u1']) })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/demo/segments', { token: owner, body: segment('dark-beta', ['u1']) })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: targeted('uses-prod-beta', 'prod-beta', 'production') })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: targeted('uses-dark-beta', 'dark-beta', 'development') })).status).toBe(201);
+    const experiment = (key: string, environments: string[]) => ({ key, name: key, variations: [{ key: 'control' }, { key: 'treatment' }], environments });
+    await p.request('POST', '/api/v1/projects/demo/experiments', { token: editor, body: experiment('dev-only', ['development']) });
+    await p.request('POST', '/api/v1/projects/demo/experiments', { token: editor, body: experiment('everywhere', []) });
+
+    const liveSegment = await p.request('PUT', '/api/v1/projects/demo/segments/prod-beta', { token: editor, body: segment('prod-beta', ['u1', 'u2']), headers: { 'If-Match': '"1"' } });
+    const offSegment = await p.request('PUT', '/api/v1/projects/demo/segments/dark-beta', { token: editor, body: segment('dark-beta', ['u1', 'u2']), headers: { 'If-Match': '"1"' } });
+    const devStart = await p.request('POST', '/api/v1/projects/demo/experiments/dev-only/start', { token: editor, headers: { 'If-Match': '"1"' } });
+    const prodStart = await p.request('POST', '/api/v1/projects/demo/experiments/everywhere/start', { token: editor, headers: { 'If-Match': '"1"' } });
+    const ownerStart = await p.request('POST', '/api/v1/projects/demo/experiments/everywhere/start', { token: owner, headers: { 'If-Match': '"1"' } });
+    const segmentAfter = await p.request('GET', '/api/v1/projects/demo/segments/prod-beta', { token: owner });
+
+    expect(liveSegment.status).toBe(403);
+    expect(liveSegment.body.error).toMatchObject({
+      code: 'APPROVAL_REQUIRED',
+      message: 'this segment change alters the ruleset of "production", which needs approval; ask an owner or admin to make it',
+      details: { environments: ['production'] },
+    });
+    expect(segmentAfter.body).toMatchObject({ version: 1, definition: { values: ['u1'] } });
+    expect(offSegment.status).toBe(200);
+    expect(devStart.status).toBe(200);
+    expect(prodStart.status).toBe(403);
+    expect(prodStart.body.error.details.environments).toEqual(['production']);
+    expect(ownerStart.status).toBe(200);
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

@@ -79,7 +79,8 @@ const KINDS: readonly Kind[] = [
   { plural: 'segments', body: (key) => ({ key, name: `Segment ${key}`, type: 'ids', values: ['u1', 'u2'] }) },
   { plural: 'metrics', body: (key) => ({ key, name: `Metric ${key}`, type: 'conversion', event: 'purchase' }) },
   { plural: 'holdouts', body: (key) => ({ key, name: `Holdout ${key}`, coverage: 0.05 }) },
-  { plural: 'experiments', body: (key) => ({ key, name: `Experiment ${key}`, variations: [{ key: 'control' }, { key: 'treatment' }] }) },
+  // In development only: starting one in protected production is a matter of approval, not of the role (flows.test.ts).
+  { plural: 'experiments', body: (key) => ({ key, name: `Experiment ${key}`, variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['development'] }) },
 ];
 
 /** Proposes a production change to a fresh flag; returns the change request id. */

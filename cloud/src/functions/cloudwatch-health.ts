@@ -45,7 +45,8 @@ export function cloudWatchHealthSource(options: { readonly client: MetricDataCli
       const byId = new Map((out.MetricDataResults ?? []).map((r) => [r.Id, r.Values ?? []]));
       return HEALTH_FIGURES.map((f, i) => {
         const values = byId.get(`m${i}`) ?? [];
-        const value = values.length === 0 ? null : f.statistic === 'sum' ? values.reduce((a, b) => a + b, 0) : f.statistic === 'max' ? Math.max(...values) : values[0]!;
+        // A count with no datapoints counted nothing (0); a latency with none has no value.
+        const value = f.statistic === 'sum' ? values.reduce((a, b) => a + b, 0) : values.length === 0 ? null : f.statistic === 'max' ? Math.max(...values) : values[0]!;
         return { ...f, value };
       });
     },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InProcessCounters, inProcessHealthSource } from '../../http/routes/health.js';
 import { cloudWatchHealthSource } from '../cloudwatch-health.js';
 import type { MetricDataClient } from '../cloudwatch-health.js';
 import { alarmEvent } from './lambda-events.js';
@@ -59,6 +60,20 @@ describe('CloudWatch health source', () => {
     });
     expect(figures.find((f) => f.name === 'Evaluations')?.value).toBe(15);
     expect(figures.find((f) => f.statistic === 'p99')?.value).toBe(80);
-    expect(figures.find((f) => f.name === 'DeadLetters')?.value).toBeNull();
+    // No datapoints: a count is 0 (nothing was counted), a latency has no value.
+    expect(figures.find((f) => f.name === 'DeadLetters')?.value).toBe(0);
+    expect(figures[1]).toMatchObject({ statistic: 'p50', value: null });
+  });
+
+  it('reads the local counters the same way: a count with no samples is 0, a latency with none has no value', async () => {
+    const counters = new InProcessCounters(() => Date.parse('2026-11-25T11:30:00Z'));
+    counters.record('EventsAccepted', 3);
+    counters.record('EventsAccepted', 4);
+
+    const figures = await inProcessHealthSource(counters).read({ start: new Date('2026-11-25T11:00:00Z'), end: new Date('2026-11-25T12:00:00Z') });
+
+    expect(figures.find((f) => f.name === 'EventsAccepted')?.value).toBe(7);
+    expect(figures.find((f) => f.name === 'EventsRejected')?.value).toBe(0);
+    expect(figures.find((f) => f.name === 'EvaluationLatency' && f.statistic === 'p99')?.value).toBeNull();
   });
 });

@@ -65,11 +65,12 @@ export class InProcessCounters {
 }
 
 function statistic(values: number[], stat: HealthFigure['statistic']): number | null {
-  if (values.length === 0) {
-    return null;
-  }
+  // A count with no samples counted nothing (0); a latency with none has no value.
   if (stat === 'sum') {
     return values.reduce((a, b) => a + b, 0);
+  }
+  if (values.length === 0) {
+    return null;
   }
   if (stat === 'max') {
     return Math.max(...values);

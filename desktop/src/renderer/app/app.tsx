@@ -12,7 +12,8 @@ import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, useRout
 import type { Route } from './router.js';
 import { SessionContext, pageApiUrl, tokenStore } from './session.js';
 import type { Session } from './session.js';
-import { SignIn } from '../features/sign-in/sign-in.js';
+import { SessionExpired, SignIn } from '../features/sign-in/sign-in.js';
+import { SessionFetch } from '../lib/session-fetch.js';
 
 // One chunk per screen: the flags list paints without the experiment, chart or admin code.
 const FlagsList = lazyScreen(() => import('../features/flags/flags-list.js'));
@@ -139,7 +140,11 @@ export function App(): ReactNode {
   const [bootError, setBootError] = useState<unknown>(null);
   const [environment, setEnvironmentState] = useState<string>(() => window.localStorage.getItem('xp.environment') ?? '');
   const [refreshTick, setRefreshTick] = useState(0);
-  const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console' }), []);
+  /** Sends the current token and holds requests while an expired session is renewed in place. */
+  const sessionFetch = useMemo(() => new SessionFetch(), []);
+  const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console', fetch: sessionFetch.fetch }), [sessionFetch]);
+  const [expired, setExpired] = useState(false);
+  useEffect(() => sessionFetch.subscribe(setExpired), [sessionFetch]);
 
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
@@ -149,10 +154,11 @@ export function App(): ReactNode {
   const start = useCallback(
     async (token: string) => {
       const session = await loadSession(base.withToken(token), window.localStorage.getItem('xp.project') ?? undefined);
+      sessionFetch.start(token);
       setLoaded(session);
       setPhase('ready');
     },
-    [base],
+    [base, sessionFetch],
   );
 
   useEffect(() => {
@@ -278,11 +284,13 @@ export function App(): ReactNode {
   };
 
   const signOut = useCallback(async () => {
+    // Requests held for a new sign-in get their 401; the logout itself is not held.
+    sessionFetch.stop();
     await loaded?.client.logout().catch(() => undefined);
     await tokenStore.save(null);
     setLoaded(null);
     setPhase('signed-out');
-  }, [loaded]);
+  }, [loaded, sessionFetch]);
 
   const session: Session | null = useMemo(() => {
     if (loaded === null) {
@@ -416,6 +424,17 @@ export function App(): ReactNode {
               <Screen key={loaded.project} route={route} />
             </Suspense>
           )}
+          {expired ? (
+            <SessionExpired
+              client={base}
+              email={loaded.user.email}
+              onSignedIn={async (token) => {
+                await tokenStore.save(token);
+                sessionFetch.renew(token);
+              }}
+              onSignOut={() => void signOut()}
+            />
+          ) : null}
           {pendingRoute !== null || pendingProject !== null ? (
             <Confirm
               title="Leave without saving?"

@@ -2,7 +2,7 @@ import '../../test/dom.js';
 import { cleanup, render, screen, waitFor } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Experiment, Role, Stored, StoredEnvironment } from '@xp/shared';
+import type { Experiment, Flag, Role, Stored, StoredEnvironment } from '@xp/shared';
 import { ROLES, fakeFetch, user } from '../../test/fake-api.js';
 import { abExperiment, booleanFlag, storedOf } from '../../test/fixtures.js';
 import type { Responder } from '../../test/fake-api.js';
@@ -35,7 +35,8 @@ function api(role: Role, more: Responder = () => undefined): ReturnType<typeof f
       return { status: 200, body: { items: [DEVELOPMENT] } };
     }
     if (path.endsWith('/changes/stream')) {
-      return { status: 401 };
+      // Stops the change feed (a 401 would now mean an expired session).
+      return { status: 404 };
     }
     return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
   });
@@ -169,5 +170,61 @@ describe('console shell', () => {
     await u.click(screen.getByRole('link', { name: 'Flags' }));
     await screen.findByRole('heading', { name: 'Flags' });
     expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('signs in again in place when the session expires, then sends the save that met the expiry, keeping the draft', async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/flags/checkout';
+    let stored = storedOf(booleanFlag('checkout', { name: 'Checkout' }));
+    let expired = false;
+    /** The Authorization header of the request being answered, and of every PUT. */
+    let authorization: string | null = null;
+    const putAuthorizations: (string | null)[] = [];
+    const { fetch: answer, sent } = api('owner', (req) => {
+      if (req.path === '/api/v1/auth/login') {
+        return req.body !== null && (req.body as { password: string }).password === 'right one'
+          ? { status: 200, body: { token: 'renewed', expiresAt: '2026-11-26T10:00:00Z', user: user() } }
+          : { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'invalid email or password' } } };
+      }
+      if (req.method === 'PUT') {
+        putAuthorizations.push(authorization);
+      }
+      if (expired && authorization === 'Bearer test-token') {
+        return { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'session expired' } } };
+      }
+      if (req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored };
+      }
+      if (req.method === 'PUT' && req.path === '/api/v1/projects/web/flags/checkout/environments/development') {
+        stored = storedOf({ ...stored.definition, environments: { development: req.body as Flag['environments'][string] } }, { version: 2 });
+        return { status: 200, body: stored };
+      }
+      return undefined;
+    });
+    vi.stubGlobal('fetch', (input: string | URL | Request, init?: RequestInit) => {
+      authorization = new Headers(init?.headers).get('authorization');
+      return answer(input, init);
+    });
+    render(<App />);
+    await u.selectOptions(await screen.findByRole('combobox', { name: 'Default variation' }), 'on');
+
+    expired = true;
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Your session has expired' });
+    expect(screen.getByRole('combobox', { name: 'Default variation' })).toHaveProperty('value', 'on');
+    await u.type(screen.getByLabelText('Password'), 'wrong one');
+    await u.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('invalid email or password');
+    await u.clear(screen.getByLabelText('Password'));
+    await u.type(screen.getByLabelText('Password'), 'right one');
+    await u.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    await waitFor(() => { expect(dialog.isConnected).toBe(false); });
+    await screen.findByText('Saved the targeting', { exact: false });
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(putAuthorizations).toEqual(['Bearer test-token', 'Bearer renewed']);
+    expect(puts[1]?.body).toMatchObject({ defaultVariation: 'on' });
+    expect(window.sessionStorage.getItem('xp.session')).toBe('renewed');
+    expect(sent.find((r) => r.path === '/api/v1/auth/login')?.body).toMatchObject({ email: user().email });
   });
 });

@@ -4,7 +4,7 @@ import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
-import { errorMessage } from '../../lib/ui.js';
+import { Dialog, errorMessage } from '../../lib/ui.js';
 
 /** Sign-in with email and password; in the desktop app, also picks the connection profile. */
 export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
@@ -80,5 +80,57 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
         </p>
       </div>
     </main>
+  );
+}
+
+/**
+ * Shown over the console when the session expires: signing in again here keeps every screen, draft
+ * and pending save as it was (the requests that met the expiry are sent again once signed in).
+ */
+export function SessionExpired({ client, email, onSignedIn, onSignOut }: { client: XpApiClient; email: string; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void }): ReactNode {
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const submit = async (e: SyntheticEvent): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const { token } = await client.login(email, password);
+      await onSignedIn(token);
+    } catch (err) {
+      setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title="Your session has expired" onClose={onSignOut}>
+      <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p>
+      <form onSubmit={(e) => void submit(e)}>
+        <label>
+          Email
+          <input type="email" autoComplete="username" value={email} readOnly />
+        </label>
+        <label>
+          Password
+          <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { setPassword(e.target.value); }} />
+        </label>
+        {error === null ? null : (
+          <p className="state-error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="actions">
+          <button type="button" onClick={onSignOut}>
+            Sign out
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Signing in…' : 'Sign in'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

@@ -6,25 +6,16 @@ import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, errorMessage } from '../../lib/ui.js';
 
-/** Sign-in with email and password; in the desktop app, also picks the connection profile. */
-export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
+/** A sign-in form's submit: logs in, hands the token on, and keeps the error to show. */
+function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>): { busy: boolean; error: string | null; signIn: (e: SyntheticEvent, email: string, password: string) => Promise<void> } {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
-  const bridge = desktopBridge();
-
-  useEffect(() => {
-    void bridge?.listProfiles().then(setProfiles);
-  }, [bridge]);
-
-  const submit = async (e: SyntheticEvent): Promise<void> => {
+  const signIn = async (e: SyntheticEvent, email: string, password: string): Promise<void> => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const { token } = await client.login(email.trim(), password);
+      const { token } = await client.login(email, password);
       await onSignedIn(token);
     } catch (err) {
       // Here a 401 means wrong credentials ("invalid email or password"), not an expired session.
@@ -32,6 +23,22 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
       setBusy(false);
     }
   };
+  return { busy, error, signIn };
+}
+
+/** Sign-in with email and password; in the desktop app, also picks the connection profile. */
+export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const { busy, error, signIn } = useSignIn(client, onSignedIn);
+  const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
+  const bridge = desktopBridge();
+
+  useEffect(() => {
+    void bridge?.listProfiles().then(setProfiles);
+  }, [bridge]);
+
+  const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email.trim(), password);
 
   return (
     <main className="centered sign-in">
@@ -89,21 +96,8 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
  */
 export function SessionExpired({ client, email, onSignedIn, onSignOut }: { client: XpApiClient; email: string; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void }): ReactNode {
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const submit = async (e: SyntheticEvent): Promise<void> => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const { token } = await client.login(email, password);
-      await onSignedIn(token);
-    } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
-      setBusy(false);
-    }
-  };
+  const { busy, error, signIn } = useSignIn(client, onSignedIn);
+  const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email, password);
 
   return (
     <Dialog title="Your session has expired" onClose={onSignOut}>

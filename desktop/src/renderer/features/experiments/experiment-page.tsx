@@ -131,6 +131,13 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
       {([experiment, segments]) => {
         const d = experiment.definition;
         const envs = d.environments.length > 0 ? d.environments : environments.map((e) => e.key);
+        // Starting, stopping or resuming changes the rulesets of the environments it runs in; the API
+        // asks an owner or admin for a protected one (a change request carries flag states only).
+        const protectedEnvs = environments.filter((e) => envs.includes(e.key) && (e.production || e.requireApproval)).map((e) => e.name);
+        const lifecycle =
+          write.allowed && session.user.role === 'editor' && protectedEnvs.length > 0
+            ? { allowed: false, reason: `Editors need an owner or admin to start, stop or resume an experiment that runs in ${protectedEnvs.join(', ')}` }
+            : write;
         const dialogProps = {
           experiment,
           onClose: () => { setDialog(null); },
@@ -161,7 +168,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   <button
                     type="button"
                     className="primary"
-                    {...allowanceProps(write)}
+                    {...allowanceProps(lifecycle)}
                     onClick={() => {
                       setActionError(null);
                       client.startExperiment(project, experiment.key, experiment.version).then(
@@ -174,12 +181,12 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   </button>
                 ) : null}
                 {d.status === 'running' ? (
-                  <button type="button" className="primary" {...allowanceProps(write)} onClick={() => { setDialog('decide'); }}>
+                  <button type="button" className="primary" {...allowanceProps(lifecycle)} onClick={() => { setDialog('decide'); }}>
                     Decide…
                   </button>
                 ) : null}
                 {d.status === 'stopped' ? (
-                  <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('resume'); }}>
+                  <button type="button" {...allowanceProps(lifecycle)} onClick={() => { setDialog('resume'); }}>
                     Resume…
                   </button>
                 ) : null}

@@ -99,22 +99,30 @@ describe('experiment page', () => {
     expect(screen.getByRole('button', { name: 'Export CSV' })).toHaveProperty('disabled', false);
   });
 
-  it('offers starting a draft to an editor but not to an analyst', async () => {
-    const draft = { ...experiment(1, []), definition: { ...experiment(1, []).definition, status: 'draft' as const } };
-    const { client } = fakeApi((req) => (req.path === '/api/v1/projects/web/experiments/checkout' ? { status: 200, body: draft } : { status: 200, body: { items: [] } }));
-    const { unmount } = render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
-        <ExperimentPage experimentKey="checkout" />
-      </WithSession>,
-    );
-    expect(await screen.findByRole('button', { name: 'Start experiment' })).toHaveProperty('disabled', false);
-    unmount();
+  it('offers starting a draft to an editor but not to an analyst, and not to an editor where production would change', async () => {
+    const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
+    const draft = (environments: string[]) => storedOf(abExperiment('checkout', { name: 'Checkout', environments }));
+    const page = (role: 'editor' | 'analyst', environments: string[]) => {
+      const { client } = fakeApi((req) => (req.path === '/api/v1/projects/web/experiments/checkout' ? { status: 200, body: draft(environments) } : { status: 200, body: { items: [] } }));
+      return render(
+        <WithSession client={client} me={user({ role })} environments={[PRODUCTION, DEVELOPMENT]}>
+          <ExperimentPage experimentKey="checkout" />
+        </WithSession>,
+      );
+    };
 
-    render(
-      <WithSession client={client} me={user({ role: 'analyst' })} environments={[PRODUCTION]}>
-        <ExperimentPage experimentKey="checkout" />
-      </WithSession>,
-    );
+    const devOnly = page('editor', ['development']);
+    expect(await screen.findByRole('button', { name: 'Start experiment' })).toHaveProperty('disabled', false);
+    devOnly.unmount();
+
+    const everywhere = page('editor', []);
+    const protectedStart = await screen.findByRole('button', { name: 'Start experiment' });
+    expect(protectedStart).toHaveProperty('disabled', true);
+    expect(protectedStart.getAttribute('title')).toBe('Editors need an owner or admin to start, stop or resume an experiment that runs in Production');
+    expect(screen.getByRole('button', { name: 'Dimensions…' })).toHaveProperty('disabled', false);
+    everywhere.unmount();
+
+    page('analyst', ['development']);
     const start = await screen.findByRole('button', { name: 'Start experiment' });
     expect(start).toHaveProperty('disabled', true);
     expect(start.getAttribute('title')).toBe('Analysts cannot change experiments');
@@ -137,7 +145,7 @@ describe('experiment page', () => {
       return { status: 200, body: { items: [] } };
     });
     render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
         <ExperimentPage experimentKey="checkout" />
       </WithSession>,
     );

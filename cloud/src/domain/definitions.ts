@@ -167,6 +167,16 @@ async function refuseUnknownEnvironments(db: Queryable, projectId: string, kind:
   }
 }
 
+/** `current`, if it is the version the caller read; otherwise the conflict a write would have met. */
+function unchanged<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
+  if (current.version !== expectedVersion) {
+    throw new AppError(AppErrorCode.Conflict, `${kind} "${current.key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
+      currentVersion: current.version,
+    });
+  }
+  return current;
+}
+
 function approvalRequired(envs: string[]): AppError {
   return new AppError(
     AppErrorCode.ApprovalRequired,
@@ -228,6 +238,10 @@ export class DefinitionService<K extends DefinitionKind> {
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       const definition = this.replacement(current.definition, parsed, input);
+      if (jsonDiff(current.definition, definition).length === 0) {
+        // Nothing to write: no new version, no audit entry, nothing published.
+        return unchanged(this.kind, current, expectedVersion);
+      }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
@@ -298,13 +312,13 @@ export class DefinitionService<K extends DefinitionKind> {
     const project = await projectFor(this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
-      if (current.version !== expectedVersion) {
-        throw new AppError(AppErrorCode.Conflict, `${this.kind} "${key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
-          currentVersion: current.version,
-        });
-      }
+      unchanged(this.kind, current, expectedVersion);
       const { next, environment } = await transform(current.definition, project, tx);
       const validated = parseOrThrow(this.config.schema, next, this.kind);
+      if (jsonDiff(current.definition, validated).length === 0) {
+        // Toggling to the state it has, or setting the same environment state: nothing to write.
+        return current;
+      }
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       return stored;

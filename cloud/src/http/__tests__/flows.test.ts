@@ -321,6 +321,25 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(ownerStart.status).toBe(200);
   });
 
+  it('writes nothing for a PUT or toggle that changes nothing: same version, no audit entry, no new ruleset; a stale version is still a conflict', async () => {
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'noop-flag' } });
+    const rulesetBefore = await p.request('GET', '/api/v1/projects/demo/environments/development/ruleset', { token: owner });
+    const same = await p.request('PUT', '/api/v1/projects/demo/flags/noop-flag', { token: owner, body: created.body.definition, headers: { 'If-Match': '"1"' } });
+    const sameToggle = await p.request('POST', '/api/v1/projects/demo/flags/noop-flag/environments/development/toggle', { token: owner, body: { enabled: true }, headers: { 'If-Match': '"1"' } });
+    const changed = await p.request('POST', '/api/v1/projects/demo/flags/noop-flag/environments/development/toggle', { token: owner, body: { enabled: false }, headers: { 'If-Match': '"1"' } });
+    const stale = await p.request('PUT', '/api/v1/projects/demo/flags/noop-flag', { token: owner, body: changed.body.definition, headers: { 'If-Match': '"1"' } });
+    const rulesetAfter = await p.request('GET', '/api/v1/projects/demo/environments/development/ruleset', { token: owner });
+    const audit = await p.request('GET', '/api/v1/audit?project=demo&resourceType=flag&resourceKey=noop-flag', { token: owner });
+
+    expect([same.status, same.body.version, same.headers.get('etag')]).toEqual([200, 1, '"1"']);
+    expect([sameToggle.status, sameToggle.body.version]).toEqual([200, 1]);
+    expect([changed.status, changed.body.version]).toEqual([200, 2]);
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'VERSION_CONFLICT', details: { currentVersion: 2 } });
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['flag.disabled', 'flag.created']);
+    expect(rulesetAfter.body.published.version).toBe(rulesetBefore.body.published.version + 1);
+  });
+
   it('serves the OpenAPI document and the docs UI', async () => {
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');

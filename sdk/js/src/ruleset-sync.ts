@@ -146,7 +146,10 @@ export class RulesetSync {
       this.pollFailures = 0;
       this.schedulePoll(this.o.pollIntervalMs);
     } else {
-      this.o.logger.warn(`xp: ruleset refresh failed (${error.code}); serving the last known ruleset`, error);
+      // One warning per outage, not one per retry (a failed start is the client's to report).
+      if (this.pollFailures === 0) {
+        this.o.logger.warn(`xp: ruleset refresh failed (${error.code}); retrying`, error);
+      }
       // Never poll faster than the configured interval once backoff has grown past it.
       this.schedulePoll(Math.min(Math.max(this.o.pollIntervalMs, this.o.retryBaseMs), this.retryDelay(this.pollFailures++, error)));
     }

@@ -48,6 +48,23 @@ describe('API down at start', () => {
     expect(c.isFeatureEnabled('checkout', 'u1')).toBe(false);
   });
 
+  it('warns once per outage, not once per retry', async () => {
+    const s = await server();
+    s.rulesetMode = 'fail';
+    s.streamMode = 'fail';
+    const { c, log } = client(s.url, { streaming: false });
+
+    await c.ready();
+    await eventually(() => s.count('/sdk/v1/ruleset') >= 5);
+    const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+    s.rulesetMode = 'ok';
+    await eventually(() => c.status === ClientStatus.Ready);
+
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('serving defaults until the API answers');
+    expect(c.status).toBe(ClientStatus.Ready);
+  });
+
   it('does not block beyond timeoutMs when the API stalls', async () => {
     const s = await server();
     s.rulesetMode = 'stall';

@@ -49,3 +49,19 @@ export function usePermission(permission: ConsolePermission): Allowance {
 export function allowanceProps(allowance: Allowance, busy = false): { disabled: boolean; title?: string; 'aria-description'?: string } {
   return allowance.reason === undefined ? { disabled: busy } : { disabled: true, title: allowance.reason, 'aria-description': allowance.reason };
 }
+
+/**
+ * Whether the signed-in user may start, stop or resume an experiment that runs in `environments`
+ * (keys; empty means all): that changes those environments' rulesets, and for a protected one the
+ * API asks an owner or admin (a change request carries flag states only).
+ */
+export function useExperimentLifecycle(environments: readonly string[]): Allowance {
+  const write = usePermission('experiments:write');
+  const { user, environments: all } = useSession();
+  const runs = environments.length === 0 ? all : all.filter((e) => environments.includes(e.key));
+  const guarded = runs.filter((e) => e.production || e.requireApproval).map((e) => e.name);
+  if (!write.allowed || user.role !== 'editor' || guarded.length === 0) {
+    return write;
+  }
+  return { allowed: false, reason: `Editors need an owner or admin to start, stop or resume an experiment that runs in ${guarded.join(', ')}` };
+}

@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import type { Experiment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { commaList, formatTime } from '../../lib/format.js';
-import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
@@ -125,19 +125,13 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'resume' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const write = usePermission('experiments:write');
+  const lifecycle = useExperimentLifecycle(exp.state.status === 'ready' ? exp.state.data[0].definition.environments : []);
 
   return (
     <AsyncView state={exp.state} onRetry={exp.reload}>
       {([experiment, segments]) => {
         const d = experiment.definition;
         const envs = d.environments.length > 0 ? d.environments : environments.map((e) => e.key);
-        // Starting, stopping or resuming changes the rulesets of the environments it runs in; the API
-        // asks an owner or admin for a protected one (a change request carries flag states only).
-        const protectedEnvs = environments.filter((e) => envs.includes(e.key) && (e.production || e.requireApproval)).map((e) => e.name);
-        const lifecycle =
-          write.allowed && session.user.role === 'editor' && protectedEnvs.length > 0
-            ? { allowed: false, reason: `Editors need an owner or admin to start, stop or resume an experiment that runs in ${protectedEnvs.join(', ')}` }
-            : write;
         const dialogProps = {
           experiment,
           onClose: () => { setDialog(null); },

@@ -4,7 +4,7 @@ import type { Experiment, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
-import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, ErrorNote } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
@@ -49,6 +49,8 @@ export default function ExperimentWizard(): ReactNode {
   /** The experiment once created: a retry after a failed start only starts it (creating again would be refused as taken). */
   const [created, setCreated] = useState<Stored<Experiment> | null>(null);
   const write = usePermission('experiments:write');
+  // Starting where a protected environment's ruleset would change is an owner's or admin's to do.
+  const startable = useExperimentLifecycle(envs.length === environments.length ? [] : envs);
   const dimensions = commaList(dimensionsText);
 
   const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
@@ -309,7 +311,7 @@ export default function ExperimentWizard(): ReactNode {
                   <button type="button" {...allowanceProps(write, busy)} onClick={() => void create(false)}>
                     {created === null ? 'Create draft' : 'Open the draft'}
                   </button>
-                  <button type="button" className="primary" {...allowanceProps(write, busy)} onClick={() => void create(true)}>
+                  <button type="button" className="primary" {...allowanceProps(startable, busy)} onClick={() => void create(true)}>
                     {created === null ? 'Create and start' : 'Start experiment'}
                   </button>
                 </>

@@ -56,7 +56,7 @@ describe('experiment wizard', () => {
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });
     render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
         <ExperimentWizard />
       </WithSession>,
     );
@@ -79,5 +79,35 @@ describe('experiment wizard', () => {
       'GET /api/v1/projects/web/experiments/cta-copy ',
       'POST /api/v1/projects/web/experiments/cta-copy/start "1"',
     ]);
+  });
+
+  it('lets an editor create a draft but start only what leaves protected environments alone, saying why', async () => {
+    const u = userEvent.setup();
+    const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT, PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    for (let i = 0; i < 5; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+
+    const start = screen.getByRole('button', { name: 'Create and start' });
+    expect(start).toHaveProperty('disabled', true);
+    expect(start.getAttribute('title')).toBe('Editors need an owner or admin to start, stop or resume an experiment that runs in Production');
+    expect(screen.getByRole('button', { name: 'Create draft' })).toHaveProperty('disabled', false);
+
+    for (let i = 0; i < 3; i++) {
+      await u.click(screen.getByRole('button', { name: 'Back' }));
+    }
+    await u.click(screen.getByRole('checkbox', { name: 'Production' }));
+    for (let i = 0; i < 3; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+    expect(screen.getByRole('button', { name: 'Create and start' })).toHaveProperty('disabled', false);
   });
 });

@@ -6,6 +6,31 @@ import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, errorMessage } from '../../lib/ui.js';
 
+/** Email (read-only without `onEmail`), password, and the last sign-in error. */
+function Credentials({ email, onEmail, password, onPassword, error }: { email: string; onEmail?: (email: string) => void; password: string; onPassword: (password: string) => void; error: string | null }): ReactNode {
+  return (
+    <>
+      <label>
+        Email
+        {onEmail === undefined ? (
+          <input type="email" autoComplete="username" value={email} readOnly />
+        ) : (
+          <input type="email" autoComplete="username" required value={email} onChange={(e) => { onEmail(e.target.value); }} />
+        )}
+      </label>
+      <label>
+        Password
+        <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { onPassword(e.target.value); }} />
+      </label>
+      {error === null ? null : (
+        <p className="state-error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
+
 /** A sign-in form's submit: logs in, hands the token on, and keeps the error to show. */
 function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>): { busy: boolean; error: string | null; signIn: (e: SyntheticEvent, email: string, password: string) => Promise<void> } {
   const [busy, setBusy] = useState(false);
@@ -65,19 +90,7 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
           </label>
         )}
         <form onSubmit={(e) => void submit(e)}>
-          <label>
-            Email
-            <input type="email" autoComplete="username" required value={email} onChange={(e) => { setEmail(e.target.value); }} />
-          </label>
-          <label>
-            Password
-            <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { setPassword(e.target.value); }} />
-          </label>
-          {error === null ? null : (
-            <p className="state-error" role="alert">
-              {error}
-            </p>
-          )}
+          <Credentials email={email} onEmail={setEmail} password={password} onPassword={setPassword} error={error} />
           <button type="submit" className="primary" disabled={busy}>
             {busy ? 'Signing in…' : 'Sign in'}
           </button>
@@ -103,19 +116,7 @@ export function SessionExpired({ client, email, onSignedIn, onSignOut }: { clien
     <Dialog title="Your session has expired" onClose={onSignOut}>
       <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p>
       <form onSubmit={(e) => void submit(e)}>
-        <label>
-          Email
-          <input type="email" autoComplete="username" value={email} readOnly />
-        </label>
-        <label>
-          Password
-          <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { setPassword(e.target.value); }} />
-        </label>
-        {error === null ? null : (
-          <p className="state-error" role="alert">
-            {error}
-          </p>
-        )}
+        <Credentials email={email} password={password} onPassword={setPassword} error={error} />
         <div className="actions">
           <button type="button" onClick={onSignOut}>
             Sign out

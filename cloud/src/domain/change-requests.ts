@@ -49,6 +49,9 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string): P
   return undefined;
 }
 
+/** A change request as the API shows it: with whether its approval still counts. */
+export type ChangeRequestView = ChangeRequest & { readonly approvalVoid: string | null };
+
 /**
  * Changes to protected environments by roles that need approval: propose, then another user
  * approves (or rejects), then the proposer or a reviewer applies.
@@ -56,16 +59,35 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string): P
 export class ChangeRequestService {
   constructor(private readonly deps: Deps) {}
 
-  async list(actor: Actor, projectKey: string, options: PageRequest & { status?: string | undefined; resourceKey?: string | undefined }): Promise<Page<ChangeRequest>> {
+  async list(actor: Actor, projectKey: string, options: PageRequest & { status?: string | undefined; resourceKey?: string | undefined }): Promise<Page<ChangeRequestView>> {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    return changeRequests.list(this.deps.db, project.id, options);
+    const page = await changeRequests.list(this.deps.db, project.id, options);
+    return { ...page, items: await this.withApprovals(actor.orgId, page.items) };
   }
 
-  async get(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
+  async get(actor: Actor, projectKey: string, id: string): Promise<ChangeRequestView> {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    return changeRequests.get(this.deps.db, project.id, id);
+    const [view] = await this.withApprovals(actor.orgId, [await changeRequests.get(this.deps.db, project.id, id)]);
+    return view!;
+  }
+
+  /** The requests with `approvalVoid`: why an open request's approval no longer counts, if it does not. */
+  private async withApprovals(orgId: string, crs: readonly ChangeRequest[]): Promise<ChangeRequestView[]> {
+    const reasons = new Map<string, string | undefined>();
+    const out: ChangeRequestView[] = [];
+    for (const cr of crs) {
+      let reason: string | undefined;
+      if (cr.status === ChangeRequestStatus.Open && cr.approvedBy !== null) {
+        if (!reasons.has(cr.approvedBy)) {
+          reasons.set(cr.approvedBy, await voidApproval(this.deps.db, orgId, cr.approvedBy));
+        }
+        reason = reasons.get(cr.approvedBy);
+      }
+      out.push({ ...cr, approvalVoid: reason ?? null });
+    }
+    return out;
   }
 
   async propose(actor: Actor, projectKey: string, input: unknown): Promise<ChangeRequest> {

@@ -85,6 +85,8 @@ export interface ChangeRequest {
   readonly comment: string | null;
   readonly proposedBy: string;
   readonly approvedBy: string | null;
+  /** Why an open request's approval no longer counts (its reviewer lost the right); null when it counts. */
+  readonly approvalVoid?: string | null;
   readonly createdAt: string;
 }
 

@@ -91,6 +91,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
 
     const demoted = await p.request('PATCH', `/api/v1/users/${admin.body.user.id as string}`, { token: owner, body: { role: 'editor' }, headers: { 'If-Match': admin.headers.get('etag')! } });
     const refused = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
+    const shown = await p.request('GET', `/api/v1/projects/demo/change-requests/${id}`, { token: editor });
+    const listed = await p.request('GET', '/api/v1/projects/demo/change-requests?status=open&resourceKey=approval-kept', { token: editor });
     const reapproved = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner });
     const twice = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner });
     const applied = await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/apply`, { token: editor });
@@ -98,7 +100,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(demoted.status).toBe(200);
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'the approval no longer counts: Ada is now an editor and cannot approve; ask another reviewer to approve it again' });
+    expect(shown.body.approvalVoid).toBe('Ada is now an editor and cannot approve');
+    expect(listed.body.items.map((c: { approvalVoid: string | null }) => c.approvalVoid)).toEqual(['Ada is now an editor and cannot approve']);
     expect(reapproved.status).toBe(200);
+    expect(reapproved.body.approvalVoid).toBeNull();
     expect(twice.body.error.message).toBe('change request is already approved');
     expect(applied.body.status).toBe('applied');
   });

@@ -21,6 +21,7 @@ const changeRequestSchema = z
     proposedBy: z.string(),
     approvedBy: z.string().nullable(),
     approvedAt: z.string().nullable(),
+    approvalVoid: z.string().nullable().describe('Why the approval of an open request no longer counts (its reviewer was disabled, removed or can no longer approve); null when it counts or there is none'),
     reviewedBy: z.string().nullable(),
     reviewedAt: z.string().nullable(),
     appliedAt: z.string().nullable(),
@@ -44,9 +45,10 @@ const auditEntrySchema = z
   })
   .meta({ id: 'AuditEntry' });
 
-function crView(cr: z.infer<typeof changeRequestSchema> & { projectId?: string }): z.infer<typeof changeRequestSchema> {
+function crView(cr: Omit<z.infer<typeof changeRequestSchema>, 'approvalVoid'> & { projectId?: string; approvalVoid?: string | null }): z.infer<typeof changeRequestSchema> {
   const { projectId: _p, ...rest } = cr;
-  return rest;
+  // An approval just given, or a request no longer open, has no void approval to report.
+  return { ...rest, approvalVoid: cr.approvalVoid ?? null };
 }
 
 const ACTION_PERMISSION = {

@@ -49,6 +49,11 @@ export function ChangeDiff({ diff }: { diff: unknown }): ReactNode {
   );
 }
 
+/** Approved by someone who may still approve (an approval whose reviewer lost the right no longer counts). */
+function isApproved(cr: ChangeRequest): boolean {
+  return cr.approvedBy !== null && (cr.approvalVoid ?? null) === null;
+}
+
 /** What the signed-in user may do with a request (the API checks again). */
 export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: ReadonlySet<string>): Action[] {
   if (cr.status !== 'open') {
@@ -56,10 +61,11 @@ export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: Rea
   }
   const own = cr.proposedBy === me.id;
   const out: Action[] = [];
-  if (!own && cr.approvedBy === null && may.has('change-requests:approve')) {
+  const approved = isApproved(cr);
+  if (!own && !approved && may.has('change-requests:approve')) {
     out.push('approve');
   }
-  if (cr.approvedBy !== null && may.has('change-requests:apply')) {
+  if (approved && may.has('change-requests:apply')) {
     out.push('apply');
   }
   if (!own && may.has('change-requests:reject')) {
@@ -143,18 +149,20 @@ export default function ChangeRequests(): ReactNode {
                       <h2>
                         <a href={`#/flags/${encodeURIComponent(cr.resourceKey)}`}>{cr.resourceKey}</a> in <strong>{cr.environment}</strong>{' '}
                         <Badge tone={TONE[cr.status]}>{cr.status === 'cancelled' ? 'withdrawn' : cr.status}</Badge>{' '}
-                        {cr.status === 'open' && cr.approvedBy !== null ? <Badge tone="good">approved</Badge> : null}
+                        {cr.status === 'open' && isApproved(cr) ? <Badge tone="good">approved</Badge> : null}
+                        {cr.status === 'open' && !isApproved(cr) && cr.approvedBy !== null ? <Badge tone="warn">approval no longer counts</Badge> : null}
                       </h2>
                       <code className="small muted">{cr.id.slice(0, 8)}</code>
                     </div>
                     <p className="small muted">
                       Proposed by {who(cr.proposedBy)} {formatTime(cr.createdAt)} from version {cr.baseVersion}
                       {cr.approvedBy === null ? '' : `; approved by ${who(cr.approvedBy)}`}
+                      {cr.status === 'open' && (cr.approvalVoid ?? null) !== null ? ` — that approval no longer counts: ${cr.approvalVoid ?? ''}; another reviewer must approve` : ''}
                     </p>
                     {cr.comment === null ? null : <blockquote>{cr.comment}</blockquote>}
                     <ChangeDiff diff={cr.diff} />
                     {error?.id === cr.id ? <ErrorNote error={error.error} /> : null}
-                    {cr.status === 'open' && cr.proposedBy === user.id && cr.approvedBy === null ? <p className="small muted">Waiting for someone else to approve: you cannot approve your own request.</p> : null}
+                    {cr.status === 'open' && cr.proposedBy === user.id && !isApproved(cr) ? <p className="small muted">Waiting for someone else to approve: you cannot approve your own request.</p> : null}
                     {actions.length === 0 ? null : (
                       <div className="actions">
                         {actions.map((a) => (

@@ -35,6 +35,8 @@ describe('change requests', () => {
     expect(allowedActions(cr({ approvedBy: 'someone' }), { id: 'me' }, ALL)).toEqual(['apply', 'reject']);
     expect(allowedActions(cr({}), { id: 'me' }, new Set())).toEqual([]);
     expect(allowedActions(cr({ status: 'applied' }), { id: 'me' }, ALL)).toEqual([]);
+    // An approval whose reviewer lost the right does not count: approve again, do not apply.
+    expect(allowedActions(cr({ approvedBy: 'someone', approvalVoid: 'Ada is now an editor and cannot approve' }), { id: 'me' }, ALL)).toEqual(['approve', 'reject']);
   });
 
   it('lists requests with their diff and approves one', async () => {
@@ -63,6 +65,27 @@ describe('change requests', () => {
     expect(sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`/api/v1/projects/web/change-requests/${open.id}/approve`]);
     expect(screen.getByRole('status').textContent).toMatch(/approved; it can be applied now/);
     expect(sent.some((r) => r.path === '/api/v1/projects/web/change-requests?status=open')).toBe(true);
+  });
+
+  it('says when an approval no longer counts, and offers approving it again', async () => {
+    const voided = cr({ approvedBy: 'u-ada', approvalVoid: 'Ada is now an editor and cannot approve' });
+    const { client } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [voided] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect(within(card).getByText('approval no longer counts')).toBeTruthy();
+    expect(card.textContent).toContain('that approval no longer counts: Ada is now an editor and cannot approve; another reviewer must approve');
+    expect(within(card).getByRole('button', { name: 'Approve checkout in production' })).toBeTruthy();
+    expect(within(card).queryByRole('button', { name: 'Apply checkout in production' })).toBeNull();
   });
 
   it('explains why one cannot approve one’s own request and shows refusals', async () => {

@@ -36,10 +36,10 @@ export const reviewSchema = z.strictObject({ comment: z.string().max(2000).optio
  */
 async function voidApproval(db: Queryable, orgId: string, approvedBy: string): Promise<string | undefined> {
   const approver = await users.find(db, orgId, approvedBy);
-  const who = approver === undefined ? 'its reviewer' : approver.name === '' ? approver.email : approver.name;
   if (approver === undefined) {
     return 'its reviewer no longer exists';
   }
+  const who = approver.name === '' ? approver.email : approver.name;
   if (approver.disabled) {
     return `${who} has been disabled`;
   }

@@ -168,7 +168,7 @@ async function refuseUnknownEnvironments(db: Queryable, projectId: string, kind:
 }
 
 /** `current`, if it is the version the caller read; otherwise the conflict a write would have met. */
-function unchanged<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
+function atExpectedVersion<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
   if (current.version !== expectedVersion) {
     throw new AppError(AppErrorCode.Conflict, `${kind} "${current.key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
       currentVersion: current.version,
@@ -240,7 +240,7 @@ export class DefinitionService<K extends DefinitionKind> {
       const definition = this.replacement(current.definition, parsed, input);
       if (jsonDiff(current.definition, definition).length === 0) {
         // Nothing to write: no new version, no audit entry, nothing published.
-        return unchanged(this.kind, current, expectedVersion);
+        return atExpectedVersion(this.kind, current, expectedVersion);
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Flag) {
@@ -312,7 +312,7 @@ export class DefinitionService<K extends DefinitionKind> {
     const project = await projectFor(this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
-      unchanged(this.kind, current, expectedVersion);
+      atExpectedVersion(this.kind, current, expectedVersion);
       const { next, environment } = await transform(current.definition, project, tx);
       const validated = parseOrThrow(this.config.schema, next, this.kind);
       if (jsonDiff(current.definition, validated).length === 0) {

@@ -230,7 +230,10 @@ function trackRequests(server: Server): () => Promise<void> {
     const done = new Promise<void>((resolve) => {
       idle = resolve;
     });
-    await Promise.race([done, delay(DRAIN_MS)]);
+    // Cancel the bound once drained: a pending timer would hold the process open after the close.
+    const bound = new AbortController();
+    await Promise.race([done, delay(DRAIN_MS, undefined, { signal: bound.signal }).catch(() => undefined)]);
+    bound.abort();
   };
 }
 

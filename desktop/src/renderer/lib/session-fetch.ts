@@ -29,11 +29,6 @@ export class SessionFetch {
     this.settle(token);
   }
 
-  /** Whether the session has expired and requests are waiting for a new sign-in. */
-  get expired(): boolean {
-    return this.expiry !== null;
-  }
-
   /** Told when the session expires (true) and when that ends (false). Returns the unsubscribe. */
   subscribe(listener: (expired: boolean) => void): () => void {
     this.listeners.add(listener);

@@ -125,6 +125,14 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'resume' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const write = usePermission('experiments:write');
+  /** Shows the experiment a start or resume returns, or the error it met. */
+  const lifecycleAction = (request: Promise<Stored<Experiment>>): void => {
+    setActionError(null);
+    request.then(
+      (updated) => { exp.setData(([, s]) => [updated, s]); },
+      (e: unknown) => { setActionError(e); },
+    );
+  };
   const lifecycle = useExperimentLifecycle(exp.state.status === 'ready' ? exp.state.data[0].definition.environments : []);
 
   return (
@@ -163,13 +171,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                     type="button"
                     className="primary"
                     {...allowanceProps(lifecycle)}
-                    onClick={() => {
-                      setActionError(null);
-                      client.startExperiment(project, experiment.key, experiment.version).then(
-                        (started) => { exp.setData(([, s]) => [started, s]); },
-                        (e: unknown) => { setActionError(e); },
-                      );
-                    }}
+                    onClick={() => { lifecycleAction(client.startExperiment(project, experiment.key, experiment.version)); }}
                   >
                     Start experiment
                   </button>
@@ -217,11 +219,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 onCancel={() => { setDialog(null); }}
                 onConfirm={() => {
                   setDialog(null);
-                  setActionError(null);
-                  client.resumeExperiment(project, experiment.key, experiment.version).then(
-                    (resumed) => { exp.setData(([, s]) => [resumed, s]); },
-                    (e: unknown) => { setActionError(e); },
-                  );
+                  lifecycleAction(client.resumeExperiment(project, experiment.key, experiment.version));
                 }}
               />
             ) : null}

@@ -276,23 +276,38 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
   if (variation === undefined) {
     return undefined;
   }
+  // OpenFeature's …Details calls return an evaluation-details object, not the value.
+  if (ref.method.endsWith('Details')) {
+    return undefined;
+  }
   switch (ref.kind) {
     case 'enabled':
-    case 'boolean':
       return typeof variation.value === 'boolean' ? literal(variation.value, ref.language) : undefined;
     case 'variant':
       return literal(variation.key, ref.language);
+    case 'boolean':
     case 'string':
     case 'number':
     case 'value':
       // Go's OpenFeature calls return (value, error): not a plain expression.
-      return ref.language === 'go' || typeof variation.value === 'object' ? undefined : literal(variation.value, ref.language);
+      if (ref.language === 'go' || typeof variation.value === 'object') {
+        return undefined;
+      }
+      return ref.kind === 'boolean' && typeof variation.value !== 'boolean' ? undefined : literal(variation.value, ref.language);
     default:
       return undefined;
   }
 }
 
-export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex | undefined, range: Range, diags: readonly Diagnostic[]): CodeAction[] {
+/** Where a stale call's replacement starts: before an `await` applied to the call, which a constant no longer needs. */
+function replacementStart(lines: readonly string[], call: Range): Position {
+  const before = lines[call.start.line]?.slice(0, call.start.character) ?? '';
+  const awaited = /\bawait\s+$/.exec(before);
+  return awaited === null ? call.start : { line: call.start.line, character: awaited.index };
+}
+
+/** The quick fixes and refactorings at `range`; `text` is the document's (to edit around a call). */
+export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex | undefined, range: Range, diags: readonly Diagnostic[], text: string): CodeAction[] {
   const actions: CodeAction[] = [];
   for (const d of diags) {
     if (d.source !== DIAGNOSTIC_SOURCE) {
@@ -315,16 +330,18 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
       actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [{ range: d.range, newText: data.suggestion }] } } });
     }
   }
+  let lines: string[] | undefined;
   for (const ref of index?.references ?? []) {
     if (!contains(ref.callRange, range.start)) {
       continue;
     }
     const replacement = cleanupReplacement(ctx, ref);
     if (replacement !== undefined) {
+      lines ??= text.split('\n');
       actions.push({
         title: `Replace stale flag "${ref.flagKey}" with ${replacement}`,
         kind: `${CodeActionKind.RefactorInline}.xp`,
-        edit: { changes: { [uri]: [{ range: ref.callRange, newText: replacement }] } },
+        edit: { changes: { [uri]: [{ range: { start: replacementStart(lines, ref.callRange), end: ref.callRange.end }, newText: replacement }] } },
       });
     }
   }

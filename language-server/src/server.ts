@@ -37,7 +37,7 @@ import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, 
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
-import { defaultIndexThreads, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
+import { defaultIndexThreads, readSourceText, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
 import { ExplainRequest, explainParamsProblem, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
@@ -489,7 +489,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         indexChanged = index.remove(file) || indexChanged;
       } else {
         try {
-          await index.indexText(file, readFileSync(file, 'utf8'));
+          await index.indexText(file, readSourceText(file));
         } catch {
           index.remove(file);
         }
@@ -642,7 +642,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       // The editor's unsaved text is dropped: the file on disk is the truth again.
       let text: string | undefined;
       try {
-        text = readFileSync(file, 'utf8');
+        text = readSourceText(file);
       } catch {
         index.remove(file);
       }
@@ -656,6 +656,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     queueIndexUpdate(() => onFileEvents(change.changes));
   });
 
+  let shutDown = false;
+  /** Per the protocol, a request after `shutdown` fails with InvalidRequest rather than being served. */
+  const live =
+    <P extends unknown[], R>(handler: (...args: P) => R) =>
+    (...args: P): R => {
+      if (shutDown) {
+        throw new ResponseError(ErrorCodes.InvalidRequest, 'the server is shutting down');
+      }
+      return handler(...args);
+    };
+
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {
     const doc = documents.get(uri);
     if (doc === undefined) {
@@ -665,17 +676,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return token.isCancellationRequested ? null : fn(doc, fileIndex);
   };
 
-  connection.onHover((params, token) =>
+  connection.onHover(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex) => {
       const ref = referenceAt(fileIndex, params.position);
       return ref === undefined ? null : hover(context(), ref);
     }),
-  );
+  ));
 
-  connection.onCodeLens((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex)));
+  connection.onCodeLens(live((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex))));
 
-  connection.onCompletion((params, token) =>
-    withDocument(params.textDocument.uri, token, (_doc, fileIndex): CompletionItem[] => {
+  connection.onCompletion(live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex): CompletionItem[] => {
       const slot = fileIndex?.slots.find((s) => contains(s.range, params.position));
       if (slot !== undefined) {
         return keyCompletions(context(), slot.range);
@@ -686,15 +697,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           return variationCompletions(context(), ref.flagKey, compared.range);
         }
       }
-      return [];
+      // A key typed without an editor closing the quote and the call: no parse has the slot yet.
+      const { line, character } = params.position;
+      const lineText = doc.getText({ start: { line, character: 0 }, end: { line: line + 1, character: 0 } }).replace(/\r?\n$/, '');
+      const typing = index.typingSlot(lineText, character);
+      return typing === undefined ? [] : keyCompletions(context(), { start: { line, character: typing.start }, end: { line, character: typing.end } });
     }),
-  );
+  ));
 
-  connection.onCodeAction((params, token) =>
-    withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeActions(context(), params.textDocument.uri, fileIndex, params.range, params.context.diagnostics)),
-  );
+  connection.onCodeAction(live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex) => codeActions(context(), params.textDocument.uri, fileIndex, params.range, params.context.diagnostics, doc.getText())),
+  ));
 
-  connection.onReferences((params, token) =>
+  connection.onReferences(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location[] => {
       const ref = referenceAt(fileIndex, params.position);
       if (ref === undefined) {
@@ -702,9 +717,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return index.referencesTo(ref.flagKey).map((r) => ({ uri: uriOf(r.file), range: r.range }));
     }),
-  );
+  ));
 
-  connection.onDefinition((params, token) =>
+  connection.onDefinition(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location | null => {
       const ref = referenceAt(fileIndex, params.position);
       const file = flagsFilePath();
@@ -719,9 +734,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return line === undefined ? null : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
     }),
-  );
+  ));
 
-  connection.onWorkspaceSymbol((params, token): SymbolInformation[] => {
+  connection.onWorkspaceSymbol(live((params, token): SymbolInformation[] => {
     const query = params.query.toLowerCase();
     const refs = index.references();
     const file = flagsFilePath();
@@ -751,9 +766,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     return out;
-  });
+  }));
 
-  connection.onExecuteCommand(async (params) => {
+  connection.onExecuteCommand(live(async (params) => {
     if (params.command !== ServerCommand.CreateFlag) {
       return null;
     }
@@ -780,14 +795,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       notify(MessageType.Error, `xp: cannot create "${key}": ${describeError(e)}`);
       return null;
     }
-  });
+  }));
 
-  connection.onRequest(FlagsRequest, () => ({ flags: summaries() }));
-  connection.onRequest(RefreshRequest, async () => {
+  connection.onRequest(FlagsRequest, live(() => ({ flags: summaries() })));
+  connection.onRequest(RefreshRequest, live(async () => {
     await reload();
     return status();
-  });
-  connection.onRequest(ExplainRequest, (raw: unknown) => {
+  }));
+  connection.onRequest(ExplainRequest, live((raw: unknown) => {
     const problem = explainParamsProblem(raw);
     if (problem !== undefined) {
       throw new ResponseError(ErrorCodes.InvalidParams, `xp/explain: ${problem}`);
@@ -801,9 +816,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       throw new ResponseError(ErrorCodes.InvalidParams, `xp/explain: unknown environment "${env}" (${project} has ${[...known].sort().join(', ')})`);
     }
     return explain(params.flagKey, params.attributes, env);
-  });
+  }));
 
   connection.onShutdown(() => {
+    shutDown = true;
     indexRun.isCancellationRequested = true;
     unfollow();
     if (refreshTimer !== undefined) {

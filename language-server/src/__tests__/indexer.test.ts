@@ -1,7 +1,8 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkspaceIndex } from '../indexer/index.js';
+import { listSourceFiles, WorkspaceIndex } from '../indexer/index.js';
 import { writeFixtureWorkspace } from '../testing/index.js';
 
 describe('WorkspaceIndex', () => {
@@ -113,5 +114,39 @@ describe('WorkspaceIndex over several roots', () => {
     expect(index.references()).toEqual([]);
     expect(await index.addRoot(web)).toBe(true);
     expect([...index.keys()].sort()).toEqual(['checkout-v2', 'chekout-v2', 'dark-mode', 'nested-dist', 'new-nav', 'search-v3']);
+  });
+});
+
+describe('listSourceFiles inside a git repository', () => {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const dir of made) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  const tree = (files: Readonly<Record<string, string>>): string => {
+    const root = mkdtempSync(path.join(tmpdir(), 'xp-list-'));
+    made.push(root);
+    for (const [rel, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      writeFileSync(path.join(root, rel), text);
+    }
+    return root;
+  };
+  const names = (root: string, folder: string): string[] => listSourceFiles(path.join(root, folder)).map((f) => path.relative(root, f).split(path.sep).join('/')).sort();
+
+  it("applies the repository's .gitignore files above the folder, from the repository root down", () => {
+    const root = tree({ '.git/HEAD': '', '.gitignore': '*.gen.ts\n', 'a/.gitignore': 'out/\n', 'a/b/x.ts': '', 'a/b/x.gen.ts': '', 'a/b/out/y.ts': '' });
+    expect(names(root, 'a/b')).toEqual(['a/b/x.ts']);
+  });
+
+  it('ignores .gitignore files above the folder outside a repository', () => {
+    const root = tree({ '.gitignore': '*.gen.ts\n', 'a/x.ts': '', 'a/x.gen.ts': '' });
+    expect(names(root, 'a')).toEqual(['a/x.gen.ts', 'a/x.ts']);
+  });
+
+  it('indexes a folder opened on purpose even when the repository ignores it', () => {
+    const root = tree({ '.git/HEAD': '', '.gitignore': 'build/\n*.gen.ts\n', 'build/x.ts': '', 'build/x.gen.ts': '' });
+    expect(names(root, 'build')).toEqual(['build/x.gen.ts', 'build/x.ts']);
   });
 });

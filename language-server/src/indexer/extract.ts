@@ -35,6 +35,20 @@ export class MethodTable {
     this.pattern = new RegExp([...methods.keys()].map((m) => m.replace(/\$/g, '\\$')).join('|'));
   }
 
+  /**
+   * The key being typed at `character` of `line` in a call no parse can see yet (the quote or the
+   * parenthesis not closed): a method's `(` and an opening quote with only key characters between it
+   * and the cursor (Go's context may come first). The characters of the key, as offsets in `line`.
+   */
+  typingSlot(line: string, character: number): { readonly start: number; readonly end: number } | undefined {
+    const typed = TYPING_SLOT.exec(line.slice(0, character));
+    if (typed === null || !this.methods.has(typed[1]!)) {
+      return undefined;
+    }
+    const rest = /^[A-Za-z0-9_.-]*/.exec(line.slice(character))![0];
+    return { start: character - typed[2]!.length, end: character + rest.length };
+  }
+
   /** A cheap text test: a file that names no method has no reference and is not parsed. */
   mayHaveCalls(text: string): boolean {
     return this.pattern.test(text);
@@ -42,6 +56,8 @@ export class MethodTable {
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** `method(` or `method?.(`, an optional first argument that is a name (Go's ctx), an opening quote, the key so far. */
+const TYPING_SLOT = /(?:^|[^\w$])([A-Za-z_$][\w$]*)\s*(?:\?\.)?\(\s*(?:[A-Za-z_][\w.]*\s*,\s*)?['"`]([A-Za-z0-9_.-]*)$/;
 const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
 
 interface LanguageQueries {

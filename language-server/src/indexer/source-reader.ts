@@ -3,7 +3,7 @@
  * close: no stat and no allocation), the method-name pre-filter runs on the raw bytes, and only the
  * files that pass it are decoded as UTF-8 and scanned.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { FileIndex, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
 import type { Language } from './types.js';
@@ -16,7 +16,15 @@ export type ReadOutcome = { readonly kind: 'none' } | { readonly kind: 'settled'
 const NONE: ReadOutcome = { kind: 'none' };
 
 const latin1 = (b: Buffer, end: number): string => b.toString('latin1', 0, end);
-const utf8 = (b: Buffer, end: number): string => b.toString('utf8', 0, end);
+/** A UTF-8 byte order mark, which editors drop: positions count from the character after it. */
+const hasBom = (b: Uint8Array, end: number): boolean => end >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+const utf8 = (b: Buffer, end: number): string => b.toString('utf8', hasBom(b, end) ? 3 : 0, end);
+
+/** A source file's text as an editor shows it (UTF-8, without a byte order mark); throws when it cannot be read. */
+export function readSourceText(file: string): string {
+  const bytes = readFileSync(file);
+  return utf8(bytes, bytes.length);
+}
 
 export class SourceReader {
   private buffer = Buffer.allocUnsafe(INITIAL_BUFFER);

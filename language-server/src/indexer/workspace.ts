@@ -87,22 +87,44 @@ function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean)
 }
 
 /**
- * The .gitignore rules that apply to the entries of the folder `dir` from above it (those of `root`
- * down to `dir`'s parent), or undefined when listSourceFiles(root) would not enter `dir`: outside
- * `root`, under node_modules or .git, or excluded by a .gitignore on the way down.
+ * The .gitignore files above `root` that git applies to it: those from the root of the git
+ * repository `root` is inside down to `root`'s parent. None when `root` is not inside a repository
+ * (or is its root), and none when they exclude `root` itself: a folder opened on purpose is indexed.
+ */
+function repositoryLayers(root: string): readonly IgnoreLayer[] {
+  const above: string[] = [];
+  for (let dir = root; !existsSync(path.join(dir, '.git')); ) {
+    const parent = path.dirname(dir);
+    if (parent === dir) {
+      return [];
+    }
+    above.unshift(parent);
+    dir = parent;
+  }
+  let layers: readonly IgnoreLayer[] = [];
+  for (const dir of above) {
+    layers = withGitignore(layers, dir);
+  }
+  return isIgnored(layers, root, true) ? [] : layers;
+}
+
+/**
+ * The .gitignore rules that apply to the entries of the folder `dir` from above it (the repository's
+ * above `root`, then those of `root` down to `dir`'s parent), or undefined when listSourceFiles(root)
+ * would not enter `dir`: outside `root`, under node_modules or .git, or excluded on the way down.
  */
 function layersAbove(root: string, dir: string): readonly IgnoreLayer[] | undefined {
   const base = path.resolve(root);
   const rel = path.relative(base, path.resolve(dir));
-  if (rel === '') {
-    return [];
-  }
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     return undefined;
   }
+  if (rel === '') {
+    return repositoryLayers(base);
+  }
   const parts = rel.split(path.sep);
   let parent = base;
-  let layers = withGitignore([], base);
+  let layers = withGitignore(repositoryLayers(base), base);
   for (let i = 0; i < parts.length; i++) {
     const full = path.join(parent, parts[i]!);
     if (ALWAYS_SKIPPED.has(parts[i]!) || isIgnored(layers, full, true)) {
@@ -161,10 +183,11 @@ function walkSourceFiles(dir: string, layers: readonly IgnoreLayer[], files: str
   }
 }
 
-/** Source files under `root` that .gitignore files (at any depth) do not exclude. */
+/** Source files under `root` that .gitignore files (at any depth, and those of its repository above it) do not exclude. */
 export function listSourceFiles(root: string): string[] {
   const files: string[] = [];
-  walkSourceFiles(path.resolve(root), [], files);
+  const base = path.resolve(root);
+  walkSourceFiles(base, repositoryLayers(base), files);
   return files;
 }
 
@@ -450,6 +473,11 @@ export class WorkspaceIndex {
     this.rootFolders.splice(at, 1);
     this.removeUnder(folder, (file) => keep(file) || this.includes(file));
     return true;
+  }
+
+  /** See MethodTable.typingSlot: a flag key being typed in a call that is not complete yet. */
+  typingSlot(line: string, character: number): { readonly start: number; readonly end: number } | undefined {
+    return this.methods.typingSlot(line, character);
   }
 
   /** Whether `file` belongs to this index's workspace: one of its roots lists it (see isWorkspaceSourceFile). */

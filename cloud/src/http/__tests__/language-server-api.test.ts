@@ -130,6 +130,30 @@ describe('language server and code references against the local API', () => {
     expect(cleanup.edit?.changes?.[uris['svc/App.java']!]).toEqual([{ range: { start: { line: 5, character: 11 }, end: { line: 5, character: 45 } }, newText: 'true' }]);
   });
 
+  it('offers the clean-up only where the served value can stand for the call, taking its await along', async () => {
+    const cleanups = async (uri: string, line: number): Promise<CodeAction[]> => {
+      const actions = (await client.connection.sendRequest(CodeActionRequest.type, {
+        textDocument: { uri },
+        range: { start: { line, character: 20 }, end: { line, character: 20 } },
+        context: { diagnostics: [] },
+      })) as CodeAction[];
+      return actions.filter((a) => a.title.startsWith('Replace stale flag'));
+    };
+    const ts = await client.open(
+      'web/stale.ts',
+      ['export async function f(client: any, of: any, u: string) {', "  const on = await client.isFeatureEnabled('new-nav', u);", "  const d = await of.getBooleanDetails('new-nav', false);", '  return [on, d.value];', '}', ''].join('\n'),
+      'typescript',
+    );
+    const go = await client.open('svc/stale.go', ['package svc', '', 'func g() {', '\tb, _ := of.BooleanValue(ctx, "new-nav", false, nil)', '\t_ = b', '}', ''].join('\n'), 'go');
+    await client.diagnosticsFor(ts, (d) => d.some((x) => x.code === 'stale-flag'));
+    await client.diagnosticsFor(go, (d) => d.some((x) => x.code === 'stale-flag'));
+    // `const on = await client.isFeatureEnabled(…)` becomes `const on = true`, not `await true`.
+    expect((await cleanups(ts, 1)).map((a) => a.edit?.changes?.[ts])).toEqual([[{ range: { start: { line: 1, character: 13 }, end: { line: 1, character: 56 } }, newText: 'true' }]]);
+    // A …Details call returns an evaluation-details object; Go's returns (value, error).
+    expect(await cleanups(ts, 2)).toEqual([]);
+    expect(await cleanups(go, 3)).toEqual([]);
+  });
+
   it('creates a missing flag through the API from a code action', async () => {
     const diags = await client.diagnosticsFor(uris['web/checkout.ts']!, (d) => d.some((x) => x.code === 'unknown-flag'));
     const unknown = diags.find((d) => d.code === 'unknown-flag')!;

@@ -354,6 +354,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(await bad('?interval=week')).toBe('400 VALIDATION_FAILED');
     expect(await bad(`?from=${new Date(START).toISOString()}&to=${new Date(START).toISOString()}`)).toBe('400 VALIDATION_FAILED');
     expect(await bad('?from=yesterday')).toBe('400 VALIDATION_FAILED');
+    // Well-formed, but before year 1 in UTC: PostgreSQL cannot hold it (was a 500).
+    expect(await bad('?from=0000-01-01T00:00:00Z')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?from=0001-01-01T00:00:00%2B01:00')).toBe('400 VALIDATION_FAILED');
+    expect(await bad('?to=0000-06-01T00:00:00Z')).toBe('400 VALIDATION_FAILED');
     expect(await bad(`?attr.${'x'.repeat(300)}=1`)).toBe('400 VALIDATION_FAILED');
     const missing = await p.request('GET', `${BASE}/experiments/nope/results`, { token: owner });
     const env = await p.request('GET', `${BASE}/experiments/checkout/results?environment=nowhere`, { token: owner });

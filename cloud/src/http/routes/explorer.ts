@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { keySchema } from '@xp/shared';
+import { isoDateSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../../auth/permissions.js';
 import { projectFor } from '../../domain/definitions.js';
 import type { Services } from '../../domain/services.js';
@@ -72,8 +72,8 @@ const filters = {
   experiment: keySchema.optional(),
   properties: propertiesParam.optional().describe('JSON object the event properties must contain (JSONB containment)'),
   q: z.string().min(1).max(200).optional().describe('Free text: every word must appear in the name, unit id, experiment, variation, flag or a property value'),
-  from: z.iso.datetime({ offset: true }).optional().describe('Occurred at or after'),
-  to: z.iso.datetime({ offset: true }).optional().describe('Occurred before'),
+  from: isoDateSchema.optional().describe('Occurred at or after'),
+  to: isoDateSchema.optional().describe('Occurred before'),
 };
 
 const searchQuery = z.strictObject({ ...filters, ...pageQuery });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CorrectionMethod, attributeNameSchema, keySchema } from '@xp/shared';
+import { CorrectionMethod, attributeNameSchema, isoDateSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
 import { resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
 import { MAX_BREAKDOWN_VALUES, ResultsService, experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
@@ -16,8 +16,8 @@ const MAX_ATTRIBUTE_FILTERS = 20;
 
 const known = {
   environment: keySchema.default('production'),
-  from: z.iso.datetime({ offset: true }).optional().describe('Units first exposed at or after this instant'),
-  to: z.iso.datetime({ offset: true }).optional().describe('Units first exposed before this instant'),
+  from: isoDateSchema.optional().describe('Units first exposed at or after this instant'),
+  to: isoDateSchema.optional().describe('Units first exposed before this instant'),
   segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),
   sequential: z.enum(['true', 'false']).optional().describe('Confidence sequences (always-valid p-values) instead of the fixed-horizon test; default false'),
   cuped: z.enum(['true', 'false']).optional().describe('CUPED variance reduction when pre-exposure data exists; default true'),

@@ -238,9 +238,15 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     const badTime = await call('from=yesterday');
     const inverted = await call(`from=${encodeURIComponent(new Date().toISOString())}&to=${encodeURIComponent(new Date(started - 1).toISOString())}`);
     const badCursor = await call('cursor=bm9wZQ');
+    // Well-formed, but before year 1: PostgreSQL cannot hold it (was a 500, and a stream that closed at once).
+    const yearZero = await call('from=0000-01-01T00:00:00Z');
+    const timelineYearZero = await fetch(`${stack.apiUrl}/api/v1/projects/demo/units/unit-00/timeline?from=0000-01-01T00:00:00Z`, { headers: { authorization: `Bearer ${token}` } });
+    const streamYearZero = await fetch(`${stack.apiUrl}/api/v1/projects/demo/events/stream?from=0000-01-01T00:00:00Z`, { headers: { authorization: `Bearer ${token}` } });
     const missing = await fetch(`${stack.apiUrl}/api/v1/projects/nope/events`, { headers: { authorization: `Bearer ${token}` } });
 
-    expect([badProps.status, badTime.status, inverted.status, badCursor.status, missing.status]).toEqual([400, 400, 400, 400, 404]);
+    expect([badProps.status, badTime.status, inverted.status, badCursor.status, yearZero.status, timelineYearZero.status, streamYearZero.status, missing.status]).toEqual([
+      400, 400, 400, 400, 400, 400, 400, 404,
+    ]);
     expect(((await badProps.json()) as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
   });
 

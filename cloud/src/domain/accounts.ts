@@ -219,7 +219,7 @@ export class AccountService {
       if (patch.role !== undefined && patch.role !== current.role && !canAssignRole(actor.role, current.role, patch.role)) {
         throw forbidden(`${withArticle(actor.role)} cannot change ${withArticle(current.role)} to ${patch.role}`);
       }
-      if (current.role === 'owner' && actor.role !== 'owner' && (patch.disabled === true || patch.role !== undefined)) {
+      if (current.role === 'owner' && actor.role !== 'owner') {
         throw forbidden('only an owner can change or disable an owner');
       }
       const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);

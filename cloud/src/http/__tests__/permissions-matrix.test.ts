@@ -407,9 +407,14 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
   it("refuses an admin's change of the owner's role, and a grant of the owner role, saying who may not do what", async () => {
     const demote = await p.request('PATCH', `/api/v1/users/${userIds.owner}`, { token: tokens.admin, body: { role: 'viewer' }, headers: { 'If-Match': '"1"' } });
     const grant = await p.request('POST', '/api/v1/users', { token: tokens.admin, body: { email: 'heir@example.com', password: PASSWORD, name: 'Heir', role: 'owner' } });
+    const rename = await p.request('PATCH', `/api/v1/users/${userIds.owner}`, { token: tokens.admin, body: { name: 'Renamed by admin' }, headers: { 'If-Match': '"1"' } });
+    const owner = await must(tokens.owner, 'GET', `/api/v1/users/${userIds.owner}`);
 
     expect([demote.status, demote.body.error.message]).toEqual([403, 'an admin cannot change an owner to viewer']);
     expect([grant.status, grant.body.error.message]).toEqual([403, 'an admin cannot grant the owner role']);
+    expect([rename.status, rename.body.error.message]).toEqual([403, 'only an owner can change or disable an owner']);
+    expect(owner).toMatchObject({ role: 'owner' });
+    expect((owner as { name: string }).name).not.toBe('Renamed by admin');
   });
 
   it('refuses a session after logout', async () => {

@@ -209,7 +209,7 @@ export class DefinitionService<K extends DefinitionKind> {
 
   async create(actor: Actor, projectKey: string, input: unknown): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
-    const definition = parseOrThrow(this.config.schema, input, this.kind);
+    const definition = this.creation(parseOrThrow(this.config.schema, input, this.kind));
     const project = await projectFor(this.deps.db, actor, projectKey);
     if (this.kind === DefinitionKind.Flag) {
       const blocked = await protectedChanges(this.deps.db, project.id, actor.role, undefined, definition as Flag);
@@ -269,6 +269,11 @@ export class DefinitionService<K extends DefinitionKind> {
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
       return stored;
     }, { actor, kind: this.kind });
+  }
+
+  /** The definition a create stores, given the validated body. Kinds with state the body may not set override it. */
+  protected creation(parsed: DefinitionTypes[K]): DefinitionTypes[K] {
+    return parsed;
   }
 
   /**
@@ -376,6 +381,56 @@ export class ExperimentService extends DefinitionService<'experiment'> {
    * them, one that changes them is refused (a PUT moved a draft to running without a start time, or
    * a stopped experiment back to draft with its decision). The decision may be revised once stopped.
    */
+  /**
+   * A new experiment may be created in any state (an import brings running and stopped ones), but in
+   * a consistent one, as the lifecycle actions would have left it: a draft has no times and no
+   * decision; a running experiment has started (now, unless a past start time is given) and has no
+   * stop time or decision; a stopped one started before it stopped (now, unless given) and may carry
+   * its decision. A create stored "running" experiments that had never started, and stop times
+   * before start times.
+   */
+  protected override creation(parsed: Experiment): Experiment {
+    const now = this.clock().toISOString();
+    const issues: { path: string; message: string }[] = [];
+    const refuse = (fields: readonly (keyof Experiment)[], why: string): void => {
+      for (const field of fields) {
+        if (field === 'releaseWinner' ? parsed.releaseWinner : parsed[field] !== undefined) {
+          issues.push({ path: field, message: why });
+        }
+      }
+    };
+    const next: Experiment = { ...parsed };
+    if (parsed.status === 'draft') {
+      refuse(['startedAt', 'stoppedAt'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
+      refuse(EXPERIMENT_DECISION_FIELDS, 'is recorded when the experiment stops (POST …/stop)');
+    } else if (parsed.status === 'running') {
+      refuse(['stoppedAt'], 'is set when the experiment stops (POST …/stop)');
+      refuse(EXPERIMENT_DECISION_FIELDS, 'is recorded when the experiment stops (POST …/stop)');
+      next.startedAt = parsed.startedAt ?? now;
+    } else {
+      if (parsed.startedAt === undefined) {
+        issues.push({ path: 'startedAt', message: 'is required for a stopped experiment (when it started)' });
+      }
+      next.stoppedAt = parsed.stoppedAt ?? now;
+      if (parsed.releaseWinner && parsed.winner === undefined) {
+        issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
+      }
+    }
+    for (const field of ['startedAt', 'stoppedAt'] as const) {
+      const at = next[field];
+      if (at !== undefined && Date.parse(at) > Date.parse(now)) {
+        issues.push({ path: field, message: 'cannot be in the future' });
+      }
+    }
+    if (next.startedAt !== undefined && next.stoppedAt !== undefined && Date.parse(next.stoppedAt) < Date.parse(next.startedAt)) {
+      issues.push({ path: 'stoppedAt', message: 'cannot be before startedAt' });
+    }
+    if (issues.length > 0) {
+      throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
+    }
+    return next;
+  }
+
   protected override replacement(current: Experiment, parsed: Experiment, input: unknown): Experiment {
     const given = (field: string): boolean => typeof input === 'object' && input !== null && Object.hasOwn(input, field);
     const locked: (keyof Experiment)[] = current.status === 'stopped' ? [...EXPERIMENT_LIFECYCLE_FIELDS] : [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS];

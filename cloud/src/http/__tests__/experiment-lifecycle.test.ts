@@ -27,6 +27,36 @@ describe('experiment lifecycle through the API', () => {
   const send = (method: string, path: string, payload?: unknown, version?: number): ReturnType<Platform['request']> =>
     p.request(method, path, { token: owner, ...(payload === undefined ? {} : { body: payload }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
 
+  it('creates an experiment in a state the lifecycle actions could have left it in, and no other', async () => {
+    const paths = (res: Awaited<ReturnType<typeof send>>): string[] => (res.body.error?.details?.issues ?? []).map((i: { path: string }) => i.path);
+    const now = p.now.value.toISOString();
+    const running = await send('POST', BASE, body('lc-new-run', { status: 'running' }));
+    const imported = await send('POST', BASE, body('lc-new-imported', { status: 'running', startedAt: '2026-01-05T00:00:00.000Z' }));
+    const stopped = await send('POST', BASE, body('lc-new-stopped', { status: 'stopped', startedAt: '2026-01-05T00:00:00.000Z', decision: 'ship', winner: 'treatment', releaseWinner: true }));
+    const undatedDraft = await send('POST', BASE, body('lc-bad-1', { startedAt: '2026-01-05T00:00:00.000Z' }));
+    const decidedDraft = await send('POST', BASE, body('lc-bad-2', { winner: 'treatment' }));
+    const decidedRun = await send('POST', BASE, body('lc-bad-3', { status: 'running', startedAt: '2026-01-05T00:00:00.000Z', decision: 'ship', stoppedAt: '2026-01-06T00:00:00.000Z' }));
+    const backwards = await send('POST', BASE, body('lc-bad-4', { status: 'stopped', startedAt: '2026-01-05T00:00:00.000Z', stoppedAt: '2019-01-01T00:00:00.000Z' }));
+    const neverStarted = await send('POST', BASE, body('lc-bad-5', { status: 'stopped' }));
+    const future = await send('POST', BASE, body('lc-bad-6', { status: 'running', startedAt: '2999-01-01T00:00:00.000Z' }));
+
+    expect(running.status).toBe(201);
+    expect(running.body.definition.startedAt).toBe(now);
+    expect(imported.body.definition).toMatchObject({ status: 'running', startedAt: '2026-01-05T00:00:00.000Z' });
+    expect(imported.body.definition.stoppedAt).toBeUndefined();
+    expect(stopped.body.definition).toMatchObject({ status: 'stopped', decision: 'ship', winner: 'treatment', releaseWinner: true });
+    expect(stopped.body.definition.stoppedAt).toBe(now);
+    expect([undatedDraft, decidedDraft, decidedRun, backwards, neverStarted, future].map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400]);
+    expect(paths(undatedDraft)).toEqual(['startedAt']);
+    expect(paths(decidedDraft)).toEqual(['winner']);
+    expect(paths(decidedRun)).toEqual(['stoppedAt', 'decision']);
+    expect(paths(backwards)).toEqual(['stoppedAt']);
+    expect(paths(neverStarted)).toEqual(['startedAt']);
+    expect(paths(future)).toEqual(['startedAt']);
+    expect(decidedRun.body.error.message).toContain('is created running');
+    expect((await send('GET', `${BASE}/lc-bad-1`)).status).toBe(404);
+  });
+
   it('refuses a replace that changes the status or the start and stop times, naming the actions that do', async () => {
     expect((await send('POST', BASE, body('lc-draft'))).status).toBe(201);
 

@@ -41,6 +41,24 @@ function allOf(conditions: Condition[]): Condition | undefined {
   return { $and: conditions };
 }
 
+/** The saved groups a condition names (`{ attr: { $inGroup: key } }`, at any depth). */
+function groupsNamedIn(value: unknown, found: Set<string> = new Set()): Set<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      groupsNamedIn(item, found);
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, inner] of Object.entries(value)) {
+      if ((key === '$inGroup' || key === '$notInGroup') && typeof inner === 'string') {
+        found.add(inner);
+      } else {
+        groupsNamedIn(inner, found);
+      }
+    }
+  }
+  return found;
+}
+
 /** Compiles model definitions into the per-environment ruleset SDKs download. */
 export function compileRuleset(source: RulesetSource): Ruleset {
   const problems: string[] = [];
@@ -52,6 +70,25 @@ export function compileRuleset(source: RulesetSource): Ruleset {
   const usedExperiments = new Map<string, RulesetExperiment>();
   const usedHoldouts: Record<string, RulesetHoldout> = {};
 
+  /**
+   * Puts the id lists a condition names with `$inGroup` / `$notInGroup` in the ruleset. A group that
+   * is not an id-list segment is a broken reference: left out, `$inGroup` never matched and
+   * `$notInGroup` matched everyone.
+   */
+  const withGroups = (condition: Condition, path: string): Condition => {
+    for (const key of groupsNamedIn(condition)) {
+      const seg = segments.get(key);
+      if (seg === undefined) {
+        problems.push(`${path}: unknown segment "${key}" in $inGroup / $notInGroup`);
+      } else if (seg.type !== 'ids') {
+        problems.push(`${path}: segment "${key}" is not an id list, so $inGroup / $notInGroup cannot name it (list it in segments instead)`);
+      } else {
+        savedGroups[seg.key] = seg.values;
+      }
+    }
+    return condition;
+  };
+
   const segmentCondition = (key: string, negate: boolean, path: string): Condition | undefined => {
     const seg = segments.get(key);
     if (seg === undefined) {
@@ -62,7 +99,8 @@ export function compileRuleset(source: RulesetSource): Ruleset {
       savedGroups[seg.key] = seg.values;
       return { [seg.attribute]: { [negate ? '$notInGroup' : '$inGroup']: seg.key } };
     }
-    return negate ? { $not: seg.condition } : seg.condition;
+    const condition = withGroups(seg.condition, `segments.${seg.key}.condition`);
+    return negate ? { $not: condition } : condition;
   };
 
   const targeting = (
@@ -71,7 +109,7 @@ export function compileRuleset(source: RulesetSource): Ruleset {
   ): Condition | undefined => {
     const parts: Condition[] = [];
     if (def.condition !== undefined && Object.keys(def.condition).length > 0) {
-      parts.push(def.condition);
+      parts.push(withGroups(def.condition, `${path}.condition`));
     }
     for (const key of def.segments ?? []) {
       const c = segmentCondition(key, false, `${path}.segments`);

@@ -95,6 +95,36 @@ describe('compileRuleset', () => {
     expect(evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u3', region: 'us' } })).toMatchObject({ value: 'old', reason: 'DEFAULT' });
   });
 
+  it('puts the id lists that conditions name with $inGroup / $notInGroup in the ruleset, through segments too', () => {
+    const members = segmentSchema.parse({ key: 'members', name: 'Members', type: 'condition', condition: { id: { $inGroup: 'beta' } } });
+    const ruleset = compileRuleset({
+      environment: 'production',
+      version: 1,
+      segments: [...segments, members],
+      flags: [
+        flagSchema.parse(
+          flag([
+            { id: 'in', type: 'force', variation: 'new', condition: { id: { $inGroup: 'beta' } }, segments: ['members'] },
+            { id: 'out', type: 'force', variation: 'new', condition: { $and: [{ id: { $notInGroup: 'beta' } }, { region: 'us' }] } },
+          ]),
+        ),
+      ],
+    });
+
+    expect(ruleset.savedGroups).toEqual({ beta: ['u1', 'u2'] });
+    expect(evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u1' } })).toMatchObject({ value: 'new', reason: 'TARGETING_MATCH', ruleId: 'in' });
+    expect(evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u3', region: 'us' } })).toMatchObject({ value: 'new', ruleId: 'out' });
+    expect(evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u3', region: 'eu' } })).toMatchObject({ value: 'old', reason: 'DEFAULT' });
+  });
+
+  it('refuses $inGroup / $notInGroup naming no id list: a typo would match nobody, or everybody', () => {
+    const compile = (condition: NonNullable<RuleInput['condition']>): (() => unknown) => () =>
+      compileRuleset({ environment: 'production', version: 1, segments, flags: [flagSchema.parse(flag([{ id: 'r', type: 'force', variation: 'new', condition }]))] });
+
+    expect(compile({ id: { $notInGroup: 'bteа' } })).toThrow(/flags\.checkout\.environments\.production\.rules\[0\]\.condition: unknown segment "bteа" in \$inGroup/);
+    expect(compile({ id: { $inGroup: 'eu' } })).toThrow(/segment "eu" is not an id list/);
+  });
+
   it('drops disabled rules and rules of experiments that are not running', () => {
     const ruleset = compileRuleset({
       environment: 'production',

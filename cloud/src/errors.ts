@@ -11,6 +11,8 @@ export const AppErrorCode = {
   MalformedJson: 'MALFORMED_JSON',
   /** The body exceeds the size limit (413). */
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** The request headers exceed the HTTP server's limit (431). */
+  HeadersTooLarge: 'HEADERS_TOO_LARGE',
   /** No or invalid credentials (401). */
   Unauthenticated: 'UNAUTHENTICATED',
   /** Authenticated, but the role does not allow this (403). */
@@ -40,6 +42,7 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   VALIDATION_FAILED: 400,
   MALFORMED_JSON: 400,
   PAYLOAD_TOO_LARGE: 413,
+  HEADERS_TOO_LARGE: 431,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   APPROVAL_REQUIRED: 403,

@@ -7,7 +7,7 @@ import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { noteUser } from './request-log.js';
-import { badStringReason, findBadJson } from './text.js';
+import { badStringReason, findBadJson, NOT_UTF8_BODY, utf8Text } from './text.js';
 
 /**
  * A small typed route table: each route declares its path, parameters, body and responses with
@@ -142,7 +142,10 @@ function checkJson(value: unknown): void {
 }
 
 async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const text = utf8Text(await c.req.arrayBuffer());
+  if (text === undefined) {
+    throw new AppError(AppErrorCode.MalformedJson, NOT_UTF8_BODY);
+  }
   if (text.trim() === '') {
     return undefined;
   }

@@ -5,6 +5,20 @@
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** What a body whose bytes are not UTF-8 gets (JSON is UTF-8 text; such a body is malformed, not repaired with U+FFFD). */
+export const NOT_UTF8_BODY = 'the request body is not valid JSON: it is not UTF-8 text';
+
+/** The bytes as UTF-8 text, or undefined when they are not UTF-8 (rather than repairing them with U+FFFD). */
+export function utf8Text(bytes: ArrayBuffer | Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why `s` cannot be stored, or undefined. */
 export function badStringReason(s: string): string | undefined {
   if (s.includes('\u0000')) {

@@ -13,6 +13,7 @@ import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule
 import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { republish } from '../domain/publisher.js';
 import { createServices } from '../domain/services.js';
+import { AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
@@ -183,8 +184,8 @@ function answerClientErrors(server: ServerType): void {
     const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
     const body = JSON.stringify({
       error: tooLarge
-        ? { code: 'PAYLOAD_TOO_LARGE', message: 'the request headers are larger than 16 KB' }
-        : { code: 'VALIDATION_FAILED', message: 'the request is not valid HTTP' },
+        ? { code: AppErrorCode.HeadersTooLarge, message: 'the request headers are larger than 16 KB' }
+        : { code: AppErrorCode.Validation, message: 'the request is not valid HTTP' },
     });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });

@@ -227,6 +227,13 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       for (const raw of ['{"a":', '{"name": "x",}', "{'name': 'x'}", '{"a":1}{"b":2}', '\u0000']) {
         found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'MALFORMED_JSON'));
       }
+      // The valid body with bytes that are not UTF-8 in a string: malformed, not stored as U+FFFD.
+      const json = JSON.stringify(valid);
+      const at = json.indexOf('"', json.indexOf(':') + 1) + 1;
+      if (at > 0) {
+        const bytes = Buffer.concat([Buffer.from(json.slice(0, at)), Buffer.from([0xff, 0xfe]), Buffer.from(json.slice(at))]);
+        found.push(...faults('bytes that are not UTF-8', await send(method, path, { raw: bytes }), 400, 'MALFORMED_JSON'));
+      }
       for (const raw of ['[]', '[{}]', '"a string"', '42', 'true', 'null']) {
         found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'VALIDATION_FAILED'));
       }

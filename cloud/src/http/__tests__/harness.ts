@@ -45,7 +45,7 @@ export interface Platform {
   readonly boot: BootstrapResult;
   readonly now: { value: Date };
   readonly logs: string[];
-  request(method: string, path: string, options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  request(method: string, path: string, options?: { token?: string; body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   login(email: string, password: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -81,7 +81,7 @@ export async function startPlatform(target: TestDatabase, options: PlatformOptio
     if (options.token !== undefined) {
       headers.authorization = `Bearer ${options.token}`;
     }
-    let body: string | undefined;
+    let body: string | Uint8Array | undefined;
     if (options.raw !== undefined) {
       body = options.raw;
       headers['content-type'] ??= 'application/json';

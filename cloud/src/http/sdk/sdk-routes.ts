@@ -8,7 +8,7 @@ import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
-import { findBadString } from '../text.js';
+import { findBadString, NOT_UTF8_BODY, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
 import type { ServedRuleset } from './ruleset-cache.js';
@@ -137,6 +137,15 @@ export interface EvaluatedFlag {
 
 const tooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
 
+/** The body's text; a body that is not UTF-8 is malformed JSON. */
+function decoded(bytes: ArrayBuffer | Uint8Array): string {
+  const text = utf8Text(bytes);
+  if (text === undefined) {
+    throw new AppError(AppErrorCode.MalformedJson, NOT_UTF8_BODY);
+  }
+  return text;
+}
+
 /** Reads the body as text within `maxBytes`, without the copies Hono's bodyLimit makes on Node when Content-Length is given. */
 async function readText(c: Context, maxBytes: number): Promise<string> {
   const length = c.req.header('content-length');
@@ -144,7 +153,7 @@ async function readText(c: Context, maxBytes: number): Promise<string> {
     if (!/^\d{1,15}$/.test(length) || Number(length) > maxBytes) {
       throw tooLarge();
     }
-    return c.req.text();
+    return decoded(await c.req.arrayBuffer());
   }
   const body: ReadableStream<Uint8Array> | null = c.req.raw.body;
   if (body === null) {
@@ -156,7 +165,7 @@ async function readText(c: Context, maxBytes: number): Promise<string> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) {
-      return Buffer.concat(chunks).toString('utf8');
+      return decoded(Buffer.concat(chunks));
     }
     size += value.byteLength;
     if (size > maxBytes) {

@@ -57,7 +57,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     const res = await fetch(`${stack.apiUrl}/api/v1/me`, { headers: { Authorization: `Bearer ${'x'.repeat(20_000)}` } });
 
     expect(res.status).toBe(431);
-    expect(await res.json()).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'the request headers are larger than 16 KB' } });
+    expect(await res.json()).toEqual({ error: { code: 'HEADERS_TOO_LARGE', message: 'the request headers are larger than 16 KB' } });
   });
 
   it('exports, edits and applies flags as code with a dry-run diff first', async () => {

@@ -45,8 +45,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
     await s.close();
   });
 
-  const post = async (path: string, key: string, body: unknown, raw?: string): Promise<{ status: number; body: any; headers: Headers }> =>
-    s.p.request('POST', path, { ...(raw === undefined ? { body } : { raw }), headers: { 'X-XP-SDK-Key': key } });
+  const post = async (path: string, key: string, body: unknown, raw?: string | Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> =>
+    s.p.request('POST', path, { ...(raw === undefined ? { body } : { raw }), headers: { 'X-XP-SDK-Key': key, ...headers } });
 
   const track = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'track', id: `t-${randomUUID()}`, unitId: 'u-1', timestamp: now - 1_000, name: 'purchase', value: 9.5, ...over });
 
@@ -93,6 +93,17 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(noUnit.body.error.code).toBe('VALIDATION_FAILED');
       expect(tooMany.body.error.message).toContain('flags');
       expect(malformed.body.error.code).toBe('MALFORMED_JSON');
+    });
+
+    it('refuses a body that is not UTF-8 rather than evaluating a repaired unit id', async () => {
+      const bytes = Buffer.concat([Buffer.from('{"unit":{"id":"u-'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]);
+      const streamed = await post('/sdk/v1/evaluate', server, undefined, bytes);
+      const declared = await post('/sdk/v1/evaluate', server, undefined, bytes, { 'content-length': String(bytes.length) });
+      const events = await post('/sdk/v1/events', server, undefined, Buffer.concat([Buffer.from(`{"events":[${JSON.stringify(track()).slice(0, -1)},"properties":{"n":"`), Buffer.from([0xc3]), Buffer.from('"}}]}')]));
+
+      expect([streamed.status, declared.status, events.status]).toEqual([400, 400, 400]);
+      expect([streamed.body.error.code, declared.body.error.code, events.body.error.code]).toEqual(['MALFORMED_JSON', 'MALFORMED_JSON', 'MALFORMED_JSON']);
+      expect(streamed.body.error.message).toBe('the request body is not valid JSON: it is not UTF-8 text');
     });
 
     it('refuses NUL characters and unpaired surrogates in the unit id and attributes, which the aggregator could not store', async () => {

@@ -137,6 +137,11 @@ export interface EvaluatedFlag {
 
 const tooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
 
+/** Whether a raw `name=value` query pair is the SDK key parameter `k`. */
+function isKeyParameter(pair: string): boolean {
+  return new URLSearchParams(pair).has('k');
+}
+
 /** The body's text; a body that is not UTF-8 is malformed JSON. */
 function decoded(bytes: ArrayBuffer | Uint8Array): string {
   const text = utf8Text(bytes);
@@ -488,6 +493,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     }
     c.header('Cache-Control', 'no-store');
     const incoming = new URL(c.req.url);
+    const rawQuery = incoming.search.slice(1);
     incoming.searchParams.delete('k');
     const served = await rulesets.get(who.projectId, who.environment);
     let url: string | undefined;
@@ -512,9 +518,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (target === undefined || (target.protocol !== 'https:' && target.protocol !== 'http:')) {
       throw new AppError(AppErrorCode.NotFound, `experiment "${experimentKey}" has no URL to send this visitor to`);
     }
-    for (const [name, value] of incoming.searchParams) {
-      target.searchParams.append(name, value);
-    }
+    // The visitor's parameters go along as they came (re-encoding would turn bytes that are not
+    // UTF-8, such as a Latin-1 %E9, into U+FFFD), after the variation URL's own.
+    target.search = [target.search.slice(1), ...rawQuery.split('&').filter((pair) => pair !== '' && !isKeyParameter(pair))].filter((part) => part !== '').join('&');
     return c.redirect(target.toString(), 302);
   });
 

@@ -59,6 +59,15 @@ describe('GET /r/{experimentKey}', () => {
     expect(cookie).not.toContain('Secure');
   });
 
+  it("forwards the query string as it came, bytes that are not UTF-8 included, after the variation's own", async () => {
+    const res = await visit(`/r/landing?name=Ren%E9e&k=${client}&plus=a%2Bb&space=a+b&flag`);
+    const location = res.headers.get('location')!;
+
+    expect(res.status).toBe(302);
+    expect(location).toMatch(/\?(src=xp&)?name=Ren%E9e&plus=a%2Bb&space=a\+b&flag$/);
+    expect(location).not.toContain(client);
+  });
+
   it('sends the same visitor to the same URL every time and logs their exposure to Kinesis', async () => {
     const first = await visit(`/r/landing?k=${client}`);
     const uid = uidOf(first)!;

@@ -1,5 +1,6 @@
 import type { Role, RolesView } from '@xp/shared';
 import { useSession } from '../app/session.js';
+import type { Session } from '../app/session.js';
 
 /**
  * Role-aware presentation: which actions the signed-in user's role may take, from the API's own
@@ -50,6 +51,19 @@ export function allowanceProps(allowance: Allowance, busy = false): { disabled: 
   return allowance.reason === undefined ? { disabled: busy } : { disabled: true, title: allowance.reason, 'aria-description': allowance.reason };
 }
 
+/** Whether an environment is protected: production, or set to require approval. */
+export function isProtected(environment: { readonly production: boolean; readonly requireApproval: boolean } | undefined): boolean {
+  return environment !== undefined && (environment.production || environment.requireApproval);
+}
+
+/**
+ * Whether the signed-in user's changes to `environment` go through a change request: it is
+ * protected and the role is below admin (the API's rule; owners and admins change it directly).
+ */
+export function needsApprovalIn(session: Pick<Session, 'user' | 'environments'>, environment: string): boolean {
+  return isProtected(session.environments.find((e) => e.key === environment)) && session.user.role !== 'owner' && session.user.role !== 'admin';
+}
+
 /**
  * Whether the signed-in user may start, stop or resume an experiment that runs in `environments`
  * (keys; empty means all): that changes those environments' rulesets, and for a protected one the
@@ -59,7 +73,7 @@ export function useExperimentLifecycle(environments: readonly string[]): Allowan
   const write = usePermission('experiments:write');
   const { user, environments: all } = useSession();
   const runs = environments.length === 0 ? all : all.filter((e) => environments.includes(e.key));
-  const guarded = runs.filter((e) => e.production || e.requireApproval).map((e) => e.name);
+  const guarded = runs.filter(isProtected).map((e) => e.name);
   if (!write.allowed || user.role !== 'editor' || guarded.length === 0) {
     return write;
   }

@@ -4,7 +4,7 @@ import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
 import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
-import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, errorMessage } from '../../lib/ui.js';
@@ -87,6 +87,8 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [saving, setSaving] = useState(false);
   const write = usePermission('flags:write');
   const envInfo = environments.find((e) => e.key === env);
+  /** The user's saves and toggles here become change requests. */
+  const proposes = needsApprovalIn(session, env);
   const variations = flag.definition.variations.map((v) => v.key);
   const attributes = useMemo(() => {
     const names = new Set<string>(['id']);
@@ -316,7 +318,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                   ))}
                 </select>
               </label>
-              {envInfo?.requireApproval === true ? <Badge tone="warn">protected: changes need approval</Badge> : null}
+              {proposes ? <Badge tone="warn">protected: changes need approval</Badge> : isProtected(envInfo) ? <Badge tone="warn">protected: you change it directly</Badge> : null}
               {current === undefined ? (
                 <span className="muted">Not set up here yet: save to create its state.</span>
               ) : (
@@ -424,7 +426,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                 Discard changes
               </button>
               <button type="button" className="primary" {...allowanceProps(write, !dirty || saving)} onClick={() => void save()}>
-                {saving ? 'Saving…' : envInfo?.requireApproval === true ? 'Save (or propose)' : 'Save'}
+                {saving ? 'Saving…' : proposes ? 'Propose change' : 'Save'}
               </button>
             </div>
             </fieldset>

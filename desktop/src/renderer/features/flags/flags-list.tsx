@@ -4,7 +4,7 @@ import type { Flag, FlagType, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
-import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, errorMessage } from '../../lib/ui.js';
@@ -292,7 +292,13 @@ export default function FlagsList(): ReactNode {
           title={`Turn ${pending.flag.key} ${pending.enabled ? 'on' : 'off'}?`}
           message={
             <p>
-              This changes what every SDK in <strong>{env?.name ?? environment}</strong> serves{env?.requireApproval === true ? '; the environment is protected, so a change request is proposed instead' : ''}.
+              This changes what every SDK in <strong>{env?.name ?? environment}</strong> serves
+              {needsApprovalIn(session, environment)
+                ? '; the environment is protected, so a change request is proposed instead'
+                : isProtected(env)
+                  ? '; the environment is protected, and as an owner or admin you change it directly (the audit log records it)'
+                  : ''}
+              .
             </p>
           }
           confirmLabel={pending.enabled ? 'Turn on' : 'Turn off'}

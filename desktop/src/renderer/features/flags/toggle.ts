@@ -1,6 +1,7 @@
 import { ApiError } from '@xp/shared';
 import type { ChangeRequest, Flag, FlagEnvironment, Stored } from '@xp/shared';
 import type { Session } from '../../app/session.js';
+import { needsApprovalIn } from '../../lib/permissions.js';
 
 export type ChangeResult = { readonly kind: 'applied'; readonly flag: Stored<Flag> } | { readonly kind: 'proposed'; readonly request: ChangeRequest };
 
@@ -8,14 +9,18 @@ export type ChangeResult = { readonly kind: 'applied'; readonly flag: Stored<Fla
 const needsApproval = (e: unknown): boolean => e instanceof ApiError && e.status === 403 && e.code === 'APPROVAL_REQUIRED';
 
 /**
- * Writes a flag's state in the session's environment with its version (If-Match). Protected
- * environments answer APPROVAL_REQUIRED to roles that may only propose: those get a change request.
+ * Writes a flag's state in the session's environment with its version (If-Match). A role that may
+ * only propose in a protected environment gets a change request straight away; should the API still
+ * answer APPROVAL_REQUIRED (protection changed since the session loaded), the change is proposed then.
  */
 export async function saveFlagEnvironment(session: Session, flag: Stored<Flag>, state: FlagEnvironment, environment: string = session.environment, comment?: string): Promise<ChangeResult> {
   const propose = async (): Promise<ChangeResult> => ({
     kind: 'proposed',
     request: await session.client.proposeChange(session.project, { resourceKey: flag.key, environment, state, baseVersion: flag.version, ...(comment === undefined ? {} : { comment }) }),
   });
+  if (needsApprovalIn(session, environment)) {
+    return propose();
+  }
   try {
     return { kind: 'applied', flag: await session.client.setFlagEnvironment(session.project, flag.key, environment, state, flag.version) };
   } catch (e) {
@@ -30,6 +35,9 @@ export async function toggleWithApproval(session: Session, flag: Stored<Flag>, e
   const current = flag.definition.environments[environment];
   if (current === undefined) {
     throw new Error(`${flag.key} is not set up in ${environment}`);
+  }
+  if (needsApprovalIn(session, environment)) {
+    return saveFlagEnvironment(session, flag, { ...current, enabled }, environment);
   }
   try {
     return { kind: 'applied', flag: await session.client.toggleFlag(session.project, flag.key, environment, enabled, flag.version) };

@@ -138,11 +138,10 @@ describe('flag editor', () => {
     await u.click(toggle);
     await u.click(screen.getByRole('button', { name: 'Turn on' }));
     await screen.findByText(/change request cr-12345 was proposed/);
-    expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual([
-      'POST /api/v1/projects/web/flags/checkout/environments/production/toggle',
-      'PUT /api/v1/projects/web/flags/checkout/environments/production',
-      'POST /api/v1/projects/web/change-requests',
-    ]);
+    // The role proposes in a protected environment: no write is tried first (each was a 403).
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual(['POST /api/v1/projects/web/change-requests']);
+    expect(screen.getByText('protected: changes need approval')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Propose change' })).toBeTruthy();
   });
 
   it('archives the flag after confirmation, with the version it shows, and unarchives it', async () => {
@@ -244,7 +243,9 @@ describe('flag editor', () => {
     await u.click(screen.getByRole('button', { name: 'Discard and switch' }));
     expect(select).toHaveProperty('value', 'production');
     expect(screen.getByText(/No rules: everyone gets the default variation/)).toBeTruthy();
-    expect(screen.getByRole('button', { name: 'Save (or propose)' })).toHaveProperty('disabled', true);
+    // An owner changes a protected environment directly, and is told so.
+    expect(screen.getByRole('button', { name: 'Save' })).toHaveProperty('disabled', true);
+    expect(screen.getByText('protected: you change it directly')).toBeTruthy();
 
     // Without changes, switching needs no confirmation.
     await u.selectOptions(select, 'development');

@@ -379,6 +379,7 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
           return (
             <ResultsView
               results={results}
+              cuped={cuped}
               {...(selected === undefined ? {} : { selectedMetric: selected })}
               onSelectMetric={setMetric}
               chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} />}

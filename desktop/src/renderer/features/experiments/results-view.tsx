@@ -13,7 +13,17 @@ function tone(metric: MetricResultView, effect: number, significant: boolean): F
   return effect > 0 === metric.higherIsBetter ? 'good' : 'bad';
 }
 
-const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { metric: MetricResultView; selected: boolean; onSelect?: (key: string) => void }): ReactNode {
+interface MetricCardProps {
+  readonly metric: MetricResultView;
+  readonly selected: boolean;
+  readonly onSelect?: (key: string) => void;
+  /** Variation names by key, as the units table shows them. */
+  readonly names: ReadonlyMap<string, string>;
+  /** Whether CUPED was asked for: a metric it could not adjust then says so. */
+  readonly cuped: boolean;
+}
+
+const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped }: MetricCardProps): ReactNode {
   const control = metric.variations.find((v) => v.comparison === null);
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
@@ -22,7 +32,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { me
   // placeholders (effect 0, p 1): it gets dashes and no plot row, not numbers that look measured.
   const rows: ForestRow[] = compared
     .filter((v) => v.comparison!.error === null)
-    .map((v) => ({ label: v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+    .map((v) => ({ label: names.get(v.variation) ?? v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
   return (
     <section className="metric-card" aria-label={`Metric ${metric.name}`}>
       <div className="row">
@@ -32,6 +42,11 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { me
           {metric.type} · {metric.higherIsBetter ? 'higher is better' : 'lower is better'}
           {metric.cupedApplied ? ' · CUPED applied' : ''}
         </span>
+        {!metric.cupedApplied && cuped ? (
+          <span className="small muted" title="CUPED adjusts a metric by what units did before their exposure; this metric has no such data here, or it would not reduce the variance.">
+            · CUPED not applied
+          </span>
+        ) : null}
         <span className="spacer" />
         {onSelect === undefined ? null : (
           <button type="button" className="ghost" aria-pressed={selected} onClick={() => { onSelect(metric.key); }}>
@@ -59,11 +74,11 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect }: { me
             return (
               <tr key={v.variation}>
                 <td>
-                  {v.variation}
+                  {names.get(v.variation) ?? v.variation}
                   {v === control ? <span className="muted small"> (control)</span> : null}
                 </td>
                 <td className="num">{formatCount(v.units)}</td>
-                <td className="num">{metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
+                <td className="num">{v.units === 0 ? '—' : metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
                 {c === null ? (
                   <td className="num muted" colSpan={4}>
                     baseline
@@ -100,11 +115,14 @@ export interface ResultsViewProps {
   readonly onSelectMetric?: (key: string) => void;
   /** The cumulative chart, rendered by the page (recharts stays out of this component). */
   readonly chart?: ReactNode;
+  /** Whether the results were asked for with CUPED (the default). */
+  readonly cuped?: boolean;
 }
 
 /** An experiment's results: SRM check, units per variation, and per metric a forest plot and table. */
-export function ResultsView({ results, selectedMetric, onSelectMetric, chart }: ResultsViewProps): ReactNode {
+export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true }: ResultsViewProps): ReactNode {
   const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
+  const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
   return (
     <div className="results">
       {results.srm.flagged ? (
@@ -113,6 +131,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart }: 
         </div>
       ) : null}
       {results.error === null ? null : <p className="banner banner-warn">{results.error.message}</p>}
+      {totalUnits === 0 && results.error === null ? <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty> : null}
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
       </p>
@@ -140,7 +159,8 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart }: 
             <td>
               Total{' '}
               <span className="small muted">
-                (SRM {pValueText(results.srm.pValue)}
+                {/* No units, or too few: the check has no p-value to give. */}
+                (SRM {results.srm.error === null ? pValueText(results.srm.pValue) : <span title={results.srm.error.message}>—</span>}
                 {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''})
               </span>
             </td>
@@ -154,7 +174,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart }: 
       {results.metrics.length === 0 ? (
         <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>
       ) : (
-        results.metrics.map((m) => <MetricCard key={m.key} metric={m} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
+        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
       )}
     </div>
   );

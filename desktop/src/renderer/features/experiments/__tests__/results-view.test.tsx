@@ -68,7 +68,8 @@ describe('results view', () => {
     render(<ResultsView results={results()} />);
 
     const table = screen.getByRole('table', { name: 'Metric purchase by variation' });
-    const row = within(table).getByRole('row', { name: /treatment/ });
+    // Variations by the names the units table uses.
+    const row = within(table).getByRole('row', { name: /Treatment/ });
     expect(row.textContent).toContain('+20.0%');
     expect(row.textContent).toContain('[+12.0%, +28.0%]');
     expect(row.textContent).toContain('< 0.001');
@@ -123,13 +124,50 @@ describe('results view', () => {
     const { unmount } = render(<ResultsView results={results({ metrics: [degenerate] })} />);
     expect(screen.getByText('each arm needs at least 2 units')).toBeTruthy();
     // No measured-looking numbers (effect 0.0%, p 1.000, chance 50%) and no plot row for it.
-    const row = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getByRole('row', { name: /treatment/ });
+    const row = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getByRole('row', { name: /Treatment/ });
     const cells = within(row).getAllByRole('cell').map((c) => c.textContent);
-    expect(cells).toEqual(['treatment', '1', '0.0%', '— not enough data to compare']);
+    expect(cells).toEqual(['Treatment', '1', '0.0%', '— not enough data to compare']);
     expect(screen.queryByRole('img')).toBeNull();
     unmount();
 
     render(<ResultsView results={results({ metrics: [] })} />);
     expect(screen.getByText(/no metrics yet/)).toBeTruthy();
+  });
+
+  it('shows dashes, not a p-value of 1 and means of 0, when a filter matches no units, and says so', () => {
+    const none = metric('purchase', {
+      variations: [
+        { variation: 'control', units: 0, total: 0, mean: 0, comparison: null },
+        { variation: 'treatment', units: 0, total: 0, mean: 0, comparison: comparison(0, [null, null], 1, { error: { code: 'INSUFFICIENT_SAMPLE', message: 'each arm needs at least 2 units' } }) },
+      ],
+    });
+    render(
+      <ResultsView
+        results={results({
+          units: { analysed: 0, excluded: 0 },
+          variations: [
+            { key: 'control', name: 'Control', expectedShare: 0.5, units: 0 },
+            { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units: 0 },
+          ],
+          srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } },
+          metrics: [none],
+        })}
+      />,
+    );
+
+    expect(screen.getByText(/No units match/)).toBeTruthy();
+    expect(within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ }).textContent).toContain('(SRM —)');
+    const control = within(screen.getByRole('table', { name: 'Metric purchase by variation' })).getByRole('row', { name: /Control/ });
+    expect(within(control).getAllByRole('cell').map((c) => c.textContent)).toEqual(['Control (control)', '0', '—', 'baseline']);
+  });
+
+  it('says when CUPED was asked for but could not adjust a metric', () => {
+    const { unmount } = render(<ResultsView results={results({ metrics: [metric('purchase'), metric('revenue', { cupedApplied: true })] })} />);
+    expect(within(screen.getByRole('region', { name: 'Metric Metric purchase' })).getByText('· CUPED not applied')).toBeTruthy();
+    expect(within(screen.getByRole('region', { name: 'Metric Metric revenue' })).getByText(/CUPED applied/)).toBeTruthy();
+    unmount();
+
+    render(<ResultsView results={results()} cuped={false} />);
+    expect(screen.queryByText(/CUPED/)).toBeNull();
   });
 });

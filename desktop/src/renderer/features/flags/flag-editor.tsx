@@ -320,7 +320,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
               </label>
               {proposes ? <Badge tone="warn">protected: changes need approval</Badge> : isProtected(envInfo) ? <Badge tone="warn">protected: you change it directly</Badge> : null}
               {current === undefined ? (
-                <span className="muted">Not set up here yet: save to create its state.</span>
+                <span className="muted">Not set up here yet: save to create its state (off).</span>
               ) : (
                 <label className="check">
                   <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} {...allowanceProps(write)} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
@@ -425,7 +425,8 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
               >
                 Discard changes
               </button>
-              <button type="button" className="primary" {...allowanceProps(write, !dirty || saving)} onClick={() => void save()}>
+              {/* A flag not set up here saves its state as shown (off), so there is something to save unedited. */}
+              <button type="button" className="primary" {...allowanceProps(write, (!dirty && current !== undefined) || saving)} onClick={() => void save()}>
                 {saving ? 'Saving…' : proposes ? 'Propose change' : 'Save'}
               </button>
             </div>
@@ -479,8 +480,33 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   );
 }
 
+/** Where each variation is served: "Production (default)", "Development (rule 2)", per key. */
+export function variationUses(flag: Flag, environmentName: (key: string) => string): Map<string, string[]> {
+  const uses = new Map<string, string[]>();
+  const use = (variation: string, where: string): void => {
+    uses.set(variation, [...(uses.get(variation) ?? []), where]);
+  };
+  for (const [env, state] of Object.entries(flag.environments)) {
+    const name = environmentName(env);
+    use(state.defaultVariation, `${name} (default)`);
+    use(state.offVariation, `${name} (when off)`);
+    state.rules.forEach((rule, i) => {
+      const served = rule.type === 'force' || rule.type === 'rollout' ? [rule.variation] : rule.type === 'split' ? rule.distribution.map((d) => d.variation) : Object.values(rule.variations ?? {});
+      for (const v of new Set(served)) {
+        use(v, `${name} (rule ${i + 1})`);
+      }
+    });
+  }
+  return uses;
+}
+
 function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance }): ReactNode {
-  const { client, project } = useSession();
+  const session = useSession();
+  const { client, project, environments } = session;
+  // An editor may add variations to a flag served in a protected environment, not change or remove one.
+  const guarded = environments.filter((e) => flag.definition.environments[e.key] !== undefined && needsApprovalIn(session, e.key)).map((e) => e.name);
+  const locked = guarded.length === 0 ? undefined : `Served in ${guarded.join(', ')}: ask an owner or admin to change or remove a variation (adding one is fine)`;
+  const stored = new Set(flag.definition.variations.map((v) => v.key));
   const [name, setName] = useState(flag.definition.name);
   const [description, setDescription] = useState(flag.definition.description ?? '');
   const [tags, setTags] = useState(flag.definition.tags.join(', '));
@@ -491,6 +517,12 @@ function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved
     setError(null);
     setSaved(false);
     try {
+      const kept = new Set(rows.map((r) => r.key.trim()));
+      const uses = variationUses(flag.definition, (key) => environments.find((e) => e.key === key)?.name ?? key);
+      const stillServed = [...stored].filter((key) => !kept.has(key) && uses.has(key));
+      if (stillServed.length > 0) {
+        throw new Error(stillServed.map((key) => `"${key}" is still served in ${uses.get(key)!.join(', ')}`).join('; ') + ': choose another variation there first.');
+      }
       const variations = rows.map((r) => {
         let value: unknown;
         try {
@@ -517,8 +549,16 @@ function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved
       setError(e);
     }
   };
+  /** A stored variation's key, value and removal, for a role that may not change them here. */
+  const lockedProps = (key: string, otherwise = false): { disabled: boolean; title?: string } =>
+    locked !== undefined && stored.has(key) ? { disabled: true, title: locked } : { disabled: otherwise };
   return (
     <fieldset className="panel" disabled={!write.allowed}>
+      {locked === undefined || !write.allowed ? null : (
+        <p className="banner banner-info" role="note">
+          {locked}.
+        </p>
+      )}
       <label>
         Name
         <input value={name} onChange={(e) => { setName(e.target.value); }} />
@@ -544,16 +584,16 @@ function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved
           {rows.map((r, i) => (
             <tr key={i}>
               <td>
-                <input aria-label={`Variation ${i + 1} key`} value={r.key} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
+                <input aria-label={`Variation ${i + 1} key`} value={r.key} {...lockedProps(r.key)} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
               </td>
               <td>
                 <input aria-label={`Variation ${i + 1} name`} value={r.name} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
               </td>
               <td>
-                <input aria-label={`Variation ${i + 1} value`} value={r.value} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, value: e.target.value } : x))); }} />
+                <input aria-label={`Variation ${i + 1} value`} value={r.value} {...lockedProps(r.key)} onChange={(e) => { setRows(rows.map((x, j) => (j === i ? { ...x, value: e.target.value } : x))); }} />
               </td>
               <td>
-                <button type="button" className="ghost" aria-label={`Remove variation ${i + 1}`} disabled={rows.length <= 1} onClick={() => { setRows(rows.filter((_x, j) => j !== i)); }}>
+                <button type="button" className="ghost" aria-label={`Remove variation ${i + 1}`} {...lockedProps(r.key, rows.length <= 1)} onClick={() => { setRows(rows.filter((_x, j) => j !== i)); }}>
                   ✕
                 </button>
               </td>

@@ -96,7 +96,7 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
           </button>
         </form>
         <p className="muted small">
-          First start? The owner&apos;s password is printed by <code>npm start</code> and kept in <code>.xp/initial-credentials.txt</code>.
+          First start? The owner&apos;s password is printed by <code>npm start</code> and kept in <code>initial-credentials.txt</code> in the data folder (<code>.xp</code>, or <code>XP_DATA_DIR</code> when set).
         </p>
       </div>
     </main>

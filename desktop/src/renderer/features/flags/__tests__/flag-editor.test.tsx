@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
@@ -252,5 +252,81 @@ describe('flag editor', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(select).toHaveProperty('value', 'development');
     expect(sent.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it('refuses to remove a variation that is still served, saying where, and sends nothing', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    const off = screen.getAllByRole('row').findIndex((r) => within(r).queryByDisplayValue('off') !== null);
+    await u.click(screen.getByRole('button', { name: `Remove variation ${off}` }));
+    await u.click(screen.getByRole('button', { name: 'Save variations' }));
+
+    expect(await screen.findByText('"off" is still served in Development (default), Development (when off): choose another variation there first.')).toBeTruthy();
+    expect(sent.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it("locks an editor out of changing a protected environment's variations, but lets them add one", async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const served = { ...flag, definition: { ...flag.definition, environments: { ...flag.definition.environments, production: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } } } };
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: served };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-ed', role: 'editor' })} environments={[DEVELOPMENT, PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    const reason = 'Served in Production: ask an owner or admin to change or remove a variation (adding one is fine)';
+    expect(screen.getByRole('note').textContent).toBe(`${reason}.`);
+    for (const name of ['Variation 1 value', 'Variation 1 key', 'Remove variation 1']) {
+      const control = screen.getByLabelText(name);
+      expect(control).toHaveProperty('disabled', true);
+      expect(control.getAttribute('title')).toBe(reason);
+    }
+    await u.click(screen.getByRole('button', { name: '+ Variation' }));
+    expect(screen.getByLabelText('Variation 3 value')).toHaveProperty('disabled', false);
+  });
+
+  it('sets a flag up in an environment where it has no state with one click on Save', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.method === 'PUT' ? { status: 200, body: stored(4, false) } : undefined;
+    });
+    const staging: StoredEnvironment = { ...DEVELOPMENT, key: 'staging', name: 'Staging', position: 2 };
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT, staging], environment: 'staging', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+
+    expect(await screen.findByText('Not set up here yet: save to create its state (off).')).toBeTruthy();
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByText(/Saved the targeting in Staging/);
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual(['PUT /api/v1/projects/web/flags/checkout/environments/staging']);
+    expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ enabled: false, rules: [] });
   });
 });

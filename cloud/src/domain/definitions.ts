@@ -167,6 +167,30 @@ async function refuseUnknownEnvironments(db: Queryable, projectId: string, kind:
   }
 }
 
+/**
+ * An experiment's metrics must exist in its project: results leave out a key that names no metric,
+ * so a typo silently dropped the primary metric. Only keys the change adds are checked.
+ */
+async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const before = new Set(Object.values((current as Experiment | undefined)?.metrics ?? {}).flat());
+  const named = Object.entries((definition as Experiment).metrics).flatMap(([role, keys]) => (keys as string[]).map((key, i) => ({ path: `metrics.${role}.${i}`, key })));
+  const added = named.filter((m) => !before.has(m.key));
+  if (added.length === 0) {
+    return;
+  }
+  const found = await db.query<{ key: string }>('SELECT key FROM metrics WHERE project_id = $1 AND key = ANY($2::text[])', [projectId, added.map((m) => m.key)]);
+  const known = new Set(found.rows.map((r) => r.key));
+  const unknown = added.filter((m) => !known.has(m.key));
+  if (unknown.length > 0) {
+    throw invalid(`unknown metric ${[...new Set(unknown.map((m) => `"${m.key}"`))].join(', ')}; create it first (POST …/metrics)`, {
+      issues: unknown.map((m) => ({ path: m.path, message: `unknown metric "${m.key}"` })),
+    });
+  }
+}
+
 /** `current`, if it is the version the caller read; otherwise the conflict a write would have met. */
 function atExpectedVersion<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
   if (current.version !== expectedVersion) {
@@ -219,6 +243,7 @@ export class DefinitionService<K extends DefinitionKind> {
     }
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
+      await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
@@ -243,6 +268,7 @@ export class DefinitionService<K extends DefinitionKind> {
         return atExpectedVersion(this.kind, current, expectedVersion);
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
+      await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
         if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {

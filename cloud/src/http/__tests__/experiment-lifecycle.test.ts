@@ -57,6 +57,23 @@ describe('experiment lifecycle through the API', () => {
     expect((await send('GET', `${BASE}/lc-bad-1`)).status).toBe(404);
   });
 
+  it('refuses metrics the project does not have, on create and on replace, and keeps those it had', async () => {
+    await send('POST', '/api/v1/projects/demo/metrics', { key: 'lc-signups', name: 'Sign-ups', type: 'conversion', event: 'signup' });
+    const typo = await send('POST', BASE, body('lc-metrics', { metrics: { primary: ['lc-signup'], secondary: ['lc-signups'], guardrails: ['nope'] } }));
+    const created = await send('POST', BASE, body('lc-metrics', { metrics: { primary: ['lc-signups'] } }));
+    const replaced = await send('PUT', `${BASE}/lc-metrics`, body('lc-metrics', { metrics: { primary: ['lc-signups'], secondary: ['lc-revenue'] } }), 1);
+
+    expect(typo.status).toBe(400);
+    expect(typo.body.error.message).toBe('unknown metric "lc-signup", "nope"; create it first (POST …/metrics)');
+    expect(typo.body.error.details.issues).toEqual([
+      { path: 'metrics.primary.0', message: 'unknown metric "lc-signup"' },
+      { path: 'metrics.guardrails.0', message: 'unknown metric "nope"' },
+    ]);
+    expect(created.status).toBe(201);
+    expect(replaced.status).toBe(400);
+    expect((await send('GET', `${BASE}/lc-metrics`)).body).toMatchObject({ version: 1, definition: { metrics: { primary: ['lc-signups'], secondary: [] } } });
+  });
+
   it('refuses a replace that changes the status or the start and stop times, naming the actions that do', async () => {
     expect((await send('POST', BASE, body('lc-draft'))).status).toBe(201);
 

@@ -512,6 +512,10 @@ export interface ResultsQuery {
   readonly interval?: 'hour' | 'day';
   /** attr.<name>=<value> filters on the attributes sent with each unit's first exposure. */
   readonly attributes?: Readonly<Record<string, string>>;
+  /** Only units first exposed at or after this instant (ISO 8601). */
+  readonly from?: string;
+  /** Only units first exposed before this instant (ISO 8601). */
+  readonly to?: string;
 }
 
 /** GET …/results/breakdown: one of the experiment's dimensions, and the analysis options of the results. */
@@ -530,7 +534,7 @@ export interface ResultsBreakdownView {
 }
 
 function resultsQueryOf(q: ResultsQuery): Query {
-  const out: Query = { environment: q.environment, sequential: q.sequential, cuped: q.cuped, segment: q.segment, alpha: q.alpha, correction: q.correction, interval: q.interval };
+  const out: Query = { environment: q.environment, sequential: q.sequential, cuped: q.cuped, segment: q.segment, alpha: q.alpha, correction: q.correction, interval: q.interval, from: q.from, to: q.to };
   for (const [k, v] of Object.entries(q.attributes ?? {})) {
     out[`attr.${k}`] = v;
   }

@@ -230,6 +230,24 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   );
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The first-exposure window of two typed days (UTC, both inclusive): `to` is the start of the day
+ * after the last one. A window that ends before it starts is not applied, and says why.
+ */
+export function exposureWindow(fromDay: string, toDay: string): { readonly from?: string; readonly to?: string; readonly problem?: string } {
+  const start = fromDay === '' ? undefined : Date.parse(`${fromDay}T00:00:00Z`);
+  const end = toDay === '' ? undefined : Date.parse(`${toDay}T00:00:00Z`) + DAY_MS;
+  if ((start !== undefined && Number.isNaN(start)) || (end !== undefined && Number.isNaN(end))) {
+    return { problem: 'Enter the days as dates.' };
+  }
+  if (start !== undefined && end !== undefined && end <= start) {
+    return { problem: `The window ends (${toDay}) before it starts (${fromDay}): the dates are not applied.` };
+  }
+  return { ...(start === undefined ? {} : { from: new Date(start).toISOString() }), ...(end === undefined ? {} : { to: new Date(end).toISOString() }) };
+}
+
 function ResultsPanel({ experiment, environments, segments }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[] }): ReactNode {
   const { client, project, environment: sessionEnv, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
@@ -247,6 +265,10 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
     setDimensionValue('');
     setDimensionDraft('');
   }
+  /** First-exposure dates (UTC days, inclusive), as typed: either may be empty. */
+  const [fromDay, setFromDay] = useState('');
+  const [toDay, setToDay] = useState('');
+  const exposed = exposureWindow(fromDay, toDay);
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
@@ -258,8 +280,10 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
       interval: seriesInterval,
       ...(segment === '' ? {} : { segment }),
       ...(dimension === '' || dimensionValue === '' ? {} : { attributes: { [dimension]: dimensionValue } }),
+      ...(exposed.from === undefined ? {} : { from: exposed.from }),
+      ...(exposed.to === undefined ? {} : { to: exposed.to }),
     }),
-    [environment, sequential, cuped, seriesInterval, segment, dimension, dimensionValue],
+    [environment, sequential, cuped, seriesInterval, segment, dimension, dimensionValue, exposed.from, exposed.to],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
   // A dimension chosen without a value: every value side by side (from the dimension's rollups).
@@ -341,7 +365,7 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
               <input
                 aria-label={`${dimension} equals`}
                 placeholder="value, then Enter"
-                size={12}
+                size={16}
                 value={dimensionDraft}
                 onChange={(e) => { setDimensionDraft(e.target.value); }}
                 onBlur={() => { setDimensionValue(dimensionDraft.trim()); }}
@@ -354,6 +378,14 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
             )}
           </>
         )}
+        <label className="inline" title="Only the units first exposed on or after this day (UTC)">
+          Exposed from
+          <input type="date" value={fromDay} onChange={(e) => { setFromDay(e.target.value); }} />
+        </label>
+        <label className="inline" title="Only the units first exposed on or before this day (UTC)">
+          through
+          <input type="date" value={toDay} onChange={(e) => { setToDay(e.target.value); }} />
+        </label>
         <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
           Over time
           <select value={seriesInterval} onChange={(e) => { setSeriesInterval(e.target.value === 'day' ? 'day' : 'hour'); }}>
@@ -367,7 +399,15 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
           Export CSV
         </button>
       </div>
+      {exposed.problem === undefined ? null : (
+        <p className="state-error" role="alert">
+          {exposed.problem}
+        </p>
+      )}
       {csvError === null ? null : <p className="state-error">{errorMessage(csvError)}</p>}
+      {breakdownQuery === null || (exposed.from === undefined && exposed.to === undefined) ? null : (
+        <p className="small muted">The breakdown by {dimension} covers every exposure date; choose a value to see it for these dates.</p>
+      )}
       {breakdownQuery === null ? null : (
         <AsyncView state={breakdown.state} onRetry={breakdown.reload}>
           {(b) => (b === null ? null : <BreakdownTable breakdown={b} metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''} onChoose={chooseValue} />)}

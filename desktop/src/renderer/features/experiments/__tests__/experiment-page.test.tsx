@@ -1,12 +1,12 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
-import ExperimentPage from '../experiment-page.js';
+import ExperimentPage, { exposureWindow } from '../experiment-page.js';
 
 afterEach(cleanup);
 
@@ -159,5 +159,40 @@ describe('experiment page', () => {
     await screen.findByRole('button', { name: 'Decide…' });
     expect(screen.queryByRole('button', { name: 'Resume…' })).toBeNull();
     expect(sent.find((r) => r.path.endsWith('/resume'))?.ifMatch).toBe('"3"');
+  });
+
+  it('filters the results by first-exposure days, both inclusive, and refuses a window that ends before it starts', async () => {
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: experiment(2, []) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [PRODUCTION], environment: 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <ExperimentPage experimentKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    const lastResults = (): URLSearchParams => new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams;
+
+    fireEvent.change(await screen.findByLabelText('Exposed from'), { target: { value: '2026-11-21' } });
+    fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-22' } });
+    await waitFor(() => { expect(lastResults().get('to')).toBe('2026-11-23T00:00:00.000Z'); });
+    expect(lastResults().get('from')).toBe('2026-11-21T00:00:00.000Z');
+
+    fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-20' } });
+    expect((await screen.findByRole('alert')).textContent).toBe('The window ends (2026-11-20) before it starts (2026-11-21): the dates are not applied.');
+    await waitFor(() => { expect(lastResults().has('from')).toBe(false); });
+  });
+
+  it('turns typed days into a UTC window', () => {
+    expect(exposureWindow('', '')).toEqual({});
+    expect(exposureWindow('2026-11-21', '')).toEqual({ from: '2026-11-21T00:00:00.000Z' });
+    expect(exposureWindow('', '2026-11-21')).toEqual({ to: '2026-11-22T00:00:00.000Z' });
+    expect(exposureWindow('2026-11-21', '2026-11-21')).toEqual({ from: '2026-11-21T00:00:00.000Z', to: '2026-11-22T00:00:00.000Z' });
+    expect(exposureWindow('2026-11-22', '2026-11-21').problem).toMatch(/ends .* before it starts/);
   });
 });

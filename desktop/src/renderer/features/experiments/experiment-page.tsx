@@ -272,6 +272,8 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
+  // The attribute filter by value, so choosing a dimension (no value yet) does not ask for the same results again.
+  const filter = dimension === '' || dimensionValue === '' ? '' : JSON.stringify({ [dimension]: dimensionValue });
   const query = useMemo(
     () => ({
       environment,
@@ -279,11 +281,11 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
       cuped,
       interval: seriesInterval,
       ...(segment === '' ? {} : { segment }),
-      ...(dimension === '' || dimensionValue === '' ? {} : { attributes: { [dimension]: dimensionValue } }),
+      ...(filter === '' ? {} : { attributes: JSON.parse(filter) as Record<string, string> }),
       ...(exposed.from === undefined ? {} : { from: exposed.from }),
       ...(exposed.to === undefined ? {} : { to: exposed.to }),
     }),
-    [environment, sequential, cuped, seriesInterval, segment, dimension, dimensionValue, exposed.from, exposed.to],
+    [environment, sequential, cuped, seriesInterval, segment, filter, exposed.from, exposed.to],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
   // A dimension chosen without a value: every value side by side (from the dimension's rollups).

@@ -61,8 +61,12 @@ describe('experiment page', () => {
       </SessionContext.Provider>,
     );
 
-    await u.selectOptions(await screen.findByRole('combobox', { name: 'Dimension' }), 'plan');
+    await screen.findByRole('table', { name: 'Units per variation' });
+    const resultsAsked = sent.filter((r) => r.path.includes('/results?')).length;
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Dimension' }), 'plan');
     await screen.findByRole('region', { name: 'Breakdown by plan' });
+    // A dimension without a value changes the breakdown, not the page's results: no second request.
+    expect(sent.filter((r) => r.path.includes('/results?'))).toHaveLength(resultsAsked);
 
     await u.click(screen.getByRole('button', { name: 'Dimensions…' }));
     await u.clear(screen.getByRole('textbox', { name: 'Dimensions (comma-separated)' }));

@@ -13,6 +13,11 @@ function tone(metric: MetricResultView, effect: number, significant: boolean): F
   return effect > 0 === metric.higherIsBetter ? 'good' : 'bad';
 }
 
+/** An expected loss (Bayesian risk), in the comparison's effect units. */
+function risk(loss: number, difference: 'relative' | 'absolute'): string {
+  return difference === 'relative' ? formatPercent(loss, { digits: 2 }) : formatNumber(loss);
+}
+
 interface MetricCardProps {
   readonly metric: MetricResultView;
   readonly selected: boolean;
@@ -96,7 +101,9 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                     <td className="num" title={`unadjusted ${formatPValue(c.pValue)}`}>
                       {formatPValue(c.adjustedPValue)}
                     </td>
-                    <td className="num">{formatPercent(c.chanceToWin)}</td>
+                    <td className="num" title={`Expected loss if you ship ${names.get(v.variation) ?? v.variation}: ${risk(c.risk.treatment, c.difference)}; if you keep the control: ${risk(c.risk.control, c.difference)}`}>
+                      {formatPercent(c.chanceToWin)} <span className="small muted">risk {risk(c.risk.treatment, c.difference)}</span>
+                    </td>
                   </>
                 )}
               </tr>

@@ -19,7 +19,7 @@ function comparison(effect: number, ci: [number | null, number | null], pValue: 
     significant: pValue < 0.05,
     cuped: null,
     chanceToWin: effect > 0 ? 0.97 : 0.2,
-    risk: { control: 0, treatment: 0 },
+    risk: { control: 0.02, treatment: 0.001 },
     credibleInterval: ci,
     error: null,
     ...extra,
@@ -73,7 +73,8 @@ describe('results view', () => {
     expect(row.textContent).toContain('+20.0%');
     expect(row.textContent).toContain('[+12.0%, +28.0%]');
     expect(row.textContent).toContain('< 0.001');
-    expect(row.textContent).toContain('97.0%');
+    expect(row.textContent).toContain('97.0% risk 0.10%');
+    expect(within(row).getByTitle('Expected loss if you ship Treatment: 0.10%; if you keep the control: 2.00%')).toBeTruthy();
     expect(row.textContent).toContain('5,100');
     expect(within(row).getByText('significant')).toBeTruthy();
     expect(screen.getByRole('img', { name: /Metric purchase: effect/ })).toBeTruthy();

@@ -176,7 +176,7 @@ async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: Defi
     return;
   }
   const before = new Set(Object.values((current as Experiment | undefined)?.metrics ?? {}).flat());
-  const named = Object.entries((definition as Experiment).metrics).flatMap(([role, keys]) => (keys as string[]).map((key, i) => ({ path: `metrics.${role}.${i}`, key })));
+  const named = Object.entries((definition as Experiment).metrics).flatMap(([role, keys]) => keys.map((key, i) => ({ path: `metrics.${role}.${i}`, key })));
   const added = named.filter((m) => !before.has(m.key));
   if (added.length === 0) {
     return;

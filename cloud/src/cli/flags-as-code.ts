@@ -32,12 +32,34 @@ export interface PlannedChange {
   readonly diff: DiffEntry[];
 }
 
+/**
+ * A JSON file's value. A key written twice is refused, as the YAML parser refuses it: JSON.parse
+ * keeps the last one, so `"project"` twice silently chose which project a document applied to.
+ */
+export function parseJsonFile(text: string, source: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
+  }
+  const twice = YAML.parseDocument(text, { uniqueKeys: true }).errors.find((e) => e.code === 'DUPLICATE_KEY');
+  if (twice !== undefined) {
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: a key is written twice at line ${twice.linePos?.[0].line ?? '?'}, column ${twice.linePos?.[0].col ?? '?'}`);
+  }
+  return value;
+}
+
 export function parseDocument(text: string, source: string): FlagsDocument {
   let raw: unknown;
-  try {
-    raw = source.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    throw new AppError(AppErrorCode.Validation, `${source} is not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${e instanceof Error ? e.message : ''}`);
+  if (source.endsWith('.json')) {
+    raw = parseJsonFile(text, source);
+  } else {
+    try {
+      raw = YAML.parse(text);
+    } catch (e) {
+      throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${e instanceof Error ? e.message : ''}`);
+    }
   }
   const result = documentSchema.safeParse(raw);
   if (!result.success) {
@@ -67,7 +89,9 @@ export async function exportDocument(client: XpApiClient, project: string): Prom
 }
 
 export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): string {
-  return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : YAML.stringify(doc, { lineWidth: 0 });
+  // Written for YAML 1.1 readers too (PyYAML, older tools): strings such as on, off, yes and no are
+  // quoted, or they would read back as booleans. xp reads the file the same either way.
+  return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : YAML.stringify(doc, { lineWidth: 0, version: '1.1' });
 }
 
 const RUNTIME_FIELDS: { readonly [K in DefinitionPath]?: readonly string[] } = { experiments: [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS] };

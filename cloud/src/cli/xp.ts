@@ -13,7 +13,7 @@ import { replayArchive } from '../pipeline/replay.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, describePlan, exportDocument, parseDocument, planApply, serializeDocument } from './flags-as-code.js';
+import { applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 
@@ -53,6 +53,17 @@ taken on the command line, where other users of the machine could read them.
 
 type Print = (line: string) => void;
 
+/** A command used the wrong way (an unexpected argument, an unknown subcommand): exit code 2, like an unknown option. */
+class UsageError extends Error {}
+
+/** The single file a command takes; a second one would otherwise be ignored without a word. */
+function onlyFile(positionals: readonly string[], usage: string): string | undefined {
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument "${positionals[1]!.slice(0, 100)}": ${usage} takes one file (run it once per file)`);
+  }
+  return positionals[0];
+}
+
 /**
  * An import covers one environment: keep what existing flags and experiments say about the
  * others, so importing production after staging does not erase staging.
@@ -87,24 +98,35 @@ async function mergeWithExisting(
 }
 
 function client(env: NodeJS.ProcessEnv): XpApiClient {
-  const token = env.XP_TOKEN;
+  // A trailing newline (a token read from a file) is forgiven; anything else is not echoed back.
+  const token = env.XP_TOKEN?.trim();
   if (token === undefined || token === '') {
     throw new AppError('UNAUTHENTICATED', 'set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)');
   }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new AppError('UNAUTHENTICATED', 'XP_TOKEN is not one token: it contains spaces, line breaks or other characters a token never has');
+  }
   const apiUrl = apiUrlOf(env);
   if (!URL.canParse(apiUrl)) {
-    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl}" is not a URL (for example http://localhost:8000)`);
+    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" is not a URL (for example http://localhost:8000)`);
+  }
+  const url = new URL(apiUrl);
+  if (url.username !== '' || url.password !== '') {
+    // Never repeated: the password would be on screen.
+    throw new AppError('VALIDATION_FAILED', 'XP_API_URL must not hold a user name or password; the API authenticates with XP_TOKEN');
   }
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
-/** A command's input file; a missing or unreadable one is a usage error, not a crash. */
+/** A command's input file (a UTF-8 byte order mark dropped); a missing or unreadable one is a usage error, not a crash. */
 async function readInput(file: string): Promise<string> {
+  let text: string;
   try {
-    return await readFile(file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (e) {
     throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function apiUrlOf(env: NodeJS.ProcessEnv): string {
@@ -184,6 +206,11 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // `xp apply --help` and the like: the usage, not an unknown option.
+    if (command !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+      print(HELP);
+      return 0;
+    }
     switch (command) {
       case undefined:
       case 'help':
@@ -225,7 +252,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       }
       case 'apply': {
         const { values, positionals } = parseArgs({ args: rest, options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, project: { type: 'string' } }, allowPositionals: true, strict: true });
-        const file = positionals[0];
+        const file = onlyFile(positionals, 'xp apply');
         if (file === undefined) {
           throw new AppError('VALIDATION_FAILED', 'apply needs a file');
         }
@@ -236,7 +263,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       case 'import': {
         const [source, ...args] = rest;
         if (source !== 'growthbook') {
-          throw new AppError('VALIDATION_FAILED', 'usage: xp import growthbook FILE --project KEY --environment ENV');
+          throw new UsageError(`${source === undefined ? 'import needs a source' : `unknown import source "${source.slice(0, 100)}"`}; usage: xp import growthbook FILE --project KEY --environment ENV`);
         }
         const { values, positionals } = parseArgs({
           args,
@@ -244,17 +271,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
           allowPositionals: true,
           strict: true,
         });
-        const file = positionals[0];
+        const file = onlyFile(positionals, 'xp import growthbook');
         if (file === undefined || values.project === undefined || values.environment === undefined) {
           throw new AppError('VALIDATION_FAILED', 'usage: xp import growthbook FILE --project KEY --environment ENV');
         }
-        const text = await readInput(file);
-        let payload: unknown;
-        try {
-          payload = JSON.parse(text);
-        } catch (e) {
-          throw new AppError('VALIDATION_FAILED', `${file} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
-        }
+        const payload = parseJsonFile(await readInput(file), file);
         const converted = convertGrowthBookPayload(payload, { environment: values.environment, stickyBucketing: values['sticky-bucketing'] });
         for (const w of converted.warnings) {
           printError(`warning: ${w}`);
@@ -274,6 +295,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 2;
     }
   } catch (e) {
+    if (e instanceof UsageError) {
+      printError(`error: ${e.message}\n\nRun xp --help for the usage.`);
+      return 2;
+    }
     if (e instanceof AppError || e instanceof ApiError) {
       printError(`error: ${e.message}`);
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
@@ -301,9 +326,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
 
 /** Runs the CLI with the process's arguments; used by cloud/bin/xp.js. */
 export function run(): void {
+  // Output that cannot be written (a full disk, a closed pipe) fails the command instead of passing
+  // for a complete export; console.log alone ignores it.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') {
+      console.error(`error: cannot write the output: ${e.message}`);
+    }
+    process.exitCode = 1;
+  });
   main(process.argv.slice(2), process.env).then(
     (code) => {
-      process.exitCode = code;
+      // An output error already reported keeps its failure.
+      process.exitCode = process.exitCode === 1 && code === 0 ? 1 : code;
     },
     (e: unknown) => {
       console.error(e instanceof Error ? `error: ${e.message}` : e);

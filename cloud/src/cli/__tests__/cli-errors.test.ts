@@ -91,5 +91,46 @@ describe('xp CLI errors', () => {
     expect(dryRun.code).toBe(0);
     expect(dryRun.out[0]).toMatch(/^Found 1 references to 1 flags in 1 files under /);
   });
-});
 
+  it('refuses a second file rather than ignoring it, and an unknown import source, with exit code 2', async () => {
+    const a = path.join(dir, 'a.yaml');
+    writeFileSync(a, 'xp: 1\nproject: demo\n');
+    const two = await run(['apply', a, path.join(dir, 'b.yaml'), '--dry-run']);
+    expect(two.code).toBe(2);
+    expect(two.err[0]).toBe(`error: unexpected argument "${path.join(dir, 'b.yaml')}": xp apply takes one file (run it once per file)\n\nRun xp --help for the usage.`);
+    const imports = await run(['import', 'growthbook', a, a, '--project', 'demo', '--environment', 'production']);
+    expect(imports.code).toBe(2);
+    const source = await run(['import', 'launchdarkly', a]);
+    expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "launchdarkly"; usage: xp import growthbook FILE --project KEY --environment ENV']);
+  });
+
+  it('prints the usage for --help after any command', async () => {
+    for (const argv of [['apply', '--help'], ['export', '-h'], ['import', 'growthbook', '--help'], ['code-refs', '--help']]) {
+      const { code, out } = await run(argv);
+      expect([code, out[0]?.split('\n')[0]]).toEqual([0, 'xp — self-hosted experimentation platform']);
+    }
+  });
+
+  it('keeps a password in XP_API_URL and a malformed XP_TOKEN off the screen', async () => {
+    const url = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: 'http://me:s3cret@127.0.0.1:1' });
+    expect(url).toEqual({ code: 1, out: [], err: ['error: XP_API_URL must not hold a user name or password; the API authenticates with XP_TOKEN'] });
+    const token = await run(['export', '--project', 'demo'], { ...env, XP_TOKEN: 'xpp_first\nxpp_second' });
+    expect(token).toEqual({ code: 1, out: [], err: ['error: XP_TOKEN is not one token: it contains spaces, line breaks or other characters a token never has'] });
+    // A token read from a file keeps its newline: that one is forgiven.
+    const trailing = await run(['export', '--project', 'demo'], { ...env, XP_TOKEN: 'xpp_test\n' });
+    expect(trailing.err[0]).toContain('cannot reach the API');
+  });
+
+  it('refuses a JSON key written twice, and reads a file saved with a byte order mark', async () => {
+    const twice = path.join(dir, 'twice.json');
+    writeFileSync(twice, '{"xp":1,"project":"staging",\n"project":"demo"}');
+    expect(await run(['apply', twice, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${twice} is not valid JSON: a key is written twice at line 2, column 1`] });
+    const gb = path.join(dir, 'gb-twice.json');
+    writeFileSync(gb, '{"features":{"a":{"defaultValue":1},"a":{"defaultValue":2}}}');
+    expect((await run(['import', 'growthbook', gb, '--project', 'demo', '--environment', 'production'])).err[0]).toMatch(/is not valid JSON: a key is written twice/);
+    const bom = path.join(dir, 'bom.json');
+    writeFileSync(bom, `\uFEFF${JSON.stringify({ xp: 1, project: 'demo' })}`);
+    // Parsed: the next step is the API, which is not running here.
+    expect((await run(['apply', bom, '--dry-run'])).err[0]).toContain('cannot reach the API');
+  });
+});

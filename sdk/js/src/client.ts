@@ -207,7 +207,8 @@ export class ExperimentationClient {
 
   /** Whether the flag serves a truthy value to this unit (false when it cannot be evaluated). */
   isFeatureEnabled(flagKey: string, user: User): boolean {
-    return Boolean(this.evaluateInternal(flagKey, user, false).value);
+    // Any type: JavaScript truthiness of the served value ("C", 50 and {} are on), as GrowthBook's isOn.
+    return Boolean(this.evaluateInternal(flagKey, user).value);
   }
 
   /** The flag's value for this unit, or `defaultValue` when it is missing, broken or of another type. */
@@ -336,7 +337,7 @@ export class ExperimentationClient {
     return this.closing;
   }
 
-  private evaluateInternal(flagKey: string, user: User, defaultValue: unknown): EvaluationResult {
+  private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown): EvaluationResult {
     const rs = this.current;
     if (rs === undefined) {
       return {

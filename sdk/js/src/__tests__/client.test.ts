@@ -45,6 +45,9 @@ describe('typed values', () => {
 
     expect(on.isFeatureEnabled('checkout', 'u1')).toBe(true);
     expect(on.isFeatureEnabled('missing', 'u1')).toBe(false);
+    // Other types by JavaScript truthiness, as the Python SDK and GrowthBook's isOn.
+    expect(on.isFeatureEnabled('color', 'u1')).toBe(true);
+    expect(on.isFeatureEnabled('limits', 'u1')).toBe(true);
     expect(offline(undefined).isFeatureEnabled('checkout', 'u1')).toBe(false);
   });
 

@@ -237,7 +237,7 @@ export class ExperimentationClient {
   trackEvent(name: string, user: User, properties?: Readonly<Record<string, unknown>>): void {
     const unitId = this.unitId(user);
     if (typeof name !== 'string' || name === '' || name.length > 200 || unitId === undefined) {
-      this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) needs a name of 1 to 200 characters and a user id; event ignored`);
+      this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) ignored: it needs a 1-200 character name and a user id`);
       return;
     }
     let value: number | undefined;
@@ -323,13 +323,16 @@ export class ExperimentationClient {
     };
   }
 
-  /** Stops syncing and sends the queued events (each request bounded by `timeoutMs`). Idempotent. */
+  /**
+   * Stops syncing and sends the queued events, retrying a failed send as the API asks, all within
+   * twice `timeoutMs`; what is still unsent then is dropped (and counted). Idempotent.
+   */
   close(): Promise<void> {
     if (this.closing === undefined) {
       this.statusValue = ClientStatus.Closed;
       this.detachHooks();
       this.sync?.close();
-      this.closing = this.events.close().finally(() => {
+      this.closing = this.events.close(2 * (this.transport?.timeoutMs ?? 0)).finally(() => {
         this.transport?.close();
         this.listeners.clear();
       });
@@ -449,7 +452,7 @@ export class ExperimentationClient {
       return refused;
     }
     if (!next.complete) {
-      this.logger.warn(`xp: ${source} ruleset has invalid entries; their flags return defaults`);
+      this.logger.warn(`xp: ${source} ruleset has invalid entries; those flags serve defaults`);
     }
     const previous: RulesetDocument | undefined = this.current?.document;
     this.current = next;

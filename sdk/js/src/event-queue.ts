@@ -60,10 +60,7 @@ export class EventQueue {
       return;
     }
     this.queue.push(event);
-    if (this.queue.length > this.o.maxQueueSize) {
-      this.queue.shift();
-      this.drop(1, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
-    }
+    this.trim();
     if (this.queue.length >= this.o.maxBatchSize && clock() >= this.retryAt) {
       void this.flush();
     } else {
@@ -91,14 +88,23 @@ export class EventQueue {
     return this.flushing;
   }
 
-  /** Final flush, then drops what could not be sent. */
-  async close(): Promise<void> {
+  /**
+   * Final flush, retried as Retry-After and the backoff ask while that fits in `budgetMs` (a 503
+   * while the API deploys must not lose the queue); then drops what could not be sent.
+   */
+  async close(budgetMs: number): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    const deadline = clock() + budgetMs;
     await this.flush({ final: true });
+    // The queue is left over only when a send is to be retried at retryAt.
+    while (this.queue.length > 0 && this.retryAt <= deadline) {
+      await new Promise((resolve) => setTimeout(resolve, this.retryAt - clock()));
+      await this.flush({ final: true });
+    }
     if (this.queue.length > 0) {
       const n = this.queue.length;
       this.queue = [];
@@ -126,10 +132,20 @@ export class EventQueue {
     }, ms);
   }
 
+  /** Drops the oldest events beyond maxQueueSize. */
+  private trim(): void {
+    const excess = this.queue.length - this.o.maxQueueSize;
+    if (excess > 0) {
+      this.queue.splice(0, excess);
+      this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
+    }
+  }
+
   private drop(n: number, why: string): void {
     this.dropped += n;
     if (this.unreportedDrops === 0) {
-      this.o.logger.warn(`xp: dropping events (${why}); the count follows when sending resumes`);
+      // The count follows in reportDrops() once sending resumes (or at close).
+      this.o.logger.warn(`xp: dropping events (${why})`);
     }
     this.unreportedDrops += n;
   }
@@ -158,11 +174,7 @@ export class EventQueue {
       const outcome = await this.send(this.o.transport, batch, options.keepalive === true);
       if (outcome === 'retry') {
         this.queue = batch.concat(this.queue);
-        if (this.queue.length > this.o.maxQueueSize) {
-          const excess = this.queue.length - this.o.maxQueueSize;
-          this.queue.splice(0, excess);
-          this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
-        }
+        this.trim();
         return;
       }
     }

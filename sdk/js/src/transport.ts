@@ -34,7 +34,7 @@ export class Transport {
     private readonly baseUrl: string,
     private readonly sdkKey: string,
     private readonly fetchFn: FetchLike,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
   ) {}
 
   /** Sends a request and reads the whole body within `timeoutMs`; rejects with NetworkError. */

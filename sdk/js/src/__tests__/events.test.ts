@@ -175,14 +175,33 @@ describe('flush on close', () => {
     expect(s.events.map((e) => e.type).sort()).toEqual(['exposure', 'track']);
   });
 
-  it('gives up after one attempt per batch when the API is down at close, counting the drop', async () => {
-    const { s, c } = await setup();
+  it('retries a send refused at close as Retry-After asks, so a brief 503 loses nothing', async () => {
+    const { s, c } = await setup({ timeoutMs: 1500 });
+    s.eventsMode = 'busy';
+    s.retryAfterSeconds = 1;
+
+    c.trackEvent('click', 'u1');
+    const closed = c.close();
+    await eventually(() => s.eventPosts.length === 1, 3000);
+    s.eventsMode = 'ok';
+    await closed;
+
+    expect(s.eventPosts.map((p) => p.status)).toEqual([503, 202]);
+    expect(s.eventPosts[1]!.at - s.eventPosts[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(s.events.map((e) => e.unitId)).toEqual(['u1']);
+    expect(c.getStats()).toMatchObject({ sentEvents: 1, droppedEvents: 0 });
+  });
+
+  it('gives up at close once the API has stayed down for twice timeoutMs, counting the drop', async () => {
+    const { s, c } = await setup({ timeoutMs: 200 });
     s.eventsMode = 'fail';
 
     c.trackEvent('click', 'u1');
+    const started = Date.now();
     await c.close();
 
-    expect(s.eventPosts).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(s.eventPosts.length).toBeGreaterThan(1);
     expect(c.getStats().droppedEvents).toBe(1);
   });
 

@@ -139,7 +139,9 @@ class Client:
         self._ruleset: CompiledRuleset | None = None
         self._etag: str | None = None
         self._update_lock = threading.Lock()
+        # Set when a ruleset is served; `_attempted` once the first fetch settled, whatever its outcome.
         self._ready = threading.Event()
+        self._attempted = threading.Event()
         self._stop = threading.Event()
         self._closed = False
         self._close_lock = threading.Lock()
@@ -172,7 +174,7 @@ class Client:
         self._atexit = close_at_exit
         atexit.register(close_at_exit)
         if wait_for_ruleset:
-            self._ready.wait(self._timeout)
+            self._attempted.wait(self._timeout)
 
     def __repr__(self) -> str:
         version = None if self._ruleset is None else self._ruleset.version
@@ -288,12 +290,19 @@ class Client:
     def flush(self, timeout: float | None = None) -> bool:
         """Sends queued events now; returns True when the queue is empty. Waits at most `timeout`."""
         deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
+        failures = 0
         while time.monotonic() < deadline:
             outcome = self._send_batch(deadline - time.monotonic())
             if outcome == "empty":
                 return True
             if outcome.startswith("retry:"):
-                return False
+                # Retried as Retry-After and the backoff ask, while that fits in the budget: a 503
+                # during a deploy must not lose the queue at close().
+                failures += 1
+                wait = max(float(outcome[6:]), self._backoff(failures))
+                if time.monotonic() + wait >= deadline:
+                    return False
+                time.sleep(wait)
         return self._queue_len() == 0
 
     def close(self, timeout: float | None = None) -> None:
@@ -332,7 +341,11 @@ class Client:
 
     def _unit_id(self, user: User) -> str | None:
         if isinstance(user, Mapping):
-            return self._id_string(user.get("id"))
+            # As evaluation buckets it: the id, else attributes["id"].
+            raw = user.get("id")
+            if raw is None and isinstance(user.get("attributes"), Mapping):
+                raw = user["attributes"].get("id")
+            return self._id_string(raw)
         return self._id_string(user)
 
     def _context(self, user: User) -> EvaluationContext | None:
@@ -525,6 +538,7 @@ class Client:
             if etag is not None:
                 self._etag = etag
         self._ready.set()
+        self._attempted.set()
         if current is None or current.version != compiled.version:
             log.info("serving ruleset version %s from %s", compiled.version, source)
             if self._on_update is not None:
@@ -566,7 +580,7 @@ class Client:
 
     def _run_updates(self) -> None:
         self.refresh()
-        self._ready.set()
+        self._attempted.set()
         stream_failures = 0
         use_stream = self._streaming
         while not self._stop.is_set():

@@ -193,6 +193,26 @@ class RulesetTest(ClientTestCase):
         self.assertEqual([e["type"] for e in client._queue], ["exposure"], "no invalid track event was queued")  # noqa: SLF001
 
 
+class ReadinessTest(ClientTestCase):
+    def test_wait_until_ready_waits_for_a_ruleset_after_a_failed_first_fetch(self) -> None:
+        self.server.mode = "fail"
+        client = self.client(timeout=0.5, poll_interval=0.2)
+        self.assertFalse(client.ready)
+
+        threading.Timer(0.3, lambda: setattr(self.server, "mode", "ok")).start()
+        started = time.monotonic()
+        self.assertTrue(client.wait_until_ready(5))
+        self.assertGreater(time.monotonic() - started, 0.2, "it waited for the ruleset, not for the first attempt")
+
+    def test_wait_until_ready_gives_up_after_its_timeout(self) -> None:
+        self.server.mode = "fail"
+        client = self.client(timeout=0.2, poll_interval=0.1)
+
+        started = time.monotonic()
+        self.assertFalse(client.wait_until_ready(0.4))
+        self.assertGreaterEqual(time.monotonic() - started, 0.35)
+
+
 class EventsTest(ClientTestCase):
     def test_events_are_batched_by_size_and_follow_the_event_schema(self) -> None:
         client = self.client(batch_size=5, flush_interval=30)
@@ -291,6 +311,35 @@ class EventsTest(ClientTestCase):
         client.close()
         client.track_event("late", "u1")
         self.assertEqual(len(self.server.events()), 2)
+
+    def test_close_retries_a_refused_send_as_retry_after_asks_so_a_brief_503_loses_nothing(self) -> None:
+        self.server.event_responses.append((503, {"Retry-After": "1"}))
+        client = self.client(flush_interval=30)
+        for i in range(5):
+            client.track_event("x", f"u{i}")
+        started = time.monotonic()
+
+        client.close(timeout=5)
+
+        self.assertGreaterEqual(time.monotonic() - started, 0.95, "Retry-After is honoured at close too")
+        self.assertEqual(len(self.server.events()), 5)
+        self.assertFalse(any("dropped" in line for line in self.logs.output))
+
+    def test_flush_retries_within_its_timeout(self) -> None:
+        self.server.event_responses.extend([(500, {}), (503, {})])
+        client = self.client(flush_interval=30)
+        client.track_event("x", "u1")
+
+        self.assertTrue(client.flush(timeout=3))
+        self.assertEqual(len(self.server.events()), 1)
+
+    def test_an_event_for_a_user_whose_id_is_in_the_attributes_is_sent_as_evaluation_buckets_it(self) -> None:
+        client = self.client(flush_interval=30)
+
+        client.track_event("purchase", {"attributes": {"id": "attr-only", "plan": "pro"}})
+        client.flush(timeout=2)
+
+        self.assertEqual([e["unitId"] for e in self.server.events()], ["attr-only"])
 
     def test_close_does_not_hang_when_the_api_stalls(self) -> None:
         self.server.mode = "ok"

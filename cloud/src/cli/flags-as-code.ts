@@ -6,6 +6,8 @@ import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
+import type { BrokenReference } from './references.js';
+import { introducedProblems } from './references.js';
 
 /** Flags as code: a project's definitions as one YAML or JSON document kept in git. */
 export const documentSchema = z.strictObject({
@@ -142,12 +144,21 @@ function prerequisitesFirst(changes: readonly PlannedChange[]): PlannedChange[] 
   return ordered;
 }
 
+/** What applying a document would do, and the references it would leave broken (then nothing is applied). */
+export interface Plan {
+  readonly changes: PlannedChange[];
+  readonly problems: BrokenReference[];
+}
+
 /** What applying the document would change; deletions only when `prune`. */
-export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<PlannedChange[]> {
+export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<Plan> {
   const plan: PlannedChange[] = [];
   const deletions: PlannedChange[] = [];
+  const before: { [K in DefinitionPath]: unknown[] } = { segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   for (const kind of KINDS) {
-    const current = new Map((await client.listAll(doc.project, kind, { archived: true })).map((i) => [i.key, i]));
+    const listed = await client.listAll(doc.project, kind, { archived: true });
+    before[kind] = listed.map((i) => i.definition);
+    const current = new Map(listed.map((i) => [i.key, i]));
     const writes: PlannedChange[] = [];
     const removals: PlannedChange[] = [];
     for (const desired of doc[kind]) {
@@ -173,7 +184,18 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     // Deletions run after every write, kinds in reverse (what refers to others first).
     deletions.unshift(...(kind === 'flags' ? prerequisitesFirst(removals).reverse() : removals));
   }
-  return [...plan, ...deletions];
+  const environments = (await client.environments(doc.project)).map((e) => e.key);
+  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments) };
+}
+
+/** The problems as one error naming each, with nothing applied. */
+export function brokenReferencesError(problems: readonly BrokenReference[]): AppError {
+  const issues = problems.map((p) => ({ path: p.path, message: p.message }));
+  return new AppError(
+    AppErrorCode.Validation,
+    `nothing was applied: the result would have ${problems.length === 1 ? 'a broken reference' : `${problems.length} broken references`}; fix the document (or the project) first`,
+    { issues },
+  );
 }
 
 export function describePlan(plan: readonly PlannedChange[]): string {

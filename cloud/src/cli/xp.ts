@@ -13,7 +13,7 @@ import { replayArchive } from '../pipeline/replay.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
+import { applyPlan, brokenReferencesError, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 
@@ -134,13 +134,17 @@ function apiUrlOf(env: NodeJS.ProcessEnv): string {
 }
 
 async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean }, print: Print): Promise<void> {
-  const plan = await planApply(api, doc, { prune: flags.prune });
-  print(describePlan(plan));
-  if (flags.dryRun || plan.length === 0) {
+  const { changes, problems } = await planApply(api, doc, { prune: flags.prune });
+  print(describePlan(changes));
+  // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
+  if (problems.length > 0) {
+    throw brokenReferencesError(problems);
+  }
+  if (flags.dryRun || changes.length === 0) {
     return;
   }
   print('Applying…');
-  await applyPlan(api, doc.project, plan, print);
+  await applyPlan(api, doc.project, changes, print);
   print('Done.');
 }
 

@@ -42,7 +42,7 @@ function allOf(conditions: Condition[]): Condition | undefined {
 }
 
 /** The saved groups a condition names (`{ attr: { $inGroup: key } }`, at any depth). */
-function groupsNamedIn(value: unknown, found: Set<string> = new Set()): Set<string> {
+export function groupsNamedIn(value: unknown, found: Set<string> = new Set()): Set<string> {
   if (Array.isArray(value)) {
     for (const item of value) {
       groupsNamedIn(item, found);

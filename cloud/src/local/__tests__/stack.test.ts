@@ -155,6 +155,67 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(out.filter((l) => l.includes('deleted flag'))).toEqual(['  deleted flag aa-grandchild', '  deleted flag mm-child', '  deleted flag zz-parent']);
   });
 
+  it('checks every reference before sending anything, dry run included: a typo changes nothing instead of stopping half-applied', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const client = api.withToken(token);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const file = path.join(dir, 'references.yaml');
+    const out: string[] = [];
+    expect(await main(['export', '--project', 'demo', '--out', file], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+    const exported = YAML.parse(await readFile(file, 'utf8'));
+    const doc = structuredClone(exported);
+    doc.segments.push({ key: 'refs-new-segment', name: 'New', type: 'ids', attribute: 'id', values: ['u1'] });
+    doc.experiments.push({ key: 'refs-exp', name: 'Refs', variations: [{ key: 'a' }, { key: 'b' }], metrics: { primary: ['demo-purchse'] }, holdout: 'no-such-holdout', segments: ['refs-new-segment'] });
+    doc.flags.push({
+      key: 'refs-flag',
+      name: 'Refs',
+      type: 'boolean',
+      variations: [{ key: 'off', value: false }, { key: 'on', value: true }],
+      environments: {
+        prodution: { enabled: false, defaultVariation: 'off', offVariation: 'off' },
+        development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'r', type: 'force', variation: 'on', segments: ['no-such-segment'], condition: { id: { $notInGroup: 'no-such-group' } } }], prerequisites: [{ flag: 'button-color', variation: 'nope' }] },
+      },
+    });
+    await writeFile(file, YAML.stringify(doc));
+    const err: string[] = [];
+
+    out.length = 0;
+    const dryRun = await main(['apply', file, '--dry-run'], env, (l) => out.push(l), (l) => err.push(l));
+    const applied = await main(['apply', file], env, (l) => out.push(l), (l) => err.push(l));
+
+    expect([dryRun, applied]).toEqual([1, 1]);
+    expect(out.join('\n')).not.toContain('Applying');
+    expect(err[0]).toBe('error: nothing was applied: the result would have 6 broken references; fix the document (or the project) first');
+    expect(err.slice(1, 7).sort()).toEqual(
+      [
+        '  experiments.refs-exp.holdout: unknown holdout "no-such-holdout"',
+        '  experiments.refs-exp.metrics.primary[0]: unknown metric "demo-purchse"',
+        '  flags.refs-flag.environments.development.prerequisites[0]: flag "button-color" has no variation "nope"',
+        '  flags.refs-flag.environments.development.rules[0].condition: unknown segment "no-such-group" in $inGroup / $notInGroup',
+        '  flags.refs-flag.environments.development.rules[0].segments[0]: unknown segment "no-such-segment"',
+        `  flags.refs-flag.environments.prodution: unknown environment "prodution"; the project has ${(await client.environments('demo')).map((e) => `"${e.key}"`).join(', ')}`,
+      ].sort(),
+    );
+    expect((await client.listAll('demo', 'segments')).map((x) => x.key)).not.toContain('refs-new-segment');
+
+    // Pruning a segment that a kept flag still uses is caught the same way.
+    const segment = { key: 'refs-seg', name: 'Refs', type: 'ids', attribute: 'id', values: ['u1'] };
+    const user = { key: 'refs-user', name: 'Refs user', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'r', type: 'force', variation: 'on', segments: ['refs-seg'] }] } } };
+    await writeFile(file, YAML.stringify({ ...exported, segments: [...exported.segments, segment], flags: [...exported.flags, user] }));
+    expect(await main(['apply', file], env, () => undefined, (l) => err.push(l))).toBe(0);
+    await writeFile(file, YAML.stringify({ ...exported, flags: [...exported.flags, user] }));
+    err.length = 0;
+    expect(await main(['apply', file, '--prune', '--dry-run'], env, () => undefined, (l) => err.push(l))).toBe(1);
+    expect(err.slice(1)).toEqual(['  flags.refs-user.environments.development.rules[0].segments[0]: unknown segment "refs-seg"']);
+    await writeFile(file, YAML.stringify(exported));
+    expect(await main(['apply', file, '--prune'], env, () => undefined, (l) => err.push(l))).toBe(0);
+    // The export itself applies cleanly (nothing to change, nothing broken).
+    await writeFile(file, YAML.stringify(exported));
+    out.length = 0;
+    expect(await main(['apply', file, '--dry-run'], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+  });
+
   it('rejects a broken document with the field named, and a missing token', async () => {
     const file = path.join(dir, 'broken.yaml');
     await writeFile(file, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'x', name: 'X', type: 'boolean', variations: [{ key: 'on', value: 'yes' }] }] }));
@@ -187,6 +248,14 @@ describe('local stack (xp start) and the xp CLI against it', () => {
 
     expect(second).toBe(0);
     expect(Object.keys(both.definition.environments).sort()).toEqual(['development', 'staging']);
+
+    // A mistyped environment is caught before anything is written, segments included.
+    await writeFile(file, JSON.stringify({ features: { 'gb-typo': { defaultValue: false, rules: [{ force: true, condition: { id: { $inGroup: 'grp_staff' } } }] } }, savedGroups: { grp_staff: ['u1'] } }));
+    const err: string[] = [];
+    const typo = await main(['import', 'growthbook', file, '--project', 'demo', '--environment', 'prod'], { XP_API_URL: stack.apiUrl, XP_TOKEN: token }, () => undefined, (l) => err.push(l));
+    expect(typo).toBe(1);
+    expect(err.join('\n')).toContain('flags.gb-typo.environments.prod: unknown environment "prod"');
+    expect((await api.withToken(token).listAll('demo', 'segments')).map((x) => x.key)).not.toContain('grp_staff');
   });
 
   it('serves SDKs with the printed keys and aggregates their events', async () => {

@@ -223,8 +223,18 @@ export function describePlan(plan: readonly PlannedChange[]): string {
 }
 
 /** Applies a plan in order; stops at the first failure and says which change failed. */
-export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void): Promise<void> {
-  for (const change of plan) {
+/** Thrown when the user interrupted an apply between two changes; the message says how far it got. */
+export class ApplyInterrupted extends Error {}
+
+/**
+ * Sends the changes one by one, logging each once the API confirmed it. `stop.requested` (Ctrl-C)
+ * ends it between two changes — the one in flight completes and is reported — with ApplyInterrupted.
+ */
+export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, stop: { readonly requested: boolean } = { requested: false }): Promise<void> {
+  for (const [done, change] of plan.entries()) {
+    if (stop.requested) {
+      throw new ApplyInterrupted(`interrupted: ${done} of ${plan.length} changes applied (listed above); the other ${plan.length - done} were not sent. Run the apply again to finish.`);
+    }
     const label = `${change.kind.replace(/s$/, '')} ${change.key}`;
     try {
       if (change.action === 'create') {

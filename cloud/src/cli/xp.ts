@@ -13,7 +13,7 @@ import { replayArchive } from '../pipeline/replay.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, brokenReferencesError, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
+import { ApplyInterrupted, applyPlan, brokenReferencesError, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 
@@ -144,7 +144,17 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
     return;
   }
   print('Applying…');
-  await applyPlan(api, doc.project, changes, print);
+  // Ctrl-C lets the change in flight finish, then stops and says how far the apply got.
+  const stop = { requested: false };
+  const interrupt = (): void => {
+    stop.requested = true;
+  };
+  process.once('SIGINT', interrupt);
+  try {
+    await applyPlan(api, doc.project, changes, print, stop);
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+  }
   print('Done.');
 }
 
@@ -299,6 +309,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 2;
     }
   } catch (e) {
+    if (e instanceof ApplyInterrupted) {
+      printError(`error: ${e.message}`);
+      return 130;
+    }
     if (e instanceof UsageError) {
       printError(`error: ${e.message}\n\nRun xp --help for the usage.`);
       return 2;

@@ -83,7 +83,7 @@ const payloadInput = z.looseObject({
   experiments: z.array(z.unknown()).optional(),
 });
 
-/** Top-level keys of GrowthBook's SDK payload; an object with only these (and `features`) is a payload. */
+/** Top-level keys of GrowthBook's SDK payload; others are ignored with a warning. */
 const PAYLOAD_KEYS = new Set([
   'features',
   'savedGroups',
@@ -128,6 +128,8 @@ function groupMembers(entry: unknown): GroupMembers {
 /** Hands out keys that pass `keySchema` and are unique within one namespace. */
 class KeyAllocator {
   private readonly used = new Set<string>();
+  /** Keys that stay with the source key they already are: others are renamed around them. */
+  private readonly reserved = new Set<string>();
 
   constructor(
     private readonly pattern: RegExp,
@@ -136,17 +138,26 @@ class KeyAllocator {
 
   /** A sanitized, unused key for `raw`; `fallback` when nothing usable is left of it. */
   allocate(raw: string, fallback: string): string {
+    if (this.reserved.has(raw) && !this.used.has(raw)) {
+      this.used.add(raw);
+      return raw;
+    }
     let base = raw.replace(this.pattern, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, this.maxLength);
     if (base === '') {
       base = fallback;
     }
     let key = base;
-    for (let n = 2; this.used.has(key); n++) {
+    for (let n = 2; this.used.has(key) || this.reserved.has(key); n++) {
       const suffix = `-${n}`;
       key = base.slice(0, this.maxLength - suffix.length) + suffix;
     }
     this.used.add(key);
     return key;
+  }
+
+  /** Keeps `key` for the source key that is exactly `key`, whatever is allocated before it. */
+  reserve(key: string): void {
+    this.reserved.add(key);
   }
 
   /** Gives a key back, when what it was allocated for is dropped. */
@@ -250,6 +261,18 @@ class Importer {
     private readonly sticky: boolean,
     private readonly groups: ReadonlyMap<string, GroupMembers>,
   ) {}
+
+  /**
+   * Features whose GrowthBook keys are valid xp keys keep them: code calls them by those keys, so a
+   * renamed one ("a b" → "a-b") must not take the key of the feature that is "a-b".
+   */
+  reserveFlagKeys(gbKeys: readonly string[]): void {
+    for (const key of gbKeys) {
+      if (keySchema.safeParse(key).success) {
+        this.flagKeys.reserve(key);
+      }
+    }
+  }
 
   importFeature(gbKey: string, feature: GbFeature): void {
     const where = `feature "${gbKey}"`;
@@ -692,9 +715,15 @@ function readPayload(payload: unknown, warnings: string[]): { features: Record<s
   if (encrypted.length > 0) {
     throw invalid(`invalid GrowthBook payload: ${encrypted.join(', ')}: the payload is encrypted; export it from an SDK connection without encryption`);
   }
-  const keys = Object.keys(payload);
-  if ('features' in payload && keys.every((k) => PAYLOAD_KEYS.has(k))) {
-    const parsed = payloadInput.safeParse(payload);
+  // The SDK payload has a features map under "features"; a bare features map could have a feature
+  // named "features", which is a feature (defaultValue, rules), not a map of them.
+  const inner = payload.features;
+  if (isPlainObject(inner) && !('defaultValue' in inner) && !('rules' in inner)) {
+    const unknown = Object.keys(payload).filter((k) => !PAYLOAD_KEYS.has(k));
+    if (unknown.length > 0) {
+      warnings.push(`payload: ignored unknown field(s) ${unknown.join(', ')}`);
+    }
+    const parsed = payloadInput.safeParse(Object.fromEntries(Object.entries(payload).filter(([k]) => PAYLOAD_KEYS.has(k))));
     if (!parsed.success) {
       const issues = formatIssues(parsed.error);
       throw invalid(`invalid GrowthBook payload: ${issues.join('; ')}`);
@@ -726,6 +755,7 @@ export function convertGrowthBookPayload(payload: unknown, options: GrowthBookIm
   const { features, savedGroups } = readPayload(payload, warnings);
   const groups = new Map(Object.entries(savedGroups).map(([id, entry]) => [id, groupMembers(entry)] as const));
   const importer = new Importer(env.data, options.stickyBucketing === true, groups);
+  importer.reserveFlagKeys(Object.keys(features));
   for (const [key, feature] of Object.entries(features)) {
     importer.importFeature(key, feature);
   }

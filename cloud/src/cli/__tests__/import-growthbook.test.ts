@@ -491,6 +491,19 @@ describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
     ]);
     expect(result.flags[0]!.environments[ENV]!.rules).toEqual([{ id: 'rule-0', type: 'force', variation: 'false' }]);
   });
+
+  it('ignores an unknown top-level field of a payload with a warning, rather than reading the payload as a features map', () => {
+    const result = convertGrowthBookPayload({ features: { a: { defaultValue: 1 } }, somethingNew: { x: 1 }, features2: 1 }, { environment: ENV });
+
+    expect(result.flags.map((f) => f.key)).toEqual(['a']);
+    expect(result.warnings).toEqual(['payload: ignored unknown field(s) somethingNew, features2']);
+  });
+
+  it('reads a features map that has a feature named "features" as a features map', () => {
+    const result = convertGrowthBookPayload({ features: { defaultValue: true }, other: { defaultValue: false } }, { environment: ENV });
+
+    expect(result.flags.map((f) => f.key)).toEqual(['features', 'other']);
+  });
 });
 
 describe('convertGrowthBookPayload: keys', () => {
@@ -510,14 +523,14 @@ describe('convertGrowthBookPayload: keys', () => {
 
     // assert
     expect(mismatches.slice(0, 5)).toEqual([]);
-    expect(result.flags.map((f) => f.key)).toEqual(['checkout-button-v2', 'checkout-button-v2-2', 'private', long.slice(0, 128), 'feature']);
+    // A key that is valid stays with its feature (code calls it by that key); the renamed one goes around it.
+    expect(result.flags.map((f) => f.key)).toEqual(['checkout-button-v2-2', 'checkout-button-v2', 'private', long.slice(0, 128), 'feature']);
     expect(result.flags[0]!.environments[ENV]!.rules[0]!.id).toBe('rule-with-spaces-');
     expect(result.experiments[0]).toMatchObject({ key: 'exp-checkout', seed: 'exp:checkout', variations: [{ key: 'ctrl' }, { key: 'ctrl-2' }] });
     expect(result.warnings).toEqual([
-      'feature "checkout/button v2": imported as flag "checkout-button-v2" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
+      'feature "checkout/button v2": imported as flag "checkout-button-v2-2" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
       'feature "checkout/button v2" rule 0: experiment variation "ctrl" imported as "ctrl-2"',
       'feature "checkout/button v2" rule 0: experiment "exp:checkout" imported as "exp-checkout" (not a valid xp key); assignments are unchanged because the seed is kept',
-      'feature "checkout-button-v2": imported as flag "checkout-button-v2-2" (the key is already taken)',
       'feature "_private": imported as flag "private" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',
       `feature "${long}": imported as flag "${long.slice(0, 128)}" (xp keys allow only letters, digits, "_", "." and "-", at most 128)`,
       'feature "***": imported as flag "feature" (xp keys allow only letters, digits, "_", "." and "-", at most 128)',

@@ -65,7 +65,8 @@ export function parseDocument(text: string, source: string): FlagsDocument {
   }
   const result = documentSchema.safeParse(raw);
   if (!result.success) {
-    const issues = issuesOf(result.error);
+    // An issue of the whole document (an empty file) has no path: it is named "(document)".
+    const issues = issuesOf(result.error).map((i) => (i.path === '' ? { ...i, path: '(document)' } : i));
     throw new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
   }
   for (const kind of KINDS) {

@@ -318,7 +318,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       return 2;
     }
     if (e instanceof AppError || e instanceof ApiError) {
-      printError(`error: ${e.message}`);
+      // An answer without xp's error body (a 404 page from another server) says little by itself.
+      const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
+      printError(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`);
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
       const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
       const stated = (line: string): boolean => e.message.startsWith(line) || e.message.includes(` ${line}`);

@@ -133,4 +133,21 @@ describe('xp CLI errors', () => {
     // Parsed: the next step is the API, which is not running here.
     expect((await run(['apply', bom, '--dry-run'])).err[0]).toContain('cannot reach the API');
   });
+
+  it('names an empty document as such, and says when XP_API_URL answers like some other server', async () => {
+    const empty = path.join(dir, 'empty.yaml');
+    writeFileSync(empty, '');
+    expect((await run(['apply', empty, '--dry-run'])).err[0]).toBe(`error: ${empty}: (document): Invalid input: expected object, received null`);
+    const other = createHttpServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<h1>Not found</h1>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+      expect((await run(['export', '--project', 'demo'], { ...env, XP_API_URL: url })).err).toEqual([`error: HTTP 404 from ${url}; is XP_API_URL the address of the xp API?`]);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
 });

@@ -283,6 +283,14 @@ class Client:
                     log.warning("track_event(%r) ignored: properties must be a mapping", name)
                     return
                 event["properties"] = dict(properties)
+                # As the JavaScript SDK: properties that cannot be sent do not cost the event itself.
+                try:
+                    fits = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8")) <= MAX_EVENT_BYTES
+                except (TypeError, ValueError):
+                    fits = False
+                if not fits:
+                    log.warning("track_event(%r): properties not serialisable or too large, sent without them", name)
+                    del event["properties"]
             self._enqueue(event)
         except Exception as e:
             log.error("track_event(%r) failed unexpectedly: %s", name, type(e).__name__)
@@ -460,7 +468,7 @@ class Client:
             if 200 <= resp.status < 300:
                 self._log_rejections(resp.body)
                 return "sent"
-            if resp.status == 429 or resp.status >= 500:
+            if resp.status in (408, 429) or resp.status >= 500:
                 retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
                 log.warning("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
             else:

@@ -190,7 +190,9 @@ class RulesetTest(ClientTestCase):
         client.track_event("ok", None)  # type: ignore[arg-type]
         client.track_event("ok", "u1", value=float("nan"))
         client.track_event("ok", "u1", {"x": object()})
-        self.assertEqual([e["type"] for e in client._queue], ["exposure"], "no invalid track event was queued")  # noqa: SLF001
+        queued = list(client._queue)  # noqa: SLF001
+        self.assertEqual([e["type"] for e in queued], ["exposure", "track"], "no invalid track event was queued")
+        self.assertNotIn("properties", queued[1], "properties that cannot be sent are left out, the event kept")
 
 
 class ReadinessTest(ClientTestCase):
@@ -327,6 +329,24 @@ class EventsTest(ClientTestCase):
 
     def test_flush_retries_within_its_timeout(self) -> None:
         self.server.event_responses.extend([(500, {}), (503, {})])
+        client = self.client(flush_interval=30)
+        client.track_event("x", "u1")
+
+        self.assertTrue(client.flush(timeout=3))
+        self.assertEqual(len(self.server.events()), 1)
+
+    def test_properties_that_cannot_be_sent_are_left_out_and_the_event_kept(self) -> None:
+        client = self.client(flush_interval=30)
+
+        client.track_event("big", "u1", {"blob": "x" * 20_000}, value=3)
+        client.track_event("odd", "u2", {"when": object()})
+        client.flush(timeout=2)
+
+        self.assertEqual([(e["name"], e.get("value"), "properties" in e) for e in self.server.events()], [("big", 3, False), ("odd", None, False)])
+        self.assertTrue(any("sent without them" in line for line in self.logs.output))
+
+    def test_a_408_is_retried_like_the_javascript_sdk_does(self) -> None:
+        self.server.event_responses.append((408, {}))
         client = self.client(flush_interval=30)
         client.track_event("x", "u1")
 

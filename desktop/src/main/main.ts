@@ -5,11 +5,11 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrowserWindow, Menu, app, ipcMain, net, protocol, safeStorage, shell } from 'electron';
+import { BrowserWindow, Menu, app, ipcMain, net, protocol, safeStorage, session, shell } from 'electron';
 import type { DeepLink, MenuMessage } from '../ipc-contract.js';
 import { APP_ORIGIN, APP_SCHEME, DEEP_LINK_SCHEME, EventChannel, InvokeChannel } from '../ipc-contract.js';
 import { createAppHandler } from './app-protocol.js';
-import { deepLinkFromArgv, parseDeepLink } from './deep-links.js';
+import { deepLinkFromArgv, deepLinkRoute, parseDeepLink } from './deep-links.js';
 import { registerIpc } from './ipc.js';
 import { menuTemplate } from './menu.js';
 import { ProfileStore } from './profiles.js';
@@ -26,33 +26,58 @@ if (!app.requestSingleInstanceLock()) {
   let pending: DeepLink | null = deepLinkFromArgv(process.argv);
   const profiles = new ProfileStore(app.getPath('userData'), safeStorage);
 
+  let ready = false;
+  const show = (w: BrowserWindow): void => {
+    if (w.isMinimized()) {
+      w.restore();
+    }
+    w.focus();
+  };
   const deliver = (link: DeepLink): void => {
-    if (win === null || win.webContents.isLoading()) {
+    if (win === null) {
+      // macOS keeps the app running with no window: a link opens one, on that link's screen.
+      pending = link;
+      if (ready) {
+        createWindow();
+      }
+      return;
+    }
+    if (win.webContents.isLoading()) {
       pending = link;
       return;
     }
     win.webContents.send(EventChannel.DeepLink, link);
-    if (win.isMinimized()) {
-      win.restore();
-    }
-    win.focus();
+    show(win);
   };
   const sendMenu = (message: MenuMessage): void => {
     win?.webContents.send(EventChannel.Menu, message);
   };
   const openExternal = (url: string): void => {
     if (isExternalUrlAllowed(url)) {
-      void shell.openExternal(url);
+      shell.openExternal(url).catch((e: unknown) => {
+        console.error('opening an external link failed:', e instanceof Error ? e.message : String(e));
+      });
     }
   };
 
-  app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
+  // Under `electron .` (npm run desktop) the executable is Electron's: register it with the app's
+  // path, or xp:// links would open Electron's default app (Electron's deep-link guide).
+  if (process.defaultApp && process.argv[1] !== undefined) {
+    app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME, process.execPath, [path.resolve(process.argv[1])]);
+  } else {
+    app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
+  }
+  process.on('unhandledRejection', (reason) => {
+    console.error('unhandled rejection in the main process:', reason instanceof Error ? reason.message : String(reason));
+  });
   app.on('second-instance', (_event, argv) => {
     const link = deepLinkFromArgv(argv);
     if (link !== null) {
       deliver(link);
     } else if (win !== null) {
-      win.focus();
+      show(win);
+    } else if (ready) {
+      createWindow();
     }
   });
   app.on('open-url', (event, url) => {
@@ -71,7 +96,56 @@ if (!app.requestSingleInstanceLock()) {
     }
   });
 
+  app.on('activate', () => {
+    // macOS: the Dock icon reopens the window the user closed.
+    if (win === null && ready) {
+      createWindow();
+    }
+  });
+
+  /** The console's window; a pending deep link is its first route, so no message can miss it. */
+  function createWindow(): void {
+    const w = new BrowserWindow(windowOptions(path.join(here, '..', 'preload', 'preload.cjs')));
+    win = w;
+    const first = pending;
+    pending = null;
+    w.once('ready-to-show', () => {
+      w.show();
+    });
+    w.webContents.on('did-finish-load', () => {
+      // A link that arrived while the page was loading.
+      if (pending !== null) {
+        const link = pending;
+        pending = null;
+        deliver(link);
+      }
+    });
+    w.webContents.on('did-fail-load', () => {
+      w.show();
+    });
+    w.webContents.on('render-process-gone', (_event, details) => {
+      console.error(`the console's renderer ended (${details.reason}); reloading it`);
+      if (details.reason !== 'clean-exit' && !w.isDestroyed()) {
+        w.reload();
+      }
+    });
+    w.on('closed', () => {
+      if (win === w) {
+        win = null;
+      }
+    });
+    w.loadURL(`${APP_ORIGIN}/index.html${first === null ? '' : deepLinkRoute(first)}`).catch((e: unknown) => {
+      console.error('loading the console failed:', e instanceof Error ? e.message : String(e));
+      w.show();
+    });
+  }
+
   await app.whenReady();
+  // The console needs no device or browser permission: refuse them all rather than grant them silently.
+  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => {
+    callback(false);
+  });
+  session.defaultSession.setPermissionCheckHandler(() => false);
   protocol.handle(APP_SCHEME, createAppHandler({ rendererDir: path.join(here, '..', 'renderer'), apiUrl: async () => (await profiles.active()).apiUrl, fetch: net.fetch.bind(net) as typeof fetch }));
   registerIpc(
     ipcMain,
@@ -85,7 +159,7 @@ if (!app.requestSingleInstanceLock()) {
       [InvokeChannel.OpenExternal]: (url) => {
         const ok = typeof url === 'string' && isExternalUrlAllowed(url);
         if (ok) {
-          void shell.openExternal(url);
+          openExternal(url);
         }
         return Promise.resolve(ok);
       },
@@ -93,18 +167,6 @@ if (!app.requestSingleInstanceLock()) {
     { onError: (channel, error) => { console.error(`ipc ${channel} failed:`, error instanceof Error ? error.message : String(error)); } },
   );
   Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(sendMenu)));
-
-  win = new BrowserWindow(windowOptions(path.join(here, '..', 'preload', 'preload.cjs')));
-  win.once('ready-to-show', () => win?.show());
-  win.webContents.on('did-finish-load', () => {
-    if (pending !== null) {
-      const link = pending;
-      pending = null;
-      deliver(link);
-    }
-  });
-  win.on('closed', () => {
-    win = null;
-  });
-  await win.loadURL(`${APP_ORIGIN}/index.html`);
+  ready = true;
+  createWindow();
 }

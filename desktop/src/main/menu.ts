@@ -2,7 +2,7 @@ import type { MenuItemConstructorOptions } from 'electron';
 import type { MenuMessage } from '../ipc-contract.js';
 import { MenuCommand } from '../ipc-contract.js';
 
-/** Screens reachable from the Go menu, with their accelerators (CmdOrCtrl+1… for the first nine). */
+/** Screens reachable from the Go menu, with their accelerators (CmdOrCtrl+1… for the first nine), in the order of the web console's Alt+1…9. */
 export const MENU_SCREENS: readonly { readonly screen: string; readonly label: string; readonly accelerator?: string }[] = [
   { screen: 'flags', label: 'Flags' },
   { screen: 'experiments', label: 'Experiments' },
@@ -10,9 +10,9 @@ export const MENU_SCREENS: readonly { readonly screen: string; readonly label: s
   { screen: 'metrics', label: 'Metrics' },
   { screen: 'code-refs', label: 'Code references' },
   { screen: 'audit', label: 'Audit log' },
-  { screen: 'change-requests', label: 'Change requests' },
   { screen: 'access', label: 'Users and keys' },
   { screen: 'health', label: 'Health' },
+  { screen: 'change-requests', label: 'Change requests' },
   { screen: 'events', label: 'Events', accelerator: 'CmdOrCtrl+Shift+E' },
 ];
 

@@ -8,6 +8,16 @@ export interface TokenCipher {
   isEncryptionAvailable(): boolean;
   encryptString(plain: string): Buffer;
   decryptString(encrypted: Buffer): string;
+  /**
+   * Linux only: the secret store in use. "basic_text" means no secret store was found and Electron
+   * encrypts with a fixed password, which protects nothing: the store treats it as unavailable.
+   */
+  getSelectedStorageBackend?(): string;
+}
+
+/** Whether the cipher really protects a token (an OS keychain or secret store is behind it). */
+export function encryptionProtects(cipher: TokenCipher): boolean {
+  return cipher.isEncryptionAvailable() && cipher.getSelectedStorageBackend?.() !== 'basic_text';
 }
 
 /** Raised for a profile the caller named wrongly; the message is safe to show. */
@@ -66,6 +76,10 @@ export function validateProfile(input: unknown): ConnectionProfile {
  */
 export class ProfileStore {
   private readonly file: string;
+  /** Changes run one at a time: each loads, changes and saves the file (two at once lost one). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Set when a damaged profiles file was set aside: where it went, for the user to be told. */
+  damagedFileKeptAt: string | undefined;
 
   constructor(
     dir: string,
@@ -97,9 +111,24 @@ export class ProfileStore {
       const active = typeof parsed.active === 'string' && list.some((p) => p.id === parsed.active) ? parsed.active : list[0]!.id;
       return { version: 1, active, profiles: list };
     } catch {
-      // A damaged file starts over rather than locking the user out of the app.
+      // A damaged file starts over rather than locking the user out of the app, but is kept aside
+      // (a hand edit's stray comma must not cost the other profiles): the next save would replace it.
+      const kept = `${this.file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      try {
+        await rename(this.file, kept);
+        this.damagedFileKeptAt = kept;
+      } catch {
+        // Already moved by a concurrent read: one copy is enough.
+      }
       return { version: 1, active: DEFAULT_PROFILES[0]!.id, profiles: [...DEFAULT_PROFILES] };
     }
+  }
+
+  /** Runs a change after the ones before it. */
+  private serial<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(change, change);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private async save(data: ProfileFile): Promise<void> {
@@ -124,68 +153,76 @@ export class ProfileStore {
   }
 
   /** Adds or updates a profile; changing its URL forgets its token (it belonged to another server). */
-  async upsert(input: unknown): Promise<ProfileView[]> {
-    const profile = validateProfile(input);
-    const data = await this.load();
-    const existing = data.profiles.find((p) => p.id === profile.id);
-    const kept = existing?.apiUrl === profile.apiUrl && existing.encryptedToken !== undefined ? { ...profile, encryptedToken: existing.encryptedToken } : profile;
-    const profiles = existing === undefined ? [...data.profiles, kept] : data.profiles.map((p) => (p.id === profile.id ? kept : p));
-    const next: ProfileFile = { ...data, profiles };
-    await this.save(next);
-    return ProfileStore.view(next);
+  upsert(input: unknown): Promise<ProfileView[]> {
+    return this.serial(async () => {
+      const profile = validateProfile(input);
+      const data = await this.load();
+      const existing = data.profiles.find((p) => p.id === profile.id);
+      const kept = existing?.apiUrl === profile.apiUrl && existing.encryptedToken !== undefined ? { ...profile, encryptedToken: existing.encryptedToken } : profile;
+      const profiles = existing === undefined ? [...data.profiles, kept] : data.profiles.map((p) => (p.id === profile.id ? kept : p));
+      const next: ProfileFile = { ...data, profiles };
+      await this.save(next);
+      return ProfileStore.view(next);
+    });
   }
 
-  async remove(id: unknown): Promise<ProfileView[]> {
-    const data = await this.load();
-    if (!data.profiles.some((p) => p.id === id)) {
-      throw new ProfileError('NOT_FOUND', 'no such profile');
-    }
-    const profiles = data.profiles.filter((p) => p.id !== id);
-    const list = profiles.length > 0 ? profiles : [...DEFAULT_PROFILES];
-    const next: ProfileFile = { version: 1, active: list.some((p) => p.id === data.active) ? data.active : list[0]!.id, profiles: list };
-    await this.save(next);
-    return ProfileStore.view(next);
+  remove(id: unknown): Promise<ProfileView[]> {
+    return this.serial(async () => {
+      const data = await this.load();
+      if (!data.profiles.some((p) => p.id === id)) {
+        throw new ProfileError('NOT_FOUND', 'no such profile');
+      }
+      const profiles = data.profiles.filter((p) => p.id !== id);
+      const list = profiles.length > 0 ? profiles : [...DEFAULT_PROFILES];
+      const next: ProfileFile = { version: 1, active: list.some((p) => p.id === data.active) ? data.active : list[0]!.id, profiles: list };
+      await this.save(next);
+      return ProfileStore.view(next);
+    });
   }
 
-  async select(id: unknown): Promise<ProfileView[]> {
-    const data = await this.load();
-    if (typeof id !== 'string' || !data.profiles.some((p) => p.id === id)) {
-      throw new ProfileError('NOT_FOUND', 'no such profile');
-    }
-    const next: ProfileFile = { ...data, active: id };
-    await this.save(next);
-    return ProfileStore.view(next);
+  select(id: unknown): Promise<ProfileView[]> {
+    return this.serial(async () => {
+      const data = await this.load();
+      if (typeof id !== 'string' || !data.profiles.some((p) => p.id === id)) {
+        throw new ProfileError('NOT_FOUND', 'no such profile');
+      }
+      const next: ProfileFile = { ...data, active: id };
+      await this.save(next);
+      return ProfileStore.view(next);
+    });
   }
 
   /** Stores the active profile's token encrypted, or clears it with null. */
-  async setToken(token: unknown): Promise<boolean> {
-    if (token !== null && (typeof token !== 'string' || token === '' || token.length > 4096)) {
-      throw new ProfileError('INVALID_PROFILE', 'a token is a non-empty string');
-    }
-    const data = await this.load();
-    let encrypted: string | undefined;
-    if (token !== null) {
-      if (!this.cipher.isEncryptionAvailable()) {
-        throw new ProfileError('ENCRYPTION_UNAVAILABLE', 'the system keychain is not available, so the session is kept in memory only');
+  setToken(token: unknown): Promise<boolean> {
+    return this.serial(async () => {
+      if (token !== null && (typeof token !== 'string' || token === '' || token.length > 4096)) {
+        throw new ProfileError('INVALID_PROFILE', 'a token is a non-empty string');
       }
-      encrypted = this.cipher.encryptString(token).toString('base64');
-    }
-    const profiles = data.profiles.map((p): StoredProfile => {
-      if (p.id !== data.active) {
-        return p;
+      const data = await this.load();
+      let encrypted: string | undefined;
+      if (token !== null) {
+        if (!encryptionProtects(this.cipher)) {
+          throw new ProfileError('ENCRYPTION_UNAVAILABLE', 'the system keychain is not available, so the session is kept in memory only');
+        }
+        encrypted = this.cipher.encryptString(token).toString('base64');
       }
-      const { encryptedToken: _old, ...rest } = p;
-      return encrypted === undefined ? rest : { ...rest, encryptedToken: encrypted };
+      const profiles = data.profiles.map((p): StoredProfile => {
+        if (p.id !== data.active) {
+          return p;
+        }
+        const { encryptedToken: _old, ...rest } = p;
+        return encrypted === undefined ? rest : { ...rest, encryptedToken: encrypted };
+      });
+      await this.save({ ...data, profiles });
+      return encrypted !== undefined;
     });
-    await this.save({ ...data, profiles });
-    return encrypted !== undefined;
   }
 
   /** The active profile's token, or null when none is stored or it cannot be decrypted. */
   async getToken(): Promise<string | null> {
     const data = await this.load();
     const p = data.profiles.find((x) => x.id === data.active);
-    if (p?.encryptedToken === undefined || !this.cipher.isEncryptionAvailable()) {
+    if (p?.encryptedToken === undefined || !encryptionProtects(this.cipher)) {
       return null;
     }
     try {

@@ -20,6 +20,8 @@ describe('native menu', () => {
     const numbered = MENU_SCREENS.filter((s) => s.accelerator === undefined);
     expect(go.map((i) => i.accelerator)).toEqual(numbered.map((_s, i) => `CmdOrCtrl+${i + 1}`));
     expect(sent.map((m) => m.screen)).toEqual(numbered.map((s) => s.screen));
+    // The same numbers as the web console's Alt+1…9 and the shortcuts table in docs/console.md.
+    expect(numbered.map((s) => s.screen)).toEqual(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'audit', 'access', 'health', 'change-requests']);
     const events = all.find((i) => i.label === 'Events');
     expect(events?.accelerator).toBe('CmdOrCtrl+Shift+E');
     (events?.click as () => void)();

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -83,6 +83,40 @@ describe('profile store', () => {
     await writeFile(path.join(dir, 'profiles.json'), '{not json');
 
     expect((await store.list()).map((p) => p.id)).toEqual(['local']);
+  });
+
+  it('keeps a damaged profiles file aside instead of overwriting it, and says where', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+    await store.upsert({ id: 'staging', name: 'Staging', apiUrl: 'https://xp.staging.example.com' });
+    const file = path.join(dir, 'profiles.json');
+    const damaged = (await readFile(file, 'utf8')).replace('"profiles"', ',"profiles"');
+    await writeFile(file, damaged);
+
+    expect((await store.list()).map((p) => p.id)).toEqual(['local']);
+    await store.select('local');
+
+    const aside = (await readdir(dir)).filter((f) => f.startsWith('profiles.json.damaged-'));
+    expect(aside).toHaveLength(1);
+    expect(await readFile(path.join(dir, aside[0]!), 'utf8')).toBe(damaged);
+    expect(store.damagedFileKeptAt).toBe(path.join(dir, aside[0]!));
+  });
+
+  it('applies changes made at the same time one after the other, losing none', async () => {
+    const store = new ProfileStore(dir, fakeCipher());
+
+    await Promise.all(['a', 'b', 'c', 'd'].map((id) => store.upsert({ id, name: id, apiUrl: `https://${id}.example.com` })));
+
+    expect((await store.list()).map((p) => p.id).sort()).toEqual(['a', 'b', 'c', 'd', 'local']);
+  });
+
+  it('treats Linux basic_text storage (no secret store, a fixed password) as no encryption', async () => {
+    const cipher = { ...fakeCipher(), getSelectedStorageBackend: () => 'basic_text' };
+    const store = new ProfileStore(dir, cipher);
+
+    await expect(store.setToken('t')).rejects.toMatchObject({ code: 'ENCRYPTION_UNAVAILABLE' });
+    const keyring = new ProfileStore(dir, { ...fakeCipher(), getSelectedStorageBackend: () => 'gnome_libsecret' });
+    expect(await keyring.setToken('t')).toBe(true);
+    expect(await store.getToken()).toBeNull();
   });
 
   it('removes profiles, keeping one active', async () => {

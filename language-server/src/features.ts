@@ -50,7 +50,8 @@ function consoleLink(ctx: FeatureContext, key: string): string | undefined {
   if (ctx.consoleUrl === undefined || ctx.snapshot.project === '') {
     return undefined;
   }
-  return `${ctx.consoleUrl.replace(/\/+$/, '')}/projects/${encodeURIComponent(ctx.snapshot.project)}/flags/${encodeURIComponent(key)}`;
+  // The console routes after "#"; the project rides in the query so the link opens the right one.
+  return `${ctx.consoleUrl.replace(/\/+$/, '')}/?project=${encodeURIComponent(ctx.snapshot.project)}#/flags/${encodeURIComponent(key)}`;
 }
 
 function environmentsOf(flag: Flag, first: string): string[] {

@@ -561,7 +561,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       folders = [...new Set(paths)];
     }
     workspaceFolderEvents = params.capabilities.workspace?.workspaceFolders === true;
-    settings = settingsFrom(params.initializationOptions);
+    // The token may come from the environment instead (XP_TOKEN), where no protocol trace logs it.
+    const initial = settingsFrom(params.initializationOptions);
+    const envToken = process.env.XP_TOKEN?.trim();
+    settings = initial.token === undefined && envToken !== undefined && envToken !== '' ? { ...initial, token: envToken } : initial;
     codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
     watchRegistration = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
     relativePatterns = params.capabilities.workspace?.didChangeWatchedFiles?.relativePatternSupport === true;

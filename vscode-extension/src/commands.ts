@@ -139,7 +139,8 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
     if (base === undefined || project === undefined) {
       return undefined;
     }
-    return `${base.replace(/\/+$/, '')}/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(key)}`;
+    // The console routes after "#"; the project rides in the query so the link opens the right one.
+    return `${base.replace(/\/+$/, '')}/?project=${encodeURIComponent(project)}#/flags/${encodeURIComponent(key)}`;
   };
 
   const commands: Record<CommandId, Handler> = {
@@ -166,6 +167,10 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       try {
         const current = await api.get(project, 'flags', flag.key);
         const enabled = current.definition.environments[environment]?.enabled ?? false;
+        // A toggle changes what every SDK in the environment serves within seconds: asked first.
+        if (!(await host.confirm(`Turn ${flag.key} ${enabled ? 'OFF' : 'ON'} in ${environment}? Every SDK reading ${environment} serves it within seconds.`, enabled ? 'Turn off' : 'Turn on'))) {
+          return;
+        }
         await api.toggleFlag(project, flag.key, environment, !enabled, current.version);
         await deps.server.refresh();
         host.showInformation(`xp: ${flag.key} is now ${enabled ? 'OFF' : 'ON'} in ${environment}`);
@@ -210,7 +215,8 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
         if (existing?.type === 'rollout') {
           rules[index] = { ...existing, coverage };
         } else {
-          rules.unshift({ id: 'rollout', type: 'rollout', variation, coverage, hashAttribute: 'id', hashVersion: 2 });
+          // After the targeting rules: a rollout must not override a force-off rule for the users it covers.
+          rules.push({ id: 'rollout', type: 'rollout', variation, coverage, hashAttribute: 'id', hashVersion: 2 });
         }
         await api.setFlagEnvironment(project, flag.key, environment, { ...env, rules }, current.version);
         await deps.server.refresh();

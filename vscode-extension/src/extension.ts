@@ -54,6 +54,7 @@ class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
   getTreeItem(node: FlagTreeNode): vscode.TreeItem {
     const view = itemView(node);
     const item = new vscode.TreeItem(view.label, view.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.id = view.id;
     item.contextValue = view.contextValue;
     if (view.description !== undefined) {
       item.description = view.description;
@@ -115,14 +116,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const startClient = async (): Promise<void> => {
     const token = await context.secrets.get(TOKEN_SECRET);
+    // Menus and the Flags view's welcome text follow it (toggle and rollout need a token).
+    void vscode.commands.executeCommand('setContext', 'xp.signedIn', token !== undefined);
     const module = serverModule(context);
     // --no-liftoff: tree-sitter's wasm parses twice as fast (see language-server/bin/xp-language-server.js).
-    const options = { execArgv: ['--no-liftoff'] };
+    // The token goes in the server's environment (XP_TOKEN), not in initializationOptions, which a
+    // protocol trace would write to the output channel and its log file.
+    const options = { execArgv: ['--no-liftoff'], env: { ...process.env, ...(token === undefined ? {} : { XP_TOKEN: token }) } };
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.stdio, options },
       debug: { module, transport: TransportKind.stdio, options },
     };
-    const clientOptions: LanguageClientOptions = { ...languageClientOptions(readSettings(), token), outputChannel: output };
+    const clientOptions: LanguageClientOptions = { ...languageClientOptions(readSettings()), outputChannel: output };
     const next = new LanguageClient('xp', 'xp language server', serverOptions, clientOptions);
     next.onNotification(StatusNotification, (params) => {
       status = params;
@@ -132,13 +137,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     await next.start();
     client = next;
   };
-  const restartClient = async (): Promise<void> => {
-    const previous = client;
-    client = undefined;
-    status = undefined;
-    showStatus();
-    await previous?.stop();
-    await startClient();
+  // Restarts run one after another: settings events arriving together started a server each, and
+  // all but the last kept running.
+  let restarting: Promise<void> = Promise.resolve();
+  const restartClient = (): Promise<void> => {
+    const restart = async (): Promise<void> => {
+      const previous = client;
+      client = undefined;
+      status = undefined;
+      showStatus();
+      await previous?.stop();
+      await startClient();
+    };
+    restarting = restarting.then(restart, restart);
+    return restarting;
   };
 
   const host: Host = {
@@ -149,6 +161,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     quickPick: async (items, placeholder) => (await vscode.window.showQuickPick(items.map((i) => ({ label: i.label, description: i.description ?? '', value: i.value })), { placeHolder: placeholder }))?.value,
     copyToClipboard: async (text) => vscode.env.clipboard.writeText(text),
     openExternal: async (url) => vscode.env.openExternal(vscode.Uri.parse(url)),
+    confirm: async (message, action) => (await vscode.window.showWarningMessage(message, { modal: true }, action)) === action,
     showText: async (_title, text) => {
       const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
@@ -189,6 +202,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       ),
     );
   }
+  // Signing in or out in another window changes the shared secret: this window follows.
+  own(
+    context.secrets.onDidChange((e) => {
+      if (e.key === TOKEN_SECRET) {
+        void restartClient();
+      }
+    }),
+  );
   own(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('xp')) {

@@ -33,6 +33,8 @@ export function childNodes(node: FlagTreeNode): FlagTreeNode[] {
 }
 
 export interface TreeItemView {
+  /** Stable across refreshes (a count in a group's label changes): VS Code keeps the item's expansion. */
+  readonly id: string;
   readonly label: string;
   readonly description?: string;
   readonly tooltip?: string;
@@ -50,11 +52,12 @@ function fileName(uri: string): string {
 export function itemView(node: FlagTreeNode): TreeItemView {
   switch (node.kind) {
     case 'group':
-      return { label: node.label, collapsible: true, contextValue: 'xp-group' };
+      return { id: `group:${node.state}`, label: node.label, collapsible: true, contextValue: 'xp-group' };
     case 'flag': {
       const f = node.flag;
       const refs = `${f.references.length} ref${f.references.length === 1 ? '' : 's'}`;
       return {
+        id: `flag:${f.key}`,
         label: f.key,
         description: f.state === 'unknown' ? refs : `${f.summary} · ${refs}`,
         tooltip: f.state === 'unknown' ? `${f.key}: not a flag of this project` : `${f.name} (${f.type})\n${f.environments.map((e) => `${e.key}: ${e.summary}`).join('\n')}`,
@@ -64,6 +67,6 @@ export function itemView(node: FlagTreeNode): TreeItemView {
       };
     }
     case 'reference':
-      return { label: `${fileName(node.uri)}:${node.line + 1}`, description: node.snippet, tooltip: node.uri, collapsible: false, contextValue: 'xp-reference', icon: 'references' };
+      return { id: `ref:${node.flag.key}:${node.uri}:${node.line}:${node.character}`, label: `${fileName(node.uri)}:${node.line + 1}`, description: node.snippet, tooltip: node.uri, collapsible: false, contextValue: 'xp-reference', icon: 'references' };
   }
 }

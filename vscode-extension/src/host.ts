@@ -16,6 +16,8 @@ export interface Host {
   quickPick<T>(items: readonly QuickPickOption<T>[], placeholder: string): Promise<T | undefined>;
   copyToClipboard(text: string): Promise<void>;
   openExternal(url: string): Promise<boolean>;
+  /** A modal question; true when the user chose `action`. */
+  confirm(message: string, action: string): Promise<boolean>;
   /** Shows a document (read-only text) beside the editor. */
   showText(title: string, text: string): Promise<void>;
 }

@@ -5,13 +5,15 @@ import type { ExtensionSettings } from './host.js';
 /** Documents the server handles: the languages its indexer reads. */
 export const LANGUAGES = ['typescript', 'typescriptreact', 'javascript', 'javascriptreact', 'python', 'go', 'java'];
 
-/** The language server's initialization options from the extension's settings and stored token. */
-export function initializationOptions(settings: ExtensionSettings, token: string | undefined): XpSettings {
+/**
+ * The language server's initialization options from the extension's settings. The token is not
+ * among them: it reaches the server as XP_TOKEN in its environment, out of reach of protocol traces.
+ */
+export function initializationOptions(settings: ExtensionSettings): XpSettings {
   return {
     environment: settings.environment,
     wrapperFunctions: settings.wrapperFunctions,
     ...(settings.apiUrl === undefined ? {} : { apiUrl: settings.apiUrl }),
-    ...(token === undefined ? {} : { token }),
     ...(settings.project === undefined ? {} : { project: settings.project }),
     ...(settings.flagsFile === undefined ? {} : { flagsFile: settings.flagsFile }),
     ...(settings.consoleUrl === undefined ? {} : { consoleUrl: settings.consoleUrl }),
@@ -24,9 +26,9 @@ export function initializationOptions(settings: ExtensionSettings, token: string
  * which vscode-languageclient supports dynamically), as it does in every editor; a watcher here too
  * would send each event twice.
  */
-export function languageClientOptions(settings: ExtensionSettings, token: string | undefined): LanguageClientOptions {
+export function languageClientOptions(settings: ExtensionSettings): LanguageClientOptions {
   return {
     documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
-    initializationOptions: initializationOptions(settings, token),
+    initializationOptions: initializationOptions(settings),
   };
 }

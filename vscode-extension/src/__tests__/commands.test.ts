@@ -97,6 +97,18 @@ describe('extension commands', () => {
     expect(t.api.flags.get('checkout-v2')!.definition.environments.staging!.enabled).toBe(true);
     expect(t.server.refreshes).toBe(1);
     expect(t.host.infos).toEqual(['xp: checkout-v2 is now ON in staging']);
+    expect(t.host.confirmations).toEqual(['Turn checkout-v2 ON in staging? Every SDK reading staging serves it within seconds.']);
+  });
+
+  it('changes nothing when the toggle is not confirmed', async () => {
+    const t = setup();
+    t.host.picks = ['production'];
+    t.host.answers = [false];
+
+    await t.commands[CommandId.ToggleFlag]('checkout-v2');
+
+    expect(t.api.calls).toEqual([]);
+    expect(t.api.flags.get('checkout-v2')!.definition.environments.production!.enabled).toBe(true);
   });
 
   it('changes the coverage of an existing rollout rule', async () => {
@@ -119,6 +131,18 @@ describe('extension commands', () => {
     await t.commands[CommandId.ChangeRollout]('checkout-v2');
 
     expect(t.api.flags.get('checkout-v2')!.definition.environments.staging!.rules).toEqual([{ id: 'rollout', type: 'rollout', variation: 'blue', coverage: 0.1, hashAttribute: 'id', hashVersion: 2 }]);
+  });
+
+  it('adds a new rollout after the targeting rules, so it cannot override them', async () => {
+    const t = setup();
+    const staging = t.api.flags.get('checkout-v2')!.definition.environments.staging!;
+    (staging.rules as unknown[]).push({ id: 'internal-off', type: 'force', variation: 'control', condition: { email: { $regex: '@example\\.com$' } } });
+    t.host.picks = ['staging', 'blue'];
+    t.host.inputs = ['10'];
+
+    await t.commands[CommandId.ChangeRollout]('checkout-v2');
+
+    expect(t.api.flags.get('checkout-v2')!.definition.environments.staging!.rules.map((r) => r.id)).toEqual(['internal-off', 'rollout']);
   });
 
   it('reports an API failure instead of throwing', async () => {
@@ -149,7 +173,7 @@ describe('extension commands', () => {
 
     const withoutDesktop = setup();
     await withoutDesktop.commands[CommandId.OpenInDesktop]('checkout-v2');
-    expect(withoutDesktop.host.opened).toEqual(['http://localhost:3000/projects/shop/flags/checkout-v2']);
+    expect(withoutDesktop.host.opened).toEqual(['http://localhost:3000/?project=shop#/flags/checkout-v2']);
   });
 
   it('explains an evaluation for a user id or JSON attributes', async () => {

@@ -18,8 +18,16 @@ export class FakeHost implements Host {
   /** URL prefixes openExternal can open (no xp:// handler installed unless listed). */
   openable: string[] = ['http'];
 
+  /** Questions asked with confirm(), and the answers to give, in order (yes by default). */
+  readonly confirmations: string[] = [];
+  answers: boolean[] = [];
+
   showInformation(message: string): void {
     this.infos.push(message);
+  }
+  confirm(message: string, _action: string): Promise<boolean> {
+    this.confirmations.push(message);
+    return Promise.resolve(this.answers.shift() ?? true);
   }
   showError(message: string): void {
     this.errors.push(message);

@@ -28,6 +28,10 @@ describe('Flags view', () => {
     ]);
     const refs = childNodes(active[0]!);
     expect(refs.map((n) => itemView(n).label)).toEqual(['app one.ts:1', 'app one.ts:2']);
+    // Ids stay the same when a group's count changes, so VS Code keeps what was expanded.
+    expect(rootNodes([flag('a', 'active', 2)]).map((r) => itemView(r).id)).toEqual([itemView(roots[0]!).id]);
+    const ids = [...roots, ...active, ...refs].map((n) => itemView(n).id);
+    expect(new Set(ids).size).toBe(ids.length);
     expect(itemView(childNodes(roots[1]!)[0]!).contextValue).toBe('xp-unknown-flag');
   });
 });
@@ -45,17 +49,16 @@ describe('status item', () => {
     expect(statusView({ ...base, source: 'none', project: null, indexing: true }).text).toBe('$(circle-slash) xp $(sync~spin)');
   });
 
-  it('passes settings and the token to the server, leaving out empty ones', () => {
-    expect(initializationOptions({ apiUrl: 'http://x', project: undefined, environment: 'staging', wrapperFunctions: ['useFlag'], flagsFile: undefined, consoleUrl: undefined }, 't0k')).toEqual({
+  it('passes settings to the server, leaving out empty ones, and never the token (a protocol trace logs them)', () => {
+    expect(initializationOptions({ apiUrl: 'http://x', project: undefined, environment: 'staging', wrapperFunctions: ['useFlag'], flagsFile: undefined, consoleUrl: undefined })).toEqual({
       apiUrl: 'http://x',
-      token: 't0k',
       environment: 'staging',
       wrapperFunctions: ['useFlag'],
     });
   });
 
   it('leaves file watching to the watchers the server registers', () => {
-    const options = languageClientOptions({ apiUrl: undefined, project: undefined, environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined }, undefined);
+    const options = languageClientOptions({ apiUrl: undefined, project: undefined, environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined });
     // A watcher of the extension's own would send every event a second time.
     expect(options.synchronize).toBeUndefined();
     expect(options.documentSelector).toEqual(LANGUAGES.map((language) => ({ scheme: 'file', language })));

@@ -112,7 +112,7 @@ describe('language server and code references against the local API', () => {
     expect(text).toContain('**Checkout v2** `checkout-v2`');
     expect(text).toContain('Experiment **Checkout experiment** (`checkout-exp`) running');
     expect(text).toMatch(/Last change \d{4}-\d\d-\d\d \d\d:\d\d by Owner · version 1/);
-    expect(text).toContain('[Open in console](http://console.test/projects/shop/flags/checkout-v2)');
+    expect(text).toContain('[Open in console](http://console.test/?project=shop#/flags/checkout-v2)');
   });
 
   it('shows the running experiment in the code lens', async () => {

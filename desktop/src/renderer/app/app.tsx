@@ -153,7 +153,9 @@ export function App(): ReactNode {
 
   const start = useCallback(
     async (token: string) => {
-      const session = await loadSession(base.withToken(token), window.localStorage.getItem('xp.project') ?? undefined);
+      // A link from the editor or elsewhere names its project (…/?project=shop#/flags/checkout).
+      const linked = new URLSearchParams(window.location.search).get('project');
+      const session = await loadSession(base.withToken(token), linked ?? window.localStorage.getItem('xp.project') ?? undefined);
       sessionFetch.start(token);
       setLoaded(session);
       setPhase('ready');

@@ -99,6 +99,21 @@ describe('console shell', () => {
     expect(window.localStorage.getItem('xp.project')).toBe('shop');
   });
 
+  it("opens a link's project (…/?project=shop#/flags/checkout), as the editor's links name it", async () => {
+    window.history.replaceState(null, '', '/?project=shop#/flags/checkout');
+    try {
+      const { fetch, sent } = api('owner', (req) => (req.path === '/api/v1/projects/shop/flags/checkout' ? { status: 200, body: storedOf(booleanFlag('checkout', { name: 'Checkout' })) } : undefined));
+      vi.stubGlobal('fetch', fetch);
+      render(<App />);
+
+      await screen.findByRole('heading', { name: 'Checkout' });
+      expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Project' }).value).toBe('shop');
+      expect(sent.some((r) => r.path.startsWith('/api/v1/projects/web/flags/'))).toBe(false);
+    } finally {
+      window.history.replaceState(null, '', '/');
+    }
+  });
+
   it('says when switching project fails, keeps the current one and offers to try again', async () => {
     const u = userEvent.setup();
     window.location.hash = '#/flags';

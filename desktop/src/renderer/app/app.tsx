@@ -325,9 +325,23 @@ export function App(): ReactNode {
     return <Loading label="Starting the console…" />;
   }
   if (phase === 'error') {
+    // The API of the saved session did not answer: retry, or sign out (in the desktop app, to pick
+    // another connection), which needs no API.
     return (
       <main className="centered">
         <ErrorNote error={bootError} onRetry={() => { window.location.reload(); }} />
+        <p>
+          <button
+            type="button"
+            onClick={() => {
+              void tokenStore.save(null).then(() => {
+                setPhase('signed-out');
+              });
+            }}
+          >
+            {desktopBridge() === undefined ? 'Sign out' : 'Sign out and choose a connection'}
+          </button>
+        </p>
       </main>
     );
   }

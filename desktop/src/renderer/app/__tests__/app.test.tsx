@@ -114,6 +114,18 @@ describe('console shell', () => {
     }
   });
 
+  it("offers to sign out when the saved session's API does not answer, instead of only Retry", async () => {
+    const u = userEvent.setup();
+    const { fetch } = api('owner', (req) => (req.path === '/api/v1/me' ? { status: 502, body: { error: { code: 'API_UNREACHABLE', message: 'the API at https://xp.gone.example.com does not answer' } } } : undefined));
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+
+    await u.click(await screen.findByRole('button', { name: 'Sign out' }));
+
+    expect(await screen.findByRole('heading', { name: 'Sign in to xp' })).toBeTruthy();
+    expect(window.sessionStorage.getItem('xp.session')).toBeNull();
+  });
+
   it('says when switching project fails, keeps the current one and offers to try again', async () => {
     const u = userEvent.setup();
     window.location.hash = '#/flags';

@@ -51,17 +51,148 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
   return { busy, error, signIn };
 }
 
+/** A profile id from its name: lower-case letters, digits and "-", unique among `taken`. */
+export function profileId(name: string, taken: readonly string[]): string {
+  const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 56) || 'profile';
+  let id = base;
+  for (let n = 2; taken.includes(id); n++) {
+    id = `${base}-${n}`;
+  }
+  return id;
+}
+
+/** Whether an API URL sends passwords and tokens unencrypted over the network (http to another machine). */
+export function cleartextRemote(apiUrl: string): boolean {
+  if (!URL.canParse(apiUrl)) {
+    return false;
+  }
+  const url = new URL(apiUrl);
+  return url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+/** Adds or edits a connection profile (name and API URL); the main process validates and stores it. */
+function ProfileForm({ profile, taken, onSave, onClose }: { profile: ProfileView | null; taken: readonly string[]; onSave: (p: { id: string; name: string; apiUrl: string }) => Promise<void>; onClose: () => void }): ReactNode {
+  const [name, setName] = useState(profile?.name ?? '');
+  const [apiUrl, setApiUrl] = useState(profile?.apiUrl ?? 'https://');
+  const [error, setError] = useState<string | null>(null);
+  const save = async (e: SyntheticEvent): Promise<void> => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await onSave({ id: profile?.id ?? profileId(name, taken), name: name.trim(), apiUrl: apiUrl.trim() });
+      onClose();
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  };
+  return (
+    <Dialog title={profile === null ? 'Add a connection' : `Edit ${profile.name}`} onClose={onClose}>
+      <form onSubmit={(e) => void save(e)}>
+        <label>
+          Name
+          <input required maxLength={100} value={name} onChange={(e) => { setName(e.target.value); }} placeholder="Staging" />
+        </label>
+        <label>
+          API URL
+          <input type="url" required value={apiUrl} onChange={(e) => { setApiUrl(e.target.value); }} placeholder="https://xp.example.com" />
+        </label>
+        {cleartextRemote(apiUrl) ? (
+          <p className="banner banner-warn" role="note">
+            Plain http to another machine: your password and session token would cross the network unencrypted. Use https.
+          </p>
+        ) : null}
+        {profile !== null && profile.hasToken ? <p className="muted small">Changing the URL signs this connection out.</p> : null}
+        {error === null ? null : (
+          <p className="state-error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary">
+            Save
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** The desktop app's connection profiles: pick one, add, edit or remove them. */
+function Connections({ bridge }: { bridge: NonNullable<ReturnType<typeof desktopBridge>> }): ReactNode {
+  const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
+  const [editing, setEditing] = useState<ProfileView | 'new' | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    void bridge.listProfiles().then(setProfiles);
+  }, [bridge]);
+  if (profiles === null) {
+    return null;
+  }
+  const active = profiles.find((p) => p.active);
+  const change = (promise: Promise<ProfileView[]>): void => {
+    setError(null);
+    promise.then(setProfiles, (e: unknown) => {
+      setError(errorMessage(e));
+    });
+  };
+  return (
+    <div className="connections">
+      <label>
+        Connection
+        <select
+          value={active?.id ?? ''}
+          onChange={(e) => {
+            change(bridge.selectProfile(e.target.value));
+          }}
+        >
+          {profiles.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name} — {p.apiUrl}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="row">
+        <button type="button" onClick={() => { setEditing('new'); }}>
+          Add…
+        </button>
+        <button type="button" disabled={active === undefined} onClick={() => { setEditing(active ?? null); }}>
+          Edit…
+        </button>
+        <button type="button" disabled={active === undefined || profiles.length <= 1} onClick={() => { if (active !== undefined) { change(bridge.removeProfile(active.id)); } }}>
+          Remove
+        </button>
+      </div>
+      {error === null ? null : (
+        <p className="state-error" role="alert">
+          {error}
+        </p>
+      )}
+      {editing === null ? null : (
+        <ProfileForm
+          profile={editing === 'new' ? null : editing}
+          taken={profiles.map((p) => p.id)}
+          onClose={() => { setEditing(null); }}
+          onSave={async (p) => {
+            const saved = await bridge.saveProfile(p);
+            // A new connection is the one to sign in to.
+            setProfiles(editing === 'new' ? await bridge.selectProfile(p.id) : saved);
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
 /** Sign-in with email and password; in the desktop app, also picks the connection profile. */
 export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const { busy, error, signIn } = useSignIn(client, onSignedIn);
-  const [profiles, setProfiles] = useState<ProfileView[] | null>(null);
   const bridge = desktopBridge();
-
-  useEffect(() => {
-    void bridge?.listProfiles().then(setProfiles);
-  }, [bridge]);
 
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email.trim(), password);
 
@@ -72,23 +203,7 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
           <h1>Sign in to xp</h1>
           {themeButton}
         </div>
-        {profiles === null ? null : (
-          <label>
-            Connection
-            <select
-              value={profiles.find((p) => p.active)?.id ?? ''}
-              onChange={(e) => {
-                void bridge?.selectProfile(e.target.value).then(setProfiles);
-              }}
-            >
-              {profiles.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.name} — {p.apiUrl}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
+        {bridge === undefined ? null : <Connections bridge={bridge} />}
         <form onSubmit={(e) => void submit(e)}>
           <Credentials email={email} onEmail={setEmail} password={password} onPassword={setPassword} error={error} />
           <button type="submit" className="primary" disabled={busy}>

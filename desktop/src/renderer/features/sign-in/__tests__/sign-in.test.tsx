@@ -1,11 +1,44 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeApi } from '../../../test/fake-api.js';
-import { SignIn } from '../sign-in.js';
+import type { ConnectionProfile, ProfileView, XpBridge } from '../../../../ipc-contract.js';
+import { SignIn, cleartextRemote, profileId } from '../sign-in.js';
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  Reflect.deleteProperty(window, 'xp');
+});
+
+/** The desktop bridge as the main process answers it (profiles in memory; invalid URLs refused as main refuses them). */
+function installBridge(): { calls: string[] } {
+  const calls: string[] = [];
+  let profiles: ProfileView[] = [{ id: 'local', name: 'Local', apiUrl: 'http://localhost:8000', hasToken: false, active: true }];
+  const bridge: Partial<XpBridge> = {
+    listProfiles: () => Promise.resolve(profiles),
+    saveProfile: (p: ConnectionProfile) => {
+      calls.push(`save ${p.id} ${p.name} ${p.apiUrl}`);
+      if (!/^https?:\/\/[^/]/.test(p.apiUrl)) {
+        return Promise.reject(new Error('apiUrl must be an absolute http(s) URL'));
+      }
+      profiles = [...profiles.filter((x) => x.id !== p.id), { ...p, hasToken: false, active: false }];
+      return Promise.resolve(profiles);
+    },
+    selectProfile: (id: string) => {
+      calls.push(`select ${id}`);
+      profiles = profiles.map((x) => ({ ...x, active: x.id === id }));
+      return Promise.resolve(profiles);
+    },
+    removeProfile: (id: string) => {
+      calls.push(`remove ${id}`);
+      profiles = profiles.filter((x) => x.id !== id).map((x, i) => ({ ...x, active: i === 0 }));
+      return Promise.resolve(profiles);
+    },
+  };
+  Object.defineProperty(window, 'xp', { value: bridge, configurable: true });
+  return { calls };
+}
 
 describe('sign-in', () => {
   it('says the email or password is wrong, not that a session expired', async () => {
@@ -21,5 +54,55 @@ describe('sign-in', () => {
     expect((await screen.findByRole('alert')).textContent).toBe('invalid email or password');
     expect(signedIn).toBe(false);
     expect(screen.getByRole('button', { name: 'Sign in' })).toHaveProperty('disabled', false);
+  });
+
+  it('adds a connection in the desktop app, warns about plain http to another machine, and signs in to it', async () => {
+    const u = userEvent.setup();
+    const { calls } = installBridge();
+    const { client } = fakeApi(() => undefined);
+    render(<SignIn client={client} themeButton={null} onSignedIn={() => Promise.resolve()} />);
+
+    expect(await screen.findByRole('button', { name: 'Remove' })).toHaveProperty('disabled', true);
+    await u.click(screen.getByRole('button', { name: 'Add…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Add a connection' });
+    await u.type(within(dialog).getByLabelText('Name'), 'Staging EU');
+    await u.clear(within(dialog).getByLabelText('API URL'));
+    await u.type(within(dialog).getByLabelText('API URL'), 'http://xp.staging.internal:8000');
+    expect(within(dialog).getByRole('note').textContent).toContain('unencrypted');
+    await u.clear(within(dialog).getByLabelText('API URL'));
+    await u.type(within(dialog).getByLabelText('API URL'), 'https://xp.staging.example.com');
+    expect(within(dialog).queryByRole('note')).toBeNull();
+    await u.click(within(dialog).getByRole('button', { name: 'Save' }));
+
+    expect(calls).toEqual(['save staging-eu Staging EU https://xp.staging.example.com', 'select staging-eu']);
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Connection' }).value).toBe('staging-eu');
+    await u.click(screen.getByRole('button', { name: 'Remove' }));
+    expect(calls.at(-1)).toBe('remove staging-eu');
+  });
+
+  it("shows the main process's refusal of a profile in the form", async () => {
+    const u = userEvent.setup();
+    installBridge();
+    const { client } = fakeApi(() => undefined);
+    render(<SignIn client={client} themeButton={null} onSignedIn={() => Promise.resolve()} />);
+
+    await u.click(await screen.findByRole('button', { name: 'Edit…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit Local' });
+    await u.clear(within(dialog).getByLabelText('API URL'));
+    await u.type(within(dialog).getByLabelText('API URL'), 'ftp://x');
+    await u.click(within(dialog).getByRole('button', { name: 'Save' }));
+
+    expect((await within(dialog).findByRole('alert')).textContent).toBe('apiUrl must be an absolute http(s) URL');
+  });
+
+  it('makes profile ids from names and tells cleartext remote URLs from local ones', () => {
+    expect(profileId('Staging EU', ['local'])).toBe('staging-eu');
+    expect(profileId('Local', ['local'])).toBe('local-2');
+    expect(profileId('***', [])).toBe('profile');
+    expect(cleartextRemote('http://localhost:8000')).toBe(false);
+    expect(cleartextRemote('http://127.0.0.1:8000')).toBe(false);
+    expect(cleartextRemote('https://xp.example.com')).toBe(false);
+    expect(cleartextRemote('http://xp.example.com')).toBe(true);
   });
 });

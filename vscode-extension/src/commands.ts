@@ -1,4 +1,5 @@
 import type { FlagEnvironment, Rule } from '@xp/shared';
+import { ApiError } from '@xp/shared';
 import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
 import type { FlagApi, ServerApi } from './flag-api.js';
 import type { FlagTreeNode } from './flags-tree.js';
@@ -53,6 +54,11 @@ function keyOf(arg: unknown): string | undefined {
     return node.kind === 'group' ? undefined : node.flag.key;
   }
   return undefined;
+}
+
+/** The API refused the token itself (401), not the request. */
+function isRefused(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 401;
 }
 
 function errorText(e: unknown): string {
@@ -150,6 +156,24 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
         return;
       }
       await deps.secrets.store(TOKEN_SECRET, token.trim());
+      // Checked at once: a token the API refuses is not kept, rather than failing later in silence.
+      const api = await deps.api();
+      if (api !== undefined) {
+        try {
+          const me = await api.me();
+          await deps.credentialsChanged();
+          host.showInformation(`xp: signed in as ${me.email} (${me.role})`);
+        } catch (e) {
+          if (isRefused(e)) {
+            await deps.secrets.delete(TOKEN_SECRET);
+            host.showError(`xp: ${deps.settings().apiUrl ?? 'the API'} refused that token (expired, revoked or mistyped); not signed in`);
+            return;
+          }
+          await deps.credentialsChanged();
+          host.showInformation(`xp: signed in; the token could not be checked now (${errorText(e)})`);
+        }
+        return;
+      }
       await deps.credentialsChanged();
       host.showInformation('xp: signed in');
     },
@@ -212,7 +236,14 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
         }
         const coverage = Number(percent) / 100;
         const rules: Rule[] = [...env.rules];
-        if (existing?.type === 'rollout') {
+        if (existing?.type === 'rollout' && existing.schedule !== undefined && existing.schedule.length > 0) {
+          // A scheduled ramp sets the coverage from its steps: a new number alone would change nothing.
+          if (!(await host.confirm(`The rollout of ${flag.key} in ${environment} follows a scheduled ramp, which decides its coverage. Remove the schedule and roll out to ${Number(percent)}%?`, 'Remove the schedule'))) {
+            return;
+          }
+          const { schedule: _ramp, ...rest } = existing;
+          rules[index] = { ...rest, coverage };
+        } else if (existing?.type === 'rollout') {
           rules[index] = { ...existing, coverage };
         } else {
           // After the targeting rules: a rollout must not override a force-off rule for the users it covers.

@@ -41,6 +41,9 @@ function serverModule(context: vscode.ExtensionContext): string {
   return existsSync(bundled) ? bundled : context.asAbsolutePath(path.join('..', 'language-server', 'bin', 'xp-language-server.js'));
 }
 
+/** Documents the extension shows (explanations), read-only. */
+const EXPLAIN_SCHEME = 'xp-explain';
+
 class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
   private readonly changed = new vscode.EventEmitter<undefined>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -153,6 +156,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return restarting;
   };
 
+  const texts = new Map<string, string>();
+  let shownTexts = 0;
   const host: Host = {
     showInformation: (message) => void vscode.window.showInformationMessage(message),
     showError: (message) => void vscode.window.showErrorMessage(message),
@@ -162,8 +167,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     copyToClipboard: async (text) => vscode.env.clipboard.writeText(text),
     openExternal: async (url) => vscode.env.openExternal(vscode.Uri.parse(url)),
     confirm: async (message, action) => (await vscode.window.showWarningMessage(message, { modal: true }, action)) === action,
-    showText: async (_title, text) => {
-      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
+    // A read-only document of its own scheme: an untitled one would ask to be saved on every close.
+    showText: async (title, text) => {
+      const uri = vscode.Uri.from({ scheme: EXPLAIN_SCHEME, path: `/${title.replace(/[^\w.-]+/g, '-')}.md`, query: String(++shownTexts) });
+      texts.set(uri.toString(), text);
+      // Only the latest few are kept: an explanation is read once.
+      for (const key of [...texts.keys()].slice(0, Math.max(0, texts.size - 20))) {
+        texts.delete(key);
+      }
+      const doc = await vscode.workspace.openTextDocument(uri);
+      await vscode.languages.setTextDocumentLanguage(doc, 'markdown');
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
     },
   };
@@ -192,6 +205,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   own(output);
   own(statusItem);
+  own(vscode.workspace.registerTextDocumentContentProvider(EXPLAIN_SCHEME, { provideTextDocumentContent: (uri) => texts.get(uri.toString()) ?? '' }));
   own(vscode.window.registerTreeDataProvider('xp.flags', tree));
   for (const [id, handler] of Object.entries(commands)) {
     own(

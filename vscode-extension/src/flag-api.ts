@@ -3,6 +3,8 @@ import type { ExplainParams, ExplainResult, FlagSummary, StatusParams } from '@x
 
 /** The management API calls the commands make (XpApiClient implements it). */
 export interface FlagApi {
+  /** Who the token belongs to: checks a token on sign-in. */
+  me(): Promise<{ readonly email: string; readonly role: string }>;
   get(project: string, kind: 'flags', key: string): Promise<Stored<Flag>>;
   toggleFlag(project: string, key: string, environment: string, enabled: boolean, version: number): Promise<Stored<Flag>>;
   setFlagEnvironment(project: string, key: string, environment: string, state: FlagEnvironment, version: number): Promise<Stored<Flag>>;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ApiError } from '@xp/shared';
 import type { Flag } from '@xp/shared';
 import type { ExplainResult, FlagSummary } from '@xp/language-server/protocol';
 import { CommandId, createCommands, parseAttributes } from '../commands.js';
@@ -82,9 +83,40 @@ describe('extension commands', () => {
 
     expect(t.secrets.values.get(TOKEN_SECRET)).toBe('xp_pat_123');
     expect(t.restarts()).toBe(1);
+    expect(t.host.infos).toEqual(['xp: signed in as ana@example.com (editor)']);
     await t.commands[CommandId.SignOut]();
     expect(t.secrets.values.has(TOKEN_SECRET)).toBe(false);
     expect(t.restarts()).toBe(2);
+  });
+
+  it('does not keep a token the API refuses, and says so', async () => {
+    const t = setup();
+    t.api.whoami = new ApiError(401, 'UNAUTHENTICATED', 'invalid or expired token');
+    t.host.inputs = ['xp_pat_revoked'];
+
+    await t.commands[CommandId.SignIn]();
+
+    expect(t.secrets.values.has(TOKEN_SECRET)).toBe(false);
+    expect(t.restarts()).toBe(0);
+    expect(t.host.errors).toEqual(['xp: http://localhost:8000 refused that token (expired, revoked or mistyped); not signed in']);
+  });
+
+  it('asks before replacing a scheduled ramp with a fixed rollout, and leaves it when told no', async () => {
+    const t = setup();
+    const production = t.api.flags.get('checkout-v2')!.definition.environments.production!;
+    (production.rules[0] as { schedule?: unknown }).schedule = [{ at: '2026-01-01T00:00:00Z', coverage: 0.5 }];
+    t.host.picks = ['production'];
+    t.host.inputs = ['80'];
+    t.host.answers = [false];
+
+    await t.commands[CommandId.ChangeRollout]('checkout-v2');
+    expect(t.api.calls).toEqual([]);
+
+    t.host.picks = ['production'];
+    t.host.inputs = ['80'];
+    await t.commands[CommandId.ChangeRollout]('checkout-v2');
+    expect(t.api.flags.get('checkout-v2')!.definition.environments.production!.rules).toEqual([{ id: 'ramp', type: 'rollout', variation: 'blue', coverage: 0.8, hashAttribute: 'id', hashVersion: 2 }]);
+    expect(t.host.confirmations).toHaveLength(2);
   });
 
   it('toggles a flag in the picked environment with its current version, then refreshes the server', async () => {

@@ -82,7 +82,13 @@ export class FakeSecrets implements Secrets {
  */
 export class FakeFlagApi implements FlagApi {
   readonly calls: string[] = [];
+  /** What me() answers: a user, or an error (a refused token). */
+  whoami: { email: string; role: string } | Error = { email: 'ana@example.com', role: 'editor' };
   constructor(readonly flags: Map<string, Stored<Flag>>) {}
+
+  me(): Promise<{ email: string; role: string }> {
+    return this.whoami instanceof Error ? Promise.reject(this.whoami) : Promise.resolve(this.whoami);
+  }
 
   get(_project: string, _kind: 'flags', key: string): Promise<Stored<Flag>> {
     const f = this.flags.get(key);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -204,6 +205,10 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
   const archive = values.archive ?? path.join(config.dataDir, 'archive', 'events');
   // s3://bucket/archive/events/ reads the Firehose bucket directly (AWS_PROFILE / AWS_REGION apply).
   const source = archive.startsWith('s3://') ? s3Archive(archive, s3ClientFromEnv(env)) : archive;
+  if (config.databaseUrl === undefined && !existsSync(path.join(config.dataDir, 'postgres'))) {
+    // Replaying into a new, empty database would only create one: the aggregates live in the platform's.
+    throw new AppError('VALIDATION_FAILED', `no platform database in ${config.dataDir}: pass the data folder \`xp start\` uses (--data-dir or XP_DATA_DIR), or set DATABASE_URL`);
+  }
   const db = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
   try {
     await migrate(db);

@@ -150,4 +150,11 @@ describe('xp CLI errors', () => {
       await new Promise((resolve) => other.close(resolve));
     }
   });
+
+  it('refuses to replay into a data folder that holds no platform database', async () => {
+    const missing = path.join(dir, 'no-platform-here');
+    const { code, err } = await run(['replay', '--from', '2026-01-01', '--to', '2026-01-02', '--data-dir', missing], { ...env, DATABASE_URL: '' });
+    expect(code).toBe(1);
+    expect(err).toEqual([`error: no platform database in ${missing}: pass the data folder \`xp start\` uses (--data-dir or XP_DATA_DIR), or set DATABASE_URL`]);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { cors } from 'hono/cors';
 import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent } from '@xp/shared/edge';
 import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, exposureAttributes, isKey, resolveSplitUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
@@ -241,6 +242,19 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const maxStreams = options.maxStreams ?? 1_000;
   const notRunning = new Map<string, { url: string | undefined; expiresAt: number }>();
   const sticky = options.sticky ?? new InMemoryStickyAssignmentStore();
+
+  // Browser SDKs run on the customer's own sites: the SDK endpoints answer any origin. The key
+  // travels in a header, never in a cookie, so no credentials are allowed or needed.
+  app.use(
+    '/sdk/v1/*',
+    cors({
+      origin: '*',
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control'],
+      exposeHeaders: ['ETag', 'Retry-After'],
+      maxAge: 86_400,
+    }),
+  );
 
   const caller = (c: Context): Promise<SdkCaller> => {
     rejectKeysInQuery(c);

@@ -50,6 +50,29 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
 
   const track = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'track', id: `t-${randomUUID()}`, unitId: 'u-1', timestamp: now - 1_000, name: 'purchase', value: 9.5, ...over });
 
+  describe('from a browser on another site (CORS)', () => {
+    it('answers the preflight for the SDK key header and lets the page read the answers', async () => {
+      const origin = { Origin: 'https://shop.example.com' };
+      const preflight = await s.p.request('OPTIONS', '/sdk/v1/events', {
+        headers: { ...origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'x-xp-sdk-key, content-type' },
+      });
+      const ruleset = await s.p.request('GET', '/sdk/v1/ruleset', { headers: { ...origin, 'X-XP-SDK-Key': client } });
+      const events = await post('/sdk/v1/events', client, { events: [track()] }, undefined, origin);
+
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+      expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('x-xp-sdk-key');
+      expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+      expect(ruleset.status).toBe(200);
+      expect(ruleset.headers.get('access-control-allow-origin')).toBe('*');
+      expect(ruleset.headers.get('access-control-expose-headers')).toContain('ETag');
+      expect(events.status).toBe(202);
+      expect(events.headers.get('access-control-allow-origin')).toBe('*');
+      // Never with credentials: the key is a header, not a cookie.
+      expect(ruleset.headers.get('access-control-allow-credentials')).toBeNull();
+    });
+  });
+
   describe('evaluate', () => {
     it('evaluates every flag with reasons, and logs an exposure for the unit in the experiment to Kinesis', async () => {
       const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { country: 'US', visits: 3, profile: { nested: true } } } });

@@ -101,7 +101,7 @@ function uploadConsole(options, outputs) {
   const dir = CONSOLE_BUILD_DIRS.map((d) => path.join(ROOT, d)).find((d) => existsSync(path.join(d, 'index.html')));
   const stack = outputs[`xp-${options.stage}-console`] ?? {};
   if (dir === undefined || stack.ConsoleBucket === undefined) {
-    console.log('No console web build found (desktop/dist/web/index.html); skipping the upload. The desktop app works against the API URL below.');
+    console.log(`No console web build found (${CONSOLE_BUILD_DIRS.join(' or ')}); skipping the upload. The desktop app works against the API URL below.`);
     return;
   }
   run(options, 'aws', ['s3', 'sync', dir, `s3://${stack.ConsoleBucket}`, '--delete']);
@@ -137,5 +137,5 @@ if (command === 'synth') {
   console.log(`  Owner password: aws secretsmanager get-secret-value --secret-id ${api.InitialOwnerPasswordSecret ?? `xp/${options.stage}/initial-owner-password`} --query SecretString --output text`);
 } else {
   run(options, cdk, ['destroy', '--all', ...(options.yes ? ['--force'] : []), ...contextArgs(options)]);
-  console.log('Destroyed the stacks. Unless deployed with removalPolicy "destroy", the Aurora cluster (final snapshot), rulesets table, event stream, failure queue, secrets and buckets are retained: see docs/deploy.md to remove them.');
+  console.log('Destroyed the stacks. Unless deployed with removalPolicy "destroy", the Aurora cluster (still running, with its network stack), rulesets table, event stream, failure queue, secrets, KMS key and buckets are retained: see docs/deploy.md to remove them.');
 }

@@ -91,8 +91,9 @@ export class ApiStack extends Stack {
       resourceType: 'Custom::XpMigrations',
       properties: { digest: migrationsDigest() },
     });
-    // The writer must be up before migrations can run.
+    // The writer must be up, and the migrations function let in (its ingress rule), before migrations run.
     migrations.node.addDependency(data.cluster);
+    migrations.node.addDependency(this.migrate);
 
     // One JSON line per request (request id, route, status, latency, caller IP): the platform's API log.
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { logGroupName: `${config.logGroupPrefix}/api`, retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });

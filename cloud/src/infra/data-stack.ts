@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Resource, Stack } from 'aws-cdk-lib';
+import { NagSuppressions } from 'cdk-nag';
 import type { StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -62,13 +63,32 @@ export class DataStack extends Stack {
       storageEncrypted: true,
       iamAuthentication: true,
       deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      // Kept outright: a snapshot policy makes CloudFormation try the delete, which deletion
+      // protection refuses, and the stack would end in DELETE_FAILED.
+      removalPolicy: dataRemoval,
       port: POSTGRES_PORT,
       backup: { retention: Duration.days(7) },
       cloudwatchLogsExports: ['postgresql'],
     });
     this.cluster.node.addDependency(dbLogs);
     const secret = this.cluster.secret!;
+    if (retain) {
+      // What the kept cluster needs stays with it: its credentials, subnet group and security group.
+      // The generated secret itself (cluster.secret is its attachment to the cluster) and the subnet group.
+      for (const id of ['Secret', 'Subnets']) {
+        const child = this.cluster.node.findChild(id);
+        if (child instanceof Resource) {
+          child.applyRemovalPolicy(RemovalPolicy.RETAIN);
+        }
+      }
+      for (const group of this.cluster.connections.securityGroups) {
+        group.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      }
+    } else {
+      NagSuppressions.addResourceSuppressions(this.cluster, [
+        { id: 'AwsSolutions-RDS10', reason: 'removalPolicy "destroy" marks a throwaway stage (tests, previews): its database is meant to be deleted with it (docs/deploy.md).' },
+      ]);
+    }
     if (config.databaseProxy) {
       this.proxy = this.cluster.addProxy('Proxy', { secrets: [secret], vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, requireTLS: true });
       this.database = { secret, securityGroupId: this.proxy.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT, host: this.proxy.endpoint };

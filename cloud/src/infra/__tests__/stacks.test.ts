@@ -60,6 +60,24 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(wildcardViolations(statements)).toEqual([]);
   });
 
+  it('keeps a retained stage\'s database outright (with what it needs), so destroy does not end in DELETE_FAILED', () => {
+    const data = t.data.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>;
+    const policies = (type: string): (string | undefined)[] => Object.values(data).filter((r) => r.Type === type).map((r) => r.DeletionPolicy);
+
+    expect(policies('AWS::RDS::DBCluster')).toEqual(['Retain']);
+    expect(policies('AWS::RDS::DBSubnetGroup')).toEqual(['Retain']);
+    expect(policies('AWS::SecretsManager::Secret').every((p) => p === 'Retain')).toBe(true);
+    expect(Object.entries(data).filter(([id, r]) => r.Type === 'AWS::EC2::SecurityGroup' && id.startsWith('Database')).map(([, r]) => r.DeletionPolicy)).toEqual(['Retain']);
+  });
+
+  it('runs the migrations after the rule that lets the migrations function reach the database', () => {
+    const resources = t.api.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    const migrations = Object.values(resources).find((r) => r.Type === 'Custom::XpMigrations')!;
+    const ingress = Object.keys(resources).find((id) => id.startsWith('MigrateDatabaseIngress'))!;
+
+    expect(migrations.DependsOn).toContain(ingress);
+  });
+
   it('the IAM scan itself catches wildcard actions and scopable actions on "*"', () => {
     const bad = wildcardViolations([
       { where: 'x', actions: ['dynamodb:*'], resources: ['arn:aws:dynamodb:eu-west-1:1:table/t'], effect: 'Allow' },
@@ -91,7 +109,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
       EnableCloudwatchLogsExports: ['postgresql'],
     })).toBeGreaterThan(0);
     expect(count(t.data, 'AWS::RDS::DBInstance', { PubliclyAccessible: false, DBInstanceClass: 'db.serverless' })).toBeGreaterThan(0);
-    expect(count(t.data, 'AWS::RDS::DBCluster', {}, { DeletionPolicy: 'Snapshot' })).toBeGreaterThan(0);
+    expect(count(t.data, 'AWS::RDS::DBCluster', {}, { DeletionPolicy: 'Retain' })).toBeGreaterThan(0);
     const subnets = Object.values(t.network.findResources('AWS::EC2::Subnet')) as { Properties: { MapPublicIpOnLaunch?: boolean } }[];
     expect(subnets.length).toBe(2);
     expect(subnets.every((s) => s.Properties.MapPublicIpOnLaunch !== true)).toBe(true);
@@ -199,6 +217,15 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(rules).toHaveLength(1);
     expect(rules[0]!.Properties.Targets[0]!.Arn).toEqual({ 'Fn::GetAtt': [id, 'Arn'] });
     expect(JSON.stringify(t.observability.findResources('AWS::IAM::Policy'))).toContain('dynamodb:PutItem');
+  });
+});
+
+describe('a throwaway stage', () => {
+  it('synthesizes a throwaway (removalPolicy destroy) stage with cdk-nag on', () => {
+    const { app, stacks: throwaway } = synthXp({ stage: 'preview', removalPolicy: 'destroy' });
+    app.synth();
+
+    expect(nagFindings(throwaway)).toEqual([]);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The aggregator as a Lambda behind a Kinesis event source mapping with ReportBatchItemFailures:
  * Lambda re-delivers from the lowest reported sequence number, so the handler reports the first
- * failed record and everything after it. Configure the mapping with bisect-on-error off, a bounded
+ * failed record and everything after it. The handler never throws, so bisect-on-error (on in
+ * pipeline-stack.ts) splits a batch only after a timeout or a crash; configure a bounded
  * MaximumRetryAttempts and an on-failure destination for transient failures that outlast it.
  */
 import type { Logger } from '../domain/context.js';

@@ -63,8 +63,9 @@ export class ConsoleStack extends Stack {
         responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
       },
       additionalBehaviors: Object.fromEntries(API_PATHS.map((p) => [p, apiBehavior])),
-      // Client-side routes load the app shell.
-      errorResponses: [{ httpStatus: 403, responseHttpStatus: 200, responsePagePath: '/index.html', ttl: Duration.seconds(0) }],
+      // No error-page rewrite: the console routes after "#" (every screen is /index.html), and a
+      // distribution-wide 403 → index.html rule also turned the API's 403s (FORBIDDEN,
+      // APPROVAL_REQUIRED) reached through this origin into 200 HTML pages.
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
       enableLogging: true,
       logBucket: logs as s3.IBucket,

@@ -186,6 +186,8 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.console, 'AWS::CloudFront::Distribution', {
       DistributionConfig: { DefaultCacheBehavior: { ViewerProtocolPolicy: 'redirect-to-https' }, DefaultRootObject: 'index.html', Logging: Match.anyValue() },
     })).toBeGreaterThan(0);
+    // The API's 403s (FORBIDDEN, APPROVAL_REQUIRED) reach the console through this origin as they are.
+    expect(count(t.console, 'AWS::CloudFront::Distribution', { DistributionConfig: { CustomErrorResponses: Match.anyValue() } })).toBe(0);
   });
 
   it('alarms on error rate, iterator age, DLQ depth, dead letters and p99 latency, to an encrypted topic that e-mails ops', () => {

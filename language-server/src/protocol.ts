@@ -58,6 +58,8 @@ export interface StatusParams {
   readonly references: number;
   /** Following the API's change feed: flag changes arrive within about a second. */
   readonly live: boolean;
+  /** The API refused the token (401: expired, revoked or mistyped): signing in again is the fix. */
+  readonly tokenRefused?: boolean;
 }
 
 /** Server → client whenever the data source, flag count or indexing state changes (status item). */

@@ -104,6 +104,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let snapshot: ProjectSnapshot = EMPTY_SNAPSHOT;
   let flags = new Map<string, FlagRecord>();
   let lastError: string | null = null;
+  /** The last API failure was the token being refused (401). */
+  let tokenRefused = false;
   let indexing = false;
   let indexRun = { isCancellationRequested: false };
   let codeLensRefresh = false;
@@ -193,6 +195,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexing,
     references: index.references().length,
     live: feedState === FeedState.Live,
+    ...(tokenRefused ? { tokenRefused } : {}),
   });
   const sendStatus = (): void => {
     void connection.sendNotification(StatusNotification, status());
@@ -270,6 +273,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const fetched = await fetchSnapshot(client, project, environment(), now());
       setSnapshot(fetched);
       lastError = null;
+      tokenRefused = false;
       follow(project);
       try {
         writeCache(cacheFilePath(project), fetched);
@@ -278,6 +282,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     } catch (e) {
       lastError = describeError(e);
+      tokenRefused = e instanceof ApiError && e.status === 401;
       connection.console.warn(`xp: flag data from the API failed (${lastError}); using the cache or flags file`);
       const cached = project === undefined ? undefined : readCache(cacheFilePath(project), project);
       setSnapshot(cached ?? fileSnapshot ?? EMPTY_SNAPSHOT);

@@ -93,6 +93,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   let status: StatusParams | undefined;
   const showStatus = (): void => {
     const view = statusView(status);
+    statusItem.command = view.command ?? 'xp.refresh';
     statusItem.text = view.text;
     statusItem.tooltip = view.tooltip;
     statusItem.backgroundColor = view.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;

@@ -5,6 +5,8 @@ export interface StatusView {
   readonly tooltip: string;
   /** Warning colour when flag data is not live. */
   readonly warning: boolean;
+  /** What clicking it runs (default: refresh). */
+  readonly command?: string;
 }
 
 /** The status bar item for a server status (undefined: the server has not reported yet). */
@@ -13,6 +15,14 @@ export function statusView(status: StatusParams | undefined): StatusView {
     return { text: '$(loading~spin) xp', tooltip: 'xp: starting the language server', warning: false };
   }
   const indexing = status.indexing ? ' $(sync~spin)' : '';
+  if (status.tokenRefused === true) {
+    return {
+      text: `$(key) xp: sign in again${indexing}`,
+      tooltip: `xp: the API refused the token (${status.error ?? '401'}): it expired or was revoked. Click to sign in again${status.source === 'cache' ? `; meanwhile using cached flags from ${status.fetchedAt ?? 'an earlier session'}` : ''}.`,
+      warning: true,
+      command: 'xp.signIn',
+    };
+  }
   const where = status.project === null ? '' : ` ${status.project}/${status.environment}`;
   switch (status.source) {
     case 'api':

@@ -47,6 +47,11 @@ describe('status item', () => {
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' })).toMatchObject({ text: '$(cloud-offline) xp shop/production', warning: true });
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' }).tooltip).toContain('offline (fetch failed)');
     expect(statusView({ ...base, source: 'none', project: null, indexing: true }).text).toBe('$(circle-slash) xp $(sync~spin)');
+    // A refused token asks for a new sign-in instead of looking like a network outage.
+    const refused = statusView({ ...base, source: 'cache', error: '401 UNAUTHENTICATED: invalid or expired token', tokenRefused: true });
+    expect(refused).toMatchObject({ text: '$(key) xp: sign in again', warning: true, command: 'xp.signIn' });
+    expect(refused.tooltip).toContain('expired or was revoked');
+    expect(statusView(base).command).toBeUndefined();
   });
 
   it('passes settings to the server, leaving out empty ones, and never the token (a protocol trace logs them)', () => {

@@ -210,6 +210,8 @@ describe('language server and code references against the local API', () => {
     try {
       const status = await offline.until('a status from the cache', () => offline.statuses.find((s) => s.source === 'cache'));
       expect(status.error).toMatch(/fetch failed|ECONNREFUSED/);
+      // An unreachable API is an outage, not a refused token.
+      expect(status.tokenRefused).toBeUndefined();
       const uri = await offline.open('web/checkout.ts', FIXTURE_FILES['web/checkout.ts']!, 'typescript');
       const h = (await offline.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 4, character: 46 } })) as Hover;
       expect((h.contents as MarkupContent).value).toContain('**Checkout v2**');
@@ -217,5 +219,16 @@ describe('language server and code references against the local API', () => {
       await offline.stop();
     }
     expect(path.isAbsolute(root)).toBe(true);
+  });
+
+  it('says when the API refuses the token, so the editor can ask for a new sign-in', async () => {
+    const refused = await LspTestClient.start(root, { apiUrl, token: 'xpp_revoked_or_mistyped', project: PROJECT, cacheFile: '.xp-cache.json', environment: 'production' });
+    try {
+      const status = await refused.until('a status after the refusal', () => refused.statuses.find((s) => s.error !== null));
+      expect(status).toMatchObject({ tokenRefused: true });
+      expect(status.error).toMatch(/^401 /);
+    } finally {
+      await refused.stop();
+    }
   });
 });

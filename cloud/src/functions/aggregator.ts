@@ -17,6 +17,25 @@ const PURGE_INTERVAL_MS = 3_600_000;
 const DIMENSION_BUILD_INTERVAL_MS = 60_000;
 /** A dimension build's limit here: the batch and the build share the function's 60 s. */
 export const AGGREGATOR_DIMENSION_BUILD_MS = 40_000;
+/** Time kept for returning the batch's result and flushing metrics after a build. */
+const RESERVE_MS = 5_000;
+/** A build with less time than this is left for a later invocation. */
+const MIN_BUILD_MS = 5_000;
+
+/** The part of Lambda's context the aggregator reads. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * How long a dimension build may run in this invocation: its limit, cut to what the invocation has
+ * left less a reserve, or 0 (skip) when that is too little. A build that ran the function out of
+ * time would fail a batch that had already committed, and spend a retry on it.
+ */
+export function dimensionBuildBudget(remainingMs: number | undefined): number {
+  const budget = Math.min(AGGREGATOR_DIMENSION_BUILD_MS, (remainingMs ?? Infinity) - RESERVE_MS);
+  return budget >= MIN_BUILD_MS ? budget : 0;
+}
 
 export interface AggregatorOptions {
   readonly db?: () => Promise<Database>;
@@ -44,7 +63,7 @@ function countingLogger(inner: Logger, metrics: EmfMetrics): Logger {
   };
 }
 
-export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: AggregatorOptions = {}): (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse> {
+export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: AggregatorOptions = {}): (event: KinesisStreamEvent, context?: InvocationContext) => Promise<KinesisStreamBatchResponse> {
   const metrics = options.metrics ?? new EmfMetrics({ service: 'aggregator', stage: stageOf(env) });
   const now = options.now ?? Date.now;
   const logger = countingLogger(options.logger ?? functionLogger(), metrics);
@@ -77,16 +96,20 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
    * Result dimensions that experiments list but no results request could build in its time (large
    * experiments): one experiment a minute, within the function's 60 s.
    */
+  let buildBudgetMs = AGGREGATOR_DIMENSION_BUILD_MS;
   const buildDimensions = betweenBatches('result dimension build', DIMENSION_BUILD_INTERVAL_MS, async (d) => {
-    const experiments = await buildPendingDimensions(d, { timeoutMs: AGGREGATOR_DIMENSION_BUILD_MS, logger, limit: 1 });
+    const experiments = await buildPendingDimensions(d, { timeoutMs: buildBudgetMs, logger, limit: 1 });
     return experiments > 0 ? { experiments } : undefined;
   });
-  return async (event) => {
+  return async (event, context) => {
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {
       const result = await process(event);
       await purge();
-      await buildDimensions();
+      buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());
+      if (buildBudgetMs > 0) {
+        await buildDimensions();
+      }
       if (arrivals.length > 0 && result.batchItemFailures.length === 0) {
         // Lambda gives arrival times in seconds (with a fraction).
         metrics.put(MetricName.AggregationLag, Math.max(0, now() - Math.min(...arrivals) * 1000));

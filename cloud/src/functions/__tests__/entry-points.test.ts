@@ -14,7 +14,7 @@ import type { LocalService } from '../../local/aws-local.js';
 import type { HealthSource } from '../../http/routes/health.js';
 import { FunctionEntry, bundleFunction } from '../../infra/bundling.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
-import { createAggregatorHandler } from '../aggregator.js';
+import { AGGREGATOR_DIMENSION_BUILD_MS, createAggregatorHandler, dimensionBuildBudget } from '../aggregator.js';
 import { createAlarmRollbackHandler, rollbackDescription } from '../alarm-rollback.js';
 import { createApiHandler } from '../api.js';
 import { createEvaluationHandler } from '../evaluation.js';
@@ -227,6 +227,14 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(dead.rows).toHaveLength(1);
     expect(lines[0]).toMatchObject({ Service: 'aggregator', DeadLetters: 1, AggregationLag: 1_500 });
     expect(lines[1]).toMatchObject({ DeadLetters: 0 });
+  });
+
+  it("aggregator: gives a dimension build only the time the invocation has left, or none", () => {
+    expect(dimensionBuildBudget(undefined)).toBe(AGGREGATOR_DIMENSION_BUILD_MS);
+    expect(dimensionBuildBudget(58_000)).toBe(AGGREGATOR_DIMENSION_BUILD_MS);
+    expect(dimensionBuildBudget(20_000)).toBe(15_000);
+    // Too little left: the build waits for a later invocation rather than time out a committed batch.
+    expect(dimensionBuildBudget(9_000)).toBe(0);
   });
 
   it('guardrail check: the scheduled function runs the statistical check over every running experiment', async () => {

@@ -104,8 +104,10 @@ export class ApiStack extends Stack {
       createDefaultStage: false,
     });
     const sdk = new HttpLambdaIntegration('Sdk', props.evaluation);
-    this.httpApi.addRoutes({ path: '/sdk/v1/{proxy+}', methods: [apigwv2.HttpMethod.ANY], integration: sdk });
-    this.httpApi.addRoutes({ path: '/r/{experimentKey}', methods: [apigwv2.HttpMethod.GET], integration: sdk });
+    const sdkRoutes = [
+      ...this.httpApi.addRoutes({ path: '/sdk/v1/{proxy+}', methods: [apigwv2.HttpMethod.ANY], integration: sdk }),
+      ...this.httpApi.addRoutes({ path: '/r/{experimentKey}', methods: [apigwv2.HttpMethod.GET], integration: sdk }),
+    ];
 
     const domain =
       config.apiDomain === undefined
@@ -140,6 +142,13 @@ export class ApiStack extends Stack {
       },
       ...(domain === undefined ? {} : { domainMapping: { domainName: domain } }),
     });
+    // The SDK routes throttle in a bucket of their own, so SDK traffic cannot starve the management API.
+    // RouteSettings is free-form JSON in the L1: CloudFormation's own (PascalCase) names.
+    const sdkLimits = { ThrottlingRateLimit: config.sdkThrottle.rate, ThrottlingBurstLimit: config.sdkThrottle.burst, DetailedMetricsEnabled: true };
+    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits };
+    for (const route of sdkRoutes) {
+      this.stage.node.addDependency(route);
+    }
 
     new CfnOutput(this, 'ApiUrl', { value: domain === undefined ? this.httpApi.apiEndpoint : `https://${config.apiDomain!.name}`, description: 'Base URL of the xp API (console, VS Code, SDKs)' });
     if (domain !== undefined) {

@@ -81,6 +81,11 @@ export const configSchema = z.strictObject({
   /** Steady-state requests per second and burst of the HTTP API. Default 500 / 1000. */
   apiThrottle: z.strictObject({ rate: z.number().positive().default(500), burst: z.number().int().positive().default(1000) }).default({ rate: 500, burst: 1000 }),
   /**
+   * Requests per second and burst of the SDK routes (/sdk/v1, /r), a bucket of their own: SDK
+   * polling and events must not use up the management API's allowance. Default 2000 / 4000.
+   */
+  sdkThrottle: z.strictObject({ rate: z.number().positive().default(2000), burst: z.number().int().positive().default(4000) }).default({ rate: 2000, burst: 4000 }),
+  /**
    * An ElastiCache Serverless cache (Valkey or Redis OSS) in the VPC for rate limits and sticky
    * assignments shared by every function instance; the functions get REDIS_URL. Default none
    * (each instance keeps its own, in memory).

@@ -177,6 +177,13 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     })).toBeGreaterThan(0);
     const routes = Object.values(t.api.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string } }).Properties.RouteKey);
     expect(routes.sort()).toEqual(['$default', 'ANY /sdk/v1/{proxy+}', 'GET /r/{experimentKey}']);
+    // The SDK routes throttle in a bucket of their own, after the routes exist.
+    const sdkLimits = { ThrottlingRateLimit: 2000, ThrottlingBurstLimit: 4000, DetailedMetricsEnabled: true };
+    expect(count(t.api, 'AWS::ApiGatewayV2::Stage', { RouteSettings: { 'ANY /sdk/v1/{proxy+}': sdkLimits, 'GET /r/{experimentKey}': sdkLimits } })).toBe(1);
+    const resources = t.api.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    const stage = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
+    const routeIds = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route').map(([id]) => id).filter((id) => !id.includes('Default'));
+    expect(routeIds.every((id) => stage.DependsOn?.includes(id))).toBe(true);
     expect(count(t.api, 'Custom::XpMigrations', { digest: Match.stringLikeRegexp('^[0-9a-f]{16}$') })).toBeGreaterThan(0);
   });
 

@@ -56,6 +56,15 @@ export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => 
   );
 }
 
+/** A form's problem in one line, announced to screen readers; nothing when there is none. */
+export function FormError({ message }: { message: string | null | undefined }): ReactNode {
+  return message === null || message === undefined ? null : (
+    <p className="state-error" role="alert">
+      {message}
+    </p>
+  );
+}
+
 export function Empty({ children }: { children: ReactNode }): ReactNode {
   return <div className="state state-empty">{children}</div>;
 }

@@ -5,7 +5,7 @@ import { useSession } from '../../app/session.js';
 import { commaList, formatTime } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, ErrorNote, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
@@ -272,8 +272,8 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
-  // The attribute filter by value, so choosing a dimension (no value yet) does not ask for the same results again.
-  const filter = dimension === '' || dimensionValue === '' ? '' : JSON.stringify({ [dimension]: dimensionValue });
+  // The dimension filters only once it has a value: choosing one alone does not ask for the same results again.
+  const filterBy = dimensionValue === '' ? '' : dimension;
   const query = useMemo(
     () => ({
       environment,
@@ -281,11 +281,11 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
       cuped,
       interval: seriesInterval,
       ...(segment === '' ? {} : { segment }),
-      ...(filter === '' ? {} : { attributes: JSON.parse(filter) as Record<string, string> }),
+      ...(filterBy === '' ? {} : { attributes: { [filterBy]: dimensionValue } }),
       ...(exposed.from === undefined ? {} : { from: exposed.from }),
       ...(exposed.to === undefined ? {} : { to: exposed.to }),
     }),
-    [environment, sequential, cuped, seriesInterval, segment, filter, exposed.from, exposed.to],
+    [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
   // A dimension chosen without a value: every value side by side (from the dimension's rollups).
@@ -401,11 +401,7 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
           Export CSV
         </button>
       </div>
-      {exposed.problem === undefined ? null : (
-        <p className="state-error" role="alert">
-          {exposed.problem}
-        </p>
-      )}
+      <FormError message={exposed.problem} />
       {csvError === null ? null : <p className="state-error">{errorMessage(csvError)}</p>}
       {breakdownQuery === null || (exposed.from === undefined && exposed.to === undefined) ? null : (
         <p className="small muted">The breakdown by {dimension} covers every exposure date; choose a value to see it for these dates.</p>

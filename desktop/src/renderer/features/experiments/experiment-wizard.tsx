@@ -6,7 +6,7 @@ import { useSession } from '../../app/session.js';
 import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, ErrorNote, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
@@ -282,11 +282,7 @@ export default function ExperimentWizard(): ReactNode {
               </>
             ) : null}
             {step === 5 ? <pre aria-label="Experiment definition">{JSON.stringify(build(), null, 2)}</pre> : null}
-            {problems[step] === null ? null : (
-              <p className="state-error" role="alert">
-                {problems[step]}
-              </p>
-            )}
+            <FormError message={problems[step]} />
             {created === null ? null : (
               <p className="banner banner-warn" role="status">
                 {created.key} was created as a draft, but starting it failed. Start it again, or open the draft and start it later.

@@ -7,7 +7,7 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, errorMessage } from '../../lib/ui.js';
 import { toggleWithApproval } from './toggle.js';
 
 /** A temporary flag untouched for this long is stale: probably fully rolled out and due for removal. */
@@ -88,11 +88,7 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
           Tags (comma-separated)
           <input value={tags} onChange={(e) => { setTags(e.target.value); }} />
         </label>
-        {error === null ? null : (
-          <p className="state-error" role="alert">
-            {error}
-          </p>
-        )}
+        <FormError message={error} />
         <div className="actions">
           <button type="button" onClick={onClose}>
             Cancel

@@ -4,7 +4,7 @@ import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
-import { Dialog, errorMessage } from '../../lib/ui.js';
+import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
 
 /** Email (read-only without `onEmail`), password, and the last sign-in error. */
 function Credentials({ email, onEmail, password, onPassword, error }: { email: string; onEmail?: (email: string) => void; password: string; onPassword: (password: string) => void; error: string | null }): ReactNode {
@@ -22,11 +22,7 @@ function Credentials({ email, onEmail, password, onPassword, error }: { email: s
         Password
         <input type="password" autoComplete="current-password" required value={password} onChange={(e) => { onPassword(e.target.value); }} />
       </label>
-      {error === null ? null : (
-        <p className="state-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
     </>
   );
 }
@@ -102,11 +98,7 @@ function ProfileForm({ profile, taken, onSave, onClose }: { profile: ProfileView
           </p>
         ) : null}
         {profile !== null && profile.hasToken ? <p className="muted small">Changing the URL signs this connection out.</p> : null}
-        {error === null ? null : (
-          <p className="state-error" role="alert">
-            {error}
-          </p>
-        )}
+        <FormError message={error} />
         <div className="actions">
           <button type="button" onClick={onClose}>
             Cancel
@@ -166,11 +158,7 @@ function Connections({ bridge }: { bridge: NonNullable<ReturnType<typeof desktop
           Remove
         </button>
       </div>
-      {error === null ? null : (
-        <p className="state-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
       {editing === null ? null : (
         <ProfileForm
           profile={editing === 'new' ? null : editing}

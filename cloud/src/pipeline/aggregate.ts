@@ -308,6 +308,8 @@ interface MetricSpec {
   readonly property: string | null;
   readonly windowMs: number | null;
   readonly conversion: boolean;
+  /** When the experiment stopped (epoch ms), for a stopped experiment: events from then on do not count. */
+  readonly stopMs: number | null;
 }
 
 /**
@@ -315,8 +317,9 @@ interface MetricSpec {
  * guardrail lists plus the project's guardrail metrics. Invalid stored metrics are skipped.
  */
 export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string[], logger?: Logger): Promise<MetricSpec[]> {
-  const out = await tx.query<{ project_id: string; experiment: string; metric: string; definition: unknown }>(
-    `SELECT e.project_id, e.key AS experiment, m.key AS metric, m.definition
+  const out = await tx.query<{ project_id: string; experiment: string; metric: string; definition: unknown; stopped_at: string | null }>(
+    `SELECT e.project_id, e.key AS experiment, m.key AS metric, m.definition,
+            CASE WHEN e.status = 'stopped' THEN e.definition ->> 'stoppedAt' END AS stopped_at
      FROM experiments e
      JOIN metrics m ON m.project_id = e.project_id
      WHERE e.project_id = ANY($1::text[])
@@ -335,12 +338,14 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
       continue;
     }
     const m = parsed.data;
+    const stopMs = row.stopped_at === null ? NaN : Date.parse(row.stopped_at);
     const base = {
       projectId: row.project_id,
       experiment: row.experiment,
       metric: row.metric,
       windowMs: m.windowHours === undefined ? null : Math.round(m.windowHours * HOUR_MS),
       conversion: m.type === 'conversion',
+      stopMs: Number.isFinite(stopMs) ? stopMs : null,
     };
     if (m.type === 'ratio') {
       if (m.numerator !== undefined && m.denominator !== undefined) {
@@ -354,7 +359,7 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
   return specs;
 }
 
-/** The specs as the first nine parameters of a statement ($1-$9). */
+/** The specs as the first ten parameters of a statement ($1-$10). */
 function specParams(specs: readonly MetricSpec[]): unknown[] {
   return [
     specs.map((s) => s.projectId),
@@ -366,18 +371,20 @@ function specParams(specs: readonly MetricSpec[]): unknown[] {
     specs.map((s) => s.property),
     specs.map((s) => s.windowMs),
     specs.map((s) => s.conversion),
+    specs.map((s) => s.stopMs),
   ];
 }
 
 const SPECS_CTE = `specs AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[])
-    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion))`;
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::bigint[])
+    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, stop_ms))`;
 
 const EPOCH_MS = `'epoch'::timestamptz + interval '1 millisecond' *`;
 
 /**
- * Contributions of events `ev` to the exposures `x` they fall in a window of ($10 = pre window in ms):
- * pre-period [exposed_at - pre, exposed_at), analysis [exposed_at, exposed_at + windowHours).
+ * Contributions of events `ev` to the exposures `x` they fall in a window of ($11 = pre window in ms):
+ * pre-period [exposed_at - pre, exposed_at), analysis [exposed_at, exposed_at + windowHours), and
+ * before the experiment's stop when it is stopped (what happens after a stop is not its effect).
  * A sum adds the named property when it is a JSON number, else the event's value.
  */
 const CONTRIBUTION = `
@@ -387,8 +394,9 @@ const CONTRIBUTION = `
               THEN coalesce(CASE WHEN jsonb_typeof(ev.properties -> s.property) = 'number' THEN (ev.properties ->> s.property)::numeric END, ev.value, 0)
               ELSE 1 END AS amount`;
 const IN_WINDOW = `
-  ev.occurred_at >= x.exposed_at - interval '1 millisecond' * $10::bigint
-  AND (s.window_ms IS NULL OR ev.occurred_at < x.exposed_at + interval '1 millisecond' * s.window_ms)`;
+  ev.occurred_at >= x.exposed_at - interval '1 millisecond' * $11::bigint
+  AND (s.window_ms IS NULL OR ev.occurred_at < x.exposed_at + interval '1 millisecond' * s.window_ms)
+  AND (s.stop_ms IS NULL OR ev.occurred_at < ${EPOCH_MS} s.stop_ms)`;
 
 /** Groups contributions per (experiment, unit, metric) and adds them to the stored totals. */
 const UPSERT_TOTALS = `
@@ -423,7 +431,7 @@ function recomputeSql(targets: string): string {
 }
 
 const RECOMPUTE_CHANGED = recomputeSql(
-  'SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[]) AS c(project_id, environment, experiment, unit_id)',
+  'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)',
 );
 
 /** Stores the batch's tracked events and adds them to the totals of every exposure of their unit. */
@@ -431,7 +439,7 @@ const INSERT_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
   ev AS (
     INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id, value, properties)
     SELECT project_id, environment, unit_id, name, ${EPOCH_MS} occurred_ms, event_id, value, properties
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::numeric[], $18::jsonb[])
+    FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::numeric[], $19::jsonb[])
       AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
     RETURNING *),
   contrib AS (${CONTRIBUTION}
@@ -566,7 +574,7 @@ export async function rebuildTotals(
     return;
   }
   await tx.query(
-    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $11 AND environment = $12 AND experiment = $13'),
+    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $12 AND environment = $13 AND experiment = $14'),
     [...specParams(specs), preWindowMs, ...params],
   );
 }

@@ -174,6 +174,37 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 
+  it(`${target.name}: events that occur after a stopped experiment's stop do not count, by any path; a resumed one counts them again on rebuild`, async () => {
+    const stop = new Date(T0 + 2 * DAY).toISOString();
+    const totalsOf = async (): Promise<Record<string, string>> => {
+      const out = await db.query<{ unit_id: string; value: string }>(
+        `SELECT unit_id, value::text FROM unit_metric_totals WHERE experiment = 'exp-a' AND metric = 'purchases' ORDER BY unit_id`,
+      );
+      return Object.fromEntries(out.rows.map((r) => [r.unit_id, r.value]));
+    };
+    const setStatus = (status: 'running' | 'stopped', stoppedAt?: string): Promise<unknown> =>
+      db.query(
+        `UPDATE experiments SET status = $1, definition = CASE WHEN $2::text IS NULL THEN definition - 'stoppedAt' ELSE jsonb_set(definition, '{stoppedAt}', to_jsonb($2::text)) END
+         WHERE project_id = $3 AND key = 'exp-a'`,
+        [status, stoppedAt ?? null, PROJECT],
+      );
+    try {
+      // u1 is exposed while running; u2's exposure arrives after its events (the recompute path).
+      await apply([exposure('u1', 'exp-a', 'control', T0), track('u1', 'purchase', T0 + HOUR, 1)]);
+      await setStatus('stopped', stop);
+      await apply([track('u1', 'purchase', T0 + DAY, 1), track('u1', 'purchase', T0 + 3 * DAY, 1), track('u2', 'purchase', T0 + 3 * DAY, 1), track('u2', 'purchase', T0 + HOUR, 1)]);
+      await apply([exposure('u2', 'exp-a', 'treatment', T0)]);
+      expect(await totalsOf()).toEqual({ u1: '2', u2: '1' });
+
+      // A running experiment (resumed) counts every event, here through a rebuild from stored events.
+      await setStatus('running');
+      await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-a' }));
+      expect(await totalsOf()).toEqual({ u1: '3', u2: '2' });
+    } finally {
+      await setStatus('running');
+    }
+  });
+
   it(`${target.name}: dead-letters poison records with their reason and keeps the valid ones`, async () => {
     const good = [exposure('u1', 'exp-a', 'control', T0), track('u1', 'purchase', T0 + HOUR, 2)];
     const records = [

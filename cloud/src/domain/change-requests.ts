@@ -13,7 +13,7 @@ import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { jsonDiff } from './json-diff.js';
-import { flagsRepo, flushRulesets, stageRulesets } from './publisher.js';
+import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
@@ -49,6 +49,86 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string): P
   return undefined;
 }
 
+/** The segments, experiments and holdouts a definition names, at any depth (rules, conditions' groups). */
+interface Names {
+  readonly segments: Set<string>;
+  readonly experiments: Set<string>;
+  readonly holdouts: Set<string>;
+}
+
+function collectNames(value: unknown, into: Names): void {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      collectNames(item, into);
+    }
+    return;
+  }
+  if (typeof value !== 'object' || value === null) {
+    return;
+  }
+  for (const [key, inner] of Object.entries(value)) {
+    if ((key === 'segments' || key === 'excludeSegments') && Array.isArray(inner)) {
+      inner.forEach((k) => typeof k === 'string' && into.segments.add(k));
+    } else if ((key === '$inGroup' || key === '$notInGroup') && typeof inner === 'string') {
+      into.segments.add(inner);
+    } else if (key === 'experiment' && typeof inner === 'string') {
+      into.experiments.add(inner);
+    } else if (key === 'holdout' && typeof inner === 'string') {
+      into.holdouts.add(inner);
+    } else {
+      collectNames(inner, into);
+    }
+  }
+}
+
+/** The project's segments, experiments and holdouts with their last change, loaded once per call. */
+type Definitions = ReadonlyMap<string, { readonly definition: unknown; readonly updatedAt: string }>;
+
+async function loadDefinitions(db: Queryable, projectId: string): Promise<Record<'segment' | 'experiment' | 'holdout', Definitions>> {
+  const byKey = (rows: readonly { key: string; definition: unknown; updatedAt: string }[]): Definitions => new Map(rows.map((r) => [r.key, r]));
+  return {
+    segment: byKey(await segmentsRepo.all(db, projectId, true)),
+    experiment: byKey(await experimentsRepo.all(db, projectId, true)),
+    holdout: byKey(await holdoutsRepo.all(db, projectId, true)),
+  };
+}
+
+/**
+ * Why an approval no longer covers what applying would serve, if it does not: a segment,
+ * experiment or holdout the proposed state names (followed through the ones they name) changed
+ * after the approval. Such a change may not have needed approval itself while nothing in the
+ * protected environment used it.
+ */
+function changedSinceApproval(cr: ChangeRequest, defs: Record<'segment' | 'experiment' | 'holdout', Definitions>): string | undefined {
+  if (cr.approvedAt === null) {
+    return undefined;
+  }
+  const approvedAt = Date.parse(cr.approvedAt);
+  const names: Names = { segments: new Set(), experiments: new Set(), holdouts: new Set() };
+  collectNames(cr.proposed, names);
+  const seen = new Set<string>();
+  const changed: string[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [kind, keys] of [['segment', names.segments], ['experiment', names.experiments], ['holdout', names.holdouts]] as const) {
+      for (const key of [...keys]) {
+        const id = `${kind} "${key}"`;
+        const found = defs[kind].get(key);
+        if (seen.has(id) || found === undefined) {
+          continue;
+        }
+        seen.add(id);
+        grew = true;
+        collectNames(found.definition, names);
+        if (Date.parse(found.updatedAt) > approvedAt) {
+          changed.push(id);
+        }
+      }
+    }
+  }
+  return changed.length === 0 ? undefined : `${changed.join(', ')} changed since the approval`;
+}
+
 /** A change request as the API shows it: with whether its approval still counts. */
 export type ChangeRequestView = ChangeRequest & { readonly approvalVoid: string | null };
 
@@ -77,13 +157,15 @@ export class ChangeRequestService {
   private async withApprovals(orgId: string, crs: readonly ChangeRequest[]): Promise<ChangeRequestView[]> {
     const reasons = new Map<string, string | undefined>();
     const out: ChangeRequestView[] = [];
+    let defs: Awaited<ReturnType<typeof loadDefinitions>> | undefined;
     for (const cr of crs) {
       let reason: string | undefined;
       if (cr.status === ChangeRequestStatus.Open && cr.approvedBy !== null) {
         if (!reasons.has(cr.approvedBy)) {
           reasons.set(cr.approvedBy, await voidApproval(this.deps.db, orgId, cr.approvedBy));
         }
-        reason = reasons.get(cr.approvedBy);
+        defs ??= await loadDefinitions(this.deps.db, cr.projectId);
+        reason = reasons.get(cr.approvedBy) ?? changedSinceApproval(cr, defs);
       }
       out.push({ ...cr, approvalVoid: reason ?? null });
     }
@@ -138,7 +220,7 @@ export class ChangeRequestService {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
       }
       // An approval that no longer counts (see voidApproval) may be replaced by another reviewer's.
-      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy)) === undefined) {
+      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy)) === undefined && changedSinceApproval(cr, await loadDefinitions(tx, project.id)) === undefined) {
         throw new AppError(AppErrorCode.InvalidState, 'change request is already approved');
       }
       const updated = await changeRequests.transition(tx, project.id, id, { kind, by: actor.userId });
@@ -177,7 +259,7 @@ export class ChangeRequestService {
       if (cr.proposedBy !== actor.userId && !can(actor.role, Permission.ChangeRequestsApprove)) {
         throw forbidden('only the proposer or a reviewer can apply a change request');
       }
-      const voided = await voidApproval(tx, actor.orgId, cr.approvedBy);
+      const voided = (await voidApproval(tx, actor.orgId, cr.approvedBy)) ?? changedSinceApproval(cr, await loadDefinitions(tx, project.id));
       if (voided !== undefined) {
         throw new AppError(AppErrorCode.InvalidState, `the approval no longer counts: ${voided}; ask another reviewer to approve it again`);
       }

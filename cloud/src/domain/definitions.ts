@@ -7,6 +7,7 @@ import type { Queryable } from '../store/db.js';
 import type { DefinitionRepository, ListOptions, StoredDefinition } from '../store/definitions.js';
 import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
 import type { Page } from '../store/pagination.js';
+import { changeRequests } from '../store/change-requests.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project } from '../store/projects.js';
 import { record } from './audit-trail.js';
@@ -314,6 +315,8 @@ export class DefinitionService<K extends DefinitionKind> {
     assertCan(actor, this.config.write);
     const project = await projectFor(this.deps.db, actor, projectKey);
     await change(this.deps, this.config.publishes, project.id, async (tx) => {
+      // Before the flag's row lock, in the order apply takes them (request, then flag).
+      const cancelled = this.kind === DefinitionKind.Flag ? await changeRequests.cancelOpenFor(tx, project.id, 'flag', key, actor.userId) : [];
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       if (this.kind === DefinitionKind.Flag) {
         const envs = await environments.list(tx, project.id);
@@ -327,6 +330,9 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });
+      for (const id of cancelled) {
+        await record(tx, actor, { projectId: project.id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: key, before: undefined, after: { changeRequest: id, reason: 'flag deleted' } });
+      }
     }, { actor, kind: this.kind });
   }
 

@@ -123,6 +123,20 @@ export const changeRequests = {
     return toPage(result.rows, options.limit, fromRow, (r) => r.id);
   },
 
+  /**
+   * Cancels the open requests of a resource that is going away (a deleted flag): an approval covers
+   * the flag it was given for, never a new one created later under the same key. Returns their ids.
+   */
+  async cancelOpenFor(db: Queryable, projectId: string, resourceType: string, resourceKey: string, by: string): Promise<string[]> {
+    const result = await db.query<{ id: string }>(
+      `UPDATE change_requests SET status = 'cancelled', reviewed_by = $4, reviewed_at = now()
+       WHERE project_id = $1 AND resource_type = $2 AND resource_key = $3 AND status = 'open'
+       RETURNING id`,
+      [projectId, resourceType, resourceKey, by],
+    );
+    return result.rows.map((r) => r.id).sort();
+  },
+
   /** Moves an open request to its next state; anything else is an INVALID_STATE error. */
   async transition(
     db: Queryable,

@@ -290,6 +290,46 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['project.updated', 'project.created']);
   });
 
+  it('applies an approval only to what was approved: not to a flag deleted and created again, nor after a segment it names changed', async () => {
+    const propose = async (key: string, state: unknown): Promise<string> => {
+      const proposed = await p.request('POST', '/api/v1/projects/demo/change-requests', { token: editor, body: { resourceType: 'flag', resourceKey: key, environment: 'production', state, baseVersion: 1 } });
+      expect(proposed.status).toBe(201);
+      const id = proposed.body.id as string;
+      expect((await p.request('POST', `/api/v1/projects/demo/change-requests/${id}/approve`, { token: owner })).status).toBe(200);
+      return id;
+    };
+    const on = { ...FLAG.environments.production, enabled: true, prerequisites: [], rules: [] };
+
+    // Deleted (allowed: off in production) and created again with other values, at version 1 again.
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'recreated' } })).status).toBe(201);
+    const first = await propose('recreated', on);
+    expect((await p.request('DELETE', '/api/v1/projects/demo/flags/recreated', { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'recreated', variations: [{ key: 'off', value: false }, { key: 'on', value: false }] } })).status).toBe(201);
+    const afterDelete = await p.request('POST', `/api/v1/projects/demo/change-requests/${first}/apply`, { token: editor });
+    expect(afterDelete.status).toBe(409);
+    expect(afterDelete.body.error.message).toBe('change request is cancelled');
+    const audit = await p.request('GET', '/api/v1/audit?project=demo&resourceKey=recreated', { token: owner });
+    const cancelled = audit.body.items.filter((e: { action: string }) => e.action === 'change-request.cancelled');
+    expect(cancelled.map((e: { diff: unknown }) => e.diff)).toEqual([[{ op: 'add', path: '', to: { changeRequest: first, reason: 'flag deleted' } }]]);
+
+    // A segment nothing in production used (so an editor could change it) widened after the approval.
+    expect((await p.request('POST', '/api/v1/projects/demo/segments', { token: editor, body: { key: 'cr-beta', name: 'cr-beta', type: 'ids', attribute: 'id', values: ['u1'] } })).status).toBe(201);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'cr-targeted' } })).status).toBe(201);
+    const second = await propose('cr-targeted', { ...on, defaultVariation: 'off', rules: [{ id: 'beta', type: 'force', segments: ['cr-beta'], variation: 'on' }] });
+    const widened = await p.request('PUT', '/api/v1/projects/demo/segments/cr-beta', { token: editor, body: { key: 'cr-beta', name: 'cr-beta', type: 'ids', attribute: 'id', values: ['u1', 'everyone-else'] }, headers: { 'If-Match': '"1"' } });
+    const refused = await p.request('POST', `/api/v1/projects/demo/change-requests/${second}/apply`, { token: editor });
+    const shown = await p.request('GET', `/api/v1/projects/demo/change-requests/${second}`, { token: editor });
+    const reapproved = await p.request('POST', `/api/v1/projects/demo/change-requests/${second}/approve`, { token: owner });
+    const applied = await p.request('POST', `/api/v1/projects/demo/change-requests/${second}/apply`, { token: editor });
+
+    expect(widened.status).toBe(200);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toBe('the approval no longer counts: segment "cr-beta" changed since the approval; ask another reviewer to approve it again');
+    expect(shown.body.approvalVoid).toBe('segment "cr-beta" changed since the approval');
+    expect(reapproved.status).toBe(200);
+    expect(applied.body.status).toBe('applied');
+  });
+
   it('makes an editor ask an owner or admin for a segment or experiment change that would reach protected production\'s ruleset', async () => {
     const segment = (key: string, values: string[]) => ({ key, name: key, type: 'ids', attribute: 'id', values });
     const targeted = (key: string, segmentKey: string, environment: string) => ({

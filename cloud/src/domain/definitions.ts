@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, runsIn, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -90,6 +90,19 @@ function variationValuesChanged(before: Flag, after: Flag): boolean {
     const next = after.variations.find((w) => w.key === v.key);
     return next === undefined || jsonDiff(v.value, next.value).length > 0;
   });
+}
+
+/**
+ * Protected environments whose split-URL links (`/r/{key}`) a change of a stopped experiment sends
+ * elsewhere (its URLs or released winner). A stopped experiment is in no ruleset, so the ruleset
+ * guard of `change` cannot see this; a running one's changes reach the ruleset and are guarded there.
+ */
+async function protectedRedirectChanges(db: Queryable, projectId: string, role: Actor['role'], before: Experiment, after: Experiment): Promise<string[]> {
+  if (before.status !== 'stopped' || stoppedRedirectUrl(before) === stoppedRedirectUrl(after)) {
+    return [];
+  }
+  const envs = await environments.list(db, projectId);
+  return envs.filter((e) => needsApproval(role, e) && runsIn(before, e.key)).map((e) => e.key);
 }
 
 /** Protected environments whose flag state, or what it serves there, differs between two definitions. */
@@ -290,6 +303,16 @@ export class DefinitionService<K extends DefinitionKind> {
         }
         if (blocked.length > 0) {
           throw approvalRequired(blocked);
+        }
+      }
+      if (this.kind === DefinitionKind.Experiment) {
+        const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, definition as Experiment);
+        if (redirected.length > 0) {
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `the stopped experiment's links send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to this URL: ask an owner or admin to change where they go`,
+            { environments: redirected },
+          );
         }
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);

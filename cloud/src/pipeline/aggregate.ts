@@ -85,7 +85,13 @@ export function parseRecord(record: StreamRecord): Parsed {
   } catch (error) {
     return { ok: false, reason: `payload is not JSON: ${error instanceof Error ? error.message : 'parse error'}` };
   }
-  const parsed = pipelineEventSchema.safeParse(json);
+  let parsed: ReturnType<typeof pipelineEventSchema.safeParse>;
+  try {
+    parsed = pipelineEventSchema.safeParse(json);
+  } catch {
+    // The API refuses deep properties; a record from elsewhere could still be nested past the stack.
+    return { ok: false, reason: 'not a pipeline event: nested too deeply to check' };
+  }
   if (!parsed.success) {
     return { ok: false, reason: `not a pipeline event: ${formatIssues(parsed.error).join('; ')}` };
   }

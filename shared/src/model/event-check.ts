@@ -8,6 +8,33 @@ import { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE } from './keys.js';
 
 export const MAX_EVENTS_PER_BATCH = 500;
 export const MAX_EVENT_BYTES = 16 * 1024;
+/** How deeply a tracked event's property values may nest arrays and objects (a property's value is level 1). */
+export const MAX_PROPERTY_DEPTH = 32;
+const DEPTH_MESSAGE = `nested more than ${MAX_PROPERTY_DEPTH} levels deep`;
+
+/**
+ * Whether a value nests arrays and objects at most `max` levels deep (a scalar is 0, `[1]` is 1),
+ * checked without recursion so that no input can overflow the stack.
+ */
+export function nestsWithin(value: unknown, max: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) {
+      continue;
+    }
+    if (depth + 1 > max) {
+      return false;
+    }
+    for (const item of Array.isArray(v) ? v : Object.values(v)) {
+      stack.push({ v: item, depth: depth + 1 });
+    }
+  }
+  return true;
+}
+
+/** The zod error message of a property value nested too deeply (event.ts), shared with the plain check. */
+export const PROPERTY_DEPTH_MESSAGE = DEPTH_MESSAGE;
 
 /** The first problem with an event: where (dotted path, '' for the event itself) and what. */
 export interface EventProblem {
@@ -170,7 +197,12 @@ function check(value: unknown): void {
     finite(value.value, 'value');
   }
   if (value.properties !== undefined) {
-    record(value.properties, 'properties', 0, 200, json);
+    record(value.properties, 'properties', 0, 200, (v, p) => {
+      if (!nestsWithin(v, MAX_PROPERTY_DEPTH)) {
+        throw new Problem(p, DEPTH_MESSAGE);
+      }
+      json(v, p);
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { attributeNameSchema, keySchema } from './common.js';
+import { MAX_PROPERTY_DEPTH, PROPERTY_DEPTH_MESSAGE, nestsWithin } from './event-check.js';
 
 /**
  * Events SDKs send to POST /sdk/v1/events: exposures (a unit saw a variation) and tracked events
@@ -7,7 +8,16 @@ import { attributeNameSchema, keySchema } from './common.js';
  * from the SDK key and the time it received the batch.
  */
 
-export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES } from './event-check.js';
+export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH } from './event-check.js';
+
+/**
+ * A property value: any JSON nested at most MAX_PROPERTY_DEPTH levels. The depth is checked first,
+ * without recursion, so that z.json() never walks (and overflows the stack on) absurd nesting.
+ */
+const propertyValueSchema = z
+  .unknown()
+  .refine((v) => nestsWithin(v, MAX_PROPERTY_DEPTH), { message: PROPERTY_DEPTH_MESSAGE, abort: true })
+  .pipe(z.json());
 
 const eventBase = {
   /** Client-generated unique id; the pipeline drops repeats of the same id (exactly-once). */
@@ -37,7 +47,7 @@ export const trackEventSchema = z.strictObject({
   name: z.string().min(1).max(200),
   /** The quantity sum metrics add up (e.g. revenue); counts use 1 per event when absent. */
   value: z.number().optional(),
-  properties: z.record(z.string().max(200), z.json()).optional(),
+  properties: z.record(z.string().max(200), propertyValueSchema).optional(),
 });
 
 export const sdkEventSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema]);

@@ -14,3 +14,18 @@ export function expandVariations(exp: Pick<Experiment, 'type' | 'variations' | '
   }
   return combos.map((c) => ({ key: c.keys.join('.'), value: c.value }));
 }
+
+/**
+ * Where the split-URL links (`/r/{key}`) of a stopped experiment send visitors in an environment it
+ * ran in: the released winner's URL, else the first variation's; undefined when it has none.
+ */
+export function stoppedRedirectUrl(exp: Pick<Experiment, 'type' | 'variations' | 'factors' | 'winner' | 'releaseWinner'>): string | undefined {
+  const variations = expandVariations(exp);
+  const released = exp.releaseWinner && exp.winner !== undefined ? variations.find((v) => v.key === exp.winner) : undefined;
+  return (released ?? variations[0])?.url;
+}
+
+/** Whether an experiment ran (or runs) in an environment: it names it, or names none (all). */
+export function runsIn(exp: Pick<Experiment, 'environments'>, environment: string): boolean {
+  return exp.environments.length === 0 || exp.environments.includes(environment);
+}

@@ -330,6 +330,25 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(applied.body.status).toBe('applied');
   });
 
+  it("makes an editor ask an owner or admin to change where a stopped experiment's links send production visitors", async () => {
+    const landing = { key: 'stopped-links', name: 'Links', type: 'split-url', environments: ['production'], variations: [{ key: 'a', url: 'https://shop.example/a' }, { key: 'b', url: 'https://shop.example/b' }] };
+    const created = await p.request('POST', '/api/v1/projects/demo/experiments', { token: owner, body: landing });
+    const started = await p.request('POST', '/api/v1/projects/demo/experiments/stopped-links/start', { token: owner, headers: { 'If-Match': created.headers.get('etag')! } });
+    const stopped = await p.request('POST', '/api/v1/projects/demo/experiments/stopped-links/stop', { token: owner, body: { decision: 'rollback' }, headers: { 'If-Match': started.headers.get('etag')! } });
+    expect([created.status, started.status, stopped.status]).toEqual([201, 200, 200]);
+    const current = stopped.body.definition as Record<string, unknown>;
+    const put = (body: unknown) => p.request('PUT', '/api/v1/projects/demo/experiments/stopped-links', { token: editor, body, headers: { 'If-Match': stopped.headers.get('etag')! } });
+
+    const repointed = await put({ ...current, variations: [{ key: 'a', url: 'https://elsewhere.example/a' }, { key: 'b', url: 'https://shop.example/b' }] });
+    const released = await put({ ...current, decision: 'ship', winner: 'b', releaseWinner: true });
+    const described = await put({ ...current, hypothesis: 'what we learnt' });
+
+    expect(repointed.status).toBe(403);
+    expect(repointed.body.error).toMatchObject({ code: 'APPROVAL_REQUIRED', details: { environments: ['production'] } });
+    expect(released.status).toBe(403);
+    expect(described.status).toBe(200);
+  });
+
   it('makes an editor ask an owner or admin for a segment or experiment change that would reach protected production\'s ruleset', async () => {
     const segment = (key: string, values: string[]) => ({ key, name: key, type: 'ids', attribute: 'id', values });
     const targeted = (key: string, segmentKey: string, environment: string) => ({

@@ -1,5 +1,5 @@
 import type { PipelineEvent, SdkEvent } from '@xp/shared/edge';
-import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, checkSdkEvent } from '@xp/shared/edge';
+import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, checkSdkEvent } from '@xp/shared/edge';
 import { findBadString } from '../text.js';
 
 /** Why one event of a batch was not accepted. */
@@ -61,7 +61,16 @@ export function validateBatch(events: readonly unknown[], where: { projectId: st
       reject(RejectCode.BatchLimit, `a batch holds at most ${MAX_EVENTS_PER_BATCH} events; send this one in another batch`);
       return;
     }
-    const json = JSON.stringify(raw) as string | undefined;
+    let json: string | undefined;
+    try {
+      // undefined for an undefined entry, which the check below refuses
+      const text = JSON.stringify(raw) as string | undefined;
+      json = text;
+    } catch {
+      // Only nesting deep enough to overflow the stack makes a parsed body unserialisable.
+      reject(RejectCode.Invalid, `properties: nested more than ${MAX_PROPERTY_DEPTH} levels deep`);
+      return;
+    }
     const bytes = json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
     if (bytes > MAX_EVENT_BYTES) {
       reject(RejectCode.TooLarge, `the event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);

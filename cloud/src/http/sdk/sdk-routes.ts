@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { cors } from 'hono/cors';
 import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent } from '@xp/shared/edge';
-import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, expandVariations, exposureAttributes, isKey, resolveSplitUrl } from '@xp/shared/edge';
+import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
@@ -480,15 +480,20 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     return c.json({ accepted: valid.length, rejected }, 202);
   });
 
-  /** The first variation's URL of an experiment that is not running here, or undefined; cached briefly. */
+  /**
+   * Where the links of an experiment that stopped in the caller's environment go: the released
+   * winner's URL, else the first variation's; null for an experiment that never ran there (a draft,
+   * another environment's, an archived or unknown one). Cached briefly.
+   */
   const notRunningUrl = async (who: SdkCaller, key: string): Promise<string | undefined | null> => {
-    const cacheKey = `${who.projectId}#${key}`;
+    const cacheKey = `${who.projectId}#${who.environment}#${key}`;
     const hit = notRunning.get(cacheKey);
     if (hit !== undefined && hit.expiresAt > now()) {
       return hit.url;
     }
     const stored = await experimentsRepo.find(deps.db, who.projectId, key);
-    const url = stored === undefined || stored.archived ? null : expandVariations(stored.definition)[0]?.url;
+    const def = stored === undefined || stored.archived ? undefined : stored.definition;
+    const url = def !== undefined && def.status === 'stopped' && runsIn(def, who.environment) ? stoppedRedirectUrl(def) : null;
     if (notRunning.size >= NOT_RUNNING_CACHE_ENTRIES) {
       notRunning.clear();
     }
@@ -496,6 +501,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       notRunning.set(cacheKey, { url, expiresAt: now() + (options.rulesetTtlMs ?? 5_000) });
     }
     return url;
+  };
+
+  /** An http(s) URL a visitor may be sent to, or undefined. */
+  const redirectable = (url: string | undefined): URL | undefined => {
+    const target = url === undefined || !URL.canParse(url) ? undefined : new URL(url);
+    return target !== undefined && (target.protocol === 'https:' || target.protocol === 'http:') ? target : undefined;
   };
 
   app.get('/r/:experimentKey', async (c) => {
@@ -514,13 +525,16 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (served?.ruleset.experiments?.[experimentKey] !== undefined) {
       const cookie = getCookie(c, SDK_COOKIE);
       const uid = cookie !== undefined && UID_SHAPE.test(cookie) ? cookie : deps.newId();
-      setCookie(c, SDK_COOKIE, uid, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: COOKIE_MAX_AGE_SECONDS });
       const at = now();
       const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes: { id: uid }, now: at, url: incoming.toString() });
-      if (result.inExperiment && result.variationKey !== null) {
-        await logExposures([exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id' })], who);
-      }
       url = result.url;
+      // A visitor is exposed (and gets the cookie) only when actually sent to a variation.
+      if (redirectable(url) !== undefined) {
+        setCookie(c, SDK_COOKIE, uid, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: COOKIE_MAX_AGE_SECONDS });
+        if (result.inExperiment && result.variationKey !== null) {
+          await logExposures([exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id' })], who);
+        }
+      }
     } else {
       const fallback = await notRunningUrl(who, experimentKey);
       if (fallback === null) {
@@ -528,8 +542,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       }
       url = fallback;
     }
-    const target = url === undefined || !URL.canParse(url) ? undefined : new URL(url);
-    if (target === undefined || (target.protocol !== 'https:' && target.protocol !== 'http:')) {
+    const target = redirectable(url);
+    if (target === undefined) {
       throw new AppError(AppErrorCode.NotFound, `experiment "${experimentKey}" has no URL to send this visitor to`);
     }
     // The visitor's parameters go along as they came (re-encoding would turn bytes that are not

@@ -19,6 +19,12 @@ describe('parseRecord', () => {
     expect(parseRecord(toRecord(new Uint8Array([0xff, 0xfe, 0x00])))).toEqual({ ok: false, reason: 'payload is not UTF-8' });
     expect(parseRecord(toRecord(json.replace('"u1"', '"u\\u00001"')))).toEqual({ ok: false, reason: 'payload contains a NUL character' });
     expect(parseRecord(toRecord(JSON.stringify({ ...event, v: 2 })))).toMatchObject({ ok: false, reason: expect.stringContaining('v:') });
+    // Nesting past the stack (records from producers other than the API): refused, never thrown.
+    const tracked = JSON.stringify(track('u1', 'purchase', T0));
+    for (const depth of [40, 3_000, 50_000]) {
+      const deep = tracked.replace(/}}$/, `,"properties":{"d":${'['.repeat(depth)}1${']'.repeat(depth)}}}}`);
+      expect(parseRecord(toRecord(deep))).toMatchObject({ ok: false, reason: expect.stringMatching(/nested/) });
+    }
     expect(parseRecord(toRecord(JSON.stringify({ ...event, event: { ...event.event, unitId: '' } })))).toMatchObject({
       ok: false,
       reason: expect.stringContaining('event.unitId'),

@@ -83,6 +83,26 @@ describe('checkSdkEvent', () => {
     expect(checkSdkEvent('nope')).toEqual({ ok: false, problem: { path: '', message: 'expected object, received string' } });
   });
 
+  it('limits how deeply property values nest, with the same verdict as sdkEventSchema, which does not overflow either', () => {
+    const nested = (depth: number, leaf: unknown = 1): unknown => {
+      let v = leaf;
+      for (let i = 0; i < depth; i++) {
+        v = i % 2 === 0 ? [v] : { a: v };
+      }
+      return v;
+    };
+    const event = (value: unknown) => ({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', properties: { p: value } });
+    for (const [depth, ok] of [[0, true], [32, true], [33, false], [2_500, false], [100_000, false]] as const) {
+      expect([depth, checkSdkEvent(event(nested(depth))).ok]).toEqual([depth, ok]);
+      expect([depth, sdkEventSchema.safeParse(event(nested(depth))).success]).toEqual([depth, ok]);
+    }
+    expect(checkSdkEvent(event(nested(33)))).toEqual({ ok: false, problem: { path: 'properties.p', message: 'nested more than 32 levels deep' } });
+    expect(sdkEventSchema.safeParse(event(nested(33))).error?.issues[0]).toMatchObject({ path: ['properties', 'p'], message: 'nested more than 32 levels deep' });
+    // The depth check comes first; what lies inside is still checked.
+    expect(checkSdkEvent(event(nested(5, Number.NaN))).ok).toBe(false);
+    expect(sdkEventSchema.safeParse(event(nested(5, Number.NaN))).success).toBe(false);
+  });
+
   it('rejects absurdly deep properties instead of throwing', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 100_000; i++) {

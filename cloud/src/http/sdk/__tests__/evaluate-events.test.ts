@@ -250,6 +250,25 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(stored.map((r) => r.event.event.id)).toEqual([good.id]);
     });
 
+    it('rejects properties nested past 32 levels with a path, however deep, keeping the rest of the batch', async () => {
+      const nested = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+      const good = track({ unitId: 'shallow-1', properties: { d: JSON.parse(nested(31)) as unknown } });
+      const deep = (depth: number): string => JSON.stringify(track({ unitId: `deep-${depth}` })).replace(/}$/, `,"properties":{"d":${nested(depth)}}}`);
+      const raw = `{"events":[${deep(33)},${deep(2_500)},${deep(200_000)},${JSON.stringify(good)}]}`;
+
+      const res = await post('/sdk/v1/events', server, undefined, raw, { 'content-type': 'application/json' });
+
+      expect(res.status).toBe(202);
+      expect(res.body.accepted).toBe(1);
+      expect(res.body.rejected.map((r: { index: number; code: string; reason: string }) => [r.index, r.code, r.reason])).toEqual([
+        [0, 'INVALID_EVENT', 'properties.d: nested more than 32 levels deep'],
+        [1, 'INVALID_EVENT', 'properties.d: nested more than 32 levels deep'],
+        [2, 'INVALID_EVENT', 'properties: nested more than 32 levels deep'],
+      ]);
+      const stored = (await readStream(s.kinesis)).filter((r) => r.event.event.unitId === 'shallow-1');
+      expect(stored).toHaveLength(1);
+    });
+
     it('answers 400 with every reason when no event is valid, and for an empty or misshapen body', async () => {
       const none = await post('/sdk/v1/events', server, { events: [{ type: 'track' }, track({ timestamp: now + 48 * HOUR })] });
       const empty = await post('/sdk/v1/events', server, { events: [] });

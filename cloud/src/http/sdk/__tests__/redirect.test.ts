@@ -127,12 +127,51 @@ describe('GET /r/{experimentKey}', () => {
     expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 
-  it("sends visitors of an experiment that is not running to the first variation's URL, or 404 when it has none", async () => {
-    const draft = await visit(`/r/draft-landing?k=${client}&x=1`);
-    const ab = await visit(`/r/plain-ab?k=${client}`);
+  it("sends visitors of an experiment that stopped here to the released winner's URL or the first variation's; a draft or another environment's is 404", async () => {
+    const create = async (key: string, extra: Record<string, unknown> = {}): Promise<string> => {
+      const res = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: { ...LANDING, key, ...extra } });
+      const started = await s.p.request('POST', `/api/v1/projects/demo/experiments/${key}/start`, { token: s.owner, headers: { 'If-Match': res.headers.get('etag')! } });
+      return started.headers.get('etag')!;
+    };
+    const stop = async (key: string, etag: string, body: Record<string, unknown>): Promise<void> => {
+      const res = await s.p.request('POST', `/api/v1/projects/demo/experiments/${key}/stop`, { token: s.owner, body, headers: { 'If-Match': etag } });
+      expect(res.status).toBe(200);
+    };
+    await stop('stopped-rollback', await create('stopped-rollback'), { decision: 'rollback' });
+    await stop('stopped-shipped', await create('stopped-shipped'), { decision: 'ship', winner: 'b', releaseWinner: true });
+    await stop('stopped-staging', await create('stopped-staging', { environments: ['staging'] }), { decision: 'rollback' });
 
-    expect(draft.status).toBe(302);
-    expect(draft.headers.get('location')).toBe('https://example.com/draft-a?x=1');
-    expect(ab.status).toBe(404);
+    const rollback = await visit(`/r/stopped-rollback?k=${client}&x=1`);
+    const shipped = await visit(`/r/stopped-shipped?k=${client}`);
+    const elsewhere = await visit(`/r/stopped-staging?k=${client}`);
+    const draft = await visit(`/r/draft-landing?k=${client}&x=1`);
+
+    expect([rollback.status, rollback.headers.get('location')]).toEqual([302, 'https://example.com/a?src=xp&x=1']);
+    expect([shipped.status, shipped.headers.get('location')]).toEqual([302, 'https://example.com/b']);
+    expect(elsewhere.status).toBe(404);
+    expect(draft.status).toBe(404);
+    expect(rollback.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('answers 404 for a running experiment without URLs, without a cookie or an exposure', async () => {
+    const created = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: { key: 'running-ab', name: 'Running A/B', variations: [{ key: 'a' }, { key: 'b' }] } });
+    const started = await s.p.request('POST', '/api/v1/projects/demo/experiments/running-ab/start', { token: s.owner, headers: { 'If-Match': created.headers.get('etag')! } });
+    const flag = await s.p.request('POST', '/api/v1/projects/demo/flags', {
+      token: s.owner,
+      body: {
+        key: 'running-ab-flag',
+        name: 'Running A/B flag',
+        type: 'boolean',
+        variations: [{ key: 'a', value: false }, { key: 'b', value: true }],
+        environments: { development: { enabled: true, defaultVariation: 'a', offVariation: 'a', rules: [{ id: 'exp', type: 'experiment', experiment: 'running-ab' }] } },
+      },
+    });
+    expect([started.status, flag.status]).toEqual([200, 201]);
+
+    const res = await visit(`/r/running-ab?k=${client}`);
+
+    expect(res.status).toBe(404);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect((await readStream(s.kinesis)).filter((r) => r.event.event.type === 'exposure' && r.event.event.experiment === 'running-ab')).toEqual([]);
   });
 });

@@ -3,17 +3,20 @@ import { HTTPException } from 'hono/http-exception';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
-import { DatabaseError } from '../store/database.js';
+import { DatabaseError, isUnavailableError } from '../store/database.js';
 import { requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
 const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
 
+/** Retry-After of a 503 for an unavailable database. */
+const UNAVAILABLE_RETRY_SECONDS = 5;
+
 /** The one place errors become responses: `{ error: { code, message, details? } }`, never a stack. */
 export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (err instanceof AppError) {
     const body = { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
-    if (err.code === AppErrorCode.RateLimited) {
+    if (err.code === AppErrorCode.RateLimited || err.code === AppErrorCode.Unavailable) {
       const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
       if (retry !== undefined) {
         c.header('Retry-After', String(retry));
@@ -23,6 +26,12 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   }
   if (err instanceof DatabaseError && err.code !== undefined && DATA_ERRORS.has(err.code)) {
     return c.json({ error: { code: AppErrorCode.Validation, message: 'a value cannot be stored (invalid text or number)' } }, 400);
+  }
+  if (isUnavailableError(err)) {
+    // The database is down, restarting or out of connections: the caller may retry, and is told when.
+    logger.warn('database unavailable', { method: c.req.method, path: redactSecrets(c.req.path), error: `${err.code ?? 'no code'}: ${err.message}` });
+    c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
+    return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the database is unavailable; retry later' } }, 503);
   }
   if (err instanceof HTTPException) {
     const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;

@@ -31,6 +31,22 @@ export class DatabaseError extends Error {
   }
 }
 
+/** SQLSTATE classes of a database that cannot serve now: connection, transaction rollback, resources, shutdown. */
+const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57']);
+
+/**
+ * Whether a database error means "retry later" rather than a bad request or a bug: the connection
+ * failed or timed out (no SQLSTATE), or the server is shutting down, out of resources, or rolled
+ * the transaction back for a conflict or deadlock.
+ */
+export function isUnavailableError(error: unknown): error is DatabaseError {
+  if (!(error instanceof DatabaseError)) {
+    return false;
+  }
+  const code = error.code;
+  return code === undefined || !/^[0-9A-Z]{5}$/.test(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2));
+}
+
 /** SQLSTATE codes the stores act on. */
 export const SqlState = {
   /** A unique constraint was violated (duplicate key). */

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { TokenKind, hashToken, looksLikeToken } from '../../auth/tokens.js';
 import { AppError, AppErrorCode } from '../../errors.js';
 import type { Queryable } from '../../store/db.js';
+import { isUnavailableError } from '../../store/database.js';
 import { credentials } from '../../store/credentials.js';
 import type { SdkKey } from '../../store/credentials.js';
 
@@ -17,8 +18,15 @@ export interface SdkKeyCacheOptions {
   readonly ttlMs?: number;
   /** Entries kept; the oldest is dropped beyond it. Default 10,000. */
   readonly maxEntries?: number;
+  /** How long a lookup may take before the caller gets 503 with Retry-After (or the last known record). Default 2 s. */
+  readonly lookupTimeoutMs?: number;
+  /** How long after expiry an entry still answers while the database cannot: default 10 minutes. */
+  readonly staleMs?: number;
   readonly now?: () => number;
 }
+
+/** Retry-After when no key record can be had from a slow or unavailable database. */
+const KEY_LOOKUP_RETRY_SECONDS = 2;
 
 interface CachedKey {
   readonly key: SdkKey | undefined;
@@ -34,6 +42,8 @@ export class SdkKeyCache {
   private readonly loading = new Map<string, Promise<SdkKey | undefined>>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
+  private readonly lookupTimeoutMs: number;
+  private readonly staleMs: number;
   private readonly now: () => number;
 
   constructor(
@@ -42,10 +52,16 @@ export class SdkKeyCache {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.maxEntries = options.maxEntries ?? 10_000;
+    this.lookupTimeoutMs = options.lookupTimeoutMs ?? 2_000;
+    this.staleMs = options.staleMs ?? 10 * 60_000;
     this.now = options.now ?? Date.now;
   }
 
-  /** The active key record for a well-formed key, or undefined (unknown or revoked). */
+  /**
+   * The active key record for a well-formed key, or undefined (unknown or revoked). When the
+   * database is slow or down, a record looked up in the last `staleMs` still answers (SDKs keep
+   * working through a failover); without one, 503 UNAVAILABLE with Retry-After, never a hang.
+   */
   async find(key: string): Promise<SdkKey | undefined> {
     const hash = hashToken(key);
     const cached = this.entries.get(hash);
@@ -57,7 +73,28 @@ export class SdkKeyCache {
       pending = credentials.findSdkKey(this.db, hash).finally(() => this.loading.delete(hash));
       this.loading.set(hash, pending);
     }
-    const found = await pending;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        resolve('timeout');
+      }, this.lookupTimeoutMs);
+    });
+    let found: SdkKey | undefined;
+    try {
+      const outcome = await Promise.race([pending, timedOut]);
+      if (outcome === 'timeout') {
+        pending.catch(() => undefined);
+        return this.stale(cached, 'the key lookup timed out');
+      }
+      found = outcome;
+    } catch (error) {
+      if (!isUnavailableError(error)) {
+        throw error;
+      }
+      return this.stale(cached, 'the database is unavailable');
+    } finally {
+      clearTimeout(timer);
+    }
     this.entries.delete(hash);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
@@ -67,6 +104,13 @@ export class SdkKeyCache {
     }
     this.entries.set(hash, { key: found, expiresAt: this.now() + this.ttlMs });
     return found;
+  }
+
+  private stale(cached: CachedKey | undefined, why: string): SdkKey | undefined {
+    if (cached !== undefined && cached.expiresAt + this.staleMs > this.now()) {
+      return cached.key;
+    }
+    throw new AppError(AppErrorCode.Unavailable, `${why}; retry later`, { retryAfterSeconds: KEY_LOOKUP_RETRY_SECONDS });
   }
 }
 

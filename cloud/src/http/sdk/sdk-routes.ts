@@ -28,6 +28,8 @@ export interface SdkOptions {
   readonly rulesetTtlMs?: number;
   /** SDK key cache TTL: a revoked key keeps working at most this long. Default 30 s. */
   readonly keyTtlMs?: number;
+  /** How long an SDK key lookup may wait for the database before 503 with Retry-After. Default 2 s. */
+  readonly keyLookupTimeoutMs?: number;
   /** How often streams re-read the store for other instances' publishes. Default 5 s. */
   readonly pollMs?: number;
   /** Heartbeat comment interval on streams. Default 15 s. */
@@ -236,7 +238,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   }
   const metrics = options.metrics ?? createSdkMetrics();
   const now = (): number => deps.now().getTime();
-  const keys = new SdkKeyCache(deps.db, { ttlMs: options.keyTtlMs ?? 30_000, now });
+  const keys = new SdkKeyCache(deps.db, { ttlMs: options.keyTtlMs ?? 30_000, lookupTimeoutMs: options.keyLookupTimeoutMs ?? 2_000, now });
   const rulesets = new RulesetCache(deps.rulesets, { ttlMs: options.rulesetTtlMs ?? 5_000, pollMs: options.pollMs ?? 5_000, notifier: deps.notifier, logger: deps.logger, now });
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxStreams = options.maxStreams ?? 1_000;

@@ -314,6 +314,41 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect((await readStream(s.kinesis)).some((r) => r.event.event.id === event.id)).toBe(false);
     });
 
+    it('answers 503 with Retry-After when the database cannot look a key up, and keeps known keys working through it', async () => {
+      const newKey = async (name: string): Promise<string> => {
+        const res = await s.p.request('POST', '/api/v1/projects/demo/sdk-keys', { token: s.owner, body: { environment: 'development', kind: 'server', name } });
+        expect(res.status).toBe(201);
+        return res.body.key as string;
+      };
+      const known = await newKey('known');
+      const unseen = await newKey('unseen');
+      expect((await post('/sdk/v1/events', known, { events: [track()] })).status).toBe(202);
+      const started = s.p.now.value;
+      try {
+        s.faults.mode = 'stall';
+        const t0 = performance.now();
+        const stalled = await post('/sdk/v1/events', unseen, { events: [track()] });
+        const waited = performance.now() - t0;
+        const cached = await post('/sdk/v1/events', known, { events: [track()] });
+        // Past the key cache's 30 s: the last known record still answers while the database cannot.
+        s.p.now.value = new Date(started.getTime() + 60_000);
+        const stale = await post('/sdk/v1/events', known, { events: [track({ timestamp: s.p.now.value.getTime() })] });
+        s.faults.mode = 'down';
+        const down = await post('/sdk/v1/evaluate', unseen, { unitId: 'u-1' });
+        const management = await s.p.request('GET', '/api/v1/projects/demo/flags', { token: s.owner });
+
+        expect([stalled.status, stalled.headers.get('retry-after'), stalled.body.error.code]).toEqual([503, '2', 'UNAVAILABLE']);
+        expect(waited).toBeLessThan(10_000);
+        expect([cached.status, stale.status]).toEqual([202, 202]);
+        expect([down.status, down.headers.get('retry-after'), down.body.error.code]).toEqual([503, '2', 'UNAVAILABLE']);
+        // Every endpoint: a database that is down is a 503 to retry, not a 500.
+        expect([management.status, management.headers.get('retry-after'), management.body.error.code]).toEqual([503, '5', 'UNAVAILABLE']);
+      } finally {
+        s.faults.mode = 'none';
+        s.p.now.value = started;
+      }
+    });
+
     it('answers 503 when too many writes are in flight, and 202 to the write that held the slot', async () => {
       let release = (): void => undefined;
       const gate = new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@ import type { PipelineEvent } from '@xp/shared';
 import { createKinesisClient, ensureStream, startKinesalite } from '../../../local/aws-local.js';
 import type { LocalService } from '../../../local/aws-local.js';
 import type { Database } from '../../../store/db.js';
+import { DatabaseError } from '../../../store/db.js';
 import { createKinesisEventSink, createKinesisPutClient } from '../../../store/event-sink.js';
 import type { EventSink } from '../../../store/event-sink.js';
 import type { RulesetStore } from '../../../store/ruleset-store.js';
@@ -26,6 +27,8 @@ export interface SdkPlatform {
   readonly sink: EventSink;
   readonly metrics: SdkMetrics;
   readonly counts: { latest: number; queries: number };
+  /** Database faults for the platform's SQL: 'stall' never answers, 'down' fails as a lost connection. */
+  readonly faults: { mode: 'none' | 'stall' | 'down' };
   /** Replaces the event sink (e.g. with one whose Kinesis is down); `restore` puts the real one back. */
   useSink(sink: EventSink): void;
   restoreSink(): void;
@@ -34,12 +37,18 @@ export interface SdkPlatform {
   close(): Promise<void>;
 }
 
-function countingDb(db: Database, counts: { queries: number }): Database {
+function countingDb(db: Database, counts: { queries: number }, faults: SdkPlatform['faults']): Database {
   return new Proxy(db, {
     get(target, prop) {
       if (prop === 'query') {
         return (sql: string, params?: readonly unknown[]) => {
           counts.queries++;
+          if (faults.mode === 'stall') {
+            return new Promise(() => undefined);
+          }
+          if (faults.mode === 'down') {
+            return Promise.reject(new DatabaseError(undefined, 'Connection terminated unexpectedly'));
+          }
           return target.query(sql, params);
         };
       }
@@ -67,10 +76,11 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
   const real = createKinesisEventSink({ client: putter, streamName: STREAM, deadlineMs: 2_000 });
   let current: EventSink = real;
   const counts = { latest: 0, queries: 0 };
+  const faults: SdkPlatform['faults'] = { mode: 'none' };
   const metrics = createSdkMetrics();
   const notifier = createRulesetNotifier();
   const p = await startPlatform(pgliteTarget(), {
-    deps: (d) => ({ ...d, db: countingDb(d.db, counts), rulesets: countingStore(d.rulesets, counts), events: { put: (e) => current.put(e) }, notifier }),
+    deps: (d) => ({ ...d, db: countingDb(d.db, counts, faults), rulesets: countingStore(d.rulesets, counts), events: { put: (e) => current.put(e) }, notifier }),
     app: { sdk: { ...sdk, metrics } },
   });
   const owner = await p.login(OWNER.email, OWNER.password);
@@ -83,6 +93,7 @@ export async function startSdkPlatform(sdk: Omit<SdkOptions, 'metrics'> = {}): P
     sink: real,
     metrics,
     counts,
+    faults,
     useSink: (sink) => {
       current = sink;
     },

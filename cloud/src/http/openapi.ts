@@ -9,14 +9,20 @@ export type SchemaNames = ReadonlyMap<z.ZodType, string>;
 
 const ERROR_STATUSES: Record<number, string> = {
   400: 'Invalid request: malformed JSON, wrong types, unknown fields, failed validation',
-  401: 'Missing, invalid or expired token',
+  401: 'Missing, invalid or expired token (for login: wrong email or password)',
   403: 'The role does not allow this, or the change needs approval',
   404: 'Not found',
   409: 'Version conflict, duplicate key or invalid state',
   413: 'Body too large',
   428: 'The version (If-Match) is required',
   429: 'Rate limited',
+  431: 'Request headers too large',
+  500: 'Internal error (logged; no details are given)',
+  503: 'Unavailable for now (e.g. the database); retry after Retry-After seconds',
 };
+
+/** Errors any operation can answer, whatever it does. */
+const ALWAYS = [431, 500, 503];
 
 function toComponents(named: ReadonlyMap<z.ZodType, string>, io: 'input' | 'output', suffix: string): Record<string, JsonObject> {
   const registry = z.registry<{ id: string }>();
@@ -84,7 +90,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     op.parameters = parameters;
     if (r.body !== undefined) {
       const name = nameFor(requestNames, r.body as z.ZodType, 'Request');
-      op.requestBody = { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}Input` } } } };
+      op.requestBody = { required: !(r.body as z.ZodType).safeParse(undefined).success, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}Input` } } } };
     }
     const responses: Record<string, JsonObject> = {};
     for (const [status, spec] of Object.entries(r.responses)) {
@@ -93,7 +99,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
           ? { description: spec.description }
           : { description: spec.description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, 'Response')}` } } } };
     }
-    const errors = r.auth === false ? [400, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])];
+    const errors = [...(r.auth === false ? [400, 401, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])]), ...ALWAYS];
     for (const status of errors) {
       responses[String(status)] ??= { description: ERROR_STATUSES[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     }

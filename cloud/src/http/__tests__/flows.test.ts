@@ -339,6 +339,11 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     const current = stopped.body.definition as Record<string, unknown>;
     const put = (body: unknown) => p.request('PUT', '/api/v1/projects/demo/experiments/stopped-links', { token: editor, body, headers: { 'If-Match': stopped.headers.get('etag')! } });
 
+    const noBody = await p.request('POST', '/api/v1/projects/demo/experiments', { token: owner, body: { ...landing, key: 'stopped-no-body' } });
+    const noBodyStarted = await p.request('POST', '/api/v1/projects/demo/experiments/stopped-no-body/start', { token: owner, headers: { 'If-Match': noBody.headers.get('etag')! } });
+    const noBodyStopped = await p.request('POST', '/api/v1/projects/demo/experiments/stopped-no-body/stop', { token: owner, headers: { 'If-Match': noBodyStarted.headers.get('etag')! } });
+    expect([noBodyStopped.status, noBodyStopped.body.definition?.status]).toEqual([200, 'stopped']);
+
     const repointed = await put({ ...current, variations: [{ key: 'a', url: 'https://elsewhere.example/a' }, { key: 'b', url: 'https://shop.example/b' }] });
     const released = await put({ ...current, decision: 'ship', winner: 'b', releaseWinner: true });
     const described = await put({ ...current, hypothesis: 'what we learnt' });
@@ -419,6 +424,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(missing).toEqual([]);
     const operations = Object.values(doc.body.paths as Record<string, Record<string, { 'x-permission'?: string; security?: unknown }>>).flatMap((o) => Object.values(o));
     expect(operations.filter((o) => o.security !== undefined && o['x-permission'] === undefined)).toEqual([]);
+    // Every error an operation can answer is declared: login's wrong password, and 431/500/503 everywhere.
+    const paths = doc.body.paths as Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: { required: boolean } }>>;
+    expect(Object.keys(paths['/api/v1/auth/login']!.post!.responses).sort()).toEqual(['200', '400', '401', '413', '429', '431', '500', '503']);
+    expect(Object.values(paths).flatMap((o) => Object.values(o)).filter((o) => !('503' in o.responses))).toEqual([]);
+    expect(paths['/api/v1/projects/{project}/experiments/{key}/stop']!.post!.requestBody?.required).toBe(false);
+    expect(paths['/api/v1/projects/{project}/flags']!.post!.requestBody?.required).toBe(true);
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain('swagger-ui-bundle.js');
     expect(css.status).toBe(200);

@@ -171,11 +171,12 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       tag: 'Experiments',
       summary: 'Stop a running experiment with a decision, a winner, and whether to release it to everyone',
       params: projectKeyParams,
-      body: z.strictObject({ decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(), winner: keySchema.optional(), releaseWinner: z.boolean().optional() }),
+      // Every field is optional, so the body may be left out altogether.
+      body: z.strictObject({ decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(), winner: keySchema.optional(), releaseWinner: z.boolean().optional() }).optional(),
       concurrency: true,
       responses: { 200: { description: 'Stopped', schema: experimentOne } },
       handler: async (req) => {
-        const updated = await s.experiments.stop(req.actor, req.params.project, req.params.key, req.expectedVersion, req.body);
+        const updated = await s.experiments.stop(req.actor, req.params.project, req.params.key, req.expectedVersion, req.body ?? {});
         return versioned(200, updated, storedView(updated));
       },
     }),

@@ -434,7 +434,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     const attributes = { ...input.unit.attributes, id: input.unit.id };
     const snapshot = await loadStickySnapshot(sticky, who.projectId, served.ruleset, attributes, deps.logger);
     const context = { attributes, now: at, ...(snapshot === undefined ? {} : { stickyBuckets: snapshot }) };
-    const flagKeys = input.flags ?? Object.keys(served.ruleset.flags);
+    // A key named twice is evaluated (and exposed) once.
+    const flagKeys = input.flags === undefined ? Object.keys(served.ruleset.flags) : [...new Set(input.flags)];
     const flags: Record<string, EvaluatedFlag> = {};
     const exposures: PipelineEvent[] = [];
     // The unit's flat attributes go with its exposures, as the SDKs send them (result filters, dimensions).

@@ -106,6 +106,14 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(res.body.flags['no-such-flag']).toEqual({ value: null, variationKey: null, reason: 'FLAG_NOT_FOUND', errorCode: 'FLAG_NOT_FOUND' });
     });
 
+    it('evaluates and exposes a flag named twice once', async () => {
+      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-twice' }, flags: ['checkout-flag', 'checkout-flag', 'checkout-flag'] });
+
+      expect(Object.keys(res.body.flags)).toEqual(['checkout-flag']);
+      const exposures = (await readStream(s.kinesis)).filter((r) => r.event.event.type === 'exposure' && r.event.event.unitId === 'user-twice');
+      expect(exposures).toHaveLength(1);
+    });
+
     it('validates the body: unit id required, at most 200 flags, JSON only', async () => {
       const noUnit = await post('/sdk/v1/evaluate', server, { flags: [] });
       const tooMany = await post('/sdk/v1/evaluate', server, { unit: { id: 'u' }, flags: Array.from({ length: 201 }, (_, i) => `f-${i}`) });

@@ -112,10 +112,13 @@ export class LocalEventArchive {
 /** A sink that archives what the inner sink accepted (as Firehose archives what Kinesis holds). */
 export function archivingEventSink(inner: EventSink, archive: LocalEventArchive): EventSink {
   return {
-    put: async (events) => {
-      await inner.put(events);
-      archive.append(events);
-    },
+    // What the stream accepted is archived, also when the put fails for the rest: the aggregator
+    // applies those events, so a replay from the archive must see them too.
+    put: (events, stored) =>
+      inner.put(events, (accepted) => {
+        archive.append(accepted);
+        stored?.(accepted);
+      }),
   };
 }
 

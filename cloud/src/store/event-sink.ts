@@ -13,8 +13,12 @@ import { createAwsJsonClient } from './aws-json.js';
 import type { AwsJsonClient, AwsJsonClientOptions } from './aws-json.js';
 
 export interface EventSink {
-  /** Stores every event or throws AppError UNAVAILABLE (details: `{ retryAfterSeconds }`). */
-  put(events: readonly PipelineEvent[]): Promise<void>;
+  /**
+   * Stores every event or throws AppError UNAVAILABLE (details: `{ retryAfterSeconds }`). `stored`
+   * hears of the events the stream accepted as they are accepted, also when the put fails later on
+   * for others (they are in the stream, so they will be aggregated).
+   */
+  put(events: readonly PipelineEvent[], stored?: (events: readonly PipelineEvent[]) => void): Promise<void>;
 }
 
 /** Kinesis limits for PutRecords. */
@@ -73,6 +77,7 @@ export interface KinesisEventSink extends EventSink {
 const MAX_DELAY_MS = 1_000;
 
 interface Entry {
+  readonly event: PipelineEvent;
   readonly data: Uint8Array;
   readonly partitionKey: string;
   readonly bytes: number;
@@ -102,7 +107,7 @@ export function chunkRecords<T extends { readonly bytes: number }>(entries: read
 export function toRecord(event: PipelineEvent): Entry {
   const data = Buffer.from(JSON.stringify(event), 'utf8');
   const partitionKey = event.event.unitId;
-  return { data, partitionKey, bytes: data.byteLength + Buffer.byteLength(partitionKey, 'utf8') };
+  return { event, data, partitionKey, bytes: data.byteLength + Buffer.byteLength(partitionKey, 'utf8') };
 }
 
 export function createKinesisEventSink(options: KinesisEventSinkOptions): KinesisEventSink {
@@ -124,7 +129,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
   const unavailable = (message: string, cause?: unknown): AppError =>
     new AppError(AppErrorCode.Unavailable, message, { retryAfterSeconds }, cause === undefined ? undefined : { cause });
 
-  const sendChunk = async (chunk: readonly Entry[], deadline: number): Promise<void> => {
+  const sendChunk = async (chunk: readonly Entry[], deadline: number, stored?: (events: readonly PipelineEvent[]) => void): Promise<void> => {
     let pending = chunk;
     let lastError: unknown;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -154,18 +159,20 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
       const results = out.Records ?? [];
       if ((out.FailedRecordCount ?? 0) === 0 && results.length === pending.length) {
         counters.stored += pending.length;
+        stored?.(pending.map((e) => e.event));
         return;
       }
       // Kinesis answers one result per record, in order; a missing result counts as a failure.
       const failed = pending.filter((_e, i) => results[i] === undefined || results[i].ErrorCode !== undefined);
       counters.stored += pending.length - failed.length;
+      stored?.(pending.filter((e) => !failed.includes(e)).map((e) => e.event));
       lastError = new Error(`${failed.length} records failed: ${results.find((r) => r.ErrorCode !== undefined)?.ErrorCode ?? 'missing result'}`);
       pending = failed;
     }
     throw unavailable(`Kinesis did not accept ${pending.length} of ${chunk.length} events in time; retry later`, lastError);
   };
 
-  const put = async (events: readonly PipelineEvent[]): Promise<void> => {
+  const put = async (events: readonly PipelineEvent[], stored?: (events: readonly PipelineEvent[]) => void): Promise<void> => {
     if (events.length === 0) {
       return;
     }
@@ -183,7 +190,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
     try {
       const deadline = now() + deadlineMs;
       for (const chunk of chunkRecords(entries)) {
-        await sendChunk(chunk, deadline);
+        await sendChunk(chunk, deadline, stored);
       }
     } catch (error) {
       counters.failedPuts++;

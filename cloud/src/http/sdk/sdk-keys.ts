@@ -131,7 +131,10 @@ const unauthenticated = (message: string): AppError => new AppError(AppErrorCode
 export function rejectKeysInQuery(c: Context, allowClientKeyParam = false): void {
   for (const [name, values] of Object.entries(c.req.queries())) {
     if (allowClientKeyParam && name === 'k') {
-      if (values.length !== 1 || !looksLikeToken(TokenKind.ClientSdkKey, values[0] ?? '')) {
+      if (values.length > 1) {
+        throw new AppError(AppErrorCode.Validation, 'give the client-side SDK key once (?k= appears more than once)', { issues: [{ path: 'query.k', message: 'repeated' }] });
+      }
+      if (!looksLikeToken(TokenKind.ClientSdkKey, values[0] ?? '')) {
         throw new AppError(AppErrorCode.Validation, 'only a client-side SDK key (xpk_cli_…) may be given as ?k=; server-side keys are secret and must never appear in a URL', {
           issues: [{ path: 'query.k', message: 'not a client-side SDK key' }],
         });

@@ -2,7 +2,11 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@
 import type { KinesisClient, PutRecordsInput, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { AppError } from '../../errors.js';
+import { LocalEventArchive, archiveFiles, archivingEventSink, readArchiveFile } from '../event-archive.js';
 import { createKinesisClient, ensureStream, startKinesalite } from '../../local/aws-local.js';
 import type { LocalService } from '../../local/aws-local.js';
 import type { PutRecordsClient } from '../event-sink.js';
@@ -177,6 +181,26 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
     expect(client.calls).toEqual([['evt-000000', 'evt-000001', 'evt-000002', 'evt-000003', 'evt-000004'], ['evt-000001', 'evt-000003'], ['evt-000001']]);
     expect(waits).toEqual([49, 99]);
     expect(sink.stats()).toMatchObject({ stored: 5, retried: 3, failedPuts: 0 });
+  });
+
+  it('archives, locally, the events Kinesis stored even when the put fails for the others', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'xp-archive-'));
+    const archive = new LocalEventArchive({ root, flushIntervalMs: 60_000 });
+    try {
+      // The first record of every call fails; the other four are stored at once.
+      const client = scriptedClient(Array.from({ length: 10 }, () => (n: number) => ({ FailedRecordCount: 1, Records: Array.from({ length: n }, (_, i) => (i === 0 ? { ErrorCode: 'InternalFailure' } : { SequenceNumber: '1', ShardId: 's' })) })));
+      const sink = archivingEventSink(createKinesisEventSink({ client, streamName: 's', maxAttempts: 3, sleep: () => Promise.resolve() }), archive);
+
+      const error = await sink.put([event(0), event(1), event(2), event(3), event(4)]).catch((e: unknown) => e);
+      await archive.close();
+
+      expect(error).toMatchObject({ code: 'UNAVAILABLE' });
+      const files = await archiveFiles(root, new Date(AT - 3_600_000), new Date(AT + 3_600_000));
+      const archived = (await Promise.all(files.map(readArchiveFile))).flat().map((l) => (l.ok ? (l.value as PipelineEvent).event.id : l.reason));
+      expect(archived.sort()).toEqual(['evt-000001', 'evt-000002', 'evt-000003', 'evt-000004']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('gives up after maxAttempts of throttling with UNAVAILABLE and a Retry-After hint', async () => {

@@ -116,6 +116,8 @@ describe('GET /r/{experimentKey}', () => {
     expect(text).not.toContain(server);
     expect(inHeader.status).toBe(403);
     expect(otherParam.status).toBe(400);
+    const twice = await visit(`/r/landing?k=${client}&k=${client}`);
+    expect([twice.status, ((await twice.json()) as { error: { message: string } }).error.message]).toEqual([400, 'give the client-side SDK key once (?k= appears more than once)']);
   });
 
   it('answers 401 without a key and 404 JSON for an unknown experiment', async () => {

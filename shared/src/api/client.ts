@@ -163,7 +163,8 @@ export interface ExperimentResultsSummary {
   readonly experiment: { readonly key: string; readonly name: string; readonly status: string; readonly startedAt: string | null };
   readonly environment: string;
   readonly computedAt: string;
-  readonly units: { readonly analysed: number; readonly excluded: number };
+  /** `unknownVariation`: units exposed to a variation the experiment does not define (not analysed; SRM flagged). */
+  readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
   readonly metrics: readonly {
     readonly key: string;
     readonly name: string;
@@ -430,6 +431,21 @@ export class XpApiClient {
     return (await this.call<RolesView>('GET', '/api/v1/roles')).body;
   }
 
+  /** The project's SDK keys, revoked ones included. */
+  async sdkKeys(project: string): Promise<SdkKeyView[]> {
+    return (await this.call<{ items: SdkKeyView[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys`)).body.items;
+  }
+
+  /** Creates an SDK key; `key` is the secret, which the API never returns again. */
+  async createSdkKey(project: string, body: { environment: string; kind: SdkKeyView['kind']; name: string }): Promise<{ key: string; sdkKey: SdkKeyView }> {
+    return (await this.call<{ key: string; sdkKey: SdkKeyView }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys`, { body })).body;
+  }
+
+  /** Revokes an SDK key: SDKs using it are refused once the SDK endpoints' key cache lets go of it (30 s). */
+  async revokeSdkKey(project: string, id: string): Promise<SdkKeyView> {
+    return (await this.call<SdkKeyView>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys/${encodeURIComponent(id)}`)).body;
+  }
+
   async accessTokens(): Promise<AccessTokenView[]> {
     return (await this.call<{ items: AccessTokenView[] }>('GET', '/api/v1/me/tokens')).body.items;
   }
@@ -572,7 +588,8 @@ export interface MetricResultView {
   /** `rollup`: summed from the rollups (or a dimension's); `scan`: every unit's totals aggregated. */
   readonly source: 'rollup' | 'scan';
   readonly error: StatsErrorView | null;
-  readonly variations: readonly { readonly variation: string; readonly units: number; readonly total: number; readonly mean: number; readonly comparison: ComparisonView | null }[];
+  /** `total` and `mean` are null when a total passes what a double holds (the metric's `error` says so). */
+  readonly variations: readonly { readonly variation: string; readonly units: number; readonly total: number | null; readonly mean: number | null; readonly comparison: ComparisonView | null }[];
 }
 
 /** GET …/experiments/{key}/results, as the console reads it. */
@@ -581,7 +598,8 @@ export interface ExperimentResultsView {
   readonly environment: string;
   readonly computedAt: string;
   readonly analysis: { readonly alpha: number; readonly sequential: boolean; readonly correction: string; readonly interval: string };
-  readonly units: { readonly analysed: number; readonly excluded: number };
+  /** `unknownVariation`: units exposed to a variation the experiment does not define (not analysed; SRM flagged). */
+  readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
   readonly variations: readonly { readonly key: string; readonly name: string | null; readonly expectedShare: number; readonly units: number }[];
   readonly srm: { readonly chiSquare: number; readonly pValue: number; readonly flagged: boolean; readonly error: StatsErrorView | null };
   readonly metrics: readonly MetricResultView[];
@@ -610,6 +628,18 @@ export interface HealthView {
 export interface RolesView {
   readonly roles: readonly Role[];
   readonly permissions: readonly { readonly permission: string; readonly description: string; readonly roles: readonly Role[] }[];
+}
+
+/** An SDK key as the API lists it: never the key itself, only its display prefix. */
+export interface SdkKeyView {
+  readonly id: string;
+  readonly environment: string;
+  /** `server`: a secret for back ends; `client`: public, shipped in browsers and apps. */
+  readonly kind: 'server' | 'client';
+  readonly name: string;
+  readonly prefix: string;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
 }
 
 export interface AccessTokenView {

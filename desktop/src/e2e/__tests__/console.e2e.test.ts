@@ -405,13 +405,44 @@ describe('console end to end', () => {
     expect(request?.approvedBy).not.toBe(request?.proposedBy);
   }, 90_000);
 
+  it('creates an SDK key on the Users & keys screen, shows it once, and revokes it', async () => {
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Users & keys' }).click();
+    // The keys of the first start, by environment: prefixes only, never a key itself.
+    const dev = page.getByRole('table', { name: 'SDK keys in Development' });
+    await dev.getByRole('cell', { name: 'Development server', exact: true }).waitFor(WAIT);
+    expect(await dev.textContent()).toContain(`${sdkKey.slice(0, 16)}…`);
+    expect(await page.locator('body').textContent()).not.toContain(sdkKey);
+
+    await page.getByRole('button', { name: 'New SDK key' }).click();
+    const form = page.getByRole('dialog', { name: 'New SDK key' });
+    await form.getByLabel('Environment').selectOption('development');
+    await form.getByLabel('Server-side (secret)').check();
+    await form.getByLabel('Name').fill('E2E backend');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const created = page.getByRole('dialog', { name: 'SDK key created' });
+    const key = (await created.locator('code.secret').textContent({ timeout: WAIT.timeout })) ?? '';
+    expect(key).toMatch(/^xpk_srv_/);
+    expect((await fetch(`${consoleUrl}/sdk/v1/ruleset`, { headers: { 'x-xp-sdk-key': key } })).status).toBe(200);
+    await shot('22-sdk-key-created');
+    await created.getByRole('button', { name: 'Done' }).click();
+
+    const row = dev.getByRole('row', { name: /E2E backend/ });
+    await row.waitFor(WAIT);
+    expect(await page.locator('body').textContent()).not.toContain(key);
+    await row.getByRole('button', { name: 'Revoke E2E backend' }).click();
+    await page.getByRole('dialog', { name: 'Revoke E2E backend?' }).getByRole('button', { name: 'Revoke' }).click();
+    await row.getByText(/^revoked/).waitFor(WAIT);
+    const actions = (await api.audit({ project: 'demo', resourceType: 'sdk-key' })).items.map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['sdk-key.created', 'sdk-key.revoked']));
+  }, 60_000);
+
   it('shows the other screens with their data', async () => {
     const screens: [link: string, heading: string, expectText: RegExp | null][] = [
       ['Segments', 'Segments', null],
       ['Metrics', 'Metrics', /Purchase rate/],
       ['Code references', 'Code references', null],
       ['Audit log', 'Audit log', new RegExp(FLAG)],
-      ['Users & keys', 'Users, roles and API keys', new RegExp(OWNER.email)],
+      ['Users & keys', 'Users, roles and keys', new RegExp(OWNER.email)],
       ['Health', 'Health', /Database/],
     ];
     let n = 8;

@@ -54,6 +54,7 @@ export const ROLES: RolesView = {
     { permission: 'segments:write', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'experiments:write', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'metrics:write', description: '', roles: ['owner', 'admin', 'editor', 'analyst'] },
+    { permission: 'sdk-keys:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'users:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'change-requests:propose', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },

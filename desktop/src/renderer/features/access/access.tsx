@@ -4,9 +4,10 @@ import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Empty, ErrorNote } from '../../lib/ui.js';
+import { SdkKeys } from './sdk-keys.js';
 import { InviteUser, UsersTable } from './users-admin.js';
 
-/** Users and their roles, what each role may do, and the signed-in user's API keys. */
+/** Users and their roles, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
   const { client, user, refreshTick } = useSession();
   const canListUsers = user.role === 'owner' || user.role === 'admin';
@@ -22,7 +23,7 @@ export default function Access(): ReactNode {
 
   return (
     <>
-      <h1>Users, roles and API keys</h1>
+      <h1>Users, roles and keys</h1>
       <div className="page-head">
         <h2>Users</h2>
         {canListUsers ? (
@@ -40,6 +41,7 @@ export default function Access(): ReactNode {
           )
         }
       </AsyncView>
+      <SdkKeys />
       <h2>Roles</h2>
       <AsyncView state={roles.state} onRetry={roles.reload}>
         {(r) => (

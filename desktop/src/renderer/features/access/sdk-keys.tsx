@@ -1,0 +1,266 @@
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import type { SdkKeyView } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { formatTime } from '../../lib/format.js';
+import { usePermission } from '../../lib/permissions.js';
+import { useAsync } from '../../lib/use-async.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, errorMessage } from '../../lib/ui.js';
+
+const KIND_LABEL: Readonly<Record<SdkKeyView['kind'], string>> = { server: 'Server-side (secret)', client: 'Client-side (public)' };
+
+/** One environment's keys, in the order the environments are listed; keys of an environment since deleted come last. */
+function byEnvironment(keys: readonly SdkKeyView[], environments: readonly { key: string; name: string }[]): { key: string; name: string; keys: SdkKeyView[] }[] {
+  const groups = environments.map((e) => ({ key: e.key, name: e.name, keys: keys.filter((k) => k.environment === e.key) }));
+  const known = new Set(environments.map((e) => e.key));
+  for (const k of keys) {
+    if (!known.has(k.environment)) {
+      known.add(k.environment);
+      groups.push({ key: k.environment, name: k.environment, keys: keys.filter((o) => o.environment === k.environment) });
+    }
+  }
+  // Active keys first, each part oldest first as the API lists them.
+  return groups.map((g) => ({ ...g, keys: [...g.keys.filter((k) => k.revokedAt === null), ...g.keys.filter((k) => k.revokedAt !== null)] }));
+}
+
+/**
+ * The project's SDK keys by environment: kind, display prefix, creation and status. Roles holding
+ * `sdk-keys:manage` (owners, admins) create keys — the key is shown once, in the dialog that
+ * created it — and revoke them; the others see the list only, with the reason.
+ */
+export function SdkKeys(): ReactNode {
+  const { client, project, environments, refreshTick } = useSession();
+  const manage = usePermission('sdk-keys:manage');
+  const keys = useAsync(() => client.sdkKeys(project), [client, project], { refreshKey: refreshTick });
+  const [creating, setCreating] = useState(false);
+  const [revoking, setRevoking] = useState<SdkKeyView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  return (
+    <section aria-labelledby="sdk-keys-heading">
+      <div className="page-head">
+        <h2 id="sdk-keys-heading">SDK keys</h2>
+        {manage.allowed ? (
+          <button type="button" className="primary" onClick={() => { setCreating(true); }}>
+            New SDK key
+          </button>
+        ) : null}
+      </div>
+      <p className="muted small">
+        Keys of project {project}, one or more per environment. Server-side keys are secrets for your back ends; client-side keys are public, for browsers and mobile apps. The
+        key itself is shown once, when it is created; the list shows its first characters only.
+      </p>
+      {manage.reason === undefined ? null : <p className="muted">{manage.reason}: owners and admins do. The list is read-only.</p>}
+      <FormError message={error} />
+      <AsyncView state={keys.state} onRetry={keys.reload}>
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>
+              No SDK keys in this project yet.{' '}
+              {manage.allowed ? 'Create one per environment: a server-side key for your back end, a client-side key for browsers and apps.' : 'Ask an owner or admin to create one.'}
+            </Empty>
+          ) : (
+            byEnvironment(list, environments).map((group) => (
+              <div key={group.key}>
+                <h3>{group.name}</h3>
+                {group.keys.length === 0 ? (
+                  <p className="muted small">No SDK keys for {group.name}.</p>
+                ) : (
+                  <table aria-label={`SDK keys in ${group.name}`}>
+                    <thead>
+                      <tr>
+                        <th>Name</th>
+                        <th>Kind</th>
+                        <th>Key</th>
+                        <th>Created</th>
+                        <th>Status</th>
+                        {manage.allowed ? <th /> : null}
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {group.keys.map((k) => (
+                        <tr key={k.id}>
+                          <td>{k.name}</td>
+                          <td>
+                            <Badge tone={k.kind === 'server' ? 'warn' : 'info'}>{KIND_LABEL[k.kind]}</Badge>
+                          </td>
+                          <td>
+                            <code>{k.prefix}…</code>
+                          </td>
+                          <td className="small">{formatTime(k.createdAt)}</td>
+                          <td>{k.revokedAt === null ? <Badge tone="good">active</Badge> : <Badge tone="bad">revoked {formatTime(k.revokedAt)}</Badge>}</td>
+                          {manage.allowed ? (
+                            <td>
+                              {k.revokedAt === null ? (
+                                <button type="button" className="danger" aria-label={`Revoke ${k.name}`} onClick={() => { setRevoking(k); }}>
+                                  Revoke
+                                </button>
+                              ) : null}
+                            </td>
+                          ) : null}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                )}
+              </div>
+            ))
+          )
+        }
+      </AsyncView>
+      {creating ? (
+        <CreateSdkKey
+          onClose={() => { setCreating(false); }}
+          onCreated={keys.reload}
+        />
+      ) : null}
+      {revoking === null ? null : (
+        <Confirm
+          title={`Revoke ${revoking.name}?`}
+          message={
+            <p>
+              SDKs using <code>{revoking.prefix}…</code> in {environments.find((e) => e.key === revoking.environment)?.name ?? revoking.environment} are refused within 30 seconds (the SDK endpoints cache keys that
+              long; open streams close within 45). This cannot be undone: to rotate a key in use, create its replacement, deploy it, then revoke this one.
+            </p>
+          }
+          confirmLabel="Revoke"
+          onCancel={() => { setRevoking(null); }}
+          onConfirm={() => {
+            const { id, name } = revoking;
+            setRevoking(null);
+            setError(null);
+            client.revokeSdkKey(project, id).then(
+              () => { keys.reload(); },
+              (e: unknown) => {
+                setError(`Could not revoke ${name}: ${errorMessage(e)}`);
+                keys.reload();
+              },
+            );
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+/** Copies `text`; says so, or says to copy it by hand where the clipboard is unavailable. */
+function CopyButton({ text, label }: { text: string; label: string }): ReactNode {
+  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
+  return (
+    <>
+      <button
+        type="button"
+        onClick={() => {
+          // Clipboard access needs a secure context (https, localhost, the desktop app's origin).
+          const clipboard = (navigator as Partial<Navigator>).clipboard;
+          (clipboard === undefined ? Promise.reject(new Error('no clipboard')) : clipboard.writeText(text)).then(
+            () => { setCopied('yes'); },
+            () => { setCopied('failed'); },
+          );
+        }}
+      >
+        {label}
+      </button>{' '}
+      <span role="status" className="small muted">
+        {copied === 'yes' ? 'Copied.' : copied === 'failed' ? 'Could not copy: select the key and copy it.' : ''}
+      </span>
+    </>
+  );
+}
+
+/** Creates a key for an environment; then shows the key once, with a copy button, until closed. */
+function CreateSdkKey({ onClose, onCreated }: { onClose: () => void; onCreated: () => void }): ReactNode {
+  const { client, project, environments, environment: current } = useSession();
+  const [environment, setEnvironment] = useState(current);
+  const [kind, setKind] = useState<SdkKeyView['kind']>('server');
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [created, setCreated] = useState<{ key: string; sdkKey: SdkKeyView } | null>(null);
+  const fields = fieldErrors(error);
+
+  const submit = async (): Promise<void> => {
+    setError(null);
+    setBusy(true);
+    try {
+      const res = await client.createSdkKey(project, { environment, kind, name: name.trim() });
+      setCreated(res);
+      onCreated();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (created !== null) {
+    const envName = environments.find((e) => e.key === created.sdkKey.environment)?.name ?? created.sdkKey.environment;
+    return (
+      <Dialog title="SDK key created" onClose={onClose}>
+        <p>
+          {created.sdkKey.name}: {KIND_LABEL[created.sdkKey.kind].toLowerCase()} key for {envName}.
+        </p>
+        <p className="banner banner-warn">
+          Copy this key now: you won't see it again. The console and the API keep only its first characters.
+          {created.sdkKey.kind === 'server' ? ' Keep it secret: use it on servers only, never in a browser or app.' : ' It is public: it goes in browser and mobile app code.'}
+        </p>
+        <p>
+          <code className="secret">{created.key}</code>
+        </p>
+        <p>
+          <CopyButton text={created.key} label="Copy key" />
+        </p>
+        <div className="actions">
+          <button type="button" className="primary" onClick={onClose}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+  return (
+    <Dialog title="New SDK key" onClose={onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <label>
+          Environment
+          <select value={environment} onChange={(e) => { setEnvironment(e.target.value); }} {...invalidProps('sdk-key-environment-error', fields.get('environment'))}>
+            {environments.map((env) => (
+              <option key={env.key} value={env.key}>
+                {env.name}
+              </option>
+            ))}
+          </select>
+          <FieldError id="sdk-key-environment-error" message={fields.get('environment')} />
+        </label>
+        <fieldset>
+          <legend>Kind</legend>
+          {(['server', 'client'] as const).map((k) => (
+            <label key={k} className="inline">
+              <input type="radio" name="sdk-key-kind" value={k} checked={kind === k} onChange={() => { setKind(k); }} /> {KIND_LABEL[k]}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Name
+          <input required maxLength={100} value={name} placeholder="e.g. checkout service" onChange={(e) => { setName(e.target.value); }} {...invalidProps('sdk-key-name-error', fields.get('name'))} />
+          <FieldError id="sdk-key-name-error" message={fields.get('name')} />
+        </label>
+        <FormErrorNote error={error} shown={['environment', 'name']} />
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || environments.length === 0}>
+            Create key
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -37,6 +37,7 @@ export const MAX_ATTRIBUTE_SETS = 10_000;
 /** Rollup delta rows read beyond which (and beyond 4 per group) the experiment's rollups are compacted. */
 export const COMPACT_ROLLUPS_ABOVE = 2_000;
 const DEFAULT_ALPHA = 0.05;
+const HOUR_MS = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------
 // Response schema (also the OpenAPI document's)
@@ -57,6 +58,7 @@ const comparisonSchema = z.object({
   adjustedPValue: z.number(),
   method: z.enum([TestMethod.Welch, TestMethod.Sequential]),
   significant: z.boolean(),
+  /** CUPED's θ and the share of the effect's variance it removed; null when not applied to this comparison (no pre-period data, cuped=false, or the adjustment would not have reduced the variance). */
   cuped: z.object({ theta: z.number(), varianceReduction: z.number() }).nullable(),
   chanceToWin: z.number(),
   risk: z.object({ control: z.number(), treatment: z.number() }),
@@ -67,12 +69,12 @@ const comparisonSchema = z.object({
 const variationResultSchema = z.object({
   variation: z.string(),
   units: z.number().int(),
-  /** Σ per-unit (capped) values: conversions, events, amount, or the ratio's numerator. */
-  total: z.number(),
-  /** Ratio metrics: Σ denominator; null otherwise. */
+  /** Σ per-unit (capped) values: conversions, events, amount, or the ratio's numerator; null when it passes what a double holds (the metric's error says so). */
+  total: z.number().nullable(),
+  /** Ratio metrics: Σ denominator (null when it passes what a double holds); null otherwise. */
   denominatorTotal: z.number().nullable(),
-  /** Unadjusted mean per unit (ratio: total / denominatorTotal); 0 when undefined. */
-  mean: z.number(),
+  /** Unadjusted mean per unit (ratio: total / denominatorTotal); 0 without units; null when a total is null. */
+  mean: z.number().nullable(),
   /** Null for the control. */
   comparison: comparisonSchema.nullable(),
 });
@@ -85,7 +87,7 @@ const metricResultSchema = z.object({
   higherIsBetter: z.boolean(),
   /** The cap applied to every unit's value before summing; `value` null when no unit had data. */
   cap: z.object({ type: z.enum([CapType.Absolute, CapType.Percentile]), percentile: z.number().nullable(), value: z.number().nullable() }).nullable(),
-  /** Whether pre-exposure data existed and CUPED covariates were used. */
+  /** Whether CUPED adjusted at least one comparison (each comparison's `cuped` says which). */
   cupedApplied: z.boolean(),
   /** rollup: summed from the trigger-maintained rollups; scan: aggregated from every unit's totals. */
   source: z.enum(['rollup', 'scan']),
@@ -94,7 +96,7 @@ const metricResultSchema = z.object({
 });
 
 const seriesPointSchema = z.object({
-  /** Start of the last bucket included (cumulative: every unit exposed before `end`). */
+  /** Start of the last bucket included (cumulative: every unit first exposed before `end`). Buckets are whole hours, or days from the hour the experiment started in. */
   bucket: z.string(),
   end: z.string(),
   units: z.record(z.string(), z.number().int()),
@@ -116,7 +118,12 @@ export const experimentResultsSchema = z
       correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]),
       interval: z.enum([Width.Hour, Width.Day]),
     }),
-    units: z.object({ analysed: z.number().int(), excluded: z.number().int() }),
+    units: z.object({
+      analysed: z.number().int(),
+      excluded: z.number().int(),
+      /** Units exposed to a variation the experiment does not define: not analysed, and the SRM check is flagged (UNEXPECTED_TRAFFIC). */
+      unknownVariation: z.number().int(),
+    }),
     variations: z.array(z.object({ key: z.string(), name: z.string().nullable(), expectedShare: z.number(), units: z.number().int() })),
     srm: z.object({ chiSquare: z.number(), df: z.number(), pValue: z.number(), flagged: z.boolean(), error: statsErrorSchema.nullable() }),
     metrics: z.array(metricResultSchema),
@@ -323,7 +330,9 @@ export async function computeResults(
   const filter = await populationFilter(db, target, experiment, request);
   const plans = await planMetrics(db, target.projectId, experiment);
   const interval = request.interval ?? Width.Day;
-  const origin = experiment.startedAt === undefined ? new Date(Date.UTC(2000, 0, 1)) : new Date(experiment.startedAt);
+  // Units are bucketed by their exposure hour (the rollups' grain), so buckets start on a whole hour:
+  // the hour the experiment started in. `end` is then the true boundary of every unit in a point.
+  const origin = experiment.startedAt === undefined ? new Date(Date.UTC(2000, 0, 1)) : new Date(Math.floor(Date.parse(experiment.startedAt) / HOUR_MS) * HOUR_MS);
   const metricRequests: MetricRequest[] = plans.map(({ metric }) => ({
     key: metric.key,
     ratio: metric.type === MetricType.Ratio,
@@ -356,11 +365,14 @@ export async function computeResults(
     caps.set(metric.key, capSpec(metric, stats.percentileCaps.get(metric.key) ?? null));
   }
 
-  // Walk the buckets in time order, accumulating; analyse at the kept points and at the end.
-  const buckets = [...new Set([...stats.units.map((u) => u.bucket.getTime()), ...stats.metrics.map((m) => m.bucket.getTime())])].sort((a, b) => a - b);
-  const unitsAt = groupBy(stats.units, (u) => u.bucket.getTime());
-  const metricsAt = groupBy(stats.metrics, (m) => m.bucket.getTime());
-  const acc = new Accumulator(variations.map((v) => v.key));
+  // Walk the buckets in time order, accumulating; analyse at the kept points and at the end. Units
+  // exposed before the experiment's start (its first hour) are in the first bucket, not one before it.
+  const bucketOf = (at: Date): number => Math.max(at.getTime(), origin.getTime());
+  const buckets = [...new Set([...stats.units.map((u) => bucketOf(u.bucket)), ...stats.metrics.map((m) => bucketOf(m.bucket))])].sort((a, b) => a - b);
+  const unitsAt = groupBy(stats.units, (u) => bucketOf(u.bucket));
+  const metricsAt = groupBy(stats.metrics, (m) => bucketOf(m.bucket));
+  const exact = new Set(plans.filter(({ metric }) => metric.type !== MetricType.Conversion).map(({ metric }) => metric.key));
+  const acc = new Accumulator(variations.map((v) => v.key), exact);
   const step = Math.ceil(buckets.length / MAX_SERIES_POINTS);
   const width = interval === Width.Hour ? 3_600_000 : 86_400_000;
   const points: SeriesPoint[] = [];
@@ -373,20 +385,19 @@ export async function computeResults(
     }
     if (withSeries && (buckets.length - 1 - i) % step === 0) {
       const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
-      points.push(seriesPoint(bucket, width, acc, analysis));
+      points.push(seriesPoint(bucket, width, acc, analysis, overflowedMetrics(acc, plans, variations)));
     }
   });
   const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
 
+  const overflow = overflowedMetrics(acc, plans, variations);
+  const method = analysisOptions.sequential === true ? TestMethod.Sequential : TestMethod.Welch;
   const metrics = plans.map(({ metric, role }, i): MetricResult => {
     const m = analysis.metrics[i];
     const cap = caps.get(metric.key) ?? null;
     // Sums beyond a double (a value near 1e308, or a square of one above 1e154, is a valid event
-    // value): totals would be null in JSON and Infinity in CSV, and no statistic is defined.
-    const overflowed = variations.some((v) => {
-      const sums = acc.sums(metric.key, v.key);
-      return SUM_NAMES.some((name) => !Number.isFinite(sums[name]));
-    });
+    // value): no statistic is defined, and a total that overflowed is null, not a made-up 0.
+    const overflowed = overflow.has(metric.key);
     return {
       key: metric.key,
       name: metric.name,
@@ -402,18 +413,26 @@ export async function computeResults(
       error: overflowed ? OVERFLOW : errorOf(m?.error ?? analysis.error),
       variations: variations.map((v, k) => {
         const sums = acc.sums(metric.key, v.key);
+        const ratio = metric.type === MetricType.Ratio;
+        const totalsFinite = Number.isFinite(sums.v) && (!ratio || Number.isFinite(sums.d));
         return {
           variation: v.key,
           units: acc.units(v.key),
-          total: finiteOr(sums.v, 0),
-          denominatorTotal: metric.type === MetricType.Ratio ? finiteOr(sums.d, 0) : null,
-          mean: finiteOr(m?.arms[k]?.mean, 0),
-          comparison: k === 0 ? null : comparisonOf(m?.comparisons[k - 1], analysisOptions, analysis),
+          total: Number.isFinite(sums.v) ? sums.v : null,
+          denominatorTotal: ratio ? (Number.isFinite(sums.d) ? sums.d : null) : null,
+          mean: totalsFinite ? finiteOr(m?.arms[k]?.mean, 0) : null,
+          comparison:
+            k === 0
+              ? null
+              : overflowed
+                ? { ...NEUTRAL, method, difference: DifferenceType.Relative, error: OVERFLOW }
+                : comparisonOf(m?.comparisons[k - 1], analysisOptions, analysis),
         };
       }),
     };
   });
 
+  const unknown = acc.unknownVariations();
   return {
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
@@ -431,20 +450,24 @@ export async function computeResults(
       correction: analysis.correction,
       interval,
     },
-    units: { analysed: variations.reduce((n, v) => n + acc.units(v.key), 0), excluded: acc.excluded },
+    units: { analysed: variations.reduce((n, v) => n + acc.units(v.key), 0), excluded: acc.excluded, unknownVariation: unknown.reduce((n, [, units]) => n + units, 0) },
     variations: variations.map((v, i) => ({
       key: v.key,
       name: v.name ?? null,
       expectedShare: totalWeight > 0 ? (weights[i] ?? 0) / totalWeight : 0,
       units: acc.units(v.key),
     })),
-    srm: {
-      chiSquare: finiteOr(analysis.srm.chiSquare, 0),
-      df: analysis.srm.df,
-      pValue: finiteOr(analysis.srm.pValue, 1),
-      flagged: analysis.srm.flagged,
-      error: errorOf(analysis.srm.error),
-    },
+    srm:
+      unknown.length > 0
+        ? // As units in a zero-weight variation: a certain mismatch, whatever the other counts.
+          { chiSquare: 0, df: 0, pValue: 0, flagged: true, error: unknownVariationError(unknown) }
+        : {
+            chiSquare: finiteOr(analysis.srm.chiSquare, 0),
+            df: analysis.srm.df,
+            pValue: finiteOr(analysis.srm.pValue, 1),
+            flagged: analysis.srm.flagged,
+            error: errorOf(analysis.srm.error),
+          },
     metrics,
     timeSeries: { interval, points },
     error: errorOf(analysis.error),
@@ -578,13 +601,95 @@ async function conditionBySets(db: Queryable, target: ResultsTarget, key: string
 type Sums = Record<SumName, number>;
 const zeroSums = (): Sums => Object.fromEntries(SUM_NAMES.map((s) => [s, 0])) as Sums;
 
+/** An exact decimal m / 10^s (PostgreSQL `numeric` as text, summed without rounding). */
+interface Decimal {
+  readonly m: bigint;
+  readonly s: number;
+}
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+const ZERO: Decimal = { m: 0n, s: 0 };
+
+function parseDecimal(text: string): Decimal | undefined {
+  const match = DECIMAL.exec(text);
+  if (match === null) {
+    return undefined;
+  }
+  const fraction = match[3] ?? '';
+  const m = BigInt(`${match[2]!}${fraction}`);
+  return { m: match[1] === '-' ? -m : m, s: fraction.length };
+}
+
+function scaled(a: Decimal, s: number): bigint {
+  return a.m * 10n ** BigInt(s - a.s);
+}
+
+function decimalAdd(a: Decimal, b: Decimal): Decimal {
+  const s = Math.max(a.s, b.s);
+  return { m: scaled(a, s) + scaled(b, s), s };
+}
+
+function decimalMul(a: Decimal, b: Decimal): Decimal {
+  return { m: a.m * b.m, s: a.s + b.s };
+}
+
+function decimalToNumber(a: Decimal): number {
+  const digits = (a.m < 0n ? -a.m : a.m).toString().padStart(a.s + 1, '0');
+  const text = a.s === 0 ? digits : `${digits.slice(0, -a.s)}.${digits.slice(-a.s)}`;
+  return Number(a.m < 0n ? `-${text}` : text);
+}
+
+/** sum / n rounded to the sum's own decimals: a shift that keeps shifted values exact decimals. */
+function decimalMean(sum: Decimal, n: number): Decimal {
+  const d = BigInt(n);
+  const twice = (2n * sum.m) / d;
+  return { m: twice / 2n + (twice % 2n), s: sum.s };
+}
+
+/** The value components of the sums, and the components each sum multiplies. */
+type Component = 'v' | 'p' | 'd' | 'q';
+const FACTORS: Readonly<Record<SumName, readonly Component[]>> = {
+  v: ['v'],
+  vv: ['v', 'v'],
+  p: ['p'],
+  pp: ['p', 'p'],
+  vp: ['v', 'p'],
+  d: ['d'],
+  dd: ['d', 'd'],
+  vd: ['v', 'd'],
+  q: ['q'],
+  qq: ['q', 'q'],
+  pq: ['p', 'q'],
+  vq: ['v', 'q'],
+  dp: ['d', 'p'],
+  dq: ['d', 'q'],
+};
+const SQUARE: Readonly<Record<Component, SumName>> = { v: 'vv', p: 'pp', d: 'dd', q: 'qq' };
+
+/** Doubles keep the centred second moment to ~1e-10 relative unless more of Σx² than this cancels. */
+const CANCELLATION_LIMIT = 1e-6;
+
+/** The engine's input sums of one arm: around `shift` per component where raw sums would cancel. */
+interface ArmSums {
+  readonly sums: Sums;
+  readonly shift: Readonly<Record<Component, number>>;
+}
+
 /** Running totals over the buckets seen so far. */
 class Accumulator {
   private readonly unitCounts = new Map<string, number>();
   private readonly metricSums = new Map<string, Sums>();
+  /**
+   * Exact sums of the metrics in `exactMetrics` (undefined once a value was not a plain decimal),
+   * folded in from `pending` only when an analysis needs them (rarely: parsing every row costs).
+   */
+  private readonly exactSums = new Map<string, Record<SumName, Decimal> | undefined>();
+  private readonly pending = new Map<string, MetricBucketRow[]>();
   excluded = 0;
 
-  constructor(private readonly variations: readonly string[]) {}
+  constructor(
+    private readonly variations: readonly string[],
+    private readonly exactMetrics: ReadonlySet<string> = new Set(),
+  ) {}
 
   addUnits(variation: string, units: number, excluded: number): void {
     this.unitCounts.set(variation, (this.unitCounts.get(variation) ?? 0) + units);
@@ -598,18 +703,108 @@ class Accumulator {
       sums[s] += Number(row.sums[s]);
     }
     this.metricSums.set(key, sums);
+    if (this.exactMetrics.has(row.metric)) {
+      const list = this.pending.get(key);
+      if (list === undefined) {
+        this.pending.set(key, [row]);
+      } else {
+        list.push(row);
+      }
+    }
+  }
+
+  private exact(key: string): Record<SumName, Decimal> | undefined {
+    const rows = this.pending.get(key) ?? [];
+    this.pending.delete(key);
+    if (this.exactSums.has(key) && this.exactSums.get(key) === undefined) {
+      return undefined;
+    }
+    const exact = this.exactSums.get(key) ?? (Object.fromEntries(SUM_NAMES.map((s) => [s, ZERO])) as Record<SumName, Decimal>);
+    for (const row of rows) {
+      for (const s of SUM_NAMES) {
+        const d = parseDecimal(row.sums[s]);
+        if (d === undefined) {
+          this.exactSums.set(key, undefined);
+          return undefined;
+        }
+        exact[s] = decimalAdd(exact[s], d);
+      }
+    }
+    this.exactSums.set(key, exact);
+    return exact;
   }
 
   units(variation: string): number {
     return this.unitCounts.get(variation) ?? 0;
   }
 
+  /** The raw sums as doubles (Infinity where one passes what a double holds). */
   sums(metric: string, variation: string): Sums {
     return this.metricSums.get(`${metric}\u0000${variation}`) ?? zeroSums();
   }
 
+  /**
+   * The sums to analyse. Where Σx² − (Σx)²/n would cancel in doubles (large values with a small
+   * spread: 1e9 ± 50), the sums of that component are taken around its mean, rounded to the
+   * values' decimals, exactly (Σ(x − c)² = Σx² − 2cΣx + nc²) before they become doubles.
+   */
+  armSums(metric: string, variation: string, n: number, components: readonly Component[]): ArmSums {
+    const raw = this.sums(metric, variation);
+    const shift = { v: 0, p: 0, d: 0, q: 0 };
+    const cancels = components.filter((c) => {
+      const centred = raw[SQUARE[c]] - (raw[c] * raw[c]) / n;
+      return !(centred > CANCELLATION_LIMIT * Math.abs(raw[SQUARE[c]])) && raw[SQUARE[c]] !== 0;
+    });
+    const exact = n < 2 || cancels.length === 0 || !this.exactMetrics.has(metric) ? undefined : this.exact(`${metric}\u0000${variation}`);
+    if (exact === undefined) {
+      return { sums: raw, shift };
+    }
+    const pivots = new Map<Component, Decimal>();
+    for (const c of cancels) {
+      const pivot = decimalMean(exact[c], n);
+      if (pivot.m !== 0n) {
+        pivots.set(c, pivot);
+        shift[c] = decimalToNumber(pivot);
+      }
+    }
+    if (pivots.size === 0) {
+      return { sums: raw, shift };
+    }
+    const count: Decimal = { m: BigInt(n), s: 0 };
+    const neg = (a: Decimal): Decimal => ({ m: -a.m, s: a.s });
+    const sums = { ...raw };
+    for (const name of SUM_NAMES) {
+      const [a, b] = FACTORS[name];
+      const ca = pivots.get(a!);
+      const cb = b === undefined ? undefined : pivots.get(b);
+      if (ca === undefined && cb === undefined) {
+        continue;
+      }
+      let value = exact[name];
+      if (b === undefined) {
+        // Σ(a − ca) = Σa − n·ca
+        value = decimalAdd(value, neg(decimalMul(count, ca!)));
+      } else {
+        // Σ(a − ca)(b − cb) = Σab − cb·Σa − ca·Σb + n·ca·cb
+        const pa = ca ?? ZERO;
+        const pb = cb ?? ZERO;
+        value = decimalAdd(value, neg(decimalMul(pb, exact[a!])));
+        value = decimalAdd(value, neg(decimalMul(pa, exact[b])));
+        value = decimalAdd(value, decimalMul(count, decimalMul(pa, pb)));
+      }
+      sums[name] = decimalToNumber(value);
+    }
+    return { sums, shift };
+  }
+
   unitsByVariation(): Record<string, number> {
     return Object.fromEntries(this.variations.map((v) => [v, this.units(v)]));
+  }
+
+  /** Analysed units exposed to variations the experiment does not define, by key. */
+  unknownVariations(): [string, number][] {
+    const known = new Set(this.variations);
+    return [...this.unitCounts].filter(([v, n]) => !known.has(v) && n > 0).sort(([a], [b]) => (a < b ? -1 : 1));
   }
 }
 
@@ -626,30 +821,42 @@ function capSpec(metric: Metric, percentileValue: number | null): CapSpec | null
 
 /** The engine's input for one metric from the accumulated sums; CUPED when any pre-period data exists (unless turned off). */
 function metricInput(metric: Metric, acc: Accumulator, variations: readonly string[], cap: CapSpec | null, cuped: boolean): MetricAnalysisInput {
-  const arms = variations.map((v) => ({ n: acc.units(v), s: acc.sums(metric.key, v) }));
   const common = { key: metric.key, inverse: !metric.higherIsBetter, ...(cap === null ? {} : { cap }) };
+  const shifted = (value: number): { shift?: number } => (value === 0 ? {} : { shift: value });
   if (metric.type === MetricType.Ratio) {
-    const hasPre = cuped && arms.some(({ s }) => s.p !== 0 || s.pp !== 0 || s.q !== 0);
+    const arms = variations.map((v) => ({ n: acc.units(v), raw: acc.sums(metric.key, v), ...acc.armSums(metric.key, v, acc.units(v), ['v', 'd', 'p', 'q']) }));
+    const hasPre = cuped && arms.some(({ raw }) => raw.p !== 0 || raw.pp !== 0 || raw.q !== 0);
     return {
       ...common,
       type: 'ratio',
-      arms: arms.map(({ n, s }) => ({ n, numerator: { sum: s.v, sumSquares: s.vv }, denominator: { sum: s.d, sumSquares: s.dd }, sumProducts: s.vd })),
+      arms: arms.map(({ n, sums: s, shift }) => ({
+        n,
+        numerator: { sum: s.v, sumSquares: s.vv, ...shifted(shift.v) },
+        denominator: { sum: s.d, sumSquares: s.dd, ...shifted(shift.d) },
+        sumProducts: s.vd,
+      })),
       ...(hasPre
         ? {
-            covariates: arms.map(({ n, s }) => ({
-              pre: { n, numerator: { sum: s.p, sumSquares: s.pp }, denominator: { sum: s.q, sumSquares: s.qq }, sumProducts: s.pq },
+            covariates: arms.map(({ n, sums: s, shift }) => ({
+              pre: { n, numerator: { sum: s.p, sumSquares: s.pp, ...shifted(shift.p) }, denominator: { sum: s.q, sumSquares: s.qq, ...shifted(shift.q) }, sumProducts: s.pq },
               crossProducts: { numeratorNumerator: s.vp, numeratorDenominator: s.vq, denominatorNumerator: s.dp, denominatorDenominator: s.dq },
             })),
           }
         : {}),
     };
   }
-  const hasPre = cuped && arms.some(({ s }) => s.p !== 0 || s.pp !== 0);
+  const proportion = metric.type === MetricType.Conversion;
+  const arms = variations.map((v) => {
+    const n = acc.units(v);
+    const raw = acc.sums(metric.key, v);
+    return { n, raw, ...(proportion ? { sums: raw, shift: { v: 0, p: 0, d: 0, q: 0 } } : acc.armSums(metric.key, v, n, ['v', 'p'])) };
+  });
+  const hasPre = cuped && arms.some(({ raw }) => raw.p !== 0 || raw.pp !== 0);
   return {
     ...common,
-    type: metric.type === MetricType.Conversion ? 'proportion' : 'mean',
-    arms: arms.map(({ n, s }) => ({ n, sum: s.v, sumSquares: s.vv })),
-    ...(hasPre ? { covariates: arms.map(({ n, s }) => ({ pre: { n, sum: s.p, sumSquares: s.pp }, sumProducts: s.vp })) } : {}),
+    type: proportion ? 'proportion' : 'mean',
+    arms: arms.map(({ n, sums: s, shift }) => ({ n, sum: s.v, sumSquares: s.vv, ...shifted(shift.v) })),
+    ...(hasPre ? { covariates: arms.map(({ n, sums: s, shift }) => ({ pre: { n, sum: s.p, sumSquares: s.pp, ...shifted(shift.p) }, sumProducts: s.vp })) } : {}),
   };
 }
 
@@ -676,6 +883,29 @@ function finiteOr(value: number | undefined, fallback: number): number {
 
 function bound(value: number): number | null {
   return Number.isFinite(value) ? value : null;
+}
+
+/** Metrics some of whose sums pass what a double holds: no statistic is defined for them. */
+function overflowedMetrics(acc: Accumulator, plans: readonly MetricPlan[], variations: readonly { key: string }[]): Set<string> {
+  const out = new Set<string>();
+  for (const { metric } of plans) {
+    if (variations.some((v) => SUM_NAMES.some((name) => !Number.isFinite(acc.sums(metric.key, v.key)[name])))) {
+      out.add(metric.key);
+    }
+  }
+  return out;
+}
+
+function unknownVariationError(unknown: readonly (readonly [string, number])[]): { code: StatsErrorCode; message: string } {
+  const units = unknown.reduce((n, [, u]) => n + u, 0);
+  const list = unknown
+    .slice(0, 5)
+    .map(([key, u]) => `"${key}": ${u}`)
+    .join(', ');
+  return {
+    code: StatsErrorCode.UNEXPECTED_TRAFFIC,
+    message: `${units} unit${units === 1 ? ' was' : 's were'} exposed to ${unknown.length === 1 ? 'a variation' : 'variations'} the experiment does not define (${list}${unknown.length > 5 ? ', …' : ''}), and left out of the analysis: look for a renamed or removed variation, or an SDK that sends a wrong key`,
+  };
 }
 
 const OVERFLOW = {
@@ -730,11 +960,15 @@ function comparisonOf(c: ComparisonResult | undefined, options: AnalysisOptions,
   };
 }
 
-function seriesPoint(bucket: number, width: number, acc: Accumulator, analysis: ExperimentAnalysis): SeriesPoint {
+function seriesPoint(bucket: number, width: number, acc: Accumulator, analysis: ExperimentAnalysis, overflowed: ReadonlySet<string>): SeriesPoint {
   const metrics: SeriesPoint['metrics'] = [];
   for (const m of analysis.metrics) {
     for (const c of m.comparisons) {
       const f = c.sequential ?? c.frequentist;
+      if (overflowed.has(m.key)) {
+        metrics.push({ metric: m.key, variation: c.variation, effect: 0, ci: [0, 0], pValue: 1, error: OVERFLOW });
+        continue;
+      }
       const ok = Number.isFinite(f.effect) && Number.isFinite(f.pValue);
       metrics.push({
         metric: m.key,

@@ -323,8 +323,9 @@ export async function distinctAttributeSets(db: Queryable, target: ResultsTarget
 }
 
 /**
- * Runs the results queries in one read-only snapshot. `origin` aligns the buckets (the experiment's
- * start), so "day 1" is the first 24 hours of the experiment.
+ * Runs the results queries in one read-only snapshot. `origin` aligns the buckets (the start of the
+ * hour the experiment started in: units are bucketed by exposure hour, so an origin off the hour
+ * would shift every bucket's bounds), so "day 1" is the first 24 hours of the experiment.
  */
 export async function queryBucketedStatistics(
   db: Database,

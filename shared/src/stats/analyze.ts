@@ -9,7 +9,7 @@ import type { CapSpec } from './capping.js';
 import { CorrectionMethod, adjustPValues } from './corrections.js';
 import { StatsErrorCode, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
-import { isRatioStats, prepareComparison } from './estimates.js';
+import { isRatioStats, prepareComparisons } from './estimates.js';
 import type { FrequentistResult, ResolvedFrequentistOptions } from './frequentist.js';
 import { DEFAULT_ALPHA, TestMethod, neutralFrequentistResult, resolveFrequentistOptions, testEstimate } from './frequentist.js';
 import { DEFAULT_SEQUENTIAL_TUNING } from './sequential.js';
@@ -122,7 +122,9 @@ export interface ExperimentAnalysis {
 }
 
 function armMean(arm: ArmStats): number {
-  const mean = isRatioStats(arm) ? arm.numerator.sum / arm.denominator.sum : arm.sum / arm.n;
+  const mean = isRatioStats(arm)
+    ? (arm.n * (arm.numerator.shift ?? 0) + arm.numerator.sum) / (arm.n * (arm.denominator.shift ?? 0) + arm.denominator.sum)
+    : (arm.shift ?? 0) + arm.sum / arm.n;
   return Number.isFinite(mean) ? mean : 0;
 }
 
@@ -165,13 +167,22 @@ function analyzeMetric(
     metricError = bayesOptions;
   }
   const pending: PendingComparison[] = [];
-  const control = arms[0];
+  // Every comparison at once: CUPED's θ is pooled over all arms (y ~ 1 + arm + x).
+  const prepared =
+    metricError === null && !isStatsError(bayesOptions)
+      ? prepareComparisons(
+          arms,
+          metric.type,
+          difference,
+          covariates,
+          variations.map((v, i) => (i === 0 ? `the control "${v.key}"` : `variation "${v.key}"`)),
+        )
+      : [];
   for (let i = 1; i < variations.length; i++) {
     const variation = variations[i]?.key ?? String(i);
-    const treatment = arms[i];
-    const error = metricError;
-    if (error !== null || control === undefined || treatment === undefined || isStatsError(bayesOptions)) {
-      const failure = error ?? statsError(StatsErrorCode.INVALID_INPUT, 'missing arm');
+    const result = prepared[i - 1];
+    if (result === undefined || isStatsError(result) || isStatsError(bayesOptions)) {
+      const failure = metricError ?? (isStatsError(result) ? result : statsError(StatsErrorCode.INVALID_INPUT, 'missing arm'));
       pending.push({
         variation,
         frequentist: neutralFrequentistResult(fixedOptions, failure),
@@ -180,25 +191,11 @@ function analyzeMetric(
       });
       continue;
     }
-    const cupedControl = covariates?.[0];
-    const cupedTreatment = covariates?.[i];
-    const cuped =
-      cupedControl !== undefined && cupedTreatment !== undefined ? { control: cupedControl, treatment: cupedTreatment } : undefined;
-    const prepared = prepareComparison(control, treatment, metric.type, difference, cuped);
-    if (isStatsError(prepared)) {
-      pending.push({
-        variation,
-        frequentist: neutralFrequentistResult(fixedOptions, prepared),
-        sequential: options.sequential === true ? neutralFrequentistResult(sequentialOptions, prepared) : null,
-        bayesian: { effect: 0, ci: [0, 0], se: 0, chanceToWin: 0.5, risk: [0, 0], difference, cuped: null, error: prepared },
-      });
-      continue;
-    }
     pending.push({
       variation,
-      frequentist: testEstimate(prepared.estimate, fixedOptions, prepared.cuped),
-      sequential: options.sequential === true ? testEstimate(prepared.estimate, sequentialOptions, prepared.cuped) : null,
-      bayesian: posteriorFromEstimate(prepared.estimate, bayesOptions, prepared.cuped),
+      frequentist: testEstimate(result.estimate, fixedOptions, result.cuped),
+      sequential: options.sequential === true ? testEstimate(result.estimate, sequentialOptions, result.cuped) : null,
+      bayesian: posteriorFromEstimate(result.estimate, bayesOptions, result.cuped),
     });
   }
   return { analysis: metricError === null ? base : { ...base, error: metricError }, pending };

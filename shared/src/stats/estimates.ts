@@ -28,8 +28,10 @@ export interface ArmEstimate {
 
 /** An arm estimate plus what CUPED needs: component sums and the gradient of the estimate. */
 interface Linearized extends ArmEstimate {
-  /** Σ of each component ([value] or [numerator, denominator]). */
+  /** Σ of each component ([value] or [numerator, denominator]), of shifted values when a shift is given. */
   readonly sums: readonly number[];
+  /** Σ of each component, unshifted. */
+  readonly totals: readonly number[];
   /** ∂ estimate / ∂ component means. */
   readonly gradient: readonly number[];
 }
@@ -62,12 +64,12 @@ function isRatioCovariate(covariate: Covariate): covariate is RatioCupedCovariat
   return 'crossProducts' in covariate;
 }
 
-function checkCount(n: number): StatsError | null {
+function checkCount(n: number, label: string): StatsError | null {
   if (n < 0) {
-    return statsError(StatsErrorCode.INVALID_INPUT, `n must be non-negative, got ${n}`);
+    return statsError(StatsErrorCode.INVALID_INPUT, `n must be non-negative, got ${n} in ${label}`);
   }
   if (n < 2) {
-    return statsError(StatsErrorCode.INSUFFICIENT_SAMPLE, `an arm needs at least 2 units, got ${n}`);
+    return statsError(StatsErrorCode.INSUFFICIENT_SAMPLE, `${label} has ${n} unit${n === 1 ? '' : 's'} (an arm needs at least 2)`);
   }
   return null;
 }
@@ -81,67 +83,75 @@ function sampleVariance(n: number, sum: number, sumSquares: number): number | nu
   return centered / (n - 1);
 }
 
-function sampleLinearized(stats: SampleStats, statistic: StatisticType): Linearized | StatsError {
-  if (!allFinite([stats.n, stats.sum, stats.sumSquares]) || stats.sumSquares < 0) {
-    return statsError(StatsErrorCode.INVALID_INPUT, 'n, sum and sumSquares must be finite and sumSquares non-negative');
+function sampleLinearized(stats: SampleStats, statistic: StatisticType, label: string): Linearized | StatsError {
+  const shift = stats.shift ?? 0;
+  if (!allFinite([stats.n, stats.sum, stats.sumSquares, shift]) || stats.sumSquares < 0) {
+    return statsError(StatsErrorCode.INVALID_INPUT, `n, sum, sumSquares and shift must be finite and sumSquares non-negative (${label})`);
   }
-  const countError = checkCount(stats.n);
+  const countError = checkCount(stats.n, label);
   if (countError) {
     return countError;
   }
-  const mean = stats.sum / stats.n;
+  const mean = shift + stats.sum / stats.n;
   if (statistic === StatisticType.Proportion) {
-    if (stats.sum !== stats.sumSquares || stats.sum < 0 || stats.sum > stats.n) {
-      return statsError(StatsErrorCode.INVALID_INPUT, 'a proportion needs 0 ≤ sum = sumSquares = conversions ≤ n');
+    if (stats.sum !== stats.sumSquares || stats.sum < 0 || stats.sum > stats.n || shift !== 0) {
+      return statsError(StatsErrorCode.INVALID_INPUT, `a proportion needs 0 ≤ sum = sumSquares = conversions ≤ n and no shift (${label})`);
     }
     if (stats.sum === 0) {
-      return statsError(StatsErrorCode.ZERO_CONVERSIONS, 'an arm has no conversions');
+      return statsError(StatsErrorCode.ZERO_CONVERSIONS, `${label} has no conversions`);
     }
     if (stats.sum === stats.n) {
-      return statsError(StatsErrorCode.ZERO_VARIANCE, 'every unit in an arm converted');
+      return statsError(StatsErrorCode.ZERO_VARIANCE, `every unit in ${label} converted`);
     }
-    return { n: stats.n, mean, variance: mean * (1 - mean), sums: [stats.sum], gradient: [1] };
+    return { n: stats.n, mean, variance: mean * (1 - mean), sums: [stats.sum], totals: [stats.sum], gradient: [1] };
   }
   const variance = sampleVariance(stats.n, stats.sum, stats.sumSquares);
   if (variance === null) {
-    return statsError(StatsErrorCode.ZERO_VARIANCE, 'an arm has zero or negative variance');
+    return statsError(StatsErrorCode.ZERO_VARIANCE, `${label} has zero variance (every unit has the same value)`);
   }
-  return { n: stats.n, mean, variance, sums: [stats.sum], gradient: [1] };
+  return { n: stats.n, mean, variance, sums: [stats.sum], totals: [stats.n * shift + stats.sum], gradient: [1] };
 }
 
-function ratioLinearized(stats: RatioStats): Linearized | StatsError {
+/** Mean, per-unit variance and gradient of a ratio Σ num / Σ den from (possibly shifted) sums. */
+function ratioMoments(stats: RatioStats): { mean: number; meanDen: number; variance: number; scale: number; totals: [number, number]; gradient: [number, number] } {
+  const { n, numerator: num, denominator: den } = stats;
+  const totals: [number, number] = [n * (num.shift ?? 0) + num.sum, n * (den.shift ?? 0) + den.sum];
+  const meanDen = totals[1] / n;
+  const ratio = totals[0] / totals[1];
+  // Shift-invariant: Σ(a − ā)(b − b̄) = Σab − Σa Σb / n for sums of shifted values.
+  const varNum = (num.sumSquares - (num.sum * num.sum) / n) / (n - 1);
+  const varDen = (den.sumSquares - (den.sum * den.sum) / n) / (n - 1);
+  const cov = (stats.sumProducts - (num.sum * den.sum) / n) / (n - 1);
+  const variance = (varNum - 2 * ratio * cov + ratio * ratio * varDen) / (meanDen * meanDen);
+  const scale = (num.sumSquares + ratio * ratio * den.sumSquares) / (n * meanDen * meanDen);
+  return { mean: ratio, meanDen, variance, scale, totals, gradient: [1 / meanDen, -ratio / meanDen] };
+}
+
+function ratioLinearized(stats: RatioStats, label: string): Linearized | StatsError {
   const { n, numerator: num, denominator: den } = stats;
   if (
-    !allFinite([n, num.sum, num.sumSquares, den.sum, den.sumSquares, stats.sumProducts]) ||
+    !allFinite([n, num.sum, num.sumSquares, den.sum, den.sumSquares, stats.sumProducts, num.shift ?? 0, den.shift ?? 0]) ||
     num.sumSquares < 0 ||
     den.sumSquares < 0
   ) {
-    return statsError(StatsErrorCode.INVALID_INPUT, 'ratio sums must be finite and sums of squares non-negative');
+    return statsError(StatsErrorCode.INVALID_INPUT, `ratio sums must be finite and sums of squares non-negative (${label})`);
   }
-  const countError = checkCount(n);
+  const countError = checkCount(n, label);
   if (countError) {
     return countError;
   }
-  if (den.sum === 0) {
-    return statsError(StatsErrorCode.ZERO_DENOMINATOR, 'the ratio denominator sums to zero in an arm');
+  const m = ratioMoments(stats);
+  if (m.totals[1] === 0) {
+    return statsError(StatsErrorCode.ZERO_DENOMINATOR, `the ratio denominator sums to zero in ${label}`);
   }
-  const meanNum = num.sum / n;
-  const meanDen = den.sum / n;
-  const ratio = num.sum / den.sum;
-  const varNum = (num.sumSquares - num.sum * meanNum) / (n - 1);
-  const varDen = (den.sumSquares - den.sum * meanDen) / (n - 1);
-  const cov = (stats.sumProducts - num.sum * meanDen) / (n - 1);
-  const gradient = [1 / meanDen, -ratio / meanDen];
-  const variance = (varNum - 2 * ratio * cov + ratio * ratio * varDen) / (meanDen * meanDen);
-  const scale = (num.sumSquares + ratio * ratio * den.sumSquares) / (n * meanDen * meanDen);
-  if (!(variance > ZERO_VARIANCE_TOLERANCE * scale)) {
-    return statsError(StatsErrorCode.ZERO_VARIANCE, 'a ratio metric has zero or negative variance in an arm');
+  if (!(m.variance > ZERO_VARIANCE_TOLERANCE * m.scale)) {
+    return statsError(StatsErrorCode.ZERO_VARIANCE, `the ratio has zero or negative variance in ${label}`);
   }
-  return { n, mean: ratio, variance, sums: [num.sum, den.sum], gradient };
+  return { n, mean: m.mean, variance: m.variance, sums: [num.sum, den.sum], totals: m.totals, gradient: m.gradient };
 }
 
-function linearize(arm: ArmStats, statistic: StatisticType): Linearized | StatsError {
-  return isRatioStats(arm) ? ratioLinearized(arm) : sampleLinearized(arm, statistic);
+function linearize(arm: ArmStats, statistic: StatisticType, label: string): Linearized | StatsError {
+  return isRatioStats(arm) ? ratioLinearized(arm, label) : sampleLinearized(arm, statistic, label);
 }
 
 /** Pre-period estimate of an arm; unlike the post period, zero variance is allowed (it disables CUPED). */
@@ -149,7 +159,8 @@ interface PreEstimate {
   readonly n: number;
   readonly mean: number;
   readonly variance: number;
-  readonly sums: readonly number[];
+  /** Component totals (unshifted), for the pooled pre-period mean. */
+  readonly totals: readonly number[];
   readonly gradient: readonly number[];
   /** Cross-covariances Cov(post component i, pre component j), row-major. */
   readonly cross: readonly number[];
@@ -163,20 +174,15 @@ function preEstimate(post: Linearized, covariate: Covariate): PreEstimate | Stat
     }
     const { pre, crossProducts: cp } = covariate;
     const { numerator: num, denominator: den } = pre;
-    const values = [pre.n, num.sum, num.sumSquares, den.sum, den.sumSquares, pre.sumProducts];
+    const values = [pre.n, num.sum, num.sumSquares, den.sum, den.sumSquares, pre.sumProducts, num.shift ?? 0, den.shift ?? 0];
     values.push(cp.numeratorNumerator, cp.numeratorDenominator, cp.denominatorNumerator, cp.denominatorDenominator);
     if (!allFinite(values) || pre.n !== n) {
       return statsError(StatsErrorCode.INVALID_INPUT, 'CUPED pre-period sums must be finite and cover the same n units');
     }
-    if (den.sum === 0) {
+    const m = ratioMoments(pre);
+    if (m.totals[1] === 0) {
       return null;
     }
-    const meanNum = num.sum / n;
-    const meanDen = den.sum / n;
-    const ratio = num.sum / den.sum;
-    const varNum = (num.sumSquares - num.sum * meanNum) / (n - 1);
-    const varDen = (den.sumSquares - den.sum * meanDen) / (n - 1);
-    const cov = (pre.sumProducts - num.sum * meanDen) / (n - 1);
     const [postNum = 0, postDen = 0] = post.sums;
     const cross = [
       (cp.numeratorNumerator - (postNum * num.sum) / n) / (n - 1),
@@ -184,20 +190,20 @@ function preEstimate(post: Linearized, covariate: Covariate): PreEstimate | Stat
       (cp.denominatorNumerator - (postDen * num.sum) / n) / (n - 1),
       (cp.denominatorDenominator - (postDen * den.sum) / n) / (n - 1),
     ];
-    const variance = (varNum - 2 * ratio * cov + ratio * ratio * varDen) / (meanDen * meanDen);
-    return { n, mean: ratio, variance: Math.max(variance, 0), sums: [num.sum, den.sum], gradient: [1 / meanDen, -ratio / meanDen], cross };
+    return { n, mean: m.mean, variance: Math.max(m.variance, 0), totals: m.totals, gradient: m.gradient, cross };
   }
   if (post.sums.length !== 1) {
     return statsError(StatsErrorCode.INVALID_INPUT, 'a ratio metric needs a ratio covariate');
   }
   const { pre, sumProducts } = covariate;
-  if (!allFinite([pre.n, pre.sum, pre.sumSquares, sumProducts]) || pre.n !== n || pre.sumSquares < 0) {
+  const shift = pre.shift ?? 0;
+  if (!allFinite([pre.n, pre.sum, pre.sumSquares, sumProducts, shift]) || pre.n !== n || pre.sumSquares < 0) {
     return statsError(StatsErrorCode.INVALID_INPUT, 'CUPED pre-period sums must be finite and cover the same n units');
   }
   const postSum = post.sums[0] ?? 0;
   const variance = Math.max(0, (pre.sumSquares - (pre.sum * pre.sum) / n) / (n - 1));
   const cross = [(sumProducts - (postSum * pre.sum) / n) / (n - 1)];
-  return { n, mean: pre.sum / n, variance, sums: [pre.sum], gradient: [1], cross };
+  return { n, mean: shift + pre.sum / n, variance, totals: [n * shift + pre.sum], gradient: [1], cross };
 }
 
 /** Cov(post estimate, pre estimate) per unit: gradient_postᵀ · C · gradient_pre. */
@@ -212,57 +218,54 @@ function postPreCovariance(post: Linearized, pre: PreEstimate): number {
   return total;
 }
 
-function pooledPreMean(a: PreEstimate, b: PreEstimate): number {
-  if (a.sums.length === 2) {
-    return ((a.sums[0] ?? 0) + (b.sums[0] ?? 0)) / ((a.sums[1] ?? 0) + (b.sums[1] ?? 0));
+/** The pre-period mean (or ratio) of the arms pooled. */
+function pooledPreMean(arms: readonly PreEstimate[]): number {
+  let a = 0;
+  let b = 0;
+  for (const pre of arms) {
+    a += pre.totals[0] ?? 0;
+    b += pre.totals.length === 2 ? (pre.totals[1] ?? 0) : pre.n;
   }
-  return ((a.sums[0] ?? 0) + (b.sums[0] ?? 0)) / (a.n + b.n);
+  return a / b;
 }
 
-interface CupedPair {
-  readonly control: ArmEstimate;
-  readonly treatment: ArmEstimate;
+/** θ and the centre every arm's mean is moved to; θ = 0 when the covariate has no variance. */
+interface CupedFit {
   readonly theta: number;
+  readonly center: number;
+}
+
+/** One arm with its post-period estimate and CUPED pre-period estimate. */
+interface CupedArm {
+  readonly post: Linearized;
+  readonly pre: PreEstimate;
+  /** Cov(post, pre) per unit. */
+  readonly cov: number;
 }
 
 /**
- * CUPED: theta is the within-arm pooled regression slope of post on pre (the OLS coefficient of
- * y ~ arm + x), and each arm mean is moved to the pooled pre-period mean.
+ * θ is the within-arm pooled regression slope of post on pre over every arm given (the OLS
+ * coefficient of x in y ~ 1 + arm + x), and the centre is the pooled pre-period mean.
  */
-function cupedAdjust(control: Linearized, treatment: Linearized, cuped: CupedInput): CupedPair | StatsError {
-  const preC = preEstimate(control, cuped.control);
-  const preT = preEstimate(treatment, cuped.treatment);
-  if (isStatsError(preC)) {
-    return preC;
+function cupedFit(arms: readonly CupedArm[]): CupedFit {
+  let sxy = 0;
+  let sxx = 0;
+  for (const { post, pre, cov } of arms) {
+    sxy += (post.n - 1) * cov;
+    sxx += (post.n - 1) * pre.variance;
   }
-  if (isStatsError(preT)) {
-    return preT;
+  if (!(sxx > 0)) {
+    return { theta: 0, center: 0 };
   }
-  if (preC === null || preT === null) {
-    return { control, treatment, theta: 0 };
-  }
-  const covC = postPreCovariance(control, preC);
-  const covT = postPreCovariance(treatment, preT);
-  const denominator = (control.n - 1) * preC.variance + (treatment.n - 1) * preT.variance;
-  if (!(denominator > 0)) {
-    return { control, treatment, theta: 0 };
-  }
-  const theta = ((control.n - 1) * covC + (treatment.n - 1) * covT) / denominator;
-  const center = pooledPreMean(preC, preT);
-  const adjust = (post: Linearized, pre: PreEstimate, cov: number): ArmEstimate => ({
+  return { theta: sxy / sxx, center: pooledPreMean(arms.map((a) => a.pre)) };
+}
+
+function cupedArm(post: Linearized, pre: PreEstimate, fit: CupedFit, cov: number): ArmEstimate {
+  return {
     n: post.n,
-    mean: post.mean - theta * (pre.mean - center),
-    variance: post.variance + theta * theta * pre.variance - 2 * theta * cov,
-  });
-  const adjustedC = adjust(control, preC, covC);
-  const adjustedT = adjust(treatment, preT, covT);
-  if (
-    !(adjustedC.variance > ZERO_VARIANCE_TOLERANCE * control.variance) ||
-    !(adjustedT.variance > ZERO_VARIANCE_TOLERANCE * treatment.variance)
-  ) {
-    return statsError(StatsErrorCode.ZERO_VARIANCE, 'the covariate explains all variance of an arm');
-  }
-  return { control: adjustedC, treatment: adjustedT, theta };
+    mean: post.mean - fit.theta * (pre.mean - fit.center),
+    variance: post.variance + fit.theta * fit.theta * pre.variance - 2 * fit.theta * cov,
+  };
 }
 
 /** Effect of treatment over control with its estimator variance (delta method for the lift). */
@@ -291,6 +294,99 @@ export function effectEstimate(
   return { effect, variance, df, n };
 }
 
+/** The error of a comparison whose control, treatment or both cannot be estimated. */
+function armsError(control: Linearized | StatsError, treatment: Linearized | StatsError): StatsError | null {
+  if (isStatsError(treatment) && isStatsError(control)) {
+    // The treatment's own problem first: it is the row the reader looks at.
+    return statsError(treatment.code, `${treatment.message}; and ${control.message}`);
+  }
+  return isStatsError(treatment) ? treatment : isStatsError(control) ? control : null;
+}
+
+/**
+ * Validates every arm, fits CUPED once over all arms when covariates are given (θ pooled across
+ * arms), and estimates the effect of each treatment (arms 1…) over the control (arm 0). A
+ * comparison whose CUPED adjustment would not reduce the variance of its effect estimate
+ * (variance reduction ≤ 0) keeps the unadjusted estimate and reports `cuped: null`.
+ * `labels` name the arms in messages (default: "the control", "treatment 1", …).
+ */
+export function prepareComparisons(
+  arms: readonly ArmStats[],
+  statistic: StatisticType,
+  difference: DifferenceType,
+  covariates?: readonly Covariate[],
+  labels?: readonly string[],
+): (PreparedComparison | StatsError)[] {
+  const labelOf = (i: number): string => labels?.[i] ?? (i === 0 ? 'the control' : arms.length === 2 ? 'the treatment' : `treatment ${i}`);
+  const control = arms[0];
+  if (control === undefined) {
+    return [];
+  }
+  const ratio = isRatioStats(control);
+  const linear = arms.map((arm, i) => (isRatioStats(arm) !== ratio ? statsError(StatsErrorCode.INVALID_INPUT, 'both arms must be ratio statistics or neither') : linearize(arm, statistic, labelOf(i))));
+  const pres = linear.map((post, i) => {
+    const covariate = covariates?.[i];
+    return isStatsError(post) || covariate === undefined ? undefined : preEstimate(post, covariate);
+  });
+  // θ over every arm that can be estimated with a usable pre-period; none when one lacks it.
+  let fit: CupedFit | undefined;
+  if (covariates !== undefined) {
+    const fitted: CupedArm[] = [];
+    let usable = true;
+    for (let i = 0; i < linear.length; i++) {
+      const post = linear[i]!;
+      const pre = pres[i];
+      if (pre === null) {
+        usable = false;
+      } else if (!isStatsError(post) && !isStatsError(pre) && pre !== undefined) {
+        fitted.push({ post, pre, cov: postPreCovariance(post, pre) });
+      }
+    }
+    fit = usable ? cupedFit(fitted) : { theta: 0, center: 0 };
+  }
+  const out: (PreparedComparison | StatsError)[] = [];
+  const c = linear[0]!;
+  for (let i = 1; i < arms.length; i++) {
+    const t = linear[i]!;
+    const failed = armsError(c, t);
+    if (failed !== null || isStatsError(c) || isStatsError(t)) {
+      out.push(failed ?? statsError(StatsErrorCode.INVALID_INPUT, 'missing arm'));
+      continue;
+    }
+    const raw = effectEstimate(c, t, difference);
+    if (fit === undefined || isStatsError(raw)) {
+      out.push(isStatsError(raw) ? raw : { estimate: raw, cuped: null });
+      continue;
+    }
+    const preC = pres[0];
+    const preT = pres[i];
+    if (isStatsError(preC) || isStatsError(preT)) {
+      out.push(isStatsError(preC) ? preC : (preT as StatsError));
+      continue;
+    }
+    if (preC === null || preT === null || preC === undefined || preT === undefined || fit.theta === 0) {
+      out.push({ estimate: raw, cuped: { theta: 0, varianceReduction: 0 } });
+      continue;
+    }
+    const adjustedC = cupedArm(c, preC, fit, postPreCovariance(c, preC));
+    const adjustedT = cupedArm(t, preT, fit, postPreCovariance(t, preT));
+    if (!(adjustedC.variance > ZERO_VARIANCE_TOLERANCE * c.variance) || !(adjustedT.variance > ZERO_VARIANCE_TOLERANCE * t.variance)) {
+      out.push(statsError(StatsErrorCode.ZERO_VARIANCE, 'the covariate explains all variance of an arm'));
+      continue;
+    }
+    const estimate = effectEstimate(adjustedC, adjustedT, difference);
+    if (isStatsError(estimate)) {
+      out.push(estimate);
+      continue;
+    }
+    const varianceReduction = 1 - estimate.variance / raw.variance;
+    // An adjustment that widens the interval (an outlier drives θ, pre-period means differ by
+    // chance) is not variance reduction: report the unadjusted estimate instead.
+    out.push(varianceReduction > 0 ? { estimate, cuped: { theta: fit.theta, varianceReduction } } : { estimate: raw, cuped: null });
+  }
+  return out;
+}
+
 /** Validates both arms, applies CUPED when covariates are given and estimates the effect. */
 export function prepareComparison(
   control: ArmStats,
@@ -299,31 +395,6 @@ export function prepareComparison(
   difference: DifferenceType,
   cuped: CupedInput | undefined,
 ): PreparedComparison | StatsError {
-  if (isRatioStats(control) !== isRatioStats(treatment)) {
-    return statsError(StatsErrorCode.INVALID_INPUT, 'both arms must be ratio statistics or neither');
-  }
-  const c = linearize(control, statistic);
-  if (isStatsError(c)) {
-    return c;
-  }
-  const t = linearize(treatment, statistic);
-  if (isStatsError(t)) {
-    return t;
-  }
-  const raw = effectEstimate(c, t, difference);
-  if (cuped === undefined || isStatsError(raw)) {
-    return isStatsError(raw) ? raw : { estimate: raw, cuped: null };
-  }
-  const adjusted = cupedAdjust(c, t, cuped);
-  if (isStatsError(adjusted)) {
-    return adjusted;
-  }
-  const estimate = effectEstimate(adjusted.control, adjusted.treatment, difference);
-  if (isStatsError(estimate)) {
-    return estimate;
-  }
-  return {
-    estimate,
-    cuped: { theta: adjusted.theta, varianceReduction: 1 - estimate.variance / raw.variance },
-  };
+  const covariates = cuped === undefined ? undefined : [cuped.control, cuped.treatment];
+  return prepareComparisons([control, treatment], statistic, difference, covariates)[0]!;
 }

@@ -37,12 +37,21 @@ export interface SampleStats {
   readonly sum: number;
   /** Σ x² over units. */
   readonly sumSquares: number;
+  /**
+   * When given, `sum` and `sumSquares` (and the cross-products that involve this arm's values) are
+   * of x − shift: the mean is shift + sum / n. Sums around a value near the mean keep the variance
+   * of large values with a small spread (1e9 ± 50) exact; raw sums would cancel catastrophically.
+   * Not allowed on proportions. Default 0.
+   */
+  readonly shift?: number;
 }
 
 /** Σ x and Σ x² of one component of a ratio metric. */
 export interface MomentSums {
   readonly sum: number;
   readonly sumSquares: number;
+  /** As SampleStats.shift: the sums (and cross-products with this component) are of x − shift. */
+  readonly shift?: number;
 }
 
 /** Sufficient statistics of a ratio metric Σ numerator / Σ denominator in one arm. */

@@ -237,7 +237,10 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       for (const raw of ['[]', '[{}]', '"a string"', '42', 'true', 'null']) {
         found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'VALIDATION_FAILED'));
       }
-      found.push(...faults('no body', await send(method, path), 400, 'VALIDATION_FAILED'));
+      // A body whose every field is optional may be left out (the OpenAPI document says so too).
+      if (!(route.body as z.ZodType).safeParse(undefined).success) {
+        found.push(...faults('no body', await send(method, path), 400, 'VALIDATION_FAILED'));
+      }
       for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
         found.push(...faults(type, await send(method, path, { raw: JSON.stringify(valid), headers: { 'content-type': type } }), 400, 'VALIDATION_FAILED'));
       }

@@ -226,7 +226,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const nullMetric = metricOf(r, 'page-views').variations[1]!.comparison!;
     expect(nullMetric.significant).toBe(false);
     expect(nullMetric.error).toBeNull();
-    expect(r.units).toEqual({ analysed: units.filter((u) => !u.excluded).length, excluded: units.filter((u) => u.excluded).length });
+    expect(r.units).toEqual({ analysed: units.filter((u) => !u.excluded).length, excluded: units.filter((u) => u.excluded).length, unknownVariation: 0 });
     expect(r.srm.flagged).toBe(false);
   });
 
@@ -292,7 +292,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const byPercentile = metricOf(r, 'revenue-p90');
     expect(capped.cap).toEqual({ type: 'absolute', percentile: null, value: 50 });
     expect(capped.variations[1]!.total).toBeCloseTo(sumsOf(units, 'revenue-capped', 'treatment', 50).sum, 6);
-    expect(capped.variations[1]!.total).toBeLessThan(raw.variations[1]!.total);
+    expect(capped.variations[1]!.total).toBeLessThan(raw.variations[1]!.total!);
     expect(byPercentile.cap!.value).toBeCloseTo(p90, 9);
     expect(byPercentile.variations[0]!.total).toBeCloseTo(sumsOf(units, 'revenue-p90', 'control', p90).sum, 6);
     const engine = frequentistTest(sumsOf(units, 'revenue-capped', 'control', 50), sumsOf(units, 'revenue-capped', 'treatment', 50), {
@@ -336,7 +336,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(age.units.analysed).toBe(count((u) => u.attributes?.age === 21 && u.attributes.country === 'CA'));
     expect(window.units.analysed).toBe(count((u) => u.exposedAt >= START + DAY && u.exposedAt < START + 2 * DAY));
     expect(segment.units.analysed).toBe(us.units.analysed);
-    expect(metricOf(segment, 'revenue').variations[0]!.total).toBeCloseTo(metricOf(us, 'revenue').variations[0]!.total, 9);
+    expect(metricOf(segment, 'revenue').variations[0]!.total).toBeCloseTo(metricOf(us, 'revenue').variations[0]!.total!, 9);
     expect(general.units.analysed).toBe(count((u) => u.attributes?.country === 'US' || u.attributes?.beta === true));
     expect(ids.units.analysed).toBe(count((u) => units.slice(0, 10).includes(u)));
   });
@@ -393,6 +393,78 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(w.variations.map((v) => v.expectedShare)).toEqual([0.6, 0.4]);
   });
 
+  it('labels time-series points with the true bounds of their buckets when the experiment started mid-hour', async () => {
+    const started = START + 9 * HOUR + 30 * 60_000;
+    await must('POST', `${BASE}/experiments`, experiment('mid-hour', { status: 'running', startedAt: new Date(started).toISOString() }));
+    // Before the start (a test exposure), in the start's hour after it, the next hour, the next day.
+    const offsets = [-20, 15, 15, 45, 80, 1440 + 10, 1440 + 70].map((minutes) => started + minutes * 60_000);
+    const exposed = offsets.map((at, i) => ({ ...units[0]!, id: `mh${i}`, variation: i % 2 === 0 ? 'control' : 'treatment', exposedAt: at, excluded: false, attributes: { country: 'US' } }));
+    await insertUnits(p, projectId, 'mid-hour', exposed);
+
+    for (const query of ['?interval=day', '?interval=hour', '?interval=hour&attr.country=US', '?interval=day&attr.country=US']) {
+      const r = await results('mid-hour', query);
+      const width = query.includes('hour') ? HOUR : DAY;
+      expect({ query, points: r.timeSeries.points.length > 1 }).toEqual({ query, points: true });
+      expect({ query, first: r.timeSeries.points[0]!.bucket }).toEqual({ query, first: new Date(START + 9 * HOUR).toISOString() });
+      for (const pt of r.timeSeries.points) {
+        const end = Date.parse(pt.end);
+        expect(end - Date.parse(pt.bucket)).toBe(width);
+        expect(end % HOUR).toBe(0);
+        // Every unit first exposed before `end`, and no other.
+        const before = exposed.filter((u) => u.exposedAt < end);
+        expect({ query, end: pt.end, units: pt.units }).toEqual({ query, end: pt.end, units: { control: before.filter((u) => u.variation === 'control').length, treatment: before.filter((u) => u.variation === 'treatment').length } });
+      }
+    }
+  });
+
+  it('counts units exposed to a variation the experiment does not define, and flags the sample ratio', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('ghost', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const ghost = ['control', 'treatment', 'zzz'].flatMap((variation) => Array.from({ length: 30 }, (_, i) => ({ ...units[0]!, id: `g-${variation}-${i}`, variation, excluded: false })));
+    await insertUnits(p, projectId, 'ghost', ghost);
+
+    const r = await results('ghost');
+    const filtered = await results('ghost', '?attr.country=US');
+    const csv = await p.request('GET', `${BASE}/experiments/ghost/results.csv`, { token: owner });
+
+    expect(r.units).toEqual({ analysed: 60, excluded: 0, unknownVariation: 30 });
+    expect(r.srm).toMatchObject({ flagged: true, pValue: 0, error: { code: 'UNEXPECTED_TRAFFIC' } });
+    expect(r.srm.error!.message).toContain('"zzz": 30');
+    expect(filtered.units.unknownVariation).toBe(30);
+    expect(filtered.srm.flagged).toBe(true);
+    expect((csv.body as string).split('\r\n')[1]!.endsWith(',0')).toBe(true);
+  });
+
+  it('keeps the variance of large values with a small spread (1e9 ± 50), on the rollups and on a scan', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('large', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const random = prng(11);
+    const large = Array.from({ length: 600 }, (_, i) => {
+      const treatment = i % 2 === 1;
+      // Cents: exact decimals, as amounts are.
+      const value = Math.round((1e9 + (treatment ? 31.9 : 0) + (random() - 0.5) * 170) * 100) / 100;
+      return { ...units[0]!, id: `lg${i}`, variation: treatment ? 'treatment' : 'control', excluded: false, exposedAt: START + i * 60_000, attributes: { country: 'US' }, totals: { revenue: { value, pre: 0, den: 0, preDen: 0 } } };
+    });
+    await insertUnits(p, projectId, 'large', large);
+    // Reference: means and variances from deviations around 1e9 (no cancellation).
+    const arm = (variation: string) => {
+      const d = large.filter((u) => u.variation === variation).map((u) => u.totals.revenue.value - 1e9);
+      const mean = d.reduce((s, x) => s + x, 0) / d.length;
+      return { n: d.length, mean: 1e9 + mean, variance: d.reduce((s, x) => s + (x - mean) ** 2, 0) / (d.length - 1) };
+    };
+    const c = arm('control');
+    const t = arm('treatment');
+    const effect = (t.mean - c.mean) / c.mean;
+    const se = Math.sqrt(t.variance / t.n + ((t.mean / c.mean) ** 2 * c.variance) / c.n) / c.mean;
+
+    for (const query of ['', '?attr.country=US', '?interval=hour']) {
+      const revenue = metricOf(await results('large', query), 'revenue');
+      const comparison = revenue.variations[1]!.comparison!;
+      expect({ query, error: comparison.error }).toEqual({ query, error: null });
+      expect(comparison.effect / effect).toBeCloseTo(1, 6);
+      expect(comparison.se / se).toBeCloseTo(1, 6);
+      expect(revenue.variations[0]!.mean! / c.mean).toBeCloseTo(1, 12);
+    }
+  });
+
   it('answers a running experiment without data with zeros and error codes, never NaN', async () => {
     await must('POST', `${BASE}/experiments`, experiment('empty', { status: 'running' }));
 
@@ -401,7 +473,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
 
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.body)).not.toMatch(/NaN|Infinity/);
-    expect(r.units).toEqual({ analysed: 0, excluded: 0 });
+    expect(r.units).toEqual({ analysed: 0, excluded: 0, unknownVariation: 0 });
     expect(r.srm.error?.code).toBe('INSUFFICIENT_SAMPLE');
     expect(r.timeSeries.points).toEqual([]);
     for (const m of r.metrics) {
@@ -428,13 +500,25 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(batch.batchItemFailures).toEqual([]);
     expect(res.status).toBe(200);
     const revenue = metricOf(experimentResultsSchema.parse(res.body), 'revenue');
-    expect(revenue.variations.map((v) => [v.units, v.total])).toEqual([
-      [1, 0],
-      [1, 0],
+    // No made-up zeros: the totals and means are unavailable (null; empty CSV cells), and every
+    // comparison carries the metric's own code.
+    expect(revenue.variations.map((v) => [v.units, v.total, v.mean])).toEqual([
+      [1, null, null],
+      [1, null, null],
     ]);
     expect(revenue.error?.code).toBe('NON_FINITE_RESULT');
+    expect(revenue.variations[1]!.comparison!.error?.code).toBe('NON_FINITE_RESULT');
     expect(csv.status).toBe(200);
     expect(csv.body as string).not.toMatch(/NaN|Infinity/);
+    // The metric's name, "Revenue, ""net""", is one quoted field: drop it before splitting.
+    const row = (csv.body as string)
+      .split('\r\n')
+      .find((l) => l.startsWith('revenue,') && l.includes(',treatment,'))!
+      .replace('"Revenue, ""net"""', 'name')
+      .split(',');
+    const header = (csv.body as string).split('\r\n')[0]!.split(',');
+    const cell = (name: string): string => row[header.indexOf(name)]!;
+    expect([cell('total'), cell('mean'), cell('error')]).toEqual(['', '', 'NON_FINITE_RESULT']);
   });
 
   it('says which metric cannot be analysed when one absurd value makes its sum of squares overflow, and what to do', async () => {
@@ -452,6 +536,11 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const revenue = metricOf(results, 'revenue');
     expect(revenue.variations.map((v) => v.total)).toEqual([20, 1e200 + 10]);
     expect(revenue.error).toMatchObject({ code: 'NON_FINITE_RESULT', message: expect.stringContaining('cap the metric') as unknown });
+    // The comparisons and the time series say the same as the metric (not INVALID_INPUT).
+    expect(revenue.variations[1]!.comparison!.error?.code).toBe('NON_FINITE_RESULT');
+    const seriesCodes = results.timeSeries.points.flatMap((pt) => pt.metrics.filter((m) => m.metric === 'revenue').map((m) => m.error?.code));
+    expect(seriesCodes.length).toBeGreaterThan(0);
+    expect(new Set(seriesCodes)).toEqual(new Set(['NON_FINITE_RESULT']));
     expect(JSON.stringify(res.body)).not.toMatch(/NaN|Infinity/);
   });
 

@@ -23,7 +23,7 @@ const known = {
   cuped: z.enum(['true', 'false']).optional().describe('CUPED variance reduction when pre-exposure data exists; default true'),
   alpha: z.coerce.number().gt(0).lt(1).optional().describe('Significance level, default 0.05'),
   correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
-  interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width, from the experiment start'),
+  interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment started in'),
 };
 
 const breakdownQuery = z.strictObject({

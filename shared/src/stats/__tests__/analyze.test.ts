@@ -6,6 +6,7 @@ import { adjustPValues } from '../corrections.js';
 import { StatsErrorCode } from '../errors.js';
 import { frequentistTest } from '../frequentist.js';
 import type { CupedCovariate, RatioStats, SampleStats } from '../types.js';
+import { seededRandom } from '../../random.js';
 
 function arm(n: number, mean: number, variance: number): SampleStats {
   return { n, sum: n * mean, sumSquares: (n - 1) * variance + n * mean * mean };
@@ -70,14 +71,58 @@ describe('analyzeExperiment', () => {
     expect(revenueResult.cap).toEqual({ type: 'percentile', percentile: 0.99, value: 250 });
     expect(revenueResult.cuped).toBe(true);
     expect(revenueResult.comparisons.map((c) => c.variation)).toEqual(['a', 'b']);
+    // Two variations: θ pooled over the two arms, exactly the single-comparison functions.
+    const pair = analyzeExperiment({ ...input, variations: input.variations.slice(0, 2), metrics: [{ ...metrics[0]!, arms: revenue.slice(0, 2), covariates: revenue.slice(0, 2).map((a) => covariate(a, 0.6)) } as MetricAnalysisInput] });
     const cuped = { control: covariate(revenue[0]!, 0.6), treatment: covariate(revenue[1]!, 0.6) };
     const direct = frequentistTest(revenue[0]!, revenue[1]!, { cuped });
-    const first = revenueResult.comparisons[0]!;
+    const first = pair.metrics[0]!.comparisons[0]!;
     expect(first.frequentist.pValue).toBe(direct.pValue);
     expect(first.frequentist.ci).toEqual(direct.ci);
     expect(first.frequentist.cuped?.theta).toBeGreaterThan(0);
     expect(first.sequential?.pValue).toBe(frequentistTest(revenue[0]!, revenue[1]!, { cuped, sequential: true }).pValue);
     expect(first.bayesian.chanceToWin).toBe(bayesianTest(revenue[0]!, revenue[1]!, { cuped }).chanceToWin);
+    // Metrics without CUPED: each comparison of the three-arm experiment is the pairwise test.
+    const latency = analysis.metrics[3]!.comparisons[1]!;
+    expect(latency.frequentist.pValue).toBe(frequentistTest(metrics[3]!.arms[0]!, metrics[3]!.arms[2]!).pValue);
+  });
+
+  it('pools CUPED θ over every arm (y ~ 1 + arm + x), not per pair, and moves every arm to the pooled pre-period mean', () => {
+    // prepare: per-unit rows of three arms; the reference is the within-arm OLS slope over all of them
+    const random = seededRandom(7);
+    const rows = [0, 1, 2].map((k) =>
+      Array.from({ length: 60 + 20 * k }, () => {
+        const x = 10 + 5 * random() + k;
+        return { x, y: (0.5 + 0.4 * k) * x + 3 * random() + k };
+      }),
+    );
+    const sums = rows.map((r) => ({
+      arm: { n: r.length, sum: r.reduce((s, u) => s + u.y, 0), sumSquares: r.reduce((s, u) => s + u.y * u.y, 0) },
+      covariate: { pre: { n: r.length, sum: r.reduce((s, u) => s + u.x, 0), sumSquares: r.reduce((s, u) => s + u.x * u.x, 0) }, sumProducts: r.reduce((s, u) => s + u.x * u.y, 0) },
+    }));
+    let sxy = 0;
+    let sxx = 0;
+    for (const r of rows) {
+      const mx = r.reduce((s, u) => s + u.x, 0) / r.length;
+      const my = r.reduce((s, u) => s + u.y, 0) / r.length;
+      sxy += r.reduce((s, u) => s + (u.x - mx) * (u.y - my), 0);
+      sxx += r.reduce((s, u) => s + (u.x - mx) ** 2, 0);
+    }
+    const theta = sxy / sxx;
+    const all = rows.flat();
+    const center = all.reduce((s, u) => s + u.x, 0) / all.length;
+    const adjusted = rows.map((r) => r.reduce((s, u) => s + u.y - theta * (u.x - center), 0) / r.length);
+    // act
+    const analysis = analyzeExperiment({
+      variations: [0, 1, 2].map((k) => ({ key: `v${k}`, weight: 1, units: rows[k]!.length })),
+      metrics: [{ key: 'm', type: 'mean', arms: sums.map((s) => s.arm), covariates: sums.map((s) => s.covariate) }],
+      options: { difference: 'absolute' },
+    });
+    // assert: the same θ for both comparisons, and the OLS arm coefficients as effects
+    const [b, c] = analysis.metrics[0]!.comparisons;
+    expect(b!.frequentist.cuped?.theta).toBeCloseTo(theta, 10);
+    expect(c!.frequentist.cuped?.theta).toBeCloseTo(theta, 10);
+    expect(b!.frequentist.effect).toBeCloseTo(adjusted[1]! - adjusted[0]!, 10);
+    expect(c!.frequentist.effect).toBeCloseTo(adjusted[2]! - adjusted[0]!, 10);
   });
 
   it('adjusts p-values across all metrics × variations with the chosen correction', () => {
@@ -155,5 +200,31 @@ describe('analyzeExperiment', () => {
     expect(analysis.correction).toBe('holm');
     expect(analysis.sequentialTuning).toBeNull();
     expect(analysis.metrics[0]!.comparisons[0]!.sequential).toBeNull();
+  });
+});
+
+describe('analyzeExperiment: which arm is at fault', () => {
+  const variations = ['control', 'b', 'c'].map((key) => ({ key, weight: 1, units: 10 }));
+
+  it('names the arm with too few units and its own count', () => {
+    // prepare: control 1 unit, b 5, c 0
+    const arms = [arm(1, 3, 0), arm(5, 3, 1), { n: 0, sum: 0, sumSquares: 0 }];
+    // act
+    const [b, c] = analyzeExperiment({ variations, metrics: [{ key: 'm', type: 'mean', arms }] }).metrics[0]!.comparisons;
+    // assert
+    expect(b!.frequentist.error).toEqual({ code: StatsErrorCode.INSUFFICIENT_SAMPLE, message: 'the control "control" has 1 unit (an arm needs at least 2)' });
+    expect(c!.frequentist.error?.code).toBe(StatsErrorCode.INSUFFICIENT_SAMPLE);
+    expect(c!.frequentist.error?.message).toMatch(/^variation "c" has 0 units .*the control "control" has 1 unit/);
+  });
+
+  it('describes the treatment\'s own problem when both arms are degenerate', () => {
+    // prepare: every control unit converted, none in b
+    const arms = [10, 0, 4].map((conversions) => ({ n: 10, sum: conversions, sumSquares: conversions }));
+    // act
+    const [b, c] = analyzeExperiment({ variations, metrics: [{ key: 'm', type: 'proportion', arms }] }).metrics[0]!.comparisons;
+    // assert
+    expect(b!.frequentist.error?.code).toBe(StatsErrorCode.ZERO_CONVERSIONS);
+    expect(b!.frequentist.error?.message).toBe('variation "b" has no conversions; and every unit in the control "control" converted');
+    expect(c!.frequentist.error).toEqual({ code: StatsErrorCode.ZERO_VARIANCE, message: 'every unit in the control "control" converted' });
   });
 });

@@ -148,7 +148,7 @@ describe('bayesianTest hand-worked and degenerate cases', () => {
   ] as const)('%s returns neutral numbers', (_label, arm, options: BayesianOptions, code) => {
     // prepare: the arm above as control
     // act
-    const result = bayesianTest(arm, treatment, options);
+    const result = bayesianTest(arm, options.statisticType === 'proportion' ? { n: 10, sum: 5, sumSquares: 5 } : treatment, options);
     // assert
     expect(result.error?.code).toBe(code);
     expect(result.effect).toBe(0);

@@ -253,3 +253,34 @@ describe('frequentistTest degenerate input', () => {
     expect(result).toMatchObject(neutral(StatsErrorCode.NON_FINITE_RESULT));
   });
 });
+
+describe('frequentistTest on shifted sums (large values, small spread)', () => {
+  // 1e9 + small integers: the raw Σx² (~3e20) cannot hold the centred part (~1e4) in a double.
+  const control = [0, 3, 7, 1, 9, 4, 6, 2].map((d) => 1e9 + d);
+  const treatment = [5, 8, 12, 6, 14, 9, 11, 7].map((d) => 1e9 + d);
+  const sums = (xs: readonly number[], shift: number): SampleStats => ({
+    n: xs.length,
+    sum: xs.reduce((s, x) => s + (x - shift), 0),
+    sumSquares: xs.reduce((s, x) => s + (x - shift) ** 2, 0),
+    shift,
+  });
+  const variance = (xs: readonly number[]): number => {
+    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+    return xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1);
+  };
+
+  it('gives the exact mean and variance from sums around a shift', () => {
+    // prepare
+    const expectedSe = Math.sqrt(variance(control) / 8 + variance(treatment) / 8);
+    // act
+    const result = frequentistTest(sums(control, 1e9), sums(treatment, 1e9 + 4), { difference: 'absolute' });
+    // assert
+    expect(result.error).toBeUndefined();
+    expect(result.effect).toBeCloseTo(5, 9);
+    expect(result.se).toBeCloseTo(expectedSe, 12);
+  });
+
+  it('rejects a shift on a proportion', () => {
+    expect(frequentistTest({ n: 10, sum: 3, sumSquares: 3, shift: 1 }, { n: 10, sum: 4, sumSquares: 4 }, { statisticType: 'proportion' }).error?.code).toBe(StatsErrorCode.INVALID_INPUT);
+  });
+});

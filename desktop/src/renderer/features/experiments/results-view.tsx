@@ -83,7 +83,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                   {v === control ? <span className="muted small"> (control)</span> : null}
                 </td>
                 <td className="num">{formatCount(v.units)}</td>
-                <td className="num">{v.units === 0 ? '—' : metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
+                <td className="num">{v.units === 0 || v.mean === null ? '—' : metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
                 {c === null ? (
                   <td className="num muted" colSpan={4}>
                     baseline
@@ -96,6 +96,12 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                   <>
                     <td className="num">
                       {formatEffect(c.effect, c.difference)} {c.significant ? <Badge tone={tone(metric, c.effect, true)}>significant</Badge> : null}
+                      {metric.cupedApplied && c.cuped === null ? (
+                        <span className="small muted" title="CUPED would not have reduced the variance of this comparison, so its estimate is unadjusted.">
+                          {' '}
+                          unadjusted
+                        </span>
+                      ) : null}
                     </td>
                     <td className="num">{formatInterval(c.ci, c.difference)}</td>
                     <td className="num" title={`unadjusted ${formatPValue(c.pValue)}`}>
@@ -135,6 +141,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       {results.srm.flagged ? (
         <div className="banner banner-bad" role="alert">
           Sample ratio mismatch: the split of units differs from the configured weights ({pValueText(results.srm.pValue)}). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
+          {results.srm.error === null ? null : ` ${results.srm.error.message}`}
         </div>
       ) : null}
       {results.error === null ? null : <p className="banner banner-warn">{results.error.message}</p>}
@@ -168,7 +175,8 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
               <span className="small muted">
                 {/* No units, or too few: the check has no p-value to give. */}
                 (SRM {results.srm.error === null ? pValueText(results.srm.pValue) : <span title={results.srm.error.message}>—</span>}
-                {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''})
+                {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''}
+                {(results.units.unknownVariation ?? 0) > 0 ? `, ${formatCount(results.units.unknownVariation ?? 0)} in unknown variations` : ''})
               </span>
             </td>
             <td className="num">{formatCount(totalUnits)}</td>

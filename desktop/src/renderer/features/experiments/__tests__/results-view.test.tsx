@@ -87,6 +87,30 @@ describe('results view', () => {
     expect(screen.getByRole('alert').textContent).toMatch(/Sample ratio mismatch.*p < 0\.001/);
   });
 
+  it('says why the sample ratio is flagged when units arrived in a variation the experiment does not define', () => {
+    const message = '30 units were exposed to a variation the experiment does not define ("zzz": 30)';
+    render(<ResultsView results={results({ units: { analysed: 10100, excluded: 0, unknownVariation: 30 }, srm: { chiSquare: 0, pValue: 0, flagged: true, error: { code: 'UNEXPECTED_TRAFFIC', message } } })} />);
+
+    expect(screen.getByRole('alert').textContent).toContain(message);
+    expect(within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ }).textContent).toContain('30 in unknown variations');
+  });
+
+  it('shows a dash, not a made-up 0, for a mean that overflowed, and marks a comparison CUPED left unadjusted', () => {
+    const m = metric('purchase', {
+      cupedApplied: true,
+      variations: [
+        { variation: 'control', units: 5000, total: null, mean: null, comparison: null },
+        { variation: 'treatment', units: 5100, total: 10, mean: 0.002, comparison: comparison(0.05, [0.01, 0.09], 0.01, { cuped: null }) },
+      ],
+    });
+    render(<ResultsView results={results({ metrics: [m] })} />);
+
+    const [, control, treatment] = within(screen.getByRole('table', { name: /by variation/ })).getAllByRole('row');
+    expect(control!.textContent).toContain('—');
+    expect(control!.textContent).not.toMatch(/\b0\b/);
+    expect(treatment!.textContent).toContain('unadjusted');
+  });
+
   it('shows units per variation with observed and expected shares', () => {
     render(<ResultsView results={results()} />);
 

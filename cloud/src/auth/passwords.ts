@@ -147,29 +147,59 @@ export interface PasswordProblem {
 export const MIN_PASSWORD_LENGTH = 12;
 export const MAX_PASSWORD_LENGTH = 256;
 
-/** The 20 most common passwords in public breach corpora (lower case); checked after stripping padding. */
-export const COMMON_PASSWORDS: ReadonlySet<string> = new Set([
-  '123456',
-  'password',
-  '123456789',
-  '12345678',
-  '12345',
-  'qwerty',
-  '1234567',
-  '111111',
-  '1234567890',
-  '123123',
-  'abc123',
-  'password1',
-  'iloveyou',
-  '1q2w3e4r',
-  '000000',
-  'qwerty123',
-  'zaq12wsx',
-  'dragon',
-  'sunshine',
-  'letmein',
-]);
+/**
+ * Widely used passwords from public breach corpora and the usual themes they come from (names, sports,
+ * seasons, months, days, places, keyboard walks), lower case. A password is refused when, after
+ * stripping leading and trailing digits and symbols and undoing common letter substitutions
+ * (`p@ssw0rd`), it is one of these, or one of these repeated (`Summer2024!!`, `dragondragon`).
+ */
+export const COMMON_PASSWORDS: ReadonlySet<string> = new Set(
+  `
+   123456 password 123456789 12345678 12345 qwerty 1234567 111111 1234567890 123123 abc123 password1
+   iloveyou 1q2w3e4r 000000 qwerty123 zaq12wsx dragon sunshine letmein princess monkey football
+   baseball welcome admin login master shadow superman batman trustno1 hello freedom whatever qazwsx
+   michael jordan jennifer hunter hunter2 ranger buster soccer hockey killer george charlie andrew
+   michelle love jessica pepper daniel access joshua maggie starwars silver william dallas yankees
+   orange thomas ginger summer winter spring autumn fall january february march april may june july
+   august september october november december monday tuesday wednesday thursday friday saturday sunday
+   computer internet secret cheese mustang taylor matrix harley ashley bailey passw0rd p@ssw0rd
+   passwort motdepasse contrasena senha parola wachtwoord salasana haslo heslo lozinka jelszo sifre
+   qwertz azerty asdfgh asdfghjkl zxcvbn zxcvbnm qwertyuiop qweasd qweasdzxc 1qaz2wsx 1qazxsw2 zaq1xsw2
+   q1w2e3r4 q1w2e3r4t5 a1b2c3 a1b2c3d4 abcd1234 abc12345 abcdef abcdefg aaaaaa 654321 7777777 888888
+   999999 121212 112233 123321 123654 159753 147258 147258369 987654321 666666 696969 131313 0987654321
+   11111111 22222222 55555555 123qwe qwe123 asd123 zxc123 iloveu iloveyou1 loveyou lovely loveme
+   fuckyou fuckme babygirl baby babyboy angel angels jesus christ god blessed faith heaven forever
+   flower flowers rainbow butterfly sunflower chocolate cookie cupcake candy sugar honey banana apple
+   cherry peaches strawberry pumpkin tigger tiger lion eagle eagles bear bears dolphin dolphins monkey1
+   donkey horse horses cowboy cowboys pirate pirates ninja samurai wizard merlin gandalf frodo hobbit
+   pokemon pikachu naruto sasuke goku superstar rockstar player gamer games minecraft fortnite roblox
+   zelda mario nintendo playstation xbox starcraft warcraft diablo arsenal chelsea liverpool barcelona
+   realmadrid juventus milan manchester united united1 lakers celtics steelers cowboys1 packers
+   patriots redsox yankees1 nascar ferrari porsche mercedes corvette camaro toyota honda nissan bmw
+   audi jaguar yamaha harley1 ducati kawasaki suzuki chevy ford mustang1 london paris berlin madrid
+   roma tokyo newyork chicago boston texas california florida america canada australia england france
+   germany italy spain mexico brazil india china russia hello123 hello1 welcome1 welcome123 admin123
+   administrator root toor guest user default changeme letmein1 secret1 master1 access14 temp temp123
+   test test123 testing testtest demo sample example qwerty1 password12 password123 passw0rd1
+   mypassword newpassword oldpassword mypass pass pass123 pass1234 passpass passcode passphrase
+   passport login123 system server database oracle mysql postgres security secure private public office
+   company business manager support service sales marketing student school college university teacher
+   doctor nurse police soldier army navy marine jordan23 michael1 jessica1 ashley1 charlie1 daniel1
+   thomas1 robert richard joseph james john david chris christopher matthew anthony mark steven kevin
+   brian jason justin ryan eric nicole amanda sarah melissa stephanie heather elizabeth amber samantha
+   lauren hannah emily jasmine sophie olivia emma chloe isabella mia ava grace lucy lily daisy rose
+   ruby family friends friend forever1 together happy happiness smile lucky lucky7 winner victory
+   champion money dollar million rich cash bitcoin crypto computer1 laptop iphone android samsung
+   google yahoo hotmail gmail outlook facebook twitter instagram linkedin youtube netflix amazon
+   microsoft windows apple1 macbook linux ubuntu qwerty12 qwerty1234 asdf asdf1234 zxcv1234 1234qwer
+   12qwaszx 1q2w3e 1q2w3e4r5t 1q2w3e4r5t6y nothing anything something everything whatever1 nobody
+   somebody superman1 batman1 spiderman ironman hulk thor captain avengers marvel starwars1 skywalker
+   vader jedi yoda chewbacca matrix1 neo trinity morpheus dragon1 dragons shadow1 killer1 hunter1
+   ranger1 sniper correcthorse correcthorsebatterystaple
+  `
+    .trim()
+    .split(/\s+/),
+);
 
 const RUNS = ['abcdefghijklmnopqrstuvwxyz', '0123456789', 'qwertyuiopasdfghjklzxcvbnm', '1qaz2wsx3edc4rfv5tgb6yhn7ujm'];
 const RUNS_BOTH_WAYS = [...RUNS, ...RUNS.map((run) => Array.from(run).reverse().join(''))];
@@ -197,16 +227,42 @@ function isRun(s: string): boolean {
   return RUNS_BOTH_WAYS.some((run) => run.repeat(Math.ceil(s.length / run.length) + 1).includes(s));
 }
 
-/** Whether the password is a common one, repeated or padded with digits and symbols (`password1234!`). */
+// Common letter substitutions, undone before comparing with the common list (`p@ssw0rd` is `password`).
+const LEET: Readonly<Record<string, string>> = { '@': 'a', '4': 'a', '8': 'b', '3': 'e', '6': 'g', '1': 'i', '!': 'i', '0': 'o', '$': 's', '5': 's', '7': 't', '+': 't' };
+
+/** The password without leading and trailing digits and symbols: `summer` for `Summer2024!!`. */
+const coreOf = (lower: string): string => lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+
+/** Whether the password is a common one, repeated or padded with digits and symbols (`password1234!`, `P@ssw0rd!`). */
 function isCommon(lower: string): boolean {
-  const core = lower.replace(/^[^a-z]+|[^a-z]+$/g, '');
-  const candidates = [lower, core];
+  const deLeet = (t: string): string => Array.from(t, (c) => LEET[c] ?? c).join('');
+  const core = coreOf(lower);
+  // Trailing padding goes first, so a leading substitution survives it (`@dmin2024` is `admin`).
+  const candidates = [lower, core, coreOf(deLeet(core)), coreOf(deLeet(lower.replace(/[^\p{L}]+$/u, '')))].filter((c) => c.length > 0);
   for (const common of COMMON_PASSWORDS) {
-    if (candidates.some((c) => c === common || (c.length > 0 && c === common.repeat(c.length / common.length)))) {
+    if (candidates.some((c) => c === common || (c.length % common.length === 0 && c === common.repeat(c.length / common.length)))) {
       return true;
     }
   }
   return false;
+}
+
+/** Fewest different characters (ignoring case) a password must have: `xpxpxpxpxpxp1` has 3. */
+export const MIN_DISTINCT_CHARACTERS = 5;
+
+function distinctCharacters(lower: string): number {
+  return new Set(Array.from(lower)).size;
+}
+
+/** A repeated unit or a run, as is or once padding (`Aaaaaaaaaaa1`, `xpxpxpxpxpxp1`, `abcdefghij12`) is stripped. */
+function isRepetitive(lower: string): boolean {
+  const core = coreOf(lower);
+  return (
+    isRepeatedUnit(lower) ||
+    isRun(lower) ||
+    distinctCharacters(lower) < MIN_DISTINCT_CHARACTERS ||
+    (core.length >= 6 && core.length < lower.length && (isRepeatedUnit(core) || isRun(core)))
+  );
 }
 
 /**
@@ -236,8 +292,8 @@ export function validatePasswordStrength(
   if (/^[0-9]+$/.test(lower)) {
     problems.push({ code: PasswordProblemCode.OnlyDigits, message: 'must not be only digits' });
   }
-  if (isRepeatedUnit(lower) || isRun(lower)) {
-    problems.push({ code: PasswordProblemCode.Repetitive, message: 'must not be a repeated character, pattern or keyboard run' });
+  if (isRepetitive(lower)) {
+    problems.push({ code: PasswordProblemCode.Repetitive, message: `must not be a repeated character, pattern or keyboard run, and must have at least ${MIN_DISTINCT_CHARACTERS} different characters` });
   }
   if (isCommon(lower)) {
     problems.push({ code: PasswordProblemCode.Common, message: 'is a commonly used password' });

@@ -10,12 +10,22 @@ export interface RateLimitDecision {
   readonly retryAfterSeconds: number;
 }
 
+/** The outcome of `take`: refused (nothing recorded), or allowed with the id of the recorded event. */
+export type RateLimitReservation = (RateLimitDecision & { readonly allowed: false }) | { readonly allowed: true; readonly retryAfterSeconds: 0; readonly id: string };
+
 /** Counts events (failed logins, say) per key within a sliding window. */
 export interface RateLimiter {
   /** Whether one more event is allowed now, without recording anything. */
   check(key: string): Promise<RateLimitDecision>;
   /** Records an event and returns the decision for the next one. */
   hit(key: string): Promise<RateLimitDecision>;
+  /**
+   * Atomically: when one more event is allowed, records it and returns its id (for `release`);
+   * otherwise records nothing. Concurrent callers can never take more than the limit between them.
+   */
+  take(key: string): Promise<RateLimitReservation>;
+  /** Removes one event recorded by `take` (the attempt turned out not to count). */
+  release(key: string, id: string): Promise<void>;
   /** Forgets a key's events. */
   reset(key: string): Promise<void>;
 }
@@ -82,6 +92,29 @@ export class InMemoryRateLimiter implements RateLimiter {
     return Promise.resolve(this.#decide(events, now));
   }
 
+  take(key: string): Promise<RateLimitReservation> {
+    const now = this.#now();
+    const decision = this.#decide(this.#live(key, now), now);
+    if (!decision.allowed) {
+      return Promise.resolve({ allowed: false, retryAfterSeconds: decision.retryAfterSeconds });
+    }
+    // Synchronous from the check to the record, so no other caller can slip in between.
+    void this.hit(key);
+    return Promise.resolve({ allowed: true, retryAfterSeconds: 0, id: String(now) });
+  }
+
+  release(key: string, id: string): Promise<void> {
+    const events = this.#events.get(key);
+    const at = events === undefined ? -1 : events.lastIndexOf(Number(id));
+    if (events !== undefined && at !== -1) {
+      events.splice(at, 1);
+      if (events.length === 0) {
+        this.#events.delete(key);
+      }
+    }
+    return Promise.resolve();
+  }
+
   reset(key: string): Promise<void> {
     this.#events.delete(key);
     return Promise.resolve();
@@ -114,9 +147,15 @@ export class InMemoryRateLimiter implements RateLimiter {
 
 const FIFTEEN_MINUTES_MS = 15 * 60 * 1000;
 
-/** Login defaults: 5 failures per email and 50 per client IP, each per 15 minutes. */
+/**
+ * Login defaults, each per sliding 15 minutes: 5 failures per email from one client IP (the lock a
+ * guesser meets), 100 failures per email from all IPs together (a ceiling against distributed
+ * guessing, far above what one IP can cause, so nobody locks a user out from elsewhere with a few
+ * requests), and 50 failures per client IP across emails.
+ */
 export const LOGIN_RATE_LIMITS = {
-  email: { limit: 5, windowMs: FIFTEEN_MINUTES_MS },
+  emailAndIp: { limit: 5, windowMs: FIFTEEN_MINUTES_MS },
+  email: { limit: 100, windowMs: FIFTEEN_MINUTES_MS },
   ip: { limit: 50, windowMs: FIFTEEN_MINUTES_MS },
 } as const;
 
@@ -125,18 +164,34 @@ export interface LoginAttempt {
   readonly ip: string;
 }
 
+/** One admitted login attempt, counted as a failure until `succeeded` says otherwise. */
+export interface LoginReservation {
+  /** The password was right: the attempt is not a failure, and the email's failures from this IP are forgotten. */
+  succeeded(): Promise<void>;
+  /** The password was wrong: the attempt stays counted; returns whether the next attempt would be refused. */
+  failed(): Promise<RateLimitDecision>;
+}
+
+export type LoginAdmission = (RateLimitDecision & { readonly allowed: false }) | ({ readonly allowed: true; readonly retryAfterSeconds: 0 } & LoginReservation);
+
+interface LoginPorts {
+  readonly byEmailAndIp: RateLimiter;
+  readonly byEmail: RateLimiter;
+  readonly byIp: RateLimiter;
+}
+
 /**
- * Failed-login throttling by email and by client IP. The login handler calls `check` before
- * verifying the password (429 with Retry-After when refused), `recordFailure` on a wrong password or
- * unknown email, and `recordSuccess` after a successful login.
+ * Failed-login throttling by (email, client IP), by email and by client IP. The login handler calls
+ * `admit` before verifying the password: it counts the attempt as a failure up front, atomically,
+ * so a burst of concurrent guesses cannot all be verified before the first failure is recorded
+ * (429 with Retry-After when refused; no password is checked then). On a right password the
+ * handler calls `succeeded`, which takes the attempt back; on a wrong one `failed`.
  */
 export class LoginRateLimiter {
-  readonly #byEmail: RateLimiter;
-  readonly #byIp: RateLimiter;
+  readonly #ports: LoginPorts;
 
-  constructor(ports: { readonly byEmail: RateLimiter; readonly byIp: RateLimiter }) {
-    this.#byEmail = ports.byEmail;
-    this.#byIp = ports.byIp;
+  constructor(ports: LoginPorts) {
+    this.#ports = ports;
   }
 
   /** In-memory limiters with the login defaults. */
@@ -146,30 +201,67 @@ export class LoginRateLimiter {
       ...(options.maxKeys === undefined ? {} : { maxKeys: options.maxKeys }),
     };
     return new LoginRateLimiter({
+      byEmailAndIp: new InMemoryRateLimiter({ ...LOGIN_RATE_LIMITS.emailAndIp, ...shared }),
       byEmail: new InMemoryRateLimiter({ ...LOGIN_RATE_LIMITS.email, ...shared }),
       byIp: new InMemoryRateLimiter({ ...LOGIN_RATE_LIMITS.ip, ...shared }),
     });
   }
 
-  /** Whether this attempt may proceed; when refused, the longer of the two waits. */
+  /** Whether an attempt would be admitted now, recording nothing; when refused, the longest wait. */
   async check(attempt: LoginAttempt): Promise<RateLimitDecision> {
-    const [email, ip] = await Promise.all([this.#byEmail.check(emailKey(attempt.email)), this.#byIp.check(attempt.ip)]);
-    return combine(email, ip);
+    const keys = keysOf(attempt);
+    const decisions = await Promise.all(PORTS.map((port) => this.#ports[port].check(keys[port])));
+    return decisions.reduce(combine, ALLOWED);
   }
 
+  /**
+   * Reserves the attempt on all three counters (each atomically). When any refuses, the others'
+   * reservations are given back and the longest wait is returned.
+   */
+  async admit(attempt: LoginAttempt): Promise<LoginAdmission> {
+    const keys = keysOf(attempt);
+    const taken = await Promise.all(PORTS.map((port) => this.#ports[port].take(keys[port])));
+    const release = async (): Promise<void> => {
+      await Promise.all(PORTS.map((port, i) => {
+        const t = taken[i]!;
+        return t.allowed ? this.#ports[port].release(keys[port], t.id) : Promise.resolve();
+      }));
+    };
+    if (!taken.every((t) => t.allowed)) {
+      await release();
+      return { allowed: false, retryAfterSeconds: Math.max(...taken.map((t) => t.retryAfterSeconds)) };
+    }
+    return {
+      allowed: true,
+      retryAfterSeconds: 0,
+      succeeded: async () => {
+        await release();
+        // The IP's and the email's other failures stay: one good account cannot launder an IP's guessing,
+        // and a user's own login does not reset what others tried against the account.
+        await this.#ports.byEmailAndIp.reset(keys.byEmailAndIp);
+      },
+      failed: () => this.check(attempt),
+    };
+  }
+
+  /** Records a failure without an admission (for tests and tools). */
   async recordFailure(attempt: LoginAttempt): Promise<RateLimitDecision> {
-    const [email, ip] = await Promise.all([this.#byEmail.hit(emailKey(attempt.email)), this.#byIp.hit(attempt.ip)]);
-    return combine(email, ip);
-  }
-
-  /** Clears the email's failures; the IP's stay, so one good account cannot launder an IP's guessing. */
-  async recordSuccess(attempt: Pick<LoginAttempt, 'email'>): Promise<void> {
-    await this.#byEmail.reset(emailKey(attempt.email));
+    const keys = keysOf(attempt);
+    const decisions = await Promise.all(PORTS.map((port) => this.#ports[port].hit(keys[port])));
+    return decisions.reduce(combine, ALLOWED);
   }
 }
 
+const PORTS = ['byEmailAndIp', 'byEmail', 'byIp'] as const;
+
 // Case and surrounding spaces must not give an attacker fresh counters for the same account.
 const emailKey = (email: string): string => email.trim().toLowerCase();
+
+function keysOf(attempt: LoginAttempt): Record<(typeof PORTS)[number], string> {
+  const email = emailKey(attempt.email);
+  // JSON keeps the pair unambiguous whatever characters the email holds.
+  return { byEmailAndIp: JSON.stringify([email, attempt.ip]), byEmail: email, byIp: attempt.ip };
+}
 
 function combine(a: RateLimitDecision, b: RateLimitDecision): RateLimitDecision {
   return a.allowed && b.allowed ? ALLOWED : { allowed: false, retryAfterSeconds: Math.max(a.retryAfterSeconds, b.retryAfterSeconds) };

@@ -8,16 +8,30 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../domain/context.js';
 import type { SharedStoreClient } from '../store/redis.js';
 import { InMemoryRateLimiter, LOGIN_RATE_LIMITS, LoginRateLimiter } from './rate-limit.js';
-import type { RateLimitDecision, RateLimiter, SlidingWindowOptions } from './rate-limit.js';
+import type { RateLimitDecision, RateLimitReservation, RateLimiter, SlidingWindowOptions } from './rate-limit.js';
 
-// KEYS[1] the key; ARGV: now (ms), window (ms), limit, record (1 = hit, 0 = check), a unique member.
-// Returns { allowed (1/0), retry after in ms }.
+// Reservations made while Redis could not answer live in the fallback; their ids say so.
+const FALLBACK_ID = 'local:';
+
+// KEYS[1] the key; ARGV: now (ms), window (ms), limit, record (1 = hit, 0 = check, 2 = take), a unique member.
+// Returns { allowed (1/0), retry after in ms }. A take records the member only when it is allowed,
+// deciding before recording, all inside the script, so concurrent takes never exceed the limit.
 const SLIDING_LOG = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if ARGV[4] == '2' then
+  local held = redis.call('ZCARD', key)
+  if held < limit then
+    redis.call('ZADD', key, now, ARGV[5])
+    redis.call('PEXPIRE', key, window)
+    return {1, 0}
+  end
+  local first = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
+  return {0, tonumber(first[2]) + window - now}
+end
 if ARGV[4] == '1' then
   redis.call('ZADD', key, now, ARGV[5])
   redis.call('ZREMRANGEBYRANK', key, 0, -(limit + 1))
@@ -58,11 +72,36 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   check(key: string): Promise<RateLimitDecision> {
-    return this.#run(key, false);
+    return this.#run(key, '0');
   }
 
   hit(key: string): Promise<RateLimitDecision> {
-    return this.#run(key, true);
+    return this.#run(key, '1');
+  }
+
+  async take(key: string): Promise<RateLimitReservation> {
+    const now = this.#now();
+    const member = `${now}-${randomUUID()}`;
+    try {
+      const decision = await this.#eval(key, '2', now, member);
+      return decision.allowed ? { allowed: true, retryAfterSeconds: 0, id: member } : { allowed: false, retryAfterSeconds: decision.retryAfterSeconds };
+    } catch (error) {
+      this.#degraded(error);
+      const local = await this.#fallback.take(key);
+      return local.allowed ? { ...local, id: FALLBACK_ID + local.id } : local;
+    }
+  }
+
+  async release(key: string, id: string): Promise<void> {
+    if (id.startsWith(FALLBACK_ID)) {
+      await this.#fallback.release(key, id.slice(FALLBACK_ID.length));
+      return;
+    }
+    try {
+      await this.#options.client.eval("return redis.call('ZREM', KEYS[1], ARGV[1])", [this.#options.prefix + key], [id]);
+    } catch (error) {
+      this.#degraded(error);
+    }
   }
 
   async reset(key: string): Promise<void> {
@@ -74,18 +113,22 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
-  async #run(key: string, record: boolean): Promise<RateLimitDecision> {
+  async #run(key: string, mode: '0' | '1'): Promise<RateLimitDecision> {
     const now = this.#now();
     try {
-      const reply = await this.#options.client.eval(SLIDING_LOG, [this.#options.prefix + key], [String(now), String(this.#options.windowMs), String(this.#options.limit), record ? '1' : '0', `${now}-${randomUUID()}`]);
-      if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
-        throw new Error('unexpected reply from the rate-limit script');
-      }
-      return reply[0] === 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(reply[1] / 1000)) };
+      return await this.#eval(key, mode, now, `${now}-${randomUUID()}`);
     } catch (error) {
       this.#degraded(error);
-      return record ? this.#fallback.hit(key) : this.#fallback.check(key);
+      return mode === '1' ? this.#fallback.hit(key) : this.#fallback.check(key);
     }
+  }
+
+  async #eval(key: string, mode: '0' | '1' | '2', now: number, member: string): Promise<RateLimitDecision> {
+    const reply = await this.#options.client.eval(SLIDING_LOG, [this.#options.prefix + key], [String(now), String(this.#options.windowMs), String(this.#options.limit), mode, member]);
+    if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
+      throw new Error('unexpected reply from the rate-limit script');
+    }
+    return reply[0] === 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(reply[1] / 1000)) };
   }
 
   #degraded(error: unknown): void {
@@ -102,6 +145,7 @@ export function sharedLoginRateLimiter(client: SharedStoreClient, options: { rea
   const prefix = options.prefix ?? 'xp:rl:';
   const common = { client, ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.now === undefined ? {} : { now: options.now }) };
   return new LoginRateLimiter({
+    byEmailAndIp: new RedisRateLimiter({ ...LOGIN_RATE_LIMITS.emailAndIp, ...common, prefix: `${prefix}login-email-ip:` }),
     byEmail: new RedisRateLimiter({ ...LOGIN_RATE_LIMITS.email, ...common, prefix: `${prefix}login-email:` }),
     byIp: new RedisRateLimiter({ ...LOGIN_RATE_LIMITS.ip, ...common, prefix: `${prefix}login-ip:` }),
   });

@@ -45,6 +45,8 @@ export const tokenCreateSchema = z.strictObject({
 export const passwordChangeSchema = z.strictObject({
   currentPassword: z.string().min(1).max(1024),
   newPassword: z.string().min(1).max(1024),
+  /** Also revoke all your personal access tokens (your other sessions always end). */
+  revokeAccessTokens: z.boolean().optional(),
 });
 
 export interface AccountsOptions {
@@ -62,6 +64,10 @@ function checkStrength(password: string, user: { email: string; name: string }):
   if (problems.length > 0) {
     throw invalid(`password too weak: ${problems.map((p) => p.message).join('; ')}`, { issues: problems.map((p) => ({ path: 'password', message: p.message, code: p.code })) });
   }
+}
+
+function rateLimited(retryAfterSeconds: number, message = 'too many failed logins; try again later'): AppError {
+  return new AppError(AppErrorCode.RateLimited, message, { retryAfterSeconds });
 }
 
 /** Generates a strong password for invited users; shown once. */
@@ -85,22 +91,24 @@ export class AccountService {
   async login(input: unknown, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User }> {
     const { email, password } = parseOrThrow(loginSchema, input, 'login');
     const attempt = { email, ip: meta.ip };
-    const decision = await this.options.limiter.check(attempt);
-    if (!decision.allowed) {
-      throw new AppError(AppErrorCode.RateLimited, 'too many failed logins; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+    // Counted as a failure before the (slow) password check, atomically, so a concurrent burst cannot
+    // have more guesses checked than the limit; a right password takes the count back.
+    const admission = await this.options.limiter.admit(attempt);
+    if (!admission.allowed) {
+      throw rateLimited(admission.retryAfterSeconds);
     }
     const user = await users.findForLogin(this.deps.db, email);
     this.#dummyHash ??= this.hash('not-a-real-password-for-timing');
     const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
     if (user === undefined || user.passwordHash === null || !ok || user.disabled) {
-      const after = await this.options.limiter.recordFailure(attempt);
+      const after = await admission.failed();
       this.deps.logger.warn('login failed', { ip: meta.ip });
       if (!after.allowed) {
-        throw new AppError(AppErrorCode.RateLimited, 'too many failed logins; try again later', { retryAfterSeconds: after.retryAfterSeconds });
+        throw rateLimited(after.retryAfterSeconds);
       }
       throw new AppError(AppErrorCode.Unauthenticated, 'invalid email or password');
     }
-    await this.options.limiter.recordSuccess(attempt);
+    await admission.succeeded();
     if (needsRehash(user.passwordHash, this.options.scrypt)) {
       await users.setPassword(this.deps.db, user.id, await this.hash(password));
     }
@@ -133,32 +141,79 @@ export class AccountService {
     return actorOf(principal, client);
   }
 
-  async logout(token: string): Promise<void> {
+  /**
+   * Ends the credential the request was made with: the session, or the personal access token (which
+   * is revoked, as `DELETE /me/tokens/{id}` would, so "logout" never answers success for a token
+   * that keeps working).
+   */
+  async logout(actor: Actor, token: string): Promise<void> {
+    const current = await credentials.findCredential(this.deps.db, hashToken(token), this.deps.now());
+    if (current?.via === 'token') {
+      await this.revokeToken(actor, current.id);
+      return;
+    }
     await credentials.revokeSession(this.deps.db, hashToken(token));
+  }
+
+  /** Ends the caller's other sessions (all of them when called with a personal access token). */
+  async revokeOtherSessions(actor: Actor, token: string | undefined): Promise<{ revoked: number }> {
+    assertCan(actor, Permission.OwnTokensManage);
+    const current = token === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(token), this.deps.now());
+    return this.deps.db.withTransaction(async (tx) => {
+      const revoked = await credentials.revokeOtherSessions(tx, actor.userId, current?.via === 'session' ? current.id : null);
+      await record(tx, actor, { projectId: null, action: 'user.sessions-revoked', resourceType: 'user', resourceKey: actor.userId, before: undefined, after: { revoked } });
+      return { revoked };
+    });
   }
 
   async me(actor: Actor): Promise<User> {
     return users.get(this.deps.db, actor.orgId, actor.userId);
   }
 
-  async changePassword(actor: Actor, input: unknown): Promise<void> {
-    const { currentPassword, newPassword } = parseOrThrow(passwordChangeSchema, input, 'password change');
+  /**
+   * Changes the caller's password after checking the current one (throttled like a login from the
+   * request's IP, so a stolen session cannot brute-force it). Every other session of the user ends;
+   * personal access tokens stay unless `revokeAccessTokens` is true.
+   */
+  async changePassword(actor: Actor, input: unknown, meta: { token: string | undefined; ip: string }): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    const { currentPassword, newPassword, revokeAccessTokens } = parseOrThrow(passwordChangeSchema, input, 'password change');
+    const admission = await this.options.limiter.admit({ email: actor.email, ip: meta.ip });
+    if (!admission.allowed) {
+      throw rateLimited(admission.retryAfterSeconds, 'too many wrong passwords; try again later');
+    }
     const user = await users.findForLogin(this.deps.db, actor.email);
     if (user?.passwordHash === null || user === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
+      const after = await admission.failed();
+      if (!after.allowed) {
+        throw rateLimited(after.retryAfterSeconds, 'too many wrong passwords; try again later');
+      }
       throw new AppError(AppErrorCode.Unauthenticated, 'current password is wrong');
     }
+    await admission.succeeded();
     checkStrength(newPassword, user);
-    await this.deps.db.withTransaction(async (tx) => {
-      await users.setPassword(tx, user.id, await this.hash(newPassword));
-      await record(tx, actor, { projectId: null, action: 'user.password-changed', resourceType: 'user', resourceKey: user.id, before: undefined, after: undefined });
+    const current = meta.token === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(meta.token), this.deps.now());
+    const passwordHash = await this.hash(newPassword);
+    return this.deps.db.withTransaction(async (tx) => {
+      await users.setPassword(tx, user.id, passwordHash);
+      const sessionsRevoked = await credentials.revokeOtherSessions(tx, user.id, current?.via === 'session' ? current.id : null);
+      const accessTokensRevoked = revokeAccessTokens === true ? await credentials.revokeAccessTokensForUser(tx, user.id) : 0;
+      await record(tx, actor, { projectId: null, action: 'user.password-changed', resourceType: 'user', resourceKey: user.id, before: undefined, after: { sessionsRevoked, accessTokensRevoked } });
+      return { sessionsRevoked, accessTokensRevoked };
     });
   }
 
-  async createToken(actor: Actor, input: unknown): Promise<{ token: string; accessToken: AccessToken }> {
+  /**
+   * Creates a personal access token. Made with another access token, the new one never outlives its
+   * creator: its expiry is capped at the creator's (and is the creator's when none is asked for).
+   */
+  async createToken(actor: Actor, input: unknown, creatorToken?: string): Promise<{ token: string; accessToken: AccessToken }> {
     assertCan(actor, Permission.OwnTokensManage);
     const { name, expiresInDays } = parseOrThrow(tokenCreateSchema, input, 'access token');
+    const creator = creatorToken === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(creatorToken), this.deps.now());
+    const cap = creator?.via === 'token' && creator.expiresAt !== null ? new Date(creator.expiresAt) : null;
     const token = generateToken(TokenKind.PersonalAccess);
-    const expiresAt = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
+    const asked = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
+    const expiresAt = cap === null ? asked : asked === null || asked > cap ? cap : asked;
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
       const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt });
       await record(tx, actor, { projectId: null, action: 'token.created', resourceType: 'access-token', resourceKey: created.id, before: undefined, after: { name, prefix: created.prefix } });

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
 import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, runsIn, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
-import { Permission, assertCan, needsApproval } from '../auth/permissions.js';
+import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
 import type { DefinitionRepository, ListOptions, StoredDefinition } from '../store/definitions.js';
 import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
@@ -205,6 +205,54 @@ async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: Defi
   }
 }
 
+/** Metric fields that only label it; every other field changes what a guardrail check measures or judges. */
+const COSMETIC_METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'description', 'tags']);
+
+/**
+ * A metric change that alters how guardrails judge a running experiment whose `guardrailAction` is
+ * `stop` can stop that experiment, so it needs what stopping it needs: `experiments:write`, and in a
+ * protected environment the experiment runs in, a role that needs no approval there (owner, admin).
+ * Otherwise an analyst (metrics only) could stop a production experiment by turning a metric into a
+ * project-wide guardrail or flipping its direction. The change alters guardrail behaviour when the
+ * metric is a guardrail of the experiment before or after it (its own `metrics.guardrails`, or
+ * `guardrail: true`) and anything but its name, description or tags differs.
+ */
+async function refuseGuardrailStopWithoutAuthority(db: Queryable, actor: Actor, projectId: string, before: Metric | undefined, after: Metric): Promise<void> {
+  const changed = jsonDiff(before ?? {}, after).some((d) => !COSMETIC_METRIC_FIELDS.has(d.path.split('/')[1] ?? ''));
+  if (!changed) {
+    return;
+  }
+  const projectWide = before?.guardrail === true || after.guardrail;
+  const running = await db.query<{ key: string; definition: Experiment }>(
+    `SELECT key, definition FROM experiments
+     WHERE project_id = $1 AND status = 'running' AND NOT archived AND definition ->> 'guardrailAction' = 'stop'
+       AND ($3 OR coalesce(definition -> 'metrics' -> 'guardrails', '[]'::jsonb) ? $2)
+     ORDER BY key`,
+    [projectId, after.key, projectWide],
+  );
+  if (running.rows.length === 0) {
+    return;
+  }
+  const keys = running.rows.map((r) => `"${r.key}"`).join(', ');
+  if (!can(actor.role, Permission.ExperimentsWrite)) {
+    throw new AppError(AppErrorCode.Forbidden, `this change to metric "${after.key}" alters the guardrails of running experiment(s) ${keys}, which stop automatically; it needs ${Permission.ExperimentsWrite}`, {
+      permission: Permission.ExperimentsWrite,
+      experiments: running.rows.map((r) => r.key),
+    });
+  }
+  const envs = await environments.list(db, projectId);
+  const reached = envs
+    .filter((e) => needsApproval(actor.role, e) && running.rows.some((r) => r.definition.environments.length === 0 || r.definition.environments.includes(e.key)))
+    .map((e) => e.key);
+  if (reached.length > 0) {
+    throw new AppError(
+      AppErrorCode.ApprovalRequired,
+      `this change to metric "${after.key}" alters the guardrails of running experiment(s) ${keys}, which stop automatically in ${reached.map((e) => `"${e}"`).join(', ')}; ask an owner or admin to make it`,
+      { environments: reached, experiments: running.rows.map((r) => r.key) },
+    );
+  }
+}
+
 /** `current`, if it is the version the caller read; otherwise the conflict a write would have met. */
 function atExpectedVersion<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
   if (current.version !== expectedVersion) {
@@ -258,6 +306,9 @@ export class DefinitionService<K extends DefinitionKind> {
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
+      if (this.kind === DefinitionKind.Metric) {
+        await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
+      }
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
@@ -283,6 +334,9 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
+      if (this.kind === DefinitionKind.Metric) {
+        await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
+      }
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
         if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {

@@ -252,9 +252,18 @@ interface RunningRow {
   definition: unknown;
 }
 
+/** Who last changed a metric, and when. */
+interface MetricChange {
+  readonly userId: string | null;
+  readonly email: string | null;
+  readonly at: Date;
+  readonly version: number;
+}
+
 interface ProjectContext {
   readonly environments: readonly string[];
   readonly metrics: ReadonlyMap<string, Metric>;
+  readonly metricChanges: ReadonlyMap<string, MetricChange>;
   readonly flags: readonly Flag[];
 }
 
@@ -316,20 +325,26 @@ export class GuardrailChecker {
   private async loadProject(projectId: string): Promise<ProjectContext> {
     const db = this.deps.db;
     const envs = await db.query<{ key: string }>('SELECT key FROM environments WHERE project_id = $1 ORDER BY position, key', [projectId]);
-    const metricRows = await db.query<{ definition: unknown }>('SELECT definition FROM metrics WHERE project_id = $1 AND NOT archived', [projectId]);
+    const metricRows = await db.query<{ definition: unknown; version: number; updated_at: Date; updated_by: string | null; email: string | null }>(
+      `SELECT m.definition, m.version, m.updated_at, m.updated_by, u.email FROM metrics m LEFT JOIN users u ON u.id = m.updated_by
+       WHERE m.project_id = $1 AND NOT m.archived`,
+      [projectId],
+    );
     const flagRows = await db.query<{ definition: unknown }>('SELECT definition FROM flags WHERE project_id = $1 AND NOT archived ORDER BY key', [projectId]);
     const metrics = new Map<string, Metric>();
-    for (const { definition } of metricRows.rows) {
-      const m = metricSchema.safeParse(definition);
+    const metricChanges = new Map<string, MetricChange>();
+    for (const row of metricRows.rows) {
+      const m = metricSchema.safeParse(row.definition);
       if (m.success) {
         metrics.set(m.data.key, m.data);
+        metricChanges.set(m.data.key, { userId: row.updated_by, email: row.email, at: new Date(row.updated_at), version: row.version });
       }
     }
     const flags = flagRows.rows.flatMap(({ definition }) => {
       const f = flagSchema.safeParse(definition);
       return f.success ? [f.data] : [];
     });
-    return { environments: envs.rows.map((r) => r.key), metrics, flags };
+    return { environments: envs.rows.map((r) => r.key), metrics, metricChanges, flags };
   }
 
   private async checkExperiment(row: RunningRow, exp: Experiment, context: ProjectContext): Promise<{ comparisons: number; raised: Alert[]; stopped: boolean }> {
@@ -363,7 +378,12 @@ export class GuardrailChecker {
           if (verdict?.degraded !== true) {
             continue;
           }
-          const alert = await this.recordAlert(row, { environment, flag, metric: metric.key, variation: treatment.key, control: control.key, controlUnits: c.n, treatmentUnits: t.n }, verdict);
+          const alert = await this.recordAlert(
+            row,
+            { environment, flag, metric: metric.key, variation: treatment.key, control: control.key, controlUnits: c.n, treatmentUnits: t.n },
+            verdict,
+            changedSinceStart(exp, context.metricChanges.get(metric.key)),
+          );
           if (alert !== undefined) {
             raised.push(alert);
             this.deps.logger.warn('guardrail degraded', { project: row.project_key, experiment: row.key, environment, metric: metric.key, variation: treatment.key, effect: alert.effect, pValue: alert.pValue });
@@ -380,6 +400,7 @@ export class GuardrailChecker {
     row: RunningRow,
     where: { environment: string; flag: string | null; metric: string; variation: string; control: string; controlUnits: number; treatmentUnits: number },
     verdict: GuardrailVerdict,
+    metricChangedBy?: MetricChange,
   ): Promise<Alert | undefined> {
     const { result } = verdict;
     return this.deps.db.withTransaction(async (tx) => {
@@ -420,7 +441,18 @@ export class GuardrailChecker {
         resourceKey: row.key,
         environment: where.environment,
         before: undefined,
-        after: { alert: alert.id, metric: alert.metric, variation: alert.variation, effect: alert.effect, ci: alert.ci, pValue: alert.pValue },
+        after: {
+          alert: alert.id,
+          metric: alert.metric,
+          variation: alert.variation,
+          effect: alert.effect,
+          ci: alert.ci,
+          pValue: alert.pValue,
+          // A person changed the metric while the experiment ran: the degradation (and a stop) is theirs too.
+          ...(metricChangedBy === undefined
+            ? {}
+            : { metricChangedBy: { userId: metricChangedBy.userId, email: metricChangedBy.email, at: metricChangedBy.at.toISOString(), version: metricChangedBy.version } }),
+        },
       });
       return alert;
     });
@@ -452,6 +484,14 @@ export class GuardrailChecker {
     this.deps.logger.warn('guardrails stopped an experiment', { project: row.project_key, experiment: row.key });
     return true;
   }
+}
+
+/** The metric's last change, when a user made it after the experiment started. */
+function changedSinceStart(exp: Experiment, change: MetricChange | undefined): MetricChange | undefined {
+  if (change?.userId === null || change === undefined || exp.startedAt === undefined) {
+    return undefined;
+  }
+  return change.at.getTime() > new Date(exp.startedAt).getTime() ? change : undefined;
 }
 
 /** A running periodic check. */

@@ -103,6 +103,30 @@ export const credentials = {
     return result.rowCount > 0;
   },
 
+  /** Revokes the user's sessions except `keepSessionId` (none kept when null); returns how many ended. */
+  async revokeOtherSessions(db: Queryable, userId: string, keepSessionId: string | null): Promise<number> {
+    const result = await db.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR id <> $2)', [userId, keepSessionId]);
+    return result.rowCount;
+  },
+
+  /** Revokes the user's personal access tokens; returns how many. */
+  async revokeAccessTokensForUser(db: Queryable, userId: string): Promise<number> {
+    const result = await db.query('UPDATE access_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+    return result.rowCount;
+  },
+
+  /** The live session or access token with this hash: its id, kind and expiry (null: never). */
+  async findCredential(db: Queryable, tokenHash: string, now: Date): Promise<{ id: string; via: 'session' | 'token'; expiresAt: Date | null } | undefined> {
+    const result = await db.query<{ id: string; via: 'session' | 'token'; expires_at: Date | null }>(
+      `SELECT id, 'session' AS via, expires_at FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+       UNION ALL
+       SELECT id, 'token' AS via, expires_at FROM access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+      [tokenHash, now],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : { id: row.id, via: row.via, expiresAt: row.expires_at };
+  },
+
   async revokeAllForUser(db: Queryable, userId: string): Promise<void> {
     await db.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
     await db.query('UPDATE access_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  COMMON_PASSWORDS,
   DEFAULT_SCRYPT_PARAMS,
   PasswordProblemCode,
   hashPassword,
@@ -115,8 +116,8 @@ describe('validatePasswordStrength', () => {
   );
 
   it('counts characters, not bytes or UTF-16 units', () => {
-    expect(codes('🦊🦊🦊🦊🦊🦊🐙🐙🐙🐙🐙')).toContain(PasswordProblemCode.TooShort);
-    expect(codes('🦊🦊🦊🦊🦊🦊🐙🐙🐙🐙🐙🐳')).toEqual([]);
+    expect(codes('🦊🐙🐳🦉🐝🦋🐢🦀🐌🦔🐧')).toContain(PasswordProblemCode.TooShort);
+    expect(codes('🦊🐙🐳🦉🐝🦋🐢🦀🐌🦔🐧🐬')).toEqual([]);
   });
 
   it('enforces the length bounds', () => {
@@ -135,8 +136,25 @@ describe('validatePasswordStrength', () => {
     ['a padded common password', 'Password1234!', PasswordProblemCode.Common],
     ['a repeated common password', 'dragondragon', PasswordProblemCode.Common],
     ['a common password with a suffix', 'iloveyou2024', PasswordProblemCode.Common],
+    ['a short pattern repeated, padded', 'xpxpxpxpxpxp1', PasswordProblemCode.Repetitive],
+    ['one character repeated, padded', 'Aaaaaaaaaaa1', PasswordProblemCode.Repetitive],
+    ['too few different characters', 'abbaabbaabab', PasswordProblemCode.Repetitive],
+    ['a padded keyboard run', 'qwertyuiop12', PasswordProblemCode.Repetitive],
+    ['a season and a year', 'Summer2024!!', PasswordProblemCode.Common],
+    ['a month and a year', 'September2025', PasswordProblemCode.Common],
+    ['a substituted common password', 'P@ssw0rd2024!', PasswordProblemCode.Common],
+    ['a leading substitution', '@dministrator1', PasswordProblemCode.Common],
+    ['a common name padded', 'Jennifer1985!', PasswordProblemCode.Common],
+    ['a famous example', 'correcthorse1', PasswordProblemCode.Common],
   ])('rejects %s', (_name, password, code) => {
     expect(codes(password)).toContain(code);
+  });
+
+  it('keeps a sizeable common list and accepts ordinary passphrases built from common words', () => {
+    expect(COMMON_PASSWORDS.size).toBeGreaterThanOrEqual(300);
+    expect(codes('Tangerine-Quokka-Lantern-77')).toEqual([]);
+    expect(codes('summer rain on the old roof')).toEqual([]);
+    expect(codes('Correct-Horse-Battery-Staple-42')).toEqual([]);
   });
 
   it('rejects a password containing the email name or display name', () => {

@@ -128,14 +128,35 @@ describe('InMemoryRateLimiter', () => {
   });
 });
 
+describe('InMemoryRateLimiter.take', () => {
+  it('records only while allowed, and release gives one event back', async () => {
+    const limiter = new InMemoryRateLimiter({ limit: 2, windowMs: MINUTE, now: manualClock().now });
+
+    const taken = await Promise.all(Array.from({ length: 10 }, () => limiter.take('k')));
+
+    expect(taken.filter((t) => t.allowed)).toHaveLength(2);
+    const first = taken[0]!;
+    if (!first.allowed) {
+      throw new Error('expected the first take to be allowed');
+    }
+    await limiter.release('k', first.id);
+    await expect(limiter.take('k')).resolves.toMatchObject({ allowed: true });
+    await expect(limiter.take('k')).resolves.toMatchObject({ allowed: false, retryAfterSeconds: 60 });
+  });
+});
+
 describe('LoginRateLimiter', () => {
   const ip = '203.0.113.7';
 
-  it('uses 5 per email and 50 per IP per 15 minutes by default', () => {
-    expect(LOGIN_RATE_LIMITS).toEqual({ email: { limit: 5, windowMs: 15 * MINUTE }, ip: { limit: 50, windowMs: 15 * MINUTE } });
+  it('uses 5 per email and IP, 100 per email and 50 per IP, per 15 minutes, by default', () => {
+    expect(LOGIN_RATE_LIMITS).toEqual({
+      emailAndIp: { limit: 5, windowMs: 15 * MINUTE },
+      email: { limit: 100, windowMs: 15 * MINUTE },
+      ip: { limit: 50, windowMs: 15 * MINUTE },
+    });
   });
 
-  it('blocks an email after 5 failures for 15 minutes, whatever its case', async () => {
+  it('blocks an email from one IP after 5 failures for 15 minutes, whatever its case, but not the same email from elsewhere', async () => {
     const clock = manualClock();
     const login = LoginRateLimiter.inMemory({ now: clock.now });
     for (let i = 0; i < 4; i++) {
@@ -143,12 +164,22 @@ describe('LoginRateLimiter', () => {
     }
     await expect(login.check({ email: 'ada@example.com', ip })).resolves.toMatchObject({ allowed: true });
 
-    await login.recordFailure({ email: ' ADA@example.com ', ip: '198.51.100.1' });
+    await login.recordFailure({ email: ' ADA@example.com ', ip });
 
-    await expect(login.check({ email: 'ada@example.com', ip: '198.51.100.2' })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'ada@example.com', ip: '198.51.100.2' })).resolves.toMatchObject({ allowed: true });
     await expect(login.check({ email: 'grace@example.com', ip })).resolves.toMatchObject({ allowed: true });
     clock.advance(15 * MINUTE);
     await expect(login.check({ email: 'ada@example.com', ip })).resolves.toMatchObject({ allowed: true });
+  });
+
+  it('blocks an email everywhere after 100 failures from many IPs (distributed guessing)', async () => {
+    const login = LoginRateLimiter.inMemory({ now: manualClock().now });
+    for (let i = 0; i < 100; i++) {
+      await login.recordFailure({ email: 'ada@example.com', ip: `198.51.100.${i}` });
+    }
+
+    await expect(login.check({ email: 'ada@example.com', ip: '192.0.2.1' })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
   });
 
   it('blocks an IP after 50 failures across emails', async () => {
@@ -164,25 +195,55 @@ describe('LoginRateLimiter', () => {
     await expect(login.check({ email: 'new@example.com', ip: '198.51.100.1' })).resolves.toMatchObject({ allowed: true });
   });
 
-  it('resets the email counter on success, but not the IP counter', async () => {
+  it('admits at most 5 of 40 concurrent attempts for one email and IP; the refused ones record nothing', async () => {
+    const login = LoginRateLimiter.inMemory({ now: manualClock().now });
+
+    const admissions = await Promise.all(Array.from({ length: 40 }, () => login.admit({ email: 'ada@example.com', ip })));
+
+    expect(admissions.filter((a) => a.allowed)).toHaveLength(5);
+    // Refused attempts gave their IP reservation back: only the 5 admitted count toward the IP's 50.
+    for (let i = 0; i < 45; i++) {
+      await login.recordFailure({ email: `user${i}@example.com`, ip });
+    }
+    await expect(login.check({ email: 'someone@example.com', ip })).resolves.toMatchObject({ allowed: false });
+  });
+
+  it('a success takes its own attempt back and forgets the email’s failures from that IP, but not the IP’s', async () => {
     const login = LoginRateLimiter.inMemory({ now: manualClock().now });
     for (let i = 0; i < 4; i++) {
       await login.recordFailure({ email: 'ada@example.com', ip });
     }
-    for (let i = 0; i < 46; i++) {
-      await login.recordFailure({ email: `user${i}@example.com`, ip: '198.51.100.9' });
+    for (let i = 0; i < 45; i++) {
+      await login.recordFailure({ email: `user${i}@example.com`, ip });
     }
 
-    await login.recordSuccess({ email: 'Ada@Example.com' });
+    const admitted = await login.admit({ email: 'Ada@Example.com', ip });
+    if (!admitted.allowed) {
+      throw new Error('expected the attempt to be admitted');
+    }
+    await admitted.succeeded();
+
+    // 49 failures from the IP: the success did not count, and did not clear the IP's failures.
+    await expect(login.check({ email: 'other@example.com', ip })).resolves.toMatchObject({ allowed: true });
+    await login.recordFailure({ email: 'x@example.com', ip });
+    await expect(login.check({ email: 'other@example.com', ip })).resolves.toMatchObject({ allowed: false });
+    // The email's failures from the IP were forgotten: 4 more still leave it under its 5.
+    const fresh = LoginRateLimiter.inMemory({ now: manualClock().now });
     for (let i = 0; i < 4; i++) {
-      await login.recordFailure({ email: 'ada@example.com', ip: '198.51.100.9' });
+      await fresh.recordFailure({ email: 'ada@example.com', ip });
     }
-
-    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toMatchObject({ allowed: true });
-    await expect(login.check({ email: 'other@example.com', ip: '198.51.100.9' })).resolves.toMatchObject({ allowed: false });
+    const again = await fresh.admit({ email: 'ada@example.com', ip });
+    if (!again.allowed) {
+      throw new Error('expected the attempt to be admitted');
+    }
+    await again.succeeded();
+    for (let i = 0; i < 4; i++) {
+      await fresh.recordFailure({ email: 'ada@example.com', ip });
+    }
+    await expect(fresh.check({ email: 'ada@example.com', ip })).resolves.toMatchObject({ allowed: true });
   });
 
-  it('reports the longer wait when both limits apply', async () => {
+  it('reports the longer wait when several limits apply', async () => {
     const clock = manualClock();
     const login = LoginRateLimiter.inMemory({ now: clock.now });
     for (let i = 0; i < 50; i++) {
@@ -190,7 +251,7 @@ describe('LoginRateLimiter', () => {
     }
     clock.advance(5 * MINUTE);
     for (let i = 0; i < 5; i++) {
-      await login.recordFailure({ email: 'ada@example.com', ip: '198.51.100.1' });
+      await login.recordFailure({ email: 'ada@example.com', ip });
     }
 
     await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });

@@ -133,6 +133,7 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/me': () => Promise.resolve({ path: '/api/v1/me' }),
   'PUT /api/v1/me/password': (ctx) =>
     Promise.resolve({ path: '/api/v1/me/password', body: { currentPassword: CREDENTIALS[ctx.role].password, newPassword: CREDENTIALS[ctx.role].password } }),
+  'POST /api/v1/me/sessions/revoke-others': () => Promise.resolve({ path: '/api/v1/me/sessions/revoke-others' }),
   'GET /api/v1/me/tokens': () => Promise.resolve({ path: '/api/v1/me/tokens' }),
   'POST /api/v1/me/tokens': (ctx) => Promise.resolve({ path: '/api/v1/me/tokens', body: { name: `cli ${ctx.n}` } }),
   'DELETE /api/v1/me/tokens/{id}': async (ctx) => {

@@ -49,11 +49,11 @@ export function accountRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/logout',
       permission: Permission.Read,
       tag: 'Auth',
-      summary: 'End the current session',
+      summary: 'End the current session; with a personal access token, revoke that token',
       responses: { 204: { description: 'Logged out' } },
       handler: async (req) => {
         if (req.token !== undefined) {
-          await s.accounts.logout(req.token);
+          await s.accounts.logout(req.actor, req.token);
         }
         return { status: 204 };
       },
@@ -75,13 +75,22 @@ export function accountRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/me/password',
       permission: Permission.OwnTokensManage,
       tag: 'Auth',
-      summary: 'Change your password',
+      summary: 'Change your password; your other sessions end',
       body: passwordChangeSchema,
       responses: { 204: { description: 'Changed' } },
       handler: async (req) => {
-        await s.accounts.changePassword(req.actor, req.body);
+        await s.accounts.changePassword(req.actor, req.body, { token: req.token, ip: req.ip });
         return { status: 204 };
       },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/me/sessions/revoke-others',
+      permission: Permission.OwnTokensManage,
+      tag: 'Auth',
+      summary: 'End all your sessions except the current one (all of them when called with a personal access token)',
+      responses: { 200: { description: 'Sessions ended', schema: z.object({ revoked: z.number().int() }) } },
+      handler: async (req) => ({ status: 200, body: await s.accounts.revokeOtherSessions(req.actor, req.token) }),
     }),
     route({
       method: 'get',
@@ -100,7 +109,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       summary: 'Create a personal access token; the token is shown once',
       body: tokenCreateSchema,
       responses: { 201: { description: 'Created', schema: z.object({ token: z.string(), accessToken: accessTokenSchema }) } },
-      handler: async (req) => ({ status: 201, body: await s.accounts.createToken(req.actor, req.body), headers: { 'Cache-Control': 'no-store' } }),
+      handler: async (req) => ({ status: 201, body: await s.accounts.createToken(req.actor, req.body, req.token), headers: { 'Cache-Control': 'no-store' } }),
     }),
     route({
       method: 'delete',

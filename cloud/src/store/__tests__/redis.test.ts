@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisRateLimiter } from '../../auth/shared-rate-limit.js';
+import { RedisRateLimiter, sharedLoginRateLimiter } from '../../auth/shared-rate-limit.js';
 import { connectRedis, safeRedisUrl, SharedStoreError } from '../redis.js';
 import type { SharedStoreClient } from '../redis.js';
 import { openSharedStores, SharedStoreKind } from '../shared-stores.js';
@@ -114,6 +114,30 @@ describe('Redis shared stores (real Redis at 127.0.0.1:6379)', () => {
       const decisions = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? one : two).hit('burst')));
 
       expect(decisions.filter((d) => d.allowed)).toHaveLength(9);
+    });
+
+    it('take is atomic: 40 concurrent takes from two instances reserve exactly limit; release gives one back', async () => {
+      const options = { limit: 5, windowMs: 60_000, prefix: `${RUN}rl5:`, logger };
+      const one = new RedisRateLimiter({ ...options, client: a });
+      const two = new RedisRateLimiter({ ...options, client: b });
+
+      const taken = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? one : two).take('burst')));
+      const won = taken.flatMap((t) => (t.allowed ? [t.id] : []));
+      await two.release('burst', won[0]!);
+
+      expect(won).toHaveLength(5);
+      expect(taken.filter((t) => !t.allowed).every((t) => t.retryAfterSeconds === 60)).toBe(true);
+      expect((await one.take('burst')).allowed).toBe(true);
+      expect((await two.take('burst')).allowed).toBe(false);
+    });
+
+    it('a shared login limiter verifies at most 5 of 40 concurrent attempts', async () => {
+      const login = sharedLoginRateLimiter(a, { prefix: `${RUN}rl6:`, logger });
+      const other = sharedLoginRateLimiter(b, { prefix: `${RUN}rl6:`, logger });
+
+      const admissions = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? login : other).admit({ email: 'ada@example.com', ip: '203.0.113.9' })));
+
+      expect(admissions.filter((x) => x.allowed)).toHaveLength(5);
     });
 
     it('reset forgets the key for every instance', async () => {

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const PASSWORD = 'Tangerine-Quokka-Lantern-77';
+const NEW_PASSWORD = 'Marmalade-Pangolin-Beacon-58';
+
+describe('login throttling, sessions and tokens (pglite)', () => {
+  let p: Platform;
+  let owner = '';
+
+  /** A login from a given client IP (the harness's own requests come from "unknown"). */
+  async function loginFrom(ip: string, email: string, password: string): Promise<{ status: number; body: any }> {
+    const res = await p.app.request(
+      '/api/v1/auth/login',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) },
+      { incoming: { socket: { remoteAddress: ip } } },
+    );
+    return { status: res.status, body: await res.json() };
+  }
+
+  async function user(email: string): Promise<void> {
+    const res = await p.request('POST', '/api/v1/users', { token: owner, body: { email, name: 'Someone', role: 'editor', password: PASSWORD } });
+    expect(res.status).toBe(201);
+  }
+
+  const verified = (): number => p.logs.filter((l) => l.startsWith('login failed')).length;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('checks at most 5 passwords of a concurrent burst of 40 for one account, and a right guess inside the burst does not log in', async () => {
+    await user('race@example.com');
+    const before = verified();
+
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => loginFrom('198.51.100.10', 'race@example.com', i === 37 ? PASSWORD : `wrong guess ${i}`)));
+
+    const statuses = results.map((r) => r.status);
+    expect(verified() - before).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s === 200).length + (verified() - before)).toBeLessThanOrEqual(5);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(35);
+  });
+
+  it('does not lock the account out for the right password from another IP after 5 failures from one IP', async () => {
+    await user('victim@example.com');
+    for (let i = 0; i < 5; i++) {
+      await loginFrom('203.0.113.66', 'victim@example.com', `wrong ${i}`);
+    }
+
+    const attacker = await loginFrom('203.0.113.66', 'victim@example.com', PASSWORD);
+    const owner = await loginFrom('192.0.2.10', 'Victim@Example.com', PASSWORD);
+
+    expect(attacker.status).toBe(429);
+    expect(owner.status).toBe(200);
+  });
+
+  it('a password change ends the other sessions, keeps the current one and (by default) the access tokens', async () => {
+    await user('changer@example.com');
+    const s1 = await p.login('changer@example.com', PASSWORD);
+    const s2 = await p.login('changer@example.com', PASSWORD);
+    const pat = (await p.request('POST', '/api/v1/me/tokens', { token: s2, body: { name: 'ci' } })).body.token as string;
+
+    const changed = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
+
+    expect(changed.status).toBe(204);
+    expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
+    expect((await p.request('GET', '/api/v1/me', { token: s2 })).status).toBe(401);
+    expect((await p.request('GET', '/api/v1/me', { token: pat })).status).toBe(200);
+
+    const again = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: NEW_PASSWORD, newPassword: PASSWORD, revokeAccessTokens: true } });
+
+    expect(again.status).toBe(204);
+    expect((await p.request('GET', '/api/v1/me', { token: pat })).status).toBe(401);
+    expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
+  });
+
+  it('throttles the current-password check of a password change like login failures', async () => {
+    await user('bruteforce@example.com');
+    const session = await p.login('bruteforce@example.com', PASSWORD);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      statuses.push((await p.request('PUT', '/api/v1/me/password', { token: session, body: { currentPassword: `guess ${i}`, newPassword: NEW_PASSWORD } })).status);
+    }
+    const right = await p.request('PUT', '/api/v1/me/password', { token: session, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
+
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429]);
+    expect(right.status).toBe(429);
+  });
+
+  it('ends all other sessions on request', async () => {
+    await user('many@example.com');
+    const s1 = await p.login('many@example.com', PASSWORD);
+    const s2 = await p.login('many@example.com', PASSWORD);
+    const s3 = await p.login('many@example.com', PASSWORD);
+
+    const out = await p.request('POST', '/api/v1/me/sessions/revoke-others', { token: s1 });
+
+    expect(out).toMatchObject({ status: 200, body: { revoked: 2 } });
+    expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
+    expect((await p.request('GET', '/api/v1/me', { token: s2 })).status).toBe(401);
+    expect((await p.request('GET', '/api/v1/me', { token: s3 })).status).toBe(401);
+  });
+
+  it('a personal access token cannot create a token that outlives it', async () => {
+    await user('minter@example.com');
+    const session = await p.login('minter@example.com', PASSWORD);
+    const parent = (await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'short', expiresInDays: 1 } })).body;
+
+    const forever = await p.request('POST', '/api/v1/me/tokens', { token: parent.token, body: { name: 'forever' } });
+    const longer = await p.request('POST', '/api/v1/me/tokens', { token: parent.token, body: { name: 'longer', expiresInDays: 365 } });
+    const fromSession = await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'from a session' } });
+
+    expect(forever.status).toBe(201);
+    expect(forever.body.accessToken.expiresAt).toBe(parent.accessToken.expiresAt);
+    expect(longer.body.accessToken.expiresAt).toBe(parent.accessToken.expiresAt);
+    expect(fromSession.body.accessToken.expiresAt).toBeNull();
+    p.now.value = new Date(p.now.value.getTime() + 2 * 86_400_000);
+    try {
+      expect((await p.request('GET', '/api/v1/me', { token: forever.body.token })).status).toBe(401);
+    } finally {
+      p.now.value = new Date(p.now.value.getTime() - 2 * 86_400_000);
+    }
+  });
+
+  it('logout with a personal access token revokes it', async () => {
+    await user('leaving@example.com');
+    const session = await p.login('leaving@example.com', PASSWORD);
+    const pat = (await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'ci' } })).body.token as string;
+
+    const out = await p.request('POST', '/api/v1/auth/logout', { token: pat });
+
+    expect(out.status).toBe(204);
+    expect((await p.request('GET', '/api/v1/me', { token: pat })).status).toBe(401);
+    expect((await p.request('GET', '/api/v1/me', { token: session })).status).toBe(200);
+    const listed = await p.request('GET', '/api/v1/me/tokens', { token: session });
+    expect(listed.body.items[0].revokedAt).not.toBeNull();
+  });
+});

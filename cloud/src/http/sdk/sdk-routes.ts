@@ -494,7 +494,20 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (hit !== undefined && hit.expiresAt > now()) {
       return hit.url;
     }
-    const stored = await experimentsRepo.find(deps.db, who.projectId, key);
+    // Bounded like the key lookup: a stalled database gives the visitor a 503 to retry, not a hang.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lookup = experimentsRepo.find(deps.db, who.projectId, key);
+    const stored = await Promise.race([
+      lookup,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          lookup.catch(() => undefined);
+          reject(new AppError(AppErrorCode.Unavailable, 'the experiment lookup timed out; retry later', { retryAfterSeconds: 2 }));
+        }, options.keyLookupTimeoutMs ?? 2_000);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+    });
     const def = stored === undefined || stored.archived ? undefined : stored.definition;
     const url = def !== undefined && def.status === 'stopped' && runsIn(def, who.environment) ? stoppedRedirectUrl(def) : null;
     if (notRunning.size >= NOT_RUNNING_CACHE_ENTRIES) {

@@ -155,6 +155,17 @@ describe('GET /r/{experimentKey}', () => {
     expect(rollback.headers.get('set-cookie')).toBeNull();
   });
 
+  it('answers 503 with Retry-After, not a hang, when the database cannot say where a link that is not running goes', async () => {
+    await visit(`/r/landing?k=${client}`); // the key is looked up (and cached) while the database answers
+    s.faults.mode = 'stall';
+    try {
+      const res = await visit(`/r/not-in-the-ruleset?k=${client}`);
+      expect([res.status, res.headers.get('retry-after')]).toEqual([503, '2']);
+    } finally {
+      s.faults.mode = 'none';
+    }
+  });
+
   it('answers 404 for a running experiment without URLs, without a cookie or an exposure', async () => {
     const created = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: { key: 'running-ab', name: 'Running A/B', variations: [{ key: 'a' }, { key: 'b' }] } });
     const started = await s.p.request('POST', '/api/v1/projects/demo/experiments/running-ab/start', { token: s.owner, headers: { 'If-Match': created.headers.get('etag')! } });

@@ -363,7 +363,8 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       const unnamed: string[] = [];
 
       for (const name of names) {
-        for (const bad of name === 'id' ? ['i'.repeat(65)] : badKeys) {
+        // A unit id is any id events carry (1-256 characters), so only what no unit id can be is bad there.
+        for (const bad of name === 'id' ? ['i'.repeat(65)] : name === 'unitId' ? ['u'.repeat(257), 'a/b', 'nul\u0000id'] : badKeys) {
           const res = await send(route.method.toUpperCase(), concretePath(route.path, { [name]: encodeURIComponent(bad) }), {
             ...(body === undefined ? {} : { body }),
             headers: { 'If-Match': '"1"' },

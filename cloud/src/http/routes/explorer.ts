@@ -10,6 +10,7 @@ import type { Queryable } from '../../store/db.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
+import { badStringReason } from '../text.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, projectParams, stillAuthenticated, queryInt } from './common.js';
 
@@ -82,10 +83,16 @@ const streamQuery = z.strictObject({
   after: queryInt(0, Number.MAX_SAFE_INTEGER).optional().describe('Resume after this seq (the Last-Event-ID header does the same); default: only new events'),
   maxSeconds: queryInt(0, 3_600).default(300).describe('Close the stream after this long (clients reconnect with Last-Event-ID); 0 sends what is pending and closes'),
 });
-/** Unit ids in a path: letters, digits and _ . : @ + -, not starting with . or -; others use the search's `unitId` query. */
+/**
+ * A unit id in the path, percent-encoded: any id the events endpoint accepts (1-256 characters),
+ * except one holding "/" (it cannot be one path segment) or ".." alone; those use the search's `unitId`.
+ */
 const unitIdParam = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,127}$/, 'a unit id in the path is 1-128 letters, digits or _ . : @ + - (not starting with . or -); search other ids with GET …/events?unitId=');
+  .min(1)
+  .max(256)
+  .refine((id) => !id.includes('/') && id !== '.' && id !== '..', 'a unit id in the path cannot contain "/" or be "." or ".."; search it with GET …/events?unitId=')
+  .refine((id) => badStringReason(id) === undefined, 'contains a NUL character or an unpaired surrogate');
 const timelineParams = z.strictObject({ project: keySchema, unitId: unitIdParam });
 const timelineQuery = z.strictObject({
   environment: keySchema.optional(),

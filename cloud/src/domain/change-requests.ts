@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Flag, FlagEnvironment } from '@xp/shared';
-import { flagEnvironmentSchema, flagSchema, keySchema } from '@xp/shared';
+import { flagEnvironmentSchema, flagSchema, groupsNamedIn, keySchema } from '@xp/shared';
 import { Permission, assertCan, canReview, can, needsApproval } from '../auth/permissions.js';
 import { AppError, AppErrorCode, forbidden } from '../errors.js';
 import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js';
@@ -57,9 +57,15 @@ interface Names {
 }
 
 function collectNames(value: unknown, into: Names): void {
+  // Conditions' $inGroup / $notInGroup groups, as the ruleset compiler finds them.
+  groupsNamedIn(value, into.segments);
+  collectFields(value, into);
+}
+
+function collectFields(value: unknown, into: Names): void {
   if (Array.isArray(value)) {
     for (const item of value) {
-      collectNames(item, into);
+      collectFields(item, into);
     }
     return;
   }
@@ -69,14 +75,12 @@ function collectNames(value: unknown, into: Names): void {
   for (const [key, inner] of Object.entries(value)) {
     if ((key === 'segments' || key === 'excludeSegments') && Array.isArray(inner)) {
       inner.forEach((k) => typeof k === 'string' && into.segments.add(k));
-    } else if ((key === '$inGroup' || key === '$notInGroup') && typeof inner === 'string') {
-      into.segments.add(inner);
     } else if (key === 'experiment' && typeof inner === 'string') {
       into.experiments.add(inner);
     } else if (key === 'holdout' && typeof inner === 'string') {
       into.holdouts.add(inner);
     } else {
-      collectNames(inner, into);
+      collectFields(inner, into);
     }
   }
 }

@@ -25,8 +25,8 @@ export interface SdkKeyCacheOptions {
   readonly now?: () => number;
 }
 
-/** Retry-After when no key record can be had from a slow or unavailable database. */
-const KEY_LOOKUP_RETRY_SECONDS = 2;
+/** Retry-After when a lookup cannot be had from a slow or unavailable database. */
+const LOOKUP_RETRY_SECONDS = 2;
 
 interface CachedKey {
   readonly key: SdkKey | undefined;
@@ -73,27 +73,17 @@ export class SdkKeyCache {
       pending = credentials.findSdkKey(this.db, hash).finally(() => this.loading.delete(hash));
       this.loading.set(hash, pending);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        resolve('timeout');
-      }, this.lookupTimeoutMs);
-    });
     let found: SdkKey | undefined;
     try {
-      const outcome = await Promise.race([pending, timedOut]);
-      if (outcome === 'timeout') {
-        pending.catch(() => undefined);
-        return this.stale(cached, 'the key lookup timed out');
-      }
-      found = outcome;
+      found = await withinDeadline(pending, this.lookupTimeoutMs, 'the key lookup');
     } catch (error) {
-      if (!isUnavailableError(error)) {
-        throw error;
+      if (isUnavailableError(error)) {
+        return this.stale(cached, new AppError(AppErrorCode.Unavailable, 'the database is unavailable; retry later', { retryAfterSeconds: LOOKUP_RETRY_SECONDS }));
       }
-      return this.stale(cached, 'the database is unavailable');
-    } finally {
-      clearTimeout(timer);
+      if (error instanceof AppError && error.code === AppErrorCode.Unavailable) {
+        return this.stale(cached, error);
+      }
+      throw error;
     }
     this.entries.delete(hash);
     if (this.entries.size >= this.maxEntries) {
@@ -106,11 +96,31 @@ export class SdkKeyCache {
     return found;
   }
 
-  private stale(cached: CachedKey | undefined, why: string): SdkKey | undefined {
+  /** The last known record while the database cannot answer, if recent enough; else the 503. */
+  private stale(cached: CachedKey | undefined, unavailable: AppError): SdkKey | undefined {
     if (cached !== undefined && cached.expiresAt + this.staleMs > this.now()) {
       return cached.key;
     }
-    throw new AppError(AppErrorCode.Unavailable, `${why}; retry later`, { retryAfterSeconds: KEY_LOOKUP_RETRY_SECONDS });
+    throw unavailable;
+  }
+}
+
+/**
+ * Settles as `lookup` does, or rejects with 503 UNAVAILABLE (Retry-After) once `ms` have passed:
+ * a stalled database never holds an SDK request. `what` names the lookup in the message.
+ */
+export async function withinDeadline<T>(lookup: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      lookup.catch(() => undefined);
+      reject(new AppError(AppErrorCode.Unavailable, `${what} timed out; retry later`, { retryAfterSeconds: LOOKUP_RETRY_SECONDS }));
+    }, ms);
+  });
+  try {
+    return await Promise.race([lookup, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -13,7 +13,7 @@ import { findBadString, NOT_UTF8_BODY, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
 import type { ServedRuleset } from './ruleset-cache.js';
-import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery } from './sdk-keys.js';
+import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, withinDeadline } from './sdk-keys.js';
 import type { SdkCaller } from './sdk-keys.js';
 
 /**
@@ -495,19 +495,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       return hit.url;
     }
     // Bounded like the key lookup: a stalled database gives the visitor a 503 to retry, not a hang.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const lookup = experimentsRepo.find(deps.db, who.projectId, key);
-    const stored = await Promise.race([
-      lookup,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          lookup.catch(() => undefined);
-          reject(new AppError(AppErrorCode.Unavailable, 'the experiment lookup timed out; retry later', { retryAfterSeconds: 2 }));
-        }, options.keyLookupTimeoutMs ?? 2_000);
-      }),
-    ]).finally(() => {
-      clearTimeout(timer);
-    });
+    const stored = await withinDeadline(experimentsRepo.find(deps.db, who.projectId, key), options.keyLookupTimeoutMs ?? 2_000, 'the experiment lookup');
     const def = stored === undefined || stored.archived ? undefined : stored.definition;
     const url = def !== undefined && def.status === 'stopped' && runsIn(def, who.environment) ? stoppedRedirectUrl(def) : null;
     if (notRunning.size >= NOT_RUNNING_CACHE_ENTRIES) {

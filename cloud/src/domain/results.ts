@@ -17,6 +17,7 @@ import {
   analyzeExperiment,
   evalCondition,
   expandVariations,
+  variationShares,
   experimentSchema,
   metricSchema,
 } from '@xp/shared';
@@ -351,7 +352,8 @@ export async function computeResults(
   }
 
   const variations = expandVariations(experiment);
-  const weights = variations.map((v) => v.weight ?? 1);
+  // The shares the ruleset serves (equal when no weights are given, or all are 0).
+  const weights = variationShares(experiment);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const withSeries = options.series !== false;
   const analysisOptions: AnalysisOptions = {

@@ -1,6 +1,6 @@
 import type { Condition } from './common.js';
 import type { Experiment, Holdout } from './experiment.js';
-import { ExperimentStatus, expandVariations } from './experiment.js';
+import { ExperimentStatus, expandVariations, variationShares } from './experiment.js';
 import type { Flag, Rule } from './flag.js';
 import type { Ruleset, RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from './ruleset.js';
 import { RULESET_SCHEMA_VERSION } from './ruleset.js';
@@ -134,10 +134,7 @@ export function compileRuleset(source: RulesetSource): Ruleset {
       return cached;
     }
     const variations = expandVariations(exp);
-    const given = variations.map((v) => v.weight);
-    const total = given.reduce<number>((s, w) => s + (w ?? 0), 0);
-    const weighted = given.every((w) => w !== undefined) && total > 0;
-    const weights = weighted ? given.map((w) => w / total) : variations.map(() => 1 / variations.length);
+    const weights = variationShares(exp);
     const condition = targeting(exp, `experiments.${exp.key}`);
     const winner = exp.winner === undefined ? -1 : variations.findIndex((v) => v.key === exp.winner);
     if (exp.holdout !== undefined) {

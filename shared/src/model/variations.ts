@@ -16,6 +16,18 @@ export function expandVariations(exp: Pick<Experiment, 'type' | 'variations' | '
 }
 
 /**
+ * Each served variation's share of the covered traffic, adding up to 1: the weights normalised when
+ * every variation has one and they add up to more than 0, else equal shares.
+ */
+export function variationShares(exp: Pick<Experiment, 'type' | 'variations' | 'factors'>): number[] {
+  const variations = expandVariations(exp);
+  const given = variations.map((v) => v.weight);
+  const total = given.reduce<number>((s, w) => s + (w ?? 0), 0);
+  const weighted = given.every((w) => w !== undefined) && total > 0;
+  return variations.map((v) => (weighted ? v.weight! / total : 1 / variations.length));
+}
+
+/**
  * Where the split-URL links (`/r/{key}`) of a stopped experiment send visitors in an environment it
  * ran in: the released winner's URL, else the first variation's; undefined when it has none.
  */

@@ -103,6 +103,47 @@ describe('experiment lifecycle through the API', () => {
     expect(echoed.body.definition).toMatchObject({ status: 'running', startedAt, hypothesis: 'Bigger button, more clicks' });
   });
 
+  it('refuses, once started, a change that would move units between variations; values, coverage and targeting may change', async () => {
+    const weighted = (a: number, b: number, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      body('lc-split', { variations: [{ key: 'control', weight: a }, { key: 'treatment', weight: b }], ...extra });
+    await send('POST', BASE, weighted(1, 1));
+    const draftEdit = await send('PUT', `${BASE}/lc-split`, weighted(30, 70), 1);
+    await send('POST', `${BASE}/lc-split/start`, undefined, 2);
+
+    const reweighted = await send('PUT', `${BASE}/lc-split`, weighted(50, 50), 3);
+    const reseeded = await send('PUT', `${BASE}/lc-split`, weighted(30, 70, { seed: 'other', hashAttribute: 'deviceId' }), 3);
+    const added = await send('PUT', `${BASE}/lc-split`, body('lc-split', { variations: [{ key: 'control', weight: 30 }, { key: 'treatment', weight: 70 }, { key: 'third', weight: 0 }] }), 3);
+    const reordered = await send('PUT', `${BASE}/lc-split`, body('lc-split', { variations: [{ key: 'treatment', weight: 70 }, { key: 'control', weight: 30 }] }), 3);
+    const scaled = await send('PUT', `${BASE}/lc-split`, weighted(3, 7, { coverage: 0.5, condition: { country: 'US' } }), 3);
+    const revalued = await send('PUT', `${BASE}/lc-split`, body('lc-split', { variations: [{ key: 'control', weight: 3, value: 'blue' }, { key: 'treatment', weight: 7, value: 'green' }] }), 4);
+    await send('POST', `${BASE}/lc-split/stop`, { decision: 'inconclusive' }, 5);
+    const afterStop = await send('PUT', `${BASE}/lc-split`, weighted(50, 50), 6);
+
+    expect(draftEdit.status).toBe(200);
+    expect(reweighted.status).toBe(400);
+    expect(reweighted.body.error.message).toContain('experiment "lc-split" is running: variations changes which variation units are assigned to');
+    expect(reweighted.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['variations']);
+    expect(reseeded.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual(['hashAttribute', 'seed']);
+    expect([added.status, reordered.status]).toEqual([400, 400]);
+    expect(scaled.status).toBe(200);
+    expect(scaled.body.definition).toMatchObject({ coverage: 0.5, status: 'running' });
+    expect(revalued.status).toBe(200);
+    expect(afterStop.status).toBe(400);
+    expect(afterStop.body.error.message).toContain('is stopped');
+    expect((await send('GET', `${BASE}/lc-split`)).body.definition.variations).toEqual([
+      { key: 'control', weight: 3, value: 'blue' },
+      { key: 'treatment', weight: 7, value: 'green' },
+    ]);
+
+    // With sticky bucketing (enabled before the change) the split may move: units keep their stored variation.
+    await send('POST', BASE, weighted(1, 1, { key: 'lc-sticky', stickyBucketing: { enabled: true } }));
+    await send('POST', `${BASE}/lc-sticky/start`, undefined, 1);
+    const stickyMove = await send('PUT', `${BASE}/lc-sticky`, weighted(1, 99, { key: 'lc-sticky', stickyBucketing: { enabled: true } }), 2);
+    const enabledTogether = await send('PUT', `${BASE}/lc-split`, weighted(50, 50, { stickyBucketing: { enabled: true } }), 6);
+    expect(stickyMove.status).toBe(200);
+    expect(enabledTogether.status).toBe(400);
+  });
+
   it('lets a stopped experiment revise its decision, but not go back to draft', async () => {
     await send('POST', BASE, body('lc-stop'));
     await send('POST', `${BASE}/lc-stop/start`, undefined, 1);

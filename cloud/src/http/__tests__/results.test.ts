@@ -434,6 +434,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect((csv.body as string).split('\r\n')[1]!.endsWith(',0')).toBe(true);
   });
 
+  it('judges the sample ratio by the split the ruleset serves: weights that are all 0 mean equal shares', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('zero-weights', { status: 'running', startedAt: new Date(START).toISOString(), variations: [{ key: 'control', weight: 0 }, { key: 'treatment', weight: 0 }] }));
+    const even = ['control', 'treatment'].flatMap((variation) => Array.from({ length: 40 }, (_, i) => ({ ...units[0]!, id: `zw-${variation}-${i}`, variation, excluded: false })));
+    await insertUnits(p, projectId, 'zero-weights', even);
+
+    const r = await results('zero-weights');
+
+    expect(r.srm).toMatchObject({ flagged: false, error: null });
+    expect(r.variations.map((v: { expectedShare: number }) => v.expectedShare)).toEqual([0.5, 0.5]);
+  });
+
   it('keeps the variance of large values with a small spread (1e9 ± 50), on the rollups and on a scan', async () => {
     await must('POST', `${BASE}/experiments`, experiment('large', { status: 'running', startedAt: new Date(START).toISOString() }));
     const random = prng(11);

@@ -205,6 +205,59 @@ async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: Defi
   }
 }
 
+/** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
+const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'guardrail', 'capping'] as const;
+
+/**
+ * Records, in the transaction of a change, the experiments whose stored totals it makes wrong: one
+ * that lists a metric it did not list before (no history yet), and every experiment that reads a
+ * metric whose counting changed (a project guardrail metric is read by all of them). The next
+ * results computation rebuilds them (rebuildRequestedTotals).
+ */
+async function requestTotalsRebuilds(db: Queryable, projectId: string, kind: DefinitionKind, before: unknown, after: unknown): Promise<void> {
+  let experiments: string[] | 'all';
+  if (kind === DefinitionKind.Experiment) {
+    const listed = (e: Experiment | undefined): Set<string> => new Set(e === undefined ? [] : Object.values(e.metrics).flat());
+    const had = listed(before as Experiment | undefined);
+    const added = [...listed(after as Experiment)].filter((m) => !had.has(m));
+    experiments = before !== undefined && added.length > 0 ? [(after as Experiment).key] : [];
+  } else if (kind === DefinitionKind.Metric) {
+    const a = before as Metric | undefined;
+    const b = after as Metric | undefined;
+    const counts = (m: Metric | undefined): unknown => (m === undefined ? undefined : TOTALS_METRIC_FIELDS.map((f) => m[f] ?? null));
+    if (jsonDiff(counts(a), counts(b)).length === 0 || (a === undefined && b?.guardrail !== true)) {
+      experiments = [];
+    } else if (a?.guardrail === true || b?.guardrail === true) {
+      experiments = 'all';
+    } else {
+      const key = (b ?? a)!.key;
+      const users = await db.query<{ key: string }>(
+        `SELECT e.key FROM experiments e
+         WHERE e.project_id = $1
+           AND EXISTS (SELECT 1 FROM jsonb_each(coalesce(e.definition -> 'metrics', '{}'::jsonb)) m(role, keys)
+                       WHERE jsonb_typeof(m.keys) = 'array' AND m.keys ? $2)`,
+        [projectId, key],
+      );
+      experiments = users.rows.map((r) => r.key);
+    }
+  } else {
+    return;
+  }
+  if (experiments === 'all') {
+    await db.query(
+      `INSERT INTO totals_rebuilds (project_id, experiment) SELECT project_id, key FROM experiments WHERE project_id = $1 AND status <> 'draft'
+       ON CONFLICT (project_id, experiment) DO UPDATE SET requested_at = excluded.requested_at`,
+      [projectId],
+    );
+  } else if (experiments.length > 0) {
+    await db.query(
+      `INSERT INTO totals_rebuilds (project_id, experiment) SELECT $1, unnest($2::text[])
+       ON CONFLICT (project_id, experiment) DO UPDATE SET requested_at = excluded.requested_at`,
+      [projectId, experiments],
+    );
+  }
+}
+
 /** Metric fields that only label it; every other field changes what a guardrail check measures or judges. */
 const COSMETIC_METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'description', 'tags']);
 
@@ -310,6 +363,7 @@ export class DefinitionService<K extends DefinitionKind> {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
       }
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
+      await requestTotalsRebuilds(tx, project.id, this.kind, undefined, stored.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
     }, { actor, kind: this.kind });
@@ -370,6 +424,7 @@ export class DefinitionService<K extends DefinitionKind> {
         }
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
+      await requestTotalsRebuilds(tx, project.id, this.kind, current.definition, stored.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
       return stored;
     }, { actor, kind: this.kind });

@@ -30,6 +30,7 @@ import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest
 import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, registeredDimensions, syncDimensions } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
+import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
 
 /** Time-series points returned at most; longer series keep every k-th bucket (cumulative, so exact). */
 export const MAX_SERIES_POINTS = 500;
@@ -125,6 +126,12 @@ export const experimentResultsSchema = z
       /** Units exposed to a variation the experiment does not define: not analysed, and the SRM check is flagged (UNEXPECTED_TRAFFIC). */
       unknownVariation: z.number().int(),
     }),
+    /**
+     * True while the per-unit totals still count events under metric definitions changed since (a
+     * metric added to the experiment, or one that now counts differently): the rebuild took longer
+     * than this request could wait, and every results request and guardrail check tries it again.
+     */
+    totalsRebuilding: z.boolean(),
     variations: z.array(z.object({ key: z.string(), name: z.string().nullable(), expectedShare: z.number(), units: z.number().int() })),
     srm: z.object({ chiSquare: z.number(), df: z.number(), pValue: z.number(), flagged: z.boolean(), error: statsErrorSchema.nullable() }),
     metrics: z.array(metricResultSchema),
@@ -328,6 +335,9 @@ export async function computeResults(
   if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
     throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
   }
+  // Totals a metric change made wrong are recomputed first, within the time a dimension build may take.
+  const build = options.build ?? (logger === undefined ? {} : { logger });
+  const totalsCurrent = await rebuildRequestedTotals(db, target, build);
   const filter = await populationFilter(db, target, experiment, request);
   const plans = await planMetrics(db, target.projectId, experiment);
   const interval = request.interval ?? Width.Day;
@@ -342,7 +352,7 @@ export async function computeResults(
   }));
   // A filter on one of the experiment's dimensions reads their rollups, built by the first results
   // request after they are listed (the guardrail checks and the console ask within a minute).
-  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], options.build ?? (logger === undefined ? {} : { logger }));
+  const dimensions = await syncDimensions(db, target, experiment.dimensions ?? [], build);
   const stats = await queryBucketedStatistics(db, target, { metrics: metricRequests, filter, bucket: interval, origin, dimensions });
   if (stats.rollupRows > COMPACT_ROLLUPS_ABOVE && stats.rollupRows > 4 * stats.rollupGroups) {
     // Best effort: the answer is already computed; the next read compacts if this one could not.
@@ -453,6 +463,7 @@ export async function computeResults(
       interval,
     },
     units: { analysed: variations.reduce((n, v) => n + acc.units(v.key), 0), excluded: acc.excluded, unknownVariation: unknown.reduce((n, [, units]) => n + units, 0) },
+    totalsRebuilding: !totalsCurrent,
     variations: variations.map((v, i) => ({
       key: v.key,
       name: v.name ?? null,

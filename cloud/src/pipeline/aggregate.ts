@@ -585,6 +585,61 @@ export async function rebuildTotals(
   );
 }
 
+/** How a requested rebuild may run within a caller's time: a statement_timeout (PostgreSQL) and where running out of it is told. */
+export interface TotalsRebuildOptions {
+  readonly timeoutMs?: number;
+  readonly logger?: Pick<Logger, 'warn'>;
+  readonly preExposureWindowHours?: number;
+}
+
+/** PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * Recomputes the experiment's totals in every environment when a definition change asked for it
+ * (`totals_rebuilds`, written by the definitions service), and clears the request. The rebuild
+ * holds exposures and totals in SHARE ROW EXCLUSIVE mode, so aggregator batches in flight finish
+ * first and later ones wait: none is counted twice or missed. A rebuild that runs out of
+ * `timeoutMs` is rolled back and left for a later call. Returns whether the totals are current.
+ */
+export async function rebuildRequestedTotals(db: Database, target: { readonly projectId: string; readonly experiment: string }, options: TotalsRebuildOptions = {}): Promise<boolean> {
+  const params = [target.projectId, target.experiment];
+  const pending = await db.query('SELECT 1 FROM totals_rebuilds WHERE project_id = $1 AND experiment = $2', params);
+  if (pending.rows.length === 0) {
+    return true;
+  }
+  try {
+    await db.withTransaction(async (tx) => {
+      if (db.kind === 'pg' && options.timeoutMs !== undefined) {
+        await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`);
+      }
+      await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE ROW EXCLUSIVE MODE');
+      // Another call may have rebuilt it while this one waited for the lock.
+      const request = await tx.query('DELETE FROM totals_rebuilds WHERE project_id = $1 AND experiment = $2 RETURNING 1', params);
+      if (request.rows.length === 0) {
+        return;
+      }
+      const envs = await tx.query<{ environment: string }>('SELECT DISTINCT environment FROM exposures WHERE project_id = $1 AND experiment = $2', params);
+      const known = new Set(envs.rows.map((r) => r.environment));
+      // Totals left in an environment without exposures (none are written there) are dropped with the rest.
+      const stray = await tx.query<{ environment: string }>('SELECT DISTINCT environment FROM unit_metric_totals WHERE project_id = $1 AND experiment = $2', params);
+      for (const environment of new Set([...known, ...stray.rows.map((r) => r.environment)])) {
+        await rebuildTotals(tx, { ...target, environment }, options.preExposureWindowHours === undefined ? {} : { preExposureWindowHours: options.preExposureWindowHours });
+      }
+    });
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== QUERY_CANCELED) {
+      throw error;
+    }
+    options.logger?.warn('experiment totals rebuild ran out of time; results count events under the old metric definitions until one completes', {
+      experiment: target.experiment,
+      timeoutMs: options.timeoutMs,
+    });
+    return false;
+  }
+}
+
 /** Deletes dedupe records older than the retention window; returns how many. */
 export async function pruneProcessedEvents(db: Queryable, retentionHours: number): Promise<number> {
   const out = await db.query(`DELETE FROM processed_events WHERE processed_at < now() - interval '1 hour' * $1::float8`, [retentionHours]);

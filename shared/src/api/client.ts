@@ -600,6 +600,8 @@ export interface ExperimentResultsView {
   readonly analysis: { readonly alpha: number; readonly sequential: boolean; readonly correction: string; readonly interval: string };
   /** `unknownVariation`: units exposed to a variation the experiment does not define (not analysed; SRM flagged). */
   readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
+  /** True while metric totals still count events under definitions changed since (the rebuild is still running). */
+  readonly totalsRebuilding?: boolean;
   readonly variations: readonly { readonly key: string; readonly name: string | null; readonly expectedShare: number; readonly units: number }[];
   readonly srm: { readonly chiSquare: number; readonly pValue: number; readonly flagged: boolean; readonly error: StatsErrorView | null };
   readonly metrics: readonly MetricResultView[];

@@ -145,6 +145,11 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
         </div>
       ) : null}
       {results.error === null ? null : <p className="banner banner-warn">{results.error.message}</p>}
+      {results.totalsRebuilding === true ? (
+        <p className="banner banner-warn" role="status">
+          A metric changed since these totals were counted, and they are still being recounted from the stored events (the experiment has much data): until then the values count events the old way. Refresh in a minute.
+        </p>
+      ) : null}
       {totalUnits === 0 && results.error === null ? <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty> : null}
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}

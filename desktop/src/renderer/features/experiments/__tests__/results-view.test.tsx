@@ -81,6 +81,13 @@ describe('results view', () => {
     expect(screen.queryByRole('alert')).toBeNull();
   });
 
+  it('says when the totals are still being recounted after a metric change', () => {
+    const { rerender } = render(<ResultsView results={results()} />);
+    expect(screen.queryByText(/still being recounted/)).toBeNull();
+    rerender(<ResultsView results={results({ totalsRebuilding: true })} />);
+    expect(screen.getByRole('status').textContent).toContain('still being recounted from the stored events');
+  });
+
   it('warns about a sample ratio mismatch', () => {
     render(<ResultsView results={results({ srm: { chiSquare: 40, pValue: 0.00001, flagged: true, error: null } })} />);
 

@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { experimentResultsSchema } from '../../domain/results.js';
+import type { ExperimentResults } from '../../domain/results.js';
+import { processBatch } from '../../pipeline/aggregate.js';
+import { toRecord } from '../../pipeline/__tests__/fixtures.js';
+import { TARGETS } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+const PROJECT = 'rebuild';
+const BASE = `/api/v1/projects/${PROJECT}`;
+const START = Date.UTC(2026, 10, 1);
+const HOUR = 3_600_000;
+
+interface Sent {
+  readonly unit: string;
+  readonly name: string;
+  readonly at: number;
+  readonly amount?: number;
+}
+
+describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after events were aggregated, on %s', (_name, makeTarget) => {
+  let p: Platform;
+  let owner: string;
+  let projectId: string;
+  let seq = 0;
+  /** Every tracked event sent, for the ground truth. */
+  const sent: Sent[] = [];
+  const variationOf = (unit: string): string => (Number(unit.slice(1)) % 2 === 0 ? 'control' : 'treatment');
+  const units = Array.from({ length: 20 }, (_, i) => `u${i}`);
+
+  const must = async (method: string, path: string, body?: unknown, version?: number): Promise<any> => {
+    const res = await p.request(method, path, { token: owner, ...(body === undefined ? {} : { body }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
+    if (res.status >= 300) {
+      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    return res.body;
+  };
+  const envelope = (time: number, event: Record<string, unknown>) => ({
+    v: 1 as const,
+    projectId,
+    environment: 'production',
+    receivedAt: time,
+    occurredAt: time,
+    event: { id: `rb-${String(++seq).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
+  });
+  const send = async (events: readonly Record<string, unknown>[]): Promise<void> => {
+    const out = await processBatch(p.db, events.map((e) => toRecord(e as never)));
+    expect(out.batchItemFailures).toEqual([]);
+  };
+  /** Tracks `name` for every unit at `at` (amounts differ by arm), remembered for the ground truth. */
+  const track = async (name: string, at: number): Promise<void> => {
+    const batch = units.map((unit, i) => {
+      const amount = (variationOf(unit) === 'control' ? 10 : 15) + i;
+      sent.push({ unit, name, at, amount });
+      return envelope(at, { type: 'track', unitId: unit, name, properties: { amount } });
+    });
+    await send(batch);
+  };
+  /** What a metric totals per arm from everything sent: count of events, or sum of amounts. */
+  const truth = (name: string, measure: 'count' | 'sum'): number[] =>
+    ['control', 'treatment'].map((arm) => sent.filter((e) => e.name === name && variationOf(e.unit) === arm).reduce((n, e) => n + (measure === 'count' ? 1 : (e.amount ?? 0)), 0));
+  const results = async (key: string): Promise<ExperimentResults> => experimentResultsSchema.parse(await must('GET', `${BASE}/experiments/${key}/results`));
+  const totals = (r: ExperimentResults, metric: string): (number | null)[] | undefined => r.metrics.find((m) => m.key === metric)?.variations.map((v) => v.total);
+  const pending = async (): Promise<number> => (await p.db.query('SELECT 1 FROM totals_rebuilds WHERE project_id = $1', [projectId])).rows.length;
+
+  beforeAll(async () => {
+    p = await startPlatform(makeTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+    await must('POST', '/api/v1/projects', { key: PROJECT, name: 'Rebuild' });
+    projectId = (await p.db.query<{ id: string }>('SELECT id FROM projects WHERE key = $1', [PROJECT])).rows[0]!.id;
+    // `spend` names an event nobody sends: the typo an analyst fixes after the data came in.
+    await must('POST', `${BASE}/metrics`, { key: 'spend', name: 'Spend', type: 'sum', event: 'purchse', property: 'amount' });
+    await must('POST', `${BASE}/metrics`, { key: 'views', name: 'Views', type: 'count', event: 'page_view' });
+    await must('POST', `${BASE}/metrics`, { key: 'errors', name: 'Errors', type: 'count', event: 'error' });
+    await must('POST', `${BASE}/experiments`, {
+      key: 'exp',
+      name: 'Exp',
+      variations: [{ key: 'control' }, { key: 'treatment' }],
+      metrics: { primary: ['spend'] },
+      status: 'running',
+      startedAt: new Date(START).toISOString(),
+    });
+    await send(units.map((unit) => envelope(START + HOUR, { type: 'exposure', unitId: unit, experiment: 'exp', variation: variationOf(unit) })));
+    await track('purchase', START + 2 * HOUR);
+    await track('page_view', START + 2 * HOUR);
+    await track('error', START + 2 * HOUR);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('counts the history of a metric whose event is corrected, once, with the events that arrive after the change', async () => {
+    expect(totals(await results('exp'), 'spend')).toEqual([0, 0]);
+
+    const metric = await must('GET', `${BASE}/metrics/spend`);
+    await must('PUT', `${BASE}/metrics/spend`, { ...metric.definition, event: 'purchase' }, metric.version);
+    expect(await pending()).toBe(1);
+    // Aggregated under the new definition before the rebuild ran: counted once, not twice.
+    await track('purchase', START + 3 * HOUR);
+    const fixed = await results('exp');
+
+    expect(totals(fixed, 'spend')).toEqual(truth('purchase', 'sum'));
+    expect(fixed.totalsRebuilding).toBe(false);
+    expect(await pending()).toBe(0);
+    // Later events add to the rebuilt totals.
+    await track('purchase', START + 4 * HOUR);
+    expect(totals(await results('exp'), 'spend')).toEqual(truth('purchase', 'sum'));
+  });
+
+  it('gives a metric added to a running experiment the events that came before it', async () => {
+    const exp = await must('GET', `${BASE}/experiments/exp`);
+    await must('PUT', `${BASE}/experiments/exp`, { ...exp.definition, metrics: { ...exp.definition.metrics, secondary: ['views'] } }, exp.version);
+
+    const r = await results('exp');
+
+    expect(totals(r, 'views')).toEqual(truth('page_view', 'count'));
+    expect(totals(r, 'spend')).toEqual(truth('purchase', 'sum'));
+  });
+
+  it('backfills a metric that becomes a project guardrail, and needs no rebuild for a change of its name', async () => {
+    const metric = await must('GET', `${BASE}/metrics/errors`);
+    const renamed = await must('PUT', `${BASE}/metrics/errors`, { ...metric.definition, name: 'Errors seen' }, metric.version);
+    expect(await pending()).toBe(0);
+    await must('PUT', `${BASE}/metrics/errors`, { ...renamed.definition, guardrail: true, higherIsBetter: false }, renamed.version);
+    expect(await pending()).toBe(1);
+
+    const r = await results('exp');
+
+    expect(r.metrics.find((m) => m.key === 'errors')?.role).toBe('guardrail');
+    expect(totals(r, 'errors')).toEqual(truth('error', 'count'));
+  });
+});

@@ -1,7 +1,9 @@
 import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
 import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
-import type { Flag } from '@xp/shared';
+import type { Experiment, Flag } from '@xp/shared';
+import { expandVariations } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
+import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment, servedToEveryone } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import type { FlagReference, Position, Range } from './indexer/types.js';
@@ -54,6 +56,44 @@ function consoleLink(ctx: FeatureContext, key: string): string | undefined {
   return `${ctx.consoleUrl.replace(/\/+$/, '')}/?project=${encodeURIComponent(ctx.snapshot.project)}#/flags/${encodeURIComponent(key)}`;
 }
 
+/**
+ * The experiment a getVariant-style call names: the xp SDKs' getVariant / get_variant take a
+ * standalone experiment's key, not a flag's. Undefined when the key is a flag's (flags come first).
+ */
+export function experimentOf(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey' | 'kind'>): Experiment | undefined {
+  if (ref.kind !== 'variant' || ctx.flags.has(ref.flagKey)) {
+    return undefined;
+  }
+  return ctx.snapshot.experiments.find((e) => e.key === ref.flagKey);
+}
+
+function experimentHover(ctx: FeatureContext, experiment: Experiment, ref: FlagReference): Hover {
+  const lines = [`**${experiment.name}** \`${experiment.key}\` · experiment · ${experiment.status}`];
+  if (experiment.hypothesis !== undefined && experiment.hypothesis !== '') {
+    lines.push('', experiment.hypothesis);
+  }
+  if (experiment.environments.length > 0) {
+    lines.push('', `Environments: ${experiment.environments.join(', ')}`);
+  }
+  lines.push('', `Variations: ${expandVariations(experiment).map((v) => `\`${v.key}\``).join(', ')}`);
+  if (experiment.status === 'running') {
+    const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
+    lines.push(
+      '',
+      `Running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
+        (headline === undefined ? ': no results yet' : `: ${headlineText(headline)}`),
+    );
+  }
+  if (ctx.consoleUrl !== undefined && ctx.snapshot.project !== '') {
+    lines.push('', `[Open in console](${ctx.consoleUrl.replace(/\/+$/, '')}/?project=${encodeURIComponent(ctx.snapshot.project)}#/experiments/${encodeURIComponent(experiment.key)})`);
+  }
+  return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+}
+
+function headlineText(headline: ResultHeadline): string {
+  return `${headline.metric} ${formatHeadline(headline)} for \`${headline.variation}\`, p = ${headline.pValue.toFixed(3)}, ${headline.significant ? 'significant' : 'not significant'}, chance to win ${(headline.chanceToWin * 100).toFixed(0)}%`;
+}
+
 function environmentsOf(flag: Flag, first: string): string[] {
   const keys = Object.keys(flag.environments);
   return [...keys.filter((k) => k === first), ...keys.filter((k) => k !== first).sort()];
@@ -68,6 +108,10 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   const record = ctx.flags.get(ref.flagKey);
   const lines: string[] = [];
   if (record === undefined) {
+    const experiment = experimentOf(ctx, ref);
+    if (experiment !== undefined) {
+      return experimentHover(ctx, experiment, ref);
+    }
     lines.push(`**${ref.flagKey}**`, '', ctx.snapshot.source === 'none' ? '_No flag data: configure an API URL or a flags file._' : '_Not a flag of this project._');
     return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
   }
@@ -91,7 +135,7 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
       `Experiment **${experiment.name}** (\`${experiment.key}\`) running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
         (headline === undefined
           ? ': no results yet'
-          : `: ${headline.metric} ${formatHeadline(headline)} for \`${headline.variation}\`, p = ${headline.pValue.toFixed(3)}, ${headline.significant ? 'significant' : 'not significant'}, chance to win ${(headline.chanceToWin * 100).toFixed(0)}%`),
+          : `: ${headlineText(headline)}`),
     );
   }
   if (record.updatedAt !== null) {
@@ -108,6 +152,11 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
 export function lensTitle(ctx: FeatureContext, ref: FlagReference): string {
   const record = ctx.flags.get(ref.flagKey);
   if (record === undefined) {
+    const experiment = experimentOf(ctx, ref);
+    if (experiment !== undefined) {
+      const headline = experiment.status === 'running' ? resultHeadline(ctx.snapshot.results[experiment.key]) : undefined;
+      return `● ${experiment.key} · experiment ${experiment.status}${headline === undefined ? '' : ` · ${formatHeadline(headline)}`}`;
+    }
     return ctx.snapshot.source === 'none' ? `● ${ref.flagKey}` : `● ${ref.flagKey} · unknown flag`;
   }
   const flag = record.definition;
@@ -196,6 +245,24 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
   }
   for (const ref of index?.references ?? []) {
     const record = ctx.flags.get(ref.flagKey);
+    const experiment = experimentOf(ctx, ref);
+    if (experiment !== undefined) {
+      const keys = expandVariations(experiment).map((v) => v.key);
+      for (const c of ref.compared) {
+        if (!keys.includes(c.name)) {
+          const suggestion = closestKey(c.name, keys);
+          out.push({
+            range: c.range,
+            severity: DiagnosticSeverity.Warning,
+            source: DIAGNOSTIC_SOURCE,
+            code: DiagnosticCode.UnknownVariation,
+            message: `Experiment "${experiment.key}" has no variation "${c.name}" (it has ${keys.map((k) => `"${k}"`).join(', ')}).`,
+            data: { flagKey: experiment.key, ...(suggestion === undefined ? {} : { suggestion }) },
+          });
+        }
+      }
+      continue;
+    }
     if (record === undefined) {
       const suggestion = closestKey(ref.flagKey, ctx.flags.keys());
       out.push({
@@ -266,6 +333,9 @@ function literal(value: unknown, language: string): string | undefined {
   return undefined;
 }
 
+/** xp SDK methods that return evaluation details ({ value, reason, … }) rather than the value. */
+const DETAILS_METHODS = new Set(['evaluate', 'Evaluate']);
+
 /** The value a stale call can be replaced with, when the replacement keeps the code's meaning. */
 export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): string | undefined {
   const record = ctx.flags.get(ref.flagKey);
@@ -277,8 +347,8 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
   if (variation === undefined) {
     return undefined;
   }
-  // OpenFeature's …Details calls return an evaluation-details object, not the value.
-  if (ref.method.endsWith('Details')) {
+  // OpenFeature's …Details calls and the xp SDKs' evaluate return an evaluation-details object, not the value.
+  if (ref.method.endsWith('Details') || DETAILS_METHODS.has(ref.method)) {
     return undefined;
   }
   switch (ref.kind) {
@@ -305,6 +375,16 @@ function replacementStart(lines: readonly string[], call: Range): Position {
   const before = lines[call.start.line]?.slice(0, call.start.character) ?? '';
   const awaited = /\bawait\s+$/.exec(before);
   return awaited === null ? call.start : { line: call.start.line, character: awaited.index };
+}
+
+/** A number in parentheses where a member access after it (`5.toFixed()`) or a sign before it (`x--2`) would not parse or bind as the call did. */
+function inPlace(replacement: string, lines: readonly string[], start: Position, end: Position): string {
+  if (!/^-?\d/.test(replacement)) {
+    return replacement;
+  }
+  const before = lines[start.line]?.slice(0, start.character) ?? '';
+  const after = lines[end.line]?.slice(end.character) ?? '';
+  return /^\s*(?:\?\.|\.|\[)/.test(after) || (replacement.startsWith('-') && /[-+]\s*$/.test(before)) ? `(${replacement})` : replacement;
 }
 
 /** The quick fixes and refactorings at `range`; `text` is the document's (to edit around a call). */
@@ -339,10 +419,11 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
     const replacement = cleanupReplacement(ctx, ref);
     if (replacement !== undefined) {
       lines ??= text.split('\n');
+      const start = replacementStart(lines, ref.callRange);
       actions.push({
         title: `Replace stale flag "${ref.flagKey}" with ${replacement}`,
         kind: `${CodeActionKind.RefactorInline}.xp`,
-        edit: { changes: { [uri]: [{ range: { start: replacementStart(lines, ref.callRange), end: ref.callRange.end }, newText: replacement }] } },
+        edit: { changes: { [uri]: [{ range: { start, end: ref.callRange.end }, newText: inPlace(replacement, lines, start, ref.callRange.end) }] } },
       });
     }
   }
@@ -371,7 +452,12 @@ export function keyCompletions(ctx: FeatureContext, slotRange: Range): Completio
   return items;
 }
 
-export function variationCompletions(ctx: FeatureContext, flagKey: string, range: Range): CompletionItem[] {
+export function variationCompletions(ctx: FeatureContext, ref: FlagReference, range: Range): CompletionItem[] {
+  const flagKey = ref.flagKey;
+  const experiment = experimentOf(ctx, ref);
+  if (experiment !== undefined) {
+    return expandVariations(experiment).map((v) => ({ label: v.key, kind: CompletionItemKind.EnumMember, detail: `${flagKey} variation${v.name === undefined ? '' : ` · ${v.name}`}`, textEdit: { range, newText: v.key } }));
+  }
   const record = ctx.flags.get(flagKey);
   return (record?.definition.variations ?? []).map((v) => ({
     label: v.key,

@@ -110,20 +110,67 @@ export function writeCache(file: string, snapshot: ProjectSnapshot): void {
   renameSync(tmp, file);
 }
 
-/** The cached snapshot of `project`, or undefined when missing, unreadable or of another project. */
+/** The cached snapshot of `project`, or undefined when missing, unreadable, malformed or of another project. */
 export function readCache(file: string, project: string | undefined): ProjectSnapshot | undefined {
   try {
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as { cacheVersion?: unknown; snapshot?: ProjectSnapshot };
-    if (raw.cacheVersion !== CACHE_VERSION || raw.snapshot === undefined) {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { cacheVersion?: unknown; snapshot?: unknown };
+    if (raw.cacheVersion !== CACHE_VERSION) {
       return undefined;
     }
-    if (project !== undefined && raw.snapshot.project !== project) {
+    const snapshot = cachedSnapshot(raw.snapshot);
+    if (snapshot === undefined || (project !== undefined && snapshot.project !== project)) {
       return undefined;
     }
-    return { ...raw.snapshot, source: 'cache' };
+    return snapshot;
   } catch {
     return undefined;
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+const orNull = <T>(value: unknown, check: (v: unknown) => v is T): T | null => (check(value) ? value : null);
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+
+function isResultsSummary(value: unknown): boolean {
+  return isObject(value) && Array.isArray(value.metrics) && value.metrics.every((m: unknown) => isObject(m) && typeof m.name === 'string' && Array.isArray(m.variations) && m.variations.every(isObject));
+}
+
+/** A cache file's snapshot checked as a flags file is: a damaged file must not take the features down with it. */
+function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
+  if (!isObject(value) || typeof value.project !== 'string' || !Array.isArray(value.flags)) {
+    return undefined;
+  }
+  const flags: FlagRecord[] = [];
+  for (const record of value.flags as unknown[]) {
+    const definition = isObject(record) ? flagSchema.safeParse(record.definition) : undefined;
+    if (isObject(record) && definition?.success === true && record.key === definition.data.key) {
+      flags.push({
+        key: definition.data.key,
+        definition: definition.data,
+        archived: record.archived === true,
+        version: orNull(record.version, isNumber),
+        updatedAt: orNull(record.updatedAt, isString),
+        updatedBy: orNull(record.updatedBy, isString),
+      });
+    }
+  }
+  const environments = Array.isArray(value.environments) ? value.environments.filter(isString) : undefined;
+  return {
+    project: value.project,
+    source: 'cache',
+    fetchedAt: orNull(value.fetchedAt, isString),
+    flags,
+    experiments: parseEach(value.experiments, (i) => experimentSchema.safeParse(i)),
+    segments: parseEach(value.segments, (i) => segmentSchema.safeParse(i)),
+    holdouts: parseEach(value.holdouts, (i) => holdoutSchema.safeParse(i)),
+    results: isObject(value.results) ? (Object.fromEntries(Object.entries(value.results).filter(([, r]) => isResultsSummary(r))) as ProjectSnapshot['results']) : {},
+    rulesets: isObject(value.rulesets) ? (value.rulesets as ProjectSnapshot['rulesets']) : {},
+    ...(environments === undefined ? {} : { environments }),
+  };
 }
 
 function parseEach<T>(items: unknown, parse: (item: unknown) => { success: true; data: T } | { success: false }): T[] {
@@ -307,7 +354,8 @@ export function resultHeadline(results: ExperimentResultsSummary | undefined): R
       relative,
       significant: c.significant,
       chanceToWin: c.chanceToWin,
-      pValue: c.pValue,
+      // `significant` is decided on the p-value adjusted for multiple comparisons, which the console shows too.
+      pValue: c.adjustedPValue ?? c.pValue,
     };
   }
   return undefined;

@@ -33,7 +33,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
 import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
 import type { FeatureContext } from './features.js';
-import { codeActions, codeLenses, contains, diagnostics, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
+import { codeActions, codeLenses, contains, diagnostics, experimentOf, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
@@ -511,6 +511,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const ctx = context();
     const byKey = new Map<string, FlagSummary['references'][number][]>();
     for (const r of index.references()) {
+      // getVariant of a standalone experiment: not a flag, known or unknown.
+      if (experimentOf(ctx, r) !== undefined) {
+        continue;
+      }
       const list = byKey.get(r.flagKey) ?? [];
       list.push({ uri: uriOf(r.file), line: r.range.start.line, character: r.range.start.character, snippet: r.snippet });
       byKey.set(r.flagKey, list);
@@ -702,7 +706,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       for (const ref of fileIndex?.references ?? []) {
         const compared = ref.compared.find((c) => contains(c.range, params.position));
         if (compared !== undefined) {
-          return variationCompletions(context(), ref.flagKey, compared.range);
+          return variationCompletions(context(), ref, compared.range);
         }
       }
       // A key typed without an editor closing the quote and the call: no parse has the slot yet.

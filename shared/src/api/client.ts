@@ -177,6 +177,8 @@ export interface ExperimentResultsSummary {
         readonly difference: string;
         readonly ci: readonly [number | null, number | null];
         readonly pValue: number;
+        /** The p-value adjusted for multiple comparisons, which `significant` is decided on (absent from older servers). */
+        readonly adjustedPValue?: number;
         readonly significant: boolean;
         readonly chanceToWin: number;
         readonly error: { readonly code: string; readonly message: string } | null;

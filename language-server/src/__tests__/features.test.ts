@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MarkupContent } from 'vscode-languageserver';
+import type { ExperimentResultsSummary } from '@xp/shared';
+import { experimentSchema, flagSchema } from '@xp/shared';
+import type { FeatureContext } from '../features.js';
+import { cleanupReplacement, codeActions, diagnostics, hover, lensTitle, variationCompletions } from '../features.js';
+import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
+import { EMPTY_SNAPSHOT, readCache, writeCache } from '../flag-data.js';
+import type { FileIndex } from '../indexer/index.js';
+import { WorkspaceIndex } from '../indexer/index.js';
+
+const NOW = new Date('2026-06-01T00:00:00Z');
+
+const darkMode = flagSchema.parse({
+  key: 'dark-mode',
+  name: 'Dark mode',
+  type: 'boolean',
+  variations: [
+    { key: 'off', value: false },
+    { key: 'on', value: true },
+  ],
+  environments: { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' } },
+});
+const checkout = flagSchema.parse({
+  key: 'checkout',
+  name: 'Checkout',
+  type: 'string',
+  variations: [
+    { key: 'control', value: 'control' },
+    { key: 'blue', value: 'blue' },
+  ],
+  environments: { production: { enabled: true, defaultVariation: 'control', offVariation: 'control', rules: [{ id: 'exp', type: 'experiment', experiment: 'checkout-exp' }] } },
+});
+const ctaExperiment = experimentSchema.parse({ key: 'cta-copy', name: 'CTA copy', status: 'running', startedAt: '2026-05-01T00:00:00Z', variations: [{ key: 'control' }, { key: 'buy-now' }] });
+const checkoutExperiment = experimentSchema.parse({ key: 'checkout-exp', name: 'Checkout experiment', status: 'running', variations: [{ key: 'control' }, { key: 'blue' }] });
+
+function results(key: string, comparison: Record<string, unknown>): ExperimentResultsSummary {
+  return {
+    experiment: { key, name: key, status: 'running', startedAt: null },
+    environment: 'production',
+    computedAt: NOW.toISOString(),
+    units: { analysed: 2000, excluded: 0 },
+    metrics: [
+      {
+        key: 'purchase',
+        name: 'Purchase rate',
+        role: 'primary',
+        variations: [
+          { variation: 'control', units: 1000, comparison: null },
+          { variation: 'blue', units: 1000, comparison: { effect: 0.05, difference: 'relative', ci: [0.01, 0.09], pValue: 0.02, significant: false, chanceToWin: 0.97, error: null, ...comparison } as never },
+        ],
+      },
+    ],
+  };
+}
+
+function record(definition: typeof darkMode): FlagRecord {
+  return { key: definition.key, definition, archived: false, version: 3, updatedAt: '2026-01-01T00:00:00Z', updatedBy: 'Ana' };
+}
+
+function context(overrides: Partial<ProjectSnapshot> = {}): FeatureContext {
+  const snapshot: ProjectSnapshot = { ...EMPTY_SNAPSHOT, project: 'shop', source: 'api', flags: [record(darkMode), record(checkout)], experiments: [ctaExperiment, checkoutExperiment], ...overrides };
+  return {
+    snapshot,
+    flags: new Map(snapshot.flags.map((f) => [f.key, f])),
+    environment: 'production',
+    consoleUrl: 'http://console.test',
+    staleDays: 30,
+    now: NOW,
+    workspaceKeys: new Set(),
+    canCreateFlags: true,
+  };
+}
+
+async function indexOf(file: string, text: string): Promise<FileIndex> {
+  return new WorkspaceIndex(path.dirname(file)).indexText(file, text);
+}
+
+describe('stale flag clean-up', () => {
+  it('replaces value calls but not evaluate, which returns evaluation details', async () => {
+    const ts = await indexOf(
+      '/w/app.ts',
+      ["const on = client.getValue('dark-mode', user, false);", "const details = client.evaluate('dark-mode', user, false);", 'if (details.value) { log(details.reason); }', ''].join('\n'),
+    );
+    const py = await indexOf('/w/app.py', ['r = client.evaluate("dark-mode", user, False)', 'v = client.get_value("dark-mode", user, False)', ''].join('\n'));
+    const ctx = context();
+    expect(ts.references.map((r) => cleanupReplacement(ctx, r))).toEqual(['true', undefined]);
+    expect(py.references.map((r) => cleanupReplacement(ctx, r))).toEqual([undefined, 'True']);
+  });
+
+  it('keeps a number replacing a call in the expression it stood in', async () => {
+    const maxItems = flagSchema.parse({
+      key: 'max-items',
+      name: 'Max items',
+      type: 'number',
+      variations: [
+        { key: 'few', value: 5 },
+        { key: 'minus', value: -2 },
+      ],
+      environments: { production: { enabled: true, defaultVariation: 'few', offVariation: 'few' }, staging: { enabled: true, defaultVariation: 'minus', offVariation: 'minus' } },
+    });
+    const text = ["const a = client.getValue('max-items', u, 0).toFixed(1);", "const b = x-client.getValue('max-items', u, 0);", "const c = client.getValue('max-items', u, 0);", ''].join('\n');
+    const index = await indexOf('/w/n.ts', text);
+    const edits = (environment: string): string[] =>
+      [0, 1, 2].map((line) => {
+        const ctx = { ...context({ flags: [record(maxItems)] }), environment, staleDays: 0 };
+        const action = codeActions(ctx, 'file:///w/n.ts', index, { start: { line, character: 20 }, end: { line, character: 20 } }, [], text)[0]!;
+        return action.edit!.changes!['file:///w/n.ts']![0]!.newText;
+      });
+    expect(edits('production')).toEqual(['(5)', '5', '5']);
+    expect(edits('staging')).toEqual(['(-2)', '(-2)', '-2']);
+  });
+});
+
+describe('experiment results in hovers', () => {
+  it('gives the p-value that decides significance: the adjusted one', async () => {
+    const ts = await indexOf('/w/checkout.ts', "const v = client.getVariant('checkout', user);\n");
+    const ctx = context({ results: { 'checkout-exp': results('checkout-exp', { adjustedPValue: 0.06 }) } });
+    const text = (hover(ctx, ts.references[0]!).contents as MarkupContent).value;
+    expect(text).toContain('Purchase rate +5.0% ±4.0 for `blue`, p = 0.060, not significant, chance to win 97%');
+  });
+});
+
+describe('getVariant of a standalone experiment', () => {
+  const source = ["const v = client.getVariant('cta-copy', user);", "if (v === 'buy-nwo') { buy(); }", "const w = client.getVariant('cta-coppy', user);", ''].join('\n');
+
+  it('is not an unknown flag; its compared variations are the experiment’s', async () => {
+    const index = await indexOf('/w/cta.ts', source);
+    const ctx = context();
+    expect(diagnostics(ctx, index).map((d) => [d.code, d.message, d.data])).toEqual([
+      ['unknown-variation', 'Experiment "cta-copy" has no variation "buy-nwo" (it has "control", "buy-now").', { flagKey: 'cta-copy', suggestion: 'buy-now' }],
+      ['unknown-flag', 'Unknown flag "cta-coppy".', { flagKey: 'cta-coppy' }],
+    ]);
+    const compared = index.references[0]!.compared[0]!;
+    expect(variationCompletions(ctx, index.references[0]!, compared.range).map((c) => c.label)).toEqual(['control', 'buy-now']);
+  });
+
+  it('hovers and lenses the experiment with its current result', async () => {
+    const index = await indexOf('/w/cta.ts', source);
+    const ctx = context({ results: { 'cta-copy': results('cta-copy', { adjustedPValue: 0.01, significant: true }) } });
+    const ref = index.references[0]!;
+    const text = (hover(ctx, ref).contents as MarkupContent).value;
+    expect(text).toContain('**CTA copy** `cta-copy` · experiment · running');
+    expect(text).toContain('Variations: `control`, `buy-now`');
+    expect(text).toContain('Running since 2026-05-01: Purchase rate +5.0% ±4.0 for `blue`, p = 0.010, significant');
+    expect(text).toContain('[Open in console](http://console.test/?project=shop#/experiments/cta-copy)');
+    expect(lensTitle(ctx, ref)).toBe('● cta-copy · experiment running · +5.0% ±4.0');
+  });
+
+  it('leaves a flag of the same key a flag', async () => {
+    const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
+    const ctx = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
+    expect((hover(ctx, index.references[0]!).contents as MarkupContent).value).toContain('**Dark mode** `dark-mode` · boolean');
+  });
+});
+
+describe('cache file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'xp-cache-'));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads back what it wrote', () => {
+    const file = path.join(dir, 'good.json');
+    const snapshot = { ...context().snapshot, results: { 'cta-copy': results('cta-copy', {}) }, environments: ['production'] };
+    writeCache(file, snapshot);
+    expect(readCache(file, 'shop')).toEqual({ ...snapshot, source: 'cache' });
+  });
+
+  it('drops what a damaged file holds in the wrong shape instead of failing every feature later', () => {
+    const file = path.join(dir, 'damaged.json');
+    const write = (snapshot: unknown): void => {
+      writeFileSync(file, JSON.stringify({ cacheVersion: 1, snapshot }));
+    };
+    write({ project: 'shop', source: 'api' });
+    expect(readCache(file, 'shop')).toBeUndefined();
+    write({ ...context().snapshot, flags: [{ key: 'dark-mode' }, record(checkout)], experiments: null, results: { x: {} } });
+    const read = readCache(file, 'shop')!;
+    expect(read.flags.map((f) => f.key)).toEqual(['checkout']);
+    expect(read.experiments).toEqual([]);
+    expect(read.results).toEqual({});
+  });
+});

@@ -17,9 +17,11 @@ const PURGE_INTERVAL_MS = 3_600_000;
 const DIMENSION_BUILD_INTERVAL_MS = 60_000;
 /** A dimension build's limit here: the batch and the build share the function's 60 s. */
 export const AGGREGATOR_DIMENSION_BUILD_MS = 40_000;
-/** Time kept for returning the batch's result and flushing metrics after a build. */
+/** An explorer purge's limit here (a statement timeout): it shares the function's 60 s too. */
+export const AGGREGATOR_PURGE_MS = 15_000;
+/** Time kept for returning the batch's result and flushing metrics after upkeep. */
 const RESERVE_MS = 5_000;
-/** A build with less time than this is left for a later invocation. */
+/** Upkeep with less time than this is left for a later invocation. */
 const MIN_BUILD_MS = 5_000;
 
 /** The part of Lambda's context the aggregator reads. */
@@ -33,7 +35,16 @@ export interface InvocationContext {
  * time would fail a batch that had already committed, and spend a retry on it.
  */
 export function dimensionBuildBudget(remainingMs: number | undefined): number {
-  const budget = Math.min(AGGREGATOR_DIMENSION_BUILD_MS, (remainingMs ?? Infinity) - RESERVE_MS);
+  return upkeepBudget(AGGREGATOR_DIMENSION_BUILD_MS, remainingMs);
+}
+
+/** The same for the explorer purge: its limit, or what the invocation has left less a reserve, or 0. */
+export function purgeBudget(remainingMs: number | undefined): number {
+  return upkeepBudget(AGGREGATOR_PURGE_MS, remainingMs);
+}
+
+function upkeepBudget(limitMs: number, remainingMs: number | undefined): number {
+  const budget = Math.min(limitMs, (remainingMs ?? Infinity) - RESERVE_MS);
   return budget >= MIN_BUILD_MS ? budget : 0;
 }
 
@@ -88,9 +99,21 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
       }
     };
   };
-  /** The event explorer's retention, hourly. */
+  /**
+   * The event explorer's retention, hourly, cancelled by PostgreSQL when it outlasts its budget: an
+   * unbounded DELETE could run the function out of time after its batch committed.
+   */
+  let purgeBudgetMs = AGGREGATOR_PURGE_MS;
   const purge = betweenBatches('explorer purge', PURGE_INTERVAL_MS, async (d) =>
-    retentionDays > 0 ? { deleted: await purgeExplorerEvents(d, retentionDays, new Date(now())), retentionDays } : undefined,
+    retentionDays > 0
+      ? {
+          deleted: await d.withTransaction(async (tx) => {
+            await tx.query(`SET LOCAL statement_timeout = ${Math.floor(purgeBudgetMs)}`);
+            return purgeExplorerEvents(tx, retentionDays, new Date(now()));
+          }),
+          retentionDays,
+        }
+      : undefined,
   );
   /**
    * Result dimensions that experiments list but no results request could build in its time (large
@@ -105,7 +128,10 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {
       const result = await process(event);
-      await purge();
+      purgeBudgetMs = purgeBudget(context?.getRemainingTimeInMillis());
+      if (purgeBudgetMs > 0) {
+        await purge();
+      }
       buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());
       if (buildBudgetMs > 0) {
         await buildDimensions();

@@ -45,7 +45,7 @@ export async function createApiApp(env: NodeJS.ProcessEnv, options: ApiOptions =
 }
 
 export function createApiHandler(env: NodeJS.ProcessEnv, options: ApiOptions = {}): HttpHandler {
-  return httpHandler(() => createApiApp(env, options));
+  return httpHandler(() => createApiApp(env, options), { edgeToken: optional(env, EnvVar.EdgeToken) });
 }
 
 export const handler = createApiHandler(process.env);

@@ -34,10 +34,15 @@ export const EnvVar = {
   RedisUrl: 'REDIS_URL',
   /** "true": request log lines include the JSON body with secrets redacted. */
   CollectRequestBody: 'COLLECT_REQUEST_BODY',
+  /** Marks requests that come through the console's CloudFront distribution (its origin header's value). */
+  EdgeToken: 'XP_EDGE_TOKEN',
   /** Days the live event explorer keeps events (default 7); the aggregator purges older ones hourly. */
   ExplorerRetentionDays: 'XP_EXPLORER_RETENTION_DAYS',
 } as const;
 export type EnvVar = (typeof EnvVar)[keyof typeof EnvVar];
+
+/** The header the console's CloudFront distribution adds to every request it sends to the API (value: XP_EDGE_TOKEN). */
+export const EDGE_TOKEN_HEADER = 'x-xp-edge';
 
 /** Reads a variable that must be set and non-empty. */
 export function required(env: NodeJS.ProcessEnv, name: EnvVar): string {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { CfnOutput, CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, CustomResource, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -50,11 +50,17 @@ export class ApiStack extends Stack {
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogs: logs.LogGroup;
+  /**
+   * What the console's CloudFront distribution sends in the edge token header, so the API function
+   * may take the viewer's address from X-Forwarded-For: this stack's id (a UUID no response shows).
+   */
+  readonly edgeToken: string;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
     const { config, data, vpc } = props;
     const code = props.code === undefined ? {} : { code: props.code };
+    this.edgeToken = Fn.select(2, Fn.split('/', this.stackId));
 
     this.api = new XpFunction(this, 'Api', {
       entry: FunctionEntry.Api,
@@ -69,7 +75,8 @@ export class ApiStack extends Stack {
     })
       .bindDatabase(data.database)
       .bindTable(data.rulesets, 'readWrite')
-      .grantMetricsRead();
+      .grantMetricsRead()
+      .setEnvironment(EnvVar.EdgeToken, this.edgeToken);
 
     this.migrate = new XpFunction(this, 'Migrate', {
       entry: FunctionEntry.Migrate,

@@ -53,7 +53,7 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
   const evaluation = new EvaluationStack(app, name('evaluation'), { ...common, vpc, data, ...code, description: 'xp: SDK evaluation function' });
   const api = new ApiStack(app, name('api'), { ...common, vpc, data, evaluation: evaluation.target, ...code, description: 'xp: HTTP API, management function, migrations' });
   const pipeline = new PipelineStack(app, name('pipeline'), { ...common, vpc, data, ...code, description: 'xp: event aggregator' });
-  const consoleStack = new ConsoleStack(app, name('console'), { ...common, apiEndpoint: api.httpApi.apiEndpoint, description: 'xp: console hosting (S3 + CloudFront)' });
+  const consoleStack = new ConsoleStack(app, name('console'), { ...common, apiEndpoint: api.httpApi.apiEndpoint, edgeToken: api.edgeToken, description: 'xp: console hosting (S3 + CloudFront)' });
   const observability = new ObservabilityStack(app, name('observability'), { ...common, vpc, data, api, evaluation, pipeline, ...code, description: 'xp: alarms, dashboards, alarm-driven rollback' });
   const stacks: XpStacks = { network, data, evaluation, api, pipeline, console: consoleStack, observability };
   if (data.sharedCache !== undefined) {

@@ -4,12 +4,15 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { EDGE_TOKEN_HEADER } from '../functions/runtime.js';
 import type { XpConfig } from './config.js';
 
 export interface ConsoleStackProps extends StackProps {
   readonly config: XpConfig;
   /** `https://<id>.execute-api.<region>.amazonaws.com`, proxied under the console's own origin. */
   readonly apiEndpoint: string;
+  /** Sent to the API in the edge token header, so it reads the viewer's address, not CloudFront's. */
+  readonly edgeToken: string;
 }
 
 /** Paths CloudFront sends to the API, so the web console calls it same-origin (no CORS). */
@@ -45,7 +48,10 @@ export class ConsoleStack extends Stack {
       serverAccessLogsPrefix: 'site/',
       removalPolicy,
     });
-    const apiOrigin = new origins.HttpOrigin(Fn.select(2, Fn.split('/', props.apiEndpoint)), { protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY });
+    const apiOrigin = new origins.HttpOrigin(Fn.select(2, Fn.split('/', props.apiEndpoint)), {
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      customHeaders: { [EDGE_TOKEN_HEADER]: props.edgeToken },
+    });
     const apiBehavior: cloudfront.BehaviorOptions = {
       origin: apiOrigin,
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,

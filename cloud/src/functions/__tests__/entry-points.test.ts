@@ -13,8 +13,10 @@ import { createKinesisClient, ensureStream, startDynalite, startKinesalite } fro
 import type { LocalService } from '../../local/aws-local.js';
 import type { HealthSource } from '../../http/routes/health.js';
 import { FunctionEntry, bundleFunction } from '../../infra/bundling.js';
+import { createPgDatabase } from '../../store/db.js';
+import type { Database } from '../../store/db.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../../store/ruleset-store.js';
-import { AGGREGATOR_DIMENSION_BUILD_MS, createAggregatorHandler, dimensionBuildBudget } from '../aggregator.js';
+import { AGGREGATOR_DIMENSION_BUILD_MS, AGGREGATOR_PURGE_MS, createAggregatorHandler, dimensionBuildBudget, purgeBudget } from '../aggregator.js';
 import { createAlarmRollbackHandler, rollbackDescription } from '../alarm-rollback.js';
 import { createApiHandler } from '../api.js';
 import { createEvaluationHandler } from '../evaluation.js';
@@ -47,6 +49,8 @@ function emfSink(service: string): { metrics: EmfMetrics; lines: Record<string, 
 }
 
 const execFileAsync = promisify(execFile);
+
+const silent = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
 
 const json = (body: string | undefined): any => (body === undefined || body === '' ? undefined : JSON.parse(body));
 
@@ -235,6 +239,44 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(dimensionBuildBudget(20_000)).toBe(15_000);
     // Too little left: the build waits for a later invocation rather than time out a committed batch.
     expect(dimensionBuildBudget(9_000)).toBe(0);
+  });
+
+  it('aggregator: bounds the explorer purge by a statement timeout within the time left, and skips it when too little is left', async () => {
+    const url = env.DATABASE_URL!;
+    const inner = createPgDatabase(url, { max: 1 });
+    const statements: string[] = [];
+    const recording: Database = {
+      ...inner,
+      query: (sql, params) => {
+        statements.push(sql);
+        return inner.query(sql, params);
+      },
+      withTransaction: (fn) =>
+        inner.withTransaction((tx) =>
+          fn({
+            query: (sql, params) => {
+              statements.push(sql);
+              return tx.query(sql, params);
+            },
+          }),
+        ),
+    };
+    const arn = `arn:aws:kinesis:eu-west-1:123456789012:stream/${STREAM}`;
+    const handler = createAggregatorHandler(env, { db: () => Promise.resolve(recording), metrics: emfSink('aggregator').metrics, logger: silent });
+    // The purge and the statement before it, in its transaction.
+    const purges = (): string[] => statements.flatMap((q, i) => (q.includes('DELETE FROM explorer_events') ? [statements[i - 1]!, q] : []));
+
+    try {
+      await handler(kinesisEvent('shardId-000000000000', arn, []), { getRemainingTimeInMillis: () => 9_000 });
+      const whenShort = purges();
+      await handler(kinesisEvent('shardId-000000000000', arn, []), { getRemainingTimeInMillis: () => 59_000 });
+
+      expect(whenShort).toEqual([]);
+      expect(purges()).toEqual([`SET LOCAL statement_timeout = ${AGGREGATOR_PURGE_MS}`, expect.stringContaining('DELETE FROM explorer_events')]);
+      expect(purgeBudget(12_000)).toBe(7_000);
+    } finally {
+      await inner.close();
+    }
   });
 
   it('guardrail check: the scheduled function runs the statistical check over every running experiment', async () => {

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { ipOf } from '../../http/api.js';
 import { httpHandler } from '../lambda-http.js';
+import { EDGE_TOKEN_HEADER } from '../runtime.js';
 import { httpEvent } from './lambda-events.js';
 
 describe('httpHandler', () => {
@@ -14,6 +15,23 @@ describe('httpHandler', () => {
 
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ ip: '198.51.100.9' });
+  });
+
+  it("takes the viewer's address from X-Forwarded-For only for requests that carry the console CloudFront's edge token", async () => {
+    const app = new Hono();
+    app.get('/ip', (c) => c.json({ ip: ipOf(c) }));
+    const handler = httpHandler(() => Promise.resolve(app), { edgeToken: 'b7c1e2f0-token' });
+    const ipFor = async (headers: Record<string, string>): Promise<unknown> => JSON.parse((await handler(httpEvent('GET', '/ip', { sourceIp: '130.176.0.1', headers }))).body).ip;
+    // A client's own X-Forwarded-For entry, the viewer CloudFront saw, CloudFront itself (API Gateway's peer).
+    const forwarded = '192.0.2.66, 203.0.113.50, 130.176.0.1';
+
+    expect(await ipFor({ [EDGE_TOKEN_HEADER]: 'b7c1e2f0-token', 'x-forwarded-for': forwarded })).toBe('203.0.113.50');
+    expect(await ipFor({ [EDGE_TOKEN_HEADER]: 'b7c1e2f0-token', 'x-forwarded-for': '203.0.113.50' })).toBe('203.0.113.50');
+    // Without the token (or with a wrong one) the header is the caller's word, and the TCP peer counts.
+    expect(await ipFor({ 'x-forwarded-for': forwarded })).toBe('130.176.0.1');
+    expect(await ipFor({ [EDGE_TOKEN_HEADER]: 'guess', 'x-forwarded-for': forwarded })).toBe('130.176.0.1');
+    const untrusting = httpHandler(() => Promise.resolve(app));
+    expect(JSON.parse((await untrusting(httpEvent('GET', '/ip', { sourceIp: '130.176.0.1', headers: { [EDGE_TOKEN_HEADER]: 'b7c1e2f0-token', 'x-forwarded-for': forwarded } }))).body).ip).toBe('130.176.0.1');
   });
 
   it('builds the app once and retries the build after a failure', async () => {

@@ -1,8 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
+import { EDGE_TOKEN_HEADER, EnvVar } from '../../functions/runtime.js';
 import { PIPELINE_MAPPING } from '../pipeline-stack.js';
-import { THRESHOLDS } from '../observability-stack.js';
+import { API_ROUTE_LATENCY_STATISTICS, THRESHOLDS, apiRouteLatencySearch } from '../observability-stack.js';
 import { policyStatements, wildcardViolations } from './iam-scan.js';
 import { asStack, nagFindings, synthXp, templates } from './synth-helpers.js';
 import type { Templates } from './synth-helpers.js';
@@ -197,6 +198,18 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.console, 'AWS::CloudFront::Distribution', { DistributionConfig: { CustomErrorResponses: Match.anyValue() } })).toBe(0);
   });
 
+  it("tells the API function which requests come through the console's CloudFront (edge token header), so logins are throttled per viewer", () => {
+    const [distribution] = Object.values(t.console.findResources('AWS::CloudFront::Distribution')) as { Properties: { DistributionConfig: { Origins: { CustomOriginConfig?: unknown; OriginCustomHeaders?: { HeaderName: string; HeaderValue: unknown }[] }[] } } }[];
+    const apiOrigin = distribution!.Properties.DistributionConfig.Origins.find((o) => o.CustomOriginConfig !== undefined)!;
+    const [fn] = Object.values(t.api.findResources('AWS::Lambda::Function', { Properties: { Description: 'xp management API' } })) as { Properties: { Environment: { Variables: Record<string, unknown> } } }[];
+    const header = apiOrigin.OriginCustomHeaders?.find((h) => h.HeaderName === EDGE_TOKEN_HEADER);
+
+    expect(header).toBeDefined();
+    expect(fn!.Properties.Environment.Variables[EnvVar.EdgeToken]).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
+    // The console stack reads the same value from the API stack.
+    expect(JSON.stringify(header!.HeaderValue)).toContain('Fn::ImportValue');
+  });
+
   it('alarms on error rate, iterator age, DLQ depth, dead letters and p99 latency, to an encrypted topic that e-mails ops', () => {
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
@@ -211,6 +224,18 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.observability, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() })).toBeGreaterThan(0);
     expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' })).toBeGreaterThan(0);
     expect(count(t.observability, 'AWS::CloudWatch::Dashboard', {})).toBe(2);
+  });
+
+  it("graphs every route's API latency with the dimensions API Gateway gives HTTP API routes (no Route dimension)", () => {
+    const [dashboard] = Object.values(t.observability.findResources('AWS::CloudWatch::Dashboard', { Properties: { DashboardName: 'xp-dev-api-performance' } })) as { Properties: { DashboardBody: unknown } }[];
+    const body = JSON.stringify(dashboard!.Properties.DashboardBody);
+
+    expect(body).not.toContain('Route');
+    expect(body.split('{AWS/ApiGateway,ApiId,Method,Resource,Stage}')).toHaveLength(API_ROUTE_LATENCY_STATISTICS.length + 1);
+    for (const statistic of API_ROUTE_LATENCY_STATISTICS) {
+      expect(body).toContain(`'${statistic}', 300)`);
+    }
+    expect(apiRouteLatencySearch('a1b2c3', 'p99')).toBe(`SEARCH('{AWS/ApiGateway,ApiId,Method,Resource,Stage} MetricName="Latency" ApiId="a1b2c3"', 'p99', 300)`);
   });
 
   it('subscribes the alarm-rollback function to the guardrail topic', () => {

@@ -22,8 +22,9 @@ function wrap(e: unknown): DatabaseError {
 
 /** A `pg` pool; numeric types that fit are returned as numbers. */
 export function createPgDatabase(connectionString: string, options: { max?: number } = {}): Database {
-  // A server that does not answer fails a request after 10 s (then 503) instead of holding it forever.
-  const pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000 });
+  // A server that does not answer fails a request after 20 s (then 503) instead of holding it forever;
+  // long enough for an Aurora Serverless writer to resume from a pause (~15 s).
+  const pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 20_000 });
   // Idle clients that lose their connection must not crash the process.
   pool.on('error', () => undefined);
   const run = async <R>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> => {

@@ -33,19 +33,11 @@ function positive(value: number | undefined, fallback: number): number {
 /** Event ids: random, URL-safe, unique enough for the pipeline's exactly-once de-duplication. */
 function newEventId(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
-  if (c?.randomUUID !== undefined) {
-    // randomUUID exists only in secure contexts; getRandomValues everywhere.
-    return c.randomUUID();
-  }
-  const bytes = new Uint8Array(16);
-  if (c?.getRandomValues !== undefined) {
-    c.getRandomValues(bytes);
-  } else {
-    for (let i = 0; i < 16; i++) {
-      bytes[i] = Math.floor(Math.random() * 256);
-    }
-  }
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  // randomUUID exists only in secure contexts; getRandomValues everywhere but Node before 19.
+  return (
+    c?.randomUUID?.() ??
+    Array.from(c?.getRandomValues?.(new Uint8Array(16)) ?? Uint8Array.from({ length: 16 }, () => Math.random() * 256), (b) => b.toString(16).padStart(2, '0')).join('')
+  );
 }
 
 const FALSE_DEFAULT = Object.freeze({ defaultValue: false });
@@ -61,6 +53,16 @@ export function isWrongValueType(details: object): boolean {
 function describeType(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
 }
+
+/** The caller's default with reason ERROR and why: what an evaluation returns when it cannot do better. */
+function failed(value: unknown, errorCode: SdkErrorCode, errorMessage: string): EvaluationResult {
+  return { value: value ?? null, variationKey: null, reason: Reason.Error, errorCode: errorCode as ErrorCode, errorMessage };
+}
+
+/** No ruleset yet, the same answer from evaluate() and getExperiment(). */
+const NOT_READY = 'no ruleset loaded yet';
+/** Reading the user threw (a throwing getter, a revoked proxy): evaluation never passes that on. */
+const UNREADABLE_USER = 'unexpected evaluation failure';
 
 /** Whether a served value has the type of the caller's default (a null default accepts any JSON). */
 function sameType(value: unknown, defaultValue: unknown): boolean {
@@ -196,13 +198,17 @@ export class ExperimentationClient {
   getExperiment(experimentKey: string, user: User): ExperimentResult {
     const rs = this.current;
     if (rs === undefined) {
-      return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: ErrorCode.General, errorMessage: 'no ruleset loaded' };
+      return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: SdkErrorCode.ProviderNotReady as unknown as ErrorCode, errorMessage: NOT_READY };
     }
-    const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
-    if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
-      this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, user);
+    try {
+      const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
+      if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
+        this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, user);
+      }
+      return result;
+    } catch {
+      return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: ErrorCode.General, errorMessage: UNREADABLE_USER };
     }
-    return result;
   }
 
   /** Whether the flag serves a truthy value to this unit (false when it cannot be evaluated). */
@@ -240,28 +246,27 @@ export class ExperimentationClient {
       this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) ignored: it needs a 1-200 character name and a user id`);
       return;
     }
-    let value: number | undefined;
-    let rest: Record<string, unknown> | undefined;
-    if (properties !== undefined && typeof properties === 'object') {
-      const { value: v, ...others } = properties as Record<string, unknown>;
-      if (typeof v === 'number' && Number.isFinite(v)) {
-        value = v;
-      } else if (v !== undefined) {
-        others.value = v;
-      }
-      if (Object.keys(others).length > 0) {
-        try {
-          // Round-trips to plain JSON: dates become strings, functions and undefined disappear. Over
-          // 16 KiB the API refuses the event, or with 413 the whole batch: '' makes the parse throw.
-          const json = JSON.stringify(others);
-          rest = JSON.parse(json.length > 16384 ? '' : json) as Record<string, unknown>;
-        } catch {
-          this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable or too large, sent without them`);
-        }
+    let value: unknown;
+    let others: Record<string, unknown> = {};
+    if (typeof properties === 'object' && (properties as unknown) !== null) {
+      ({ value, ...others } = properties as Record<string, unknown>);
+      if (value !== undefined && !Number.isFinite(value)) {
+        others.value = value;
+        value = undefined;
       }
     }
     // Undefined fields are left out when the batch is serialised.
-    const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value, properties: rest } as SdkEvent;
+    const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value: value as number | undefined } as SdkEvent & { properties?: unknown };
+    if (Object.keys(others).length > 0) {
+      try {
+        // Round-trips to plain JSON: dates become strings, functions and undefined disappear. The API
+        // refuses a whole event whose JSON exceeds 16 KiB of UTF-8: '' makes the parse throw.
+        const json = JSON.stringify({ ...event, properties: others });
+        event.properties = (JSON.parse(new TextEncoder().encode(json).length > 16384 ? '' : json) as { properties: unknown }).properties;
+      } catch {
+        this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable or too large, sent without them`);
+      }
+    }
     this.events.push(event);
   }
 
@@ -343,38 +348,31 @@ export class ExperimentationClient {
   private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown): EvaluationResult {
     const rs = this.current;
     if (rs === undefined) {
-      return {
-        value: defaultValue ?? null,
-        variationKey: null,
-        reason: Reason.Error,
-        errorCode: SdkErrorCode.ProviderNotReady as unknown as ErrorCode,
-        errorMessage: 'no ruleset loaded yet',
-      };
+      return failed(defaultValue, SdkErrorCode.ProviderNotReady, NOT_READY);
     }
-    const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
-    const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
-    if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
-      const mismatch: EvaluationResult = {
-        value: defaultValue,
-        variationKey: null,
-        reason: Reason.Error,
-        errorCode: ErrorCode.TypeMismatch,
-        errorMessage: `flag "${flagKey}" serves a ${describeType(result.value)}, expected a ${describeType(defaultValue)}`,
-      };
-      wrongValueType.add(mismatch);
-      return mismatch;
+    try {
+      const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
+      const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
+      if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
+        const mismatch = failed(defaultValue, ErrorCode.TypeMismatch, `flag "${flagKey}" serves a ${describeType(result.value)}, expected a ${describeType(defaultValue)}`);
+        wrongValueType.add(mismatch);
+        return mismatch;
+      }
+      const exp: ExperimentAssignment | undefined = result.experiment;
+      if (exp?.inExperiment === true) {
+        this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, user);
+      }
+      return result;
+    } catch {
+      return failed(defaultValue, ErrorCode.General, UNREADABLE_USER);
     }
-    const exp: ExperimentAssignment | undefined = result.experiment;
-    if (exp?.inExperiment === true) {
-      this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, user);
-    }
-    return result;
   }
 
   private context(user: User): EvaluationContext {
-    let attributes: Readonly<Record<string, unknown>>;
-    let extra: Exclude<User, string> | undefined;
-    if (typeof user === 'string') {
+    // Neither an id nor an object (null, undefined, a boolean): evaluation answers INVALID_CONTEXT.
+    let attributes: unknown = null;
+    let extra: UserContext | undefined;
+    if (typeof user === 'string' || typeof user === 'number') {
       attributes = { id: user };
     } else if (typeof user === 'object' && (user as unknown) !== null) {
       extra = user;
@@ -385,34 +383,19 @@ export class ExperimentationClient {
         // Spreading into a literal that starts with \`id\` is several times faster in V8 than appending it.
         attributes = given.id === undefined ? { id: user.id, ...given } : { ...given, id: user.id };
       }
-    } else {
-      attributes = {};
     }
     const o = this.options;
-    if (o.stickyBucketStore === undefined && this.now === undefined && extra?.url === undefined && extra?.forcedVariations === undefined) {
-      return { attributes };
-    }
-    return {
-      attributes,
-      ...(this.now === undefined ? {} : { now: this.now() }),
-      ...(o.stickyBucketStore === undefined ? {} : { stickyBuckets: o.stickyBucketStore }),
-      ...(extra?.url === undefined ? {} : { url: extra.url }),
-      ...(extra?.forcedVariations === undefined ? {} : { forcedVariations: extra.forcedVariations }),
-    };
+    // Evaluation reads an undefined entry as an absent one.
+    return (
+      o.stickyBucketStore === undefined && this.now === undefined && extra?.url === undefined && extra?.forcedVariations === undefined
+        ? { attributes }
+        : { attributes, now: this.now?.(), stickyBuckets: o.stickyBucketStore, url: extra?.url, forcedVariations: extra?.forcedVariations }
+    ) as EvaluationContext;
   }
 
   private unitId(user: User): string | undefined {
-    if (typeof user === 'string') {
-      return user === '' ? undefined : user;
-    }
-    if (typeof user !== 'object' || (user as unknown) === null) {
-      return undefined;
-    }
-    const id: unknown = user.id ?? user.attributes?.id;
-    if (typeof id === 'string' && id !== '') {
-      return id;
-    }
-    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+    const id: unknown = typeof user === 'object' && (user as unknown) !== null ? (user.id ?? user.attributes?.id) : user;
+    return typeof id === 'string' ? id || undefined : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
   }
 
   private timestamp(): number {

@@ -61,7 +61,8 @@ export class EventQueue {
     }
     this.queue.push(event);
     this.trim();
-    if (this.queue.length >= this.o.maxBatchSize && clock() >= this.retryAt) {
+    // A send in flight takes what is queued meanwhile; one flush per push would pile up while it lasts.
+    if (this.queue.length >= this.o.maxBatchSize && clock() >= this.retryAt && this.flushing === undefined) {
       void this.flush();
     } else {
       this.schedule(this.o.flushIntervalMs);

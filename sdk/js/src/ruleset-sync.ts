@@ -178,6 +178,8 @@ export class RulesetSync {
         error = e instanceof XpError ? e : new NetworkError(XpErrorCode.Network, 'the event stream failed', { cause: e });
       }
       this.connected = false;
+      // Releases the connection (and its controller) however it ended: refused, broken or ended by the server.
+      this.abortStream?.();
       this.abortStream = undefined;
       if (this.isClosed()) {
         return;

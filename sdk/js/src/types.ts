@@ -1,12 +1,12 @@
 import type { ErrorCode, EvaluationResult, StickyBucketStore } from '@xp/shared/eval';
 import type { XpError } from './errors.js';
 
-/** A unit given as its id, or as an object with attributes. The id becomes `attributes.id`. */
-export type User = string | UserContext;
+/** A unit given as its id (a number is hashed as its string), or as an object with attributes. The id becomes `attributes.id`. */
+export type User = string | number | UserContext;
 
 export interface UserContext {
   /** The unit's id, written to `attributes.id` (the default hash attribute). */
-  readonly id?: string;
+  readonly id?: string | number;
   readonly attributes?: Readonly<Record<string, unknown>>;
   /** The page URL, for QA overrides `?xp_<experiment>=<variation>`. */
   readonly url?: string;

@@ -55,13 +55,18 @@ def _json_loads(data: bytes) -> Any:
 
 
 def _category(v: Any) -> str:
+    """The JSON type of a value; an object, an array and null differ, as in the JavaScript SDK."""
     if isinstance(v, bool):
         return "boolean"
     if is_number(v):
         return "number"
     if isinstance(v, str):
         return "string"
-    return "json"
+    if v is None:
+        return "null"
+    if isinstance(v, Mapping):
+        return "object"
+    return "array" if isinstance(v, (list, tuple)) else "json"
 
 
 class Client:
@@ -206,7 +211,7 @@ class Client:
         """The flag's value for the user with the reason, rule and experiment details. Never raises.
 
         When `default` is given and the flag serves a value of another type (boolean, number,
-        string, JSON), `default` comes back with reason ERROR and code TYPE_MISMATCH.
+        string, object, array), `default` comes back with reason ERROR and code TYPE_MISMATCH.
         """
         try:
             ruleset = self._ruleset
@@ -296,13 +301,16 @@ class Client:
             log.error("track_event(%r) failed unexpectedly: %s", name, type(e).__name__)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Sends queued events now; returns True when the queue is empty. Waits at most `timeout`."""
+        """Sends queued events now; True when every one was delivered (none refused for good). Waits at most `timeout`."""
         deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
         failures = 0
+        delivered = True
         while time.monotonic() < deadline:
             outcome = self._send_batch(deadline - time.monotonic())
             if outcome == "empty":
-                return True
+                return delivered
+            if outcome == "dropped":
+                delivered = False
             if outcome.startswith("retry:"):
                 # Retried as Retry-After and the backoff ask, while that fits in the budget: a 503
                 # during a deploy must not lose the queue at close().
@@ -311,7 +319,7 @@ class Client:
                 if time.monotonic() + wait >= deadline:
                     return False
                 time.sleep(wait)
-        return self._queue_len() == 0
+        return delivered and self._queue_len() == 0
 
     def close(self, timeout: float | None = None) -> None:
         """Stops background work and flushes queued events (bounded by `timeout`). Idempotent."""
@@ -593,7 +601,7 @@ class Client:
         use_stream = self._streaming
         while not self._stop.is_set():
             if use_stream:
-                outcome = self._follow_stream()
+                outcome, retry_after = self._follow_stream()
                 if self._stop.is_set():
                     return
                 if outcome == "permanent":
@@ -603,7 +611,8 @@ class Client:
                 stream_failures = 0 if outcome == "ended" else stream_failures + 1
                 self.refresh()
                 wait = self._backoff(max(1, stream_failures))
-                self._stop.wait(min(wait, self._poll_interval) if self._poll_interval > 0 else wait)
+                # Never sooner than the API's Retry-After (a 503 at its stream limit, a 429).
+                self._stop.wait(max(retry_after, min(wait, self._poll_interval) if self._poll_interval > 0 else wait))
             elif self._poll_interval > 0:
                 self._stop.wait(self._poll_interval)
                 if not self._stop.is_set():
@@ -620,29 +629,32 @@ class Client:
             except OSError:
                 pass
 
-    def _follow_stream(self) -> str:
-        """Reads the server-sent event stream until it breaks: "ended", "failed" or "permanent"."""
+    def _follow_stream(self) -> tuple[str, float]:
+        """Reads the server-sent event stream until it breaks: "ended", "failed" or "permanent".
+
+        With the outcome comes the wait the API asked for before reconnecting (`Retry-After`), or 0.
+        """
         conn = self._endpoint.connect(self._timeout)
         with self._stream_lock:
             self._stream_conn = conn
         try:
             if self._stop.is_set():
-                return "ended"
+                return "ended", 0.0
             conn.request("GET", self._endpoint.path("/sdk/v1/stream?include=ruleset"),
                          headers=self._headers({"Accept": "text/event-stream"}))
             resp = conn.getresponse()
             if resp.status in _PERMANENT_STREAM_STATUSES:
-                return "permanent"
+                return "permanent", 0.0
             if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
                 self._note_failure("ruleset stream answered HTTP %d; polling until it is back", resp.status)
-                return "failed"
+                return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
             if conn.sock is not None:
                 conn.sock.settimeout(self._stream_idle_timeout)
             event, data = "message", list[str]()
             while not self._stop.is_set():
                 raw = resp.readline(1024 * 1024 * 64)
                 if not raw:
-                    return "ended"
+                    return "ended", 0.0
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if line == "":
                     if data:
@@ -657,11 +669,11 @@ class Client:
                         event = val
                     elif field == "data":
                         data.append(val)
-            return "ended"
+            return "ended", 0.0
         except _http.NETWORK_ERRORS as e:
             if not self._stop.is_set():
                 self._note_failure("ruleset stream broke (%s); polling until it is back", type(e).__name__)
-            return "failed"
+            return "failed", 0.0
         finally:
             with self._stream_lock:
                 self._stream_conn = None

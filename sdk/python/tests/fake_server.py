@@ -63,6 +63,8 @@ class FakeServer:
         self.event_responses: deque[tuple[int, dict[str, str]]] = deque()
         self.events_received = threading.Condition()
         self.stream_enabled = False
+        # Answers for GET /sdk/v1/stream, used up one per request before the stream itself is served.
+        self.stream_responses: deque[tuple[int, dict[str, str]]] = deque()
         self.stream_queue: deque[str] = deque()
         self.stream_wakeup = threading.Event()
         self.release = threading.Event()
@@ -123,6 +125,11 @@ class FakeServer:
                 self.send(200, body, {"Content-Type": "application/json", "ETag": etag})
 
             def stream(self) -> None:
+                with server.lock:
+                    refusal = server.stream_responses.popleft() if server.stream_responses else None
+                if refusal is not None:
+                    self.send(refusal[0], b'{"error":{"code":"UNAVAILABLE","message":"later"}}', refusal[1])
+                    return
                 if not server.stream_enabled:
                     self.send(404, b'{"error":{"code":"NOT_FOUND","message":"no stream"}}')
                     return

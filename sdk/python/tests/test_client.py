@@ -166,6 +166,16 @@ class RulesetTest(ClientTestCase):
         self.assertEqual(client.get_value("color", "u1", "x"), "red")
         self.assertEqual(len(self.server.requests_to("/sdk/v1/stream")), 1, "a 404 stream is not retried")
 
+    def test_a_stream_refused_with_retry_after_is_not_reconnected_sooner(self) -> None:
+        self.server.stream_enabled = True
+        self.server.stream_responses.extend([(503, {"Retry-After": "1"}), (429, {"Retry-After": "1"})])
+        self.client(streaming=True, poll_interval=0.02)
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/stream")) == 3, timeout=5))
+        first, second, third = self.server.requests_to("/sdk/v1/stream")
+        self.assertGreaterEqual(second.at - first.at, 0.95)
+        self.assertGreaterEqual(third.at - second.at, 0.95)
+
     def test_bootstrap_serves_before_the_api_answers(self) -> None:
         client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(5, color="teal"))
 
@@ -293,6 +303,17 @@ class EventsTest(ClientTestCase):
         self.assertEqual(client._queue_len(), 0)  # noqa: SLF001
         client.close()
         self.assertEqual(len(self.server.requests_to("/sdk/v1/events", "POST")), 1)
+
+    def test_flush_reports_a_batch_the_api_refused_for_good_as_not_delivered(self) -> None:
+        self.server.event_responses.append((401, {}))
+        client = self.client(batch_size=100, flush_interval=30)
+
+        client.track_event("a", "u1")
+
+        self.assertFalse(client.flush(timeout=2))
+        self.assertEqual(client._queue_len(), 0)  # noqa: SLF001
+        client.track_event("b", "u1")
+        self.assertTrue(client.flush(timeout=2))
 
     def test_a_full_queue_drops_new_events_with_a_log_line(self) -> None:
         client = self.client(api_url=closed_port_url(), batch_size=100, flush_interval=30, max_queue_size=3)
@@ -434,6 +455,21 @@ class EventsTest(ClientTestCase):
         self.assertEqual(client._queue_len(), 0, "the unit was served the default, not a variation")  # noqa: SLF001
         client.get_value("checkout-flag", "u1", "old")
         self.assertEqual(client._queue_len(), 1)  # noqa: SLF001
+
+    def test_an_object_an_array_and_null_are_different_types_as_in_the_javascript_sdk(self) -> None:
+        def serving(default: int) -> Client:
+            ruleset = make_ruleset(1)
+            ruleset["flags"]["limits"] = {"variations": [{"key": "o", "value": {"max": 3}}, {"key": "a", "value": [1, 2]},
+                                                         {"key": "n", "value": None}], "default": default, "off": 0}
+            return self.client(api_url=closed_port_url(), bootstrap=ruleset)
+
+        as_array = serving(0).evaluate("limits", "u1", [])
+        self.assertEqual((as_array.value, as_array.reason, as_array.error_code), ([], Reason.ERROR, ErrorCode.TYPE_MISMATCH))
+        self.assertEqual(serving(0).get_value("limits", "u1", {"max": 0}), {"max": 3})
+        self.assertEqual(serving(1).get_value("limits", "u1", {"max": 0}), {"max": 0})
+        self.assertEqual(serving(1).get_value("limits", "u1", [0]), [1, 2])
+        self.assertEqual(serving(2).get_value("limits", "u1", {"max": 0}), {"max": 0})
+        self.assertIsNone(serving(2).get_value("limits", "u1", None))
 
     def test_exposures_carry_the_flat_attributes_less_private_ones(self) -> None:
         client = self.client(batch_size=100, flush_interval=30, private_attributes=["email"])

@@ -55,10 +55,53 @@ describe('typed values', () => {
     const c = offline();
 
     expect(() => c.getValue('color', null as never, 'red')).not.toThrow();
-    expect(c.getVariant('exp-ab', 42 as never)).toBeNull();
+    expect(c.getVariant('exp-ab', true as never)).toBeNull();
     expect(() => {
       c.trackEvent('x', undefined as never, 5 as never);
     }).not.toThrow();
+    expect(() => {
+      c.trackEvent('x', 'u1', null as never);
+    }).not.toThrow();
+  });
+
+  it('takes a number as the unit id, as the Python SDK and the evaluation API do', () => {
+    const c = offline();
+
+    expect(c.evaluate('exp-flag', 42)).toMatchObject({ reason: 'SPLIT', experiment: { hashValue: '42', inExperiment: true } });
+    expect(c.getExperiment('exp-ab', 42)).toMatchObject({ inExperiment: true, hashValue: '42' });
+    expect(c.getVariant('exp-ab', 42)).toBe(c.getVariant('exp-ab', '42'));
+  });
+
+  it('answers INVALID_CONTEXT with the default for a user that is neither an id nor an object', () => {
+    const c = offline();
+
+    for (const user of [null, undefined, true]) {
+      expect(c.evaluate('color', user as never, 'red')).toMatchObject({ value: 'red', reason: 'ERROR', errorCode: 'INVALID_CONTEXT' });
+      expect(c.getExperiment('exp-ab', user as never)).toMatchObject({ inExperiment: false, errorCode: 'INVALID_CONTEXT' });
+    }
+  });
+
+  it('returns the default with GENERAL instead of throwing when reading the user throws', () => {
+    const c = offline();
+    const attributes = Object.defineProperty({}, 'plan', {
+      enumerable: true,
+      get: () => {
+        throw new Error('unreadable');
+      },
+    });
+    const user = { id: 'u1', attributes };
+
+    expect(c.evaluate('exp-flag', user, 'x')).toMatchObject({ value: 'x', reason: 'ERROR', errorCode: 'GENERAL' });
+    expect(c.isFeatureEnabled('checkout', user)).toBe(false);
+    expect(c.getExperiment('exp-ab', user)).toMatchObject({ inExperiment: false, errorCode: 'GENERAL' });
+    expect(c.getVariant('exp-ab', user)).toBeNull();
+  });
+
+  it('answers PROVIDER_NOT_READY from getExperiment as from evaluate while no ruleset is loaded', () => {
+    const c = new ExperimentationClient('', { logger: recordingLogger() });
+
+    expect(c.getExperiment('exp-ab', 'u1')).toMatchObject({ inExperiment: false, variationKey: null, errorCode: 'PROVIDER_NOT_READY' });
+    expect(c.evaluate('color', 'u1', 'red')).toMatchObject({ value: 'red', errorCode: 'PROVIDER_NOT_READY' });
   });
 });
 

@@ -1,7 +1,7 @@
 import { MAX_EVENTS_PER_BATCH as SERVER_MAX_EVENTS_PER_BATCH, sdkEventSchema } from '@xp/shared';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ExperimentationClient } from '../client.js';
-import { MAX_EVENTS_PER_BATCH } from '../event-queue.js';
+import { EventQueue, MAX_EVENTS_PER_BATCH } from '../event-queue.js';
 import type { ClientOptions } from '../types.js';
 import { FakeServer } from './fake-server.js';
 import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
@@ -83,6 +83,24 @@ describe('event batching', () => {
     expect(log.lines.some((l) => l.level === 'warn' && l.message.includes('too large'))).toBe(true);
   });
 
+  it('measures the whole event in UTF-8 bytes, as the API does, so no event is refused as EVENT_TOO_LARGE', async () => {
+    const { s, c } = await setup();
+
+    c.trackEvent('fits', 'u1', { blob: 'x'.repeat(16_000) });
+    c.trackEvent('envelope', 'u2', { value: 3, blob: 'x'.repeat(16_360) });
+    c.trackEvent('multibyte', 'u3', { text: '€'.repeat(6_000) });
+    await c.flush();
+
+    const sizes = s.events.map((e) => Buffer.byteLength(JSON.stringify(e), 'utf8'));
+    expect(s.events.map((e) => [e.name, 'properties' in e])).toEqual([
+      ['fits', true],
+      ['envelope', false],
+      ['multibyte', false],
+    ]);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(16 * 1024);
+    expect(s.events[1]).toMatchObject({ value: 3 });
+  });
+
   it('ignores events without a name or a user id, with a warning', async () => {
     const { s, c, log } = await setup();
 
@@ -146,6 +164,31 @@ describe('retries', () => {
 describe('queue bounds', () => {
   it("caps batches at the server's limit", () => {
     expect(MAX_EVENTS_PER_BATCH).toBe(SERVER_MAX_EVENTS_PER_BATCH);
+  });
+
+  it('starts no further send for each event queued while a send is in flight (they pile up while the API is down)', async () => {
+    let release: (response: Response) => void = () => undefined;
+    const fetch = (url: string, init: RequestInit): Promise<Response> =>
+      url.endsWith('/sdk/v1/events')
+        ? new Promise((resolve, reject) => {
+            release = resolve;
+            init.signal?.addEventListener('abort', () => {
+              reject(new Error('aborted'));
+            });
+          })
+        : globalThis.fetch(url, init);
+    const { c } = await setup({ maxBatchSize: 5, fetch });
+    const flushes = vi.spyOn(EventQueue.prototype, 'flush');
+
+    for (let i = 0; i < 200; i++) {
+      c.trackEvent('click', `u${i}`);
+    }
+    release(new Response('{}', { status: 503 }));
+    await c.flush();
+
+    expect(flushes.mock.calls.length).toBeLessThanOrEqual(3);
+    expect(c.getStats().queuedEvents).toBe(200);
+    flushes.mockRestore();
   });
 
   it('drops the oldest events beyond maxQueueSize and reports the count', async () => {

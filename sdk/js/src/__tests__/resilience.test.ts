@@ -205,6 +205,30 @@ describe('keeping fresh', () => {
     expect(s.count('/sdk/v1/stream')).toBeGreaterThanOrEqual(2);
   });
 
+  it('releases every stream connection that was refused, broke or ended, so reconnecting does not leak', async () => {
+    const s = await server();
+    const signals: AbortSignal[] = [];
+    const fetch = (url: string, init: RequestInit): Promise<Response> => {
+      if (url.endsWith('/sdk/v1/stream') && init.signal) {
+        signals.push(init.signal);
+      }
+      return globalThis.fetch(url, init);
+    };
+    const { c } = client(s.url, { fetch, pollIntervalMs: 60_000, retryBaseMs: 5, retryMaxMs: 10 });
+    await c.ready();
+
+    s.streamMode = 'fail';
+    s.dropStreams();
+    await eventually(() => signals.length >= 4);
+    s.streamMode = 'ok';
+    await eventually(() => s.openStreams === 1);
+    s.dropStreams();
+    await eventually(() => s.openStreams === 1 && signals.length >= 6);
+
+    expect(signals.slice(0, -1).filter((signal) => !signal.aborted)).toEqual([]);
+    expect(signals.at(-1)?.aborted).toBe(false);
+  });
+
   it('falls back to polling while the stream is refused', async () => {
     const s = await server();
     s.streamMode = 'fail';

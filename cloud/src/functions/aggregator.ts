@@ -3,6 +3,7 @@
  * exactly-once batch processing, plus EMF metrics for aggregation lag and dead letters.
  */
 import type { Logger } from '../domain/context.js';
+import { dedupeRetentionHours, pruneProcessedEvents } from '../pipeline/aggregate.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createKinesisHandler } from '../pipeline/lambda-handler.js';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline/lambda-handler.js';
@@ -116,6 +117,15 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
       : undefined,
   );
   /**
+   * Dedupe records no repeat of their event can reach any more (see dedupeRetentionHours), hourly,
+   * in short chunks until the purge budget is spent; the rest waits for the next hour.
+   */
+  const dedupeHours = dedupeRetentionHours(Number(optional(env, EnvVar.StreamRetentionHours) ?? 24));
+  const pruneDedupe = betweenBatches('dedupe prune', PURGE_INTERVAL_MS, async (d) => {
+    const deleted = await pruneProcessedEvents(d, dedupeHours, { deadline: now() + purgeBudgetMs, now });
+    return deleted > 0 ? { deleted, retentionHours: dedupeHours } : undefined;
+  });
+  /**
    * Result dimensions that experiments list but no results request could build in its time (large
    * experiments): one experiment a minute, within the function's 60 s.
    */
@@ -131,6 +141,10 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
       purgeBudgetMs = purgeBudget(context?.getRemainingTimeInMillis());
       if (purgeBudgetMs > 0) {
         await purge();
+        purgeBudgetMs = purgeBudget(context?.getRemainingTimeInMillis());
+        if (purgeBudgetMs > 0) {
+          await pruneDedupe();
+        }
       }
       buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());
       if (buildBudgetMs > 0) {

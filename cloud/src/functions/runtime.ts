@@ -36,6 +36,8 @@ export const EnvVar = {
   CollectRequestBody: 'COLLECT_REQUEST_BODY',
   /** Marks requests that come through the console's CloudFront distribution (its origin header's value). */
   EdgeToken: 'XP_EDGE_TOKEN',
+  /** The event stream's retention in hours (default 24): how long the aggregator keeps dedupe records depends on it. */
+  StreamRetentionHours: 'XP_STREAM_RETENTION_HOURS',
   /** Days the live event explorer keeps events (default 7); the aggregator purges older ones hourly. */
   ExplorerRetentionDays: 'XP_EXPLORER_RETENTION_DAYS',
 } as const;

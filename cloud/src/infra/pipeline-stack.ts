@@ -9,6 +9,7 @@ import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
 import { EventArchive } from './event-archive.js';
 import { XpFunction } from './xp-function.js';
+import { EnvVar } from '../functions/runtime.js';
 import type { CodeFactory } from './xp-function.js';
 
 export interface PipelineStackProps extends StackProps {
@@ -50,7 +51,10 @@ export class PipelineStack extends Stack {
       logRetention: logRetention(config),
       description: 'xp aggregator: Kinesis events to exactly-once aggregates in PostgreSQL',
       ...(props.code === undefined ? {} : { code: props.code }),
-    }).bindDatabase(data.database);
+    })
+      .bindDatabase(data.database)
+      // How long a record can wait in the stream, for how long dedupe records are kept.
+      .setEnvironment(EnvVar.StreamRetentionHours, String(config.streamRetentionHours));
     this.mapping = this.aggregator.consumeStream(data.events, {
       batchSize: PIPELINE_MAPPING.batchSize,
       maxBatchingWindow: Duration.seconds(PIPELINE_MAPPING.maxBatchingWindowSeconds),

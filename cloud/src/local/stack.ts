@@ -21,7 +21,7 @@ import type { Database } from '../store/db.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
-import { DEFAULT_EXPLORER_RETENTION_DAYS, startExplorerPurge } from '../store/explorer.js';
+import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
 import { LocalEventArchive, archivingEventSink } from '../store/event-archive.js';
 import { createKinesisEventSink, createKinesisPutClient } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
@@ -34,6 +34,7 @@ import { startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
 import { createConsoleApp } from './console-server.js';
 import { jsonLogger } from './logger.js';
+import { startUpkeep } from './upkeep.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
 export interface LocalConfig {
@@ -297,7 +298,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger, process: measuredProcess(processCounterSink, withExplorer(undefined, logger)) });
     poller.start();
     closers.push(() => poller.stop());
-    const purge = startExplorerPurge(db, { retentionDays: config.explorerRetentionDays, logger });
+    const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 
     const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody } });

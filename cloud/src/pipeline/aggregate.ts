@@ -640,8 +640,36 @@ export async function rebuildRequestedTotals(db: Database, target: { readonly pr
   }
 }
 
-/** Deletes dedupe records older than the retention window; returns how many. */
-export async function pruneProcessedEvents(db: Queryable, retentionHours: number): Promise<number> {
-  const out = await db.query(`DELETE FROM processed_events WHERE processed_at < now() - interval '1 hour' * $1::float8`, [retentionHours]);
-  return out.rowCount;
+/** The oldest event the SDK endpoints accept, in hours (MAX_AGE_MS of the events endpoint: 30 days). */
+const ACCEPTED_EVENT_AGE_HOURS = 30 * 24;
+
+/**
+ * How long a dedupe record must be kept so that no repeat of its event can still be counted: the
+ * events endpoint accepts an event (an SDK's retry, a replayed batch) up to 30 days after it
+ * happened, and a record can then wait in the stream for the stream's retention; a day more.
+ */
+export function dedupeRetentionHours(streamRetentionHours = 24): number {
+  return ACCEPTED_EVENT_AGE_HOURS + streamRetentionHours + 24;
+}
+
+/**
+ * Deletes dedupe records older than the retention window, `chunk` rows per statement (each its own
+ * short transaction, so aggregation never waits long), until none is left or `deadline` (epoch ms)
+ * has passed; returns how many. Without pruning the table grows by one row per event for good.
+ */
+export async function pruneProcessedEvents(db: Queryable, retentionHours: number, options: { readonly chunk?: number; readonly deadline?: number; readonly now?: () => number } = {}): Promise<number> {
+  const chunk = options.chunk ?? 10_000;
+  const now = options.now ?? Date.now;
+  let deleted = 0;
+  for (;;) {
+    const out = await db.query(
+      `DELETE FROM processed_events WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM processed_events WHERE processed_at < now() - interval '1 hour' * $1::float8 LIMIT $2))`,
+      [retentionHours, chunk],
+    );
+    deleted += out.rowCount;
+    if (out.rowCount < chunk || (options.deadline !== undefined && now() >= options.deadline)) {
+      return deleted;
+    }
+  }
 }

@@ -6,7 +6,7 @@
 import type { PipelineEvent } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode } from '../errors.js';
-import type { Database, Queryable } from './db.js';
+import type { Queryable } from './db.js';
 import { decodeCursor, encodeCursor } from './pagination.js';
 import type { Page } from './pagination.js';
 
@@ -229,29 +229,3 @@ export async function purgeExplorerEvents(db: Queryable, retentionDays: number, 
 
 export const DEFAULT_EXPLORER_RETENTION_DAYS = 7;
 
-/** Runs the purge now and then every `intervalMs` (default hourly); `stop` waits for a running purge. */
-export function startExplorerPurge(db: Database, options: { readonly retentionDays: number; readonly intervalMs?: number; readonly logger: Logger; readonly now?: () => Date }): { stop(): Promise<void> } {
-  const now = options.now ?? (() => new Date());
-  let running: Promise<void> = Promise.resolve();
-  const run = (): void => {
-    running = running.then(async () => {
-      try {
-        const deleted = await purgeExplorerEvents(db, options.retentionDays, now());
-        if (deleted > 0) {
-          options.logger.info('explorer: purged events past retention', { deleted, retentionDays: options.retentionDays });
-        }
-      } catch (error) {
-        options.logger.warn('explorer: purge failed', { error: error instanceof Error ? error.message : String(error) });
-      }
-    });
-  };
-  run();
-  const timer = setInterval(run, options.intervalMs ?? 3_600_000);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
-}

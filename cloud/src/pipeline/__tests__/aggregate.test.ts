@@ -3,7 +3,7 @@ import type { PipelineEvent } from '@xp/shared';
 import type { Database } from '../../store/db.js';
 import { DatabaseError } from '../../store/db.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
-import { isTransientError, parseRecord, processBatch, rebuildTotals } from '../aggregate.js';
+import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals } from '../aggregate.js';
 import { DAY, ENV, HOUR, PROJECT, T0, exposure, groundTruth, readState, seedProject, toRecord, track, withHook } from './fixtures.js';
 
 const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures'];
@@ -82,6 +82,26 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
       { metric: 'revenue-per-session', value: '12.5' },
     ]);
     expect(await readState(db)).toEqual(groundTruth([x, p]));
+  });
+
+  it(`${target.name}: prunes dedupe records past their retention in chunks, and a repeat inside it is still refused`, async () => {
+    const old = Array.from({ length: 25 }, (_, i) => track(`old${i}`, 'purchase', T0));
+    const recent = track('u1', 'purchase', T0 + HOUR, 3);
+    await apply([...old, recent]);
+    // As if processed 40 days ago: past the 30 days an event is accepted + a day of stream + a day.
+    await db.query(`UPDATE processed_events SET processed_at = now() - interval '40 days' WHERE event_id <> $1`, [recent.event.id]);
+
+    const deleted = await pruneProcessedEvents(db, dedupeRetentionHours(24), { chunk: 10 });
+    const again = await apply([recent]);
+
+    expect(dedupeRetentionHours(24)).toBe(32 * 24);
+    expect(deleted).toBe(25);
+    expect((await db.query('SELECT event_id FROM processed_events')).rows).toEqual([{ event_id: recent.event.id }]);
+    expect(again).toMatchObject({ processed: 0, duplicates: 1 });
+    // A deadline that has passed stops after the first chunk.
+    await apply(Array.from({ length: 25 }, (_, i) => track(`late${i}`, 'purchase', T0)));
+    await db.query(`UPDATE processed_events SET processed_at = now() - interval '40 days'`);
+    expect(await pruneProcessedEvents(db, dedupeRetentionHours(24), { chunk: 10, deadline: 0 })).toBe(10);
   });
 
   it(`${target.name}: keeps the first exposure, whatever the arrival order, and excludes units seen in two variations`, async () => {

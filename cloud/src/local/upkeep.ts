@@ -1,0 +1,53 @@
+/**
+ * The local stack's hourly upkeep, what the aggregator Lambda does between batches in AWS: the event
+ * explorer's retention, and the pruning of dedupe records no repeat of their event can reach any more.
+ */
+import type { Logger } from '../domain/context.js';
+import { dedupeRetentionHours, pruneProcessedEvents } from '../pipeline/aggregate.js';
+import type { Database } from '../store/db.js';
+import { purgeExplorerEvents } from '../store/explorer.js';
+
+export interface UpkeepOptions {
+  /** Days the event explorer keeps events; 0 keeps them all. */
+  readonly explorerRetentionDays: number;
+  /** Hours a dedupe record is kept (default dedupeRetentionHours(): 30 days of accepted event age + the stream's day + one). */
+  readonly dedupeRetentionHours?: number;
+  /** Default hourly. */
+  readonly intervalMs?: number;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/** Runs the upkeep now and then every `intervalMs`; `stop` waits for a running pass. Each task's failure is logged, not thrown. */
+export function startUpkeep(db: Database, options: UpkeepOptions): { stop(): Promise<void> } {
+  const now = options.now ?? (() => new Date());
+  const retentionHours = options.dedupeRetentionHours ?? dedupeRetentionHours();
+  const task = async (name: string, work: () => Promise<number>, fields: Record<string, unknown>): Promise<void> => {
+    try {
+      const deleted = await work();
+      if (deleted > 0) {
+        options.logger.info(name, { deleted, ...fields });
+      }
+    } catch (error) {
+      options.logger.warn(`${name} failed`, { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  let running: Promise<void> = Promise.resolve();
+  const run = (): void => {
+    running = running.then(async () => {
+      if (options.explorerRetentionDays > 0) {
+        await task('explorer: purged events past retention', () => purgeExplorerEvents(db, options.explorerRetentionDays, now()), { retentionDays: options.explorerRetentionDays });
+      }
+      await task('aggregator: pruned dedupe records past retention', () => pruneProcessedEvents(db, retentionHours), { retentionHours });
+    });
+  };
+  run();
+  const timer = setInterval(run, options.intervalMs ?? 3_600_000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -575,6 +575,12 @@ export async function rebuildTotals(
   const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
   const params = [target.projectId, target.environment, target.experiment];
   await tx.query('DELETE FROM unit_metric_totals WHERE project_id = $1 AND environment = $2 AND experiment = $3', params);
+  // With no totals left the metric rollups hold nothing but must sum to zero; their deltas do not
+  // cancel out when the metric's cap changed (the old rows carry the old cap), so they go too, and
+  // the recount below writes them again under the current cap. Unit counts (metric '') stay.
+  for (const table of ['results_rollups', 'results_dimension_rollups']) {
+    await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND metric <> ''`, params);
+  }
   const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);
   if (specs.length === 0) {
     return;

@@ -800,7 +800,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(numbers(afterRemoval[0])).toEqual(numbers(byRegion[0]![1]));
   });
 
-  it('scans a metric whose cap changed after its totals were written, until they are rebuilt', async () => {
+  it('scans a metric whose cap changed after its totals were written, until the rebuild of its totals has run', async () => {
     const before = metricOf(await results('checkout'), 'revenue-capped');
     const current = await p.request('GET', `${BASE}/metrics/revenue-capped`, { token: owner });
     const changed = await p.request('PUT', `${BASE}/metrics/revenue-capped`, {
@@ -808,6 +808,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
       body: { ...current.body.definition, capping: { type: 'absolute', value: 20 } },
       headers: { 'If-Match': `"${current.body.version as number}"` },
     });
+    // As while the rebuild the change asked for has not finished (too much data for a request's
+    // time): these totals were inserted without events, so a rebuild would find nothing to count.
+    await p.db.query('DELETE FROM totals_rebuilds');
 
     const after = metricOf(await results('checkout'), 'revenue-capped');
 

@@ -130,4 +130,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     expect(r.metrics.find((m) => m.key === 'errors')?.role).toBe('guardrail');
     expect(totals(r, 'errors')).toEqual(truth('error', 'count'));
   });
+
+  it('reads a metric from its rollups again once a cap change has been rebuilt', async () => {
+    const metric = await must('GET', `${BASE}/metrics/spend`);
+    await must('PUT', `${BASE}/metrics/spend`, { ...metric.definition, capping: { type: 'absolute', value: 40 } }, metric.version);
+
+    const spend = (await results('exp')).metrics.find((m) => m.key === 'spend')!;
+
+    // Each unit's total capped at 40, summed per arm.
+    const capped = ['control', 'treatment'].map((arm) =>
+      units.filter((u) => variationOf(u) === arm).reduce((n, u) => n + Math.min(40, sent.filter((e) => e.unit === u && e.name === 'purchase').reduce((t, e) => t + (e.amount ?? 0), 0)), 0),
+    );
+    expect(spend.source).toBe('rollup');
+    expect(spend.variations.map((v) => v.total)).toEqual(capped);
+  });
 });

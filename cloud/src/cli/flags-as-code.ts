@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { DefinitionPath, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import type { DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
+import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
 import { issuesOf } from '../domain/validation.js';
@@ -34,48 +34,95 @@ export interface PlannedChange {
   readonly diff: DiffEntry[];
 }
 
+/** A parsed file and where each of its values is, to name the line of a problem. */
+interface ParsedSource {
+  readonly value: unknown;
+  /** The 1-based line of the value at `path`, or of its nearest enclosing value. */
+  readonly lineOf: (path: readonly PropertyKey[]) => number | undefined;
+}
+
+/** Control characters (an escape sequence in a file or a key) are shown as escapes, never sent to the terminal. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function locator(doc: YAML.Document, counter: YAML.LineCounter): ParsedSource['lineOf'] {
+  return (path) => {
+    for (let n = path.length; n >= 0; n--) {
+      const node: unknown = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+      if (YAML.isNode(node) && node.range !== undefined && node.range !== null) {
+        return counter.linePos(node.range[0]).line;
+      }
+    }
+    return undefined;
+  };
+}
+
 /**
  * A JSON file's value. A key written twice is refused, as the YAML parser refuses it: JSON.parse
  * keeps the last one, so `"project"` twice silently chose which project a document applied to.
  */
-export function parseJsonFile(text: string, source: string): unknown {
+function parseJsonSource(text: string, source: string): ParsedSource {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
   }
-  const twice = YAML.parseDocument(text, { uniqueKeys: true }).errors.find((e) => e.code === 'DUPLICATE_KEY');
+  const counter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter: counter });
+  const twice = doc.errors.find((e) => e.code === 'DUPLICATE_KEY');
   if (twice !== undefined) {
     throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: a key is written twice at line ${twice.linePos?.[0].line ?? '?'}, column ${twice.linePos?.[0].col ?? '?'}`);
   }
-  return value;
+  return { value, lineOf: doc.errors.length === 0 ? locator(doc, counter) : () => undefined };
+}
+
+export function parseJsonFile(text: string, source: string): unknown {
+  return parseJsonSource(text, source).value;
+}
+
+/** A YAML file's value; a tag xp does not know (`!custom`) is refused rather than read as a plain string. */
+function parseYamlSource(text: string, source: string): ParsedSource {
+  const counter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: counter });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem !== undefined) {
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${problem.message}`);
+  }
+  try {
+    return { value: doc.toJS(), lineOf: locator(doc, counter) };
+  } catch (e) {
+    // An alias expanded too often (a "billion laughs" file).
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 export function parseDocument(text: string, source: string): FlagsDocument {
-  let raw: unknown;
-  if (source.endsWith('.json')) {
-    raw = parseJsonFile(text, source);
-  } else {
-    try {
-      raw = YAML.parse(text);
-    } catch (e) {
-      throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${e instanceof Error ? e.message : ''}`);
-    }
-  }
+  const { value: raw, lineOf } = source.endsWith('.json') ? parseJsonSource(text, source) : parseYamlSource(text, source);
+  const at = (path: readonly PropertyKey[]): string => {
+    const line = lineOf(path);
+    return line === undefined ? '' : ` (line ${line})`;
+  };
   const result = documentSchema.safeParse(raw);
   if (!result.success) {
-    // An issue of the whole document (an empty file) has no path: it is named "(document)".
-    const issues = issuesOf(result.error).map((i) => (i.path === '' ? { ...i, path: '(document)' } : i));
+    // An issue of the whole document (an empty file) has no path: it is named "(document)". An
+    // unknown key's line is the key's own.
+    const issues = issuesOf(result.error).map((issue, i) => {
+      const zodIssue = result.error.issues[i]!;
+      const where = zodIssue.code === 'unrecognized_keys' ? [...zodIssue.path, ...zodIssue.keys.slice(0, 1)] : zodIssue.path;
+      return { ...issue, path: `${issue.path === '' ? '(document)' : issue.path}${at(where)}` };
+    });
     throw new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
   }
   for (const kind of KINDS) {
-    const seen = new Set<string>();
-    for (const d of result.data[kind]) {
-      if (seen.has(d.key)) {
-        throw new AppError(AppErrorCode.Validation, `${source}: ${kind} has "${d.key}" twice`);
+    const seen = new Map<string, number>();
+    for (const [i, d] of result.data[kind].entries()) {
+      const first = seen.get(d.key);
+      if (first !== undefined) {
+        throw new AppError(AppErrorCode.Validation, `${source}: ${kind} has "${d.key}" twice (${kind}[${first}]${at([kind, first])} and ${kind}[${i}]${at([kind, i])})`);
       }
-      seen.add(d.key);
+      seen.set(d.key, i);
     }
   }
   return result.data;
@@ -91,10 +138,27 @@ export async function exportDocument(client: XpApiClient, project: string): Prom
   return doc;
 }
 
+/** Scalars of YAML 1.2's core schema other than strings (`0o17` is the number 15 there, a string in YAML 1.1). */
+const CORE_NON_STRINGS = new YAML.Document(null).schema.tags.flatMap((tag) =>
+  tag.default === true && tag.tag !== 'tag:yaml.org,2002:str' && 'test' in tag && tag.test instanceof RegExp ? [tag.test] : [],
+);
+
 export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): string {
+  if (format === 'json') {
+    return `${JSON.stringify(doc, null, 2)}\n`;
+  }
   // Written for YAML 1.1 readers too (PyYAML, older tools): strings such as on, off, yes and no are
-  // quoted, or they would read back as booleans. xp reads the file the same either way.
-  return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : YAML.stringify(doc, { lineWidth: 0, version: '1.1' });
+  // quoted, or they would read back as booleans. xp reads YAML 1.2, so a string that is something
+  // else there (0o17, an octal number) is quoted as well.
+  const yaml = new YAML.Document(doc, { version: '1.1' });
+  YAML.visit(yaml, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && CORE_NON_STRINGS.some((test) => test.test(node.value as string))) {
+        node.type = YAML.Scalar.QUOTE_DOUBLE;
+      }
+    },
+  });
+  return yaml.toString({ lineWidth: 0 });
 }
 
 const RUNTIME_FIELDS: { readonly [K in DefinitionPath]?: readonly string[] } = { experiments: [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS] };
@@ -145,16 +209,24 @@ function prerequisitesFirst(changes: readonly PlannedChange[]): PlannedChange[] 
   return ordered;
 }
 
-/** What applying a document would do, and the references it would leave broken (then nothing is applied). */
+/** What applying a document would do, and why the API would refuse it (then nothing is applied). */
 export interface Plan {
   readonly changes: PlannedChange[];
+  /** References the result would leave broken. */
   readonly problems: BrokenReference[];
+  /** Updates the API refuses whatever the rest of the document says: moving units of a started experiment. */
+  readonly refusals: BrokenReference[];
 }
+
+
+const REASSIGNMENT =
+  'the experiment has started, and this changes which variation its units get (units already exposed would be counted in a variation they no longer see); turn stickyBucketing on for it first, in an apply of its own, or create a new experiment for a new split';
 
 /** What applying the document would change; deletions only when `prune`. */
 export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<Plan> {
   const plan: PlannedChange[] = [];
   const deletions: PlannedChange[] = [];
+  const refusals: BrokenReference[] = [];
   const before: { [K in DefinitionPath]: unknown[] } = { segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   for (const kind of KINDS) {
     const listed = await client.listAll(doc.project, kind, { archived: true });
@@ -171,6 +243,11 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
         const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
         if (diff.length > 0) {
           writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, diff });
+          if (kind === 'experiments') {
+            for (const field of reassigningFields(existing.definition as Experiment, desired as Experiment)) {
+              refusals.push({ path: `experiments.${desired.key}.${field}`, message: REASSIGNMENT });
+            }
+          }
         }
         current.delete(desired.key);
       }
@@ -186,17 +263,21 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     deletions.unshift(...(kind === 'flags' ? prerequisitesFirst(removals).reverse() : removals));
   }
   const environments = (await client.environments(doc.project)).map((e) => e.key);
-  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments) };
+  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals };
 }
 
-/** The problems as one error naming each, with nothing applied. */
-export function brokenReferencesError(problems: readonly BrokenReference[]): AppError {
-  const issues = problems.map((p) => ({ path: p.path, message: p.message }));
-  return new AppError(
-    AppErrorCode.Validation,
-    `nothing was applied: the result would have ${problems.length === 1 ? 'a broken reference' : `${problems.length} broken references`}; fix the document (or the project) first`,
-    { issues },
-  );
+/** Why the plan cannot be applied, as one error naming each problem, with nothing applied; undefined when it can. */
+export function planError(plan: Pick<Plan, 'problems' | 'refusals'>): AppError | undefined {
+  const { problems, refusals } = plan;
+  if (problems.length === 0 && refusals.length === 0) {
+    return undefined;
+  }
+  const why = [
+    ...(problems.length === 0 ? [] : [`the result would have ${problems.length === 1 ? 'a broken reference' : `${problems.length} broken references`}`]),
+    ...(refusals.length === 0 ? [] : [`the API would refuse ${refusals.length === 1 ? 'a change' : `${refusals.length} changes`} to a started experiment`]),
+  ];
+  const issues = [...problems, ...refusals].map((p) => ({ path: p.path, message: p.message }));
+  return new AppError(AppErrorCode.Validation, `nothing was applied: ${why.join(', and ')}; fix the document (or the project) first`, { issues });
 }
 
 export function describePlan(plan: readonly PlannedChange[]): string {
@@ -223,13 +304,13 @@ export function describePlan(plan: readonly PlannedChange[]): string {
   return lines.join('\n');
 }
 
-/** Applies a plan in order; stops at the first failure and says which change failed. */
 /** Thrown when the user interrupted an apply between two changes; the message says how far it got. */
 export class ApplyInterrupted extends Error {}
 
 /**
- * Sends the changes one by one, logging each once the API confirmed it. `stop.requested` (Ctrl-C)
- * ends it between two changes — the one in flight completes and is reported — with ApplyInterrupted.
+ * Sends the changes one by one, logging each once the API confirmed it; stops at the first failure,
+ * naming it and how many were applied. `stop.requested` (Ctrl-C) ends it between two changes — the
+ * one in flight completes and is reported — with ApplyInterrupted.
  */
 export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, stop: { readonly requested: boolean } = { requested: false }): Promise<void> {
   for (const [done, change] of plan.entries()) {
@@ -247,7 +328,9 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
       }
       log(`  ${change.action}d ${label}`);
     } catch (e) {
-      throw new AppError(AppErrorCode.InvalidState, `${change.action} ${label} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      // The API's other issues stay attached, so they are listed under the message.
+      const progress = done === 0 ? 'nothing was applied' : `${done} of ${plan.length} changes applied (listed above), the other ${plan.length - done} not sent`;
+      throw new AppError(AppErrorCode.InvalidState, `${change.action} ${label} failed: ${e instanceof Error ? e.message : String(e)}; ${progress}`, e instanceof ApiError ? e.details : undefined, { cause: e });
     }
   }
 }

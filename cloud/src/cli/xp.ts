@@ -14,7 +14,7 @@ import { replayArchive } from '../pipeline/replay.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
 import { runCodeRefs } from './code-refs.js';
-import { ApplyInterrupted, applyPlan, brokenReferencesError, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, serializeDocument } from './flags-as-code.js';
+import { ApplyInterrupted, applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 
@@ -119,13 +119,27 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
-/** A command's input file (a UTF-8 byte order mark dropped); a missing or unreadable one is a usage error, not a crash. */
-async function readInput(file: string): Promise<string> {
-  let text: string;
+/**
+ * A command's input file (a UTF-8 byte order mark dropped); a missing or unreadable one is a usage
+ * error, not a crash, and one that is not UTF-8 text (an image, a zip) is refused as such rather than
+ * parsed into an error full of its bytes.
+ */
+export async function readInput(file: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    text = '';
+  }
+  const nul = text.indexOf('\0');
+  if ((text === '' && bytes.length > 0) || nul >= 0) {
+    throw new AppError('VALIDATION_FAILED', `${file} is not a text file: ${nul >= 0 ? `it holds a NUL byte (line ${text.slice(0, nul).split('\n').length})` : 'it is not UTF-8'}`);
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
@@ -135,11 +149,13 @@ function apiUrlOf(env: NodeJS.ProcessEnv): string {
 }
 
 async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean }, print: Print): Promise<void> {
-  const { changes, problems } = await planApply(api, doc, { prune: flags.prune });
+  const plan = await planApply(api, doc, { prune: flags.prune });
+  const { changes } = plan;
   print(describePlan(changes));
   // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
-  if (problems.length > 0) {
-    throw brokenReferencesError(problems);
+  const refused = planError(plan);
+  if (refused !== undefined) {
+    throw refused;
   }
   if (flags.dryRun || changes.length === 0) {
     return;
@@ -325,13 +341,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
     if (e instanceof AppError || e instanceof ApiError) {
       // An answer without xp's error body (a 404 page from another server) says little by itself.
       const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
-      printError(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`);
+      printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
       const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
       const stated = (line: string): boolean => e.message.startsWith(line) || e.message.includes(` ${line}`);
       const unstated = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).filter((line) => !stated(line));
       for (const line of unstated.slice(0, 20)) {
-        printError(`  ${line}`);
+        printError(printable(`  ${line}`));
       }
       return 1;
     }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, expandVariations, experimentSchema, runsIn, variationShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, reassigningFields, runsIn, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -532,38 +532,6 @@ const ASSIGNMENT_CHANGE =
   'changes which variation units are assigned to, and the experiment has started: units already exposed would be counted in a variation they did not see; enable stickyBucketing first (units then keep the variation they got) or create a new experiment for a new split';
 
 /**
- * Changes that would move units between variations of an experiment that has started: the hashing
- * (attribute, fallback, version, seed) or the variations served with their shares of traffic (keys,
- * order, normalised weights). Values, URLs, coverage and targeting may change: they change what a
- * variation shows or who enters, not which variation a unit that entered gets. Not checked for an
- * experiment with sticky bucketing, whose units keep their stored variation.
- */
-function reassignments(current: Experiment, next: Experiment): { path: string; message: string }[] {
-  const issues: { path: string; message: string }[] = [];
-  const hashing = [
-    ['hashAttribute', current.hashAttribute, next.hashAttribute],
-    ['fallbackAttribute', current.fallbackAttribute, next.fallbackAttribute],
-    ['hashVersion', current.hashVersion, next.hashVersion],
-    ['seed', current.seed ?? current.key, next.seed ?? next.key],
-  ] as const;
-  for (const [path, before, after] of hashing) {
-    if (before !== after) {
-      issues.push({ path, message: ASSIGNMENT_CHANGE });
-    }
-  }
-  const split = (exp: Experiment): { keys: string[]; shares: number[] } => ({ keys: expandVariations(exp).map((v) => v.key), shares: variationShares(exp) });
-  const before = split(current);
-  const after = split(next);
-  const sameSplit =
-    before.keys.length === after.keys.length &&
-    before.keys.every((k, i) => k === after.keys[i] && Math.abs(before.shares[i]! - after.shares[i]!) <= 1e-9);
-  if (!sameSplit) {
-    issues.push({ path: current.type === 'multivariate' ? 'factors' : 'variations', message: ASSIGNMENT_CHANGE });
-  }
-  return issues;
-}
-
-/**
  * Experiment lifecycle: draft → running → stopped (→ running again with resume), with start/stop
  * times, a decision and a winner. A replace (PUT) keeps the lifecycle as it is.
  */
@@ -654,9 +622,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
     }
     // Sticky bucketing is the way to change a split while running: units keep the variation stored for them.
-    if (current.startedAt !== undefined && current.stickyBucketing?.enabled !== true) {
-      issues.push(...reassignments(current, next));
-    }
+    issues.push(...reassigningFields(current, next).map((path) => ({ path, message: ASSIGNMENT_CHANGE })));
     if (issues.length > 0) {
       throw invalid(`experiment "${current.key}" is ${current.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }

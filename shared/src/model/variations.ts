@@ -28,6 +28,38 @@ export function variationShares(exp: Pick<Experiment, 'type' | 'variations' | 'f
 }
 
 /**
+ * The fields of a change that would move units of a started experiment to another variation: the
+ * hashing (attribute, fallback, version, seed) or the variations served with their shares of
+ * traffic (keys, order, normalised weights). Empty for an experiment that has not started, or whose
+ * sticky bucketing keeps each unit in its stored variation. Values, URLs, coverage and targeting
+ * may change: they change what a variation shows or who enters, not which variation a unit gets.
+ */
+export function reassigningFields(
+  current: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'startedAt' | 'stickyBucketing'>,
+  next: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed'>,
+): string[] {
+  if (current.startedAt === undefined || current.stickyBucketing?.enabled === true) {
+    return [];
+  }
+  const hashing = [
+    ['hashAttribute', current.hashAttribute, next.hashAttribute],
+    ['fallbackAttribute', current.fallbackAttribute, next.fallbackAttribute],
+    ['hashVersion', current.hashVersion, next.hashVersion],
+    ['seed', current.seed ?? current.key, next.seed ?? next.key],
+  ] as const;
+  const fields: string[] = hashing.filter(([, before, after]) => before !== after).map(([field]) => field);
+  const keysBefore = expandVariations(current).map((v) => v.key);
+  const keysAfter = expandVariations(next).map((v) => v.key);
+  const sharesBefore = variationShares(current);
+  const sharesAfter = variationShares(next);
+  const sameSplit = keysBefore.length === keysAfter.length && keysBefore.every((k, i) => k === keysAfter[i] && Math.abs(sharesBefore[i]! - sharesAfter[i]!) <= 1e-9);
+  if (!sameSplit) {
+    fields.push(current.type === 'multivariate' ? 'factors' : 'variations');
+  }
+  return fields;
+}
+
+/**
  * Where the split-URL links (`/r/{key}`) of a stopped experiment send visitors in an environment it
  * ran in: the released winner's URL, else the first variation's; undefined when it has none.
  */

@@ -62,7 +62,7 @@ describe('xp CLI errors', () => {
     writeFileSync(file, 'xp: 2\nproject: demo\nflags: []\n');
     const local = await run(['apply', file, '--dry-run']);
     expect(local.code).toBe(1);
-    expect(local.err).toEqual([`error: ${file}: xp: Invalid input: expected 1`]);
+    expect(local.err).toEqual([`error: ${file}: xp (line 1): Invalid input: expected 1`]);
     // The API's message names the first issue; the others are listed below it.
     const issues = [
       { path: 'body.flags[0].key', message: 'Required' },
@@ -132,6 +132,22 @@ describe('xp CLI errors', () => {
     writeFileSync(bom, `\uFEFF${JSON.stringify({ xp: 1, project: 'demo' })}`);
     // Parsed: the next step is the API, which is not running here.
     expect((await run(['apply', bom, '--dry-run'])).err[0]).toContain('cannot reach the API');
+  });
+
+  it('refuses a file that is not UTF-8 text, and never sends a file\'s control characters to the terminal', async () => {
+    const binary = path.join(dir, 'image.yaml');
+    writeFileSync(binary, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0xfe]));
+    const nul = path.join(dir, 'nul.yaml');
+    writeFileSync(nul, 'xp: 1\nproject: demo\0\n');
+    const escape = path.join(dir, 'escape.yaml');
+    writeFileSync(escape, 'xp: 1\nproject: "\u001b[2Jdemo\n');
+
+    expect(await run(['apply', binary, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${binary} is not a text file: it is not UTF-8`] });
+    expect(await run(['apply', nul, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${nul} is not a text file: it holds a NUL byte (line 2)`] });
+    const escaped = await run(['apply', escape, '--dry-run']);
+    expect(escaped.code).toBe(1);
+    expect(escaped.err.join('\n')).not.toContain('\u001b');
+    expect(escaped.err[0]).toContain('project: "\\u001b[2Jdemo');
   });
 
   it('names an empty document as such, and says when XP_API_URL answers like some other server', async () => {

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { DefinitionPath, XpApiClient } from '@xp/shared';
+import { experimentSchema } from '@xp/shared';
+import { AppError } from '../../errors.js';
+import { parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
+import type { FlagsDocument } from '../flags-as-code.js';
+
+const empty: FlagsDocument = { xp: 1, project: 'demo', segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+
+/** The API as planApply reads it: the stored definitions at version 1, and the project's environments. */
+function fakeApi(stored: Partial<Record<DefinitionPath, { key: string }[]>>): XpApiClient {
+  return {
+    listAll: (_project: string, kind: DefinitionPath) => Promise.resolve((stored[kind] ?? []).map((definition) => ({ key: definition.key, version: 1, archived: false, definition }))),
+    environments: () => Promise.resolve([{ key: 'development' }, { key: 'production' }]),
+  } as unknown as XpApiClient;
+}
+
+const started = experimentSchema.parse({
+  key: 'price-test',
+  name: 'Price test',
+  status: 'running',
+  startedAt: '2026-11-01T10:00:00Z',
+  variations: [
+    { key: 'control', weight: 1 },
+    { key: 'cheap', weight: 1 },
+  ],
+});
+
+describe('serializeDocument', () => {
+  it('writes YAML that reads back as the same document, strings that YAML 1.2 reads as numbers included', () => {
+    const doc: FlagsDocument = {
+      ...empty,
+      segments: [{ key: 'octal', name: 'Octal ids', type: 'ids', attribute: 'id', values: ['0o17', '0x1F', 'on', '007', 7] }],
+      flags: [
+        {
+          key: 'mode',
+          name: 'Mode ⚑',
+          type: 'string',
+          tags: ['yes'],
+          temporary: true,
+          archived: false,
+          variations: [
+            { key: 'a', value: '0o644' },
+            { key: 'b', value: '1e3' },
+          ],
+          environments: {},
+        },
+      ],
+    };
+
+    const text = serializeDocument(doc, 'yaml');
+
+    expect(parseDocument(text, 'flags.yaml')).toEqual(doc);
+  });
+});
+
+describe('parseDocument', () => {
+  it('names the line of each problem in a YAML and a JSON file', () => {
+    const yaml = ['xp: 1', 'project: demo', 'flags:', '  - key: a', '    name: A', '    type: boolean', '    colour: red', '    variations:', '      - key: "on"', '        value: "true"', ''].join('\n');
+    const json = JSON.stringify({ xp: 1, project: 'demo', flags: [{ key: 'a', name: 'A', type: 'boolean', variations: [{ key: 'on', value: 'true' }] }] }, null, 2);
+
+    const messages = [() => parseDocument(yaml, 'flags.yaml'), () => parseDocument(json, 'flags.json')].map((parse) => {
+      try {
+        parse();
+        return undefined;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+
+    expect(messages).toEqual([
+      'flags.yaml: flags[0] (line 7): Unrecognized key: "colour"; flags[0].variations[0].value (line 10): must be a boolean for a boolean flag',
+      'flags.json: flags[0].variations[0].value (line 12): must be a boolean for a boolean flag',
+    ]);
+  });
+
+  it('refuses a tag it does not know rather than reading it as a string', () => {
+    const text = 'xp: 1\nproject: demo\nsegments:\n  - key: s\n    name: S\n    type: ids\n    values: [!custom a]\n';
+
+    expect(() => parseDocument(text, 'flags.yaml')).toThrow(/^flags\.yaml is not valid YAML: Unresolved tag: !custom at line 7, column 14/);
+  });
+});
+
+describe('planApply', () => {
+  const withSplit = (variations: { key: string; weight?: number }[], extra: Record<string, unknown> = {}): FlagsDocument => ({
+    ...empty,
+    experiments: [experimentSchema.parse({ ...started, status: 'draft', startedAt: undefined, variations, ...extra })],
+  });
+
+  it('refuses, before anything is sent, an update that moves units of a started experiment', async () => {
+    const api = fakeApi({ experiments: [started] });
+
+    const plan = await planApply(api, withSplit([{ key: 'control', weight: 2 }, { key: 'cheap', weight: 1 }], { seed: 'other' }), { prune: false });
+
+    expect(plan.changes.map((c) => `${c.action} ${c.key}`)).toEqual(['update price-test']);
+    const error = planError(plan);
+    expect(error).toBeInstanceOf(AppError);
+    expect(error?.message).toBe('nothing was applied: the API would refuse 2 changes to a started experiment; fix the document (or the project) first');
+    expect((error?.details as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['experiments.price-test.seed', 'experiments.price-test.variations']);
+  });
+
+  it('lets through what keeps every unit in its variation, and any change once sticky bucketing is on', async () => {
+    const sameSplit = await planApply(fakeApi({ experiments: [started] }), withSplit([{ key: 'control', weight: 5 }, { key: 'cheap', weight: 5 }], { coverage: 0.5 }), { prune: false });
+    const sticky = { ...started, stickyBucketing: { enabled: true, bucketVersion: 0, minBucketVersion: 0 } };
+    const moved = await planApply(fakeApi({ experiments: [sticky] }), withSplit([{ key: 'control', weight: 2 }, { key: 'cheap', weight: 1 }], { stickyBucketing: sticky.stickyBucketing }), {
+      prune: false,
+    });
+
+    expect([sameSplit.changes.length, planError(sameSplit)]).toEqual([1, undefined]);
+    expect([moved.changes.length, planError(moved)]).toEqual([1, undefined]);
+  });
+});

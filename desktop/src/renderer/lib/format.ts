@@ -3,6 +3,7 @@
 const plain = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+const small = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 2 });
 
 /** 0.1234 → "12.3%"; signed adds "+" to positive values. */
 export function formatPercent(value: number, options: { signed?: boolean; digits?: number } = {}): string {
@@ -52,8 +53,12 @@ export function formatCount(n: number, options: { compact?: boolean } = {}): str
   return options.compact === true && Math.abs(n) >= 10_000 ? compact.format(n) : integer.format(n);
 }
 
+/** 1234.567 → "1,234.57"; below 0.1, two significant digits (0.0034 → "0.0034", not "0"). */
 export function formatNumber(n: number): string {
-  return Number.isFinite(n) ? plain.format(n) : '—';
+  if (!Number.isFinite(n)) {
+    return '—';
+  }
+  return n !== 0 && Math.abs(n) < 0.1 ? small.format(n) : plain.format(n);
 }
 
 /** "3 days", "1 day", "5 hours": rounded up, for durations proposed by the power calculator. */

@@ -98,12 +98,13 @@ export function Dialog({ title, children, onClose }: { title: string; children: 
     if (el === null) {
       return undefined;
     }
+    // Taken before showModal, which moves focus into the dialog: closing returns it to the opener.
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (typeof el.showModal === 'function' && !el.open) {
       el.showModal();
     } else {
       el.setAttribute('open', '');
     }
-    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     el.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
     return () => {
       previous?.focus();

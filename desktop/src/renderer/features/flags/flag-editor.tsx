@@ -7,7 +7,7 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, ErrorNote, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, ErrorNote, errorMessage, isConflict } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
@@ -293,7 +293,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         </button>
       </div>
       {tab === 'variations' ? (
-        <VariationsPanel flag={flag} onSaved={onSaved} write={write} />
+        <VariationsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
       ) : (
         <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
           <div>
@@ -500,17 +500,39 @@ export function variationUses(flag: Flag, environmentName: (key: string) => stri
   return uses;
 }
 
-function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance }): ReactNode {
+function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance; reload: () => void }): ReactNode {
   const session = useSession();
   const { client, project, environments } = session;
   // An editor may add variations to a flag served in a protected environment, not change or remove one.
   const guarded = environments.filter((e) => flag.definition.environments[e.key] !== undefined && needsApprovalIn(session, e.key)).map((e) => e.name);
   const locked = guarded.length === 0 ? undefined : `Served in ${guarded.join(', ')}: ask an owner or admin to change or remove a variation (adding one is fine)`;
   const stored = new Set(flag.definition.variations.map((v) => v.key));
-  const [name, setName] = useState(flag.definition.name);
-  const [description, setDescription] = useState(flag.definition.description ?? '');
-  const [tags, setTags] = useState(flag.definition.tags.join(', '));
-  const [rows, setRows] = useState(flag.definition.variations.map((v) => ({ key: v.key, name: v.name ?? '', value: JSON.stringify(v.value) })));
+  const formOf = (f: Stored<Flag>) => ({
+    name: f.definition.name,
+    description: f.definition.description ?? '',
+    tags: f.definition.tags.join(', '),
+    rows: f.definition.variations.map((v) => ({ key: v.key, name: v.name ?? '', value: JSON.stringify(v.value) })),
+  });
+  // The version the form was taken from (If-Match): a newer one arriving by polling replaces an
+  // untouched form, and saving over it from an edited one is refused as a conflict, not a lost update.
+  const [form, setForm] = useState(() => ({ ...formOf(flag), version: flag.version, dirty: false }));
+  const { name, description, tags, rows } = form;
+  const edit = (patch: Partial<ReturnType<typeof formOf>>): void => {
+    setForm((f) => ({ ...f, ...patch, dirty: true }));
+  };
+  const setName = (name: string): void => { edit({ name }); };
+  const setDescription = (description: string): void => { edit({ description }); };
+  const setTags = (tags: string): void => { edit({ tags }); };
+  const setRows = (rows: ReturnType<typeof formOf>['rows']): void => { edit({ rows }); };
+  if (!form.dirty && form.version !== flag.version) {
+    setForm({ ...formOf(flag), version: flag.version, dirty: false });
+  }
+  const loadTheirs = (): void => {
+    setError(null);
+    setForm({ ...formOf(flag), version: flag.version, dirty: false });
+    // Their version may not have arrived yet: the untouched form takes it when it does.
+    reload();
+  };
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
   const save = async (): Promise<void> => {
@@ -543,7 +565,9 @@ function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved
           .filter((t) => t !== ''),
         variations,
       };
-      onSaved(await client.replace(project, 'flags', flag.key, definition, flag.version));
+      const result = await client.replace(project, 'flags', flag.key, definition, form.version);
+      setForm({ ...formOf(result), version: result.version, dirty: false });
+      onSaved(result);
       setSaved(true);
     } catch (e) {
       setError(e);
@@ -607,6 +631,13 @@ function VariationsPanel({ flag, onSaved, write }: { flag: Stored<Flag>; onSaved
         </button>
       </div>
       {error === null ? null : <ErrorNote error={error} />}
+      {isConflict(error) ? (
+        <p>
+          <button type="button" onClick={loadTheirs}>
+            Discard mine and load theirs
+          </button>
+        </p>
+      ) : null}
       {saved ? (
         <p className="banner banner-good" role="status">
           Saved.

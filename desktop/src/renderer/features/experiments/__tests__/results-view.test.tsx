@@ -88,6 +88,21 @@ describe('results view', () => {
     expect(screen.getByRole('status').textContent).toContain('still being recounted from the stored events');
   });
 
+  it('shows the mean of a rare count with its digits, not as 0 in both arms', () => {
+    const m = metric('errors', {
+      type: 'count',
+      variations: [
+        { variation: 'control', units: 50_000, total: 155, mean: 0.0031, comparison: null },
+        { variation: 'treatment', units: 50_000, total: 210, mean: 0.0042, comparison: comparison(0.35, [0.1, 0.6], 0.004) },
+      ],
+    });
+    render(<ResultsView results={results({ metrics: [m] })} />);
+
+    const [, control, treatment] = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getAllByRole('row');
+    expect(control!.children[2]!.textContent).toBe('0.0031');
+    expect(treatment!.children[2]!.textContent).toBe('0.0042');
+  });
+
   it('warns about a sample ratio mismatch', () => {
     render(<ResultsView results={results({ srm: { chiSquare: 40, pValue: 0.00001, flagged: true, error: null } })} />);
 

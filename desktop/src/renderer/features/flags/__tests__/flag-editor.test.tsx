@@ -277,6 +277,44 @@ describe('flag editor', () => {
     expect(sent.every((r) => r.method === 'GET')).toBe(true);
   });
 
+  it('saves the variations tab with the version it was opened from: a rename saved meanwhile is a conflict, not overwritten', async () => {
+    const u = userEvent.setup();
+    let current = stored(3, false);
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.method === 'PUT' ? (req.ifMatch === `"${current.version}"` ? { status: 200, body: current } : { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `expected version ${req.ifMatch ?? ''}, current is ${current.version}` } } }) : undefined;
+    });
+    const session = (refreshTick: number) => ({ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick });
+    const { rerender } = render(
+      <SessionContext.Provider value={session(0)}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    await u.type(screen.getByLabelText('Tags (comma-separated)'), 'ui');
+
+    // Someone renames the flag; the change feed refreshes the editor.
+    current = { ...current, version: 4, definition: { ...current.definition, name: 'Renamed elsewhere' } };
+    rerender(
+      <SessionContext.Provider value={session(1)}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    await screen.findByRole('heading', { name: 'Renamed elsewhere' });
+    await u.click(screen.getByRole('button', { name: 'Save variations' }));
+
+    expect((await screen.findByRole('alert')).textContent).toMatch(/Someone else changed this since you opened it/);
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"3"']);
+    await u.click(screen.getByRole('button', { name: 'Discard mine and load theirs' }));
+    expect(screen.getByLabelText('Name')).toHaveProperty('value', 'Renamed elsewhere');
+    expect(screen.getByLabelText('Tags (comma-separated)')).toHaveProperty('value', '');
+  });
+
   it("locks an editor out of changing a protected environment's variations, but lets them add one", async () => {
     const u = userEvent.setup();
     const flag = stored(3, false);

@@ -407,7 +407,8 @@ export class XpApiClient {
     return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/resume`, { version })).body;
   }
 
-  async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string } = {}): Promise<Page<ChangeRequest>> {
+  /** Newest first, a page at a time (`nextCursor` when there are older ones). */
+  async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string; cursor?: string; limit?: number } = {}): Promise<Page<ChangeRequest>> {
     return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
   }
 

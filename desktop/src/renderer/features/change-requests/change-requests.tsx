@@ -5,6 +5,7 @@ import { hashQuery } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
 
 type Status = ChangeRequest['status'];
@@ -85,7 +86,12 @@ export default function ChangeRequests(): ReactNode {
   const { client, project, user, permissions, refreshTick } = useSession();
   const [status, setStatus] = useState<Status | ''>('open');
   const focus = hashQuery().get('id');
-  const list = useAsync(() => client.changeRequests(project, status === '' ? {} : { status }).then((p) => p.items), [client, project, status], { refreshKey: refreshTick });
+  // Newest first, 50 at a time: older ones are a click away (a busy project has more than a page).
+  const list = usePages(
+    (cursor) => client.changeRequests(project, { limit: 50, ...(status === '' ? {} : { status }), ...(cursor === undefined ? {} : { cursor }) }),
+    [client, project, status],
+    { keyOf: (cr) => cr.id, refreshKey: refreshTick },
+  );
   const people = useAsync(
     () => (user.role === 'owner' || user.role === 'admin' ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve([] as User[])),
     [client, user.role],
@@ -179,6 +185,12 @@ export default function ChangeRequests(): ReactNode {
           )
         }
       </AsyncView>
+      {list.moreError === null ? null : <ErrorNote error={list.moreError} />}
+      {list.loadMore === undefined || list.state.status !== 'ready' ? null : (
+        <button type="button" onClick={() => void list.loadMore?.()}>
+          Load older requests
+        </button>
+      )}
     </>
   );
 }

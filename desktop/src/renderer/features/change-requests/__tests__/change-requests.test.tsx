@@ -64,7 +64,39 @@ describe('change requests', () => {
 
     expect(sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`/api/v1/projects/web/change-requests/${open.id}/approve`]);
     expect(screen.getByRole('status').textContent).toMatch(/approved; it can be applied now/);
-    expect(sent.some((r) => r.path === '/api/v1/projects/web/change-requests?status=open')).toBe(true);
+    expect(sent.some((r) => r.path === '/api/v1/projects/web/change-requests?limit=50&status=open')).toBe(true);
+  });
+
+  it('pages through more requests than fit one page, newest first', async () => {
+    const u = userEvent.setup();
+    const id = (n: number): string => `0b5e7c1a-0000-4000-8000-${String(n).padStart(12, '0')}`;
+    const { client, sent } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      if (!req.path.startsWith('/api/v1/projects/web/change-requests')) {
+        return undefined;
+      }
+      const older = req.path.includes('cursor=page2');
+      const items = older ? [cr({ id: id(51), resourceKey: 'oldest' })] : Array.from({ length: 50 }, (_, i) => cr({ id: id(i + 1), resourceKey: `flag-${i + 1}` }));
+      return { status: 200, body: { items, ...(older ? {} : { nextCursor: 'page2' }) } };
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    expect(await screen.findAllByRole('listitem', { name: /^Change request/ })).toHaveLength(50);
+    await u.click(screen.getByRole('button', { name: 'Load older requests' }));
+
+    expect(await screen.findByRole('link', { name: 'oldest' })).toBeTruthy();
+    expect(screen.getAllByRole('listitem', { name: /^Change request/ })).toHaveLength(51);
+    expect(screen.queryByRole('button', { name: 'Load older requests' })).toBeNull();
+    expect(sent.filter((r) => r.path.includes('change-requests')).map((r) => r.path)).toEqual([
+      '/api/v1/projects/web/change-requests?limit=50&status=open',
+      '/api/v1/projects/web/change-requests?limit=50&status=open&cursor=page2',
+    ]);
   });
 
   it('says when an approval no longer counts, and offers approving it again', async () => {

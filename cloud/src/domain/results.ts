@@ -58,6 +58,11 @@ const comparisonSchema = z.object({
   pValue: z.number(),
   /** Corrected across every metric × treatment of the experiment. */
   adjustedPValue: z.number(),
+  /**
+   * The interval that agrees with `adjustedPValue` (at level 1 − α·p/p_adj): it excludes no effect
+   * exactly when the comparison is `significant`. Equal to `ci` when the correction changes nothing.
+   */
+  adjustedCi: intervalSchema,
   method: z.enum([TestMethod.Welch, TestMethod.Sequential]),
   significant: z.boolean(),
   /** CUPED's θ and the share of the effect's variance it removed; null when not applied to this comparison (no pre-period data, cuped=false, or the adjustment would not have reduced the variance). */
@@ -936,6 +941,7 @@ const NEUTRAL: Omit<Comparison, 'method' | 'difference' | 'error'> = {
   se: 0,
   pValue: 1,
   adjustedPValue: 1,
+  adjustedCi: [0, 0],
   significant: false,
   cuped: null,
   chanceToWin: 0.5,
@@ -963,6 +969,7 @@ function comparisonOf(c: ComparisonResult | undefined, options: AnalysisOptions,
     se: f.se,
     pValue: f.pValue,
     adjustedPValue: f.adjustedPValue,
+    adjustedCi: [bound(f.adjustedCi[0]), bound(f.adjustedCi[1])],
     method: f.method,
     significant: error === undefined && f.adjustedPValue < analysis.alpha,
     cuped: f.cuped === null ? null : { theta: finiteOr(f.cuped.theta, 0), varianceReduction: finiteOr(f.cuped.varianceReduction, 0) },

@@ -572,6 +572,8 @@ export interface ComparisonView {
   readonly se: number;
   readonly pValue: number;
   readonly adjustedPValue: number;
+  /** The interval that agrees with `adjustedPValue` and `significant` (absent from older servers). */
+  readonly adjustedCi?: readonly [number | null, number | null];
   readonly method: string;
   readonly significant: boolean;
   readonly cuped: { readonly theta: number; readonly varianceReduction: number } | null;

@@ -16,7 +16,7 @@ import { DEFAULT_SEQUENTIAL_TUNING } from './sequential.js';
 import { srmTest } from './srm.js';
 import type { SrmResult } from './srm.js';
 import { Alternative, DifferenceType } from './types.js';
-import type { ArmStats, Covariate, CupedCovariate, RatioCupedCovariate, RatioStats, SampleStats } from './types.js';
+import type { ArmStats, Covariate, CupedCovariate, Interval, RatioCupedCovariate, RatioStats, SampleStats } from './types.js';
 
 export interface VariationInput {
   readonly key: string;
@@ -76,8 +76,12 @@ export interface ExperimentAnalysisInput {
   readonly options?: AnalysisOptions;
 }
 
-/** A frequentist result with its p-value adjusted across the experiment's family of comparisons. */
-export type AdjustedFrequentistResult = FrequentistResult & { readonly adjustedPValue: number };
+/**
+ * A frequentist result with its p-value adjusted across the experiment's family of comparisons, and
+ * the interval that agrees with it: at level 1 − α·p/p_adj, so it excludes no effect exactly when
+ * the adjusted p-value is below α (the same as `ci` when the correction changes nothing).
+ */
+export type AdjustedFrequentistResult = FrequentistResult & { readonly adjustedPValue: number; readonly adjustedCi: Interval };
 
 export interface ComparisonResult {
   /** Key of the treatment variation. */
@@ -133,6 +137,8 @@ interface PendingComparison {
   readonly frequentist: FrequentistResult;
   readonly sequential: FrequentistResult | null;
   readonly bayesian: BayesianResult;
+  /** The same test with its interval at another α (the adjusted interval); absent for a failed comparison. */
+  readonly retest?: (result: FrequentistResult, intervalAlpha: number) => FrequentistResult;
 }
 
 function analyzeMetric(
@@ -196,14 +202,20 @@ function analyzeMetric(
       frequentist: testEstimate(result.estimate, fixedOptions, result.cuped),
       sequential: options.sequential === true ? testEstimate(result.estimate, sequentialOptions, result.cuped) : null,
       bayesian: posteriorFromEstimate(result.estimate, bayesOptions, result.cuped),
+      retest: (done, intervalAlpha) => testEstimate(result.estimate, { ...(done.method === fixedOptions.method ? fixedOptions : sequentialOptions), intervalAlpha }, result.cuped),
     });
   }
   return { analysis: metricError === null ? base : { ...base, error: metricError }, pending };
 }
 
-/** Adds the adjusted p-value in place: copying 200 results per analysis doubled the garbage. */
-function withAdjustedPValue(result: FrequentistResult, adjustedPValue: number): AdjustedFrequentistResult {
-  return Object.assign(result, { adjustedPValue });
+/**
+ * Adds the adjusted p-value and its interval in place (copying 200 results per analysis doubled
+ * the garbage). The interval is the test's at α·p/p_adj, recomputed only when the correction raised p.
+ */
+function withAdjustment(result: FrequentistResult, adjustedPValue: number, retest: PendingComparison['retest']): AdjustedFrequentistResult {
+  const raised = result.error === undefined && retest !== undefined && result.pValue > 0 && adjustedPValue > result.pValue;
+  const adjustedCi = raised ? retest(result, (result.alpha * result.pValue) / adjustedPValue).ci : result.ci;
+  return Object.assign(result, { adjustedPValue, adjustedCi });
 }
 
 /** Adjusts the p-values of results without an error as one family; errored results get 1. */
@@ -267,8 +279,8 @@ export function analyzeExperiment(input: ExperimentAnalysisInput): ExperimentAna
       const index = k++;
       return {
         variation: c.variation,
-        frequentist: withAdjustedPValue(c.frequentist, fixedAdjusted[index] ?? 1),
-        sequential: c.sequential === null ? null : withAdjustedPValue(c.sequential, sequentialAdjusted[index] ?? 1),
+        frequentist: withAdjustment(c.frequentist, fixedAdjusted[index] ?? 1, c.retest),
+        sequential: c.sequential === null ? null : withAdjustment(c.sequential, sequentialAdjusted[index] ?? 1, c.retest),
         bayesian: c.bayesian,
       };
     }),

@@ -69,6 +69,11 @@ interface ResolvedOptions {
   readonly alternative: Alternative;
   readonly method: TestMethod;
   readonly tuning: number;
+  /**
+   * The α of the interval when it differs from the test's (an interval adjusted for multiple
+   * comparisons): the p-value, and a sequential test's mixture, stay those of `alpha`.
+   */
+  readonly intervalAlpha?: number;
 }
 
 function resolve(options: FrequentistOptions): ResolvedOptions | StatsError {
@@ -124,28 +129,29 @@ export function testEstimate(
   const se = Math.sqrt(estimate.variance);
   const statistic = effect / se;
   const { alpha, alternative, tuning } = options;
+  const level = options.intervalAlpha ?? alpha;
   let pValue: number;
   let ci: Interval;
   const inf = Number.POSITIVE_INFINITY;
   if (options.method === TestMethod.Welch) {
     if (alternative === Alternative.TwoSided) {
       pValue = Math.min(1, 2 * studentTSf(Math.abs(statistic), df));
-      const crit = studentTIsf(alpha / 2, df);
+      const crit = studentTIsf(level / 2, df);
       ci = interval(effect, se, crit, crit);
     } else {
-      const crit = studentTIsf(alpha, df);
+      const crit = studentTIsf(level, df);
       const greater = alternative === Alternative.Greater;
       pValue = studentTSf(greater ? statistic : -statistic, df);
       ci = greater ? interval(effect, se, crit, inf) : interval(effect, se, inf, crit);
     }
   } else if (alternative === Alternative.TwoSided) {
     pValue = twoSidedPValue(statistic, alpha, n, tuning);
-    const crit = twoSidedBoundary(alpha, n, tuning);
+    const crit = twoSidedBoundary(alpha, n, tuning, level);
     ci = interval(effect, se, crit, crit);
   } else {
     const greater = alternative === Alternative.Greater;
     pValue = oneSidedPValue(greater ? statistic : -statistic, alpha, n, tuning);
-    const crit = oneSidedBoundary(alpha, n, tuning);
+    const crit = oneSidedBoundary(alpha, n, tuning, level);
     ci = greater ? interval(effect, se, crit, inf) : interval(effect, se, inf, crit);
   }
   const finite = [effect, se, statistic, pValue, df].every(Number.isFinite) && !ci.some(Number.isNaN);

@@ -16,10 +16,14 @@ export function sequentialRhoSquared(alpha: number, tuning: number): number {
   return (l + Math.log(1 + l)) / tuning;
 }
 
-/** Two-sided boundary in standard-error units: reject when |z| exceeds it. */
-export function twoSidedBoundary(alpha: number, n: number, tuning: number): number {
+/**
+ * Two-sided boundary in standard-error units: reject when |z| exceeds it. `level` (default α) is
+ * the α of the boundary with the mixture tuned for `alpha`: |z| exceeds it exactly when the
+ * p-value (tuned for `alpha`) is below `level`, as an adjusted interval needs.
+ */
+export function twoSidedBoundary(alpha: number, n: number, tuning: number, level = alpha): number {
   const r = n * sequentialRhoSquared(alpha, tuning);
-  return Math.sqrt(((1 + r) / r) * (-2 * Math.log(alpha) + Math.log1p(r)));
+  return Math.sqrt(((1 + r) / r) * (-2 * Math.log(level) + Math.log1p(r)));
 }
 
 /** Always-valid two-sided p-value for a standardised estimate z after n units. */
@@ -51,16 +55,16 @@ export function oneSidedPValue(z: number, alpha: number, n: number, tuning: numb
   return logM <= 0 ? 1 : Math.exp(-logM);
 }
 
-/** One-sided boundary in standard-error units: the z at which the half-normal mixture reaches 1/α. */
-export function oneSidedBoundary(alpha: number, n: number, tuning: number): number {
+/** One-sided boundary in standard-error units: the z at which the half-normal mixture (tuned for `alpha`) reaches 1/`level`. */
+export function oneSidedBoundary(alpha: number, n: number, tuning: number, level = alpha): number {
   const r = n * oneSidedRhoSquared(alpha, tuning);
-  const target = -Math.log(alpha);
+  const target = -Math.log(level);
   const shrink = r / (1 + r);
   const s = Math.sqrt(shrink);
   // f(0) = ln α − ½ ln(1 + r) < 0 and f grows without bound, so the root is bracketed in (0, ∞).
   let lo = 0;
   let hi = Number.POSITIVE_INFINITY;
-  let z = twoSidedBoundary(Math.min(2 * alpha, 0.5), n, tuning);
+  let z = twoSidedBoundary(Math.min(2 * alpha, 0.5), n, tuning, Math.min(2 * level, 0.5));
   for (let i = 0; i < 100; i++) {
     const f = oneSidedLogMixture(z, r) - target;
     if (f < 0) {

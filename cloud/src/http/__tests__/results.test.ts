@@ -245,6 +245,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const raw = r.metrics.map((m) => m.variations[1]!.comparison!);
     expect(raw.every((c) => c.adjustedPValue >= c.pValue)).toBe(true);
     expect(engine.metrics[0]!.comparisons[0]!.frequentist.pValue).toBeCloseTo(metricOf(r, 'converted').variations[1]!.comparison!.pValue, 10);
+    // The corrected interval says what `significant` says.
+    for (const c of raw) {
+      const [lo, hi] = c.adjustedCi;
+      expect({ significant: c.significant, excludesZero: (lo !== null && lo > 0) || (hi !== null && hi < 0) }).toEqual({ significant: c.significant, excludesZero: c.significant });
+      expect(lo === null || (c.ci[0] !== null && lo <= c.ci[0])).toBe(true);
+    }
   });
 
   it('switches to confidence sequences when asked: same effect, wider interval', async () => {

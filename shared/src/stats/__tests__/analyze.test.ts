@@ -145,6 +145,35 @@ describe('analyzeExperiment', () => {
     expect(comparisons.map((c) => c.sequential?.adjustedPValue)).toEqual(expectedSequential);
   });
 
+  it('gives each comparison the interval that agrees with its adjusted p-value, fixed and sequential', () => {
+    // prepare: effects near the edge of significance, so the correction decides some of them
+    const edge = [arm(4000, 10, 25), arm(4000, 10.25, 25), arm(4000, 10.3, 25), arm(4000, 10.02, 25)];
+    const family: MetricAnalysisInput[] = ['a', 'b', 'c'].map((key, i) => ({ key, type: 'mean', arms: edge.map((a, j) => (j === 0 ? a : arm(a.n, a.sum / a.n + i * 0.04, 25))) }));
+    for (const correction of ['holm', 'bh', 'none'] as const) {
+      for (const alternative of ['two-sided', 'greater'] as const) {
+        const analysis = analyzeExperiment({ variations: input.variations.concat({ key: 'd', weight: 1, units: 4000 }).map((v) => ({ ...v, units: 4000 })), metrics: family, options: { correction, sequential: true, alternative } });
+        // act
+        const results = analysis.metrics.flatMap((m) => m.comparisons).flatMap((c) => [c.frequentist, c.sequential!]);
+        // assert: the adjusted interval excludes 0 exactly when the adjusted p-value is below α, and contains the plain one
+        expect(results.length).toBe(18);
+        for (const r of results) {
+          const excludesZero = r.adjustedCi[0] > 0 || r.adjustedCi[1] < 0;
+          expect({ correction, alternative, method: r.method, p: r.adjustedPValue, excludesZero }).toEqual({ correction, alternative, method: r.method, p: r.adjustedPValue, excludesZero: r.adjustedPValue < 0.05 });
+          expect(r.adjustedCi[0]).toBeLessThanOrEqual(r.ci[0]);
+          expect(r.adjustedCi[1]).toBeGreaterThanOrEqual(r.ci[1]);
+          expect(r.adjustedPValue === r.pValue ? r.adjustedCi : r.ci).toEqual(r.ci);
+        }
+        expect(results.some((r) => r.adjustedPValue > r.pValue && r.pValue < 0.05 && r.adjustedPValue >= 0.05)).toBe(correction !== 'none');
+      }
+    }
+    // The fixed-horizon interval is the Welch interval at α·p/p_adj.
+    const holm = analyzeExperiment({ variations: input.variations.concat({ key: 'd', weight: 1, units: 4000 }).map((v) => ({ ...v, units: 4000 })), metrics: family, options: { correction: 'holm' } });
+    const c = holm.metrics[0]!.comparisons[0]!.frequentist;
+    const raised = frequentistTest(edge[0]!, edge[1]!, { alpha: (0.05 * c.pValue) / c.adjustedPValue });
+    expect(c.adjustedCi[0]).toBeCloseTo(raised.ci[0], 12);
+    expect(c.adjustedCi[1]).toBeCloseTo(raised.ci[1], 12);
+  });
+
   it('flips the Bayesian chance to win for metrics where lower is better', () => {
     // prepare / act
     const latency = analyzeExperiment(input).metrics[3]!;

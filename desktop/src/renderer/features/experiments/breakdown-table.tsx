@@ -50,7 +50,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
                         <span className="muted">{c?.error?.code ?? '—'}</span>
                       ) : (
                         <>
-                          {formatEffect(c.effect, c.difference)} {formatInterval(c.ci, c.difference)}, {formatPValue(c.adjustedPValue)}{' '}
+                          {formatEffect(c.effect, c.difference)} {formatInterval(c.adjustedCi ?? c.ci, c.difference)}, {formatPValue(c.adjustedPValue)}{' '}
                           {c.significant ? <Badge tone={c.effect > 0 === m!.higherIsBetter ? 'good' : 'bad'}>significant</Badge> : null}
                         </>
                       )}

@@ -37,7 +37,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
   // placeholders (effect 0, p 1): it gets dashes and no plot row, not numbers that look measured.
   const rows: ForestRow[] = compared
     .filter((v) => v.comparison!.error === null)
-    .map((v) => ({ label: names.get(v.variation) ?? v.variation, effect: v.comparison!.effect, ci: v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+    .map((v) => ({ label: names.get(v.variation) ?? v.variation, effect: v.comparison!.effect, ci: v.comparison!.adjustedCi ?? v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
   return (
     <section className="metric-card" aria-label={`Metric ${metric.name}`}>
       <div className="row">
@@ -68,7 +68,9 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
             <th className="num">Units</th>
             <th className="num">Mean</th>
             <th className="num">Effect</th>
-            <th className="num">CI</th>
+            <th className="num" title="Corrected for multiple comparisons, as the p-value: it excludes 0 exactly when the effect is significant">
+              CI (corrected)
+            </th>
             <th className="num">p-value</th>
             <th className="num">Chance to win</th>
           </tr>
@@ -103,7 +105,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                         </span>
                       ) : null}
                     </td>
-                    <td className="num">{formatInterval(c.ci, c.difference)}</td>
+                    <td className="num">{formatInterval(c.adjustedCi ?? c.ci, c.difference)}</td>
                     <td className="num" title={`unadjusted ${formatPValue(c.pValue)}`}>
                       {formatPValue(c.adjustedPValue)}
                     </td>

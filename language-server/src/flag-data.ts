@@ -345,7 +345,8 @@ export function resultHeadline(results: ExperimentResultsSummary | undefined): R
     }
     const relative = c.difference === 'relative';
     const scale = relative ? 100 : 1;
-    const [lo, hi] = c.ci;
+    // The corrected interval and p-value: the ones `significant` agrees with, as the console shows.
+    const [lo, hi] = c.adjustedCi ?? c.ci;
     return {
       metric: metric.name,
       variation: v.variation,
@@ -354,7 +355,6 @@ export function resultHeadline(results: ExperimentResultsSummary | undefined): R
       relative,
       significant: c.significant,
       chanceToWin: c.chanceToWin,
-      // `significant` is decided on the p-value adjusted for multiple comparisons, which the console shows too.
       pValue: c.adjustedPValue ?? c.pValue,
     };
   }

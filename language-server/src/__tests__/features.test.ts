@@ -122,6 +122,13 @@ describe('experiment results in hovers', () => {
     const text = (hover(ctx, ts.references[0]!).contents as MarkupContent).value;
     expect(text).toContain('Purchase rate +5.0% ±4.0 for `blue`, p = 0.060, not significant, chance to win 97%');
   });
+
+  it('gives the interval that agrees with significance: the corrected one', async () => {
+    const ts = await indexOf('/w/checkout.ts', "const v = client.getVariant('checkout', user);\n");
+    const ctx = context({ results: { 'checkout-exp': results('checkout-exp', { adjustedPValue: 0.06, adjustedCi: [-0.01, 0.11] }) } });
+    const text = (hover(ctx, ts.references[0]!).contents as MarkupContent).value;
+    expect(text).toContain('Purchase rate +5.0% ±6.0 for `blue`, p = 0.060, not significant');
+  });
 });
 
 describe('getVariant of a standalone experiment', () => {

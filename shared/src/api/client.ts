@@ -176,6 +176,8 @@ export interface ExperimentResultsSummary {
         readonly effect: number;
         readonly difference: string;
         readonly ci: readonly [number | null, number | null];
+        /** The interval corrected as `adjustedPValue`, which agrees with `significant` (absent from older servers). */
+        readonly adjustedCi?: readonly [number | null, number | null];
         readonly pValue: number;
         /** The p-value adjusted for multiple comparisons, which `significant` is decided on (absent from older servers). */
         readonly adjustedPValue?: number;

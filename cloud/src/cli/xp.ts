@@ -119,6 +119,9 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
+/** The largest input file parsed: far above any project's definitions (a 55 MB file took 75 s and 2.5 GB to refuse). */
+const MAX_INPUT_BYTES = 20 * 1_048_576;
+
 /**
  * A command's input file (a UTF-8 byte order mark dropped); a missing or unreadable one is a usage
  * error, not a crash, and one that is not UTF-8 text (an image, a zip) is refused as such rather than
@@ -130,6 +133,9 @@ export async function readInput(file: string): Promise<string> {
     bytes = await readFile(file);
   } catch (e) {
     throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (bytes.length > MAX_INPUT_BYTES) {
+    throw new AppError('VALIDATION_FAILED', `${file} is ${(bytes.length / 1_048_576).toFixed(1)} MB; a flags or import file may be at most ${MAX_INPUT_BYTES / 1_048_576} MB`);
   }
   let text: string;
   try {
@@ -182,6 +188,13 @@ export function startConfig(args: readonly string[], env: NodeJS.ProcessEnv): Lo
     options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, 'console-port': { type: 'string' }, 'no-demo': { type: 'boolean', default: false } },
     strict: true,
   });
+  // Checked here to name the option the user typed (configFromEnv names the variable it reads).
+  for (const flag of ['port', 'console-port'] as const) {
+    const value = values[flag];
+    if (value !== undefined && !(/^\d{1,5}$/.test(value) && Number(value) <= 65535)) {
+      throw new AppError('VALIDATION_FAILED', `--${flag} must be a port number (0-65535), got "${value}"`);
+    }
+  }
   return configFromEnv({
     ...env,
     ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }),

@@ -150,6 +150,18 @@ describe('xp CLI errors', () => {
     expect(escaped.err[0]).toContain('project: "\\u001b[2Jdemo');
   });
 
+  it('names the option a bad port was given with', async () => {
+    expect(await run(['start', '--port', 'abc'])).toEqual({ code: 1, out: [], err: ['error: --port must be a port number (0-65535), got "abc"'] });
+    expect((await run(['start', '--console-port', '70000'])).err).toEqual(['error: --console-port must be a port number (0-65535), got "70000"']);
+  });
+
+  it('refuses a file too large to be a flags document before reading it', async () => {
+    const huge = path.join(dir, 'huge.yaml');
+    writeFileSync(huge, Buffer.alloc(21 * 1_048_576, 0x20));
+
+    expect(await run(['apply', huge, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${huge} is 21.0 MB; a flags or import file may be at most 20 MB`] });
+  });
+
   it('names an empty document as such, and says when XP_API_URL answers like some other server', async () => {
     const empty = path.join(dir, 'empty.yaml');
     writeFileSync(empty, '');

@@ -225,7 +225,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     const noToken = await main(['export', '--project', 'demo'], {}, () => undefined, (l) => err.push(l));
 
     expect(code).toBe(1);
-    expect(err.join('\n')).toContain('flags[0].variations[0].value: must be a boolean for a boolean flag');
+    expect(err.join('\n')).toContain('flags[0].variations[0].value (line 9): must be a boolean for a boolean flag');
     expect(noToken).toBe(1);
     expect(err.join('\n')).toContain('set XP_TOKEN');
   });

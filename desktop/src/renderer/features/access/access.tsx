@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
+import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Confirm, Empty, ErrorNote } from '../../lib/ui.js';
 import { SdkKeys } from './sdk-keys.js';
 import { InviteUser, UsersTable } from './users-admin.js';
@@ -11,7 +12,12 @@ import { InviteUser, UsersTable } from './users-admin.js';
 export default function Access(): ReactNode {
   const { client, user, refreshTick } = useSession();
   const canListUsers = user.role === 'owner' || user.role === 'admin';
-  const users = useAsync(() => (canListUsers ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve(null)), [client, canListUsers], { refreshKey: refreshTick });
+  // 200 at a time, the rest a click away; other roles may not list users and ask for nothing.
+  const users = usePages(
+    (cursor) => (canListUsers ? client.users({ limit: 200, ...(cursor === undefined ? {} : { cursor }) }) : Promise.resolve({ items: [] })),
+    [client, canListUsers],
+    { keyOf: (u) => u.id, refreshKey: refreshTick },
+  );
   const roles = useAsync(() => client.roles(), [client]);
   const tokens = useAsync(() => client.accessTokens(), [client], { refreshKey: refreshTick });
   const [tokenName, setTokenName] = useState('');
@@ -32,15 +38,19 @@ export default function Access(): ReactNode {
           </button>
         ) : null}
       </div>
-      <AsyncView state={users.state} onRetry={users.reload}>
-        {(list) =>
-          list === null ? (
-            <p className="muted">Only owners and admins see the user list. You are signed in as {user.email} ({user.role}).</p>
-          ) : (
-            <UsersTable users={list} onChanged={users.reload} />
-          )
-        }
-      </AsyncView>
+      {canListUsers ? (
+        <AsyncView state={users.state} onRetry={users.reload}>
+          {(list) => <UsersTable users={list} onChanged={users.reload} />}
+        </AsyncView>
+      ) : (
+        <p className="muted">Only owners and admins see the user list. You are signed in as {user.email} ({user.role}).</p>
+      )}
+      {users.moreError === null ? null : <ErrorNote error={users.moreError} />}
+      {users.loadMore === undefined || users.state.status !== 'ready' ? null : (
+        <button type="button" onClick={() => void users.loadMore?.()}>
+          Load more users
+        </button>
+      )}
       <SdkKeys />
       <h2>Roles</h2>
       <AsyncView state={roles.state} onRetry={roles.reload}>

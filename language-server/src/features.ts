@@ -430,8 +430,19 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
   return actions;
 }
 
-export function keyCompletions(ctx: FeatureContext, slotRange: Range): CompletionItem[] {
+/**
+ * Keys to complete in a call's key slot: the project's flags, then keys referenced in the workspace;
+ * in a getVariant-style call (`kind` 'variant') also the standalone experiments it takes.
+ */
+export function keyCompletions(ctx: FeatureContext, slotRange: Range, kind?: FlagReference['kind']): CompletionItem[] {
   const items: CompletionItem[] = [];
+  if (kind === 'variant') {
+    for (const exp of ctx.snapshot.experiments) {
+      if (!ctx.flags.has(exp.key)) {
+        items.push({ label: exp.key, kind: CompletionItemKind.Event, detail: `${exp.name} · experiment ${exp.status}`, textEdit: { range: slotRange, newText: exp.key }, sortText: `1${exp.key}` });
+      }
+    }
+  }
   for (const record of ctx.flags.values()) {
     const flag = record.definition;
     items.push({

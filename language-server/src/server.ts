@@ -701,7 +701,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     withDocument(params.textDocument.uri, token, (doc, fileIndex): CompletionItem[] => {
       const slot = fileIndex?.slots.find((s) => contains(s.range, params.position));
       if (slot !== undefined) {
-        return keyCompletions(context(), slot.range);
+        return keyCompletions(context(), slot.range, slot.kind);
       }
       for (const ref of fileIndex?.references ?? []) {
         const compared = ref.compared.find((c) => contains(c.range, params.position));
@@ -713,7 +713,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const { line, character } = params.position;
       const lineText = doc.getText({ start: { line, character: 0 }, end: { line: line + 1, character: 0 } }).replace(/\r?\n$/, '');
       const typing = index.typingSlot(lineText, character);
-      return typing === undefined ? [] : keyCompletions(context(), { start: { line, character: typing.start }, end: { line, character: typing.end } });
+      return typing === undefined ? [] : keyCompletions(context(), { start: { line, character: typing.start }, end: { line, character: typing.end } }, typing.kind);
     }),
   ));
 

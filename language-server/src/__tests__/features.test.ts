@@ -6,7 +6,7 @@ import type { MarkupContent } from 'vscode-languageserver';
 import type { ExperimentResultsSummary } from '@xp/shared';
 import { experimentSchema, flagSchema } from '@xp/shared';
 import type { FeatureContext } from '../features.js';
-import { cleanupReplacement, codeActions, diagnostics, hover, lensTitle, variationCompletions } from '../features.js';
+import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, variationCompletions } from '../features.js';
 import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
 import { EMPTY_SNAPSHOT, readCache, writeCache } from '../flag-data.js';
 import type { FileIndex } from '../indexer/index.js';
@@ -155,6 +155,24 @@ describe('getVariant of a standalone experiment', () => {
     expect(text).toContain('Running since 2026-05-01: Purchase rate +5.0% ±4.0 for `blue`, p = 0.010, significant');
     expect(text).toContain('[Open in console](http://console.test/?project=shop#/experiments/cta-copy)');
     expect(lensTitle(ctx, ref)).toBe('● cta-copy · experiment running · +5.0% ±4.0');
+  });
+
+  it('completes experiment keys in getVariant calls, and only there, while typing too', () => {
+    const ctx = context();
+    const slot = { start: { line: 0, character: 28 }, end: { line: 0, character: 28 } };
+    const labels = (kind?: 'variant' | 'value'): string[] => keyCompletions(ctx, slot, kind).map((c) => c.label);
+    const index = new WorkspaceIndex('/w');
+    const typing = index.typingSlot("const v = client.getVariant('cta", 32);
+    const typingValue = index.typingSlot("const v = client.getValue('cta", 30);
+
+    expect(labels('variant')).toContain('cta-copy');
+    expect(labels('variant')).toContain('dark-mode');
+    expect(labels('value')).not.toContain('cta-copy');
+    expect(typing).toMatchObject({ start: 29, end: 32, kind: 'variant' });
+    expect(typingValue?.kind).not.toBe('variant');
+    // An experiment shadowed by a flag of the same key is offered once, as the flag.
+    const shadowed = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
+    expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);
   });
 
   it('leaves a flag of the same key a flag', async () => {

@@ -40,13 +40,14 @@ export class MethodTable {
    * parenthesis not closed): a method's `(` and an opening quote with only key characters between it
    * and the cursor (Go's context may come first). The characters of the key, as offsets in `line`.
    */
-  typingSlot(line: string, character: number): { readonly start: number; readonly end: number } | undefined {
+  typingSlot(line: string, character: number): { readonly start: number; readonly end: number; readonly kind: CallKind } | undefined {
     const typed = TYPING_SLOT.exec(line.slice(0, character));
-    if (typed === null || !this.methods.has(typed[1]!)) {
+    const kind = typed === null ? undefined : this.methods.get(typed[1]!);
+    if (typed === null || kind === undefined) {
       return undefined;
     }
     const rest = /^[A-Za-z0-9_.-]*/.exec(line.slice(character))![0];
-    return { start: character - typed[2]!.length, end: character + rest.length };
+    return { start: character - typed[2]!.length, end: character + rest.length, kind };
   }
 
   /** A cheap text test: a file that names no method has no reference and is not parsed. */

@@ -476,7 +476,7 @@ export class WorkspaceIndex {
   }
 
   /** See MethodTable.typingSlot: a flag key being typed in a call that is not complete yet. */
-  typingSlot(line: string, character: number): { readonly start: number; readonly end: number } | undefined {
+  typingSlot(line: string, character: number): ReturnType<MethodTable['typingSlot']> {
     return this.methods.typingSlot(line, character);
   }
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineEvent } from '@xp/shared';
 import { experimentResultsSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
 import { processBatch } from '../../pipeline/aggregate.js';
-import { toRecord } from '../../pipeline/__tests__/fixtures.js';
+import { exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -23,7 +24,6 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
   let p: Platform;
   let owner: string;
   let projectId: string;
-  let seq = 0;
   /** Every tracked event sent, for the ground truth. */
   const sent: Sent[] = [];
   const variationOf = (unit: string): string => (Number(unit.slice(1)) % 2 === 0 ? 'control' : 'treatment');
@@ -36,24 +36,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     }
     return res.body;
   };
-  const envelope = (time: number, event: Record<string, unknown>) => ({
-    v: 1 as const,
-    projectId,
-    environment: 'production',
-    receivedAt: time,
-    occurredAt: time,
-    event: { id: `rb-${String(++seq).padStart(6, '0')}`, unitId: '', timestamp: time, ...event },
-  });
-  const send = async (events: readonly Record<string, unknown>[]): Promise<void> => {
-    const out = await processBatch(p.db, events.map((e) => toRecord(e as never)));
+  const send = async (events: readonly PipelineEvent[]): Promise<void> => {
+    const out = await processBatch(p.db, events.map((e) => toRecord(e)));
     expect(out.batchItemFailures).toEqual([]);
   };
   /** Tracks `name` for every unit at `at` (amounts differ by arm), remembered for the ground truth. */
-  const track = async (name: string, at: number): Promise<void> => {
+  const trackAll = async (name: string, at: number): Promise<void> => {
     const batch = units.map((unit, i) => {
       const amount = (variationOf(unit) === 'control' ? 10 : 15) + i;
       sent.push({ unit, name, at, amount });
-      return envelope(at, { type: 'track', unitId: unit, name, properties: { amount } });
+      return track(unit, name, at, amount, undefined, projectId);
     });
     await send(batch);
   };
@@ -81,10 +73,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
       status: 'running',
       startedAt: new Date(START).toISOString(),
     });
-    await send(units.map((unit) => envelope(START + HOUR, { type: 'exposure', unitId: unit, experiment: 'exp', variation: variationOf(unit) })));
-    await track('purchase', START + 2 * HOUR);
-    await track('page_view', START + 2 * HOUR);
-    await track('error', START + 2 * HOUR);
+    await send(units.map((unit) => exposure(unit, 'exp', variationOf(unit), START + HOUR, undefined, projectId)));
+    await trackAll('purchase', START + 2 * HOUR);
+    await trackAll('page_view', START + 2 * HOUR);
+    await trackAll('error', START + 2 * HOUR);
   });
   afterAll(async () => {
     await p.close();
@@ -97,14 +89,14 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     await must('PUT', `${BASE}/metrics/spend`, { ...metric.definition, event: 'purchase' }, metric.version);
     expect(await pending()).toBe(1);
     // Aggregated under the new definition before the rebuild ran: counted once, not twice.
-    await track('purchase', START + 3 * HOUR);
+    await trackAll('purchase', START + 3 * HOUR);
     const fixed = await results('exp');
 
     expect(totals(fixed, 'spend')).toEqual(truth('purchase', 'sum'));
     expect(fixed.totalsRebuilding).toBe(false);
     expect(await pending()).toBe(0);
     // Later events add to the rebuilt totals.
-    await track('purchase', START + 4 * HOUR);
+    await trackAll('purchase', START + 4 * HOUR);
     expect(totals(await results('exp'), 'spend')).toEqual(truth('purchase', 'sum'));
   });
 

@@ -15,6 +15,7 @@ import { DifferenceType, StatisticType, expandVariations, experimentSchema, flag
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError } from '../errors.js';
+import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
 import { querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
 import type { SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
 import type { Queryable } from '../store/db.js';
@@ -60,6 +61,8 @@ export interface GuardrailOptions {
 
 export const DEFAULT_GUARDRAIL_ALPHA = 0.05;
 export const DEFAULT_MIN_UNITS_PER_VARIATION = 100;
+/** How long a guardrail check may spend rebuilding one experiment's totals after a metric change (PostgreSQL). */
+const GUARDRAIL_REBUILD_MS = 10_000;
 
 /** One guardrail comparison's outcome. */
 export interface GuardrailVerdict {
@@ -356,6 +359,14 @@ export class GuardrailChecker {
     const variations = expandVariations(exp);
     const control = variations[0];
     if (metrics.length === 0 || control === undefined) {
+      return { comparisons: 0, raised: [], stopped: false };
+    }
+    // Totals a metric change made wrong are recounted first. Until they are (a large experiment is
+    // left to the aggregator's upkeep), they count events the old way: judging them could stop an
+    // experiment for a metric it no longer has, so the experiment waits for the next check.
+    const current = await rebuildRequestedTotals(this.deps.db, { projectId: row.project_id, experiment: row.key }, { timeoutMs: this.deps.dimensionBuildTimeoutMs ?? GUARDRAIL_REBUILD_MS, logger: this.deps.logger });
+    if (!current) {
+      this.deps.logger.warn('guardrail check skips an experiment whose totals are still being rebuilt after a metric change', { experiment: row.key });
       return { comparisons: 0, raised: [], stopped: false };
     }
     const environments = exp.environments.length === 0 ? context.environments : context.environments.filter((e) => exp.environments.includes(e));

@@ -3,7 +3,7 @@
  * exactly-once batch processing, plus EMF metrics for aggregation lag and dead letters.
  */
 import type { Logger } from '../domain/context.js';
-import { dedupeRetentionHours, pruneProcessedEvents } from '../pipeline/aggregate.js';
+import { dedupeRetentionHours, pruneProcessedEvents, rebuildPendingTotals } from '../pipeline/aggregate.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createKinesisHandler } from '../pipeline/lambda-handler.js';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline/lambda-handler.js';
@@ -134,6 +134,14 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
     const experiments = await buildPendingDimensions(d, { timeoutMs: buildBudgetMs, logger, limit: 1 });
     return experiments > 0 ? { experiments } : undefined;
   });
+  /**
+   * Experiments whose totals a metric change asked to rebuild and no results request could rebuild
+   * in its time (large experiments): one a minute, with the time a dimension build gets.
+   */
+  const rebuildTotals = betweenBatches('totals rebuild', DIMENSION_BUILD_INTERVAL_MS, async (d) => {
+    const experiments = await rebuildPendingTotals(d, { timeoutMs: buildBudgetMs, logger, limit: 1 });
+    return experiments > 0 ? { experiments } : undefined;
+  });
   return async (event, context) => {
     const arrivals = event.Records.map((r) => r.kinesis.approximateArrivalTimestamp).filter((t): t is number => typeof t === 'number');
     try {
@@ -149,6 +157,10 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
       buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());
       if (buildBudgetMs > 0) {
         await buildDimensions();
+      }
+      buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());
+      if (buildBudgetMs > 0) {
+        await rebuildTotals();
       }
       if (arrivals.length > 0 && result.batchItemFailures.length === 0) {
         // Lambda gives arrival times in seconds (with a fraction).

@@ -602,6 +602,22 @@ export interface TotalsRebuildOptions {
 const QUERY_CANCELED = '57014';
 
 /**
+ * Rebuilds the requested totals of at most `limit` experiments (at random, so one that keeps running
+ * out of time does not starve the others), for the aggregator's upkeep between batches, which has
+ * more time than a results request. Returns how many it rebuilt.
+ */
+export async function rebuildPendingTotals(db: Database, options: TotalsRebuildOptions & { readonly limit?: number } = {}): Promise<number> {
+  const pending = await db.query<{ project_id: string; experiment: string }>('SELECT project_id, experiment FROM totals_rebuilds ORDER BY random() LIMIT $1', [options.limit ?? 1]);
+  let rebuilt = 0;
+  for (const row of pending.rows) {
+    if (await rebuildRequestedTotals(db, { projectId: row.project_id, experiment: row.experiment }, options)) {
+      rebuilt++;
+    }
+  }
+  return rebuilt;
+}
+
+/**
  * Recomputes the experiment's totals in every environment when a definition change asked for it
  * (`totals_rebuilds`, written by the definitions service), and clears the request. The rebuild
  * holds exposures and totals in SHARE ROW EXCLUSIVE mode, so aggregator batches in flight finish
@@ -610,9 +626,18 @@ const QUERY_CANCELED = '57014';
  */
 export async function rebuildRequestedTotals(db: Database, target: { readonly projectId: string; readonly experiment: string }, options: TotalsRebuildOptions = {}): Promise<boolean> {
   const params = [target.projectId, target.experiment];
-  const pending = await db.query('SELECT 1 FROM totals_rebuilds WHERE project_id = $1 AND experiment = $2', params);
+  const pending = await db.query<{ waiting: boolean }>(
+    `SELECT failed_at IS NOT NULL AND failed_at > now() - interval '1 minute' * least(60, power(2, failures))
+            AND $3::integer <= coalesce(failed_budget_ms, 2147483647) AS waiting
+     FROM totals_rebuilds WHERE project_id = $1 AND experiment = $2`,
+    [...params, db.kind === 'pg' && options.timeoutMs !== undefined ? Math.floor(options.timeoutMs) : 2147483647],
+  );
   if (pending.rows.length === 0) {
     return true;
+  }
+  if (pending.rows[0]!.waiting) {
+    // It ran out of as much time as this caller has not long ago: trying again would only hold aggregation.
+    return false;
   }
   try {
     await db.withTransaction(async (tx) => {
@@ -638,6 +663,11 @@ export async function rebuildRequestedTotals(db: Database, target: { readonly pr
     if ((error as { code?: unknown }).code !== QUERY_CANCELED) {
       throw error;
     }
+    await db.query(
+      `UPDATE totals_rebuilds SET failures = failures + 1, failed_at = now(), failed_budget_ms = greatest(coalesce(failed_budget_ms, 0), $3)
+       WHERE project_id = $1 AND experiment = $2`,
+      [...params, Math.floor(options.timeoutMs ?? 0)],
+    );
     options.logger?.warn('experiment totals rebuild ran out of time; results count events under the old metric definitions until one completes', {
       experiment: target.experiment,
       timeoutMs: options.timeoutMs,

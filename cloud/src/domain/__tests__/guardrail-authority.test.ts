@@ -73,7 +73,15 @@ describe('metric changes that would make guardrails stop a running experiment (p
       );
       await p.db.query(
         `INSERT INTO unit_metric_totals (project_id, environment, experiment, unit_id, metric, conversion, value)
-         SELECT $1, $2, 'ga-exp', $3 || '-' || i, 'ga-errors', true, $4::numeric + (i % 3) FROM generate_series(1, 600) AS i`,
+         SELECT $1, $2, 'ga-exp', $3 || '-' || i, 'ga-errors', false, $4::numeric + (i % 3) FROM generate_series(1, 600) AS i`,
+        [projectId, ENV, variation, base],
+      );
+      // The events those totals count, as the aggregator stores them: the metric changes below make
+      // the totals be recounted from them.
+      await p.db.query(
+        `INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id)
+         SELECT $1, $2, $3 || '-' || i, 'ga_error', now() + interval '1 second', 'e-' || $3 || '-' || i || '-' || k
+         FROM generate_series(1, 600) AS i, generate_series(1, $4::int + (i % 3)) AS k`,
         [projectId, ENV, variation, base],
       );
     }

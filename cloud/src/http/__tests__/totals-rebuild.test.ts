@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
 import { experimentResultsSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
-import { processBatch } from '../../pipeline/aggregate.js';
+import { processBatch, rebuildPendingTotals, rebuildRequestedTotals } from '../../pipeline/aggregate.js';
 import { exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
-import { TARGETS } from '../../store/__tests__/test-databases.js';
+import { TARGETS, postgresTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
 
@@ -135,5 +135,46 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     );
     expect(spend.source).toBe('rollup');
     expect(spend.variations.map((v) => v.total)).toEqual(capped);
+  });
+});
+
+describe('a rebuild that runs out of time (postgres)', () => {
+  let p: Platform;
+  let projectId: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(postgresTarget());
+    projectId = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+    await p.db.query('INSERT INTO totals_rebuilds (project_id, experiment) VALUES ($1, $2)', [projectId, 'slow-exp']);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('is rolled back and not tried again soon by callers with no more time, while one with more time still tries', async () => {
+    const target = { projectId, experiment: 'slow-exp' };
+    const state = async (): Promise<{ failures: number; failed_budget_ms: number | null } | undefined> =>
+      (await p.db.query<{ failures: number; failed_budget_ms: number | null }>('SELECT failures, failed_budget_ms FROM totals_rebuilds WHERE project_id = $1', [projectId])).rows[0];
+    const outcomes: boolean[] = [];
+    // An aggregator batch in flight holds the totals table: the rebuild's lock waits for it.
+    await p.db.withTransaction(async (batch) => {
+      await batch.query('LOCK TABLE unit_metric_totals IN ROW EXCLUSIVE MODE');
+      outcomes.push(await rebuildRequestedTotals(p.db, target, { timeoutMs: 200 }));
+      const afterFirst = await state();
+      // Another request with the same time waits out the backoff instead of holding aggregation again.
+      const started = Date.now();
+      outcomes.push(await rebuildRequestedTotals(p.db, target, { timeoutMs: 200 }));
+      expect(Date.now() - started).toBeLessThan(150);
+      expect(await state()).toEqual(afterFirst);
+      // The aggregator's upkeep, with more time, tries.
+      outcomes.push(await rebuildRequestedTotals(p.db, target, { timeoutMs: 400 }));
+    });
+    expect(outcomes).toEqual([false, false, false]);
+    expect(await state()).toEqual({ failures: 2, failed_budget_ms: 400 });
+
+    // Once nothing holds the table, the upkeep with time to spare rebuilds it.
+    expect(await rebuildRequestedTotals(p.db, target, { timeoutMs: 400 })).toBe(false);
+    expect(await rebuildPendingTotals(p.db, { timeoutMs: 5_000 })).toBe(1);
+    expect(await state()).toBeUndefined();
   });
 });

@@ -742,7 +742,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(ages.omitted.units + ages.values.reduce((n, v) => n + v.results.units.analysed + v.results.units.excluded, 0)).toBe(withCountry.length);
     expect([unlisted.status, unlisted.body.error.message]).toEqual([400, expect.stringContaining('not one of the experiment\'s dimensions (country, age, beta)')]);
     expect([unknown.status, missing.status, badLimit.status, noExperiment.status]).toEqual([400, 400, 400, 404]);
-  });
+    // Eight requests, two of them breakdowns analysing every value: ~10 s alone, more on a loaded CI machine.
+  }, 60_000);
 
   it('keeps dimension rollups equal to a scan through the aggregator, builds a dimension added later and drops one removed', async () => {
     await must('POST', `${BASE}/experiments`, experiment('regions', { status: 'running', startedAt: new Date(START).toISOString(), dimensions: ['region'] }));

@@ -10,6 +10,8 @@ import { Badge } from '../../lib/ui.js';
 export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void }): ReactNode {
   const first = breakdown.values[0]?.results;
   const treatments = first?.variations.slice(1).map((v) => v.key) ?? [];
+  // Headers by the variations' names, as the rest of the results view shows them.
+  const names = new Map(first?.variations.map((v) => [v.key, v.name ?? v.key]) ?? []);
   const name = first?.metrics.find((m) => m.key === metric)?.name ?? metric;
   if (breakdown.values.length === 0) {
     return <p className="state state-empty">No unit has a value for {breakdown.dimension} yet.</p>;
@@ -26,7 +28,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
             <th className="num">Units</th>
             {treatments.map((t) => (
               <th key={t} className="num">
-                {t}: effect [CI], p
+                {names.get(t) ?? t}: effect [CI], p
               </th>
             ))}
           </tr>

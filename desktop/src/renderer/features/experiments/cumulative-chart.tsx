@@ -66,7 +66,7 @@ export function CumulativeChart({ results, metric }: { results: ExperimentResult
     <XpLineChart
       title={`Cumulative effect of ${name} over time, with its ${results.analysis.sequential ? 'always-valid' : 'confidence'} interval`}
       data={series.rows}
-      series={series.variations.map((v, i) => ({ key: v, label: v, color: SERIES_COLORS[i % SERIES_COLORS.length]!, bandKey: bandKey(v) }))}
+      series={series.variations.map((v, i) => ({ key: v, label: results.variations.find((x) => x.key === v)?.name ?? v, color: SERIES_COLORS[i % SERIES_COLORS.length]!, bandKey: bandKey(v) }))}
       formatY={(v) => formatEffect(v, series.difference)}
       reference={0}
     />

@@ -2,6 +2,7 @@ import '../../../test/dom.js';
 import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExperimentResultsView } from '@xp/shared';
+import { BreakdownTable } from '../breakdown-table.js';
 import { bandKey, CumulativeChart, cumulativeSeries, defaultInterval } from '../cumulative-chart.js';
 
 afterEach(cleanup);
@@ -92,5 +93,21 @@ describe('cumulative series', () => {
   it('says so when there is no time series yet', () => {
     render(<CumulativeChart results={results([])} metric="revenue" />);
     expect(screen.getByText(/No time series yet/)).toBeTruthy();
+  });
+});
+
+describe('breakdown table', () => {
+  it('heads each treatment by its name, as the rest of the results view does, and shows the corrected interval', () => {
+    const named = results([]);
+    const withNames: ExperimentResultsView = {
+      ...named,
+      variations: named.variations.map((v) => (v.key === 'blue' ? { ...v, name: 'Blue button' } : v)),
+      metrics: named.metrics.map((m) => ({ ...m, variations: m.variations.map((v) => (v.comparison === null ? v : { ...v, comparison: { ...v.comparison, adjustedCi: [-0.01, 0.21] as [number, number] } })) })),
+    };
+    render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', values: [{ value: 'US', results: withNames }], omitted: { values: 0, units: 0 } }} metric="revenue" onChoose={() => undefined} />);
+
+    const headers = screen.getAllByRole('columnheader').map((h) => h.textContent);
+    expect(headers).toEqual(['country', 'Units', 'Blue button: effect [CI], p', 'green: effect [CI], p']);
+    expect(screen.getAllByRole('cell').some((c) => c.textContent.includes('-0.01'))).toBe(true);
   });
 });

@@ -193,7 +193,7 @@ describe('console end to end', () => {
     // Pointing at the point shows its effect with the interval.
     const box = (await chart.locator('.recharts-cartesian-grid').boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    expect(await chart.getByRole('tooltip').innerText()).toMatch(/treatment: [-+]?\d+\.\d%\s\[[-+−]?\d+\.\d%, [-+−]?\d+\.\d%\]/);
+    expect(await chart.getByRole('tooltip').innerText()).toMatch(/Treatment: [-+]?\d+\.\d%\s\[[-+−]?\d+\.\d%, [-+−]?\d+\.\d%\]/);
     await shot('07-experiment-results');
     const byDay = page.waitForRequest((r) => r.url().includes('/results?') && r.url().includes('interval=day'));
     await page.getByRole('combobox', { name: 'Over time' }).selectOption('day');

@@ -128,12 +128,8 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
   return changed;
 }
 
-/**
- * A metric that experiments list (primary, secondary or guardrail, whatever their status) cannot be
- * deleted: their results would silently lose it. Segments need no such check: a ruleset that would
- * reference a deleted one does not compile, so that deletion is refused already.
- */
-async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string): Promise<void> {
+/** The keys of the experiments that list metric `key` (primary, secondary or guardrail, whatever their status). */
+async function experimentsListing(db: Queryable, projectId: string, key: string): Promise<string[]> {
   const users = await db.query<{ key: string }>(
     `SELECT e.key FROM experiments e
      WHERE e.project_id = $1
@@ -142,8 +138,17 @@ async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string
      ORDER BY e.key`,
     [projectId, key],
   );
-  if (users.rows.length > 0) {
-    const experiments = users.rows.map((r) => r.key);
+  return users.rows.map((r) => r.key);
+}
+
+/**
+ * A metric that experiments list (primary, secondary or guardrail, whatever their status) cannot be
+ * deleted: their results would silently lose it. Segments need no such check: a ruleset that would
+ * reference a deleted one does not compile, so that deletion is refused already.
+ */
+async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string): Promise<void> {
+  const experiments = await experimentsListing(db, projectId, key);
+  if (experiments.length > 0) {
     throw new AppError(
       AppErrorCode.InvalidState,
       `metric "${key}" is used by ${experiments.length === 1 ? 'experiment' : `${experiments.length} experiments`}: ${experiments.slice(0, 10).join(', ')}${experiments.length > 10 ? ', …' : ''}; remove it from them first`,
@@ -230,15 +235,7 @@ async function requestTotalsRebuilds(db: Queryable, projectId: string, kind: Def
     } else if (a?.guardrail === true || b?.guardrail === true) {
       experiments = 'all';
     } else {
-      const key = (b ?? a)!.key;
-      const users = await db.query<{ key: string }>(
-        `SELECT e.key FROM experiments e
-         WHERE e.project_id = $1
-           AND EXISTS (SELECT 1 FROM jsonb_each(coalesce(e.definition -> 'metrics', '{}'::jsonb)) m(role, keys)
-                       WHERE jsonb_typeof(m.keys) = 'array' AND m.keys ? $2)`,
-        [projectId, key],
-      );
-      experiments = users.rows.map((r) => r.key);
+      experiments = await experimentsListing(db, projectId, (b ?? a)!.key);
     }
   } else {
     return;

@@ -11,7 +11,7 @@ import type { ExposureEvent, PipelineEvent, TrackEvent } from '@xp/shared';
 import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
-import { DatabaseError } from '../store/database.js';
+import { DatabaseError, SqlState } from '../store/database.js';
 
 /** One stream record, as Lambda (base64 `data`) or GetRecords (bytes) delivers it. */
 export interface StreamRecord {
@@ -598,8 +598,6 @@ export interface TotalsRebuildOptions {
   readonly preExposureWindowHours?: number;
 }
 
-/** PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout. */
-const QUERY_CANCELED = '57014';
 
 /**
  * Rebuilds the requested totals of at most `limit` experiments (at random, so one that keeps running
@@ -660,7 +658,7 @@ export async function rebuildRequestedTotals(db: Database, target: { readonly pr
     });
     return true;
   } catch (error) {
-    if ((error as { code?: unknown }).code !== QUERY_CANCELED) {
+    if ((error as { code?: unknown }).code !== SqlState.QueryCanceled) {
       throw error;
     }
     await db.query(

@@ -57,4 +57,6 @@ export const SqlState = {
   CheckViolation: '23514',
   /** A PL/pgSQL RAISE EXCEPTION (e.g. the append-only audit log). */
   RaiseException: 'P0001',
+  /** A statement cancelled by statement_timeout (a time-bounded build or rebuild). */
+  QueryCanceled: '57014',
 } as const;

@@ -14,6 +14,7 @@
  * exact `numeric`, returned as decimal strings.
  */
 import type { Database, Queryable } from './db.js';
+import { SqlState } from './database.js';
 
 /** Which exposed units enter the analysis; every present field narrows it (AND). */
 export interface PopulationFilter {
@@ -234,7 +235,7 @@ export async function syncDimensions(db: Database, target: Pick<ResultsTarget, '
         }
       });
     } catch (error) {
-      if ((error as { code?: unknown }).code !== QUERY_CANCELED) {
+      if ((error as { code?: unknown }).code !== SqlState.QueryCanceled) {
         throw error;
       }
       options.logger?.warn('results dimension build ran out of time; filters on it scan until a build completes', {
@@ -247,8 +248,6 @@ export async function syncDimensions(db: Database, target: Pick<ResultsTarget, '
   return rolledUpDimensions(db, target);
 }
 
-/** PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout. */
-const QUERY_CANCELED = '57014';
 
 /**
  * Builds the dimensions that experiments list and that are not rolled up yet, at most `limit`

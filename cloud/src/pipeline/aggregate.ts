@@ -12,6 +12,7 @@ import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
+import { lockProjectAggregates } from '../store/project-locks.js';
 
 /** One stream record, as Lambda (base64 `data`) or GetRecords (bytes) delivers it. */
 export interface StreamRecord {
@@ -254,6 +255,8 @@ export async function processBatchInTransaction(tx: Queryable, records: readonly
     seen.add(key);
     candidates.push(parsed.event);
   }
+  // Before any write: a recount of one of these projects in flight finishes first (store/project-locks.ts).
+  await lockProjectAggregates(tx, [...new Set(candidates.map((e) => e.projectId))], 'shared');
   const deadLettered = poison.length > 0 ? await deadLetter(tx, poison) : 0;
   const fresh = await dedupe(tx, candidates);
   duplicates += candidates.length - fresh.length;
@@ -565,7 +568,9 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
 
 /**
  * Recomputes an experiment's totals from the stored events, e.g. after its metric list or a metric
- * definition changed. Run it in a transaction (`db.withTransaction`).
+ * definition changed. Run it in a transaction (`db.withTransaction`): it holds the project's
+ * aggregates lock until that commits, so the project's aggregator batches are neither counted twice
+ * nor missed.
  */
 export async function rebuildTotals(
   tx: Queryable,
@@ -574,6 +579,7 @@ export async function rebuildTotals(
 ): Promise<void> {
   const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
   const params = [target.projectId, target.environment, target.experiment];
+  await lockProjectAggregates(tx, [target.projectId], 'exclusive');
   await tx.query('DELETE FROM unit_metric_totals WHERE project_id = $1 AND environment = $2 AND experiment = $3', params);
   // With no totals left the metric rollups hold nothing but must sum to zero; their deltas do not
   // cancel out when the metric's cap changed (the old rows carry the old cap), so they go too, and
@@ -618,8 +624,9 @@ export async function rebuildPendingTotals(db: Database, options: TotalsRebuildO
 /**
  * Recomputes the experiment's totals in every environment when a definition change asked for it
  * (`totals_rebuilds`, written by the definitions service), and clears the request. The rebuild
- * holds exposures and totals in SHARE ROW EXCLUSIVE mode, so aggregator batches in flight finish
- * first and later ones wait: none is counted twice or missed. A rebuild that runs out of
+ * holds the project's aggregates lock (store/project-locks.ts), so the project's aggregator batches
+ * in flight finish first and later ones wait, none counted twice or missed, while other projects'
+ * batches go on. A rebuild that runs out of
  * `timeoutMs` is rolled back and left for a later call. Returns whether the totals are current.
  */
 export async function rebuildRequestedTotals(db: Database, target: { readonly projectId: string; readonly experiment: string }, options: TotalsRebuildOptions = {}): Promise<boolean> {
@@ -642,7 +649,7 @@ export async function rebuildRequestedTotals(db: Database, target: { readonly pr
       if (db.kind === 'pg' && options.timeoutMs !== undefined) {
         await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`);
       }
-      await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE ROW EXCLUSIVE MODE');
+      await lockProjectAggregates(tx, [target.projectId], 'exclusive');
       // Another call may have rebuilt it while this one waited for the lock.
       const request = await tx.query('DELETE FROM totals_rebuilds WHERE project_id = $1 AND experiment = $2 RETURNING 1', params);
       if (request.rows.length === 0) {

@@ -12,6 +12,7 @@ import type { Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
 import { localArchive } from '../store/event-archive.js';
 import type { ArchiveSource } from '../store/event-archive.js';
+import { lockProjectAggregates } from '../store/project-locks.js';
 import { parseRecord, processBatchInTransaction, rebuildTotals } from './aggregate.js';
 import type { StreamRecord } from './aggregate.js';
 
@@ -96,6 +97,7 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
 
   // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
   await db.withTransaction(async (tx) => {
+    await lockProjectAggregates(tx, projectIds, 'exclusive');
     await tx.query('DELETE FROM processed_events p USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE p.project_id = r.project_id AND p.event_id = r.event_id', [ids.projects, ids.events]);
     if (tracks.length > 0) {
       await tx.query('DELETE FROM unit_events u USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE u.project_id = r.project_id AND u.event_id = r.event_id', [tracks.map((e) => e.projectId), tracks.map((e) => e.event.id)]);

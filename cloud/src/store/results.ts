@@ -15,6 +15,7 @@
  */
 import type { Database, Queryable } from './db.js';
 import { SqlState } from './database.js';
+import { lockProjectAggregates } from './project-locks.js';
 
 /** Which exposed units enter the analysis; every present field narrows it (AND). */
 export interface PopulationFilter {
@@ -186,9 +187,9 @@ export interface DimensionBuildOptions {
 
 /**
  * Keeps the experiment's dimension rollups in step with the dimensions it lists: drops those no
- * longer listed and builds the missing ones from the current exposures and totals, each under a
- * SHARE lock on both tables so that no aggregator batch is counted twice or missed (the lock waits
- * for batches in flight; later ones wait for it). A build is one pass over the experiment's totals
+ * longer listed and builds the missing ones from the current exposures and totals, each under the
+ * project's aggregates lock so that no aggregator batch is counted twice or missed (the lock waits
+ * for the project's batches in flight; later ones wait for it; other projects' go on). A build is one pass over the experiment's totals
  * (instant for a new experiment, about 3 s per million totals rows); one that runs out of
  * `timeoutMs` is rolled back and left for a later call (the aggregator's, which has more time).
  * A dimension with more than MAX_DIMENSION_VALUES values is registered as such and not built (nor
@@ -204,7 +205,7 @@ export async function syncDimensions(db: Database, target: Pick<ResultsTarget, '
   }
   const params = [target.projectId, target.experiment];
   const locked = async (tx: Queryable): Promise<Map<string, unknown>> => {
-    await tx.query('LOCK TABLE exposures, unit_metric_totals IN SHARE MODE');
+    await lockProjectAggregates(tx, [target.projectId], 'exclusive');
     // Another call may have done it while this one waited for the lock.
     return registeredDimensions(tx, target);
   };

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
 import { experimentResultsSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
-import { processBatch, rebuildPendingTotals, rebuildRequestedTotals } from '../../pipeline/aggregate.js';
+import { processBatch, processBatchInTransaction, rebuildPendingTotals, rebuildRequestedTotals } from '../../pipeline/aggregate.js';
 import { exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import { TARGETS, postgresTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
@@ -156,9 +156,9 @@ describe('a rebuild that runs out of time (postgres)', () => {
     const state = async (): Promise<{ failures: number; failed_budget_ms: number | null } | undefined> =>
       (await p.db.query<{ failures: number; failed_budget_ms: number | null }>('SELECT failures, failed_budget_ms FROM totals_rebuilds WHERE project_id = $1', [projectId])).rows[0];
     const outcomes: boolean[] = [];
-    // An aggregator batch in flight holds the totals table: the rebuild's lock waits for it.
+    // An aggregator batch of the project in flight: the rebuild's lock waits for it.
     await p.db.withTransaction(async (batch) => {
-      await batch.query('LOCK TABLE unit_metric_totals IN ROW EXCLUSIVE MODE');
+      await processBatchInTransaction(batch, [toRecord(track('u0', 'purchase', Date.now(), 1, undefined, projectId))]);
       outcomes.push(await rebuildRequestedTotals(p.db, target, { timeoutMs: 200 }));
       const afterFirst = await state();
       // Another request with the same time waits out the backoff instead of holding aggregation again.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBreakdown } from '../../domain/results.js';
 import type { Database, Queryable } from '../db.js';
 import { buildPendingDimensions, syncDimensions } from '../results.js';
+import { lockProjectAggregates } from '../project-locks.js';
 import { postgresTarget } from './test-databases.js';
 
 /**
@@ -87,6 +88,8 @@ describe('dimension rollups built while the aggregator writes (PostgreSQL)', () 
       written = resolve;
     });
     const aggregator = db.withTransaction(async (tx) => {
+      // As an aggregator batch does (processBatchInTransaction): its projects' lock, shared, before writing.
+      await lockProjectAggregates(tx, [TARGET.projectId], 'shared');
       await insertUnits(tx, inFlight);
       written();
       await gate;

@@ -1,0 +1,30 @@
+/**
+ * The lock between aggregator batches and the work that recounts a project's aggregates from what
+ * is stored (a totals rebuild after a metric changed, a dimension rollup build, a replay).
+ *
+ * Every batch holds its projects' lock in shared mode for its transaction, so batches never wait on
+ * each other; a recount holds its project's lock exclusively, so it waits for the project's batches
+ * in flight and the project's later batches wait for it: none is counted twice or missed. Batches
+ * of other projects go on meanwhile (a table lock would hold aggregation for every project).
+ *
+ * Transaction-scoped advisory locks in their own two-key namespace (the migrations' lock uses the
+ * one-key space). Two projects whose ids hash alike merely share a lock; every caller takes its
+ * locks before writing anything, in one order, so they cannot deadlock.
+ */
+import type { Queryable } from './db.js';
+
+/** 'xpag' — the namespace of these locks among the database's advisory locks. */
+const NAMESPACE = 0x78706167;
+
+export type ProjectLockMode = 'shared' | 'exclusive';
+
+export async function lockProjectAggregates(tx: Queryable, projectIds: readonly string[], mode: ProjectLockMode): Promise<void> {
+  if (projectIds.length === 0) {
+    return;
+  }
+  const lock = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  await tx.query(
+    `SELECT ${lock}(${NAMESPACE}, k) FROM (SELECT DISTINCT hashtext(p) AS k FROM unnest($1::text[]) AS p ORDER BY k) AS ordered`,
+    [projectIds],
+  );
+}

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, reassigningFields, runsIn, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_SPLIT_HISTORY, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -565,7 +565,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     };
     const next: Experiment = { ...parsed };
     if (parsed.status === 'draft') {
-      refuse(['startedAt', 'stoppedAt'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
+      refuse(['startedAt', 'stoppedAt', 'splitHistory'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
       refuse(EXPERIMENT_DECISION_FIELDS, 'is recorded when the experiment stops (POST …/stop)');
     } else if (parsed.status === 'running') {
       refuse(['stoppedAt'], 'is set when the experiment stops (POST …/stop)');
@@ -589,6 +589,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     if (next.startedAt !== undefined && next.stoppedAt !== undefined && Date.parse(next.stoppedAt) < Date.parse(next.startedAt)) {
       issues.push({ path: 'stoppedAt', message: 'cannot be before startedAt' });
     }
+    // An import may bring the splits a started experiment served before; they fall within its run.
+    next.splitHistory?.forEach((split, i) => {
+      const until = Date.parse(split.until);
+      if ((next.startedAt !== undefined && until < Date.parse(next.startedAt)) || until > Date.parse(next.stoppedAt ?? now)) {
+        issues.push({ path: `splitHistory.${i}.until`, message: 'must fall between startedAt and stoppedAt (or now)' });
+      }
+    });
     if (issues.length > 0) {
       throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }
@@ -603,9 +610,12 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       if (given(field) && jsonDiff(current[field], parsed[field]).length > 0) {
         issues.push({
           path: field,
-          message: (EXPERIMENT_LIFECYCLE_FIELDS as readonly string[]).includes(field)
-            ? `is set by the lifecycle actions (POST …/start, …/stop, …/resume); it is ${JSON.stringify(current[field] ?? null)}`
-            : 'is recorded when the experiment stops (POST …/stop)',
+          message:
+            field === 'splitHistory'
+              ? 'is recorded by the platform when a started experiment\'s split changes'
+              : (EXPERIMENT_LIFECYCLE_FIELDS as readonly string[]).includes(field)
+                ? `is set by the lifecycle actions (POST …/start, …/stop, …/resume); it is ${JSON.stringify(current[field] ?? null)}`
+                : 'is recorded when the experiment stops (POST …/stop)',
         });
       }
     }
@@ -620,6 +630,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     }
     // Sticky bucketing is the way to change a split while running: units keep the variation stored for them.
     issues.push(...reassigningFields(current, next).map((path) => ({ path, message: ASSIGNMENT_CHANGE })));
+    if (issues.length === 0 && current.startedAt !== undefined && !sameSplit(current, next)) {
+      // Units first exposed from now on get the new split: the SRM check expects each period's units in its own.
+      if ((current.splitHistory?.length ?? 0) >= MAX_SPLIT_HISTORY) {
+        issues.push({ path: current.type === 'multivariate' ? 'factors' : 'variations', message: `the split has changed ${MAX_SPLIT_HISTORY} times already; create a new experiment for a new split` });
+      }
+      next.splitHistory = [...(current.splitHistory ?? []), { until: this.clock().toISOString(), shares: splitShares(current) }];
+    }
     if (issues.length > 0) {
       throw invalid(`experiment "${current.key}" is ${current.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }

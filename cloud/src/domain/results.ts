@@ -27,7 +27,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, registeredDimensions, syncDimensions } from '../store/results.js';
+import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
@@ -367,8 +367,9 @@ export async function computeResults(
   }
 
   const variations = expandVariations(experiment);
-  // The shares the ruleset serves (equal when no weights are given, or all are 0).
-  const weights = variationShares(experiment);
+  // The shares the ruleset serves (equal when no weights are given, or all are 0), blended over the
+  // splits it served when the split of the started experiment changed.
+  const weights = await expectedShares(db, target, experiment, filter);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const withSeries = options.series !== false;
   const analysisOptions: AnalysisOptions = {
@@ -876,6 +877,35 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
     arms: arms.map(({ n, sums: s, shift }) => ({ n, sum: s.v, sumSquares: s.vv, ...shifted(shift.v) })),
     ...(hasPre ? { covariates: arms.map(({ n, sums: s, shift }) => ({ pre: { n, sum: s.p, sumSquares: s.pp, ...shifted(shift.p) }, sumProducts: s.vp })) } : {}),
   };
+}
+
+/**
+ * Each variation's expected share of the analysed units: the current split's, or, after changes of
+ * the split (sticky bucketing), each period's units split by the shares served then:
+ * Σ_p n_p · share_p(v) / Σ_p n_p. A variation a period's split did not serve expects none of its
+ * units (shares renormalised over the current variations).
+ */
+async function expectedShares(db: Database, target: ResultsTarget, experiment: Experiment, filter: PopulationFilter): Promise<number[]> {
+  const current = variationShares(experiment);
+  const history = experiment.splitHistory ?? [];
+  if (history.length === 0) {
+    return current;
+  }
+  const keys = expandVariations(experiment).map((v) => v.key);
+  const periods = await unitsBySplitPeriod(db, target, filter, history.map((h) => new Date(h.until)), keys);
+  const total = periods.reduce((a, b) => a + b, 0);
+  if (total === 0) {
+    return current;
+  }
+  const sharesOf = (i: number): number[] => {
+    if (i === history.length) {
+      return current;
+    }
+    const raw = keys.map((k) => history[i]!.shares[k] ?? 0);
+    const sum = raw.reduce((a, b) => a + b, 0);
+    return sum > 0 ? raw.map((r) => r / sum) : raw;
+  };
+  return keys.map((_, v) => periods.reduce((acc, n, p) => acc + n * sharesOf(p)[v]!, 0) / total);
 }
 
 function analyze(

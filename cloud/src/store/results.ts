@@ -311,6 +311,27 @@ export function populationWhere(filter: PopulationFilter, params: unknown[]): st
   return where.map((w) => ` AND ${w}`).join('');
 }
 
+/**
+ * Analysed units (not excluded, in one of `variations`) of the filtered population per split period:
+ * element i counts those first exposed at or after `untils[i - 1]` and before `untils[i]` (the last,
+ * those from the last `until` on). `untils` ascending.
+ */
+export async function unitsBySplitPeriod(db: Queryable, target: ResultsTarget, filter: PopulationFilter, untils: readonly Date[], variations: readonly string[]): Promise<number[]> {
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, untils.map((u) => u.toISOString()), variations];
+  const out = await db.query<{ period: number; units: number }>(
+    `SELECT (SELECT count(*) FROM unnest($4::timestamptz[]) AS u WHERE u <= x.exposed_at)::int AS period, count(*)::int AS units
+     FROM exposures x
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded AND variation = ANY($5::text[])${populationWhere(filter, params)}
+     GROUP BY 1`,
+    params,
+  );
+  const counts = untils.map(() => 0).concat(0);
+  for (const row of out.rows) {
+    counts[row.period] = row.units;
+  }
+  return counts;
+}
+
 /** Distinct stored attribute objects of the experiment's exposures (at most `limit` + 1). */
 export async function distinctAttributeSets(db: Queryable, target: ResultsTarget, limit: number): Promise<string[]> {
   const out = await db.query<{ a: string }>(

@@ -33,8 +33,11 @@ export const ExperimentStatus = {
 } as const;
 export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof ExperimentStatus];
 
-/** Fields only the lifecycle actions (start, stop, resume) set; a replace keeps them as stored. */
-export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt'] as const;
+/**
+ * Fields the platform sets: the lifecycle actions (start, stop, resume) the first three, a change of
+ * a started sticky experiment's split the history; a replace keeps them as stored.
+ */
+export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt', 'splitHistory'] as const;
 /** The decision recorded when an experiment stops; a replace may revise it only once stopped. */
 export const EXPERIMENT_DECISION_FIELDS = ['decision', 'winner', 'releaseWinner'] as const;
 
@@ -69,6 +72,20 @@ export const stickyBucketingSchema = z.strictObject({
   /** Units assigned under a version below this are excluded from the experiment. */
   minBucketVersion: z.number().int().min(0).default(0),
 });
+
+/**
+ * A split a started experiment served before a change of its variations or weights (allowed under
+ * sticky bucketing): units first exposed before `until` (and at or after the previous entry's) were
+ * split by `shares`. The SRM check expects each period's units in its own split.
+ */
+export const previousSplitSchema = z.strictObject({
+  until: isoDateSchema,
+  /** Each variation's share of covered traffic, adding up to 1. */
+  shares: z.record(keySchema, z.number().min(0).max(1)),
+});
+export type PreviousSplit = z.output<typeof previousSplitSchema>;
+/** Most split changes one experiment records; past them, a new split needs a new experiment. */
+export const MAX_SPLIT_HISTORY = 100;
 
 /** Most result dimensions one experiment may list. */
 export const MAX_RESULT_DIMENSIONS = 10;
@@ -115,6 +132,8 @@ export const experimentSchema = z
     dimensions: z.array(attributeNameSchema).max(MAX_RESULT_DIMENSIONS).optional(),
     startedAt: isoDateSchema.optional(),
     stoppedAt: isoDateSchema.optional(),
+    /** The splits served before the current one, oldest first (recorded by the platform). */
+    splitHistory: z.array(previousSplitSchema).max(MAX_SPLIT_HISTORY).optional(),
     decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(),
     /** The winning variation; once stopped with `releaseWinner`, it is served to everyone. */
     winner: keySchema.optional(),
@@ -123,6 +142,11 @@ export const experimentSchema = z
     guardrailAction: z.enum(['alert', 'stop']).optional(),
   })
   .superRefine((exp, ctx) => {
+    exp.splitHistory?.forEach((split, i) => {
+      if (i > 0 && Date.parse(split.until) < Date.parse(exp.splitHistory![i - 1]!.until)) {
+        ctx.addIssue({ code: 'custom', path: ['splitHistory', i, 'until'], message: 'must not be before the previous split\'s until' });
+      }
+    });
     if (exp.dimensions !== undefined) {
       uniqueKeys(exp.dimensions, (d) => d, ctx, ['dimensions'], 'dimension');
     }
@@ -172,7 +196,7 @@ export const experimentSchema = z
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
-export { expandVariations, reassigningFields, runsIn, stoppedRedirectUrl, variationShares } from './variations.js';
+export { expandVariations, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, variationShares } from './variations.js';
 
 /** A global holdout: a stable fraction of units kept out of every experiment that names it. */
 export const holdoutSchema = z.strictObject({

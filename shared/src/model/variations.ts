@@ -48,15 +48,27 @@ export function reassigningFields(
     ['seed', current.seed ?? current.key, next.seed ?? next.key],
   ] as const;
   const fields: string[] = hashing.filter(([, before, after]) => before !== after).map(([field]) => field);
-  const keysBefore = expandVariations(current).map((v) => v.key);
-  const keysAfter = expandVariations(next).map((v) => v.key);
-  const sharesBefore = variationShares(current);
-  const sharesAfter = variationShares(next);
-  const sameSplit = keysBefore.length === keysAfter.length && keysBefore.every((k, i) => k === keysAfter[i] && Math.abs(sharesBefore[i]! - sharesAfter[i]!) <= 1e-9);
-  if (!sameSplit) {
+  if (!sameSplit(current, next)) {
     fields.push(current.type === 'multivariate' ? 'factors' : 'variations');
   }
   return fields;
+}
+
+type SplitOf = Pick<Experiment, 'type' | 'variations' | 'factors'>;
+
+/** Whether two definitions serve the same variations, in the same order, with the same shares (weights scaled by one factor are the same split). */
+export function sameSplit(a: SplitOf, b: SplitOf): boolean {
+  const keysA = expandVariations(a).map((v) => v.key);
+  const keysB = expandVariations(b).map((v) => v.key);
+  const sharesA = variationShares(a);
+  const sharesB = variationShares(b);
+  return keysA.length === keysB.length && keysA.every((k, i) => k === keysB[i] && Math.abs(sharesA[i]! - sharesB[i]!) <= 1e-9);
+}
+
+/** Each served variation's share of covered traffic, by variation key (what `splitHistory` records). */
+export function splitShares(exp: SplitOf): Record<string, number> {
+  const shares = variationShares(exp);
+  return Object.fromEntries(expandVariations(exp).map((v, i) => [v.key, shares[i]!]));
 }
 
 /**

@@ -142,7 +142,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
     <div className="results">
       {results.srm.flagged ? (
         <div className="banner banner-bad" role="alert">
-          Sample ratio mismatch: the split of units differs from the expected shares (the configured weights, per period when the split was moved) ({pValueText(results.srm.pValue)}). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
+          Sample ratio mismatch ({pValueText(results.srm.pValue)}): the split of units differs from the expected shares, the configured weights (per period when the split was moved). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
           {results.srm.error === null ? null : ` ${results.srm.error.message}`}
         </div>
       ) : null}

@@ -56,9 +56,20 @@ export interface BundleRow {
   readonly meetsTarget: boolean;
 }
 
+/** Tracking while the events endpoint is down: the cost per event of filling the queue against that of overflowing it. */
+export interface QueueRow {
+  readonly maxQueueSize: number;
+  readonly fillNsPerEvent: number;
+  /** Each new event past the cap drops the oldest. */
+  readonly overflowNsPerEvent: number;
+  /** overflow / fill: about 1 when dropping costs O(1) per event. */
+  readonly ratio: number;
+}
+
 export interface SdkJsBenchResult {
   readonly throughput: readonly ThroughputRow[];
   readonly bundles: readonly BundleRow[];
+  readonly queue: QueueRow;
 }
 
 export const BUNDLE_TARGET_GZIP_BYTES = 15 * 1024;
@@ -284,6 +295,38 @@ function bundles(): Promise<BundleRow[]> {
   ]);
 }
 
+/** Fills the event queue to its cap with the API down, then tracks twice as many more (each dropping the oldest). */
+async function queueAtCap(quick: boolean): Promise<QueueRow> {
+  const maxQueueSize = quick ? 2_000 : 50_000;
+  const hour = 3_600_000;
+  const client = new ExperimentationClient('xpk_srv_bench', {
+    apiUrl: 'http://127.0.0.1:9',
+    fetch: () => Promise.reject(new Error('the API is down')),
+    streaming: false,
+    pollIntervalMs: hour,
+    bootstrap: XP_RULESET,
+    logger: silent,
+    maxQueueSize,
+    maxBatchSize: 500,
+    flushIntervalMs: hour,
+    retryBaseMs: hour,
+    retryMaxMs: hour,
+  });
+  const track = (from: number, count: number): number => {
+    const started = performance.now();
+    for (let i = from; i < from + count; i++) {
+      client.trackEvent('click', `u${i}`);
+    }
+    return ((performance.now() - started) * 1e6) / count;
+  };
+  const fillNsPerEvent = track(0, maxQueueSize);
+  // The first full batch's send fails and its events return to the queue.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const overflowNsPerEvent = track(maxQueueSize, 2 * maxQueueSize);
+  void client.close();
+  return { maxQueueSize, fillNsPerEvent, overflowNsPerEvent, ratio: overflowNsPerEvent / fillNsPerEvent };
+}
+
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} kB`;
 
@@ -331,5 +374,16 @@ export async function runSdkJsBench(options: SdkJsBenchOptions = {}): Promise<Sd
       ]),
     ),
   );
-  return { throughput: rows, bundles: sizes };
+  const queue = await queueAtCap(quick);
+  print(`\nEvent queue at its cap while the API is down (maxQueueSize ${integer.format(queue.maxQueueSize)}): each event past the cap drops the oldest`);
+  print(
+    formatTable(
+      ['phase', 'ns/event', 'ratio'],
+      [
+        ['filling to the cap', integer.format(queue.fillNsPerEvent), '1.00'],
+        [`${integer.format(2 * queue.maxQueueSize)} more, past the cap`, integer.format(queue.overflowNsPerEvent), queue.ratio.toFixed(2)],
+      ],
+    ),
+  );
+  return { throughput: rows, bundles: sizes, queue };
 }

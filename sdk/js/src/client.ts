@@ -40,6 +40,15 @@ function newEventId(): string {
   );
 }
 
+/**
+ * A unit id as the evaluation API takes it: a finite number becomes its decimal string (`42` → `"42"`),
+ * so id lists and `$in` conditions on ids match it as they match the string; anything else is kept.
+ */
+function idString(id: unknown): unknown {
+  // Number.isFinite is false for anything but a finite number.
+  return Number.isFinite(id) ? String(id) : id;
+}
+
 const FALSE_DEFAULT = Object.freeze({ defaultValue: false });
 
 /** Results the client turned into TYPE_MISMATCH because the served value had the wrong type. */
@@ -373,15 +382,16 @@ export class ExperimentationClient {
     let attributes: unknown = null;
     let extra: UserContext | undefined;
     if (typeof user === 'string' || typeof user === 'number') {
-      attributes = { id: user };
+      attributes = { id: idString(user) };
     } else if (typeof user === 'object' && (user as unknown) !== null) {
       extra = user;
       const given = user.attributes ?? {};
-      if (user.id === undefined || given.id === user.id) {
+      const id = idString(user.id);
+      if (id === undefined || given.id === id) {
         attributes = given;
       } else {
         // Spreading into a literal that starts with \`id\` is several times faster in V8 than appending it.
-        attributes = given.id === undefined ? { id: user.id, ...given } : { ...given, id: user.id };
+        attributes = given.id === undefined ? { id, ...given } : { ...given, id };
       }
     }
     const o = this.options;
@@ -394,8 +404,8 @@ export class ExperimentationClient {
   }
 
   private unitId(user: User): string | undefined {
-    const id: unknown = typeof user === 'object' && (user as unknown) !== null ? (user.id ?? user.attributes?.id) : user;
-    return typeof id === 'string' ? id || undefined : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+    const id = idString(typeof user === 'object' && (user as unknown) !== null ? (user.id ?? user.attributes?.id) : user);
+    return typeof id === 'string' ? id || undefined : undefined;
   }
 
   private timestamp(): number {
@@ -444,7 +454,9 @@ export class ExperimentationClient {
     }
     if (previous !== undefined || source === 'network') {
       const change = diffRulesets(previous, next.document);
-      if (change.flags.length > 0 || change.experiments.length > 0) {
+      // The first ruleset from the API is news even when empty (an environment without flags yet):
+      // an OpenFeature provider that gave up at startup recovers to READY on it.
+      if (previous === undefined || change.flags.length > 0 || change.experiments.length > 0) {
         this.notify(change);
       }
     }

@@ -36,7 +36,14 @@ type SendOutcome = 'sent' | 'retry' | 'dropped';
  * Retry-After, and keeps at most `maxQueueSize` in memory, dropping the oldest with a warning.
  */
 export class EventQueue {
+  /**
+   * The events are `queue[head…]`: dropping or sending the oldest moves `head` instead of shifting
+   * the array, which is compacted once it holds more dead entries than live ones.
+   */
   private queue: SdkEvent[] = [];
+  private head = 0;
+  /** Set by close(): no batch starts after it. */
+  private deadline = Infinity;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = 0;
   private flushing: Promise<void> | undefined;
@@ -51,7 +58,7 @@ export class EventQueue {
   constructor(private readonly o: EventQueueOptions) {}
 
   get size(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   push(event: SdkEvent): void {
@@ -62,7 +69,7 @@ export class EventQueue {
     this.queue.push(event);
     this.trim();
     // A send in flight takes what is queued meanwhile; one flush per push would pile up while it lasts.
-    if (this.queue.length >= this.o.maxBatchSize && clock() >= this.retryAt && this.flushing === undefined) {
+    if (this.size >= this.o.maxBatchSize && clock() >= this.retryAt && this.flushing === undefined) {
       void this.flush();
     } else {
       this.schedule(this.o.flushIntervalMs);
@@ -75,11 +82,11 @@ export class EventQueue {
    */
   flush(options: { final?: boolean; keepalive?: boolean } = {}): Promise<void> {
     if (this.flushing !== undefined) {
-      return this.flushing.then(() => (this.queue.length > 0 ? this.flush(options) : undefined));
+      return this.flushing.then(() => (this.size > 0 ? this.flush(options) : undefined));
     }
     this.flushing = this.drain(options).finally(() => {
       this.flushing = undefined;
-      if (this.queue.length > 0) {
+      if (this.size > 0) {
         // Whatever is left goes out at the next due time: a pending retry at retryAt (at once if a
         // slow process let that moment pass), events queued meanwhile after the flush interval.
         const wait = this.retryAt - clock();
@@ -99,18 +106,14 @@ export class EventQueue {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const deadline = clock() + budgetMs;
+    this.deadline = clock() + budgetMs;
     await this.flush({ final: true });
-    // The queue is left over only when a send is to be retried at retryAt.
-    while (this.queue.length > 0 && this.retryAt <= deadline) {
+    // The queue is left over when a send is to be retried at retryAt, or the budget ran out.
+    while (this.size > 0 && Math.max(clock(), this.retryAt) < this.deadline) {
       await new Promise((resolve) => setTimeout(resolve, this.retryAt - clock()));
       await this.flush({ final: true });
     }
-    if (this.queue.length > 0) {
-      const n = this.queue.length;
-      this.queue = [];
-      this.drop(n, 'they could not be sent before close');
-    }
+    this.clear('they could not be sent before close');
     this.reportDrops();
   }
 
@@ -135,10 +138,29 @@ export class EventQueue {
 
   /** Drops the oldest events beyond maxQueueSize. */
   private trim(): void {
-    const excess = this.queue.length - this.o.maxQueueSize;
+    const excess = this.size - this.o.maxQueueSize;
     if (excess > 0) {
-      this.queue.splice(0, excess);
+      this.take(excess);
       this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
+    }
+  }
+
+  /** Removes and returns the `n` oldest events in O(n), amortised: at the cap, each new event costs O(1), not the whole queue. */
+  private take(n: number): SdkEvent[] {
+    const taken = this.queue.slice(this.head, (this.head += n));
+    if (this.head > this.size) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+
+  /** Drops everything queued (counted). */
+  private clear(why: string): void {
+    const n = this.size;
+    if (n > 0) {
+      this.take(n);
+      this.drop(n, why);
     }
   }
 
@@ -163,18 +185,15 @@ export class EventQueue {
       return;
     }
     if (this.o.transport === undefined) {
-      if (this.queue.length > 0) {
-        const n = this.queue.length;
-        this.queue = [];
-        this.drop(n, 'no apiUrl is configured');
-      }
+      this.clear('no apiUrl is configured');
       return;
     }
-    while (this.queue.length > 0) {
+    while (this.size > 0 && clock() < this.deadline) {
       const batch = this.takeBatch(options.keepalive === true);
       const outcome = await this.send(this.o.transport, batch, options.keepalive === true);
       if (outcome === 'retry') {
-        this.queue = batch.concat(this.queue);
+        // take() of everything leaves an empty queue with head 0.
+        this.queue = batch.concat(this.take(this.size));
         this.trim();
         return;
       }
@@ -182,20 +201,20 @@ export class EventQueue {
   }
 
   private takeBatch(keepalive: boolean): SdkEvent[] {
-    const size = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH);
+    const size = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH, this.size);
     if (!keepalive) {
-      return this.queue.splice(0, size);
+      return this.take(size);
     }
     let bytes = 0;
     let n = 0;
-    while (n < size && n < this.queue.length) {
-      bytes += JSON.stringify(this.queue[n]).length + 1;
+    while (n < size) {
+      bytes += JSON.stringify(this.queue[this.head + n]).length + 1;
       if (bytes > KEEPALIVE_BODY_LIMIT && n > 0) {
         break;
       }
       n++;
     }
-    return this.queue.splice(0, n);
+    return this.take(n);
   }
 
   private async send(transport: Transport, batch: SdkEvent[], keepalive: boolean): Promise<SendOutcome> {

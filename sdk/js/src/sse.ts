@@ -20,31 +20,13 @@ export class SseParser {
   constructor(private readonly onMessage: (message: SseMessage) => void) {}
 
   push(text: string): void {
-    this.buffer += text;
-    let start = 0;
-    for (;;) {
-      const cr = this.buffer.indexOf('\r', start);
-      const lf = this.buffer.indexOf('\n', start);
-      if (cr === -1 && lf === -1) {
-        break;
-      }
-      let end: number;
-      let next: number;
-      if (cr !== -1 && (lf === -1 || cr < lf)) {
-        if (cr === this.buffer.length - 1) {
-          // A trailing CR may be the first half of CRLF: wait for the next chunk.
-          break;
-        }
-        end = cr;
-        next = this.buffer[cr + 1] === '\n' ? cr + 2 : cr + 1;
-      } else {
-        end = lf;
-        next = lf + 1;
-      }
-      this.line(this.buffer.slice(start, end));
-      start = next;
-    }
-    this.buffer = this.buffer.slice(start);
+    // Lines end with CRLF, LF or CR; a CR that ends the text may be the first half of a CRLF, so it
+    // stays in the buffer with the incomplete last line until the next chunk.
+    const lines = (this.buffer + text).split(/\r\n|\r(?!$)|\n/);
+    this.buffer = lines.pop() ?? '';
+    lines.forEach((line) => {
+      this.line(line);
+    });
   }
 
   private line(line: string): void {

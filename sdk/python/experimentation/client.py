@@ -229,7 +229,7 @@ class Client:
                                         error_code=ErrorCode.TYPE_MISMATCH,
                                         error_message=f"flag serves a {_category(result.value)}, the default is a {_category(default)}")
             if result.experiment is not None:
-                self._expose(result.experiment, flag_key, context.attributes)
+                self._expose(result.experiment, flag_key, user)
             return result
         except Exception as e:
             log.error("evaluation of %r failed unexpectedly: %s", flag_key, type(e).__name__)
@@ -256,7 +256,7 @@ class Client:
                                         error_code=ErrorCode.INVALID_CONTEXT, error_message="user must be an id or a mapping with an id")
             result = evaluate_experiment(ruleset, experiment_key, context)
             if result.in_experiment and result.variation_key is not None and result.hash_value is not None:
-                self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None, context.attributes)
+                self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None, user)
             return result
         except Exception as e:
             log.error("assignment in %r failed unexpectedly: %s", experiment_key, type(e).__name__)
@@ -351,7 +351,8 @@ class Client:
     def _id_string(raw: Any) -> str | None:
         if isinstance(raw, str):
             return raw if raw else None
-        if is_number(raw) and math.isfinite(raw):
+        # An int too large for a float is JavaScript's Infinity: not an id.
+        if is_number(raw) and (isinstance(raw, float) or abs(raw) < 2**1024) and math.isfinite(raw):
             return js_number_to_string(raw)
         return None
 
@@ -373,24 +374,41 @@ class Client:
                     return None
                 attributes.update(extra)
             if "id" in user:
-                attributes["id"] = user["id"]
+                # A number as its decimal string, as the evaluation API takes unit ids (42 -> "42"): id
+                # lists and $in conditions on ids then match it as they match the string.
+                raw = user["id"]
+                attributes["id"] = raw if isinstance(raw, str) else (self._id_string(raw) or raw)
         else:
             uid = self._id_string(user)
             if uid is None:
                 return None
-            attributes = {"id": user}
+            attributes = {"id": uid}
         return EvaluationContext(attributes=attributes, sticky_buckets=self._store)
 
-    def _expose(self, a: ExperimentAssignment, flag_key: str | None, attributes: Mapping[str, Any]) -> None:
-        if a.in_experiment:
-            self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key, attributes)
+    @staticmethod
+    def _given_attributes(user: User) -> Mapping[str, Any]:
+        """The attributes the caller gave (`attributes` and other top-level keys), without the unit id `_context` adds.
 
-    def _exposure_attributes(self, attributes: Mapping[str, Any]) -> dict[str, str | int | float | bool] | None:
+        What exposures carry, as in the JavaScript SDK: the id is the event's `unitId` already.
+        """
+        if not isinstance(user, Mapping):
+            return {}
+        given: dict[str, Any] = {k: v for k, v in user.items() if k not in ("id", "attributes")}
+        extra = user.get("attributes")
+        if isinstance(extra, Mapping):
+            given.update(extra)
+        return given
+
+    def _expose(self, a: ExperimentAssignment, flag_key: str | None, user: User) -> None:
+        if a.in_experiment:
+            self._record_exposure(a.hash_value, a.hash_attribute, a.key, a.variation_key, flag_key, user)
+
+    def _exposure_attributes(self, user: User) -> dict[str, str | int | float | bool] | None:
         """The user's flat attributes an exposure carries, less the private ones (the first 16 that fit)."""
         if self._private_attributes is None:
             return None
         out: dict[str, str | int | float | bool] = {}
-        for name, value in attributes.items():
+        for name, value in self._given_attributes(user).items():
             if len(out) >= MAX_EXPOSURE_ATTRIBUTES:
                 break
             if not isinstance(name, str) or name in self._private_attributes:
@@ -399,12 +417,12 @@ class Client:
                         or (isinstance(value, int) and abs(value) <= 2**53) or (isinstance(value, float) and math.isfinite(value)))
             # A name and its value take at most 256 characters (numbers and booleans count 24), as in the
             # JavaScript SDK: 16 of them keep the event far below MAX_EVENT_BYTES.
-            if sendable and len(name) + (len(value) if isinstance(value, str) else 24) <= MAX_EXPOSURE_ATTRIBUTE_CHARS:
+            if sendable and _utf16_len(name) + (_utf16_len(value) if isinstance(value, str) else 24) <= MAX_EXPOSURE_ATTRIBUTE_CHARS:
                 out[name] = value
         return out or None
 
     def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None,
-                         attributes: Mapping[str, Any]) -> None:
+                         user: User) -> None:
         if not self._log_exposures or not unit:
             return
         key = (hash_attribute, unit, experiment, variation)
@@ -419,7 +437,7 @@ class Client:
                                  "experiment": experiment, "variation": variation, "hashAttribute": hash_attribute}
         if flag_key is not None:
             event["flag"] = flag_key
-        sent = self._exposure_attributes(attributes)
+        sent = self._exposure_attributes(user)
         if sent is not None:
             event["attributes"] = sent
         self._enqueue(event)
@@ -701,3 +719,8 @@ class Client:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _utf16_len(s: str) -> int:
+    """The length of a string in UTF-16 code units, as JavaScript's `length` counts it."""
+    return len(s) + sum(1 for c in s if ord(c) > 0xFFFF)

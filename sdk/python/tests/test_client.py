@@ -10,7 +10,7 @@ import time
 import unittest
 from typing import Any
 
-from experimentation import Client, ErrorCode, Reason
+from experimentation import Client, ErrorCode, Reason, evaluate_flag
 
 from .fake_server import API_KEY, FakeServer, make_ruleset
 
@@ -203,6 +203,27 @@ class RulesetTest(ClientTestCase):
         queued = list(client._queue)  # noqa: SLF001
         self.assertEqual([e["type"] for e in queued], ["exposure", "track"], "no invalid track event was queued")
         self.assertNotIn("properties", queued[1], "properties that cannot be sent are left out, the event kept")
+
+
+    def test_a_numeric_id_is_targeted_as_its_decimal_string_as_the_evaluation_api_does(self) -> None:
+        on = {"variations": [{"key": "off", "value": False}, {"key": "on", "value": True}], "default": 0, "off": 0}
+        ruleset = make_ruleset(1)
+        ruleset["flags"]["beta"] = {**on, "rules": [{"id": "list", "type": "force", "condition": {"id": {"$inGroup": "beta-ids"}}, "variation": 1}]}
+        ruleset["flags"]["staff"] = {**on, "rules": [{"id": "ids", "type": "force", "condition": {"id": {"$in": ["42", "7"]}}, "variation": 1}]}
+        ruleset["savedGroups"] = {"beta-ids": ["42", "1001"]}
+        client = self.client(api_url=closed_port_url(), bootstrap=ruleset, log_exposures=False)
+
+        for flag in ("beta", "staff", "checkout-flag"):
+            for user in (42, 42.0, {"id": 42}, {"id": 42, "attributes": {"plan": "pro"}}, {"id": 42, "attributes": {"id": 42}}):
+                with self.subTest(flag=flag, user=user):
+                    # What POST /sdk/v1/evaluate computes for {"unit": {"id": "42", "attributes": ...}}: unit.id wins.
+                    given = user.get("attributes", {}) if isinstance(user, dict) else {}
+                    server = evaluate_flag(ruleset, flag, {"attributes": {**given, "id": "42"}})
+                    result = client.evaluate(flag, user)
+                    self.assertEqual((result.value, result.variation_key, result.reason), (server.value, server.variation_key, server.reason))
+        self.assertTrue(client.is_feature_enabled("beta", 42))
+        self.assertTrue(client.is_feature_enabled("staff", 42))
+        self.assertFalse(client.is_feature_enabled("beta", 43))
 
 
 class ReadinessTest(ClientTestCase):
@@ -483,9 +504,41 @@ class EventsTest(ClientTestCase):
         quiet.flush()
 
         exposures = {e["unitId"]: e for e in self.server.events() if e["type"] == "exposure"}
-        self.assertEqual(exposures["u1"]["attributes"], {"id": "u1", "country": "US", "age": 30, "beta": True})
-        self.assertEqual(exposures["u2"]["attributes"], {"id": "u2", "plan": "pro"})
+        self.assertEqual(exposures["u1"]["attributes"], {"country": "US", "age": 30, "beta": True})
+        self.assertEqual(exposures["u2"]["attributes"], {"plan": "pro"})
         self.assertNotIn("attributes", exposures["u3"])
+
+    def test_exposures_carry_the_attributes_the_javascript_sdk_sends_for_the_same_user(self) -> None:
+        # The cases of the JavaScript SDK's exposure test (sdk/js/src/__tests__/events.test.ts), plus ids:
+        # the unit id is the event's unitId, not one of its attributes, unless the caller put it there.
+        client = self.client(batch_size=100, flush_interval=30, private_attributes=["email"])
+        many = {f"a{i}": i for i in range(60)}
+
+        client.get_variant("checkout", {"id": "u1", "attributes": {"country": "US", "age": 30, "beta": True, "email": "a@example.com",
+                                                                   "nested": {"x": 1}, "list": [1], "nan": float("nan")}})
+        client.get_value("checkout-flag", {"id": "u2", "attributes": {"plan": "pro"}}, "old")
+        client.get_variant("checkout", {"id": "u3", "attributes": many})
+        client.get_variant("checkout", {"id": "u4", "attributes": {"fits": "x" * 252, "long": "x" * 253}})
+        client.get_variant("checkout", "u5")
+        client.get_variant("checkout", 6)
+        client.get_variant("checkout", {"attributes": {"id": "u7", "plan": "pro"}})
+        client.get_variant("checkout", {"id": "u8", "plan": "pro"})
+        # Lengths count UTF-16 code units, as JavaScript's: 126 emoji are 252 of them, 127 are 254.
+        client.get_variant("checkout", {"id": "u9", "attributes": {"fits": "\U0001F600" * 126, "long": "\U0001F600" * 127}})
+        client.flush()
+
+        exposures = {e["unitId"]: e.get("attributes") for e in self.server.events() if e["type"] == "exposure"}
+        self.assertEqual(exposures, {
+            "u1": {"country": "US", "age": 30, "beta": True},
+            "u2": {"plan": "pro"},
+            "u3": {f"a{i}": i for i in range(16)},
+            "u4": {"fits": "x" * 252},
+            "u5": None,
+            "6": None,
+            "u7": {"id": "u7", "plan": "pro"},
+            "u8": {"plan": "pro"},
+            "u9": {"fits": "\U0001F600" * 126},
+        })
 
 
 if __name__ == "__main__":

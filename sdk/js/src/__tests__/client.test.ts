@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { evaluateFlag } from '@xp/shared/eval';
 import { describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import { ExperimentationClient as NodeClient, loadRulesetFile } from '../node.js';
@@ -70,6 +71,35 @@ describe('typed values', () => {
     expect(c.evaluate('exp-flag', 42)).toMatchObject({ reason: 'SPLIT', experiment: { hashValue: '42', inExperiment: true } });
     expect(c.getExperiment('exp-ab', 42)).toMatchObject({ inExperiment: true, hashValue: '42' });
     expect(c.getVariant('exp-ab', 42)).toBe(c.getVariant('exp-ab', '42'));
+  });
+
+  it('targets a numeric id as its decimal string, as POST /sdk/v1/evaluate does (id lists, $in on ids)', () => {
+    const on = { variations: [{ key: 'off', value: false }, { key: 'on', value: true }], default: 0, off: 0 };
+    const ruleset = {
+      schemaVersion: 1,
+      environment: 'production',
+      version: 1,
+      flags: {
+        beta: { ...on, rules: [{ id: 'list', type: 'force', condition: { id: { $inGroup: 'beta-ids' } }, variation: 1 }] },
+        staff: { ...on, rules: [{ id: 'ids', type: 'force', condition: { id: { $in: ['42', '7'] } }, variation: 1 }] },
+        'exp-flag': (makeRuleset(1).flags as Record<string, unknown>)['exp-flag'],
+      },
+      experiments: makeRuleset(1).experiments,
+      savedGroups: { 'beta-ids': ['42', '1001'] },
+    };
+    const c = offline(ruleset);
+    // What the evaluation API computes for { unit: { id: "42", attributes } }: the id as a string, winning over attributes.id.
+    const server = (flag: string, attributes: Record<string, unknown> = {}) => evaluateFlag(ruleset, flag, { attributes: { ...attributes, id: '42' } });
+
+    for (const flag of ['beta', 'staff', 'exp-flag']) {
+      for (const user of [42, { id: 42 }, { id: 42, attributes: { plan: 'pro' } }, { id: 42, attributes: { id: 42 } }]) {
+        const expected = server(flag, typeof user === 'object' ? user.attributes : undefined);
+        expect(c.evaluate(flag, user), `${flag} for ${JSON.stringify(user)}`).toMatchObject({ value: expected.value, variationKey: expected.variationKey, reason: expected.reason });
+      }
+    }
+    expect(c.isFeatureEnabled('beta', 42)).toBe(true);
+    expect(c.isFeatureEnabled('staff', 42)).toBe(true);
+    expect(c.isFeatureEnabled('beta', 43)).toBe(false);
   });
 
   it('answers INVALID_CONTEXT with the default for a user that is neither an id nor an object', () => {
@@ -190,5 +220,30 @@ describe('SseParser', () => {
       { event: 'ruleset', data: '{"a":1}', id: '7' },
       { event: 'message', data: 'x\ny', id: '7' },
     ]);
+  });
+
+  it('gives the same events whatever the chunking, a CRLF split between chunks included', () => {
+    const stream = 'retry: 3000\r\n\r\n: hi\r\nevent: ruleset\r\ndata: a\r\ndata: b\r\n\r\ndata: c\r\rdata: d\n\ndata:e\r\n\rid: 9\ndata: f\n\n';
+    const parse = (chunks: string[]): SseMessage[] => {
+      const messages: SseMessage[] = [];
+      const parser = new SseParser((m) => messages.push(m));
+      chunks.forEach((chunk) => {
+        parser.push(chunk);
+      });
+      return messages;
+    };
+    const expected = [
+      { event: 'ruleset', data: 'a\nb', id: undefined },
+      { event: 'message', data: 'c', id: undefined },
+      { event: 'message', data: 'd', id: undefined },
+      { event: 'message', data: 'e', id: undefined },
+      { event: 'message', data: 'f', id: '9' },
+    ];
+
+    expect(parse([stream])).toEqual(expected);
+    expect(parse(Array.from({ length: stream.length }, (_v, i) => stream.charAt(i)))).toEqual(expected);
+    for (let cut = 1; cut < stream.length; cut++) {
+      expect(parse([stream.slice(0, cut), stream.slice(cut)]), `cut at ${cut}`).toEqual(expected);
+    }
   });
 });

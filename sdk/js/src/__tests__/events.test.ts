@@ -207,6 +207,66 @@ describe('queue bounds', () => {
   });
 });
 
+describe('a long outage', () => {
+  it('keeps the newest events once the queue is full, and sends them when the API is back', async () => {
+    let down = true;
+    const fetch = (url: string, init: RequestInit): Promise<Response> => (down && url.endsWith('/sdk/v1/events') ? Promise.reject(new Error('down')) : globalThis.fetch(url, init));
+    const cap = 50_000;
+    const { s, c } = await setup({ maxQueueSize: cap, maxBatchSize: 500, retryBaseMs: 60_000, retryMaxMs: 60_000, fetch });
+    const push = (from: number, n: number): void => {
+      for (let i = from; i < from + n; i++) {
+        c.trackEvent('click', `u${i}`);
+      }
+    };
+
+    push(0, cap);
+    // The first full batch failed: the queue is held for a retry a minute away, while events keep coming.
+    await eventually(() => c.getStats().queuedEvents === cap);
+    // Dropping one old event per new one used to shift the whole queue (quadratic; `npm run bench -- sdk-js` measures it).
+    push(cap, 2 * cap);
+
+    expect(c.getStats()).toMatchObject({ queuedEvents: cap, droppedEvents: 2 * cap });
+    down = false;
+    await c.close();
+    const sent = s.events.map((e) => e.unitId);
+    expect(sent).toHaveLength(cap);
+    expect(sent[0]).toBe(`u${2 * cap}`);
+    expect(sent[cap - 1]).toBe(`u${3 * cap - 1}`);
+  });
+});
+
+describe('page hide', () => {
+  it('sends the queue, oldest first, in keepalive requests that browsers accept (bodies under 64 KiB)', async () => {
+    const listeners = new Map<string, () => void>();
+    const page = {
+      visibilityState: 'visible',
+      addEventListener: (type: string, listener: () => void) => listeners.set(type, listener),
+      removeEventListener: (type: string) => listeners.delete(type),
+    };
+    const posts: RequestInit[] = [];
+    const fetch = (url: string, init: RequestInit): Promise<Response> => {
+      if (url.endsWith('/sdk/v1/events')) {
+        posts.push(init);
+      }
+      return globalThis.fetch(url, init);
+    };
+    vi.stubGlobal('document', page);
+    const { s, c } = await setup({ fetch, maxBatchSize: 500, maxQueueSize: 250 }).finally(() => vi.unstubAllGlobals());
+
+    for (let i = 0; i < 300; i++) {
+      c.trackEvent('view', `u${i}`, { blob: 'x'.repeat(500) });
+    }
+    page.visibilityState = 'hidden';
+    listeners.get('visibilitychange')?.();
+    await eventually(() => s.events.length === 250);
+
+    expect(posts.length).toBeGreaterThanOrEqual(3);
+    expect(posts.every((p) => p.keepalive === true && (p.body as string).length < 60 * 1024 + 16)).toBe(true);
+    expect(s.events.map((e) => e.unitId)).toEqual(Array.from({ length: 250 }, (_v, i) => `u${i + 50}`));
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, droppedEvents: 50 });
+  });
+});
+
 describe('flush on close', () => {
   it('sends queued events on close()', async () => {
     const { s, c } = await setup();
@@ -246,6 +306,28 @@ describe('flush on close', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(s.eventPosts.length).toBeGreaterThan(1);
     expect(c.getStats().droppedEvents).toBe(1);
+  });
+
+  it('starts no batch after twice timeoutMs at close, however many are queued, when the API answers slowly', async () => {
+    const slow = async (url: string, init: RequestInit): Promise<Response> => {
+      if (init.method === 'POST') {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      return globalThis.fetch(url, init);
+    };
+    const { s, c } = await setup({ timeoutMs: 300, maxBatchSize: 100, fetch: slow });
+
+    for (let i = 0; i < 3_000; i++) {
+      c.trackEvent('click', `u${i}`);
+    }
+    const started = Date.now();
+    await c.close();
+    const took = Date.now() - started;
+
+    // 30 batches at 150 ms each would take 4.5 s; the budget is 600 ms, plus the batch then in flight.
+    expect(took).toBeLessThan(1_500);
+    expect(s.events.length).toBeGreaterThan(0);
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, sentEvents: s.events.length, droppedEvents: 3_000 - s.events.length });
   });
 
   it('registers a beforeExit flush in Node and removes it on close', async () => {

@@ -40,6 +40,11 @@ export function makeRuleset(version: number, overrides: { checkoutOn?: boolean; 
   };
 }
 
+/** A ruleset with no flags or experiments: what the API serves for an environment with nothing in it yet. */
+export function emptyRuleset(version: number): Record<string, unknown> {
+  return { schemaVersion: 1, environment: 'production', version, flags: {} };
+}
+
 export interface RecordingLogger extends Logger {
   readonly lines: { level: string; message: string }[];
   has(level: string, fragment: string): boolean;

@@ -1,12 +1,12 @@
 import { OpenFeature, ProviderEvents, ProviderStatus } from '@openfeature/server-sdk';
 import type { EventDetails } from '@openfeature/server-sdk';
-import { OpenFeature as WebOpenFeature, ProviderEvents as WebProviderEvents } from '@openfeature/web-sdk';
+import { OpenFeature as WebOpenFeature, ProviderEvents as WebProviderEvents, ProviderStatus as WebProviderStatus } from '@openfeature/web-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import { XpServerProvider } from '../openfeature.js';
 import { XpWebProvider } from '../openfeature-web.js';
 import { FakeServer } from './fake-server.js';
-import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
+import { emptyRuleset, eventually, makeRuleset, recordingLogger } from './fixtures.js';
 
 const open: { close(): Promise<void> }[] = [];
 
@@ -16,8 +16,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
 
-async function server(): Promise<FakeServer> {
-  const s = await new FakeServer(makeRuleset(1)).start();
+async function server(ruleset = makeRuleset(1)): Promise<FakeServer> {
+  const s = await new FakeServer(ruleset).start();
   open.push(s);
   return s;
 }
@@ -75,6 +75,46 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
     expect(errors).toHaveLength(1);
     expect(whileDown).toMatchObject({ value: true, reason: 'ERROR', errorCode: 'PROVIDER_NOT_READY' });
     expect(await OpenFeature.getClient().getBooleanValue('checkout', true, { targetingKey: 'u1' })).toBe(false);
+  });
+
+  it('is READY on an empty ruleset (an environment without flags yet) and serves flags added later through the stream', async () => {
+    const s = await server(emptyRuleset(1));
+    await OpenFeature.setProviderAndWait(new XpServerProvider({ ...options(s.url), pollIntervalMs: 60_000 }));
+    const changes: (EventDetails | undefined)[] = [];
+    OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, (details) => changes.push(details));
+    const before = await OpenFeature.getClient().getBooleanDetails('checkout', true, { targetingKey: 'u1' });
+
+    s.publish(makeRuleset(2, { checkoutOn: true }));
+    await eventually(() => changes.length === 1);
+
+    expect(OpenFeature.getClient().providerStatus).toBe(ProviderStatus.READY);
+    expect(before).toMatchObject({ value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' });
+    expect(changes[0]?.flagsChanged).toEqual(expect.arrayContaining(['checkout', 'color', 'exp-flag']));
+    expect(await OpenFeature.getClient().getBooleanValue('checkout', false, { targetingKey: 'u1' })).toBe(true);
+  });
+
+  it('recovers from ERROR to READY when the API, down at start, comes back with an empty ruleset; flags added later then evaluate', async () => {
+    const s = await server(emptyRuleset(1));
+    s.rulesetMode = 'fail';
+    s.streamMode = 'fail';
+
+    await expect(OpenFeature.setProviderAndWait(new XpServerProvider({ ...options(s.url), pollIntervalMs: 60_000 }))).rejects.toBeDefined();
+    expect(OpenFeature.getClient().providerStatus).toBe(ProviderStatus.ERROR);
+    // A handler added in the provider's current state runs at once: the ERROR comes first.
+    const seen: string[] = [];
+    for (const event of [ProviderEvents.Ready, ProviderEvents.Error, ProviderEvents.ConfigurationChanged]) {
+      OpenFeature.addHandler(event, () => seen.push(event));
+    }
+    s.rulesetMode = 'ok';
+    s.streamMode = 'ok';
+    await eventually(() => OpenFeature.getClient().providerStatus === ProviderStatus.READY);
+    const empty = await OpenFeature.getClient().getBooleanDetails('checkout', true, { targetingKey: 'u1' });
+    s.publish(makeRuleset(2, { checkoutOn: true }));
+    await eventually(() => seen.includes(ProviderEvents.ConfigurationChanged));
+
+    expect(seen).toEqual([ProviderEvents.Error, ProviderEvents.Ready, ProviderEvents.ConfigurationChanged]);
+    expect(empty).toMatchObject({ value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' });
+    expect(await OpenFeature.getClient().getBooleanValue('checkout', false, { targetingKey: 'u1' })).toBe(true);
   });
 
   it('is READY on a shared client that got its ruleset after its own startup timed out', async () => {
@@ -135,6 +175,26 @@ describe('XpWebProvider through @openfeature/web-sdk', () => {
     expect(first).toMatchObject({ reason: 'SPLIT', flagMetadata: { experimentKey: 'exp-ab' } });
     expect(second.reason).toBe('SPLIT');
     expect(missing).toMatchObject({ value: false, errorCode: 'FLAG_NOT_FOUND' });
+  });
+
+  it('recovers from ERROR to READY on an empty first ruleset, then serves flags added through the stream', async () => {
+    const s = await server(emptyRuleset(1));
+    s.rulesetMode = 'fail';
+    s.streamMode = 'fail';
+
+    await expect(WebOpenFeature.setProviderAndWait(new XpWebProvider({ ...options(s.url), pollIntervalMs: 60_000 }), { targetingKey: 'u1' })).rejects.toBeDefined();
+    const seen: string[] = [];
+    for (const event of [WebProviderEvents.Ready, WebProviderEvents.Error, WebProviderEvents.ConfigurationChanged]) {
+      WebOpenFeature.addHandler(event, () => seen.push(event));
+    }
+    s.rulesetMode = 'ok';
+    s.streamMode = 'ok';
+    await eventually(() => WebOpenFeature.getClient().providerStatus === WebProviderStatus.READY);
+    s.publish(makeRuleset(2, { checkoutOn: true }));
+    await eventually(() => seen.includes(WebProviderEvents.ConfigurationChanged));
+
+    expect(seen).toEqual([WebProviderEvents.Error, WebProviderEvents.Ready, WebProviderEvents.ConfigurationChanged]);
+    expect(WebOpenFeature.getClient().getBooleanValue('checkout', false)).toBe(true);
   });
 
   it('emits configuration-changed when a flag changes', async () => {

@@ -4,7 +4,7 @@ import { XpErrorCode } from '../errors.js';
 import { ClientStatus, SdkErrorCode } from '../types.js';
 import type { ClientOptions } from '../types.js';
 import { FakeServer } from './fake-server.js';
-import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
+import { emptyRuleset, eventually, makeRuleset, recordingLogger } from './fixtures.js';
 import type { RecordingLogger } from './fixtures.js';
 
 const KEY = 'sdk-test-key';
@@ -14,8 +14,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
 
-async function server(version = 1): Promise<FakeServer> {
-  const s = await new FakeServer(makeRuleset(version)).start();
+async function server(version = 1, ruleset = makeRuleset(version)): Promise<FakeServer> {
+  const s = await new FakeServer(ruleset).start();
   open.push(s);
   return s;
 }
@@ -108,6 +108,21 @@ describe('API down at start', () => {
     await eventually(() => c.status === ClientStatus.Ready);
 
     expect(c.evaluate('color', 'u1', 'red')).toMatchObject({ value: 'blue', reason: 'DEFAULT' });
+  });
+
+  it('fires onChange when the first ruleset arrives after a failed start, even an empty one', async () => {
+    const s = await server(1, emptyRuleset(1));
+    s.rulesetMode = 'fail';
+    const { c } = client(s.url, { streaming: false });
+    const changes: (readonly string[])[] = [];
+    c.onChange((flags) => changes.push(flags));
+
+    expect((await c.ready()).status).toBe(ClientStatus.Defaults);
+    s.rulesetMode = 'ok';
+    await eventually(() => c.status === ClientStatus.Ready);
+
+    expect(changes).toEqual([[]]);
+    expect(c.evaluate('checkout', 'u1', true)).toMatchObject({ value: true, reason: 'FLAG_NOT_FOUND' });
   });
 });
 

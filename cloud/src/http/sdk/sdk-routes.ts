@@ -445,7 +445,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       flags[key] = toEvaluated(result);
       const exp = result.experiment;
       if (exp?.inExperiment === true) {
-        sent ??= exposureAttributes(attributes, undefined);
+        // The caller's attributes, as the SDKs send them: the unit id is the exposure's unitId already.
+        sent ??= exposureAttributes(input.unit.attributes, undefined);
         exposures.push(
           exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
         );

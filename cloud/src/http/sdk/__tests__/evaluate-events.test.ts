@@ -94,7 +94,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
         event: { type: 'exposure', experiment: 'checkout-exp', variation: result.variationKey, flag: 'checkout-flag', hashAttribute: 'id', unitId: 'user-42' },
       });
       // The unit's flat attributes travel with the exposure (result filters and dimensions); nested ones do not.
-      expect(exposures[0]!.event.event).toMatchObject({ attributes: { country: 'US', visits: 3, id: 'user-42' } });
+      expect(exposures[0]!.event.event).toMatchObject({ attributes: { country: 'US', visits: 3 } });
+      expect(exposures[0]!.event.event).not.toHaveProperty('attributes.id');
       expect(exposures[0]!.event.event).not.toHaveProperty('attributes.profile');
     });
 

@@ -11,3 +11,5 @@ export { expandVariations, runsIn, stoppedRedirectUrl } from './model/variations
 export type { Experiment, ExperimentVariation } from './model/experiment.js';
 export type { ExposureEvent, PipelineEvent, SdkEvent, TrackEvent } from './model/event.js';
 export type { Ruleset } from './model/ruleset.js';
+export { clientRuleset, hasServerOnlyKeys, serverOnlyKeys } from './model/client-ruleset.js';
+export type { ServerOnlyKeys } from './model/client-ruleset.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Experiment, Flag, Holdout, Ruleset, Segment } from '@xp/shared';
-import { RulesetCompileError, compileRuleset } from '@xp/shared';
+import type { Experiment, Flag, Holdout, Ruleset, Segment, ServerOnlyKeys } from '@xp/shared';
+import { RulesetCompileError, compileRuleset, hasServerOnlyKeys, serverOnlyKeys } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
@@ -17,12 +17,25 @@ export const holdoutsRepo = new DefinitionRepository<Holdout>(DefinitionKind.Hol
 export interface StagedRuleset {
   readonly projectId: string;
   readonly ruleset: Ruleset;
+  /** What client-side SDK keys do not get; absent when they get everything. */
+  readonly serverOnly?: ServerOnlyKeys;
 }
 
-/** Hash of what evaluation sees: everything but the version and timestamp. */
-function contentHash(ruleset: Ruleset): string {
+/** Hash of what evaluation sees: everything but the version and timestamp, and what client-side keys do not get. */
+function contentHash(ruleset: Ruleset, serverOnly: ServerOnlyKeys | undefined): string {
   const { version: _version, generatedAt: _generatedAt, ...content } = ruleset;
-  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(serverOnly === undefined ? content : { content, serverOnly }))
+    .digest('hex');
+}
+
+/** The server-side-only flags and experiments the compiled ruleset holds; undefined when there are none. */
+function hiddenFrom(ruleset: Ruleset, flags: readonly Flag[], experiments: readonly Experiment[]): ServerOnlyKeys | undefined {
+  const keys = serverOnlyKeys(
+    flags.filter((f) => ruleset.flags[f.key] !== undefined),
+    experiments.filter((e) => ruleset.experiments?.[e.key] !== undefined),
+  );
+  return hasServerOnlyKeys(keys) ? keys : undefined;
 }
 
 /**
@@ -122,9 +135,14 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
       }
       throw e;
     }
-    const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled));
+    const serverOnly = hiddenFrom(
+      compiled,
+      flags.map((f) => f.definition),
+      experiments.map((e) => e.definition),
+    );
+    const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled, serverOnly));
     if (version !== undefined) {
-      staged.push({ projectId, ruleset: { ...compiled, version } });
+      staged.push({ projectId, ruleset: { ...compiled, version }, ...(serverOnly === undefined ? {} : { serverOnly }) });
     }
   }
   return staged;
@@ -138,7 +156,7 @@ export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]
   const published: PublishedRuleset[] = [];
   for (const s of staged) {
     try {
-      const p = await deps.rulesets.put(s.projectId, s.ruleset);
+      const p = await deps.rulesets.put(s.projectId, s.ruleset, s.serverOnly);
       published.push(p);
       deps.notifier?.published(p);
     } catch (e) {
@@ -183,7 +201,15 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         experiments: experiments.map((e) => e.definition),
         holdouts: holdouts.map((h) => h.definition),
       });
-      const p = await deps.rulesets.put(projectId, ruleset);
+      const p = await deps.rulesets.put(
+        projectId,
+        ruleset,
+        hiddenFrom(
+          ruleset,
+          flags.filter((f) => !f.archived).map((f) => f.definition),
+          experiments.map((e) => e.definition),
+        ),
+      );
       published.push(p);
       deps.notifier?.published(p);
     }

@@ -18,7 +18,8 @@ import type {
   WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import type { Ruleset } from '@xp/shared';
-import { checkRuleset } from '@xp/shared/edge';
+import { checkRuleset, hasServerOnlyKeys } from '@xp/shared/edge';
+import type { ServerOnlyKeys } from '@xp/shared/edge';
 import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
 import { awsAppError } from './aws-errors.js';
 import { createAwsJsonClient, isAwsError } from './aws-json.js';
@@ -32,6 +33,8 @@ export interface PublishedRuleset {
   etag: string;
   publishedAt: string;
   ruleset: Ruleset;
+  /** Flags and experiments left out of what client-side SDK keys get (`clientRuleset`); absent when none. */
+  serverOnly?: ServerOnlyKeys;
 }
 
 export interface RulesetVersion {
@@ -41,8 +44,11 @@ export interface RulesetVersion {
 }
 
 export interface RulesetStore {
-  /** Publishes `ruleset.version` of `ruleset.environment`; re-putting identical content is a no-op. */
-  put(projectId: string, ruleset: Ruleset): Promise<PublishedRuleset>;
+  /**
+   * Publishes `ruleset.version` of `ruleset.environment`, with the keys client-side SDK keys do not
+   * get; re-putting identical content is a no-op.
+   */
+  put(projectId: string, ruleset: Ruleset, serverOnly?: ServerOnlyKeys): Promise<PublishedRuleset>;
   latest(projectId: string, environment: string): Promise<PublishedRuleset | undefined>;
   get(projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined>;
   /** Newest first; `limit` defaults to 20. */
@@ -166,7 +172,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     }
   };
 
-  const put = async (projectId: string, input: Ruleset): Promise<PublishedRuleset> => {
+  const put = async (projectId: string, input: Ruleset, hidden?: ServerOnlyKeys): Promise<PublishedRuleset> => {
     checkProjectId(projectId);
     // The zod-free twin of rulesetSchema: this module is in the evaluation Lambda, which skips zod.
     const issues = checkRuleset(input);
@@ -174,12 +180,13 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
       throw invalid('the ruleset does not match the ruleset schema', { issues });
     }
     const ruleset = input;
+    const serverOnly = hasServerOnlyKeys(hidden) ? { flags: [...hidden.flags].sort(), experiments: [...hidden.experiments].sort() } : undefined;
     const { environment, version } = ruleset;
     const pk = partitionKey(projectId, environment);
-    const etag = etagOf(ruleset);
+    const etag = etagOf(ruleset, serverOnly);
     const json = canonicalJson(ruleset);
     const publishedAt = now().toISOString();
-    const item = await encodeItem(pk, version, etag, publishedAt, json);
+    const item = await encodeItem(pk, version, etag, publishedAt, json, serverOnly);
     const size = itemSize(item);
     if (size > MAX_ITEM_BYTES) {
       throw new AppError(
@@ -212,7 +219,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
       return decodeItem(existing, projectId, environment);
     }
     await prune(pk, version);
-    return { projectId, environment, version, etag, publishedAt, ruleset };
+    return { projectId, environment, version, etag, publishedAt, ruleset, ...(serverOnly === undefined ? {} : { serverOnly }) };
   };
 
   const latest = async (projectId: string, environment: string): Promise<PublishedRuleset | undefined> => {
@@ -310,10 +317,15 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** `generatedAt` is left out so recompiling unchanged definitions yields the same etag. */
-function etagOf(ruleset: Ruleset): string {
+/**
+ * `generatedAt` is left out so recompiling unchanged definitions yields the same etag; the
+ * server-only keys, when there are any, are in it (they change what client-side keys get).
+ */
+function etagOf(ruleset: Ruleset, serverOnly: ServerOnlyKeys | undefined): string {
   const { generatedAt: _generatedAt, ...content } = ruleset;
-  return createHash('sha256').update(canonicalJson(content)).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(serverOnly === undefined ? content : { content, serverOnly }))
+    .digest('hex');
 }
 
 function partitionKey(projectId: string, environment: string): string {
@@ -330,7 +342,7 @@ function checkProjectId(projectId: string): void {
 /** zlib, loaded only for rulesets above the compression threshold (the evaluation Lambda's init skips it). */
 const zlib = (): Promise<typeof Zlib> => import('node:zlib');
 
-async function encodeItem(pk: string, version: number, etag: string, publishedAt: string, json: string): Promise<Record<string, AttributeValue>> {
+async function encodeItem(pk: string, version: number, etag: string, publishedAt: string, json: string, serverOnly: ServerOnlyKeys | undefined): Promise<Record<string, AttributeValue>> {
   const bytes = Buffer.byteLength(json, 'utf8');
   const base = {
     pk: { S: pk },
@@ -338,6 +350,7 @@ async function encodeItem(pk: string, version: number, etag: string, publishedAt
     etag: { S: etag },
     publishedAt: { S: publishedAt },
     bytes: { N: String(bytes) },
+    ...(serverOnly === undefined ? {} : { serverOnly: { S: JSON.stringify(serverOnly) } }),
   };
   return bytes > COMPRESS_ABOVE_BYTES
     ? { ...base, encoding: { S: RulesetEncoding.Gzip }, ruleset: { B: (await zlib()).gzipSync(json) } }
@@ -403,10 +416,26 @@ async function decodeItem(item: Record<string, AttributeValue>, projectId: strin
   if (ruleset.environment !== environment || ruleset.version !== version) {
     throw corrupt(`body is ${ruleset.environment} v${ruleset.version}`);
   }
-  if (etagOf(ruleset) !== etag) {
+  let serverOnly: ServerOnlyKeys | undefined;
+  if (item.serverOnly?.S !== undefined) {
+    let stored: unknown;
+    try {
+      stored = JSON.parse(item.serverOnly.S);
+    } catch (error) {
+      throw corrupt('serverOnly is not JSON', error);
+    }
+    const keyList = (v: unknown): v is string[] => Array.isArray(v) && v.every((k) => typeof k === 'string');
+    const { flags, experiments } = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>;
+    if (!keyList(flags) || !keyList(experiments)) {
+      throw corrupt('serverOnly is not { flags: string[], experiments: string[] }');
+    }
+    serverOnly = { flags, experiments };
+  }
+  // Whatever it says, a list the etag does not cover is not served: client-side keys would get what they must not.
+  if (etagOf(ruleset, serverOnly) !== etag) {
     throw corrupt('body does not match its etag');
   }
-  return { projectId, environment, version, etag, publishedAt, ruleset };
+  return { projectId, environment, version, etag, publishedAt, ruleset, ...(serverOnly === undefined ? {} : { serverOnly }) };
 }
 
 async function tableStatus(client: DynamoClient, tableName: string): Promise<string | undefined> {

@@ -1,3 +1,4 @@
+import { groupsNamedIn } from './client-ruleset.js';
 import type { Condition } from './common.js';
 import type { Experiment, Holdout } from './experiment.js';
 import { ExperimentStatus, expandVariations, variationShares } from './experiment.js';
@@ -39,24 +40,6 @@ function allOf(conditions: Condition[]): Condition | undefined {
     return conditions[0];
   }
   return { $and: conditions };
-}
-
-/** The saved groups a condition names (`{ attr: { $inGroup: key } }`, at any depth). */
-export function groupsNamedIn(value: unknown, found: Set<string> = new Set()): Set<string> {
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      groupsNamedIn(item, found);
-    }
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, inner] of Object.entries(value)) {
-      if ((key === '$inGroup' || key === '$notInGroup') && typeof inner === 'string') {
-        found.add(inner);
-      } else {
-        groupsNamedIn(inner, found);
-      }
-    }
-  }
-  return found;
 }
 
 /** Compiles model definitions into the per-environment ruleset SDKs download. */

@@ -123,6 +123,11 @@ export const experimentSchema = z
     environments: z.array(keySchema).max(50).default([]),
     /** Lets QA force a variation with `?xp_<key>=<variation>`; the forced unit is not tracked. */
     allowUrlOverride: z.boolean().default(true),
+    /**
+     * false: server-side only, left out of what client-side SDK keys download (unless a client-side
+     * flag runs it). Absent or true: available to both.
+     */
+    clientSide: z.boolean().optional(),
     metrics: experimentMetricsSchema.default({ primary: [], secondary: [], guardrails: [] }),
     /**
      * Unit attributes whose values get their own results rollups: a results filter on one of them

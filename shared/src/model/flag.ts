@@ -143,6 +143,11 @@ export const flagSchema = z
     /** Temporary flags are expected to be removed from code once fully rolled out. */
     temporary: z.boolean().default(true),
     archived: z.boolean().default(false),
+    /**
+     * false: server-side only, left out of what client-side SDK keys (browsers, apps) download,
+     * with the id lists only it uses. Absent or true: available to both.
+     */
+    clientSide: z.boolean().optional(),
     /** Per-environment state, keyed by environment key. */
     environments: z.record(keySchema, flagEnvironmentSchema).default({}),
   })

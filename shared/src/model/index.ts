@@ -7,4 +7,5 @@ export * from './experiment.js';
 export * from './metric.js';
 export * from './ruleset.js';
 export * from './compile-ruleset.js';
+export * from './client-ruleset.js';
 export * from './event.js';

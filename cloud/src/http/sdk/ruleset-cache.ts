@@ -1,16 +1,23 @@
 import type { Ruleset } from '@xp/shared';
+import { clientRuleset, hasServerOnlyKeys } from '@xp/shared/edge';
 import type { Logger, RulesetNotifier } from '../../domain/context.js';
 import type { PublishedRuleset, RulesetStore } from '../../store/ruleset-store.js';
 
-/** A published ruleset ready to serve: its JSON is serialised once. */
-export interface ServedRuleset {
+/** One audience's view of a published ruleset: its JSON is serialised once. */
+export interface RulesetView {
   readonly projectId: string;
   readonly environment: string;
   readonly version: number;
-  /** The store's etag, quoted: a strong HTTP ETag. */
+  /** Quoted: a strong HTTP ETag. */
   readonly etag: string;
   readonly ruleset: Ruleset;
   readonly json: string;
+}
+
+/** A published ruleset ready to serve: the whole (server-side SDK keys) and what client-side keys get. */
+export interface ServedRuleset extends RulesetView {
+  /** Without the server-side-only flags and experiments; the same view when there are none. */
+  readonly client: RulesetView;
 }
 
 export interface RulesetCacheOptions {
@@ -36,7 +43,13 @@ interface Watch {
 const keyOf = (projectId: string, environment: string): string => `${projectId}#${environment}`;
 
 function serve(p: PublishedRuleset): ServedRuleset {
-  return { projectId: p.projectId, environment: p.environment, version: p.version, etag: `"${p.etag}"`, ruleset: p.ruleset, json: JSON.stringify(p.ruleset) };
+  const whole: RulesetView = { projectId: p.projectId, environment: p.environment, version: p.version, etag: `"${p.etag}"`, ruleset: p.ruleset, json: JSON.stringify(p.ruleset) };
+  if (!hasServerOnlyKeys(p.serverOnly)) {
+    return { ...whole, client: whole };
+  }
+  // The store's etag covers the server-only keys, so the client view's content is a function of it.
+  const ruleset = clientRuleset(p.ruleset, p.serverOnly);
+  return { ...whole, client: { ...whole, etag: `"${p.etag}-client"`, ruleset, json: JSON.stringify(ruleset) } };
 }
 
 /**

@@ -12,15 +12,17 @@ import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
-import type { ServedRuleset } from './ruleset-cache.js';
+import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, withinDeadline } from './sdk-keys.js';
 import type { SdkCaller } from './sdk-keys.js';
 
 /**
  * The SDK endpoints under /sdk/v1 (key in the X-XP-SDK-Key header) and the public split-URL
  * redirect /r/{experimentKey} (client key as ?k=). Both key kinds may call every /sdk/v1
- * endpoint: a client key can already download the whole ruleset, so remote evaluation with
- * arbitrary attributes reveals nothing more.
+ * endpoint. A client key sees the ruleset without the server-side-only flags and experiments
+ * (`clientSide: false`), in the ruleset, the stream and remote evaluation alike: evaluation with
+ * arbitrary attributes then reveals nothing its ruleset does not. The redirect, evaluated here,
+ * serves any split-URL experiment.
  */
 
 export interface SdkOptions {
@@ -263,12 +265,15 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     return authenticateSdkKey(keys, c.req.header(SDK_KEY_HEADER), ['server', 'client']);
   };
 
-  const current = async (who: SdkCaller): Promise<ServedRuleset> => {
+  /** What a key may see: client-side keys get the ruleset without the server-side-only flags and experiments. */
+  const viewFor = (who: SdkCaller, served: ServedRuleset): RulesetView => (who.kind === 'client' ? served.client : served);
+
+  const current = async (who: SdkCaller): Promise<RulesetView> => {
     const served = await rulesets.get(who.projectId, who.environment);
     if (served === undefined) {
       throw new AppError(AppErrorCode.NotFound, 'no ruleset has been published for this environment yet');
     }
-    return served;
+    return viewFor(who, served);
   };
 
   /**
@@ -370,11 +375,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
           }
           controller.enqueue(encoder.encode(text));
         };
-        const sendRuleset = (r: ServedRuleset): void => {
-          if (r.version <= lastSent) {
+        const sendRuleset = (served: ServedRuleset): void => {
+          if (served.version <= lastSent) {
             return;
           }
-          lastSent = r.version;
+          lastSent = served.version;
+          const r = viewFor(who, served);
           const data = include === 'ruleset' ? `{"version":${r.version},"etag":${JSON.stringify(r.etag)},"ruleset":${r.json}}` : JSON.stringify({ version: r.version, etag: r.etag });
           send(`event: ruleset\nid: ${r.version}\ndata: ${data}\n\n`);
         };

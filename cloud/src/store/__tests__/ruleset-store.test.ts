@@ -237,6 +237,34 @@ describe('DynamoDB ruleset store (dynalite)', () => {
     expect(await store.get(project, 'production', 1)).toEqual(good);
   });
 
+  it('keeps the server-only keys with their version, under its etag, and refuses a list edited behind its back', async () => {
+    const store = makeStore();
+    const project = nextProject();
+    clock = T0;
+    const hidden = { flags: ['checkout'], experiments: [] };
+
+    const plain = await store.put(project, ruleset(1));
+    const marked = await store.put(project, ruleset(2), { flags: ['checkout'], experiments: [] });
+    const nothing = await store.put(project, ruleset(3), { flags: [], experiments: [] });
+
+    expect(plain.serverOnly).toBeUndefined();
+    expect(marked.serverOnly).toEqual(hidden);
+    expect(nothing.serverOnly).toBeUndefined();
+    expect(await store.get(project, 'production', 2)).toEqual(marked);
+    // The same document with and without the list is different content.
+    expect((await store.put(nextProject(), ruleset(2))).etag).not.toBe(marked.etag);
+    expect((await rawItem(project, 2))?.serverOnly).toEqual({ S: JSON.stringify(hidden) });
+
+    // Dropping a key from the stored list would hand client-side keys what they must not get.
+    const item = (await rawItem(project, 2)) as Record<string, never>;
+    await sdk.send(new PutItemCommand({ TableName: TABLE, Item: { ...item, serverOnly: { S: JSON.stringify({ flags: [], experiments: [] }) } } }));
+    await expect(store.get(project, 'production', 2)).rejects.toMatchObject({ code: AppErrorCode.Internal, message: expect.stringContaining('unreadable') as unknown });
+    await sdk.send(new PutItemCommand({ TableName: TABLE, Item: { ...item, serverOnly: { S: '{"flags":"checkout"}' } } }));
+    await expect(store.get(project, 'production', 2)).rejects.toMatchObject({ code: AppErrorCode.Internal });
+    await sdk.send(new PutItemCommand({ TableName: TABLE, Item: item }));
+    expect(await store.get(project, 'production', 2)).toEqual(marked);
+  });
+
   it('reports a missing table as unavailable', async () => {
     const store = createDynamoRulesetStore({ client, tableName: 'no-such-table' });
 

@@ -116,7 +116,12 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
     return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
   }
   const flag = record.definition;
-  lines.push(`**${flag.name}** \`${flag.key}\` · ${flag.type}${record.archived ? ' · **archived**' : ''}${flag.temporary ? '' : ' · permanent'}`);
+  lines.push(
+    `**${flag.name}** \`${flag.key}\` · ${flag.type}${record.archived ? ' · **archived**' : ''}${flag.temporary ? '' : ' · permanent'}${flag.clientSide === false ? ' · server-side only' : ''}`,
+  );
+  if (flag.clientSide === false) {
+    lines.push('', '_Server-side only: client-side SDK keys (browsers, apps) do not get this flag; evaluate it on a server._');
+  }
   if (flag.description !== undefined && flag.description !== '') {
     lines.push('', flag.description);
   }

@@ -175,6 +175,15 @@ describe('getVariant of a standalone experiment', () => {
     expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);
   });
 
+  it('says when a flag is server-side only', async () => {
+    const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
+    const serverOnly = context({ flags: [record({ ...darkMode, clientSide: false })] });
+
+    expect((hover(serverOnly, index.references[0]!).contents as MarkupContent).value).toContain('**Dark mode** `dark-mode` · boolean · server-side only');
+    expect((hover(serverOnly, index.references[0]!).contents as MarkupContent).value).toContain('client-side SDK keys (browsers, apps) do not get this flag');
+    expect((hover(context(), index.references[0]!).contents as MarkupContent).value).not.toContain('server-side only');
+  });
+
   it('leaves a flag of the same key a flag', async () => {
     const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
     const ctx = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });

@@ -25,6 +25,8 @@ export interface ConsoleStack {
   readonly consoleUrl: string;
   /** The development environment's server SDK key. */
   readonly sdkKey: string;
+  /** The development environment's client SDK key (what browsers and apps ship). */
+  readonly clientSdkKey: string;
   close(): Promise<void>;
 }
 
@@ -74,13 +76,15 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     throw e;
   }
   const sdkKey = stack.boot.sdkKeys?.development?.server;
-  if (sdkKey === undefined) {
-    throw new Error('the bootstrap did not create a development SDK key');
+  const clientSdkKey = stack.boot.sdkKeys?.development?.client;
+  if (sdkKey === undefined || clientSdkKey === undefined) {
+    throw new Error('the bootstrap did not create the development SDK keys');
   }
   return {
     stack,
     consoleUrl: stack.consoleUrl,
     sdkKey,
+    clientSdkKey,
     async close() {
       await stack.close();
       await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

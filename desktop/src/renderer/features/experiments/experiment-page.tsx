@@ -1,8 +1,10 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
+import { splitShares } from '@xp/shared';
 import type { Experiment, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { commaList, formatTime } from '../../lib/format.js';
+import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
+import { commaList, formatPercent, formatTime } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage } from '../../lib/ui.js';
@@ -68,6 +70,86 @@ function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Expe
   );
 }
 
+/**
+ * Edits the experiment's settings: its availability to client-side SDKs. Saves the stored
+ * definition as read — the platform's fields (status, times, `splitHistory`) unchanged — with the
+ * version it was read at (If-Match), like every write of this page.
+ */
+function SettingsDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+  const { client, project } = useSession();
+  const [clientSide, setClientSide] = useState(availableToClientSide(experiment.definition));
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (): Promise<void> => {
+    setError(null);
+    setBusy(true);
+    try {
+      onDone(await client.replace(project, 'experiments', experiment.key, withClientSide(experiment.definition, clientSide), experiment.version));
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
+      <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
+      {error === null ? null : <ErrorNote error={error} />}
+      <div className="actions">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
+          Save settings
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** "control 50.0% · treatment 50.0%": each variation's share of covered traffic, by key. */
+function sharesText(shares: Readonly<Record<string, number>>): string {
+  return Object.entries(shares)
+    .map(([key, share]) => `${key} ${formatPercent(share)}`)
+    .join(' · ');
+}
+
+/**
+ * The split the experiment serves and, when it was moved while running (sticky bucketing), the
+ * splits it served before, oldest first, each until the time it was replaced (`splitHistory`).
+ */
+export function SplitSummary({ experiment }: { experiment: Experiment }): ReactNode {
+  const history = experiment.splitHistory ?? [];
+  const last = history.at(-1);
+  const current = sharesText(splitShares(experiment));
+  return (
+    <section aria-label="Split" className="split-summary">
+      {last === undefined ? (
+        <p>
+          <strong>Split:</strong> {current}
+        </p>
+      ) : (
+        <>
+          <ol aria-label="Split history">
+            {history.map((h, i) => (
+              <li key={i}>
+                Split until {formatTime(h.until)}: {sharesText(h.shares)}
+              </li>
+            ))}
+            <li>
+              <strong>
+                Split since {formatTime(last.until)} (current): {current}
+              </strong>
+            </li>
+          </ol>
+          <p className="small muted">
+            The split was moved while running (units keep their variation): the results expect each period&apos;s new units in the split it served, so the expected shares blend the periods.
+          </p>
+        </>
+      )}
+    </section>
+  );
+}
+
 /** Edits the attributes the results can be broken down by (the experiment's `dimensions`). */
 function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
   const { client, project } = useSession();
@@ -122,7 +204,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
   /** The dialog open over the page, if any. */
-  const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'resume' | null>(null);
+  const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'settings' | 'resume' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const write = usePermission('experiments:write');
   /** Shows the experiment a start or resume returns, or the error it met. */
@@ -155,6 +237,12 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <h1>{d.name}</h1>
                 <p className="muted">
                   <code>{experiment.key}</code> <Badge tone={STATUS_TONE[d.status]}>{d.status}</Badge>
+                  {availableToClientSide(d) ? null : (
+                    <>
+                      {' '}
+                      <ServerSideOnlyBadge definition={d} />
+                    </>
+                  )}
                   {d.startedAt === undefined ? null : <> started {formatTime(d.startedAt)}</>}
                   {d.decision === undefined ? null : (
                     <>
@@ -189,6 +277,9 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('dimensions'); }}>
                   Dimensions…
                 </button>
+                <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('settings'); }}>
+                  Settings…
+                </button>
                 <a href="#/experiments">← All experiments</a>
               </div>
             </div>
@@ -197,6 +288,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <strong>Hypothesis:</strong> {d.hypothesis}
               </p>
             )}
+            <SplitSummary experiment={d} />
             {actionError === null ? null : <ErrorNote error={actionError} />}
             {d.status === 'draft' ? (
               <p className="state state-empty">Results appear once the experiment is started and units are exposed.</p>
@@ -204,6 +296,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
               <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} />
             )}
             {dialog === 'dimensions' ? <DimensionsDialog {...dialogProps} /> : null}
+            {dialog === 'settings' ? <SettingsDialog {...dialogProps} /> : null}
             {dialog === 'decide' ? <DecideDialog {...dialogProps} /> : null}
             {dialog === 'resume' ? (
               <Confirm

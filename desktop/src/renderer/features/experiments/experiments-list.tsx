@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
+import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -68,7 +69,7 @@ export default function ExperimentsList(): ReactNode {
                     <td>
                       <a href={`#/experiments/${encodeURIComponent(x.key)}`}>{x.definition.name}</a>
                       <div className="small muted">
-                        <code>{x.key}</code>
+                        <code>{x.key}</code> <ServerSideOnlyBadge definition={x.definition} />
                       </div>
                     </td>
                     <td>

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
 import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
+import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
@@ -77,7 +78,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [baseVersion, setBaseVersion] = useState(flag.version);
   const [draft, setDraft] = useState<EnvDraft>(() => envDraft(flag.definition, env));
   const [dirty, setDirty] = useState(false);
-  const [tab, setTab] = useState<'targeting' | 'variations'>('targeting');
+  const [tab, setTab] = useState<'targeting' | 'settings'>('targeting');
   const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
   /** The archive state the user is asked to confirm (true: archive, false: unarchive). */
@@ -224,6 +225,12 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
             <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}
             {flag.updatedByName === undefined || flag.updatedByName === null ? null : ` by ${flag.updatedByName}`}{' '}
             {flag.definition.temporary ? <Badge tone="info">temporary</Badge> : <Badge>permanent</Badge>}
+            {availableToClientSide(flag.definition) ? null : (
+              <>
+                {' '}
+                <ServerSideOnlyBadge definition={flag.definition} />
+              </>
+            )}
             {flag.archived ? (
               <>
                 {' '}
@@ -288,12 +295,12 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         <button type="button" role="tab" aria-selected={tab === 'targeting'} onClick={() => { setTab('targeting'); }}>
           Targeting
         </button>
-        <button type="button" role="tab" aria-selected={tab === 'variations'} onClick={() => { setTab('variations'); }}>
-          Variations
+        <button type="button" role="tab" aria-selected={tab === 'settings'} onClick={() => { setTab('settings'); }}>
+          Settings
         </button>
       </div>
-      {tab === 'variations' ? (
-        <VariationsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
+      {tab === 'settings' ? (
+        <SettingsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
       ) : (
         <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
           <div>
@@ -500,7 +507,8 @@ export function variationUses(flag: Flag, environmentName: (key: string) => stri
   return uses;
 }
 
-function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance; reload: () => void }): ReactNode {
+/** The flag's own settings: name, description, tags, availability to client-side SDKs, and its variations. */
+function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance; reload: () => void }): ReactNode {
   const session = useSession();
   const { client, project, environments } = session;
   // An editor may add variations to a flag served in a protected environment, not change or remove one.
@@ -511,6 +519,7 @@ function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>;
     name: f.definition.name,
     description: f.definition.description ?? '',
     tags: f.definition.tags.join(', '),
+    clientSide: availableToClientSide(f.definition),
     rows: f.definition.variations.map((v) => ({ key: v.key, name: v.name ?? '', value: JSON.stringify(v.value) })),
   });
   // The version the form was taken from (If-Match): a newer one arriving by polling replaces an
@@ -523,6 +532,7 @@ function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>;
   const setName = (name: string): void => { edit({ name }); };
   const setDescription = (description: string): void => { edit({ description }); };
   const setTags = (tags: string): void => { edit({ tags }); };
+  const setClientSide = (clientSide: boolean): void => { edit({ clientSide }); };
   const setRows = (rows: ReturnType<typeof formOf>['rows']): void => { edit({ rows }); };
   if (!form.dirty && form.version !== flag.version) {
     setForm({ ...formOf(flag), version: flag.version, dirty: false });
@@ -555,8 +565,9 @@ function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>;
         return { key: r.key.trim(), ...(r.name.trim() === '' ? {} : { name: r.name.trim() }), value };
       });
       const { description: _d, ...rest } = flag.definition;
+      // The whole flag with the version the form opened (If-Match), like every other write of the editor.
       const definition = {
-        ...rest,
+        ...withClientSide(rest, form.clientSide),
         name,
         ...(description.trim() === '' ? {} : { description: description.trim() }),
         tags: tags
@@ -595,6 +606,7 @@ function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>;
         Tags (comma-separated)
         <input value={tags} onChange={(e) => { setTags(e.target.value); }} />
       </label>
+      <ClientSideField kind="flag" checked={form.clientSide} onChange={setClientSide} />
       <table aria-label="Variations">
         <thead>
           <tr>
@@ -645,7 +657,7 @@ function VariationsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>;
       ) : null}
       <div className="actions">
         <button type="button" className="primary" {...allowanceProps(write)} onClick={() => void save()}>
-          Save variations
+          Save settings
         </button>
       </div>
     </fieldset>

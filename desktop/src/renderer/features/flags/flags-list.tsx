@@ -3,6 +3,7 @@ import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
+import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
@@ -249,7 +250,7 @@ export default function FlagsList(): ReactNode {
                       <td>
                         <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
                         <div className="muted small">
-                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null} {f.archived ? <Badge tone="warn">archived</Badge> : null}
+                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null} {f.archived ? <Badge tone="warn">archived</Badge> : null} <ServerSideOnlyBadge definition={f.definition} />
                         </div>
                       </td>
                       <td>{f.definition.type}</td>

@@ -1,9 +1,10 @@
 import '../../../test/dom.js';
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
+import { formatTime } from '../../../lib/format.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
 import ExperimentPage, { exposureWindow } from '../experiment-page.js';
@@ -95,12 +96,84 @@ describe('experiment page', () => {
       </WithSession>,
     );
 
-    for (const name of ['Decide…', 'Dimensions…']) {
+    for (const name of ['Decide…', 'Dimensions…', 'Settings…']) {
       const button = await screen.findByRole('button', { name });
       expect(button).toHaveProperty('disabled', true);
       expect(button.getAttribute('aria-description')).toBe('Viewers cannot change experiments');
     }
     expect(screen.getByRole('button', { name: 'Export CSV' })).toHaveProperty('disabled', false);
+  });
+
+  it('shows the splits a running experiment served before its split was moved, and every save of the page keeps them', async () => {
+    const u = userEvent.setup();
+    const splitHistory = [
+      { until: '2026-11-21T12:00:00.000Z', shares: { control: 0.5, treatment: 0.5 } },
+      { until: '2026-11-23T08:30:00.000Z', shares: { control: 0.25, treatment: 0.75 } },
+    ];
+    const base = experiment(5, []).definition;
+    let current: Stored<Experiment> = storedOf<Experiment>({ ...base, stickyBucketing: { enabled: true, bucketVersion: 0, minBucketVersion: 0 }, variations: [{ key: 'control', weight: 0.1, value: 'control' }, { key: 'treatment', weight: 0.9, value: 'treatment' }], splitHistory }, { version: 5 });
+    const stored = current.definition;
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'PUT' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        current = storedOf(req.body as Experiment, { version: current.version + 1 });
+        return { status: 200, body: current };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    const history = await screen.findByRole('list', { name: 'Split history' });
+    expect(within(history).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      expect.stringMatching(/^Split until \S.*: control 50\.0% · treatment 50\.0%$/),
+      expect.stringMatching(/^Split until \S.*: control 25\.0% · treatment 75\.0%$/),
+      expect.stringMatching(/^Split since \S.* \(current\): control 10\.0% · treatment 90\.0%$/),
+    ]);
+    expect(within(history).getAllByRole('listitem')[0]?.textContent).toContain(formatTime('2026-11-21T12:00:00.000Z'));
+
+    await u.click(screen.getByRole('button', { name: 'Dimensions…' }));
+    await u.type(screen.getByRole('textbox', { name: 'Dimensions (comma-separated)' }), 'plan');
+    await u.click(screen.getByRole('button', { name: 'Save dimensions' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+
+    await u.click(screen.getByRole('button', { name: 'Settings…' }));
+    const available = screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
+    expect(available).toHaveProperty('checked', true);
+    await u.click(available);
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await screen.findByText('server-side only');
+
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(puts.map((r) => r.ifMatch)).toEqual(['"5"', '"6"']);
+    expect(puts[0]?.body).toEqual({ ...stored, dimensions: ['plan'] });
+    expect(puts[1]?.body).toEqual({ ...stored, dimensions: ['plan'], clientSide: false });
+    for (const put of puts) {
+      expect((put.body as Experiment).splitHistory).toEqual(splitHistory);
+    }
+    // The history is still shown after the saves.
+    expect(within(screen.getByRole('list', { name: 'Split history' })).getAllByRole('listitem')).toHaveLength(3);
+  });
+
+  it('shows the split of an experiment that was never moved on one line', async () => {
+    const { client } = fakeApi((req) => (req.path === '/api/v1/projects/web/experiments/checkout' ? { status: 200, body: storedOf(abExperiment('checkout', { name: 'Checkout' })) } : { status: 200, body: { items: [] } }));
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    expect((await screen.findByRole('region', { name: 'Split' })).textContent).toBe('Split: control 50.0% · treatment 50.0%');
+    expect(screen.queryByRole('list', { name: 'Split history' })).toBeNull();
+    expect(screen.queryByText('server-side only')).toBeNull();
   });
 
   it('offers starting a draft to an editor but not to an analyst, and not to an editor where production would change', async () => {

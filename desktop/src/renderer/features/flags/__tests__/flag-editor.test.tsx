@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
@@ -268,16 +268,16 @@ describe('flag editor', () => {
       </WithSession>,
     );
 
-    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    await u.click(await screen.findByRole('tab', { name: 'Settings' }));
     const off = screen.getAllByRole('row').findIndex((r) => within(r).queryByDisplayValue('off') !== null);
     await u.click(screen.getByRole('button', { name: `Remove variation ${off}` }));
-    await u.click(screen.getByRole('button', { name: 'Save variations' }));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
 
     expect(await screen.findByText('"off" is still served in Development (default), Development (when off): choose another variation there first.')).toBeTruthy();
     expect(sent.every((r) => r.method === 'GET')).toBe(true);
   });
 
-  it('saves the variations tab with the version it was opened from: a rename saved meanwhile is a conflict, not overwritten', async () => {
+  it('saves the settings tab with the version it was opened from: a rename saved meanwhile is a conflict, not overwritten', async () => {
     const u = userEvent.setup();
     let current = stored(3, false);
     const { client, sent } = fakeApi((req) => {
@@ -295,7 +295,7 @@ describe('flag editor', () => {
         <FlagEditor flagKey="checkout" />
       </SessionContext.Provider>,
     );
-    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    await u.click(await screen.findByRole('tab', { name: 'Settings' }));
     await u.type(screen.getByLabelText('Tags (comma-separated)'), 'ui');
 
     // Someone renames the flag; the change feed refreshes the editor.
@@ -306,7 +306,7 @@ describe('flag editor', () => {
       </SessionContext.Provider>,
     );
     await screen.findByRole('heading', { name: 'Renamed elsewhere' });
-    await u.click(screen.getByRole('button', { name: 'Save variations' }));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
 
     expect((await screen.findByRole('alert')).textContent).toMatch(/Someone else changed this since you opened it/);
     expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"3"']);
@@ -331,7 +331,7 @@ describe('flag editor', () => {
       </WithSession>,
     );
 
-    await u.click(await screen.findByRole('tab', { name: 'Variations' }));
+    await u.click(await screen.findByRole('tab', { name: 'Settings' }));
     const reason = 'Served in Production: ask an owner or admin to change or remove a variation (adding one is fine)';
     expect(screen.getByRole('note').textContent).toBe(`${reason}.`);
     for (const name of ['Variation 1 value', 'Variation 1 key', 'Remove variation 1']) {
@@ -341,6 +341,79 @@ describe('flag editor', () => {
     }
     await u.click(screen.getByRole('button', { name: '+ Variation' }));
     expect(screen.getByLabelText('Variation 3 value')).toHaveProperty('disabled', false);
+  });
+
+  it('makes a flag server-side only from the settings tab with the version it opened, shows it, and makes it available again', async () => {
+    const u = userEvent.setup();
+    let current = stored(3, false);
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'PUT' && req.path === '/api/v1/projects/web/flags/checkout') {
+        current = storedOf(req.body as Flag, { version: current.version + 1 });
+        return { status: 200, body: current };
+      }
+      return undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await screen.findByRole('heading', { name: 'Checkout' });
+    expect(screen.queryByText('server-side only')).toBeNull();
+    await u.click(screen.getByRole('tab', { name: 'Settings' }));
+    const available = screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
+    expect(available).toHaveProperty('checked', true);
+    expect(available.getAttribute('aria-describedby')).not.toBeNull();
+    expect(document.getElementById(available.getAttribute('aria-describedby')!)?.textContent).toMatch(/^Turning this off keeps the flag, and the id lists only it uses, out of what client-side keys download/);
+
+    await u.click(available);
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await screen.findByText('server-side only');
+    const [off] = sent.filter((r) => r.method === 'PUT');
+    expect(off?.ifMatch).toBe('"3"');
+    // The whole flag, only its availability changed.
+    expect(off?.body).toEqual({ ...stored(3, false).definition, clientSide: false });
+    expect(screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' })).toHaveProperty('checked', false);
+
+    await u.click(screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' }));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByText('server-side only')).toBeNull(); });
+    const on = sent.filter((r) => r.method === 'PUT')[1];
+    expect(on?.ifMatch).toBe('"4"');
+    expect(on?.body).toEqual(stored(3, false).definition);
+  });
+
+  it("keeps a viewer from changing a flag's availability to client-side SDKs", async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: { ...flag, definition: { ...flag.definition, clientSide: false } } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    expect(await screen.findByText('server-side only')).toBeTruthy();
+    await u.click(screen.getByRole('tab', { name: 'Settings' }));
+    const available = screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
+    expect(available).toHaveProperty('checked', false);
+    // Disabled by the fieldset around the settings (the property reflects only the element's own attribute).
+    expect(available.matches(':disabled')).toBe(true);
+    const save = screen.getByRole('button', { name: 'Save settings' });
+    expect(save).toHaveProperty('disabled', true);
+    expect(save.getAttribute('aria-description')).toBe('Viewers cannot change flags');
   });
 
   it('sets a flag up in an environment where it has no state with one click on Save', async () => {

@@ -47,6 +47,23 @@ describe('flags list', () => {
     expect(screen.getByRole('button', { name: 'New flag' })).toHaveProperty('disabled', false);
   });
 
+  it('marks the flags that client-side SDK keys do not download', async () => {
+    const serverOnly = storedOf(booleanFlag('pricing-rules', { clientSide: false }), { version: 2 });
+    const explicit = storedOf(booleanFlag('banner', { clientSide: true }), { version: 2 });
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout'), serverOnly, explicit] } } : undefined));
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    const row = (key: string) => screen.getByText(key, { selector: 'code' }).closest('tr')!;
+    await screen.findByRole('switch', { name: 'pricing-rules in Development' });
+    expect(within(row('pricing-rules')).getByText('server-side only')).toBeTruthy();
+    expect(within(row('checkout')).queryByText('server-side only')).toBeNull();
+    expect(within(row('banner')).queryByText('server-side only')).toBeNull();
+  });
+
   it('lists archived flags on request and marks them', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

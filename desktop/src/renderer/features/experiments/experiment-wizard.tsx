@@ -6,6 +6,7 @@ import { useSession } from '../../app/session.js';
 import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
+import { ClientSideField } from '../../lib/client-side.js';
 import { AsyncView, ErrorNote, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
@@ -36,6 +37,7 @@ export default function ExperimentWizard(): ReactNode {
   ]);
   const [envs, setEnvs] = useState<string[]>(environments.map((e) => e.key));
   const [coverage, setCoverage] = useState(100);
+  const [clientSide, setClientSide] = useState(true);
   const [rows, setRows] = useState<ConditionRow[]>([]);
   const [roles, setRoles] = useState<Record<string, Role>>({});
   const [baseline, setBaseline] = useState(10);
@@ -79,6 +81,7 @@ export default function ExperimentWizard(): ReactNode {
       ...rowsToTargeting(rows),
       metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail') },
       ...(dimensions.length === 0 ? {} : { dimensions }),
+      ...(clientSide ? {} : { clientSide: false }),
     };
   };
 
@@ -196,6 +199,7 @@ export default function ExperimentWizard(): ReactNode {
                   <input type="range" min={1} max={100} value={coverage} aria-label="Traffic coverage" onChange={(e) => { setCoverage(Number(e.target.value)); }} />
                   {coverage}%
                 </label>
+                <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
                 <h3>Who is eligible</h3>
                 <ConditionBuilder rows={rows} onChange={setRows} segments={segments.map((s) => s.key)} label="Experiment targeting" />
               </>

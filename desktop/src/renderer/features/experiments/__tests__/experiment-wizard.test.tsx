@@ -39,6 +39,38 @@ describe('experiment wizard', () => {
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
   });
 
+  it('creates a server-side-only experiment when its client-side availability is turned off, from the start', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        return { status: 201, body: stored(1, 'draft') };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'pricing');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Pricing');
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    const available = screen.getByRole<HTMLInputElement>('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
+    expect(available.checked).toBe(true);
+    await u.click(available);
+    for (let i = 0; i < 3; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+
+    await waitFor(() => {
+      expect(sent.some((r) => r.method === 'POST')).toBe(true);
+    });
+    expect(sent.find((r) => r.method === 'POST')?.body).toMatchObject({ key: 'pricing', clientSide: false });
+  });
+
   it('retries only the start when starting failed after the experiment was created', async () => {
     const u = userEvent.setup();
     let starts = 0;

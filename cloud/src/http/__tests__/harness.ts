@@ -37,6 +37,20 @@ export function booleanFlagBody(
   };
 }
 
+/** A request as `token`, with `If-Match: "<version>"` when a version is given. */
+export function requestAs(p: Platform, token: string, method: string, path: string, body?: unknown, version?: number): Promise<{ status: number; body: any; headers: Headers }> {
+  return p.request(method, path, { token, ...(body === undefined ? {} : { body }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
+}
+
+/** `requestAs` that throws with the answer unless it succeeded (status below 300); returns the body. */
+export async function mustAs(p: Platform, token: string, method: string, path: string, body?: unknown, version?: number): Promise<any> {
+  const res = await requestAs(p, token, method, path, body, version);
+  if (res.status >= 300) {
+    throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  return res.body;
+}
+
 export interface Platform {
   readonly app: Hono;
   readonly services: Services;

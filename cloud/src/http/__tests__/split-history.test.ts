@@ -11,7 +11,7 @@ import { processBatch } from '../../pipeline/aggregate.js';
 import { exposure, toRecord } from '../../pipeline/__tests__/fixtures.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, mustAs, requestAs, startPlatform } from './harness.js';
 
 const PROJECT = 'splits';
 const BASE = `/api/v1/projects/${PROJECT}`;
@@ -25,15 +25,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('a split moved under s
   let T: number;
   let startedAt: string;
 
-  const request = async (method: string, path: string, body?: unknown, version?: number): Promise<{ status: number; body: any }> =>
-    p.request(method, path, { token: owner, ...(body === undefined ? {} : { body }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
-  const must = async (method: string, path: string, body?: unknown, version?: number): Promise<any> => {
-    const res = await request(method, path, body, version);
-    if (res.status >= 300) {
-      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    }
-    return res.body;
-  };
+  const request = (method: string, path: string, body?: unknown, version?: number): Promise<{ status: number; body: any }> => requestAs(p, owner, method, path, body, version);
+  const must = (method: string, path: string, body?: unknown, version?: number): Promise<any> => mustAs(p, owner, method, path, body, version);
   const send = async (events: readonly PipelineEvent[]): Promise<void> => {
     const out = await processBatch(p.db, events.map((e) => toRecord(e)));
     expect(out.batchItemFailures).toEqual([]);

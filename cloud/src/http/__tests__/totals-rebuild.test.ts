@@ -6,7 +6,7 @@ import { processBatch, processBatchInTransaction, rebuildPendingTotals, rebuildR
 import { exposure, toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import { TARGETS, postgresTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, mustAs, startPlatform } from './harness.js';
 
 const PROJECT = 'rebuild';
 const BASE = `/api/v1/projects/${PROJECT}`;
@@ -29,13 +29,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
   const variationOf = (unit: string): string => (Number(unit.slice(1)) % 2 === 0 ? 'control' : 'treatment');
   const units = Array.from({ length: 20 }, (_, i) => `u${i}`);
 
-  const must = async (method: string, path: string, body?: unknown, version?: number): Promise<any> => {
-    const res = await p.request(method, path, { token: owner, ...(body === undefined ? {} : { body }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
-    if (res.status >= 300) {
-      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    }
-    return res.body;
-  };
+  const must = (method: string, path: string, body?: unknown, version?: number): Promise<any> => mustAs(p, owner, method, path, body, version);
   const send = async (events: readonly PipelineEvent[]): Promise<void> => {
     const out = await processBatch(p.db, events.map((e) => toRecord(e)));
     expect(out.batchItemFailures).toEqual([]);

@@ -71,10 +71,14 @@ export function createPgDatabase(connectionString: string, options: { max?: numb
   };
 }
 
-/** Embedded PostgreSQL (PGlite): in memory, or persisted in `dataDir`. */
-export async function createPgliteDatabase(dataDir?: string): Promise<Database> {
+/**
+ * Embedded PostgreSQL (PGlite): in memory, or persisted in `dataDir`. `loadDataDir` starts it from a
+ * `dumpDataDir` tarball instead of an empty cluster (tests: a migrated template, skipping initdb).
+ */
+export async function createPgliteDatabase(dataDir?: string, options: { readonly loadDataDir?: Blob } = {}): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const db: PGlite = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  const db: PGlite =
+    options.loadDataDir !== undefined ? new PGlite({ ...(dataDir === undefined ? {} : { dataDir }), loadDataDir: options.loadDataDir }) : dataDir === undefined ? new PGlite() : new PGlite(dataDir);
   await db.waitReady;
   const run = async <R>(target: Pick<PGlite, 'query'>, sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> => {
     try {

@@ -4,6 +4,7 @@
  * them or the id lists only they use; server-side keys get everything.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { booleanFlagBody } from '../../__tests__/harness.js';
 import type { SdkPlatform } from './sdk-fixture.js';
 import { sseReader, startSdkPlatform } from './sdk-fixture.js';
 
@@ -36,16 +37,6 @@ describe('server-side-only flags and experiments', () => {
     return { etag: res.headers.get('etag')!, doc: (await res.json()) as Document };
   };
   const on = (rules: unknown[] = []): Record<string, unknown> => ({ development: { enabled: true, defaultVariation: 'on', offVariation: 'off', rules } });
-  const boolean = (key: string, extra: Record<string, unknown>): Record<string, unknown> => ({
-    key,
-    name: key,
-    type: 'boolean',
-    variations: [
-      { key: 'off', value: false },
-      { key: 'on', value: true },
-    ],
-    ...extra,
-  });
 
   beforeAll(async () => {
     s = await startSdkPlatform();
@@ -53,10 +44,10 @@ describe('server-side-only flags and experiments', () => {
     client = s.p.boot.sdkKeys!.development!.client;
     await must('POST', `${DEMO}/segments`, { key: 'vip-emails', name: 'VIP emails', type: 'ids', attribute: 'email', values: VIP_EMAILS });
     // A kill switch for named customers' accounts: their emails must not reach browsers.
-    await must('POST', `${DEMO}/flags`, boolean('vip-kill-switch', { clientSide: false, environments: on([{ id: 'vip', type: 'force', variation: 'off', condition: { email: { $inGroup: 'vip-emails' } } }]) }));
+    await must('POST', `${DEMO}/flags`, { ...booleanFlagBody('vip-kill-switch', on([{ id: 'vip', type: 'force', variation: 'off', condition: { email: { $inGroup: 'vip-emails' } } }])), clientSide: false });
     // Server-side only, but a client-side flag depends on it: it goes with that flag.
-    await must('POST', `${DEMO}/flags`, boolean('billing-v2', { clientSide: false, environments: on() }));
-    await must('POST', `${DEMO}/flags`, boolean('new-invoice-ui', { environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [{ flag: 'billing-v2', variation: 'on' }] } } }));
+    await must('POST', `${DEMO}/flags`, { ...booleanFlagBody('billing-v2', on()), clientSide: false });
+    await must('POST', `${DEMO}/flags`, booleanFlagBody('new-invoice-ui', { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [{ flag: 'billing-v2', variation: 'on' }] } }));
     const pricing = await must('POST', `${DEMO}/experiments`, { key: 'pricing-engine', name: 'Pricing engine', clientSide: false, variations: [{ key: 'a' }, { key: 'b' }] });
     await must('POST', `${DEMO}/experiments/pricing-engine/start`, undefined, pricing.etag);
   });

@@ -206,7 +206,7 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         ruleset,
         hiddenFrom(
           ruleset,
-          flags.filter((f) => !f.archived).map((f) => f.definition),
+          flags.map((f) => f.definition),
           experiments.map((e) => e.definition),
         ),
       );

@@ -897,15 +897,15 @@ async function expectedShares(db: Database, target: ResultsTarget, experiment: E
   if (total === 0) {
     return current;
   }
-  const sharesOf = (i: number): number[] => {
-    if (i === history.length) {
-      return current;
-    }
-    const raw = keys.map((k) => history[i]!.shares[k] ?? 0);
-    const sum = raw.reduce((a, b) => a + b, 0);
-    return sum > 0 ? raw.map((r) => r / sum) : raw;
-  };
-  return keys.map((_, v) => periods.reduce((acc, n, p) => acc + n * sharesOf(p)[v]!, 0) / total);
+  const periodShares = [
+    ...history.map((h) => {
+      const raw = keys.map((k) => h.shares[k] ?? 0);
+      const sum = raw.reduce((a, b) => a + b, 0);
+      return sum > 0 ? raw.map((r) => r / sum) : raw;
+    }),
+    current,
+  ];
+  return keys.map((_, v) => periods.reduce((acc, n, p) => acc + n * periodShares[p]![v]!, 0) / total);
 }
 
 function analyze(

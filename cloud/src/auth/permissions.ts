@@ -45,6 +45,8 @@ export const Permission = {
   OrgSettingsManage: 'org-settings:manage',
   /** Upload the flag references found in a repository's code (`xp code-refs`, CI). */
   CodeRefsWrite: 'code-refs:write',
+  /** Create, edit, test and delete a project's webhooks and read their deliveries. */
+  WebhooksManage: 'webhooks:manage',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 
@@ -79,6 +81,7 @@ export const PERMISSION_MATRIX: Readonly<Record<Permission, readonly Role[]>> = 
   'own-tokens:manage': EVERYONE,
   'org-settings:manage': [Owner],
   'code-refs:write': EDITORS_UP,
+  'webhooks:manage': ADMINS_UP,
 };
 
 /** One-line descriptions for generated documentation. */
@@ -101,6 +104,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<Permission, string>> = {
   'own-tokens:manage': 'Manage own access tokens and sessions',
   'org-settings:manage': 'Organisation settings and ownership',
   'code-refs:write': 'Upload flag references found in code',
+  'webhooks:manage': "Manage a project's webhooks and see their deliveries",
 };
 
 /** Whether `role` holds `permission`. */

@@ -1,4 +1,6 @@
 import type { Role } from '@xp/shared';
+import type { PlatformKey } from '../auth/platform-key.js';
+import type { WebhookSender } from './webhook-http.js';
 import type { Database } from '../store/db.js';
 import type { EventSink } from '../store/event-sink.js';
 import type { PublishedRuleset, RulesetStore } from '../store/ruleset-store.js';
@@ -36,6 +38,10 @@ export interface Deps {
    * beyond it the request scans and the aggregator builds them later. No limit when absent.
    */
   readonly dimensionBuildTimeoutMs?: number;
+  /** Derives webhook signing secrets and encrypts webhook URLs; without it webhooks are unavailable (503). */
+  readonly platformKey?: PlatformKey;
+  /** How webhook requests leave (the API's test sends, the dispatcher); default: HTTP from this process. */
+  readonly webhookSender?: WebhookSender;
 }
 
 /** In-process publish/subscribe of published rulesets, by project and environment. */

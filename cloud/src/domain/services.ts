@@ -6,6 +6,7 @@ import { ChangeRequestService } from './change-requests.js';
 import type { Deps } from './context.js';
 import { DefinitionService, ExperimentService, FlagService } from './definitions.js';
 import { ProjectService } from './projects.js';
+import { WebhookService } from './webhooks.js';
 
 /** Every service the HTTP layer, the CLI and the local stack call. */
 export interface Services {
@@ -19,6 +20,7 @@ export interface Services {
   readonly experiments: ExperimentService;
   readonly changeRequests: ChangeRequestService;
   readonly audit: AuditService;
+  readonly webhooks: WebhookService;
 }
 
 export function createServices(deps: Deps, options: { limiter: LoginRateLimiter; scrypt?: ScryptParams }): Services {
@@ -33,5 +35,6 @@ export function createServices(deps: Deps, options: { limiter: LoginRateLimiter;
     experiments: new ExperimentService(deps, deps.now),
     changeRequests: new ChangeRequestService(deps),
     audit: new AuditService(deps),
+    webhooks: new WebhookService(deps),
   };
 }

@@ -14,6 +14,7 @@ import type { RequestLogOptions } from './request-log.js';
 import { accountRoutes } from './routes/accounts.js';
 import { alertRoutes } from './routes/alerts.js';
 import { codeRefRoutes } from './routes/code-refs.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { definitionRoutes } from './routes/definitions.js';
 import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
@@ -42,7 +43,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Every management route, in documentation order. */
 export function managementRoutes(services: Services): AnyRoute[] {
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...changeRoutes(services), ...codeRefRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...changeRoutes(services), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
@@ -12,6 +12,9 @@ import type { Deps, Logger } from '../domain/context.js';
 import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
 import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { republish } from '../domain/publisher.js';
+import { PlatformKey } from '../auth/platform-key.js';
+import { startWebhookDispatcher } from '../domain/webhooks.js';
+import { httpSend } from '../domain/webhook-http.js';
 import { createServices } from '../domain/services.js';
 import { AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
@@ -69,6 +72,8 @@ export interface LocalConfig {
   readonly archiveFlushMs: number;
   /** XP_GUARDRAIL_INTERVAL_SECONDS (default 60) in ms: how often guardrails are checked; 0 turns the checks off. */
   readonly guardrailIntervalMs: number;
+  /** XP_PLATFORM_KEY (at least 32 characters): signs webhooks and encrypts their URLs; default: one kept in `<data dir>/platform.key`. */
+  readonly platformKey: string | undefined;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
@@ -141,6 +146,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     collectRequestBody: flag(env.COLLECT_REQUEST_BODY, false, 'COLLECT_REQUEST_BODY'),
     archiveFlushMs: positive(env.XP_ARCHIVE_FLUSH_SECONDS, 10, 'XP_ARCHIVE_FLUSH_SECONDS') * 1000,
     guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
+    platformKey: nonEmpty(env.XP_PLATFORM_KEY),
     ...overrides,
   };
 }
@@ -201,6 +207,29 @@ function closeServer(server: ServerType): Promise<void> {
       server.closeAllConnections();
     }
   });
+}
+
+/** The platform key: XP_PLATFORM_KEY, else the data folder's (made on first start, mode 0600). */
+async function loadPlatformKey(config: LocalConfig): Promise<PlatformKey> {
+  if (config.platformKey !== undefined) {
+    return PlatformKey.fromString(config.platformKey);
+  }
+  const file = path.join(config.dataDir, 'platform.key');
+  try {
+    return PlatformKey.fromString(await readFile(file, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new Error(`cannot read the platform key in ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const key = PlatformKey.generate();
+  // 'wx': two first starts racing keep one key.
+  await writeFile(file, `${key.toString()}\n`, { mode: 0o600, flag: 'wx' }).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw e;
+    }
+  });
+  return PlatformKey.fromString(await readFile(file, 'utf8'));
 }
 
 async function writeCredentials(dataDir: string, boot: BootstrapResult): Promise<string> {
@@ -283,6 +312,8 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       logger,
       events: archivingEventSink(createKinesisEventSink({ client: putter, streamName: config.eventStream }), archive),
       notifier: createRulesetNotifier(logger),
+      platformKey: await loadPlatformKey(config),
+      webhookSender: httpSend,
     };
     const stores = await openSharedStores({ redisUrl: config.redisUrl, logger });
     closers.push(() => stores.close());
@@ -298,6 +329,8 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger, process: measuredProcess(processCounterSink, withExplorer(undefined, logger)) });
     poller.start();
     closers.push(() => poller.stop());
+    const webhookDispatcher = startWebhookDispatcher(deps, httpSend);
+    closers.push(() => webhookDispatcher.stop());
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 

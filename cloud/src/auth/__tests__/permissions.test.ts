@@ -72,6 +72,7 @@ describe('PERMISSION_MATRIX', () => {
       Permission.ProjectsManage,
       Permission.ChangeRequestsApprove,
       Permission.ChangeRequestsReject,
+      Permission.WebhooksManage,
     ];
 
     expect(new Set(permissionsOf(Role.Viewer))).toEqual(new Set(readOnly));

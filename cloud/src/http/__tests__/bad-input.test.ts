@@ -77,6 +77,9 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'POST /api/v1/projects/{project}/environments': { key: 'qa', ...ENVIRONMENT },
   'PUT /api/v1/projects/{project}/environments/{environment}': { key: 'development', ...ENVIRONMENT },
   'POST /api/v1/projects/{project}/sdk-keys': { environment: 'development', kind: 'server', name: 'backend' },
+  // environments is left out: null is a valid value there (every environment).
+  'POST /api/v1/projects/{project}/webhooks': { name: 'hook', url: 'http://127.0.0.1:9/hook', events: ['flag.*'], format: 'slack' },
+  'PATCH /api/v1/projects/{project}/webhooks/{id}': { name: 'hook', enabled: false },
   'POST /api/v1/projects/{project}/flags': FLAG,
   'PUT /api/v1/projects/{project}/flags/{key}': { ...FLAG, key: 'new-checkout' },
   'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] },
@@ -392,6 +395,7 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ...faults('user', await send('GET', '/api/v1/users/no-such-id'), 404, 'NOT_FOUND'),
         ...faults('token', await send('DELETE', '/api/v1/me/tokens/no-such-id'), 404, 'NOT_FOUND'),
         ...faults('SDK key', await send('DELETE', `${DEMO}/sdk-keys/no-such-id`), 404, 'NOT_FOUND'),
+        ...faults('webhook', await send('GET', `${DEMO}/webhooks/no-such-id`), 404, 'NOT_FOUND'),
         ...faults('route', await send('GET', '/api/v1/no-such-route'), 404, 'NOT_FOUND'),
       ];
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
+import { PlatformKey } from '../../auth/platform-key.js';
 import { LoginRateLimiter } from '../../auth/rate-limit.js';
 import { bootstrap } from '../../domain/bootstrap.js';
 import type { BootstrapResult } from '../../domain/bootstrap.js';
@@ -85,7 +86,7 @@ export async function startPlatform(target: TestDatabase, options: PlatformOptio
     warn: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
     error: (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f ?? {})}`),
   };
-  const baseDeps: Deps = { db, rulesets, now: () => now.value, newId: () => randomUUID(), logger: logs.length >= 0 ? logger : silentLogger };
+  const baseDeps: Deps = { db, rulesets, now: () => now.value, newId: () => randomUUID(), logger: logs.length >= 0 ? logger : silentLogger, platformKey: PlatformKey.generate() };
   const deps = options.deps === undefined ? baseDeps : options.deps(baseDeps);
   const services = createServices(deps, { limiter: LoginRateLimiter.inMemory({ now: () => now.value.getTime() }), scrypt: TEST_SCRYPT });
   const boot = await bootstrap(deps, { adminEmail: OWNER.email, adminPassword: OWNER.password, scrypt: TEST_SCRYPT });

@@ -257,7 +257,33 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout` }),
   'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
   'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),
+  'GET /api/v1/projects/{project}/webhooks': () => Promise.resolve({ path: `${DEMO}/webhooks` }),
+  'POST /api/v1/projects/{project}/webhooks': (ctx) => Promise.resolve({ path: `${DEMO}/webhooks`, body: { name: `hook ${ctx.n}`, url: UNREACHABLE_URL } }),
+  'GET /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}` }),
+  'PATCH /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}`, body: { events: ['flag.*'] } }),
+  'DELETE /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await newWebhook(ctx)}` }),
+  'POST /api/v1/projects/{project}/webhooks/{id}/rotate-secret': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/rotate-secret` }),
+  'POST /api/v1/projects/{project}/webhooks/{id}/test': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/test` }),
+  'GET /api/v1/projects/{project}/webhooks/{id}/deliveries': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/deliveries?limit=5` }),
+  'POST /api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver': async (ctx) => {
+    const id = await aWebhook(ctx);
+    const sent = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks/${id}/test`);
+    return { path: `${DEMO}/webhooks/${id}/deliveries/${sent.id as string}/redeliver` };
+  },
 };
+
+/** Refuses connections at once (the discard port), so test sends fail fast without leaving the machine. */
+const UNREACHABLE_URL = 'http://127.0.0.1:9/hook';
+
+/** A webhook the owner made for one case (a project has at most 20); returns its id. */
+async function newWebhook(ctx: Ctx): Promise<string> {
+  const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks`, { name: `fixture ${ctx.n}`, url: UNREACHABLE_URL, events: ['experiment.*'] });
+  return created.webhook.id as string;
+}
+
+let sharedWebhook: Promise<string> | undefined;
+/** One webhook for the cases that leave it in place. */
+const aWebhook = (ctx: Ctx): Promise<string> => (sharedWebhook ??= newWebhook(ctx));
 
 /** A request that passes every check but authentication: concrete, valid-looking parameters. */
 function concretePath(path: string): string {

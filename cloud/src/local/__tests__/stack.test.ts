@@ -1,10 +1,13 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ApiError, XpApiClient } from '@xp/shared';
 import { main } from '../../cli/xp.js';
+import { verifyWebhookSignature } from '../../auth/platform-key.js';
 import { silentLogger } from '../../domain/context.js';
 import { configFromEnv, startLocalStack } from '../stack.js';
 import type { LocalStack } from '../stack.js';
@@ -15,6 +18,17 @@ describe('local stack (xp start) and the xp CLI against it', () => {
   let dir: string;
   let stack: LocalStack;
   const printed: string[] = [];
+  /** What the webhook receiver got: signature header and body. */
+  const hooks: { signature: string; body: string }[] = [];
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      hooks.push({ signature: String(req.headers['x-xp-signature']), body: Buffer.concat(chunks).toString('utf8') });
+      res.end('ok');
+    });
+  });
+  let webhook: { id: string; secret: string } | undefined;
 
   const start = (): Promise<LocalStack> =>
     startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'me@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
@@ -24,9 +38,11 @@ describe('local stack (xp start) and the xp CLI against it', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'xp-stack-'));
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     stack = await start();
   });
   afterAll(async () => {
+    receiver.close();
     await stack.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -284,6 +300,29 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(seen).toBe(1);
   });
 
+  it('sends webhooks from its in-process dispatcher, signed with a key kept in the data folder (mode 0600)', async () => {
+    expect((await stat(path.join(dir, 'platform.key'))).mode & 0o777).toBe(0o600);
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> => {
+      const res = await fetch(`${stack.apiUrl}${url}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      expect(res.status).toBeLessThan(300);
+      return res.json();
+    };
+    const created = await call('POST', '/api/v1/projects/demo/webhooks', { name: 'local', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, events: ['flag.*'] });
+    webhook = { id: created.webhook.id, secret: created.secret };
+    const flag = await call('GET', '/api/v1/projects/demo/flags/new-checkout');
+    await call('POST', '/api/v1/projects/demo/flags/new-checkout/environments/development/toggle', { enabled: !flag.definition.environments.development.enabled }, { 'if-match': `"${flag.version}"` });
+
+    const deadline = Date.now() + 10_000;
+    while (hooks.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(hooks).toHaveLength(1);
+    expect(JSON.parse(hooks[0]!.body)).toMatchObject({ event: expect.stringMatching(/^flag\.(enabled|disabled)$/), change: { resourceKey: 'new-checkout', environment: 'development', actor: 'me@example.com' } });
+    expect(verifyWebhookSignature(webhook.secret, hooks[0]!.body, hooks[0]!.signature)).toBe(true);
+  });
+
   it('keeps all data across a restart and does not bootstrap twice', async () => {
     await stack.close();
     printed.length = 0;
@@ -298,5 +337,12 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(flag.key).toBe('from-git');
     expect(published.published?.ruleset.flags['from-git']).toBeDefined();
     await expect(api.withToken('xpp_not-a-real-token-at-all-0000000000000000000').me()).rejects.toBeInstanceOf(ApiError);
+
+    // The same platform key after the restart: the webhook's secret still signs.
+    const sent = await fetch(`${stack.apiUrl}/api/v1/projects/demo/webhooks/${webhook!.id}/test`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(((await sent.json()) as { status: string }).status).toBe('succeeded');
+    const last = hooks[hooks.length - 1]!;
+    expect(JSON.parse(last.body).event).toBe('webhook.test');
+    expect(verifyWebhookSignature(webhook!.secret, last.body, last.signature)).toBe(true);
   });
 });

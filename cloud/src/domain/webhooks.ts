@@ -1,0 +1,480 @@
+/**
+ * Project webhooks: each audit entry of a project whose action matches a webhook's event patterns
+ * (and environment list) is queued by a trigger in the entry's transaction (migration 0013) and
+ * POSTed by the dispatcher, signed with the webhook's secret, retried with backoff, logged.
+ * Delivery is at least once (a dispatcher that dies mid-send leaves the row to be sent again
+ * when its lease ends): receivers deduplicate on the X-XP-Delivery header. No order is promised.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import { Permission, assertCan } from '../auth/permissions.js';
+import type { PlatformKey} from '../auth/platform-key.js';
+import { webhookSignature } from '../auth/platform-key.js';
+import { AppError, AppErrorCode, invalid } from '../errors.js';
+import type { Page } from '../store/pagination.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor } from '../store/pagination.js';
+import { environments } from '../store/projects.js';
+import { deliveries, webhooks } from '../store/webhooks.js';
+import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, WebhookFields, WebhookFormat } from '../store/webhooks.js';
+import { record } from './audit-trail.js';
+import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
+import { httpSend } from './webhook-http.js';
+import type { WebhookOutcome, WebhookRequest, WebhookSender } from './webhook-http.js';
+import { parseOrThrow } from './validation.js';
+
+export type { WebhookOutcome, WebhookRequest, WebhookSender } from './webhook-http.js';
+
+/** Webhooks a project may have. */
+export const MAX_WEBHOOKS_PER_PROJECT = 20;
+/** How long a receiver has to answer. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** Waits before the 2nd, 3rd… attempt; after the last wait's attempt fails the delivery has failed. */
+export const RETRY_DELAYS_MS: readonly number[] = [30_000, 120_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 21_600_000];
+export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
+/** Longest a Retry-After header may push the next attempt. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+/** A claimed delivery is another dispatcher's again after this (well past the send's timeout). */
+const LEASE_MS = 60_000;
+/** Days deliveries are kept. */
+export const DELIVERY_RETENTION_DAYS = 30;
+const CLAIM_BATCH = 20;
+const SEND_CONCURRENCY = 8;
+const PRUNE_EVERY_MS = 3_600_000;
+/** The purpose the URLs are encrypted under (see PlatformKey.encrypt). */
+const URL_PURPOSE = 'webhook-url';
+
+const eventPattern = z
+  .string()
+  .max(100)
+  .regex(/^(\*|[a-z][a-z-]*\.(\*|[a-z][a-z-]*))$/, "an event is '*', '<type>.*' (as 'flag.*') or an action (as 'flag.updated')");
+
+const webhookUrl = z
+  .string()
+  .max(2048)
+  .superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a URL' });
+      return;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      ctx.addIssue({ code: 'custom', message: 'the URL must start with https:// or http://' });
+    }
+  });
+
+export const webhookCreateSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  url: webhookUrl,
+  format: z.enum(['json', 'slack']).default('json'),
+  events: z
+    .array(eventPattern)
+    .min(1)
+    .max(50)
+    .default(['*'])
+    .transform((e) => [...new Set(e)]),
+  environments: z
+    .array(keySchema)
+    .min(1)
+    .max(50)
+    .transform((e) => [...new Set(e)].sort())
+    .nullable()
+    .default(null),
+  enabled: z.boolean().default(true),
+});
+
+export const webhookPatchSchema = z.strictObject({
+  name: webhookCreateSchema.shape.name.optional(),
+  url: webhookUrl.optional(),
+  format: z.enum(['json', 'slack']).optional(),
+  events: z
+    .array(eventPattern)
+    .min(1)
+    .max(50)
+    .transform((e) => [...new Set(e)])
+    .optional(),
+  environments: z
+    .array(keySchema)
+    .min(1)
+    .max(50)
+    .transform((e) => [...new Set(e)].sort())
+    .nullable()
+    .optional(),
+  enabled: z.boolean().optional(),
+});
+
+/** What lists and the audit log show of a URL: scheme, host and port; the path and query may hold a token. */
+export function urlPreview(value: string): string {
+  const url = new URL(value);
+  const rest = url.pathname === '/' && url.search === '' ? '/' : '/…';
+  return `${url.protocol}//${url.host}${rest}`;
+}
+
+/** A webhook as the API shows it: never its URL or secret. */
+export interface Webhook {
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
+  readonly format: WebhookFormat;
+  readonly events: readonly string[];
+  readonly environments: readonly string[] | null;
+  readonly enabled: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastDelivery: StoredWebhook['lastDelivery'];
+}
+
+export function webhookView(w: StoredWebhook): Webhook {
+  return {
+    id: w.id,
+    name: w.name,
+    url: w.urlPreview,
+    format: w.format,
+    events: w.events,
+    environments: w.environments,
+    enabled: w.enabled,
+    createdAt: w.createdAt,
+    updatedAt: w.updatedAt,
+    lastDelivery: w.lastDelivery,
+  };
+}
+
+/** The audit log's record of a webhook: no URL beyond its preview, no secret. */
+const audited = (w: Pick<StoredWebhook, 'name' | 'urlPreview' | 'format' | 'events' | 'environments' | 'enabled'>): Record<string, unknown> => ({
+  name: w.name,
+  url: w.urlPreview,
+  format: w.format,
+  events: w.events,
+  environments: w.environments,
+  enabled: w.enabled,
+});
+
+function keyOf(deps: Deps): PlatformKey {
+  if (deps.platformKey === undefined) {
+    throw new AppError(AppErrorCode.Unavailable, 'webhooks need the platform key, which this deployment does not have (XP_PLATFORM_KEY locally, the platform-key secret on AWS)');
+  }
+  return deps.platformKey;
+}
+
+const escapeSlack = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const short = (value: unknown): string => {
+  const text = value === undefined ? '∅' : JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+};
+
+/** The text a Slack incoming webhook shows for a payload: who did what to which resource, and the first changes. */
+export function slackText(payload: Record<string, unknown>): string {
+  const project = payload.project as { key?: string; name?: string } | undefined;
+  const change = payload.change as
+    | { action: string; resourceType: string; resourceKey: string; environment: string | null; actor: string | null; diff?: { op: string; path: string; from?: unknown; to?: unknown }[] }
+    | null
+    | undefined;
+  const where = `[${escapeSlack(project?.name ?? project?.key ?? '')}]`;
+  if (change === null || change === undefined) {
+    return `${where} test delivery from xp`;
+  }
+  const lines = [
+    `${where} ${escapeSlack(change.actor ?? 'someone')}: ${escapeSlack(change.action)} \`${escapeSlack(change.resourceKey)}\`${change.environment === null ? '' : ` in ${escapeSlack(change.environment)}`}`,
+  ];
+  const diff = Array.isArray(change.diff) ? change.diff : [];
+  for (const d of diff.slice(0, 10)) {
+    lines.push(`• ${escapeSlack(d.path === '' ? '/' : d.path)}: ${escapeSlack(d.op === 'add' ? short(d.to) : d.op === 'remove' ? `${short(d.from)} → ∅` : `${short(d.from)} → ${short(d.to)}`)}`);
+  }
+  if (diff.length > 10) {
+    lines.push(`…and ${diff.length - 10} more changes`);
+  }
+  return lines.join('\n');
+}
+
+/** The HTTP request of one attempt: the body for the webhook's format, signed now. */
+export function webhookRequest(
+  key: PlatformKey,
+  d: Pick<ClaimedDelivery, 'id' | 'webhookId' | 'event' | 'payload' | 'urlCiphertext' | 'format' | 'secretVersion'>,
+  now: Date,
+): WebhookRequest {
+  const body = d.format === 'slack' ? JSON.stringify({ text: slackText(d.payload) }) : JSON.stringify({ id: d.id, ...d.payload });
+  return {
+    url: key.decrypt(d.urlCiphertext, URL_PURPOSE, d.webhookId),
+    headers: {
+      'Content-Type': 'application/json',
+      'User-Agent': 'xp-webhooks/1',
+      'X-XP-Event': d.event,
+      'X-XP-Delivery': d.id,
+      'X-XP-Signature': webhookSignature(key.webhookSecret(d.webhookId, d.secretVersion), body, Math.floor(now.getTime() / 1000)),
+    },
+    body,
+    timeoutMs: WEBHOOK_TIMEOUT_MS,
+  };
+}
+
+/** A sender that throws (a Lambda invocation failing) counts as no response: retried. */
+async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promise<WebhookOutcome> {
+  try {
+    return await sender(request);
+  } catch (e) {
+    return { statusCode: null, error: e instanceof Error ? e.message : 'send failed', response: null, durationMs: 0 };
+  }
+}
+
+const succeeded = (o: WebhookOutcome): boolean => o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;
+const retryable = (o: WebhookOutcome): boolean => o.statusCode === null || o.statusCode === 408 || o.statusCode === 429 || o.statusCode >= 500;
+
+/** What an attempt's outcome makes of the delivery: done, failed, or due again later. */
+export function attemptRecord(o: WebhookOutcome, attempts: number, now: Date, retries = true): AttemptRecord {
+  const base = { statusCode: o.statusCode, response: o.response, durationMs: o.durationMs };
+  if (succeeded(o)) {
+    return { ...base, status: 'succeeded', error: null, nextAttemptAt: null, deliveredAt: now };
+  }
+  const error = o.error ?? `the receiver answered ${o.statusCode ?? 'nothing'}`;
+  if (retries && retryable(o) && attempts < MAX_ATTEMPTS) {
+    const wait = Math.max(RETRY_DELAYS_MS[attempts - 1] ?? RETRY_DELAYS_MS[RETRY_DELAYS_MS.length - 1]!, Math.min(o.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+    return { ...base, status: 'pending', error, nextAttemptAt: new Date(now.getTime() + wait), deliveredAt: null };
+  }
+  return { ...base, status: 'failed', error, nextAttemptAt: null, deliveredAt: null };
+}
+
+/** The webhook endpoints' service: every call needs `webhooks:manage` in the webhook's project. */
+export class WebhookService {
+  private readonly sender: WebhookSender;
+
+  constructor(private readonly deps: Deps) {
+    this.sender = deps.webhookSender ?? httpSend;
+  }
+
+  private async project(actor: Actor, projectKey: string): Promise<{ id: string; key: string; name: string }> {
+    assertCan(actor, Permission.WebhooksManage);
+    return projectFor(this.deps.db, actor, projectKey);
+  }
+
+  private async checkEnvironments(projectId: string, keys: readonly string[] | null): Promise<void> {
+    if (keys === null) {
+      return;
+    }
+    const known = new Set((await environments.list(this.deps.db, projectId)).map((e) => e.key));
+    const unknown = keys.filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      throw invalid(`unknown environment${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, { issues: [{ path: 'environments', message: `not an environment of this project: ${unknown.join(', ')}` }] });
+    }
+  }
+
+  async list(actor: Actor, projectKey: string): Promise<Webhook[]> {
+    const project = await this.project(actor, projectKey);
+    return (await webhooks.list(this.deps.db, project.id)).map(webhookView);
+  }
+
+  async get(actor: Actor, projectKey: string, id: string): Promise<Webhook> {
+    const project = await this.project(actor, projectKey);
+    return webhookView(await webhooks.get(this.deps.db, project.id, id));
+  }
+
+  /** Creates a webhook; its signing secret is returned once (it is derived, never stored). */
+  async create(actor: Actor, projectKey: string, input: unknown): Promise<{ webhook: Webhook; secret: string }> {
+    const project = await this.project(actor, projectKey);
+    const key = keyOf(this.deps);
+    const data = parseOrThrow(webhookCreateSchema, input, 'webhook');
+    await this.checkEnvironments(project.id, data.environments);
+    const id = this.deps.newId();
+    const created = await this.deps.db.withTransaction(async (tx) => {
+      await webhooks.lockProject(tx, project.id);
+      if ((await webhooks.count(tx, project.id)) >= MAX_WEBHOOKS_PER_PROJECT) {
+        throw new AppError(AppErrorCode.InvalidState, `a project has at most ${MAX_WEBHOOKS_PER_PROJECT} webhooks`);
+      }
+      const fields: WebhookFields = { ...data, urlCiphertext: key.encrypt(data.url, URL_PURPOSE, id), urlPreview: urlPreview(data.url) };
+      const webhook = await webhooks.create(tx, { ...fields, id, projectId: project.id, createdBy: actor.userId, now: this.deps.now() });
+      await record(tx, actor, { projectId: project.id, action: 'webhook.created', resourceType: 'webhook', resourceKey: id, before: undefined, after: audited(webhook) });
+      return webhook;
+    });
+    return { webhook: webhookView(created), secret: key.webhookSecret(id, created.secretVersion) };
+  }
+
+  async update(actor: Actor, projectKey: string, id: string, input: unknown): Promise<Webhook> {
+    const project = await this.project(actor, projectKey);
+    const key = keyOf(this.deps);
+    const data = parseOrThrow(webhookPatchSchema, input, 'webhook');
+    if (data.environments !== undefined) {
+      await this.checkEnvironments(project.id, data.environments);
+    }
+    const updated = await this.deps.db.withTransaction(async (tx) => {
+      const before = await webhooks.get(tx, project.id, id, true);
+      const fields: WebhookFields = {
+        name: data.name ?? before.name,
+        format: data.format ?? before.format,
+        events: data.events ?? before.events,
+        environments: data.environments === undefined ? before.environments : data.environments,
+        enabled: data.enabled ?? before.enabled,
+        urlCiphertext: data.url === undefined ? before.urlCiphertext : key.encrypt(data.url, URL_PURPOSE, id),
+        urlPreview: data.url === undefined ? before.urlPreview : urlPreview(data.url),
+      };
+      const after = await webhooks.update(tx, project.id, id, fields, this.deps.now());
+      if (before.enabled && !after.enabled) {
+        await webhooks.cancelPending(tx, id, 'the webhook was disabled');
+      }
+      const urlChanged = data.url !== undefined && key.decrypt(before.urlCiphertext, URL_PURPOSE, id) !== data.url;
+      // A new URL with the same preview (another token) still shows in the log, as a marker.
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'webhook.updated',
+        resourceType: 'webhook',
+        resourceKey: id,
+        before: audited(before),
+        after: { ...audited(after), ...(urlChanged && before.urlPreview === after.urlPreview ? { url: `${after.urlPreview} (changed)` } : {}) },
+      });
+      return after;
+    });
+    return webhookView(updated);
+  }
+
+  async delete(actor: Actor, projectKey: string, id: string): Promise<Webhook> {
+    const project = await this.project(actor, projectKey);
+    return this.deps.db.withTransaction(async (tx) => {
+      const before = await webhooks.get(tx, project.id, id, true);
+      await webhooks.delete(tx, project.id, id);
+      await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: id, before: audited(before), after: undefined });
+      return webhookView(before);
+    });
+  }
+
+  /** A new signing secret, returned once; the old one stops signing at once. */
+  async rotateSecret(actor: Actor, projectKey: string, id: string): Promise<{ webhook: Webhook; secret: string }> {
+    const project = await this.project(actor, projectKey);
+    const key = keyOf(this.deps);
+    const rotated = await this.deps.db.withTransaction(async (tx) => {
+      const before = await webhooks.get(tx, project.id, id, true);
+      const after = await webhooks.rotateSecret(tx, project.id, id, this.deps.now());
+      await record(tx, actor, { projectId: project.id, action: 'webhook.secret-rotated', resourceType: 'webhook', resourceKey: id, before: { secretVersion: before.secretVersion }, after: { secretVersion: after.secretVersion } });
+      return after;
+    });
+    return { webhook: webhookView(rotated), secret: key.webhookSecret(id, rotated.secretVersion) };
+  }
+
+  /** Sends a `webhook.test` delivery now and says how it went (a failure is not retried). */
+  async test(actor: Actor, projectKey: string, id: string): Promise<StoredDelivery> {
+    const project = await this.project(actor, projectKey);
+    const key = keyOf(this.deps);
+    const webhook = await webhooks.get(this.deps.db, project.id, id);
+    const now = this.deps.now();
+    const payload = {
+      event: 'webhook.test',
+      createdAt: now.toISOString(),
+      project: { key: project.key, name: project.name },
+      change: null,
+      webhook: { id: webhook.id, name: webhook.name },
+    };
+    // Leased, so no dispatcher sends it too.
+    const delivery = await deliveries.enqueue(this.deps.db, { webhookId: id, auditId: null, event: 'webhook.test', payload, now, leaseUntil: new Date(now.getTime() + LEASE_MS) });
+    const outcome = await sendSafely(this.sender, webhookRequest(key, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, now));
+    return deliveries.record(this.deps.db, delivery.id, attemptRecord(outcome, 1, this.deps.now(), false));
+  }
+
+  async deliveries(actor: Actor, projectKey: string, id: string, page: { limit?: number | undefined; cursor?: string | undefined }): Promise<Page<StoredDelivery>> {
+    const project = await this.project(actor, projectKey);
+    decodeCursor(page.cursor, 'number');
+    await webhooks.get(this.deps.db, project.id, id);
+    return deliveries.list(this.deps.db, id, { limit: page.limit ?? DEFAULT_PAGE_SIZE, cursor: page.cursor });
+  }
+
+  /** Queues a new delivery of a past delivery's payload (same event, same change). */
+  async redeliver(actor: Actor, projectKey: string, id: string, deliveryId: string): Promise<StoredDelivery> {
+    const project = await this.project(actor, projectKey);
+    const webhook = await webhooks.get(this.deps.db, project.id, id);
+    if (!webhook.enabled) {
+      throw new AppError(AppErrorCode.InvalidState, 'the webhook is disabled: enable it to redeliver');
+    }
+    const past = await deliveries.get(this.deps.db, id, deliveryId);
+    return deliveries.enqueue(this.deps.db, { webhookId: id, auditId: past.auditId, event: past.event, payload: past.payload, now: this.deps.now() });
+  }
+}
+
+export interface DispatchReport {
+  readonly delivered: number;
+  readonly failed: number;
+  readonly retried: number;
+}
+
+let lastPrune = 0;
+
+/**
+ * Sends every due delivery, then keeps polling (every `idleMs`) until `until` (epoch ms): one
+ * pass always runs. Several dispatchers may run at once (claims skip each other's rows).
+ */
+export async function dispatchDueWebhooks(
+  deps: Deps,
+  sender: WebhookSender,
+  options: {
+    readonly until: number;
+    readonly idleMs?: number;
+    readonly signal?: AbortSignal;
+    /** Return as soon as a pass finds nothing due and no webhook is enabled anywhere (the scheduled function: no polling, the database may pause). */
+    readonly stopWhenUnused?: boolean;
+  },
+): Promise<DispatchReport> {
+  const counts = { delivered: 0, failed: 0, retried: 0 };
+  const key = deps.platformKey;
+  if (key === undefined) {
+    deps.logger.warn('webhooks are not dispatched: no platform key');
+    return counts;
+  }
+  const idleMs = options.idleMs ?? 1_000;
+  for (;;) {
+    if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = Date.now();
+      await deliveries.prune(deps.db, DELIVERY_RETENTION_DAYS);
+    }
+    const now = deps.now();
+    const claimed = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
+        for (let d = claimed[next++]; d !== undefined; d = claimed[next++]) {
+          const outcome = await sendSafely(sender, webhookRequest(key, d, deps.now()));
+          const result = await deliveries.record(deps.db, d.id, attemptRecord(outcome, d.attempts, deps.now()));
+          counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
+          if (result.status !== 'succeeded') {
+            deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });
+          }
+        }
+      }),
+    );
+    if (options.signal?.aborted === true || Date.now() >= options.until) {
+      return counts;
+    }
+    if (claimed.length === 0 && options.stopWhenUnused === true && !(await webhooks.anyEnabled(deps.db))) {
+      return counts;
+    }
+    if (claimed.length < CLAIM_BATCH) {
+      if (Date.now() + idleMs >= options.until) {
+        return counts;
+      }
+      try {
+        await sleep(idleMs, undefined, options.signal === undefined ? {} : { signal: options.signal });
+      } catch {
+        return counts;
+      }
+    }
+  }
+}
+
+/** The local stack's dispatcher: polls until stopped; a failing pass is logged and retried. */
+export function startWebhookDispatcher(deps: Deps, sender: WebhookSender, options: { readonly idleMs?: number } = {}): { stop(): Promise<void> } {
+  const controller = new AbortController();
+  const loop = (async () => {
+    while (!controller.signal.aborted) {
+      try {
+        await dispatchDueWebhooks(deps, sender, { until: Date.now() + 60_000, signal: controller.signal, ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }) });
+      } catch (e) {
+        deps.logger.error('webhook dispatch failed', { error: e instanceof Error ? e.message : String(e) });
+        await sleep(5_000, undefined, { signal: controller.signal }).catch(() => undefined);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      controller.abort();
+      await loop;
+    },
+  };
+}

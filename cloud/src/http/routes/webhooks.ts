@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import { Permission } from '../../auth/permissions.js';
+import type { Services } from '../../domain/services.js';
+import { webhookCreateSchema, webhookPatchSchema } from '../../domain/webhooks.js';
+import { route } from '../api.js';
+import type { AnyRoute } from '../api.js';
+import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
+
+const webhookSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    url: z.string().describe('scheme://host/… — the full URL is never returned (it may hold a token)'),
+    format: z.enum(['json', 'slack']),
+    events: z.array(z.string()),
+    environments: z.array(z.string()).nullable().describe('null: changes in every environment and project-wide ones'),
+    enabled: z.boolean(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    lastDelivery: z.object({ id: z.string(), status: z.enum(['pending', 'succeeded', 'failed']), statusCode: z.number().int().nullable(), at: z.string() }).nullable(),
+  })
+  .meta({ id: 'Webhook' });
+
+const deliverySchema = z
+  .object({
+    id: z.string().describe('Also sent as X-XP-Delivery: receivers deduplicate on it'),
+    webhookId: z.string(),
+    event: z.string(),
+    auditId: z.number().int().nullable(),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    attempts: z.number().int(),
+    nextAttemptAt: z.string().nullable(),
+    statusCode: z.number().int().nullable(),
+    error: z.string().nullable(),
+    response: z.string().nullable().describe('The first KB of the response body'),
+    durationMs: z.number().int().nullable(),
+    createdAt: z.string(),
+    deliveredAt: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+const withSecret = z.object({ webhook: webhookSchema, secret: z.string().describe('The signing secret (whsec_…), shown only in this response') });
+const deliveryParams = z.strictObject({ project: projectParams.shape.project, id: z.string().min(1).max(64), delivery: z.string().regex(/^[0-9]{1,18}$/, 'a delivery id (digits)') });
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+export function webhookRoutes(s: Services): AnyRoute[] {
+  const base = '/api/v1/projects/{project}/webhooks';
+  const common = { permission: Permission.WebhooksManage, tag: 'Webhooks' } as const;
+  return [
+    route({
+      ...common,
+      method: 'get',
+      path: base,
+      summary: "The project's webhooks, oldest first",
+      params: projectParams,
+      responses: { 200: { description: 'Webhooks', schema: z.object({ items: z.array(webhookSchema) }) } },
+      handler: async (req) => ({ status: 200, body: { items: await s.webhooks.list(req.actor, req.params.project) } }),
+    }),
+    route({
+      ...common,
+      method: 'post',
+      path: base,
+      summary: 'Create a webhook; its signing secret is shown once',
+      description:
+        "Every change to the project whose action matches `events` ('*', 'flag.*', 'experiment.updated'…) and, when `environments` is set, was made in one of them, is POSTed to `url`, signed (X-XP-Signature), retried on failure. `format: slack` sends Slack's `{\"text\"}`.",
+      params: projectParams,
+      body: webhookCreateSchema,
+      responses: { 201: { description: 'Created', schema: withSecret } },
+      handler: async (req) => ({ status: 201, body: await s.webhooks.create(req.actor, req.params.project, req.rawBody), headers: NO_STORE }),
+    }),
+    route({
+      ...common,
+      method: 'get',
+      path: `${base}/{id}`,
+      summary: 'A webhook',
+      params: projectIdParams,
+      responses: { 200: { description: 'The webhook', schema: webhookSchema } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.get(req.actor, req.params.project, req.params.id) }),
+    }),
+    route({
+      ...common,
+      method: 'patch',
+      path: `${base}/{id}`,
+      summary: 'Change a webhook (fields left out keep their value); disabling it ends its queued deliveries',
+      params: projectIdParams,
+      body: webhookPatchSchema,
+      responses: { 200: { description: 'The webhook', schema: webhookSchema } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.update(req.actor, req.params.project, req.params.id, req.rawBody) }),
+    }),
+    route({
+      ...common,
+      method: 'delete',
+      path: `${base}/{id}`,
+      summary: 'Delete a webhook and its delivery log',
+      params: projectIdParams,
+      responses: { 200: { description: 'The deleted webhook', schema: webhookSchema } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.delete(req.actor, req.params.project, req.params.id) }),
+    }),
+    route({
+      ...common,
+      method: 'post',
+      path: `${base}/{id}/rotate-secret`,
+      summary: 'Give a webhook a new signing secret, shown once; the old one stops at once',
+      params: projectIdParams,
+      responses: { 200: { description: 'The webhook and its new secret', schema: withSecret } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id), headers: NO_STORE }),
+    }),
+    route({
+      ...common,
+      method: 'post',
+      path: `${base}/{id}/test`,
+      summary: 'Send a webhook.test event now and return how it went',
+      description: 'The delivery is sent once, while the request waits (up to the 10 s timeout); a failure is reported in the delivery (status failed, statusCode, error), not retried.',
+      params: projectIdParams,
+      responses: { 200: { description: 'The delivery', schema: deliverySchema } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.test(req.actor, req.params.project, req.params.id) }),
+    }),
+    route({
+      ...common,
+      method: 'get',
+      path: `${base}/{id}/deliveries`,
+      summary: "A webhook's deliveries, newest first (kept 30 days)",
+      params: projectIdParams,
+      query: z.strictObject(pageQuery),
+      responses: { 200: { description: 'Deliveries', schema: pageSchema(deliverySchema) } },
+      handler: async (req) => ({ status: 200, body: pageView(await s.webhooks.deliveries(req.actor, req.params.project, req.params.id, req.query)) }),
+    }),
+    route({
+      ...common,
+      method: 'post',
+      path: `${base}/{id}/deliveries/{delivery}/redeliver`,
+      summary: "Queue a past delivery's payload again, as a new delivery",
+      params: deliveryParams,
+      responses: { 202: { description: 'The new, pending delivery', schema: deliverySchema } },
+      handler: async (req) => ({ status: 202, body: await s.webhooks.redeliver(req.actor, req.params.project, req.params.id, req.params.delivery) }),
+    }),
+  ];
+}

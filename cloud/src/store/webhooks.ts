@@ -1,0 +1,292 @@
+import { notFound } from '../errors.js';
+import type { Queryable } from './db.js';
+import type { Page, PageRequest } from './pagination.js';
+import { decodeCursor, toPage } from './pagination.js';
+import { iso, isoOrNull } from './rows.js';
+
+export type WebhookFormat = 'json' | 'slack';
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface StoredWebhook {
+  readonly id: string;
+  readonly projectId: string;
+  readonly name: string;
+  readonly urlCiphertext: string;
+  readonly urlPreview: string;
+  readonly format: WebhookFormat;
+  readonly events: readonly string[];
+  readonly environments: readonly string[] | null;
+  readonly enabled: boolean;
+  readonly secretVersion: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;
+}
+
+export interface WebhookFields {
+  readonly name: string;
+  readonly urlCiphertext: string;
+  readonly urlPreview: string;
+  readonly format: WebhookFormat;
+  readonly events: readonly string[];
+  readonly environments: readonly string[] | null;
+  readonly enabled: boolean;
+}
+
+export interface StoredDelivery {
+  readonly id: string;
+  readonly webhookId: string;
+  readonly event: string;
+  readonly auditId: number | null;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: string | null;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly response: string | null;
+  readonly durationMs: number | null;
+  readonly createdAt: string;
+  readonly deliveredAt: string | null;
+  readonly payload: Record<string, unknown>;
+}
+
+/** A claimed delivery with what sending it needs. */
+export interface ClaimedDelivery extends StoredDelivery {
+  readonly urlCiphertext: string;
+  readonly format: WebhookFormat;
+  readonly secretVersion: number;
+}
+
+/** How one attempt ended, as the dispatcher records it. */
+export interface AttemptRecord {
+  readonly status: DeliveryStatus;
+  readonly nextAttemptAt: Date | null;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly response: string | null;
+  readonly durationMs: number;
+  readonly deliveredAt: Date | null;
+}
+
+interface WebhookRow {
+  id: string;
+  project_id: string;
+  name: string;
+  url_ciphertext: string;
+  url_preview: string;
+  format: WebhookFormat;
+  events: string[];
+  environments: string[] | null;
+  enabled: boolean;
+  secret_version: number;
+  created_at: Date;
+  updated_at: Date;
+  last_id: string | number | null;
+  last_status: DeliveryStatus | null;
+  last_status_code: number | null;
+  last_at: Date | null;
+}
+
+interface DeliveryRow {
+  id: string | number;
+  webhook_id: string;
+  event: string;
+  audit_id: string | number | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date | null;
+  status_code: number | null;
+  error: string | null;
+  response: string | null;
+  duration_ms: number | null;
+  created_at: Date;
+  delivered_at: Date | null;
+  payload: Record<string, unknown>;
+}
+
+const webhookFromRow = (r: WebhookRow): StoredWebhook => ({
+  id: r.id,
+  projectId: r.project_id,
+  name: r.name,
+  urlCiphertext: r.url_ciphertext,
+  urlPreview: r.url_preview,
+  format: r.format,
+  events: r.events,
+  environments: r.environments,
+  enabled: r.enabled,
+  secretVersion: r.secret_version,
+  createdAt: iso(r.created_at),
+  updatedAt: iso(r.updated_at),
+  lastDelivery:
+    r.last_id === null || r.last_status === null || r.last_at === null ? null : { id: String(r.last_id), status: r.last_status, statusCode: r.last_status_code, at: iso(r.last_at) },
+});
+
+const deliveryFromRow = (r: DeliveryRow): StoredDelivery => ({
+  id: String(r.id),
+  webhookId: r.webhook_id,
+  event: r.event,
+  auditId: r.audit_id === null ? null : Number(r.audit_id),
+  status: r.status,
+  attempts: r.attempts,
+  nextAttemptAt: r.status === 'pending' ? isoOrNull(r.next_attempt_at) : null,
+  statusCode: r.status_code,
+  error: r.error,
+  response: r.response,
+  durationMs: r.duration_ms,
+  createdAt: iso(r.created_at),
+  deliveredAt: isoOrNull(r.delivered_at),
+  payload: r.payload,
+});
+
+/** The newest delivery that has been attempted, per webhook: what a list shows as "last delivery". */
+const SELECT_WEBHOOK = `
+  SELECT w.*, l.id AS last_id, l.status AS last_status, l.status_code AS last_status_code, l.at AS last_at
+  FROM webhooks w
+  LEFT JOIN LATERAL (
+    SELECT d.id, d.status, d.status_code, COALESCE(d.delivered_at, d.created_at) AS at
+    FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.attempts > 0 ORDER BY d.id DESC LIMIT 1
+  ) l ON true`;
+
+/** Rows a store call may write at most per call: bounds a delete of old deliveries. */
+const PRUNE_BATCH = 5_000;
+
+export const webhooks = {
+  async list(db: Queryable, projectId: string): Promise<StoredWebhook[]> {
+    const out = await db.query<WebhookRow>(`${SELECT_WEBHOOK} WHERE w.project_id = $1 ORDER BY w.created_at, w.id`, [projectId]);
+    return out.rows.map(webhookFromRow);
+  },
+
+  /** Serialises webhook creation in a project (the per-project limit), until the transaction ends. */
+  async lockProject(db: Queryable, projectId: string): Promise<void> {
+    await db.query('SELECT 1 FROM projects WHERE id = $1 FOR UPDATE', [projectId]);
+  },
+
+  /** Whether any project has an enabled webhook. */
+  async anyEnabled(db: Queryable): Promise<boolean> {
+    const out = await db.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled) AS any');
+    return out.rows[0]?.any === true;
+  },
+
+  async count(db: Queryable, projectId: string): Promise<number> {
+    const out = await db.query<{ n: string | number }>('SELECT count(*) AS n FROM webhooks WHERE project_id = $1', [projectId]);
+    return Number(out.rows[0]?.n ?? 0);
+  },
+
+  /** The webhook, locked for update when `lock`; 404 when the project has no such webhook. */
+  async get(db: Queryable, projectId: string, id: string, lock = false): Promise<StoredWebhook> {
+    if (lock) {
+      await db.query('SELECT 1 FROM webhooks WHERE project_id = $1 AND id = $2 FOR UPDATE', [projectId, id]);
+    }
+    const out = await db.query<WebhookRow>(`${SELECT_WEBHOOK} WHERE w.project_id = $1 AND w.id = $2`, [projectId, id]);
+    const row = out.rows[0];
+    if (row === undefined) {
+      throw notFound(`webhook "${id}"`);
+    }
+    return webhookFromRow(row);
+  },
+
+  async create(db: Queryable, w: WebhookFields & { id: string; projectId: string; createdBy: string | null; now: Date }): Promise<StoredWebhook> {
+    await db.query(
+      `INSERT INTO webhooks (id, project_id, name, url_ciphertext, url_preview, format, events, environments, enabled, created_by, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+      [w.id, w.projectId, w.name, w.urlCiphertext, w.urlPreview, w.format, w.events, w.environments, w.enabled, w.createdBy, w.now],
+    );
+    return webhooks.get(db, w.projectId, w.id);
+  },
+
+  async update(db: Queryable, projectId: string, id: string, w: WebhookFields, now: Date): Promise<StoredWebhook> {
+    await db.query(
+      `UPDATE webhooks SET name = $3, url_ciphertext = $4, url_preview = $5, format = $6, events = $7, environments = $8, enabled = $9, updated_at = $10
+       WHERE project_id = $1 AND id = $2`,
+      [projectId, id, w.name, w.urlCiphertext, w.urlPreview, w.format, w.events, w.environments, w.enabled, now],
+    );
+    return webhooks.get(db, projectId, id);
+  },
+
+  async rotateSecret(db: Queryable, projectId: string, id: string, now: Date): Promise<StoredWebhook> {
+    await db.query('UPDATE webhooks SET secret_version = secret_version + 1, updated_at = $3 WHERE project_id = $1 AND id = $2', [projectId, id, now]);
+    return webhooks.get(db, projectId, id);
+  },
+
+  async delete(db: Queryable, projectId: string, id: string): Promise<void> {
+    await db.query('DELETE FROM webhooks WHERE project_id = $1 AND id = $2', [projectId, id]);
+  },
+
+  /** Ends a webhook's queued deliveries (it was disabled): they fail with `reason` instead of waiting. */
+  async cancelPending(db: Queryable, id: string, reason: string): Promise<void> {
+    await db.query("UPDATE webhook_deliveries SET status = 'failed', error = $2, lease_until = NULL WHERE webhook_id = $1 AND status = 'pending'", [id, reason]);
+  },
+};
+
+export const deliveries = {
+  /** A webhook's deliveries, newest first. */
+  async list(db: Queryable, webhookId: string, page: PageRequest): Promise<Page<StoredDelivery>> {
+    const before = decodeCursor(page.cursor, 'number');
+    const out = await db.query<DeliveryRow>(
+      `SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+      [webhookId, before ?? null, page.limit + 1],
+    );
+    return toPage(out.rows, page.limit, deliveryFromRow, (r) => Number(r.id));
+  },
+
+  async get(db: Queryable, webhookId: string, id: string): Promise<StoredDelivery> {
+    const out = /^[0-9]{1,18}$/.test(id) ? await db.query<DeliveryRow>('SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id = $2', [webhookId, id]) : { rows: [] };
+    const row = out.rows[0];
+    if (row === undefined) {
+      throw notFound(`delivery "${id}"`);
+    }
+    return deliveryFromRow(row);
+  },
+
+  /** A new delivery of `payload`; `due` false makes one that the caller sends itself (a test). */
+  async enqueue(
+    db: Queryable,
+    d: { webhookId: string; auditId: number | null; event: string; payload: Record<string, unknown>; now: Date; leaseUntil?: Date },
+  ): Promise<StoredDelivery> {
+    const out = await db.query<DeliveryRow>(
+      `INSERT INTO webhook_deliveries (webhook_id, audit_id, event, payload, created_at, lease_until, attempts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [d.webhookId, d.auditId, d.event, JSON.stringify(d.payload), d.now, d.leaseUntil ?? null, d.leaseUntil === undefined ? 0 : 1],
+    );
+    return deliveryFromRow(out.rows[0]!);
+  },
+
+  /**
+   * Claims up to `limit` due deliveries of enabled webhooks for one attempt each: counts the
+   * attempt and leases the row until `leaseUntil`, in one statement, skipping rows another
+   * dispatcher holds.
+   */
+  async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
+    const out = await db.query<DeliveryRow & { url_ciphertext: string; format: WebhookFormat; secret_version: number }>(
+      `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2
+       FROM webhooks w
+       WHERE w.id = d.webhook_id AND d.id IN (
+         SELECT q.id FROM webhook_deliveries q JOIN webhooks qw ON qw.id = q.webhook_id AND qw.enabled
+         WHERE q.status = 'pending' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $1) AND (q.lease_until IS NULL OR q.lease_until <= $1)
+         ORDER BY q.id LIMIT $3 FOR UPDATE OF q SKIP LOCKED)
+       RETURNING d.*, w.url_ciphertext, w.format, w.secret_version`,
+      [now, leaseUntil, limit],
+    );
+    return out.rows.map((r) => ({ ...deliveryFromRow(r), urlCiphertext: r.url_ciphertext, format: r.format, secretVersion: r.secret_version }));
+  },
+
+  /** Records an attempt's outcome and releases the lease. */
+  async record(db: Queryable, id: string, a: AttemptRecord): Promise<StoredDelivery> {
+    const out = await db.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, status_code = $4, error = $5, response = $6, duration_ms = $7, delivered_at = $8, lease_until = NULL
+       WHERE id = $1 RETURNING *`,
+      [id, a.status, a.nextAttemptAt, a.statusCode, a.error, a.response, Math.round(a.durationMs), a.deliveredAt],
+    );
+    return deliveryFromRow(out.rows[0]!);
+  },
+
+  /** Deletes up to a batch of finished deliveries older than `days` (by the database's clock). */
+  async prune(db: Queryable, days: number): Promise<number> {
+    const out = await db.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE created_at < now() - make_interval(days => $1) AND status <> 'pending' ORDER BY created_at LIMIT $2)`,
+      [days, PRUNE_BATCH],
+    );
+    return out.rowCount;
+  },
+};

@@ -2,8 +2,8 @@
  * The log forwarder: CloudWatch Logs subscription filters on every function's log group send it
  * their matching lines, and it writes them to the platform's shared groups — `<prefix>/errors`
  * (every line at level "error", with its stack, from every function) and `<prefix>/services` (every
- * line of the background services: aggregator, migrations, alarm rollback). A subscription filter
- * named `xp-<route>-<function>` routes to the group of that route.
+ * line of the background services: aggregator, migrations, alarm rollback, guardrail check, webhook
+ * dispatcher). A subscription filter named `xp-<route>-<function>` routes to the group of that route.
  */
 import { gunzipSync } from 'node:zlib';
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand, ResourceAlreadyExistsException } from '@aws-sdk/client-cloudwatch-logs';

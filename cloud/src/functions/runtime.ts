@@ -40,6 +40,12 @@ export const EnvVar = {
   StreamRetentionHours: 'XP_STREAM_RETENTION_HOURS',
   /** Days the live event explorer keeps events (default 7); the aggregator purges older ones hourly. */
   ExplorerRetentionDays: 'XP_EXPLORER_RETENTION_DAYS',
+  /** ARN of the Secrets Manager secret holding the platform key (webhook signing secrets, encrypted webhook URLs). */
+  PlatformKeySecretArn: 'XP_PLATFORM_KEY_SECRET_ARN',
+  /** The platform key itself instead of the secret (local runs and tests); at least 32 characters. */
+  PlatformKey: 'XP_PLATFORM_KEY',
+  /** Name of the function that sends webhook requests from outside the VPC (the dispatcher invokes it). */
+  WebhookSenderFunction: 'XP_WEBHOOK_SENDER_FUNCTION',
 } as const;
 export type EnvVar = (typeof EnvVar)[keyof typeof EnvVar];
 

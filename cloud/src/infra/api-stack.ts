@@ -17,6 +17,7 @@ import { CLOUD_DIR, FunctionEntry } from './bundling.js';
 import { logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
+import { WebhookDelivery } from './webhook-delivery.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
 
@@ -42,11 +43,13 @@ export function migrationsDigest(dir = path.join(CLOUD_DIR, 'migrations')): stri
  * The HTTP API: API Gateway (payload v2) in front of the management API function, with the SDK
  * routes going to the evaluation function; stage throttling, JSON access logs and per-route
  * metrics; an optional custom domain. Also the migrations custom resource, run on every deploy
- * whose migrations changed.
+ * whose migrations changed, and webhook delivery (the sender and the scheduled dispatcher).
  */
 export class ApiStack extends Stack {
   readonly api: XpFunction;
   readonly migrate: XpFunction;
+  /** The webhook sender (outside the VPC) and dispatcher (scheduled, in the VPC). */
+  readonly webhooks: WebhookDelivery;
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogs: logs.LogGroup;
@@ -77,6 +80,18 @@ export class ApiStack extends Stack {
       .bindTable(data.rulesets, 'readWrite')
       .grantMetricsRead()
       .setEnvironment(EnvVar.EdgeToken, this.edgeToken);
+
+    this.webhooks = new WebhookDelivery(this, 'Webhooks', {
+      stage: config.stage,
+      vpc,
+      database: data.database,
+      rulesets: data.rulesets,
+      platformKey: data.platformKeySecret,
+      logRetention: logRetention(config),
+      ...code,
+    });
+    // The webhook endpoints need the key; their test sends go out through the sender, as the dispatcher's do.
+    this.api.bindSecret(data.platformKeySecret, EnvVar.PlatformKeySecretArn).bindInvoke(this.webhooks.sender.function, EnvVar.WebhookSenderFunction);
 
     this.migrate = new XpFunction(this, 'Migrate', {
       entry: FunctionEntry.Migrate,

@@ -27,6 +27,10 @@ export const FunctionEntry = {
   LogForwarder: 'log-forwarder',
   /** The scheduled statistical guardrail check of running experiments. */
   GuardrailCheck: 'guardrail-check',
+  /** The scheduled webhook dispatcher (in the VPC): claims due deliveries and records outcomes. */
+  WebhookDispatch: 'webhook-dispatch',
+  /** Sends one webhook request from outside the VPC, for the dispatcher. */
+  WebhookSender: 'webhook-sender',
 } as const;
 export type FunctionEntry = (typeof FunctionEntry)[keyof typeof FunctionEntry];
 

@@ -23,8 +23,9 @@ export interface DataStackProps extends StackProps {
 
 /**
  * Everything that holds data: Aurora PostgreSQL Serverless v2 (the source of truth), the DynamoDB
- * table of published rulesets, the Kinesis event stream, and the pipeline's on-failure queue. Data
- * stores follow the configured removal policy (retain by default).
+ * table of published rulesets, the Kinesis event stream, the pipeline's on-failure queue, and the
+ * first owner's password and platform key secrets. Data stores follow the configured removal policy
+ * (retain by default).
  */
 export class DataStack extends Stack {
   readonly cluster: rds.DatabaseCluster;
@@ -33,6 +34,8 @@ export class DataStack extends Stack {
   readonly events: kinesis.Stream;
   readonly pipelineFailures: sqs.Queue;
   readonly adminSecret: secretsmanager.Secret;
+  /** The platform key: webhook signing secrets derive from it and webhook URLs are encrypted under it. */
+  readonly platformKeySecret: secretsmanager.Secret;
   readonly proxy?: rds.DatabaseProxy;
   /** The shared cache, when `sharedCache` is configured. */
   readonly sharedCache?: SharedCache;
@@ -102,6 +105,13 @@ export class DataStack extends Stack {
       secretName: `xp/${config.stage}/initial-owner-password`,
       description: 'Password of the first owner account, set on first deploy; change it after the first login.',
       generateSecretString: { passwordLength: 32, excludePunctuation: true, includeSpace: false },
+      removalPolicy: dataRemoval,
+    });
+    // Never rotated: a new value invalidates every webhook's signing secret and stored URL.
+    this.platformKeySecret = new secretsmanager.Secret(this, 'PlatformKey', {
+      secretName: `xp/${config.stage}/platform-key`,
+      description: 'The xp platform key: webhook signing secrets derive from it and webhook URLs are encrypted under it. Do not change or rotate it.',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
       removalPolicy: dataRemoval,
     });
 

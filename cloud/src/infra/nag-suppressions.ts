@@ -34,7 +34,7 @@ function stack(s: Stack, suppressions: NagPackSuppression[]): void {
 }
 
 export function suppressAcceptedFindings(stacks: XpStacks): void {
-  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder]) {
+  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder, stacks.api.webhooks.sender, stacks.api.webhooks.dispatcher]) {
     forFunction(fn);
   }
   stack(stacks.network, [
@@ -47,7 +47,7 @@ export function suppressAcceptedFindings(stacks: XpStacks): void {
     {
       id: 'AwsSolutions-SMG4',
       reason:
-        'Functions read the database credentials once per cold start and keep pooled connections; rotating under them would fail new connections until every instance restarts. Rotate by redeploying (docs/deploy.md), or enable RDS Proxy, which re-reads the secret. The initial owner password is changed by the owner after first login.',
+        'Functions read the database credentials once per cold start and keep pooled connections; rotating under them would fail new connections until every instance restarts. Rotate by redeploying (docs/deploy.md), or enable RDS Proxy, which re-reads the secret. The initial owner password is changed by the owner after first login. The platform key must never change: webhook signing secrets derive from it and webhook URLs are encrypted under it.',
     },
     { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter (on-failure) destination of the aggregator event source mapping.' },
   ]);

@@ -13,7 +13,7 @@ export interface NetworkStackProps extends StackProps {
 /**
  * A VPC of private isolated subnets in two zones, no NAT gateway: the functions reach AWS services
  * through endpoints (gateway endpoints for DynamoDB and S3, free; interface endpoints for Kinesis,
- * Secrets Manager and CloudWatch metrics). Flow logs go to CloudWatch Logs.
+ * Secrets Manager, CloudWatch metrics and Lambda). Flow logs go to CloudWatch Logs.
  */
 export class NetworkStack extends Stack {
   readonly vpc: ec2.Vpc;
@@ -33,5 +33,7 @@ export class NetworkStack extends Stack {
     this.vpc.addInterfaceEndpoint('Kinesis', { service: ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS, subnets });
     this.vpc.addInterfaceEndpoint('SecretsManager', { service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER, subnets });
     this.vpc.addInterfaceEndpoint('CloudWatchMetrics', { service: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING, subnets });
+    // The webhook dispatcher invokes the sender function, which runs outside the VPC to reach receivers.
+    this.vpc.addInterfaceEndpoint('Lambda', { service: ec2.InterfaceVpcEndpointAwsService.LAMBDA, subnets });
   }
 }

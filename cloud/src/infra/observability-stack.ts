@@ -171,6 +171,8 @@ export class ObservabilityStack extends Stack {
       'alarm-rollback': this.rollback,
       'guardrail-check': this.guardrailCheck,
       migrate: api.migrate,
+      'webhook-dispatch': api.webhooks.dispatcher,
+      'webhook-sender': api.webhooks.sender,
     };
 
     // Shared log groups: every error line (JSON level "error", stack included) of every function goes
@@ -186,7 +188,7 @@ export class ObservabilityStack extends Stack {
       ...(props.code === undefined ? {} : { code: props.code }),
     }).bindLogGroups([this.errorLogs, this.serviceLogs]);
     const destination = new logsDestinations.LambdaDestination(this.logForwarder.function);
-    const background = new Set(['aggregator', 'alarm-rollback', 'guardrail-check', 'migrate']);
+    const background = new Set(['aggregator', 'alarm-rollback', 'guardrail-check', 'migrate', 'webhook-dispatch']);
     for (const [name, fn] of Object.entries(functions)) {
       new logs.SubscriptionFilter(this, `ErrorLines-${name}`, {
         logGroup: fn.logGroup,

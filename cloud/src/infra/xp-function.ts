@@ -233,10 +233,17 @@ export class XpFunction extends Construct {
     return this;
   }
 
-  /** Reads one more secret (the first owner's password). */
+  /** Reads one more secret (the first owner's password, the platform key). */
   bindSecret(secret: SecretRef, variable: string): this {
     this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
     this.function.addEnvironment(variable, secret.secretArn);
+    return this;
+  }
+
+  /** Another function it invokes: its name in `variable`, lambda:InvokeFunction on exactly that function (no versions or aliases). */
+  bindInvoke(target: lambda.IFunction, variable: string): this {
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [target.functionArn] }));
+    this.function.addEnvironment(variable, target.functionName);
     return this;
   }
 

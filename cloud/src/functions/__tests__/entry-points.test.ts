@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,11 +10,14 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { InvokeCommand } from '@aws-sdk/client-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../../local/aws-local.js';
 import type { LocalService } from '../../local/aws-local.js';
 import type { HealthSource } from '../../http/routes/health.js';
+import { PlatformKey, verifyWebhookSignature } from '../../auth/platform-key.js';
+import { httpSend } from '../../domain/webhook-http.js';
 import { FunctionEntry, bundleFunction } from '../../infra/bundling.js';
 import { createPgDatabase } from '../../store/db.js';
 import type { Database } from '../../store/db.js';
@@ -24,6 +30,9 @@ import { createGuardrailCheckHandler } from '../guardrail-check.js';
 import type { HttpHandler } from '../lambda-http.js';
 import { EmfMetrics } from '../metrics.js';
 import { createMigrateHandler } from '../migrate.js';
+import { DISPATCH_RESERVE_MS, createWebhookDispatchHandler } from '../webhook-dispatch.js';
+import { lambdaSender } from '../webhook-lambda-sender.js';
+import { createWebhookSenderHandler } from '../webhook-sender.js';
 import { alarmEvent, httpEvent, kinesisEvent } from './lambda-events.js';
 import type { RawKinesisRecord } from './lambda-events.js';
 
@@ -88,6 +97,7 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
       KINESIS_ENDPOINT: kinesalite.endpoint,
       XP_ADMIN_EMAIL: 'owner@example.com',
       XP_ADMIN_SECRET_ARN: ADMIN_SECRET_ARN,
+      XP_PLATFORM_KEY: PlatformKey.generate().toString(),
     };
     pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
     api = createApiHandler(env, { readSecret, health });
@@ -318,5 +328,61 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(flag.rows[0]!.definition.environments.development!.enabled).toBe(true);
     expect(audit.rows).toEqual([{ actor_email: 'alarm:checkout-errors', client: 'alarm-rollback', action: 'flag.disabled', environment_key: 'production' }]);
     expect(lines.filter((l) => l.Rollbacks === 1)).toHaveLength(1);
+  });
+  it('webhooks: the API registers one; the dispatcher sends a redelivery through the sender function to the receiver, signed', async () => {
+    const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200).end('ok');
+      });
+    });
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    // Lambda cannot run here: the dispatcher's Lambda client runs the sender's handler in-process,
+    // with the JSON round trips the Lambda API makes of the payload and the answer.
+    // The receiver is on 127.0.0.1, which the deployed sender refuses (the Lambda runtime API listens on loopback there): send with httpSend.
+    const sender = createWebhookSenderHandler({ logger: silent, send: httpSend });
+    const invoked: string[] = [];
+    const client = {
+      send: async (command: InvokeCommand) => {
+        invoked.push(command.input.FunctionName ?? '');
+        // lambdaSender passes the request as a JSON string.
+        const outcome = await sender(JSON.parse(command.input.Payload as string));
+        return { Payload: new TextEncoder().encode(JSON.stringify(outcome)) };
+      },
+    };
+    const auth = { authorization: `Bearer ${token}` };
+    const base = '/api/v1/projects/demo/webhooks';
+    try {
+      const created = await api(httpEvent('POST', base, { headers: auth, body: { name: 'lambda test', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` } }));
+      const { webhook, secret } = json(created.body) as { webhook: { id: string }; secret: string };
+      const tested = await api(httpEvent('POST', `${base}/${webhook.id}/test`, { headers: auth }));
+      const redelivered = await api(httpEvent('POST', `${base}/${webhook.id}/deliveries/${json(tested.body).id as string}/redeliver`, { headers: auth }));
+      const pending = json(redelivered.body) as { id: string; status: string };
+      const dispatch = createWebhookDispatchHandler(env, { readSecret, logger: silent, sender: lambdaSender({ functionName: 'xp-test-webhook-sender', client, logger: silent }) });
+
+      // One pass: no time left to poll after it.
+      const report = await dispatch({}, { getRemainingTimeInMillis: () => DISPATCH_RESERVE_MS });
+      const log = await api(httpEvent('GET', `${base}/${webhook.id}/deliveries`, { headers: auth }));
+      const resent = received.find((r) => r.headers['x-xp-delivery'] === pending.id);
+
+      expect(created.statusCode).toBe(201);
+      expect(json(tested.body)).toMatchObject({ event: 'webhook.test', status: 'succeeded', statusCode: 200 });
+      expect(redelivered.statusCode).toBe(202);
+      expect(pending.status).toBe('pending');
+      expect(report.delivered).toBeGreaterThanOrEqual(1);
+      expect(report.failed + report.retried).toBe(0);
+      expect(invoked.length).toBe(report.delivered);
+      expect(invoked.every((name) => name === 'xp-test-webhook-sender')).toBe(true);
+      expect(resent).toBeDefined();
+      expect(verifyWebhookSignature(secret, resent!.body, String(resent!.headers['x-xp-signature']))).toBe(true);
+      expect((json(log.body) as { items: { id: string; status: string }[] }).items.find((d) => d.id === pending.id)?.status).toBe('succeeded');
+    } finally {
+      receiver.closeAllConnections();
+      receiver.close();
+    }
   });
 });

@@ -79,10 +79,13 @@ describe('operations infrastructure (issue 10), cdk-nag AwsSolutions applied', (
           'xp-errors-evaluation',
           'xp-errors-guardrail-check',
           'xp-errors-migrate',
+          'xp-errors-webhook-dispatch',
+          'xp-errors-webhook-sender',
           'xp-services-aggregator',
           'xp-services-alarm-rollback',
           'xp-services-guardrail-check',
           'xp-services-migrate',
+          'xp-services-webhook-dispatch',
         ],
       );
       expect(byName.get('xp-errors-api')!.FilterPattern).toBe('{ $.level = "error" }');

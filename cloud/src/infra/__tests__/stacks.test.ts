@@ -156,15 +156,16 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     ) as { Properties: Record<string, any> }[];
     const logGroups = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Logs::LogGroup'))) as { Properties: { RetentionInDays?: number } }[];
 
-    expect(functions).toHaveLength(7);
+    expect(functions).toHaveLength(9);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
       expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
     // Every function that reaches the database, the stream or the cache runs in the private
-    // subnets; the log forwarder only calls CloudWatch Logs and stays outside the VPC.
+    // subnets; the log forwarder only calls CloudWatch Logs and the webhook sender only the
+    // receivers on the internet, so they stay outside the VPC.
     const outside = functions.filter((f) => f.Properties.VpcConfig === undefined).map((f) => String(f.Properties.Description));
-    expect(outside).toEqual([expect.stringMatching(/^xp log forwarder/)]);
+    expect(outside.sort()).toEqual([expect.stringMatching(/^xp log forwarder/), expect.stringMatching(/^xp webhook sender/)]);
     expect(functions.filter((f) => f.Properties.VpcConfig !== undefined).every((f) => f.Properties.VpcConfig.SubnetIds.length === 2)).toBe(true);
     expect(logGroups.length).toBeGreaterThanOrEqual(9);
     expect(logGroups.every((g) => g.Properties.RetentionInDays === 30)).toBe(true);
@@ -214,7 +215,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
 
-    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(6);
+    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(8);
     expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
     expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });

@@ -6,6 +6,7 @@ import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
 import { permissionsOf } from '../lib/permissions.js';
+import type { ConsolePermission } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
 import { Confirm, ErrorNote, Loading, errorMessage } from '../lib/ui.js';
 import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, useRoute } from './router.js';
@@ -29,8 +30,11 @@ const Events = lazyScreen(() => import('../features/events/events.js'));
 const Access = lazyScreen(() => import('../features/access/access.js'));
 const Health = lazyScreen(() => import('../features/health/health.js'));
 const ChangeRequests = lazyScreen(() => import('../features/change-requests/change-requests.js'));
+const Webhooks = lazyScreen(() => import('../features/webhooks/webhooks-list.js'));
+const WebhookPage = lazyScreen(() => import('../features/webhooks/webhook-page.js'));
 
-const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route }[] = [
+/** The screens of the sidebar; the first nine have Alt+1…9. A `permission` hides one from roles without it. */
+const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route; readonly permission?: ConsolePermission }[] = [
   { screen: 'flags', label: 'Flags', route: { screen: 'flags' } },
   { screen: 'experiments', label: 'Experiments', route: { screen: 'experiments' } },
   { screen: 'segments', label: 'Segments', route: { screen: 'segments' } },
@@ -41,11 +45,12 @@ const NAV: readonly { readonly screen: Route['screen']; readonly label: string; 
   { screen: 'health', label: 'Health', route: { screen: 'health' } },
   { screen: 'change-requests', label: 'Change requests', route: { screen: 'change-requests' } },
   { screen: 'events', label: 'Events', route: { screen: 'events' } },
+  { screen: 'webhooks', label: 'Webhooks', route: { screen: 'webhooks' }, permission: 'webhooks:manage' },
 ];
 
-const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments' };
+const SECTION: Partial<Record<Route['screen'], Route['screen']>> = { flag: 'flags', experiment: 'experiments', 'experiment-new': 'experiments', webhook: 'webhooks' };
 
-/** Where a screen of one project's item (a flag, an experiment) goes when the project changes: its list. */
+/** Where a screen of one project's item (a flag, an experiment, a webhook) goes when the project changes: its list. */
 function listAfterProjectSwitch(route: Route): Route | null {
   const section = SECTION[route.screen];
   return section === undefined ? null : ({ screen: section } as Route);
@@ -89,6 +94,10 @@ function Screen({ route }: { route: Route }): ReactNode {
       return <Health />;
     case 'change-requests':
       return <ChangeRequests />;
+    case 'webhooks':
+      return <Webhooks />;
+    case 'webhook':
+      return <WebhookPage webhookId={route.id} />;
   }
 }
 
@@ -144,6 +153,8 @@ export function App(): ReactNode {
   const sessionFetch = useMemo(() => new SessionFetch(), []);
   const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console', fetch: sessionFetch.fetch }), [sessionFetch]);
   const [expired, setExpired] = useState(false);
+  /** The token signed in with (the session's fetch sends the renewed one after an expiry). */
+  const [token, setToken] = useState<string | null>(null);
   useEffect(() => sessionFetch.subscribe(setExpired), [sessionFetch]);
 
   useEffect(() => {
@@ -157,6 +168,7 @@ export function App(): ReactNode {
       const linked = new URLSearchParams(window.location.search).get('project');
       const session = await loadSession(base.withToken(token), linked ?? window.localStorage.getItem('xp.project') ?? undefined);
       sessionFetch.start(token);
+      setToken(token);
       setLoaded(session);
       setPhase('ready');
     },
@@ -312,8 +324,9 @@ export function App(): ReactNode {
         setEnvironmentState(key);
       },
       refreshTick,
+      ...(token === null ? {} : { connection: { apiUrl: pageApiUrl(), token, client: 'console', fetch: sessionFetch.fetch } }),
     };
-  }, [loaded, environment, refreshTick]);
+  }, [loaded, environment, refreshTick, token, sessionFetch]);
 
   const themeButton = (
     <button type="button" className="ghost" onClick={() => { setTheme((t) => (t === 'dark' ? 'light' : 'dark')); }} aria-label={`Switch to the ${theme === 'dark' ? 'light' : 'dark'} theme`}>
@@ -411,13 +424,15 @@ export function App(): ReactNode {
         </header>
         <nav className="sidebar" aria-label="Screens">
           <ul>
-            {NAV.map((item, i) => (
-              <li key={item.screen}>
-                <a href={`#/${item.screen}`} aria-current={section === item.screen ? 'page' : undefined} title={`Alt+${i + 1}`}>
-                  {item.label}
-                </a>
-              </li>
-            ))}
+            {NAV.map((item, i) =>
+              item.permission === undefined || session.permissions === undefined || session.permissions.has(item.permission) ? (
+                <li key={item.screen}>
+                  <a href={`#/${item.screen}`} aria-current={section === item.screen ? 'page' : undefined} title={i < 9 ? `Alt+${i + 1}` : undefined}>
+                    {item.label}
+                  </a>
+                </li>
+              ) : null,
+            )}
           </ul>
         </nav>
         <main id="main" className="content" tabIndex={-1}>

@@ -14,9 +14,11 @@ export type Route =
   | { readonly screen: 'events' }
   | { readonly screen: 'change-requests' }
   | { readonly screen: 'access' }
+  | { readonly screen: 'webhooks' }
+  | { readonly screen: 'webhook'; readonly id: string }
   | { readonly screen: 'health' };
 
-const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'events', 'audit', 'change-requests', 'access', 'health']);
+const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'events', 'audit', 'change-requests', 'access', 'webhooks', 'health']);
 
 export function parseRoute(hash: string): Route {
   const parts = (hash.replace(/^#\/?/, '').split('?')[0] ?? '').split('/').filter((p) => p !== '');
@@ -30,6 +32,9 @@ export function parseRoute(hash: string): Route {
   }
   if (head === 'experiments' && key !== undefined) {
     return { screen: 'experiment', key };
+  }
+  if (head === 'webhooks' && key !== undefined) {
+    return { screen: 'webhook', id: key };
   }
   if (head !== undefined && SIMPLE.has(head)) {
     return { screen: head } as Route;
@@ -53,6 +58,8 @@ export function routeHash(route: Route): string {
       return `#/experiments/${encodeURIComponent(route.key)}`;
     case 'experiment-new':
       return '#/experiments/new';
+    case 'webhook':
+      return `#/webhooks/${encodeURIComponent(route.id)}`;
     default:
       return `#/${route.screen}`;
   }

@@ -9,7 +9,7 @@ import type { Session } from '../app/session.js';
  */
 
 /** The permissions of the matrix the console checks before offering an action. */
-export type ConsolePermission = 'flags:write' | 'segments:write' | 'experiments:write' | 'metrics:write' | 'sdk-keys:manage';
+export type ConsolePermission = 'flags:write' | 'segments:write' | 'experiments:write' | 'metrics:write' | 'sdk-keys:manage' | 'webhooks:manage';
 
 /** The permissions `role` holds according to the matrix. */
 export function permissionsOf(view: RolesView, role: Role): ReadonlySet<string> {
@@ -24,6 +24,7 @@ const ACTION: Readonly<Record<ConsolePermission, string>> = {
   'experiments:write': 'change experiments',
   'metrics:write': 'change metrics',
   'sdk-keys:manage': 'create or revoke SDK keys',
+  'webhooks:manage': 'manage webhooks',
 };
 
 /** Whether an action is allowed and, when not, why ("Viewers cannot change flags"). */

@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { XpApiClient } from '@xp/shared';
-import type { RolesView, StoredEnvironment, User } from '@xp/shared';
+import type { ClientOptions, RolesView, StoredEnvironment, User } from '@xp/shared';
 import { SessionContext } from '../app/session.js';
 import { permissionsOf } from '../lib/permissions.js';
 
@@ -37,9 +37,10 @@ export function fakeFetch(respond: Responder): { fetch: typeof fetch; sent: Sent
  * A client whose fetch answers from `respond` and records what was sent: component tests check
  * the requests a form makes and how it shows the API's answers (the real API runs in the e2e flow).
  */
-export function fakeApi(respond: Responder): { client: XpApiClient; sent: SentRequest[] } {
+export function fakeApi(respond: Responder): { client: XpApiClient; sent: SentRequest[]; connection: ClientOptions } {
   const { fetch, sent } = fakeFetch(respond);
-  return { client: new XpApiClient({ apiUrl: 'http://localhost:3000', token: 'test-token', fetch }), sent };
+  const connection: ClientOptions = { apiUrl: 'http://localhost:3000', token: 'test-token', fetch };
+  return { client: new XpApiClient(connection), sent, connection };
 }
 
 /**
@@ -55,6 +56,7 @@ export const ROLES: RolesView = {
     { permission: 'experiments:write', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'metrics:write', description: '', roles: ['owner', 'admin', 'editor', 'analyst'] },
     { permission: 'sdk-keys:manage', description: '', roles: ['owner', 'admin'] },
+    { permission: 'webhooks:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'users:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'change-requests:propose', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
@@ -68,10 +70,15 @@ export function user(overrides: Partial<User> = {}): User {
   return { id: 'u-owner', email: 'owner@example.com', name: 'Owner', role: 'owner', disabled: false, version: 1, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', ...overrides };
 }
 
-/** Renders children inside a signed-in session of `me` on project "web", with the permissions of `me`'s role. */
-export function WithSession({ client, me, environments = [], children }: { client: XpApiClient; me: User; environments?: readonly StoredEnvironment[]; children: ReactNode }): ReactNode {
+/**
+ * Renders children inside a signed-in session of `me` on project "web", with the permissions of
+ * `me`'s role; `connection` (from `fakeApi`) for screens that use it.
+ */
+export function WithSession({ client, me, environments = [], connection, children }: { client: XpApiClient; me: User; environments?: readonly StoredEnvironment[]; connection?: ClientOptions; children: ReactNode }): ReactNode {
   return (
-    <SessionContext.Provider value={{ client, user: me, permissions: permissionsOf(ROLES, me.role), project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
+    <SessionContext.Provider
+      value={{ client, user: me, permissions: permissionsOf(ROLES, me.role), project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0, ...(connection === undefined ? {} : { connection }) }}
+    >
       {children}
     </SessionContext.Provider>
   );

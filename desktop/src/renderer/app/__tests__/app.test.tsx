@@ -81,6 +81,26 @@ describe('console shell', () => {
     expect(await screen.findByRole('button', { name: 'Create the first flag' })).toHaveProperty('disabled', false);
   });
 
+  it('offers the Webhooks screen to roles holding webhooks:manage only, and tells the others who can', async () => {
+    window.location.hash = '#/webhooks';
+    const admin = api('admin', (req) => (req.path === '/api/v1/projects/web/webhooks' ? { status: 200, body: { items: [] } } : undefined));
+    vi.stubGlobal('fetch', admin.fetch);
+    render(<App />);
+
+    expect(await screen.findByText(/No webhooks in this project yet/)).toBeTruthy();
+    expect(screen.getByRole('navigation', { name: 'Screens' }).textContent).toContain('Webhooks');
+    expect(screen.getByRole('link', { name: 'Webhooks' }).getAttribute('aria-current')).toBe('page');
+    cleanup();
+
+    const editor = api('editor');
+    vi.stubGlobal('fetch', editor.fetch);
+    render(<App />);
+
+    expect((await screen.findByRole('note')).textContent).toContain('Editors cannot manage webhooks: owners and admins do');
+    expect(screen.getByRole('navigation', { name: 'Screens' }).textContent).not.toContain('Webhooks');
+    expect(editor.sent.some((r) => r.path.includes('/webhooks'))).toBe(false);
+  });
+
   it("goes to the other project's experiment list when the project changes on an experiment", async () => {
     const u = userEvent.setup();
     window.location.hash = '#/experiments/cta-copy';

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { SdkKeyView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
+import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { usePermission } from '../../lib/permissions.js';
@@ -141,31 +142,6 @@ export function SdkKeys(): ReactNode {
         />
       )}
     </section>
-  );
-}
-
-/** Copies `text`; says so, or says to copy it by hand where the clipboard is unavailable. */
-function CopyButton({ text, label }: { text: string; label: string }): ReactNode {
-  const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
-  return (
-    <>
-      <button
-        type="button"
-        onClick={() => {
-          // Clipboard access needs a secure context (https, localhost, the desktop app's origin).
-          const clipboard = (navigator as Partial<Navigator>).clipboard;
-          (clipboard === undefined ? Promise.reject(new Error('no clipboard')) : clipboard.writeText(text)).then(
-            () => { setCopied('yes'); },
-            () => { setCopied('failed'); },
-          );
-        }}
-      >
-        {label}
-      </button>{' '}
-      <span role="status" className="small muted">
-        {copied === 'yes' ? 'Copied.' : copied === 'failed' ? 'Could not copy: select the key and copy it.' : ''}
-      </span>
-    </>
   );
 }
 

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { Webhook } from '../api.js';
+import { addEvent, createBody, draftOf, environmentsText, isEventPattern, newDraft, patchBody, validateDraft } from '../webhook-model.js';
+
+const STORED: Webhook = {
+  id: 'wh_1',
+  name: 'Deploy notifier',
+  url: 'https://hooks.example.com/…',
+  format: 'json',
+  events: ['flag.*', 'experiment.started'],
+  environments: ['production'],
+  enabled: true,
+  createdAt: '2026-11-25T10:00:00Z',
+  updatedAt: '2026-11-25T10:00:00Z',
+  lastDelivery: null,
+};
+
+describe('webhook form model', () => {
+  it('starts a new webhook with every event, every environment, enabled, as JSON', () => {
+    const draft = newDraft();
+
+    const body = createBody({ ...draft, name: ' Deploys ', url: ' https://example.com/hooks ' });
+
+    expect(body).toEqual({ name: 'Deploys', url: 'https://example.com/hooks', format: 'json', events: ['*'], environments: null, enabled: true });
+  });
+
+  it('sends the chosen environments, once each, or null for all of them', () => {
+    const draft = { ...newDraft(), name: 'n', url: 'https://example.com', allEnvironments: false, environments: ['production', 'staging', 'production'] };
+
+    expect(createBody(draft).environments).toEqual(['production', 'staging']);
+    expect(createBody({ ...draft, allEnvironments: true }).environments).toBeNull();
+  });
+
+  it('requires a name, an http(s) URL on create, an event and an environment when not all', () => {
+    const errors = validateDraft({ ...newDraft(), name: '  ', url: '', events: [], allEnvironments: false, environments: [] }, 'create');
+
+    expect(errors).toEqual({
+      name: 'Give the webhook a name',
+      url: 'Enter the URL to send the changes to',
+      events: 'Add at least one event (* for every change)',
+      environments: 'Choose at least one environment, or all environments',
+    });
+  });
+
+  it('refuses URLs that are not absolute http(s) URLs or are too long, and names over 100 characters', () => {
+    const base = { ...newDraft(), name: 'n' };
+
+    expect(validateDraft({ ...base, url: 'example.com/hook' }, 'create').url).toBe('Enter a full URL, such as https://example.com/hooks/xp');
+    expect(validateDraft({ ...base, url: 'ftp://example.com/hook' }, 'create').url).toBe('The URL must start with https:// or http://');
+    expect(validateDraft({ ...base, url: `https://example.com/${'a'.repeat(2048)}` }, 'create').url).toBe('At most 2048 characters');
+    expect(validateDraft({ ...base, name: 'x'.repeat(101), url: 'http://127.0.0.1:9000/hook' }, 'create')).toEqual({ name: 'At most 100 characters' });
+    expect(validateDraft({ ...base, url: 'http://127.0.0.1:9000/hook' }, 'create')).toEqual({});
+  });
+
+  it('accepts an empty URL in an edit: it means unchanged', () => {
+    expect(validateDraft(draftOf(STORED), 'edit')).toEqual({});
+    expect(validateDraft(draftOf(STORED), 'create').url).toBe('Enter the URL to send the changes to');
+  });
+
+  it('knows event patterns: *, a resource and an exact action', () => {
+    expect(['*', 'flag.*', 'flag.updated', 'change-request.applied', 'sdk-key.*'].filter(isEventPattern)).toHaveLength(5);
+    expect(['', 'flag', 'flag.', '*.updated', 'Flag.updated', 'flag.updated.x', 'flag updated', 'flag.v2'].filter(isEventPattern)).toEqual([]);
+    expect(validateDraft({ ...newDraft(), name: 'n', url: 'https://e.com', events: ['flag.*', 'flags'] }, 'create').events).toBe('flags: use *, a resource such as flag.* or an action such as flag.updated');
+  });
+
+  it('adds an event trimmed and once, and says why a pattern cannot be added', () => {
+    expect(addEvent(['*'], ' flag.* ')).toEqual({ events: ['*', 'flag.*'] });
+    expect(addEvent(['flag.*'], 'flag.*')).toEqual({ events: ['flag.*'] });
+    expect(addEvent(['flag.*'], '   ')).toEqual({ events: ['flag.*'] });
+    expect(addEvent(['flag.*'], 'flag!')).toEqual({ events: ['flag.*'], error: 'flag!: use *, a resource such as flag.* or an action such as flag.updated' });
+    const fifty = Array.from({ length: 50 }, (_, i) => `flag.${'a'.repeat(i + 1)}`);
+    expect(addEvent(fifty, 'flag.*').error).toBe('At most 50 events');
+  });
+
+  it('opens an edit with the stored settings and the URL empty', () => {
+    expect(draftOf(STORED)).toEqual({ name: 'Deploy notifier', url: '', format: 'json', events: ['flag.*', 'experiment.started'], allEnvironments: false, environments: ['production'], enabled: true });
+    expect(draftOf({ ...STORED, environments: null })).toMatchObject({ allEnvironments: true, environments: [] });
+  });
+
+  it('patches nothing when nothing changed, whatever the order of events and environments', () => {
+    const draft = { ...draftOf({ ...STORED, environments: ['production', 'staging'] }), events: ['experiment.started', 'flag.*'], environments: ['staging', 'production'] };
+
+    expect(patchBody({ ...STORED, environments: ['production', 'staging'] }, draft)).toEqual({});
+  });
+
+  it('patches only the fields changed, and the URL only when one is entered', () => {
+    const draft = draftOf(STORED);
+
+    expect(patchBody(STORED, { ...draft, name: ' Deploys ' })).toEqual({ name: 'Deploys' });
+    expect(patchBody(STORED, { ...draft, url: ' https://new.example.com/hook ' })).toEqual({ url: 'https://new.example.com/hook' });
+    expect(patchBody(STORED, { ...draft, format: 'slack', enabled: false })).toEqual({ format: 'slack', enabled: false });
+    expect(patchBody(STORED, { ...draft, events: ['*'] })).toEqual({ events: ['*'] });
+    expect(patchBody(STORED, { ...draft, allEnvironments: true })).toEqual({ environments: null });
+    expect(patchBody(STORED, { ...draft, environments: ['production', 'staging'] })).toEqual({ environments: ['production', 'staging'] });
+    expect(patchBody({ ...STORED, environments: null }, { ...draftOf({ ...STORED, environments: null }), allEnvironments: false, environments: ['staging'] })).toEqual({ environments: ['staging'] });
+  });
+
+  it('names the environments, keeping the key of one no longer in the project', () => {
+    const known = [{ key: 'production', name: 'Production' }];
+
+    expect(environmentsText(null, known)).toBe('All environments');
+    expect(environmentsText(['production', 'qa'], known)).toBe('Production, qa');
+  });
+});

@@ -1,0 +1,430 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Role, StoredEnvironment } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import type { Responder } from '../../../test/fake-api.js';
+import type { Delivery, Webhook } from '../api.js';
+import WebhookPage from '../webhook-page.js';
+import Webhooks from '../webhooks-list.js';
+
+afterEach(() => {
+  cleanup();
+  window.location.hash = '';
+});
+
+const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
+const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 1 };
+const ENVIRONMENTS = [DEVELOPMENT, PRODUCTION];
+const PATH = '/api/v1/projects/web/webhooks';
+const SECRET = 'whsec_c2VjcmV0LW9mLXRoZS13ZWJob29r';
+const AT = '2026-11-25T10:00:00Z';
+
+function webhook(id: string, overrides: Partial<Webhook> = {}): Webhook {
+  return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, createdAt: AT, updatedAt: AT, lastDelivery: null, ...overrides };
+}
+
+function delivery(id: string, overrides: Partial<Delivery> = {}): Delivery {
+  return {
+    id,
+    webhookId: 'deploys',
+    event: 'flag.updated',
+    auditId: Number(id),
+    status: 'succeeded',
+    attempts: 1,
+    nextAttemptAt: null,
+    statusCode: 200,
+    error: null,
+    response: 'ok',
+    durationMs: 42,
+    createdAt: AT,
+    deliveredAt: AT,
+    payload: { event: 'flag.updated', change: { resourceKey: `flag-${id}` } },
+    ...overrides,
+  };
+}
+
+const error = (status: number, code: string, message: string, details?: unknown): { status: number; body: unknown } => ({ status, body: { error: { code, message, ...(details === undefined ? {} : { details }) } } });
+
+/**
+ * The webhook endpoints of project "web", keeping the webhooks as they change; `more` answers first
+ * (a refusal, the deliveries).
+ */
+function webhooksApi(initial: Webhook[], more: Responder = () => undefined): ReturnType<typeof fakeApi> {
+  let hooks = [...initial];
+  return fakeApi((req) => {
+    const answer = more(req);
+    if (answer !== undefined) {
+      return answer;
+    }
+    if (req.path === PATH && req.method === 'GET') {
+      return { status: 200, body: { items: hooks } };
+    }
+    if (req.path === PATH && req.method === 'POST') {
+      const body = req.body as Partial<Webhook> & { url: string };
+      const created = webhook('new', { ...body, url: 'https://receiver.example.com/…' });
+      hooks = [...hooks, created];
+      return { status: 201, body: { webhook: created, secret: SECRET } };
+    }
+    const id = new RegExp(`^${PATH}/([\\w-]+)$`).exec(req.path)?.[1];
+    const found = hooks.find((w) => w.id === id);
+    if (id !== undefined && found === undefined) {
+      return error(404, 'NOT_FOUND', 'webhook not found');
+    }
+    if (found !== undefined && req.method === 'GET') {
+      return { status: 200, body: found };
+    }
+    if (found !== undefined && req.method === 'PATCH') {
+      const updated = { ...found, ...(req.body as Partial<Webhook>), url: found.url };
+      hooks = hooks.map((w) => (w.id === id ? updated : w));
+      return { status: 200, body: updated };
+    }
+    if (found !== undefined && req.method === 'DELETE') {
+      hooks = hooks.filter((w) => w.id !== id);
+      return { status: 200, body: found };
+    }
+    const rotated = new RegExp(`^${PATH}/([\\w-]+)/rotate-secret$`).exec(req.path)?.[1];
+    if (rotated !== undefined && req.method === 'POST') {
+      return { status: 200, body: { webhook: hooks.find((w) => w.id === rotated), secret: 'whsec_rotated' } };
+    }
+    return undefined;
+  });
+}
+
+function renderList(api: ReturnType<typeof fakeApi>, role: Role = 'admin'): void {
+  render(
+    <WithSession client={api.client} connection={api.connection} me={user({ role })} environments={ENVIRONMENTS}>
+      <Webhooks />
+    </WithSession>,
+  );
+}
+
+function renderPage(api: ReturnType<typeof fakeApi>, id = 'deploys', role: Role = 'owner'): void {
+  render(
+    <WithSession client={api.client} connection={api.connection} me={user({ role })} environments={ENVIRONMENTS}>
+      <WebhookPage webhookId={id} />
+    </WithSession>,
+  );
+}
+
+const cells = (row: HTMLElement): string[] => within(row).getAllByRole('cell').map((c) => c.textContent);
+
+describe('webhooks list', () => {
+  it('lists name, URL preview, format, events, environments, enabled and the last delivery', async () => {
+    renderList(
+      webhooksApi([
+        webhook('deploys', { name: 'Deploy notifier', events: ['flag.*', 'experiment.started'], environments: ['production'], lastDelivery: { id: '9', status: 'failed', statusCode: 500, at: AT } }),
+        webhook('slack', { name: 'Team channel', url: 'https://hooks.slack.com/…', format: 'slack', enabled: false }),
+      ]),
+    );
+
+    const table = await screen.findByRole('table', { name: 'Webhooks' });
+    const [deploys, slack] = within(table).getAllByRole('row').slice(1);
+    expect(cells(deploys!).slice(0, 5)).toEqual(['Deploy notifier', 'https://hooks.example.com/…', 'JSON', 'flag.*experiment.started', 'Production']);
+    expect(within(deploys!).getByRole('link', { name: 'Deploy notifier' }).getAttribute('href')).toBe('#/webhooks/deploys');
+    expect(within(deploys!).getByRole('switch', { name: 'Deploy notifier enabled' })).toHaveProperty('checked', true);
+    expect(cells(deploys!)[6]).toMatch(/^failed · 500 \S/);
+    expect(cells(slack!).slice(0, 5)).toEqual(['Team channel', 'https://hooks.slack.com/…', 'Slack', '* (all)', 'All environments']);
+    expect(within(slack!).getByRole('switch', { name: 'Team channel enabled' })).toHaveProperty('checked', false);
+    expect(cells(slack!)[6]).toBe('none yet');
+  });
+
+  it('says so when there is none', async () => {
+    renderList(webhooksApi([]));
+
+    expect((await screen.findByText(/No webhooks in this project yet/)).textContent).toContain('Slack channel');
+  });
+
+  it('creates a webhook from the form and shows its signing secret once, with a copy button', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([]);
+    renderList(api);
+    await screen.findByText(/No webhooks in this project yet/);
+
+    await u.click(screen.getByRole('button', { name: 'New webhook' }));
+    const form = screen.getByRole('dialog', { name: 'New webhook' });
+    await u.type(within(form).getByRole('textbox', { name: 'Name' }), ' Deploys ');
+    await u.type(within(form).getByRole('textbox', { name: 'URL' }), 'http://127.0.0.1:9000/hook?token=abc');
+    await u.click(within(form).getByRole('radio', { name: /Slack message/ }));
+    await u.click(within(form).getByRole('button', { name: 'Remove event *' }));
+    await u.type(within(form).getByRole('combobox', { name: 'Add an event' }), 'flag.*{Enter}');
+    await u.type(within(form).getByRole('combobox', { name: 'Add an event' }), 'experiment.started');
+    await u.click(within(form).getByRole('radio', { name: /Only changes made in these environments/ }));
+    await u.click(within(form).getByRole('checkbox', { name: 'Production' }));
+    await u.click(within(form).getByRole('button', { name: 'Create webhook' }));
+
+    const shown = await screen.findByRole('dialog', { name: 'Webhook created' });
+    // The pattern typed but not added with Enter is sent too.
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.body)).toEqual([
+      { name: 'Deploys', url: 'http://127.0.0.1:9000/hook?token=abc', format: 'slack', events: ['flag.*', 'experiment.started'], environments: ['production'], enabled: true },
+    ]);
+    expect(within(shown).getByText(SECRET)).toBeTruthy();
+    expect(shown.textContent).toContain("you won't see it again");
+
+    await u.click(within(shown).getByRole('button', { name: 'Copy secret' }));
+    expect(await navigator.clipboard.readText()).toBe(SECRET);
+    expect(within(shown).getByRole('status').textContent).toBe('Copied.');
+
+    await u.click(within(shown).getByRole('button', { name: 'Done' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    await screen.findByRole('link', { name: 'Deploys' });
+    expect(document.body.textContent).not.toContain(SECRET);
+  });
+
+  it('checks the form before sending, and shows what the API refuses at its field', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([], (req) =>
+      req.method === 'POST' ? error(400, 'VALIDATION_FAILED', 'invalid body', { issues: [{ path: 'body.url', message: 'the host resolves to a link-local address' }, { path: 'body', message: 'Unrecognized key: "secret"' }] }) : undefined,
+    );
+    renderList(api);
+    await screen.findByText(/No webhooks in this project yet/);
+
+    await u.click(screen.getByRole('button', { name: 'New webhook' }));
+    const form = screen.getByRole('dialog', { name: 'New webhook' });
+    await u.click(within(form).getByRole('button', { name: 'Create webhook' }));
+    expect(within(form).getByText('Give the webhook a name')).toBeTruthy();
+    expect(within(form).getByText('Enter the URL to send the changes to')).toBeTruthy();
+    await u.type(within(form).getByRole('textbox', { name: /^Name/ }), 'Metadata');
+    await u.type(within(form).getByRole('textbox', { name: 'URL' }), 'hooks.example.com');
+    await u.click(within(form).getByRole('button', { name: 'Create webhook' }));
+    expect(within(form).getByText('Enter a full URL, such as https://example.com/hooks/xp')).toBeTruthy();
+    expect(api.sent.some((r) => r.method === 'POST')).toBe(false);
+
+    await u.clear(within(form).getByRole('textbox', { name: 'URL' }));
+    await u.type(within(form).getByRole('textbox', { name: 'URL' }), 'http://169.254.169.254/latest');
+    await u.click(within(form).getByRole('button', { name: 'Create webhook' }));
+
+    expect(await within(form).findByText('the host resolves to a link-local address')).toBeTruthy();
+    expect(within(form).getByRole('textbox', { name: 'URL' }).getAttribute('aria-invalid')).toBe('true');
+    expect(within(form).getByText(/Unrecognized key: "secret"/)).toBeTruthy();
+    expect(screen.queryByRole('dialog', { name: 'Webhook created' })).toBeNull();
+  });
+
+  it('edits a webhook sending only the fields changed, without the URL when left empty', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([webhook('deploys', { name: 'Deploy notifier', events: ['flag.*'], environments: ['production'] })]);
+    renderList(api);
+    await u.click(await screen.findByRole('button', { name: 'Edit Deploy notifier' }));
+    const form = screen.getByRole('dialog', { name: 'Edit Deploy notifier' });
+    expect(within(form).getByRole('textbox', { name: 'URL' })).toHaveProperty('value', '');
+    expect(within(form).getByRole('button', { name: 'Save changes' })).toHaveProperty('disabled', true);
+
+    await u.click(within(form).getByRole('checkbox', { name: 'Development' }));
+    await u.click(within(form).getByRole('checkbox', { name: /^Enabled/ }));
+    await u.click(within(form).getByRole('button', { name: 'Save changes' }));
+
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.path, r.body])).toEqual([[`${PATH}/deploys`, { environments: ['production', 'development'], enabled: false }]]);
+    expect(screen.getByRole('switch', { name: 'Deploy notifier enabled' })).toHaveProperty('checked', false);
+
+    await u.click(screen.getByRole('button', { name: 'Edit Deploy notifier' }));
+    const again = screen.getByRole('dialog', { name: 'Edit Deploy notifier' });
+    await u.type(within(again).getByRole('textbox', { name: 'URL' }), 'https://new.example.com/hook');
+    await u.click(within(again).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => r.body)).toEqual([{ environments: ['production', 'development'], enabled: false }, { url: 'https://new.example.com/hook' }]);
+  });
+
+  it('enables and disables from the list, and rolls back with the reason when refused', async () => {
+    const u = userEvent.setup();
+    let refuse = false;
+    const api = webhooksApi([webhook('deploys', { name: 'Deploys' })], (req) => (refuse && req.method === 'PATCH' ? error(403, 'FORBIDDEN', 'admins only') : undefined));
+    renderList(api);
+    const toggle = await screen.findByRole('switch', { name: 'Deploys enabled' });
+
+    await u.click(toggle);
+    await waitFor(() => { expect(toggle).toHaveProperty('disabled', false); });
+    expect(toggle).toHaveProperty('checked', false);
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => r.body)).toEqual([{ enabled: false }]);
+
+    refuse = true;
+    await u.click(toggle);
+    expect((await screen.findByRole('alert')).textContent).toBe('Could not enable Deploys: You do not have permission to do this: admins only');
+    expect(toggle).toHaveProperty('checked', false);
+  });
+
+  it('deletes after a confirmation; cancelling sends nothing', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([webhook('deploys', { name: 'Deploys' })]);
+    renderList(api);
+
+    await u.click(await screen.findByRole('button', { name: 'Delete Deploys' }));
+    expect(screen.getByRole('dialog', { name: 'Delete Deploys?' }).textContent).toContain('delivery log is deleted');
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Cancel' }));
+    expect(api.sent.some((r) => r.method === 'DELETE')).toBe(false);
+
+    await u.click(screen.getByRole('button', { name: 'Delete Deploys' }));
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete webhook' }));
+    expect(await screen.findByText(/No webhooks in this project yet/)).toBeTruthy();
+    expect(api.sent.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual([`${PATH}/deploys`]);
+  });
+
+  it('explains a 503: the platform has no platform key', async () => {
+    renderList(webhooksApi([], (req) => (req.path === PATH ? error(503, 'WEBHOOKS_UNAVAILABLE', 'webhooks need a platform key') : undefined)));
+
+    expect((await screen.findByRole('alert')).textContent).toContain('webhooks need a platform key');
+    expect(screen.getByText(/Webhooks need the platform key/).textContent).toContain('XP_PLATFORM_KEY (at least 32 characters)');
+    expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
+  });
+
+  it('shows a 403 as such', async () => {
+    renderList(webhooksApi([], (req) => (req.path === PATH ? error(403, 'FORBIDDEN', 'needs webhooks:manage') : undefined)));
+
+    expect(within(await screen.findByRole('alert')).getByText('You do not have permission to do this: needs webhooks:manage')).toBeTruthy();
+  });
+
+  it('tells roles without webhooks:manage who can, and asks the API nothing', () => {
+    for (const role of ['editor', 'viewer'] as const) {
+      const api = webhooksApi([webhook('deploys')]);
+      renderList(api, role);
+
+      expect(screen.getByRole('note').textContent).toContain(`${role === 'editor' ? 'Editors' : 'Viewers'} cannot manage webhooks: owners and admins do`);
+      expect(screen.queryByRole('button', { name: 'New webhook' })).toBeNull();
+      expect(api.sent).toEqual([]);
+      cleanup();
+    }
+  });
+});
+
+describe("a webhook's page", () => {
+  const DEPLOYS = webhook('deploys', { name: 'Deploy notifier', events: ['flag.*'] });
+
+  it('sends a test and shows how the receiver answered', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => {
+      if (req.path === `${PATH}/deploys/test`) {
+        return { status: 200, body: delivery('77', { event: 'webhook.test', auditId: null, statusCode: 204, durationMs: 31, response: '' }) };
+      }
+      return req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined;
+    });
+    renderPage(api);
+    await screen.findByRole('heading', { name: 'Deploy notifier' });
+
+    await u.click(screen.getByRole('button', { name: 'Send test' }));
+
+    const result = await screen.findByRole('status', { name: 'Test delivery' });
+    expect(result.textContent).toContain('succeeded · 204');
+    expect(result.textContent).toContain('webhook.test: HTTP 204 in 31 ms');
+    expect(result.textContent).toContain('No response body.');
+  });
+
+  it('shows a failed test with its error and response excerpt', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => {
+      if (req.path === `${PATH}/deploys/test`) {
+        return { status: 200, body: delivery('78', { event: 'webhook.test', status: 'failed', statusCode: 500, durationMs: 12, error: 'HTTP 500', response: 'boom: database down' }) };
+      }
+      return req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined;
+    });
+    renderPage(api);
+    await u.click(await screen.findByRole('button', { name: 'Send test' }));
+
+    const result = await screen.findByRole('status', { name: 'Test delivery' });
+    expect(result.textContent).toContain('failed · 500');
+    expect(result.textContent).toContain('Error: HTTP 500');
+    expect(within(result).getByLabelText('Response body').textContent).toBe('boom: database down');
+  });
+
+  it('lists deliveries newest first, pages with the cursor, expands one, and redelivers it', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => {
+      if (req.path === `${PATH}/deploys/deliveries?limit=50`) {
+        return {
+          status: 200,
+          body: {
+            items: [
+              delivery('3', { status: 'pending', attempts: 2, statusCode: 503, error: 'HTTP 503', response: 'busy', deliveredAt: null, nextAttemptAt: '2026-11-25T10:10:00Z' }),
+              delivery('2', { status: 'failed', attempts: 1, statusCode: 404, error: 'HTTP 404', response: 'no such hook', deliveredAt: null }),
+            ],
+            nextCursor: 'c2',
+          },
+        };
+      }
+      if (req.path === `${PATH}/deploys/deliveries?limit=50&cursor=c2`) {
+        return { status: 200, body: { items: [delivery('1')] } };
+      }
+      if (req.path === `${PATH}/deploys/deliveries/2/redeliver` && req.method === 'POST') {
+        return { status: 202, body: delivery('4', { status: 'pending', attempts: 0, statusCode: null, deliveredAt: null, durationMs: null, response: null }) };
+      }
+      return undefined;
+    });
+    renderPage(api);
+
+    const table = await screen.findByRole('table', { name: 'Deliveries' });
+    const rows = (): string[][] => within(table).getAllByRole('row').slice(1).map(cells);
+    expect(rows().map((r) => r.slice(0, 4))).toEqual([
+      ['flag.updated#3', 'pending', 'HTTP 503 in 42 msHTTP 503', '2'],
+      ['flag.updated#2', 'failed', 'HTTP 404 in 42 msHTTP 404', '1'],
+    ]);
+    expect(rows()[0]![5]).toMatch(/^next \S/);
+
+    await u.click(screen.getByRole('button', { name: 'Load older deliveries' }));
+    await within(table).findByText('#1');
+    expect(rows().map((r) => r[1])).toEqual(['pending', 'failed', 'succeeded']);
+    expect(screen.queryByRole('button', { name: 'Load older deliveries' })).toBeNull();
+
+    const details = screen.getByRole('button', { name: 'Details of delivery 2' });
+    expect(details.getAttribute('aria-expanded')).toBe('false');
+    await u.click(details);
+    expect(details.getAttribute('aria-expanded')).toBe('true');
+    const expanded = document.getElementById(details.getAttribute('aria-controls')!)!;
+    expect(within(expanded).getByLabelText('Response body').textContent).toBe('no such hook');
+    expect(JSON.parse(within(expanded).getByLabelText('Payload').textContent)).toEqual({ event: 'flag.updated', change: { resourceKey: 'flag-2' } });
+
+    await u.click(screen.getByRole('button', { name: 'Redeliver delivery 2' }));
+    expect((await screen.findByText(/queued again/)).textContent).toBe('Delivery 2 (flag.updated) queued again as delivery 4.');
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`${PATH}/deploys/deliveries/2/redeliver`]);
+  });
+
+  it('offers no redelivery for a disabled webhook, and says why', async () => {
+    const api = webhooksApi([{ ...DEPLOYS, enabled: false }], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [delivery('1')] } } : undefined));
+    renderPage(api);
+
+    const redeliver = await screen.findByRole('button', { name: 'Redeliver delivery 1' });
+    expect(redeliver).toHaveProperty('disabled', true);
+    expect(redeliver.getAttribute('aria-description')).toBe('Enable the webhook to redeliver');
+    expect(screen.getByRole('button', { name: 'Enable' })).toBeTruthy();
+  });
+
+  it('rotates the secret after a confirmation and shows the new one once', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined));
+    renderPage(api);
+
+    await u.click(await screen.findByRole('button', { name: 'Rotate secret…' }));
+    expect(screen.getByRole('dialog', { name: 'Rotate the secret of Deploy notifier?' }).textContent).toContain('stops at once');
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Rotate secret' }));
+
+    const shown = await screen.findByRole('dialog', { name: 'New signing secret' });
+    expect(within(shown).getByText('whsec_rotated')).toBeTruthy();
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`${PATH}/deploys/rotate-secret`]);
+  });
+
+  it('goes back to the list after deleting the webhook', async () => {
+    const u = userEvent.setup();
+    window.location.hash = '#/webhooks/deploys';
+    const api = webhooksApi([DEPLOYS], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined));
+    renderPage(api);
+
+    await u.click(await screen.findByRole('button', { name: 'Delete…' }));
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete webhook' }));
+
+    await waitFor(() => { expect(window.location.hash).toBe('#/webhooks'); });
+  });
+
+  it('says when the webhook does not exist', async () => {
+    renderPage(webhooksApi([], (req) => (req.path.includes('/deliveries') ? error(404, 'NOT_FOUND', 'webhook not found') : undefined)), 'gone');
+
+    expect((await screen.findByText(/This webhook does not exist/)).textContent).toContain('deleted');
+    expect(screen.getByRole('link', { name: '← Webhooks' })).toBeTruthy();
+  });
+
+  it('is not offered to roles without webhooks:manage', () => {
+    const api = webhooksApi([DEPLOYS]);
+    renderPage(api, 'deploys', 'editor');
+
+    expect(screen.getByRole('note').textContent).toContain('Editors cannot manage webhooks');
+    expect(api.sent).toEqual([]);
+  });
+});

@@ -1,0 +1,330 @@
+import { Fragment, useState } from 'react';
+import type { ReactNode } from 'react';
+import { ApiError } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { navigate, routeHash } from '../../app/router.js';
+import { formatCount, formatTime } from '../../lib/format.js';
+import { usePermission } from '../../lib/permissions.js';
+import { useAsync } from '../../lib/use-async.js';
+import { usePages } from '../../lib/use-pages.js';
+import { AsyncView, Badge, Empty, ErrorNote, FormError, Loading, errorMessage } from '../../lib/ui.js';
+import { DeliveryStatus, useWebhooksClient } from './api.js';
+import type { Delivery, Webhook } from './api.js';
+import { useWebhookActions } from './webhook-actions.js';
+import { environmentsText } from './webhook-model.js';
+import { DeliveryBadge, EventList, LastDelivery, ManageOnly, PlatformKeyHint } from './webhook-parts.js';
+
+/** The delivery log refreshes this often: pending deliveries move on within seconds. */
+const DELIVERIES_POLL_MS = 3_000;
+/** The webhook (its last delivery) refreshes as often as the list does. */
+const WEBHOOK_POLL_MS = 5_000;
+const PAGE_SIZE = 50;
+/** The API refuses to redeliver for a disabled webhook. */
+const REDELIVER_DISABLED = 'Enable the webhook to redeliver';
+
+const backLink = (
+  <p className="small">
+    <a href={routeHash({ screen: 'webhooks' })}>← Webhooks</a>
+  </p>
+);
+
+/** One webhook: its settings and actions, a test delivery, and its delivery log. */
+export default function WebhookPage({ webhookId }: { webhookId: string }): ReactNode {
+  const manage = usePermission('webhooks:manage');
+  if (!manage.allowed) {
+    return (
+      <section aria-labelledby="webhook-heading">
+        {backLink}
+        <h1 id="webhook-heading">Webhook</h1>
+        <ManageOnly allowance={manage} />
+      </section>
+    );
+  }
+  return <WebhookDetail id={webhookId} />;
+}
+
+/** "HTTP 200 in 34 ms", "no answer after 10,000 ms", "not sent yet". */
+function outcome(d: Pick<Delivery, 'statusCode' | 'durationMs'>): string {
+  const took = d.durationMs === null ? '' : ` in ${formatCount(d.durationMs)} ms`;
+  if (d.statusCode !== null) {
+    return `HTTP ${d.statusCode}${took}`;
+  }
+  return d.durationMs === null ? 'not sent yet' : `no answer${took}`;
+}
+
+/** What came back and, with `payload`, what was sent. */
+function DeliveryDetails({ delivery, payload = true }: { delivery: Delivery; payload?: boolean }): ReactNode {
+  return (
+    <div className="delivery-details">
+      {delivery.error === null ? null : (
+        <p className="state-error">
+          Error: <span>{delivery.error}</span>
+        </p>
+      )}
+      <h4>Response{delivery.statusCode === null ? '' : ` (HTTP ${delivery.statusCode})`}</h4>
+      {delivery.response === null || delivery.response === '' ? <p className="muted small">No response body.</p> : <pre aria-label="Response body">{delivery.response}</pre>}
+      {payload ? (
+        <>
+          <h4>Payload</h4>
+          <pre aria-label="Payload">{JSON.stringify(delivery.payload, null, 2)}</pre>
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+/** The result of "Send test": how the receiver answered. */
+function TestResult({ delivery }: { delivery: Delivery }): ReactNode {
+  const ok = delivery.status === DeliveryStatus.Succeeded;
+  return (
+    <div className={`banner ${ok ? 'banner-good' : 'banner-bad'}`} role="status" aria-label="Test delivery">
+      <p>
+        <DeliveryBadge status={delivery.status} statusCode={delivery.statusCode} /> Test event <code>{delivery.event}</code>: {outcome(delivery)}.
+        {ok ? ' The receiver accepted it.' : ' The receiver did not accept it (test deliveries are not retried).'}
+      </p>
+      <DeliveryDetails delivery={delivery} payload={false} />
+    </div>
+  );
+}
+
+function Summary({ webhook }: { webhook: Webhook }): ReactNode {
+  const { environments } = useSession();
+  return (
+    <dl className="summary">
+      <dt>URL</dt>
+      <dd>
+        <code>{webhook.url}</code> <span className="small muted">(the start only: the URL may hold a token)</span>
+      </dd>
+      <dt>Format</dt>
+      <dd>{webhook.format === 'slack' ? 'Slack message' : 'JSON, signed'}</dd>
+      <dt>Events</dt>
+      <dd>
+        <EventList events={webhook.events} />
+      </dd>
+      <dt>Environments</dt>
+      <dd>{environmentsText(webhook.environments, environments)}</dd>
+      <dt>Last delivery</dt>
+      <dd>
+        <LastDelivery last={webhook.lastDelivery} />
+      </dd>
+      <dt>Created</dt>
+      <dd>{formatTime(webhook.createdAt)}</dd>
+      <dt>Changed</dt>
+      <dd>{formatTime(webhook.updatedAt)}</dd>
+    </dl>
+  );
+}
+
+function WebhookDetail({ id }: { id: string }): ReactNode {
+  const { project, refreshTick } = useSession();
+  const api = useWebhooksClient();
+  const webhook = useAsync(() => api.get(project, id), [api, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
+  const deliveries = usePages((cursor) => api.deliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) }), [api, project, id], {
+    keyOf: (d) => d.id,
+    pollMs: DELIVERIES_POLL_MS,
+    refreshKey: refreshTick,
+  });
+  const reloadAll = (): void => {
+    webhook.reload();
+    deliveries.reload();
+  };
+  const actions = useWebhookActions({
+    onChanged: reloadAll,
+    onUpdated: (updated) => { webhook.setData(() => updated); },
+    onDeleted: () => { navigate({ screen: 'webhooks' }); },
+  });
+  const [testing, setTesting] = useState(false);
+  const [tested, setTested] = useState<Delivery | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const [redelivering, setRedelivering] = useState<ReadonlySet<string>>(new Set());
+
+  if (webhook.state.status === 'loading') {
+    return <Loading />;
+  }
+  if (webhook.state.status === 'error') {
+    const gone = webhook.state.error instanceof ApiError && webhook.state.error.status === 404;
+    return (
+      <section>
+        {backLink}
+        {gone ? (
+          <Empty>This webhook does not exist: it may have been deleted.</Empty>
+        ) : (
+          <>
+            <ErrorNote error={webhook.state.error} onRetry={webhook.reload} />
+            <PlatformKeyHint error={webhook.state.error} />
+          </>
+        )}
+      </section>
+    );
+  }
+  const w = webhook.state.data;
+
+  const sendTest = (): void => {
+    setTesting(true);
+    setTested(null);
+    setError(null);
+    setNotice(null);
+    api
+      .test(project, w.id)
+      .then(
+        (delivery) => { setTested(delivery); },
+        (e: unknown) => { setError(`Could not send a test event: ${errorMessage(e)}`); },
+      )
+      .finally(() => {
+        setTesting(false);
+        reloadAll();
+      });
+  };
+
+  const redeliver = (d: Delivery): void => {
+    setError(null);
+    setNotice(null);
+    setRedelivering((s) => new Set(s).add(d.id));
+    api
+      .redeliver(project, w.id, d.id)
+      .then(
+        (again) => { setNotice(`Delivery ${d.id} (${d.event}) queued again as delivery ${again.id}.`); },
+        (e: unknown) => { setError(`Could not redeliver ${d.id}: ${errorMessage(e)}`); },
+      )
+      .finally(() => {
+        setRedelivering((s) => {
+          const next = new Set(s);
+          next.delete(d.id);
+          return next;
+        });
+        deliveries.reload();
+      });
+  };
+
+  const toggle = (deliveryId: string): void => {
+    setExpanded((s) => {
+      const next = new Set(s);
+      if (!next.delete(deliveryId)) {
+        next.add(deliveryId);
+      }
+      return next;
+    });
+  };
+
+  return (
+    <section aria-labelledby="webhook-heading">
+      {backLink}
+      <div className="page-head">
+        <h1 id="webhook-heading">{w.name}</h1>
+        <span>{w.enabled ? <Badge tone="good">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</span>
+      </div>
+      {webhook.state.refreshError === null ? null : (
+        <p className="banner banner-warn" role="status">
+          Live refresh failed ({errorMessage(webhook.state.refreshError)}); showing the last data.
+        </p>
+      )}
+      <Summary webhook={w} />
+      <div className="toolbar">
+        <button type="button" className="primary" disabled={testing} onClick={sendTest}>
+          {testing ? 'Sending test…' : 'Send test'}
+        </button>
+        <button type="button" onClick={() => { actions.edit(w); }}>
+          Edit…
+        </button>
+        <button type="button" disabled={actions.toggling.has(w.id)} onClick={() => { actions.setEnabled(w, !w.enabled); }}>
+          {w.enabled ? 'Disable' : 'Enable'}
+        </button>
+        <button type="button" onClick={() => { actions.rotate(w); }}>
+          Rotate secret…
+        </button>
+        <button type="button" className="danger" onClick={() => { actions.remove(w); }}>
+          Delete…
+        </button>
+      </div>
+      <FormError message={actions.error} />
+      <FormError message={error} />
+      {notice === null ? null : (
+        <p className="banner banner-info" role="status">
+          {notice}
+        </p>
+      )}
+      {tested === null ? null : <TestResult delivery={tested} />}
+      <h2>Deliveries</h2>
+      <p className="muted small">
+        Newest first, kept 30 days. A delivery that gets no answer, a 408, a 429 or a 5xx is tried again after 30 s, 2 min, 10 min, 30 min, 1 h, 3 h and 6 h, then fails; other
+        answers outside 2xx fail at once.
+      </p>
+      <AsyncView state={deliveries.state} onRetry={deliveries.reload}>
+        {(list) =>
+          list.length === 0 ? (
+            <Empty>No deliveries yet. Changes matching the webhook's events are sent here as they happen; Send test sends one now.</Empty>
+          ) : (
+            <table aria-label="Deliveries">
+              <thead>
+                <tr>
+                  <th>Event</th>
+                  <th>Status</th>
+                  <th>Result</th>
+                  <th className="num">Attempts</th>
+                  <th>Created</th>
+                  <th>Delivered / next attempt</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((d) => {
+                  const open = expanded.has(d.id);
+                  const detailsId = `delivery-${d.id}-details`;
+                  return (
+                    <Fragment key={d.id}>
+                      <tr>
+                        <td>
+                          <code>{d.event}</code>
+                          <div className="small muted">#{d.id}</div>
+                        </td>
+                        <td>
+                          <DeliveryBadge status={d.status} statusCode={null} />
+                        </td>
+                        <td className="small">
+                          {outcome(d)}
+                          {d.error === null ? null : <div className="state-error">{d.error}</div>}
+                        </td>
+                        <td className="num">{d.attempts}</td>
+                        <td className="small">{formatTime(d.createdAt)}</td>
+                        <td className="small">{d.deliveredAt !== null ? formatTime(d.deliveredAt) : d.status === DeliveryStatus.Pending ? `next ${d.nextAttemptAt === null ? 'now' : formatTime(d.nextAttemptAt)}` : '—'}</td>
+                        <td>
+                          <button type="button" aria-expanded={open} aria-controls={detailsId} aria-label={`Details of delivery ${d.id}`} onClick={() => { toggle(d.id); }}>
+                            {open ? 'Hide' : 'Details'}
+                          </button>{' '}
+                          <button
+                            type="button"
+                            aria-label={`Redeliver delivery ${d.id}`}
+                            {...(w.enabled ? { disabled: redelivering.has(d.id) } : { disabled: true, title: REDELIVER_DISABLED, 'aria-description': REDELIVER_DISABLED })}
+                            onClick={() => { redeliver(d); }}
+                          >
+                            Redeliver
+                          </button>
+                        </td>
+                      </tr>
+                      {open ? (
+                        <tr id={detailsId}>
+                          <td colSpan={7}>
+                            <DeliveryDetails delivery={d} />
+                          </td>
+                        </tr>
+                      ) : null}
+                    </Fragment>
+                  );
+                })}
+              </tbody>
+            </table>
+          )
+        }
+      </AsyncView>
+      {deliveries.moreError === null ? null : <ErrorNote error={deliveries.moreError} />}
+      {deliveries.loadMore === undefined || deliveries.state.status !== 'ready' ? null : (
+        <button type="button" onClick={() => void deliveries.loadMore?.()}>
+          Load older deliveries
+        </button>
+      )}
+      {actions.dialogs}
+    </section>
+  );
+}

@@ -40,6 +40,8 @@ const LEASE_MS = 60_000;
 /** Days deliveries are kept. */
 export const DELIVERY_RETENTION_DAYS = 30;
 const CLAIM_BATCH = 20;
+/** Deliveries of one webhook per pass: one slow or flooded receiver holds back no other. */
+const CLAIM_PER_WEBHOOK = 4;
 const SEND_CONCURRENCY = 8;
 const PRUNE_EVERY_MS = 3_600_000;
 /** The purpose the URLs are encrypted under (see PlatformKey.encrypt). */
@@ -425,7 +427,7 @@ export async function dispatchDueWebhooks(
       await deliveries.prune(deps.db, DELIVERY_RETENTION_DAYS);
     }
     const now = deps.now();
-    const claimed = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH);
+    const claimed = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH, CLAIM_PER_WEBHOOK);
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
@@ -445,7 +447,8 @@ export async function dispatchDueWebhooks(
     if (claimed.length === 0 && options.stopWhenUnused === true && !(await webhooks.anyEnabled(deps.db))) {
       return counts;
     }
-    if (claimed.length < CLAIM_BATCH) {
+    // Claims were capped per webhook: anything claimed may mean more is due; nothing means wait.
+    if (claimed.length === 0) {
       if (Date.now() + idleMs >= options.until) {
         return counts;
       }

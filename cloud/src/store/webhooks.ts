@@ -252,20 +252,27 @@ export const deliveries = {
   },
 
   /**
-   * Claims up to `limit` due deliveries of enabled webhooks for one attempt each: counts the
-   * attempt and leases the row until `leaseUntil`, in one statement, skipping rows another
-   * dispatcher holds.
+   * Claims up to `limit` due deliveries of enabled webhooks for one attempt each, at most
+   * `perWebhook` of any one webhook (the oldest), so a flood to one receiver, or one that times
+   * out, does not hold back the others: counts the attempt and leases the row until `leaseUntil`,
+   * in one statement, skipping rows another dispatcher holds.
    */
-  async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
+  async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number, perWebhook = limit): Promise<ClaimedDelivery[]> {
+    const due = `x.status = 'pending' AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= $1) AND (x.lease_until IS NULL OR x.lease_until <= $1)`;
     const out = await db.query<DeliveryRow & { url_ciphertext: string; format: WebhookFormat; secret_version: number }>(
       `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2
        FROM webhooks w
        WHERE w.id = d.webhook_id AND d.id IN (
-         SELECT q.id FROM webhook_deliveries q JOIN webhooks qw ON qw.id = q.webhook_id AND qw.enabled
-         WHERE q.status = 'pending' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $1) AND (q.lease_until IS NULL OR q.lease_until <= $1)
-         ORDER BY q.id LIMIT $3 FOR UPDATE OF q SKIP LOCKED)
+         SELECT x.id FROM webhook_deliveries x
+         WHERE ${due} AND x.id IN (
+           SELECT ranked.id FROM (
+             SELECT x.id, row_number() OVER (PARTITION BY x.webhook_id ORDER BY x.id) AS n
+             FROM webhook_deliveries x JOIN webhooks xw ON xw.id = x.webhook_id AND xw.enabled
+             WHERE ${due}) ranked
+           WHERE ranked.n <= $4)
+         ORDER BY x.id LIMIT $3 FOR UPDATE OF x SKIP LOCKED)
        RETURNING d.*, w.url_ciphertext, w.format, w.secret_version`,
-      [now, leaseUntil, limit],
+      [now, leaseUntil, limit, perWebhook],
     );
     return out.rows.map((r) => ({ ...deliveryFromRow(r), urlCiphertext: r.url_ciphertext, format: r.format, secretVersion: r.secret_version }));
   },

@@ -239,6 +239,27 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(d).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
 
+  it('claims at most a few deliveries of one webhook per pass, so a flooded receiver holds back no other', async () => {
+    const a = await create({ events: ['flag.*'] });
+    const b = await create({ events: ['flag.*'] });
+    for (let i = 0; i < 3; i++) {
+      await toggle(true);
+      await toggle(false);
+    }
+    const now = p.now.value;
+    const claimed = await deliveries.claimDue(p.db, now, new Date(now.getTime() + 60_000), 20, 4);
+    expect(claimed.filter((d) => d.webhookId === a.id)).toHaveLength(4);
+    expect(claimed.filter((d) => d.webhookId === b.id)).toHaveLength(4);
+    // The oldest of each first.
+    const ofA = claimed.filter((d) => d.webhookId === a.id).sort((x, y) => Number(x.id) - Number(y.id));
+    expect(ofA.map((d) => d.payload.event)).toEqual(['flag.enabled', 'flag.disabled', 'flag.enabled', 'flag.disabled']);
+    advance(60_000);
+    // One pass takes 4 of each; the next takes the rest.
+    expect(await dispatch()).toEqual({ delivered: 8, failed: 0, retried: 0 });
+    expect(await dispatch()).toEqual({ delivered: 4, failed: 0, retried: 0 });
+    expect(receiver.received).toHaveLength(12);
+  });
+
   it('a test send reports how it went; a redelivery sends the same payload as a new delivery', async () => {
     const { id, secret } = await create({ events: ['experiment.*'] });
     const test = await must('POST', `${BASE}/webhooks/${id}/test`);

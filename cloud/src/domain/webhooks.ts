@@ -213,6 +213,20 @@ export function webhookRequest(
   };
 }
 
+/** Why a stored URL cannot be read: the platform key is not the one it was encrypted under. */
+export const UNREADABLE_URL = 'the stored URL cannot be decrypted (the platform key changed since it was set): set the URL again';
+
+/** The request, or undefined when the URL cannot be decrypted. */
+function requestOrUndefined(key: PlatformKey, d: Parameters<typeof webhookRequest>[1], now: Date): WebhookRequest | undefined {
+  try {
+    return webhookRequest(key, d, now);
+  } catch {
+    return undefined;
+  }
+}
+
+const unreadable: WebhookOutcome = { statusCode: null, error: UNREADABLE_URL, response: null, durationMs: 0 };
+
 /** A sender that throws (a Lambda invocation failing) counts as no response: retried. */
 async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promise<WebhookOutcome> {
   try {
@@ -221,6 +235,14 @@ async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promi
     return { statusCode: null, error: e instanceof Error ? e.message : 'send failed', response: null, durationMs: 0 };
   }
 }
+
+const readUrl = (key: PlatformKey, w: Pick<StoredWebhook, 'id' | 'urlCiphertext'>): string | undefined => {
+  try {
+    return key.decrypt(w.urlCiphertext, URL_PURPOSE, w.id);
+  } catch {
+    return undefined;
+  }
+};
 
 const succeeded = (o: WebhookOutcome): boolean => o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;
 const retryable = (o: WebhookOutcome): boolean => o.statusCode === null || o.statusCode === 408 || o.statusCode === 429 || o.statusCode >= 500;
@@ -315,7 +337,7 @@ export class WebhookService {
       if (before.enabled && !after.enabled) {
         await webhooks.cancelPending(tx, id, 'the webhook was disabled');
       }
-      const urlChanged = data.url !== undefined && key.decrypt(before.urlCiphertext, URL_PURPOSE, id) !== data.url;
+      const urlChanged = data.url !== undefined && readUrl(key, before) !== data.url;
       // A new URL with the same preview (another token) still shows in the log, as a marker.
       await record(tx, actor, {
         projectId: project.id,
@@ -368,7 +390,8 @@ export class WebhookService {
     };
     // Leased, so no dispatcher sends it too.
     const delivery = await deliveries.enqueue(this.deps.db, { webhookId: id, auditId: null, event: 'webhook.test', payload, now, leaseUntil: new Date(now.getTime() + LEASE_MS) });
-    const outcome = await sendSafely(this.sender, webhookRequest(key, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, now));
+    const request = requestOrUndefined(key, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, now);
+    const outcome = request === undefined ? unreadable : await sendSafely(this.sender, request);
     return deliveries.record(this.deps.db, delivery.id, attemptRecord(outcome, 1, this.deps.now(), false));
   }
 
@@ -432,8 +455,10 @@ export async function dispatchDueWebhooks(
     await Promise.all(
       Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
         for (let d = claimed[next++]; d !== undefined; d = claimed[next++]) {
-          const outcome = await sendSafely(sender, webhookRequest(key, d, deps.now()));
-          const result = await deliveries.record(deps.db, d.id, attemptRecord(outcome, d.attempts, deps.now()));
+          const request = requestOrUndefined(key, d, deps.now());
+          const outcome = request === undefined ? unreadable : await sendSafely(sender, request);
+          // An unreadable URL stays unreadable: no retry.
+          const result = await deliveries.record(deps.db, d.id, attemptRecord(outcome, d.attempts, deps.now(), request !== undefined));
           counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
           if (result.status !== 'succeeded') {
             deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });

@@ -7,9 +7,9 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { verifyWebhookSignature } from '../../auth/platform-key.js';
 import { httpSend } from '../../domain/webhook-http.js';
-import { MAX_ATTEMPTS, dispatchDueWebhooks } from '../../domain/webhooks.js';
+import { MAX_ATTEMPTS, UNREADABLE_URL, WebhookService, dispatchDueWebhooks } from '../../domain/webhooks.js';
+import { PlatformKey, verifyWebhookSignature } from '../../auth/platform-key.js';
 import type { Deps } from '../../domain/context.js';
 import { deliveries } from '../../store/webhooks.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
@@ -368,7 +368,6 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect((await must('GET', `${BASE}/webhooks/${id}`)).id).toBe(id);
 
     const { platformKey: _key, ...keyless } = p.services.deps;
-    const { WebhookService } = await import('../../domain/webhooks.js');
     const service = new WebhookService(keyless);
     const org = await p.db.query<{ org_id: string }>("SELECT org_id FROM projects WHERE key = 'demo'");
     const actor = { userId: 'u', orgId: org.rows[0]!.org_id, email: OWNER.email, role: 'owner' as const, client: 'api' };
@@ -386,6 +385,21 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(Date.now() - polling).toBeGreaterThanOrEqual(250);
     await must('PATCH', `${BASE}/webhooks/${id}`, { enabled: false });
     expect(await dispatchDueWebhooks(p.services.deps, httpSend, { until: Date.now() + 60_000, stopWhenUnused: true, idleMs: 50 })).toEqual({ delivered: 0, failed: 0, retried: 0 });
+  });
+
+  it('fails, without retrying, a delivery whose URL a replaced platform key cannot read, until the URL is set again', async () => {
+    const { id } = await create({ events: ['flag.*'] });
+    await toggle(true);
+    const replaced = { ...p.services.deps, platformKey: PlatformKey.generate() };
+    expect(await dispatchDueWebhooks(replaced, httpSend, { until: 0 })).toEqual({ delivered: 0, failed: 1, retried: 0 });
+    const [d] = (await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items;
+    expect(d).toMatchObject({ status: 'failed', attempts: 1, statusCode: null, error: UNREADABLE_URL });
+    const service = new WebhookService(replaced);
+    const actor = { userId: 'u', orgId: (await p.db.query<{ org_id: string }>("SELECT org_id FROM projects WHERE key = 'demo'")).rows[0]!.org_id, email: OWNER.email, role: 'owner' as const, client: 'api' };
+    expect(await service.test(actor, 'demo', id)).toMatchObject({ status: 'failed', error: UNREADABLE_URL });
+    await service.update(actor, 'demo', id, { url: `${receiver.url}/again` });
+    expect(await service.test(actor, 'demo', id)).toMatchObject({ status: 'succeeded', statusCode: 200 });
+    expect(receiver.received.map((r) => r.path)).toEqual(['/again']);
   });
 
   it('prunes finished deliveries after 30 days', async () => {

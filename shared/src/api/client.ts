@@ -463,6 +463,58 @@ export class XpApiClient {
     return (await this.call<AccessTokenView>('DELETE', `/api/v1/me/tokens/${encodeURIComponent(id)}`)).body;
   }
 
+  // --- Webhooks ---------------------------------------------------------------------------------
+
+  /** The project's webhooks, oldest first. */
+  async listWebhooks(project: string): Promise<Webhook[]> {
+    return (await this.call<{ items: Webhook[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/webhooks`)).body.items;
+  }
+
+  async webhook(project: string, id: string): Promise<Webhook> {
+    return (await this.call<Webhook>('GET', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`)).body;
+  }
+
+  /** Creates a webhook; `secret` is its signing secret, which the API never returns again. */
+  async createWebhook(project: string, body: WebhookCreate): Promise<WebhookWithSecret> {
+    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks`, { body })).body;
+  }
+
+  /** Changes the fields given (the others keep their value); disabling a webhook ends its queued deliveries. */
+  async updateWebhook(project: string, id: string, patch: WebhookPatch): Promise<Webhook> {
+    return (await this.call<Webhook>('PATCH', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`, { body: patch })).body;
+  }
+
+  /** Deletes a webhook and its delivery log; answers the deleted webhook. */
+  async deleteWebhook(project: string, id: string): Promise<Webhook> {
+    return (await this.call<Webhook>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`)).body;
+  }
+
+  /** Gives a webhook a new signing secret, shown only in this answer; the old one stops at once. */
+  async rotateWebhookSecret(project: string, id: string): Promise<WebhookWithSecret> {
+    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/rotate-secret`)).body;
+  }
+
+  /** Sends a `webhook.test` event now and answers how it went (a receiver's refusal is a failed delivery, not an error). */
+  async testWebhook(project: string, id: string): Promise<WebhookDelivery> {
+    return (await this.call<WebhookDelivery>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/test`)).body;
+  }
+
+  /** A webhook's deliveries, newest first, a page at a time (`nextCursor` when there are older ones). */
+  async webhookDeliveries(project: string, id: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<WebhookDelivery>> {
+    return (
+      await this.call<Page<WebhookDelivery>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/deliveries`, {
+        query: { limit: query.limit, cursor: query.cursor },
+      })
+    ).body;
+  }
+
+  /** Queues a past delivery's payload again, as a new delivery; answers it (pending). */
+  async redeliverWebhook(project: string, id: string, deliveryId: string): Promise<WebhookDelivery> {
+    return (
+      await this.call<WebhookDelivery>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/redeliver`)
+    ).body;
+  }
+
   // --- Event explorer (issue 10) ---------------------------------------------------------------
 
   /** Recent events and exposures, newest first (retention window: 7 days by default). */
@@ -659,4 +711,82 @@ export interface AccessTokenView {
   readonly expiresAt: string | null;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
+}
+
+// --- Webhooks: request and response types ---------------------------------------------------
+
+/** How a webhook's requests are written. */
+export const WebhookFormat = {
+  /** The change as JSON, signed (X-XP-Signature), for your own receivers. */
+  Json: 'json',
+  /** `{"text": "…"}`, for a Slack incoming webhook. */
+  Slack: 'slack',
+} as const;
+export type WebhookFormat = (typeof WebhookFormat)[keyof typeof WebhookFormat];
+
+/** Where a webhook delivery stands. */
+export const DeliveryStatus = {
+  /** Not sent yet, or to be tried again at `nextAttemptAt`. */
+  Pending: 'pending',
+  /** The receiver answered 2xx. */
+  Succeeded: 'succeeded',
+  /** Attempts used up, or refused for good (4xx other than 408 and 429). */
+  Failed: 'failed',
+} as const;
+export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus];
+
+/** A webhook as the API shows it: `url` is a preview (scheme://host/…), never the URL itself (it may hold a token). */
+export interface Webhook {
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
+  readonly format: WebhookFormat;
+  readonly events: readonly string[];
+  /** null: every change of the project (project-wide ones included); a list: only changes made in those environments. */
+  readonly environments: readonly string[] | null;
+  readonly enabled: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;
+}
+
+/** POST …/webhooks: left out, `format` is json, `events` ['*'], `environments` null and `enabled` true. */
+export interface WebhookCreate {
+  readonly name: string;
+  readonly url: string;
+  readonly format?: WebhookFormat;
+  /** '*', a resource's every action ('flag.*') or an action ('flag.updated'). */
+  readonly events?: readonly string[];
+  readonly environments?: readonly string[] | null;
+  readonly enabled?: boolean;
+}
+
+/** PATCH …/webhooks/{id}: the fields to change; `url` only when it changes (the API never shows the current one). */
+export type WebhookPatch = Partial<WebhookCreate>;
+
+/** A webhook just created or given a new secret: the signing secret (whsec_…) is in this answer only. */
+export interface WebhookWithSecret {
+  readonly webhook: Webhook;
+  readonly secret: string;
+}
+
+/** One delivery of a webhook (kept 30 days). */
+export interface WebhookDelivery {
+  /** Also sent as X-XP-Delivery: receivers deduplicate on it. */
+  readonly id: string;
+  readonly webhookId: string;
+  /** The audit action ('flag.updated'), or 'webhook.test'. */
+  readonly event: string;
+  readonly auditId: number | null;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: string | null;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  /** The first kilobyte of the receiver's answer. */
+  readonly response: string | null;
+  readonly durationMs: number | null;
+  readonly createdAt: string;
+  readonly deliveredAt: string | null;
+  readonly payload: Readonly<Record<string, unknown>>;
 }

@@ -153,8 +153,6 @@ export function App(): ReactNode {
   const sessionFetch = useMemo(() => new SessionFetch(), []);
   const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console', fetch: sessionFetch.fetch }), [sessionFetch]);
   const [expired, setExpired] = useState(false);
-  /** The token signed in with (the session's fetch sends the renewed one after an expiry). */
-  const [token, setToken] = useState<string | null>(null);
   useEffect(() => sessionFetch.subscribe(setExpired), [sessionFetch]);
 
   useEffect(() => {
@@ -168,7 +166,6 @@ export function App(): ReactNode {
       const linked = new URLSearchParams(window.location.search).get('project');
       const session = await loadSession(base.withToken(token), linked ?? window.localStorage.getItem('xp.project') ?? undefined);
       sessionFetch.start(token);
-      setToken(token);
       setLoaded(session);
       setPhase('ready');
     },
@@ -324,9 +321,8 @@ export function App(): ReactNode {
         setEnvironmentState(key);
       },
       refreshTick,
-      ...(token === null ? {} : { connection: { apiUrl: pageApiUrl(), token, client: 'console', fetch: sessionFetch.fetch } }),
     };
-  }, [loaded, environment, refreshTick, token, sessionFetch]);
+  }, [loaded, environment, refreshTick]);
 
   const themeButton = (
     <button type="button" className="ghost" onClick={() => { setTheme((t) => (t === 'dark' ? 'light' : 'dark')); }} aria-label={`Switch to the ${theme === 'dark' ? 'light' : 'dark'} theme`}>

@@ -1,5 +1,5 @@
 import { createContext, useContext } from 'react';
-import type { ClientOptions, StoredEnvironment, User, XpApiClient } from '@xp/shared';
+import type { StoredEnvironment, User, XpApiClient } from '@xp/shared';
 
 /** Everything a signed-in screen needs: the API client, the project and the chosen environment. */
 export interface Session {
@@ -16,11 +16,6 @@ export interface Session {
   readonly setEnvironment: (key: string) => void;
   /** Bumped by the Refresh command (menu, keyboard) so screens reload. */
   readonly refreshTick: number;
-  /**
-   * How `client` reaches the API (URL, token, fetch), for a feature's requests that the shared
-   * client has no method for yet (webhooks). Absent only where a test does not need it.
-   */
-  readonly connection?: ClientOptions;
 }
 
 export const SessionContext = createContext<Session | null>(null);

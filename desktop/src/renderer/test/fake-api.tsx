@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { XpApiClient } from '@xp/shared';
-import type { ClientOptions, RolesView, StoredEnvironment, User } from '@xp/shared';
+import type { RolesView, StoredEnvironment, User } from '@xp/shared';
 import { SessionContext } from '../app/session.js';
 import { permissionsOf } from '../lib/permissions.js';
 
@@ -37,10 +37,9 @@ export function fakeFetch(respond: Responder): { fetch: typeof fetch; sent: Sent
  * A client whose fetch answers from `respond` and records what was sent: component tests check
  * the requests a form makes and how it shows the API's answers (the real API runs in the e2e flow).
  */
-export function fakeApi(respond: Responder): { client: XpApiClient; sent: SentRequest[]; connection: ClientOptions } {
+export function fakeApi(respond: Responder): { client: XpApiClient; sent: SentRequest[] } {
   const { fetch, sent } = fakeFetch(respond);
-  const connection: ClientOptions = { apiUrl: 'http://localhost:3000', token: 'test-token', fetch };
-  return { client: new XpApiClient(connection), sent, connection };
+  return { client: new XpApiClient({ apiUrl: 'http://localhost:3000', token: 'test-token', fetch }), sent };
 }
 
 /**
@@ -70,15 +69,10 @@ export function user(overrides: Partial<User> = {}): User {
   return { id: 'u-owner', email: 'owner@example.com', name: 'Owner', role: 'owner', disabled: false, version: 1, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', ...overrides };
 }
 
-/**
- * Renders children inside a signed-in session of `me` on project "web", with the permissions of
- * `me`'s role; `connection` (from `fakeApi`) for screens that use it.
- */
-export function WithSession({ client, me, environments = [], connection, children }: { client: XpApiClient; me: User; environments?: readonly StoredEnvironment[]; connection?: ClientOptions; children: ReactNode }): ReactNode {
+/** Renders children inside a signed-in session of `me` on project "web", with the permissions of `me`'s role. */
+export function WithSession({ client, me, environments = [], children }: { client: XpApiClient; me: User; environments?: readonly StoredEnvironment[]; children: ReactNode }): ReactNode {
   return (
-    <SessionContext.Provider
-      value={{ client, user: me, permissions: permissionsOf(ROLES, me.role), project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0, ...(connection === undefined ? {} : { connection }) }}
-    >
+    <SessionContext.Provider value={{ client, user: me, permissions: permissionsOf(ROLES, me.role), project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
       {children}
     </SessionContext.Provider>
   );

@@ -1,9 +1,8 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
+import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { Confirm, errorMessage } from '../../lib/ui.js';
-import { useWebhooksClient } from './api.js';
-import type { Webhook, WebhookWithSecret } from './api.js';
 import { SecretDialog, WebhookFormDialog } from './webhook-form.js';
 
 type Open = { readonly kind: 'edit' | 'delete' | 'rotate'; readonly webhook: Webhook } | { readonly kind: 'secret'; readonly result: WebhookWithSecret } | null;
@@ -28,8 +27,7 @@ export interface WebhookActions {
  * toggle (to show it at once; by default it reloads) and `onDeleted` follows a delete.
  */
 export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted = onChanged }: { onChanged: () => void; onUpdated?: (webhook: Webhook) => void; onDeleted?: () => void }): WebhookActions {
-  const { project } = useSession();
-  const api = useWebhooksClient();
+  const { client, project } = useSession();
   const [open, setOpen] = useState<Open>(null);
   const [error, setError] = useState<string | null>(null);
   const [toggling, setToggling] = useState<ReadonlyMap<string, boolean>>(new Map());
@@ -51,7 +49,7 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
         onConfirm={() => {
           close();
           setError(null);
-          api.remove(project, id).then(onDeleted, (e: unknown) => {
+          client.deleteWebhook(project, id).then(onDeleted, (e: unknown) => {
             setError(`Could not delete ${name}: ${errorMessage(e)}`);
             onChanged();
           });
@@ -69,7 +67,7 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
         onConfirm={() => {
           close();
           setError(null);
-          api.rotateSecret(project, id).then(
+          client.rotateWebhookSecret(project, id).then(
             (result) => {
               setOpen({ kind: 'secret', result });
               onChanged();
@@ -100,7 +98,7 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
           return next;
         });
       };
-      api.update(project, webhook.id, { enabled }).then(
+      client.updateWebhook(project, webhook.id, { enabled }).then(
         (updated) => {
           done();
           onUpdated(updated);

@@ -1,11 +1,11 @@
 import { useId, useState } from 'react';
 import type { ReactNode } from 'react';
+import { WebhookFormat } from '@xp/shared';
+import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { Dialog } from '../../lib/ui.js';
-import { WebhookFormat, useWebhooksClient } from './api.js';
-import type { Webhook, WebhookWithSecret } from './api.js';
 import { EVENT_SUGGESTIONS, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
 import type { DraftErrors, DraftField, WebhookDraft } from './webhook-model.js';
 
@@ -178,8 +178,7 @@ function EnvironmentsField({ draft, onChange, error }: { draft: WebhookDraft; on
  * fields changed; the URL only when a new one is entered).
  */
 export function WebhookFormDialog({ original, onClose, onSaved }: { original?: Webhook; onClose: () => void; onSaved: (webhook: Webhook) => void }): ReactNode {
-  const { project } = useSession();
-  const api = useWebhooksClient();
+  const { client, project } = useSession();
   const id = useId();
   const mode = original === undefined ? 'create' : 'edit';
   const [draft, setDraft] = useState<WebhookDraft>(() => (original === undefined ? newDraft() : draftOf(original)));
@@ -212,11 +211,11 @@ export function WebhookFormDialog({ original, onClose, onSaved }: { original?: W
     setBusy(true);
     try {
       if (original === undefined) {
-        const res = await api.create(project, createBody(full));
+        const res = await client.createWebhook(project, createBody(full));
         setCreated(res);
         onSaved(res.webhook);
       } else if (patch !== null && !unchanged) {
-        onSaved(await api.update(project, original.id, patch));
+        onSaved(await client.updateWebhook(project, original.id, patch));
         onClose();
       }
     } catch (e) {

@@ -1,5 +1,5 @@
-import { WebhookFormat } from './api.js';
-import type { Webhook, WebhookCreate, WebhookPatch } from './api.js';
+import { WebhookFormat } from '@xp/shared';
+import type { Webhook, WebhookCreate, WebhookPatch } from '@xp/shared';
 
 /** The API's limits (the contract of `WebhookCreate`); the API checks them again. */
 export const NAME_MAX = 100;

@@ -1,6 +1,7 @@
 import { Fragment, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError } from '@xp/shared';
+import { ApiError, DeliveryStatus } from '@xp/shared';
+import type { Webhook, WebhookDelivery } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { navigate, routeHash } from '../../app/router.js';
 import { formatCount, formatTime } from '../../lib/format.js';
@@ -8,8 +9,6 @@ import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote, FormError, Loading, errorMessage } from '../../lib/ui.js';
-import { DeliveryStatus, useWebhooksClient } from './api.js';
-import type { Delivery, Webhook } from './api.js';
 import { useWebhookActions } from './webhook-actions.js';
 import { environmentsText } from './webhook-model.js';
 import { DeliveryBadge, EventList, LastDelivery, ManageOnly, PlatformKeyHint } from './webhook-parts.js';
@@ -44,7 +43,7 @@ export default function WebhookPage({ webhookId }: { webhookId: string }): React
 }
 
 /** "HTTP 200 in 34 ms", "no answer after 10,000 ms", "not sent yet". */
-function outcome(d: Pick<Delivery, 'statusCode' | 'durationMs'>): string {
+function outcome(d: Pick<WebhookDelivery, 'statusCode' | 'durationMs'>): string {
   const took = d.durationMs === null ? '' : ` in ${formatCount(d.durationMs)} ms`;
   if (d.statusCode !== null) {
     return `HTTP ${d.statusCode}${took}`;
@@ -53,7 +52,7 @@ function outcome(d: Pick<Delivery, 'statusCode' | 'durationMs'>): string {
 }
 
 /** What came back and, with `payload`, what was sent. */
-function DeliveryDetails({ delivery, payload = true }: { delivery: Delivery; payload?: boolean }): ReactNode {
+function DeliveryDetails({ delivery, payload = true }: { delivery: WebhookDelivery; payload?: boolean }): ReactNode {
   return (
     <div className="delivery-details">
       {delivery.error === null ? null : (
@@ -74,7 +73,7 @@ function DeliveryDetails({ delivery, payload = true }: { delivery: Delivery; pay
 }
 
 /** The result of "Send test": how the receiver answered. */
-function TestResult({ delivery }: { delivery: Delivery }): ReactNode {
+function TestResult({ delivery }: { delivery: WebhookDelivery }): ReactNode {
   const ok = delivery.status === DeliveryStatus.Succeeded;
   return (
     <div className={`banner ${ok ? 'banner-good' : 'banner-bad'}`} role="status" aria-label="Test delivery">
@@ -116,10 +115,9 @@ function Summary({ webhook }: { webhook: Webhook }): ReactNode {
 }
 
 function WebhookDetail({ id }: { id: string }): ReactNode {
-  const { project, refreshTick } = useSession();
-  const api = useWebhooksClient();
-  const webhook = useAsync(() => api.get(project, id), [api, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
-  const deliveries = usePages((cursor) => api.deliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) }), [api, project, id], {
+  const { client, project, refreshTick } = useSession();
+  const webhook = useAsync(() => client.webhook(project, id), [client, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
+  const deliveries = usePages((cursor) => client.webhookDeliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) }), [client, project, id], {
     keyOf: (d) => d.id,
     pollMs: DELIVERIES_POLL_MS,
     refreshKey: refreshTick,
@@ -134,7 +132,7 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
     onDeleted: () => { navigate({ screen: 'webhooks' }); },
   });
   const [testing, setTesting] = useState(false);
-  const [tested, setTested] = useState<Delivery | null>(null);
+  const [tested, setTested] = useState<WebhookDelivery | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
@@ -166,8 +164,8 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
     setTested(null);
     setError(null);
     setNotice(null);
-    api
-      .test(project, w.id)
+    client
+      .testWebhook(project, w.id)
       .then(
         (delivery) => { setTested(delivery); },
         (e: unknown) => { setError(`Could not send a test event: ${errorMessage(e)}`); },
@@ -178,12 +176,12 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
       });
   };
 
-  const redeliver = (d: Delivery): void => {
+  const redeliver = (d: WebhookDelivery): void => {
     setError(null);
     setNotice(null);
     setRedelivering((s) => new Set(s).add(d.id));
-    api
-      .redeliver(project, w.id, d.id)
+    client
+      .redeliverWebhook(project, w.id, d.id)
       .then(
         (again) => { setNotice(`Delivery ${d.id} (${d.event}) queued again as delivery ${again.id}.`); },
         (e: unknown) => { setError(`Could not redeliver ${d.id}: ${errorMessage(e)}`); },

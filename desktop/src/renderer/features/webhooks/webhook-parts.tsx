@@ -1,10 +1,9 @@
 import type { ReactNode } from 'react';
-import { ApiError } from '@xp/shared';
+import { ApiError, DeliveryStatus } from '@xp/shared';
+import type { Webhook } from '@xp/shared';
 import type { Allowance } from '../../lib/permissions.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge } from '../../lib/ui.js';
-import { DeliveryStatus } from './api.js';
-import type { Webhook } from './api.js';
 
 const TONE: Readonly<Record<DeliveryStatus, 'good' | 'bad' | 'info'>> = { [DeliveryStatus.Pending]: 'info', [DeliveryStatus.Succeeded]: 'good', [DeliveryStatus.Failed]: 'bad' };
 

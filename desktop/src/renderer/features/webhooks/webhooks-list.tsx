@@ -5,7 +5,6 @@ import { routeHash } from '../../app/router.js';
 import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty, FormError } from '../../lib/ui.js';
-import { useWebhooksClient } from './api.js';
 import { useWebhookActions } from './webhook-actions.js';
 import { WebhookFormDialog } from './webhook-form.js';
 import { environmentsText } from './webhook-model.js';
@@ -32,9 +31,8 @@ export default function Webhooks(): ReactNode {
 }
 
 function WebhookList(): ReactNode {
-  const { project, environments, refreshTick } = useSession();
-  const api = useWebhooksClient();
-  const webhooks = useAsync(() => api.list(project), [api, project], { refreshKey: refreshTick, pollMs: POLL_MS });
+  const { client, project, environments, refreshTick } = useSession();
+  const webhooks = useAsync(() => client.listWebhooks(project), [client, project], { refreshKey: refreshTick, pollMs: POLL_MS });
   const [creating, setCreating] = useState(false);
   const actions = useWebhookActions({
     onChanged: webhooks.reload,

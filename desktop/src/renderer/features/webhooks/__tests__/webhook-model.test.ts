@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Webhook } from '../api.js';
+import type { Webhook } from '@xp/shared';
 import { addEvent, createBody, draftOf, environmentsText, isEventPattern, newDraft, patchBody, validateDraft } from '../webhook-model.js';
 
 const STORED: Webhook = {

@@ -2,10 +2,9 @@ import '../../../test/dom.js';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Role, StoredEnvironment } from '@xp/shared';
+import type { Role, StoredEnvironment, Webhook, WebhookDelivery } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
-import type { Delivery, Webhook } from '../api.js';
 import WebhookPage from '../webhook-page.js';
 import Webhooks from '../webhooks-list.js';
 
@@ -25,7 +24,7 @@ function webhook(id: string, overrides: Partial<Webhook> = {}): Webhook {
   return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, createdAt: AT, updatedAt: AT, lastDelivery: null, ...overrides };
 }
 
-function delivery(id: string, overrides: Partial<Delivery> = {}): Delivery {
+function delivery(id: string, overrides: Partial<WebhookDelivery> = {}): WebhookDelivery {
   return {
     id,
     webhookId: 'deploys',
@@ -94,7 +93,7 @@ function webhooksApi(initial: Webhook[], more: Responder = () => undefined): Ret
 
 function renderList(api: ReturnType<typeof fakeApi>, role: Role = 'admin'): void {
   render(
-    <WithSession client={api.client} connection={api.connection} me={user({ role })} environments={ENVIRONMENTS}>
+    <WithSession client={api.client} me={user({ role })} environments={ENVIRONMENTS}>
       <Webhooks />
     </WithSession>,
   );
@@ -102,7 +101,7 @@ function renderList(api: ReturnType<typeof fakeApi>, role: Role = 'admin'): void
 
 function renderPage(api: ReturnType<typeof fakeApi>, id = 'deploys', role: Role = 'owner'): void {
   render(
-    <WithSession client={api.client} connection={api.connection} me={user({ role })} environments={ENVIRONMENTS}>
+    <WithSession client={api.client} me={user({ role })} environments={ENVIRONMENTS}>
       <WebhookPage webhookId={id} />
     </WithSession>,
   );

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError, DeliveryStatus, WebhookFormat, XpApiClient } from '../client.js';
+import type { Webhook, WebhookDelivery } from '../client.js';
+
+/** One request the client sent: method, path with query, headers and JSON body. */
+interface Sent {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Headers;
+  readonly body: unknown;
+}
+
+/** A client on http://api.test whose fetch records each request and answers `status` with `body` (a string as is, anything else as JSON). */
+function clientAnswering(status: number, body?: unknown): { client: XpApiClient; sent: Sent[] } {
+  const sent: Sent[] = [];
+  const fetchFn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    sent.push({
+      method: init?.method ?? 'GET',
+      path: `${url.pathname}${url.search}`,
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined,
+    });
+    const text = body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body);
+    return Promise.resolve(new Response(text, { status, headers: { 'content-type': 'application/json' } }));
+  };
+  return { client: new XpApiClient({ apiUrl: 'http://api.test/', token: 'tok', client: 'console', fetch: fetchFn }), sent };
+}
+
+const AT = '2026-11-25T10:00:00Z';
+const WEBHOOK: Webhook = {
+  id: 'wh_1',
+  name: 'Deploy notifier',
+  url: 'https://hooks.example.com/…',
+  format: WebhookFormat.Json,
+  events: ['flag.*'],
+  environments: ['production'],
+  enabled: true,
+  createdAt: AT,
+  updatedAt: AT,
+  lastDelivery: { id: '7', status: DeliveryStatus.Succeeded, statusCode: 200, at: AT },
+};
+const DELIVERY: WebhookDelivery = {
+  id: '7',
+  webhookId: 'wh_1',
+  event: 'webhook.test',
+  auditId: null,
+  status: DeliveryStatus.Failed,
+  attempts: 1,
+  nextAttemptAt: null,
+  statusCode: 500,
+  error: 'HTTP 500',
+  response: 'boom',
+  durationMs: 12,
+  createdAt: AT,
+  deliveredAt: null,
+  payload: { event: 'webhook.test' },
+};
+const BASE = '/api/v1/projects/my%20shop/webhooks';
+
+describe('XpApiClient webhooks', () => {
+  it('lists the webhooks of a project (GET …/webhooks, the items)', async () => {
+    const { client, sent } = clientAnswering(200, { items: [WEBHOOK] });
+    expect(await client.listWebhooks('my shop')).toEqual([WEBHOOK]);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['GET', BASE, undefined]]);
+    expect(sent[0]!.headers.get('authorization')).toBe('Bearer tok');
+    expect(sent[0]!.headers.get('x-xp-client')).toBe('console');
+    expect(sent[0]!.headers.get('content-type')).toBeNull();
+  });
+
+  it('reads one webhook (GET …/webhooks/{id}, the id encoded)', async () => {
+    const { client, sent } = clientAnswering(200, WEBHOOK);
+    expect(await client.webhook('my shop', 'wh/1')).toEqual(WEBHOOK);
+    expect(sent.map((r) => [r.method, r.path])).toEqual([['GET', `${BASE}/wh%2F1`]]);
+  });
+
+  it('creates a webhook with the body given and answers it with its secret (POST …/webhooks)', async () => {
+    const { client, sent } = clientAnswering(201, { webhook: WEBHOOK, secret: 'whsec_abc' });
+    const body = { name: 'Deploy notifier', url: 'https://hooks.example.com/x?token=t', format: WebhookFormat.Slack, events: ['flag.*'], environments: null, enabled: false };
+    expect(await client.createWebhook('my shop', body)).toEqual({ webhook: WEBHOOK, secret: 'whsec_abc' });
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', BASE, body]]);
+    expect(sent[0]!.headers.get('content-type')).toBe('application/json');
+    expect(sent[0]!.headers.get('if-match')).toBeNull();
+  });
+
+  it('sends only the fields of a patch (PATCH …/webhooks/{id}) and answers the webhook', async () => {
+    const { client, sent } = clientAnswering(200, { ...WEBHOOK, enabled: false });
+    expect(await client.updateWebhook('my shop', 'wh_1', { enabled: false, environments: null })).toEqual({ ...WEBHOOK, enabled: false });
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['PATCH', `${BASE}/wh_1`, { enabled: false, environments: null }]]);
+    expect(sent[0]!.headers.get('if-match')).toBeNull();
+  });
+
+  it('deletes a webhook (DELETE …/webhooks/{id}) and answers the deleted one', async () => {
+    const { client, sent } = clientAnswering(200, WEBHOOK);
+    expect(await client.deleteWebhook('my shop', 'wh_1')).toEqual(WEBHOOK);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['DELETE', `${BASE}/wh_1`, undefined]]);
+  });
+
+  it('rotates the secret (POST …/rotate-secret, no body) and answers the new one', async () => {
+    const { client, sent } = clientAnswering(200, { webhook: WEBHOOK, secret: 'whsec_new' });
+    expect(await client.rotateWebhookSecret('my shop', 'wh_1')).toEqual({ webhook: WEBHOOK, secret: 'whsec_new' });
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE}/wh_1/rotate-secret`, undefined]]);
+    expect(sent[0]!.headers.get('content-type')).toBeNull();
+  });
+
+  it('sends a test event (POST …/test) and answers the delivery, a failed one included', async () => {
+    const { client, sent } = clientAnswering(200, DELIVERY);
+    expect(await client.testWebhook('my shop', 'wh_1')).toEqual(DELIVERY);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE}/wh_1/test`, undefined]]);
+  });
+
+  it('reads deliveries a page at a time (GET …/deliveries with limit and cursor) and passes nextCursor on', async () => {
+    const { client, sent } = clientAnswering(200, { items: [DELIVERY], nextCursor: 'c2' });
+    expect(await client.webhookDeliveries('my shop', 'wh_1', { cursor: 'c 1', limit: 50 })).toEqual({ items: [DELIVERY], nextCursor: 'c2' });
+    expect(await client.webhookDeliveries('my shop', 'wh_1', { limit: 50 })).toEqual({ items: [DELIVERY], nextCursor: 'c2' });
+    expect(await client.webhookDeliveries('my shop', 'wh_1')).toEqual({ items: [DELIVERY], nextCursor: 'c2' });
+    expect(sent.map((r) => [r.method, r.path])).toEqual([
+      ['GET', `${BASE}/wh_1/deliveries?limit=50&cursor=c+1`],
+      ['GET', `${BASE}/wh_1/deliveries?limit=50`],
+      ['GET', `${BASE}/wh_1/deliveries`],
+    ]);
+  });
+
+  it('redelivers (POST …/deliveries/{delivery}/redeliver) and answers the new, pending delivery', async () => {
+    const pending: WebhookDelivery = { ...DELIVERY, id: '8', status: DeliveryStatus.Pending, attempts: 0, statusCode: null, error: null, response: null, durationMs: null };
+    const { client, sent } = clientAnswering(202, pending);
+    expect(await client.redeliverWebhook('my shop', 'wh_1', '7')).toEqual(pending);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE}/wh_1/deliveries/7/redeliver`, undefined]]);
+  });
+
+  it("maps a refusal to an ApiError with the API's status, code, message and details", async () => {
+    const details = { issues: [{ path: 'body.url', message: 'not a URL' }] };
+    const { client } = clientAnswering(400, { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details } });
+    const err = await client.createWebhook('web', { name: 'x', url: 'nope' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', message: 'invalid body', details });
+
+    const unavailable = clientAnswering(503, { error: { code: 'WEBHOOKS_UNAVAILABLE', message: 'webhooks need a platform key' } });
+    await expect(unavailable.client.listWebhooks('web')).rejects.toMatchObject({ status: 503, code: 'WEBHOOKS_UNAVAILABLE', message: 'webhooks need a platform key' });
+    const gone = clientAnswering(404, { error: { code: 'NOT_FOUND', message: 'webhook not found' } });
+    await expect(gone.client.redeliverWebhook('web', 'wh_1', '7')).rejects.toMatchObject({ status: 404, code: 'NOT_FOUND' });
+  });
+
+  it('maps an answer without an error body to HTTP_ERROR', async () => {
+    const { client } = clientAnswering(502, '<html>Bad gateway</html>');
+    await expect(client.testWebhook('web', 'wh_1')).rejects.toMatchObject({ name: 'ApiError', status: 502, code: 'HTTP_ERROR', message: 'HTTP 502' });
+  });
+});

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { keySchema } from '@xp/shared';
+import type { Webhook } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import type { PlatformKey} from '../auth/platform-key.js';
 import { webhookSignature } from '../auth/platform-key.js';
@@ -16,7 +17,7 @@ import type { Page } from '../store/pagination.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor } from '../store/pagination.js';
 import { environments } from '../store/projects.js';
 import { deliveries, webhooks } from '../store/webhooks.js';
-import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, WebhookFields, WebhookFormat } from '../store/webhooks.js';
+import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, WebhookFields } from '../store/webhooks.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
@@ -68,43 +69,34 @@ const webhookUrl = z
     }
   });
 
+const formatSchema = z.enum(['json', 'slack']);
+const eventsSchema = z
+  .array(eventPattern)
+  .min(1)
+  .max(50)
+  .transform((e) => [...new Set(e)]);
+const environmentsSchema = z
+  .array(keySchema)
+  .min(1)
+  .max(50)
+  .transform((e) => [...new Set(e)].sort())
+  .nullable();
+
 export const webhookCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
   url: webhookUrl,
-  format: z.enum(['json', 'slack']).default('json'),
-  events: z
-    .array(eventPattern)
-    .min(1)
-    .max(50)
-    .default(['*'])
-    .transform((e) => [...new Set(e)]),
-  environments: z
-    .array(keySchema)
-    .min(1)
-    .max(50)
-    .transform((e) => [...new Set(e)].sort())
-    .nullable()
-    .default(null),
+  format: formatSchema.default('json'),
+  events: eventsSchema.default(['*']),
+  environments: environmentsSchema.default(null),
   enabled: z.boolean().default(true),
 });
 
 export const webhookPatchSchema = z.strictObject({
   name: webhookCreateSchema.shape.name.optional(),
   url: webhookUrl.optional(),
-  format: z.enum(['json', 'slack']).optional(),
-  events: z
-    .array(eventPattern)
-    .min(1)
-    .max(50)
-    .transform((e) => [...new Set(e)])
-    .optional(),
-  environments: z
-    .array(keySchema)
-    .min(1)
-    .max(50)
-    .transform((e) => [...new Set(e)].sort())
-    .nullable()
-    .optional(),
+  format: formatSchema.optional(),
+  events: eventsSchema.optional(),
+  environments: environmentsSchema.optional(),
   enabled: z.boolean().optional(),
 });
 
@@ -116,19 +108,6 @@ export function urlPreview(value: string): string {
 }
 
 /** A webhook as the API shows it: never its URL or secret. */
-export interface Webhook {
-  readonly id: string;
-  readonly name: string;
-  readonly url: string;
-  readonly format: WebhookFormat;
-  readonly events: readonly string[];
-  readonly environments: readonly string[] | null;
-  readonly enabled: boolean;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly lastDelivery: StoredWebhook['lastDelivery'];
-}
-
 export function webhookView(w: StoredWebhook): Webhook {
   return {
     id: w.id,
@@ -169,7 +148,7 @@ const short = (value: unknown): string => {
 };
 
 /** The text a Slack incoming webhook shows for a payload: who did what to which resource, and the first changes. */
-export function slackText(payload: Record<string, unknown>): string {
+export function slackText(payload: Readonly<Record<string, unknown>>): string {
   const project = payload.project as { key?: string; name?: string } | undefined;
   const change = payload.change as
     | { action: string; resourceType: string; resourceKey: string; environment: string | null; actor: string | null; diff?: { op: string; path: string; from?: unknown; to?: unknown }[] }

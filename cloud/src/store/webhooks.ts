@@ -4,25 +4,9 @@ import type { Page, PageRequest } from './pagination.js';
 import { decodeCursor, toPage } from './pagination.js';
 import { iso, isoOrNull } from './rows.js';
 
-export type WebhookFormat = 'json' | 'slack';
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+import type { DeliveryStatus, WebhookDelivery, WebhookFormat } from '@xp/shared';
 
-export interface StoredWebhook {
-  readonly id: string;
-  readonly projectId: string;
-  readonly name: string;
-  readonly urlCiphertext: string;
-  readonly urlPreview: string;
-  readonly format: WebhookFormat;
-  readonly events: readonly string[];
-  readonly environments: readonly string[] | null;
-  readonly enabled: boolean;
-  readonly secretVersion: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;
-}
-
+/** What a webhook's create or update writes. */
 export interface WebhookFields {
   readonly name: string;
   readonly urlCiphertext: string;
@@ -33,22 +17,17 @@ export interface WebhookFields {
   readonly enabled: boolean;
 }
 
-export interface StoredDelivery {
+export interface StoredWebhook extends WebhookFields {
   readonly id: string;
-  readonly webhookId: string;
-  readonly event: string;
-  readonly auditId: number | null;
-  readonly status: DeliveryStatus;
-  readonly attempts: number;
-  readonly nextAttemptAt: string | null;
-  readonly statusCode: number | null;
-  readonly error: string | null;
-  readonly response: string | null;
-  readonly durationMs: number | null;
+  readonly projectId: string;
+  readonly secretVersion: number;
   readonly createdAt: string;
-  readonly deliveredAt: string | null;
-  readonly payload: Record<string, unknown>;
+  readonly updatedAt: string;
+  readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;
 }
+
+/** A delivery as stored is what the API shows (the shared client's type). */
+export type StoredDelivery = WebhookDelivery;
 
 /** A claimed delivery with what sending it needs. */
 export interface ClaimedDelivery extends StoredDelivery {
@@ -101,7 +80,7 @@ interface DeliveryRow {
   duration_ms: number | null;
   created_at: Date;
   delivered_at: Date | null;
-  payload: Record<string, unknown>;
+  payload: Readonly<Record<string, unknown>>;
 }
 
 const webhookFromRow = (r: WebhookRow): StoredWebhook => ({

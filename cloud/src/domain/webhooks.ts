@@ -12,7 +12,8 @@ import type { Webhook } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import type { PlatformKey} from '../auth/platform-key.js';
 import { webhookSignature } from '../auth/platform-key.js';
-import { AppError, AppErrorCode, invalid } from '../errors.js';
+import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
+import type { Queryable } from '../store/db.js';
 import type { Page } from '../store/pagination.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor } from '../store/pagination.js';
 import { environments } from '../store/projects.js';
@@ -117,6 +118,7 @@ export function webhookView(w: StoredWebhook): Webhook {
     events: w.events,
     environments: w.environments,
     enabled: w.enabled,
+    version: w.version,
     createdAt: w.createdAt,
     updatedAt: w.updatedAt,
     lastDelivery: w.lastDelivery,
@@ -240,6 +242,15 @@ export function attemptRecord(o: WebhookOutcome, attempts: number, now: Date, re
   return { ...base, status: 'failed', error, nextAttemptAt: null, deliveredAt: null };
 }
 
+/** The webhook, locked, if it is still at the version the caller read (409 otherwise). */
+async function lockedAt(tx: Queryable, projectId: string, id: string, expectedVersion: number): Promise<StoredWebhook> {
+  const current = await webhooks.get(tx, projectId, id, true);
+  if (current.version !== expectedVersion) {
+    throw conflict(`webhook was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+  }
+  return current;
+}
+
 /** The webhook endpoints' service: every call needs `webhooks:manage` in the webhook's project. */
 export class WebhookService {
   private readonly sender: WebhookSender;
@@ -294,7 +305,7 @@ export class WebhookService {
     return { webhook: webhookView(created), secret: key.webhookSecret(id, created.secretVersion) };
   }
 
-  async update(actor: Actor, projectKey: string, id: string, input: unknown): Promise<Webhook> {
+  async update(actor: Actor, projectKey: string, id: string, input: unknown, expectedVersion: number): Promise<Webhook> {
     const project = await this.project(actor, projectKey);
     const key = keyOf(this.deps);
     const data = parseOrThrow(webhookPatchSchema, input, 'webhook');
@@ -302,7 +313,7 @@ export class WebhookService {
       await this.checkEnvironments(project.id, data.environments);
     }
     const updated = await this.deps.db.withTransaction(async (tx) => {
-      const before = await webhooks.get(tx, project.id, id, true);
+      const before = await lockedAt(tx, project.id, id, expectedVersion);
       const fields: WebhookFields = {
         name: data.name ?? before.name,
         format: data.format ?? before.format,
@@ -331,10 +342,10 @@ export class WebhookService {
     return webhookView(updated);
   }
 
-  async delete(actor: Actor, projectKey: string, id: string): Promise<Webhook> {
+  async delete(actor: Actor, projectKey: string, id: string, expectedVersion: number): Promise<Webhook> {
     const project = await this.project(actor, projectKey);
     return this.deps.db.withTransaction(async (tx) => {
-      const before = await webhooks.get(tx, project.id, id, true);
+      const before = await lockedAt(tx, project.id, id, expectedVersion);
       await webhooks.delete(tx, project.id, id);
       await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: id, before: audited(before), after: undefined });
       return webhookView(before);
@@ -342,11 +353,11 @@ export class WebhookService {
   }
 
   /** A new signing secret, returned once; the old one stops signing at once. */
-  async rotateSecret(actor: Actor, projectKey: string, id: string): Promise<{ webhook: Webhook; secret: string }> {
+  async rotateSecret(actor: Actor, projectKey: string, id: string, expectedVersion: number): Promise<{ webhook: Webhook; secret: string }> {
     const project = await this.project(actor, projectKey);
     const key = keyOf(this.deps);
     const rotated = await this.deps.db.withTransaction(async (tx) => {
-      const before = await webhooks.get(tx, project.id, id, true);
+      const before = await lockedAt(tx, project.id, id, expectedVersion);
       const after = await webhooks.rotateSecret(tx, project.id, id, this.deps.now());
       await record(tx, actor, { projectId: project.id, action: 'webhook.secret-rotated', resourceType: 'webhook', resourceKey: id, before: { secretVersion: before.secretVersion }, after: { secretVersion: after.secretVersion } });
       return after;

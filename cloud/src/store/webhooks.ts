@@ -20,6 +20,8 @@ export interface WebhookFields {
 export interface StoredWebhook extends WebhookFields {
   readonly id: string;
   readonly projectId: string;
+  /** Bumped by every change (optimistic concurrency: If-Match). */
+  readonly version: number;
   readonly secretVersion: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -58,6 +60,7 @@ interface WebhookRow {
   environments: string[] | null;
   enabled: boolean;
   secret_version: number;
+  version: number;
   created_at: Date;
   updated_at: Date;
   last_id: string | number | null;
@@ -94,6 +97,7 @@ const webhookFromRow = (r: WebhookRow): StoredWebhook => ({
   environments: r.environments,
   enabled: r.enabled,
   secretVersion: r.secret_version,
+  version: r.version,
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
   lastDelivery:
@@ -175,7 +179,7 @@ export const webhooks = {
 
   async update(db: Queryable, projectId: string, id: string, w: WebhookFields, now: Date): Promise<StoredWebhook> {
     await db.query(
-      `UPDATE webhooks SET name = $3, url_ciphertext = $4, url_preview = $5, format = $6, events = $7, environments = $8, enabled = $9, updated_at = $10
+      `UPDATE webhooks SET name = $3, url_ciphertext = $4, url_preview = $5, format = $6, events = $7, environments = $8, enabled = $9, updated_at = $10, version = version + 1
        WHERE project_id = $1 AND id = $2`,
       [projectId, id, w.name, w.urlCiphertext, w.urlPreview, w.format, w.events, w.environments, w.enabled, now],
     );
@@ -183,7 +187,7 @@ export const webhooks = {
   },
 
   async rotateSecret(db: Queryable, projectId: string, id: string, now: Date): Promise<StoredWebhook> {
-    await db.query('UPDATE webhooks SET secret_version = secret_version + 1, updated_at = $3 WHERE project_id = $1 AND id = $2', [projectId, id, now]);
+    await db.query('UPDATE webhooks SET secret_version = secret_version + 1, version = version + 1, updated_at = $3 WHERE project_id = $1 AND id = $2', [projectId, id, now]);
     return webhooks.get(db, projectId, id);
   },
 

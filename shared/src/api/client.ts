@@ -480,18 +480,18 @@ export class XpApiClient {
   }
 
   /** Changes the fields given (the others keep their value); disabling a webhook ends its queued deliveries. */
-  async updateWebhook(project: string, id: string, patch: WebhookPatch): Promise<Webhook> {
-    return (await this.call<Webhook>('PATCH', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`, { body: patch })).body;
+  async updateWebhook(project: string, id: string, patch: WebhookPatch, version: number): Promise<Webhook> {
+    return (await this.call<Webhook>('PATCH', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`, { body: patch, version })).body;
   }
 
   /** Deletes a webhook and its delivery log; answers the deleted webhook. */
-  async deleteWebhook(project: string, id: string): Promise<Webhook> {
-    return (await this.call<Webhook>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`)).body;
+  async deleteWebhook(project: string, id: string, version: number): Promise<Webhook> {
+    return (await this.call<Webhook>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`, { version })).body;
   }
 
   /** Gives a webhook a new signing secret, shown only in this answer; the old one stops at once. */
-  async rotateWebhookSecret(project: string, id: string): Promise<WebhookWithSecret> {
-    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/rotate-secret`)).body;
+  async rotateWebhookSecret(project: string, id: string, version: number): Promise<WebhookWithSecret> {
+    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/rotate-secret`, { version })).body;
   }
 
   /** Sends a `webhook.test` event now and answers how it went (a receiver's refusal is a failed delivery, not an error). */
@@ -745,6 +745,8 @@ export interface Webhook {
   /** null: every change of the project (project-wide ones included); a list: only changes made in those environments. */
   readonly environments: readonly string[] | null;
   readonly enabled: boolean;
+  /** Send it back to change, delete or rotate the webhook (If-Match): a stale one is 409. */
+  readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;

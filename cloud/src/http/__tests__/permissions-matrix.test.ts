@@ -260,9 +260,9 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/projects/{project}/webhooks': () => Promise.resolve({ path: `${DEMO}/webhooks` }),
   'POST /api/v1/projects/{project}/webhooks': (ctx) => Promise.resolve({ path: `${DEMO}/webhooks`, body: { name: `hook ${ctx.n}`, url: UNREACHABLE_URL } }),
   'GET /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}` }),
-  'PATCH /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}`, body: { events: ['flag.*'] } }),
-  'DELETE /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ path: `${DEMO}/webhooks/${await newWebhook(ctx)}` }),
-  'POST /api/v1/projects/{project}/webhooks/{id}/rotate-secret': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/rotate-secret` }),
+  'PATCH /api/v1/projects/{project}/webhooks/{id}': async (ctx) => ({ ...(await atVersion(ctx, await aWebhook(ctx))), body: { events: ['flag.*'] } }),
+  'DELETE /api/v1/projects/{project}/webhooks/{id}': async (ctx) => atVersion(ctx, await newWebhook(ctx)),
+  'POST /api/v1/projects/{project}/webhooks/{id}/rotate-secret': async (ctx) => atVersion(ctx, await aWebhook(ctx), '/rotate-secret'),
   'POST /api/v1/projects/{project}/webhooks/{id}/test': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/test` }),
   'GET /api/v1/projects/{project}/webhooks/{id}/deliveries': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/deliveries?limit=5` }),
   'POST /api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver': async (ctx) => {
@@ -279,6 +279,12 @@ const UNREACHABLE_URL = 'http://127.0.0.1:9/hook';
 async function newWebhook(ctx: Ctx): Promise<string> {
   const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks`, { name: `fixture ${ctx.n}`, url: UNREACHABLE_URL, events: ['experiment.*'] });
   return created.webhook.id as string;
+}
+
+/** A call on a webhook at the version the owner reads now (If-Match). */
+async function atVersion(ctx: Ctx, id: string, suffix = ''): Promise<Call> {
+  const read = await must(ctx.tokens.owner, 'GET', `${DEMO}/webhooks/${id}`);
+  return { path: `${DEMO}/webhooks/${id}${suffix}`, ifMatch: read.version as number };
 }
 
 let sharedWebhook: Promise<string> | undefined;

@@ -84,6 +84,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
       on.delete(environment);
     }
   };
+  const versionOf = async (id: string): Promise<number> => (await must('GET', `${BASE}/webhooks/${id}`)).version as number;
   const create = async (body: Record<string, unknown>): Promise<{ id: string; secret: string }> => {
     const out = await must('POST', `${BASE}/webhooks`, { name: 'hook', url: `${receiver.url}/hooks/xp?token=s3cr3t-token`, ...body });
     return { id: out.webhook.id as string, secret: out.secret as string };
@@ -103,8 +104,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
   beforeEach(async () => {
     // Each case starts at the same time (cases move the clock for retries), with no webhooks and nothing queued.
     p.now.value = new Date(T0);
-    for (const w of (await must('GET', `${BASE}/webhooks`)).items as { id: string }[]) {
-      await must('DELETE', `${BASE}/webhooks/${w.id}`);
+    for (const w of (await must('GET', `${BASE}/webhooks`)).items as { id: string; version: number }[]) {
+      await must('DELETE', `${BASE}/webhooks/${w.id}`, undefined, w.version);
     }
     for (const environment of [...on]) {
       await toggle(false, environment);
@@ -281,12 +282,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect({ ...resent, id: test.id }).toEqual(JSON.parse(sent.body));
 
     // A receiver that is not there: 200 with the failure, not retried.
-    await must('PATCH', `${BASE}/webhooks/${id}`, { url: 'http://127.0.0.1:9/nobody' });
+    await must('PATCH', `${BASE}/webhooks/${id}`, { url: 'http://127.0.0.1:9/nobody' }, await versionOf(id));
     const failed = await must('POST', `${BASE}/webhooks/${id}/test`);
     expect(failed).toMatchObject({ status: 'failed', statusCode: null, attempts: 1 });
     expect(failed.error).toMatch(/ECONNREFUSED|connect/);
     // Link-local addresses (cloud metadata) are refused before connecting.
-    await must('PATCH', `${BASE}/webhooks/${id}`, { url: 'http://169.254.169.254/latest/meta-data/' });
+    await must('PATCH', `${BASE}/webhooks/${id}`, { url: 'http://169.254.169.254/latest/meta-data/' }, await versionOf(id));
     const blocked = await must('POST', `${BASE}/webhooks/${id}/test`);
     expect(blocked).toMatchObject({ status: 'failed', statusCode: null });
     expect(blocked.error).toContain('link-local');
@@ -296,7 +297,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
 
   it('rotating the secret signs with the new one only; disabling ends what is queued and queues nothing more', async () => {
     const { id, secret } = await create({ events: ['flag.*'] });
-    const rotated = await must('POST', `${BASE}/webhooks/${id}/rotate-secret`);
+    const rotated = await must('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, await versionOf(id));
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(secret);
     await must('POST', `${BASE}/webhooks/${id}/test`);
@@ -305,7 +306,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(verifyWebhookSignature(secret, sent.body, String(sent.headers['x-xp-signature']))).toBe(false);
 
     await toggle(true);
-    const disabled = await must('PATCH', `${BASE}/webhooks/${id}`, { enabled: false });
+    const disabled = await must('PATCH', `${BASE}/webhooks/${id}`, { enabled: false }, await versionOf(id));
     expect(disabled.enabled).toBe(false);
     await toggle(false);
     expect(await dispatch()).toEqual({ delivered: 0, failed: 0, retried: 0 });
@@ -315,6 +316,26 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
       ['webhook.test', 'succeeded', null],
     ]);
     expect((await request('POST', `${BASE}/webhooks/${id}/deliveries/${log[1].id as string}/redeliver`)).status).toBe(409);
+  });
+
+  it('refuses a change made from a stale version (409) or without one (428), and moves the version with each change', async () => {
+    const { id } = await create({ events: ['flag.*'] });
+    const read = await p.request('GET', `${BASE}/webhooks/${id}`, { token: owner });
+    expect(read.body.version).toBe(1);
+    expect(read.headers.get('etag')).toBe('"1"');
+    const first = await request('PATCH', `${BASE}/webhooks/${id}`, { name: 'first' }, 1);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ name: 'first', version: 2 });
+    const stale = await request('PATCH', `${BASE}/webhooks/${id}`, { name: 'second' }, 1);
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'VERSION_CONFLICT', details: { currentVersion: 2 } });
+    expect((await request('PATCH', `${BASE}/webhooks/${id}`, { name: 'third' })).status).toBe(428);
+    expect((await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, 1)).status).toBe(409);
+    expect((await request('DELETE', `${BASE}/webhooks/${id}`, undefined, 1)).status).toBe(409);
+    expect((await must('GET', `${BASE}/webhooks/${id}`)).name).toBe('first');
+    const rotated = await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, 2);
+    expect(rotated.body.webhook.version).toBe(3);
+    expect((await request('DELETE', `${BASE}/webhooks/${id}`, undefined, 3)).status).toBe(200);
   });
 
   it('posts Slack-formatted text for format slack', async () => {
@@ -348,7 +369,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     await bad({ name: 'x' }, 'url');
     const malformed = await p.request('POST', `${BASE}/webhooks`, { token: owner, raw: '{"name":' });
     expect(malformed.status).toBe(400);
-    expect((await request('PATCH', `${BASE}/webhooks/nope`, { enabled: false })).status).toBe(404);
+    expect((await request('PATCH', `${BASE}/webhooks/nope`, { enabled: false }, 1)).status).toBe(404);
     expect((await must('GET', `${BASE}/webhooks`)).items).toEqual([]);
 
     for (let i = 0; i < 20; i++) {
@@ -364,7 +385,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     await must('POST', '/api/v1/projects', { key: 'other', name: 'Other' });
     expect((await request('GET', `/api/v1/projects/other/webhooks/${id}`)).status).toBe(404);
     expect((await request('GET', `/api/v1/projects/other/webhooks/${id}/deliveries`)).status).toBe(404);
-    expect((await request('DELETE', `/api/v1/projects/other/webhooks/${id}`)).status).toBe(404);
+    expect((await request('DELETE', `/api/v1/projects/other/webhooks/${id}`, undefined, 1)).status).toBe(404);
     expect((await must('GET', `${BASE}/webhooks/${id}`)).id).toBe(id);
 
     const { platformKey: _key, ...keyless } = p.services.deps;
@@ -383,7 +404,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     const polling = Date.now();
     await dispatchDueWebhooks(p.services.deps, httpSend, { until: Date.now() + 300, stopWhenUnused: true, idleMs: 50 });
     expect(Date.now() - polling).toBeGreaterThanOrEqual(250);
-    await must('PATCH', `${BASE}/webhooks/${id}`, { enabled: false });
+    await must('PATCH', `${BASE}/webhooks/${id}`, { enabled: false }, await versionOf(id));
     expect(await dispatchDueWebhooks(p.services.deps, httpSend, { until: Date.now() + 60_000, stopWhenUnused: true, idleMs: 50 })).toEqual({ delivered: 0, failed: 0, retried: 0 });
   });
 
@@ -397,7 +418,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     const service = new WebhookService(replaced);
     const actor = { userId: 'u', orgId: (await p.db.query<{ org_id: string }>("SELECT org_id FROM projects WHERE key = 'demo'")).rows[0]!.org_id, email: OWNER.email, role: 'owner' as const, client: 'api' };
     expect(await service.test(actor, 'demo', id)).toMatchObject({ status: 'failed', error: UNREADABLE_URL });
-    await service.update(actor, 'demo', id, { url: `${receiver.url}/again` });
+    await service.update(actor, 'demo', id, { url: `${receiver.url}/again` }, await versionOf(id));
     expect(await service.test(actor, 'demo', id)).toMatchObject({ status: 'succeeded', statusCode: 200 });
     expect(receiver.received.map((r) => r.path)).toEqual(['/again']);
   });

@@ -4,7 +4,7 @@ import type { Services } from '../../domain/services.js';
 import { webhookCreateSchema, webhookPatchSchema } from '../../domain/webhooks.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
+import { pageQuery, pageSchema, pageView, projectIdParams, projectParams, versioned } from './common.js';
 
 const webhookSchema = z
   .object({
@@ -15,6 +15,7 @@ const webhookSchema = z
     events: z.array(z.string()),
     environments: z.array(z.string()).nullable().describe('null: changes in every environment and project-wide ones'),
     enabled: z.boolean(),
+    version: z.number().int().describe('Send it as If-Match to PATCH, DELETE or rotate the secret (the ETag says the same)'),
     createdAt: z.string(),
     updatedAt: z.string(),
     lastDelivery: z.object({ id: z.string(), status: z.enum(['pending', 'succeeded', 'failed']), statusCode: z.number().int().nullable(), at: z.string() }).nullable(),
@@ -76,7 +77,10 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       summary: 'A webhook',
       params: projectIdParams,
       responses: { 200: { description: 'The webhook', schema: webhookSchema } },
-      handler: async (req) => ({ status: 200, body: await s.webhooks.get(req.actor, req.params.project, req.params.id) }),
+      handler: async (req) => {
+        const webhook = await s.webhooks.get(req.actor, req.params.project, req.params.id);
+        return versioned(200, webhook);
+      },
     }),
     route({
       ...common,
@@ -85,8 +89,9 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       summary: 'Change a webhook (fields left out keep their value); disabling it ends its queued deliveries',
       params: projectIdParams,
       body: webhookPatchSchema,
+      concurrency: true,
       responses: { 200: { description: 'The webhook', schema: webhookSchema } },
-      handler: async (req) => ({ status: 200, body: await s.webhooks.update(req.actor, req.params.project, req.params.id, req.rawBody) }),
+      handler: async (req) => versioned(200, await s.webhooks.update(req.actor, req.params.project, req.params.id, req.rawBody, req.expectedVersion)),
     }),
     route({
       ...common,
@@ -94,8 +99,9 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}`,
       summary: 'Delete a webhook and its delivery log',
       params: projectIdParams,
+      concurrency: true,
       responses: { 200: { description: 'The deleted webhook', schema: webhookSchema } },
-      handler: async (req) => ({ status: 200, body: await s.webhooks.delete(req.actor, req.params.project, req.params.id) }),
+      handler: async (req) => ({ status: 200, body: await s.webhooks.delete(req.actor, req.params.project, req.params.id, req.expectedVersion) }),
     }),
     route({
       ...common,
@@ -103,8 +109,12 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}/rotate-secret`,
       summary: 'Give a webhook a new signing secret, shown once; the old one stops at once',
       params: projectIdParams,
+      concurrency: true,
       responses: { 200: { description: 'The webhook and its new secret', schema: withSecret } },
-      handler: async (req) => ({ status: 200, body: await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id), headers: NO_STORE }),
+      handler: async (req) => {
+        const rotated = await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id, req.expectedVersion);
+        return { ...versioned(200, rotated.webhook, rotated), headers: { ...NO_STORE, ETag: `"${rotated.webhook.version}"` } };
+      },
     }),
     route({
       ...common,

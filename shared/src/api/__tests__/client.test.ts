@@ -36,6 +36,7 @@ const WEBHOOK: Webhook = {
   events: ['flag.*'],
   environments: ['production'],
   enabled: true,
+  version: 3,
   createdAt: AT,
   updatedAt: AT,
   lastDelivery: { id: '7', status: DeliveryStatus.Succeeded, statusCode: 200, at: AT },
@@ -83,24 +84,59 @@ describe('XpApiClient webhooks', () => {
     expect(sent[0]!.headers.get('if-match')).toBeNull();
   });
 
-  it('sends only the fields of a patch (PATCH …/webhooks/{id}) and answers the webhook', async () => {
-    const { client, sent } = clientAnswering(200, { ...WEBHOOK, enabled: false });
-    expect(await client.updateWebhook('my shop', 'wh_1', { enabled: false, environments: null })).toEqual({ ...WEBHOOK, enabled: false });
+  it('sends only the fields of a patch with the version read as If-Match (PATCH …/webhooks/{id}) and answers the webhook', async () => {
+    const { client, sent } = clientAnswering(200, { ...WEBHOOK, enabled: false, version: 4 });
+    expect(await client.updateWebhook('my shop', 'wh_1', { enabled: false, environments: null }, 3)).toEqual({ ...WEBHOOK, enabled: false, version: 4 });
     expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['PATCH', `${BASE}/wh_1`, { enabled: false, environments: null }]]);
-    expect(sent[0]!.headers.get('if-match')).toBeNull();
+    expect(sent[0]!.headers.get('if-match')).toBe('"3"');
+    expect(sent[0]!.headers.get('content-type')).toBe('application/json');
   });
 
-  it('deletes a webhook (DELETE …/webhooks/{id}) and answers the deleted one', async () => {
+  it('deletes a webhook from the version read (DELETE …/webhooks/{id}, If-Match) and answers the deleted one', async () => {
     const { client, sent } = clientAnswering(200, WEBHOOK);
-    expect(await client.deleteWebhook('my shop', 'wh_1')).toEqual(WEBHOOK);
+    expect(await client.deleteWebhook('my shop', 'wh_1', 3)).toEqual(WEBHOOK);
     expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['DELETE', `${BASE}/wh_1`, undefined]]);
+    expect(sent[0]!.headers.get('if-match')).toBe('"3"');
   });
 
-  it('rotates the secret (POST …/rotate-secret, no body) and answers the new one', async () => {
-    const { client, sent } = clientAnswering(200, { webhook: WEBHOOK, secret: 'whsec_new' });
-    expect(await client.rotateWebhookSecret('my shop', 'wh_1')).toEqual({ webhook: WEBHOOK, secret: 'whsec_new' });
+  it('rotates the secret from the version read (POST …/rotate-secret, If-Match, no body) and answers the new one', async () => {
+    const rotated = { webhook: { ...WEBHOOK, version: 4 }, secret: 'whsec_new' };
+    const { client, sent } = clientAnswering(200, rotated);
+    expect(await client.rotateWebhookSecret('my shop', 'wh_1', 3)).toEqual(rotated);
     expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE}/wh_1/rotate-secret`, undefined]]);
+    expect(sent[0]!.headers.get('if-match')).toBe('"3"');
     expect(sent[0]!.headers.get('content-type')).toBeNull();
+  });
+
+  it('sends version 0 as If-Match too (a falsy version is still a version)', async () => {
+    const { client, sent } = clientAnswering(200, { ...WEBHOOK, version: 1 });
+    await client.updateWebhook('my shop', 'wh_1', { name: 'x' }, 0);
+    expect(sent[0]!.headers.get('if-match')).toBe('"0"');
+  });
+
+  it('maps a stale version (409) to an ApiError VERSION_CONFLICT with the current version in its details', async () => {
+    const refusal = { error: { code: 'VERSION_CONFLICT', message: 'webhook was changed by someone else (version 5, you sent 3)', details: { currentVersion: 5 } } };
+    const stale = { status: 409, code: 'VERSION_CONFLICT', message: 'webhook was changed by someone else (version 5, you sent 3)', details: { currentVersion: 5 } };
+    for (const send of [
+      (c: XpApiClient) => c.updateWebhook('web', 'wh_1', { enabled: false }, 3),
+      (c: XpApiClient) => c.deleteWebhook('web', 'wh_1', 3),
+      (c: XpApiClient) => c.rotateWebhookSecret('web', 'wh_1', 3),
+    ]) {
+      const { client, sent } = clientAnswering(409, refusal);
+      const err = await send(client).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect(err).toMatchObject(stale);
+      expect(sent[0]!.headers.get('if-match')).toBe('"3"');
+    }
+  });
+
+  it('does not send If-Match on reads, tests and redeliveries', async () => {
+    const { client, sent } = clientAnswering(200, WEBHOOK);
+    await client.webhook('web', 'wh_1');
+    await client.listWebhooks('web').catch(() => undefined);
+    await client.testWebhook('web', 'wh_1');
+    await client.redeliverWebhook('web', 'wh_1', '7');
+    expect(sent.map((r) => r.headers.get('if-match'))).toEqual([null, null, null, null]);
   });
 
   it('sends a test event (POST …/test) and answers the delivery, a failed one included', async () => {

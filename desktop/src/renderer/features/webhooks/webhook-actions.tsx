@@ -1,9 +1,40 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import type { ReactNode } from 'react';
+import { ApiError } from '@xp/shared';
 import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { Confirm, errorMessage } from '../../lib/ui.js';
+import { Confirm, errorMessage, isConflict } from '../../lib/ui.js';
 import { SecretDialog, WebhookFormDialog } from './webhook-form.js';
+
+/**
+ * Why an action failed, in a sentence. A stale version (409 VERSION_CONFLICT) says so in the
+ * editors' words; the screen reloads the webhook at once, so the user sees it as it is now.
+ */
+export function failure(what: string, error: unknown): string {
+  if (isConflict(error) && error instanceof ApiError) {
+    return `${what}: Someone else changed this since you opened it (${error.message}). It has been reloaded: check it, then try again.`;
+  }
+  return `${what}: ${errorMessage(error)}`;
+}
+
+/**
+ * The webhooks the screen's own actions answered, by id: a refresh that left before an action
+ * answered brings an older version, which must not replace the newer one (the next action would
+ * send a stale version). `keep` records an answer; `newest` picks, for each loaded webhook, the
+ * newer of the two.
+ */
+export function useNewestWebhooks(): { keep: (webhook: Webhook) => void; newest: (webhook: Webhook) => Webhook } {
+  const known = useRef(new Map<string, Webhook>());
+  return {
+    keep: (webhook) => {
+      known.current.set(webhook.id, webhook);
+    },
+    newest: (webhook) => {
+      const mine = known.current.get(webhook.id);
+      return mine !== undefined && mine.version > webhook.version ? mine : webhook;
+    },
+  };
+}
 
 type Open = { readonly kind: 'edit' | 'delete' | 'rotate'; readonly webhook: Webhook } | { readonly kind: 'secret'; readonly result: WebhookWithSecret } | null;
 
@@ -23,10 +54,12 @@ export interface WebhookActions {
 /**
  * Editing, enabling or disabling, deleting (after a confirmation) and rotating the secret of a
  * webhook (after a confirmation; the new secret is shown once), for the list and a webhook's page.
- * `onChanged` reloads what the screen shows; `onUpdated` gets the API's answer to an edit or a
- * toggle (to show it at once; by default it reloads) and `onDeleted` follows a delete.
+ * Each sends the version of the webhook given (as the screen shows it): a webhook changed since is
+ * refused (409), said so, and the screen reloaded. `onChanged` reloads what the screen shows;
+ * `onUpdated` gets the API's answer to an edit, a toggle or a rotation — the webhook at its new
+ * version, so the next action works without a reload — and `onDeleted` follows a delete.
  */
-export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted = onChanged }: { onChanged: () => void; onUpdated?: (webhook: Webhook) => void; onDeleted?: () => void }): WebhookActions {
+export function useWebhookActions({ onChanged, onUpdated, onDeleted = onChanged }: { onChanged: () => void; onUpdated: (webhook: Webhook) => void; onDeleted?: () => void }): WebhookActions {
   const { client, project } = useSession();
   const [open, setOpen] = useState<Open>(null);
   const [error, setError] = useState<string | null>(null);
@@ -34,12 +67,16 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
   const close = (): void => {
     setOpen(null);
   };
+  const failed = (what: string) => (e: unknown): void => {
+    setError(failure(what, e));
+    onChanged();
+  };
 
   let dialogs: ReactNode = null;
   if (open?.kind === 'edit') {
-    dialogs = <WebhookFormDialog original={open.webhook} onClose={close} onSaved={onUpdated} />;
+    dialogs = <WebhookFormDialog original={open.webhook} onClose={close} onSaved={onUpdated} onConflict={onChanged} />;
   } else if (open?.kind === 'delete') {
-    const { id, name } = open.webhook;
+    const { id, name, version } = open.webhook;
     dialogs = (
       <Confirm
         title={`Delete ${name}?`}
@@ -49,15 +86,12 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
         onConfirm={() => {
           close();
           setError(null);
-          client.deleteWebhook(project, id).then(onDeleted, (e: unknown) => {
-            setError(`Could not delete ${name}: ${errorMessage(e)}`);
-            onChanged();
-          });
+          client.deleteWebhook(project, id, version).then(onDeleted, failed(`Could not delete ${name}`));
         }}
       />
     );
   } else if (open?.kind === 'rotate') {
-    const { id, name } = open.webhook;
+    const { id, name, version } = open.webhook;
     dialogs = (
       <Confirm
         title={`Rotate the secret of ${name}?`}
@@ -67,12 +101,12 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
         onConfirm={() => {
           close();
           setError(null);
-          client.rotateWebhookSecret(project, id).then(
+          client.rotateWebhookSecret(project, id, version).then(
             (result) => {
               setOpen({ kind: 'secret', result });
-              onChanged();
+              onUpdated(result.webhook);
             },
-            (e: unknown) => { setError(`Could not rotate the secret of ${name}: ${errorMessage(e)}`); },
+            failed(`Could not rotate the secret of ${name}`),
           );
         }}
       />
@@ -98,15 +132,14 @@ export function useWebhookActions({ onChanged, onUpdated = onChanged, onDeleted 
           return next;
         });
       };
-      client.updateWebhook(project, webhook.id, { enabled }).then(
+      client.updateWebhook(project, webhook.id, { enabled }, webhook.version).then(
         (updated) => {
           done();
           onUpdated(updated);
         },
         (e: unknown) => {
           done();
-          setError(`Could not ${enabled ? 'enable' : 'disable'} ${webhook.name}: ${errorMessage(e)}`);
-          onChanged();
+          failed(`Could not ${enabled ? 'enable' : 'disable'} ${webhook.name}`)(e);
         },
       );
     },

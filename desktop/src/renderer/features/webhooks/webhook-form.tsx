@@ -5,7 +5,7 @@ import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
-import { Dialog } from '../../lib/ui.js';
+import { Dialog, isConflict } from '../../lib/ui.js';
 import { EVENT_SUGGESTIONS, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
 import type { DraftErrors, DraftField, WebhookDraft } from './webhook-model.js';
 
@@ -175,11 +175,14 @@ function EnvironmentsField({ draft, onChange, error }: { draft: WebhookDraft; on
 
 /**
  * Creates a webhook (then shows its signing secret once) or edits `original` (sending only the
- * fields changed; the URL only when a new one is entered).
+ * fields changed, the URL only when a new one is entered, from the version of `original`). When
+ * someone else changed it since (409), the edits are kept, `onConflict` reloads the screen, and
+ * "Reload their version" loads the current webhook into the form.
  */
-export function WebhookFormDialog({ original, onClose, onSaved }: { original?: Webhook; onClose: () => void; onSaved: (webhook: Webhook) => void }): ReactNode {
+export function WebhookFormDialog({ original: opened, onClose, onSaved, onConflict }: { original?: Webhook; onClose: () => void; onSaved: (webhook: Webhook) => void; onConflict?: () => void }): ReactNode {
   const { client, project } = useSession();
   const id = useId();
+  const [original, setOriginal] = useState(opened);
   const mode = original === undefined ? 'create' : 'edit';
   const [draft, setDraft] = useState<WebhookDraft>(() => (original === undefined ? newDraft() : draftOf(original)));
   const [eventText, setEventText] = useState('');
@@ -215,9 +218,31 @@ export function WebhookFormDialog({ original, onClose, onSaved }: { original?: W
         setCreated(res);
         onSaved(res.webhook);
       } else if (patch !== null && !unchanged) {
-        onSaved(await client.updateWebhook(project, original.id, patch));
+        onSaved(await client.updateWebhook(project, original.id, patch, original.version));
         onClose();
       }
+    } catch (e) {
+      setError(e);
+      if (isConflict(e)) {
+        onConflict?.();
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const reloadTheirs = async (): Promise<void> => {
+    if (original === undefined) {
+      return;
+    }
+    setBusy(true);
+    try {
+      const current = await client.webhook(project, original.id);
+      setOriginal(current);
+      setDraft(draftOf(current));
+      setEventText('');
+      setTried(false);
+      setError(null);
     } catch (e) {
       setError(e);
     } finally {
@@ -277,6 +302,11 @@ export function WebhookFormDialog({ original, onClose, onSaved }: { original?: W
         <FormErrorNote error={error} shown={SHOWN} />
         <div className="actions">
           {unchanged ? <span className="small muted">Nothing changed yet.</span> : null}
+          {isConflict(error) ? (
+            <button type="button" disabled={busy} onClick={() => void reloadTheirs()}>
+              Reload their version
+            </button>
+          ) : null}
           <button type="button" onClick={onClose}>
             Cancel
           </button>

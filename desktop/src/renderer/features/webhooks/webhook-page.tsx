@@ -9,7 +9,7 @@ import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote, FormError, Loading, errorMessage } from '../../lib/ui.js';
-import { useWebhookActions } from './webhook-actions.js';
+import { useNewestWebhooks, useWebhookActions } from './webhook-actions.js';
 import { environmentsText } from './webhook-model.js';
 import { DeliveryBadge, EventList, LastDelivery, ManageOnly, PlatformKeyHint } from './webhook-parts.js';
 
@@ -116,7 +116,8 @@ function Summary({ webhook }: { webhook: Webhook }): ReactNode {
 
 function WebhookDetail({ id }: { id: string }): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const webhook = useAsync(() => client.webhook(project, id), [client, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
+  const known = useNewestWebhooks();
+  const webhook = useAsync(async () => known.newest(await client.webhook(project, id)), [client, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
   const deliveries = usePages((cursor) => client.webhookDeliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) }), [client, project, id], {
     keyOf: (d) => d.id,
     pollMs: DELIVERIES_POLL_MS,
@@ -128,7 +129,10 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
   };
   const actions = useWebhookActions({
     onChanged: reloadAll,
-    onUpdated: (updated) => { webhook.setData(() => updated); },
+    onUpdated: (updated) => {
+      known.keep(updated);
+      webhook.setData(() => updated);
+    },
     onDeleted: () => { navigate({ screen: 'webhooks' }); },
   });
   const [testing, setTesting] = useState(false);

@@ -5,7 +5,7 @@ import { routeHash } from '../../app/router.js';
 import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty, FormError } from '../../lib/ui.js';
-import { useWebhookActions } from './webhook-actions.js';
+import { useNewestWebhooks, useWebhookActions } from './webhook-actions.js';
 import { WebhookFormDialog } from './webhook-form.js';
 import { environmentsText } from './webhook-model.js';
 import { EventList, LastDelivery, ManageOnly, PlatformKeyHint } from './webhook-parts.js';
@@ -32,11 +32,13 @@ export default function Webhooks(): ReactNode {
 
 function WebhookList(): ReactNode {
   const { client, project, environments, refreshTick } = useSession();
-  const webhooks = useAsync(() => client.listWebhooks(project), [client, project], { refreshKey: refreshTick, pollMs: POLL_MS });
+  const known = useNewestWebhooks();
+  const webhooks = useAsync(async () => (await client.listWebhooks(project)).map(known.newest), [client, project], { refreshKey: refreshTick, pollMs: POLL_MS });
   const [creating, setCreating] = useState(false);
   const actions = useWebhookActions({
     onChanged: webhooks.reload,
     onUpdated: (updated) => {
+      known.keep(updated);
       webhooks.setData((list) => list.map((w) => (w.id === updated.id ? updated : w)));
     },
   });

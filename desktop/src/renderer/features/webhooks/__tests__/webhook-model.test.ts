@@ -10,6 +10,7 @@ const STORED: Webhook = {
   events: ['flag.*', 'experiment.started'],
   environments: ['production'],
   enabled: true,
+  version: 1,
   createdAt: '2026-11-25T10:00:00Z',
   updatedAt: '2026-11-25T10:00:00Z',
   lastDelivery: null,

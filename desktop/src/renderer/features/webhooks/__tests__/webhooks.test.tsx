@@ -21,7 +21,7 @@ const SECRET = 'whsec_c2VjcmV0LW9mLXRoZS13ZWJob29r';
 const AT = '2026-11-25T10:00:00Z';
 
 function webhook(id: string, overrides: Partial<Webhook> = {}): Webhook {
-  return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, createdAt: AT, updatedAt: AT, lastDelivery: null, ...overrides };
+  return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, version: 1, createdAt: AT, updatedAt: AT, lastDelivery: null, ...overrides };
 }
 
 function delivery(id: string, overrides: Partial<WebhookDelivery> = {}): WebhookDelivery {
@@ -47,12 +47,25 @@ function delivery(id: string, overrides: Partial<WebhookDelivery> = {}): Webhook
 const error = (status: number, code: string, message: string, details?: unknown): { status: number; body: unknown } => ({ status, body: { error: { code, message, ...(details === undefined ? {} : { details }) } } });
 
 /**
- * The webhook endpoints of project "web", keeping the webhooks as they change; `more` answers first
- * (a refusal, the deliveries).
+ * The webhook endpoints of project "web", keeping the webhooks as they change — each change bumps
+ * the webhook's version, and a change from another version than the current one is refused (409,
+ * 428 without If-Match), as the API does; `more` answers first (a refusal, the deliveries).
+ * `change` edits a webhook behind the screen's back, as someone else would.
  */
-function webhooksApi(initial: Webhook[], more: Responder = () => undefined): ReturnType<typeof fakeApi> {
+function webhooksApi(initial: Webhook[], more: Responder = () => undefined): ReturnType<typeof fakeApi> & { change: (id: string, patch: Partial<Webhook>) => Webhook } {
   let hooks = [...initial];
-  return fakeApi((req) => {
+  const bump = (w: Webhook, patch: Partial<Webhook>): Webhook => {
+    const next = { ...w, ...patch, url: w.url, version: w.version + 1 };
+    hooks = hooks.map((h) => (h.id === w.id ? next : h));
+    return next;
+  };
+  const stale = (w: Webhook, ifMatch: string | null): { status: number; body: unknown } | undefined =>
+    ifMatch === null
+      ? error(428, 'PRECONDITION_REQUIRED', 'send the version read as If-Match')
+      : ifMatch === `"${w.version}"`
+        ? undefined
+        : error(409, 'VERSION_CONFLICT', `webhook was changed by someone else (version ${w.version}, you sent ${ifMatch.replaceAll('"', '')})`, { currentVersion: w.version });
+  const api = fakeApi((req) => {
     const answer = more(req);
     if (answer !== undefined) {
       return answer;
@@ -75,20 +88,26 @@ function webhooksApi(initial: Webhook[], more: Responder = () => undefined): Ret
       return { status: 200, body: found };
     }
     if (found !== undefined && req.method === 'PATCH') {
-      const updated = { ...found, ...(req.body as Partial<Webhook>), url: found.url };
-      hooks = hooks.map((w) => (w.id === id ? updated : w));
-      return { status: 200, body: updated };
+      return stale(found, req.ifMatch) ?? { status: 200, body: bump(found, req.body as Partial<Webhook>) };
     }
     if (found !== undefined && req.method === 'DELETE') {
+      const refused = stale(found, req.ifMatch);
+      if (refused !== undefined) {
+        return refused;
+      }
       hooks = hooks.filter((w) => w.id !== id);
       return { status: 200, body: found };
     }
-    const rotated = new RegExp(`^${PATH}/([\\w-]+)/rotate-secret$`).exec(req.path)?.[1];
+    const rotated = hooks.find((w) => w.id === new RegExp(`^${PATH}/([\\w-]+)/rotate-secret$`).exec(req.path)?.[1]);
     if (rotated !== undefined && req.method === 'POST') {
-      return { status: 200, body: { webhook: hooks.find((w) => w.id === rotated), secret: 'whsec_rotated' } };
+      return stale(rotated, req.ifMatch) ?? { status: 200, body: { webhook: bump(rotated, {}), secret: 'whsec_rotated' } };
     }
     return undefined;
   });
+  return {
+    ...api,
+    change: (hookId, patch) => bump(hooks.find((w) => w.id === hookId)!, patch),
+  };
 }
 
 function renderList(api: ReturnType<typeof fakeApi>, role: Role = 'admin'): void {
@@ -214,7 +233,7 @@ describe('webhooks list', () => {
     await u.click(within(form).getByRole('button', { name: 'Save changes' }));
 
     await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
-    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.path, r.body])).toEqual([[`${PATH}/deploys`, { environments: ['production', 'development'], enabled: false }]]);
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.path, r.ifMatch, r.body])).toEqual([[`${PATH}/deploys`, '"1"', { environments: ['production', 'development'], enabled: false }]]);
     expect(screen.getByRole('switch', { name: 'Deploy notifier enabled' })).toHaveProperty('checked', false);
 
     await u.click(screen.getByRole('button', { name: 'Edit Deploy notifier' }));
@@ -222,7 +241,45 @@ describe('webhooks list', () => {
     await u.type(within(again).getByRole('textbox', { name: 'URL' }), 'https://new.example.com/hook');
     await u.click(within(again).getByRole('button', { name: 'Save changes' }));
     await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
-    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => r.body)).toEqual([{ environments: ['production', 'development'], enabled: false }, { url: 'https://new.example.com/hook' }]);
+    // The second edit in a row is sent from the version the first one answered, without a reload.
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.ifMatch, r.body])).toEqual([
+      ['"1"', { environments: ['production', 'development'], enabled: false }],
+      ['"2"', { url: 'https://new.example.com/hook' }],
+    ]);
+    expect(api.sent.filter((r) => r.method === 'GET' && r.path === PATH)).toHaveLength(1);
+  });
+
+  it('keeps the edits when someone else changed the webhook meanwhile, says so, and reloads their version on request', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([webhook('deploys', { name: 'Deploy notifier', events: ['flag.*'], environments: ['production'] })]);
+    renderList(api);
+    await u.click(await screen.findByRole('button', { name: 'Edit Deploy notifier' }));
+    const form = screen.getByRole('dialog', { name: 'Edit Deploy notifier' });
+    api.change('deploys', { events: ['experiment.*'], enabled: false });
+
+    await u.click(within(form).getByRole('checkbox', { name: 'Development' }));
+    await u.click(within(form).getByRole('button', { name: 'Save changes' }));
+
+    expect((await within(form).findByRole('alert')).textContent).toBe(
+      'Someone else changed this since you opened it (webhook was changed by someone else (version 2, you sent 1)). Reload to see their change, then apply yours again.',
+    );
+    expect(within(form).getByRole('checkbox', { name: 'Development' })).toHaveProperty('checked', true);
+    // The list behind the dialog is reloaded: it shows their change.
+    await waitFor(() => { expect(screen.getByRole('switch', { name: 'Deploy notifier enabled', hidden: true })).toHaveProperty('checked', false); });
+
+    await u.click(within(form).getByRole('button', { name: 'Reload their version' }));
+    await waitFor(() => { expect(within(form).queryByRole('alert')).toBeNull(); });
+    expect(within(form).getByRole('list', { name: 'Events' }).textContent).toContain('experiment.*');
+    expect(within(form).getByRole('checkbox', { name: /^Enabled/ })).toHaveProperty('checked', false);
+    await u.click(within(form).getByRole('checkbox', { name: /^Enabled/ }));
+    await u.click(within(form).getByRole('button', { name: 'Save changes' }));
+
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.ifMatch, r.body])).toEqual([
+      ['"1"', { environments: ['production', 'development'] }],
+      ['"2"', { enabled: true }],
+    ]);
+    expect(screen.getByRole('switch', { name: 'Deploy notifier enabled' })).toHaveProperty('checked', true);
   });
 
   it('enables and disables from the list, and rolls back with the reason when refused', async () => {
@@ -235,12 +292,54 @@ describe('webhooks list', () => {
     await u.click(toggle);
     await waitFor(() => { expect(toggle).toHaveProperty('disabled', false); });
     expect(toggle).toHaveProperty('checked', false);
-    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => r.body)).toEqual([{ enabled: false }]);
+    await u.click(toggle);
+    await waitFor(() => { expect(toggle).toHaveProperty('checked', true); });
+    await waitFor(() => { expect(toggle).toHaveProperty('disabled', false); });
+    // Each toggle is sent from the version the previous one answered.
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => [r.ifMatch, r.body])).toEqual([
+      ['"1"', { enabled: false }],
+      ['"2"', { enabled: true }],
+    ]);
 
     refuse = true;
     await u.click(toggle);
-    expect((await screen.findByRole('alert')).textContent).toBe('Could not enable Deploys: You do not have permission to do this: admins only');
-    expect(toggle).toHaveProperty('checked', false);
+    expect((await screen.findByRole('alert')).textContent).toBe('Could not disable Deploys: You do not have permission to do this: admins only');
+    expect(toggle).toHaveProperty('checked', true);
+  });
+
+  it('says when someone else changed the webhook since the list was loaded, and shows it as it is now', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([webhook('deploys', { name: 'Deploys' })]);
+    renderList(api);
+    const toggle = await screen.findByRole('switch', { name: 'Deploys enabled' });
+    api.change('deploys', { name: 'Deploys (prod)', environments: ['production'] });
+
+    await u.click(toggle);
+
+    expect((await screen.findByRole('alert')).textContent).toBe(
+      'Could not disable Deploys: Someone else changed this since you opened it (webhook was changed by someone else (version 2, you sent 1)). It has been reloaded: check it, then try again.',
+    );
+    const reloaded = await screen.findByRole('switch', { name: 'Deploys (prod) enabled' });
+    expect(reloaded).toHaveProperty('checked', true);
+    expect(screen.getByRole('table', { name: 'Webhooks' }).textContent).toContain('Production');
+
+    await u.click(reloaded);
+    await waitFor(() => { expect(reloaded).toHaveProperty('checked', false); });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(api.sent.filter((r) => r.method === 'PATCH').map((r) => r.ifMatch)).toEqual(['"1"', '"2"']);
+  });
+
+  it('does not delete a webhook changed since it was listed: says so and reloads it', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([webhook('deploys', { name: 'Deploys' })]);
+    renderList(api);
+    await u.click(await screen.findByRole('button', { name: 'Delete Deploys' }));
+    api.change('deploys', { name: 'Deploys (kept)' });
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete webhook' }));
+
+    expect((await screen.findByRole('alert')).textContent).toMatch(/^Could not delete Deploys: Someone else changed this since you opened it \(.*\)\. It has been reloaded/);
+    expect(await screen.findByRole('button', { name: 'Delete Deploys (kept)' })).toBeTruthy();
+    expect(api.sent.filter((r) => r.method === 'DELETE').map((r) => r.ifMatch)).toEqual(['"1"']);
   });
 
   it('deletes after a confirmation; cancelling sends nothing', async () => {
@@ -256,7 +355,7 @@ describe('webhooks list', () => {
     await u.click(screen.getByRole('button', { name: 'Delete Deploys' }));
     await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete webhook' }));
     expect(await screen.findByText(/No webhooks in this project yet/)).toBeTruthy();
-    expect(api.sent.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual([`${PATH}/deploys`]);
+    expect(api.sent.filter((r) => r.method === 'DELETE').map((r) => [r.path, r.ifMatch])).toEqual([[`${PATH}/deploys`, '"1"']]);
   });
 
   it('explains a 503: the platform has no platform key', async () => {
@@ -397,7 +496,36 @@ describe("a webhook's page", () => {
 
     const shown = await screen.findByRole('dialog', { name: 'New signing secret' });
     expect(within(shown).getByText('whsec_rotated')).toBeTruthy();
-    expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`${PATH}/deploys/rotate-secret`]);
+    await u.click(within(shown).getByRole('button', { name: 'Done' }));
+
+    // The rotation answered the webhook at its new version: disabling it next needs no reload.
+    await u.click(screen.getByRole('button', { name: 'Disable' }));
+    expect(await screen.findByRole('button', { name: 'Enable' })).toBeTruthy();
+    expect(api.sent.filter((r) => r.method === 'POST' || r.method === 'PATCH').map((r) => [r.method, r.path, r.ifMatch])).toEqual([
+      ['POST', `${PATH}/deploys/rotate-secret`, '"1"'],
+      ['PATCH', `${PATH}/deploys`, '"2"'],
+    ]);
+  });
+
+  it('does not rotate the secret of a webhook changed since the page was loaded: says so and shows it as it is now', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined));
+    renderPage(api);
+    await u.click(await screen.findByRole('button', { name: 'Rotate secret…' }));
+    api.change('deploys', { name: 'Deploys, renamed', enabled: false });
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Rotate secret' }));
+
+    expect((await screen.findByRole('alert')).textContent).toBe(
+      'Could not rotate the secret of Deploy notifier: Someone else changed this since you opened it (webhook was changed by someone else (version 2, you sent 1)). It has been reloaded: check it, then try again.',
+    );
+    expect(await screen.findByRole('heading', { name: 'Deploys, renamed' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Enable' })).toBeTruthy();
+    expect(screen.queryByRole('dialog')).toBeNull();
+
+    await u.click(screen.getByRole('button', { name: 'Rotate secret…' }));
+    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Rotate secret' }));
+    expect(await screen.findByRole('dialog', { name: 'New signing secret' })).toBeTruthy();
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.ifMatch)).toEqual(['"1"', '"2"']);
   });
 
   it('goes back to the list after deleting the webhook', async () => {

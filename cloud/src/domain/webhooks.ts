@@ -173,15 +173,13 @@ export function slackText(payload: Readonly<Record<string, unknown>>): string {
   return lines.join('\n');
 }
 
-/** The HTTP request of one attempt: the body for the webhook's format, signed now. */
-export function webhookRequest(
-  key: PlatformKey,
-  d: Pick<ClaimedDelivery, 'id' | 'webhookId' | 'event' | 'payload' | 'urlCiphertext' | 'format' | 'secretVersion'>,
-  now: Date,
-): WebhookRequest {
+type Sendable = Pick<ClaimedDelivery, 'id' | 'webhookId' | 'event' | 'payload' | 'urlCiphertext' | 'format' | 'secretVersion'>;
+
+/** The HTTP request of one attempt to `url` (the decrypted URL): the body for the webhook's format, signed now. */
+export function webhookRequest(key: PlatformKey, d: Sendable, url: string, now: Date): WebhookRequest {
   const body = d.format === 'slack' ? JSON.stringify({ text: slackText(d.payload) }) : JSON.stringify({ id: d.id, ...d.payload });
   return {
-    url: key.decrypt(d.urlCiphertext, URL_PURPOSE, d.webhookId),
+    url,
     headers: {
       'Content-Type': 'application/json',
       'User-Agent': 'xp-webhooks/1',
@@ -196,17 +194,6 @@ export function webhookRequest(
 
 /** Why a stored URL cannot be read: the platform key is not the one it was encrypted under. */
 export const UNREADABLE_URL = 'the stored URL cannot be decrypted (the platform key changed since it was set): set the URL again';
-
-/** The request, or undefined when the URL cannot be decrypted. */
-function requestOrUndefined(key: PlatformKey, d: Parameters<typeof webhookRequest>[1], now: Date): WebhookRequest | undefined {
-  try {
-    return webhookRequest(key, d, now);
-  } catch {
-    return undefined;
-  }
-}
-
-const unreadable: WebhookOutcome = { statusCode: null, error: UNREADABLE_URL, response: null, durationMs: 0 };
 
 /** A sender that throws (a Lambda invocation failing) counts as no response: retried. */
 async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promise<WebhookOutcome> {
@@ -224,6 +211,19 @@ const readUrl = (key: PlatformKey, w: Pick<StoredWebhook, 'id' | 'urlCiphertext'
     return undefined;
   }
 };
+
+const unreadable: WebhookOutcome = { statusCode: null, error: UNREADABLE_URL, response: null, durationMs: 0 };
+
+/**
+ * One attempt at a delivery: decrypts the URL, signs and sends the request, and says what becomes
+ * of the delivery (`retries` false: a failure is final). A URL the platform key cannot read fails
+ * at once: it stays unreadable until someone sets it again.
+ */
+async function attempt(key: PlatformKey, sender: WebhookSender, d: Sendable, attempts: number, now: () => Date, retries: boolean): Promise<{ outcome: WebhookOutcome; record: AttemptRecord }> {
+  const url = readUrl(key, { id: d.webhookId, urlCiphertext: d.urlCiphertext });
+  const outcome = url === undefined ? unreadable : await sendSafely(sender, webhookRequest(key, d, url, now()));
+  return { outcome, record: attemptRecord(outcome, attempts, now(), retries && url !== undefined) };
+}
 
 const succeeded = (o: WebhookOutcome): boolean => o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;
 const retryable = (o: WebhookOutcome): boolean => o.statusCode === null || o.statusCode === 408 || o.statusCode === 429 || o.statusCode >= 500;
@@ -380,9 +380,8 @@ export class WebhookService {
     };
     // Leased, so no dispatcher sends it too.
     const delivery = await deliveries.enqueue(this.deps.db, { webhookId: id, auditId: null, event: 'webhook.test', payload, now, leaseUntil: new Date(now.getTime() + LEASE_MS) });
-    const request = requestOrUndefined(key, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, now);
-    const outcome = request === undefined ? unreadable : await sendSafely(this.sender, request);
-    return deliveries.record(this.deps.db, delivery.id, attemptRecord(outcome, 1, this.deps.now(), false));
+    const sent = await attempt(key, this.sender, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, 1, this.deps.now, false);
+    return deliveries.record(this.deps.db, delivery.id, sent.record);
   }
 
   async deliveries(actor: Actor, projectKey: string, id: string, page: { limit?: number | undefined; cursor?: string | undefined }): Promise<Page<StoredDelivery>> {
@@ -445,10 +444,8 @@ export async function dispatchDueWebhooks(
     await Promise.all(
       Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
         for (let d = claimed[next++]; d !== undefined; d = claimed[next++]) {
-          const request = requestOrUndefined(key, d, deps.now());
-          const outcome = request === undefined ? unreadable : await sendSafely(sender, request);
-          // An unreadable URL stays unreadable: no retry.
-          const result = await deliveries.record(deps.db, d.id, attemptRecord(outcome, d.attempts, deps.now(), request !== undefined));
+          const { outcome, record } = await attempt(key, sender, d, d.attempts, deps.now, true);
+          const result = await deliveries.record(deps.db, d.id, record);
           counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
           if (result.status !== 'succeeded') {
             deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });

@@ -157,10 +157,7 @@ export const webhooks = {
 
   /** The webhook, locked for update when `lock`; 404 when the project has no such webhook. */
   async get(db: Queryable, projectId: string, id: string, lock = false): Promise<StoredWebhook> {
-    if (lock) {
-      await db.query('SELECT 1 FROM webhooks WHERE project_id = $1 AND id = $2 FOR UPDATE', [projectId, id]);
-    }
-    const out = await db.query<WebhookRow>(`${SELECT_WEBHOOK} WHERE w.project_id = $1 AND w.id = $2`, [projectId, id]);
+    const out = await db.query<WebhookRow>(`${SELECT_WEBHOOK} WHERE w.project_id = $1 AND w.id = $2${lock ? ' FOR UPDATE OF w' : ''}`, [projectId, id]);
     const row = out.rows[0];
     if (row === undefined) {
       throw notFound(`webhook "${id}"`);

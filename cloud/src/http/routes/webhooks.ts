@@ -113,7 +113,8 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'The webhook and its new secret', schema: withSecret } },
       handler: async (req) => {
         const rotated = await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id, req.expectedVersion);
-        return { ...versioned(200, rotated.webhook, rotated), headers: { ...NO_STORE, ETag: `"${rotated.webhook.version}"` } };
+        const reply = versioned(200, rotated.webhook, rotated);
+        return { ...reply, headers: { ...reply.headers, ...NO_STORE } };
       },
     }),
     route({

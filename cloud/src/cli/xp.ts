@@ -8,6 +8,7 @@ import type { Experiment, Flag } from '@xp/shared';
 import { ApiError, XpApiClient } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
+import { loggerFromEnv } from '../local/logger.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
 import { replayArchive } from '../pipeline/replay.js';
@@ -26,6 +27,8 @@ Usage:
       DynamoDB and Kinesis stand-ins. Uses DATABASE_URL, DYNAMODB_ENDPOINT, KINESIS_ENDPOINT,
       XP_DATA_DIR, XP_ADMIN_EMAIL, XP_ADMIN_PASSWORD when set. On a fresh data folder, demo
       traffic fills three demo experiments; --no-demo (or XP_DEMO=0) turns it off.
+      Logs go to stderr: readable lines on a terminal, JSON otherwise (XP_LOG_FORMAT=text|json,
+      XP_LOG_LEVEL=info|warn|error).
   xp export --project KEY [--format yaml|json] [--out FILE]
       Write every flag, segment, experiment, metric and holdout of a project as one document.
   xp apply FILE [--dry-run] [--prune] [--project KEY]
@@ -268,7 +271,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 0;
       case 'start': {
         const config = startConfig(rest, env);
-        const stack = await startLocalStack(config, { print });
+        const stack = await startLocalStack(config, { print, logger: loggerFromEnv(env) });
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             print('\nStopping…');

@@ -15,6 +15,8 @@ export interface RequestLogOptions {
   readonly collectBody?: boolean;
   /** Milliseconds clock; injectable for tests. */
   readonly now?: () => number;
+  /** `X-XP-Client` values (lower case) whose successful requests are not logged, e.g. the local demo traffic; errors (status ≥ 400) still are. */
+  readonly quietClients?: readonly string[];
 }
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -83,6 +85,8 @@ export function requestLogger(logger: Logger, options: RequestLogOptions = {}): 
       await next();
     } finally {
       const status = c.res.status;
+      const client = c.req.header('x-xp-client')?.trim().toLowerCase().slice(0, 32) ?? 'api';
+      const quiet = status < 400 && options.quietClients?.includes(client) === true;
       const fields: Record<string, unknown> = {
         requestId,
         method: c.req.method,
@@ -91,13 +95,13 @@ export function requestLogger(logger: Logger, options: RequestLogOptions = {}): 
         path: redactSecrets(c.req.path),
         status,
         latencyMs: Math.round((now() - started) * 10) / 10,
-        client: c.req.header('x-xp-client')?.trim().toLowerCase().slice(0, 32) ?? 'api',
+        client,
         ...(requestUsers.has(c.req.raw) ? { userId: requestUsers.get(c.req.raw) } : {}),
         ...(body === undefined ? {} : { body }),
       };
       if (status >= 500) {
         logger.error('request', fields);
-      } else {
+      } else if (!quiet) {
         logger.info('request', fields);
       }
     }

@@ -12,6 +12,8 @@ import { seededRandom } from '@xp/shared';
 
 /** How the simulated users behave; the defaults give one clear winner, one null and one SRM. */
 /** Demo users' countries (US twice as common) and platforms, sent with their exposures. */
+/** The `X-XP-Client` the simulator sends; the local stack does not log its successful requests. */
+export const DEMO_CLIENT = 'demo-traffic';
 export const DEMO_COUNTRIES = ['US', 'GB', 'US', 'DE', 'BR', 'IN'] as const;
 export const DEMO_PLATFORMS = ['web', 'ios', 'web', 'android'] as const;
 
@@ -101,7 +103,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
     exposuresDropped,
     exposures: Object.fromEntries(Object.entries(exposures).map(([k, v]) => [k, { ...v }])),
   });
-  const headers = { 'X-XP-SDK-Key': options.sdkKey, 'content-type': 'application/json', 'X-XP-Client': 'demo-traffic' };
+  const headers = { 'X-XP-SDK-Key': options.sdkKey, 'content-type': 'application/json', 'X-XP-Client': DEMO_CLIENT };
 
   const wait = async (ms: number): Promise<void> => {
     if (ms > 0) {

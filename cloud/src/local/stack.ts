@@ -33,7 +33,7 @@ import type { SharedStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
-import { startDemoTraffic } from './demo-traffic.js';
+import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
 import { createConsoleApp } from './console-server.js';
 import { jsonLogger } from './logger.js';
@@ -334,7 +334,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 
-    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody } });
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT] } });
     const api = await listen(apiApp, config.host, config.apiPort);
     closers.push(() => closeServer(api));
     const apiPort = (api.address() as AddressInfo).port;

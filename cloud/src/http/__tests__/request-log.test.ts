@@ -25,7 +25,7 @@ describe('structured request logs and error capture', () => {
   let quiet: Platform;
 
   beforeAll(async () => {
-    p = await startPlatform(pgliteTarget(), { app: { requestLog: { collectBody: true } }, deps: (d) => ({ ...d, db: failingHealthProbe(d.db) }) });
+    p = await startPlatform(pgliteTarget(), { app: { requestLog: { collectBody: true, quietClients: ['demo-traffic'] } }, deps: (d) => ({ ...d, db: failingHealthProbe(d.db) }) });
     quiet = await startPlatform(pgliteTarget());
   }, 120_000);
   afterAll(async () => {
@@ -45,6 +45,20 @@ describe('structured request logs and error capture', () => {
     expect(flags).toMatchObject({ method: 'GET', route: '/api/v1/projects/:project/flags', path: '/api/v1/projects/demo/flags', status: 200, client: 'console', userId: me.body.id });
     expect(typeof flags!.latencyMs).toBe('number');
     expect(me.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('leaves out the successful requests of a quiet client (the local demo traffic) but not its failures', async () => {
+    const headers = { 'X-XP-Client': 'Demo-Traffic' };
+    const ok = await p.request('GET', '/openapi.json', { headers: { ...headers, 'X-Request-Id': 'quiet-ok-000001' } });
+    const missing = await p.request('GET', '/api/v1/no-such-route', { headers: { ...headers, 'X-Request-Id': 'quiet-404-00001' } });
+    const other = await p.request('GET', '/openapi.json', { headers: { 'X-XP-Client': 'console', 'X-Request-Id': 'loud-ok-0000001' } });
+
+    expect([ok.status, missing.status, other.status]).toEqual([200, 404, 200]);
+    const ids = requestLines(p).map((l) => l.requestId);
+    expect(ids).not.toContain('quiet-ok-000001');
+    expect(ids).toContain('quiet-404-00001');
+    expect(ids).toContain('loud-ok-0000001');
+    expect(requestLines(p).find((l) => l.requestId === 'quiet-404-00001')).toMatchObject({ client: 'demo-traffic', status: 404 });
   });
 
   it('with COLLECT_REQUEST_BODY the body is logged with passwords, tokens and keys redacted', async () => {

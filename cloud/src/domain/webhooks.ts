@@ -7,8 +7,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { keySchema } from '@xp/shared';
-import type { Webhook } from '@xp/shared';
+import { keySchema, webhookEventProblem } from '@xp/shared';
+import type { DeliveryStatus, Webhook, WebhookDeliveryDetail } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import type { PlatformKey} from '../auth/platform-key.js';
 import { webhookSignature } from '../auth/platform-key.js';
@@ -52,7 +52,12 @@ const URL_PURPOSE = 'webhook-url';
 const eventPattern = z
   .string()
   .max(100)
-  .regex(/^(\*|[a-z][a-z-]*\.(\*|[a-z][a-z-]*))$/, "an event is '*', '<type>.*' (as 'flag.*') or an action (as 'flag.updated')");
+  .superRefine((value, ctx) => {
+    const problem = webhookEventProblem(value);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
 
 const webhookUrl = z
   .string()
@@ -230,7 +235,7 @@ const retryable = (o: WebhookOutcome): boolean => o.statusCode === null || o.sta
 
 /** What an attempt's outcome makes of the delivery: done, failed, or due again later. */
 export function attemptRecord(o: WebhookOutcome, attempts: number, now: Date, retries = true): AttemptRecord {
-  const base = { statusCode: o.statusCode, response: o.response, durationMs: o.durationMs };
+  const base = { at: now, statusCode: o.statusCode, response: o.response, durationMs: o.durationMs };
   if (succeeded(o)) {
     return { ...base, status: 'succeeded', error: null, nextAttemptAt: null, deliveredAt: now };
   }
@@ -381,14 +386,27 @@ export class WebhookService {
     // Leased, so no dispatcher sends it too.
     const delivery = await deliveries.enqueue(this.deps.db, { webhookId: id, auditId: null, event: 'webhook.test', payload, now, leaseUntil: new Date(now.getTime() + LEASE_MS) });
     const sent = await attempt(key, this.sender, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, 1, this.deps.now, false);
-    return deliveries.record(this.deps.db, delivery.id, sent.record);
+    return deliveries.record(this.deps.db, delivery.id, 1, sent.record);
   }
 
-  async deliveries(actor: Actor, projectKey: string, id: string, page: { limit?: number | undefined; cursor?: string | undefined }): Promise<Page<StoredDelivery>> {
+  async deliveries(
+    actor: Actor,
+    projectKey: string,
+    id: string,
+    query: { limit?: number | undefined; cursor?: string | undefined; status?: DeliveryStatus | undefined },
+  ): Promise<Page<StoredDelivery>> {
     const project = await this.project(actor, projectKey);
-    decodeCursor(page.cursor, 'number');
+    decodeCursor(query.cursor, 'number');
     await webhooks.get(this.deps.db, project.id, id);
-    return deliveries.list(this.deps.db, id, { limit: page.limit ?? DEFAULT_PAGE_SIZE, cursor: page.cursor });
+    return deliveries.list(this.deps.db, id, { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor }, query.status);
+  }
+
+  /** One delivery with every attempt made of it. */
+  async delivery(actor: Actor, projectKey: string, id: string, deliveryId: string): Promise<WebhookDeliveryDetail> {
+    const project = await this.project(actor, projectKey);
+    await webhooks.get(this.deps.db, project.id, id);
+    const delivery = await deliveries.get(this.deps.db, id, deliveryId);
+    return { ...delivery, attemptLog: await deliveries.attempts(this.deps.db, delivery.id) };
   }
 
   /** Queues a new delivery of a past delivery's payload (same event, same change). */
@@ -445,7 +463,7 @@ export async function dispatchDueWebhooks(
       Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
         for (let d = claimed[next++]; d !== undefined; d = claimed[next++]) {
           const { outcome, record } = await attempt(key, sender, d, d.attempts, deps.now, true);
-          const result = await deliveries.record(deps.db, d.id, record);
+          const result = await deliveries.record(deps.db, d.id, d.attempts, record);
           counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
           if (result.status !== 'succeeded') {
             deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });

@@ -4,7 +4,7 @@ import type { Page, PageRequest } from './pagination.js';
 import { decodeCursor, toPage } from './pagination.js';
 import { iso, isoOrNull } from './rows.js';
 
-import type { DeliveryStatus, WebhookDelivery, WebhookFormat } from '@xp/shared';
+import type { DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookFormat } from '@xp/shared';
 
 /** What a webhook's create or update writes. */
 export interface WebhookFields {
@@ -40,6 +40,8 @@ export interface ClaimedDelivery extends StoredDelivery {
 
 /** How one attempt ended, as the dispatcher records it. */
 export interface AttemptRecord {
+  /** When the attempt ended. */
+  readonly at: Date;
   readonly status: DeliveryStatus;
   readonly nextAttemptAt: Date | null;
   readonly statusCode: number | null;
@@ -121,6 +123,24 @@ const deliveryFromRow = (r: DeliveryRow): StoredDelivery => ({
   payload: r.payload,
 });
 
+interface AttemptRow {
+  attempt: number;
+  attempted_at: Date;
+  status_code: number | null;
+  error: string | null;
+  response: string | null;
+  duration_ms: number | null;
+}
+
+const attemptFromRow = (r: AttemptRow): WebhookDeliveryAttempt => ({
+  attempt: r.attempt,
+  at: iso(r.attempted_at),
+  statusCode: r.status_code,
+  error: r.error,
+  response: r.response,
+  durationMs: r.duration_ms,
+});
+
 /** The newest delivery that has been attempted, per webhook: what a list shows as "last delivery". */
 const SELECT_WEBHOOK = `
   SELECT w.*, l.id AS last_id, l.status AS last_status, l.status_code AS last_status_code, l.at AS last_at
@@ -199,12 +219,12 @@ export const webhooks = {
 };
 
 export const deliveries = {
-  /** A webhook's deliveries, newest first. */
-  async list(db: Queryable, webhookId: string, page: PageRequest): Promise<Page<StoredDelivery>> {
+  /** A webhook's deliveries, newest first; only those in `status` when it is given. */
+  async list(db: Queryable, webhookId: string, page: PageRequest, status?: DeliveryStatus): Promise<Page<StoredDelivery>> {
     const before = decodeCursor(page.cursor, 'number');
     const out = await db.query<DeliveryRow>(
-      `SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
-      [webhookId, before ?? null, page.limit + 1],
+      `SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($4::text IS NULL OR status = $4) ORDER BY id DESC LIMIT $3`,
+      [webhookId, before ?? null, page.limit + 1, status ?? null],
     );
     return toPage(out.rows, page.limit, deliveryFromRow, (r) => Number(r.id));
   },
@@ -216,6 +236,12 @@ export const deliveries = {
       throw notFound(`delivery "${id}"`);
     }
     return deliveryFromRow(row);
+  },
+
+  /** Every attempt of a delivery, first to last. */
+  async attempts(db: Queryable, deliveryId: string): Promise<WebhookDeliveryAttempt[]> {
+    const out = await db.query<AttemptRow>('SELECT * FROM webhook_delivery_attempts WHERE delivery_id = $1 ORDER BY attempt', [deliveryId]);
+    return out.rows.map(attemptFromRow);
   },
 
   /** A new delivery of `payload`; `due` false makes one that the caller sends itself (a test). */
@@ -257,12 +283,19 @@ export const deliveries = {
     return out.rows.map((r) => ({ ...deliveryFromRow(r), urlCiphertext: r.url_ciphertext, format: r.format, secretVersion: r.secret_version }));
   },
 
-  /** Records an attempt's outcome and releases the lease. */
-  async record(db: Queryable, id: string, a: AttemptRecord): Promise<StoredDelivery> {
+  /**
+   * Records attempt number `attempt` (the count its claim made) in the delivery's history, and its
+   * outcome on the delivery, releasing the lease. A late record of an attempt whose lease ran out
+   * while another dispatcher tried again has its own number, so neither overwrites the other's history.
+   */
+  async record(db: Queryable, id: string, attempt: number, a: AttemptRecord): Promise<StoredDelivery> {
     const out = await db.query<DeliveryRow>(
-      `UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, status_code = $4, error = $5, response = $6, duration_ms = $7, delivered_at = $8, lease_until = NULL
+      `WITH logged AS (
+         INSERT INTO webhook_delivery_attempts (delivery_id, attempt, attempted_at, status_code, error, response, duration_ms)
+         VALUES ($1, $9, $10, $4, $5, $6, $7) ON CONFLICT (delivery_id, attempt) DO NOTHING)
+       UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, status_code = $4, error = $5, response = $6, duration_ms = $7, delivered_at = $8, lease_until = NULL
        WHERE id = $1 RETURNING *`,
-      [id, a.status, a.nextAttemptAt, a.statusCode, a.error, a.response, Math.round(a.durationMs), a.deliveredAt],
+      [id, a.status, a.nextAttemptAt, a.statusCode, a.error, a.response, Math.round(a.durationMs), a.deliveredAt, attempt, a.at],
     );
     return deliveryFromRow(out.rows[0]!);
   },

@@ -499,12 +499,19 @@ export class XpApiClient {
     return (await this.call<WebhookDelivery>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/test`)).body;
   }
 
-  /** A webhook's deliveries, newest first, a page at a time (`nextCursor` when there are older ones). */
-  async webhookDeliveries(project: string, id: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<WebhookDelivery>> {
+  /** A webhook's deliveries, newest first, a page at a time (`nextCursor` when there are older ones); `status` keeps only those in it. */
+  async webhookDeliveries(project: string, id: string, query: { limit?: number; cursor?: string; status?: DeliveryStatus } = {}): Promise<Page<WebhookDelivery>> {
     return (
       await this.call<Page<WebhookDelivery>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/deliveries`, {
-        query: { limit: query.limit, cursor: query.cursor },
+        query: { limit: query.limit, cursor: query.cursor, status: query.status },
       })
+    ).body;
+  }
+
+  /** One delivery with every attempt made of it (`attemptLog`, first to last). */
+  async webhookDelivery(project: string, id: string, deliveryId: string): Promise<WebhookDeliveryDetail> {
+    return (
+      await this.call<WebhookDeliveryDetail>('GET', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}`)
     ).body;
   }
 
@@ -791,4 +798,21 @@ export interface WebhookDelivery {
   readonly createdAt: string;
   readonly deliveredAt: string | null;
   readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** One attempt of a delivery: what the receiver answered then. */
+export interface WebhookDeliveryAttempt {
+  /** 1 for the first try. */
+  readonly attempt: number;
+  /** When the attempt ended. */
+  readonly at: string;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly response: string | null;
+  readonly durationMs: number | null;
+}
+
+/** GET …/deliveries/{delivery}: the delivery and its every attempt, first to last. */
+export interface WebhookDeliveryDetail extends WebhookDelivery {
+  readonly attemptLog: readonly WebhookDeliveryAttempt[];
 }

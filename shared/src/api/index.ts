@@ -5,4 +5,6 @@ export type { ApiErrorBody, AuditEntry, ChangeRequest, ClientOptions, Definition
 export type { CodeRef, CodeRefsUpload, CodeRefsUploadResult, ExperimentResultsSummary, StoredCodeRef } from './client.js';
 export type { AccessTokenView, BreakdownQuery, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsBreakdownView, ResultsQuery, RolesView, SdkKeyView, StatsErrorView } from './client.js';
 export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './client.js';
-export type { Webhook, WebhookCreate, WebhookDelivery, WebhookPatch, WebhookWithSecret } from './client.js';
+export type { Webhook, WebhookCreate, WebhookDelivery, WebhookDeliveryAttempt, WebhookDeliveryDetail, WebhookPatch, WebhookWithSecret } from './client.js';
+export { WEBHOOK_ACTIONS, WEBHOOK_EVENTS, webhookEventProblem } from './webhook-events.js';
+export type { WebhookResourceType } from './webhook-events.js';

@@ -265,6 +265,11 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'POST /api/v1/projects/{project}/webhooks/{id}/rotate-secret': async (ctx) => atVersion(ctx, await aWebhook(ctx), '/rotate-secret'),
   'POST /api/v1/projects/{project}/webhooks/{id}/test': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/test` }),
   'GET /api/v1/projects/{project}/webhooks/{id}/deliveries': async (ctx) => ({ path: `${DEMO}/webhooks/${await aWebhook(ctx)}/deliveries?limit=5` }),
+  'GET /api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}': async (ctx) => {
+    const id = await aWebhook(ctx);
+    const sent = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks/${id}/test`);
+    return { path: `${DEMO}/webhooks/${id}/deliveries/${sent.id as string}` };
+  },
   'POST /api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver': async (ctx) => {
     const id = await aWebhook(ctx);
     const sent = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks/${id}/test`);

@@ -176,6 +176,28 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(receiver.received).toHaveLength(4);
   });
 
+  it('subscribes to every action of the catalog, three-part ones included, and refuses events outside it', async () => {
+    const targeting = await create({ events: ['flag.environment.updated'] });
+    const path = `${BASE}/flags/hooked/environments/development`;
+    const state = { enabled: false, offVariation: 'off' };
+    flagVersion = (await must('PUT', path, { ...state, defaultVariation: 'off' }, flagVersion)).version as number;
+    flagVersion = (await must('PUT', path, { ...state, defaultVariation: 'on' }, flagVersion)).version as number;
+    await toggle(true);
+    await dispatch();
+    const delivered = (await must('GET', `${BASE}/webhooks/${targeting.id}/deliveries`)).items as { event: string }[];
+    expect(delivered.map((d) => d.event)).toEqual(['flag.environment.updated', 'flag.environment.updated']);
+
+    const refused = async (events: string[]): Promise<string> => {
+      const res = await request('POST', `${BASE}/webhooks`, { name: 'typo', url: 'https://example.com/hook', events });
+      expect(res.status).toBe(400);
+      return (res.body.error.details.issues as { message: string }[]).map((i) => i.message).join('; ');
+    };
+    expect(await refused(['flg.*'])).toContain('unknown resource type "flg"');
+    expect(await refused(['flag.toggled'])).toContain('flag actions are flag.created, flag.updated, flag.enabled, flag.disabled, flag.environment.updated, flag.deleted');
+    expect(await refused(['*', 'deploy'])).toContain('unknown event "deploy"');
+    expect((await must('GET', `${BASE}/webhooks`)).items).toHaveLength(1);
+  });
+
   it('retries what failed for a reason worth retrying, on the backoff schedule, and gives up on a refusal', async () => {
     const { id } = await create({ events: ['flag.*'] });
     receiver.answers.push({ status: 503 }, { status: 429, headers: { 'retry-after': '600' } });
@@ -200,6 +222,15 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     [d] = (await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items;
     expect(d).toMatchObject({ status: 'succeeded', attempts: 3, statusCode: 200, error: null });
     expect(receiver.received.map((r) => r.headers['x-xp-delivery'])).toEqual([d.id, d.id, d.id]);
+    // Every attempt is kept, not just the last: why the first two failed is still there.
+    const detail = await must('GET', `${BASE}/webhooks/${id}/deliveries/${d.id}`);
+    expect(detail).toMatchObject({ id: d.id, status: 'succeeded', attempts: 3 });
+    expect(detail.attemptLog.map((a: any) => [a.attempt, a.at, a.statusCode, a.error, a.response])).toEqual([
+      [1, T0.replace('Z', '.000Z'), 503, 'the receiver answered 503', 'receiver trouble'],
+      [2, '2026-11-25T12:00:30.000Z', 429, 'the receiver answered 429', 'receiver trouble'],
+      [3, '2026-11-25T12:10:30.000Z', 200, null, 'ok'],
+    ]);
+    expect(detail.attemptLog.every((a: any) => Number.isInteger(a.durationMs) && a.durationMs >= 0)).toBe(true);
 
     // A 400 is the receiver refusing this payload: no retry.
     receiver.answers.push({ status: 400 });
@@ -207,6 +238,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(await dispatch()).toEqual({ delivered: 0, failed: 1, retried: 0 });
     [d] = (await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items;
     expect(d).toMatchObject({ status: 'failed', attempts: 1, statusCode: 400, nextAttemptAt: null });
+
+    // The log by status: the refused one alone, the delivered one alone; an unknown status is a 400.
+    const byStatus = async (status: string): Promise<string[]> => ((await must('GET', `${BASE}/webhooks/${id}/deliveries?status=${status}`)).items as { id: string }[]).map((x) => x.id);
+    expect(await byStatus('failed')).toEqual([d.id]);
+    expect(await byStatus('succeeded')).toEqual([detail.id]);
+    expect(await byStatus('pending')).toEqual([]);
+    const unknown = await request('GET', `${BASE}/webhooks/${id}/deliveries?status=lost`);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details.issues[0].path).toBe('query.status');
+    expect((await request('GET', `${BASE}/webhooks/${id}/deliveries/999999`)).status).toBe(404);
+    expect((await request('GET', `${BASE}/webhooks/${id}/deliveries/abc`)).status).toBe(400);
   });
 
   it(`fails a delivery after ${MAX_ATTEMPTS} attempts at a receiver that is down`, async () => {

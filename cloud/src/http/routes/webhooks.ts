@@ -41,6 +41,16 @@ const deliverySchema = z
   })
   .meta({ id: 'WebhookDelivery' });
 
+const attemptSchema = z.object({
+  attempt: z.number().int().describe('1 for the first try'),
+  at: z.string().describe('When the attempt ended'),
+  statusCode: z.number().int().nullable(),
+  error: z.string().nullable(),
+  response: z.string().nullable(),
+  durationMs: z.number().int().nullable(),
+});
+const deliveryDetailSchema = deliverySchema.extend({ attemptLog: z.array(attemptSchema).describe('Every attempt, first to last') }).meta({ id: 'WebhookDeliveryDetail' });
+
 const withSecret = z.object({ webhook: webhookSchema, secret: z.string().describe('The signing secret (whsec_…), shown only in this response') });
 const deliveryParams = z.strictObject({ project: projectParams.shape.project, id: z.string().min(1).max(64), delivery: z.string().regex(/^[0-9]{1,18}$/, 'a delivery id (digits)') });
 const NO_STORE = { 'Cache-Control': 'no-store' };
@@ -133,9 +143,18 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}/deliveries`,
       summary: "A webhook's deliveries, newest first (kept 30 days)",
       params: projectIdParams,
-      query: z.strictObject(pageQuery),
+      query: z.strictObject({ ...pageQuery, status: z.enum(['pending', 'succeeded', 'failed']).optional().describe('Only deliveries in this status') }),
       responses: { 200: { description: 'Deliveries', schema: pageSchema(deliverySchema) } },
       handler: async (req) => ({ status: 200, body: pageView(await s.webhooks.deliveries(req.actor, req.params.project, req.params.id, req.query)) }),
+    }),
+    route({
+      ...common,
+      method: 'get',
+      path: `${base}/{id}/deliveries/{delivery}`,
+      summary: 'A delivery with every attempt made of it',
+      params: deliveryParams,
+      responses: { 200: { description: 'The delivery', schema: deliveryDetailSchema } },
+      handler: async (req) => ({ status: 200, body: await s.webhooks.delivery(req.actor, req.params.project, req.params.id, req.params.delivery) }),
     }),
     route({
       ...common,

@@ -157,6 +157,18 @@ describe('XpApiClient webhooks', () => {
     ]);
   });
 
+  it('filters deliveries by status (…/deliveries?status=failed) and reads one with its attempts', async () => {
+    const { client, sent } = clientAnswering(200, { items: [DELIVERY], nextCursor: null });
+    await client.webhookDeliveries('my shop', 'wh_1', { status: DeliveryStatus.Failed, limit: 20 });
+    const detail = { ...DELIVERY, attemptLog: [{ attempt: 1, at: '2026-11-25T12:00:00.000Z', statusCode: 503, error: 'the receiver answered 503', response: 'busy', durationMs: 4 }] };
+    const one = clientAnswering(200, detail);
+    expect(await one.client.webhookDelivery('my shop', 'wh_1', '7')).toEqual(detail);
+    expect([...sent, ...one.sent].map((r) => [r.method, r.path])).toEqual([
+      ['GET', `${BASE}/wh_1/deliveries?limit=20&status=failed`],
+      ['GET', `${BASE}/wh_1/deliveries/7`],
+    ]);
+  });
+
   it('redelivers (POST …/deliveries/{delivery}/redeliver) and answers the new, pending delivery', async () => {
     const pending: WebhookDelivery = { ...DELIVERY, id: '8', status: DeliveryStatus.Pending, attempts: 0, statusCode: null, error: null, response: null, durationMs: null };
     const { client, sent } = clientAnswering(202, pending);

@@ -1,0 +1,49 @@
+/**
+ * What a webhook can subscribe to: the audit actions of a project, `<resource type>.<verb>`.
+ * The API refuses a pattern outside this catalog (a typo such as `flg.*` would otherwise never
+ * match anything, silently); the console offers it as a picker. The cloud's tests check that every
+ * action the platform records is listed here.
+ */
+export const WEBHOOK_EVENTS = {
+  flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted'],
+  experiment: ['created', 'updated', 'started', 'stopped', 'resumed', 'guardrail-degraded', 'deleted'],
+  segment: ['created', 'updated', 'deleted'],
+  metric: ['created', 'updated', 'deleted'],
+  holdout: ['created', 'updated', 'deleted'],
+  environment: ['created', 'updated', 'deleted'],
+  'sdk-key': ['created', 'revoked'],
+  'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled'],
+  project: ['created', 'updated'],
+  rulesets: ['republished'],
+  webhook: ['created', 'updated', 'secret-rotated', 'deleted'],
+} as const satisfies Readonly<Record<string, readonly string[]>>;
+
+export type WebhookResourceType = keyof typeof WEBHOOK_EVENTS;
+
+/** Every action a webhook can name exactly, in catalog order ('flag.created', …). */
+export const WEBHOOK_ACTIONS: readonly string[] = Object.entries(WEBHOOK_EVENTS).flatMap(([type, verbs]) => verbs.map((verb) => `${type}.${verb}`));
+
+const ACTIONS = new Set(WEBHOOK_ACTIONS);
+const TYPES = new Set<string>(Object.keys(WEBHOOK_EVENTS));
+
+/**
+ * Why `pattern` is not an event a webhook can subscribe to, or undefined when it is: `*`, a
+ * resource type's every action (`flag.*`) or one action of the catalog (`flag.updated`).
+ */
+export function webhookEventProblem(pattern: string): string | undefined {
+  if (pattern === '*' || ACTIONS.has(pattern)) {
+    return undefined;
+  }
+  if (pattern.endsWith('.*')) {
+    const type = pattern.slice(0, -2);
+    return TYPES.has(type) ? undefined : `unknown resource type "${type}": one of ${[...TYPES].join(', ')}`;
+  }
+  const dot = pattern.indexOf('.');
+  const type = dot < 0 ? pattern : pattern.slice(0, dot);
+  if (!TYPES.has(type)) {
+    return `unknown event "${pattern}": use *, <type>.* or an action such as flag.updated (types: ${[...TYPES].join(', ')})`;
+  }
+  const verbs: readonly string[] = WEBHOOK_EVENTS[type as WebhookResourceType];
+  return `unknown event "${pattern}": ${type} actions are ${verbs.map((v) => `${type}.${v}`).join(', ')} (or ${type}.*)`;
+}
+

@@ -109,7 +109,10 @@ async function protectedRedirectChanges(db: Queryable, projectId: string, role: 
 async function protectedChanges(db: Queryable, projectId: string, role: Actor['role'], before: Flag | undefined, after: Flag): Promise<string[]> {
   const envs = await environments.list(db, projectId);
   const changed: string[] = [];
-  const valuesChanged = before !== undefined && !(before.archived && after.archived) && variationValuesChanged(before, after);
+  const live = before !== undefined && !(before.archived && after.archived);
+  const valuesChanged = live && variationValuesChanged(before, after);
+  // Client-side SDK keys (browsers, apps) download the flag, or stop downloading it: what they serve changes at once.
+  const exposureChanged = live && (before.clientSide ?? true) !== (after.clientSide ?? true);
   for (const env of envs) {
     if (!needsApproval(role, env)) {
       continue;
@@ -121,7 +124,7 @@ async function protectedChanges(db: Queryable, projectId: string, role: Actor['r
     // Archiving takes the flag out of every ruleset and unarchiving puts it back: a change wherever it is on.
     const archivedWhileOn = before !== undefined && before.archived !== after.archived && (a?.enabled === true || b?.enabled === true);
     // The environment serves its variations by key (the off one too): new values are served there at once.
-    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn || (valuesChanged && a !== undefined)) {
+    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn || ((valuesChanged || exposureChanged) && a !== undefined)) {
       changed.push(env.key);
     }
   }

@@ -154,6 +154,36 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(evaluateFlag(ruleset.body.published.ruleset, 'banner-text', { attributes: { id: 'u1' } })).toMatchObject({ value: 'Sale today' });
   });
 
+  it('makes an editor ask an owner or admin to make a flag a protected environment serves server-side only, or client-side again', async () => {
+    const flag = (key: string, environments: Record<string, unknown>, clientSide?: boolean) => ({
+      key,
+      name: key,
+      type: 'boolean',
+      variations: FLAG.variations,
+      environments,
+      ...(clientSide === undefined ? {} : { clientSide }),
+    });
+    const state = { enabled: true, defaultVariation: 'on', offVariation: 'off' };
+    const put = (body: unknown, version: number, token = editor) => p.request('PUT', `/api/v1/projects/demo/flags/${(body as { key: string }).key}`, { token, body, headers: { 'If-Match': `"${version}"` } });
+    for (const body of [flag('promo-banner', { production: state }), flag('dev-only', { development: state })]) {
+      expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body })).status).toBe(201);
+    }
+    const clientSide = async (key: string): Promise<unknown> => (await p.request('GET', `/api/v1/projects/demo/flags/${key}`, { token: owner })).body.definition.clientSide;
+
+    const hidden = await put(flag('promo-banner', { production: state }, false), 1);
+    const devOnly = await put(flag('dev-only', { development: state }, false), 1);
+    expect([hidden.status, hidden.body.error?.code, hidden.body.error?.details]).toEqual([403, 'APPROVAL_REQUIRED', { environments: ['production'] }]);
+    expect(devOnly.status).toBe(200);
+    expect([await clientSide('promo-banner'), await clientSide('dev-only')]).toEqual([undefined, false]);
+
+    const byOwner = await put(flag('promo-banner', { production: state }, false), 1, owner);
+    expect(byOwner.status).toBe(200);
+    expect(await clientSide('promo-banner')).toBe(false);
+    // Back to client-side is a change for browsers in production too.
+    const shown = await put(flag('promo-banner', { production: state }, true), byOwner.body.version as number);
+    expect([shown.status, shown.body.error?.code]).toEqual([403, 'APPROVAL_REQUIRED']);
+  });
+
   it('lets an owner change production directly, with optimistic concurrency', async () => {
     const flag = await p.request('GET', '/api/v1/projects/demo/flags/checkout-v2', { token: owner });
     const version = flag.body.version as number;

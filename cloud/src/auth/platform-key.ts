@@ -71,21 +71,25 @@ export class PlatformKey {
   }
 }
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: what a receiver checks. */
-export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
-  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`, 'utf8').digest('hex');
-  return `t=${unixSeconds},v1=${mac}`;
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, one v1 per secret in the order given: what a receiver checks. */
+export function webhookSignature(secrets: string | readonly string[], body: string, unixSeconds: number): string {
+  const macs = (typeof secrets === 'string' ? [secrets] : secrets).map((secret) => createHmac('sha256', secret).update(`${unixSeconds}.${body}`, 'utf8').digest('hex'));
+  return [`t=${unixSeconds}`, ...macs.map((mac) => `v1=${mac}`)].join(',');
 }
 
-/** Checks a signature header as a receiver would (constant-time); for tests and the docs' example. */
+/**
+ * Checks a signature header as a receiver would (constant-time): any of its v1 signatures (two
+ * while a rotated secret's predecessor still signs) made with `secret`. For tests and the docs.
+ */
 export function verifyWebhookSignature(secret: string, body: string, header: string): boolean {
-  const parts = new Map(header.split(',').map((p) => p.split('=', 2) as [string, string]));
-  const t = Number(parts.get('t'));
-  const given = parts.get('v1');
-  if (!Number.isInteger(t) || given === undefined) {
+  const parts = header.split(',').map((p) => p.split('=', 2) as [string, string]);
+  const t = Number(parts.find(([k]) => k === 't')?.[1]);
+  if (!Number.isInteger(t)) {
     return false;
   }
   const expected = Buffer.from(webhookSignature(secret, body, t).split('v1=')[1]!, 'utf8');
-  const actual = Buffer.from(given, 'utf8');
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  return parts
+    .filter(([k]) => k === 'v1')
+    .map(([, given]) => Buffer.from(given, 'utf8'))
+    .some((actual) => expected.length === actual.length && timingSafeEqual(expected, actual));
 }

@@ -37,6 +37,8 @@ export const RETRY_DELAYS_MS: readonly number[] = [30_000, 120_000, 600_000, 1_8
 export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 /** Longest a Retry-After header may push the next attempt. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
+/** Longest a rotated-out secret may keep signing (a week, as receivers are redeployed). */
+export const MAX_PREVIOUS_SECRET_HOURS = 168;
 /** A claimed delivery is another dispatcher's again after this (well past the send's timeout). */
 const LEASE_MS = 60_000;
 /** Days deliveries are kept. */
@@ -97,6 +99,13 @@ export const webhookCreateSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+/** POST …/rotate-secret: how long the secret being replaced keeps signing beside the new one. */
+export const rotateSecretSchema = z
+  .strictObject({
+    keepPreviousHours: z.number().int().min(0).max(MAX_PREVIOUS_SECRET_HOURS).default(0),
+  })
+  .default({ keepPreviousHours: 0 });
+
 export const webhookPatchSchema = z.strictObject({
   name: webhookCreateSchema.shape.name.optional(),
   url: webhookUrl.optional(),
@@ -113,8 +122,8 @@ export function urlPreview(value: string): string {
   return `${url.protocol}//${url.host}${rest}`;
 }
 
-/** A webhook as the API shows it: never its URL or secret. */
-export function webhookView(w: StoredWebhook): Webhook {
+/** A webhook as the API shows it at `now`: never its URL or secret. */
+export function webhookView(w: StoredWebhook, now: Date): Webhook {
   return {
     id: w.id,
     name: w.name,
@@ -124,6 +133,7 @@ export function webhookView(w: StoredWebhook): Webhook {
     environments: w.environments,
     enabled: w.enabled,
     version: w.version,
+    previousSecretExpiresAt: previousSigns(w, now) ? w.previousSecretUntil : null,
     createdAt: w.createdAt,
     updatedAt: w.updatedAt,
     lastDelivery: w.lastDelivery,
@@ -178,11 +188,19 @@ export function slackText(payload: Readonly<Record<string, unknown>>): string {
   return lines.join('\n');
 }
 
-type Sendable = Pick<ClaimedDelivery, 'id' | 'webhookId' | 'event' | 'payload' | 'urlCiphertext' | 'format' | 'secretVersion'>;
+type Sendable = Pick<ClaimedDelivery, 'id' | 'webhookId' | 'event' | 'payload' | 'urlCiphertext' | 'format' | 'secretVersion' | 'previousSecretUntil'>;
 
-/** The HTTP request of one attempt to `url` (the decrypted URL): the body for the webhook's format, signed now. */
+/** Whether a rotated-out secret still signs at `now`. */
+const previousSigns = (w: Pick<StoredWebhook, 'previousSecretUntil' | 'secretVersion'>, now: Date): boolean =>
+  w.previousSecretUntil !== null && w.secretVersion > 1 && Date.parse(w.previousSecretUntil) > now.getTime();
+
+/**
+ * The HTTP request of one attempt to `url` (the decrypted URL): the body for the webhook's format,
+ * signed now with the secret, and with the previous one too while a rotation keeps it (its v1 last).
+ */
 export function webhookRequest(key: PlatformKey, d: Sendable, url: string, now: Date): WebhookRequest {
   const body = d.format === 'slack' ? JSON.stringify({ text: slackText(d.payload) }) : JSON.stringify({ id: d.id, ...d.payload });
+  const secrets = [key.webhookSecret(d.webhookId, d.secretVersion), ...(previousSigns(d, now) ? [key.webhookSecret(d.webhookId, d.secretVersion - 1)] : [])];
   return {
     url,
     headers: {
@@ -190,7 +208,7 @@ export function webhookRequest(key: PlatformKey, d: Sendable, url: string, now: 
       'User-Agent': 'xp-webhooks/1',
       'X-XP-Event': d.event,
       'X-XP-Delivery': d.id,
-      'X-XP-Signature': webhookSignature(key.webhookSecret(d.webhookId, d.secretVersion), body, Math.floor(now.getTime() / 1000)),
+      'X-XP-Signature': webhookSignature(secrets, body, Math.floor(now.getTime() / 1000)),
     },
     body,
     timeoutMs: WEBHOOK_TIMEOUT_MS,
@@ -282,12 +300,12 @@ export class WebhookService {
 
   async list(actor: Actor, projectKey: string): Promise<Webhook[]> {
     const project = await this.project(actor, projectKey);
-    return (await webhooks.list(this.deps.db, project.id)).map(webhookView);
+    return (await webhooks.list(this.deps.db, project.id)).map((w) => webhookView(w, this.deps.now()));
   }
 
   async get(actor: Actor, projectKey: string, id: string): Promise<Webhook> {
     const project = await this.project(actor, projectKey);
-    return webhookView(await webhooks.get(this.deps.db, project.id, id));
+    return webhookView(await webhooks.get(this.deps.db, project.id, id), this.deps.now());
   }
 
   /** Creates a webhook; its signing secret is returned once (it is derived, never stored). */
@@ -307,7 +325,7 @@ export class WebhookService {
       await record(tx, actor, { projectId: project.id, action: 'webhook.created', resourceType: 'webhook', resourceKey: id, before: undefined, after: audited(webhook) });
       return webhook;
     });
-    return { webhook: webhookView(created), secret: key.webhookSecret(id, created.secretVersion) };
+    return { webhook: webhookView(created, this.deps.now()), secret: key.webhookSecret(id, created.secretVersion) };
   }
 
   async update(actor: Actor, projectKey: string, id: string, input: unknown, expectedVersion: number): Promise<Webhook> {
@@ -344,7 +362,7 @@ export class WebhookService {
       });
       return after;
     });
-    return webhookView(updated);
+    return webhookView(updated, this.deps.now());
   }
 
   async delete(actor: Actor, projectKey: string, id: string, expectedVersion: number): Promise<Webhook> {
@@ -353,21 +371,35 @@ export class WebhookService {
       const before = await lockedAt(tx, project.id, id, expectedVersion);
       await webhooks.delete(tx, project.id, id);
       await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: id, before: audited(before), after: undefined });
-      return webhookView(before);
+      return webhookView(before, this.deps.now());
     });
   }
 
-  /** A new signing secret, returned once; the old one stops signing at once. */
-  async rotateSecret(actor: Actor, projectKey: string, id: string, expectedVersion: number): Promise<{ webhook: Webhook; secret: string }> {
+  /**
+   * A new signing secret, returned once. The one it replaces stops signing at once, or keeps
+   * signing beside it for `keepPreviousHours` (requests then carry both signatures) while the
+   * receiver is given the new one.
+   */
+  async rotateSecret(actor: Actor, projectKey: string, id: string, expectedVersion: number, input?: unknown): Promise<{ webhook: Webhook; secret: string }> {
     const project = await this.project(actor, projectKey);
     const key = keyOf(this.deps);
+    const { keepPreviousHours } = parseOrThrow(rotateSecretSchema, input, 'rotation');
+    const now = this.deps.now();
+    const previousUntil = keepPreviousHours === 0 ? null : new Date(now.getTime() + keepPreviousHours * 3_600_000);
     const rotated = await this.deps.db.withTransaction(async (tx) => {
       const before = await lockedAt(tx, project.id, id, expectedVersion);
-      const after = await webhooks.rotateSecret(tx, project.id, id, this.deps.now());
-      await record(tx, actor, { projectId: project.id, action: 'webhook.secret-rotated', resourceType: 'webhook', resourceKey: id, before: { secretVersion: before.secretVersion }, after: { secretVersion: after.secretVersion } });
+      const after = await webhooks.rotateSecret(tx, project.id, id, now, previousUntil);
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'webhook.secret-rotated',
+        resourceType: 'webhook',
+        resourceKey: id,
+        before: { secretVersion: before.secretVersion },
+        after: { secretVersion: after.secretVersion, previousSecretUntil: after.previousSecretUntil },
+      });
       return after;
     });
-    return { webhook: webhookView(rotated), secret: key.webhookSecret(id, rotated.secretVersion) };
+    return { webhook: webhookView(rotated, now), secret: key.webhookSecret(id, rotated.secretVersion) };
   }
 
   /** Sends a `webhook.test` delivery now and says how it went (a failure is not retried). */
@@ -385,7 +417,14 @@ export class WebhookService {
     };
     // Leased, so no dispatcher sends it too.
     const delivery = await deliveries.enqueue(this.deps.db, { webhookId: id, auditId: null, event: 'webhook.test', payload, now, leaseUntil: new Date(now.getTime() + LEASE_MS) });
-    const sent = await attempt(key, this.sender, { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion }, 1, this.deps.now, false);
+    const sent = await attempt(
+      key,
+      this.sender,
+      { ...delivery, urlCiphertext: webhook.urlCiphertext, format: webhook.format, secretVersion: webhook.secretVersion, previousSecretUntil: webhook.previousSecretUntil },
+      1,
+      this.deps.now,
+      false,
+    );
     return deliveries.record(this.deps.db, delivery.id, 1, sent.record);
   }
 

@@ -23,6 +23,8 @@ export interface StoredWebhook extends WebhookFields {
   /** Bumped by every change (optimistic concurrency: If-Match). */
   readonly version: number;
   readonly secretVersion: number;
+  /** Until when the previous secret (secretVersion - 1) signs too, after a rotation that kept it; null: it does not. */
+  readonly previousSecretUntil: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;
@@ -36,6 +38,7 @@ export interface ClaimedDelivery extends StoredDelivery {
   readonly urlCiphertext: string;
   readonly format: WebhookFormat;
   readonly secretVersion: number;
+  readonly previousSecretUntil: string | null;
 }
 
 /** How one attempt ended, as the dispatcher records it. */
@@ -62,6 +65,7 @@ interface WebhookRow {
   environments: string[] | null;
   enabled: boolean;
   secret_version: number;
+  previous_secret_until: Date | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -99,6 +103,7 @@ const webhookFromRow = (r: WebhookRow): StoredWebhook => ({
   environments: r.environments,
   enabled: r.enabled,
   secretVersion: r.secret_version,
+  previousSecretUntil: isoOrNull(r.previous_secret_until),
   version: r.version,
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
@@ -203,8 +208,12 @@ export const webhooks = {
     return webhooks.get(db, projectId, id);
   },
 
-  async rotateSecret(db: Queryable, projectId: string, id: string, now: Date): Promise<StoredWebhook> {
-    await db.query('UPDATE webhooks SET secret_version = secret_version + 1, version = version + 1, updated_at = $3 WHERE project_id = $1 AND id = $2', [projectId, id, now]);
+  /** A new secret version; the one it replaces keeps signing until `previousUntil` (null: not at all). */
+  async rotateSecret(db: Queryable, projectId: string, id: string, now: Date, previousUntil: Date | null): Promise<StoredWebhook> {
+    await db.query(
+      'UPDATE webhooks SET secret_version = secret_version + 1, previous_secret_until = $4, version = version + 1, updated_at = $3 WHERE project_id = $1 AND id = $2',
+      [projectId, id, now, previousUntil],
+    );
     return webhooks.get(db, projectId, id);
   },
 
@@ -265,7 +274,7 @@ export const deliveries = {
    */
   async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number, perWebhook = limit): Promise<ClaimedDelivery[]> {
     const due = `x.status = 'pending' AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= $1) AND (x.lease_until IS NULL OR x.lease_until <= $1)`;
-    const out = await db.query<DeliveryRow & { url_ciphertext: string; format: WebhookFormat; secret_version: number }>(
+    const out = await db.query<DeliveryRow & { url_ciphertext: string; format: WebhookFormat; secret_version: number; previous_secret_until: Date | null }>(
       `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2
        FROM webhooks w
        WHERE w.id = d.webhook_id AND d.id IN (
@@ -277,10 +286,16 @@ export const deliveries = {
              WHERE ${due}) ranked
            WHERE ranked.n <= $4)
          ORDER BY x.id LIMIT $3 FOR UPDATE OF x SKIP LOCKED)
-       RETURNING d.*, w.url_ciphertext, w.format, w.secret_version`,
+       RETURNING d.*, w.url_ciphertext, w.format, w.secret_version, w.previous_secret_until`,
       [now, leaseUntil, limit, perWebhook],
     );
-    return out.rows.map((r) => ({ ...deliveryFromRow(r), urlCiphertext: r.url_ciphertext, format: r.format, secretVersion: r.secret_version }));
+    return out.rows.map((r) => ({
+      ...deliveryFromRow(r),
+      urlCiphertext: r.url_ciphertext,
+      format: r.format,
+      secretVersion: r.secret_version,
+      previousSecretUntil: isoOrNull(r.previous_secret_until),
+    }));
   },
 
   /**

@@ -489,9 +489,13 @@ export class XpApiClient {
     return (await this.call<Webhook>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}`, { version })).body;
   }
 
-  /** Gives a webhook a new signing secret, shown only in this answer; the old one stops at once. */
-  async rotateWebhookSecret(project: string, id: string, version: number): Promise<WebhookWithSecret> {
-    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/rotate-secret`, { version })).body;
+  /**
+   * Gives a webhook a new signing secret, shown only in this answer. The old one stops at once, or
+   * with `keepPreviousHours` (≤ 168) signs beside the new one until then.
+   */
+  async rotateWebhookSecret(project: string, id: string, version: number, options: { keepPreviousHours?: number } = {}): Promise<WebhookWithSecret> {
+    const body = options.keepPreviousHours === undefined ? {} : { body: { keepPreviousHours: options.keepPreviousHours } };
+    return (await this.call<WebhookWithSecret>('POST', `/api/v1/projects/${encodeURIComponent(project)}/webhooks/${encodeURIComponent(id)}/rotate-secret`, { version, ...body })).body;
   }
 
   /** Sends a `webhook.test` event now and answers how it went (a receiver's refusal is a failed delivery, not an error). */
@@ -754,6 +758,8 @@ export interface Webhook {
   readonly enabled: boolean;
   /** Send it back to change, delete or rotate the webhook (If-Match): a stale one is 409. */
   readonly version: number;
+  /** Until when the secret replaced by the last rotation still signs too (a second v1 signature); null: it does not. */
+  readonly previousSecretExpiresAt: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastDelivery: { readonly id: string; readonly status: DeliveryStatus; readonly statusCode: number | null; readonly at: string } | null;

@@ -360,6 +360,36 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect((await request('POST', `${BASE}/webhooks/${id}/deliveries/${log[1].id as string}/redeliver`)).status).toBe(409);
   });
 
+  it('a rotation may keep the previous secret signing beside the new one for some hours, and then it stops', async () => {
+    const { id, secret } = await create({ events: ['flag.*'] });
+    const header = (): string => String(receiver.received.at(-1)!.headers['x-xp-signature']);
+    const signedBy = (s: string): boolean => verifyWebhookSignature(s, receiver.received.at(-1)!.body, header());
+
+    const first = await must('POST', `${BASE}/webhooks/${id}/rotate-secret`, { keepPreviousHours: 24 }, await versionOf(id));
+    expect(first.webhook.previousSecretExpiresAt).toBe('2026-11-26T12:00:00.000Z');
+    await toggle(true);
+    await dispatch();
+    expect(header()).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
+    expect([signedBy(first.secret), signedBy(secret)]).toEqual([true, true]);
+
+    // A second rotation keeps only the secret it replaces: the first one signs no more.
+    advance(3_600_000);
+    const second = await must('POST', `${BASE}/webhooks/${id}/rotate-secret`, { keepPreviousHours: 1 }, await versionOf(id));
+    await must('POST', `${BASE}/webhooks/${id}/test`);
+    expect([signedBy(second.secret), signedBy(first.secret), signedBy(secret)]).toEqual([true, true, false]);
+
+    // Past the overlap: one signature, the new secret's; the view says no previous secret signs.
+    advance(3_600_000);
+    await must('POST', `${BASE}/webhooks/${id}/test`);
+    expect(header()).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect([signedBy(second.secret), signedBy(first.secret)]).toEqual([true, false]);
+    expect((await must('GET', `${BASE}/webhooks/${id}`)).previousSecretExpiresAt).toBeNull();
+
+    const refused = await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, { keepPreviousHours: 169 }, await versionOf(id));
+    expect([refused.status, refused.body.error.details.issues[0].path]).toEqual([400, 'body.keepPreviousHours']);
+    expect((await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, { keep: 1 }, await versionOf(id))).status).toBe(400);
+  });
+
   it('refuses a change made from a stale version (409) or without one (428), and moves the version with each change', async () => {
     const { id } = await create({ events: ['flag.*'] });
     const read = await p.request('GET', `${BASE}/webhooks/${id}`, { token: owner });

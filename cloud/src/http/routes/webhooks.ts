@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Permission } from '../../auth/permissions.js';
 import type { Services } from '../../domain/services.js';
-import { webhookCreateSchema, webhookPatchSchema } from '../../domain/webhooks.js';
+import { rotateSecretSchema, webhookCreateSchema, webhookPatchSchema } from '../../domain/webhooks.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams, versioned } from './common.js';
@@ -16,6 +16,7 @@ const webhookSchema = z
     environments: z.array(z.string()).nullable().describe('null: changes in every environment and project-wide ones'),
     enabled: z.boolean(),
     version: z.number().int().describe('Send it as If-Match to PATCH, DELETE or rotate the secret (the ETag says the same)'),
+    previousSecretExpiresAt: z.string().nullable().describe('Until when the secret replaced by the last rotation still signs too (a second v1 signature); null: it does not'),
     createdAt: z.string(),
     updatedAt: z.string(),
     lastDelivery: z.object({ id: z.string(), status: z.enum(['pending', 'succeeded', 'failed']), statusCode: z.number().int().nullable(), at: z.string() }).nullable(),
@@ -117,12 +118,15 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       ...common,
       method: 'post',
       path: `${base}/{id}/rotate-secret`,
-      summary: 'Give a webhook a new signing secret, shown once; the old one stops at once',
+      summary: 'Give a webhook a new signing secret, shown once',
+      description:
+        'The secret it replaces stops signing at once, or, with `keepPreviousHours` (at most 168), keeps signing beside the new one until then: each request carries both v1 signatures, so the receiver can be given the new secret without refusing deliveries. The body is optional.',
       params: projectIdParams,
+      body: rotateSecretSchema,
       concurrency: true,
       responses: { 200: { description: 'The webhook and its new secret', schema: withSecret } },
       handler: async (req) => {
-        const rotated = await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id, req.expectedVersion);
+        const rotated = await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id, req.expectedVersion, req.rawBody);
         const reply = versioned(200, rotated.webhook, rotated);
         return { ...reply, headers: { ...reply.headers, ...NO_STORE } };
       },

@@ -188,7 +188,20 @@ describe('console end to end: webhooks', () => {
     await page.getByRole('button', { name: `Details of delivery ${deliveryId}` }).click();
     expect(await page.getByLabel('Response body').first().textContent()).toBe('received by the e2e receiver');
     expect(await page.getByLabel('Payload').first().textContent()).toContain(FLAG);
+    // Its attempts, from GET …/deliveries/{delivery}: one, answered 200 with the receiver's body.
+    const attempts = page.getByRole('table', { name: `Attempts of delivery ${deliveryId}` });
+    await attempts.waitFor(WAIT);
+    expect(await attempts.getByRole('row').count()).toBe(2);
+    expect(await attempts.getByRole('row').nth(1).textContent()).toMatch(/^1.*HTTP 200—[\d,]+ msreceived by the e2e receiver$/);
     await shot('42-webhook-deliveries');
+
+    // The status filter asks the API: nothing failed, then the succeeded delivery again.
+    const filter = page.getByRole('combobox', { name: 'Status' });
+    await filter.selectOption('Failed');
+    await page.getByText('No failed deliveries in the last 30 days.').waitFor(WAIT);
+    await filter.selectOption('Succeeded');
+    await entry.waitFor(WAIT);
+    await filter.selectOption('All');
 
     await page.getByRole('button', { name: 'Send test' }).click();
     const result = page.getByRole('status', { name: 'Test delivery' });

@@ -37,6 +37,7 @@ const WEBHOOK: Webhook = {
   environments: ['production'],
   enabled: true,
   version: 3,
+  previousSecretExpiresAt: null,
   createdAt: AT,
   updatedAt: AT,
   lastDelivery: { id: '7', status: DeliveryStatus.Succeeded, statusCode: 200, at: AT },
@@ -106,6 +107,14 @@ describe('XpApiClient webhooks', () => {
     expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE}/wh_1/rotate-secret`, undefined]]);
     expect(sent[0]!.headers.get('if-match')).toBe('"3"');
     expect(sent[0]!.headers.get('content-type')).toBeNull();
+  });
+
+  it('asks a rotation to keep the previous secret signing for some hours (a JSON body) only when told', async () => {
+    const rotated = { webhook: { ...WEBHOOK, version: 4, previousSecretExpiresAt: '2026-11-26T10:00:00.000Z' }, secret: 'whsec_new' };
+    const { client, sent } = clientAnswering(200, rotated);
+    expect(await client.rotateWebhookSecret('web', 'wh_1', 3, { keepPreviousHours: 24 })).toEqual(rotated);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${BASE.replace('my%20shop', 'web')}/wh_1/rotate-secret`, { keepPreviousHours: 24 }]]);
+    expect(sent[0]!.headers.get('if-match')).toBe('"3"');
   });
 
   it('sends version 0 as If-Match too (a falsy version is still a version)', async () => {

@@ -6,7 +6,7 @@ import { useSession } from '../../app/session.js';
 import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { Dialog, isConflict } from '../../lib/ui.js';
-import { EVENT_SUGGESTIONS, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
+import { EVENT_CHOICES, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
 import type { DraftErrors, DraftField, WebhookDraft } from './webhook-model.js';
 
 const FORMAT_LABEL: Readonly<Record<WebhookFormat, string>> = {
@@ -46,7 +46,10 @@ export function SecretDialog({ title, result, onClose }: { title: string; result
   );
 }
 
-/** The event patterns as removable chips, and a field to add one (suggestions while typing). */
+/**
+ * The event patterns as removable chips, and a field to add one: typed, or picked from the catalog
+ * (`*`, each resource type's `type.*` and every action) offered as its suggestions.
+ */
 function EventsField({ events, onChange, text, onText, error }: { events: readonly string[]; onChange: (events: readonly string[]) => void; text: string; onText: (text: string) => void; error: string | undefined }): ReactNode {
   const id = useId();
   const [addError, setAddError] = useState<string | undefined>(undefined);
@@ -63,7 +66,8 @@ function EventsField({ events, onChange, text, onText, error }: { events: readon
     <fieldset>
       <legend>Events</legend>
       <p className="small muted">
-        The changes to send, by audit action: <code>*</code> for every change, <code>flag.*</code> for every change to flags, or an action such as <code>flag.updated</code>.
+        The changes to send, by audit action: <code>*</code> for every change, <code>flag.*</code> for every change to flags, or an action such as <code>flag.updated</code>. Pick
+        one from the suggestions or type it; a pattern the platform does not know is refused.
       </p>
       {events.length === 0 ? (
         <p className="small muted">No event yet.</p>
@@ -108,8 +112,8 @@ function EventsField({ events, onChange, text, onText, error }: { events: readon
           />
         </label>
         <datalist id={`${id}-suggestions`}>
-          {EVENT_SUGGESTIONS.filter((s) => !events.includes(s)).map((s) => (
-            <option key={s} value={s} />
+          {EVENT_CHOICES.filter((c) => !events.includes(c.pattern)).map((c) => (
+            <option key={c.pattern} value={c.pattern} {...(c.label === undefined ? {} : { label: c.label })} />
           ))}
         </datalist>
         <button type="button" onClick={add} disabled={text.trim() === ''}>

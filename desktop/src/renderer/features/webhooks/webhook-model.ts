@@ -1,4 +1,4 @@
-import { WebhookFormat } from '@xp/shared';
+import { WEBHOOK_EVENTS, WebhookFormat, webhookEventProblem } from '@xp/shared';
 import type { Webhook, WebhookCreate, WebhookPatch } from '@xp/shared';
 
 /** The API's limits (the contract of `WebhookCreate`); the API checks them again. */
@@ -24,36 +24,23 @@ export type DraftField = 'name' | 'url' | 'events' | 'environments';
 /** A problem per field, in the words shown under it. */
 export type DraftErrors = Partial<Record<DraftField, string>>;
 
-/** Event patterns offered while typing: all, a resource's every action, and common actions. */
-export const EVENT_SUGGESTIONS: readonly string[] = [
-  '*',
-  'flag.*',
-  'flag.created',
-  'flag.updated',
-  'flag.enabled',
-  'flag.disabled',
-  'flag.deleted',
-  'experiment.*',
-  'experiment.started',
-  'experiment.stopped',
-  'segment.*',
-  'metric.*',
-  'environment.*',
-  'change-request.*',
-  'sdk-key.*',
-  'webhook.*',
-];
-
-/** The API's rule: lowercase letters and dashes, a dot, then a star or an action. */
-const PATTERN = /^(\*|[a-z][a-z-]*\.(\*|[a-z][a-z-]*))$/;
-
-/** Whether `pattern` is '*', a resource's every action ('flag.*') or an exact action ('flag.updated'). */
-export function isEventPattern(pattern: string): boolean {
-  return PATTERN.test(pattern);
+/** An event pattern the form offers; `label` says what a pattern with a star covers. */
+export interface EventChoice {
+  readonly pattern: string;
+  readonly label?: string;
 }
 
-/** What an event pattern may be, as said after the pattern refused ("flag.Updated: use …"). */
-export const EVENT_PATTERN_HINT = 'use *, a resource such as flag.* or an action such as flag.updated';
+/**
+ * Every event pattern the API accepts, as the form offers them: `*`, then for each resource type of
+ * the catalog (`WEBHOOK_EVENTS` of @xp/shared) its every action (`flag.*`) followed by its actions.
+ */
+export const EVENT_CHOICES: readonly EventChoice[] = [
+  { pattern: '*', label: 'every change' },
+  ...Object.entries(WEBHOOK_EVENTS).flatMap(([type, verbs]: [string, readonly string[]]): EventChoice[] => [
+    { pattern: `${type}.*`, label: `every ${type} action` },
+    ...verbs.map((verb) => ({ pattern: `${type}.${verb}` })),
+  ]),
+];
 
 /** A new webhook: every event, every environment, enabled, JSON. */
 export function newDraft(): WebhookDraft {
@@ -75,15 +62,16 @@ export function draftOf(webhook: Webhook): WebhookDraft {
 
 /**
  * The events after adding `text` (trimmed; an event already listed is not added twice), or why it
- * cannot be added.
+ * cannot be added (a pattern outside the catalog: the API's message).
  */
 export function addEvent(events: readonly string[], text: string): { events: readonly string[]; error?: string } {
   const pattern = text.trim();
   if (pattern === '') {
     return { events };
   }
-  if (!isEventPattern(pattern)) {
-    return { events, error: `${pattern}: ${EVENT_PATTERN_HINT}` };
+  const problem = webhookEventProblem(pattern);
+  if (problem !== undefined) {
+    return { events, error: problem };
   }
   if (events.includes(pattern)) {
     return { events };
@@ -132,9 +120,9 @@ export function validateDraft(draft: WebhookDraft, mode: 'create' | 'edit'): Dra
   } else if (draft.events.length > EVENTS_MAX) {
     errors.events = `At most ${EVENTS_MAX} events`;
   } else {
-    const bad = draft.events.find((e) => !isEventPattern(e));
-    if (bad !== undefined) {
-      errors.events = `${bad}: ${EVENT_PATTERN_HINT}`;
+    const problem = draft.events.map((e) => webhookEventProblem(e)).find((p) => p !== undefined);
+    if (problem !== undefined) {
+      errors.events = problem;
     }
   }
   if (!draft.allEnvironments && draft.environments.length === 0) {

@@ -1,7 +1,7 @@
 import { Fragment, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, DeliveryStatus } from '@xp/shared';
-import type { Webhook, WebhookDelivery } from '@xp/shared';
+import type { Webhook, WebhookDelivery, WebhookDeliveryAttempt } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { navigate, routeHash } from '../../app/router.js';
 import { formatCount, formatTime } from '../../lib/format.js';
@@ -20,6 +20,17 @@ const WEBHOOK_POLL_MS = 5_000;
 const PAGE_SIZE = 50;
 /** The API refuses to redeliver for a disabled webhook. */
 const REDELIVER_DISABLED = 'Enable the webhook to redeliver';
+/** An attempt's answer longer than this is shown cut, the whole of it on request. */
+const ANSWER_PREVIEW = 80;
+
+/** The delivery log's filter: every delivery, or those in one status, as the API filters them. */
+type StatusFilter = DeliveryStatus | '';
+const STATUS_FILTERS: readonly { readonly value: StatusFilter; readonly label: string }[] = [
+  { value: '', label: 'All' },
+  { value: DeliveryStatus.Failed, label: 'Failed' },
+  { value: DeliveryStatus.Pending, label: 'Pending' },
+  { value: DeliveryStatus.Succeeded, label: 'Succeeded' },
+];
 
 const backLink = (
   <p className="small">
@@ -72,6 +83,84 @@ function DeliveryDetails({ delivery, payload = true }: { delivery: WebhookDelive
   );
 }
 
+/** When an attempt ended, to the second: retries can be seconds apart. */
+function attemptTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+/** An attempt's answer: the whole of a short one; a long one cut, expanding to the whole. */
+function AttemptAnswer({ attempt }: { attempt: WebhookDeliveryAttempt }): ReactNode {
+  const label = `Response of attempt ${attempt.attempt}`;
+  if (attempt.response === null || attempt.response === '') {
+    return <span className="muted">no body</span>;
+  }
+  if (attempt.response.length <= ANSWER_PREVIEW) {
+    return <code aria-label={label}>{attempt.response}</code>;
+  }
+  return (
+    <details>
+      <summary>
+        <code>{attempt.response.slice(0, ANSWER_PREVIEW)}…</code>
+      </summary>
+      <pre aria-label={label}>{attempt.response}</pre>
+    </details>
+  );
+}
+
+/**
+ * Every attempt of a delivery, first to last, as the API keeps them (`GET …/deliveries/{id}`):
+ * when, the HTTP code or "no answer", the error, how long it took and the answer. It loads again
+ * when the delivery moves on (another attempt, a new status) in the log's refresh.
+ */
+function AttemptHistory({ webhookId, delivery }: { webhookId: string; delivery: WebhookDelivery }): ReactNode {
+  const { client, project } = useSession();
+  const detail = useAsync(() => client.webhookDelivery(project, webhookId, delivery.id), [client, project, webhookId, delivery.id], {
+    refreshKey: `${delivery.attempts}:${delivery.status}`,
+  });
+  return (
+    <div className="delivery-details">
+      <h4>Attempts</h4>
+      <AsyncView state={detail.state} onRetry={detail.reload}>
+        {(d) =>
+          d.attemptLog.length === 0 ? (
+            <p className="muted small">Not tried yet.</p>
+          ) : (
+            <table aria-label={`Attempts of delivery ${delivery.id}`}>
+              <thead>
+                <tr>
+                  <th className="num">#</th>
+                  <th>Time</th>
+                  <th>Status code</th>
+                  <th>Error</th>
+                  <th className="num">Duration</th>
+                  <th>Response</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.attemptLog.map((a) => (
+                  <tr key={a.attempt}>
+                    <td className="num">{a.attempt}</td>
+                    <td className="small">
+                      <time dateTime={a.at}>{attemptTime(a.at)}</time>
+                    </td>
+                    <td className="small">{a.statusCode === null ? 'no answer' : `HTTP ${a.statusCode}`}</td>
+                    <td className="small">{a.error === null ? '—' : <span className="state-error">{a.error}</span>}</td>
+                    <td className="num small">{a.durationMs === null ? '—' : `${formatCount(a.durationMs)} ms`}</td>
+                    <td className="small">
+                      <AttemptAnswer attempt={a} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </AsyncView>
+    </div>
+  );
+}
+
 /** The result of "Send test": how the receiver answered. */
 function TestResult({ delivery }: { delivery: WebhookDelivery }): ReactNode {
   const ok = delivery.status === DeliveryStatus.Succeeded;
@@ -118,11 +207,17 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
   const { client, project, refreshTick } = useSession();
   const known = useNewestWebhooks();
   const webhook = useAsync(async () => known.newest(await client.webhook(project, id)), [client, project, id], { refreshKey: refreshTick, pollMs: WEBHOOK_POLL_MS });
-  const deliveries = usePages((cursor) => client.webhookDeliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) }), [client, project, id], {
-    keyOf: (d) => d.id,
-    pollMs: DELIVERIES_POLL_MS,
-    refreshKey: refreshTick,
-  });
+  const [status, setStatus] = useState<StatusFilter>('');
+  // The filter is part of the query: changing it loads the log afresh, and older pages follow it.
+  const deliveries = usePages(
+    (cursor) => client.webhookDeliveries(project, id, { limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }), ...(status === '' ? {} : { status }) }),
+    [client, project, id, status],
+    {
+      keyOf: (d) => d.id,
+      pollMs: DELIVERIES_POLL_MS,
+      refreshKey: refreshTick,
+    },
+  );
   const reloadAll = (): void => {
     webhook.reload();
     deliveries.reload();
@@ -248,7 +343,24 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
         </p>
       )}
       {tested === null ? null : <TestResult delivery={tested} />}
-      <h2>Deliveries</h2>
+      <div className="page-head">
+        <h2>Deliveries</h2>
+        <label>
+          Status{' '}
+          <select
+            value={status}
+            onChange={(e) => {
+              setStatus(e.target.value as StatusFilter);
+            }}
+          >
+            {STATUS_FILTERS.map((f) => (
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       <p className="muted small">
         Newest first, kept 30 days. A delivery that gets no answer, a 408, a 429 or a 5xx is tried again after 30 s, 2 min, 10 min, 30 min, 1 h, 3 h and 6 h, then fails; other
         answers outside 2xx fail at once.
@@ -256,7 +368,11 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
       <AsyncView state={deliveries.state} onRetry={deliveries.reload}>
         {(list) =>
           list.length === 0 ? (
-            <Empty>No deliveries yet. Changes matching the webhook's events are sent here as they happen; Send test sends one now.</Empty>
+            status === '' ? (
+              <Empty>No deliveries yet. Changes matching the webhook's events are sent here as they happen; Send test sends one now.</Empty>
+            ) : (
+              <Empty>No {status} deliveries in the last 30 days.</Empty>
+            )
           ) : (
             <table aria-label="Deliveries">
               <thead>
@@ -309,6 +425,7 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
                         <tr id={detailsId}>
                           <td colSpan={7}>
                             <DeliveryDetails delivery={d} />
+                            <AttemptHistory webhookId={w.id} delivery={d} />
                           </td>
                         </tr>
                       ) : null}

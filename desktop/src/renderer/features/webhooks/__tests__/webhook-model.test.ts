@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { WEBHOOK_ACTIONS, WEBHOOK_EVENTS } from '@xp/shared';
 import type { Webhook } from '@xp/shared';
-import { addEvent, createBody, draftOf, environmentsText, isEventPattern, newDraft, patchBody, validateDraft } from '../webhook-model.js';
+import { EVENT_CHOICES, addEvent, createBody, draftOf, environmentsText, newDraft, patchBody, validateDraft } from '../webhook-model.js';
 
 const STORED: Webhook = {
+  previousSecretExpiresAt: null,
   id: 'wh_1',
   name: 'Deploy notifier',
   url: 'https://hooks.example.com/…',
@@ -58,19 +60,57 @@ describe('webhook form model', () => {
     expect(validateDraft(draftOf(STORED), 'create').url).toBe('Enter the URL to send the changes to');
   });
 
-  it('knows event patterns: *, a resource and an exact action', () => {
-    expect(['*', 'flag.*', 'flag.updated', 'change-request.applied', 'sdk-key.*'].filter(isEventPattern)).toHaveLength(5);
-    expect(['', 'flag', 'flag.', '*.updated', 'Flag.updated', 'flag.updated.x', 'flag updated', 'flag.v2'].filter(isEventPattern)).toEqual([]);
-    expect(validateDraft({ ...newDraft(), name: 'n', url: 'https://e.com', events: ['flag.*', 'flags'] }, 'create').events).toBe('flags: use *, a resource such as flag.* or an action such as flag.updated');
+  it('accepts the events of the catalog: *, a known resource type with a star and every catalogued action', () => {
+    const base = { ...newDraft(), name: 'n', url: 'https://e.com' };
+    const accepted = ['*', 'flag.*', 'flag.updated', 'flag.environment.updated', 'change-request.applied', 'sdk-key.*', 'experiment.guardrail-degraded', 'webhook.secret-rotated'];
+
+    for (const pattern of accepted) {
+      expect(addEvent([], pattern)).toEqual({ events: [pattern] });
+    }
+    expect(validateDraft({ ...base, events: accepted }, 'create')).toEqual({});
+    expect(validateDraft({ ...base, events: WEBHOOK_ACTIONS }, 'create')).toEqual({});
+  });
+
+  it("refuses events outside the catalog with the API's message: a typo in the type, an unknown action, a bare type", () => {
+    const types = 'flag, experiment, segment, metric, holdout, environment, sdk-key, change-request, project, rulesets, webhook';
+    const base = { ...newDraft(), name: 'n', url: 'https://e.com' };
+
+    expect(addEvent(['*'], 'flg.*')).toEqual({ events: ['*'], error: `unknown resource type "flg": one of ${types}` });
+    expect(addEvent(['*'], ' flag.toggled ').error).toBe(
+      'unknown event "flag.toggled": flag actions are flag.created, flag.updated, flag.enabled, flag.disabled, flag.environment.updated, flag.deleted (or flag.*)',
+    );
+    expect(addEvent([], 'flags').error).toBe(`unknown event "flags": use *, <type>.* or an action such as flag.updated (types: ${types})`);
+    expect(addEvent([], 'Flag.updated').error).toBe(`unknown event "Flag.updated": use *, <type>.* or an action such as flag.updated (types: ${types})`);
+    expect(addEvent([], '*.updated').error).toMatch(/^unknown event "\*\.updated"/);
+    // A stored pattern outside the catalog (saved before the API checked) is named when the form is checked.
+    expect(validateDraft({ ...base, events: ['flag.*', 'flg.*', 'flags'] }, 'create').events).toBe(`unknown resource type "flg": one of ${types}`);
+  });
+
+  it('offers *, every resource type with a star and every action of the catalog as choices, once each', () => {
+    const patterns = EVENT_CHOICES.map((c) => c.pattern);
+
+    expect(patterns[0]).toBe('*');
+    expect(patterns.slice(1, 8)).toEqual(['flag.*', 'flag.created', 'flag.updated', 'flag.enabled', 'flag.disabled', 'flag.environment.updated', 'flag.deleted']);
+    expect(new Set(patterns).size).toBe(patterns.length);
+    expect(new Set(patterns)).toEqual(new Set(['*', ...Object.keys(WEBHOOK_EVENTS).map((t) => `${t}.*`), ...WEBHOOK_ACTIONS]));
+    expect(EVENT_CHOICES.filter((c) => c.label !== undefined).map((c) => [c.pattern, c.label]).slice(0, 3)).toEqual([
+      ['*', 'every change'],
+      ['flag.*', 'every flag action'],
+      ['experiment.*', 'every experiment action'],
+    ]);
+    // Every choice is one the form accepts.
+    expect(patterns.map((p) => addEvent([], p).error).filter((e) => e !== undefined)).toEqual([]);
   });
 
   it('adds an event trimmed and once, and says why a pattern cannot be added', () => {
     expect(addEvent(['*'], ' flag.* ')).toEqual({ events: ['*', 'flag.*'] });
     expect(addEvent(['flag.*'], 'flag.*')).toEqual({ events: ['flag.*'] });
     expect(addEvent(['flag.*'], '   ')).toEqual({ events: ['flag.*'] });
-    expect(addEvent(['flag.*'], 'flag!')).toEqual({ events: ['flag.*'], error: 'flag!: use *, a resource such as flag.* or an action such as flag.updated' });
-    const fifty = Array.from({ length: 50 }, (_, i) => `flag.${'a'.repeat(i + 1)}`);
+    expect(addEvent(['flag.*'], 'flag!').error).toMatch(/^unknown event "flag!": use \*, <type>\.\* or an action such as flag\.updated/);
+    const fifty = EVENT_CHOICES.map((c) => c.pattern).filter((p) => p !== 'flag.*').slice(0, 50);
+    expect(fifty).toHaveLength(50);
     expect(addEvent(fifty, 'flag.*').error).toBe('At most 50 events');
+    expect(addEvent(fifty, fifty[0]!)).toEqual({ events: fifty });
   });
 
   it('opens an edit with the stored settings and the URL empty', () => {

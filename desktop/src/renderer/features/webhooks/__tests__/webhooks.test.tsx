@@ -2,7 +2,7 @@ import '../../../test/dom.js';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Role, StoredEnvironment, Webhook, WebhookDelivery } from '@xp/shared';
+import type { Role, StoredEnvironment, Webhook, WebhookDelivery, WebhookDeliveryDetail } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import WebhookPage from '../webhook-page.js';
@@ -21,7 +21,7 @@ const SECRET = 'whsec_c2VjcmV0LW9mLXRoZS13ZWJob29r';
 const AT = '2026-11-25T10:00:00Z';
 
 function webhook(id: string, overrides: Partial<Webhook> = {}): Webhook {
-  return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, version: 1, createdAt: AT, updatedAt: AT, lastDelivery: null, ...overrides };
+  return { id, name: id, url: 'https://hooks.example.com/…', format: 'json', events: ['*'], environments: null, enabled: true, version: 1, createdAt: AT, updatedAt: AT, lastDelivery: null, previousSecretExpiresAt: null, ...overrides };
 }
 
 function delivery(id: string, overrides: Partial<WebhookDelivery> = {}): WebhookDelivery {
@@ -217,6 +217,46 @@ describe('webhooks list', () => {
     expect(within(form).getByRole('textbox', { name: 'URL' }).getAttribute('aria-invalid')).toBe('true');
     expect(within(form).getByText(/Unrecognized key: "secret"/)).toBeTruthy();
     expect(screen.queryByRole('dialog', { name: 'Webhook created' })).toBeNull();
+  });
+
+  it("offers the catalog's events as suggestions, and refuses a pattern outside it with the API's message", async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([]);
+    renderList(api);
+    await screen.findByText(/No webhooks in this project yet/);
+
+    await u.click(screen.getByRole('button', { name: 'New webhook' }));
+    const form = screen.getByRole('dialog', { name: 'New webhook' });
+    const input = within(form).getByRole('combobox', { name: 'Add an event' });
+    const options = (): HTMLOptionElement[] => [...document.getElementById(input.getAttribute('list')!)!.querySelectorAll('option')];
+    const suggestions = (): string[] => options().map((o) => o.value);
+    // `*` is already added: it is not offered again; the rest of the catalog is.
+    expect(suggestions()).not.toContain('*');
+    expect(suggestions()).toEqual(expect.arrayContaining(['flag.*', 'flag.environment.updated', 'experiment.guardrail-degraded', 'change-request.applied', 'webhook.secret-rotated', 'rulesets.*']));
+    expect(suggestions()).toHaveLength(50);
+    expect(options().find((o) => o.value === 'flag.*')!.label).toBe('every flag action');
+
+    await u.type(input, 'flg.*{Enter}');
+    expect(within(form).getByText(/^unknown resource type "flg": one of flag, experiment, /)).toBeTruthy();
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    await u.clear(input);
+    await u.type(input, 'flag.toggled');
+    await u.click(within(form).getByRole('button', { name: 'Add event' }));
+    expect(within(form).getByText(/^unknown event "flag.toggled": flag actions are flag.created, .*flag.environment.updated/)).toBeTruthy();
+    expect(within(form).getByRole('list', { name: 'Events' }).textContent).not.toContain('flag.toggled');
+
+    await u.clear(input);
+    await u.type(input, 'flag.environment.updated{Enter}');
+    expect(within(form).getByRole('list', { name: 'Events' }).textContent).toContain('flag.environment.updated');
+    expect(suggestions()).not.toContain('flag.environment.updated');
+    await u.click(within(form).getByRole('button', { name: 'Remove event *' }));
+    expect(suggestions()).toContain('*');
+    await u.type(within(form).getByRole('textbox', { name: 'Name' }), 'Per environment');
+    await u.type(within(form).getByRole('textbox', { name: 'URL' }), 'https://example.com/hook');
+    await u.click(within(form).getByRole('button', { name: 'Create webhook' }));
+
+    await screen.findByRole('dialog', { name: 'Webhook created' });
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => (r.body as { events: unknown }).events)).toEqual([['flag.environment.updated']]);
   });
 
   it('edits a webhook sending only the fields changed, without the URL when left empty', async () => {
@@ -442,6 +482,9 @@ describe("a webhook's page", () => {
       if (req.path === `${PATH}/deploys/deliveries?limit=50&cursor=c2`) {
         return { status: 200, body: { items: [delivery('1')] } };
       }
+      if (req.path === `${PATH}/deploys/deliveries/2`) {
+        return { status: 200, body: { ...delivery('2', { status: 'failed', statusCode: 404, error: 'HTTP 404', response: 'no such hook', deliveredAt: null }), attemptLog: [{ attempt: 1, at: AT, statusCode: 404, error: 'HTTP 404', response: 'no such hook', durationMs: 42 }] } };
+      }
       if (req.path === `${PATH}/deploys/deliveries/2/redeliver` && req.method === 'POST') {
         return { status: 202, body: delivery('4', { status: 'pending', attempts: 0, statusCode: null, deliveredAt: null, durationMs: null, response: null }) };
       }
@@ -473,6 +516,118 @@ describe("a webhook's page", () => {
     await u.click(screen.getByRole('button', { name: 'Redeliver delivery 2' }));
     expect((await screen.findByText(/queued again/)).textContent).toBe('Delivery 2 (flag.updated) queued again as delivery 4.');
     expect(api.sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`${PATH}/deploys/deliveries/2/redeliver`]);
+  });
+
+  it('filters the log by status, asking the API for that status, and pages within the filter', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => {
+      const answers: Record<string, { items: WebhookDelivery[]; nextCursor?: string }> = {
+        [`${PATH}/deploys/deliveries?limit=50`]: { items: [delivery('5'), delivery('4', { status: 'failed', statusCode: 500, error: 'HTTP 500' }), delivery('3', { status: 'pending', statusCode: null, durationMs: null, deliveredAt: null })] },
+        // The API answers what the filter keeps: the fake answers two failed ones on the first page, one more on the next.
+        [`${PATH}/deploys/deliveries?limit=50&status=failed`]: { items: [delivery('4', { status: 'failed', statusCode: 500, error: 'HTTP 500' }), delivery('2', { status: 'failed', statusCode: 410, error: 'HTTP 410' })], nextCursor: 'f2' },
+        [`${PATH}/deploys/deliveries?limit=50&cursor=f2&status=failed`]: { items: [delivery('1', { status: 'failed', statusCode: 404, error: 'HTTP 404' })] },
+        [`${PATH}/deploys/deliveries?limit=50&status=pending`]: { items: [] },
+      };
+      const answer = answers[req.path];
+      return answer === undefined ? undefined : { status: 200, body: answer };
+    });
+    renderPage(api);
+    const ids = (): string[] => within(screen.getByRole('table', { name: 'Deliveries' })).getAllByText(/^#\d+$/).map((e) => e.textContent);
+    const filter = await screen.findByRole('combobox', { name: 'Status' });
+    await screen.findByRole('table', { name: 'Deliveries' });
+    expect([...within(filter).getAllByRole('option')].map((o) => o.textContent)).toEqual(['All', 'Failed', 'Pending', 'Succeeded']);
+    expect(ids()).toEqual(['#5', '#4', '#3']);
+
+    await u.selectOptions(filter, 'Failed');
+    await waitFor(() => { expect(ids()).toEqual(['#4', '#2']); });
+    await u.click(screen.getByRole('button', { name: 'Load older deliveries' }));
+    await waitFor(() => { expect(ids()).toEqual(['#4', '#2', '#1']); });
+    expect(screen.queryByRole('button', { name: 'Load older deliveries' })).toBeNull();
+    expect(within(screen.getByRole('table', { name: 'Deliveries' })).queryByText('succeeded')).toBeNull();
+
+    await u.selectOptions(filter, 'Pending');
+    expect((await screen.findByText(/No pending deliveries/)).textContent).toBe('No pending deliveries in the last 30 days.');
+
+    await u.selectOptions(filter, 'All');
+    await waitFor(() => { expect(ids()).toEqual(['#5', '#4', '#3']); });
+    expect(api.sent.filter((r) => r.path.startsWith(`${PATH}/deploys/deliveries`)).map((r) => r.path.slice(`${PATH}/deploys/deliveries`.length))).toEqual([
+      '?limit=50',
+      '?limit=50&status=failed',
+      '?limit=50&cursor=f2&status=failed',
+      '?limit=50&status=pending',
+      '?limit=50',
+    ]);
+  });
+
+  it("shows a delivery's every attempt from its detail: time, HTTP code or no answer, error, duration and the answer, a long one cut", async () => {
+    const u = userEvent.setup();
+    const longAnswer = `<html><body>${'Service temporarily unavailable. '.repeat(8)}</body></html>`;
+    const detail: WebhookDeliveryDetail = {
+      ...delivery('2', { status: 'failed', attempts: 3, statusCode: 410, error: 'HTTP 410', response: 'gone', deliveredAt: null }),
+      attemptLog: [
+        { attempt: 1, at: '2026-11-25T10:00:01Z', statusCode: null, error: 'no answer within 10 s', response: null, durationMs: 10_000 },
+        { attempt: 2, at: '2026-11-25T10:00:41Z', statusCode: 503, error: 'HTTP 503', response: longAnswer, durationMs: 120 },
+        { attempt: 3, at: '2026-11-25T10:02:41Z', statusCode: 410, error: 'HTTP 410', response: 'gone', durationMs: 8 },
+      ],
+    };
+    const api = webhooksApi([DEPLOYS], (req) => {
+      if (req.path === `${PATH}/deploys/deliveries?limit=50`) {
+        return { status: 200, body: { items: [detail] } };
+      }
+      return req.path === `${PATH}/deploys/deliveries/2` ? { status: 200, body: detail } : undefined;
+    });
+    renderPage(api);
+
+    await u.click(await screen.findByRole('button', { name: 'Details of delivery 2' }));
+    const attempts = await screen.findByRole('table', { name: 'Attempts of delivery 2' });
+    const rows = within(attempts).getAllByRole('row').slice(1).map(cells);
+    expect(rows.map((r) => [r[0], r[2], r[3], r[4]])).toEqual([
+      ['1', 'no answer', 'no answer within 10 s', '10,000 ms'],
+      ['2', 'HTTP 503', 'HTTP 503', '120 ms'],
+      ['3', 'HTTP 410', 'HTTP 410', '8 ms'],
+    ]);
+    // Each attempt's time, to the second (the first two are 40 s apart).
+    expect([...attempts.querySelectorAll('time')].map((t) => t.dateTime)).toEqual(['2026-11-25T10:00:01Z', '2026-11-25T10:00:41Z', '2026-11-25T10:02:41Z']);
+    expect(new Set(rows.map((r) => r[1])).size).toBe(3);
+    expect(rows[0]![5]).toBe('no body');
+    expect(within(attempts).getByLabelText('Response of attempt 3').textContent).toBe('gone');
+    // The long answer: cut to its first 80 characters, the whole of it once expanded.
+    const cut = within(attempts).getAllByRole('row')[2]!.querySelector('summary')!;
+    expect(cut.textContent).toBe(`${longAnswer.slice(0, 80)}…`);
+    expect(within(attempts).getByLabelText('Response of attempt 2').textContent).toBe(longAnswer);
+    await u.click(cut);
+    expect(cut.closest('details')!.open).toBe(true);
+    expect(api.sent.filter((r) => r.path === `${PATH}/deploys/deliveries/2`)).toHaveLength(1);
+  });
+
+  it('says why the attempts of a delivery could not be loaded, keeps what the log shows, and tries again', async () => {
+    const u = userEvent.setup();
+    let refuse = true;
+    const api = webhooksApi([DEPLOYS], (req) => {
+      if (req.path === `${PATH}/deploys/deliveries?limit=50`) {
+        return { status: 200, body: { items: [delivery('7', { response: 'thanks' })] } };
+      }
+      if (req.path === `${PATH}/deploys/deliveries/7`) {
+        return refuse
+          ? error(500, 'INTERNAL', 'the database is unavailable')
+          : { status: 200, body: { ...delivery('7'), attemptLog: [{ attempt: 1, at: AT, statusCode: 200, error: null, response: 'thanks', durationMs: 42 }] } };
+      }
+      return undefined;
+    });
+    renderPage(api);
+
+    const details = await screen.findByRole('button', { name: 'Details of delivery 7' });
+    await u.click(details);
+    const expanded = document.getElementById(details.getAttribute('aria-controls')!)!;
+    expect((await within(expanded).findByRole('alert')).textContent).toContain('the database is unavailable');
+    expect(within(expanded).getAllByLabelText('Response body')[0]!.textContent).toBe('thanks');
+    expect(within(expanded).getByLabelText('Payload')).toBeTruthy();
+
+    refuse = false;
+    await u.click(within(expanded).getByRole('button', { name: 'Try again' }));
+    const attempts = await within(expanded).findByRole('table', { name: 'Attempts of delivery 7' });
+    expect(within(attempts).getAllByRole('row').slice(1).map((r) => cells(r)[2])).toEqual(['HTTP 200']);
+    expect(within(expanded).queryByRole('alert')).toBeNull();
   });
 
   it('offers no redelivery for a disabled webhook, and says why', async () => {

@@ -18,6 +18,7 @@ import { runCodeRefs } from './code-refs.js';
 import { ApplyInterrupted, applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
+import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
 
 const HELP = `xp — self-hosted experimentation platform
 
@@ -49,6 +50,7 @@ Usage:
       date-time. The archive defaults to <data dir>/archive/events; --archive s3://BUCKET/archive/events
       reads the Firehose bucket directly (AWS_PROFILE, AWS_REGION). Uses DATABASE_URL, else the data folder's
       embedded database (stop \`xp start\` first: PGlite allows one process).
+${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
 XP_TOKEN (a personal access token; create one with POST /api/v1/me/tokens). Tokens are never
@@ -341,6 +343,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return await runCodeRefs(rest, () => client(env), print);
       case 'replay':
         return await replay(rest, env, print, printError);
+      case 'webhooks':
+        return await runWebhooks(rest, () => client(env), env, print);
       default:
         printError(`unknown command "${command}"\n\n${HELP}`);
         return 2;

@@ -80,6 +80,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   // environments is left out: null is a valid value there (every environment).
   'POST /api/v1/projects/{project}/webhooks': { name: 'hook', url: 'http://127.0.0.1:9/hook', events: ['flag.*'], format: 'slack' },
   'PATCH /api/v1/projects/{project}/webhooks/{id}': { name: 'hook', enabled: false },
+  'POST /api/v1/projects/{project}/webhooks/{id}/rotate-secret': { keepPreviousHours: 24 },
   'POST /api/v1/projects/{project}/flags': FLAG,
   'PUT /api/v1/projects/{project}/flags/{key}': { ...FLAG, key: 'new-checkout' },
   'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] },

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useId, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError } from '@xp/shared';
 import type { Webhook, WebhookWithSecret } from '@xp/shared';
@@ -36,6 +36,55 @@ export function useNewestWebhooks(): { keep: (webhook: Webhook) => void; newest:
   };
 }
 
+/** How long a rotation may keep the previous secret signing beside the new one, in hours (the API allows 0–168). */
+const KEEP_PREVIOUS: readonly { readonly hours: number; readonly label: string }[] = [
+  { hours: 0, label: "Don't" },
+  { hours: 1, label: '1 hour' },
+  { hours: 24, label: '24 hours' },
+  { hours: 168, label: '7 days' },
+];
+
+/**
+ * The confirmation of a rotation, with how long the old secret keeps signing beside the new one:
+ * not at all (the default) or up to 7 days, which `onConfirm` gets in hours.
+ */
+function RotateConfirm({ name, onConfirm, onCancel }: { name: string; onConfirm: (keepPreviousHours: number) => void; onCancel: () => void }): ReactNode {
+  const id = useId();
+  const [hours, setHours] = useState(0);
+  const chosen = KEEP_PREVIOUS.find((k) => k.hours === hours);
+  return (
+    <Confirm
+      title={`Rotate the secret of ${name}?`}
+      message={
+        <>
+          <p>
+            {hours === 0
+              ? 'The current signing secret stops at once: deliveries from now on are signed with the new one, which is shown once. Update your receiver with it straight away.'
+              : `Deliveries from now on are signed with the new secret, which is shown once, and with the current one for ${chosen?.label ?? `${hours} hours`} more.`}
+          </p>
+          <label>
+            Keep the old secret working for
+            <select value={hours} aria-describedby={`${id}-help`} onChange={(e) => { setHours(Number(e.target.value)); }}>
+              {KEEP_PREVIOUS.map((k) => (
+                <option key={k.hours} value={k.hours}>
+                  {k.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <p id={`${id}-help`} className="small muted">
+            Meanwhile every request carries both signatures (two <code>v1=</code> in <code>X-XP-Signature</code>), so you can switch your receiver to the new secret without it refusing
+            deliveries.
+          </p>
+        </>
+      }
+      confirmLabel="Rotate secret"
+      onCancel={onCancel}
+      onConfirm={() => { onConfirm(hours); }}
+    />
+  );
+}
+
 type Open = { readonly kind: 'edit' | 'delete' | 'rotate'; readonly webhook: Webhook } | { readonly kind: 'secret'; readonly result: WebhookWithSecret } | null;
 
 export interface WebhookActions {
@@ -53,7 +102,8 @@ export interface WebhookActions {
 
 /**
  * Editing, enabling or disabling, deleting (after a confirmation) and rotating the secret of a
- * webhook (after a confirmation; the new secret is shown once), for the list and a webhook's page.
+ * webhook (after a confirmation, which may keep the old secret signing for a while; the new secret
+ * is shown once), for the list and a webhook's page.
  * Each sends the version of the webhook given (as the screen shows it): a webhook changed since is
  * refused (409), said so, and the screen reloaded. `onChanged` reloads what the screen shows;
  * `onUpdated` gets the API's answer to an edit, a toggle or a rotation — the webhook at its new
@@ -93,15 +143,13 @@ export function useWebhookActions({ onChanged, onUpdated, onDeleted = onChanged 
   } else if (open?.kind === 'rotate') {
     const { id, name, version } = open.webhook;
     dialogs = (
-      <Confirm
-        title={`Rotate the secret of ${name}?`}
-        message={<p>The current signing secret stops at once: deliveries from now on are signed with the new one, which is shown once. Update your receiver with it straight away.</p>}
-        confirmLabel="Rotate secret"
+      <RotateConfirm
+        name={name}
         onCancel={close}
-        onConfirm={() => {
+        onConfirm={(keepPreviousHours) => {
           close();
           setError(null);
-          client.rotateWebhookSecret(project, id, version).then(
+          client.rotateWebhookSecret(project, id, version, keepPreviousHours === 0 ? {} : { keepPreviousHours }).then(
             (result) => {
               setOpen({ kind: 'secret', result });
               onUpdated(result.webhook);

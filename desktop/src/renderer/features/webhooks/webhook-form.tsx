@@ -5,6 +5,7 @@ import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { formatTime } from '../../lib/format.js';
 import { Dialog, isConflict } from '../../lib/ui.js';
 import { EVENT_CHOICES, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
 import type { DraftErrors, DraftField, WebhookDraft } from './webhook-model.js';
@@ -19,7 +20,7 @@ const SHOWN: readonly DraftField[] = ['name', 'url', 'events', 'environments'];
 
 /**
  * A webhook's signing secret, shown once — after creating the webhook or rotating its secret — with
- * a copy button, until closed.
+ * a copy button, until closed; after a rotation that keeps the previous secret, until when it signs.
  */
 export function SecretDialog({ title, result, onClose }: { title: string; result: WebhookWithSecret; onClose: () => void }): ReactNode {
   const { webhook, secret } = result;
@@ -30,6 +31,12 @@ export function SecretDialog({ title, result, onClose }: { title: string; result
         secret, so your receiver can check it came from this platform.
         {webhook.format === WebhookFormat.Slack ? ' Slack does not check it; keep it in case you point the webhook at your own service later.' : ''}
       </p>
+      {webhook.previousSecretExpiresAt === null ? null : (
+        <p>
+          The previous secret also signs until {formatTime(webhook.previousSecretExpiresAt)}: until then every request carries both signatures, so switch your receiver to this
+          secret before.
+        </p>
+      )}
       <p className="banner banner-warn">Copy the signing secret now: you won't see it again. The platform keeps no copy it can show; if it is lost, rotate it.</p>
       <p>
         <code className="secret">{secret}</code>

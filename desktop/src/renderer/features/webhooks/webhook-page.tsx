@@ -191,6 +191,14 @@ function Summary({ webhook }: { webhook: Webhook }): ReactNode {
       </dd>
       <dt>Environments</dt>
       <dd>{environmentsText(webhook.environments, environments)}</dd>
+      {webhook.previousSecretExpiresAt === null ? null : (
+        <>
+          <dt>Signing secret</dt>
+          <dd>
+            Previous secret also signs until {formatTime(webhook.previousSecretExpiresAt)} <span className="small muted">(each request carries both signatures until then)</span>
+          </dd>
+        </>
+      )}
       <dt>Last delivery</dt>
       <dd>
         <LastDelivery last={webhook.lastDelivery} />

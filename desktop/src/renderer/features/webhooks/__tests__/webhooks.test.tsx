@@ -3,6 +3,7 @@ import { cleanup, render, screen, waitFor, within } from '@testing-library/react
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Role, StoredEnvironment, Webhook, WebhookDelivery, WebhookDeliveryDetail } from '@xp/shared';
+import { formatTime } from '../../../lib/format.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import WebhookPage from '../webhook-page.js';
@@ -100,7 +101,10 @@ function webhooksApi(initial: Webhook[], more: Responder = () => undefined): Ret
     }
     const rotated = hooks.find((w) => w.id === new RegExp(`^${PATH}/([\\w-]+)/rotate-secret$`).exec(req.path)?.[1]);
     if (rotated !== undefined && req.method === 'POST') {
-      return stale(rotated, req.ifMatch) ?? { status: 200, body: { webhook: bump(rotated, {}), secret: 'whsec_rotated' } };
+      // The API's clock reads AT: a rotation keeping the previous secret keeps it that many hours from then.
+      const keep = (req.body as { keepPreviousHours?: number } | undefined)?.keepPreviousHours ?? 0;
+      const previousSecretExpiresAt = keep === 0 ? null : new Date(Date.parse(AT) + keep * 3_600_000).toISOString();
+      return stale(rotated, req.ifMatch) ?? { status: 200, body: { webhook: bump(rotated, { previousSecretExpiresAt }), secret: 'whsec_rotated' } };
     }
     return undefined;
   });
@@ -640,26 +644,80 @@ describe("a webhook's page", () => {
     expect(screen.getByRole('button', { name: 'Enable' })).toBeTruthy();
   });
 
-  it('rotates the secret after a confirmation and shows the new one once', async () => {
+  it('rotates the secret after a confirmation and shows the new one once; by default the old one stops at once (no body sent)', async () => {
     const u = userEvent.setup();
     const api = webhooksApi([DEPLOYS], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined));
     renderPage(api);
 
     await u.click(await screen.findByRole('button', { name: 'Rotate secret…' }));
-    expect(screen.getByRole('dialog', { name: 'Rotate the secret of Deploy notifier?' }).textContent).toContain('stops at once');
-    await u.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Rotate secret' }));
+    const confirm = screen.getByRole('dialog', { name: 'Rotate the secret of Deploy notifier?' });
+    expect(confirm.textContent).toContain('stops at once');
+    const keep = within(confirm).getByRole('combobox', { name: 'Keep the old secret working for' });
+    expect([...within(keep).getAllByRole('option')].map((o) => [o.textContent, (o as HTMLOptionElement).value])).toEqual([
+      ["Don't", '0'],
+      ['1 hour', '1'],
+      ['24 hours', '24'],
+      ['7 days', '168'],
+    ]);
+    expect(within(keep).getByRole<HTMLOptionElement>('option', { name: "Don't" }).selected).toBe(true);
+    await u.click(within(confirm).getByRole('button', { name: 'Rotate secret' }));
 
     const shown = await screen.findByRole('dialog', { name: 'New signing secret' });
     expect(within(shown).getByText('whsec_rotated')).toBeTruthy();
+    expect(shown.textContent).not.toContain('previous secret');
     await u.click(within(shown).getByRole('button', { name: 'Done' }));
+    expect(screen.queryByText(/Previous secret also signs/)).toBeNull();
 
     // The rotation answered the webhook at its new version: disabling it next needs no reload.
     await u.click(screen.getByRole('button', { name: 'Disable' }));
     expect(await screen.findByRole('button', { name: 'Enable' })).toBeTruthy();
-    expect(api.sent.filter((r) => r.method === 'POST' || r.method === 'PATCH').map((r) => [r.method, r.path, r.ifMatch])).toEqual([
-      ['POST', `${PATH}/deploys/rotate-secret`, '"1"'],
-      ['PATCH', `${PATH}/deploys`, '"2"'],
+    expect(api.sent.filter((r) => r.method === 'POST' || r.method === 'PATCH').map((r) => [r.method, r.path, r.ifMatch, r.body])).toEqual([
+      ['POST', `${PATH}/deploys/rotate-secret`, '"1"', undefined],
+      ['PATCH', `${PATH}/deploys`, '"2"', { enabled: false }],
     ]);
+  });
+
+  it('rotates keeping the old secret for 24 hours: asks the API so, and says until when the previous secret signs, in the secret dialog and on the page', async () => {
+    const u = userEvent.setup();
+    const api = webhooksApi([DEPLOYS], (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined));
+    renderPage(api);
+    const until = formatTime('2026-11-26T10:00:00.000Z');
+
+    await u.click(await screen.findByRole('button', { name: 'Rotate secret…' }));
+    const confirm = screen.getByRole('dialog', { name: 'Rotate the secret of Deploy notifier?' });
+    const keep = within(confirm).getByRole('combobox', { name: 'Keep the old secret working for' });
+    expect(keep.getAttribute('aria-describedby')).toBeTruthy();
+    expect(document.getElementById(keep.getAttribute('aria-describedby')!)!.textContent).toMatch(/^Meanwhile every request carries both signatures .*without it refusing deliveries\.$/);
+    await u.selectOptions(keep, '24 hours');
+    expect(confirm.textContent).not.toContain('stops at once');
+    expect(confirm.textContent).toContain('and with the current one for 24 hours more.');
+    await u.click(within(confirm).getByRole('button', { name: 'Rotate secret' }));
+
+    const shown = await screen.findByRole('dialog', { name: 'New signing secret' });
+    expect(within(shown).getByText('whsec_rotated')).toBeTruthy();
+    expect(within(shown).getByText(/^The previous secret also signs until/).textContent).toBe(
+      `The previous secret also signs until ${until}: until then every request carries both signatures, so switch your receiver to this secret before.`,
+    );
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => [r.path, r.ifMatch, r.body])).toEqual([[`${PATH}/deploys/rotate-secret`, '"1"', { keepPreviousHours: 24 }]]);
+
+    await u.click(within(shown).getByRole('button', { name: 'Done' }));
+    // The page shows the webhook the rotation answered, previous secret included.
+    expect(screen.getByText(/^Previous secret also signs until/).textContent).toBe(`Previous secret also signs until ${until} (each request carries both signatures until then)`);
+  });
+
+  it('says on the page until when the previous secret still signs, and nothing about it when it does not', async () => {
+    const deliveries: Responder = (req) => (req.path.startsWith(`${PATH}/deploys/deliveries`) ? { status: 200, body: { items: [] } } : undefined);
+    renderPage(webhooksApi([{ ...DEPLOYS, previousSecretExpiresAt: '2026-12-01T09:30:00Z' }], deliveries));
+
+    await screen.findByRole('heading', { name: 'Deploy notifier' });
+    const note = screen.getByText(/^Previous secret also signs until/);
+    expect(note.textContent).toContain(`until ${formatTime('2026-12-01T09:30:00Z')} `);
+    expect(note.closest('dl')).toBeTruthy();
+    cleanup();
+
+    renderPage(webhooksApi([DEPLOYS], deliveries));
+    await screen.findByRole('heading', { name: 'Deploy notifier' });
+    expect(screen.queryByText(/Previous secret/)).toBeNull();
   });
 
   it('does not rotate the secret of a webhook changed since the page was loaded: says so and shows it as it is now', async () => {

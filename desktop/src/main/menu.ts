@@ -14,6 +14,8 @@ export const MENU_SCREENS: readonly { readonly screen: string; readonly label: s
   { screen: 'health', label: 'Health' },
   { screen: 'change-requests', label: 'Change requests' },
   { screen: 'events', label: 'Events', accelerator: 'CmdOrCtrl+Shift+E' },
+  // Owners and admins only: for other roles the screen says so (the menu cannot follow the signed-in role).
+  { screen: 'webhooks', label: 'Webhooks', accelerator: 'CmdOrCtrl+Shift+H' },
 ];
 
 /** The native menu: standard edit/view roles plus console commands sent to the renderer. */

@@ -26,6 +26,10 @@ describe('native menu', () => {
     expect(events?.accelerator).toBe('CmdOrCtrl+Shift+E');
     (events?.click as () => void)();
     expect(sent.at(-1)?.screen).toBe('events');
+    const webhooks = all.find((i) => i.label === 'Webhooks');
+    expect(webhooks?.accelerator).toBe('CmdOrCtrl+Shift+H');
+    (webhooks?.click as () => void)();
+    expect(sent.at(-1)?.screen).toBe('webhooks');
   });
 
   it('adds the app menu on macOS only', () => {

@@ -18,9 +18,11 @@ import type { HttpHandler } from './lambda-http.js';
 import { EmfMetrics } from './metrics.js';
 import { EnvVar, connectDatabase, functionLogger, optional, required, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
+import { guardRegexBacktracking } from '../http/regex-guard.js';
 
 /** The SDK-only Hono app with EMF metrics per request. */
 export function createEvaluationApp(deps: Deps, options: { readonly metrics: EmfMetrics; readonly sdk?: SdkOptions; readonly clock?: () => number }): Hono {
+  guardRegexBacktracking();
   const clock = options.clock ?? (() => performance.now());
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.logger));

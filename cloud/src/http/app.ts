@@ -19,6 +19,7 @@ import { definitionRoutes } from './routes/definitions.js';
 import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
 import { governanceRoutes } from './routes/governance.js';
+import { guardRegexBacktracking } from './regex-guard.js';
 import { healthRoutes } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
 import { resultRoutes } from './routes/results.js';
@@ -63,6 +64,7 @@ const DOC_ASSETS: Readonly<Record<string, string>> = {
 
 /** The Hono app: management API, OpenAPI document, docs UI and health; runs on Lambda and on Node. */
 export function createApp(services: Services, options: AppOptions = {}): Hono {
+  guardRegexBacktracking();
   const app = new Hono();
   const routes = managementRoutes(services);
   const logger = services.deps.logger;

@@ -1,3 +1,4 @@
+import { regexBacktrackingRisk } from './regex-safety.js';
 import { paddedVersionString } from './version.js';
 
 /**
@@ -159,6 +160,9 @@ function any(tests: readonly ConditionTest[], obj: unknown, g: SavedGroups): boo
 /** The class that compiles one condition tree, collecting problems by path. */
 class Compiler {
   readonly problems: string[] = [];
+
+  /** `authoring`: also refuse regexes that can backtrack exponentially (see regex-safety.ts); stored rulesets are evaluated as they are. */
+  constructor(private readonly authoring = false) {}
 
   problem(path: string, message: string): void {
     this.problems.push(`${path}: ${message}`);
@@ -367,6 +371,10 @@ class Compiler {
           this.problem(path, `invalid regular expression: ${(e as Error).message}`);
           return alwaysFalse;
         }
+        const risk = this.authoring ? regexBacktrackingRisk(arg) : undefined;
+        if (risk !== undefined) {
+          this.problem(path, risk);
+        }
         return (a) => re.test(a as string);
       }
       case '$type':
@@ -423,10 +431,11 @@ function combine(tests: ConditionTest[]): ConditionTest {
 
 /**
  * Compiles a condition. Unknown operators, invalid regular expressions and malformed operands are
- * reported in `problems` (with their path) and compile to "no match".
+ * reported in `problems` (with their path) and compile to "no match". `authoring` (a condition being
+ * saved) also reports regular expressions that can take exponential time.
  */
-export function compileCondition(condition: unknown, path = 'condition'): { test: ConditionTest; problems: string[] } {
-  const compiler = new Compiler();
+export function compileCondition(condition: unknown, path = 'condition', options: { readonly authoring?: boolean } = {}): { test: ConditionTest; problems: string[] } {
+  const compiler = new Compiler(options.authoring === true);
   const test = compiler.condition(condition, path);
   return { test, problems: compiler.problems };
 }

@@ -3,6 +3,7 @@ export { chooseVariation, getBucketRanges, getEqualWeights, inNamespace } from '
 export type { BucketRange, NamespaceRange } from './bucketing.js';
 export { paddedVersionString } from './version.js';
 export { compileCondition, evalCondition, getType, isOperatorObject } from './condition.js';
+export { regexBacktrackingRisk } from './regex-safety.js';
 export type { ConditionTest, SavedGroups } from './condition.js';
 export { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from './ruleset-validator.js';
 export { evaluateExperiment, evaluateFlag, resolveSplitUrl } from './evaluate.js';

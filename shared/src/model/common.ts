@@ -25,10 +25,11 @@ export type Condition = z.infer<typeof conditionSchema>;
 
 /**
  * A condition as authored (flags, experiments, segments): also compiled, so unknown operators,
- * invalid regular expressions and malformed operands are rejected when saved, not at evaluation.
+ * invalid regular expressions, regular expressions that can backtrack exponentially and malformed
+ * operands are rejected when saved, not at evaluation.
  */
 export const authoredConditionSchema = conditionSchema.superRefine((condition, ctx) => {
-  for (const problem of compileCondition(condition, 'condition').problems) {
+  for (const problem of compileCondition(condition, 'condition', { authoring: true }).problems) {
     ctx.addIssue({ code: 'custom', message: problem });
   }
 });

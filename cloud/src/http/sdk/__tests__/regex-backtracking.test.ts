@@ -1,0 +1,88 @@
+/**
+ * Targeting regexes against catastrophic backtracking: a pattern such as ^(a+)+$ is refused when a
+ * rule is saved, naming the rule; and one stored before that check (written straight into the
+ * database here) no longer stalls the server when a client-side key sends an attribute built to
+ * make it backtrack — V8's linear-time engine takes over (http/regex-guard.ts). Without the guard
+ * that evaluation would take hours (each character doubles the time) on a thread no timeout can
+ * interrupt, so the guard is first checked in a worker that can be stopped: the test fails in
+ * seconds instead of hanging.
+ */
+
+/** Whether a backtracking regex finishes in a fresh worker (V8's flags are the process's), or is stopped after 10 s. */
+function linearFallbackActive(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const worker = new Worker("require('node:worker_threads').parentPort.postMessage(/^(a+)+$/.test('a'.repeat(40) + '!'))", { eval: true });
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      resolve(false);
+    }, 10_000);
+    worker.once('message', () => {
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(true);
+    });
+  });
+}
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { booleanFlagBody } from '../../__tests__/harness.js';
+import type { SdkPlatform } from './sdk-fixture.js';
+import { startSdkPlatform } from './sdk-fixture.js';
+
+const DEMO = '/api/v1/projects/demo';
+const RISKY = '^(a+)+$';
+
+describe('regular expressions that backtrack', () => {
+  let s: SdkPlatform;
+
+  const send = (method: string, path: string, body?: unknown, version?: number) =>
+    s.p.request(method, path, { token: s.owner, ...(body === undefined ? {} : { body }), ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
+  const rule = (pattern: string) => ({ development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'aaa', type: 'force', variation: 'on', condition: { email: { $regex: pattern } } }] } });
+
+  beforeAll(async () => {
+    s = await startSdkPlatform();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it('refuses a pattern that can backtrack exponentially when it is saved, and accepts the rewritten one', async () => {
+    const refused = await send('POST', `${DEMO}/flags`, booleanFlagBody('aaa-only', rule(RISKY)));
+    expect(refused.status).toBe(400);
+    const issues = (refused.body.error.details.issues as { path: string; message: string }[]).map((i) => `${i.path} ${i.message}`).join('\n');
+    expect(issues).toContain('environments.development.rules[0].condition');
+    expect(issues).toContain('condition.email.$regex: a repeated group holds another repetition (as in (a+)+ or (a|ab)*), which can take exponential time');
+    expect((await send('GET', `${DEMO}/flags/aaa-only`)).status).toBe(404);
+
+    expect((await send('POST', `${DEMO}/flags`, booleanFlagBody('aaa-only', rule('^a+$')))).status).toBe(201);
+    const segment = await send('POST', `${DEMO}/segments`, { key: 'a-people', name: 'A people', type: 'condition', condition: { email: { $regex: '(x|xy)*z' } } });
+    expect(segment.status).toBe(400);
+  });
+
+  it('evaluates a risky pattern stored before the check without stalling the server', async () => {
+    // The platform (its app) is up, so the guard must be on.
+    expect(await linearFallbackActive()).toBe(true);
+    // As a flag saved by an earlier version: the definition written directly, then republished.
+    const db = s.p.services.deps.db;
+    const updated = await db.query(
+      `UPDATE flags SET definition = jsonb_set(definition, '{environments,development,rules,0,condition,email,$regex}', to_jsonb($1::text))
+       WHERE key = 'aaa-only' AND project_id = (SELECT id FROM projects WHERE key = 'demo')`,
+      [RISKY],
+    );
+    expect(updated.rowCount).toBe(1);
+    expect((await send('POST', `${DEMO}/republish`)).status).toBe(200);
+
+    const evaluate = async (email: string): Promise<unknown> => {
+      const res = await s.p.app.request('/sdk/v1/evaluate', {
+        method: 'POST',
+        headers: { 'X-XP-SDK-Key': s.p.boot.sdkKeys!.development!.client, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ unit: { id: 'u1', attributes: { email } }, flags: ['aaa-only'] }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { flags: Record<string, { value: unknown }> }).flags['aaa-only']?.value;
+    };
+    expect(await evaluate('aaaa')).toBe(true);
+    expect(await evaluate(`${'a'.repeat(64)}!`)).toBe(false);
+    expect((await s.p.request('GET', '/healthz')).status).toBe(200);
+  });
+});

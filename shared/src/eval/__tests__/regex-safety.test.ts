@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { regexBacktrackingRisk } from '../regex-safety.js';
+
+describe('regexBacktrackingRisk', () => {
+  // (?:(?:a|b)c)+ is safe but refused: the check is conservative about alternatives under a repetition.
+  it('refuses a repeated group that repeats or alternates inside: the shapes of exponential backtracking', () => {
+    for (const risky of ['^(a+)+$', '(a*)*', '(a|ab)*c', '^(\\w+\\s?)+$', '(x+x+)+y', '((a)+)+', '(?:a+){2,}', '(a{1,3})+', '^([a-z]+\\.)*[a-z]+$', '(.*a){2,10}', '(?<n>a|b)+', '((a|aa))+', '(?:(?:a|b)c)+']) {
+      expect({ risky, problem: regexBacktrackingRisk(risky) }).toEqual({ risky, problem: expect.stringContaining('can take exponential time') });
+    }
+  });
+
+  it('allows the patterns targeting uses: anchors, classes, single repetitions, fixed counts, optional groups', () => {
+    for (const safe of [
+      '^[a-z0-9._%+-]+@example\\.com$',
+      '^(foo|bar)\\.example\\.com$',
+      '@(acme|example)\\.(com|org)$',
+      '^\\d{3}-\\d{4}$',
+      '(\\d{3}-){2}\\d{4}',
+      '^https?://[^/]+/beta(/.*)?$',
+      '[(a+)+]',
+      '\\(a+\\)+',
+      '^(?:v1|v2)?-[a-f0-9]+$',
+      '(ab){2}',
+      '.*a.*b',
+      'a{2,}b+c*',
+    ]) {
+      expect({ safe, problem: regexBacktrackingRisk(safe) }).toEqual({ safe, problem: undefined });
+    }
+  });
+});

@@ -58,6 +58,8 @@ export function createConsoleApp(options: ConsoleServerOptions): Hono {
   app.all('/api/*', forward);
   app.all('/sdk/*', forward);
   app.get('/docs', forward);
+  // The docs page's own assets (Swagger UI's script and styles), as on AWS (console-stack's /docs/*).
+  app.get('/docs/*', forward);
   app.get('/openapi.json', forward);
   app.on(['GET', 'HEAD'], '*', async (c) => {
     if (!built) {

@@ -44,6 +44,12 @@ describe('console server', () => {
     expect(await sdk.json()).toMatchObject({ method: 'GET', path: '/sdk/v1/ruleset' });
   });
 
+  it('forwards the API reference: /docs, its assets and /openapi.json', async () => {
+    for (const p of ['/docs', '/docs/assets/swagger-ui-bundle.js', '/docs/assets/init.js', '/openapi.json']) {
+      expect(await (await app().request(p)).json()).toMatchObject({ method: 'GET', path: p });
+    }
+  });
+
   it('refuses paths that climb out of the renderer folder and missing assets', async () => {
     expect((await app().request('/..%2Fsecret.txt')).status).toBe(404);
     expect((await app().request('/assets/missing.js')).status).toBe(404);

@@ -31,6 +31,8 @@ export interface WebhookOutcome {
   readonly durationMs: number;
   /** From a Retry-After header, in ms. */
   readonly retryAfterMs?: number;
+  /** The platform would not send it (a blocked address, an unsupported scheme): trying again cannot help. */
+  readonly refused?: boolean;
 }
 
 export type WebhookSender = (request: WebhookRequest) => Promise<WebhookOutcome>;
@@ -121,17 +123,17 @@ const send = (request: WebhookRequest, refuseLoopback: boolean, lookup: LookupFu
     try {
       url = new URL(request.url);
     } catch {
-      resolve({ statusCode: null, error: 'invalid URL', response: null, durationMs: 0 });
+      resolve({ statusCode: null, error: 'invalid URL', response: null, durationMs: 0, refused: true });
       return;
     }
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (isBlockedAddress(host, refuseLoopback)) {
-      resolve({ statusCode: null, error: refusal(`${host} is`, refuseLoopback), response: null, durationMs: 0 });
+      resolve({ statusCode: null, error: refusal(`${host} is`, refuseLoopback), response: null, durationMs: 0, refused: true });
       return;
     }
     const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
     if (client === undefined) {
-      resolve({ statusCode: null, error: `unsupported scheme ${url.protocol}`, response: null, durationMs: 0 });
+      resolve({ statusCode: null, error: `unsupported scheme ${url.protocol}`, response: null, durationMs: 0, refused: true });
       return;
     }
     const body = Buffer.from(request.body, 'utf8');
@@ -145,7 +147,7 @@ const send = (request: WebhookRequest, refuseLoopback: boolean, lookup: LookupFu
       req.destroy(new Error(`no response within ${request.timeoutMs} ms`));
     }, request.timeoutMs);
     req.on('error', (e) => {
-      done({ statusCode: null, error: e.message || 'connection failed', response: null });
+      done({ statusCode: null, error: e.message || 'connection failed', response: null, ...(e instanceof BlockedAddressError ? { refused: true } : {}) });
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];

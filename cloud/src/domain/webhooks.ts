@@ -22,7 +22,7 @@ import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, Web
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
-import { httpSend } from './webhook-http.js';
+import { httpSend, isBlockedAddress } from './webhook-http.js';
 import type { WebhookOutcome, WebhookRequest, WebhookSender } from './webhook-http.js';
 import { parseOrThrow } from './validation.js';
 
@@ -74,6 +74,10 @@ const webhookUrl = z
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       ctx.addIssue({ code: 'custom', message: 'the URL must start with https:// or http://' });
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isBlockedAddress(host)) {
+      ctx.addIssue({ code: 'custom', message: `${host} is a link-local or unspecified address (where cloud credentials are served), which webhooks may not reach` });
     }
   });
 
@@ -258,7 +262,7 @@ export function attemptRecord(o: WebhookOutcome, attempts: number, now: Date, re
     return { ...base, status: 'succeeded', error: null, nextAttemptAt: null, deliveredAt: now };
   }
   const error = o.error ?? `the receiver answered ${o.statusCode ?? 'nothing'}`;
-  if (retries && retryable(o) && attempts < MAX_ATTEMPTS) {
+  if (retries && retryable(o) && o.refused !== true && attempts < MAX_ATTEMPTS) {
     const wait = Math.max(RETRY_DELAYS_MS[attempts - 1] ?? RETRY_DELAYS_MS[RETRY_DELAYS_MS.length - 1]!, Math.min(o.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
     return { ...base, status: 'pending', error, nextAttemptAt: new Date(now.getTime() + wait), deliveredAt: null };
   }

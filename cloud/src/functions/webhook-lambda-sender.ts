@@ -32,7 +32,7 @@ export function parseWebhookOutcome(value: unknown): WebhookOutcome | undefined 
   if (typeof value !== 'object' || value === null) {
     return undefined;
   }
-  const { statusCode, error, response, durationMs, retryAfterMs } = value as Record<string, unknown>;
+  const { statusCode, error, response, durationMs, retryAfterMs, refused } = value as Record<string, unknown>;
   if (!(statusCode === null || Number.isInteger(statusCode)) || !isNullableString(error) || !isNullableString(response) || typeof durationMs !== 'number') {
     return undefined;
   }
@@ -42,6 +42,7 @@ export function parseWebhookOutcome(value: unknown): WebhookOutcome | undefined 
     response,
     durationMs,
     ...(typeof retryAfterMs === 'number' && retryAfterMs >= 0 ? { retryAfterMs } : {}),
+    ...(refused === true ? { refused } : {}),
   };
 }
 

@@ -75,7 +75,9 @@ describe('httpSend', () => {
     for (const allowed of ['127.0.0.1', '10.1.2.3', '192.168.0.1', '::1', '8.8.8.8', 'example.com']) {
       expect([allowed, isBlockedAddress(allowed)]).toEqual([allowed, false]);
     }
-    expect((await send('http://169.254.169.254/latest/meta-data/')).error).toContain('link-local');
+    const metadata = await send('http://169.254.169.254/latest/meta-data/');
+    expect(metadata).toMatchObject({ statusCode: null, refused: true });
+    expect(metadata.error).toContain('link-local');
     expect((await send('http://[fe80::1]/')).error).toContain('link-local');
     // What a name resolves to is checked too (dns.lookup returns an address literal as it is).
     const resolved = (host: string, refuseLoopback = false) => new Promise<string>((resolve) => { guardedLookup(refuseLoopback)(host, {}, (err, address) => { resolve(err === null ? (typeof address === 'string' ? address : JSON.stringify(address)) : err.message); }); });
@@ -91,8 +93,9 @@ describe('httpSend', () => {
     expect((await send(url)).statusCode).toBe(200);
     const strict = createHttpSender({ refuseLoopback: true });
     const request = { headers: {}, body: '{}', timeoutMs: 1_000 };
-    expect((await strict({ ...request, url })).error).toContain('loopback');
-    expect((await strict({ ...request, url: url.replace('127.0.0.1', 'localhost') })).error).toContain('loopback');
+    expect(await strict({ ...request, url })).toMatchObject({ refused: true, error: expect.stringContaining('loopback') });
+    // Refused after DNS too: the outcome says so, and the dispatcher does not retry it.
+    expect(await strict({ ...request, url: url.replace('127.0.0.1', 'localhost') })).toMatchObject({ refused: true, error: expect.stringContaining('loopback') });
     expect((await strict({ ...request, url: 'http://[::1]:9/' })).error).toContain('loopback');
     for (const address of ['127.0.0.1', '127.9.9.9', '::1', '::ffff:127.0.0.1']) {
       expect([address, isBlockedAddress(address), isBlockedAddress(address, true)]).toEqual([address, false, true]);
@@ -124,6 +127,8 @@ describe('webhook helpers', () => {
     expect(at(attemptRecord(outcome(429, 10 * 3_600_000), 1, now))).toBe('pending+3600s');
     expect(at(attemptRecord(outcome(429, 1_000), 3, now))).toBe('pending+600s');
     expect(at(attemptRecord(outcome(500), 1, now, false))).toBe('failed');
+    // The platform refused to send it (a blocked address): trying again cannot help.
+    expect(at(attemptRecord({ ...outcome(null), refused: true }, 1, now))).toBe('failed');
     expect(attemptRecord(outcome(500), 1, now).error).toBe('the receiver answered 500');
   });
 

@@ -103,6 +103,9 @@ describe('lambdaSender: webhook requests through the sender function', () => {
   it("reads only a WebhookOutcome's fields from the answer", () => {
     expect(parseWebhookOutcome({ statusCode: 204, error: null, response: null, durationMs: 3, extra: 'x' })).toEqual({ statusCode: 204, error: null, response: null, durationMs: 3 });
     expect(parseWebhookOutcome({ statusCode: '200', error: null, response: null, durationMs: 3 })).toBeUndefined();
+    // The sender refusing a blocked address says so, and the dispatcher fails the delivery at once.
+    expect(parseWebhookOutcome({ statusCode: null, error: 'blocked', response: null, durationMs: 0, refused: true })).toEqual({ statusCode: null, error: 'blocked', response: null, durationMs: 0, refused: true });
+    expect(parseWebhookOutcome({ statusCode: null, error: 'x', response: null, durationMs: 0, refused: 'yes' })).toEqual({ statusCode: null, error: 'x', response: null, durationMs: 0 });
     expect(parseWebhookOutcome({ statusCode: null, error: 'refused', response: null })).toBeUndefined();
     expect(parseWebhookOutcome(null)).toBeUndefined();
   });

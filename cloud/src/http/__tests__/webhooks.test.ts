@@ -328,11 +328,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     const failed = await must('POST', `${BASE}/webhooks/${id}/test`);
     expect(failed).toMatchObject({ status: 'failed', statusCode: null, attempts: 1 });
     expect(failed.error).toMatch(/ECONNREFUSED|connect/);
-    // Link-local addresses (cloud metadata) are refused before connecting.
-    await must('PATCH', `${BASE}/webhooks/${id}`, { url: 'http://169.254.169.254/latest/meta-data/' }, await versionOf(id));
-    const blocked = await must('POST', `${BASE}/webhooks/${id}/test`);
-    expect(blocked).toMatchObject({ status: 'failed', statusCode: null });
-    expect(blocked.error).toContain('link-local');
+    // Link-local addresses (cloud metadata) are refused when set, literal or IPv4-mapped.
+    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://0.0.0.0:8080/']) {
+      const refused = await request('PATCH', `${BASE}/webhooks/${id}`, { url }, await versionOf(id));
+      expect([url, refused.status, refused.body.error.details.issues[0].path]).toEqual([url, 400, 'body.url']);
+      expect(refused.body.error.details.issues[0].message).toContain('link-local or unspecified address');
+    }
     expect((await request('POST', `${BASE}/webhooks/${id}/deliveries/999999999/redeliver`)).status).toBe(404);
     expect((await request('POST', `${BASE}/webhooks/${id}/deliveries/not-a-number/redeliver`)).status).toBe(400);
   });

@@ -176,6 +176,31 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(receiver.received).toHaveLength(4);
   });
 
+  it('sends a flag change applied through a change request to flag.* and flag.updated, as change-request.applied', async () => {
+    const flagHooks = await create({ events: ['flag.*'], environments: ['production'] });
+    const updates = await create({ events: ['flag.updated'] });
+    const toggles = await create({ events: ['flag.enabled', 'change-request.proposed'] });
+    await must('POST', '/api/v1/users', { email: 'ed.hooks@example.com', name: 'Ed', role: 'editor', password: 'a much longer passphrase 42' });
+    const editor = await p.login('ed.hooks@example.com', 'a much longer passphrase 42');
+    const proposed = await mustAs(p, editor, 'POST', `${BASE}/change-requests`, {
+      resourceType: 'flag',
+      resourceKey: 'hooked',
+      environment: 'production',
+      state: { enabled: false, defaultVariation: 'on', offVariation: 'off' },
+      baseVersion: flagVersion,
+    });
+    await must('POST', `${BASE}/change-requests/${proposed.id as string}/approve`);
+    await mustAs(p, editor, 'POST', `${BASE}/change-requests/${proposed.id as string}/apply`);
+    flagVersion = (await must('GET', `${BASE}/flags/hooked`)).version as number;
+    await dispatch();
+
+    const events = async (id: string): Promise<string[]> => ((await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items as { event: string; payload: any }[]).map((d) => `${d.event}@${d.payload.change.environment}`);
+    expect(await events(flagHooks.id)).toEqual(['change-request.applied@production']);
+    expect(await events(updates.id)).toEqual(['change-request.applied@production']);
+    // Exact actions other than flag.updated are not widened: the proposal is sent only where asked for.
+    expect(await events(toggles.id)).toEqual(['change-request.proposed@production']);
+  });
+
   it('subscribes to every action of the catalog, three-part ones included, and refuses events outside it', async () => {
     const targeting = await create({ events: ['flag.environment.updated'] });
     const path = `${BASE}/flags/hooked/environments/development`;

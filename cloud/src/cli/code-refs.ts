@@ -8,6 +8,8 @@ import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { AppError, AppErrorCode } from '../errors.js';
 
 const SNIPPET_MAX = 500;
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const FLAGS_FILES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
 
 /** Every flag reference under `dir`, found by the language server's indexer (.gitignore respected). */
@@ -81,7 +83,7 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
   }
   const { references, files } = await collectCodeRefs(dir, values.wrapper);
   const flags = new Set(references.map((r) => r.flagKey)).size;
-  print(`Found ${references.length} references to ${flags} flags in ${files} files under ${dir}`);
+  print(`Found ${count(references.length, 'reference')} to ${count(flags, 'flag')} in ${count(files, 'file')} under ${dir}`);
   if (upload === undefined) {
     for (const r of references) {
       print(`  ${r.flagKey}  ${r.path}:${r.line}:${r.column}  ${r.snippet}`);
@@ -95,6 +97,6 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     ...(values.commit === undefined ? {} : { commit: values.commit }),
     references,
   });
-  print(`Stored ${result.stored} references for ${result.repository}@${result.branch} in ${project} (replaced ${result.replaced}).`);
+  print(`Stored ${count(result.stored, 'reference')} for ${result.repository}@${result.branch} in ${project} (replaced ${result.replaced}).`);
   return 0;
 }

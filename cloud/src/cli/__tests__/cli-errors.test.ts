@@ -89,7 +89,7 @@ describe('xp CLI errors', () => {
     expect(noToken).toEqual({ code: 1, out: [], err: ['error: set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)'] });
     const dryRun = await run(['code-refs', '--dir', dir, '--dry-run']);
     expect(dryRun.code).toBe(0);
-    expect(dryRun.out[0]).toMatch(/^Found 1 references to 1 flags in 1 files under /);
+    expect(dryRun.out[0]).toMatch(/^Found 1 reference to 1 flag in 1 file under /);
   });
 
   it('refuses a second file rather than ignoring it, and an unknown import source, with exit code 2', async () => {

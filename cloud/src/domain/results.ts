@@ -172,8 +172,8 @@ type SeriesPoint = ExperimentResults['timeSeries']['points'][number];
 // Request
 
 export interface ResultsRequest {
-  /** Default 'production'. */
-  readonly environment?: string;
+  /** Default: where the experiment runs (resultsEnvironment). */
+  readonly environment?: string | undefined;
   /** Units first exposed at or after. */
   readonly from?: Date;
   /** Units first exposed before. */
@@ -198,6 +198,20 @@ const metricsRepo = new DefinitionRepository<Metric>(DefinitionKind.Metric);
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
 const segmentsRepo = new DefinitionRepository<Segment>(DefinitionKind.Segment);
 
+/**
+ * The environment results analyse when the request names none: where the experiment runs — its
+ * production environment among those it lists, else the first it lists; running everywhere, the
+ * project's production environment (else its first). An unknown experiment is the caller's 404.
+ */
+export async function resultsEnvironment(db: Queryable, projectId: string, experimentKey: string): Promise<string> {
+  const stored = await experimentsRepo.get(db, projectId, experimentKey);
+  const listed = (stored.definition as { environments?: unknown }).environments;
+  const runsIn = Array.isArray(listed) ? listed.filter((e): e is string => typeof e === 'string') : [];
+  const envs = await environments.list(db, projectId);
+  const candidates = runsIn.length === 0 ? envs : runsIn.map((key) => envs.find((e) => e.key === key) ?? { key, production: false });
+  return (candidates.find((e) => e.production) ?? candidates.find((e) => e.key === 'production') ?? candidates[0])?.key ?? 'production';
+}
+
 export class ResultsService {
   constructor(private readonly deps: Pick<Deps, 'db' | 'now' | 'logger' | 'dimensionBuildTimeoutMs'>) {}
 
@@ -205,7 +219,7 @@ export class ResultsService {
   async get(actor: Actor, projectKey: string, experimentKey: string, request: ResultsRequest): Promise<ExperimentResults> {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    const environment = request.environment ?? 'production';
+    const environment = request.environment ?? (await resultsEnvironment(this.deps.db, project.id, experimentKey));
     await environments.get(this.deps.db, project.id, environment);
     return computeResults(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger, { build: this.build() });
   }
@@ -218,7 +232,7 @@ export class ResultsService {
   async breakdown(actor: Actor, projectKey: string, experimentKey: string, request: BreakdownRequest): Promise<ResultsBreakdown> {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    const environment = request.environment ?? 'production';
+    const environment = request.environment ?? (await resultsEnvironment(this.deps.db, project.id, experimentKey));
     await environments.get(this.deps.db, project.id, environment);
     return computeBreakdown(this.deps.db, { projectId: project.id, environment, experiment: experimentKey }, request, this.deps.now(), this.deps.logger, this.build());
   }

@@ -482,6 +482,24 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     }
   });
 
+  it('analyses where the experiment runs when no environment is asked for', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('dev-only', { status: 'running', environments: ['development'] }));
+    await must('POST', `${BASE}/experiments`, experiment('dev-and-prod', { status: 'running', environments: ['staging', 'production'] }));
+    await must('POST', `${BASE}/experiments`, experiment('empty-anywhere', { status: 'running' }));
+    const environmentOf = async (key: string, query = ''): Promise<unknown> => {
+      const res = await p.request('GET', `${BASE}/experiments/${key}/results${query}`, { token: owner });
+      expect(res.status).toBe(200);
+      return res.body.environment;
+    };
+    expect(await environmentOf('dev-only')).toBe('development');
+    expect(await environmentOf('dev-and-prod')).toBe('production');
+    expect(await environmentOf('empty-anywhere')).toBe('production');
+    expect(await environmentOf('dev-only', '?environment=staging')).toBe('staging');
+    // The breakdown resolves it the same way (then refuses a dimension the experiment does not list).
+    const breakdown = await p.request('GET', `${BASE}/experiments/dev-only/results/breakdown?dimension=nope`, { token: owner });
+    expect([breakdown.status, breakdown.body.error.details.issues[0].path]).toEqual([400, 'query.dimension']);
+  });
+
   it('answers a running experiment without data with zeros and error codes, never NaN', async () => {
     await must('POST', `${BASE}/experiments`, experiment('empty', { status: 'running' }));
 

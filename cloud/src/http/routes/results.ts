@@ -15,7 +15,7 @@ const ATTRIBUTE_PREFIX = 'attr.';
 const MAX_ATTRIBUTE_FILTERS = 20;
 
 const known = {
-  environment: keySchema.default('production'),
+  environment: keySchema.optional().describe("Default: where the experiment runs (its production environment among those it lists, else the first it lists; running everywhere, the project's production environment)"),
   from: isoDateSchema.optional().describe('Units first exposed at or after this instant'),
   to: isoDateSchema.optional().describe('Units first exposed before this instant'),
   segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),

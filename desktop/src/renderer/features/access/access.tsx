@@ -11,11 +11,12 @@ import { InviteUser, UsersTable } from './users-admin.js';
 /** Users and their roles, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
   const { client, user, refreshTick } = useSession();
-  const canListUsers = user.role === 'owner' || user.role === 'admin';
-  // 200 at a time, the rest a click away; other roles may not list users and ask for nothing.
+  // Every role may list users (`read`); only owners and admins manage them (`users:manage`).
+  const canManageUsers = user.role === 'owner' || user.role === 'admin';
+  // 200 at a time, the rest a click away.
   const users = usePages(
-    (cursor) => (canListUsers ? client.users({ limit: 200, ...(cursor === undefined ? {} : { cursor }) }) : Promise.resolve({ items: [] })),
-    [client, canListUsers],
+    (cursor) => client.users({ limit: 200, ...(cursor === undefined ? {} : { cursor }) }),
+    [client],
     { keyOf: (u) => u.id, refreshKey: refreshTick },
   );
   const roles = useAsync(() => client.roles(), [client]);
@@ -32,19 +33,20 @@ export default function Access(): ReactNode {
       <h1>Users, roles and keys</h1>
       <div className="page-head">
         <h2>Users</h2>
-        {canListUsers ? (
+        {canManageUsers ? (
           <button type="button" className="primary" onClick={() => { setInviting(true); }}>
             Invite user
           </button>
         ) : null}
       </div>
-      {canListUsers ? (
-        <AsyncView state={users.state} onRetry={users.reload}>
-          {(list) => <UsersTable users={list} onChanged={users.reload} />}
-        </AsyncView>
-      ) : (
-        <p className="muted">Only owners and admins see the user list. You are signed in as {user.email} ({user.role}).</p>
+      {canManageUsers ? null : (
+        <p className="muted">
+          Read only: owners and admins invite users, change roles and disable users. You are signed in as {user.email} ({user.role}).
+        </p>
       )}
+      <AsyncView state={users.state} onRetry={users.reload}>
+        {(list) => <UsersTable users={list} onChanged={users.reload} />}
+      </AsyncView>
       {users.moreError === null ? null : <ErrorNote error={users.moreError} />}
       {users.loadMore === undefined || users.state.status !== 'ready' ? null : (
         <button type="button" onClick={() => void users.loadMore?.()}>

@@ -97,15 +97,41 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
   );
 }
 
-/** The user table of owners and admins: role changes and disabling, each from the version listed. */
+const article = (role: Role): string => (role === 'owner' || role === 'admin' || role === 'editor' || role === 'analyst' ? 'an' : 'a');
+
+/** What a role change means for the user, asked before it is sent. */
+export function roleChangeMessage(u: Pick<User, 'email' | 'role'>, to: Role): string {
+  const becomes = `${u.email} becomes ${article(to)} ${to}`;
+  if (to === 'owner') {
+    return `${becomes}: owners hold every permission, including the organisation's settings and ownership, and can change the role of or disable any user, other owners too.`;
+  }
+  if (u.role === 'owner' || u.role === 'admin') {
+    const loses =
+      to === 'admin'
+        ? "the organisation's settings and ownership"
+        : `managing users, environments, projects, SDK keys and webhooks, and reviewing change requests${u.role === 'owner' ? ", and the organisation's settings" : ''}`;
+    const approvals = to === 'admin' ? '' : ' Approvals they gave to open change requests no longer count.';
+    return `${becomes} and loses ${loses}.${approvals}`;
+  }
+  return `${becomes}: the Roles table below lists what ${article(to)} ${to} may do.`;
+}
+
+/** The organisation's users; owners and admins change roles and disable users, each from the version listed. */
 export function UsersTable({ users, onChanged }: { users: readonly User[]; onChanged: () => void }): ReactNode {
   const { client, user: me } = useSession();
+  /** Whether the signed-in role manages users at all: other roles see the list read-only. */
+  const manages = assignableRoles(me.role).length > 0;
   const [error, setError] = useState<{ user: string; error: unknown } | null>(null);
+  const [done, setDone] = useState<string | null>(null);
   const [disabling, setDisabling] = useState<User | null>(null);
+  /** A role change waiting for its confirmation. */
+  const [changing, setChanging] = useState<{ user: User; role: Role } | null>(null);
   const patch = async (u: User, change: { role?: Role; disabled?: boolean }): Promise<void> => {
     setError(null);
+    setDone(null);
     try {
-      await client.updateUser(u.id, change, u.version);
+      const saved = await client.updateUser(u.id, change, u.version);
+      setDone(change.role !== undefined ? `${u.email} is now ${article(saved.role)} ${saved.role}.` : `${u.email} is ${saved.disabled ? 'disabled' : 'enabled'}.`);
     } catch (e) {
       setError({ user: u.email, error: e });
     }
@@ -121,6 +147,11 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
           <strong>{error.user}:</strong> <ErrorNote error={error.error} />
         </div>
       )}
+      {done === null ? null : (
+        <p className="banner banner-good" role="status">
+          {done}
+        </p>
+      )}
       <table aria-label="Users">
         <thead>
           <tr>
@@ -128,7 +159,7 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
             <th>Role</th>
             <th>Status</th>
             <th>Since</th>
-            <th>Actions</th>
+            {manages ? <th>Actions</th> : null}
           </tr>
         </thead>
         <tbody>
@@ -144,7 +175,7 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                   {roles.length === 0 || self ? (
                     <Badge tone="info">{u.role}</Badge>
                   ) : (
-                    <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => void patch(u, { role: e.target.value as Role })}>
+                    <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => { setChanging({ user: u, role: e.target.value as Role }); }}>
                       {(roles.includes(u.role) ? roles : [u.role, ...roles]).map((r) => (
                         <option key={r} value={r}>
                           {r}
@@ -155,22 +186,37 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                 </td>
                 <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
                 <td className="small muted">{formatTime(u.createdAt)}</td>
-                <td>
-                  {self || roles.length === 0 ? null : u.disabled ? (
-                    <button type="button" aria-label={`Enable ${u.email}`} onClick={() => void patch(u, { disabled: false })}>
-                      Enable
-                    </button>
-                  ) : (
-                    <button type="button" aria-label={`Disable ${u.email}`} onClick={() => { setDisabling(u); }}>
-                      Disable
-                    </button>
-                  )}
-                </td>
+                {manages ? (
+                  <td>
+                    {self || roles.length === 0 ? null : u.disabled ? (
+                      <button type="button" aria-label={`Enable ${u.email}`} onClick={() => void patch(u, { disabled: false })}>
+                        Enable
+                      </button>
+                    ) : (
+                      <button type="button" aria-label={`Disable ${u.email}`} onClick={() => { setDisabling(u); }}>
+                        Disable
+                      </button>
+                    )}
+                  </td>
+                ) : null}
               </tr>
             );
           })}
         </tbody>
       </table>
+      {changing === null ? null : (
+        <Confirm
+          title={`Change the role of ${changing.user.email} from ${changing.user.role} to ${changing.role}?`}
+          message={<p>{roleChangeMessage(changing.user, changing.role)}</p>}
+          confirmLabel={`Make ${article(changing.role)} ${changing.role}`}
+          onConfirm={() => {
+            const { user: u, role } = changing;
+            setChanging(null);
+            void patch(u, { role });
+          }}
+          onCancel={() => { setChanging(null); }}
+        />
+      )}
       {disabling === null ? null : (
         <Confirm
           title={`Disable ${disabling.email}?`}

@@ -1,12 +1,13 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
+import { ApiError } from '@xp/shared';
 import type { ChangeRequest, User } from '@xp/shared';
 import { hashQuery } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Empty, ErrorNote, isConflict } from '../../lib/ui.js';
 
 type Status = ChangeRequest['status'];
 type Action = 'approve' | 'reject' | 'apply' | 'cancel';
@@ -79,6 +80,32 @@ export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: Rea
 }
 
 const LABEL: Readonly<Record<Action, string>> = { approve: 'Approve', reject: 'Reject', apply: 'Apply', cancel: 'Withdraw' };
+/** A status in the console's words: the API's `cancelled` is what *Withdraw* does, so it reads "withdrawn". */
+const statusLabel = (status: Status): string => (status === 'cancelled' ? 'withdrawn' : status);
+
+/** A user's name and email, for "Proposed by …". */
+export function personLabel(u: Pick<User, 'name' | 'email'>): string {
+  return u.name.trim() === '' ? u.email : `${u.name} (${u.email})`;
+}
+
+/**
+ * Why an approved request can no longer be applied when the flag changed since it was proposed (the
+ * API's 409 VERSION_CONFLICT on apply): reloading and applying again would fail the same way, so the
+ * way out is to withdraw it and propose again from the flag's current state.
+ */
+function StaleRequestNote({ cr, error, mine, proposer }: { cr: ChangeRequest; error: unknown; mine: boolean; proposer: string }): ReactNode {
+  const details = error instanceof ApiError ? error.details : undefined;
+  const current = typeof details === 'object' && details !== null && typeof (details as { currentVersion?: unknown }).currentVersion === 'number' ? (details as { currentVersion: number }).currentVersion : undefined;
+  return (
+    <div className="state state-error" role="alert">
+      <p>
+        {cr.resourceKey} changed since this request was made{current === undefined ? '' : ` (it is at version ${current}; the request is based on version ${cr.baseVersion})`}, so the request can no longer be applied.{' '}
+        {mine ? 'Withdraw it, then propose the change again from the flag’s current state.' : `The proposer (${proposer}) should withdraw it and propose the change again from the flag’s current state.`}{' '}
+        <a href={`#/flags/${encodeURIComponent(cr.resourceKey)}`}>Open {cr.resourceKey}</a>
+      </p>
+    </div>
+  );
+}
 const TONE: Readonly<Record<Status, 'info' | 'good' | 'bad' | 'neutral'>> = { open: 'info', applied: 'good', rejected: 'bad', cancelled: 'neutral' };
 
 /** A project's change requests to protected environments: review, approve, reject, apply. */
@@ -92,11 +119,9 @@ export default function ChangeRequests(): ReactNode {
     [client, project, status],
     { keyOf: (cr) => cr.id, refreshKey: refreshTick },
   );
-  const people = useAsync(
-    () => (user.role === 'owner' || user.role === 'admin' ? client.users({ limit: 200 }).then((p) => p.items) : Promise.resolve([] as User[])),
-    [client, user.role],
-  );
-  const [error, setError] = useState<{ id: string; error: unknown } | null>(null);
+  // Every role may list users (`read`): proposers and approvers are shown by name and email.
+  const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
+  const [error, setError] = useState<{ id: string; action: Action; error: unknown } | null>(null);
   const [done, setDone] = useState<string | null>(null);
   // The role's permissions, loaded with the session; without the matrix no review action is offered.
   const may = permissions ?? new Set<string>();
@@ -107,16 +132,18 @@ export default function ChangeRequests(): ReactNode {
     if (id === user.id) {
       return 'you';
     }
-    return (people.state.status === 'ready' ? people.state.data.find((u) => u.id === id)?.email : undefined) ?? id.slice(0, 8);
+    const known = people.state.status === 'ready' ? people.state.data.find((u) => u.id === id) : undefined;
+    // Someone the list does not hold (beyond its first 200, or removed): the id's first characters.
+    return known === undefined ? id.slice(0, 8) : personLabel(known);
   };
   const act = async (cr: ChangeRequest, action: Action): Promise<void> => {
     setError(null);
     setDone(null);
     try {
       const updated = await client.reviewChange(project, cr.id, action);
-      setDone(`Change request ${cr.id.slice(0, 8)} on ${cr.resourceKey} (${cr.environment}): ${action === 'apply' ? 'applied, the flag is updated' : action === 'approve' ? 'approved; it can be applied now' : updated.status}.`);
+      setDone(`Change request ${cr.id.slice(0, 8)} on ${cr.resourceKey} (${cr.environment}): ${action === 'apply' ? 'applied, the flag is updated' : action === 'approve' ? 'approved; it can be applied now' : statusLabel(updated.status)}.`);
     } catch (e) {
-      setError({ id: cr.id, error: e });
+      setError({ id: cr.id, action, error: e });
     }
     list.reload();
   };
@@ -144,17 +171,19 @@ export default function ChangeRequests(): ReactNode {
       <AsyncView state={list.state} onRetry={list.reload}>
         {(items) =>
           items.length === 0 ? (
-            <Empty>No {status === '' ? '' : `${status === 'cancelled' ? 'withdrawn' : status} `}change requests in this project.</Empty>
+            <Empty>No {status === '' ? '' : `${statusLabel(status)} `}change requests in this project.</Empty>
           ) : (
             <ul className="cards" aria-label="Change requests">
               {items.map((cr) => {
-                const actions = allowedActions(cr, user, may);
+                // Applying a request the flag outgrew fails the same way every time: after that answer, Apply is no longer offered.
+                const stale = error?.id === cr.id && error.action === 'apply' && isConflict(error.error);
+                const actions = allowedActions(cr, user, may).filter((a) => !(stale && a === 'apply'));
                 return (
                   <li key={cr.id} className={`card${cr.id === focus ? ' card-focus' : ''}`} aria-label={`Change request ${cr.id.slice(0, 8)}`}>
                     <div className="page-head">
                       <h2>
                         <a href={`#/flags/${encodeURIComponent(cr.resourceKey)}`}>{cr.resourceKey}</a> in <strong>{cr.environment}</strong>{' '}
-                        <Badge tone={TONE[cr.status]}>{cr.status === 'cancelled' ? 'withdrawn' : cr.status}</Badge>{' '}
+                        <Badge tone={TONE[cr.status]}>{statusLabel(cr.status)}</Badge>{' '}
                         {cr.status === 'open' && isApproved(cr) ? <Badge tone="good">approved</Badge> : null}
                         {cr.status === 'open' && !isApproved(cr) && cr.approvedBy !== null ? <Badge tone="warn">approval no longer counts</Badge> : null}
                       </h2>
@@ -167,7 +196,11 @@ export default function ChangeRequests(): ReactNode {
                     </p>
                     {cr.comment === null ? null : <blockquote>{cr.comment}</blockquote>}
                     <ChangeDiff diff={cr.diff} />
-                    {error?.id === cr.id ? <ErrorNote error={error.error} /> : null}
+                    {error?.id !== cr.id ? null : stale ? (
+                      <StaleRequestNote cr={cr} error={error.error} mine={cr.proposedBy === user.id} proposer={who(cr.proposedBy)} />
+                    ) : (
+                      <ErrorNote error={error.error} />
+                    )}
                     {cr.status === 'open' && cr.proposedBy === user.id && !isApproved(cr) ? <p className="small muted">Waiting for someone else to approve: you cannot approve your own request.</p> : null}
                     {actions.length === 0 ? null : (
                       <div className="actions">

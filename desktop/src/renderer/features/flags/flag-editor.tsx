@@ -81,6 +81,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const [tab, setTab] = useState<'targeting' | 'settings'>('targeting');
   const [message, setMessage] = useState<{ tone: 'good' | 'bad' | 'info'; text: string; requestId?: string } | null>(null);
   const [confirmToggle, setConfirmToggle] = useState<boolean | null>(null);
+  /** The reviewers' comment of a change request the draft's *Propose change* sends (optional). */
+  const [comment, setComment] = useState('');
+  /** The reviewers' comment of a change request a toggle proposes (optional), asked in its confirmation. */
+  const [toggleComment, setToggleComment] = useState('');
   /** The archive state the user is asked to confirm (true: archive, false: unarchive). */
   const [confirmArchive, setConfirmArchive] = useState<boolean | null>(null);
   /** The environment the user chose while the draft had unsaved changes: switching waits for a confirmation. */
@@ -113,6 +117,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     setDraft(envDraft(flag.definition, env));
     setBaseVersion(flag.version);
     setDirty(false);
+    setComment('');
   };
   useEffect(() => {
     const key = `${flag.version}:${env}`;
@@ -136,7 +141,11 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       onSaved(result.flag);
       setMessage({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
     } else {
-      setMessage({ tone: 'info', text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval.`, requestId: result.request.id });
+      setMessage({
+        tone: 'info',
+        text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval on the Change requests screen. Until it is approved and applied, ${envInfo?.name ?? env} keeps the state shown here.`,
+        requestId: result.request.id,
+      });
     }
   };
 
@@ -154,8 +163,16 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     const state: FlagEnvironment = { enabled: current?.enabled ?? false, defaultVariation: draft.defaultVariation, offVariation: draft.offVariation, prerequisites: draft.prerequisites, rules };
     setSaving(true);
     try {
-      const result = await saveFlagEnvironment(session, { ...flag, version: baseVersion }, state, env);
-      setDirty(false);
+      const note = comment.trim();
+      const result = await saveFlagEnvironment(session, { ...flag, version: baseVersion }, state, env, note === '' ? undefined : note);
+      if (result.kind === 'applied') {
+        // The saved version arrives with onSaved, and the draft follows it (the effect above).
+        setDirty(false);
+      } else {
+        // Only proposed: the flag is unchanged (same version), so the draft goes back to its real
+        // state here; the proposal lives on as the change request the message links to.
+        resetDraft();
+      }
       report(result, 'Saved the targeting');
     } catch (e) {
       setMessage({ tone: 'bad', text: errorMessage(e) });
@@ -167,8 +184,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const toggle = async (enabled: boolean): Promise<void> => {
     setConfirmToggle(null);
     setMessage(null);
+    const note = toggleComment.trim();
+    setToggleComment('');
     try {
-      const result = await toggleWithApproval(session, flag, enabled, env);
+      const result = await toggleWithApproval(session, flag, enabled, env, note === '' || !proposes ? undefined : note);
       // A toggle changes only `enabled`, which the draft does not hold: a draft taken from the
       // toggled version moves to the new one, so the user's own toggle is not shown as someone
       // else's save and the draft still saves without a conflict.
@@ -203,6 +222,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     setPendingEnv(null);
     setEnv(next);
     setDirty(false);
+    setComment('');
     setMessage(null);
   };
 
@@ -421,6 +441,12 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                 + Experiment
               </button>
             </div>
+            {proposes ? (
+              <label>
+                Comment for the reviewers (optional)
+                <textarea rows={2} maxLength={2000} placeholder="Why this change, what to check" value={comment} onChange={(e) => { setComment(e.target.value); }} />
+              </label>
+            ) : null}
             <div className="actions">
               <button
                 type="button"
@@ -476,10 +502,30 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       )}
       {confirmToggle === null ? null : (
         <Confirm
-          title={`Turn ${flag.key} ${confirmToggle ? 'on' : 'off'} in ${envInfo?.name ?? env}?`}
-          message={<p>Every SDK reading {envInfo?.name ?? env} will serve {confirmToggle ? 'the targeting rules' : `"${draft.offVariation}"`} within seconds.</p>}
+          title={`${proposes ? 'Propose turning' : 'Turn'} ${flag.key} ${confirmToggle ? 'on' : 'off'} in ${envInfo?.name ?? env}?`}
+          message={
+            proposes ? (
+              <>
+                <p>
+                  This changes what every SDK in <strong>{envInfo?.name ?? env}</strong> serves; the environment is protected, so a change request is proposed instead. Nothing
+                  changes until someone else approves it and it is applied.
+                </p>
+                <label>
+                  Comment for the reviewers (optional)
+                  <textarea rows={2} maxLength={2000} value={toggleComment} onChange={(e) => { setToggleComment(e.target.value); }} />
+                </label>
+              </>
+            ) : (
+              <p>
+                Every SDK reading {envInfo?.name ?? env} will serve {confirmToggle ? 'the targeting rules' : `"${current?.offVariation ?? draft.offVariation}"`} within seconds.
+              </p>
+            )
+          }
           confirmLabel={confirmToggle ? 'Turn on' : 'Turn off'}
-          onCancel={() => { setConfirmToggle(null); }}
+          onCancel={() => {
+            setConfirmToggle(null);
+            setToggleComment('');
+          }}
           onConfirm={() => void toggle(confirmToggle)}
         />
       )}

@@ -31,19 +31,20 @@ export async function saveFlagEnvironment(session: Session, flag: Stored<Flag>, 
   }
 }
 
-export async function toggleWithApproval(session: Session, flag: Stored<Flag>, enabled: boolean, environment: string = session.environment): Promise<ChangeResult> {
+/** Turns a flag on or off in an environment; proposed as a change request (with `comment`, if any) where the role needs approval. */
+export async function toggleWithApproval(session: Session, flag: Stored<Flag>, enabled: boolean, environment: string = session.environment, comment?: string): Promise<ChangeResult> {
   const current = flag.definition.environments[environment];
   if (current === undefined) {
     throw new Error(`${flag.key} is not set up in ${environment}`);
   }
   if (needsApprovalIn(session, environment)) {
-    return saveFlagEnvironment(session, flag, { ...current, enabled }, environment);
+    return saveFlagEnvironment(session, flag, { ...current, enabled }, environment, comment);
   }
   try {
     return { kind: 'applied', flag: await session.client.toggleFlag(session.project, flag.key, environment, enabled, flag.version) };
   } catch (e) {
     if (needsApproval(e)) {
-      return saveFlagEnvironment(session, flag, { ...current, enabled }, environment);
+      return saveFlagEnvironment(session, flag, { ...current, enabled }, environment, comment);
     }
     throw e;
   }

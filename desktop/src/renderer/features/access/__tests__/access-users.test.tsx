@@ -39,16 +39,32 @@ describe('users on the Users & keys screen', () => {
     expect(sent.filter((r) => r.path.startsWith('/api/v1/users')).map((r) => r.path)).toEqual(['/api/v1/users?limit=200', '/api/v1/users?limit=200&cursor=next']);
   });
 
-  it('asks nothing of the user list for a role that may not read it', async () => {
-    const { client, sent } = fakeApi((req) => (req.path === '/api/v1/roles' ? { status: 200, body: ROLES } : { status: 200, body: { items: [] } }));
+  it('shows the user list read only to a role that may read it but not manage users', async () => {
+    const { client, sent } = fakeApi((req) => {
+      if (req.path === '/api/v1/roles') {
+        return { status: 200, body: ROLES };
+      }
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [user({ id: 'u-owner', name: 'Olga', email: 'olga@example.com' }), user({ id: 'u-ed', name: 'Ed', email: 'ed@example.com', role: 'editor' })] } };
+      }
+      return { status: 200, body: { items: [] } };
+    });
     render(
-      <WithSession client={client} me={user({ role: 'viewer', email: 'v@example.com' })}>
+      <WithSession client={client} me={user({ id: 'u-viewer', role: 'viewer', email: 'v@example.com' })}>
         <Access />
       </WithSession>,
     );
 
-    expect(await screen.findByText(/Only owners and admins see the user list/)).toBeTruthy();
-    expect(sent.some((r) => r.path.startsWith('/api/v1/users'))).toBe(false);
-    expect(screen.queryByRole('button', { name: 'Load more users' })).toBeNull();
+    const table = await screen.findByRole('table', { name: 'Users' });
+    expect(within(table).getByText('olga@example.com')).toBeTruthy();
+    expect(within(table).getByText('editor')).toBeTruthy();
+    expect(screen.getByText(/^Read only: owners and admins invite users, change roles and disable users\. You are signed in as v@example.com \(viewer\)\.$/)).toBeTruthy();
+    expect(screen.queryByText(/Only owners and admins see the user list/)).toBeNull();
+    // No management controls: no role selects, no Disable, no Invite, no Actions column.
+    expect(within(table).queryByRole('combobox')).toBeNull();
+    expect(within(table).queryByRole('button')).toBeNull();
+    expect(within(table).queryByRole('columnheader', { name: 'Actions' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Invite user' })).toBeNull();
+    expect(sent.filter((r) => r.path.startsWith('/api/v1/users')).map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v1/users?limit=200']);
   });
 });

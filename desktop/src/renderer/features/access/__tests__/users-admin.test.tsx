@@ -3,7 +3,7 @@ import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import { InviteUser, UsersTable, assignableRoles } from '../users-admin.js';
+import { InviteUser, UsersTable, assignableRoles, roleChangeMessage } from '../users-admin.js';
 
 afterEach(cleanup);
 
@@ -52,6 +52,7 @@ describe('users administration', () => {
     expect(screen.queryByRole('combobox', { name: 'Role of owner@example.com' })).toBeNull();
     expect(screen.queryByRole('combobox', { name: 'Role of admin@example.com' })).toBeNull();
     await u.selectOptions(screen.getByRole('combobox', { name: 'Role of ed@example.com' }), 'viewer');
+    await u.click(screen.getByRole('button', { name: 'Make a viewer' }));
 
     expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { role: 'viewer' } }]);
     expect(screen.getByRole('alert').textContent).toBe('You do not have permission to do this: an admin cannot change an owner to viewer');
@@ -72,5 +73,38 @@ describe('users administration', () => {
     expect(sent).toHaveLength(0);
     await u.click(screen.getByRole('button', { name: 'Disable user' }));
     expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { disabled: true } }]);
+  });
+
+  it('asks before changing a role, keeps it on Cancel, and says when the change is made', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 200, body: { ...editor, role: 'owner', version: 8 } } : undefined));
+    let reloads = 0;
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, editor]} onChanged={() => { reloads++; }} />
+      </WithSession>,
+    );
+
+    const select = screen.getByRole('combobox', { name: 'Role of ed@example.com' });
+    await u.selectOptions(select, 'owner');
+    const dialog = screen.getByRole('dialog', { name: 'Change the role of ed@example.com from editor to owner?' });
+    expect(dialog.textContent).toMatch(/ed@example.com becomes an owner: owners hold every permission/);
+    await u.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(sent).toHaveLength(0);
+    expect(select).toHaveProperty('value', 'editor');
+
+    await u.selectOptions(select, 'owner');
+    await u.click(screen.getByRole('button', { name: 'Make an owner' }));
+    expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { role: 'owner' } }]);
+    expect(screen.getByRole('status').textContent).toBe('ed@example.com is now an owner.');
+    expect(reloads).toBe(1);
+  });
+
+  it('says what a demoted owner or admin loses', () => {
+    expect(roleChangeMessage(admin, 'editor')).toBe(
+      'admin@example.com becomes an editor and loses managing users, environments, projects, SDK keys and webhooks, and reviewing change requests. Approvals they gave to open change requests no longer count.',
+    );
+    expect(roleChangeMessage(owner, 'admin')).toBe("owner@example.com becomes an admin and loses the organisation's settings and ownership.");
+    expect(roleChangeMessage(editor, 'viewer')).toBe('ed@example.com becomes a viewer: the Roles table below lists what a viewer may do.');
   });
 });

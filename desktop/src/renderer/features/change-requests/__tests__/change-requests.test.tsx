@@ -44,7 +44,7 @@ describe('change requests', () => {
     const open = cr({});
     const { client, sent } = fakeApi((req) => {
       if (req.path.startsWith('/api/v1/users')) {
-        return { status: 200, body: { items: [user({ id: 'u-editor', email: 'ed@example.com', role: 'editor' })] } };
+        return { status: 200, body: { items: [user({ id: 'u-editor', name: 'Ed', email: 'ed@example.com', role: 'editor' })] } };
       }
       if (req.method === 'POST' && req.path.endsWith('/approve')) {
         return { status: 200, body: { ...open, approvedBy: 'u-admin' } };
@@ -59,7 +59,7 @@ describe('change requests', () => {
 
     const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
     expect(within(card).getByRole('table', { name: 'Proposed changes' }).textContent).toBe('enabledfalsetrue');
-    expect(await within(card).findByText(/Proposed by ed@example.com/)).toBeTruthy();
+    expect(await within(card).findByText(/Proposed by Ed \(ed@example.com\)/)).toBeTruthy();
     await u.click(await within(card).findByRole('button', { name: 'Approve checkout in production' }));
 
     expect(sent.filter((r) => r.method === 'POST').map((r) => r.path)).toEqual([`/api/v1/projects/web/change-requests/${open.id}/approve`]);
@@ -143,5 +143,88 @@ describe('change requests', () => {
     expect(within(card).queryByRole('button', { name: /^Approve/ })).toBeNull();
     await u.click(within(card).getByRole('button', { name: 'Withdraw checkout in production' }));
     expect((await within(card).findByRole('alert')).textContent).toMatch(/change request is not open/);
+  });
+
+  it('names proposers and approvers for every role that may read users, with the id as the fallback for an unknown one', async () => {
+    const approved = cr({ approvedBy: 'dafa4dc1-0000-4000-8000-000000000009' });
+    const { client, sent } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [user({ id: 'u-editor', name: 'Ed', email: 'ed@example.com', role: 'editor' })] } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [approved] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-viewer', role: 'viewer' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect((await within(card).findByText(/Proposed by Ed \(ed@example.com\)/)).textContent).toMatch(/; approved by dafa4dc1$/);
+    expect(sent.some((r) => r.method === 'GET' && r.path === '/api/v1/users?limit=200')).toBe(true);
+  });
+
+  it('explains that an approved request the flag outgrew can no longer be applied, and leaves the proposer Withdraw', async () => {
+    const u = userEvent.setup();
+    const approved = cr({ proposedBy: 'u-editor', approvedBy: 'u-admin', baseVersion: 6 });
+    const { client } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [user({ id: 'u-editor', name: 'Ed', email: 'ed@example.com', role: 'editor' })] } };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/apply')) {
+        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: 'flag "checkout" changed since the request was made (version 7, request based on 6); propose again', details: { currentVersion: 7 } } } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [approved] } } : undefined;
+    });
+    const { unmount } = render(
+      <WithSession client={client} me={user({ id: 'u-editor', role: 'editor' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    await u.click(within(card).getByRole('button', { name: 'Apply checkout in production' }));
+    const alert = await within(card).findByRole('alert');
+    expect(alert.textContent).toMatch(/^checkout changed since this request was made \(it is at version 7; the request is based on version 6\), so the request can no longer be applied\. Withdraw it, then propose the change again/);
+    expect(alert.textContent).not.toMatch(/Someone else changed|Reload/);
+    expect(within(alert).getByRole('link', { name: 'Open checkout' }).getAttribute('href')).toBe('#/flags/checkout');
+    // Applying again would fail the same way: only Withdraw is left.
+    expect(within(card).queryByRole('button', { name: 'Apply checkout in production' })).toBeNull();
+    expect(within(card).getByRole('button', { name: 'Withdraw checkout in production' })).toBeTruthy();
+    unmount();
+
+    // A reviewer applying someone else's request is told who should withdraw it.
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+    const theirs = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    await within(theirs).findByText(/Proposed by Ed/);
+    await u.click(within(theirs).getByRole('button', { name: 'Apply checkout in production' }));
+    expect((await within(theirs).findByRole('alert')).textContent).toMatch(/can no longer be applied\. The proposer \(Ed \(ed@example.com\)\) should withdraw it and propose the change again/);
+  });
+
+  it('says withdrawn, the word of the button and the filter, when the proposer withdraws a request', async () => {
+    const u = userEvent.setup();
+    const mine = cr({ proposedBy: 'u-editor' });
+    const { client } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/cancel')) {
+        return { status: 200, body: { ...mine, status: 'cancelled' } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [mine] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-editor', role: 'editor' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    await u.click(within(card).getByRole('button', { name: 'Withdraw checkout in production' }));
+    expect((await screen.findByRole('status')).textContent).toBe('Change request 0b5e7c1a on checkout (production): withdrawn.');
   });
 });

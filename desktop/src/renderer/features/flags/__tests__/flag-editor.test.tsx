@@ -144,6 +144,83 @@ describe('flag editor', () => {
     expect(screen.getByRole('button', { name: 'Propose change' })).toBeTruthy();
   });
 
+  it('shows the real, unchanged targeting after proposing a change, says it waits for approval, and sends the comment', async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const inProduction = { ...flag, definition: { ...flag.definition, environments: { production: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [] } } } };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: inProduction };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.method === 'POST' ? { status: 201, body: { id: 'cr-12345678', resourceType: 'flag', resourceKey: 'checkout', environment: 'production', status: 'open', baseVersion: 3, proposed: {}, diff: [], comment: 'launch', proposedBy: 'u-ed', approvedBy: null, createdAt: '2026-11-25T10:00:00Z' } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-ed', role: 'editor' })} environments={[PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: '+ Targeting rule' }));
+    await u.type(screen.getByRole('textbox', { name: 'Comment for the reviewers (optional)' }), 'launch');
+    await u.click(screen.getByRole('button', { name: 'Propose change' }));
+
+    const banner = await screen.findByText(/change request cr-12345 was proposed/);
+    expect(banner.textContent).toMatch(/waits for approval on the Change requests screen\. Until it is approved and applied, Production keeps the state shown here\./);
+    expect(within(banner).getByRole('link', { name: 'Review the change request' }).getAttribute('href')).toBe('#/change-requests?id=cr-12345678');
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => r.body)).toEqual([
+      { resourceType: 'flag', resourceKey: 'checkout', environment: 'production', baseVersion: 3, comment: 'launch', state: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [{ id: 'rule-1', type: 'force', variation: 'on' }] } },
+    ]);
+    // The flag is unchanged until the request is applied: the editor shows its real state, not the proposal.
+    expect(screen.getByText(/No rules: everyone gets the default variation/)).toBeTruthy();
+    expect(screen.queryByText('Rule 1', { exact: false })).toBeNull();
+    expect(screen.getByRole('button', { name: 'Discard changes' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Propose change' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('textbox', { name: 'Comment for the reviewers (optional)' })).toHaveProperty('value', '');
+  });
+
+  it('tells a role that needs approval that its toggle becomes a change request, with an optional comment; an owner is told the direct effect', async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const inProduction = { ...flag, definition: { ...flag.definition, environments: { production: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } } } };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: inProduction };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      return req.method === 'POST' ? { status: 201, body: { id: 'cr-12345678', resourceType: 'flag', resourceKey: 'checkout', environment: 'production', status: 'open', baseVersion: 3, proposed: {}, diff: [], comment: null, proposedBy: 'u-ed', approvedBy: null, createdAt: '2026-11-25T10:00:00Z' } } : undefined;
+    });
+    const { unmount } = render(
+      <WithSession client={client} me={user({ id: 'u-ed', role: 'editor' })} environments={[PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('switch', { name: 'Flag on in Production' }));
+    const dialog = screen.getByRole('dialog', { name: 'Propose turning checkout off in Production?' });
+    expect(dialog.textContent).toMatch(/the environment is protected, so a change request is proposed instead/);
+    expect(dialog.textContent).not.toMatch(/will serve/);
+    await u.type(within(dialog).getByRole('textbox', { name: 'Comment for the reviewers (optional)' }), 'incident 42');
+    await u.click(within(dialog).getByRole('button', { name: 'Turn off' }));
+    await screen.findByText(/change request cr-12345 was proposed/);
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => [r.path, (r.body as { comment?: string }).comment])).toEqual([['/api/v1/projects/web/change-requests', 'incident 42']]);
+    unmount();
+
+    render(
+      <WithSession client={client} me={user({ role: 'owner' })} environments={[PRODUCTION]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('switch', { name: 'Flag on in Production' }));
+    const direct = screen.getByRole('dialog', { name: 'Turn checkout off in Production?' });
+    expect(direct.textContent).toMatch(/Every SDK reading Production will serve "off" within seconds\./);
+    expect(within(direct).queryByRole('textbox')).toBeNull();
+  });
+
   it('archives the flag after confirmation, with the version it shows, and unarchives it', async () => {
     const u = userEvent.setup();
     const archived = { ...stored(4, false), archived: true, definition: { ...stored(4, false).definition, archived: true } };

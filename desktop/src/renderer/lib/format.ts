@@ -61,7 +61,7 @@ export function formatNumber(n: number): string {
   return n !== 0 && Math.abs(n) < 0.1 ? small.format(n) : plain.format(n);
 }
 
-/** "3 days", "1 day", "5 hours": rounded up, for durations proposed by the power calculator. */
+/** "3 days", "1 day", "5 hours", "1,204 days": rounded up, for durations proposed by the power calculator. */
 export function formatDays(days: number): string {
   if (!Number.isFinite(days) || days <= 0) {
     return '—';
@@ -71,7 +71,7 @@ export function formatDays(days: number): string {
     return `${hours} hour${hours === 1 ? '' : 's'}`;
   }
   const d = Math.ceil(days);
-  return `${d} day${d === 1 ? '' : 's'}`;
+  return `${integer.format(d)} day${d === 1 ? '' : 's'}`;
 }
 
 /** A timestamp in the user's locale, short. */

@@ -342,7 +342,7 @@ export function exposureWindow(fromDay: string, toDay: string): { readonly from?
 }
 
 function ResultsPanel({ experiment, environments, segments }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[] }): ReactNode {
-  const { client, project, environment: sessionEnv, refreshTick } = useSession();
+  const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
   const [sequential, setSequential] = useState(false);
   const [cuped, setCuped] = useState(true);
@@ -417,7 +417,9 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
           Environment
           <select value={environment} onChange={(e) => { setEnvironment(e.target.value); }}>
             {environments.map((e) => (
-              <option key={e}>{e}</option>
+              <option key={e} value={e}>
+                {known.find((k) => k.key === e)?.name ?? e}
+              </option>
             ))}
           </select>
         </label>
@@ -511,6 +513,7 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
             <ResultsView
               results={results}
               cuped={cuped}
+              filtered={segment !== '' || filterBy !== '' || exposed.from !== undefined || exposed.to !== undefined}
               {...(selected === undefined ? {} : { selectedMetric: selected })}
               onSelectMetric={setMetric}
               chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} />}

@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import type { Experiment, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
-import { commaList, formatCount, formatDays, formatPercent } from '../../lib/format.js';
+import { commaList } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { ClientSideField } from '../../lib/client-side.js';
@@ -11,9 +11,18 @@ import { AsyncView, ErrorNote, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
-import { planDuration } from './power-plan.js';
+import { planDuration, planText } from './power-plan.js';
+import type { PowerPlan, PowerPlanField } from './power-plan.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
+
+const PLAN_OUTPUT_ID = 'power-plan-output';
+
+/** Marks the calculator field the plan's problem is about, pointing at the sentence that says what is wrong. */
+function planFieldProps(plan: PowerPlan, field: PowerPlanField): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
+  return 'error' in plan && plan.field === field ? { 'aria-invalid': true, 'aria-describedby': PLAN_OUTPUT_ID } : {};
+}
+
 type Role = '' | 'primary' | 'secondary' | 'guardrail';
 
 interface VariationRow {
@@ -259,29 +268,27 @@ export default function ExperimentWizard(): ReactNode {
                 <div className="grid-2">
                   <label>
                     Baseline conversion rate (%)
-                    <input type="number" min={0.1} max={99.9} step={0.1} value={baseline} onChange={(e) => { setBaseline(Number(e.target.value)); }} />
+                    <input type="number" min={0.1} max={99.9} step={0.1} value={baseline} {...planFieldProps(plan, 'baseline')} onChange={(e) => { setBaseline(Number(e.target.value)); }} />
                   </label>
                   <label>
                     Smallest lift worth detecting (relative %)
-                    <input type="number" min={0.1} step={0.1} value={mde} onChange={(e) => { setMde(Number(e.target.value)); }} />
+                    <input type="number" min={0.1} step={0.1} value={mde} {...planFieldProps(plan, 'mde')} onChange={(e) => { setMde(Number(e.target.value)); }} />
                   </label>
                   <label>
                     Significance level α
-                    <input type="number" min={0.001} max={0.2} step={0.005} value={alpha} onChange={(e) => { setAlpha(Number(e.target.value)); }} />
+                    <input type="number" min={0.001} max={0.2} step={0.005} value={alpha} {...planFieldProps(plan, 'alpha')} onChange={(e) => { setAlpha(Number(e.target.value)); }} />
                   </label>
                   <label>
                     Power
-                    <input type="number" min={0.5} max={0.99} step={0.01} value={power} onChange={(e) => { setPower(Number(e.target.value)); }} />
+                    <input type="number" min={0.5} max={0.99} step={0.01} value={power} {...planFieldProps(plan, 'power')} onChange={(e) => { setPower(Number(e.target.value)); }} />
                   </label>
                   <label>
                     Eligible units per day
-                    <input type="number" min={1} step={100} value={daily} onChange={(e) => { setDaily(Number(e.target.value)); }} />
+                    <input type="number" min={1} step={100} value={daily} {...planFieldProps(plan, 'dailyUnits')} onChange={(e) => { setDaily(Number(e.target.value)); }} />
                   </label>
                 </div>
-                <output className="banner banner-info" aria-live="polite" style={{ display: 'block' }}>
-                  {'error' in plan
-                    ? plan.error
-                    : `${formatCount(plan.perArm)} units per variation, ${formatCount(plan.total)} in all: about ${formatDays(plan.days)} at ${formatCount(daily)} units a day with ${formatPercent(coverage / 100, { digits: 0 })} of traffic.`}
+                <output id={PLAN_OUTPUT_ID} className={`banner ${'error' in plan ? 'banner-warn' : 'banner-info'}`} aria-live="polite" style={{ display: 'block' }}>
+                  {planText(plan, daily, coverage / 100)}
                 </output>
               </>
             ) : null}

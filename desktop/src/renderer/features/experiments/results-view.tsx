@@ -132,10 +132,15 @@ export interface ResultsViewProps {
   readonly chart?: ReactNode;
   /** Whether the results were asked for with CUPED (the default). */
   readonly cuped?: boolean;
+  /**
+   * Whether a segment, attribute value or exposure window narrows the units: no units then means
+   * none match, while unfiltered results without units mean no unit was exposed yet.
+   */
+  readonly filtered?: boolean;
 }
 
 /** An experiment's results: SRM check, units per variation, and per metric a forest plot and table. */
-export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true }: ResultsViewProps): ReactNode {
+export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false }: ResultsViewProps): ReactNode {
   const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
   const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
   return (
@@ -152,7 +157,13 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
           A metric changed since these totals were counted, and they are still being recounted from the stored events (the experiment has much data): until then the values count events the old way. Refresh in a minute.
         </p>
       ) : null}
-      {totalUnits === 0 && results.error === null ? <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty> : null}
+      {totalUnits === 0 && results.error === null ? (
+        filtered ? (
+          <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty>
+        ) : (
+          <Empty>No exposures yet in this environment: traffic appears here once SDKs expose units to the experiment.</Empty>
+        )
+      ) : null}
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
       </p>

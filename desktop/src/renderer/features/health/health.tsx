@@ -4,6 +4,22 @@ import { formatCount, formatNumber, formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty } from '../../lib/ui.js';
 
+/**
+ * What each figure of GET /api/v1/health measures, in words: the API names them by their CloudWatch
+ * metric (`EvaluationLatency` is timed for every SDK request — ruleset downloads, evaluations,
+ * events — not only for evaluations; cloud/src/http/sdk/sdk-outcomes.ts).
+ */
+const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly description: string }>> = {
+  Evaluations: { label: 'Flags evaluated by the API', description: 'Flags evaluated by POST /sdk/v1/evaluate. SDKs that evaluate locally from the downloaded ruleset are not counted.' },
+  EvaluationLatency: { label: 'SDK request latency', description: 'Time to answer each SDK request (ruleset downloads and streams, remote evaluations, event batches), not only evaluations.' },
+  EventsAccepted: { label: 'Events accepted', description: 'Events POST /sdk/v1/events accepted for the pipeline.' },
+  EventsRejected: { label: 'Events rejected', description: 'Events POST /sdk/v1/events refused as invalid.' },
+  AggregationLag: { label: 'Aggregation lag', description: 'Time between an event batch arriving and the aggregator applying it.' },
+  DeadLetters: { label: 'Dead letters', description: 'Records the aggregator could not apply, set aside in dead_letters.' },
+};
+
+const STATISTIC_LABELS: Readonly<Record<string, string>> = { sum: 'total', p50: 'median (p50)', p99: 'p99', max: 'maximum' };
+
 /** The ops view: database, pipeline backlog and recent figures from GET /api/v1/health. */
 export default function Health(): ReactNode {
   const { client, refreshTick } = useSession();
@@ -45,13 +61,23 @@ export default function Health(): ReactNode {
                   </tr>
                 </thead>
                 <tbody>
-                  {h.figures.map((f) => (
-                    <tr key={`${f.name}-${f.statistic}`}>
-                      <td>{f.name}</td>
-                      <td>{f.statistic}</td>
-                      <td className="num">{f.value === null ? '—' : f.unit === 'Milliseconds' ? `${formatNumber(f.value)} ms` : formatCount(f.value)}</td>
-                    </tr>
-                  ))}
+                  {h.figures.map((f) => {
+                    const known = FIGURE_LABELS[f.name];
+                    return (
+                      <tr key={`${f.name}-${f.statistic}`}>
+                        <td>
+                          {known?.label ?? f.name}
+                          {known === undefined ? null : (
+                            <div className="small muted">
+                              {known.description} <code>{f.name}</code>
+                            </div>
+                          )}
+                        </td>
+                        <td style={{ whiteSpace: 'nowrap' }}>{STATISTIC_LABELS[f.statistic] ?? f.statistic}</td>
+                        <td className="num" style={{ whiteSpace: 'nowrap' }}>{f.value === null ? '—' : f.unit === 'Milliseconds' ? `${formatNumber(f.value)} ms` : formatCount(f.value)}</td>
+                      </tr>
+                    );
+                  })}
                 </tbody>
               </table>
             )}

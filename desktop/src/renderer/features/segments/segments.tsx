@@ -1,6 +1,8 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Segment, Stored } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { routeHash } from '../../app/router.js';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
@@ -9,6 +11,8 @@ import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from 
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, targetingToRows, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
+import { segmentInUse } from './segment-references.js';
+import type { SegmentUser } from './segment-references.js';
 
 interface Draft {
   key: string;
@@ -123,10 +127,66 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
   );
 }
 
+function UserItem({ user }: { user: SegmentUser }): ReactNode {
+  switch (user.kind) {
+    case 'flag':
+      return (
+        <>
+          flag <a href={routeHash({ screen: 'flag', key: user.key })}>{user.key}</a> ({user.rules.length === 1 ? 'rule' : 'rules'} {user.rules.join(', ')})
+        </>
+      );
+    case 'experiment':
+      return (
+        <>
+          experiment <a href={routeHash({ screen: 'experiment', key: user.key })}>{user.key}</a> (its targeting)
+        </>
+      );
+    case 'segment':
+      return (
+        <>
+          segment <code>{user.key}</code> (its condition)
+        </>
+      );
+    case 'other':
+      return user.text;
+  }
+}
+
+/**
+ * Why a segment could not be deleted: the flags, experiments and segments that still use it, named
+ * and linked, where the API's own message only says the change "leaves environment … with broken
+ * references". Other errors are shown as they are.
+ */
+function DeleteSegmentError({ error, segmentKey }: { error: unknown; segmentKey: string }): ReactNode {
+  const { environments } = useSession();
+  const inUse = segmentInUse(error);
+  if (inUse === null) {
+    return <ErrorNote error={error} />;
+  }
+  const env = inUse.environment === null ? null : (environments.find((e) => e.key === inUse.environment)?.name ?? inUse.environment);
+  return (
+    <div className="state state-error" role="alert">
+      <p>
+        Segment <code>{segmentKey}</code> is still used{env === null ? '' : ` in ${env}`}, so it was not deleted. Remove it from {inUse.users.length === 1 ? 'this' : 'these'} first:
+      </p>
+      <ul aria-label={`What uses segment ${segmentKey}`}>
+        {inUse.users.map((u, i) => (
+          <li key={i}>
+            <UserItem user={u} />
+          </li>
+        ))}
+      </ul>
+      {env === null ? null : <p className="small">The check stops at the first environment it breaks: other environments may use the segment too.</p>}
+    </div>
+  );
+}
+
 /** Saved segments reused by flag rules and experiments. */
 export default function Segments(): ReactNode {
   const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('segments');
   const write = usePermission('segments:write');
+  /** The segment the last deletion was asked for: its error names what still uses it. */
+  const [removed, setRemoved] = useState('');
   return (
     <>
       <div className="page-head">
@@ -135,7 +195,7 @@ export default function Segments(): ReactNode {
           New segment
         </button>
       </div>
-      {deleteError === null ? null : <ErrorNote error={deleteError} />}
+      {deleteError === null ? null : <DeleteSegmentError error={deleteError} segmentKey={removed} />}
       <AsyncView state={state} onRetry={reload}>
         {(items) =>
           items.length === 0 ? (
@@ -201,7 +261,10 @@ export default function Segments(): ReactNode {
           title={`Delete segment ${deleting.key}?`}
           message="Rules and experiments that target it must stop using it first; the API refuses otherwise."
           confirmLabel="Delete segment"
-          onConfirm={() => void remove(deleting)}
+          onConfirm={() => {
+            setRemoved(deleting.key);
+            void remove(deleting);
+          }}
           onCancel={() => { setDeleting(null); }}
         />
       )}

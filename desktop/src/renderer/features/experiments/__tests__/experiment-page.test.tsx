@@ -265,6 +265,69 @@ describe('experiment page', () => {
     await waitFor(() => { expect(lastResults().has('from')).toBe(false); });
   });
 
+  it('says a started experiment without traffic has no exposures yet, and that no units match only once a filter narrows them', async () => {
+    const u = userEvent.setup();
+    const empty: ExperimentResultsView = {
+      ...results(),
+      units: { analysed: 0, excluded: 0 },
+      variations: results().variations.map((v) => ({ ...v, units: 0 })),
+      srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } },
+    };
+    const beta = storedOf({ key: 'beta', name: 'Beta', type: 'ids' as const, attribute: 'id', values: ['u1'] });
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: experiment(2, []) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: empty };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/segments')) {
+        return { status: 200, body: { items: [beta] } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    expect(await screen.findByText(/^No exposures yet in this environment: traffic appears here once SDKs expose units/)).toBeTruthy();
+    expect(screen.queryByText(/No units match/)).toBeNull();
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+    expect(await screen.findByText(/^No units match/)).toBeTruthy();
+    expect(screen.queryByText(/No exposures yet/)).toBeNull();
+  });
+
+  it('lists the environments of the results by name and asks for them by key', async () => {
+    const u = userEvent.setup();
+    const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
+    const everywhere = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' }), { version: 2 });
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: everywhere };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION, DEVELOPMENT]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    const select = await screen.findByRole('combobox', { name: 'Environment' });
+    expect(within(select).getAllByRole('option').map((o) => [o.textContent, (o as HTMLOptionElement).value])).toEqual([
+      ['Production', 'production'],
+      ['Development', 'development'],
+    ]);
+    await u.selectOptions(select, 'Development');
+    await waitFor(() => { expect(new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams.get('environment')).toBe('development'); });
+  });
+
   it('turns typed days into a UTC window', () => {
     expect(exposureWindow('', '')).toEqual({});
     expect(exposureWindow('2026-11-21', '')).toEqual({ from: '2026-11-21T00:00:00.000Z' });

@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, Stored, StoredEnvironment } from '@xp/shared';
@@ -111,6 +111,40 @@ describe('experiment wizard', () => {
       'GET /api/v1/projects/web/experiments/cta-copy ',
       'POST /api/v1/projects/web/experiments/cta-copy/start "1"',
     ]);
+  });
+
+  it('checks the power calculator\'s fields and says what is wrong with the one at fault', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'plan');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Plan');
+    for (let i = 0; i < 4; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+    const output = (): string => document.querySelector('output')?.textContent ?? '';
+    const alpha = screen.getByRole('spinbutton', { name: 'Significance level α' });
+    expect(output()).toMatch(/units per variation/);
+
+    fireEvent.change(alpha, { target: { value: '0' } });
+    expect(output()).toBe('The significance level α must be between 0 and 1 (exclusive), e.g. 0.05.');
+    expect(alpha.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(alpha.getAttribute('aria-describedby') ?? '')?.textContent).toBe(output());
+    fireEvent.change(alpha, { target: { value: '0.05' } });
+    expect(alpha.getAttribute('aria-invalid')).toBeNull();
+
+    const lift = screen.getByRole('spinbutton', { name: 'Smallest lift worth detecting (relative %)' });
+    fireEvent.change(lift, { target: { value: '1000' } });
+    expect(output()).toMatch(/^A \+1,000% lift on a 10\.0% baseline would make the conversion rate 110\.0%/);
+    expect(lift.getAttribute('aria-invalid')).toBe('true');
+    fireEvent.change(lift, { target: { value: '0.1' } });
+
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Eligible units per day' }), { target: { value: '1' } });
+    expect(output()).toMatch(/^[\d,]+ units per variation, [\d,]+ in all: about \d{1,3}(,\d{3})+ days at 1 unit a day with 100% of traffic\.$/);
   });
 
   it('lets an editor create a draft but start only what leaves protected environments alone, saying why', async () => {

@@ -199,6 +199,7 @@ describe('results view', () => {
           srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } },
           metrics: [none],
         })}
+        filtered
       />,
     );
 
@@ -206,6 +207,25 @@ describe('results view', () => {
     expect(within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ }).textContent).toContain('(SRM —)');
     const control = within(screen.getByRole('table', { name: 'Metric purchase by variation' })).getByRole('row', { name: /Control/ });
     expect(within(control).getAllByRole('cell').map((c) => c.textContent)).toEqual(['Control (control)', '0', '—', 'baseline']);
+  });
+
+  it('says there are no exposures yet, not that no units match, when nothing filters results without units', () => {
+    const empty = results({
+      units: { analysed: 0, excluded: 0 },
+      variations: [
+        { key: 'control', name: 'Control', expectedShare: 0.5, units: 0 },
+        { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units: 0 },
+      ],
+      srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } },
+      metrics: [],
+    });
+    const { rerender } = render(<ResultsView results={empty} />);
+    expect(screen.getByText('No exposures yet in this environment: traffic appears here once SDKs expose units to the experiment.')).toBeTruthy();
+    expect(screen.queryByText(/No units match/)).toBeNull();
+
+    rerender(<ResultsView results={empty} filtered />);
+    expect(screen.getByText(/No units match/)).toBeTruthy();
+    expect(screen.queryByText(/No exposures yet/)).toBeNull();
   });
 
   it('says when CUPED was asked for but could not adjust a metric', () => {

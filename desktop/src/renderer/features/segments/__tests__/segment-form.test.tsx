@@ -1,8 +1,8 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Segment, Stored } from '@xp/shared';
+import type { Segment, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import Segments, { SegmentForm } from '../segments.js';
 
@@ -102,6 +102,43 @@ describe('segment form', () => {
 
     expect(screen.getByRole('alert').textContent).toBe('segment "beta" already exists');
     expect(screen.queryByRole('button', { name: 'Reload their version' })).toBeNull();
+  });
+
+  it('names and links the flags and experiments that still use a segment the API refused to delete', async () => {
+    const u = userEvent.setup();
+    const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'DELETE') {
+        return {
+          status: 400,
+          body: {
+            error: {
+              code: 'VALIDATION_FAILED',
+              message: 'the change leaves environment "development" with broken references',
+              details: { problems: ['flags.search-v2.environments.development.rules[0].segments: unknown segment "beta"', 'experiments.checkout.segments: unknown segment "beta"'] },
+            },
+          },
+        };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [stored(3, 'Beta', ['a'])] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <Segments />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: 'Delete beta' }));
+    await u.click(screen.getByRole('button', { name: 'Delete segment' }));
+
+    const alert = await screen.findByRole('alert');
+    expect(sent.find((r) => r.method === 'DELETE')).toMatchObject({ path: '/api/v1/projects/web/segments/beta', ifMatch: '"3"' });
+    expect(alert.textContent).toContain('Segment beta is still used in Development, so it was not deleted.');
+    expect(alert.textContent).not.toContain('broken references');
+    const users = within(alert).getByRole('list', { name: 'What uses segment beta' });
+    expect(within(users).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['flag search-v2 (rule 1)', 'experiment checkout (its targeting)']);
+    expect(within(users).getByRole('link', { name: 'search-v2' }).getAttribute('href')).toBe('#/flags/search-v2');
+    expect(within(users).getByRole('link', { name: 'checkout' }).getAttribute('href')).toBe('#/experiments/checkout');
   });
 
   it('disables creating, editing and deleting segments for an analyst, and says why', async () => {

@@ -1,0 +1,46 @@
+import '../../../test/dom.js';
+import { cleanup, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HealthView } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import Health from '../health.js';
+
+afterEach(cleanup);
+
+const HEALTH: HealthView = {
+  status: 'ok',
+  source: 'in-process',
+  window: { start: '2026-11-25T11:00:00Z', end: '2026-11-25T12:00:00Z', minutes: 60 },
+  database: 'ok',
+  metricsAvailable: true,
+  figures: [
+    { name: 'Evaluations', statistic: 'sum', unit: 'Count', value: 0 },
+    { name: 'EvaluationLatency', statistic: 'p50', unit: 'Milliseconds', value: 23.95 },
+    { name: 'EvaluationLatency', statistic: 'p99', unit: 'Milliseconds', value: 72.94 },
+    { name: 'EventsAccepted', statistic: 'sum', unit: 'Count', value: 12_345 },
+    { name: 'SomethingNew', statistic: 'avg', unit: 'Count', value: 3 },
+  ],
+  pipeline: { deadLetters: 0, retryingRecords: 0 },
+};
+
+describe('health', () => {
+  it('labels the latency figure as what it measures, every SDK request, not evaluations', async () => {
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: HEALTH } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    const table = await screen.findByRole('table', { name: 'Health figures' });
+    const rows = within(table).getAllByRole('row').slice(1);
+    const cells = rows.map((r) => within(r).getAllByRole('cell').map((c) => c.textContent));
+    expect(cells[0]?.[0]).toMatch(/^Flags evaluated by the API/);
+    expect(cells[1]?.[0]).toMatch(/^SDK request latency.*ruleset downloads.*not only evaluations.*EvaluationLatency$/);
+    expect(cells[1]?.slice(1)).toEqual(['median (p50)', '23.95 ms']);
+    expect(cells[2]?.slice(1)).toEqual(['p99', '72.94 ms']);
+    expect(cells[3]?.slice(1)).toEqual(['total', '12,345']);
+    // A figure the console does not know yet keeps the API's name.
+    expect(cells[4]).toEqual(['SomethingNew', 'avg', '3']);
+  });
+});

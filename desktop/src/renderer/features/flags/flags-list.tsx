@@ -11,6 +11,9 @@ import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, errorMessage } from '../../lib/ui.js';
 import { toggleWithApproval } from './toggle.js';
 
+/** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
+const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
+
 /** A temporary flag untouched for this long is stale: probably fully rolled out and due for removal. */
 export const STALE_AFTER_DAYS = 30;
 
@@ -70,7 +73,18 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
       <form onSubmit={(e) => void submit(e)}>
         <label>
           Key
-          <input required pattern="[A-Za-z0-9][A-Za-z0-9._\-]*" value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="new-checkout" />
+          <input
+            required
+            pattern="[A-Za-z0-9][A-Za-z0-9._\-]*"
+            title={KEY_RULE}
+            aria-describedby="new-flag-key-rule"
+            value={key}
+            onChange={(e) => { setKey(e.target.value); }}
+            placeholder="new-checkout"
+          />
+          <small id="new-flag-key-rule" className="muted">
+            {KEY_RULE}
+          </small>
         </label>
         <label>
           Name

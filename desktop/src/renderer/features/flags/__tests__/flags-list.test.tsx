@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
@@ -45,6 +45,11 @@ describe('flags list', () => {
     expect(toggle).toHaveProperty('disabled', false);
     expect(toggle.hasAttribute('aria-description')).toBe(false);
     expect(screen.getByRole('button', { name: 'New flag' })).toHaveProperty('disabled', false);
+    // The key's rule is said in words, beside the field and in the browser's mismatch message.
+    fireEvent.click(screen.getByRole('button', { name: 'New flag' }));
+    const keyInput = screen.getByRole('textbox', { name: /^Key/ });
+    expect(keyInput.getAttribute('title')).toMatch(/^Letters, digits, "_", "." and "-", starting with a letter or digit/);
+    expect(keyInput.getAttribute('aria-describedby')).toBe('new-flag-key-rule');
   });
 
   it('marks the flags that client-side SDK keys do not download', async () => {

@@ -5,7 +5,8 @@
  * webhook as it is now: the CLI reads its version and sends it back (If-Match).
  */
 import { parseArgs } from 'node:util';
-import type { DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat, XpApiClient } from '@xp/shared';
+import { DeliveryStatus } from '@xp/shared';
+import type { Webhook, WebhookDelivery, WebhookFormat, XpApiClient } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 
 export const WEBHOOKS_HELP = `  xp webhooks list --project KEY
@@ -19,7 +20,7 @@ export const WEBHOOKS_HELP = `  xp webhooks list --project KEY
       Add --json to any of them for the API's answer as JSON.`;
 
 const USAGE = 'run xp webhooks --help for the usage';
-const STATUSES: readonly DeliveryStatus[] = ['pending', 'succeeded', 'failed'];
+const STATUSES: readonly DeliveryStatus[] = Object.values(DeliveryStatus);
 
 const usage = (message: string): AppError => new AppError(AppErrorCode.Validation, `${message}; ${USAGE}`);
 

@@ -51,6 +51,9 @@ LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
 
+/** A URL's host as an address literal would be checked: an IPv6 one without its brackets. */
+export const urlHost = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '');
+
 /** Whether the platform refuses to connect to `address` (an IP literal); loopback too when `refuseLoopback`. */
 export function isBlockedAddress(address: string, refuseLoopback = false): boolean {
   const family = isIP(address);
@@ -126,7 +129,7 @@ const send = (request: WebhookRequest, refuseLoopback: boolean, lookup: LookupFu
       resolve({ statusCode: null, error: 'invalid URL', response: null, durationMs: 0, refused: true });
       return;
     }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const host = urlHost(url);
     if (isBlockedAddress(host, refuseLoopback)) {
       resolve({ statusCode: null, error: refusal(`${host} is`, refuseLoopback), response: null, durationMs: 0, refused: true });
       return;

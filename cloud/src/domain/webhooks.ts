@@ -22,7 +22,7 @@ import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, Web
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
-import { httpSend, isBlockedAddress } from './webhook-http.js';
+import { httpSend, isBlockedAddress, urlHost } from './webhook-http.js';
 import type { WebhookOutcome, WebhookRequest, WebhookSender } from './webhook-http.js';
 import { parseOrThrow } from './validation.js';
 
@@ -75,7 +75,7 @@ const webhookUrl = z
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       ctx.addIssue({ code: 'custom', message: 'the URL must start with https:// or http://' });
     }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const host = urlHost(url);
     if (isBlockedAddress(host)) {
       ctx.addIssue({ code: 'custom', message: `${host} is a link-local or unspecified address (where cloud credentials are served), which webhooks may not reach` });
     }
@@ -304,7 +304,8 @@ export class WebhookService {
 
   async list(actor: Actor, projectKey: string): Promise<Webhook[]> {
     const project = await this.project(actor, projectKey);
-    return (await webhooks.list(this.deps.db, project.id)).map((w) => webhookView(w, this.deps.now()));
+    const now = this.deps.now();
+    return (await webhooks.list(this.deps.db, project.id)).map((w) => webhookView(w, now));
   }
 
   async get(actor: Actor, projectKey: string, id: string): Promise<Webhook> {

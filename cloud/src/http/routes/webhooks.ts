@@ -1,10 +1,14 @@
 import { z } from 'zod';
+import { DeliveryStatus } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
 import type { Services } from '../../domain/services.js';
 import { rotateSecretSchema, webhookCreateSchema, webhookPatchSchema } from '../../domain/webhooks.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams, versioned } from './common.js';
+
+/** Where a delivery stands: the values of @xp/shared's DeliveryStatus. */
+const deliveryStatusSchema = z.enum(DeliveryStatus);
 
 const webhookSchema = z
   .object({
@@ -19,7 +23,7 @@ const webhookSchema = z
     previousSecretExpiresAt: z.string().nullable().describe('Until when the secret replaced by the last rotation still signs too (a second v1 signature); null: it does not'),
     createdAt: z.string(),
     updatedAt: z.string(),
-    lastDelivery: z.object({ id: z.string(), status: z.enum(['pending', 'succeeded', 'failed']), statusCode: z.number().int().nullable(), at: z.string() }).nullable(),
+    lastDelivery: z.object({ id: z.string(), status: deliveryStatusSchema, statusCode: z.number().int().nullable(), at: z.string() }).nullable(),
   })
   .meta({ id: 'Webhook' });
 
@@ -29,7 +33,7 @@ const deliverySchema = z
     webhookId: z.string(),
     event: z.string(),
     auditId: z.number().int().nullable(),
-    status: z.enum(['pending', 'succeeded', 'failed']),
+    status: deliveryStatusSchema,
     attempts: z.number().int(),
     nextAttemptAt: z.string().nullable(),
     statusCode: z.number().int().nullable(),
@@ -147,7 +151,7 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}/deliveries`,
       summary: "A webhook's deliveries, newest first (kept 30 days)",
       params: projectIdParams,
-      query: z.strictObject({ ...pageQuery, status: z.enum(['pending', 'succeeded', 'failed']).optional().describe('Only deliveries in this status') }),
+      query: z.strictObject({ ...pageQuery, status: deliveryStatusSchema.optional().describe('Only deliveries in this status') }),
       responses: { 200: { description: 'Deliveries', schema: pageSchema(deliverySchema) } },
       handler: async (req) => ({ status: 200, body: pageView(await s.webhooks.deliveries(req.actor, req.params.project, req.params.id, req.query)) }),
     }),

@@ -1,10 +1,10 @@
 import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
 import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
 import type { Experiment, Flag } from '@xp/shared';
-import { expandVariations } from '@xp/shared';
+import { expandVariations, servedToEveryone, staleVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
-import { environmentSummary, formatHeadline, resultHeadline, runningExperiment, servedToEveryone } from './flag-data.js';
+import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import type { FlagReference, Position, Range } from './indexer/types.js';
 import { ServerCommand } from './protocol.js';
@@ -128,7 +128,7 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   lines.push('', '| environment | state | serves |', '|---|---|---|');
   for (const env of environmentsOf(flag, ctx.environment)) {
     const state = flag.environments[env]!;
-    const served = servedToEveryone(flag, env);
+    const served = servedToEveryone(flag, env, ctx.now);
     lines.push(`| ${env === ctx.environment ? `**${env}**` : env} | ${environmentSummary(flag, env)} | ${served ?? `default \`${state.defaultVariation}\``} |`);
   }
   lines.push('', `Variations: ${flag.variations.map((v) => `\`${v.key}\` = ${valueText(v.value)}`).join(', ')}`);
@@ -227,18 +227,10 @@ export function closestKey(key: string, candidates: Iterable<string>): string | 
 const BOOLEAN_KINDS = new Set(['enabled', 'boolean']);
 
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
-  if (!record.definition.temporary || record.archived || record.updatedAt === null) {
-    return undefined;
-  }
-  const served = servedToEveryone(record.definition, ctx.environment);
-  if (served === undefined) {
-    return undefined;
-  }
-  const days = (ctx.now.getTime() - Date.parse(record.updatedAt)) / 86_400_000;
-  return days >= ctx.staleDays ? served : undefined;
+  return staleVariation(record.definition, { updatedAt: record.updatedAt, archived: record.archived, now: ctx.now, days: ctx.staleDays, ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }) });
 }
 
-export function staleVariation(ctx: FeatureContext, key: string): string | undefined {
+export function staleFlagVariation(ctx: FeatureContext, key: string): string | undefined {
   const record = ctx.flags.get(key);
   return record === undefined ? undefined : isStale(ctx, record);
 }
@@ -292,7 +284,7 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
           source: DIAGNOSTIC_SOURCE,
           code: DiagnosticCode.StaleFlag,
           tags: [DiagnosticTag.Unnecessary],
-          message: `Flag "${flag.key}" has served "${served}" to everyone in ${ctx.environment} for over ${ctx.staleDays} days; consider removing it.`,
+          message: `Flag "${flag.key}" has served "${served}" to everyone in every environment and not changed for over ${ctx.staleDays} days; consider removing it.`,
           data: { flagKey: flag.key, variation: served },
         });
       }

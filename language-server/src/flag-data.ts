@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { Experiment, ExperimentResultsSummary, Flag, FlagEnvironment, Holdout, Ruleset, Segment, XpApiClient } from '@xp/shared';
+import type { Experiment, ExperimentResultsSummary, Flag, Holdout, Ruleset, Segment, XpApiClient } from '@xp/shared';
 import { compileRuleset, experimentSchema, flagSchema, holdoutSchema, segmentSchema } from '@xp/shared';
 import type { DataSource } from './protocol.js';
 
@@ -257,36 +257,6 @@ export function knownEnvironments(snapshot: ProjectSnapshot): Set<string> {
     }
   }
   return keys;
-}
-
-/** The variation every unit gets in an environment, when the flag serves one to all. */
-export function servedToEveryone(flag: Flag, environment: string): string | undefined {
-  const env: FlagEnvironment | undefined = flag.environments[environment];
-  if (env === undefined) {
-    return undefined;
-  }
-  if (!env.enabled) {
-    return env.offVariation;
-  }
-  if (env.prerequisites.length > 0) {
-    return undefined;
-  }
-  const rules = env.rules.filter((r) => r.enabled !== false);
-  const first = rules[0];
-  if (first === undefined) {
-    return env.defaultVariation;
-  }
-  const unconditional = first.condition === undefined && (first.segments ?? []).length === 0 && (first.excludeSegments ?? []).length === 0 && first.activeFrom === undefined && first.activeUntil === undefined;
-  if (!unconditional) {
-    return undefined;
-  }
-  if (first.type === 'force') {
-    return first.variation;
-  }
-  if (first.type === 'rollout' && first.coverage >= 1 && first.schedule === undefined) {
-    return first.variation;
-  }
-  return undefined;
 }
 
 /** "OFF", "ON", "ON 25%", "ON split", "ON exp" or "—" (not configured) for a flag in an environment. */

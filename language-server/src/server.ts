@@ -31,9 +31,9 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
-import { ApiError, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
 import type { FeatureContext } from './features.js';
-import { codeActions, codeLenses, contains, diagnostics, experimentOf, hover, keyCompletions, referenceAt, staleVariation, variationCompletions } from './features.js';
+import { codeActions, codeLenses, contains, diagnostics, experimentOf, hover, keyCompletions, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
@@ -51,7 +51,6 @@ const DEFAULT_ENVIRONMENT = 'production';
 const DEFAULT_REFRESH_SECONDS = 60;
 /** Changes arriving together on the change feed (a change request applied, a script) cause one refetch. */
 const FEED_DEBOUNCE_MS = 300;
-const DEFAULT_STALE_DAYS = 30;
 /** Typing pauses shorter than this re-index once, not per keystroke. */
 const CHANGE_DEBOUNCE_MS = 80;
 
@@ -524,7 +523,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       key: flag.key,
       name: flag.name,
       type: flag.type,
-      state: record.archived ? 'archived' : staleVariation(ctx, flag.key) !== undefined ? 'stale' : 'active',
+      state: record.archived ? 'archived' : staleFlagVariation(ctx, flag.key) !== undefined ? 'stale' : 'active',
       summary: environmentSummary(flag, ctx.environment),
       environments: Object.entries(flag.environments).map(([key, env]) => ({ key, enabled: env.enabled, summary: environmentSummary(flag, key) })),
       variations: flag.variations.map((v) => v.key),

@@ -100,18 +100,32 @@ describe('stale flag clean-up', () => {
         { key: 'few', value: 5 },
         { key: 'minus', value: -2 },
       ],
-      environments: { production: { enabled: true, defaultVariation: 'few', offVariation: 'few' }, staging: { enabled: true, defaultVariation: 'minus', offVariation: 'minus' } },
+      environments: { production: { enabled: true, defaultVariation: 'minus', offVariation: 'few' }, staging: { enabled: false, defaultVariation: 'few', offVariation: 'minus' } },
     });
     const text = ["const a = client.getValue('max-items', u, 0).toFixed(1);", "const b = x-client.getValue('max-items', u, 0);", "const c = client.getValue('max-items', u, 0);", ''].join('\n');
     const index = await indexOf('/w/n.ts', text);
-    const edits = (environment: string): string[] =>
-      [0, 1, 2].map((line) => {
-        const ctx = { ...context({ flags: [record(maxItems)] }), environment, staleDays: 0 };
-        const action = codeActions(ctx, 'file:///w/n.ts', index, { start: { line, character: 20 }, end: { line, character: 20 } }, [], text)[0]!;
-        return action.edit!.changes!['file:///w/n.ts']![0]!.newText;
-      });
-    expect(edits('production')).toEqual(['(5)', '5', '5']);
-    expect(edits('staging')).toEqual(['(-2)', '(-2)', '-2']);
+    const edits = [0, 1, 2].map((line) => {
+      const ctx = { ...context({ flags: [record(maxItems)] }), staleDays: 0 };
+      const action = codeActions(ctx, 'file:///w/n.ts', index, { start: { line, character: 20 }, end: { line, character: 20 } }, [], text)[0]!;
+      return action.edit!.changes!['file:///w/n.ts']![0]!.newText;
+    });
+    expect(edits).toEqual(['(-2)', '(-2)', '-2']);
+  });
+
+  it('offers no clean-up while environments serve different variations: replacing the call would change one of them', async () => {
+    const rolledOutInProduction = flagSchema.parse({
+      ...darkMode,
+      environments: { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' }, staging: { enabled: false, defaultVariation: 'on', offVariation: 'off' } },
+    });
+    const text = "if (client.isFeatureEnabled('dark-mode', user)) { show(); }\n";
+    const index = await indexOf('/w/d.ts', text);
+    const ctx = context({ flags: [record(rolledOutInProduction)] });
+    expect(cleanupReplacement(ctx, index.references[0]!)).toBeUndefined();
+    expect(diagnostics(ctx, index).filter((d) => d.code === 'stale-flag')).toEqual([]);
+    // With the environments agreeing (staging on too), the same call is stale, everywhere.
+    const agreed = context({ flags: [record(flagSchema.parse({ ...rolledOutInProduction, environments: { ...rolledOutInProduction.environments, staging: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } }))] });
+    expect(cleanupReplacement(agreed, index.references[0]!)).toBe('true');
+    expect(diagnostics(agreed, index).find((d) => d.code === 'stale-flag')?.message).toBe('Flag "dark-mode" has served "on" to everyone in every environment and not changed for over 30 days; consider removing it.');
   });
 });
 

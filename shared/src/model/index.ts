@@ -2,6 +2,7 @@ export * from './common.js';
 export * from './environment.js';
 export * from './role.js';
 export * from './flag.js';
+export * from './flag-lifecycle.js';
 export * from './segment.js';
 export * from './experiment.js';
 export * from './metric.js';

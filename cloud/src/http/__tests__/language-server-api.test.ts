@@ -123,7 +123,7 @@ describe('language server and code references against the local API', () => {
   it('reports a stale flag and replaces the call with its served value', async () => {
     const diags = await client.diagnosticsFor(uris['svc/App.java']!, (d) => d.some((x) => x.code === 'stale-flag'));
     const stale = diags.find((d) => d.code === 'stale-flag')!;
-    expect(stale.message).toBe('Flag "new-nav" has served "on" to everyone in production for over 0 days; consider removing it.');
+    expect(stale.message).toBe('Flag "new-nav" has served "on" to everyone in every environment and not changed for over 0 days; consider removing it.');
     const actions = (await client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri: uris['svc/App.java']! }, range: stale.range, context: { diagnostics: [stale] } })) as CodeAction[];
     const cleanup = actions.find((a) => a.title.startsWith('Replace stale flag'))!;
     expect(cleanup.title).toBe('Replace stale flag "new-nav" with true');

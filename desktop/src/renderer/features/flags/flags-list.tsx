@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
@@ -14,11 +15,9 @@ import { toggleWithApproval } from './toggle.js';
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
 
-/** A temporary flag untouched for this long is stale: probably fully rolled out and due for removal. */
-export const STALE_AFTER_DAYS = 30;
-
-export function isStale(flag: Stored<Flag>, now: number): boolean {
-  return flag.definition.temporary && now - Date.parse(flag.updatedAt) > STALE_AFTER_DAYS * 86_400_000;
+/** The variation a stale flag serves everywhere (see @xp/shared's staleVariation), or undefined. */
+export function staleServed(flag: Stored<Flag>, now: number, environments: readonly string[]): string | undefined {
+  return staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date(now) });
 }
 
 const DEFAULT_VARIATIONS: Record<FlagType, { key: string; value: unknown }[]> = {
@@ -196,7 +195,7 @@ export default function FlagsList(): ReactNode {
             <option value="all">All</option>
             <option value="on">On in {env?.name ?? environment}</option>
             <option value="off">Off in {env?.name ?? environment}</option>
-            <option value="stale">Stale (temporary, untouched {STALE_AFTER_DAYS}+ days)</option>
+            <option value="stale">Stale (temporary, one variation everywhere, unchanged {DEFAULT_STALE_DAYS}+ days)</option>
           </select>
         </label>
         <label className="check">
@@ -219,6 +218,7 @@ export default function FlagsList(): ReactNode {
       <AsyncView state={state} onRetry={reload}>
         {(flags) => {
           const now = Date.now();
+          const environmentKeys = environments.map((e) => e.key);
           const q = query.trim().toLowerCase();
           const shown = flags.filter((f) => {
             const d = f.definition;
@@ -229,7 +229,7 @@ export default function FlagsList(): ReactNode {
               return false;
             }
             const on = d.environments[environment]?.enabled === true;
-            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && isStale(f, now));
+            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && staleServed(f, now, environmentKeys) !== undefined);
           });
           if (flags.length === 0) {
             return (
@@ -259,12 +259,18 @@ export default function FlagsList(): ReactNode {
               <tbody>
                 {shown.map((f) => {
                   const st = f.definition.environments[environment];
+                  const stale = staleServed(f, now, environmentKeys);
                   return (
                     <tr key={f.key} className={f.archived ? 'archived' : undefined}>
                       <td>
                         <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
                         <div className="muted small">
-                          <code>{f.key}</code> {isStale(f, now) ? <Badge tone="warn">stale</Badge> : null} {f.archived ? <Badge tone="warn">archived</Badge> : null} <ServerSideOnlyBadge definition={f.definition} />
+                          <code>{f.key}</code>{' '}
+                          {stale === undefined ? null : (
+                            <span title={`Serves "${stale}" to everyone in every environment and unchanged for ${DEFAULT_STALE_DAYS}+ days: remove it from the code, then archive it.`}>
+                              <Badge tone="warn">stale</Badge>
+                            </span>
+                          )}{' '} {f.archived ? <Badge tone="warn">archived</Badge> : null} <ServerSideOnlyBadge definition={f.definition} />
                         </div>
                       </td>
                       <td>{f.definition.type}</td>

@@ -69,6 +69,35 @@ describe('flags list', () => {
     expect(within(row('banner')).queryByText('server-side only')).toBeNull();
   });
 
+  it('marks as stale only temporary flags that serve one variation everywhere, unchanged for 30 days', async () => {
+    const u = userEvent.setup();
+    const old = '2026-01-05T00:00:00Z';
+    const env = (rules: Flag['environments'][string]['rules']) => ({ development: { enabled: true, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules } });
+    const launched = storedOf(booleanFlag('launched', { temporary: true, environments: env([{ id: 'all', type: 'force', variation: 'on' }]) }), { at: old });
+    const split = storedOf(
+      booleanFlag('half-half', { temporary: true, environments: env([{ id: 's', type: 'split', hashAttribute: 'id', hashVersion: 2, distribution: [{ variation: 'on', weight: 0.5 }, { variation: 'off', weight: 0.5 }] }]) }),
+      { at: old },
+    );
+    const permanent = storedOf(booleanFlag('kill-switch', { environments: env([]) }), { at: old });
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [launched, split, permanent] } } : undefined));
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    const row = (key: string) => screen.getByText(key, { selector: 'code' }).closest('tr')!;
+    await screen.findByRole('switch', { name: 'launched in Development' });
+    const badge = within(row('launched')).getByText('stale');
+    expect(badge.parentElement!.getAttribute('title')).toBe('Serves "on" to everyone in every environment and unchanged for 30+ days: remove it from the code, then archive it.');
+    // A split still sends units different ways: removing it from the code would change what half of them get.
+    expect(within(row('half-half')).queryByText('stale')).toBeNull();
+    expect(within(row('kill-switch')).queryByText('stale')).toBeNull();
+    await u.selectOptions(screen.getByRole('combobox', { name: /state/i }), 'stale');
+    expect(screen.queryByText('half-half', { selector: 'code' })).toBeNull();
+    expect(screen.getByText('launched', { selector: 'code' })).toBeTruthy();
+  });
+
   it('lists archived flags on request and marks them', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateFlag } from '../../eval/evaluate.js';
+import { compileRuleset } from '../compile-ruleset.js';
+import { flagSchema } from '../flag.js';
+import type { FlagEnvironment, FlagInput, RuleInput } from '../flag.js';
+import { DEFAULT_STALE_DAYS, servedToEveryone, staleVariation } from '../flag-lifecycle.js';
+
+const NOW = new Date('2026-11-25T12:00:00Z');
+const LONG_AGO = '2026-09-01T00:00:00Z';
+
+type EnvInput = Omit<FlagEnvironment, 'rules' | 'prerequisites'> & { rules?: RuleInput[]; prerequisites?: { flag: string; variation: string }[] };
+
+function flag(environments: Record<string, EnvInput>, extra: Partial<FlagInput> = {}): ReturnType<typeof flagSchema.parse> {
+  return flagSchema.parse({
+    key: 'checkout',
+    name: 'Checkout',
+    type: 'string',
+    variations: [
+      { key: 'old', value: 'old' },
+      { key: 'new', value: 'new' },
+    ],
+    environments,
+    ...extra,
+  });
+}
+
+const on = (rules: RuleInput[], defaultVariation = 'old'): EnvInput => ({ enabled: true, defaultVariation, offVariation: 'old', rules });
+
+/** What every one of 400 varied units is served in the environment, through the real evaluator. */
+function servedValues(f: ReturnType<typeof flag>, environment: string, at = NOW): Set<string> {
+  const ruleset = compileRuleset({ environment, version: 1, flags: [f], generatedAt: at });
+  const seen = new Set<string>();
+  for (let i = 0; i < 400; i++) {
+    const r = evaluateFlag(ruleset, 'checkout', { attributes: { id: `u${i}`, country: i % 3 === 0 ? 'FR' : 'US', plan: i % 2 === 0 ? 'pro' : 'free' }, now: at.getTime() });
+    seen.add(String(r.value));
+  }
+  return seen;
+}
+
+describe('servedToEveryone', () => {
+  const LATER = new Date('2027-01-15T00:00:00Z');
+  /** `at`: a later moment whose evaluations differ from now's, for a state that changes over time. */
+  const cases: { name: string; env: EnvInput; expected: string | undefined; at?: Date }[] = [
+    { name: 'off: the off variation', env: { enabled: false, defaultVariation: 'new', offVariation: 'old' }, expected: 'old' },
+    { name: 'on without rules: the default', env: on([], 'new'), expected: 'new' },
+    { name: 'an unconditional force rule first', env: on([{ id: 'all', type: 'force', variation: 'new' }]), expected: 'new' },
+    { name: 'a full rollout without a ramp', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }]), expected: 'new' },
+    { name: 'a split with one weighted variation', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 1 }, { variation: 'old', weight: 0 }] }]), expected: 'new' },
+    { name: 'targeting that serves the default anyway', env: on([{ id: 'fr', type: 'force', variation: 'old', condition: { country: 'FR' } }]), expected: 'old' },
+    { name: 'a disabled rule', env: on([{ id: 'fr', type: 'force', variation: 'new', condition: { country: 'FR' }, enabled: false }]), expected: 'old' },
+    { name: 'a rule whose window has ended', env: on([{ id: 'fr', type: 'force', variation: 'new', activeUntil: '2026-11-01T00:00:00Z' }]), expected: 'old' },
+    { name: 'targeting serving another variation', env: on([{ id: 'fr', type: 'force', variation: 'new', condition: { country: 'FR' } }]), expected: undefined },
+    { name: 'a partial rollout', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.5 }]), expected: undefined },
+    { name: 'a 50/50 split', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 0.5 }, { variation: 'old', weight: 0.5 }] }]), expected: undefined },
+    { name: 'a rule that starts later', env: on([{ id: 'later', type: 'force', variation: 'new', activeFrom: '2026-12-24T00:00:00Z' }]), expected: undefined, at: LATER },
+    { name: 'a ramp that has reached everyone', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }, { at: '2026-11-10T00:00:00Z', coverage: 1 }] }]), expected: 'new' },
+    { name: 'a ramp still under way', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }] }]), expected: undefined },
+    { name: 'a ramp with a step to come', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 1 }, { at: '2026-12-20T00:00:00Z', coverage: 0.5 }] }]), expected: undefined, at: LATER },
+    { name: 'targeting before an unconditional rule to another variation', env: on([{ id: 'fr', type: 'force', variation: 'old', condition: { country: 'FR' } }, { id: 'all', type: 'force', variation: 'new' }]), expected: undefined },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name} → ${c.expected ?? 'none'}, as the evaluator serves`, () => {
+      const f = flag({ production: c.env });
+      expect(servedToEveryone(f, 'production', NOW)).toBe(c.expected);
+      const values = new Set([...servedValues(f, 'production'), ...(c.at === undefined ? [] : servedValues(f, 'production', c.at))]);
+      // One variation for everyone exactly when the evaluator (now and, for states that change, later) serves just it.
+      expect(values.size === 1 ? [...values][0] : undefined).toBe(c.expected);
+    });
+  }
+
+  it('gives none for prerequisites, an experiment rule, or an environment the flag has no state in', () => {
+    expect(servedToEveryone(flag({ production: { ...on([]), prerequisites: [{ flag: 'other', variation: 'on' }] } }), 'production', NOW)).toBeUndefined();
+    expect(servedToEveryone(flag({ production: on([{ id: 'x', type: 'experiment', experiment: 'exp' }]) }), 'production', NOW)).toBeUndefined();
+    expect(servedToEveryone(flag({ production: on([]) }), 'staging', NOW)).toBeUndefined();
+    expect(servedToEveryone(flag({ production: on([]) }), 'constructor', NOW)).toBeUndefined();
+  });
+});
+
+describe('staleVariation', () => {
+  const everywhere = flag({ production: on([{ id: 'all', type: 'force', variation: 'new' }]), staging: on([], 'new') });
+  const stale = (f: ReturnType<typeof flag>, extra: Partial<Parameters<typeof staleVariation>[1]> = {}): string | undefined => staleVariation(f, { updatedAt: LONG_AGO, archived: false, now: NOW, ...extra });
+
+  it('names the variation a temporary flag serves to everyone in every environment, unchanged for the period', () => {
+    expect(stale(everywhere)).toBe('new');
+    expect(stale(everywhere, { environments: ['production', 'staging', 'development'] })).toBe('new');
+  });
+
+  it('is not stale while environments differ, since replacing the calls would change one of them', () => {
+    expect(stale(flag({ production: on([], 'new'), staging: { enabled: false, defaultVariation: 'new', offVariation: 'old' } }))).toBeUndefined();
+  });
+
+  it('is not stale when changed recently, permanent, archived, or of unknown age', () => {
+    const recent = new Date(NOW.getTime() - (DEFAULT_STALE_DAYS - 1) * 86_400_000).toISOString();
+    expect(stale(everywhere, { updatedAt: recent })).toBeUndefined();
+    expect(stale(everywhere, { updatedAt: recent, days: 7 })).toBe('new');
+    expect(stale(flag({ production: on([], 'new') }, { temporary: false }))).toBeUndefined();
+    expect(stale(everywhere, { archived: true })).toBeUndefined();
+    expect(stale(everywhere, { updatedAt: null })).toBeUndefined();
+    expect(stale(everywhere, { updatedAt: 'yesterday' })).toBeUndefined();
+  });
+
+  it('is not stale when an environment serves units differently', () => {
+    expect(stale(flag({ production: on([], 'new'), staging: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.2 }]) }))).toBeUndefined();
+  });
+});

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import type { CodeRef, XpApiClient } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { AppError, AppErrorCode } from '../errors.js';
 
@@ -62,9 +63,14 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       commit: { type: 'string' },
       wrapper: { type: 'string', multiple: true, default: [] },
       'dry-run': { type: 'boolean', default: false },
+      'stale-days': { type: 'string', default: String(DEFAULT_STALE_DAYS) },
     },
     strict: true,
   });
+  const staleDays = Number(values['stale-days']);
+  if (!/^\d+$/.test(values['stale-days']) || staleDays > 3650) {
+    throw new AppError(AppErrorCode.Validation, `--stale-days must be a whole number of days from 0 to 3650, not "${values['stale-days']}"`);
+  }
   const dir = path.resolve(values.dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new AppError(AppErrorCode.Validation, `--dir ${values.dir} is not a directory`);
@@ -98,5 +104,60 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     references,
   });
   print(`Stored ${count(result.stored, 'reference')} for ${result.repository}@${result.branch} in ${project} (replaced ${result.replaced}).`);
+  try {
+    for (const line of await flagsToCleanUp(upload.client, project, references, staleDays, new Date())) {
+      print(line);
+    }
+  } catch (error) {
+    // The references are stored: a failed look at the flags does not fail the upload.
+    print(`Could not check the referenced flags for clean-up: ${error instanceof Error ? error.message : String(error)}`);
+  }
   return 0;
+}
+
+/**
+ * What the code still references that it should not: stale flags (with the value to put in their
+ * place), archived flags (SDKs serve the code's default) and keys the project does not have.
+ */
+export async function flagsToCleanUp(client: XpApiClient, project: string, references: readonly CodeRef[], staleDays: number, now: Date): Promise<string[]> {
+  const [flags, experiments, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.listAll(project, 'experiments', { archived: true }), client.environments(project)]);
+  const byKey = new Map(flags.map((f) => [f.key, f]));
+  // Standalone experiments are read by key too (getVariant).
+  const experimentKeys = new Set(experiments.map((e) => e.key));
+  const envKeys = environments.map((e) => e.key);
+  const uses = new Map<string, number>();
+  for (const r of references) {
+    uses.set(r.flagKey, (uses.get(r.flagKey) ?? 0) + 1);
+  }
+  const stale: string[] = [];
+  const archived: string[] = [];
+  const unknown: string[] = [];
+  for (const [key, n] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
+    const flag = byKey.get(key);
+    const where = count(n, 'reference');
+    if (flag === undefined) {
+      if (!experimentKeys.has(key)) {
+        unknown.push(`  ${key} (${where})`);
+      }
+    } else if (flag.archived) {
+      archived.push(`  ${key} (${where})`);
+    } else {
+      const served = staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: false, environments: envKeys, now, days: staleDays });
+      const variation = flag.definition.variations.find((v) => v.key === served);
+      if (variation !== undefined) {
+        stale.push(`  ${key} (${where}): serves "${variation.key}" (${JSON.stringify(variation.value)}) everywhere, unchanged since ${flag.updatedAt.slice(0, 10)}`);
+      }
+    }
+  }
+  const out: string[] = [];
+  if (stale.length > 0) {
+    out.push(`Stale flags still in the code (temporary, one variation to everyone in every environment, unchanged for ${staleDays}+ days): replace their calls with the value, then archive them`, ...stale);
+  }
+  if (archived.length > 0) {
+    out.push("Archived flags still in the code (SDKs serve the code's default value):", ...archived);
+  }
+  if (unknown.length > 0) {
+    out.push(`Keys that are neither flags nor experiments of ${project} (a typo, or another project's):`, ...unknown);
+  }
+  return out;
 }

@@ -38,14 +38,15 @@ function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<s
 
 /**
  * The variation every unit gets from the flag in one environment, or `undefined` when units can get
- * different ones (or the flag has no state there). Rules that can only serve the same variation as
+ * different ones. A flag with no state in the environment is off there and serves its first variation. Rules that can only serve the same variation as
  * the others do not count; rules whose window has ended are ignored; a flag with prerequisites
  * depends on another flag, so it serves no one variation.
  */
 export function servedToEveryone(flag: Flag, environment: string, now: Date = new Date()): string | undefined {
   const env = Object.hasOwn(flag.environments, environment) ? flag.environments[environment] : undefined;
   if (env === undefined) {
-    return undefined;
+    // Not set up there: off, serving the first variation (as compileRuleset publishes it).
+    return flag.variations[0]?.key;
   }
   if (!env.enabled) {
     return env.offVariation;
@@ -79,7 +80,7 @@ export interface StaleOptions {
   /** When the flag last changed (the stored definition's `updatedAt`); unknown means never stale. */
   readonly updatedAt: string | null | undefined;
   readonly archived: boolean;
-  /** The project's environments; the flag must serve the same variation in each it has a state in. Default: the flag's own. */
+  /** The project's environments; the flag must serve the same variation in each. Default: those it has a state in. */
   readonly environments?: readonly string[];
   readonly now: Date;
   /** Default DEFAULT_STALE_DAYS. */
@@ -88,7 +89,7 @@ export interface StaleOptions {
 
 /**
  * The variation a stale flag serves: a temporary, unarchived flag unchanged for `days` that serves
- * that one variation to every unit in every environment it has a state in. Replacing its calls in
+ * that one variation to every unit in every environment. Replacing its calls in
  * code by that variation's value then changes nothing for anyone, in any environment.
  */
 export function staleVariation(flag: Flag, options: StaleOptions): string | undefined {
@@ -99,7 +100,8 @@ export function staleVariation(flag: Flag, options: StaleOptions): string | unde
   if (!Number.isFinite(changed) || options.now.getTime() - changed < (options.days ?? DEFAULT_STALE_DAYS) * DAY_MS) {
     return undefined;
   }
-  const environments = (options.environments ?? Object.keys(flag.environments)).filter((e) => Object.hasOwn(flag.environments, e));
+  // An environment the flag has no state in serves its first variation: it counts like the others.
+  const environments = options.environments ?? Object.keys(flag.environments);
   let served: string | undefined;
   for (const env of environments) {
     const v = servedToEveryone(flag, env, options.now);

@@ -67,6 +67,11 @@ describe('language server and code references against the local API', () => {
         const envs = flag.environments as { production: { rules: unknown[] } };
         envs.production.rules.push({ id: 'exp', type: 'experiment', experiment: 'checkout-exp' });
       }
+      if (flag.key === 'new-nav') {
+        // Rolled out everywhere (the flags file sets up production only): stale once old enough.
+        const envs = flag.environments as Record<string, unknown>;
+        envs.development = envs.staging = envs.production;
+      }
       await must('POST', `/api/v1/projects/${PROJECT}/flags`, flag);
     }
 
@@ -173,7 +178,8 @@ describe('language server and code references against the local API', () => {
 
   it('uploads code references with `xp code-refs` and lists them per flag', async () => {
     const lines: string[] = [];
-    const code = await main(['code-refs', '--repo', 'acme/shop', '--branch', 'main', '--dir', root, '--project', PROJECT, '--wrapper', 'useFlag'], { XP_API_URL: apiUrl, XP_TOKEN: token }, (l) => lines.push(l));
+    // --stale-days 3650: no flag of this run is stale, whatever the date the suite runs on.
+    const code = await main(['code-refs', '--repo', 'acme/shop', '--branch', 'main', '--dir', root, '--project', PROJECT, '--wrapper', 'useFlag', '--stale-days', '3650'], { XP_API_URL: apiUrl, XP_TOKEN: token }, (l) => lines.push(l));
     expect(code).toBe(0);
     expect(lines[0]).toMatch(/^Found 15 references to 6 flags in 6 files under /);
     expect(lines[1]).toBe('Stored 15 references for acme/shop@main in shop (replaced 0).');
@@ -185,6 +191,27 @@ describe('language server and code references against the local API', () => {
       'web/checkout.ts:5:43 typescript',
     ]);
     expect(references[0]).toMatchObject({ repository: 'acme/shop', branch: 'main', snippet: 'variant = client.get_variant(CHECKOUT, user)' });
+    // It says what the code should stop referencing: archived flags, and keys that are neither flags nor experiments.
+    // (The typo chekout-v2 is a flag once the code action test has created it.)
+    const created = (await api.listAll(PROJECT, 'flags')).some((f) => f.key === 'chekout-v2');
+    const archivedAndUnknown = [
+      "Archived flags still in the code (SDKs serve the code's default value):",
+      '  search-v3 (3 references)',
+      ...(created ? [] : ["Keys that are neither flags nor experiments of shop (a typo, or another project's):", '  chekout-v2 (1 reference)']),
+    ];
+    expect(lines.slice(2)).toEqual(archivedAndUnknown);
+
+    // With every unchanged flag old enough, stale flags too.
+    lines.length = 0;
+    expect(await main(['code-refs', '--repo', 'acme/shop', '--branch', 'main', '--dir', root, '--project', PROJECT, '--wrapper', 'useFlag', '--stale-days', '0'], { XP_API_URL: apiUrl, XP_TOKEN: token }, (l) => lines.push(l))).toBe(0);
+    // banner-text and dark-mode were never set up in any environment: off everywhere, serving their first variation.
+    const staleKeys = ['banner-text', ...(created ? ['chekout-v2'] : []), 'dark-mode', 'new-nav'];
+    expect(lines[2]).toBe('Stale flags still in the code (temporary, one variation to everyone in every environment, unchanged for 0+ days): replace their calls with the value, then archive them');
+    expect(lines.slice(3, 3 + staleKeys.length).map((l) => l.split(' (')[0]!.trim())).toEqual(staleKeys);
+    expect(lines[3]).toMatch(/^ {2}banner-text \(2 references\): serves "hello" \("hello"\) everywhere, unchanged since \d{4}-\d\d-\d\d$/);
+    expect(lines[2 + staleKeys.length]).toMatch(/^ {2}new-nav \(3 references\): serves "on" \(true\) everywhere, unchanged since \d{4}-\d\d-\d\d$/);
+    expect(lines.slice(3 + staleKeys.length)).toEqual(archivedAndUnknown);
+    await expect(main(['code-refs', '--dry-run', '--dir', root, '--stale-days', '-1'], {}, (l) => lines.push(l))).resolves.toBe(2);
   });
 
   it('follows the change feed: a change made in the console reaches the hover without a refresh', async () => {

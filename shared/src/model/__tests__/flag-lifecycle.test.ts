@@ -69,11 +69,16 @@ describe('servedToEveryone', () => {
     });
   }
 
-  it('gives none for prerequisites, an experiment rule, or an environment the flag has no state in', () => {
+  it('gives none for prerequisites or an experiment rule', () => {
     expect(servedToEveryone(flag({ production: { ...on([]), prerequisites: [{ flag: 'other', variation: 'on' }] } }), 'production', NOW)).toBeUndefined();
     expect(servedToEveryone(flag({ production: on([{ id: 'x', type: 'experiment', experiment: 'exp' }]) }), 'production', NOW)).toBeUndefined();
-    expect(servedToEveryone(flag({ production: on([]) }), 'staging', NOW)).toBeUndefined();
-    expect(servedToEveryone(flag({ production: on([]) }), 'constructor', NOW)).toBeUndefined();
+  });
+
+  it('gives the first variation where the flag has no state, as the published ruleset serves it', () => {
+    const f = flag({ production: on([], 'new') });
+    expect(servedToEveryone(f, 'staging', NOW)).toBe('old');
+    expect([...servedValues(f, 'staging')]).toEqual(['old']);
+    expect(servedToEveryone(f, 'constructor', NOW)).toBe('old');
   });
 });
 
@@ -83,11 +88,17 @@ describe('staleVariation', () => {
 
   it('names the variation a temporary flag serves to everyone in every environment, unchanged for the period', () => {
     expect(stale(everywhere)).toBe('new');
-    expect(stale(everywhere, { environments: ['production', 'staging', 'development'] })).toBe('new');
+    expect(stale(everywhere, { environments: ['production', 'staging'] })).toBe('new');
+    // Development, where it has no state, serves the first variation ("old").
+    expect(stale(everywhere, { environments: ['production', 'staging', 'development'] })).toBeUndefined();
   });
 
   it('is not stale while environments differ, since replacing the calls would change one of them', () => {
     expect(stale(flag({ production: on([], 'new'), staging: { enabled: false, defaultVariation: 'new', offVariation: 'old' } }))).toBeUndefined();
+    // On only where it was set up (development): production, without a state, serves the first variation.
+    const devOnly = flag({ development: on([], 'new') });
+    expect(stale(devOnly)).toBe('new');
+    expect(stale(devOnly, { environments: ['development', 'production'] })).toBeUndefined();
   });
 
   it('is not stale when changed recently, permanent, archived, or of unknown age', () => {

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
@@ -271,6 +272,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           This flag is archived: the flags list hides it and no environment's ruleset contains it, so SDKs serve the default value in your code.
         </p>
       ) : null}
+      <StaleNote flag={flag} environments={environments.map((e) => e.key)} />
       {flag.definition.description === undefined ? null : <p>{flag.definition.description}</p>}
       {write.allowed ? null : (
         <p className="banner banner-info" role="note">
@@ -707,5 +709,23 @@ function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; o
         </button>
       </div>
     </fieldset>
+  );
+}
+
+/** For a stale flag: what it serves everywhere and what to do about it (remove it from code, then archive it). */
+function StaleNote({ flag, environments }: { flag: Stored<Flag>; environments: readonly string[] }): ReactNode {
+  const served = staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date() });
+  const variation = flag.definition.variations.find((v) => v.key === served);
+  if (served === undefined || variation === undefined) {
+    return null;
+  }
+  const value = JSON.stringify(variation.value);
+  return (
+    // No landmark role: the page's notes (read only, conflicts) keep theirs.
+    <p className="banner banner-info">
+      Stale: this temporary flag has served <code>{served}</code> ({value.length > 60 ? `${value.slice(0, 57)}…` : value}) to everyone in every environment and has not changed for over {DEFAULT_STALE_DAYS} days. Replace its calls
+      in your code with that value (the language server offers the edit), then archive it.{' '}
+      <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where it is used in code</a>
+    </p>
   );
 }

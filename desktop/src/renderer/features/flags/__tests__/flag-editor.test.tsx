@@ -51,6 +51,34 @@ describe('flag editor', () => {
     expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ enabled: true, rules: [{ id: 'rule-1', type: 'force', variation: 'on' }] });
   });
 
+  it('says a stale flag can leave the code, with the value to put in its place; not for a flag changed lately', async () => {
+    const environments = { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } };
+    const show = async (updatedAt: string): Promise<HTMLElement | null> => {
+      const { client } = fakeApi((req) => {
+        if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+          return { status: 200, body: storedOf(booleanFlag('checkout', { name: 'Checkout', temporary: true, environments }), { version: 3, at: updatedAt }) };
+        }
+        return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+      });
+      render(
+        <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+          <FlagEditor flagKey="checkout" />
+        </WithSession>,
+      );
+      await screen.findByRole('heading', { name: 'Checkout' });
+      const note = screen.queryByText(/^Stale: this temporary flag/);
+      cleanup();
+      return note;
+    };
+
+    const stale = await show(new Date(Date.now() - 45 * 86_400_000).toISOString());
+    expect(stale?.textContent).toBe(
+      'Stale: this temporary flag has served on (true) to everyone in every environment and has not changed for over 30 days. Replace its calls in your code with that value (the language server offers the edit), then archive it. Where it is used in code',
+    );
+    expect(stale?.querySelector('a')?.getAttribute('href')).toBe('#/code-refs?flag=checkout');
+    expect(await show(new Date(Date.now() - 5 * 86_400_000).toISOString())).toBeNull();
+  });
+
   it('keeps a space between the update time and the temporary badge', async () => {
     const { client } = fakeApi((req) => {
       if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {

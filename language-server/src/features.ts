@@ -452,7 +452,9 @@ export function keyCompletions(ctx: FeatureContext, slotRange: Range, kind?: Fla
       ...(record.archived ? { tags: [1] } : {}),
     });
   }
-  for (const key of ctx.workspaceKeys) {
+  // Without flag data the keys the code already uses are the best guess; with it, a key that is not
+  // a flag is one the diagnostics call unknown (a typo, or an experiment's key): not offered.
+  for (const key of ctx.snapshot.source === 'none' ? ctx.workspaceKeys : []) {
     if (!ctx.flags.has(key)) {
       items.push({ label: key, kind: CompletionItemKind.Text, detail: 'referenced in this workspace', textEdit: { range: slotRange, newText: key }, sortText: `2${key}` });
     }

@@ -104,9 +104,10 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
 }
 
 export function writeCache(file: string, snapshot: ProjectSnapshot): void {
-  mkdirSync(path.dirname(file), { recursive: true });
+  // The cache holds whole definitions (segments' id lists among them): readable by its owner only.
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ cacheVersion: CACHE_VERSION, snapshot }));
+  writeFileSync(tmp, JSON.stringify({ cacheVersion: CACHE_VERSION, snapshot }), { mode: 0o600 });
   renameSync(tmp, file);
 }
 

@@ -6,9 +6,11 @@ import YAML from 'yaml';
 import type { CodeRef, XpApiClient } from '@xp/shared';
 import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
+import { COMMIT_PATTERN } from '../domain/code-refs.js';
 import { AppError, AppErrorCode } from '../errors.js';
 
 const SNIPPET_MAX = 500;
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const FLAGS_FILES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
@@ -24,7 +26,8 @@ export async function collectCodeRefs(dir: string, wrapperFunctions: readonly st
       path: path.relative(dir, r.file).split(path.sep).join('/'),
       line: r.range.start.line + 1,
       column: r.range.start.character + 1,
-      snippet: r.snippet.slice(0, SNIPPET_MAX),
+      // Control characters (a NUL past a text file's start) would garble terminals and cannot be stored.
+      snippet: r.snippet.slice(0, SNIPPET_MAX).replace(CONTROL_CHARACTERS, '\uFFFD'),
       language: r.language,
     }))
     .sort((a, b) => a.path.localeCompare(b.path) || a.line - b.line || a.column - b.column);
@@ -84,6 +87,9 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     const project = values.project ?? projectOfFlagsFile(dir);
     if (project === undefined) {
       throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
+    }
+    if (values.commit !== undefined && !COMMIT_PATTERN.test(values.commit)) {
+      throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
     }
     upload = { repo: values.repo, branch: values.branch, project, client: api() };
   }

@@ -364,15 +364,19 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
       const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
-      const stated = (line: string): boolean => e.message.startsWith(line) || e.message.includes(` ${line}`);
-      const unstated = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).filter((line) => !stated(line));
+      // A message names an issue as "path: message" (flags files) or "path message" (the API's first).
+      const stated = (i: { path: string; message: string }): boolean =>
+        (i.path === '' ? [i.message] : [`${i.path}: ${i.message}`, `${i.path} ${i.message}`]).some((line) => e.message.startsWith(line) || e.message.includes(` ${line}`));
+      const unstated = issues.filter((i) => !stated(i)).map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`));
       for (const line of unstated.slice(0, 20)) {
         printError(printable(`  ${line}`));
       }
       return 1;
     }
     if (e instanceof TypeError && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
-      printError(`error: ${e.message}\n\n${HELP}`);
+      // Node's text for an unknown option ends in advice about "--" with unbalanced quotes: name the option alone.
+      const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
+      printError(`error: ${unknown === undefined ? e.message : `unknown option ${unknown}`}\n\n${HELP}`);
       return 2;
     }
     // fetch's network failure: the reason (ECONNREFUSED, ENOTFOUND, …) is in its cause.

@@ -6,6 +6,9 @@ import { countCodeRefs, listCodeRefs, replaceCodeRefs } from '../store/code-refs
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 
+/** A git commit id, full or abbreviated (at least 7 characters), as `git rev-parse` prints it. */
+export const COMMIT_PATTERN = /^[0-9a-f]{7,64}$/;
+
 /** Upload limits: one repository's references per request, snippets are one trimmed line. */
 export const CODE_REFS_LIMITS = {
   references: 20_000,
@@ -30,7 +33,7 @@ export const codeRefSchema = z.strictObject({
 export const codeRefsUploadSchema = z.strictObject({
   repository: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"'),
   branch: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name'),
-  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a hexadecimal commit id').optional(),
+  commit: z.string().regex(COMMIT_PATTERN, 'must be a commit id of 7 to 64 lower-case hexadecimal characters').optional(),
   references: z.array(codeRefSchema).max(CODE_REFS_LIMITS.references, `at most ${CODE_REFS_LIMITS.references} references per upload`),
 });
 export type CodeRefsUploadBody = z.output<typeof codeRefsUploadSchema>;

@@ -99,4 +99,17 @@ describe('cold index reading', () => {
     expect(found).toEqual(await byText(dir, files, options));
     expect(found.map((k) => k.split(':')[3])).toEqual(['details-flag', 'short-wrapper', 'wrapped-flag']);
   });
+
+  it('skips binary files (a NUL byte near the start), as git and rg do, and indexes a NUL far into a text file', async () => {
+    const files = {
+      'bin.ts': 'abc\0\u0001\u0002client.getValue("new-checkout", u)\u00ff\0',
+      'text.ts': `client.getValue('text-flag', u);\n// ${'x'.repeat(9000)}\0\n`,
+    };
+    const dir = workspace(files);
+    const index = new WorkspaceIndex(dir);
+    await index.indexAll();
+    const found = index.references().map(key).sort();
+    expect(found).toEqual(['text.ts:0:16:text-flag:getValue']);
+    expect(found).toEqual(await byText(dir, files, {}));
+  });
 });

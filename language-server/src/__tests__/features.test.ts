@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -189,6 +189,17 @@ describe('getVariant of a standalone experiment', () => {
     expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);
   });
 
+  it('offers the keys the code uses only without flag data: with it, they are typos or experiments the diagnostics name', () => {
+    const slot = { start: { line: 0, character: 28 }, end: { line: 0, character: 28 } };
+    const workspaceKeys = new Set(['dark-mode', 'drak-mode', 'cta-copy']);
+    const withData = { ...context(), workspaceKeys };
+    const labels = (ctx: FeatureContext, kind?: 'variant' | 'value'): string[] => keyCompletions(ctx, slot, kind).map((c) => c.label);
+    expect(labels(withData, 'value')).toEqual(['dark-mode', 'checkout']);
+    expect(labels(withData, 'variant')).toEqual(['cta-copy', 'checkout-exp', 'dark-mode', 'checkout']);
+    const offline = { ...context({ source: 'none', flags: [], experiments: [] }), flags: new Map(), workspaceKeys };
+    expect(keyCompletions(offline, slot, 'value').map((c) => `${c.label} ${c.detail ?? ''}`)).toEqual(['dark-mode referenced in this workspace', 'drak-mode referenced in this workspace', 'cta-copy referenced in this workspace']);
+  });
+
   it('says when a flag is server-side only', async () => {
     const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
     const serverOnly = context({ flags: [record({ ...darkMode, clientSide: false })] });
@@ -216,6 +227,11 @@ describe('cache file', () => {
     const snapshot = { ...context().snapshot, results: { 'cta-copy': results('cta-copy', {}) }, environments: ['production'] };
     writeCache(file, snapshot);
     expect(readCache(file, 'shop')).toEqual({ ...snapshot, source: 'cache' });
+    // Whole definitions, segments' id lists among them: for the owner's eyes only.
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const nested = path.join(dir, 'new-folder', 'cache.json');
+    writeCache(nested, snapshot);
+    expect(statSync(path.dirname(nested)).mode & 0o777).toBe(0o700);
   });
 
   it('drops what a damaged file holds in the wrong shape instead of failing every feature later', () => {

@@ -10,6 +10,9 @@ import type { Language } from './types.js';
 
 const INITIAL_BUFFER = 256 * 1024;
 
+/** A file with a NUL byte in its first 8,000 bytes is binary (git's test): not source, never indexed. */
+export const BINARY_PROBE = 8000;
+
 /** What reading one file gives: nothing to index (unreadable, too large, no method named), a settled index, or text to parse. */
 export type ReadOutcome = { readonly kind: 'none' } | { readonly kind: 'settled'; readonly index: FileIndex } | { readonly kind: 'parse'; readonly text: string };
 
@@ -96,7 +99,7 @@ export class SourceReader {
     // UTF-8 takes at most three bytes per UTF-16 unit: beyond that the text is certainly too long.
     const limit = 3 * this.maxFileSize;
     const length = this.read(file, limit);
-    if (length < 0 || length > limit) {
+    if (length < 0 || length > limit || this.buffer.subarray(0, Math.min(length, BINARY_PROBE)).indexOf(0) >= 0) {
       return NONE;
     }
     // Method names are ASCII, and ASCII bytes decode to themselves whatever surrounds them, so a name

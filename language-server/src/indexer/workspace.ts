@@ -8,7 +8,7 @@ import type { FileIndex } from './extract.js';
 import { extractReferences, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
 import { grammarFor } from './parser.js';
-import { SourceReader } from './source-reader.js';
+import { BINARY_PROBE, SourceReader } from './source-reader.js';
 import type { FlagReference, Language } from './types.js';
 import { languageOf } from './types.js';
 
@@ -371,7 +371,8 @@ export class WorkspaceIndex {
   /** Indexes a file by the pre-filter or the lexical scanner; undefined when it needs a parse. */
   private indexWithoutParse(file: string, text: string): FileIndex | undefined {
     const language = languageOf(file);
-    if (language === undefined || text.length > this.maxFileSize || !this.methods.mayHaveCalls(text)) {
+    // A NUL near the start: a binary file with a source extension (the cold index skips it too).
+    if (language === undefined || text.length > this.maxFileSize || text.slice(0, BINARY_PROBE).includes('\0') || !this.methods.mayHaveCalls(text)) {
       const empty: FileIndex = { file, references: [], slots: [] };
       this.setFile(file, empty);
       return empty;

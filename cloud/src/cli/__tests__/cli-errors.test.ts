@@ -68,15 +68,20 @@ describe('xp CLI errors', () => {
       { path: 'body.flags[0].key', message: 'Required' },
       { path: 'body.key', message: 'Required' },
     ];
+    let answer = { code: 'VALIDATION_FAILED', message: 'invalid body: body.flags[0].key: Required', details: { issues } };
     const api = createHttpServer((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'invalid body: body.flags[0].key: Required', details: { issues } } }));
+      res.end(JSON.stringify({ error: answer }));
     });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     try {
       const remote = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
       expect(remote.code).toBe(1);
       expect(remote.err).toEqual(['error: invalid body: body.flags[0].key: Required', '  body.key: Required']);
+      // The API also words an issue as "path message" (a string holding a NUL): named once too.
+      answer = { code: 'VALIDATION_FAILED', message: 'body.references[11].snippet contains a NUL character', details: { issues: [{ path: 'body.references[11].snippet', message: 'contains a NUL character' }] } };
+      const nul = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
+      expect(nul.err).toEqual(['error: body.references[11].snippet contains a NUL character']);
     } finally {
       await new Promise((resolve) => api.close(resolve));
     }
@@ -87,9 +92,21 @@ describe('xp CLI errors', () => {
     expect(noBranch).toEqual({ code: 1, out: [], err: ['error: code-refs needs --repo NAME and --branch BRANCH (or --dry-run)'] });
     const noToken = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo'], { ...env, XP_TOKEN: '' });
     expect(noToken).toEqual({ code: 1, out: [], err: ['error: set XP_TOKEN to a personal access token (POST /api/v1/me/tokens)'] });
+    // A commit id too short for the API is refused before the scan, with the rule.
+    const shortCommit = await run(['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', dir, '--project', 'demo', '--commit', 'abc123']);
+    expect(shortCommit).toEqual({ code: 1, out: [], err: ['error: --commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "abc123"'] });
     const dryRun = await run(['code-refs', '--dir', dir, '--dry-run']);
     expect(dryRun.code).toBe(0);
     expect(dryRun.out[0]).toMatch(/^Found 1 reference to 1 flag in 1 file under /);
+    // Control characters on a reference's line reach neither the terminal nor the API (which refuses a NUL).
+    const controls = mkdtempSync(path.join(tmpdir(), 'xp-cli-controls-'));
+    try {
+      writeFileSync(path.join(controls, 'bell.ts'), `client.getVariant('bell', user); // \u0007${'x'.repeat(9000)}\u0000\n`);
+      const found = await run(['code-refs', '--dir', controls, '--dry-run']);
+      expect(found.out[1]).toBe(`  bell  bell.ts:1:19  ${`client.getVariant('bell', user); // \uFFFD${'x'.repeat(9000)}`.slice(0, 200)}`);
+    } finally {
+      rmSync(controls, { recursive: true, force: true });
+    }
   });
 
   it('refuses a second file rather than ignoring it, and an unknown import source, with exit code 2', async () => {
@@ -102,6 +119,12 @@ describe('xp CLI errors', () => {
     expect(imports.code).toBe(2);
     const source = await run(['import', 'launchdarkly', a]);
     expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "launchdarkly"; usage: xp import growthbook FILE --project KEY --environment ENV']);
+  });
+
+  it('names an unknown option alone (the text of Node.js ends in unbalanced quotes)', async () => {
+    const { code, err } = await run(['apply', path.join(dir, 'a.yaml'), '--dryrun']);
+    expect(code).toBe(2);
+    expect(err[0]?.split('\n')[0]).toBe('error: unknown option --dryrun');
   });
 
   it('prints the usage for --help after any command', async () => {

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, Union
 
 from . import _http
+from ._changes import diff_rulesets
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, truthy
 from .results import (
@@ -39,7 +40,11 @@ log = logging.getLogger("experimentation")
 T = TypeVar("T")
 
 User = Union[str, int, Mapping[str, Any]]
-"""A user id, or a mapping with `id` and optional `attributes` (other keys are attributes too)."""
+"""A user id, or a mapping with `id` and optional `attributes`, `url` and `forced_variations` (other keys are attributes too)."""
+
+# Keys of a user mapping that are not targeting attributes: what the JavaScript SDK's user object holds
+# besides `attributes` (`forcedVariations` is accepted as well, as evaluation contexts accept it).
+_USER_KEYS: Final = frozenset({"id", "attributes", "url", "forced_variations", "forcedVariations"})
 
 MAX_EVENTS_PER_BATCH: Final = 500
 MAX_EVENT_BYTES: Final = 16 * 1024
@@ -97,6 +102,10 @@ class Client:
             booleans; at most 256 characters with the name, the first 16), which results can be
             filtered and broken down by; nested values and longer strings never leave.
         on_update: called with the new ruleset version after each successful update.
+        on_change: called with the keys of the flags that may evaluate differently after a ruleset
+            update (the JavaScript SDK's `onChange`): changed, added or removed flags, and flags that
+            depend on a changed experiment, prerequisite flag, saved group or holdout. Also called
+            (with every flag key) when the first ruleset arrives from the API, but not for `bootstrap`.
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
     """
 
@@ -120,6 +129,7 @@ class Client:
         exposure_cache_size: int = 100_000,
         private_attributes: Iterable[str] | bool = (),
         on_update: Callable[[int | None], None] | None = None,
+        on_change: Callable[[list[str]], None] | None = None,
         stream_idle_timeout: float = 60,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
@@ -139,6 +149,7 @@ class Client:
         self._exposure_cache_size = max(0, int(exposure_cache_size))
         self._private_attributes: frozenset[str] | None = None if private_attributes is True else frozenset(() if private_attributes is False else private_attributes)
         self._on_update = on_update
+        self._on_change = on_change
         self._stream_idle_timeout = float(stream_idle_timeout)
 
         self._ruleset: CompiledRuleset | None = None
@@ -157,6 +168,7 @@ class Client:
         self._queue: deque[dict[str, Any]] = deque()
         self._queue_lock = threading.Condition()
         self._send_lock = threading.Lock()
+        self._events_failing = False
         self._dropped = 0
         # Set by close() once it has flushed and cleared the queue.
         self._drained = False
@@ -367,7 +379,7 @@ class Client:
 
     def _context(self, user: User) -> EvaluationContext | None:
         if isinstance(user, Mapping):
-            attributes: dict[str, Any] = {k: v for k, v in user.items() if k not in ("id", "attributes")}
+            attributes: dict[str, Any] = {k: v for k, v in user.items() if k not in _USER_KEYS}
             extra = user.get("attributes")
             if extra is not None:
                 if not isinstance(extra, Mapping):
@@ -378,6 +390,13 @@ class Client:
                 # lists and $in conditions on ids then match it as they match the string.
                 raw = user["id"]
                 attributes["id"] = raw if isinstance(raw, str) else (self._id_string(raw) or raw)
+            # QA overrides, as the JavaScript SDK's `url` and `forcedVariations`: a forced unit is served
+            # its variation but is not in the experiment, so no exposure is logged for it.
+            url = user.get("url")
+            forced = user.get("forced_variations", user.get("forcedVariations"))
+            if isinstance(url, str) or isinstance(forced, Mapping):
+                return EvaluationContext(attributes=attributes, sticky_buckets=self._store, url=url if isinstance(url, str) else None,
+                                         forced_variations=forced if isinstance(forced, Mapping) else None)
         else:
             uid = self._id_string(user)
             if uid is None:
@@ -387,13 +406,14 @@ class Client:
 
     @staticmethod
     def _given_attributes(user: User) -> Mapping[str, Any]:
-        """The attributes the caller gave (`attributes` and other top-level keys), without the unit id `_context` adds.
+        """The attributes the caller gave (`attributes` and other top-level keys), without the unit id `_context` adds
+        or the QA overrides (`url`, `forced_variations`).
 
         What exposures carry, as in the JavaScript SDK: the id is the event's `unitId` already.
         """
         if not isinstance(user, Mapping):
             return {}
-        given: dict[str, Any] = {k: v for k, v in user.items() if k not in ("id", "attributes")}
+        given: dict[str, Any] = {k: v for k, v in user.items() if k not in _USER_KEYS}
         extra = user.get("attributes")
         if isinstance(extra, Mapping):
             given.update(extra)
@@ -492,16 +512,17 @@ class Client:
             resp = _http.request(self._endpoint, "POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
                                  max(0.001, min(self._timeout, timeout)), body)
             if 200 <= resp.status < 300:
+                self._events_failing = False
                 self._log_rejections(resp.body)
                 return "sent"
             if resp.status in (408, 429) or resp.status >= 500:
                 retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
-                log.warning("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
+                self._note_event_failure("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
             else:
                 log.error("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
                 return "dropped"
         except _http.NETWORK_ERRORS as e:
-            log.warning("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
+            self._note_event_failure("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
             retry_after = 0.0
         with self._queue_lock:
             if self._drained:
@@ -512,6 +533,12 @@ class Client:
                 self._queue.pop()
                 self._dropped += 1
         return f"retry:{retry_after}"
+
+    def _note_event_failure(self, message: str, *args: Any) -> None:
+        # Called under _send_lock. One warning per outage; the retries that follow, until a batch is
+        # accepted again, are logged at debug level (as ruleset fetch failures are).
+        (log.debug if self._events_failing else log.warning)(message, *args)
+        self._events_failing = True
 
     @staticmethod
     def _log_rejections(body: bytes) -> None:
@@ -564,7 +591,7 @@ class Client:
     def _apply_document(self, doc: Any, etag: str | None, source: str) -> bool:
         compiled = compile_ruleset(doc)
         if compiled.error is not None:
-            log.warning("ruleset from %s rejected (%s); keeping the last good one", source, compiled.error.code)
+            log.warning("ruleset from %s rejected (%s); %s", source, compiled.error.code, self._fallback("keeping the last good one"))
             return False
         with self._update_lock:
             current = self._ruleset
@@ -580,7 +607,29 @@ class Client:
                     self._on_update(compiled.version)
                 except Exception as e:
                     log.error("on_update callback failed: %s", type(e).__name__)
+        if self._on_change is not None and (current is not None or source != "bootstrap"):
+            self._notify_change(self._on_change, None if current is None else current.source, compiled.source)
         return True
+
+    @staticmethod
+    def _notify_change(callback: Callable[[list[str]], None], previous: Any, document: Any) -> None:
+        # As the JavaScript SDK: the first ruleset from the API is news even when it has no flags; after
+        # that, only an update that changes a flag or an experiment is (the same ruleset republished with
+        # its keys in another order is not).
+        try:
+            flags, experiments = diff_rulesets(previous, document)
+        except Exception as e:
+            log.error("could not compare ruleset versions: %s", type(e).__name__)
+            return
+        if previous is None or flags or experiments:
+            try:
+                callback(flags)
+            except Exception as e:
+                log.error("on_change callback failed: %s", type(e).__name__)
+
+    def _fallback(self, with_ruleset: str = "serving the last known ruleset") -> str:
+        """What evaluations serve while the API fails, for log lines: without a ruleset yet, the callers' defaults."""
+        return with_ruleset if self._ruleset is not None else "serving defaults until a ruleset arrives"
 
     def _note_failure(self, message: str, *args: Any) -> None:
         # The first failure is a warning; repeats stay at debug level until the API recovers.
@@ -595,18 +644,18 @@ class Client:
         try:
             resp = _http.request(self._endpoint, "GET", "/sdk/v1/ruleset", headers, self._timeout)
         except _http.NETWORK_ERRORS as e:
-            self._note_failure("ruleset fetch failed (%s); serving the last known ruleset", type(e).__name__)
+            self._note_failure("ruleset fetch failed (%s); %s", type(e).__name__, self._fallback())
             return self.ready
         if resp.status == 304:
             self._fetch_failing = False
             return self.ready
         if resp.status != 200:
-            self._note_failure("ruleset fetch answered HTTP %d; serving the last known ruleset", resp.status)
+            self._note_failure("ruleset fetch answered HTTP %d; %s", resp.status, self._fallback())
             return self.ready
         try:
             doc = _json_loads(resp.body)
         except (ValueError, UnicodeDecodeError):
-            self._note_failure("ruleset response is not valid JSON; keeping the last good ruleset")
+            self._note_failure("ruleset response is not valid JSON; %s", self._fallback("keeping the last good ruleset"))
             return self.ready
         if self._apply_document(doc, resp.headers.get("etag"), "the API"):
             self._fetch_failing = False

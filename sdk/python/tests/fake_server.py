@@ -7,9 +7,17 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 API_KEY = "xp_server_secret_key_123456"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def read_fixture(name: str) -> dict[str, Any]:
+    """A ruleset document from tests/fixtures (JSON files the JavaScript SDK can be run against too)."""
+    with open(FIXTURES / name, encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
 
 
 def make_ruleset(version: int, enabled: bool = True, color: str = "blue") -> dict[str, Any]:

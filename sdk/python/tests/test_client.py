@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import socket
 import threading
 import time
 import unittest
-from typing import Any
+from typing import Any, ClassVar
 
 from experimentation import Client, ErrorCode, Reason, evaluate_flag
+from experimentation._changes import diff_rulesets
 
-from .fake_server import API_KEY, FakeServer, make_ruleset
+from .fake_server import API_KEY, FakeServer, make_ruleset, read_fixture
 
 FAST: dict[str, Any] = {"timeout": 0.2, "streaming": False, "poll_interval": 0, "backoff_base": 0.01, "backoff_max": 0.05}
 
@@ -226,6 +228,64 @@ class RulesetTest(ClientTestCase):
         self.assertFalse(client.is_feature_enabled("beta", 43))
 
 
+class OverridesTest(ClientTestCase):
+    # What the JavaScript SDK returns for the same users and fixture (checked against sdk/js/dist with a
+    # node script): variation, inExperiment and forced of the standalone experiments and of the flags that
+    # run them, and the exposures logged. A forced or URL-overridden unit is served but not tracked.
+    CASES: ClassVar[list[tuple[dict[str, Any], dict[str, Any]]]] = [
+        ({"id": "user-1"}, {
+            "demo-checkout-cta": ("control", True, None), "locked-pricing": ("low", True, None), "checkout-cta": "Buy", "price": 9,
+            "exposures": [("demo-checkout-cta", "control"), ("locked-pricing", "low")]}),
+        ({"id": "user-1", "url": "https://shop.example/cart?xp_demo-checkout-cta=treatment"}, {
+            "demo-checkout-cta": ("treatment", False, True), "locked-pricing": ("low", True, None), "checkout-cta": "Buy now", "price": 9,
+            "exposures": [("locked-pricing", "low")]}),
+        ({"id": "user-1", "forced_variations": {"demo-checkout-cta": 1, "locked-pricing": "high"}}, {
+            "demo-checkout-cta": ("treatment", False, True), "locked-pricing": ("high", False, True), "checkout-cta": "Buy now", "price": 12,
+            "exposures": []}),
+        # urlOverride: false (allowUrlOverride off) ignores the URL for that experiment only.
+        ({"id": "user-1", "url": "https://shop.example/?xp_locked-pricing=high&xp_demo-checkout-cta=1"}, {
+            "demo-checkout-cta": ("treatment", False, True), "locked-pricing": ("low", True, None), "checkout-cta": "Buy now", "price": 9,
+            "exposures": [("locked-pricing", "low")]}),
+        ({"id": "user-2", "attributes": {"plan": "pro"}, "url": "https://shop.example/?xp_demo-checkout-cta=nope"}, {
+            "demo-checkout-cta": ("control", True, None), "locked-pricing": ("high", True, None), "checkout-cta": "Buy", "price": 12,
+            "exposures": [("demo-checkout-cta", "control"), ("locked-pricing", "high")]}),
+    ]
+
+    def test_url_and_forced_variations_in_the_user_force_variations_untracked_as_in_the_javascript_sdk(self) -> None:
+        ruleset = read_fixture("overrides-ruleset.json")
+        for user, expected in self.CASES:
+            with self.subTest(user=user):
+                client = self.client(api_url=closed_port_url(), bootstrap=ruleset)
+
+                for key in ("demo-checkout-cta", "locked-pricing"):
+                    result = client.get_experiment(key, user)
+                    self.assertEqual((result.variation_key, result.in_experiment, result.forced), expected[key], key)
+                cta = client.evaluate("checkout-cta", user, "x")
+                self.assertEqual(cta.value, expected["checkout-cta"])
+                self.assertEqual((cta.experiment.variation_key, cta.experiment.in_experiment, cta.experiment.forced),  # type: ignore[union-attr]
+                                 expected["demo-checkout-cta"])
+                self.assertEqual(client.get_value("price", user, 0), expected["price"])
+                # The URL is an override, not a targeting attribute (as in the JavaScript SDK).
+                self.assertFalse(client.get_value("url-targeted", user, False))
+
+                queued = list(client._queue)  # noqa: SLF001
+                self.assertEqual([(e["experiment"], e["variation"]) for e in queued], expected["exposures"])
+                for e in queued:
+                    self.assertEqual(e.get("attributes"), user.get("attributes"), "the URL is not an exposure attribute")
+
+    def test_forced_variations_in_javascript_spelling_and_malformed_overrides(self) -> None:
+        client = self.client(api_url=closed_port_url(), bootstrap=read_fixture("overrides-ruleset.json"), log_exposures=False)
+
+        self.assertEqual(client.get_variant("demo-checkout-cta", {"id": "user-1", "forcedVariations": {"demo-checkout-cta": "treatment"}}), "treatment")
+        self.assertTrue(client.get_experiment("demo-checkout-cta", {"id": "user-1", "forced_variations": {"demo-checkout-cta": "treatment"}}).forced)
+        # Not a string, not a mapping: ignored, as the evaluation functions ignore them; the user is bucketed as usual
+        # (the JavaScript SDK answers GENERAL for a url that is not a string).
+        for user in ({"id": "user-1", "url": 42}, {"id": "user-1", "forced_variations": ["treatment"]}, {"id": "user-1", "url": None}):
+            with self.subTest(user=user):
+                result = client.get_experiment("demo-checkout-cta", user)
+                self.assertEqual((result.variation_key, result.in_experiment), ("control", True))
+
+
 class ReadinessTest(ClientTestCase):
     def test_wait_until_ready_waits_for_a_ruleset_after_a_failed_first_fetch(self) -> None:
         self.server.mode = "fail"
@@ -237,6 +297,30 @@ class ReadinessTest(ClientTestCase):
         self.assertTrue(client.wait_until_ready(5))
         self.assertGreater(time.monotonic() - started, 0.2, "it waited for the ruleset, not for the first attempt")
 
+    def test_a_failed_start_logs_that_defaults_are_served_and_a_later_failure_the_last_known_ruleset(self) -> None:
+        refused = Client(api_key="xp_server_revoked_key", api_url=self.server.url, **FAST)
+        self.addCleanup(refused.close, 0.5)
+        self.client(api_url=closed_port_url())
+        for mode in ("garbage", "invalid"):
+            self.server.mode = mode
+            self.client()
+
+        failures = [line for line in self.logs.output if re.search(r"ruleset (fetch|response|from the API)", line)]
+        self.assertEqual(len(failures), 4, self.logs.output)
+        self.assertIn("HTTP 401", failures[0])
+        for line in failures:
+            self.assertIn("serving defaults until a ruleset arrives", line)
+            self.assertNotIn("last", line)
+
+        self.server.mode = "ok"
+        client = self.client()
+        self.server.mode = "fail"
+        client.refresh()
+        self.assertIn("ruleset fetch answered HTTP 500; serving the last known ruleset", self.logs.output[-1])
+        self.server.mode = "garbage"
+        client.refresh()
+        self.assertIn("not valid JSON; keeping the last good ruleset", self.logs.output[-1])
+
     def test_wait_until_ready_gives_up_after_its_timeout(self) -> None:
         self.server.mode = "fail"
         client = self.client(timeout=0.2, poll_interval=0.1)
@@ -244,6 +328,145 @@ class ReadinessTest(ClientTestCase):
         started = time.monotonic()
         self.assertFalse(client.wait_until_ready(0.4))
         self.assertGreaterEqual(time.monotonic() - started, 0.35)
+
+
+def reordered(value: Any) -> Any:
+    """The same JSON value with the keys of every object in reverse order, as another serialiser may write it."""
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered(e) for e in value]
+    return value
+
+
+def grouped_ruleset(version: int) -> dict[str, Any]:
+    """make_ruleset plus flags and an experiment whose conditions use saved groups, and a holdout."""
+    on = {"variations": [{"key": "off", "value": False}, {"key": "on", "value": True}], "default": 0, "off": 0}
+    ruleset = make_ruleset(version)
+    ruleset["savedGroups"] = {"beta-ids": ["u1", "u2"], "staff": ["u9"], "unused": ["x"]}
+    ruleset["holdouts"] = {"h1": {"hashAttribute": "id", "seed": "h1", "coverage": 0.1}}
+    ruleset["experiments"]["checkout"]["holdout"] = "h1"
+    ruleset["experiments"]["gated"] = {
+        "hashAttribute": "id", "seed": "gated", "hashVersion": 2, "coverage": 1, "weights": [0.5, 0.5],
+        "condition": {"id": {"$inGroup": "staff"}}, "variations": [{"key": "a"}, {"key": "b"}],
+    }
+    ruleset["flags"].update({
+        "beta": {**on, "rules": [{"id": "r", "type": "force", "condition": {"id": {"$inGroup": "beta-ids"}}, "variation": 1}]},
+        "nested": {**on, "rules": [{"id": "r", "type": "force", "condition": {"orgs": {"$elemMatch": {"id": {"$inGroup": "beta-ids"}}}}, "variation": 1}]},
+        "not-staff": {**on, "rules": [{"id": "r", "type": "force", "condition": {"$or": [{"country": "FR"}, {"id": {"$notInGroup": "staff"}}]}, "variation": 1}]},
+        "gated-flag": {**on, "rules": [{"id": "r", "type": "experiment", "experiment": "gated", "variations": [0, 1]}]},
+        "after-beta": {**on, "prerequisites": [{"flag": "beta", "variation": "on"}]},
+        "adults": {**on, "rules": [{"id": "r", "type": "force", "condition": {"age": {"$gte": 18, "$lt": 130}, "company": {"id": "acme", "tier": "gold"}}, "variation": 1}]},
+    })
+    return ruleset
+
+
+class ChangeDetectionTest(unittest.TestCase):
+    def test_names_changed_flags_and_flags_that_use_a_changed_experiment(self) -> None:
+        changed = make_ruleset(2, color="red")
+        changed["experiments"]["checkout"]["coverage"] = 0.5
+
+        self.assertEqual(diff_rulesets(make_ruleset(1), changed), (["checkout-flag", "color"], ["checkout"]))
+
+    def test_propagates_through_prerequisites_and_reports_added_and_removed_flags(self) -> None:
+        before, after = grouped_ruleset(1), grouped_ruleset(2)
+        after["flags"]["beta"]["on"] = False
+        del after["flags"]["feature"]
+        after["flags"]["new"] = after["flags"]["color"]
+
+        self.assertEqual(diff_rulesets(before, after), (["after-beta", "beta", "feature", "new"], []))
+
+    def test_the_first_ruleset_reports_every_flag_and_experiment(self) -> None:
+        self.assertEqual(diff_rulesets(None, make_ruleset(1)), (["checkout-flag", "color", "feature"], ["checkout"]))
+
+    def test_json_key_order_does_not_matter_but_json_types_do(self) -> None:
+        before = grouped_ruleset(1)
+        self.assertEqual(diff_rulesets(before, reordered(grouped_ruleset(2))), ([], []))
+        self.assertEqual(diff_rulesets(reordered(before), grouped_ruleset(2)), ([], []))
+
+        same = grouped_ruleset(2)
+        same["experiments"]["checkout"]["coverage"] = 1.0  # the number 1, as JSON and JavaScript read it
+        self.assertEqual(diff_rulesets(before, same), ([], []))
+
+        typed = grouped_ruleset(2)
+        typed["flags"]["feature"]["variations"][1]["value"] = 1  # true is not 1
+        typed["experiments"]["gated"]["variations"].reverse()  # array order counts
+        self.assertEqual(diff_rulesets(before, typed), (["feature", "gated-flag"], ["gated"]))
+
+    def test_a_changed_saved_group_marks_only_the_flags_and_experiments_whose_conditions_use_it(self) -> None:
+        before = grouped_ruleset(1)
+        cases = {
+            "beta-ids": (["after-beta", "beta", "nested"], []),
+            "staff": (["gated-flag", "not-staff"], ["gated"]),
+            "unused": ([], []),
+            "new-group": ([], []),
+        }
+        for group, expected in cases.items():
+            with self.subTest(group):
+                after = grouped_ruleset(2)
+                after["savedGroups"][group] = ["someone-else"]
+
+                self.assertEqual(diff_rulesets(before, after), expected)
+
+        removed = grouped_ruleset(2)
+        del removed["savedGroups"]
+        self.assertEqual(diff_rulesets(before, removed), (["after-beta", "beta", "gated-flag", "nested", "not-staff"], ["gated"]))
+
+    def test_a_changed_holdout_marks_its_experiments_and_their_flags(self) -> None:
+        after = grouped_ruleset(2)
+        after["holdouts"]["h1"]["coverage"] = 0.2
+
+        self.assertEqual(diff_rulesets(grouped_ruleset(1), after), (["checkout-flag"], ["checkout"]))
+
+
+class ChangesTest(ClientTestCase):
+    def test_on_change_gets_the_changed_flag_keys_and_on_update_still_the_version(self) -> None:
+        changes: list[list[str]] = []
+        versions: list[int | None] = []
+        self.server.set_ruleset(grouped_ruleset(1))
+        client = self.client(on_change=changes.append, on_update=versions.append)
+        # The first ruleset from the API reports every flag (the callback runs right after the constructor returns).
+        self.assertTrue(self.server.wait_for(lambda: len(changes) == 1))
+
+        self.server.set_ruleset(grouped_ruleset(2) | {"savedGroups": {"beta-ids": ["u3"], "staff": ["u9"], "unused": ["x"]}})
+        client.refresh()
+        # A server restart republishes the same ruleset, its keys in another order: nothing changed.
+        self.server.set_ruleset(reordered(grouped_ruleset(3) | {"savedGroups": {"beta-ids": ["u3"], "staff": ["u9"], "unused": ["x"]}}))
+        client.refresh()
+        changed = grouped_ruleset(4) | {"savedGroups": {"beta-ids": ["u3"], "staff": ["u9"], "unused": ["x"]}}
+        changed["flags"]["color"] = make_ruleset(4, color="red")["flags"]["color"]
+        self.server.set_ruleset(changed)
+        client.refresh()
+
+        self.assertEqual(versions, [1, 2, 3, 4])
+        self.assertEqual(changes, [sorted(grouped_ruleset(1)["flags"]), ["after-beta", "beta", "nested"], ["color"]])
+
+    def test_on_change_over_the_stream_and_after_a_bootstrap_as_in_the_javascript_sdk(self) -> None:
+        self.server.stream_enabled = True
+        self.server.mode = "fail"
+        changes: list[list[str]] = []
+        client = self.client(streaming=True, bootstrap=make_ruleset(1, color="boot"), on_change=changes.append)
+        self.assertEqual(changes, [], "a bootstrap ruleset is not a change")
+
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/stream")) == 1))
+        self.server.push_stream_ruleset(make_ruleset(2, color="live"))
+        self.assertTrue(self.server.wait_for(lambda: client.ruleset_version == 2))
+        self.server.push_stream_ruleset(reordered(make_ruleset(3, color="live")))
+        self.server.push_stream_ruleset(make_ruleset(4, enabled=False, color="live"))
+        self.assertTrue(self.server.wait_for(lambda: len(changes) == 2))
+
+        self.assertEqual(client.ruleset_version, 4)
+        self.assertEqual(changes, [["color"], ["feature"]], "the bootstrap was compared with the API's ruleset")
+
+    def test_a_failing_on_change_callback_is_logged_and_the_update_kept(self) -> None:
+        def on_change(flags: list[str]) -> None:
+            raise RuntimeError("boom")
+        client = self.client(on_change=on_change)
+        self.server.set_ruleset(make_ruleset(2, color="red"))
+
+        self.assertTrue(client.refresh())
+        self.assertEqual(client.get_value("color", "u1", "x"), "red")
+        self.assertTrue(any("on_change callback failed: RuntimeError" in line for line in self.logs.output))
 
 
 class EventsTest(ClientTestCase):
@@ -301,7 +524,23 @@ class EventsTest(ClientTestCase):
 
         time.sleep(0.15)
         self.assertEqual(client._queue_len(), 1, "the event stays queued while the API is unreachable")  # noqa: SLF001
-        self.assertTrue(any("will retry" in line for line in self.logs.output))
+        self.assertTrue(self.server.wait_for(lambda: sum("will retry" in line for line in self.logs.output) >= 3))
+        retries = [line.split(":")[0] for line in self.logs.output if "will retry" in line]
+        self.assertEqual(retries, ["WARNING"] + ["DEBUG"] * (len(retries) - 1), "one warning per outage, then debug")
+
+    def test_failed_sends_warn_once_per_outage_and_log_their_retries_at_debug_level(self) -> None:
+        self.server.event_responses.extend([(500, {}), (503, {}), (502, {})])
+        client = self.client(batch_size=1, flush_interval=30)
+
+        client.track_event("a", "u1")
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 1))
+        self.server.event_responses.append((503, {}))
+        client.track_event("b", "u1")
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.events()) == 2))
+
+        retries = [(line.split(":")[0], line.split("HTTP ")[1][:3]) for line in self.logs.output if "will retry" in line]
+        # The API recovered in between: the second outage warns again.
+        self.assertEqual(retries, [("WARNING", "500"), ("DEBUG", "503"), ("DEBUG", "502"), ("WARNING", "503")])
 
     def test_retry_after_is_honoured(self) -> None:
         self.server.event_responses.append((429, {"Retry-After": "1"}))

@@ -9,7 +9,7 @@ import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
 import { RulesetSync } from './ruleset-sync.js';
 import { Transport } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
-import type { ChangeListener, ClientOptions, ClientStats, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User, UserContext } from './types.js';
+import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User, UserContext } from './types.js';
 import { startTimer } from './backoff.js';
 
 /** A JSON value, as flag values are. */
@@ -237,10 +237,11 @@ export class ExperimentationClient {
 
   /**
    * Evaluates a flag with details: value, variation, reason, rule, experiment, error code. With a
-   * default, a value of another type gives the default with reason ERROR and TYPE_MISMATCH.
+   * default, a value of another type gives the default with reason ERROR and TYPE_MISMATCH. With
+   * `{ explain: true }`, `trace` lists every rule considered and why it did or did not apply.
    */
-  evaluate<T extends JsonValue = JsonValue>(flagKey: string, user: User, defaultValue?: T): EvaluationDetails<T> {
-    const result = this.evaluateInternal(flagKey, user, defaultValue);
+  evaluate<T extends JsonValue = JsonValue>(flagKey: string, user: User, defaultValue?: T, options?: EvaluateOptions): EvaluationDetails<T> {
+    const result = this.evaluateInternal(flagKey, user, defaultValue, options?.explain === true);
     const details = { ...result, flagKey } as EvaluationDetails<T>;
     if (wrongValueType.has(result)) {
       wrongValueType.add(details);
@@ -259,7 +260,12 @@ export class ExperimentationClient {
     let others: Record<string, unknown> = {};
     if (typeof properties === 'object' && (properties as unknown) !== null) {
       ({ value, ...others } = properties as Record<string, unknown>);
-      if (value !== undefined && !Number.isFinite(value)) {
+      // NaN and ±Infinity would reach the API as null, a value no metric can use: as the Python SDK, drop the event.
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) ignored: value must be a finite number`);
+        return;
+      }
+      if (value !== undefined && typeof value !== 'number') {
         others.value = value;
         value = undefined;
       }
@@ -297,7 +303,11 @@ export class ExperimentationClient {
     if (store?.preload === undefined || experiments === undefined) {
       return;
     }
-    const attributes = this.context(user).attributes ?? {};
+    const given: unknown = this.context(user).attributes;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      return;
+    }
+    const attributes = given as Readonly<Record<string, unknown>>;
     const loads = new Map<string, Promise<void>>();
     for (const def of Object.values(experiments) as { sticky?: unknown; hashAttribute?: unknown; fallbackAttribute?: unknown }[]) {
       if (def.sticky === undefined) {
@@ -354,13 +364,13 @@ export class ExperimentationClient {
     return this.closing;
   }
 
-  private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown): EvaluationResult {
+  private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown, explain = false): EvaluationResult {
     const rs = this.current;
     if (rs === undefined) {
       return failed(defaultValue, SdkErrorCode.ProviderNotReady, NOT_READY);
     }
     try {
-      const options = defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
+      const options = explain ? { defaultValue, explain } : defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
       const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
       if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
         const mismatch = failed(defaultValue, ErrorCode.TypeMismatch, `flag "${flagKey}" serves a ${describeType(result.value)}, expected a ${describeType(defaultValue)}`);
@@ -387,7 +397,11 @@ export class ExperimentationClient {
       extra = user;
       const given = user.attributes ?? {};
       const id = idString(user.id);
-      if (id === undefined || given.id === id) {
+      if (typeof given !== 'object' || Array.isArray(given)) {
+        // Attributes that are not an object (a string, an array): kept as given, so evaluation answers
+        // INVALID_CONTEXT as the Python SDK does, instead of spreading them into an object with the id.
+        attributes = given;
+      } else if (id === undefined || given.id === id) {
         attributes = given;
       } else {
         // Spreading into a literal that starts with \`id\` is several times faster in V8 than appending it.

@@ -7,6 +7,7 @@ export type {
   ChangeListener,
   ClientOptions,
   ClientStats,
+  EvaluateOptions,
   EvaluationDetails,
   FetchLike,
   Logger,
@@ -24,4 +25,4 @@ export type { CookieJar, CookieStoreOptions } from './stores/cookie-store.js';
 export { RedisStickyBucketStore } from './stores/redis-store.js';
 export type { RedisLikeClient, RedisStoreOptions } from './stores/redis-store.js';
 export { ErrorCode, Reason, SkipReason } from '@xp/shared/eval';
-export type { EvaluationResult, ExperimentResult, StickyBucketStore } from '@xp/shared/eval';
+export type { EvaluationResult, ExperimentResult, StickyBucketStore, TraceStep } from '@xp/shared/eval';

@@ -50,32 +50,89 @@ export function mayReplace(current: LoadedRuleset | undefined, next: LoadedRules
   return next.complete || current === undefined || !current.complete;
 }
 
+/** Whether two JSON values are equal whatever the order of object keys; array order counts. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) {
+    return true;
+  }
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) {
+    return false;
+  }
+  if (Array.isArray(a)) {
+    const right = b as readonly unknown[];
+    if (a.length !== right.length) {
+      return false;
+    }
+    for (let i = 0; i < a.length; i++) {
+      if (!sameJson(a[i], right[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // As JSON.stringify: a key holding undefined is an absent key.
+  const left = a as Readonly<Record<string, unknown>>;
+  const right = b as Readonly<Record<string, unknown>>;
+  const keys = Object.keys(left).filter((k) => left[k] !== undefined);
+  if (keys.length !== Object.keys(right).filter((k) => right[k] !== undefined).length) {
+    return false;
+  }
+  return keys.every((k) => Object.hasOwn(right, k) && sameJson(left[k], right[k]));
+}
+
 function changedKeys(a: Readonly<Record<string, unknown>> | undefined, b: Readonly<Record<string, unknown>> | undefined): Set<string> {
   const out = new Set<string>();
   const left = a ?? {};
   const right = b ?? {};
   for (const key of new Set([...Object.keys(left), ...Object.keys(right)])) {
-    if (JSON.stringify(left[key]) !== JSON.stringify(right[key])) {
+    if (!sameJson(left[key], right[key])) {
       out.add(key);
     }
   }
   return out;
 }
 
-interface FlagRefs {
-  readonly prerequisites?: readonly { readonly flag?: unknown }[];
-  readonly rules?: readonly { readonly type?: unknown; readonly experiment?: unknown }[];
+/** Whether a condition (any JSON inside it) names one of the groups with `$inGroup` / `$notInGroup`. */
+function namesGroup(value: unknown, groups: ReadonlySet<string>): boolean {
+  if (Array.isArray(value)) {
+    return value.some((item) => namesGroup(item, groups));
+  }
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  return Object.entries(value).some(([key, inner]) =>
+    (key === '$inGroup' || key === '$notInGroup') && typeof inner === 'string' ? groups.has(inner) : namesGroup(inner, groups),
+  );
 }
 
-/** Flags whose results may differ between two rulesets, including through experiments and prerequisites. */
+interface FlagRefs {
+  readonly prerequisites?: readonly { readonly flag?: unknown }[];
+  readonly rules?: readonly { readonly type?: unknown; readonly experiment?: unknown; readonly condition?: unknown }[];
+}
+
+interface ExperimentRefs {
+  readonly condition?: unknown;
+  readonly holdout?: unknown;
+}
+
+/**
+ * Flags whose results may differ between two rulesets, including through experiments, prerequisites,
+ * saved groups (segments are compiled into `$inGroup` conditions) and holdouts. Object key order is
+ * not a change: a restarted server may republish the same ruleset with its keys in another order.
+ */
 export function diffRulesets(previous: RulesetDocument | undefined, next: RulesetDocument): RulesetChange {
   const flags = changedKeys(previous?.flags, next.flags);
   const experiments = changedKeys(previous?.experiments, next.experiments);
-  const shared = JSON.stringify([previous?.savedGroups, previous?.holdouts]) !== JSON.stringify([next.savedGroups, next.holdouts]);
-  const keys = Object.keys(next.flags);
-  if (shared && previous !== undefined) {
-    keys.forEach((k) => flags.add(k));
+  const groups = changedKeys(previous?.savedGroups, next.savedGroups);
+  const holdouts = changedKeys(previous?.holdouts, next.holdouts);
+  if (groups.size > 0 || holdouts.size > 0) {
+    for (const [key, def] of Object.entries(next.experiments ?? {}) as [string, ExperimentRefs | undefined][]) {
+      if ((typeof def?.holdout === 'string' && holdouts.has(def.holdout)) || (groups.size > 0 && namesGroup(def?.condition, groups))) {
+        experiments.add(key);
+      }
+    }
   }
+  const keys = Object.keys(next.flags);
   let grew = true;
   while (grew) {
     grew = false;
@@ -85,8 +142,9 @@ export function diffRulesets(previous: RulesetDocument | undefined, next: Rulese
       }
       const flag = next.flags[key] as FlagRefs | undefined;
       const dependsOnChange =
-        flag?.rules?.some((r) => r.type === 'experiment' && typeof r.experiment === 'string' && experiments.has(r.experiment)) === true ||
-        flag?.prerequisites?.some((p) => typeof p.flag === 'string' && flags.has(p.flag)) === true;
+        flag?.rules?.some(
+          (r) => (r.type === 'experiment' && typeof r.experiment === 'string' && experiments.has(r.experiment)) || (groups.size > 0 && namesGroup(r.condition, groups)),
+        ) === true || flag?.prerequisites?.some((p) => typeof p.flag === 'string' && flags.has(p.flag)) === true;
       if (dependsOnChange) {
         flags.add(key);
         grew = true;

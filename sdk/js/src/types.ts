@@ -97,6 +97,12 @@ export const SdkErrorCode = {
 } as const;
 export type SdkErrorCode = ErrorCode | (typeof SdkErrorCode)[keyof typeof SdkErrorCode];
 
+/** Options of `evaluate`. */
+export interface EvaluateOptions {
+  /** Return in `trace` every rule considered and why it did or did not apply (as Python's `explain=True`). */
+  readonly explain?: boolean;
+}
+
 /** An evaluation with its reason; `getValue` returns its `value`. */
 export type EvaluationDetails<T = unknown> = Omit<EvaluationResult<T>, 'errorCode'> & {
   readonly flagKey: string;
@@ -107,7 +113,7 @@ export type EvaluationDetails<T = unknown> = Omit<EvaluationResult<T>, 'errorCod
 export interface RulesetChange {
   /** Flags whose result may differ: changed, added, removed, or depending on something that changed. */
   readonly flags: readonly string[];
-  /** Experiments changed, added or removed. */
+  /** Experiments changed, added or removed, or whose condition's saved group or whose holdout changed. */
   readonly experiments: readonly string[];
   readonly version: number;
 }

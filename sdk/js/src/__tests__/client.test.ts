@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateFlag } from '@xp/shared/eval';
 import { describe, expect, it } from 'vitest';
+import { ExperimentationClient as BrowserClient } from '../browser.js';
 import { ExperimentationClient } from '../client.js';
 import { ExperimentationClient as NodeClient, loadRulesetFile } from '../node.js';
 import { diffRulesets } from '../ruleset-state.js';
@@ -10,7 +11,8 @@ import type { RulesetDocument } from '../ruleset-state.js';
 import { SseParser } from '../sse.js';
 import type { SseMessage } from '../sse.js';
 import { ClientStatus } from '../types.js';
-import { makeRuleset, recordingLogger } from './fixtures.js';
+import type { UserContext } from '../types.js';
+import { groupedRuleset, makeRuleset, recordingLogger, reversedKeys } from './fixtures.js';
 
 function offline(ruleset: unknown = makeRuleset(1)): ExperimentationClient {
   return new ExperimentationClient('', { bootstrap: ruleset, logger: recordingLogger() });
@@ -111,6 +113,25 @@ describe('typed values', () => {
     }
   });
 
+  const notObjects = ['abc', 5, true, [], ['id', 'u1']].flatMap((attributes) => [{ id: 'user-0', attributes }, { attributes }]) as unknown as UserContext[];
+
+  it.each(notObjects)('answers INVALID_CONTEXT from every entry point for %j: attributes that are not an object, as the Python SDK', (user) => {
+    const c = offline(makeRuleset(1, { checkoutOn: true }));
+
+    expect(c.evaluate('color', user, 'red')).toMatchObject({ value: 'red', variationKey: null, reason: 'ERROR', errorCode: 'INVALID_CONTEXT' });
+    expect(c.evaluate('exp-flag', user)).toMatchObject({ value: null, reason: 'ERROR', errorCode: 'INVALID_CONTEXT' });
+    expect(c.getValue('color', user, 'red')).toBe('red');
+    expect(c.isFeatureEnabled('checkout', user)).toBe(false);
+    expect(c.getExperiment('exp-ab', user)).toMatchObject({ inExperiment: false, variationKey: null, errorCode: 'INVALID_CONTEXT' });
+    expect(c.getVariant('exp-ab', user)).toBeNull();
+  });
+
+  it('reads null attributes as absent ones, as the Python SDK', () => {
+    const c = offline(makeRuleset(1, { checkoutOn: true }));
+
+    expect(c.evaluate('checkout', { id: 'u1', attributes: null } as unknown as UserContext)).toMatchObject({ value: true, reason: 'DEFAULT' });
+  });
+
   it('returns the default with GENERAL instead of throwing when reading the user throws', () => {
     const c = offline();
     const attributes = Object.defineProperty({}, 'plan', {
@@ -132,6 +153,49 @@ describe('typed values', () => {
 
     expect(c.getExperiment('exp-ab', 'u1')).toMatchObject({ inExperiment: false, variationKey: null, errorCode: 'PROVIDER_NOT_READY' });
     expect(c.evaluate('color', 'u1', 'red')).toMatchObject({ value: 'red', errorCode: 'PROVIDER_NOT_READY' });
+  });
+});
+
+describe('explain', () => {
+  const ruleset = makeRuleset(1) as Record<string, any>;
+  ruleset.flags.targeted = {
+    ...ruleset.flags['exp-flag'],
+    rules: [
+      { id: 'staff', type: 'force', condition: { plan: 'staff' }, variation: 1 },
+      { id: 'ramp', type: 'rollout', hashAttribute: 'id', seed: 'ramp', hashVersion: 2, coverage: 0, variation: 1 },
+      { id: 'r1', type: 'experiment', experiment: 'exp-ab', variations: [0, 1] },
+    ],
+  };
+
+  it.each([
+    ['@xp/sdk', ExperimentationClient],
+    ['@xp/sdk/node', NodeClient],
+    ['@xp/sdk/browser', BrowserClient],
+  ])('returns the trace of every rule considered from %s, as Python\'s explain=True', (_entry, Client) => {
+    const c = new Client('', { bootstrap: ruleset, logger: recordingLogger() });
+    const user = { id: 'user-0', attributes: { plan: 'pro' } };
+
+    const explained = c.evaluate('targeted', user, 'none', { explain: true });
+    const plain = c.evaluate('targeted', user, 'none');
+
+    expect(explained).toMatchObject({ flagKey: 'targeted', reason: 'SPLIT', ruleId: 'r1' });
+    expect(explained.trace).toEqual([
+      { ruleId: 'staff', outcome: 'condition-false' },
+      { ruleId: 'ramp', outcome: 'outside-rollout', detail: expect.stringMatching(/^bucket [\d.]+ > coverage 0$/) },
+      { ruleId: 'r1', outcome: 'matched', detail: `exp-ab: ${explained.experiment?.variationKey ?? ''}` },
+    ]);
+    expect(plain).not.toHaveProperty('trace');
+    expect({ ...explained, trace: undefined }).toEqual({ ...plain, trace: undefined });
+  });
+
+  it('gives an empty trace when no rule was considered and none when the default is returned, as Python', () => {
+    const c = offline({ ...ruleset, flags: { ...ruleset.flags, dark: { ...ruleset.flags.targeted, on: false } } });
+
+    expect(c.evaluate('dark', 'u1', undefined, { explain: true })).toMatchObject({ reason: 'DISABLED', trace: [] });
+    expect(c.evaluate('checkout', 'u1', undefined, { explain: true })).toMatchObject({ reason: 'DEFAULT', trace: [] });
+    expect(c.evaluate('targeted', 'u1', 42, { explain: true })).not.toHaveProperty('trace');
+    expect(c.evaluate('missing', 'u1', 'x', { explain: true })).not.toHaveProperty('trace');
+    expect(c.evaluate('targeted', { attributes: 'x' } as unknown as UserContext, 'x', { explain: true })).not.toHaveProperty('trace');
   });
 });
 
@@ -204,6 +268,39 @@ describe('change detection', () => {
 
   it('reports nothing for an identical ruleset with a new version', () => {
     expect(diffRulesets(base, makeRuleset(2) as unknown as RulesetDocument)).toEqual({ flags: [], experiments: [], version: 2 });
+  });
+
+  it('reports nothing for the same ruleset with its object keys in another order, as a restarted server publishes it', () => {
+    const before = groupedRuleset(1) as unknown as RulesetDocument;
+    const after = reversedKeys(groupedRuleset(2)) as RulesetDocument;
+
+    expect(JSON.stringify(after.flags)).not.toBe(JSON.stringify(before.flags));
+    expect(diffRulesets(before, after)).toEqual({ flags: [], experiments: [], version: 2 });
+  });
+
+  it('still counts the order of arrays: variations and rules', () => {
+    const next = groupedRuleset(2) as Record<string, any>;
+    next.flags.checkout.variations.reverse();
+    next.flags['exp-flag'].rules.unshift({ id: 'r0', type: 'force', variation: 1 });
+
+    expect([...diffRulesets(groupedRuleset(1) as unknown as RulesetDocument, next as RulesetDocument).flags].sort()).toEqual(['checkout', 'exp-flag']);
+  });
+
+  it('names only the flags whose conditions, or whose experiments\' conditions, use a changed saved group', () => {
+    const before = groupedRuleset(1) as unknown as RulesetDocument;
+
+    const beta = diffRulesets(before, groupedRuleset(2, { betaIds: ['u1', 'u3'] }) as unknown as RulesetDocument);
+    const staff = diffRulesets(before, reversedKeys(groupedRuleset(2, { staffIds: ['u8', 'u9'] })) as RulesetDocument);
+
+    expect([...beta.flags].sort()).toEqual(['beta', 'grouped-flag']);
+    expect(beta.experiments).toEqual(['exp-grouped']);
+    expect(staff).toEqual({ flags: ['staff'], experiments: [], version: 2 });
+  });
+
+  it('names only the flags running an experiment in a changed holdout', () => {
+    const change = diffRulesets(groupedRuleset(1) as unknown as RulesetDocument, groupedRuleset(2, { holdoutCoverage: 0.1 }) as unknown as RulesetDocument);
+
+    expect(change).toEqual({ flags: ['grouped-flag'], experiments: ['exp-grouped'], version: 2 });
   });
 });
 

@@ -101,6 +101,24 @@ describe('event batching', () => {
     expect(s.events[1]).toMatchObject({ value: 3 });
   });
 
+  it('drops an event whose value is not a finite number, with one warning per call, as the Python SDK', async () => {
+    const { s, c, log } = await setup();
+
+    c.trackEvent('nan', 'u1', { value: NaN, currency: 'EUR' });
+    c.trackEvent('inf', 'u1', { value: Infinity });
+    c.trackEvent('-inf', 'u1', { value: -Infinity, currency: 'EUR' });
+    c.trackEvent('ok', 'u1', { value: 0, currency: 'EUR' });
+    await c.flush();
+
+    expect(s.events).toEqual([expect.objectContaining({ name: 'ok', value: 0, properties: { currency: 'EUR' } })]);
+    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      'xp: trackEvent("nan") ignored: value must be a finite number',
+      'xp: trackEvent("inf") ignored: value must be a finite number',
+      'xp: trackEvent("-inf") ignored: value must be a finite number',
+    ]);
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, sentEvents: 1, droppedEvents: 0 });
+  });
+
   it('ignores events without a name or a user id, with a warning', async () => {
     const { s, c, log } = await setup();
 

@@ -6,7 +6,7 @@ import { ExperimentationClient } from '../client.js';
 import { XpServerProvider } from '../openfeature.js';
 import { XpWebProvider } from '../openfeature-web.js';
 import { FakeServer } from './fake-server.js';
-import { emptyRuleset, eventually, makeRuleset, recordingLogger } from './fixtures.js';
+import { emptyRuleset, eventually, groupedRuleset, makeRuleset, recordingLogger, reversedKeys } from './fixtures.js';
 
 const open: { close(): Promise<void> }[] = [];
 
@@ -144,6 +144,24 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
 
     expect(changes[0]?.flagsChanged).toEqual(['color']);
     expect(await OpenFeature.getClient().getStringValue('color', 'red', { targetingKey: 'u1' })).toBe('green');
+  });
+
+  it('emits nothing for a ruleset republished with its keys in another order, and only the flags using a changed saved group', async () => {
+    const s = await server(groupedRuleset(1));
+    const provider = new XpServerProvider(options(s.url));
+    await OpenFeature.setProviderAndWait(provider);
+    const changes: (EventDetails | undefined)[] = [];
+    OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, (details) => changes.push(details));
+
+    // What a server restart publishes: the same ruleset, its object keys in another order.
+    s.publish(reversedKeys(groupedRuleset(2)) as Record<string, unknown>);
+    await eventually(() => provider.client.getStats().rulesetVersion === 2);
+    s.publish(reversedKeys(groupedRuleset(3, { staffIds: ['u1', 'u9'] })) as Record<string, unknown>);
+    await eventually(() => provider.client.getStats().rulesetVersion === 3);
+    await eventually(() => changes.length > 0);
+
+    expect(changes.map((c) => c?.flagsChanged)).toEqual([['staff']]);
+    expect(await OpenFeature.getClient().getBooleanValue('staff', false, { targetingKey: 'u1' })).toBe(true);
   });
 
   it('tracks through the client and leaves a shared client open on shutdown', async () => {

@@ -214,7 +214,7 @@ export interface Plan {
   readonly changes: PlannedChange[];
   /** References the result would leave broken. */
   readonly problems: BrokenReference[];
-  /** Updates the API refuses whatever the rest of the document says: moving units of a started experiment. */
+  /** Changes the API refuses whatever the rest of the document says: moving units of a started experiment, deleting a running one. */
   readonly refusals: BrokenReference[];
 }
 
@@ -254,6 +254,9 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     }
     if (options.prune) {
       for (const leftover of current.values()) {
+        if (kind === 'experiments' && (leftover.definition as Experiment).status === 'running') {
+          refusals.push({ path: `experiments.${leftover.key}`, message: 'is running and not in the document: stop it before pruning deletes it (with its exposures and results)' });
+        }
         // The stored definition rides along only to order the deletions; a delete sends none.
         removals.push({ kind, key: leftover.key, action: 'delete', version: leftover.version, definition: leftover.definition, diff: jsonDiff(leftover.definition, undefined) });
       }

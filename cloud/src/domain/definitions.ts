@@ -8,6 +8,7 @@ import type { DefinitionRepository, ListOptions, StoredDefinition } from '../sto
 import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
 import type { Page } from '../store/pagination.js';
 import { changeRequests } from '../store/change-requests.js';
+import { purgeExperimentData } from '../store/experiment-data.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project } from '../store/projects.js';
 import { record } from './audit-trail.js';
@@ -459,6 +460,15 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       if (this.kind === DefinitionKind.Metric) {
         await refuseIfMetricInUse(tx, project.id, key);
+      }
+      if (this.kind === DefinitionKind.Experiment) {
+        const status = (current.definition as Experiment).status;
+        if (status === 'running') {
+          throw new AppError(AppErrorCode.InvalidState, `experiment "${key}" is running; stop it before deleting it (deleting also deletes its exposures and results)`);
+        }
+        atExpectedVersion(this.kind, current, expectedVersion);
+        // Its exposures, totals and results go with it: an experiment created later with this key starts from nothing.
+        await purgeExperimentData(tx, project.id, key);
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });

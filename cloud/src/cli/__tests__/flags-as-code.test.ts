@@ -99,6 +99,17 @@ describe('planApply', () => {
     expect((error?.details as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['experiments.price-test.seed', 'experiments.price-test.variations']);
   });
 
+  it('refuses, before anything is sent, to prune a running experiment: deleting it would delete its exposures and results', async () => {
+    const plan = await planApply(fakeApi({ experiments: [started] }), empty, { prune: true });
+
+    expect(plan.changes.map((c) => `${c.action} ${c.key}`)).toEqual(['delete price-test']);
+    expect((planError(plan)?.details as { issues: { path: string; message: string }[] }).issues).toEqual([
+      { path: 'experiments.price-test', message: 'is running and not in the document: stop it before pruning deletes it (with its exposures and results)' },
+    ]);
+    const stopped = await planApply(fakeApi({ experiments: [experimentSchema.parse({ ...started, status: 'stopped', stoppedAt: '2026-11-20T00:00:00Z' })] }), empty, { prune: true });
+    expect(planError(stopped)).toBeUndefined();
+  });
+
   it('lets through what keeps every unit in its variation, and any change once sticky bucketing is on', async () => {
     const sameSplit = await planApply(fakeApi({ experiments: [started] }), withSplit([{ key: 'control', weight: 5 }, { key: 'cheap', weight: 5 }], { coverage: 0.5 }), { prune: false });
     const sticky = { ...started, stickyBucketing: { enabled: true, bucketVersion: 0, minBucketVersion: 0 } };

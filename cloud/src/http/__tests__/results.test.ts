@@ -500,6 +500,41 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect([breakdown.status, breakdown.body.error.details.issues[0].path]).toEqual([400, 'query.dimension']);
   });
 
+  it('refuses to delete a running experiment, and deletes a stopped one with its data: the same key later starts from nothing', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('doomed', { status: 'running', startedAt: new Date(START).toISOString(), dimensions: ['country'] }));
+    await insertUnits(p, projectId, 'doomed', units.slice(0, 200));
+    expect((await results('doomed')).units.analysed).toBeGreaterThan(0);
+    expect((await results('doomed', '?attr.country=US')).units.analysed).toBeGreaterThan(0);
+    const version = async (): Promise<string> => `"${(await must('GET', `${BASE}/experiments/doomed`)).version}"`;
+
+    const running = await p.request('DELETE', `${BASE}/experiments/doomed`, { token: owner, headers: { 'If-Match': await version() } });
+    expect([running.status, running.body.error.code, running.body.error.message]).toEqual([
+      409,
+      'INVALID_STATE',
+      'experiment "doomed" is running; stop it before deleting it (deleting also deletes its exposures and results)',
+    ]);
+    await p.request('POST', `${BASE}/experiments/doomed/stop`, { token: owner, headers: { 'If-Match': await version() }, body: {} });
+    const deleted = await p.request('DELETE', `${BASE}/experiments/doomed`, { token: owner, headers: { 'If-Match': await version() } });
+    expect(deleted.status).toBe(204);
+
+    const left = await p.db.query<{ n: string }>(
+      `SELECT (SELECT count(*) FROM exposures WHERE project_id = $1 AND experiment = 'doomed')
+            + (SELECT count(*) FROM unit_metric_totals WHERE project_id = $1 AND experiment = 'doomed')
+            + (SELECT count(*) FROM results_rollups WHERE project_id = $1 AND experiment = 'doomed')
+            + (SELECT count(*) FROM results_dimension_rollups WHERE project_id = $1 AND experiment = 'doomed')
+            + (SELECT count(*) FROM results_dimensions WHERE project_id = $1 AND experiment = 'doomed') AS n`,
+      [projectId],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+    // A new experiment with the key inherits nothing: no units, no unknown variations, no sample-ratio alarm.
+    await must('POST', `${BASE}/experiments`, experiment('doomed', { status: 'running', variations: [{ key: 'x' }, { key: 'y' }], dimensions: ['country'] }));
+    const fresh = await results('doomed');
+    expect(fresh.units).toEqual({ analysed: 0, excluded: 0, unknownVariation: 0 });
+    expect((await results('doomed', '?attr.country=US')).units.analysed).toBe(0);
+    // The other experiments keep theirs.
+    expect((await results('checkout')).units.analysed).toBeGreaterThan(0);
+  });
+
   it('answers a running experiment without data with zeros and error codes, never NaN', async () => {
     await must('POST', `${BASE}/experiments`, experiment('empty', { status: 'running' }));
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_SPLIT_HISTORY, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_SPLIT_HISTORY, decisionIssues, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -538,6 +538,8 @@ export class FlagService extends DefinitionService<'flag'> {
   }
 }
 
+const STICKY_OFF =
+  'turned off, changes which variation units are assigned to: the split has moved since the start, and units that kept their variation under the earlier split would be hashed again into the current one; keep it on, or create a new experiment';
 const ASSIGNMENT_CHANGE =
   'changes which variation units are assigned to, and the experiment has started: units already exposed would be counted in a variation they did not see; enable stickyBucketing first (units then keep the variation they got) or create a new experiment for a new split';
 
@@ -589,9 +591,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         issues.push({ path: 'startedAt', message: 'is required for a stopped experiment (when it started)' });
       }
       next.stoppedAt = parsed.stoppedAt ?? now;
-      if (parsed.releaseWinner && parsed.winner === undefined) {
-        issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
-      }
+      issues.push(...decisionIssues(parsed));
     }
     for (const field of ['startedAt', 'stoppedAt'] as const) {
       const at = next[field];
@@ -638,11 +638,11 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       ...Object.entries(parsed).filter(([field]) => !(kept as string[]).includes(field)),
       ...kept.filter((field) => current[field] !== undefined).map((field) => [field, current[field]]),
     ]) as Experiment;
-    if (current.status === 'stopped' && next.releaseWinner && next.winner === undefined) {
-      issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
+    if (current.status === 'stopped') {
+      issues.push(...decisionIssues(next));
     }
     // Sticky bucketing is the way to change a split while running: units keep the variation stored for them.
-    issues.push(...reassigningFields(current, next).map((path) => ({ path, message: ASSIGNMENT_CHANGE })));
+    issues.push(...reassigningFields(current, next).map((path) => ({ path, message: path === 'stickyBucketing' ? STICKY_OFF : ASSIGNMENT_CHANGE })));
     if (issues.length === 0 && current.startedAt !== undefined && !sameSplit(current, next)) {
       // Units first exposed from now on get the new split: the SRM check expects each period's units in its own.
       if ((current.splitHistory?.length ?? 0) >= MAX_SPLIT_HISTORY) {
@@ -684,8 +684,9 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         ...(decision.decision === undefined ? {} : { decision: decision.decision }),
         ...(decision.winner === undefined ? {} : { winner: decision.winner }),
       };
-      if (next.releaseWinner && next.winner === undefined) {
-        throw invalid('releaseWinner needs a winner', { issues: [{ path: 'winner', message: 'required when releaseWinner is true' }] });
+      const issues = decisionIssues(next);
+      if (issues.length > 0) {
+        throw invalid(`the decision contradicts itself: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
       }
       return Promise.resolve({ next });
     });

@@ -201,7 +201,7 @@ export const experimentSchema = z
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
-export { expandVariations, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, variationShares } from './variations.js';
+export { decisionIssues, expandVariations, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, variationShares } from './variations.js';
 
 /** A global holdout: a stable fraction of units kept out of every experiment that names it. */
 export const holdoutSchema = z.strictObject({

@@ -30,15 +30,17 @@ export function variationShares(exp: Pick<Experiment, 'type' | 'variations' | 'f
 /**
  * The fields of a change that would move units of a started experiment to another variation: the
  * hashing (attribute, fallback, version, seed) or the variations served with their shares of
- * traffic (keys, order, normalised weights). Empty for an experiment that has not started, or whose
- * sticky bucketing keeps each unit in its stored variation. Values, URLs, coverage and targeting
+ * traffic (keys, order, normalised weights), or sticky bucketing turned off after the split moved.
+ * Empty for an experiment that has not started, or whose sticky bucketing (kept on) keeps each unit
+ * in its stored variation. Values, URLs, coverage and targeting
  * may change: they change what a variation shows or who enters, not which variation a unit gets.
  */
 export function reassigningFields(
-  current: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'startedAt' | 'stickyBucketing'>,
-  next: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed'>,
+  current: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'startedAt' | 'stickyBucketing' | 'splitHistory'>,
+  next: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'stickyBucketing'>,
 ): string[] {
-  if (current.startedAt === undefined || current.stickyBucketing?.enabled === true) {
+  const stickyNow = current.stickyBucketing?.enabled === true;
+  if (current.startedAt === undefined || (stickyNow && next.stickyBucketing?.enabled === true)) {
     return [];
   }
   const hashing = [
@@ -50,6 +52,11 @@ export function reassigningFields(
   const fields: string[] = hashing.filter(([, before, after]) => before !== after).map(([field]) => field);
   if (!sameSplit(current, next)) {
     fields.push(current.type === 'multivariate' ? 'factors' : 'variations');
+  }
+  // Turning sticky bucketing off hashes every unit again by the current split: units that kept a
+  // variation stored under an earlier split (the split moved while sticky) would move.
+  if (stickyNow && (current.splitHistory?.length ?? 0) > 0) {
+    fields.push('stickyBucketing');
   }
   return fields;
 }
@@ -84,4 +91,25 @@ export function stoppedRedirectUrl(exp: Pick<Experiment, 'type' | 'variations' |
 /** Whether an experiment ran (or runs) in an environment: it names it, or names none (all). */
 export function runsIn(exp: Pick<Experiment, 'environments'>, environment: string): boolean {
   return exp.environments.length === 0 || exp.environments.includes(environment);
+}
+
+/**
+ * What contradicts itself in a stopped experiment's decision: releasing needs a winner; shipping
+ * needs a winner other than the control (the first variation), which would be a rollback; a
+ * rollback's winner, when named, is the control. Empty when the decision holds together.
+ */
+export function decisionIssues(exp: Pick<Experiment, 'type' | 'variations' | 'factors' | 'decision' | 'winner' | 'releaseWinner'>): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const control = expandVariations(exp)[0]?.key;
+  if (exp.releaseWinner && exp.winner === undefined) {
+    issues.push({ path: 'winner', message: 'required when releaseWinner is true' });
+  }
+  if (exp.decision === 'ship' && exp.winner === undefined) {
+    issues.push({ path: 'winner', message: 'required when the decision is "ship": name the variation shipped' });
+  } else if (exp.decision === 'ship' && exp.winner === control) {
+    issues.push({ path: 'winner', message: `"${control}" is the control: shipping it is the decision "rollback"` });
+  } else if (exp.decision === 'rollback' && exp.winner !== undefined && exp.winner !== control) {
+    issues.push({ path: 'winner', message: `a rollback returns to the control "${control ?? ''}": name it as the winner, or none, or decide "ship" for "${exp.winner}"` });
+  }
+  return issues;
 }

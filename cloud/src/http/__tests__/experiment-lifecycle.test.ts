@@ -162,6 +162,28 @@ describe('experiment lifecycle through the API', () => {
     expect(shipped.body.definition).toMatchObject({ status: 'stopped', stoppedAt: definition.stoppedAt, decision: 'ship', winner: 'treatment', releaseWinner: true });
   });
 
+  it('refuses a decision that contradicts itself, at the stop and in a later revision', async () => {
+    await send('POST', BASE, body('lc-decide'));
+    await send('POST', `${BASE}/lc-decide/start`, undefined, 1);
+    const stopWith = (decision: Record<string, unknown>) => send('POST', `${BASE}/lc-decide/stop`, decision, 2);
+    const issues = async (decision: Record<string, unknown>): Promise<unknown> => {
+      const res = await stopWith(decision);
+      expect(res.status).toBe(400);
+      return res.body.error.details.issues;
+    };
+
+    expect(await issues({ decision: 'rollback', winner: 'treatment', releaseWinner: true })).toEqual([
+      { path: 'winner', message: 'a rollback returns to the control "control": name it as the winner, or none, or decide "ship" for "treatment"' },
+    ]);
+    expect(await issues({ decision: 'ship' })).toEqual([{ path: 'winner', message: 'required when the decision is "ship": name the variation shipped' }]);
+    expect(await issues({ decision: 'ship', winner: 'control' })).toEqual([{ path: 'winner', message: '"control" is the control: shipping it is the decision "rollback"' }]);
+    // A rollback that releases the control to everyone holds together.
+    const rolledBack = await stopWith({ decision: 'rollback', winner: 'control', releaseWinner: true });
+    expect(rolledBack.status).toBe(200);
+    const revised = await send('PUT', `${BASE}/lc-decide`, { ...rolledBack.body.definition, decision: 'ship' }, 3);
+    expect([revised.status, revised.body.error.details.issues[0].message]).toEqual([400, '"control" is the control: shipping it is the decision "rollback"']);
+  });
+
   it('resumes a stopped experiment: running again from its first start, the decision and the released winner cleared, audited', async () => {
     await send('POST', BASE, body('lc-resume'));
     const started = await send('POST', `${BASE}/lc-resume/start`, undefined, 1);

@@ -134,6 +134,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('a split moved under s
     expect(rewritten.body.error.details.issues).toEqual([{ path: 'splitHistory', message: expect.stringContaining('recorded by the platform') }]);
   });
 
+  it('refuses to turn sticky bucketing off once the split has moved: units would be hashed again into the new split', async () => {
+    const { definition, version } = await moved('unstick');
+    const off = await request('PUT', `${BASE}/experiments/unstick`, { ...definition, stickyBucketing: { enabled: false } }, version);
+    expect(off.status).toBe(400);
+    expect(off.body.error.details.issues).toEqual([{ path: 'stickyBucketing', message: expect.stringContaining('changes which variation') }]);
+    // An experiment whose split never moved may drop it: every unit hashes to the variation it had.
+    await must('POST', `${BASE}/experiments`, { key: 'never-moved', name: 'Never moved', variations: [{ key: 'control' }, { key: 'treatment' }], status: 'running', startedAt, stickyBucketing: { enabled: true } });
+    const kept = await must('GET', `${BASE}/experiments/never-moved`);
+    const dropped = await request('PUT', `${BASE}/experiments/never-moved`, { ...kept.definition, stickyBucketing: { enabled: false } }, kept.version);
+    expect(dropped.status).toBe(200);
+  });
+
   it('records no history for a draft, and refuses one given with it', async () => {
     const created = await must('POST', `${BASE}/experiments`, { key: 'draft', name: 'Draft', variations: [{ key: 'control' }, { key: 'treatment' }] });
     const reweighted = await must(

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_SPLIT_HISTORY, decisionIssues, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -580,7 +580,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     };
     const next: Experiment = { ...parsed };
     if (parsed.status === 'draft') {
-      refuse(['startedAt', 'stoppedAt', 'splitHistory'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
+      refuse(['startedAt', 'stoppedAt', 'splitHistory', 'pauses'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
       refuse(EXPERIMENT_DECISION_FIELDS, 'is recorded when the experiment stops (POST …/stop)');
     } else if (parsed.status === 'running') {
       refuse(['stoppedAt'], 'is set when the experiment stops (POST …/stop)');
@@ -609,6 +609,11 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         issues.push({ path: `splitHistory.${i}.until`, message: 'must fall between startedAt and stoppedAt (or now)' });
       }
     });
+    next.pauses?.forEach((pause, i) => {
+      if ((next.startedAt !== undefined && Date.parse(pause.from) < Date.parse(next.startedAt)) || Date.parse(pause.until) > Date.parse(next.stoppedAt ?? now)) {
+        issues.push({ path: `pauses.${i}`, message: 'must fall between startedAt and stoppedAt (or now)' });
+      }
+    });
     if (issues.length > 0) {
       throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }
@@ -626,6 +631,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
           message:
             field === 'splitHistory'
               ? 'is recorded by the platform when a started experiment\'s split changes'
+              : field === 'pauses'
+                ? 'is recorded by the platform when a stopped experiment resumes'
               : (EXPERIMENT_LIFECYCLE_FIELDS as readonly string[]).includes(field)
                 ? `is set by the lifecycle actions (POST …/start, …/stop, …/resume); it is ${JSON.stringify(current[field] ?? null)}`
                 : 'is recorded when the experiment stops (POST …/stop)',
@@ -701,8 +708,14 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       if (current.status !== 'stopped') {
         throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a stopped experiment can resume`);
       }
-      const { stoppedAt: _stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
-      return Promise.resolve({ next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? this.clock().toISOString() } });
+      const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
+      const now = this.clock().toISOString();
+      // The stop stays on record: events of the time it was stopped count for nothing, also when they arrive later.
+      const pauses = stoppedAt === undefined ? current.pauses : [...(current.pauses ?? []), { from: stoppedAt, until: now }];
+      if ((pauses?.length ?? 0) > MAX_PAUSES) {
+        throw new AppError(AppErrorCode.InvalidState, `experiment has been resumed ${MAX_PAUSES} times already; create a new experiment`);
+      }
+      return Promise.resolve({ next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? now, ...(pauses === undefined ? {} : { pauses }) } });
     });
   }
 }

@@ -319,6 +319,8 @@ interface MetricSpec {
   readonly conversion: boolean;
   /** When the experiment stopped (epoch ms), for a stopped experiment: events from then on do not count. */
   readonly stopMs: number | null;
+  /** The periods the experiment was stopped before it resumed, [from, until) in epoch ms. */
+  readonly pauses: readonly (readonly [number, number])[] | null;
 }
 
 /**
@@ -326,9 +328,10 @@ interface MetricSpec {
  * guardrail lists plus the project's guardrail metrics. Invalid stored metrics are skipped.
  */
 export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string[], logger?: Logger): Promise<MetricSpec[]> {
-  const out = await tx.query<{ project_id: string; experiment: string; metric: string; definition: unknown; stopped_at: string | null }>(
+  const out = await tx.query<{ project_id: string; experiment: string; metric: string; definition: unknown; stopped_at: string | null; pauses: unknown }>(
     `SELECT e.project_id, e.key AS experiment, m.key AS metric, m.definition,
-            CASE WHEN e.status = 'stopped' THEN e.definition ->> 'stoppedAt' END AS stopped_at
+            CASE WHEN e.status = 'stopped' THEN e.definition ->> 'stoppedAt' END AS stopped_at,
+            e.definition -> 'pauses' AS pauses
      FROM experiments e
      JOIN metrics m ON m.project_id = e.project_id
      WHERE e.project_id = ANY($1::text[])
@@ -355,6 +358,7 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
       windowMs: m.windowHours === undefined ? null : Math.round(m.windowHours * HOUR_MS),
       conversion: m.type === 'conversion',
       stopMs: Number.isFinite(stopMs) ? stopMs : null,
+      pauses: pausesOf(row.pauses),
     };
     if (m.type === 'ratio') {
       if (m.numerator !== undefined && m.denominator !== undefined) {
@@ -368,7 +372,13 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
   return specs;
 }
 
-/** The specs as the first ten parameters of a statement ($1-$10). */
+/** The stored pauses as [from, until) epoch ms, leaving out any that do not parse. */
+function pausesOf(stored: unknown): [number, number][] | null {
+  const parsed = Array.isArray(stored) ? stored.map((p: { from?: unknown; until?: unknown }) => [Date.parse(String(p.from)), Date.parse(String(p.until))] as [number, number]).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b)) : [];
+  return parsed.length === 0 ? null : parsed;
+}
+
+/** The specs as the first ten parameters of a statement ($1-$10); the tenth, the experiment's stop and pauses as JSON. */
 function specParams(specs: readonly MetricSpec[]): unknown[] {
   return [
     specs.map((s) => s.projectId),
@@ -380,20 +390,23 @@ function specParams(specs: readonly MetricSpec[]): unknown[] {
     specs.map((s) => s.property),
     specs.map((s) => s.windowMs),
     specs.map((s) => s.conversion),
-    specs.map((s) => s.stopMs),
+    specs.map((s) => (s.stopMs === null && s.pauses === null ? null : JSON.stringify({ stop: s.stopMs, pauses: s.pauses }))),
   ];
 }
 
 const SPECS_CTE = `specs AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::bigint[])
-    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, stop_ms))`;
+  SELECT project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion,
+         (life ->> 'stop')::bigint AS stop_ms, nullif(life -> 'pauses', 'null'::jsonb) AS pauses
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::jsonb[])
+    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, life))`;
 
 const EPOCH_MS = `'epoch'::timestamptz + interval '1 millisecond' *`;
 
 /**
  * Contributions of events `ev` to the exposures `x` they fall in a window of ($11 = pre window in ms):
  * pre-period [exposed_at - pre, exposed_at), analysis [exposed_at, exposed_at + windowHours), and
- * before the experiment's stop when it is stopped (what happens after a stop is not its effect).
+ * before the experiment's stop when it is stopped, and outside the periods it was stopped before it
+ * resumed (what happens while stopped is not its effect).
  * A sum adds the named property when it is a JSON number, else the event's value.
  */
 const CONTRIBUTION = `
@@ -405,7 +418,10 @@ const CONTRIBUTION = `
 const IN_WINDOW = `
   ev.occurred_at >= x.exposed_at - interval '1 millisecond' * $11::bigint
   AND (s.window_ms IS NULL OR ev.occurred_at < x.exposed_at + interval '1 millisecond' * s.window_ms)
-  AND (s.stop_ms IS NULL OR ev.occurred_at < ${EPOCH_MS} s.stop_ms)`;
+  AND (s.stop_ms IS NULL OR ev.occurred_at < ${EPOCH_MS} s.stop_ms)
+  AND (s.pauses IS NULL OR NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(s.pauses) p
+    WHERE ev.occurred_at >= ${EPOCH_MS} (p ->> 0)::bigint AND ev.occurred_at < ${EPOCH_MS} (p ->> 1)::bigint))`;
 
 /** Groups contributions per (experiment, unit, metric) and adds them to the stored totals. */
 const UPSERT_TOTALS = `

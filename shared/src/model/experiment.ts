@@ -37,7 +37,7 @@ export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof Experiment
  * Fields the platform sets: the lifecycle actions (start, stop, resume) the first three, a change of
  * a started sticky experiment's split the history; a replace keeps them as stored.
  */
-export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt', 'splitHistory'] as const;
+export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt', 'splitHistory', 'pauses'] as const;
 /** The decision recorded when an experiment stops; a replace may revise it only once stopped. */
 export const EXPERIMENT_DECISION_FIELDS = ['decision', 'winner', 'releaseWinner'] as const;
 
@@ -86,6 +86,11 @@ export const previousSplitSchema = z.strictObject({
 export type PreviousSplit = z.output<typeof previousSplitSchema>;
 /** Most split changes one experiment records; past them, a new split needs a new experiment. */
 export const MAX_SPLIT_HISTORY = 100;
+
+/** A period a started experiment spent stopped before it resumed: events in it count for nothing. */
+export const pauseSchema = z.strictObject({ from: isoDateSchema, until: isoDateSchema });
+export type Pause = z.output<typeof pauseSchema>;
+export const MAX_PAUSES = 100;
 
 /** Most result dimensions one experiment may list. */
 export const MAX_RESULT_DIMENSIONS = 10;
@@ -139,6 +144,8 @@ export const experimentSchema = z
     stoppedAt: isoDateSchema.optional(),
     /** The splits served before the current one, oldest first (recorded by the platform). */
     splitHistory: z.array(previousSplitSchema).max(MAX_SPLIT_HISTORY).optional(),
+    /** The periods it was stopped before a resume, oldest first (recorded by the platform). */
+    pauses: z.array(pauseSchema).max(MAX_PAUSES).optional(),
     decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(),
     /** The winning variation; once stopped with `releaseWinner`, it is served to everyone. */
     winner: keySchema.optional(),
@@ -147,6 +154,13 @@ export const experimentSchema = z
     guardrailAction: z.enum(['alert', 'stop']).optional(),
   })
   .superRefine((exp, ctx) => {
+    exp.pauses?.forEach((pause, i) => {
+      if (Date.parse(pause.until) < Date.parse(pause.from)) {
+        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'until'], message: 'must not be before from' });
+      } else if (i > 0 && Date.parse(pause.from) < Date.parse(exp.pauses![i - 1]!.until)) {
+        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'from'], message: 'must not be before the previous pause\'s until' });
+      }
+    });
     exp.splitHistory?.forEach((split, i) => {
       if (i > 0 && Date.parse(split.until) < Date.parse(exp.splitHistory![i - 1]!.until)) {
         ctx.addIssue({ code: 'custom', path: ['splitHistory', i, 'until'], message: 'must not be before the previous split\'s until' });

@@ -200,7 +200,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 
-  it(`${target.name}: events that occur after a stopped experiment's stop do not count, by any path; a resumed one counts them again on rebuild`, async () => {
+  it(`${target.name}: events that occur after a stopped experiment's stop do not count, by any path, nor once it has resumed; later ones do`, async () => {
     const stop = new Date(T0 + 2 * DAY).toISOString();
     const totalsOf = async (): Promise<Record<string, string>> => {
       const out = await db.query<{ unit_id: string; value: string }>(
@@ -222,12 +222,21 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
       await apply([exposure('u2', 'exp-a', 'treatment', T0)]);
       expect(await totalsOf()).toEqual({ u1: '2', u2: '1' });
 
-      // A running experiment (resumed) counts every event, here through a rebuild from stored events.
+      // Resumed (the pause on record, as …/resume writes it): the events of the time it was stopped still
+      // count for nothing, through a rebuild from stored events and as they arrive; later ones count.
+      const resumedAt = new Date(T0 + 4 * DAY).toISOString();
       await setStatus('running');
+      await db.query(`UPDATE experiments SET definition = jsonb_set(definition, '{pauses}', $1::jsonb) WHERE project_id = $2 AND key = 'exp-a'`, [
+        JSON.stringify([{ from: stop, until: resumedAt }]),
+        PROJECT,
+      ]);
       await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-a' }));
+      expect(await totalsOf()).toEqual({ u1: '2', u2: '1' });
+      await apply([track('u1', 'purchase', T0 + 3 * DAY + HOUR, 1), track('u1', 'purchase', T0 + 5 * DAY, 1), track('u2', 'purchase', T0 + 4 * DAY, 1)]);
       expect(await totalsOf()).toEqual({ u1: '3', u2: '2' });
     } finally {
       await setStatus('running');
+      await db.query(`UPDATE experiments SET definition = definition - 'pauses' WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT]);
     }
   });
 

@@ -56,10 +56,10 @@ export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => 
   );
 }
 
-/** A form's problem in one line, announced to screen readers; nothing when there is none. */
-export function FormError({ message }: { message: string | null | undefined }): ReactNode {
+/** A form's problem in one line, announced to screen readers; nothing when there is none. `id`: for the aria-describedby of the fields it is about. */
+export function FormError({ message, id }: { message: string | null | undefined; id?: string }): ReactNode {
   return message === null || message === undefined ? null : (
-    <p className="state-error" role="alert">
+    <p className="state-error" role="alert" {...(id === undefined ? {} : { id })}>
       {message}
     </p>
   );

@@ -8,6 +8,10 @@ export interface SeriesConfig<K extends string> {
   readonly color: string;
   /** A field holding `[low, high]` per point, shaded around the line (a confidence interval); null leaves a gap. */
   readonly bandKey?: string;
+  /** A field holding, where the value is null, why the point is missing: the tooltip says it. */
+  readonly noteKey?: string;
+  /** The legend's text, when it says more than `label` (why a series draws nothing). */
+  readonly legend?: string;
 }
 
 /** A point's value: a number, a `[low, high]` band, a label, or null for a gap. */
@@ -22,27 +26,41 @@ export interface LineChartProps<K extends string> {
   readonly height?: number;
   /** Draws a dashed line at this y (0 for effects). */
   readonly reference?: number;
+  /** A field of each point whose text heads its tooltip instead of `x` (the full time range of a point labelled by its start). */
+  readonly tooltipLabelKey?: string;
 }
 
 export const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7'] as const;
 
 const isBand = (v: ChartValue | undefined): v is readonly [number, number] => Array.isArray(v);
 
-/** The tooltip of a point: each series' value, followed by its band as an interval when it has one. */
-function PointTooltip<K extends string>({ active, label, row, series, formatY }: { active: boolean; label: unknown; row: Readonly<Record<string, ChartValue>> | undefined; series: readonly SeriesConfig<K>[]; formatY: (v: number) => string }): ReactNode {
+/**
+ * The tooltip of a point: its label (or the text under `labelKey`), then each series' value,
+ * followed by its band as an interval when it has one, or why it has no value (its note).
+ */
+export function PointTooltip<K extends string>({ active, label, labelKey, row, series, formatY }: { active: boolean; label: unknown; labelKey?: string | undefined; row: Readonly<Record<string, ChartValue>> | undefined; series: readonly SeriesConfig<K>[]; formatY: (v: number) => string }): ReactNode {
   if (!active || row === undefined) {
     return null;
   }
+  const heading = labelKey === undefined ? undefined : row[labelKey];
   return (
     <div role="tooltip" style={{ background: 'var(--panel)', border: '1px solid var(--border)', padding: '6px 10px', fontSize: 12 }}>
-      <div>{String(label)}</div>
+      <div>{typeof heading === 'string' ? heading : String(label)}</div>
       {series.map((s) => {
         const value = row[s.key];
         const band = s.bandKey === undefined ? undefined : row[s.bandKey];
-        return typeof value === 'number' ? (
+        const note = s.noteKey === undefined ? undefined : row[s.noteKey];
+        if (typeof value === 'number') {
+          return (
+            <div key={s.key} style={{ color: s.color }}>
+              {s.label}: {formatY(value)}
+              {isBand(band) ? ` [${formatY(band[0])}, ${formatY(band[1])}]` : ''}
+            </div>
+          );
+        }
+        return typeof note === 'string' ? (
           <div key={s.key} style={{ color: s.color }}>
-            {s.label}: {formatY(value)}
-            {isBand(band) ? ` [${formatY(band[0])}, ${formatY(band[1])}]` : ''}
+            {s.label}: {note}
           </div>
         ) : null;
       })}
@@ -69,9 +87,11 @@ function withErrors<K extends string>(data: readonly Readonly<Record<string, Cha
 }
 
 /** Every line chart in the console goes through here, so axes, tooltips, bands and colours stay consistent. */
-export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference }: LineChartProps<K>): ReactNode {
+export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference, tooltipLabelKey }: LineChartProps<K>): ReactNode {
   // A line and a band need two points: with fewer, points are dots and bands are error bars, so a young experiment still shows.
   const sparse = data.length < 3;
+  // Null values are gaps, not bridged: a series with gaps shows its points as dots, so one between two gaps is still seen.
+  const gappy = (key: string): boolean => data.some((row) => typeof row[key] !== 'number');
   return (
     <figure aria-label={title} style={{ margin: 0 }}>
       <ResponsiveContainer width="100%" height={height}>
@@ -79,16 +99,17 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
           <YAxis stroke="var(--muted)" fontSize={11} tickFormatter={(v: number) => formatY(v)} width={64} />
-          <Tooltip content={(props) => <PointTooltip active={props.active} label={props.label} row={props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined} series={series} formatY={formatY} />} />
+          {/* filterNull off: a point where every series is a gap still has a tooltip, saying why. */}
+          <Tooltip filterNull={false} content={(props) => <PointTooltip active={props.active} label={props.label} labelKey={tooltipLabelKey} row={props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined} series={series} formatY={formatY} />} />
           <Legend />
           {reference === undefined ? null : <ReferenceLine y={reference} stroke="var(--muted)" strokeDasharray="4 4" />}
           {series.map((s) =>
             s.bandKey === undefined || sparse ? null : (
-              <Area key={`${s.key}-band`} type="monotone" dataKey={s.bandKey} name={`${s.label} interval`} stroke="none" fill={s.color} fillOpacity={0.15} legendType="none" isAnimationActive={false} connectNulls />
+              <Area key={`${s.key}-band`} type="monotone" dataKey={s.bandKey} name={`${s.label} interval`} stroke="none" fill={s.color} fillOpacity={0.15} legendType="none" isAnimationActive={false} connectNulls={false} />
             ),
           )}
           {series.map((s) => (
-            <Line key={s.key} type="monotone" dataKey={s.key} name={s.label} stroke={s.color} dot={sparse} isAnimationActive={false} connectNulls>
+            <Line key={s.key} type="monotone" dataKey={s.key} name={s.legend ?? s.label} stroke={s.color} dot={sparse || gappy(s.key)} isAnimationActive={false} connectNulls={false}>
               {s.bandKey === undefined || !sparse ? null : <ErrorBar dataKey={errorKey(s.bandKey)} stroke={s.color} width={8} direction="y" isAnimationActive={false} />}
             </Line>
           ))}

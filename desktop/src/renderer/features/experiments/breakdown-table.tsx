@@ -28,7 +28,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
             <th className="num">Units</th>
             {treatments.map((t) => (
               <th key={t} className="num">
-                {names.get(t) ?? t}: effect [CI], p
+                <span className="break-anywhere">{names.get(t) ?? t}</span>: effect [CI], p
               </th>
             ))}
           </tr>
@@ -49,7 +49,10 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
                   return (
                     <td key={t} className="num">
                       {c === null || c.error !== null ? (
-                        <span className="muted">{c?.error?.code ?? '—'}</span>
+                        // No comparison for this value (too few units, no variance): a dash and why, not the API's placeholders.
+                        <span className="muted" title={c?.error?.message ?? 'no comparison'}>
+                          — {c?.error === undefined || c.error === null ? '' : <span className="small">{c.error.message}</span>}
+                        </span>
                       ) : (
                         <>
                           {formatEffect(c.effect, c.difference)} {formatInterval(c.adjustedCi ?? c.ci, c.difference)}, {formatPValue(c.adjustedPValue)}{' '}

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import type { ExperimentResultsView, ResultsQuery } from '@xp/shared';
+import type { ExperimentResultsView, ResultsQuery, StatsErrorView } from '@xp/shared';
 import { formatEffect } from '../../lib/format.js';
 import type { ChartValue } from '../charts/chart.js';
 import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
@@ -19,56 +19,132 @@ export function defaultInterval(startedAt: string | null | undefined, now: numbe
 /** The key under which a variation's interval band is kept in a chart row. */
 export const bandKey = (variation: string): string => `${variation} interval`;
 
+/** The key under which a row says why a variation has no value there ("no comparison: …"). */
+export const noteKey = (variation: string): string => `${variation} note`;
+
+/** The key of a row's time range, which heads its tooltip. */
+export const RANGE_KEY = 'range';
+
+/** A series point's comparison, with the `error` the API sets when none could be made (not in @xp/shared's view type). */
+type SeriesComparison = ExperimentResultsView['timeSeries']['points'][number]['metrics'][number] & { readonly error?: StatsErrorView | null };
+
 export interface CumulativeSeries {
   /** Variations compared with the control, in the metric's order. */
   readonly variations: readonly string[];
   readonly difference: 'relative' | 'absolute';
-  /** One row per time-series point: `x` (its label), each variation's effect, and its `[low, high]` interval (null when an end is open). */
+  /**
+   * One row per time-series point: `x` (its label), `range` (the bucket's time range), each
+   * variation's effect and its `[low, high]` interval (null when an end is open), both null where
+   * no comparison could be made, with the reason under `noteKey(variation)`.
+   */
   readonly rows: readonly Readonly<Record<string, ChartValue>>[];
+  /** Per variation, the points that have no comparison and the latest reason (only variations with such points). */
+  readonly gaps: readonly { readonly variation: string; readonly points: number; readonly reason: string }[];
 }
 
+/** A bucket's axis label and its time range, from the API's `bucket` (start) and `end`. */
+export type BucketLabeller = (bucket: string, end: string, interval: string) => { readonly label: string; readonly range: string };
+
 /** The cumulative effect and interval of one metric per treatment, from the results' time series. */
-export function cumulativeSeries(results: ExperimentResultsView, metric: string, label: (end: string, interval: string) => string = pointLabel): CumulativeSeries | undefined {
+export function cumulativeSeries(results: ExperimentResultsView, metric: string, labels: BucketLabeller = bucketLabels): CumulativeSeries | undefined {
   const m = results.metrics.find((x) => x.key === metric);
   if (m === undefined) {
     return undefined;
   }
   const variations = m.variations.filter((v) => v.comparison !== null).map((v) => v.variation);
   const difference = m.variations.find((v) => v.comparison !== null)?.comparison?.difference ?? 'relative';
+  const gaps = new Map<string, { points: number; reason: string }>();
   const rows = results.timeSeries.points.map((p) => {
-    const row: Record<string, ChartValue> = { x: label(p.end, results.timeSeries.interval) };
+    const { label, range } = labels(p.bucket, p.end, results.timeSeries.interval);
+    const row: Record<string, ChartValue> = { x: label, [RANGE_KEY]: range };
     for (const v of variations) {
-      const point = p.metrics.find((pm) => pm.metric === metric && pm.variation === v);
-      row[v] = point?.effect ?? null;
-      const [lo, hi] = point?.ci ?? [null, null];
+      const point: SeriesComparison | undefined = p.metrics.find((pm) => pm.metric === metric && pm.variation === v);
+      const error = point?.error ?? null;
+      if (point === undefined || error !== null) {
+        // No comparison here (too few units, no variance, no conversions in an arm): the API's
+        // neutral placeholders (effect 0, interval [0, 0]) are not drawn as if measured.
+        const reason = error?.message ?? 'not computed';
+        row[v] = null;
+        row[bandKey(v)] = null;
+        row[noteKey(v)] = `no comparison: ${reason}`;
+        gaps.set(v, { points: (gaps.get(v)?.points ?? 0) + 1, reason });
+        continue;
+      }
+      row[v] = point.effect;
+      const [lo, hi] = point.ci;
       row[bandKey(v)] = lo === null || hi === null ? null : [lo, hi];
     }
     return row;
   });
-  return { variations, difference, rows };
+  return { variations, difference, rows, gaps: variations.flatMap((v) => {
+    const gap = gaps.get(v);
+    return gap === undefined ? [] : [{ variation: v, ...gap }];
+  }) };
 }
 
-function pointLabel(end: string, interval: string): string {
-  const at = new Date(end);
-  return interval === 'hour'
-    ? at.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
-    : at.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+const HOUR_MS = 3_600_000;
+const dateOnly: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric' };
+const dateAndTime: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
+const timeOnly: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
+
+/**
+ * A point is labelled by the START of its bucket, in the browser's time zone (the API's `bucket`;
+ * `end` is the start of the next one): the hour of 02:00–03:00 reads 02:00, and its tooltip gives
+ * the range. A day that does not start at local midnight (days run from the hour the experiment
+ * started in) shows its starting time too.
+ */
+export function bucketLabels(bucket: string, end: string, interval: string): { label: string; range: string } {
+  const start = new Date(bucket);
+  const stop = new Date(end);
+  if (Number.isNaN(start.getTime()) || Number.isNaN(stop.getTime())) {
+    return { label: bucket, range: `${bucket} – ${end}` };
+  }
+  const sameDay = start.toDateString() === new Date(stop.getTime() - 1).toDateString();
+  if (interval === 'hour' || stop.getTime() - start.getTime() <= HOUR_MS) {
+    const label = start.toLocaleString(undefined, dateAndTime);
+    return { label, range: `${label} – ${stop.toLocaleString(undefined, sameDay ? timeOnly : dateAndTime)}` };
+  }
+  const midnight = start.getHours() === 0 && start.getMinutes() === 0 && stop.getHours() === 0 && stop.getMinutes() === 0;
+  if (midnight && sameDay) {
+    const label = start.toLocaleDateString(undefined, dateOnly);
+    return { label, range: label };
+  }
+  const label = start.toLocaleString(undefined, midnight ? dateOnly : dateAndTime);
+  return { label, range: `${start.toLocaleString(undefined, dateAndTime)} – ${stop.toLocaleString(undefined, dateAndTime)}` };
 }
 
-/** The cumulative effect of one metric per variation, with its confidence interval shaded. */
+/** The cumulative effect of one metric per variation, with its confidence interval shaded; no point where no comparison could be made. */
 export function CumulativeChart({ results, metric }: { results: ExperimentResultsView; metric: string }): ReactNode {
   const series = cumulativeSeries(results, metric);
   const name = results.metrics.find((x) => x.key === metric)?.name ?? metric;
   if (series === undefined || series.rows.length === 0) {
     return <p className="muted small">No time series yet: it fills in as exposures arrive.</p>;
   }
+  const label = (v: string): string => results.variations.find((x) => x.key === v)?.name ?? v;
   return (
-    <XpLineChart
-      title={`Cumulative effect of ${name} over time, with its ${results.analysis.sequential ? 'always-valid' : 'confidence'} interval`}
-      data={series.rows}
-      series={series.variations.map((v, i) => ({ key: v, label: results.variations.find((x) => x.key === v)?.name ?? v, color: SERIES_COLORS[i % SERIES_COLORS.length]!, bandKey: bandKey(v) }))}
-      formatY={(v) => formatEffect(v, series.difference)}
-      reference={0}
-    />
+    <>
+      <XpLineChart
+        title={`Cumulative effect of ${name} over time, with its ${results.analysis.sequential ? 'always-valid' : 'confidence'} interval`}
+        data={series.rows}
+        series={series.variations.map((v, i) => {
+          const gap = series.gaps.find((g) => g.variation === v);
+          // A variation with no comparison at any point draws nothing: the legend says why.
+          const legend = gap !== undefined && gap.points === series.rows.length ? { legend: `${label(v)} (no comparison: ${gap.reason})` } : {};
+          return { key: v, label: label(v), ...legend, color: SERIES_COLORS[i % SERIES_COLORS.length]!, bandKey: bandKey(v), noteKey: noteKey(v) };
+        })}
+        formatY={(v) => formatEffect(v, series.difference)}
+        reference={0}
+        tooltipLabelKey={RANGE_KEY}
+      />
+      {series.gaps.length === 0 ? null : (
+        <ul className="small muted" aria-label="Points not drawn">
+          {series.gaps.map((g) => (
+            <li key={g.variation}>
+              {label(g.variation)}: no comparison at {g.points === series.rows.length ? 'any point' : `${g.points} of ${series.rows.length} points`} (left out of the chart): {g.reason}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { splitShares } from '@xp/shared';
-import type { Experiment, Stored } from '@xp/shared';
+import type { Experiment, ResultsQuery, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
 import { commaList, formatPercent, formatTime } from '../../lib/format.js';
@@ -12,13 +12,22 @@ import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
+import { shipAdvice } from './ship-advice.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
-function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
-  const { client, project } = useSession();
+/** The analysis choices of the results on the page (environment, test, CUPED), which the decision is judged by. */
+type Analysis = Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped'>;
+
+function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: Stored<Experiment>; analysis: Analysis | null; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+  const { client, project, environments } = useSession();
   const [decision, setDecision] = useState<'ship' | 'rollback' | 'inconclusive'>('ship');
-  const [winner, setWinner] = useState(experiment.definition.variations[1]?.key ?? '');
+  // The results as the page analyses them, without its filters: a winner is proposed only when one is significantly better.
+  const results = useAsync(() => client.resultsDetail(project, experiment.key, analysis ?? {}), [client, project, experiment.key, analysis]);
+  const advice = results.state.status === 'ready' ? shipAdvice(experiment.definition, results.state.data) : undefined;
+  /** The user's choice of winner; until there is one, the advice's (none when nothing is significantly better). */
+  const [chosen, setChosen] = useState<string | null>(null);
+  const winner = chosen ?? advice?.winner ?? '';
   const [release, setRelease] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const submit = async (): Promise<void> => {
@@ -28,6 +37,12 @@ function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Expe
       setError(e);
     }
   };
+  const shown = results.state.status === 'ready' ? results.state.data : undefined;
+  const basis =
+    shown === undefined
+      ? null
+      : `Judged on the unfiltered results in ${environments.find((e) => e.key === shown.environment)?.name ?? shown.environment} (${shown.analysis.sequential ? 'sequential' : 'fixed-horizon'} test, corrected for multiple comparisons).`;
+  const missingWinner = decision === 'ship' && winner === '';
   return (
     <Dialog title={`Decide on ${experiment.definition.name}`} onClose={onClose}>
       <p>Stopping ends assignment; the decision is recorded in the audit log.</p>
@@ -41,10 +56,23 @@ function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Expe
       </label>
       {decision === 'ship' ? (
         <>
+          {results.state.status === 'loading' ? <p className="small muted">Checking the results…</p> : null}
+          {results.state.status === 'error' ? (
+            <p className="banner banner-warn" role="status">
+              The results could not be loaded ({errorMessage(results.state.error)}), so no winner is proposed: shipping one is a judgement call.
+            </p>
+          ) : null}
+          {advice === undefined ? null : (
+            <p className={`banner ${advice.warn ? 'banner-warn' : 'banner-info'}`} role="status">
+              {advice.note} {basis === null || !advice.judged ? null : <span className="small muted">{basis}</span>}
+            </p>
+          )}
           <label>
             Winner
-            <select value={winner} onChange={(e) => { setWinner(e.target.value); }}>
-              {experiment.definition.variations.map((v) => (
+            <select value={winner} onChange={(e) => { setChosen(e.target.value); }}>
+              {winner === '' ? <option value="">Choose a variation…</option> : null}
+              {/* Shipping the control is a rollback (the API refuses it as a ship). */}
+              {experiment.definition.variations.slice(1).map((v) => (
                 <option key={v.key} value={v.key}>
                   {v.name ?? v.key}
                 </option>
@@ -62,7 +90,7 @@ function DecideDialog({ experiment, onClose, onDone }: { experiment: Stored<Expe
         <button type="button" onClick={onClose}>
           Cancel
         </button>
-        <button type="button" className="primary" onClick={() => void submit()}>
+        <button type="button" className="primary" disabled={missingWinner} {...(missingWinner ? { title: 'Choose the variation to ship' } : {})} onClick={() => void submit()}>
           Stop and record decision
         </button>
       </div>
@@ -206,6 +234,8 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   /** The dialog open over the page, if any. */
   const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'settings' | 'resume' | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
+  /** How the results below are analysed (reported by the panel): the decision dialog judges by the same. */
+  const [analysis, setAnalysis] = useState<Analysis | null>(null);
   const write = usePermission('experiments:write');
   /** Shows the experiment a start or resume returns, or the error it met. */
   const lifecycleAction = (request: Promise<Stored<Experiment>>): void => {
@@ -293,11 +323,11 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             {d.status === 'draft' ? (
               <p className="state state-empty">Results appear once the experiment is started and units are exposed.</p>
             ) : (
-              <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} />
+              <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} onAnalysis={setAnalysis} />
             )}
             {dialog === 'dimensions' ? <DimensionsDialog {...dialogProps} /> : null}
             {dialog === 'settings' ? <SettingsDialog {...dialogProps} /> : null}
-            {dialog === 'decide' ? <DecideDialog {...dialogProps} /> : null}
+            {dialog === 'decide' ? <DecideDialog {...dialogProps} analysis={analysis} /> : null}
             {dialog === 'resume' ? (
               <Confirm
                 title={`Resume ${experiment.key}?`}
@@ -323,15 +353,52 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   );
 }
 
-const DAY_MS = 86_400_000;
+/** The browser's time zone (IANA name), in which the console shows every time. */
+export function localTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/** The offset of `timeZone` from UTC at an instant, in ms (UTC+1: 3,600,000). */
+function zoneOffset(at: number, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(new Date(at));
+  const part = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
+  const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
+  return wall - Math.floor(at / 1000) * 1000;
+}
+
+/** The calendar day of an instant in `timeZone`, as "2026-12-03". */
+function dayIn(at: number, timeZone: string): string {
+  return new Date(at + zoneOffset(at, timeZone)).toISOString().slice(0, 10);
+}
 
 /**
- * The first-exposure window of two typed days (UTC, both inclusive): `to` is the start of the day
- * after the last one. A window that ends before it starts is not applied, and says why.
+ * The first instant of a calendar day ("2026-12-03") in `timeZone`: its midnight, or where a
+ * daylight-saving change skips midnight, the first time the day has. NaN when it is no date.
  */
-export function exposureWindow(fromDay: string, toDay: string): { readonly from?: string; readonly to?: string; readonly problem?: string } {
-  const start = fromDay === '' ? undefined : Date.parse(`${fromDay}T00:00:00Z`);
-  const end = toDay === '' ? undefined : Date.parse(`${toDay}T00:00:00Z`) + DAY_MS;
+export function startOfDay(day: string, timeZone: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (match === null) {
+    return Number.NaN;
+  }
+  const utcMidnight = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+  if (Number.isNaN(utcMidnight) || new Date(utcMidnight).toISOString().slice(0, 10) !== day) {
+    return Number.NaN;
+  }
+  // The zone's offset at UTC midnight, then at the instant that gives: one of them is the day's.
+  const first = utcMidnight - zoneOffset(utcMidnight, timeZone);
+  const second = utcMidnight - zoneOffset(first, timeZone);
+  const candidates = [first, second].filter((at) => dayIn(at, timeZone) === day);
+  return candidates.length === 0 ? Math.max(first, second) : Math.min(...candidates);
+}
+
+/**
+ * The first-exposure window of two typed days, both inclusive, in the browser's time zone (as every
+ * time in the console): `from` is the first day's local midnight, `to` the midnight that ends the
+ * last one, both sent as UTC instants. A window that ends before it starts is not applied, and says why.
+ */
+export function exposureWindow(fromDay: string, toDay: string, timeZone: string = localTimeZone()): { readonly from?: string; readonly to?: string; readonly problem?: string } {
+  const start = fromDay === '' ? undefined : startOfDay(fromDay, timeZone);
+  const end = toDay === '' ? undefined : startOfDay(nextDay(toDay), timeZone);
   if ((start !== undefined && Number.isNaN(start)) || (end !== undefined && Number.isNaN(end))) {
     return { problem: 'Enter the days as dates.' };
   }
@@ -341,7 +408,13 @@ export function exposureWindow(fromDay: string, toDay: string): { readonly from?
   return { ...(start === undefined ? {} : { from: new Date(start).toISOString() }), ...(end === undefined ? {} : { to: new Date(end).toISOString() }) };
 }
 
-function ResultsPanel({ experiment, environments, segments }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[] }): ReactNode {
+/** "2026-12-03" → "2026-12-04" (any text that is not a date stays as it is, and is refused). */
+function nextDay(day: string): string {
+  const at = Date.parse(`${day}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(at) ? new Date(at + 86_400_000).toISOString().slice(0, 10) : day;
+}
+
+function ResultsPanel({ experiment, environments, segments, onAnalysis }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[]; onAnalysis?: (analysis: Analysis) => void }): ReactNode {
   const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
   const [sequential, setSequential] = useState(false);
@@ -358,10 +431,11 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
     setDimensionValue('');
     setDimensionDraft('');
   }
-  /** First-exposure dates (UTC days, inclusive), as typed: either may be empty. */
+  /** First-exposure dates (days in the browser's time zone, inclusive), as typed: either may be empty. */
   const [fromDay, setFromDay] = useState('');
   const [toDay, setToDay] = useState('');
-  const exposed = exposureWindow(fromDay, toDay);
+  const zone = localTimeZone();
+  const exposed = exposureWindow(fromDay, toDay, zone);
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
@@ -392,6 +466,10 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
     setDimensionDraft(value);
     setDimensionValue(value);
   };
+
+  useEffect(() => {
+    onAnalysis?.({ environment, sequential, cuped });
+  }, [onAnalysis, environment, sequential, cuped]);
 
   useEffect(() => {
     if (state.status === 'ready') {
@@ -475,14 +553,17 @@ function ResultsPanel({ experiment, environments, segments }: { experiment: Stor
             )}
           </>
         )}
-        <label className="inline" title="Only the units first exposed on or after this day (UTC)">
+        <label className="inline" title={`Only the units first exposed on or after this day, from its midnight in your time zone (${zone})`}>
           Exposed from
           <input type="date" value={fromDay} onChange={(e) => { setFromDay(e.target.value); }} />
         </label>
-        <label className="inline" title="Only the units first exposed on or before this day (UTC)">
+        <label className="inline" title={`Only the units first exposed on or before this day, until its end in your time zone (${zone})`}>
           through
           <input type="date" value={toDay} onChange={(e) => { setToDay(e.target.value); }} />
         </label>
+        <span className="small muted" title={zone}>
+          (your time zone)
+        </span>
         <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
           Over time
           <select value={seriesInterval} onChange={(e) => { setSeriesInterval(e.target.value === 'day' ? 'day' : 'hour'); }}>

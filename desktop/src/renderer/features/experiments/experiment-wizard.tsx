@@ -13,6 +13,8 @@ import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
 import { planDuration, planText } from './power-plan.js';
 import type { PowerPlan, PowerPlanField } from './power-plan.js';
+import { variationIssues } from './variation-checks.js';
+import type { VariationDraft } from './variation-checks.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
 
@@ -25,12 +27,9 @@ function planFieldProps(plan: PowerPlan, field: PowerPlanField): { 'aria-invalid
 
 type Role = '' | 'primary' | 'secondary' | 'guardrail';
 
-interface VariationRow {
-  readonly key: string;
-  readonly name: string;
-  /** Percent of covered traffic. */
-  readonly weight: number;
-}
+type VariationRow = VariationDraft;
+
+const VARIATIONS_PROBLEM_ID = 'variations-problem';
 
 /** Designs an experiment step by step and creates it as a draft (or starts it at once). */
 export default function ExperimentWizard(): ReactNode {
@@ -65,12 +64,13 @@ export default function ExperimentWizard(): ReactNode {
   const dimensions = commaList(dimensionsText);
 
   const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
-  const weightTotal = variations.reduce((s, v) => s + v.weight, 0);
+  const issues = variationIssues(variations);
+  /** Marks a variation's input the problems name, pointing at the sentence that says what is wrong. */
+  const variationFieldProps = (index: number, field: 'key' | 'weight'): { 'aria-invalid'?: true; 'aria-describedby'?: string } =>
+    issues.some((i) => i.index === index && i.field === field) ? { 'aria-invalid': true, 'aria-describedby': VARIATIONS_PROBLEM_ID } : {};
   const problems: (string | null)[] = [
     /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) && name.trim() !== '' ? null : 'Give the experiment a key (letters, digits, ".", "_", "-") and a name.',
-    variations.length >= 2 && Math.abs(weightTotal - 100) < 0.01 && new Set(variations.map((v) => v.key)).size === variations.length && variations.every((v) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v.key))
-      ? null
-      : `At least two variations with distinct keys, weights adding up to 100% (now ${Math.round(weightTotal * 10) / 10}%).`,
+    issues.length === 0 ? null : issues.map((i) => i.message).join(' '),
     validateRows(rows).size === 0 ? (envs.length > 0 ? null : 'Choose at least one environment.') : 'Fix the targeting conditions.',
     dimensions.length <= 10 ? null : 'At most 10 result dimensions.',
     null,
@@ -157,7 +157,7 @@ export default function ExperimentWizard(): ReactNode {
               <>
                 {variations.map((v, i) => (
                   <div className="row" key={i}>
-                    <input aria-label={`Variation ${i + 1} key`} value={v.key} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
+                    <input aria-label={`Variation ${i + 1} key`} value={v.key} {...variationFieldProps(i, 'key')} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
                     <input aria-label={`Variation ${i + 1} name`} value={v.name} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
                     <input
                       type="number"
@@ -165,9 +165,11 @@ export default function ExperimentWizard(): ReactNode {
                       max={100}
                       step={0.1}
                       aria-label={`Variation ${i + 1} weight`}
-                      value={v.weight}
+                      value={Number.isNaN(v.weight) ? '' : v.weight}
                       style={{ width: '6em' }}
-                      onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, weight: Number(e.target.value) } : x))); }}
+                      {...variationFieldProps(i, 'weight')}
+                      // An emptied field is no weight (NaN, which the checks name), not 0%.
+                      onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, weight: e.target.value === '' ? Number.NaN : Number(e.target.value) } : x))); }}
                     />
                     %
                     <button type="button" className="ghost" aria-label={`Remove variation ${i + 1}`} disabled={variations.length <= 2} onClick={() => { setVariations(variations.filter((_x, j) => j !== i)); }}>
@@ -293,7 +295,7 @@ export default function ExperimentWizard(): ReactNode {
               </>
             ) : null}
             {step === 5 ? <pre aria-label="Experiment definition">{JSON.stringify(build(), null, 2)}</pre> : null}
-            <FormError message={problems[step]} />
+            <FormError message={problems[step]} {...(step === 1 ? { id: VARIATIONS_PROBLEM_ID } : {})} />
             {created === null ? null : (
               <p className="banner banner-warn" role="status">
                 {created.key} was created as a draft, but starting it failed. Start it again, or open the draft and start it later.

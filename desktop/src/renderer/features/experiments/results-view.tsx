@@ -18,6 +18,30 @@ function risk(loss: number, difference: 'relative' | 'absolute'): string {
   return difference === 'relative' ? formatPercent(loss, { digits: 2 }) : formatNumber(loss);
 }
 
+/** A variation's figures for a metric, with the ratio's denominator the API sends (not in @xp/shared's view type). */
+type VariationFigures = MetricResultView['variations'][number] & { readonly denominatorTotal?: number | null };
+
+/**
+ * A variation's mean, or a dash with the reason: no units, a total beyond a double (mean null), or a
+ * ratio whose denominator sums to 0 (the API sends a mean of 0 there, which no unit had).
+ */
+function MeanCell({ metric, figures }: { metric: MetricResultView; figures: VariationFigures }): ReactNode {
+  if (metric.type === 'ratio' && figures.denominatorTotal === 0) {
+    return (
+      <td className="num" title={`The denominator of ${metric.name} is 0 in this variation: its ratio is undefined.`}>
+        — <span className="small muted">denominator 0</span>
+      </td>
+    );
+  }
+  if (figures.units === 0) {
+    return <td className="num" title="No units in this variation">—</td>;
+  }
+  if (figures.mean === null || !Number.isFinite(figures.mean)) {
+    return <td className="num" title="The total passes what a number can hold: no mean">—</td>;
+  }
+  return <td className="num">{metric.type === 'conversion' ? formatPercent(figures.mean) : formatNumber(figures.mean)}</td>;
+}
+
 interface MetricCardProps {
   readonly metric: MetricResultView;
   readonly selected: boolean;
@@ -32,7 +56,6 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
   const control = metric.variations.find((v) => v.comparison === null);
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
-  const firstError = compared.map((v) => v.comparison?.error ?? null).find((e) => e !== null) ?? undefined;
   // A comparison the engine could not make (too few units, no variance) carries neutral
   // placeholders (effect 0, p 1): it gets dashes and no plot row, not numbers that look measured.
   const rows: ForestRow[] = compared
@@ -85,14 +108,16 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                   {v === control ? <span className="muted small"> (control)</span> : null}
                 </td>
                 <td className="num">{formatCount(v.units)}</td>
-                <td className="num">{v.units === 0 || v.mean === null ? '—' : metric.type === 'conversion' ? formatPercent(v.mean) : formatNumber(v.mean)}</td>
+                <MeanCell metric={metric} figures={v} />
                 {c === null ? (
                   <td className="num muted" colSpan={4}>
                     baseline
                   </td>
                 ) : c.error !== null ? (
-                  <td className="num muted" colSpan={4} title={c.error.message}>
-                    — not enough data to compare
+                  // The API's neutral placeholders (effect 0, p 1, chance 50%) are not shown as if measured.
+                  // Not a .num cell: the message may quote a long variation key, which must wrap.
+                  <td className="muted" colSpan={4} title={c.error.message}>
+                    — no comparison: {c.error.message}
                   </td>
                 ) : (
                   <>
@@ -119,7 +144,6 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
           })}
         </tbody>
       </table>
-      {firstError === undefined ? null : <p className="small muted">{firstError.message}</p>}
     </section>
   );
 });

@@ -3,7 +3,8 @@ import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExperimentResultsView } from '@xp/shared';
 import { BreakdownTable } from '../breakdown-table.js';
-import { bandKey, CumulativeChart, cumulativeSeries, defaultInterval } from '../cumulative-chart.js';
+import { PointTooltip } from '../../charts/chart.js';
+import { bandKey, bucketLabels, CumulativeChart, cumulativeSeries, defaultInterval, noteKey } from '../cumulative-chart.js';
 
 afterEach(cleanup);
 
@@ -79,15 +80,61 @@ describe('cumulative series', () => {
       },
     ]);
 
-    const series = cumulativeSeries(r, 'revenue', (end, interval) => `${interval} ${end}`);
+    const series = cumulativeSeries(r, 'revenue', (bucket, end, interval) => ({ label: `${interval} ${bucket}`, range: `${bucket}–${end}` }));
 
     expect(series?.variations).toEqual(['blue', 'green']);
     expect(series?.difference).toBe('absolute');
     expect(series?.rows).toEqual([
-      { x: 'hour 2026-11-20T01:00:00Z', blue: 0.3, [bandKey('blue')]: [-0.2, 0.8], green: -0.1, [bandKey('green')]: null },
-      { x: 'hour 2026-11-20T02:00:00Z', blue: 0.2, [bandKey('blue')]: [0.05, 0.35], green: null, [bandKey('green')]: null },
+      { x: 'hour 2026-11-20T00:00:00Z', range: '2026-11-20T00:00:00Z–2026-11-20T01:00:00Z', blue: 0.3, [bandKey('blue')]: [-0.2, 0.8], green: -0.1, [bandKey('green')]: null },
+      { x: 'hour 2026-11-20T01:00:00Z', range: '2026-11-20T01:00:00Z–2026-11-20T02:00:00Z', blue: 0.2, [bandKey('blue')]: [0.05, 0.35], green: null, [bandKey('green')]: null, [noteKey('green')]: 'no comparison: not computed' },
     ]);
     expect(cumulativeSeries(r, 'missing')).toBeUndefined();
+  });
+
+  it('leaves out points whose comparison failed, instead of drawing the placeholder 0 [0, 0], and says why', () => {
+    const failed = (variation: string, message: string) => ({ metric: 'revenue', variation, effect: 0, ci: [0, 0] as [number, number], pValue: 1, error: { code: 'ZERO_CONTROL_MEAN', message } });
+    const r = results([
+      { bucket: '2026-11-20T00:00:00Z', end: '2026-11-20T01:00:00Z', units: { control: 10, blue: 9, green: 0 }, metrics: [failed('blue', 'the control has no conversions'), failed('green', 'green has 0 units (an arm needs at least 2)')] },
+      { bucket: '2026-11-20T01:00:00Z', end: '2026-11-20T02:00:00Z', units: { control: 30, blue: 28, green: 0 }, metrics: [{ metric: 'revenue', variation: 'blue', effect: 0.2, ci: [0.05, 0.35], pValue: 0.01 }, failed('green', 'green has 0 units (an arm needs at least 2)')] },
+    ]);
+
+    const series = cumulativeSeries(r, 'revenue');
+    expect(series?.rows.map((row) => [row.blue, row[bandKey('blue')], row.green, row[bandKey('green')]])).toEqual([
+      [null, null, null, null],
+      [0.2, [0.05, 0.35], null, null],
+    ]);
+    expect(series?.rows[0]?.[noteKey('blue')]).toBe('no comparison: the control has no conversions');
+    expect(series?.gaps).toEqual([
+      { variation: 'blue', points: 1, reason: 'the control has no conversions' },
+      { variation: 'green', points: 2, reason: 'green has 0 units (an arm needs at least 2)' },
+    ]);
+
+    render(<CumulativeChart results={r} metric="revenue" />);
+    expect(screen.getByRole('list', { name: 'Points not drawn' }).textContent).toBe(
+      'blue: no comparison at 1 of 2 points (left out of the chart): the control has no conversionsgreen: no comparison at any point (left out of the chart): green has 0 units (an arm needs at least 2)',
+    );
+
+    // The tooltip of the first point: the reason where a value would be.
+    render(<PointTooltip active label="x" labelKey="range" row={series?.rows[0]} series={[{ key: 'blue', label: 'blue', color: '#000', bandKey: bandKey('blue'), noteKey: noteKey('blue') }]} formatY={String} />);
+    expect(screen.getByRole('tooltip').textContent).toContain('blue: no comparison: the control has no conversions');
+    expect(screen.getByRole('tooltip').textContent).not.toMatch(/0\.0|\[0, 0\]/);
+  });
+
+  it('labels each bucket by its start, in local time, and gives the whole range in the tooltip', () => {
+    const at = (day: number, hour: number): string => new Date(2026, 11, day, hour).toISOString();
+    const hour = bucketLabels(at(3, 2), at(3, 3), 'hour');
+    expect(hour.label).toMatch(/02:00/);
+    expect(hour.label).not.toMatch(/03:00/);
+    expect(hour.range).toMatch(/02:00.*–.*03:00/);
+
+    expect(bucketLabels(at(3, 0), at(4, 0), 'day')).toEqual({ label: new Date(2026, 11, 3).toLocaleDateString(undefined, { month: 'short', day: 'numeric' }), range: new Date(2026, 11, 3).toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) });
+    // Days run from the hour the experiment started in: such a day shows its starting time.
+    const day = bucketLabels(at(3, 14), at(4, 14), 'day');
+    expect(day.label).toMatch(/02:00|14:00/);
+    expect(day.range).toContain(' – ');
+
+    const r = results([{ bucket: at(3, 2), end: at(3, 3), units: { control: 10, blue: 9, green: 11 }, metrics: [] }]);
+    expect(cumulativeSeries(r, 'revenue')?.rows[0]).toMatchObject({ x: hour.label, range: hour.range });
   });
 
   it('says so when there is no time series yet', () => {
@@ -97,6 +144,20 @@ describe('cumulative series', () => {
 });
 
 describe('breakdown table', () => {
+  it('shows a dash and the reason for a value whose comparison failed, not its placeholder numbers', () => {
+    const r = results([]);
+    const failed: ExperimentResultsView = {
+      ...r,
+      metrics: r.metrics.map((m) => ({ ...m, variations: m.variations.map((v) => (v.comparison === null ? v : { ...v, comparison: { ...v.comparison, effect: 0, ci: [0, 0] as [number, number], pValue: 1, adjustedPValue: 1, significant: false, error: { code: 'ZERO_VARIANCE', message: 'every unit in blue converted' } } })) })),
+    };
+    render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', values: [{ value: 'US', results: failed }], omitted: { values: 0, units: 0 } }} metric="revenue" onChoose={() => undefined} />);
+
+    const cells = screen.getAllByRole('cell');
+    expect(cells[2]?.textContent).toBe('— every unit in blue converted');
+    expect(cells[2]?.textContent).not.toMatch(/ZERO_VARIANCE|1\.000/);
+  });
+
+
   it('heads each treatment by its name, as the rest of the results view does, and shows the corrected interval', () => {
     const named = results([]);
     const withNames: ExperimentResultsView = {

@@ -238,6 +238,85 @@ describe('experiment page', () => {
     expect(sent.find((r) => r.path.endsWith('/resume'))?.ifMatch).toBe('"3"');
   });
 
+  it('proposes no winner when no variation is significantly better on the primary metric, and says so', async () => {
+    const u = userEvent.setup();
+    const comparison = (adjustedPValue: number, significant: boolean) => ({ effect: 0.08, difference: 'relative' as const, ci: [-0.02, 0.18] as [number, number], se: 0.05, pValue: adjustedPValue, adjustedPValue, method: 'welch', significant, cuped: null, chanceToWin: 0.94, risk: { control: 0.08, treatment: 0.01 }, credibleInterval: [-0.02, 0.18] as [number, number], error: null });
+    const withPrimary = (adjustedPValue: number, significant: boolean): ExperimentResultsView => ({
+      ...results(),
+      metrics: [
+        {
+          key: 'converted',
+          name: 'Converted',
+          type: 'conversion',
+          role: 'primary',
+          higherIsBetter: true,
+          cupedApplied: false,
+          source: 'rollup',
+          error: null,
+          variations: [
+            { variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null },
+            { variation: 'treatment', units: 100, total: 11, mean: 0.11, comparison: comparison(adjustedPValue, significant) },
+          ],
+        },
+      ],
+    });
+    let answer = withPrimary(0.11, false);
+    const running = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], metrics: { primary: ['converted'], secondary: [], guardrails: [] } }), { version: 4 });
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: running };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: answer };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/stop')) {
+        return { status: 200, body: storedOf({ ...running.definition, status: 'stopped' as const }, { version: 5 }) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    const { unmount } = render(
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    await screen.findByRole('table', { name: 'Converted by variation' });
+    await u.click(screen.getByRole('switch', { name: 'Sequential (safe to peek)' }));
+    await waitFor(() => { expect(sent.at(-1)?.path).toContain('sequential=true'); });
+    const before = sent.length;
+    await u.click(screen.getByRole('button', { name: 'Decide…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Decide on Checkout' });
+    expect((await within(dialog).findByRole('status')).textContent).toMatch(/^No variation is significantly better on Converted; shipping one is a judgement call\. Lowest corrected p-value: p = 0\.110 \(Treatment, \+8\.0%\)\./);
+    // Judged as the page analyses the results (here sequentially), without its filters.
+    expect(sent.slice(before).map((r) => r.path)).toEqual(['/api/v1/projects/web/experiments/checkout/results?environment=production&sequential=true&cuped=true']);
+    const winner = within(dialog).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' });
+    expect(winner.value).toBe('');
+    // The control is no ship: returning to it is the decision "rollback", which the API requires.
+    expect([...winner.options].map((o) => o.value)).toEqual(['', 'treatment']);
+    const stop = within(dialog).getByRole('button', { name: 'Stop and record decision' });
+    expect(stop).toHaveProperty('disabled', true);
+    expect(stop.getAttribute('title')).toBe('Choose the variation to ship');
+
+    // Shipping anyway stays possible, once chosen.
+    await u.selectOptions(winner, 'treatment');
+    expect(stop).toHaveProperty('disabled', false);
+    await u.click(stop);
+    await waitFor(() => { expect(sent.find((r) => r.path.endsWith('/stop'))?.body).toEqual({ decision: 'ship', winner: 'treatment', releaseWinner: false }); });
+    unmount();
+
+    // A significantly better treatment is proposed.
+    answer = withPrimary(0.004, true);
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    await u.click(await screen.findByRole('button', { name: 'Decide…' }));
+    const again = screen.getByRole('dialog', { name: 'Decide on Checkout' });
+    expect((await within(again).findByRole('status')).textContent).toMatch(/^Treatment is significantly better on Converted \(\+8\.0%, corrected p = 0\.004\)\./);
+    expect(within(again).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' }).value).toBe('treatment');
+  });
+
   it('filters the results by first-exposure days, both inclusive, and refuses a window that ends before it starts', async () => {
     const { client, sent } = fakeApi((req) => {
       if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
@@ -257,8 +336,11 @@ describe('experiment page', () => {
 
     fireEvent.change(await screen.findByLabelText('Exposed from'), { target: { value: '2026-11-21' } });
     fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-22' } });
-    await waitFor(() => { expect(lastResults().get('to')).toBe('2026-11-23T00:00:00.000Z'); });
-    expect(lastResults().get('from')).toBe('2026-11-21T00:00:00.000Z');
+    // Days in the browser's time zone, as every other time in the console: from local midnight to the midnight after the last day.
+    await waitFor(() => { expect(lastResults().get('to')).toBe(new Date(2026, 10, 23).toISOString()); });
+    expect(lastResults().get('from')).toBe(new Date(2026, 10, 21).toISOString());
+    expect(screen.getByText('(your time zone)')).toBeTruthy();
+    expect(screen.getByLabelText('Exposed from').closest('label')?.getAttribute('title')).toContain(`in your time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone})`);
 
     fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-20' } });
     expect((await screen.findByRole('alert')).textContent).toBe('The window ends (2026-11-20) before it starts (2026-11-21): the dates are not applied.');
@@ -328,11 +410,18 @@ describe('experiment page', () => {
     await waitFor(() => { expect(new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams.get('environment')).toBe('development'); });
   });
 
-  it('turns typed days into a UTC window', () => {
-    expect(exposureWindow('', '')).toEqual({});
-    expect(exposureWindow('2026-11-21', '')).toEqual({ from: '2026-11-21T00:00:00.000Z' });
-    expect(exposureWindow('', '2026-11-21')).toEqual({ to: '2026-11-22T00:00:00.000Z' });
-    expect(exposureWindow('2026-11-21', '2026-11-21')).toEqual({ from: '2026-11-21T00:00:00.000Z', to: '2026-11-22T00:00:00.000Z' });
-    expect(exposureWindow('2026-11-22', '2026-11-21').problem).toMatch(/ends .* before it starts/);
+  it('turns typed days into the instants of their midnights in the time zone, both days inclusive', () => {
+    expect(exposureWindow('', '', 'UTC')).toEqual({});
+    expect(exposureWindow('2026-11-21', '', 'UTC')).toEqual({ from: '2026-11-21T00:00:00.000Z' });
+    expect(exposureWindow('', '2026-11-21', 'UTC')).toEqual({ to: '2026-11-22T00:00:00.000Z' });
+    expect(exposureWindow('2026-11-21', '2026-11-21', 'UTC')).toEqual({ from: '2026-11-21T00:00:00.000Z', to: '2026-11-22T00:00:00.000Z' });
+    // Dec 3 in Los Angeles (UTC−8) runs from 08:00 UTC that day to 08:00 UTC the next.
+    expect(exposureWindow('2026-12-03', '2026-12-03', 'America/Los_Angeles')).toEqual({ from: '2026-12-03T08:00:00.000Z', to: '2026-12-04T08:00:00.000Z' });
+    // A day daylight saving time shortens (23 hours) and one whose midnight it skips (Santiago's day starts at 01:00).
+    expect(exposureWindow('2026-03-08', '2026-03-08', 'America/Los_Angeles')).toEqual({ from: '2026-03-08T08:00:00.000Z', to: '2026-03-09T07:00:00.000Z' });
+    expect(exposureWindow('2026-09-06', '', 'America/Santiago')).toEqual({ from: '2026-09-06T04:00:00.000Z' });
+    expect(exposureWindow('2026-12-03', '', 'Asia/Kolkata')).toEqual({ from: '2026-12-02T18:30:00.000Z' });
+    expect(exposureWindow('2026-11-22', '2026-11-21', 'UTC').problem).toMatch(/ends .* before it starts/);
+    expect(exposureWindow('2026-02-30', '', 'UTC').problem).toBe('Enter the days as dates.');
   });
 });

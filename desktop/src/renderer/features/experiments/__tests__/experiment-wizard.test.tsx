@@ -71,6 +71,55 @@ describe('experiment wizard', () => {
     expect(sent.find((r) => r.method === 'POST')?.body).toMatchObject({ key: 'pricing', clientSide: false });
   });
 
+  it('keeps Next disabled while a weight is outside 0–100% or a key is missing or taken, naming the field at fault', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'weights');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Weights');
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    const next = (): HTMLElement => screen.getByRole('button', { name: 'Next' });
+    const weight = (i: number): HTMLElement => screen.getByRole('spinbutton', { name: `Variation ${i} weight` });
+    const key = (i: number): HTMLElement => screen.getByRole('textbox', { name: `Variation ${i} key` });
+
+    // -10% and 110% add up to 100%, but neither is a share of traffic.
+    fireEvent.change(weight(1), { target: { value: '-10' } });
+    fireEvent.change(weight(2), { target: { value: '110' } });
+    expect(next()).toHaveProperty('disabled', true);
+    expect(screen.getByRole('alert').textContent).toBe('Variation 1 weight: -10% is not between 0 and 100%. Variation 2 weight: 110% is not between 0 and 100%.');
+    expect(weight(1).getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(weight(1).getAttribute('aria-describedby') ?? '')).toBe(screen.getByRole('alert'));
+    expect(key(1).getAttribute('aria-invalid')).toBeNull();
+
+    fireEvent.change(weight(1), { target: { value: '0' } });
+    fireEvent.change(weight(2), { target: { value: '0' } });
+    expect(screen.getByRole('alert').textContent).toBe('At least one variation needs a weight above 0%.');
+    expect(next()).toHaveProperty('disabled', true);
+    fireEvent.change(weight(1), { target: { value: '' } });
+    expect(screen.getByRole('alert').textContent).toBe('Variation 1 weight: enter a percentage from 0 to 100.');
+
+    fireEvent.change(weight(1), { target: { value: '50' } });
+    fireEvent.change(weight(2), { target: { value: '50' } });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(next()).toHaveProperty('disabled', false);
+
+    // Duplicate and empty keys are named as such, not as weights that do not add up (they do).
+    await u.clear(key(2));
+    await u.type(key(2), 'control');
+    expect(screen.getByRole('alert').textContent).toBe('Variation 2 key: "control" is already the key of variation 1; each variation needs its own key.');
+    expect(key(2).getAttribute('aria-invalid')).toBe('true');
+    expect(next()).toHaveProperty('disabled', true);
+    await u.clear(key(2));
+    expect(screen.getByRole('alert').textContent).toBe('Variation 2 key: enter a key.');
+    await u.type(key(2), 'treatment');
+    expect(next()).toHaveProperty('disabled', false);
+    expect(sent.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
   it('retries only the start when starting failed after the experiment was created', async () => {
     const u = userEvent.setup();
     let starts = 0;

@@ -169,16 +169,56 @@ describe('results view', () => {
       ],
     });
     const { unmount } = render(<ResultsView results={results({ metrics: [degenerate] })} />);
-    expect(screen.getByText('each arm needs at least 2 units')).toBeTruthy();
     // No measured-looking numbers (effect 0.0%, p 1.000, chance 50%) and no plot row for it.
     const row = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getByRole('row', { name: /Treatment/ });
     const cells = within(row).getAllByRole('cell').map((c) => c.textContent);
-    expect(cells).toEqual(['Treatment', '1', '0.0%', '— not enough data to compare']);
+    expect(cells).toEqual(['Treatment', '1', '0.0%', '— no comparison: each arm needs at least 2 units']);
     expect(screen.queryByRole('img')).toBeNull();
     unmount();
 
     render(<ResultsView results={results({ metrics: [] })} />);
     expect(screen.getByText(/no metrics yet/)).toBeTruthy();
+  });
+
+  it('shows a failed comparison (0% against 100% conversion) as a dash with its reason, in every arm, not as a precise null effect', () => {
+    const zero = (message: string): ComparisonView => comparison(0, [0, 0], 1, { chanceToWin: 0.5, risk: { control: 0, treatment: 0 }, error: { code: 'ZERO_CONVERSIONS', message } });
+    const m = metric('purchase', {
+      variations: [
+        { variation: 'control', units: 500, total: 0, mean: 0, comparison: null },
+        { variation: 'treatment', units: 500, total: 500, mean: 1, comparison: zero('the control has no conversions') },
+        { variation: 'empty', units: 0, total: 0, mean: 0, comparison: zero('empty has 0 units (an arm needs at least 2)') },
+      ],
+    });
+    render(<ResultsView results={results({ metrics: [m] })} />);
+
+    const table = screen.getByRole('table', { name: 'Metric purchase by variation' });
+    const cells = (name: RegExp): (string | null)[] => within(within(table).getByRole('row', { name })).getAllByRole('cell').map((c) => c.textContent);
+    expect(cells(/^Control/)).toEqual(['Control (control)', '500', '0.0%', 'baseline']);
+    expect(cells(/^Treatment/)).toEqual(['Treatment', '500', '100.0%', '— no comparison: the control has no conversions']);
+    expect(cells(/^empty/)).toEqual(['empty', '0', '—', '— no comparison: empty has 0 units (an arm needs at least 2)']);
+    expect(table.textContent).not.toMatch(/1\.000|50\.0%|\[0\.0%/);
+    expect(screen.queryByRole('img')).toBeNull();
+  });
+
+  it('shows a dash, saying the denominator is 0, for the mean of a ratio whose denominator sums to 0 (mean 0 or null), never NaN', () => {
+    // The API also sends each arm's denominatorTotal for a ratio (the console's view type leaves it out).
+    const ratio = (mean: number | null): MetricResultView => {
+      const variations: (MetricResultView['variations'][number] & { denominatorTotal: number | null })[] = [
+        { variation: 'control', units: 100, total: 50, denominatorTotal: 200, mean: 0.25, comparison: null },
+        { variation: 'treatment', units: 100, total: 400, denominatorTotal: 0, mean, comparison: comparison(0, [0, 0], 1, { error: { code: 'ZERO_DENOMINATOR', message: 'the ratio denominator sums to zero in the treatment' } }) },
+      ];
+      return metric('per-session', { type: 'ratio', name: 'Orders per session', variations });
+    };
+    for (const mean of [0, null]) {
+      const { unmount } = render(<ResultsView results={results({ metrics: [ratio(mean)] })} />);
+      const table = screen.getByRole('table', { name: 'Orders per session by variation' });
+      const [, control, treatment] = within(table).getAllByRole('row');
+      expect(control!.children[2]!.textContent).toBe('0.25');
+      expect(treatment!.children[2]!.textContent).toBe('— denominator 0');
+      expect(treatment!.children[2]!.getAttribute('title')).toBe('The denominator of Orders per session is 0 in this variation: its ratio is undefined.');
+      expect(table.textContent).not.toContain('NaN');
+      unmount();
+    }
   });
 
   it('shows dashes, not a p-value of 1 and means of 0, when a filter matches no units, and says so', () => {

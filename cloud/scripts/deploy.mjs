@@ -2,12 +2,14 @@
 // `npm run synth | deploy | destroy -- [--stage prod] [--profile p] [--region r] [--config file] [--yes] [--dry-run]`
 // synth: CloudFormation templates in cloud/cdk.out (offline). deploy: checks the CDK bootstrap of the
 // target account/region (bootstraps it when missing), deploys every stack, uploads the console web
-// build when one exists, and prints the URLs. destroy: removes the stacks; data stores are retained
-// unless the stage was deployed with removalPolicy "destroy".
+// build when one exists (XP_CONSOLE_DIR names another), and prints the URLs. destroy: removes the
+// stacks; data stores are retained unless the stage was deployed with removalPolicy "destroy".
+// Every command first validates the configuration file. --dry-run prints every command it would
+// run (outputs it cannot know before a deploy as <placeholders>) and runs none.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const CLOUD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = path.resolve(CLOUD, '..');
@@ -60,9 +62,18 @@ function cdkBin() {
   fail('the AWS CDK CLI is not installed (npm install at the repository root)');
 }
 
+/** An argument as a POSIX shell reads it back (placeholders such as <ConsoleBucket> are left bare, to be replaced). */
+const shellWord = (a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
+
+/** The variables --profile and --region set for every command. */
+const awsEnv = (options) => ({ ...(options.profile ? { AWS_PROFILE: options.profile } : {}), ...(options.region ? { AWS_REGION: options.region, CDK_DEFAULT_REGION: options.region } : {}) });
+
 function run(options, cmd, args, { capture = false, allowFailure = false } = {}) {
-  const env = { ...process.env, ...(options.profile ? { AWS_PROFILE: options.profile } : {}), ...(options.region ? { AWS_REGION: options.region, CDK_DEFAULT_REGION: options.region } : {}) };
-  console.log(`$ ${[cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+  const extra = awsEnv(options);
+  const env = { ...process.env, ...extra };
+  // The variables are printed as part of the command, so a printed command runs the same when pasted.
+  const assignments = Object.entries(extra).filter(([k]) => k !== 'CDK_DEFAULT_REGION' || cmd !== 'aws').map(([k, v]) => `${k}=${shellWord(v)}`);
+  console.log(`$ ${[...assignments, ...[cmd, ...args].map(shellWord)].join(' ')}`);
   if (options.dryRun) {
     return { status: 0, stdout: '' };
   }
@@ -77,6 +88,27 @@ function run(options, cmd, args, { capture = false, allowFailure = false } = {})
 }
 
 const contextArgs = (options) => ['-c', `stage=${options.stage}`, ...(options.config ? ['-c', `config=${path.resolve(options.config)}`] : [])];
+
+/**
+ * Validates the configuration (--config, else cloud/xp.config.json when present) the way the CDK
+ * app will, so a mistake is one clear line before anything runs rather than a failure half-way.
+ * In a dry run, warnings (such as no alarmEmail) are printed too; otherwise the CDK app prints them.
+ */
+async function checkConfig(options) {
+  const file = options.config ? path.resolve(options.config) : path.join(CLOUD, 'xp.config.json');
+  const compiled = path.join(CLOUD, 'dist', 'infra', 'config.js');
+  if (!existsSync(compiled)) {
+    fail('the CDK app is not built (cloud/dist/infra is missing): run npm run build first, or use npm run synth|deploy|destroy, which build');
+  }
+  const { loadConfig } = await import(pathToFileURL(compiled).href);
+  const context = { stage: options.stage, ...(options.config ? { config: file } : {}) };
+  try {
+    return loadConfig((key) => context[key], CLOUD, { warn: (warning) => (options.dryRun ? console.log(`warning: ${warning}`) : undefined) });
+  } catch (e) {
+    const [head, ...problems] = String(e instanceof Error ? e.message : e).split('\n').map((l) => l.trim());
+    fail(problems.length === 0 ? head : `${head.replace(/:$/, '')} in ${existsSync(file) ? file : 'the context'}: ${problems.join('; ')}`);
+  }
+}
 const hasAwsCli = () => spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
 
 /** The CDKToolkit stack's bootstrap version, or undefined when the environment is not bootstrapped. */
@@ -98,10 +130,18 @@ function bootstrapVersion(options) {
 }
 
 function uploadConsole(options, outputs) {
-  const dir = CONSOLE_BUILD_DIRS.map((d) => path.join(ROOT, d)).find((d) => existsSync(path.join(d, 'index.html')));
-  const stack = outputs[`xp-${options.stage}-console`] ?? {};
-  if (dir === undefined || stack.ConsoleBucket === undefined) {
-    console.log(`No console web build found (${CONSOLE_BUILD_DIRS.join(' or ')}); skipping the upload. The desktop app works against the API URL below.`);
+  const candidates = process.env.XP_CONSOLE_DIR ? [path.resolve(process.env.XP_CONSOLE_DIR)] : CONSOLE_BUILD_DIRS.map((d) => path.join(ROOT, d));
+  const dir = candidates.find((d) => existsSync(path.join(d, 'index.html')));
+  if (dir === undefined) {
+    const where = process.env.XP_CONSOLE_DIR ? `XP_CONSOLE_DIR (${candidates[0]}) has no index.html` : `No console web build found (${CONSOLE_BUILD_DIRS.join(' or ')}; npm run build makes one)`;
+    console.log(`${where}; skipping the upload (the desktop app works against the API URL).`);
+    return;
+  }
+  const name = `xp-${options.stage}-console`;
+  // A dry run deploys nothing, so the outputs are placeholders: the stack's outputs of that name.
+  const stack = options.dryRun ? { ConsoleBucket: `<${name}.ConsoleBucket>`, ConsoleDistributionId: `<${name}.ConsoleDistributionId>` } : (outputs[name] ?? {});
+  if (stack.ConsoleBucket === undefined || stack.ConsoleDistributionId === undefined) {
+    console.log(`The outputs of ${name} (ConsoleBucket, ConsoleDistributionId) are not in cdk-outputs-${options.stage}.json; skipping the console upload.`);
     return;
   }
   run(options, 'aws', ['s3', 'sync', dir, `s3://${stack.ConsoleBucket}`, '--delete']);
@@ -110,15 +150,22 @@ function uploadConsole(options, outputs) {
 
 const { command, options } = parse(process.argv.slice(2));
 const cdk = cdkBin();
+await checkConfig(options);
+if (options.dryRun) {
+  console.log(`dry run: printing the commands, running none (they run in ${CLOUD}; <stack.Output> marks a stack output known only after the deploy)`);
+}
 if (command === 'synth') {
   run(options, cdk, ['synth', '--quiet', ...contextArgs(options)]);
-  console.log(`Templates for stage "${options.stage}" are in cloud/cdk.out.`);
+  console.log(options.dryRun ? 'dry run: nothing was synthesized' : `Templates for stage "${options.stage}" are in cloud/cdk.out.`);
 } else if (command === 'deploy') {
   if (!hasAwsCli() && !options.dryRun) {
     fail('the AWS CLI (v2) is required: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html');
   }
   const version = bootstrapVersion(options);
-  if (version === undefined) {
+  if (options.dryRun) {
+    console.log('(the answer decides: when the account/region is not bootstrapped, the deploy first runs)');
+    run(options, cdk, ['bootstrap', ...contextArgs(options)]);
+  } else if (version === undefined) {
     console.log('This account/region is not bootstrapped for the CDK; bootstrapping it now.');
     run(options, cdk, ['bootstrap', ...contextArgs(options)]);
   } else {
@@ -130,12 +177,22 @@ if (command === 'synth') {
   uploadConsole(options, outputs);
   const api = outputs[`xp-${options.stage}-api`] ?? {};
   const web = outputs[`xp-${options.stage}-console`] ?? {};
+  const passwordCommand = ['aws', 'secretsmanager', 'get-secret-value', '--secret-id', api.InitialOwnerPasswordSecret ?? `xp/${options.stage}/initial-owner-password`, '--query', 'SecretString', '--output', 'text'];
   console.log('');
-  console.log(`xp "${options.stage}" is deployed.`);
-  console.log(`  API      ${api.ApiUrl ?? '(see cdk-outputs)'}`);
-  console.log(`  Console  ${web.ConsoleUrl ?? '(see cdk-outputs)'}`);
-  console.log(`  Owner password: aws secretsmanager get-secret-value --secret-id ${api.InitialOwnerPasswordSecret ?? `xp/${options.stage}/initial-owner-password`} --query SecretString --output text`);
+  if (options.dryRun) {
+    console.log(`Then: the first owner's password with: ${passwordCommand.map(shellWord).join(' ')}`);
+    console.log('dry run: nothing was deployed');
+  } else {
+    console.log(`xp "${options.stage}" is deployed.`);
+    console.log(`  API      ${api.ApiUrl ?? '(see cdk-outputs)'}`);
+    console.log(`  Console  ${web.ConsoleUrl ?? '(see cdk-outputs)'}`);
+    console.log(`  Owner password: ${passwordCommand.map(shellWord).join(' ')}`);
+  }
 } else {
   run(options, cdk, ['destroy', '--all', ...(options.yes ? ['--force'] : []), ...contextArgs(options)]);
-  console.log('Destroyed the stacks. Unless deployed with removalPolicy "destroy", the Aurora cluster (still running, with its network stack), rulesets table, event stream, failure queue, secrets, KMS key and buckets are retained: see docs/deploy.md to remove them.');
+  console.log(
+    options.dryRun
+      ? 'dry run: nothing was destroyed'
+      : 'Destroyed the stacks. Unless deployed with removalPolicy "destroy", the Aurora cluster (still running, with its network stack), rulesets table, event stream, failure queue, secrets, KMS key and buckets are retained: see docs/deploy.md to remove them.',
+  );
 }

@@ -164,12 +164,18 @@ export interface LoginAttempt {
   readonly ip: string;
 }
 
+/** The three login counters: this email from this IP, this email from anywhere, this IP for any email. */
+export type LoginLimit = 'email-and-ip' | 'email' | 'ip';
+
+/** A decision on the next login attempt, naming the counters that refuse it (none when allowed). */
+export type LoginDecision = RateLimitDecision & { readonly refusedBy: readonly LoginLimit[] };
+
 /** One admitted login attempt, counted as a failure until `succeeded` says otherwise. */
 export interface LoginReservation {
   /** The password was right: the attempt is not a failure, and the email's failures from this IP are forgotten. */
   succeeded(): Promise<void>;
-  /** The password was wrong: the attempt stays counted; returns whether the next attempt would be refused. */
-  failed(): Promise<RateLimitDecision>;
+  /** The password was wrong: the attempt stays counted; returns whether the next attempt would be refused, and by which counters. */
+  failed(): Promise<LoginDecision>;
 }
 
 export type LoginAdmission = (RateLimitDecision & { readonly allowed: false }) | ({ readonly allowed: true; readonly retryAfterSeconds: 0 } & LoginReservation);
@@ -207,11 +213,11 @@ export class LoginRateLimiter {
     });
   }
 
-  /** Whether an attempt would be admitted now, recording nothing; when refused, the longest wait. */
-  async check(attempt: LoginAttempt): Promise<RateLimitDecision> {
+  /** Whether an attempt would be admitted now, recording nothing; when refused, the longest wait and the counters that refuse. */
+  async check(attempt: LoginAttempt): Promise<LoginDecision> {
     const keys = keysOf(attempt);
     const decisions = await Promise.all(PORTS.map((port) => this.#ports[port].check(keys[port])));
-    return decisions.reduce(combine, ALLOWED);
+    return { ...decisions.reduce(combine, ALLOWED), refusedBy: PORTS.filter((_, i) => !decisions[i]!.allowed).map((port) => LIMIT_OF[port]) };
   }
 
   /**
@@ -253,6 +259,7 @@ export class LoginRateLimiter {
 }
 
 const PORTS = ['byEmailAndIp', 'byEmail', 'byIp'] as const;
+const LIMIT_OF: Readonly<Record<(typeof PORTS)[number], LoginLimit>> = { byEmailAndIp: 'email-and-ip', byEmail: 'email', byIp: 'ip' };
 
 // Case and surrounding spaces must not give an attacker fresh counters for the same account.
 const emailKey = (email: string): string => email.trim().toLowerCase();

@@ -13,6 +13,7 @@ export const WEBHOOKS_HELP = `  xp webhooks list --project KEY
   xp webhooks create --project KEY --name NAME [--event PATTERN]... [--environment ENV]... [--format json|slack] [--disabled]
       The URL is read from XP_WEBHOOK_URL (it often holds a token). Prints the signing secret once.
   xp webhooks test|enable|disable|delete --project KEY ID
+      test sends a webhook.test delivery now; exit code 1 when it fails.
   xp webhooks rotate-secret --project KEY ID [--keep-previous-hours N]
   xp webhooks deliveries --project KEY ID [--status pending|succeeded|failed] [--limit N] [--cursor C]
   xp webhooks delivery --project KEY ID DELIVERY      (every attempt of one delivery)
@@ -121,7 +122,9 @@ export async function runWebhooks(args: readonly string[], api: () => XpApiClien
     }
     case 'test': {
       const sent = await client.testWebhook(project, webhookId);
-      return out(sent, () => [sent.status === 'succeeded' ? `Delivered: ${sent.statusCode ?? ''} in ${sent.durationMs ?? 0} ms` : `Failed: ${sent.statusCode ?? sent.error ?? 'no answer'}`, ...(sent.response === null || sent.response === '' ? [] : [`Answer: ${sent.response}`])]);
+      out(sent, () => [sent.status === 'succeeded' ? `Delivered: ${sent.statusCode ?? ''} in ${sent.durationMs ?? 0} ms` : `Failed: ${sent.statusCode ?? sent.error ?? 'no answer'}`, ...(sent.response === null || sent.response === '' ? [] : [`Answer: ${sent.response}`])]);
+      // A script checking a receiver must see the failure: exit code 1 (the output above says why).
+      return sent.status === 'succeeded' ? 0 : 1;
     }
     case 'enable':
     case 'disable': {

@@ -13,7 +13,9 @@ import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
 import { replayArchive } from '../pipeline/replay.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
-import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { createPgDatabase, migrate } from '../store/db.js';
+import { lockDataDir } from '../local/data-lock.js';
+import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
 import { ApplyInterrupted, applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
@@ -49,7 +51,7 @@ Usage:
       experiments' totals recomputed. DATE is an ISO date (a bare --to date includes that day) or
       date-time. The archive defaults to <data dir>/archive/events; --archive s3://BUCKET/archive/events
       reads the Firehose bucket directly (AWS_PROFILE, AWS_REGION). Uses DATABASE_URL, else the data folder's
-      embedded database (stop \`xp start\` first: PGlite allows one process).
+      embedded database, which one process may open at a time: refused while \`xp start\` runs on it.
 ${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
@@ -239,19 +241,25 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
   const archive = values.archive ?? path.join(config.dataDir, 'archive', 'events');
   // s3://bucket/archive/events/ reads the Firehose bucket directly (AWS_PROFILE / AWS_REGION apply).
   const source = archive.startsWith('s3://') ? s3Archive(archive, s3ClientFromEnv(env)) : archive;
-  if (config.databaseUrl === undefined && !existsSync(path.join(config.dataDir, 'postgres'))) {
+  if (config.databaseUrl === undefined && !existsSync(embeddedDatabaseDir(config.dataDir))) {
     // Replaying into a new, empty database would only create one: the aggregates live in the platform's.
     throw new AppError('VALIDATION_FAILED', `no platform database in ${config.dataDir}: pass the data folder \`xp start\` uses (--data-dir or XP_DATA_DIR), or set DATABASE_URL`);
   }
-  const db = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
+  // The embedded database allows one process: refused while `xp start` (or another replay) holds the folder.
+  const lock = config.databaseUrl === undefined ? await lockDataDir(config.dataDir, 'xp replay', { notice: (m) => { printError(`notice: ${m}`); } }) : undefined;
   try {
-    await migrate(db);
-    printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
-    const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
-    print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
-    return 0;
+    const db = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
+    try {
+      await migrate(db);
+      printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
+      const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
+      print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
+      return 0;
+    } finally {
+      await db.close();
+    }
   } finally {
-    await db.close();
+    await lock?.release();
   }
 }
 

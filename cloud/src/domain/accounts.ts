@@ -3,7 +3,7 @@ import { roleSchema } from '@xp/shared';
 import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
-import type { LoginRateLimiter } from '../auth/rate-limit.js';
+import type { LoginDecision, LoginRateLimiter } from '../auth/rate-limit.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode, forbidden, invalid } from '../errors.js';
 import { credentials } from '../store/credentials.js';
@@ -11,7 +11,7 @@ import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { users } from '../store/users.js';
 import type { User } from '../store/users.js';
-import { record } from './audit-trail.js';
+import { record, recordUnauthenticated } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { parseOrThrow } from './validation.js';
 
@@ -75,9 +75,14 @@ function randomPassword(): string {
   return generateToken(TokenKind.Session).slice(4, 28);
 }
 
+/** The resource key of failed-login entries for an email that belongs to no user. */
+export const UNKNOWN_USER_KEY = '(unknown)';
+
 export class AccountService {
   // A real hash to verify against for unknown emails, so timing does not reveal which emails exist.
   #dummyHash: Promise<string> | undefined;
+  // The organisation that records failed logins of unknown emails (the installation's first).
+  #firstOrg: Promise<string | undefined> | undefined;
 
   constructor(
     private readonly deps: Deps,
@@ -103,6 +108,7 @@ export class AccountService {
     if (user === undefined || user.passwordHash === null || !ok || user.disabled) {
       const after = await admission.failed();
       this.deps.logger.warn('login failed', { ip: meta.ip });
+      await this.recordFailedLogin(user, meta, after);
       if (!after.allowed) {
         throw rateLimited(after.retryAfterSeconds);
       }
@@ -127,6 +133,33 @@ export class AccountService {
     });
     const { passwordHash: _omit, ...publicUser } = user;
     return { token, expiresAt: expiresAt.toISOString(), user: publicUser };
+  }
+
+  /**
+   * Audits a failed login (`user.login-failed`: the client address, and the email only when it is a
+   * user's) and, when it made the limiter refuse the next attempts, `user.locked-out`. Refused
+   * attempts (429) are not recorded, so the limiter bounds the entries. A failure to record is
+   * logged and does not change the answer.
+   */
+  private async recordFailedLogin(user: Pick<User, 'id' | 'orgId' | 'email'> | undefined, meta: { ip: string; client: string }, after: LoginDecision): Promise<void> {
+    try {
+      this.#firstOrg ??= this.deps.db.query<{ id: string }>('SELECT id FROM organizations ORDER BY created_at, id LIMIT 1').then((r) => r.rows[0]?.id);
+      const orgId = user?.orgId ?? (await this.#firstOrg);
+      if (orgId === undefined) {
+        return;
+      }
+      const who = { ...(user === undefined ? {} : { email: user.email }), ip: meta.ip };
+      const common = { orgId, client: meta.client, resourceType: 'user', resourceKey: user?.id ?? UNKNOWN_USER_KEY } as const;
+      await this.deps.db.withTransaction(async (tx) => {
+        await recordUnauthenticated(tx, { ...common, action: 'user.login-failed', after: who });
+        if (!after.allowed) {
+          await recordUnauthenticated(tx, { ...common, action: 'user.locked-out', after: { ...who, limits: after.refusedBy, retryAfterSeconds: after.retryAfterSeconds } });
+        }
+      });
+    } catch (e) {
+      this.#firstOrg = undefined;
+      this.deps.logger.error('failed login not audited', { error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   /** The actor behind a bearer token (session or personal access token), or 401. */

@@ -8,7 +8,7 @@ import { projectFor } from './definitions.js';
 export class AuditService {
   constructor(private readonly deps: Deps) {}
 
-  /** The organisation's audit log, newest first, filtered by project, resource, user or environment. */
+  /** The organisation's audit log, newest first, filtered by project, resource, user, environment or time. */
   async list(actor: Actor, filter: Omit<AuditFilter, 'projectId'> & { project?: string | undefined }): Promise<Page<AuditEntry>> {
     assertCan(actor, Permission.AuditRead);
     const projectId = filter.project === undefined ? undefined : (await projectFor(this.deps.db, actor, filter.project)).id;

@@ -1,5 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import { audit } from '../store/audit.js';
+import type { AuditResourceType } from '../store/audit.js';
 import type { Actor } from './context.js';
 import { jsonDiff } from './json-diff.js';
 
@@ -7,7 +8,7 @@ import { jsonDiff } from './json-diff.js';
 export async function record(
   tx: Queryable,
   actor: Actor,
-  entry: { projectId: string | null; action: string; resourceType: string; resourceKey: string; environment?: string | undefined; before: unknown; after: unknown },
+  entry: { projectId: string | null; action: string; resourceType: AuditResourceType; resourceKey: string; environment?: string | undefined; before: unknown; after: unknown },
 ): Promise<void> {
   await audit.append(tx, {
     orgId: actor.orgId,
@@ -20,5 +21,26 @@ export async function record(
     resourceKey: entry.resourceKey,
     environment: entry.environment,
     diff: jsonDiff(entry.before, entry.after),
+  });
+}
+
+/**
+ * Records an event nobody authenticated caused (a failed login, a lockout): no actor id or e-mail,
+ * what is known in the entry's diff (`after`, an added document).
+ */
+export async function recordUnauthenticated(
+  db: Queryable,
+  entry: { orgId: string; client: string; action: string; resourceType: AuditResourceType; resourceKey: string; after: unknown },
+): Promise<void> {
+  await audit.append(db, {
+    orgId: entry.orgId,
+    projectId: null,
+    actorId: null,
+    actorEmail: null,
+    client: entry.client,
+    action: entry.action,
+    resourceType: entry.resourceType,
+    resourceKey: entry.resourceKey,
+    diff: jsonDiff(undefined, entry.after),
   });
 }

@@ -231,7 +231,8 @@ async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promi
   }
 }
 
-const readUrl = (key: PlatformKey, w: Pick<StoredWebhook, 'id' | 'urlCiphertext'>): string | undefined => {
+/** A webhook's URL, or undefined when the platform key cannot decrypt it (it was set under another key). */
+export const readUrl = (key: PlatformKey, w: Pick<StoredWebhook, 'id' | 'urlCiphertext'>): string | undefined => {
   try {
     return key.decrypt(w.urlCiphertext, URL_PURPOSE, w.id);
   } catch {
@@ -486,6 +487,8 @@ export async function dispatchDueWebhooks(
     readonly signal?: AbortSignal;
     /** Return as soon as a pass finds nothing due and no webhook is enabled anywhere (the scheduled function: no polling, the database may pause). */
     readonly stopWhenUnused?: boolean;
+    /** Called after each pass that could read what is due (the local dispatcher logs an outage's end). */
+    readonly onPass?: () => void;
   },
 ): Promise<DispatchReport> {
   const counts = { delivered: 0, failed: 0, retried: 0 };
@@ -502,6 +505,7 @@ export async function dispatchDueWebhooks(
     }
     const now = deps.now();
     const claimed = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH, CLAIM_PER_WEBHOOK);
+    options.onPass?.();
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
@@ -535,16 +539,58 @@ export async function dispatchDueWebhooks(
   }
 }
 
-/** The local stack's dispatcher: polls until stopped; a failing pass is logged and retried. */
-export function startWebhookDispatcher(deps: Deps, sender: WebhookSender, options: { readonly idleMs?: number } = {}): { stop(): Promise<void> } {
+/** How often a dispatcher that keeps failing logs it again (the first failure is logged at once). */
+export const DISPATCH_FAILURE_LOG_EVERY_MS = 60_000;
+
+/**
+ * The local stack's dispatcher: polls until stopped; a failing pass is retried after `retryMs`
+ * (default 5 s). During an outage (the database down) the first failure is logged at error level,
+ * then one line at most every `logEveryMs` (default a minute) with the count since, and the
+ * recovery once.
+ */
+export function startWebhookDispatcher(
+  deps: Deps,
+  sender: WebhookSender,
+  options: { readonly idleMs?: number; readonly retryMs?: number; readonly logEveryMs?: number } = {},
+): { stop(): Promise<void> } {
   const controller = new AbortController();
+  const retryMs = options.retryMs ?? 5_000;
+  const logEveryMs = options.logEveryMs ?? DISPATCH_FAILURE_LOG_EVERY_MS;
+  const outage = { failures: 0, since: 0, loggedAt: 0, unlogged: 0 };
+  const recovered = (): void => {
+    if (outage.failures > 0) {
+      deps.logger.info('webhook dispatch recovered', { failures: outage.failures, downSeconds: Math.round((Date.now() - outage.since) / 1000) });
+      outage.failures = 0;
+      outage.unlogged = 0;
+    }
+  };
   const loop = (async () => {
     while (!controller.signal.aborted) {
       try {
-        await dispatchDueWebhooks(deps, sender, { until: Date.now() + 60_000, signal: controller.signal, ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }) });
+        await dispatchDueWebhooks(deps, sender, {
+          until: Date.now() + 60_000,
+          signal: controller.signal,
+          ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
+          // The first pass that gets past its first query ends an outage.
+          onPass: recovered,
+        });
+        recovered();
       } catch (e) {
-        deps.logger.error('webhook dispatch failed', { error: e instanceof Error ? e.message : String(e) });
-        await sleep(5_000, undefined, { signal: controller.signal }).catch(() => undefined);
+        const error = e instanceof Error ? e.message : String(e);
+        const now = Date.now();
+        outage.failures++;
+        if (outage.failures === 1) {
+          outage.since = now;
+          outage.loggedAt = now;
+          deps.logger.error('webhook dispatch failed', { error });
+        } else if (now - outage.loggedAt >= logEveryMs) {
+          deps.logger.error('webhook dispatch still failing', { error, failures: outage.failures, sinceSeconds: Math.round((now - outage.since) / 1000), notLogged: outage.unlogged });
+          outage.loggedAt = now;
+          outage.unlogged = 0;
+        } else {
+          outage.unlogged++;
+        }
+        await sleep(retryMs, undefined, { signal: controller.signal }).catch(() => undefined);
       }
     }
   })();

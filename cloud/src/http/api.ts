@@ -6,6 +6,8 @@ import { parseBearer } from '../auth/tokens.js';
 import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
+import { clientAddress } from './client-ip.js';
+import type { TrustedProxies } from './client-ip.js';
 import { noteUser } from './request-log.js';
 import { badStringReason, findBadJson, NOT_UTF8_BODY, utf8Text } from './text.js';
 
@@ -83,10 +85,13 @@ export function clientOf(c: Context): string {
   return raw !== undefined && CLIENT_NAME.test(raw) ? raw : 'api';
 }
 
-/** The caller's address: the socket's, unless a trusted proxy is configured (not by default). */
-export function ipOf(c: Context): string {
+/**
+ * The caller's address: the socket's, or, when the socket's peer is one of `trusted` (XP_TRUSTED_PROXIES;
+ * none by default), the right-most X-Forwarded-For entry that is not a trusted proxy.
+ */
+export function ipOf(c: Context, trusted?: TrustedProxies): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  return clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), trusted) ?? 'unknown';
 }
 
 function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): z.output<S> {
@@ -173,7 +178,12 @@ function checkStrings(values: Record<string, string>, where: string): void {
 }
 
 /** Registers every route on the app; authentication is resolved by `authenticate`. */
-export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (token: string | undefined, client: string) => Promise<Actor>): void {
+export interface MountOptions {
+  /** Proxies whose X-Forwarded-For names the client (see client-ip.ts). Default none. */
+  readonly trustedProxies?: TrustedProxies | undefined;
+}
+
+export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (token: string | undefined, client: string) => Promise<Actor>, options: MountOptions = {}): void {
   for (const spec of routes) {
     const honoPath = spec.path.replace(/\{(\w+)\}/g, ':$1');
     app.on(spec.method.toUpperCase(), honoPath, async (c) => {
@@ -196,7 +206,7 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       const rawBody: unknown = spec.body === undefined ? undefined : await readJson(c);
       const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, rawBody, 'body');
       const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;
-      const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip: ipOf(c), client, context: c });
+      const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip: ipOf(c, options.trustedProxies), client, context: c });
       for (const [name, value] of Object.entries(reply.headers ?? {})) {
         c.header(name, value);
       }

@@ -7,6 +7,7 @@ import type { Services } from '../domain/services.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { AnyRoute } from './api.js';
 import { mount } from './api.js';
+import type { TrustedProxies } from './client-ip.js';
 import { errorResponse } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { requestLogger } from './request-log.js';
@@ -20,7 +21,7 @@ import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
 import { governanceRoutes } from './routes/governance.js';
 import { guardRegexBacktracking } from './regex-guard.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, healthz } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
 import { resultRoutes } from './routes/results.js';
 import { sdkOutcomes } from './sdk/sdk-outcomes.js';
@@ -38,6 +39,8 @@ export interface AppOptions {
   readonly sdkMetrics?: MetricSink;
   /** The per-request log line; COLLECT_REQUEST_BODY=true sets `collectBody`. Default: on, without bodies. */
   readonly requestLog?: RequestLogOptions | false;
+  /** XP_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (login throttling per client address). Default none. */
+  readonly trustedProxies?: TrustedProxies | undefined;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -89,10 +92,7 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
       },
     }),
   );
-  app.get('/healthz', async (c) => {
-    await services.deps.db.query('SELECT 1');
-    return c.json({ status: 'ok' });
-  });
+  app.get('/healthz', healthz(services));
   const doc = openApiDocument(routes, {
     title: 'xp management API',
     version: options.version ?? '0.1.0',
@@ -111,7 +111,7 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     }
     return c.body(await readFile(path.join(assetsDir, file)), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=3600' });
   });
-  mount(app, routes, (token, client) => services.accounts.authenticate(token, client));
+  mount(app, routes, (token, client) => services.accounts.authenticate(token, client), { trustedProxies: options.trustedProxies });
   if (services.deps.events !== undefined) {
     if (options.sdkMetrics !== undefined) {
       app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));

@@ -10,7 +10,28 @@ import { requestIdOf } from './request-log.js';
 const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
 
 /** Retry-After of a 503 for an unavailable database. */
-const UNAVAILABLE_RETRY_SECONDS = 5;
+export const UNAVAILABLE_RETRY_SECONDS = 5;
+
+/** During an outage every request fails alike: the first is logged, then one line a minute with the count. */
+export const UNAVAILABLE_LOG_EVERY_MS = 60_000;
+
+const outages = new WeakMap<Logger, { loggedAt: number; unlogged: number }>();
+
+function logUnavailable(logger: Logger, c: Context, err: DatabaseError): void {
+  const now = Date.now();
+  const outage = outages.get(logger);
+  if (outage !== undefined && now - outage.loggedAt < UNAVAILABLE_LOG_EVERY_MS) {
+    outage.unlogged++;
+    return;
+  }
+  outages.set(logger, { loggedAt: now, unlogged: 0 });
+  logger.warn('database unavailable', {
+    method: c.req.method,
+    path: redactSecrets(c.req.path),
+    error: `${err.code ?? 'no code'}: ${err.message}`,
+    ...(outage === undefined ? {} : { notLoggedSince: outage.unlogged }),
+  });
+}
 
 /** The one place errors become responses: `{ error: { code, message, details? } }`, never a stack. */
 export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
@@ -29,7 +50,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   }
   if (isUnavailableError(err)) {
     // The database is down, restarting or out of connections: the caller may retry, and is told when.
-    logger.warn('database unavailable', { method: c.req.method, path: redactSecrets(c.req.path), error: `${err.code ?? 'no code'}: ${err.message}` });
+    logUnavailable(logger, c, err);
     c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
     return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the database is unavailable; retry later' } }, 503);
   }

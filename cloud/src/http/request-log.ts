@@ -1,6 +1,7 @@
 /**
  * One structured log line per request: request id, method, route, status, latency, client, user
- * id, and (with COLLECT_REQUEST_BODY=true) the JSON body with every secret-looking field redacted.
+ * id, and (with COLLECT_REQUEST_BODY=true) the JSON body with every secret-looking field redacted
+ * and URLs that may carry a token (webhook URLs) cut to `scheme://host/…`.
  * Errors are logged with their stack by the error mapper, carrying the same request id; responses
  * never contain either.
  */
@@ -9,6 +10,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
+import { urlPreview } from '../domain/webhooks.js';
 
 export interface RequestLogOptions {
   /** Log the request body (JSON only, first 16 KB) with secrets redacted. Default false. */
@@ -25,6 +27,12 @@ const MAX_BODY_CHARS = 16 * 1024;
 /** Field names whose values are never logged. */
 const SECRET_FIELD = /pass(word|phrase)?|secret|token|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session/i;
 export const REDACTED = '[redacted]';
+/** Field names holding a URL (`url`, `callbackUrl`, `uri`…): shown as `scheme://host/…`, as webhook URLs are everywhere else. */
+const URL_FIELD = /ur[il]$/i;
+/** An absolute URL inside a string (scheme, `://`, then up to whitespace or a quote). */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>`]+/gi;
+/** Routes whose bodies hold receiver URLs, which are secrets (stored encrypted, shown as previews). */
+const URL_SECRET_ROUTE = /\/webhooks(\/|$)/;
 
 const requestIds = new WeakMap<Request, string>();
 const requestUsers = new WeakMap<Request, string>();
@@ -37,19 +45,46 @@ export function noteUser(c: Context, userId: string): void {
   requestUsers.set(c.req.raw, userId);
 }
 
-/** A copy of a parsed JSON value with secret-named fields replaced and token-shaped strings redacted. */
-export function redactBody(value: unknown, depth = 0): unknown {
+/** `scheme://host/…` of a URL (its path and query may hold a token); a value that is not a URL is redacted whole. */
+function previewUrl(value: string): string {
+  try {
+    return urlPreview(value);
+  } catch {
+    return REDACTED;
+  }
+}
+
+export interface RedactOptions {
+  /** Cut every URL in every string to `scheme://host/…` (bodies of webhook routes). Default false. */
+  readonly allUrls?: boolean;
+}
+
+/**
+ * A copy of a parsed JSON value with secret-named fields replaced, URL-named fields (and, with
+ * `allUrls`, URLs anywhere) cut to `scheme://host/…`, and token-shaped strings redacted.
+ */
+export function redactBody(value: unknown, options: RedactOptions = {}, depth = 0): unknown {
   if (depth > 32) {
     return REDACTED;
   }
   if (typeof value === 'string') {
-    return redactSecrets(value);
+    return redactSecrets(options.allUrls === true ? value.replace(URL_IN_TEXT, previewUrl) : value);
   }
   if (Array.isArray(value)) {
-    return value.map((v) => redactBody(v, depth + 1));
+    return value.map((v) => redactBody(v, options, depth + 1));
   }
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_FIELD.test(k) ? REDACTED : redactBody(v, depth + 1)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => {
+        if (SECRET_FIELD.test(k)) {
+          return [k, REDACTED];
+        }
+        if (URL_FIELD.test(k) && typeof v === 'string') {
+          return [k, previewUrl(v.trim())];
+        }
+        return [k, redactBody(v, options, depth + 1)];
+      }),
+    );
   }
   return value;
 }
@@ -66,7 +101,7 @@ async function bodyOf(c: Context): Promise<unknown> {
     return `[${text.length} characters, not logged]`;
   }
   try {
-    return redactBody(JSON.parse(text));
+    return redactBody(JSON.parse(text), { allUrls: URL_SECRET_ROUTE.test(c.req.path) });
   } catch {
     return '[not JSON]';
   }

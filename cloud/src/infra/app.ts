@@ -9,7 +9,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { App as CdkApp } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ApiStack } from './api-stack.js';
-import { loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 import type { XpConfig } from './config.js';
 import { ConsoleStack } from './console-stack.js';
 import { DataStack } from './data-stack.js';
@@ -74,7 +74,17 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
 /** `node dist/infra/app.js` as the CDK CLI runs it. */
 function main(): void {
   const app = new CdkApp();
-  const config = loadConfig((key) => app.node.tryGetContext(key));
+  let config: XpConfig;
+  try {
+    config = loadConfig((key) => app.node.tryGetContext(key));
+  } catch (e) {
+    if (!(e instanceof ConfigError)) {
+      throw e;
+    }
+    // A mistake in the configuration: its message says what to fix; a stack trace would only hide it.
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(1);
+  }
   buildXp(app, config);
   app.synth();
 }

@@ -54,16 +54,19 @@ const guardrailSchema = z.strictObject({
 export const configSchema = z.strictObject({
   /** Deployment name, part of every stack and resource name. Default `dev`. */
   stage: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and dashes, starting with a letter').default('dev'),
-  /** Target account and region; default the CLI's (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION). */
-  account: z.string().optional(),
-  region: z.string().optional(),
+  /**
+   * Target account and region of every stack; default the CLI's (CDK_DEFAULT_ACCOUNT /
+   * CDK_DEFAULT_REGION, from the profile and AWS_REGION). Set, they pin the stage to that account and region.
+   */
+  account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1').optional(),
   /** Custom domain of the API (an ACM certificate in the same region). Default: the execute-api URL. */
   apiDomain: z.strictObject({ name: z.string().min(3), certificateArn: z.string().startsWith('arn:') }).optional(),
   /** Days CloudWatch keeps function, API access and flow logs. Default 30. */
   logRetentionDays: z.number().refine((d) => RETENTION.has(d), 'not a CloudWatch Logs retention period').default(30),
   /** Hours Kinesis keeps events (24-8760); also the aggregator's maximum record age. Default 24. */
   streamRetentionHours: z.number().int().min(24).max(8760).default(24),
-  /** Where alarm notifications are e-mailed; none when absent. */
+  /** Where alarm notifications are e-mailed. Absent, the alarms still fire but notify nobody (synth warns). */
   alarmEmail: z.email().optional(),
   /** E-mail of the first owner account created on first deploy. Default admin@example.com. */
   adminEmail: z.email().default('admin@example.com'),
@@ -107,6 +110,11 @@ export const configSchema = z.strictObject({
   guardrails: z.array(guardrailSchema).default([]),
 });
 
+/** A configuration the user can fix (unreadable file, bad JSON, invalid fields): the CDK app prints its message alone, without a stack. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
 export type XpConfig = z.output<typeof configSchema>;
 export type XpConfigInput = z.input<typeof configSchema>;
 export type GuardrailConfig = XpConfig['guardrails'][number];
@@ -134,22 +142,56 @@ const NUMERIC = new Set(['logRetentionDays', 'streamRetentionHours', 'evaluation
 export function parseConfig(input: unknown): XpConfig {
   const result = configSchema.safeParse(input);
   if (!result.success) {
-    throw new Error(`invalid xp deployment configuration:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+    throw new ConfigError(`invalid xp deployment configuration:\n${result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
   }
   return result.data;
+}
+
+/** What a valid configuration still probably gets wrong, one sentence each. */
+export function configWarnings(config: XpConfig): string[] {
+  return [
+    ...(config.alarmEmail === undefined
+      ? [`alarmEmail is not set: the alarms of stage "${config.stage}" will fire but notify nobody; set "alarmEmail" in the configuration file (or -c alarmEmail=…)`]
+      : []),
+  ];
+}
+
+/** A configuration file's fields; a ConfigError with one line when it cannot be read or is not a JSON object. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`config file ${file} must hold a JSON object ({ "alarmEmail": "…", … })`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export interface LoadOptions {
+  /** Where warnings go (configWarnings); default stderr, as `warning: …`. */
+  readonly warn?: (message: string) => void;
 }
 
 /**
  * Reads the file named by context `config` (default `xp.config.json` beside cdk.json, if present),
  * then overlays context values (strings from the command line are converted).
  */
-export function loadConfig(context: (key: string) => unknown, cwd = process.cwd()): XpConfig {
+export function loadConfig(context: (key: string) => unknown, cwd = process.cwd(), options: LoadOptions = {}): XpConfig {
   const fileName = context('config');
   const file = path.resolve(cwd, typeof fileName === 'string' ? fileName : 'xp.config.json');
   if (typeof fileName === 'string' && !existsSync(file)) {
-    throw new Error(`config file ${file} does not exist`);
+    throw new ConfigError(`config file ${file} does not exist`);
   }
-  const fromFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const fromFile = existsSync(file) ? readConfigFile(file) : {};
   const merged: Record<string, unknown> = { ...fromFile };
   for (const key of CONTEXT_KEYS) {
     const value = context(key);
@@ -169,7 +211,12 @@ export function loadConfig(context: (key: string) => unknown, cwd = process.cwd(
       merged[key] = value;
     }
   }
-  return parseConfig(merged);
+  const config = parseConfig(merged);
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`warning: ${message}\n`));
+  for (const warning of configWarnings(config)) {
+    warn(warning);
+  }
+  return config;
 }
 
 /** The log retention as CDK's enum (whose values are the days themselves). */

@@ -13,15 +13,16 @@ import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule
 import type { GuardrailSchedule } from '../domain/guardrails.js';
 import { republish } from '../domain/publisher.js';
 import { PlatformKey } from '../auth/platform-key.js';
-import { startWebhookDispatcher } from '../domain/webhooks.js';
+import { readUrl, startWebhookDispatcher } from '../domain/webhooks.js';
 import { httpSend } from '../domain/webhook-http.js';
 import { createServices } from '../domain/services.js';
-import { AppErrorCode } from '../errors.js';
+import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
+import { TrustedProxies } from '../http/client-ip.js';
 import { processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
-import { createPgDatabase, createPgliteDatabase, migrate } from '../store/db.js';
+import { createPgDatabase, migrate } from '../store/db.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
@@ -36,6 +37,8 @@ import type { LocalService } from './aws-local.js';
 import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
 import { createConsoleApp } from './console-server.js';
+import { lockDataDir } from './data-lock.js';
+import { openEmbeddedDatabase } from './embedded-database.js';
 import { jsonLogger } from './logger.js';
 import { startUpkeep } from './upkeep.js';
 
@@ -74,6 +77,8 @@ export interface LocalConfig {
   readonly guardrailIntervalMs: number;
   /** XP_PLATFORM_KEY (at least 32 characters): signs webhooks and encrypts their URLs; default: one kept in `<data dir>/platform.key`. */
   readonly platformKey: string | undefined;
+  /** XP_TRUSTED_PROXIES (IPs and CIDR ranges, comma-separated; default none): peers whose X-Forwarded-For names the client. */
+  readonly trustedProxies?: TrustedProxies | undefined;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
@@ -147,6 +152,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     archiveFlushMs: positive(env.XP_ARCHIVE_FLUSH_SECONDS, 10, 'XP_ARCHIVE_FLUSH_SECONDS') * 1000,
     guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
     platformKey: nonEmpty(env.XP_PLATFORM_KEY),
+    trustedProxies: TrustedProxies.parse(env.XP_TRUSTED_PROXIES),
     ...overrides,
   };
 }
@@ -167,12 +173,52 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-function listen(app: Hono, host: string, portNumber: number): Promise<ServerType> {
+/** A server listening before the app it serves exists: it answers 503 until `serve` gives it one. */
+interface EarlyServer {
+  readonly server: ServerType;
+  readonly port: number;
+  serve(app: Hono): void;
+}
+
+const STARTING = JSON.stringify({ error: { code: AppErrorCode.Unavailable, message: 'xp is starting; retry in a moment' } });
+
+/**
+ * Listens on `host:portNumber` at once, answering 503 (Retry-After: 1) until `serve` is called. The
+ * ports are taken before the database is opened, so that a port in use stops the start before
+ * anything is created (on a first start: the owner and the SDK keys, whose only copy would
+ * otherwise be lost with the failed start).
+ */
+function listenEarly(host: string, portNumber: number, what: string, setting: string): Promise<EarlyServer> {
+  let app: Hono | undefined;
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port: portNumber }, () => {
-      resolve(server);
+    const server = serve(
+      {
+        fetch: (request: Request, env: unknown) =>
+          app === undefined ? new Response(STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1' } }) : app.fetch(request, env),
+        hostname: host,
+        port: portNumber,
+      },
+      () => {
+        resolve({
+          server,
+          port: (server.address() as AddressInfo).port,
+          serve: (a) => {
+            app = a;
+          },
+        });
+      },
+    );
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === 'EADDRINUSE'
+          ? `port ${portNumber} is already in use; stop what uses it or choose another port (${setting})`
+          : e.code === 'EACCES'
+            ? `port ${portNumber} needs privileges this user does not have; choose another port (${setting})`
+            : e.code === 'EADDRNOTAVAIL'
+              ? `${host} is not an address of this machine (XP_HOST)`
+              : e.message;
+      reject(new AppError(AppErrorCode.Unavailable, `the ${what} cannot listen on ${host}:${portNumber}: ${why}. Nothing was started.`, undefined, { cause: e }));
     });
-    server.once('error', reject);
     answerClientErrors(server);
   });
 }
@@ -232,18 +278,33 @@ async function loadPlatformKey(config: LocalConfig): Promise<PlatformKey> {
   return PlatformKey.fromString(await readFile(file, 'utf8'));
 }
 
-async function writeCredentials(dataDir: string, boot: BootstrapResult): Promise<string> {
-  const file = path.join(dataDir, 'initial-credentials.txt');
-  const lines = [
-    '# Written once, on first start. Keep it private (mode 0600); delete it when you have stored these elsewhere.',
+function credentialLines(boot: BootstrapResult): string[] {
+  return [
     `admin email: ${boot.adminEmail ?? ''}`,
     ...(boot.generatedPassword === undefined ? ['admin password: (from XP_ADMIN_PASSWORD)'] : [`admin password: ${boot.generatedPassword}`]),
     ...Object.entries(boot.sdkKeys ?? {}).flatMap(([env, keys]) => [`${env} server SDK key: ${keys.server}`, `${env} client SDK key: ${keys.client}`]),
-    '',
   ];
-  await writeFile(file, lines.join('\n'), { mode: 0o600 });
-  await chmod(file, 0o600);
-  return file;
+}
+
+/**
+ * Writes the first start's credentials to `<data dir>/initial-credentials.txt` (mode 0600) and
+ * returns the file. They exist nowhere else (the server keeps hashes): when the file cannot be
+ * written, they are printed instead, and undefined is returned.
+ */
+async function writeCredentials(dataDir: string, boot: BootstrapResult, print: (line: string) => void): Promise<string | undefined> {
+  const file = path.join(dataDir, 'initial-credentials.txt');
+  const lines = ['# Written once, on first start. Keep it private (mode 0600); delete it when you have stored these elsewhere.', ...credentialLines(boot), ''];
+  try {
+    await writeFile(file, lines.join('\n'), { mode: 0o600 });
+    await chmod(file, 0o600);
+    return file;
+  } catch (e) {
+    print(`Could not write ${file} (${e instanceof Error ? e.message : String(e)}). The first start's credentials, shown this once (the server keeps only hashes):`);
+    for (const line of credentialLines(boot)) {
+      print(`  ${line}`);
+    }
+    return undefined;
+  }
 }
 
 export interface LocalStackOptions {
@@ -253,12 +314,36 @@ export interface LocalStackOptions {
   readonly demo?: { readonly waveIntervalMs?: number; readonly progressEveryMs?: number };
 }
 
+/**
+ * Warns once when the platform key in use cannot decrypt stored webhook URLs (a new data folder, so
+ * a new platform.key, pointed at an existing DATABASE_URL): those webhooks fail until the old key
+ * is back. Returns how many are affected.
+ */
+async function warnUnreadableWebhooks(deps: Deps, config: LocalConfig): Promise<number> {
+  const key = deps.platformKey;
+  if (key === undefined) {
+    return 0;
+  }
+  const rows = await deps.db.query<{ id: string; url_ciphertext: string }>('SELECT id, url_ciphertext FROM webhooks');
+  const unreadable = rows.rows.filter((r) => readUrl(key, { id: r.id, urlCiphertext: r.url_ciphertext }) === undefined).length;
+  if (unreadable > 0) {
+    const source = config.platformKey === undefined ? `the platform key in ${path.join(config.dataDir, 'platform.key')}` : 'the platform key in XP_PLATFORM_KEY';
+    deps.logger.warn(
+      `${unreadable} of ${rows.rows.length} webhooks cannot be sent: ${source} cannot decrypt their URLs (they were set under another key). Set XP_PLATFORM_KEY to the key they were made with, or put the old platform.key back in the data folder, and restart; or set their URLs again (their signing secrets change too)`,
+      { webhooks: unreadable },
+    );
+  }
+  return unreadable;
+}
+
 /** Starts the whole platform in this process: storage, AWS stand-ins, API and console. */
 export async function startLocalStack(config: LocalConfig, options: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = options.logger ?? jsonLogger();
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   await mkdir(config.dataDir, { recursive: true });
-  const closers: (() => Promise<void>)[] = [];
+  // One process per data folder: a second start, or `xp replay`, on it is refused (PGlite allows one process).
+  const lock = await lockDataDir(config.dataDir, 'xp start', { notice: (message) => { logger.warn(message); } });
+  const closers: (() => Promise<void>)[] = [() => lock.release()];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.reverse()) {
       await close().catch((e: unknown) => {
@@ -267,7 +352,16 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     }
   };
   try {
-    const db: Database = config.databaseUrl === undefined ? await createPgliteDatabase(path.join(config.dataDir, 'postgres')) : createPgDatabase(config.databaseUrl);
+    // The ports first: one in use stops the start before anything is created.
+    const api = await listenEarly(config.host, config.apiPort, 'API', 'XP_API_PORT or --port');
+    closers.push(() => closeServer(api.server));
+    const consoleServer = await listenEarly(config.host, config.consolePort, 'console', 'XP_CONSOLE_PORT or --console-port');
+    closers.push(() => closeServer(consoleServer.server));
+    const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
+    const apiUrl = `http://${shownHost}:${api.port}`;
+    const consoleUrl = `http://${shownHost}:${consoleServer.port}`;
+
+    const db: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     closers.push(() => db.close());
     await migrate(db);
 
@@ -319,10 +413,13 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     closers.push(() => stores.close());
     const services = createServices(deps, { limiter: stores.limiter });
     const boot = await bootstrap(deps, { adminEmail: config.adminEmail, adminPassword: config.adminPassword });
+    // Written at once: the server keeps only hashes, so whatever fails later must not lose these.
+    const credentialsFile = boot.created ? await writeCredentials(config.dataDir, boot, print) : undefined;
     const projectIds = await db.query<{ id: string }>('SELECT id FROM projects');
     for (const { id } of projectIds.rows) {
       await republish(deps, id);
     }
+    await warnUnreadableWebhooks(deps, config);
 
     // The aggregator: the same code as the cloud's Lambda, fed by a checkpointed shard poller.
     // The explorer hook stores each committed event for the live event explorer.
@@ -334,28 +431,23 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 
-    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT] } });
-    const api = await listen(apiApp, config.host, config.apiPort);
-    closers.push(() => closeServer(api));
-    const apiPort = (api.address() as AddressInfo).port;
-    const apiUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${apiPort}`;
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT] }, trustedProxies: config.trustedProxies });
+    api.serve(apiApp);
     // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
-    const consoleApp = createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir });
-    const consoleServer = await listen(consoleApp, config.host, config.consolePort);
-    closers.push(() => closeServer(consoleServer));
-    const consoleUrl = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${(consoleServer.address() as AddressInfo).port}`;
+    consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));
 
     print('');
     print(`xp is running (data in ${config.dataDir}${config.databaseUrl === undefined ? '' : ', PostgreSQL from DATABASE_URL'})`);
     print(`  API       ${apiUrl}        docs: ${apiUrl}/docs`);
     print(`  Console   ${consoleUrl}`);
     if (boot.created) {
-      const file = await writeCredentials(config.dataDir, boot);
       print('');
       print('First start: created the owner account and a demo project with three environments.');
       print(`  email     ${boot.adminEmail ?? ''}`);
-      print(boot.generatedPassword === undefined ? '  password  (XP_ADMIN_PASSWORD)' : `  password  ${boot.generatedPassword}   (shown once; also in ${file}, mode 0600)`);
-      print(`  SDK keys  in ${file}`);
+      print(boot.generatedPassword === undefined ? '  password  (XP_ADMIN_PASSWORD)' : `  password  ${boot.generatedPassword}   (shown once${credentialsFile === undefined ? '' : `; also in ${credentialsFile}, mode 0600`})`);
+      if (credentialsFile !== undefined) {
+        print(`  SDK keys  in ${credentialsFile}`);
+      }
       print('');
       print(`Log in:  curl -s ${apiUrl}/api/v1/auth/login -H 'content-type: application/json' -d '{"email":"${boot.adminEmail ?? ''}","password":"…"}'`);
     }

@@ -3,6 +3,13 @@ import type { Page, PageRequest } from './pagination.js';
 import { decodeCursor, toPage } from './pagination.js';
 import { iso } from './rows.js';
 
+/**
+ * Every resource type the audit log records (`record` accepts no other), so a filter on another
+ * one is a mistake to report rather than an empty answer.
+ */
+export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook'] as const;
+export type AuditResourceType = (typeof AUDIT_RESOURCE_TYPES)[number];
+
 /** One change: who, when, what (a JSON diff), through which client. */
 export interface AuditEntry {
   readonly id: number;
@@ -25,7 +32,7 @@ export interface NewAuditEntry {
   readonly actorEmail: string | null;
   readonly client: string;
   readonly action: string;
-  readonly resourceType: string;
+  readonly resourceType: AuditResourceType;
   readonly resourceKey: string;
   readonly environment?: string | null | undefined;
   readonly diff: unknown;
@@ -37,6 +44,10 @@ export interface AuditFilter extends PageRequest {
   readonly resourceKey?: string | undefined;
   readonly actorId?: string | undefined;
   readonly environment?: string | undefined;
+  /** Entries made at or after this instant. */
+  readonly from?: Date | undefined;
+  /** Entries made before this instant. */
+  readonly to?: Date | undefined;
 }
 
 interface Row {
@@ -118,6 +129,14 @@ export const audit = {
     add('resource_key', filter.resourceKey);
     add('actor_id', filter.actorId);
     add('environment_key', filter.environment);
+    if (filter.from !== undefined) {
+      params.push(filter.from);
+      where.push(`created_at >= $${params.length}`);
+    }
+    if (filter.to !== undefined) {
+      params.push(filter.to);
+      where.push(`created_at < $${params.length}`);
+    }
     const before = decodeCursor(filter.cursor, 'number');
     if (before !== undefined) {
       params.push(before);

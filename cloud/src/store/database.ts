@@ -35,16 +35,30 @@ export class DatabaseError extends Error {
 const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57']);
 
 /**
+ * SQLSTATEs outside those classes with which the server refuses a new connection: the database
+ * does not exist (dropped, renamed) or the login is refused (3D000, 28000, 28P01).
+ */
+const CONNECTION_REFUSALS = new Set(['3D000', '28000', '28P01']);
+
+/**
  * Whether a database error means "retry later" rather than a bad request or a bug: the connection
- * failed or timed out (no SQLSTATE), or the server is shutting down, out of resources, or rolled
- * the transaction back for a conflict or deadlock.
+ * failed or timed out (no SQLSTATE, or a Node error code such as ECONNREFUSED or EPIPE), the server
+ * refused the connection (the database not accepting connections, missing, or the login refused),
+ * or it is shutting down, out of resources, or rolled the transaction back for a conflict or deadlock.
  */
 export function isUnavailableError(error: unknown): error is DatabaseError {
   if (!(error instanceof DatabaseError)) {
     return false;
   }
   const code = error.code;
-  return code === undefined || !/^[0-9A-Z]{5}$/.test(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2));
+  if (code === undefined || !/^[0-9A-Z]{5}$/.test(code) || /^E[A-Z]+$/.test(code)) {
+    return true;
+  }
+  // ALTER DATABASE … ALLOW_CONNECTIONS false (or a template database): 55000 with this text.
+  if (code === '55000' && /not currently accepting connections/.test(error.message)) {
+    return true;
+  }
+  return CONNECTION_REFUSALS.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2));
 }
 
 /** SQLSTATE codes the stores act on. */

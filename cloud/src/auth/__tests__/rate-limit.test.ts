@@ -166,7 +166,7 @@ describe('LoginRateLimiter', () => {
 
     await login.recordFailure({ email: ' ADA@example.com ', ip });
 
-    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900, refusedBy: ['email-and-ip'] });
     await expect(login.check({ email: 'ada@example.com', ip: '198.51.100.2' })).resolves.toMatchObject({ allowed: true });
     await expect(login.check({ email: 'grace@example.com', ip })).resolves.toMatchObject({ allowed: true });
     clock.advance(15 * MINUTE);
@@ -179,7 +179,7 @@ describe('LoginRateLimiter', () => {
       await login.recordFailure({ email: 'ada@example.com', ip: `198.51.100.${i}` });
     }
 
-    await expect(login.check({ email: 'ada@example.com', ip: '192.0.2.1' })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'ada@example.com', ip: '192.0.2.1' })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900, refusedBy: ['email'] });
   });
 
   it('blocks an IP after 50 failures across emails', async () => {
@@ -191,7 +191,7 @@ describe('LoginRateLimiter', () => {
 
     await login.recordFailure({ email: 'user49@example.com', ip });
 
-    await expect(login.check({ email: 'new@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'new@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900, refusedBy: ['ip'] });
     await expect(login.check({ email: 'new@example.com', ip: '198.51.100.1' })).resolves.toMatchObject({ allowed: true });
   });
 
@@ -254,6 +254,6 @@ describe('LoginRateLimiter', () => {
       await login.recordFailure({ email: 'ada@example.com', ip });
     }
 
-    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900 });
+    await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900, refusedBy: ['email-and-ip', 'ip'] });
   });
 });

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonLogger } from '../../local/logger.js';
 import type { Database } from '../../store/db.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { REDACTED, redactBody } from '../request-log.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, mustAs, requestAs, startPlatform } from './harness.js';
 
 /** A database whose health probe fails, to provoke an unhandled error. */
 function failingHealthProbe(db: Database): Database {
@@ -94,11 +95,49 @@ describe('structured request logs and error capture', () => {
     expect(requestLines(p).find((l) => l.requestId === 'failing-request-42')?.status).toBe(500);
   });
 
+  it('cuts URL-named fields to scheme://host/… on any route', () => {
+    expect(redactBody({ callbackUrl: 'https://example.com/cb?token=abc', nested: { uri: 'not a url at all' }, note: 'https://example.com/kept' })).toEqual({
+      callbackUrl: 'https://example.com/…',
+      nested: { uri: REDACTED },
+      note: 'https://example.com/kept',
+    });
+  });
+
   it('without COLLECT_REQUEST_BODY no body is logged', async () => {
     await quiet.login(OWNER.email, OWNER.password);
 
     const login = requestLines(quiet).find((l) => l.route === '/api/v1/auth/login');
     expect(login).toMatchObject({ status: 200 });
     expect(login).not.toHaveProperty('body');
+  });
+});
+
+describe('request bodies of webhook routes, through the JSON logger', () => {
+  const lines: string[] = [];
+  let p: Platform;
+  const SLACK = 'https://hooks.slack.com/services/T000/B000/XXXX';
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget(), { app: { requestLog: { collectBody: true } }, deps: (d) => ({ ...d, logger: jsonLogger((line) => lines.push(line)) }) });
+  }, 120_000);
+  afterAll(async () => {
+    await p.close();
+  });
+
+  const logged = (method: string, route: string): Record<string, any>[] =>
+    lines.map((l) => JSON.parse(l) as Record<string, any>).filter((l) => l.message === 'request' && l.method === method && l.route === route);
+
+  it('logs webhook URLs (create, patch, refused bodies, URLs inside other fields) as scheme://host/…, never in clear', async () => {
+    const token = await p.login(OWNER.email, OWNER.password);
+    const created = await mustAs(p, token, 'POST', '/api/v1/projects/demo/webhooks', { name: `alerts, see ${SLACK}?x=1`, url: SLACK, format: 'slack' });
+    await mustAs(p, token, 'PATCH', `/api/v1/projects/demo/webhooks/${created.webhook.id}`, { url: 'https://hooks.slack.com/services/T000/B000/YYYY' }, created.webhook.version);
+    const refused = await requestAs(p, token, 'POST', '/api/v1/projects/demo/webhooks', { name: 'no scheme', url: 'hooks.slack.com/services/T000/B000/ZZZZ' });
+
+    expect(refused.status).toBe(400);
+    const [create, bad] = logged('POST', '/api/v1/projects/:project/webhooks');
+    expect(create?.body).toEqual({ name: 'alerts, see https://hooks.slack.com/…', url: 'https://hooks.slack.com/…', format: 'slack' });
+    expect(bad?.body).toEqual({ name: 'no scheme', url: REDACTED });
+    expect(logged('PATCH', '/api/v1/projects/:project/webhooks/:id')[0]?.body).toEqual({ url: 'https://hooks.slack.com/…' });
+    expect(lines.join('\n')).not.toMatch(/T000|B000|XXXX|YYYY|ZZZZ/);
   });
 });

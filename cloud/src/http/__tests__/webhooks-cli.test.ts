@@ -69,11 +69,14 @@ describe('xp webhooks', () => {
     expect(list.out).toEqual([expect.stringMatching(new RegExp(`^${id}  CI  enabled  json  http://127\\.0\\.0\\.1:\\d+/…  events flag\\.\\*, experiment\\.started  development  never delivered$`))]);
 
     const test = await run(['test', '--project', 'demo', id]);
+    expect(test.code).toBe(0);
     expect(test.out).toEqual([expect.stringMatching(/^Delivered: 200 in \d+ ms$/), 'Answer: thanks']);
     expect(verifyWebhookSignature(secret, received[0]!.body, received[0]!.signature)).toBe(true);
 
     statuses.push(503);
     const failed = await run(['test', '--project', 'demo', id]);
+    // A failed test delivery fails the command, for scripts that check a receiver.
+    expect(failed.code).toBe(1);
     expect(failed.out).toEqual(['Failed: 503', 'Answer: thanks']);
     const log = await run(['deliveries', '--project', 'demo', id, '--status', 'failed']);
     expect(log.out).toEqual([expect.stringMatching(/^\d+  webhook\.test  failed  503  attempts 1  2026-11-25 12:00:00Z$/)]);
@@ -95,7 +98,7 @@ describe('xp webhooks', () => {
   it('takes the URL only from the environment and says what is wrong with a command', async () => {
     const cases: [string[], NodeJS.ProcessEnv, string][] = [
       [['create', '--project', 'demo', '--name', 'x'], { ...env, XP_WEBHOOK_URL: '' }, 'error: set XP_WEBHOOK_URL to the URL to send to'],
-      [['create', '--project', 'demo', '--name', 'x', '--url', 'https://hooks.slack.com/T/B/secret'], env, 'error: Unknown option \'--url\''],
+      [['create', '--project', 'demo', '--name', 'x', '--url', 'https://hooks.slack.com/T/B/secret'], env, 'error: unknown option --url'],
       [['create', '--project', 'demo', '--name', 'x', '--event', 'flg.*'], env, 'error: invalid body: body.events[0]: unknown resource type "flg"'],
       [['list'], env, 'error: webhooks list needs --project'],
       [['frobnicate', '--project', 'demo'], env, 'error: unknown webhooks subcommand "frobnicate"'],

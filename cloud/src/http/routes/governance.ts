@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { keySchema } from '@xp/shared';
+import { isoDateSchema, keySchema } from '@xp/shared';
 import { changeRequestCreateSchema } from '../../domain/change-requests.js';
 import type { Services } from '../../domain/services.js';
 import { Permission } from '../../auth/permissions.js';
+import { invalid } from '../../errors.js';
+import { AUDIT_RESOURCE_TYPES } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
@@ -115,18 +117,23 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/audit',
       permission: Permission.AuditRead,
       tag: 'Audit',
-      summary: 'The audit log, newest first, filterable by project, resource, user and environment',
+      summary: 'The audit log, newest first, filterable by project, resource, user, environment and time',
       query: z.strictObject({
         ...pageQuery,
         project: keySchema.optional(),
-        resourceType: z.string().max(64).optional(),
+        resourceType: z.enum(AUDIT_RESOURCE_TYPES, { error: `must be one of ${AUDIT_RESOURCE_TYPES.join(', ')}` }).optional(),
         resourceKey: z.string().max(128).optional(),
         actor: z.string().max(64).optional(),
         environment: keySchema.optional(),
+        from: isoDateSchema.optional().describe('Entries made at or after this instant (ISO 8601 with a time zone: 2026-11-25T00:00:00Z)'),
+        to: isoDateSchema.optional().describe('Entries made before this instant'),
       }),
       responses: { 200: { description: 'A page of entries', schema: pageSchema(auditEntrySchema) } },
       handler: async (req) => {
         const q = req.query;
+        if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
+          throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
+        }
         const page = await s.audit.list(req.actor, {
           limit: q.limit,
           cursor: q.cursor,
@@ -135,6 +142,8 @@ export function governanceRoutes(s: Services): AnyRoute[] {
           resourceKey: q.resourceKey,
           actorId: q.actor,
           environment: q.environment,
+          from: q.from === undefined ? undefined : new Date(q.from),
+          to: q.to === undefined ? undefined : new Date(q.to),
         });
         return { status: 200, body: pageView(page) };
       },

@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { z } from 'zod';
 import { queryInt } from './common.js';
 import { Permission } from '../../auth/permissions.js';
@@ -5,6 +6,8 @@ import type { Services } from '../../domain/services.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import type { MetricSink } from '../sdk/sdk-outcomes.js';
+import { DatabaseError } from '../../store/database.js';
+import { UNAVAILABLE_RETRY_SECONDS } from '../errors.js';
 
 /**
  * The ops "Health" view: recent figures of the platform's metrics plus the pipeline's backlog. In
@@ -125,6 +128,27 @@ const healthSchema = z
   .meta({ id: 'Health' });
 
 export type HealthReport = z.infer<typeof healthSchema>;
+
+/**
+ * GET /healthz, unauthenticated, for load balancers and probes: 200 `{"status":"ok"}` when the
+ * database answers; 503 `{"status":"down","database":"down"}` with Retry-After when it does not
+ * (a failure is logged by the caller's request line, not here: a probe every few seconds would
+ * flood the log). Anything but a database failure stays an error (500).
+ */
+export function healthz(s: Services): (c: Context) => Promise<Response> {
+  return async (c) => {
+    try {
+      await s.deps.db.query('SELECT 1');
+    } catch (e) {
+      if (!(e instanceof DatabaseError)) {
+        throw e;
+      }
+      c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
+      return c.json({ status: 'down', database: 'down' }, 503);
+    }
+    return c.json({ status: 'ok' });
+  };
+}
 
 export function healthRoutes(s: Services): AnyRoute[] {
   return [

@@ -59,7 +59,7 @@ let pgliteTemplate: Promise<Blob> | undefined;
  * (initdb and the migrations, through the same createPgliteDatabase and migrate) and kept in the
  * temporary directory under the schema's hash, so other test files and workers skip initdb.
  */
-function migratedPgliteDump(): Promise<Blob> {
+export function migratedPgliteDump(): Promise<Blob> {
   pgliteTemplate ??= (async () => {
     const file = path.join(tmpdir(), `xp-test-pglite-${await migrationsKey()}.tar`);
     try {

@@ -1,0 +1,128 @@
+/**
+ * The audit log's filters (resource types, time) and what failed logins and lockouts leave in it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNKNOWN_USER_KEY } from '../../domain/accounts.js';
+import { AUDIT_RESOURCE_TYPES } from '../../store/audit.js';
+import { DefinitionKind } from '../../store/definitions.js';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, booleanFlagBody, mustAs, startPlatform } from './harness.js';
+
+const PASSWORD = 'Tangerine-Quokka-Lantern-77';
+
+interface Entry {
+  readonly id: number;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly resourceKey: string;
+  readonly actorId: string | null;
+  readonly actorEmail: string | null;
+  readonly client: string;
+  readonly diff: { op: string; path: string; to?: unknown }[];
+  readonly createdAt: string;
+}
+
+describe('audit log', () => {
+  let p: Platform;
+  let owner = '';
+
+  const audit = async (query: string): Promise<Entry[]> => (await mustAs(p, owner, 'GET', `/api/v1/audit?limit=200&${query}`)).items as Entry[];
+
+  /** A login from a given client address (as the Node server or the Lambda adapter passes it). */
+  async function loginFrom(ip: string, email: string, password: string): Promise<number> {
+    const res = await p.app.request(
+      '/api/v1/auth/login',
+      { method: 'POST', headers: { 'content-type': 'application/json', 'x-xp-client': 'console' }, body: JSON.stringify({ email, password }) },
+      { incoming: { socket: { remoteAddress: ip } } },
+    );
+    await res.body?.cancel();
+    return res.status;
+  }
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    owner = await p.login(OWNER.email, OWNER.password);
+  }, 120_000);
+  afterAll(async () => {
+    await p.close();
+  });
+
+  describe('failed logins and lockouts', () => {
+    it('records a wrong password for a known user with its email and client address, never the password', async () => {
+      const user = await mustAs(p, owner, 'POST', '/api/v1/users', { email: 'audited@example.com', name: 'Audited', role: 'editor', password: PASSWORD });
+
+      expect(await loginFrom('198.51.100.7', 'Audited@Example.com', 'a wrong guess 1')).toBe(401);
+
+      const [failed] = await audit(`resourceType=user&resourceKey=${String(user.user.id)}`);
+      expect(failed).toMatchObject({ action: 'user.login-failed', resourceType: 'user', resourceKey: user.user.id, actorId: null, actorEmail: null, client: 'console' });
+      expect(failed!.diff).toEqual([{ op: 'add', path: '', to: { email: 'audited@example.com', ip: '198.51.100.7' } }]);
+      expect(JSON.stringify(await audit(''))).not.toContain('a wrong guess');
+    });
+
+    it('records an unknown email without the email', async () => {
+      expect(await loginFrom('198.51.100.8', 'nobody-here@example.com', 'another wrong guess')).toBe(401);
+
+      const [failed] = await audit(`resourceType=user&resourceKey=${encodeURIComponent(UNKNOWN_USER_KEY)}`);
+      expect(failed).toMatchObject({ action: 'user.login-failed', resourceKey: UNKNOWN_USER_KEY, actorId: null, actorEmail: null });
+      expect(failed!.diff).toEqual([{ op: 'add', path: '', to: { ip: '198.51.100.8' } }]);
+      expect(JSON.stringify(await audit(''))).not.toContain('nobody-here');
+    });
+
+    it('records the lockout once, when the limiter starts refusing, and no refused attempt', async () => {
+      const user = await mustAs(p, owner, 'POST', '/api/v1/users', { email: 'locked@example.com', name: 'Locked', role: 'viewer', password: PASSWORD });
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        statuses.push(await loginFrom('203.0.113.9', 'locked@example.com', `wrong guess ${i}`));
+      }
+
+      expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429]);
+      const entries = (await audit(`resourceType=user&resourceKey=${String(user.user.id)}`)).filter((e) => e.action !== 'user.created');
+      expect(entries.map((e) => e.action)).toEqual(['user.locked-out', ...Array<string>(5).fill('user.login-failed')]);
+      expect(entries[0]!.diff).toEqual([{ op: 'add', path: '', to: { email: 'locked@example.com', ip: '203.0.113.9', limits: ['email-and-ip'], retryAfterSeconds: 900 } }]);
+    });
+  });
+
+  describe('filters', () => {
+    it('lists the resource types the log records, and refuses any other with the list', async () => {
+      const refused = await p.request('GET', '/api/v1/audit?resourceType=flags', { token: owner });
+      const webhook = await p.request('GET', '/api/v1/audit?resourceType=webhook', { token: owner });
+
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('VALIDATION_FAILED');
+      expect(refused.body.error.message).toBe(`invalid query: query.resourceType: must be one of ${AUDIT_RESOURCE_TYPES.join(', ')}`);
+      expect(webhook.status).toBe(200);
+      expect(AUDIT_RESOURCE_TYPES).toEqual(expect.arrayContaining(Object.values(DefinitionKind)));
+    });
+
+    it('filters by time: from inclusive, to exclusive', async () => {
+      const made: Entry[] = [];
+      for (const key of ['timed-1', 'timed-2', 'timed-3']) {
+        await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody(key));
+        made.push((await audit(`resourceType=flag&resourceKey=${key}`))[0]!);
+        await sleep(15);
+      }
+      const [first, second, third] = made as [Entry, Entry, Entry];
+      const keys = async (query: string): Promise<string[]> => (await audit(`resourceType=flag&${query}`)).map((e) => e.resourceKey).filter((k) => k.startsWith('timed-'));
+
+      expect(await keys(`from=${second.createdAt}`)).toEqual(['timed-3', 'timed-2']);
+      expect(await keys(`to=${second.createdAt}`)).toEqual(['timed-1']);
+      expect(await keys(`from=${first.createdAt}&to=${third.createdAt}`)).toEqual(['timed-2', 'timed-1']);
+      expect(await keys(`from=${encodeURIComponent(new Date(Date.parse(third.createdAt) + 1).toISOString().replace('Z', '+00:00'))}`)).toEqual([]);
+    });
+
+    it('refuses a time that is not an ISO instant, or a from not before to', async () => {
+      const bad = async (query: string): Promise<[number, string]> => {
+        const res = await p.request('GET', `/api/v1/audit?${query}`, { token: owner });
+        return [res.status, String(res.body.error?.details?.issues?.[0]?.path)];
+      };
+
+      expect(await bad('from=yesterday')).toEqual([400, 'query.from']);
+      expect(await bad('to=2026-11-25')).toEqual([400, 'query.to']);
+      expect(await bad('from=2026-11-25T10:00:00')).toEqual([400, 'query.from']);
+      expect(await bad('from=2026-11-25T10:00:00Z&to=2026-11-25T10:00:00Z')).toEqual([400, 'query.from']);
+      expect(await bad('from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z')).toEqual([400, 'query.from']);
+    });
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * cloud/scripts/deploy.mjs without AWS: what --dry-run prints, and how a bad configuration file is
+ * reported. The script validates the configuration with the built CDK app's code (cloud/dist).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLOUD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const SCRIPT = path.join(CLOUD, 'scripts', 'deploy.mjs');
+const dir = mkdtempSync(path.join(tmpdir(), 'xp-deploy-'));
+const build = path.join(dir, 'renderer');
+mkdirSync(build);
+writeFileSync(path.join(build, 'index.html'), '<!doctype html>');
+
+const file = (name: string, text: string): string => {
+  const at = path.join(dir, name);
+  writeFileSync(at, text);
+  return at;
+};
+
+function deploy(args: string[], env: Record<string, string> = {}): { status: number | null; out: string[]; err: string[] } {
+  // No AWS_PROFILE or credentials are needed: a dry run calls nothing.
+  const run = spawnSync(process.execPath, [SCRIPT, ...args], { cwd: path.dirname(CLOUD), env: { ...process.env, XP_CONSOLE_DIR: build, ...env }, encoding: 'utf8' });
+  const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+  return { status: run.status, out: lines(run.stdout), err: lines(run.stderr) };
+}
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('deploy.mjs', () => {
+  const good = file('good.json', '{ "alarmEmail": "ops@example.com" }');
+
+  it('deploy --dry-run prints every command it would run, with placeholders for stack outputs, and says nothing was deployed', () => {
+    const { status, out, err } = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good, '--profile', 'ops', '--region', 'eu-west-1']);
+    const commands = out.filter((l) => l.startsWith('$ ')).map((l) => l.replace(/\S*node_modules\/\.bin\/cdk/, 'cdk'));
+    const context = `-c stage=prod -c config=${good}`;
+
+    expect(status).toBe(0);
+    expect(err).toEqual([]);
+    expect(commands).toEqual([
+      "$ AWS_PROFILE=ops AWS_REGION=eu-west-1 aws cloudformation describe-stacks --stack-name CDKToolkit --query 'Stacks[0].Outputs[?OutputKey=='\\''BootstrapVersion'\\''].OutputValue' --output text",
+      `$ AWS_PROFILE=ops AWS_REGION=eu-west-1 CDK_DEFAULT_REGION=eu-west-1 cdk bootstrap ${context}`,
+      `$ AWS_PROFILE=ops AWS_REGION=eu-west-1 CDK_DEFAULT_REGION=eu-west-1 cdk deploy --all --require-approval broadening --outputs-file ${path.join(CLOUD, 'cdk-outputs-prod.json')} ${context}`,
+      `$ AWS_PROFILE=ops AWS_REGION=eu-west-1 aws s3 sync ${build} s3://<xp-prod-console.ConsoleBucket> --delete`,
+      "$ AWS_PROFILE=ops AWS_REGION=eu-west-1 aws cloudfront create-invalidation --distribution-id <xp-prod-console.ConsoleDistributionId> --paths '/*'",
+    ]);
+    expect(out.join('\n')).not.toMatch(/No console web build|is deployed/);
+    expect(out.at(-1)).toBe('dry run: nothing was deployed');
+  });
+
+  it('destroy and synth --dry-run say that nothing happened, and a dry run warns of a missing alarmEmail', () => {
+    const noAlarms = file('no-alarms.json', '{}');
+    const destroy = deploy(['destroy', '--stage', 'qa', '--dry-run', '--config', noAlarms]);
+    const synth = deploy(['synth', '--dry-run', '--config', good]);
+
+    expect(destroy.status).toBe(0);
+    expect(destroy.out.at(-1)).toBe('dry run: nothing was destroyed');
+    expect(destroy.out).toContain('warning: alarmEmail is not set: the alarms of stage "qa" will fire but notify nobody; set "alarmEmail" in the configuration file (or -c alarmEmail=…)');
+    expect(synth.out.at(-1)).toBe('dry run: nothing was synthesized');
+  });
+
+  it('reports a bad configuration file in one line, before running anything', () => {
+    const broken = file('broken.json', '{ "alarmEmail": "ops@example.com", }');
+    const invalid = file('invalid.json', '{ "logRetentionDays": 31, "aurora": { "minCapacity": 8, "maxCapacity": 2 } }');
+
+    for (const [config, message] of [
+      [broken, `xp: config file ${broken} is not valid JSON: `],
+      [invalid, `xp: invalid xp deployment configuration in ${invalid}: logRetentionDays: not a CloudWatch Logs retention period; aurora: minCapacity must not exceed maxCapacity`],
+      [path.join(dir, 'missing.json'), `xp: config file ${path.join(dir, 'missing.json')} does not exist`],
+    ] as const) {
+      const { status, out, err } = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', config]);
+
+      expect(status).toBe(1);
+      expect(out).toEqual([]);
+      expect(err).toHaveLength(1);
+      expect(err[0]!.startsWith(message)).toBe(true);
+    }
+  });
+});

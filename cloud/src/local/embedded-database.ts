@@ -1,0 +1,75 @@
+/**
+ * The data folder's embedded PostgreSQL (PGlite in `<data dir>/postgres`), opened with checks that
+ * keep a damaged folder from being mistaken for a new one, and with errors that say what to do.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, AppErrorCode } from '../errors.js';
+import type { Database } from '../store/database.js';
+import { createPgliteDatabase } from '../store/db.js';
+
+/** The embedded database's folder in a data folder. */
+export const embeddedDatabaseDir = (dataDir: string): string => path.join(dataDir, 'postgres');
+
+const recovery = (dir: string): string => `restore ${dir} from a backup, or move it away (mv ${dir} ${dir}.damaged) to start with a new, empty database`;
+
+/**
+ * Refuses a `postgres/` folder that holds files but is not a PostgreSQL data directory (PG_VERSION
+ * missing): PGlite would otherwise run initdb over it, and a populated platform would start again
+ * as a new, empty one ("First start"). A missing or empty folder is a first start.
+ */
+export async function checkEmbeddedDatabaseDir(dataDir: string): Promise<void> {
+  const dir = embeddedDatabaseDir(dataDir);
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      return;
+    }
+    throw new AppError(AppErrorCode.InvalidState, `cannot read the embedded database folder ${dir}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (entries.length === 0) {
+    return;
+  }
+  const version = await stat(path.join(dir, 'PG_VERSION')).catch(() => undefined);
+  if (version === undefined || !version.isFile()) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `${dir} holds files but is not a PostgreSQL data directory (its PG_VERSION file is missing), so xp will not open it nor create a new database over it: ${recovery(dir)}`,
+    );
+  }
+}
+
+/** Whether an error is PGlite's WebAssembly abort ("Aborted(). Build with -sASSERTIONS…"). */
+function isAbort(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'RuntimeError' || e.message.startsWith('Aborted('));
+}
+
+/**
+ * Opens the data folder's embedded database after `checkEmbeddedDatabaseDir`, and checks that it
+ * answers. A failure says which folder could not be opened and what to do, instead of PGlite's bare
+ * "Aborted()" (damaged files: an emptied pg_control, a folder two processes wrote at once).
+ */
+export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
+  await checkEmbeddedDatabaseDir(dataDir);
+  const dir = embeddedDatabaseDir(dataDir);
+  let db: Database | undefined;
+  try {
+    db = await createPgliteDatabase(dir);
+    await db.query('SELECT 1');
+    return db;
+  } catch (e) {
+    await db?.close().catch(() => undefined);
+    const reason = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
+    const damaged = isAbort(e) || (e instanceof Error && isAbort(e.cause));
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      damaged
+        ? `the embedded database in ${dir} could not be opened (PGlite aborted: its files are damaged or incomplete): ${recovery(dir)}`
+        : `the embedded database in ${dir} could not be opened: ${reason.split('\n')[0]!.slice(0, 300)}`,
+      undefined,
+      { cause: e },
+    );
+  }
+}

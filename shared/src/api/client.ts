@@ -659,7 +659,15 @@ export interface MetricResultView {
   readonly source: 'rollup' | 'scan';
   readonly error: StatsErrorView | null;
   /** `total` and `mean` are null when a total passes what a double holds (the metric's `error` says so). */
-  readonly variations: readonly { readonly variation: string; readonly units: number; readonly total: number | null; readonly mean: number | null; readonly comparison: ComparisonView | null }[];
+  readonly variations: readonly {
+    readonly variation: string;
+    readonly units: number;
+    readonly total: number | null;
+    readonly mean: number | null;
+    /** A ratio metric's denominator total (0: the ratio is undefined in this arm). */
+    readonly denominatorTotal?: number | null;
+    readonly comparison: ComparisonView | null;
+  }[];
 }
 
 /** GET …/experiments/{key}/results, as the console reads it. */
@@ -681,7 +689,8 @@ export interface ExperimentResultsView {
       readonly bucket: string;
       readonly end: string;
       readonly units: Readonly<Record<string, number>>;
-      readonly metrics: readonly { readonly metric: string; readonly variation: string; readonly effect: number; readonly ci: readonly [number | null, number | null]; readonly pValue: number }[];
+      /** `error`: the comparison failed at this point; its effect, interval and p-value are placeholders. */
+      readonly metrics: readonly { readonly metric: string; readonly variation: string; readonly effect: number; readonly ci: readonly [number | null, number | null]; readonly pValue: number; readonly error?: StatsErrorView | null }[];
     }[];
   };
   readonly error: StatsErrorView | null;

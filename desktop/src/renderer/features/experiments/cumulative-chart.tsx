@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import type { ExperimentResultsView, ResultsQuery, StatsErrorView } from '@xp/shared';
+import type { ExperimentResultsView, ResultsQuery } from '@xp/shared';
 import { formatEffect } from '../../lib/format.js';
 import type { ChartValue } from '../charts/chart.js';
 import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
@@ -25,8 +25,8 @@ export const noteKey = (variation: string): string => `${variation} note`;
 /** The key of a row's time range, which heads its tooltip. */
 export const RANGE_KEY = 'range';
 
-/** A series point's comparison, with the `error` the API sets when none could be made (not in @xp/shared's view type). */
-type SeriesComparison = ExperimentResultsView['timeSeries']['points'][number]['metrics'][number] & { readonly error?: StatsErrorView | null };
+/** A series point's comparison, with the `error` the API sets when none could be made. */
+type SeriesComparison = ExperimentResultsView['timeSeries']['points'][number]['metrics'][number];
 
 export interface CumulativeSeries {
   /** Variations compared with the control, in the metric's order. */

@@ -18,8 +18,8 @@ function risk(loss: number, difference: 'relative' | 'absolute'): string {
   return difference === 'relative' ? formatPercent(loss, { digits: 2 }) : formatNumber(loss);
 }
 
-/** A variation's figures for a metric, with the ratio's denominator the API sends (not in @xp/shared's view type). */
-type VariationFigures = MetricResultView['variations'][number] & { readonly denominatorTotal?: number | null };
+/** A variation's figures for a metric, with a ratio's denominator total. */
+type VariationFigures = MetricResultView['variations'][number];
 
 /**
  * A variation's mean, or a dash with the reason: no units, a total beyond a double (mean null), or a

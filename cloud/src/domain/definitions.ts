@@ -610,7 +610,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       }
     });
     next.pauses?.forEach((pause, i) => {
-      if ((next.startedAt !== undefined && Date.parse(pause.from) < Date.parse(next.startedAt)) || Date.parse(pause.until) > Date.parse(next.stoppedAt ?? now)) {
+      if ((next.startedAt !== undefined && Date.parse(pause.stoppedAt) < Date.parse(next.startedAt)) || Date.parse(pause.resumedAt) > Date.parse(next.stoppedAt ?? now)) {
         issues.push({ path: `pauses.${i}`, message: 'must fall between startedAt and stoppedAt (or now)' });
       }
     });
@@ -711,7 +711,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
       const now = this.clock().toISOString();
       // The stop stays on record: events of the time it was stopped count for nothing, also when they arrive later.
-      const pauses = stoppedAt === undefined ? current.pauses : [...(current.pauses ?? []), { from: stoppedAt, until: now }];
+      const pauses = stoppedAt === undefined ? current.pauses : [...(current.pauses ?? []), { stoppedAt, resumedAt: now }];
       if ((pauses?.length ?? 0) > MAX_PAUSES) {
         throw new AppError(AppErrorCode.InvalidState, `experiment has been resumed ${MAX_PAUSES} times already; create a new experiment`);
       }

@@ -372,9 +372,9 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
   return specs;
 }
 
-/** The stored pauses as [from, until) epoch ms, leaving out any that do not parse. */
+/** The stored pauses as [stoppedAt, resumedAt) epoch ms, leaving out any that do not parse. */
 function pausesOf(stored: unknown): [number, number][] | null {
-  const parsed = Array.isArray(stored) ? stored.map((p: { from?: unknown; until?: unknown }) => [Date.parse(String(p.from)), Date.parse(String(p.until))] as [number, number]).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b)) : [];
+  const parsed = Array.isArray(stored) ? stored.map((p: { stoppedAt?: unknown; resumedAt?: unknown }) => [Date.parse(String(p.stoppedAt)), Date.parse(String(p.resumedAt))] as [number, number]).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b)) : [];
   return parsed.length === 0 ? null : parsed;
 }
 

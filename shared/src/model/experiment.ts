@@ -88,7 +88,7 @@ export type PreviousSplit = z.output<typeof previousSplitSchema>;
 export const MAX_SPLIT_HISTORY = 100;
 
 /** A period a started experiment spent stopped before it resumed: events in it count for nothing. */
-export const pauseSchema = z.strictObject({ from: isoDateSchema, until: isoDateSchema });
+export const pauseSchema = z.strictObject({ stoppedAt: isoDateSchema, resumedAt: isoDateSchema });
 export type Pause = z.output<typeof pauseSchema>;
 export const MAX_PAUSES = 100;
 
@@ -155,10 +155,10 @@ export const experimentSchema = z
   })
   .superRefine((exp, ctx) => {
     exp.pauses?.forEach((pause, i) => {
-      if (Date.parse(pause.until) < Date.parse(pause.from)) {
-        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'until'], message: 'must not be before from' });
-      } else if (i > 0 && Date.parse(pause.from) < Date.parse(exp.pauses![i - 1]!.until)) {
-        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'from'], message: 'must not be before the previous pause\'s until' });
+      if (Date.parse(pause.resumedAt) < Date.parse(pause.stoppedAt)) {
+        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'resumedAt'], message: 'must not be before stoppedAt' });
+      } else if (i > 0 && Date.parse(pause.stoppedAt) < Date.parse(exp.pauses![i - 1]!.resumedAt)) {
+        ctx.addIssue({ code: 'custom', path: ['pauses', i, 'stoppedAt'], message: 'must not be before the previous pause\'s resumedAt' });
       }
     });
     exp.splitHistory?.forEach((split, i) => {

@@ -204,12 +204,12 @@ describe('experiment lifecycle through the API', () => {
     expect(resumed.body.definition).not.toHaveProperty('decision');
     expect(resumed.body.definition).not.toHaveProperty('winner');
     // The stop stays on record as a pause, which the platform alone writes: events of that time count for nothing.
-    const stoppedAt = (await send('GET', `${BASE}/lc-resume`)).body.definition.pauses[0].from;
-    expect(resumed.body.definition.pauses).toEqual([{ from: stoppedAt, until: expect.any(String) }]);
-    expect(Date.parse(resumed.body.definition.pauses[0].until)).toBeGreaterThanOrEqual(Date.parse(stoppedAt));
+    const stoppedAt = (await send('GET', `${BASE}/lc-resume`)).body.definition.pauses[0].stoppedAt;
+    expect(resumed.body.definition.pauses).toEqual([{ stoppedAt, resumedAt: expect.any(String) }]);
+    expect(Date.parse(resumed.body.definition.pauses[0].resumedAt)).toBeGreaterThanOrEqual(Date.parse(stoppedAt));
     const rewritten = await send('PUT', `${BASE}/lc-resume`, { ...resumed.body.definition, pauses: [] }, 4);
     expect([rewritten.status, rewritten.body.error.details.issues]).toEqual([400, [{ path: 'pauses', message: 'is recorded by the platform when a stopped experiment resumes' }]]);
-    const created = await send('POST', BASE, { ...body('lc-paused'), pauses: [{ from: stoppedAt, until: stoppedAt }] });
+    const created = await send('POST', BASE, { ...body('lc-paused'), pauses: [{ stoppedAt, resumedAt: stoppedAt }] });
     expect([created.status, created.body.error.details.issues[0].path]).toEqual([400, 'pauses']);
     expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('experiment.resumed');
   });

@@ -227,7 +227,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
       const resumedAt = new Date(T0 + 4 * DAY).toISOString();
       await setStatus('running');
       await db.query(`UPDATE experiments SET definition = jsonb_set(definition, '{pauses}', $1::jsonb) WHERE project_id = $2 AND key = 'exp-a'`, [
-        JSON.stringify([{ from: stop, until: resumedAt }]),
+        JSON.stringify([{ stoppedAt: stop, resumedAt }]),
         PROJECT,
       ]);
       await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-a' }));

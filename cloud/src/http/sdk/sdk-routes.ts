@@ -38,6 +38,12 @@ export interface SdkOptions {
   readonly heartbeatMs?: number;
   /** Concurrent streams per process; one more gets 503. Default 1,000. */
   readonly maxStreams?: number;
+  /**
+   * Concurrent streams one SDK key may hold in this process; one more gets 429. Default: all but a
+   * tenth of `maxStreams`, so one key (a busy site's client key, a leaked key, a reconnect loop)
+   * cannot take every slot: the last tenth stays for the project's other keys and environments.
+   */
+  readonly maxStreamsPerKey?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
   readonly metrics?: SdkMetrics;
   /** Sticky-bucket assignments for /sdk/v1/evaluate (Redis when REDIS_URL is set). Default: in process memory. */
@@ -215,7 +221,7 @@ function isHttps(c: Context): boolean {
 }
 
 function withRetryAfter(c: Context, error: unknown): never {
-  if (error instanceof AppError && error.code === AppErrorCode.Unavailable) {
+  if (error instanceof AppError && (error.code === AppErrorCode.Unavailable || error.code === AppErrorCode.RateLimited)) {
     const seconds = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1;
     c.header('Retry-After', String(seconds));
   }
@@ -244,6 +250,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const rulesets = new RulesetCache(deps.rulesets, { ttlMs: options.rulesetTtlMs ?? 5_000, pollMs: options.pollMs ?? 5_000, notifier: deps.notifier, logger: deps.logger, now });
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxStreams = options.maxStreams ?? 1_000;
+  const maxStreamsPerKey = Math.min(maxStreams, options.maxStreamsPerKey ?? maxStreams - Math.floor(maxStreams / 10));
+  /** Open streams per SDK key id (keys without one are not in the map). */
+  const streamsByKey = new Map<string, number>();
   const notRunning = new Map<string, { url: string | undefined; expiresAt: number }>();
   const sticky = options.sticky ?? new InMemoryStickyAssignmentStore();
 
@@ -356,6 +365,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (metrics.streamsOpen >= maxStreams) {
       withRetryAfter(c, new AppError(AppErrorCode.Unavailable, 'too many open streams on this instance; retry later', { retryAfterSeconds: 5 }));
     }
+    if ((streamsByKey.get(who.keyId) ?? 0) >= maxStreamsPerKey) {
+      withRetryAfter(
+        c,
+        new AppError(AppErrorCode.RateLimited, `this SDK key holds ${maxStreamsPerKey} open streams on this instance, its most; retry later`, { retryAfterSeconds: 5 }),
+      );
+    }
     const initial = await rulesets.get(who.projectId, who.environment);
     const encoder = new TextEncoder();
     let lastSent = -1;
@@ -363,6 +378,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         metrics.streamsOpen++;
+        streamsByKey.set(who.keyId, (streamsByKey.get(who.keyId) ?? 0) + 1);
         let closed = false;
         const send = (text: string): void => {
           if (closed) {
@@ -414,6 +430,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
           clearInterval(heartbeat);
           unwatch();
           metrics.streamsOpen--;
+          const held = (streamsByKey.get(who.keyId) ?? 1) - 1;
+          if (held > 0) {
+            streamsByKey.set(who.keyId, held);
+          } else {
+            streamsByKey.delete(who.keyId);
+          }
         };
         c.req.raw.signal.addEventListener('abort', close);
         send('retry: 3000\n\n');

@@ -259,3 +259,47 @@ describe('GET /sdk/v1/ruleset and /sdk/v1/stream', () => {
     expect(again.status).toBe(200);
   });
 });
+
+describe('GET /sdk/v1/stream: one SDK key cannot take every stream slot', () => {
+  let s: SdkPlatform;
+
+  beforeAll(async () => {
+    s = await startSdkPlatform({ pollMs: 50, heartbeatMs: 200, maxStreams: 10 });
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  const open = (key: string): Promise<Response> => Promise.resolve(s.p.app.request('/sdk/v1/stream', { headers: { 'X-XP-SDK-Key': key } }));
+
+  it('refuses a key its tenth stream of ten with 429 and Retry-After, while other keys still connect until the instance is full', async () => {
+    const keys = s.p.boot.sdkKeys!;
+    const busy = keys.development!.client;
+    const others = [keys.development!.server, keys.production!.client];
+    const held = await Promise.all(Array.from({ length: 9 }, () => open(busy)));
+    const readers = held.map((r) => sseReader(r.body!));
+
+    const refused = await open(busy);
+    const other = await open(others[0]!);
+    const otherReader = sseReader(other.body!);
+    const full = await open(others[1]!);
+    // One of the busy key's streams ends: the key may open another.
+    await readers.pop()!.cancel();
+    await eventually(() => (s.metrics.streamsOpen === 9 ? true : undefined));
+    const again = await open(busy);
+    const againReader = sseReader(again.body!);
+    await Promise.all([...readers, otherReader, againReader].map((r) => r.cancel()));
+    await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
+
+    expect(held.map((r) => r.status)).toEqual(Array.from({ length: 9 }, () => 200));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('RATE_LIMITED');
+    expect(body.error.message).toContain('this SDK key holds 9 open streams');
+    expect(other.status).toBe(200);
+    // The instance's own limit still holds for every key.
+    expect(full.status).toBe(503);
+    expect(again.status).toBe(200);
+  });
+});

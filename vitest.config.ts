@@ -11,6 +11,7 @@ import type { TestSpecification } from 'vitest/node';
 const LONGEST_FIRST = [
   'cloud/src/http/__tests__/results.test.ts',
   'desktop/src/e2e/__tests__/console.e2e.test.ts',
+  'desktop/src/e2e/__tests__/accessibility.e2e.test.ts',
   'cloud/src/local/__tests__/demo-traffic.test.ts',
   'cloud/src/domain/__tests__/guardrails.test.ts',
   'cloud/src/http/__tests__/language-server-api.test.ts',

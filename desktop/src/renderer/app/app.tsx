@@ -66,6 +66,24 @@ function initialTheme(): Theme {
   return window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 }
 
+/** The window's title for a screen (WCAG 2.4.2): what screen-reader users hear first on arrival and see in the tab list. */
+export function screenTitle(route: Route): string {
+  switch (route.screen) {
+    case 'flag':
+      return `Flag ${route.key}`;
+    case 'experiment':
+      return `Experiment ${route.key}`;
+    case 'experiment-new':
+      return 'New experiment';
+    case 'webhook':
+      return 'Webhook';
+    default: {
+      const screen = route.screen;
+      return NAV.find((item) => item.screen === screen)?.label ?? 'xp console';
+    }
+  }
+}
+
 function Screen({ route }: { route: Route }): ReactNode {
   switch (route.screen) {
     case 'flags':
@@ -159,6 +177,11 @@ export function App(): ReactNode {
     document.documentElement.dataset.theme = theme;
     window.localStorage.setItem('xp.theme', theme);
   }, [theme]);
+
+  const signedIn = phase === 'ready' && loaded !== null;
+  useEffect(() => {
+    document.title = signedIn ? `${screenTitle(route)} · xp console` : 'Sign in · xp console';
+  }, [route, signedIn]);
 
   const start = useCallback(
     async (token: string) => {
@@ -369,7 +392,15 @@ export function App(): ReactNode {
   const section = SECTION[route.screen] ?? route.screen;
   return (
     <SessionContext.Provider value={session}>
-      <a className="skip-link" href="#main">
+      {/* The URL hash holds the route: following "#main" would open the flags list instead of skipping to the content. */}
+      <a
+        className="skip-link"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <div className="shell">

@@ -1,5 +1,5 @@
-import { useEffect, useId, useRef } from 'react';
-import type { ReactNode } from 'react';
+import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
+import type { KeyboardEvent, ReactNode, RefObject } from 'react';
 import { ApiError } from '@xp/shared';
 import { allowanceProps } from './permissions.js';
 import type { Allowance } from './permissions.js';
@@ -89,7 +89,34 @@ export function AsyncView<T>({ state, onRetry, children }: { state: AsyncState<T
   );
 }
 
-/** A modal dialog: focus moves in, Escape cancels, the rest of the page is inert while open. */
+/** What Tab stops at, before filtering out what is disabled or not rendered. */
+const TABBABLE = 'a[href], button, input, select, textarea, [tabindex]';
+
+/** The elements of `root` that Tab reaches, in document order. */
+export function tabbables(root: HTMLElement): HTMLElement[] {
+  return [...root.querySelectorAll<HTMLElement>(TABBABLE)].filter(
+    (el) =>
+      el.tabIndex >= 0 &&
+      !el.matches(':disabled') &&
+      !(el instanceof HTMLInputElement && (el.type === 'hidden' || !radioTabStop(el))) &&
+      el.closest('[hidden], [inert]') === null &&
+      (typeof el.checkVisibility !== 'function' || el.checkVisibility()),
+  );
+}
+
+/** Tab stops at one radio of a group: the checked one, or the first when none is. */
+function radioTabStop(el: HTMLInputElement): boolean {
+  if (el.type !== 'radio' || el.name === '' || el.form === null) {
+    return true;
+  }
+  const group = [...el.form.elements].filter((x): x is HTMLInputElement => x instanceof HTMLInputElement && x.type === 'radio' && x.name === el.name);
+  return group.some((x) => x.checked) ? el.checked : group[0] === el;
+}
+
+/**
+ * A modal dialog: focus moves in, Tab and Shift+Tab cycle inside it, Escape cancels, the rest of
+ * the page is inert while open, and closing gives the focus back to the control that opened it.
+ */
 export function Dialog({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }): ReactNode {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
@@ -105,16 +132,43 @@ export function Dialog({ title, children, onClose }: { title: string; children: 
     } else {
       el.setAttribute('open', '');
     }
-    el.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
+    // Its first field or button, as showModal does; a link in the text before them only if there is none.
+    const stops = tabbables(el);
+    (stops.find((x) => x.matches('input, select, textarea, button')) ?? stops[0] ?? el).focus();
     return () => {
-      previous?.focus();
+      // An opener gone meanwhile (the row just deleted): the focus goes to the screen's content, not the page's start.
+      (previous?.isConnected === true ? previous : document.getElementById('main'))?.focus();
     };
   }, []);
+  /** Keeps Tab inside the dialog: past its last control back to the first, and the other way round. */
+  const trapTab = (e: KeyboardEvent<HTMLDialogElement>): void => {
+    const el = ref.current;
+    if (el === null) {
+      return;
+    }
+    const stops = tabbables(el);
+    const first = stops[0];
+    const last = stops.at(-1);
+    if (first === undefined || last === undefined) {
+      e.preventDefault();
+      return;
+    }
+    const active = document.activeElement;
+    if (e.shiftKey && (active === first || active === el || !el.contains(active))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || !el.contains(active))) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
   return (
     <dialog
       ref={ref}
       className="dialog"
       aria-labelledby={titleId}
+      aria-modal="true"
+      tabIndex={-1}
       onCancel={(e) => {
         e.preventDefault();
         onClose();
@@ -122,7 +176,12 @@ export function Dialog({ title, children, onClose }: { title: string; children: 
       onKeyDown={(e) => {
         if (e.key === 'Escape') {
           e.preventDefault();
+          // A dialog opened from another closes alone.
+          e.stopPropagation();
           onClose();
+        } else if (e.key === 'Tab') {
+          e.stopPropagation();
+          trapTab(e);
         }
       }}
     >
@@ -166,6 +225,99 @@ export function RowActions({ name, onEdit, onDelete, allowance = { allowed: true
       <button type="button" aria-label={`Delete ${name}`} {...allowanceProps(allowance)} onClick={onDelete}>
         Delete
       </button>
+    </>
+  );
+}
+
+/** Text for screen readers only: the name of a column of buttons, a symbol's meaning. */
+export function VisuallyHidden({ children }: { children: ReactNode }): ReactNode {
+  return <span className="visually-hidden">{children}</span>;
+}
+
+/**
+ * 0 while `ref`'s content overflows it, so that keyboard users can focus it and scroll with the
+ * arrow keys (WCAG 2.1.1); undefined otherwise, so a box that fits adds no Tab stop.
+ */
+export function useScrollableTabIndex(ref: RefObject<HTMLElement | null>): 0 | undefined {
+  const [scrollable, setScrollable] = useState(false);
+  const check = (): void => {
+    const el = ref.current;
+    if (el !== null) {
+      setScrollable(el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1);
+    }
+  };
+  // After every render: the content may have changed its size.
+  useLayoutEffect(check);
+  // And when the window or the layout around it resizes the box.
+  useEffect(() => {
+    const el = ref.current;
+    if (el === null || typeof ResizeObserver === 'undefined') {
+      return undefined;
+    }
+    const observer = new ResizeObserver(check);
+    observer.observe(el);
+    return () => {
+      observer.disconnect();
+    };
+  }, [ref]);
+  return scrollable ? 0 : undefined;
+}
+
+/** A box whose content (a wide table) may scroll sideways: named, and focusable while it scrolls. */
+export function ScrollRegion({ label, children }: { label: string; children: ReactNode }): ReactNode {
+  const ref = useRef<HTMLDivElement>(null);
+  const tabIndex = useScrollableTabIndex(ref);
+  return (
+    <div ref={ref} className="scroll-region" role="region" aria-label={label} {...(tabIndex === undefined ? {} : { tabIndex })}>
+      {children}
+    </div>
+  );
+}
+
+/** Preformatted text (JSON, a response body) in a box that scrolls past its height: named, and focusable while it scrolls. */
+export function CodeBlock({ label, children }: { label: string; children: ReactNode }): ReactNode {
+  const ref = useRef<HTMLPreElement>(null);
+  const tabIndex = useScrollableTabIndex(ref);
+  return (
+    <pre ref={ref} role="region" aria-label={label} {...(tabIndex === undefined ? {} : { tabIndex })}>
+      {children}
+    </pre>
+  );
+}
+
+/**
+ * Tabs as the ARIA pattern has them: a tablist whose selected tab alone is in the Tab order, the
+ * arrow keys, Home and End move between tabs, and the panel is labelled by its tab.
+ */
+export function Tabs<K extends string>({ label, tabs, selected, onSelect, children }: { label: string; tabs: readonly { readonly key: K; readonly label: string }[]; selected: K; onSelect: (key: K) => void; children: ReactNode }): ReactNode {
+  const base = useId();
+  const tabId = (key: K): string => `${base}-tab-${key}`;
+  const panelId = `${base}-panel`;
+  const move = (e: KeyboardEvent<HTMLDivElement>): void => {
+    const at = tabs.findIndex((t) => t.key === selected);
+    const to = e.key === 'ArrowRight' ? at + 1 : e.key === 'ArrowLeft' ? at - 1 : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : null;
+    if (to === null) {
+      return;
+    }
+    e.preventDefault();
+    const next = tabs[(to + tabs.length) % tabs.length];
+    if (next !== undefined) {
+      onSelect(next.key);
+      document.getElementById(tabId(next.key))?.focus();
+    }
+  };
+  return (
+    <>
+      <div className="tabs" role="tablist" aria-label={label} onKeyDown={move}>
+        {tabs.map((t) => (
+          <button key={t.key} id={tabId(t.key)} type="button" role="tab" aria-selected={t.key === selected} aria-controls={panelId} tabIndex={t.key === selected ? 0 : -1} onClick={() => { onSelect(t.key); }}>
+            {t.label}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel" id={panelId} aria-labelledby={tabId(selected)}>
+        {children}
+      </div>
     </>
   );
 }

@@ -101,6 +101,20 @@ describe('console shell', () => {
     expect(editor.sent.some((r) => r.path.includes('/webhooks'))).toBe(false);
   });
 
+  it('skips to the content without leaving the screen, and names the window after the screen', async () => {
+    window.location.hash = '#/metrics';
+    vi.stubGlobal('fetch', api('owner').fetch);
+    const u = userEvent.setup();
+    render(<App />);
+    await screen.findByRole('heading', { name: 'Metrics', level: 1 });
+    expect(document.title).toBe('Metrics · xp console');
+
+    await u.click(screen.getByRole('link', { name: 'Skip to content' }));
+    expect(document.activeElement).toBe(screen.getByRole('main'));
+    expect(window.location.hash).toBe('#/metrics');
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Metrics');
+  });
+
   it("goes to the other project's experiment list when the project changes on an experiment", async () => {
     const u = userEvent.setup();
     window.location.hash = '#/experiments/cta-copy';

@@ -4,7 +4,7 @@ import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Confirm, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Empty, ErrorNote, VisuallyHidden } from '../../lib/ui.js';
 import { SdkKeys } from './sdk-keys.js';
 import { InviteUser, UsersTable } from './users-admin.js';
 
@@ -122,7 +122,7 @@ export default function Access(): ReactNode {
                   <th>Created</th>
                   <th>Expires</th>
                   <th>Last used</th>
-                  <th />
+                  <th><VisuallyHidden>Actions</VisuallyHidden></th>
                 </tr>
               </thead>
               <tbody>

@@ -7,7 +7,7 @@ import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/
 import { formatTime } from '../../lib/format.js';
 import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 
 const KIND_LABEL: Readonly<Record<SdkKeyView['kind'], string>> = { server: 'Server-side (secret)', client: 'Client-side (public)' };
 
@@ -76,7 +76,7 @@ export function SdkKeys(): ReactNode {
                         <th>Key</th>
                         <th>Created</th>
                         <th>Status</th>
-                        {manage.allowed ? <th /> : null}
+                        {manage.allowed ? <th><VisuallyHidden>Actions</VisuallyHidden></th> : null}
                       </tr>
                     </thead>
                     <tbody>

@@ -4,7 +4,7 @@ import type { AuditEntry, Page } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, CodeBlock, Empty, ErrorNote } from '../../lib/ui.js';
 
 interface DiffEntry {
   readonly op: 'add' | 'remove' | 'replace';
@@ -22,7 +22,7 @@ const short = (v: unknown): string => {
 /** A change's JSON-pointer diff, one line per change. */
 export function DiffView({ diff }: { diff: unknown }): ReactNode {
   if (!isDiff(diff)) {
-    return <pre>{JSON.stringify(diff, null, 2)}</pre>;
+    return <CodeBlock label="Change">{JSON.stringify(diff, null, 2)}</CodeBlock>;
   }
   if (diff.length === 0) {
     return <p className="muted small">No field changed.</p>;

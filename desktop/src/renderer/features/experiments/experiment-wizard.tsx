@@ -7,7 +7,7 @@ import { commaList } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { ClientSideField } from '../../lib/client-side.js';
-import { AsyncView, ErrorNote, FormError } from '../../lib/ui.js';
+import { AsyncView, CodeBlock, ErrorNote, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
@@ -294,7 +294,7 @@ export default function ExperimentWizard(): ReactNode {
                 </output>
               </>
             ) : null}
-            {step === 5 ? <pre aria-label="Experiment definition">{JSON.stringify(build(), null, 2)}</pre> : null}
+            {step === 5 ? <CodeBlock label="Experiment definition">{JSON.stringify(build(), null, 2)}</CodeBlock> : null}
             <FormError message={problems[step]} {...(step === 1 ? { id: VARIATIONS_PROBLEM_ID } : {})} />
             {created === null ? null : (
               <p className="banner banner-warn" role="status">

@@ -1,8 +1,8 @@
-import { memo } from 'react';
+import { memo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
 import { formatCount, formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
-import { Badge, Empty } from '../../lib/ui.js';
+import { Badge, Empty, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
 
@@ -61,8 +61,10 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
   const rows: ForestRow[] = compared
     .filter((v) => v.comparison!.error === null)
     .map((v) => ({ label: names.get(v.variation) ?? v.variation, effect: v.comparison!.effect, ci: v.comparison!.adjustedCi ?? v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+  const card = useRef<HTMLElement>(null);
+  const tabIndex = useScrollableTabIndex(card);
   return (
-    <section className="metric-card" aria-label={`Metric ${metric.name}`}>
+    <section ref={card} className="metric-card" aria-label={`Metric ${metric.name}`} {...(tabIndex === undefined ? {} : { tabIndex })}>
       <div className="row">
         <h3 style={{ margin: 0 }}>{metric.name}</h3>
         <Badge tone={metric.role === 'guardrail' ? 'warn' : metric.role === 'primary' ? 'info' : 'neutral'}>{metric.role}</Badge>

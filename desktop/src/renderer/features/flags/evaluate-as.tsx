@@ -4,7 +4,7 @@ import { evaluateFlag } from '@xp/shared/eval';
 import type { EvaluationResult } from '@xp/shared/eval';
 import { useSession } from '../../app/session.js';
 import { formatPercent } from '../../lib/format.js';
-import { Badge, ErrorNote } from '../../lib/ui.js';
+import { Badge, ErrorNote, ScrollRegion } from '../../lib/ui.js';
 
 interface AttributeRow {
   readonly id: number;
@@ -104,44 +104,46 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
       </div>
       {error === null ? null : <ErrorNote error={error} />}
       {outcomes === null ? null : (
-        <table aria-label="Evaluation by environment">
-          <thead>
-            <tr>
-              <th>Environment</th>
-              <th>Value</th>
-              <th>Variation</th>
-              <th>Reason</th>
-              <th>Rule</th>
-              <th className="num">Bucket</th>
-            </tr>
-          </thead>
-          <tbody>
-            {outcomes.map((o) => (
-              <tr key={o.environment}>
-                <td>{o.name}</td>
-                {o.result === null ? (
-                  <td colSpan={5} className="muted">
-                    No ruleset published yet
-                  </td>
-                ) : (
-                  <>
-                    <td>
-                      <code>{JSON.stringify(o.result.value)}</code>
-                    </td>
-                    <td>{o.result.variationKey ?? '—'}</td>
-                    <td>
-                      <Badge tone={REASON_TONE[o.result.reason] ?? 'neutral'}>{o.result.reason}</Badge>
-                      {o.result.prerequisite === undefined ? null : <span className="small muted"> on {o.result.prerequisite}</span>}
-                      {o.result.errorMessage === undefined ? null : <div className="small state-error">{o.result.errorMessage}</div>}
-                    </td>
-                    <td>{o.result.ruleId ?? '—'}</td>
-                    <td className="num">{o.result.bucket === undefined ? '—' : formatPercent(o.result.bucket, { digits: 2 })}</td>
-                  </>
-                )}
+        <ScrollRegion label="Evaluation results">
+          <table aria-label="Evaluation by environment">
+            <thead>
+              <tr>
+                <th>Environment</th>
+                <th>Value</th>
+                <th>Variation</th>
+                <th>Reason</th>
+                <th>Rule</th>
+                <th className="num">Bucket</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {outcomes.map((o) => (
+                <tr key={o.environment}>
+                  <td>{o.name}</td>
+                  {o.result === null ? (
+                    <td colSpan={5} className="muted">
+                      No ruleset published yet
+                    </td>
+                  ) : (
+                    <>
+                      <td>
+                        <code>{JSON.stringify(o.result.value)}</code>
+                      </td>
+                      <td>{o.result.variationKey ?? '—'}</td>
+                      <td>
+                        <Badge tone={REASON_TONE[o.result.reason] ?? 'neutral'}>{o.result.reason}</Badge>
+                        {o.result.prerequisite === undefined ? null : <span className="small muted"> on {o.result.prerequisite}</span>}
+                        {o.result.errorMessage === undefined ? null : <div className="small state-error">{o.result.errorMessage}</div>}
+                      </td>
+                      <td>{o.result.ruleId ?? '—'}</td>
+                      <td className="num">{o.result.bucket === undefined ? '—' : formatPercent(o.result.bucket, { digits: 2 })}</td>
+                    </>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollRegion>
       )}
     </section>
   );

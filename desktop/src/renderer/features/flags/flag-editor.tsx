@@ -9,7 +9,7 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, ErrorNote, errorMessage, isConflict } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, ErrorNote, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
@@ -313,168 +313,170 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           ) : null}
         </p>
       )}
-      <div className="tabs" role="tablist" aria-label="Flag sections">
-        <button type="button" role="tab" aria-selected={tab === 'targeting'} onClick={() => { setTab('targeting'); }}>
-          Targeting
-        </button>
-        <button type="button" role="tab" aria-selected={tab === 'settings'} onClick={() => { setTab('settings'); }}>
-          Settings
-        </button>
-      </div>
-      {tab === 'settings' ? (
-        <SettingsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
-      ) : (
-        <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
-          <div>
-            <div className="row">
-              <label className="inline">
-                Environment
-                <select
-                  aria-label="Editing environment"
-                  value={env}
-                  onChange={(e) => {
-                    if (dirty) {
-                      setPendingEnv(e.target.value);
-                    } else {
-                      switchEnv(e.target.value);
-                    }
-                  }}
-                >
-                  {environments.map((e) => (
-                    <option key={e.key} value={e.key}>
-                      {e.name}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              {proposes ? <Badge tone="warn">protected: changes need approval</Badge> : isProtected(envInfo) ? <Badge tone="warn">protected: you change it directly</Badge> : null}
-              {current === undefined ? (
-                <span className="muted">Not set up here yet: save to create its state (off).</span>
-              ) : (
-                <label className="check">
-                  <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} {...allowanceProps(write)} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
-                  {current.enabled ? 'On' : 'Off'}
-                </label>
-              )}
-            </div>
-            {/* A disabled fieldset disables every control of the draft for a role that may not change flags. */}
-            <fieldset className="bare" disabled={!write.allowed}>
+      <Tabs
+        label="Flag sections"
+        tabs={[
+          { key: 'targeting', label: 'Targeting' },
+          { key: 'settings', label: 'Settings' },
+        ]}
+        selected={tab}
+        onSelect={setTab}
+      >
+        {tab === 'settings' ? (
+          <SettingsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
+        ) : (
+          <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
+            <div>
               <div className="row">
                 <label className="inline">
-                  Default (no rule matches)
-                  <select aria-label="Default variation" value={draft.defaultVariation} onChange={(e) => { update({ defaultVariation: e.target.value }); }}>
-                    {variations.map((v) => (
-                      <option key={v}>{v}</option>
+                  Environment
+                  <select
+                    aria-label="Editing environment"
+                    value={env}
+                    onChange={(e) => {
+                      if (dirty) {
+                        setPendingEnv(e.target.value);
+                      } else {
+                        switchEnv(e.target.value);
+                      }
+                    }}
+                  >
+                    {environments.map((e) => (
+                      <option key={e.key} value={e.key}>
+                        {e.name}
+                      </option>
                     ))}
                   </select>
                 </label>
-                <label className="inline">
-                  When off
-                  <select aria-label="Off variation" value={draft.offVariation} onChange={(e) => { update({ offVariation: e.target.value }); }}>
-                    {variations.map((v) => (
-                      <option key={v}>{v}</option>
-                    ))}
-                  </select>
-                </label>
+                {proposes ? <Badge tone="warn">protected: changes need approval</Badge> : isProtected(envInfo) ? <Badge tone="warn">protected: you change it directly</Badge> : null}
+                {current === undefined ? (
+                  <span className="muted">Not set up here yet: save to create its state (off).</span>
+                ) : (
+                  <label className="check">
+                    <input type="checkbox" role="switch" aria-label={`Flag on in ${envInfo?.name ?? env}`} checked={current.enabled} {...allowanceProps(write)} onChange={(e) => { setConfirmToggle(e.target.checked); }} />
+                    {current.enabled ? 'On' : 'Off'}
+                  </label>
+                )}
               </div>
-              <fieldset className="panel">
-                <legend>Prerequisites</legend>
-                {draft.prerequisites.length === 0 ? <p className="muted small">None: this flag does not depend on another.</p> : null}
-                {draft.prerequisites.map((p, i) => {
-                  const target = ctx.flags.find((f) => f.key === p.flag);
-                  return (
-                    <div className="row" key={i}>
-                      <select aria-label={`Prerequisite ${i + 1} flag`} value={p.flag} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { flag: e.target.value, variation: '' } : x)) }); }}>
-                        <option value="">Choose a flag…</option>
-                        {ctx.flags
-                          .filter((f) => f.key !== flag.key)
-                          .map((f) => (
-                            <option key={f.key} value={f.key}>
-                              {f.key}
-                            </option>
+              {/* A disabled fieldset disables every control of the draft for a role that may not change flags. */}
+              <fieldset className="bare" disabled={!write.allowed}>
+                <div className="row">
+                  <label className="inline">
+                    Default (no rule matches)
+                    <select aria-label="Default variation" value={draft.defaultVariation} onChange={(e) => { update({ defaultVariation: e.target.value }); }}>
+                      {variations.map((v) => (
+                        <option key={v}>{v}</option>
+                      ))}
+                    </select>
+                  </label>
+                  <label className="inline">
+                    When off
+                    <select aria-label="Off variation" value={draft.offVariation} onChange={(e) => { update({ offVariation: e.target.value }); }}>
+                      {variations.map((v) => (
+                        <option key={v}>{v}</option>
+                      ))}
+                    </select>
+                  </label>
+                </div>
+                <fieldset className="panel">
+                  <legend>Prerequisites</legend>
+                  {draft.prerequisites.length === 0 ? <p className="muted small">None: this flag does not depend on another.</p> : null}
+                  {draft.prerequisites.map((p, i) => {
+                    const target = ctx.flags.find((f) => f.key === p.flag);
+                    return (
+                      <div className="row" key={i}>
+                        <select aria-label={`Prerequisite ${i + 1} flag`} value={p.flag} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { flag: e.target.value, variation: '' } : x)) }); }}>
+                          <option value="">Choose a flag…</option>
+                          {ctx.flags
+                            .filter((f) => f.key !== flag.key)
+                            .map((f) => (
+                              <option key={f.key} value={f.key}>
+                                {f.key}
+                              </option>
+                            ))}
+                        </select>
+                        serves
+                        <select aria-label={`Prerequisite ${i + 1} variation`} value={p.variation} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { ...x, variation: e.target.value } : x)) }); }}>
+                          <option value="">Choose…</option>
+                          {(target?.definition.variations ?? []).map((v) => (
+                            <option key={v.key}>{v.key}</option>
                           ))}
-                      </select>
-                      serves
-                      <select aria-label={`Prerequisite ${i + 1} variation`} value={p.variation} onChange={(e) => { update({ prerequisites: draft.prerequisites.map((x, j) => (j === i ? { ...x, variation: e.target.value } : x)) }); }}>
-                        <option value="">Choose…</option>
-                        {(target?.definition.variations ?? []).map((v) => (
-                          <option key={v.key}>{v.key}</option>
-                        ))}
-                      </select>
-                      <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
-                        ✕
-                      </button>
-                    </div>
-                  );
-                })}
-                <button type="button" onClick={() => { update({ prerequisites: [...draft.prerequisites, { flag: '', variation: '' }] }); }}>
-                  + Prerequisite
+                        </select>
+                        <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
+                          ✕
+                        </button>
+                      </div>
+                    );
+                  })}
+                  <button type="button" onClick={() => { update({ prerequisites: [...draft.prerequisites, { flag: '', variation: '' }] }); }}>
+                    + Prerequisite
+                  </button>
+              </fieldset>
+              <h2>Rules</h2>
+              <p className="muted small">Evaluated top to bottom; the first rule that matches (and, for rollouts, covers the unit) decides.</p>
+              {draft.rules.length === 0 ? <p className="state state-empty">No rules: everyone gets the default variation while the flag is on.</p> : null}
+              {draft.rules.map((r, i) => (
+                <RuleEditor
+                  key={r.uid}
+                  draft={r}
+                  index={i}
+                  count={draft.rules.length}
+                  variations={variations}
+                  segments={ctx.segments}
+                  experiments={ctx.experiments}
+                  attributes={attributes}
+                  onChange={(next) => { update({ rules: draft.rules.map((x) => (x.uid === r.uid ? next : x)) }); }}
+                  onRemove={() => { update({ rules: draft.rules.filter((x) => x.uid !== r.uid) }); }}
+                  onMove={(delta) => { moveRule(i, delta); }}
+                />
+              ))}
+              <div className="row">
+                <button type="button" onClick={() => { addRule('force'); }}>
+                  + Targeting rule
                 </button>
-            </fieldset>
-            <h2>Rules</h2>
-            <p className="muted small">Evaluated top to bottom; the first rule that matches (and, for rollouts, covers the unit) decides.</p>
-            {draft.rules.length === 0 ? <p className="state state-empty">No rules: everyone gets the default variation while the flag is on.</p> : null}
-            {draft.rules.map((r, i) => (
-              <RuleEditor
-                key={r.uid}
-                draft={r}
-                index={i}
-                count={draft.rules.length}
-                variations={variations}
-                segments={ctx.segments}
-                experiments={ctx.experiments}
-                attributes={attributes}
-                onChange={(next) => { update({ rules: draft.rules.map((x) => (x.uid === r.uid ? next : x)) }); }}
-                onRemove={() => { update({ rules: draft.rules.filter((x) => x.uid !== r.uid) }); }}
-                onMove={(delta) => { moveRule(i, delta); }}
-              />
-            ))}
-            <div className="row">
-              <button type="button" onClick={() => { addRule('force'); }}>
-                + Targeting rule
-              </button>
-              <button type="button" onClick={() => { addRule('rollout'); }}>
-                + Percentage rollout
-              </button>
-              <button type="button" onClick={() => { addRule('split'); }}>
-                + Split
-              </button>
-              <button type="button" onClick={() => { addRule('experiment'); }}>
-                + Experiment
-              </button>
+                <button type="button" onClick={() => { addRule('rollout'); }}>
+                  + Percentage rollout
+                </button>
+                <button type="button" onClick={() => { addRule('split'); }}>
+                  + Split
+                </button>
+                <button type="button" onClick={() => { addRule('experiment'); }}>
+                  + Experiment
+                </button>
+              </div>
+              {proposes ? (
+                <label>
+                  Comment for the reviewers (optional)
+                  <textarea rows={2} maxLength={2000} placeholder="Why this change, what to check" value={comment} onChange={(e) => { setComment(e.target.value); }} />
+                </label>
+              ) : null}
+              <div className="actions">
+                <button
+                  type="button"
+                  disabled={!dirty}
+                  onClick={() => {
+                    resetDraft();
+                    setMessage(null);
+                  }}
+                >
+                  Discard changes
+                </button>
+                {/* A flag not set up here saves its state as shown (off), so there is something to save unedited. */}
+                <button type="button" className="primary" {...allowanceProps(write, (!dirty && current !== undefined) || saving)} onClick={() => void save()}>
+                  {saving ? 'Saving…' : proposes ? 'Propose change' : 'Save'}
+                </button>
+              </div>
+              </fieldset>
             </div>
-            {proposes ? (
-              <label>
-                Comment for the reviewers (optional)
-                <textarea rows={2} maxLength={2000} placeholder="Why this change, what to check" value={comment} onChange={(e) => { setComment(e.target.value); }} />
-              </label>
-            ) : null}
-            <div className="actions">
-              <button
-                type="button"
-                disabled={!dirty}
-                onClick={() => {
-                  resetDraft();
-                  setMessage(null);
-                }}
-              >
-                Discard changes
-              </button>
-              {/* A flag not set up here saves its state as shown (off), so there is something to save unedited. */}
-              <button type="button" className="primary" {...allowanceProps(write, (!dirty && current !== undefined) || saving)} onClick={() => void save()}>
-                {saving ? 'Saving…' : proposes ? 'Propose change' : 'Save'}
-              </button>
+            <div>
+              <EvaluateAs flagKey={flag.key} />
+              <p className="small">
+                <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where this flag is used in code</a>
+              </p>
             </div>
-            </fieldset>
           </div>
-          <div>
-            <EvaluateAs flagKey={flag.key} />
-            <p className="small">
-              <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where this flag is used in code</a>
-            </p>
-          </div>
-        </div>
-      )}
+        )}
+      </Tabs>
       {pendingEnv === null ? null : (
         <Confirm
           title={`Discard your changes in ${envInfo?.name ?? env}?`}
@@ -661,7 +663,7 @@ function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; o
             <th>Key</th>
             <th>Name</th>
             <th>Value (JSON)</th>
-            <th />
+            <th><VisuallyHidden>Actions</VisuallyHidden></th>
           </tr>
         </thead>
         <tbody>

@@ -68,7 +68,7 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
         Description
         <input aria-label={`Rule ${n} description`} value={draft.description} onChange={(e) => { set({ description: e.target.value }); }} />
       </label>
-      <h4 className="small muted">If</h4>
+      <h3 className="rule-part">If</h3>
       {draft.advanced === null ? null : (
         <label>
           Condition (JSON; too complex for the builder)
@@ -82,7 +82,7 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
         segments={segments}
         attributes={attributes}
       />
-      <h4 className="small muted">Then</h4>
+      <h3 className="rule-part">Then</h3>
       {draft.type === 'force' || draft.type === 'rollout' ? (
         <label className="inline">
           Serve

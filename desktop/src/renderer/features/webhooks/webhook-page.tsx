@@ -8,7 +8,7 @@ import { formatCount, formatTime } from '../../lib/format.js';
 import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Empty, ErrorNote, FormError, Loading, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, CodeBlock, Empty, ErrorNote, FormError, Loading, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 import { useNewestWebhooks, useWebhookActions } from './webhook-actions.js';
 import { environmentsText } from './webhook-model.js';
 import { DeliveryBadge, EventList, LastDelivery, ManageOnly, PlatformKeyHint } from './webhook-parts.js';
@@ -71,12 +71,12 @@ function DeliveryDetails({ delivery, payload = true }: { delivery: WebhookDelive
           Error: <span>{delivery.error}</span>
         </p>
       )}
-      <h4>Response{delivery.statusCode === null ? '' : ` (HTTP ${delivery.statusCode})`}</h4>
-      {delivery.response === null || delivery.response === '' ? <p className="muted small">No response body.</p> : <pre aria-label="Response body">{delivery.response}</pre>}
+      <h3>Response{delivery.statusCode === null ? '' : ` (HTTP ${delivery.statusCode})`}</h3>
+      {delivery.response === null || delivery.response === '' ? <p className="muted small">No response body.</p> : <CodeBlock label="Response body">{delivery.response}</CodeBlock>}
       {payload ? (
         <>
-          <h4>Payload</h4>
-          <pre aria-label="Payload">{JSON.stringify(delivery.payload, null, 2)}</pre>
+          <h3>Payload</h3>
+          <CodeBlock label="Payload">{JSON.stringify(delivery.payload, null, 2)}</CodeBlock>
         </>
       ) : null}
     </div>
@@ -103,7 +103,7 @@ function AttemptAnswer({ attempt }: { attempt: WebhookDeliveryAttempt }): ReactN
       <summary>
         <code>{attempt.response.slice(0, ANSWER_PREVIEW)}…</code>
       </summary>
-      <pre aria-label={label}>{attempt.response}</pre>
+      <CodeBlock label={label}>{attempt.response}</CodeBlock>
     </details>
   );
 }
@@ -120,7 +120,7 @@ function AttemptHistory({ webhookId, delivery }: { webhookId: string; delivery: 
   });
   return (
     <div className="delivery-details">
-      <h4>Attempts</h4>
+      <h3>Attempts</h3>
       <AsyncView state={detail.state} onRetry={detail.reload}>
         {(d) =>
           d.attemptLog.length === 0 ? (
@@ -391,7 +391,7 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
                   <th className="num">Attempts</th>
                   <th>Created</th>
                   <th>Delivered / next attempt</th>
-                  <th />
+                  <th><VisuallyHidden>Actions</VisuallyHidden></th>
                 </tr>
               </thead>
               <tbody>
@@ -416,8 +416,8 @@ function WebhookDetail({ id }: { id: string }): ReactNode {
                         <td className="small">{formatTime(d.createdAt)}</td>
                         <td className="small">{d.deliveredAt !== null ? formatTime(d.deliveredAt) : d.status === DeliveryStatus.Pending ? `next ${d.nextAttemptAt === null ? 'now' : formatTime(d.nextAttemptAt)}` : '—'}</td>
                         <td>
-                          <button type="button" aria-expanded={open} aria-controls={detailsId} aria-label={`Details of delivery ${d.id}`} onClick={() => { toggle(d.id); }}>
-                            {open ? 'Hide' : 'Details'}
+                          <button type="button" aria-expanded={open} aria-controls={detailsId} aria-label={`${open ? 'Hide details' : 'Details'} of delivery ${d.id}`} onClick={() => { toggle(d.id); }}>
+                            {open ? 'Hide details' : 'Details'}
                           </button>{' '}
                           <button
                             type="button"

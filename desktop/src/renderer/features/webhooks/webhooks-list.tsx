@@ -4,7 +4,7 @@ import { useSession } from '../../app/session.js';
 import { routeHash } from '../../app/router.js';
 import { usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Empty, FormError } from '../../lib/ui.js';
+import { AsyncView, Badge, Empty, FormError, VisuallyHidden } from '../../lib/ui.js';
 import { useNewestWebhooks, useWebhookActions } from './webhook-actions.js';
 import { WebhookFormDialog } from './webhook-form.js';
 import { environmentsText } from './webhook-model.js';
@@ -71,7 +71,7 @@ function WebhookList(): ReactNode {
                   <th>Environments</th>
                   <th>Enabled</th>
                   <th>Last delivery</th>
-                  <th />
+                  <th><VisuallyHidden>Actions</VisuallyHidden></th>
                 </tr>
               </thead>
               <tbody>

@@ -4,7 +4,7 @@ import type { ReactNode } from 'react';
 import { cleanup, render, screen } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Confirm } from '../ui.js';
+import { Confirm, Dialog, Tabs } from '../ui.js';
 
 const proto = HTMLDialogElement.prototype as { showModal?: () => void };
 
@@ -48,5 +48,73 @@ describe('dialog', () => {
     await u.click(opener);
     await u.click(screen.getByRole('button', { name: 'Cancel' }));
     expect(document.activeElement).toBe(opener);
+  });
+
+  it('keeps Tab and Shift+Tab inside the open dialog, skipping disabled controls', async () => {
+    const u = userEvent.setup();
+    render(
+      <>
+        <button type="button">Behind</button>
+        <Dialog title="New flag" onClose={() => undefined}>
+          <label>
+            Key
+            <input />
+          </label>
+          <button type="button" disabled>
+            Busy
+          </button>
+          <button type="button">Create</button>
+        </Dialog>
+      </>,
+    );
+    const key = screen.getByRole('textbox', { name: 'Key' });
+    const create = screen.getByRole('button', { name: 'Create' });
+    expect(document.activeElement).toBe(key);
+
+    await u.tab();
+    expect(document.activeElement).toBe(create);
+    await u.tab();
+    expect(document.activeElement).toBe(key);
+    await u.tab({ shift: true });
+    expect(document.activeElement).toBe(create);
+  });
+});
+
+describe('tabs', () => {
+  function Sections(): ReactNode {
+    const [tab, setTab] = useState<'targeting' | 'settings' | 'history'>('targeting');
+    const tabs = [
+      { key: 'targeting', label: 'Targeting' },
+      { key: 'settings', label: 'Settings' },
+      { key: 'history', label: 'History' },
+    ] as const;
+    return (
+      <Tabs label="Flag sections" tabs={tabs} selected={tab} onSelect={setTab}>
+        <p>{tab} content</p>
+      </Tabs>
+    );
+  }
+
+  it('puts only the selected tab in the Tab order, moves with the arrow keys, Home and End, and labels its panel', async () => {
+    const u = userEvent.setup();
+    render(<Sections />);
+    const tab = (name: string): HTMLElement => screen.getByRole('tab', { name });
+
+    await u.tab();
+    expect(document.activeElement).toBe(tab('Targeting'));
+    expect(tab('Settings').tabIndex).toBe(-1);
+    await u.keyboard('{ArrowRight}');
+    expect(document.activeElement).toBe(tab('Settings'));
+    expect(tab('Settings').getAttribute('aria-selected')).toBe('true');
+    expect(screen.getByRole('tabpanel', { name: 'Settings' }).textContent).toBe('settings content');
+    await u.keyboard('{End}');
+    expect(document.activeElement).toBe(tab('History'));
+    await u.keyboard('{ArrowRight}');
+    expect(document.activeElement).toBe(tab('Targeting'));
+    await u.keyboard('{ArrowLeft}');
+    expect(document.activeElement).toBe(tab('History'));
+    await u.keyboard('{Home}');
+    expect(tab('Targeting').getAttribute('aria-selected')).toBe('true');
+    expect(tab('Targeting').getAttribute('aria-controls')).toBe(screen.getByRole('tabpanel').id);
   });
 });

@@ -7,6 +7,7 @@
 import type { DefinitionPath, Experiment, Flag, Holdout, Metric, Segment } from '@xp/shared';
 import { groupsNamedIn } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
+import { prerequisiteCycles } from '../domain/publisher.js';
 
 /** The project's definitions after the apply, by kind and key. */
 export interface ProjectState {
@@ -110,6 +111,19 @@ export function brokenReferences(state: ProjectState, environments: readonly str
           need(parent.variations.some((v) => v.key === p.variation), where, `flag "${p.flag}" has no variation "${p.variation}"`);
         }
       });
+    }
+  }
+  // Per environment, as each environment's ruleset is published: prerequisites leading back to their flag.
+  for (const env of environments) {
+    const graph = new Map<string, string[]>();
+    for (const flag of state.flags.values()) {
+      const st = flag.archived ? undefined : flag.environments[env];
+      if (st !== undefined) {
+        graph.set(flag.key, st.prerequisites.map((p) => p.flag));
+      }
+    }
+    for (const cycle of prerequisiteCycles(graph)) {
+      problems.push({ path: `flags.${cycle[0]!}.environments.${env}.prerequisites`, message: `prerequisites form a cycle (${cycle.join(' → ')})` });
     }
   }
   return problems;

@@ -40,10 +40,11 @@ Usage:
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
-  xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--dry-run]
+  xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
       JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
-      branch, replacing the previous upload. --dry-run prints them instead.
+      branch, replacing the previous upload. --dry-run prints them instead. Ends with the stale
+      (unchanged for --stale-days) and archived flags and the unknown keys the code references.
 
   xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR|s3://BUCKET/PREFIX] [--data-dir DIR]
       Rebuild aggregates from the raw event archive (after a metric definition changes or a bug
@@ -371,7 +372,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
       printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
-      const issues = (e.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
+      const details = e.details as { issues?: { path: string; message: string }[]; problems?: unknown } | undefined;
+      // A refused publish lists what the result would break as `problems`, one line each ("path: message").
+      const problems = Array.isArray(details?.problems) ? details.problems.filter((p): p is string => typeof p === 'string') : [];
+      const issues = [...(details?.issues ?? []), ...problems.map((message) => ({ path: '', message }))];
       // A message names an issue as "path: message" (flags files) or "path message" (the API's first).
       const stated = (i: { path: string; message: string }): boolean =>
         (i.path === '' ? [i.message] : [`${i.path}: ${i.message}`, `${i.path} ${i.message}`]).some((line) => e.message.startsWith(line) || e.message.includes(` ${line}`));

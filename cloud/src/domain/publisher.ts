@@ -59,11 +59,12 @@ function danglingPrerequisites(ruleset: Ruleset, archived: ReadonlySet<string>):
 }
 
 /**
- * Flags whose prerequisites lead back to themselves: SDKs cannot evaluate them (`PREREQUISITE_CYCLE`),
- * so such a ruleset is refused like one with a dangling reference.
+ * The cycles of a prerequisite graph (flag key → the flags its prerequisites name), each as the
+ * keys along it with the first repeated at the end (`a → b → a`); edges to keys outside the graph
+ * are ignored. The publisher refuses a ruleset with one; `xp apply` checks a document with it first.
  */
-function prerequisiteCycles(ruleset: Ruleset): string[] {
-  const problems: string[] = [];
+export function prerequisiteCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (key: string, path: string[]): void => {
     const s = state.get(key);
@@ -71,22 +72,30 @@ function prerequisiteCycles(ruleset: Ruleset): string[] {
       return;
     }
     if (s === 'visiting') {
-      const cycle = [...path.slice(path.indexOf(key)), key];
-      problems.push(`flags.${key}.prerequisites: prerequisites form a cycle (${cycle.join(' → ')})`);
+      cycles.push([...path.slice(path.indexOf(key)), key]);
       return;
     }
     state.set(key, 'visiting');
-    for (const p of ruleset.flags[key]?.prerequisites ?? []) {
-      if (ruleset.flags[p.flag] !== undefined) {
-        visit(p.flag, [...path, key]);
+    for (const parent of graph.get(key) ?? []) {
+      if (graph.has(parent)) {
+        visit(parent, [...path, key]);
       }
     }
     state.set(key, 'done');
   };
-  for (const key of Object.keys(ruleset.flags)) {
+  for (const key of graph.keys()) {
     visit(key, []);
   }
-  return problems;
+  return cycles;
+}
+
+/**
+ * Flags whose prerequisites lead back to themselves: SDKs cannot evaluate them (`PREREQUISITE_CYCLE`),
+ * so such a ruleset is refused like one with a dangling reference.
+ */
+function rulesetCycles(ruleset: Ruleset): string[] {
+  const graph = new Map(Object.entries(ruleset.flags).map(([key, flag]) => [key, (flag.prerequisites ?? []).map((p) => p.flag)]));
+  return prerequisiteCycles(graph).map((cycle) => `flags.${cycle.at(-1)!}.prerequisites: prerequisites form a cycle (${cycle.join(' → ')})`);
 }
 
 /**
@@ -125,7 +134,7 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
         experiments: experiments.map((e) => e.definition),
         holdouts: holdouts.map((h) => h.definition),
       });
-      const prerequisites = [...danglingPrerequisites(compiled, archivedFlags), ...prerequisiteCycles(compiled)];
+      const prerequisites = [...danglingPrerequisites(compiled, archivedFlags), ...rulesetCycles(compiled)];
       if (prerequisites.length > 0) {
         throw new RulesetCompileError(prerequisites);
       }

@@ -82,6 +82,17 @@ describe('xp CLI errors', () => {
       answer = { code: 'VALIDATION_FAILED', message: 'body.references[11].snippet contains a NUL character', details: { issues: [{ path: 'body.references[11].snippet', message: 'contains a NUL character' }] } };
       const nul = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
       expect(nul.err).toEqual(['error: body.references[11].snippet contains a NUL character']);
+      // A refused publish says what the change would break in details.problems: each on its own line.
+      answer = {
+        code: 'VALIDATION_FAILED',
+        message: 'the change leaves environment "development" with broken references',
+        details: { problems: ['flags.ops-flag.prerequisites: prerequisites form a cycle (ops-flag → search-v2 → ops-flag)'] },
+      } as unknown as typeof answer;
+      const refused = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
+      expect(refused.err).toEqual([
+        'error: the change leaves environment "development" with broken references',
+        '  flags.ops-flag.prerequisites: prerequisites form a cycle (ops-flag → search-v2 → ops-flag)',
+      ]);
     } finally {
       await new Promise((resolve) => api.close(resolve));
     }

@@ -226,6 +226,25 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(err.slice(1)).toEqual(['  flags.refs-user.environments.development.rules[0].segments[0]: unknown segment "refs-seg"']);
     await writeFile(file, YAML.stringify(exported));
     expect(await main(['apply', file, '--prune'], env, () => undefined, (l) => err.push(l))).toBe(0);
+
+    // Prerequisites that lead back to their flag (the publisher refuses such a ruleset) are caught
+    // the same way, before the new segment listed first is created.
+    const gated = (key: string, parent: string) => ({
+      key,
+      name: key,
+      type: 'boolean',
+      variations: [{ key: 'off', value: false }, { key: 'on', value: true }],
+      environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [{ flag: parent, variation: 'on' }] } },
+    });
+    await writeFile(file, YAML.stringify({ ...exported, segments: [...exported.segments, segment], flags: [...exported.flags, gated('refs-cycle-a', 'refs-cycle-b'), gated('refs-cycle-b', 'refs-cycle-a')] }));
+    err.length = 0;
+    expect(await main(['apply', file, '--dry-run'], env, () => undefined, (l) => err.push(l))).toBe(1);
+    expect(await main(['apply', file], env, () => undefined, (l) => err.push(l))).toBe(1);
+    expect(err.filter((l) => l.includes('cycle'))).toEqual([
+      '  flags.refs-cycle-a.environments.development.prerequisites: prerequisites form a cycle (refs-cycle-a → refs-cycle-b → refs-cycle-a)',
+      '  flags.refs-cycle-a.environments.development.prerequisites: prerequisites form a cycle (refs-cycle-a → refs-cycle-b → refs-cycle-a)',
+    ]);
+    expect((await client.listAll('demo', 'segments')).map((x) => x.key)).not.toContain('refs-seg');
     // The export itself applies cleanly (nothing to change, nothing broken).
     await writeFile(file, YAML.stringify(exported));
     out.length = 0;

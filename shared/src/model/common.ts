@@ -60,6 +60,27 @@ export function formatIssues(error: z.ZodError, prefix = ''): string[] {
   });
 }
 
+/**
+ * A refinement's `when`: zod skips refinements once any issue would stop parsing (a wrong type);
+ * this runs them unless such an issue is in one of the `fields` they read, or at the object itself
+ * (not an object at all), so one wrong type (`name: 5`) does not hide their problems (a variation
+ * value, an unknown defaultVariation) and a document is reported whole.
+ */
+export function whenFieldsValid(...fields: readonly string[]): { when: (payload: z.core.ParsePayload) => boolean } {
+  const read = new Set<PropertyKey>(fields);
+  return {
+    when: (payload) =>
+      payload.issues.every((issue) => {
+        // Issues zod itself goes on after (a pattern, a range, an unknown key) leave the value readable.
+        if (issue.continue === true) {
+          return true;
+        }
+        const top = issue.path?.[0];
+        return top !== undefined && !read.has(top);
+      }),
+  };
+}
+
 /** Checks that every item's key is unique, reporting duplicates at their index. */
 export function uniqueKeys<T>(items: readonly T[], keyOf: (item: T) => string, ctx: z.RefinementCtx, path: (string | number)[], what: string): void {
   const seen = new Set<string>();

@@ -9,6 +9,7 @@ import {
   keySchema,
   tagsSchema,
   uniqueKeys,
+  whenFieldsValid,
 } from './common.js';
 
 /** What is being compared. */
@@ -211,7 +212,7 @@ export const experimentSchema = z
     if (exp.stickyBucketing !== undefined && exp.stickyBucketing.minBucketVersion > exp.stickyBucketing.bucketVersion) {
       ctx.addIssue({ code: 'custom', path: ['stickyBucketing', 'minBucketVersion'], message: 'must not exceed bucketVersion' });
     }
-  });
+   }, whenFieldsValid('pauses', 'splitHistory', 'dimensions', 'type', 'factors', 'variations', 'winner', 'stickyBucketing'));
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 

@@ -9,6 +9,7 @@ import {
   keySchema,
   tagsSchema,
   uniqueKeys,
+  whenFieldsValid,
 } from './common.js';
 
 /** The kind of value a flag serves; every variation's value must be of this kind. */
@@ -197,6 +198,6 @@ export const flagSchema = z
         }
       });
     }
-  });
+   }, whenFieldsValid('type', 'variations', 'environments'));
 export type Flag = z.output<typeof flagSchema>;
 export type FlagInput = z.input<typeof flagSchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { attributeNameSchema, keySchema, tagsSchema } from './common.js';
+import { attributeNameSchema, keySchema, tagsSchema, whenFieldsValid } from './common.js';
 
 /** How a metric aggregates a unit's events. */
 export const MetricType = {
@@ -70,6 +70,6 @@ export const metricSchema = z
     if (m.type === MetricType.Conversion && m.capping !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['capping'], message: 'conversion metrics are 0/1 and cannot be capped' });
     }
-  });
+   }, whenFieldsValid('type', 'numerator', 'denominator', 'event', 'property', 'capping'));
 export type Metric = z.output<typeof metricSchema>;
 export type MetricInput = z.input<typeof metricSchema>;

@@ -47,6 +47,33 @@ describe('flagSchema', () => {
     expect(errorsOf(result)).toEqual(['variations[1].value: must be a boolean for a boolean flag']);
   });
 
+  it('reports every problem of a document at once: a wrong type elsewhere does not hide the cross-field checks', () => {
+    const result = flagSchema.safeParse({
+      ...validFlag,
+      name: 5,
+      colour: 'red',
+      variations: [{ key: 'off', value: false }, { key: 'on', value: 'yes' }],
+      environments: { production: { enabled: true, defaultVariation: 'nope', offVariation: 'off' } },
+    });
+
+    expect(errorsOf(result)).toEqual([
+      'name: Invalid input: expected string, received number',
+      '(root): Unrecognized key: "colour"',
+      'variations[1].value: must be a boolean for a boolean flag',
+      'environments.production.defaultVariation: unknown variation "nope"',
+    ]);
+    // A field the checks read that is itself wrong stops them (they would read nonsense).
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, name: 5, type: 'colour' }))).toHaveLength(2);
+    expect(errorsOf(experimentSchema.safeParse({ key: 'e', name: 5, variations: [{ key: 'a' }] }))).toEqual([
+      'name: Invalid input: expected string, received number',
+      'variations: an experiment needs at least two variations',
+    ]);
+    expect(errorsOf(metricSchema.safeParse({ key: 'm', name: 5, type: 'sum', event: 'purchase' }))).toEqual([
+      'name: Invalid input: expected string, received number',
+      'property: a sum metric needs the property to add up',
+    ]);
+  });
+
   it('names unknown variation references in every place they occur', () => {
     const result = flagSchema.safeParse({
       ...validFlag,

@@ -21,6 +21,8 @@ export const AppErrorCode = {
   ApprovalRequired: 'APPROVAL_REQUIRED',
   /** The resource does not exist or is not visible to the caller (404). */
   NotFound: 'NOT_FOUND',
+  /** The path exists, but not with this method (405, with Allow). */
+  MethodNotAllowed: 'METHOD_NOT_ALLOWED',
   /** A resource with this key already exists (409). */
   AlreadyExists: 'ALREADY_EXISTS',
   /** The resource changed since the caller read it: version / ETag mismatch (409). */
@@ -47,6 +49,7 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   FORBIDDEN: 403,
   APPROVAL_REQUIRED: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   ALREADY_EXISTS: 409,
   VERSION_CONFLICT: 409,
   INVALID_STATE: 409,

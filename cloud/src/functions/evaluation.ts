@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Deps } from '../domain/context.js';
 import { AppError, AppErrorCode } from '../errors.js';
-import { errorResponse } from '../http/errors.js';
+import { errorResponse, noRoute } from '../http/errors.js';
 import { sdkOutcomes } from '../http/sdk/sdk-outcomes.js';
 import { mountSdkRoutes } from '../http/sdk/sdk-routes.js';
 import type { SdkOptions } from '../http/sdk/sdk-routes.js';
@@ -26,7 +26,7 @@ export function createEvaluationApp(deps: Deps, options: { readonly metrics: Emf
   const clock = options.clock ?? (() => performance.now());
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.logger));
-  app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) => noRoute(app, c));
   app.use('*', async (c, next) => {
     c.header('X-Content-Type-Options', 'nosniff');
     await next();

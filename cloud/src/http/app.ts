@@ -8,7 +8,7 @@ import { AppError, AppErrorCode } from '../errors.js';
 import type { AnyRoute } from './api.js';
 import { mount } from './api.js';
 import type { TrustedProxies } from './client-ip.js';
-import { errorResponse } from './errors.js';
+import { errorResponse, noRoute } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { requestLogger } from './request-log.js';
 import type { RequestLogOptions } from './request-log.js';
@@ -72,7 +72,7 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   const routes = managementRoutes(services);
   const logger = services.deps.logger;
   app.onError((err, c) => errorResponse(c, err, logger));
-  app.notFound((c) => c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) => noRoute(app, c));
   if (options.requestLog !== false) {
     app.use('*', requestLogger(logger, options.requestLog));
   }

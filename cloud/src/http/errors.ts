@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
@@ -66,4 +66,38 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
     error: redactSecrets(err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ''}` : String(err)),
   });
   return c.json({ error: { code: AppErrorCode.Internal, message: 'internal error; it has been logged' } }, 500);
+}
+
+const routePatterns = new WeakMap<Hono, { readonly method: string; readonly pattern: RegExp }[]>();
+
+/** A Hono route path (`/api/v1/projects/:project/flags/:key`, `*`) as a RegExp of the paths it serves. */
+function pathPattern(path: string): RegExp {
+  const source = path
+    .split(/(:[A-Za-z0-9_]+(?:\{[^}]*\})?\??|\*)/)
+    .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}/?$`);
+}
+
+/**
+ * The answer for a request no route takes: 405 with `Allow` when the path exists with other
+ * methods (a PATCH where the API takes PUT), else 404.
+ */
+export function noRoute(app: Hono, c: Context): Response {
+  let patterns = routePatterns.get(app);
+  if (patterns === undefined) {
+    // Middleware is registered for every method ('ALL'); only real routes say which methods a path has.
+    patterns = app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, pattern: pathPattern(r.path) }));
+    routePatterns.set(app, patterns);
+  }
+  const path = c.req.path;
+  const allowed = [...new Set(patterns.filter((p) => p.pattern.test(path)).map((p) => p.method))];
+  if (allowed.length > 0) {
+    if (allowed.includes('GET') && !allowed.includes('HEAD')) {
+      allowed.push('HEAD');
+    }
+    c.header('Allow', allowed.join(', '));
+    return c.json({ error: { code: AppErrorCode.MethodNotAllowed, message: `${c.req.method} is not allowed on ${path}; it takes ${allowed.join(', ')}` } }, 405);
+  }
+  return c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${path}` } }, 404);
 }

@@ -629,5 +629,20 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       expect(found).toEqual([]);
       expect(await snapshot()).toEqual(before);
     });
+
+    it('answers a method a path does not take with 405 and Allow, and a path that does not exist with 404', async () => {
+      const before = await snapshot();
+
+      const patch = await send('PATCH', `${DEMO}/flags/new-checkout`, { body: { name: 'x' } });
+      const put = await send('PUT', `${DEMO}/flags`, { body: {} });
+      const missing = await send('GET', `${DEMO}/flagz`);
+
+      expect([...faults('PATCH a flag', patch, 405, 'METHOD_NOT_ALLOWED'), ...faults('PUT the flag list', put, 405, 'METHOD_NOT_ALLOWED'), ...faults('unknown path', missing, 404, 'NOT_FOUND')]).toEqual([]);
+      expect(patch.headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD', 'PUT']);
+      expect(patch.body.error.message).toBe('PATCH is not allowed on /api/v1/projects/demo/flags/new-checkout; it takes GET, PUT, DELETE, HEAD');
+      expect(put.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
+      expect(missing.headers.get('allow')).toBeNull();
+      expect(await snapshot()).toEqual(before);
+    });
   });
 });

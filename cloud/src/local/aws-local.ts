@@ -136,6 +136,10 @@ function releaseOnClose(service: LocalService, name: 'dynalite' | 'kinesalite', 
     close: () =>
       (released ??= (async () => {
         await service.close();
+        // The probe below takes the lock for a moment; a stand-in's own late LevelDB access (a
+        // sub-store reopened just after the close) meeting it would crash the process from an
+        // unhandled 'error' event, so let such work settle first (a flaky test teardown saw it).
+        await new Promise((resolve) => setTimeout(resolve, 50));
         for (let attempt = 0; ; attempt++) {
           try {
             await assertStoreFree(name, dir);

@@ -344,13 +344,17 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
   // One process per data folder: a second start, or `xp replay`, on it is refused (PGlite allows one process).
   const lock = await lockDataDir(config.dataDir, 'xp start', { notice: (message) => { logger.warn(message); } });
   const closers: (() => Promise<void>)[] = [() => lock.release()];
-  const closeAll = async (): Promise<void> => {
-    for (const close of closers.reverse()) {
-      await close().catch((e: unknown) => {
-        logger.warn('shutdown step failed', { error: e instanceof Error ? e.message : String(e) });
-      });
-    }
-  };
+  let closing: Promise<void> | undefined;
+  // Once, in reverse order of start; a second call waits for the first (it used to run every step
+  // again, in start order: the data-folder lock released before the servers closed).
+  const closeAll = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const close of [...closers].reverse()) {
+        await close().catch((e: unknown) => {
+          logger.warn('shutdown step failed', { error: e instanceof Error ? e.message : String(e) });
+        });
+      }
+    })());
   try {
     // The ports first: one in use stops the start before anything is created.
     const api = await listenEarly(config.host, config.apiPort, 'API', 'XP_API_PORT or --port');

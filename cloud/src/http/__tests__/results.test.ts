@@ -766,7 +766,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(checks[4]![1].units.analysed).toBe(0);
     expect(unlisted.metrics.every((m) => m.source === 'scan')).toBe(true);
     expect(twoFilters.metrics.every((m) => m.source === 'scan')).toBe(true);
-  });
+  }, 60_000);
 
   it('breaks results down by a dimension: each value as its own filter would give, largest first', async () => {
     const res = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown?dimension=country&sequential=true`, { token: viewer });

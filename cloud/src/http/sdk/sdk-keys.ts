@@ -144,10 +144,15 @@ export function rejectKeysInQuery(c: Context, allowClientKeyParam = false): void
       if (values.length > 1) {
         throw new AppError(AppErrorCode.Validation, 'give the client-side SDK key once (?k= appears more than once)', { issues: [{ path: 'query.k', message: 'repeated' }] });
       }
-      if (!looksLikeToken(TokenKind.ClientSdkKey, values[0] ?? '')) {
+      const value = values[0] ?? '';
+      if (value.includes('xpk_srv_')) {
         throw new AppError(AppErrorCode.Validation, 'only a client-side SDK key (xpk_cli_…) may be given as ?k=; server-side keys are secret and must never appear in a URL', {
           issues: [{ path: 'query.k', message: 'not a client-side SDK key' }],
         });
+      }
+      if (!looksLikeToken(TokenKind.ClientSdkKey, value)) {
+        // A link cut short in an e-mail, a typo: a bad key, like one in the header (401).
+        throw unauthenticated('the SDK key in ?k= is malformed: a split-URL link carries the environment\'s client-side key (xpk_cli_…) whole');
       }
       continue;
     }

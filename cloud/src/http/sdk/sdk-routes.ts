@@ -41,7 +41,8 @@ export interface SdkOptions {
   /**
    * Concurrent streams one SDK key may hold in this process; one more gets 429. Default: all but a
    * tenth of `maxStreams`, so one key (a busy site's client key, a leaked key, a reconnect loop)
-   * cannot take every slot: the last tenth stays for the project's other keys and environments.
+   * cannot take every slot; and that last tenth goes only to keys holding fewer than a hundredth
+   * of `maxStreams` (at least one), so several busy keys together cannot take it either.
    */
   readonly maxStreamsPerKey?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
@@ -250,7 +251,10 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const rulesets = new RulesetCache(deps.rulesets, { ttlMs: options.rulesetTtlMs ?? 5_000, pollMs: options.pollMs ?? 5_000, notifier: deps.notifier, logger: deps.logger, now });
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxStreams = options.maxStreams ?? 1_000;
-  const maxStreamsPerKey = Math.min(maxStreams, options.maxStreamsPerKey ?? maxStreams - Math.floor(maxStreams / 10));
+  /** The slots kept for keys holding few streams, and what "few" is: a tenth, and a hundredth (at least one). */
+  const streamReserve = Math.floor(maxStreams / 10);
+  const smallKeyStreams = Math.max(1, Math.floor(maxStreams / 100));
+  const maxStreamsPerKey = Math.min(maxStreams, options.maxStreamsPerKey ?? maxStreams - streamReserve);
   /** Open streams per SDK key id (keys without one are not in the map). */
   const streamsByKey = new Map<string, number>();
   const notRunning = new Map<string, { url: string | undefined; expiresAt: number }>();
@@ -362,13 +366,32 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (include !== undefined && include !== 'ruleset') {
       throw invalid('include must be "ruleset" or absent', { issues: [{ path: 'query.include', message: 'unknown value' }] });
     }
+    const streamHeaders = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' };
+    // HEAD (Hono runs GET routes for it) gets the headers alone: a stream nobody reads or cancels
+    // would hold its slot until the slow-reader limit, so ~1,000 `curl -I` locked every key out.
+    if (c.req.method === 'HEAD') {
+      return c.body(null, 200, streamHeaders);
+    }
     if (metrics.streamsOpen >= maxStreams) {
       withRetryAfter(c, new AppError(AppErrorCode.Unavailable, 'too many open streams on this instance; retry later', { retryAfterSeconds: 5 }));
     }
-    if ((streamsByKey.get(who.keyId) ?? 0) >= maxStreamsPerKey) {
+    const held = streamsByKey.get(who.keyId) ?? 0;
+    if (held >= maxStreamsPerKey) {
       withRetryAfter(
         c,
         new AppError(AppErrorCode.RateLimited, `this SDK key holds ${maxStreamsPerKey} open streams on this instance, its most; retry later`, { retryAfterSeconds: 5 }),
+      );
+    }
+    // The last tenth of the slots goes only to keys holding few streams, so two or three busy keys
+    // together cannot take them all either.
+    if (metrics.streamsOpen >= maxStreams - streamReserve && held >= smallKeyStreams) {
+      withRetryAfter(
+        c,
+        new AppError(
+          AppErrorCode.RateLimited,
+          `this instance's last ${streamReserve} stream slots are kept for SDK keys holding fewer than ${smallKeyStreams} streams, and this key holds ${held}; retry later`,
+          { retryAfterSeconds: 5 },
+        ),
       );
     }
     const initial = await rulesets.get(who.projectId, who.environment);
@@ -447,11 +470,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         cleanup();
       },
     });
-    return c.body(body, 200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache',
-      'X-Accel-Buffering': 'no',
-    });
+    return c.body(body, 200, streamHeaders);
   });
 
   app.post('/sdk/v1/evaluate', async (c) => {
@@ -544,7 +563,12 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.get('/r/:experimentKey', async (c) => {
     rejectKeysInQuery(c, true);
-    const who = await authenticateSdkKey(keys, c.req.query('k') ?? c.req.header(SDK_KEY_HEADER), ['client']);
+    const header = c.req.header(SDK_KEY_HEADER);
+    // A server key is refused wherever it comes, also beside a client key in ?k= (it is secret, and a page must not send it).
+    if (c.req.query('k') !== undefined && header !== undefined && header !== '') {
+      await authenticateSdkKey(keys, header, ['client']);
+    }
+    const who = await authenticateSdkKey(keys, c.req.query('k') ?? header, ['client']);
     const experimentKey = c.req.param('experimentKey');
     if (!isKey(experimentKey)) {
       throw new AppError(AppErrorCode.NotFound, 'experiment not found');
@@ -561,8 +585,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       const at = now();
       const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes: { id: uid }, now: at, url: incoming.toString() });
       url = result.url;
-      // A visitor is exposed (and gets the cookie) only when actually sent to a variation.
-      if (redirectable(url) !== undefined) {
+      // A visitor is exposed (and gets the cookie) only when actually sent to a variation; a HEAD
+      // (link previews, prefetchers: they drop the cookie) is answered alike but changes nothing.
+      if (redirectable(url) !== undefined && c.req.method !== 'HEAD') {
         setCookie(c, SDK_COOKIE, uid, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: COOKIE_MAX_AGE_SECONDS });
         if (result.inExperiment && result.variationKey !== null) {
           await logExposures([exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id' })], who);

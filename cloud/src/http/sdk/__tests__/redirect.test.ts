@@ -83,6 +83,21 @@ describe('GET /r/{experimentKey}', () => {
     expect(exposures[0]!.event.event).toMatchObject({ type: 'exposure', experiment: 'landing', variation, hashAttribute: 'id' });
   });
 
+  it('answers HEAD (link previews, prefetchers) with the same redirect but no cookie and no exposure', async () => {
+    const first = await visit(`/r/landing?k=${client}`);
+    const uid = uidOf(first)!;
+    const before = (await readStream(s.kinesis)).filter((r) => r.event.event.unitId === uid).length;
+
+    const head = await Promise.resolve(s.p.app.request(`http://localhost/r/landing?k=${client}`, { method: 'HEAD', headers: { cookie: `xp_uid=${uid}` } }));
+    const anonymous = await Promise.resolve(s.p.app.request(`http://localhost/r/landing?k=${client}`, { method: 'HEAD' }));
+
+    expect(head.status).toBe(302);
+    expect(head.headers.get('location')).toBe(first.headers.get('location'));
+    expect([head.headers.get('set-cookie'), anonymous.headers.get('set-cookie')]).toEqual([null, null]);
+    expect(anonymous.status).toBe(302);
+    expect((await readStream(s.kinesis)).filter((r) => r.event.event.unitId === uid)).toHaveLength(before);
+  });
+
   it('spreads visitors over both variations', async () => {
     const paths = new Set<string>();
     for (let i = 0; i < 40 && paths.size < 2; i++) {
@@ -118,6 +133,14 @@ describe('GET /r/{experimentKey}', () => {
     expect(otherParam.status).toBe(400);
     const twice = await visit(`/r/landing?k=${client}&k=${client}`);
     expect([twice.status, ((await twice.json()) as { error: { message: string } }).error.message]).toEqual([400, 'give the client-side SDK key once (?k= appears more than once)']);
+    // Beside a client key in the link, a server key in the header is still refused.
+    const both = await visit(`/r/landing?k=${client}`, { 'X-XP-SDK-Key': server });
+    expect(both.status).toBe(403);
+    // A link cut short is a bad key (401), not a server key in the URL.
+    for (const k of [client.slice(0, -3), 'xpk_cli_bogus', 'garbage', '']) {
+      const cut = await visit(`/r/landing?k=${k}`);
+      expect([k, cut.status, ((await cut.json()) as { error: { code: string } }).error.code]).toEqual([k, 401, 'UNAUTHENTICATED']);
+    }
   });
 
   it('answers 401 without a key and 404 JSON for an unknown experiment', async () => {

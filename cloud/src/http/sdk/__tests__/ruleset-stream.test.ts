@@ -283,12 +283,12 @@ describe('GET /sdk/v1/stream: one SDK key cannot take every stream slot', () => 
     const other = await open(others[0]!);
     const otherReader = sseReader(other.body!);
     const full = await open(others[1]!);
-    // One of the busy key's streams ends: the key may open another.
-    await readers.pop()!.cancel();
-    await eventually(() => (s.metrics.streamsOpen === 9 ? true : undefined));
+    // One of the busy key's streams ends, and the other key's: the busy key may open another.
+    await Promise.all([readers.pop()!.cancel(), otherReader.cancel()]);
+    await eventually(() => (s.metrics.streamsOpen === 8 ? true : undefined));
     const again = await open(busy);
     const againReader = sseReader(again.body!);
-    await Promise.all([...readers, otherReader, againReader].map((r) => r.cancel()));
+    await Promise.all([...readers, againReader].map((r) => r.cancel()));
     await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
 
     expect(held.map((r) => r.status)).toEqual(Array.from({ length: 9 }, () => 200));
@@ -301,5 +301,37 @@ describe('GET /sdk/v1/stream: one SDK key cannot take every stream slot', () => 
     // The instance's own limit still holds for every key.
     expect(full.status).toBe(503);
     expect(again.status).toBe(200);
+  });
+
+  it('keeps the last tenth for keys holding few streams, so several busy keys together cannot take every slot', async () => {
+    const keys = s.p.boot.sdkKeys!;
+    const [a, b, small] = [keys.development!.client, keys.development!.server, keys.production!.client];
+    const held = await Promise.all([...Array.from({ length: 5 }, () => open(a)), ...Array.from({ length: 4 }, () => open(b))]);
+    const readers = held.map((r) => sseReader(r.body!));
+
+    const refused = await open(b);
+    const fresh = await open(small);
+    const freshReader = sseReader(fresh.body!);
+    await Promise.all([...readers, freshReader].map((r) => r.cancel()));
+    await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
+
+    expect(held.every((r) => r.status === 200)).toBe(true);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain("this instance's last 1 stream slots are kept for SDK keys holding fewer than 1 streams, and this key holds 4");
+    expect(fresh.status).toBe(200);
+  });
+
+  it('answers HEAD with the stream headers and holds no slot (a HEAD body is never read, so it never ended)', async () => {
+    const key = s.p.boot.sdkKeys!.development!.client;
+    const heads = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(s.p.app.request('/sdk/v1/stream', { method: 'HEAD', headers: { 'X-XP-SDK-Key': key } }))));
+
+    expect(heads.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200));
+    expect(heads[0]!.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(s.metrics.streamsOpen).toBe(0);
+    const unauthenticated = await s.p.app.request('/sdk/v1/stream', { method: 'HEAD' });
+    expect(unauthenticated.status).toBe(401);
+    const get = await open(key);
+    await sseReader(get.body!).cancel();
+    expect(get.status).toBe(200);
   });
 });

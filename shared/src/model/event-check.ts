@@ -96,7 +96,7 @@ function key(value: unknown, path: string): string {
 
 function finite(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new Problem(path, `expected number, received ${typeName(value)}`);
+    throw new Problem(path, typeof value === 'number' ? 'expected a finite number (JSON such as 1e999 reads as infinity)' : `expected number, received ${typeName(value)}`);
   }
   return value;
 }

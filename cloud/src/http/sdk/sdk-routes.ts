@@ -106,6 +106,10 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   if (typeof unit.id !== 'string' || unit.id.length === 0 || unit.id.length > 256) {
     fail('unit.id', 'expected a string of 1-256 characters');
   }
+  // null counts as absent, as in the SDKs.
+  if (unit.attributes === null) {
+    delete unit.attributes;
+  }
   if (unit.attributes !== undefined) {
     if (!isObject(unit.attributes)) {
       fail('unit.attributes', 'expected an object');
@@ -227,6 +231,14 @@ function withRetryAfter(c: Context, error: unknown): never {
     c.header('Retry-After', String(seconds));
   }
   throw error;
+}
+
+function withoutId(attributes: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
+  if (attributes === undefined) {
+    return undefined;
+  }
+  const { id: _id, ...rest } = attributes;
+  return rest;
 }
 
 function toEvaluated(r: EvaluationResult): EvaluatedFlag {
@@ -492,8 +504,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       flags[key] = toEvaluated(result);
       const exp = result.experiment;
       if (exp?.inExperiment === true) {
-        // The caller's attributes, as the SDKs send them: the unit id is the exposure's unitId already.
-        sent ??= exposureAttributes(input.unit.attributes, undefined);
+        // The caller's attributes, as the SDKs send them: without `id`, which unit.id overrides (the
+        // exposure's unitId already), so a conflicting attributes.id does not become a dimension.
+        sent ??= exposureAttributes(withoutId(input.unit.attributes), undefined);
         exposures.push(
           exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
         );

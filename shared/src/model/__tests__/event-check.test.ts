@@ -81,6 +81,11 @@ describe('checkSdkEvent', () => {
     expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', bogus: 1 })).toEqual({ ok: false, problem: { path: '', message: 'unrecognized key "bogus"' } });
     expect(checkSdkEvent({ id: 'evt_0001', type: 'exposure', unitId: 'u', timestamp: 1, experiment: 'e', variation: '-v' })).toMatchObject({ ok: false, problem: { path: 'variation' } });
     expect(checkSdkEvent('nope')).toEqual({ ok: false, problem: { path: '', message: 'expected object, received string' } });
+    // 1e999 in JSON: a number that is not finite, which 'expected number, received number' contradicted.
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', value: Infinity })).toEqual({
+      ok: false,
+      problem: { path: 'value', message: 'expected a finite number (JSON such as 1e999 reads as infinity)' },
+    });
   });
 
   it('limits how deeply property values nest, with the same verdict as sdkEventSchema, which does not overflow either', () => {

@@ -75,7 +75,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
 
   describe('evaluate', () => {
     it('evaluates every flag with reasons, and logs an exposure for the unit in the experiment to Kinesis', async () => {
-      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { country: 'US', visits: 3, profile: { nested: true } } } });
+      const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-42', attributes: { id: 'someone-else', country: 'US', visits: 3, profile: { nested: true } } } });
 
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -125,6 +125,11 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(noUnit.body.error.code).toBe('VALIDATION_FAILED');
       expect(tooMany.body.error.message).toContain('flags');
       expect(malformed.body.error.code).toBe('MALFORMED_JSON');
+      // attributes: null counts as absent, as in the SDKs; another non-object is refused.
+      const nulled = await post('/sdk/v1/evaluate', server, { unit: { id: 'u', attributes: null }, flags: ['button-color'] });
+      const listed = await post('/sdk/v1/evaluate', server, { unit: { id: 'u', attributes: [] } });
+      expect([nulled.status, listed.status]).toEqual([200, 400]);
+      expect(nulled.body.flags['button-color']).toMatchObject({ reason: 'DEFAULT' });
     });
 
     it('refuses a body that is not UTF-8 rather than evaluating a repaired unit id', async () => {

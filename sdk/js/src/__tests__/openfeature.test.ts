@@ -43,6 +43,10 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
     expect(obj.value).toEqual({ max: 3 });
     expect(split).toMatchObject({ reason: 'SPLIT', flagMetadata: { experimentKey: 'exp-ab', inExperiment: true, ruleId: 'r1' } });
     expect(OpenFeature.getProviderMetadata().name).toBe('xp');
+    // A number as targetingKey (plain JavaScript) is the unit of its decimal string, not no unit.
+    const numeric = await client.getStringDetails('exp-flag', 'none', { targetingKey: 42 as unknown as string });
+    const decimal = await client.getStringDetails('exp-flag', 'none', { targetingKey: '42' });
+    expect(numeric).toMatchObject({ reason: 'SPLIT', value: decimal.value, variant: decimal.variant });
   });
 
   it('returns defaults with OpenFeature error codes, never throwing', async () => {

@@ -43,11 +43,19 @@ function plain(value: unknown): unknown {
   return value;
 }
 
-/** The OpenFeature context as an xp unit: `targetingKey` becomes the id, the rest attributes (dates as ISO strings). */
+/**
+ * The OpenFeature context as an xp unit: `targetingKey` becomes the id, the rest attributes (dates as
+ * ISO strings). OpenFeature types the key as a string, but plain JavaScript passes numbers too: a
+ * finite number is an id as in `client.evaluate` (its decimal string), not silently no id at all.
+ */
 export function toUser(context: EvaluationContext): UserContext {
   const { targetingKey, ...rest } = context;
   const attributes = plain(rest) as Record<string, unknown>;
-  return typeof targetingKey === 'string' && targetingKey !== '' ? { id: targetingKey, attributes } : { attributes };
+  const key: unknown = targetingKey;
+  if ((typeof key === 'string' && key !== '') || (typeof key === 'number' && Number.isFinite(key))) {
+    return { id: key, attributes };
+  }
+  return { attributes };
 }
 
 /** Evaluates through the client and maps the details to an OpenFeature resolution. Never throws. */

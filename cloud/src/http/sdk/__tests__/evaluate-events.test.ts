@@ -70,6 +70,12 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(events.headers.get('access-control-allow-origin')).toBe('*');
       // Never with credentials: the key is a header, not a cookie.
       expect(ruleset.headers.get('access-control-allow-credentials')).toBeNull();
+      // Refusals too, so the page can read their code and Retry-After.
+      const refused = await s.p.request('GET', '/sdk/v1/ruleset', { headers: { ...origin, 'X-XP-SDK-Key': 'xpk_cli_nope' } });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+      expect(refused.headers.get('access-control-expose-headers')).toContain('Retry-After');
+      expect(preflight.headers.get('access-control-max-age')).toBe('86400');
     });
   });
 

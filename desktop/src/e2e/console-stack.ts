@@ -9,6 +9,7 @@ import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import { configFromEnv, startLocalStack } from '@xp/cloud';
 import type { LocalStack } from '@xp/cloud';
+import { XpApiClient } from '@xp/shared';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DESKTOP_DIR = path.resolve(here, '..', '..');
@@ -28,6 +29,12 @@ export interface ConsoleStack {
   /** The development environment's client SDK key (what browsers and apps ship). */
   readonly clientSdkKey: string;
   close(): Promise<void>;
+}
+
+/** The API as the stack's owner (signed in with OWNER), for a test's set-up and checks. */
+export async function ownerApi(platform: ConsoleStack): Promise<XpApiClient> {
+  const anonymous = new XpApiClient({ apiUrl: platform.stack.apiUrl });
+  return anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
 }
 
 /** Builds the renderer when this checkout has no build yet (the e2e suite needs the real bundle). */

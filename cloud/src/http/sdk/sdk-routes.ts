@@ -63,6 +63,8 @@ export const SDK_COOKIE = 'xp_uid';
 const COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 const UID_SHAPE = /^[A-Za-z0-9_-]{8,64}$/;
 const MAX_EVALUATE_FLAGS = 200;
+/** Left out of an exposure's attributes, as a private attribute is: unit.id wins over attributes.id. */
+const UNIT_ID_ATTRIBUTE = ['id'];
 const EVALUATE_BODY_BYTES = 64 * 1024;
 const EVENTS_BODY_BYTES = MAX_EVENTS_PER_BATCH * MAX_EVENT_BYTES + 1024 * 1024;
 const NOT_RUNNING_CACHE_ENTRIES = 1_000;
@@ -230,14 +232,6 @@ function withRetryAfter(c: Context, error: unknown): never {
     c.header('Retry-After', String(seconds));
   }
   throw error;
-}
-
-function withoutId(attributes: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
-  if (attributes === undefined) {
-    return undefined;
-  }
-  const { id: _id, ...rest } = attributes;
-  return rest;
 }
 
 function toEvaluated(r: EvaluationResult): EvaluatedFlag {
@@ -513,7 +507,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       if (exp?.inExperiment === true) {
         // The caller's attributes, as the SDKs send them: without `id`, which unit.id overrides (the
         // exposure's unitId already), so a conflicting attributes.id does not become a dimension.
-        sent ??= exposureAttributes(withoutId(input.unit.attributes), undefined);
+        sent ??= exposureAttributes(input.unit.attributes, UNIT_ID_ATTRIBUTE);
         exposures.push(
           exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
         );

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { XpApiClient } from '@xp/shared';
+import type { XpApiClient } from '@xp/shared';
 import { ExperimentationClient } from '@xp/sdk';
-import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack } from '../console-stack.js';
+import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
 
 const WAIT = { timeout: 30_000 };
@@ -273,8 +273,7 @@ describe('console accessibility', () => {
     const [started, launched] = await Promise.all([startConsoleStack(), launchChromium()]);
     platform = started;
     browser = launched;
-    const anonymous = new XpApiClient({ apiUrl: started.stack.apiUrl });
-    api = anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+    api = await ownerApi(started);
 
     // Data for every screen: a segment used by a flag's rules, code references, a second user, a
     // webhook with a (failed) delivery, a change request, and SDK traffic for events and results.

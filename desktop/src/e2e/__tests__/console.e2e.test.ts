@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { XpApiClient, evaluateFlag } from '@xp/shared';
+import { evaluateFlag } from '@xp/shared';
+import type { XpApiClient } from '@xp/shared';
 import { ExperimentationClient } from '@xp/sdk';
-import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack } from '../console-stack.js';
+import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
 
 const FLAG = 'e2e-checkout';
@@ -36,8 +37,7 @@ describe('console end to end', () => {
     sdkKey = started.sdkKey;
     const context = await launched.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     page = await context.newPage();
-    const anonymous = new XpApiClient({ apiUrl: started.stack.apiUrl });
-    api = anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+    api = await ownerApi(started);
   }, 120_000);
 
   afterAll(async () => {

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { XpApiClient } from '@xp/shared';
+import type { XpApiClient } from '@xp/shared';
 import type { Ruleset } from '@xp/shared';
-import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack } from '../console-stack.js';
+import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
 
 const FLAG = 'e2e-pricing-rules';
@@ -47,8 +47,7 @@ describe('console end to end: availability to client-side SDKs and split history
     const [started, launched] = await Promise.all([startConsoleStack(), launchChromium()]);
     platform = started;
     browser = launched;
-    const anonymous = new XpApiClient({ apiUrl: started.stack.apiUrl });
-    api = anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+    api = await ownerApi(started);
     const context = await launched.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     await page.goto(started.consoleUrl);

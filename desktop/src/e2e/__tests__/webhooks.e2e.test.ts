@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { XpApiClient } from '@xp/shared';
-import { ARTIFACTS_DIR, OWNER, launchChromium, startConsoleStack } from '../console-stack.js';
+import { ARTIFACTS_DIR, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
 
 const FLAG = 'e2e-webhook-flag';
@@ -100,8 +100,7 @@ describe('console end to end: webhooks', () => {
     platform = started;
     browser = launched;
     receiver = listening;
-    const anonymous = new XpApiClient({ apiUrl: started.stack.apiUrl });
-    api = anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+    api = await ownerApi(started);
     await api.inviteUser({ email: ADMIN.email, name: 'Ops lead', role: 'admin', password: ADMIN.password });
     await api.inviteUser({ email: EDITOR.email, name: 'Flag editor', role: 'editor', password: EDITOR.password });
     await api.create('demo', 'flags', {

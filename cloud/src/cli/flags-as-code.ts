@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
+import type { ApplyChange, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
 import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
@@ -307,33 +307,44 @@ export function describePlan(plan: readonly PlannedChange[]): string {
   return lines.join('\n');
 }
 
-/** Thrown when the user interrupted an apply between two changes; the message says how far it got. */
-export class ApplyInterrupted extends Error {}
+/** The most changes one apply takes (the API's limit for one transaction). */
+export const MAX_APPLY_CHANGES = 2_000;
+
+function label(change: { readonly kind: string; readonly key: string }): string {
+  return `${change.kind.replace(/s$/, '')} ${change.key}`;
+}
 
 /**
- * Sends the changes one by one, logging each once the API confirmed it; stops at the first failure,
- * naming it and how many were applied. `stop.requested` (Ctrl-C) ends it between two changes — the
- * one in flight completes and is reported — with ApplyInterrupted.
+ * Sends the plan in one request (`POST …/apply`): the API makes every change in one transaction,
+ * each with the checks it makes alone (permissions, versions, protected environments), so either
+ * all of them are applied or, at the first refusal, none. `dryRun` makes the same checks and writes
+ * nothing. A refusal is an AppError naming the change, with the API's details (issues, problems,
+ * environments) and the ApiError as its cause.
  */
-export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, stop: { readonly requested: boolean } = { requested: false }): Promise<void> {
-  for (const [done, change] of plan.entries()) {
-    if (stop.requested) {
-      throw new ApplyInterrupted(`interrupted: ${done} of ${plan.length} changes applied (listed above); the other ${plan.length - done} were not sent. Run the apply again to finish.`);
+export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, options: { readonly dryRun?: boolean } = {}): Promise<void> {
+  if (plan.length > MAX_APPLY_CHANGES) {
+    throw new AppError(AppErrorCode.Validation, `nothing was applied: the plan has ${plan.length} changes and one apply takes at most ${MAX_APPLY_CHANGES.toLocaleString('en-US')}; apply the document in parts`);
+  }
+  const changes: ApplyChange[] = plan.map((c) => ({
+    kind: c.kind,
+    action: c.action,
+    key: c.key,
+    ...(c.action === 'create' ? {} : { version: c.version! }),
+    ...(c.action === 'delete' ? {} : { definition: c.definition }),
+  }));
+  let applied: Awaited<ReturnType<XpApiClient['apply']>>;
+  try {
+    applied = await client.apply(project, changes, { dryRun: options.dryRun === true });
+  } catch (e) {
+    if (!(e instanceof ApiError)) {
+      throw e;
     }
-    const label = `${change.kind.replace(/s$/, '')} ${change.key}`;
-    try {
-      if (change.action === 'create') {
-        await client.create(project, change.kind, change.definition);
-      } else if (change.action === 'update') {
-        await client.replace(project, change.kind, change.key, change.definition, change.version!);
-      } else {
-        await client.remove(project, change.kind, change.key, change.version!);
-      }
-      log(`  ${change.action}d ${label}`);
-    } catch (e) {
-      // The API's other issues stay attached, so they are listed under the message.
-      const progress = done === 0 ? 'nothing was applied' : `${done} of ${plan.length} changes applied (listed above), the other ${plan.length - done} not sent`;
-      throw new AppError(AppErrorCode.InvalidState, `${change.action} ${label} failed: ${e instanceof Error ? e.message : String(e)}; ${progress}`, e instanceof ApiError ? e.details : undefined, { cause: e });
+    const why = options.dryRun === true ? 'the API would refuse the plan' : 'nothing was applied';
+    throw new AppError(AppErrorCode.InvalidState, `${why}: ${e.message}`, e.details, { cause: e });
+  }
+  if (options.dryRun !== true) {
+    for (const change of applied.changes) {
+      log(`  ${change.action}d ${label(change)}`);
     }
   }
 }

@@ -17,7 +17,7 @@ import { createPgDatabase, migrate } from '../store/db.js';
 import { lockDataDir } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { ApplyInterrupted, applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
+import { applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
@@ -35,8 +35,9 @@ Usage:
   xp export --project KEY [--format yaml|json] [--out FILE]
       Write every flag, segment, experiment, metric and holdout of a project as one document.
   xp apply FILE [--dry-run] [--prune] [--project KEY]
-      Show the changes FILE makes to its project, then apply them (--dry-run only shows them;
-      --prune also deletes what the file does not mention).
+      Show the changes FILE makes to its project, then apply them all in one transaction, or
+      none if the API refuses one (--dry-run shows them and has the API check them; --prune
+      also deletes what the file does not mention).
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
@@ -171,21 +172,27 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   if (refused !== undefined) {
     throw refused;
   }
-  if (flags.dryRun || changes.length === 0) {
+  if (changes.length === 0) {
+    return;
+  }
+  if (flags.dryRun) {
+    // The API makes every check of the real apply (permissions, versions, approval in protected
+    // environments) and rolls back. A read-only token can still plan: it is told what was not checked.
+    try {
+      await applyPlan(api, doc.project, changes, print, { dryRun: true });
+    } catch (e) {
+      if (e instanceof AppError && e.cause instanceof ApiError && e.cause.code === 'FORBIDDEN') {
+        print(`\nNot checked by the API: this token cannot make these changes (${e.cause.message}).`);
+        return;
+      }
+      throw e;
+    }
+    print('\nChecked by the API: every change would be accepted.');
     return;
   }
   print('Applying…');
-  // Ctrl-C lets the change in flight finish, then stops and says how far the apply got.
-  const stop = { requested: false };
-  const interrupt = (): void => {
-    stop.requested = true;
-  };
-  process.once('SIGINT', interrupt);
-  try {
-    await applyPlan(api, doc.project, changes, print, stop);
-  } finally {
-    process.removeListener('SIGINT', interrupt);
-  }
+  // One request, one transaction: an interrupted apply is applied whole or not at all.
+  await applyPlan(api, doc.project, changes, print);
   print('Done.');
 }
 
@@ -359,10 +366,6 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 2;
     }
   } catch (e) {
-    if (e instanceof ApplyInterrupted) {
-      printError(`error: ${e.message}`);
-      return 130;
-    }
     if (e instanceof UsageError) {
       printError(`error: ${e.message}\n\nRun xp --help for the usage.`);
       return 2;

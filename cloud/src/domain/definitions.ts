@@ -61,15 +61,21 @@ const CONFIG: { readonly [K in DefinitionKind]: KindConfig<DefinitionTypes[K]> }
  * editor's change that would reach a protected environment — a segment a flag there uses, an
  * experiment started there — is refused, naming the environments, and nothing is written.
  */
-async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: (tx: Queryable) => Promise<R>, guard?: { actor: Actor; kind: DefinitionKind }): Promise<R> {
-  let staged: StagedRuleset[] = [];
-  const result = await deps.db.withTransaction(async (tx) => {
+async function change<R>(
+  deps: Deps,
+  publishes: boolean,
+  projectId: string,
+  fn: (tx: Queryable) => Promise<R>,
+  guard?: { actor: Actor; kind: DefinitionKind },
+  batch?: ChangeBatch,
+): Promise<R> {
+  const run = async (tx: Queryable, staged: StagedRuleset[]): Promise<R> => {
     const r = await fn(tx);
     if (publishes) {
-      staged = await stageRulesets(tx, projectId, deps.now());
-      if (guard !== undefined && guard.kind !== DefinitionKind.Flag && staged.length > 0) {
+      const now = await stageRulesets(tx, projectId, deps.now());
+      if (guard !== undefined && guard.kind !== DefinitionKind.Flag && now.length > 0) {
         const envs = await environments.list(tx, projectId);
-        const reached = staged.map((st) => st.ruleset.environment).filter((key) => envs.some((e) => e.key === key && needsApproval(guard.actor.role, e)));
+        const reached = now.map((st) => st.ruleset.environment).filter((key) => envs.some((e) => e.key === key && needsApproval(guard.actor.role, e)));
         if (reached.length > 0) {
           throw new AppError(
             AppErrorCode.ApprovalRequired,
@@ -78,11 +84,61 @@ async function change<R>(deps: Deps, publishes: boolean, projectId: string, fn: 
           );
         }
       }
+      staged.push(...now);
     }
     return r;
-  });
+  };
+  if (batch !== undefined) {
+    const guarded = publishes && guard !== undefined && guard.kind !== DefinitionKind.Flag && (await environments.list(batch.tx, projectId)).some((e) => needsApproval(guard.actor.role, e));
+    if (!guarded) {
+      // Compiled once, after the batch's last change (finishBatch): staging after every change
+      // would compile the whole project once per change.
+      const r = await fn(batch.tx);
+      if (publishes) {
+        batch.unstaged.add(projectId);
+      }
+      return r;
+    }
+    // The guard judges this change alone: what the changes before it did is staged first.
+    batch.staged.push(...(await stageRulesets(batch.tx, projectId, deps.now())));
+    batch.unstaged.delete(projectId);
+    return run(batch.tx, batch.staged);
+  }
+  const staged: StagedRuleset[] = [];
+  const result = await deps.db.withTransaction((tx) => run(tx, staged));
   await flushRulesets(deps, staged);
   return result;
+}
+
+/**
+ * Several changes in one transaction (flags as code: `POST …/apply`): each service call given the
+ * batch runs inside `tx` with every check it makes alone; the caller ends it with `finishBatch` and
+ * publishes what that returns after committing.
+ */
+export interface ChangeBatch {
+  readonly tx: Queryable;
+  readonly staged: StagedRuleset[];
+  /** Projects with changes not staged yet. */
+  readonly unstaged: Set<string>;
+}
+
+/**
+ * Stages what the batch's last changes left unstaged (in its transaction: a ruleset the changes
+ * leave broken refuses the batch) and returns the rulesets to publish once it commits: the last
+ * staged version of each environment (the versions before it were never published).
+ */
+export async function finishBatch(deps: Deps, batch: ChangeBatch): Promise<StagedRuleset[]> {
+  for (const projectId of batch.unstaged) {
+    batch.staged.push(...(await stageRulesets(batch.tx, projectId, deps.now())));
+  }
+  batch.unstaged.clear();
+  const last = new Map<string, StagedRuleset>();
+  for (const s of batch.staged) {
+    const key = `${s.projectId}\u0000${s.ruleset.environment}`;
+    last.delete(key);
+    last.set(key, s);
+  }
+  return [...last.values()];
 }
 
 /** Whether an existing variation's value changed or the variation was removed (adding one changes nothing served). */
@@ -347,17 +403,17 @@ export class DefinitionService<K extends DefinitionKind> {
     return this.config.repo.get(this.deps.db, project.id, key);
   }
 
-  async create(actor: Actor, projectKey: string, input: unknown): Promise<StoredDefinition<DefinitionTypes[K]>> {
+  async create(actor: Actor, projectKey: string, input: unknown, batch?: ChangeBatch): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
     const definition = this.creation(parseOrThrow(this.config.schema, input, this.kind));
-    const project = await projectFor(this.deps.db, actor, projectKey);
-    if (this.kind === DefinitionKind.Flag) {
-      const blocked = await protectedChanges(this.deps.db, project.id, actor.role, undefined, definition as Flag);
-      if (blocked.length > 0) {
-        throw approvalRequired(blocked);
-      }
-    }
+    const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
+      if (this.kind === DefinitionKind.Flag) {
+        const blocked = await protectedChanges(tx, project.id, actor.role, undefined, definition as Flag);
+        if (blocked.length > 0) {
+          throw approvalRequired(blocked);
+        }
+      }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
@@ -367,11 +423,11 @@ export class DefinitionService<K extends DefinitionKind> {
       await requestTotalsRebuilds(tx, project.id, this.kind, undefined, stored.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
-    }, { actor, kind: this.kind });
+    }, { actor, kind: this.kind }, batch);
   }
 
   /** Replaces a definition; `expectedVersion` is the version the caller read (409 when stale). */
-  async update(actor: Actor, projectKey: string, key: string, input: unknown, expectedVersion: number): Promise<StoredDefinition<DefinitionTypes[K]>> {
+  async update(actor: Actor, projectKey: string, key: string, input: unknown, expectedVersion: number, batch?: ChangeBatch): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
     const parsed = parseOrThrow(this.config.schema, input, this.kind);
     if (parsed.key !== key) {
@@ -379,7 +435,7 @@ export class DefinitionService<K extends DefinitionKind> {
         issues: [{ path: 'key', message: 'must match the path' }],
       });
     }
-    const project = await projectFor(this.deps.db, actor, projectKey);
+    const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       const definition = this.replacement(current.definition, parsed, input);
@@ -428,7 +484,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await requestTotalsRebuilds(tx, project.id, this.kind, current.definition, stored.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
       return stored;
-    }, { actor, kind: this.kind });
+    }, { actor, kind: this.kind }, batch);
   }
 
   /** The definition a create stores, given the validated body. Kinds with state the body may not set override it. */
@@ -444,9 +500,9 @@ export class DefinitionService<K extends DefinitionKind> {
     return parsed;
   }
 
-  async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
+  async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number, batch?: ChangeBatch): Promise<void> {
     assertCan(actor, this.config.write);
-    const project = await projectFor(this.deps.db, actor, projectKey);
+    const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     await change(this.deps, this.config.publishes, project.id, async (tx) => {
       // Before the flag's row lock, in the order apply takes them (request, then flag).
       const cancelled = this.kind === DefinitionKind.Flag ? await changeRequests.cancelOpenFor(tx, project.id, 'flag', key, actor.userId) : [];
@@ -475,7 +531,7 @@ export class DefinitionService<K extends DefinitionKind> {
       for (const id of cancelled) {
         await record(tx, actor, { projectId: project.id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: key, before: undefined, after: { changeRequest: id, reason: 'flag deleted' } });
       }
-    }, { actor, kind: this.kind });
+    }, { actor, kind: this.kind }, batch);
   }
 
   /** Reads, transforms and writes one definition under the version check, with audit and publishing. */

@@ -112,6 +112,17 @@ export interface DefinitionKinds {
 }
 export type DefinitionPath = keyof DefinitionKinds;
 
+/** One change of an atomic apply (`POST /api/v1/projects/{project}/apply`). */
+export interface ApplyChange {
+  readonly kind: DefinitionPath;
+  readonly action: 'create' | 'update' | 'delete';
+  readonly key: string;
+  /** The version the change is based on: required to update or delete. */
+  readonly version?: number;
+  /** The whole definition: required to create or update, not sent to delete. */
+  readonly definition?: unknown;
+}
+
 export interface ClientOptions {
   /** Base URL, e.g. http://localhost:8000. */
   readonly apiUrl: string;
@@ -295,6 +306,15 @@ export class XpApiClient {
 
   async remove(project: string, kind: DefinitionPath, key: string, version: number): Promise<void> {
     await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { version });
+  }
+
+  /**
+   * Creates, replaces and deletes definitions of several kinds in one transaction: all of them or,
+   * at the first refusal (an ApiError naming the change in `details.change`), none. `dryRun` makes
+   * every check and writes nothing.
+   */
+  async apply(project: string, changes: readonly ApplyChange[], options: { dryRun?: boolean } = {}): Promise<{ dryRun: boolean; changes: { kind: DefinitionPath; key: string; action: ApplyChange['action']; version?: number }[] }> {
+    return (await this.call<{ dryRun: boolean; changes: { kind: DefinitionPath; key: string; action: ApplyChange['action']; version?: number }[] }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/apply`, { body: { changes, ...(options.dryRun === true ? { dryRun: true } : {}) } })).body;
   }
 
   async setFlagEnvironment(project: string, key: string, environment: string, state: FlagEnvironment, version: number): Promise<Stored<Flag>> {

@@ -254,6 +254,9 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
       path: `${DEMO}/code-refs`,
       body: { repository: `repo-${ctx.n}`, branch: 'main', references: [{ flagKey: 'new-checkout', path: 'src/app.ts', line: 3, column: 7, snippet: "isFeatureEnabled('new-checkout')", language: 'typescript' }] },
     }),
+  // A dry run of a change every role with the route's permission (metrics:write) may make.
+  'POST /api/v1/projects/{project}/apply': (ctx) =>
+    Promise.resolve({ path: `${DEMO}/apply`, body: { dryRun: true, changes: [{ kind: 'metrics', action: 'create', key: `m-${ctx.n}`, definition: KINDS[2]!.body(`m-${ctx.n}`) }] } }),
   'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout` }),
   'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
   'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),

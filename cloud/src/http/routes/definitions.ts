@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import { applyChanges, applyRequestSchema } from '../../domain/apply.js';
 import type { DefinitionService } from '../../domain/definitions.js';
 import type { Services } from '../../domain/services.js';
 import type { DefinitionKind } from '../../store/definitions.js';
@@ -145,6 +146,29 @@ export function definitionRoutes(s: Services): AnyRoute[] {
         const updated = await s.flags.toggle(req.actor, req.params.project, req.params.key, req.params.environment, req.body.enabled, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
       },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/apply',
+      // The write permission every role that may change definitions has (a viewer is refused at
+      // once); each change is then checked for its own kind's, with the change named.
+      permission: Permission.MetricsWrite,
+      tag: 'Flags as code',
+      summary: 'Create, replace and delete definitions of several kinds in one transaction (what `xp apply` sends)',
+      description:
+        'Every change is checked as its own request would be (permission, validation, version, protected environments, references) and the first refusal rolls all of them back, naming the change (`details.change`). `dryRun: true` makes the same checks and writes nothing. Rulesets are published once, after the commit.',
+      params: projectParams,
+      body: applyRequestSchema.meta({ id: 'ApplyRequest' }),
+      responses: {
+        200: {
+          description: 'Applied (or, for a dry run, would be)',
+          schema: z.strictObject({
+            dryRun: z.boolean(),
+            changes: z.array(z.strictObject({ kind: z.string(), key: z.string(), action: z.enum(['create', 'update', 'delete']), version: z.number().int().optional() })),
+          }),
+        },
+      },
+      handler: async (req) => ({ status: 200, body: await applyChanges(s, req.actor, req.params.project, req.body) }),
     }),
     ...crud({ kind: 'segment', plural: 'segments', title: 'Segment', tag: 'Segments', schema: segmentSchema.meta({ id: 'Segment' }), service: s.segments, write: Permission.SegmentsWrite }),
     ...crud({ kind: 'metric', plural: 'metrics', title: 'Metric', tag: 'Metrics', schema: metricSchema.meta({ id: 'Metric' }), service: s.metrics, write: Permission.MetricsWrite }),

@@ -99,6 +99,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(dryRun).toContain('replace /name "Button colour" → "Button colour (renamed in git)"');
     expect(dryRun).toContain('+ flag from-git (create)');
     expect(dryRun).toContain('Plan: 1 to create, 1 to update, 0 to delete.');
+    expect(dryRun).toContain('Checked by the API: every change would be accepted.');
     expect(unchanged.definition.name).toBe('Button colour');
 
     out.length = 0;
@@ -111,6 +112,45 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     out.length = 0;
     expect(await main(['apply', file], env, (l) => out.push(l), (l) => err.push(l))).toBe(0);
     expect(out.join('\n')).toContain('No changes');
+  });
+
+  it("applies an editor's file whole or not at all: a change that needs approval in production stops it before anything, dry run included", async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const owner = api.withToken((await api.login('me@example.com', PASSWORD)).token);
+    for (const [email, role] of [['editor@example.com', 'editor'], ['viewer@example.com', 'viewer']]) {
+      const res = await fetch(`${stack.apiUrl}/api/v1/users`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${(await api.login('me@example.com', PASSWORD)).token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email, name: role, role, password: PASSWORD }),
+      });
+      expect(res.status).toBe(201);
+    }
+    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('editor@example.com', PASSWORD)).token };
+    const asViewer = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('viewer@example.com', PASSWORD)).token };
+    const file = path.join(dir, 'editor.yaml');
+    expect(await main(['export', '--project', 'demo', '--out', file], asEditor, () => undefined, () => undefined)).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    doc.segments.push({ key: 'editor-seg', name: 'Editor segment', type: 'ids', attribute: 'id', values: ['u1'] });
+    const flag = doc.flags.find((f: { key: string }) => f.key === 'new-checkout');
+    flag.environments.production.enabled = !flag.environments.production.enabled;
+    await writeFile(file, YAML.stringify(doc));
+    const out: string[] = [];
+    const err: string[] = [];
+
+    const dryRun = await main(['apply', file, '--dry-run'], asEditor, (l) => out.push(l), (l) => err.push(l));
+    const dryErr = err.splice(0);
+    const applied = await main(['apply', file], asEditor, (l) => out.push(l), (l) => err.push(l));
+    const viewerOut: string[] = [];
+    const viewerDryRun = await main(['apply', file, '--dry-run'], asViewer, (l) => viewerOut.push(l), (l) => err.push(l));
+
+    expect([dryRun, applied, viewerDryRun]).toEqual([1, 1, 0]);
+    expect(dryErr[0]).toBe('error: the API would refuse the plan: update flag new-checkout (change 2 of 2): changes to "production" need an approved change request');
+    expect(err[0]).toBe('error: nothing was applied: update flag new-checkout (change 2 of 2): changes to "production" need an approved change request');
+    // The segment listed before the refused change was created in the same transaction and rolled back.
+    await expect(owner.get('demo', 'segments', 'editor-seg')).rejects.toMatchObject({ status: 404 });
+    expect(out.join('\n')).not.toContain('created segment');
+    expect(viewerOut.join('\n')).toContain('+ segment editor-seg (create)');
+    expect(viewerOut.at(-1)).toBe('\nNot checked by the API: this token cannot make these changes (your role (viewer) does not allow metrics:write).');
   });
 
   it('leaves experiments\' lifecycle to start / stop / resume: an older export neither restarts nor un-decides them', async () => {

@@ -1,0 +1,130 @@
+/**
+ * Flags as code, applied atomically: `POST /api/v1/projects/{project}/apply` takes the changes
+ * `xp apply` planned and makes them in ONE transaction, each with every check it makes alone
+ * (permissions, validation, versions, protected environments, references); the first refusal rolls
+ * all of them back and names the change. A dry run makes the same checks and rolls back in any case.
+ * Rulesets are published once, after the commit.
+ */
+import { z } from 'zod';
+import { keySchema } from '@xp/shared';
+import type { DefinitionPath } from '@xp/shared';
+import { AppError, invalid } from '../errors.js';
+import type { Actor } from './context.js';
+import type { ChangeBatch, DefinitionService } from './definitions.js';
+import { finishBatch } from './definitions.js';
+import { flushRulesets } from './publisher.js';
+import type { Services } from './services.js';
+import type { DefinitionKind } from '../store/definitions.js';
+
+/** More than a project holds in practice; each change is a few statements in one transaction. */
+export const MAX_APPLY_CHANGES = 2_000;
+
+/** The kinds in the order a plan applies them (what others refer to first). */
+const KINDS = ['segments', 'holdouts', 'metrics', 'experiments', 'flags'] as const satisfies readonly DefinitionPath[];
+
+const changeSchema = z
+  .strictObject({
+    kind: z.enum(KINDS),
+    action: z.enum(['create', 'update', 'delete']),
+    key: keySchema,
+    /** The version the change is based on: required to update or delete. */
+    version: z.number().int().positive().optional(),
+    /** The whole definition: required to create or update, not sent to delete. */
+    definition: z.unknown().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.action !== 'create' && c.version === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['version'], message: `required to ${c.action}: the version the change is based on` });
+    }
+    if (c.action === 'create' && c.version !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['version'], message: 'a create has no version' });
+    }
+    if (c.action !== 'delete' && c.definition === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['definition'], message: `required to ${c.action}` });
+    }
+    if (c.action === 'delete' && c.definition !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['definition'], message: 'a delete sends no definition' });
+    }
+  });
+
+export const applyRequestSchema = z.strictObject({
+  changes: z.array(changeSchema).min(1).max(MAX_APPLY_CHANGES),
+  /** Make every check and roll back: nothing is written or published. */
+  dryRun: z.boolean().optional(),
+});
+export type ApplyRequest = z.infer<typeof applyRequestSchema>;
+
+export interface AppliedChange {
+  readonly kind: DefinitionPath;
+  readonly key: string;
+  readonly action: 'create' | 'update' | 'delete';
+  /** The definition's version after the change (none after a delete). */
+  readonly version?: number;
+}
+
+export interface ApplyOutcome {
+  readonly dryRun: boolean;
+  readonly changes: AppliedChange[];
+}
+
+/** Rolls a dry run back once every change passed. */
+class DryRun extends Error {
+  constructor(readonly changes: AppliedChange[]) {
+    super('dry run');
+  }
+}
+
+function serviceFor(services: Services, kind: DefinitionPath): DefinitionService<DefinitionKind> {
+  return services[kind];
+}
+
+/** The refusal of change `index`, naming it; issue paths are made relative to the request body. */
+function refusal(error: AppError, index: number, total: number, change: ApplyRequest['changes'][number]): AppError {
+  const label = `${change.action} ${change.kind.replace(/s$/, '')} ${change.key}`;
+  const details = (typeof error.details === 'object' && error.details !== null ? error.details : {}) as { issues?: { path: string; message: string }[] };
+  const issues = details.issues?.map((i) => ({ ...i, path: [`changes[${index}].definition`, i.path].filter((p) => p !== '').join('.') }));
+  return new AppError(error.code, `${label} (change ${index + 1} of ${total}): ${error.message}`, { ...details, ...(issues === undefined ? {} : { issues }), change: { index, kind: change.kind, key: change.key, action: change.action } }, { cause: error });
+}
+
+export async function applyChanges(services: Services, actor: Actor, projectKey: string, request: ApplyRequest): Promise<ApplyOutcome> {
+  let changes: AppliedChange[];
+  let publish: Awaited<ReturnType<typeof finishBatch>> = [];
+  try {
+    changes = await services.deps.db.withTransaction(async (tx) => {
+      const within: ChangeBatch = { tx, staged: [], unstaged: new Set() };
+      const done: AppliedChange[] = [];
+      for (const [index, change] of request.changes.entries()) {
+        const service = serviceFor(services, change.kind);
+        try {
+          if (change.action === 'delete') {
+            await service.delete(actor, projectKey, change.key, change.version!, within);
+            done.push({ kind: change.kind, key: change.key, action: change.action });
+            continue;
+          }
+          const definition = change.definition as { key?: unknown } | null;
+          if (typeof definition !== 'object' || definition === null || definition.key !== change.key) {
+            throw invalid(`the definition's key must be "${change.key}"`, { issues: [{ path: 'key', message: `must be "${change.key}"` }] });
+          }
+          const stored = change.action === 'create' ? await service.create(actor, projectKey, definition, within) : await service.update(actor, projectKey, change.key, definition, change.version!, within);
+          done.push({ kind: change.kind, key: change.key, action: change.action, version: stored.version });
+        } catch (error) {
+          throw error instanceof AppError ? refusal(error, index, request.changes.length, change) : error;
+        }
+      }
+      // A ruleset the changes leave broken is a refusal like any other (400 with the problems).
+      const staged = await finishBatch(services.deps, within);
+      if (request.dryRun === true) {
+        throw new DryRun(done);
+      }
+      publish = staged;
+      return done;
+    });
+  } catch (error) {
+    if (error instanceof DryRun) {
+      return { dryRun: true, changes: error.changes };
+    }
+    throw error;
+  }
+  await flushRulesets(services.deps, publish);
+  return { dryRun: false, changes };
+}

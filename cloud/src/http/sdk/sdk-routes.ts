@@ -14,14 +14,15 @@ import { RulesetCache } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, withinDeadline } from './sdk-keys.js';
 import type { SdkCaller } from './sdk-keys.js';
+import { UNSTORED_VISITOR_ATTRIBUTES, visitorAttributes } from './visitor-attributes.js';
 
 /**
  * The SDK endpoints under /sdk/v1 (key in the X-XP-SDK-Key header) and the public split-URL
  * redirect /r/{experimentKey} (client key as ?k=). Both key kinds may call every /sdk/v1
  * endpoint. A client key sees the ruleset without the server-side-only flags and experiments
  * (`clientSide: false`), in the ruleset, the stream and remote evaluation alike: evaluation with
- * arbitrary attributes then reveals nothing its ruleset does not. The redirect, evaluated here,
- * serves any split-URL experiment.
+ * arbitrary attributes then reveals nothing its ruleset does not. The redirect, evaluated here
+ * with attributes derived from the request (visitor-attributes.ts), serves any split-URL experiment.
  */
 
 export interface SdkOptions {
@@ -65,6 +66,8 @@ const UID_SHAPE = /^[A-Za-z0-9_-]{8,64}$/;
 const MAX_EVALUATE_FLAGS = 200;
 /** Left out of an exposure's attributes, as a private attribute is: unit.id wins over attributes.id. */
 const UNIT_ID_ATTRIBUTE = ['id'];
+/** Left out of a split-URL exposure's attributes: the unit id (the exposure's unitId) and the raw request strings. */
+const UNSTORED_REDIRECT_ATTRIBUTES = [...UNIT_ID_ATTRIBUTE, ...UNSTORED_VISITOR_ATTRIBUTES];
 const EVALUATE_BODY_BYTES = 64 * 1024;
 const EVENTS_BODY_BYTES = MAX_EVENTS_PER_BATCH * MAX_EVENT_BYTES + 1024 * 1024;
 const NOT_RUNNING_CACHE_ENTRIES = 1_000;
@@ -597,14 +600,26 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       const cookie = getCookie(c, SDK_COOKIE);
       const uid = cookie !== undefined && UID_SHAPE.test(cookie) ? cookie : deps.newId();
       const at = now();
-      const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes: { id: uid }, now: at, url: incoming.toString() });
+      // No SDK passes attributes here: targeting reads what the request says (docs/sdk-endpoints.md).
+      const derived = visitorAttributes({
+        url: incoming,
+        userAgent: c.req.header('user-agent'),
+        acceptLanguage: c.req.header('accept-language'),
+        referrer: c.req.header('referer'),
+      });
+      const attributes = { ...derived, id: uid };
+      const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes, now: at, url: incoming.toString() });
       url = result.url;
       // A visitor is exposed (and gets the cookie) only when actually sent to a variation; a HEAD
       // (link previews, prefetchers: they drop the cookie) is answered alike but changes nothing.
       if (redirectable(url) !== undefined && c.req.method !== 'HEAD') {
         setCookie(c, SDK_COOKIE, uid, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: COOKIE_MAX_AGE_SECONDS });
         if (result.inExperiment && result.variationKey !== null) {
-          await logExposures([exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id' })], who);
+          const sent = exposureAttributes(attributes, UNSTORED_REDIRECT_ATTRIBUTES);
+          await logExposures(
+            [exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id', ...(sent === undefined ? {} : { attributes: sent }) })],
+            who,
+          );
         }
       }
     } else {

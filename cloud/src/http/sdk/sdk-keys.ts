@@ -10,7 +10,7 @@ import type { SdkKey } from '../../store/credentials.js';
 export const SDK_KEY_HEADER = 'x-xp-sdk-key';
 
 /** Query parameter names that look like someone put a key in the URL. */
-const KEY_PARAM = /^(?:k|key|sdk[-_]?key|api[-_]?key|client[-_]?key|token|x-xp-sdk-key)$/i;
+const KEY_PARAM = /^(?:k|key|sdk[-_]?key|api[-_]?key|client[-_]?key|(?:access[-_]?|auth[-_]?)?token|x-xp-sdk-key)$/i;
 const KEY_IN_TEXT = /xpk_(?:srv|cli)_/;
 
 export interface SdkKeyCacheOptions {

@@ -93,7 +93,7 @@ describe('GET /sdk/v1/ruleset and /sdk/v1/stream', () => {
   });
 
   it('rejects SDK keys in the query string with 400 and says why, even with a valid header', async () => {
-    for (const query of [`?key=${server}`, `?sdk_key=abc`, `?k=${client}`, `?anything=${encodeURIComponent(server)}`]) {
+    for (const query of [`?key=${server}`, `?sdk_key=abc`, `?access_token=abc`, `?auth-token=abc`, `?k=${client}`, `?anything=${encodeURIComponent(server)}`]) {
       const res = await get(`/sdk/v1/ruleset${query}`, { 'X-XP-SDK-Key': server });
       const body = (await res.json()) as { error: { code: string; message: string } };
 

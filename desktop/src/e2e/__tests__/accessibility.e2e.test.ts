@@ -14,6 +14,10 @@ const TARGETED_FLAG = 'a11y-targeted';
 const EXPERIMENT = 'demo-checkout-cta';
 const WEBHOOK = 'A11y receiver';
 const KEYBOARD_FLAG = 'a11y-keyboard-flag';
+/** A temporary flag serving one variation everywhere: stale once its 30 days have passed. */
+const STALE_FLAG = 'a11y-stale';
+/** How far ahead the stale badge's test sets the browser's clock: past the 30 days a flag must stay unchanged. */
+const STALE_AFTER_MS = 45 * 86_400_000;
 /** The rule sets axe checks: WCAG 2.0 level A and AA. */
 const WCAG_TAGS = ['wcag2a', 'wcag2aa'];
 /** The impacts that fail the test; moderate and minor findings are printed only. */
@@ -233,6 +237,40 @@ const FOCUSED = `(() => {
   return el.tagName.toLowerCase() + (name === '' ? '' : ' "' + name + '"');
 })()`;
 
+/**
+ * Marks every live region now in the page; `announcedIn` then tells whether a message appeared in
+ * one of them. A region added together with its text is often not announced, so it must be older.
+ */
+async function markLiveRegions(page: Page): Promise<void> {
+  await page.evaluate('document.querySelectorAll("[role=status], [aria-live]").forEach((el) => el.setAttribute("data-e2e-live-before", ""))');
+}
+
+/** The live region `text` appeared in: polite or assertive, and whether it was there before `markLiveRegions`. */
+async function announcedIn(page: Page, text: string): Promise<string> {
+  return page.evaluate<string>(`(() => {
+    const shown = [...document.querySelectorAll('main *')].find((el) => el.children.length === 0 && el.textContent.includes(${JSON.stringify(text)}));
+    const region = shown?.closest('[role=status], [role=alert], [aria-live]');
+    if (region === null || region === undefined) { return 'in no live region'; }
+    const live = region.getAttribute('aria-live') ?? (region.getAttribute('role') === 'alert' ? 'assertive' : 'polite');
+    return live + (region.hasAttribute('data-e2e-live-before') ? ', there before' : ', added with it');
+  })()`);
+}
+
+/** What Chromium computes as the element's accessible description, as screen readers get it. */
+async function accessibleDescription(page: Page, target: Locator): Promise<string> {
+  await target.evaluate((el: { setAttribute(name: string, value: string): void }) => { el.setAttribute('data-e2e-probe', ''); });
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { root } = await cdp.send('DOM.getDocument', { depth: 0 });
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: '[data-e2e-probe]' });
+    const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+    return String(nodes[0]?.description?.value ?? '');
+  } finally {
+    await cdp.detach();
+    await target.evaluate((el: { removeAttribute(name: string): void }) => { el.removeAttribute('data-e2e-probe'); });
+  }
+}
+
 /** Whether the focused element is inside an open modal dialog. */
 function focusInDialog(page: Page): Promise<boolean> {
   return page.evaluate<boolean>('document.activeElement !== null && document.activeElement.closest("dialog[open]") !== null');
@@ -295,6 +333,8 @@ describe('console accessibility', () => {
         },
       },
     });
+    // No state in any environment: it serves its first variation everywhere.
+    await api.create('demo', 'flags', { key: STALE_FLAG, name: 'A11y stale', type: 'boolean', temporary: true, variations: [{ key: 'on', value: true }, { key: 'off', value: false }], environments: {} });
     const archived = await api.create('demo', 'flags', { key: 'a11y-archived', name: 'A11y archived', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: { development: { enabled: false, defaultVariation: 'off', offVariation: 'off' } } });
     await api.replace('demo', 'flags', archived.key, { ...archived.definition, archived: true }, archived.version);
     await api.uploadCodeRefs('demo', {
@@ -439,8 +479,11 @@ describe('console accessibility', () => {
 
       // A new flag is not set up in any environment: saving creates its state (off), then it can be turned on.
       await tabTo(page, page.getByRole('button', { name: 'Save', exact: true }));
+      await markLiveRegions(page);
       await page.keyboard.press('Enter');
       await page.getByText(/Saved the targeting in Development/).waitFor(WAIT);
+      // Said to screen-reader users where they are, in a live region that was waiting for it.
+      expect(await announcedIn(page, 'Saved the targeting in Development')).toBe('polite, there before');
       const toggle = page.getByRole('switch', { name: 'Flag on in Development' });
       await tabTo(page, toggle);
       await page.keyboard.press('Space');
@@ -448,8 +491,10 @@ describe('console accessibility', () => {
       await confirm.waitFor(WAIT);
       expect(await focusInDialog(page)).toBe(true);
       await tabTo(page, confirm.getByRole('button', { name: 'Turn on' }));
+      await markLiveRegions(page);
       await page.keyboard.press('Enter');
       await page.getByText(/Turned on in Development/).waitFor(WAIT);
+      expect(await announcedIn(page, 'Turned on in Development')).toBe('polite, there before');
       await confirm.waitFor({ state: 'detached', ...WAIT });
       expect(await hasFocus(toggle)).toBe(true);
       expect(await toggle.isChecked()).toBe(true);
@@ -490,6 +535,84 @@ describe('console accessibility', () => {
       await page.keyboard.press('Tab');
       expect(await page.evaluate<boolean>('document.querySelector("main").contains(document.activeElement)')).toBe(true);
       expect(await page.getByRole('heading', { name: 'Metrics', exact: true }).count()).toBe(1);
+    }, 60_000);
+
+    it("moves the focus to the new screen's heading when the screen changes, so screen readers name it", async () => {
+      // Alt+3: the focus leaves the Metrics screen for the Segments heading.
+      await page.goto(`${platform!.consoleUrl}/#/metrics`);
+      await page.reload();
+      await page.getByRole('heading', { name: 'Metrics', exact: true }).waitFor(WAIT);
+      await page.keyboard.press('Tab');
+      await page.keyboard.press('Alt+3');
+      const segments = page.getByRole('heading', { name: 'Segments', level: 1 });
+      await segments.waitFor(WAIT);
+      // Polled from here: the console's CSP refuses the string predicates of waitForFunction.
+      await expect.poll(() => hasFocus(segments), WAIT).toBe(true);
+      expect(await segments.getAttribute('tabindex')).toBe('-1');
+
+      // A sidebar link: the next Tab starts in the new screen, not back in the sidebar.
+      const flagsLink = page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Flags' });
+      await tabTo(page, flagsLink, { back: true });
+      await page.keyboard.press('Enter');
+      const flags = page.getByRole('heading', { name: 'Flags', level: 1 });
+      await flags.waitFor(WAIT);
+      await expect.poll(() => hasFocus(flags), WAIT).toBe(true);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate<boolean>('document.querySelector("main").contains(document.activeElement)')).toBe(true);
+
+      // A flag's page, whose heading arrives with its data.
+      const link = page.getByRole('table', { name: 'Flags' }).getByRole('link', { name: 'A11y targeted' });
+      await tabTo(page, link);
+      await page.keyboard.press('Enter');
+      const flag = page.getByRole('heading', { name: 'A11y targeted', level: 1 });
+      await flag.waitFor(WAIT);
+      await expect.poll(() => hasFocus(flag), WAIT).toBe(true);
+      expect(await page.title()).toBe('Flag a11y-targeted · xp console');
+    }, 60_000);
+  });
+
+  describe('after a temporary flag has served one variation for over 30 days', () => {
+    let context: BrowserContext | undefined;
+    let page: Page;
+
+    beforeAll(async () => {
+      ({ context, page } = await newPage('light'));
+      // The flag was created minutes ago: the browser's clock goes past its 30 days instead.
+      await context.clock.setFixedTime(new Date(Date.now() + STALE_AFTER_MS));
+      await page.goto(platform!.consoleUrl);
+      await page.getByRole('heading', { name: 'Sign in to xp' }).waitFor(WAIT);
+      await signIn(page);
+    });
+
+    afterAll(async () => {
+      await context?.close();
+    });
+
+    it('explains the stale badge to screen readers and keyboard users, not in a tooltip', async () => {
+      const row = page.getByRole('table', { name: 'Flags' }).getByRole('row').filter({ has: page.getByRole('link', { name: 'A11y stale' }) });
+      await row.getByText('stale', { exact: true }).waitFor(WAIT);
+      // A button, so that Tab reaches it and its description is read with it.
+      const badge = row.getByRole('button', { name: 'stale', exact: true });
+      expect(await badge.count()).toBe(1);
+      const why = /^Serves on to everyone in every environment and unchanged since .+, over 30 days: remove it from the code, then archive it\.$/;
+      expect(await accessibleDescription(page, badge)).toMatch(why);
+      expect(await badge.getAttribute('title')).toBeNull();
+
+      // Tab reaches it; Enter shows the sentence, Escape hides it again (hidden, it is a 1-pixel box for screen readers).
+      const explanation = page.locator(`[id="${await badge.getAttribute('aria-describedby')}"]`);
+      const width = async (): Promise<number> => (await explanation.boundingBox())?.width ?? 0;
+      expect(await width()).toBeLessThanOrEqual(1);
+      await page.getByRole('searchbox', { name: 'Search flags' }).focus();
+      await tabTo(page, badge, { max: 200 });
+      await page.keyboard.press('Enter');
+      expect(await badge.getAttribute('aria-expanded')).toBe('true');
+      expect(await width()).toBeGreaterThan(100);
+      expect(await explanation.textContent()).toMatch(why);
+      await expectAccessible(page, 'flags list with a stale badge explained');
+      await page.keyboard.press('Escape');
+      expect(await badge.getAttribute('aria-expanded')).toBe('false');
+      expect(await width()).toBeLessThanOrEqual(1);
+      expect(await hasFocus(badge)).toBe(true);
     }, 60_000);
   });
 });

@@ -1,4 +1,4 @@
-import { Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, XpApiClient } from '@xp/shared';
 import type { StoredEnvironment, User } from '@xp/shared';
@@ -8,8 +8,9 @@ import { lazyScreen } from '../lib/lazy-screen.js';
 import { permissionsOf } from '../lib/permissions.js';
 import type { ConsolePermission } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
+import { useScreenHeadingFocus } from '../lib/screen-focus.js';
 import { Confirm, ErrorNote, Loading, errorMessage } from '../lib/ui.js';
-import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, useRoute } from './router.js';
+import { currentLeaveWarning, discardLeaveWarning, navigate, parseRoute, routeHash, useRoute } from './router.js';
 import type { Route } from './router.js';
 import { SessionContext, pageApiUrl, tokenStore } from './session.js';
 import type { Session } from './session.js';
@@ -179,6 +180,8 @@ export function App(): ReactNode {
   }, [theme]);
 
   const signedIn = phase === 'ready' && loaded !== null;
+  const mainRef = useRef<HTMLElement>(null);
+  useScreenHeadingFocus(routeHash(route), mainRef);
   useEffect(() => {
     document.title = signedIn ? `${screenTitle(route)} · xp console` : 'Sign in · xp console';
   }, [route, signedIn]);
@@ -442,8 +445,8 @@ export function App(): ReactNode {
           </label>
           <span className="spacer" />
           {themeButton}
-          <span className="muted" title={loaded.user.role}>
-            {loaded.user.email}
+          <span className="muted">
+            {loaded.user.email} · {loaded.user.role}
           </span>
           <button type="button" className="ghost" onClick={() => void signOut()}>
             Sign out
@@ -454,7 +457,7 @@ export function App(): ReactNode {
             {NAV.map((item, i) =>
               item.permission === undefined || session.permissions === undefined || session.permissions.has(item.permission) ? (
                 <li key={item.screen}>
-                  <a href={`#/${item.screen}`} aria-current={section === item.screen ? 'page' : undefined} title={i < 9 ? `Alt+${i + 1}` : undefined}>
+                  <a href={`#/${item.screen}`} aria-current={section === item.screen ? 'page' : undefined} title={i < 9 ? `Alt+${i + 1}` : undefined} aria-keyshortcuts={i < 9 ? `Alt+${i + 1}` : undefined}>
                     {item.label}
                   </a>
                 </li>
@@ -462,7 +465,7 @@ export function App(): ReactNode {
             )}
           </ul>
         </nav>
-        <main id="main" className="content" tabIndex={-1}>
+        <main id="main" ref={mainRef} className="content" tabIndex={-1}>
           {switchError === null ? null : (
             <p className="banner banner-bad" role="alert">
               Could not switch to project {switchError.project} ({errorMessage(switchError.error)}); still showing {loaded.project}.{' '}

@@ -1,6 +1,6 @@
 import { useId } from 'react';
 import type { ReactNode } from 'react';
-import { Badge } from './ui.js';
+import { ExplainedBadge } from './ui.js';
 
 /**
  * Server-side-only flags and experiments (`clientSide: false`): client-side SDK keys (xpk_cli_…,
@@ -52,8 +52,8 @@ export function ClientSideField({ kind, checked, onChange }: { kind: 'flag' | 'e
 /** "server-side only" for a definition client-side keys do not download; nothing otherwise. */
 export function ServerSideOnlyBadge({ definition }: { definition: { readonly clientSide?: boolean | undefined } }): ReactNode {
   return availableToClientSide(definition) ? null : (
-    <span title="Client-side SDK keys (browsers, mobile apps) do not download it; server-side keys do">
-      <Badge tone="info">server-side only</Badge>
-    </span>
+    <ExplainedBadge tone="info" label="server-side only">
+      Client-side SDK keys (browsers, mobile apps) do not download it; server-side keys do.
+    </ExplainedBadge>
   );
 }

@@ -208,8 +208,75 @@ export function Confirm({ title, message, confirmLabel, onConfirm, onCancel }: {
   );
 }
 
-export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'good' | 'bad' | 'warn' | 'info'; children: ReactNode }): ReactNode {
+export type BadgeTone = 'neutral' | 'good' | 'bad' | 'warn' | 'info';
+
+export function Badge({ tone = 'neutral', children }: { tone?: BadgeTone; children: ReactNode }): ReactNode {
   return <span className={`badge badge-${tone}`}>{children}</span>;
+}
+
+/**
+ * A badge whose meaning needs a sentence (why a flag is stale): a toggletip, not a `title`, so that
+ * keyboard, touch and screen-reader users get it too. The badge is a button described by the
+ * sentence (read with its name); pressing it, or pointing at it, shows the sentence beside it, and
+ * Escape hides it again (WCAG 1.4.13).
+ */
+export function ExplainedBadge({ tone = 'neutral', label, children }: { tone?: BadgeTone; label: string; children: ReactNode }): ReactNode {
+  const id = useId();
+  const [pinned, setPinned] = useState(false);
+  const [hovered, setHovered] = useState(false);
+  const shown = pinned || hovered;
+  return (
+    <span
+      className="explained-badge"
+      onMouseEnter={() => { setHovered(true); }}
+      onMouseLeave={() => { setHovered(false); }}
+    >
+      <button
+        type="button"
+        className={`badge badge-${tone} badge-button`}
+        aria-expanded={shown}
+        aria-describedby={id}
+        onClick={() => { setPinned((p) => !p); }}
+        onBlur={() => { setPinned(false); }}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && shown) {
+            // Only this tip closes, not a dialog around it.
+            e.stopPropagation();
+            setPinned(false);
+            setHovered(false);
+          }
+        }}
+      >
+        {label}
+      </button>
+      {/* Always in the document: aria-describedby reads it while it is hidden from sight. */}
+      <span id={id} className={shown ? 'badge-explanation' : 'visually-hidden'}>
+        {children}
+      </span>
+    </span>
+  );
+}
+
+/**
+ * Where a screen says how an action it started ended (saved, turned on, proposed, failed). The
+ * status region stays in the document while the screen is shown, so screen readers announce each
+ * new message (one added together with its text often is not); a failure is an alert, which is
+ * announced when it appears.
+ */
+export function ResultMessage({ message, children }: { message: { readonly tone: 'good' | 'bad' | 'info' | 'warn'; readonly text: string } | null; children?: ReactNode }): ReactNode {
+  const failed = message?.tone === 'bad';
+  const banner = message === null ? null : (
+    <p className={`banner banner-${message.tone}`} {...(failed ? { role: 'alert' } : {})}>
+      {message.text}
+      {children}
+    </p>
+  );
+  return (
+    <>
+      <div role="status">{failed ? null : banner}</div>
+      {failed ? banner : null}
+    </>
+  );
 }
 
 /**

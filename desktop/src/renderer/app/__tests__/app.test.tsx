@@ -1,5 +1,5 @@
 import '../../test/dom.js';
-import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Experiment, Flag, Role, Stored, StoredEnvironment } from '@xp/shared';
@@ -113,6 +113,22 @@ describe('console shell', () => {
     expect(document.activeElement).toBe(screen.getByRole('main'));
     expect(window.location.hash).toBe('#/metrics');
     expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Metrics');
+  });
+
+  it("moves the focus to the new screen's heading when the screen changes, not on the first load", async () => {
+    window.location.hash = '#/metrics';
+    vi.stubGlobal('fetch', api('owner').fetch);
+    const u = userEvent.setup();
+    render(<App />);
+    await screen.findByRole('heading', { name: 'Metrics', level: 1 });
+    expect(document.activeElement).toBe(document.body);
+
+    within(screen.getByRole('navigation', { name: 'Screens' })).getByRole('link', { name: 'Segments' }).focus();
+    await u.keyboard('{Enter}');
+    const heading = await screen.findByRole('heading', { name: 'Segments', level: 1 });
+    await waitFor(() => { expect(document.activeElement).toBe(heading); });
+    expect(heading.getAttribute('tabindex')).toBe('-1');
+    expect(document.title).toBe('Segments · xp console');
   });
 
   it("goes to the other project's experiment list when the project changes on an experiment", async () => {

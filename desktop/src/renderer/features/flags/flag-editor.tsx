@@ -9,7 +9,7 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, ErrorNote, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
@@ -287,32 +287,29 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           </button>
         </p>
       ) : null}
-      {message === null ? null : (
-        <p className={`banner banner-${message.tone}`} role={message.tone === 'bad' ? 'alert' : 'status'}>
-          {message.text}
-          {message.requestId === undefined ? null : (
-            <>
-              {' '}
-              <a href={`#/change-requests?id=${encodeURIComponent(message.requestId)}`}>Review the change request</a>
-            </>
-          )}
-          {message.tone === 'bad' && message.text.startsWith('Someone else changed') ? (
-            <>
-              {' '}
-              <button
-                type="button"
-                onClick={() => {
-                  resetDraft();
-                  setMessage(null);
-                  reload();
-                }}
-              >
-                Reload
-              </button>
-            </>
-          ) : null}
-        </p>
-      )}
+      <ResultMessage message={message}>
+        {message?.requestId === undefined ? null : (
+          <>
+            {' '}
+            <a href={`#/change-requests?id=${encodeURIComponent(message.requestId)}`}>Review the change request</a>
+          </>
+        )}
+        {message?.tone === 'bad' && message.text.startsWith('Someone else changed') ? (
+          <>
+            {' '}
+            <button
+              type="button"
+              onClick={() => {
+                resetDraft();
+                setMessage(null);
+                reload();
+              }}
+            >
+              Reload
+            </button>
+          </>
+        ) : null}
+      </ResultMessage>
       <Tabs
         label="Flag sections"
         tabs={[
@@ -700,11 +697,7 @@ function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; o
           </button>
         </p>
       ) : null}
-      {saved ? (
-        <p className="banner banner-good" role="status">
-          Saved.
-        </p>
-      ) : null}
+      <ResultMessage message={saved ? { tone: 'good', text: 'Saved.' } : null} />
       <div className="actions">
         <button type="button" className="primary" {...allowanceProps(write)} onClick={() => void save()}>
           Save settings

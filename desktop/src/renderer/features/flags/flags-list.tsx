@@ -9,7 +9,7 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, errorMessage } from '../../lib/ui.js';
 import { toggleWithApproval } from './toggle.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
@@ -204,17 +204,14 @@ export default function FlagsList(): ReactNode {
         </label>
         {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
       </div>
-      {notice === null ? null : (
-        <p className={`banner banner-${notice.tone}`} role={notice.tone === 'bad' ? 'alert' : 'status'}>
-          {notice.text}
-          {notice.requestId === undefined ? null : (
-            <>
-              {' '}
-              <a href={`#/change-requests?id=${encodeURIComponent(notice.requestId)}`}>Review the change request</a>
-            </>
-          )}
-        </p>
-      )}
+      <ResultMessage message={notice}>
+        {notice?.requestId === undefined ? null : (
+          <>
+            {' '}
+            <a href={`#/change-requests?id=${encodeURIComponent(notice.requestId)}`}>Review the change request</a>
+          </>
+        )}
+      </ResultMessage>
       <AsyncView state={state} onRetry={reload}>
         {(flags) => {
           const now = Date.now();
@@ -267,10 +264,17 @@ export default function FlagsList(): ReactNode {
                         <div className="muted small">
                           <code>{f.key}</code>{' '}
                           {stale === undefined ? null : (
-                            <span title={`Serves "${stale}" to everyone in every environment and unchanged for ${DEFAULT_STALE_DAYS}+ days: remove it from the code, then archive it.`}>
-                              <Badge tone="warn">stale</Badge>
-                            </span>
-                          )}{' '} {f.archived ? <Badge tone="warn">archived</Badge> : null} <ServerSideOnlyBadge definition={f.definition} />
+                            <ExplainedBadge tone="warn" label="stale">
+                              Serves <code>{stale}</code> to everyone in every environment and unchanged since {formatTime(f.updatedAt)}, over {DEFAULT_STALE_DAYS} days: remove it from
+                              the code, then archive it.
+                            </ExplainedBadge>
+                          )}{' '}
+                          {f.archived ? (
+                            <ExplainedBadge tone="warn" label="archived">
+                              In no environment&apos;s ruleset: SDKs serve the default value in your code. Unarchive it in the flag editor to change it.
+                            </ExplainedBadge>
+                          ) : null}{' '}
+                          <ServerSideOnlyBadge definition={f.definition} />
                         </div>
                       </td>
                       <td>{f.definition.type}</td>
@@ -284,9 +288,7 @@ export default function FlagsList(): ReactNode {
                         {st === undefined ? (
                           <span className="muted">not set up</span>
                         ) : f.archived ? (
-                          <span className="muted" title="Archived flags are in no ruleset: unarchive it in the flag editor first">
-                            {st.enabled ? 'On' : 'Off'} (archived)
-                          </span>
+                          <span className="muted">{st.enabled ? 'On' : 'Off'} (archived)</span>
                         ) : (
                           <label className="check">
                             <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />

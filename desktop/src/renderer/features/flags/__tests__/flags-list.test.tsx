@@ -88,8 +88,16 @@ describe('flags list', () => {
 
     const row = (key: string) => screen.getByText(key, { selector: 'code' }).closest('tr')!;
     await screen.findByRole('switch', { name: 'launched in Development' });
-    const badge = within(row('launched')).getByText('stale');
-    expect(badge.parentElement!.getAttribute('title')).toBe('Serves "on" to everyone in every environment and unchanged for 30+ days: remove it from the code, then archive it.');
+    // Why it is stale, and since when: the badge's description, which pressing it shows (not a tooltip).
+    const badge = within(row('launched')).getByRole('button', { name: 'stale' });
+    const why = /^Serves on to everyone in every environment and unchanged since .*2026.*, over 30 days: remove it from the code, then archive it\.$/;
+    expect(within(row('launched')).getByRole('button', { name: 'stale', description: why })).toBe(badge);
+    expect(badge.getAttribute('aria-expanded')).toBe('false');
+    await u.click(badge);
+    expect(badge.getAttribute('aria-expanded')).toBe('true');
+    expect(document.getElementById(badge.getAttribute('aria-describedby')!)!.className).toBe('badge-explanation');
+    await u.keyboard('{Escape}');
+    expect(badge.getAttribute('aria-expanded')).toBe('false');
     // A split still sends units different ways: removing it from the code would change what half of them get.
     expect(within(row('half-half')).queryByText('stale')).toBeNull();
     expect(within(row('kill-switch')).queryByText('stale')).toBeNull();

@@ -59,8 +59,10 @@ export function isWrongValueType(details: object): boolean {
   return wrongValueType.has(details);
 }
 
+/** The type of a value with its article, for messages: "a string", "an object", "null". */
 function describeType(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return type === 'null' ? type : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }
 
 /** The caller's default with reason ERROR and why: what an evaluation returns when it cannot do better. */
@@ -373,7 +375,7 @@ export class ExperimentationClient {
       const options = explain ? { defaultValue, explain } : defaultValue === undefined ? undefined : defaultValue === false ? FALSE_DEFAULT : { defaultValue };
       const result = evaluateFlag(rs.document, flagKey, this.context(user), options);
       if (result.errorCode === undefined && defaultValue !== undefined && !sameType(result.value, defaultValue)) {
-        const mismatch = failed(defaultValue, ErrorCode.TypeMismatch, `flag "${flagKey}" serves a ${describeType(result.value)}, expected a ${describeType(defaultValue)}`);
+        const mismatch = failed(defaultValue, ErrorCode.TypeMismatch, `flag "${flagKey}" serves ${describeType(result.value)}, expected ${describeType(defaultValue)}`);
         wrongValueType.add(mismatch);
         return mismatch;
       }

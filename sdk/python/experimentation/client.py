@@ -74,6 +74,11 @@ def _category(v: Any) -> str:
     return "array" if isinstance(v, (list, tuple)) else "json"
 
 
+def _with_article(category: str) -> str:
+    """A category for messages: "a string", "an object", "null"."""
+    return category if category == "null" else ("an " if category[0] in "aeiou" else "a ") + category
+
+
 class Client:
     """Evaluates flags and experiments locally against the ruleset of one SDK key's environment.
 
@@ -239,7 +244,7 @@ class Client:
                 # The unit gets the default, not the variation: no exposure (as in the JavaScript SDK).
                 return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR,
                                         error_code=ErrorCode.TYPE_MISMATCH,
-                                        error_message=f"flag serves a {_category(result.value)}, the default is a {_category(default)}")
+                                        error_message=f"flag serves {_with_article(_category(result.value))}, the default is {_with_article(_category(default))}")
             if result.experiment is not None:
                 self._expose(result.experiment, flag_key, user)
             return result

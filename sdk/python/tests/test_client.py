@@ -725,6 +725,7 @@ class EventsTest(ClientTestCase):
 
         as_array = serving(0).evaluate("limits", "u1", [])
         self.assertEqual((as_array.value, as_array.reason, as_array.error_code), ([], Reason.ERROR, ErrorCode.TYPE_MISMATCH))
+        self.assertEqual(as_array.error_message, "flag serves an object, the default is an array")
         self.assertEqual(serving(0).get_value("limits", "u1", {"max": 0}), {"max": 3})
         self.assertEqual(serving(1).get_value("limits", "u1", {"max": 0}), {"max": 0})
         self.assertEqual(serving(1).get_value("limits", "u1", [0]), [1, 2])

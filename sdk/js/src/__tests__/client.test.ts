@@ -27,7 +27,8 @@ describe('typed values', () => {
     expect(c.getValue('limits', 'u1', { max: 0 })).toEqual({ max: 3 });
     expect(c.getValue('color', 'u1', 7)).toBe(7);
     expect(c.evaluate('color', 'u1', false)).toMatchObject({ flagKey: 'color', value: false, reason: 'ERROR', errorCode: 'TYPE_MISMATCH', variationKey: null });
-    expect(c.evaluate('limits', 'u1', [1])).toMatchObject({ value: [1], errorCode: 'TYPE_MISMATCH' });
+    expect(c.evaluate('limits', 'u1', [1])).toMatchObject({ value: [1], errorCode: 'TYPE_MISMATCH', errorMessage: 'flag "limits" serves an object, expected an array' });
+    expect(c.evaluate('color', 'u1', false).errorMessage).toBe('flag "color" serves a string, expected a boolean');
     expect(c.evaluate('missing', 'u1', 'x')).toMatchObject({ value: 'x', reason: 'FLAG_NOT_FOUND', errorCode: 'FLAG_NOT_FOUND' });
   });
 

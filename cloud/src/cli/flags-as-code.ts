@@ -31,6 +31,8 @@ export interface PlannedChange {
   /** The version the change is based on (updates and deletes). */
   readonly version?: number;
   readonly definition?: unknown;
+  /** What an update replaces (its configuration, as compared). */
+  readonly before?: unknown;
   readonly diff: DiffEntry[];
 }
 
@@ -242,7 +244,7 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
         const definition = configurationOf(kind, desired);
         const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
         if (diff.length > 0) {
-          writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, diff });
+          writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, before: configurationOf(kind, existing.definition), diff });
           if (kind === 'experiments') {
             for (const field of reassigningFields(existing.definition as Experiment, desired as Experiment)) {
               refusals.push({ path: `experiments.${desired.key}.${field}`, message: REASSIGNMENT });
@@ -321,7 +323,7 @@ function label(change: { readonly kind: string; readonly key: string }): string 
  * nothing. A refusal is an AppError naming the change, with the API's details (issues, problems,
  * environments) and the ApiError as its cause.
  */
-export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, options: { readonly dryRun?: boolean } = {}): Promise<void> {
+export async function applyPlan(client: XpApiClient, project: string, plan: readonly PlannedChange[], log: (line: string) => void, options: { readonly dryRun?: boolean } = {}): Promise<AppliedChange[]> {
   if (plan.length > MAX_APPLY_CHANGES) {
     throw new AppError(AppErrorCode.Validation, `nothing was applied: the plan has ${plan.length} changes and one apply takes at most ${MAX_APPLY_CHANGES.toLocaleString('en-US')}; apply the document in parts`);
   }
@@ -345,6 +347,94 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
   if (options.dryRun !== true) {
     for (const change of applied.changes) {
       log(`  ${change.action}d ${label(change)}`);
+    }
+  }
+  return applied.changes;
+}
+
+type AppliedChange = Awaited<ReturnType<XpApiClient['apply']>>['changes'][number];
+
+/** A flag's state in an environment that needs approval, held back from an apply to be proposed as a change request. */
+export interface Proposal {
+  readonly flag: string;
+  readonly environment: string;
+  readonly state: FlagEnvironment;
+}
+
+/**
+ * `xp apply --propose`: takes out of the plan the flag states it changes in `approvalEnvironments`
+ * (where the caller's role needs an approved change request) and returns them as proposals. An
+ * update keeps the stored state there (and is dropped when nothing else changes); a new flag is
+ * created off there (which needs no approval) and its state proposed. What a change request cannot
+ * carry — a state removed, variations' values, archiving — stays in the plan, for the API to refuse.
+ */
+export function holdBackApprovals(plan: readonly PlannedChange[], approvalEnvironments: readonly string[]): { changes: PlannedChange[]; proposals: Proposal[] } {
+  const changes: PlannedChange[] = [];
+  const proposals: Proposal[] = [];
+  for (const change of plan) {
+    if (change.kind !== 'flags' || change.action === 'delete') {
+      changes.push(change);
+      continue;
+    }
+    const desired = change.definition as Flag;
+    const before = change.before as Flag | undefined;
+    const environments = new Map(Object.entries(desired.environments));
+    for (const env of approvalEnvironments) {
+      const want = desired.environments[env];
+      const had = before?.environments[env];
+      if (want === undefined || (before === undefined ? !want.enabled : jsonDiff(had, want).length === 0)) {
+        continue;
+      }
+      proposals.push({ flag: change.key, environment: env, state: want });
+      if (had !== undefined) {
+        environments.set(env, had);
+      } else if (before === undefined) {
+        environments.set(env, { ...want, enabled: false });
+      } else {
+        environments.delete(env);
+      }
+    }
+    const definition = { ...desired, environments: Object.fromEntries(environments) };
+    const diff = jsonDiff(before, definition);
+    if (change.action === 'update' && diff.length === 0) {
+      continue;
+    }
+    changes.push({ ...change, definition, diff: change.action === 'create' ? jsonDiff(undefined, definition) : diff });
+  }
+  return { changes, proposals };
+}
+
+/**
+ * Proposes each held-back state against the flag's version after the apply (`applied`), or the
+ * version planned when the apply did not write the flag, unless an open change request already
+ * proposes the same state there. Stops at the first failure, naming it.
+ */
+export async function proposeHeldBack(
+  client: XpApiClient,
+  project: string,
+  proposals: readonly Proposal[],
+  versions: { readonly planned: readonly PlannedChange[]; readonly applied: readonly AppliedChange[] },
+  log: (line: string) => void,
+  comment?: string,
+): Promise<void> {
+  for (const [done, p] of proposals.entries()) {
+    const version =
+      versions.applied.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ??
+      versions.planned.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ??
+      (await client.get(project, 'flags', p.flag)).version;
+    try {
+      // Run again (a CI job on every push), the same proposal is not made twice.
+      const open = await client.changeRequests(project, { status: 'open', resourceKey: p.flag, limit: 100 });
+      const same = open.items.find((r) => r.environment === p.environment && jsonDiff(r.proposed, p.state).length === 0);
+      if (same !== undefined) {
+        log(`  already proposed: flag ${p.flag} in ${p.environment} (change request ${same.id})`);
+        continue;
+      }
+      const request = await client.proposeChange(project, { resourceKey: p.flag, environment: p.environment, state: p.state, baseVersion: version, ...(comment === undefined ? {} : { comment }) });
+      log(`  proposed flag ${p.flag} in ${p.environment}: change request ${request.id}`);
+    } catch (e) {
+      const progress = done === 0 ? 'none was proposed' : `${done} of ${proposals.length} proposed (listed above)`;
+      throw new AppError(AppErrorCode.InvalidState, `the file was applied, but proposing flag ${p.flag} in ${p.environment} failed: ${e instanceof Error ? e.message : String(e)}; ${progress}. Propose the rest from the console or run the apply again`, e instanceof ApiError ? e.details : undefined, { cause: e });
     }
   }
 }

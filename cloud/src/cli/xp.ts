@@ -8,6 +8,7 @@ import type { Experiment, Flag } from '@xp/shared';
 import { ApiError, XpApiClient } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
+import { needsApproval } from '../auth/permissions.js';
 import { loggerFromEnv } from '../local/logger.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
@@ -17,8 +18,8 @@ import { createPgDatabase, migrate } from '../store/db.js';
 import { lockDataDir } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, describePlan, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
-import type { FlagsDocument } from './flags-as-code.js';
+import { applyPlan, describePlan, holdBackApprovals, proposeHeldBack, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
+import type { FlagsDocument, Proposal } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
 
@@ -34,10 +35,11 @@ Usage:
       XP_LOG_LEVEL=info|warn|error).
   xp export --project KEY [--format yaml|json] [--out FILE]
       Write every flag, segment, experiment, metric and holdout of a project as one document.
-  xp apply FILE [--dry-run] [--prune] [--project KEY]
+  xp apply FILE [--dry-run] [--prune] [--project KEY] [--propose [--comment TEXT]]
       Show the changes FILE makes to its project, then apply them all in one transaction, or
       none if the API refuses one (--dry-run shows them and has the API check them; --prune
-      also deletes what the file does not mention).
+      also deletes what the file does not mention; --propose applies the rest and proposes a
+      change request for each flag state that needs approval in a protected environment).
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
@@ -163,16 +165,28 @@ function apiUrlOf(env: NodeJS.ProcessEnv): string {
   return env.XP_API_URL ?? 'http://localhost:8000';
 }
 
-async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean }, print: Print): Promise<void> {
+async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean; propose?: boolean; comment?: string | undefined }, print: Print): Promise<void> {
   const plan = await planApply(api, doc, { prune: flags.prune });
-  const { changes } = plan;
+  let { changes } = plan;
+  let proposals: Proposal[] = [];
+  if (flags.propose === true) {
+    const role = (await api.me()).role;
+    const approval = (await api.environments(doc.project)).filter((e) => needsApproval(role, e)).map((e) => e.key);
+    ({ changes, proposals } = holdBackApprovals(changes, approval));
+  }
   print(describePlan(changes));
+  if (proposals.length > 0) {
+    print(['', `Change requests to propose (${proposals.length}):`, ...proposals.map((p) => `  flag ${p.flag} in ${p.environment}`)].join('\n'));
+  }
   // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
   const refused = planError(plan);
   if (refused !== undefined) {
     throw refused;
   }
-  if (changes.length === 0) {
+  if (changes.length === 0 && proposals.length === 0) {
+    return;
+  }
+  if (flags.dryRun && changes.length === 0) {
     return;
   }
   if (flags.dryRun) {
@@ -192,7 +206,8 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   }
   print('Applying…');
   // One request, one transaction: an interrupted apply is applied whole or not at all.
-  await applyPlan(api, doc.project, changes, print);
+  const applied = changes.length === 0 ? [] : await applyPlan(api, doc.project, changes, print);
+  await proposeHeldBack(api, doc.project, proposals, { planned: changes, applied }, print, flags.comment);
   print('Done.');
 }
 
@@ -320,13 +335,21 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 0;
       }
       case 'apply': {
-        const { values, positionals } = parseArgs({ args: rest, options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, project: { type: 'string' } }, allowPositionals: true, strict: true });
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, project: { type: 'string' }, propose: { type: 'boolean', default: false }, comment: { type: 'string' } },
+          allowPositionals: true,
+          strict: true,
+        });
+        if (values.comment !== undefined && !values.propose) {
+          throw new UsageError('--comment goes with --propose (it is the change requests\' comment)');
+        }
         const file = onlyFile(positionals, 'xp apply');
         if (file === undefined) {
           throw new AppError('VALIDATION_FAILED', 'apply needs a file');
         }
         const doc = parseDocument(await readInput(file), file);
-        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune }, print);
+        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, propose: values.propose, comment: values.comment }, print);
         return 0;
       }
       case 'import': {

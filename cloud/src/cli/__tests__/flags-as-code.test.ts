@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { DefinitionPath, XpApiClient } from '@xp/shared';
 import { experimentSchema } from '@xp/shared';
 import { AppError } from '../../errors.js';
-import { parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
-import type { FlagsDocument } from '../flags-as-code.js';
+import { jsonDiff } from '../../domain/json-diff.js';
+import { holdBackApprovals, parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
+import type { FlagsDocument, PlannedChange } from '../flags-as-code.js';
 
 const empty: FlagsDocument = { xp: 1, project: 'demo', segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
 
@@ -119,5 +120,41 @@ describe('planApply', () => {
 
     expect([sameSplit.changes.length, planError(sameSplit)]).toEqual([1, undefined]);
     expect([moved.changes.length, planError(moved)]).toEqual([1, undefined]);
+  });
+});
+
+describe('holdBackApprovals (xp apply --propose)', () => {
+  const state = (enabled: boolean, defaultVariation = 'on') => ({ enabled, defaultVariation, offVariation: 'off', prerequisites: [], rules: [] });
+  const flag = (environments: Record<string, unknown>, name = 'F') => ({ key: 'f', name, type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments });
+  const update = (before: unknown, definition: unknown): PlannedChange => ({ kind: 'flags', key: 'f', action: 'update', version: 4, before, definition, diff: jsonDiff(before, definition) });
+
+  it('drops an update that only changes protected states, and proposes them', () => {
+    const { changes, proposals } = holdBackApprovals([update(flag({ production: state(false) }), flag({ production: state(true) }))], ['production']);
+
+    expect(changes).toEqual([]);
+    expect(proposals).toEqual([{ flag: 'f', environment: 'production', state: state(true) }]);
+  });
+
+  it('keeps the rest of the update with the stored protected state, and leaves what a change request cannot carry to the API', () => {
+    const before = flag({ development: state(false), production: state(false), staging: state(true) });
+    const { changes, proposals } = holdBackApprovals(
+      [update(before, flag({ development: state(true), production: state(true, 'off') }, 'Renamed')), { kind: 'segments', key: 's', action: 'create', definition: { key: 's' }, diff: [] }],
+      ['production', 'staging'],
+    );
+
+    expect(changes.map((c) => c.key)).toEqual(['f', 's']);
+    // staging's state removed: no change request removes one, so the update still removes it (and the API refuses it).
+    expect(changes[0]!.definition).toEqual(flag({ development: state(true), production: state(false) }, 'Renamed'));
+    expect(changes[0]!.diff.map((d) => d.path).sort()).toEqual(['/environments/development/enabled', '/environments/staging', '/name']);
+    expect(proposals).toEqual([{ flag: 'f', environment: 'production', state: state(true, 'off') }]);
+  });
+
+  it('creates a new flag off where it needs approval to be on, and proposes its state', () => {
+    const create: PlannedChange = { kind: 'flags', key: 'f', action: 'create', definition: flag({ production: state(true), staging: state(false) }), diff: [] };
+
+    const { changes, proposals } = holdBackApprovals([create], ['production', 'staging']);
+
+    expect(changes[0]!.definition).toEqual(flag({ production: state(false), staging: state(false) }));
+    expect(proposals).toEqual([{ flag: 'f', environment: 'production', state: state(true) }]);
   });
 });

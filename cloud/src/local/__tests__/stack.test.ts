@@ -153,6 +153,59 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(viewerOut.at(-1)).toBe('\nNot checked by the API: this token cannot make these changes (your role (viewer) does not allow metrics:write).');
   });
 
+  it("with --propose applies an editor's file and proposes its protected flag states as change requests, once", async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const owner = api.withToken((await api.login('me@example.com', PASSWORD)).token);
+    const editor = api.withToken((await api.login('editor@example.com', PASSWORD)).token);
+    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('editor@example.com', PASSWORD)).token };
+    const file = path.join(dir, 'propose.yaml');
+    expect(await main(['export', '--project', 'demo', '--out', file], asEditor, () => undefined, () => undefined)).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    const flag = doc.flags.find((f: { key: string }) => f.key === 'new-checkout');
+    const production = { ...flag.environments.production, enabled: !flag.environments.production.enabled };
+    flag.environments.production = production;
+    flag.description = 'Edited in git';
+    doc.flags.push({ key: 'propose-new', name: 'Proposed', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } });
+    await writeFile(file, YAML.stringify(doc));
+    const before = await owner.get('demo', 'flags', 'new-checkout');
+    const out: string[] = [];
+    const err: string[] = [];
+
+    const dryRun = await main(['apply', file, '--propose', '--dry-run'], asEditor, (l) => out.push(l), (l) => err.push(l));
+    const dryOut = out.splice(0).join('\n');
+    const applied = await main(['apply', file, '--propose', '--comment', 'From git'], asEditor, (l) => out.push(l), (l) => err.push(l));
+    const appliedOut = out.splice(0).join('\n');
+    const again = await main(['apply', file, '--propose'], asEditor, (l) => out.push(l), (l) => err.push(l));
+
+    expect([dryRun, applied, again, err]).toEqual([0, 0, 0, []]);
+    expect(dryOut).toContain('Change requests to propose (2):\n  flag new-checkout in production\n  flag propose-new in production');
+    expect(dryOut).toContain('Checked by the API: every change would be accepted.');
+    expect(dryOut).not.toContain('/environments/production');
+    const after = await owner.get('demo', 'flags', 'new-checkout');
+    expect(after.definition.description).toBe('Edited in git');
+    expect(after.definition.environments.production).toEqual(before.definition.environments.production);
+    expect((await owner.get('demo', 'flags', 'propose-new')).definition.environments.production?.enabled).toBe(false);
+    const open = (await editor.changeRequests('demo', { status: 'open' })).items.filter((r) => ['new-checkout', 'propose-new'].includes(r.resourceKey));
+    expect(open.map((r) => [r.resourceKey, r.environment, r.baseVersion, r.comment]).sort()).toEqual([
+      ['new-checkout', 'production', after.version, 'From git'],
+      ['propose-new', 'production', 1, 'From git'],
+    ]);
+    expect(open.find((r) => r.resourceKey === 'new-checkout')?.proposed).toMatchObject({ enabled: production.enabled });
+    const id = open.find((r) => r.resourceKey === 'new-checkout')!.id;
+    expect(appliedOut).toContain(`  proposed flag new-checkout in production: change request ${id}`);
+    // Run again (CI on every push), nothing is applied twice and nothing proposed twice.
+    expect(out.join('\n')).toContain(`  already proposed: flag new-checkout in production (change request ${id})`);
+    expect((await editor.changeRequests('demo', { status: 'open' })).items.filter((r) => ['new-checkout', 'propose-new'].includes(r.resourceKey))).toHaveLength(2);
+
+    // Once approved and applied, the file and the project agree.
+    await owner.reviewChange('demo', id, 'approve');
+    await editor.reviewChange('demo', id, 'apply');
+    out.length = 0;
+    expect(await main(['apply', file, '--propose', '--dry-run'], asEditor, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    expect(out.join('\n')).toContain('Change requests to propose (1):\n  flag propose-new in production');
+    expect(out.join('\n')).not.toContain('new-checkout');
+  });
+
   it('leaves experiments\' lifecycle to start / stop / resume: an older export neither restarts nor un-decides them', async () => {
     const api = new XpApiClient({ apiUrl: stack.apiUrl });
     const { token } = await api.login('me@example.com', PASSWORD);

@@ -392,6 +392,12 @@ def _read_hash_value(attributes: Mapping[str, Any], name: str, fallback: str | N
     return _TYPE_MISMATCH
 
 
+def _used_hash_attribute(attributes: Mapping[str, Any], name: str, fallback: str | None) -> str:
+    """The attribute a unit's bucketing id comes from: the fallback when the hash attribute is absent or empty."""
+    v = attributes.get(name)
+    return fallback if (v is None or v == "") and fallback is not None else name
+
+
 def _hash_value_or_raise(attributes: Mapping[str, Any], name: str, fallback: str | None) -> str | None:
     v = _read_hash_value(attributes, name, fallback)
     if v is _TYPE_MISMATCH:
@@ -441,13 +447,13 @@ def _url_override(url: str, exp: _CompiledExperiment) -> int:
 
 
 def _assignment(exp: _CompiledExperiment, index: int, hash_value_: str, *, bucket: float | None = None,
-                sticky: bool | None = None, forced: bool | None = None) -> ExperimentAssignment:
+                sticky: bool | None = None, forced: bool | None = None, hash_attribute: str | None = None) -> ExperimentAssignment:
     return ExperimentAssignment(
         key=exp.key,
         variation_key=exp.variations[index]["key"],
         variation_index=index,
         in_experiment=forced is not True,
-        hash_attribute=exp.definition["hashAttribute"],
+        hash_attribute=hash_attribute if hash_attribute is not None else exp.definition["hashAttribute"],
         hash_value=hash_value_,
         bucket=bucket,
         sticky=sticky,
@@ -481,6 +487,8 @@ def _assign(compiled: CompiledRuleset, exp: _CompiledExperiment, ctx: _Context) 
     hv = _hash_value_or_raise(attributes, d["hashAttribute"], d.get("fallbackAttribute"))
     if hv is None:
         return SkipReason.NO_HASH_ATTRIBUTE
+    # Exposures name the attribute the id came from; sticky assignments stay keyed by the hash attribute.
+    used = _used_hash_attribute(attributes, d["hashAttribute"], d.get("fallbackAttribute"))
     sticky = d.get("sticky")
     store: StickyBucketStore | None = ctx.store if sticky is not None else None
     stored: Mapping[str, str] | None = None
@@ -493,7 +501,7 @@ def _assign(compiled: CompiledRuleset, exp: _CompiledExperiment, ctx: _Context) 
             key = stored.get(f"{exp.key}__{sticky['bucketVersion']}")
             index = -1 if key is None else _index_of_key(exp, key)
             if index >= 0:
-                return _assignment(exp, index, hv, sticky=True)
+                return _assignment(exp, index, hv, sticky=True, hash_attribute=used)
     if exp.namespace is not None:
         n = hash_value(exp.namespace_seed, hv, 1)
         if n is None or n < exp.namespace[1] or n >= exp.namespace[2]:
@@ -515,7 +523,7 @@ def _assign(compiled: CompiledRuleset, exp: _CompiledExperiment, ctx: _Context) 
             store.set(d["hashAttribute"], hv, {**(stored or {}), f"{exp.key}__{sticky['bucketVersion']}": exp.variations[index]["key"]})
         except Exception as e:
             log.warning("sticky bucket store failed to write: %s", type(e).__name__)
-    return _assignment(exp, index, hv, bucket=bucket)
+    return _assignment(exp, index, hv, bucket=bucket, hash_attribute=used)
 
 
 def _effective_coverage(rule: _CompiledRule, now: float) -> float:

@@ -57,6 +57,12 @@ function readHashValue(attributes: Readonly<Record<string, unknown>>, name: stri
   return TYPE_MISMATCH;
 }
 
+/** The attribute a unit's bucketing id comes from: the fallback when the hash attribute is absent or empty. */
+function usedHashAttribute(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string {
+  const v = attributes[name];
+  return (v === undefined || v === null || v === '') && fallback !== undefined ? fallback : name;
+}
+
 function hashValueOrThrow(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined {
   const v = readHashValue(attributes, name, fallback);
   if (v === TYPE_MISMATCH) {
@@ -134,25 +140,25 @@ function forcedAssignment(exp: CompiledExperiment, index: number): ExperimentAss
   };
 }
 
-function stickyAssignment(exp: CompiledExperiment, index: number, hashValue: string): ExperimentAssignment {
+function stickyAssignment(exp: CompiledExperiment, index: number, hashAttribute: string, hashValue: string): ExperimentAssignment {
   return {
     key: exp.key,
     variationKey: exp.def.variations[index]!.key,
     variationIndex: index,
     inExperiment: true,
-    hashAttribute: exp.def.hashAttribute,
+    hashAttribute,
     hashValue,
     sticky: true,
   };
 }
 
-function bucketedAssignment(exp: CompiledExperiment, index: number, hashValue: string, bucket: number): ExperimentAssignment {
+function bucketedAssignment(exp: CompiledExperiment, index: number, hashAttribute: string, hashValue: string, bucket: number): ExperimentAssignment {
   return {
     key: exp.key,
     variationKey: exp.def.variations[index]!.key,
     variationIndex: index,
     inExperiment: true,
-    hashAttribute: exp.def.hashAttribute,
+    hashAttribute,
     hashValue,
     bucket,
   };
@@ -185,6 +191,8 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   if (hashValue === undefined) {
     return SkipReason.NoHashAttribute;
   }
+  // Exposures name the attribute the id came from; sticky assignments stay keyed by the hash attribute.
+  const hashAttribute = usedHashAttribute(attributes, def.hashAttribute, def.fallbackAttribute);
   const store = def.sticky === undefined ? undefined : context.stickyBuckets;
   let stored: Readonly<Record<string, string>> | undefined;
   if (store !== undefined && def.sticky !== undefined) {
@@ -198,7 +206,7 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
       const key = stored[`${exp.key}__${def.sticky.bucketVersion}`];
       const index = key === undefined ? -1 : indexOfKey(exp, key);
       if (index >= 0) {
-        return stickyAssignment(exp, index, hashValue);
+        return stickyAssignment(exp, index, hashAttribute, hashValue);
       }
     }
   }
@@ -228,7 +236,7 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   if (store !== undefined && def.sticky !== undefined) {
     store.set(def.hashAttribute, hashValue, { ...stored, [`${exp.key}__${def.sticky.bucketVersion}`]: def.variations[index]!.key });
   }
-  return bucketedAssignment(exp, index, hashValue, bucket);
+  return bucketedAssignment(exp, index, hashAttribute, hashValue, bucket);
 }
 
 function evalFlag(

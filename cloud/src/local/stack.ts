@@ -40,6 +40,7 @@ import { createConsoleApp } from './console-server.js';
 import { lockDataDir } from './data-lock.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { jsonLogger } from './logger.js';
+import { startPlannerStatistics } from './planner-statistics.js';
 import { startUpkeep } from './upkeep.js';
 
 /** Configuration of the local platform; every field has an environment variable. */
@@ -430,6 +431,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger, process: measuredProcess(processCounterSink, withExplorer(undefined, logger)) });
     poller.start();
     closers.push(() => poller.stop());
+    // PGlite runs no autovacuum: without statistics its planner picks plans that take minutes.
+    const statistics = startPlannerStatistics(db, { applied: () => poller.stats().processed, logger });
+    closers.push(() => statistics.stop());
     const webhookDispatcher = startWebhookDispatcher(deps, httpSend);
     closers.push(() => webhookDispatcher.stop());
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });

@@ -374,14 +374,63 @@ function replacementStart(lines: readonly string[], call: Range): Position {
   return awaited === null ? call.start : { line: call.start.line, character: awaited.index };
 }
 
-/** A number in parentheses where a member access after it (`5.toFixed()`) or a sign before it (`x--2`) would not parse or bind as the call did. */
-function inPlace(replacement: string, lines: readonly string[], start: Position, end: Position): string {
-  if (!/^-?\d/.test(replacement)) {
+/** A literal that reads as one operand wherever an expression may stand: a name-like word, a string, a number without a sign. */
+const ATOM = /^(?:[A-Za-z_]\w*|"[^"]*"|'[^']*'|\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/;
+/** Before an expression that stands whole: an assignment, an argument or element, a return, an arrow's body, a key's value. */
+const WHOLE_BEFORE = /(?:(?:^|[^=!<>+\-*/%&|^:?.])(?::=|=)|[([{,]|\breturn|=>|(?:^|[^:]):|(?:^|[^?])\?)\s*$/;
+/** After an expression that stands whole: the end of a statement, an argument, an element or a branch. */
+const WHOLE_AFTER = /^(?:[;,)\]}:]|$)/;
+/** What may continue an expression on the next line. */
+const CONTINUES = /^(?:[-.?[(*/%+<>=!&|^]|as\b|satisfies\b|instanceof\b|in\b|and\b|or\b)/;
+
+/**
+ * The replacement as it can stand where the call stood, or undefined where no literal can: a
+ * result destructured into several values (Go's `v, err :=`), or, in Go and Java, a member access
+ * on it (their literals have no members, Java's strings excepted). Elsewhere a literal that is not
+ * an atom (a negative number) goes in parentheses unless the call was a whole expression, and a
+ * number before a member access too (`5.toFixed()` does not parse).
+ */
+function inPlace(replacement: string, language: string, lines: readonly string[], start: Position, end: Position): string | undefined {
+  const before = lines[start.line]?.slice(0, start.character) ?? '';
+  const rest = (lines[end.line]?.slice(end.character) ?? '').replace(language === 'python' ? /#.*$/ : /\/\/.*$/, '').trim();
+  let next = '';
+  if (rest === '') {
+    for (let l = end.line + 1; l < lines.length && next === ''; l++) {
+      next = lines[l]!.trim();
+    }
+  }
+  const assigned = /^(.*?[^=!<>+\-*/%&|^:])(?::=|=)\s*$/.exec(before);
+  if (assigned !== null && destructures(assigned[1]!)) {
+    return undefined;
+  }
+  const member = /^(?:\?\.|\.(?!\.)|\[)/.test(rest === '' ? next : rest);
+  if (member && (language === 'go' || (language === 'java' && !replacement.startsWith('"')))) {
+    return undefined;
+  }
+  if (ATOM.test(replacement) && !(member && /^\d/.test(replacement))) {
     return replacement;
   }
-  const before = lines[start.line]?.slice(0, start.character) ?? '';
-  const after = lines[end.line]?.slice(end.character) ?? '';
-  return /^\s*(?:\?\.|\.|\[)/.test(after) || (replacement.startsWith('-') && /[-+]\s*$/.test(before)) ? `(${replacement})` : replacement;
+  const whole = !member && WHOLE_BEFORE.test(before) && (rest === '' ? !CONTINUES.test(next) : WHOLE_AFTER.test(rest));
+  return whole ? replacement : `(${replacement})`;
+}
+
+/** Whether an assignment's left side takes several values: `v, err`, `[a, b]`, `{ a }` (not `Map<K, V> m` or `f(a, b=`). */
+function destructures(left: string): boolean {
+  const target = left.replace(/^\s*(?:var|let|const|val|final)\s+/, '').trim();
+  if (/^[[{(]/.test(target)) {
+    return true;
+  }
+  let depth = 0;
+  for (const ch of target) {
+    if ('([{<'.includes(ch)) {
+      depth++;
+    } else if (')]}>'.includes(ch)) {
+      depth--;
+    } else if (ch === ',' && depth === 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** The quick fixes and refactorings at `range`; `text` is the document's (to edit around a call). */
@@ -414,13 +463,17 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
       continue;
     }
     const replacement = cleanupReplacement(ctx, ref);
-    if (replacement !== undefined) {
-      lines ??= text.split('\n');
-      const start = replacementStart(lines, ref.callRange);
+    if (replacement === undefined) {
+      continue;
+    }
+    lines ??= text.split('\n');
+    const start = replacementStart(lines, ref.callRange);
+    const newText = inPlace(replacement, ref.language, lines, start, ref.callRange.end);
+    if (newText !== undefined) {
       actions.push({
         title: `Replace stale flag "${ref.flagKey}" with ${replacement}`,
         kind: `${CodeActionKind.RefactorInline}.xp`,
-        edit: { changes: { [uri]: [{ range: { start, end: ref.callRange.end }, newText: inPlace(replacement, lines, start, ref.callRange.end) }] } },
+        edit: { changes: { [uri]: [{ range: { start, end: ref.callRange.end }, newText }] } },
       });
     }
   }

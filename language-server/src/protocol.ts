@@ -51,7 +51,7 @@ export interface StatusParams {
   readonly flags: number;
   /** Last successful fetch (ISO) for api and cache. */
   readonly fetchedAt: string | null;
-  /** Why the API could not be used, if it is configured. */
+  /** Why the API could not be used (if it is configured), why the flags file could not be read, or that the environment is not one of the project's. */
   readonly error: string | null;
   /** Workspace indexing state. */
   readonly indexing: boolean;

@@ -21,6 +21,7 @@ import {
   DidChangeWatchedFilesNotification,
   ErrorCodes,
   FileChangeType,
+  LSPErrorCodes,
   MessageType,
   ResponseError,
   ShowMessageNotification,
@@ -74,6 +75,60 @@ function settingsFrom(value: unknown): XpSettings {
     out.wrapperFunctions = v.wrapperFunctions.filter((w): w is string => typeof w === 'string');
   }
   return out;
+}
+
+/** What a request's params lack for its handler to read them, for an InvalidParams answer; undefined when they are well formed. */
+interface ParamsCheck {
+  readonly method: string;
+  readonly problem: (params: unknown) => string | undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function isPosition(value: unknown): boolean {
+  const index = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  return isRecord(value) && index(value.line) && index(value.character);
+}
+
+function documentProblem(params: unknown): string | undefined {
+  return isRecord(params) && isRecord(params.textDocument) && typeof params.textDocument.uri === 'string' ? undefined : 'textDocument.uri must be a string';
+}
+
+function positionProblem(params: unknown): string | undefined {
+  return documentProblem(params) ?? (isPosition((params as Record<string, unknown>).position) ? undefined : 'position must be { line, character } with non-negative integers');
+}
+
+function codeActionProblem(params: unknown): string | undefined {
+  const problem = documentProblem(params);
+  if (problem !== undefined) {
+    return problem;
+  }
+  const { range, context } = params as Record<string, unknown>;
+  if (!isRecord(range) || !isPosition(range.start) || !isPosition(range.end)) {
+    return 'range must be { start, end } positions';
+  }
+  return isRecord(context) && Array.isArray(context.diagnostics) ? undefined : 'context.diagnostics must be an array';
+}
+
+const PARAMS = {
+  hover: { method: 'textDocument/hover', problem: positionProblem },
+  codeLens: { method: 'textDocument/codeLens', problem: documentProblem },
+  completion: { method: 'textDocument/completion', problem: positionProblem },
+  codeAction: { method: 'textDocument/codeAction', problem: codeActionProblem },
+  references: { method: 'textDocument/references', problem: positionProblem },
+  definition: { method: 'textDocument/definition', problem: positionProblem },
+  workspaceSymbol: { method: 'workspace/symbol', problem: (p: unknown) => (isRecord(p) && typeof p.query === 'string' ? undefined : 'query must be a string') },
+  executeCommand: {
+    method: 'workspace/executeCommand',
+    problem: (p: unknown) => (isRecord(p) && typeof p.command === 'string' && (p.arguments === undefined || Array.isArray(p.arguments)) ? undefined : 'command must be a string and arguments an array'),
+  },
+} as const satisfies Record<string, ParamsCheck>;
+
+/** The answer to a request cancelled before it finished (`$/cancelRequest`). */
+function cancelled(): ResponseError {
+  return new ResponseError(LSPErrorCodes.RequestCancelled, 'request cancelled');
 }
 
 function isDirectory(file: string): boolean {
@@ -257,10 +312,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     if (client === undefined) {
-      lastError = fileError;
       unfollow();
       // A flags file saved half-edited keeps the flags last read from it until it reads again.
       setSnapshot(fileSnapshot ?? (fileError !== null && snapshot.source === 'flags-file' ? snapshot : EMPTY_SNAPSHOT));
+      lastError = fileError ?? environmentProblem();
       return;
     }
     let project = settings.project ?? (fileSnapshot?.project === '' ? undefined : fileSnapshot?.project);
@@ -271,7 +326,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       const fetched = await fetchSnapshot(client, project, environment(), now());
       setSnapshot(fetched);
-      lastError = null;
+      lastError = environmentProblem();
       tokenRefused = false;
       follow(project);
       try {
@@ -280,6 +335,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         connection.console.warn(`xp: cannot write the cache file: ${describeError(e)}`);
       }
     } catch (e) {
+      // The feed of other settings (the token or project before) must not keep the status live; the
+      // current settings' feed reports its own failures (it stops on 401 / 404, retries otherwise).
+      if (project === undefined || feed?.key !== feedKey(project)) {
+        unfollow();
+      }
       lastError = describeError(e);
       tokenRefused = e instanceof ApiError && e.status === 401;
       connection.console.warn(`xp: flag data from the API failed (${lastError}); using the cache or flags file`);
@@ -287,6 +347,20 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       setSnapshot(cached ?? fileSnapshot ?? EMPTY_SNAPSHOT);
     }
   };
+
+  /** The configured environment, when the project's environments are known and it is not one of them. */
+  const environmentProblem = (): string | null => {
+    const known = knownEnvironments(snapshot);
+    const env = environment();
+    if (known.size === 0 || known.has(env)) {
+      return null;
+    }
+    const project = snapshot.project === '' ? 'the project' : snapshot.project;
+    return `unknown environment "${env}" (${project} has ${[...known].sort().join(', ')})`;
+  };
+
+  /** Which API, token and project a change feed follows. */
+  const feedKey = (project: string): string => createHash('sha256').update(`${settings.apiUrl ?? ''}\n${settings.token ?? ''}\n${project}`).digest('hex');
 
   const unfollow = (): void => {
     clearTimeout(feedReload);
@@ -302,7 +376,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       unfollow();
       return;
     }
-    const key = createHash('sha256').update(`${settings.apiUrl ?? ''}\n${settings.token ?? ''}\n${project}`).digest('hex');
+    const key = feedKey(project);
     if (feed?.key === key) {
       return;
     }
@@ -668,12 +742,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
 
   let shutDown = false;
-  /** Per the protocol, a request after `shutdown` fails with InvalidRequest rather than being served. */
+  /**
+   * Per the protocol, a request after `shutdown` fails with InvalidRequest rather than being served;
+   * params without the shape the handler reads fail with InvalidParams saying what is wrong.
+   */
   const live =
-    <P extends unknown[], R>(handler: (...args: P) => R) =>
+    <P extends unknown[], R>(handler: (...args: P) => R, check?: ParamsCheck) =>
     (...args: P): R => {
       if (shutDown) {
         throw new ResponseError(ErrorCodes.InvalidRequest, 'the server is shutting down');
+      }
+      const problem = check?.problem(args[0]);
+      if (check !== undefined && problem !== undefined) {
+        throw new ResponseError(ErrorCodes.InvalidParams, `${check.method}: ${problem}`);
       }
       return handler(...args);
     };
@@ -684,17 +765,25 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       return null;
     }
     const fileIndex = await ensureCurrent(doc);
-    return token.isCancellationRequested ? null : fn(doc, fileIndex);
+    if (token.isCancellationRequested) {
+      throw cancelled();
+    }
+    return fn(doc, fileIndex);
   };
 
   connection.onHover(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex) => {
       const ref = referenceAt(fileIndex, params.position);
-      return ref === undefined ? null : hover(context(), ref);
+      if (ref === undefined) {
+        return null;
+      }
+      // On a constant's or enum member's definition, the range is the literal there, not the call using it.
+      const found = hover(context(), ref);
+      return contains(ref.range, params.position) ? found : { ...found, range: ref.keyRange };
     }),
-  ));
+  PARAMS.hover));
 
-  connection.onCodeLens(live((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex))));
+  connection.onCodeLens(live((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex)), PARAMS.codeLens));
 
   connection.onCompletion(live((params, token) =>
     withDocument(params.textDocument.uri, token, (doc, fileIndex): CompletionItem[] => {
@@ -714,11 +803,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const typing = index.typingSlot(lineText, character);
       return typing === undefined ? [] : keyCompletions(context(), { start: { line, character: typing.start }, end: { line, character: typing.end } }, typing.kind);
     }),
-  ));
+  PARAMS.completion));
 
   connection.onCodeAction(live((params, token) =>
     withDocument(params.textDocument.uri, token, (doc, fileIndex) => codeActions(context(), params.textDocument.uri, fileIndex, params.range, params.context.diagnostics, doc.getText())),
-  ));
+  PARAMS.codeAction));
 
   connection.onReferences(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location[] => {
@@ -728,7 +817,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return index.referencesTo(ref.flagKey).map((r) => ({ uri: uriOf(r.file), range: r.range }));
     }),
-  ));
+  PARAMS.references));
 
   connection.onDefinition(live((params, token) =>
     withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location | null => {
@@ -745,7 +834,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return line === undefined ? null : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
     }),
-  ));
+  PARAMS.definition));
 
   connection.onWorkspaceSymbol(live((params, token): SymbolInformation[] => {
     const query = params.query.toLowerCase();
@@ -756,7 +845,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const out: SymbolInformation[] = [];
     for (const key of [...keys].sort()) {
       if (token.isCancellationRequested) {
-        return [];
+        throw cancelled();
       }
       if (query !== '' && !key.toLowerCase().includes(query) && !(flags.get(key)?.definition.name.toLowerCase().includes(query) ?? false)) {
         continue;
@@ -777,15 +866,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     return out;
-  }));
+  }, PARAMS.workspaceSymbol));
 
   connection.onExecuteCommand(live(async (params) => {
     if (params.command !== ServerCommand.CreateFlag) {
-      return null;
+      throw new ResponseError(ErrorCodes.InvalidParams, `unknown command "${params.command}" (the server runs ${ServerCommand.CreateFlag})`);
     }
     const key: unknown = params.arguments?.[0];
+    if (typeof key !== 'string' || key === '') {
+      throw new ResponseError(ErrorCodes.InvalidParams, `${ServerCommand.CreateFlag}: the first argument must be the key of the flag to create`);
+    }
     const client = apiClient();
-    if (typeof key !== 'string' || client === undefined || snapshot.project === '') {
+    if (client === undefined || snapshot.project === '') {
       notify(MessageType.Error, 'xp: creating a flag needs an API URL, a token and a project.');
       return null;
     }
@@ -806,7 +898,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       notify(MessageType.Error, `xp: cannot create "${key}": ${describeError(e)}`);
       return null;
     }
-  }));
+  }, PARAMS.executeCommand));
 
   connection.onRequest(FlagsRequest, live(() => ({ flags: summaries() })));
   connection.onRequest(RefreshRequest, live(async () => {

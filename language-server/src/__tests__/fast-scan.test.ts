@@ -133,6 +133,11 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
     '# client.get_variant("hash-comment", u)',
     '',
   ].join('\n'),
+  // Each comparison form alone beside its call: a fallback for one cannot hide another.
+  'b/reversed.py': 'v = client.get_variant("py-reversed", u)\nif "pink" != v or "x" < v:\n    pass\n',
+  'b/members.py': 'v = client.get_variant("py-members", u)\nif v in ("a", "b") or v in {"d"} or v in (1, 2):\n    pass\n',
+  'b/match.py': 'v = client.get_variant("py-match", u)\nmatch v:\n    case "e" | "f":\n        pass\n',
+  'b/names.py': 'match = client.get_variant("soft-keyword", u)\nm = re.match("x", match)\nfor x in ["g"]:\n    pass\n',
   'c/main.go': [
     'package main',
     '// c.GetVariant("comment", u)',
@@ -161,6 +166,8 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
     '    if ("green".equals(v) || v.equals("blue") || v == "red") {}',
     '    char c = \'x\';',
     '    client.getVariant("java-two", u).equals("x");',
+    '    switch (v) { case "j1": break; case "j2", "j3": break; default: }',
+    '    switch (client.getVariant("java-switch", u)) { case "j4" -> {} default -> {} }',
     '    Map<String, String> m = client.getValue("generic-arg", new HashMap<String, String>());',
     '  }',
     '}',

@@ -112,6 +112,81 @@ describe('stale flag clean-up', () => {
     expect(edits).toEqual(['(-2)', '(-2)', '-2']);
   });
 
+  it('keeps the meaning of the expression a literal replaces, or offers nothing where no literal can stand', async () => {
+    const negative = flagSchema.parse({
+      key: 'neg-num',
+      name: 'Negative',
+      type: 'number',
+      variations: [
+        { key: 'minus', value: -3 },
+        { key: 'five', value: 5 },
+      ],
+      environments: { production: { enabled: true, defaultVariation: 'minus', offVariation: 'minus' } },
+    });
+    const five = flagSchema.parse({ ...negative, key: 'max-items', environments: { production: { enabled: true, defaultVariation: 'five', offVariation: 'five' } } });
+    const promo = flagSchema.parse({ ...darkMode, key: 'legacy-promo' });
+    const ctx = { ...context({ flags: [record(negative), record(five), record(promo)] }), staleDays: 0 };
+    const replacements = async (file: string, lines: readonly string[]): Promise<(string | undefined)[]> => {
+      const text = lines.join('\n');
+      const index = await indexOf(file, text);
+      const uri = `file://${file}`;
+      return index.references.map((r) => {
+        const action = codeActions(ctx, uri, index, { start: r.callRange.start, end: r.callRange.start }, [], text).find((a) => a.title.startsWith('Replace stale flag'));
+        return action?.edit?.changes?.[uri]?.[0]?.newText;
+      });
+    };
+
+    expect(
+      await replacements('/w/neg.ts', [
+        "const a = client.getValue('neg-num', u) ** 2;",
+        "const b = client.getValue('neg-num', u);",
+        "f(client.getValue('neg-num', u), 1);",
+        "const c = !client.getValue('neg-num', u);",
+        "const d = 2 ** client.getValue('neg-num', u) // comment",
+        "const e = client.getValue('neg-num', u)",
+        '  .toFixed(1);',
+        "const g = client.getValue('max-items', u).toFixed(1) + client.getValue('max-items', u);",
+        "const [h, i] = client.getValue('neg-num', u);",
+        '',
+      ]),
+    ).toEqual(['(-3)', '-3', '-3', '(-3)', '(-3)', '(-3)', '(5)', '5', undefined]);
+    expect(
+      await replacements('/w/neg.py', [
+        'a = client.get_value("neg-num", u) ** 2',
+        'b = client.get_value("neg-num", u)  # comment',
+        'c = 2 ** client.get_value("neg-num", u)',
+        'd, e = client.get_value("neg-num", u)',
+        '',
+      ]),
+    ).toEqual(['(-3)', '-3', '(-3)', undefined]);
+    expect(
+      await replacements('/w/A.java', [
+        'class A {',
+        '  void f(Client client, User u) {',
+        '    int n = client.getValue("max-items", u).intValue();',
+        '    String s = client.getVariant("legacy-promo", u).trim();',
+        '    int m = -client.getValue("neg-num", u);',
+        '    Map<String, Integer> g = client.getValue("neg-num", u);',
+        '  }',
+        '}',
+        '',
+      ]),
+    ).toEqual([undefined, '"on"', '(-3)', '-3']);
+    expect(
+      await replacements('/w/main.go', [
+        'package main',
+        'func f() {',
+        '\tv, err := c.GetVariant("legacy-promo", u)',
+        '\tw := c.GetVariant("legacy-promo", u)',
+        '\tif x, ok := c.GetVariant("legacy-promo", u); ok {',
+        '\t}',
+        '\tl := c.GetVariant("legacy-promo", u).Len',
+        '}',
+        '',
+      ]),
+    ).toEqual([undefined, '"on"', undefined, undefined]);
+  });
+
   it('offers no clean-up while environments serve different variations: replacing the call would change one of them', async () => {
     const rolledOutInProduction = flagSchema.parse({
       ...darkMode,
@@ -126,6 +201,17 @@ describe('stale flag clean-up', () => {
     const agreed = context({ flags: [record(flagSchema.parse({ ...rolledOutInProduction, environments: { ...rolledOutInProduction.environments, staging: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } }))] });
     expect(cleanupReplacement(agreed, index.references[0]!)).toBe('true');
     expect(diagnostics(agreed, index).find((d) => d.code === 'stale-flag')?.message).toBe('Flag "dark-mode" has served "on" to everyone in every environment and not changed for over 30 days; consider removing it.');
+  });
+});
+
+describe('compared variations', () => {
+  it('reports an unknown variation once when another call of the flag is assigned to a variable', async () => {
+    const text = ["const a = client.getVariant('checkout', u) === 'bleu';", "const w = client.getVariant('checkout', u);", ''].join('\n');
+    const index = await indexOf('/w/twice.ts', text);
+    const found = diagnostics(context(), index).filter((d) => d.code === 'unknown-variation');
+    expect(found.map((d) => [d.range.start, d.message])).toEqual([[{ line: 0, character: 48 }, 'Flag "checkout" has no variation "bleu" (it has "control", "blue").']]);
+    const fixes = codeActions(context(), 'file:///w/twice.ts', index, found[0]!.range, found, text).filter((a) => a.title === 'Change to "blue"');
+    expect(fixes).toHaveLength(1);
   });
 });
 

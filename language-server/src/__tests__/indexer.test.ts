@@ -150,3 +150,53 @@ describe('listSourceFiles inside a git repository', () => {
     expect(names(root, 'build')).toEqual(['build/x.gen.ts', 'build/x.ts']);
   });
 });
+
+describe('compared variations', () => {
+  const compared = async (file: string, lines: readonly string[]): Promise<string[][]> => {
+    const found = await new WorkspaceIndex('/w').indexText(path.join('/w', file), lines.join('\n'));
+    return found.references.map((r) => r.compared.map((c) => `${c.name}@${c.range.start.line}:${c.range.start.character}`));
+  };
+
+  it('reads Python membership tests, reversed operands and match statements', async () => {
+    expect(
+      await compared('p.py', [
+        'v = client.get_variant("button-color", user)',
+        'if "pink" != v or v in ("red", "blue") or v not in ["grey"] or v in {"teal"}:',
+        '    pass',
+        'match v:',
+        '    case "green" | "lime":',
+        '        pass',
+        '    case "navy":',
+        '        pass',
+        'if client.get_variant("other", user) in ("x", "y"):',
+        '    pass',
+        '',
+      ]),
+    ).toEqual([['pink@1:4', 'red@1:25', 'blue@1:32', 'grey@1:53', 'teal@1:70', 'green@4:10', 'lime@4:20', 'navy@6:10'], ['x@8:42', 'y@8:47']]);
+  });
+
+  it('reads Java switch statements, with colons and with arrows', async () => {
+    expect(
+      await compared('A.java', [
+        'class A {',
+        '  void f(Client client, User user) {',
+        '    String v = client.getVariant("button-color", user);',
+        '    switch (v) { case "green": break; case "pink", "red": break; default: }',
+        '    switch (v) {',
+        '      case "pink2" -> {}',
+        '      default -> {}',
+        '    }',
+        '    switch (client.getVariant("other", user)) { case "x" -> {} default -> {} }',
+        '  }',
+        '}',
+        '',
+      ]),
+    ).toEqual([['green@3:23', 'pink@3:44', 'red@3:52', 'pink2@5:12'], ['x@8:54']]);
+  });
+
+  it('gives a direct comparison to its own call only, not to another call of the same text', async () => {
+    expect(
+      await compared('d.ts', ["const a = client.getVariant('button-color', u) === 'gren';", "const w = client.getVariant('button-color', u);", "if (w === 'blue') {}", '']),
+    ).toEqual([['gren@0:52'], ['blue@2:11']]);
+  });
+});

@@ -1,10 +1,27 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompletionItem, SymbolInformation, TextEdit } from 'vscode-languageserver-protocol/node';
-import { CompletionRequest, ErrorCodes, HoverRequest, ResponseError, ShutdownRequest, WorkspaceSymbolRequest } from 'vscode-languageserver-protocol/node';
-import { FlagsRequest } from '../protocol.js';
+import {
+  CancellationTokenSource,
+  CodeActionRequest,
+  CompletionRequest,
+  DidChangeConfigurationNotification,
+  ErrorCodes,
+  ExecuteCommandRequest,
+  HoverRequest,
+  LSPErrorCodes,
+  ResponseError,
+  ShutdownRequest,
+  WorkspaceSymbolRequest,
+} from 'vscode-languageserver-protocol/node';
+import type { StatusParams } from '../protocol.js';
+import { FlagsRequest, ServerCommand } from '../protocol.js';
 import { FLAGS_YAML, LspTestClient } from '../testing/index.js';
 
 function write(root: string, files: Readonly<Record<string, string | Buffer>>): void {
@@ -100,5 +117,153 @@ describe('language server over stdio, after shutdown', () => {
     );
     expect(error).toBeInstanceOf(ResponseError);
     expect((error as ResponseError<unknown>).code).toBe(ErrorCodes.InvalidRequest);
+  });
+});
+
+/** The error a request answers with, or undefined when it succeeds. */
+async function failure(request: Promise<unknown>): Promise<ResponseError<unknown> | undefined> {
+  return request.then(
+    () => undefined,
+    (e: unknown) => (e instanceof ResponseError ? e : undefined),
+  );
+}
+
+/**
+ * A stand-in for the management API: project `shop` (environments production and staging) for the
+ * token `xpp_good`, 401 for any other token, 404 for any other project; its change feed stays open.
+ */
+function standInApi(): { server: Server; feedsClosed: () => Promise<void> } {
+  const flags = (YAML.parse(FLAGS_YAML) as { flags: { key: string }[] }).flags.map((definition) => ({
+    key: definition.key,
+    version: 1,
+    archived: false,
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+    createdBy: null,
+    updatedBy: null,
+    definition,
+  }));
+  const bodies: Readonly<Record<string, unknown>> = {
+    '/api/v1/projects': { items: [{ key: 'shop', name: 'Shop' }] },
+    '/api/v1/projects/shop/flags': { items: flags },
+    '/api/v1/projects/shop/experiments': { items: [] },
+    '/api/v1/projects/shop/segments': { items: [] },
+    '/api/v1/projects/shop/holdouts': { items: [] },
+    '/api/v1/projects/shop/environments': { items: ['production', 'staging'].map((key, position) => ({ key, name: key, version: 1, position })) },
+  };
+  const feeds = new Set<ServerResponse>();
+  let waiting: (() => void)[] = [];
+  const settle = (): void => {
+    if (feeds.size === 0) {
+      waiting.forEach((resolve) => {
+        resolve();
+      });
+      waiting = [];
+    }
+  };
+  const json = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://api.test');
+    if (req.headers.authorization !== 'Bearer xpp_good') {
+      json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'invalid or expired token' } });
+    } else if (url.pathname === '/api/v1/projects/shop/changes/stream') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': following\n\n');
+      feeds.add(res);
+      req.on('close', () => {
+        feeds.delete(res);
+        settle();
+      });
+    } else if (bodies[url.pathname] !== undefined) {
+      json(res, 200, bodies[url.pathname]);
+    } else {
+      json(res, 404, { error: { code: 'NOT_FOUND', message: `no ${url.pathname}` } });
+    }
+  });
+  // Resolves once no change feed is open.
+  const feedsClosed = (): Promise<void> =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      settle();
+    });
+  return { server, feedsClosed };
+}
+
+describe('language server over stdio, against an API whose settings change', () => {
+  let root: string;
+  let api: ReturnType<typeof standInApi>;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    api = standInApi();
+    await new Promise<void>((resolve) => api.server.listen(0, '127.0.0.1', resolve));
+    root = mkdtempSync(path.join(tmpdir(), 'xp-ls-api-'));
+    write(root, { 'app.ts': "client.getVariant('new-nav', u);\n" });
+    const apiUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+    client = await LspTestClient.start(root, { apiUrl, token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });
+    await client.indexed();
+    await client.until('the change feed to be live', () => (client.statuses.at(-1)?.live === true ? true : undefined));
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    api.server.closeAllConnections();
+    await new Promise((resolve) => api.server.close(resolve));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const configure = async (xp: Record<string, unknown>, done: (s: StatusParams) => boolean): Promise<StatusParams> => {
+    const seen = client.statuses.length;
+    await client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { xp } });
+    return client.until('the status after the settings changed', () => client.statuses.slice(seen).find(done));
+  };
+
+  it('answers a createFlag without a key, an unknown command and malformed params with InvalidParams saying what is wrong', async () => {
+    const uri = await client.open('app.ts', "client.getVariant('new-nav', u);\n", 'typescript');
+    const noKey = await failure(client.connection.sendRequest(ExecuteCommandRequest.type, { command: ServerCommand.CreateFlag, arguments: [] }));
+    expect([noKey?.code, noKey?.message]).toEqual([ErrorCodes.InvalidParams, 'xp.server.createFlag: the first argument must be the key of the flag to create']);
+    const unknown = await failure(client.connection.sendRequest(ExecuteCommandRequest.type, { command: 'xp.server.nope', arguments: [] }));
+    expect([unknown?.code, unknown?.message]).toEqual([ErrorCodes.InvalidParams, 'unknown command "xp.server.nope" (the server runs xp.server.createFlag)']);
+
+    const malformed = await Promise.all([
+      failure(client.connection.sendRequest(CompletionRequest.method, { textDocument: { uri } })),
+      failure(client.connection.sendRequest(CodeActionRequest.method, {})),
+      failure(client.connection.sendRequest(WorkspaceSymbolRequest.method, {})),
+    ]);
+    expect(malformed.map((e) => [e?.code, e?.message])).toEqual([
+      [ErrorCodes.InvalidParams, 'textDocument/completion: position must be { line, character } with non-negative integers'],
+      [ErrorCodes.InvalidParams, 'textDocument/codeAction: textDocument.uri must be a string'],
+      [ErrorCodes.InvalidParams, 'workspace/symbol: query must be a string'],
+    ]);
+  });
+
+  it('answers a request cancelled before it finished with RequestCancelled', async () => {
+    // A Java document needs a parse, and the Java grammar is loaded on first use: the cancellation arrives meanwhile.
+    const uri = await client.open('App.java', 'class App { void f() { switch (v) { case "a": } client.getVariant("new-nav", u); } }\n', 'java');
+    const source = new CancellationTokenSource();
+    const request = client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 70 } }, source.token);
+    source.cancel();
+    expect((await failure(request))?.code).toBe(LSPErrorCodes.RequestCancelled);
+  });
+
+  it('reports an environment the project does not have, naming those it has', async () => {
+    const status = await configure({ environment: 'prodution' }, (s) => s.environment === 'prodution' && s.error !== null);
+    expect([status.source, status.error]).toEqual(['api', 'unknown environment "prodution" (shop has production, staging)']);
+    const fixed = await configure({ environment: 'staging' }, (s) => s.environment === 'staging' && s.error === null);
+    expect(fixed.source).toBe('api');
+  });
+
+  it('stops following the change feed once the settings make the API unusable, and says so', async () => {
+    const refused = await configure({ token: 'xpp_bad' }, (s) => s.error !== null && s.tokenRefused === true);
+    expect(refused.live).toBe(false);
+    await api.feedsClosed();
+    expect(client.statuses.at(-1)?.live).toBe(false);
+
+    await configure({ token: 'xpp_good' }, (s) => s.live);
+    const unknownProject = await configure({ project: 'nope' }, (s) => s.error !== null);
+    expect(unknownProject.live).toBe(false);
+    expect(unknownProject.error).toMatch(/^404 NOT_FOUND: no \/api\/v1\/projects\/nope\//);
+    await api.feedsClosed();
+    expect(client.statuses.at(-1)?.live).toBe(false);
   });
 });

@@ -61,6 +61,18 @@ describe('language server over stdio, offline with a flags file', () => {
     expect((go.contents as MarkupContent).value).toContain('**Dark mode**');
   });
 
+  it("hovers a constant's and an enum member's definition with the range of the literal there", async () => {
+    const uri = uris['web/checkout.ts']!;
+    const constant = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 1, character: 20 } })) as Hover;
+    expect((constant.contents as MarkupContent).value).toContain('**New navigation** `new-nav`');
+    expect(constant.range).toEqual({ start: { line: 1, character: 17 }, end: { line: 1, character: 24 } });
+    const member = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2, character: 22 } })) as Hover;
+    expect(member.range).toEqual({ start: { line: 2, character: 21 }, end: { line: 2, character: 30 } });
+    // At the use, the range is the argument as written.
+    const use = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 7, character: 40 } })) as Hover;
+    expect(use.range).toEqual({ start: { line: 7, character: 38 }, end: { line: 7, character: 45 } });
+  });
+
   it('puts a code lens above each reference', async () => {
     const lenses = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri: uris['web/checkout.ts']! } })) as CodeLens[];
     expect(lenses.map((l) => [l.range.start.line, l.command?.title])).toEqual([

@@ -89,7 +89,11 @@ const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
     constants: `
 (assignment left: (identifier) @name right: (string) @value)
 (class_definition name: (identifier) @owner body: (block (expression_statement (assignment left: (identifier) @name right: (string) @value))))`,
-    comparisons: '(comparison_operator . (_) @lhs . (string) @str .)',
+    comparisons: `
+(comparison_operator . (_) @lhs . (string) @str .)
+(comparison_operator . (string) @str . operators: ["==" "!="] . (_) @lhs .)
+(comparison_operator . (_) @lhs . operators: ["in" "not in"] . [(tuple (string) @str) (list (string) @str) (set (string) @str)] .)
+(match_statement subject: (_) @lhs body: (block (case_clause (case_pattern [(string) @str (union_pattern (string) @str)]))))`,
   },
   go: {
     calls: '(call_expression function: [(identifier) @fn (selector_expression field: (field_identifier) @fn)] arguments: (argument_list) @args) @call',
@@ -112,12 +116,22 @@ const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
     comparisons: `
 (binary_expression left: (_) @lhs operator: ["==" "!="] right: (string_literal) @str)
 (method_invocation object: (_) @lhs name: (identifier) @m arguments: (argument_list . (string_literal) @str .) (#eq? @m "equals"))
-(method_invocation object: (string_literal) @str name: (identifier) @m arguments: (argument_list . (_) @lhs .) (#eq? @m "equals"))`,
+(method_invocation object: (string_literal) @str name: (identifier) @m arguments: (argument_list . (_) @lhs .) (#eq? @m "equals"))
+(switch_expression condition: (parenthesized_expression (_) @lhs) body: (switch_block (switch_block_statement_group (switch_label (string_literal) @str))))
+(switch_expression condition: (parenthesized_expression (_) @lhs) body: (switch_block (switch_rule (switch_label (string_literal) @str))))`,
   },
 };
 
 const WRAPPERS = new Set(['await_expression', 'await', 'parenthesized_expression', 'as_expression', 'non_null_expression', 'satisfies_expression']);
 const ACCESS = new Set(['member_expression', 'attribute', 'selector_expression', 'field_access']);
+
+/** A string compared with an operand: the operand's normalised text and where it is in the file. */
+interface Comparison {
+  readonly lhs: string;
+  readonly start: number;
+  readonly end: number;
+  readonly str: SyntaxNode;
+}
 
 function rangeOf(node: SyntaxNode): Range {
   return {
@@ -254,8 +268,8 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
       return constantsCache;
     };
 
-    let comparisonsCache: { lhs: string; str: SyntaxNode }[] | undefined;
-    const comparisons = (): { lhs: string; str: SyntaxNode }[] => {
+    let comparisonsCache: Comparison[] | undefined;
+    const comparisons = (): Comparison[] => {
       if (comparisonsCache !== undefined) {
         return comparisonsCache;
       }
@@ -271,7 +285,8 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
           }
         }
         if (lhs !== undefined && str !== undefined) {
-          comparisonsCache.push({ lhs: normalise(unwrap(lhs).text), str });
+          const operand = unwrap(lhs);
+          comparisonsCache.push({ lhs: normalise(operand.text), start: operand.startIndex, end: operand.endIndex, str });
         }
       }
       return comparisonsCache;
@@ -303,9 +318,9 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
       }
       const binding = bindingOf(call);
       const compared: ComparedVariation[] = [];
-      const callText = normalise(unwrap(call).text);
       for (const c of binding !== undefined || inComparison(call) ? comparisons() : []) {
-        if (c.lhs === callText || (binding !== undefined && c.lhs === binding)) {
+        // The call itself as the operand, not another call of the same text elsewhere in the file.
+        if ((c.start === call.startIndex && c.end === call.endIndex) || (binding !== undefined && c.lhs === binding)) {
           const lit = literalOf(c.str);
           if (lit !== undefined) {
             compared.push({ name: lit.value, range: lit.range });
@@ -334,7 +349,17 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
   }
 }
 
-const COMPARISON_PARENTS = new Set(['binary_expression', 'comparison_operator', 'switch_statement', 'expression_switch_statement', 'parenthesized_expression', 'method_invocation', 'argument_list']);
+const COMPARISON_PARENTS = new Set([
+  'binary_expression',
+  'comparison_operator',
+  'switch_statement',
+  'switch_expression',
+  'expression_switch_statement',
+  'match_statement',
+  'parenthesized_expression',
+  'method_invocation',
+  'argument_list',
+]);
 
 /** Whether a call's result is compared directly (`getVariant(...) === 'blue'`, `.equals(...)`, `switch`). */
 function inComparison(call: SyntaxNode): boolean {

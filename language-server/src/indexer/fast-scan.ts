@@ -755,6 +755,18 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     const wordAt = (j: number, w: string): boolean => j >= 0 && j < count && ENDS[j]! - STARTS[j]! === w.length && text.startsWith(w, STARTS[j]);
     // Only equality operators and comparison words start a comparison: the lexer listed them.
     for (const k of lexer.cmp) {
+      // Python's `match` statement: its case patterns are read from the parse (the word is also a common name).
+      if (py && KINDS[k] === T.Ident && wordAt(k, 'match') && (k === 0 || LINES[k - 1]! < LINES[k]!) && !isP(k + 1, '.') && !isP(k + 1, '=')) {
+        throw new Bail();
+      }
+      // `v in ("a", "b")`: strings in a tuple, list or set are read from the parse.
+      if (py && KINDS[k] === T.Ident && wordAt(k, 'in') && k + 1 < count && OPEN[text.charAt(STARTS[k + 1]!)] !== undefined && KINDS[k + 1] === T.Punct) {
+        for (let j = k + 2; j < match[k + 1]!; j++) {
+          if (KINDS[j] === T.Str) {
+            throw new Bail();
+          }
+        }
+      }
       // Most have no string literal beside them (Python's `for x in range(n)`): an operator, or a Python
       // word without `not` beside it, then passes all the checks below. Read from the arrays, without a token.
       if (!(k >= 1 && KINDS[k - 1] === T.Str) && !(k + 1 < count && KINDS[k + 1] === T.Str)) {
@@ -763,7 +775,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
         }
       }
       const tk = toks.get(k)!;
-      if (tk.t === T.Ident && (tk.text === 'switch' || tk.text === 'match') && (js || go)) {
+      if (tk.t === T.Ident && (tk.text === 'switch' || tk.text === 'match') && (js || go || java)) {
         throw new Bail();
       }
       if (java && tk.t === T.Ident && tk.text === 'equals' && isP(k - 1, '.') && isP(k + 1, '(')) {
@@ -809,6 +821,15 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       if (py && tk.text === 'in') {
         // `for x in "abc"` is not a comparison; the scanner does not tell them apart.
         throw new Bail();
+      }
+      if (py && leftStr && !rightStr && (tk.text === '==' || tk.text === '!=')) {
+        // `"blue" == v`: the parse reads the right operand too.
+        const e = postfixEnd(k + 1);
+        if (e < 0 || !startsOperand(k - 2) || !endsOperand(e + 1)) {
+          throw new Bail();
+        }
+        out.push({ lhs: normalise(slice(k + 1, e)), str: left, at: left.start });
+        continue;
       }
       if (rightStr) {
         if (!endsOperand(k + 2)) {

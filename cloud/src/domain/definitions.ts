@@ -13,6 +13,7 @@ import { environments, projects } from '../store/projects.js';
 import type { Project } from '../store/projects.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
+import { recountEventsBetween } from '../pipeline/aggregate.js';
 import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
 import { jsonDiff } from './json-diff.js';
@@ -542,6 +543,7 @@ export class DefinitionService<K extends DefinitionKind> {
     expectedVersion: number,
     action: string,
     transform: (current: DefinitionTypes[K], project: Project, tx: Queryable) => Promise<{ next: DefinitionTypes[K]; environment?: string }>,
+    written?: (stored: StoredDefinition<DefinitionTypes[K]>, project: Project, tx: Queryable) => Promise<void>,
   ): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
     const project = await projectFor(this.deps.db, actor, projectKey);
@@ -556,6 +558,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
+      await written?.(stored, project, tx);
       return stored;
     }, { actor, kind: this.kind });
   }
@@ -752,6 +755,9 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         throw invalid(`the decision contradicts itself: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
       }
       return Promise.resolve({ next });
+    }, async (stored, project, tx) => {
+      // Events dated after the stop that were counted while it ran leave the totals.
+      await recountEventsBetween(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!), undefined);
     });
   }
 
@@ -772,6 +778,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         throw new AppError(AppErrorCode.InvalidState, `experiment has been resumed ${MAX_PAUSES} times already; create a new experiment`);
       }
       return Promise.resolve({ next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? now, ...(pauses === undefined ? {} : { pauses }) } });
+    }, async (stored, project, tx) => {
+      // What is dated from the stop on counts again unless it falls in the pause (SDKs may send events
+      // dated up to a day ahead, so some arrived while it was stopped, or before).
+      const pause = stored.definition.pauses?.at(-1);
+      if (pause !== undefined) {
+        await recountEventsBetween(tx, { projectId: project.id, experiment: key }, new Date(pause.stoppedAt), undefined);
+      }
     });
   }
 }

@@ -613,6 +613,48 @@ export async function rebuildTotals(
   );
 }
 
+/**
+ * Recounts, from the stored events, the totals of the experiment's units that have an event in
+ * [from, until) — `until` open when the experiment stops, the stopped period when it resumes (a
+ * pause). Events of that time counted while it ran (SDKs may send events dated up to a day ahead)
+ * then leave the totals, as the aggregator leaves out those arriving later. Runs in the caller's
+ * transaction after the experiment's definition was updated there, holding the project's
+ * aggregates lock like a rebuild. Returns how many units were recounted.
+ */
+export async function recountEventsBetween(
+  tx: Queryable,
+  target: { readonly projectId: string; readonly experiment: string },
+  from: Date,
+  until: Date | undefined,
+  options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> = {},
+): Promise<number> {
+  await lockProjectAggregates(tx, [target.projectId], 'exclusive');
+  const units = await tx.query<{ environment: string; unit_id: string }>(
+    `SELECT x.environment, x.unit_id FROM exposures x
+     WHERE x.project_id = $1 AND x.experiment = $2
+       AND EXISTS (SELECT 1 FROM unit_events ev
+                   WHERE ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id
+                     AND ev.occurred_at >= $3 AND ($4::timestamptz IS NULL OR ev.occurred_at < $4))`,
+    [target.projectId, target.experiment, from.toISOString(), until?.toISOString() ?? null],
+  );
+  if (units.rows.length === 0) {
+    return 0;
+  }
+  const keys = [units.rows.map(() => target.projectId), units.rows.map((r) => r.environment), units.rows.map(() => target.experiment), units.rows.map((r) => r.unit_id)];
+  await tx.query(
+    `DELETE FROM unit_metric_totals t
+     USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(project_id, environment, experiment, unit_id)
+     WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`,
+    keys,
+  );
+  const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);
+  if (specs.length > 0) {
+    const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
+    await tx.query(RECOMPUTE_CHANGED, [...specParams(specs), preWindowMs, ...keys]);
+  }
+  return units.rows.length;
+}
+
 /** How a requested rebuild may run within a caller's time: a statement_timeout (PostgreSQL) and where running out of it is told. */
 export interface TotalsRebuildOptions {
   readonly timeoutMs?: number;

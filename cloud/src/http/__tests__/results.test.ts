@@ -732,6 +732,35 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(numbers(compacted)).toEqual(numbers(rollup));
   });
 
+  it('leaves out of the totals, at the stop, events dated after it that were counted while it ran, and counts those after the pause at the resume', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('skew', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const { exposureAt, trackAt } = eventsOf(projectId, 'skew');
+    const now = p.now.value.getTime();
+    // Clients may send events dated up to a day ahead (clock skew): aggregated while it runs.
+    const batch = await processBatch(p.db, [
+      exposureAt('k1', 'control', START),
+      trackAt('k1', 'purchase', now - HOUR, 10),
+      trackAt('k1', 'purchase', now + 30 * 60_000, 200),
+      trackAt('k1', 'purchase', now + 2 * HOUR, 500),
+    ].map((e) => toRecord(e as never)));
+    const revenue = async (): Promise<(number | null)[]> => (await bothPaths('skew', START - DAY)).map((r) => metricOf(r, 'revenue').variations[0]!.total);
+    const version = async (): Promise<string> => `"${(await must('GET', `${BASE}/experiments/skew`)).version}"`;
+    const running = await revenue();
+
+    await p.request('POST', `${BASE}/experiments/skew/stop`, { token: owner, headers: { 'If-Match': await version() }, body: {} });
+    const stopped = await revenue();
+    p.now.value = new Date(now + HOUR);
+    const resumed = await p.request('POST', `${BASE}/experiments/skew/resume`, { token: owner, headers: { 'If-Match': await version() } });
+    p.now.value = new Date(now);
+
+    expect(batch.batchItemFailures).toEqual([]);
+    expect(running).toEqual([710, 710]);
+    expect(stopped).toEqual([10, 10]);
+    // Stopped from now to now + 1 h: the purchase at + 30 min stays out, the one at + 2 h counts again.
+    expect(resumed.status).toBe(200);
+    expect(await revenue()).toEqual([510, 510]);
+  });
+
   /** A filtered request from the dimension rollups, and the same forced to scan (`from` one millisecond off the hour). */
   const bothFiltered = async (key: string, filter: string): Promise<[ExperimentResults, ExperimentResults]> => [
     await results(key, `?${filter}&from=${new Date(START - DAY).toISOString()}`),

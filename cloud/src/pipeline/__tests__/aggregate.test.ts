@@ -3,7 +3,7 @@ import type { PipelineEvent } from '@xp/shared';
 import type { Database } from '../../store/db.js';
 import { DatabaseError } from '../../store/db.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
-import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals } from '../aggregate.js';
+import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals, recountEventsBetween } from '../aggregate.js';
 import { DAY, ENV, HOUR, PROJECT, T0, exposure, groundTruth, readState, seedProject, toRecord, track, withHook } from './fixtures.js';
 
 const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures'];
@@ -237,6 +237,41 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     } finally {
       await setStatus('running');
       await db.query(`UPDATE experiments SET definition = definition - 'pauses' WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT]);
+    }
+  });
+
+  it(`${target.name}: events dated after the stop that were counted while it ran leave the totals at the stop, and those after the pause count again at the resume`, async () => {
+    const stop = new Date(T0 + 2 * DAY).toISOString();
+    const resumedAt = new Date(T0 + 4 * DAY).toISOString();
+    const purchases = async (): Promise<Record<string, string>> => {
+      const out = await db.query<{ unit_id: string; value: string }>(`SELECT unit_id, value::text FROM unit_metric_totals WHERE experiment = 'exp-a' AND metric = 'purchases' ORDER BY unit_id`);
+      return Object.fromEntries(out.rows.map((r) => [r.unit_id, r.value]));
+    };
+    const definition = (patch: string, params: unknown[]): Promise<unknown> => db.query(`UPDATE experiments SET ${patch} WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT, ...params]);
+    try {
+      // Counted while running: SDKs may send events dated ahead (clock skew, up to a day).
+      await apply([exposure('u1', 'exp-a', 'control', T0), exposure('u3', 'exp-a', 'treatment', T0), track('u3', 'purchase', T0 + HOUR, 1)]);
+      await apply([track('u1', 'purchase', T0 + HOUR, 1), track('u1', 'purchase', T0 + 3 * DAY, 1), track('u1', 'purchase', T0 + 5 * DAY, 1)]);
+      expect(await purchases()).toEqual({ u1: '3', u3: '1' });
+
+      // Stopped as …/stop does it: the definition, then the recount in the same transaction.
+      const atStop = await db.withTransaction(async (tx) => {
+        await tx.query(`UPDATE experiments SET status = 'stopped', definition = jsonb_set(definition, '{stoppedAt}', to_jsonb($2::text)) WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT, stop]);
+        return recountEventsBetween(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop), undefined);
+      });
+      expect([atStop, await purchases()]).toEqual([1, { u1: '1', u3: '1' }]);
+
+      // Resumed: the stopped time is a pause; what is dated after it counts again.
+      const atResume = await db.withTransaction(async (tx) => {
+        await tx.query(`UPDATE experiments SET status = 'running', definition = jsonb_set(definition - 'stoppedAt', '{pauses}', $2::jsonb) WHERE project_id = $1 AND key = 'exp-a'`, [
+          PROJECT,
+          JSON.stringify([{ stoppedAt: stop, resumedAt }]),
+        ]);
+        return recountEventsBetween(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop), undefined);
+      });
+      expect([atResume, await purchases()]).toEqual([1, { u1: '2', u3: '1' }]);
+    } finally {
+      await definition(`status = 'running', definition = definition - 'pauses' - 'stoppedAt'`, []);
     }
   });
 

@@ -132,7 +132,7 @@ class Client:
         sticky_bucket_store: StickyBucketStore | None = None,
         log_exposures: bool = True,
         exposure_cache_size: int = 100_000,
-        private_attributes: Iterable[str] | bool = (),
+        private_attributes: Iterable[str] | str | bool | None = (),
         on_update: Callable[[int | None], None] | None = None,
         on_change: Callable[[list[str]], None] | None = None,
         stream_idle_timeout: float = 60,
@@ -152,7 +152,13 @@ class Client:
         self._store = sticky_bucket_store
         self._log_exposures = log_exposures
         self._exposure_cache_size = max(0, int(exposure_cache_size))
-        self._private_attributes: frozenset[str] | None = None if private_attributes is True else frozenset(() if private_attributes is False else private_attributes)
+        # A plain string is one name: frozenset("email") would make only its letters private.
+        self._private_attributes: frozenset[str] | None = (
+            None if private_attributes is True
+            else frozenset() if private_attributes is False or private_attributes is None
+            else frozenset([private_attributes]) if isinstance(private_attributes, str)
+            else frozenset(private_attributes)
+        )
         self._on_update = on_update
         self._on_change = on_change
         self._stream_idle_timeout = float(stream_idle_timeout)
@@ -465,29 +471,34 @@ class Client:
         sent = self._exposure_attributes(user)
         if sent is not None:
             event["attributes"] = sent
-        self._enqueue(event)
+        if not self._enqueue(event):
+            # Not queued (queue full, client closed): the next evaluation tries again, or the unit is never counted.
+            with self._exposures_lock:
+                self._exposures.pop(key, None)
 
-    def _enqueue(self, event: dict[str, Any]) -> None:
+    def _enqueue(self, event: dict[str, Any]) -> bool:
+        """Queues an event; False when it was dropped (and why is logged)."""
         try:
             size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
         except (TypeError, ValueError):
             log.warning("event %r dropped: it is not JSON-serialisable", event.get("name", event["type"]))
-            return
+            return False
         if size > MAX_EVENT_BYTES:
             log.warning("event %r dropped: %d bytes is over the %d-byte limit", event.get("name", event["type"]), size, MAX_EVENT_BYTES)
-            return
+            return False
         with self._queue_lock:
             if self._closed and self._stop.is_set() and not self._flusher.is_alive():
                 log.warning("event dropped: the client is closed")
-                return
+                return False
             if len(self._queue) >= self._max_queue:
                 self._dropped += 1
                 if self._dropped == 1 or self._dropped % 1000 == 0:
                     log.warning("event queue is full (%d events): %d events dropped so far", self._max_queue, self._dropped)
-                return
+                return False
             self._queue.append(event)
             if len(self._queue) >= self._batch_size:
                 self._queue_lock.notify_all()
+        return True
 
     def _queue_len(self) -> int:
         with self._queue_lock:

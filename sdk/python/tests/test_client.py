@@ -748,6 +748,30 @@ class EventsTest(ClientTestCase):
         self.assertEqual(exposures["u2"]["attributes"], {"plan": "pro"})
         self.assertNotIn("attributes", exposures["u3"])
 
+    def test_a_private_attribute_given_as_a_string_is_one_name(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30, private_attributes="email")
+        none = self.client(batch_size=100, flush_interval=30, private_attributes=None)
+
+        client.get_variant("checkout", {"id": "u1", "attributes": {"email": "alice@example.com", "plan": "pro"}})
+        client.flush()
+        none.get_variant("checkout", {"id": "u2", "attributes": {"plan": "pro"}})
+        none.flush()
+
+        exposures = {e["unitId"]: e for e in self.server.events() if e["type"] == "exposure"}
+        self.assertEqual(exposures["u1"]["attributes"], {"plan": "pro"})
+        self.assertEqual(exposures["u2"]["attributes"], {"plan": "pro"})
+
+    def test_an_exposure_dropped_from_a_full_queue_is_sent_at_the_next_evaluation(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30, max_queue_size=1)
+
+        client.get_variant("checkout", {"id": "a"})
+        client.get_variant("checkout", {"id": "b"})  # the queue is full: dropped
+        client.flush()
+        client.get_variant("checkout", {"id": "b"})
+        client.flush()
+
+        self.assertEqual(sorted(e["unitId"] for e in self.server.events() if e["type"] == "exposure"), ["a", "b"])
+
     def test_exposures_carry_the_attributes_the_javascript_sdk_sends_for_the_same_user(self) -> None:
         # The cases of the JavaScript SDK's exposure test (sdk/js/src/__tests__/events.test.ts), plus ids:
         # the unit id is the event's unitId, not one of its attributes, unless the caller put it there.

@@ -43,6 +43,24 @@ function allOf(conditions: Condition[]): Condition | undefined {
 }
 
 /** Compiles model definitions into the per-environment ruleset SDKs download. */
+/**
+ * An id list as SDKs compare it (strictly): each number also as its decimal string and each
+ * canonical decimal string also as its number, so `7` in a list matches the unit id "7" (SDKs send
+ * a numeric id as its string) and "42" matches an attribute given as 42, as unit ids do.
+ */
+export function idListValues(values: readonly (string | number)[]): (string | number)[] {
+  const out = new Set<string | number>();
+  for (const v of values) {
+    out.add(v);
+    if (typeof v === 'number') {
+      out.add(String(v));
+    } else if (/^-?\d+(?:\.\d+)?$/.test(v) && String(Number(v)) === v) {
+      out.add(Number(v));
+    }
+  }
+  return [...out];
+}
+
 export function compileRuleset(source: RulesetSource): Ruleset {
   const problems: string[] = [];
   const env = source.environment;
@@ -79,7 +97,7 @@ export function compileRuleset(source: RulesetSource): Ruleset {
       return undefined;
     }
     if (seg.type === 'ids') {
-      savedGroups[seg.key] = seg.values;
+      savedGroups[seg.key] = idListValues(seg.values);
       return { [seg.attribute]: { [negate ? '$notInGroup' : '$inGroup']: seg.key } };
     }
     const condition = withGroups(seg.condition, `segments.${seg.key}.condition`);

@@ -271,3 +271,22 @@ describe('compileRuleset', () => {
     expect(share(Date.parse('2026-12-10T00:00:00Z'))).toBe(1);
   });
 });
+
+describe('id lists', () => {
+  it('match a numeric id and its decimal string alike, as unit ids do', () => {
+    const numeric = segmentSchema.parse({ key: 'numeric', name: 'Numeric', type: 'ids', values: [7, '42', 'u1', '007'] });
+    const ruleset = compileRuleset({
+      environment: 'production',
+      version: 1,
+      generatedAt: NOW,
+      segments: [numeric],
+      flags: [flagSchema.parse(flag([{ id: 'listed', type: 'force', variation: 'new', segments: ['numeric'] }]))],
+    });
+    const served = (context: Record<string, unknown>): string | null => evaluateFlag(ruleset, 'checkout', { attributes: context }).variationKey;
+
+    expect(ruleset.savedGroups?.numeric).toEqual([7, '7', '42', 42, 'u1', '007']);
+    expect([served({ id: '7' }), served({ id: 7 }), served({ id: '42' }), served({ id: 42 }), served({ id: 'u1' })]).toEqual(['new', 'new', 'new', 'new', 'new']);
+    // Only canonical decimal strings have a numeric twin: "007" is not 7.
+    expect([served({ id: 'u2' }), served({ id: '07' }), served({ id: '007' })]).toEqual(['old', 'old', 'new']);
+  });
+});

@@ -5,7 +5,7 @@ import { assertCan } from '../auth/permissions.js';
 import { parseBearer } from '../auth/tokens.js';
 import type { Actor } from '../domain/context.js';
 import { issuesOf } from '../domain/validation.js';
-import { AppError, AppErrorCode } from '../errors.js';
+import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
 import { noteUser } from './request-log.js';
@@ -201,6 +201,12 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       const params: unknown = parsePart(spec.params, c.req.param(), 'path');
       const queryRaw = c.req.query();
       checkStrings(queryRaw, 'query');
+      // Only the first of a repeated parameter would be read: `attr.country=US&attr.country=DE` filtered on US alone.
+      for (const [name, values] of Object.entries(c.req.queries())) {
+        if (values.length > 1) {
+          throw invalid(`query parameter "${name.slice(0, 64)}" is given ${values.length} times; give it once`, { issues: [{ path: `query.${name.slice(0, 64)}`, message: 'repeated' }] });
+        }
+      }
       const { version: _version, ...queryRest } = queryRaw;
       const query: unknown = parsePart(spec.query, spec.concurrency === true ? queryRest : queryRaw, 'query');
       const rawBody: unknown = spec.body === undefined ? undefined : await readJson(c);

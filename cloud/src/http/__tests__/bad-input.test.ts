@@ -354,6 +354,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ...faults('audit from', await send('GET', '/api/v1/audit?from=yesterday'), 400, 'VALIDATION_FAILED'),
         ...faults('audit to without a zone', await send('GET', '/api/v1/audit?to=2026-11-25T10:00:00'), 400, 'VALIDATION_FAILED'),
         ...faults('audit from after to', await send('GET', '/api/v1/audit?from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z'), 400, 'VALIDATION_FAILED'),
+        // Only the first would be read: two attribute filters on one attribute analysed the first value alone.
+        ...faults('repeated parameter', await send('GET', `${DEMO}/flags?limit=1&limit=2`), 400, 'VALIDATION_FAILED'),
+        ...faults('repeated filter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results?attr.country=US&attr.country=DE`), 400, 'VALIDATION_FAILED'),
       ];
 
       expect(found).toEqual([]);

@@ -365,7 +365,7 @@ export function prepareComparisons(
       continue;
     }
     if (preC === null || preT === null || preC === undefined || preT === undefined || fit.theta === 0) {
-      out.push({ estimate: raw, cuped: { theta: 0, varianceReduction: 0 } });
+      out.push({ estimate: raw, cuped: null });
       continue;
     }
     const adjustedC = cupedArm(c, preC, fit, postPreCovariance(c, preC));

@@ -137,8 +137,12 @@ class Client:
         on_change: Callable[[list[str]], None] | None = None,
         stream_idle_timeout: float = 60,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key:
+        if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
+        # A key read from a secret file usually ends with a newline; inside, no header can carry one.
+        api_key = api_key.strip()
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in api_key):
+            raise ValueError("api_key holds whitespace or control characters; give the SDK key as shown in the console")
         self._endpoint = _http.Endpoint(api_url)
         self._key = api_key
         self._poll_interval = max(0.0, float(poll_interval or 0))
@@ -358,7 +362,9 @@ class Client:
         # One budget for everything: the threads get up to 0.5 s each of it to stop, the flush the rest.
         deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
         for thread in (self._updater, self._flusher):
-            thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
+            # close() may be called from a callback, on one of these threads: it cannot wait for itself.
+            if thread is not threading.current_thread():
+                thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
         self.flush(max(0.0, deadline - time.monotonic()))
         with self._queue_lock:
             left = len(self._queue)

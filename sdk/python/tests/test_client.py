@@ -458,6 +458,35 @@ class ChangesTest(ClientTestCase):
         self.assertEqual(client.ruleset_version, 4)
         self.assertEqual(changes, [["color"], ["feature"]], "the bootstrap was compared with the API's ruleset")
 
+    def test_close_from_an_update_callback_flushes_and_raises_nothing(self) -> None:
+        self.server.stream_enabled = True
+        closed = threading.Event()
+        holder: list[Any] = []
+
+        def on_update(version: int | None) -> None:
+            if version == 2:
+                holder[0].close()
+                closed.set()
+        client = self.client(streaming=True, batch_size=100, flush_interval=30, on_update=on_update)
+        holder.append(client)
+        self.assertTrue(client.wait_until_ready())
+        for i in range(3):
+            client.track_event("purchase", f"u{i}")
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/stream")) == 1))
+        self.server.push_stream_ruleset(make_ruleset(2, color="live"))
+
+        self.assertTrue(closed.wait(5))
+        self.assertTrue(self.server.wait_for(lambda: len([e for e in self.server.events() if e["type"] == "track"]) == 3))
+        self.assertFalse(any("callback failed" in line for line in self.logs.output))
+
+    def test_a_key_read_with_its_newline_works_and_one_with_spaces_inside_is_refused(self) -> None:
+        client = Client(api_key=API_KEY + "\n", api_url=self.server.url, **FAST)
+        self.addCleanup(client.close, 0.5)
+        self.assertTrue(client.wait_until_ready())
+        self.assertEqual(self.server.requests[-1].headers.get("x-xp-sdk-key"), API_KEY)
+        with self.assertRaisesRegex(ValueError, "whitespace or control characters"):
+            Client(api_key="xpk_cli_ab cd", api_url=self.server.url, **FAST)
+
     def test_a_failing_on_change_callback_is_logged_and_the_update_kept(self) -> None:
         def on_change(flags: list[str]) -> None:
             raise RuntimeError("boom")

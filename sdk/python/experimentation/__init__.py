@@ -2,7 +2,7 @@
 
     from experimentation import Client
 
-    with Client(api_key="xp_server_...") as client:
+    with Client(api_key="xpk_srv_...") as client:
         if client.is_feature_enabled("new-checkout", "user-123"):
             ...
 """

@@ -535,8 +535,8 @@ class Client:
                                  max(0.001, min(self._timeout, timeout)), body)
             if 200 <= resp.status < 300:
                 self._events_failing = False
-                self._log_rejections(resp.body)
-                return "sent"
+                # Events the API refused for good (a NUL, nesting too deep) are not delivered: flush() says so.
+                return "dropped" if self._log_rejections(resp.body) > 0 else "sent"
             if resp.status in (408, 429) or resp.status >= 500:
                 retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
                 self._note_event_failure("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
@@ -563,14 +563,16 @@ class Client:
         self._events_failing = True
 
     @staticmethod
-    def _log_rejections(body: bytes) -> None:
+    def _log_rejections(body: bytes) -> int:
+        """Logs the events an accepted batch had refused; returns how many."""
         try:
             rejected = _json_loads(body).get("rejected") or []
         except (ValueError, AttributeError):
-            return
+            return 0
         if rejected:
             codes = sorted({str(r.get("code")) for r in rejected if isinstance(r, dict)})
             log.warning("the API rejected %d events (%s)", len(rejected), ", ".join(codes))
+        return len(rejected) if isinstance(rejected, list) else 0
 
     def _run_flusher(self) -> None:
         failures = 0

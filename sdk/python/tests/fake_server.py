@@ -187,10 +187,12 @@ class FakeServer:
                     status = 202
                 if status == 202:
                     events = json.loads(body)["events"]
-                    count = len(events)
+                    # As the API refuses an invalid event of a valid batch (per-event reasons): here, by its name.
+                    rejected = [{"index": i, "code": "INVALID_EVENT", "message": "refused by the fake"} for i, e in enumerate(events) if e.get("name") == "refused-by-api"]
+                    kept = [e for e in events if e.get("name") != "refused-by-api"]
                     with server.lock:
-                        server.accepted.extend(events)
-                    self.send(202, json.dumps({"accepted": count, "rejected": []}).encode(), {"Content-Type": "application/json", **headers})
+                        server.accepted.extend(kept)
+                    self.send(202, json.dumps({"accepted": len(kept), "rejected": rejected}).encode(), {"Content-Type": "application/json", **headers})
                 else:
                     self.send(status, b'{"error":{"code":"UNAVAILABLE","message":"later"}}', headers)
                 with server.events_received:

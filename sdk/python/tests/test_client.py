@@ -777,6 +777,19 @@ class EventsTest(ClientTestCase):
         self.assertEqual(exposures["u2"]["attributes"], {"plan": "pro"})
         self.assertNotIn("attributes", exposures["u3"])
 
+    def test_flush_says_false_when_the_api_refused_some_events_of_a_batch(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30)
+
+        client.track_event("purchase", "u1")
+        client.track_event("refused-by-api", "u1")
+        refused = client.flush()
+        client.track_event("purchase", "u2")
+        clean = client.flush()
+
+        self.assertEqual((refused, clean), (False, True))
+        self.assertEqual(sorted(e["unitId"] for e in self.server.events() if e["type"] == "track"), ["u1", "u2"])
+        self.assertTrue(any("the API rejected 1 events (INVALID_EVENT)" in line for line in self.logs.output))
+
     def test_a_private_attribute_given_as_a_string_is_one_name(self) -> None:
         client = self.client(batch_size=100, flush_interval=30, private_attributes="email")
         none = self.client(batch_size=100, flush_interval=30, private_attributes=None)

@@ -74,6 +74,11 @@ def _category(v: Any) -> str:
     return "array" if isinstance(v, (list, tuple)) else "json"
 
 
+def _short(value: Any) -> Any:
+    """A caller's key or name as logs show it: at most 100 characters (a 100,000-character key is one log line otherwise)."""
+    return value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
+
+
 def _with_article(category: str) -> str:
     """A category for messages: "a string", "an object", "null"."""
     return category if category == "null" else ("an " if category[0] in "aeiou" else "a ") + category
@@ -177,6 +182,8 @@ class Client:
         self._closed = False
         self._close_lock = threading.Lock()
         self._fetch_failing = False
+        self._warned_closed = False
+        self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
 
@@ -259,7 +266,7 @@ class Client:
                 self._expose(result.experiment, flag_key, user)
             return result
         except Exception as e:
-            log.error("evaluation of %r failed unexpectedly: %s", flag_key, type(e).__name__)
+            log.error("evaluation of %r failed unexpectedly: %s", _short(flag_key), type(e).__name__)
             return EvaluationResult(value=default, variation_key=None, reason=Reason.ERROR, error_code=ErrorCode.GENERAL)
 
     def get_value(self, flag_key: str, user: User, default: T) -> T:
@@ -286,7 +293,7 @@ class Client:
                 self._record_exposure(result.hash_value, result.hash_attribute or "id", experiment_key, result.variation_key, None, user)
             return result
         except Exception as e:
-            log.error("assignment in %r failed unexpectedly: %s", experiment_key, type(e).__name__)
+            log.error("assignment in %r failed unexpectedly: %s", _short(experiment_key), type(e).__name__)
             return ExperimentResult(in_experiment=False, variation_index=-1, variation_key=None, error_code=ErrorCode.GENERAL)
 
     def get_variant(self, experiment_key: str, user: User) -> str | None:
@@ -325,7 +332,7 @@ class Client:
                     del event["properties"]
             self._enqueue(event)
         except Exception as e:
-            log.error("track_event(%r) failed unexpectedly: %s", name, type(e).__name__)
+            log.error("track_event(%r) failed unexpectedly: %s", _short(name), type(e).__name__)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Sends queued events now; True when every one was delivered (none refused for good). Waits at most `timeout`."""
@@ -494,7 +501,9 @@ class Client:
             return False
         with self._queue_lock:
             if self._closed and self._stop.is_set() and not self._flusher.is_alive():
-                log.warning("event dropped: the client is closed")
+                # Once: an application still evaluating after close() would log a line per exposure.
+                (log.debug if self._warned_closed else log.warning)("event dropped: the client is closed")
+                self._warned_closed = True
                 return False
             if len(self._queue) >= self._max_queue:
                 self._dropped += 1
@@ -535,13 +544,16 @@ class Client:
                                  max(0.001, min(self._timeout, timeout)), body)
             if 200 <= resp.status < 300:
                 self._events_failing = False
+                self._events_refused = False
                 # Events the API refused for good (a NUL, nesting too deep) are not delivered: flush() says so.
                 return "dropped" if self._log_rejections(resp.body) > 0 else "sent"
             if resp.status in (408, 429) or resp.status >= 500:
                 retry_after = _http.parse_retry_after(resp.headers.get("retry-after")) or 0.0
                 self._note_event_failure("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
             else:
-                log.error("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
+                # One error per run of refusals (a revoked key refuses every batch), until a batch is accepted.
+                (log.debug if self._events_refused else log.error)("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
+                self._events_refused = True
                 return "dropped"
         except _http.NETWORK_ERRORS as e:
             self._note_event_failure("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)

@@ -790,6 +790,22 @@ class EventsTest(ClientTestCase):
         self.assertEqual(sorted(e["unitId"] for e in self.server.events() if e["type"] == "track"), ["u1", "u2"])
         self.assertTrue(any("the API rejected 1 events (INVALID_EVENT)" in line for line in self.logs.output))
 
+    def test_refusals_and_drops_after_close_are_logged_once_not_per_batch_or_event(self) -> None:
+        client = self.client(batch_size=1, flush_interval=30)
+        with self.server.lock:
+            self.server.event_responses.extend([(401, {})] * 3)
+
+        for i in range(3):
+            client.track_event("purchase", f"u{i}")
+        client.flush()
+        client.close()
+        for i in range(3):
+            client.get_variant("checkout", {"id": f"late-{i}"})
+
+        logged = lambda level, text: len([line for line in self.logs.output if line.startswith(level) and text in line])  # noqa: E731
+        self.assertEqual(logged("ERROR", "dropped: HTTP 401"), 1)
+        self.assertEqual(logged("WARNING", "the client is closed"), 1)
+
     def test_a_private_attribute_given_as_a_string_is_one_name(self) -> None:
         client = self.client(batch_size=100, flush_interval=30, private_attributes="email")
         none = self.client(batch_size=100, flush_interval=30, private_attributes=None)

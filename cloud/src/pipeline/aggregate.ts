@@ -455,6 +455,11 @@ function recomputeSql(targets: string): string {
   ${UPSERT_TOTALS}`;
 }
 
+/** Deletes the totals of the (project, environment, experiment, unit) keys in $1-$4, before they are recomputed. */
+const DELETE_TOTALS_OF = `DELETE FROM unit_metric_totals t
+  USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(project_id, environment, experiment, unit_id)
+  WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`;
+
 const RECOMPUTE_CHANGED = recomputeSql(
   'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)',
 );
@@ -556,9 +561,7 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
       const moved = changed.rows.filter((r) => r.moved);
       if (moved.length > 0) {
         await tx.query(
-          `DELETE FROM unit_metric_totals t
-           USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(project_id, environment, experiment, unit_id)
-           WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`,
+          DELETE_TOTALS_OF,
           [moved.map((r) => r.project_id), moved.map((r) => r.environment), moved.map((r) => r.experiment), moved.map((r) => r.unit_id)],
         );
       }
@@ -642,9 +645,7 @@ export async function recountEventsBetween(
   }
   const keys = [units.rows.map(() => target.projectId), units.rows.map((r) => r.environment), units.rows.map(() => target.experiment), units.rows.map((r) => r.unit_id)];
   await tx.query(
-    `DELETE FROM unit_metric_totals t
-     USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(project_id, environment, experiment, unit_id)
-     WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`,
+    DELETE_TOTALS_OF,
     keys,
   );
   const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);

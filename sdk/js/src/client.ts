@@ -59,6 +59,11 @@ export function isWrongValueType(details: object): boolean {
   return wrongValueType.has(details);
 }
 
+/** What the exposure cache remembers an exposure by. */
+function exposureKey(experiment: string, hashAttribute: string, unitId: string, variation: string): string {
+  return `${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`;
+}
+
 /** The type of a value with its article, for messages: "a string", "an object", "null". */
 function describeType(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
@@ -162,6 +167,14 @@ export class ExperimentationClient {
       retryMaxMs,
       random,
       logger: this.logger,
+      // An exposure dropped unsent is not remembered as sent: the next evaluation logs it again.
+      onDropped: (events) => {
+        for (const e of events) {
+          if (e.type === 'exposure') {
+            this.exposures.delete(exposureKey(e.experiment, e.hashAttribute ?? 'id', e.unitId, e.variation));
+          }
+        }
+      },
     });
 
     if (this.transport === undefined) {
@@ -429,7 +442,7 @@ export class ExperimentationClient {
   }
 
   private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined, user: User): void {
-    if (!this.exposures.add(`${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`)) {
+    if (!this.exposures.add(exposureKey(experiment, hashAttribute, unitId, variation))) {
       return;
     }
     // Undefined fields (no flag, no attributes) are left out when the batch is serialised.

@@ -24,6 +24,8 @@ export interface EventQueueOptions {
   readonly retryMaxMs: number;
   readonly random: () => number;
   readonly logger: Logger;
+  /** Told of the events dropped without being sent because the queue was full or closed (exposures to log again). */
+  readonly onDropped?: (events: readonly SdkEvent[]) => void;
 }
 
 /** Retry scheduling runs on the wall clock, not the evaluation clock callers may pin. */
@@ -64,6 +66,7 @@ export class EventQueue {
   push(event: SdkEvent): void {
     if (this.closed) {
       this.drop(1, 'the client is closed');
+      this.o.onDropped?.([event]);
       return;
     }
     this.queue.push(event);
@@ -140,8 +143,9 @@ export class EventQueue {
   private trim(): void {
     const excess = this.size - this.o.maxQueueSize;
     if (excess > 0) {
-      this.take(excess);
+      const dropped = this.take(excess);
       this.drop(excess, `the queue is full (maxQueueSize ${this.o.maxQueueSize})`);
+      this.o.onDropped?.(dropped);
     }
   }
 

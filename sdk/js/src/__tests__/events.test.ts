@@ -209,6 +209,21 @@ describe('queue bounds', () => {
     flushes.mockRestore();
   });
 
+  it('logs again an exposure the full queue dropped unsent, at the next evaluation', async () => {
+    const { s, c } = await setup({ maxQueueSize: 2, maxBatchSize: 100 });
+    s.eventsMode = 'fail';
+
+    c.getVariant('exp-ab', 'u1');
+    c.trackEvent('click', 'u2');
+    c.trackEvent('click', 'u3'); // the queue is full: u1's exposure, the oldest, is dropped
+    s.eventsMode = 'ok';
+    await c.flush();
+    c.getVariant('exp-ab', 'u1');
+    await c.flush();
+
+    expect(s.events.filter((e) => e.type === 'exposure').map((e) => e.unitId)).toEqual(['u1']);
+  });
+
   it('drops the oldest events beyond maxQueueSize and reports the count', async () => {
     const { s, c, log } = await setup({ maxQueueSize: 5, maxBatchSize: 100 });
     s.eventsMode = 'fail';

@@ -183,6 +183,7 @@ class Client:
         self._close_lock = threading.Lock()
         self._fetch_failing = False
         self._warned_closed = False
+        self._stream_failing = False
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
@@ -667,6 +668,12 @@ class Client:
         """What evaluations serve while the API fails, for log lines: without a ruleset yet, the callers' defaults."""
         return with_ruleset if self._ruleset is not None else "serving defaults until a ruleset arrives"
 
+    def _note_stream_failure(self, message: str, *args: Any) -> None:
+        # One warning per stream outage: the polls that succeed meanwhile do not end it (a stream
+        # answering 503 every 5 s warned every 5 s); it ends when the stream connects again.
+        (log.debug if self._stream_failing else log.warning)(message, *args)
+        self._stream_failing = True
+
     def _note_failure(self, message: str, *args: Any) -> None:
         # The first failure is a warning; repeats stay at debug level until the API recovers.
         (log.debug if self._fetch_failing else log.warning)(message, *args)
@@ -749,8 +756,9 @@ class Client:
             if resp.status in _PERMANENT_STREAM_STATUSES:
                 return "permanent", 0.0
             if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
-                self._note_failure("ruleset stream answered HTTP %d; polling until it is back", resp.status)
+                self._note_stream_failure("ruleset stream answered HTTP %d; polling until it is back", resp.status)
                 return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
+            self._stream_failing = False
             if conn.sock is not None:
                 conn.sock.settimeout(self._stream_idle_timeout)
             event, data = "message", list[str]()
@@ -775,7 +783,7 @@ class Client:
             return "ended", 0.0
         except _http.NETWORK_ERRORS as e:
             if not self._stop.is_set():
-                self._note_failure("ruleset stream broke (%s); polling until it is back", type(e).__name__)
+                self._note_stream_failure("ruleset stream broke (%s); polling until it is back", type(e).__name__)
             return "failed", 0.0
         finally:
             with self._stream_lock:

@@ -177,6 +177,8 @@ class RulesetTest(ClientTestCase):
         first, second, third = self.server.requests_to("/sdk/v1/stream")
         self.assertGreaterEqual(second.at - first.at, 0.95)
         self.assertGreaterEqual(third.at - second.at, 0.95)
+        # One warning for the outage, though polls succeeded between the refusals.
+        self.assertEqual(len([line for line in self.logs.output if line.startswith("WARNING") and "ruleset stream answered HTTP" in line]), 1)
 
     def test_bootstrap_serves_before_the_api_answers(self) -> None:
         client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(5, color="teal"))

@@ -256,7 +256,7 @@ interface RunningRow {
 }
 
 /** Who last changed a metric, and when. */
-interface MetricChange {
+export interface MetricChange {
   readonly userId: string | null;
   readonly email: string | null;
   readonly at: Date;
@@ -497,9 +497,13 @@ export class GuardrailChecker {
   }
 }
 
-/** The metric's last change, when a user made it after the experiment started. */
-function changedSinceStart(exp: Experiment, change: MetricChange | undefined): MetricChange | undefined {
-  if (change?.userId === null || change === undefined || exp.startedAt === undefined) {
+/**
+ * The metric's last change, when a user made it after the experiment started. Its creation is no
+ * change (version 1): an experiment imported as running with a past start time made the metric
+ * created with it "changed while it ran".
+ */
+export function changedSinceStart(exp: Pick<Experiment, 'startedAt'>, change: MetricChange | undefined): MetricChange | undefined {
+  if (change?.userId === null || change === undefined || change.version <= 1 || exp.startedAt === undefined) {
     return undefined;
   }
   return change.at.getTime() > new Date(exp.startedAt).getTime() ? change : undefined;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { startPlatform } from '../../http/__tests__/harness.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { GuardrailChecker } from '../guardrails.js';
+import { GuardrailChecker, changedSinceStart } from '../guardrails.js';
 
 const DEMO = '/api/v1/projects/demo';
 const ENV = 'development';
@@ -118,5 +118,17 @@ describe('metric changes that would make guardrails stop a running experiment (p
     const audit = await must(tokens.owner!, 'GET', '/api/v1/audit?project=demo&resourceKey=ga-exp');
     const degraded = (audit.items as { action: string; diff: { path: string; to?: unknown }[] }[]).find((e) => e.action === 'experiment.guardrail-degraded');
     expect(degraded?.diff[0]?.to).toMatchObject({ metric: 'ga-errors', metricChangedBy: { email: 'admin@example.com', version: await metricVersion() } });
+  });
+});
+
+describe('changedSinceStart', () => {
+  const startedAt = '2026-11-25T12:00:00.000Z';
+  const change = (version: number, at: string) => ({ userId: 'u1', email: 'a@example.com', at: new Date(at), version });
+
+  it("names a user's change after the start, not the metric's creation nor a change before the start", () => {
+    expect(changedSinceStart({ startedAt }, change(2, '2026-11-25T13:00:00Z'))?.version).toBe(2);
+    // Created after an imported experiment's past start: version 1 is the creation, no change.
+    expect(changedSinceStart({ startedAt }, change(1, '2026-11-25T13:00:00Z'))).toBeUndefined();
+    expect(changedSinceStart({ startedAt }, change(3, '2026-11-25T11:00:00Z'))).toBeUndefined();
   });
 });

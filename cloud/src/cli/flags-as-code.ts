@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { ApplyChange, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
+import type { AppliedChange, ApplyChange, ApplyResult, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
 import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
+import { APPLY_ORDER, MAX_APPLY_CHANGES } from '../domain/apply.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { BrokenReference } from './references.js';
@@ -22,7 +23,7 @@ export const documentSchema = z.strictObject({
 export type FlagsDocument = z.output<typeof documentSchema>;
 
 /** Apply order: what others refer to first. */
-export const KINDS: readonly DefinitionPath[] = ['segments', 'holdouts', 'metrics', 'experiments', 'flags'];
+const KINDS: readonly DefinitionPath[] = APPLY_ORDER;
 
 export interface PlannedChange {
   readonly kind: DefinitionPath;
@@ -292,7 +293,7 @@ export function describePlan(plan: readonly PlannedChange[]): string {
   const lines: string[] = [];
   for (const change of plan) {
     const sign = change.action === 'create' ? '+' : change.action === 'delete' ? '-' : '~';
-    lines.push(`${sign} ${change.kind.replace(/s$/, '')} ${change.key} (${change.action})`);
+    lines.push(`${sign} ${label(change)} (${change.action})`);
     if (change.action === 'update') {
       for (const d of change.diff.slice(0, 50)) {
         const from = d.from === undefined ? '' : ` ${JSON.stringify(d.from)}`;
@@ -308,9 +309,6 @@ export function describePlan(plan: readonly PlannedChange[]): string {
   lines.push('', `Plan: ${count('create')} to create, ${count('update')} to update, ${count('delete')} to delete.`);
   return lines.join('\n');
 }
-
-/** The most changes one apply takes (the API's limit for one transaction). */
-export const MAX_APPLY_CHANGES = 2_000;
 
 function label(change: { readonly kind: string; readonly key: string }): string {
   return `${change.kind.replace(/s$/, '')} ${change.key}`;
@@ -334,7 +332,7 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
     ...(c.action === 'create' ? {} : { version: c.version! }),
     ...(c.action === 'delete' ? {} : { definition: c.definition }),
   }));
-  let applied: Awaited<ReturnType<XpApiClient['apply']>>;
+  let applied: ApplyResult;
   try {
     applied = await client.apply(project, changes, { dryRun: options.dryRun === true });
   } catch (e) {
@@ -351,8 +349,6 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
   }
   return applied.changes;
 }
-
-type AppliedChange = Awaited<ReturnType<XpApiClient['apply']>>['changes'][number];
 
 /** A flag's state in an environment that needs approval, held back from an apply to be proposed as a change request. */
 export interface Proposal {
@@ -406,7 +402,8 @@ export function holdBackApprovals(plan: readonly PlannedChange[], approvalEnviro
 
 /**
  * Proposes each held-back state against the flag's version after the apply (`applied`), or the
- * version planned when the apply did not write the flag, unless an open change request already
+ * version planned (`planned`: the whole plan, before the states were held back) when the apply did
+ * not write the flag, unless an open change request already
  * proposes the same state there. Stops at the first failure, naming it.
  */
 export async function proposeHeldBack(
@@ -418,10 +415,10 @@ export async function proposeHeldBack(
   comment?: string,
 ): Promise<void> {
   for (const [done, p] of proposals.entries()) {
-    const version =
-      versions.applied.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ??
-      versions.planned.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ??
-      (await client.get(project, 'flags', p.flag)).version;
+    const version = versions.applied.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ?? versions.planned.find((c) => c.kind === 'flags' && c.key === p.flag)?.version;
+    if (version === undefined) {
+      throw new AppError(AppErrorCode.Internal, `flag ${p.flag} is neither in the plan nor applied`);
+    }
     try {
       // Run again (a CI job on every push), the same proposal is not made twice.
       const open = await client.changeRequests(project, { status: 'open', resourceKey: p.flag, limit: 100 });

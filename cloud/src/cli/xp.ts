@@ -183,10 +183,7 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   if (refused !== undefined) {
     throw refused;
   }
-  if (changes.length === 0 && proposals.length === 0) {
-    return;
-  }
-  if (flags.dryRun && changes.length === 0) {
+  if (changes.length === 0 && (proposals.length === 0 || flags.dryRun)) {
     return;
   }
   if (flags.dryRun) {
@@ -207,7 +204,7 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   print('Applying…');
   // One request, one transaction: an interrupted apply is applied whole or not at all.
   const applied = changes.length === 0 ? [] : await applyPlan(api, doc.project, changes, print);
-  await proposeHeldBack(api, doc.project, proposals, { planned: changes, applied }, print, flags.comment);
+  await proposeHeldBack(api, doc.project, proposals, { planned: plan.changes, applied }, print, flags.comment);
   print('Done.');
 }
 

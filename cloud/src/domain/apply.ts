@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { keySchema } from '@xp/shared';
-import type { DefinitionPath } from '@xp/shared';
+import type { AppliedChange, ApplyResult, DefinitionPath } from '@xp/shared';
 import { AppError, invalid } from '../errors.js';
 import type { Actor } from './context.js';
 import type { ChangeBatch, DefinitionService } from './definitions.js';
@@ -20,11 +20,11 @@ import type { DefinitionKind } from '../store/definitions.js';
 export const MAX_APPLY_CHANGES = 2_000;
 
 /** The kinds in the order a plan applies them (what others refer to first). */
-const KINDS = ['segments', 'holdouts', 'metrics', 'experiments', 'flags'] as const satisfies readonly DefinitionPath[];
+export const APPLY_ORDER = ['segments', 'holdouts', 'metrics', 'experiments', 'flags'] as const satisfies readonly DefinitionPath[];
 
 const changeSchema = z
   .strictObject({
-    kind: z.enum(KINDS),
+    kind: z.enum(APPLY_ORDER),
     action: z.enum(['create', 'update', 'delete']),
     key: keySchema,
     /** The version the change is based on: required to update or delete. */
@@ -54,19 +54,6 @@ export const applyRequestSchema = z.strictObject({
 });
 export type ApplyRequest = z.infer<typeof applyRequestSchema>;
 
-export interface AppliedChange {
-  readonly kind: DefinitionPath;
-  readonly key: string;
-  readonly action: 'create' | 'update' | 'delete';
-  /** The definition's version after the change (none after a delete). */
-  readonly version?: number;
-}
-
-export interface ApplyOutcome {
-  readonly dryRun: boolean;
-  readonly changes: AppliedChange[];
-}
-
 /** Rolls a dry run back once every change passed. */
 class DryRun extends Error {
   constructor(readonly changes: AppliedChange[]) {
@@ -86,7 +73,7 @@ function refusal(error: AppError, index: number, total: number, change: ApplyReq
   return new AppError(error.code, `${label} (change ${index + 1} of ${total}): ${error.message}`, { ...details, ...(issues === undefined ? {} : { issues }), change: { index, kind: change.kind, key: change.key, action: change.action } }, { cause: error });
 }
 
-export async function applyChanges(services: Services, actor: Actor, projectKey: string, request: ApplyRequest): Promise<ApplyOutcome> {
+export async function applyChanges(services: Services, actor: Actor, projectKey: string, request: ApplyRequest): Promise<ApplyResult> {
   let changes: AppliedChange[];
   let publish: Awaited<ReturnType<typeof finishBatch>> = [];
   try {

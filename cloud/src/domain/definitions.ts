@@ -13,7 +13,7 @@ import { environments, projects } from '../store/projects.js';
 import type { Project } from '../store/projects.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
-import { recountEventsBetween } from '../pipeline/aggregate.js';
+import { recountEventsSince } from '../pipeline/aggregate.js';
 import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
 import { jsonDiff } from './json-diff.js';
@@ -757,7 +757,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       return Promise.resolve({ next });
     }, async (stored, project, tx) => {
       // Events dated after the stop that were counted while it ran leave the totals.
-      await recountEventsBetween(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!), undefined);
+      await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!));
     });
   }
 
@@ -783,7 +783,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       // dated up to a day ahead, so some arrived while it was stopped, or before).
       const pause = stored.definition.pauses?.at(-1);
       if (pause !== undefined) {
-        await recountEventsBetween(tx, { projectId: project.id, experiment: key }, new Date(pause.stoppedAt), undefined);
+        await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(pause.stoppedAt));
       }
     });
   }

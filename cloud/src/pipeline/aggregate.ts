@@ -527,7 +527,7 @@ interface ExposureKey {
 }
 
 async function apply(tx: Queryable, events: readonly PipelineEvent[], options: AggregateOptions): Promise<void> {
-  const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
+  const preWindowMs = preWindowMsOf(options);
   const specs = await loadMetricSpecs(tx, [...new Set(events.map((e) => e.projectId))], options.logger);
   const exposures: { readonly at: PipelineEvent; readonly event: ExposureEvent }[] = [];
   const tracks: { readonly at: PipelineEvent; readonly event: TrackEvent }[] = [];
@@ -596,7 +596,7 @@ export async function rebuildTotals(
   target: { readonly projectId: string; readonly environment: string; readonly experiment: string },
   options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> = {},
 ): Promise<void> {
-  const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
+  const preWindowMs = preWindowMsOf(options);
   const params = [target.projectId, target.environment, target.experiment];
   await lockProjectAggregates(tx, [target.projectId], 'exclusive');
   await tx.query('DELETE FROM unit_metric_totals WHERE project_id = $1 AND environment = $2 AND experiment = $3', params);
@@ -606,7 +606,7 @@ export async function rebuildTotals(
   for (const table of ['results_rollups', 'results_dimension_rollups']) {
     await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND metric <> ''`, params);
   }
-  const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);
+  const specs = await experimentSpecs(tx, target, options.logger);
   if (specs.length === 0) {
     return;
   }
@@ -617,18 +617,17 @@ export async function rebuildTotals(
 }
 
 /**
- * Recounts, from the stored events, the totals of the experiment's units that have an event in
- * [from, until) — `until` open when the experiment stops, the stopped period when it resumes (a
- * pause). Events of that time counted while it ran (SDKs may send events dated up to a day ahead)
- * then leave the totals, as the aggregator leaves out those arriving later. Runs in the caller's
- * transaction after the experiment's definition was updated there, holding the project's
- * aggregates lock like a rebuild. Returns how many units were recounted.
+ * Recounts, from the stored events, the totals of the experiment's units that have an event from
+ * `from` on — the stop, when the experiment stops or resumes: events of that time counted while it
+ * ran (SDKs may send events dated up to a day ahead) leave the totals at the stop, as the
+ * aggregator leaves out those arriving later, and those after the pause count again at the resume.
+ * Runs in the caller's transaction after the experiment's definition was updated there, holding the
+ * project's aggregates lock like a rebuild. Returns how many units were recounted.
  */
-export async function recountEventsBetween(
+export async function recountEventsSince(
   tx: Queryable,
   target: { readonly projectId: string; readonly experiment: string },
   from: Date,
-  until: Date | undefined,
   options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> = {},
 ): Promise<number> {
   await lockProjectAggregates(tx, [target.projectId], 'exclusive');
@@ -636,24 +635,29 @@ export async function recountEventsBetween(
     `SELECT x.environment, x.unit_id FROM exposures x
      WHERE x.project_id = $1 AND x.experiment = $2
        AND EXISTS (SELECT 1 FROM unit_events ev
-                   WHERE ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id
-                     AND ev.occurred_at >= $3 AND ($4::timestamptz IS NULL OR ev.occurred_at < $4))`,
-    [target.projectId, target.experiment, from.toISOString(), until?.toISOString() ?? null],
+                   WHERE ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id AND ev.occurred_at >= $3)`,
+    [target.projectId, target.experiment, from.toISOString()],
   );
   if (units.rows.length === 0) {
     return 0;
   }
   const keys = [units.rows.map(() => target.projectId), units.rows.map((r) => r.environment), units.rows.map(() => target.experiment), units.rows.map((r) => r.unit_id)];
-  await tx.query(
-    DELETE_TOTALS_OF,
-    keys,
-  );
-  const specs = (await loadMetricSpecs(tx, [target.projectId], options.logger)).filter((s) => s.experiment === target.experiment);
+  await tx.query(DELETE_TOTALS_OF, keys);
+  const specs = await experimentSpecs(tx, target, options.logger);
   if (specs.length > 0) {
-    const preWindowMs = Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
-    await tx.query(RECOMPUTE_CHANGED, [...specParams(specs), preWindowMs, ...keys]);
+    await tx.query(RECOMPUTE_CHANGED, [...specParams(specs), preWindowMsOf(options), ...keys]);
   }
   return units.rows.length;
+}
+
+/** The metric specs of one experiment. */
+async function experimentSpecs(tx: Queryable, target: { readonly projectId: string; readonly experiment: string }, logger: Logger | undefined): Promise<MetricSpec[]> {
+  return (await loadMetricSpecs(tx, [target.projectId], logger)).filter((s) => s.experiment === target.experiment);
+}
+
+/** The pre-exposure (CUPED) window in milliseconds. */
+function preWindowMsOf(options: Pick<AggregateOptions, 'preExposureWindowHours'>): number {
+  return Math.round((options.preExposureWindowHours ?? DEFAULT_PRE_EXPOSURE_WINDOW_HOURS) * HOUR_MS);
 }
 
 /** How a requested rebuild may run within a caller's time: a statement_timeout (PostgreSQL) and where running out of it is told. */

@@ -123,6 +123,19 @@ export interface ApplyChange {
   readonly definition?: unknown;
 }
 
+/** What an apply made, or for a dry run would make: each change with the definition's new version (none after a delete). */
+export interface AppliedChange {
+  readonly kind: DefinitionPath;
+  readonly key: string;
+  readonly action: ApplyChange['action'];
+  readonly version?: number;
+}
+
+export interface ApplyResult {
+  readonly dryRun: boolean;
+  readonly changes: AppliedChange[];
+}
+
 export interface ClientOptions {
   /** Base URL, e.g. http://localhost:8000. */
   readonly apiUrl: string;
@@ -313,8 +326,8 @@ export class XpApiClient {
    * at the first refusal (an ApiError naming the change in `details.change`), none. `dryRun` makes
    * every check and writes nothing.
    */
-  async apply(project: string, changes: readonly ApplyChange[], options: { dryRun?: boolean } = {}): Promise<{ dryRun: boolean; changes: { kind: DefinitionPath; key: string; action: ApplyChange['action']; version?: number }[] }> {
-    return (await this.call<{ dryRun: boolean; changes: { kind: DefinitionPath; key: string; action: ApplyChange['action']; version?: number }[] }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/apply`, { body: { changes, ...(options.dryRun === true ? { dryRun: true } : {}) } })).body;
+  async apply(project: string, changes: readonly ApplyChange[], options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+    return (await this.call<ApplyResult>('POST', `/api/v1/projects/${encodeURIComponent(project)}/apply`, { body: { changes, ...(options.dryRun === true ? { dryRun: true } : {}) } })).body;
   }
 
   async setFlagEnvironment(project: string, key: string, environment: string, state: FlagEnvironment, version: number): Promise<Stored<Flag>> {

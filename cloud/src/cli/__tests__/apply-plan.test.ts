@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { ApplyChange, XpApiClient } from '@xp/shared';
 import { ApiError } from '@xp/shared';
 import { AppError } from '../../errors.js';
-import { MAX_APPLY_CHANGES, applyPlan } from '../flags-as-code.js';
+import { MAX_APPLY_CHANGES } from '../../domain/apply.js';
+import { applyPlan } from '../flags-as-code.js';
 import type { PlannedChange } from '../flags-as-code.js';
 
 const change = (key: string): PlannedChange => ({ kind: 'segments', key, action: 'create', definition: { key }, diff: [] });

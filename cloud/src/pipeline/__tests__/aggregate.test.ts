@@ -3,7 +3,7 @@ import type { PipelineEvent } from '@xp/shared';
 import type { Database } from '../../store/db.js';
 import { DatabaseError } from '../../store/db.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
-import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals, recountEventsBetween } from '../aggregate.js';
+import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals, recountEventsSince } from '../aggregate.js';
 import { DAY, ENV, HOUR, PROJECT, T0, exposure, groundTruth, readState, seedProject, toRecord, track, withHook } from './fixtures.js';
 
 const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures'];
@@ -257,7 +257,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
       // Stopped as …/stop does it: the definition, then the recount in the same transaction.
       const atStop = await db.withTransaction(async (tx) => {
         await tx.query(`UPDATE experiments SET status = 'stopped', definition = jsonb_set(definition, '{stoppedAt}', to_jsonb($2::text)) WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT, stop]);
-        return recountEventsBetween(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop), undefined);
+        return recountEventsSince(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop));
       });
       expect([atStop, await purchases()]).toEqual([1, { u1: '1', u3: '1' }]);
 
@@ -267,7 +267,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
           PROJECT,
           JSON.stringify([{ stoppedAt: stop, resumedAt }]),
         ]);
-        return recountEventsBetween(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop), undefined);
+        return recountEventsSince(tx, { projectId: PROJECT, experiment: 'exp-a' }, new Date(stop));
       });
       expect([atResume, await purchases()]).toEqual([1, { u1: '2', u3: '1' }]);
     } finally {

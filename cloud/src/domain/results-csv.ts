@@ -52,6 +52,10 @@ export function resultsCsv(results: ExperimentResults): string {
     'cap',
     'error',
     'srm_p_value',
+    // Added after the first columns, so that a spreadsheet reading those by position keeps working.
+    'guardrail',
+    'srm_flagged',
+    'srm_error',
   ];
   const rows: Cell[][] = [];
   for (const m of results.metrics) {
@@ -84,6 +88,9 @@ export function resultsCsv(results: ExperimentResults): string {
         m.cap?.value ?? null,
         c?.error?.code ?? m.error?.code ?? null,
         results.srm.pValue,
+        m.guardrail,
+        results.srm.flagged,
+        results.srm.error?.code ?? null,
       ]);
     }
   }

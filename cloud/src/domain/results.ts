@@ -91,6 +91,11 @@ const metricResultSchema = z.object({
   name: z.string(),
   type: z.enum([MetricType.Conversion, MetricType.Count, MetricType.Sum, MetricType.Ratio]),
   role: z.enum(['primary', 'secondary', 'guardrail']),
+  /**
+   * Whether the guardrail checks watch this metric: its role is guardrail, or it is also listed in the
+   * experiment's guardrails or marked guardrail in the project while its role here is primary or secondary.
+   */
+  guardrail: z.boolean(),
   higherIsBetter: z.boolean(),
   /** The cap applied to every unit's value before summing; `value` null when no unit had data. */
   cap: z.object({ type: z.enum([CapType.Absolute, CapType.Percentile]), percentile: z.number().nullable(), value: z.number().nullable() }).nullable(),
@@ -298,6 +303,7 @@ export async function computeBreakdown(
 interface MetricPlan {
   readonly metric: Metric;
   readonly role: MetricResult['role'];
+  readonly guardrail: boolean;
 }
 
 /** The experiment's primary, secondary and guardrail metrics, then the project's guardrail metrics. */
@@ -310,13 +316,15 @@ async function planMetrics(db: Queryable, projectId: string, experiment: Experim
     }
   }
   const byKey = new Map(all.map((m) => [m.key, m.definition]));
+  // The set the guardrail checks test (guardrails.ts): unarchived metrics listed, or marked in the project.
+  const guarded = new Set(all.filter((m) => !m.archived && (m.definition.guardrail || experiment.metrics.guardrails.includes(m.key))).map((m) => m.key));
   const plans: MetricPlan[] = [];
   const seen = new Set<string>();
   const add = (key: string, role: MetricResult['role']): void => {
     const metric = byKey.get(key);
     if (metric !== undefined && !seen.has(key)) {
       seen.add(key);
-      plans.push({ metric, role });
+      plans.push({ metric, role, guardrail: guarded.has(key) });
     }
   };
   experiment.metrics.primary.forEach((k) => {
@@ -424,7 +432,7 @@ export async function computeResults(
 
   const overflow = overflowedMetrics(acc, plans, variations);
   const method = analysisOptions.sequential === true ? TestMethod.Sequential : TestMethod.Welch;
-  const metrics = plans.map(({ metric, role }, i): MetricResult => {
+  const metrics = plans.map(({ metric, role, guardrail }, i): MetricResult => {
     const m = analysis.metrics[i];
     const cap = caps.get(metric.key) ?? null;
     // Sums beyond a double (a value near 1e308, or a square of one above 1e154, is a valid event
@@ -435,6 +443,7 @@ export async function computeResults(
       name: metric.name,
       type: metric.type,
       role,
+      guardrail,
       higherIsBetter: metric.higherIsBetter,
       cap:
         metric.capping === undefined

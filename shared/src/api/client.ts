@@ -686,6 +686,8 @@ export interface MetricResultView {
   readonly name: string;
   readonly type: string;
   readonly role: 'primary' | 'secondary' | 'guardrail';
+  /** Whether the guardrail checks watch it (a primary or secondary metric can be one too). */
+  readonly guardrail: boolean;
   readonly higherIsBetter: boolean;
   readonly cupedApplied: boolean;
   /** `rollup`: summed from the rollups (or a dimension's); `scan`: every unit's totals aggregated. */

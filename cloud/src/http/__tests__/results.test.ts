@@ -437,7 +437,26 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(r.srm.error!.message).toContain('"zzz": 30');
     expect(filtered.units.unknownVariation).toBe(30);
     expect(filtered.srm.flagged).toBe(true);
-    expect((csv.body as string).split('\r\n')[1]!.endsWith(',0')).toBe(true);
+    const [header, first] = (csv.body as string).split('\r\n').map((l) => l.split(','));
+    const cell = (name: string): string => first![header!.indexOf(name)]!;
+    expect([cell('srm_p_value'), cell('srm_flagged'), cell('srm_error')]).toEqual(['0', 'true', 'UNEXPECTED_TRAFFIC']);
+  });
+
+  it('says which metrics the guardrail checks watch, a primary metric listed as a guardrail too included', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('watched', { status: 'running', startedAt: new Date(START).toISOString(), metrics: { primary: ['converted'], secondary: ['revenue'], guardrails: ['page-views', 'converted'] } }));
+    await insertUnits(p, projectId, 'watched', units.slice(0, 40));
+
+    const r = await results('watched');
+    const csv = await p.request('GET', `${BASE}/experiments/watched/results.csv`, { token: owner });
+
+    expect(r.metrics.map((m) => [m.key, m.role, m.guardrail])).toEqual([
+      ['converted', 'primary', true],
+      ['revenue', 'secondary', false],
+      ['page-views', 'guardrail', true],
+    ]);
+    const [header, ...rows] = (csv.body as string).trim().split('\r\n').map((l) => l.split(','));
+    const column = header!.indexOf('guardrail');
+    expect(rows.filter((row) => row[0] !== 'revenue').map((row) => row[column])).toEqual(['true', 'true', 'true', 'true']);
   });
 
   it('judges the sample ratio by the split the ruleset serves: weights that are all 0 mean equal shares', async () => {

@@ -2,7 +2,7 @@ import { memo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
 import { formatCount, formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
-import { Badge, Empty, useScrollableTabIndex } from '../../lib/ui.js';
+import { Badge, Empty, ExplainedBadge, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
 
@@ -68,6 +68,11 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
       <div className="row">
         <h3 style={{ margin: 0 }}>{metric.name}</h3>
         <Badge tone={metric.role === 'guardrail' ? 'warn' : metric.role === 'primary' ? 'info' : 'neutral'}>{metric.role}</Badge>
+        {metric.guardrail && metric.role !== 'guardrail' ? (
+          <ExplainedBadge tone="warn" label="guardrail">
+            The guardrail checks watch this {metric.role} metric too: it is listed as a guardrail of the experiment or marked guardrail in the project.
+          </ExplainedBadge>
+        ) : null}
         <span className="small muted">
           {metric.type} · {metric.higherIsBetter ? 'higher is better' : 'lower is better'}
           {metric.cupedApplied ? ' · CUPED applied' : ''}

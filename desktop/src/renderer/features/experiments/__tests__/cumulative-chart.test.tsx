@@ -30,6 +30,7 @@ function results(points: ExperimentResultsView['timeSeries']['points'], interval
         name: 'Revenue',
         type: 'sum',
         role: 'primary',
+        guardrail: false,
         higherIsBetter: true,
         cupedApplied: false,
         source: 'rollup',

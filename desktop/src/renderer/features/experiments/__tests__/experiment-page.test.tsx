@@ -249,6 +249,7 @@ describe('experiment page', () => {
           name: 'Converted',
           type: 'conversion',
           role: 'primary',
+          guardrail: false,
           higherIsBetter: true,
           cupedApplied: false,
           source: 'rollup',

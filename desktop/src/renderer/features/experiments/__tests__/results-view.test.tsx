@@ -32,6 +32,7 @@ function metric(key: string, overrides: Partial<MetricResultView> = {}): MetricR
     name: `Metric ${key}`,
     type: 'conversion',
     role: 'primary',
+    guardrail: false,
     higherIsBetter: true,
     cupedApplied: false,
     source: 'rollup',
@@ -79,6 +80,16 @@ describe('results view', () => {
     expect(within(row).getByText('significant')).toBeTruthy();
     expect(screen.getByRole('img', { name: /Metric purchase: effect/ })).toBeTruthy();
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('marks a primary metric the guardrail checks watch too, and a guardrail metric once', () => {
+    render(<ResultsView results={results({ metrics: [metric('purchase', { guardrail: true }), metric('latency', { role: 'guardrail', guardrail: true }), metric('clicks', { role: 'secondary' })] })} />);
+    const badges = (name: string): string[] =>
+      [...screen.getByRole('region', { name: `Metric ${name}` }).querySelectorAll('.badge')].map((b) => b.textContent).filter((t) => ['primary', 'secondary', 'guardrail'].includes(t));
+    expect(badges('Metric purchase')).toEqual(['primary', 'guardrail']);
+    expect(screen.getByRole('button', { name: 'guardrail' }).getAttribute('aria-describedby')).toBeTruthy();
+    expect(badges('Metric latency')).toEqual(['guardrail']);
+    expect(badges('Metric clicks')).toEqual(['secondary']);
   });
 
   it('says when the totals are still being recounted after a metric change', () => {

@@ -3,6 +3,7 @@ import type { Condition } from './common.js';
 import type { Experiment, Holdout } from './experiment.js';
 import { ExperimentStatus, expandVariations, variationShares } from './experiment.js';
 import type { Flag, Rule } from './flag.js';
+import { unconfiguredOffVariation } from './flag.js';
 import type { Ruleset, RulesetExperiment, RulesetFlag, RulesetHoldout, RulesetRule } from './ruleset.js';
 import { RULESET_SCHEMA_VERSION } from './ruleset.js';
 import type { Segment } from './segment.js';
@@ -239,8 +240,9 @@ export function compileRuleset(source: RulesetSource): Ruleset {
     const state = flag.environments[env];
     const variations = flag.variations.map((v) => ({ key: v.key, value: v.value }));
     if (state === undefined) {
-      // Not configured here: serve the first variation as the safe off value.
-      flags[flag.key] = { on: false, variations, default: 0, off: 0 };
+      // Not configured here: off, serving the flag's off variation (see unconfiguredOffVariation).
+      const off = Math.max(0, flag.variations.findIndex((v) => v.key === unconfiguredOffVariation(flag)));
+      flags[flag.key] = { on: false, variations, default: off, off };
       continue;
     }
     const rules: RulesetRule[] = [];

@@ -2,6 +2,7 @@
  * When a flag has done its job: what it serves to everyone, and whether a temporary flag is stale
  * (due for removal from code). One definition for the console, the language server and the CLI.
  */
+import { unconfiguredOffVariation } from './flag.js';
 import type { Flag, Rule } from './flag.js';
 
 /** A temporary flag unchanged for this many days, serving one variation everywhere, is stale. */
@@ -38,15 +39,15 @@ function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<s
 
 /**
  * The variation every unit gets from the flag in one environment, or `undefined` when units can get
- * different ones. A flag with no state in the environment is off there and serves its first variation. Rules that can only serve the same variation as
+ * different ones. A flag with no state in the environment is off there (`unconfiguredOffVariation`). Rules that can only serve the same variation as
  * the others do not count; rules whose window has ended are ignored; a flag with prerequisites
  * depends on another flag, so it serves no one variation.
  */
 export function servedToEveryone(flag: Flag, environment: string, now: Date = new Date()): string | undefined {
   const env = Object.hasOwn(flag.environments, environment) ? flag.environments[environment] : undefined;
   if (env === undefined) {
-    // Not set up there: off, serving the first variation (as compileRuleset publishes it).
-    return flag.variations[0]?.key;
+    // Not set up there: off (as compileRuleset publishes it).
+    return unconfiguredOffVariation(flag);
   }
   if (!env.enabled) {
     return env.offVariation;
@@ -100,7 +101,7 @@ export function staleVariation(flag: Flag, options: StaleOptions): string | unde
   if (!Number.isFinite(changed) || options.now.getTime() - changed < (options.days ?? DEFAULT_STALE_DAYS) * DAY_MS) {
     return undefined;
   }
-  // An environment the flag has no state in serves its first variation: it counts like the others.
+  // An environment the flag has no state in is off there (unconfiguredOffVariation): it counts like the others.
   const environments = options.environments ?? Object.keys(flag.environments);
   let served: string | undefined;
   for (const env of environments) {

@@ -201,3 +201,19 @@ export const flagSchema = z
    }, whenFieldsValid('type', 'variations', 'environments'));
 export type Flag = z.output<typeof flagSchema>;
 export type FlagInput = z.input<typeof flagSchema>;
+
+/**
+ * The variation a flag serves in an environment it has no state in, where it is off: the off
+ * variation its states agree on; else, for a boolean flag, the variation whose value is `false`;
+ * else the first. (Not simply the first: a boolean flag listed `on, off` would serve `true` there,
+ * and removing an environment's state would turn a partial rollout into everyone on.)
+ */
+export function unconfiguredOffVariation(flag: Pick<Flag, 'type' | 'variations' | 'environments'>): string | undefined {
+  const offs = new Set(Object.values(flag.environments).map((state) => state.offVariation));
+  const [agreed] = offs;
+  if (offs.size === 1 && agreed !== undefined && flag.variations.some((v) => v.key === agreed)) {
+    return agreed;
+  }
+  const off = flag.type === FlagType.Boolean ? flag.variations.find((v) => v.value === false) : undefined;
+  return (off ?? flag.variations[0])?.key;
+}

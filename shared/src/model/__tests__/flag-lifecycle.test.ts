@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateFlag } from '../../eval/evaluate.js';
 import { compileRuleset } from '../compile-ruleset.js';
-import { flagSchema } from '../flag.js';
+import { flagSchema, unconfiguredOffVariation } from '../flag.js';
 import type { FlagEnvironment, FlagInput, RuleInput } from '../flag.js';
 import { DEFAULT_STALE_DAYS, servedToEveryone, staleVariation } from '../flag-lifecycle.js';
 
@@ -74,11 +74,32 @@ describe('servedToEveryone', () => {
     expect(servedToEveryone(flag({ production: on([{ id: 'x', type: 'experiment', experiment: 'exp' }]) }), 'production', NOW)).toBeUndefined();
   });
 
-  it('gives the first variation where the flag has no state, as the published ruleset serves it', () => {
+  it('gives the off variation where the flag has no state, as the published ruleset serves it', () => {
     const f = flag({ production: on([], 'new') });
     expect(servedToEveryone(f, 'staging', NOW)).toBe('old');
     expect([...servedValues(f, 'staging')]).toEqual(['old']);
     expect(servedToEveryone(f, 'constructor', NOW)).toBe('old');
+    // The off variation the states agree on, even when it is not the first.
+    const offIsNew = flag({ production: { ...on([], 'old'), offVariation: 'new' }, development: { enabled: false, defaultVariation: 'old', offVariation: 'new' } });
+    expect(servedToEveryone(offIsNew, 'staging', NOW)).toBe('new');
+    expect([...servedValues(offIsNew, 'staging')]).toEqual(['new']);
+  });
+
+  it('gives a boolean flag listed "on" first its false variation where it has no state, never true', () => {
+    const variations = [
+      { key: 'on', value: true },
+      { key: 'off', value: false },
+    ];
+    const none = flag({}, { type: 'boolean', variations });
+    const disagree = flag({ development: { enabled: false, defaultVariation: 'on', offVariation: 'on' }, staging: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }, { type: 'boolean', variations });
+    for (const f of [none, disagree]) {
+      expect(servedToEveryone(f, 'production', NOW)).toBe('off');
+      expect(unconfiguredOffVariation(f)).toBe('off');
+      const ruleset = compileRuleset({ environment: 'production', version: 1, flags: [f], generatedAt: NOW });
+      expect(evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u1' } })).toMatchObject({ value: false, variationKey: 'off', reason: 'DISABLED' });
+    }
+    // States that disagree on a string flag: the first variation.
+    expect(unconfiguredOffVariation(flag({ a: { enabled: false, defaultVariation: 'old', offVariation: 'new' }, b: { enabled: false, defaultVariation: 'old', offVariation: 'old' } }))).toBe('old');
   });
 });
 

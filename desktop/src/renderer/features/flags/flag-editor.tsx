@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
@@ -27,9 +27,10 @@ interface EnvDraft {
 function envDraft(flag: Flag, env: string): EnvDraft {
   const st = flag.environments[env];
   const first = flag.variations[0]?.key ?? '';
+  // A new state starts off where the flag is served today (the same off variation as the ruleset).
   return {
     defaultVariation: st?.defaultVariation ?? first,
-    offVariation: st?.offVariation ?? first,
+    offVariation: st?.offVariation ?? unconfiguredOffVariation(flag) ?? first,
     prerequisites: (st?.prerequisites ?? []).map((p) => ({ ...p })),
     rules: (st?.rules ?? []).map(draftFromRule),
   };

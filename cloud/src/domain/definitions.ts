@@ -150,6 +150,38 @@ function variationValuesChanged(before: Flag, after: Flag): boolean {
   });
 }
 
+/** The environment whose state holds every difference between two flag definitions, if there is one. */
+function soleEnvironment(before: unknown, after: unknown): string | undefined {
+  const envs = new Set(jsonDiff(before, after).map((d) => (d.path.startsWith('/environments/') ? d.path.split('/')[2] : undefined)));
+  const [only] = envs;
+  return envs.size === 1 && only !== undefined ? only.replace(/~1/g, '/').replace(/~0/g, '~') : undefined;
+}
+
+/**
+ * Split rules whose units a new order of the flag's variations would move: a split's buckets follow
+ * the order of `variations` (the compiled weights are indexed by variation), so reordering two
+ * variations a split serves gives every unit a new range. Only enabled rules of enabled states count.
+ */
+function reshuffledSplits(before: Flag, after: Flag): string[] {
+  const order = (flag: Flag, keys: readonly string[]): string[] => [...keys].sort((a, b) => flag.variations.findIndex((v) => v.key === a) - flag.variations.findIndex((v) => v.key === b));
+  const moved: string[] = [];
+  for (const [env, state] of Object.entries(after.environments)) {
+    if (!state.enabled || before.environments[env]?.enabled !== true) {
+      continue;
+    }
+    for (const rule of state.rules) {
+      if (rule.type !== 'split' || rule.enabled === false) {
+        continue;
+      }
+      const served = rule.distribution.filter((d) => d.weight > 0).map((d) => d.variation);
+      if (served.length > 1 && order(before, served).join('\0') !== order(after, served).join('\0')) {
+        moved.push(`split rule "${rule.id}" in "${env}"`);
+      }
+    }
+  }
+  return moved;
+}
+
 /**
  * Protected environments whose split-URL links (`/r/{key}`) a change of a stopped experiment sends
  * elsewhere (its URLs or released winner). A stopped experiment is in no ruleset, so the ruleset
@@ -483,7 +515,9 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
       await requestTotalsRebuilds(tx, project.id, this.kind, current.definition, stored.definition);
-      await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, before: current.definition, after: stored.definition });
+      // A change that only touches one environment's flag state is that environment's (audit filter, webhooks).
+      const environment = this.kind === DefinitionKind.Flag ? soleEnvironment(current.definition, stored.definition) : undefined;
+      await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       return stored;
     }, { actor, kind: this.kind }, batch);
   }
@@ -568,6 +602,18 @@ export class DefinitionService<K extends DefinitionKind> {
 export class FlagService extends DefinitionService<'flag'> {
   constructor(deps: Deps) {
     super(deps, DefinitionKind.Flag);
+  }
+
+  /** A new order of the variations may not move the units of a live split (see `reshuffledSplits`). */
+  protected override replacement(current: Flag, parsed: Flag): Flag {
+    const moved = reshuffledSplits(current, parsed);
+    if (moved.length > 0) {
+      throw invalid(
+        `reordering the variations would move units between variations in ${moved.join(', ')}: a split divides units in the order of the flag's variations; keep their order (add new variations at the end)`,
+        { issues: [{ path: 'variations', message: `a new order would reassign the units of ${moved.join(', ')}` }] },
+      );
+    }
+    return parsed;
   }
 
   private async guard(tx: Queryable, actor: Actor, projectId: string, environment: string): Promise<void> {

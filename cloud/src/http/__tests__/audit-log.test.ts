@@ -112,6 +112,22 @@ describe('audit log', () => {
       expect(await keys(`from=${encodeURIComponent(new Date(Date.parse(third.createdAt) + 1).toISOString().replace('Z', '+00:00'))}`)).toEqual([]);
     });
 
+    it('files a whole-flag PUT under the one environment whose state it changed, and under none when it changed more', async () => {
+      const created = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('env-audited'));
+      const rules = [{ id: 'ramp', type: 'rollout', variation: 'on', coverage: 0.3 }];
+      const devOnly = await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/env-audited', { ...created.definition, environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules } } }, created.version);
+      await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/env-audited', { ...devOnly.definition, name: 'Renamed', environments: { ...devOnly.definition.environments, staging: { enabled: false, defaultVariation: 'off', offVariation: 'off' } } }, devOnly.version);
+      const entries = await audit('resourceType=flag&resourceKey=env-audited');
+      const withEnvironment = entries.map((e) => [e.action, (e as Entry & { environment: string | null }).environment]);
+
+      expect(withEnvironment).toEqual([
+        ['flag.updated', null],
+        ['flag.updated', 'development'],
+        ['flag.created', null],
+      ]);
+      expect((await audit('resourceType=flag&resourceKey=env-audited&environment=development')).map((e) => e.action)).toEqual(['flag.updated']);
+    });
+
     it('refuses a time that is not an ISO instant, or a from not before to', async () => {
       const bad = async (query: string): Promise<[number, string]> => {
         const res = await p.request('GET', `/api/v1/audit?${query}`, { token: owner });

@@ -231,6 +231,31 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect((await p.request('DELETE', `${base}/segments/beta-users`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
   });
 
+  it('refuses a new order of variations that would move the units of a live split, and takes one that moves nobody', async () => {
+    const variations = ['a', 'b', 'c', 'd'].map((key) => ({ key, value: key }));
+    const split = { id: 'weights', type: 'split', distribution: [{ variation: 'a', weight: 0.5 }, { variation: 'b', weight: 0.3 }, { variation: 'c', weight: 0.2 }] };
+    const body = { key: 'reordered', name: 'Reordered', type: 'string', variations, environments: { development: { enabled: true, defaultVariation: 'a', offVariation: 'a', rules: [split] }, staging: { enabled: false, defaultVariation: 'a', offVariation: 'a', rules: [split] } } };
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body });
+    const served = async (): Promise<string[]> => {
+      const ruleset = await p.request('GET', '/api/v1/projects/demo/environments/development/ruleset', { token: owner });
+      return Array.from({ length: 300 }, (_, i) => String(evaluateFlag(ruleset.body.published.ruleset, 'reordered', { attributes: { id: `u${i}` } }).value));
+    };
+    const before = await served();
+    const put = (next: unknown[], version: number) => p.request('PUT', '/api/v1/projects/demo/flags/reordered', { token: owner, body: { ...body, variations: next }, headers: { 'If-Match': `"${version}"` } });
+
+    const reversed = await put([...variations].reverse(), 1);
+    // A new variation between them gets no share, and staging is off: that moves nobody.
+    const harmless = await put([...variations.slice(0, 2), { key: 'e', value: 'e' }, ...variations.slice(2)], 1);
+
+    expect(created.status).toBe(201);
+    expect(reversed.status).toBe(400);
+    expect(reversed.body.error.message).toContain('split rule "weights" in "development"');
+    expect(reversed.body.error.message).not.toContain('staging');
+    expect(reversed.body.error.details.issues).toEqual([{ path: 'variations', message: expect.stringContaining('split rule "weights" in "development"') as unknown }]);
+    expect(harmless.status).toBe(200);
+    expect(await served()).toEqual(before);
+  });
+
   it('refuses prerequisites that form a cycle, which SDKs could not evaluate', async () => {
     const dev = (prerequisites: { flag: string; variation: string }[]) => ({ development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites } });
     const parent = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'cycle-a', environments: dev([]) } });

@@ -10,6 +10,7 @@ import atexit
 import json
 import logging
 import math
+import os
 import random
 import socket
 import threading
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, Union
 
 from . import _http
+from . import evaluation as _evaluation
 from ._changes import diff_rulesets
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, truthy
@@ -51,6 +53,18 @@ MAX_EVENT_BYTES: Final = 16 * 1024
 MAX_EXPOSURE_ATTRIBUTES: Final = 16
 MAX_EXPOSURE_ATTRIBUTE_CHARS: Final = 256
 _PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
+
+# Guards the check of which process a client's threads run in (`Client.postfork`); new in each forked child.
+_fork_lock = threading.Lock()
+
+
+def _reinit_fork_lock() -> None:
+    global _fork_lock
+    _fork_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_fork_lock)
 
 
 def _json_loads(data: bytes) -> Any:
@@ -201,10 +215,10 @@ class Client:
         if bootstrap is not None:
             self._apply_document(bootstrap if not isinstance(bootstrap, str) else self._parse_text(bootstrap), None, "bootstrap")
 
-        self._updater = threading.Thread(target=self._run_updates, name="xp-ruleset", daemon=True)
-        self._flusher = threading.Thread(target=self._run_flusher, name="xp-events", daemon=True)
-        self._updater.start()
-        self._flusher.start()
+        # The process whose threads serve this client: a forked child has other threads to start (postfork()).
+        self._pid = os.getpid()
+        self._start_threads()
+        # Both hooks hold the client only through a weak reference: registering them keeps no client alive.
         ref = weakref.ref(self)
 
         def close_at_exit() -> None:
@@ -213,6 +227,14 @@ class Client:
                 client.close()
         self._atexit = close_at_exit
         atexit.register(close_at_exit)
+
+        def restart_in_child() -> None:
+            client = ref()
+            if client is not None:
+                client.postfork()
+        # Once per client (a child's children inherit it); hooks cannot be unregistered, a dropped client's does nothing.
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=restart_in_child)
         if wait_for_ruleset:
             self._attempted.wait(self._timeout)
 
@@ -356,6 +378,30 @@ class Client:
                 time.sleep(wait)
         return delivered and self._queue_len() == 0
 
+    def postfork(self) -> None:
+        """Restarts background work in a process forked from the one that started the client. Idempotent.
+
+        Runs by itself in the child of `os.fork()` (gunicorn --preload, uWSGI without lazy-apps, Celery
+        prefork, multiprocessing's fork start method) through `os.register_at_fork`. Call it yourself, first
+        thing in the child, where no fork hooks run (uWSGI without `py-call-osafterfork`, a fork from C
+        code, a Python without `os.register_at_fork`). Does nothing in the process that started the client,
+        when it already ran in this process, and (apart from new locks) for a closed client.
+
+        The child gets new locks, keeps the ruleset and the exposure de-duplication memory, forgets the
+        parent's stream connection without touching it, drops the events queued in the parent (the parent
+        sends them) and starts its own updater and flusher threads.
+        """
+        try:
+            _evaluation._reinit_after_fork()
+            pid = os.getpid()
+            with _fork_lock:
+                if self._pid == pid:
+                    return
+                self._pid = pid
+            self._restart_in_child()
+        except Exception as e:
+            log.error("restarting the client after fork failed: %s", type(e).__name__)
+
     def close(self, timeout: float | None = None) -> None:
         """Stops background work and flushes queued events (bounded by `timeout`). Idempotent."""
         with self._close_lock:
@@ -381,6 +427,45 @@ class Client:
             self._drained = True
         if left:
             log.warning("%d events could not be delivered before close and were dropped", left)
+
+    # -- background threads and fork --------------------------------------------------------------
+
+    def _start_threads(self) -> None:
+        self._updater = threading.Thread(target=self._run_updates, name="xp-ruleset", daemon=True)
+        self._flusher = threading.Thread(target=self._run_flusher, name="xp-events", daemon=True)
+        self._updater.start()
+        self._flusher.start()
+
+    def _restart_in_child(self) -> None:
+        """The child's half of postfork(): only the thread that forked exists here, so nothing may wait on the parent's threads."""
+        # Every lock, condition and event is new: a copy may be held (or waited on) by a thread that did not survive the fork.
+        self._update_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._stream_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._exposures_lock = threading.Lock()
+        self._queue_lock = threading.Condition()
+        ready, attempted, stop = threading.Event(), threading.Event(), threading.Event()
+        if self._ruleset is not None:
+            ready.set()
+        if self._attempted.is_set():
+            attempted.set()
+        if self._closed:
+            stop.set()
+        self._ready, self._attempted, self._stop = ready, attempted, stop
+        # The parent's stream, forgotten without shutting it down: the socket is the parent's too, and it still reads it.
+        self._stream_conn = None
+        # Events queued in the parent are the parent's to send (a batch in flight there too); sent from here, they would count twice.
+        # The exposure memory is kept: the parent logged those exposures, and the last ruleset keeps serving at once.
+        self._queue = deque()
+        self._dropped = 0
+        if self._closed:
+            # A closed client stays closed; its close() ran (or is running) in the parent.
+            self._drained = True
+            return
+        self._drained = False
+        self._start_threads()
+        log.debug("client restarted in forked process %d: serving ruleset version %s", self._pid, self.ruleset_version)
 
     # -- users, exposures and events -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ Evaluation never raises: problems come back as reason ERROR with an error code.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -315,7 +316,21 @@ def _compile(ruleset: Any) -> CompiledRuleset:
 
 _cache: OrderedDict[int, CompiledRuleset] = OrderedDict()
 _cache_lock = threading.Lock()
+_cache_pid = os.getpid()
 _CACHE_SIZE: Final = 16
+
+
+def _reinit_after_fork() -> None:
+    """Gives a forked child a new compile-cache lock (once per process): the copy may be held by a thread
+    of the parent that does not exist in the child. Run by `os.register_at_fork` and by `Client.postfork()`."""
+    global _cache_lock, _cache_pid
+    if _cache_pid != os.getpid():
+        _cache_pid = os.getpid()
+        _cache_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def compile_ruleset(ruleset: Any) -> CompiledRuleset:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Mapping
 
 __all__ = ["InMemoryStickyBucketStore"]
@@ -14,6 +16,15 @@ class InMemoryStickyBucketStore:
     def __init__(self, initial: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self._lock = threading.Lock()
         self._docs: dict[str, dict[str, str]] = {k: dict(v) for k, v in (initial or {}).items()}
+        ref = weakref.ref(self)
+
+        def new_lock_in_child() -> None:
+            # A forked child has a copy of the store; the copied lock may be held by a thread that did not survive the fork.
+            store = ref()
+            if store is not None:
+                store._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=new_lock_in_child)
 
     @staticmethod
     def key(hash_attribute: str, hash_value: str) -> str:

@@ -1,4 +1,4 @@
-import { regexBacktrackingRisk } from './regex-safety.js';
+import { regexBacktrackingRisk, regexUnicodeEscape } from './regex-safety.js';
 import { paddedVersionString } from './version.js';
 
 /**
@@ -371,7 +371,7 @@ class Compiler {
           this.problem(path, `invalid regular expression: ${(e as Error).message}`);
           return alwaysFalse;
         }
-        const risk = this.authoring ? regexBacktrackingRisk(arg) : undefined;
+        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg)) : undefined;
         if (risk !== undefined) {
           this.problem(path, risk);
         }

@@ -91,3 +91,22 @@ export function regexBacktrackingRisk(source: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Why `source` means something other than its author wrote, or undefined: conditions compile patterns
+ * without the `u` flag (as GrowthBook's SDKs do), where `\p{Lu}` is the literal text `p{Lu}` and
+ * `\u{1F600}` is 1,F,6,0,0 u's, so a Unicode property or code point escape never matches what it says.
+ */
+export function regexUnicodeEscape(source: string): string | undefined {
+  for (let i = 0; i < source.length; i++) {
+    if (source[i] !== '\\') {
+      continue;
+    }
+    const next = source[i + 1];
+    if ((next === 'p' || next === 'P' || next === 'u') && source[i + 2] === '{') {
+      return `\\${next}{…} needs the regex "u" flag, which conditions do not use: here it matches the literal text "${next}{"; use a character class instead (for example [A-ZÀ-Þ] for \\p{Lu}, or the character itself for \\u{…})`;
+    }
+    i++;
+  }
+  return undefined;
+}

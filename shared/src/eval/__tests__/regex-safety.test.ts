@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { regexBacktrackingRisk } from '../regex-safety.js';
+import { regexBacktrackingRisk, regexUnicodeEscape } from '../regex-safety.js';
 
 describe('regexBacktrackingRisk', () => {
   // (?:(?:a|b)c)+ is safe but refused: the check is conservative about alternatives under a repetition.
@@ -25,6 +25,23 @@ describe('regexBacktrackingRisk', () => {
       'a{2,}b+c*',
     ]) {
       expect({ safe, problem: regexBacktrackingRisk(safe) }).toEqual({ safe, problem: undefined });
+    }
+  });
+});
+
+describe('regexUnicodeEscape', () => {
+  it('refuses Unicode property and code point escapes, which mean literal text without the u flag', () => {
+    for (const pattern of ['^\\p{Lu}', '\\P{L}+', 'smile \\u{1F600}', '[\\p{Lu}]']) {
+      expect({ pattern, problem: regexUnicodeEscape(pattern) }).toEqual({ pattern, problem: expect.stringContaining('needs the regex "u" flag') });
+    }
+    // Without the flag \p{Lu} is the text "p{Lu}": what the refused pattern would have matched.
+    expect(new RegExp('^\\p{Lu}').test('Émile')).toBe(false);
+    expect(new RegExp('^\\p{Lu}').test('p{Lu}x')).toBe(true);
+  });
+
+  it('allows an escaped backslash before p, \\p without braces and \\u with four hex digits', () => {
+    for (const pattern of ['\\\\p{Lu}', 'a\\p', '\\u00e9', 'p{2}', '\\\\u{1}']) {
+      expect({ pattern, problem: regexUnicodeEscape(pattern) }).toEqual({ pattern, problem: undefined });
     }
   });
 });

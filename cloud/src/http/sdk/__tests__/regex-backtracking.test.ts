@@ -57,6 +57,10 @@ describe('regular expressions that backtrack', () => {
     expect((await send('POST', `${DEMO}/flags`, booleanFlagBody('aaa-only', rule('^a+$')))).status).toBe(201);
     const segment = await send('POST', `${DEMO}/segments`, { key: 'a-people', name: 'A people', type: 'condition', condition: { email: { $regex: '(x|xy)*z' } } });
     expect(segment.status).toBe(400);
+    // Not a backtracking risk, but a pattern that cannot mean what it says without the u flag.
+    const property = await send('POST', `${DEMO}/segments`, { key: 'capitals', name: 'Capitals', type: 'condition', condition: { name: { $regexi: '^\\p{Lu}' } } });
+    expect(property.status).toBe(400);
+    expect(JSON.stringify(property.body.error.details.issues)).toContain('needs the regex \\"u\\" flag');
   });
 
   it('evaluates a risky pattern stored before the check without stalling the server', async () => {

@@ -68,12 +68,15 @@ const shellWord = (a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : `'${a.replaceAll("'
 /** The variables --profile and --region set for every command. */
 const awsEnv = (options) => ({ ...(options.profile ? { AWS_PROFILE: options.profile } : {}), ...(options.region ? { AWS_REGION: options.region, CDK_DEFAULT_REGION: options.region } : {}) });
 
+/** A command as a shell line, with the variables --profile and --region set, so it runs the same when pasted. */
+function commandLine(options, cmd, args) {
+  const assignments = Object.entries(awsEnv(options)).filter(([k]) => k !== 'CDK_DEFAULT_REGION' || cmd !== 'aws').map(([k, v]) => `${k}=${shellWord(v)}`);
+  return [...assignments, ...[cmd, ...args].map(shellWord)].join(' ');
+}
+
 function run(options, cmd, args, { capture = false, allowFailure = false } = {}) {
-  const extra = awsEnv(options);
-  const env = { ...process.env, ...extra };
-  // The variables are printed as part of the command, so a printed command runs the same when pasted.
-  const assignments = Object.entries(extra).filter(([k]) => k !== 'CDK_DEFAULT_REGION' || cmd !== 'aws').map(([k, v]) => `${k}=${shellWord(v)}`);
-  console.log(`$ ${[...assignments, ...[cmd, ...args].map(shellWord)].join(' ')}`);
+  const env = { ...process.env, ...awsEnv(options) };
+  console.log(`$ ${commandLine(options, cmd, args)}`);
   if (options.dryRun) {
     return { status: 0, stdout: '' };
   }
@@ -93,6 +96,7 @@ const contextArgs = (options) => ['-c', `stage=${options.stage}`, ...(options.co
  * Validates the configuration (--config, else cloud/xp.config.json when present) the way the CDK
  * app will, so a mistake is one clear line before anything runs rather than a failure half-way.
  * In a dry run, warnings (such as no alarmEmail) are printed too; otherwise the CDK app prints them.
+ * Also warns (stderr, before anything runs) when the file's "stage" is not the stage deployed.
  */
 async function checkConfig(options) {
   const file = options.config ? path.resolve(options.config) : path.join(CLOUD, 'xp.config.json');
@@ -100,13 +104,45 @@ async function checkConfig(options) {
   if (!existsSync(compiled)) {
     fail('the CDK app is not built (cloud/dist/infra is missing): run npm run build first, or use npm run synth|deploy|destroy, which build');
   }
-  const { loadConfig } = await import(pathToFileURL(compiled).href);
+  const { loadConfig, readConfigFile } = await import(pathToFileURL(compiled).href);
   const context = { stage: options.stage, ...(options.config ? { config: file } : {}) };
+  let config;
   try {
-    return loadConfig((key) => context[key], CLOUD, { warn: (warning) => (options.dryRun ? console.log(`warning: ${warning}`) : undefined) });
+    config = loadConfig((key) => context[key], CLOUD, { warn: (warning) => (options.dryRun ? console.log(`warning: ${warning}`) : undefined) });
   } catch (e) {
     const [head, ...problems] = String(e instanceof Error ? e.message : e).split('\n').map((l) => l.trim());
     fail(problems.length === 0 ? head : `${head.replace(/:$/, '')} in ${existsSync(file) ? file : 'the context'}: ${problems.join('; ')}`);
+  }
+  // --stage (default dev) always wins over the file's "stage" (cdk.json's context sets one): say so when they differ.
+  const fileStage = existsSync(file) ? readConfigFile(file).stage : undefined;
+  if (fileStage !== undefined && fileStage !== options.stage) {
+    loud(`${path.relative(process.cwd(), file) || file} says "stage": ${JSON.stringify(fileStage)}, but this ${options.stage === 'dev' ? 'is stage "dev" (the default; pass --stage to choose)' : `is stage "${options.stage}" (--stage)`}: the file's "stage" is ignored`);
+  }
+  return config;
+}
+
+/** A warning that must not scroll past in the CDK output: stderr, before anything runs. */
+function loud(message) {
+  console.error(`xp: WARNING: ${message}`);
+}
+
+/**
+ * What a deploy of a stage other than dev must not do unnoticed: send alarms to nobody (stops,
+ * unless --yes accepts it) or create the first owner as admin@example.com (warns).
+ */
+function checkDeployConfig(options, config) {
+  if (options.stage === 'dev') {
+    return;
+  }
+  if (config.alarmEmail === undefined) {
+    const message = `stage "${options.stage}" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody`;
+    if (!options.yes) {
+      fail(`${message}. Set "alarmEmail" in the configuration file (or --config FILE), or pass --yes to deploy without alarm e-mails.`);
+    }
+    loud(`${message} (deploying anyway: --yes)`);
+  }
+  if (config.adminEmail === 'admin@example.com') {
+    loud(`stage "${options.stage}" creates its first owner account as admin@example.com (the default): set "adminEmail" in the configuration file before the first deploy`);
   }
 }
 const hasAwsCli = () => spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -150,7 +186,10 @@ function uploadConsole(options, outputs) {
 
 const { command, options } = parse(process.argv.slice(2));
 const cdk = cdkBin();
-await checkConfig(options);
+const config = await checkConfig(options);
+if (command === 'deploy') {
+  checkDeployConfig(options, config);
+}
 if (options.dryRun) {
   console.log(`dry run: printing the commands, running none (they run in ${CLOUD}; <stack.Output> marks a stack output known only after the deploy)`);
 }
@@ -177,16 +216,17 @@ if (command === 'synth') {
   uploadConsole(options, outputs);
   const api = outputs[`xp-${options.stage}-api`] ?? {};
   const web = outputs[`xp-${options.stage}-console`] ?? {};
-  const passwordCommand = ['aws', 'secretsmanager', 'get-secret-value', '--secret-id', api.InitialOwnerPasswordSecret ?? `xp/${options.stage}/initial-owner-password`, '--query', 'SecretString', '--output', 'text'];
+  // With the same AWS_PROFILE/AWS_REGION as every other command: the secret is in the stage's account and region.
+  const passwordCommand = commandLine(options, 'aws', ['secretsmanager', 'get-secret-value', '--secret-id', api.InitialOwnerPasswordSecret ?? `xp/${options.stage}/initial-owner-password`, '--query', 'SecretString', '--output', 'text']);
   console.log('');
   if (options.dryRun) {
-    console.log(`Then: the first owner's password with: ${passwordCommand.map(shellWord).join(' ')}`);
+    console.log(`Then: the first owner's password with: ${passwordCommand}`);
     console.log('dry run: nothing was deployed');
   } else {
     console.log(`xp "${options.stage}" is deployed.`);
     console.log(`  API      ${api.ApiUrl ?? '(see cdk-outputs)'}`);
     console.log(`  Console  ${web.ConsoleUrl ?? '(see cdk-outputs)'}`);
-    console.log(`  Owner password: ${passwordCommand.map(shellWord).join(' ')}`);
+    console.log(`  Owner password: ${passwordCommand}`);
   }
 } else {
   run(options, cdk, ['destroy', '--all', ...(options.yes ? ['--force'] : []), ...contextArgs(options)]);

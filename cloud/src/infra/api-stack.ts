@@ -48,6 +48,8 @@ export function migrationsDigest(dir = path.join(CLOUD_DIR, 'migrations')): stri
 export class ApiStack extends Stack {
   readonly api: XpFunction;
   readonly migrate: XpFunction;
+  /** The Custom::XpMigrations resource; the stack's database functions are updated after it. */
+  readonly migrations: CustomResource;
   /** The webhook sender (outside the VPC) and dispatcher (scheduled, in the VPC). */
   readonly webhooks: WebhookDelivery;
   readonly httpApi: apigwv2.HttpApi;
@@ -116,6 +118,14 @@ export class ApiStack extends Stack {
     // The writer must be up, and the migrations function let in (its ingress rule), before migrations run.
     migrations.node.addDependency(data.cluster);
     migrations.node.addDependency(this.migrate);
+    // New code must not run against the old schema: CloudFormation updates the functions of this
+    // stack that use the database only after the migrations finished. Migrations must still be
+    // backward compatible (expand/contract, docs/deploy.md): the evaluation stack's function is
+    // updated before this stack, and a rollback puts old code back on the new schema.
+    this.migrations = migrations;
+    for (const fn of [this.api, this.webhooks.dispatcher]) {
+      fn.function.node.addDependency(migrations);
+    }
 
     // One JSON line per request (request id, route, status, latency, caller IP): the platform's API log.
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { logGroupName: `${config.logGroupPrefix}/api`, retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });

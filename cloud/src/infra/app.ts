@@ -53,6 +53,8 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
   const evaluation = new EvaluationStack(app, name('evaluation'), { ...common, vpc, data, ...code, description: 'xp: SDK evaluation function' });
   const api = new ApiStack(app, name('api'), { ...common, vpc, data, evaluation: evaluation.target, ...code, description: 'xp: HTTP API, management function, migrations' });
   const pipeline = new PipelineStack(app, name('pipeline'), { ...common, vpc, data, ...code, description: 'xp: event aggregator' });
+  // The aggregator uses the database: deploy it after the api stack, whose custom resource runs the migrations.
+  pipeline.addStackDependency(api, 'the aggregator runs on the schema the api stack migrates');
   const consoleStack = new ConsoleStack(app, name('console'), { ...common, apiEndpoint: api.httpApi.apiEndpoint, edgeToken: api.edgeToken, description: 'xp: console hosting (S3 + CloudFront)' });
   const observability = new ObservabilityStack(app, name('observability'), { ...common, vpc, data, api, evaluation, pipeline, ...code, description: 'xp: alarms, dashboards, alarm-driven rollback' });
   const stacks: XpStacks = { network, data, evaluation, api, pipeline, console: consoleStack, observability };

@@ -34,6 +34,11 @@ const RETENTION: ReadonlyMap<number, RetentionDays> = new Map([
   [3653, RetentionDays.TEN_YEARS],
 ]);
 
+/** The stage deployed when none is named; the one stage allowed to go without alarm e-mails or an owner address. */
+export const DEV_STAGE = 'dev';
+/** The first owner's address when none is configured. */
+export const DEFAULT_ADMIN_EMAIL = 'admin@example.com';
+
 const guardrailSchema = z.strictObject({
   /** Construct id part and alarm name suffix. */
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
@@ -53,7 +58,7 @@ const guardrailSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   /** Deployment name, part of every stack and resource name. Default `dev`. */
-  stage: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and dashes, starting with a letter').default('dev'),
+  stage: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and dashes, starting with a letter').default(DEV_STAGE),
   /**
    * Target account and region of every stack; default the CLI's (CDK_DEFAULT_ACCOUNT /
    * CDK_DEFAULT_REGION, from the profile and AWS_REGION). Set, they pin the stage to that account and region.
@@ -64,12 +69,12 @@ export const configSchema = z.strictObject({
   apiDomain: z.strictObject({ name: z.string().min(3), certificateArn: z.string().startsWith('arn:') }).optional(),
   /** Days CloudWatch keeps function, API access and flow logs. Default 30. */
   logRetentionDays: z.number().refine((d) => RETENTION.has(d), 'not a CloudWatch Logs retention period').default(30),
-  /** Hours Kinesis keeps events (24-8760); also the aggregator's maximum record age. Default 24. */
+  /** Hours Kinesis keeps events (24-8760); the aggregator's maximum record age is 12 hours less (at most 7 days). Default 24. */
   streamRetentionHours: z.number().int().min(24).max(8760).default(24),
   /** Where alarm notifications are e-mailed. Absent, the alarms still fire but notify nobody (synth warns). */
   alarmEmail: z.email().optional(),
   /** E-mail of the first owner account created on first deploy. Default admin@example.com. */
-  adminEmail: z.email().default('admin@example.com'),
+  adminEmail: z.email().default(DEFAULT_ADMIN_EMAIL),
   /** Aurora Serverless v2 capacity range in ACUs (0 lets the writer pause when idle). Default 0.5-4. */
   aurora: z
     .strictObject({ minCapacity: z.number().min(0).max(256).default(0.5), maxCapacity: z.number().min(1).max(256).default(4) })
@@ -152,6 +157,9 @@ export function configWarnings(config: XpConfig): string[] {
   return [
     ...(config.alarmEmail === undefined
       ? [`alarmEmail is not set: the alarms of stage "${config.stage}" will fire but notify nobody; set "alarmEmail" in the configuration file (or -c alarmEmail=…)`]
+      : []),
+    ...(config.adminEmail === DEFAULT_ADMIN_EMAIL && config.stage !== DEV_STAGE
+      ? [`adminEmail is the default ${DEFAULT_ADMIN_EMAIL}: the first owner account of stage "${config.stage}" will be created under that address; set "adminEmail" in the configuration file (or -c adminEmail=…)`]
       : []),
   ];
 }

@@ -15,6 +15,8 @@ export interface FlagGuardrailProps extends RollbackLink {
   readonly evaluationPeriods?: number;
   /** The topic the alarm-rollback function listens on. */
   readonly rollbackTopic: sns.ITopic;
+  /** Also notified when the alarm fires (the ops alarm topic), so a rollback is never silent. */
+  readonly notifyTopic?: sns.ITopic;
 }
 
 /**
@@ -37,5 +39,8 @@ export class FlagGuardrail extends Construct {
       alarmDescription: `Guardrail: switches flag "${props.flag}" off in "${props.environment}" when it fires.\n${rollbackDescription(link)}`,
     });
     this.alarm.addAlarmAction(new actions.SnsAction(props.rollbackTopic));
+    if (props.notifyTopic !== undefined) {
+      this.alarm.addAlarmAction(new actions.SnsAction(props.notifyTopic));
+    }
   }
 }

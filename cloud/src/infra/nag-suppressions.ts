@@ -67,6 +67,9 @@ export function suppressAcceptedFindings(stacks: XpStacks): void {
     ],
     true,
   );
+  NagSuppressions.addResourceSuppressions(stacks.observability.rollbackFailures, [
+    { id: 'AwsSolutions-SQS3', reason: "This queue is itself the dead-letter queue of the guardrail topic's subscription and the alarm-rollback function's on-failure destination." },
+  ]);
   NagSuppressions.addResourceSuppressions(stacks.pipeline.archive.deliveryStream, [
     {
       id: 'AwsSolutions-KDF1',

@@ -7,10 +7,12 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { LOG_ROUTES_VARIABLE, subscriptionFilterName } from '../functions/log-routes.js';
 import { METRICS_NAMESPACE, METRIC_SERVICE, MetricName } from '../functions/metrics.js';
@@ -49,7 +51,16 @@ export const THRESHOLDS = {
   apiP99Ms: 2_000,
   /** p99 of SDK requests inside the evaluation function, ms. */
   evaluationP99Ms: 100,
+  /** Per cent of HTTP API responses that were 5xx, over 5 minutes (two periods in a row). */
+  api5xxPercent: 5,
+  /** Age of the oldest record Firehose has not yet written to the archive bucket, seconds (it buffers up to 300 s). */
+  archiveFreshnessSeconds: 900,
+  /** Guardrail rollbacks that failed for good (messages in the rollback dead-letter queue). */
+  rollbackDlqDepth: 1,
 } as const;
+
+/** Async invocations of the alarm-rollback function: Lambda's most retries, and the longest an event may wait. */
+export const ROLLBACK_ASYNC = { retryAttempts: 2, maxEventAgeHours: 6 } as const;
 
 const FIVE_MINUTES = Duration.minutes(5);
 
@@ -92,6 +103,8 @@ export class ObservabilityStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly guardrailTopic: sns.Topic;
   readonly rollback: XpFunction;
+  /** Guardrail events the rollback function could not handle (SNS delivery or the function failed for good). */
+  readonly rollbackFailures: sqs.Queue;
   /** The scheduled statistical guardrail check (every minute). */
   readonly guardrailCheck: XpFunction;
   readonly logForwarder: XpFunction;
@@ -131,7 +144,19 @@ export class ObservabilityStack extends Stack {
     })
       .bindDatabase(data.database)
       .bindTable(data.rulesets, 'readWrite');
-    this.guardrailTopic.addSubscription(new subscriptions.LambdaSubscription(this.rollback.function));
+    // A guardrail that fires during an incident may meet an unavailable database or table: a rollback
+    // that fails for good is kept (and alarmed on) rather than dropped, so someone switches the flag off.
+    this.rollbackFailures = new sqs.Queue(this, 'RollbackFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.guardrailTopic.addSubscription(new subscriptions.LambdaSubscription(this.rollback.function, { deadLetterQueue: this.rollbackFailures }));
+    this.rollback.function.configureAsyncInvoke({
+      retryAttempts: ROLLBACK_ASYNC.retryAttempts,
+      maxEventAge: Duration.hours(ROLLBACK_ASYNC.maxEventAgeHours),
+      onFailure: new lambdaDestinations.SqsDestination(this.rollbackFailures),
+    });
 
     // The statistical guardrails of running experiments (sequential test on their guardrail
     // metrics): alerts, and stops where an experiment says so — every minute, as the local stack does.
@@ -161,6 +186,7 @@ export class ObservabilityStack extends Stack {
         comparisonOperator: COMPARISON[g.comparison],
         evaluationPeriods: g.evaluationPeriods,
         rollbackTopic: this.guardrailTopic,
+        notifyTopic: this.alarmTopic,
       });
     }
 
@@ -211,7 +237,9 @@ export class ObservabilityStack extends Stack {
       this.alarms.push(a);
       return a;
     };
-    for (const [name, fn] of Object.entries(functions)) {
+    // The log forwarder's own errors are alarmed on too (its log group is not forwarded: that would loop).
+    const alarmed = { ...functions, 'log-forwarder': this.logForwarder };
+    for (const [name, fn] of Object.entries(alarmed)) {
       const errors = fn.function.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' });
       const invocations = fn.function.metricInvocations({ period: FIVE_MINUTES, statistic: 'Sum' });
       alarm(`ErrorRate-${name}`, {
@@ -255,6 +283,43 @@ export class ObservabilityStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
     });
+    // The API answers a database outage with a handled 503, which the functions' error rates do not see.
+    const apiResponses = (metricName: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: api.httpApi.apiId, Stage: '$default' }, statistic: 'Sum', period: FIVE_MINUTES });
+    alarm('Api5xxRate', {
+      alarmDescription: `More than ${THRESHOLDS.api5xxPercent}% of API responses were 5xx in two 5-minute periods in a row`,
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+        usingMetrics: { errors: apiResponses('5xx'), requests: apiResponses('Count') },
+        period: FIVE_MINUTES,
+        label: 'API 5xx rate (%)',
+      }),
+      threshold: THRESHOLDS.api5xxPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+    });
+    // The raw event archive is the recovery path when the aggregator skipped a window (xp replay).
+    const archiveFreshness = new cloudwatch.Metric({
+      namespace: 'AWS/Firehose',
+      metricName: 'DeliveryToS3.DataFreshness',
+      dimensionsMap: { DeliveryStreamName: pipeline.archive.deliveryStream.deliveryStreamName! },
+      statistic: 'Maximum',
+      period: FIVE_MINUTES,
+    });
+    alarm('ArchiveFreshness', {
+      alarmDescription: `The event archive (Firehose to S3) is more than ${THRESHOLDS.archiveFreshnessSeconds / 60} minutes behind: replay would miss events`,
+      metric: archiveFreshness,
+      threshold: THRESHOLDS.archiveFreshnessSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    alarm('RollbackDlqDepth', {
+      alarmDescription: 'A guardrail rollback failed for good (see the rollback failure queue): switch the flag off by hand',
+      metric: this.rollbackFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: THRESHOLDS.rollbackDlqDepth,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
     const evalP99 = xpMetric(MetricName.EvaluationLatency, stage, 'p99');
     alarm('EvaluationLatencyP99', {
       alarmDescription: `SDK request p99 inside the evaluation function above ${THRESHOLDS.evaluationP99Ms} ms`,
@@ -264,7 +329,7 @@ export class ObservabilityStack extends Stack {
       evaluationPeriods: 3,
     });
 
-    const fnList = Object.entries(functions);
+    const fnList = Object.entries(alarmed);
     const system = new cloudwatch.Dashboard(this, 'SystemHealth', { dashboardName: `xp-${stage}-system-health`, defaultInterval: Duration.hours(3) });
     system.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Function errors', left: fnList.map(([n, f]) => f.function.metricErrors({ period: FIVE_MINUTES, label: n })), width: 12 }),

@@ -23,14 +23,36 @@ export interface PipelineStackProps extends StackProps {
 export const PIPELINE_MAPPING = {
   batchSize: 500,
   maxBatchingWindowSeconds: 5,
-  retryAttempts: 10,
+  /**
+   * -1: retry without a count limit. The aggregator dead-letters poison records itself (attempts in
+   * record_failures, then dead_letters), so a batch only comes back failed when the database is
+   * unreachable or the function crashed or timed out; it must then block the shard (IteratorAge
+   * alarms) rather than skip events after a few minutes' outage.
+   */
+  retryAttempts: -1,
+  /** How long before the stream's retention a stuck record gives up (so it can still be read from the stream). */
+  recordAgeMarginHours: 12,
+  /** Lambda's largest maximum record age for Kinesis: 7 days. */
+  maxRecordAgeLimitHours: 168,
 } as const;
+
+/**
+ * The aggregator's maximum record age in hours: the stream's retention less a 12-hour margin (so
+ * the on-failure queue's shard and sequence numbers can still be read from the stream, and the
+ * window replayed), at least 1 hour, at most Lambda's 7 days. The configuration allows retention
+ * 24-8760 hours, so this is 12-168 hours (12 with the default 24-hour stream).
+ */
+export function maxRecordAgeHours(streamRetentionHours: number): number {
+  return Math.max(1, Math.min(streamRetentionHours - PIPELINE_MAPPING.recordAgeMarginHours, PIPELINE_MAPPING.maxRecordAgeLimitHours));
+}
 
 /**
  * The aggregator behind a Kinesis event source mapping: partial batch responses (the handler reports
  * the first failed record and everything after it), bisect on function errors (the handler never
- * throws, so only timeouts and crashes split a batch), bounded retries, a maximum record age equal to
- * the stream's retention, and an SQS on-failure destination for batches that exhaust them.
+ * throws, so only timeouts and crashes split a batch), retries without a count limit (a database
+ * outage blocks the shard instead of skipping events), a maximum record age 12 hours below the
+ * stream's retention, and an SQS on-failure destination for batches older than that
+ * (docs/operations.md, "On-failure queue: replaying a skipped window").
  */
 export class PipelineStack extends Stack {
   readonly aggregator: XpFunction;
@@ -60,8 +82,7 @@ export class PipelineStack extends Stack {
       maxBatchingWindow: Duration.seconds(PIPELINE_MAPPING.maxBatchingWindowSeconds),
       bisectBatchOnError: true,
       retryAttempts: PIPELINE_MAPPING.retryAttempts,
-      // Lambda allows at most 7 days.
-      maxRecordAge: Duration.hours(Math.min(config.streamRetentionHours, 168)),
+      maxRecordAge: Duration.hours(maxRecordAgeHours(config.streamRetentionHours)),
       onFailure: data.pipelineFailures,
     });
     this.archive = new EventArchive(this, 'EventArchive', {

@@ -68,10 +68,13 @@ export interface StreamConsumerOptions {
   readonly maxBatchingWindow?: Duration;
   /** Split a batch in two when the function errors (timeouts, crashes). Default true. */
   readonly bisectBatchOnError?: boolean;
-  /** Retries of a failing batch before it goes to the on-failure destination. Default 10. */
+  /** Retries of a failing batch before it goes to the on-failure destination; -1 (the default) retries until maxRecordAge. */
   readonly retryAttempts?: number;
-  /** Records older than this skip to the on-failure destination. Default 24 h. */
-  readonly maxRecordAge?: Duration;
+  /**
+   * Records older than this skip to the on-failure destination (only their shard and sequence
+   * numbers go there). Keep it clearly below the stream's retention, so they can still be read.
+   */
+  readonly maxRecordAge: Duration;
   /** Where metadata of batches that exhaust their retries is sent. */
   readonly onFailure: sqs.IQueue;
 }
@@ -201,8 +204,8 @@ export class XpFunction extends Construct {
       maxBatchingWindow: options.maxBatchingWindow ?? Duration.seconds(5),
       bisectBatchOnError: options.bisectBatchOnError ?? true,
       reportBatchItemFailures: true,
-      retryAttempts: options.retryAttempts ?? 10,
-      maxRecordAge: options.maxRecordAge ?? Duration.hours(24),
+      retryAttempts: options.retryAttempts ?? -1,
+      maxRecordAge: options.maxRecordAge,
       // One batch per shard at a time keeps each shard's records in order.
       parallelizationFactor: 1,
       onFailure: new SqsDlq(options.onFailure),

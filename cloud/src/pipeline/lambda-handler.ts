@@ -2,8 +2,14 @@
  * The aggregator as a Lambda behind a Kinesis event source mapping with ReportBatchItemFailures:
  * Lambda re-delivers from the lowest reported sequence number, so the handler reports the first
  * failed record and everything after it. The handler never throws, so bisect-on-error (on in
- * pipeline-stack.ts) splits a batch only after a timeout or a crash; configure a bounded
- * MaximumRetryAttempts and an on-failure destination for transient failures that outlast it.
+ * pipeline-stack.ts) splits a batch only after a timeout or a crash. Poison records are the
+ * aggregator's own business (attempts counted in record_failures, then dead_letters), so a batch
+ * comes back failed only when the database is unreachable (every record reported) or the function
+ * crashed: the mapping therefore retries without a count limit (MaximumRetryAttempts -1), so an
+ * outage blocks the shard (the IteratorAge alarm fires) instead of skipping events, and gives up
+ * only at a MaximumRecordAge 12 hours below the stream's retention, sending the batch's shard and
+ * sequence numbers to the on-failure queue while the records can still be read (runbook:
+ * docs/operations.md, "On-failure queue: replaying a skipped window").
  */
 import type { Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';

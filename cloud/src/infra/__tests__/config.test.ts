@@ -41,6 +41,14 @@ describe('deployment configuration', () => {
     expect(configWarnings(parseConfig({ alarmEmail: 'ops@example.com' }))).toEqual([]);
   });
 
+  it('warns when a stage other than dev keeps the default adminEmail', () => {
+    expect(configWarnings(parseConfig({ stage: 'prod', alarmEmail: 'ops@example.com' }))).toEqual([
+      'adminEmail is the default admin@example.com: the first owner account of stage "prod" will be created under that address; set "adminEmail" in the configuration file (or -c adminEmail=…)',
+    ]);
+    expect(configWarnings(parseConfig({ stage: 'prod', alarmEmail: 'ops@example.com', adminEmail: 'owner@example.com' }))).toEqual([]);
+    expect(configWarnings(parseConfig({ alarmEmail: 'ops@example.com' }))).toEqual([]);
+  });
+
   it('names a file that is missing, not JSON or not an object in one line', () => {
     const load = (name: string): unknown => loadConfig(context({ config: name }), dir, { warn: () => undefined });
     const problem = (name: string): string => {

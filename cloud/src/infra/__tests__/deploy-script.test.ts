@@ -34,7 +34,7 @@ afterAll(() => {
 });
 
 describe('deploy.mjs', () => {
-  const good = file('good.json', '{ "alarmEmail": "ops@example.com" }');
+  const good = file('good.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com" }');
 
   it('deploy --dry-run prints every command it would run, with placeholders for stack outputs, and says nothing was deployed', () => {
     const { status, out, err } = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good, '--profile', 'ops', '--region', 'eu-west-1']);
@@ -52,6 +52,50 @@ describe('deploy.mjs', () => {
     ]);
     expect(out.join('\n')).not.toMatch(/No console web build|is deployed/);
     expect(out.at(-1)).toBe('dry run: nothing was deployed');
+    // The owner's password is read with the same profile and region as everything else.
+    expect(out).toContain("Then: the first owner's password with: AWS_PROFILE=ops AWS_REGION=eu-west-1 aws secretsmanager get-secret-value --secret-id xp/prod/initial-owner-password --query SecretString --output text");
+  });
+
+  it('stops a deploy of a stage other than dev without alarmEmail, unless --yes; dev deploys without', () => {
+    const noAlarms = file('prod-no-alarms.json', '{ "adminEmail": "owner@example.com" }');
+    const stopped = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAlarms]);
+    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAlarms]);
+    const dev = deploy(['deploy', '--dry-run', '--config', noAlarms]);
+
+    expect(stopped.status).toBe(1);
+    expect(stopped.out.filter((l) => l.startsWith('$ '))).toEqual([]);
+    expect(stopped.err).toEqual([
+      'xp: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody. Set "alarmEmail" in the configuration file (or --config FILE), or pass --yes to deploy without alarm e-mails.',
+    ]);
+    expect(accepted.status).toBe(0);
+    expect(accepted.err).toEqual(['xp: WARNING: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody (deploying anyway: --yes)']);
+    expect(accepted.out.at(-1)).toBe('dry run: nothing was deployed');
+    expect(dev.status).toBe(0);
+    expect(dev.err).toEqual([]);
+  });
+
+  it('warns loudly when a stage other than dev would create its owner as admin@example.com', () => {
+    const noAdmin = file('prod-no-admin.json', '{ "alarmEmail": "ops@example.com" }');
+    const prod = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAdmin]);
+    const dev = deploy(['deploy', '--dry-run', '--config', noAdmin]);
+
+    expect(prod.status).toBe(0);
+    expect(prod.err).toEqual(['xp: WARNING: stage "prod" creates its first owner account as admin@example.com (the default): set "adminEmail" in the configuration file before the first deploy']);
+    expect(prod.out).toContain('warning: adminEmail is the default admin@example.com: the first owner account of stage "prod" will be created under that address; set "adminEmail" in the configuration file (or -c adminEmail=…)');
+    expect(dev.err).toEqual([]);
+  });
+
+  it('warns when the configuration file names another stage than the one deployed', () => {
+    const prodFile = file('prod-stage.json', '{ "stage": "prod", "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com" }');
+    const asDev = deploy(['deploy', '--dry-run', '--config', prodFile]);
+    const asProd = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', prodFile]);
+    const asQa = deploy(['synth', '--stage', 'qa', '--dry-run', '--config', prodFile]);
+
+    expect(asDev.status).toBe(0);
+    expect(asDev.err).toEqual([expect.stringMatching(/^xp: WARNING: .*prod-stage\.json says "stage": "prod", but this is stage "dev" \(the default; pass --stage to choose\): the file's "stage" is ignored$/)]);
+    expect(asDev.out.find((l) => l.includes('cdk deploy '))).toContain('-c stage=dev');
+    expect(asProd.err).toEqual([]);
+    expect(asQa.err).toEqual([expect.stringMatching(/but this is stage "qa" \(--stage\): the file's "stage" is ignored$/)]);
   });
 
   it('destroy and synth --dry-run say that nothing happened, and a dry run warns of a missing alarmEmail', () => {

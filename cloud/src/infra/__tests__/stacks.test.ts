@@ -2,10 +2,14 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
 import { EDGE_TOKEN_HEADER, EnvVar } from '../../functions/runtime.js';
-import { PIPELINE_MAPPING } from '../pipeline-stack.js';
-import { API_ROUTE_LATENCY_STATISTICS, THRESHOLDS, apiRouteLatencySearch } from '../observability-stack.js';
+import { PIPELINE_MAPPING, maxRecordAgeHours } from '../pipeline-stack.js';
+import { API_ROUTE_LATENCY_STATISTICS, ROLLBACK_ASYNC, THRESHOLDS, apiRouteLatencySearch } from '../observability-stack.js';
 import { policyStatements, wildcardViolations } from './iam-scan.js';
-import { asStack, nagFindings, synthXp, templates } from './synth-helpers.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnSecurityGroupIngress } from 'aws-cdk-lib/aws-ec2';
+import { asStack, dataStoreIngress, nagFindings, openIngress, synthXp, templates } from './synth-helpers.js';
 import type { Templates } from './synth-helpers.js';
 
 /** How many resources of `type` match `properties` (and optional resource attributes such as DeletionPolicy). */
@@ -79,6 +83,54 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(migrations.DependsOn).toContain(ingress);
   });
 
+  it('updates every function of the api stack that uses the database only after the migrations ran, and deploys the aggregator after the api stack', () => {
+    const resources = t.api.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, any> }>;
+    const [migrationsId] = Object.entries(resources).find(([, r]) => r.Type === 'Custom::XpMigrations')!;
+    const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties.Description).startsWith('xp '));
+    const usesDatabase = functions.filter((f) => f.Properties.Environment?.Variables?.[EnvVar.DbSecretArn] !== undefined && !String(f.Properties.Description).startsWith('xp database migrations'));
+
+    expect(usesDatabase.map((f) => String(f.Properties.Description)).sort()).toEqual([expect.stringMatching(/^xp management API/), expect.stringMatching(/^xp webhook dispatcher/)]);
+    for (const f of usesDatabase) {
+      expect(f.DependsOn).toContain(migrationsId);
+    }
+    expect(stacks.pipeline.dependencies.map((d) => d.stackName)).toContain('xp-dev-api');
+  });
+
+  it('admits to the database only security groups: every ingress rule of every stack on a data-stack group names a source group', () => {
+    const rules = dataStoreIngress(t);
+
+    // The seven functions that use the database, each with its own rule in its own stack.
+    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(7);
+    expect(openIngress(rules)).toEqual([]);
+  });
+
+  it('the ingress scan itself catches a CIDR rule on the database group added in a consumer stack', () => {
+    const { app, stacks: bad } = synthXp({}, { nag: false });
+    new CfnSecurityGroupIngress(bad.pipeline, 'OpenDatabase', { groupId: bad.data.database.securityGroupId, ipProtocol: 'tcp', fromPort: 5432, toPort: 5432, cidrIp: '0.0.0.0/0' });
+    app.synth();
+
+    expect(openIngress(dataStoreIngress(templates(bad)))).toEqual([expect.stringMatching(/^pipeline\/OpenDatabase.*: "0\.0\.0\.0\/0"$/)]);
+  });
+
+  it('emits the stack outputs deploy.mjs reads, under the names it reads them by', () => {
+    const script = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/deploy.mjs'), 'utf8');
+    const expected: [Template, string[]][] = [
+      [t.api, ['ApiUrl', 'InitialOwnerPasswordSecret']],
+      [t.console, ['ConsoleUrl', 'ConsoleBucket', 'ConsoleDistributionId']],
+    ];
+
+    for (const [template, names] of expected) {
+      for (const name of names) {
+        expect(Object.keys(template.findOutputs(name))).toEqual([name]);
+        expect(script).toContain(`.${name}`);
+      }
+    }
+    expect(script).toContain('`xp-${options.stage}-api`');
+    expect(script).toContain('`xp-${options.stage}-console`');
+    expect(stacks.api.stackName).toBe('xp-dev-api');
+    expect(stacks.console.stackName).toBe('xp-dev-console');
+  });
+
   it('the IAM scan itself catches wildcard actions and scopable actions on "*"', () => {
     const bad = wildcardViolations([
       { where: 'x', actions: ['dynamodb:*'], resources: ['arn:aws:dynamodb:eu-west-1:1:table/t'], effect: 'Allow' },
@@ -136,18 +188,34 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.data, 'AWS::SQS::Queue', { SqsManagedSseEnabled: true })).toBeGreaterThan(0);
   });
 
-  it('maps the stream to the aggregator with partial batch responses, bisect, bounded retries, max age and an SQS destination', () => {
+  it('maps the stream to the aggregator with partial batch responses, bisect, retries until a max age 12 h below the retention, and an SQS destination', () => {
     expect(count(t.pipeline, 'AWS::Lambda::EventSourceMapping', {
       BatchSize: PIPELINE_MAPPING.batchSize,
       MaximumBatchingWindowInSeconds: PIPELINE_MAPPING.maxBatchingWindowSeconds,
       BisectBatchOnFunctionError: true,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      MaximumRetryAttempts: PIPELINE_MAPPING.retryAttempts,
-      MaximumRecordAgeInSeconds: 24 * 3600,
       ParallelizationFactor: 1,
       StartingPosition: 'TRIM_HORIZON',
       DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
-    })).toBeGreaterThan(0);
+    })).toBe(1);
+    const [mapping] = Object.values(t.pipeline.findResources('AWS::Lambda::EventSourceMapping')) as { Properties: Record<string, unknown> }[];
+    const [stream] = Object.values(t.data.findResources('AWS::Kinesis::Stream')) as { Properties: { RetentionPeriodHours: number } }[];
+    // A database outage must hold the shard back (IteratorAge alarms), not skip the batch after a few retries.
+    expect(mapping!.Properties.MaximumRetryAttempts).toBe(-1);
+    // A skipped batch's sequence numbers must still be readable from the stream: 12 h of margin.
+    expect(mapping!.Properties.MaximumRecordAgeInSeconds).toBe(12 * 3600);
+    expect(mapping!.Properties.MaximumRecordAgeInSeconds as number).toBeLessThanOrEqual((stream!.Properties.RetentionPeriodHours - 12) * 3600);
+  });
+
+  it('keeps the maximum record age 12 h below any allowed stream retention, within Lambda\'s 1 h to 7 days', () => {
+    expect(maxRecordAgeHours(24)).toBe(12);
+    expect(maxRecordAgeHours(72)).toBe(60);
+    expect(maxRecordAgeHours(180)).toBe(168);
+    expect(maxRecordAgeHours(8760)).toBe(168);
+    for (const hours of [24, 25, 36, 48, 168, 179, 180, 8760]) {
+      expect(maxRecordAgeHours(hours)).toBeGreaterThanOrEqual(1);
+      expect(maxRecordAgeHours(hours)).toBeLessThanOrEqual(hours - 12);
+    }
   });
 
   it('runs every function on Node.js 22, arm64, with active tracing, source maps and a log group with retention', () => {
@@ -215,7 +283,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
 
-    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(8);
+    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(9);
     expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
     expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });
@@ -243,6 +311,43 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'lambda' })).toBeGreaterThan(0);
   });
 
+  it('keeps a guardrail rollback that failed for good in an encrypted dead-letter queue, and alarms on it to ops', () => {
+    const queues = t.observability.findResources('AWS::SQS::Queue', { Properties: { SqsManagedSseEnabled: true } });
+    const [queueId] = Object.keys(queues);
+    const [subscription] = Object.values(t.observability.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'lambda' } })) as { Properties: Record<string, any> }[];
+    const [invokeConfig] = Object.values(t.observability.findResources('AWS::Lambda::EventInvokeConfig')) as { Properties: Record<string, any> }[];
+    const [rollbackId] = Object.keys(t.observability.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp alarm-driven rollback') } }));
+    const [alarmTopicId] = Object.keys(t.observability.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'xp dev alarms' } }));
+    const [dlqAlarm] = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] } })) as { Properties: Record<string, any> }[];
+
+    expect(Object.keys(queues)).toHaveLength(1);
+    expect(subscription!.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+    expect(invokeConfig!.Properties).toMatchObject({
+      FunctionName: { Ref: rollbackId },
+      MaximumRetryAttempts: ROLLBACK_ASYNC.retryAttempts,
+      MaximumEventAgeInSeconds: ROLLBACK_ASYNC.maxEventAgeHours * 3600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+    expect(dlqAlarm!.Properties).toMatchObject({ Threshold: THRESHOLDS.rollbackDlqDepth, AlarmActions: [{ Ref: alarmTopicId }] });
+  });
+
+  it('alarms on the API 5xx rate, the event archive freshness and the log forwarder\'s errors', () => {
+    const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
+    const api5xx = alarms.find((a) => JSON.stringify(a.Properties.Metrics ?? []).includes('"MetricName":"5xx"'));
+    const freshness = alarms.find((a) => a.Properties.MetricName === 'DeliveryToS3.DataFreshness');
+    const [forwarderId] = Object.keys(t.observability.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp log forwarder') } }));
+
+    expect(api5xx?.Properties).toMatchObject({ Threshold: THRESHOLDS.api5xxPercent, EvaluationPeriods: 2, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(JSON.stringify(api5xx!.Properties.Metrics)).toContain('"MetricName":"Count"');
+    expect(freshness?.Properties).toMatchObject({
+      Namespace: 'AWS/Firehose',
+      Dimensions: [{ Name: 'DeliveryStreamName', Value: 'xp-dev-event-archive' }],
+      Statistic: 'Maximum',
+      Threshold: THRESHOLDS.archiveFreshnessSeconds,
+    });
+    expect(alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(`"Value":{"Ref":"${forwarderId}"}`) && JSON.stringify(a.Properties.Metrics).includes('"MetricName":"Errors"'))).toHaveLength(1);
+  });
+
   it('runs the statistical guardrail check every minute, with the database and the rulesets table', () => {
     const fns = t.observability.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp guardrail check') } });
     const [id] = Object.keys(fns);
@@ -252,6 +357,22 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(rules).toHaveLength(1);
     expect(rules[0]!.Properties.Targets[0]!.Arn).toEqual({ 'Fn::GetAtt': [id, 'Arn'] });
     expect(JSON.stringify(t.observability.findResources('AWS::IAM::Policy'))).toContain('dynamodb:PutItem');
+  });
+});
+
+describe('with RDS Proxy and the shared cache', () => {
+  it('admits to the proxy, the cluster and the cache only security groups, and has no unsuppressed cdk-nag finding', () => {
+    const { app, stacks: proxied } = synthXp({ stage: 'prod', databaseProxy: true, sharedCache: { engine: 'valkey' } });
+    app.synth();
+    const rules = dataStoreIngress(templates(proxied));
+
+    // Seven functions to the proxy (5432), the proxy to the cluster (its port, a reference), and two functions to the cache.
+    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(7);
+    expect(rules.filter((r) => r.properties.Description === 'Allow connections to the database Cluster from the Proxy')).toHaveLength(1);
+    expect(rules.filter((r) => r.properties.FromPort === 6379)).toHaveLength(2);
+    expect(rules).toHaveLength(10);
+    expect(openIngress(rules)).toEqual([]);
+    expect(nagFindings(proxied)).toEqual([]);
   });
 });
 
@@ -287,6 +408,11 @@ describe('configuration', () => {
       Namespace: 'shop',
       AlarmDescription: Match.stringLikeRegexp('xp:rollback project=shop flag=new-checkout environment=production'),
     })).toBeGreaterThan(0);
+    // The guardrail alarm switches the flag off through the guardrail topic and tells ops on the alarm topic.
+    const [guardrail] = Object.values(obs.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'CheckoutErrors' } })) as { Properties: { AlarmActions: unknown[] } }[];
+    const topics = Object.keys(obs.findResources('AWS::SNS::Topic'));
+    expect(guardrail!.Properties.AlarmActions).toHaveLength(2);
+    expect(guardrail!.Properties.AlarmActions).toEqual(expect.arrayContaining(topics.map((id) => ({ Ref: id }))));
     expect(count(evaluation, 'AWS::Lambda::Alias', { ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } })).toBeGreaterThan(0);
   });
 

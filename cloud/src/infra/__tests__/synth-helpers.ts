@@ -44,3 +44,44 @@ export function nagFindings(stacks: XpStacks): string[] {
     return [...found('error'), ...found('warning')].map((m) => `${m.id}: ${JSON.stringify(m.entry.data).slice(0, 200)}`);
   });
 }
+
+/** An AWS::EC2::SecurityGroupIngress rule, where it is and the properties that say who may connect. */
+export interface IngressRule {
+  readonly where: string;
+  readonly properties: Record<string, unknown>;
+}
+
+/**
+ * Every AWS::EC2::SecurityGroupIngress of every stack whose GroupId is one of the data stack's
+ * security groups (database, RDS Proxy, shared cache): referenced in the data stack itself
+ * (Fn::GetAtt) or imported from it by a consumer stack (Fn::ImportValue of a data-stack export),
+ * and the rules written inline into those groups.
+ */
+export function dataStoreIngress(t: Templates): IngressRule[] {
+  const data = t.data.toJSON() as { Resources: Record<string, { Type: string; Properties?: { SecurityGroupIngress?: Record<string, unknown>[] } }>; Outputs?: Record<string, { Value: unknown; Export?: { Name: string } }> };
+  const groups = new Set(Object.entries(data.Resources).filter(([, r]) => r.Type === 'AWS::EC2::SecurityGroup').map(([id]) => id));
+  const isDataGroup = (ref: unknown): boolean => {
+    const getAtt = (ref as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt'];
+    return getAtt !== undefined && groups.has(getAtt[0]) && getAtt[1] === 'GroupId';
+  };
+  const exported = new Set(Object.values(data.Outputs ?? {}).filter((o) => o.Export !== undefined && isDataGroup(o.Value)).map((o) => o.Export!.Name));
+  // Rules CDK writes inline into the data stack's groups (e.g. RDS Proxy to the cluster).
+  const inline = Object.entries(data.Resources)
+    .filter(([id]) => groups.has(id))
+    .flatMap(([id, r]) => (r.Properties?.SecurityGroupIngress ?? []).map((properties, i) => ({ where: `data/${id}[${i}]`, properties })));
+  return inline.concat(Object.entries(t).flatMap(([stack, template]) =>
+    Object.entries(template.findResources('AWS::EC2::SecurityGroupIngress'))
+      .map(([id, r]) => ({ where: `${stack}/${id}`, properties: (r as { Properties: Record<string, unknown> }).Properties }))
+      .filter(({ properties: p }) => {
+        const imported = (p.GroupId as { 'Fn::ImportValue'?: unknown } | undefined)?.['Fn::ImportValue'];
+        return isDataGroup(p.GroupId) || (typeof imported === 'string' && exported.has(imported));
+      }),
+  ));
+}
+
+/** Rules that admit anything but another security group (a CIDR, a prefix list). */
+export function openIngress(rules: readonly IngressRule[]): string[] {
+  return rules
+    .filter((r) => r.properties.SourceSecurityGroupId === undefined || r.properties.CidrIp !== undefined || r.properties.CidrIpv6 !== undefined || r.properties.SourcePrefixListId !== undefined)
+    .map((r) => `${r.where}: ${JSON.stringify(r.properties.CidrIp ?? r.properties.CidrIpv6 ?? r.properties.SourcePrefixListId ?? 'no source security group')}`);
+}

@@ -507,11 +507,13 @@ class Client:
             if isinstance(url, str) or isinstance(forced, Mapping):
                 return EvaluationContext(attributes=attributes, sticky_buckets=self._store, url=url if isinstance(url, str) else None,
                                          forced_variations=forced if isinstance(forced, Mapping) else None)
+        elif isinstance(user, str) or is_number(user):
+            # A bare id, as the JavaScript SDK takes one: "" is an empty id (rules that bucket skip it,
+            # the flag's default serves) and NaN or Infinity a bucketing value of the wrong type
+            # (TYPE_MISMATCH), as {"id": ...} gives; only what is neither an id nor a mapping is INVALID_CONTEXT.
+            attributes = {"id": self._id_string(user) or user}
         else:
-            uid = self._id_string(user)
-            if uid is None:
-                return None
-            attributes = {"id": uid}
+            return None
         return EvaluationContext(attributes=attributes, sticky_buckets=self._store)
 
     @staticmethod

@@ -209,6 +209,19 @@ class RulesetTest(ClientTestCase):
         self.assertNotIn("properties", queued[1], "properties that cannot be sent are left out, the event kept")
 
 
+    def test_a_bare_empty_or_non_finite_id_is_evaluated_as_the_same_id_in_a_mapping_as_the_javascript_sdk_does(self) -> None:
+        client = self.client()
+        self.assertTrue(client.wait_until_ready(5))
+
+        for bare in ("", float("nan"), float("inf")):
+            for flag in ("feature", "checkout-flag", "color"):
+                with self.subTest(bare=bare, flag=flag):
+                    as_mapping = client.evaluate(flag, {"id": bare}, "d")
+                    result = client.evaluate(flag, bare, "d")
+                    self.assertEqual((result.value, result.reason, result.error_code), (as_mapping.value, as_mapping.reason, as_mapping.error_code))
+                    self.assertNotEqual(result.error_code, ErrorCode.INVALID_CONTEXT)
+        self.assertEqual(client.evaluate("feature", True, "d").error_code, ErrorCode.INVALID_CONTEXT)  # type: ignore[arg-type]
+
     def test_a_numeric_id_is_targeted_as_its_decimal_string_as_the_evaluation_api_does(self) -> None:
         on = {"variations": [{"key": "off", "value": False}, {"key": "on", "value": True}], "default": 0, "off": 0}
         ruleset = make_ruleset(1)

@@ -420,6 +420,11 @@ def _hash_value_or_raise(attributes: Mapping[str, Any], name: str, fallback: str
     return v  # type: ignore[no-any-return]
 
 
+def _js_text(x: float | None) -> str:
+    """A bucket or coverage in a trace, as the JavaScript engine writes it (`none` for no bucket)."""
+    return "none" if x is None else js_number_to_string(x)
+
+
 def _bucket_of(seed: str, state: int, version: int, value: str) -> float | None:
     return hash_v2_from_seed(state, value) if version == 2 else hash_value(seed, value, version)
 
@@ -595,11 +600,12 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
                     trace.append(TraceStep("no-hash-attribute", rule.id, rule.hash_attribute))
                 continue
             bucket = _bucket_of(rule.seed, rule.seed_state, rule.hash_version, hv)
+            coverage: float | None = None
             if kind == _ROLLOUT:
                 coverage = _effective_coverage(rule, now)
                 if bucket is None or coverage <= 0 or bucket > coverage:
                     if trace is not None:
-                        trace.append(TraceStep("outside-rollout", rule.id, f"bucket {bucket} > coverage {coverage}"))
+                        trace.append(TraceStep("outside-rollout", rule.id, f"bucket {_js_text(bucket)} > coverage {_js_text(coverage)}"))
                     continue
                 index = rule.variation
             else:
@@ -610,7 +616,9 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
                     continue
             v = flag.variations[index]
             if trace is not None:
-                trace.append(TraceStep("matched", rule.id, f"bucket {bucket}"))
+                # The same words as the JavaScript engine's trace (numbers as JavaScript writes them).
+                detail = f"bucket {_js_text(bucket)}" + ("" if coverage is None else f" <= coverage {_js_text(coverage)}")
+                trace.append(TraceStep("matched", rule.id, detail))
             return EvaluationResult(value=v["value"], variation_key=v["key"], reason=Reason.SPLIT, rule_id=rule.id, bucket=bucket)
         exp = compiled.experiments[rule.experiment]
         a = _assign(compiled, exp, ctx)

@@ -117,6 +117,19 @@ class EvaluationTest(unittest.TestCase):
         self.assertEqual([(s.rule_id, s.outcome) for s in result.trace or ()],
                          [("us", "condition-false"), ("acme", "condition-false"), ("beta", "matched")])
 
+    def test_rollout_traces_read_as_the_javascript_engines_do(self) -> None:
+        # The details the JavaScript engine (shared/src/eval) gives for the same ruleset and users.
+        rulesets = read_spec("evaluate-flag.json")["rulesets"]
+        doc = next(r for r in rulesets.values() if "rollout-fallback" in r.get("flags", {}))
+        for flag, attributes, detail in (
+            ("rollout-fallback", {"userId": "u1"}, "bucket 0.8786 > coverage 0.5"),
+            ("rollout-fallback", {"userId": "u3"}, "bucket 0.4937 <= coverage 0.5"),
+            ("rollout-full", {"id": "u1"}, "bucket 0.482 <= coverage 1"),
+        ):
+            with self.subTest(flag=flag, attributes=attributes):
+                trace = evaluate_flag(doc, flag, {"attributes": attributes}, explain=True).trace or ()
+                self.assertEqual([s.detail for s in trace], [detail])
+
     def test_an_erroring_prerequisite_serves_nothing(self) -> None:
         doc = ruleset()
         doc["flags"]["child-of-broken"] = {

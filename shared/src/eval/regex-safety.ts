@@ -4,7 +4,9 @@
  * doubles it. Targeting attributes come from callers (a client-side SDK key is public), so such a
  * pattern in a rule lets anyone stall whatever evaluates it. Patterns are checked when authored:
  * a repeated group may not contain another repetition or alternatives, the shape behind every
- * exponential case (`(a+)+`, `(a*)*`, `(a|ab)*`, `(\w+\s?)+`). That also refuses some patterns that
+ * exponential case (`(a+)+`, `(a*)*`, `(a|ab)*`, `(\w+\s?)+`), nor may a group holding a repetition be
+ * repeated a fixed number of times (`(\w+\s?){10}`: polynomial of that degree, and beyond what V8's
+ * linear-time engine runs, so the server's fallback cannot take over). That also refuses some patterns that
  * are safe (`(?:(?:a|b)c)+`; `(?:[ab]c)+` says the same). Polynomial cases (`.*a.*b`) stay
  * allowed; the server also runs regexes with V8's linear-time fallback (cloud: regex-guard).
  */
@@ -19,7 +21,7 @@ interface Group {
 const QUANTIFIER_BRACES = /^\{(\d+)(,(\d*))?\}/;
 
 /** The quantifier starting at `source[i]`, if any: its length and whether it repeats (a variable number of times, more than once). */
-function quantifierAt(source: string, i: number): { length: number; repeats: boolean } | undefined {
+function quantifierAt(source: string, i: number): { length: number; repeats: boolean; max?: number } | undefined {
   const c = source[i];
   if (c === '*' || c === '+') {
     return { length: 1 + (source[i + 1] === '?' ? 1 : 0), repeats: true };
@@ -35,7 +37,7 @@ function quantifierAt(source: string, i: number): { length: number; repeats: boo
     const min = Number(m[1]);
     const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
     // A fixed count ({3}) is not ambiguous: only a variable count of more than one can backtrack.
-    return { length: m[0].length + (source[i + m[0].length] === '?' ? 1 : 0), repeats: max > 1 && max > min };
+    return { length: m[0].length + (source[i + m[0].length] === '?' ? 1 : 0), repeats: max > 1 && max > min, max };
   }
   return undefined;
 }
@@ -68,6 +70,12 @@ export function regexBacktrackingRisk(source: string): string | undefined {
       if (q?.repeats === true && (group.repeats || group.alternates)) {
         const inner = group.repeats ? 'another repetition' : 'alternatives';
         return `a repeated group holds ${inner} (as in (a+)+ or (a|ab)*), which can take exponential time on some inputs: rewrite it without the nesting, for example (a+)+ as a+`;
+      }
+      if (q !== undefined && !q.repeats && (q.max ?? 1) > 1 && group.repeats) {
+        // (\w+\s?){10}: each copy of the group can take any share of the input, so a value it does not
+        // match is tried in about length^10 ways — seconds from 30 characters on, and V8's linear-time
+        // engine cannot run such a count either, so nothing would stop it on the server.
+        return `a group holding a repetition is repeated ${String(q.max)} times (as in (\\w+\\s?){10}), which takes time growing as the input's length to that power: write it without the counted group (for example ^[\\w\\s]+$), and count words or lengths in code`;
       }
       // What a group holds its enclosing group holds too: ((a|aa))+ backtracks like (a|aa)+.
       const parent = stack[stack.length - 1]!;

@@ -9,6 +9,12 @@ describe('regexBacktrackingRisk', () => {
     }
   });
 
+  it('refuses a group holding a repetition under a fixed count: polynomial of that degree, beyond the linear-time engine', () => {
+    for (const risky of ['^(\\w+\\s?){10}$', '^(.*a){20}$', '(?:a+){2}', '((\\d+,)){3}']) {
+      expect({ risky, problem: regexBacktrackingRisk(risky) }).toEqual({ risky, problem: expect.stringContaining('takes time growing as the input') });
+    }
+  });
+
   it('allows the patterns targeting uses: anchors, classes, single repetitions, fixed counts, optional groups', () => {
     for (const safe of [
       '^[a-z0-9._%+-]+@example\\.com$',
@@ -21,6 +27,9 @@ describe('regexBacktrackingRisk', () => {
       '\\(a+\\)+',
       '^(?:v1|v2)?-[a-f0-9]+$',
       '(ab){2}',
+      '(foo|bar){2}',
+      '(\\d{3}-){2}',
+      '(\\w\\s?){5}',
       '.*a.*b',
       'a{2,}b+c*',
     ]) {

@@ -57,6 +57,10 @@ describe('regular expressions that backtrack', () => {
     expect((await send('POST', `${DEMO}/flags`, booleanFlagBody('aaa-only', rule('^a+$')))).status).toBe(201);
     const segment = await send('POST', `${DEMO}/segments`, { key: 'a-people', name: 'A people', type: 'condition', condition: { email: { $regex: '(x|xy)*z' } } });
     expect(segment.status).toBe(400);
+    // "Up to ten words": a counted group of repetitions, which V8's linear-time engine cannot run.
+    const counted = await send('POST', `${DEMO}/segments`, { key: 'short-bio', name: 'Short bio', type: 'condition', condition: { bio: { $regex: '^(\\w+\\s?){10}$' } } });
+    expect(counted.status).toBe(400);
+    expect(JSON.stringify(counted.body.error.details.issues)).toContain('repeated 10 times');
     // Not a backtracking risk, but a pattern that cannot mean what it says without the u flag.
     const property = await send('POST', `${DEMO}/segments`, { key: 'capitals', name: 'Capitals', type: 'condition', condition: { name: { $regexi: '^\\p{Lu}' } } });
     expect(property.status).toBe(400);

@@ -184,15 +184,26 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
 
 /**
  * Protected environments whose split-URL links (`/r/{key}`) a change of a stopped experiment sends
- * elsewhere (its URLs or released winner). A stopped experiment is in no ruleset, so the ruleset
- * guard of `change` cannot see this; a running one's changes reach the ruleset and are guarded there.
+ * elsewhere: where a stopped experiment runs, its links go to its released winner's URL (else the
+ * control's), and nowhere (404) where it does not run or once it is deleted. A stopped experiment is
+ * in no ruleset, so the ruleset guard of `change` cannot see this; a running one's changes reach the
+ * ruleset and are guarded there. `before` undefined: a create; `after` undefined: a delete.
  */
-async function protectedRedirectChanges(db: Queryable, projectId: string, role: Actor['role'], before: Experiment, after: Experiment): Promise<string[]> {
-  if (before.status !== 'stopped' || stoppedRedirectUrl(before) === stoppedRedirectUrl(after)) {
+async function protectedRedirectChanges(db: Queryable, projectId: string, role: Actor['role'], before: Experiment | undefined, after: Experiment | undefined): Promise<string[]> {
+  const target = (exp: Experiment | undefined, env: string): string | undefined => (exp?.status === 'stopped' && runsIn(exp, env) ? stoppedRedirectUrl(exp) : undefined);
+  if (before?.status !== 'stopped' && after?.status !== 'stopped') {
     return [];
   }
   const envs = await environments.list(db, projectId);
-  return envs.filter((e) => needsApproval(role, e) && runsIn(before, e.key)).map((e) => e.key);
+  return envs.filter((e) => needsApproval(role, e) && target(before, e.key) !== target(after, e.key)).map((e) => e.key);
+}
+
+function redirectApprovalRequired(redirected: string[]): AppError {
+  return new AppError(
+    AppErrorCode.ApprovalRequired,
+    `the stopped experiment's links send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to this URL: ask an owner or admin to change where they go`,
+    { environments: redirected },
+  );
 }
 
 /** Protected environments whose flag state, or what it serves there, differs between two definitions. */
@@ -447,6 +458,13 @@ export class DefinitionService<K extends DefinitionKind> {
           throw approvalRequired(blocked);
         }
       }
+      if (this.kind === DefinitionKind.Experiment) {
+        // An experiment created stopped (an import) has live links where it runs.
+        const redirected = await protectedRedirectChanges(tx, project.id, actor.role, undefined, definition as Experiment);
+        if (redirected.length > 0) {
+          throw redirectApprovalRequired(redirected);
+        }
+      }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
@@ -506,11 +524,7 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Experiment) {
         const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, definition as Experiment);
         if (redirected.length > 0) {
-          throw new AppError(
-            AppErrorCode.ApprovalRequired,
-            `the stopped experiment's links send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to this URL: ask an owner or admin to change where they go`,
-            { environments: redirected },
-          );
+          throw redirectApprovalRequired(redirected);
         }
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
@@ -556,6 +570,11 @@ export class DefinitionService<K extends DefinitionKind> {
         const status = (current.definition as Experiment).status;
         if (status === 'running') {
           throw new AppError(AppErrorCode.InvalidState, `experiment "${key}" is running; stop it before deleting it (deleting also deletes its exposures and results)`);
+        }
+        // Deleting a stopped experiment turns its links into 404s where it ran.
+        const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, undefined);
+        if (redirected.length > 0) {
+          throw new AppError(AppErrorCode.ApprovalRequired, `the stopped experiment's links still send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to its URL: ask an owner or admin to delete it`, { environments: redirected });
         }
         atExpectedVersion(this.kind, current, expectedVersion);
         // Its exposures, totals and results go with it: an experiment created later with this key starts from nothing.

@@ -407,6 +407,22 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(repointed.body.error).toMatchObject({ code: 'APPROVAL_REQUIRED', details: { environments: ['production'] } });
     expect(released.status).toBe(403);
     expect(described.status).toBe(200);
+
+    // Created stopped (as an import does) with live production links; moved into production once
+    // stopped in development; deleted while its links still answer: each needs an owner or admin.
+    const imported = { ...landing, key: 'imported-links', status: 'stopped', startedAt: '2026-11-01T00:00:00Z', variations: [{ key: 'a', url: 'https://evil.example/a' }, { key: 'b', url: 'https://shop.example/b' }] };
+    const createdStopped = await p.request('POST', '/api/v1/projects/demo/experiments', { token: editor, body: imported });
+    const devStopped = await p.request('POST', '/api/v1/projects/demo/experiments', { token: editor, body: { ...imported, key: 'dev-links', environments: ['development'] } });
+    const moved = await p.request('PUT', '/api/v1/projects/demo/experiments/dev-links', { token: editor, body: { ...devStopped.body.definition, environments: ['development', 'production'] }, headers: { 'If-Match': devStopped.headers.get('etag')! } });
+    const deleted = await p.request('DELETE', '/api/v1/projects/demo/experiments/stopped-links', { token: editor, headers: { 'If-Match': stopped.headers.get('etag')! } });
+    const links = await p.request('GET', '/api/v1/projects/demo/experiments/stopped-links', { token: editor });
+
+    expect(createdStopped.status).toBe(403);
+    expect(createdStopped.body.error).toMatchObject({ code: 'APPROVAL_REQUIRED', details: { environments: ['production'] } });
+    expect(devStopped.status).toBe(201);
+    expect(moved.status).toBe(403);
+    expect(deleted.status).toBe(403);
+    expect(links.status).toBe(200);
   });
 
   it('makes an editor ask an owner or admin for a segment or experiment change that would reach protected production\'s ruleset', async () => {

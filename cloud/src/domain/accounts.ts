@@ -248,7 +248,8 @@ export class AccountService {
     const asked = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
     const expiresAt = cap === null ? asked : asked === null || asked > cap ? cap : asked;
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
-      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt });
+      const parentId = creator?.via === 'token' ? creator.id : null;
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId });
       await record(tx, actor, { projectId: null, action: 'token.created', resourceType: 'access-token', resourceKey: created.id, before: undefined, after: { name, prefix: created.prefix } });
       return created;
     });
@@ -263,9 +264,10 @@ export class AccountService {
   async revokeToken(actor: Actor, id: string): Promise<AccessToken> {
     assertCan(actor, Permission.OwnTokensManage);
     return this.deps.db.withTransaction(async (tx) => {
-      const revoked = await credentials.revokeAccessToken(tx, actor.userId, id);
-      await record(tx, actor, { projectId: null, action: 'token.revoked', resourceType: 'access-token', resourceKey: id, before: undefined, after: undefined });
-      return revoked;
+      const { token, descendants } = await credentials.revokeAccessToken(tx, actor.userId, id);
+      // The tokens made with it went too; the entry says how many.
+      await record(tx, actor, { projectId: null, action: 'token.revoked', resourceType: 'access-token', resourceKey: id, before: undefined, after: descendants === 0 ? undefined : { tokensMadeWithItRevoked: descendants } });
+      return token;
     });
   }
 

@@ -153,11 +153,12 @@ export const credentials = {
     return t === undefined ? undefined : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token' };
   },
 
-  async createAccessToken(db: Queryable, t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null }): Promise<AccessToken> {
+  /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */
+  async createAccessToken(db: Queryable, t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null; parentId: string | null }): Promise<AccessToken> {
     const result = await db.query<TokenRow>(
-      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
        RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at`,
-      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt],
+      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt, t.parentId],
     );
     return tokenFromRow(result.rows[0]!);
   },
@@ -170,17 +171,26 @@ export const credentials = {
     return result.rows.map(tokenFromRow);
   },
 
-  async revokeAccessToken(db: Queryable, userId: string, id: string): Promise<AccessToken> {
-    const result = await db.query<TokenRow>(
-      `UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE user_id = $1 AND id = $2
-       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at`,
+  /**
+   * Revokes one of the user's tokens and every token made with it, and theirs: a token minted with a
+   * leaked one stops working with it. Returns the token asked for and how many others went with it.
+   */
+  async revokeAccessToken(db: Queryable, userId: string, id: string): Promise<{ token: AccessToken; descendants: number }> {
+    const result = await db.query<TokenRow & { requested: boolean }>(
+      `WITH RECURSIVE tree AS (
+         SELECT id FROM access_tokens WHERE user_id = $1 AND id = $2
+         UNION
+         SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
+       )
+       UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id IN (SELECT id FROM tree)
+       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at, id = $2 AS requested`,
       [userId, id],
     );
-    const row = result.rows[0];
+    const row = result.rows.find((r) => r.requested);
     if (row === undefined) {
       throw notFound('access token');
     }
-    return tokenFromRow(row);
+    return { token: tokenFromRow(row), descendants: result.rows.length - 1 };
   },
 
   async createSdkKey(

@@ -129,6 +129,25 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     }
   });
 
+  it('revoking a personal access token revokes the tokens made with it, and theirs, but not its siblings', async () => {
+    await user('leaker@example.com');
+    const session = await p.login('leaker@example.com', PASSWORD);
+    const mint = async (token: string, name: string) => (await p.request('POST', '/api/v1/me/tokens', { token, body: { name } })).body as { token: string; accessToken: { id: string } };
+    const leaked = await mint(session, 'leaked');
+    const sibling = await mint(session, 'sibling');
+    const child = await mint(leaked.token, 'minted with the leaked one');
+    const grandchild = await mint(child.token, 'and with that one');
+    const me = async (token: string): Promise<number> => (await p.request('GET', '/api/v1/me', { token })).status;
+    expect([await me(child.token), await me(grandchild.token)]).toEqual([200, 200]);
+
+    const revoked = await p.request('DELETE', `/api/v1/me/tokens/${leaked.accessToken.id}`, { token: session });
+
+    expect(revoked.status).toBe(200);
+    expect([await me(leaked.token), await me(child.token), await me(grandchild.token), await me(sibling.token)]).toEqual([401, 401, 401, 200]);
+    const items = (await p.request('GET', '/api/v1/me/tokens', { token: session })).body.items as { name: string; revokedAt: string | null }[];
+    expect(items.filter((t) => t.revokedAt !== null).map((t) => t.name).sort()).toEqual(['and with that one', 'leaked', 'minted with the leaked one']);
+  });
+
   it('logout with a personal access token revokes it', async () => {
     await user('leaving@example.com');
     const session = await p.login('leaving@example.com', PASSWORD);

@@ -79,7 +79,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('repositories on %s', 
   it('resolves sessions and tokens by hash only while active', async () => {
     const now = new Date('2026-11-25T12:00:00Z');
     await credentials.createSession(db, { id: 's1', userId, tokenHash: 'h-session', client: 'api', expiresAt: new Date('2026-11-25T13:00:00Z') });
-    await credentials.createAccessToken(db, { id: 't1', userId, name: 'ci', tokenHash: 'h-token', prefix: 'xpp_abc', expiresAt: null });
+    await credentials.createAccessToken(db, { id: 't1', userId, name: 'ci', tokenHash: 'h-token', prefix: 'xpp_abc', expiresAt: null, parentId: null });
 
     expect(await credentials.findPrincipal(db, 'h-session', now)).toMatchObject({ userId, via: 'session', role: 'editor' });
     expect(await credentials.findPrincipal(db, 'h-session', new Date('2026-11-25T13:00:01Z'))).toBeUndefined();

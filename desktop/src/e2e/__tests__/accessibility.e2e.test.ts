@@ -333,7 +333,7 @@ describe('console accessibility', () => {
         },
       },
     });
-    // No state in any environment: it serves its first variation everywhere.
+    // No state anywhere: off everywhere, serving its false variation (not the first listed).
     await api.create('demo', 'flags', { key: STALE_FLAG, name: 'A11y stale', type: 'boolean', temporary: true, variations: [{ key: 'on', value: true }, { key: 'off', value: false }], environments: {} });
     const archived = await api.create('demo', 'flags', { key: 'a11y-archived', name: 'A11y archived', type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: { development: { enabled: false, defaultVariation: 'off', offVariation: 'off' } } });
     await api.replace('demo', 'flags', archived.key, { ...archived.definition, archived: true }, archived.version);
@@ -594,7 +594,7 @@ describe('console accessibility', () => {
       // A button, so that Tab reaches it and its description is read with it.
       const badge = row.getByRole('button', { name: 'stale', exact: true });
       expect(await badge.count()).toBe(1);
-      const why = /^Serves on to everyone in every environment and unchanged since .+, over 30 days: remove it from the code, then archive it\.$/;
+      const why = /^Serves off to everyone in every environment and unchanged since .+, over 30 days: remove it from the code, then archive it\.$/;
       expect(await accessibleDescription(page, badge)).toMatch(why);
       expect(await badge.getAttribute('title')).toBeNull();
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
@@ -311,6 +311,11 @@ async function writeCredentials(dataDir: string, boot: BootstrapResult, print: (
 export interface LocalStackOptions {
   readonly logger?: Logger;
   readonly print?: (line: string) => void;
+  /**
+   * Whether the first start's generated password may be printed: only to a terminal (default: when
+   * stdout is one), since redirected output ends up in log files; it is always in the credentials file.
+   */
+  readonly printSecrets?: boolean;
   /** Overrides of the demo simulator's pacing (tests run it without pauses). */
   readonly demo?: { readonly waveIntervalMs?: number; readonly progressEveryMs?: number };
 }
@@ -337,11 +342,29 @@ async function warnUnreadableWebhooks(deps: Deps, config: LocalConfig): Promise<
   return unreadable;
 }
 
+/**
+ * Creates the data folder readable by its owner only (0700), and closes one that others can read
+ * (as PostgreSQL does with its data directory): it holds the database files, with password hashes
+ * and every event, and PGlite writes them with the process's umask (often world-readable).
+ */
+async function privateDataDir(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mode = (await stat(dir)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    try {
+      await chmod(dir, 0o700);
+      logger.info(`data folder ${dir} was open to other users (mode ${mode.toString(8)}): now 700`, { dataDir: dir });
+    } catch (e) {
+      logger.warn(`data folder ${dir} is open to other users (mode ${mode.toString(8)}) and could not be closed: chmod 700 it`, { error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}
+
 /** Starts the whole platform in this process: storage, AWS stand-ins, API and console. */
 export async function startLocalStack(config: LocalConfig, options: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = options.logger ?? jsonLogger();
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  await mkdir(config.dataDir, { recursive: true });
+  await privateDataDir(config.dataDir, logger);
   // One process per data folder: a second start, or `xp replay`, on it is refused (PGlite allows one process).
   const lock = await lockDataDir(config.dataDir, 'xp start', { notice: (message) => { logger.warn(message); } });
   const closers: (() => Promise<void>)[] = [() => lock.release()];
@@ -452,7 +475,16 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       print('');
       print('First start: created the owner account and a demo project with three environments.');
       print(`  email     ${boot.adminEmail ?? ''}`);
-      print(boot.generatedPassword === undefined ? '  password  (XP_ADMIN_PASSWORD)' : `  password  ${boot.generatedPassword}   (shown once${credentialsFile === undefined ? '' : `; also in ${credentialsFile}, mode 0600`})`);
+      const printSecrets = options.printSecrets ?? process.stdout.isTTY;
+      print(
+        boot.generatedPassword === undefined
+          ? '  password  (XP_ADMIN_PASSWORD)'
+          : credentialsFile === undefined
+            ? '  password  printed above (the credentials file could not be written)'
+            : printSecrets
+              ? `  password  ${boot.generatedPassword}   (shown once; also in ${credentialsFile}, mode 0600)`
+              : `  password  in ${credentialsFile} (mode 0600; not printed where the output is not a terminal)`,
+      );
       if (credentialsFile !== undefined) {
         print(`  SDK keys  in ${credentialsFile}`);
       }

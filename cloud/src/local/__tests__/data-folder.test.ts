@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
@@ -70,8 +70,8 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
 
   const config = (dataDir: string, env: Record<string, string> = {}) =>
     configFromEnv({ XP_DATA_DIR: dataDir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'me@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0', XP_GUARDRAIL_INTERVAL_SECONDS: '0', ...env });
-  const start = (dataDir: string, env: Record<string, string> = {}, options: { logger?: Logger; print?: (l: string) => void } = {}): Promise<LocalStack> =>
-    startLocalStack(config(dataDir, env), { logger: options.logger ?? silentLogger, print: options.print ?? (() => undefined) });
+  const start = (dataDir: string, env: Record<string, string> = {}, options: { logger?: Logger; print?: (l: string) => void; printSecrets?: boolean | undefined } = {}): Promise<LocalStack> =>
+    startLocalStack(config(dataDir, env), { logger: options.logger ?? silentLogger, print: options.print ?? (() => undefined), ...(options.printSecrets === undefined ? {} : { printSecrets: options.printSecrets }) });
   const replay = async (dataDir: string): Promise<{ code: number; out: string[]; err: string[] }> => {
     const out: string[] = [];
     const err: string[] = [];
@@ -255,6 +255,32 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     expect(text).toContain('First start');
     expect(text).not.toContain('SDK keys  in');
     await stack.close();
+  });
+
+  it('keeps the data folder to its owner (0700), closing one others could read, and prints a generated password only to a terminal', async () => {
+    const printedTo = async (name: string, printSecrets: boolean | undefined, before?: number): Promise<{ text: string; password: string; mode: number }> => {
+      const fresh = await freshPostgres();
+      cleanups.push(fresh.drop);
+      const dir = path.join(root, name);
+      if (before !== undefined) {
+        await mkdir(dir, { mode: before });
+        await chmod(dir, before);
+      }
+      const printed: string[] = [];
+      const stack = await start(dir, { DATABASE_URL: fresh.url, XP_ADMIN_PASSWORD: '' }, { print: (l) => printed.push(l), printSecrets });
+      await stack.close();
+      return { text: printed.join('\n'), password: stack.boot.generatedPassword!, mode: (await stat(dir)).mode & 0o777 };
+    };
+
+    const redirected = await printedTo('redirected', undefined, 0o755);
+    const terminal = await printedTo('terminal', true);
+
+    expect([redirected.mode, terminal.mode]).toEqual([0o700, 0o700]);
+    expect(redirected.password).toMatch(/^\S{20,}$/);
+    expect(redirected.text).not.toContain(redirected.password);
+    expect(redirected.text).toContain(`password  in ${path.join(root, 'redirected', 'initial-credentials.txt')}`);
+    expect(await readFile(path.join(root, 'redirected', 'initial-credentials.txt'), 'utf8')).toContain(`admin password: ${redirected.password}`);
+    expect(terminal.text).toContain(`password  ${terminal.password}   (shown once`);
   });
 
   it('warns once at start when the platform key cannot decrypt the stored webhook URLs, and not with the old key', async () => {

@@ -357,6 +357,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         // Only the first would be read: two attribute filters on one attribute analysed the first value alone.
         ...faults('repeated parameter', await send('GET', `${DEMO}/flags?limit=1&limit=2`), 400, 'VALIDATION_FAILED'),
         ...faults('repeated filter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results?attr.country=US&attr.country=DE`), 400, 'VALIDATION_FAILED'),
+        // Named like Object.prototype's members: unknown parameters all the same.
+        ...faults('toString parameter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results?toString=1`), 400, 'VALIDATION_FAILED'),
+        ...faults('constructor parameter', await send('GET', `${DEMO}/experiments/demo-checkout-cta/results.csv?constructor=x`), 400, 'VALIDATION_FAILED'),
       ];
 
       expect(found).toEqual([]);

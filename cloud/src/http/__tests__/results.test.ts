@@ -442,6 +442,19 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect([cell('srm_p_value'), cell('srm_flagged'), cell('srm_error')]).toEqual(['0', 'true', 'UNEXPECTED_TRAFFIC']);
   });
 
+  it('filters on an attribute named __proto__ like any other, which no unit has, instead of dropping the filter', async () => {
+    const res = await p.request('GET', `${BASE}/experiments/checkout/results?attr.__proto__=1&attr.country=US`, { token: owner });
+    const unfiltered = await results('checkout', '?attr.country=US');
+
+    expect(res.status).toBe(200);
+    expect(Object.entries(res.body.filters.attributes as object)).toEqual([
+      ['__proto__', '1'],
+      ['country', 'US'],
+    ]);
+    expect(unfiltered.units.analysed).toBeGreaterThan(0);
+    expect(res.body.units.analysed).toBe(0);
+  });
+
   it('says which metrics the guardrail checks watch, a primary metric listed as a guardrail too included', async () => {
     await must('POST', `${BASE}/experiments`, experiment('watched', { status: 'running', startedAt: new Date(START).toISOString(), metrics: { primary: ['converted'], secondary: ['revenue'], guardrails: ['page-views', 'converted'] } }));
     await insertUnits(p, projectId, 'watched', units.slice(0, 40));

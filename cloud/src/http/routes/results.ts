@@ -43,9 +43,11 @@ const csvQuery = z.object({ ...known, table: z.enum(['summary', 'timeseries']).d
 type ResultsQuery = z.output<typeof resultsQuery>;
 
 function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsRequest {
-  const attributes: Record<string, string> = {};
+  // No prototype: attr.__proto__ is a filter like any other (assigned to a literal it vanished), and
+  // only the known parameters themselves are known (`toString` is not).
+  const attributes: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(query)) {
-    if (name in known || extra.includes(name)) {
+    if (Object.hasOwn(known, name) || extra.includes(name)) {
       continue;
     }
     const attribute = name.startsWith(ATTRIBUTE_PREFIX) ? name.slice(ATTRIBUTE_PREFIX.length) : undefined;

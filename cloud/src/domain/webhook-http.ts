@@ -46,10 +46,18 @@ BLOCKED.addSubnet('0.0.0.0', 8, 'ipv4');
 BLOCKED.addSubnet('fe80::', 10, 'ipv6');
 BLOCKED.addAddress('::', 'ipv6');
 BLOCKED.addSubnet('::ffff:169.254.0.0', 112, 'ipv6');
+// The same link-local block in the IPv4-compatible form and through NAT64's well-known prefix.
+BLOCKED.addSubnet('::a9fe:0', 112, 'ipv6');
+BLOCKED.addSubnet('64:ff9b::a9fe:0', 112, 'ipv6');
+// Cloud instance metadata outside 169.254/16: AWS Nitro's IPv6 endpoint, Alibaba Cloud's.
+BLOCKED.addAddress('fd00:ec2::254', 'ipv6');
+BLOCKED.addAddress('100.100.100.200', 'ipv4');
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+LOOPBACK.addSubnet('::7f00:0', 104, 'ipv6');
+LOOPBACK.addSubnet('64:ff9b::7f00:0', 104, 'ipv6');
 
 /** A URL's host as an address literal would be checked: an IPv6 one without its brackets. */
 export const urlHost = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '');
@@ -66,7 +74,7 @@ export function isBlockedAddress(address: string, refuseLoopback = false): boole
 
 class BlockedAddressError extends Error {}
 
-const refusal = (what: string, refuseLoopback: boolean): string => `${what} a link-local, unspecified${refuseLoopback ? ' or loopback' : ''} address, which webhooks may not reach`;
+const refusal = (what: string, refuseLoopback: boolean): string => `${what} a link-local, unspecified, cloud metadata${refuseLoopback ? ' or loopback' : ''} address, which webhooks may not reach`;
 
 /** dns.lookup without the blocked addresses; fails when nothing else is left. */
 export const guardedLookup = (refuseLoopback = false): LookupFunction => (hostname, options, callback) => {

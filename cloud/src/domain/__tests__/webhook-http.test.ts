@@ -69,12 +69,16 @@ describe('httpSend', () => {
   });
 
   it('refuses link-local and unspecified addresses, literal or resolved, and allows loopback and private ones', async () => {
-    for (const blocked of ['169.254.169.254', '0.0.0.0', 'fe80::1', '::', '::ffff:169.254.169.254']) {
+    for (const blocked of ['169.254.169.254', '0.0.0.0', 'fe80::1', '::', '::ffff:169.254.169.254', '::a9fe:a9fe', '64:ff9b::a9fe:a9fe', '64:ff9b::169.254.169.254', 'fd00:ec2::254', '100.100.100.200']) {
       expect([blocked, isBlockedAddress(blocked)]).toEqual([blocked, true]);
     }
     for (const allowed of ['127.0.0.1', '10.1.2.3', '192.168.0.1', '::1', '8.8.8.8', 'example.com']) {
       expect([allowed, isBlockedAddress(allowed)]).toEqual([allowed, false]);
     }
+    for (const loopback of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '::7f00:1', '64:ff9b::127.0.0.1']) {
+      expect([loopback, isBlockedAddress(loopback, true)]).toEqual([loopback, true]);
+    }
+    expect(isBlockedAddress('100.100.100.201')).toBe(false);
     const metadata = await send('http://169.254.169.254/latest/meta-data/');
     expect(metadata).toMatchObject({ statusCode: null, refused: true });
     expect(metadata.error).toContain('link-local');

@@ -24,6 +24,7 @@ from .jsvalue import (
     type_name,
     utf16_units,
 )
+from .jsvalue import _key_order  # noqa: PLC2701 (JavaScript's key order, for explanations)
 from .version import padded_version_string
 
 __all__ = ["SavedGroups", "ConditionTest", "compile_condition", "eval_condition", "is_operator_object", "get_path"]
@@ -370,3 +371,41 @@ def eval_condition(attributes: Any, condition: Mapping[str, Any], saved_groups: 
         return bool(test(attributes, saved_groups or {}))
     except Exception:
         return False
+
+
+def explain_condition_failure(condition: Any, attributes: Any, groups: SavedGroups) -> str:
+    """Why a condition is false for these attributes, in words (for explanations, never on the
+    evaluation path): the first top-level part that fails, followed into `$and`. The same words as the
+    TypeScript engine's `explainConditionFailure` (shared/spec/explain.json checks both)."""
+
+    def passes(c: Any) -> bool:
+        try:
+            return bool(compile_condition(c)[0](attributes, groups))
+        except Exception:
+            return False
+
+    if not isinstance(condition, Mapping):
+        return "the condition is not an object"
+    for key in _key_order(dict(condition)):
+        expected = condition[key]
+        if passes({key: expected}):
+            continue
+        if key == "$and":
+            failing = next((part for part in expected if not passes(part)), None) if _is_array(expected) else None
+            return "a part of $and is false" if failing is None else explain_condition_failure(failing, attributes, groups)
+        if key == "$or":
+            if _is_array(expected):
+                return "none of $or matched (" + "; ".join(explain_condition_failure(part, attributes, groups) for part in expected) + ")"
+            return "none of $or matched"
+        if key == "$nor":
+            matching = next((part for part in expected if passes(part)), None) if _is_array(expected) else None
+            return "a $nor condition matched" if matching is None else f"a $nor condition matched: {to_json(matching)}"
+        if key == "$not":
+            return f"excluded: {to_json(expected)} matched"
+        found, actual = True, attributes
+        for part in str(key).split("."):
+            found, actual = _step(actual, part)
+            if not found:
+                break
+        return f"{key} is {to_json(actual) if found else 'missing'}, needs {to_json(expected)}"
+    return "the condition is false"

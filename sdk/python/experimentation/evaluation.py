@@ -15,11 +15,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final, TypeVar
 from urllib.parse import unquote_plus
 
 from .bucketing import BucketRange, choose_variation, get_bucket_ranges
-from .conditions import ConditionTest, compile_condition, prepare_groups
+from .conditions import ConditionTest, compile_condition, explain_condition_failure, prepare_groups
 from .hashing import hash_v2_from_seed, hash_value, seed_state
 from .jsvalue import is_number, js_number_to_string, to_js_number
 from .results import (
@@ -60,13 +61,15 @@ class _CompiledRule:
     __slots__ = (
         "id", "kind", "test", "start", "until", "result", "variation", "coverage", "schedule",
         "hash_attribute", "fallback_attribute", "seed", "seed_state", "hash_version", "ranges",
-        "experiment", "variation_map",
+        "experiment", "variation_map", "condition",
     )
 
     def __init__(self, rule: Mapping[str, Any], kind: int, test: ConditionTest | None) -> None:
         self.id: str = rule["id"]
         self.kind = kind
         self.test = test
+        # The condition `test` was compiled from, for explanations.
+        self.condition: Any = rule.get("condition")
         self.start: float | None = rule.get("from")
         self.until: float | None = rule.get("until")
         self.result: EvaluationResult[Any] | None = None
@@ -420,6 +423,16 @@ def _hash_value_or_raise(attributes: Mapping[str, Any], name: str, fallback: str
     return v  # type: ignore[no-any-return]
 
 
+def _instant(ms: Any) -> str:
+    """Epoch milliseconds as an ISO instant in a trace, as JavaScript's toISOString writes it (years
+    0-9999; the number itself beyond them)."""
+    if not (-62_167_219_200_000 <= ms <= 253_402_300_799_999):
+        return js_number_to_string(ms)
+    seconds, millis = divmod(int(ms), 1000)
+    at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return at.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
 def _js_text(x: float | None) -> str:
     """A bucket or coverage in a trace, as the JavaScript engine writes it (`none` for no bucket)."""
     return "none" if x is None else js_number_to_string(x)
@@ -582,11 +595,12 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
     for rule in flag.rules:
         if (rule.start is not None and now < rule.start) or (rule.until is not None and now >= rule.until):
             if trace is not None:
-                trace.append(TraceStep("inactive", rule.id))
+                starts = rule.start is not None and now < rule.start
+                trace.append(TraceStep("inactive", rule.id, f"starts {_instant(rule.start)}" if starts else f"ended {_instant(rule.until)}"))
             continue
         if rule.test is not None and not rule.test(attributes, compiled.groups):
             if trace is not None:
-                trace.append(TraceStep("condition-false", rule.id))
+                trace.append(TraceStep("condition-false", rule.id, explain_condition_failure(rule.condition, attributes, compiled.groups)))
             continue
         kind = rule.kind
         if kind == _FORCE:

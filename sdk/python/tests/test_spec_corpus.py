@@ -151,3 +151,16 @@ class SpecCorpusTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ExplainCorpusTest(unittest.TestCase):
+    """shared/spec/explain.json: xp's explanations, word for word as the TypeScript engine gives them."""
+
+    def test_every_case_gives_the_same_trace(self) -> None:
+        spec = read_spec("explain.json")
+        self.assertGreaterEqual(len(spec["cases"]), 5)
+        for case in spec["cases"]:
+            with self.subTest(case["name"]):
+                result = evaluate_flag(spec["rulesets"][case["ruleset"]], case["flag"], case["context"], explain=True)
+                trace = [{k: v for k, v in (("ruleId", s.rule_id), ("outcome", s.outcome), ("detail", s.detail)) if v is not None} for s in result.trace or ()]
+                self.assertTrue(js_equal({"value": result.value, "reason": result.reason, "trace": trace}, case["expected"]), f"{trace} != {case['expected']['trace']}")

@@ -29,6 +29,8 @@ export interface CompiledRule {
   readonly id: string;
   readonly kind: RuleKind;
   readonly test: ConditionTest | undefined;
+  /** The condition `test` was compiled from, for explanations. */
+  readonly condition: Record<string, unknown> | undefined;
   readonly from: number | undefined;
   readonly until: number | undefined;
   /** Force: the result to return. */
@@ -209,6 +211,7 @@ function makeRule(rule: RulesetRule, test: ConditionTest | undefined, p: RulePar
     id: rule.id,
     kind: p.kind,
     test,
+    condition: rule.condition,
     from: rule.from,
     until: rule.until,
     result: p.result,

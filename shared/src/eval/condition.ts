@@ -458,3 +458,58 @@ export function evalCondition(attributes: unknown, condition: Record<string, unk
     return false;
   }
 }
+
+/** An attribute at a dotted path, or `undefined` when it is missing (an explanation says so). */
+function readAttribute(attributes: unknown, path: string): unknown {
+  let current = attributes;
+  for (const part of path.split('.')) {
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, part)) {
+      return undefined;
+    }
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+/**
+ * Why a condition is false for these attributes, in words (for explanations: slow, never on the
+ * evaluation path): the first top-level part that fails, followed into `$and`, as
+ * `country is "FR", needs {"$in":["US","CA"]}` or `plan is missing, needs "pro"`. The same words
+ * as the Python SDK's `explain_condition_failure` (the explain corpus checks both).
+ */
+export function explainConditionFailure(condition: unknown, attributes: unknown, groups: SavedGroups = {}): string {
+  const passes = (c: unknown): boolean => {
+    try {
+      return compileCondition(c).test(attributes, groups);
+    } catch {
+      return false;
+    }
+  };
+  if (typeof condition !== 'object' || condition === null || Array.isArray(condition)) {
+    return 'the condition is not an object';
+  }
+  for (const [key, expected] of Object.entries(condition as Record<string, unknown>)) {
+    if (passes({ [key]: expected })) {
+      continue;
+    }
+    switch (key) {
+      case '$and': {
+        const failing: unknown = Array.isArray(expected) ? (expected as unknown[]).find((part) => !passes(part)) : undefined;
+        return failing === undefined ? 'a part of $and is false' : explainConditionFailure(failing, attributes, groups);
+      }
+      case '$or':
+        return Array.isArray(expected) ? `none of $or matched (${(expected as unknown[]).map((part) => explainConditionFailure(part, attributes, groups)).join('; ')})` : 'none of $or matched';
+      case '$nor': {
+        const matching: unknown = Array.isArray(expected) ? (expected as unknown[]).find((part) => passes(part)) : undefined;
+        return matching === undefined ? 'a $nor condition matched' : `a $nor condition matched: ${JSON.stringify(matching)}`;
+      }
+      case '$not':
+        return `excluded: ${JSON.stringify(expected)} matched`;
+      default: {
+        const actual = readAttribute(attributes, key);
+        return `${key} is ${actual === undefined ? 'missing' : JSON.stringify(actual)}, needs ${JSON.stringify(expected)}`;
+      }
+    }
+  }
+  return 'the condition is false';
+}

@@ -1,4 +1,5 @@
 import { chooseVariation } from './bucketing.js';
+import { explainConditionFailure } from './condition.js';
 import type { CompiledExperiment, CompiledFlag, CompiledRule, CompiledRuleset } from './compile.js';
 import { RuleKind, getCompiled } from './compile.js';
 import { hash, hashV2FromSeed } from './hash.js';
@@ -11,6 +12,12 @@ import type {
   TraceStep,
 } from './types.js';
 import { ErrorCode, Reason, SkipReason } from './types.js';
+
+
+/** Epoch milliseconds as an ISO instant in a trace (years 0-9999; the number itself beyond them). */
+function instant(ms: number): string {
+  return ms >= -62_167_219_200_000 && ms <= 253_402_300_799_999 ? new Date(ms).toISOString() : String(ms);
+}
 
 /** Prerequisite chains deeper than this are treated as broken (cycles are caught at compile time). */
 const MAX_DEPTH = 32;
@@ -275,11 +282,11 @@ function evalFlag(
   const now = flag.timed ? (context.now ?? Date.now()) : 0;
   for (const rule of flag.rules) {
     if ((rule.from !== undefined && now < rule.from) || (rule.until !== undefined && now >= rule.until)) {
-      trace?.push({ ruleId: rule.id, outcome: 'inactive' });
+      trace?.push({ ruleId: rule.id, outcome: 'inactive', detail: rule.from !== undefined && now < rule.from ? `starts ${instant(rule.from)}` : `ended ${instant(rule.until!)}` });
       continue;
     }
     if (rule.test !== undefined && !rule.test(attributes, compiled.groups)) {
-      trace?.push({ ruleId: rule.id, outcome: 'condition-false' });
+      trace?.push({ ruleId: rule.id, outcome: 'condition-false', detail: explainConditionFailure(rule.condition, attributes, compiled.groups) });
       continue;
     }
     switch (rule.kind) {

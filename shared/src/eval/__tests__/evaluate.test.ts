@@ -50,7 +50,7 @@ describe('evaluateFlag', () => {
 
     expect(result.reason).toBe(Reason.TargetingMatch);
     expect(result.trace).toEqual([
-      { ruleId: 'us', outcome: 'condition-false' },
+      { ruleId: 'us', outcome: 'condition-false', detail: 'country is "FR", needs "US"' },
       { ruleId: 'acme', outcome: 'matched' },
     ]);
   });

@@ -82,3 +82,19 @@ describe('spec/experiments.json', () => {
     expect('errorCode' in c.expected || result.errorCode === undefined, 'no unexpected error').toBe(true);
   });
 });
+
+interface ExplainCase {
+  ruleset: string;
+  flag: string;
+  context: EvaluationContext;
+  expected: { value: unknown; reason: string; trace: unknown[] };
+}
+
+const explainSpec = readSpec('explain.json') as SpecFile<ExplainCase> & { rulesets: Record<string, unknown> };
+
+describe('spec/explain.json', () => {
+  it.each(explainSpec.cases)('$name', (c) => {
+    const result = evaluateFlag(explainSpec.rulesets[c.ruleset], c.flag, c.context, { explain: true });
+    expect({ value: result.value, reason: result.reason, trace: result.trace }).toEqual(c.expected);
+  });
+});

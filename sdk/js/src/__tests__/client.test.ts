@@ -181,7 +181,7 @@ describe('explain', () => {
 
     expect(explained).toMatchObject({ flagKey: 'targeted', reason: 'SPLIT', ruleId: 'r1' });
     expect(explained.trace).toEqual([
-      { ruleId: 'staff', outcome: 'condition-false' },
+      { ruleId: 'staff', outcome: 'condition-false', detail: 'plan is "pro", needs "staff"' },
       { ruleId: 'ramp', outcome: 'outside-rollout', detail: expect.stringMatching(/^bucket [\d.]+ > coverage 0$/) },
       { ruleId: 'r1', outcome: 'matched', detail: `exp-ab: ${explained.experiment?.variationKey ?? ''}` },
     ]);

@@ -119,6 +119,8 @@ describe('console end to end', () => {
     const devRow = table.getByRole('row', { name: /^Development/ });
     expect(await devRow.textContent()).toContain(expected.reason);
     expect(await devRow.textContent()).toContain(expected.bucket === undefined ? '—' : `${(expected.bucket * 100).toFixed(2)}%`);
+    // Why: rule-1's condition refused a user without a country, saying so.
+    expect(await devRow.textContent()).toContain('rule-1 condition-false: country is missing, needs {"$eq":"NL"}');
 
     await page.getByRole('button', { name: '+ Attribute', exact: true }).click();
     await page.getByLabel('Attribute name 2').fill('country');
@@ -127,6 +129,7 @@ describe('console end to end', () => {
 
     await devRow.getByText('TARGETING_MATCH').waitFor(WAIT);
     expect(await devRow.textContent()).toContain('rule-1');
+    expect(await devRow.textContent()).toContain('rule-1 matched');
     expect(await devRow.textContent()).toContain('true');
     expect(await table.getByRole('row', { name: /^Production/ }).textContent()).not.toContain('TARGETING_MATCH');
     await shot('04-evaluate-as');

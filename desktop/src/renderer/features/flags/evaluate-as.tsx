@@ -28,6 +28,24 @@ export function parseAttributeValue(text: string): unknown {
   return text;
 }
 
+/** Every rule the evaluation considered, in order, and why it did or did not apply (the trace). */
+function Why({ result }: { readonly result: EvaluationResult }): ReactNode {
+  const steps = result.trace ?? [];
+  if (steps.length === 0) {
+    return <span className="small muted">{result.reason === 'DISABLED' ? 'The flag is off here: it serves its off variation.' : result.reason === 'DEFAULT' ? 'No rule: it serves its default.' : '—'}</span>;
+  }
+  return (
+    <ol className="small trace">
+      {steps.map((step, i) => (
+        <li key={i}>
+          {step.ruleId === undefined ? null : <code>{step.ruleId}</code>} {step.outcome}
+          {step.detail === undefined ? null : <span className="muted">: {step.detail}</span>}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
 interface Outcome {
   readonly environment: string;
   readonly name: string;
@@ -70,7 +88,7 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
       const results = await Promise.all(
         environments.map(async (env): Promise<Outcome> => {
           const { published } = await client.publishedRuleset(project, env.key);
-          return { environment: env.key, name: env.name, published: published !== null, result: published === null ? null : evaluateFlag(published.ruleset, flagKey, { attributes, now }) };
+          return { environment: env.key, name: env.name, published: published !== null, result: published === null ? null : evaluateFlag(published.ruleset, flagKey, { attributes, now }, { explain: true }) };
         }),
       );
       setOutcomes(results);
@@ -114,6 +132,7 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
                 <th>Reason</th>
                 <th>Rule</th>
                 <th className="num">Bucket</th>
+                <th>Why</th>
               </tr>
             </thead>
             <tbody>
@@ -121,7 +140,7 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
                 <tr key={o.environment}>
                   <td>{o.name}</td>
                   {o.result === null ? (
-                    <td colSpan={5} className="muted">
+                    <td colSpan={6} className="muted">
                       No ruleset published yet
                     </td>
                   ) : (
@@ -137,6 +156,9 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
                       </td>
                       <td>{o.result.ruleId ?? '—'}</td>
                       <td className="num">{o.result.bucket === undefined ? '—' : formatPercent(o.result.bucket, { digits: 2 })}</td>
+                      <td>
+                        <Why result={o.result} />
+                      </td>
                     </>
                   )}
                 </tr>

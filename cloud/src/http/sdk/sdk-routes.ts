@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent } from '@xp/shared/edge';
+import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent, TraceStep } from '@xp/shared/edge';
 import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
@@ -80,10 +80,12 @@ const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Expe
 export interface EvaluateBody {
   readonly unit: { readonly id: string; readonly attributes?: Record<string, unknown> };
   readonly flags?: string[];
+  /** Also return each flag's bucket, prerequisite and trace (every rule considered, and why). */
+  readonly explain?: boolean;
 }
 
 /**
- * The /sdk/v1/evaluate body: `{ unit: { id, attributes? }, flags? }`, unknown keys refused. Written
+ * The /sdk/v1/evaluate body: `{ unit: { id, attributes? }, flags?, explain? }`, unknown keys refused. Written
  * out rather than with zod, which the evaluation Lambda does not load. `input` comes from JSON.parse,
  * so every attribute value is already JSON.
  */
@@ -101,7 +103,10 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   if (!isObject(input)) {
     return fail('', 'expected an object');
   }
-  onlyKeys(input, '', ['unit', 'flags']);
+  onlyKeys(input, '', ['unit', 'flags', 'explain']);
+  if (input.explain !== undefined && typeof input.explain !== 'boolean') {
+    fail('explain', 'expected true or false');
+  }
   const unit = input.unit;
   if (!isObject(unit)) {
     return fail('unit', 'expected an object with an id');
@@ -153,6 +158,10 @@ export interface EvaluatedFlag {
   readonly reason: string;
   readonly ruleId?: string;
   readonly errorCode?: string;
+  /** With `explain`: the unit's bucket in the rule that served it, the failed prerequisite, the trace. */
+  readonly bucket?: number;
+  readonly prerequisite?: string;
+  readonly trace?: readonly TraceStep[];
 }
 
 const tooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
@@ -237,15 +246,20 @@ function withRetryAfter(c: Context, error: unknown): never {
   throw error;
 }
 
-function toEvaluated(r: EvaluationResult): EvaluatedFlag {
-  return {
+function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
+  const plain: EvaluatedFlag = {
     value: r.value,
     variationKey: r.variationKey,
     reason: r.reason,
     ...(r.ruleId === undefined ? {} : { ruleId: r.ruleId }),
     ...(r.errorCode === undefined ? {} : { errorCode: r.errorCode }),
   };
+  return explain
+    ? { ...plain, ...(r.bucket === undefined ? {} : { bucket: r.bucket }), ...(r.prerequisite === undefined ? {} : { prerequisite: r.prerequisite }), trace: r.trace ?? [] }
+    : plain;
 }
+
+const EXPLAIN = { explain: true } as const;
 
 /** Registers the SDK endpoints; `deps.events` must be set. */
 export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}): SdkMetrics {
@@ -504,8 +518,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     // The unit's flat attributes go with its exposures, as the SDKs send them (result filters, dimensions).
     let sent: ReturnType<typeof exposureAttributes> | null = null;
     for (const key of flagKeys) {
-      const result = evaluateFlag(served.ruleset, key, context);
-      flags[key] = toEvaluated(result);
+      const result = evaluateFlag(served.ruleset, key, context, input.explain === true ? EXPLAIN : undefined);
+      flags[key] = toEvaluated(result, input.explain === true);
       const exp = result.experiment;
       if (exp?.inExperiment === true) {
         // The caller's attributes, as the SDKs send them: without `id`, which unit.id overrides (the

@@ -113,6 +113,21 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(res.body.flags['no-such-flag']).toEqual({ value: null, variationKey: null, reason: 'FLAG_NOT_FOUND', errorCode: 'FLAG_NOT_FOUND' });
     });
 
+    it('explains each flag when asked: the bucket and the trace of every rule considered, as the SDKs do', async () => {
+      const explained = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-explain' }, flags: ['checkout-flag', 'button-color'], explain: true });
+      const plain = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-explain' }, flags: ['checkout-flag'] });
+      const wrong = await post('/sdk/v1/evaluate', server, { unit: { id: 'u' }, explain: 'yes' });
+
+      expect(explained.status).toBe(200);
+      const checkout = explained.body.flags['checkout-flag'];
+      expect(checkout.trace).toEqual([{ ruleId: 'exp', outcome: 'matched', detail: `checkout-exp: ${String(checkout.variationKey)}` }]);
+      expect(checkout.bucket).toEqual(expect.any(Number));
+      expect({ ...checkout, trace: undefined, bucket: undefined }).toEqual({ ...plain.body.flags['checkout-flag'], trace: undefined, bucket: undefined });
+      expect(plain.body.flags['checkout-flag']).not.toHaveProperty('trace');
+      expect(explained.body.flags['button-color']).toMatchObject({ reason: 'DEFAULT', trace: [] });
+      expect([wrong.status, wrong.body.error.details.issues[0].path]).toEqual([400, 'explain']);
+    });
+
     it('evaluates and exposes a flag named twice once', async () => {
       const res = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-twice' }, flags: ['checkout-flag', 'checkout-flag', 'checkout-flag'] });
 

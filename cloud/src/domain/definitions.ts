@@ -623,8 +623,19 @@ export class FlagService extends DefinitionService<'flag'> {
     super(deps, DefinitionKind.Flag);
   }
 
-  /** A new order of the variations may not move the units of a live split (see `reshuffledSplits`). */
+  /**
+   * A new order of the variations may not move the units of a live split (see `reshuffledSplits`),
+   * and a flag that is on somewhere keeps its type: code reads it typed (getBooleanValue, getValue
+   * with a default of the old type), and every such read would fall back to its default at once.
+   */
   protected override replacement(current: Flag, parsed: Flag): Flag {
+    const on = Object.entries(current.environments).filter(([, state]) => state.enabled).map(([env]) => env);
+    if (parsed.type !== current.type && on.length > 0) {
+      throw invalid(
+        `flag "${current.key}" is a ${current.type} flag that is on in ${on.map((e) => `"${e}"`).join(', ')}: code reads it as a ${current.type}, and every such read would get its default once it serves a ${parsed.type}; turn it off everywhere first, or create a new flag`,
+        { issues: [{ path: 'type', message: `cannot change from ${current.type} while the flag is on` }] },
+      );
+    }
     const moved = reshuffledSplits(current, parsed);
     if (moved.length > 0) {
       throw invalid(

@@ -256,6 +256,22 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(await served()).toEqual(before);
   });
 
+  it('refuses to change the type of a flag that is on somewhere, and allows it once it is off everywhere', async () => {
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'typed' } });
+    const asString = { ...FLAG, key: 'typed', type: 'string', variations: [{ key: 'off', value: 'off' }, { key: 'on', value: 'on' }] };
+    const put = (body: unknown, version: number) => p.request('PUT', '/api/v1/projects/demo/flags/typed', { token: owner, body, headers: { 'If-Match': `"${version}"` } });
+
+    const refused = await put(asString, created.body.version as number);
+    const off = await put({ ...FLAG, key: 'typed', environments: { ...FLAG.environments, development: { ...FLAG.environments.development, enabled: false } } }, created.body.version as number);
+    const changed = await put({ ...asString, environments: off.body.definition.environments }, off.body.version as number);
+
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toContain('is a boolean flag that is on in "development"');
+    expect(refused.body.error.details.issues).toEqual([{ path: 'type', message: 'cannot change from boolean while the flag is on' }]);
+    expect(off.status).toBe(200);
+    expect([changed.status, changed.body.definition?.type]).toEqual([200, 'string']);
+  });
+
   it('refuses prerequisites that form a cycle, which SDKs could not evaluate', async () => {
     const dev = (prerequisites: { flag: string; variation: string }[]) => ({ development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites } });
     const parent = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'cycle-a', environments: dev([]) } });

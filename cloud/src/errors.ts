@@ -79,3 +79,13 @@ export const notFound = (what: string): AppError => new AppError(AppErrorCode.No
 export const forbidden = (message = 'your role does not allow this'): AppError => new AppError(AppErrorCode.Forbidden, message);
 export const conflict = (message: string, details?: unknown): AppError => new AppError(AppErrorCode.Conflict, message, details);
 export const invalid = (message: string, details?: unknown): AppError => new AppError(AppErrorCode.Validation, message, details);
+
+/**
+ * 409 for a write whose expected version is not the stored one: changed by someone else since the
+ * caller read it, or (a version from the future) never read at all. `details.currentVersion` either way.
+ */
+export const versionConflict = (what: string, current: number, sent: number): AppError =>
+  conflict(
+    sent < current ? `${what} was changed by someone else (version ${String(current)}, you sent ${String(sent)})` : `${what} is at version ${String(current)}, not ${String(sent)}: read it again and resend`,
+    { currentVersion: current },
+  );

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
 import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
-import { AppError, AppErrorCode, invalid } from '../errors.js';
+import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
 import type { DefinitionRepository, ListOptions, StoredDefinition } from '../store/definitions.js';
@@ -410,9 +410,7 @@ async function refuseGuardrailStopWithoutAuthority(db: Queryable, actor: Actor, 
 /** `current`, if it is the version the caller read; otherwise the conflict a write would have met. */
 function atExpectedVersion<T>(kind: DefinitionKind, current: StoredDefinition<T>, expectedVersion: number): StoredDefinition<T> {
   if (current.version !== expectedVersion) {
-    throw new AppError(AppErrorCode.Conflict, `${kind} "${current.key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
-      currentVersion: current.version,
-    });
+    throw versionConflict(`${kind} "${current.key}"`, current.version, expectedVersion);
   }
   return current;
 }
@@ -488,11 +486,13 @@ export class DefinitionService<K extends DefinitionKind> {
     }
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
-      const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
+      // A stale version first: the body was written against another definition, so what the checks
+      // below would say of it (against this one) is beside the point.
+      const current = atExpectedVersion(this.kind, await this.config.repo.get(tx, project.id, key, { forUpdate: true }), expectedVersion);
       const definition = this.replacement(current.definition, parsed, input);
       if (jsonDiff(current.definition, definition).length === 0) {
         // Nothing to write: no new version, no audit entry, nothing published.
-        return atExpectedVersion(this.kind, current, expectedVersion);
+        return current;
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);

@@ -3,7 +3,7 @@ import type { Environment } from '@xp/shared';
 import { environmentSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
-import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
+import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { environments, projects } from '../store/projects.js';
@@ -84,7 +84,7 @@ export class ProjectService {
       if (unchanged) {
         // Nothing to write: no new version, no audit entry; a stale version is still a conflict.
         if (before.version !== expectedVersion) {
-          throw conflict(`project was changed by someone else (version ${before.version}, you sent ${expectedVersion})`, { currentVersion: before.version });
+          throw versionConflict(`project`, before.version, expectedVersion);
         }
         return before;
       }

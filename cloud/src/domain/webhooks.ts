@@ -12,7 +12,7 @@ import type { DeliveryStatus, Webhook, WebhookDeliveryDetail } from '@xp/shared'
 import { Permission, assertCan } from '../auth/permissions.js';
 import type { PlatformKey} from '../auth/platform-key.js';
 import { webhookSignature } from '../auth/platform-key.js';
-import { AppError, AppErrorCode, conflict, invalid } from '../errors.js';
+import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import type { Page } from '../store/pagination.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor } from '../store/pagination.js';
@@ -274,7 +274,7 @@ export function attemptRecord(o: WebhookOutcome, attempts: number, now: Date, re
 async function lockedAt(tx: Queryable, projectId: string, id: string, expectedVersion: number): Promise<StoredWebhook> {
   const current = await webhooks.get(tx, projectId, id, true);
   if (current.version !== expectedVersion) {
-    throw conflict(`webhook was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+    throw versionConflict(`webhook`, current.version, expectedVersion);
   }
   return current;
 }

@@ -1,4 +1,4 @@
-import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
+import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js';
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
@@ -185,9 +185,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
       if (current === undefined) {
         throw notFound(`${this.kind} "${definition.key}"`);
       }
-      throw conflict(`${this.kind} "${definition.key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
-        currentVersion: current.version,
-      });
+      throw versionConflict(`${this.kind} "${definition.key}"`, current.version, expectedVersion);
     }
     return fromRow<T>(row);
   }
@@ -201,9 +199,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
     const row = result.rows[0];
     if (row === undefined) {
       const current = await this.get(db, projectId, key);
-      throw conflict(`${this.kind} "${key}" was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, {
-        currentVersion: current.version,
-      });
+      throw versionConflict(`${this.kind} "${key}"`, current.version, expectedVersion);
     }
     return fromRow<T>(row);
   }

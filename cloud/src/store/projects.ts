@@ -1,5 +1,5 @@
 import type { Environment } from '@xp/shared';
-import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
+import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js';
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
 import { iso } from './rows.js';
@@ -102,7 +102,7 @@ export const projects = {
     const row = result.rows[0];
     if (row === undefined) {
       const current = await projects.getByKey(db, orgId, key);
-      throw conflict(`project was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+      throw versionConflict(`project`, current.version, expectedVersion);
     }
     return projectFromRow(row);
   },
@@ -146,7 +146,7 @@ export const environments = {
     const row = result.rows[0];
     if (row === undefined) {
       const current = await environments.get(db, projectId, env.key);
-      throw conflict(`environment was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+      throw versionConflict(`environment`, current.version, expectedVersion);
     }
     return envFromRow(row);
   },
@@ -155,7 +155,7 @@ export const environments = {
     const result = await db.query('DELETE FROM environments WHERE project_id = $1 AND key = $2 AND version = $3', [projectId, key, expectedVersion]);
     if (result.rowCount === 0) {
       const current = await environments.get(db, projectId, key);
-      throw conflict(`environment was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+      throw versionConflict(`environment`, current.version, expectedVersion);
     }
   },
 

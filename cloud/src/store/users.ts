@@ -1,5 +1,5 @@
 import type { Role } from '@xp/shared';
-import { AppError, AppErrorCode, conflict, notFound } from '../errors.js';
+import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js';
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
@@ -129,7 +129,7 @@ export const users = {
     const row = result.rows[0];
     if (row === undefined) {
       const current = await users.get(db, orgId, id);
-      throw conflict(`user was changed by someone else (version ${current.version}, you sent ${expectedVersion})`, { currentVersion: current.version });
+      throw versionConflict(`user`, current.version, expectedVersion);
     }
     return fromRow(row);
   },

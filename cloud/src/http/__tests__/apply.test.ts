@@ -127,7 +127,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('POST …/apply on %s'
 
     expect(ok).toEqual({ dryRun: true, changes: [{ kind: 'segments', key: 'dry-seg', action: 'create', version: 1 }, { kind: 'flags', key: 'live', action: 'update', version: live.version + 1 }] });
     expect(stale.status).toBe(409);
-    expect(stale.body.error.message).toMatch(/^update flag live \(change 1 of 1\): flag "live" was changed by someone else/);
+    expect(stale.body.error.message).toMatch(/^update flag live \(change 1 of 1\): flag "live" is at version \d+, not \d+: read it again/);
     expect(await exists('segments', 'dry-seg')).toBe(false);
     expect((await mustAs(p, owner, 'GET', '/api/v1/projects/demo/flags/live')).definition.name).toBe(live.definition.name);
     expect(await published()).toEqual(before.rulesets);

@@ -442,6 +442,8 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
 
       expect(faults('stale', res, 409, 'VERSION_CONFLICT')).toEqual([]);
       expect(res.body.error.details).toEqual({ currentVersion: 1 });
+      // A version from the future was never read: not "changed by someone else".
+      expect(res.body.error.message).toBe('flag "new-checkout" is at version 1, not 7: read it again and resend');
       expect(await snapshot()).toEqual(before);
     });
   });

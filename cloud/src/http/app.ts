@@ -1,3 +1,4 @@
+import { StreamSlots } from './polling-stream.js';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -47,7 +48,9 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Every management route, in documentation order. */
 export function managementRoutes(services: Services): AnyRoute[] {
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services), ...changeRoutes(services), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  // One count of open streams per user for both streaming routes of this app.
+  const streams = new StreamSlots();
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

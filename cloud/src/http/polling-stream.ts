@@ -6,6 +6,7 @@
  * instances. Used by the event explorer and the change feed.
  */
 import type { Logger } from '../domain/context.js';
+import { AppError, AppErrorCode } from '../errors.js';
 
 export interface PollingStreamOptions<T> {
   /** Where the stream starts (the last id the client saw, or the newest one). */
@@ -28,6 +29,46 @@ export interface PollingStreamOptions<T> {
    * disabled user, a revoked session or token).
    */
   readonly stillAuthorized?: () => Promise<boolean>;
+  /** Called once when the stream ends, however it ends (frees the caller's stream slot). */
+  readonly onClose?: () => void;
+}
+
+/** 429 for a stream the caller may not open: they hold the most already. */
+export const tooManyStreams = (): AppError =>
+  new AppError(AppErrorCode.RateLimited, `you hold ${String(MAX_STREAMS_PER_USER)} open streams on this server, the most one user may; close one (another tab, a script) and retry`, { retryAfterSeconds: 5 });
+
+/** Open management streams one user may hold on one instance (a console tab holds one or two). */
+export const MAX_STREAMS_PER_USER = 20;
+
+/**
+ * Per-user counts of open management streams: each polls the database every second, so one user
+ * (a script, a leaked token) opening thousands would load it for everyone. `acquire` returns the
+ * release, or undefined when the user holds the most already.
+ */
+export class StreamSlots {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly max = MAX_STREAMS_PER_USER) {}
+
+  acquire(userId: string): (() => void) | undefined {
+    const n = this.held.get(userId) ?? 0;
+    if (n >= this.max) {
+      return undefined;
+    }
+    this.held.set(userId, n + 1);
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        const left = (this.held.get(userId) ?? 1) - 1;
+        if (left <= 0) {
+          this.held.delete(userId);
+        } else {
+          this.held.set(userId, left);
+        }
+      }
+    };
+  }
 }
 
 export const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' } as const;
@@ -52,6 +93,7 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
         }
         closed = true;
         clearTimeout(timer);
+        options.onClose?.();
         try {
           controller.close();
         } catch {
@@ -99,6 +141,7 @@ export function pollingStream<T>(options: PollingStreamOptions<T>): ReadableStre
     },
     cancel() {
       clearTimeout(timer);
+      options.onClose?.();
     },
   });
 }

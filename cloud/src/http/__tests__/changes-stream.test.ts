@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { lateCommitReader, streamSeconds } from '../polling-stream.js';
+import { MAX_STREAMS_PER_USER, lateCommitReader, streamSeconds } from '../polling-stream.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { OWNER, booleanFlagBody, startPlatform } from './harness.js';
 import type { Platform } from './harness.js';
@@ -48,6 +48,35 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     expect(notices[0]!.id).toBeGreaterThan(last);
     expect((await poll('other', 0)).notices.map((n) => n.resourceKey)).toContain('elsewhere');
     expect((await poll('other', 0)).notices.map((n) => n.resourceKey)).not.toContain('feed-flag');
+  });
+
+  it('lets one user hold at most 20 open streams (change feed and explorer together), and a closed one frees its place', async () => {
+    const open = async (path: string): Promise<{ res: Response; controller: AbortController }> => {
+      const controller = new AbortController();
+      const res = await p.app.request(path, { headers: { authorization: `Bearer ${owner}` }, signal: controller.signal });
+      return { res, controller };
+    };
+    const held: { res: Response; controller: AbortController }[] = [];
+    for (let i = 0; i < MAX_STREAMS_PER_USER; i++) {
+      held.push(await open(i % 2 === 0 ? '/api/v1/projects/demo/changes/stream?maxSeconds=60' : '/api/v1/projects/demo/events/stream?maxSeconds=60'));
+    }
+    const refused = await p.request('GET', '/api/v1/projects/demo/events/stream?maxSeconds=60', { token: owner });
+    const polled = await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=60', { token: owner });
+
+    expect(held.map((h) => h.res.status)).toEqual(Array<number>(MAX_STREAMS_PER_USER).fill(200));
+    expect([refused.status, refused.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(polled.status).toBe(429);
+    await held[0]!.res.body!.cancel();
+    held[0]!.controller.abort();
+    const again = await open('/api/v1/projects/demo/changes/stream?maxSeconds=0');
+    expect(again.res.status).toBe(200);
+    await again.res.text();
+    for (const h of held.slice(1)) {
+      await h.res.body!.cancel();
+      h.controller.abort();
+    }
+    // Every slot is back: a poll (maxSeconds=0) takes and returns one.
+    expect((await poll('demo', 0)).status).toBe(200);
   });
 
   it('pushes a change to an open stream as it commits, with its id for Last-Event-ID', async () => {

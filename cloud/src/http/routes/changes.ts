@@ -6,7 +6,7 @@ import { audit } from '../../store/audit.js';
 import type { ChangeNotice } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds, StreamSlots, tooManyStreams } from '../polling-stream.js';
 import { projectParams, stillAuthenticated, queryInt } from './common.js';
 
 /**
@@ -32,7 +32,7 @@ const streamQuery = z.strictObject({
 
 const sse = (c: ChangeNotice): string => `event: change\nid: ${c.id}\ndata: ${JSON.stringify(c)}\n\n`;
 
-export function changeRoutes(services: Services): AnyRoute[] {
+export function changeRoutes(services: Services, streams: StreamSlots = new StreamSlots()): AnyRoute[] {
   return [
     route({
       method: 'get',
@@ -49,8 +49,15 @@ export function changeRoutes(services: Services): AnyRoute[] {
         const db = services.deps.db;
         const project = await projectFor(db, req.actor, req.params.project);
         const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
+        const cursor = resume ?? (await audit.latestId(db, project.id));
+        // Released when the stream ends, however it ends.
+        const release = streams.acquire(req.actor.userId);
+        if (release === undefined) {
+          throw tooManyStreams();
+        }
         const stream = pollingStream({
-          cursor: resume ?? (await audit.latestId(db, project.id)),
+          onClose: release,
+          cursor,
           read: lateCommitReader((after, limit) => audit.changesAfter(db, project.id, after, limit), (c) => c.id, LATE_COMMIT_MS),
           cursorOf: (c) => c.id,
           format: sse,

@@ -9,7 +9,7 @@ import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
 import type { Queryable } from '../../store/db.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
 import { route } from '../api.js';
-import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds } from '../polling-stream.js';
+import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds, StreamSlots, tooManyStreams } from '../polling-stream.js';
 import { badStringReason } from '../text.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, projectParams, stillAuthenticated, queryInt } from './common.js';
@@ -122,7 +122,7 @@ function toFilter(q: Filters): ExplorerFilter {
 
 const sse = (e: ExplorerEvent): string => `event: ${e.type}\nid: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`;
 
-export function explorerRoutes(services: Services): AnyRoute[] {
+export function explorerRoutes(services: Services, streams: StreamSlots = new StreamSlots()): AnyRoute[] {
   return [
     route({
       method: 'get',
@@ -155,8 +155,15 @@ export function explorerRoutes(services: Services): AnyRoute[] {
         const project = await projectFor(db, req.actor, req.params.project);
         const filter = toFilter(req.query);
         const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
+        const cursor = resume ?? (await latestExplorerSeq(db, project.id));
+        // Released when the stream ends, however it ends.
+        const release = streams.acquire(req.actor.userId);
+        if (release === undefined) {
+          throw tooManyStreams();
+        }
         const stream = pollingStream({
-          cursor: resume ?? (await latestExplorerSeq(db, project.id)),
+          onClose: release,
+          cursor,
           read: explorerStreamReader(db, project.id, filter),
           cursorOf: (e) => e.seq,
           format: sse,

@@ -64,7 +64,7 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     const polled = await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=60', { token: owner });
 
     expect(held.map((h) => h.res.status)).toEqual(Array<number>(MAX_STREAMS_PER_USER).fill(200));
-    expect([refused.status, refused.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect([refused.status, refused.body.error.code, refused.headers.get('retry-after')]).toEqual([429, 'RATE_LIMITED', '5']);
     expect(polled.status).toBe(429);
     await held[0]!.res.body!.cancel();
     held[0]!.controller.abort();

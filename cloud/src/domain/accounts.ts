@@ -78,6 +78,9 @@ function randomPassword(): string {
 /** The resource key of failed-login entries for an email that belongs to no user. */
 export const UNKNOWN_USER_KEY = '(unknown)';
 
+/** Live (unrevoked, unexpired) personal access tokens one user may hold. */
+export const MAX_LIVE_TOKENS = 100;
+
 export class AccountService {
   // A real hash to verify against for unknown emails, so timing does not reveal which emails exist.
   #dummyHash: Promise<string> | undefined;
@@ -248,6 +251,11 @@ export class AccountService {
     const asked = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
     const expiresAt = cap === null ? asked : asked === null || asked > cap ? cap : asked;
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
+      // A bound on live tokens per user: a script (or a leaked token) minting them in a loop.
+      const live = await credentials.countLiveAccessTokens(tx, actor.userId, this.deps.now());
+      if (live >= MAX_LIVE_TOKENS) {
+        throw new AppError(AppErrorCode.InvalidState, `you have ${String(live)} live access tokens, the most one user may hold; revoke the ones you no longer use (DELETE /api/v1/me/tokens/{id})`);
+      }
       const parentId = creator?.via === 'token' ? creator.id : null;
       const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId });
       await record(tx, actor, { projectId: null, action: 'token.created', resourceType: 'access-token', resourceKey: created.id, before: undefined, after: { name, prefix: created.prefix } });

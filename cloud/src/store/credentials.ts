@@ -163,6 +163,11 @@ export const credentials = {
     return tokenFromRow(result.rows[0]!);
   },
 
+  async countLiveAccessTokens(db: Queryable, userId: string, now: Date): Promise<number> {
+    const result = await db.query<{ n: string }>('SELECT count(*) AS n FROM access_tokens WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)', [userId, now]);
+    return Number(result.rows[0]?.n ?? 0);
+  },
+
   async listAccessTokens(db: Queryable, userId: string): Promise<AccessToken[]> {
     const result = await db.query<TokenRow>(
       'SELECT id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at FROM access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id',

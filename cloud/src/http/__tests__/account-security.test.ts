@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LIVE_TOKENS } from '../../domain/accounts.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -146,6 +147,25 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     expect([await me(leaked.token), await me(child.token), await me(grandchild.token), await me(sibling.token)]).toEqual([401, 401, 401, 200]);
     const items = (await p.request('GET', '/api/v1/me/tokens', { token: session })).body.items as { name: string; revokedAt: string | null }[];
     expect(items.filter((t) => t.revokedAt !== null).map((t) => t.name).sort()).toEqual(['and with that one', 'leaked', 'minted with the leaked one']);
+  });
+
+  it('refuses a token beyond the 100 live ones a user may hold, and takes one again once another is revoked', async () => {
+    await user('minted-many@example.com');
+    const session = await p.login('minted-many@example.com', PASSWORD);
+    const made: { id: string }[] = [];
+    for (let i = 0; i < MAX_LIVE_TOKENS; i++) {
+      const res = await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: `t${String(i)}` } });
+      expect(res.status).toBe(201);
+      made.push(res.body.accessToken as { id: string });
+    }
+
+    const refused = await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'one too many' } });
+    await p.request('DELETE', `/api/v1/me/tokens/${made[0]!.id}`, { token: session });
+    const again = await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'after a revoke' } });
+
+    expect([refused.status, refused.body.error.code]).toEqual([409, 'INVALID_STATE']);
+    expect(refused.body.error.message).toContain('100 live access tokens');
+    expect(again.status).toBe(201);
   });
 
   it('logout with a personal access token revokes it', async () => {

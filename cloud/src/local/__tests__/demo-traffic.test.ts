@@ -161,5 +161,7 @@ describe('demo traffic through a real local stack', () => {
     expect(printed.filter((l) => l.startsWith('demo traffic'))).toEqual([]);
     expect(startConfig([], {}).demo).toBe(true);
     expect(startConfig([], { XP_DEMO: '0' }).demo).toBe(false);
-  });
+    // Three stack starts and stops (one a first start on a fresh embedded database): about 6 s alone,
+    // past 20 s on a machine busy with the rest of the suite.
+  }, 60_000);
 });

@@ -1,10 +1,38 @@
+/** How long a request may wait for the server's answer (its headers) before it fails. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * A request the server did not answer in time. For a write, the server may have applied it before
+ * hanging (or may still): the message says so, and to reload.
+ */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  constructor(
+    readonly method: string,
+    readonly timeoutMs: number,
+  ) {
+    const write = !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
+    super(
+      `The server did not answer within ${Math.round(timeoutMs / 1000)} s; check that it is running.` +
+        (write ? ' Your change may or may not have been saved: reload to see.' : ''),
+    );
+  }
+}
+
 /**
  * The console's fetch: sends the current session token on every authenticated request, and when the
  * session has expired (401) holds those requests until the user signs in again in place, then
  * retries them with the new token — so an expired session loses no draft and no save. While nobody
  * is signed in (`active` false), a 401 is answered as is.
+ *
+ * Every request but a stream (`accept: text/event-stream`, the change feed) fails with a
+ * `RequestTimeoutError` when the server has not answered within `timeoutMs` (default 30 s), so that
+ * "Saving…" and "Loading…" end in a message instead of lasting as long as a hung server. Time spent
+ * waiting for the user to sign in again does not count.
  */
 export class SessionFetch {
+  constructor(private readonly timeoutMs: number = REQUEST_TIMEOUT_MS) {}
+
   private token: string | null = null;
   private active = false;
   private expiry: { readonly renewed: Promise<string | null>; readonly settle: (token: string | null) => void } | null = null;
@@ -41,11 +69,11 @@ export class SessionFetch {
     const headers = new Headers(init?.headers);
     const used = this.token;
     if (!headers.has('authorization') || used === null) {
-      return globalThis.fetch(input, init);
+      return this.timed(input, init);
     }
     const send = (token: string): Promise<Response> => {
       headers.set('authorization', `Bearer ${token}`);
-      return globalThis.fetch(input, { ...init, headers });
+      return this.timed(input, { ...init, headers });
     };
     const res = await send(used);
     if (res.status !== 401 || !this.active) {
@@ -58,6 +86,42 @@ export class SessionFetch {
     const renewed = await this.waitForRenewal();
     return renewed === null ? res : send(renewed);
   };
+
+  /** `fetch`, failing with a RequestTimeoutError when no answer comes in time (streams excepted). */
+  private async timed(input: Parameters<typeof fetch>[0], init: RequestInit | undefined): Promise<Response> {
+    if ((new Headers(init?.headers).get('accept') ?? '').includes('text/event-stream')) {
+      return globalThis.fetch(input, init);
+    }
+    const controller = new AbortController();
+    const outer = init?.signal ?? null;
+    const forward = (): void => {
+      controller.abort(outer?.reason);
+    };
+    if (outer !== null) {
+      if (outer.aborted) {
+        forward();
+      } else {
+        outer.addEventListener('abort', forward, { once: true });
+      }
+    }
+    const timeout = { fired: false };
+    const timer = setTimeout(() => {
+      timeout.fired = true;
+      controller.abort();
+    }, this.timeoutMs);
+    try {
+      return await globalThis.fetch(input, { ...init, signal: controller.signal });
+    } catch (e) {
+      if (timeout.fired) {
+        const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+        throw new RequestTimeoutError(method, this.timeoutMs);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', forward);
+    }
+  }
 
   private waitForRenewal(): Promise<string | null> {
     if (this.expiry === null) {

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { AuditEntry, Page } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, CodeBlock, Empty, ErrorNote } from '../../lib/ui.js';
 
@@ -38,16 +39,42 @@ export function DiffView({ diff }: { diff: unknown }): ReactNode {
   );
 }
 
-/** Who changed what and when, newest first, with field-level diffs. */
+/** The resource types the audit API filters by (its AUDIT_RESOURCE_TYPES). */
+export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook'] as const;
+
+/** The project an entry belongs to (the API sends it; null for organisation-wide entries: users, sign-ins, tokens). */
+const projectOf = (a: AuditEntry): string | null | undefined => (a as AuditEntry & { readonly projectId?: string | null }).projectId;
+
+/**
+ * Who changed what and when, newest first, with field-level diffs. By default the current project's
+ * entries; "All projects and organisation" adds every project's and the organisation-wide ones
+ * (invites, sign-ins, failed sign-ins, tokens), which belong to no project. Filters: resource type,
+ * user, resource key (by the API) and action (among the entries loaded).
+ */
 export default function AuditLog(): ReactNode {
   const { client, project, refreshTick } = useSession();
+  const [scope, setScope] = useState<'project' | 'all'>('project');
+  const [resourceType, setResourceType] = useState('');
+  const [actor, setActor] = useState('');
+  const [action, setAction] = useState('');
   const [resourceKey, setResourceKey] = useState('');
   const [applied, setApplied] = useState('');
+  // The user filter lists the organisation's users when the role may read them; otherwise it is left out.
+  const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
   const { state, reload, loadMore, moreError } = usePages(
-    (cursor): Promise<Page<AuditEntry>> => client.audit({ project, limit: 50, ...(cursor === undefined ? {} : { cursor }), ...(applied === '' ? {} : { resourceKey: applied }) }),
-    [client, project, applied],
+    (cursor): Promise<Page<AuditEntry>> =>
+      client.audit({
+        ...(scope === 'project' ? { project } : {}),
+        limit: 50,
+        ...(cursor === undefined ? {} : { cursor }),
+        ...(applied === '' ? {} : { resourceKey: applied }),
+        ...(resourceType === '' ? {} : { resourceType }),
+        ...(actor === '' ? {} : { actor }),
+      }),
+    [client, project, applied, scope, resourceType, actor],
     { keyOf: (e) => String(e.id), refreshKey: refreshTick },
   );
+  const wanted = action.trim().toLowerCase();
   return (
     <>
       <h1>Audit log</h1>
@@ -59,13 +86,58 @@ export default function AuditLog(): ReactNode {
           setApplied(resourceKey.trim());
         }}
       >
+        <label className="inline">
+          Show
+          <select aria-label="Scope" value={scope} onChange={(e) => { setScope(e.target.value as typeof scope); }}>
+            <option value="project">Project {project}</option>
+            <option value="all">All projects and organisation (users, sign-ins…)</option>
+          </select>
+        </label>
+        <label className="inline">
+          Resource
+          <select aria-label="Resource type" value={resourceType} onChange={(e) => { setResourceType(e.target.value); }}>
+            <option value="">Any</option>
+            {AUDIT_RESOURCE_TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        {people.state.status === 'ready' ? (
+          <label className="inline">
+            User
+            <select aria-label="User" value={actor} onChange={(e) => { setActor(e.target.value); }}>
+              <option value="">Anyone</option>
+              {people.state.data.map((u) => (
+                <option key={u.id} value={u.id}>
+                  {u.email}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+        <input type="search" aria-label="Action" placeholder="Action (e.g. login)" value={action} size={14} title="Filters the entries loaded" onChange={(e) => { setAction(e.target.value); }} />
         <input type="search" aria-label="Resource key" placeholder="Flag, experiment or segment key" value={resourceKey} onChange={(e) => { setResourceKey(e.target.value); }} />
         <button type="submit">Filter</button>
       </form>
       <AsyncView state={state} onRetry={reload}>
-        {(items) => {
+        {(loaded) => {
+          const items = wanted === '' ? loaded : loaded.filter((a) => a.action.toLowerCase().includes(wanted));
           if (items.length === 0) {
-            return <Empty>Nothing recorded{applied === '' ? '' : ` for ${applied}`} yet.</Empty>;
+            return (
+              <>
+                <Empty>
+                  Nothing recorded{applied === '' ? '' : ` for ${applied}`}
+                  {wanted === '' ? '' : ` with an action like "${action.trim()}" among the ${loaded.length} entries loaded`} yet.
+                </Empty>
+                {wanted === '' || loadMore === undefined ? null : (
+                  <button type="button" onClick={() => void loadMore()}>
+                    Load older entries
+                  </button>
+                )}
+              </>
+            );
           }
           return (
             <>
@@ -74,6 +146,7 @@ export default function AuditLog(): ReactNode {
                   <tr>
                     <th>When</th>
                     <th>Who</th>
+                    {scope === 'all' ? <th>Project</th> : null}
                     <th>What</th>
                     <th>Changes</th>
                   </tr>
@@ -86,6 +159,7 @@ export default function AuditLog(): ReactNode {
                         {a.actorEmail ?? 'system'}
                         <div className="muted">via {a.client}</div>
                       </td>
+                      {scope === 'all' ? <td className="small">{projectOf(a) ?? <span className="muted">organisation</span>}</td> : null}
                       <td>
                         <Badge>{a.action}</Badge> {a.resourceType} <code>{a.resourceKey}</code>
                         {a.environment === null ? null : <span className="muted small"> in {a.environment}</span>}

@@ -40,6 +40,23 @@ export interface CumulativeSeries {
   readonly rows: readonly Readonly<Record<string, ChartValue>>[];
   /** Per variation, the points that have no comparison and the latest reason (only variations with such points). */
   readonly gaps: readonly { readonly variation: string; readonly points: number; readonly reason: string }[];
+  /**
+   * Whether the bands are the multiple-comparison adjusted intervals (as the results table shows).
+   * The results API's time-series points carry only the unadjusted `ci` today; a point that also
+   * carries `adjustedCi` is drawn with it.
+   */
+  readonly adjusted: boolean;
+}
+
+/** A point's adjusted interval, when the API sends one (not part of the time-series points yet). */
+function adjustedCiOf(point: SeriesComparison): readonly [number | null, number | null] | undefined {
+  const ci = (point as SeriesComparison & { readonly adjustedCi?: readonly [number | null, number | null] }).adjustedCi;
+  return Array.isArray(ci) ? ci : undefined;
+}
+
+/** How many comparisons the results' multiple-comparison correction covers: every treatment on every metric. */
+export function comparisonCount(results: ExperimentResultsView): number {
+  return results.metrics.reduce((n, m) => n + m.variations.filter((v) => v.comparison !== null).length, 0);
 }
 
 /** A bucket's axis label and its time range, from the API's `bucket` (start) and `end`. */
@@ -54,6 +71,8 @@ export function cumulativeSeries(results: ExperimentResultsView, metric: string,
   const variations = m.variations.filter((v) => v.comparison !== null).map((v) => v.variation);
   const difference = m.variations.find((v) => v.comparison !== null)?.comparison?.difference ?? 'relative';
   const gaps = new Map<string, { points: number; reason: string }>();
+  let drawn = 0;
+  let drawnAdjusted = 0;
   const rows = results.timeSeries.points.map((p) => {
     const { label, range } = labels(p.bucket, p.end, results.timeSeries.interval);
     const row: Record<string, ChartValue> = { x: label, [RANGE_KEY]: range };
@@ -71,12 +90,15 @@ export function cumulativeSeries(results: ExperimentResultsView, metric: string,
         continue;
       }
       row[v] = point.effect;
-      const [lo, hi] = point.ci;
+      const adjustedCi = adjustedCiOf(point);
+      drawn++;
+      drawnAdjusted += adjustedCi === undefined ? 0 : 1;
+      const [lo, hi] = adjustedCi ?? point.ci;
       row[bandKey(v)] = lo === null || hi === null ? null : [lo, hi];
     }
     return row;
   });
-  return { variations, difference, rows, gaps: variations.flatMap((v) => {
+  return { variations, difference, rows, adjusted: drawn > 0 && drawnAdjusted === drawn, gaps: variations.flatMap((v) => {
     const gap = gaps.get(v);
     return gap === undefined ? [] : [{ variation: v, ...gap }];
   }) };
@@ -121,10 +143,16 @@ export function CumulativeChart({ results, metric }: { results: ExperimentResult
     return <p className="muted small">No time series yet: it fills in as exposures arrive.</p>;
   }
   const label = (v: string): string => results.variations.find((x) => x.key === v)?.name ?? v;
+  // The table's intervals are corrected for the comparisons of every metric and treatment; the
+  // series' are not (the API sends unadjusted ones): say so rather than show two numbers as one.
+  const comparisons = comparisonCount(results);
+  const corrected = results.analysis.correction !== 'none' && comparisons > 1;
+  const kind = results.analysis.sequential ? 'always-valid' : 'confidence';
+  const unadjusted = corrected && !series.adjusted;
   return (
     <>
       <XpLineChart
-        title={`Cumulative effect of ${name} over time, with its ${results.analysis.sequential ? 'always-valid' : 'confidence'} interval`}
+        title={`Cumulative effect of ${name} over time, with its ${unadjusted ? 'unadjusted ' : corrected ? 'corrected ' : ''}${kind} interval`}
         data={series.rows}
         series={series.variations.map((v, i) => {
           const gap = series.gaps.find((g) => g.variation === v);
@@ -136,6 +164,11 @@ export function CumulativeChart({ results, metric }: { results: ExperimentResult
         reference={0}
         tooltipLabelKey={RANGE_KEY}
       />
+      {unadjusted ? (
+        <p className="small muted" aria-label="Chart intervals">
+          The chart's intervals are not adjusted for multiple comparisons, so they are narrower than the table's, which are corrected ({results.analysis.correction}) for {comparisons} comparisons. Judge significance by the table.
+        </p>
+      ) : null}
       {series.gaps.length === 0 ? null : (
         <ul className="small muted" aria-label="Points not drawn">
           {series.gaps.map((g) => (

@@ -12,7 +12,7 @@ import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
-import { shipAdvice } from './ship-advice.js';
+import { shipAdvice, shipCautions } from './ship-advice.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -38,6 +38,8 @@ function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: S
     }
   };
   const shown = results.state.status === 'ready' ? results.state.data : undefined;
+  // The sample ratio check, and the guardrails the variation to ship (chosen, else the best on the primary metric) harms.
+  const cautions = shown === undefined || advice === undefined ? [] : chosen !== null && decision === 'ship' ? shipCautions(shown, chosen === '' ? null : chosen) : advice.cautions;
   const basis =
     shown === undefined
       ? null
@@ -46,6 +48,13 @@ function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: S
   return (
     <Dialog title={`Decide on ${experiment.definition.name}`} onClose={onClose}>
       <p>Stopping ends assignment; the decision is recorded in the audit log.</p>
+      {cautions.length === 0 ? null : (
+        <div className="banner banner-bad" role="alert" aria-label="Before you decide">
+          {cautions.map((c) => (
+            <p key={c}>{c}</p>
+          ))}
+        </div>
+      )}
       <label>
         Decision
         <select value={decision} onChange={(e) => { setDecision(e.target.value as typeof decision); }}>

@@ -4,10 +4,10 @@ import type { Experiment, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { commaList } from '../../lib/format.js';
-import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, isProtected, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { ClientSideField } from '../../lib/client-side.js';
-import { AsyncView, CodeBlock, ErrorNote, FormError } from '../../lib/ui.js';
+import { AsyncView, Badge, CodeBlock, ErrorNote, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
@@ -31,6 +31,15 @@ type VariationRow = VariationDraft;
 
 const VARIATIONS_PROBLEM_ID = 'variations-problem';
 
+/** Says that starting runs the experiment in the chosen protected environments. */
+function ProtectedNote({ names }: { names: readonly string[] }): ReactNode {
+  return (
+    <p className="banner banner-warn" role="note" aria-label="Protected environments chosen">
+      {names.join(', ')} {names.length === 1 ? 'is' : 'are'} protected: “Create and start” runs the experiment there at once, for real users.
+    </p>
+  );
+}
+
 /** Designs an experiment step by step and creates it as a draft (or starts it at once). */
 export default function ExperimentWizard(): ReactNode {
   const { client, project, environments } = useSession();
@@ -43,7 +52,9 @@ export default function ExperimentWizard(): ReactNode {
     { key: 'control', name: 'Control', weight: 50 },
     { key: 'treatment', name: 'Treatment', weight: 50 },
   ]);
-  const [envs, setEnvs] = useState<string[]>(environments.map((e) => e.key));
+  // Protected environments (production, or requiring approval) only when chosen: "Create and start" runs the experiment there for real users.
+  const [envs, setEnvs] = useState<string[]>(environments.filter((e) => !isProtected(e)).map((e) => e.key));
+  const protectedChosen = environments.filter((e) => isProtected(e) && envs.includes(e.key)).map((e) => e.name);
   const [coverage, setCoverage] = useState(100);
   const [clientSide, setClientSide] = useState(true);
   const [rows, setRows] = useState<ConditionRow[]>([]);
@@ -199,12 +210,16 @@ export default function ExperimentWizard(): ReactNode {
                 <fieldset>
                   <legend>Environments</legend>
                   {environments.map((e) => (
-                    <label className="check" key={e.key}>
-                      <input type="checkbox" checked={envs.includes(e.key)} onChange={(ev) => { setEnvs(ev.target.checked ? [...envs, e.key] : envs.filter((x) => x !== e.key)); }} />
-                      {e.name}
-                    </label>
+                    <div className="row" key={e.key}>
+                      <label className="check">
+                        <input type="checkbox" checked={envs.includes(e.key)} onChange={(ev) => { setEnvs(ev.target.checked ? [...envs, e.key] : envs.filter((x) => x !== e.key)); }} />
+                        {e.name}
+                      </label>
+                      {isProtected(e) ? <Badge tone="warn">protected</Badge> : null}
+                    </div>
                   ))}
                 </fieldset>
+                {protectedChosen.length === 0 ? null : <ProtectedNote names={protectedChosen} />}
                 <label className="inline">
                   Traffic in the experiment
                   <input type="range" min={1} max={100} value={coverage} aria-label="Traffic coverage" onChange={(e) => { setCoverage(Number(e.target.value)); }} />
@@ -294,7 +309,12 @@ export default function ExperimentWizard(): ReactNode {
                 </output>
               </>
             ) : null}
-            {step === 5 ? <CodeBlock label="Experiment definition">{JSON.stringify(build(), null, 2)}</CodeBlock> : null}
+            {step === 5 ? (
+              <>
+                {protectedChosen.length === 0 ? null : <ProtectedNote names={protectedChosen} />}
+                <CodeBlock label="Experiment definition">{JSON.stringify(build(), null, 2)}</CodeBlock>
+              </>
+            ) : null}
             <FormError message={problems[step]} {...(step === 1 ? { id: VARIATIONS_PROBLEM_ID } : {})} />
             {created === null ? null : (
               <p className="banner banner-warn" role="status">

@@ -123,16 +123,13 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
       {error === null ? null : <ErrorNote error={error} />}
       {outcomes === null ? null : (
         <ScrollRegion label="Evaluation results">
+          {/* Three columns, the rule, bucket and trace under the reason: the side column of the editor is narrow (F-L4). */}
           <table aria-label="Evaluation by environment">
             <thead>
               <tr>
                 <th>Environment</th>
-                <th>Value</th>
-                <th>Variation</th>
-                <th>Reason</th>
-                <th>Rule</th>
-                <th className="num">Bucket</th>
-                <th>Why</th>
+                <th>Serves</th>
+                <th>Reason and why</th>
               </tr>
             </thead>
             <tbody>
@@ -140,23 +137,22 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
                 <tr key={o.environment}>
                   <td>{o.name}</td>
                   {o.result === null ? (
-                    <td colSpan={6} className="muted">
+                    <td colSpan={2} className="muted">
                       No ruleset published yet
                     </td>
                   ) : (
                     <>
                       <td>
                         <code>{JSON.stringify(o.result.value)}</code>
+                        <div className="small muted">variation {o.result.variationKey ?? '—'}</div>
                       </td>
-                      <td>{o.result.variationKey ?? '—'}</td>
                       <td>
                         <Badge tone={REASON_TONE[o.result.reason] ?? 'neutral'}>{o.result.reason}</Badge>
                         {o.result.prerequisite === undefined ? null : <span className="small muted"> on {o.result.prerequisite}</span>}
                         {o.result.errorMessage === undefined ? null : <div className="small state-error">{o.result.errorMessage}</div>}
-                      </td>
-                      <td>{o.result.ruleId ?? '—'}</td>
-                      <td className="num">{o.result.bucket === undefined ? '—' : formatPercent(o.result.bucket, { digits: 2 })}</td>
-                      <td>
+                        <div className="small muted">
+                          rule {o.result.ruleId ?? '—'} · bucket {o.result.bucket === undefined ? '—' : formatPercent(o.result.bucket, { digits: 2 })}
+                        </div>
                         <Why result={o.result} />
                       </td>
                     </>

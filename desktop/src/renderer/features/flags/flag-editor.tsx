@@ -92,6 +92,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   /** The environment the user chose while the draft had unsaved changes: switching waits for a confirmation. */
   const [pendingEnv, setPendingEnv] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
+  /** Versions this page saved (targeting, toggle, archive, settings): never reported as someone else's. */
+  const ownVersions = useRef(new Set<number>());
+  /** Bumped when the page reports something new: the settings tab's older result gives way to it. */
+  const [messageEpoch, setMessageEpoch] = useState(0);
   const write = usePermission('flags:write');
   const envInfo = environments.find((e) => e.key === env);
   /** The user's saves and toggles here become change requests. */
@@ -138,12 +142,36 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     setDirty(true);
   };
   const current = flag.definition.environments[env];
+  /** A version this page saved: recorded as its own, then shown. */
+  const savedOwn = (saved: Stored<Flag>): void => {
+    ownVersions.current.add(saved.version);
+    onSaved(saved);
+  };
+  /** A new result of the targeting side: replaces the page's previous one, the settings tab's included. */
+  const show = (next: typeof message): void => {
+    setMessage(next);
+    if (next !== null) {
+      setMessageEpoch((n) => n + 1);
+    }
+  };
+  /**
+   * The latest version saved by someone else since the targeting draft was taken (versions count up
+   * by one per save), or null when every version since is this page's own.
+   */
+  const theirs = ((): number | null => {
+    for (let v = flag.version; v > baseVersion; v--) {
+      if (!ownVersions.current.has(v)) {
+        return v;
+      }
+    }
+    return null;
+  })();
   const report = (result: ChangeResult, what: string): void => {
     if (result.kind === 'applied') {
-      onSaved(result.flag);
-      setMessage({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
+      savedOwn(result.flag);
+      show({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
     } else {
-      setMessage({
+      show({
         tone: 'info',
         text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval on the Change requests screen. Until it is approved and applied, ${envInfo?.name ?? env} keeps the state shown here.`,
         requestId: result.request.id,
@@ -157,7 +185,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     for (const d of draft.rules) {
       const r = draftToRule(d);
       if ('error' in r) {
-        setMessage({ tone: 'bad', text: r.error });
+        show({ tone: 'bad', text: r.error });
         return;
       }
       rules.push(r.rule);
@@ -177,7 +205,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       }
       report(result, 'Saved the targeting');
     } catch (e) {
-      setMessage({ tone: 'bad', text: errorMessage(e) });
+      show({ tone: 'bad', text: errorMessage(e) });
     } finally {
       setSaving(false);
     }
@@ -198,7 +226,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       }
       report(result, enabled ? 'Turned on' : 'Turned off');
     } catch (e) {
-      setMessage({ tone: 'bad', text: errorMessage(e) });
+      show({ tone: 'bad', text: errorMessage(e) });
       reload();
     }
   };
@@ -213,10 +241,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       if (baseVersion === flag.version) {
         setBaseVersion(saved.version);
       }
-      onSaved(saved);
-      setMessage({ tone: 'good', text: `${archived ? 'Archived' : 'Unarchived'} ${flag.key} (version ${saved.version}).` });
+      savedOwn(saved);
+      show({ tone: 'good', text: `${archived ? 'Archived' : 'Unarchived'} ${flag.key} (version ${saved.version}).` });
     } catch (e) {
-      setMessage({ tone: 'bad', text: errorMessage(e) });
+      show({ tone: 'bad', text: errorMessage(e) });
     }
   };
 
@@ -280,9 +308,9 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           Read only: {write.reason}. You can look at the targeting and evaluate the flag.
         </p>
       )}
-      {dirty && flag.version !== baseVersion ? (
+      {dirty && theirs !== null ? (
         <p className="banner banner-warn" role="status">
-          Someone saved version {flag.version} while you were editing. Your edits are kept; saving them will be refused as a conflict.{' '}
+          Someone else saved version {theirs} while you were editing the targeting in {envInfo?.name ?? env}. Your targeting edits are kept; saving them will be refused as a conflict.{' '}
           <button type="button" onClick={resetDraft}>
             Discard mine and load theirs
           </button>
@@ -321,7 +349,23 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         onSelect={setTab}
       >
         {tab === 'settings' ? (
-          <SettingsPanel flag={flag} onSaved={onSaved} write={write} reload={reload} />
+          <SettingsPanel
+            flag={flag}
+            onSaved={(saved) => {
+              // The settings leave the targeting as it is: a draft taken from the version saved over moves on.
+              if (baseVersion === flag.version) {
+                setBaseVersion(saved.version);
+              }
+              savedOwn(saved);
+            }}
+            onResult={() => {
+              // The settings tab's result is the newest: the targeting's older one (a conflict, "Saved") goes.
+              setMessage(null);
+            }}
+            messageEpoch={messageEpoch}
+            write={write}
+            reload={reload}
+          />
         ) : (
           <div className="grid-2" style={{ gridTemplateColumns: 'minmax(0, 2fr) minmax(320px, 1fr)' }}>
             <div>
@@ -556,7 +600,23 @@ export function variationUses(flag: Flag, environmentName: (key: string) => stri
 }
 
 /** The flag's own settings: name, description, tags, availability to client-side SDKs, and its variations. */
-function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; onSaved: (f: Stored<Flag>) => void; write: Allowance; reload: () => void }): ReactNode {
+function SettingsPanel({
+  flag,
+  onSaved,
+  onResult,
+  messageEpoch,
+  write,
+  reload,
+}: {
+  flag: Stored<Flag>;
+  onSaved: (f: Stored<Flag>) => void;
+  /** Called when the tab reports a result of its own (saved, or an error). */
+  onResult: () => void;
+  /** Changes when the page reports something newer: the tab's result is cleared. */
+  messageEpoch: number;
+  write: Allowance;
+  reload: () => void;
+}): ReactNode {
   const session = useSession();
   const { client, project, environments } = session;
   // An editor may add variations to a flag served in a protected environment, not change or remove one.
@@ -593,9 +653,16 @@ function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; o
   };
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
+  const [epoch, setEpoch] = useState(messageEpoch);
+  if (epoch !== messageEpoch) {
+    setEpoch(messageEpoch);
+    setError(null);
+    setSaved(false);
+  }
   const save = async (): Promise<void> => {
     setError(null);
     setSaved(false);
+    onResult();
     try {
       const kept = new Set(rows.map((r) => r.key.trim()));
       const uses = variationUses(flag.definition, (key) => environments.find((e) => e.key === key)?.name ?? key);
@@ -630,6 +697,7 @@ function SettingsPanel({ flag, onSaved, write, reload }: { flag: Stored<Flag>; o
       setSaved(true);
     } catch (e) {
       setError(e);
+      onResult();
     }
   };
   /** A stored variation's key, value and removal, for a role that may not change them here. */

@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import { formatPercent } from '../../lib/format.js';
 import { ConditionBuilder } from './condition-builder.js';
-import { fromLocalInput, toLocalInput } from './rule-model.js';
+import { fromLocalInput, rampStatus, rampWarnings, toLocalInput } from './rule-model.js';
 import type { RuleDraft, RuleType } from './rule-model.js';
 
 const TYPE_LABELS: Record<RuleType, string> = {
@@ -22,15 +22,28 @@ export interface RuleEditorProps {
   readonly segments: readonly string[];
   readonly experiments: readonly string[];
   readonly attributes?: readonly string[];
+  /** The current time (ms), for the ramp's "serving now"; default Date.now(). */
+  readonly now?: number;
+}
+
+/** "14:41" today, "Jan 1, 2020, 10:00" otherwise. */
+function when(iso: string, now: number): string {
+  const d = new Date(iso);
+  const today = new Date(now);
+  return d.toDateString() === today.toDateString()
+    ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /** One targeting rule: who it applies to (condition builder) and what they get. */
-export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, variations, segments, experiments, attributes = [] }: RuleEditorProps): ReactNode {
+export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, variations, segments, experiments, attributes = [], now = Date.now() }: RuleEditorProps): ReactNode {
   const n = index + 1;
   const set = (patch: Partial<RuleDraft>): void => {
     onChange({ ...draft, ...patch });
   };
   const percent = Math.round(draft.coverage * 1000) / 10;
+  const ramp = draft.type === 'rollout' ? rampStatus(draft.schedule, now) : { current: null, next: null };
+  const rampProblems = draft.type === 'rollout' ? rampWarnings(draft, now) : new Map<number, string>();
   return (
     <section className="rule" aria-label={`Rule ${n}`}>
       <div className="row">
@@ -125,6 +138,19 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
             <span>% of matching units, bucketed by</span>
             <input aria-label={`Rule ${n} hash attribute`} value={draft.hashAttribute} size={8} onChange={(e) => { set({ hashAttribute: e.target.value }); }} />
           </div>
+          {ramp.current !== null || ramp.next !== null ? (
+            <p className="small" aria-label={`Rule ${n} coverage now`}>
+              {ramp.current === null ? (
+                <>Serving {formatPercent(draft.coverage, { digits: 0 })} now (no ramp step has started).</>
+              ) : (
+                <strong>
+                  Serving {formatPercent(ramp.current.coverage, { digits: 0 })} since {when(ramp.current.at, now)} (ramp step)
+                  {ramp.current.coverage === draft.coverage ? '.' : `, not the ${formatPercent(draft.coverage, { digits: 0 })} above: the latest started step wins.`}
+                </strong>
+              )}
+              {ramp.next === null ? null : <> Next: {formatPercent(ramp.next.coverage, { digits: 0 })} at {when(ramp.next.at, now)}.</>}
+            </p>
+          ) : null}
           <fieldset aria-label={`Rule ${n} scheduled ramp`}>
             <legend className="small muted">Scheduled ramp (each step sets the rollout from its time on)</legend>
             {draft.schedule.map((step, i) => (
@@ -148,6 +174,11 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
                 <button type="button" className="ghost" aria-label={`Remove ramp step ${i + 1}`} onClick={() => { set({ schedule: draft.schedule.filter((_s, j) => j !== i) }); }}>
                   ✕
                 </button>
+                {rampProblems.has(i) ? (
+                  <p className="state-warn small" role="alert" style={{ flexBasis: '100%' }}>
+                    {rampProblems.get(i)}
+                  </p>
+                ) : null}
               </div>
             ))}
             <button

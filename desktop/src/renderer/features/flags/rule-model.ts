@@ -167,3 +167,52 @@ export function fromLocalInput(local: string): string {
   const d = new Date(local);
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
+
+export interface RampStep {
+  readonly at: string;
+  readonly coverage: number;
+}
+
+/**
+ * What a rollout serves at `now` under its ramp, by the evaluation rule (shared flag-lifecycle
+ * `outcomes()`, the SDKs' ruleset): the latest started step's coverage wins over `coverage`.
+ * `current` is that step (null when no step has started: the rule's own coverage is served);
+ * `next` is the earliest step still to come.
+ */
+export function rampStatus(schedule: readonly RampStep[], now: number): { readonly current: RampStep | null; readonly next: RampStep | null } {
+  const dated = schedule.filter((s) => !Number.isNaN(Date.parse(s.at))).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const started = dated.filter((s) => Date.parse(s.at) <= now);
+  return { current: started[started.length - 1] ?? null, next: dated.find((s) => Date.parse(s.at) > now) ?? null };
+}
+
+/**
+ * Warnings about the ramp steps being edited, one per step index: a step that is new or changed and
+ * dated in the past applies as soon as it is saved; a step that lowers coverage takes units out of the
+ * rollout (they switch back to what the next rule or the default serves). Saved, unchanged steps in
+ * the past are history and not warned about.
+ */
+export function rampWarnings(draft: Pick<RuleDraft, 'schedule' | 'coverage' | 'base'>, now: number): Map<number, string> {
+  const saved = draft.base !== null && draft.base.type === 'rollout' ? (draft.base.schedule ?? []) : [];
+  const isSaved = (s: RampStep): boolean => saved.some((x) => Date.parse(x.at) === Date.parse(s.at) && x.coverage === s.coverage);
+  const order = draft.schedule.map((s, i) => ({ s, i, t: Date.parse(s.at) })).filter((x) => !Number.isNaN(x.t)).sort((a, b) => a.t - b.t);
+  const out = new Map<number, string>();
+  let before = draft.coverage;
+  for (const { s, i, t } of order) {
+    const problems: string[] = [];
+    if (!isSaved(s)) {
+      if (t <= now) {
+        problems.push(`it is dated in the past, so it applies as soon as you save (${pct(s.coverage)} from then on)`);
+      }
+      if (s.coverage < before) {
+        problems.push(`it lowers the rollout from ${pct(before)} to ${pct(s.coverage)}: units now in the rollout are taken out of it`);
+      }
+    }
+    if (problems.length > 0) {
+      out.set(i, `Ramp step ${i + 1}: ${problems.join('; ')}.`);
+    }
+    before = s.coverage;
+  }
+  return out;
+}
+
+const pct = (x: number): string => `${Math.round(x * 1000) / 10}%`;

@@ -138,6 +138,29 @@ describe('cumulative series', () => {
     expect(cumulativeSeries(r, 'revenue')?.rows[0]).toMatchObject({ x: hour.label, range: hour.range });
   });
 
+  it('labels the chart\'s intervals as unadjusted and says the table\'s are corrected for N comparisons (F9)', () => {
+    const point = { bucket: '2026-11-20T00:00:00Z', end: '2026-11-20T01:00:00Z', units: { control: 10, blue: 9, green: 11 }, metrics: [{ metric: 'revenue', variation: 'blue', effect: 0.2, ci: [0.05, 0.35] as [number, number], pValue: 0.01 }] };
+    render(<CumulativeChart results={results([point])} metric="revenue" />);
+    expect(screen.getByRole('figure').getAttribute('aria-label')).toBe('Cumulative effect of Revenue over time, with its unadjusted confidence interval');
+    expect(screen.getByLabelText('Chart intervals').textContent).toBe(
+      "The chart's intervals are not adjusted for multiple comparisons, so they are narrower than the table's, which are corrected (holm) for 2 comparisons. Judge significance by the table.",
+    );
+    cleanup();
+
+    // Without a correction, chart and table agree: nothing to say.
+    const uncorrected = results([point]);
+    render(<CumulativeChart results={{ ...uncorrected, analysis: { ...uncorrected.analysis, correction: 'none' } }} metric="revenue" />);
+    expect(screen.getByRole('figure').getAttribute('aria-label')).toBe('Cumulative effect of Revenue over time, with its confidence interval');
+    expect(screen.queryByLabelText('Chart intervals')).toBeNull();
+    cleanup();
+
+    // Points that carry the adjusted interval are drawn with it.
+    const withAdjusted = results([{ ...point, metrics: [{ ...point.metrics[0]!, adjustedCi: [-0.01, 0.41] }] } as unknown as ExperimentResultsView['timeSeries']['points'][number]]);
+    const series = cumulativeSeries({ ...withAdjusted, metrics: withAdjusted.metrics.map((m) => ({ ...m, variations: m.variations.filter((v) => v.variation !== 'green') })) }, 'revenue');
+    expect(series?.adjusted).toBe(true);
+    expect(series?.rows[0]?.[bandKey('blue')]).toEqual([-0.01, 0.41]);
+  });
+
   it('says so when there is no time series yet', () => {
     render(<CumulativeChart results={results([])} metric="revenue" />);
     expect(screen.getByText(/No time series yet/)).toBeTruthy();

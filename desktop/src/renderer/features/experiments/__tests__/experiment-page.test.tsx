@@ -318,6 +318,71 @@ describe('experiment page', () => {
     expect(within(again).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' }).value).toBe('treatment');
   });
 
+  it('does not propose shipping when the sample ratio check fails or a guardrail metric is significantly harmed, and names them (F2)', async () => {
+    const u = userEvent.setup();
+    const comparison = (effect: number, significant: boolean, adjustedPValue: number) => ({ effect, difference: 'relative' as const, ci: [effect - 0.05, effect + 0.05] as [number, number], se: 0.02, pValue: adjustedPValue, adjustedPValue, method: 'welch', significant, cuped: null, chanceToWin: 0.9, risk: { control: 0.08, treatment: 0.01 }, credibleInterval: [effect - 0.05, effect + 0.05] as [number, number], error: null });
+    const metric = (key: string, name: string, role: 'primary' | 'secondary' | 'guardrail', guardrail: boolean, higherIsBetter: boolean, c: ReturnType<typeof comparison>): ExperimentResultsView['metrics'][number] => ({
+      key, name, type: 'conversion', role, guardrail, higherIsBetter, cupedApplied: false, source: 'rollup', error: null,
+      variations: [
+        { variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null },
+        { variation: 'treatment', units: 100, total: 11, mean: 0.11, comparison: c },
+      ],
+    });
+    const primary = metric('converted', 'Converted', 'primary', false, true, comparison(0.08, true, 0.004));
+    let answer: ExperimentResultsView = { ...results(), srm: { chiSquare: 30, pValue: 0.0002, flagged: true, error: null }, metrics: [primary] };
+    const running = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], metrics: { primary: ['converted'], secondary: [], guardrails: ['errors', 'latency', 'revenue'] } }), { version: 4 });
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: running };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: answer };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    const open = async (): Promise<HTMLElement> => {
+      render(
+        <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
+          <ExperimentPage experimentKey="checkout" />
+        </WithSession>,
+      );
+      await u.click(await screen.findByRole('button', { name: 'Decide…' }));
+      return screen.getByRole('dialog', { name: 'Decide on Checkout' });
+    };
+
+    // Sample ratio mismatch: a significantly better treatment is not proposed.
+    let dialog = await open();
+    expect((await within(dialog).findByRole('alert', { name: 'Before you decide' })).textContent).toContain('Do not trust these results: sample ratio mismatch (p < 0.001)');
+    expect(within(dialog).getByRole('status').textContent).toContain('it is not proposed as the winner');
+    expect(within(dialog).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' }).value).toBe('');
+    cleanup();
+
+    // Guardrails: a lower-is-better metric that rose significantly and a higher-is-better one (a primary
+    // metric the guardrail checks watch too) that fell are named; a non-significant or improving one is not.
+    answer = {
+      ...results(),
+      metrics: [
+        primary,
+        metric('errors', 'Errors per user', 'guardrail', true, false, comparison(0.215, true, 0.01)),
+        metric('latency', 'Latency', 'guardrail', true, false, comparison(0.3, false, 0.2)),
+        metric('revenue', 'Revenue', 'secondary', true, true, comparison(-0.1, true, 0.03)),
+        metric('speed', 'Speed', 'guardrail', true, false, comparison(-0.2, true, 0.01)),
+      ],
+    };
+    dialog = await open();
+    const alert = (await within(dialog).findByRole('alert', { name: 'Before you decide' })).textContent;
+    expect(alert).toContain('Treatment significantly degrades 2 guardrail metrics Errors per user (+21.5%, corrected p = 0.010), Revenue (-10.0%, corrected p = 0.030).');
+    expect(alert).not.toContain('Latency');
+    expect(alert).not.toContain('Speed');
+    expect(alert).not.toContain('sample ratio');
+    const winner = within(dialog).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' });
+    expect(winner.value).toBe('');
+    // Still the user's call: choosing it keeps the warning in view.
+    await u.selectOptions(winner, 'treatment');
+    expect(within(dialog).getByRole('alert', { name: 'Before you decide' }).textContent).toContain('Errors per user');
+    expect(within(dialog).getByRole('button', { name: 'Stop and record decision' })).toHaveProperty('disabled', false);
+  });
+
   it('filters the results by first-exposure days, both inclusive, and refuses a window that ends before it starts', async () => {
     const { client, sent } = fakeApi((req) => {
       if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {

@@ -13,6 +13,8 @@ afterEach(() => {
 });
 
 const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
+const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
+const STAGING: StoredEnvironment = { key: 'staging', name: 'Staging', production: false, requireApproval: true, version: 1, position: 2 };
 
 function stored(version: number, status: Experiment['status']): Stored<Experiment> {
   return storedOf(abExperiment('cta-copy', { name: 'CTA copy', status }), { version });
@@ -48,7 +50,7 @@ describe('experiment wizard', () => {
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });
     render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
         <ExperimentWizard />
       </WithSession>,
     );
@@ -137,7 +139,7 @@ describe('experiment wizard', () => {
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });
     render(
-      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[DEVELOPMENT]}>
         <ExperimentWizard />
       </WithSession>,
     );
@@ -166,7 +168,7 @@ describe('experiment wizard', () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
     render(
-      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
         <ExperimentWizard />
       </WithSession>,
     );
@@ -198,7 +200,6 @@ describe('experiment wizard', () => {
 
   it('lets an editor create a draft but start only what leaves protected environments alone, saying why', async () => {
     const u = userEvent.setup();
-    const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
     render(
       <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT, PRODUCTION]}>
@@ -207,7 +208,10 @@ describe('experiment wizard', () => {
     );
     await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
     await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
-    for (let i = 0; i < 5; i++) {
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await u.click(screen.getByRole('checkbox', { name: 'Production' }));
+    for (let i = 0; i < 3; i++) {
       await u.click(screen.getByRole('button', { name: 'Next' }));
     }
 
@@ -224,5 +228,55 @@ describe('experiment wizard', () => {
       await u.click(screen.getByRole('button', { name: 'Next' }));
     }
     expect(screen.getByRole('button', { name: 'Create and start' })).toHaveProperty('disabled', false);
+  });
+
+  it('ticks only the unprotected environments by default; a protected one runs the experiment only once ticked, with a warning (F7)', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        return { status: 201, body: stored(1, 'draft') };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[DEVELOPMENT, STAGING, PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+
+    const checked = (name: string): boolean => screen.getByRole<HTMLInputElement>('checkbox', { name }).checked;
+    expect([checked('Development'), checked('Staging'), checked('Production')]).toEqual([true, false, false]);
+    expect(screen.queryByRole('note', { name: 'Protected environments chosen' })).toBeNull();
+    await u.click(screen.getByRole('checkbox', { name: 'Production' }));
+    expect(screen.getByRole('note', { name: 'Protected environments chosen' }).textContent).toBe('Production is protected: “Create and start” runs the experiment there at once, for real users.');
+    await u.click(screen.getByRole('checkbox', { name: 'Production' }));
+    for (let i = 0; i < 3; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+    await waitFor(() => { expect(sent.some((r) => r.method === 'POST')).toBe(true); });
+    expect(sent.find((r) => r.method === 'POST')?.body).toMatchObject({ environments: ['development'] });
+  });
+
+  it('asks to choose an environment when every one is protected', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    expect(screen.getByRole('alert').textContent).toBe('Choose at least one environment.');
+    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+    await u.click(screen.getByRole('checkbox', { name: 'Production' }));
+    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
   });
 });

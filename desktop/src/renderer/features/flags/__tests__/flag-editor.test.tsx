@@ -420,6 +420,94 @@ describe('flag editor', () => {
     expect(screen.getByLabelText('Tags (comma-separated)')).toHaveProperty('value', '');
   });
 
+  it('never reports your own save as someone else\'s, and a newer result clears the older ones (F10)', async () => {
+    const u = userEvent.setup();
+    let current = stored(3, false);
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method !== 'PUT') {
+        return undefined;
+      }
+      if (req.ifMatch !== `"${current.version}"`) {
+        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `version ${current.version}, you sent ${(req.ifMatch ?? '').replaceAll('"', '')}` } } };
+      }
+      current = { ...current, version: current.version + 1 };
+      return { status: 200, body: current };
+    });
+    const session = (refreshTick: number) => ({ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick });
+    const { rerender } = render(
+      <SessionContext.Provider value={session(0)}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    await u.click(await screen.findByRole('button', { name: '+ Targeting rule' }));
+
+    // Another tab saves version 4; the change feed refreshes this one.
+    current = { ...current, version: 4, definition: { ...current.definition, description: 'theirs' } };
+    rerender(
+      <SessionContext.Provider value={session(1)}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    expect((await screen.findByText(/while you were editing/)).textContent).toMatch(/^Someone else saved version 4 while you were editing the targeting in Development\./);
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    expect((await screen.findByRole('alert')).textContent).toMatch(/Someone else changed this since you opened it \(version 4, you sent 3\)/);
+
+    // This tab now saves its settings: version 5 is its own.
+    await u.click(screen.getByRole('tab', { name: 'Settings' }));
+    await u.type(screen.getByLabelText('Tags (comma-separated)'), 'ui');
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await screen.findByText('Saved.');
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"3"', '"4"']);
+    expect(screen.queryByText(/version 5 while you were editing/)).toBeNull();
+    expect(screen.getByText(/while you were editing/).textContent).toMatch(/^Someone else saved version 4/);
+    // The old conflict is gone: "Saved." is the newest result.
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(screen.queryByText(/you sent 3/)).toBeNull();
+  });
+
+  it('moves an untouched targeting draft past your own settings save: no banner, and it saves without a conflict', async () => {
+    const u = userEvent.setup();
+    let current = stored(3, false);
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method !== 'PUT') {
+        return undefined;
+      }
+      if (req.ifMatch !== `"${current.version}"`) {
+        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `version ${current.version}, you sent ${(req.ifMatch ?? '').replaceAll('"', '')}` } } };
+      }
+      current = { ...current, version: current.version + 1 };
+      return { status: 200, body: current };
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+    await u.click(await screen.findByRole('button', { name: '+ Targeting rule' }));
+    await u.click(screen.getByRole('tab', { name: 'Settings' }));
+    await u.type(screen.getByLabelText('Tags (comma-separated)'), 'ui');
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await screen.findByText('Saved.');
+    expect(screen.queryByText(/while you were editing/)).toBeNull();
+
+    await u.click(screen.getByRole('tab', { name: 'Targeting' }));
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByText('Saved the targeting in Development (version 5).');
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"3"', '"4"']);
+  });
+
   it("locks an editor out of changing a protected environment's variations, but lets them add one", async () => {
     const u = userEvent.setup();
     const flag = stored(3, false);

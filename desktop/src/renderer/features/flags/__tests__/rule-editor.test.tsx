@@ -10,7 +10,7 @@ import type { RuleDraft } from '../rule-model.js';
 
 afterEach(cleanup);
 
-function Harness({ initial, seen }: { initial: RuleDraft; seen: { draft: RuleDraft } }) {
+function Harness({ initial, seen, now }: { initial: RuleDraft; seen: { draft: RuleDraft }; now?: number }) {
   const [draft, setDraft] = useState(initial);
   seen.draft = draft;
   return (
@@ -24,6 +24,7 @@ function Harness({ initial, seen }: { initial: RuleDraft; seen: { draft: RuleDra
       variations={['off', 'on']}
       segments={['beta']}
       experiments={['checkout-test']}
+      {...(now === undefined ? {} : { now })}
     />
   );
 }
@@ -106,5 +107,60 @@ describe('rule editor', () => {
     await user.selectOptions(screen.getByRole('combobox', { name: 'Rule 1 experiment' }), 'checkout-test');
 
     expect(draftToRule(seen.draft)).toEqual({ rule: { id: 'rule-2', type: 'experiment', experiment: 'checkout-test' } });
+  });
+
+  describe('scheduled ramp (F1)', () => {
+    const now = Date.parse('2026-03-10T12:00:00Z');
+    const rampRule: Rule = {
+      id: 'ramp',
+      type: 'rollout',
+      variation: 'on',
+      coverage: 0.25,
+      hashAttribute: 'id',
+      hashVersion: 2,
+      schedule: [
+        { at: '2026-03-10T10:41:00Z', coverage: 0.5 },
+        { at: '2026-03-11T10:00:00Z', coverage: 0.75 },
+      ],
+    };
+
+    it('shows the coverage served now when a started step overrides the base coverage, and the next step', () => {
+      const seen = { draft: draftFromRule(rampRule) };
+      render(<Harness initial={seen.draft} seen={seen} now={now} />);
+
+      const note = screen.getByLabelText('Rule 1 coverage now').textContent;
+      expect(note).toContain('Serving 50% since');
+      expect(note).toContain('(ramp step)');
+      expect(note).toContain('not the 25% above');
+      expect(note).toContain('Next: 75% at');
+      // Saved steps are history: no warnings.
+      expect(screen.queryByRole('alert')).toBeNull();
+    });
+
+    it('warns before saving that a new step dated in the past applies at once', () => {
+      const seen = { draft: draftFromRule({ ...rampRule, coverage: 1, schedule: [] }) };
+      render(<Harness initial={seen.draft} seen={seen} now={now} />);
+
+      fireEvent.click(screen.getByRole('button', { name: '+ Ramp step' }));
+      fireEvent.change(screen.getByLabelText('Ramp step 1 time'), { target: { value: '2020-01-01T10:00' } });
+      fireEvent.change(screen.getByRole('spinbutton', { name: 'Ramp step 1 percent' }), { target: { value: '0' } });
+
+      const alert = screen.getByRole('alert').textContent;
+      expect(alert).toContain('dated in the past, so it applies as soon as you save');
+      expect(alert).toContain('lowers the rollout from 100% to 0%');
+      expect(screen.getByLabelText('Rule 1 coverage now').textContent).toContain('Serving 0% since');
+    });
+
+    it('warns about a future step that lowers coverage, but not about one that raises it', () => {
+      const seen = { draft: draftFromRule({ ...rampRule, schedule: [] }) };
+      render(<Harness initial={seen.draft} seen={seen} now={now} />);
+
+      fireEvent.click(screen.getByRole('button', { name: '+ Ramp step' }));
+      fireEvent.change(screen.getByLabelText('Ramp step 1 time'), { target: { value: '2030-01-01T10:00' } });
+      expect(screen.queryByRole('alert')).toBeNull();
+      fireEvent.change(screen.getByRole('spinbutton', { name: 'Ramp step 1 percent' }), { target: { value: '10' } });
+      expect(screen.getByRole('alert').textContent).toContain('lowers the rollout from 25% to 10%');
+      expect(screen.getByRole('alert').textContent).not.toContain('past');
+    });
   });
 });

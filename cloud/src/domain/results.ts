@@ -113,7 +113,16 @@ const seriesPointSchema = z.object({
   end: z.string(),
   units: z.record(z.string(), z.number().int()),
   metrics: z.array(
-    z.object({ metric: z.string(), variation: z.string(), effect: z.number(), ci: intervalSchema, pValue: z.number(), error: statsErrorSchema.nullable() }),
+    z.object({
+      metric: z.string(),
+      variation: z.string(),
+      effect: z.number(),
+      ci: intervalSchema,
+      /** The interval corrected for multiple comparisons at this point, as the summary's `adjustedCi`. */
+      adjustedCi: intervalSchema,
+      pValue: z.number(),
+      error: statsErrorSchema.nullable(),
+    }),
   ),
 });
 
@@ -1039,7 +1048,7 @@ function seriesPoint(bucket: number, width: number, acc: Accumulator, analysis: 
     for (const c of m.comparisons) {
       const f = c.sequential ?? c.frequentist;
       if (overflowed.has(m.key)) {
-        metrics.push({ metric: m.key, variation: c.variation, effect: 0, ci: [0, 0], pValue: 1, error: OVERFLOW });
+        metrics.push({ metric: m.key, variation: c.variation, effect: 0, ci: [0, 0], adjustedCi: [0, 0], pValue: 1, error: OVERFLOW });
         continue;
       }
       const ok = Number.isFinite(f.effect) && Number.isFinite(f.pValue);
@@ -1048,6 +1057,7 @@ function seriesPoint(bucket: number, width: number, acc: Accumulator, analysis: 
         variation: c.variation,
         effect: ok ? f.effect : 0,
         ci: ok ? [bound(f.ci[0]), bound(f.ci[1])] : [0, 0],
+        adjustedCi: ok ? [bound(f.adjustedCi[0]), bound(f.adjustedCi[1])] : [0, 0],
         pValue: ok ? f.pValue : 1,
         error: ok ? errorOf(f.error) : { code: StatsErrorCode.NON_FINITE_RESULT, message: 'a statistic overflowed' },
       });

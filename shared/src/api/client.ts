@@ -725,7 +725,16 @@ export interface ExperimentResultsView {
       readonly end: string;
       readonly units: Readonly<Record<string, number>>;
       /** `error`: the comparison failed at this point; its effect, interval and p-value are placeholders. */
-      readonly metrics: readonly { readonly metric: string; readonly variation: string; readonly effect: number; readonly ci: readonly [number | null, number | null]; readonly pValue: number; readonly error?: StatsErrorView | null }[];
+      readonly metrics: readonly {
+        readonly metric: string;
+        readonly variation: string;
+        readonly effect: number;
+        readonly ci: readonly [number | null, number | null];
+        /** Corrected for multiple comparisons as the summary's `adjustedCi` (absent from older servers). */
+        readonly adjustedCi?: readonly [number | null, number | null];
+        readonly pValue: number;
+        readonly error?: StatsErrorView | null;
+      }[];
     }[];
   };
   readonly error: StatsErrorView | null;

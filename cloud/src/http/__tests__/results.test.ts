@@ -442,6 +442,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect([cell('srm_p_value'), cell('srm_flagged'), cell('srm_error')]).toEqual(['0', 'true', 'UNEXPECTED_TRAFFIC']);
   });
 
+  it('gives every time-series point its corrected interval too, which holds the uncorrected one', async () => {
+    const r = await results('checkout');
+    const compared = r.timeSeries.points.flatMap((pt) => pt.metrics).filter((m) => m.error === null);
+
+    expect(compared.length).toBeGreaterThan(0);
+    for (const m of compared) {
+      expect(m.adjustedCi[0]! <= m.ci[0]! && m.adjustedCi[1]! >= m.ci[1]!).toBe(true);
+    }
+    expect(compared.some((m) => m.adjustedCi[0]! < m.ci[0]!)).toBe(true);
+  });
+
   it('filters on an attribute named __proto__ like any other, which no unit has, instead of dropping the filter', async () => {
     const res = await p.request('GET', `${BASE}/experiments/checkout/results?attr.__proto__=1&attr.country=US`, { token: owner });
     const unfiltered = await results('checkout', '?attr.country=US');

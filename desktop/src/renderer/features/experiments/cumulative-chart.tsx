@@ -42,16 +42,15 @@ export interface CumulativeSeries {
   readonly gaps: readonly { readonly variation: string; readonly points: number; readonly reason: string }[];
   /**
    * Whether the bands are the multiple-comparison adjusted intervals (as the results table shows).
-   * The results API's time-series points carry only the unadjusted `ci` today; a point that also
-   * carries `adjustedCi` is drawn with it.
+   * The results API's time-series points carry `adjustedCi`; a point from an older server, without
+   * it, is drawn with its unadjusted `ci` (and the chart says so).
    */
   readonly adjusted: boolean;
 }
 
-/** A point's adjusted interval, when the API sends one (not part of the time-series points yet). */
+/** A point's adjusted interval (absent from older servers). */
 function adjustedCiOf(point: SeriesComparison): readonly [number | null, number | null] | undefined {
-  const ci = (point as SeriesComparison & { readonly adjustedCi?: readonly [number | null, number | null] }).adjustedCi;
-  return Array.isArray(ci) ? ci : undefined;
+  return point.adjustedCi;
 }
 
 /** How many comparisons the results' multiple-comparison correction covers: every treatment on every metric. */

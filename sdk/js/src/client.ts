@@ -1,15 +1,15 @@
-import { ErrorCode, Reason, evaluateExperiment, evaluateFlag, exposureAttributes } from '@xp/shared/eval';
+import { ErrorCode, Reason, checkRuleset, evaluateExperiment, evaluateFlag, exposureAttributes } from '@xp/shared/eval';
 import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
 import { NetworkError, XpError, XpErrorCode } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { LruSet } from './lru.js';
-import { diffRulesets, loadRuleset, mayReplace } from './ruleset-state.js';
+import { browserSafe, deepFreeze, diffRulesets, loadRuleset, mayReplace, SERVER_ONLY_FIELD } from './ruleset-state.js';
 import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
 import { RulesetSync } from './ruleset-sync.js';
 import { Transport } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
-import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, User, UserContext } from './types.js';
+import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, SnapshotOptions, User, UserContext } from './types.js';
 import { startTimer } from './backoff.js';
 
 /** A JSON value, as flag values are. */
@@ -100,9 +100,52 @@ interface HostGlobals {
   addEventListener?(type: string, listener: () => void): void;
   removeEventListener?(type: string, listener: () => void): void;
   readonly process?: {
-    once?(event: 'beforeExit', listener: () => void): unknown;
+    on?(event: 'beforeExit', listener: () => void): unknown;
     off?(event: 'beforeExit', listener: () => void): unknown;
   };
+}
+
+/**
+ * The clients' flushes before the process exits: one process listener for all of them (one each
+ * made the 11th live client trip MaxListenersExceededWarning). Each runs once, as with `once`: a
+ * flush that keeps failing must not keep the process alive by rescheduling itself at every
+ * beforeExit.
+ */
+const exitHooks = new Set<() => void>();
+let exitListener: { readonly off: (event: 'beforeExit', listener: () => void) => unknown; readonly run: () => void } | undefined;
+
+function onProcessExit(g: HostGlobals, hook: () => void): () => void {
+  const proc = g.process;
+  if (proc?.on === undefined || proc.off === undefined) {
+    return () => undefined;
+  }
+  exitHooks.add(hook);
+  if (exitListener === undefined) {
+    const off = proc.off.bind(proc);
+    const run = (): void => {
+      const hooks = [...exitHooks];
+      exitHooks.clear();
+      stopListening();
+      for (const h of hooks) {
+        h();
+      }
+    };
+    proc.on('beforeExit', run);
+    exitListener = { off, run };
+  }
+  return () => {
+    exitHooks.delete(hook);
+    if (exitHooks.size === 0) {
+      stopListening();
+    }
+  };
+}
+
+function stopListening(): void {
+  if (exitListener !== undefined) {
+    exitListener.off('beforeExit', exitListener.run);
+    exitListener = undefined;
+  }
 }
 
 /**
@@ -124,6 +167,10 @@ export class ExperimentationClient {
   private readonly readyPromise: Promise<ReadyResult>;
   private closing: Promise<void> | undefined;
   private readonly detachHooks: () => void;
+  /** A client-side key (`xpk_cli_…`): what anyone can read; never holds server-side-only entries. */
+  private readonly clientKey: boolean;
+  /** getSnapshot()'s answers for the current ruleset, computed once. */
+  private snapshots: { readonly of: LoadedRuleset; safe?: unknown; full?: unknown } | undefined;
 
   constructor(sdkKey: string, options: ClientOptions = {}) {
     this.options = options;
@@ -134,6 +181,7 @@ export class ExperimentationClient {
     const retryBaseMs = positive(options.retryBaseMs, 1000);
     const retryMaxMs = Math.max(retryBaseMs, positive(options.retryMaxMs, 60_000));
     this.exposures = new LruSet(positive(options.maxExposureCacheSize, 10_000));
+    this.clientKey = typeof sdkKey === 'string' && sdkKey.startsWith('xpk_cli_');
 
     if (options.bootstrap !== undefined) {
       this.offer(options.bootstrap, 'bootstrap');
@@ -154,7 +202,7 @@ export class ExperimentationClient {
         this.transport = new Transport(base, sdkKey, fetchFn, timeoutMs);
       }
       if (configError !== undefined) {
-        this.logger.error(`xp: ${configError.message}; the client stays offline`);
+        this.logger.error(`xp: ${configError.message}; the client stays offline, serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'}`);
       }
     }
 
@@ -184,6 +232,7 @@ export class ExperimentationClient {
     } else {
       this.sync = new RulesetSync({
         transport: this.transport,
+        includeServerOnly: !this.clientKey,
         streaming: options.streaming ?? true,
         pollIntervalMs: positive(options.pollIntervalMs, 30_000),
         retryBaseMs,
@@ -346,9 +395,28 @@ export class ExperimentationClient {
     return this.events.flush();
   }
 
-  /** The ruleset being served, to embed in a page for `bootstrap` (SSR) or save for an offline start. */
-  getSnapshot(): unknown {
-    return this.current?.document;
+  /**
+   * The ruleset being served, to embed in a page for `bootstrap` (SSR) or save for an offline start.
+   * By default what a browser may see: without the flags and experiments marked server-side only and
+   * the id lists and holdouts only they use (as a client-side key's download). `includeServerOnly`
+   * keeps them, with their keys listed in `serverOnly`, for other servers. The object is frozen
+   * (shared, never copied per call): `structuredClone` it to change it. Undefined before any ruleset.
+   */
+  getSnapshot(options?: SnapshotOptions): unknown {
+    const rs = this.current;
+    if (rs === undefined) {
+      return undefined;
+    }
+    if (this.snapshots?.of !== rs) {
+      this.snapshots = { of: rs };
+    }
+    const memo = this.snapshots;
+    if (options?.includeServerOnly === true) {
+      memo.full ??= rs.serverOnly === undefined ? rs.document : deepFreeze({ ...rs.document, [SERVER_ONLY_FIELD]: rs.serverOnly });
+      return memo.full;
+    }
+    memo.safe ??= deepFreeze(browserSafe(rs.document, rs.serverOnly));
+    return memo.safe;
   }
 
   getStats(): ClientStats {
@@ -463,7 +531,14 @@ export class ExperimentationClient {
 
   /** Validates and installs a ruleset; returns why it was refused, if it was. */
   private offer(candidate: unknown, source: 'bootstrap' | 'network'): XpError | undefined {
-    const next = loadRuleset(candidate);
+    let next = loadRuleset(candidate);
+    if (!(next instanceof XpError) && this.clientKey && next.serverOnly !== undefined) {
+      // A server's full snapshot handed to a browser (defense in depth): serve what the key would download.
+      const n = next.serverOnly.flags.length + next.serverOnly.experiments.length;
+      this.logger.warn(`xp: ${source} ruleset holds ${n} server-side-only flags and experiments; dropped (take snapshots for pages with getSnapshot(), without includeServerOnly)`);
+      const document = deepFreeze(browserSafe(next.document, next.serverOnly));
+      next = { document, version: next.version, complete: next.complete || checkRuleset(document, '').length === 0 };
+    }
     if (next instanceof XpError) {
       this.logger.warn(`xp: ${source} ruleset refused (${next.message}); ${this.current === undefined ? 'serving defaults' : 'keeping the last good one'}`);
       return next;
@@ -506,8 +581,18 @@ export class ExperimentationClient {
     if (this.statusValue === ClientStatus.Starting) {
       this.statusValue = ClientStatus.Defaults;
     }
-    if (error !== undefined && this.statusValue !== ClientStatus.Ready) {
-      this.logger.warn(`xp: ${error.message}; serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'} until the API answers`);
+    if (error === undefined || this.statusValue === ClientStatus.Ready) {
+      return;
+    }
+    const serving = this.current === undefined ? 'defaults' : 'the bootstrap ruleset';
+    if (this.transport === undefined) {
+      // Misconfigured: the constructor said so, and the API is never contacted.
+      return;
+    }
+    if (this.statusValue === ClientStatus.Closed) {
+      this.logger.info(`xp: client closed before the first ruleset arrived; it serves ${serving} from now on`);
+    } else {
+      this.logger.warn(`xp: ${error.message}; serving ${serving} until the API answers`);
     }
   }
 
@@ -541,7 +626,7 @@ export class ExperimentationClient {
     const doc = g.document;
     const onHidden = (): void => {
       if (doc?.visibilityState === undefined || doc.visibilityState === 'hidden') {
-        void this.events.flush({ final: true, keepalive: true });
+        this.events.sendNow();
       }
     };
     const onExit = (): void => {
@@ -549,11 +634,11 @@ export class ExperimentationClient {
     };
     doc?.addEventListener?.('visibilitychange', onHidden);
     g.addEventListener?.('pagehide', onHidden);
-    g.process?.once?.('beforeExit', onExit);
+    const detachExit = onProcessExit(g, onExit);
     return () => {
       doc?.removeEventListener?.('visibilitychange', onHidden);
       g.removeEventListener?.('pagehide', onHidden);
-      g.process?.off?.('beforeExit', onExit);
+      detachExit();
     };
   }
 }

@@ -11,8 +11,32 @@ export const EVENTS_PATH = '/sdk/v1/events';
  * that declares it builds zod schemas, which a browser bundle must not carry; a test pins the two.
  */
 export const MAX_EVENTS_PER_BATCH = 500;
-/** Browsers refuse keepalive requests whose bodies add up to more than 64 KiB. */
-const KEEPALIVE_BODY_LIMIT = 60 * 1024;
+/**
+ * Browsers refuse a keepalive request once the bodies of the page's keepalive requests in flight
+ * would add up to more than 64 KiB (the Fetch standard's quota; Chromium counts sendBeacon in it
+ * too). The page hide burst keeps this client's total within it.
+ */
+export const KEEPALIVE_BUDGET = 64 * 1024;
+/**
+ * The body of one keepalive request of the burst (unless one event is bigger): when the page's own
+ * keepalive requests hold part of the quota, only the last requests of the burst are refused.
+ */
+export const KEEPALIVE_REQUEST_BYTES = 16 * 1024;
+/** `{"events":[` and `]}`. */
+const BODY_OVERHEAD = 13;
+
+/** UTF-8 length of a string, as the body is sent. */
+function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      // Two bytes up to U+07FF, three for the rest of the BMP; a surrogate pair (4 bytes) is two units of 2 extra.
+      n += c < 0x800 ? 1 : 2;
+    }
+  }
+  return n;
+}
 
 export interface EventQueueOptions {
   /** Undefined when offline: events are counted as dropped at flush. */
@@ -32,6 +56,12 @@ export interface EventQueueOptions {
 const clock = (): number => Date.now();
 
 type SendOutcome = 'sent' | 'retry' | 'dropped';
+
+/** A batch drain() is sending (plain request); `resent` once page hide sent its events again. */
+interface InFlight {
+  readonly batch: SdkEvent[];
+  resent: boolean;
+}
 
 /**
  * Batches events (by size and by time), sends them with retries and backoff that honours
@@ -53,6 +83,11 @@ export class EventQueue {
   private retryAt = 0;
   private unreportedDrops = 0;
   private closed = false;
+  private inFlight: InFlight | undefined;
+  /** Body bytes of this queue's keepalive requests in flight (see KEEPALIVE_BUDGET). */
+  private keepaliveBytes = 0;
+  /** Events counted in `sent` or `rejected`: an event sent twice (page hide) is counted once. */
+  private readonly counted = new WeakSet<SdkEvent>();
   sent = 0;
   dropped = 0;
   rejected = 0;
@@ -83,7 +118,7 @@ export class EventQueue {
    * Sends everything queued, batch by batch; stops at the first retryable failure (the batch goes
    * back to the front and a retry is scheduled). `final` sends even during a Retry-After wait.
    */
-  flush(options: { final?: boolean; keepalive?: boolean } = {}): Promise<void> {
+  flush(options: { final?: boolean } = {}): Promise<void> {
     if (this.flushing !== undefined) {
       return this.flushing.then(() => (this.size > 0 ? this.flush(options) : undefined));
     }
@@ -184,7 +219,87 @@ export class EventQueue {
     }
   }
 
-  private async drain(options: { final?: boolean; keepalive?: boolean }): Promise<void> {
+  /**
+   * Page hide: sends at once, without waiting for a send in flight, the batch that send holds (an
+   * unload aborts it: sending it again may duplicate events, which the pipeline drops by id, rather
+   * than lose them) and everything queued, oldest first, in keepalive requests of about
+   * KEEPALIVE_REQUEST_BYTES whose bodies add up to at most KEEPALIVE_BUDGET with this queue's
+   * keepalive requests still in flight. What does not
+   * fit stays queued: if the page lives on (a tab switch, the back/forward cache) it goes out in
+   * further bursts as those requests complete, else it is lost with the page.
+   */
+  sendNow(): void {
+    if (this.o.transport === undefined) {
+      this.clear('no apiUrl is configured');
+      return;
+    }
+    const events: SdkEvent[] = [];
+    const sending = this.inFlight;
+    if (sending !== undefined && !sending.resent) {
+      sending.resent = true;
+      events.push(...sending.batch);
+    }
+    events.push(...this.take(this.size));
+    this.burst(this.o.transport, events);
+  }
+
+  private burst(transport: Transport, events: SdkEvent[]): void {
+    let budget = KEEPALIVE_BUDGET - this.keepaliveBytes;
+    const max = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH);
+    const chunks: { batch: SdkEvent[]; body: string; bytes: number }[] = [];
+    let i = 0;
+    while (i < events.length) {
+      const start = i;
+      const parts: string[] = [];
+      let bytes = BODY_OVERHEAD;
+      while (i < events.length && parts.length < max) {
+        const json = JSON.stringify(events[i]);
+        const size = utf8Length(json) + (parts.length > 0 ? 1 : 0);
+        if (bytes + size > budget || (parts.length > 0 && bytes + size > KEEPALIVE_REQUEST_BYTES)) {
+          break;
+        }
+        parts.push(json);
+        bytes += size;
+        i++;
+      }
+      if (parts.length === 0) {
+        break;
+      }
+      budget -= bytes;
+      chunks.push({ batch: events.slice(start, i), body: `{"events":[${parts.join(',')}]}`, bytes });
+    }
+    if (i < events.length) {
+      this.requeue(events.slice(i));
+    }
+    if (chunks.length === 0) {
+      return;
+    }
+    const outcomes = chunks.map(async (chunk) => {
+      this.keepaliveBytes += chunk.bytes;
+      const outcome = await this.send(transport, chunk.batch, true, chunk.body);
+      this.keepaliveBytes -= chunk.bytes;
+      if (outcome === 'retry') {
+        this.requeue(chunk.batch);
+        this.schedule(Math.max(0, this.retryAt - clock()));
+      }
+      return outcome;
+    });
+    void Promise.all(outcomes).then((done) => {
+      // The page lived on: what did not fit goes out in the next burst, while the API takes them.
+      if (done.every((o) => o !== 'retry') && this.size > 0 && !this.closed) {
+        this.burst(transport, this.take(this.size));
+      }
+    });
+  }
+
+  /** Puts events back at the front of the queue (oldest first), within maxQueueSize. */
+  private requeue(events: SdkEvent[]): void {
+    // take() of everything leaves an empty queue with head 0.
+    this.queue = events.concat(this.take(this.size));
+    this.trim();
+  }
+
+  private async drain(options: { final?: boolean }): Promise<void> {
     if (options.final !== true && clock() < this.retryAt) {
       return;
     }
@@ -193,35 +308,34 @@ export class EventQueue {
       return;
     }
     while (this.size > 0 && clock() < this.deadline) {
-      const batch = this.takeBatch(options.keepalive === true);
-      const outcome = await this.send(this.o.transport, batch, options.keepalive === true);
+      const sending: InFlight = { batch: this.take(Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH, this.size)), resent: false };
+      this.inFlight = sending;
+      const outcome = await this.send(this.o.transport, sending.batch, false).finally(() => {
+        this.inFlight = undefined;
+      });
       if (outcome === 'retry') {
-        // take() of everything leaves an empty queue with head 0.
-        this.queue = batch.concat(this.take(this.size));
-        this.trim();
+        // A batch page hide sent again is that send's to put back if it fails.
+        if (!sending.resent) {
+          this.requeue(sending.batch);
+        }
         return;
       }
     }
   }
 
-  private takeBatch(keepalive: boolean): SdkEvent[] {
-    const size = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH, this.size);
-    if (!keepalive) {
-      return this.take(size);
-    }
-    let bytes = 0;
+  /** How many of the events were not counted as sent or rejected yet; marks them counted. */
+  private uncounted(events: readonly SdkEvent[]): number {
     let n = 0;
-    while (n < size) {
-      bytes += JSON.stringify(this.queue[this.head + n]).length + 1;
-      if (bytes > KEEPALIVE_BODY_LIMIT && n > 0) {
-        break;
+    for (const e of events) {
+      if (!this.counted.has(e)) {
+        this.counted.add(e);
+        n++;
       }
-      n++;
     }
-    return this.take(n);
+    return n;
   }
 
-  private async send(transport: Transport, batch: SdkEvent[], keepalive: boolean): Promise<SendOutcome> {
+  private async send(transport: Transport, batch: SdkEvent[], keepalive: boolean, body = JSON.stringify({ events: batch })): Promise<SendOutcome> {
     let status: number;
     let text = '';
     let retryAfter: number | undefined;
@@ -229,7 +343,7 @@ export class EventQueue {
       const answer = await transport.request(EVENTS_PATH, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ events: batch }),
+        body,
         keepalive,
       });
       status = answer.status;
@@ -249,7 +363,7 @@ export class EventQueue {
       return this.retryLater(`POST ${EVENTS_PATH} answered ${status}`, retryAfter);
     }
     // 400 (no valid event), 401/403 (bad key), 413: sending the same batch again cannot succeed.
-    this.rejected += batch.length;
+    this.rejected += this.uncounted(batch);
     this.o.logger.error(`xp: ${batch.length} events refused (status ${status}); not retried`, text.slice(0, 500));
     return 'dropped';
   }
@@ -262,8 +376,13 @@ export class EventQueue {
     } catch {
       // A 2xx without a readable body still means the batch was taken.
     }
-    this.rejected += rejected.length;
-    this.sent += batch.length - rejected.length;
+    if (rejected.length === 0) {
+      this.sent += this.uncounted(batch);
+    } else {
+      const refused = new Set<unknown>(rejected.map((r) => r.index));
+      this.rejected += this.uncounted(batch.filter((_e, i) => refused.has(i)));
+      this.sent += this.uncounted(batch.filter((_e, i) => !refused.has(i)));
+    }
     if (rejected.length > 0) {
       this.o.logger.warn(`xp: the server rejected ${rejected.length} of ${batch.length} events`, rejected.slice(0, 5));
     }

@@ -14,6 +14,7 @@ export type {
   PreloadableStickyBucketStore,
   ReadyResult,
   RulesetChange,
+  SnapshotOptions,
   User,
   UserContext,
 } from './types.js';

@@ -19,7 +19,8 @@ export function loadRulesetFile(path: string): unknown {
   if (loaded instanceof RulesetError) {
     throw loaded;
   }
-  return loaded.document;
+  // The server-only list goes with the document: a client-side key's client drops what it names.
+  return loaded.serverOnly === undefined ? loaded.document : { ...loaded.document, serverOnly: loaded.serverOnly };
 }
 
 export interface NodeClientOptions extends Omit<ClientOptions, 'bootstrap'> {

@@ -1,13 +1,55 @@
 import { checkRuleset, checkRulesetEnvelope } from '@xp/shared/eval';
+import { clientRuleset, hasServerOnlyKeys } from '@xp/shared/edge';
+import type { Ruleset, ServerOnlyKeys } from '@xp/shared/edge';
 import { RulesetError } from './errors.js';
 import type { RulesetChange } from './types.js';
 
 /** A ruleset document the client agreed to serve. */
 export interface LoadedRuleset {
+  /** Without `serverOnly` (evaluation reads strict documents); deeply frozen. */
   readonly document: RulesetDocument;
   readonly version: number;
   /** True when the whole document is valid (`rulesetSchema`); false when only its envelope is. */
   readonly complete: boolean;
+  /** The keys client-side SDK keys do not get, when the document listed any (`?include=serverOnly`). */
+  readonly serverOnly?: ServerOnlyKeys;
+}
+
+/** The top-level field listing the server-side-only keys beside a ruleset (`GET /sdk/v1/ruleset?include=serverOnly`). */
+export const SERVER_ONLY_FIELD = 'serverOnly';
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+/** Objects reachable from `value`, frozen (already frozen ones are not walked again). */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) {
+      deepFreeze(inner);
+    }
+  }
+  return value;
+}
+
+/**
+ * What a browser may see of a ruleset: without the server-side-only flags and experiments and the
+ * id lists and holdouts only they use (the server's own clientRuleset). A partly invalid document
+ * the server's walk cannot read loses the listed keys alone.
+ */
+export function browserSafe(document: RulesetDocument, serverOnly: ServerOnlyKeys | undefined): RulesetDocument {
+  if (!hasServerOnlyKeys(serverOnly)) {
+    return document;
+  }
+  try {
+    return clientRuleset(document as unknown as Ruleset, serverOnly) as unknown as RulesetDocument;
+  } catch {
+    const without = (entries: Readonly<Record<string, unknown>> | undefined, keys: readonly string[]): Record<string, unknown> | undefined =>
+      entries === undefined ? undefined : Object.fromEntries(Object.entries(entries).filter(([k]) => !keys.includes(k)));
+    const experiments = without(document.experiments, serverOnly.experiments);
+    return { ...document, flags: without(document.flags, serverOnly.flags) ?? {}, ...(experiments === undefined ? {} : { experiments }) };
+  }
 }
 
 /** The envelope fields the client reads itself; evaluation reads the rest. */
@@ -30,15 +72,37 @@ export function loadRuleset(candidate: unknown): LoadedRuleset | RulesetError {
       return new RulesetError('the ruleset is not JSON', { cause: e });
     }
   }
+  if (typeof candidate === 'object' && candidate !== null && typeof structuredClone === 'function') {
+    // The caller's object (a bootstrap): a copy, so that neither freezing it nor the caller changing
+    // it later touches the other.
+    try {
+      value = structuredClone(candidate);
+    } catch (e) {
+      return new RulesetError('the ruleset is not plain JSON data', { cause: e });
+    }
+  }
+  let serverOnly: ServerOnlyKeys | undefined;
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, SERVER_ONLY_FIELD)) {
+    // Not part of the ruleset schema (strict): the list of keys beside it, taken off before checking.
+    const { [SERVER_ONLY_FIELD]: listed, ...rest } = value as Record<string, unknown>;
+    const keys = listed as { flags?: unknown; experiments?: unknown } | null | undefined;
+    if (typeof keys !== 'object' || keys === null || !isStringArray(keys.flags ?? []) || !isStringArray(keys.experiments ?? [])) {
+      return new RulesetError('invalid ruleset: serverOnly must be { flags: string[], experiments: string[] }');
+    }
+    const found = { flags: [...((keys.flags as string[] | undefined) ?? [])], experiments: [...((keys.experiments as string[] | undefined) ?? [])] };
+    serverOnly = hasServerOnlyKeys(found) ? found : undefined;
+    value = rest;
+  }
   // The dependency-free validator (the same rules as the zod schemas), so browser bundles carry no zod.
   const problems = checkRulesetEnvelope(value, '');
   if (problems.length > 0) {
     return new RulesetError(`invalid ruleset: ${problems[0] ?? 'unknown issue'}`, { cause: problems });
   }
   const complete = checkRuleset(value, '').length === 0;
-  // Evaluation compiles the caller's object (cached per object identity), so keep it as parsed.
-  const document = value as RulesetDocument;
-  return { document, version: document.version, complete };
+  // Evaluation compiles the document (cached per object identity): frozen, so that no caller holding
+  // it (getSnapshot) can half-change what the client serves.
+  const document = deepFreeze(value as RulesetDocument);
+  return { document, version: document.version, complete, ...(serverOnly === undefined ? {} : { serverOnly }) };
 }
 
 /**

@@ -10,6 +10,8 @@ export const STREAM_PATH = '/sdk/v1/stream';
 
 export interface RulesetSyncOptions {
   readonly transport: Transport;
+  /** Ask for the list of server-side-only keys beside the ruleset (`?include=serverOnly`; server keys). */
+  readonly includeServerOnly: boolean;
   readonly streaming: boolean;
   readonly pollIntervalMs: number;
   readonly retryBaseMs: number;
@@ -102,7 +104,7 @@ export class RulesetSync {
 
   private async fetchOnce(): Promise<XpError | undefined> {
     try {
-      const answer = await this.o.transport.request(RULESET_PATH, {
+      const answer = await this.o.transport.request(this.o.includeServerOnly ? `${RULESET_PATH}?include=serverOnly` : RULESET_PATH, {
         headers: { Accept: 'application/json', ...(this.etag === undefined ? {} : { 'If-None-Match': this.etag }) },
       });
       if (answer.status === 304) {
@@ -170,9 +172,8 @@ export class RulesetSync {
   private async runStream(): Promise<void> {
     while (!this.closed) {
       let error: XpError | undefined;
-      let delivered = false;
       try {
-        delivered = await this.readStream();
+        await this.readStream();
         error = new NetworkError(XpErrorCode.Network, 'the event stream ended');
       } catch (e) {
         error = e instanceof XpError ? e : new NetworkError(XpErrorCode.Network, 'the event stream failed', { cause: e });
@@ -183,9 +184,6 @@ export class RulesetSync {
       this.abortStream = undefined;
       if (this.isClosed()) {
         return;
-      }
-      if (delivered) {
-        this.streamFailures = 0;
       }
       this.o.logger.debug(`xp: event stream down (${error.message}); polling until it reconnects`);
       await this.wait(this.retryDelay(this.streamFailures++, error));
@@ -207,7 +205,12 @@ export class RulesetSync {
     let delivered = false;
     let idle = startTimer(abort, this.o.streamIdleTimeoutMs);
     const parser = new SseParser((message) => {
-      delivered = true;
+      if (!delivered) {
+        // A stream that worked: whatever breaks it later (an outage, a proxy's idle reset) is a new
+        // first failure, retried after about retryBaseMs, not one more in a growing series.
+        delivered = true;
+        this.streamFailures = 0;
+      }
       this.connected = true;
       this.onMessage(message);
     });

@@ -34,7 +34,11 @@ export interface ClientOptions {
   readonly pollIntervalMs?: number;
   /** Keep the ruleset fresh over server-sent events (fetch streaming, also in browsers). Default true. */
   readonly streaming?: boolean;
-  /** A ruleset document to serve before (or instead of) the network: SSR hydration, offline start. */
+  /**
+   * A ruleset document to serve before (or instead of) the network: SSR hydration, offline start
+   * (`getSnapshot()` of another client). A client-side key (`xpk_cli_…`) drops the server-side-only
+   * flags and experiments a snapshot lists in `serverOnly`.
+   */
   readonly bootstrap?: unknown;
   /** Persists experiment assignments so a unit keeps its variation when weights change. */
   readonly stickyBucketStore?: StickyBucketStore;
@@ -96,6 +100,16 @@ export const SdkErrorCode = {
   ProviderNotReady: 'PROVIDER_NOT_READY',
 } as const;
 export type SdkErrorCode = ErrorCode | (typeof SdkErrorCode)[keyof typeof SdkErrorCode];
+
+/** Options of `getSnapshot`. */
+export interface SnapshotOptions {
+  /**
+   * Keep the flags and experiments marked server-side only (`clientSide: false`) and list their
+   * keys in `serverOnly`, for another server (a file for an offline start, a worker). Never embed
+   * such a snapshot in a page. Default false: a snapshot a browser may see.
+   */
+  readonly includeServerOnly?: boolean;
+}
 
 /** Options of `evaluate`. */
 export interface EvaluateOptions {

@@ -18,6 +18,13 @@ export interface RulesetView {
 export interface ServedRuleset extends RulesetView {
   /** Without the server-side-only flags and experiments; the same view when there are none. */
   readonly client: RulesetView;
+  /**
+   * The whole ruleset plus a top-level `serverOnly: { flags, experiments }` listing the keys
+   * client-side keys do not get (`GET /ruleset?include=serverOnly`, server keys), so an SDK can
+   * strip them from a snapshot meant for a browser. The same view when nothing is server-side only.
+   * Same ETag as the whole: its content is a function of the store's etag, which covers the list.
+   */
+  readonly annotated: RulesetView;
 }
 
 export interface RulesetCacheOptions {
@@ -45,11 +52,16 @@ const keyOf = (projectId: string, environment: string): string => `${projectId}#
 function serve(p: PublishedRuleset): ServedRuleset {
   const whole: RulesetView = { projectId: p.projectId, environment: p.environment, version: p.version, etag: `"${p.etag}"`, ruleset: p.ruleset, json: JSON.stringify(p.ruleset) };
   if (!hasServerOnlyKeys(p.serverOnly)) {
-    return { ...whole, client: whole };
+    return { ...whole, client: whole, annotated: whole };
   }
   // The store's etag covers the server-only keys, so the client view's content is a function of it.
   const ruleset = clientRuleset(p.ruleset, p.serverOnly);
-  return { ...whole, client: { ...whole, etag: `"${p.etag}-client"`, ruleset, json: JSON.stringify(ruleset) } };
+  const serverOnly = { flags: p.serverOnly.flags, experiments: p.serverOnly.experiments };
+  return {
+    ...whole,
+    client: { ...whole, etag: `"${p.etag}-client"`, ruleset, json: JSON.stringify(ruleset) },
+    annotated: { ...whole, json: JSON.stringify({ ...p.ruleset, serverOnly }) },
+  };
 }
 
 /**

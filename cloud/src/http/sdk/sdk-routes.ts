@@ -311,13 +311,15 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   /** What a key may see: client-side keys get the ruleset without the server-side-only flags and experiments. */
   const viewFor = (who: SdkCaller, served: ServedRuleset): RulesetView => (who.kind === 'client' ? served.client : served);
 
-  const current = async (who: SdkCaller): Promise<RulesetView> => {
+  const published = async (who: SdkCaller): Promise<ServedRuleset> => {
     const served = await rulesets.get(who.projectId, who.environment);
     if (served === undefined) {
       throw new AppError(AppErrorCode.NotFound, 'no ruleset has been published for this environment yet');
     }
-    return viewFor(who, served);
+    return served;
   };
+
+  const current = async (who: SdkCaller): Promise<RulesetView> => viewFor(who, await published(who));
 
   /**
    * Logs exposures without ever failing the request that caused them. Exposures of the requests
@@ -379,7 +381,15 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.get('/sdk/v1/ruleset', async (c) => {
     const who = await caller(c);
-    const served = await current(who);
+    const include = c.req.query('include');
+    if (include !== undefined && include !== 'serverOnly') {
+      throw invalid('include must be "serverOnly" or absent', { issues: [{ path: 'query.include', message: 'unknown value' }] });
+    }
+    // Server keys may ask for the list of server-side-only keys beside the ruleset (SDKs strip them
+    // from snapshots meant for browsers). Opt-in: older SDKs refuse an unknown top-level field.
+    // A client key's view holds nothing server-side only, so it has nothing to list.
+    const all = await published(who);
+    const served = include === 'serverOnly' && who.kind === 'server' ? all.annotated : viewFor(who, all);
     c.header('ETag', served.etag);
     c.header('Cache-Control', 'no-cache');
     c.header('Vary', 'X-XP-SDK-Key');

@@ -243,6 +243,42 @@ describe('bootstrap', () => {
   });
 });
 
+describe('log lines say what is true', () => {
+  it('does not promise an API answer to a client that never contacts the API (no key, bad apiUrl)', async () => {
+    for (const [key, apiUrl] of [
+      ['', 'https://xp.example.com'],
+      ['key', 'ftp://x'],
+    ] as const) {
+      const log = recordingLogger();
+      const c = new ExperimentationClient(key, { apiUrl, logger: log });
+      await c.ready();
+
+      expect(log.lines).toHaveLength(1);
+      expect(log.lines[0]).toMatchObject({ level: 'error' });
+      expect(log.lines[0]?.message).toContain('the client stays offline, serving defaults');
+    }
+  });
+
+  it('says a client closed before ready() settled is closed, not waiting for the API', async () => {
+    const log = recordingLogger();
+    // An API that does not answer before close() aborts the request.
+    const fetch = (_url: string, init: RequestInit): Promise<Response> =>
+      new Promise((_resolve, reject) => {
+        init.signal?.addEventListener('abort', () => {
+          reject(new Error('aborted'));
+        });
+      });
+    const c = new ExperimentationClient('key', { apiUrl: 'https://xp.example.com', fetch, logger: log });
+
+    await c.close();
+    const ready = await c.ready();
+
+    expect(ready.status).toBe(ClientStatus.Closed);
+    expect(log.lines.some((l) => l.message.includes('until the API answers'))).toBe(false);
+    expect(log.has('info', 'client closed before the first ruleset arrived')).toBe(true);
+  });
+});
+
 describe('change detection', () => {
   const base = makeRuleset(1) as unknown as RulesetDocument;
 

@@ -300,6 +300,99 @@ describe('page hide', () => {
   });
 });
 
+describe('page hide, leaving at once', () => {
+  /** A page: its hide listeners, and the keepalive and plain POSTs its client makes. */
+  async function page(options: ClientOptions, hold: (init: RequestInit) => boolean) {
+    const listeners = new Map<string, () => void>();
+    const doc = {
+      visibilityState: 'visible',
+      addEventListener: (type: string, listener: () => void) => listeners.set(type, listener),
+      removeEventListener: (type: string) => listeners.delete(type),
+    };
+    const posts: { keepalive: boolean; ids: string[]; bytes: number }[] = [];
+    const held: (() => void)[] = [];
+    const fetch = (url: string, init: RequestInit): Promise<Response> => {
+      if (!url.endsWith('/sdk/v1/events')) {
+        return globalThis.fetch(url, init);
+      }
+      const body = init.body as string;
+      posts.push({ keepalive: init.keepalive === true, ids: (JSON.parse(body) as { events: { id: string }[] }).events.map((e) => e.id), bytes: new TextEncoder().encode(body).length });
+      if (!hold(init)) {
+        return globalThis.fetch(url, init);
+      }
+      // Held until released: then sent, or failed as an unload aborts a plain request.
+      return new Promise((resolve, reject) => {
+        held.push(() => {
+          if (init.keepalive === true) {
+            resolve(globalThis.fetch(url, init));
+          } else {
+            reject(new TypeError('Failed to fetch (the page was unloaded)'));
+          }
+        });
+      });
+    };
+    vi.stubGlobal('document', doc);
+    const { s, c } = await setup({ fetch, ...options }).finally(() => vi.unstubAllGlobals());
+    const hide = (): void => {
+      doc.visibilityState = 'hidden';
+      listeners.get('visibilitychange')?.();
+    };
+    const release = (): void => {
+      held.splice(0).forEach((go) => {
+        go();
+      });
+    };
+    return { s, c, posts, hide, release };
+  }
+
+  it('sends the batch a plain send holds and everything queued at once, in keepalive requests, without waiting for that send', async () => {
+    const { s, c, posts, hide, release } = await page({ maxBatchSize: 100 }, (init) => init.keepalive !== true);
+    for (let i = 0; i < 150; i++) {
+      c.trackEvent('view', 'u1', { i });
+    }
+    expect(posts).toHaveLength(1);
+
+    hide();
+    // Synchronously, in the hide handler: the page may be gone at the next task.
+    const burst = posts.slice(1);
+    release();
+    await eventually(() => s.events.length >= 150);
+
+    expect(burst.length).toBeGreaterThanOrEqual(1);
+    expect(burst.every((p) => p.keepalive)).toBe(true);
+    expect(new Set(burst.flatMap((p) => p.ids)).size).toBe(150);
+    expect(new Set(s.events.map((e) => e.id)).size).toBe(150);
+    // The aborted plain send is not queued again: its events left with the burst.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(s.events).toHaveLength(150);
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, sentEvents: 150, droppedEvents: 0 });
+  });
+
+  it("splits the queue into as many keepalive requests as it takes, their bodies together within the browser's 64 KiB, and sends the rest if the page lives on", async () => {
+    const { s, c, posts, hide, release } = await page({ maxBatchSize: 40, maxQueueSize: 1_000 }, (init) => init.keepalive === true);
+    for (let i = 0; i < 300; i++) {
+      c.trackEvent('view', `u${i}`, { note: 'é'.repeat(250) });
+    }
+    const plain = posts.length;
+
+    hide();
+    const burst = posts.slice(plain);
+    release();
+    await eventually(() => {
+      release();
+      return new Set(s.events.map((e) => e.unitId)).size === 300 && c.getStats().sentEvents === 300;
+    });
+
+    expect(burst.length).toBeGreaterThanOrEqual(4);
+    expect(burst.every((p) => p.keepalive && p.ids.length <= 40 && p.bytes <= 16 * 1024)).toBe(true);
+    expect(burst.reduce((n, p) => n + p.bytes, 0)).toBeLessThanOrEqual(64 * 1024);
+    expect(burst.reduce((n, p) => n + p.bytes, 0)).toBeGreaterThan(60 * 1024);
+    // Pushing the 40th event started a plain send, which the burst repeated (the pipeline drops repeats by id).
+    expect(new Set(burst.flatMap((p) => p.ids)).size).toBe(burst.flatMap((p) => p.ids).length);
+    expect(c.getStats()).toMatchObject({ queuedEvents: 0, sentEvents: 300 });
+  });
+});
+
 describe('flush on close', () => {
   it('sends queued events on close()', async () => {
     const { s, c } = await setup();
@@ -372,6 +465,49 @@ describe('flush on close', () => {
 
     expect(during).toBe(before + 1);
     expect(process.listenerCount('beforeExit')).toBe(before);
+  });
+});
+
+describe('process exit', () => {
+  it('adds one beforeExit listener for all clients, so many clients raise no MaxListenersExceededWarning', async () => {
+    const before = process.listenerCount('beforeExit');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    const s = await new FakeServer(makeRuleset(1)).start();
+    open.push(s);
+    const clients = Array.from({ length: 12 }, () => new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, logger: recordingLogger() }));
+    const during = process.listenerCount('beforeExit');
+    await Promise.all(clients.slice(0, 11).map((c) => c.close()));
+    const oneLeft = process.listenerCount('beforeExit');
+    await clients[11]!.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+
+    expect(during).toBe(before + 1);
+    expect(oneLeft).toBe(before + 1);
+    expect(process.listenerCount('beforeExit')).toBe(before);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it("flushes every client's queue once at beforeExit", async () => {
+    const s = await new FakeServer(makeRuleset(1)).start();
+    open.push(s);
+    const clients = [1, 2, 3].map(() => new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, flushIntervalMs: 60_000, logger: recordingLogger() }));
+    open.push(...clients);
+    await Promise.all(clients.map((c) => c.ready()));
+    clients.forEach((c, i) => {
+      c.trackEvent('bye', `u${i}`);
+    });
+    const before = process.listenerCount('beforeExit');
+    const run = process.listeners('beforeExit').at(-1) as (code: number) => void;
+
+    run(0);
+    await eventually(() => s.events.length === 3);
+
+    expect(process.listenerCount('beforeExit')).toBe(before - 1);
   });
 });
 

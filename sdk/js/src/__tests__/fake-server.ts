@@ -25,6 +25,8 @@ export class FakeServer {
   streamMode: StreamMode = 'ok';
   eventsMode: EventsMode = 'ok';
   retryAfterSeconds = 1;
+  /** Keys the API lists beside the ruleset for `?include=serverOnly`, as for a server key. */
+  serverOnly: { flags: string[]; experiments: string[] } | undefined;
   private ruleset: Record<string, unknown>;
   private version: number;
   private readonly streams = new Set<http.ServerResponse>();
@@ -98,8 +100,8 @@ export class FakeServer {
       res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"bad key"}}');
       return;
     }
-    if (url === '/sdk/v1/ruleset') {
-      this.serveRuleset(req, res);
+    if (url === '/sdk/v1/ruleset' || url === '/sdk/v1/ruleset?include=serverOnly') {
+      this.serveRuleset(req, res, url.endsWith('?include=serverOnly'));
     } else if (url === '/sdk/v1/stream') {
       this.serveStream(res);
     } else if (url === '/sdk/v1/events' && req.method === 'POST') {
@@ -114,7 +116,7 @@ export class FakeServer {
     }
   }
 
-  private serveRuleset(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private serveRuleset(req: http.IncomingMessage, res: http.ServerResponse, listServerOnly: boolean): void {
     switch (this.rulesetMode) {
       case 'fail':
         res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":{"code":"INTERNAL","message":"down"}}');
@@ -133,7 +135,9 @@ export class FakeServer {
           res.writeHead(304, { ETag: this.etag }).end();
           return;
         }
-        res.writeHead(200, { 'Content-Type': 'application/json', ETag: this.etag }).end(JSON.stringify(this.ruleset));
+        res
+          .writeHead(200, { 'Content-Type': 'application/json', ETag: this.etag })
+          .end(JSON.stringify(listServerOnly && this.serverOnly !== undefined ? { ...this.ruleset, serverOnly: this.serverOnly } : this.ruleset));
     }
   }
 

@@ -220,6 +220,30 @@ describe('keeping fresh', () => {
     expect(s.count('/sdk/v1/stream')).toBeGreaterThanOrEqual(2);
   });
 
+  it('reconnects after about retryBaseMs each time a stream that worked breaks, however many outages came before', async () => {
+    const s = await server();
+    // random() = 1: the longest delay of each backoff step, 100, 200, 400, 800, 1600 ms if failures added up.
+    const { c } = client(s.url, { pollIntervalMs: 60_000, retryBaseMs: 100, retryMaxMs: 10_000, random: () => 1 });
+    await c.ready();
+    await eventually(() => c.getStats().streaming);
+
+    const delays: number[] = [];
+    for (let outage = 0; outage < 5; outage++) {
+      // An outage: the connection breaks (an error, not a clean end) and the first reconnect fails too.
+      s.streamMode = 'fail';
+      const refusedBefore = s.count('/sdk/v1/stream');
+      s.dropStreams();
+      await eventually(() => s.count('/sdk/v1/stream') > refusedBefore, 5_000);
+      const back = Date.now();
+      s.streamMode = 'ok';
+      await eventually(() => s.openStreams === 1 && c.getStats().streaming, 5_000);
+      delays.push(Date.now() - back);
+    }
+
+    // One failed attempt per outage, then one reconnect: 100 ms + 200 ms at most, every time.
+    expect(delays.filter((d) => d > 600)).toEqual([]);
+  }, 20_000);
+
   it('releases every stream connection that was refused, broke or ended, so reconnecting does not leak', async () => {
     const s = await server();
     const signals: AbortSignal[] = [];

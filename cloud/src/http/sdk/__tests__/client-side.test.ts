@@ -74,6 +74,27 @@ describe('server-side-only flags and experiments', () => {
     expect((await get('/sdk/v1/ruleset', client, { 'If-None-Match': whole.etag })).status).toBe(200);
   });
 
+  it('lists their keys beside the whole ruleset for server-side keys that ask (?include=serverOnly), with the same ETag', async () => {
+    const whole = await ruleset(server);
+    const forClient = await ruleset(client);
+    const annotated = await get('/sdk/v1/ruleset?include=serverOnly', server);
+    expect(annotated.status).toBe(200);
+    const doc = (await annotated.json()) as Document & { serverOnly?: { flags: string[]; experiments: string[] } };
+    expect(doc.serverOnly).toEqual({ flags: ['billing-v2', 'vip-kill-switch'], experiments: ['pricing-engine'] });
+    const { serverOnly: _listed, ...rest } = doc;
+    expect(rest).toEqual(whole.doc);
+    // The list is a function of the store's etag: the same tag revalidates it.
+    expect(annotated.headers.get('etag')).toBe(whole.etag);
+    expect((await get('/sdk/v1/ruleset?include=serverOnly', server, { 'If-None-Match': whole.etag })).status).toBe(304);
+    // Without asking, the document is unchanged (older SDKs refuse unknown top-level fields).
+    expect(whole.doc).not.toHaveProperty('serverOnly');
+    // A client-side key has nothing server-side only to list: it gets its own view.
+    const byClient = await get('/sdk/v1/ruleset?include=serverOnly', client);
+    expect(byClient.headers.get('etag')).toBe(forClient.etag);
+    expect(await byClient.json()).toEqual(forClient.doc);
+    expect((await get('/sdk/v1/ruleset?include=everything', server)).status).toBe(400);
+  });
+
   it('evaluates them remotely for server-side keys only', async () => {
     const evaluate = (key: string): Promise<Response> =>
       Promise.resolve(

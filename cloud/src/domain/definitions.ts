@@ -16,7 +16,7 @@ import type { Actor, Deps } from './context.js';
 import { recountEventsSince } from '../pipeline/aggregate.js';
 import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
-import { jsonDiff } from './json-diff.js';
+import { jsonDiff, unescapeSegment } from './json-diff.js';
 import { parseOrThrow } from './validation.js';
 
 /** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
@@ -154,7 +154,7 @@ function variationValuesChanged(before: Flag, after: Flag): boolean {
 function soleEnvironment(before: unknown, after: unknown): string | undefined {
   const envs = new Set(jsonDiff(before, after).map((d) => (d.path.startsWith('/environments/') ? d.path.split('/')[2] : undefined)));
   const [only] = envs;
-  return envs.size === 1 && only !== undefined ? only.replace(/~1/g, '/').replace(/~0/g, '~') : undefined;
+  return envs.size === 1 && only !== undefined ? unescapeSegment(only) : undefined;
 }
 
 /**

@@ -11,7 +11,7 @@
  * `rollout` rule has no comparison group, so it cannot be tested and is not checked.
  */
 import type { Experiment, Flag, Metric } from '@xp/shared';
-import { DifferenceType, StatisticType, expandVariations, experimentSchema, flagSchema, frequentistTest, metricSchema } from '@xp/shared';
+import { DifferenceType, StatisticType, expandVariations, experimentSchema, flagSchema, frequentistTest, guardrailMetricKeys, metricSchema } from '@xp/shared';
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError } from '../errors.js';
@@ -351,7 +351,8 @@ export class GuardrailChecker {
   }
 
   private async checkExperiment(row: RunningRow, exp: Experiment, context: ProjectContext): Promise<{ comparisons: number; raised: Alert[]; stopped: boolean }> {
-    const guardrailKeys = [...new Set([...exp.metrics.guardrails, ...[...context.metrics.values()].filter((m) => m.guardrail).map((m) => m.key)])];
+    // context.metrics holds the unarchived metrics only.
+    const guardrailKeys = [...guardrailMetricKeys(exp, context.metrics.values())];
     const metrics = guardrailKeys.flatMap((k) => {
       const m = context.metrics.get(k);
       return m === undefined ? [] : [m];

@@ -7,20 +7,7 @@
  */
 import { z } from 'zod';
 import type { AnalysisOptions, CapSpec, ComparisonResult, Experiment, ExperimentAnalysis, Metric, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
-import {
-  CapType,
-  CorrectionMethod,
-  DifferenceType,
-  MetricType,
-  StatsErrorCode,
-  TestMethod,
-  analyzeExperiment,
-  evalCondition,
-  expandVariations,
-  variationShares,
-  experimentSchema,
-  metricSchema,
-} from '@xp/shared';
+import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, experimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Database, Queryable } from '../store/db.js';
@@ -325,8 +312,7 @@ async function planMetrics(db: Queryable, projectId: string, experiment: Experim
     }
   }
   const byKey = new Map(all.map((m) => [m.key, m.definition]));
-  // The set the guardrail checks test (guardrails.ts): unarchived metrics listed, or marked in the project.
-  const guarded = new Set(all.filter((m) => !m.archived && (m.definition.guardrail || experiment.metrics.guardrails.includes(m.key))).map((m) => m.key));
+  const guarded = guardrailMetricKeys(experiment, all.map((m) => ({ key: m.key, guardrail: m.definition.guardrail, archived: m.archived })));
   const plans: MetricPlan[] = [];
   const seen = new Set<string>();
   const add = (key: string, role: MetricResult['role']): void => {

@@ -3,7 +3,7 @@
  * (due for removal from code). One definition for the console, the language server and the CLI.
  */
 import { unconfiguredOffVariation } from './flag.js';
-import type { Flag, Rule } from './flag.js';
+import type { Flag, Rule, ScheduleStep } from './flag.js';
 
 /** A temporary flag unchanged for this many days, serving one variation everywhere, is stale. */
 export const DEFAULT_STALE_DAYS = 30;
@@ -16,6 +16,17 @@ function unconditional(rule: Rule): boolean {
 }
 
 /**
+ * Where a rollout's ramp stands at `now`, as the SDKs evaluate it: `current` is the latest started
+ * step, whose coverage is served instead of the rule's own (undefined: none has started yet);
+ * `next` is the earliest step still to come. Steps whose time does not parse are ignored.
+ */
+export function rampPosition<S extends Pick<ScheduleStep, 'at' | 'coverage'>>(schedule: readonly S[], now: number): { readonly current: S | undefined; readonly next: S | undefined } {
+  const dated = schedule.filter((s) => !Number.isNaN(Date.parse(s.at))).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  const started = dated.filter((s) => Date.parse(s.at) <= now);
+  return { current: started.at(-1), next: dated.find((s) => Date.parse(s.at) > now) };
+}
+
+/**
  * What a rule can serve: the variations it may give a unit that matches it, and whether a matching
  * unit may fall through to the next rule. `undefined` for an experiment, whose split is its own.
  */
@@ -25,10 +36,9 @@ function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<s
       return { variations: new Set([rule.variation]), fallsThrough: false };
     case 'rollout': {
       // A ramp's latest started step sets the coverage; a step still to come will change it.
-      const steps = rule.schedule ?? [];
-      const started = steps.filter((s) => Date.parse(s.at) <= now).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-      const coverage = started.length === 0 ? rule.coverage : started[started.length - 1]!.coverage;
-      return { variations: new Set([rule.variation]), fallsThrough: coverage < 1 || started.length < steps.length };
+      const { current, next } = rampPosition(rule.schedule ?? [], now);
+      const coverage = current?.coverage ?? rule.coverage;
+      return { variations: new Set([rule.variation]), fallsThrough: coverage < 1 || next !== undefined };
     }
     case 'split':
       return { variations: new Set(rule.distribution.filter((d) => d.weight > 0).map((d) => d.variation)), fallsThrough: false };

@@ -73,3 +73,15 @@ export const metricSchema = z
    }, whenFieldsValid('type', 'numerator', 'denominator', 'event', 'property', 'capping'));
 export type Metric = z.output<typeof metricSchema>;
 export type MetricInput = z.input<typeof metricSchema>;
+
+/**
+ * The metrics the guardrail checks watch for an experiment: the unarchived ones it lists as
+ * guardrails, and every unarchived metric marked `guardrail` in the project. One rule for the checks
+ * and for the results' `guardrail` mark.
+ */
+export function guardrailMetricKeys(experiment: { readonly metrics: { readonly guardrails: readonly string[] } }, metrics: Iterable<{ readonly key: string; readonly guardrail: boolean; readonly archived?: boolean }>): Set<string> {
+  const live = [...metrics].filter((m) => m.archived !== true);
+  const known = new Set(live.map((m) => m.key));
+  // The experiment's own list first, in its order, then the project's marked metrics.
+  return new Set([...experiment.metrics.guardrails.filter((k) => known.has(k)), ...live.filter((m) => m.guardrail).map((m) => m.key)]);
+}

@@ -1,3 +1,4 @@
+import { rampPosition } from '@xp/shared';
 import type { Rule } from '@xp/shared';
 import { rowsToTargeting, targetingToRows, validateRows } from './condition-model.js';
 import type { ConditionRow } from './condition-model.js';
@@ -174,15 +175,13 @@ export interface RampStep {
 }
 
 /**
- * What a rollout serves at `now` under its ramp, by the evaluation rule (shared flag-lifecycle
- * `outcomes()`, the SDKs' ruleset): the latest started step's coverage wins over `coverage`.
- * `current` is that step (null when no step has started: the rule's own coverage is served);
- * `next` is the earliest step still to come.
+ * What a rollout serves at `now` under its ramp, by the evaluation rule (`rampPosition` of
+ * @xp/shared): `current` is the latest started step (null when none has started: the rule's own
+ * coverage is served); `next` is the earliest step still to come.
  */
 export function rampStatus(schedule: readonly RampStep[], now: number): { readonly current: RampStep | null; readonly next: RampStep | null } {
-  const dated = schedule.filter((s) => !Number.isNaN(Date.parse(s.at))).sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-  const started = dated.filter((s) => Date.parse(s.at) <= now);
-  return { current: started[started.length - 1] ?? null, next: dated.find((s) => Date.parse(s.at) > now) ?? null };
+  const { current, next } = rampPosition(schedule, now);
+  return { current: current ?? null, next: next ?? null };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -314,6 +314,62 @@ async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: Defi
   }
 }
 
+/**
+ * An experiment rule must serve a flag variation for each variation of its experiment, whatever the
+ * experiment's status: compiling checks only running ones, so a rule naming a draft with three
+ * variations on a two-variation flag was saved, and starting the experiment was then refused for the
+ * flag's sake. Checked: a flag's experiment rules the change adds or edits (all of them when its
+ * variations change), and, when an experiment's variations change, the rules of flags that name it.
+ */
+async function refuseUnservableExperimentRules(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  const variationKeys = (e: Experiment): string => JSON.stringify(expandVariations(e).map((v) => v.key));
+  const issues: { path: string; message: string }[] = [];
+  const check = (flag: Flag, env: string, i: number, rule: Extract<Rule, { type: 'experiment' }>, exp: Experiment): void => {
+    const mapping = experimentRuleMapping(flag, rule, exp);
+    for (const message of [...mapping.problems, ...mapping.saveProblems]) {
+      issues.push({ path: `${kind === DefinitionKind.Flag ? '' : `flags.${flag.key}.`}environments.${env}.rules.${i}.variations`, message });
+    }
+  };
+  if (kind === DefinitionKind.Flag) {
+    const flag = definition as Flag;
+    const before = current as Flag | undefined;
+    const variationsChanged = before === undefined || jsonDiff(before.variations.map((v) => v.key), flag.variations.map((v) => v.key)).length > 0;
+    const unchanged = (env: string, rule: Rule): boolean => !variationsChanged && (before.environments[env]?.rules ?? []).some((r) => jsonDiff(r, rule).length === 0);
+    const named = Object.entries(flag.environments).flatMap(([env, state]) =>
+      state.rules.flatMap((rule, i) => (rule.type === 'experiment' && !unchanged(env, rule) ? [{ env, i, rule }] : [])),
+    );
+    const experiments = new Map<string, Experiment | undefined>();
+    for (const { env, i, rule } of named) {
+      if (!experiments.has(rule.experiment)) {
+        experiments.set(rule.experiment, (await experimentsRepo.find(db, projectId, rule.experiment))?.definition);
+      }
+      // An unknown experiment is the ruleset compiler's to name.
+      const exp = experiments.get(rule.experiment);
+      if (exp !== undefined) {
+        check(flag, env, i, rule, exp);
+      }
+    }
+  } else if (kind === DefinitionKind.Experiment) {
+    const exp = definition as Experiment;
+    if (current !== undefined && variationKeys(current as Experiment) === variationKeys(exp)) {
+      return;
+    }
+    for (const stored of await flagsRepo.all(db, projectId)) {
+      for (const [env, state] of Object.entries(stored.definition.environments)) {
+        state.rules.forEach((rule, i) => {
+          if (rule.type === 'experiment' && rule.experiment === exp.key) {
+            check(stored.definition, env, i, rule, exp);
+          }
+        });
+      }
+    }
+  }
+  if (issues.length > 0) {
+    const subject = kind === DefinitionKind.Flag ? 'an experiment rule' : `a flag's rule for experiment "${(definition as Experiment).key}"`;
+    throw invalid(`${subject} cannot serve every experiment variation: ${issues[0]!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { issues });
+  }
+}
+
 /** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
 const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'guardrail', 'capping'] as const;
 
@@ -465,6 +521,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
+      await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
       }
@@ -496,6 +553,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
+      await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
       }
@@ -609,6 +667,7 @@ export class DefinitionService<K extends DefinitionKind> {
         // Toggling to the state it has, or setting the same environment state: nothing to write.
         return current;
       }
+      await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       await written?.(stored, project, tx);

@@ -62,6 +62,47 @@ export function idListValues(values: readonly (string | number)[]): (string | nu
   return [...out];
 }
 
+type ExperimentRule = Extract<Rule, { type: 'experiment' }>;
+
+/**
+ * Which flag variation an experiment rule serves for each of the experiment's variations: the one
+ * the rule's `variations` map names, else the flag variation with the same key, else the one at the
+ * same position. `targets[i]` is -1 where there is none, and `problems` says so. `saveProblems`
+ * adds what compiling tolerates but saving a rule refuses: a map entry that names no experiment
+ * variation (a typo would silently fall back to matching by key or position), and two experiment
+ * variations that serve the same flag variation without the map saying so.
+ */
+export function experimentRuleMapping(flag: Pick<Flag, 'variations'>, rule: Pick<ExperimentRule, 'variations'>, exp: Experiment): { targets: number[]; problems: string[]; saveProblems: string[] } {
+  const index = (key: string): number => flag.variations.findIndex((v) => v.key === key);
+  const expVariations = expandVariations(exp);
+  const problems: string[] = [];
+  const saveProblems = Object.keys(rule.variations ?? {})
+    .filter((from) => !expVariations.some((v) => v.key === from))
+    .map((from) => `"${from}" is not a variation of experiment "${exp.key}" (it has ${expVariations.map((v) => `"${v.key}"`).join(', ')})`);
+  const targets = expVariations.map((ev, i) => {
+    const named = rule.variations?.[ev.key];
+    if (named !== undefined) {
+      if (index(named) < 0) {
+        problems.push(`experiment variation "${ev.key}" is mapped to "${named}", which is not a variation of the flag`);
+      }
+      return index(named);
+    }
+    const at = index(ev.key) >= 0 ? index(ev.key) : flag.variations[i] === undefined ? -1 : i;
+    if (at < 0) {
+      problems.push(`experiment variation "${ev.key}" has no matching flag variation (the flag has ${flag.variations.length}; map it in the rule's variations)`);
+    }
+    return at;
+  });
+  expVariations.forEach((ev, i) => {
+    const first = targets.indexOf(targets[i]!);
+    if (targets[i]! >= 0 && first < i && (rule.variations?.[ev.key] === undefined || rule.variations[expVariations[first]!.key] === undefined)) {
+      const served = flag.variations[targets[i]!]!.key;
+      saveProblems.push(`experiment variations "${expVariations[first]!.key}" and "${ev.key}" would both serve flag variation "${served}" (matched by key or position); map them in the rule's variations`);
+    }
+  });
+  return { targets, problems, saveProblems };
+}
+
 export function compileRuleset(source: RulesetSource): Ruleset {
   const problems: string[] = [];
   const env = source.environment;
@@ -218,16 +259,10 @@ export function compileRuleset(source: RulesetSource): Ruleset {
         if (!isLive(exp)) {
           return undefined;
         }
-        const compiled = compileExperiment(exp);
-        const mapping = compiled.variations.map((ev, i) => {
-          const target = rule.variations?.[ev.key] ?? (index(ev.key) >= 0 ? ev.key : flag.variations[i]?.key);
-          const at = target === undefined ? -1 : index(target);
-          if (at < 0) {
-            problems.push(`${path}.variations: experiment variation "${ev.key}" has no matching flag variation`);
-          }
-          return at;
-        });
-        return { ...base, type: 'experiment', experiment: exp.key, variations: mapping };
+        compileExperiment(exp);
+        const mapping = experimentRuleMapping(flag, rule, exp);
+        problems.push(...mapping.problems.map((p) => `${path}.variations: ${p}`));
+        return { ...base, type: 'experiment', experiment: exp.key, variations: mapping.targets };
       }
     }
   };

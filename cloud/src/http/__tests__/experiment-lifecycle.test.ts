@@ -74,6 +74,66 @@ describe('experiment lifecycle through the API', () => {
     expect((await send('GET', `${BASE}/lc-metrics`)).body).toMatchObject({ version: 1, definition: { metrics: { primary: ['lc-signups'], secondary: [] } } });
   });
 
+  it('refuses an experiment rule that cannot serve every variation of its experiment, even a draft one, when it is saved', async () => {
+    const FLAGS = '/api/v1/projects/demo/flags';
+    const flag = (key: string, rule: Record<string, unknown>): Record<string, unknown> => ({
+      key,
+      name: key,
+      type: 'boolean',
+      variations: [
+        { key: 'off', value: false },
+        { key: 'on', value: true },
+      ],
+      environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'exp', type: 'experiment', ...rule }] } },
+    });
+    const messages = (res: Awaited<ReturnType<typeof send>>): string[] => (res.body.error?.details?.issues ?? []).map((i: { message: string }) => i.message);
+    await send('POST', BASE, { key: 'lc-three', name: 'Three arms', variations: [{ key: 'a' }, { key: 'b' }, { key: 'c' }] });
+    await send('POST', BASE, { key: 'lc-two', name: 'Two arms', variations: [{ key: 'control' }, { key: 'on' }] });
+    await send('POST', BASE, { key: 'lc-on-b', name: 'On first', variations: [{ key: 'on' }, { key: 'b' }] });
+
+    const threeOnTwo = await send('POST', FLAGS, flag('lc-f-three', { experiment: 'lc-three' }));
+    const typo = await send('POST', FLAGS, flag('lc-f-typo', { experiment: 'lc-two', variations: { contrl: 'off', on: 'on' } }));
+    // The flag schema names a target the flag does not have.
+    const unknownTarget = await send('POST', FLAGS, flag('lc-f-target', { experiment: 'lc-two', variations: { control: 'of' } }));
+    // "on" matches "on" by key, and "b" falls back to position 1, "on" too: both arms would serve "on".
+    const collision = await send('POST', FLAGS, flag('lc-f-both', { experiment: 'lc-on-b' }));
+    const mapped = await send('POST', FLAGS, flag('lc-f-mapped', { experiment: 'lc-two', variations: { control: 'off', on: 'on' } }));
+
+    expect([threeOnTwo, typo, unknownTarget, collision].map((r) => r.status)).toEqual([400, 400, 400, 400]);
+    expect(threeOnTwo.body.error.details.issues).toEqual([
+      {
+        path: 'environments.development.rules.0.variations',
+        message: 'experiment variation "c" has no matching flag variation (the flag has 2; map it in the rule\'s variations)',
+      },
+    ]);
+    expect(threeOnTwo.body.error.message).toContain('an experiment rule cannot serve every experiment variation');
+    expect(messages(typo)).toEqual(['"contrl" is not a variation of experiment "lc-two" (it has "control", "on")']);
+    expect(messages(unknownTarget)).toEqual(['unknown variation "of"']);
+    expect(messages(collision)).toEqual(['experiment variations "on" and "b" would both serve flag variation "on" (matched by key or position); map them in the rule\'s variations']);
+    expect(mapped.status).toBe(201);
+    expect((await send('GET', `${FLAGS}/lc-f-three`)).status).toBe(404);
+
+    // The same check from the experiment's side: a draft whose variations change under a flag's rule.
+    const draft = await send('GET', `${BASE}/lc-two`);
+    const third = await send('PUT', `${BASE}/lc-two`, { ...draft.body.definition, variations: [{ key: 'control' }, { key: 'on' }, { key: 'extra' }] }, draft.body.version);
+    const values = await send('PUT', `${BASE}/lc-two`, { ...draft.body.definition, variations: [{ key: 'control', name: 'Control' }, { key: 'on', name: 'On' }] }, draft.body.version);
+    expect(third.status).toBe(400);
+    expect(third.body.error.details.issues).toEqual([
+      {
+        path: 'flags.lc-f-mapped.environments.development.rules.0.variations',
+        message: 'experiment variation "extra" has no matching flag variation (the flag has 2; map it in the rule\'s variations)',
+      },
+    ]);
+    expect(third.body.error.message).toContain('a flag\'s rule for experiment "lc-two" cannot serve every experiment variation');
+    expect(values.status).toBe(200);
+
+    // And a flag's single-environment state (PUT …/environments/:env).
+    const stored = await send('GET', `${FLAGS}/lc-f-mapped`);
+    const state = await send('PUT', `${FLAGS}/lc-f-mapped/environments/development`, { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'exp', type: 'experiment', experiment: 'lc-three' }] }, stored.body.version);
+    expect(state.status).toBe(400);
+    expect(messages(state)).toEqual(['experiment variation "c" has no matching flag variation (the flag has 2; map it in the rule\'s variations)']);
+  });
+
   it('refuses a replace that changes the status or the start and stop times, naming the actions that do', async () => {
     expect((await send('POST', BASE, body('lc-draft'))).status).toBe(201);
 

@@ -1,4 +1,4 @@
-import { regexBacktrackingRisk, regexUnicodeEscape } from './regex-safety.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexUnicodeEscape } from './regex-safety.js';
 import { paddedVersionString } from './version.js';
 
 /**
@@ -161,7 +161,10 @@ function any(tests: readonly ConditionTest[], obj: unknown, g: SavedGroups): boo
 class Compiler {
   readonly problems: string[] = [];
 
-  /** `authoring`: also refuse regexes that can backtrack exponentially (see regex-safety.ts); stored rulesets are evaluated as they are. */
+  /**
+   * `authoring`: also refuse regexes that can backtrack exponentially (see regex-safety.ts). Stored
+   * rulesets are evaluated as they are, but for a counted group of repetitions (regexBeyondLinearEngine).
+   */
   constructor(private readonly authoring = false) {}
 
   problem(path: string, message: string): void {
@@ -371,9 +374,10 @@ class Compiler {
           this.problem(path, `invalid regular expression: ${(e as Error).message}`);
           return alwaysFalse;
         }
-        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg)) : undefined;
+        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg)) : regexBeyondLinearEngine(arg);
         if (risk !== undefined) {
           this.problem(path, risk);
+          return alwaysFalse;
         }
         return (a) => re.test(a as string);
       }
@@ -431,8 +435,9 @@ function combine(tests: ConditionTest[]): ConditionTest {
 
 /**
  * Compiles a condition. Unknown operators, invalid regular expressions and malformed operands are
- * reported in `problems` (with their path) and compile to "no match". `authoring` (a condition being
- * saved) also reports regular expressions that can take exponential time.
+ * reported in `problems` (with their path) and compile to "no match", as does a counted group of
+ * repetitions, which nothing stops once it runs (regexBeyondLinearEngine). `authoring` (a condition
+ * being saved) also reports regular expressions that can take exponential time.
  */
 export function compileCondition(condition: unknown, path = 'condition', options: { readonly authoring?: boolean } = {}): { test: ConditionTest; problems: string[] } {
   const compiler = new Compiler(options.authoring === true);

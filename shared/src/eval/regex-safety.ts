@@ -47,6 +47,21 @@ function quantifierAt(source: string, i: number): { length: number; repeats: boo
  * when it has no repeated group that itself repeats or alternates. Assumes the pattern compiles.
  */
 export function regexBacktrackingRisk(source: string): string | undefined {
+  return backtrackingRisk(source, false);
+}
+
+/**
+ * The part of `regexBacktrackingRisk` that nothing can stop once a pattern is stored: a counted group
+ * of repetitions (`(\w+\s?){10}`), which V8's linear-time engine cannot run either. Evaluators refuse
+ * such a pattern even in a ruleset stored before it was refused when saved (the rule's flag then
+ * reports INVALID_RULE, the same as for a pattern that does not compile), rather than hold the
+ * process for minutes on a value sent with a public client key.
+ */
+export function regexBeyondLinearEngine(source: string): string | undefined {
+  return backtrackingRisk(source, true);
+}
+
+function backtrackingRisk(source: string, countedOnly: boolean): string | undefined {
   const stack: Group[] = [{ repeats: false, alternates: false }];
   let i = 0;
   while (i < source.length) {
@@ -67,7 +82,7 @@ export function regexBacktrackingRisk(source: string): string | undefined {
     } else if (c === ')') {
       const group = stack.length > 1 ? stack.pop()! : { repeats: false, alternates: false };
       const q = quantifierAt(source, i + 1);
-      if (q?.repeats === true && (group.repeats || group.alternates)) {
+      if (!countedOnly && q?.repeats === true && (group.repeats || group.alternates)) {
         const inner = group.repeats ? 'another repetition' : 'alternatives';
         return `a repeated group holds ${inner} (as in (a+)+ or (a|ab)*), which can take exponential time on some inputs: rewrite it without the nesting, for example (a+)+ as a+`;
       }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { regexBacktrackingRisk, regexUnicodeEscape } from '../regex-safety.js';
+import { compileCondition, evalCondition } from '../condition.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexUnicodeEscape } from '../regex-safety.js';
 
 describe('regexBacktrackingRisk', () => {
   // (?:(?:a|b)c)+ is safe but refused: the check is conservative about alternatives under a repetition.
@@ -35,6 +36,30 @@ describe('regexBacktrackingRisk', () => {
     ]) {
       expect({ safe, problem: regexBacktrackingRisk(safe) }).toEqual({ safe, problem: undefined });
     }
+  });
+});
+
+describe('regexBeyondLinearEngine (stored patterns)', () => {
+  it('names only the counted group of repetitions, which the linear-time fallback cannot run', () => {
+    expect(regexBeyondLinearEngine('^(\\w+\\s?){10}$')).toContain('repeated 10 times');
+    expect(regexBeyondLinearEngine('x(a|ab)*(?:b+){3}')).toContain('repeated 3 times');
+    // Exponential shapes are left to V8's fallback when stored (refused when saved).
+    for (const pattern of ['^(a+)+$', '(a|ab)*c', '^\\w+$', '(ab){2}']) {
+      expect({ pattern, problem: regexBeyondLinearEngine(pattern) }).toEqual({ pattern, problem: undefined });
+    }
+  });
+
+  it('compiles such a stored pattern to a reported problem and no match, without running it', () => {
+    const condition = { bio: { $regex: '^(\\w+\\s?){10}$' } };
+    const compiled = compileCondition(condition);
+    expect(compiled.problems).toEqual([expect.stringContaining('condition.bio.$regex: a group holding a repetition is repeated 10 times')]);
+    // Ten words would match the pattern; the refused pattern matches nothing.
+    const tenWords = 'a b c d e f g h i j';
+    expect(new RegExp(condition.bio.$regex).test(tenWords)).toBe(true);
+    expect(compiled.test({ bio: tenWords }, {})).toBe(false);
+    expect(evalCondition({ bio: tenWords }, condition)).toBe(false);
+    // An ordinary stored pattern still runs.
+    expect(evalCondition({ bio: 'abc' }, { bio: { $regex: '^\\w+$' } })).toBe(true);
   });
 });
 

@@ -93,4 +93,26 @@ describe('regular expressions that backtrack', () => {
     expect(await evaluate(`${'a'.repeat(64)}!`)).toBe(false);
     expect((await s.p.request('GET', '/healthz')).status).toBe(200);
   });
+
+  it('refuses to run a stored counted group of repetitions, which the linear-time engine cannot take over', async () => {
+    // "Up to ten words", saved before such patterns were refused: 33 characters held the server 5 s.
+    expect((await send('POST', `${DEMO}/flags`, booleanFlagBody('ten-words', rule('^\\w+$')))).status).toBe(201);
+    const db = s.p.services.deps.db;
+    await db.query(
+      `UPDATE flags SET definition = jsonb_set(definition, '{environments,development,rules,0,condition,email,$regex}', to_jsonb($1::text))
+       WHERE key = 'ten-words' AND project_id = (SELECT id FROM projects WHERE key = 'demo')`,
+      ['^(\\w+\\s?){10}$'],
+    );
+    expect((await send('POST', `${DEMO}/republish`)).status).toBe(200);
+    const res = await s.p.app.request('/sdk/v1/evaluate', {
+      method: 'POST',
+      headers: { 'X-XP-SDK-Key': s.p.boot.sdkKeys!.development!.client, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ unit: { id: 'u1', attributes: { email: 'aaaa bbbb cccc dddd eeee!' } }, flags: ['ten-words'] }),
+    });
+    const body = (await res.json()) as { flags: Record<string, { value: unknown; reason: string; errorCode?: string; errorMessage?: string }> };
+    expect(res.status).toBe(200);
+    // The flag reports why, as for a pattern that does not compile, and the caller's default stands
+    // (run on this 25-character value, the pattern would take a fraction of a second and not match).
+    expect(body.flags['ten-words']).toMatchObject({ value: null, reason: 'ERROR', errorCode: 'INVALID_RULE' });
+  });
 });

@@ -370,6 +370,37 @@ async function refuseUnservableExperimentRules(db: Queryable, projectId: string,
   }
 }
 
+/**
+ * Experiments in one namespace share a unit only where their ranges overlap: a running experiment
+ * may not take a range another running experiment of its namespace holds in an environment both run
+ * in (a new one, a start or resume, or a live range change — which is otherwise allowed, as coverage
+ * is: it changes who enters, not which variation a unit gets). Drafts and stopped ones hold nothing.
+ */
+async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const exp = definition as Experiment;
+  const before = current as Experiment | undefined;
+  const ns = exp.namespace;
+  // Only what the change brings: a running experiment's other edits are not held to an overlap it already had.
+  const unchanged = before?.status === 'running' && jsonDiff(before.namespace, ns).length === 0 && jsonDiff(before.environments, exp.environments).length === 0;
+  if (ns === undefined || exp.status !== 'running' || unchanged) {
+    return;
+  }
+  const shareEnvironment = (other: Experiment): boolean =>
+    exp.environments.length === 0 || other.environments.length === 0 || exp.environments.some((env) => other.environments.includes(env));
+  const clashes = (await experimentsRepo.all(db, projectId))
+    .map((e) => e.definition)
+    .filter((o) => o.key !== exp.key && o.status === 'running' && o.namespace?.id === ns.id && o.namespace.range[0] < ns.range[1] && ns.range[0] < o.namespace.range[1] && shareEnvironment(o));
+  if (clashes.length > 0) {
+    const held = clashes.map((o) => `"${o.key}" holds [${o.namespace!.range.join(', ')})`).join(', ');
+    throw invalid(`namespace "${ns.id}": range [${ns.range.join(', ')}) overlaps running experiments (${held}), so units would be in both; choose a free range or stop the other first`, {
+      issues: [{ path: 'namespace.range', message: `overlaps ${clashes.map((o) => `"${o.key}"`).join(', ')} in namespace "${ns.id}"` }],
+    });
+  }
+}
+
 /** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
 const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'guardrail', 'capping'] as const;
 
@@ -522,6 +553,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, undefined);
+      await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
       }
@@ -554,6 +586,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
+      await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
       }
@@ -668,6 +701,7 @@ export class DefinitionService<K extends DefinitionKind> {
         return current;
       }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
+      await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       await written?.(stored, project, tx);

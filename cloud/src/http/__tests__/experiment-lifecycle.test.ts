@@ -134,6 +134,32 @@ describe('experiment lifecycle through the API', () => {
     expect(messages(state)).toEqual(['experiment variation "c" has no matching flag variation (the flag has 2; map it in the rule\'s variations)']);
   });
 
+  it('keeps running experiments of one namespace in disjoint ranges, wherever they would overlap in an environment both run in', async () => {
+    const ns = (range: [number, number]): Record<string, unknown> => ({ namespace: { id: 'layer-1', range } });
+    const a = await send('POST', BASE, body('lc-ns-a', { ...ns([0, 0.5]), environments: ['development'], status: 'running' }));
+    const b = await send('POST', BASE, body('lc-ns-b', { ...ns([0.5, 1]), environments: ['development'], status: 'running' }));
+    // Where neither runs, nothing is shared; an experiment in every environment shares all of them.
+    const elsewhere = await send('POST', BASE, body('lc-ns-prod', { ...ns([0, 1]), environments: ['production'], status: 'running' }));
+    const everywhere = await send('POST', BASE, body('lc-ns-all', { ...ns([0.9, 1]), status: 'running' }));
+    const overlapping = await send('POST', BASE, body('lc-ns-c', { ...ns([0.4, 0.6]), environments: ['development'], status: 'running' }));
+    const draft = await send('POST', BASE, body('lc-ns-c', { ...ns([0.4, 0.6]), environments: ['development'] }));
+    const start = await send('POST', `${BASE}/lc-ns-c/start`, undefined, draft.body.version);
+    const widen = await send('PUT', `${BASE}/lc-ns-a`, { ...a.body.definition, namespace: { id: 'layer-1', range: [0.2, 0.7] } }, a.body.version);
+    const rename = await send('PUT', `${BASE}/lc-ns-a`, { ...a.body.definition, name: 'Layer one, first half' }, a.body.version);
+
+    expect([a.status, b.status, elsewhere.status, everywhere.status, overlapping.status, draft.status, start.status, widen.status, rename.status]).toEqual([201, 201, 201, 400, 400, 201, 400, 400, 200]);
+    expect(start.body.error.message).toBe(
+      'namespace "layer-1": range [0.4, 0.6) overlaps running experiments ("lc-ns-a" holds [0, 0.5), "lc-ns-b" holds [0.5, 1)), so units would be in both; choose a free range or stop the other first',
+    );
+    expect(start.body.error.details.issues).toEqual([{ path: 'namespace.range', message: 'overlaps "lc-ns-a", "lc-ns-b" in namespace "layer-1"' }]);
+    expect(widen.body.error.details.issues).toEqual([{ path: 'namespace.range', message: 'overlaps "lc-ns-b" in namespace "layer-1"' }]);
+
+    // Once the other is stopped, the range is free.
+    const stopped = await send('POST', `${BASE}/lc-ns-b/stop`, { decision: 'rollback' }, b.body.version);
+    const widened = await send('PUT', `${BASE}/lc-ns-a`, { ...rename.body.definition, namespace: { id: 'layer-1', range: [0.2, 0.7] } }, rename.body.version);
+    expect([stopped.status, widened.status]).toEqual([200, 200]);
+  });
+
   it('refuses a replace that changes the status or the start and stop times, naming the actions that do', async () => {
     expect((await send('POST', BASE, body('lc-draft'))).status).toBe(201);
 

@@ -382,7 +382,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       case 'webhooks':
         return await runWebhooks(rest, () => client(env), env, print);
       default:
-        printError(`unknown command "${command}"\n\n${HELP}`);
+        printError(`error: unknown command "${command}"\n\n${HELP}`);
         return 2;
     }
   } catch (e) {

@@ -136,6 +136,9 @@ describe('xp CLI errors', () => {
     const { code, err } = await run(['apply', path.join(dir, 'a.yaml'), '--dryrun']);
     expect(code).toBe(2);
     expect(err[0]?.split('\n')[0]).toBe('error: unknown option --dryrun');
+    // An unknown command reads like every other usage error.
+    const command = await run(['frobnicate']);
+    expect([command.code, command.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown command "frobnicate"']);
   });
 
   it('prints the usage for --help after any command', async () => {

@@ -10,6 +10,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent } from '../pipeline
 import type { Database } from '../store/db.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS, purgeExplorerEvents } from '../store/explorer.js';
 import { buildPendingDimensions } from '../store/results.js';
+import { STICKY_RETENTION_DAYS, pruneStickyAssignments } from '../store/sticky-buckets.js';
 import { EmfMetrics, MetricName } from './metrics.js';
 import { EnvVar, connectDatabase, functionLogger, lazy, optional, stageOf } from './runtime.js';
 import type { SecretReader } from './runtime.js';
@@ -126,6 +127,14 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
     return deleted > 0 ? { deleted, retentionHours: dedupeHours } : undefined;
   });
   /**
+   * Sticky assignments (the evaluation function's, without ElastiCache) unchanged for 90 days, as
+   * Redis's expiry: hourly, in short chunks within what the purge budget has left, as the dedupe records.
+   */
+  const pruneSticky = betweenBatches('sticky assignment prune', PURGE_INTERVAL_MS, async (d) => {
+    const deleted = await pruneStickyAssignments(d, STICKY_RETENTION_DAYS, { deadline: now() + purgeBudgetMs, now });
+    return deleted > 0 ? { deleted, retentionDays: STICKY_RETENTION_DAYS } : undefined;
+  });
+  /**
    * Result dimensions that experiments list but no results request could build in its time (large
    * experiments): one experiment a minute, within the function's 60 s.
    */
@@ -152,6 +161,10 @@ export function createAggregatorHandler(env: NodeJS.ProcessEnv, options: Aggrega
         purgeBudgetMs = purgeBudget(context?.getRemainingTimeInMillis());
         if (purgeBudgetMs > 0) {
           await pruneDedupe();
+          purgeBudgetMs = purgeBudget(context?.getRemainingTimeInMillis());
+          if (purgeBudgetMs > 0) {
+            await pruneSticky();
+          }
         }
       }
       buildBudgetMs = dimensionBuildBudget(context?.getRemainingTimeInMillis());

@@ -13,6 +13,7 @@ import { mountSdkRoutes } from '../http/sdk/sdk-routes.js';
 import type { SdkOptions } from '../http/sdk/sdk-routes.js';
 import { createKinesisEventSink, createKinesisPutClient } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
+import { PostgresStickyAssignmentStore } from '../store/sticky-buckets.js';
 import { httpHandler } from './lambda-http.js';
 import type { HttpHandler } from './lambda-http.js';
 import { EmfMetrics } from './metrics.js';
@@ -65,11 +66,16 @@ export function createEvaluationHandler(env: NodeJS.ProcessEnv, options: Evaluat
       throw new AppError(AppErrorCode.Internal, 'the evaluation function needs an event stream');
     }
     // Sticky assignments shared through Redis when REDIS_URL is set (ElastiCache); loaded on demand, as
-    // a chunk of its own, so the function without Redis never pays for the client.
+    // a chunk of its own, so the function without Redis never pays for the client. Without Redis (or
+    // with Redis unreachable at start) they are kept in the database, shared by every instance and
+    // kept across cold starts; the aggregator prunes those unchanged for 90 days.
     const redisUrl = optional(env, EnvVar.RedisUrl);
-    const sticky = redisUrl === undefined ? undefined : (await (await import('../store/shared-stores.js')).openSharedStores({ redisUrl, logger: deps.logger })).sticky;
+    const sticky =
+      redisUrl === undefined
+        ? new PostgresStickyAssignmentStore(deps.db)
+        : (await (await import('../store/shared-stores.js')).openSharedStores({ redisUrl, db: deps.db, logger: deps.logger })).sticky;
     // Streams are not served through API Gateway (responses are buffered); SDKs poll /ruleset with ETags.
-    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, ...(sticky === undefined ? {} : { sticky }) } });
+    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, sticky } });
   });
 }
 

@@ -30,7 +30,7 @@ import { LocalEventArchive, archivingEventSink } from '../store/event-archive.js
 import { createKinesisEventSink, createKinesisPutClient } from '../store/event-sink.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { openSharedStores } from '../store/shared-stores.js';
-import type { SharedStoreKind } from '../store/shared-stores.js';
+import type { SharedStoreKind, StickyStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
@@ -52,7 +52,7 @@ export interface LocalConfig {
   /** DYNAMODB_ENDPOINT / KINESIS_ENDPOINT: real or external endpoints instead of the in-process ones. */
   readonly dynamodbEndpoint?: string | undefined;
   readonly kinesisEndpoint?: string | undefined;
-  /** REDIS_URL: shared rate limits and sticky assignments in Redis instead of process memory. */
+  /** REDIS_URL: shared rate limits and sticky assignments in Redis (else rate limits in process memory, sticky assignments in the database). */
   readonly redisUrl?: string | undefined;
   readonly host: string;
   /** XP_API_PORT (8000) and XP_CONSOLE_PORT (3000); 0 picks a free port. */
@@ -163,8 +163,10 @@ export interface LocalStack {
   readonly consoleUrl: string;
   readonly boot: BootstrapResult;
   readonly deps: Deps;
-  /** Where rate limits and sticky assignments live. */
+  /** Where rate limits are counted (and, with Redis, sticky assignments kept). */
   readonly sharedStore: SharedStoreKind;
+  /** Where sticky assignments are kept: Redis, or without it the database. */
+  readonly stickyStore: StickyStoreKind;
   /** The raw event archive (Firehose layout) under the data folder. */
   readonly archive: LocalEventArchive;
   /** The periodic guardrail check (absent when the interval is 0). */
@@ -437,7 +439,8 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       platformKey: await loadPlatformKey(config),
       webhookSender: httpSend,
     };
-    const stores = await openSharedStores({ redisUrl: config.redisUrl, logger });
+    // Without Redis, sticky assignments are kept in the database, so they survive a restart.
+    const stores = await openSharedStores({ redisUrl: config.redisUrl, db, logger });
     closers.push(() => stores.close());
     const services = createServices(deps, { limiter: stores.limiter });
     const boot = await bootstrap(deps, { adminEmail: config.adminEmail, adminPassword: config.adminPassword });
@@ -505,7 +508,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       closers.push(() => traffic.stop());
     }
     print('Press Ctrl-C to stop.');
-    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, archive, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
+    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, stickyStore: stores.stickyKind, archive, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

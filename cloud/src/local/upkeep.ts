@@ -1,17 +1,21 @@
 /**
  * The local stack's hourly upkeep, what the aggregator Lambda does between batches in AWS: the event
- * explorer's retention, and the pruning of dedupe records no repeat of their event can reach any more.
+ * explorer's retention, the pruning of dedupe records no repeat of their event can reach any more,
+ * and of sticky assignments unchanged for their retention (90 days, as Redis's expiry).
  */
 import type { Logger } from '../domain/context.js';
 import { dedupeRetentionHours, pruneProcessedEvents } from '../pipeline/aggregate.js';
 import type { Database } from '../store/db.js';
 import { purgeExplorerEvents } from '../store/explorer.js';
+import { STICKY_RETENTION_DAYS, pruneStickyAssignments } from '../store/sticky-buckets.js';
 
 export interface UpkeepOptions {
   /** Days the event explorer keeps events; 0 keeps them all. */
   readonly explorerRetentionDays: number;
   /** Hours a dedupe record is kept (default dedupeRetentionHours(): 30 days of accepted event age + the stream's day + one). */
   readonly dedupeRetentionHours?: number;
+  /** Days a unit's sticky assignments are kept after their last change (default 90). */
+  readonly stickyRetentionDays?: number;
   /** Default hourly. */
   readonly intervalMs?: number;
   readonly logger: Logger;
@@ -22,6 +26,7 @@ export interface UpkeepOptions {
 export function startUpkeep(db: Database, options: UpkeepOptions): { stop(): Promise<void> } {
   const now = options.now ?? (() => new Date());
   const retentionHours = options.dedupeRetentionHours ?? dedupeRetentionHours();
+  const stickyDays = options.stickyRetentionDays ?? STICKY_RETENTION_DAYS;
   const task = async (name: string, work: () => Promise<number>, fields: Record<string, unknown>): Promise<void> => {
     try {
       const deleted = await work();
@@ -39,6 +44,7 @@ export function startUpkeep(db: Database, options: UpkeepOptions): { stop(): Pro
         await task('explorer: purged events past retention', () => purgeExplorerEvents(db, options.explorerRetentionDays, now()), { retentionDays: options.explorerRetentionDays });
       }
       await task('aggregator: pruned dedupe records past retention', () => pruneProcessedEvents(db, retentionHours), { retentionHours });
+      await task('sticky bucketing: pruned assignments past retention', () => pruneStickyAssignments(db, stickyDays), { retentionDays: stickyDays });
     });
   };
   run();

@@ -1,12 +1,15 @@
 /**
  * Sticky bucketing for server-side evaluation (/sdk/v1/evaluate). The engine's StickyBucketStore is
- * synchronous, so a request first loads the assignments of the units it may evaluate (one MGET),
- * evaluates against that snapshot, then writes back what changed (one MULTI). Keys and values use the
- * SDK's format (`<prefix><project>:<attribute>||<value>` → JSON object), so a server SDK using
- * @xp/sdk's RedisStickyBucketStore with the same prefix shares the assignments.
+ * synchronous, so a request first loads the assignments of the units it may evaluate (one MGET, or
+ * one SELECT), evaluates against that snapshot, then writes back what changed (one MULTI, or one
+ * upsert). In Redis, keys and values use the SDK's format (`<prefix><project>:<attribute>||<value>`
+ * → JSON object), so a server SDK using @xp/sdk's RedisStickyBucketStore with the same prefix shares
+ * the assignments. Without Redis they are in PostgreSQL (table sticky_assignments), or, for callers
+ * with no database (tests), in process memory.
  */
 import type { Ruleset, StickyBucketStore } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
+import type { Queryable } from './database.js';
 import type { SharedStoreClient } from './redis.js';
 
 type Assignments = Readonly<Record<string, string>>;
@@ -17,7 +20,7 @@ export interface StickyUnit {
   readonly hashValue: string;
 }
 
-/** The asynchronous port behind the request snapshot; Redis or process memory. */
+/** The asynchronous port behind the request snapshot; Redis, PostgreSQL or process memory. */
 export interface StickyAssignmentStore {
   /** Assignments per `stickyKey`; units without any are absent. */
   load(projectId: string, units: readonly StickyUnit[]): Promise<Map<string, Assignments>>;
@@ -26,7 +29,10 @@ export interface StickyAssignmentStore {
 
 export const stickyKey = (hashAttribute: string, hashValue: string): string => `${hashAttribute}||${hashValue}`;
 
-/** Bounded in-process store: the fallback when REDIS_URL is not set (one instance only). */
+/**
+ * Bounded in-process store (one instance only, lost on restart, oldest evicted past `maxUnits`): the
+ * default of callers that pass no store and have no database (tests); servers use Redis or PostgreSQL.
+ */
 export class InMemoryStickyAssignmentStore implements StickyAssignmentStore {
   readonly #units = new Map<string, Assignments>();
   readonly #maxUnits: number;
@@ -97,8 +103,8 @@ export class RedisStickyAssignmentStore implements StickyAssignmentStore {
       }
       try {
         const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string')) {
-          out.set(keys[i]!, parsed as Assignments);
+        if (isAssignments(parsed)) {
+          out.set(keys[i]!, parsed);
         }
       } catch {
         // A corrupt value is treated as no assignment; the next save overwrites it.
@@ -112,6 +118,99 @@ export class RedisStickyAssignmentStore implements StickyAssignmentStore {
       [...updates].map(([key, value]) => ({ key: `${this.#prefix}${projectId}:${key}`, value: JSON.stringify(value) })),
       this.#ttl,
     );
+  }
+}
+
+/** Whether a stored value is an assignment map (an object of strings); anything else counts as none. */
+function isAssignments(value: unknown): value is Assignments {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+/** Default retention of PostgreSQL sticky assignments: as the Redis store's expiry, 90 days from the last change. */
+export const STICKY_RETENTION_DAYS = 90;
+
+/**
+ * Assignments in PostgreSQL (table sticky_assignments, one row per project and unit): the store when
+ * REDIS_URL is not set, so they survive restarts and are shared by every instance on the database.
+ * Errors propagate (the snapshot degrades). Rows unchanged for the retention are removed by
+ * pruneStickyAssignments (the local stack's upkeep, the aggregator Lambda).
+ */
+export class PostgresStickyAssignmentStore implements StickyAssignmentStore {
+  constructor(private readonly db: Queryable) {}
+
+  async load(projectId: string, units: readonly StickyUnit[]): Promise<Map<string, Assignments>> {
+    const out = new Map<string, Assignments>();
+    if (units.length === 0) {
+      return out;
+    }
+    const keys = units.map((u) => stickyKey(u.hashAttribute, u.hashValue));
+    const found = await this.db.query<{ unit_key: string; assignments: unknown }>('SELECT unit_key, assignments FROM sticky_assignments WHERE project_id = $1 AND unit_key = ANY($2::text[])', [projectId, keys]);
+    for (const row of found.rows) {
+      // The column is jsonb, so the driver hands back a parsed value; a string is parsed as a fallback.
+      let value = row.assignments;
+      if (typeof value === 'string') {
+        try {
+          value = JSON.parse(value) as unknown;
+        } catch {
+          continue;
+        }
+      }
+      // A corrupt value (not an object of strings) is treated as no assignment, as in Redis.
+      if (isAssignments(value)) {
+        out.set(row.unit_key, value);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * One upsert for every unit. An existing row's assignments are merged with the new ones (jsonb `||`,
+   * the new value winning per experiment key) rather than replaced: two concurrent requests that
+   * assign the same unit to different experiments both keep theirs, where Redis's SET keeps only the
+   * last write. A row whose stored value is not an object (corrupt) is replaced.
+   */
+  async save(projectId: string, updates: ReadonlyMap<string, Assignments>): Promise<void> {
+    if (updates.size === 0) {
+      return;
+    }
+    // Rows in key order, so concurrent saves of overlapping units lock them in the same order (no deadlock).
+    const sorted = [...updates].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const keys = sorted.map(([key]) => key);
+    const values = sorted.map(([, assignments]) => JSON.stringify(assignments));
+    await this.db.query(
+      `INSERT INTO sticky_assignments (project_id, unit_key, assignments, updated_at)
+       SELECT $1, u.unit_key, u.assignments, now() FROM unnest($2::text[], $3::jsonb[]) AS u (unit_key, assignments)
+       ON CONFLICT (project_id, unit_key) DO UPDATE SET
+         assignments = CASE WHEN jsonb_typeof(sticky_assignments.assignments) = 'object' THEN sticky_assignments.assignments || EXCLUDED.assignments ELSE EXCLUDED.assignments END,
+         updated_at = now()`,
+      [projectId, keys, values],
+    );
+  }
+}
+
+/**
+ * Deletes sticky assignments unchanged for `retentionDays` (default 90, the Redis store's expiry),
+ * `chunk` rows per statement (each its own short transaction), until none is left or `deadline`
+ * (epoch ms) has passed; returns how many. As pruneProcessedEvents, for the same callers.
+ */
+export async function pruneStickyAssignments(
+  db: Queryable,
+  retentionDays: number = STICKY_RETENTION_DAYS,
+  options: { readonly chunk?: number; readonly deadline?: number; readonly now?: () => number } = {},
+): Promise<number> {
+  const chunk = options.chunk ?? 10_000;
+  const now = options.now ?? Date.now;
+  let deleted = 0;
+  for (;;) {
+    const out = await db.query(
+      `DELETE FROM sticky_assignments WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM sticky_assignments WHERE updated_at < now() - interval '1 day' * $1::float8 LIMIT $2))`,
+      [retentionDays, chunk],
+    );
+    deleted += out.rowCount;
+    if (out.rowCount < chunk || (options.deadline !== undefined && now() >= options.deadline)) {
+      return deleted;
+    }
   }
 }
 

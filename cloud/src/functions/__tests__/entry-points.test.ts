@@ -251,7 +251,7 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(dimensionBuildBudget(9_000)).toBe(0);
   });
 
-  it('aggregator: bounds the explorer purge by a statement timeout within the time left, prunes dedupe records after it, and skips both when too little is left', async () => {
+  it('aggregator: bounds the explorer purge by a statement timeout within the time left, prunes dedupe records and sticky assignments after it, and skips them all when too little is left', async () => {
     const url = env.DATABASE_URL!;
     const inner = createPgDatabase(url, { max: 1 });
     const statements: string[] = [];
@@ -278,14 +278,18 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
 
     try {
       const prunes = (): number => statements.filter((q) => q.includes('DELETE FROM processed_events')).length;
+      const stickyPrunes = (): number => statements.filter((q) => q.includes('DELETE FROM sticky_assignments')).length;
       await handler(kinesisEvent('shardId-000000000000', arn, []), { getRemainingTimeInMillis: () => 9_000 });
       const whenShort = purges();
-      const prunedWhenShort = prunes();
+      const prunedWhenShort = [prunes(), stickyPrunes()];
       await handler(kinesisEvent('shardId-000000000000', arn, []), { getRemainingTimeInMillis: () => 59_000 });
 
       expect(whenShort).toEqual([]);
-      // The dedupe records' pruning comes with the purge, in the same budget.
-      expect([prunedWhenShort, prunes()]).toEqual([0, 1]);
+      // The dedupe records' and sticky assignments' pruning come with the purge, in the same budget.
+      expect([prunedWhenShort, [prunes(), stickyPrunes()]]).toEqual([
+        [0, 0],
+        [1, 1],
+      ]);
       expect(purges()).toEqual([`SET LOCAL statement_timeout = ${AGGREGATOR_PURGE_MS}`, expect.stringContaining('DELETE FROM explorer_events')]);
       expect(purgeBudget(12_000)).toBe(7_000);
     } finally {

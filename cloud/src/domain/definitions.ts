@@ -416,7 +416,16 @@ async function requestTotalsRebuilds(db: Queryable, projectId: string, kind: Def
     const listed = (e: Experiment | undefined): Set<string> => new Set(e === undefined ? [] : Object.values(e.metrics).flat());
     const had = listed(before as Experiment | undefined);
     const added = [...listed(after as Experiment)].filter((m) => !had.has(m));
-    experiments = before !== undefined && added.length > 0 ? [(after as Experiment).key] : [];
+    const key = (after as Experiment).key;
+    if (before === undefined) {
+      // A new experiment has no totals, but may have exposures: SDKs that served it before it was
+      // created here (an import, a delete and re-create) were counted as units while their events,
+      // read through metrics this experiment did not yet list, were not.
+      const exposed = added.length > 0 && (await db.query('SELECT 1 FROM exposures WHERE project_id = $1 AND experiment = $2 LIMIT 1', [projectId, key])).rows.length > 0;
+      experiments = exposed ? [key] : [];
+    } else {
+      experiments = added.length > 0 ? [key] : [];
+    }
   } else if (kind === DefinitionKind.Metric) {
     const a = before as Metric | undefined;
     const b = after as Metric | undefined;

@@ -18,9 +18,21 @@ const EXPERIMENT_TABLES = [
   'alerts',
 ] as const;
 
-/** Deletes what the platform stored for an experiment (exposures, per-unit totals, rollups, alerts); run in the transaction that deletes it. */
+/** Deletes what the platform stored for an experiment (exposures, per-unit totals, rollups, alerts, sticky assignments in the database); run in the transaction that deletes it. */
 export async function purgeExperimentData(tx: Queryable, projectId: string, experiment: string): Promise<void> {
   for (const table of EXPERIMENT_TABLES) {
     await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND experiment = $2`, [projectId, experiment]);
   }
+  // Server-side sticky assignments kept in the database (`<experiment>__<bucketVersion>` in each
+  // unit's map): a new experiment with this key would otherwise serve its units the old variations.
+  // Those kept in Redis expire on their own (docs/operations.md).
+  await tx.query(
+    `WITH keyed AS (
+       SELECT s.unit_key, array_agg(k) AS keys FROM sticky_assignments s, jsonb_object_keys(s.assignments) k
+       WHERE s.project_id = $1 AND jsonb_typeof(s.assignments) = 'object' AND left(k, length($2) + 2) = $2 || '__' AND substr(k, length($2) + 3) ~ '^[0-9]+$'
+       GROUP BY s.unit_key)
+     UPDATE sticky_assignments t SET assignments = t.assignments - keyed.keys, updated_at = now()
+     FROM keyed WHERE t.project_id = $1 AND t.unit_key = keyed.unit_key`,
+    [projectId, experiment],
+  );
 }

@@ -104,12 +104,35 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     expect(totals(r, 'spend')).toEqual(truth('purchase', 'sum'));
   });
 
+  it('counts the events of units exposed before the experiment was created (an import, a delete and re-create)', async () => {
+    // SDKs served "late" before it existed here: its exposures and the units' events are stored.
+    await send(units.map((unit) => exposure(unit, 'late', variationOf(unit), START + HOUR, undefined, projectId)));
+    await must('POST', `${BASE}/experiments`, {
+      key: 'late',
+      name: 'Late',
+      variations: [{ key: 'control' }, { key: 'treatment' }],
+      metrics: { primary: ['views'] },
+      status: 'running',
+      startedAt: new Date(START).toISOString(),
+    });
+    expect(await pending()).toBe(1);
+
+    const r = await results('late');
+
+    expect(r.units.analysed).toBe(units.length);
+    expect(totals(r, 'views')).toEqual(truth('page_view', 'count'));
+    // A new experiment nobody was exposed to has nothing to rebuild.
+    await must('POST', `${BASE}/experiments`, { key: 'fresh', name: 'Fresh', variations: [{ key: 'control' }, { key: 'treatment' }], metrics: { primary: ['views'] } });
+    expect(await pending()).toBe(0);
+  });
+
   it('backfills a metric that becomes a project guardrail, and needs no rebuild for a change of its name', async () => {
     const metric = await must('GET', `${BASE}/metrics/errors`);
     const renamed = await must('PUT', `${BASE}/metrics/errors`, { ...metric.definition, name: 'Errors seen' }, metric.version);
     expect(await pending()).toBe(0);
     await must('PUT', `${BASE}/metrics/errors`, { ...renamed.definition, guardrail: true, higherIsBetter: false }, renamed.version);
-    expect(await pending()).toBe(1);
+    // A project guardrail is read by every started experiment: "exp" and "late".
+    expect(await pending()).toBe(2);
 
     const r = await results('exp');
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../domain/context.js';
 import type { Database } from '../db.js';
+import { purgeExperimentData } from '../experiment-data.js';
 import { projects } from '../projects.js';
 import { SharedStoreKind, StickyStoreKind, memoryStores, openSharedStores } from '../shared-stores.js';
 import { InMemoryStickyAssignmentStore, PostgresStickyAssignmentStore, pruneStickyAssignments } from '../sticky-buckets.js';
@@ -47,6 +48,28 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('sticky assignments in
         ['deviceId||d1', { exp__0: 'control', other__1: 'b' }],
       ]),
     );
+  });
+
+  it('forgets a deleted experiment\'s assignments, every bucket version, and only its own', async () => {
+    await store.save(
+      'p1',
+      new Map([
+        ['id||gone-1', { gone__0: 'control', gone__3: 'treatment', 'gone-too__0': 'b', gone__x: 'kept' }],
+        ['id||gone-2', { gone__1: 'control' }],
+      ]),
+    );
+    await store.save('p2', new Map([['id||gone-1', { gone__0: 'control' }]]));
+
+    await purgeExperimentData(db, 'p1', 'gone');
+
+    expect(await store.load('p1', [unit('gone-1'), unit('gone-2')])).toEqual(
+      new Map([
+        ['id||gone-1', { 'gone-too__0': 'b', gone__x: 'kept' }],
+        ['id||gone-2', {}],
+      ]),
+    );
+    // Another project's experiment of the same key keeps its units.
+    expect((await store.load('p2', [unit('gone-1')])).get('id||gone-1')).toEqual({ gone__0: 'control' });
   });
 
   it('merges two saves of one unit with different experiment keys (both kept), the later value winning per key', async () => {

@@ -8,6 +8,7 @@
  * Each object is gzip of newline-delimited PipelineEvent JSON (the Kinesis record payloads).
  */
 import { randomUUID } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,38 +36,70 @@ export interface LocalArchiveOptions {
   readonly flushIntervalMs?: number;
   /** Flush as soon as this many bytes are buffered (Firehose's buffering size). Default 5 MB. */
   readonly maxBufferBytes?: number;
+  /** Where buffered events are journaled until their object is written. Default `<root>.journal`. */
+  readonly journal?: string;
   readonly logger?: Logger;
 }
 
-/** Buffers events per hour partition and writes each buffer as one gzip object. */
+/**
+ * Buffers events per hour partition and writes each buffer as one gzip object. What is buffered is
+ * also appended, as it arrives, to a journal file beside the archive, deleted once its events are in
+ * objects: a process killed between two flushes (SIGKILL, a crash) leaves its journal, which the next
+ * archive on the same folder writes out first. Otherwise up to 10 s of accepted events (a tester's
+ * kill: 1,035) were counted in the database but missing from the archive a replay rebuilds from.
+ * The journal is written before the events are acknowledged, without fsync: it survives the
+ * process, not the machine.
+ */
 export class LocalEventArchive {
   readonly root: string;
   readonly #buffers = new Map<string, string[]>();
   readonly #maxBytes: number;
   readonly #logger: Logger | undefined;
   readonly #timer: NodeJS.Timeout;
+  readonly #journalDir: string;
+  /** The journal file appends go to, and its descriptor (opened by the first append after a flush). */
+  #journal: { readonly file: string; readonly fd: number } | undefined;
+  /** Journal files whose events are in the buffers: deleted once a flush has written them all. */
+  #sealed: string[] = [];
   #bytes = 0;
   #writing: Promise<void> = Promise.resolve();
   /** Objects written so far. */
   files = 0;
+  /** Events recovered at start from the journal of a process that did not stop cleanly. */
+  readonly recovered: number;
 
   constructor(options: LocalArchiveOptions) {
     this.root = options.root;
     this.#maxBytes = options.maxBufferBytes ?? 5 * 1024 * 1024;
     this.#logger = options.logger;
+    this.#journalDir = options.journal ?? `${options.root}.journal`;
+    mkdirSync(this.#journalDir, { recursive: true, mode: 0o700 });
+    this.recovered = this.#recover();
+    if (this.recovered > 0) {
+      void this.flush();
+    }
     this.#timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 10_000);
     this.#timer.unref();
   }
 
   append(events: readonly PipelineEvent[]): void {
-    for (const e of events) {
-      const line = JSON.stringify(e);
-      const partition = partitionOf(e.receivedAt);
-      const buffer = this.#buffers.get(partition) ?? [];
-      buffer.push(line);
-      this.#buffers.set(partition, buffer);
-      this.#bytes += line.length + 1;
+    const lines = events.map((e) => JSON.stringify(e));
+    if (lines.length === 0) {
+      return;
     }
+    try {
+      if (this.#journal === undefined) {
+        const file = path.join(this.#journalDir, `${Date.now()}-${randomUUID()}.jsonl`);
+        this.#journal = { file, fd: openSync(file, 'a', 0o600) };
+      }
+      writeSync(this.#journal.fd, `${lines.join('\n')}\n`);
+    } catch (error) {
+      // The events are still buffered and will be archived by the next flush; only a crash before it would lose them.
+      this.#logger?.warn('archive: journal write failed', { events: lines.length, error: error instanceof Error ? error.message : String(error) });
+    }
+    events.forEach((e, i) => {
+      this.#buffer(partitionOf(e.receivedAt), lines[i]!);
+    });
     if (this.#bytes >= this.#maxBytes) {
       void this.flush();
     }
@@ -77,19 +110,71 @@ export class LocalEventArchive {
     const buffers = [...this.#buffers];
     this.#buffers.clear();
     this.#bytes = 0;
+    const sealed = [...this.#sealed];
+    if (this.#journal !== undefined) {
+      closeSync(this.#journal.fd);
+      sealed.push(this.#journal.file);
+      this.#journal = undefined;
+    }
+    this.#sealed = [];
     this.#writing = this.#writing.then(async () => {
+      let failed = false;
       for (const [partition, lines] of buffers) {
         try {
           await this.#write(partition, lines);
         } catch (error) {
+          failed = true;
           this.#logger?.warn('archive: write failed; retrying at the next flush', { partition, events: lines.length, error: error instanceof Error ? error.message : String(error) });
           const again = this.#buffers.get(partition) ?? [];
           this.#buffers.set(partition, [...lines, ...again]);
           this.#bytes += lines.reduce((n, l) => n + l.length + 1, 0);
         }
       }
+      if (failed) {
+        // Kept until a flush writes what they hold (a crash before then recovers them, some twice: replay dedupes).
+        this.#sealed.push(...sealed);
+        return;
+      }
+      for (const file of sealed) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // Already gone: nothing to keep.
+        }
+      }
     });
     return this.#writing;
+  }
+
+  #buffer(partition: string, line: string): void {
+    const buffer = this.#buffers.get(partition) ?? [];
+    buffer.push(line);
+    this.#buffers.set(partition, buffer);
+    this.#bytes += line.length + 1;
+  }
+
+  /** Buffers the events of journals left by a process that did not flush them; they go out with the first flush. */
+  #recover(): number {
+    let events = 0;
+    for (const name of readdirSync(this.#journalDir).filter((n) => n.endsWith('.jsonl')).sort()) {
+      const file = path.join(this.#journalDir, name);
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        try {
+          const event = JSON.parse(line) as Partial<PipelineEvent> | null;
+          if (typeof event?.receivedAt === 'number') {
+            this.#buffer(partitionOf(event.receivedAt), line);
+            events++;
+          }
+        } catch {
+          // An empty line, or the last one cut short by the kill: nothing was acknowledged from it.
+        }
+      }
+      this.#sealed.push(file);
+    }
+    if (events > 0) {
+      this.#logger?.warn('archive: recovered events the last run had not written (it did not stop cleanly)', { events });
+    }
+    return events;
   }
 
   async close(): Promise<void> {

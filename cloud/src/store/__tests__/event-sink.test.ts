@@ -2,7 +2,7 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@
 import type { KinesisClient, PutRecordsInput, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../errors.js';
@@ -200,6 +200,39 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
       expect(archived.sort()).toEqual(['evt-000001', 'evt-000002', 'evt-000003', 'evt-000004']);
     } finally {
       await rm(root, { recursive: true, force: true });
+      await rm(`${root}.journal`, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps, through a kill between two flushes, the events it had acknowledged: the next archive on the folder writes them', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'xp-archive-'));
+    const journal = `${root}.journal`;
+    const killed = new LocalEventArchive({ root, flushIntervalMs: 60_000 });
+    try {
+      killed.append([event(0), event(1)]);
+      await killed.flush();
+      killed.append([event(2), event(3)]);
+      killed.append([event(4)]);
+      // Killed here: no flush, no close. A write the kill cut short leaves half a line.
+      const [file] = await readdir(journal);
+      await appendFile(path.join(journal, file!), '{"v":1,"projectId":"p","envi');
+      const read = async (): Promise<string[]> => {
+        const files = await archiveFiles(root, new Date(AT - 3_600_000), new Date(AT + 3_600_000));
+        return (await Promise.all(files.map(readArchiveFile))).flat().map((l) => (l.ok ? (l.value as PipelineEvent).event.id : l.reason));
+      };
+      expect((await read()).sort()).toEqual(['evt-000000', 'evt-000001']);
+
+      const next = new LocalEventArchive({ root, flushIntervalMs: 60_000 });
+      await next.close();
+
+      expect(next.recovered).toBe(3);
+      expect((await read()).sort()).toEqual(['evt-000000', 'evt-000001', 'evt-000002', 'evt-000003', 'evt-000004']);
+      // Written out, the journal is gone; a clean stop leaves none either.
+      expect(await readdir(journal)).toEqual([]);
+    } finally {
+      await killed.close();
+      await rm(root, { recursive: true, force: true });
+      await rm(journal, { recursive: true, force: true });
     }
   });
 

@@ -401,15 +401,18 @@ export async function computeResults(
   }
 
   // Walk the buckets in time order, accumulating; analyse at the kept points and at the end. Units
-  // exposed before the experiment's start (its first hour) are in the first bucket, not one before it.
-  const bucketOf = (at: Date): number => Math.max(at.getTime(), origin.getTime());
+  // exposed before the experiment's start (its first hour) are in the first bucket, not one before it;
+  // those dated ahead of now (SDKs may send up to a day ahead; a fast clock) in the current one, not
+  // in a point of the future.
+  const width = interval === Width.Hour ? 3_600_000 : 86_400_000;
+  const current = origin.getTime() + Math.max(0, Math.floor((now.getTime() - origin.getTime()) / width)) * width;
+  const bucketOf = (at: Date): number => Math.min(Math.max(at.getTime(), origin.getTime()), current);
   const buckets = [...new Set([...stats.units.map((u) => bucketOf(u.bucket)), ...stats.metrics.map((m) => bucketOf(m.bucket))])].sort((a, b) => a - b);
   const unitsAt = groupBy(stats.units, (u) => bucketOf(u.bucket));
   const metricsAt = groupBy(stats.metrics, (m) => bucketOf(m.bucket));
   const exact = new Set(plans.filter(({ metric }) => metric.type !== MetricType.Conversion).map(({ metric }) => metric.key));
   const acc = new Accumulator(variations.map((v) => v.key), exact);
   const step = Math.ceil(buckets.length / MAX_SERIES_POINTS);
-  const width = interval === Width.Hour ? 3_600_000 : 86_400_000;
   const points: SeriesPoint[] = [];
   buckets.forEach((bucket, i) => {
     for (const u of unitsAt.get(bucket) ?? []) {

@@ -804,6 +804,28 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(await revenue()).toEqual([510, 510]);
   });
 
+  it('draws units and events dated ahead of now (a fast clock) in the current point of the series, never in one of the future', async () => {
+    const now = p.now.value.getTime();
+    await must('POST', `${BASE}/experiments`, experiment('ahead', { status: 'running', startedAt: new Date(now - 5 * HOUR).toISOString() }));
+    const { exposureAt, trackAt } = eventsOf(projectId, 'ahead');
+    const batch = await processBatch(p.db, [
+      exposureAt('a1', 'control', now - 3 * HOUR),
+      trackAt('a1', 'purchase', now - 2 * HOUR, 10),
+      exposureAt('a2', 'treatment', now + 20 * HOUR),
+      trackAt('a2', 'purchase', now + 21 * HOUR, 30),
+    ].map((e) => toRecord(e as never)));
+    expect(batch.batchItemFailures).toEqual([]);
+
+    const hourly = await results('ahead', '?interval=hour');
+    const buckets = hourly.timeSeries.points.map((pt) => Date.parse(pt.bucket));
+
+    expect(Math.max(...buckets)).toBeLessThanOrEqual(now);
+    expect(Math.max(...buckets)).toBeGreaterThan(now - HOUR);
+    // The last point still holds everything: both units, as the summary with both purchases.
+    expect(hourly.timeSeries.points.at(-1)!.units).toEqual({ control: 1, treatment: 1 });
+    expect(metricOf(hourly, 'revenue').variations.map((v) => v.total)).toEqual([10, 30]);
+  });
+
   /** A filtered request from the dimension rollups, and the same forced to scan (`from` one millisecond off the hour). */
   const bothFiltered = async (key: string, filter: string): Promise<[ExperimentResults, ExperimentResults]> => [
     await results(key, `?${filter}&from=${new Date(START - DAY).toISOString()}`),

@@ -198,7 +198,8 @@ export class ChangeRequestService {
         environment: env.key,
         baseVersion: data.baseVersion,
         proposed: data.state,
-        diff: jsonDiff(flag.definition.environments[env.key], data.state),
+        // A first state reads field by field (as added to an empty one), not as one block of JSON.
+        diff: jsonDiff(flag.definition.environments[env.key] ?? {}, data.state),
         comment: data.comment ?? null,
         proposedBy: actor.userId,
       });

@@ -79,6 +79,22 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     ]);
   });
 
+  it('shows the first state a change request gives a protected environment field by field', async () => {
+    const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'first-state', environments: { development: FLAG.environments.development } } });
+    expect(created.status).toBe(201);
+    const state = { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] };
+    const proposed = await p.request('POST', '/api/v1/projects/demo/change-requests', { token: editor, body: { resourceType: 'flag', resourceKey: 'first-state', environment: 'production', state, baseVersion: 1 } });
+
+    expect(proposed.status).toBe(201);
+    expect(proposed.body.diff).toEqual([
+      { op: 'add', path: '/enabled', to: true },
+      { op: 'add', path: '/defaultVariation', to: 'on' },
+      { op: 'add', path: '/offVariation', to: 'off' },
+      { op: 'add', path: '/prerequisites', to: [] },
+      { op: 'add', path: '/rules', to: [] },
+    ]);
+  });
+
   it('does not apply a change request whose approver lost the right to approve since; another reviewer can approve it again', async () => {
     const admin = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ada@example.com', name: 'Ada', role: 'admin', password: 'another long passphrase 43' } });
     const adminToken = await p.login('ada@example.com', 'another long passphrase 43');

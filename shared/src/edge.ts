@@ -4,7 +4,7 @@
  * SDK event checks, key checks and variation expansion. Types come along as types only.
  */
 export * from './eval/index.js';
-export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, checkSdkEvent } from './model/event-check.js';
+export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS, checkSdkEvent } from './model/event-check.js';
 export type { EventCheck, EventProblem } from './model/event-check.js';
 export { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE, isKey } from './model/keys.js';
 export { expandVariations, runsIn, stoppedRedirectUrl } from './model/variations.js';

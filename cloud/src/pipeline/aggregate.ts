@@ -526,6 +526,14 @@ interface ExposureKey {
   moved: boolean;
 }
 
+/** The distinct unit ids a tracked event belongs to: its `unitId` first, then the values of `units` (attribute names do not matter). */
+export function unitIdsOf(event: Pick<TrackEvent, 'unitId' | 'units'>): string[] {
+  if (event.units === undefined) {
+    return [event.unitId];
+  }
+  return [...new Set([event.unitId, ...Object.values(event.units)])];
+}
+
 async function apply(tx: Queryable, events: readonly PipelineEvent[], options: AggregateOptions): Promise<void> {
   const preWindowMs = preWindowMsOf(options);
   const specs = await loadMetricSpecs(tx, [...new Set(events.map((e) => e.projectId))], options.logger);
@@ -570,17 +578,21 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
   }
 
   if (tracks.length > 0) {
+    // One row per distinct unit the event belongs to: its unitId and its other identifiers (`units`),
+    // so that it meets the exposures of experiments bucketed on those attributes; repeated values
+    // make one row, so that no exposure counts the event twice.
+    const rows = tracks.flatMap((e) => unitIdsOf(e.event).map((unitId) => ({ e, unitId })));
     await tx.query(INSERT_AND_ADD_TRACKS, [
       ...specParams(specs),
       preWindowMs,
-      tracks.map((e) => e.at.projectId),
-      tracks.map((e) => e.at.environment),
-      tracks.map((e) => e.event.unitId),
-      tracks.map((e) => e.event.name),
-      tracks.map((e) => e.at.occurredAt),
-      tracks.map((e) => e.event.id),
-      tracks.map((e) => (e.event.value === undefined ? null : String(e.event.value))),
-      tracks.map((e) => (e.event.properties === undefined ? null : JSON.stringify(e.event.properties))),
+      rows.map((r) => r.e.at.projectId),
+      rows.map((r) => r.e.at.environment),
+      rows.map((r) => r.unitId),
+      rows.map((r) => r.e.event.name),
+      rows.map((r) => r.e.at.occurredAt),
+      rows.map((r) => r.e.event.id),
+      rows.map((r) => (r.e.event.value === undefined ? null : String(r.e.event.value))),
+      rows.map((r) => (r.e.event.properties === undefined ? null : JSON.stringify(r.e.event.properties))),
     ]);
   }
 }

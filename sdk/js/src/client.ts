@@ -59,6 +59,40 @@ export function isWrongValueType(details: object): boolean {
   return wrongValueType.has(details);
 }
 
+/** How many other identifiers a tracked event may carry (`units`; the API's limit). */
+const MAX_UNITS = 10;
+
+/** Whether a string holds what the API refuses: a NUL or an unpaired surrogate (no lookbehind: older Safari cannot parse one). */
+function unstorable(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || (c >= 0xdc00 && c <= 0xdfff)) {
+      return true;
+    }
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) {
+        return true;
+      }
+      i++;
+    }
+  }
+  return false;
+}
+
+/** The attributes the ruleset's experiments bucket on (hash and fallback), other than `id`, sorted. */
+function unitAttributesOf(document: RulesetDocument): string[] {
+  const names = new Set<string>();
+  for (const def of Object.values(document.experiments ?? {}) as { hashAttribute?: unknown; fallbackAttribute?: unknown }[]) {
+    for (const name of [def.hashAttribute, def.fallbackAttribute]) {
+      if (typeof name === 'string' && name !== '' && name !== 'id' && name.length <= 256) {
+        names.add(name);
+      }
+    }
+  }
+  return [...names].sort();
+}
+
 /** What the exposure cache remembers an exposure by. */
 function exposureKey(experiment: string, hashAttribute: string, unitId: string, variation: string): string {
   return `${experiment}\u0000${hashAttribute}\u0000${unitId}\u0000${variation}`;
@@ -169,6 +203,8 @@ export class ExperimentationClient {
   private readonly detachHooks: () => void;
   /** A client-side key (`xpk_cli_…`): what anyone can read; never holds server-side-only entries. */
   private readonly clientKey: boolean;
+  /** The hash and fallback attributes of the current ruleset's experiments, sorted: what trackEvent sends as `units`. */
+  private unitAttributes: readonly string[] = [];
   /** getSnapshot()'s answers for the current ruleset, computed once. */
   private snapshots: { readonly of: LoadedRuleset; safe?: unknown; full?: unknown } | undefined;
 
@@ -335,7 +371,7 @@ export class ExperimentationClient {
       }
     }
     // Undefined fields are left out when the batch is serialised.
-    const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value: value as number | undefined } as SdkEvent & { properties?: unknown };
+    const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value: value as number | undefined, units: this.otherUnits(user, unitId) } as SdkEvent & { properties?: unknown };
     if (Object.keys(others).length > 0) {
       try {
         // Round-trips to plain JSON: dates become strings, functions and undefined disappear. The API
@@ -505,6 +541,35 @@ export class ExperimentationClient {
     return typeof id === 'string' ? id || undefined : undefined;
   }
 
+  /**
+   * The unit's other identifiers, for experiments bucketed on an attribute other than its id: its
+   * values (as bucketing reads them) of the ruleset's hash and fallback attributes that differ from
+   * `unitId`, at most MAX_UNITS by attribute name. Undefined when there are none.
+   */
+  private otherUnits(user: User, unitId: string): Record<string, string> | undefined {
+    if (this.unitAttributes.length === 0) {
+      return undefined;
+    }
+    const given: unknown = this.context(user).attributes;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      return undefined;
+    }
+    const attributes = given as Readonly<Record<string, unknown>>;
+    let units: Record<string, string> | undefined;
+    let n = 0;
+    for (const name of this.unitAttributes) {
+      const value = idString(attributes[name]);
+      // A value the API would refuse (too long, NUL, an unpaired surrogate) would lose the whole event: left out.
+      if (typeof value === 'string' && value !== '' && value.length <= 256 && value !== unitId && !unstorable(value)) {
+        (units ??= {})[name] = value;
+        if (++n === MAX_UNITS) {
+          break;
+        }
+      }
+    }
+    return units;
+  }
+
   private timestamp(): number {
     return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
   }
@@ -553,6 +618,7 @@ export class ExperimentationClient {
     }
     const previous: RulesetDocument | undefined = this.current?.document;
     this.current = next;
+    this.unitAttributes = unitAttributesOf(next.document);
     if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
       this.statusValue = ClientStatus.Ready;
     }

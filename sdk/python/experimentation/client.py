@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -51,7 +52,31 @@ _USER_KEYS: Final = frozenset({"id", "attributes", "url", "forced_variations", "
 MAX_EVENTS_PER_BATCH: Final = 500
 MAX_EVENT_BYTES: Final = 16 * 1024
 MAX_EXPOSURE_ATTRIBUTES: Final = 16
+# How many other identifiers a tracked event may carry (`units`; the API's limit).
+MAX_UNITS: Final = 10
 MAX_EXPOSURE_ATTRIBUTE_CHARS: Final = 256
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+
+
+def _utf16_length(text: str) -> int:
+    """A string's length as JavaScript (and the API) counts it, in UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _unit_attributes_of(document: Any) -> tuple[str, ...]:
+    """The attributes a ruleset's experiments bucket on (hash and fallback), other than `id`, in the
+    JavaScript SDK's order (UTF-16 code units), so both SDKs send the same `units`."""
+    experiments = document.get("experiments") if isinstance(document, Mapping) else None
+    names: set[str] = set()
+    if isinstance(experiments, Mapping):
+        for definition in experiments.values():
+            if isinstance(definition, Mapping):
+                for name in (definition.get("hashAttribute"), definition.get("fallbackAttribute")):
+                    if isinstance(name, str) and name not in ("", "id") and _utf16_length(name) <= 256:
+                        names.add(name)
+    return tuple(sorted(names, key=lambda n: n.encode("utf-16-be", "surrogatepass")))
+
+
 _PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
 
 # Guards the check of which process a client's threads run in (`Client.postfork`); new in each forked child.
@@ -187,6 +212,8 @@ class Client:
         self._stream_idle_timeout = float(stream_idle_timeout)
 
         self._ruleset: CompiledRuleset | None = None
+        # The hash and fallback attributes of the ruleset's experiments: what track_event sends as `units`.
+        self._unit_attributes: tuple[str, ...] = ()
         self._etag: str | None = None
         self._update_lock = threading.Lock()
         # Set when a ruleset is served; `_attempted` once the first fetch settled, whatever its outcome.
@@ -335,6 +362,9 @@ class Client:
                 log.warning("track_event ignored: the name must be a string of 1 to 200 characters")
                 return
             event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "track", "unitId": unit, "timestamp": _now_ms(), "name": name}
+            units = self._other_units(user, unit)
+            if units:
+                event["units"] = units
             if value is not None:
                 if not is_number(value) or not math.isfinite(value):
                     log.warning("track_event(%r) ignored: value must be a finite number", name)
@@ -486,6 +516,26 @@ class Client:
                 raw = user["attributes"].get("id")
             return self._id_string(raw)
         return self._id_string(user)
+
+    def _other_units(self, user: User, unit: str) -> dict[str, str] | None:
+        """The unit's other identifiers, for experiments bucketed on an attribute other than its id: its values
+        (as bucketing reads them) of the ruleset's hash and fallback attributes that differ from `unit`, at
+        most MAX_UNITS by attribute name, as the JavaScript SDK sends them. None when there are none."""
+        names = self._unit_attributes
+        if not names:
+            return None
+        context = self._context(user)
+        if context is None or not isinstance(context.attributes, Mapping):
+            return None
+        units: dict[str, str] = {}
+        for name in names:
+            value = self._id_string(context.attributes.get(name))
+            # A value the API would refuse (too long, NUL, a surrogate) would lose the whole event: left out.
+            if value is not None and value != unit and _utf16_length(value) <= 256 and not _UNSTORABLE.search(value):
+                units[name] = value
+                if len(units) == MAX_UNITS:
+                    break
+        return units or None
 
     def _context(self, user: User) -> EvaluationContext | None:
         if isinstance(user, Mapping):
@@ -720,6 +770,7 @@ class Client:
         with self._update_lock:
             current = self._ruleset
             self._ruleset = compiled
+            self._unit_attributes = _unit_attributes_of(compiled.source)
             if etag is not None:
                 self._etag = etag
         self._ready.set()

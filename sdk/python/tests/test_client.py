@@ -540,6 +540,60 @@ class EventsTest(ClientTestCase):
         self.assertEqual(len(ids), 12, "close() flushes the rest")
         self.assertEqual(len(set(ids)), 12)
 
+    def test_tracked_events_carry_the_other_unit_ids_experiments_bucket_on_as_the_javascript_sdk_does(self) -> None:
+        ruleset = make_ruleset(1)
+        ruleset["experiments"]["exp-device"] = {"hashAttribute": "deviceId", "seed": "exp-device", "hashVersion": 2, "coverage": 1, "weights": [0.5, 0.5],
+                                                "variations": [{"key": "control"}, {"key": "treatment"}]}
+        ruleset["experiments"]["exp-company"] = {"hashAttribute": "companyId", "fallbackAttribute": "anonymousId", "seed": "exp-company", "hashVersion": 2,
+                                                 "coverage": 1, "weights": [0.5, 0.5], "variations": [{"key": "a"}, {"key": "b"}]}
+        self.server.ruleset = ruleset
+        client = self.client(batch_size=100, flush_interval=30)
+
+        full = {"id": "u1", "attributes": {"deviceId": "dev1", "companyId": 7, "anonymousId": "anon1"}}
+        self.assertIsNotNone(client.get_variant("exp-device", full))
+        client.track_event("buy", full)
+        client.track_event("buy", {"id": "u2", "attributes": {"deviceId": "u2", "companyId": "", "anonymousId": None}})
+        client.track_event("buy", "u3")
+        client.track_event("buy", {"id": "u4", "attributes": {"deviceId": True, "companyId": float("nan"), "anonymousId": "anon\x00"}})
+        client.track_event("buy", {"id": 5, "attributes": {"deviceId": 5, "anonymousId": 6.0}})
+        client.flush()
+
+        tracks = [e for e in self.server.events() if e["type"] == "track"]
+        exposure = next(e for e in self.server.events() if e["type"] == "exposure")
+        # The same units as the JavaScript SDK's test (sdk/js/src/__tests__/events.test.ts): sorted by name,
+        # numbers as their decimal string (6.0 as "6"), nothing equal to the id, empty, not a bucketing value or refused by the API.
+        self.assertEqual([(e["unitId"], e.get("units")) for e in tracks], [
+            ("u1", {"anonymousId": "anon1", "companyId": "7", "deviceId": "dev1"}),
+            ("u2", None),
+            ("u3", None),
+            ("u4", None),
+            ("5", {"anonymousId": "6"}),
+        ])
+        self.assertEqual(list(tracks[0]["units"]), ["anonymousId", "companyId", "deviceId"])
+        self.assertEqual((exposure["experiment"], exposure["unitId"]), ("exp-device", "dev1"))
+
+    def test_tracked_events_carry_at_most_ten_other_unit_ids_and_none_for_rulesets_bucketing_on_ids(self) -> None:
+        ruleset = make_ruleset(1)
+        attributes: dict[str, Any] = {}
+        for i in range(12):
+            name = f"attr{i:02d}"
+            ruleset["experiments"][f"exp-{i}"] = {"hashAttribute": name, "seed": f"exp-{i}", "hashVersion": 2, "coverage": 1, "weights": [1],
+                                                  "variations": [{"key": "only"}]}
+            attributes[name] = f"value-{i}"
+        self.server.ruleset = ruleset
+        client = self.client(batch_size=100, flush_interval=30)
+
+        client.track_event("buy", {"id": "u1", "attributes": attributes})
+        client.flush()
+        self.server.ruleset = make_ruleset(2)
+        ids_only = self.client(batch_size=100, flush_interval=30)
+        ids_only.track_event("buy", {"id": "u1", "attributes": {"deviceId": "dev1"}})
+        ids_only.flush()
+
+        first, second = self.server.events()
+        self.assertEqual(list(first["units"]), [f"attr{i:02d}" for i in range(10)])
+        self.assertNotIn("units", second)
+
     def test_events_are_sent_after_the_flush_interval(self) -> None:
         client = self.client(batch_size=100, flush_interval=0.05)
 

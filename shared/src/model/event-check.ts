@@ -11,6 +11,10 @@ export const MAX_EVENT_BYTES = 16 * 1024;
 /** How deeply a tracked event's property values may nest arrays and objects (a property's value is level 1). */
 export const MAX_PROPERTY_DEPTH = 32;
 const DEPTH_MESSAGE = `nested more than ${MAX_PROPERTY_DEPTH} levels deep`;
+/** How many other identifiers (`units`: attribute name → value) a tracked event may carry. */
+export const MAX_UNITS = 10;
+/** The error message of `units` with too many entries, shared with the zod schema (event.ts). */
+export const UNITS_COUNT_MESSAGE = `must have at most ${MAX_UNITS} entries`;
 
 /**
  * Whether a value nests arrays and objects at most `max` levels deep (a scalar is 0, `[1]` is 1),
@@ -50,7 +54,7 @@ const DATE = String.raw`(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(
 const INSTANT = new RegExp(String.raw`^${DATE}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$`);
 
 const EXPOSURE_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes']);
-const TRACK_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'name', 'value', 'properties']);
+const TRACK_KEYS = new Set(['id', 'unitId', 'timestamp', 'type', 'name', 'value', 'properties', 'units']);
 
 class Problem extends Error {
   constructor(
@@ -203,6 +207,14 @@ function check(value: unknown): void {
       }
       json(v, p);
     });
+  }
+  if (value.units !== undefined) {
+    record(value.units, 'units', 1, 256, (v, p) => {
+      string(v, p, 1, 256);
+    });
+    if (Object.keys(value.units as object).length > MAX_UNITS) {
+      throw new Problem('units', UNITS_COUNT_MESSAGE);
+    }
   }
 }
 

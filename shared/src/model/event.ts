@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { attributeNameSchema, keySchema } from './common.js';
-import { MAX_PROPERTY_DEPTH, PROPERTY_DEPTH_MESSAGE, nestsWithin } from './event-check.js';
+import { MAX_PROPERTY_DEPTH, MAX_UNITS, PROPERTY_DEPTH_MESSAGE, UNITS_COUNT_MESSAGE, nestsWithin } from './event-check.js';
 
 /**
  * Events SDKs send to POST /sdk/v1/events: exposures (a unit saw a variation) and tracked events
@@ -8,7 +8,7 @@ import { MAX_PROPERTY_DEPTH, PROPERTY_DEPTH_MESSAGE, nestsWithin } from './event
  * from the SDK key and the time it received the batch.
  */
 
-export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH } from './event-check.js';
+export { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, MAX_UNITS } from './event-check.js';
 
 /**
  * A property value: any JSON nested at most MAX_PROPERTY_DEPTH levels. The depth is checked first,
@@ -48,6 +48,15 @@ export const trackEventSchema = z.strictObject({
   /** The quantity sum metrics add up (e.g. revenue); counts use 1 per event when absent. */
   value: z.number().optional(),
   properties: z.record(z.string().max(200), propertyValueSchema).optional(),
+  /**
+   * The unit's other identifiers: attribute name → value (e.g. `{ deviceId: "dev1" }`), so that the
+   * event also counts for experiments bucketed on those attributes (whose exposures carry that value
+   * as `unitId`). At most MAX_UNITS entries; values follow the rules of `unitId`.
+   */
+  units: z
+    .record(z.string().min(1).max(256), z.string().min(1).max(256))
+    .refine((units) => Object.keys(units).length <= MAX_UNITS, { message: UNITS_COUNT_MESSAGE })
+    .optional(),
 });
 
 export const sdkEventSchema = z.discriminatedUnion('type', [exposureEventSchema, trackEventSchema]);

@@ -200,6 +200,58 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 
+  it(`${target.name}: a tracked event counts for the exposures of each distinct unit in its unitId and units, once each, in any arrival order`, async () => {
+    const withUnits = (e: PipelineEvent, units: Record<string, string>): PipelineEvent => ({ ...e, event: { ...e.event, units } as PipelineEvent['event'] });
+    // exp-a is bucketed on the user id, exp-b on the device: the same user, two unit ids.
+    const scenario = (user: string, device: string): { exposures: PipelineEvent[]; tracks: PipelineEvent[] } => ({
+      exposures: [exposure(user, 'exp-a', 'control', T0), exposure(device, 'exp-b', 'v1', T0)],
+      tracks: [
+        withUnits(track(user, 'purchase', T0 + HOUR, 5), { deviceId: device }),
+        // An alias equal to the unitId: one row, counted once.
+        withUnits(track(user, 'purchase', T0 + HOUR, 2), { deviceId: user }),
+        // Two equal aliases: one row for the device, counted once.
+        withUnits(track(user, 'purchase', T0 + HOUR, 3), { deviceId: device, anonymousId: device }),
+        // An alias no experiment was exposed on: stored, counted for the user only.
+        withUnits(track(user, 'purchase', T0 + HOUR, 4), { deviceId: `${device}-other` }),
+      ],
+    });
+    const exposedFirst = scenario('u-first', 'd-first');
+    const trackedFirst = scenario('u-late', 'd-late');
+
+    await apply(exposedFirst.exposures);
+    await apply(exposedFirst.tracks);
+    await apply(trackedFirst.tracks);
+    await apply(trackedFirst.exposures);
+    // Re-delivered: still once.
+    await apply([...exposedFirst.tracks, ...trackedFirst.tracks]);
+
+    const totals = (await readState(db)).totals;
+    const of = (experiment: string, unit: string, metric: string) => totals.find((t) => t.key === `${PROJECT}/${ENV}/${experiment}/${unit}/${metric}`);
+    for (const [user, device] of [['u-first', 'd-first'], ['u-late', 'd-late']] as const) {
+      // The user's experiment: all four purchases (5 + 2 + 3 + 4).
+      expect([user, of('exp-a', user, 'purchases')?.value, of('exp-a', user, 'revenue')?.value, of('exp-a', user, 'purchased')?.value]).toEqual([user, 400, 1400, 100]);
+      // The device's experiment: the two purchases that name the device (5 + 3), each once.
+      expect([device, of('exp-b', device, 'purchases')?.value, of('exp-b', device, 'revenue')?.value]).toEqual([device, 200, 800]);
+    }
+    const rows = await db.query<{ unit_id: string; n: number }>('SELECT unit_id, count(*)::int AS n FROM unit_events GROUP BY unit_id ORDER BY unit_id');
+    expect(rows.rows).toEqual([
+      { unit_id: 'd-first', n: 2 },
+      { unit_id: 'd-first-other', n: 1 },
+      { unit_id: 'd-late', n: 2 },
+      { unit_id: 'd-late-other', n: 1 },
+      { unit_id: 'u-first', n: 4 },
+      { unit_id: 'u-late', n: 4 },
+    ]);
+
+    // A rebuild from the stored events finds the same totals.
+    const before = await readState(db);
+    await db.query('DELETE FROM unit_metric_totals');
+    for (const experiment of ['exp-a', 'exp-b']) {
+      await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment }));
+    }
+    expect(await readState(db)).toEqual(before);
+  });
+
   it(`${target.name}: events that occur after a stopped experiment's stop do not count, by any path, nor once it has resumed; later ones do`, async () => {
     const stop = new Date(T0 + 2 * DAY).toISOString();
     const totalsOf = async (): Promise<Record<string, string>> => {

@@ -69,6 +69,66 @@ describe('event batching', () => {
     expect(new Set(s.events.map((e) => e.id)).size).toBe(2);
   });
 
+  it("adds the unit's other identifiers (units) for the experiments bucketed on other attributes, as their exposures' unitIds", async () => {
+    const ruleset = makeRuleset(1) as { experiments: Record<string, unknown> };
+    ruleset.experiments['exp-device'] = { hashAttribute: 'deviceId', seed: 'exp-device', hashVersion: 2, coverage: 1, weights: [0.5, 0.5], variations: [{ key: 'control' }, { key: 'treatment' }] };
+    ruleset.experiments['exp-company'] = { hashAttribute: 'companyId', fallbackAttribute: 'anonymousId', seed: 'exp-company', hashVersion: 2, coverage: 1, weights: [0.5, 0.5], variations: [{ key: 'a' }, { key: 'b' }] };
+    const s = await new FakeServer(ruleset).start();
+    const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, pollIntervalMs: 60_000, timeoutMs: 500, flushIntervalMs: 60_000, logger: recordingLogger() });
+    open.push(c, s);
+    await c.ready();
+
+    const full = { id: 'u1', attributes: { deviceId: 'dev1', companyId: 7, anonymousId: 'anon1' } };
+    c.getVariant('exp-device', full);
+    c.trackEvent('buy', full);
+    c.trackEvent('buy', { id: 'u2', attributes: { deviceId: 'u2', companyId: '', anonymousId: null } });
+    c.trackEvent('buy', 'u3');
+    c.trackEvent('buy', { id: 'u4', attributes: { deviceId: true, companyId: Number.NaN, anonymousId: 'anon\u0000' } });
+    c.trackEvent('buy', { id: 5, attributes: { deviceId: 5, anonymousId: 6 } });
+    await c.flush();
+
+    const tracks = s.events.filter((e) => e.type === 'track');
+    const exposure = s.events.find((e) => e.type === 'exposure');
+    expect(tracks.map((e) => [e.unitId, e.units])).toEqual([
+      // Sorted by name; the fallback attribute too; a number as its decimal string.
+      ['u1', { anonymousId: 'anon1', companyId: '7', deviceId: 'dev1' }],
+      // Equal to the id, empty or absent: left out, and no units at all.
+      ['u2', undefined],
+      ['u3', undefined],
+      // Not a bucketing value (a boolean, NaN) or one the API would refuse (NUL): left out.
+      ['u4', undefined],
+      ['5', { anonymousId: '6' }],
+    ]);
+    expect(tracks.every((e) => !('units' in e) || e.units !== undefined)).toBe(true);
+    // The device's exposure names the unit the tracked event carries in units.
+    expect(exposure).toMatchObject({ experiment: 'exp-device', unitId: 'dev1', hashAttribute: 'deviceId' });
+    expect(s.events.every((e) => sdkEventSchema.safeParse(e).success)).toBe(true);
+  });
+
+  it('sends at most 10 other identifiers, the first by attribute name, and none for a ruleset bucketing on ids only', async () => {
+    const ruleset = makeRuleset(1) as { experiments: Record<string, unknown> };
+    const attributes: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) {
+      const name = `attr${String(i).padStart(2, '0')}`;
+      ruleset.experiments[`exp-${i}`] = { hashAttribute: name, seed: `exp-${i}`, hashVersion: 2, coverage: 1, weights: [1], variations: [{ key: 'only' }] };
+      attributes[name] = `value-${i}`;
+    }
+    const s = await new FakeServer(ruleset).start();
+    const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, pollIntervalMs: 60_000, timeoutMs: 500, flushIntervalMs: 60_000, logger: recordingLogger() });
+    const idsOnly = await setup();
+    open.push(c, s);
+    await c.ready();
+
+    c.trackEvent('buy', { id: 'u1', attributes });
+    idsOnly.c.trackEvent('buy', { id: 'u1', attributes: { deviceId: 'dev1' } });
+    await c.flush();
+    await idsOnly.c.flush();
+
+    expect(Object.keys(s.events[0]!.units as object)).toEqual(Array.from({ length: 10 }, (_, i) => `attr${String(i).padStart(2, '0')}`));
+    expect(sdkEventSchema.safeParse(s.events[0]).success).toBe(true);
+    expect(idsOnly.s.events[0]).not.toHaveProperty('units');
+  });
+
   it('sends an event whose properties exceed 16 KiB without them, so it cannot get its batch refused (413)', async () => {
     const { s, c, log } = await setup();
 

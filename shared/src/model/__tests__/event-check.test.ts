@@ -39,10 +39,20 @@ function validEvent(random: () => number, n: number): Record<string, unknown> {
     name: 'purchase',
     ...(random() < 0.5 ? { value: 9.99 } : {}),
     ...(random() < 0.5 ? { properties: { amount: 12, tags: ['a', 'b'], meta: { ok: null } } } : {}),
+    ...(random() < 0.3 ? { units: { deviceId: 'dev-1', anonymousId: 'anon-1' } } : {}),
   };
 }
 
-const FIELDS = ['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes', 'name', 'value', 'properties', 'extra'];
+const FIELDS = ['id', 'unitId', 'timestamp', 'type', 'experiment', 'variation', 'flag', 'hashAttribute', 'attributes', 'name', 'value', 'properties', 'units', 'extra'];
+
+/** `units` values for the generator: too many entries, and odd keys and values. */
+function oddUnits(random: () => number): unknown {
+  const r = random();
+  if (r < 0.2) {
+    return Object.fromEntries(Array.from({ length: 9 + Math.floor(random() * 4) }, (_, i) => [`a${i}`, `v${i}`]));
+  }
+  return r < 0.4 ? pick(random, ODD_VALUES) : { [pick(random, ['deviceId', '', 'x'.repeat(257), 'x'.repeat(256)])]: pick(random, ODD_VALUES) };
+}
 
 describe('checkSdkEvent', () => {
   it('gives the same verdict and output as sdkEventSchema on 20,000 generated events', () => {
@@ -57,6 +67,8 @@ describe('checkSdkEvent', () => {
         if (random() < 0.2) {
           // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a generated mutation
           delete event[field];
+        } else if (field === 'units') {
+          event[field] = oddUnits(random);
         } else if (field === 'attributes' || field === 'properties') {
           event[field] = random() < 0.5 ? pick(random, ODD_VALUES) : { [pick(random, ['k', '', 'x'.repeat(257)])]: pick(random, ODD_VALUES) };
         } else {
@@ -86,6 +98,28 @@ describe('checkSdkEvent', () => {
       ok: false,
       problem: { path: 'value', message: 'expected a finite number (JSON such as 1e999 reads as infinity)' },
     });
+  });
+
+  it("checks a tracked event's units: at most 10 string values of 1-256 characters under names of 1-256, never on an exposure", () => {
+    const track = (units: unknown): unknown => ({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', units });
+    const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, `v${i}`]));
+    const ten = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`a${i}`, `v${i}`]));
+    const cases: [unknown, unknown][] = [
+      [track({ deviceId: 'dev1' }), { ok: true, event: track({ deviceId: 'dev1' }) }],
+      [track(ten), { ok: true, event: track(ten) }],
+      [track(eleven), { ok: false, problem: { path: 'units', message: 'must have at most 10 entries' } }],
+      [track({ deviceId: 5 }), { ok: false, problem: { path: 'units.deviceId', message: 'expected string, received number' } }],
+      [track({ deviceId: '' }), { ok: false, problem: { path: 'units.deviceId', message: 'must not be empty' } }],
+      [track({ deviceId: 'x'.repeat(257) }), { ok: false, problem: { path: 'units.deviceId', message: 'must be at most 256 characters' } }],
+      [track({ '': 'v' }), { ok: false, problem: { path: 'units.', message: 'key must be 1-256 characters' } }],
+      [track('dev1'), { ok: false, problem: { path: 'units', message: 'expected object, received string' } }],
+      [{ id: 'evt_0001', type: 'exposure', unitId: 'u', timestamp: 1, experiment: 'e', variation: 'v', units: { deviceId: 'd' } }, { ok: false, problem: { path: '', message: 'unrecognized key "units"' } }],
+    ];
+    for (const [event, verdict] of cases) {
+      expect(checkSdkEvent(event)).toEqual(verdict);
+      expect(sdkEventSchema.safeParse(event).success).toBe((verdict as { ok: boolean }).ok);
+    }
+    expect(sdkEventSchema.safeParse(track(eleven)).error?.issues[0]).toMatchObject({ path: ['units'], message: 'must have at most 10 entries' });
   });
 
   it('limits how deeply property values nest, with the same verdict as sdkEventSchema, which does not overflow either', () => {

@@ -285,6 +285,41 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(stored.map((r) => r.event.event.id)).toEqual([good.id]);
     });
 
+    it("accepts a tracked event's other unit ids (units) and rejects malformed ones with the field named, keeping the rest of the batch", async () => {
+      const good = track({ unitId: 'units-1', units: { deviceId: 'dev-1', anonymousId: 'anon-1' } });
+      const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`attr${i}`, `v${i}`]));
+      const exposure = { type: 'exposure', id: `x-${randomUUID()}`, unitId: 'units-x', timestamp: now, experiment: 'checkout-exp', variation: 'control', units: { deviceId: 'dev-1' } };
+      const batch = [
+        good,
+        track({ units: eleven }),
+        track({ units: { deviceId: 42 } }),
+        track({ units: { deviceId: '' } }),
+        track({ units: { deviceId: 'dev\u0000nul' } }),
+        exposure,
+        track({ units: { ['k'.repeat(257)]: 'v' } }),
+        track({ units: ['dev-1'] }),
+        track({ units: { deviceId: 'x'.repeat(257) } }),
+      ];
+
+      const res = await post('/sdk/v1/events', server, { events: batch });
+
+      expect(res.status).toBe(202);
+      expect(res.body.accepted).toBe(1);
+      expect(res.body.rejected.map((r: { index: number; code: string; reason: string }) => [r.index, r.code, r.reason])).toEqual([
+        [1, 'INVALID_EVENT', 'units: must have at most 10 entries'],
+        [2, 'INVALID_EVENT', 'units.deviceId: expected string, received number'],
+        [3, 'INVALID_EVENT', 'units.deviceId: must not be empty'],
+        [4, 'INVALID_EVENT', 'units.deviceId: contains a NUL character'],
+        [5, 'INVALID_EVENT', 'event: unrecognized key "units"'],
+        [6, 'INVALID_EVENT', `units.${'k'.repeat(257)}: key must be 1-256 characters`],
+        [7, 'INVALID_EVENT', 'units: expected object, received array'],
+        [8, 'INVALID_EVENT', 'units.deviceId: must be at most 256 characters'],
+      ]);
+      const stored = (await readStream(s.kinesis)).filter((r) => batch.some((e) => (e as { id: string }).id === r.event.event.id));
+      // Carried as sent, for the aggregator.
+      expect(stored.map((r) => r.event.event)).toEqual([good]);
+    });
+
     it('rejects properties nested past 32 levels with a path, however deep, keeping the rest of the batch', async () => {
       const nested = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
       const good = track({ unitId: 'shallow-1', properties: { d: JSON.parse(nested(31)) as unknown } });

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .jsregex import JsRegexError, compile_js_regex
+from .regex_safety import regex_beyond_linear_engine
 from .jsvalue import (
     is_number,
     js_string_less,
@@ -310,6 +311,11 @@ class _Compiler:
                 pattern = compile_js_regex(arg, op == "$regexi")
             except JsRegexError as e:
                 self.problem(path, f"invalid regular expression: {e}")
+                return _always_false
+            risk = regex_beyond_linear_engine(arg)
+            if risk is not None:
+                # Stored before the API refused such patterns: not run (as the TypeScript evaluator).
+                self.problem(path, risk)
                 return _always_false
             search = pattern.search
             return lambda a, g: search(utf16_units(a if type(a) is str else to_js_string(a))) is not None

@@ -9,7 +9,7 @@ import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
 import { noteUser } from './request-log.js';
-import { badStringReason, findBadJson, NOT_UTF8_BODY, utf8Text } from './text.js';
+import { badStringReason, findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from './text.js';
 
 /**
  * A small typed route table: each route declares its path, parameters, body and responses with
@@ -147,6 +147,10 @@ function checkJson(value: unknown): void {
 }
 
 async function readJson(c: Context): Promise<unknown> {
+  const encoding = unsupportedEncoding(c.req.header('content-encoding'));
+  if (encoding !== undefined) {
+    throw new AppError(AppErrorCode.Validation, encoding, { issues: [{ path: 'Content-Encoding', message: 'not supported' }] });
+  }
   const text = utf8Text(await c.req.arrayBuffer());
   if (text === undefined) {
     throw new AppError(AppErrorCode.MalformedJson, NOT_UTF8_BODY);

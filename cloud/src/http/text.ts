@@ -10,6 +10,15 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** What a body whose bytes are not UTF-8 gets (JSON is UTF-8 text; such a body is malformed, not repaired with U+FFFD). */
 export const NOT_UTF8_BODY = 'the request body is not valid JSON: it is not UTF-8 text';
 
+/**
+ * Why a body with this Content-Encoding is refused, or undefined: bodies are read as sent (a gzip
+ * body read as JSON was "not UTF-8 text", which sent its sender looking in the wrong place).
+ */
+export function unsupportedEncoding(header: string | undefined): string | undefined {
+  const encoding = header?.trim().toLowerCase() ?? '';
+  return encoding === '' || encoding === 'identity' ? undefined : `Content-Encoding "${encoding.slice(0, 32)}" is not supported: send the body uncompressed`;
+}
+
 /** The bytes as UTF-8 text, or undefined when they are not UTF-8 (rather than repairing them with U+FFFD). */
 export function utf8Text(bytes: ArrayBuffer | Uint8Array): string | undefined {
   try {

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { AppErrorCode, STATUS_OF } from '../../errors.js';
@@ -248,6 +249,12 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       }
       for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
         found.push(...faults(type, await send(method, path, { raw: JSON.stringify(valid), headers: { 'content-type': type } }), 400, 'VALIDATION_FAILED'));
+      }
+      // A compressed body is named as such, not read as text that is not UTF-8.
+      const gzipped = await send(method, path, { raw: gzipSync(JSON.stringify(valid)), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+      found.push(...faults('gzip', gzipped, 400, 'VALIDATION_FAILED'));
+      if (gzipped.body?.error?.message !== 'Content-Encoding "gzip" is not supported: send the body uncompressed') {
+        found.push(`gzip: ${JSON.stringify(gzipped.body)}`);
       }
 
       expect(found).toEqual([]);

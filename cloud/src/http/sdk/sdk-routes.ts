@@ -8,7 +8,7 @@ import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
-import { findBadString, NOT_UTF8_BODY, utf8Text } from '../text.js';
+import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
@@ -211,6 +211,10 @@ async function readText(c: Context, maxBytes: number): Promise<string> {
 }
 
 async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+  const encoding = unsupportedEncoding(c.req.header('content-encoding'));
+  if (encoding !== undefined) {
+    throw invalid(encoding, { issues: [{ path: 'Content-Encoding', message: 'not supported' }] });
+  }
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw invalid('send the body as application/json', { issues: [{ path: 'Content-Type', message: `got "${type.slice(0, 64)}"` }] });

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES } from '@xp/shared';
@@ -162,6 +163,16 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect([streamed.status, declared.status, events.status]).toEqual([400, 400, 400]);
       expect([streamed.body.error.code, declared.body.error.code, events.body.error.code]).toEqual(['MALFORMED_JSON', 'MALFORMED_JSON', 'MALFORMED_JSON']);
       expect(streamed.body.error.message).toBe('the request body is not valid JSON: it is not UTF-8 text');
+    });
+
+    it('names a compressed body as such (Content-Encoding), and loses none of a later plain one', async () => {
+      const body = JSON.stringify({ events: [track()] });
+      const gzipped = await post('/sdk/v1/events', server, undefined, gzipSync(body), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      const identity = await post('/sdk/v1/events', server, undefined, body, { 'content-type': 'application/json', 'content-encoding': 'identity' });
+
+      expect([gzipped.status, gzipped.body.error.code, gzipped.body.error.message]).toEqual([400, 'VALIDATION_FAILED', 'Content-Encoding "gzip" is not supported: send the body uncompressed']);
+      expect(gzipped.body.error.details.issues).toEqual([{ path: 'Content-Encoding', message: 'not supported' }]);
+      expect([identity.status, identity.body]).toEqual([202, { accepted: 1, rejected: [] }]);
     });
 
     it('refuses NUL characters and unpaired surrogates in the unit id and attributes, which the aggregator could not store', async () => {

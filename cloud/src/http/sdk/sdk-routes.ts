@@ -78,14 +78,15 @@ const MAX_QUEUED_STREAM_CHUNKS = 64;
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
 
 export interface EvaluateBody {
-  readonly unit: { readonly id: string; readonly attributes?: Record<string, unknown> };
+  /** `id` may be left out: a unit known by its attributes alone (an anonymous visitor's country), as in the SDKs. */
+  readonly unit: { readonly id?: string; readonly attributes?: Record<string, unknown> };
   readonly flags?: string[];
   /** Also return each flag's bucket, prerequisite and trace (every rule considered, and why). */
   readonly explain?: boolean;
 }
 
 /**
- * The /sdk/v1/evaluate body: `{ unit: { id, attributes? }, flags?, explain? }`, unknown keys refused. Written
+ * The /sdk/v1/evaluate body: `{ unit: { id?, attributes? }, flags?, explain? }`, unknown keys refused. Written
  * out rather than with zod, which the evaluation Lambda does not load. `input` comes from JSON.parse,
  * so every attribute value is already JSON.
  */
@@ -109,10 +110,15 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   }
   const unit = input.unit;
   if (!isObject(unit)) {
-    return fail('unit', 'expected an object with an id');
+    return fail('unit', 'expected an object with an id and/or attributes');
   }
   onlyKeys(unit, 'unit', ['id', 'attributes']);
-  if (typeof unit.id !== 'string' || unit.id.length === 0 || unit.id.length > 256) {
+  // Left out (or null), the unit is its attributes: rules and experiments hashed on `id` pass it by
+  // (attributes.id, when given, is the id, as in the SDKs).
+  if (unit.id === null) {
+    delete unit.id;
+  }
+  if (unit.id !== undefined && (typeof unit.id !== 'string' || unit.id.length === 0 || unit.id.length > 256)) {
     fail('unit.id', 'expected a string of 1-256 characters');
   }
   // null counts as absent, as in the SDKs.
@@ -522,7 +528,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     const input = parseEvaluateBody(await readJsonBody(c, EVALUATE_BODY_BYTES));
     const served = await current(who);
     const at = now();
-    const attributes = { ...input.unit.attributes, id: input.unit.id };
+    const attributes = input.unit.id === undefined ? { ...input.unit.attributes } : { ...input.unit.attributes, id: input.unit.id };
     const snapshot = await loadStickySnapshot(sticky, who.projectId, served.ruleset, attributes, deps.logger);
     const context = { attributes, now: at, ...(snapshot === undefined ? {} : { stickyBuckets: snapshot }) };
     // A key named twice is evaluated (and exposed) once.

@@ -154,6 +154,36 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(nulled.body.flags['button-color']).toMatchObject({ reason: 'DEFAULT' });
     });
 
+    it('evaluates a unit known by its attributes alone: rules on them apply, what hashes on an id passes it by', async () => {
+      const created = await s.p.request('POST', '/api/v1/projects/demo/flags', {
+        token: s.owner,
+        body: {
+          key: 'fr-banner',
+          name: 'French banner',
+          type: 'boolean',
+          variations: [
+            { key: 'off', value: false },
+            { key: 'on', value: true },
+          ],
+          environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'fr', type: 'force', variation: 'on', condition: { country: 'FR' } }] } },
+        },
+      });
+      expect(created.status).toBe(201);
+      const anonymous = await post('/sdk/v1/evaluate', client, { unit: { attributes: { country: 'FR' } }, flags: ['fr-banner', 'checkout-flag'] });
+      const nullId = await post('/sdk/v1/evaluate', client, { unit: { id: null, attributes: { country: 'DE' } }, flags: ['fr-banner'] });
+      // attributes.id is the id when unit.id is left out, as in the SDKs.
+      const byAttribute = await post('/sdk/v1/evaluate', client, { unit: { attributes: { id: 'u-attr' } }, flags: ['checkout-flag'] });
+      const byUnit = await post('/sdk/v1/evaluate', client, { unit: { id: 'u-attr' }, flags: ['checkout-flag'] });
+      const emptyId = await post('/sdk/v1/evaluate', client, { unit: { id: '' } });
+
+      expect([anonymous.status, nullId.status, byAttribute.status, emptyId.status]).toEqual([200, 200, 200, 400]);
+      expect(anonymous.body.flags['fr-banner']).toMatchObject({ value: true, reason: 'TARGETING_MATCH' });
+      expect(anonymous.body.flags['checkout-flag']).toMatchObject({ value: 'old', reason: 'DEFAULT' });
+      expect(nullId.body.flags['fr-banner']).toMatchObject({ value: false, reason: 'DEFAULT' });
+      expect(byAttribute.body.flags['checkout-flag']).toEqual(byUnit.body.flags['checkout-flag']);
+      expect(byAttribute.body.flags['checkout-flag'].reason).toBe('SPLIT');
+    });
+
     it('refuses a body that is not UTF-8 rather than evaluating a repaired unit id', async () => {
       const bytes = Buffer.concat([Buffer.from('{"unit":{"id":"u-'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]);
       const streamed = await post('/sdk/v1/evaluate', server, undefined, bytes);

@@ -17,6 +17,8 @@ export const MetricName = {
   EventsAccepted: 'EventsAccepted',
   /** Events POST /sdk/v1/events refused as invalid (or that the sink refused). */
   EventsRejected: 'EventsRejected',
+  /** Event batches POST /sdk/v1/events could not take (503: the stream unavailable or too many writes in flight; 429): the SDKs send them again. */
+  EventBatchesRefused: 'EventBatchesRefused',
   /** Milliseconds between the oldest record of a batch reaching Kinesis and the aggregator applying it. */
   AggregationLag: 'AggregationLag',
   /** Records the aggregator moved to dead_letters. */
@@ -32,6 +34,7 @@ export const METRIC_UNITS: Readonly<Record<MetricName, 'Milliseconds' | 'Count'>
   Evaluations: 'Count',
   EventsAccepted: 'Count',
   EventsRejected: 'Count',
+  EventBatchesRefused: 'Count',
   AggregationLag: 'Milliseconds',
   DeadLetters: 'Count',
   Rollbacks: 'Count',
@@ -43,6 +46,7 @@ export const METRIC_SERVICE: Readonly<Record<MetricName, string>> = {
   Evaluations: 'evaluation',
   EventsAccepted: 'evaluation',
   EventsRejected: 'evaluation',
+  EventBatchesRefused: 'evaluation',
   AggregationLag: 'aggregator',
   DeadLetters: 'aggregator',
   Rollbacks: 'alarm-rollback',

@@ -362,7 +362,7 @@ export class ObservabilityStack extends Stack {
       new cloudwatch.GraphWidget({ title: 'Evaluations', left: [xpMetric(MetricName.Evaluations, stage, 'Sum')], width: 8 }),
       new cloudwatch.GraphWidget({
         title: 'Events accepted / rejected',
-        left: [xpMetric(MetricName.EventsAccepted, stage, 'Sum').with({ label: 'accepted' }), xpMetric(MetricName.EventsRejected, stage, 'Sum').with({ label: 'rejected' })],
+        left: [xpMetric(MetricName.EventsAccepted, stage, 'Sum').with({ label: 'accepted' }), xpMetric(MetricName.EventsRejected, stage, 'Sum').with({ label: 'rejected' }), xpMetric(MetricName.EventBatchesRefused, stage, 'Sum').with({ label: 'batches refused (retried)' })],
         width: 8,
       }),
     );

@@ -36,6 +36,7 @@ export const HEALTH_FIGURES: readonly Pick<HealthFigure, 'name' | 'statistic' | 
   { name: 'EvaluationLatency', statistic: 'p99', unit: 'Milliseconds' },
   { name: 'EventsAccepted', statistic: 'sum', unit: 'Count' },
   { name: 'EventsRejected', statistic: 'sum', unit: 'Count' },
+  { name: 'EventBatchesRefused', statistic: 'sum', unit: 'Count' },
   { name: 'AggregationLag', statistic: 'max', unit: 'Milliseconds' },
   { name: 'DeadLetters', statistic: 'sum', unit: 'Count' },
 ];

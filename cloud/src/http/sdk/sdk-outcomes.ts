@@ -3,7 +3,7 @@ import { MetricName } from '../../functions/metrics.js';
 
 /**
  * What the SDK endpoints report per request — latency, flags evaluated, events accepted and
- * rejected — to a metric sink: EMF lines in the evaluation Lambda, the in-process counters behind
+ * rejected, event batches refused for overload — to a metric sink: EMF lines in the evaluation Lambda, the in-process counters behind
  * the local Health view.
  */
 export interface MetricSink {
@@ -16,6 +16,11 @@ export async function recordSdkOutcome(c: Context, sink: MetricSink, latencyMs: 
   const path = c.req.path;
   const status = c.res.status;
   if (c.req.method !== 'POST' || !(c.res.headers.get('content-type') ?? '').includes('json')) {
+    return;
+  }
+  if (path === '/sdk/v1/events' && (status === 503 || status === 429)) {
+    // Neither accepted nor rejected: the SDK sends the batch again. Counted, so an overload shows.
+    sink.put(MetricName.EventBatchesRefused, 1);
     return;
   }
   if (path === '/sdk/v1/evaluate' && status === 200) {

@@ -14,6 +14,7 @@ const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly 
   EvaluationLatency: { label: 'SDK request latency', description: 'Time to answer each SDK request (ruleset downloads and streams, remote evaluations, event batches), not only evaluations.' },
   EventsAccepted: { label: 'Events accepted', description: 'Events POST /sdk/v1/events accepted for the pipeline.' },
   EventsRejected: { label: 'Events rejected', description: 'Events POST /sdk/v1/events refused as invalid.' },
+  EventBatchesRefused: { label: 'Event batches refused', description: 'Event batches POST /sdk/v1/events could not take for now (503, 429: the stream unavailable or overloaded); the SDKs send them again.' },
   AggregationLag: { label: 'Aggregation lag', description: 'Time between an event batch arriving and the aggregator applying it.' },
   DeadLetters: { label: 'Dead letters', description: 'Records the aggregator could not apply, set aside in dead_letters.' },
 };

@@ -1,0 +1,23 @@
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import type { MetricName } from '../../../functions/metrics.js';
+import { sdkOutcomes } from '../sdk-outcomes.js';
+
+/** What the SDK endpoints' outcomes put in the metric sink, for answers of each kind. */
+describe('SDK request outcomes', () => {
+  const recorded = async (status: number, body: unknown): Promise<Partial<Record<MetricName, number>>> => {
+    const put: Partial<Record<MetricName, number>> = {};
+    const app = new Hono();
+    app.use(sdkOutcomes({ put: (name, value) => void (put[name] = (put[name] ?? 0) + value) }, { clock: () => 0 }));
+    app.post('/sdk/v1/events', (c) => c.json(body, status as 202));
+    await app.request('/sdk/v1/events', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    return put;
+  };
+
+  it('counts accepted and rejected events, and a batch refused for now (503, 429) apart: neither, sent again', async () => {
+    expect(await recorded(202, { accepted: 3, rejected: [{ index: 3 }] })).toEqual({ EvaluationLatency: 0, EventsAccepted: 3, EventsRejected: 1 });
+    expect(await recorded(400, { error: { code: 'VALIDATION_FAILED', details: { accepted: 0, rejected: [{ index: 0 }, { index: 1 }] } } })).toEqual({ EvaluationLatency: 0, EventsAccepted: 0, EventsRejected: 2 });
+    expect(await recorded(503, { error: { code: 'UNAVAILABLE', message: 'too many event writes in progress' } })).toEqual({ EvaluationLatency: 0, EventBatchesRefused: 1 });
+    expect(await recorded(429, { error: { code: 'RATE_LIMITED', message: 'slow down' } })).toEqual({ EvaluationLatency: 0, EventBatchesRefused: 1 });
+  });
+});

@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { CfnOutput, CustomResource, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type { StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { CustomResource, StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -10,16 +7,19 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { EnvVar } from '../functions/runtime.js';
-import { CLOUD_DIR, FunctionEntry } from './bundling.js';
+import { FunctionEntry } from './bundling.js';
 import { logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
+import { DatabaseMigrations } from './database-migrations.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
+
+/** Kept here for importers from before DatabaseMigrations existed. */
+export { migrationsDigest } from './database-migrations.js';
 
 export interface ApiStackProps extends StackProps {
   readonly config: XpConfig;
@@ -30,20 +30,12 @@ export interface ApiStackProps extends StackProps {
   readonly code?: CodeFactory;
 }
 
-/** A digest of cloud/migrations, so the migrations resource runs again whenever a file changes. */
-export function migrationsDigest(dir = path.join(CLOUD_DIR, 'migrations')): string {
-  const hash = createHash('sha256');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-    hash.update(file).update(readFileSync(path.join(dir, file)));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
 /**
  * The HTTP API: API Gateway (payload v2) in front of the management API function, with the SDK
  * routes going to the evaluation function; stage throttling, JSON access logs and per-route
- * metrics; an optional custom domain. Also the migrations custom resource, run on every deploy
- * whose migrations changed, and webhook delivery (the sender and the scheduled dispatcher).
+ * metrics; an optional custom domain. Also the original migrations custom resource, run on every
+ * deploy whose migrations changed (after the evaluation stack's, so it finds nothing left to do;
+ * kept so existing deployments upgrade without replacing resources), and webhook delivery (the sender and the scheduled dispatcher).
  */
 export class ApiStack extends Stack {
   readonly api: XpFunction;
@@ -95,33 +87,15 @@ export class ApiStack extends Stack {
     // The webhook endpoints need the key; their test sends go out through the sender, as the dispatcher's do.
     this.api.bindSecret(data.platformKeySecret, EnvVar.PlatformKeySecretArn).bindInvoke(this.webhooks.sender.function, EnvVar.WebhookSenderFunction);
 
-    this.migrate = new XpFunction(this, 'Migrate', {
-      entry: FunctionEntry.Migrate,
-      stage: config.stage,
-      vpc,
-      timeout: Duration.minutes(5),
-      logRetention: logRetention(config),
-      description: 'xp database migrations (CloudFormation custom resource)',
-      ...code,
-    })
-      .bindDatabase(data.database)
-      .bindTable(data.rulesets, 'readWrite')
-      .bindSecret(data.adminSecret, EnvVar.AdminSecretArn)
-      .setEnvironment(EnvVar.AdminEmail, config.adminEmail);
-    const providerLogs = new logs.LogGroup(this, 'MigrationsProviderLogs', { retention: logRetention(config), removalPolicy: RemovalPolicy.DESTROY });
-    const provider = new cr.Provider(this, 'MigrationsProvider', { onEventHandler: this.migrate.function, logGroup: providerLogs });
-    const migrations = new CustomResource(this, 'Migrations', {
-      serviceToken: provider.serviceToken,
-      resourceType: 'Custom::XpMigrations',
-      properties: { digest: migrationsDigest() },
-    });
-    // The writer must be up, and the migrations function let in (its ingress rule), before migrations run.
-    migrations.node.addDependency(data.cluster);
-    migrations.node.addDependency(this.migrate);
+    // Created directly on this stack with the ids they have always had (DatabaseMigrations adds no
+    // construct of its own), so existing deployments keep these resources. The evaluation stack
+    // migrates first (its own DatabaseMigrations, deployed before this stack): on an upgrade this run
+    // finds nothing left to do.
+    const { migrate, migrations } = new DatabaseMigrations(this, { config, vpc, data, idPrefix: '', ...code });
+    this.migrate = migrate;
     // New code must not run against the old schema: CloudFormation updates the functions of this
     // stack that use the database only after the migrations finished. Migrations must still be
-    // backward compatible (expand/contract, docs/deploy.md): the evaluation stack's function is
-    // updated before this stack, and a rollback puts old code back on the new schema.
+    // backward compatible (expand/contract, docs/deploy.md): a rollback puts old code back on the new schema.
     this.migrations = migrations;
     for (const fn of [this.api, this.webhooks.dispatcher]) {
       fn.function.node.addDependency(migrations);

@@ -34,7 +34,7 @@ function stack(s: Stack, suppressions: NagPackSuppression[]): void {
 }
 
 export function suppressAcceptedFindings(stacks: XpStacks): void {
-  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder, stacks.api.webhooks.sender, stacks.api.webhooks.dispatcher]) {
+  for (const fn of [stacks.api.api, stacks.api.migrate, stacks.evaluation.evaluation, stacks.evaluation.migrate, stacks.pipeline.aggregator, stacks.observability.rollback, stacks.observability.guardrailCheck, stacks.observability.logForwarder, stacks.api.webhooks.sender, stacks.api.webhooks.dispatcher]) {
     forFunction(fn);
   }
   stack(stacks.network, [
@@ -57,16 +57,20 @@ export function suppressAcceptedFindings(stacks: XpStacks): void {
       reason: 'The application authenticates every route itself: bearer tokens (sessions, personal access tokens) for /api/v1, SDK keys in a header for /sdk/v1; only health, OpenAPI and docs are public by design.',
     },
   ]);
-  NagSuppressions.addResourceSuppressionsByPath(
-    stacks.api,
-    `/${stacks.api.stackName}/MigrationsProvider/framework-onEvent`,
-    [
-      { id: 'AwsSolutions-IAM4', reason: "CDK's custom-resource provider framework function uses AWSLambdaBasicExecutionRole (its own log writes only)." },
-      { id: 'AwsSolutions-IAM5', reason: 'The provider framework may invoke the migrations function and its versions (function ARN and ARN:*), nothing else.' },
-      { id: 'AwsSolutions-L1', reason: "The provider framework's runtime is chosen by CDK." },
-    ],
-    true,
-  );
+  // The provider framework of each migrations custom resource: the api stack's, and the evaluation
+  // stack's that runs first (DatabaseMigrations, idPrefix 'Early'). The same findings, for the same reasons.
+  for (const [owner, provider] of [[stacks.api, 'MigrationsProvider'], [stacks.evaluation, 'EarlyMigrationsProvider']] as const) {
+    NagSuppressions.addResourceSuppressionsByPath(
+      owner,
+      `/${owner.stackName}/${provider}/framework-onEvent`,
+      [
+        { id: 'AwsSolutions-IAM4', reason: "CDK's custom-resource provider framework function uses AWSLambdaBasicExecutionRole (its own log writes only)." },
+        { id: 'AwsSolutions-IAM5', reason: 'The provider framework may invoke the migrations function and its versions (function ARN and ARN:*), nothing else.' },
+        { id: 'AwsSolutions-L1', reason: "The provider framework's runtime is chosen by CDK." },
+      ],
+      true,
+    );
+  }
   NagSuppressions.addResourceSuppressions(stacks.observability.rollbackFailures, [
     { id: 'AwsSolutions-SQS3', reason: "This queue is itself the dead-letter queue of the guardrail topic's subscription and the alarm-rollback function's on-failure destination." },
   ]);

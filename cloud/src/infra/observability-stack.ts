@@ -197,6 +197,8 @@ export class ObservabilityStack extends Stack {
       'alarm-rollback': this.rollback,
       'guardrail-check': this.guardrailCheck,
       migrate: api.migrate,
+      // The evaluation stack's migrations, which run first (the api stack's then find nothing to do).
+      'migrate-early': evaluation.migrate,
       'webhook-dispatch': api.webhooks.dispatcher,
       'webhook-sender': api.webhooks.sender,
     };
@@ -214,7 +216,7 @@ export class ObservabilityStack extends Stack {
       ...(props.code === undefined ? {} : { code: props.code }),
     }).bindLogGroups([this.errorLogs, this.serviceLogs]);
     const destination = new logsDestinations.LambdaDestination(this.logForwarder.function);
-    const background = new Set(['aggregator', 'alarm-rollback', 'guardrail-check', 'migrate', 'webhook-dispatch']);
+    const background = new Set(['aggregator', 'alarm-rollback', 'guardrail-check', 'migrate', 'migrate-early', 'webhook-dispatch']);
     for (const [name, fn] of Object.entries(functions)) {
       new logs.SubscriptionFilter(this, `ErrorLines-${name}`, {
         logGroup: fn.logGroup,

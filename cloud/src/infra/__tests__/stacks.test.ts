@@ -99,8 +99,9 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
   it('admits to the database only security groups: every ingress rule of every stack on a data-stack group names a source group', () => {
     const rules = dataStoreIngress(t);
 
-    // The seven functions that use the database, each with its own rule in its own stack.
-    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(7);
+    // The eight functions that use the database (two of them the migrations functions of the
+    // evaluation and api stacks), each with its own rule in its own stack.
+    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(8);
     expect(openIngress(rules)).toEqual([]);
   });
 
@@ -224,7 +225,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     ) as { Properties: Record<string, any> }[];
     const logGroups = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Logs::LogGroup'))) as { Properties: { RetentionInDays?: number } }[];
 
-    expect(functions).toHaveLength(9);
+    expect(functions).toHaveLength(10);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
       expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
@@ -283,7 +284,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
 
-    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(9);
+    expect(alarms.filter((a) => a.Properties.Metrics !== undefined && JSON.stringify(a.Properties.Metrics).includes('errors / invocations'))).toHaveLength(10);
     expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
     expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });
@@ -366,11 +367,11 @@ describe('with RDS Proxy and the shared cache', () => {
     app.synth();
     const rules = dataStoreIngress(templates(proxied));
 
-    // Seven functions to the proxy (5432), the proxy to the cluster (its port, a reference), and two functions to the cache.
-    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(7);
+    // Eight functions to the proxy (5432), the proxy to the cluster (its port, a reference), and two functions to the cache.
+    expect(rules.filter((r) => r.properties.FromPort === 5432)).toHaveLength(8);
     expect(rules.filter((r) => r.properties.Description === 'Allow connections to the database Cluster from the Proxy')).toHaveLength(1);
     expect(rules.filter((r) => r.properties.FromPort === 6379)).toHaveLength(2);
-    expect(rules).toHaveLength(10);
+    expect(rules).toHaveLength(11);
     expect(openIngress(rules)).toEqual([]);
     expect(nagFindings(proxied)).toEqual([]);
   });

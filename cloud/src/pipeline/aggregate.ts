@@ -13,6 +13,8 @@ import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
 import { lockProjectAggregates } from '../store/project-locks.js';
+import { pruneOlderThan } from '../store/prune.js';
+import type { PruneOptions } from '../store/prune.js';
 
 /** One stream record, as Lambda (base64 `data`) or GetRecords (bytes) delivers it. */
 export interface StreamRecord {
@@ -773,19 +775,6 @@ export function dedupeRetentionHours(streamRetentionHours = 24): number {
  * short transaction, so aggregation never waits long), until none is left or `deadline` (epoch ms)
  * has passed; returns how many. Without pruning the table grows by one row per event for good.
  */
-export async function pruneProcessedEvents(db: Queryable, retentionHours: number, options: { readonly chunk?: number; readonly deadline?: number; readonly now?: () => number } = {}): Promise<number> {
-  const chunk = options.chunk ?? 10_000;
-  const now = options.now ?? Date.now;
-  let deleted = 0;
-  for (;;) {
-    const out = await db.query(
-      `DELETE FROM processed_events WHERE ctid = ANY(ARRAY(
-         SELECT ctid FROM processed_events WHERE processed_at < now() - interval '1 hour' * $1::float8 LIMIT $2))`,
-      [retentionHours, chunk],
-    );
-    deleted += out.rowCount;
-    if (out.rowCount < chunk || (options.deadline !== undefined && now() >= options.deadline)) {
-      return deleted;
-    }
-  }
+export function pruneProcessedEvents(db: Queryable, retentionHours: number, options: PruneOptions = {}): Promise<number> {
+  return pruneOlderThan(db, 'processed_events', retentionHours, options);
 }

@@ -11,6 +11,8 @@ import type { Ruleset, StickyBucketStore } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Queryable } from './database.js';
 import type { SharedStoreClient } from './redis.js';
+import { pruneOlderThan } from './prune.js';
+import type { PruneOptions } from './prune.js';
 
 type Assignments = Readonly<Record<string, string>>;
 
@@ -193,25 +195,8 @@ export class PostgresStickyAssignmentStore implements StickyAssignmentStore {
  * `chunk` rows per statement (each its own short transaction), until none is left or `deadline`
  * (epoch ms) has passed; returns how many. As pruneProcessedEvents, for the same callers.
  */
-export async function pruneStickyAssignments(
-  db: Queryable,
-  retentionDays: number = STICKY_RETENTION_DAYS,
-  options: { readonly chunk?: number; readonly deadline?: number; readonly now?: () => number } = {},
-): Promise<number> {
-  const chunk = options.chunk ?? 10_000;
-  const now = options.now ?? Date.now;
-  let deleted = 0;
-  for (;;) {
-    const out = await db.query(
-      `DELETE FROM sticky_assignments WHERE ctid = ANY(ARRAY(
-         SELECT ctid FROM sticky_assignments WHERE updated_at < now() - interval '1 day' * $1::float8 LIMIT $2))`,
-      [retentionDays, chunk],
-    );
-    deleted += out.rowCount;
-    if (out.rowCount < chunk || (options.deadline !== undefined && now() >= options.deadline)) {
-      return deleted;
-    }
-  }
+export function pruneStickyAssignments(db: Queryable, retentionDays: number = STICKY_RETENTION_DAYS, options: PruneOptions = {}): Promise<number> {
+  return pruneOlderThan(db, 'sticky_assignments', retentionDays * 24, options);
 }
 
 /** The units a ruleset's sticky experiments can hash this context on. */

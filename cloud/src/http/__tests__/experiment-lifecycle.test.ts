@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, booleanFlagBody, startPlatform } from './harness.js';
 
 const BASE = '/api/v1/projects/demo/experiments';
 
@@ -76,16 +76,8 @@ describe('experiment lifecycle through the API', () => {
 
   it('refuses an experiment rule that cannot serve every variation of its experiment, even a draft one, when it is saved', async () => {
     const FLAGS = '/api/v1/projects/demo/flags';
-    const flag = (key: string, rule: Record<string, unknown>): Record<string, unknown> => ({
-      key,
-      name: key,
-      type: 'boolean',
-      variations: [
-        { key: 'off', value: false },
-        { key: 'on', value: true },
-      ],
-      environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'exp', type: 'experiment', ...rule }] } },
-    });
+    const flag = (key: string, rule: Record<string, unknown>): Record<string, unknown> =>
+      booleanFlagBody(key, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'exp', type: 'experiment', ...rule }] } });
     const messages = (res: Awaited<ReturnType<typeof send>>): string[] => (res.body.error?.details?.issues ?? []).map((i: { message: string }) => i.message);
     await send('POST', BASE, { key: 'lc-three', name: 'Three arms', variations: [{ key: 'a' }, { key: 'b' }, { key: 'c' }] });
     await send('POST', BASE, { key: 'lc-two', name: 'Two arms', variations: [{ key: 'control' }, { key: 'on' }] });

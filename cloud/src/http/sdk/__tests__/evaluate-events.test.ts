@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES } from '@xp/shared';
 import { createKinesisEventSink } from '../../../store/event-sink.js';
 import type { PutRecordsClient } from '../../../store/event-sink.js';
+import { booleanFlagBody } from '../../__tests__/harness.js';
 import type { SdkPlatform } from './sdk-fixture.js';
 import { STREAM, readStream, startSdkPlatform } from './sdk-fixture.js';
 
@@ -157,16 +158,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
     it('evaluates a unit known by its attributes alone: rules on them apply, what hashes on an id passes it by', async () => {
       const created = await s.p.request('POST', '/api/v1/projects/demo/flags', {
         token: s.owner,
-        body: {
-          key: 'fr-banner',
-          name: 'French banner',
-          type: 'boolean',
-          variations: [
-            { key: 'off', value: false },
-            { key: 'on', value: true },
-          ],
-          environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'fr', type: 'force', variation: 'on', condition: { country: 'FR' } }] } },
-        },
+        body: booleanFlagBody('fr-banner', { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'fr', type: 'force', variation: 'on', condition: { country: 'FR' } }] } }),
       });
       expect(created.status).toBe(201);
       const anonymous = await post('/sdk/v1/evaluate', client, { unit: { attributes: { country: 'FR' } }, flags: ['fr-banner', 'checkout-flag'] });

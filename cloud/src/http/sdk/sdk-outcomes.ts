@@ -10,6 +10,14 @@ export interface MetricSink {
   put(name: MetricName, value: number): void;
 }
 
+/** Flags evaluated per POST /sdk/v1/evaluate request, noted by its handler (re-reading the JSON it sent cost every evaluation a parse). */
+const evaluated = new WeakMap<Request, number>();
+
+/** What POST /sdk/v1/evaluate tells the outcome of its request: how many flags it evaluated. */
+export function noteEvaluations(c: Context, flags: number): void {
+  evaluated.set(c.req.raw, flags);
+}
+
 /** Counts what a finished SDK response says. */
 export async function recordSdkOutcome(c: Context, sink: MetricSink, latencyMs: number): Promise<void> {
   sink.put(MetricName.EvaluationLatency, latencyMs);
@@ -24,8 +32,7 @@ export async function recordSdkOutcome(c: Context, sink: MetricSink, latencyMs: 
     return;
   }
   if (path === '/sdk/v1/evaluate' && status === 200) {
-    const body = (await c.res.clone().json()) as { flags?: Record<string, unknown> };
-    sink.put(MetricName.Evaluations, Object.keys(body.flags ?? {}).length);
+    sink.put(MetricName.Evaluations, evaluated.get(c.req.raw) ?? 0);
   } else if (path === '/sdk/v1/events') {
     const body = (await c.res.clone().json()) as { accepted?: number; rejected?: unknown[]; error?: { details?: { rejected?: unknown[] } } };
     const rejected = body.rejected ?? body.error?.details?.rejected ?? [];

@@ -7,6 +7,7 @@ import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
+import { noteEvaluations } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
@@ -552,6 +553,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     }
     await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures, who)]);
     c.header('Cache-Control', 'no-store');
+    noteEvaluations(c, flagKeys.length);
     return c.json({ version: served.version, flags });
   });
 

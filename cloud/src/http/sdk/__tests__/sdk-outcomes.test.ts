@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { MetricName } from '../../../functions/metrics.js';
-import { sdkOutcomes } from '../sdk-outcomes.js';
+import { noteEvaluations, sdkOutcomes } from '../sdk-outcomes.js';
 
 /** What the SDK endpoints' outcomes put in the metric sink, for answers of each kind. */
 describe('SDK request outcomes', () => {
@@ -19,5 +19,17 @@ describe('SDK request outcomes', () => {
     expect(await recorded(400, { error: { code: 'VALIDATION_FAILED', details: { accepted: 0, rejected: [{ index: 0 }, { index: 1 }] } } })).toEqual({ EvaluationLatency: 0, EventsAccepted: 0, EventsRejected: 2 });
     expect(await recorded(503, { error: { code: 'UNAVAILABLE', message: 'too many event writes in progress' } })).toEqual({ EvaluationLatency: 0, EventBatchesRefused: 1 });
     expect(await recorded(429, { error: { code: 'RATE_LIMITED', message: 'slow down' } })).toEqual({ EvaluationLatency: 0, EventBatchesRefused: 1 });
+  });
+
+  it('counts the flags an evaluation noted, without reading its answer again', async () => {
+    const put: Partial<Record<MetricName, number>> = {};
+    const app = new Hono();
+    app.use(sdkOutcomes({ put: (name, value) => void (put[name] = (put[name] ?? 0) + value) }, { clock: () => 0 }));
+    app.post('/sdk/v1/evaluate', (c) => {
+      noteEvaluations(c, 7);
+      return c.json({ version: 1, flags: { a: {} } });
+    });
+    await app.request('/sdk/v1/evaluate', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(put).toEqual({ EvaluationLatency: 0, Evaluations: 7 });
   });
 });

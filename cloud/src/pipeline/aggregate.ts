@@ -536,10 +536,31 @@ export function unitIdsOf(event: Pick<TrackEvent, 'unitId' | 'units'>): string[]
   return [...new Set([event.unitId, ...Object.values(event.units)])];
 }
 
+/**
+ * The exposures not received before their experiment key was last deleted: those belonged to the
+ * deleted experiment (whose data the deletion purged), however late they arrive — a stream backlog
+ * drained after the deletion, or `xp replay` of the archive — and must not bring its units back
+ * under an experiment created later with the same key.
+ */
+async function exposuresAfterDeletion<E extends { readonly at: PipelineEvent; readonly event: ExposureEvent }>(tx: Queryable, exposures: E[]): Promise<E[]> {
+  if (exposures.length === 0) {
+    return exposures;
+  }
+  const deleted = await tx.query<{ project_id: string; experiment: string; deleted_ms: string }>(
+    `SELECT project_id, experiment, (extract(epoch FROM deleted_at) * 1000)::bigint::text AS deleted_ms FROM experiment_deletions WHERE project_id = ANY($1::text[])`,
+    [[...new Set(exposures.map((e) => e.at.projectId))]],
+  );
+  if (deleted.rows.length === 0) {
+    return exposures;
+  }
+  const until = new Map(deleted.rows.map((r) => [`${r.project_id}\u0000${r.experiment}`, Number(r.deleted_ms)]));
+  return exposures.filter((e) => e.at.receivedAt > (until.get(`${e.at.projectId}\u0000${e.event.experiment}`) ?? -Infinity));
+}
+
 async function apply(tx: Queryable, events: readonly PipelineEvent[], options: AggregateOptions): Promise<void> {
   const preWindowMs = preWindowMsOf(options);
   const specs = await loadMetricSpecs(tx, [...new Set(events.map((e) => e.projectId))], options.logger);
-  const exposures: { readonly at: PipelineEvent; readonly event: ExposureEvent }[] = [];
+  let exposures: { readonly at: PipelineEvent; readonly event: ExposureEvent }[] = [];
   const tracks: { readonly at: PipelineEvent; readonly event: TrackEvent }[] = [];
   for (const e of events) {
     if (e.event.type === 'exposure') {
@@ -548,6 +569,7 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
       tracks.push({ at: e, event: e.event });
     }
   }
+  exposures = await exposuresAfterDeletion(tx, exposures);
 
   if (exposures.length > 0) {
     const changed = await tx.query<ExposureKey>(UPSERT_EXPOSURES, [

@@ -23,6 +23,13 @@ export async function purgeExperimentData(tx: Queryable, projectId: string, expe
   for (const table of EXPERIMENT_TABLES) {
     await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND experiment = $2`, [projectId, experiment]);
   }
+  // Exposures received until now belong to this experiment, whenever they reach the aggregator (a
+  // stream backlog, a replay of the archive): it drops them (exposuresAfterDeletion).
+  await tx.query(
+    `INSERT INTO experiment_deletions (project_id, experiment, deleted_at) VALUES ($1, $2, now())
+     ON CONFLICT (project_id, experiment) DO UPDATE SET deleted_at = excluded.deleted_at`,
+    [projectId, experiment],
+  );
   // Server-side sticky assignments kept in the database (`<experiment>__<bucketVersion>` in each
   // unit's map): a new experiment with this key would otherwise serve its units the old variations.
   // Those kept in Redis expire on their own (docs/operations.md).

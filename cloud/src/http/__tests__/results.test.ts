@@ -571,6 +571,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(Number(left.rows[0]!.n)).toBe(0);
     // A new experiment with the key inherits nothing: no units, no unknown variations, no sample-ratio alarm.
     await must('POST', `${BASE}/experiments`, experiment('doomed', { status: 'running', variations: [{ key: 'x' }, { key: 'y' }], dimensions: ['country'] }));
+    // Nor from the deleted one's exposures received before the deletion that reach the aggregator
+    // only now (a stream backlog, a replay of the archive).
+    const backlog = await processBatch(p.db, [eventsOf(projectId, 'doomed').exposureAt('backlog-1', 'x', START + HOUR)].map((e) => toRecord(e as never)));
+    expect(backlog.batchItemFailures).toEqual([]);
     const fresh = await results('doomed');
     expect(fresh.units).toEqual({ analysed: 0, excluded: 0, unknownVariation: 0 });
     expect((await results('doomed', '?attr.country=US')).units.analysed).toBe(0);

@@ -6,7 +6,7 @@ import { TARGETS } from '../../store/__tests__/test-databases.js';
 import { dedupeRetentionHours, isTransientError, parseRecord, processBatch, pruneProcessedEvents, rebuildTotals, recountEventsSince } from '../aggregate.js';
 import { DAY, ENV, HOUR, PROJECT, T0, exposure, groundTruth, readState, seedProject, toRecord, track, withHook } from './fixtures.js';
 
-const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures'];
+const TABLES = ['processed_events', 'exposures', 'unit_events', 'unit_metric_totals', 'dead_letters', 'record_failures', 'experiment_deletions'];
 
 describe('parseRecord', () => {
   it('accepts a pipeline event as bytes or base64 and names what is wrong with anything else', () => {
@@ -102,6 +102,27 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     await apply(Array.from({ length: 25 }, (_, i) => track(`late${i}`, 'purchase', T0)));
     await db.query(`UPDATE processed_events SET processed_at = now() - interval '40 days'`);
     expect(await pruneProcessedEvents(db, dedupeRetentionHours(24), { chunk: 10, deadline: 0 })).toBe(10);
+  });
+
+  it(`${target.name}: drops exposures of an experiment key received before its last deletion, however late they arrive`, async () => {
+    const projectId = (await db.query<{ id: string }>('SELECT id FROM projects LIMIT 1')).rows[0]!.id;
+    // exp-a was deleted a day after T0 (and created again since): what was received before belonged to the deleted one.
+    await db.query('INSERT INTO experiment_deletions (project_id, experiment, deleted_at) VALUES ($1, $2, $3)', [projectId, 'exp-a', new Date(T0 + DAY)]);
+    const backlog = exposure('old-unit', 'exp-a', 'control', T0);
+    const other = exposure('old-unit', 'exp-b', 'control', T0);
+    const current = exposure('new-unit', 'exp-a', 'treatment', T0 + 2 * DAY);
+    const bought = track('old-unit', 'purchase', T0 + HOUR, 5);
+
+    const out = await apply([backlog, other, current, bought]);
+
+    // Counted as processed (not retried), stored for the other key and after the deletion only.
+    expect(out).toMatchObject({ processed: 4, batchItemFailures: [] });
+    const exposed = await db.query<{ experiment: string; unit_id: string }>('SELECT experiment, unit_id FROM exposures ORDER BY experiment, unit_id');
+    expect(exposed.rows).toEqual([
+      { experiment: 'exp-a', unit_id: 'new-unit' },
+      { experiment: 'exp-b', unit_id: 'old-unit' },
+    ]);
+    expect((await db.query("SELECT 1 FROM unit_metric_totals WHERE experiment = 'exp-a' AND unit_id = 'old-unit'")).rows).toEqual([]);
   });
 
   it(`${target.name}: keeps the first exposure, whatever the arrival order, and excludes units seen in two variations`, async () => {

@@ -48,13 +48,28 @@ function parseRecord(text: string): LockRecord | undefined {
   return undefined;
 }
 
-/** Whether process `pid` exists on this machine (EPERM: it exists, owned by another user). */
+/**
+ * Whether process `pid` runs on this machine (EPERM: it exists, owned by another user). A zombie — a
+ * killed process its parent has not reaped yet, which in a container whose PID 1 reaps late lasts a
+ * while — still answers signal 0 but holds nothing: on Linux its state in /proc says so.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !zombie(pid);
+}
+
+/** Whether /proc/<pid>/stat gives state Z (Linux); false where there is no /proc. */
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S …": the command may hold spaces and parentheses, the state follows the last ")".
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

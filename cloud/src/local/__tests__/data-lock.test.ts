@@ -103,6 +103,32 @@ setInterval(() => undefined, 60_000);`;
     await taken.release();
   });
 
+  it('takes over the lock of a killed process its parent has not reaped yet (a zombie answers signal 0 but holds nothing)', async () => {
+    // `sleep 0.1` ends first; its parent has become `sleep 5` (exec), which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5']);
+    try {
+      const [line] = (await once(parent.stdout, 'data')) as [Buffer];
+      const pid = Number(line.toString().trim());
+      let state = '';
+      for (let i = 0; i < 50 && state !== 'Z'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      }
+      expect(state).toBe('Z');
+      const dir = await folder('zombie');
+      await writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'xp start', host: hostname(), startedAt: '2026-01-01T00:00:00Z' }));
+      const notices: string[] = [];
+
+      const lock = await lockDataDir(dir, 'xp start', { notice: (m) => notices.push(m) });
+
+      expect(notices).toEqual([`${dir} was locked by xp start (pid ${pid}), which is no longer running; took the lock over`]);
+      await lock.release();
+    } finally {
+      parent.kill();
+    }
+  });
+
   it('across processes: refused while another process holds it, released when that process is stopped with SIGTERM, taken over after a kill -9', async () => {
     const dir = await folder('processes');
     const first = await holder(dir, 'xp start');

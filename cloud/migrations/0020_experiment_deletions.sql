@@ -9,3 +9,12 @@ CREATE TABLE experiment_deletions (
   deleted_at timestamptz NOT NULL,
   PRIMARY KEY (project_id, experiment)
 );
+
+-- Deletions made before this table existed, from the audit log (every deletion is audited), so a
+-- replay of the archive after the upgrade does not bring those experiments' units back either.
+INSERT INTO experiment_deletions (project_id, experiment, deleted_at)
+SELECT a.project_id, a.resource_key, max(a.created_at)
+FROM audit_log a
+WHERE a.action = 'experiment.deleted' AND a.resource_type = 'experiment'
+  AND a.project_id IN (SELECT id FROM projects)
+GROUP BY a.project_id, a.resource_key;

@@ -104,7 +104,7 @@ export async function createPgliteDatabase(dataDir?: string, options: { readonly
   };
 }
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
 /**
  * Applies every migration in cloud/migrations not yet recorded, in file-name order, each in its own

@@ -43,6 +43,18 @@ export class ExpiredIteratorError extends Error {
   }
 }
 
+/**
+ * The checkpoint's sequence number did not come from this stream: the database was restored, or
+ * pointed at from a new data folder, whose stream (kinesalite under the data folder) is another
+ * one. Its records were never read, so the poller starts the shard from its beginning.
+ */
+export class ForeignCheckpointError extends Error {
+  constructor(readonly shardId: string, options?: { cause?: unknown }) {
+    super(`the checkpoint of shard ${shardId} is not a position in this stream`, options);
+    this.name = 'ForeignCheckpointError';
+  }
+}
+
 /** A batch could not be committed; the poller re-reads it from the checkpoint after a backoff. */
 export class BatchFailedError extends Error {
   constructor(readonly shardId: string, readonly failed: number) {
@@ -64,13 +76,21 @@ export function kinesisShardReader(client: KinesisClient): ShardReader {
       return shards.flatMap((s) => (s.ShardId === undefined ? [] : [{ shardId: s.ShardId, parentShardId: s.ParentShardId, adjacentParentShardId: s.AdjacentParentShardId }]));
     },
     async shardIterator(stream, shardId, after) {
-      const out = await client.send(
-        new GetShardIteratorCommand(
-          after === undefined
-            ? { StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }
-            : { StreamName: stream, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after },
-        ),
-      );
+      const out = await client
+        .send(
+          new GetShardIteratorCommand(
+            after === undefined
+              ? { StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }
+              : { StreamName: stream, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after },
+          ),
+        )
+        .catch((error: unknown) => {
+          // Kinesis (and kinesalite): "StartingSequenceNumber … is invalid because it did not come from this stream."
+          if (after !== undefined && error instanceof Error && error.name === 'InvalidArgumentException' && /did not come from this stream/i.test(error.message)) {
+            throw new ForeignCheckpointError(shardId, { cause: error });
+          }
+          throw error;
+        });
       if (out.ShardIterator === undefined) {
         throw new Error(`no iterator for shard ${shardId}`);
       }
@@ -214,7 +234,18 @@ export function createPoller(options: PollerOptions): Poller {
   /** Reads and applies one batch of a shard; returns whether it should be read again at once. */
   const pollShard = async (shard: ShardState): Promise<boolean> => {
     const shardId = shard.info.shardId;
-    shard.iterator ??= await reader.shardIterator(streamName, shardId, shard.checkpoint);
+    try {
+      shard.iterator ??= await reader.shardIterator(streamName, shardId, shard.checkpoint);
+    } catch (error) {
+      if (!(error instanceof ForeignCheckpointError)) {
+        throw error;
+      }
+      // Forget it, so the checkpoints of this stream can be written (they never go backwards).
+      logger.warn('aggregator checkpoint is not a position in this stream (a restored database, or a new data folder); reading the shard from its start, events already counted are skipped by id', { shardId, checkpoint: shard.checkpoint });
+      await db.query('UPDATE stream_checkpoints SET sequence_number = NULL WHERE stream = $1 AND shard_id = $2', [streamName, shardId]);
+      shard.checkpoint = undefined;
+      return true;
+    }
     let out: ShardRecords;
     try {
       out = await reader.getRecords(shard.iterator, limit, abort.signal);

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SplitShardCommand } from '@aws-sdk/client-kinesis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DeleteStreamCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { PipelineEvent } from '@xp/shared';
 import type { LocalService } from '../../local/aws-local.js';
@@ -53,6 +53,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
     streamNo++;
     stream = `events-${streamNo}`;
     await ensureStream(kinesis, stream, 2);
+  });
+  // kinesalite holds 10 shards in all: each test's stream goes with it.
+  afterEach(async () => {
+    await kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
   });
 
   const processedCount = async (): Promise<number> => {
@@ -182,5 +186,42 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
     const ended = await db.query<{ shard_id: string }>('SELECT shard_id FROM stream_checkpoints WHERE stream = $1 AND shard_ended', [stream]);
     expect(ended.rows).toEqual([{ shard_id: 'shardId-000000000000' }]);
     expect(await readState(db)).toEqual(groundTruth([...before, ...after]));
+  });
+  it(`${target.name}: reads a shard from its start when its checkpoint came from another stream (a restored database, a new data folder)`, async () => {
+    // Checkpoints left by the platform's earlier stream: positions the current one never had.
+    // The stream of the same name in another data folder's kinesalite. Sequence numbers carry their
+    // stream's creation second: another second makes another stream's.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const other = await startKinesalite();
+    const otherClient = createKinesisClient(other.endpoint);
+    let foreign: Map<string, string>;
+    try {
+      await ensureStream(otherClient, stream, 2);
+      foreign = await putAll(otherClient, stream, someEvents('old', 10));
+    } finally {
+      otherClient.destroy();
+      await other.close();
+    }
+    for (const [shardId, sequence] of foreign) {
+      await db.query('INSERT INTO stream_checkpoints (stream, shard_id, sequence_number) VALUES ($1, $2, $3)', [stream, shardId, sequence]);
+    }
+    const events = someEvents('new', 10);
+    await putAll(kinesis, stream, events);
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, warn: (m: string) => warnings.push(m), error: () => undefined };
+    const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep, logger });
+
+    poller.start();
+    await until(async () => (await processedCount()) === events.length, 'the events of this stream');
+    await poller.stop();
+
+    expect(await readState(db)).toEqual(groundTruth(events));
+    expect(warnings.filter((w) => w.includes('not a position in this stream'))).toHaveLength(foreign.size);
+    // The checkpoints are this stream's now: a new poller resumes after them, reading nothing again.
+    const resumed = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: stream, sleep: quickSleep, logger });
+    resumed.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await resumed.stop();
+    expect(resumed.stats().records).toBe(0);
   });
 });

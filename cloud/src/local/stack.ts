@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { DEMO_ENVIRONMENT, bootstrap } from '../domain/bootstrap.js';
+import { checkDatabaseKind } from './database-marker.js';
 import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
 import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
@@ -295,10 +296,15 @@ function credentialLines(boot: BootstrapResult): string[] {
  * written, they are printed instead, and undefined is returned.
  */
 async function writeCredentials(dataDir: string, boot: BootstrapResult, print: (line: string) => void): Promise<string | undefined> {
-  const file = path.join(dataDir, 'initial-credentials.txt');
   const lines = ['# Written once, on first start. Keep it private (mode 0600); delete it when you have stored these elsewhere.', ...credentialLines(boot), ''];
+  // Never over another platform's file (its SDK keys can be read nowhere else): beside it then.
+  const taken = await stat(path.join(dataDir, 'initial-credentials.txt')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  const file = path.join(dataDir, taken ? `initial-credentials-${new Date().toISOString().replace(/[:.]/g, '-')}.txt` : 'initial-credentials.txt');
   try {
-    await writeFile(file, lines.join('\n'), { mode: 0o600 });
+    await writeFile(file, lines.join('\n'), { mode: 0o600, flag: 'wx' });
     await chmod(file, 0o600);
     return file;
   } catch (e) {
@@ -391,6 +397,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const apiUrl = `http://${shownHost}:${api.port}`;
     const consoleUrl = `http://${shownHost}:${consoleServer.port}`;
 
+    await checkDatabaseKind(config.dataDir, config.databaseUrl, (m) => {
+      logger.warn(m);
+    });
     const db: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     closers.push(() => db.close());
     await migrate(db);

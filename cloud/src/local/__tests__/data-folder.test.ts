@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
@@ -255,6 +255,30 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     expect(text).toContain('First start');
     expect(text).not.toContain('SDK keys  in');
     await stack.close();
+  });
+
+  it('never writes a first start\'s credentials over another platform\'s, and refuses the embedded database in a folder that served PostgreSQL', async () => {
+    const first = await freshPostgres();
+    cleanups.push(first.drop);
+    const second = await freshPostgres();
+    cleanups.push(second.drop);
+    const dir = path.join(root, 'two-platforms');
+    const original = await start(dir, { DATABASE_URL: first.url }, { print: () => undefined });
+    await original.close();
+    const kept = await readFile(path.join(dir, 'initial-credentials.txt'), 'utf8');
+    const printed: string[] = [];
+
+    // Another, empty database (a mistyped URL, say): its first start writes beside the file, not over it.
+    const other = await start(dir, { DATABASE_URL: second.url }, { print: (l) => printed.push(l) });
+    await other.close();
+    const embedded = start(dir, {}, { print: () => undefined });
+
+    expect(await readFile(path.join(dir, 'initial-credentials.txt'), 'utf8')).toBe(kept);
+    const written = (await readdir(dir)).filter((f) => /^initial-credentials-.+\.txt$/.test(f));
+    expect(written).toHaveLength(1);
+    expect(printed.join('\n')).toContain(`SDK keys  in ${path.join(dir, written[0]!)}`);
+    await expect(embedded).rejects.toThrow('holds a platform whose database is PostgreSQL');
+    expect(existsSync(path.join(dir, 'postgres'))).toBe(false);
   });
 
   it('keeps the data folder to its owner (0700), closing one others could read, and prints a generated password only to a terminal', async () => {

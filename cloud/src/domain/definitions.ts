@@ -688,6 +688,25 @@ export class DefinitionService<K extends DefinitionKind> {
     }, { actor, kind: this.kind }, batch);
   }
 
+  /**
+   * `next` validated, unless what fails was already wrong in `current` and this change leaves it as
+   * it was: data stored before a check existed (a counted regex group, say) must not stop a toggle
+   * or another environment's change — turning a flag off is how one stops using it.
+   */
+  private validatedChange(current: DefinitionTypes[K], next: DefinitionTypes[K]): DefinitionTypes[K] {
+    const checked = this.config.schema.safeParse(next);
+    if (checked.success) {
+      return checked.data;
+    }
+    const had = this.config.schema.safeParse(current);
+    const issue = (i: z.core.$ZodIssue): string => `${i.path.join('.')}\u0000${i.message}`;
+    const before = new Set(had.success ? [] : had.error.issues.map(issue));
+    if (had.success || !checked.error.issues.every((i) => before.has(issue(i)))) {
+      return parseOrThrow(this.config.schema, next, this.kind);
+    }
+    return next;
+  }
+
   /** Reads, transforms and writes one definition under the version check, with audit and publishing. */
   async modify(
     actor: Actor,
@@ -704,7 +723,7 @@ export class DefinitionService<K extends DefinitionKind> {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       atExpectedVersion(this.kind, current, expectedVersion);
       const { next, environment } = await transform(current.definition, project, tx);
-      const validated = parseOrThrow(this.config.schema, next, this.kind);
+      const validated = this.validatedChange(current.definition, next);
       if (jsonDiff(current.definition, validated).length === 0) {
         // Toggling to the state it has, or setting the same environment state: nothing to write.
         return current;

@@ -165,6 +165,8 @@ export interface EvaluatedFlag {
   readonly reason: string;
   readonly ruleId?: string;
   readonly errorCode?: string;
+  /** With `explain`: what the error is (a rule that does not compile names its path and why). */
+  readonly errorMessage?: string;
   /** With `explain`: the unit's bucket in the rule that served it, the failed prerequisite, the trace. */
   readonly bucket?: number;
   readonly prerequisite?: string;
@@ -266,7 +268,13 @@ function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
     ...(r.errorCode === undefined ? {} : { errorCode: r.errorCode }),
   };
   return explain
-    ? { ...plain, ...(r.bucket === undefined ? {} : { bucket: r.bucket }), ...(r.prerequisite === undefined ? {} : { prerequisite: r.prerequisite }), trace: r.trace ?? [] }
+    ? {
+        ...plain,
+        ...(r.errorMessage === undefined ? {} : { errorMessage: r.errorMessage }),
+        ...(r.bucket === undefined ? {} : { bucket: r.bucket }),
+        ...(r.prerequisite === undefined ? {} : { prerequisite: r.prerequisite }),
+        trace: r.trace ?? [],
+      }
     : plain;
 }
 

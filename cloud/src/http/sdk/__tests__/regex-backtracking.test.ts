@@ -114,5 +114,21 @@ describe('regular expressions that backtrack', () => {
     // The flag reports why, as for a pattern that does not compile, and the caller's default stands
     // (run on this 25-character value, the pattern would take a fraction of a second and not match).
     expect(body.flags['ten-words']).toMatchObject({ value: null, reason: 'ERROR', errorCode: 'INVALID_RULE' });
+    // Asked to explain, the answer names the pattern.
+    const explained = await s.p.app.request('/sdk/v1/evaluate', {
+      method: 'POST',
+      headers: { 'X-XP-SDK-Key': s.p.boot.sdkKeys!.development!.client, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ unit: { id: 'u1' }, flags: ['ten-words'], explain: true }),
+    });
+    expect(((await explained.json()) as { flags: Record<string, { errorMessage?: string }> }).flags['ten-words']?.errorMessage).toContain('repeated 10 times');
+
+    // Such a flag can still be turned off (how one stops using it) and get another environment's
+    // state; a change that keeps the pattern in what it rewrites is refused, naming it.
+    const stored = await send('GET', `${DEMO}/flags/ten-words`);
+    const off = await send('POST', `${DEMO}/flags/ten-words/environments/development/toggle`, { enabled: false }, stored.body.version);
+    const staging = await send('PUT', `${DEMO}/flags/ten-words/environments/staging`, { enabled: false, defaultVariation: 'off', offVariation: 'off' }, off.body.version);
+    const renamed = await send('PUT', `${DEMO}/flags/ten-words`, { ...staging.body.definition, name: 'Ten words' }, staging.body.version);
+    expect([off.status, staging.status, renamed.status]).toEqual([200, 200, 400]);
+    expect(JSON.stringify(renamed.body.error.details.issues)).toContain('repeated 10 times');
   });
 });

@@ -20,7 +20,7 @@ import { createServices } from '../domain/services.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { TrustedProxies } from '../http/client-ip.js';
-import { processCounterSink } from '../http/routes/health.js';
+import { attachAggregatorState, processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
 import { createPgDatabase, migrate } from '../store/db.js';
@@ -466,6 +466,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const poller = createPoller({ db, reader: kinesisShardReader(kinesis), streamName: config.eventStream, logger, process: measuredProcess(processCounterSink, withExplorer(undefined, logger)) });
     poller.start();
     closers.push(() => poller.stop());
+    attachAggregatorState(services, () => poller.stats());
     // PGlite runs no autovacuum: without statistics its planner picks plans that take minutes.
     const statistics = startPlannerStatistics(db, { applied: () => poller.stats().processed, logger });
     closers.push(() => statistics.stop());

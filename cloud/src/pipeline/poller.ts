@@ -152,6 +152,10 @@ export interface PollerStats {
   readonly failedBatches: number;
   /** Errors caught by the loop (Kinesis, database, failed batches). */
   readonly errors: number;
+  /** Epoch ms of the first of the polls failing since the last one that worked; null while they work. */
+  readonly failingSinceMs: number | null;
+  /** What the last failed poll said; null while polls work. */
+  readonly lastError: string | null;
 }
 
 export interface Poller {
@@ -199,7 +203,7 @@ export function createPoller(options: PollerOptions): Poller {
   const backoff = options.errorBackoffMs ?? { min: 200, max: 5_000 };
   const refreshMs = options.shardRefreshMs ?? 30_000;
   const shards = new Map<string, ShardState>();
-  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0 };
+  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0, failingSinceMs: null as number | null, lastError: null as string | null };
   let running: Promise<void> | undefined;
   let abort = new AbortController();
   let stopping = false;
@@ -316,6 +320,8 @@ export function createPoller(options: PollerOptions): Poller {
           busy = (await pollShard(shard)) || busy;
         }
         errorMs = 0;
+        stats.failingSinceMs = null;
+        stats.lastError = null;
         if (busy) {
           idleMs = idle.min;
         } else if (!isStopping()) {
@@ -329,6 +335,8 @@ export function createPoller(options: PollerOptions): Poller {
         stats.errors++;
         errorMs = errorMs === 0 ? backoff.min : Math.min(errorMs * 2, backoff.max);
         const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        stats.failingSinceMs ??= Date.now();
+        stats.lastError = message;
         logger.warn('aggregator poll failed; backing off', { error: message, backoffMs: errorMs });
         await sleep(errorMs, abort.signal);
       }

@@ -747,7 +747,12 @@ export interface HealthView {
   readonly database: 'ok' | 'unreachable';
   readonly metricsAvailable: boolean;
   readonly figures: readonly { readonly name: string; readonly statistic: string; readonly unit: string; readonly value: number | null }[];
-  readonly pipeline: { readonly deadLetters: number | null; readonly retryingRecords: number | null };
+  readonly pipeline: {
+    readonly deadLetters: number | null;
+    readonly retryingRecords: number | null;
+    /** Locally: since when the aggregator's polls have been failing (null: they work), and the last error. */
+    readonly aggregator?: { readonly failingSince: string | null; readonly lastError: string | null };
+  };
 }
 
 export interface RolesView {

@@ -104,6 +104,23 @@ export const processCounterSink: MetricSink = {
 
 const sources = new WeakMap<object, HealthSource>();
 
+/** The local aggregator's state, as its poller knows it (in AWS the event source mapping's IteratorAge alarms say it). */
+export interface AggregatorState {
+  /** Epoch ms since when every poll failed; null while they work. */
+  readonly failingSinceMs: number | null;
+  readonly lastError: string | null;
+}
+
+const aggregators = new WeakMap<object, () => AggregatorState>();
+
+/** Lets the Health view of `services` report the in-process aggregator (the local stack's poller). */
+export function attachAggregatorState(services: Services, read: () => AggregatorState): void {
+  aggregators.set(services.deps, read);
+}
+
+/** Failing polls for this long make the platform degraded (one failure is retried within seconds). */
+export const AGGREGATOR_FAILING_MS = 30_000;
+
 /** Makes the Health view of `services` read `source` (the API Lambda attaches CloudWatch). */
 export function attachHealthSource(services: Services, source: HealthSource): void {
   sources.set(services.deps, source);
@@ -124,7 +141,12 @@ const healthSchema = z
     database: z.enum(['ok', 'unreachable']),
     metricsAvailable: z.boolean(),
     figures: z.array(figureSchema),
-    pipeline: z.object({ deadLetters: z.number().int().nullable(), retryingRecords: z.number().int().nullable() }),
+    pipeline: z.object({
+      deadLetters: z.number().int().nullable(),
+      retryingRecords: z.number().int().nullable(),
+      /** Locally: since when the aggregator's polls have been failing (null: they work), and the last error. */
+      aggregator: z.object({ failingSince: z.string().nullable(), lastError: z.string().nullable() }).optional(),
+    }),
   })
   .meta({ id: 'Health' });
 
@@ -159,7 +181,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable or records are dead-lettered in the window.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s.',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -181,14 +203,23 @@ export function healthRoutes(s: Services): AnyRoute[] {
           ),
         ]);
         const deadInWindow = figures.f.find((f) => f.name === 'DeadLetters')?.value ?? 0;
+        const aggregator = aggregators.get(s.deps)?.();
+        const failingSince = aggregator?.failingSinceMs ?? null;
+        const stuck = failingSince !== null && end.getTime() - failingSince >= AGGREGATOR_FAILING_MS;
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 ? 'degraded' : 'ok',
+          status: backlog === undefined || deadInWindow > 0 || stuck ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           database: backlog === undefined ? 'unreachable' : 'ok',
           metricsAvailable: figures.ok,
           figures: figures.f,
-          pipeline: { deadLetters: backlog?.dead ?? null, retryingRecords: backlog?.retrying ?? null },
+          pipeline: {
+            deadLetters: backlog?.dead ?? null,
+            retryingRecords: backlog?.retrying ?? null,
+            ...(aggregator === undefined
+              ? {}
+              : { aggregator: { failingSince: aggregator.failingSinceMs === null ? null : new Date(aggregator.failingSinceMs).toISOString(), lastError: aggregator.lastError } }),
+          },
         };
         return { status: 200, body: report };
       },

@@ -9,7 +9,7 @@ import { DatabaseError } from '../../store/db.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { AggregateOptions, StreamRecord } from '../aggregate.js';
 import { processBatch } from '../aggregate.js';
-import type { ShardReader } from '../poller.js';
+import type { Poller, PollerStats, ShardReader } from '../poller.js';
 import { ExpiredIteratorError, createPoller, kinesisShardReader } from '../poller.js';
 import { DAY, HOUR, T0, exposure, groundTruth, readState, seedProject, track } from './fixtures.js';
 import { putAll, quickSleep, until } from './kinesis-helpers.js';
@@ -128,13 +128,30 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
     };
     const warnings: string[] = [];
     const logger = { info: () => undefined, error: () => undefined, warn: (message: string) => void warnings.push(message) };
-    const poller = createPoller({ db, reader, streamName: stream, sleep: quickSleep, process: flaky, batchLimit: 10, logger });
+    // What the poller says of itself at each of its pauses (the backoff after a failure among them).
+    const sleeps: PollerStats[] = [];
+    const poller: Poller = createPoller({
+      db,
+      reader,
+      streamName: stream,
+      process: flaky,
+      batchLimit: 10,
+      logger,
+      sleep: async (ms, signal) => {
+        sleeps.push(poller.stats());
+        await quickSleep(ms, signal);
+      },
+    });
 
     poller.start();
     await until(async () => (await processedCount()) === events.length, 'every event');
     await poller.stop();
 
     expect(poller.stats()).toMatchObject({ processed: events.length, duplicates: 0, failedBatches: 1, errors: 2 });
+    // While polls fail the poller says since when and why (the local Health view reads it); once one works, nothing.
+    const failing = sleeps.find((s) => s.failingSinceMs !== null);
+    expect(failing?.lastError).toBe('Error: ProvisionedThroughputExceededException');
+    expect(poller.stats()).toMatchObject({ failingSinceMs: null, lastError: null });
     // The aggregator's own account of the failed batch reaches the poller's log.
     expect(warnings).toContain('aggregator batch failed; it will be retried');
     expect(await readState(db)).toEqual(groundTruth(events));

@@ -47,6 +47,11 @@ export default function Health(): ReactNode {
                 <p>
                   Dead letters: <strong>{h.pipeline.deadLetters === null ? '—' : formatCount(h.pipeline.deadLetters)}</strong> · retrying records: <strong>{h.pipeline.retryingRecords === null ? '—' : formatCount(h.pipeline.retryingRecords)}</strong>
                 </p>
+                {typeof h.pipeline.aggregator?.failingSince === 'string' && (
+                  <p role="alert">
+                    <Badge tone="bad">aggregator failing</Badge> since {formatTime(h.pipeline.aggregator.failingSince)}: events are accepted but not counted. {h.pipeline.aggregator.lastError}
+                  </p>
+                )}
               </div>
             </div>
             <h2>Figures</h2>

@@ -43,4 +43,23 @@ describe('health', () => {
     // A figure the console does not know yet keeps the API's name.
     expect(cells[4]).toEqual(['SomethingNew', 'avg', '3']);
   });
+
+  it('says when the aggregator has been failing: events are accepted but not counted', async () => {
+    const failing: HealthView = {
+      ...HEALTH,
+      status: 'degraded',
+      pipeline: { deadLetters: 0, retryingRecords: 0, aggregator: { failingSince: '2026-11-25T11:50:00Z', lastError: 'InvalidArgumentException: … did not come from this stream.' } },
+    };
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: failing } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('aggregator failing');
+    expect(alert.textContent).toContain('events are accepted but not counted');
+    expect(alert.textContent).toContain('did not come from this stream');
+  });
 });

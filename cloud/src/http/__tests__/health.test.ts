@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AggregatorState } from '../routes/health.js';
+import { AGGREGATOR_FAILING_MS, attachAggregatorState } from '../routes/health.js';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, startPlatform } from './harness.js';
+
+/**
+ * The Health view and the local aggregator: a poller that keeps failing (a restored database whose
+ * checkpoints belong to another stream, a broken database) made no sign while events were accepted
+ * and never counted. Here the poller's state is set by the test (the poller's own tracking of it is
+ * tested in pipeline/__tests__/poller.test.ts).
+ */
+describe('GET /api/v1/health and the local aggregator', () => {
+  let p: Platform;
+  let token: string;
+  let state: AggregatorState = { failingSinceMs: null, lastError: null };
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    token = await p.login(OWNER.email, OWNER.password);
+    attachAggregatorState(p.services, () => state);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  const health = async (): Promise<{ status: string; pipeline: { aggregator?: { failingSince: string | null; lastError: string | null } } }> => {
+    const res = await p.request('GET', '/api/v1/health', { token });
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+
+  it('is degraded once the aggregator has failed to read events for 30 s, and says since when and why', async () => {
+    const now = p.now.value.getTime();
+    expect(await health()).toMatchObject({ status: 'ok', pipeline: { aggregator: { failingSince: null, lastError: null } } });
+
+    state = { failingSinceMs: now - 5_000, lastError: 'InvalidArgumentException: StartingSequenceNumber … did not come from this stream.' };
+    expect((await health()).status).toBe('ok');
+
+    state = { ...state, failingSinceMs: now - AGGREGATOR_FAILING_MS };
+    expect(await health()).toEqual(
+      expect.objectContaining({
+        status: 'degraded',
+        pipeline: expect.objectContaining({ aggregator: { failingSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString(), lastError: state.lastError } }),
+      }),
+    );
+  });
+});

@@ -351,7 +351,9 @@ async function refuseUnservableExperimentRules(db: Queryable, projectId: string,
     }
   } else if (kind === DefinitionKind.Experiment) {
     const exp = definition as Experiment;
-    if (current !== undefined && variationKeys(current as Experiment) === variationKeys(exp)) {
+    // A new experiment has no flag naming it (a live flag naming an unknown experiment does not
+    // compile), so only a change of its variations needs the flags read.
+    if (current === undefined || variationKeys(current as Experiment) === variationKeys(exp)) {
       return;
     }
     for (const stored of await flagsRepo.all(db, projectId)) {

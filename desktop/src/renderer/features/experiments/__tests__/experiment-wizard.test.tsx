@@ -20,6 +20,16 @@ function stored(version: number, status: Experiment['status']): Stored<Experimen
   return storedOf(abExperiment('cta-copy', { name: 'CTA copy', status }), { version });
 }
 
+/** The API as a wizard that only creates sees it: the new experiment comes back a draft, every list is empty. */
+function creatingApi(): ReturnType<typeof fakeApi> {
+  return fakeApi((req) => {
+    if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+      return { status: 201, body: stored(1, 'draft') };
+    }
+    return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+  });
+}
+
 describe('experiment wizard', () => {
   it('splits three variations evenly into weights that add up to 100%', async () => {
     const u = userEvent.setup();
@@ -43,12 +53,7 @@ describe('experiment wizard', () => {
 
   it('creates a server-side-only experiment when its client-side availability is turned off, from the start', async () => {
     const u = userEvent.setup();
-    const { client, sent } = fakeApi((req) => {
-      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
-        return { status: 201, body: stored(1, 'draft') };
-      }
-      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
-    });
+    const { client, sent } = creatingApi();
     render(
       <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
         <ExperimentWizard />
@@ -232,12 +237,7 @@ describe('experiment wizard', () => {
 
   it('ticks only the unprotected environments by default; a protected one runs the experiment only once ticked, with a warning (F7)', async () => {
     const u = userEvent.setup();
-    const { client, sent } = fakeApi((req) => {
-      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
-        return { status: 201, body: stored(1, 'draft') };
-      }
-      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
-    });
+    const { client, sent } = creatingApi();
     render(
       <WithSession client={client} me={user({ role: 'admin' })} environments={[DEVELOPMENT, STAGING, PRODUCTION]}>
         <ExperimentWizard />

@@ -18,6 +18,31 @@ function stored(version: number, enabled: boolean): Stored<Flag> {
   return storedOf(booleanFlag('checkout', { name: 'Checkout', temporary: true, environments }), { version });
 }
 
+/**
+ * The flags API for one stored flag, answering PUTs as the API does: 409 for a stale If-Match, else
+ * the next version. `stored.current` is what it holds (a test sets it for another tab's save).
+ */
+function versionedFlagApi(initial: Stored<Flag>): ReturnType<typeof fakeApi> & { stored: { current: Stored<Flag> } } {
+  const held = { current: initial };
+  const api = fakeApi((req) => {
+    if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+      return { status: 200, body: held.current };
+    }
+    if (req.method === 'GET') {
+      return { status: 200, body: { items: [] } };
+    }
+    if (req.method !== 'PUT') {
+      return undefined;
+    }
+    if (req.ifMatch !== `"${held.current.version}"`) {
+      return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `version ${held.current.version}, you sent ${(req.ifMatch ?? '').replaceAll('"', '')}` } } };
+    }
+    held.current = { ...held.current, version: held.current.version + 1 };
+    return { status: 200, body: held.current };
+  });
+  return { ...api, stored: held };
+}
+
 describe('flag editor', () => {
   it('keeps a draft saveable after the user turns the flag on while editing it', async () => {
     const u = userEvent.setup();
@@ -422,23 +447,7 @@ describe('flag editor', () => {
 
   it('never reports your own save as someone else\'s, and a newer result clears the older ones (F10)', async () => {
     const u = userEvent.setup();
-    let current = stored(3, false);
-    const { client, sent } = fakeApi((req) => {
-      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
-        return { status: 200, body: current };
-      }
-      if (req.method === 'GET') {
-        return { status: 200, body: { items: [] } };
-      }
-      if (req.method !== 'PUT') {
-        return undefined;
-      }
-      if (req.ifMatch !== `"${current.version}"`) {
-        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `version ${current.version}, you sent ${(req.ifMatch ?? '').replaceAll('"', '')}` } } };
-      }
-      current = { ...current, version: current.version + 1 };
-      return { status: 200, body: current };
-    });
+    const { client, sent, stored: held } = versionedFlagApi(stored(3, false));
     const session = (refreshTick: number) => ({ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick });
     const { rerender } = render(
       <SessionContext.Provider value={session(0)}>
@@ -448,7 +457,7 @@ describe('flag editor', () => {
     await u.click(await screen.findByRole('button', { name: '+ Targeting rule' }));
 
     // Another tab saves version 4; the change feed refreshes this one.
-    current = { ...current, version: 4, definition: { ...current.definition, description: 'theirs' } };
+    held.current = { ...held.current, version: 4, definition: { ...held.current.definition, description: 'theirs' } };
     rerender(
       <SessionContext.Provider value={session(1)}>
         <FlagEditor flagKey="checkout" />
@@ -473,23 +482,7 @@ describe('flag editor', () => {
 
   it('moves an untouched targeting draft past your own settings save: no banner, and it saves without a conflict', async () => {
     const u = userEvent.setup();
-    let current = stored(3, false);
-    const { client, sent } = fakeApi((req) => {
-      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
-        return { status: 200, body: current };
-      }
-      if (req.method === 'GET') {
-        return { status: 200, body: { items: [] } };
-      }
-      if (req.method !== 'PUT') {
-        return undefined;
-      }
-      if (req.ifMatch !== `"${current.version}"`) {
-        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: `version ${current.version}, you sent ${(req.ifMatch ?? '').replaceAll('"', '')}` } } };
-      }
-      current = { ...current, version: current.version + 1 };
-      return { status: 200, body: current };
-    });
+    const { client, sent } = versionedFlagApi(stored(3, false));
     render(
       <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
         <FlagEditor flagKey="checkout" />

@@ -1,8 +1,9 @@
 import '../../../test/dom.js';
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
+import type { UserEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Experiment, Stored, StoredEnvironment } from '@xp/shared';
+import type { Experiment, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
 import ExperimentWizard from '../experiment-wizard.js';
@@ -30,18 +31,22 @@ function creatingApi(): ReturnType<typeof fakeApi> {
   });
 }
 
+/** Renders the wizard for `me` (in `environments`, or the session's default) and fills its first step. */
+async function openWizard(u: UserEvent, client: XpApiClient, me: User, environments: StoredEnvironment[] | undefined, key: string, name: string): Promise<void> {
+  render(
+    <WithSession client={client} me={me} {...(environments === undefined ? {} : { environments })}>
+      <ExperimentWizard />
+    </WithSession>,
+  );
+  await u.type(await screen.findByRole('textbox', { name: 'Key' }), key);
+  await u.type(screen.getByRole('textbox', { name: 'Name' }), name);
+}
+
 describe('experiment wizard', () => {
   it('splits three variations evenly into weights that add up to 100%', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
-    render(
-      <WithSession client={client} me={user()}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'three-way');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Three-way test');
+    await openWizard(u, client, user(), undefined, 'three-way', 'Three-way test');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: '+ Variation' }));
     await u.click(screen.getByRole('button', { name: 'Split evenly' }));
@@ -54,14 +59,7 @@ describe('experiment wizard', () => {
   it('creates a server-side-only experiment when its client-side availability is turned off, from the start', async () => {
     const u = userEvent.setup();
     const { client, sent } = creatingApi();
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'pricing');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Pricing');
+    await openWizard(u, client, user({ role: 'editor' }), [DEVELOPMENT], 'pricing', 'Pricing');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
     const available = screen.getByRole<HTMLInputElement>('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
@@ -81,13 +79,7 @@ describe('experiment wizard', () => {
   it('keeps Next disabled while a weight is outside 0–100% or a key is missing or taken, naming the field at fault', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
-    render(
-      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'weights');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Weights');
+    await openWizard(u, client, user(), [PRODUCTION], 'weights', 'Weights');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     const next = (): HTMLElement => screen.getByRole('button', { name: 'Next' });
     const weight = (i: number): HTMLElement => screen.getByRole('spinbutton', { name: `Variation ${i} weight` });
@@ -143,14 +135,7 @@ describe('experiment wizard', () => {
       }
       return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
     });
-    render(
-      <WithSession client={client} me={user({ role: 'admin' })} environments={[DEVELOPMENT]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await openWizard(u, client, user({ role: 'admin' }), [DEVELOPMENT], 'cta-copy', 'CTA copy');
     for (let i = 0; i < 5; i++) {
       await u.click(screen.getByRole('button', { name: 'Next' }));
     }
@@ -172,13 +157,7 @@ describe('experiment wizard', () => {
   it('checks the power calculator\'s fields and says what is wrong with the one at fault', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
-    render(
-      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'plan');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Plan');
+    await openWizard(u, client, user(), [DEVELOPMENT], 'plan', 'Plan');
     for (let i = 0; i < 4; i++) {
       await u.click(screen.getByRole('button', { name: 'Next' }));
     }
@@ -206,13 +185,7 @@ describe('experiment wizard', () => {
   it('lets an editor create a draft but start only what leaves protected environments alone, saying why', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT, PRODUCTION]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await openWizard(u, client, user({ role: 'editor' }), [DEVELOPMENT, PRODUCTION], 'cta-copy', 'CTA copy');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('checkbox', { name: 'Production' }));
@@ -238,13 +211,7 @@ describe('experiment wizard', () => {
   it('ticks only the unprotected environments by default; a protected one runs the experiment only once ticked, with a warning (F7)', async () => {
     const u = userEvent.setup();
     const { client, sent } = creatingApi();
-    render(
-      <WithSession client={client} me={user({ role: 'admin' })} environments={[DEVELOPMENT, STAGING, PRODUCTION]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await openWizard(u, client, user({ role: 'admin' }), [DEVELOPMENT, STAGING, PRODUCTION], 'cta-copy', 'CTA copy');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
 
@@ -265,13 +232,7 @@ describe('experiment wizard', () => {
   it('asks to choose an environment when every one is protected', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
-    render(
-      <WithSession client={client} me={user({ role: 'admin' })} environments={[PRODUCTION]}>
-        <ExperimentWizard />
-      </WithSession>,
-    );
-    await u.type(await screen.findByRole('textbox', { name: 'Key' }), 'cta-copy');
-    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'CTA copy');
+    await openWizard(u, client, user({ role: 'admin' }), [PRODUCTION], 'cta-copy', 'CTA copy');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
     expect(screen.getByRole('alert').textContent).toBe('Choose at least one environment.');

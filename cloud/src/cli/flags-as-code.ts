@@ -400,6 +400,12 @@ export function holdBackApprovals(plan: readonly PlannedChange[], approvalEnviro
   return { changes, proposals };
 }
 
+/** The id of an open change request that already proposes this state, if any. */
+export async function openRequestProposing(client: XpApiClient, project: string, p: Proposal): Promise<string | undefined> {
+  const open = await client.changeRequests(project, { status: 'open', resourceKey: p.flag, limit: 100 });
+  return open.items.find((r) => r.environment === p.environment && jsonDiff(r.proposed, p.state).length === 0)?.id;
+}
+
 /**
  * Proposes each held-back state against the flag's version after the apply (`applied`), or the
  * version planned (`planned`: the whole plan, before the states were held back) when the apply did
@@ -421,10 +427,9 @@ export async function proposeHeldBack(
     }
     try {
       // Run again (a CI job on every push), the same proposal is not made twice.
-      const open = await client.changeRequests(project, { status: 'open', resourceKey: p.flag, limit: 100 });
-      const same = open.items.find((r) => r.environment === p.environment && jsonDiff(r.proposed, p.state).length === 0);
+      const same = await openRequestProposing(client, project, p);
       if (same !== undefined) {
-        log(`  already proposed: flag ${p.flag} in ${p.environment} (change request ${same.id})`);
+        log(`  already proposed: flag ${p.flag} in ${p.environment} (change request ${same})`);
         continue;
       }
       const request = await client.proposeChange(project, { resourceKey: p.flag, environment: p.environment, state: p.state, baseVersion: version, ...(comment === undefined ? {} : { comment }) });

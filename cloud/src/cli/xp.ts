@@ -18,7 +18,7 @@ import { createPgDatabase, migrate } from '../store/db.js';
 import { lockDataDir } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, describePlan, holdBackApprovals, proposeHeldBack, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
+import { applyPlan, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
 import type { FlagsDocument, Proposal } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
@@ -175,8 +175,15 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
     ({ changes, proposals } = holdBackApprovals(changes, approval));
   }
   print(describePlan(changes));
+  // A state an open change request already proposes (the same file applied before) is not proposed again.
+  const proposedBy = await Promise.all(proposals.map((p) => openRequestProposing(api, doc.project, p)));
+  const already = proposals.flatMap((p, i) => (proposedBy[i] === undefined ? [] : [`  flag ${p.flag} in ${p.environment} (change request ${proposedBy[i]})`]));
+  proposals = proposals.filter((_, i) => proposedBy[i] === undefined);
   if (proposals.length > 0) {
     print(['', `Change requests to propose (${proposals.length}):`, ...proposals.map((p) => `  flag ${p.flag} in ${p.environment}`)].join('\n'));
+  }
+  if (already.length > 0) {
+    print(['', `Already proposed by open change requests (${already.length}):`, ...already].join('\n'));
   }
   // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
   const refused = planError(plan);

@@ -194,7 +194,11 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     const id = open.find((r) => r.resourceKey === 'new-checkout')!.id;
     expect(appliedOut).toContain(`  proposed flag new-checkout in production: change request ${id}`);
     // Run again (CI on every push), nothing is applied twice and nothing proposed twice.
-    expect(out.join('\n')).toContain(`  already proposed: flag new-checkout in production (change request ${id})`);
+    const againOut = out.join('\n');
+    const newId = open.find((r) => r.resourceKey === 'propose-new')!.id;
+    expect(againOut).toContain(`Already proposed by open change requests (2):\n  flag new-checkout in production (change request ${id})\n  flag propose-new in production (change request ${newId})`);
+    expect(againOut).not.toContain('Change requests to propose');
+    expect(againOut).not.toContain('Applying…');
     expect((await editor.changeRequests('demo', { status: 'open' })).items.filter((r) => ['new-checkout', 'propose-new'].includes(r.resourceKey))).toHaveLength(2);
 
     // Once approved and applied, the file and the project agree.
@@ -202,8 +206,9 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     await editor.reviewChange('demo', id, 'apply');
     out.length = 0;
     expect(await main(['apply', file, '--propose', '--dry-run'], asEditor, (l) => out.push(l), (l) => err.push(l))).toBe(0);
-    expect(out.join('\n')).toContain('Change requests to propose (1):\n  flag propose-new in production');
+    expect(out.join('\n')).toContain(`Already proposed by open change requests (1):\n  flag propose-new in production (change request ${newId})`);
     expect(out.join('\n')).not.toContain('new-checkout');
+    expect(out.join('\n')).not.toContain('Change requests to propose');
   });
 
   it('leaves experiments\' lifecycle to start / stop / resume: an older export neither restarts nor un-decides them', async () => {

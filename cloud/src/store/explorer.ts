@@ -24,6 +24,8 @@ export interface ExplorerEvent {
   readonly type: ExplorerEventType;
   readonly environment: string;
   readonly unitId: string;
+  /** Tracked events: the unit's other identifiers, by attribute (`{"deviceId": "dev1"}`). */
+  readonly units?: Record<string, string>;
   /** Tracked events: the event name; exposures: the experiment key. */
   readonly name: string;
   readonly experiment?: string;
@@ -42,6 +44,7 @@ export interface ExplorerEvent {
 
 export interface ExplorerFilter {
   readonly environment?: string;
+  /** The unit id, or one of a tracked event's other identifiers (`units`). */
   readonly unitId?: string;
   readonly name?: string;
   readonly type?: ExplorerEventType;
@@ -59,6 +62,7 @@ interface Row {
   type: string;
   environment: string;
   unit_id: string;
+  units: Record<string, string> | null;
   name: string;
   experiment: string | null;
   variation: string | null;
@@ -70,7 +74,7 @@ interface Row {
   seq: string | number;
 }
 
-const COLUMNS = 'event_id, type, environment, unit_id, name, experiment, variation, flag, value, properties, occurred_at, received_at, seq';
+const COLUMNS = 'event_id, type, environment, unit_id, units, name, experiment, variation, flag, value, properties, occurred_at, received_at, seq';
 
 const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
 
@@ -81,6 +85,7 @@ function toEvent(r: Row): ExplorerEvent {
     type,
     environment: r.environment,
     unitId: r.unit_id,
+    ...(r.units === null ? {} : { units: r.units }),
     name: r.name,
     ...(r.experiment === null ? {} : { experiment: r.experiment }),
     ...(r.variation === null ? {} : { variation: r.variation }),
@@ -105,10 +110,11 @@ export async function recordExplorerEvents(tx: Queryable, events: readonly Pipel
   await tx.query('SAVEPOINT explorer_events');
   try {
     const out = await tx.query(
-      `INSERT INTO explorer_events (project_id, environment, event_id, type, unit_id, name, experiment, variation, flag, value, properties, occurred_at, received_at)
-       SELECT p, e, id, t, u, n, x, v, f, val::numeric, props::jsonb, to_timestamp(occ / 1000.0), to_timestamp(rec / 1000.0)
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[])
-         AS i(p, e, id, t, u, n, x, v, f, val, props, occ, rec)
+      `INSERT INTO explorer_events (project_id, environment, event_id, type, unit_id, name, experiment, variation, flag, value, properties, occurred_at, received_at, units, other_unit_ids)
+       SELECT p, e, id, t, u, n, x, v, f, val::numeric, props::jsonb, to_timestamp(occ / 1000.0), to_timestamp(rec / 1000.0), us::jsonb,
+         CASE WHEN us IS NULL THEN NULL ELSE ARRAY(SELECT DISTINCT value FROM jsonb_each_text(us::jsonb) WHERE value <> u ORDER BY value) END
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[], $14::text[])
+         AS i(p, e, id, t, u, n, x, v, f, val, props, occ, rec, us)
        ON CONFLICT (project_id, event_id) DO NOTHING`,
       [
         events.map((e) => e.projectId),
@@ -127,6 +133,7 @@ export async function recordExplorerEvents(tx: Queryable, events: readonly Pipel
         }),
         events.map((e) => e.occurredAt),
         events.map((e) => e.receivedAt),
+        events.map((e) => (e.event.type === 'track' && e.event.units !== undefined && Object.keys(e.event.units).length > 0 ? JSON.stringify(e.event.units) : null)),
       ],
     );
     await tx.query('RELEASE SAVEPOINT explorer_events');
@@ -150,7 +157,7 @@ function where(projectId: string, filter: ExplorerFilter): { sql: string; params
     add((n) => `environment = ${n}`, filter.environment);
   }
   if (filter.unitId !== undefined) {
-    add((n) => `unit_id = ${n}`, filter.unitId);
+    add((n) => `(unit_id = ${n} OR other_unit_ids @> ARRAY[${n}::text])`, filter.unitId);
   }
   if (filter.name !== undefined) {
     add((n) => `name = ${n}`, filter.name);

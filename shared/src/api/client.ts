@@ -597,6 +597,8 @@ export interface ExplorerEventView {
   type: 'exposure' | 'track';
   environment: string;
   unitId: string;
+  /** Tracked events: the unit's other identifiers, by attribute (`{"deviceId": "dev1"}`). */
+  units?: Record<string, string>;
   name: string;
   experiment?: string;
   variation?: string;

@@ -37,6 +37,7 @@ export const explorerEventSchema = z.object({
   type: z.enum([ExplorerEventType.Exposure, ExplorerEventType.Track]),
   environment: z.string(),
   unitId: z.string(),
+  units: z.record(z.string(), z.string()).optional().describe('Tracked events: the unit\'s other identifiers by attribute, e.g. {"deviceId":"dev1"}'),
   name: z.string().describe('Tracked events: the event name; exposures: the experiment key'),
   experiment: z.string().optional(),
   variation: z.string().optional(),
@@ -67,7 +68,7 @@ const propertiesParam = z
 
 const filters = {
   environment: keySchema.optional(),
-  unitId: z.string().min(1).max(256).optional().describe('Exact unit id'),
+  unitId: z.string().min(1).max(256).optional().describe('Exact unit id, or one of a tracked event\'s other identifiers (units)'),
   name: z.string().min(1).max(200).optional().describe('Exact event name (exposures: the experiment key)'),
   type: z.enum([ExplorerEventType.Exposure, ExplorerEventType.Track]).optional(),
   experiment: keySchema.optional(),
@@ -183,7 +184,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       method: 'get',
       path: '/api/v1/projects/{project}/units/{unitId}/timeline',
       summary: 'What one unit saw and did',
-      description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first, within the retention window.',
+      description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first, within the retention window; tracked events count when the unit is their unit id or one of their other identifiers (units), so a device\'s timeline shows the purchases of its user.',
       tag: 'Events',
       permission: Permission.Read,
       params: timelineParams,

@@ -56,7 +56,7 @@ async function snapshot(db: Database): Promise<unknown> {
   const totals = await db.query(
     'SELECT project_id, environment, experiment, unit_id, metric, conversion, value::text, pre_value::text, denominator::text, pre_denominator::text FROM unit_metric_totals ORDER BY 1, 2, 3, 4, 5',
   );
-  const events = await db.query('SELECT project_id, environment, unit_id, name, occurred_at, event_id, value::text, properties FROM unit_events ORDER BY event_id');
+  const events = await db.query('SELECT project_id, environment, unit_id, name, occurred_at, event_id, value::text, properties FROM unit_events ORDER BY event_id, unit_id');
   return { exposures: exposures.rows, totals: totals.rows, events: events.rows };
 }
 
@@ -159,6 +159,9 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     }
     // One unit converts before its exposure (an out-of-order arrival the aggregator must handle).
     sent.push({ type: 'track', id: 'tracked-early', unitId: 'unit-00', timestamp: t0 - 5_000, name: 'purchase', value: 3 });
+    // A device bucketed by its device id, whose user then buys: the purchase names the device among its units.
+    sent.push({ type: 'exposure', id: 'exposure-device', unitId: 'device-1', timestamp: t0 + 10_000, experiment: 'checkout', variation: 'treatment' });
+    sent.push({ type: 'track', id: 'tracked-by-user', unitId: 'user-1', units: { deviceId: 'device-1', accountId: 'user-1' }, timestamp: t0 + 10_050, name: 'purchase', value: 5 });
     await postEvents(sent.slice(0, 25));
     await postEvents(sent.slice(25));
     // A retry of an already-sent event: stored once everywhere.
@@ -188,7 +191,7 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     expect(times).toEqual([...times].sort((a, b) => b - a));
     expect(new Set(all.items.map((e) => e.id)).size).toBe(sent.length);
     expect(byUnit.items.map((e) => e.id).sort()).toEqual(['exposure-5', 'tracked-5']);
-    expect(purchases.items).toHaveLength(UNITS / 2 + 1);
+    expect(purchases.items).toHaveLength(UNITS / 2 + 2);
     expect(pro.items.map((e) => e.unitId).sort()).toEqual(['unit-01', 'unit-05', 'unit-09', 'unit-13', 'unit-17', 'unit-21', 'unit-25', 'unit-29']);
     expect(nz.items).toHaveLength(UNITS / 3);
     expect(coupon.items.map((e) => e.id)).toEqual(['tracked-7']);
@@ -221,6 +224,21 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     expect(timeline.items[1]).toMatchObject({ experiment: 'checkout', variation: 'control', reason: 'SPLIT', properties: { country: 'NZ' } });
     expect(other.truncated).toBe(false);
     expect(other.items.map((e) => e.id)).toEqual(['exposure-3', 'tracked-3']);
+  });
+
+  it("finds a tracked event under its other identifiers (units): a device's timeline shows its user's purchase", async () => {
+    const device = await api.unitTimeline('demo', 'device-1');
+    const user = await api.searchEvents('demo', { unitId: 'user-1' });
+    const byDevice = await api.searchEvents('demo', { unitId: 'device-1' });
+
+    expect(device.items.map((e) => [e.type, e.id, e.unitId])).toEqual([
+      ['exposure', 'exposure-device', 'device-1'],
+      ['track', 'tracked-by-user', 'user-1'],
+    ]);
+    expect(device.items[1]?.units).toEqual({ deviceId: 'device-1', accountId: 'user-1' });
+    expect(user.items.map((e) => e.id)).toEqual(['tracked-by-user']);
+    expect(byDevice.items.map((e) => e.id)).toEqual(['tracked-by-user', 'exposure-device']);
+    expect(device.items[0]).not.toHaveProperty('units');
   });
 
   it('streams the new tracked events as server-sent events, filtered, in arrival order', async () => {
@@ -316,12 +334,13 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     await api.replace('demo', 'metrics', 'revenue', revenue.definition, changed.version);
     await replayArchive(db, window);
 
-    expect(before).toBe(UNITS / 2 + 1);
+    // Each converting unit of the experiment, the device its user's purchase names included.
+    expect(before).toBe(UNITS / 2 + 2);
     // The live pipeline never revisits stored totals: only the replay applies the new definition.
     expect(stale).toBe(before);
-    expect(result).toMatchObject({ events: UNITS, experiments: 1 });
+    expect(result).toMatchObject({ events: UNITS + 1, experiments: 1 });
     expect(after).toBe(0);
-    expect(purchases).toBe(UNITS / 2 + 1);
+    expect(purchases).toBe(UNITS / 2 + 2);
     expect(await snapshot(db)).toEqual(live);
   });
 
@@ -338,7 +357,7 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     const badCode = await main(['replay', '--from', 'last week', '--to', day], {}, () => undefined, (l) => bad.push(l));
 
     expect(code).toBe(0);
-    expect(out.join('\n')).toMatch(/Replayed 30 events from \d+ files; recomputed 1 experiment totals/);
+    expect(out.join('\n')).toMatch(/Replayed 31 events from \d+ files; recomputed 1 experiment totals/);
     expect(err.some((l) => l.startsWith('recomputed totals 1/1 (checkout, development)'))).toBe(true);
     expect(await snapshot(stack.deps.db)).toEqual(before);
     expect(badCode).toBe(1);

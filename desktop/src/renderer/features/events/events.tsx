@@ -57,6 +57,43 @@ function properties(e: ExplorerEventView): ReactNode {
   return <span className="muted small">{text.length > 120 ? `${text.slice(0, 117)}…` : text}</span>;
 }
 
+/** A tracked event's other identifiers (`units`), each opening that unit's timeline when `onOpen` is given. */
+function otherUnits(e: ExplorerEventView, onOpen?: (unitId: string) => void): ReactNode {
+  const entries = Object.entries(e.units ?? {}).filter(([, id]) => id !== e.unitId);
+  if (entries.length === 0) {
+    return null;
+  }
+  return (
+    <>
+      {' '}
+      <span className="muted small" aria-label="Other identifiers">
+        (
+      {entries.map(([attribute, id], i) => (
+        <span key={attribute}>
+          {i === 0 ? '' : ', '}
+          {attribute}{' '}
+          {onOpen === undefined ? (
+            <code>{id}</code>
+          ) : (
+            <button
+              type="button"
+              className="link"
+              aria-label={`Timeline of ${id}`}
+              onClick={() => {
+                onOpen(id);
+              }}
+            >
+              {id}
+            </button>
+          )}
+        </span>
+      ))}
+        )
+      </span>
+    </>
+  );
+}
+
 /** Everything one unit saw and did, oldest first. */
 function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }): ReactNode {
   const { client, project, environment, refreshTick } = useSession();
@@ -79,7 +116,15 @@ function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }):
             <ol className="timeline small">
               {t.items.map((e) => (
                 <li key={e.id}>
-                  <span className="muted">{formatTime(e.occurredAt)}</span> <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge> {summary(e)} {properties(e)}
+                  <span className="muted">{formatTime(e.occurredAt)}</span> <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge> {summary(e)}
+                  {/* Found under one of its other identifiers: whose event it is. */}
+                  {e.unitId === unitId ? null : (
+                    <span className="small">
+                      {' '}
+                      by <code>{e.unitId}</code>
+                    </span>
+                  )}
+                  {otherUnits(e)} {properties(e)}
                 </li>
               ))}
               {t.truncated ? <li className="muted">… more events exist; narrow the window with the API.</li> : null}
@@ -181,6 +226,7 @@ export default function Events(): ReactNode {
                         >
                           {e.unitId}
                         </button>
+                        {otherUnits(e, setUnit)}
                       </td>
                       <td>{summary(e)}</td>
                       <td>{properties(e)}</td>

@@ -126,7 +126,7 @@ export function compileRuleset(source: RulesetSource): Ruleset {
       } else if (seg.type !== 'ids') {
         problems.push(`${path}: segment "${key}" is not an id list, so $inGroup / $notInGroup cannot name it (list it in segments instead)`);
       } else {
-        savedGroups[seg.key] = seg.values;
+        savedGroups[seg.key] = idListValues(seg.values);
       }
     }
     return condition;

@@ -3,7 +3,7 @@ import { evaluateExperiment, evaluateFlag } from '../../eval/evaluate.js';
 import { experimentSchema, holdoutSchema } from '../experiment.js';
 import type { ExperimentInput } from '../experiment.js';
 import { flagSchema } from '../flag.js';
-import type { FlagInput, RuleInput } from '../flag.js';
+import type { Flag, FlagInput, RuleInput } from '../flag.js';
 import { RulesetCompileError, compileRuleset } from '../compile-ruleset.js';
 import { rulesetSchema } from '../ruleset.js';
 import { segmentSchema } from '../segment.js';
@@ -288,5 +288,18 @@ describe('id lists', () => {
     expect([served({ id: '7' }), served({ id: 7 }), served({ id: '42' }), served({ id: 42 }), served({ id: 'u1' })]).toEqual(['new', 'new', 'new', 'new', 'new']);
     // Only canonical decimal strings have a numeric twin: "007" is not 7.
     expect([served({ id: 'u2' }), served({ id: '07' }), served({ id: '007' })]).toEqual(['old', 'old', 'new']);
+  });
+
+  it('match alike when a condition names the list with $inGroup, whatever other rules name it', () => {
+    const nums = segmentSchema.parse({ key: 'nums', name: 'Nums', type: 'ids', attribute: 'acct', values: [7, '42'] });
+    const inCondition = flagSchema.parse(flag([{ id: 'cond', type: 'force', variation: 'new', condition: { acct: { $inGroup: 'nums' } } }]));
+    const bySegment = flagSchema.parse({ ...flag([{ id: 'seg', type: 'force', variation: 'new', segments: ['nums'] }]), key: 'other' });
+    const matches = (flags: Flag[]): (string | null)[] => {
+      const ruleset = compileRuleset({ environment: 'production', version: 1, generatedAt: NOW, segments: [nums], flags });
+      return ['7', 7, '42', 42].map((acct) => evaluateFlag(ruleset, 'checkout', { attributes: { id: 'u', acct } }).variationKey);
+    };
+
+    expect(matches([inCondition])).toEqual(['new', 'new', 'new', 'new']);
+    expect(matches([inCondition, bySegment])).toEqual(['new', 'new', 'new', 'new']);
   });
 });

@@ -59,11 +59,20 @@ export function getType(v: unknown): string {
   return t === 'string' || t === 'number' || t === 'boolean' || t === 'object' || t === 'undefined' ? t : 'unknown';
 }
 
+/**
+ * A JavaScript Date given as an attribute (`{ signupDate: new Date() }`) compares as the ISO 8601
+ * string conditions write dates in, to the second (`2026-06-01T00:00:00Z`: with milliseconds, the
+ * instant `…00.000Z` would sort before `…00Z`), as the Python SDK turns datetimes; an invalid Date is absent.
+ */
+function dateAsString(v: unknown): unknown {
+  return v instanceof Date ? (Number.isNaN(v.getTime()) ? null : `${v.toISOString().slice(0, 19)}Z`) : v;
+}
+
 /** Reads a dotted path; anything missing (or not an own property) reads as null. */
 function compilePath(path: string): (obj: unknown) => unknown {
   const parts = path.split('.');
   if (parts.length === 1) {
-    return (obj) => (typeof obj === 'object' && obj !== null && Object.hasOwn(obj, path) ? (obj as Record<string, unknown>)[path] : null);
+    return (obj) => (typeof obj === 'object' && obj !== null && Object.hasOwn(obj, path) ? dateAsString((obj as Record<string, unknown>)[path]) : null);
   }
   return (obj) => {
     let current = obj;
@@ -74,7 +83,7 @@ function compilePath(path: string): (obj: unknown) => unknown {
         return null;
       }
     }
-    return current;
+    return dateAsString(current);
   };
 }
 

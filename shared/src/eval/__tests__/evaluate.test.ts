@@ -137,6 +137,20 @@ describe('evaluateFlag', () => {
 
     expect([before.value, during.value]).toEqual([false, true]);
   });
+
+  it('compares a Date attribute as its ISO 8601 string, as conditions write dates (an invalid Date is absent)', () => {
+    const ruleset = {
+      ...main,
+      flags: {
+        late: { variations: [{ key: 'off', value: false }, { key: 'on', value: true }], default: 0, off: 0, rules: [{ id: 'since-2026', type: 'force', condition: { 'user.signupDate': { $gte: '2026-01-01T00:00:00Z' } }, variation: 1 }] },
+        signed: { variations: [{ key: 'off', value: false }, { key: 'on', value: true }], default: 0, off: 0, rules: [{ id: 'known', type: 'force', condition: { signupDate: { $exists: true } }, variation: 1 }] },
+      },
+    };
+    const late = (d: Date): unknown => evaluateFlag(ruleset, 'late', { attributes: { id: 'u', user: { signupDate: d } } }).value;
+
+    expect([late(new Date('2025-12-31T23:59:59.999Z')), late(new Date('2026-01-01T00:00:00Z')), late(new Date('2026-06-01T00:00:00.500Z'))]).toEqual([false, true, true]);
+    expect([new Date('2026-02-01'), new Date('invalid')].map((d) => evaluateFlag(ruleset, 'signed', { attributes: { id: 'u', signupDate: d } }).value)).toEqual([true, false]);
+  });
 });
 
 describe('evaluateExperiment', () => {

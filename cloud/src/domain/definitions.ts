@@ -17,6 +17,7 @@ import { recountEventsSince } from '../pipeline/aggregate.js';
 import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
 import { jsonDiff, unescapeSegment } from './json-diff.js';
+import { refuseBrokenSegmentReferences, refuseIfSegmentInUse } from './segment-references.js';
 import { parseOrThrow } from './validation.js';
 
 /** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
@@ -563,6 +564,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
+      await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, undefined);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, undefined);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
@@ -596,6 +598,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
+      await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Metric) {
@@ -668,6 +671,9 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Metric) {
         await refuseIfMetricInUse(tx, project.id, key);
       }
+      if (this.kind === DefinitionKind.Segment) {
+        await refuseIfSegmentInUse(tx, project.id, key);
+      }
       if (this.kind === DefinitionKind.Experiment) {
         const status = (current.definition as Experiment).status;
         if (status === 'running') {
@@ -732,6 +738,7 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
+      await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
       await written?.(stored, project, tx);

@@ -238,13 +238,47 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
       'metric "signups" is used by experiment: signup-copy; remove it from them first',
     ]);
     expect(segmentInUse.status).toBe(400);
-    expect(JSON.stringify(segmentInUse.body.error.details)).toContain('unknown segment');
+    expect(segmentInUse.body.error.details.problems).toEqual(['flags.beta-banner.environments.development.rules[0].segments: uses segment "beta-users"']);
     expect(stillThere.status).toBe(200);
 
     expect((await p.request('DELETE', `${base}/experiments/signup-copy`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
     expect((await p.request('DELETE', `${base}/flags/beta-banner`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
     expect((await p.request('DELETE', `${base}/metrics/signups`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
     expect((await p.request('DELETE', `${base}/segments/beta-users`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+  });
+
+  it('keeps segment references whole outside rulesets: a draft experiment or another segment keeps a segment, and a dangling, self or non-list group reference is refused on save', async () => {
+    const base = '/api/v1/projects/demo';
+    const post = (kind: string, body: unknown) => p.request('POST', `${base}/${kind}`, { token: editor, body });
+    const remove = (key: string) => p.request('DELETE', `${base}/segments/${key}`, { token: editor, headers: { 'If-Match': '"1"' } });
+    expect((await post('segments', { key: 'ref-list', name: 'List', type: 'ids', values: ['u1'] })).status).toBe(201);
+    expect((await post('segments', { key: 'ref-cond', name: 'Cond', type: 'condition', condition: { country: 'NZ' } })).status).toBe(201);
+    expect((await post('segments', { key: 'ref-nested', name: 'Nested', type: 'condition', condition: { id: { $inGroup: 'ref-list' } } })).status).toBe(201);
+    expect((await post('experiments', { key: 'ref-draft', name: 'Draft', variations: [{ key: 'control' }, { key: 'treatment' }], segments: ['ref-cond'] })).status).toBe(201);
+
+    const broken = await Promise.all([
+      post('segments', { key: 'ref-ghost', name: 'Ghost', type: 'condition', condition: { id: { $inGroup: 'does-not-exist' } } }),
+      post('segments', { key: 'ref-self', name: 'Self', type: 'condition', condition: { id: { $inGroup: 'ref-self' } } }),
+      post('segments', { key: 'ref-wrong', name: 'Wrong', type: 'condition', condition: { id: { $inGroup: 'ref-cond' } } }),
+      post('experiments', { key: 'ref-typo', name: 'Typo', variations: [{ key: 'control' }, { key: 'treatment' }], segments: ['ref-cnod'] }),
+      post('flags', { ...FLAG, key: 'ref-off', environments: { development: { ...FLAG.environments.development, enabled: false, rules: [{ id: 'r1', type: 'force', excludeSegments: ['nope'], variation: 'on' }] } } }),
+    ]);
+    const inUse = [await remove('ref-cond'), await remove('ref-list')];
+
+    expect(broken.map((r) => [r.status, r.body.error.message])).toEqual([
+      [400, 'condition: unknown segment "does-not-exist"'],
+      [400, 'condition: a segment cannot name itself ("ref-self")'],
+      [400, 'condition: segment "ref-cond" is not an id list, so $inGroup / $notInGroup cannot name it (list it in segments instead)'],
+      [400, 'segments: unknown segment "ref-cnod"'],
+      [400, 'environments.development.rules[0].excludeSegments: unknown segment "nope"'],
+    ]);
+    expect(inUse.map((r) => [r.status, r.body.error.details.problems])).toEqual([
+      [400, ['experiments.ref-draft.segments: uses segment "ref-cond"']],
+      [400, ['segments.ref-nested.condition: uses segment "ref-list"']],
+    ]);
+    expect((await p.request('DELETE', `${base}/experiments/ref-draft`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('DELETE', `${base}/segments/ref-nested`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect([(await remove('ref-cond')).status, (await remove('ref-list')).status]).toEqual([204, 204]);
   });
 
   it('refuses a new order of variations that would move the units of a live split, and takes one that moves nobody', async () => {

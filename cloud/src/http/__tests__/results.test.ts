@@ -192,8 +192,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     await insertUnits(p, projectId, 'checkout', units);
     await must('POST', `${BASE}/segments`, { key: 'us', name: 'US', type: 'condition', condition: { country: 'US' } });
     await must('POST', `${BASE}/segments`, { key: 'us-or-ca-beta', name: 'Beta', type: 'condition', condition: { $or: [{ country: 'US' }, { beta: true }] } });
-    await must('POST', `${BASE}/segments`, { key: 'grouped', name: 'Grouped', type: 'condition', condition: { id: { $inGroup: 'us' } } });
     await must('POST', `${BASE}/segments`, { key: 'first-ten', name: 'First ten', type: 'ids', values: units.slice(0, 10).map((u) => u.id) });
+    await must('POST', `${BASE}/segments`, { key: 'grouped', name: 'Grouped', type: 'condition', condition: { id: { $inGroup: 'first-ten' } } });
     await must('POST', '/api/v1/users', { email: 'viewer@example.com', name: 'Viewer', role: 'viewer', password: 'purple monkey dishwasher 7' });
     viewer = await p.login('viewer@example.com', 'purple monkey dishwasher 7');
   });

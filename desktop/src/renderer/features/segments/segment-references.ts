@@ -1,10 +1,10 @@
 import { ApiError } from '@xp/shared';
 
 /**
- * What still uses a segment, read from the API's refusal to delete it. The API compiles each
- * environment's ruleset without the segment and answers 400 with the broken references it met, as
- * `details.problems` ("flags.search-v2.environments.development.rules[0].segments: unknown segment
- * "beta""); it stops at the first environment that fails, named in its message.
+ * What still uses a segment, read from the API's refusal to delete it: 400 with every use as
+ * `details.problems` ("flags.search-v2.environments.development.rules[0].segments: uses segment
+ * "beta""). Older servers compiled each environment's ruleset without the segment and listed the
+ * broken references of the first environment that failed, named in the message.
  */
 export type SegmentUser =
   | { readonly kind: 'flag'; readonly key: string; readonly environment: string; readonly rules: readonly number[] }
@@ -13,7 +13,7 @@ export type SegmentUser =
   | { readonly kind: 'other'; readonly text: string };
 
 export interface SegmentInUse {
-  /** The environment whose ruleset the deletion would break (the first one checked that fails). */
+  /** Older servers: the environment whose ruleset the deletion would break (the first one checked that fails). */
   readonly environment: string | null;
   readonly users: readonly SegmentUser[];
 }
@@ -42,11 +42,11 @@ export function segmentInUse(error: unknown): SegmentInUse | null {
     const segment = SEGMENT.exec(path);
     if (flag !== null) {
       const [, key = '', environment = '', index = '0'] = flag;
-      const known = flags.get(key);
+      const known = flags.get(`${key}\u0000${environment}`);
       const rule = Number(index) + 1;
       if (known === undefined) {
         const entry = { kind: 'flag' as const, key, environment, rules: [rule] };
-        flags.set(key, entry);
+        flags.set(`${key}\u0000${environment}`, entry);
         users.push(entry);
       } else if (!known.rules.includes(rule)) {
         known.rules.push(rule);
@@ -62,6 +62,6 @@ export function segmentInUse(error: unknown): SegmentInUse | null {
       users.push({ kind: 'other', text: problem });
     }
   }
-  const environment = /environment "([^"]+)"/.exec(error.message)?.[1] ?? [...flags.values()][0]?.environment ?? null;
+  const environment = /environment "([^"]+)"/.exec(error.message)?.[1] ?? null;
   return { environment, users };
 }

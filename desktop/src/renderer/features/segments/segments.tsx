@@ -128,11 +128,13 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
 }
 
 function UserItem({ user }: { user: SegmentUser }): ReactNode {
+  const { environments } = useSession();
   switch (user.kind) {
     case 'flag':
       return (
         <>
-          flag <a href={routeHash({ screen: 'flag', key: user.key })}>{user.key}</a> ({user.rules.length === 1 ? 'rule' : 'rules'} {user.rules.join(', ')})
+          flag <a href={routeHash({ screen: 'flag', key: user.key })}>{user.key}</a> ({user.rules.length === 1 ? 'rule' : 'rules'} {user.rules.join(', ')} in{' '}
+          {environments.find((e) => e.key === user.environment)?.name ?? user.environment})
         </>
       );
     case 'experiment':

@@ -114,8 +114,8 @@ describe('segment form', () => {
           body: {
             error: {
               code: 'VALIDATION_FAILED',
-              message: 'the change leaves environment "development" with broken references',
-              details: { problems: ['flags.search-v2.environments.development.rules[0].segments: unknown segment "beta"', 'experiments.checkout.segments: unknown segment "beta"'] },
+              message: 'segment "beta" is still used (flags.search-v2.environments.development.rules[0].segments: uses segment "beta"; experiments.checkout.segments: uses segment "beta"); remove it from them first',
+              details: { problems: ['flags.search-v2.environments.development.rules[0].segments: uses segment "beta"', 'experiments.checkout.segments: uses segment "beta"'] },
             },
           },
         };
@@ -133,10 +133,10 @@ describe('segment form', () => {
 
     const alert = await screen.findByRole('alert');
     expect(sent.find((r) => r.method === 'DELETE')).toMatchObject({ path: '/api/v1/projects/web/segments/beta', ifMatch: '"3"' });
-    expect(alert.textContent).toContain('Segment beta is still used in Development, so it was not deleted.');
-    expect(alert.textContent).not.toContain('broken references');
+    expect(alert.textContent).toContain('Segment beta is still used, so it was not deleted.');
+    expect(alert.textContent).not.toContain('uses segment');
     const users = within(alert).getByRole('list', { name: 'What uses segment beta' });
-    expect(within(users).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['flag search-v2 (rule 1)', 'experiment checkout (its targeting)']);
+    expect(within(users).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['flag search-v2 (rule 1 in Development)', 'experiment checkout (its targeting)']);
     expect(within(users).getByRole('link', { name: 'search-v2' }).getAttribute('href')).toBe('#/flags/search-v2');
     expect(within(users).getByRole('link', { name: 'checkout' }).getAttribute('href')).toBe('#/experiments/checkout');
   });

@@ -32,6 +32,25 @@ describe('segment references', () => {
     });
   });
 
+  it('lists every use the API names, a flag once per environment, with no environment of its own', () => {
+    const error = new ApiError(400, 'VALIDATION_FAILED', 'segment "beta" is still used (…); remove it from them first', {
+      problems: [
+        'flags.search-v2.environments.development.rules[0].segments: uses segment "beta"',
+        'flags.search-v2.environments.production.rules[0].segments: uses segment "beta"',
+        'experiments.draft-test.segments: uses segment "beta"',
+      ],
+    });
+
+    expect(segmentInUse(error)).toEqual({
+      environment: null,
+      users: [
+        { kind: 'flag', key: 'search-v2', environment: 'development', rules: [1] },
+        { kind: 'flag', key: 'search-v2', environment: 'production', rules: [1] },
+        { kind: 'experiment', key: 'draft-test' },
+      ],
+    });
+  });
+
   it('leaves other errors alone', () => {
     expect(segmentInUse(new ApiError(409, 'VERSION_CONFLICT', 'expected version 3, current is 5'))).toBeNull();
     expect(segmentInUse(new ApiError(400, 'VALIDATION_FAILED', 'bad', { issues: [] }))).toBeNull();

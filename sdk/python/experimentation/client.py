@@ -10,6 +10,7 @@ import atexit
 import json
 import logging
 import math
+import numbers
 import os
 import random
 import re
@@ -20,13 +21,14 @@ import uuid
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final, TypeVar, Union
 
 from . import _http
 from . import evaluation as _evaluation
 from ._changes import diff_rulesets
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
-from .jsvalue import is_number, js_number_to_string, truthy
+from .jsvalue import is_number, js_number_to_string, json_default, to_json_value, truthy
 from .results import (
     ErrorCode,
     EvaluationContext,
@@ -42,8 +44,8 @@ __all__ = ["Client", "User"]
 log = logging.getLogger("experimentation")
 T = TypeVar("T")
 
-User = Union[str, int, Mapping[str, Any]]
-"""A user id, or a mapping with `id` and optional `attributes`, `url` and `forced_variations` (other keys are attributes too)."""
+User = Union[str, int, uuid.UUID, Mapping[str, Any]]
+"""A user id (a UUID is its string), or a mapping with `id` and optional `attributes`, `url` and `forced_variations` (other keys are attributes too)."""
 
 # Keys of a user mapping that are not targeting attributes: what the JavaScript SDK's user object holds
 # besides `attributes` (`forcedVariations` is accepted as well, as evaluation contexts accept it).
@@ -77,7 +79,12 @@ def _unit_attributes_of(document: Any) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: n.encode("utf-16-be", "surrogatepass")))
 
 
+# The shortest poll_interval (other than 0, no polling): shorter ones hammer the API without news sooner.
+MIN_POLL_INTERVAL: float = 1.0
+
 _PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
+# Event batches refused for what they hold: the same exposures would be refused again.
+_INVALID_BATCH_STATUSES: Final = frozenset({400, 413, 422})
 
 # Guards the check of which process a client's threads run in (`Client.postfork`); new in each forked child.
 _fork_lock = threading.Lock()
@@ -116,6 +123,32 @@ def _category(v: Any) -> str:
 def _short(value: Any) -> Any:
     """A caller's key or name as logs show it: at most 100 characters (a 100,000-character key is one log line otherwise)."""
     return value[:100] + "…" if isinstance(value, str) and len(value) > 100 else value
+
+
+def _short_problems(message: str) -> str:
+    """A validation message for a log line: its first three problems, at most 300 characters."""
+    problems = message.split("; ")
+    text = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
+    """A duration option: a finite real number of seconds, positive (or 0 where that turns something off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, numbers.Real)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero) or seconds > threading.TIMEOUT_MAX:
+        raise ValueError(f"{name} must be {'0 or more' if allow_zero else 'more than 0'} seconds, got {value!r}")
+    return seconds
+
+
+def _count(name: str, value: Any, minimum: int = 1) -> int:
+    """A size option: an int of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return int(value)
 
 
 def _with_article(category: str) -> str:
@@ -189,17 +222,32 @@ class Client:
             raise ValueError("api_key holds whitespace or control characters; give the SDK key as shown in the console")
         self._endpoint = _http.Endpoint(api_url)
         self._key = api_key
-        self._poll_interval = max(0.0, float(poll_interval or 0))
-        self._timeout = float(timeout)
+        # Bad values are programming errors: refused here, naming the option, rather than a client that
+        # never connects (timeout=0) or retries in a tight loop (backoff_base=0).
+        poll = _seconds("poll_interval", 0 if poll_interval is None else poll_interval, allow_zero=True)
+        if 0 < poll < MIN_POLL_INTERVAL:
+            raise ValueError(f"poll_interval must be 0 (no polling) or at least {MIN_POLL_INTERVAL:g} seconds, got {poll_interval!r}")
+        self._poll_interval = poll
+        self._timeout = _seconds("timeout", timeout)
         self._streaming = streaming
-        self._flush_interval = max(0.001, float(flush_interval))
-        self._batch_size = max(1, min(int(batch_size), MAX_EVENTS_PER_BATCH))
-        self._max_queue = max(1, int(max_queue_size))
-        self._backoff_base = float(backoff_base)
-        self._backoff_max = float(backoff_max)
+        self._flush_interval = _seconds("flush_interval", flush_interval)
+        self._batch_size = min(_count("batch_size", batch_size), MAX_EVENTS_PER_BATCH)
+        self._max_queue = _count("max_queue_size", max_queue_size)
+        self._backoff_base = _seconds("backoff_base", backoff_base)
+        self._backoff_max = _seconds("backoff_max", backoff_max)
+        if self._backoff_max < self._backoff_base:
+            raise ValueError(f"backoff_max ({backoff_max!r}) must be at least backoff_base ({backoff_base!r})")
+        if sticky_bucket_store is not None and not (callable(getattr(sticky_bucket_store, "get", None))
+                                                    and callable(getattr(sticky_bucket_store, "set", None))):
+            raise TypeError("sticky_bucket_store must have get(hash_attribute, hash_value) and set(hash_attribute, hash_value, assignments) methods")
+        for name, callback in (("on_update", on_update), ("on_change", on_change)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be callable or None, got {type(callback).__name__}")
+        if not (private_attributes is None or isinstance(private_attributes, (bool, str, Iterable))):
+            raise TypeError(f"private_attributes must be attribute names, a name, True or None, got {type(private_attributes).__name__}")
         self._store = sticky_bucket_store
         self._log_exposures = log_exposures
-        self._exposure_cache_size = max(0, int(exposure_cache_size))
+        self._exposure_cache_size = _count("exposure_cache_size", exposure_cache_size, minimum=0)
         # A plain string is one name: frozenset("email") would make only its letters private.
         self._private_attributes: frozenset[str] | None = (
             None if private_attributes is True
@@ -209,7 +257,7 @@ class Client:
         )
         self._on_update = on_update
         self._on_change = on_change
-        self._stream_idle_timeout = float(stream_idle_timeout)
+        self._stream_idle_timeout = _seconds("stream_idle_timeout", stream_idle_timeout)
 
         self._ruleset: CompiledRuleset | None = None
         # The hash and fallback attributes of the ruleset's experiments: what track_event sends as `units`.
@@ -223,6 +271,7 @@ class Client:
         self._closed = False
         self._close_lock = threading.Lock()
         self._fetch_failing = False
+        self._fetch_problem = ""
         self._warned_closed = False
         self._stream_failing = False
         self._events_refused = False
@@ -233,7 +282,11 @@ class Client:
         self._queue_lock = threading.Condition()
         self._send_lock = threading.Lock()
         self._events_failing = False
+        # Events dropped unsent (queue overflow, close): since start, not yet reported in a log line,
+        # and not yet reported by flush().
         self._dropped = 0
+        self._unreported_drops = 0
+        self._unflushed_drops = 0
         # Set by close() once it has flushed and cleared the queue.
         self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
@@ -351,7 +404,7 @@ class Client:
         result = self.get_experiment(experiment_key, user)
         return result.variation_key if result.variation_index >= 0 else None
 
-    def track_event(self, name: str, user: User, properties: Mapping[str, Any] | None = None, value: float | None = None) -> None:
+    def track_event(self, name: str, user: User, properties: Mapping[str, Any] | None = None, value: Any = None) -> None:
         """Queues a tracked event (e.g. `purchase_completed`); sent in the background. Never raises."""
         try:
             unit = self._unit_id(user)
@@ -365,30 +418,48 @@ class Client:
             units = self._other_units(user, unit)
             if units:
                 event["units"] = units
+            if properties is not None and not isinstance(properties, Mapping):
+                log.warning("track_event(%r) ignored: properties must be a mapping", name)
+                return
+            others: dict[Any, Any] = {} if properties is None else dict(properties)
+            # As the JavaScript SDK's trackEvent(name, user, {value, ...}): a number under `value` in the
+            # properties is the event's value. A `value` that is not a number is a property, not a reason to drop the event.
+            if value is None and _is_numeric(others.get("value")):
+                value = others.pop("value")
+            elif value is not None and not _is_numeric(value):
+                others["value"] = value
+                value = None
             if value is not None:
-                if not is_number(value) or not math.isfinite(value):
+                number = to_json_value(value)  # a Decimal or a Fraction as a float, an int too large for one as Infinity
+                if not math.isfinite(number):
                     log.warning("track_event(%r) ignored: value must be a finite number", name)
                     return
-                event["value"] = value
-            if properties is not None:
-                if not isinstance(properties, Mapping):
-                    log.warning("track_event(%r) ignored: properties must be a mapping", name)
-                    return
-                event["properties"] = dict(properties)
-                # As the JavaScript SDK: properties that cannot be sent do not cost the event itself.
+                event["value"] = number
+            if others:
+                # As the JavaScript SDK's JSON round trip: datetimes, dates, Decimals, UUIDs and Enums become
+                # what to_json_value makes of them; properties that cannot be sent do not cost the event itself.
                 try:
+                    text = json.dumps(others, allow_nan=False, separators=(",", ":"), default=json_default)
+                    event["properties"] = json.loads(text)
                     fits = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8")) <= MAX_EVENT_BYTES
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, RecursionError):
                     fits = False
                 if not fits:
                     log.warning("track_event(%r): properties not serialisable or too large, sent without them", name)
-                    del event["properties"]
+                    event.pop("properties", None)
             self._enqueue(event)
         except Exception as e:
             log.error("track_event(%r) failed unexpectedly: %s", _short(name), type(e).__name__)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Sends queued events now; True when every one was delivered (none refused for good). Waits at most `timeout`."""
+        """Sends queued events now; True when every one was delivered (none refused for good, none dropped
+        from a full queue since the previous flush()). Waits at most `timeout`."""
+        delivered = self._flush(timeout)
+        with self._queue_lock:
+            dropped, self._unflushed_drops = self._unflushed_drops, 0
+        return delivered and dropped == 0
+
+    def _flush(self, timeout: float | None) -> bool:
         deadline = time.monotonic() + (self._timeout * 2 if timeout is None else timeout)
         failures = 0
         delivered = True
@@ -451,12 +522,15 @@ class Client:
                 thread.join(min(0.5, max(0.0, deadline - time.monotonic())))
         self.flush(max(0.0, deadline - time.monotonic()))
         with self._queue_lock:
-            left = len(self._queue)
+            left = list(self._queue)
             self._queue.clear()
+            self._dropped += len(left)
             # A send still stalled in the flusher must not put its batch back where nothing sends it.
             self._drained = True
+        self._report_drops()
         if left:
-            log.warning("%d events could not be delivered before close and were dropped", left)
+            self._forget_exposures(left)
+            log.warning("%d events could not be delivered before close and were dropped", len(left))
 
     # -- background threads and fork --------------------------------------------------------------
 
@@ -488,7 +562,7 @@ class Client:
         # Events queued in the parent are the parent's to send (a batch in flight there too); sent from here, they would count twice.
         # The exposure memory is kept: the parent logged those exposures, and the last ruleset keeps serving at once.
         self._queue = deque()
-        self._dropped = 0
+        self._dropped = self._unreported_drops = self._unflushed_drops = 0
         if self._closed:
             # A closed client stays closed; its close() ran (or is running) in the parent.
             self._drained = True
@@ -503,8 +577,11 @@ class Client:
     def _id_string(raw: Any) -> str | None:
         if isinstance(raw, str):
             return raw if raw else None
-        # An int too large for a float is JavaScript's Infinity: not an id.
-        if is_number(raw) and (isinstance(raw, float) or abs(raw) < 2**1024) and math.isfinite(raw):
+        # A UUID as its string, a Decimal as a float; an int too large for a float is JavaScript's Infinity: not an id.
+        raw = to_json_value(raw)
+        if isinstance(raw, str):
+            return raw if raw else None
+        if is_number(raw) and math.isfinite(raw):
             return js_number_to_string(raw)
         return None
 
@@ -549,7 +626,7 @@ class Client:
                 # A number as its decimal string, as the evaluation API takes unit ids (42 -> "42"): id
                 # lists and $in conditions on ids then match it as they match the string.
                 raw = user["id"]
-                attributes["id"] = raw if isinstance(raw, str) else (self._id_string(raw) or raw)
+                attributes["id"] = raw if isinstance(raw, str) else (self._id_string(raw) or to_json_value(raw))
             # QA overrides, as the JavaScript SDK's `url` and `forcedVariations`: a forced unit is served
             # its variation but is not in the experiment, so no exposure is logged for it.
             url = user.get("url")
@@ -557,7 +634,11 @@ class Client:
             if isinstance(url, str) or isinstance(forced, Mapping):
                 return EvaluationContext(attributes=attributes, sticky_buckets=self._store, url=url if isinstance(url, str) else None,
                                          forced_variations=forced if isinstance(forced, Mapping) else None)
-        elif isinstance(user, str) or is_number(user):
+            return EvaluationContext(attributes=attributes, sticky_buckets=self._store)
+        if not isinstance(user, str):
+            # A UUID id as its string, an int too large for a float as Infinity.
+            user = to_json_value(user)
+        if isinstance(user, str) or is_number(user):
             # A bare id, as the JavaScript SDK takes one: "" is an empty id (rules that bucket skip it,
             # the flag's default serves) and NaN or Infinity a bucketing value of the wrong type
             # (TYPE_MISMATCH), as {"id": ...} gives; only what is neither an id nor a mapping is INVALID_CONTEXT.
@@ -644,9 +725,7 @@ class Client:
                 self._warned_closed = True
                 return False
             if len(self._queue) >= self._max_queue:
-                self._dropped += 1
-                if self._dropped == 1 or self._dropped % 1000 == 0:
-                    log.warning("event queue is full (%d events): %d events dropped so far", self._max_queue, self._dropped)
+                self._note_drops_locked(1)
                 return False
             self._queue.append(event)
             if len(self._queue) >= self._batch_size:
@@ -683,6 +762,7 @@ class Client:
             if 200 <= resp.status < 300:
                 self._events_failing = False
                 self._events_refused = False
+                self._report_drops()
                 # Events the API refused for good (a NUL, nesting too deep) are not delivered: flush() says so.
                 return "dropped" if self._log_rejections(resp.body) > 0 else "sent"
             if resp.status in (408, 429) or resp.status >= 500:
@@ -690,21 +770,58 @@ class Client:
                 self._note_event_failure("event batch of %d refused with HTTP %d; will retry", len(batch), resp.status)
             else:
                 # One error per run of refusals (a revoked key refuses every batch), until a batch is accepted.
-                (log.debug if self._events_refused else log.error)("event batch of %d dropped: HTTP %d (the API will never accept it)", len(batch), resp.status)
+                why = ("the SDK key was refused; check api_key" if resp.status in (401, 403)
+                       else "api_url ends with /sdk/v1; give the base URL without it" if resp.status == 404 and self._endpoint.base_path.lower().endswith("/sdk/v1")
+                       else "the API will never accept it")
+                (log.debug if self._events_refused else log.error)("event batch of %d dropped: HTTP %d (%s)", len(batch), resp.status, why)
                 self._events_refused = True
+                if resp.status not in _INVALID_BATCH_STATUSES:
+                    # Refused for the key or the URL, not for what the events hold: their units are
+                    # exposed again at their next evaluation, as after a queue overflow.
+                    self._forget_exposures(batch)
                 return "dropped"
         except _http.NETWORK_ERRORS as e:
             self._note_event_failure("event batch of %d not sent (%s); will retry", len(batch), type(e).__name__)
             retry_after = 0.0
+        trimmed: list[dict[str, Any]] = []
         with self._queue_lock:
             if self._drained:
                 log.warning("%d events could not be delivered before close and were dropped", len(batch))
-                return "dropped"
-            self._queue.extendleft(reversed(batch))
-            while len(self._queue) > self._max_queue:
-                self._queue.pop()
-                self._dropped += 1
-        return f"retry:{retry_after}"
+                trimmed = batch
+            else:
+                self._queue.extendleft(reversed(batch))
+                # Over the bound (events queued while the batch was out): the newest go, as at enqueue.
+                while len(self._queue) > self._max_queue:
+                    trimmed.append(self._queue.pop())
+                if trimmed:
+                    self._note_drops_locked(len(trimmed))
+        self._forget_exposures(trimmed)
+        return "dropped" if self._drained else f"retry:{retry_after}"
+
+    def _note_drops_locked(self, n: int) -> None:
+        """Counts events dropped unsent (under _queue_lock). One warning when drops begin; the count
+        follows once a batch is accepted again (or at close), so an outage logs two lines, not one per event."""
+        if self._unreported_drops == 0:
+            log.warning("event queue is full (max_queue_size %d): dropping events; the count follows once a batch is accepted", self._max_queue)
+        self._dropped += n
+        self._unreported_drops += n
+        self._unflushed_drops += n
+
+    def _report_drops(self) -> None:
+        with self._queue_lock:
+            n, self._unreported_drops = self._unreported_drops, 0
+            total = self._dropped
+        if n:
+            log.warning("%d events were dropped because the event queue was full (%d since the client started)", n, total)
+
+    def _forget_exposures(self, events: Iterable[dict[str, Any]]) -> None:
+        """Un-marks the exposures among events dropped unsent, so that the unit's next evaluation logs
+        them again (as the JavaScript SDK does), instead of the unit never being counted."""
+        keys = [(e["hashAttribute"], e["unitId"], e["experiment"], e["variation"]) for e in events if e.get("type") == "exposure"]
+        if keys:
+            with self._exposures_lock:
+                for key in keys:
+                    self._exposures.pop(key, None)
 
     def _note_event_failure(self, message: str, *args: Any) -> None:
         # Called under _send_lock. One warning per outage; the retries that follow, until a batch is
@@ -765,7 +882,9 @@ class Client:
     def _apply_document(self, doc: Any, etag: str | None, source: str) -> bool:
         compiled = compile_ruleset(doc)
         if compiled.error is not None:
-            log.warning("ruleset from %s rejected (%s); %s", source, compiled.error.code, self._fallback("keeping the last good one"))
+            # Which field is wrong ("ruleset.schemaVersion: must be one of [1]"), at most a few hundred characters.
+            log.warning("ruleset from %s rejected (%s: %s); %s", source, compiled.error.code,
+                        _short_problems(compiled.error_message or ""), self._fallback("keeping the last good one"))
             return False
         with self._update_lock:
             current = self._ruleset
@@ -812,10 +931,12 @@ class Client:
         (log.debug if self._stream_failing else log.warning)(message, *args)
         self._stream_failing = True
 
-    def _note_failure(self, message: str, *args: Any) -> None:
-        # The first failure is a warning; repeats stay at debug level until the API recovers.
-        (log.debug if self._fetch_failing else log.warning)(message, *args)
+    def _note_failure(self, message: str, *args: Any, problem: str = "unavailable") -> None:
+        # The first failure is a warning; repeats stay at debug level until the API recovers or the
+        # problem changes (an outage, then a refused key: both are worth a warning).
+        (log.debug if self._fetch_failing and self._fetch_problem == problem else log.warning)(message, *args)
         self._fetch_failing = True
+        self._fetch_problem = problem
 
     def refresh(self) -> bool:
         """Fetches the ruleset now; returns True when a valid ruleset is being served afterwards."""
@@ -831,7 +952,14 @@ class Client:
             self._fetch_failing = False
             return self.ready
         if resp.status != 200:
-            self._note_failure("ruleset fetch answered HTTP %d; %s", resp.status, self._fallback())
+            if resp.status in (401, 403):
+                self._note_failure("ruleset fetch answered HTTP %d: the SDK key was refused; check api_key (it may be revoked, "
+                                   "or be a key of another xp deployment); %s", resp.status, self._fallback(), problem="key")
+            elif resp.status == 404 and self._endpoint.base_path.lower().endswith("/sdk/v1"):
+                self._note_failure("ruleset fetch answered HTTP 404: api_url ends with /sdk/v1; give the API's base URL "
+                                   "without it (the SDK adds /sdk/v1/...); %s", self._fallback(), problem="url")
+            else:
+                self._note_failure("ruleset fetch answered HTTP %d; %s", resp.status, self._fallback())
             return self.ready
         try:
             doc = _json_loads(resp.body)
@@ -946,6 +1074,11 @@ class Client:
                 self._fetch_failing = False
         elif etag is None or etag != self._etag:
             self.refresh()
+
+
+def _is_numeric(v: Any) -> bool:
+    """A number track_event takes as a value: int, float, Decimal, any other `numbers.Real`; never a bool."""
+    return isinstance(v, (int, float, Decimal, numbers.Real)) and not isinstance(v, bool)
 
 
 def _now_ms() -> int:

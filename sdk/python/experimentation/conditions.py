@@ -21,6 +21,7 @@ from .jsvalue import (
     to_js_number,
     to_js_string,
     to_json,
+    to_json_value,
     truthy,
     type_name,
     utf16_units,
@@ -67,7 +68,15 @@ def _array_key(part: str, length: int) -> int | None:
     return None
 
 
+# Attribute values that are read as they are; anything else goes through `to_json_value` first (a
+# datetime compares as its ISO string, a Decimal as a number, a UUID as its string, an Enum as its value).
+_PLAIN: Final = frozenset({str, bool, float, type(None)})
+
+
 def _step(current: Any, part: str) -> tuple[bool, Any]:
+    if type(current) not in _CONTAINERS:
+        # An Enum whose value is an object, a mapping that is not a dict: stepped into as JSON.
+        current = to_json_value(current)
     if isinstance(current, dict):
         if part in current:
             return True, current[part]
@@ -81,22 +90,25 @@ def _step(current: Any, part: str) -> tuple[bool, Any]:
     return False, None
 
 
+_CONTAINERS: Final = frozenset({dict, list, tuple})
+
+
 def get_path(obj: Any, path: str) -> Any:
-    """Reads a dotted path; anything missing reads as None (JavaScript null)."""
+    """Reads a dotted path; anything missing reads as None (JavaScript null). Values that are not JSON
+    are read as `to_json_value` converts them."""
     current = obj
     for part in path.split("."):
         found, current = _step(current, part)
         if not found:
             return None
-    return current
+    return current if type(current) in _PLAIN else to_json_value(current)
 
 
 def _compile_path(path: str) -> Callable[[Any], Any]:
     if "." not in path:
         def read_one(obj: Any) -> Any:
-            if type(obj) is dict:
-                return obj.get(path)
-            return _step(obj, path)[1]
+            v = obj.get(path) if type(obj) is dict else _step(obj, path)[1]
+            return v if type(v) in _PLAIN else to_json_value(v)
         return read_one
     parts = path.split(".")
 
@@ -106,7 +118,7 @@ def _compile_path(path: str) -> Callable[[Any], Any]:
             found, current = _step(current, part)
             if not found:
                 return None
-        return current
+        return current if type(current) in _PLAIN else to_json_value(current)
     return read
 
 
@@ -413,5 +425,5 @@ def explain_condition_failure(condition: Any, attributes: Any, groups: SavedGrou
             found, actual = _step(actual, part)
             if not found:
                 break
-        return f"{key} is {to_json(actual) if found else 'missing'}, needs {to_json(expected)}"
+        return f"{key} is {to_json(to_json_value(actual)) if found else 'missing'}, needs {to_json(expected)}"
     return "the condition is false"

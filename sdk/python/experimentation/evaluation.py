@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 from .bucketing import BucketRange, choose_variation, get_bucket_ranges
 from .conditions import ConditionTest, compile_condition, explain_condition_failure, prepare_groups
 from .hashing import hash_v2_from_seed, hash_value, seed_state
-from .jsvalue import is_number, js_number_to_string, to_js_number
+from .jsvalue import is_number, js_number_to_string, to_js_number, to_json_value
 from .results import (
     ErrorCode,
     EvaluationContext,
@@ -46,6 +46,7 @@ MAX_DEPTH: Final = 32
 _DIGITS: Final = re.compile(r"[0-9]+")
 _FORCE, _ROLLOUT, _SPLIT, _EXPERIMENT = 0, 1, 2, 3
 _TYPE_MISMATCH: Final = object()
+_PLAIN: Final = frozenset({str, bool, float, type(None)})
 
 
 class _Invalid(Exception):
@@ -396,10 +397,17 @@ def _read_context(context: Any) -> _Context | None:
                     forced if isinstance(forced, Mapping) else None, store)
 
 
-def _read_hash_value(attributes: Mapping[str, Any], name: str, fallback: str | None) -> Any:
+def _attribute(attributes: Mapping[str, Any], name: str) -> Any:
+    """An attribute as evaluation reads it: a datetime, Decimal, UUID, Enum or huge int as `to_json_value`
+    makes it (conditions read theirs through the same conversion)."""
     v = attributes.get(name)
+    return v if type(v) in _PLAIN else to_json_value(v)
+
+
+def _read_hash_value(attributes: Mapping[str, Any], name: str, fallback: str | None) -> Any:
+    v = _attribute(attributes, name)
     if (v is None or v == "") and fallback is not None:
-        v = attributes.get(fallback)
+        v = _attribute(attributes, fallback)
     if isinstance(v, str):
         return None if v == "" else v
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -412,7 +420,7 @@ def _read_hash_value(attributes: Mapping[str, Any], name: str, fallback: str | N
 
 def _used_hash_attribute(attributes: Mapping[str, Any], name: str, fallback: str | None) -> str:
     """The attribute a unit's bucketing id comes from: the fallback when the hash attribute is absent or empty."""
-    v = attributes.get(name)
+    v = _attribute(attributes, name)
     return fallback if (v is None or v == "") and fallback is not None else name
 
 

@@ -3,14 +3,20 @@
 Conditions follow GrowthBook's JavaScript SDK, so comparisons use JavaScript's coercions
 (ToString, ToNumber, truthiness, strict equality, relational comparison), not Python's.
 JSON values map as: None ↔ null, bool ↔ boolean, int/float ↔ number, str ↔ string,
-list/tuple ↔ array, dict ↔ object. Any other Python object behaves like a plain object.
+list/tuple ↔ array, dict ↔ object. Any other Python object behaves like a plain object, unless
+`to_json_value` converted it first (datetime, date, Decimal, UUID, Enum, other real numbers).
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import math
+import numbers
 import re
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Final
 
@@ -27,6 +33,8 @@ __all__ = [
     "less_than",
     "js_string_less",
     "utf16_units",
+    "to_json_value",
+    "json_default",
 ]
 
 _MAX_SAFE = 2**53
@@ -235,3 +243,141 @@ def utf16_units(s: str) -> str:
         return s
     b = s.encode("utf-16-le", "surrogatepass")
     return "".join(chr(b[i] | (b[i + 1] << 8)) for i in range(0, len(b), 2))
+
+
+# -- Python values that are not JSON, as JavaScript sees their usual counterparts ------------------
+
+_PLAIN: Final = frozenset({str, float, bool, type(None)})
+_PLAIN_OR_INT: Final = _PLAIN | {int}
+# Ints below this are exact floats or at least finite ones: only larger ones need a look.
+_HUGE: Final = 2**1023
+_MAX_DEPTH: Final = 64
+_UTC: Final = timezone.utc
+_EPOCH: Final = datetime(1970, 1, 1)
+
+
+def _huge_int(v: int) -> float | int:
+    """An int too large for a float is JavaScript's Infinity (`Number(10n ** 400n)`), not an OverflowError."""
+    try:
+        float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+    return v
+
+
+def iso_instant(v: datetime) -> str:
+    """JavaScript's `Date.prototype.toISOString()` for a datetime: UTC, milliseconds, `Z`
+    (`2026-01-01T00:00:00.000Z`). An aware datetime is converted to UTC; a naive one is taken as UTC."""
+    naive = v.replace(tzinfo=None)
+    offset = v.utcoffset() if v.tzinfo is not None else None
+    shift = 0
+    if offset:
+        try:
+            naive = naive - offset
+        except OverflowError:
+            # Year 0 or 10000 in UTC: computed 400 years (one whole calendar cycle) away.
+            shift = 400 if v.year < 5000 else -400
+            naive = naive.replace(year=naive.year + shift) - offset
+    year = naive.year - shift
+    ms = naive.microsecond // 1000
+    text = f"{naive.month:02d}-{naive.day:02d}T{naive.hour:02d}:{naive.minute:02d}:{naive.second:02d}.{ms:03d}Z"
+    return (f"{year:04d}-" if 0 <= year <= 9999 else f"{year:+07d}-") + text
+
+
+def iso_second(v: datetime) -> str:
+    """The instant conditions compare a datetime as: `iso_instant` to the second (`2026-01-01T00:00:00Z`),
+    the form conditions write dates in; with milliseconds, the instant `…00.000Z` would sort before
+    `…00Z`. The JavaScript evaluator reads a `Date` attribute the same way."""
+    text = iso_instant(v)
+    return f"{text[:-5]}Z"
+
+
+def to_json_value(v: Any, _depth: int = 0) -> Any:
+    """A Python value as the JSON value evaluation reads (the object itself when it is JSON already).
+
+    `datetime` → JavaScript's `toISOString()` (naive datetimes are UTC), `date` → `YYYY-MM-DD`,
+    `Decimal` and other real numbers → float (NaN stays NaN), `numbers.Integral` → int, an int too
+    large for a float → ±Infinity, `UUID` → its string, `Enum` → its value (converted too); inside
+    lists, tuples (→ lists) and mappings (→ dicts) as well. Anything else is returned unchanged.
+    """
+    t = type(v)
+    if t in _PLAIN:
+        return v
+    if t is int:
+        return v if -_HUGE < v < _HUGE else _huge_int(v)
+    if _depth >= _MAX_DEPTH:
+        return v
+    if t is dict or (isinstance(v, Mapping) and not isinstance(v, enum.Enum)):
+        if t is dict and _is_json(v, _depth):
+            return v
+        out: dict[Any, Any] | None = None if t is dict else {}
+        for k, item in v.items():
+            c = to_json_value(item, _depth + 1)
+            if out is None and c is not item:
+                out = dict(v)
+            if out is not None:
+                out[k] = c
+        return v if out is None else out
+    if t is list or t is tuple:
+        if _is_json(v, _depth):
+            return v
+        return [to_json_value(item, _depth + 1) for item in v]
+    if isinstance(v, enum.Enum):
+        return to_json_value(v.value, _depth + 1)
+    if isinstance(v, (str, bool)):
+        return v
+    if isinstance(v, int):
+        return v if -_HUGE < v < _HUGE else _huge_int(v)
+    if isinstance(v, float):
+        return v
+    if isinstance(v, datetime):
+        return iso_second(v)
+    if isinstance(v, date):
+        return f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    if isinstance(v, Decimal):
+        return math.nan if v.is_nan() else float(v)
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, numbers.Integral):
+        return to_json_value(int(v), _depth + 1)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [to_json_value(item, _depth + 1) for item in v]
+    return v
+
+
+def _is_json(v: Any, depth: int) -> bool:
+    """Whether `to_json_value` would return `v` itself: JSON values only (tuples count as arrays), ints
+    within a float's range. Allocates nothing: the check every evaluation pays."""
+    t = type(v)
+    if t in _PLAIN:
+        return True
+    if t is int:
+        return -_HUGE < v < _HUGE  # type: ignore[no-any-return]
+    if depth >= _MAX_DEPTH:
+        return True
+    if t is dict:
+        items = v.values()
+    elif t is list or t is tuple:
+        items = v
+    else:
+        return False
+    if _PLAIN.issuperset(map(type, items)):
+        return True
+    for item in items:
+        if type(item) not in _PLAIN and not _is_json(item, depth + 1):
+            return False
+    return True
+
+
+def json_default(v: Any) -> Any:
+    """A `default=` for `json.dumps`: datetimes, dates, Decimals, UUIDs and Enums as `to_json_value`
+    converts them; anything else stays unserialisable (TypeError)."""
+    if isinstance(v, datetime):
+        # As JSON.stringify writes a Date in JavaScript: with milliseconds.
+        return iso_instant(v)
+    c = to_json_value(v)
+    if c is v:
+        raise TypeError(f"{type(v).__name__} is not JSON serialisable")
+    return c

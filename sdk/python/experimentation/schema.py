@@ -1,7 +1,9 @@
 """Validation of the ruleset document (the Python twin of shared/src/model/ruleset.ts).
 
 Each check returns the problems it found as "path: message" strings; an empty list means valid.
-Objects are strict (an unknown key is a problem), as in the TypeScript schema.
+Objects are strict (an unknown key is a problem), as in the TypeScript schema. The one top-level field
+outside that schema accepted here is `serverOnly`, which the API and the JavaScript SDK put beside a
+ruleset (see `_server_only`).
 """
 
 from __future__ import annotations
@@ -189,6 +191,22 @@ def _saved_groups(v: Any, path: str, out: list[str]) -> None:
         members(g, f"{path}.{k}", out)
 
 
+def _server_only(v: Any, path: str, out: list[str]) -> None:
+    """`serverOnly`: the keys a client-side SDK key does not get, listed beside the ruleset by
+    `GET /sdk/v1/ruleset?include=serverOnly` and the JavaScript SDK's `getSnapshot({ includeServerOnly: true })`.
+    Not part of the ruleset: checked as the JavaScript SDK checks it (`{ flags?: string[], experiments?:
+    string[] }`, null lists read as empty, other keys ignored), then ignored (a server SDK evaluates everything)."""
+    if not isinstance(v, dict):
+        out.append(f"{path}: expected an object {{flags: string[], experiments: string[]}}")
+        return
+    for name in ("flags", "experiments"):
+        keys = v.get(name)
+        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+            out.append(f"{path}.{name}: expected an array of strings")
+
+
+SERVER_ONLY_FIELD: Final = "serverOnly"
+
 _envelope = _strict(
     {"schemaVersion": _literal(RULESET_SCHEMA_VERSION), "environment": _key, "version": _index, "flags": _record},
     {
@@ -196,6 +214,7 @@ _envelope = _strict(
         "experiments": _record,
         "savedGroups": _saved_groups,
         "holdouts": _record,
+        SERVER_ONLY_FIELD: _server_only,
     },
 )
 

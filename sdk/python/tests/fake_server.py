@@ -185,6 +185,10 @@ class FakeServer:
                     # Stalls this batch (status 0 = no answer within stall_seconds), then accepts it.
                     server.release.wait(server.stall_seconds)
                     status = 202
+                elif status < 0:
+                    # Stalls this batch for stall_seconds, then refuses it with HTTP -status (-503: a slow 503).
+                    server.release.wait(server.stall_seconds)
+                    status = -status
                 if status == 202:
                     events = json.loads(body)["events"]
                     # As the API refuses an invalid event of a valid batch (per-event reasons): here, by its name.

@@ -10,8 +10,10 @@ import threading
 import time
 import unittest
 from typing import Any, ClassVar
+from unittest import mock
 
 from experimentation import Client, ErrorCode, Reason, evaluate_flag
+from experimentation import client as client_module
 from experimentation._changes import diff_rulesets
 
 from .fake_server import API_KEY, FakeServer, make_ruleset, read_fixture
@@ -29,6 +31,8 @@ def closed_port_url() -> str:
 
 class ClientTestCase(unittest.TestCase):
     def setUp(self) -> None:
+        # Polling every few milliseconds keeps these tests fast; applications get at least a second.
+        self.enterContext(mock.patch.object(client_module, "MIN_POLL_INTERVAL", 0.0))
         self.server = FakeServer()
         self.addCleanup(self.server.close)
         self.logs = self.enterContext(self.assertLogs("experimentation", level="DEBUG"))

@@ -684,6 +684,17 @@ export class DefinitionService<K extends DefinitionKind> {
         if (redirected.length > 0) {
           throw new AppError(AppErrorCode.ApprovalRequired, `the stopped experiment's links still send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to its URL: ask an owner or admin to delete it`, { environments: redirected });
         }
+        // Its results there go for good (no archive, no undo): where starting and stopping it needed an
+        // owner or admin, deleting what it measured does too.
+        const experiment = current.definition as Experiment;
+        const measured = experiment.startedAt === undefined ? [] : (await environments.list(tx, project.id)).filter((e) => needsApproval(actor.role, e) && runsIn(experiment, e.key)).map((e) => e.key);
+        if (measured.length > 0) {
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `experiment "${key}" ran in ${measured.map((e) => `"${e}"`).join(', ')}; deleting it deletes its results there for good: ask an owner or admin to delete it`,
+            { environments: measured },
+          );
+        }
         atExpectedVersion(this.kind, current, expectedVersion);
         // Its exposures, totals and results go with it: an experiment created later with this key starts from nothing.
         await purgeExperimentData(tx, project.id, key);

@@ -525,6 +525,21 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(prodStart.status).toBe(403);
     expect(prodStart.body.error.details.environments).toEqual(['production']);
     expect(ownerStart.status).toBe(200);
+
+    // Deleting a stopped experiment deletes its results for good: where it ran in production, an editor may not.
+    const stop = (key: string, token: string, version: string) => p.request('POST', `/api/v1/projects/demo/experiments/${key}/stop`, { token, body: { decision: 'inconclusive' }, headers: { 'If-Match': version } });
+    const remove = (key: string, token: string, version: string) => p.request('DELETE', `/api/v1/projects/demo/experiments/${key}`, { token, headers: { 'If-Match': version } });
+    expect([(await stop('dev-only', editor, '"2"')).status, (await stop('everywhere', owner, '"2"')).status]).toEqual([200, 200]);
+    const editorDeletesDev = await remove('dev-only', editor, '"3"');
+    const editorDeletesProd = await remove('everywhere', editor, '"3"');
+    const stillMeasured = await p.request('GET', '/api/v1/projects/demo/experiments/everywhere', { token: editor });
+    const ownerDeletesProd = await remove('everywhere', owner, '"3"');
+
+    expect(editorDeletesDev.status).toBe(204);
+    expect([editorDeletesProd.status, editorDeletesProd.body.error.code, editorDeletesProd.body.error.details]).toEqual([403, 'APPROVAL_REQUIRED', { environments: ['production'] }]);
+    expect(editorDeletesProd.body.error.message).toBe('experiment "everywhere" ran in "production"; deleting it deletes its results there for good: ask an owner or admin to delete it');
+    expect(stillMeasured.status).toBe(200);
+    expect(ownerDeletesProd.status).toBe(204);
   });
 
   it('writes nothing for a PUT or toggle that changes nothing: same version, no audit entry, no new ruleset; a stale version is still a conflict', async () => {

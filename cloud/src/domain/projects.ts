@@ -41,6 +41,11 @@ export const sdkKeyCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
 });
 
+/** What the audit log records of an SDK key: which one it is (never the key). */
+function sdkKeyAudit(k: SdkKey): { name: string; kind: SdkKey['kind']; prefix: string } {
+  return { name: k.name, kind: k.kind, prefix: k.prefix };
+}
+
 export class ProjectService {
   constructor(private readonly deps: Deps) {}
 
@@ -156,8 +161,14 @@ export class ProjectService {
       if (inUse.length > 0) {
         throw new AppError(AppErrorCode.InvalidState, `flags are on in "${key}": ${inUse.slice(0, 10).join(', ')}`, { flags: inUse });
       }
+      // Its SDK keys go with it (they stop working at once): each active one is recorded as revoked, so
+      // the audit log says which keys existed and when they stopped.
+      const keys = (await credentials.listSdkKeys(tx, project.id, key)).filter((k) => k.revokedAt === null);
       await environments.delete(tx, project.id, key, expectedVersion);
       await record(tx, actor, { projectId: project.id, action: 'environment.deleted', resourceType: 'environment', resourceKey: key, environment: key, before, after: undefined });
+      for (const k of keys) {
+        await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: key, before: sdkKeyAudit(k), after: undefined });
+      }
     });
   }
 
@@ -192,7 +203,7 @@ export class ProjectService {
         resourceKey: created.id,
         environment: data.environment,
         before: undefined,
-        after: { name: data.name, kind: data.kind, prefix: created.prefix },
+        after: sdkKeyAudit(created),
       });
       return created;
     });
@@ -203,9 +214,12 @@ export class ProjectService {
     assertCan(actor, Permission.SdkKeysManage);
     const project = await projectFor(this.deps.db, actor, projectKey);
     return this.deps.db.withTransaction(async (tx) => {
-      const revoked = await credentials.revokeSdkKey(tx, project.id, id);
-      await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: id, environment: revoked.environment, before: undefined, after: undefined });
-      return revoked;
+      const { sdkKey, revokedNow } = await credentials.revokeSdkKey(tx, project.id, id);
+      // Revoking again changes nothing, and is not recorded again.
+      if (revokedNow) {
+        await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: id, environment: sdkKey.environment, before: sdkKeyAudit(sdkKey), after: undefined });
+      }
+      return sdkKey;
     });
   }
 

@@ -220,17 +220,18 @@ export const credentials = {
     return result.rows.map(sdkKeyFromRow);
   },
 
-  async revokeSdkKey(db: Queryable, projectId: string, id: string): Promise<SdkKey> {
+  /** Revokes a key (call in a transaction); `revokedNow` is false when it was revoked already and nothing changed. */
+  async revokeSdkKey(db: Queryable, projectId: string, id: string): Promise<{ sdkKey: SdkKey; revokedNow: boolean }> {
+    const before = await db.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM sdk_keys WHERE project_id = $1 AND id = $2 FOR UPDATE', [projectId, id]);
+    if (before.rows[0] === undefined) {
+      throw notFound('SDK key');
+    }
     const result = await db.query<SdkKeyRow>(
       `UPDATE sdk_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE project_id = $1 AND id = $2
        RETURNING id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at`,
       [projectId, id],
     );
-    const row = result.rows[0];
-    if (row === undefined) {
-      throw notFound('SDK key');
-    }
-    return sdkKeyFromRow(row);
+    return { sdkKey: sdkKeyFromRow(result.rows[0]!), revokedNow: !before.rows[0].revoked };
   },
 
   /** The active SDK key with this hash (used by the SDK endpoints). */

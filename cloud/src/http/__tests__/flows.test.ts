@@ -369,6 +369,30 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(problems(deleteParent)).toEqual(['flags.pre-child.prerequisites: unknown flag "pre-parent"']);
   });
 
+  it('audits an SDK key revocation once, naming the key, and each active key an environment deletion takes with it', async () => {
+    const env = await p.request('POST', '/api/v1/projects/demo/environments', { token: owner, body: { key: 'keys-env', name: 'Keys' } });
+    const key = (name: string) => p.request('POST', '/api/v1/projects/demo/sdk-keys', { token: owner, body: { environment: 'keys-env', kind: 'server', name } });
+    const [kept, revoked] = [await key('kept key'), await key('revoked key')];
+    const first = await p.request('DELETE', `/api/v1/projects/demo/sdk-keys/${revoked.body.sdkKey.id}`, { token: owner });
+    const again = await p.request('DELETE', `/api/v1/projects/demo/sdk-keys/${revoked.body.sdkKey.id}`, { token: owner });
+    const removed = await p.request('DELETE', '/api/v1/projects/demo/environments/keys-env', { token: owner, headers: { 'If-Match': env.headers.get('etag')! } });
+    const audit = await p.request('GET', '/api/v1/audit?project=demo&resourceType=sdk-key&limit=100', { token: owner });
+    const entries = (audit.body.items as { action: string; resourceKey: string; environment: string; diff: unknown }[])
+      .filter((e) => [kept.body.sdkKey.id, revoked.body.sdkKey.id].includes(e.resourceKey))
+      .map((e) => [e.action, e.resourceKey === kept.body.sdkKey.id ? 'kept' : 'revoked', e.environment, e.diff])
+      .reverse();
+
+    expect([kept.status, revoked.status, first.status, again.status, removed.status]).toEqual([201, 201, 200, 200, 204]);
+    expect(again.body.revokedAt).toBe(first.body.revokedAt);
+    const named = (k: { body: { sdkKey: { name: string; prefix: string } } }) => ({ name: k.body.sdkKey.name, kind: 'server', prefix: k.body.sdkKey.prefix });
+    expect(entries).toEqual([
+      ['sdk-key.created', 'kept', 'keys-env', [{ op: 'add', path: '', to: named(kept) }]],
+      ['sdk-key.created', 'revoked', 'keys-env', [{ op: 'add', path: '', to: named(revoked) }]],
+      ['sdk-key.revoked', 'revoked', 'keys-env', [{ op: 'remove', path: '', from: named(revoked) }]],
+      ['sdk-key.revoked', 'kept', 'keys-env', [{ op: 'remove', path: '', from: named(kept) }]],
+    ]);
+  });
+
   it('refuses a flag state or an experiment for an environment the project does not have, keeping one left by a deleted environment', async () => {
     const typo = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'env-typo', environments: { ...FLAG.environments, prodution: FLAG.environments.production } } });
     const experiment = await p.request('POST', '/api/v1/projects/demo/experiments', {

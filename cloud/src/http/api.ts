@@ -4,6 +4,7 @@ import type { Permission } from '../auth/permissions.js';
 import { assertCan } from '../auth/permissions.js';
 import { parseBearer } from '../auth/tokens.js';
 import type { Actor } from '../domain/context.js';
+import { GUARDRAILS_CLIENT } from '../domain/guardrails.js';
 import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { clientAddress } from './client-ip.js';
@@ -79,10 +80,13 @@ export function route<P extends z.ZodType = z.ZodObject, Q extends z.ZodType = z
 export const CLIENT_HEADER = 'x-xp-client';
 const CLIENT_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 
-/** The client named by X-XP-Client (console, vscode, cli…), or "api". */
+/** The names the platform's own actors record in the audit log: a person's request cannot claim them. */
+const SYSTEM_CLIENTS: ReadonlySet<string> = new Set([GUARDRAILS_CLIENT, 'bootstrap', 'alarm-rollback']);
+
+/** The client named by X-XP-Client (console, vscode, cli…), or "api" (also for a system client's name). */
 export function clientOf(c: Context): string {
   const raw = c.req.header(CLIENT_HEADER)?.trim().toLowerCase();
-  return raw !== undefined && CLIENT_NAME.test(raw) ? raw : 'api';
+  return raw !== undefined && CLIENT_NAME.test(raw) && !SYSTEM_CLIENTS.has(raw) ? raw : 'api';
 }
 
 /**

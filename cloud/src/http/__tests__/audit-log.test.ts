@@ -84,6 +84,16 @@ describe('audit log', () => {
     });
   });
 
+  it("records the client a request names, but never a name the platform's own actors use", async () => {
+    for (const [key, client] of [['client-vscode', 'VSCode'], ['client-guardrails', 'guardrails'], ['client-bootstrap', ' Bootstrap '], ['client-alarm', 'alarm-rollback']] as const) {
+      const res = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: booleanFlagBody(key), headers: { 'X-XP-Client': client } });
+      expect(res.status).toBe(201);
+    }
+    const clients = await Promise.all(['client-vscode', 'client-guardrails', 'client-bootstrap', 'client-alarm'].map(async (key) => (await audit(`resourceType=flag&resourceKey=${key}`))[0]?.client));
+
+    expect(clients).toEqual(['vscode', 'api', 'api', 'api']);
+  });
+
   describe('filters', () => {
     it('lists the resource types the log records, and refuses any other with the list', async () => {
       const refused = await p.request('GET', '/api/v1/audit?resourceType=flags', { token: owner });

@@ -20,6 +20,7 @@ import { environments } from '../store/projects.js';
 import { deliveries, webhooks } from '../store/webhooks.js';
 import type { AttemptRecord, ClaimedDelivery, StoredDelivery, StoredWebhook, WebhookFields } from '../store/webhooks.js';
 import { record } from './audit-trail.js';
+import { jsonDiff } from './json-diff.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { httpSend, isBlockedAddress, urlHost } from './webhook-http.js';
@@ -343,6 +344,12 @@ export class WebhookService {
     }
     const updated = await this.deps.db.withTransaction(async (tx) => {
       const before = await lockedAt(tx, project.id, id, expectedVersion);
+      const settings = (w: Pick<WebhookFields, 'name' | 'format' | 'events' | 'environments' | 'enabled'>): unknown => [w.name, w.format, w.events, w.environments, w.enabled];
+      const sameUrl = data.url === undefined || readUrl(key, before) === data.url;
+      if (sameUrl && jsonDiff(settings(before), settings({ name: data.name ?? before.name, format: data.format ?? before.format, events: data.events ?? before.events, environments: data.environments === undefined ? before.environments : data.environments, enabled: data.enabled ?? before.enabled })).length === 0) {
+        // Nothing to write: no new version, no audit entry (and no webhook.updated event).
+        return before;
+      }
       const fields: WebhookFields = {
         name: data.name ?? before.name,
         format: data.format ?? before.format,

@@ -431,6 +431,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect((await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, 1)).status).toBe(409);
     expect((await request('DELETE', `${BASE}/webhooks/${id}`, undefined, 1)).status).toBe(409);
     expect((await must('GET', `${BASE}/webhooks/${id}`)).name).toBe('first');
+    // A change that changes nothing writes nothing: same version, no audit entry.
+    const current = await must('GET', `${BASE}/webhooks/${id}`);
+    const same = await request('PATCH', `${BASE}/webhooks/${id}`, { name: 'first', events: ['flag.*'], enabled: current.enabled }, 2);
+    const audited = await p.request('GET', `/api/v1/audit?resourceType=webhook&resourceKey=${id}`, { token: owner });
+    expect([same.status, same.body.version]).toEqual([200, 2]);
+    expect(audited.body.items.map((e: { action: string }) => e.action)).toEqual(['webhook.updated', 'webhook.created']);
     const rotated = await request('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, 2);
     expect(rotated.body.webhook.version).toBe(3);
     expect((await request('DELETE', `${BASE}/webhooks/${id}`, undefined, 3)).status).toBe(200);

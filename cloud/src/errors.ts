@@ -19,6 +19,8 @@ export const AppErrorCode = {
   Forbidden: 'FORBIDDEN',
   /** The change needs an approved change request in this environment (403). */
   ApprovalRequired: 'APPROVAL_REQUIRED',
+  /** Login with a password an administrator set: the user must choose a new one, sent with the login (403). */
+  PasswordChangeRequired: 'PASSWORD_CHANGE_REQUIRED',
   /** The resource does not exist or is not visible to the caller (404). */
   NotFound: 'NOT_FOUND',
   /** The path exists, but not with this method (405, with Allow). */
@@ -48,6 +50,7 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   APPROVAL_REQUIRED: 403,
+  PASSWORD_CHANGE_REQUIRED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   ALREADY_EXISTS: 409,

@@ -13,9 +13,12 @@ import { loggerFromEnv } from '../local/logger.js';
 import { configFromEnv, startLocalStack } from '../local/stack.js';
 import type { LocalConfig } from '../local/stack.js';
 import { replayArchive } from '../pipeline/replay.js';
+import { resetPasswordAsOperator } from '../domain/accounts.js';
+import type { Database } from '../store/db.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
 import { createPgDatabase, migrate } from '../store/db.js';
 import { lockDataDir } from '../local/data-lock.js';
+import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
 import { applyPlan, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
@@ -56,6 +59,12 @@ Usage:
       date-time. The archive defaults to <data dir>/archive/events; --archive s3://BUCKET/archive/events
       reads the Firehose bucket directly (AWS_PROFILE, AWS_REGION). Uses DATABASE_URL, else the data folder's
       embedded database, which one process may open at a time: refused while \`xp start\` runs on it.
+  xp users reset-password EMAIL [--data-dir DIR]
+      Operator recovery (a forgotten password, the only owner's included): sets a temporary
+      password, printed once, that the user must replace at their next sign-in, and ends all
+      their sessions and personal access tokens; audited as user.password-reset by the CLI.
+      Works on the platform's database directly, no token needed: DATABASE_URL, else the data
+      folder's embedded database (refused while \`xp start\` runs on it: stop it first).
 ${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
@@ -272,22 +281,58 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
     // Replaying into a new, empty database would only create one: the aggregates live in the platform's.
     throw new AppError('VALIDATION_FAILED', `no platform database in ${config.dataDir}: pass the data folder \`xp start\` uses (--data-dir or XP_DATA_DIR), or set DATABASE_URL`);
   }
-  // The embedded database allows one process: refused while `xp start` (or another replay) holds the folder.
-  const lock = config.databaseUrl === undefined ? await lockDataDir(config.dataDir, 'xp replay', { notice: (m) => { printError(`notice: ${m}`); } }) : undefined;
+  return withPlatformDatabase(config, 'xp replay', printError, async (db) => {
+    printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
+    const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
+    print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
+    return 0;
+  });
+}
+
+/**
+ * Runs `fn` on the platform's database, migrated: DATABASE_URL's, else the data folder's embedded
+ * one, which allows one process: refused while `xp start` (or another such command) holds the folder.
+ */
+async function withPlatformDatabase(config: LocalConfig, command: LockOwner, printError: Print, fn: (db: Database) => Promise<number>): Promise<number> {
+  const lock = config.databaseUrl === undefined ? await lockDataDir(config.dataDir, command, { notice: (m) => { printError(`notice: ${m}`); } }) : undefined;
   try {
     const db = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     try {
       await migrate(db);
-      printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
-      const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
-      print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
-      return 0;
+      return await fn(db);
     } finally {
       await db.close();
     }
   } finally {
     await lock?.release();
   }
+}
+
+const USERS_USAGE = 'xp users reset-password EMAIL [--data-dir DIR]';
+
+/** `xp users reset-password EMAIL`: operator recovery of an account, on the database directly. */
+async function users(args: readonly string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'reset-password') {
+    throw new UsageError(`${sub === undefined ? 'users needs a subcommand' : `unknown users subcommand "${sub.slice(0, 100)}"`}; usage: ${USERS_USAGE}`);
+  }
+  const { values, positionals } = parseArgs({ args: [...rest], options: { 'data-dir': { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) {
+    throw new UsageError(`${positionals.length === 0 ? 'reset-password needs the user\'s email' : `unexpected argument "${positionals[1]!.slice(0, 100)}"`}; usage: ${USERS_USAGE}`);
+  }
+  const email = positionals[0]!;
+  const config = configFromEnv({ ...env, ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }) });
+  if (config.databaseUrl === undefined && !existsSync(embeddedDatabaseDir(config.dataDir))) {
+    throw new AppError('VALIDATION_FAILED', `no platform database in ${config.dataDir}: pass the data folder \`xp start\` uses (--data-dir or XP_DATA_DIR), or set DATABASE_URL`);
+  }
+  return withPlatformDatabase(config, 'xp users reset-password', printError, async (db) => {
+    const result = await resetPasswordAsOperator(db, email);
+    print(`Temporary password for ${result.user.email} (shown once): ${result.temporaryPassword}`);
+    printError(
+      `They must choose a new password when they next sign in. Ended ${String(result.sessionsRevoked)} session(s) and revoked ${String(result.accessTokensRevoked)} personal access token(s).`,
+    );
+    return 0;
+  });
 }
 
 /** Runs one command; returns the process exit code. */
@@ -386,6 +431,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return await runCodeRefs(rest, () => client(env), print);
       case 'replay':
         return await replay(rest, env, print, printError);
+      case 'users':
+        return await users(rest, env, print, printError);
       case 'webhooks':
         return await runWebhooks(rest, () => client(env), env, print);
       default:

@@ -3,6 +3,9 @@ import { roleSchema } from '@xp/shared';
 import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
+import { audit } from '../store/audit.js';
+import type { Database, Queryable } from '../store/db.js';
+import { jsonDiff } from './json-diff.js';
 import type { LoginDecision, LoginRateLimiter } from '../auth/rate-limit.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode, forbidden, invalid } from '../errors.js';
@@ -20,7 +23,15 @@ export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 export const loginSchema = z.strictObject({
   email: z.string().min(1).max(320),
   password: z.string().min(1).max(1024),
+  /**
+   * The user's own new password, for a login with a password an administrator set (an invitation's
+   * or a reset's), which answers 403 PASSWORD_CHANGE_REQUIRED without it. Refused otherwise.
+   */
+  newPassword: z.string().min(1).max(1024).optional(),
 });
+
+/** The answer to a right login with a password an administrator set, sent without `newPassword`. */
+export const PASSWORD_CHANGE_REQUIRED_MESSAGE = 'this password was set by an administrator; choose a new one: send newPassword with the login';
 
 export const inviteSchema = z.strictObject({
   email: z.email().max(320),
@@ -59,10 +70,10 @@ function actorOf(p: Principal, client: string): Actor {
   return { userId: p.userId, orgId: p.orgId, email: p.email, role: p.role, client };
 }
 
-function checkStrength(password: string, user: { email: string; name: string }): void {
+function checkStrength(password: string, user: { email: string; name: string }, field = 'password'): void {
   const problems = validatePasswordStrength(password, user);
   if (problems.length > 0) {
-    throw invalid(`password too weak: ${problems.map((p) => p.message).join('; ')}`, { issues: problems.map((p) => ({ path: 'password', message: p.message, code: p.code })) });
+    throw invalid(`${field === 'password' ? 'password' : field} too weak: ${problems.map((p) => p.message).join('; ')}`, { issues: problems.map((p) => ({ path: field, message: p.message, code: p.code })) });
   }
 }
 
@@ -97,7 +108,7 @@ export class AccountService {
   }
 
   async login(input: unknown, meta: { ip: string; client: string }): Promise<{ token: string; expiresAt: string; user: User }> {
-    const { email, password } = parseOrThrow(loginSchema, input, 'login');
+    const { email, password, newPassword } = parseOrThrow(loginSchema, input, 'login');
     const attempt = { email, ip: meta.ip };
     // Counted as a failure before the (slow) password check, atomically, so a concurrent burst cannot
     // have more guesses checked than the limit; a right password takes the count back.
@@ -118,14 +129,45 @@ export class AccountService {
       throw new AppError(AppErrorCode.Unauthenticated, 'invalid email or password');
     }
     await admission.succeeded();
-    if (needsRehash(user.passwordHash, this.options.scrypt)) {
+    // Only after the right password: the answers below say whether an administrator set it.
+    if (user.passwordChangeRequired && newPassword === undefined) {
+      throw new AppError(AppErrorCode.PasswordChangeRequired, PASSWORD_CHANGE_REQUIRED_MESSAGE);
+    }
+    if (!user.passwordChangeRequired && newPassword !== undefined) {
+      throw invalid('newPassword is only for a password an administrator set; change yours with PUT /api/v1/me/password', {
+        issues: [{ path: 'newPassword', message: 'only for a password an administrator set', code: 'not_required' }],
+      });
+    }
+    let newHash: string | undefined;
+    if (newPassword !== undefined) {
+      checkStrength(newPassword, user, 'newPassword');
+      if (newPassword === password) {
+        throw invalid('newPassword must differ from the password the administrator set', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'same_as_current' }] });
+      }
+      newHash = await this.hash(newPassword);
+    } else if (needsRehash(user.passwordHash, this.options.scrypt)) {
       await users.setPassword(this.deps.db, user.id, await this.hash(password));
     }
     const token = generateToken(TokenKind.Session);
     const expiresAt = new Date(this.deps.now().getTime() + SESSION_TTL_MS);
-    await this.deps.db.withTransaction(async (tx) => {
+    const actor = actorOf({ ...user, userId: user.id, credentialId: '', via: 'session' }, meta.client);
+    const changed = await this.deps.db.withTransaction(async (tx) => {
+      let after: User | undefined;
+      if (newHash !== undefined) {
+        // Two first logins at once with the same given password: only the first chooses.
+        const still = await tx.query<{ password_change_required: boolean }>('SELECT password_change_required FROM users WHERE id = $1 FOR UPDATE', [user.id]);
+        if (still.rows[0]?.password_change_required !== true) {
+          throw new AppError(AppErrorCode.Unauthenticated, 'invalid email or password');
+        }
+        // The user's own password from now on; nothing made with the administrator's may outlive it.
+        await users.setPassword(tx, user.id, newHash, false);
+        const sessionsRevoked = await credentials.revokeOtherSessions(tx, user.id, null);
+        const accessTokensRevoked = await credentials.revokeAccessTokensForUser(tx, user.id);
+        await record(tx, actor, { projectId: null, action: 'user.password-changed', resourceType: 'user', resourceKey: user.id, before: undefined, after: { sessionsRevoked, accessTokensRevoked, atLogin: true } });
+        after = await users.get(tx, user.orgId, user.id);
+      }
       await credentials.createSession(tx, { id: this.deps.newId(), userId: user.id, tokenHash: hashToken(token), client: meta.client, expiresAt });
-      await record(tx, actorOf({ ...user, userId: user.id, credentialId: '', via: 'session' }, meta.client), {
+      await record(tx, actor, {
         projectId: null,
         action: 'user.logged-in',
         resourceType: 'user',
@@ -133,9 +175,10 @@ export class AccountService {
         before: undefined,
         after: undefined,
       });
+      return after;
     });
     const { passwordHash: _omit, ...publicUser } = user;
-    return { token, expiresAt: expiresAt.toISOString(), user: publicUser };
+    return { token, expiresAt: expiresAt.toISOString(), user: changed ?? publicUser };
   }
 
   /**
@@ -302,11 +345,40 @@ export class AccountService {
     }
     const passwordHash = await this.hash(password);
     const user = await this.deps.db.withTransaction(async (tx) => {
-      const created = await users.create(tx, { id: this.deps.newId(), orgId: actor.orgId, email: data.email, name: data.name, role: data.role, passwordHash });
+      // The administrator knows this password: the user must replace it at their first login.
+      const created = await users.create(tx, { id: this.deps.newId(), orgId: actor.orgId, email: data.email, name: data.name, role: data.role, passwordHash, passwordChangeRequired: true });
       await record(tx, actor, { projectId: null, action: 'user.created', resourceType: 'user', resourceKey: created.id, before: undefined, after: { email: created.email, name: created.name, role: created.role } });
       return created;
     });
     return data.password === undefined ? { user, initialPassword: password } : { user };
+  }
+
+  /**
+   * Sets a generated temporary password on another user (returned once), which they must replace at
+   * their next login; all their sessions and personal access tokens end. Only on users the caller
+   * may manage (an admin not on an owner), never on oneself (PUT /me/password is for that).
+   */
+  async resetPassword(actor: Actor, id: string): Promise<{ user: User; temporaryPassword: string }> {
+    assertCan(actor, Permission.UsersManage);
+    if (id === actor.userId) {
+      throw forbidden('you cannot reset your own password; change it with PUT /api/v1/me/password');
+    }
+    const target = await users.get(this.deps.db, actor.orgId, id);
+    if (!canAssignRole(actor.role, target.role, target.role)) {
+      throw forbidden(`${withArticle(actor.role)} cannot reset the password of ${withArticle(target.role)}`);
+    }
+    const temporaryPassword = randomPassword();
+    const passwordHash = await this.hash(temporaryPassword);
+    return this.deps.db.withTransaction(async (tx) => {
+      // Read again in the transaction: the role may have changed since.
+      const current = await users.get(tx, actor.orgId, id);
+      if (!canAssignRole(actor.role, current.role, current.role)) {
+        throw forbidden(`${withArticle(actor.role)} cannot reset the password of ${withArticle(current.role)}`);
+      }
+      const revoked = await setTemporaryPassword(tx, id, passwordHash);
+      await record(tx, actor, { projectId: null, action: 'user.password-reset', resourceType: 'user', resourceKey: id, before: undefined, after: { email: current.email, ...revoked } });
+      return { user: await users.get(tx, actor.orgId, id), temporaryPassword };
+    });
   }
 
   async updateUser(actor: Actor, id: string, input: unknown, expectedVersion: number): Promise<User> {
@@ -319,6 +391,10 @@ export class AccountService {
       }
       if (current.role === 'owner' && actor.role !== 'owner') {
         throw forbidden('only an owner can change or disable an owner');
+      }
+      if (patch.role !== undefined && patch.role !== current.role && (patch.role === 'owner' || patch.role === 'admin') && current.passwordChangeRequired) {
+        // Whoever set the password (an admin) could otherwise sign in as the promoted user.
+        throw new AppError(AppErrorCode.InvalidState, `${current.email} has not yet chosen their own password (they must sign in once first): they cannot be made ${withArticle(patch.role)} until then`);
       }
       const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);
       if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {
@@ -339,6 +415,54 @@ export class AccountService {
       return updated;
     });
   }
+}
+
+/**
+ * Sets a generated temporary password the user must replace at their next login, and ends all their
+ * sessions and personal access tokens. Used by the admin reset and by `xp users reset-password`.
+ */
+async function setTemporaryPassword(tx: Queryable, userId: string, passwordHash: string): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+  await users.setPassword(tx, userId, passwordHash, true);
+  const sessionsRevoked = await credentials.revokeOtherSessions(tx, userId, null);
+  const accessTokensRevoked = await credentials.revokeAccessTokensForUser(tx, userId);
+  return { sessionsRevoked, accessTokensRevoked };
+}
+
+/** The audit log's client for a reset made with `xp users reset-password`. */
+export const CLI_RESET_CLIENT = 'cli (xp users reset-password)';
+
+/**
+ * Operator recovery (a forgotten password, the only owner's included): `xp users reset-password`
+ * on the platform's database, no session needed. Same effects as `POST /users/{id}/password-reset`;
+ * the audit entry has no user as its actor, the CLI as its client.
+ */
+export async function resetPasswordAsOperator(
+  db: Database,
+  email: string,
+  options: { scrypt?: ScryptParams } = {},
+): Promise<{ user: User; temporaryPassword: string; sessionsRevoked: number; accessTokensRevoked: number }> {
+  const found = await users.findByEmail(db, email);
+  if (found === undefined) {
+    throw new AppError(AppErrorCode.NotFound, `no user with email ${email}`);
+  }
+  const temporaryPassword = randomPassword();
+  const passwordHash = options.scrypt === undefined ? await hashPassword(temporaryPassword) : await hashPassword(temporaryPassword, options.scrypt);
+  return db.withTransaction(async (tx) => {
+    const revoked = await setTemporaryPassword(tx, found.id, passwordHash);
+    await audit.append(tx, {
+      orgId: found.orgId,
+      projectId: null,
+      actorId: null,
+      actorEmail: null,
+      client: CLI_RESET_CLIENT,
+      action: 'user.password-reset',
+      resourceType: 'user',
+      resourceKey: found.id,
+      diff: jsonDiff(undefined, { email: found.email, by: 'operator', ...revoked }),
+    });
+    const user = await users.get(tx, found.orgId, found.id);
+    return { user, temporaryPassword, ...revoked };
+  });
 }
 
 /** "an admin", "a viewer": a role name for messages. */

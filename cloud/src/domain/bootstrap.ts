@@ -152,7 +152,10 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
   const sdkKeys: Record<string, { server: string; client: string }> = {};
   const staged = await deps.db.withTransaction(async (tx) => {
     await tx.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', [orgId, 'My organisation']);
-    const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash });
+    // Not flagged password_change_required (unlike an invitation's): the operator chose this password
+    // (XP_ADMIN_PASSWORD) or received it alone, on their own machine (printed once and saved to
+    // initial-credentials.txt), so nobody else holds it. They change it with PUT /api/v1/me/password.
+    const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash, passwordChangeRequired: false });
     const actor: Actor = { userId: owner.id, orgId, email, role: 'owner', client: 'bootstrap' };
     await projects.create(tx, { id: projectId, orgId, key: 'demo', name: 'Demo project', description: 'Created on first start.' });
     for (const env of DEFAULT_ENVIRONMENTS) {

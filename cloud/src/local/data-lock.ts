@@ -15,7 +15,7 @@ import { AppError, AppErrorCode } from '../errors.js';
 export const LOCK_FILE = 'xp.lock';
 
 /** The command that holds a data folder. */
-export type LockOwner = 'xp start' | 'xp replay';
+export type LockOwner = 'xp start' | 'xp replay' | 'xp users reset-password';
 
 interface LockRecord {
   readonly pid: number;
@@ -78,7 +78,7 @@ const held = (r: LockRecord): boolean => (r.host !== '' && r.host !== hostname()
 
 function inUse(dataDir: string, r: LockRecord): AppError {
   const where = r.host !== '' && r.host !== hostname() ? ` on ${r.host}` : '';
-  const advice = r.command === 'xp replay' ? 'wait for it to finish, or stop it' : 'stop it first';
+  const advice = r.command === 'xp replay' || r.command === 'xp users reset-password' ? 'wait for it to finish, or stop it' : 'stop it first';
   return new AppError(AppErrorCode.InvalidState, `${dataDir} is in use by ${r.command} (pid ${r.pid}${where}); ${advice}`);
 }
 

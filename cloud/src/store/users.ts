@@ -13,6 +13,8 @@ export interface User {
   readonly name: string;
   readonly role: Role;
   readonly disabled: boolean;
+  /** The password was set by an administrator (invitation or reset): the user must choose their own at the next login. */
+  readonly passwordChangeRequired: boolean;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -25,13 +27,14 @@ interface Row {
   name: string;
   role: Role;
   disabled: boolean;
+  password_change_required: boolean;
   version: number;
   created_at: Date;
   updated_at: Date;
   password_hash?: string | null;
 }
 
-const COLUMNS = 'id, org_id, email, name, role, disabled, version, created_at, updated_at';
+const COLUMNS = 'id, org_id, email, name, role, disabled, password_change_required, version, created_at, updated_at';
 
 function fromRow(r: Row): User {
   return {
@@ -41,6 +44,7 @@ function fromRow(r: Row): User {
     name: r.name,
     role: r.role,
     disabled: r.disabled,
+    passwordChangeRequired: r.password_change_required,
     version: r.version,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
@@ -48,11 +52,14 @@ function fromRow(r: Row): User {
 }
 
 export const users = {
-  async create(db: Queryable, user: { id: string; orgId: string; email: string; name: string; role: Role; passwordHash: string | null }): Promise<User> {
+  async create(
+    db: Queryable,
+    user: { id: string; orgId: string; email: string; name: string; role: Role; passwordHash: string | null; passwordChangeRequired?: boolean },
+  ): Promise<User> {
     try {
       const result = await db.query<Row>(
-        `INSERT INTO users (id, org_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
-        [user.id, user.orgId, user.email, user.name, user.role, user.passwordHash],
+        `INSERT INTO users (id, org_id, email, name, role, password_hash, password_change_required) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+        [user.id, user.orgId, user.email, user.name, user.role, user.passwordHash, user.passwordChangeRequired ?? false],
       );
       return fromRow(result.rows[0]!);
     } catch (e) {
@@ -134,7 +141,22 @@ export const users = {
     return fromRow(row);
   },
 
-  async setPassword(db: Queryable, id: string, passwordHash: string): Promise<void> {
-    await db.query('UPDATE users SET password_hash = $2, version = version + 1, updated_at = now() WHERE id = $1', [id, passwordHash]);
+  /**
+   * Sets the password hash. `changeRequired` also sets whether the user must replace it at their
+   * next login (true for a password an administrator set, false once the user chose their own);
+   * without it the flag is left as it is (a rehash of the same password).
+   */
+  async setPassword(db: Queryable, id: string, passwordHash: string, changeRequired?: boolean): Promise<void> {
+    await db.query(
+      'UPDATE users SET password_hash = $2, password_change_required = COALESCE($3, password_change_required), version = version + 1, updated_at = now() WHERE id = $1',
+      [id, passwordHash, changeRequired ?? null],
+    );
+  },
+
+  /** The user with this email in any organisation (emails are unique across the installation). */
+  async findByEmail(db: Queryable, email: string): Promise<User | undefined> {
+    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM users WHERE lower(email) = lower($1)`, [email]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : fromRow(row);
   },
 };

@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { configFromEnv, startLocalStack } from '@xp/cloud';
 import type { LocalStack } from '@xp/cloud';
 import { XpApiClient } from '@xp/shared';
+import type { Role } from '@xp/shared';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DESKTOP_DIR = path.resolve(here, '..', '..');
@@ -35,6 +36,16 @@ export interface ConsoleStack {
 export async function ownerApi(platform: ConsoleStack): Promise<XpApiClient> {
   const anonymous = new XpApiClient({ apiUrl: platform.stack.apiUrl });
   return anonymous.withToken((await anonymous.login(OWNER.email, OWNER.password)).token);
+}
+
+/**
+ * Adds a user who has already chosen `password` as their own: invited with a generated password,
+ * then signed in once through the API replacing it (as the console's first sign-in does), so a
+ * test can sign in with `password` directly.
+ */
+export async function addUserWithOwnPassword(platform: ConsoleStack, api: XpApiClient, user: { email: string; password: string; name: string; role: Role }): Promise<void> {
+  const { initialPassword } = await api.inviteUser({ email: user.email, name: user.name, role: user.role });
+  await new XpApiClient({ apiUrl: platform.stack.apiUrl }).login(user.email, initialPassword ?? '', user.password);
 }
 
 /** Builds the renderer when this checkout has no build yet (the e2e suite needs the real bundle). */

@@ -55,10 +55,18 @@ export interface User {
   readonly name: string;
   readonly role: Role;
   readonly disabled: boolean;
+  /**
+   * The password was set by an administrator (an invitation's or a reset's) and the user has not
+   * chosen their own yet (they must, at their next login); absent from servers before 2026-12.
+   */
+  readonly passwordChangeRequired?: boolean;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
+
+/** The login's error code for a password an administrator set: log in again with `newPassword`. */
+export const PASSWORD_CHANGE_REQUIRED = 'PASSWORD_CHANGE_REQUIRED';
 
 export interface Project {
   readonly id: string;
@@ -272,8 +280,18 @@ export class XpApiClient {
     return { body: parsed as T, etag: res.headers.get('etag') };
   }
 
-  async login(email: string, password: string): Promise<{ token: string; expiresAt: string; user: User }> {
-    return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/login', { body: { email, password } })).body;
+  /**
+   * Logs in. A password an administrator set answers ApiError 403 `PASSWORD_CHANGE_REQUIRED`: log in
+   * again with the user's own `newPassword`, which replaces it (refused, 400, for any other password).
+   */
+  async login(email: string, password: string, newPassword?: string): Promise<{ token: string; expiresAt: string; user: User }> {
+    const body = newPassword === undefined ? { email, password } : { email, password, newPassword };
+    return (await this.call<{ token: string; expiresAt: string; user: User }>('POST', '/api/v1/auth/login', { body })).body;
+  }
+
+  /** Changes the caller's password; their other sessions end (and their access tokens with `revokeAccessTokens`). */
+  async changePassword(currentPassword: string, newPassword: string, options: { revokeAccessTokens?: boolean } = {}): Promise<void> {
+    await this.call<undefined>('PUT', '/api/v1/me/password', { body: { currentPassword, newPassword, ...(options.revokeAccessTokens === undefined ? {} : { revokeAccessTokens: options.revokeAccessTokens }) } });
   }
 
   async me(): Promise<User> {
@@ -461,6 +479,14 @@ export class XpApiClient {
   }
 
   /** Renames, changes the role of, or disables a user, from the version read (If-Match). */
+  /**
+   * Sets a temporary password on another user, returned once, which they must replace at their next
+   * login; their sessions and personal access tokens end.
+   */
+  async resetPassword(userId: string): Promise<{ temporaryPassword: string; user: User }> {
+    return (await this.call<{ temporaryPassword: string; user: User }>('POST', `/api/v1/users/${encodeURIComponent(userId)}/password-reset`)).body;
+  }
+
   async updateUser(id: string, patch: { name?: string; role?: Role; disabled?: boolean }, version: number): Promise<User> {
     return (await this.call<User>('PATCH', `/api/v1/users/${encodeURIComponent(id)}`, { body: patch, version })).body;
   }

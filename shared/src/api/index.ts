@@ -1,4 +1,4 @@
-export { ApiError, DeliveryStatus, WebhookFormat, XpApiClient } from './client.js';
+export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient } from './client.js';
 export { FeedState, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Page, Project, Stored, StoredEnvironment, User } from './client.js';

@@ -600,9 +600,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(missing).toEqual([]);
     const operations = Object.values(doc.body.paths as Record<string, Record<string, { 'x-permission'?: string; security?: unknown }>>).flatMap((o) => Object.values(o));
     expect(operations.filter((o) => o.security !== undefined && o['x-permission'] === undefined)).toEqual([]);
-    // Every error an operation can answer is declared: login's wrong password, and 431/500/503 everywhere.
+    // Every error an operation can answer is declared: login's wrong password and PASSWORD_CHANGE_REQUIRED, and 431/500/503 everywhere.
     const paths = doc.body.paths as Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: { required: boolean } }>>;
-    expect(Object.keys(paths['/api/v1/auth/login']!.post!.responses).sort()).toEqual(['200', '400', '401', '413', '429', '431', '500', '503']);
+    expect(Object.keys(paths['/api/v1/auth/login']!.post!.responses).sort()).toEqual(['200', '400', '401', '403', '413', '429', '431', '500', '503']);
     expect(Object.values(paths).flatMap((o) => Object.values(o)).filter((o) => !('503' in o.responses))).toEqual([]);
     expect(paths['/api/v1/projects/{project}/experiments/{key}/stop']!.post!.requestBody?.required).toBe(false);
     expect(paths['/api/v1/projects/{project}/flags']!.post!.requestBody?.required).toBe(true);

@@ -147,6 +147,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `patch-${ctx.n}@example.com`, name: 'To rename', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}`, body: { name: 'Renamed' }, ifMatch: 1 };
   },
+  'POST /api/v1/users/{id}/password-reset': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `reset-${ctx.n}@example.com`, name: 'To reset', role: 'viewer' });
+    return { path: `/api/v1/users/${created.user.id as string}/password-reset` };
+  },
   'GET /api/v1/roles': () => Promise.resolve({ path: '/api/v1/roles' }),
   'GET /api/v1/projects': () => Promise.resolve({ path: '/api/v1/projects' }),
   'POST /api/v1/projects': (ctx) => Promise.resolve({ path: '/api/v1/projects', body: { key: `p-${ctx.n}`, name: 'New project' } }),

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../auth/passwords.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, markPasswordChosen, startPlatform } from './harness.js';
 
 const DEMO = '/api/v1/projects/demo';
 const PASSWORD = 'purple monkey dishwasher 7';
@@ -41,6 +41,12 @@ describe('tokens and passwords stay secret (pglite)', () => {
     secrets.set('invited password', PASSWORD);
     const generated = await p.request('POST', '/api/v1/users', { token: session, body: { email: 'gen@example.com', name: 'Gen', role: 'viewer' } });
     secrets.set('generated password', generated.body.initialPassword as string);
+    const reset = await p.request('POST', `/api/v1/users/${generated.body.user.id as string}/password-reset`, { token: session });
+    secrets.set('temporary password', reset.body.temporaryPassword as string);
+    const chosenAtFirstLogin = 'Juniper-Ocelot-Harbour-31';
+    secrets.set('password chosen at the first login', chosenAtFirstLogin);
+    const firstLogin = await p.request('POST', '/api/v1/auth/login', { body: { email: 'gen@example.com', password: reset.body.temporaryPassword as string, newPassword: chosenAtFirstLogin } });
+    expect(firstLogin.status).toBe(200);
     const editorSession = await p.login('ed@example.com', PASSWORD);
     secrets.set('editor session', editorSession);
     const created = await p.request('POST', '/api/v1/me/tokens', { token: editorSession, body: { name: 'ci' } });
@@ -106,7 +112,7 @@ describe('tokens and passwords stay secret (pglite)', () => {
     expect(tokenRow.rows).toEqual([{ token_hash: sha256(pat), token_prefix: pat.slice(0, 12) }]);
     expect(keyRows.rows.map((r) => r.key_hash)).toContain(sha256(secrets.get('server key')!));
     expect(keyRows.rows.every((r) => /^[0-9a-f]{64}$/.test(r.key_hash) && r.key_prefix.length === 16)).toBe(true);
-    const passwords: Record<string, string> = { [OWNER.email]: OWNER.password, 'ed@example.com': PASSWORD, 'gen@example.com': secrets.get('generated password')! };
+    const passwords: Record<string, string> = { [OWNER.email]: OWNER.password, 'ed@example.com': PASSWORD, 'gen@example.com': secrets.get('password chosen at the first login')! };
     for (const { email, password_hash } of userRows.rows) {
       expect(password_hash).toMatch(/^scrypt\$/);
       expect(await verifyPassword(passwords[email]!, password_hash)).toBe(true);
@@ -160,6 +166,8 @@ describe('tokens and passwords stay secret (pglite)', () => {
 
   it('throttles failed logins: the fifth failure is 429 with Retry-After, and 15 minutes later login works again', async () => {
     await p.request('POST', '/api/v1/users', { token: session, body: { email: 'rl@example.com', name: 'Rate Limited', role: 'viewer', password: PASSWORD } });
+    // A password of the user's own (the first-login change is passwords.test.ts's).
+    await markPasswordChosen(p.db, 'rl@example.com');
     const attempt = (email: string, password: string): ReturnType<Platform['request']> => p.request('POST', '/api/v1/auth/login', { body: { email, password } });
     const start = p.now.value;
 

@@ -4,7 +4,7 @@ import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX } from '../../auth/permissio
 import { inviteSchema, loginSchema, passwordChangeSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
 import { Permission } from '../../auth/permissions.js';
-import { route } from '../api.js';
+import { errorSchema, route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { idParams, pageQuery, pageSchema, pageView, versioned } from './common.js';
 
@@ -15,6 +15,8 @@ const userSchema = z
     name: z.string(),
     role: roleSchema,
     disabled: z.boolean(),
+    /** The password was set by an administrator (invitation or reset) and the user has not replaced it yet. */
+    passwordChangeRequired: z.boolean(),
     version: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -25,8 +27,18 @@ const accessTokenSchema = z
   .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() })
   .meta({ id: 'AccessToken' });
 
-function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
-  return { id: u.id, email: u.email, name: u.name, role: u.role as z.infer<typeof roleSchema>, disabled: u.disabled, version: u.version, createdAt: u.createdAt, updatedAt: u.updatedAt };
+function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role as z.infer<typeof roleSchema>,
+    disabled: u.disabled,
+    passwordChangeRequired: u.passwordChangeRequired,
+    version: u.version,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
 }
 
 export function accountRoutes(s: Services): AnyRoute[] {
@@ -36,9 +48,14 @@ export function accountRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/auth/login',
       tag: 'Auth',
       summary: 'Log in with email and password; returns a session token',
+      description:
+        'A password an administrator set (an invitation\'s or a reset\'s) must be replaced at the first login: without `newPassword` the right password answers 403 PASSWORD_CHANGE_REQUIRED and no session; with it, the password is changed and the session issued. `newPassword` is refused (400) for any other password.',
       auth: false,
       body: loginSchema,
-      responses: { 200: { description: 'Session created', schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }) } },
+      responses: {
+        200: { description: 'Session created', schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }) },
+        403: { description: 'PASSWORD_CHANGE_REQUIRED: the password was set by an administrator; send newPassword with the login', schema: errorSchema },
+      },
       handler: async (req) => {
         const result = await s.accounts.login(req.body, { ip: req.ip, client: req.client });
         return { status: 200, body: { token: result.token, expiresAt: result.expiresAt, user: userView(result.user) }, headers: { 'Cache-Control': 'no-store' } };
@@ -170,6 +187,21 @@ export function accountRoutes(s: Services): AnyRoute[] {
       handler: async (req) => {
         const user = await s.accounts.updateUser(req.actor, req.params.id, req.body, req.expectedVersion);
         return versioned(200, user, userView(user));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/users/{id}/password-reset',
+      permission: Permission.UsersManage,
+      tag: 'Users',
+      summary: 'Set a temporary password (returned once) the user must replace at their next login; ends their sessions and tokens',
+      description:
+        'Not on yourself (use PUT /api/v1/me/password), and an admin not on an owner. The temporary password works only for a login that sends `newPassword`; all the user\'s sessions and personal access tokens are revoked.',
+      params: idParams,
+      responses: { 200: { description: 'Reset', schema: z.object({ temporaryPassword: z.string(), user: userSchema }) } },
+      handler: async (req) => {
+        const { user, temporaryPassword } = await s.accounts.resetPassword(req.actor, req.params.id);
+        return { status: 200, body: { temporaryPassword, user: userView(user) }, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({

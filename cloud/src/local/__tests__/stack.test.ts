@@ -121,9 +121,12 @@ describe('local stack (xp start) and the xp CLI against it', () => {
       const res = await fetch(`${stack.apiUrl}/api/v1/users`, {
         method: 'POST',
         headers: { authorization: `Bearer ${(await api.login('me@example.com', PASSWORD)).token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ email, name: role, role, password: PASSWORD }),
+        body: JSON.stringify({ email, name: role, role }),
       });
       expect(res.status).toBe(201);
+      // The generated password is replaced at the first login: PASSWORD becomes the user's own.
+      const { initialPassword } = (await res.json()) as { initialPassword: string };
+      await api.login(String(email), initialPassword, PASSWORD);
     }
     const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('editor@example.com', PASSWORD)).token };
     const asViewer = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('viewer@example.com', PASSWORD)).token };

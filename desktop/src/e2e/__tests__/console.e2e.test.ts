@@ -385,6 +385,11 @@ describe('console end to end', () => {
       await editor.getByLabel('Email').fill(EDITOR_EMAIL);
       await editor.getByLabel('Password').fill(password);
       await editor.getByRole('button', { name: 'Sign in' }).click();
+      // The password the owner's invitation generated must be replaced at the first sign-in.
+      await editor.getByRole('group', { name: 'Choose a new password' }).waitFor(WAIT);
+      await editor.getByLabel('New password', { exact: true }).fill('violet harbour quokka 2031');
+      await editor.getByLabel('Confirm new password', { exact: true }).fill('violet harbour quokka 2031');
+      await editor.getByRole('button', { name: 'Set password and sign in' }).click();
       await editor.getByRole('heading', { name: 'Flags' }).waitFor(WAIT);
       await editor.getByRole('combobox', { name: 'Environment' }).selectOption('production');
       await editor.goto(`${consoleUrl}/#/flags/${PROTECTED_FLAG}`);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { XpApiClient } from '@xp/shared';
-import { ARTIFACTS_DIR, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
+import { ARTIFACTS_DIR, addUserWithOwnPassword, launchChromium, startConsoleStack, ownerApi } from '../console-stack.js';
 import type { ConsoleStack } from '../console-stack.js';
 
 const FLAG = 'e2e-webhook-flag';
@@ -101,8 +101,8 @@ describe('console end to end: webhooks', () => {
     browser = launched;
     receiver = listening;
     api = await ownerApi(started);
-    await api.inviteUser({ email: ADMIN.email, name: 'Ops lead', role: 'admin', password: ADMIN.password });
-    await api.inviteUser({ email: EDITOR.email, name: 'Flag editor', role: 'editor', password: EDITOR.password });
+    await addUserWithOwnPassword(started, api, { ...ADMIN, name: 'Ops lead', role: 'admin' });
+    await addUserWithOwnPassword(started, api, { ...EDITOR, name: 'Flag editor', role: 'editor' });
     await api.create('demo', 'flags', {
       key: FLAG,
       name: 'E2E webhook flag',

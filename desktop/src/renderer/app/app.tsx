@@ -15,6 +15,7 @@ import type { Route } from './router.js';
 import { SessionContext, pageApiUrl, tokenStore } from './session.js';
 import type { Session } from './session.js';
 import { SessionExpired, SignIn } from '../features/sign-in/sign-in.js';
+import { ChangePassword } from '../features/sign-in/change-password.js';
 import { SessionFetch } from '../lib/session-fetch.js';
 
 // One chunk per screen: the flags list paints without the experiment, chart or admin code.
@@ -172,6 +173,7 @@ export function App(): ReactNode {
   const sessionFetch = useMemo(() => new SessionFetch(), []);
   const base = useMemo(() => new XpApiClient({ apiUrl: pageApiUrl(), client: 'console', fetch: sessionFetch.fetch }), [sessionFetch]);
   const [expired, setExpired] = useState(false);
+  const [changingPassword, setChangingPassword] = useState(false);
   useEffect(() => sessionFetch.subscribe(setExpired), [sessionFetch]);
 
   useEffect(() => {
@@ -448,6 +450,9 @@ export function App(): ReactNode {
           <span className="muted">
             {loaded.user.email} · {loaded.user.role}
           </span>
+          <button type="button" className="ghost" onClick={() => { setChangingPassword(true); }}>
+            Change password…
+          </button>
           <button type="button" className="ghost" onClick={() => void signOut()}>
             Sign out
           </button>
@@ -485,6 +490,7 @@ export function App(): ReactNode {
               <Screen key={loaded.project} route={route} />
             </Suspense>
           )}
+          {changingPassword ? <ChangePassword client={loaded.client} onClose={() => { setChangingPassword(false); }} /> : null}
           {expired ? (
             <SessionExpired
               client={base}

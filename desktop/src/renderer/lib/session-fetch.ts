@@ -20,6 +20,16 @@ export class RequestTimeoutError extends Error {
 }
 
 /**
+ * A request whose 401 usually means a wrong password the user typed, not an expired session (the
+ * change-password dialog's `PUT /api/v1/me/password`): answered as is, so the dialog says so instead
+ * of asking to sign in again.
+ */
+function answersWrongPassword(input: Parameters<typeof fetch>[0]): boolean {
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  return URL.canParse(url) && new URL(url).pathname.endsWith('/api/v1/me/password');
+}
+
+/**
  * The console's fetch: sends the current session token on every authenticated request, and when the
  * session has expired (401) holds those requests until the user signs in again in place, then
  * retries them with the new token — so an expired session loses no draft and no save. While nobody
@@ -76,7 +86,7 @@ export class SessionFetch {
       return this.timed(input, { ...init, headers });
     };
     const res = await send(used);
-    if (res.status !== 401 || !this.active) {
+    if (res.status !== 401 || !this.active || answersWrongPassword(input)) {
       return res;
     }
     // Signed in again while this request was under way: it only needs the new token.

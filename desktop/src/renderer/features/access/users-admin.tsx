@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { ROLE_RANK, roleSchema } from '@xp/shared';
 import type { Role, User } from '@xp/shared';
 import { useSession } from '../../app/session.js';
+import { CopyButton } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
@@ -47,7 +48,7 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
     return (
       <Dialog title="User added" onClose={onClose}>
         <p role="status">
-          {email} can sign in now.{' '}
+          {email} can sign in now; they will be asked to choose their own password the first time.{' '}
           {password === '' ? null : (
             <>
               Their initial password, shown only now: <code>{password}</code>
@@ -116,7 +117,35 @@ export function roleChangeMessage(u: Pick<User, 'email' | 'role'>, to: Role): st
   return `${becomes}: the Roles table below lists what ${article(to)} ${to} may do.`;
 }
 
-/** The organisation's users; owners and admins change roles and disable users, each from the version listed. */
+/**
+ * The temporary password of a reset, shown once with a copy button (as a new SDK key is), until closed.
+ */
+function TemporaryPassword({ email, password, onClose }: { email: string; password: string; onClose: () => void }): ReactNode {
+  return (
+    <Dialog title={`Password of ${email} reset`} onClose={onClose}>
+      <p role="status">Their sessions and personal access tokens have ended. Give them this temporary password: they must choose their own when they sign in with it.</p>
+      <p className="banner banner-warn">Copy it now: you won't see it again.</p>
+      <p>
+        <code className="secret" aria-label="Temporary password">
+          {password}
+        </code>
+      </p>
+      <p>
+        <CopyButton text={password} label="Copy password" noun="password" />
+      </p>
+      <div className="actions">
+        <button type="button" className="primary" onClick={onClose}>
+          Done
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/**
+ * The organisation's users; owners and admins change roles, reset passwords and disable users, each
+ * from the version listed.
+ */
 export function UsersTable({ users, onChanged }: { users: readonly User[]; onChanged: () => void }): ReactNode {
   const { client, user: me } = useSession();
   /** Whether the signed-in role manages users at all: other roles see the list read-only. */
@@ -126,6 +155,20 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
   const [disabling, setDisabling] = useState<User | null>(null);
   /** A role change waiting for its confirmation. */
   const [changing, setChanging] = useState<{ user: User; role: Role } | null>(null);
+  /** A password reset waiting for its confirmation, then its temporary password (shown once). */
+  const [resetting, setResetting] = useState<User | null>(null);
+  const [temporary, setTemporary] = useState<{ email: string; password: string } | null>(null);
+  const reset = async (u: User): Promise<void> => {
+    setError(null);
+    setDone(null);
+    try {
+      const res = await client.resetPassword(u.id);
+      setTemporary({ email: u.email, password: res.temporaryPassword });
+    } catch (e) {
+      setError({ user: u.email, error: e });
+    }
+    onChanged();
+  };
   const patch = async (u: User, change: { role?: Role; disabled?: boolean }): Promise<void> => {
     setError(null);
     setDone(null);
@@ -184,7 +227,15 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                     </select>
                   )}
                 </td>
-                <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
+                <td>
+                  {u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}
+                  {u.passwordChangeRequired === true ? (
+                    <>
+                      {' '}
+                      <Badge tone="warn">must choose a password</Badge>
+                    </>
+                  ) : null}
+                </td>
                 <td className="small muted">{formatTime(u.createdAt)}</td>
                 {manages ? (
                   <td>
@@ -195,6 +246,11 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                     ) : (
                       <button type="button" aria-label={`Disable ${u.email}`} onClick={() => { setDisabling(u); }}>
                         Disable
+                      </button>
+                    )}{' '}
+                    {self || roles.length === 0 ? null : (
+                      <button type="button" aria-label={`Reset the password of ${u.email}`} onClick={() => { setResetting(u); }}>
+                        Reset password…
                       </button>
                     )}
                   </td>
@@ -217,6 +273,20 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
           onCancel={() => { setChanging(null); }}
         />
       )}
+      {resetting === null ? null : (
+        <Confirm
+          title={`Reset the password of ${resetting.email}?`}
+          message="They are signed out everywhere and their personal access tokens are revoked. You get a temporary password to give them, shown once; they must choose their own when they sign in with it."
+          confirmLabel="Reset password"
+          onConfirm={() => {
+            const u = resetting;
+            setResetting(null);
+            void reset(u);
+          }}
+          onCancel={() => { setResetting(null); }}
+        />
+      )}
+      {temporary === null ? null : <TemporaryPassword email={temporary.email} password={temporary.password} onClose={() => { setTemporary(null); }} />}
       {disabling === null ? null : (
         <Confirm
           title={`Disable ${disabling.email}?`}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
-import { ApiError } from '@xp/shared';
+import { ApiError, PASSWORD_CHANGE_REQUIRED } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
@@ -27,24 +27,71 @@ function Credentials({ email, onEmail, password, onPassword, error }: { email: s
   );
 }
 
-/** A sign-in form's submit: logs in, hands the token on, and keeps the error to show. */
-function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>): { busy: boolean; error: string | null; signIn: (e: SyntheticEvent, email: string, password: string) => Promise<void> } {
+/** The new password (twice) for a password an administrator set, asked for after the API refused it at sign-in. */
+function NewPassword({ value, onValue, confirm, onConfirm }: { value: string; onValue: (v: string) => void; confirm: string; onConfirm: (v: string) => void }): ReactNode {
+  return (
+    <fieldset className="new-password">
+      <legend>Choose a new password</legend>
+      <p className="muted small">Your password was set by an administrator. Choose your own to continue: at least 12 characters, not a common password, not your email or name.</p>
+      <label>
+        New password
+        <input type="password" autoComplete="new-password" required value={value} onChange={(e) => { onValue(e.target.value); }} />
+      </label>
+      <label>
+        Confirm new password
+        <input type="password" autoComplete="new-password" required value={confirm} onChange={(e) => { onConfirm(e.target.value); }} />
+      </label>
+    </fieldset>
+  );
+}
+
+interface SignInState {
+  readonly busy: boolean;
+  readonly error: string | null;
+  /** The API answered PASSWORD_CHANGE_REQUIRED: the form asks for a new password, sent with the next login. */
+  readonly mustChoose: boolean;
+  readonly newPassword: string;
+  readonly setNewPassword: (v: string) => void;
+  readonly confirm: string;
+  readonly setConfirm: (v: string) => void;
+  readonly signIn: (e: SyntheticEvent, email: string, password: string) => Promise<void>;
+}
+
+/**
+ * A sign-in form's submit: logs in, hands the token on, and keeps the error to show. A password an
+ * administrator set is answered PASSWORD_CHANGE_REQUIRED: the form then asks for a new one (twice)
+ * and logs in again with it, which replaces the administrator's.
+ */
+function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<void>): SignInState {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [mustChoose, setMustChoose] = useState(false);
+  const [newPassword, setNewPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
   const signIn = async (e: SyntheticEvent, email: string, password: string): Promise<void> => {
     e.preventDefault();
-    setBusy(true);
     setError(null);
+    if (mustChoose && newPassword !== confirm) {
+      setError('The new passwords do not match.');
+      return;
+    }
+    setBusy(true);
     try {
-      const { token } = await client.login(email, password);
+      const { token } = await client.login(email, password, mustChoose ? newPassword : undefined);
       await onSignedIn(token);
     } catch (err) {
-      // Here a 401 means wrong credentials ("invalid email or password"), not an expired session.
-      setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
+      if (err instanceof ApiError && err.code === PASSWORD_CHANGE_REQUIRED) {
+        setMustChoose(true);
+        setError(null);
+      } else {
+        // Here a 401 means wrong credentials ("invalid email or password"), not an expired session;
+        // a 400 after a new password names what is wrong with it (too short, too common…).
+        setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
+      }
       setBusy(false);
     }
   };
-  return { busy, error, signIn };
+  return { busy, error, mustChoose, newPassword, setNewPassword, confirm, setConfirm, signIn };
 }
 
 /** A profile id from its name: lower-case letters, digits and "-", unique among `taken`. */
@@ -179,7 +226,7 @@ function Connections({ bridge }: { bridge: NonNullable<ReturnType<typeof desktop
 export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClient; onSignedIn: (token: string) => Promise<void>; themeButton: ReactNode }): ReactNode {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const { busy, error, signIn } = useSignIn(client, onSignedIn);
+  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn);
   const bridge = desktopBridge();
 
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email.trim(), password);
@@ -193,9 +240,11 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
         </div>
         {bridge === undefined ? null : <Connections bridge={bridge} />}
         <form onSubmit={(e) => void submit(e)}>
-          <Credentials email={email} onEmail={setEmail} password={password} onPassword={setPassword} error={error} />
+          <Credentials email={email} {...(mustChoose ? {} : { onEmail: setEmail })} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
+          {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
+          {mustChoose ? <FormError message={error} /> : null}
           <button type="submit" className="primary" disabled={busy}>
-            {busy ? 'Signing in…' : 'Sign in'}
+            {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
           </button>
         </form>
         <p className="muted small">
@@ -212,20 +261,22 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
  */
 export function SessionExpired({ client, email, onSignedIn, onSignOut }: { client: XpApiClient; email: string; onSignedIn: (token: string) => Promise<void>; onSignOut: () => void }): ReactNode {
   const [password, setPassword] = useState('');
-  const { busy, error, signIn } = useSignIn(client, onSignedIn);
+  const { busy, error, signIn, mustChoose, newPassword, setNewPassword, confirm, setConfirm } = useSignIn(client, onSignedIn);
   const submit = (e: SyntheticEvent): Promise<void> => signIn(e, email, password);
 
   return (
     <Dialog title="Your session has expired" onClose={onSignOut}>
       <p>Sign in again to carry on where you were: unsaved changes stay, and what was being saved is sent once you are signed in.</p>
       <form onSubmit={(e) => void submit(e)}>
-        <Credentials email={email} password={password} onPassword={setPassword} error={error} />
+        <Credentials email={email} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
+        {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
+        {mustChoose ? <FormError message={error} /> : null}
         <div className="actions">
           <button type="button" onClick={onSignOut}>
             Sign out
           </button>
           <button type="submit" className="primary" disabled={busy}>
-            {busy ? 'Signing in…' : 'Sign in'}
+            {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
           </button>
         </div>
       </form>

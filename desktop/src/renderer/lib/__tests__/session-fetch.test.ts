@@ -76,3 +76,27 @@ describe('session fetch timeout (F11)', () => {
     expect((error as Error).name).toBe('AbortError');
   });
 });
+
+describe('session fetch and a wrong current password', () => {
+  const real = globalThis.fetch;
+  afterEach(() => {
+    globalThis.fetch = real;
+  });
+
+  it("answers PUT /api/v1/me/password's 401 as is (a wrong current password), while another 401 waits for a new sign-in", async () => {
+    globalThis.fetch = vi.fn(() => Promise.resolve(new Response(JSON.stringify({ error: { code: 'UNAUTHENTICATED', message: 'current password is wrong' } }), { status: 401 })));
+    const session = new SessionFetch();
+    session.start('token');
+    const expiries: boolean[] = [];
+    session.subscribe((expired) => expiries.push(expired));
+    const client = new XpApiClient({ apiUrl: 'http://api.test', client: 'console', token: 'token', fetch: session.fetch });
+
+    await expect(client.changePassword('not it', 'violet harbour quokka')).rejects.toMatchObject({ status: 401, message: 'current password is wrong' });
+    expect(expiries).toEqual([]);
+
+    const held = client.me().then(() => null, (e: unknown) => e);
+    await vi.waitFor(() => { expect(expiries).toEqual([true]); });
+    session.stop();
+    expect(await held).toMatchObject({ status: 401 });
+  });
+});

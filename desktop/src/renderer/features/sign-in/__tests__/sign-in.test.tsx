@@ -1,7 +1,7 @@
 import '../../../test/dom.js';
 import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeApi } from '../../../test/fake-api.js';
 import type { ConnectionProfile, ProfileView, XpBridge } from '../../../../ipc-contract.js';
 import { SignIn, cleartextRemote, profileId } from '../sign-in.js';
@@ -54,6 +54,53 @@ describe('sign-in', () => {
     expect((await screen.findByRole('alert')).textContent).toBe('invalid email or password');
     expect(signedIn).toBe(false);
     expect(screen.getByRole('button', { name: 'Sign in' })).toHaveProperty('disabled', false);
+  });
+
+  it('asks for a new password (twice) when an administrator set the password, and sends it with the login', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method !== 'POST' || req.path !== '/api/v1/auth/login') {
+        return undefined;
+      }
+      const body = req.body as { newPassword?: string };
+      if (body.newPassword === undefined) {
+        return { status: 403, body: { error: { code: 'PASSWORD_CHANGE_REQUIRED', message: 'this password was set by an administrator; choose a new one: send newPassword with the login' } } };
+      }
+      if (body.newPassword === 'password1234') {
+        return { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'newPassword too weak: is a commonly used password' } } };
+      }
+      return { status: 200, body: { token: 'xps_new', expiresAt: '2026-12-05T00:00:00Z', user: { id: 'u1', email: 'ana@example.com', name: 'Ana', role: 'editor', disabled: false, passwordChangeRequired: false, version: 2, createdAt: '', updatedAt: '' } } };
+    });
+    const signedIn: string[] = [];
+    render(<SignIn client={client} themeButton={null} onSignedIn={(token) => { signedIn.push(token); return Promise.resolve(); }} />);
+
+    await u.type(screen.getByLabelText('Email'), 'ana@example.com');
+    await u.type(screen.getByLabelText('Password'), 'given-by-admin-123');
+    await u.click(screen.getByRole('button', { name: 'Sign in' }));
+    const group = await screen.findByRole('group', { name: 'Choose a new password' });
+    expect(screen.queryByRole('alert')).toBeNull();
+
+    await u.type(within(group).getByLabelText('New password'), 'password1234');
+    await u.type(within(group).getByLabelText('Confirm new password'), 'password123');
+    await u.click(screen.getByRole('button', { name: 'Set password and sign in' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('The new passwords do not match.');
+    expect(sent).toHaveLength(1);
+
+    await u.type(within(group).getByLabelText('Confirm new password'), '4');
+    await u.click(screen.getByRole('button', { name: 'Set password and sign in' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('newPassword too weak: is a commonly used password');
+
+    await u.clear(within(group).getByLabelText('New password'));
+    await u.clear(within(group).getByLabelText('Confirm new password'));
+    await u.type(within(group).getByLabelText('New password'), 'violet harbour quokka');
+    await u.type(within(group).getByLabelText('Confirm new password'), 'violet harbour quokka');
+    await u.click(screen.getByRole('button', { name: 'Set password and sign in' }));
+    await vi.waitFor(() => { expect(signedIn).toEqual(['xps_new']); });
+    expect(sent.map((r) => r.body)).toEqual([
+      { email: 'ana@example.com', password: 'given-by-admin-123' },
+      { email: 'ana@example.com', password: 'given-by-admin-123', newPassword: 'password1234' },
+      { email: 'ana@example.com', password: 'given-by-admin-123', newPassword: 'violet harbour quokka' },
+    ]);
   });
 
   it('adds a connection in the desktop app, warns about plain http to another machine, and signs in to it', async () => {

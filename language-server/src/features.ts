@@ -1,7 +1,7 @@
 import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
 import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
 import type { Experiment, Flag } from '@xp/shared';
-import { expandVariations, servedToEveryone, staleVariation } from '@xp/shared';
+import { expandVariations, keySchema, servedToEveryone, staleVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
@@ -357,7 +357,7 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
     case 'string':
     case 'number':
     case 'value':
-      // Go's OpenFeature calls return (value, error): not a plain expression.
+      // Not in Go: OpenFeature's calls return (value, error), and GetValue is left alone with them (docs/language-server.md).
       if (ref.language === 'go' || typeof variation.value === 'object') {
         return undefined;
       }
@@ -450,7 +450,8 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
       // Constants are followed within a file, so the key's literal is in this document either way.
       actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [edit] } } });
     }
-    if (d.code === DiagnosticCode.UnknownFlag && ctx.canCreateFlags && data.flagKey !== undefined) {
+    // Only a key the API takes (its key rules: pattern and length): another would be refused with a 400.
+    if (d.code === DiagnosticCode.UnknownFlag && ctx.canCreateFlags && data.flagKey !== undefined && keySchema.safeParse(data.flagKey).success) {
       actions.push({ title: `Create flag "${data.flagKey}" in ${ctx.snapshot.project}`, kind: CodeActionKind.QuickFix, diagnostics: [d], command: { title: 'Create flag', command: ServerCommand.CreateFlag, arguments: [data.flagKey] } });
     }
     if (d.code === DiagnosticCode.UnknownVariation && data.suggestion !== undefined) {

@@ -209,8 +209,30 @@ export function readFlagsFile(file: string): ProjectSnapshot {
   };
 }
 
-/** The zero-based line where a flag's key is declared in a flags document, if found. */
+/**
+ * The zero-based line where a flag's key is declared in a flags document (`flags:`, else a
+ * standalone experiment's under `experiments:`), if found. Read from the parsed document, so a
+ * variation or rule that happens to be named like the key is never taken for it; a document that
+ * does not parse (half edited) is searched line by line.
+ */
 export function flagLineInFile(text: string, key: string): number | undefined {
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter });
+  if (doc.errors.length === 0 && YAML.isMap(doc.contents)) {
+    for (const section of ['flags', 'experiments']) {
+      const items = doc.contents.get(section, true);
+      if (!YAML.isSeq(items)) {
+        continue;
+      }
+      for (const item of items.items) {
+        const node = YAML.isMap(item) ? item.get('key', true) : undefined;
+        if (YAML.isScalar(node) && node.value === key && node.range !== undefined && node.range !== null) {
+          return lineCounter.linePos(node.range[0]).line - 1;
+        }
+      }
+    }
+    return undefined;
+  }
   const lines = text.split('\n');
   const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const keyLine = new RegExp(`^\\s*(?:-\\s*)?["']?key["']?\\s*:\\s*["']?${escaped}["']?\\s*,?\\s*$`);

@@ -23,8 +23,10 @@ export interface XpSettings {
   readonly cacheFile?: string;
   /** Web console base URL for links; defaults to the API URL with port 3000. */
   readonly consoleUrl?: string;
-  /** Seconds between refreshes from the API (experiment results; definition changes also arrive on the change feed); 0 disables; default 60. */
+  /** Seconds between refreshes from the API (experiment results; definition changes also arrive on the change feed); 0 disables; default 60, at least 5. */
   readonly refreshIntervalSeconds?: number;
+  /** Seconds an API request may take before it is abandoned (the cache is used meanwhile); default 10. */
+  readonly requestTimeoutSeconds?: number;
   /** A flag fully rolled out for this many days is reported as stale; default 30. */
   readonly staleDays?: number;
   /** Files larger than this many characters are not indexed; default 1,000,000. */
@@ -76,11 +78,34 @@ export interface FlagSummary {
   readonly environments: readonly { readonly key: string; readonly enabled: boolean; readonly summary: string }[];
   readonly variations: readonly string[];
   readonly version: number | null;
-  readonly references: readonly { readonly uri: string; readonly line: number; readonly character: number; readonly snippet: string }[];
+  /** How many references the workspace has (also in xp/flagList, which leaves the references out). */
+  readonly referenceCount: number;
+  /** Every reference in the workspace; empty in xp/flagList's answer (ask xp/flagReferences). */
+  readonly references: readonly FlagReferenceSummary[];
+}
+
+export interface FlagReferenceSummary {
+  readonly uri: string;
+  readonly line: number;
+  readonly character: number;
+  readonly snippet: string;
 }
 
 /** Client → server: every flag known or referenced, with its references (the Flags view). */
 export const FlagsRequest = new RequestType0<{ readonly flags: readonly FlagSummary[] }, void>('xp/flags');
+
+/**
+ * Client → server: every flag known or referenced, as xp/flags, with `referenceCount` but no
+ * `references`: the Flags view refetches it at every status, which in a workspace with tens of
+ * thousands of references must not move megabytes; it asks each flag's references when expanded.
+ */
+export const FlagListRequest = new RequestType0<{ readonly flags: readonly FlagSummary[] }, void>('xp/flagList');
+
+export interface FlagReferencesParams {
+  readonly flagKey: string;
+}
+/** Client → server: one flag's references in the workspace (empty for a key nothing references). */
+export const FlagReferencesRequest = new RequestType<FlagReferencesParams, { readonly references: readonly FlagReferenceSummary[] }, void>('xp/flagReferences');
 
 /** Client → server: re-fetch flag data now (after the client changed a flag). */
 export const RefreshRequest = new RequestType0<StatusParams, void>('xp/refresh');
@@ -106,8 +131,10 @@ export interface ExplainResult {
   readonly experiment: { readonly key: string; readonly variationKey: string; readonly inExperiment: boolean } | null;
   readonly errorCode: string | null;
   readonly trace: readonly { readonly ruleId?: string; readonly outcome: string; readonly detail?: string }[];
-  /** Which ruleset was used: the published one (api), or one compiled from cached or file data. */
+  /** Where the data the ruleset came from is from: the API just now (api), the cache file, the flags file. */
   readonly rulesetSource: DataSource;
+  /** The environment's published ruleset (true), or one compiled from the definitions (false: none published, or a flags file). */
+  readonly rulesetPublished: boolean;
 }
 
 /**

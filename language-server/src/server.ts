@@ -11,6 +11,7 @@ import type {
   FileEvent,
   FileSystemWatcher,
   InitializeParams,
+  WorkDoneProgressServerReporter,
   InitializeResult,
   Location,
   SymbolInformation,
@@ -32,7 +33,8 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
-import { ApiError, DEFAULT_STALE_DAYS, evaluateFlag, FeedState, XpApiClient } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, evaluateFlag, FeedState, keySchema, XpApiClient } from '@xp/shared';
+import { apiUrlProblem, DEFAULT_REQUEST_TIMEOUT_SECONDS, redactCredentials, timedFetch } from './api-fetch.js';
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, contains, diagnostics, experimentOf, hover, keyCompletions, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
@@ -40,7 +42,7 @@ import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, know
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, readSourceText, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
-import { ExplainRequest, explainParamsProblem, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
+import { ExplainRequest, explainParamsProblem, FlagListRequest, FlagReferencesRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
 export interface ServerOptions {
   /** Injected clock (stale checks). */
@@ -50,6 +52,11 @@ export interface ServerOptions {
 const FLAGS_FILE_CANDIDATES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
 const DEFAULT_ENVIRONMENT = 'production';
 const DEFAULT_REFRESH_SECONDS = 60;
+/** Periodic refresh is never more frequent than this (0 turns it off). */
+export const MIN_REFRESH_SECONDS = 5;
+/** How long the client may take to answer window/workDoneProgress/create before indexing goes on without progress. */
+const PROGRESS_CREATE_TIMEOUT_MS = 2_000;
+const SETTING_KEYS = ['apiUrl', 'token', 'project', 'environment', 'flagsFile', 'cacheFile', 'consoleUrl', 'refreshIntervalSeconds', 'staleDays', 'maxFileSize', 'requestTimeoutSeconds', 'wrapperFunctions'] as const;
 /** Changes arriving together on the change feed (a change request applied, a script) cause one refetch. */
 const FEED_DEBOUNCE_MS = 300;
 /** Typing pauses shorter than this re-index once, not per keystroke. */
@@ -71,10 +78,28 @@ function settingsFrom(value: unknown): XpSettings {
       out[k] = v[k];
     }
   }
+  if (typeof v.requestTimeoutSeconds === 'number' && Number.isFinite(v.requestTimeoutSeconds) && v.requestTimeoutSeconds > 0) {
+    out.requestTimeoutSeconds = v.requestTimeoutSeconds;
+  }
   if (Array.isArray(v.wrapperFunctions)) {
     out.wrapperFunctions = v.wrapperFunctions.filter((w): w is string => typeof w === 'string');
   }
   return out;
+}
+
+/**
+ * The settings after a `workspace/didChangeConfiguration` section: a key absent from it keeps its
+ * value, a key set to null or '' goes back to its default (an apiUrl cleared: no API; a token
+ * cleared: no token, XP_TOKEN of the environment included), any other key takes the new value.
+ */
+export function updatedSettings(current: XpSettings, next: unknown): XpSettings {
+  if (next === null || typeof next !== 'object') {
+    return current;
+  }
+  const v = next as Record<string, unknown>;
+  const cleared = new Set(SETTING_KEYS.filter((k) => Object.hasOwn(v, k) && (v[k] === null || v[k] === '')));
+  const kept = Object.fromEntries(Object.entries(current).filter(([k]) => !cleared.has(k as (typeof SETTING_KEYS)[number]))) as XpSettings;
+  return { ...kept, ...settingsFrom(next) };
 }
 
 /** What a request's params lack for its handler to read them, for an InvalidParams answer; undefined when they are well formed. */
@@ -141,9 +166,22 @@ function isDirectory(file: string): boolean {
 
 function describeError(e: unknown): string {
   if (e instanceof ApiError) {
-    return `${e.status} ${e.code}: ${e.message}`;
+    return redactCredentials(`${e.status} ${e.code}: ${e.message}`);
   }
-  return e instanceof Error ? e.message : String(e);
+  return redactCredentials(e instanceof Error ? e.message : String(e));
+}
+
+/** Resolves as `promise` does, or rejects after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
 }
 
 /** Wires the language features to a connection; returns when the connection is listening. */
@@ -183,8 +221,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     void connection.sendNotification(ShowMessageNotification.type, { type, message });
   };
   const environment = (): string => settings.environment ?? DEFAULT_ENVIRONMENT;
+  /** Why the configured apiUrl cannot be used (malformed, credentials in it), or null. */
+  const apiProblem = (): string | null => (settings.apiUrl === undefined ? null : (apiUrlProblem(settings.apiUrl) ?? null));
   const apiClient = (): XpApiClient | undefined =>
-    settings.apiUrl === undefined || settings.token === undefined ? undefined : new XpApiClient({ apiUrl: settings.apiUrl, token: settings.token, client: 'vscode' });
+    settings.apiUrl === undefined || settings.token === undefined || apiProblem() !== null
+      ? undefined
+      : new XpApiClient({ apiUrl: settings.apiUrl, token: settings.token, client: 'vscode', fetch: timedFetch(settings.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) });
+  /** The periodic refresh's interval in seconds; 0 when it is off. */
+  const refreshSeconds = (): number => {
+    const seconds = settings.refreshIntervalSeconds ?? DEFAULT_REFRESH_SECONDS;
+    return seconds === 0 ? 0 : Math.max(MIN_REFRESH_SECONDS, seconds);
+  };
 
   const flagsFilePath = (): string | undefined => {
     if (settings.flagsFile !== undefined) {
@@ -213,15 +260,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (settings.consoleUrl !== undefined) {
       return settings.consoleUrl;
     }
-    if (settings.apiUrl === undefined) {
+    if (settings.apiUrl === undefined || apiProblem() !== null) {
       return undefined;
     }
     try {
       const url = new URL(settings.apiUrl);
-      // The local stack serves the API on 8000 and the console on 3000.
-      if (url.port === '8000') {
-        url.port = '3000';
+      // The local stack's defaults serve the API on 8000 and the console on 3000. Anywhere else the
+      // console's address cannot be told from the API's (another port, another host): no link rather
+      // than a link to the API.
+      if (url.port !== '8000') {
+        return undefined;
       }
+      url.port = '3000';
       return url.origin;
     } catch {
       return undefined;
@@ -248,11 +298,16 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     error: lastError,
     indexing,
     references: index.references().length,
-    live: feedState === FeedState.Live,
+    // Live only while the API's data is shown: never beside a refused token or cached data.
+    live: feedState === FeedState.Live && !tokenRefused && snapshot.source === 'api',
     ...(tokenRefused ? { tokenRefused } : {}),
   });
+  /** Set once the first flag data load finished: a status before it would say "no data" while the data is on its way. */
+  let dataLoaded = false;
   const sendStatus = (): void => {
-    void connection.sendNotification(StatusNotification, status());
+    if (dataLoaded) {
+      void connection.sendNotification(StatusNotification, status());
+    }
   };
 
   const fileOf = (uri: string): string | undefined => (uri.startsWith('file:') ? fileURLToPath(uri) : undefined);
@@ -298,7 +353,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     flags = new Map(next.flags.map((f) => [f.key, f]));
   };
 
+  /** Loads in flight, and the number of the latest started: an older load finishing late changes nothing. */
+  let loading = 0;
+  let loadSeq = 0;
   const loadData = async (): Promise<void> => {
+    loading++;
+    try {
+      await loadDataOnce(++loadSeq);
+    } finally {
+      loading--;
+    }
+  };
+  const loadDataOnce = async (seq: number): Promise<void> => {
     const client = apiClient();
     const file = flagsFilePath();
     let fileSnapshot: ProjectSnapshot | undefined;
@@ -313,9 +379,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     if (client === undefined) {
       unfollow();
+      tokenRefused = false;
       // A flags file saved half-edited keeps the flags last read from it until it reads again.
       setSnapshot(fileSnapshot ?? (fileError !== null && snapshot.source === 'flags-file' ? snapshot : EMPTY_SNAPSHOT));
-      lastError = fileError ?? environmentProblem();
+      const problem = apiProblem();
+      if (problem !== null) {
+        connection.console.warn(`xp: not using the API: ${problem}`);
+      }
+      lastError = problem ?? fileError ?? environmentProblem();
       return;
     }
     let project = settings.project ?? (fileSnapshot?.project === '' ? undefined : fileSnapshot?.project);
@@ -325,6 +396,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         throw new Error('no project: set xp.project');
       }
       const fetched = await fetchSnapshot(client, project, environment(), now());
+      if (seq !== loadSeq) {
+        // A newer load started meanwhile (settings changed, a later refresh): its data wins.
+        return;
+      }
       setSnapshot(fetched);
       lastError = environmentProblem();
       tokenRefused = false;
@@ -335,13 +410,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         connection.console.warn(`xp: cannot write the cache file: ${describeError(e)}`);
       }
     } catch (e) {
-      // The feed of other settings (the token or project before) must not keep the status live; the
-      // current settings' feed reports its own failures (it stops on 401 / 404, retries otherwise).
-      if (project === undefined || feed?.key !== feedKey(project)) {
+      if (seq !== loadSeq) {
+        return;
+      }
+      tokenRefused = e instanceof ApiError && e.status === 401;
+      // The feed of other settings (the token or project before) must not keep the status live, nor a
+      // feed of a refused token; the current settings' feed reports its own failures (it stops on
+      // 401 / 404, retries otherwise).
+      if (project === undefined || feed?.key !== feedKey(project) || tokenRefused) {
         unfollow();
       }
       lastError = describeError(e);
-      tokenRefused = e instanceof ApiError && e.status === 401;
       connection.console.warn(`xp: flag data from the API failed (${lastError}); using the cache or flags file`);
       const cached = project === undefined ? undefined : readCache(cacheFilePath(project), project);
       setSnapshot(cached ?? fileSnapshot ?? EMPTY_SNAPSHOT);
@@ -377,7 +456,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       return;
     }
     const key = feedKey(project);
-    if (feed?.key === key) {
+    // A feed that stopped (a 401 since cured, a 404) starts again once a fetch with the same settings succeeded.
+    if (feed?.key === key && feedState !== FeedState.Stopped) {
       return;
     }
     unfollow();
@@ -392,7 +472,16 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         }
         feedState = state;
         if (state === FeedState.Stopped && detail !== 'closed') {
-          connection.console.warn(`xp: not following changes (${detail ?? 'stopped'}); refreshing every ${settings.refreshIntervalSeconds ?? DEFAULT_REFRESH_SECONDS} s`);
+          const seconds = refreshSeconds();
+          const then = seconds > 0 && apiClient() !== undefined ? `refreshing every ${seconds} s` : 'periodic refresh is off (refreshIntervalSeconds 0)';
+          connection.console.warn(`xp: not following changes (${detail ?? 'stopped'}); ${then}`);
+          if (detail?.endsWith(' 401') === true) {
+            // The token was revoked or expired mid-session: signing in again is the fix.
+            tokenRefused = true;
+            lastError = `401 UNAUTHORIZED: the API refused the token (${detail})`;
+          } else {
+            lastError ??= `not following changes: ${detail ?? 'stopped'}`;
+          }
         }
         sendStatus();
       },
@@ -410,10 +499,28 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       clearInterval(refreshTimer);
       refreshTimer = undefined;
     }
-    const seconds = settings.refreshIntervalSeconds ?? DEFAULT_REFRESH_SECONDS;
+    const seconds = refreshSeconds();
     if (seconds > 0 && apiClient() !== undefined) {
-      refreshTimer = setInterval(() => void reload(), seconds * 1000);
+      refreshTimer = setInterval(() => {
+        // One load at a time: a tick while a load runs (a slow API) is skipped, not queued.
+        if (loading === 0) {
+          void reload();
+        }
+      }, seconds * 1000);
       refreshTimer.unref();
+    }
+  };
+
+  /**
+   * A work-done progress, or undefined when the client refuses one (an error answer, allowed by the
+   * protocol) or does not answer in time: indexing then goes on without progress.
+   */
+  const createProgress = async (): Promise<WorkDoneProgressServerReporter | undefined> => {
+    try {
+      return await within(connection.window.createWorkDoneProgress(), PROGRESS_CREATE_TIMEOUT_MS, 'window/workDoneProgress/create');
+    } catch (e) {
+      connection.console.log(`xp: indexing without progress: the editor did not accept a progress token (${describeError(e)})`);
+      return undefined;
     }
   };
 
@@ -429,15 +536,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexedVersions.clear();
     indexing = true;
     sendStatus();
-    const progress = await connection.window.createWorkDoneProgress();
-    progress.begin('xp: indexing flag references', 0, 'listing files', false);
+    const progress = await createProgress();
+    progress?.begin('xp: indexing flag references', 0, 'listing files', false);
     const started = Date.now();
     let total = 0;
     const completed = await index.indexAll((p) => {
       total = p.total;
-      progress.report(p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100), `${p.done}/${p.total} files`);
+      progress?.report(p.total === 0 ? 100 : Math.floor((p.done / p.total) * 100), `${p.done}/${p.total} files`);
     }, run);
-    progress.done();
+    progress?.done();
     if (!completed || run !== indexRun) {
       return;
     }
@@ -522,12 +629,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       if (added.length > 0) {
         indexing = true;
         sendStatus();
-        const progress = await connection.window.createWorkDoneProgress();
-        progress.begin('xp: indexing flag references', undefined, added.map((f) => path.basename(f)).join(', '), false);
+        const progress = await createProgress();
+        progress?.begin('xp: indexing flag references', undefined, added.map((f) => path.basename(f)).join(', '), false);
         for (const folder of added) {
           await index.addRoot(folder, isOpen);
         }
-        progress.done();
+        progress?.done();
         indexing = false;
       }
     }
@@ -580,7 +687,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   };
 
-  const summaries = (): FlagSummary[] => {
+  const summaries = (withReferences = true): FlagSummary[] => {
     const ctx = context();
     const byKey = new Map<string, FlagSummary['references'][number][]>();
     for (const r of index.references()) {
@@ -602,14 +709,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       environments: Object.entries(flag.environments).map(([key, env]) => ({ key, enabled: env.enabled, summary: environmentSummary(flag, key) })),
       variations: flag.variations.map((v) => v.key),
       version: record.version,
-      references: byKey.get(flag.key) ?? [],
+      referenceCount: byKey.get(flag.key)?.length ?? 0,
+      references: withReferences ? (byKey.get(flag.key) ?? []) : [],
     });
     for (const record of flags.values()) {
       out.push(describe(record.definition, record));
     }
     for (const [key, refs] of byKey) {
       if (!flags.has(key)) {
-        out.push({ key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, references: refs });
+        out.push({ key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, referenceCount: refs.length, references: withReferences ? refs : [] });
       }
     }
     return out.sort((a, b) => a.key.localeCompare(b.key));
@@ -617,7 +725,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   const explain = (flagKey: string, attributes: Readonly<Record<string, unknown>>, env: string): ExplainResult => {
     const ruleset = rulesetFor(snapshot, env);
-    const source: DataSource = snapshot.rulesets[env] !== undefined ? 'api' : snapshot.source;
+    // The published ruleset when the data has it (fetched now, or cached), else one compiled from the definitions.
+    const published = snapshot.rulesets[env] !== undefined;
+    const source: DataSource = snapshot.source;
     const result = evaluateFlag(ruleset ?? {}, flagKey, { attributes }, { explain: true });
     return {
       flagKey,
@@ -631,6 +741,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       errorCode: result.errorCode ?? null,
       trace: result.trace ?? [],
       rulesetSource: source,
+      rulesetPublished: published,
     };
   };
 
@@ -674,13 +785,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         queueIndexUpdate(() => changeFolders(e.added.map((f) => f.uri), e.removed.map((f) => f.uri)));
       });
     }
+    // Indexing does not wait for the flag data (a slow or hung API), nor the data for indexing.
+    void indexWorkspace().catch((e: unknown) => {
+      connection.console.error(`xp: indexing failed: ${describeError(e)}`);
+    });
     void (async () => {
       await loadData();
-      sendStatus();
+      dataLoaded = true;
       scheduleRefresh();
-      await indexWorkspace();
+      refreshEditors();
     })().catch((e: unknown) => {
-      connection.console.error(`xp: start-up failed: ${describeError(e)}`);
+      dataLoaded = true;
+      connection.console.error(`xp: loading flag data failed: ${describeError(e)}`);
+      sendStatus();
     });
   });
 
@@ -690,7 +807,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       return;
     }
     const before = JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize);
-    settings = { ...settings, ...settingsFrom(next) };
+    settings = updatedSettings(settings, next);
     watchFiles();
     scheduleRefresh();
     void reload();
@@ -876,12 +993,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (typeof key !== 'string' || key === '') {
       throw new ResponseError(ErrorCodes.InvalidParams, `${ServerCommand.CreateFlag}: the first argument must be the key of the flag to create`);
     }
+    const valid = keySchema.safeParse(key);
+    if (!valid.success) {
+      notify(MessageType.Error, `xp: cannot create "${key.slice(0, 200)}": a flag key ${valid.error.issues[0]?.message ?? 'is not valid'}`);
+      return null;
+    }
     const client = apiClient();
     if (client === undefined || snapshot.project === '') {
       notify(MessageType.Error, 'xp: creating a flag needs an API URL, a token and a project.');
       return null;
     }
     try {
+      // Off in every environment of the project: a flag with no state in an environment cannot be toggled there.
+      const environments = await client.environments(snapshot.project);
       await client.create(snapshot.project, 'flags', {
         key,
         name: key,
@@ -890,6 +1014,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           { key: 'off', value: false },
           { key: 'on', value: true },
         ],
+        environments: Object.fromEntries(environments.map((e) => [e.key, { enabled: false, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] }])),
       });
       notify(MessageType.Info, `xp: created flag "${key}" in ${snapshot.project}`);
       await reload();
@@ -901,6 +1026,20 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   }, PARAMS.executeCommand));
 
   connection.onRequest(FlagsRequest, live(() => ({ flags: summaries() })));
+  connection.onRequest(FlagListRequest, live(() => ({ flags: summaries(false) })));
+  connection.onRequest(FlagReferencesRequest, live((raw: unknown) => {
+    if (!isRecord(raw) || typeof raw.flagKey !== 'string') {
+      throw new ResponseError(ErrorCodes.InvalidParams, 'xp/flagReferences: flagKey must be a string');
+    }
+    const ctx = context();
+    const flagKey = raw.flagKey;
+    // As in xp/flags: a standalone experiment's getVariant is not a reference of a flag.
+    const references = index
+      .referencesTo(flagKey)
+      .filter((r) => experimentOf(ctx, r) === undefined)
+      .map((r) => ({ uri: uriOf(r.file), line: r.range.start.line, character: r.range.start.character, snippet: r.snippet }));
+    return { references };
+  }));
   connection.onRequest(RefreshRequest, live(async () => {
     await reload();
     return status();

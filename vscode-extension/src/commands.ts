@@ -91,7 +91,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
     const flags = await deps.server.flags();
     const key = keyOf(arg);
     if (key !== undefined) {
-      return flags.find((f) => f.key === key) ?? { key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, references: [] };
+      return flags.find((f) => f.key === key) ?? { key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, referenceCount: 0, references: [] };
     }
     const candidates = known ? flags.filter((f) => f.state !== 'unknown') : flags;
     return host.quickPick(
@@ -141,7 +141,9 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
   const webConsoleUrl = (key: string): string | undefined => {
     const settings = deps.settings();
     const project = deps.status()?.project ?? settings.project;
-    const base = settings.consoleUrl ?? settings.apiUrl?.replace(/:8000(\/|$)/, ':3000$1');
+    // Without xp.consoleUrl, only the local stack's console is known: the API on port 8000, the console on 3000.
+    const local = settings.apiUrl !== undefined && /:8000(\/|$)/.test(settings.apiUrl) ? settings.apiUrl.replace(/:8000(\/|$)/, ':3000$1') : undefined;
+    const base = settings.consoleUrl ?? local;
     if (base === undefined || project === undefined) {
       return undefined;
     }
@@ -276,7 +278,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       }
       const url = webConsoleUrl(flag.key);
       if (url === undefined) {
-        host.showError('xp: set xp.consoleUrl (or xp.apiUrl) and a project');
+        host.showError('xp: set xp.consoleUrl (only the local stack\'s console, API on port 8000, is known without it) and a project');
         return;
       }
       await host.openExternal(url);
@@ -309,7 +311,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
         ...(r.bucket === null ? [] : [`- bucket: ${r.bucket.toFixed(4)}`]),
         ...(r.experiment === null ? [] : [`- experiment: \`${r.experiment.key}\` → \`${r.experiment.variationKey}\`${r.experiment.inExperiment ? '' : ' (forced)'}`]),
         ...(r.errorCode === null ? [] : [`- error: ${r.errorCode}`]),
-        `- ruleset: ${r.rulesetSource}`,
+        `- ruleset: ${r.rulesetPublished ? 'published' : 'compiled from the definitions'} (${r.rulesetSource === 'api' ? 'from the API' : `from the ${r.rulesetSource === 'flags-file' ? 'flags file' : r.rulesetSource}`})`,
         '',
         '## Trace',
         '',

@@ -9,14 +9,14 @@ import type { LanguageClientOptions, ServerOptions } from 'vscode-languageclient
 import { LanguageClient, TransportKind } from 'vscode-languageclient/node';
 import { XpApiClient } from '@xp/shared';
 import type { StatusParams } from '@xp/language-server/protocol';
-import { ExplainRequest, FlagsRequest, RefreshRequest, StatusNotification } from '@xp/language-server/protocol';
+import { ExplainRequest, FlagListRequest, FlagReferencesRequest, RefreshRequest, StatusNotification } from '@xp/language-server/protocol';
 import { createCommands } from './commands.js';
 import type { FlagApi, ServerApi } from './flag-api.js';
 import type { FlagTreeNode } from './flags-tree.js';
-import { childNodes, itemView, rootNodes } from './flags-tree.js';
+import { childNodes, itemView, referenceNodes, rootNodes } from './flags-tree.js';
 import type { ExtensionSettings, Host } from './host.js';
 import { TOKEN_SECRET } from './host.js';
-import { languageClientOptions } from './server-settings.js';
+import { languageClientOptions, serverEnvironment } from './server-settings.js';
 import { statusView } from './status.js';
 
 function readSettings(): ExtensionSettings {
@@ -48,7 +48,10 @@ class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
   private readonly changed = new vscode.EventEmitter<undefined>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  constructor(private readonly server: () => ServerApi | undefined) {}
+  constructor(
+    private readonly server: () => ServerApi | undefined,
+    private readonly status: () => StatusParams | undefined,
+  ) {}
 
   refresh(): void {
     this.changed.fire(undefined);
@@ -76,11 +79,15 @@ class FlagsTreeProvider implements vscode.TreeDataProvider<FlagTreeNode> {
   }
 
   async getChildren(node?: FlagTreeNode): Promise<FlagTreeNode[]> {
+    const server = this.server();
+    if (node?.kind === 'flag') {
+      // References are fetched per flag when expanded: the list refetched at every status leaves them out.
+      return server === undefined ? [] : referenceNodes(node.flag, await server.flagReferences(node.flag.key));
+    }
     if (node !== undefined) {
       return childNodes(node);
     }
-    const server = this.server();
-    return server === undefined ? [] : rootNodes(await server.flags());
+    return server === undefined ? [] : rootNodes(await server.flags(), { flagData: this.status()?.source !== 'none' });
   }
 }
 
@@ -102,7 +109,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   showStatus();
 
   const serverApi: ServerApi = {
-    flags: async () => (client === undefined ? [] : (await client.sendRequest(FlagsRequest)).flags),
+    flags: async () => (client === undefined ? [] : (await client.sendRequest(FlagListRequest)).flags),
+    flagReferences: async (flagKey) => (client === undefined ? [] : (await client.sendRequest(FlagReferencesRequest, { flagKey })).references),
     refresh: async () => {
       if (client === undefined) {
         throw new Error('the language server is not running');
@@ -116,7 +124,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return client.sendRequest(ExplainRequest, params);
     },
   };
-  const tree = new FlagsTreeProvider(() => (client === undefined ? undefined : serverApi));
+  const tree = new FlagsTreeProvider(
+    () => (client === undefined ? undefined : serverApi),
+    () => status,
+  );
 
   const startClient = async (): Promise<void> => {
     const token = await context.secrets.get(TOKEN_SECRET);
@@ -126,7 +137,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // --no-liftoff: tree-sitter's wasm parses twice as fast (see language-server/bin/xp-language-server.js).
     // The token goes in the server's environment (XP_TOKEN), not in initializationOptions, which a
     // protocol trace would write to the output channel and its log file.
-    const options = { execArgv: ['--no-liftoff'], env: { ...process.env, ...(token === undefined ? {} : { XP_TOKEN: token }) } };
+    // Signed out, an XP_TOKEN inherited from the shell that started VS Code is not passed on.
+    const options = { execArgv: ['--no-liftoff'], env: serverEnvironment(process.env, token) };
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.stdio, options },
       debug: { module, transport: TransportKind.stdio, options },

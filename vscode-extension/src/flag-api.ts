@@ -1,5 +1,5 @@
 import type { Flag, FlagEnvironment, Stored } from '@xp/shared';
-import type { ExplainParams, ExplainResult, FlagSummary, StatusParams } from '@xp/language-server/protocol';
+import type { ExplainParams, ExplainResult, FlagReferenceSummary, FlagSummary, StatusParams } from '@xp/language-server/protocol';
 
 /** The management API calls the commands make (XpApiClient implements it). */
 export interface FlagApi {
@@ -12,7 +12,10 @@ export interface FlagApi {
 
 /** The language server's custom requests the extension makes (protocol.ts). */
 export interface ServerApi {
+  /** Every flag with its reference count, without the references (xp/flagList). */
   flags(): Promise<readonly FlagSummary[]>;
+  /** One flag's references (xp/flagReferences), when its node in the Flags view is expanded. */
+  flagReferences(flagKey: string): Promise<readonly FlagReferenceSummary[]>;
   refresh(): Promise<StatusParams>;
   explain(params: ExplainParams): Promise<ExplainResult>;
 }

@@ -1,9 +1,9 @@
-import type { FlagSummary } from '@xp/language-server/protocol';
+import type { FlagReferenceSummary, FlagSummary } from '@xp/language-server/protocol';
 
 /** A node of the Flags view: a state group, a flag, or one reference of a flag. */
 export type FlagTreeNode =
-  | { readonly kind: 'group'; readonly state: FlagSummary['state']; readonly label: string; readonly flags: readonly FlagSummary[] }
-  | { readonly kind: 'flag'; readonly flag: FlagSummary }
+  | { readonly kind: 'group'; readonly state: FlagSummary['state']; readonly label: string; readonly flags: readonly FlagSummary[]; readonly unchecked?: boolean }
+  | { readonly kind: 'flag'; readonly flag: FlagSummary; readonly unchecked?: boolean }
   | { readonly kind: 'reference'; readonly flag: FlagSummary; readonly uri: string; readonly line: number; readonly character: number; readonly snippet: string };
 
 const GROUPS: readonly { state: FlagSummary['state']; label: string }[] = [
@@ -13,23 +13,37 @@ const GROUPS: readonly { state: FlagSummary['state']; label: string }[] = [
   { state: 'archived', label: 'Archived' },
 ];
 
-/** Top level: one group per state that has flags. */
-export function rootNodes(flags: readonly FlagSummary[]): FlagTreeNode[] {
+/**
+ * Top level: one group per state that has flags. Without flag data (no API, no flags file: the
+ * server's source is `none`) the keys in code are not checked against any project: they are listed
+ * as such, not as unknown.
+ */
+export function rootNodes(flags: readonly FlagSummary[], options: { readonly flagData?: boolean } = {}): FlagTreeNode[] {
+  const unchecked = options.flagData === false;
   return GROUPS.flatMap((g) => {
     const members = flags.filter((f) => f.state === g.state);
-    return members.length === 0 ? [] : [{ kind: 'group' as const, state: g.state, label: `${g.label} (${members.length})`, flags: members }];
+    if (members.length === 0) {
+      return [];
+    }
+    const label = unchecked && g.state === 'unknown' ? 'In code (no flag data to check them against)' : g.label;
+    return [{ kind: 'group' as const, state: g.state, label: `${label} (${members.length})`, flags: members, ...(unchecked && g.state === 'unknown' ? { unchecked } : {}) }];
   });
 }
 
 export function childNodes(node: FlagTreeNode): FlagTreeNode[] {
   switch (node.kind) {
     case 'group':
-      return node.flags.map((flag) => ({ kind: 'flag' as const, flag }));
+      return node.flags.map((flag) => ({ kind: 'flag' as const, flag, ...(node.unchecked === true ? { unchecked: true } : {}) }));
     case 'flag':
-      return node.flag.references.map((r) => ({ kind: 'reference' as const, flag: node.flag, uri: r.uri, line: r.line, character: r.character, snippet: r.snippet }));
+      return referenceNodes(node.flag, node.flag.references);
     case 'reference':
       return [];
   }
+}
+
+/** A flag's reference nodes, from the references the server sent for it (xp/flagReferences). */
+export function referenceNodes(flag: FlagSummary, references: readonly FlagReferenceSummary[]): FlagTreeNode[] {
+  return references.map((r) => ({ kind: 'reference' as const, flag, uri: r.uri, line: r.line, character: r.character, snippet: r.snippet }));
 }
 
 export interface TreeItemView {
@@ -55,15 +69,20 @@ export function itemView(node: FlagTreeNode): TreeItemView {
       return { id: `group:${node.state}`, label: node.label, collapsible: true, contextValue: 'xp-group' };
     case 'flag': {
       const f = node.flag;
-      const refs = `${f.references.length} ref${f.references.length === 1 ? '' : 's'}`;
+      const refs = `${f.referenceCount} ref${f.referenceCount === 1 ? '' : 's'}`;
       return {
         id: `flag:${f.key}`,
         label: f.key,
         description: f.state === 'unknown' ? refs : `${f.summary} · ${refs}`,
-        tooltip: f.state === 'unknown' ? `${f.key}: not a flag of this project` : `${f.name} (${f.type})\n${f.environments.map((e) => `${e.key}: ${e.summary}`).join('\n')}`,
-        collapsible: f.references.length > 0,
+        tooltip:
+          node.unchecked === true
+            ? `${f.key}: no flag data to check it against (sign in, or add a flags file)`
+            : f.state === 'unknown'
+              ? `${f.key}: not a flag of this project`
+              : `${f.name} (${f.type})\n${f.environments.map((e) => `${e.key}: ${e.summary}`).join('\n')}`,
+        collapsible: f.referenceCount > 0,
         contextValue: f.state === 'unknown' ? 'xp-unknown-flag' : 'xp-flag',
-        icon: f.state === 'unknown' ? 'warning' : f.environments.some((e) => e.enabled) ? 'pass-filled' : 'circle-large-outline',
+        icon: node.unchecked === true ? 'symbol-constant' : f.state === 'unknown' ? 'warning' : f.environments.some((e) => e.enabled) ? 'pass-filled' : 'circle-large-outline',
       };
     }
     case 'reference':

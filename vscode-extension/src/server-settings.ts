@@ -32,3 +32,14 @@ export function languageClientOptions(settings: ExtensionSettings): LanguageClie
     initializationOptions: initializationOptions(settings),
   };
 }
+
+/**
+ * The language server's environment: VS Code's, with XP_TOKEN the token signed in with, and without
+ * an XP_TOKEN VS Code inherited from a shell. Signed out means signed out: the server would otherwise
+ * keep showing API data with a token the extension does not know of (menus hidden, "Sign in" shown).
+ */
+export function serverEnvironment(inherited: Readonly<Record<string, string | undefined>>, token: string | undefined): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...inherited };
+  delete env.XP_TOKEN;
+  return token === undefined ? env : { ...env, XP_TOKEN: token };
+}

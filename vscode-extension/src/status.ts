@@ -25,12 +25,18 @@ export function statusView(status: StatusParams | undefined): StatusView {
   }
   const where = status.project === null ? '' : ` ${status.project}/${status.environment}`;
   switch (status.source) {
-    case 'api':
-      return {
-        text: `$(cloud) xp${where}${indexing}`,
-        tooltip: `xp: connected${status.live ? ', following changes live' : ''}, ${status.flags} flags, ${status.references} references in this workspace (fetched ${status.fetchedAt ?? ''})`,
-        warning: false,
-      };
+    case 'api': {
+      const counts = `${status.flags} flags, ${status.references} references in this workspace (fetched ${status.fetchedAt ?? ''})`;
+      if (status.error !== null) {
+        // Connected, but something is wrong: an environment the project lacks, a change feed that stopped…
+        return { text: `$(warning) xp${where}${indexing}`, tooltip: `xp: ${status.error}; ${counts}`, warning: true };
+      }
+      if (!status.live) {
+        // The change feed stopped or reconnects: changes made elsewhere show only at the next refresh.
+        return { text: `$(cloud) xp${where}${indexing}`, tooltip: `xp: connected, but not following changes live (changes made elsewhere show at the next refresh); ${counts}`, warning: true };
+      }
+      return { text: `$(cloud) xp${where}${indexing}`, tooltip: `xp: connected, following changes live, ${counts}`, warning: false };
+    }
     case 'cache':
       return {
         text: `$(cloud-offline) xp${where}${indexing}`,
@@ -38,7 +44,12 @@ export function statusView(status: StatusParams | undefined): StatusView {
         warning: true,
       };
     case 'flags-file':
-      return { text: `$(file-code) xp${where}${indexing}`, tooltip: `xp: ${status.flags} flags from the flags file; sign in for live data`, warning: status.error !== null };
+      return {
+        text: `$(file-code) xp${where}${indexing}`,
+        // A flags file that does not parse (the last flags read from it are kept), or an unknown environment.
+        tooltip: status.error === null ? `xp: ${status.flags} flags from the flags file; sign in for live data` : `xp: ${status.error}; ${status.flags} flags from the flags file`,
+        warning: status.error !== null,
+      };
     case 'none':
       return { text: `$(circle-slash) xp${indexing}`, tooltip: status.error === null ? 'xp: not signed in: run "xp: Sign in"' : `xp: ${status.error}`, warning: true };
   }

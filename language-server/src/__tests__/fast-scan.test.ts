@@ -133,6 +133,28 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
     '# client.get_variant("hash-comment", u)',
     '',
   ].join('\n'),
+  // Escapes in keys: hex and Unicode escapes are read; other escapes, raw strings and templates are not keys.
+  'c/escapes.ts': [
+    'client.isEnabled("ts-escaped\\u002dkey");',
+    "client.isEnabled('hex\\x2dkey');",
+    "client.isEnabled('brace\\u{2d}key');",
+    "client.isEnabled('new\\nline');",
+    'client.isEnabled(`tpl\\u002dkey`);',
+    "const v = client.getVariant('escaped-compare', u); if (v === 'bl\\u0075e') {}",
+    '',
+  ].join('\n'),
+  'c/escapes.py': ['client.get_variant("py\\u002dkey", u)', 'client.get_variant(r"raw\\u002dkey", u)', 'client.get_variant("wide\\U0000002dkey", u)', ''].join('\n'),
+  'c/escapes.go': ['package c', '', 'func f() {', '\tc.GetVariant("go\\x2dkey", u)', '\tc.GetVariant(`goraw\\x2dkey`, u)', '}', ''].join('\n'),
+  'c/Escapes.java': ['class E {', '  void f() {', '    client.getVariant("java\\u002dkey", u);', '  }', '}', ''].join('\n'),
+  // Keyword arguments: the key is the SDK's flag_key / experiment_key keyword, in any position, never another keyword's value.
+  'b/kwargs.py': [
+    'a = client.get_value(default="blue", flag_key="py-value-flag", user=u)',
+    'b = client.is_feature_enabled(user={"id": "u1"}, flag_key="py-real-flag")',
+    'c = client.get_variant(user=u, experiment_key="py-exp")',
+    'd = client.is_feature_enabled(user=u, key="not-the-sdk-name")',
+    'e = client.get_value("positional", u, default="green")',
+    '',
+  ].join('\n'),
   // Each comparison form alone beside its call: a fallback for one cannot hide another.
   'b/reversed.py': 'v = client.get_variant("py-reversed", u)\nif "pink" != v or "x" < v:\n    pass\n',
   'b/members.py': 'v = client.get_variant("py-members", u)\nif v in ("a", "b") or v in {"d"} or v in (1, 2):\n    pass\n',

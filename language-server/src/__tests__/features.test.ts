@@ -8,7 +8,7 @@ import { experimentSchema, flagSchema } from '@xp/shared';
 import type { FeatureContext } from '../features.js';
 import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, variationCompletions } from '../features.js';
 import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
-import { EMPTY_SNAPSHOT, readCache, writeCache } from '../flag-data.js';
+import { EMPTY_SNAPSHOT, flagLineInFile, readCache, writeCache } from '../flag-data.js';
 import type { FileIndex } from '../indexer/index.js';
 import { WorkspaceIndex } from '../indexer/index.js';
 
@@ -212,6 +212,50 @@ describe('compared variations', () => {
     expect(found.map((d) => [d.range.start, d.message])).toEqual([[{ line: 0, character: 48 }, 'Flag "checkout" has no variation "bleu" (it has "control", "blue").']]);
     const fixes = codeActions(context(), 'file:///w/twice.ts', index, found[0]!.range, found, text).filter((a) => a.title === 'Change to "blue"');
     expect(fixes).toHaveLength(1);
+  });
+});
+
+describe('definitions in the flags file', () => {
+  it("finds a flag's key, never a variation named like it, and a standalone experiment's key", () => {
+    const text = [
+      'xp: 1',
+      'project: shop',
+      // As `xp export` writes it: experiments before flags.
+      'experiments:',
+      '  - key: cta-copy',
+      '    name: CTA copy',
+      'flags:',
+      '  - key: theme',
+      '    variations:',
+      '      - key: blue',
+      '        value: blue',
+      '  - key: blue',
+      '    variations:',
+      '      - key: "on"',
+      '        value: true',
+      '',
+    ].join('\n');
+    expect(flagLineInFile(text, 'blue')).toBe(10);
+    expect(flagLineInFile(text, 'cta-copy')).toBe(3);
+    expect(flagLineInFile(text, 'nope')).toBeUndefined();
+    expect(flagLineInFile(JSON.stringify({ flags: [{ key: 'a' }, { key: 'b' }] }, null, 2), 'b')).toBe(6);
+  });
+});
+
+describe('creating a missing flag', () => {
+  it('is offered only for a key the API takes', async () => {
+    const long = `k${'x'.repeat(128)}`;
+    const text = [`client.isEnabled('not-yet', u);`, `client.isEnabled('${long}', u);`, ''].join('\n');
+    const index = await indexOf('/w/create.ts', text);
+    const found = diagnostics(context(), index).filter((d) => d.code === 'unknown-flag');
+    expect(found).toHaveLength(2);
+    const creates = (line: number): string[] =>
+      codeActions(context(), 'file:///w/create.ts', index, found[line]!.range, [found[line]!], text)
+        .filter((a) => a.title.startsWith('Create flag'))
+        .map((a) => a.title);
+    expect(creates(0)).toEqual(['Create flag "not-yet" in shop']);
+    // Longer than the API's 128 characters.
+    expect(creates(1)).toEqual([]);
   });
 });
 

@@ -157,6 +157,43 @@ describe('compared variations', () => {
     return found.references.map((r) => r.compared.map((c) => `${c.name}@${c.range.start.line}:${c.range.start.character}`));
   };
 
+  it("reads a Python key passed by the SDK's keyword (flag_key, experiment_key), never another keyword's value", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-kw-'));
+    try {
+      const kw = new WorkspaceIndex(dir);
+      const file = path.join(dir, 'kw.py');
+      const result = await kw.indexText(
+        file,
+        [
+          'a = client.get_value(default="blue", flag_key="py-value-flag", user=u)',
+          'b = client.is_feature_enabled(user={"id": "u1"}, flag_key="py-real-flag")',
+          'c = client.get_variant(user=u, experiment_key="py-exp")',
+          'd = client.is_feature_enabled(user=u, key="not-the-sdk-name")',
+          'e = client.get_value("positional", u, default="green")',
+          '',
+        ].join('\n'),
+      );
+      expect(result.references.map((r) => [r.flagKey, r.kind])).toEqual([
+        ['py-value-flag', 'value'],
+        ['py-real-flag', 'enabled'],
+        ['py-exp', 'variant'],
+        ['positional', 'value'],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads hex and Unicode escapes in a key, with the range of the key as written', async () => {
+    const kw = new WorkspaceIndex('/virtual');
+    const text = ["client.isEnabled('ts-escaped\\u002dkey');", "client.isEnabled('new\\nline');", "const v = client.getVariant('k', u); if (v === 'bl\\u0075e') {}", ''].join('\n');
+    const result = await kw.indexText('/virtual/e.ts', text);
+    expect(result.references.map((r) => [r.flagKey, r.keyRange, r.compared.map((c) => c.name)])).toEqual([
+      ['ts-escaped-key', { start: { line: 0, character: 18 }, end: { line: 0, character: 37 } }, []],
+      ['k', { start: { line: 2, character: 29 }, end: { line: 2, character: 30 } }, ['blue']],
+    ]);
+  });
+
   it('reads Python membership tests, reversed operands and match statements', async () => {
     expect(
       await compared('p.py', [

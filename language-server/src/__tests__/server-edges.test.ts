@@ -1,10 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompletionItem, SymbolInformation, TextEdit } from 'vscode-languageserver-protocol/node';
 import {
@@ -23,6 +19,8 @@ import {
 import type { StatusParams } from '../protocol.js';
 import { FlagsRequest, ServerCommand } from '../protocol.js';
 import { FLAGS_YAML, LspTestClient } from '../testing/index.js';
+import type { StandInApi } from './stand-in-api.js';
+import { standInApi } from './stand-in-api.js';
 
 function write(root: string, files: Readonly<Record<string, string | Buffer>>): void {
   for (const [rel, content] of Object.entries(files)) {
@@ -128,71 +126,9 @@ async function failure(request: Promise<unknown>): Promise<ResponseError<unknown
   );
 }
 
-/**
- * A stand-in for the management API: project `shop` (environments production and staging) for the
- * token `xpp_good`, 401 for any other token, 404 for any other project; its change feed stays open.
- */
-function standInApi(): { server: Server; feedsClosed: () => Promise<void> } {
-  const flags = (YAML.parse(FLAGS_YAML) as { flags: { key: string }[] }).flags.map((definition) => ({
-    key: definition.key,
-    version: 1,
-    archived: false,
-    createdAt: '2026-01-01T00:00:00Z',
-    updatedAt: '2026-01-01T00:00:00Z',
-    createdBy: null,
-    updatedBy: null,
-    definition,
-  }));
-  const bodies: Readonly<Record<string, unknown>> = {
-    '/api/v1/projects': { items: [{ key: 'shop', name: 'Shop' }] },
-    '/api/v1/projects/shop/flags': { items: flags },
-    '/api/v1/projects/shop/experiments': { items: [] },
-    '/api/v1/projects/shop/segments': { items: [] },
-    '/api/v1/projects/shop/holdouts': { items: [] },
-    '/api/v1/projects/shop/environments': { items: ['production', 'staging'].map((key, position) => ({ key, name: key, version: 1, position })) },
-  };
-  const feeds = new Set<ServerResponse>();
-  let waiting: (() => void)[] = [];
-  const settle = (): void => {
-    if (feeds.size === 0) {
-      waiting.forEach((resolve) => {
-        resolve();
-      });
-      waiting = [];
-    }
-  };
-  const json = (res: ServerResponse, status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://api.test');
-    if (req.headers.authorization !== 'Bearer xpp_good') {
-      json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'invalid or expired token' } });
-    } else if (url.pathname === '/api/v1/projects/shop/changes/stream') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': following\n\n');
-      feeds.add(res);
-      req.on('close', () => {
-        feeds.delete(res);
-        settle();
-      });
-    } else if (bodies[url.pathname] !== undefined) {
-      json(res, 200, bodies[url.pathname]);
-    } else {
-      json(res, 404, { error: { code: 'NOT_FOUND', message: `no ${url.pathname}` } });
-    }
-  });
-  // Resolves once no change feed is open.
-  const feedsClosed = (): Promise<void> =>
-    new Promise((resolve) => {
-      waiting.push(resolve);
-      settle();
-    });
-  return { server, feedsClosed };
-}
-
 describe('language server over stdio, against an API whose settings change', () => {
   let root: string;
-  let api: ReturnType<typeof standInApi>;
+  let api: StandInApi;
   let client: LspTestClient;
 
   beforeAll(async () => {
@@ -200,7 +136,7 @@ describe('language server over stdio, against an API whose settings change', () 
     await new Promise<void>((resolve) => api.server.listen(0, '127.0.0.1', resolve));
     root = mkdtempSync(path.join(tmpdir(), 'xp-ls-api-'));
     write(root, { 'app.ts': "client.getVariant('new-nav', u);\n" });
-    const apiUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+    const apiUrl = api.url();
     client = await LspTestClient.start(root, { apiUrl, token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0 });
     await client.indexed();
     await client.until('the change feed to be live', () => (client.statuses.at(-1)?.live === true ? true : undefined));

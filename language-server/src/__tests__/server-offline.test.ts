@@ -13,7 +13,7 @@ import {
   ResponseError,
   WorkspaceSymbolRequest,
 } from 'vscode-languageserver-protocol/node';
-import { ExplainRequest, FlagsRequest } from '../protocol.js';
+import { ExplainRequest, FlagListRequest, FlagReferencesRequest, FlagsRequest } from '../protocol.js';
 import { FIXTURE_FILES, FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '../testing/index.js';
 
 const LANGUAGE_IDS: Readonly<Record<string, string>> = { ts: 'typescript', tsx: 'typescriptreact', js: 'javascript', py: 'python', go: 'go', java: 'java' };
@@ -35,6 +35,17 @@ describe('language server over stdio, offline with a flags file', () => {
   afterAll(async () => {
     await client.stop();
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('lists flags with reference counts only (xp/flagList), and one flag\'s references on request (xp/flagReferences)', async () => {
+    const full = (await client.connection.sendRequest(FlagsRequest)).flags;
+    const list = (await client.connection.sendRequest(FlagListRequest)).flags;
+    expect(list).toEqual(full.map((f) => ({ ...f, references: [] })));
+    expect(list.map((f) => f.referenceCount)).toEqual(full.map((f) => f.references.length));
+    const checkout = full.find((f) => f.key === 'checkout-v2')!;
+    expect(checkout.references.length).toBeGreaterThan(1);
+    expect((await client.connection.sendRequest(FlagReferencesRequest, { flagKey: 'checkout-v2' })).references).toEqual(checkout.references);
+    expect((await client.connection.sendRequest(FlagReferencesRequest, { flagKey: 'nothing-uses-it' })).references).toEqual([]);
   });
 
   it('reports indexing progress with $/progress begin, report and end', () => {
@@ -156,7 +167,7 @@ describe('language server over stdio, offline with a flags file', () => {
     // The 25% rollout serves blue below the bucket boundary, the default above it.
     expect(result.variationKey).toBe(result.bucket! < 0.25 ? 'blue' : 'control');
     expect(result.reason).toBe(result.bucket! < 0.25 ? 'SPLIT' : 'DEFAULT');
-    expect(result.rulesetSource).toBe('flags-file');
+    expect([result.rulesetSource, result.rulesetPublished]).toEqual(['flags-file', false]);
     // dark-mode has no production state: off.
     const off = await client.connection.sendRequest(ExplainRequest, { flagKey: 'dark-mode', attributes: { id: 'user-1' } });
     expect(off.reason).toBe('DISABLED');

@@ -1,6 +1,6 @@
 import type { Grammar, SyntaxNode } from './parser.js';
 import type { CallKind, ComparedVariation, FlagReference, Language, Range } from './types.js';
-import { CallKind as Kind, SDK_METHODS } from './types.js';
+import { decodeEscapes, CallKind as Kind, SDK_METHODS } from './types.js';
 
 /** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
 export interface FileIndex {
@@ -57,6 +57,8 @@ export class MethodTable {
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** The Python SDK's (and OpenFeature's) names of the key parameter: `flag_key` (get_value, is_feature_enabled, evaluate), `experiment_key` (get_variant, get_experiment). */
+const PYTHON_KEY_KEYWORDS: ReadonlySet<string> = new Set(['flag_key', 'experiment_key']);
 /** `method(` or `method?.(`, an optional first argument that is a name (Go's ctx), an opening quote, the key so far. */
 const TYPING_SLOT = /(?:^|[^\w$])([A-Za-z_$][\w$]*)\s*(?:\?\.)?\(\s*(?:[A-Za-z_][\w.]*\s*,\s*)?['"`]([A-Za-z0-9_.-]*)$/;
 const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
@@ -145,7 +147,10 @@ interface Literal {
   readonly range: Range;
 }
 
-/** A plain string literal's content and its range; undefined for interpolated, escaped or multi-line strings. */
+/**
+ * A plain string literal's content (hex and Unicode escapes decoded) and the range of its content as
+ * written; undefined for interpolated or multi-line strings and other escapes.
+ */
 export function literalOf(node: SyntaxNode): Literal | undefined {
   if (node.startPosition.row !== node.endPosition.row) {
     return undefined;
@@ -155,13 +160,14 @@ export function literalOf(node: SyntaxNode): Literal | undefined {
     return undefined;
   }
   const prefix = m[1]!.length + m[2]!.length;
-  const value = m[3]!;
-  if (value.includes('\\') || value.includes('${')) {
+  const raw = m[3]!;
+  const value = raw.includes('${') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
+  if (value === undefined) {
     return undefined;
   }
   const line = node.startPosition.row;
   const start = node.startPosition.column + prefix;
-  return { value, range: { start: { line, character: start }, end: { line, character: start + value.length } } };
+  return { value, range: { start: { line, character: start }, end: { line, character: start + raw.length } } };
 }
 
 function unwrap(node: SyntaxNode): SyntaxNode {
@@ -299,7 +305,10 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
       const candidates = args.namedChildren.filter((a): a is SyntaxNode => a !== null && a.type !== 'comment');
       let keyNode = candidates[0];
       if (keyNode?.type === 'keyword_argument') {
-        keyNode = keyNode.childForFieldName('value') ?? undefined;
+        // Python keyword arguments: the key is the one named as in the SDK's signatures (in any
+        // position), never another keyword's value (`get_value(default="blue", flag_key="x", …)`).
+        const named = candidates.find((a) => a.type === 'keyword_argument' && PYTHON_KEY_KEYWORDS.has(a.childForFieldName('name')?.text ?? ''));
+        keyNode = named?.childForFieldName('value') ?? undefined;
       }
       let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, constants);
       // Go's OpenFeature client takes a context first.

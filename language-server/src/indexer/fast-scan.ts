@@ -7,6 +7,7 @@
  */
 import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
 import type { ComparedVariation, FlagReference, Language, Range } from './types.js';
+import { decodeEscapes } from './types.js';
 
 const enum T {
   Ident,
@@ -573,13 +574,14 @@ function literalOfToken(tok: Token, pos: (offset: number) => { line: number; cha
   if (m === null) {
     return undefined;
   }
-  const value = m[3]!;
-  if (value.includes('\\') || value.includes('${')) {
+  const raw = m[3]!;
+  const value = raw.includes('${') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
+  if (value === undefined) {
     return undefined;
   }
   const start = pos(tok.start);
   const s = start.character + m[1]!.length + m[2]!.length;
-  return { value: detached(value), range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + value.length } } };
+  return { value: detached(value), range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + raw.length } } };
 }
 
 /** Tokens that end an operand at equality precedence or lower, on their right. */

@@ -145,3 +145,32 @@ export function languageOf(file: string): Language | undefined {
   const dot = file.lastIndexOf('.');
   return dot < 0 ? undefined : EXTENSIONS[file.slice(dot)];
 }
+
+/**
+ * A quoted string's content with its hex and Unicode escapes decoded (`\xHH`, `\uHHHH`, `\u{H…}`,
+ * `\UHHHHHHHH`, which mean the same in every language read); undefined when it holds any other
+ * escape (`\\`, `\n`, a line continuation: never in a key) or a string whose backslashes are not
+ * escapes (Python raw and byte strings, Go raw strings, JS templates; `prefix` and `quote` tell).
+ * The lexical scanner and the tree-sitter path both read literals through it.
+ */
+export function decodeEscapes(content: string, prefix: string, quote: string): string | undefined {
+  if (!content.includes('\\')) {
+    return content;
+  }
+  if (/[rRbB]/.test(prefix) || quote === '`') {
+    return undefined;
+  }
+  const escape = /\\(?:x([0-9A-Fa-f]{2})|u\{([0-9A-Fa-f]{1,6})\}|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|[\s\S]?)/g;
+  let decoded = '';
+  let at = 0;
+  for (const m of content.matchAll(escape)) {
+    const hex = m[1] ?? m[2] ?? m[3] ?? m[4];
+    const code = hex === undefined ? NaN : parseInt(hex, 16);
+    if (!(code <= 0x10ffff)) {
+      return undefined;
+    }
+    decoded += content.slice(at, m.index) + String.fromCodePoint(code);
+    at = m.index + m[0].length;
+  }
+  return decoded + content.slice(at);
+}

@@ -9,6 +9,7 @@ import {
   createProtocolConnection,
   DidChangeWatchedFilesNotification,
   DidOpenTextDocumentNotification,
+  ErrorCodes,
   ExitNotification,
   FileChangeType,
   InitializedNotification,
@@ -16,6 +17,7 @@ import {
   LogMessageNotification,
   PublishDiagnosticsNotification,
   RegistrationRequest,
+  ResponseError,
   ShutdownRequest,
   StreamMessageReader,
   StreamMessageWriter,
@@ -50,6 +52,11 @@ export interface StartOptions {
   readonly capabilities?: ClientCapabilities;
   /** The workspace folders (default: the root alone). */
   readonly folders?: readonly string[];
+  /**
+   * How the client answers window/workDoneProgress/create: accept it (default), answer with an
+   * error (as the protocol allows, and some clients do), or never answer.
+   */
+  readonly progressCreate?: 'accept' | 'error' | 'never';
 }
 
 /** A glob of the LSP (`**`, `*`, `?`, `{a,b}`; no character classes) as a regular expression over `/`-separated paths. */
@@ -136,7 +143,13 @@ export class LspTestClient {
       client.statuses.push(p);
       client.changed();
     });
-    connection.onRequest(WorkDoneProgressCreateRequest.type, () => undefined);
+    connection.onRequest(WorkDoneProgressCreateRequest.type, () =>
+      options.progressCreate === 'error'
+        ? new ResponseError(ErrorCodes.InternalError, 'progress is not wanted')
+        : options.progressCreate === 'never'
+          ? new Promise<void>(() => undefined)
+          : undefined,
+    );
     connection.onRequest(CodeLensRefreshRequest.type, () => undefined);
     connection.onRequest(RegistrationRequest.type, (p) => {
       for (const r of p.registrations) {

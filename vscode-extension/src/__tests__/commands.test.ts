@@ -36,6 +36,7 @@ const SUMMARY: FlagSummary = {
   ],
   variations: ['control', 'blue'],
   version: 3,
+  referenceCount: 0,
   references: [],
 };
 
@@ -51,6 +52,7 @@ const EXPLANATION: ExplainResult = {
   errorCode: null,
   trace: [{ ruleId: 'ramp', outcome: 'matched', detail: 'bucket 0.1234 < coverage 0.25' }],
   rulesetSource: 'api',
+  rulesetPublished: true,
 };
 
 function setup(settings: Partial<ExtensionSettings> = {}, signedIn = true) {
@@ -208,6 +210,17 @@ describe('extension commands', () => {
     expect(withoutDesktop.host.opened).toEqual(['http://localhost:3000/?project=shop#/flags/checkout-v2']);
   });
 
+  it('opens the web console at xp.consoleUrl, and guesses it only for the local stack (API on 8000)', async () => {
+    const configured = setup({ apiUrl: 'https://api.example.com', consoleUrl: 'https://console.example.com' });
+    await configured.commands[CommandId.OpenInWebConsole]('checkout-v2');
+    expect(configured.host.opened).toEqual(['https://console.example.com/?project=shop#/flags/checkout-v2']);
+    // `xp start --port 8911`: the console is not on the API's port, and its port cannot be told.
+    const otherPort = setup({ apiUrl: 'http://127.0.0.1:8911' });
+    await otherPort.commands[CommandId.OpenInWebConsole]('checkout-v2');
+    expect(otherPort.host.opened).toEqual([]);
+    expect(otherPort.host.errors).toEqual(["xp: set xp.consoleUrl (only the local stack's console, API on port 8000, is known without it) and a project"]);
+  });
+
   it('explains an evaluation for a user id or JSON attributes', async () => {
     const t = setup();
     t.host.inputs = ['{"id":"u1","country":"FR"}'];
@@ -218,6 +231,7 @@ describe('extension commands', () => {
     const text = t.host.shown[0]!.text;
     expect(text).toContain('- reason: SPLIT (rule `ramp`)');
     expect(text).toContain('- bucket: 0.1234');
+    expect(text).toContain('- ruleset: published (from the API)');
     expect(text).toContain('- `ramp`: matched — bucket 0.1234 < coverage 0.25');
     expect(parseAttributes('user-7')).toEqual({ id: 'user-7' });
     expect(parseAttributes('{"id":')).toBe('not valid JSON');

@@ -1,5 +1,5 @@
 import type { Flag, FlagEnvironment, Stored } from '@xp/shared';
-import type { ExplainParams, ExplainResult, FlagSummary, StatusParams } from '@xp/language-server/protocol';
+import type { ExplainParams, ExplainResult, FlagReferenceSummary, FlagSummary, StatusParams } from '@xp/language-server/protocol';
 import type { FlagApi, ServerApi } from '../flag-api.js';
 import type { Host, QuickPickOption, Secrets } from '../host.js';
 
@@ -120,6 +120,9 @@ export class FakeServer implements ServerApi {
   ) {}
   flags(): Promise<readonly FlagSummary[]> {
     return Promise.resolve(this.summaries);
+  }
+  flagReferences(flagKey: string): Promise<readonly FlagReferenceSummary[]> {
+    return Promise.resolve(this.summaries.find((s) => s.key === flagKey)?.references ?? []);
   }
   refresh(): Promise<StatusParams> {
     this.refreshes++;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
-import { childNodes, itemView, rootNodes } from '../flags-tree.js';
-import { initializationOptions, LANGUAGES, languageClientOptions } from '../server-settings.js';
+import { childNodes, itemView, referenceNodes, rootNodes } from '../flags-tree.js';
+import { initializationOptions, LANGUAGES, languageClientOptions, serverEnvironment } from '../server-settings.js';
 import { statusView } from '../status.js';
 
 const flag = (key: string, state: FlagSummary['state'], refs = 0): FlagSummary => ({
@@ -13,6 +13,7 @@ const flag = (key: string, state: FlagSummary['state'], refs = 0): FlagSummary =
   environments: state === 'unknown' ? [] : [{ key: 'production', enabled: true, summary: 'ON' }],
   variations: [],
   version: 1,
+  referenceCount: refs,
   references: Array.from({ length: refs }, (_, i) => ({ uri: `file:///ws/src/app%20one.ts`, line: i, character: 4, snippet: `isFeatureEnabled('${key}')` })),
 });
 
@@ -34,16 +35,33 @@ describe('Flags view', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(itemView(childNodes(roots[1]!)[0]!).contextValue).toBe('xp-unknown-flag');
   });
+
+  it('shows reference counts from a list without references, and fetches a flag\'s references when expanded', () => {
+    const full = flag('a', 'active', 2);
+    const listed = { ...full, references: [] };
+    const node = childNodes(rootNodes([listed])[0]!)[0]!;
+    expect([itemView(node).description, itemView(node).collapsible]).toEqual(['ON · 2 refs', true]);
+    expect(referenceNodes(listed, full.references).map((n) => itemView(n).label)).toEqual(['app one.ts:1', 'app one.ts:2']);
+  });
+
+  it('lists the keys in code as unchecked, not unknown, when there is no flag data', () => {
+    const roots = rootNodes([flag('c', 'unknown', 1)], { flagData: false });
+    expect(roots.map((r) => itemView(r).label)).toEqual(['In code (no flag data to check them against) (1)']);
+    const view = itemView(childNodes(roots[0]!)[0]!);
+    expect(view.tooltip).toBe('c: no flag data to check it against (sign in, or add a flags file)');
+    expect(view.icon).not.toBe('warning');
+    // With flag data, the same key is unknown to the project.
+    expect(itemView(rootNodes([flag('c', 'unknown', 1)], { flagData: true })[0]!).label).toBe('Unknown (in code, not in the project) (1)');
+  });
 });
 
 describe('status item', () => {
-  const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9, live: false };
+  const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9, live: true };
 
   it('shows the connection state', () => {
     expect(statusView(undefined).text).toBe('$(loading~spin) xp');
     expect(statusView(base)).toMatchObject({ text: '$(cloud) xp shop/production', warning: false });
-    expect(statusView({ ...base, live: true }).tooltip).toContain('following changes live');
-    expect(statusView(base).tooltip).not.toContain('live');
+    expect(statusView(base).tooltip).toContain('following changes live');
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' })).toMatchObject({ text: '$(cloud-offline) xp shop/production', warning: true });
     expect(statusView({ ...base, source: 'cache', error: 'fetch failed' }).tooltip).toContain('offline (fetch failed)');
     expect(statusView({ ...base, source: 'none', project: null, indexing: true }).text).toBe('$(circle-slash) xp $(sync~spin)');
@@ -54,12 +72,37 @@ describe('status item', () => {
     expect(statusView(base).command).toBeUndefined();
   });
 
+  it('warns about what the server reports wrong while connected or reading the flags file', () => {
+    // An environment the project does not have: the error in the tooltip, in the warning colour.
+    const unknownEnv = statusView({ ...base, environment: 'prod', error: 'unknown environment "prod" (shop has development, production, staging)' });
+    expect(unknownEnv).toMatchObject({ text: '$(warning) xp shop/prod', warning: true });
+    expect(unknownEnv.tooltip).toContain('unknown environment "prod" (shop has development, production, staging)');
+    expect(unknownEnv.tooltip).not.toContain('connected');
+    // The change feed stopped: connected, but changes made elsewhere do not arrive.
+    const stopped = statusView({ ...base, live: false });
+    expect(stopped).toMatchObject({ text: '$(cloud) xp shop/production', warning: true });
+    expect(stopped.tooltip).toContain('not following changes live');
+    // A flags file that does not parse: the parse error is named.
+    const broken = statusView({ ...base, source: 'flags-file', live: false, error: 'cannot read flags file flags.yaml: Nested mappings are not allowed in compact mappings at line 3, column 8' });
+    expect(broken.warning).toBe(true);
+    expect(broken.tooltip).toContain('cannot read flags file flags.yaml: Nested mappings are not allowed');
+    expect(statusView({ ...base, source: 'flags-file', live: false })).toMatchObject({ warning: false, tooltip: 'xp: 4 flags from the flags file; sign in for live data' });
+  });
+
   it('passes settings to the server, leaving out empty ones, and never the token (a protocol trace logs them)', () => {
     expect(initializationOptions({ apiUrl: 'http://x', project: undefined, environment: 'staging', wrapperFunctions: ['useFlag'], flagsFile: undefined, consoleUrl: undefined })).toEqual({
       apiUrl: 'http://x',
       environment: 'staging',
       wrapperFunctions: ['useFlag'],
     });
+  });
+
+  it("starts the server with the signed-in token only, never an XP_TOKEN inherited from VS Code's shell", () => {
+    const shell = { PATH: '/usr/bin', XP_TOKEN: 'xpp_from_shell' };
+    // Signed out: no token at all, so the server cannot keep showing API data.
+    expect(serverEnvironment(shell, undefined)).toEqual({ PATH: '/usr/bin' });
+    expect(serverEnvironment(shell, 'xpp_signed_in')).toEqual({ PATH: '/usr/bin', XP_TOKEN: 'xpp_signed_in' });
+    expect(shell.XP_TOKEN).toBe('xpp_from_shell');
   });
 
   it('leaves file watching to the watchers the server registers', () => {

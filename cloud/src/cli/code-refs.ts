@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import type { CodeRef, XpApiClient } from '@xp/shared';
 import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
-import { COMMIT_PATTERN } from '../domain/code-refs.js';
+import { CODE_REFS_LIMITS, COMMIT_PATTERN } from '../domain/code-refs.js';
 import { AppError, AppErrorCode } from '../errors.js';
 
 const SNIPPET_MAX = 500;
@@ -92,6 +92,8 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
     }
     upload = { repo: values.repo, branch: values.branch, project, client: api() };
+    // A wrong or revoked token fails here, not after indexing the whole tree.
+    await upload.client.me();
   }
   const { references, files } = await collectCodeRefs(dir, values.wrapper);
   const flags = new Set(references.map((r) => r.flagKey)).size;
@@ -101,6 +103,12 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       print(`  ${r.flagKey}  ${r.path}:${r.line}:${r.column}  ${r.snippet}`);
     }
     return 0;
+  }
+  if (references.length > CODE_REFS_LIMITS.references) {
+    throw new AppError(
+      AppErrorCode.Validation,
+      `an upload takes at most ${CODE_REFS_LIMITS.references.toLocaleString('en-US')} references and ${dir} has ${references.length.toLocaleString('en-US')}: run code-refs on parts of the repository (--dir) or leave generated code out (.gitignore); nothing was uploaded`,
+    );
   }
   const { project } = upload;
   const result = await upload.client.uploadCodeRefs(project, {

@@ -120,6 +120,36 @@ describe('xp CLI errors', () => {
     }
   });
 
+  it('stops code-refs on a refused token before indexing, and names the upload limit instead of sending more', async () => {
+    const uploads: string[] = [];
+    const api = createHttpServer((req, res) => {
+      if (req.url?.includes('/code-refs') === true) {
+        uploads.push(req.url);
+      }
+      const refused = req.headers.authorization !== 'Bearer xpp_good';
+      res.writeHead(refused ? 401 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(refused ? { error: { code: 'UNAUTHENTICATED', message: 'invalid or expired token' } } : { id: 'u1', email: 'ci@example.com', name: 'CI', role: 'editor' }));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const many = mkdtempSync(path.join(tmpdir(), 'xp-cli-many-'));
+    try {
+      writeFileSync(path.join(many, 'calls.ts'), Array.from({ length: 20_001 }, (_, i) => `client.getVariant('flag-${i % 7}', user${i});`).join('\n'));
+      const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+      const args = ['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', many, '--project', 'demo'];
+      const badToken = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_revoked' });
+      const tooMany = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
+
+      expect([badToken.code, badToken.out]).toEqual([1, []]);
+      expect(badToken.err[0]).toContain('invalid or expired token');
+      expect(tooMany.code).toBe(1);
+      expect(tooMany.err).toEqual([`error: an upload takes at most 20,000 references and ${many} has 20,001: run code-refs on parts of the repository (--dir) or leave generated code out (.gitignore); nothing was uploaded`]);
+      expect(uploads).toEqual([]);
+    } finally {
+      rmSync(many, { recursive: true, force: true });
+      await new Promise((resolve) => api.close(resolve));
+    }
+  });
+
   it('refuses a second file rather than ignoring it, and an unknown import source, with exit code 2', async () => {
     const a = path.join(dir, 'a.yaml');
     writeFileSync(a, 'xp: 1\nproject: demo\n');

@@ -270,6 +270,9 @@ export class AccountService {
     }
     await admission.succeeded();
     checkStrength(newPassword, user);
+    if (newPassword === currentPassword) {
+      throw invalid('newPassword must differ from the current password', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'same_as_current' }] });
+    }
     const current = meta.token === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(meta.token), this.deps.now());
     const passwordHash = await this.hash(newPassword);
     return this.deps.db.withTransaction(async (tx) => {

@@ -69,8 +69,10 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     const s2 = await p.login('changer@example.com', PASSWORD);
     const pat = (await p.request('POST', '/api/v1/me/tokens', { token: s2, body: { name: 'ci' } })).body.token as string;
 
+    const same = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: PASSWORD } });
     const changed = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
 
+    expect([same.status, same.body.error.message]).toEqual([400, 'newPassword must differ from the current password']);
     expect(changed.status).toBe(204);
     expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
     expect((await p.request('GET', '/api/v1/me', { token: s2 })).status).toBe(401);

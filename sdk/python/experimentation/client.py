@@ -161,7 +161,8 @@ class Client:
 
     Args:
         api_key: the SDK key; sent only in the `X-XP-SDK-Key` header, never in a URL or a log.
-        api_url: where the xp API runs.
+        api_url: where the xp API runs; None for an offline client that serves `bootstrap` only (tests,
+            local development, a baked-in ruleset) and sends nothing.
         poll_interval: seconds between ruleset polls when the stream is not used or is down
             (0 disables polling).
         timeout: seconds any one HTTP request may take, and the longest the constructor waits for
@@ -194,7 +195,7 @@ class Client:
     def __init__(
         self,
         api_key: str,
-        api_url: str = "http://localhost:8000",
+        api_url: str | None = "http://localhost:8000",
         *,
         poll_interval: float = 30,
         timeout: float = 5,
@@ -220,7 +221,9 @@ class Client:
         api_key = api_key.strip()
         if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in api_key):
             raise ValueError("api_key holds whitespace or control characters; give the SDK key as shown in the console")
-        self._endpoint = _http.Endpoint(api_url)
+        # None: offline, as the JavaScript SDK without apiUrl — the bootstrap ruleset only, no network, no events.
+        self._offline = api_url is None
+        self._endpoint = _http.Endpoint("http://offline.invalid" if api_url is None else api_url)
         self._key = api_key
         # Bad values are programming errors: refused here, naming the option, rather than a client that
         # never connects (timeout=0) or retries in a tight loop (backoff_base=0).
@@ -287,6 +290,8 @@ class Client:
         self._dropped = 0
         self._unreported_drops = 0
         self._unflushed_drops = 0
+        # Offline: events not sent anywhere.
+        self._offline_events = 0
         # Set by close() once it has flushed and cleared the queue.
         self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
@@ -320,7 +325,7 @@ class Client:
 
     def __repr__(self) -> str:
         version = None if self._ruleset is None else self._ruleset.version
-        return f"<experimentation.Client api_url={self._endpoint.host!r} ruleset_version={version}>"
+        return f"<experimentation.Client api_url={None if self._offline else self._endpoint.host!r} ruleset_version={version}>"
 
     def __enter__(self) -> Client:
         return self
@@ -710,6 +715,11 @@ class Client:
 
     def _enqueue(self, event: dict[str, Any]) -> bool:
         """Queues an event; False when it was dropped (and why is logged)."""
+        if self._offline:
+            # Nowhere to send it: counted, not queued; True so an exposure is not retried at every evaluation.
+            with self._queue_lock:
+                self._offline_events += 1
+            return True
         try:
             size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
         except (TypeError, ValueError):
@@ -842,6 +852,8 @@ class Client:
         return len(rejected) if isinstance(rejected, list) else 0
 
     def _run_flusher(self) -> None:
+        if self._offline:
+            return
         failures = 0
         while not self._stop.is_set():
             with self._queue_lock:
@@ -940,6 +952,8 @@ class Client:
 
     def refresh(self) -> bool:
         """Fetches the ruleset now; returns True when a valid ruleset is being served afterwards."""
+        if self._offline:
+            return self.ready
         headers = self._headers()
         if self._etag is not None and self._ruleset is not None:
             headers["If-None-Match"] = self._etag
@@ -971,6 +985,9 @@ class Client:
         return self.ready
 
     def _run_updates(self) -> None:
+        if self._offline:
+            self._attempted.set()
+            return
         self.refresh()
         self._attempted.set()
         stream_failures = 0

@@ -310,3 +310,24 @@ class KeyAndUrlLogsTest(ClientTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OfflineTest(ClientTestCase):
+    def test_without_an_api_url_the_client_serves_its_bootstrap_and_sends_nothing(self) -> None:
+        started = time.monotonic()
+        client = self.client(api_url=None, bootstrap=make_ruleset(3), wait_for_ruleset=True)
+        self.assertLess(time.monotonic() - started, 1.0, "an offline client waits for nothing")
+        self.assertEqual((client.ruleset_version, client.ready), (3, True))
+        self.assertEqual(client.get_value("color", "u1", "x"), "blue")
+        self.assertIsNotNone(client.get_variant("checkout", "u1"))
+        client.track_event("purchase", "u1", value=5)
+        self.assertTrue(client.refresh())
+        self.assertTrue(client.flush(0.5))
+        client.close(0.5)
+        self.assertEqual(self.server.requests, [], "no request reaches any server")
+        self.assertIn("api_url=None", repr(client))
+
+    def test_without_an_api_url_or_bootstrap_every_flag_serves_its_default(self) -> None:
+        client = self.client(api_url=None)
+        self.assertEqual((client.ready, client.get_value("color", "u1", "fallback")), (False, "fallback"))
+        self.assertEqual(self.server.requests, [])

@@ -44,6 +44,8 @@ export interface AuditFilter extends PageRequest {
   readonly resourceKey?: string | undefined;
   readonly actorId?: string | undefined;
   readonly environment?: string | undefined;
+  /** An action (`flag.updated`), or every action of a resource type (`flag.*`). */
+  readonly action?: string | undefined;
   /** Entries made at or after this instant. */
   readonly from?: Date | undefined;
   /** Entries made before this instant. */
@@ -129,6 +131,13 @@ export const audit = {
     add('resource_key', filter.resourceKey);
     add('actor_id', filter.actorId);
     add('environment_key', filter.environment);
+    if (filter.action?.endsWith('.*') === true) {
+      // Action names are lower-case letters, hyphens and dots (checked by the route): no LIKE wildcard among them.
+      params.push(`${filter.action.slice(0, -1)}%`);
+      where.push(`action LIKE $${params.length}`);
+    } else {
+      add('action', filter.action);
+    }
     if (filter.from !== undefined) {
       params.push(filter.from);
       where.push(`created_at >= $${params.length}`);

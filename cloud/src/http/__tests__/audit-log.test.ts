@@ -95,6 +95,22 @@ describe('audit log', () => {
   });
 
   describe('filters', () => {
+    it('filters by one action or every action of a resource type, and refuses another shape', async () => {
+      const flag = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('action-filtered'));
+      await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/action-filtered/environments/development', { ...flag.definition.environments.development, enabled: true }, flag.version);
+      const created = await audit('action=flag.created&resourceKey=action-filtered');
+      const state = await audit('action=flag.environment.updated&resourceKey=action-filtered');
+      const any = await audit('action=flag.*&resourceKey=action-filtered');
+      const none = await audit('action=segment.*&resourceKey=action-filtered');
+      const refused = await Promise.all(['flag', 'flag.%', "flag.created' OR 1=1", 'Flag.created'].map((a) => p.request('GET', `/api/v1/audit?action=${encodeURIComponent(a)}`, { token: owner })));
+
+      expect(created.map((e) => e.action)).toEqual(['flag.created']);
+      expect(state.map((e) => e.action)).toEqual(['flag.environment.updated']);
+      expect(any.map((e) => e.action)).toEqual(['flag.environment.updated', 'flag.created']);
+      expect(none).toEqual([]);
+      expect(refused.map((r) => r.status)).toEqual([400, 400, 400, 400]);
+    });
+
     it('lists the resource types the log records, and refuses any other with the list', async () => {
       const refused = await p.request('GET', '/api/v1/audit?resourceType=flags', { token: owner });
       const webhook = await p.request('GET', '/api/v1/audit?resourceType=webhook', { token: owner });

@@ -117,7 +117,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/audit',
       permission: Permission.AuditRead,
       tag: 'Audit',
-      summary: 'The audit log, newest first, filterable by project, resource, user, environment and time',
+      summary: 'The audit log, newest first, filterable by project, resource, action, user, environment and time',
       query: z.strictObject({
         ...pageQuery,
         project: keySchema.optional(),
@@ -125,6 +125,12 @@ export function governanceRoutes(s: Services): AnyRoute[] {
         resourceKey: z.string().max(128).optional(),
         actor: z.string().max(64).optional(),
         environment: keySchema.optional(),
+        action: z
+          .string()
+          .max(64)
+          .regex(/^[a-z][a-z-]*(?:\.[a-z][a-z-]*)*\.(?:[a-z][a-z-]*|\*)$/, 'an action such as flag.updated or user.login-failed, or resource.* for every action of one resource type')
+          .optional()
+          .describe('One action (flag.updated), or every action of a resource type (flag.*)'),
         from: isoDateSchema.optional().describe('Entries made at or after this instant (ISO 8601 with a time zone: 2026-11-25T00:00:00Z)'),
         to: isoDateSchema.optional().describe('Entries made before this instant'),
       }),
@@ -142,6 +148,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
           resourceKey: q.resourceKey,
           actorId: q.actor,
           environment: q.environment,
+          action: q.action,
           from: q.from === undefined ? undefined : new Date(q.from),
           to: q.to === undefined ? undefined : new Date(q.to),
         });

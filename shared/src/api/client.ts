@@ -374,7 +374,7 @@ export class XpApiClient {
     return (await this.call<ChangeRequest>('POST', `/api/v1/projects/${encodeURIComponent(project)}/change-requests/${encodeURIComponent(id)}/${action}`)).body;
   }
 
-  async audit(query: { project?: string; resourceType?: string; resourceKey?: string; actor?: string; environment?: string; cursor?: string; limit?: number } = {}): Promise<Page<AuditEntry>> {
+  async audit(query: { project?: string; resourceType?: string; resourceKey?: string; action?: string; actor?: string; environment?: string; cursor?: string; limit?: number } = {}): Promise<Page<AuditEntry>> {
     return (await this.call<Page<AuditEntry>>('GET', '/api/v1/audit', { query })).body;
   }
 

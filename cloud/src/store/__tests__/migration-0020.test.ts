@@ -1,9 +1,7 @@
-import { mkdtemp, readdir, copyFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db.js';
-import { MIGRATIONS_DIR, createPgliteDatabase, migrate } from '../db.js';
+import { migrate } from '../db.js';
+import { databaseBefore } from './migrated-before.js';
 
 /**
  * Migration 0020 (experiment_deletions) on a database of the release before it: the deletions the
@@ -12,19 +10,13 @@ import { MIGRATIONS_DIR, createPgliteDatabase, migrate } from '../db.js';
  */
 describe('migration 0020 on an upgraded database', () => {
   let db: Database;
-  let before: string;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    before = await mkdtemp(path.join(tmpdir(), 'xp-migrations-'));
-    for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql') && f < '0020')) {
-      await copyFile(path.join(MIGRATIONS_DIR, file), path.join(before, file));
-    }
-    db = await createPgliteDatabase();
-    await migrate(db, `${before}${path.sep}`);
+    ({ db, close } = await databaseBefore('0020'));
   });
   afterAll(async () => {
-    await db.close();
-    await rm(before, { recursive: true, force: true });
+    await close();
   });
 
   it('records each deleted experiment key at its last audited deletion, for projects that still exist', async () => {

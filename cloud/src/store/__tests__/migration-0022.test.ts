@@ -1,9 +1,7 @@
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db.js';
-import { MIGRATIONS_DIR, createPgliteDatabase, migrate } from '../db.js';
+import { migrate } from '../db.js';
+import { databaseBefore } from './migrated-before.js';
 
 /**
  * Migration 0022 (users.password_change_required) on a database of the release before it: users who
@@ -12,26 +10,20 @@ import { MIGRATIONS_DIR, createPgliteDatabase, migrate } from '../db.js';
  */
 describe('migration 0022 on an upgraded database', () => {
   let db: Database;
-  let before: string;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    before = await mkdtemp(path.join(tmpdir(), 'xp-migrations-'));
-    for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql') && f < '0022')) {
-      await copyFile(path.join(MIGRATIONS_DIR, file), path.join(before, file));
-    }
-    db = await createPgliteDatabase();
-    await migrate(db, `${before}${path.sep}`);
+    ({ db, close } = await databaseBefore('0022'));
   });
   afterAll(async () => {
-    await db.close();
-    await rm(before, { recursive: true, force: true });
+    await close();
   });
 
   it('adds the column as false for the users that exist, and defaults new rows to false', async () => {
     await db.query("INSERT INTO organizations (id, name) VALUES ('o1', 'Org')");
     await db.query("INSERT INTO users (id, org_id, email, name, role, password_hash) VALUES ('u1', 'o1', 'old@example.com', 'Old', 'admin', 'scrypt$x')");
 
-    expect(await migrate(db)).toEqual(['0022_password_change_required.sql']);
+    expect((await migrate(db))[0]).toBe('0022_password_change_required.sql');
 
     await db.query("INSERT INTO users (id, org_id, email, name, role, password_hash) VALUES ('u2', 'o1', 'new@example.com', 'New', 'viewer', 'scrypt$y')");
     const rows = await db.query<{ id: string; password_change_required: boolean }>('SELECT id, password_change_required FROM users ORDER BY id');

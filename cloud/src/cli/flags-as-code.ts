@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import YAML from 'yaml';
 import type { AppliedChange, ApplyChange, ApplyResult, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
-import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
+import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, groupsNamedIn, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
 import { APPLY_ORDER, MAX_APPLY_CHANGES } from '../domain/apply.js';
@@ -180,16 +180,22 @@ function configurationOf(kind: DefinitionPath, definition: unknown): unknown {
 }
 
 /** The flags a flag's prerequisites name, in any environment. */
-function parentsOf(definition: unknown): string[] {
+/** The definitions of the same kind one names: a flag's prerequisites, the id lists a segment's condition names. */
+function parentsOf(kind: string, definition: unknown): string[] {
+  if (kind === 'segments') {
+    const condition = (definition as { condition?: unknown }).condition;
+    return condition === undefined ? [] : [...groupsNamedIn(condition)];
+  }
   const environments: Record<string, Partial<FlagEnvironment>> = (definition as Partial<Flag>).environments ?? {};
   return Object.values(environments).flatMap((state) => (state.prerequisites ?? []).map((p) => p.flag));
 }
 
 /**
- * Changes ordered so that a flag comes after the flags its prerequisites name (the API refuses a
- * prerequisite on a flag that does not exist yet); deletions the other way round.
+ * Changes of one kind ordered so that a definition comes after those it names — a flag after its
+ * prerequisites, a segment after the id lists its condition names (the API refuses a reference to
+ * one that does not exist yet); deletions the other way round.
  */
-function prerequisitesFirst(changes: readonly PlannedChange[]): PlannedChange[] {
+function namedFirst(kind: string, changes: readonly PlannedChange[]): PlannedChange[] {
   const byKey = new Map(changes.map((c) => [c.key, c]));
   const ordered: PlannedChange[] = [];
   const placed = new Set<string>();
@@ -197,7 +203,7 @@ function prerequisitesFirst(changes: readonly PlannedChange[]): PlannedChange[] 
     if (placed.has(change.key) || path.has(change.key)) {
       return;
     }
-    for (const parent of parentsOf(change.definition)) {
+    for (const parent of parentsOf(kind, change.definition)) {
       const before = byKey.get(parent);
       if (before !== undefined) {
         place(before, new Set([...path, change.key]));
@@ -264,9 +270,9 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
         removals.push({ kind, key: leftover.key, action: 'delete', version: leftover.version, definition: leftover.definition, diff: jsonDiff(leftover.definition, undefined) });
       }
     }
-    plan.push(...(kind === 'flags' ? prerequisitesFirst(writes) : writes));
+    plan.push(...namedFirst(kind, writes));
     // Deletions run after every write, kinds in reverse (what refers to others first).
-    deletions.unshift(...(kind === 'flags' ? prerequisitesFirst(removals).reverse() : removals));
+    deletions.unshift(...namedFirst(kind, removals).reverse());
   }
   const environments = (await client.environments(doc.project)).map((e) => e.key);
   return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals };

@@ -272,6 +272,34 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect(out.filter((l) => l.includes('deleted flag'))).toEqual(['  deleted flag aa-grandchild', '  deleted flag mm-child', '  deleted flag zz-parent']);
   });
 
+  it('creates a segment after the id lists its condition names, and prunes them the other way round', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const { token } = await api.login('me@example.com', PASSWORD);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const file = path.join(dir, 'nested-segments.yaml');
+    const out: string[] = [];
+    expect(await main(['export', '--project', 'demo', '--out', file], env, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    // Listed by key, as an export lists them: the condition before the list it names.
+    const added = [
+      { key: 'aa-nested', name: 'Nested', type: 'condition', condition: { id: { $inGroup: 'zz-list' } } },
+      { key: 'zz-list', name: 'List', type: 'ids', attribute: 'id', values: ['u1'] },
+    ];
+    doc.segments.push(...added);
+    await writeFile(file, YAML.stringify(doc));
+
+    out.length = 0;
+    const applied = await main(['apply', file], env, (l) => out.push(l), (l) => out.push(l));
+    const created = out.filter((l) => l.includes('created segment'));
+    doc.segments = doc.segments.filter((s: { key: string }) => !added.some((a) => a.key === s.key));
+    await writeFile(file, YAML.stringify(doc));
+    out.length = 0;
+    const pruned = await main(['apply', file, '--prune'], env, (l) => out.push(l), (l) => out.push(l));
+
+    expect([applied, created]).toEqual([0, ['  created segment zz-list', '  created segment aa-nested']]);
+    expect([pruned, out.filter((l) => l.includes('deleted segment'))]).toEqual([0, ['  deleted segment aa-nested', '  deleted segment zz-list']]);
+  });
+
   it('checks every reference before sending anything, dry run included: a typo changes nothing instead of stopping half-applied', async () => {
     const api = new XpApiClient({ apiUrl: stack.apiUrl });
     const { token } = await api.login('me@example.com', PASSWORD);

@@ -631,6 +631,15 @@ export class DefinitionService<K extends DefinitionKind> {
         if (redirected.length > 0) {
           throw redirectApprovalRequired(redirected);
         }
+        // A started experiment taken out of a protected environment it ran in: deleting it would then
+        // not need approval there, and its results there would go for good.
+        const before = current.definition as Experiment;
+        if (before.startedAt !== undefined) {
+          const left = (await environments.list(tx, project.id)).filter((e) => needsApproval(actor.role, e) && runsIn(before, e.key) && !runsIn(definition as Experiment, e.key)).map((e) => e.key);
+          if (left.length > 0) {
+            throw new AppError(AppErrorCode.ApprovalRequired, `experiment "${key}" ran in ${left.map((e) => `"${e}"`).join(', ')}: ask an owner or admin to take it out of ${left.length === 1 ? 'that environment' : 'those environments'}`, { environments: left });
+          }
+        }
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
       await requestTotalsRebuilds(tx, project.id, this.kind, current.definition, stored.definition);
@@ -686,8 +695,20 @@ export class DefinitionService<K extends DefinitionKind> {
         }
         // Its results there go for good (no archive, no undo): where starting and stopping it needed an
         // owner or admin, deleting what it measured does too.
+        // Where it ran: where it runs now once started, and wherever units were exposed (its environments
+        // may have been narrowed since, which must not open a way around this).
         const experiment = current.definition as Experiment;
-        const measured = experiment.startedAt === undefined ? [] : (await environments.list(tx, project.id)).filter((e) => needsApproval(actor.role, e) && runsIn(experiment, e.key)).map((e) => e.key);
+        const measured: string[] = [];
+        for (const e of await environments.list(tx, project.id)) {
+          if (!needsApproval(actor.role, e)) {
+            continue;
+          }
+          const exposed = async (): Promise<boolean> =>
+            (await tx.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM exposures WHERE project_id = $1 AND environment = $2 AND experiment = $3) AS found', [project.id, e.key, key])).rows[0]?.found === true;
+          if ((experiment.startedAt !== undefined && runsIn(experiment, e.key)) || (await exposed())) {
+            measured.push(e.key);
+          }
+        }
         if (measured.length > 0) {
           throw new AppError(
             AppErrorCode.ApprovalRequired,

@@ -564,6 +564,15 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(editorDeletesProd.body.error.message).toBe('experiment "everywhere" ran in "production"; deleting it deletes its results there for good: ask an owner or admin to delete it');
     expect(stillMeasured.status).toBe(200);
     expect(ownerDeletesProd.status).toBe(204);
+
+    // Nor by taking it out of production first.
+    await p.request('POST', '/api/v1/projects/demo/experiments', { token: owner, body: experiment('narrowed', []) });
+    expect([(await p.request('POST', '/api/v1/projects/demo/experiments/narrowed/start', { token: owner, headers: { 'If-Match': '"1"' } })).status, (await stop('narrowed', owner, '"2"')).status]).toEqual([200, 200]);
+    const stopped = (await p.request('GET', '/api/v1/projects/demo/experiments/narrowed', { token: editor })).body.definition;
+    const narrowed = await p.request('PUT', '/api/v1/projects/demo/experiments/narrowed', { token: editor, body: { ...stopped, environments: ['development'] }, headers: { 'If-Match': '"3"' } });
+    const deleted = await remove('narrowed', editor, '"3"');
+    expect([narrowed.status, narrowed.body.error.code, narrowed.body.error.details]).toEqual([403, 'APPROVAL_REQUIRED', { environments: ['production'] }]);
+    expect([deleted.status, deleted.body.error.code]).toEqual([403, 'APPROVAL_REQUIRED']);
   });
 
   it('writes nothing for a PUT or toggle that changes nothing: same version, no audit entry, no new ruleset; a stale version is still a conflict', async () => {

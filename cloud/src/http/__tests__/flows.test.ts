@@ -276,6 +276,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
       [400, ['experiments.ref-draft.segments: uses segment "ref-cond"']],
       [400, ['segments.ref-nested.condition: uses segment "ref-list"']],
     ]);
+    // Nor may the id list stop being one while $inGroup names it.
+    const retyped = await p.request('PUT', `${base}/segments/ref-list`, { token: editor, body: { key: 'ref-list', name: 'List', type: 'condition', condition: { country: 'NZ' } }, headers: { 'If-Match': '"1"' } });
+    expect([retyped.status, retyped.body.error.details.problems]).toEqual([400, ['segments.ref-nested.condition: names segment "ref-list" with $inGroup / $notInGroup, which only an id list can answer']]);
+
+    // A reference broken before these checks existed does not block moving the rules around it.
+    const legacy = await post('flags', { ...FLAG, key: 'ref-legacy', environments: { development: { ...FLAG.environments.development, enabled: false, rules: [{ id: 'old', type: 'force', segments: ['ref-cond'], variation: 'on' }] } } });
+    // Archived (left out of rulesets), with a segment reference that a check of today would refuse.
+    await p.db.query("UPDATE flags SET definition = jsonb_set(jsonb_set(definition, '{environments,development,rules,0,segments}', '[\"gone-since\"]'), '{archived}', 'true') WHERE key = 'ref-legacy'");
+    const rules = [{ id: 'new', type: 'force', condition: { country: 'NZ' }, variation: 'on' }, { id: 'old', type: 'force', segments: ['gone-since'], variation: 'on' }];
+    const moved = await p.request('PUT', `${base}/flags/ref-legacy`, { token: editor, body: { ...legacy.body.definition, archived: true, environments: { development: { ...legacy.body.definition.environments.development, rules } } }, headers: { 'If-Match': '"1"' } });
+    expect([legacy.status, moved.status, moved.body.error?.message]).toEqual([201, 200, undefined]);
+    expect((await p.request('DELETE', `${base}/flags/ref-legacy`, { token: editor, headers: { 'If-Match': '"2"' } })).status).toBe(204);
     expect((await p.request('DELETE', `${base}/experiments/ref-draft`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
     expect((await p.request('DELETE', `${base}/segments/ref-nested`, { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
     expect([(await remove('ref-cond')).status, (await remove('ref-list')).status]).toEqual([204, 204]);

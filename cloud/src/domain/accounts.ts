@@ -8,7 +8,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { jsonDiff } from './json-diff.js';
 import type { LoginDecision, LoginRateLimiter } from '../auth/rate-limit.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
-import { AppError, AppErrorCode, forbidden, invalid } from '../errors.js';
+import { AppError, AppErrorCode, forbidden, invalid, versionConflict } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
@@ -398,6 +398,13 @@ export class AccountService {
       if (patch.role !== undefined && patch.role !== current.role && (patch.role === 'owner' || patch.role === 'admin') && current.passwordChangeRequired) {
         // Whoever set the password (an admin) could otherwise sign in as the promoted user.
         throw new AppError(AppErrorCode.InvalidState, `${current.email} has not yet chosen their own password (they must sign in once first): they cannot be made ${withArticle(patch.role)} until then`);
+      }
+      if ((patch.name ?? current.name) === current.name && (patch.role ?? current.role) === current.role && (patch.disabled ?? current.disabled) === current.disabled) {
+        // Nothing to write: no new version, no audit entry (a stale version is still a conflict).
+        if (current.version !== expectedVersion) {
+          throw versionConflict('user', current.version, expectedVersion);
+        }
+        return current;
       }
       const losesOwner = current.role === 'owner' && ((patch.role !== undefined && patch.role !== 'owner') || patch.disabled === true);
       if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {

@@ -94,7 +94,8 @@ export function noRoute(app: Hono, c: Context): Response {
   const allowed = [...new Set(patterns.filter((p) => p.pattern.test(path)).map((p) => p.method))];
   if (allowed.includes(c.req.method) && path.endsWith('/')) {
     // The route exists without the trailing slash: routes are matched exactly.
-    return c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${path}; did you mean ${path.replace(/\/+$/, '')}?` } }, 404);
+    const query = new URL(c.req.url).search;
+    return c.json({ error: { code: AppErrorCode.NotFound, message: `no route for ${c.req.method} ${path}; did you mean ${path.replace(/\/+$/, '')}${query}?` } }, 404);
   }
   if (allowed.length > 0) {
     if (allowed.includes('GET') && !allowed.includes('HEAD')) {

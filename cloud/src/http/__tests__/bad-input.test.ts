@@ -653,6 +653,7 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       const put = await send('PUT', `${DEMO}/flags`, { body: {} });
       const missing = await send('GET', `${DEMO}/flagz`);
       const slash = await send('POST', `${DEMO}/flags/`, { body: {} });
+      const slashQuery = await send('GET', `${DEMO}/flags/?limit=1`);
 
       expect([
         ...faults('PATCH a flag', patch, 405, 'METHOD_NOT_ALLOWED'),
@@ -661,6 +662,7 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ...faults('trailing slash', slash, 404, 'NOT_FOUND'),
       ]).toEqual([]);
       expect(slash.body.error.message).toBe('no route for POST /api/v1/projects/demo/flags/; did you mean /api/v1/projects/demo/flags?');
+      expect(slashQuery.body.error.message).toBe('no route for GET /api/v1/projects/demo/flags/; did you mean /api/v1/projects/demo/flags?limit=1?');
       expect(patch.headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD', 'PUT']);
       expect(patch.body.error.message).toBe('PATCH is not allowed on /api/v1/projects/demo/flags/new-checkout; it takes GET, PUT, DELETE, HEAD');
       expect(put.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);

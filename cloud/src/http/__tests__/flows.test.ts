@@ -587,6 +587,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect([deleted.status, deleted.body.error.code]).toEqual([403, 'APPROVAL_REQUIRED']);
   });
 
+  it('writes nothing for a user PATCH that changes nothing; a stale version is still a conflict', async () => {
+    const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'noop-user@example.com', name: 'Noop', role: 'viewer' } });
+    const id = invited.body.user.id as string;
+    const same = await p.request('PATCH', `/api/v1/users/${id}`, { token: owner, body: { name: 'Noop', role: 'viewer', disabled: false }, headers: { 'If-Match': '"1"' } });
+    const stale = await p.request('PATCH', `/api/v1/users/${id}`, { token: owner, body: { name: 'Noop' }, headers: { 'If-Match': '"7"' } });
+    const renamed = await p.request('PATCH', `/api/v1/users/${id}`, { token: owner, body: { name: 'Renamed' }, headers: { 'If-Match': '"1"' } });
+    const audit = await p.request('GET', `/api/v1/audit?resourceType=user&resourceKey=${id}&action=user.updated`, { token: owner });
+
+    expect([same.status, same.body.version, stale.status, renamed.body.version]).toEqual([200, 1, 409, 2]);
+    expect(audit.body.items).toHaveLength(1);
+  });
+
   it('writes nothing for a PUT or toggle that changes nothing: same version, no audit entry, no new ruleset; a stale version is still a conflict', async () => {
     const created = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'noop-flag' } });
     const rulesetBefore = await p.request('GET', '/api/v1/projects/demo/environments/development/ruleset', { token: owner });

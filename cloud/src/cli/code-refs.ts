@@ -7,6 +7,7 @@ import type { CodeRef, XpApiClient } from '@xp/shared';
 import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { CODE_REFS_LIMITS, COMMIT_PATTERN } from '../domain/code-refs.js';
+import { Permission } from '../auth/permissions.js';
 import { AppError, AppErrorCode } from '../errors.js';
 
 const SNIPPET_MAX = 500;
@@ -92,8 +93,13 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
     }
     upload = { repo: values.repo, branch: values.branch, project, client: api() };
-    // A wrong or revoked token fails here, not after indexing the whole tree.
-    await upload.client.me();
+    // A wrong or revoked token, a role that cannot upload or an unknown project fails here, not after
+    // indexing the whole tree.
+    const [me, roles] = await Promise.all([upload.client.me(), upload.client.roles()]);
+    if (roles.permissions.some((p) => p.permission === Permission.CodeRefsWrite && !p.roles.includes(me.role))) {
+      throw new AppError(AppErrorCode.Forbidden, `your role (${me.role}) does not allow ${Permission.CodeRefsWrite}: uploading code references needs an editor's token or higher`);
+    }
+    await upload.client.environments(project);
   }
   const { references, files } = await collectCodeRefs(dir, values.wrapper);
   const flags = new Set(references.map((r) => r.flagKey)).size;

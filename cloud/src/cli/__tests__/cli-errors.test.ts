@@ -126,9 +126,22 @@ describe('xp CLI errors', () => {
       if (req.url?.includes('/code-refs') === true) {
         uploads.push(req.url);
       }
-      const refused = req.headers.authorization !== 'Bearer xpp_good';
-      res.writeHead(refused ? 401 : 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(refused ? { error: { code: 'UNAUTHENTICATED', message: 'invalid or expired token' } } : { id: 'u1', email: 'ci@example.com', name: 'CI', role: 'editor' }));
+      const token = req.headers.authorization?.replace('Bearer ', '');
+      const answer = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (token !== 'xpp_good' && token !== 'xpp_analyst') {
+        answer(401, { error: { code: 'UNAUTHENTICATED', message: 'invalid or expired token' } });
+      } else if (req.url === '/api/v1/me') {
+        answer(200, { id: 'u1', email: 'ci@example.com', name: 'CI', role: token === 'xpp_good' ? 'editor' : 'analyst' });
+      } else if (req.url === '/api/v1/roles') {
+        answer(200, { roles: ['owner', 'admin', 'editor', 'analyst', 'viewer'], permissions: [{ permission: 'code-refs:write', description: '', roles: ['owner', 'admin', 'editor'] }] });
+      } else if (req.url === '/api/v1/projects/demo/environments') {
+        answer(200, { items: [] });
+      } else {
+        answer(404, { error: { code: 'NOT_FOUND', message: 'project not found' } });
+      }
     });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     const many = mkdtempSync(path.join(tmpdir(), 'xp-cli-many-'));
@@ -138,9 +151,14 @@ describe('xp CLI errors', () => {
       const args = ['code-refs', '--repo', 'shop', '--branch', 'main', '--dir', many, '--project', 'demo'];
       const badToken = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_revoked' });
       const tooMany = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
+      const analyst = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_analyst' });
+      const unknown = await run(args.map((a) => (a === 'demo' ? 'nope' : a)), { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
 
       expect([badToken.code, badToken.out]).toEqual([1, []]);
       expect(badToken.err[0]).toContain('invalid or expired token');
+      expect([analyst.code, analyst.out, analyst.err]).toEqual([1, [], ["error: your role (analyst) does not allow code-refs:write: uploading code references needs an editor's token or higher"]]);
+      expect([unknown.code, unknown.out]).toEqual([1, []]);
+      expect(unknown.err[0]).toContain('project not found');
       expect(tooMany.code).toBe(1);
       expect(tooMany.err).toEqual([`error: an upload takes at most 20,000 references and ${many} has 20,001: run code-refs on parts of the repository (--dir) or leave generated code out (.gitignore); nothing was uploaded`]);
       expect(uploads).toEqual([]);

@@ -25,3 +25,31 @@ export function CopyButton({ text, label, noun = 'key' }: { text: string; label:
     </>
   );
 }
+
+/** The one button of a dialog that has only shown something: closes it. */
+export function DoneActions({ onDone }: { onDone: () => void }): ReactNode {
+  return (
+    <div className="actions">
+      <button type="button" className="primary" onClick={onDone}>
+        Done
+      </button>
+    </div>
+  );
+}
+
+/** A secret shown once (a key, a signing secret, a temporary password): the value, a copy button, and Done. */
+export function SecretOnce({ value, copyLabel, noun, valueLabel, onDone }: { value: string; copyLabel: string; noun?: string; valueLabel?: string; onDone: () => void }): ReactNode {
+  return (
+    <>
+      <p>
+        <code className="secret" aria-label={valueLabel}>
+          {value}
+        </code>
+      </p>
+      <p>
+        <CopyButton text={value} label={copyLabel} {...(noun === undefined ? {} : { noun })} />
+      </p>
+      <DoneActions onDone={onDone} />
+    </>
+  );
+}

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import type { SdkKeyView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { CopyButton } from '../../lib/copy-button.js';
+import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { usePermission } from '../../lib/permissions.js';
@@ -181,17 +181,7 @@ function CreateSdkKey({ onClose, onCreated }: { onClose: () => void; onCreated: 
           Copy this key now: you won't see it again. The console and the API keep only its first characters.
           {created.sdkKey.kind === 'server' ? ' Keep it secret: use it on servers only, never in a browser or app.' : ' It is public: it goes in browser and mobile app code.'}
         </p>
-        <p>
-          <code className="secret">{created.key}</code>
-        </p>
-        <p>
-          <CopyButton text={created.key} label="Copy key" />
-        </p>
-        <div className="actions">
-          <button type="button" className="primary" onClick={onClose}>
-            Done
-          </button>
-        </div>
+        <SecretOnce value={created.key} copyLabel="Copy key" onDone={onClose} />
       </Dialog>
     );
   }

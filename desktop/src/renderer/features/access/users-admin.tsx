@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import { ROLE_RANK, roleSchema } from '@xp/shared';
 import type { Role, User } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { CopyButton } from '../../lib/copy-button.js';
+import { DoneActions, SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
@@ -55,11 +55,7 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
             </>
           )}
         </p>
-        <div className="actions">
-          <button type="button" className="primary" onClick={onClose}>
-            Done
-          </button>
-        </div>
+        <DoneActions onDone={onClose} />
       </Dialog>
     );
   }
@@ -125,19 +121,7 @@ function TemporaryPassword({ email, password, onClose }: { email: string; passwo
     <Dialog title={`Password of ${email} reset`} onClose={onClose}>
       <p role="status">Their sessions and personal access tokens have ended. Give them this temporary password: they must choose their own when they sign in with it.</p>
       <p className="banner banner-warn">Copy it now: you won't see it again.</p>
-      <p>
-        <code className="secret" aria-label="Temporary password">
-          {password}
-        </code>
-      </p>
-      <p>
-        <CopyButton text={password} label="Copy password" noun="password" />
-      </p>
-      <div className="actions">
-        <button type="button" className="primary" onClick={onClose}>
-          Done
-        </button>
-      </div>
+      <SecretOnce value={password} copyLabel="Copy password" noun="password" valueLabel="Temporary password" onDone={onClose} />
     </Dialog>
   );
 }

@@ -3,6 +3,7 @@ import type { ReactNode, SyntheticEvent } from 'react';
 import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
+import { DoneActions } from '../../lib/copy-button.js';
 
 /**
  * Changes the signed-in user's password (`PUT /api/v1/me/password`): the current one, the new one
@@ -43,11 +44,7 @@ export function ChangePassword({ client, onClose }: { client: XpApiClient; onClo
           Your password has been changed. Your other sessions have ended: sign in again there with the new password.
           {revokeTokens ? ' Your personal access tokens have been revoked.' : ''}
         </p>
-        <div className="actions">
-          <button type="button" className="primary" onClick={onClose}>
-            Done
-          </button>
-        </div>
+        <DoneActions onDone={onClose} />
       </Dialog>
     );
   }

@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import { WebhookFormat } from '@xp/shared';
 import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
-import { CopyButton } from '../../lib/copy-button.js';
+import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Dialog, isConflict } from '../../lib/ui.js';
@@ -38,17 +38,7 @@ export function SecretDialog({ title, result, onClose }: { title: string; result
         </p>
       )}
       <p className="banner banner-warn">Copy the signing secret now: you won't see it again. The platform keeps no copy it can show; if it is lost, rotate it.</p>
-      <p>
-        <code className="secret">{secret}</code>
-      </p>
-      <p>
-        <CopyButton text={secret} label="Copy secret" noun="secret" />
-      </p>
-      <div className="actions">
-        <button type="button" className="primary" onClick={onClose}>
-          Done
-        </button>
-      </div>
+      <SecretOnce value={secret} copyLabel="Copy secret" noun="secret" onDone={onClose} />
     </Dialog>
   );
 }

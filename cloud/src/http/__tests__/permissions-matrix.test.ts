@@ -131,8 +131,13 @@ function kindFixtures(k: Kind): Record<string, Fixture> {
 const FIXTURES: Readonly<Record<string, Fixture>> = {
   'POST /api/v1/auth/logout': async (ctx) => ({ path: '/api/v1/auth/logout', token: await p.login(CREDENTIALS[ctx.role].email, CREDENTIALS[ctx.role].password) }),
   'GET /api/v1/me': () => Promise.resolve({ path: '/api/v1/me' }),
-  'PUT /api/v1/me/password': (ctx) =>
-    Promise.resolve({ path: '/api/v1/me/password', body: { currentPassword: CREDENTIALS[ctx.role].password, newPassword: CREDENTIALS[ctx.role].password } }),
+  'PUT /api/v1/me/password': async (ctx) => {
+    // The call changes it back, so the role's password stays what the other cases log in with
+    // (changing to the same password is refused).
+    const interim = `${CREDENTIALS[ctx.role].password} interim`;
+    await must(ctx.token, 'PUT', '/api/v1/me/password', { currentPassword: CREDENTIALS[ctx.role].password, newPassword: interim });
+    return { path: '/api/v1/me/password', body: { currentPassword: interim, newPassword: CREDENTIALS[ctx.role].password } };
+  },
   'POST /api/v1/me/sessions/revoke-others': () => Promise.resolve({ path: '/api/v1/me/sessions/revoke-others' }),
   'GET /api/v1/me/tokens': () => Promise.resolve({ path: '/api/v1/me/tokens' }),
   'POST /api/v1/me/tokens': (ctx) => Promise.resolve({ path: '/api/v1/me/tokens', body: { name: `cli ${ctx.n}` } }),

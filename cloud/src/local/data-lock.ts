@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { AppError, AppErrorCode } from '../errors.js';
@@ -100,14 +101,22 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
   const unique = (what: string): string => path.join(dataDir, `${LOCK_FILE}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const draft = unique('new');
   await writeFile(draft, content, { mode: 0o644 });
+  // Only the holder of this mutex replaces a stale lock: moving the lock aside and back let a third
+  // process link its own lock in the gap, so that two believed they held it.
+  const mutex = `${file}.takeover`;
+  /** What to tell once the lock is ours, when it was taken over from a stale one. */
+  let tookOver: string | undefined;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         // link fails with EEXIST when the lock exists: atomic, and the lock is whole when it appears.
         await link(draft, file);
+        if (tookOver !== undefined) {
+          options.notice?.(tookOver);
+        }
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 200) {
           throw e;
         }
       }
@@ -119,33 +128,33 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
       if (record !== undefined && held(record)) {
         throw inUse(dataDir, record);
       }
-      // Stale (its process is gone) or unreadable: moved aside atomically, so that of two processes
-      // taking it over at once, one moves the stale lock and the other, finding a live one, puts it back.
-      const aside = unique('stale');
+      // Stale (its process is gone) or unreadable: replaced under the takeover mutex.
       try {
-        await rename(file, aside);
+        await link(draft, mutex);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-          continue;
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw e;
         }
-        throw e;
-      }
-      const moved = await readText(aside);
-      if (moved !== text) {
-        await link(aside, file).catch(() => undefined);
-        await unlink(aside).catch(() => undefined);
-        const live = moved === undefined ? undefined : parseRecord(moved);
-        if (live !== undefined) {
-          throw inUse(dataDir, live);
+        const taker = parseRecord((await readText(mutex)) ?? '');
+        if (taker !== undefined && held(taker)) {
+          await sleep(10); // another process is taking it over: see what it leaves
+        } else {
+          await unlink(mutex).catch(() => undefined); // left by a process killed while taking over
         }
         continue;
       }
-      await unlink(aside).catch(() => undefined);
-      options.notice?.(
-        record === undefined
-          ? `${file} was unreadable; took the data folder's lock over`
-          : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running; took the lock over`,
-      );
+      try {
+        // Still the stale lock read above (not one a process took over meanwhile): remove it.
+        if ((await readText(file)) === text) {
+          await unlink(file).catch(() => undefined);
+          tookOver =
+            record === undefined
+              ? `${file} was unreadable; took the data folder's lock over`
+              : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running; took the lock over`;
+        }
+      } finally {
+        await unlink(mutex).catch(() => undefined);
+      }
     }
   } finally {
     await unlink(draft).catch(() => undefined);

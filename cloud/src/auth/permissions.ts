@@ -29,7 +29,7 @@ export const Permission = {
   SdkKeysManage: 'sdk-keys:manage',
   /** Invite users, change their roles (within `canAssignRole`), disable them. */
   UsersManage: 'users:manage',
-  /** Create, rename and archive projects. */
+  /** Create, rename and delete projects. */
   ProjectsManage: 'projects:manage',
   /** Propose a change to a protected environment as a change request. */
   ChangeRequestsPropose: 'change-requests:propose',
@@ -96,7 +96,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<Permission, string>> = {
   'environments:manage': 'Manage environments and their protection',
   'sdk-keys:manage': 'Create and revoke SDK keys',
   'users:manage': 'Invite, disable and change roles of users',
-  'projects:manage': 'Create and archive projects',
+  'projects:manage': 'Create, rename and delete projects',
   'change-requests:propose': 'Propose changes to protected environments',
   'change-requests:approve': "Approve another user's change request",
   'change-requests:apply': 'Apply an approved change request',

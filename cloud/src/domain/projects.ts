@@ -6,6 +6,8 @@ import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens
 import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
+import { purgeProjectData } from '../store/experiment-data.js';
+import { lockProjectAggregates } from '../store/project-locks.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project, StoredEnvironment } from '../store/projects.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
@@ -103,6 +105,51 @@ export class ProjectService {
         after: { name: after.name, description: after.description },
       });
       return after;
+    });
+  }
+
+  /**
+   * Deletes a project with everything of it: definitions, environments, SDK keys (which stop working
+   * within the key cache's TTL), change requests, webhooks, code references and its pipeline data.
+   * The audit log keeps its history. Refused while SDKs in production are served a flag that is on,
+   * or an experiment runs: those are turned off or stopped first.
+   */
+  async delete(actor: Actor, key: string, expectedVersion: number): Promise<void> {
+    assertCan(actor, Permission.ProjectsManage);
+    await this.deps.db.withTransaction(async (tx) => {
+      const project = await projects.getByKey(tx, actor.orgId, key);
+      if (project.version !== expectedVersion) {
+        throw versionConflict(`project`, project.version, expectedVersion);
+      }
+      // Aggregator batches of the project in flight finish first; later ones find it gone and drop its events.
+      await lockProjectAggregates(tx, [project.id], 'exclusive');
+      const envs = await environments.list(tx, project.id);
+      const production = envs.filter((e) => e.production).map((e) => e.key);
+      const flags = (await flagsRepo.all(tx, project.id)).flatMap((f) =>
+        production.filter((env) => f.definition.environments[env]?.enabled === true).map((environment) => ({ key: f.key, environment })),
+      );
+      const experiments = await projects.runningExperiments(tx, project.id);
+      if (flags.length > 0 || experiments.length > 0) {
+        const reasons = [
+          ...(flags.length > 0 ? [`flags are on in production: ${flags.slice(0, 10).map((f) => `${f.key} (${f.environment})`).join(', ')}${flags.length > 10 ? ', …' : ''}`] : []),
+          ...(experiments.length > 0 ? [`experiments are running: ${experiments.slice(0, 10).join(', ')}${experiments.length > 10 ? ', …' : ''}`] : []),
+        ];
+        throw new AppError(AppErrorCode.InvalidState, `project "${key}" is in use; turn its flags off and stop its experiments first (${reasons.join('; ')})`, { flags, experiments });
+      }
+      const keys = (await credentials.listSdkKeys(tx, project.id)).filter((k) => k.revokedAt === null);
+      await purgeProjectData(tx, project.id);
+      await projects.delete(tx, actor.orgId, key, expectedVersion);
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'project.deleted',
+        resourceType: 'project',
+        resourceKey: key,
+        before: { name: project.name, description: project.description, environments: envs.map((e) => e.key) },
+        after: undefined,
+      });
+      for (const k of keys) {
+        await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: k.environment, before: sdkKeyAudit(k), after: undefined });
+      }
     });
   }
 

@@ -13,6 +13,7 @@ import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
 import { lockProjectAggregates } from '../store/project-locks.js';
+import { projects } from '../store/projects.js';
 import { pruneOlderThan } from '../store/prune.js';
 import type { PruneOptions } from '../store/prune.js';
 
@@ -258,10 +259,18 @@ export async function processBatchInTransaction(tx: Queryable, records: readonly
     candidates.push(parsed.event);
   }
   // Before any write: a recount of one of these projects in flight finishes first (store/project-locks.ts).
-  await lockProjectAggregates(tx, [...new Set(candidates.map((e) => e.projectId))], 'shared');
+  const projectIds = [...new Set(candidates.map((e) => e.projectId))];
+  await lockProjectAggregates(tx, projectIds, 'shared');
   const deadLettered = poison.length > 0 ? await deadLetter(tx, poison) : 0;
-  const fresh = await dedupe(tx, candidates);
-  duplicates += candidates.length - fresh.length;
+  // Events of a deleted project (a stream backlog, a replay of the archive) have nowhere to go:
+  // read under the lock its deletion held, so none lands after the deletion purged the project's data.
+  const live = await projects.existing(tx, projectIds);
+  const kept = live.size === projectIds.length ? candidates : candidates.filter((e) => live.has(e.projectId));
+  if (kept.length < candidates.length) {
+    options.logger?.info('aggregator drops events of deleted projects', { events: candidates.length - kept.length });
+  }
+  const fresh = await dedupe(tx, kept);
+  duplicates += kept.length - fresh.length;
   if (fresh.length > 0) {
     await apply(tx, fresh, options);
   }

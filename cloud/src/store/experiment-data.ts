@@ -43,3 +43,33 @@ export async function purgeExperimentData(tx: Queryable, projectId: string, expe
     [projectId, experiment],
   );
 }
+
+/**
+ * Every table that holds a project's pipeline data and has no foreign key to `projects` (the rest go
+ * with the project row, ON DELETE CASCADE). Totals and exposures come first, for the same reason
+ * as above.
+ */
+const PROJECT_TABLES = [
+  'unit_metric_totals',
+  'exposures',
+  'results_dimension_rollups',
+  'results_dimension_values',
+  'results_dimensions',
+  'results_rollups',
+  'totals_rebuilds',
+  'unit_events',
+  'explorer_events',
+  'processed_events',
+] as const;
+
+/**
+ * Deletes a project's pipeline data (exposures, events, totals, rollups, the explorer's events,
+ * dedupe records); run in the transaction that deletes the project, holding its aggregates lock.
+ * The aggregator drops events of a project that no longer exists, so a stream backlog or a replay
+ * brings none of it back.
+ */
+export async function purgeProjectData(tx: Queryable, projectId: string): Promise<void> {
+  for (const table of PROJECT_TABLES) {
+    await tx.query(`DELETE FROM ${table} WHERE project_id = $1`, [projectId]);
+  }
+}

@@ -115,6 +115,8 @@ export async function recordExplorerEvents(tx: Queryable, events: readonly Pipel
          CASE WHEN us IS NULL THEN NULL ELSE ARRAY(SELECT DISTINCT value FROM jsonb_each_text(us::jsonb) WHERE value <> u ORDER BY value) END
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[], $14::text[])
          AS i(p, e, id, t, u, n, x, v, f, val, props, occ, rec, us)
+       -- Not those of a deleted project (a stream backlog, a replay): the aggregator drops them too.
+       WHERE EXISTS (SELECT 1 FROM projects WHERE projects.id = i.p)
        ON CONFLICT (project_id, event_id) DO NOTHING`,
       [
         events.map((e) => e.projectId),

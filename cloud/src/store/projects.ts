@@ -106,6 +106,30 @@ export const projects = {
     }
     return projectFromRow(row);
   },
+
+  /** Deletes the project at `expectedVersion`; its definitions, environments and keys go with it (ON DELETE CASCADE). */
+  async delete(db: Queryable, orgId: string, key: string, expectedVersion: number): Promise<void> {
+    const result = await db.query('DELETE FROM projects WHERE org_id = $1 AND key = $2 AND version = $3', [orgId, key, expectedVersion]);
+    if (result.rowCount === 0) {
+      const current = await projects.getByKey(db, orgId, key);
+      throw versionConflict(`project`, current.version, expectedVersion);
+    }
+  },
+
+  /** Keys of the project's running experiments. */
+  async runningExperiments(db: Queryable, projectId: string): Promise<string[]> {
+    const result = await db.query<{ key: string }>(`SELECT key FROM experiments WHERE project_id = $1 AND status = 'running' ORDER BY key`, [projectId]);
+    return result.rows.map((r) => r.key);
+  },
+
+  /** Which of the given project ids still exist. */
+  async existing(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) {
+      return new Set();
+    }
+    const result = await db.query<{ id: string }>('SELECT id FROM projects WHERE id = ANY($1::text[])', [ids]);
+    return new Set(result.rows.map((r) => r.id));
+  },
 };
 
 export const environments = {

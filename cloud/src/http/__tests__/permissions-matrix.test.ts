@@ -164,6 +164,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: `p-${ctx.n}`, name: 'To rename' });
     return { path: `/api/v1/projects/p-${ctx.n}`, body: { name: 'Renamed' }, ifMatch: 1 };
   },
+  'DELETE /api/v1/projects/{project}': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: `p-${ctx.n}`, name: 'To delete' });
+    return { path: `/api/v1/projects/p-${ctx.n}`, ifMatch: 1 };
+  },
   'GET /api/v1/projects/{project}/environments': () => Promise.resolve({ path: `${DEMO}/environments` }),
   'POST /api/v1/projects/{project}/environments': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', '/api/v1/projects', { key: `p-${ctx.n}`, name: 'Scratch' });

@@ -85,6 +85,22 @@ export function projectRoutes(s: Services): AnyRoute[] {
       },
     }),
     route({
+      method: 'delete',
+      path: '/api/v1/projects/{project}',
+      permission: Permission.ProjectsManage,
+      tag: 'Projects',
+      summary: 'Delete a project with its flags, experiments, keys and data',
+      description:
+        'Deletes the project and everything in it: definitions, environments, SDK keys (they stop working within 30 s), change requests, webhooks, code references and the pipeline data behind its results. The audit log keeps its history. Refused (409 INVALID_STATE, `details.flags` with `{ key, environment }` and `details.experiments`) while a flag is on in a production environment or an experiment runs.',
+      params: projectParams,
+      concurrency: true,
+      responses: { 204: { description: 'Deleted' } },
+      handler: async (req) => {
+        await s.projects.delete(req.actor, req.params.project, req.expectedVersion);
+        return { status: 204 };
+      },
+    }),
+    route({
       method: 'get',
       path: '/api/v1/projects/{project}/environments',
       permission: Permission.Read,

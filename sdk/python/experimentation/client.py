@@ -444,7 +444,7 @@ class Client:
                 # As the JavaScript SDK's JSON round trip: datetimes, dates, Decimals, UUIDs and Enums become
                 # what to_json_value makes of them; properties that cannot be sent do not cost the event itself.
                 try:
-                    text = json.dumps(others, allow_nan=False, separators=(",", ":"), default=json_default)
+                    text = json.dumps(_non_finite_as_null(others), allow_nan=False, separators=(",", ":"), default=json_default)
                     event["properties"] = json.loads(text)
                     fits = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8")) <= MAX_EVENT_BYTES
                 except (TypeError, ValueError, RecursionError):
@@ -1091,6 +1091,22 @@ class Client:
                 self._fetch_failing = False
         elif etag is None or etag != self._etag:
             self.refresh()
+
+
+def _non_finite_as_null(v: Any, depth: int = 0) -> Any:
+    """NaN and ±Infinity (floats, Decimals) as None, in mappings and lists too: what JSON.stringify
+    sends for them in the JavaScript SDK, instead of losing every property of the event."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, Decimal):
+        return v if v.is_finite() else None
+    if depth >= 64:
+        return v
+    if isinstance(v, Mapping):
+        return {k: _non_finite_as_null(item, depth + 1) for k, item in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_non_finite_as_null(item, depth + 1) for item in v]
+    return v
 
 
 def _is_numeric(v: Any) -> bool:

@@ -196,6 +196,10 @@ class TrackEventValuesTest(ClientTestCase):
         self.assertEqual(self.tracked(value=Fraction(1, 4))["value"], 0.25)
         self.assertEqual(self.sent(value=Decimal("NaN")), [], "not finite: dropped, as a NaN float is")
 
+    def test_non_finite_properties_are_sent_as_null_as_json_stringify_does(self) -> None:
+        event = self.tracked({"sku": "A1", "ratio": float("nan"), "deep": {"x": [1, float("inf")], "d": Decimal("-Infinity")}})
+        self.assertEqual(event["properties"], {"sku": "A1", "ratio": None, "deep": {"x": [1, None], "d": None}})
+
     def test_a_value_that_is_not_a_number_is_a_property_as_in_the_javascript_sdk(self) -> None:
         event = self.tracked({"sku": "A1"}, value=True)
         self.assertEqual((event.get("value"), event["properties"]), (None, {"sku": "A1", "value": True}))

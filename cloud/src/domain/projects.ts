@@ -4,6 +4,7 @@ import { environmentSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
+import { changeRequests } from '../store/change-requests.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { purgeProjectData } from '../store/experiment-data.js';
@@ -212,9 +213,22 @@ export class ProjectService {
       // the audit log says which keys existed and when they stopped.
       const keys = (await credentials.listSdkKeys(tx, project.id, key)).filter((k) => k.revokedAt === null);
       await environments.delete(tx, project.id, key, expectedVersion);
+      // Its open change requests (flags only) end with it: an approval given there must not apply to an environment created later under the key.
+      const cancelled = await changeRequests.cancelOpenInEnvironment(tx, project.id, key, actor.userId);
       await record(tx, actor, { projectId: project.id, action: 'environment.deleted', resourceType: 'environment', resourceKey: key, environment: key, before, after: undefined });
       for (const k of keys) {
         await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: key, before: sdkKeyAudit(k), after: undefined });
+      }
+      for (const cr of cancelled) {
+        await record(tx, actor, {
+          projectId: project.id,
+          action: 'change-request.cancelled',
+          resourceType: 'flag',
+          resourceKey: cr.resourceKey,
+          environment: key,
+          before: undefined,
+          after: { changeRequest: cr.id, reason: 'environment deleted' },
+        });
       }
     });
   }

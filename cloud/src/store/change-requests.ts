@@ -137,6 +137,20 @@ export const changeRequests = {
     return result.rows.map((r) => r.id).sort();
   },
 
+  /**
+   * Cancels the open requests for an environment that is going away: an approval covers the
+   * environment it was given for, never a new one created later under the same key. Returns them.
+   */
+  async cancelOpenInEnvironment(db: Queryable, projectId: string, environment: string, by: string): Promise<{ id: string; resourceKey: string }[]> {
+    const result = await db.query<{ id: string; resource_key: string }>(
+      `UPDATE change_requests SET status = 'cancelled', reviewed_by = $3, reviewed_at = now()
+       WHERE project_id = $1 AND environment_key = $2 AND status = 'open'
+       RETURNING id, resource_key`,
+      [projectId, environment, by],
+    );
+    return result.rows.map((r) => ({ id: r.id, resourceKey: r.resource_key })).sort((a, b) => a.id.localeCompare(b.id));
+  },
+
   /** Moves an open request to its next state; anything else is an INVALID_STATE error. */
   async transition(
     db: Queryable,

@@ -30,7 +30,7 @@ const TABLES = [
   'explorer_events',
 ];
 
-describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project, on %s', (_name, makeTarget) => {
+describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or an environment, on %s', (_name, makeTarget) => {
   let p: Platform;
   let owner: string;
   let editor: string;
@@ -134,6 +134,25 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project, o
       expect({ table, rows: await rowsOf(table, projectId) }).toEqual({ table, rows: 0 });
     }
     expect(await rowsOf('unit_events', demo)).toBe(before + 1);
+  });
+
+  it("cancels an environment's open change requests with it: an approval does not apply to one created again under the key", async () => {
+    const base = '/api/v1/projects/envs';
+    const qa = { key: 'qa', name: 'QA', requireApproval: true };
+    await must('POST', '/api/v1/projects', { key: 'envs', name: 'Envs', environments: [{ key: 'development', name: 'Development' }, qa] });
+    await must('POST', `${base}/flags`, booleanFlagBody('banner', { qa: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }));
+    const proposed = await requestAs(p, editor, 'POST', `${base}/change-requests`, { resourceType: 'flag', resourceKey: 'banner', environment: 'qa', state: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] }, baseVersion: 1 });
+    expect(proposed.status).toBe(201);
+    const id = proposed.body.id as string;
+    await must('POST', `${base}/change-requests/${id}/approve`);
+
+    expect((await requestAs(p, owner, 'DELETE', `${base}/environments/qa`, undefined, 1)).status).toBe(204);
+    await must('POST', `${base}/environments`, qa);
+    const applied = await requestAs(p, editor, 'POST', `${base}/change-requests/${id}/apply`);
+    expect([applied.status, applied.body.error?.message]).toEqual([409, 'change request is cancelled']);
+    expect(((await must('GET', `${base}/change-requests/${id}`)) as { status: string }).status).toBe('cancelled');
+    const audit = (await must('GET', `/api/v1/audit?project=envs&action=change-request.cancelled`)) as { items: { resourceKey: string; environment: string; diff: unknown }[] };
+    expect(audit.items.map((e) => [e.resourceKey, e.environment, e.diff])).toEqual([['banner', 'qa', [{ op: 'add', path: '', to: { changeRequest: id, reason: 'environment deleted' } }]]]);
   });
 
   it('leaves the key free: a new project of that key starts empty', async () => {

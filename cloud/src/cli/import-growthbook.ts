@@ -473,35 +473,59 @@ class Importer {
       if (!parsed.success) {
         throw new SkipRule(`the experiment is not valid in xp: ${formatIssues(parsed.error).join('; ')}`);
       }
-      this.checkBuckets(parsed.data, gbRanges, hashVersion);
+      const experiment = this.closestBuckets(parsed.data, gbRanges, hashVersion, weights);
       if (key !== gbExperimentKey) {
         const why = keySchema.safeParse(gbExperimentKey).success ? 'another rule already uses this key' : 'not a valid xp key';
         const sticky = this.sticky ? '; GrowthBook shares sticky assignments between rules with one key, xp keeps them apart' : '';
         this.ruleNotes.push(`experiment "${gbExperimentKey}" imported as "${key}" (${why}); assignments are unchanged because the seed is kept${sticky}`);
       }
-      return { kind: 'experiment', id, experiment: parsed.data, values };
+      return { kind: 'experiment', id, experiment, values };
     } catch (e) {
       this.experimentKeys.release(key);
       throw e;
     }
   }
 
-  /** Verifies that xp buckets every possible hash value into the same variation GrowthBook does. */
-  private checkBuckets(experiment: Experiment, gbRanges: ReturnType<typeof getBucketRanges>, hashVersion: 1 | 2): void {
+  /**
+   * The experiment as xp buckets it closest to GrowthBook: every possible hash value into the same
+   * variation, or — when GrowthBook uses weights that add up to between 0.99 and 1 without
+   * normalising them, as xp does — the coverage that moves the fewest, if they are at most
+   * MAX_MOVED of all units (a warning says how many). Beyond that the rule is skipped.
+   */
+  private closestBuckets(experiment: Experiment, gbRanges: ReturnType<typeof getBucketRanges>, hashVersion: 1 | 2, gbWeights: readonly number[] | undefined): Experiment {
     const segments = (experiment.segments ?? []).map((k) => this.segmentsByKey.get(k)!);
-    const ruleset = compileRuleset({ environment: this.environment, version: 0, flags: [], experiments: [experiment], segments });
-    const compiled = ruleset.experiments?.[experiment.key];
-    if (compiled === undefined) {
-      throw new SkipRule('the experiment did not compile');
-    }
-    const xpRanges = getBucketRanges(compiled.variations.length, compiled.coverage, compiled.weights);
     const steps = hashVersion === 2 ? 10_000 : 1_000;
-    for (let k = 0; k < steps; k++) {
-      const n = k / steps;
-      if (chooseVariation(n, gbRanges) !== chooseVariation(n, xpRanges)) {
-        throw new SkipRule(`weights ${JSON.stringify(compiled.weights)} do not add up to 1; xp normalises them, which would move units (e.g. bucket ${n})`);
+    const moved = (candidate: Experiment): { count: number; weights: readonly number[] } => {
+      const compiled = compileRuleset({ environment: this.environment, version: 0, flags: [], experiments: [candidate], segments }).experiments?.[candidate.key];
+      if (compiled === undefined) {
+        throw new SkipRule('the experiment did not compile');
       }
+      const xpRanges = getBucketRanges(compiled.variations.length, compiled.coverage, compiled.weights);
+      let count = 0;
+      for (let k = 0; k < steps; k++) {
+        if (chooseVariation(k / steps, gbRanges) !== chooseVariation(k / steps, xpRanges)) {
+          count++;
+        }
+      }
+      return { count, weights: compiled.weights };
+    };
+    const exact = moved(experiment);
+    if (exact.count === 0) {
+      return experiment;
     }
+    const total = gbWeights?.reduce((sum, w) => sum + w, 0) ?? 1;
+    // GrowthBook's ranges then end at coverage × total: the same coverage of normalised weights is the other candidate.
+    const scaled = { ...experiment, coverage: Math.min(1, Math.max(0, Math.round(experiment.coverage * total * 1e9) / 1e9)) };
+    const other = total < 1 ? moved(scaled) : exact;
+    const best = other.count < exact.count ? { experiment: scaled, ...other } : { experiment, ...exact };
+    const share = `${((100 * best.count) / steps).toFixed(2)}% of units (${best.count} of ${steps} hash buckets)`;
+    if (best.count / steps > MAX_MOVED) {
+      throw new SkipRule(`weights ${JSON.stringify(gbWeights ?? best.weights)} do not add up to 1; xp normalises them, which would move ${share}`);
+    }
+    this.ruleNotes.push(
+      `weights ${JSON.stringify(gbWeights)} add up to ${String(Number(total.toPrecision(12)))}, not 1: xp normalises them${best.experiment.coverage === experiment.coverage ? '' : ` (coverage ${String(best.experiment.coverage)})`}, so ${share}, next to the variation boundaries, get another variation than in GrowthBook`,
+    );
+    return best.experiment;
   }
 
   /** GrowthBook uses a fallback attribute only with a sticky bucket service and sticky bucketing on. */
@@ -688,6 +712,9 @@ class Importer {
     return [...this.segmentsByKey.values()].filter((s) => used.has(s.key));
   }
 }
+
+/** The largest share of units an imported experiment may move to another variation (weights GrowthBook does not normalise). */
+const MAX_MOVED = 0.005;
 
 /** GrowthBook's weights when it uses them as given; undefined when it falls back to equal weights. */
 function effectiveWeights(n: number, weights: readonly number[] | undefined): readonly number[] | undefined {

@@ -406,7 +406,7 @@ describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
     ['explicit ranges', { variations: ['x', 'y'], ranges: [[0, 0.2], [0.5, 0.7]] }, 'explicit bucket ranges'],
     ['contextual bandit', { variations: ['x', 'y'], contextualBanditRef: 'cb1' }, 'contextual bandits'],
     ['hash version 3', { force: 'y', coverage: 0.5, hashVersion: 3 }, 'hashVersion 3'],
-    ['weights adding up to 0.995', { variations: ['x', 'y'], weights: [0.5, 0.495], hashVersion: 2 }, 'xp normalises them'],
+    ['weights adding up to 0.99', { variations: ['x', 'y'], weights: [0.5, 0.49], hashVersion: 2 }, 'xp normalises them, which would move 1.02% of units (102 of 10000 hash buckets)'],
     ['an unknown operator', { force: 'y', condition: { age: { $near: 3 } } }, 'not valid in xp'],
     ['an invalid regex', { force: 'y', condition: { email: { $regex: '(' } } }, 'not valid in xp'],
     ['a condition saved group', { force: 'y', condition: { id: { $inGroup: 'grp_cond' } } }, 'not an ID list'],
@@ -429,6 +429,22 @@ describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
     expect(result.flags[0]!.environments[ENV]!.rules.map((r) => r.id)).toEqual(['rule-0', 'rule-2']);
     expect(result.experiments).toEqual([]);
     expectValid(result);
+  });
+
+  it('imports weights GrowthBook uses as given (0.333 × 3) with the coverage that moves the fewest units, and says how many', () => {
+    // prepare: GrowthBook's ranges [0, .333), [.333, .666), [.666, .999); xp normalises the weights.
+    const features: Features = { split: { defaultValue: 'a', rules: [{ key: 'three-way', variations: ['a', 'b', 'c'], weights: [0.333, 0.333, 0.333], coverage: 1, hashVersion: 2 }] } };
+
+    // act
+    const { result, compared, mismatches } = compare({ features }, features, undefined, USERS);
+
+    // assert: the experiment runs for everyone it ran for, and a sliver at the boundaries moves.
+    expect(result.experiments.map((e) => [e.key, e.coverage])).toEqual([['three-way', 0.999]]);
+    expect(result.warnings).toEqual([
+      'feature "split" rule 0: weights [0.333,0.333,0.333] add up to 0.999, not 1: xp normalises them (coverage 0.999), so 0.17% of units (17 of 10000 hash buckets), next to the variation boundaries, get another variation than in GrowthBook',
+    ]);
+    expect(compared).toBe(USERS.length);
+    expect(mismatches.length).toBeLessThanOrEqual(USERS.length * 0.005);
   });
 
   it('drops rules that include nobody in GrowthBook and still serves identical values', () => {

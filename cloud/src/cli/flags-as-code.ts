@@ -225,6 +225,8 @@ export interface Plan {
   readonly problems: BrokenReference[];
   /** Changes the API refuses whatever the rest of the document says: moving units of a started experiment, deleting a running one. */
   readonly refusals: BrokenReference[];
+  /** Runtime state the document sets differently from the project (an experiment's status): never applied, said so. */
+  readonly ignored: string[];
 }
 
 
@@ -236,6 +238,7 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
   const plan: PlannedChange[] = [];
   const deletions: PlannedChange[] = [];
   const refusals: BrokenReference[] = [];
+  const ignored: string[] = [];
   const before: { [K in DefinitionPath]: unknown[] } = { segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   for (const kind of KINDS) {
     const listed = await client.listAll(doc.project, kind, { archived: true });
@@ -250,6 +253,7 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
       } else {
         const definition = configurationOf(kind, desired);
         const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
+        ignored.push(...runtimeDifferences(kind, desired, existing.definition));
         if (diff.length > 0) {
           writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, before: configurationOf(kind, existing.definition), diff });
           if (kind === 'experiments') {
@@ -275,7 +279,21 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     deletions.unshift(...namedFirst(kind, removals).reverse());
   }
   const environments = (await client.environments(doc.project)).map((e) => e.key);
-  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals };
+  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals, ignored };
+}
+
+/** The runtime fields the document sets to something else than the project has, one line per definition. */
+function runtimeDifferences(kind: DefinitionPath, desired: object, existing: unknown): string[] {
+  const stored = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<string, unknown>;
+  const wanted = desired as Record<string, unknown>;
+  // The document schema defaults status to draft: a document that leaves it out says nothing about it.
+  const said = (field: string): boolean => wanted[field] !== undefined && !(field === 'status' && wanted[field] === 'draft');
+  const differing = (RUNTIME_FIELDS[kind] ?? []).filter((field) => said(field) && jsonDiff(stored[field], wanted[field]).length > 0);
+  if (differing.length === 0) {
+    return [];
+  }
+  const fields = differing.map((f) => `${f} ${JSON.stringify(wanted[f])} (the project has ${stored[f] === undefined ? 'none' : JSON.stringify(stored[f])})`);
+  return [`${kind.replace(/s$/, '')} ${String(wanted.key)}: ${fields.join(', ')}`];
 }
 
 /** Why the plan cannot be applied, as one error naming each problem, with nothing applied; undefined when it can. */
@@ -292,9 +310,9 @@ export function planError(plan: Pick<Plan, 'problems' | 'refusals'>): AppError |
   return new AppError(AppErrorCode.Validation, `nothing was applied: ${why.join(', and ')}; fix the document (or the project) first`, { issues });
 }
 
-export function describePlan(plan: readonly PlannedChange[]): string {
+export function describePlan(plan: readonly PlannedChange[], ignored: readonly string[] = []): string {
   if (plan.length === 0) {
-    return 'No changes: the project already matches the document.';
+    return ignored.length === 0 ? 'No changes: the project already matches the document.' : 'No changes to apply.';
   }
   const lines: string[] = [];
   for (const change of plan) {

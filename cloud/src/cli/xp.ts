@@ -183,7 +183,10 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
     const approval = (await api.environments(doc.project)).filter((e) => needsApproval(role, e)).map((e) => e.key);
     ({ changes, proposals } = holdBackApprovals(changes, approval));
   }
-  print(describePlan(changes));
+  print(describePlan(changes, plan.ignored));
+  if (plan.ignored.length > 0) {
+    print(['', `Not applied: an experiment's status, start, stop and decision are set by starting and stopping it (the API's start, stop and resume, or the console), never by a document (${plan.ignored.length}):`, ...plan.ignored.map((line) => `  ${line}`)].join('\n'));
+  }
   // A state an open change request already proposes (the same file applied before) is not proposed again.
   const proposedBy = await Promise.all(proposals.map((p) => openRequestProposing(api, doc.project, p)));
   const already = proposals.flatMap((p, i) => (proposedBy[i] === undefined ? [] : [`  flag ${p.flag} in ${p.environment} (change request ${proposedBy[i]})`]));
@@ -418,10 +421,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         }
         const payload = parseJsonFile(await readInput(file), file);
         const converted = convertGrowthBookPayload(payload, { environment: values.environment, stickyBucketing: values['sticky-bucketing'] });
+        const api = client(env);
+        // One line for a mistyped environment, before the payload's warnings and a plan that names it on every flag.
+        const environments = (await api.environments(values.project)).map((e) => e.key);
+        if (!environments.includes(values.environment)) {
+          throw new AppError('VALIDATION_FAILED', `project "${values.project}" has no environment "${values.environment}"; its environments: ${environments.join(', ')}`);
+        }
         for (const w of converted.warnings) {
           printError(`warning: ${w}`);
         }
-        const api = client(env);
         const merged = await mergeWithExisting(api, values.project, converted, printError);
         const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: merged.experiments, flags: merged.flags };
         await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);

@@ -3,7 +3,7 @@ import type { DefinitionPath, XpApiClient } from '@xp/shared';
 import { experimentSchema } from '@xp/shared';
 import { AppError } from '../../errors.js';
 import { jsonDiff } from '../../domain/json-diff.js';
-import { holdBackApprovals, parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
+import { describePlan, holdBackApprovals, parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
 import type { FlagsDocument, PlannedChange } from '../flags-as-code.js';
 
 const empty: FlagsDocument = { xp: 1, project: 'demo', segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
@@ -109,6 +109,19 @@ describe('planApply', () => {
     ]);
     const stopped = await planApply(fakeApi({ experiments: [experimentSchema.parse({ ...started, status: 'stopped', stoppedAt: '2026-11-20T00:00:00Z' })] }), empty, { prune: true });
     expect(planError(stopped)).toBeUndefined();
+  });
+
+  it('says which lifecycle fields the document sets differently, since apply never starts or stops an experiment', async () => {
+    const asExported = await planApply(fakeApi({ experiments: [started] }), { ...empty, experiments: [started] }, { prune: false });
+    const leftOut = await planApply(fakeApi({ experiments: [started] }), { ...empty, experiments: [experimentSchema.parse({ ...started, status: undefined, startedAt: undefined })] }, { prune: false });
+    const stopped = await planApply(fakeApi({ experiments: [started] }), { ...empty, experiments: [experimentSchema.parse({ ...started, status: 'stopped', decision: 'ship' })] }, { prune: false });
+
+    expect([asExported.changes, asExported.ignored]).toEqual([[], []]);
+    expect([leftOut.changes, leftOut.ignored]).toEqual([[], []]);
+    expect(stopped.changes).toEqual([]);
+    expect(stopped.ignored).toEqual(['experiment price-test: status "stopped" (the project has "running"), decision "ship" (the project has none)']);
+    expect(describePlan(stopped.changes, stopped.ignored)).toBe('No changes to apply.');
+    expect(describePlan(asExported.changes, asExported.ignored)).toBe('No changes: the project already matches the document.');
   });
 
   it('lets through what keeps every unit in its variation, and any change once sticky bucketing is on', async () => {

@@ -418,7 +418,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     const err: string[] = [];
     const typo = await main(['import', 'growthbook', file, '--project', 'demo', '--environment', 'prod'], { XP_API_URL: stack.apiUrl, XP_TOKEN: token }, () => undefined, (l) => err.push(l));
     expect(typo).toBe(1);
-    expect(err.join('\n')).toContain('flags.gb-typo.environments.prod: unknown environment "prod"');
+    expect(err).toEqual(['error: project "demo" has no environment "prod"; its environments: development, staging, production']);
     expect((await api.withToken(token).listAll('demo', 'segments')).map((x) => x.key)).not.toContain('grp_staff');
   });
 

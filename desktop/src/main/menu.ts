@@ -16,6 +16,7 @@ export const MENU_SCREENS: readonly { readonly screen: string; readonly label: s
   { screen: 'events', label: 'Events', accelerator: 'CmdOrCtrl+Shift+E' },
   // Owners and admins only: for other roles the screen says so (the menu cannot follow the signed-in role).
   { screen: 'webhooks', label: 'Webhooks', accelerator: 'CmdOrCtrl+Shift+H' },
+  { screen: 'projects', label: 'Projects', accelerator: 'CmdOrCtrl+Shift+P' },
 ];
 
 /** The native menu: standard edit/view roles plus console commands sent to the renderer. */

@@ -1,4 +1,4 @@
-import type { Environment } from '../model/environment.js';
+import type { Environment, EnvironmentInput } from '../model/environment.js';
 import type { Experiment } from '../model/experiment.js';
 import type { Flag, FlagEnvironment } from '../model/flag.js';
 import type { Holdout } from '../model/experiment.js';
@@ -74,6 +74,22 @@ export interface Project {
   readonly name: string;
   readonly description: string | null;
   readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** POST /api/v1/projects: without `environments`, the API creates development, staging and a protected production. */
+export interface ProjectCreate {
+  readonly key: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly environments?: readonly EnvironmentInput[];
+}
+
+/** PATCH /api/v1/projects/{project}: the fields to change. */
+export interface ProjectPatch {
+  readonly name?: string;
+  readonly description?: string;
 }
 
 export interface StoredEnvironment extends Environment {
@@ -304,6 +320,35 @@ export class XpApiClient {
 
   async environments(project: string): Promise<StoredEnvironment[]> {
     return (await this.call<{ items: StoredEnvironment[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/environments`)).body.items;
+  }
+
+  /** Creates a project and its environments (development, staging and a protected production unless `environments` says otherwise). */
+  async createProject(input: ProjectCreate): Promise<Project> {
+    return (await this.call<Project>('POST', '/api/v1/projects', { body: input })).body;
+  }
+
+  /** Renames or describes a project, from the version read (If-Match). */
+  async updateProject(key: string, patch: ProjectPatch, version: number): Promise<Project> {
+    return (await this.call<Project>('PATCH', `/api/v1/projects/${encodeURIComponent(key)}`, { body: patch, version })).body;
+  }
+
+  /** Deletes a project with everything in it, from the version read (If-Match); refused (409) while flags are on in production or experiments run. */
+  async deleteProject(key: string, version: number): Promise<void> {
+    await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(key)}`, { version });
+  }
+
+  async createEnvironment(project: string, environment: EnvironmentInput): Promise<StoredEnvironment> {
+    return (await this.call<StoredEnvironment>('POST', `/api/v1/projects/${encodeURIComponent(project)}/environments`, { body: environment })).body;
+  }
+
+  /** Replaces an environment's name, colour and protection (the whole environment: `key` stays the same), from the version read (If-Match). */
+  async updateEnvironment(project: string, key: string, environment: EnvironmentInput, version: number): Promise<StoredEnvironment> {
+    return (await this.call<StoredEnvironment>('PUT', `/api/v1/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(key)}`, { body: environment, version })).body;
+  }
+
+  /** Deletes an environment from the version read (If-Match); refused (409) for a production environment or one with flags on. */
+  async deleteEnvironment(project: string, key: string, version: number): Promise<void> {
+    await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(key)}`, { version });
   }
 
   async list<K extends DefinitionPath>(project: string, kind: K, query: { q?: string; cursor?: string; limit?: number; archived?: boolean } = {}): Promise<Page<Stored<DefinitionKinds[K]>>> {

@@ -186,6 +186,7 @@ const SCREENS: readonly Screen[] = [
     },
   },
   { name: 'webhooks', hash: '#/webhooks', heading: 'Webhooks', ready: (p) => p.getByRole('table', { name: 'Webhooks' }).waitFor(WAIT) },
+  { name: 'projects and environments', hash: '#/projects', heading: 'Projects', ready: (p) => p.getByRole('table', { name: 'Projects' }).getByText('demo').first().waitFor(WAIT) },
   {
     name: 'webhook with its deliveries',
     hash: '#/webhooks',
@@ -207,6 +208,7 @@ const DIALOGS: readonly { readonly hash: string; readonly heading: string; reado
   { hash: '#/metrics', heading: 'Metrics', role: 'button', opener: 'Edit demo-purchase', dialog: 'Edit metric demo-purchase' },
   { hash: '#/access', heading: 'Users, roles and keys', role: 'button', opener: 'Invite user', dialog: 'Invite a user' },
   { hash: '#/webhooks', heading: 'Webhooks', role: 'button', opener: 'New webhook', dialog: 'New webhook' },
+  { hash: '#/projects', heading: 'Projects', role: 'button', opener: 'New project', dialog: 'New project' },
   { hash: `#/experiments/${EXPERIMENT}`, heading: 'Checkout call to action', role: 'button', opener: 'Decide…', dialog: 'Decide on Checkout call to action' },
 ];
 

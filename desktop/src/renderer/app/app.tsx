@@ -17,6 +17,7 @@ import type { Session } from './session.js';
 import { SessionExpired, SignIn } from '../features/sign-in/sign-in.js';
 import { ChangePassword } from '../features/sign-in/change-password.js';
 import { SessionFetch } from '../lib/session-fetch.js';
+import type { ProjectsShell } from '../features/projects/projects-model.js';
 
 // One chunk per screen: the flags list paints without the experiment, chart or admin code.
 const FlagsList = lazyScreen(() => import('../features/flags/flags-list.js'));
@@ -34,6 +35,7 @@ const Health = lazyScreen(() => import('../features/health/health.js'));
 const ChangeRequests = lazyScreen(() => import('../features/change-requests/change-requests.js'));
 const Webhooks = lazyScreen(() => import('../features/webhooks/webhooks-list.js'));
 const WebhookPage = lazyScreen(() => import('../features/webhooks/webhook-page.js'));
+const Projects = lazyScreen(() => import('../features/projects/projects.js'));
 
 /** The screens of the sidebar; the first nine have Alt+1…9. A `permission` hides one from roles without it. */
 const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route; readonly permission?: ConsolePermission }[] = [
@@ -47,6 +49,8 @@ const NAV: readonly { readonly screen: Route['screen']; readonly label: string; 
   { screen: 'health', label: 'Health', route: { screen: 'health' } },
   { screen: 'change-requests', label: 'Change requests', route: { screen: 'change-requests' } },
   { screen: 'events', label: 'Events', route: { screen: 'events' } },
+  // Past the ninth: no Alt+digit, so the others keep theirs (and the desktop menu's Ctrl+digit).
+  { screen: 'projects', label: 'Projects', route: { screen: 'projects' } },
   { screen: 'webhooks', label: 'Webhooks', route: { screen: 'webhooks' }, permission: 'webhooks:manage' },
 ];
 
@@ -86,7 +90,7 @@ export function screenTitle(route: Route): string {
   }
 }
 
-function Screen({ route }: { route: Route }): ReactNode {
+function Screen({ route, projects }: { route: Route; projects: ProjectsShell }): ReactNode {
   switch (route.screen) {
     case 'flags':
       return <FlagsList />;
@@ -118,6 +122,8 @@ function Screen({ route }: { route: Route }): ReactNode {
       return <Webhooks />;
     case 'webhook':
       return <WebhookPage webhookId={route.id} />;
+    case 'projects':
+      return <Projects shell={projects} />;
   }
 }
 
@@ -232,7 +238,7 @@ export function App(): ReactNode {
   // refreshes every screen within about a second; screens still poll, for results and for API
   // deployments whose streams are polls (Lambda).
   useEffect(() => {
-    if (loaded === null) {
+    if (loaded === null || loaded.project === '') {
       return undefined;
     }
     let pending: ReturnType<typeof setTimeout> | undefined;
@@ -322,6 +328,15 @@ export function App(): ReactNode {
     );
   };
 
+  /** A project chosen in the top bar or on the Projects screen: asks first when the screen holds unsaved changes. */
+  const requestProject = (client: XpApiClient, project: string): void => {
+    if (currentLeaveWarning() === null) {
+      switchProject(client, project);
+    } else {
+      setPendingProject(project);
+    }
+  };
+
   const signOut = useCallback(async () => {
     // Requests held for a new sign-in get their 401; the logout itself is not held.
     sessionFetch.stop();
@@ -395,6 +410,20 @@ export function App(): ReactNode {
     );
   }
   const section = SECTION[route.screen] ?? route.screen;
+  const projectsShell: ProjectsShell = {
+    switchTo: (project) => { requestProject(loaded.client, project); },
+    switching,
+    reload: async () => {
+      // The current project unless it is gone: then the first one left, or none.
+      const next = await loadSession(loaded.client, loaded.project);
+      if (next.project === '') {
+        window.localStorage.removeItem('xp.project');
+      } else {
+        window.localStorage.setItem('xp.project', next.project);
+      }
+      setLoaded(next);
+    },
+  };
   return (
     <SessionContext.Provider value={session}>
       {/* The URL hash holds the route: following "#main" would open the flags list instead of skipping to the content. */}
@@ -417,13 +446,7 @@ export function App(): ReactNode {
               <select
                 value={switching ?? loaded.project}
                 disabled={switching !== null}
-                onChange={(e) => {
-                  if (currentLeaveWarning() === null) {
-                    switchProject(loaded.client, e.target.value);
-                  } else {
-                    setPendingProject(e.target.value);
-                  }
-                }}
+                onChange={(e) => { requestProject(loaded.client, e.target.value); }}
               >
                 {loaded.projects.map((p) => (
                   <option key={p}>{p}</option>
@@ -432,19 +455,21 @@ export function App(): ReactNode {
               {switching === null ? null : <span className="muted small">switching…</span>}
             </label>
           ) : (
-            <span className="muted">{loaded.project}</span>
+            <span className="muted">{loaded.project === '' ? 'No project' : loaded.project}</span>
           )}
-          <label className="inline env-switcher">
-            Environment{' '}
-            <select value={session.environment} onChange={(e) => { session.setEnvironment(e.target.value); }}>
-              {session.environments.map((env) => (
-                <option key={env.key} value={env.key}>
-                  {env.name}
-                  {env.requireApproval ? ' (protected)' : ''}
-                </option>
-              ))}
-            </select>
-          </label>
+          {loaded.project === '' ? null : (
+            <label className="inline env-switcher">
+              Environment{' '}
+              <select value={session.environment} onChange={(e) => { session.setEnvironment(e.target.value); }}>
+                {session.environments.map((env) => (
+                  <option key={env.key} value={env.key}>
+                    {env.name}
+                    {env.requireApproval ? ' (protected)' : ''}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <span className="spacer" />
           {themeButton}
           <span className="muted">
@@ -482,12 +507,23 @@ export function App(): ReactNode {
               </button>
             </p>
           )}
-          {loaded.project === '' ? (
-            <p className="state state-empty">No project yet. Create one with the API or the xp CLI.</p>
+          {loaded.project === '' && route.screen !== 'projects' ? (
+            <div className="state state-empty">
+              <p>No project yet.</p>
+              <p>
+                {session.permissions === undefined || session.permissions.has('projects:manage') ? (
+                  <>
+                    <a href={routeHash({ screen: 'projects' })}>Create the first project</a> on the Projects screen.
+                  </>
+                ) : (
+                  'Ask an owner or admin to create one on the Projects screen.'
+                )}
+              </p>
+            </div>
           ) : (
             <Suspense fallback={<Loading />}>
-              {/* Keyed by project: a switch starts every screen afresh (no dialog or filter of the other project stays open). */}
-              <Screen key={loaded.project} route={route} />
+              {/* Keyed by project: a switch starts every screen afresh (no dialog or filter of the other project stays open). The Projects screen stays: it switches projects itself. */}
+              <Screen key={route.screen === 'projects' ? 'projects' : loaded.project} route={route} projects={projectsShell} />
             </Suspense>
           )}
           {changingPassword ? <ChangePassword client={loaded.client} onClose={() => { setChangingPassword(false); }} /> : null}

@@ -16,9 +16,10 @@ export type Route =
   | { readonly screen: 'access' }
   | { readonly screen: 'webhooks' }
   | { readonly screen: 'webhook'; readonly id: string }
-  | { readonly screen: 'health' };
+  | { readonly screen: 'health' }
+  | { readonly screen: 'projects' };
 
-const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'events', 'audit', 'change-requests', 'access', 'webhooks', 'health']);
+const SIMPLE = new Set(['flags', 'experiments', 'segments', 'metrics', 'code-refs', 'events', 'audit', 'change-requests', 'access', 'webhooks', 'health', 'projects']);
 
 export function parseRoute(hash: string): Route {
   const parts = (hash.replace(/^#\/?/, '').split('?')[0] ?? '').split('/').filter((p) => p !== '');

@@ -9,7 +9,15 @@ import type { Session } from '../app/session.js';
  */
 
 /** The permissions of the matrix the console checks before offering an action. */
-export type ConsolePermission = 'flags:write' | 'segments:write' | 'experiments:write' | 'metrics:write' | 'sdk-keys:manage' | 'webhooks:manage';
+export type ConsolePermission =
+  | 'flags:write'
+  | 'segments:write'
+  | 'experiments:write'
+  | 'metrics:write'
+  | 'sdk-keys:manage'
+  | 'webhooks:manage'
+  | 'projects:manage'
+  | 'environments:manage';
 
 /** The permissions `role` holds according to the matrix. */
 export function permissionsOf(view: RolesView, role: Role): ReadonlySet<string> {
@@ -25,6 +33,8 @@ const ACTION: Readonly<Record<ConsolePermission, string>> = {
   'metrics:write': 'change metrics',
   'sdk-keys:manage': 'create or revoke SDK keys',
   'webhooks:manage': 'manage webhooks',
+  'projects:manage': 'create, change or delete projects',
+  'environments:manage': 'add, change or delete environments',
 };
 
 /** Whether an action is allowed and, when not, why ("Viewers cannot change flags"). */

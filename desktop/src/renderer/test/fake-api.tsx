@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { XpApiClient } from '@xp/shared';
-import type { RolesView, StoredEnvironment, User } from '@xp/shared';
+import type { EnvironmentInput, Project, RolesView, StoredEnvironment, User } from '@xp/shared';
 import { SessionContext } from '../app/session.js';
 import { permissionsOf } from '../lib/permissions.js';
 
@@ -56,6 +56,8 @@ export const ROLES: RolesView = {
     { permission: 'metrics:write', description: '', roles: ['owner', 'admin', 'editor', 'analyst'] },
     { permission: 'sdk-keys:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'webhooks:manage', description: '', roles: ['owner', 'admin'] },
+    { permission: 'projects:manage', description: '', roles: ['owner', 'admin'] },
+    { permission: 'environments:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'users:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'change-requests:propose', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
@@ -76,4 +78,149 @@ export function WithSession({ client, me, environments = [], children }: { clien
       {children}
     </SessionContext.Provider>
   );
+}
+
+const AT = '2026-11-25T10:00:00Z';
+
+/** A project as the API lists it. */
+export function projectOf(key: string, overrides: Partial<Project> = {}): Project {
+  return { id: `p-${key}`, key, name: key, description: null, version: 1, createdAt: AT, updatedAt: AT, ...overrides };
+}
+
+/** The environments the API gives a new project. */
+export const DEFAULT_ENVIRONMENTS: readonly StoredEnvironment[] = [
+  { key: 'development', name: 'Development', production: false, requireApproval: false, color: '#2ca02c', version: 1, position: 0 },
+  { key: 'staging', name: 'Staging', production: false, requireApproval: false, color: '#ff7f0e', version: 1, position: 1 },
+  { key: 'production', name: 'Production', production: true, requireApproval: true, color: '#d62728', version: 1, position: 2 },
+];
+
+const apiError = (status: number, code: string, message: string, details?: unknown): { status: number; body: unknown } => ({ status, body: { error: { code, message, ...(details === undefined ? {} : { details }) } } });
+
+/** The API's answer to a write from `ifMatch` to something at `version`: none when they agree. */
+function stale(what: string, version: number, ifMatch: string | null): { status: number; body: unknown } | undefined {
+  if (ifMatch === null) {
+    return apiError(428, 'PRECONDITION_REQUIRED', 'send the version read as If-Match');
+  }
+  return ifMatch === `"${version}"` ? undefined : apiError(409, 'VERSION_CONFLICT', `${what} was changed by someone else (version ${version}, you sent ${ifMatch.replaceAll('"', '')})`, { currentVersion: version });
+}
+
+/** The project and environment endpoints, keeping what they hold as it changes. */
+export interface ProjectsBackend {
+  /** Answers the project and environment endpoints (undefined for any other request). */
+  readonly respond: Responder;
+  readonly projects: () => readonly Project[];
+  readonly environments: (project: string) => readonly StoredEnvironment[];
+  /** Someone else changes a project behind the screen's back (its version goes up). */
+  readonly changeProject: (key: string, patch: Partial<Project>) => void;
+  /** Someone else changes an environment behind the screen's back. */
+  readonly changeEnvironment: (project: string, key: string, patch: Partial<StoredEnvironment>) => void;
+}
+
+/**
+ * The project endpoints as the API answers them: each write bumps the version and one from another
+ * version than the current is refused (409; 428 without If-Match); a new project gets development,
+ * staging and a protected production; a production environment is not deleted (409 INVALID_STATE).
+ */
+export function projectsBackend(initial: readonly Project[], environments: Readonly<Record<string, readonly StoredEnvironment[]>> = {}): ProjectsBackend {
+  let projects = [...initial];
+  const envs = new Map<string, StoredEnvironment[]>(initial.map((p) => [p.key, [...(environments[p.key] ?? DEFAULT_ENVIRONMENTS)]]));
+  const changeProject = (key: string, patch: Partial<Project>): Project => {
+    const found = projects.find((p) => p.key === key)!;
+    const next = { ...found, ...patch, version: found.version + 1 };
+    projects = projects.map((p) => (p.key === key ? next : p));
+    return next;
+  };
+  const changeEnvironment = (project: string, key: string, patch: Partial<StoredEnvironment>): StoredEnvironment => {
+    const list = envs.get(project) ?? [];
+    const found = list.find((e) => e.key === key)!;
+    const next = { ...found, ...patch, version: found.version + 1 };
+    envs.set(project, list.map((e) => (e.key === key ? next : e)));
+    return next;
+  };
+  const respond: Responder = (req) => {
+    const path = req.path.split('?')[0] ?? '';
+    if (path === '/api/v1/projects' && req.method === 'GET') {
+      return { status: 200, body: { items: projects } };
+    }
+    if (path === '/api/v1/projects' && req.method === 'POST') {
+      const body = req.body as { key: string; name: string; description?: string };
+      if (projects.some((p) => p.key === body.key)) {
+        return apiError(409, 'ALREADY_EXISTS', `project "${body.key}" already exists`);
+      }
+      const created = projectOf(body.key, { name: body.name, description: body.description ?? null });
+      projects = [...projects, created];
+      envs.set(created.key, [...DEFAULT_ENVIRONMENTS]);
+      return { status: 201, body: created };
+    }
+    const match = /^\/api\/v1\/projects\/([^/]+)(?:\/environments(?:\/([^/]+))?)?$/.exec(path);
+    if (match === null) {
+      return undefined;
+    }
+    const key = decodeURIComponent(match[1] ?? '');
+    const project = projects.find((p) => p.key === key);
+    if (project === undefined) {
+      return apiError(404, 'NOT_FOUND', `project "${key}" not found`);
+    }
+    const isEnvironments = path.includes('/environments');
+    const envKey = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
+    if (!isEnvironments) {
+      if (req.method === 'PATCH') {
+        return stale('project', project.version, req.ifMatch) ?? { status: 200, body: changeProject(key, req.body as Partial<Project>) };
+      }
+      if (req.method === 'DELETE') {
+        const refused = stale('project', project.version, req.ifMatch);
+        if (refused !== undefined) {
+          return refused;
+        }
+        projects = projects.filter((p) => p.key !== key);
+        envs.delete(key);
+        return { status: 204 };
+      }
+      return req.method === 'GET' ? { status: 200, body: project } : undefined;
+    }
+    const list = envs.get(key) ?? [];
+    if (envKey === undefined) {
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: list } };
+      }
+      if (req.method === 'POST') {
+        const body = req.body as EnvironmentInput;
+        const created: StoredEnvironment = { ...body, production: body.production ?? false, requireApproval: body.requireApproval ?? false, version: 1, position: list.length };
+        envs.set(key, [...list, created]);
+        return { status: 201, body: created };
+      }
+      return undefined;
+    }
+    const env = list.find((e) => e.key === envKey);
+    if (env === undefined) {
+      return apiError(404, 'NOT_FOUND', `environment "${envKey}" not found`);
+    }
+    if (req.method === 'PUT') {
+      const body = req.body as EnvironmentInput;
+      return stale('environment', env.version, req.ifMatch) ?? { status: 200, body: changeEnvironment(key, envKey, { ...body, production: body.production ?? false, requireApproval: body.requireApproval ?? false }) };
+    }
+    if (req.method === 'DELETE') {
+      const refused = stale('environment', env.version, req.ifMatch);
+      if (refused !== undefined) {
+        return refused;
+      }
+      if (env.production) {
+        return apiError(409, 'INVALID_STATE', 'a production environment cannot be deleted; mark it non-production first');
+      }
+      envs.set(key, list.filter((e) => e.key !== envKey));
+      return { status: 204 };
+    }
+    return req.method === 'GET' ? { status: 200, body: env } : undefined;
+  };
+  return {
+    respond,
+    projects: () => projects,
+    environments: (project) => envs.get(project) ?? [],
+    changeProject: (key, patch) => {
+      changeProject(key, patch);
+    },
+    changeEnvironment: (project, key, patch) => {
+      changeEnvironment(project, key, patch);
+    },
+  };
 }

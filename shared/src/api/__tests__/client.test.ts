@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, DeliveryStatus, WebhookFormat, XpApiClient } from '../client.js';
-import type { Webhook, WebhookDelivery } from '../client.js';
+import type { Project, StoredEnvironment, Webhook, WebhookDelivery } from '../client.js';
 
 /** One request the client sent: method, path with query, headers and JSON body. */
 interface Sent {
@@ -201,5 +201,57 @@ describe('XpApiClient webhooks', () => {
   it('maps an answer without an error body to HTTP_ERROR', async () => {
     const { client } = clientAnswering(502, '<html>Bad gateway</html>');
     await expect(client.testWebhook('web', 'wh_1')).rejects.toMatchObject({ name: 'ApiError', status: 502, code: 'HTTP_ERROR', message: 'HTTP 502' });
+  });
+});
+
+const PROJECT: Project = { id: 'p_1', key: 'my shop', name: 'My shop', description: null, version: 4, createdAt: AT, updatedAt: AT };
+const STAGING: StoredEnvironment = { key: 'staging', name: 'Staging', production: false, requireApproval: false, color: '#ff7f0e', version: 2, position: 1 };
+const PROJECTS = '/api/v1/projects';
+
+describe('XpApiClient projects and environments', () => {
+  it('creates a project with the body given and no If-Match (POST /api/v1/projects)', async () => {
+    const { client, sent } = clientAnswering(201, PROJECT);
+    expect(await client.createProject({ key: 'shop', name: 'Shop', description: 'The web shop' })).toEqual(PROJECT);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', PROJECTS, { key: 'shop', name: 'Shop', description: 'The web shop' }]]);
+    expect(sent[0]!.headers.get('if-match')).toBeNull();
+  });
+
+  it('patches a project from the version read (PATCH …/{project}, If-Match, the key encoded)', async () => {
+    const { client, sent } = clientAnswering(200, { ...PROJECT, name: 'Shop', version: 5 });
+    expect(await client.updateProject('my shop', { name: 'Shop' }, 4)).toMatchObject({ name: 'Shop', version: 5 });
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['PATCH', `${PROJECTS}/my%20shop`, { name: 'Shop' }]]);
+    expect(sent[0]!.headers.get('if-match')).toBe('"4"');
+  });
+
+  it('deletes a project from the version read (DELETE …/{project}, If-Match, no body) and maps its refusal with the details', async () => {
+    const { client, sent } = clientAnswering(204);
+    await client.deleteProject('my shop', 4);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['DELETE', `${PROJECTS}/my%20shop`, undefined]]);
+    expect(sent[0]!.headers.get('if-match')).toBe('"4"');
+    expect(sent[0]!.headers.get('content-type')).toBeNull();
+
+    const details = { flags: [{ key: 'checkout', environment: 'production' }], experiments: ['cta'] };
+    const refused = clientAnswering(409, { error: { code: 'INVALID_STATE', message: 'flags are on in production', details } });
+    await expect(refused.client.deleteProject('shop', 4)).rejects.toMatchObject({ status: 409, code: 'INVALID_STATE', message: 'flags are on in production', details });
+  });
+
+  it('creates an environment (POST …/environments) with no If-Match', async () => {
+    const { client, sent } = clientAnswering(201, STAGING);
+    const body = { key: 'staging', name: 'Staging', production: false, requireApproval: false, color: '#ff7f0e' };
+    expect(await client.createEnvironment('my shop', body)).toEqual(STAGING);
+    expect(sent.map((r) => [r.method, r.path, r.body])).toEqual([['POST', `${PROJECTS}/my%20shop/environments`, body]]);
+    expect(sent[0]!.headers.get('if-match')).toBeNull();
+  });
+
+  it('replaces an environment (PUT …/environments/{environment}) and deletes one (DELETE), each with the version read as If-Match', async () => {
+    const { client, sent } = clientAnswering(200, { ...STAGING, version: 3 });
+    const body = { key: 'staging', name: 'Pre-production', production: false, requireApproval: true, color: '#ff7f0e' };
+    expect(await client.updateEnvironment('my shop', 'staging', body, 2)).toMatchObject({ version: 3 });
+    const deleted = clientAnswering(204);
+    await deleted.client.deleteEnvironment('my shop', 'stag/ing', 0);
+    expect([...sent, ...deleted.sent].map((r) => [r.method, r.path, r.body, r.headers.get('if-match')])).toEqual([
+      ['PUT', `${PROJECTS}/my%20shop/environments/staging`, body, '"2"'],
+      ['DELETE', `${PROJECTS}/my%20shop/environments/stag%2Fing`, undefined, '"0"'],
+    ]);
   });
 });

@@ -1,0 +1,254 @@
+import { useId, useState } from 'react';
+import type { ReactNode } from 'react';
+import type { Project } from '@xp/shared';
+import { useSession } from '../../app/session.js';
+import { routeHash } from '../../app/router.js';
+import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { Dialog, ErrorNote, FormError, errorMessage } from '../../lib/ui.js';
+import { deleteRefusal, failure, isStale, projectDraft, projectPatch, validateProject } from './projects-model.js';
+import type { DeleteRefusal, ProjectDraft, ProjectField } from './projects-model.js';
+
+const SHOWN: readonly ProjectField[] = ['key', 'name', 'description'];
+
+/**
+ * Creates a project (the API gives it development, staging and a protected production) or renames
+ * and describes `original`, from the version it was opened at (If-Match). When someone else changed
+ * the project since (409, 412), the form says so and loads their version, and `onConflict` reloads
+ * the screen.
+ */
+export function ProjectFormDialog({ original: opened, onClose, onSaved, onConflict }: { original?: Project; onClose: () => void; onSaved: (project: Project) => void; onConflict?: () => void }): ReactNode {
+  const { client } = useSession();
+  const id = useId();
+  const [original, setOriginal] = useState(opened);
+  const creating = original === undefined;
+  const [draft, setDraft] = useState<ProjectDraft>(() => projectDraft(original));
+  const [tried, setTried] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  /** Said after a conflict, once their version is in the form. */
+  const [reloaded, setReloaded] = useState<string | null>(null);
+  const local = tried ? validateProject(draft, creating) : {};
+  const remote = fieldErrors(error);
+  const message = (field: ProjectField): string | undefined => local[field] ?? remote.get(field);
+  const patch = original === undefined ? null : projectPatch(original, draft);
+  const unchanged = patch !== null && Object.keys(patch).length === 0;
+  const update = (change: Partial<ProjectDraft>): void => {
+    setDraft((d) => ({ ...d, ...change }));
+  };
+
+  /** After a conflict: their version in the form, with what happened. */
+  const loadTheirs = async (key: string, conflict: unknown): Promise<void> => {
+    try {
+      const current = (await client.projects()).find((p) => p.key === key);
+      if (current === undefined) {
+        setError(null);
+        setReloaded(`Someone else deleted project ${key} since you opened it.`);
+        return;
+      }
+      setOriginal(current);
+      setDraft(projectDraft(current));
+      setTried(false);
+      setError(null);
+      setReloaded(`Someone else changed project ${key} since you opened it (${errorMessage(conflict)}). The form now shows their version: check it, make your change again and save.`);
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  const submit = async (): Promise<void> => {
+    setTried(true);
+    if (Object.keys(validateProject(draft, creating)).length > 0 || unchanged) {
+      return;
+    }
+    setError(null);
+    setReloaded(null);
+    setBusy(true);
+    try {
+      if (original === undefined) {
+        const description = draft.description.trim();
+        onSaved(await client.createProject({ key: draft.key.trim(), name: draft.name.trim(), ...(description === '' ? {} : { description }) }));
+      } else if (patch !== null) {
+        onSaved(await client.updateProject(original.key, patch, original.version));
+      }
+    } catch (e) {
+      if (original !== undefined && isStale(e)) {
+        onConflict?.();
+        await loadTheirs(original.key, e);
+      } else {
+        setError(e);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={original === undefined ? 'New project' : `Edit project ${original.key}`} onClose={onClose}>
+      <form
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        {original === undefined ? (
+          <>
+            <label>
+              Key
+              <input
+                value={draft.key}
+                maxLength={128}
+                autoComplete="off"
+                spellCheck={false}
+                placeholder="e.g. web-shop"
+                onChange={(e) => { update({ key: e.target.value }); }}
+                {...invalidProps(`${id}-key-error`, message('key'))}
+                aria-describedby={message('key') === undefined ? `${id}-key-help` : `${id}-key-error ${id}-key-help`}
+              />
+            </label>
+            <FieldError id={`${id}-key-error`} message={message('key')} />
+            <span id={`${id}-key-help`} className="small muted">
+              Letters, digits, "_", "." and "-". SDK keys, the CLI and links name the project by it; it cannot be changed later.
+            </span>
+          </>
+        ) : (
+          <p>
+            Key <code>{original.key}</code> <span className="small muted">(cannot be changed)</span>
+          </p>
+        )}
+        <label>
+          Name
+          <input value={draft.name} maxLength={200} placeholder="e.g. Web shop" onChange={(e) => { update({ name: e.target.value }); }} {...invalidProps(`${id}-name-error`, message('name'))} />
+        </label>
+        <FieldError id={`${id}-name-error`} message={message('name')} />
+        <label>
+          Description (optional)
+          <textarea value={draft.description} maxLength={2000} rows={3} onChange={(e) => { update({ description: e.target.value }); }} {...invalidProps(`${id}-description-error`, message('description'))} />
+        </label>
+        <FieldError id={`${id}-description-error`} message={message('description')} />
+        {original === undefined ? (
+          <p className="small muted">
+            The project starts with three environments: Development, Staging and Production, which is protected (editors' changes there need an approved change request). Change
+            them afterwards on this screen.
+          </p>
+        ) : null}
+        <FormError message={reloaded} />
+        <FormErrorNote error={error} shown={SHOWN} />
+        <div className="actions">
+          {unchanged ? <span className="small muted">Nothing changed yet.</span> : null}
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={busy || unchanged}>
+            {original === undefined ? 'Create project' : 'Save changes'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** The flags and experiments that keep a project from being deleted; linked when they belong to the project the console shows. */
+function RefusalNote({ refusal, linked }: { refusal: DeleteRefusal; linked: boolean }): ReactNode {
+  return (
+    <div className="state state-error" role="alert">
+      <p>{refusal.message}</p>
+      {refusal.flags.length === 0 ? null : (
+        <>
+          <p>Flags on in production (turn them off first):</p>
+          <ul aria-label="Flags on in production">
+            {refusal.flags.map((f) => (
+              <li key={`${f.key}:${f.environment}`}>
+                {linked ? <a href={routeHash({ screen: 'flag', key: f.key })}>{f.key}</a> : <code>{f.key}</code>} in {f.environment}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {refusal.experiments.length === 0 ? null : (
+        <>
+          <p>Running experiments (stop them first):</p>
+          <ul aria-label="Running experiments">
+            {refusal.experiments.map((key) => (
+              <li key={key}>{linked ? <a href={routeHash({ screen: 'experiment', key })}>{key}</a> : <code>{key}</code>}</li>
+            ))}
+          </ul>
+        </>
+      )}
+      {linked || (refusal.flags.length === 0 && refusal.experiments.length === 0) ? null : <p className="small">Switch to the project to open them.</p>}
+    </div>
+  );
+}
+
+/**
+ * Deletes `project` once its key is typed, from the version listed (If-Match). A refusal stays in
+ * the dialog: what keeps the project (flags on in production, running experiments) or, when it
+ * changed meanwhile, that it did (`onStale` reloads the list, and with it the version sent next).
+ */
+export function DeleteProjectDialog({ project, isCurrent, onClose, onDeleted, onStale }: { project: Project; isCurrent: boolean; onClose: () => void; onDeleted: () => void; onStale: () => void }): ReactNode {
+  const { client } = useSession();
+  const id = useId();
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const confirmed = typed.trim() === project.key;
+  const refusal = deleteRefusal(error);
+
+  const submit = async (): Promise<void> => {
+    if (!confirmed) {
+      return;
+    }
+    setError(null);
+    setBusy(true);
+    try {
+      await client.deleteProject(project.key, project.version);
+      onDeleted();
+    } catch (e) {
+      setError(e);
+      if (isStale(e)) {
+        onStale();
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={`Delete project ${project.key}?`} onClose={onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <p>
+          {project.name} goes with everything in it: flags, experiments, segments, metrics, environments, SDK keys (SDKs using them are refused), webhooks, change requests and
+          collected events. The audit log keeps its history. This cannot be undone.
+        </p>
+        <p className="small muted">The platform refuses while a flag is on in a production environment or an experiment is running.</p>
+        <label>
+          Type the project key, {project.key}, to confirm
+          <input value={typed} autoComplete="off" spellCheck={false} aria-describedby={`${id}-help`} onChange={(e) => { setTyped(e.target.value); }} />
+        </label>
+        <span id={`${id}-help`} className="small muted">
+          The Delete button is enabled once the key matches.
+        </span>
+        {refusal !== null ? (
+          <RefusalNote refusal={refusal} linked={isCurrent} />
+        ) : error === null ? null : isStale(error) ? (
+          <FormError message={failure(`Could not delete ${project.key}`, error)} />
+        ) : (
+          <ErrorNote error={error} />
+        )}
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="danger" disabled={!confirmed || busy}>
+            Delete project
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

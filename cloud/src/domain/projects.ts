@@ -140,12 +140,13 @@ export class ProjectService {
       const keys = (await credentials.listSdkKeys(tx, project.id)).filter((k) => k.revokedAt === null);
       await purgeProjectData(tx, project.id);
       await projects.delete(tx, actor.orgId, key, expectedVersion);
+      // The organisation's entry, as the project is gone (no webhook of it is left to tell): its id says which one it was.
       await record(tx, actor, {
-        projectId: project.id,
+        projectId: null,
         action: 'project.deleted',
         resourceType: 'project',
         resourceKey: key,
-        before: { name: project.name, description: project.description, environments: envs.map((e) => e.key) },
+        before: { id: project.id, name: project.name, description: project.description, environments: envs.map((e) => e.key) },
         after: undefined,
       });
       for (const k of keys) {

@@ -26,6 +26,9 @@ describe('event stream and late commits', () => {
 
   beforeAll(async () => {
     db = await target.open();
+    // The explorer keeps events of projects that exist (a deleted project's are dropped).
+    await db.query(`INSERT INTO organizations (id, name) VALUES ('stream-org', 'Org')`);
+    await db.query(`INSERT INTO projects (id, org_id, key, name) VALUES ($1, 'stream-org', $1, $1)`, [PROJECT]);
   });
   afterAll(async () => {
     await target.dispose();

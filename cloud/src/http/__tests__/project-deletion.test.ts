@@ -115,8 +115,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or
     expect((await p.request('GET', '/sdk/v1/ruleset', { headers: { 'X-XP-SDK-Key': unusedKey } })).status).toBe(401);
     expect((await p.request('GET', '/sdk/v1/ruleset', { headers: { 'X-XP-SDK-Key': p.boot.sdkKeys!.development!.server } })).status).toBe(200);
 
-    const audit = (await must('GET', '/api/v1/audit?action=project.deleted')) as { items: { resourceKey: string; diff: unknown }[] };
-    expect(audit.items.map((e) => e.resourceKey)).toEqual([KEY]);
+    const audit = (await must('GET', '/api/v1/audit?action=project.deleted')) as { items: { resourceKey: string; projectId: string | null; diff: unknown }[] };
+    expect(audit.items.map((e) => [e.resourceKey, e.projectId])).toEqual([[KEY, null]]);
+    expect(JSON.stringify(audit.items[0]!.diff)).toContain(`"id":"${projectId}"`);
     expect(JSON.stringify(audit.items[0]!.diff)).toContain('production');
     const revoked = (await must('GET', '/api/v1/audit?action=sdk-key.revoked')) as { items: { projectId: string }[] };
     expect(revoked.items.filter((e) => e.projectId === projectId)).toHaveLength(2);

@@ -118,12 +118,23 @@ export function permissionsOf(role: Role): Permission[] {
 }
 
 /** Throws `AppError` Forbidden unless the actor's role holds `permission`. */
-export function assertCan(actor: { readonly role: Role }, permission: Permission): void {
+export function assertCan(actor: { readonly role: Role; readonly projectIds?: ReadonlySet<string> | undefined }, permission: Permission): void {
   if (!can(actor.role, permission)) {
     throw new AppError(AppErrorCode.Forbidden, `your role (${actor.role}) does not allow ${permission}`, {
       permission,
     });
   }
+  if (actor.projectIds !== undefined && ORGANISATION_PERMISSIONS.has(permission)) {
+    throw new AppError(AppErrorCode.Forbidden, `this access token is limited to some projects, so it cannot ${permission === Permission.UsersManage ? 'manage users' : 'change organisation settings'}; use a token for every project`, { permission });
+  }
+}
+
+/** What a token limited to some projects never does: the organisation's people and settings are no project's. */
+const ORGANISATION_PERMISSIONS: ReadonlySet<Permission> = new Set([Permission.UsersManage, Permission.OrgSettingsManage]);
+
+/** Whether the actor may see the project: every project, unless its access token is limited to others. */
+export function inScope(actor: { readonly projectIds?: ReadonlySet<string> | undefined }, projectId: string): boolean {
+  return actor.projectIds === undefined || actor.projectIds.has(projectId);
 }
 
 /** The protection settings of an environment, as in the `@xp/shared` environment model. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { roleSchema } from '@xp/shared';
+import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
 import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
@@ -16,6 +16,7 @@ import { users } from '../store/users.js';
 import type { User } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
+import { projectFor } from './definitions.js';
 import { parseOrThrow } from './validation.js';
 
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
@@ -51,6 +52,10 @@ export const tokenCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
   /** Days until expiry; absent means no expiry. */
   expiresInDays: z.number().int().min(1).max(3650).optional(),
+  /** A role at or below yours; the token acts with the lower of it and your role at the time. Absent: your role, whatever it becomes. */
+  role: roleSchema.optional(),
+  /** Keys of the projects the token is limited to; absent: every project. */
+  projects: z.array(keySchema).min(1).max(50).optional(),
 });
 
 export const passwordChangeSchema = z.strictObject({
@@ -66,8 +71,10 @@ export interface AccountsOptions {
   readonly scrypt?: ScryptParams;
 }
 
+/** The actor of a credential: a token acts with the lower of its role and its user's, within its projects. */
 function actorOf(p: Principal, client: string): Actor {
-  return { userId: p.userId, orgId: p.orgId, email: p.email, role: p.role, client };
+  const role = p.tokenRole !== null && ROLE_RANK[p.tokenRole] < ROLE_RANK[p.role] ? p.tokenRole : p.role;
+  return { userId: p.userId, orgId: p.orgId, email: p.email, role, client, ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }) };
 }
 
 function checkStrength(password: string, user: { email: string; name: string }, field = 'password'): void {
@@ -150,7 +157,7 @@ export class AccountService {
     }
     const token = generateToken(TokenKind.Session);
     const expiresAt = new Date(this.deps.now().getTime() + SESSION_TTL_MS);
-    const actor = actorOf({ ...user, userId: user.id, credentialId: '', via: 'session' }, meta.client);
+    const actor = actorOf({ ...user, userId: user.id, credentialId: '', via: 'session', tokenRole: null, tokenProjectIds: null }, meta.client);
     const changed = await this.deps.db.withTransaction(async (tx) => {
       let after: User | undefined;
       if (newHash !== undefined) {
@@ -290,7 +297,12 @@ export class AccountService {
    */
   async createToken(actor: Actor, input: unknown, creatorToken?: string): Promise<{ token: string; accessToken: AccessToken }> {
     assertCan(actor, Permission.OwnTokensManage);
-    const { name, expiresInDays } = parseOrThrow(tokenCreateSchema, input, 'access token');
+    const { name, expiresInDays, role, projects: projectKeys } = parseOrThrow(tokenCreateSchema, input, 'access token');
+    // Never more than the credential it is made with: the role it acts with, the projects it is limited to.
+    if (role !== undefined && ROLE_RANK[role] > ROLE_RANK[actor.role]) {
+      throw new AppError(AppErrorCode.Forbidden, `a token cannot have a higher role than the one you act with (${actor.role}); ask for ${role} or lower`, { permission: Permission.OwnTokensManage });
+    }
+    const projectIds = projectKeys === undefined ? (actor.projectIds === undefined ? null : [...actor.projectIds].sort()) : await this.projectIdsOf(actor, projectKeys);
     const creator = creatorToken === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(creatorToken), this.deps.now());
     const cap = creator?.via === 'token' && creator.expiresAt !== null ? new Date(creator.expiresAt) : null;
     const token = generateToken(TokenKind.PersonalAccess);
@@ -303,11 +315,29 @@ export class AccountService {
         throw new AppError(AppErrorCode.InvalidState, `you have ${String(live)} live access tokens, the most one user may hold; revoke the ones you no longer use (DELETE /api/v1/me/tokens/{id})`);
       }
       const parentId = creator?.via === 'token' ? creator.id : null;
-      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId });
-      await record(tx, actor, { projectId: null, action: 'token.created', resourceType: 'access-token', resourceKey: created.id, before: undefined, after: { name, prefix: created.prefix } });
+      // A token made with a lower-role token keeps that role, even when none is asked for.
+      const tokenRole = role ?? (actor.role === (await users.get(tx, actor.orgId, actor.userId)).role ? null : actor.role);
+      const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId, role: tokenRole, projectIds });
+      await record(tx, actor, {
+        projectId: null,
+        action: 'token.created',
+        resourceType: 'access-token',
+        resourceKey: created.id,
+        before: undefined,
+        after: { name, prefix: created.prefix, ...(created.role === null ? {} : { role: created.role }), ...(created.projects === null ? {} : { projects: created.projects }) },
+      });
       return created;
     });
     return { token, accessToken };
+  }
+
+  /** The ids of the named projects, each one the actor may see (else 404, as for a project that does not exist). */
+  private async projectIdsOf(actor: Actor, keys: readonly string[]): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const key of new Set(keys)) {
+      ids.add((await projectFor(this.deps.db, actor, key)).id);
+    }
+    return [...ids].sort();
   }
 
   async listTokens(actor: Actor): Promise<AccessToken[]> {

@@ -12,6 +12,7 @@ export class AuditService {
   async list(actor: Actor, filter: Omit<AuditFilter, 'projectId'> & { project?: string | undefined }): Promise<Page<AuditEntry>> {
     assertCan(actor, Permission.AuditRead);
     const projectId = filter.project === undefined ? undefined : (await projectFor(this.deps.db, actor, filter.project)).id;
-    return audit.list(this.deps.db, actor.orgId, { ...filter, projectId });
+    // A token limited to some projects reads their entries only: not the organisation's (sign-ins, users, tokens).
+    return audit.list(this.deps.db, actor.orgId, { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) });
   }
 }

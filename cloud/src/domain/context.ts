@@ -10,9 +10,12 @@ export interface Actor {
   readonly userId: string;
   readonly orgId: string;
   readonly email: string;
+  /** The role the request acts with: the user's, or a token's lower one. */
   readonly role: Role;
   /** console, vscode, cli, api, sdk… — recorded in the audit log. */
   readonly client: string;
+  /** The project ids a personal access token is limited to; undefined: every project. */
+  readonly projectIds?: ReadonlySet<string> | undefined;
 }
 
 /** Structured logging; implementations must never receive secrets (callers redact). */

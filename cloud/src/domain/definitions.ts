@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
 import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
-import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
-import { Permission, assertCan, can, needsApproval } from '../auth/permissions.js';
+import { AppError, AppErrorCode, invalid, notFound, versionConflict } from '../errors.js';
+import { Permission, assertCan, can, inScope, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
 import type { DefinitionRepository, ListOptions, StoredDefinition } from '../store/definitions.js';
 import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
@@ -22,7 +22,12 @@ import { parseOrThrow } from './validation.js';
 
 /** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
 export async function projectFor(db: Queryable, actor: Actor, projectKey: string): Promise<Project> {
-  return projects.getByKey(db, actor.orgId, projectKey);
+  const project = await projects.getByKey(db, actor.orgId, projectKey);
+  // A token limited to other projects does not see this one: answered as if it did not exist.
+  if (!inScope(actor, project.id)) {
+    throw notFound(`project "${projectKey}"`);
+  }
+  return project;
 }
 
 interface KindConfig<T> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Environment } from '@xp/shared';
 import { environmentSchema, keySchema } from '@xp/shared';
-import { Permission, assertCan } from '../auth/permissions.js';
+import { Permission, assertCan, inScope } from '../auth/permissions.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode, invalid, versionConflict } from '../errors.js';
 import { changeRequests } from '../store/change-requests.js';
@@ -54,7 +54,7 @@ export class ProjectService {
 
   async list(actor: Actor): Promise<Project[]> {
     assertCan(actor, Permission.Read);
-    return projects.list(this.deps.db, actor.orgId);
+    return (await projects.list(this.deps.db, actor.orgId)).filter((p) => inScope(actor, p.id));
   }
 
   async get(actor: Actor, key: string): Promise<Project> {
@@ -64,6 +64,9 @@ export class ProjectService {
 
   async create(actor: Actor, input: unknown): Promise<Project> {
     assertCan(actor, Permission.ProjectsManage);
+    if (actor.projectIds !== undefined) {
+      throw new AppError(AppErrorCode.Forbidden, 'this access token is limited to some projects, so it cannot create one; use a token for every project', { permission: Permission.ProjectsManage });
+    }
     const { environments: envs = DEFAULT_ENVIRONMENTS, ...data } = parseOrThrow(projectCreateSchema, input, 'project');
     const keys = envs.map((e) => e.key);
     if (new Set(keys).size !== keys.length) {
@@ -87,7 +90,7 @@ export class ProjectService {
     assertCan(actor, Permission.ProjectsManage);
     const patch = parseOrThrow(projectPatchSchema, input, 'project');
     return this.deps.db.withTransaction(async (tx) => {
-      const before = await projects.getByKey(tx, actor.orgId, key);
+      const before = await projectFor(tx, actor, key);
       const unchanged = (patch.name === undefined || patch.name === before.name) && (patch.description === undefined || patch.description === before.description);
       if (unchanged) {
         // Nothing to write: no new version, no audit entry; a stale version is still a conflict.
@@ -118,7 +121,7 @@ export class ProjectService {
   async delete(actor: Actor, key: string, expectedVersion: number): Promise<void> {
     assertCan(actor, Permission.ProjectsManage);
     await this.deps.db.withTransaction(async (tx) => {
-      const project = await projects.getByKey(tx, actor.orgId, key);
+      const project = await projectFor(tx, actor, key);
       if (project.version !== expectedVersion) {
         throw versionConflict(`project`, project.version, expectedVersion);
       }

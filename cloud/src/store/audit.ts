@@ -40,6 +40,8 @@ export interface NewAuditEntry {
 
 export interface AuditFilter extends PageRequest {
   readonly projectId?: string | undefined;
+  /** Only entries of these projects (never the organisation's own): what a token limited to them sees. */
+  readonly projectIds?: readonly string[] | undefined;
   readonly resourceType?: string | undefined;
   readonly resourceKey?: string | undefined;
   readonly actorId?: string | undefined;
@@ -127,6 +129,10 @@ export const audit = {
       }
     };
     add('project_id', filter.projectId);
+    if (filter.projectIds !== undefined) {
+      params.push([...filter.projectIds]);
+      where.push(`project_id = ANY($${params.length}::text[])`);
+    }
     add('resource_type', filter.resourceType);
     add('resource_key', filter.resourceKey);
     add('actor_id', filter.actorId);

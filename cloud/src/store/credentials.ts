@@ -12,12 +12,20 @@ export interface Principal {
   readonly role: Role;
   readonly credentialId: string;
   readonly via: 'session' | 'token';
+  /** A token's own role (the lower of it and `role` applies); null: the user's role. */
+  readonly tokenRole: Role | null;
+  /** The project ids a token is limited to; null: every project. */
+  readonly tokenProjectIds: readonly string[] | null;
 }
 
 export interface AccessToken {
   readonly id: string;
   readonly name: string;
   readonly prefix: string;
+  /** The token's role; null: whatever the user's role is. */
+  readonly role: Role | null;
+  /** The keys of the projects it is limited to (those that still exist); null: every project. */
+  readonly projects: string[] | null;
   readonly createdAt: string;
   readonly expiresAt: string | null;
   readonly lastUsedAt: string | null;
@@ -42,12 +50,16 @@ interface PrincipalRow {
   name: string;
   role: Role;
   credential_id: string;
+  token_role?: Role | null;
+  token_project_ids?: string[] | null;
 }
 
 interface TokenRow {
   id: string;
   name: string;
   token_prefix: string;
+  role: Role | null;
+  project_keys: string[] | null;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
@@ -69,6 +81,8 @@ const tokenFromRow = (r: TokenRow): AccessToken => ({
   id: r.id,
   name: r.name,
   prefix: r.token_prefix,
+  role: r.role,
+  projects: r.project_keys,
   createdAt: iso(r.created_at),
   expiresAt: isoOrNull(r.expires_at),
   lastUsedAt: isoOrNull(r.last_used_at),
@@ -87,6 +101,11 @@ const sdkKeyFromRow = (r: SdkKeyRow): SdkKey => ({
 });
 
 /** Secrets are looked up by their hash only; the plain value never reaches the database. */
+/** A token's columns, its projects as keys (those that still exist: none left is an empty list, never "every project"). */
+const TOKEN_COLUMNS = `id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at, role,
+  CASE WHEN project_ids IS NULL THEN NULL
+       ELSE coalesce((SELECT array_agg(p.key ORDER BY p.key) FROM projects p WHERE p.id = ANY(project_ids)), '{}') END AS project_keys`;
+
 export const credentials = {
   async createSession(db: Queryable, s: { id: string; userId: string; tokenHash: string; client: string; expiresAt: Date }): Promise<void> {
     await db.query('INSERT INTO sessions (id, user_id, token_hash, client, expires_at) VALUES ($1, $2, $3, $4, $5)', [
@@ -141,24 +160,29 @@ export const credentials = {
     );
     const s = session.rows[0];
     if (s !== undefined) {
-      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session' };
+      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session', tokenRole: null, tokenProjectIds: null };
     }
     const token = await db.query<PrincipalRow>(
       `UPDATE access_tokens t SET last_used_at = $2 FROM users u
        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false
-       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id`,
+       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.role AS token_role, t.project_ids AS token_project_ids`,
       [tokenHash, now],
     );
     const t = token.rows[0];
-    return t === undefined ? undefined : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token' };
+    return t === undefined
+      ? undefined
+      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null };
   },
 
   /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */
-  async createAccessToken(db: Queryable, t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null; parentId: string | null }): Promise<AccessToken> {
+  async createAccessToken(
+    db: Queryable,
+    t: { id: string; userId: string; name: string; tokenHash: string; prefix: string; expiresAt: Date | null; parentId: string | null; role?: Role | null; projectIds?: readonly string[] | null },
+  ): Promise<AccessToken> {
     const result = await db.query<TokenRow>(
-      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at`,
-      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt, t.parentId],
+      `INSERT INTO access_tokens (id, user_id, name, token_hash, token_prefix, expires_at, parent_id, role, project_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       RETURNING ${TOKEN_COLUMNS}`,
+      [t.id, t.userId, t.name, t.tokenHash, t.prefix, t.expiresAt, t.parentId, t.role ?? null, t.projectIds ?? null],
     );
     return tokenFromRow(result.rows[0]!);
   },
@@ -170,7 +194,7 @@ export const credentials = {
 
   async listAccessTokens(db: Queryable, userId: string): Promise<AccessToken[]> {
     const result = await db.query<TokenRow>(
-      'SELECT id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at FROM access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id',
+      `SELECT ${TOKEN_COLUMNS} FROM access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id`,
       [userId],
     );
     return result.rows.map(tokenFromRow);
@@ -188,7 +212,7 @@ export const credentials = {
          SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
        )
        UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id IN (SELECT id FROM tree)
-       RETURNING id, name, token_prefix, created_at, expires_at, last_used_at, revoked_at, id = $2 AS requested`,
+       RETURNING ${TOKEN_COLUMNS}, id = $2 AS requested`,
       [userId, id],
     );
     const row = result.rows.find((r) => r.requested);

@@ -559,7 +559,12 @@ export class XpApiClient {
     return (await this.call<{ items: AccessTokenView[] }>('GET', '/api/v1/me/tokens')).body.items;
   }
 
-  async createAccessToken(body: { name: string; expiresInDays?: number }): Promise<{ token: string; accessToken: AccessTokenView }> {
+  /**
+   * Creates a personal access token; `token` is the secret, which the API never returns again.
+   * `role` caps the token at that role (never above the caller's; omitted: it follows the user's
+   * role), `projects` limits it to those project keys (1–50; omitted: every project).
+   */
+  async createAccessToken(body: { name: string; expiresInDays?: number; role?: Role; projects?: string[] }): Promise<{ token: string; accessToken: AccessTokenView }> {
     return (await this.call<{ token: string; accessToken: AccessTokenView }>('POST', '/api/v1/me/tokens', { body })).body;
   }
 
@@ -853,6 +858,13 @@ export interface AccessTokenView {
   readonly expiresAt: string | null;
   readonly lastUsedAt: string | null;
   readonly revokedAt: string | null;
+  /**
+   * The most the token may do: its effective role is the lower of this and the user's current
+   * role; null follows the user's role. Absent from an API older than token scopes (read as null).
+   */
+  readonly role?: Role | null;
+  /** The project keys the token is limited to; null: every project. Absent from an older API (read as null). */
+  readonly projects?: readonly string[] | null;
 }
 
 // --- Webhooks: request and response types ---------------------------------------------------

@@ -24,8 +24,27 @@ const userSchema = z
   .meta({ id: 'User' });
 
 const accessTokenSchema = z
-  .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() })
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string(),
+    role: roleSchema.nullable().meta({ description: "The token's role (it acts with the lower of it and yours); null: your role, whatever it becomes" }),
+    projects: z.array(z.string()).nullable().meta({ description: 'Keys of the projects it is limited to; null: every project' }),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+    lastUsedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+  })
   .meta({ id: 'AccessToken' });
+
+const meSchema = userSchema
+  .extend({
+    access: z.object({
+      role: roleSchema.meta({ description: "The role requests with this credential act with: the user's, or a personal access token's lower one" }),
+      projects: z.array(z.string()).nullable().meta({ description: 'Keys of the projects this token is limited to; null: every project' }),
+    }),
+  })
+  .meta({ id: 'Me' });
 
 function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
   return {
@@ -80,11 +99,13 @@ export function accountRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/me',
       permission: Permission.Read,
       tag: 'Auth',
-      summary: 'The current user',
-      responses: { 200: { description: 'The user', schema: userSchema } },
+      summary: 'The current user, and what this credential may do',
+      responses: { 200: { description: 'The user', schema: meSchema } },
       handler: async (req) => {
         const user = await s.accounts.me(req.actor);
-        return versioned(200, user, userView(user));
+        // A personal access token may act with a lower role, within some projects.
+        const projects = req.actor.projectIds === undefined ? null : (await s.projects.list(req.actor)).map((p) => p.key);
+        return versioned(200, user, { ...userView(user), access: { role: req.actor.role, projects } });
       },
     }),
     route({

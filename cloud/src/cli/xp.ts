@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
-import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -278,6 +279,10 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
   }
   const config = configFromEnv({ ...env, ...(values['data-dir'] === undefined ? {} : { XP_DATA_DIR: values['data-dir'] }) });
   const archive = values.archive ?? path.join(config.dataDir, 'archive', 'events');
+  // A mistyped --archive would otherwise replay nothing and report success.
+  if (values.archive !== undefined && !archive.startsWith('s3://') && !(existsSync(archive) && statSync(archive).isDirectory())) {
+    throw new AppError('VALIDATION_FAILED', `no event archive at ${archive}: pass the folder the platform archives events to (by default <data dir>/archive/events) or s3://BUCKET/archive/events`);
+  }
   // s3://bucket/archive/events/ reads the Firehose bucket directly (AWS_PROFILE / AWS_REGION apply).
   const source = archive.startsWith('s3://') ? s3Archive(archive, s3ClientFromEnv(env)) : archive;
   if (config.databaseUrl === undefined && !existsSync(embeddedDatabaseDir(config.dataDir))) {
@@ -286,7 +291,13 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
   }
   return withPlatformDatabase(config, 'xp replay', printError, async (db) => {
     printError(`replaying ${from.toISOString()} .. ${to.toISOString()} from ${archive}${values.experiment === undefined ? '' : ` (experiment ${values.experiment})`}`);
-    const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError });
+    const result = await replayArchive(db, { archive: source, from, to, ...(values.experiment === undefined ? {} : { experiment: values.experiment }), progress: printError }).catch((e: unknown) => {
+      // The AWS SDK's own words name no setting.
+      if (e instanceof Error && /region is missing/i.test(e.message)) {
+        throw new AppError('VALIDATION_FAILED', `${e.message}: set AWS_REGION (or AWS_PROFILE with a region) to read ${archive}`);
+      }
+      throw e;
+    });
     print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
     return 0;
   });
@@ -338,6 +349,11 @@ async function users(args: readonly string[], env: NodeJS.ProcessEnv, print: Pri
   });
 }
 
+/** How long `xp start` waits for a clean stop before it exits anyway. */
+const STOP_DEADLINE_MS = 15_000;
+/** How long `xp start` lets what it started wind down after it returned. */
+const EXIT_GRACE_MS = 2_000;
+
 /** Runs one command; returns the process exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error): Promise<number> {
   const [command, ...rest] = argv;
@@ -365,7 +381,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });
-        await stack.close();
+        // A database that does not answer (a network partition) must not hold the stop past a service
+        // manager's patience: after STOP_DEADLINE_MS it exits without waiting (a second signal exits at once).
+        const closed = await Promise.race([stack.close().then(() => true), sleep(STOP_DEADLINE_MS, false, { ref: false })]);
+        if (!closed) {
+          printError(`error: could not stop cleanly within ${String(STOP_DEADLINE_MS / 1000)} s (is the database answering?); exiting without waiting for it`);
+          return 1;
+        }
         print('Stopped. Data kept for the next start.');
         return 0;
       }
@@ -496,14 +518,25 @@ export function run(): void {
     }
     process.exitCode = 1;
   });
+  const starting = process.argv[2] === 'start';
+  // `xp start` ends when it returns, even when something it started (an embedded database that
+  // failed to open, a connection that does not answer) still holds the event loop: a service
+  // manager must see the exit to restart it. Other commands end when their output is written.
+  const exitSoon = (): void => {
+    if (starting) {
+      setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+    }
+  };
   main(process.argv.slice(2), process.env).then(
     (code) => {
       // An output error already reported keeps its failure.
       process.exitCode = process.exitCode === 1 && code === 0 ? 1 : code;
+      exitSoon();
     },
     (e: unknown) => {
       console.error(e instanceof Error ? `error: ${e.message}` : e);
       process.exitCode = 1;
+      exitSoon();
     },
   );
 }

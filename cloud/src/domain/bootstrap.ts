@@ -132,6 +132,9 @@ const metricsRepo = new DefinitionRepository<Metric>(DefinitionKind.Metric);
  * First start: an organisation, its owner, and a demo project with environments, SDK keys, flags,
  * metrics and three running experiments. Does nothing when an organisation exists, so restarts keep all data.
  */
+/** The advisory lock (one-key space, 'xpbs') that serialises first starts on one database. */
+const BOOTSTRAP_LOCK = 0x78706273;
+
 export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<BootstrapResult> {
   const existing = await deps.db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizations');
   if ((existing.rows[0]?.n ?? 0) > 0) {
@@ -151,6 +154,13 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
   const projectId = deps.newId();
   const sdkKeys: Record<string, { server: string; client: string }> = {};
   const staged = await deps.db.withTransaction(async (tx) => {
+    // Two processes making their first start on one database at once (replicas rolled out together):
+    // one bootstraps, the other waits here, then finds the organisation and starts as a later start.
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
+    const raced = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM organizations');
+    if ((raced.rows[0]?.n ?? 0) > 0) {
+      return undefined;
+    }
     await tx.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', [orgId, 'My organisation']);
     // Not flagged password_change_required (unlike an invitation's): the operator chose this password
     // (XP_ADMIN_PASSWORD) or received it alone, on their own machine (printed once and saved to
@@ -193,6 +203,9 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
     await record(tx, actor, { projectId, action: 'organization.bootstrapped', resourceType: 'organization', resourceKey: orgId, before: undefined, after: { owner: email, project: 'demo' } });
     return stageRulesets(tx, projectId, deps.now());
   });
+  if (staged === undefined) {
+    return { created: false };
+  }
   await flushRulesets(deps, staged);
   return { created: true, adminEmail: email, ...(generated === undefined ? {} : { generatedPassword: generated }), projectKey: 'demo', sdkKeys };
 }

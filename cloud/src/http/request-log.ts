@@ -25,12 +25,14 @@ export const REQUEST_ID_HEADER = 'X-Request-Id';
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 const MAX_BODY_CHARS = 16 * 1024;
 /** Field names whose values are never logged. */
-const SECRET_FIELD = /pass(word|phrase)?|secret|token|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session/i;
+const SECRET_FIELD = /pass(word|phrase)?|pwd|secret|token|bearer|^t?otp$|otp[-_]?code|mfa[-_]?code|api[-_]?key|sdk[-_]?key|authorization|cookie|credential|private[-_]?key|session|signature|dsn/i;
 export const REDACTED = '[redacted]';
 /** Field names holding a URL (`url`, `callbackUrl`, `uri`…): shown as `scheme://host/…`, as webhook URLs are everywhere else. */
 const URL_FIELD = /ur[il]$/i;
 /** An absolute URL inside a string (scheme, `://`, then up to whitespace or a quote). */
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>`]+/gi;
+/** The password of a URL's user information (`postgres://user:password@host`), in any string. */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>`/:@]*:)[^\s"'<>`/@]+@/gi;
 /** Routes whose bodies hold receiver URLs, which are secrets (stored encrypted, shown as previews). */
 const URL_SECRET_ROUTE = /\/webhooks(\/|$)/;
 
@@ -68,7 +70,8 @@ export function redactBody(value: unknown, options: RedactOptions = {}, depth = 
     return REDACTED;
   }
   if (typeof value === 'string') {
-    return redactSecrets(options.allUrls === true ? value.replace(URL_IN_TEXT, previewUrl) : value);
+    const text = value.replace(URL_PASSWORD, `$1${REDACTED}@`);
+    return redactSecrets(options.allUrls === true ? text.replace(URL_IN_TEXT, previewUrl) : text);
   }
   if (Array.isArray(value)) {
     return value.map((v) => redactBody(v, options, depth + 1));

@@ -61,6 +61,8 @@ export function createConsoleApp(options: ConsoleServerOptions): Hono {
   // The docs page's own assets (Swagger UI's script and styles), as on AWS (console-stack's /docs/*).
   app.get('/docs/*', forward);
   app.get('/openapi.json', forward);
+  // The API's health, as CloudFront forwards it on AWS: a load balancer pointed at the console must see the database go down.
+  app.get('/healthz', forward);
   app.on(['GET', 'HEAD'], '*', async (c) => {
     if (!built) {
       return c.html(placeholder(options.apiUrl));

@@ -40,12 +40,12 @@ async function readMarker(file: string): Promise<Marker | undefined> {
 }
 
 /**
- * Refuses to start the folder against another kind of database than the one it served, and records
- * the kind on first use. A folder from before the marker served the embedded database if it has its
+ * Refuses to start the folder against another kind of database than the one it served; returns what
+ * records the kind (on first use), to call once the database answered. A folder from before the marker served the embedded database if it has its
  * folder (`postgres/`), and PostgreSQL if it was used (`platform.key`) without one. Another PostgreSQL
  * database than the recorded one (a restore, a move) is allowed and recorded, with a notice.
  */
-export async function checkDatabaseKind(dataDir: string, databaseUrl: string | undefined, notice: (message: string) => void): Promise<void> {
+export async function checkDatabaseKind(dataDir: string, databaseUrl: string | undefined, notice: (message: string) => void): Promise<() => Promise<void>> {
   const file = path.join(dataDir, DATABASE_MARKER);
   const current: Marker = databaseUrl === undefined ? { database: 'embedded' } : { database: 'postgresql', target: databaseTarget(databaseUrl) };
   const recorded: Marker | undefined =
@@ -67,7 +67,10 @@ export async function checkDatabaseKind(dataDir: string, databaseUrl: string | u
   if (recorded?.database === 'postgresql' && current.database === 'postgresql' && recorded.target !== 'unknown' && recorded.target !== current.target) {
     notice(`${dataDir} served PostgreSQL at ${recorded.target} until now; it now serves ${current.target} (a restore or a move)`);
   }
-  if (recorded === undefined || JSON.stringify(recorded) !== JSON.stringify(current)) {
-    await writeFile(file, `${JSON.stringify(current)}\n`, { mode: 0o600 });
-  }
+  // Recorded by the caller once the database answered.
+  return async () => {
+    if (recorded === undefined || JSON.stringify(recorded) !== JSON.stringify(current)) {
+      await writeFile(file, `${JSON.stringify(current)}\n`, { mode: 0o600 });
+    }
+  };
 }

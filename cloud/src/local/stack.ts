@@ -7,7 +7,7 @@ import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { DEMO_ENVIRONMENT, bootstrap } from '../domain/bootstrap.js';
-import { checkDatabaseKind } from './database-marker.js';
+import { checkDatabaseKind, databaseTarget } from './database-marker.js';
 import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
 import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
@@ -23,7 +23,7 @@ import { TrustedProxies } from '../http/client-ip.js';
 import { attachAggregatorState, processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
-import { createPgDatabase, migrate } from '../store/db.js';
+import { DatabaseError, createPgDatabase, migrate } from '../store/db.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
@@ -132,10 +132,28 @@ function flag(value: string | undefined, fallback: boolean, name: string): boole
   throw new Error(`${name} must be 1 or 0, got "${value}"`);
 }
 
+/** DATABASE_URL as given, once it is a PostgreSQL URL: a host name guessed from a typo, or a MySQL URL, would fail later and obscurely. */
+function postgresUrl(value: string | undefined): string | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !['postgres:', 'postgresql:'].includes(url.protocol)) {
+    // Never echo it: it may hold a password.
+    throw new Error(`DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@host:5432/database${url === undefined ? '' : `, not ${url.protocol.slice(0, -1)}:`}`);
+  }
+  return value;
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalConfig> = {}): LocalConfig {
-  return {
+  const config: LocalConfig = {
     dataDir: path.resolve(nonEmpty(env.XP_DATA_DIR) ?? '.xp'),
-    databaseUrl: nonEmpty(env.DATABASE_URL),
+    databaseUrl: postgresUrl(nonEmpty(env.DATABASE_URL)),
     dynamodbEndpoint: nonEmpty(env.DYNAMODB_ENDPOINT),
     kinesisEndpoint: nonEmpty(env.KINESIS_ENDPOINT),
     redisUrl: nonEmpty(env.REDIS_URL),
@@ -157,6 +175,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     trustedProxies: TrustedProxies.parse(env.XP_TRUSTED_PROXIES),
     ...overrides,
   };
+  if (config.apiPort === config.consolePort && config.apiPort !== 0) {
+    throw new Error(`the API and the console need ports of their own, not both ${String(config.apiPort)} (XP_API_PORT / --port and XP_CONSOLE_PORT / --console-port)`);
+  }
+  return config;
 }
 
 export interface LocalStack {
@@ -356,7 +378,11 @@ async function warnUnreadableWebhooks(deps: Deps, config: LocalConfig): Promise<
  * and every event, and PGlite writes them with the process's umask (often world-readable).
  */
 async function privateDataDir(dir: string, logger: Logger): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'not allowed here' : (e as Error).message;
+    throw new AppError(AppErrorCode.Validation, `the data folder ${dir} cannot be created (${why}): choose another with XP_DATA_DIR or --data-dir`);
+  });
   const mode = (await stat(dir)).mode & 0o777;
   if ((mode & 0o077) !== 0) {
     try {
@@ -397,12 +423,16 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const apiUrl = `http://${shownHost}:${api.port}`;
     const consoleUrl = `http://${shownHost}:${consoleServer.port}`;
 
-    await checkDatabaseKind(config.dataDir, config.databaseUrl, (m) => {
+    const recordDatabaseKind = await checkDatabaseKind(config.dataDir, config.databaseUrl, (m) => {
       logger.warn(m);
     });
     const db: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     closers.push(() => db.close());
-    await migrate(db);
+    await migrate(db).catch((e: unknown) => {
+      throw config.databaseUrl === undefined || !(e instanceof DatabaseError) ? e : new Error(`the PostgreSQL database of DATABASE_URL (${databaseTarget(config.databaseUrl)}) cannot be used: ${e.message}`);
+    });
+    // Only a database that answered is recorded: a mistyped DATABASE_URL must not claim the folder.
+    await recordDatabaseKind();
 
     let dynamoEndpoint = config.dynamodbEndpoint;
     let kinesisEndpoint = config.kinesisEndpoint;

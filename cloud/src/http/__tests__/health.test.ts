@@ -1,6 +1,8 @@
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Services } from '../../domain/services.js';
 import type { AggregatorState } from '../routes/health.js';
-import { AGGREGATOR_FAILING_MS, attachAggregatorState } from '../routes/health.js';
+import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, attachAggregatorState, healthz } from '../routes/health.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -45,5 +47,20 @@ describe('GET /api/v1/health and the local aggregator', () => {
         pipeline: expect.objectContaining({ aggregator: { failingSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString(), lastError: state.lastError } }),
       }),
     );
+  });
+});
+
+describe('/healthz when the database does not answer at all (a network partition)', () => {
+  it('says down within its deadline instead of waiting for an answer that never comes', async () => {
+    // A database whose every query hangs: what a frozen network gives a pool of open connections.
+    const silent = { deps: { db: { query: () => new Promise<never>(() => undefined) } } } as unknown as Services;
+    const app = new Hono();
+    app.get('/healthz', healthz(silent));
+
+    const started = Date.now();
+    const res = await app.request('/healthz');
+
+    expect([res.status, await res.json(), res.headers.get('retry-after')]).toEqual([503, { status: 'down', database: 'down' }, '5']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(HEALTHZ_DEADLINE_MS - 50);
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { queryInt } from './common.js';
@@ -158,10 +159,18 @@ export type HealthReport = z.infer<typeof healthSchema>;
  * (a failure is logged by the caller's request line, not here: a probe every few seconds would
  * flood the log). Anything but a database failure stays an error (500).
  */
+/** How long /healthz waits for the database's answer before it says the database is down. */
+export const HEALTHZ_DEADLINE_MS = 3_000;
+
 export function healthz(s: Services): (c: Context) => Promise<Response> {
   return async (c) => {
     try {
-      await s.deps.db.query('SELECT 1');
+      // A database that does not answer at all (a network partition) is down too: a probe gets its
+      // answer within HEALTHZ_DEADLINE_MS rather than waiting on a connection that never replies.
+      const answered = await Promise.race([s.deps.db.query('SELECT 1').then(() => true), sleep(HEALTHZ_DEADLINE_MS, false, { ref: false })]);
+      if (!answered) {
+        throw new DatabaseError(undefined, `no answer within ${String(HEALTHZ_DEADLINE_MS)} ms`);
+      }
     } catch (e) {
       if (!(e instanceof DatabaseError)) {
         throw e;

@@ -44,8 +44,8 @@ describe('console server', () => {
     expect(await sdk.json()).toMatchObject({ method: 'GET', path: '/sdk/v1/ruleset' });
   });
 
-  it('forwards the API reference: /docs, its assets and /openapi.json', async () => {
-    for (const p of ['/docs', '/docs/assets/swagger-ui-bundle.js', '/docs/assets/init.js', '/openapi.json']) {
+  it('forwards the API reference (/docs, its assets, /openapi.json) and /healthz', async () => {
+    for (const p of ['/docs', '/docs/assets/swagger-ui-bundle.js', '/docs/assets/init.js', '/openapi.json', '/healthz']) {
       expect(await (await app().request(p)).json()).toMatchObject({ method: 'GET', path: p });
     }
   });

@@ -5,14 +5,16 @@
  * that cannot read the stored webhooks. Real PGlite folders (seeded from the migrated template),
  * real PostgreSQL databases, real ports.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { XpApiClient } from '@xp/shared';
@@ -123,6 +125,11 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     const after = await replay(dir);
     expect(after.code).toBe(0);
     expect(after.out).toEqual(['Replayed 0 events from 0 files; recomputed 0 experiment totals.']);
+    // A mistyped archive folder is an error, not a replay of nothing.
+    const typo = path.join(root, 'no-such-archive');
+    const err: string[] = [];
+    const wrong = await main(['replay', '--from', '2026-01-01', '--to', '2026-01-01', '--data-dir', dir, '--archive', typo], { DATABASE_URL: '' }, () => undefined, (l) => err.push(l));
+    expect([wrong, err]).toEqual([1, [`error: no event archive at ${typo}: pass the folder the platform archives events to (by default <data dir>/archive/events) or s3://BUCKET/archive/events`]]);
     expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
   });
 
@@ -156,6 +163,48 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
 
     expect(replayed).toMatchObject({ code: 1, err: [`error: ${message}`] });
     expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('`xp start` exits with status 1 when the embedded database cannot be opened, so a service manager restarts it', async () => {
+    const dir = await copy('no-base');
+    await rm(path.join(dir, 'postgres', 'base'), { recursive: true });
+    const bin = fileURLToPath(new URL('../../../bin/xp.js', import.meta.url));
+    const env = { ...process.env, XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_DEMO: '0', DATABASE_URL: '' };
+
+    const child = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, 60_000);
+      child.on('exit', (status) => {
+        clearTimeout(killer);
+        resolve(status);
+      });
+    });
+
+    expect([code, stderr]).toEqual([1, expect.stringContaining(`the embedded database in ${path.join(dir, 'postgres')} could not be opened`)]);
+  }, 90_000);
+
+  it('does not let a DATABASE_URL that cannot be reached, or that is no PostgreSQL URL, claim a new folder', async () => {
+    const dir = path.join(root, 'unreachable-postgres');
+    const { port, server } = await takenPort();
+    await new Promise((resolve) => server.close(resolve));
+
+    await expect(start(dir, { DATABASE_URL: `postgres://xp:s3cret@127.0.0.1:${port}/xp` })).rejects.toThrow(`the PostgreSQL database of DATABASE_URL (127.0.0.1:${port}/xp) cannot be used: `);
+    expect(existsSync(path.join(dir, 'database.json'))).toBe(false);
+    expect(() => config(dir, { DATABASE_URL: 'notaurl' })).toThrow('DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@host:5432/database');
+    expect(() => config(dir, { DATABASE_URL: 'mysql://root:pw@localhost/xp' })).toThrow('DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@host:5432/database, not mysql:');
+    const file = path.join(root, 'a-file');
+    await writeFile(file, 'not a folder');
+    await expect(start(file)).rejects.toThrow(`the data folder ${file} cannot be created (a file is in the way): choose another with XP_DATA_DIR or --data-dir`);
+    expect(() => config(dir, { XP_API_PORT: '8123', XP_CONSOLE_PORT: '8123' })).toThrow('the API and the console need ports of their own, not both 8123');
+    // The folder is still free for the embedded database.
+    const stack = await start(dir);
+    await stack.close();
   });
 
   it('stops a first start whose API or console port is taken before anything is created (embedded database)', async () => {

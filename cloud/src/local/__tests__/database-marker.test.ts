@@ -19,18 +19,21 @@ describe('the data folder and its database', () => {
 
   it('records the kind on first use, without the URL\'s user or password, and starts again with the same', async () => {
     const dir = await folder();
-    await checkDatabaseKind(dir, PG, () => undefined);
+    const record = await checkDatabaseKind(dir, PG, () => undefined);
+    // Nothing is recorded until the database answered (the caller records then).
+    await expect(readFile(path.join(dir, DATABASE_MARKER), 'utf8')).rejects.toThrow('ENOENT');
+    await record();
     const marker = await readFile(path.join(dir, DATABASE_MARKER), 'utf8');
     expect(JSON.parse(marker)).toEqual({ database: 'postgresql', target: 'db.internal:5433/xp_prod' });
     expect(marker).not.toContain('s3cret');
-    await expect(checkDatabaseKind(dir, PG, () => undefined)).resolves.toBeUndefined();
+    await expect(checkDatabaseKind(dir, PG, () => undefined)).resolves.toBeInstanceOf(Function);
   });
 
   it('refuses the embedded database on a folder that served PostgreSQL, and PostgreSQL on one with the embedded database', async () => {
     const pg = await folder();
-    await checkDatabaseKind(pg, PG, () => undefined);
+    await (await checkDatabaseKind(pg, PG, () => undefined))();
     const embedded = await folder();
-    await checkDatabaseKind(embedded, undefined, () => undefined);
+    await (await checkDatabaseKind(embedded, undefined, () => undefined))();
 
     await expect(checkDatabaseKind(pg, undefined, () => undefined)).rejects.toThrow(
       `${pg} holds a platform whose database is PostgreSQL (db.internal:5433/xp_prod): start it with that DATABASE_URL again, or give the embedded database a folder of its own (XP_DATA_DIR or --data-dir)`,
@@ -47,7 +50,7 @@ describe('the data folder and its database', () => {
     await expect(checkDatabaseKind(oldEmbedded, PG, () => undefined)).rejects.toThrow('holds a platform with the embedded database');
 
     const moved = await folder();
-    await checkDatabaseKind(moved, PG, () => undefined);
+    await (await checkDatabaseKind(moved, PG, () => undefined))();
     const notices: string[] = [];
     await checkDatabaseKind(moved, 'postgres://localhost/xp_restored', (m) => notices.push(m));
     expect(notices).toEqual([`${moved} served PostgreSQL at db.internal:5433/xp_prod until now; it now serves localhost:5432/xp_restored (a restore or a move)`]);

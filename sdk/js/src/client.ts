@@ -6,11 +6,13 @@ import { EventQueue } from './event-queue.js';
 import { LruSet } from './lru.js';
 import { browserSafe, deepFreeze, diffRulesets, loadRuleset, mayReplace, SERVER_ONLY_FIELD } from './ruleset-state.js';
 import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
-import { RulesetSync } from './ruleset-sync.js';
+import { RulesetSync, keyHash } from './ruleset-sync.js';
+import type { BroadcastChannelLike, LockManagerLike, StreamShare } from './ruleset-sync.js';
 import { Transport } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
 import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, SnapshotOptions, User, UserContext } from './types.js';
 import { startTimer } from './backoff.js';
+import { MAX_UNIT_ID, cleanAttributes, cleanProperties, wellFormed } from './sanitize.js';
 
 /** A JSON value, as flag values are. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -58,6 +60,12 @@ const wrongValueType = new WeakSet<object>();
 export function isWrongValueType(details: object): boolean {
   return wrongValueType.has(details);
 }
+
+/**
+ * Events per POST by default: with 4 batches in flight (servers) about 250 × 4 per round trip,
+ * some 12,000 events/s at 80 ms; the API takes up to 500 (MAX_EVENTS_PER_BATCH).
+ */
+const DEFAULT_MAX_BATCH_SIZE = 250;
 
 /** How many other identifiers a tracked event may carry (`units`; the API's limit). */
 const MAX_UNITS = 10;
@@ -123,6 +131,21 @@ function sameType(value: unknown, defaultValue: unknown): boolean {
     return typeof value === 'object' && value !== null && Array.isArray(value) === Array.isArray(defaultValue);
   }
   return typeof value === typeof defaultValue;
+}
+
+/**
+ * How this page shares its event stream with the other pages of the origin (one per API URL and
+ * key), or undefined to stream alone: asked for (default: in pages) and Web Locks and
+ * BroadcastChannel both present.
+ */
+function streamShare(wanted: boolean | undefined, apiUrl: string, sdkKey: string): StreamShare | undefined {
+  const g = globalThis as unknown as { navigator?: { locks?: LockManagerLike }; BroadcastChannel?: new (name: string) => BroadcastChannelLike; document?: unknown };
+  const locks = g.navigator?.locks;
+  const Channel = g.BroadcastChannel;
+  if (!(wanted ?? g.document !== undefined) || typeof locks?.request !== 'function' || typeof Channel !== 'function') {
+    return undefined;
+  }
+  return { name: `xp-sdk-stream ${apiUrl} ${keyHash(sdkKey)}`, locks, openChannel: (name) => new Channel(name) };
 }
 
 interface HostGlobals {
@@ -205,6 +228,8 @@ export class ExperimentationClient {
   private readonly clientKey: boolean;
   /** The hash and fallback attributes of the current ruleset's experiments, sorted: what trackEvent sends as `units`. */
   private unitAttributes: readonly string[] = [];
+  /** Whether a unit id the API cannot store was warned about (once per client). */
+  private warnedUnitId = false;
   /** getSnapshot()'s answers for the current ruleset, computed once. */
   private snapshots: { readonly of: LoadedRuleset; safe?: unknown; full?: unknown } | undefined;
 
@@ -225,8 +250,8 @@ export class ExperimentationClient {
     this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
 
     let configError: XpError | undefined;
+    const base = (options.apiUrl ?? '').replace(/\/+$/, '');
     if (options.apiUrl !== undefined) {
-      const base = options.apiUrl.replace(/\/+$/, '');
       const fetchFn = options.fetch ?? (globalThis.fetch as typeof globalThis.fetch | undefined)?.bind(globalThis);
       if (typeof sdkKey !== 'string' || sdkKey === '') {
         configError = new XpError(XpErrorCode.Configuration, 'an SDK key is required to reach the API');
@@ -245,7 +270,9 @@ export class ExperimentationClient {
     this.events = new EventQueue({
       transport: this.transport,
       flushIntervalMs: positive(options.flushIntervalMs, 5000),
-      maxBatchSize: positive(options.maxBatchSize, 100),
+      maxBatchSize: positive(options.maxBatchSize, DEFAULT_MAX_BATCH_SIZE),
+      // In pages, one at a time: an HTTP/1.1 API gives the whole page 6 connections to it.
+      maxConcurrentBatches: Math.floor(positive(options.maxConcurrentBatches, (globalThis as { document?: unknown }).document === undefined ? 4 : 1)),
       maxQueueSize: positive(options.maxQueueSize, 10_000),
       retryBaseMs,
       retryMaxMs,
@@ -277,6 +304,8 @@ export class ExperimentationClient {
         random,
         logger: this.logger,
         offer: (candidate) => this.offer(candidate, 'network'),
+        heldVersion: () => this.current?.version,
+        share: options.streaming === false ? undefined : streamShare(options.shareStream, base, sdkKey),
       });
       this.readyPromise = this.startup(this.sync.start(), timeoutMs);
     }
@@ -351,10 +380,25 @@ export class ExperimentationClient {
 
   /** Records that the unit did something; `properties.value` (a number) becomes the event's value. */
   trackEvent(name: string, user: User, properties?: Readonly<Record<string, unknown>>): void {
-    const unitId = this.unitId(user);
-    if (typeof name !== 'string' || name === '' || name.length > 200 || unitId === undefined) {
+    const id = this.unitId(user);
+    if (typeof name !== 'string' || name === '' || name.length > 200 || id === undefined) {
       this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) ignored: it needs a 1-200 character name and a user id`);
       return;
+    }
+    if (name.includes('\0')) {
+      // The API refuses the event; refused here, where the caller can see it.
+      this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}) ignored: the name holds a NUL character, which the API refuses`);
+      return;
+    }
+    const unitId = this.storableUnitId(id);
+    if (unitId === undefined) {
+      return;
+    }
+    name = wellFormed(name);
+    if (properties !== undefined && (properties as unknown) !== null && (typeof properties !== 'object' || Array.isArray(properties))) {
+      // An array would spread into {"0": …}; a string or number has no property names at all.
+      this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}): properties must be an object, got ${describeType(properties)}; sent without them`);
+      properties = undefined;
     }
     let value: unknown;
     let others: Record<string, unknown> = {};
@@ -373,13 +417,19 @@ export class ExperimentationClient {
     // Undefined fields are left out when the batch is serialised.
     const event = { type: 'track', id: newEventId(), unitId, timestamp: this.timestamp(), name, value: value as number | undefined, units: this.otherUnits(user, unitId) } as SdkEvent & { properties?: unknown };
     if (Object.keys(others).length > 0) {
-      try {
-        // Round-trips to plain JSON: dates become strings, functions and undefined disappear. The API
-        // refuses a whole event whose JSON exceeds 16 KiB of UTF-8: '' makes the parse throw.
-        const json = JSON.stringify({ ...event, properties: others });
-        event.properties = (JSON.parse(new TextEncoder().encode(json).length > 16384 ? '' : json) as { properties: unknown }).properties;
-      } catch {
-        this.logger.warn(`xp: trackEvent("${name}"): properties not serialisable or too large, sent without them`);
+      // Plain JSON, property by property: one the API would refuse (too deep, a NUL, not serialisable)
+      // is left out, not the event; unpaired surrogates become U+FFFD.
+      const { properties: clean, dropped } = cleanProperties(others);
+      if (dropped.length > 0) {
+        this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}): properties left out: ${dropped.join(', ')}`);
+      }
+      // The API refuses a whole event whose JSON exceeds 16 KiB of UTF-8.
+      if (Object.keys(clean).length > 0) {
+        if (new TextEncoder().encode(JSON.stringify({ ...event, properties: clean })).length > 16384) {
+          this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}): properties too large (the event would exceed 16 KiB), sent without them`);
+        } else {
+          event.properties = clean;
+        }
       }
     }
     this.events.push(event);
@@ -456,6 +506,7 @@ export class ExperimentationClient {
   }
 
   getStats(): ClientStats {
+    const lag = this.sync?.rulesetLag;
     return {
       queuedEvents: this.events.size,
       sentEvents: this.events.sent,
@@ -463,6 +514,7 @@ export class ExperimentationClient {
       rejectedEvents: this.events.rejected,
       rulesetVersion: this.current?.version,
       streaming: this.sync?.streaming ?? false,
+      ...(lag === undefined ? {} : { rulesetLag: lag }),
     };
   }
 
@@ -574,8 +626,30 @@ export class ExperimentationClient {
     return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
   }
 
-  private expose(experiment: string, variation: string, hashAttribute: string, unitId: string, flag: string | undefined, user: User): void {
-    if (!this.exposures.add(exposureKey(experiment, hashAttribute, unitId, variation))) {
+  /**
+   * A unit id as the API stores it (unpaired surrogates as U+FFFD), or undefined, with one warning
+   * per client, for one it refuses (over 256 characters, a NUL): such a unit is evaluated, but its
+   * exposures and events cannot be stored, so they are not sent.
+   */
+  private storableUnitId(id: string): string | undefined {
+    if (id.length <= MAX_UNIT_ID && !id.includes('\0')) {
+      return wellFormed(id);
+    }
+    if (!this.warnedUnitId) {
+      this.warnedUnitId = true;
+      this.logger.warn(
+        `xp: unit id ${JSON.stringify(id.slice(0, 40))}… is ${id.includes('\0') ? 'holding a NUL character' : `${id.length} characters long (at most ${MAX_UNIT_ID})`}: it is evaluated, but the API cannot store its exposures and events, so they are not sent (warned once)`,
+      );
+    }
+    return undefined;
+  }
+
+  private expose(experiment: string, variation: string, hashAttribute: string, hashValue: string, flag: string | undefined, user: User): void {
+    if (!this.exposures.add(exposureKey(experiment, hashAttribute, hashValue, variation))) {
+      return;
+    }
+    const unitId = this.storableUnitId(hashValue);
+    if (unitId === undefined) {
       return;
     }
     // Undefined fields (no flag, no attributes) are left out when the batch is serialised.
@@ -589,7 +663,7 @@ export class ExperimentationClient {
       hashAttribute,
       flag,
       // The unit's own attributes (its id is unitId already).
-      attributes: exposureAttributes((user as UserContext).attributes, this.options.privateAttributes),
+      attributes: cleanAttributes(exposureAttributes((user as UserContext).attributes, this.options.privateAttributes)),
     } as SdkEvent;
     this.events.push(event);
   }

@@ -38,11 +38,19 @@ function utf8Length(text: string): number {
   return n;
 }
 
+/** "3 events (2 exposures)": how many, and how many of them exposures (units missing from results). */
+function describeEvents(events: readonly SdkEvent[]): string {
+  const exposures = events.filter((e) => e.type === 'exposure').length;
+  return `${events.length} events${exposures > 0 ? ` (${exposures} exposures: those units are missing from the results)` : ''}`;
+}
+
 export interface EventQueueOptions {
   /** Undefined when offline: events are counted as dropped at flush. */
   readonly transport: Transport | undefined;
   readonly flushIntervalMs: number;
   readonly maxBatchSize: number;
+  /** Batches sent at the same time while more than one is queued. */
+  readonly maxConcurrentBatches: number;
   readonly maxQueueSize: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -81,9 +89,19 @@ export class EventQueue {
   private flushing: Promise<void> | undefined;
   private failures = 0;
   private retryAt = 0;
+  /** The earliest moment Retry-After allows the next send (0 when the API gave none). */
+  private retryAfterAt = 0;
+  /** Bumped by every retryable failure: the other senders of a flush stop at it. */
+  private retryGeneration = 0;
   private unreportedDrops = 0;
   private closed = false;
-  private inFlight: InFlight | undefined;
+  /** The batches being sent (plain requests), at most maxConcurrentBatches. */
+  private readonly inFlight = new Set<InFlight>();
+  /** Senders of the current flush, and what resolves it when the last one ends. */
+  private senders = 0;
+  private flushed: (() => void) | undefined;
+  /** Rejection codes already warned about (one warning each; the count is in `rejected`). */
+  private readonly warnedRejections = new Set<string>();
   /** Body bytes of this queue's keepalive requests in flight (see KEEPALIVE_BUDGET). */
   private keepaliveBytes = 0;
   /** Events counted in `sent` or `rejected`: an event sent twice (page hide) is counted once. */
@@ -107,8 +125,13 @@ export class EventQueue {
     this.queue.push(event);
     this.trim();
     // A send in flight takes what is queued meanwhile; one flush per push would pile up while it lasts.
-    if (this.size >= this.o.maxBatchSize && clock() >= this.retryAt && this.flushing === undefined) {
-      void this.flush();
+    // Another full batch gets a sender of its own, up to maxConcurrentBatches at a time.
+    if (this.size >= this.o.maxBatchSize && clock() >= this.retryAt) {
+      if (this.flushing === undefined) {
+        void this.flush();
+      } else if (this.senders < this.o.maxConcurrentBatches) {
+        this.startSender({});
+      }
     } else {
       this.schedule(this.o.flushIntervalMs);
     }
@@ -122,7 +145,15 @@ export class EventQueue {
     if (this.flushing !== undefined) {
       return this.flushing.then(() => (this.size > 0 ? this.flush(options) : undefined));
     }
-    this.flushing = this.drain(options).finally(() => {
+    const done = new Promise<void>((resolve) => {
+      this.flushed = resolve;
+    });
+    // One sender per full batch queued, up to maxConcurrentBatches; each takes batches until the queue is empty.
+    const wanted = Math.min(this.o.maxConcurrentBatches, Math.max(1, Math.ceil(this.size / this.o.maxBatchSize)));
+    for (let i = 0; i < wanted; i++) {
+      this.startSender(options);
+    }
+    this.flushing = done.finally(() => {
       this.flushing = undefined;
       if (this.size > 0) {
         // Whatever is left goes out at the next due time: a pending retry at retryAt (at once if a
@@ -134,9 +165,21 @@ export class EventQueue {
     return this.flushing;
   }
 
+  private startSender(options: { final?: boolean }): void {
+    this.senders++;
+    void this.drain(options).finally(() => {
+      if (--this.senders === 0) {
+        const resolve = this.flushed;
+        this.flushed = undefined;
+        resolve?.();
+      }
+    });
+  }
+
   /**
-   * Final flush, retried as Retry-After and the backoff ask while that fits in `budgetMs` (a 503
-   * while the API deploys must not lose the queue); then drops what could not be sent.
+   * Final flush, retried as Retry-After and the backoff ask within `budgetMs` (a 503 while the API
+   * deploys must not lose the queue): when the backoff would wait past the budget, one last attempt
+   * is made near its end, if Retry-After allows one by then. Then drops what could not be sent.
    */
   async close(budgetMs: number): Promise<void> {
     this.closed = true;
@@ -145,10 +188,21 @@ export class EventQueue {
       this.timer = undefined;
     }
     this.deadline = clock() + budgetMs;
+    // The last attempt starts this long before the deadline, so timer lateness cannot push it past.
+    const lastStart = this.deadline - Math.min(250, budgetMs / 4);
     await this.flush({ final: true });
     // The queue is left over when a send is to be retried at retryAt, or the budget ran out.
-    while (this.size > 0 && Math.max(clock(), this.retryAt) < this.deadline) {
-      await new Promise((resolve) => setTimeout(resolve, this.retryAt - clock()));
+    let lastAttempt = false;
+    while (this.size > 0 && !lastAttempt) {
+      let next = Math.max(clock(), this.retryAt);
+      if (next > lastStart) {
+        next = Math.max(clock(), this.retryAfterAt, lastStart);
+        if (next >= this.deadline) {
+          break;
+        }
+        lastAttempt = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, next - clock()));
       await this.flush({ final: true });
     }
     this.clear('they could not be sent before close');
@@ -220,30 +274,40 @@ export class EventQueue {
   }
 
   /**
-   * Page hide: sends at once, without waiting for a send in flight, the batch that send holds (an
-   * unload aborts it: sending it again may duplicate events, which the pipeline drops by id, rather
-   * than lose them) and everything queued, oldest first, in keepalive requests of about
-   * KEEPALIVE_REQUEST_BYTES whose bodies add up to at most KEEPALIVE_BUDGET with this queue's
-   * keepalive requests still in flight. What does not
-   * fit stays queued: if the page lives on (a tab switch, the back/forward cache) it goes out in
-   * further bursts as those requests complete, else it is lost with the page.
+   * Page hide: sends at once, without waiting for a send in flight, everything queued, oldest
+   * first, then the batches the sends in flight hold (an unload aborts them, though the server has
+   * often received them already: sending them again may duplicate events, which the pipeline drops
+   * by id, rather than lose them), in keepalive requests of about KEEPALIVE_REQUEST_BYTES whose
+   * bodies add up to at most KEEPALIVE_BUDGET with this queue's keepalive requests still in flight.
+   * Queued events that do not fit stay queued: if the page lives on (a tab switch, the
+   * back/forward cache) they go out in further bursts as those requests complete, else they are
+   * lost with the page; an in-flight batch that does not fit is left to its own send.
    */
   sendNow(): void {
     if (this.o.transport === undefined) {
       this.clear('no apiUrl is configured');
       return;
     }
-    const events: SdkEvent[] = [];
-    const sending = this.inFlight;
-    if (sending !== undefined && !sending.resent) {
-      sending.resent = true;
-      events.push(...sending.batch);
+    const queued = this.take(this.size);
+    const resend = [...this.inFlight].filter((s) => !s.resent);
+    const fitted = this.burst(
+      this.o.transport,
+      queued.concat(...resend.map((s) => s.batch)),
+      queued.length,
+    );
+    // A batch the burst carries whole is the burst's to put back if it fails; one it does not
+    // (or only partly) stays its plain send's.
+    let end = queued.length;
+    for (const s of resend) {
+      end += s.batch.length;
+      if (end <= fitted) {
+        s.resent = true;
+      }
     }
-    events.push(...this.take(this.size));
-    this.burst(this.o.transport, events);
   }
 
-  private burst(transport: Transport, events: SdkEvent[]): void {
+  /** Sends the events in keepalive requests within the budget; puts back the first `requeueUpTo` that do not fit; returns how many went. */
+  private burst(transport: Transport, events: SdkEvent[], requeueUpTo = events.length): number {
     let budget = KEEPALIVE_BUDGET - this.keepaliveBytes;
     const max = Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH);
     const chunks: { batch: SdkEvent[]; body: string; bytes: number }[] = [];
@@ -268,11 +332,11 @@ export class EventQueue {
       budget -= bytes;
       chunks.push({ batch: events.slice(start, i), body: `{"events":[${parts.join(',')}]}`, bytes });
     }
-    if (i < events.length) {
-      this.requeue(events.slice(i));
+    if (i < requeueUpTo) {
+      this.requeue(events.slice(i, requeueUpTo));
     }
     if (chunks.length === 0) {
-      return;
+      return i;
     }
     const outcomes = chunks.map(async (chunk) => {
       this.keepaliveBytes += chunk.bytes;
@@ -290,6 +354,7 @@ export class EventQueue {
         this.burst(transport, this.take(this.size));
       }
     });
+    return i;
   }
 
   /** Puts events back at the front of the queue (oldest first), within maxQueueSize. */
@@ -307,11 +372,13 @@ export class EventQueue {
       this.clear('no apiUrl is configured');
       return;
     }
-    while (this.size > 0 && clock() < this.deadline) {
+    const generation = this.retryGeneration;
+    // Another sender's retryable failure stops this one too: the API asked for a pause.
+    while (this.size > 0 && clock() < this.deadline && generation === this.retryGeneration) {
       const sending: InFlight = { batch: this.take(Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH, this.size)), resent: false };
-      this.inFlight = sending;
+      this.inFlight.add(sending);
       const outcome = await this.send(this.o.transport, sending.batch, false).finally(() => {
-        this.inFlight = undefined;
+        this.inFlight.delete(sending);
       });
       if (outcome === 'retry') {
         // A batch page hide sent again is that send's to put back if it fails.
@@ -355,7 +422,12 @@ export class EventQueue {
     if (status >= 200 && status < 300) {
       this.failures = 0;
       this.retryAt = 0;
-      this.accepted(batch, text);
+      this.retryAfterAt = 0;
+      const again = this.accepted(batch, text);
+      if (again.length > 0) {
+        this.requeue(again);
+        this.schedule(0);
+      }
       this.reportDrops();
       return 'sent';
     }
@@ -364,33 +436,60 @@ export class EventQueue {
     }
     // 400 (no valid event), 401/403 (bad key), 413: sending the same batch again cannot succeed.
     this.rejected += this.uncounted(batch);
-    this.o.logger.error(`xp: ${batch.length} events refused (status ${status}); not retried`, text.slice(0, 500));
+    if (this.firstRejection(`status ${status}`)) {
+      this.o.logger.error(`xp: ${describeEvents(batch)} refused (status ${status}); not retried (further refusals are counted in getStats().rejectedEvents)`, text.slice(0, 500));
+    }
     return 'dropped';
   }
 
-  private accepted(batch: readonly SdkEvent[], text: string): void {
-    let rejected: readonly { index?: unknown; reason?: unknown }[] = [];
+  /** Whether this kind of refusal is new (warned once; later ones only counted, and logged at debug). */
+  private firstRejection(kind: string): boolean {
+    if (this.warnedRejections.has(kind)) {
+      this.o.logger.debug(`xp: events refused (${kind})`);
+      return false;
+    }
+    this.warnedRejections.add(kind);
+    return true;
+  }
+
+  /**
+   * Counts a 2xx answer's accepted and rejected events, and warns once per rejection code (an
+   * exposure refused means its unit is missing from the results); returns the events to send again
+   * (BATCH_LIMIT: the batch was over the server's limit, the event itself is fine).
+   */
+  private accepted(batch: readonly SdkEvent[], text: string): SdkEvent[] {
+    let rejected: readonly { index?: unknown; code?: unknown; reason?: unknown }[] = [];
     try {
       const body = JSON.parse(text) as { rejected?: unknown };
-      rejected = Array.isArray(body.rejected) ? (body.rejected as { index?: unknown; reason?: unknown }[]) : [];
+      rejected = Array.isArray(body.rejected) ? (body.rejected as { index?: unknown; code?: unknown; reason?: unknown }[]) : [];
     } catch {
       // A 2xx without a readable body still means the batch was taken.
     }
     if (rejected.length === 0) {
       this.sent += this.uncounted(batch);
-    } else {
-      const refused = new Set<unknown>(rejected.map((r) => r.index));
-      this.rejected += this.uncounted(batch.filter((_e, i) => refused.has(i)));
-      this.sent += this.uncounted(batch.filter((_e, i) => !refused.has(i)));
+      return [];
     }
-    if (rejected.length > 0) {
-      this.o.logger.warn(`xp: the server rejected ${rejected.length} of ${batch.length} events`, rejected.slice(0, 5));
+    const again = new Set<unknown>(rejected.filter((r) => r.code === 'BATCH_LIMIT').map((r) => r.index));
+    const refused = rejected.filter((r) => r.code !== 'BATCH_LIMIT');
+    const refusedAt = new Set<unknown>(refused.map((r) => r.index));
+    const refusedEvents = batch.filter((_e, i) => refusedAt.has(i));
+    this.rejected += this.uncounted(refusedEvents);
+    this.sent += this.uncounted(batch.filter((_e, i) => !refusedAt.has(i) && !again.has(i)));
+    const codes = new Set(refused.map((r) => (typeof r.code === 'string' ? r.code : 'rejected')));
+    if ([...codes].filter((code) => this.firstRejection(code)).length > 0) {
+      this.o.logger.warn(
+        `xp: the server refused ${describeEvents(refusedEvents)} of ${batch.length}; sending them again cannot help, so they are lost (further refusals are counted in getStats().rejectedEvents)`,
+        refused.slice(0, 5),
+      );
     }
+    return batch.filter((_e, i) => again.has(i));
   }
 
   private retryLater(why: string, retryAfterMs: HttpError['retryAfterMs']): SendOutcome {
     const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.failures++, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
+    this.retryGeneration++;
     this.retryAt = clock() + delay;
+    this.retryAfterAt = clock() + (retryAfterMs ?? 0);
     this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${delay} ms`);
     return 'retry';
   }

@@ -21,11 +21,80 @@ export interface RulesetSyncOptions {
   readonly logger: Logger;
   /** Offers a downloaded ruleset (JSON text or object); returns an error when it was refused. */
   readonly offer: (candidate: unknown) => XpError | undefined;
+  /** The version of the ruleset being served (undefined before any). */
+  readonly heldVersion: () => number | undefined;
+  /** Share one event stream between the pages of an origin (leader election over Web Locks). */
+  readonly share?: StreamShare | undefined;
+}
+
+/** The parts of the Web Locks API (`navigator.locks`) a shared stream uses. */
+export interface LockManagerLike {
+  request(name: string, options: { signal?: AbortSignal }, callback: () => Promise<void>): Promise<unknown>;
+}
+
+/** The parts of `BroadcastChannel` a shared stream uses. */
+export interface BroadcastChannelLike {
+  onmessage: ((event: { data: unknown }) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+}
+
+/** How the pages of an origin share one stream: a lock and a channel of the same name. */
+export interface StreamShare {
+  /** Derived from the API URL and a hash of the key (never the key itself). */
+  readonly name: string;
+  readonly locks: LockManagerLike;
+  readonly openChannel: (name: string) => BroadcastChannelLike;
+}
+
+/** What the stream announced last: a ruleset newer than the one held is fetched until it arrives. */
+interface Announced {
+  readonly version: number | undefined;
+  readonly etag: string;
+}
+
+/** Messages between the pages sharing a stream. */
+type PeerMessage =
+  | { readonly type: 'hello' }
+  | { readonly type: 'state'; readonly streaming: boolean; readonly version?: number | undefined; readonly etag?: string }
+  | { readonly type: 'announce'; readonly version?: number; readonly etag: string }
+  | { readonly type: 'ruleset'; readonly version: number; readonly etag: string | undefined; readonly text: string };
+
+/** Retry-After is honoured during catch-up, up to this long (a broken header must not stall a kill switch for hours). */
+const MAX_CATCH_UP_DELAY_MS = 5 * 60_000;
+
+/** The ruleset the client holds is older than the one the stream announced (see ClientStats.rulesetLag). */
+export interface RulesetLag {
+  readonly announcedVersion: number | undefined;
+  readonly heldVersion: number | undefined;
+  /** Epoch ms since which the client has been behind. */
+  readonly since: number;
+  /** Why the last attempt to fetch the announced ruleset did not get it. */
+  readonly lastError: string | undefined;
+}
+
+/** A ruleset version as the stream gives it: a non-negative integer, else unknown. */
+function versionOf(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** FNV-1a (two 32-bit lanes) of a string as hex: names a shared stream after the key without revealing it. */
+export function keyHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
 /**
  * Keeps the ruleset fresh: one conditional GET at start, then the event stream (re-fetching when
- * it announces a new ETag) with polling whenever the stream is down, both retried with backoff.
+ * it announces a new ETag, with retries until the announced version arrives) with polling whenever
+ * the stream is down, both retried with backoff. With `share`, the pages of an origin hold one
+ * stream: the page holding the lock streams and passes what it gets on over a BroadcastChannel.
  */
 export class RulesetSync {
   private etag: string | undefined;
@@ -38,12 +107,36 @@ export class RulesetSync {
   private streamFailures = 0;
   private abortStream: (() => void) | undefined;
   private readonly waits = new Set<() => void>();
+  /** The newest ruleset the stream (or the leader page) announced. */
+  private announced: Announced | undefined;
+  /** Set while catching up: the next fetch skips If-None-Match and asks caches to revalidate. */
+  private bypassCache = false;
+  private catchingUp = false;
+  private lag: { since: number; lastError: string | undefined; warned: boolean } | undefined;
+  /** Shared stream: whether this page holds the lock (and the stream), the channel, the lock request's abort. */
+  private leader = false;
+  private channel: BroadcastChannelLike | undefined;
+  private abortLock: AbortController | undefined;
+  private releaseLock: (() => void) | undefined;
 
   constructor(private readonly o: RulesetSyncOptions) {}
 
-  /** Whether the event stream is connected and has delivered its first event. */
+  /** Whether the event stream (this page's, or the leader page's when shared) is connected and has delivered its first event. */
   get streaming(): boolean {
     return this.connected;
+  }
+
+  /** Whether this page holds the shared stream (always false without `share`). */
+  get sharedStreamLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Set while the ruleset held is older than the one announced. */
+  get rulesetLag(): RulesetLag | undefined {
+    if (this.lag === undefined || !this.behind()) {
+      return undefined;
+    }
+    return { announcedVersion: this.announced?.version, heldVersion: this.o.heldVersion(), since: this.lag.since, lastError: this.lag.lastError };
   }
 
   /** Starts syncing; resolves with the first fetch's outcome (undefined on success). */
@@ -56,7 +149,11 @@ export class RulesetSync {
       this.pollFailures = error === undefined ? 0 : 1;
       this.schedulePoll(error === undefined ? this.o.pollIntervalMs : this.retryDelay(0, error));
       if (this.o.streaming) {
-        void this.runStream();
+        if (this.o.share === undefined) {
+          void this.runStream();
+        } else {
+          this.runShared(this.o.share);
+        }
       }
     });
     return first;
@@ -91,21 +188,192 @@ export class RulesetSync {
   }
 
   close(): void {
+    if (this.closed) {
+      return;
+    }
     this.closed = true;
     if (this.pollTimer !== undefined) {
       clearTimeout(this.pollTimer);
+    }
+    if (this.leader) {
+      this.post({ type: 'state', streaming: false });
     }
     this.abortStream?.();
     for (const wake of this.waits) {
       wake();
     }
     this.waits.clear();
+    this.abortLock?.abort();
+    this.releaseLock?.();
+    this.channel?.close();
+    this.channel = undefined;
+  }
+
+  /** Whether the ruleset held is older than the one announced (by version, else by ETag). */
+  private behind(): boolean {
+    const a = this.announced;
+    if (a === undefined) {
+      return false;
+    }
+    const held = this.o.heldVersion();
+    if (a.version !== undefined) {
+      return held === undefined || held < a.version;
+    }
+    return a.etag !== this.etag;
+  }
+
+  /**
+   * A newer ruleset was announced: fetched at once, then again with backoff (Retry-After honoured,
+   * jittered, capped at retryMaxMs) while what arrives is older than announced or the fetch fails,
+   * bypassing caches after the first miss; one warning per lag, stopped by close().
+   */
+  private async catchUp(initialDelayMs: number): Promise<void> {
+    if (this.catchingUp) {
+      return;
+    }
+    this.catchingUp = true;
+    try {
+      if (initialDelayMs > 0) {
+        await this.wait(initialDelayMs);
+      }
+      for (let attempt = 0; this.behind() && !this.isClosed(); attempt++) {
+        this.bypassCache = attempt > 0;
+        const error = await this.refresh();
+        if (this.isClosed() || !this.behind()) {
+          break;
+        }
+        const why =
+          error === undefined ? `the API served version ${this.o.heldVersion() ?? '(none)'}, older than the announced ${this.announced?.version ?? this.announced?.etag}` : `${error.code}: ${error.message}`;
+        this.lag ??= { since: Date.now(), lastError: undefined, warned: false };
+        this.lag.lastError = why;
+        if (!this.lag.warned) {
+          this.lag.warned = true;
+          this.o.logger.warn(`xp: the ruleset announced by the stream could not be fetched (${why}); serving the last known ruleset and retrying`, error);
+        }
+        const hinted = error instanceof HttpError ? error.retryAfterMs : undefined;
+        const backoff = backoffDelay(attempt, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random);
+        await this.wait(Math.min(Math.max(hinted ?? 0, backoff), Math.max(this.o.retryMaxMs, MAX_CATCH_UP_DELAY_MS)));
+      }
+    } finally {
+      this.catchingUp = false;
+      this.bypassCache = false;
+    }
+    if (this.lag !== undefined && !this.behind()) {
+      if (this.lag.warned) {
+        this.o.logger.info(`xp: caught up with the announced ruleset (version ${this.o.heldVersion() ?? '?'})`);
+      }
+      this.lag = undefined;
+    }
+  }
+
+  /** Records an announcement (from the stream or the leader page); true when it is news. */
+  private announce(version: number | undefined, etag: string): boolean {
+    const previous = this.announced;
+    if (previous?.version !== undefined && version !== undefined && version < previous.version) {
+      // A lagging instance's stream: the newer announcement still stands.
+      return false;
+    }
+    this.announced = { version, etag };
+    if (!this.behind()) {
+      return false;
+    }
+    this.lag ??= { since: Date.now(), lastError: undefined, warned: false };
+    return true;
+  }
+
+  /** Shared stream: listen to the leader page, and queue for the lock to become the leader. */
+  private runShared(share: StreamShare): void {
+    let channel: BroadcastChannelLike;
+    try {
+      channel = share.openChannel(share.name);
+    } catch (e) {
+      this.o.logger.debug('xp: no BroadcastChannel; streaming alone', e);
+      void this.runStream();
+      return;
+    }
+    this.channel = channel;
+    channel.onmessage = (event) => {
+      this.onPeer(event.data);
+    };
+    // The leader answers with its state and the last version it announced (missed while this page started).
+    this.post({ type: 'hello' });
+    const abort = new AbortController();
+    this.abortLock = abort;
+    share.locks
+      .request(share.name, { signal: abort.signal }, async () => {
+        if (this.isClosed()) {
+          return;
+        }
+        this.leader = true;
+        this.connected = false;
+        this.o.logger.debug('xp: this page now holds the shared ruleset stream');
+        // Held until close(): the lock (and the stream) passes to another page when this one goes.
+        const held = new Promise<void>((resolve) => {
+          this.releaseLock = resolve;
+        });
+        await Promise.race([this.runStream(), held]);
+        this.leader = false;
+      })
+      .catch((e: unknown) => {
+        if (!this.isClosed()) {
+          this.o.logger.debug('xp: the shared stream lock failed; streaming alone', e);
+          void this.runStream();
+        }
+      });
+  }
+
+  private post(message: PeerMessage): void {
+    try {
+      this.channel?.postMessage(message);
+    } catch {
+      // A closed channel (the page is going away).
+    }
+  }
+
+  private onPeer(raw: unknown): void {
+    if (this.closed || typeof raw !== 'object' || raw === null) {
+      return;
+    }
+    const m = raw as Partial<Record<string, unknown>>;
+    const etag = typeof m.etag === 'string' ? m.etag : undefined;
+    const version = versionOf(m.version);
+    switch (m.type) {
+      case 'hello':
+        if (this.leader) {
+          this.post({ type: 'state', streaming: this.connected, ...(this.announced === undefined ? {} : { version: this.announced.version, etag: this.announced.etag }) });
+        }
+        return;
+      case 'state':
+        if (!this.leader) {
+          this.connected = m.streaming === true;
+          if (etag !== undefined && this.announce(version, etag)) {
+            void this.catchUp(this.o.transport.timeoutMs);
+          }
+        }
+        return;
+      case 'announce':
+        if (!this.leader && etag !== undefined && this.announce(version, etag)) {
+          // The leader fetches it and passes it on: fetched here only if that has not happened in time.
+          void this.catchUp(this.o.transport.timeoutMs);
+        }
+        return;
+      case 'ruleset': {
+        const held = this.o.heldVersion();
+        if (!this.leader && typeof m.text === 'string' && version !== undefined && (held === undefined || version > held) && this.o.offer(m.text) === undefined) {
+          this.etag = etag;
+        }
+        return;
+      }
+      default:
+    }
   }
 
   private async fetchOnce(): Promise<XpError | undefined> {
     try {
+      // Catching up after a stale answer (a lagging instance or cache): a full, revalidated copy.
+      const conditional = this.etag !== undefined && !this.bypassCache;
       const answer = await this.o.transport.request(this.o.includeServerOnly ? `${RULESET_PATH}?include=serverOnly` : RULESET_PATH, {
-        headers: { Accept: 'application/json', ...(this.etag === undefined ? {} : { 'If-None-Match': this.etag }) },
+        headers: { Accept: 'application/json', ...(conditional ? { 'If-None-Match': this.etag as string } : {}), ...(this.bypassCache ? { 'Cache-Control': 'no-cache' } : {}) },
       });
       if (answer.status === 304) {
         return undefined;
@@ -113,11 +381,16 @@ export class RulesetSync {
       if (answer.status !== 200) {
         return new HttpError(answer.status, `GET ${RULESET_PATH} answered ${answer.status}`, parseRetryAfter(answer.headers.get('retry-after'), Date.now()));
       }
+      const before = this.o.heldVersion();
       const refused = this.o.offer(answer.text);
       if (refused !== undefined) {
         return refused;
       }
       this.etag = answer.headers.get('etag') ?? undefined;
+      const version = this.o.heldVersion();
+      if (this.leader && version !== undefined && version !== before) {
+        this.post({ type: 'ruleset', version, etag: this.etag, text: answer.text });
+      }
       return undefined;
     } catch (e) {
       return e instanceof XpError ? e : new NetworkError(XpErrorCode.Network, 'ruleset request failed', { cause: e });
@@ -178,6 +451,9 @@ export class RulesetSync {
       } catch (e) {
         error = e instanceof XpError ? e : new NetworkError(XpErrorCode.Network, 'the event stream failed', { cause: e });
       }
+      if (this.connected && this.leader) {
+        this.post({ type: 'state', streaming: false });
+      }
       this.connected = false;
       // Releases the connection (and its controller) however it ended: refused, broken or ended by the server.
       this.abortStream?.();
@@ -211,7 +487,12 @@ export class RulesetSync {
         delivered = true;
         this.streamFailures = 0;
       }
-      this.connected = true;
+      if (!this.connected) {
+        this.connected = true;
+        if (this.leader) {
+          this.post({ type: 'state', streaming: true });
+        }
+      }
       this.onMessage(message);
     });
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
@@ -236,26 +517,32 @@ export class RulesetSync {
     if (message.event !== 'ruleset') {
       return;
     }
-    let data: { etag?: unknown; ruleset?: unknown };
+    let data: { etag?: unknown; ruleset?: unknown; version?: unknown };
     try {
-      data = JSON.parse(message.data) as { etag?: unknown; ruleset?: unknown };
+      data = JSON.parse(message.data) as { etag?: unknown; ruleset?: unknown; version?: unknown };
     } catch {
       this.o.logger.warn('xp: ignoring a stream event whose data is not JSON');
       return;
     }
-    if (typeof data.etag === 'string' && data.etag === this.etag) {
+    const version = versionOf(data.version);
+    if (typeof data.etag !== 'string') {
+      // Not an announcement this SDK can compare: fetch whatever is current, as before.
+      void this.refresh();
       return;
     }
-    if (data.ruleset !== undefined && typeof data.etag === 'string') {
-      if (this.o.offer(data.ruleset) === undefined) {
-        this.etag = data.etag;
-      }
+    if (this.leader) {
+      this.post({ type: 'announce', ...(version === undefined ? {} : { version }), etag: data.etag });
+    }
+    if (!this.announce(version, data.etag)) {
       return;
     }
-    void this.refresh().then((error) => {
-      if (error !== undefined) {
-        this.o.logger.warn(`xp: ruleset refresh (stream) failed (${error.code}); serving the last known ruleset`, error);
+    if (data.ruleset !== undefined && this.o.offer(data.ruleset) === undefined) {
+      this.etag = data.etag;
+      if (!this.behind()) {
+        this.lag = undefined;
+        return;
       }
-    });
+    }
+    void this.catchUp(0);
   }
 }

@@ -35,6 +35,14 @@ export interface ClientOptions {
   /** Keep the ruleset fresh over server-sent events (fetch streaming, also in browsers). Default true. */
   readonly streaming?: boolean;
   /**
+   * Share one event stream between the pages (tabs) of an origin that use the same `apiUrl` and SDK
+   * key: the page holding a Web Lock streams and passes new rulesets on over a BroadcastChannel, and
+   * another page takes over when it closes. Browsers allow 6 HTTP/1.1 connections per host, so
+   * without it the 7th tab gets no ruleset over HTTP/1.1. Default true in pages that have
+   * `navigator.locks` and `BroadcastChannel` (ignored where they are missing); false: a stream per client.
+   */
+  readonly shareStream?: boolean;
+  /**
    * A ruleset document to serve before (or instead of) the network: SSR hydration, offline start
    * (`getSnapshot()` of another client). A client-side key (`xpk_cli_…`) drops the server-side-only
    * flags and experiments a snapshot lists in `serverOnly`.
@@ -44,8 +52,10 @@ export interface ClientOptions {
   readonly stickyBucketStore?: StickyBucketStore;
   /** Longest time an event waits in the queue before a send, in ms. Default 5000. */
   readonly flushIntervalMs?: number;
-  /** Events per POST; a full batch is sent at once. Default 100, at most 500. */
+  /** Events per POST; a full batch is sent at once. Default 250, at most 500 (the API's limit). */
   readonly maxBatchSize?: number;
+  /** Batches sent at the same time when more than one is queued. Default 4. */
+  readonly maxConcurrentBatches?: number;
   /** Events kept in memory while the API is unreachable; beyond it the oldest are dropped. Default 10000. */
   readonly maxQueueSize?: number;
   /**
@@ -143,7 +153,18 @@ export interface ClientStats {
   /** Refused by the server as invalid (not retried). */
   readonly rejectedEvents: number;
   readonly rulesetVersion: number | undefined;
+  /** The event stream is up (this client's, or the one shared by the pages of the origin). */
   readonly streaming: boolean;
+  /**
+   * Set while the ruleset served is older than the one the stream announced (the fetch failed, or
+   * answered an older copy): the versions, since when (epoch ms) and why; the client keeps retrying.
+   */
+  readonly rulesetLag?: {
+    readonly announcedVersion: number | undefined;
+    readonly heldVersion: number | undefined;
+    readonly since: number;
+    readonly lastError: string | undefined;
+  };
 }
 
 /** A sticky-bucket store over asynchronous storage that must load a unit before evaluation. */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How each endpoint behaves; tests flip these while the client runs. */
-export type RulesetMode = 'ok' | 'fail' | 'stall' | 'garbage' | 'invalid';
+export type RulesetMode = 'ok' | 'fail' | 'busy' | 'stale' | 'stall' | 'garbage' | 'invalid';
 export type StreamMode = 'ok' | 'fail' | 'stall';
 export type EventsMode = 'ok' | 'fail' | 'busy' | 'reject';
 
@@ -25,8 +25,12 @@ export class FakeServer {
   streamMode: StreamMode = 'ok';
   eventsMode: EventsMode = 'ok';
   retryAfterSeconds = 1;
+  /** Events the API refuses one by one in a 202 (as the real one does for an invalid event): the code and reason, or undefined to accept. */
+  rejectEvent: ((event: Record<string, unknown>) => { code: string; reason: string } | undefined) | undefined;
   /** Keys the API lists beside the ruleset for `?include=serverOnly`, as for a server key. */
   serverOnly: { flags: string[]; experiments: string[] } | undefined;
+  /** What `stale` serves (with its own ETag, and 304 to it): a lagging instance or cache. */
+  staleRuleset: Record<string, unknown> | undefined;
   private ruleset: Record<string, unknown>;
   private version: number;
   private readonly streams = new Set<http.ServerResponse>();
@@ -95,6 +99,15 @@ export class FakeServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
+    // CORS as the real API answers it, for pages served from another origin (the Chromium test).
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'ETag, Retry-After');
+    if (req.method === 'OPTIONS') {
+      res
+        .writeHead(204, { 'Access-Control-Allow-Methods': 'GET, POST', 'Access-Control-Allow-Headers': 'X-XP-SDK-Key, Content-Type, If-None-Match, Last-Event-ID, Cache-Control', 'Access-Control-Max-Age': '600' })
+        .end();
+      return;
+    }
     this.requests.push({ method: req.method ?? 'GET', url, headers: req.headers, at: Date.now() });
     if (req.headers['x-xp-sdk-key'] !== 'sdk-test-key') {
       res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"bad key"}}');
@@ -121,6 +134,19 @@ export class FakeServer {
       case 'fail':
         res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":{"code":"INTERNAL","message":"down"}}');
         return;
+      case 'busy':
+        res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': String(this.retryAfterSeconds) }).end('{"error":{"code":"UNAVAILABLE","message":"busy"}}');
+        return;
+      case 'stale': {
+        const old = this.staleRuleset ?? this.ruleset;
+        const etag = `"v${old.version as number}"`;
+        if (req.headers['if-none-match'] === etag) {
+          res.writeHead(304, { ETag: etag }).end();
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: etag }).end(JSON.stringify(old));
+        return;
+      }
       case 'stall':
         this.stalled.add(res);
         return;
@@ -171,7 +197,15 @@ export class FakeServer {
       res.writeHead(status).end('{"error":{"code":"X","message":"no"}}');
       return;
     }
-    this.events.push(...events);
-    res.writeHead(202, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: events.length, rejected: [] }));
+    const rejected: { index: number; code: string; reason: string }[] = [];
+    events.forEach((e, index) => {
+      const refused = this.rejectEvent?.(e);
+      if (refused === undefined) {
+        this.events.push(e);
+      } else {
+        rejected.push({ index, ...refused });
+      }
+    });
+    res.writeHead(202, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: events.length - rejected.length, rejected }));
   }
 }

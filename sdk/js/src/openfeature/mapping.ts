@@ -30,9 +30,19 @@ const REASONS: Readonly<Record<string, string>> = {
   [Reason.Error]: StandardResolutionReasons.ERROR,
 };
 
+/**
+ * A Date as evaluation compares one given directly (`dateAsString` in @xp/shared's condition.ts,
+ * replicated because the SDK may not load more of @xp/shared): the ISO 8601 instant to the second,
+ * `2026-06-01T00:00:00Z` (with milliseconds, `…00.000Z` sorts before `…00Z`, so OpenFeature and
+ * `client.evaluate` disagreed in the boundary second and on every `$eq`); an invalid Date is absent.
+ */
+export function dateAsString(value: Date): string | null {
+  return Number.isNaN(value.getTime()) ? null : `${value.toISOString().slice(0, 19)}Z`;
+}
+
 function plain(value: unknown): unknown {
   if (value instanceof Date) {
-    return value.toISOString();
+    return dateAsString(value);
   }
   if (Array.isArray(value)) {
     return value.map(plain);
@@ -45,7 +55,7 @@ function plain(value: unknown): unknown {
 
 /**
  * The OpenFeature context as an xp unit: `targetingKey` becomes the id, the rest attributes (dates as
- * ISO strings). OpenFeature types the key as a string, but plain JavaScript passes numbers too: a
+ * ISO strings to the second, as evaluation reads a Date). OpenFeature types the key as a string, but plain JavaScript passes numbers too: a
  * finite number is an id as in `client.evaluate` (its decimal string), not silently no id at all.
  */
 export function toUser(context: EvaluationContext): UserContext {

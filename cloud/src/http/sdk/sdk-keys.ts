@@ -156,7 +156,10 @@ export function rejectKeysInQuery(c: Context, allowClientKeyParam = false): void
       }
       continue;
     }
-    if (KEY_PARAM.test(name) || values.some((v) => KEY_IN_TEXT.test(v))) {
+    // A redirect's other parameters are the destination's (a sign-in link's token, a partner's key):
+    // only an SDK key among them is refused there (a server key leaked into a link).
+    const keyLike = allowClientKeyParam ? values.some((v) => KEY_IN_TEXT.test(v)) : KEY_PARAM.test(name) || values.some((v) => KEY_IN_TEXT.test(v));
+    if (keyLike) {
       throw new AppError(
         AppErrorCode.Validation,
         `send the SDK key in the X-XP-SDK-Key header, never in the URL (URLs end up in logs and caches); if it was a server-side key, rotate it`,

@@ -131,6 +131,10 @@ describe('GET /r/{experimentKey}', () => {
     expect(text).not.toContain(server);
     expect(inHeader.status).toBe(403);
     expect(otherParam.status).toBe(400);
+    // The destination's own parameters named like keys (a sign-in link's token) pass through.
+    const passed = await visit(`/r/landing?k=${client}&token=abc123&api_key=partner-7&key=x&access_token=t`);
+    expect(passed.status).toBe(302);
+    expect(passed.headers.get('location')).toContain('token=abc123&api_key=partner-7&key=x&access_token=t');
     const twice = await visit(`/r/landing?k=${client}&k=${client}`);
     expect([twice.status, ((await twice.json()) as { error: { message: string } }).error.message]).toEqual([400, 'give the client-side SDK key once (?k= appears more than once)']);
     // Beside a client key in the link, a server key in the header is still refused.

@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
+import { z } from 'zod';
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -17,6 +18,7 @@ import { PlatformKey } from '../auth/platform-key.js';
 import { readUrl, startWebhookDispatcher } from '../domain/webhooks.js';
 import { httpSend } from '../domain/webhook-http.js';
 import { createServices } from '../domain/services.js';
+import { validatePasswordStrength } from '../auth/passwords.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { TrustedProxies } from '../http/client-ip.js';
@@ -395,9 +397,23 @@ async function privateDataDir(dir: string, logger: Logger): Promise<void> {
 }
 
 /** Starts the whole platform in this process: storage, AWS stand-ins, API and console. */
+/** The first owner's settings, checked before anything is created (a first start would refuse them after creating the database). */
+function checkFirstOwner(config: LocalConfig): void {
+  if (config.adminEmail !== undefined && !z.email().safeParse(config.adminEmail).success) {
+    throw new AppError(AppErrorCode.Validation, `XP_ADMIN_EMAIL must be an email address, got "${config.adminEmail.slice(0, 100)}"`);
+  }
+  if (config.adminPassword !== undefined) {
+    const problems = validatePasswordStrength(config.adminPassword, { email: config.adminEmail ?? 'admin@localhost', name: 'Owner' });
+    if (problems.length > 0) {
+      throw new AppError(AppErrorCode.Validation, `XP_ADMIN_PASSWORD is too weak: ${problems.map((p) => p.message).join('; ')}`);
+    }
+  }
+}
+
 export async function startLocalStack(config: LocalConfig, options: LocalStackOptions = {}): Promise<LocalStack> {
   const logger = options.logger ?? jsonLogger();
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  checkFirstOwner(config);
   await privateDataDir(config.dataDir, logger);
   // One process per data folder: a second start, or `xp replay`, on it is refused (PGlite allows one process).
   const lock = await lockDataDir(config.dataDir, 'xp start', { notice: (message) => { logger.warn(message); } });

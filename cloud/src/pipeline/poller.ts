@@ -192,12 +192,34 @@ export async function writeCheckpoint(tx: Queryable, stream: string, shardId: st
   );
 }
 
+/** During an outage the poller logs its first failure, then one line at most this often. */
+export const POLL_FAILURE_LOG_EVERY_MS = 60_000;
+
 export function createPoller(options: PollerOptions): Poller {
   const { db, reader, streamName } = options;
   const logger = options.logger ?? silent;
   const sleep = options.sleep ?? defaultSleep;
   const now = options.now ?? Date.now;
   const process = options.process ?? processBatch;
+  // During an outage every poll fails alike: the first failure is logged, then one line a minute
+  // with the count, and its end; a batch's own warning, once a minute too.
+  const outage = { loggedAt: 0, total: 0, sinceLogged: 0 };
+  const batchWarnedAt = new Map<string, number>();
+  const batchLogger: Logger = {
+    info: (message, fields) => {
+      logger.info(message, fields);
+    },
+    warn: (message, fields) => {
+      const last = batchWarnedAt.get(message);
+      if (last === undefined || now() - last >= POLL_FAILURE_LOG_EVERY_MS) {
+        batchWarnedAt.set(message, now());
+        logger.warn(message, fields);
+      }
+    },
+    error: (message, fields) => {
+      logger.error(message, fields);
+    },
+  };
   const limit = options.batchLimit ?? 1_000;
   const idle = options.idleMs ?? { min: 100, max: 1_000 };
   const backoff = options.errorBackoffMs ?? { min: 200, max: 5_000 };
@@ -265,7 +287,7 @@ export function createPoller(options: PollerOptions): Poller {
       const records: StreamRecord[] = out.records.map((r) => ({ ...r, shardId }));
       stats.records += records.length;
       const result = await process(db, records, {
-        logger,
+        logger: batchLogger,
         ...options.aggregate,
         checkpoint: (tx, last) => writeCheckpoint(tx, streamName, shardId, last.sequenceNumber),
       });
@@ -320,6 +342,11 @@ export function createPoller(options: PollerOptions): Poller {
           busy = (await pollShard(shard)) || busy;
         }
         errorMs = 0;
+        if (stats.failingSinceMs !== null) {
+          logger.info('aggregator recovered', { failedForSeconds: Math.round((now() - stats.failingSinceMs) / 1000), failedPolls: outage.total });
+          outage.total = 0;
+          outage.sinceLogged = 0;
+        }
         stats.failingSinceMs = null;
         stats.lastError = null;
         if (busy) {
@@ -335,9 +362,16 @@ export function createPoller(options: PollerOptions): Poller {
         stats.errors++;
         errorMs = errorMs === 0 ? backoff.min : Math.min(errorMs * 2, backoff.max);
         const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        stats.failingSinceMs ??= Date.now();
+        const first = stats.failingSinceMs === null;
+        stats.failingSinceMs ??= now();
         stats.lastError = message;
-        logger.warn('aggregator poll failed; backing off', { error: message, backoffMs: errorMs });
+        outage.total++;
+        outage.sinceLogged++;
+        if (first || now() - outage.loggedAt >= POLL_FAILURE_LOG_EVERY_MS) {
+          logger.warn(first ? 'aggregator poll failed; backing off' : 'aggregator still failing; backing off', { error: message, backoffMs: errorMs, failedPolls: outage.sinceLogged });
+          outage.loggedAt = now();
+          outage.sinceLogged = 0;
+        }
         await sleep(errorMs, abort.signal);
       }
     }

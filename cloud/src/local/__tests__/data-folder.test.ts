@@ -202,6 +202,11 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     await writeFile(file, 'not a folder');
     await expect(start(file)).rejects.toThrow(`the data folder ${file} cannot be created (a file is in the way): choose another with XP_DATA_DIR or --data-dir`);
     expect(() => config(dir, { XP_API_PORT: '8123', XP_CONSOLE_PORT: '8123' })).toThrow('the API and the console need ports of their own, not both 8123');
+    // The first owner's settings are checked before anything is created.
+    const early = path.join(root, 'weak-owner');
+    await expect(start(early, { XP_ADMIN_PASSWORD: 'short' })).rejects.toThrow('XP_ADMIN_PASSWORD is too weak: ');
+    await expect(start(early, { XP_ADMIN_EMAIL: 'not-an-email' })).rejects.toThrow('XP_ADMIN_EMAIL must be an email address, got "not-an-email"');
+    expect(existsSync(early)).toBe(false);
     // The folder is still free for the embedded database.
     const stack = await start(dir);
     await stack.close();

@@ -157,6 +157,45 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 
+  it(`${target.name}: during an outage logs the first failure, then a line a minute, and the recovery`, async () => {
+    const events = someEvents('o', 3);
+    await putAll(kinesis, stream, events);
+    const real = kinesisShardReader(kinesis);
+    // Kinesis refuses 40 reads in a row, 5 s apart on the poller's clock (3 min 20 s), then answers.
+    let clock = 1_000_000;
+    let refusals = 40;
+    const reader: ShardReader = {
+      listShards: (s) => real.listShards(s),
+      shardIterator: (s, id, after) => real.shardIterator(s, id, after),
+      getRecords: (iterator, limit, signal) => (refusals-- > 0 ? Promise.reject(new Error('ServiceUnavailable')) : real.getRecords(iterator, limit, signal)),
+    };
+    const lines: string[] = [];
+    const logger = { info: (m: string) => void lines.push(`info ${m}`), error: (m: string) => void lines.push(`error ${m}`), warn: (m: string) => void lines.push(`warn ${m}`) };
+    const poller: Poller = createPoller({
+      db,
+      reader,
+      streamName: stream,
+      logger,
+      now: () => clock,
+      sleep: async (ms, signal) => {
+        clock += 5_000;
+        await quickSleep(Math.min(ms, 5), signal);
+      },
+    });
+
+    poller.start();
+    await until(async () => (await processedCount()) === events.length, 'every event');
+    await poller.stop();
+
+    expect(lines.filter((l) => l.includes('aggregator'))).toEqual([
+      'warn aggregator poll failed; backing off',
+      'warn aggregator still failing; backing off',
+      'warn aggregator still failing; backing off',
+      'warn aggregator still failing; backing off',
+      'info aggregator recovered',
+    ]);
+  });
+
   it(`${target.name}: stop waits for the batch in flight`, async () => {
     await putAll(kinesis, stream, someEvents('d', 2));
     let release: () => void = () => undefined;

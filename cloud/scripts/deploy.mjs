@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-// `npm run synth | deploy | destroy -- [--stage prod] [--profile p] [--region r] [--config file] [--yes] [--dry-run]`
+// `npm run synth | deploy | destroy -- [--stage prod] [--profile p] [--region r] [--config file] [--yes] [--dry-run]
+//   [--allow-missing-alarm-email] [--allow-default-admin-email]`
+// --yes only answers the prompts (cdk's approval of security-relevant changes, destroy's confirmation).
+// A deploy of a stage other than dev without alarmEmail, or with the default admin@example.com as
+// its first owner, stops unless the flag named for that very problem acknowledges it.
 // synth: CloudFormation templates in cloud/cdk.out (offline). deploy: checks the CDK bootstrap of the
 // target account/region (bootstraps it when missing), deploys every stack, uploads the console web
 // build when one exists (XP_CONSOLE_DIR names another), and prints the URLs. destroy: removes the
@@ -17,7 +21,7 @@ const CONSOLE_BUILD_DIRS = ['desktop/dist/web', 'desktop/dist/renderer'];
 
 function parse(argv) {
   const [command, ...rest] = argv;
-  const options = { stage: 'dev', yes: false, dryRun: false };
+  const options = { stage: 'dev', yes: false, dryRun: false, allowMissingAlarmEmail: false, allowDefaultAdminEmail: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const value = () => {
@@ -34,12 +38,16 @@ function parse(argv) {
       options.yes = true;
     } else if (arg === '--dry-run') {
       options.dryRun = true;
+    } else if (arg === '--allow-missing-alarm-email') {
+      options.allowMissingAlarmEmail = true;
+    } else if (arg === '--allow-default-admin-email') {
+      options.allowDefaultAdminEmail = true;
     } else {
       fail(`unknown option ${arg}`);
     }
   }
   if (!['synth', 'deploy', 'destroy'].includes(command)) {
-    fail('usage: deploy.mjs synth|deploy|destroy [--stage NAME] [--profile P] [--region R] [--config FILE] [--yes] [--dry-run]');
+    fail('usage: deploy.mjs synth|deploy|destroy [--stage NAME] [--profile P] [--region R] [--config FILE] [--yes] [--dry-run] [--allow-missing-alarm-email] [--allow-default-admin-email]');
   }
   if (!/^[a-z][a-z0-9-]{0,19}$/.test(options.stage)) {
     fail(`stage "${options.stage}" must be lower-case letters, digits and dashes`);
@@ -127,22 +135,36 @@ function loud(message) {
 }
 
 /**
- * What a deploy of a stage other than dev must not do unnoticed: send alarms to nobody (stops,
- * unless --yes accepts it) or create the first owner as admin@example.com (warns).
+ * What a deploy of a stage other than dev must not do unnoticed: send alarms to nobody, or create
+ * the first owner as admin@example.com. Each stops the deploy unless its own flag acknowledges it
+ * (then a warning); --yes does not, so an unattended deploy (CI) cannot skip them by answering prompts.
  */
 function checkDeployConfig(options, config) {
   if (options.stage === 'dev') {
     return;
   }
+  const problems = [];
   if (config.alarmEmail === undefined) {
     const message = `stage "${options.stage}" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody`;
-    if (!options.yes) {
-      fail(`${message}. Set "alarmEmail" in the configuration file (or --config FILE), or pass --yes to deploy without alarm e-mails.`);
+    if (options.allowMissingAlarmEmail) {
+      loud(`${message} (deploying anyway: --allow-missing-alarm-email)`);
+    } else {
+      problems.push(`${message}. Set "alarmEmail" in the configuration file (or --config FILE), or pass --allow-missing-alarm-email to deploy without alarm e-mails.`);
     }
-    loud(`${message} (deploying anyway: --yes)`);
   }
   if (config.adminEmail === 'admin@example.com') {
-    loud(`stage "${options.stage}" creates its first owner account as admin@example.com (the default): set "adminEmail" in the configuration file before the first deploy`);
+    const message = `stage "${options.stage}" creates its first owner account as admin@example.com (the default)`;
+    if (options.allowDefaultAdminEmail) {
+      loud(`${message} (deploying anyway: --allow-default-admin-email)`);
+    } else {
+      problems.push(`${message}. Set "adminEmail" in the configuration file before the first deploy, or pass --allow-default-admin-email (an existing stage: its owner was created by the first deploy).`);
+    }
+  }
+  if (problems.length > 0) {
+    for (const problem of problems) {
+      console.error(`xp: ${problem}`);
+    }
+    process.exit(1);
   }
 }
 const hasAwsCli = () => spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -5,7 +5,8 @@
  */
 import type { Logger } from '../domain/context.js';
 import { jsonLogger } from '../local/logger.js';
-import type { Database } from '../store/database.js';
+import { DatabaseError } from '../store/database.js';
+import type { Database, Queryable } from '../store/database.js';
 
 /** Environment variable names, shared with the CDK constructs that set them. */
 export const EnvVar = {
@@ -26,6 +27,12 @@ export const EnvVar = {
   KinesisEndpoint: 'KINESIS_ENDPOINT',
   /** Connections per Lambda instance. */
   DbPoolSize: 'XP_DB_POOL_SIZE',
+  /**
+   * Milliseconds a request waits for the database before it fails as unavailable (503 with
+   * Retry-After): for a connection (a transaction: until BEGIN answered) and for a single statement's
+   * answer. Set by the CDK well below the function's timeout; unset, only the pool's 20 s connect timeout.
+   */
+  DbConnectTimeoutMs: 'XP_DB_CONNECT_TIMEOUT_MS',
   /** Secret holding the first owner's password (migrations custom resource). */
   AdminSecretArn: 'XP_ADMIN_SECRET_ARN',
   /** E-mail of the first owner (migrations custom resource). */
@@ -125,12 +132,71 @@ export function connectionString(secret: DatabaseSecret, hostOverride?: string):
 export async function connectDatabase(env: NodeJS.ProcessEnv, readSecret: SecretReader = secretsManagerReader): Promise<Database> {
   const { createPgDatabase } = await import('../store/db.js');
   const max = Number(optional(env, EnvVar.DbPoolSize) ?? '2');
+  const deadline = optional(env, EnvVar.DbConnectTimeoutMs);
+  const bound = (db: Database): Database => (deadline === undefined ? db : withDeadline(db, Number(deadline)));
   const url = optional(env, EnvVar.DatabaseUrl);
   if (url !== undefined) {
-    return createPgDatabase(url, { max });
+    return bound(createPgDatabase(url, { max }));
   }
   const secret = parseDatabaseSecret(await readSecret(required(env, EnvVar.DbSecretArn)));
-  return createPgDatabase(connectionString(secret, optional(env, EnvVar.DbHost)), { max });
+  return bound(createPgDatabase(connectionString(secret, optional(env, EnvVar.DbHost)), { max }));
+}
+
+/**
+ * A database whose operations give up after `ms` with a connection-class DatabaseError (SQLSTATE
+ * 08001, which the handlers answer with 503 and Retry-After) instead of outliving the function's
+ * timeout (API Gateway's bare 503, and instances piling up while a paused Aurora resumes). A single
+ * statement is bounded as a whole; a transaction only until its BEGIN answered (connection included),
+ * and one that gets its connection after giving up runs nothing and rolls back. The abandoned wait
+ * itself continues in the pool until its own 20 s connect timeout.
+ */
+export function withDeadline(db: Database, ms: number): Database {
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new Error(`${EnvVar.DbConnectTimeoutMs} must be a positive number of milliseconds, not ${ms}`);
+  }
+  const timeout = (): Error => new DatabaseError('08001', `the database did not answer within ${ms} ms`);
+  const race = <T>(work: Promise<T>, onTimeout: () => void = () => undefined): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        reject(timeout());
+      }, ms);
+    });
+    return Promise.race([work, expired]).finally(() => {
+      clearTimeout(timer);
+    });
+  };
+  return {
+    kind: db.kind,
+    query: (sql, params) => race(db.query(sql, params)),
+    withTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      let abandoned = false;
+      let begun: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => {
+        begun = resolve;
+      });
+      const work = db.withTransaction(async (tx) => {
+        if (abandoned) {
+          throw timeout();
+        }
+        begun();
+        return fn(tx);
+      });
+      // Only the wait for the connection and BEGIN is bounded; once begun, the transaction runs to its end.
+      // A connection that fails before the deadline fails the call with its own error.
+      return race(Promise.race([started, work.then(() => undefined)]), () => {
+        abandoned = true;
+      }).then(
+        () => work,
+        (e: unknown) => {
+          work.catch(() => undefined);
+          throw e;
+        },
+      );
+    },
+    close: () => db.close(),
+  };
 }
 
 /** Memoises an async factory; a failure is forgotten so the next invocation tries again. */

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { CustomResource, StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -7,6 +7,7 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { EnvVar } from '../functions/runtime.js';
 import { FunctionEntry } from './bundling.js';
@@ -14,6 +15,7 @@ import { logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import type { DataStack } from './data-stack.js';
 import { DatabaseMigrations } from './database-migrations.js';
+import { DATABASE_CONNECT_TIMEOUT } from './evaluation-stack.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
@@ -49,15 +51,26 @@ export class ApiStack extends Stack {
   readonly accessLogs: logs.LogGroup;
   /**
    * What the console's CloudFront distribution sends in the edge token header, so the API function
-   * may take the viewer's address from X-Forwarded-For: this stack's id (a UUID no response shows).
+   * may take the viewer's address from X-Forwarded-For: a random value generated into Secrets
+   * Manager on the first deploy (a dynamic reference; nothing derives it from the stack's names or ids).
    */
   readonly edgeToken: string;
+  /** The secret holding the edge token (`xp/<stage>/edge-token`). */
+  readonly edgeTokenSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
     const { config, data, vpc } = props;
     const code = props.code === undefined ? {} : { code: props.code };
-    this.edgeToken = Fn.select(2, Fn.split('/', this.stackId));
+    // Not data: deleted with the stack (a new deploy generates a new one, sent and checked alike).
+    this.edgeTokenSecret = new secretsmanager.Secret(this, 'EdgeToken', {
+      secretName: `xp/${config.stage}/edge-token`,
+      description: "xp: the value the console's CloudFront distribution sends in its x-xp-edge origin header; the API then counts logins per viewer address.",
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // Resolved by CloudFormation into the function's variable and the distribution's origin header.
+    this.edgeToken = this.edgeTokenSecret.secretValue.unsafeUnwrap();
 
     this.api = new XpFunction(this, 'Api', {
       entry: FunctionEntry.Api,
@@ -68,9 +81,10 @@ export class ApiStack extends Stack {
       timeout: Duration.seconds(29),
       logRetention: logRetention(config),
       description: 'xp management API',
+      reservedConcurrentExecutions: config.reservedConcurrency.api,
       ...code,
     })
-      .bindDatabase(data.database)
+      .bindDatabase(data.database, { connectTimeout: DATABASE_CONNECT_TIMEOUT.api })
       .bindTable(data.rulesets, 'readWrite')
       .grantMetricsRead()
       .setEnvironment(EnvVar.EdgeToken, this.edgeToken);

@@ -3,8 +3,9 @@
  * builds every stack of one stage into an App; tests call it with stub code, the CLI with bundles.
  */
 import { fileURLToPath } from 'node:url';
-import { Aspects, Tags } from 'aws-cdk-lib';
-import type { App, Environment } from 'aws-cdk-lib';
+import { Aspects, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import type { App, Environment, Stack } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { App as CdkApp } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -65,12 +66,30 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
   }
   for (const stack of [network, data, evaluation, api, pipeline, consoleStack, observability]) {
     Tags.of(stack).add('xp:stage', config.stage);
+    if (config.removalPolicy === 'retain') {
+      retainFunctionLogs(stack);
+    }
   }
   suppressAcceptedFindings(stacks);
   if (options.nag ?? true) {
     Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   }
   return stacks;
+}
+
+/**
+ * A retained stage keeps its functions' logs as it keeps its data: every log group of the stack
+ * without a fixed name (each function's own, the migrations provider's, the archive delivery's)
+ * survives the stack. The named platform groups (`<prefix>/api`, `/services`, `/errors`) are still
+ * deleted with their stacks, so deploying the stage again can create them again.
+ */
+export function retainFunctionLogs(stack: Stack): void {
+  for (const node of stack.node.findAll()) {
+    // An unnamed LogGroup's name is a token that resolves to nothing (CloudFormation generates the name).
+    if (node instanceof logs.CfnLogGroup && stack.resolve(node.logGroupName) === undefined) {
+      node.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    }
+  }
 }
 
 /** `node dist/infra/app.js` as the CDK CLI runs it. */

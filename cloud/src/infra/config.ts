@@ -39,6 +39,15 @@ export const DEV_STAGE = 'dev';
 /** The first owner's address when none is configured. */
 export const DEFAULT_ADMIN_EMAIL = 'admin@example.com';
 
+/**
+ * Reserved concurrency per function group by default: SDK traffic at its default throttle (2,000
+ * requests a second) needs about 40 instances at 20 ms each, so 200 leaves five times that and caps
+ * the database connections the group can open (2 per instance) at 400; the management API and the
+ * aggregator (one instance per shard) need far fewer. Together 270 of the account's concurrency (1,000
+ * by default; Lambda keeps 100 unreserved): lower them, or set null, in an account with a lower limit.
+ */
+export const RESERVED_CONCURRENCY_DEFAULTS = { sdk: 200, api: 50, aggregator: 20 } as const;
+
 const guardrailSchema = z.strictObject({
   /** Construct id part and alarm name suffix. */
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
@@ -75,9 +84,13 @@ export const configSchema = z.strictObject({
   alarmEmail: z.email().optional(),
   /** E-mail of the first owner account created on first deploy. Default admin@example.com. */
   adminEmail: z.email().default(DEFAULT_ADMIN_EMAIL),
-  /** Aurora Serverless v2 capacity range in ACUs (0 lets the writer pause when idle). Default 0.5-4. */
+  /**
+   * Aurora Serverless v2 capacity range in ACUs (0 lets the writer pause when idle), default 0.5-4,
+   * and `reader`: a Serverless v2 reader (promotion tier 1, scales with the writer) that Aurora fails
+   * over to in seconds. Default: on for every stage but dev (see auroraReader).
+   */
   aurora: z
-    .strictObject({ minCapacity: z.number().min(0).max(256).default(0.5), maxCapacity: z.number().min(1).max(256).default(4) })
+    .strictObject({ minCapacity: z.number().min(0).max(256).default(0.5), maxCapacity: z.number().min(1).max(256).default(4), reader: z.boolean().optional() })
     .refine((a) => a.minCapacity <= a.maxCapacity, 'minCapacity must not exceed maxCapacity')
     .default({ minCapacity: 0.5, maxCapacity: 4 }),
   /** Connect the functions through RDS Proxy (pooling across instances; about $0.12 an hour more). Default false. */
@@ -86,6 +99,21 @@ export const configSchema = z.strictObject({
   removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   /** Provisioned concurrency of the evaluation function (0 = on demand). Default 0. */
   evaluationProvisionedConcurrency: z.number().int().min(0).default(0),
+  /**
+   * Reserved concurrency per function group: the most instances each may run, so a slow database
+   * cannot make one group use up the account's Lambda concurrency (and starve the others), and a
+   * share each group always keeps. `null` leaves a group unreserved. Defaults: see RESERVED_CONCURRENCY.
+   */
+  reservedConcurrency: z
+    .strictObject({
+      /** The SDK evaluation function (/sdk/v1, /r). */
+      sdk: z.number().int().min(1).max(10_000).nullable().default(RESERVED_CONCURRENCY_DEFAULTS.sdk),
+      /** The management API function. */
+      api: z.number().int().min(1).max(10_000).nullable().default(RESERVED_CONCURRENCY_DEFAULTS.api),
+      /** The aggregator (one instance per stream shard: keep it above the shard count). */
+      aggregator: z.number().int().min(1).max(10_000).nullable().default(RESERVED_CONCURRENCY_DEFAULTS.aggregator),
+    })
+    .default(RESERVED_CONCURRENCY_DEFAULTS),
   /** Steady-state requests per second and burst of the HTTP API. Default 500 / 1000. */
   apiThrottle: z.strictObject({ rate: z.number().positive().default(500), burst: z.number().int().positive().default(1000) }).default({ rate: 500, burst: 1000 }),
   /**
@@ -113,7 +141,15 @@ export const configSchema = z.strictObject({
   logGroupPrefix: z.string().regex(/^\/[\w/.-]{1,400}$/).default('/experimentation-platform'),
   /** Alarms that switch a flag off when they fire. Default none. */
   guardrails: z.array(guardrailSchema).default([]),
-});
+}).refine(
+  (c) => c.reservedConcurrency.sdk === null || c.evaluationProvisionedConcurrency <= c.reservedConcurrency.sdk,
+  { path: ['evaluationProvisionedConcurrency'], message: 'must not exceed reservedConcurrency.sdk (Lambda provisions within the reserved concurrency)' },
+);
+
+/** Whether the stage runs an Aurora reader: `aurora.reader`, by default on for every stage but dev. */
+export function auroraReader(config: Pick<XpConfig, 'aurora' | 'stage'>): boolean {
+  return config.aurora.reader ?? config.stage !== DEV_STAGE;
+}
 
 /** A configuration the user can fix (unreadable file, bad JSON, invalid fields): the CDK app prints its message alone, without a stack. */
 export class ConfigError extends Error {

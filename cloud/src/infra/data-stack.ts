@@ -9,7 +9,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { logRetention } from './config.js';
+import { auroraReader, logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import { SharedCache } from './shared-cache.js';
 import type { DatabaseBinding } from './xp-function.js';
@@ -53,10 +53,25 @@ export class DataStack extends Stack {
       retention: logRetention(config),
       removalPolicy: dataRemoval,
     });
+    const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 });
+    // The server refuses connections without TLS (the functions verify its certificate; RDS Proxy speaks TLS to it).
+    const parameterGroup = new rds.ParameterGroup(this, 'ClusterParameters', {
+      engine,
+      description: `xp ${config.stage}: Aurora PostgreSQL cluster parameters (TLS required)`,
+      parameters: { 'rds.force_ssl': '1' },
+    });
+    const readerZone = vpc.availabilityZones[1];
     this.cluster = new rds.DatabaseCluster(this, 'Database', {
       clusterIdentifier,
-      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 }),
+      engine,
+      parameterGroup,
       writer: rds.ClusterInstance.serverlessV2('writer', { publiclyAccessible: false, autoMinorVersionUpgrade: true }),
+      // A reader Aurora promotes in seconds when the writer or its zone fails, instead of recreating
+      // the writer (minutes). Promotion tier 1 makes it scale with the writer, so it can take the load.
+      // It is pinned to the VPC's second zone; the writer's zone is Aurora's choice (docs/deploy.md).
+      ...(auroraReader(config)
+        ? { readers: [rds.ClusterInstance.serverlessV2('reader', { publiclyAccessible: false, autoMinorVersionUpgrade: true, scaleWithWriter: true, ...(readerZone === undefined ? {} : { availabilityZone: readerZone }) })] }
+        : {}),
       serverlessV2MinCapacity: config.aurora.minCapacity,
       serverlessV2MaxCapacity: config.aurora.maxCapacity,
       vpc,

@@ -11,6 +11,9 @@ import { DatabaseMigrations } from './database-migrations.js';
 import { XpFunction } from './xp-function.js';
 import type { CodeFactory } from './xp-function.js';
 
+/** How long requests wait for the database before answering 503, per request-serving function (well below their timeouts). */
+export const DATABASE_CONNECT_TIMEOUT = { evaluation: Duration.seconds(4), api: Duration.seconds(10) } as const;
+
 export interface EvaluationStackProps extends StackProps {
   readonly config: XpConfig;
   readonly vpc: ec2.IVpc;
@@ -60,9 +63,12 @@ export class EvaluationStack extends Stack {
       timeout: Duration.seconds(10),
       logRetention: logRetention(config),
       description: 'xp SDK endpoints: ruleset, evaluate, events, split-URL redirect',
+      // At most this many instances: a slow database must not use up the account's concurrency.
+      reservedConcurrentExecutions: config.reservedConcurrency.sdk,
       ...code,
     })
-      .bindDatabase(data.database)
+      // A request that misses the caches answers its own 503 (Retry-After) long before the 10 s timeout.
+      .bindDatabase(data.database, { connectTimeout: DATABASE_CONNECT_TIMEOUT.evaluation })
       .bindTable(data.rulesets, 'read')
       .bindStream(data.events);
     // New code must not run against the old schema: the function is updated only after the migrations ran.

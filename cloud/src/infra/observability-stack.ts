@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -57,7 +58,35 @@ export const THRESHOLDS = {
   archiveFreshnessSeconds: 900,
   /** Guardrail rollbacks that failed for good (messages in the rollback dead-letter queue). */
   rollbackDlqDepth: 1,
+  /** Aurora capacity, per cent of maxCapacity, for 15 minutes: the database is about to run out of room to scale. */
+  databaseCapacityPercent: 90,
+  /** Aurora connections, per cent of the cluster's max_connections at maxCapacity (databaseMaxConnections), for 15 minutes. */
+  databaseConnectionsPercent: 80,
+  /** Aurora CPU, per cent, for 15 minutes. */
+  databaseCpuPercent: 80,
+  /** Aurora freeable memory (Serverless v2: what is left at maxCapacity), per cent of maxCapacity's memory, for 15 minutes. */
+  databaseFreeableMemoryPercent: 10,
+  /** Throttled invocations of one function within 5 minutes (reserved or account concurrency used up). */
+  functionThrottles: 5,
+  /** Throttled Kinesis writes (PutRecords records, or requests over the stream's throughput) in each of two 5-minute periods. */
+  streamWriteThrottles: 1,
+  /** Throttled requests on the rulesets table within 5 minutes. */
+  tableThrottles: 1,
 } as const;
+
+/** Memory of one Aurora capacity unit, bytes. */
+const ACU_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Aurora PostgreSQL's max_connections for a Serverless v2 cluster: LEAST(DBInstanceClassMemory/9531392,
+ * 5000), where the memory is that of maxCapacity (e.g. 901 at 4 ACU).
+ */
+export function databaseMaxConnections(maxCapacity: number): number {
+  return Math.min(5000, Math.floor((maxCapacity * ACU_BYTES) / 9_531_392));
+}
+
+/** Every alarm's name: the stage's prefix, then the alarm. */
+export const alarmName = (stage: string, name: string): string => `xp-${stage}-${name}`;
 
 /** Async invocations of the alarm-rollback function: Lambda's most retries, and the longest an event may wait. */
 export const ROLLBACK_ASYNC = { retryAttempts: 2, maxEventAgeHours: 6 } as const;
@@ -142,7 +171,8 @@ export class ObservabilityStack extends Stack {
       description: 'xp alarm-driven rollback: switches flags linked to a firing alarm off',
       ...(props.code === undefined ? {} : { code: props.code }),
     })
-      .bindDatabase(data.database)
+      // Failed attempts are retried (twice, then the dead-letter queue): fail them well before the 30 s timeout.
+      .bindDatabase(data.database, { connectTimeout: Duration.seconds(10) })
       .bindTable(data.rulesets, 'readWrite');
     // A guardrail that fires during an incident may meet an unavailable database or table: a rollback
     // that fails for good is kept (and alarmed on) rather than dropped, so someone switches the flag off.
@@ -187,6 +217,7 @@ export class ObservabilityStack extends Stack {
         evaluationPeriods: g.evaluationPeriods,
         rollbackTopic: this.guardrailTopic,
         notifyTopic: this.alarmTopic,
+        alarmName: alarmName(stage, `guardrail-${g.name}`),
       });
     }
 
@@ -233,9 +264,12 @@ export class ObservabilityStack extends Stack {
         });
       }
     }
+    // Every alarm: a stage-prefixed name (its construct id), and both its firing and its recovery to the topic.
+    const notify = new actions.SnsAction(this.alarmTopic);
     const alarm = (name: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm => {
-      const a = new cloudwatch.Alarm(this, name, { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, ...props });
-      a.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      const a = new cloudwatch.Alarm(this, name, { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, alarmName: alarmName(stage, name), ...props });
+      a.addAlarmAction(notify);
+      a.addOkAction(notify);
       this.alarms.push(a);
       return a;
     };
@@ -329,6 +363,73 @@ export class ObservabilityStack extends Stack {
       threshold: THRESHOLDS.evaluationP99Ms,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
+    });
+
+    // Throttled invocations: a function at its reserved concurrency (sdk, api, aggregator) or the account's limit.
+    for (const [name, fn] of Object.entries(alarmed)) {
+      alarm(`Throttles-${name}`, {
+        alarmDescription: `${name} invocations were throttled (its reserved concurrency or the account's Lambda concurrency is used up)`,
+        metric: fn.function.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        threshold: THRESHOLDS.functionThrottles,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
+    // The database: the main failure mode the platform answers with 503s.
+    const maxAcu = config.aurora.maxCapacity;
+    const cluster = data.cluster;
+    alarm('DatabaseCapacity', {
+      alarmDescription: `Aurora has used at least ${THRESHOLDS.databaseCapacityPercent}% of its maximum capacity (${maxAcu} ACU) for 15 minutes: raise aurora.maxCapacity`,
+      metric: cluster.metricServerlessDatabaseCapacity({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+      threshold: (maxAcu * THRESHOLDS.databaseCapacityPercent) / 100,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    alarm('DatabaseConnections', {
+      alarmDescription: `Aurora connections above ${THRESHOLDS.databaseConnectionsPercent}% of max_connections (${databaseMaxConnections(maxAcu)} at ${maxAcu} ACU) for 15 minutes: lower reservedConcurrency, or set databaseProxy`,
+      metric: cluster.metricDatabaseConnections({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+      threshold: Math.floor((databaseMaxConnections(maxAcu) * THRESHOLDS.databaseConnectionsPercent) / 100),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    alarm('DatabaseCpu', {
+      alarmDescription: `Aurora CPU above ${THRESHOLDS.databaseCpuPercent}% for 15 minutes`,
+      metric: cluster.metricCPUUtilization({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+      threshold: THRESHOLDS.databaseCpuPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    alarm('DatabaseFreeableMemory', {
+      alarmDescription: `Aurora freeable memory below ${THRESHOLDS.databaseFreeableMemoryPercent}% of its memory at maximum capacity for 15 minutes`,
+      metric: cluster.metricFreeableMemory({ period: FIVE_MINUTES, statistic: 'Minimum' }),
+      threshold: Math.floor((maxAcu * ACU_BYTES * THRESHOLDS.databaseFreeableMemoryPercent) / 100),
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+    });
+    // Kinesis refusing writes: the SDK function answers 503 and the SDKs retry, but events wait.
+    alarm('StreamWriteThrottles', {
+      alarmDescription: 'The event stream refused writes (WriteProvisionedThroughputExceeded) in two 5-minute periods in a row',
+      metric: data.events.metricWriteProvisionedThroughputExceeded({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      threshold: THRESHOLDS.streamWriteThrottles,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+    });
+    alarm('StreamPutRecordsThrottles', {
+      alarmDescription: 'PutRecords records were throttled by the event stream in two 5-minute periods in a row',
+      metric: data.events.metricPutRecordsThrottledRecords({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      threshold: THRESHOLDS.streamWriteThrottles,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+    });
+    alarm('RulesetTableThrottles', {
+      alarmDescription: 'The rulesets table throttled requests (GetItem, Query, PutItem, BatchWriteItem) within 5 minutes',
+      metric: data.rulesets.metricThrottledRequestsForOperations({
+        operations: [dynamodb.Operation.GET_ITEM, dynamodb.Operation.QUERY, dynamodb.Operation.PUT_ITEM, dynamodb.Operation.BATCH_WRITE_ITEM],
+        period: FIVE_MINUTES,
+      }),
+      threshold: THRESHOLDS.tableThrottles,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
     });
 
     const fnList = Object.entries(alarmed);

@@ -72,6 +72,8 @@ export class PipelineStack extends Stack {
       timeout: Duration.seconds(60),
       logRetention: logRetention(config),
       description: 'xp aggregator: Kinesis events to exactly-once aggregates in PostgreSQL',
+      // Kept for it whatever the SDK traffic does (one instance per shard at a time).
+      reservedConcurrentExecutions: config.reservedConcurrency.aggregator,
       ...(props.code === undefined ? {} : { code: props.code }),
     })
       .bindDatabase(data.database)

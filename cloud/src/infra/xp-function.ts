@@ -97,8 +97,8 @@ export interface XpFunctionProps {
   readonly vpc?: ec2.IVpc;
   /** Extra environment variables. */
   readonly environment?: Readonly<Record<string, string>>;
-  /** Default unreserved. */
-  readonly reservedConcurrentExecutions?: number;
+  /** Default unreserved (null too: the configuration's way of saying so). */
+  readonly reservedConcurrentExecutions?: number | null;
 }
 
 /**
@@ -111,11 +111,14 @@ export class XpFunction extends Construct {
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly securityGroup?: ec2.SecurityGroup;
+  /** The function's timeout. */
+  readonly timeout: Duration;
   private readonly vpc: ec2.IVpc | undefined;
 
   constructor(scope: Construct, id: string, props: XpFunctionProps) {
     super(scope, id);
     this.vpc = props.vpc;
+    this.timeout = props.timeout ?? Duration.seconds(10);
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `xp ${props.entry} function (${props.stage})` });
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));
@@ -138,11 +141,11 @@ export class XpFunction extends Construct {
       code,
       role: this.role,
       memorySize: props.memorySize ?? 512,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: this.timeout,
       tracing: lambda.Tracing.ACTIVE,
       logGroup: this.logGroup,
       description: props.description ?? `xp ${props.entry}`,
-      ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      ...(props.reservedConcurrentExecutions === undefined || props.reservedConcurrentExecutions === null ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       ...(props.vpc === undefined ? {} : { vpc: props.vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, securityGroups: [this.securityGroup!] }),
       environment: {
         [EnvVar.Stage]: props.stage,
@@ -212,8 +215,12 @@ export class XpFunction extends Construct {
     });
   }
 
-  /** The database: its secret (read once per cold start), network access, and TLS trust for RDS. */
-  bindDatabase(database: DatabaseBinding): this {
+  /**
+   * The database: its secret (read once per cold start), network access, and TLS trust for RDS.
+   * `connectTimeout`: how long a request waits for the database before it answers 503 itself
+   * (XP_DB_CONNECT_TIMEOUT_MS); it must be well below the function's timeout. Unset, the pool's 20 s.
+   */
+  bindDatabase(database: DatabaseBinding, options: { readonly connectTimeout?: Duration } = {}): this {
     if (this.vpc === undefined || this.securityGroup === undefined) {
       throw new Error(`${this.node.path}: a function bound to the database must run in the VPC`);
     }
@@ -232,6 +239,13 @@ export class XpFunction extends Construct {
     this.function.addEnvironment('NODE_EXTRA_CA_CERTS', '/var/runtime/ca-cert.pem');
     if (database.host !== undefined) {
       this.function.addEnvironment(EnvVar.DbHost, database.host);
+    }
+    if (options.connectTimeout !== undefined) {
+      const ms = options.connectTimeout.toMilliseconds();
+      if (ms * 2 > this.timeout.toMilliseconds()) {
+        throw new Error(`${this.node.path}: the database connect timeout (${ms} ms) must be at most half the function's timeout (${this.timeout.toSeconds()} s)`);
+      }
+      this.function.addEnvironment(EnvVar.DbConnectTimeoutMs, String(ms));
     }
     return this;
   }

@@ -56,32 +56,47 @@ describe('deploy.mjs', () => {
     expect(out).toContain("Then: the first owner's password with: AWS_PROFILE=ops AWS_REGION=eu-west-1 aws secretsmanager get-secret-value --secret-id xp/prod/initial-owner-password --query SecretString --output text");
   });
 
-  it('stops a deploy of a stage other than dev without alarmEmail, unless --yes; dev deploys without', () => {
+  it('stops a deploy of a stage other than dev without alarmEmail, even with --yes, unless --allow-missing-alarm-email; dev deploys without', () => {
     const noAlarms = file('prod-no-alarms.json', '{ "adminEmail": "owner@example.com" }');
     const stopped = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAlarms]);
-    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAlarms]);
+    // --yes answers prompts (as CI passes it), never this check.
+    const yes = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAlarms]);
+    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--allow-missing-alarm-email', '--config', noAlarms]);
     const dev = deploy(['deploy', '--dry-run', '--config', noAlarms]);
+    const stop = 'xp: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody. Set "alarmEmail" in the configuration file (or --config FILE), or pass --allow-missing-alarm-email to deploy without alarm e-mails.';
 
-    expect(stopped.status).toBe(1);
-    expect(stopped.out.filter((l) => l.startsWith('$ '))).toEqual([]);
-    expect(stopped.err).toEqual([
-      'xp: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody. Set "alarmEmail" in the configuration file (or --config FILE), or pass --yes to deploy without alarm e-mails.',
-    ]);
+    for (const run of [stopped, yes]) {
+      expect(run.status).toBe(1);
+      expect(run.out.filter((l) => l.startsWith('$ '))).toEqual([]);
+      expect(run.err).toEqual([stop]);
+    }
     expect(accepted.status).toBe(0);
-    expect(accepted.err).toEqual(['xp: WARNING: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody (deploying anyway: --yes)']);
+    expect(accepted.err).toEqual(['xp: WARNING: stage "prod" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody (deploying anyway: --allow-missing-alarm-email)']);
+    expect(accepted.out.find((l) => l.includes('cdk deploy '))).toContain('--require-approval never');
     expect(accepted.out.at(-1)).toBe('dry run: nothing was deployed');
     expect(dev.status).toBe(0);
     expect(dev.err).toEqual([]);
   });
 
-  it('warns loudly when a stage other than dev would create its owner as admin@example.com', () => {
+  it('stops a deploy of a stage other than dev whose first owner would be admin@example.com, even with --yes, unless --allow-default-admin-email', () => {
     const noAdmin = file('prod-no-admin.json', '{ "alarmEmail": "ops@example.com" }');
-    const prod = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', noAdmin]);
+    const prod = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', noAdmin]);
+    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-default-admin-email', '--config', noAdmin]);
+    const neither = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', file('prod-empty.json', '{}')]);
     const dev = deploy(['deploy', '--dry-run', '--config', noAdmin]);
 
-    expect(prod.status).toBe(0);
-    expect(prod.err).toEqual(['xp: WARNING: stage "prod" creates its first owner account as admin@example.com (the default): set "adminEmail" in the configuration file before the first deploy']);
-    expect(prod.out).toContain('warning: adminEmail is the default admin@example.com: the first owner account of stage "prod" will be created under that address; set "adminEmail" in the configuration file (or -c adminEmail=…)');
+    expect(prod.status).toBe(1);
+    expect(prod.out.filter((l) => l.startsWith('$ '))).toEqual([]);
+    expect(prod.err).toEqual([
+      'xp: stage "prod" creates its first owner account as admin@example.com (the default). Set "adminEmail" in the configuration file before the first deploy, or pass --allow-default-admin-email (an existing stage: its owner was created by the first deploy).',
+    ]);
+    expect(accepted.status).toBe(0);
+    expect(accepted.err).toEqual(['xp: WARNING: stage "prod" creates its first owner account as admin@example.com (the default) (deploying anyway: --allow-default-admin-email)']);
+    expect(accepted.out).toContain('warning: adminEmail is the default admin@example.com: the first owner account of stage "prod" will be created under that address; set "adminEmail" in the configuration file (or -c adminEmail=…)');
+    // Both problems are named at once.
+    expect(neither.status).toBe(1);
+    expect(neither.err).toHaveLength(2);
+    expect(dev.status).toBe(0);
     expect(dev.err).toEqual([]);
   });
 

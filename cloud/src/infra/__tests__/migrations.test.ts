@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
+import { retainFunctionLogs } from '../app.js';
 import { EnvVar } from '../../functions/runtime.js';
 import { FunctionEntry } from '../bundling.js';
 import { logRetention, parseConfig } from '../config.js';
@@ -113,6 +114,10 @@ describe.each([
     const built = synthXp(input, { nag: false });
     stacks = built.stacks;
     const reference = legacyApiMigrations(built.app, stacks, config);
+    // As buildXp does for every stack of a retained stage (a deletion policy, no replacement).
+    if (config.removalPolicy === 'retain') {
+      retainFunctionLogs(reference);
+    }
     built.app.synth();
     api = resourcesOf(stacks.api);
     // The one property that names the stack's construct path: the provider framework's description.

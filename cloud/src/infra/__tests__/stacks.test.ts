@@ -274,9 +274,15 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     const [fn] = Object.values(t.api.findResources('AWS::Lambda::Function', { Properties: { Description: 'xp management API' } })) as { Properties: { Environment: { Variables: Record<string, unknown> } } }[];
     const header = apiOrigin.OriginCustomHeaders?.find((h) => h.HeaderName === EDGE_TOKEN_HEADER);
 
+    const [secretId] = Object.keys(t.api.findResources('AWS::SecretsManager::Secret', { Properties: { Name: 'xp/dev/edge-token', GenerateSecretString: { PasswordLength: 48 } } }));
+
     expect(header).toBeDefined();
-    expect(fn!.Properties.Environment.Variables[EnvVar.EdgeToken]).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
-    // The console stack reads the same value from the API stack.
+    // A random value generated into Secrets Manager, resolved by CloudFormation: nothing derives it from the stack's id.
+    expect(secretId).toBeDefined();
+    expect(fn!.Properties.Environment.Variables[EnvVar.EdgeToken]).toEqual({ 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secretId }, ':SecretString:::}}']] });
+    expect(JSON.stringify([fn, header])).not.toContain('AWS::StackId');
+    // The console stack resolves the same secret, whose ARN it imports from the API stack.
+    expect(JSON.stringify(header!.HeaderValue)).toContain('{{resolve:secretsmanager:');
     expect(JSON.stringify(header!.HeaderValue)).toContain('Fn::ImportValue');
   });
 

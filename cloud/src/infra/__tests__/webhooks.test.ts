@@ -160,7 +160,12 @@ describe('webhook delivery on AWS (default configuration)', () => {
     const alarms = resources(t.observability, 'AWS::CloudWatch::Alarm').map(([, r]) => String(r.Properties.AlarmDescription));
     const filters = resources(t.observability, 'AWS::Logs::SubscriptionFilter').map(([, r]) => String(r.Properties.FilterName));
 
-    expect(alarms.filter((a) => a.includes('webhook-'))).toEqual([expect.stringContaining('webhook-dispatch invocations failed'), expect.stringContaining('webhook-sender invocations failed')]);
+    expect(alarms.filter((a) => a.includes('webhook-'))).toEqual([
+      expect.stringContaining('webhook-dispatch invocations failed'),
+      expect.stringContaining('webhook-sender invocations failed'),
+      expect.stringContaining('webhook-dispatch invocations were throttled'),
+      expect.stringContaining('webhook-sender invocations were throttled'),
+    ]);
     expect(filters.filter((f) => f.includes('webhook-')).sort()).toEqual(['xp-errors-webhook-dispatch', 'xp-errors-webhook-sender', 'xp-services-webhook-dispatch']);
   });
 });

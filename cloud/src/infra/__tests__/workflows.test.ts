@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -58,5 +61,50 @@ describe('GitHub workflows', () => {
     expect(runs(job)).toContain('deploy.mjs deploy --stage "$STAGE"');
     // The stage reaches shell commands only through an environment variable (no expression injection).
     expect(runs(job)).not.toContain('${{');
+  });
+
+  it("deploy: passes the stage's configuration to synth and deploy, and never acknowledges a missing alarmEmail or default adminEmail", async () => {
+    const deploy = await load('deploy.yml');
+    const job = deploy.jobs.deploy!;
+    const steps = job.steps ?? [];
+    const deployStep = steps.find((s) => s.run?.includes('deploy.mjs deploy') === true)!;
+    const synthStep = steps.find((s) => s.run?.includes('npm run synth') === true)!;
+    const configStep = steps.findIndex((s) => s.run?.includes('XP_CONFIG_FILE=') === true);
+
+    expect(job.env?.XP_CONFIG).toBe('${{ vars.XP_CONFIG }}');
+    expect(configStep).toBeGreaterThan(-1);
+    expect(configStep).toBeLessThan(steps.indexOf(synthStep));
+    for (const step of [deployStep, synthStep]) {
+      expect(step.run).toContain('${XP_CONFIG_FILE:+--config "$XP_CONFIG_FILE"}');
+    }
+    expect(runs(job)).not.toMatch(/--allow-missing-alarm-email|--allow-default-admin-email/);
+  });
+
+  it("deploy: the configuration step fails a stage other than dev that has none, and writes the XP_CONFIG variable's JSON", async () => {
+    const deploy = await load('deploy.yml');
+    const script = (deploy.jobs.deploy!.steps ?? []).find((s) => s.run?.includes('XP_CONFIG_FILE=') === true)!.run!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-workflow-'));
+    try {
+      const run = (env: Record<string, string>): { status: number | null; stdout: string; githubEnv: string } => {
+        const githubEnv = path.join(dir, `env-${Math.random().toString(36).slice(2)}`);
+        writeFileSync(githubEnv, '');
+        const r = spawnSync('bash', ['-e', '-c', script], { cwd: dir, env: { PATH: process.env.PATH ?? '', RUNNER_TEMP: dir, GITHUB_ENV: githubEnv, XP_CONFIG: '', ...env }, encoding: 'utf8' });
+        return { status: r.status, stdout: r.stdout, githubEnv: readFileSync(githubEnv, 'utf8') };
+      };
+      const missing = run({ STAGE: 'prod' });
+      const fromVariable = run({ STAGE: 'prod', XP_CONFIG: '{ "alarmEmail": "ops@example.com" }' });
+      const dev = run({ STAGE: 'dev' });
+
+      expect(missing.status).toBe(1);
+      expect(missing.stdout).toContain("::error::stage 'prod' has no configuration");
+      expect(missing.githubEnv).toBe('');
+      expect(fromVariable.status).toBe(0);
+      expect(fromVariable.githubEnv).toBe(`XP_CONFIG_FILE=${path.join(dir, 'xp-prod.config.json')}\n`);
+      expect(JSON.parse(readFileSync(path.join(dir, 'xp-prod.config.json'), 'utf8'))).toEqual({ alarmEmail: 'ops@example.com' });
+      expect(dev.status).toBe(0);
+      expect(dev.githubEnv).toBe('XP_CONFIG_FILE=\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

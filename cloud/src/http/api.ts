@@ -48,6 +48,8 @@ export interface Request<P, Q, B> {
 export interface ResponseSpec {
   readonly description: string;
   readonly schema?: z.ZodType;
+  /** A body that is not JSON (text/csv, text/event-stream): documented as a string of this media type. */
+  readonly mediaType?: string;
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
@@ -67,6 +69,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   /** Requires the resource version (If-Match: "<version>" or ?version=<n>). */
   readonly concurrency?: boolean;
   readonly responses: Readonly<Record<number, ResponseSpec>>;
+  /** Error statuses the route answers beyond the usual ones (429 of a rate limit), for the OpenAPI document. */
+  readonly errors?: readonly number[];
   readonly handler: (req: Request<z.output<P>, z.output<Q>, z.output<B>>) => Promise<Reply>;
 }
 

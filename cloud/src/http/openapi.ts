@@ -95,11 +95,13 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     const responses: Record<string, JsonObject> = {};
     for (const [status, spec] of Object.entries(r.responses)) {
       responses[status] =
-        spec.schema === undefined
-          ? { description: spec.description }
-          : { description: spec.description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, 'Response')}` } } } };
+        spec.schema !== undefined
+          ? { description: spec.description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, 'Response')}` } } } }
+          : spec.mediaType !== undefined
+            ? { description: spec.description, content: { [spec.mediaType]: { schema: { type: 'string' } } } }
+            : { description: spec.description };
     }
-    const errors = [...(r.auth === false ? [400, 401, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])]), ...ALWAYS];
+    const errors = [...(r.auth === false ? [400, 401, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])]), ...(r.errors ?? []), ...ALWAYS];
     for (const status of errors) {
       responses[String(status)] ??= { description: ERROR_STATUSES[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     }

@@ -637,6 +637,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     const paths = doc.body.paths as Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: { required: boolean } }>>;
     expect(Object.keys(paths['/api/v1/auth/login']!.post!.responses).sort()).toEqual(['200', '400', '401', '403', '413', '429', '431', '500', '503']);
     expect(Object.values(paths).flatMap((o) => Object.values(o)).filter((o) => !('503' in o.responses))).toEqual([]);
+    // A rate limit outside login (a wrong current password, too many open streams), and bodies that are not JSON.
+    for (const path of ['/api/v1/me/password', '/api/v1/projects/{project}/changes/stream', '/api/v1/projects/{project}/events/stream']) {
+      expect([path, '429' in Object.values(paths[path]!)[0]!.responses]).toEqual([path, true]);
+    }
+    expect(paths['/api/v1/projects/{project}/experiments/{key}/results.csv']!.get!.responses['200']).toMatchObject({ content: { 'text/csv': { schema: { type: 'string' } } } });
+    expect(paths['/api/v1/projects/{project}/changes/stream']!.get!.responses['200']).toMatchObject({ content: { 'text/event-stream': { schema: { type: 'string' } } } });
     expect(paths['/api/v1/projects/{project}/experiments/{key}/stop']!.post!.requestBody?.required).toBe(false);
     expect(paths['/api/v1/projects/{project}/flags']!.post!.requestBody?.required).toBe(true);
     expect(docs.status).toBe(200);

@@ -116,6 +116,8 @@ export function accountRoutes(s: Services): AnyRoute[] {
       summary: 'Change your password; your other sessions end',
       body: passwordChangeSchema,
       responses: { 204: { description: 'Changed' } },
+      // A wrong currentPassword counts as a failed login.
+      errors: [429],
       handler: async (req) => {
         await s.accounts.changePassword(req.actor, req.body, { token: req.token, ip: req.ip });
         return { status: 204 };

@@ -44,7 +44,8 @@ export function changeRoutes(services: Services, streams: StreamSlots = new Stre
       permission: Permission.Read,
       params: projectParams,
       query: streamQuery,
-      responses: { 200: { description: 'text/event-stream; each `change` event carries {id, action, resourceType, resourceKey, environment, at}' } },
+      responses: { 200: { description: 'text/event-stream; each `change` event carries {id, action, resourceType, resourceKey, environment, at}', mediaType: 'text/event-stream' } },
+      errors: [429],
       handler: async (req) => {
         const db = services.deps.db;
         const project = await projectFor(db, req.actor, req.params.project);

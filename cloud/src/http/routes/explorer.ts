@@ -150,7 +150,8 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       permission: Permission.Read,
       params: projectParams,
       query: streamQuery,
-      responses: { 200: { description: 'text/event-stream' } },
+      responses: { 200: { description: 'text/event-stream', mediaType: 'text/event-stream' } },
+      errors: [429],
       handler: async (req) => {
         const db = services.deps.db;
         const project = await projectFor(db, req.actor, req.params.project);

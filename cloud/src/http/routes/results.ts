@@ -133,7 +133,7 @@ export function resultRoutes(services: Services): AnyRoute[] {
       description: DESCRIPTION,
       params: projectKeyParams,
       query: csvQuery,
-      responses: { 200: { description: 'text/csv; charset=utf-8, as an attachment' } },
+      responses: { 200: { description: 'text/csv; charset=utf-8, as an attachment', mediaType: 'text/csv' } },
       handler: async (req) => {
         const body = await results(req, ['table']);
         const series = req.query.table === 'timeseries';

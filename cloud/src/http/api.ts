@@ -220,7 +220,16 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
         }
       }
       const { version: _version, ...queryRest } = queryRaw;
-      const query: unknown = parsePart(spec.query, spec.concurrency === true ? queryRest : queryRaw, 'query');
+      const given = spec.concurrency === true ? queryRest : queryRaw;
+      // A route without query parameters refuses them as the others refuse unknown ones: `?limit=`
+      // on a list that is not paged must not look like it was applied.
+      const unknownName = spec.query === undefined ? Object.keys(given)[0] : undefined;
+      if (unknownName !== undefined) {
+        throw invalid(`unknown query parameter "${unknownName.slice(0, 64)}": ${spec.method.toUpperCase()} ${spec.path} takes none${spec.concurrency === true ? ' but version' : ''}`, {
+          issues: [{ path: `query.${unknownName.slice(0, 64)}`, message: 'unknown' }],
+        });
+      }
+      const query: unknown = parsePart(spec.query, given, 'query');
       const rawBody: unknown = spec.body === undefined ? undefined : await readJson(c);
       const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, rawBody, 'body');
       const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;

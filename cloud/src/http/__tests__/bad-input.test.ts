@@ -209,6 +209,15 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
     await p.close();
   });
 
+  it('refuses query parameters on a route that takes none, as unknown ones are refused elsewhere; ?version= stays for versioned writes', async () => {
+    const projects = await p.request('GET', '/api/v1/projects?limit=abc&bogus=1', { token: owner });
+    const tokens = await p.request('GET', '/api/v1/me/tokens?sort=name', { token: owner });
+    expect([projects.status, projects.body.error.message]).toEqual([400, 'unknown query parameter "limit": GET /api/v1/projects takes none']);
+    expect([tokens.status, tokens.body.error.details.issues]).toEqual([400, [{ path: 'query.sort', message: 'unknown' }]]);
+    const renamed = await p.request('PATCH', '/api/v1/projects/demo?version=1', { token: owner, body: { description: 'renamed through ?version' } });
+    expect(renamed.status).toBe(200);
+  });
+
   it('has a valid body fixture for every route that takes a body', () => {
     const ids = BODY_ROUTES.map(routeId);
 

@@ -149,7 +149,7 @@ export class AccountService {
     if (newPassword !== undefined) {
       checkStrength(newPassword, user, 'newPassword');
       if (newPassword === password) {
-        throw invalid('newPassword must differ from the password the administrator set', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'same_as_current' }] });
+        throw invalid('newPassword must differ from the password the administrator set', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'SAME_AS_CURRENT' }] });
       }
       newHash = await this.hash(newPassword);
     } else if (needsRehash(user.passwordHash, this.options.scrypt)) {
@@ -278,7 +278,7 @@ export class AccountService {
     await admission.succeeded();
     checkStrength(newPassword, user);
     if (newPassword === currentPassword) {
-      throw invalid('newPassword must differ from the current password', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'same_as_current' }] });
+      throw invalid('newPassword must differ from the current password', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'SAME_AS_CURRENT' }] });
     }
     const current = meta.token === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(meta.token), this.deps.now());
     const passwordHash = await this.hash(newPassword);

@@ -196,7 +196,7 @@ export async function searchExplorerEvents(db: Queryable, projectId: string, fil
   if (cursor !== undefined) {
     const m = CURSOR.exec(cursor);
     if (m === null) {
-      throw new AppError(AppErrorCode.Validation, 'invalid cursor', { field: 'cursor' });
+      throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
     }
     params.push(new Date(Number(m[1])).toISOString(), m[2]);
     sql += ` AND (occurred_at, seq) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`;

@@ -33,7 +33,7 @@ export function decodeCursor(cursor: string | undefined, type: 'string' | 'numbe
   } catch {
     // fall through to the error below
   }
-  throw new AppError(AppErrorCode.Validation, 'invalid cursor', { field: 'cursor' });
+  throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
 }
 
 /** Turns `limit + 1` fetched rows into a page; the extra row only signals that more exist. */

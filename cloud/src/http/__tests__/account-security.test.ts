@@ -72,7 +72,7 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     const same = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: PASSWORD } });
     const changed = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
 
-    expect([same.status, same.body.error.message]).toEqual([400, 'newPassword must differ from the current password']);
+    expect([same.status, same.body.error.message, same.body.error.details.issues[0].code]).toEqual([400, 'newPassword must differ from the current password', 'SAME_AS_CURRENT']);
     expect(changed.status).toBe(204);
     expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
     expect((await p.request('GET', '/api/v1/me', { token: s2 })).status).toBe(401);

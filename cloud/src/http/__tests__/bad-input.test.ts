@@ -352,6 +352,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
 
       expect(largest.status).toBe(200);
       expect(found).toEqual([]);
+      // Named as every other validation failure names its field.
+      const bad = await send('GET', `${DEMO}/flags?cursor=garbage`);
+      expect(bad.body.error.details).toEqual({ issues: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
       expect(await snapshot()).toEqual(before);
     });
 

@@ -69,7 +69,9 @@ export function loadRuleset(candidate: unknown): LoadedRuleset | RulesetError {
     try {
       value = JSON.parse(candidate);
     } catch (e) {
-      return new RulesetError('the ruleset is not JSON', { cause: e });
+      // A bootstrap given as a file's path rather than its contents.
+      const path = !candidate.trimStart().startsWith('{') && /^[\w./\\~:-]+\.json$/i.test(candidate.trim());
+      return new RulesetError(path ? 'the ruleset is not JSON: bootstrap takes the ruleset document or its JSON text, not a file path (read the file and pass its contents)' : 'the ruleset is not JSON', { cause: e });
     }
   }
   if (typeof candidate === 'object' && candidate !== null && typeof structuredClone === 'function') {

@@ -99,6 +99,14 @@ describe('SSR snapshots and server-side-only flags', () => {
     expect(browser.evaluate('staff', 'u1', false).errorCode).toBe('FLAG_NOT_FOUND');
   });
 
+  it('says that bootstrap takes the document, not the path of a file holding it', () => {
+    const log = recordingLogger();
+    const c = new ExperimentationClient('', { bootstrap: './rulesets/production.json', logger: log });
+
+    expect(c.getSnapshot()).toBeUndefined();
+    expect(log.has('warn', 'bootstrap takes the ruleset document or its JSON text, not a file path')).toBe(true);
+  });
+
   it('refuses a ruleset whose serverOnly list is malformed', () => {
     const log = recordingLogger();
     const c = new ExperimentationClient('', { bootstrap: { ...makeRuleset(1), serverOnly: { flags: 'checkout' } }, logger: log });

@@ -1,7 +1,7 @@
 import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
 import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
 import type { Experiment, Flag } from '@xp/shared';
-import { expandVariations, keySchema, servedToEveryone, staleVariation } from '@xp/shared';
+import { expandVariations, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
@@ -125,11 +125,22 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   if (flag.description !== undefined && flag.description !== '') {
     lines.push('', flag.description);
   }
-  lines.push('', '| environment | state | serves |', '|---|---|---|');
-  for (const env of environmentsOf(flag, ctx.environment)) {
-    const state = flag.environments[env]!;
-    const served = servedToEveryone(flag, env, ctx.now);
-    lines.push(`| ${env === ctx.environment ? `**${env}**` : env} | ${environmentSummary(flag, env)} | ${served ?? `default \`${state.defaultVariation}\``} |`);
+  const configured = environmentsOf(flag, ctx.environment);
+  if (configured.length === 0) {
+    // No state anywhere: every environment's ruleset has it off (an empty table said nothing).
+    const off = unconfiguredOffVariation(flag);
+    lines.push('', `_Not set up in any environment yet: off everywhere, serving${off === undefined ? ' its off variation' : ` \`${off}\``}._`);
+  } else {
+    lines.push('', '| environment | state | serves |', '|---|---|---|');
+    for (const env of configured) {
+      const state = flag.environments[env]!;
+      const served = servedToEveryone(flag, env, ctx.now);
+      lines.push(`| ${env === ctx.environment ? `**${env}**` : env} | ${environmentSummary(flag, env)} | ${served ?? `default \`${state.defaultVariation}\``} |`);
+    }
+    if (!configured.includes(ctx.environment)) {
+      const off = unconfiguredOffVariation(flag);
+      lines.push('', `_Not set up in **${ctx.environment}**: off there, serving${off === undefined ? ' its off variation' : ` \`${off}\``}._`);
+    }
   }
   lines.push('', `Variations: ${flag.variations.map((v) => `\`${v.key}\` = ${valueText(v.value)}`).join(', ')}`);
   const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);

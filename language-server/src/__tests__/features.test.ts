@@ -339,6 +339,19 @@ describe('getVariant of a standalone experiment', () => {
     expect((hover(context(), index.references[0]!).contents as MarkupContent).value).not.toContain('server-side only');
   });
 
+  it('says what a flag serves where it has no state, instead of an empty table', async () => {
+    const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
+    const nowhere = context({ flags: [record({ ...darkMode, environments: {} })] });
+    const elsewhere = context({ flags: [record({ ...darkMode, environments: { staging: darkMode.environments.production! } })] });
+
+    const text = (ctx: FeatureContext): string => (hover(ctx, index.references[0]!).contents as MarkupContent).value;
+    expect(text(nowhere)).toContain('_Not set up in any environment yet: off everywhere, serving `off`._');
+    expect(text(nowhere)).not.toContain('| environment |');
+    expect(text(elsewhere)).toContain('| staging |');
+    expect(text(elsewhere)).toContain('_Not set up in **production**: off there, serving `off`._');
+    expect(text(context())).not.toContain('Not set up');
+  });
+
   it('leaves a flag of the same key a flag', async () => {
     const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
     const ctx = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });

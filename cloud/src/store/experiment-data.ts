@@ -45,22 +45,11 @@ export async function purgeExperimentData(tx: Queryable, projectId: string, expe
 }
 
 /**
- * Every table that holds a project's pipeline data and has no foreign key to `projects` (the rest go
- * with the project row, ON DELETE CASCADE). Totals and exposures come first, for the same reason
- * as above.
+ * Every table that holds a project's data and has no foreign key to `projects` (those go with the
+ * project row, ON DELETE CASCADE): its experiments' tables, first for the same reason as above, then
+ * its stored and explored events and their dedupe records.
  */
-const PROJECT_TABLES = [
-  'unit_metric_totals',
-  'exposures',
-  'results_dimension_rollups',
-  'results_dimension_values',
-  'results_dimensions',
-  'results_rollups',
-  'totals_rebuilds',
-  'unit_events',
-  'explorer_events',
-  'processed_events',
-] as const;
+const PROJECT_TABLES = [...EXPERIMENT_TABLES, 'unit_events', 'explorer_events', 'processed_events'] as const;
 
 /**
  * Deletes a project's pipeline data (exposures, events, totals, rollups, the explorer's events,

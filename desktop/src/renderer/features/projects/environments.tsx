@@ -8,6 +8,7 @@ import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, ResultMessage, Vis
 import { usePermission } from '../../lib/permissions.js';
 import { NEW_ENVIRONMENT_COLOR, environmentBody, environmentDraft, failure, isStale, validateEnvironment } from './projects-model.js';
 import type { EnvironmentDraft, EnvironmentField } from './projects-model.js';
+import { KeyAndNameFields } from './project-forms.js';
 
 const SHOWN: readonly EnvironmentField[] = ['key', 'name', 'color'];
 
@@ -99,36 +100,17 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
           void submit();
         }}
       >
-        {original === undefined ? (
-          <>
-            <label>
-              Key
-              <input
-                value={draft.key}
-                maxLength={128}
-                autoComplete="off"
-                spellCheck={false}
-                placeholder="e.g. qa"
-                onChange={(e) => { update({ key: e.target.value }); }}
-                {...invalidProps(`${id}-key-error`, message('key'))}
-                aria-describedby={message('key') === undefined ? `${id}-key-help` : `${id}-key-error ${id}-key-help`}
-              />
-            </label>
-            <FieldError id={`${id}-key-error`} message={message('key')} />
-            <span id={`${id}-key-help`} className="small muted">
-              Letters, digits, "_", "." and "-"; SDK keys and flag targeting name the environment by it, and it cannot be changed later.
-            </span>
-          </>
-        ) : (
-          <p>
-            Key <code>{original.key}</code> <span className="small muted">(cannot be changed)</span>
-          </p>
-        )}
-        <label>
-          Name
-          <input value={draft.name} maxLength={200} placeholder="e.g. QA" onChange={(e) => { update({ name: e.target.value }); }} {...invalidProps(`${id}-name-error`, message('name'))} />
-        </label>
-        <FieldError id={`${id}-name-error`} message={message('name')} />
+        <KeyAndNameFields
+          id={id}
+          fixedKey={original?.key}
+          keyValue={draft.key}
+          name={draft.name}
+          keyPlaceholder="e.g. qa"
+          namePlaceholder="e.g. QA"
+          keyHelp={'Letters, digits, "_", "." and "-"; SDK keys and flag targeting name the environment by it, and it cannot be changed later.'}
+          message={message}
+          onChange={update}
+        />
         <label>
           Colour
           <input type="color" value={draft.color ?? NEW_ENVIRONMENT_COLOR} onChange={(e) => { update({ color: e.target.value }); }} {...invalidProps(`${id}-color-error`, message('color'))} />

@@ -91,36 +91,17 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
           void submit();
         }}
       >
-        {original === undefined ? (
-          <>
-            <label>
-              Key
-              <input
-                value={draft.key}
-                maxLength={128}
-                autoComplete="off"
-                spellCheck={false}
-                placeholder="e.g. web-shop"
-                onChange={(e) => { update({ key: e.target.value }); }}
-                {...invalidProps(`${id}-key-error`, message('key'))}
-                aria-describedby={message('key') === undefined ? `${id}-key-help` : `${id}-key-error ${id}-key-help`}
-              />
-            </label>
-            <FieldError id={`${id}-key-error`} message={message('key')} />
-            <span id={`${id}-key-help`} className="small muted">
-              Letters, digits, "_", "." and "-". SDK keys, the CLI and links name the project by it; it cannot be changed later.
-            </span>
-          </>
-        ) : (
-          <p>
-            Key <code>{original.key}</code> <span className="small muted">(cannot be changed)</span>
-          </p>
-        )}
-        <label>
-          Name
-          <input value={draft.name} maxLength={200} placeholder="e.g. Web shop" onChange={(e) => { update({ name: e.target.value }); }} {...invalidProps(`${id}-name-error`, message('name'))} />
-        </label>
-        <FieldError id={`${id}-name-error`} message={message('name')} />
+        <KeyAndNameFields
+          id={id}
+          fixedKey={original?.key}
+          keyValue={draft.key}
+          name={draft.name}
+          keyPlaceholder="e.g. web-shop"
+          namePlaceholder="e.g. Web shop"
+          keyHelp={'Letters, digits, "_", "." and "-". SDK keys, the CLI and links name the project by it; it cannot be changed later.'}
+          message={message}
+          onChange={update}
+        />
         <label>
           Description (optional)
           <textarea value={draft.description} maxLength={2000} rows={3} onChange={(e) => { update({ description: e.target.value }); }} {...invalidProps(`${id}-description-error`, message('description'))} />
@@ -250,5 +231,56 @@ export function DeleteProjectDialog({ project, isCurrent, onClose, onDeleted, on
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/**
+ * The key (new: an input with its rules; existing: shown, as keys never change) and the name of a
+ * project or environment form, with their field errors.
+ */
+export function KeyAndNameFields({ id, fixedKey, keyValue, name, keyPlaceholder, namePlaceholder, keyHelp, message, onChange }: {
+  id: string;
+  fixedKey: string | undefined;
+  keyValue: string;
+  name: string;
+  keyPlaceholder: string;
+  namePlaceholder: string;
+  keyHelp: string;
+  message: (field: 'key' | 'name') => string | undefined;
+  onChange: (patch: { key?: string; name?: string }) => void;
+}): ReactNode {
+  return (
+    <>
+      {fixedKey === undefined ? (
+        <>
+          <label>
+            Key
+            <input
+              value={keyValue}
+              maxLength={128}
+              autoComplete="off"
+              spellCheck={false}
+              placeholder={keyPlaceholder}
+              onChange={(e) => { onChange({ key: e.target.value }); }}
+              {...invalidProps(`${id}-key-error`, message('key'))}
+              aria-describedby={message('key') === undefined ? `${id}-key-help` : `${id}-key-error ${id}-key-help`}
+            />
+          </label>
+          <FieldError id={`${id}-key-error`} message={message('key')} />
+          <span id={`${id}-key-help`} className="small muted">
+            {keyHelp}
+          </span>
+        </>
+      ) : (
+        <p>
+          Key <code>{fixedKey}</code> <span className="small muted">(cannot be changed)</span>
+        </p>
+      )}
+      <label>
+        Name
+        <input value={name} maxLength={200} placeholder={namePlaceholder} onChange={(e) => { onChange({ name: e.target.value }); }} {...invalidProps(`${id}-name-error`, message('name'))} />
+      </label>
+      <FieldError id={`${id}-name-error`} message={message('name')} />
+    </>
   );
 }

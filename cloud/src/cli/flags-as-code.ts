@@ -128,8 +128,19 @@ export function parseDocument(text: string, source: string): FlagsDocument {
       seen.set(d.key, i);
     }
   }
+  // The schema fills in a status the file left out: which experiments set one is kept apart.
+  const rawExperiments = (raw as { experiments?: unknown }).experiments;
+  result.data.experiments.forEach((experiment, i) => {
+    const given: unknown = Array.isArray(rawExperiments) ? rawExperiments[i] : undefined;
+    if (typeof given === 'object' && given !== null && 'status' in given) {
+      STATUS_GIVEN.add(experiment);
+    }
+  });
   return result.data;
 }
+
+/** Experiments of parsed documents whose file names a status (the schema defaults it to draft otherwise). */
+const STATUS_GIVEN = new WeakSet<object>();
 
 export async function exportDocument(client: XpApiClient, project: string): Promise<FlagsDocument> {
   const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
@@ -287,7 +298,7 @@ function runtimeDifferences(kind: DefinitionPath, desired: object, existing: unk
   const stored = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<string, unknown>;
   const wanted = desired as Record<string, unknown>;
   // The document schema defaults status to draft: a document that leaves it out says nothing about it.
-  const said = (field: string): boolean => wanted[field] !== undefined && !(field === 'status' && wanted[field] === 'draft');
+  const said = (field: string): boolean => wanted[field] !== undefined && !(field === 'status' && wanted[field] === 'draft' && !STATUS_GIVEN.has(desired));
   const differing = (RUNTIME_FIELDS[kind] ?? []).filter((field) => said(field) && jsonDiff(stored[field], wanted[field]).length > 0);
   if (differing.length === 0) {
     return [];

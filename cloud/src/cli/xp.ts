@@ -349,8 +349,8 @@ async function users(args: readonly string[], env: NodeJS.ProcessEnv, print: Pri
   });
 }
 
-/** How long `xp start` waits for a clean stop before it exits anyway. */
-const STOP_DEADLINE_MS = 15_000;
+/** How long `xp start` waits for a clean stop before it exits anyway: with EXIT_GRACE_MS, gone within 15 s. */
+const STOP_DEADLINE_MS = 12_500;
 /** How long `xp start` lets what it started wind down after it returned. */
 const EXIT_GRACE_MS = 2_000;
 

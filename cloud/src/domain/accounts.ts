@@ -8,7 +8,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { jsonDiff } from './json-diff.js';
 import type { LoginDecision, LoginRateLimiter } from '../auth/rate-limit.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
-import { AppError, AppErrorCode, forbidden, invalid, versionConflict } from '../errors.js';
+import { AppError, AppErrorCode, forbidden, invalid, notFound, versionConflict } from '../errors.js';
 import { credentials } from '../store/credentials.js';
 import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
@@ -74,7 +74,16 @@ export interface AccountsOptions {
 /** The actor of a credential: a token acts with the lower of its role and its user's, within its projects. */
 function actorOf(p: Principal, client: string): Actor {
   const role = p.tokenRole !== null && ROLE_RANK[p.tokenRole] < ROLE_RANK[p.role] ? p.tokenRole : p.role;
-  return { userId: p.userId, orgId: p.orgId, email: p.email, role, client, ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }) };
+  const limited = p.via === 'token' && (p.tokenRole !== null || p.tokenProjectIds !== null);
+  return {
+    userId: p.userId,
+    orgId: p.orgId,
+    email: p.email,
+    role,
+    client,
+    ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }),
+    ...(limited ? { limitedTokenId: p.credentialId } : {}),
+  };
 }
 
 function checkStrength(password: string, user: { email: string; name: string }, field = 'password'): void {
@@ -244,6 +253,9 @@ export class AccountService {
   /** Ends the caller's other sessions (all of them when called with a personal access token). */
   async revokeOtherSessions(actor: Actor, token: string | undefined): Promise<{ revoked: number }> {
     assertCan(actor, Permission.OwnTokensManage);
+    if (actor.limitedTokenId !== undefined) {
+      throw new AppError(AppErrorCode.Forbidden, 'this access token is limited to a role or to projects, so it cannot end your sessions; use a session or a token without limits', { permission: Permission.OwnTokensManage });
+    }
     const current = token === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(token), this.deps.now());
     return this.deps.db.withTransaction(async (tx) => {
       const revoked = await credentials.revokeOtherSessions(tx, actor.userId, current?.via === 'session' ? current.id : null);
@@ -300,7 +312,7 @@ export class AccountService {
     const { name, expiresInDays, role, projects: projectKeys } = parseOrThrow(tokenCreateSchema, input, 'access token');
     // Never more than the credential it is made with: the role it acts with, the projects it is limited to.
     if (role !== undefined && ROLE_RANK[role] > ROLE_RANK[actor.role]) {
-      throw new AppError(AppErrorCode.Forbidden, `a token cannot have a higher role than the one you act with (${actor.role}); ask for ${role} or lower`, { permission: Permission.OwnTokensManage });
+      throw new AppError(AppErrorCode.Forbidden, `a token cannot have a higher role than the one you act with (${actor.role}); ask for ${actor.role} or lower`, { permission: Permission.OwnTokensManage });
     }
     const projectIds = projectKeys === undefined ? (actor.projectIds === undefined ? null : [...actor.projectIds].sort()) : await this.projectIdsOf(actor, projectKeys);
     const creator = creatorToken === undefined ? undefined : await credentials.findCredential(this.deps.db, hashToken(creatorToken), this.deps.now());
@@ -340,13 +352,23 @@ export class AccountService {
     return [...ids].sort();
   }
 
+  /** The user's tokens; for a limited token, itself and the tokens made with it (the user's others are not its business). */
   async listTokens(actor: Actor): Promise<AccessToken[]> {
     assertCan(actor, Permission.OwnTokensManage);
-    return credentials.listAccessTokens(this.deps.db, actor.userId);
+    const all = await credentials.listAccessTokens(this.deps.db, actor.userId);
+    if (actor.limitedTokenId === undefined) {
+      return all;
+    }
+    const own = new Set(await credentials.accessTokenTree(this.deps.db, actor.userId, actor.limitedTokenId));
+    return all.filter((t) => own.has(t.id));
   }
 
   async revokeToken(actor: Actor, id: string): Promise<AccessToken> {
     assertCan(actor, Permission.OwnTokensManage);
+    // A limited token revokes itself and what it made, never the user's wider credentials: the others are not found.
+    if (actor.limitedTokenId !== undefined && !(await credentials.accessTokenTree(this.deps.db, actor.userId, actor.limitedTokenId)).includes(id)) {
+      throw notFound('access token');
+    }
     return this.deps.db.withTransaction(async (tx) => {
       const { token, descendants } = await credentials.revokeAccessToken(tx, actor.userId, id);
       // The tokens made with it went too; the entry says how many.

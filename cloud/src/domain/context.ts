@@ -16,6 +16,8 @@ export interface Actor {
   readonly client: string;
   /** The project ids a personal access token is limited to; undefined: every project. */
   readonly projectIds?: ReadonlySet<string> | undefined;
+  /** A personal access token limited by a role or projects: its id. It manages only itself and the tokens made with it. */
+  readonly limitedTokenId?: string | undefined;
 }
 
 /** Structured logging; implementations must never receive secrets (callers redact). */

@@ -200,6 +200,20 @@ export const credentials = {
     return result.rows.map(tokenFromRow);
   },
 
+  /** The ids of a token of the user and of every token made with it (and theirs). */
+  async accessTokenTree(db: Queryable, userId: string, rootId: string): Promise<string[]> {
+    const result = await db.query<{ id: string }>(
+      `WITH RECURSIVE tree AS (
+         SELECT id FROM access_tokens WHERE user_id = $1 AND id = $2
+         UNION
+         SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
+       )
+       SELECT id FROM tree`,
+      [userId, rootId],
+    );
+    return result.rows.map((r) => r.id);
+  },
+
   /**
    * Revokes one of the user's tokens and every token made with it, and theirs: a token minted with a
    * leaked one stops working with it. Returns the token asked for and how many others went with it.

@@ -122,6 +122,14 @@ describe('planApply', () => {
     expect(stopped.ignored).toEqual(['experiment price-test: status "stopped" (the project has "running"), decision "ship" (the project has none)']);
     expect(describePlan(stopped.changes, stopped.ignored)).toBe('No changes to apply.');
     expect(describePlan(asExported.changes, asExported.ignored)).toBe('No changes: the project already matches the document.');
+
+    // A file that says draft, and one that says nothing (the schema's default is draft too).
+    const yaml = (status: string): string =>
+      ['xp: 1', 'project: demo', 'experiments:', '  - key: price-test', '    name: Price test', ...(status === '' ? [] : [`    status: ${status}`]), '    startedAt: "2026-11-01T10:00:00Z"', '    variations:', '      - key: control', '        weight: 1', '      - key: cheap', '        weight: 1', ''].join('\n');
+    const draft = await planApply(fakeApi({ experiments: [started] }), parseDocument(yaml('draft'), 'flags.yaml'), { prune: false });
+    const silent = await planApply(fakeApi({ experiments: [started] }), parseDocument(yaml(''), 'flags.yaml'), { prune: false });
+    expect(draft.ignored).toEqual(['experiment price-test: status "draft" (the project has "running")']);
+    expect(silent.ignored).toEqual([]);
   });
 
   it('lets through what keeps every unit in its variation, and any change once sticky bucketing is on', async () => {

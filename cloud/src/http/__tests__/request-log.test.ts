@@ -104,8 +104,18 @@ describe('structured request logs and error capture', () => {
   });
 
   it('redacts other secret-named fields, and the password in any URL with user information', () => {
-    const body = { pwd: 'p1', otp: '123456', bearer: 'b1', dsn: 'postgres://u:LEAK8@h/db', description: 'copy of postgres://admin:LEAK10@db/prod and ftp://anon@files/x', footprint: 'kept' };
-    expect(redactBody(body)).toEqual({ pwd: REDACTED, otp: REDACTED, bearer: REDACTED, dsn: REDACTED, description: `copy of postgres://admin:${REDACTED}@db/prod and ftp://anon@files/x`, footprint: 'kept' });
+    const body = { pwd: 'p1', otp: '123456', mfa_otp: '1', myOtp: '2', 'x-otp': '3', bearer: 'b1', dsn: 'postgres://u:LEAK8@h/db', description: 'copy of postgres://admin:LEAK10@db/prod and ftp://anon@files/x', footprint: 'kept' };
+    expect(redactBody(body)).toEqual({
+      pwd: REDACTED,
+      otp: REDACTED,
+      mfa_otp: REDACTED,
+      myOtp: REDACTED,
+      'x-otp': REDACTED,
+      bearer: REDACTED,
+      dsn: REDACTED,
+      description: `copy of postgres://admin:${REDACTED}@db/prod and ftp://anon@files/x`,
+      footprint: 'kept',
+    });
   });
 
   it('without COLLECT_REQUEST_BODY no body is logged', async () => {

@@ -42,10 +42,27 @@ describe('scoped personal access tokens', () => {
     expect([me.role, me.access]).toEqual(['admin', { role: 'viewer', projects: null }]);
 
     const higher = await requestAs(p, admin, 'POST', '/api/v1/me/tokens', { name: 'too much', role: 'owner' });
-    expect([higher.status, higher.body.error.message]).toEqual([403, 'a token cannot have a higher role than the one you act with (admin); ask for owner or lower']);
+    expect([higher.status, higher.body.error.message]).toEqual([403, 'a token cannot have a higher role than the one you act with (admin); ask for admin or lower']);
     // Made with the viewer token: a viewer token, asked for or not.
     expect((await mint(token, { name: 'child' })).accessToken.role).toBe('viewer');
     expect((await requestAs(p, token, 'POST', '/api/v1/me/tokens', { name: 'child', role: 'editor' })).status).toBe(403);
+  });
+
+  it("manages only itself and the tokens made with it, never the user's wider credentials", async () => {
+    const wide = await mint(admin, { name: 'laptop' });
+    const { token, accessToken } = await mint(admin, { name: 'limited', projects: ['shop'] });
+    const child = await mint(token, { name: 'limited child' });
+
+    const listed = ((await must(token, 'GET', '/api/v1/me/tokens')) as { items: TokenView[] }).items.map((t) => t.id).sort();
+    expect(listed).toEqual([accessToken.id, child.accessToken.id].sort());
+    const revokeWide = await requestAs(p, token, 'DELETE', `/api/v1/me/tokens/${wide.accessToken.id}`);
+    expect([revokeWide.status, revokeWide.body.error.message]).toEqual([404, 'access token not found']);
+    expect((await requestAs(p, wide.token, 'GET', '/api/v1/me')).status).toBe(200);
+    const sessions = await requestAs(p, token, 'POST', '/api/v1/me/sessions/revoke-others');
+    expect(sessions.status).toBe(403);
+    expect((await requestAs(p, admin, 'GET', '/api/v1/me')).status).toBe(200);
+    // What it made, it may revoke.
+    expect((await requestAs(p, token, 'DELETE', `/api/v1/me/tokens/${child.accessToken.id}`)).status).toBe(200);
   });
 
   it('follows its user down: a token given admin acts as editor once its user is an editor', async () => {

@@ -20,7 +20,8 @@ export function tokenRoles(mine: Role): Role[] {
 export function tokenAccess(t: Pick<AccessTokenView, 'role' | 'projects'>): string {
   const role = t.role ?? 'your role';
   const projects = t.projects ?? null;
-  return `${role} · ${projects === null ? 'all projects' : projects.join(', ')}`;
+  // Limited to projects that were all deleted since: it reaches none (never "all").
+  return `${role} · ${projects === null ? 'all projects' : projects.length === 0 ? 'no project left' : projects.join(', ')}`;
 }
 
 /** The organisation's projects as checkboxes, loaded when the key is to be limited to some. */

@@ -4,9 +4,9 @@ import type { Project, StoredEnvironment } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, ResultMessage, VisuallyHidden, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, ResultMessage, VisuallyHidden } from '../../lib/ui.js';
 import { usePermission } from '../../lib/permissions.js';
-import { NEW_ENVIRONMENT_COLOR, environmentBody, environmentDraft, failure, isStale, validateEnvironment } from './projects-model.js';
+import { NEW_ENVIRONMENT_COLOR, duplicateKey, environmentBody, environmentDraft, failure, isGone, isStale, validateEnvironment } from './projects-model.js';
 import type { EnvironmentDraft, EnvironmentField } from './projects-model.js';
 import { KeyAndNameFields } from './project-forms.js';
 
@@ -45,12 +45,12 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
   const [reloaded, setReloaded] = useState<string | null>(null);
   const local = tried ? validateEnvironment(draft, creating) : {};
   const remote = fieldErrors(error);
-  const message = (field: EnvironmentField): string | undefined => local[field] ?? remote.get(field);
+  const message = (field: EnvironmentField): string | undefined => local[field] ?? remote.get(field) ?? (field === 'key' ? duplicateKey(error) : undefined);
   const update = (change: Partial<EnvironmentDraft>): void => {
     setDraft((d) => ({ ...d, ...change }));
   };
 
-  const loadTheirs = async (key: string, conflict: unknown): Promise<void> => {
+  const loadTheirs = async (key: string): Promise<void> => {
     try {
       const current = (await client.environments(project)).find((e) => e.key === key);
       if (current === undefined) {
@@ -62,7 +62,7 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
       setDraft(environmentDraft(current));
       setTried(false);
       setError(null);
-      setReloaded(`Someone else changed environment ${key} since you opened it (${errorMessage(conflict)}). The form now shows their version: check it, make your change again and save.`);
+      setReloaded(`Someone else changed environment ${key} since you opened it. The form now shows their version: check it, make your change again and save.`);
     } catch (e) {
       setError(e);
     }
@@ -80,9 +80,13 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
       const body = environmentBody(draft, original);
       onSaved(original === undefined ? await client.createEnvironment(project, body) : await client.updateEnvironment(project, original.key, body, original.version));
     } catch (e) {
-      if (original !== undefined && isStale(e)) {
+      if (original !== undefined && isGone(e)) {
         onConflict();
-        await loadTheirs(original.key, e);
+        setError(null);
+        setReloaded(`Someone else deleted environment ${original.key} since you opened it.`);
+      } else if (original !== undefined && isStale(e)) {
+        onConflict();
+        await loadTheirs(original.key);
       } else {
         setError(e);
       }
@@ -130,7 +134,7 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
           Protected without being production: editors' changes need an approved change request.
         </span>
         <FormError message={reloaded} />
-        <FormErrorNote error={error} shown={SHOWN} />
+        {duplicateKey(error) === undefined ? <FormErrorNote error={error} shown={SHOWN} /> : null}
         <div className="actions">
           <button type="button" onClick={onClose}>
             Cancel

@@ -4,8 +4,8 @@ import type { Project } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { routeHash } from '../../app/router.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
-import { Dialog, ErrorNote, FormError, errorMessage } from '../../lib/ui.js';
-import { deleteRefusal, failure, isStale, projectDraft, projectPatch, validateProject } from './projects-model.js';
+import { Dialog, ErrorNote, FormError } from '../../lib/ui.js';
+import { deleteRefusal, duplicateKey, failure, isGone, isStale, projectDraft, projectPatch, validateProject } from './projects-model.js';
 import type { DeleteRefusal, ProjectDraft, ProjectField } from './projects-model.js';
 
 const SHOWN: readonly ProjectField[] = ['key', 'name', 'description'];
@@ -29,7 +29,7 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
   const [reloaded, setReloaded] = useState<string | null>(null);
   const local = tried ? validateProject(draft, creating) : {};
   const remote = fieldErrors(error);
-  const message = (field: ProjectField): string | undefined => local[field] ?? remote.get(field);
+  const message = (field: ProjectField): string | undefined => local[field] ?? remote.get(field) ?? (field === 'key' ? duplicateKey(error) : undefined);
   const patch = original === undefined ? null : projectPatch(original, draft);
   const unchanged = patch !== null && Object.keys(patch).length === 0;
   const update = (change: Partial<ProjectDraft>): void => {
@@ -37,7 +37,7 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
   };
 
   /** After a conflict: their version in the form, with what happened. */
-  const loadTheirs = async (key: string, conflict: unknown): Promise<void> => {
+  const loadTheirs = async (key: string): Promise<void> => {
     try {
       const current = (await client.projects()).find((p) => p.key === key);
       if (current === undefined) {
@@ -49,7 +49,7 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
       setDraft(projectDraft(current));
       setTried(false);
       setError(null);
-      setReloaded(`Someone else changed project ${key} since you opened it (${errorMessage(conflict)}). The form now shows their version: check it, make your change again and save.`);
+      setReloaded(`Someone else changed project ${key} since you opened it. The form now shows their version: check it, make your change again and save.`);
     } catch (e) {
       setError(e);
     }
@@ -71,9 +71,13 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
         onSaved(await client.updateProject(original.key, patch, original.version));
       }
     } catch (e) {
-      if (original !== undefined && isStale(e)) {
+      if (original !== undefined && isGone(e)) {
         onConflict?.();
-        await loadTheirs(original.key, e);
+        setError(null);
+        setReloaded(`Someone else deleted project ${original.key} since you opened it.`);
+      } else if (original !== undefined && isStale(e)) {
+        onConflict?.();
+        await loadTheirs(original.key);
       } else {
         setError(e);
       }
@@ -114,7 +118,7 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
           </p>
         ) : null}
         <FormError message={reloaded} />
-        <FormErrorNote error={error} shown={SHOWN} />
+        {duplicateKey(error) === undefined ? <FormErrorNote error={error} shown={SHOWN} /> : null}
         <div className="actions">
           {unchanged ? <span className="small muted">Nothing changed yet.</span> : null}
           <button type="button" onClick={onClose}>

@@ -2,6 +2,16 @@ import { ApiError } from '@xp/shared';
 import type { EnvironmentInput, Project, ProjectPatch, StoredEnvironment } from '@xp/shared';
 import { errorMessage, isConflict } from '../../lib/ui.js';
 
+/** The API's refusal of a key another project or environment has (409 ALREADY_EXISTS), to show at the key field. */
+export function duplicateKey(error: unknown): string | undefined {
+  return error instanceof ApiError && error.code === 'ALREADY_EXISTS' ? error.message : undefined;
+}
+
+/** A write to something someone else deleted meanwhile (404): the form says so rather than showing the bare error. */
+export function isGone(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
+}
+
 /** What the Projects screen asks of the console around it: the top bar's project list, environments and switch. */
 export interface ProjectsShell {
   /** Switches the console to `project`, as the top bar's Project select does (asking first when a screen holds unsaved changes). */

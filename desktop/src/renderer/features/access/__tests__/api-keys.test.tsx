@@ -255,5 +255,6 @@ describe('API keys', () => {
     expect(accessOf('laptop')).toBe('your role · all projects');
     expect(accessOf('legacy')).toBe('your role · all projects');
     expect(tokenAccess({})).toBe('your role · all projects');
+    expect(tokenAccess({ role: 'editor', projects: [] })).toBe('editor · no project left');
   });
 });

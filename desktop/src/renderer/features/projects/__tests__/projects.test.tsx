@@ -155,8 +155,32 @@ describe('Projects screen', () => {
     await u.type(within(form).getByRole('textbox', { name: 'Name' }), '!');
     await u.click(within(form).getByRole('button', { name: 'Save changes' }));
 
-    expect((await within(form).findByText(/Someone else changed project app/)).textContent).toContain('version 3 is not the current one');
+    expect((await within(form).findByText(/Someone else changed project app/)).textContent).toBe(
+      'Someone else changed project app since you opened it. The form now shows their version: check it, make your change again and save.',
+    );
     expect(within(form).getByRole('textbox', { name: 'Name' })).toHaveProperty('value', 'Mobile app');
+  });
+
+  it('says so when the project was deleted meanwhile, and shows a duplicate key at the key field', async () => {
+    const u = userEvent.setup();
+    setup('owner', (req) => (req.method === 'PATCH' ? error(404, 'NOT_FOUND', 'project "app" not found') : req.method === 'POST' ? error(409, 'ALREADY_EXISTS', 'project "web" already exists') : undefined));
+    await u.click(await screen.findByRole('button', { name: 'Edit app' }));
+    const edit = screen.getByRole('dialog', { name: 'Edit project app' });
+    await u.type(within(edit).getByRole('textbox', { name: 'Name' }), '!');
+    await u.click(within(edit).getByRole('button', { name: 'Save changes' }));
+    await within(edit).findByText('Someone else deleted project app since you opened it.');
+    await u.keyboard('{Escape}');
+
+    await u.click(screen.getByRole('button', { name: 'New project' }));
+    const create = screen.getByRole('dialog', { name: 'New project' });
+    await u.type(within(create).getByRole('textbox', { name: 'Key' }), 'web');
+    await u.type(within(create).getByRole('textbox', { name: 'Name' }), 'Web again');
+    await u.click(within(create).getByRole('button', { name: 'Create project' }));
+    const key = within(create).getByRole('textbox', { name: 'Key' });
+    await waitFor(() => { expect(key.getAttribute('aria-invalid')).toBe('true'); });
+    // Said once, at the field the key is typed in.
+    expect(within(create).getAllByText('project "web" already exists').map((e) => e.className)).toEqual(['field-error']);
+    expect(key.getAttribute('aria-describedby')).toContain(within(create).getByText('project "web" already exists').id);
   });
 
   it('adds, edits and deletes environments with If-Match, reloading the top bar for the current project', async () => {

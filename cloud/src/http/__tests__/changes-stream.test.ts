@@ -131,6 +131,29 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     }
   });
 
+  it('closes an open stream at its next heartbeat once its project is deleted', async () => {
+    await p.request('POST', '/api/v1/projects', { token: owner, body: { key: 'short-lived', name: 'Short-lived' } });
+    const res = await p.app.request('/api/v1/projects/short-lived/changes/stream?maxSeconds=600', { headers: { authorization: `Bearer ${owner}` } });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const deleted = await p.request('DELETE', '/api/v1/projects/short-lived', { token: owner, headers: { 'If-Match': '"1"' } });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 16_000);
+      let done = false;
+      const deadline = performance.now() + 3_000;
+      while (!done && performance.now() < deadline) {
+        const chunk = await Promise.race([reader.read(), new Promise<'waiting'>((r) => setTimeout(() => { r('waiting'); }, 3_000))]);
+        done = chunk !== 'waiting' && chunk.done;
+      }
+      expect(deleted.status).toBe(204);
+      expect(done).toBe(true);
+    } finally {
+      vi.useRealTimers();
+      await reader.cancel();
+    }
+  });
+
   it('refuses a bad cursor and an unknown project with clear errors, and anonymous callers', async () => {
     expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?after=-1', { token: owner })).status).toBe(400);
     expect((await p.request('GET', '/api/v1/projects/demo/changes/stream?maxSeconds=99999', { token: owner })).status).toBe(400);

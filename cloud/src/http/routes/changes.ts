@@ -66,7 +66,7 @@ export function changeRoutes(services: Services, streams: StreamSlots = new Stre
           maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'changes',
-          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization')),
+          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization'), project.id),
         });
         return { status: 200, stream, headers: SSE_HEADERS };
       },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { projects } from '../../store/projects.js';
 import { keySchema } from '@xp/shared';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../store/pagination.js';
 import type { Page } from '../../store/pagination.js';
@@ -86,10 +87,11 @@ export function pageView<T>(page: Page<T>, map: (t: T) => unknown = (t) => t): R
 }
 
 /** For long-lived streams: whether the request's bearer token still authenticates (not revoked, user not disabled). */
-export function stillAuthenticated(services: Services, authorization: string | undefined): () => Promise<boolean> {
+export function stillAuthenticated(services: Services, authorization: string | undefined, projectId?: string): () => Promise<boolean> {
   return () =>
     services.accounts.authenticate(parseBearer(authorization), 'stream').then(
-      () => true,
+      // A stream of a project deleted meanwhile ends too (it would only send heartbeats).
+      async () => projectId === undefined || (await projects.existing(services.deps.db, [projectId])).size === 1,
       () => false,
     );
 }

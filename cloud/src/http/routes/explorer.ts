@@ -173,7 +173,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
           maxSeconds: streamSeconds(req.query.maxSeconds),
           logger: services.deps.logger,
           name: 'explorer',
-          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization')),
+          stillAuthorized: stillAuthenticated(services, req.context.req.header('authorization'), project.id),
           pollMs: STREAM_POLL_MS,
           heartbeatMs: HEARTBEAT_MS,
           batch: MAX_STREAM_BATCH,

@@ -37,6 +37,9 @@ const Webhooks = lazyScreen(() => import('../features/webhooks/webhooks-list.js'
 const WebhookPage = lazyScreen(() => import('../features/webhooks/webhook-page.js'));
 const Projects = lazyScreen(() => import('../features/projects/projects.js'));
 
+/** Screens that work without a project: an organisation with none still manages people, keys and health, and reads its audit log. */
+const PROJECTLESS_SCREENS: ReadonlySet<Route['screen']> = new Set(['projects', 'access', 'health', 'audit']);
+
 /** The screens of the sidebar; the first nine have Alt+1…9. A `permission` hides one from roles without it. */
 const NAV: readonly { readonly screen: Route['screen']; readonly label: string; readonly route: Route; readonly permission?: ConsolePermission }[] = [
   { screen: 'flags', label: 'Flags', route: { screen: 'flags' } },
@@ -507,7 +510,7 @@ export function App(): ReactNode {
               </button>
             </p>
           )}
-          {loaded.project === '' && route.screen !== 'projects' ? (
+          {loaded.project === '' && !PROJECTLESS_SCREENS.has(route.screen) ? (
             <div className="state state-empty">
               <p>No project yet.</p>
               <p>

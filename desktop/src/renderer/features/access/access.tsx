@@ -10,7 +10,7 @@ import { InviteUser, UsersTable } from './users-admin.js';
 
 /** Users and their roles, the project's SDK keys, what each role may do, and the signed-in user's API keys. */
 export default function Access(): ReactNode {
-  const { client, user, refreshTick } = useSession();
+  const { client, user, project, refreshTick } = useSession();
   // Every role may list users (`read`); only owners and admins manage them (`users:manage`).
   const canManageUsers = user.role === 'owner' || user.role === 'admin';
   // 200 at a time, the rest a click away.
@@ -47,7 +47,8 @@ export default function Access(): ReactNode {
           Load more users
         </button>
       )}
-      <SdkKeys />
+      {/* SDK keys are a project's: none without one. */}
+      {project === '' ? null : <SdkKeys />}
       <h2>Roles</h2>
       <AsyncView state={roles.state} onRetry={roles.reload}>
         {(r) => (

@@ -53,7 +53,9 @@ const projectOf = (a: AuditEntry): string | null | undefined => (a as AuditEntry
  */
 export default function AuditLog(): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const [scope, setScope] = useState<'project' | 'all'>('project');
+  const [chosenScope, setScope] = useState<'project' | 'all'>('project');
+  // Without a project (all deleted), the organisation's log is all there is.
+  const scope = project === '' ? 'all' : chosenScope;
   const [resourceType, setResourceType] = useState('');
   const [actor, setActor] = useState('');
   const [action, setAction] = useState('');
@@ -89,7 +91,7 @@ export default function AuditLog(): ReactNode {
         <label className="inline">
           Show
           <select aria-label="Scope" value={scope} onChange={(e) => { setScope(e.target.value as typeof scope); }}>
-            <option value="project">Project {project}</option>
+            {project === '' ? null : <option value="project">Project {project}</option>}
             <option value="all">All projects and organisation (users, sign-ins…)</option>
           </select>
         </label>

@@ -151,6 +151,21 @@ describe('Projects in the console', () => {
     expect(sent.some((r) => r.path.startsWith('/api/v1/projects//'))).toBe(false);
   });
 
+  it('keeps Users & keys, Health and the audit log without a project: people and API keys are the organisation\'s', async () => {
+    window.location.hash = '#/access';
+    const { sent } = start([]);
+
+    await screen.findByRole('heading', { name: 'Users, roles and keys', level: 1 });
+    expect(screen.queryByText(/No project yet/)).toBeNull();
+    expect(screen.queryByRole('heading', { name: /SDK keys/ })).toBeNull();
+    window.location.hash = '#/audit';
+    await screen.findByRole('heading', { name: 'Audit log', level: 1 });
+    expect(screen.getByRole('combobox', { name: 'Scope' })).toHaveProperty('value', 'all');
+    await waitFor(() => { expect(sent.some((r) => r.path.startsWith('/api/v1/audit'))).toBe(true); });
+    expect(sent.filter((r) => r.path.startsWith('/api/v1/audit')).every((r) => !r.path.includes('project='))).toBe(true);
+    expect(sent.some((r) => r.path.startsWith('/api/v1/projects//'))).toBe(false);
+  });
+
   it('shows a viewer without projects that an owner or admin creates them', async () => {
     window.location.hash = '#/flags';
     start([], 'viewer');

@@ -216,12 +216,24 @@ function trackRequests(server: Server): () => Promise<void> {
       return;
     }
     inFlight++;
-    res.once('close', () => {
-      inFlight--;
-      if (inFlight === 0) {
-        idle?.();
+    // Done when the handler answers, not when the connection closes: a client that gave up (the
+    // poller stopping mid-GetRecords) closes it while the handler still works, and a handler reaching
+    // the closed store reopens a sub-store, whose lock then meets the next open of the folder.
+    let done = false;
+    const finished = (): void => {
+      if (!done) {
+        done = true;
+        inFlight--;
+        if (inFlight === 0) {
+          idle?.();
+        }
       }
-    });
+    };
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      finished();
+      return end(...args);
+    }) as typeof res.end;
     for (const handler of handlers) {
       handler.call(server, req, res);
     }

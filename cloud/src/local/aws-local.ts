@@ -204,7 +204,7 @@ async function serve(server: Server, port: number): Promise<LocalService> {
  * Routes the server's requests through a counter. The returned function switches to answering 503
  * and resolves once every request already accepted has been answered (or after DRAIN_MS).
  */
-function trackRequests(server: Server): () => Promise<void> {
+export function trackRequests(server: Server): () => Promise<void> {
   const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
   let inFlight = 0;

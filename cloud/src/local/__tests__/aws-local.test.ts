@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppErrorCode } from '../../errors.js';
-import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from '../aws-local.js';
+import { createKinesisClient, ensureStream, startDynalite, startKinesalite, trackRequests } from '../aws-local.js';
 
 const ENDPOINT = /^http:\/\/127\.0\.0\.1:\d+$/;
 
@@ -200,5 +202,33 @@ describe('in-process AWS stand-ins', () => {
     await expect(ensureStream(kinesis, 'events', 1)).rejects.toMatchObject({ code: AppErrorCode.Unavailable });
     await expect(ensureStream(kinesis, 'events', 0)).rejects.toMatchObject({ code: AppErrorCode.Validation });
     kinesis.destroy();
+  });
+});
+
+describe('draining a stand-in before its store closes', () => {
+  it('waits for a handler still working after its client gave up, not just for the connection to close', async () => {
+    let handled = false;
+    const server = http.createServer((_req, res) => {
+      // A handler that answers late, as kinesalite's GetRecords reaching its store does.
+      setTimeout(() => {
+        handled = true;
+        res.end('late');
+      }, 300);
+    });
+    const drain = trackRequests(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    const abort = new AbortController();
+    const request = fetch(`http://127.0.0.1:${port}/`, { signal: abort.signal }).catch(() => 'aborted');
+    await new Promise((done) => setTimeout(done, 50));
+    abort.abort();
+    expect(await request).toBe('aborted');
+    await new Promise((done) => setTimeout(done, 20));
+
+    await drain();
+
+    expect(handled).toBe(true);
+    server.closeAllConnections();
+    await new Promise((done) => server.close(done));
   });
 });

@@ -16,6 +16,27 @@ function changes(text: string): ChangeNotice[] {
 const flag = (key: string): unknown => booleanFlagBody(key, { development: { enabled: true, defaultVariation: 'on', offVariation: 'off' } });
 
 
+/**
+ * Whether an open stream ends at its next heartbeat (the clock moved past it; 3 s to see it end):
+ * where the stream asks again whether the caller may still read. Cancels the reader either way.
+ */
+async function endsAtNextHeartbeat(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  try {
+    vi.setSystemTime(Date.now() + 16_000);
+    let done = false;
+    const deadline = performance.now() + 3_000;
+    while (!done && performance.now() < deadline) {
+      const chunk = await Promise.race([reader.read(), new Promise<'waiting'>((r) => setTimeout(() => { r('waiting'); }, 3_000))]);
+      done = chunk !== 'waiting' && chunk.done;
+    }
+    return done;
+  } finally {
+    vi.useRealTimers();
+    await reader.cancel();
+  }
+}
+
 describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
   let p: Platform;
   let owner: string;
@@ -114,21 +135,9 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     const reader = res.body!.getReader();
     await reader.read();
     const disabled = await p.request('PATCH', `/api/v1/users/${invited.body.user.id as string}`, { token: owner, body: { disabled: true }, headers: { 'If-Match': '"1"' } });
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + 16_000);
-      let done = false;
-      const deadline = performance.now() + 3_000;
-      while (!done && performance.now() < deadline) {
-        const chunk = await Promise.race([reader.read(), new Promise<'waiting'>((r) => setTimeout(() => { r('waiting'); }, 3_000))]);
-        done = chunk !== 'waiting' && chunk.done;
-      }
-      expect(disabled.status).toBe(200);
-      expect(done).toBe(true);
-    } finally {
-      vi.useRealTimers();
-      await reader.cancel();
-    }
+    const done = await endsAtNextHeartbeat(reader);
+    expect(disabled.status).toBe(200);
+    expect(done).toBe(true);
   });
 
   it('closes an open stream at its next heartbeat once its project is deleted', async () => {
@@ -137,21 +146,9 @@ describe('change feed (GET /api/v1/projects/{project}/changes/stream)', () => {
     const reader = res.body!.getReader();
     await reader.read();
     const deleted = await p.request('DELETE', '/api/v1/projects/short-lived', { token: owner, headers: { 'If-Match': '"1"' } });
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + 16_000);
-      let done = false;
-      const deadline = performance.now() + 3_000;
-      while (!done && performance.now() < deadline) {
-        const chunk = await Promise.race([reader.read(), new Promise<'waiting'>((r) => setTimeout(() => { r('waiting'); }, 3_000))]);
-        done = chunk !== 'waiting' && chunk.done;
-      }
-      expect(deleted.status).toBe(204);
-      expect(done).toBe(true);
-    } finally {
-      vi.useRealTimers();
-      await reader.cancel();
-    }
+    const done = await endsAtNextHeartbeat(reader);
+    expect(deleted.status).toBe(204);
+    expect(done).toBe(true);
   });
 
   it('refuses a bad cursor and an unknown project with clear errors, and anonymous callers', async () => {

@@ -52,6 +52,15 @@ function keysApi(options: { initial?: AccessTokenView[]; refuse?: Responder } = 
 
 const posted = (sent: readonly { method: string; path: string; body: unknown }[]): unknown[] => sent.filter((r) => r.method === 'POST' && r.path === '/api/v1/me/tokens').map((r) => r.body);
 
+/** The API keys section for a signed-in `role`. */
+function renderKeys(client: ReturnType<typeof fakeApi>['client'], role: Role): void {
+  render(
+    <WithSession client={client} me={user({ role })}>
+      <ApiKeys />
+    </WithSession>,
+  );
+}
+
 /** The access cell of the key named `name`. */
 function accessOf(name: string): string | null {
   const row = screen.getByRole('cell', { name }).closest('tr')!;
@@ -92,11 +101,7 @@ describe('API keys', () => {
   it('sends neither role nor projects unless chosen: the key follows my role on every project', async () => {
     const u = userEvent.setup();
     const { client, sent } = keysApi();
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'editor');
 
     await u.type(await screen.findByRole('textbox', { name: 'New key name' }), ' ci ');
     expect(screen.getByRole('combobox', { name: 'Role' })).toHaveProperty('value', '');
@@ -114,11 +119,7 @@ describe('API keys', () => {
   it('sends the chosen role and the ticked project keys, and lists the key with that access', async () => {
     const u = userEvent.setup();
     const { client, sent } = keysApi();
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'editor');
 
     await u.type(await screen.findByRole('textbox', { name: 'New key name' }), 'ci');
     await u.selectOptions(screen.getByRole('combobox', { name: 'Role' }), 'analyst');
@@ -141,29 +142,17 @@ describe('API keys', () => {
   it('offers only the roles at or below mine', async () => {
     const options = (): string[] => within(screen.getByRole('combobox', { name: 'Role' })).getAllByRole('option').map((o) => o.textContent);
     const { client } = keysApi();
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'editor');
     await screen.findByRole('table', { name: 'API keys' });
     expect(options()).toEqual(['Same as mine (follows my role)', 'editor', 'analyst', 'viewer']);
     cleanup();
 
-    render(
-      <WithSession client={client} me={user({ role: 'owner' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'owner');
     await screen.findByRole('table', { name: 'API keys' });
     expect(options()).toEqual(['Same as mine (follows my role)', 'owner', 'admin', 'editor', 'analyst', 'viewer']);
     cleanup();
 
-    render(
-      <WithSession client={client} me={user({ role: 'viewer' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'viewer');
     await screen.findByRole('table', { name: 'API keys' });
     expect(options()).toEqual(['Same as mine (follows my role)', 'viewer']);
   });
@@ -171,11 +160,7 @@ describe('API keys', () => {
   it('asks for at least one project when limited to some, at the field, and sends nothing until one is ticked', async () => {
     const u = userEvent.setup();
     const { client, sent } = keysApi();
-    render(
-      <WithSession client={client} me={user({ role: 'admin' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'admin');
 
     await u.type(await screen.findByRole('textbox', { name: 'New key name' }), 'ci');
     await u.click(screen.getByRole('radio', { name: 'Only these projects' }));
@@ -204,11 +189,7 @@ describe('API keys', () => {
       apiError(400, 'VALIDATION_FAILED', 'invalid request', { issues: [{ path: 'body.projects', message: 'at most 50 projects' }] }),
     ];
     const { client, sent } = keysApi({ refuse: () => answers.shift() });
-    render(
-      <WithSession client={client} me={user({ role: 'editor' })}>
-        <ApiKeys />
-      </WithSession>,
-    );
+    renderKeys(client, 'editor');
     const create = async (): Promise<void> => { await u.click(screen.getByRole('button', { name: 'Create key (90 days)' })); };
 
     await u.type(await screen.findByRole('textbox', { name: 'New key name' }), 'ci');

@@ -81,6 +81,7 @@ function actorOf(p: Principal, client: string): Actor {
     email: p.email,
     role,
     client,
+    ...(p.tokenRole === null ? {} : { tokenRole: p.tokenRole }),
     ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }),
     ...(limited ? { limitedTokenId: p.credentialId } : {}),
   };
@@ -327,8 +328,9 @@ export class AccountService {
         throw new AppError(AppErrorCode.InvalidState, `you have ${String(live)} live access tokens, the most one user may hold; revoke the ones you no longer use (DELETE /api/v1/me/tokens/{id})`);
       }
       const parentId = creator?.via === 'token' ? creator.id : null;
-      // A token made with a lower-role token keeps that role, even when none is asked for.
-      const tokenRole = role ?? (actor.role === (await users.get(tx, actor.orgId, actor.userId)).role ? null : actor.role);
+      // A token made with a token that has a role keeps that role, even when none is asked for: it
+      // must not follow the user above it later.
+      const tokenRole = role ?? actor.tokenRole ?? null;
       const created = await credentials.createAccessToken(tx, { id: this.deps.newId(), userId: actor.userId, name, tokenHash: hashToken(token), prefix: tokenPrefix(token), expiresAt, parentId, role: tokenRole, projectIds });
       await record(tx, actor, {
         projectId: null,

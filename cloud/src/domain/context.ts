@@ -16,6 +16,8 @@ export interface Actor {
   readonly client: string;
   /** The project ids a personal access token is limited to; undefined: every project. */
   readonly projectIds?: ReadonlySet<string> | undefined;
+  /** The role a personal access token was given (the actor's role is the lower of it and the user's). */
+  readonly tokenRole?: Role | undefined;
   /** A personal access token limited by a role or projects: its id. It manages only itself and the tokens made with it. */
   readonly limitedTokenId?: string | undefined;
 }

@@ -70,6 +70,8 @@ describe('scoped personal access tokens', () => {
     await markPasswordChosen(p.db, 'dev@example.com');
     const dev = await p.login('dev@example.com', 'developer passphrase 99');
     const { token } = await mint(dev, { name: 'ci', role: 'admin' });
+    // Made with it, a token keeps its role even where that is the user's own: it must not follow the user up.
+    expect((await mint(token, { name: 'ci child' })).accessToken.role).toBe('admin');
     const user = ((await must(owner, 'GET', '/api/v1/users?q=dev@example.com')) as { items: { id: string; version: number }[] }).items[0]!;
     await must(owner, 'PATCH', `/api/v1/users/${user.id}`, { role: 'editor' }, user.version);
 

@@ -1,4 +1,6 @@
 import type { ReactNode } from 'react';
+import { cleanup } from '@testing-library/react';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { XpApiClient } from '@xp/shared';
 import type { EnvironmentInput, Project, RolesView, StoredEnvironment, User } from '@xp/shared';
 import { SessionContext } from '../app/session.js';
@@ -223,4 +225,21 @@ export function projectsBackend(initial: readonly Project[], environments: Reado
       changeEnvironment(project, key, patch);
     },
   };
+}
+
+/**
+ * Hooks for tests that render the whole console (`<App />`) signed in: a stored session and the
+ * light theme before each test; after it, the DOM, stubbed globals and the route are cleared.
+ */
+export function signedInConsole(): void {
+  beforeEach(() => {
+    window.localStorage.clear();
+    window.localStorage.setItem('xp.theme', 'light');
+    window.sessionStorage.setItem('xp.session', 'test-token');
+  });
+  afterEach(() => {
+    cleanup();
+    vi.unstubAllGlobals();
+    window.location.hash = '';
+  });
 }

@@ -1,9 +1,9 @@
 import '../../test/dom.js';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Experiment, Flag, Role, Stored, StoredEnvironment } from '@xp/shared';
-import { ROLES, fakeFetch, user } from '../../test/fake-api.js';
+import { ROLES, fakeFetch, signedInConsole, user } from '../../test/fake-api.js';
 import { abExperiment, booleanFlag, storedOf } from '../../test/fixtures.js';
 import type { Responder } from '../../test/fake-api.js';
 import { App } from '../app.js';
@@ -46,17 +46,7 @@ function experiment(key: string): Stored<Experiment> {
   return storedOf(abExperiment(key, { name: 'CTA copy' }));
 }
 
-beforeEach(() => {
-  window.localStorage.clear();
-  window.localStorage.setItem('xp.theme', 'light');
-  window.sessionStorage.setItem('xp.session', 'test-token');
-});
-
-afterEach(() => {
-  cleanup();
-  vi.unstubAllGlobals();
-  window.location.hash = '';
-});
+signedInConsole();
 
 describe('console shell', () => {
   it('loads the permission matrix with the session and disables what the role may not do', async () => {

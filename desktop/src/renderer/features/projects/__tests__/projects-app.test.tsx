@@ -1,10 +1,10 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
+import { render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Project, Role } from '@xp/shared';
 import { App } from '../../../app/app.js';
-import { ROLES, fakeFetch, projectOf, projectsBackend, user } from '../../../test/fake-api.js';
+import { ROLES, fakeFetch, projectOf, projectsBackend, signedInConsole, user } from '../../../test/fake-api.js';
 
 /** The whole console on a signed-in `role`, with `projects` behind the fake project endpoints. */
 function start(projects: readonly Project[], role: Role = 'owner'): ReturnType<typeof fakeFetch> & { backend: ReturnType<typeof projectsBackend> } {
@@ -30,17 +30,7 @@ function start(projects: readonly Project[], role: Role = 'owner'): ReturnType<t
 
 const topBar = (): HTMLElement => screen.getByRole('banner');
 
-beforeEach(() => {
-  window.localStorage.clear();
-  window.localStorage.setItem('xp.theme', 'light');
-  window.sessionStorage.setItem('xp.session', 'test-token');
-});
-
-afterEach(() => {
-  cleanup();
-  vi.unstubAllGlobals();
-  window.location.hash = '';
-});
+signedInConsole();
 
 describe('Projects in the console', () => {
   it('is in the sidebar, after the nine screens with Alt+digit, and names the window', async () => {

@@ -33,6 +33,8 @@ const URL_FIELD = /ur[il]$/i;
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>`]+/gi;
 /** The password of a URL's user information (`postgres://user:password@host`), in any string. */
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s"'<>`/:@]*:)[^\s"'<>`/@]+@/gi;
+/** A query parameter in any string (`?password=…`, `&api_key=…`); its value is redacted when its name is secret-like. */
+const QUERY_PARAMETER = /([?&;]([A-Za-z0-9_.[\]-]{1,64})=)([^&#;\s"'<>`]*)/g;
 /** Routes whose bodies hold receiver URLs, which are secrets (stored encrypted, shown as previews). */
 const URL_SECRET_ROUTE = /\/webhooks(\/|$)/;
 
@@ -70,7 +72,9 @@ export function redactBody(value: unknown, options: RedactOptions = {}, depth = 
     return REDACTED;
   }
   if (typeof value === 'string') {
-    const text = value.replace(URL_PASSWORD, `$1${REDACTED}@`);
+    const text = value
+      .replace(URL_PASSWORD, `$1${REDACTED}@`)
+      .replace(QUERY_PARAMETER, (whole, head: string, name: string) => (SECRET_FIELD.test(name) ? `${head}${REDACTED}` : whole));
     return redactSecrets(options.allUrls === true ? text.replace(URL_IN_TEXT, previewUrl) : text);
   }
   if (Array.isArray(value)) {

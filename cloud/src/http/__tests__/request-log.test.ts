@@ -118,6 +118,14 @@ describe('structured request logs and error capture', () => {
     });
   });
 
+  it('redacts secret-named query parameters inside any string, keeping the others', () => {
+    const body = { note: 'try https://h.example/login?user=ann&password=LEAK11&lang=en', steps: ['open /reset?otp=LEAK12#top', 'then ?page=2;api_key=LEAK13'] };
+    expect(redactBody(body)).toEqual({
+      note: `try https://h.example/login?user=ann&password=${REDACTED}&lang=en`,
+      steps: [`open /reset?otp=${REDACTED}#top`, `then ?page=2;api_key=${REDACTED}`],
+    });
+  });
+
   it('without COLLECT_REQUEST_BODY no body is logged', async () => {
     await quiet.login(OWNER.email, OWNER.password);
 

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Project } from '@xp/shared';
 import { useSession } from '../../app/session.js';
@@ -46,6 +46,18 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
   const list = projects.state.status === 'ready' ? projects.state.data.filter((p) => p.key !== deleted) : [];
   const selected = list.find((p) => p.key === chosen) ?? list.find((p) => p.key === current) ?? list[0];
   const opened = open === null || open.kind === 'create' ? undefined : list.find((p) => p.key === open.key);
+  /** A project just created: focus goes to its row once listed (the button that opened the form may be gone, and the switch offered goes when the top bar switches by itself). */
+  const [focusAfterCreate, setFocusAfterCreate] = useState<string | null>(null);
+  useEffect(() => {
+    if (focusAfterCreate === null || !list.some((p) => p.key === focusAfterCreate)) {
+      return;
+    }
+    const target = [...document.querySelectorAll<HTMLElement>('[data-project-row]')].find((el) => el.dataset.projectRow === focusAfterCreate);
+    if (target !== undefined) {
+      target.focus();
+      setFocusAfterCreate(null);
+    }
+  });
 
   return (
     <>
@@ -120,6 +132,7 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
             setDeleted(null);
             setChosen(created.key);
             setResult({ tone: 'good', text: `Created project ${created.key} with its environments, listed below.`, offer: created.key });
+            setFocusAfterCreate(created.key);
             projects.reload();
             reloadShell();
           }}
@@ -203,7 +216,7 @@ function ProjectsTable({
             <td className="small">{p.description === null || p.description === '' ? <span className="muted">—</span> : p.description}</td>
             <td className="small">{formatTime(p.createdAt)}</td>
             <td>
-              <button type="button" aria-label={`Show the environments of ${p.key}`} aria-pressed={p.key === selected} onClick={() => { onSelect(p.key); }}>
+              <button type="button" data-project-row={p.key} aria-label={`Show the environments of ${p.key}`} aria-pressed={p.key === selected} onClick={() => { onSelect(p.key); }}>
                 Environments
               </button>{' '}
               {p.key === current ? null : (

@@ -137,6 +137,8 @@ describe('Projects in the console', () => {
     const table = screen.getByRole('table', { name: 'Projects' });
     await waitFor(() => { expect(within(table).getByText('current')).toBeTruthy(); });
     expect(within(topBar()).getByRole('combobox', { name: 'Environment' })).toBeTruthy();
+    // The button that opened the form is gone with the empty list: focus goes to the new project's row, not the page's start.
+    await waitFor(() => { expect(document.activeElement).toBe(within(table).getByRole('button', { name: 'Show the environments of first' })); });
     // No change feed, no request, for the empty project key.
     expect(sent.some((r) => r.path.startsWith('/api/v1/projects//'))).toBe(false);
   });

@@ -1,6 +1,6 @@
 import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError, XpApiClient } from '@xp/shared';
+import { ApiError, FeedState, XpApiClient } from '@xp/shared';
 import type { StoredEnvironment, User } from '@xp/shared';
 import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
@@ -172,6 +172,8 @@ export function App(): ReactNode {
   const route = switchedTo ?? hashRoute;
   const [switching, setSwitching] = useState<string | null>(null);
   const [switchError, setSwitchError] = useState<{ project: string; error: unknown } | null>(null);
+  /** The project shown was deleted elsewhere; `now` is the one shown instead ('' for none). */
+  const [projectGone, setProjectGone] = useState<{ project: string; now: string } | null>(null);
   const [theme, setTheme] = useState<Theme>(initialTheme);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [phase, setPhase] = useState<'checking' | 'signed-out' | 'ready' | 'error'>('checking');
@@ -245,12 +247,42 @@ export function App(): ReactNode {
       return undefined;
     }
     let pending: ReturnType<typeof setTimeout> | undefined;
+    let gone = false;
     const feed = loaded.client.followChanges(loaded.project, {
       onChange: () => {
         clearTimeout(pending);
         pending = setTimeout(() => {
           setRefreshTick((t) => t + 1);
         }, CHANGE_DEBOUNCE_MS);
+      },
+      onState: (state, detail) => {
+        // The project was deleted (elsewhere: another console, the API): its feed answers 404 at the
+        // next reconnect. The console moves to a project left instead of showing errors for it.
+        if (state !== FeedState.Stopped || !/\b404$/.test(detail ?? '') || gone) {
+          return;
+        }
+        gone = true;
+        const project = loaded.project;
+        loadSession(loaded.client, project).then(
+          (next) => {
+            if (next.project === project) {
+              return;
+            }
+            if (next.project === '') {
+              window.localStorage.removeItem('xp.project');
+            } else {
+              window.localStorage.setItem('xp.project', next.project);
+            }
+            setProjectGone({ project, now: next.project });
+            // A flag or an experiment of the deleted project is gone with it: show the list.
+            const list = listAfterProjectSwitch(parseRoute(window.location.hash));
+            if (list !== null) {
+              navigate(list);
+            }
+            setLoaded(next);
+          },
+          () => undefined,
+        );
       },
     });
     return () => {
@@ -311,6 +343,7 @@ export function App(): ReactNode {
   /** Loads another project; on failure the current one stays and the error is shown with a retry. */
   const switchProject = (client: XpApiClient, project: string): void => {
     setSwitchError(null);
+    setProjectGone(null);
     setSwitching(project);
     loadSession(client, project).then(
       (next) => {
@@ -506,6 +539,15 @@ export function App(): ReactNode {
                 Try again
               </button>{' '}
               <button type="button" className="ghost" onClick={() => { setSwitchError(null); }}>
+                Dismiss
+              </button>
+            </p>
+          )}
+          {projectGone === null ? null : (
+            <p className="banner banner-warn" role="alert">
+              Project {projectGone.project} was deleted.{' '}
+              {projectGone.now === '' ? 'No project is left.' : `The console now shows project ${projectGone.now}.`}{' '}
+              <button type="button" className="ghost" onClick={() => { setProjectGone(null); }}>
                 Dismiss
               </button>
             </p>

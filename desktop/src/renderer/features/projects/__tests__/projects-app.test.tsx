@@ -118,6 +118,46 @@ describe('Projects in the console', () => {
     expect(within(empty.parentElement!).getByRole('button', { name: 'Create the first project' })).toBeTruthy();
   });
 
+  it('moves on when the project shown is deleted elsewhere: its change feed answers 404, and the console shows a project left', async () => {
+    window.location.hash = '#/flags/checkout';
+    window.localStorage.setItem('xp.project', 'shop');
+    let deletedElsewhere = false;
+    const backend = projectsBackend([projectOf('web'), projectOf('shop')]);
+    const api = fakeFetch((req) => {
+      const path = req.path.split('?')[0] ?? '';
+      if (path === '/api/v1/me') {
+        return { status: 200, body: user({ role: 'owner' }) };
+      }
+      if (path === '/api/v1/roles') {
+        return { status: 200, body: ROLES };
+      }
+      if (path.endsWith('/changes/stream')) {
+        // Unavailable (retried) while the project exists; then the API no longer knows it.
+        return deletedElsewhere && path.startsWith('/api/v1/projects/shop/') ? { status: 404 } : { status: 503 };
+      }
+      if (deletedElsewhere && path.startsWith('/api/v1/projects/shop')) {
+        return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'project "shop" not found' } } };
+      }
+      if (deletedElsewhere && path === '/api/v1/projects' && req.method === 'GET') {
+        return { status: 200, body: { items: [projectOf('web')] } };
+      }
+      return backend.respond(req) ?? (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined);
+    });
+    vi.stubGlobal('fetch', api.fetch);
+    render(<App />);
+    const select = within(await screen.findByRole('banner')).getByRole('combobox', { name: 'Project' });
+    expect(select).toHaveProperty('value', 'shop');
+
+    deletedElsewhere = true;
+    const notice = await screen.findByText(/Project shop was deleted/, {}, { timeout: 5_000 });
+    expect(notice.textContent).toContain('Project shop was deleted. The console now shows project web.');
+    expect(notice.getAttribute('role')).toBe('alert');
+    await waitFor(() => { expect(within(topBar()).getByText('web')).toBeTruthy(); });
+    expect(window.localStorage.getItem('xp.project')).toBe('web');
+    // The flag opened belonged to the deleted project: the console shows the flags list.
+    expect(window.location.hash).toBe('#/flags');
+  });
+
   it('starts without projects: the other screens point to Projects, where the first one is created and opened', async () => {
     const u = userEvent.setup();
     window.location.hash = '#/flags';

@@ -1,18 +1,42 @@
 import { Permission, assertCan } from '../auth/permissions.js';
-import type { AuditEntry, AuditFilter } from '../store/audit.js';
+import type { AuditEntry, AuditFilter, ExportedAuditEntry } from '../store/audit.js';
 import { audit } from '../store/audit.js';
 import type { Page } from '../store/pagination.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
+import { invalid } from '../errors.js';
+
+/** The most entries one export holds; a larger one is refused, to be narrowed by time. */
+export const MAX_AUDIT_EXPORT_ENTRIES = 100_000;
+
+type ListFilter = Omit<AuditFilter, 'projectId'> & { project?: string | undefined };
 
 export class AuditService {
   constructor(private readonly deps: Deps) {}
 
   /** The organisation's audit log, newest first, filtered by project, resource, user, environment or time. */
-  async list(actor: Actor, filter: Omit<AuditFilter, 'projectId'> & { project?: string | undefined }): Promise<Page<AuditEntry>> {
+  async list(actor: Actor, filter: ListFilter): Promise<Page<AuditEntry>> {
+    return audit.list(this.deps.db, actor.orgId, await this.scoped(actor, filter));
+  }
+
+  /**
+   * Every entry the filter matches, oldest first (the same filters and access as `list`), for an
+   * export; more than MAX_AUDIT_EXPORT_ENTRIES is refused with the advice to narrow it.
+   */
+  async export(actor: Actor, filter: Omit<ListFilter, 'limit' | 'cursor'>): Promise<ExportedAuditEntry[]> {
+    const { entries, more } = await audit.exportEntries(this.deps.db, actor.orgId, await this.scoped(actor, filter), MAX_AUDIT_EXPORT_ENTRIES);
+    if (more) {
+      throw invalid(`more than ${MAX_AUDIT_EXPORT_ENTRIES.toLocaleString('en-US')} entries match; export them in parts with from and to`, {
+        issues: [{ path: 'query.from', message: `more than ${MAX_AUDIT_EXPORT_ENTRIES} entries match` }],
+      });
+    }
+    return entries;
+  }
+
+  private async scoped<F extends Omit<ListFilter, 'limit' | 'cursor'>>(actor: Actor, filter: F): Promise<F & { projectId: string | undefined; projectIds?: string[] }> {
     assertCan(actor, Permission.AuditRead);
     const projectId = filter.project === undefined ? undefined : (await projectFor(this.deps.db, actor, filter.project)).id;
     // A token limited to some projects reads their entries only: not the organisation's (sign-ins, users, tokens).
-    return audit.list(this.deps.db, actor.orgId, { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) });
+    return { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) };
   }
 }

@@ -49,7 +49,7 @@ export interface ResponseSpec {
   readonly description: string;
   readonly schema?: z.ZodType;
   /** A body that is not JSON (text/csv, text/event-stream): documented as a string of this media type. */
-  readonly mediaType?: string;
+  readonly mediaType?: string | readonly string[];
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {

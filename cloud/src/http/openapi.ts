@@ -98,7 +98,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
         spec.schema !== undefined
           ? { description: spec.description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, 'Response')}` } } } }
           : spec.mediaType !== undefined
-            ? { description: spec.description, content: { [spec.mediaType]: { schema: { type: 'string' } } } }
+            ? { description: spec.description, content: Object.fromEntries((typeof spec.mediaType === 'string' ? [spec.mediaType] : spec.mediaType).map((m) => [m, { schema: { type: 'string' } }])) }
             : { description: spec.description };
     }
     const errors = [...(r.auth === false ? [400, 401, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])]), ...(r.errors ?? []), ...ALWAYS];

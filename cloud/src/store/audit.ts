@@ -82,6 +82,11 @@ const fromRow = (r: Row): AuditEntry => ({
   createdAt: iso(r.created_at),
 });
 
+/** An entry as exported: with its project's key. */
+export interface ExportedAuditEntry extends AuditEntry {
+  readonly projectKey: string | null;
+}
+
 /** What the change feed says of an audit entry: what changed, not who or how (no diff). */
 export interface ChangeNotice {
   readonly id: number;
@@ -120,38 +125,7 @@ export const audit = {
 
   /** Newest first, filtered; the cursor is the last id seen. */
   async list(db: Queryable, orgId: string, filter: AuditFilter): Promise<Page<AuditEntry>> {
-    const params: unknown[] = [orgId];
-    const where = ['org_id = $1'];
-    const add = (column: string, value: string | undefined): void => {
-      if (value !== undefined && value !== '') {
-        params.push(value);
-        where.push(`${column} = $${params.length}`);
-      }
-    };
-    add('project_id', filter.projectId);
-    if (filter.projectIds !== undefined) {
-      params.push([...filter.projectIds]);
-      where.push(`project_id = ANY($${params.length}::text[])`);
-    }
-    add('resource_type', filter.resourceType);
-    add('resource_key', filter.resourceKey);
-    add('actor_id', filter.actorId);
-    add('environment_key', filter.environment);
-    if (filter.action?.endsWith('.*') === true) {
-      // Action names are lower-case letters, hyphens and dots (checked by the route): no LIKE wildcard among them.
-      params.push(`${filter.action.slice(0, -1)}%`);
-      where.push(`action LIKE $${params.length}`);
-    } else {
-      add('action', filter.action);
-    }
-    if (filter.from !== undefined) {
-      params.push(filter.from);
-      where.push(`created_at >= $${params.length}`);
-    }
-    if (filter.to !== undefined) {
-      params.push(filter.to);
-      where.push(`created_at < $${params.length}`);
-    }
+    const { where, params } = auditWhere(orgId, filter);
     const before = decodeCursor(filter.cursor, 'number');
     if (before !== undefined) {
       params.push(before);
@@ -161,4 +135,58 @@ export const audit = {
     const result = await db.query<Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}`, params);
     return toPage(result.rows, filter.limit, fromRow, (r) => Number(r.id));
   },
+
+  /**
+   * Every entry the filter matches, oldest first, with the key of its project (null for the
+   * organisation's entries and for a project deleted since), at most `max`; `more` says whether
+   * others match beyond them.
+   */
+  async exportEntries(db: Queryable, orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>, max: number): Promise<{ entries: ExportedAuditEntry[]; more: boolean }> {
+    const { where, params } = auditWhere(orgId, filter);
+    params.push(max + 1);
+    const result = await db.query<Row & { project_key: string | null }>(
+      `SELECT a.*, p.key AS project_key FROM (SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}) a
+       LEFT JOIN projects p ON p.id = a.project_id
+       ORDER BY a.id`,
+      params,
+    );
+    return { entries: result.rows.slice(0, max).map((r) => ({ ...fromRow(r), projectKey: r.project_key })), more: result.rows.length > max };
+  },
 };
+
+/** The WHERE clauses and parameters of a filter (the organisation's entries, narrowed). */
+function auditWhere(orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>): { where: string[]; params: unknown[] } {
+  const params: unknown[] = [orgId];
+  const where = ['org_id = $1'];
+  const add = (column: string, value: string | undefined): void => {
+    if (value !== undefined && value !== '') {
+      params.push(value);
+      where.push(`${column} = $${params.length}`);
+    }
+  };
+  add('project_id', filter.projectId);
+  if (filter.projectIds !== undefined) {
+    params.push([...filter.projectIds]);
+    where.push(`project_id = ANY($${params.length}::text[])`);
+  }
+  add('resource_type', filter.resourceType);
+  add('resource_key', filter.resourceKey);
+  add('actor_id', filter.actorId);
+  add('environment_key', filter.environment);
+  if (filter.action?.endsWith('.*') === true) {
+    // Action names are lower-case letters, hyphens and dots (checked by the route): no LIKE wildcard among them.
+    params.push(`${filter.action.slice(0, -1)}%`);
+    where.push(`action LIKE $${params.length}`);
+  } else {
+    add('action', filter.action);
+  }
+  if (filter.from !== undefined) {
+    params.push(filter.from);
+    where.push(`created_at >= $${params.length}`);
+  }
+  if (filter.to !== undefined) {
+    params.push(filter.to);
+    where.push(`created_at < $${params.length}`);
+  }
+  return { where, params };
+}

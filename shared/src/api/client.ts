@@ -14,6 +14,20 @@ import type { ChangeFeed, ChangeFeedOptions } from './change-feed.js';
  * the VS Code extension. Isomorphic: it needs only `fetch`.
  */
 
+
+/** The audit log's filters (GET /api/v1/audit and its export). */
+export type AuditQuery = {
+  readonly project?: string;
+  readonly resourceType?: string;
+  readonly resourceKey?: string;
+  readonly action?: string;
+  readonly actor?: string;
+  readonly environment?: string;
+  /** ISO 8601 instants with a time zone: entries at or after `from`, before `to`. */
+  readonly from?: string;
+  readonly to?: string;
+};
+
 export interface ApiErrorBody {
   readonly error: { readonly code: string; readonly message: string; readonly details?: unknown };
 }
@@ -419,7 +433,7 @@ export class XpApiClient {
     return (await this.call<ChangeRequest>('POST', `/api/v1/projects/${encodeURIComponent(project)}/change-requests/${encodeURIComponent(id)}/${action}`)).body;
   }
 
-  async audit(query: { project?: string; resourceType?: string; resourceKey?: string; action?: string; actor?: string; environment?: string; cursor?: string; limit?: number } = {}): Promise<Page<AuditEntry>> {
+  async audit(query: AuditQuery & { cursor?: string; limit?: number } = {}): Promise<Page<AuditEntry>> {
     return (await this.call<Page<AuditEntry>>('GET', '/api/v1/audit', { query })).body;
   }
 
@@ -467,14 +481,23 @@ export class XpApiClient {
 
   /** The same results as CSV text (`table: 'timeseries'` for the cumulative series). */
   async resultsCsv(project: string, key: string, query: ResultsQuery & { table?: 'summary' | 'timeseries' } = {}): Promise<string> {
-    const url = new URL(`${this.base}/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`);
-    const params: Query = { ...resultsQueryOf(query), table: query.table };
-    for (const [k, v] of Object.entries(params)) {
+    return this.text(`/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`, { ...resultsQueryOf(query), table: query.table }, 'text/csv');
+  }
+
+  /** The audit log as a file: every entry the filters match, oldest first, CSV (default) or NDJSON text. */
+  async auditExport(query: AuditQuery & { format?: 'csv' | 'ndjson' } = {}): Promise<string> {
+    return this.text('/api/v1/audit/export', { ...query }, query.format === 'ndjson' ? 'application/x-ndjson' : 'text/csv');
+  }
+
+  /** A GET whose answer is text (CSV, NDJSON); an error answer throws ApiError as `call` does. */
+  private async text(path: string, query: Query, accept: string): Promise<string> {
+    const url = new URL(`${this.base}${path}`);
+    for (const [k, v] of Object.entries(query)) {
       if (v !== undefined) {
         url.searchParams.set(k, String(v));
       }
     }
-    const headers: Record<string, string> = { accept: 'text/csv' };
+    const headers: Record<string, string> = { accept };
     if (this.options.token !== undefined) {
       headers.authorization = `Bearer ${this.options.token}`;
     }

@@ -1,4 +1,5 @@
 export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient } from './client.js';
+export type { AuditQuery } from './client.js';
 export { FeedState, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Page, Project, ProjectCreate, ProjectPatch, Stored, StoredEnvironment, User } from './client.js';

@@ -167,4 +167,80 @@ describe('audit log', () => {
       expect(await bad('from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z')).toEqual([400, 'query.from']);
     });
   });
+
+  describe('export', () => {
+    /** Splits RFC 4180 text into rows of fields (quoted fields may hold commas, quotes and line breaks). */
+    function parseCsv(text: string): string[][] {
+      const rows: string[][] = [];
+      let row: string[] = [];
+      let field = '';
+      let quoted = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i]!;
+        if (quoted) {
+          if (c === '"' && text[i + 1] === '"') {
+            field += '"';
+            i++;
+          } else if (c === '"') {
+            quoted = false;
+          } else {
+            field += c;
+          }
+        } else if (c === '"') {
+          quoted = true;
+        } else if (c === ',') {
+          row.push(field);
+          field = '';
+        } else if (c === '\r' && text[i + 1] === '\n') {
+          row.push(field);
+          rows.push(row);
+          row = [];
+          field = '';
+          i++;
+        } else {
+          field += c;
+        }
+      }
+      return rows;
+    }
+
+    it('exports every matching entry oldest first as CSV, with the project key and the diff as JSON, and as NDJSON', async () => {
+      const flag = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('exported', undefined, '=HYPERLINK("x"), "quoted"'));
+      await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/exported/environments/development', { ...flag.definition.environments.development, enabled: true }, flag.version);
+      const listed = (await audit('resourceType=flag&resourceKey=exported')).reverse();
+      expect(listed.map((e) => e.action)).toEqual(['flag.created', 'flag.environment.updated']);
+
+      const csv = await p.request('GET', '/api/v1/audit/export?resourceType=flag&resourceKey=exported', { token: owner });
+      expect(csv.status).toBe(200);
+      expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="xp-audit-\d{4}-\d{2}-\d{2}\.csv"$/);
+      const [header, ...rows] = parseCsv(csv.body as string);
+      expect(header).toEqual(['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff']);
+      expect(rows.map((r) => [Number(r[0]), r[2], r[7], r[10]])).toEqual([
+        [listed[0]!.id, 'demo', 'flag.created', ''],
+        [listed[1]!.id, 'demo', 'flag.environment.updated', 'development'],
+      ]);
+      expect(rows[0]![4]).toBe(OWNER.email);
+      expect(JSON.parse(rows[1]![11]!)).toEqual(listed[1]!.diff);
+      // The name (a formula and quotes) is inside the diff's JSON, quoted as CSV requires, never at a cell's start.
+      expect(rows[0]![11]).toContain('=HYPERLINK(\\"x\\"), \\"quoted\\"');
+
+      const nd = await p.request('GET', '/api/v1/audit/export?format=ndjson&action=flag.*&resourceKey=exported', { token: owner });
+      expect(nd.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+      const lines = (nd.body as string).trimEnd().split('\n').map((l) => JSON.parse(l) as Entry & { projectKey: string });
+      expect(lines.map((l) => [l.id, l.action, l.projectKey])).toEqual(listed.map((e) => [e.id, e.action, 'demo']));
+    });
+
+    it('checks its filters and format like the list, and needs audit:read', async () => {
+      const status = async (query: string, token = owner): Promise<[number, string | undefined]> => {
+        const res = await p.request('GET', `/api/v1/audit/export?${query}`, { token });
+        return [res.status, res.body?.error?.details?.issues?.[0]?.path];
+      };
+      expect(await status('format=xml')).toEqual([400, 'query.format']);
+      expect(await status('from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z')).toEqual([400, 'query.from']);
+      expect(await status('limit=5')).toEqual([400, 'query']);
+      expect((await status('project=no-such-project'))[0]).toBe(404);
+      expect((await p.request('GET', '/api/v1/audit/export')).status).toBe(401);
+    });
+  });
 });

@@ -100,6 +100,12 @@ describe('scoped personal access tokens', () => {
     expect(entries.length).toBeGreaterThan(0);
     expect(entries.every((e) => e.projectId === shopId)).toBe(true);
     expect((await must(admin, 'GET', '/api/v1/audit?limit=200')).items.some((e: { projectId: string | null }) => e.projectId === null)).toBe(true);
+    // So does its export.
+    const exported = (await requestAs(p, token, 'GET', '/api/v1/audit/export?format=ndjson')).body as string;
+    const lines = exported.trimEnd().split('\n').map((l) => JSON.parse(l) as { projectId: string | null; projectKey: string | null });
+    expect(lines.length).toBe(entries.length);
+    expect(lines.every((e) => e.projectId === shopId && e.projectKey === 'shop')).toBe(true);
+    expect((await requestAs(p, token, 'GET', '/api/v1/audit/export?project=demo')).status).toBe(404);
 
     expect((await mint(token, { name: 'shop child' })).accessToken.projects).toEqual(['shop']);
     const wider = await requestAs(p, token, 'POST', '/api/v1/me/tokens', { name: 'wider', projects: ['demo'] });

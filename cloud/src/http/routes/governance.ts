@@ -8,6 +8,53 @@ import { AUDIT_RESOURCE_TYPES } from '../../store/audit.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
+import { MAX_AUDIT_EXPORT_ENTRIES } from '../../domain/audit-log.js';
+import { toCsv } from '../../domain/results-csv.js';
+import type { ExportedAuditEntry } from '../../store/audit.js';
+
+/** The audit log's filters, shared by the page and the export. */
+const auditFilterQuery = {
+        project: keySchema.optional(),
+        resourceType: z.enum(AUDIT_RESOURCE_TYPES, { error: `must be one of ${AUDIT_RESOURCE_TYPES.join(', ')}` }).optional(),
+        resourceKey: z.string().max(128).optional(),
+        actor: z.string().max(64).optional(),
+        environment: keySchema.optional(),
+        action: z
+          .string()
+          .max(64)
+          .regex(/^[a-z][a-z-]*(?:\.[a-z][a-z-]*)*\.(?:[a-z][a-z-]*|\*)$/, 'an action such as flag.updated or user.login-failed, or resource.* for every action of one resource type')
+          .optional()
+          .describe('One action (flag.updated), or every action of a resource type (flag.*)'),
+        from: isoDateSchema.optional().describe('Entries made at or after this instant (ISO 8601 with a time zone: 2026-11-25T00:00:00Z)'),
+        to: isoDateSchema.optional().describe('Entries made before this instant'),
+};
+
+/** The service's filter from the query; `from` must come before `to`. */
+function auditFilter(q: { project?: string | undefined; resourceType?: string | undefined; resourceKey?: string | undefined; actor?: string | undefined; environment?: string | undefined; action?: string | undefined; from?: string | undefined; to?: string | undefined }) {
+  if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
+    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
+  }
+  return {
+    project: q.project,
+    resourceType: q.resourceType,
+    resourceKey: q.resourceKey,
+    actorId: q.actor,
+    environment: q.environment,
+    action: q.action,
+    from: q.from === undefined ? undefined : new Date(q.from),
+    to: q.to === undefined ? undefined : new Date(q.to),
+  };
+}
+
+const AUDIT_CSV_HEADER = ['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff'];
+
+/** One row per entry; the diff as its JSON text. */
+function auditCsv(entries: readonly ExportedAuditEntry[]): string {
+  return toCsv(
+    AUDIT_CSV_HEADER,
+    entries.map((e) => [e.id, e.createdAt, e.projectKey, e.projectId, e.actorEmail, e.actorId, e.client, e.action, e.resourceType, e.resourceKey, e.environment, e.diff === null ? null : JSON.stringify(e.diff)]),
+  );
+}
 
 const changeRequestSchema = z
   .object({
@@ -118,41 +165,38 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       permission: Permission.AuditRead,
       tag: 'Audit',
       summary: 'The audit log, newest first, filterable by project, resource, action, user, environment and time',
-      query: z.strictObject({
-        ...pageQuery,
-        project: keySchema.optional(),
-        resourceType: z.enum(AUDIT_RESOURCE_TYPES, { error: `must be one of ${AUDIT_RESOURCE_TYPES.join(', ')}` }).optional(),
-        resourceKey: z.string().max(128).optional(),
-        actor: z.string().max(64).optional(),
-        environment: keySchema.optional(),
-        action: z
-          .string()
-          .max(64)
-          .regex(/^[a-z][a-z-]*(?:\.[a-z][a-z-]*)*\.(?:[a-z][a-z-]*|\*)$/, 'an action such as flag.updated or user.login-failed, or resource.* for every action of one resource type')
-          .optional()
-          .describe('One action (flag.updated), or every action of a resource type (flag.*)'),
-        from: isoDateSchema.optional().describe('Entries made at or after this instant (ISO 8601 with a time zone: 2026-11-25T00:00:00Z)'),
-        to: isoDateSchema.optional().describe('Entries made before this instant'),
-      }),
+      query: z.strictObject({ ...pageQuery, ...auditFilterQuery }),
       responses: { 200: { description: 'A page of entries', schema: pageSchema(auditEntrySchema) } },
       handler: async (req) => {
-        const q = req.query;
-        if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
-          throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
-        }
-        const page = await s.audit.list(req.actor, {
-          limit: q.limit,
-          cursor: q.cursor,
-          project: q.project,
-          resourceType: q.resourceType,
-          resourceKey: q.resourceKey,
-          actorId: q.actor,
-          environment: q.environment,
-          action: q.action,
-          from: q.from === undefined ? undefined : new Date(q.from),
-          to: q.to === undefined ? undefined : new Date(q.to),
-        });
+        const page = await s.audit.list(req.actor, { limit: req.query.limit, cursor: req.query.cursor, ...auditFilter(req.query) });
         return { status: 200, body: pageView(page) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/audit/export',
+      permission: Permission.AuditRead,
+      tag: 'Audit',
+      summary: 'The audit log as a file: every entry the filters match, oldest first, as CSV (default) or NDJSON',
+      description: `The same filters as GET /api/v1/audit, without paging. At most ${MAX_AUDIT_EXPORT_ENTRIES.toLocaleString('en-US')} entries: a larger export is refused (400) and is made in parts with from and to.`,
+      query: z.strictObject({
+        ...auditFilterQuery,
+        format: z.enum(['csv', 'ndjson'], { error: 'must be csv or ndjson' }).default('csv').describe('csv (text/csv, RFC 4180) or ndjson (application/x-ndjson, one entry per line)'),
+      }),
+      responses: { 200: { description: 'text/csv; charset=utf-8 or application/x-ndjson, as an attachment', mediaType: ['text/csv', 'application/x-ndjson'] } },
+      handler: async (req) => {
+        const entries = await s.audit.export(req.actor, auditFilter(req.query));
+        const csv = req.query.format === 'csv';
+        const name = `xp-audit-${new Date().toISOString().slice(0, 10)}.${csv ? 'csv' : 'ndjson'}`;
+        return {
+          status: 200,
+          text: csv ? auditCsv(entries) : entries.map((e) => `${JSON.stringify(e)}\n`).join(''),
+          headers: {
+            'Content-Type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+            'Content-Disposition': `attachment; filename="${name}"`,
+            'Cache-Control': 'no-store',
+          },
+        };
       },
     }),
   ];

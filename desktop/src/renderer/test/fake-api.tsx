@@ -14,7 +14,8 @@ export interface SentRequest {
   readonly body: unknown;
 }
 
-export type Responder = (req: SentRequest) => { status: number; body?: unknown } | undefined;
+/** An answer: `body` as JSON, or `text` as it is (CSV, NDJSON) with its `contentType`. */
+export type Responder = (req: SentRequest) => { status: number; body?: unknown; text?: string; contentType?: string } | undefined;
 
 /** A fetch that answers from `respond` and records what was sent. */
 export function fakeFetch(respond: Responder): { fetch: typeof fetch; sent: SentRequest[] } {
@@ -30,6 +31,9 @@ export function fakeFetch(respond: Responder): { fetch: typeof fetch; sent: Sent
     };
     sent.push(req);
     const answer = respond(req) ?? { status: 404, body: { error: { code: 'NOT_FOUND', message: `no fake for ${req.method} ${req.path}` } } };
+    if (answer.text !== undefined) {
+      return Promise.resolve(new Response(answer.text, { status: answer.status, headers: { 'content-type': answer.contentType ?? 'text/plain' } }));
+    }
     return Promise.resolve(new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } }));
   };
   return { fetch: fetchFn, sent };

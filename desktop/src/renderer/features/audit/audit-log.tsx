@@ -6,6 +6,7 @@ import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, CodeBlock, Empty, ErrorNote } from '../../lib/ui.js';
+import { download } from '../../lib/download.js';
 
 interface DiffEntry {
   readonly op: 'add' | 'remove' | 'replace';
@@ -63,16 +64,29 @@ export default function AuditLog(): ReactNode {
   const [applied, setApplied] = useState('');
   // The user filter lists the organisation's users when the role may read them; otherwise it is left out.
   const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
+  /** The filters the API applies (the action box filters the entries loaded, here only). */
+  const filters = {
+    ...(scope === 'project' ? { project } : {}),
+    ...(applied === '' ? {} : { resourceKey: applied }),
+    ...(resourceType === '' ? {} : { resourceType }),
+    ...(actor === '' ? {} : { actor }),
+  };
+  const [exporting, setExporting] = useState(false);
+  const [exportError, setExportError] = useState<unknown>(null);
+  const exportCsv = async (): Promise<void> => {
+    setExporting(true);
+    setExportError(null);
+    try {
+      const text = await client.auditExport(filters);
+      download(`xp-audit-${scope === 'project' ? `${project}-` : ''}${new Date().toISOString().slice(0, 10)}.csv`, text);
+    } catch (e) {
+      setExportError(e);
+    } finally {
+      setExporting(false);
+    }
+  };
   const { state, reload, loadMore, moreError } = usePages(
-    (cursor): Promise<Page<AuditEntry>> =>
-      client.audit({
-        ...(scope === 'project' ? { project } : {}),
-        limit: 50,
-        ...(cursor === undefined ? {} : { cursor }),
-        ...(applied === '' ? {} : { resourceKey: applied }),
-        ...(resourceType === '' ? {} : { resourceType }),
-        ...(actor === '' ? {} : { actor }),
-      }),
+    (cursor): Promise<Page<AuditEntry>> => client.audit({ ...filters, limit: 50, ...(cursor === undefined ? {} : { cursor }) }),
     [client, project, applied, scope, resourceType, actor],
     { keyOf: (e) => String(e.id), refreshKey: refreshTick },
   );
@@ -122,7 +136,11 @@ export default function AuditLog(): ReactNode {
         <input type="search" aria-label="Action" placeholder="Action (e.g. login)" value={action} size={14} title="Filters the entries loaded" onChange={(e) => { setAction(e.target.value); }} />
         <input type="search" aria-label="Resource key" placeholder="Flag, experiment or segment key" value={resourceKey} onChange={(e) => { setResourceKey(e.target.value); }} />
         <button type="submit">Filter</button>
+        <button type="button" disabled={exporting} title="Every entry these filters match, oldest first (the action box is not applied)" onClick={() => void exportCsv()}>
+          {exporting ? 'Exporting…' : 'Export CSV'}
+        </button>
       </form>
+      {exportError === null ? null : <ErrorNote error={exportError} />}
       <AsyncView state={state} onRetry={reload}>
         {(loaded) => {
           const items = wanted === '' ? loaded : loaded.filter((a) => a.action.toLowerCase().includes(wanted));

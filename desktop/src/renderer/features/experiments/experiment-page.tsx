@@ -13,6 +13,7 @@ import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
 import { shipAdvice, shipCautions } from './ship-advice.js';
+import { download } from '../../lib/download.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -222,17 +223,6 @@ function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<
       </div>
     </Dialog>
   );
-}
-
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => { URL.revokeObjectURL(url); }, 10_000);
 }
 
 /** An experiment: status and actions, then live results with analysis controls. */

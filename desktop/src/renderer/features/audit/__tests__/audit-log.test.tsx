@@ -1,7 +1,7 @@
 import '../../../test/dom.js';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import AuditLog from '../audit-log.js';
 
@@ -69,5 +69,61 @@ describe('audit log (F5)', () => {
     await u.type(screen.getByRole('searchbox', { name: 'Action' }), 'login');
     await waitFor(async () => { expect(await rows()).toHaveLength(1); });
     expect((await rows())[0]).toContain('user.login-failed');
+  });
+
+  it('exports what the API filters match as a CSV file, and shows why an export is refused', async () => {
+    const u = userEvent.setup();
+    const saved: { name: string; blob: Blob | undefined }[] = [];
+    const textOf = (blob: Blob | undefined): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => { resolve(typeof reader.result === 'string' ? reader.result : ''); };
+        reader.onerror = () => { reject(new Error('unreadable')); };
+        reader.readAsText(blob ?? new Blob([]));
+      });
+    let refuse = false;
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit/export')) {
+        return refuse
+          ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'more than 100,000 entries match; export them in parts with from and to' } } }
+          : { status: 200, text: 'id,created_at\r\n1,2026-11-25T12:00:00.000Z\r\n', contentType: 'text/csv; charset=utf-8' };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit')) {
+        return { status: 200, body: { items: [entry(1, 'flag.updated', 'flag', 'checkout', 'web')], nextCursor: null } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    const blobs = new Map<string, Blob>();
+    vi.stubGlobal('URL', Object.assign(URL, {
+      createObjectURL: (blob: Blob) => {
+        const url = `blob:test/${blobs.size}`;
+        blobs.set(url, blob);
+        return url;
+      },
+      revokeObjectURL: () => undefined,
+    }));
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push({ name: this.download, blob: blobs.get(this.href) });
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })}>
+        <AuditLog />
+      </WithSession>,
+    );
+    await screen.findByRole('table', { name: 'Audit entries' });
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Resource type' }), 'flag');
+    await u.click(screen.getByRole('button', { name: 'Export CSV' }));
+
+    await waitFor(() => { expect(saved).toHaveLength(1); });
+    expect(saved[0]!.name).toMatch(/^xp-audit-web-\d{4}-\d{2}-\d{2}\.csv$/);
+    expect(await textOf(saved[0]!.blob)).toBe('id,created_at\r\n1,2026-11-25T12:00:00.000Z\r\n');
+    const request = sent.find((r) => r.path.startsWith('/api/v1/audit/export'))!;
+    expect(Object.fromEntries(new URL(request.path, 'http://x').searchParams)).toEqual({ project: 'web', resourceType: 'flag' });
+
+    refuse = true;
+    await u.click(screen.getByRole('button', { name: 'Export CSV' }));
+    expect((await screen.findByText(/more than 100,000 entries match/)).textContent).toContain('export them in parts with from and to');
+    expect(saved).toHaveLength(1);
+    click.mockRestore();
   });
 });

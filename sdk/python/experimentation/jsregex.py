@@ -7,13 +7,14 @@ syntax (with the web-compatibility rules of ECMAScript Annex B) and match like i
   and an emoji is two;
 * `.` excludes the four line terminators, `$` matches only at the very end, `^` only at the start;
 * `\\d`, `\\w` and `\\b` are ASCII-only, `\\s` is JavaScript's whitespace set;
-* a backreference to a group that has not matched matches the empty string;
+* a backreference to a group that has not matched matches the empty string, and so does one to a
+  group not yet closed where it stands (`\\1(a)`, `(a\\1)`): JavaScript has not set that group there,
+  since a quantifier clears the captures inside it at each iteration;
 * `i` uses JavaScript's simple upper-case canonicalisation, expanded here into character sets.
 
 Patterns JavaScript rejects raise `JsRegexError`. A few valid JavaScript patterns cannot be
 expressed in Python's `re` and raise `JsRegexError` too (see `docs/sdk-python.md`): lookbehinds
-whose alternatives have different or unbounded lengths, and backreferences to a group from
-inside that same group or before the group is opened.
+whose alternatives have different or unbounded lengths (so no backreference inside one).
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class _Translator:
         self.ignore_case = ignore_case
         self.group_count, self.names = self._scan_groups()
         self.opened = 0
+        # Groups whose `)` has been read: a backreference to any other one matches empty in JavaScript.
+        self.closed: set[int] = set()
+        # Inside a lookbehind JavaScript matches right to left, so a group after a backreference may be set first.
+        self.lookbehinds = 0
 
     # -- pre-scan ---------------------------------------------------------------------------
     def _scan_groups(self) -> tuple[int, dict[str, int]]:
@@ -210,7 +215,9 @@ class _Translator:
         if c == "(" and self.peek(1) == "?" and self.peek(2) == "<" and self.peek(3) in ("=", "!"):
             kind = self.peek(3)
             self.pos += 4
+            self.lookbehinds += 1
             inner = self.disjunction()
+            self.lookbehinds -= 1
             self.expect_close()
             return self.no_quantifier(f"(?<{kind}{inner})")
         if c == "(" and self.peek(1) == "?" and self.peek(2) in ("=", "!"):
@@ -295,17 +302,23 @@ class _Translator:
                 if m is None or self.src[m.end():m.end() + 1] != ">":
                     raise self.error("invalid capture group name")
                 self.pos = m.end() + 1
-                self.opened += 1
-                inner = self.disjunction()
-                self.expect_close()
-                return f"({inner})"
+                return self.capture()
             raise self.error("invalid group")
+        return self.capture()
+
+    def capture(self) -> str:
         self.opened += 1
+        number = self.opened
         inner = self.disjunction()
         self.expect_close()
+        self.closed.add(number)
         return f"({inner})"
 
     def backreference(self, n: int) -> str:
+        if n not in self.closed and self.lookbehinds == 0:
+            # Before its group, or inside it: JavaScript has not set the group here (a quantifier
+            # clears the captures inside it at each iteration), so it matches the empty string.
+            return "(?:)"
         ref = f"(?i:\\{n})" if self.ignore_case else f"\\{n}"
         # A JavaScript backreference to a group that has not matched matches the empty string.
         return f"(?({n}){ref})"

@@ -51,6 +51,14 @@ class JsValueTest(unittest.TestCase):
 class RegexDialectTest(unittest.TestCase):
     def test_javascript_semantics(self) -> None:
         self.assertTrue(matches(r"(a)?b\1", "b"), "a backreference to an unmatched group matches empty")
+        # A backreference before its group, or inside it, is to a group JavaScript has not set there:
+        # it matches empty (as V8 answers for each of these).
+        self.assertTrue(matches(r"\1(a)", "ab"))
+        self.assertTrue(matches(r"^\k<x>(?<x>a)$", "a"))
+        self.assertTrue(matches(r"^(?:\1(a))+$", "aa"), "a quantifier clears its groups at each iteration")
+        self.assertTrue(matches(r"^(a\1)$", "a"))
+        self.assertFalse(matches(r"^(a\1)$", "aa"))
+        self.assertTrue(matches(r"^(a)\1$", "aa"), "after its group closes, a backreference matches what the group did")
         self.assertTrue(matches(r"a{,2}", "a{,2}"), "an invalid brace quantifier is a literal")
         self.assertTrue(matches(r"\cJ", "\n"))
         self.assertTrue(matches(r"[\d-z]", "-"), "a class escape in a range is a union with '-'")
@@ -77,7 +85,7 @@ class RegexDialectTest(unittest.TestCase):
                     compile_js_regex(pattern)
 
     def test_rejects_valid_javascript_that_python_cannot_express(self) -> None:
-        for pattern in [r"(?<=a+)b", r"(?<=a|bc)d", r"(a\1)"]:
+        for pattern in [r"(?<=a+)b", r"(?<=a|bc)d", r"(?<=(a)\1)b"]:
             with self.subTest(pattern):
                 with self.assertRaises(JsRegexError):
                     compile_js_regex(pattern)

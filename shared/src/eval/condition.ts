@@ -1,4 +1,4 @@
-import { regexBacktrackingRisk, regexBeyondLinearEngine, regexUnicodeEscape } from './regex-safety.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexLookbehindProblem, regexUnicodeEscape } from './regex-safety.js';
 import { paddedVersionString } from './version.js';
 
 /**
@@ -383,7 +383,7 @@ class Compiler {
           this.problem(path, `invalid regular expression: ${(e as Error).message}`);
           return alwaysFalse;
         }
-        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg)) : regexBeyondLinearEngine(arg);
+        const risk = this.authoring ? (regexBacktrackingRisk(arg) ?? regexUnicodeEscape(arg) ?? regexLookbehindProblem(arg)) : regexBeyondLinearEngine(arg);
         if (risk !== undefined) {
           this.problem(path, risk);
           return alwaysFalse;

@@ -133,3 +133,129 @@ export function regexUnicodeEscape(source: string): string | undefined {
   }
   return undefined;
 }
+
+interface Width {
+  min: number;
+  max: number;
+  /** Holds a backreference (whose width is that of what its group matched). */
+  backreference: boolean;
+}
+
+/**
+ * Why `source` cannot be evaluated by every SDK, or undefined: Python's `re` needs a lookbehind to
+ * match a fixed number of characters, so `(?<=a+)b`, `(?<=a|bc)d` or a backreference inside a
+ * lookbehind, which JavaScript accepts, would make the rule an error in the Python SDK while the
+ * JavaScript SDK and the API apply it. Refused when a condition is authored. Assumes the pattern
+ * compiles (in JavaScript, without the `u` flag).
+ */
+export function regexLookbehindProblem(source: string): string | undefined {
+  const groups = (source.match(/\((?!\?)|\(\?<(?![=!])/g) ?? []).length;
+  const named = /\(\?<(?![=!])/.test(source);
+  let problem: string | undefined;
+  let i = 0;
+
+  const escape = (): Width => {
+    const c = source[i + 1] ?? '';
+    if (c === 'b' || c === 'B') {
+      i += 2;
+      return { min: 0, max: 0, backreference: false };
+    }
+    const digits = /^[1-9]\d*/.exec(source.slice(i + 1))?.[0];
+    if (digits !== undefined && Number(digits) <= groups) {
+      i += 1 + digits.length;
+      return { min: 0, max: Infinity, backreference: true };
+    }
+    if (c === 'k' && named) {
+      const end = source.indexOf('>', i);
+      i = end < 0 ? source.length : end + 1;
+      return { min: 0, max: Infinity, backreference: true };
+    }
+    const long = /^(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[a-zA-Z]|0[0-7]{0,2}|[1-7][0-7]{0,2})/.exec(source.slice(i + 1))?.[0];
+    i += 1 + (long?.length ?? 1);
+    return { min: 1, max: 1, backreference: false };
+  };
+
+  const atom = (): Width => {
+    const c = source[i]!;
+    if (c === '\\') {
+      return escape();
+    }
+    if (c === '[') {
+      i++;
+      if (source[i] === '^') {
+        i++;
+      }
+      while (i < source.length && source[i] !== ']') {
+        i += source[i] === '\\' ? 2 : 1;
+      }
+      i++;
+      return { min: 1, max: 1, backreference: false };
+    }
+    if (c === '^' || c === '$') {
+      i++;
+      return { min: 0, max: 0, backreference: false };
+    }
+    if (c === '(') {
+      const lookbehind = source.startsWith('(?<=', i) || source.startsWith('(?<!', i);
+      const lookahead = source.startsWith('(?=', i) || source.startsWith('(?!', i);
+      i += lookbehind ? 4 : lookahead || source.startsWith('(?:', i) ? 3 : 1;
+      if (source.startsWith('?<', i)) {
+        // A named group's name.
+        const end = source.indexOf('>', i);
+        i = end < 0 ? source.length : end + 1;
+      }
+      const inner = disjunction();
+      i++;
+      if (lookbehind && problem === undefined && (inner.backreference || inner.min !== inner.max)) {
+        problem = `a lookbehind must match a fixed number of characters (as in (?<=ab)c or (?<=a|b)c): one with a repetition, alternatives of different lengths or a backreference (as in (?<=a+)b or (?<=a|bc)d) works in JavaScript but not in the Python SDK, which would answer the rule with an error`;
+      }
+      return lookbehind || lookahead ? { min: 0, max: 0, backreference: false } : inner;
+    }
+    i++;
+    return { min: 1, max: 1, backreference: false };
+  };
+
+  const term = (): Width => {
+    const w = atom();
+    const q = quantifierAt(source, i);
+    if (q === undefined) {
+      return w;
+    }
+    const text = source.slice(i, i + q.length).replace(/\?$/, '') || source[i]!;
+    i += q.length;
+    const braces = QUANTIFIER_BRACES.exec(text);
+    const [lo, hi] = text === '*' ? [0, Infinity] : text === '+' ? [1, Infinity] : text === '?' ? [0, 1] : [Number(braces?.[1] ?? 1), braces?.[2] === undefined ? Number(braces?.[1] ?? 1) : braces[3] === '' ? Infinity : Number(braces[3])];
+    return { min: w.min * lo, max: hi === 0 ? 0 : w.max * hi, backreference: w.backreference };
+  };
+
+  const alternative = (): Width => {
+    const sum: Width = { min: 0, max: 0, backreference: false };
+    while (i < source.length && source[i] !== '|' && source[i] !== ')') {
+      const w = term();
+      sum.min += w.min;
+      sum.max += w.max;
+      sum.backreference ||= w.backreference;
+    }
+    return sum;
+  };
+
+  const disjunction = (): Width => {
+    const first = alternative();
+    const all: Width = { ...first };
+    while (source[i] === '|') {
+      i++;
+      const next = alternative();
+      all.min = Math.min(all.min, next.min);
+      all.max = Math.max(all.max, next.max);
+      all.backreference ||= next.backreference;
+    }
+    return all;
+  };
+
+  while (i < source.length) {
+    disjunction();
+    // A stray ')' cannot occur in a pattern that compiles; step over it all the same.
+    i++;
+  }
+  return problem;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileCondition, evalCondition } from '../condition.js';
-import { regexBacktrackingRisk, regexBeyondLinearEngine, regexUnicodeEscape } from '../regex-safety.js';
+import { regexBacktrackingRisk, regexBeyondLinearEngine, regexLookbehindProblem, regexUnicodeEscape } from '../regex-safety.js';
 
 describe('regexBacktrackingRisk', () => {
   // (?:(?:a|b)c)+ is safe but refused: the check is conservative about alternatives under a repetition.
@@ -77,5 +77,27 @@ describe('regexUnicodeEscape', () => {
     for (const pattern of ['\\\\p{Lu}', 'a\\p', '\\u00e9', 'p{2}', '\\\\u{1}']) {
       expect({ pattern, problem: regexUnicodeEscape(pattern) }).toEqual({ pattern, problem: undefined });
     }
+  });
+});
+
+describe('regexLookbehindProblem', () => {
+  // The verdicts of Python's re through the Python SDK's translator (sdk/python/experimentation/jsregex.py), checked pattern by pattern.
+  it('refuses lookbehinds that Python cannot run: repeated, of unequal alternatives, or holding a backreference', () => {
+    for (const pattern of ['(?<=a+)b', '(?<=a|bc)d', '(?<=(a)\\1)b', '(?<=a{2,3})b', '(?<=a?)b', '(?<=a*?)b', '(?<n>a)(?<=\\k<n>)', '(?<=(a|bc))d', 'x(?<!\\d+)y']) {
+      expect({ pattern, problem: regexLookbehindProblem(pattern) }).toEqual({ pattern, problem: expect.stringContaining('a lookbehind must match a fixed number of characters') });
+    }
+  });
+
+  it('allows fixed-width lookbehinds, and patterns without one', () => {
+    for (const pattern of ['(?<=a|b)c', '(?<=ab|cd)e', '(?<=a{2})b', '(?<=\\d\\w[x-z].)b', '(?<=\\bfoo)b', '(?<=(?=x)a)b', '(?<=[)(]a)b', '(?<=\\x41\\u0042\\cJ)c', '(?<=(?:ab){2})c', '(?<=(?<!z)a)b', '(a)\\1(?<=a)', '(?<=a{2}?)b', '(?<=\\101)b', 'a+|(?<=x)y', '(?<=[]a)b', '^(a+)\\1$']) {
+      expect({ pattern, problem: regexLookbehindProblem(pattern) }).toEqual({ pattern, problem: undefined });
+    }
+  });
+
+  it('makes an authored condition invalid, while a stored one still runs in JavaScript', () => {
+    const { problems } = compileCondition({ name: { $regex: '(?<=a+)b' } }, 'condition', { authoring: true });
+    expect(problems.join()).toContain('a lookbehind must match a fixed number of characters');
+    expect(compileCondition({ name: { $regex: '(?<=a+)b' } }).problems).toEqual([]);
+    expect(evalCondition({ name: 'aab' }, { name: { $regex: '(?<=a+)b' } })).toBe(true);
   });
 });

@@ -13,7 +13,7 @@ import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { jsonDiff } from './json-diff.js';
-import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
+import { checkFlagCompiles, experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
@@ -189,7 +189,10 @@ export class ChangeRequestService {
       if (flag.version !== data.baseVersion) {
         throw new AppError(AppErrorCode.Conflict, `flag "${flag.key}" is at version ${flag.version}, not ${data.baseVersion}`, { currentVersion: flag.version });
       }
-      parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [env.key]: data.state } }, 'proposed flag');
+      const proposed: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [env.key]: data.state } }, 'proposed flag');
+      // Refused now what applying would refuse (a segment or prerequisite that does not exist, a
+      // prerequisite cycle), before anyone reviews it.
+      await checkFlagCompiles(tx, project.id, env.key, proposed, this.deps.now());
       const cr = await changeRequests.create(tx, {
         id: this.deps.newId(),
         projectId: project.id,

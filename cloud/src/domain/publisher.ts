@@ -98,6 +98,55 @@ function rulesetCycles(ruleset: Ruleset): string[] {
   return prerequisiteCycles(graph).map((cycle) => `flags.${cycle.at(-1)!}.prerequisites: prerequisites form a cycle (${cycle.join(' → ')})`);
 }
 
+/** The definitions a project's rulesets are compiled from. */
+interface ProjectDefinitions {
+  readonly flags: Flag[];
+  readonly archivedFlags: ReadonlySet<string>;
+  readonly segments: Segment[];
+  readonly experiments: Experiment[];
+  readonly holdouts: Holdout[];
+}
+
+async function loadProjectDefinitions(tx: Queryable, projectId: string): Promise<ProjectDefinitions> {
+  // One after another: a transaction is one connection, which runs one query at a time anyway (pg
+  // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
+  const allFlags = await flagsRepo.all(tx, projectId, true);
+  return {
+    flags: allFlags.filter((f) => !f.archived).map((f) => f.definition),
+    archivedFlags: new Set(allFlags.filter((f) => f.archived).map((f) => f.key)),
+    segments: (await segmentsRepo.all(tx, projectId, true)).map((x) => x.definition),
+    experiments: (await experimentsRepo.all(tx, projectId, true)).map((x) => x.definition),
+    holdouts: (await holdoutsRepo.all(tx, projectId, true)).map((x) => x.definition),
+  };
+}
+
+/** One environment's ruleset; a dangling reference or a prerequisite cycle is a validation error naming the environment. */
+function compileEnvironment(environment: string, defs: ProjectDefinitions, now: Date): Ruleset {
+  try {
+    const compiled = compileRuleset({ environment, version: 0, generatedAt: now, flags: defs.flags, segments: defs.segments, experiments: defs.experiments, holdouts: defs.holdouts });
+    const prerequisites = [...danglingPrerequisites(compiled, defs.archivedFlags), ...rulesetCycles(compiled)];
+    if (prerequisites.length > 0) {
+      throw new RulesetCompileError(prerequisites);
+    }
+    return compiled;
+  } catch (e) {
+    if (e instanceof RulesetCompileError) {
+      throw new AppError(AppErrorCode.Validation, `the change leaves environment "${environment}" with broken references`, { problems: e.problems });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Whether `flag` (a change not made yet, such as a change request's proposal) would compile in
+ * `environment` with the project's other definitions as they are: throws the validation error the
+ * change itself would meet (a dangling segment or prerequisite, a prerequisite cycle). Writes nothing.
+ */
+export async function checkFlagCompiles(tx: Queryable, projectId: string, environment: string, flag: Flag, now: Date): Promise<void> {
+  const defs = await loadProjectDefinitions(tx, projectId);
+  compileEnvironment(environment, { ...defs, flags: [...defs.flags.filter((f) => f.key !== flag.key), ...(defs.archivedFlags.has(flag.key) ? [] : [flag])] }, now);
+}
+
 /**
  * Compiles every environment of the project from the transaction's view of the definitions.
  * A definition that does not compile (a dangling segment or experiment reference) aborts the
@@ -113,42 +162,11 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
     projectId,
     envs.map((env) => env.key),
   );
-  // One after another: a transaction is one connection, which runs one query at a time anyway (pg
-  // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
-  const allFlags = await flagsRepo.all(tx, projectId, true);
-  const flags = allFlags.filter((f) => !f.archived);
-  const archivedFlags = new Set(allFlags.filter((f) => f.archived).map((f) => f.key));
-  const segments = await segmentsRepo.all(tx, projectId, true);
-  const experiments = await experimentsRepo.all(tx, projectId, true);
-  const holdouts = await holdoutsRepo.all(tx, projectId, true);
+  const defs = await loadProjectDefinitions(tx, projectId);
   const staged: StagedRuleset[] = [];
   for (const env of envs) {
-    let compiled: Ruleset;
-    try {
-      compiled = compileRuleset({
-        environment: env.key,
-        version: 0,
-        generatedAt: now,
-        flags: flags.map((f) => f.definition),
-        segments: segments.map((s) => s.definition),
-        experiments: experiments.map((e) => e.definition),
-        holdouts: holdouts.map((h) => h.definition),
-      });
-      const prerequisites = [...danglingPrerequisites(compiled, archivedFlags), ...rulesetCycles(compiled)];
-      if (prerequisites.length > 0) {
-        throw new RulesetCompileError(prerequisites);
-      }
-    } catch (e) {
-      if (e instanceof RulesetCompileError) {
-        throw new AppError(AppErrorCode.Validation, `the change leaves environment "${env.key}" with broken references`, { problems: e.problems });
-      }
-      throw e;
-    }
-    const serverOnly = hiddenFrom(
-      compiled,
-      flags.map((f) => f.definition),
-      experiments.map((e) => e.definition),
-    );
+    const compiled = compileEnvironment(env.key, defs, now);
+    const serverOnly = hiddenFrom(compiled, defs.flags, defs.experiments);
     const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled, serverOnly));
     if (version !== undefined) {
       staged.push({ projectId, ruleset: { ...compiled, version }, ...(serverOnly === undefined ? {} : { serverOnly }) });

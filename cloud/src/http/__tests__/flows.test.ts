@@ -95,6 +95,29 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     ]);
   });
 
+  it('refuses a change request whose state would not compile when it is proposed, not only when applied', async () => {
+    for (const key of ['cr-cycle-a', 'cr-cycle-b']) {
+      const prerequisites = key === 'cr-cycle-b' ? [{ flag: 'cr-cycle-a', variation: 'on' }] : [];
+      const made = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key, environments: { production: { enabled: false, defaultVariation: 'on', offVariation: 'off', prerequisites } } } });
+      expect(made.status).toBe(201);
+    }
+    const propose = (state: Record<string, unknown>) =>
+      p.request('POST', '/api/v1/projects/demo/change-requests', {
+        token: editor,
+        body: { resourceType: 'flag', resourceKey: 'cr-cycle-a', environment: 'production', baseVersion: 1, state: { enabled: false, defaultVariation: 'on', offVariation: 'off', ...state } },
+      });
+    const before = (await p.request('GET', '/api/v1/projects/demo/change-requests', { token: owner })).body.items.length;
+
+    const cycle = await propose({ prerequisites: [{ flag: 'cr-cycle-b', variation: 'on' }] });
+    expect([cycle.status, cycle.body.error.code, cycle.body.error.message]).toEqual([400, 'VALIDATION_FAILED', 'the change leaves environment "production" with broken references']);
+    expect(JSON.stringify(cycle.body.error.details.problems)).toMatch(/prerequisites form a cycle \(cr-cycle-[ab] → cr-cycle-[ab] → cr-cycle-[ab]\)/);
+    const segment = await propose({ rules: [{ id: 'r1', type: 'force', variation: 'off', segments: ['no-such-segment'] }] });
+    expect([segment.status, JSON.stringify(segment.body.error.details.problems)]).toEqual([400, expect.stringContaining('no-such-segment')]);
+    expect((await p.request('GET', '/api/v1/projects/demo/change-requests', { token: owner })).body.items.length).toBe(before);
+    // A state that compiles is proposed as before.
+    expect((await propose({ prerequisites: [] })).status).toBe(201);
+  });
+
   it('does not apply a change request whose approver lost the right to approve since; another reviewer can approve it again', async () => {
     const admin = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ada@example.com', name: 'Ada', role: 'admin', password: 'another long passphrase 43' } });
     const adminToken = await p.login('ada@example.com', 'another long passphrase 43');

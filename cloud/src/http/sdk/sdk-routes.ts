@@ -273,7 +273,7 @@ function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
         ...(r.errorMessage === undefined ? {} : { errorMessage: r.errorMessage }),
         ...(r.bucket === undefined ? {} : { bucket: r.bucket }),
         ...(r.prerequisite === undefined ? {} : { prerequisite: r.prerequisite }),
-        trace: r.trace ?? [],
+        ...(r.trace === undefined ? {} : { trace: r.trace }),
       }
     : plain;
 }

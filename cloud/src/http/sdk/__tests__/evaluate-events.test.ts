@@ -116,7 +116,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
     });
 
     it('explains each flag when asked: the bucket and the trace of every rule considered, as the SDKs do', async () => {
-      const explained = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-explain' }, flags: ['checkout-flag', 'button-color'], explain: true });
+      const explained = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-explain' }, flags: ['checkout-flag', 'button-color', 'no-such-flag'], explain: true });
       const plain = await post('/sdk/v1/evaluate', server, { unit: { id: 'user-explain' }, flags: ['checkout-flag'] });
       const wrong = await post('/sdk/v1/evaluate', server, { unit: { id: 'u' }, explain: 'yes' });
 
@@ -127,6 +127,9 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect({ ...checkout, trace: undefined, bucket: undefined }).toEqual({ ...plain.body.flags['checkout-flag'], trace: undefined, bucket: undefined });
       expect(plain.body.flags['checkout-flag']).not.toHaveProperty('trace');
       expect(explained.body.flags['button-color']).toMatchObject({ reason: 'DEFAULT', trace: [] });
+      // The caller's default comes back: no trace, as the SDKs give none.
+      expect(explained.body.flags['no-such-flag']).toMatchObject({ reason: 'FLAG_NOT_FOUND' });
+      expect(explained.body.flags['no-such-flag']).not.toHaveProperty('trace');
       expect([wrong.status, wrong.body.error.details.issues[0].path]).toEqual([400, 'explain']);
     });
 

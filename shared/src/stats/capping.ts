@@ -38,7 +38,10 @@ export function quantile(values: readonly number[], q: number): number {
   const above = Math.min(below + 1, sorted.length - 1);
   const low = sorted[below] ?? Number.NaN;
   const high = sorted[above] ?? Number.NaN;
-  return low + (position - below) * (high - low);
+  const fraction = position - below;
+  const spread = high - low;
+  // Values far apart (-1e308 and 1e308) overflow their difference: weigh the ends instead.
+  return Number.isFinite(spread) ? low + fraction * spread : low * (1 - fraction) + high * fraction;
 }
 
 /** A percentile cap computed from in-memory values (pool all arms so the cap does not depend on the arm). */

@@ -33,6 +33,13 @@ describe('capping', () => {
     expect(quantile([3, 1, 2], 0.5)).toBe(2);
   });
 
+  it('interpolates between values whose difference overflows without reaching Infinity', () => {
+    expect(quantile([-1e308, 1e308], 0.5)).toBe(0);
+    expect(quantile([-1e308, 1e308], 0.75)).toBeCloseTo(5e307, -295);
+    expect(quantile([1e308, 1.5e308, 1.7e308], 1)).toBe(1.7e308);
+    expect(percentileCap([-1e308, 0, 1e308], 0.5).value).toBe(0);
+  });
+
   it('returns NaN for an empty sample or a quantile outside [0, 1]', () => {
     // prepare / act / assert
     expect(quantile([], 0.5)).toBeNaN();

@@ -92,6 +92,25 @@ class RegexDialectTest(unittest.TestCase):
                 self.assertFalse(eval_condition({"s": "ab"}, {"s": {"$regex": pattern}}))
 
 
+class RegexSafetyTest(unittest.TestCase):
+    def test_counted_groups_that_backtrack_are_not_run(self) -> None:
+        import time
+
+        from experimentation.regex_safety import regex_beyond_linear_engine
+
+        for pattern in [r"^(\w+\s?){10}$", r"^(a|a){26}$", r"^(a?){30}a{30}$", r"((a|a){5}){5}"]:
+            with self.subTest(pattern):
+                self.assertIsNotNone(regex_beyond_linear_engine(pattern))
+                started = time.monotonic()
+                # Run, (a|a){26} on this value takes minutes; refused, it is not run and matches nothing.
+                self.assertFalse(eval_condition({"s": "a" * 33 + "!"}, {"s": {"$regex": pattern}}))
+                self.assertLess(time.monotonic() - started, 1)
+        for pattern in [r"(\w\s?){5}", r"(foo|bar){2}", r"(a?){10}", r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"]:
+            with self.subTest(pattern):
+                self.assertIsNone(regex_beyond_linear_engine(pattern))
+        self.assertTrue(eval_condition({"s": "foobar"}, {"s": {"$regex": "^(foo|bar){2}$"}}))
+
+
 class ConditionExtrasTest(unittest.TestCase):
     def test_case_insensitive_operators(self) -> None:
         self.assertTrue(eval_condition({"c": "us"}, {"c": {"$ini": ["US", "CA"]}}))

@@ -16,18 +16,31 @@ interface Group {
   repeats: boolean;
   /** The group has alternatives (`a|b`), directly or in a nested group. */
   alternates: boolean;
+  /** The group holds an optional part (`a?`), directly or in a nested group. */
+  optional: boolean;
+  /**
+   * About log2 of the ways the group's counted parts can split a value: a group that can match in
+   * two ways (alternatives, an optional part) repeated n times gives n; nested counts multiply,
+   * counts in sequence add.
+   */
+  ways: number;
 }
+
+/** More than about 2^10 ways to try per position is refused: (a|a){26} or (a?){30} takes seconds to minutes. */
+const MAX_WAYS_EXPONENT = 10;
+
+const newGroup = (): Group => ({ repeats: false, alternates: false, optional: false, ways: 0 });
 
 const QUANTIFIER_BRACES = /^\{(\d+)(,(\d*))?\}/;
 
 /** The quantifier starting at `source[i]`, if any: its length and whether it repeats (a variable number of times, more than once). */
-function quantifierAt(source: string, i: number): { length: number; repeats: boolean; max?: number } | undefined {
+function quantifierAt(source: string, i: number): { length: number; repeats: boolean; max?: number; optional?: boolean; counted?: boolean } | undefined {
   const c = source[i];
   if (c === '*' || c === '+') {
     return { length: 1 + (source[i + 1] === '?' ? 1 : 0), repeats: true };
   }
   if (c === '?') {
-    return { length: 1 + (source[i + 1] === '?' ? 1 : 0), repeats: false };
+    return { length: 1 + (source[i + 1] === '?' ? 1 : 0), repeats: false, optional: true };
   }
   if (c === '{') {
     const m = QUANTIFIER_BRACES.exec(source.slice(i));
@@ -37,7 +50,7 @@ function quantifierAt(source: string, i: number): { length: number; repeats: boo
     const min = Number(m[1]);
     const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
     // A fixed count ({3}) is not ambiguous: only a variable count of more than one can backtrack.
-    return { length: m[0].length + (source[i + m[0].length] === '?' ? 1 : 0), repeats: max > 1 && max > min, max };
+    return { length: m[0].length + (source[i + m[0].length] === '?' ? 1 : 0), repeats: max > 1 && max > min, max, optional: min === 0, counted: true };
   }
   return undefined;
 }
@@ -62,7 +75,7 @@ export function regexBeyondLinearEngine(source: string): string | undefined {
 }
 
 function backtrackingRisk(source: string, countedOnly: boolean): string | undefined {
-  const stack: Group[] = [{ repeats: false, alternates: false }];
+  const stack: Group[] = [newGroup()];
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
@@ -76,11 +89,11 @@ function backtrackingRisk(source: string, countedOnly: boolean): string | undefi
       }
       i++;
     } else if (c === '(') {
-      stack.push({ repeats: false, alternates: false });
+      stack.push(newGroup());
       i++;
       continue;
     } else if (c === ')') {
-      const group = stack.length > 1 ? stack.pop()! : { repeats: false, alternates: false };
+      const group = stack.length > 1 ? stack.pop()! : newGroup();
       const q = quantifierAt(source, i + 1);
       if (!countedOnly && q?.repeats === true && (group.repeats || group.alternates)) {
         const inner = group.repeats ? 'another repetition' : 'alternatives';
@@ -92,10 +105,24 @@ function backtrackingRisk(source: string, countedOnly: boolean): string | undefi
         // engine cannot run such a count either, so nothing would stop it on the server.
         return `a group holding a repetition is repeated ${String(q.max)} times (as in (\\w+\\s?){10}), which takes time growing as the input's length to that power: write it without the counted group (for example ^[\\w\\s]+$), and count words or lengths in code`;
       }
+      // A counted group that can match in more than one way: (a|a){26} tries 2^26 splits of a value it
+      // does not match, (a?){30}a{30} as many; V8's linear-time engine cannot run such counts either.
+      let ways = group.ways;
+      if (q?.counted === true && Number.isFinite(q.max) && (q.max ?? 1) > 1 && (ways > 0 || group.alternates || group.optional)) {
+        ways = Math.max(ways, 1) * (q.max ?? 1);
+        if (ways > MAX_WAYS_EXPONENT) {
+          return `a group that can match in more than one way (it holds alternatives or an optional part) is repeated ${String(q.max)} times (as in (a|b){20} or (a?){30}), which can take exponential time on some inputs: write it as a character class or a single repetition (for example [ab]{20} or a{0,30}), or with fewer copies`;
+        }
+      }
       // What a group holds its enclosing group holds too: ((a|aa))+ backtracks like (a|aa)+.
       const parent = stack[stack.length - 1]!;
       parent.repeats ||= group.repeats || q?.repeats === true;
       parent.alternates ||= group.alternates;
+      parent.optional ||= group.optional || q?.optional === true;
+      parent.ways += ways;
+      if (parent.ways > MAX_WAYS_EXPONENT) {
+        return `groups that can match in more than one way follow each other, counted ${String(parent.ways)} times in all (as in (a|b){6}(c?){6}), which can take exponential time on some inputs: write them as character classes or single repetitions, or with fewer copies`;
+      }
       i += 1 + (q?.length ?? 0);
       continue;
     } else if (c === '|') {
@@ -109,6 +136,7 @@ function backtrackingRisk(source: string, countedOnly: boolean): string | undefi
     const q = quantifierAt(source, i);
     if (q !== undefined) {
       stack[stack.length - 1]!.repeats ||= q.repeats;
+      stack[stack.length - 1]!.optional ||= q.optional === true;
       i += q.length;
     }
   }

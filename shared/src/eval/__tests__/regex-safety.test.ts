@@ -39,6 +39,25 @@ describe('regexBacktrackingRisk', () => {
   });
 });
 
+describe('groups that can match in more than one way, counted', () => {
+  it('refuses a group of alternatives or with an optional part counted more than ten times, when saved and when stored', () => {
+    for (const pattern of ['^(a|a){26}$', '^(a?){30}a{30}$', '([a-z]?){30}', '((a|a){5}){5}', '(x|y){2,20}', '(a?){0,30}', '((a)?){11}']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({
+        pattern,
+        saved: expect.stringMatching(/a group that can match in more than one way|a repeated group holds alternatives/),
+        stored: expect.stringContaining('a group that can match in more than one way'),
+      });
+    }
+    expect(regexBeyondLinearEngine('(a|b){6}(c?){6}')).toContain('groups that can match in more than one way follow each other, counted 12 times');
+  });
+
+  it('allows such groups counted a few times, and counted groups that match one way', () => {
+    for (const pattern of ['(\\w\\s?){5}', '(foo|bar){2}', '(a?){10}', '^([0-9a-f]{2}:){5}[0-9a-f]{2}$', '(ab){20}', '(a|b){5}(c?){5}']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({ pattern, saved: undefined, stored: undefined });
+    }
+  });
+});
+
 describe('regexBeyondLinearEngine (stored patterns)', () => {
   it('names only the counted group of repetitions, which the linear-time fallback cannot run', () => {
     expect(regexBeyondLinearEngine('^(\\w+\\s?){10}$')).toContain('repeated 10 times');

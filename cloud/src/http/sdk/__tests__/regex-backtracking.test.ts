@@ -61,6 +61,12 @@ describe('regular expressions that backtrack', () => {
     const counted = await send('POST', `${DEMO}/segments`, { key: 'short-bio', name: 'Short bio', type: 'condition', condition: { bio: { $regex: '^(\\w+\\s?){10}$' } } });
     expect(counted.status).toBe(400);
     expect(JSON.stringify(counted.body.error.details.issues)).toContain('repeated 10 times');
+    // A group that can match in two ways, counted many times: (a|a){26} held the server 4 s on 27
+    // characters, (a?){30}a{30} 96 s on 8,000, sent with the public client key.
+    for (const pattern of ['^(a|a){26}$', '^(a?){30}a{30}$', '([a-z]?){30}']) {
+      const ways = await send('POST', `${DEMO}/flags`, booleanFlagBody('ways', rule(pattern)));
+      expect([pattern, ways.status, JSON.stringify(ways.body.error.details.issues)]).toEqual([pattern, 400, expect.stringContaining('a group that can match in more than one way')]);
+    }
     // Not a backtracking risk, but a pattern that cannot mean what it says without the u flag.
     const property = await send('POST', `${DEMO}/segments`, { key: 'capitals', name: 'Capitals', type: 'condition', condition: { name: { $regexi: '^\\p{Lu}' } } });
     expect(property.status).toBe(400);
@@ -130,5 +136,26 @@ describe('regular expressions that backtrack', () => {
     const renamed = await send('PUT', `${DEMO}/flags/ten-words`, { ...staging.body.definition, name: 'Ten words' }, staging.body.version);
     expect([off.status, staging.status, renamed.status]).toEqual([200, 200, 400]);
     expect(JSON.stringify(renamed.body.error.details.issues)).toContain('repeated 10 times');
+  });
+
+  it('refuses to run a stored group of alternatives counted many times, answering at once', async () => {
+    expect((await send('POST', `${DEMO}/flags`, booleanFlagBody('many-ways', rule('^a$')))).status).toBe(201);
+    await s.p.services.deps.db.query(
+      `UPDATE flags SET definition = jsonb_set(definition, '{environments,development,rules,0,condition,email,$regex}', to_jsonb($1::text))
+       WHERE key = 'many-ways' AND project_id = (SELECT id FROM projects WHERE key = 'demo')`,
+      ['^(a|a){26}$'],
+    );
+    expect((await send('POST', `${DEMO}/republish`)).status).toBe(200);
+    const started = Date.now();
+    const res = await s.p.app.request('/sdk/v1/evaluate', {
+      method: 'POST',
+      headers: { 'X-XP-SDK-Key': s.p.boot.sdkKeys!.development!.client, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ unit: { id: 'u1', attributes: { email: `${'a'.repeat(33)}!` } }, flags: ['many-ways'], explain: true }),
+    });
+    const body = (await res.json()) as { flags: Record<string, { value: unknown; reason: string; errorCode?: string; errorMessage?: string }> };
+    expect(body.flags['many-ways']).toMatchObject({ value: null, reason: 'ERROR', errorCode: 'INVALID_RULE' });
+    expect(body.flags['many-ways']?.errorMessage).toContain('repeated 26 times');
+    // Run, this value would hold the server about a minute (2^26 splits); it is not run at all.
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

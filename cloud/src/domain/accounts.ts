@@ -275,6 +275,10 @@ export class AccountService {
    * personal access tokens stay unless `revokeAccessTokens` is true.
    */
   async changePassword(actor: Actor, input: unknown, meta: { token: string | undefined; ip: string }): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    if (actor.limitedTokenId !== undefined) {
+      // Changing the password ends every session (and, if asked, every token) of the account: wider than the token.
+      throw new AppError(AppErrorCode.Forbidden, 'this access token is limited to a role or to projects, so it cannot change your password; use a session or a token without limits');
+    }
     const { currentPassword, newPassword, revokeAccessTokens } = parseOrThrow(passwordChangeSchema, input, 'password change');
     const admission = await this.options.limiter.admit({ email: actor.email, ip: meta.ip });
     if (!admission.allowed) {

@@ -60,6 +60,10 @@ describe('scoped personal access tokens', () => {
     expect((await requestAs(p, wide.token, 'GET', '/api/v1/me')).status).toBe(200);
     const sessions = await requestAs(p, token, 'POST', '/api/v1/me/sessions/revoke-others');
     expect(sessions.status).toBe(403);
+    // Nor may it change the password, which would end every session and, if asked, every token.
+    const password = await requestAs(p, token, 'PUT', '/api/v1/me/password', { currentPassword: 'admin passphrase of 2026', newPassword: 'a brand new passphrase 77', revokeAccessTokens: true });
+    expect([password.status, password.body.error.message]).toEqual([403, 'this access token is limited to a role or to projects, so it cannot change your password; use a session or a token without limits']);
+    expect((await requestAs(p, wide.token, 'GET', '/api/v1/me')).status).toBe(200);
     expect((await requestAs(p, admin, 'GET', '/api/v1/me')).status).toBe(200);
     // What it made, it may revoke.
     expect((await requestAs(p, token, 'DELETE', `/api/v1/me/tokens/${child.accessToken.id}`)).status).toBe(200);

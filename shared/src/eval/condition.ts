@@ -23,6 +23,8 @@ const KNOWN_OPERATORS = new Set([
   '$eq', '$ne', '$lt', '$lte', '$gt', '$gte', '$exists', '$in', '$nin', '$inGroup', '$notInGroup', '$not',
   '$size', '$elemMatch', '$all', '$alli', '$ini', '$nini', '$regex', '$regexi', '$type', '$veq', '$vne', '$vgt', '$vgte', '$vlt', '$vlte',
 ]);
+/** The names `$type` can match in both SDKs (getType's "undefined" and "unknown" are never JSON). */
+const TYPE_NAMES = new Set(['string', 'number', 'boolean', 'array', 'object', 'null']);
 const ESCAPE_SLASH = /([^\\])\//g;
 const SET_THRESHOLD = 8;
 
@@ -210,6 +212,14 @@ class Compiler {
           break;
         }
         default: {
+          if (this.authoring && key.startsWith('$')) {
+            this.problem(
+              at,
+              KNOWN_OPERATORS.has(key)
+                ? `"${key}" compares an attribute's value and cannot stand for a condition; write it under an attribute name: {"<attribute>": {"${key}": …}}`
+                : `"${key}" is not an operator; use $and, $or, $nor or $not, or an attribute name without "$"`,
+            );
+          }
           const read = compilePath(key);
           const check = this.value(value, at);
           tests.push((obj, g) => check(read(obj), g));
@@ -245,6 +255,9 @@ class Compiler {
       return (v) => v === null;
     }
     if (Array.isArray(expected) || !isPlainObject(expected) || !isOperatorObject(expected)) {
+      if (this.authoring && isPlainObject(expected)) {
+        this.mixedKeys(expected, path);
+      }
       const json = JSON.stringify(expected);
       return (v) => jsonEquals(v, json);
     }
@@ -273,7 +286,93 @@ class Compiler {
     return arg as readonly unknown[];
   }
 
+  /**
+   * An object with both operator and plain keys is compared whole, as a literal object, so its
+   * operators never apply (`{"$gt": 1, "x": 2}` equals only that very object): refused when authored.
+   */
+  private mixedKeys(expected: Record<string, unknown>, path: string): void {
+    const keys = Object.keys(expected);
+    const operators = keys.filter((k) => k.startsWith('$'));
+    if (operators.length === 0) {
+      return;
+    }
+    const plain = keys.filter((k) => !k.startsWith('$'));
+    this.problem(
+      path,
+      `mixes operators (${operators.join(', ')}) with other keys (${plain.map((k) => JSON.stringify(k)).join(', ')}), so it would be compared as a literal object and its operators would never apply; write only operators here (${JSON.stringify(Object.fromEntries(operators.map((k) => [k, expected[k]])))}) and give each other attribute its own condition`,
+    );
+  }
+
+  /**
+   * Authoring only: operands the evaluator reads without complaint but that cannot mean what was
+   * written (`{"$exists": "yes"}` matches everyone, `{"$type": "integer"}` and `{"$vgt": 2}` nobody).
+   * Stored conditions are evaluated exactly as before, as GrowthBook and the Python SDK do.
+   */
+  private operand(op: string, arg: unknown, path: string): void {
+    const scalar = (v: unknown): boolean => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+    switch (op) {
+      case '$eq':
+      case '$ne':
+        if (!scalar(arg)) {
+          this.problem(path, `must be a string, a number, a boolean or null: ${op} compares with ===, so an array or object ${op === '$eq' ? 'never equals' : 'always differs from'} an attribute; to compare a whole array or object, write it without ${op}`);
+        }
+        return;
+      case '$lt':
+      case '$lte':
+      case '$gt':
+      case '$gte':
+        if (typeof arg !== 'number' && typeof arg !== 'string') {
+          this.problem(path, `must be a number or a string (a date as an ISO 8601 string), not ${JSON.stringify(arg)}`);
+        }
+        return;
+      case '$exists':
+        if (typeof arg !== 'boolean') {
+          this.problem(path, `must be true or false, not ${JSON.stringify(arg)}: write {"${op}": true} for "has a value" or {"${op}": false} for "missing"`);
+        }
+        return;
+      case '$in':
+      case '$nin':
+      case '$ini':
+      case '$nini':
+        if (Array.isArray(arg)) {
+          arg.forEach((e: unknown, i) => {
+            if (!scalar(e)) {
+              this.problem(`${path}[${i}]`, `must be a string, a number, a boolean or null: an array or object in ${op} is never equal to an attribute`);
+            }
+          });
+        }
+        return;
+      case '$size':
+        if (!(typeof arg === 'number' && Number.isInteger(arg) && arg >= 0) && !(isPlainObject(arg) && isOperatorObject(arg))) {
+          this.problem(path, `must be a number of elements (${typeof arg === 'string' && /^\d+$/.test(arg) ? arg : 2}) or a condition on it ({"$gte": 2}), not ${JSON.stringify(arg)}`);
+        }
+        return;
+      case '$type':
+        if (typeof arg !== 'string' || !TYPE_NAMES.has(arg)) {
+          this.problem(path, `must be one of ${[...TYPE_NAMES].map((t) => `"${t}"`).join(', ')}, not ${JSON.stringify(arg)}${arg === 'integer' || arg === 'int' || arg === 'float' || arg === 'double' ? ' (every number is "number")' : ''}`);
+        }
+        return;
+      case '$veq':
+      case '$vne':
+      case '$vgt':
+      case '$vgte':
+      case '$vlt':
+      case '$vlte':
+        if (typeof arg !== 'string') {
+          this.problem(path, `must be a version string such as "${typeof arg === 'number' ? versionExample(arg) : '2.3.0'}", not ${JSON.stringify(arg)}`);
+        }
+        return;
+      default:
+        // $in-likes' arrays, $inGroup's key, $regex's pattern, $not's, $elemMatch's and $all's
+        // conditions are checked when they are compiled, in every mode.
+        return;
+    }
+  }
+
   private operator(op: string, arg: unknown, path: string): ValueTest {
+    if (this.authoring) {
+      this.operand(op, arg, path);
+    }
     switch (op) {
       case '$eq':
         return (a) => a === arg;
@@ -421,6 +520,12 @@ class Compiler {
   }
 }
 
+/** `2` → "2.0.0", `2.3` → "2.3.0": what a version written as a number meant. */
+function versionExample(n: number): string {
+  const parts = String(n).split('.');
+  return Number.isInteger(n) && n >= 0 ? `${n}.0.0` : parts.length === 2 && n >= 0 ? `${parts[0]}.${parts[1]}.0` : '2.3.0';
+}
+
 function combine(tests: ConditionTest[]): ConditionTest {
   if (tests.length === 0) {
     return alwaysTrue;
@@ -446,7 +551,11 @@ function combine(tests: ConditionTest[]): ConditionTest {
  * Compiles a condition. Unknown operators, invalid regular expressions and malformed operands are
  * reported in `problems` (with their path) and compile to "no match", as does a counted group of
  * repetitions, which nothing stops once it runs (regexBeyondLinearEngine). `authoring` (a condition
- * being saved) also reports regular expressions that can take exponential time.
+ * being saved) also reports regular expressions that can take exponential time, a condition key
+ * starting with "$" that is not $and, $or, $nor or $not (an attribute name read as a mistyped
+ * operator), an object mixing operators and plain keys, and operands that cannot mean what was
+ * written (`$exists` not a boolean, an unknown `$type`, a version that is not a string…). The
+ * compiled test is the same in both modes: authoring only adds problems.
  */
 export function compileCondition(condition: unknown, path = 'condition', options: { readonly authoring?: boolean } = {}): { test: ConditionTest; problems: string[] } {
   const compiler = new Compiler(options.authoring === true);

@@ -487,6 +487,34 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       expect(await snapshot()).toEqual(before);
     });
 
+    it('rejects a rule whose condition the evaluator would misread (a "$" attribute, a wrong operand, mixed keys), naming the rule and the key', async () => {
+      const before = await snapshot();
+      const MISREAD: readonly [Record<string, unknown>, string][] = [
+        [{ $xor: [{ plan: 'pro' }, { beta: true }] }, 'condition.$xor: "$xor" is not an operator; use $and, $or, $nor or $not, or an attribute name without "$"'],
+        [{ $where: 'this.age > 18' }, 'condition.$where: "$where" is not an operator'],
+        [{ plan: { $type: 'integer' } }, 'condition.plan.$type: must be one of "string", "number", "boolean", "array", "object", "null", not "integer"'],
+        [{ beta: { $exists: 'yes' } }, 'condition.beta.$exists: must be true or false, not "yes"'],
+        [{ tags: { $size: '2' } }, 'condition.tags.$size: must be a number of elements (2)'],
+        [{ v: { $vgt: 2 } }, 'condition.v.$vgt: must be a version string such as "2.0.0", not 2'],
+        [{ age: { $gt: 1, x: 2 } }, 'condition.age: mixes operators ($gt) with other keys ("x")'],
+      ];
+      const found: string[] = [];
+      const issues: { path: string; message: string }[][] = [];
+
+      for (const [condition] of MISREAD) {
+        const res = await send('POST', `${DEMO}/flags`, { body: flagWith([{ id: 'misread', type: 'force', variation: 'b', condition }]) });
+        found.push(...faults(JSON.stringify(condition), res, 400, 'VALIDATION_FAILED'));
+        issues.push((res.body.error?.details?.issues ?? []) as { path: string; message: string }[]);
+      }
+      const segment = await send('POST', `${DEMO}/segments`, { body: { key: 'misread', name: 'Misread', type: 'condition', condition: { $xor: [{ plan: 'pro' }] } } });
+      found.push(...faults('segment $xor', segment, 400, 'VALIDATION_FAILED'));
+
+      expect(found).toEqual([]);
+      expect(issues).toEqual(MISREAD.map(([, message]) => [{ path: 'body.environments.development.rules[0].condition', message: expect.stringContaining(message) }]));
+      expect(JSON.stringify(segment.body.error.details)).toContain('condition.$xor: \\"$xor\\" is not an operator');
+      expect(await snapshot()).toEqual(before);
+    });
+
     it('rejects a rule with an invalid regex, naming the rule', async () => {
       const before = await snapshot();
 

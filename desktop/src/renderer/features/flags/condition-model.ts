@@ -137,6 +137,14 @@ export function validateRows(rows: readonly ConditionRow[]): Map<string, string>
       }
       continue;
     }
+    if ((row.operator === Operator.VersionGte || row.operator === Operator.VersionLt) && row.valueType !== 'string') {
+      problems.set(row.id, 'a version is text: choose the text value type (2.3.0)');
+      continue;
+    }
+    if ((row.operator === Operator.Gt || row.operator === Operator.Gte || row.operator === Operator.Lt || row.operator === Operator.Lte) && row.valueType === 'boolean') {
+      problems.set(row.id, 'compare with a number or text, not true or false');
+      continue;
+    }
     const parts = isList(row.operator) ? row.value.split(',') : [row.value];
     for (const part of parts) {
       const r = typed(part, row.valueType);

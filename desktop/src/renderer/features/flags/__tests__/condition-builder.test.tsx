@@ -3,6 +3,7 @@ import { cleanup, render, screen } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compileCondition } from '@xp/shared';
 import { ConditionBuilder } from '../condition-builder.js';
 import { rowsToTargeting, targetingToRows, validateRows } from '../condition-model.js';
 import type { ConditionRow } from '../condition-model.js';
@@ -87,6 +88,14 @@ describe('condition model', () => {
     expect(validateRows(rows).size).toBe(0);
     // Implicit equality comes back as an explicit $eq, which evaluates the same.
     expect(rowsToTargeting(rows)).toEqual({ ...targeting, condition: { ...targeting.condition, beta: { $eq: true } } });
+  });
+
+  it('asks for a text version and refuses comparing with true or false, which the API refuses when saved', () => {
+    const row = (operator: string, valueType: 'string' | 'number' | 'boolean', value: string) => ({ id: operator, attribute: 'v', operator, value, valueType }) as ConditionRow;
+    const problems = validateRows([row('vgte', 'number', '2'), row('gt', 'boolean', 'true'), row('vlt', 'string', '3.0.0'), row('gt', 'number', '5')]);
+
+    expect(Object.fromEntries(problems)).toEqual({ vgte: 'a version is text: choose the text value type (2.3.0)', gt: 'compare with a number or text, not true or false' });
+    expect(compileCondition(rowsToTargeting([row('vlt', 'string', '3.0.0'), row('gt', 'number', '5')]).condition, 'condition', { authoring: true }).problems).toEqual([]);
   });
 
   it('keeps conditions it cannot express as JSON', () => {

@@ -35,6 +35,7 @@ import { lambdaSender } from '../webhook-lambda-sender.js';
 import { createWebhookSenderHandler } from '../webhook-sender.js';
 import { alarmEvent, httpEvent, kinesisEvent } from './lambda-events.js';
 import type { RawKinesisRecord } from './lambda-events.js';
+import { bundledPackages } from './bundle-imports.js';
 
 const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
@@ -186,8 +187,7 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     try {
       const { file } = await bundleFunction(FunctionEntry.Evaluation, outdir);
       const source = await readFile(file, 'utf8');
-      const imports = [...source.matchAll(/(?<![.\w])(?:from|import)\s*"([^"]+)"/g)].map((m) => m[1]!);
-      const packages = imports.filter((i) => !i.startsWith('node:') && !i.startsWith('./'));
+      const packages = bundledPackages(source, { dynamic: false });
       // A fresh Node process, as Lambda starts it: import the bundle, invoke its handler once.
       const events = [
         httpEvent('GET', '/sdk/v1/ruleset', { headers: { 'x-xp-sdk-key': sdkKey } }),

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FunctionEntry, bundleFunction } from '../../infra/bundling.js';
 import { httpSend } from '../../domain/webhook-http.js';
 import { MAX_SEND_TIMEOUT_MS, createWebhookSenderHandler, parseWebhookRequest } from '../webhook-sender.js';
+import { bundledPackages } from './bundle-imports.js';
 
 interface Received {
   readonly method: string | undefined;
@@ -123,7 +124,7 @@ describe('webhook sender function, against a receiver on 127.0.0.1', () => {
     try {
       const { file } = await bundleFunction(FunctionEntry.WebhookSender, outdir);
       const source = await readFile(file, 'utf8');
-      const packages = [...source.matchAll(/(?<![.\w])(?:from|import)\s*\(?"([^"]+)"/g)].map((m) => m[1]!).filter((i) => !i.startsWith('node:') && !i.startsWith('./'));
+      const packages = bundledPackages(source, { dynamic: true });
       const script = `const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});
 process.stdout.write(JSON.stringify(await handler(JSON.parse(process.argv[1]))));`;
       const event = { url: `${base}/bundled`, headers: { 'X-XP-Event': 'webhook.test' }, body: '{"bundled":true}', timeoutMs: 5_000 };

@@ -65,6 +65,29 @@ describe('CloudWatch health source', () => {
     expect(figures[1]).toMatchObject({ statistic: 'p50', value: null });
   });
 
+  it('keeps the local counters in one summary per metric and minute: memory does not grow with requests, percentiles within 1%', async () => {
+    let now = Date.parse('2026-11-25T11:00:00Z');
+    const counters = new InProcessCounters(() => now);
+    // 200,000 latencies over 10 minutes, 1 ms to 200 ms evenly.
+    for (let i = 0; i < 200_000; i++) {
+      now = Date.parse('2026-11-25T11:00:00Z') + Math.floor(i / 20_000) * 60_000;
+      counters.record('EvaluationLatency', 1 + (i % 200));
+    }
+    expect(counters.storedMinutes()).toBe(10);
+    const figures = await inProcessHealthSource(counters).read({ start: new Date('2026-11-25T11:00:00Z'), end: new Date('2026-11-25T11:10:00Z') });
+    const p50 = figures.find((f) => f.name === 'EvaluationLatency' && f.statistic === 'p50')!.value!;
+    const p99 = figures.find((f) => f.name === 'EvaluationLatency' && f.statistic === 'p99')!.value!;
+    expect(Math.abs(p50 - 100) / 100).toBeLessThanOrEqual(0.01);
+    expect(Math.abs(p99 - 198) / 198).toBeLessThanOrEqual(0.01);
+    expect(p99).toBeLessThanOrEqual(200);
+    // A minute outside the window is not read; a day later the old minutes are gone.
+    const late = await inProcessHealthSource(counters).read({ start: new Date('2026-11-25T11:05:00Z'), end: new Date('2026-11-25T11:05:30Z') });
+    expect(late.find((f) => f.name === 'EvaluationLatency' && f.statistic === 'p50')!.value).not.toBeNull();
+    now = Date.parse('2026-11-26T11:30:00Z');
+    counters.record('EventsAccepted', 1);
+    expect(counters.storedMinutes()).toBe(1);
+  });
+
   it('reads the local counters the same way: a count with no samples is 0, a latency with none has no value', async () => {
     const counters = new InProcessCounters(() => Date.parse('2026-11-25T11:30:00Z'));
     counters.record('EventsAccepted', 3);

@@ -42,9 +42,39 @@ export const HEALTH_FIGURES: readonly Pick<HealthFigure, 'name' | 'statistic' | 
   { name: 'DeadLetters', statistic: 'sum', unit: 'Count' },
 ];
 
-/** Recent samples per metric name, in memory, for the local platform (kept for `retentionMs`). */
+/** Per-minute summary of one metric: what the Health figures need, in constant space per minute. */
+interface MinuteBucket {
+  count: number;
+  sum: number;
+  max: number;
+  /** Positive values by logarithmic bin (about 1% wide); zero and below by bin -Infinity's stand-in, ZERO_BIN. */
+  readonly bins: Map<number, number>;
+}
+
+const MINUTE_MS = 60_000;
+/** Bins 1% apart: a percentile read from them is within 1% of the exact one (as CloudWatch's are approximate too). */
+const BIN_BASE = Math.log(1.01);
+const ZERO_BIN = -1_000_000;
+const binOf = (value: number): number => (value > 0 ? Math.ceil(Math.log(value) / BIN_BASE) : ZERO_BIN);
+const binValue = (bin: number): number => (bin === ZERO_BIN ? 0 : Math.exp(bin * BIN_BASE));
+
+/** What the samples of a window sum to: count, sum, max and the value at a quantile. */
+export interface SampleSummary {
+  readonly count: number;
+  readonly sum: number;
+  readonly max: number;
+  /** The value at quantile q (0–1), within about 1%, never above max; null with no samples. */
+  quantile(q: number): number | null;
+}
+
+/**
+ * Recent samples per metric name, in memory, for the local platform (kept for `retentionMs`): one
+ * summary per metric and minute, so memory stays bounded (about 1,440 minutes × a few dozen bins per
+ * metric) however many requests are recorded, and reading a day's window merges at most 1,440 of them.
+ */
 export class InProcessCounters {
-  private readonly samples = new Map<string, { at: number; value: number }[]>();
+  private readonly minutes = new Map<string, Map<number, MinuteBucket>>();
+  private lastPrunedMinute = -Infinity;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -55,41 +85,103 @@ export class InProcessCounters {
     if (!Number.isFinite(value)) {
       return;
     }
-    const at = this.now();
-    const list = this.samples.get(name) ?? [];
-    list.push({ at, value });
-    while (list.length > 0 && list[0]!.at < at - this.retentionMs) {
-      list.shift();
+    const minute = Math.floor(this.now() / MINUTE_MS);
+    let series = this.minutes.get(name);
+    if (series === undefined) {
+      series = new Map();
+      this.minutes.set(name, series);
     }
-    this.samples.set(name, list);
+    let bucket = series.get(minute);
+    if (bucket === undefined) {
+      bucket = { count: 0, sum: 0, max: -Infinity, bins: new Map() };
+      series.set(minute, bucket);
+    }
+    bucket.count++;
+    bucket.sum += value;
+    bucket.max = Math.max(bucket.max, value);
+    const bin = binOf(value);
+    bucket.bins.set(bin, (bucket.bins.get(bin) ?? 0) + 1);
+    if (minute !== this.lastPrunedMinute) {
+      this.lastPrunedMinute = minute;
+      const oldest = Math.floor((minute * MINUTE_MS - this.retentionMs) / MINUTE_MS);
+      for (const each of this.minutes.values()) {
+        for (const m of each.keys()) {
+          if (m < oldest) {
+            each.delete(m);
+          }
+        }
+      }
+    }
   }
 
-  values(name: string, start: number, end: number): number[] {
-    return (this.samples.get(name) ?? []).filter((s) => s.at >= start && s.at <= end).map((s) => s.value);
+  /** How many minute summaries are held, over every metric (what the memory grows with). */
+  storedMinutes(): number {
+    let n = 0;
+    for (const series of this.minutes.values()) {
+      n += series.size;
+    }
+    return n;
+  }
+
+  /** The samples of the minutes that overlap [start, end] (epoch ms). */
+  summary(name: string, start: number, end: number): SampleSummary {
+    const bins = new Map<number, number>();
+    let count = 0;
+    let sum = 0;
+    let max = -Infinity;
+    for (const [minute, bucket] of this.minutes.get(name) ?? []) {
+      if ((minute + 1) * MINUTE_MS <= start || minute * MINUTE_MS > end) {
+        continue;
+      }
+      count += bucket.count;
+      sum += bucket.sum;
+      max = Math.max(max, bucket.max);
+      for (const [bin, n] of bucket.bins) {
+        bins.set(bin, (bins.get(bin) ?? 0) + n);
+      }
+    }
+    const ordered = [...bins.entries()].sort((a, b) => a[0] - b[0]);
+    return {
+      count,
+      sum,
+      max,
+      quantile: (q) => {
+        if (count === 0) {
+          return null;
+        }
+        const rank = Math.max(1, Math.ceil(q * count));
+        let seen = 0;
+        for (const [bin, n] of ordered) {
+          seen += n;
+          if (seen >= rank) {
+            return Math.min(max, binValue(bin));
+          }
+        }
+        return max;
+      },
+    };
   }
 }
 
-function statistic(values: number[], stat: HealthFigure['statistic']): number | null {
+function statistic(summary: SampleSummary, stat: HealthFigure['statistic']): number | null {
   // A count with no samples counted nothing (0); a latency with none has no value.
   if (stat === 'sum') {
-    return values.reduce((a, b) => a + b, 0);
+    return summary.sum;
   }
-  if (values.length === 0) {
+  if (summary.count === 0) {
     return null;
   }
   if (stat === 'max') {
-    return Math.max(...values);
+    return summary.max;
   }
-  const sorted = [...values].sort((a, b) => a - b);
-  const q = stat === 'p50' ? 0.5 : 0.99;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return summary.quantile(stat === 'p50' ? 0.5 : 0.99);
 }
 
 export function inProcessHealthSource(counters: InProcessCounters): HealthSource {
   return {
     kind: 'in-process',
     read: ({ start, end }) =>
-      Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: statistic(counters.values(f.name, start.getTime(), end.getTime()), f.statistic) }))),
+      Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: statistic(counters.summary(f.name, start.getTime(), end.getTime()), f.statistic) }))),
   };
 }
 

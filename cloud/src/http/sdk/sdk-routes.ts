@@ -453,14 +453,36 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         ),
       );
     }
-    const initial = await rulesets.get(who.projectId, who.environment);
+    // The slot is taken now, before any await: connects arriving together (a reconnect storm after a
+    // deploy) would otherwise all pass the checks above before any of them counted.
+    metrics.streamsOpen++;
+    streamsByKey.set(who.keyId, held + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) {
+        return;
+      }
+      released = true;
+      metrics.streamsOpen--;
+      const left = (streamsByKey.get(who.keyId) ?? 1) - 1;
+      if (left > 0) {
+        streamsByKey.set(who.keyId, left);
+      } else {
+        streamsByKey.delete(who.keyId);
+      }
+    };
+    let initial: Awaited<ReturnType<typeof rulesets.get>>;
+    try {
+      initial = await rulesets.get(who.projectId, who.environment);
+    } catch (error) {
+      release();
+      throw error;
+    }
     const encoder = new TextEncoder();
     let lastSent = -1;
-    let cleanup = (): void => undefined;
+    let cleanup = release;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        metrics.streamsOpen++;
-        streamsByKey.set(who.keyId, (streamsByKey.get(who.keyId) ?? 0) + 1);
         let closed = false;
         const send = (text: string): void => {
           if (closed) {
@@ -511,15 +533,14 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
           closed = true;
           clearInterval(heartbeat);
           unwatch();
-          metrics.streamsOpen--;
-          const held = (streamsByKey.get(who.keyId) ?? 1) - 1;
-          if (held > 0) {
-            streamsByKey.set(who.keyId, held);
-          } else {
-            streamsByKey.delete(who.keyId);
-          }
+          release();
         };
         c.req.raw.signal.addEventListener('abort', close);
+        if (c.req.raw.signal.aborted) {
+          // The client left while the ruleset was read: no abort event will come.
+          close();
+          return;
+        }
         send('retry: 3000\n\n');
         if (initial !== undefined) {
           sendRuleset(initial);

@@ -321,6 +321,20 @@ describe('GET /sdk/v1/stream: one SDK key cannot take every stream slot', () => 
     expect(fresh.status).toBe(200);
   });
 
+  it('holds the limits when connects arrive together (a reconnect storm): each takes its slot before it waits for anything', async () => {
+    await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
+    const busy = s.p.boot.sdkKeys!.development!.client;
+    const burst = await Promise.all(Array.from({ length: 14 }, () => open(busy)));
+    const statuses = burst.map((r) => r.status);
+    const readers = burst.filter((r) => r.status === 200).map((r) => sseReader(r.body!));
+    expect(s.metrics.streamsOpen).toBe(9);
+    await Promise.all([...readers.map((r) => r.cancel()), ...burst.filter((r) => r.status !== 200).map((r) => r.body?.cancel())]);
+    await eventually(() => (s.metrics.streamsOpen === 0 ? true : undefined));
+
+    expect(statuses.filter((x) => x === 200)).toHaveLength(9);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(5);
+  });
+
   it('answers HEAD with the stream headers and holds no slot (a HEAD body is never read, so it never ended)', async () => {
     const key = s.p.boot.sdkKeys!.development!.client;
     const heads = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(s.p.app.request('/sdk/v1/stream', { method: 'HEAD', headers: { 'X-XP-SDK-Key': key } }))));

@@ -68,6 +68,8 @@ export interface KinesisEventSinkStats {
   readonly failedPuts: number;
   /** `put` calls refused because `maxInFlight` were running. */
   readonly rejectedInFlight: number;
+  /** PutRecords calls still unanswered at a put's deadline, left to finish (their slot stays taken until they do). */
+  readonly lateWrites: number;
 }
 
 export interface KinesisEventSink extends EventSink {
@@ -75,6 +77,13 @@ export interface KinesisEventSink extends EventSink {
 }
 
 const MAX_DELAY_MS = 1_000;
+/**
+ * How long a PutRecords call unanswered at the deadline may still finish. It may have reached the
+ * stream already (the aggregator then applies its records), so it is left to finish rather than
+ * abandoned: what it stored is then reported like any stored record (the local archive keeps what
+ * the stream holds), and its in-flight slot stays taken meanwhile, so a saturated stream sheds load.
+ */
+const LATE_WRITE_MS = 30_000;
 
 interface Entry {
   readonly event: PipelineEvent;
@@ -124,7 +133,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
     throw new TypeError('maxAttempts and maxInFlight must be positive integers, deadlineMs positive');
   }
   let inFlight = 0;
-  const counters = { stored: 0, retried: 0, failedPuts: 0, rejectedInFlight: 0 };
+  const counters = { stored: 0, retried: 0, failedPuts: 0, rejectedInFlight: 0, lateWrites: 0 };
 
   const unavailable = (message: string, cause?: unknown): AppError =>
     new AppError(AppErrorCode.Unavailable, message, { retryAfterSeconds }, cause === undefined ? undefined : { cause });
@@ -146,15 +155,28 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
         break;
       }
       const records: PutRecordsRequestEntry[] = pending.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey }));
-      let out: PutRecordsOutput;
+      const call = client.call('PutRecords', { StreamName: options.streamName, Records: records }, { signal: AbortSignal.timeout(remaining + LATE_WRITE_MS) });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadlinePassed = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => {
+          resolve('deadline');
+        }, remaining);
+      });
+      let out: PutRecordsOutput | 'deadline';
       try {
-        out = await client.call('PutRecords', { StreamName: options.streamName, Records: records }, { signal: AbortSignal.timeout(remaining) });
+        out = await Promise.race([call, deadlinePassed]);
       } catch (error) {
         if (!isRetryable(error)) {
           throw unavailable('Kinesis refused the events; retry later', error);
         }
         lastError = error;
         continue;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (out === 'deadline') {
+        finishLate(call, pending, stored);
+        throw unavailable(`Kinesis did not accept ${pending.length} of ${chunk.length} events in time; retry later`, new Error('PutRecords unanswered at the deadline'));
       }
       const results = out.Records ?? [];
       if ((out.FailedRecordCount ?? 0) === 0 && results.length === pending.length) {
@@ -170,6 +192,27 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
       pending = failed;
     }
     throw unavailable(`Kinesis did not accept ${pending.length} of ${chunk.length} events in time; retry later`, lastError);
+  };
+
+  /** A call unanswered at the deadline: its slot stays taken until it settles, and what it stored is reported then. */
+  const finishLate = (call: Promise<PutRecordsOutput>, entries: readonly Entry[], stored?: (events: readonly PipelineEvent[]) => void): void => {
+    counters.lateWrites++;
+    inFlight++;
+    call
+      .then(
+        (out) => {
+          const results = out.Records ?? [];
+          const accepted = entries.filter((_e, i) => results[i] !== undefined && results[i].ErrorCode === undefined);
+          counters.stored += accepted.length;
+          if (accepted.length > 0) {
+            stored?.(accepted.map((e) => e.event));
+          }
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        inFlight--;
+      });
   };
 
   const put = async (events: readonly PipelineEvent[], stored?: (events: readonly PipelineEvent[]) => void): Promise<void> => {

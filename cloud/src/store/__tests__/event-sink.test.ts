@@ -289,6 +289,50 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
     expect(sink.stats()).toMatchObject({ stored: 2, rejectedInFlight: 1 });
   });
 
+  it('leaves a call unanswered at the deadline to finish: what it stored is archived, and its slot stays taken until then', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'xp-archive-'));
+    const archive = new LocalEventArchive({ root, flushIntervalMs: 60_000 });
+    try {
+      let answer = (): void => undefined;
+      const answered = new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      let calls = 0;
+      const client: PutRecordsClient = {
+        call: async (_operation, input) => {
+          calls++;
+          if (calls === 1) {
+            // As a saturated stream does: the write lands, but after the caller's deadline.
+            await answered;
+          }
+          return ok(input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
+        },
+      };
+      const kinesis = createKinesisEventSink({ client, streamName: 's', deadlineMs: 100, maxInFlight: 1 });
+      const sink = archivingEventSink(kinesis, archive);
+
+      const late = await sink.put([event(1), event(2)]).catch((e: unknown) => e);
+      expect(late).toMatchObject({ code: 'UNAVAILABLE', message: 'Kinesis did not accept 2 of 2 events in time; retry later' });
+      // The unanswered call still holds the only slot: the next put is shed, not sent.
+      expect(await sink.put([event(3)]).catch((e: unknown) => e)).toMatchObject({ code: 'UNAVAILABLE', message: 'too many event writes in progress; retry later' });
+      expect(calls).toBe(1);
+
+      answer();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sink.put([event(4)]);
+      await archive.close();
+
+      expect(kinesis.stats()).toMatchObject({ stored: 3, lateWrites: 1, rejectedInFlight: 1 });
+      const files = await archiveFiles(root, new Date(AT - 3_600_000), new Date(AT + 3_600_000));
+      const archived = (await Promise.all(files.map(readArchiveFile))).flat().map((l) => (l.ok ? (l.value as PipelineEvent).event.id : l.reason));
+      // The late write's events reached the stream, so they are archived, as Firehose would keep them.
+      expect(archived.sort()).toEqual(['evt-000001', 'evt-000002', 'evt-000004']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+      await rm(`${root}.journal`, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a record above the Kinesis 1 MB limit', async () => {
     const sink = createKinesisEventSink({ client: scriptedClient([]), streamName: 's' });
 

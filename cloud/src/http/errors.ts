@@ -4,7 +4,7 @@ import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
 import { DatabaseError, isUnavailableError } from '../store/database.js';
-import { requestIdOf } from './request-log.js';
+import { noteServerError, requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
 const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
@@ -25,7 +25,9 @@ function logUnavailable(logger: Logger, c: Context, err: DatabaseError): void {
     return;
   }
   outages.set(logger, { loggedAt: now, unlogged: 0 });
+  const requestId = requestIdOf(c);
   logger.warn('database unavailable', {
+    ...(requestId === undefined ? {} : { requestId }),
     method: c.req.method,
     path: redactSecrets(c.req.path),
     error: `${err.code ?? 'no code'}: ${err.message}`,
@@ -37,6 +39,10 @@ function logUnavailable(logger: Logger, c: Context, err: DatabaseError): void {
 export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (err instanceof AppError) {
     const body = { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
+    if (err.status >= 500) {
+      const cause = err.cause instanceof Error ? ` (${err.cause.name}: ${err.cause.message})` : '';
+      noteServerError(c, `${err.code}: ${err.message}${cause}`);
+    }
     if (err.code === AppErrorCode.RateLimited || err.code === AppErrorCode.Unavailable) {
       const retry = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
       if (retry !== undefined) {
@@ -51,6 +57,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   if (isUnavailableError(err)) {
     // The database is down, restarting or out of connections: the caller may retry, and is told when.
     logUnavailable(logger, c, err);
+    noteServerError(c, `${AppErrorCode.Unavailable}: the database is unavailable (${err.code ?? 'no code'}: ${err.message})`);
     c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
     return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the database is unavailable; retry later' } }, 503);
   }

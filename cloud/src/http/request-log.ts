@@ -40,6 +40,12 @@ const URL_SECRET_ROUTE = /\/webhooks(\/|$)/;
 
 const requestIds = new WeakMap<Request, string>();
 const requestUsers = new WeakMap<Request, string>();
+const requestErrors = new WeakMap<Request, string>();
+
+/** Called where an error becomes a 5xx answer, so the request line says why (`UNAVAILABLE: …`). */
+export function noteServerError(c: Context, error: string): void {
+  requestErrors.set(c.req.raw, error);
+}
 
 /** The request's id (as logged and returned in X-Request-Id), if the middleware ran. */
 export const requestIdOf = (c: Context): string | undefined => requestIds.get(c.req.raw);
@@ -142,7 +148,8 @@ export function requestLogger(logger: Logger, options: RequestLogOptions = {}): 
         ...(body === undefined ? {} : { body }),
       };
       if (status >= 500) {
-        logger.error('request', fields);
+        const error = requestErrors.get(c.req.raw);
+        logger.error('request', error === undefined ? fields : { ...fields, error: redactSecrets(error) });
       } else if (!quiet) {
         logger.info('request', fields);
       }

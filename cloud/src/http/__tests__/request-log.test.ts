@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLogger } from '../../local/logger.js';
 import type { Database } from '../../store/db.js';
+import { DatabaseError } from '../../store/database.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { REDACTED, redactBody } from '../request-log.js';
 import type { Platform } from './harness.js';
@@ -11,7 +12,13 @@ function failingHealthProbe(db: Database): Database {
   return new Proxy(db, {
     get(target, prop) {
       if (prop === 'query') {
-        return (sql: string, params?: readonly unknown[]) => (sql === 'SELECT 1' ? Promise.reject(new Error('probe exploded at the socket layer')) : target.query(sql, params));
+        return (sql: string, params?: readonly unknown[]) =>
+          sql === 'SELECT 1'
+            ? Promise.reject(new Error('probe exploded at the socket layer'))
+            : // The audit log's reads meet a database going down, to provoke a 503.
+              sql.startsWith('SELECT * FROM audit_log')
+              ? Promise.reject(new DatabaseError('57P01', 'terminating connection due to administrator command'))
+              : target.query(sql, params);
       }
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
@@ -80,6 +87,17 @@ describe('structured request logs and error capture', () => {
     const body = { user: { newPassword: 'x', currentPassword: 'y' }, apiKey: 'k', items: [{ sdkKey: 'z', note: 'xpk_srv_ABCDEFGHIJKLMNOPQRSTUV' }], clientSecret: 's', plain: 42 };
 
     expect(redactBody(body)).toEqual({ user: { newPassword: REDACTED, currentPassword: REDACTED }, apiKey: REDACTED, items: [{ sdkKey: REDACTED, note: 'xpk_srv_ABCDEFGH…' }], clientSecret: REDACTED, plain: 42 });
+  });
+
+  it('says on the request line of a 503 why it was answered, and names the request in the outage warning', async () => {
+    const token = await p.login(OWNER.email, OWNER.password);
+    const res = await p.request('GET', '/api/v1/audit', { token, headers: { 'X-Request-Id': 'outage-request-7' } });
+
+    expect(res.status).toBe(503);
+    const line = requestLines(p).find((l) => l.requestId === 'outage-request-7');
+    expect(line).toMatchObject({ status: 503, error: 'UNAVAILABLE: the database is unavailable (57P01: terminating connection due to administrator command)' });
+    const warning = p.logs.find((l) => l.startsWith('database unavailable'));
+    expect(warning).toContain('"requestId":"outage-request-7"');
   });
 
   it('an unhandled error is logged with its stack and request id, and answered with neither', async () => {

@@ -4,6 +4,8 @@ const plain = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 const small = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 2 });
+const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const twoSignificant = new Intl.NumberFormat('en-US', { minimumSignificantDigits: 2, maximumSignificantDigits: 2 });
 
 /** 0.1234 → "12.3%"; signed adds "+" to positive values. */
 export function formatPercent(value: number, options: { signed?: boolean; digits?: number } = {}): string {
@@ -59,6 +61,18 @@ export function formatNumber(n: number): string {
     return '—';
   }
   return n !== 0 && Math.abs(n) < 0.1 ? small.format(n) : plain.format(n);
+}
+
+/**
+ * A mean of counts or sums, as docs/console.md promises: always two decimals (0.3 → "0.30", 0 →
+ * "0.00", 1234.5 → "1,234.50"), or two significant digits below 0.1 (0.0034 → "0.0034", 0.05 →
+ * "0.050"), so the means of a table line up. formatNumber drops trailing zeros (for other callers).
+ */
+export function formatMean(n: number): string {
+  if (!Number.isFinite(n)) {
+    return '—';
+  }
+  return n !== 0 && Math.abs(n) < 0.1 ? twoSignificant.format(n) : twoDecimals.format(n);
 }
 
 /** "3 days", "1 day", "5 hours", "1,204 days": rounded up, for durations proposed by the power calculator. */

@@ -1,4 +1,5 @@
-import type { ReactNode } from 'react';
+import { useLayoutEffect, useRef } from 'react';
+import type { ReactNode, RefObject } from 'react';
 import { Area, CartesianGrid, ComposedChart, ErrorBar, Legend, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 
 /** One line of a chart: which field of each point it plots, its label and colour. */
@@ -30,7 +31,11 @@ export interface LineChartProps<K extends string> {
   readonly tooltipLabelKey?: string;
 }
 
-export const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7'] as const;
+/**
+ * Series colours, set per theme in styles.css (`--series-1` … `--series-8`): the legend and the
+ * tooltip write series names in them, so each reaches 4.5:1 on the page and the panel of its theme.
+ */
+export const SERIES_COLORS = ['var(--series-1)', 'var(--series-2)', 'var(--series-3)', 'var(--series-4)', 'var(--series-5)', 'var(--series-6)', 'var(--series-7)', 'var(--series-8)'] as const;
 
 const isBand = (v: ChartValue | undefined): v is readonly [number, number] => Array.isArray(v);
 
@@ -71,20 +76,79 @@ export function PointTooltip<K extends string>({ active, label, labelKey, row, s
 /** The key of a band's error-bar form: `[value - low, high - value]`, what recharts' ErrorBar reads. */
 const errorKey = (bandKey: string): string => `${bandKey} error`;
 
-/** The rows with each band also as error-bar offsets from its line's value (for charts of one or two points). */
-function withErrors<K extends string>(data: readonly Readonly<Record<string, ChartValue>>[], series: readonly SeriesConfig<K>[]): Record<string, ChartValue>[] {
-  return data.map((row) => {
-    const out: Record<string, ChartValue> = { ...row };
-    for (const s of series) {
+/** The key of a point's position on the x axis of a chart of one or two points (its index). */
+const INDEX_KEY = 'x index';
+
+/** The key of a series' own position at each point of such a chart: its index, moved aside from the other series'. */
+export const dodgeKey = (key: string): string => `${key} x`;
+
+/**
+ * How far each series is moved from its point, in points (the distance between two points is 1):
+ * centred on the point, at most a tenth apart and together under half of it, so several series'
+ * error bars at one point stand side by side instead of on one vertical line.
+ */
+export function dodgeOffsets(count: number): number[] {
+  const step = count <= 1 ? 0 : Math.min(0.1, 0.5 / count);
+  return Array.from({ length: count }, (_v, i) => (i - (count - 1) / 2) * step);
+}
+
+/**
+ * The rows of a chart of one or two points: each band also as error-bar offsets from its line's
+ * value, and each series' own x position (the point's index, moved aside by its dodge offset).
+ */
+function sparseRows<K extends string>(data: readonly Readonly<Record<string, ChartValue>>[], series: readonly SeriesConfig<K>[]): Record<string, ChartValue>[] {
+  const offsets = dodgeOffsets(series.length);
+  return data.map((row, index) => {
+    const out: Record<string, ChartValue> = { ...row, [INDEX_KEY]: index };
+    series.forEach((s, i) => {
+      out[dodgeKey(s.key)] = index + (offsets[i] ?? 0);
       const band = s.bandKey === undefined ? undefined : row[s.bandKey];
       const value = row[s.key];
       if (s.bandKey !== undefined && isBand(band) && typeof value === 'number') {
         out[errorKey(s.bandKey)] = [Math.max(0, value - band[0]), Math.max(0, band[1] - value)];
       }
-    }
+    });
     return out;
   });
 }
+
+/** recharts' z-index layers: the <g> groups it portals the grid, lines, axes, cursor and labels into. */
+const LAYER_SELECTOR = 'g[class^="recharts-zIndex-layer_"], g[class*=" recharts-zIndex-layer_"]';
+
+/**
+ * Takes recharts' z-index layers out of the Tab order. Each is the container of a React portal, and
+ * React listens for focusin/focusout on portal containers; Chromium makes an SVG element with focus
+ * listeners focusable, so without a tabindex each layer with content was a Tab stop of its own (7
+ * per chart) showing a focus box over the plot. An explicit tabindex="-1" keeps them out of the
+ * sequence (recharts 3.11 dropped the one it used to set, recharts/recharts#7805). Layers come and
+ * go as the chart renders (the cursor's on hover), so new ones are caught as they are added.
+ */
+export function useUntabbableLayers(root: RefObject<HTMLElement | null>): void {
+  useLayoutEffect(() => {
+    const el = root.current;
+    if (el === null) {
+      return undefined;
+    }
+    const mark = (): void => {
+      for (const layer of el.querySelectorAll(LAYER_SELECTOR)) {
+        if (layer.getAttribute('tabindex') !== '-1') {
+          layer.setAttribute('tabindex', '-1');
+        }
+      }
+    };
+    mark();
+    if (typeof MutationObserver === 'undefined') {
+      return undefined;
+    }
+    // Only added and removed nodes are watched: setting the attribute does not call this again.
+    const observer = new MutationObserver(mark);
+    observer.observe(el, { childList: true, subtree: true });
+    return () => { observer.disconnect(); };
+  }, [root]);
+}
+
+/** What the chart's keyboard layer does, read by screen readers with its name. */
+export const CHART_KEYS_HINT = 'Left and right arrow keys move between points; the tooltip shows each point\'s values.';
 
 /** Every line chart in the console goes through here, so axes, tooltips, bands and colours stay consistent. */
 export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference, tooltipLabelKey }: LineChartProps<K>): ReactNode {
@@ -92,16 +156,43 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
   const sparse = data.length < 3;
   // Null values are gaps, not bridged: a series with gaps shows its points as dots, so one between two gaps is still seen.
   const gappy = (key: string): boolean => data.some((row) => typeof row[key] !== 'number');
+  // With one or two points the x axis is numeric (the points' indexes, labelled with their `x`):
+  // each series is drawn on its own hidden axis of the same domain, from its dodged position.
+  const domain: [number, number] = [-0.5, data.length - 0.5];
+  const pointLabel = (index: unknown): string => {
+    const x = typeof index === 'number' ? data[index]?.x : undefined;
+    return x === undefined || x === null ? '' : String(x);
+  };
+  const figure = useRef<HTMLElement>(null);
+  useUntabbableLayers(figure);
   return (
-    <figure aria-label={title} style={{ margin: 0 }}>
+    <figure ref={figure} aria-label={title} style={{ margin: 0 }}>
       <ResponsiveContainer width="100%" height={height}>
-        <ComposedChart data={sparse ? withErrors(data, series) : data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
+        {/*
+          The keyboard layer makes the plot one Tab stop (role application, arrow keys move the
+          tooltip between points): the only keyboard access to each point's values, which no
+          table on the page lists. Its <title> names it; recharts leaves the title empty otherwise.
+          Its layers are no Tab stops (useUntabbableLayers).
+        */}
+        <ComposedChart data={sparse ? sparseRows(data, series) : data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }} accessibilityLayer title={title} desc={CHART_KEYS_HINT}>
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
-          <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
+          {sparse ? (
+            <XAxis dataKey={INDEX_KEY} type="number" domain={domain} ticks={data.map((_row, i) => i)} tickFormatter={pointLabel} allowDataOverflow stroke="var(--muted)" fontSize={11} />
+          ) : (
+            <XAxis dataKey="x" stroke="var(--muted)" fontSize={11} />
+          )}
+          {sparse ? series.map((s) => <XAxis key={s.key} xAxisId={dodgeKey(s.key)} dataKey={dodgeKey(s.key)} type="number" domain={domain} allowDataOverflow hide />) : null}
           <YAxis stroke="var(--muted)" fontSize={11} tickFormatter={(v: number) => formatY(v)} width={64} />
           {/* filterNull off: a point where every series is a gap still has a tooltip, saying why. */}
-          <Tooltip filterNull={false} content={(props) => <PointTooltip active={props.active} label={props.label} labelKey={tooltipLabelKey} row={props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined} series={series} formatY={formatY} />} />
-          <Legend />
+          <Tooltip
+            filterNull={false}
+            content={(props) => {
+              const row = props.payload[0]?.payload as Readonly<Record<string, ChartValue>> | undefined;
+              return <PointTooltip active={props.active} label={sparse ? pointLabel(row?.[INDEX_KEY]) : props.label} labelKey={tooltipLabelKey} row={row} series={series} formatY={formatY} />;
+            }}
+          />
+          {/* In the series' order (the variations' order in the tables), not recharts' default alphabetical one. */}
+          <Legend itemSorter={null} />
           {reference === undefined ? null : <ReferenceLine y={reference} stroke="var(--muted)" strokeDasharray="4 4" />}
           {series.map((s) =>
             s.bandKey === undefined || sparse ? null : (
@@ -109,7 +200,7 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
             ),
           )}
           {series.map((s) => (
-            <Line key={s.key} type="monotone" dataKey={s.key} name={s.legend ?? s.label} stroke={s.color} dot={sparse || gappy(s.key)} isAnimationActive={false} connectNulls={false}>
+            <Line key={s.key} {...(sparse ? { xAxisId: dodgeKey(s.key) } : {})} type="monotone" dataKey={s.key} name={s.legend ?? s.label} stroke={s.color} dot={sparse || gappy(s.key)} isAnimationActive={false} connectNulls={false}>
               {s.bandKey === undefined || !sparse ? null : <ErrorBar dataKey={errorKey(s.bandKey)} stroke={s.color} width={8} direction="y" isAnimationActive={false} />}
             </Line>
           ))}

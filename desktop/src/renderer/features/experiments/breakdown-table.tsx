@@ -5,19 +5,33 @@ import { Badge } from '../../lib/ui.js';
 
 /**
  * One metric across the values of a dimension: per value its units and each treatment's effect,
- * interval and corrected p-value. Choosing a value filters the results by it.
+ * interval and corrected p-value. Choosing a value filters the results by it. The API computes it
+ * from unfiltered totals: `notApplied` names the page's filters it leaves out ("segment beta or the exposure dates"),
+ * which it then says at its top, so that nobody reads it as filtered.
  */
-export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void }): ReactNode {
+export function BreakdownTable({ breakdown, metric, onChoose, notApplied = null }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void; notApplied?: string | null }): ReactNode {
   const first = breakdown.values[0]?.results;
   const treatments = first?.variations.slice(1).map((v) => v.key) ?? [];
   // Headers by the variations' names, as the rest of the results view shows them.
   const names = new Map(first?.variations.map((v) => [v.key, v.name ?? v.key]) ?? []);
   const name = first?.metrics.find((m) => m.key === metric)?.name ?? metric;
+  const unfiltered =
+    notApplied === null ? null : (
+      <p className="banner banner-warn" role="note">
+        This breakdown by {breakdown.dimension} covers all units: it does not apply the {notApplied} chosen above. Choose a value to see the results for it with these filters.
+      </p>
+    );
   if (breakdown.values.length === 0) {
-    return <p className="state state-empty">No unit has a value for {breakdown.dimension} yet.</p>;
+    return (
+      <>
+        {unfiltered}
+        <p className="state state-empty">No unit has a value for {breakdown.dimension} yet.</p>
+      </>
+    );
   }
   return (
     <section aria-label={`Breakdown by ${breakdown.dimension}`}>
+      {unfiltered}
       <table aria-label={`${name} by ${breakdown.dimension}`}>
         <caption className="small muted" style={{ textAlign: 'left' }}>
           {name} by {breakdown.dimension}: each value analysed on its own (corrections within a value, not across values: one significant value among many may be chance).

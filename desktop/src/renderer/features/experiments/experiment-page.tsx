@@ -1,13 +1,13 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import { splitShares } from '@xp/shared';
+import { ApiError, expandVariations, splitShares } from '@xp/shared';
 import type { Experiment, ResultsQuery, Stored } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
 import { commaList, formatPercent, formatTime } from '../../lib/format.js';
 import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage, isConflict } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
@@ -20,24 +20,103 @@ const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as co
 /** The analysis choices of the results on the page (environment, test, CUPED), which the decision is judged by. */
 type Analysis = Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped'>;
 
-function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: Stored<Experiment>; analysis: Analysis | null; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+/** What every dialog of the page is given: the experiment as it was when the dialog opened, and what to do after. */
+interface DialogProps {
+  /** The stored experiment the dialog was opened on: its form starts from it, and its saves send its version. */
+  readonly experiment: Stored<Experiment>;
+  readonly onClose: () => void;
+  readonly onDone: (e: Stored<Experiment>) => void;
+  /** A save was refused because someone else changed the experiment since (409): the page refreshes behind the dialog. */
+  readonly onConflict: () => void;
+}
+
+/**
+ * The saving of a dialog of the page. It writes from the version the dialog was opened at (`opened`,
+ * whose values its form shows), never the newer one a live refresh brings behind the dialog: a save
+ * after someone else's change is then refused (409) instead of overwriting it unseen. The dialog says
+ * so with the console's conflict message, `onConflict` refreshes the page, and *Reload their version*
+ * puts the latest version into the form (`reset`) to apply the change again.
+ */
+function useDialogSave({ experiment: opened, onDone, onConflict }: DialogProps, reset: (latest: Stored<Experiment>) => void): {
+  readonly base: Stored<Experiment>;
+  readonly busy: boolean;
+  readonly save: (write: (base: Stored<Experiment>) => Promise<Stored<Experiment>>) => Promise<void>;
+  readonly feedback: ReactNode;
+  readonly reloadButton: ReactNode;
+} {
+  const { client, project } = useSession();
+  const [base, setBase] = useState(opened);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  /** Said once their version is in the form. */
+  const [reloaded, setReloaded] = useState<string | null>(null);
+  const save = async (write: (base: Stored<Experiment>) => Promise<Stored<Experiment>>): Promise<void> => {
+    setError(null);
+    setReloaded(null);
+    setBusy(true);
+    try {
+      onDone(await write(base));
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+      if (isConflict(e)) {
+        onConflict();
+      }
+    }
+  };
+  const reloadTheirs = async (): Promise<void> => {
+    setBusy(true);
+    try {
+      const latest = await client.get(project, 'experiments', base.key);
+      setBase(latest);
+      reset(latest);
+      setError(null);
+      setReloaded(`The dialog now shows their version (version ${latest.version}): check it, make your change again and save.`);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return {
+    base,
+    busy,
+    save,
+    feedback: (
+      <>
+        {reloaded === null ? null : (
+          <p className="banner banner-info" role="status">
+            {reloaded}
+          </p>
+        )}
+        {error === null ? null : <ErrorNote error={error} />}
+      </>
+    ),
+    reloadButton: isConflict(error) ? (
+      <button type="button" disabled={busy} onClick={() => void reloadTheirs()}>
+        Reload their version
+      </button>
+    ) : null,
+  };
+}
+
+function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis | null }): ReactNode {
+  const { onClose } = props;
   const { client, project, environments } = useSession();
   const [decision, setDecision] = useState<'ship' | 'rollback' | 'inconclusive'>('ship');
+  /** The user's choice of winner; until there is one, the advice's (none when nothing is significantly better). */
+  const [chosen, setChosen] = useState<string | null>(null);
+  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, () => {
+    setChosen(null);
+  });
   // The results as the page analyses them, without its filters: a winner is proposed only when one is significantly better.
   const results = useAsync(() => client.resultsDetail(project, experiment.key, analysis ?? {}), [client, project, experiment.key, analysis]);
   const advice = results.state.status === 'ready' ? shipAdvice(experiment.definition, results.state.data) : undefined;
-  /** The user's choice of winner; until there is one, the advice's (none when nothing is significantly better). */
-  const [chosen, setChosen] = useState<string | null>(null);
   const winner = chosen ?? advice?.winner ?? '';
   const [release, setRelease] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (): Promise<void> => {
-    try {
-      onDone(await client.stopExperiment(project, experiment.key, experiment.version, { decision, ...(decision === 'ship' && winner !== '' ? { winner, releaseWinner: release } : {}) }));
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const submit = (): Promise<void> => save((base) => client.stopExperiment(project, base.key, base.version, { decision, ...(decision === 'ship' && winner !== '' ? { winner, releaseWinner: release } : {}) }));
+  /** Someone else stopped it meanwhile (their version reloaded): there is nothing left to decide here. */
+  const notRunning = experiment.definition.status !== 'running';
   const shown = results.state.status === 'ready' ? results.state.data : undefined;
   // The sample ratio check, and the guardrails the variation to ship (chosen, else the best on the primary metric) harms.
   const cautions = shown === undefined || advice === undefined ? [] : chosen !== null && decision === 'ship' ? shipCautions(shown, chosen === '' ? null : chosen) : advice.cautions;
@@ -95,12 +174,24 @@ function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: S
           </label>
         </>
       ) : null}
-      {error === null ? null : <ErrorNote error={error} />}
+      {notRunning ? (
+        <p className="banner banner-warn" role="status">
+          The experiment is now {experiment.definition.status}: there is nothing to decide. Close this dialog to see it.
+        </p>
+      ) : null}
+      {feedback}
       <div className="actions">
+        {reloadButton}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
-        <button type="button" className="primary" disabled={missingWinner} {...(missingWinner ? { title: 'Choose the variation to ship' } : {})} onClick={() => void submit()}>
+        <button
+          type="button"
+          className="primary"
+          disabled={missingWinner || notRunning || busy}
+          {...(missingWinner ? { title: 'Choose the variation to ship' } : {})}
+          onClick={() => void submit()}
+        >
           Stop and record decision
         </button>
       </div>
@@ -113,26 +204,20 @@ function DecideDialog({ experiment, analysis, onClose, onDone }: { experiment: S
  * definition as read — the platform's fields (status, times, `splitHistory`) unchanged — with the
  * version it was read at (If-Match), like every write of this page.
  */
-function SettingsDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+function SettingsDialog(props: DialogProps): ReactNode {
+  const { onClose } = props;
   const { client, project } = useSession();
-  const [clientSide, setClientSide] = useState(availableToClientSide(experiment.definition));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (): Promise<void> => {
-    setError(null);
-    setBusy(true);
-    try {
-      onDone(await client.replace(project, 'experiments', experiment.key, withClientSide(experiment.definition, clientSide), experiment.version));
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const [clientSide, setClientSide] = useState(availableToClientSide(props.experiment.definition));
+  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, (latest) => {
+    setClientSide(availableToClientSide(latest.definition));
+  });
+  const submit = (): Promise<void> => save((base) => client.replace(project, 'experiments', base.key, withClientSide(base.definition, clientSide), base.version));
   return (
     <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
       <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
-      {error === null ? null : <ErrorNote error={error} />}
+      {feedback}
       <div className="actions">
+        {reloadButton}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
@@ -189,19 +274,19 @@ export function SplitSummary({ experiment }: { experiment: Experiment }): ReactN
 }
 
 /** Edits the attributes the results can be broken down by (the experiment's `dimensions`). */
-function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<Experiment>; onClose: () => void; onDone: (e: Stored<Experiment>) => void }): ReactNode {
+function DimensionsDialog(props: DialogProps): ReactNode {
+  const { onClose } = props;
   const { client, project } = useSession();
-  const [text, setText] = useState((experiment.definition.dimensions ?? []).join(', '));
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (): Promise<void> => {
-    const dimensions = commaList(text);
-    const { dimensions: _old, ...rest } = experiment.definition;
-    try {
-      onDone(await client.replace(project, 'experiments', experiment.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, experiment.version));
-    } catch (e) {
-      setError(e);
-    }
-  };
+  const [text, setText] = useState((props.experiment.definition.dimensions ?? []).join(', '));
+  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, (latest) => {
+    setText((latest.definition.dimensions ?? []).join(', '));
+  });
+  const submit = (): Promise<void> =>
+    save((base) => {
+      const dimensions = commaList(text);
+      const { dimensions: _old, ...rest } = base.definition;
+      return client.replace(project, 'experiments', base.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, base.version);
+    });
   return (
     <Dialog title={`Result dimensions of ${experiment.definition.name}`} onClose={onClose}>
       <p>
@@ -212,16 +297,77 @@ function DimensionsDialog({ experiment, onClose, onDone }: { experiment: Stored<
         Dimensions (comma-separated)
         <input value={text} placeholder="country, plan" onChange={(e) => { setText(e.target.value); }} />
       </label>
-      {error === null ? null : <ErrorNote error={error} />}
+      {feedback}
       <div className="actions">
+        {reloadButton}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
-        <button type="button" className="primary" onClick={() => void submit()}>
+        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
           Save dimensions
         </button>
       </div>
     </Dialog>
+  );
+}
+
+/** An answer that there is no such experiment (404), as a link to a deleted or mistyped key gets. */
+function isNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
+}
+
+/** The page of a key no experiment has: says so, with the API's message and the way back to the list. */
+function ExperimentNotFound({ error }: { error: unknown }): ReactNode {
+  return (
+    <section aria-labelledby="experiment-not-found">
+      <h1 id="experiment-not-found">Experiment not found</h1>
+      <p className="state state-error">{errorMessage(error).replace(/\.$/, '')}. It may have been deleted, or the link may be mistyped.</p>
+      <p>
+        <a href="#/experiments">← All experiments</a>
+      </p>
+    </section>
+  );
+}
+
+/** A variation's name and key, "Treatment (treatment)", or the key alone when it has no other name. */
+function variationLabel(experiment: Experiment, key: string): string {
+  const name = expandVariations(experiment).find((v) => v.key === key)?.name;
+  return name === undefined || name === key ? key : `${name} (${key})`;
+}
+
+/** What a stopped experiment ended with: when, the decision, the winner by name and key, and whether everyone gets it now. */
+export function DecisionSummary({ experiment: d }: { experiment: Experiment }): ReactNode {
+  const when = d.stoppedAt === undefined ? 'Stopped' : `Stopped ${formatTime(d.stoppedAt)}`;
+  let decision: ReactNode;
+  if (d.decision === 'ship') {
+    decision =
+      d.winner === undefined ? (
+        <>
+          <strong>ship</strong>, with no winner recorded.
+        </>
+      ) : (
+        <>
+          <strong>ship {variationLabel(d, d.winner)}</strong>
+          {d.releaseWinner ? ', released to everyone (the winner is served to everyone).' : ', not released to everyone (the experiment no longer serves it).'}
+        </>
+      );
+  } else if (d.decision === 'rollback') {
+    decision = (
+      <>
+        <strong>roll back</strong> (keep the control).
+      </>
+    );
+  } else if (d.decision === 'inconclusive') {
+    decision = <strong>inconclusive.</strong>;
+  } else {
+    decision = <>none recorded.</>;
+  }
+  return (
+    <section aria-label="Decision" className="banner banner-info">
+      <p>
+        <strong>{when}.</strong> Decision: {decision}
+      </p>
+    </section>
   );
 }
 
@@ -230,35 +376,50 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const session = useSession();
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
-  /** The dialog open over the page, if any. */
-  const [dialog, setDialog] = useState<'decide' | 'dimensions' | 'settings' | 'resume' | null>(null);
+  /**
+   * The dialog open over the page, if any, with the experiment as it was when it opened: the dialog's
+   * form and its save's If-Match come from that, not from the newer version a refresh may show.
+   */
+  const [dialog, setDialog] = useState<{ readonly kind: 'decide' | 'dimensions' | 'settings' | 'resume'; readonly opened: Stored<Experiment> } | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   /** How the results below are analysed (reported by the panel): the decision dialog judges by the same. */
   const [analysis, setAnalysis] = useState<Analysis | null>(null);
   const write = usePermission('experiments:write');
-  /** Shows the experiment a start or resume returns, or the error it met. */
+  /** Shows the experiment a start or resume returns, or the error it met (after a conflict, with the page showing their version). */
   const lifecycleAction = (request: Promise<Stored<Experiment>>): void => {
     setActionError(null);
     request.then(
       (updated) => { exp.setData(([, s]) => [updated, s]); },
-      (e: unknown) => { setActionError(e); },
+      (e: unknown) => {
+        setActionError(e);
+        if (isConflict(e)) {
+          exp.reload();
+        }
+      },
     );
   };
   const lifecycle = useExperimentLifecycle(exp.state.status === 'ready' ? exp.state.data[0].definition.environments : []);
 
+  if (exp.state.status === 'error' && isNotFound(exp.state.error)) {
+    return <ExperimentNotFound error={exp.state.error} />;
+  }
   return (
     <AsyncView state={exp.state} onRetry={exp.reload}>
       {([experiment, segments]) => {
         const d = experiment.definition;
         const envs = d.environments.length > 0 ? d.environments : environments.map((e) => e.key);
-        const dialogProps = {
-          experiment,
+        const open = (kind: NonNullable<typeof dialog>['kind']): void => {
+          setDialog({ kind, opened: experiment });
+        };
+        const dialogProps: Omit<DialogProps, 'experiment'> = {
           onClose: () => { setDialog(null); },
           onDone: (saved: Stored<Experiment>) => {
             setDialog(null);
             exp.setData(([, s]) => [saved, s]);
           },
+          onConflict: exp.reload,
         };
+        const opened = dialog?.opened.definition;
         return (
           <>
             <div className="page-head">
@@ -273,13 +434,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                     </>
                   )}
                   {d.startedAt === undefined ? null : <> started {formatTime(d.startedAt)}</>}
-                  {d.decision === undefined ? null : (
-                    <>
-                      {' '}
-                      · decision <strong>{d.decision}</strong>
-                      {d.winner === undefined ? '' : ` (${d.winner})`}
-                    </>
-                  )}
+                  {d.status !== 'stopped' || d.stoppedAt === undefined ? null : <> · stopped {formatTime(d.stoppedAt)}</>}
                 </p>
               </div>
               <div className="row">
@@ -294,19 +449,19 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   </button>
                 ) : null}
                 {d.status === 'running' ? (
-                  <button type="button" className="primary" {...allowanceProps(lifecycle)} onClick={() => { setDialog('decide'); }}>
+                  <button type="button" className="primary" {...allowanceProps(lifecycle)} onClick={() => { open('decide'); }}>
                     Decide…
                   </button>
                 ) : null}
                 {d.status === 'stopped' ? (
-                  <button type="button" {...allowanceProps(lifecycle)} onClick={() => { setDialog('resume'); }}>
+                  <button type="button" {...allowanceProps(lifecycle)} onClick={() => { open('resume'); }}>
                     Resume…
                   </button>
                 ) : null}
-                <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('dimensions'); }}>
+                <button type="button" {...allowanceProps(write)} onClick={() => { open('dimensions'); }}>
                   Dimensions…
                 </button>
-                <button type="button" {...allowanceProps(write)} onClick={() => { setDialog('settings'); }}>
+                <button type="button" {...allowanceProps(write)} onClick={() => { open('settings'); }}>
                   Settings…
                 </button>
                 <a href="#/experiments">← All experiments</a>
@@ -317,6 +472,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <strong>Hypothesis:</strong> {d.hypothesis}
               </p>
             )}
+            {d.status === 'stopped' ? <DecisionSummary experiment={d} /> : null}
             <SplitSummary experiment={d} />
             {actionError === null ? null : <ErrorNote error={actionError} />}
             {d.status === 'draft' ? (
@@ -324,24 +480,25 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             ) : (
               <ResultsPanel experiment={experiment} environments={envs} segments={segments.map((s) => s.key)} onAnalysis={setAnalysis} />
             )}
-            {dialog === 'dimensions' ? <DimensionsDialog {...dialogProps} /> : null}
-            {dialog === 'settings' ? <SettingsDialog {...dialogProps} /> : null}
-            {dialog === 'decide' ? <DecideDialog {...dialogProps} analysis={analysis} /> : null}
-            {dialog === 'resume' ? (
+            {dialog?.kind === 'dimensions' ? <DimensionsDialog {...dialogProps} experiment={dialog.opened} /> : null}
+            {dialog?.kind === 'settings' ? <SettingsDialog {...dialogProps} experiment={dialog.opened} /> : null}
+            {dialog?.kind === 'decide' ? <DecideDialog {...dialogProps} experiment={dialog.opened} analysis={analysis} /> : null}
+            {dialog?.kind === 'resume' && opened !== undefined ? (
               <Confirm
                 title={`Resume ${experiment.key}?`}
                 message={
                   <p>
                     Units are assigned again as before (same variations) and results continue from the units already exposed.
-                    {d.decision === undefined ? '' : ` The decision (${d.decision}${d.winner === undefined ? '' : `, ${d.winner}`}) is cleared`}
-                    {d.releaseWinner ? ' and the winner is no longer served to everyone.' : d.decision === undefined ? '' : '.'}
+                    {opened.decision === undefined ? '' : ` The decision (${opened.decision}${opened.winner === undefined ? '' : `, ${opened.winner}`}) is cleared`}
+                    {opened.releaseWinner ? ' and the winner is no longer served to everyone.' : opened.decision === undefined ? '' : '.'}
                   </p>
                 }
                 confirmLabel="Resume experiment"
                 onCancel={() => { setDialog(null); }}
                 onConfirm={() => {
                   setDialog(null);
-                  lifecycleAction(client.resumeExperiment(project, experiment.key, experiment.version));
+                  // The version the confirmation described: a change since is refused (409), not resumed unseen.
+                  lifecycleAction(client.resumeExperiment(project, dialog.opened.key, dialog.opened.version));
                 }}
               />
             ) : null}
@@ -413,6 +570,56 @@ function nextDay(day: string): string {
   return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(at) ? new Date(at + 86_400_000).toISOString().slice(0, 10) : day;
 }
 
+/**
+ * The filters of the page the breakdown by dimension leaves out (the API computes it from the
+ * unfiltered rollups, with no segment or dates): "segment beta or the exposure dates", or null.
+ */
+function breakdownNotApplied(segment: string, dated: boolean): string | null {
+  const parts = [...(segment === '' ? [] : [`segment ${segment}`]), ...(dated ? ['exposure dates'] : [])];
+  return parts.length === 0 ? null : parts.join(' or the ');
+}
+
+/** A part of a file name: letters, digits, ".", "_" and "-" only, at most 60 characters; a part that had to change gets a short hash, so different values keep different names. */
+function fileNamePart(value: string): string {
+  const safe = value.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+|[._-]+$/g, '').slice(0, 60);
+  if (safe === value && safe !== '') {
+    return safe;
+  }
+  // FNV-1a over the UTF-16 code units: short, stable, not cryptographic.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    hash = Math.imul(hash ^ value.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return `${safe === '' ? 'value' : safe}-${hash.toString(16).padStart(8, '0').slice(0, 6)}`;
+}
+
+/**
+ * The name of a results CSV, saying which filters it was exported with, so that a filtered file
+ * cannot be taken for the unfiltered one: `checkout-production-results.csv`, or
+ * `checkout-production-results-segment-us-users-plan-pro-2026-11-01_2026-11-30.csv` (the segment, the
+ * dimension and its value, the first and last exposure days; `from-…` or `through-…` for one alone).
+ * Every part is made safe for file systems.
+ */
+export function resultsFileName(experiment: string, environment: string, filters: { readonly segment?: string; readonly attribute?: readonly [string, string]; readonly fromDay?: string; readonly toDay?: string } = {}): string {
+  const parts = [fileNamePart(experiment), fileNamePart(environment), 'results'];
+  if (filters.segment !== undefined && filters.segment !== '') {
+    parts.push('segment', fileNamePart(filters.segment));
+  }
+  if (filters.attribute !== undefined) {
+    parts.push(fileNamePart(filters.attribute[0]), fileNamePart(filters.attribute[1]));
+  }
+  const from = filters.fromDay === undefined || filters.fromDay === '' ? undefined : fileNamePart(filters.fromDay);
+  const to = filters.toDay === undefined || filters.toDay === '' ? undefined : fileNamePart(filters.toDay);
+  if (from !== undefined && to !== undefined) {
+    parts.push(`${from}_${to}`);
+  } else if (from !== undefined) {
+    parts.push('from', from);
+  } else if (to !== undefined) {
+    parts.push('through', to);
+  }
+  return `${parts.join('-')}.csv`;
+}
+
 function ResultsPanel({ experiment, environments, segments, onAnalysis }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[]; onAnalysis?: (analysis: Analysis) => void }): ReactNode {
   const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
@@ -480,7 +687,15 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     setCsvError(null);
     try {
       const text = await client.resultsCsv(project, experiment.key, query);
-      download(`${experiment.key}-${environment}-results.csv`, text);
+      download(
+        resultsFileName(experiment.key, environment, {
+          segment,
+          ...(filterBy === '' ? {} : { attribute: [filterBy, dimensionValue] as const }),
+          ...(exposed.from === undefined ? {} : { fromDay }),
+          ...(exposed.to === undefined ? {} : { toDay }),
+        }),
+        text,
+      );
     } catch (e) {
       setCsvError(e);
     }
@@ -578,12 +793,18 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
       </div>
       <FormError message={exposed.problem} />
       {csvError === null ? null : <p className="state-error">{errorMessage(csvError)}</p>}
-      {breakdownQuery === null || (exposed.from === undefined && exposed.to === undefined) ? null : (
-        <p className="small muted">The breakdown by {dimension} covers every exposure date; choose a value to see it for these dates.</p>
-      )}
       {breakdownQuery === null ? null : (
         <AsyncView state={breakdown.state} onRetry={breakdown.reload}>
-          {(b) => (b === null ? null : <BreakdownTable breakdown={b} metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''} onChoose={chooseValue} />)}
+          {(b) =>
+            b === null ? null : (
+              <BreakdownTable
+                breakdown={b}
+                metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''}
+                onChoose={chooseValue}
+                notApplied={breakdownNotApplied(segment, exposed.from !== undefined || exposed.to !== undefined)}
+              />
+            )
+          }
         </AsyncView>
       )}
       <AsyncView state={state} onRetry={reload}>

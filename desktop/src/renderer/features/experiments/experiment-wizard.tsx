@@ -31,6 +31,29 @@ type VariationRow = VariationDraft;
 
 const VARIATIONS_PROBLEM_ID = 'variations-problem';
 
+/**
+ * 100% split as evenly as hundredths allow, adding up to exactly 100: the hundredths left over go
+ * one each to the last variations (3 → 33.33, 33.33, 33.34; 6 → 16.66 ×2, 16.67 ×4), so no
+ * variation differs from another by more than 0.01%.
+ */
+export function evenWeights(count: number): number[] {
+  if (count <= 0) {
+    return [];
+  }
+  const base = Math.floor(10_000 / count);
+  const extra = 10_000 - base * count;
+  return Array.from({ length: count }, (_v, i) => (base + (i >= count - extra ? 1 : 0)) / 100);
+}
+
+/**
+ * A weight in percent as the share the API takes, rounded to the form's precision (hundredths of a
+ * percent): 16.67 → 0.1667, not 0.16670000000000001 (16.67 / 100 in floating point). The API
+ * normalises the weights, so rounding cannot make them add up to other than 1.
+ */
+export function weightShare(percent: number): number {
+  return Math.round(percent * 100) / 10_000;
+}
+
 /** Says that starting runs the experiment in the chosen protected environments. */
 function ProtectedNote({ names }: { names: readonly string[] }): ReactNode {
   return (
@@ -95,7 +118,7 @@ export default function ExperimentWizard(): ReactNode {
       name: name.trim(),
       ...(hypothesis.trim() === '' ? {} : { hypothesis: hypothesis.trim() }),
       type: 'ab',
-      variations: variations.map((v) => ({ key: v.key, ...(v.name.trim() === '' ? {} : { name: v.name.trim() }), weight: v.weight / 100, value: v.key })),
+      variations: variations.map((v) => ({ key: v.key, ...(v.name.trim() === '' ? {} : { name: v.name.trim() }), weight: weightShare(v.weight), value: v.key })),
       coverage: coverage / 100,
       environments: envs.length === environments.length ? [] : envs,
       ...rowsToTargeting(rows),
@@ -195,9 +218,8 @@ export default function ExperimentWizard(): ReactNode {
                   <button
                     type="button"
                     onClick={() => {
-                      // Rounded to hundredths, the last variation takes the rest so the weights add up to 100% (3 × 33.33 would not).
-                      const even = Math.round((100 / variations.length) * 100) / 100;
-                      setVariations(variations.map((v, i) => ({ ...v, weight: i === variations.length - 1 ? Math.round((100 - even * (variations.length - 1)) * 100) / 100 : even })));
+                      const weights = evenWeights(variations.length);
+                      setVariations(variations.map((v, i) => ({ ...v, weight: weights[i] ?? 0 })));
                     }}
                   >
                     Split evenly

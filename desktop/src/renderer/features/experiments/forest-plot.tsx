@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { formatEffect } from '../../lib/format.js';
+import { labelColumn, SvgLabel } from '../charts/svg-label.js';
 
 export interface ForestRow {
   readonly label: string;
@@ -10,15 +11,16 @@ export interface ForestRow {
 }
 
 const ROW = 22;
-const LEFT = 110;
 const WIDTH = 520;
 
 /** Effects with their intervals on one axis around zero: a plain SVG, cheap for 100 rows. */
 export function ForestPlot({ rows, difference, title }: { rows: readonly ForestRow[]; difference: 'relative' | 'absolute'; title: string }): ReactNode {
   const values = rows.flatMap((r) => [r.effect, r.ci[0], r.ci[1]]).filter((v): v is number => v !== null && Number.isFinite(v));
   const extent = Math.max(1e-9, ...values.map((v) => Math.abs(v))) * 1.15;
-  const plotWidth = WIDTH - LEFT - 20;
-  const x = (v: number): number => LEFT + ((Math.max(-extent, Math.min(extent, v)) + extent) / (2 * extent)) * plotWidth;
+  // The names' column is as wide as the longest (up to 180 px): a longer name is cut with an ellipsis, its full text its <title>.
+  const names = labelColumn(rows.map((r) => r.label));
+  const plotWidth = WIDTH - names.width - 20;
+  const x = (v: number): number => names.width + ((Math.max(-extent, Math.min(extent, v)) + extent) / (2 * extent)) * plotWidth;
   const height = rows.length * ROW + 24;
   return (
     <svg className="forest" viewBox={`0 0 ${WIDTH} ${height}`} width={WIDTH} height={height} role="img" aria-label={title}>
@@ -39,9 +41,7 @@ export function ForestPlot({ rows, difference, title }: { rows: readonly ForestR
         const hi = r.ci[1] === null ? x(extent) : x(r.ci[1]);
         return (
           <g key={r.label}>
-            <text x={4} y={y + 4}>
-              {r.label}
-            </text>
+            <SvgLabel x={4} y={y + 4} text={r.label} maxChars={names.maxChars} />
             <line className={`ci ${r.tone}`} x1={lo} x2={hi} y1={y} y2={y} />
             <circle cx={x(r.effect)} cy={y} r={4} className={`ci ${r.tone}`} fill="currentColor" />
           </g>

@@ -1,7 +1,7 @@
 import { memo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
-import { formatCount, formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
+import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
 import { Badge, Empty, ExplainedBadge, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
@@ -39,7 +39,7 @@ function MeanCell({ metric, figures }: { metric: MetricResultView; figures: Vari
   if (figures.mean === null || !Number.isFinite(figures.mean)) {
     return <td className="num" title="The total passes what a number can hold: no mean">—</td>;
   }
-  return <td className="num">{metric.type === 'conversion' ? formatPercent(figures.mean) : formatNumber(figures.mean)}</td>;
+  return <td className="num">{metric.type === 'conversion' ? formatPercent(figures.mean) : formatMean(figures.mean)}</td>;
 }
 
 interface MetricCardProps {
@@ -191,6 +191,8 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       {totalUnits === 0 && results.error === null ? (
         filtered ? (
           <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty>
+        ) : results.experiment.status === 'stopped' ? (
+          <Empty>No exposures in this environment: the experiment stopped before any unit was exposed to it, so it has no results here.</Empty>
         ) : (
           <Empty>No exposures yet in this environment: traffic appears here once SDKs expose units to the experiment.</Empty>
         )

@@ -1,13 +1,14 @@
 import '../../../test/dom.js';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { formatTime } from '../../../lib/format.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import type { Responder } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
-import ExperimentPage, { exposureWindow } from '../experiment-page.js';
+import ExperimentPage, { exposureWindow, resultsFileName } from '../experiment-page.js';
 
 afterEach(cleanup);
 
@@ -489,5 +490,306 @@ describe('experiment page', () => {
     expect(exposureWindow('2026-12-03', '', 'Asia/Kolkata')).toEqual({ from: '2026-12-02T18:30:00.000Z' });
     expect(exposureWindow('2026-11-22', '2026-11-21', 'UTC').problem).toMatch(/ends .* before it starts/);
     expect(exposureWindow('2026-02-30', '', 'UTC').problem).toBe('Enter the days as dates.');
+  });
+});
+
+/**
+ * The experiment "checkout" as the API keeps it: each save bumps the version, and one sent from
+ * another version than the current is refused (409 VERSION_CONFLICT), as the API does. `change` is
+ * someone else's save, in another tab.
+ */
+function experimentBackend(initial: Stored<Experiment>, extra: Responder = () => undefined): { respond: Responder; current: () => Stored<Experiment>; change: (patch: Partial<Experiment>) => void } {
+  let current = initial;
+  const conflict = (ifMatch: string | null) => ({
+    status: 409,
+    body: { error: { code: 'VERSION_CONFLICT', message: `experiment was changed by someone else (version ${current.version}, you sent ${(ifMatch ?? '').replaceAll('"', '')})`, details: { currentVersion: current.version } } },
+  });
+  const respond: Responder = (req) => {
+    const own = extra(req);
+    if (own !== undefined) {
+      return own;
+    }
+    if (req.path === '/api/v1/projects/web/experiments/checkout') {
+      if (req.method === 'GET') {
+        return { status: 200, body: current };
+      }
+      if (req.method === 'PUT') {
+        if (req.ifMatch !== `"${current.version}"`) {
+          return conflict(req.ifMatch);
+        }
+        current = storedOf(req.body as Experiment, { version: current.version + 1 });
+        return { status: 200, body: current };
+      }
+    }
+    if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments/checkout/stop') {
+      if (req.ifMatch !== `"${current.version}"`) {
+        return conflict(req.ifMatch);
+      }
+      current = storedOf({ ...current.definition, status: 'stopped', stoppedAt: '2026-11-26T00:00:00Z', ...(req.body as Partial<Experiment>) }, { version: current.version + 1 });
+      return { status: 200, body: current };
+    }
+    if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+      return { status: 200, body: results() };
+    }
+    return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+  };
+  return {
+    respond,
+    current: () => current,
+    change: (patch) => {
+      current = storedOf({ ...current.definition, ...patch }, { version: current.version + 1 });
+    },
+  };
+}
+
+describe('experiment page dialogs and another tab', () => {
+  /** The page in a session whose change feed has ticked `tick` times: a new tick refreshes it in place. */
+  const page = (client: ReturnType<typeof fakeApi>['client'], tick: number) => (
+    <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [PRODUCTION], environment: 'production', setEnvironment: () => undefined, refreshTick: tick }}>
+      <ExperimentPage experimentKey="checkout" />
+    </SessionContext.Provider>
+  );
+  const experimentReads = (sent: ReturnType<typeof fakeApi>['sent']): number => sent.filter((r) => r.method === 'GET' && r.path === '/api/v1/projects/web/experiments/checkout').length;
+
+  it('saves the dimensions from the version the dialog opened at: a change made meanwhile in another tab is a conflict, not overwritten', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(experiment(5, ['country']));
+    const { client, sent } = fakeApi(backend.respond);
+    const { rerender } = render(page(client, 0));
+
+    await u.click(await screen.findByRole('button', { name: 'Dimensions…' }));
+    const field = screen.getByRole<HTMLInputElement>('textbox', { name: 'Dimensions (comma-separated)' });
+    expect(field.value).toBe('country');
+
+    // Tab A adds "plan"; the change feed refreshes this tab behind the open dialog.
+    backend.change({ dimensions: ['country', 'plan'] });
+    rerender(page(client, 1));
+    await waitFor(() => { expect(experimentReads(sent)).toBe(2); });
+    await waitFor(() => { expect(within(screen.getByRole('combobox', { name: 'Dimension', hidden: true })).getAllByRole('option', { hidden: true }).map((o) => o.textContent)).toContain('plan'); });
+    // The form still shows what it was opened with.
+    expect(field.value).toBe('country');
+
+    await u.type(field, ', device');
+    await u.click(screen.getByRole('button', { name: 'Save dimensions' }));
+
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Someone else changed this since you opened it');
+    expect(alert.textContent).toContain('Reload to see their change, then apply yours again.');
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(puts.map((r) => r.ifMatch)).toEqual(['"5"']);
+    // Their change survives.
+    expect(backend.current().definition.dimensions).toEqual(['country', 'plan']);
+    expect(screen.getByRole('dialog', { name: 'Result dimensions of Checkout' })).toBeTruthy();
+
+    await u.click(screen.getByRole('button', { name: 'Reload their version' }));
+    await waitFor(() => { expect(field.value).toBe('country, plan'); });
+    expect(screen.getByText(/now shows their version \(version 6\)/)).toBeTruthy();
+    expect(screen.queryByRole('alert')).toBeNull();
+
+    await u.type(field, ', device');
+    await u.click(screen.getByRole('button', { name: 'Save dimensions' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"5"', '"6"']);
+    expect(backend.current().definition.dimensions).toEqual(['country', 'plan', 'device']);
+  });
+
+  it('does not turn "server-side only", set in another tab, back off from a Settings dialog opened before', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(experiment(7, []));
+    const { client, sent } = fakeApi(backend.respond);
+    const { rerender } = render(page(client, 0));
+
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const available = screen.getByRole<HTMLInputElement>('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' });
+    expect(available.checked).toBe(true);
+
+    backend.change({ clientSide: false });
+    rerender(page(client, 1));
+    await waitFor(() => { expect(experimentReads(sent)).toBe(2); });
+    await screen.findByText('server-side only');
+    expect(available.checked).toBe(true);
+
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('Someone else changed this since you opened it');
+    expect(sent.filter((r) => r.method === 'PUT').map((r) => r.ifMatch)).toEqual(['"7"']);
+    expect(backend.current().definition.clientSide).toBe(false);
+
+    await u.click(screen.getByRole('button', { name: 'Reload their version' }));
+    await waitFor(() => { expect(available.checked).toBe(false); });
+  });
+
+  it('stops from the version the decision dialog opened at', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(experiment(3, []));
+    const { client, sent } = fakeApi(backend.respond);
+    const { rerender } = render(page(client, 0));
+
+    await u.click(await screen.findByRole('button', { name: 'Decide…' }));
+    backend.change({ hypothesis: 'changed elsewhere' });
+    rerender(page(client, 1));
+    await screen.findByText('changed elsewhere');
+
+    const dialog = screen.getByRole('dialog', { name: 'Decide on Checkout' });
+    await u.selectOptions(within(dialog).getByRole('combobox', { name: 'Decision' }), 'rollback');
+    await u.click(within(dialog).getByRole('button', { name: 'Stop and record decision' }));
+
+    expect((await within(dialog).findByRole('alert')).textContent).toContain('Someone else changed this since you opened it');
+    expect(sent.find((r) => r.path.endsWith('/stop'))?.ifMatch).toBe('"3"');
+    expect(backend.current().definition.status).toBe('running');
+  });
+});
+
+describe('experiment page filters, stopped experiments and unknown keys', () => {
+  const beta = storedOf({ key: 'beta', name: 'Beta', type: 'ids' as const, attribute: 'id', values: ['u1'] });
+  const breakdownOf = { status: 200, body: { dimension: 'plan', environment: 'production', values: [{ value: 'pro', results: results() }], omitted: { values: 0, units: 0 } } };
+  const withSegments: Responder = (req) => {
+    if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results/breakdown')) {
+      return breakdownOf;
+    }
+    if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results.csv')) {
+      return { status: 200, text: 'variation,units\r\n', contentType: 'text/csv; charset=utf-8' };
+    }
+    return req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/segments') ? { status: 200, body: { items: [beta] } } : undefined;
+  };
+
+  it('says at the breakdown by dimension that the chosen segment and dates are not applied to it', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi(experimentBackend(experiment(2, ['plan']), withSegments).respond);
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.selectOptions(await screen.findByRole('combobox', { name: 'Dimension' }), 'plan');
+    const region = await screen.findByRole('region', { name: 'Breakdown by plan' });
+    expect(within(region).queryByRole('note')).toBeNull();
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toBe('This breakdown by plan covers all units: it does not apply the segment beta chosen above. Choose a value to see the results for it with these filters.'); });
+
+    fireEvent.change(screen.getByLabelText('Exposed from'), { target: { value: '2026-11-21' } });
+    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toContain('covers all units: it does not apply the segment beta or the exposure dates chosen above.'); });
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'Everyone');
+    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toContain('covers all units: it does not apply the exposure dates chosen above.'); });
+    // The API's breakdown takes no segment or dates: the note is why.
+    for (const r of sent.filter((x) => x.path.includes('/results/breakdown'))) {
+      expect(r.path).not.toMatch(/segment=|from=/);
+    }
+  });
+
+  it('names a results CSV after the filters it was exported with', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi(experimentBackend(experiment(2, ['plan']), withSegments).respond);
+    const saved: string[] = [];
+    vi.stubGlobal('URL', Object.assign(URL, { createObjectURL: () => 'blob:test/0', revokeObjectURL: () => undefined }));
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(this.download);
+    });
+    try {
+      render(
+        <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+          <ExperimentPage experimentKey="checkout" />
+        </WithSession>,
+      );
+
+      await u.click(await screen.findByRole('button', { name: 'Export CSV' }));
+      await waitFor(() => { expect(saved).toEqual(['checkout-production-results.csv']); });
+
+      await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+      await u.selectOptions(screen.getByRole('combobox', { name: 'Dimension' }), 'plan');
+      await u.type(screen.getByRole('textbox', { name: 'plan equals' }), 'pro{Enter}');
+      fireEvent.change(screen.getByLabelText('Exposed from'), { target: { value: '2026-11-01' } });
+      fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-30' } });
+      await u.click(screen.getByRole('button', { name: 'Export CSV' }));
+      await waitFor(() => { expect(saved).toHaveLength(2); });
+      expect(saved[1]).toBe('checkout-production-results-segment-beta-plan-pro-2026-11-01_2026-11-30.csv');
+      const csv = new URL(sent.filter((r) => r.path.includes('/results.csv')).at(-1)!.path, 'http://x').searchParams;
+      expect([csv.get('segment'), csv.get('attr.plan')]).toEqual(['beta', 'pro']);
+    } finally {
+      click.mockRestore();
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('keeps the names of filtered CSVs safe for file systems and distinct', () => {
+    expect(resultsFileName('checkout', 'production')).toBe('checkout-production-results.csv');
+    expect(resultsFileName('checkout', 'production', { segment: 'us-users', fromDay: '2026-11-01', toDay: '2026-11-30' })).toBe('checkout-production-results-segment-us-users-2026-11-01_2026-11-30.csv');
+    expect(resultsFileName('checkout', 'production', { fromDay: '2026-11-01' })).toBe('checkout-production-results-from-2026-11-01.csv');
+    expect(resultsFileName('checkout', 'production', { toDay: '2026-11-30' })).toBe('checkout-production-results-through-2026-11-30.csv');
+    const slash = resultsFileName('checkout', 'production', { attribute: ['region', 'EU/West'] });
+    const space = resultsFileName('checkout', 'production', { attribute: ['region', 'EU West'] });
+    expect(slash).toMatch(/^checkout-production-results-region-EU_West-[0-9a-f]{6}\.csv$/);
+    expect(space).toMatch(/^checkout-production-results-region-EU_West-[0-9a-f]{6}\.csv$/);
+    expect(slash).not.toBe(space);
+    expect(resultsFileName('checkout', 'production', { attribute: ['city', '../..'] })).toMatch(/^checkout-production-results-city-value-[0-9a-f]{6}\.csv$/);
+    expect(resultsFileName('checkout', 'production', { attribute: ['note', 'x'.repeat(300)] }).length).toBeLessThan(120);
+  });
+
+  it('shows when a stopped experiment stopped and its decision, and says it stopped before any unit was exposed', async () => {
+    const stoppedAt = '2026-11-24T09:30:00Z';
+    const base = experiment(4, []).definition;
+    const stopped = storedOf<Experiment>(
+      { ...base, status: 'stopped', stoppedAt, decision: 'ship', winner: 'treatment', releaseWinner: true, variations: [{ key: 'control', name: 'Control', weight: 0.5, value: 'control' }, { key: 'treatment', name: 'One-page checkout', weight: 0.5, value: 'treatment' }] },
+      { version: 4 },
+    );
+    const empty: ExperimentResultsView = {
+      ...results(),
+      experiment: { ...results().experiment, status: 'stopped' },
+      units: { analysed: 0, excluded: 0 },
+      variations: results().variations.map((v) => ({ ...v, units: 0 })),
+      srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } },
+    };
+    const { client } = fakeApi(experimentBackend(stopped, (req) => (req.path.includes('/results') ? { status: 200, body: empty } : undefined)).respond);
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    const decision = await screen.findByRole('region', { name: 'Decision' });
+    expect(decision.textContent).toBe(`Stopped ${formatTime(stoppedAt)}. Decision: ship One-page checkout (treatment), released to everyone (the winner is served to everyone).`);
+    expect(screen.getByRole('heading', { level: 1, name: 'Checkout' }).parentElement?.textContent).toContain(`stopped ${formatTime(stoppedAt)}`);
+    expect(await screen.findByText(/the experiment stopped before any unit was exposed to it/)).toBeTruthy();
+    expect(screen.queryByText(/traffic appears here once SDKs expose units/)).toBeNull();
+  });
+
+  it('says a stopped experiment rolled back, or shipped a winner it did not release', async () => {
+    const base = experiment(4, []).definition;
+    const show = async (patch: Partial<Experiment>): Promise<string> => {
+      const { client } = fakeApi(experimentBackend(storedOf<Experiment>({ ...base, status: 'stopped', stoppedAt: '2026-11-24T09:30:00Z', ...patch }, { version: 4 })).respond);
+      const view = render(
+        <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+          <ExperimentPage experimentKey="checkout" />
+        </WithSession>,
+      );
+      const text = (await screen.findByRole('region', { name: 'Decision' })).textContent;
+      view.unmount();
+      return text;
+    };
+    expect(await show({ decision: 'rollback' })).toContain('Decision: roll back (keep the control).');
+    expect(await show({ decision: 'ship', winner: 'treatment', releaseWinner: false })).toContain('Decision: ship treatment, not released to everyone');
+    expect(await show({})).toContain('Decision: none recorded.');
+  });
+
+  it('shows "Experiment not found" with the way back to the list for an unknown key', async () => {
+    const { client } = fakeApi((req) =>
+      req.path === '/api/v1/projects/web/experiments/no-such'
+        ? { status: 404, body: { error: { code: 'NOT_FOUND', message: 'experiment "no-such" not found' } } }
+        : req.method === 'GET'
+          ? { status: 200, body: { items: [] } }
+          : undefined,
+    );
+    render(
+      <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="no-such" />
+      </WithSession>,
+    );
+
+    expect(await screen.findByRole('heading', { level: 1, name: 'Experiment not found' })).toBeTruthy();
+    expect(screen.getByText(/experiment "no-such" not found/)).toBeTruthy();
+    expect(screen.getByRole('link', { name: '← All experiments' }).getAttribute('href')).toBe('#/experiments');
+    expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
   });
 });

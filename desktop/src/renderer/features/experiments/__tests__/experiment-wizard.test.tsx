@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Experiment, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
-import ExperimentWizard from '../experiment-wizard.js';
+import ExperimentWizard, { evenWeights, weightShare } from '../experiment-wizard.js';
 
 afterEach(() => {
   cleanup();
@@ -54,6 +54,48 @@ describe('experiment wizard', () => {
     expect([1, 2, 3].map((i) => screen.getByRole<HTMLInputElement>('spinbutton', { name: `Variation ${i} weight` }).value)).toEqual(['33.33', '33.33', '33.34']);
     expect(screen.queryByRole('alert')).toBeNull();
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
+  });
+
+  it('splits six variations as evenly as hundredths allow, and reviews and sends the weights without floating-point noise', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = creatingApi();
+    await openWizard(u, client, user(), [DEVELOPMENT], 'six-way', 'Six-way test');
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    for (let i = 0; i < 4; i++) {
+      await u.click(screen.getByRole('button', { name: '+ Variation' }));
+    }
+    await u.click(screen.getByRole('button', { name: 'Split evenly' }));
+
+    const weights = [1, 2, 3, 4, 5, 6].map((i) => screen.getByRole<HTMLInputElement>('spinbutton', { name: `Variation ${i} weight` }).value);
+    expect(weights).toEqual(['16.66', '16.66', '16.67', '16.67', '16.67', '16.67']);
+    expect(weights.reduce((sum, w) => sum + Math.round(Number(w) * 100), 0)).toBe(10_000);
+    expect(screen.queryByRole('alert')).toBeNull();
+    for (let i = 0; i < 4; i++) {
+      await u.click(screen.getByRole('button', { name: 'Next' }));
+    }
+
+    const review = screen.getByRole('region', { name: 'Experiment definition' }).textContent;
+    expect(review).toContain('"weight": 0.1667');
+    expect(review).toContain('"weight": 0.1666');
+    // No weight with more digits than the form's hundredths of a percent (0.16670000000000001).
+    expect(review).not.toMatch(/"weight": \d\.\d{5,}/);
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+    await waitFor(() => {
+      expect(sent.some((r) => r.method === 'POST')).toBe(true);
+    });
+    const body = sent.find((r) => r.method === 'POST')?.body as { variations: { weight: number }[] };
+    expect(body.variations.map((v) => v.weight)).toEqual([0.1666, 0.1666, 0.1667, 0.1667, 0.1667, 0.1667]);
+  });
+
+  it('sends typed weights as shares without floating-point noise', () => {
+    expect([16.67, 33.33, 50, 0.1, 12.5, 70.1].map(weightShare)).toEqual([0.1667, 0.3333, 0.5, 0.001, 0.125, 0.701]);
+    expect([16.67, 33.33, 70.1].map((w) => JSON.stringify(weightShare(w)))).toEqual(['0.1667', '0.3333', '0.701']);
+    for (let n = 2; n <= 12; n++) {
+      const even = evenWeights(n);
+      expect(even.reduce((sum, w) => sum + Math.round(w * 100), 0)).toBe(10_000);
+      expect(Math.max(...even) - Math.min(...even)).toBeLessThanOrEqual(0.0100001);
+      expect(even.every((w) => String(w) === (Math.round(w * 100) / 100).toString() && !/\.\d{3}/.test(String(w)))).toBe(true);
+    }
   });
 
   it('creates a server-side-only experiment when its client-side availability is turned off, from the start', async () => {

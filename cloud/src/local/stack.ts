@@ -202,11 +202,18 @@ export interface LocalStack {
 }
 
 /** A server listening before the app it serves exists: it answers 503 until `serve` gives it one. */
-interface EarlyServer {
+export interface EarlyServer {
   readonly server: ServerType;
   readonly port: number;
   serve(app: Hono): void;
+  /** Stops accepting, lets the requests in flight finish (streams excepted) for up to `drainMs`, then closes every connection. */
+  close(drainMs?: number): Promise<void>;
 }
+
+/** How long a stop waits for requests in flight (an event batch's write takes up to 2 s) before closing their connections. */
+const DRAIN_MS = 2_500;
+/** Server-sent event streams never finish by themselves: a drain does not wait for them. */
+const STREAM_PATH = /\/stream(?:\?|$)/;
 
 const STARTING = JSON.stringify({ error: { code: AppErrorCode.Unavailable, message: 'xp is starting; retry in a moment' } });
 
@@ -216,7 +223,7 @@ const STARTING = JSON.stringify({ error: { code: AppErrorCode.Unavailable, messa
  * anything is created (on a first start: the owner and the SDK keys, whose only copy would
  * otherwise be lost with the failed start).
  */
-function listenEarly(host: string, portNumber: number, what: string, setting: string): Promise<EarlyServer> {
+export function listenEarly(host: string, portNumber: number, what: string, setting: string): Promise<EarlyServer> {
   let app: Hono | undefined;
   return new Promise((resolve, reject) => {
     const server = serve(
@@ -233,9 +240,21 @@ function listenEarly(host: string, portNumber: number, what: string, setting: st
           serve: (a) => {
             app = a;
           },
+          close: (drainMs = DRAIN_MS) => drainAndClose(server, () => inFlight, drainMs),
         });
       },
     );
+    // Requests in flight (not streams), so a stop answers them before it closes what they use.
+    let inFlight = 0;
+    server.on('request', (req: { url?: string }, res: { once(event: 'close', listener: () => void): void }) => {
+      if (STREAM_PATH.test(req.url ?? '')) {
+        return;
+      }
+      inFlight++;
+      res.once('close', () => {
+        inFlight--;
+      });
+    });
     server.once('error', (e: NodeJS.ErrnoException) => {
       const why =
         e.code === 'EADDRINUSE'
@@ -272,14 +291,32 @@ function answerClientErrors(server: ServerType): void {
   });
 }
 
-function closeServer(server: ServerType): Promise<void> {
+/**
+ * Stops accepting connections, waits up to `drainMs` for the requests in flight to be answered
+ * (idle keep-alive connections close at once), then closes every connection left (streams).
+ */
+function drainAndClose(server: ServerType, inFlight: () => number, drainMs: number): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => {
       resolve();
     });
-    if ('closeAllConnections' in server) {
-      server.closeAllConnections();
-    }
+    const closeIdle = (): void => {
+      if ('closeIdleConnections' in server) {
+        server.closeIdleConnections();
+      }
+    };
+    closeIdle();
+    const started = Date.now();
+    const poll = setInterval(() => {
+      // A keep-alive connection whose request was just answered is idle now: close it too.
+      closeIdle();
+      if (inFlight() === 0 || Date.now() - started >= drainMs) {
+        clearInterval(poll);
+        if ('closeAllConnections' in server) {
+          server.closeAllConnections();
+        }
+      }
+    }, 25);
   });
 }
 
@@ -418,11 +455,15 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
   // One process per data folder: a second start, or `xp replay`, on it is refused (PGlite allows one process).
   const lock = await lockDataDir(config.dataDir, 'xp start', { notice: (message) => { logger.warn(message); } });
   const closers: (() => Promise<void>)[] = [() => lock.release()];
+  /** Closed first: no request arrives, and those in flight are answered, before what they use closes. */
+  const servers: EarlyServer[] = [];
   let closing: Promise<void> | undefined;
-  // Once, in reverse order of start; a second call waits for the first (it used to run every step
-  // again, in start order: the data-folder lock released before the servers closed).
+  // Once: the servers first (they drain), then the rest in reverse order of start; a second call
+  // waits for the first (it used to run every step again, in start order: the data-folder lock
+  // released before the servers closed).
   const closeAll = (): Promise<void> =>
     (closing ??= (async () => {
+      await Promise.all(servers.map((server) => server.close()));
       for (const close of [...closers].reverse()) {
         await close().catch((e: unknown) => {
           logger.warn('shutdown step failed', { error: e instanceof Error ? e.message : String(e) });
@@ -432,9 +473,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
   try {
     // The ports first: one in use stops the start before anything is created.
     const api = await listenEarly(config.host, config.apiPort, 'API', 'XP_API_PORT or --port');
-    closers.push(() => closeServer(api.server));
+    servers.push(api);
     const consoleServer = await listenEarly(config.host, config.consolePort, 'console', 'XP_CONSOLE_PORT or --console-port');
-    closers.push(() => closeServer(consoleServer.server));
+    servers.push(consoleServer);
     const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
     const apiUrl = `http://${shownHost}:${api.port}`;
     const consoleUrl = `http://${shownHost}:${consoleServer.port}`;

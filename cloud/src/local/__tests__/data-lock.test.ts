@@ -152,20 +152,31 @@ setInterval(() => undefined, 60_000);`;
   it('two processes taking over the same stale lock at once: exactly one gets it', async () => {
     const dir = await folder('race');
     await writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: await deadPid(), command: 'xp start', host: hostname() }));
+    // Each process keeps what it got until every one has tried (its stdin ends): one that exited
+    // early would leave a stale lock that a slow starter could rightly take over.
     const script = `const { lockDataDir } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
 try { await lockDataDir(${JSON.stringify(dir)}, 'xp start'); process.stdout.write('got it\\n'); } catch (e) { process.stdout.write('refused: ' + e.message + '\\n'); }
-setTimeout(() => undefined, 800);`;
+process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
     const runs = Array.from({ length: 4 }, () => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
       children.push(child);
       let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
+      const answered = new Promise<string>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) {
+            resolve(out.trim());
+          }
+        });
       });
-      return once(child, 'exit').then(() => out.trim());
+      return { child, answered };
     });
 
-    const outcomes = await Promise.all(runs);
+    const outcomes = await Promise.all(runs.map((r) => r.answered));
+    for (const { child } of runs) {
+      child.stdin.end();
+    }
+    await Promise.all(runs.map((r) => once(r.child, 'exit')));
 
     expect(outcomes.filter((o) => o === 'got it')).toHaveLength(1);
     expect(outcomes.filter((o) => o.startsWith('refused: ') && o.includes('is in use by xp start'))).toHaveLength(3);

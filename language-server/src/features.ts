@@ -20,6 +20,58 @@ export interface FeatureContext {
   /** Keys referenced anywhere in the workspace (completion without flag data). */
   readonly workspaceKeys: ReadonlySet<string>;
   readonly canCreateFlags: boolean;
+  /** The hover's format: the client's preference (textDocument.hover.contentFormat); Markdown when not given. */
+  readonly markup?: MarkupKind;
+  /** The code lenses' command: `xp.showFlag` for a client that registers it (the VS Code extension), else the server's. */
+  readonly lensCommand?: string;
+  /** Why there is no flag data (the hover of a key when the source is none); the default advice when not given. */
+  readonly noDataReason?: string;
+}
+
+/** The advice when nothing is configured. */
+export const NO_DATA_CONFIGURED = 'No flag data: configure an API URL or a flags file.';
+
+/** How a hover writes emphasis, code, links and the environments table: Markdown, or plain text for clients that take only that. */
+interface Format {
+  readonly bold: (s: string) => string;
+  readonly em: (s: string) => string;
+  readonly code: (s: string) => string;
+  readonly link: (text: string, url: string) => string;
+  readonly table: (header: readonly string[], rows: readonly (readonly string[])[]) => string[];
+}
+
+const MARKDOWN: Format = {
+  bold: (s) => `**${s}**`,
+  em: (s) => `_${s}_`,
+  code: (s) => `\`${s}\``,
+  link: (text, url) => `[${text}](${url})`,
+  table: (header, rows) => [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)],
+};
+
+const PLAIN: Format = {
+  bold: (s) => s,
+  em: (s) => s,
+  code: (s) => s,
+  link: (text, url) => `${text}: ${url}`,
+  // One line per row: "production: ON 25%, serves on".
+  table: (_header, rows) => rows.map((r) => `${r[0]!}: ${r.slice(1).join(', ')}`),
+};
+
+/**
+ * The hover format a client prefers: the first of its `textDocument.hover.contentFormat` the server
+ * writes; plain text when it lists none (absent, as the protocol's default is plain text).
+ */
+export function preferredMarkup(contentFormat: readonly string[] | undefined): MarkupKind {
+  const known = (contentFormat ?? []).find((f) => f === MarkupKind.Markdown || f === MarkupKind.PlainText);
+  return known === MarkupKind.Markdown ? MarkupKind.Markdown : MarkupKind.PlainText;
+}
+
+function formatOf(ctx: FeatureContext): Format {
+  return ctx.markup === MarkupKind.PlainText ? PLAIN : MARKDOWN;
+}
+
+function hoverOf(ctx: FeatureContext, lines: readonly string[], ref: FlagReference): Hover {
+  return { contents: { kind: ctx.markup ?? MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
 }
 
 export const DIAGNOSTIC_SOURCE = 'xp';
@@ -48,7 +100,7 @@ export function referenceAt(index: FileIndex | undefined, pos: Position): FlagRe
   return index?.references.find((r) => contains(r.range, pos) || contains(r.keyRange, pos));
 }
 
-function consoleLink(ctx: FeatureContext, key: string): string | undefined {
+export function consoleLink(ctx: FeatureContext, key: string): string | undefined {
   if (ctx.consoleUrl === undefined || ctx.snapshot.project === '') {
     return undefined;
   }
@@ -68,30 +120,31 @@ export function experimentOf(ctx: FeatureContext, ref: Pick<FlagReference, 'flag
 }
 
 function experimentHover(ctx: FeatureContext, experiment: Experiment, ref: FlagReference): Hover {
-  const lines = [`**${experiment.name}** \`${experiment.key}\` · experiment · ${experiment.status}`];
+  const f = formatOf(ctx);
+  const lines = [`${f.bold(experiment.name)} ${f.code(experiment.key)} · experiment · ${experiment.status}`];
   if (experiment.hypothesis !== undefined && experiment.hypothesis !== '') {
     lines.push('', experiment.hypothesis);
   }
   if (experiment.environments.length > 0) {
     lines.push('', `Environments: ${experiment.environments.join(', ')}`);
   }
-  lines.push('', `Variations: ${expandVariations(experiment).map((v) => `\`${v.key}\``).join(', ')}`);
+  lines.push('', `Variations: ${expandVariations(experiment).map((v) => f.code(v.key)).join(', ')}`);
   if (experiment.status === 'running') {
     const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
     lines.push(
       '',
       `Running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
-        (headline === undefined ? ': no results yet' : `: ${headlineText(headline)}`),
+        (headline === undefined ? ': no results yet' : `: ${headlineText(headline, f)}`),
     );
   }
   if (ctx.consoleUrl !== undefined && ctx.snapshot.project !== '') {
-    lines.push('', `[Open in console](${ctx.consoleUrl.replace(/\/+$/, '')}/?project=${encodeURIComponent(ctx.snapshot.project)}#/experiments/${encodeURIComponent(experiment.key)})`);
+    lines.push('', f.link('Open in console', `${ctx.consoleUrl.replace(/\/+$/, '')}/?project=${encodeURIComponent(ctx.snapshot.project)}#/experiments/${encodeURIComponent(experiment.key)}`));
   }
-  return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+  return hoverOf(ctx, lines, ref);
 }
 
-function headlineText(headline: ResultHeadline): string {
-  return `${headline.metric} ${formatHeadline(headline)} for \`${headline.variation}\`, p = ${headline.pValue.toFixed(3)}, ${headline.significant ? 'significant' : 'not significant'}, chance to win ${(headline.chanceToWin * 100).toFixed(0)}%`;
+function headlineText(headline: ResultHeadline, f: Format = MARKDOWN): string {
+  return `${headline.metric} ${formatHeadline(headline)} for ${f.code(headline.variation)}, p = ${headline.pValue.toFixed(3)}, ${headline.significant ? 'significant' : 'not significant'}, chance to win ${(headline.chanceToWin * 100).toFixed(0)}%`;
 }
 
 function environmentsOf(flag: Flag, first: string): string[] {
@@ -105,6 +158,7 @@ function valueText(value: unknown): string {
 }
 
 export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
+  const f = formatOf(ctx);
   const record = ctx.flags.get(ref.flagKey);
   const lines: string[] = [];
   if (record === undefined) {
@@ -112,15 +166,15 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
     if (experiment !== undefined) {
       return experimentHover(ctx, experiment, ref);
     }
-    lines.push(`**${ref.flagKey}**`, '', ctx.snapshot.source === 'none' ? '_No flag data: configure an API URL or a flags file._' : '_Not a flag of this project._');
-    return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+    lines.push(f.bold(ref.flagKey), '', f.em(ctx.snapshot.source === 'none' ? (ctx.noDataReason ?? NO_DATA_CONFIGURED) : 'Not a flag of this project.'));
+    return hoverOf(ctx, lines, ref);
   }
   const flag = record.definition;
   lines.push(
-    `**${flag.name}** \`${flag.key}\` · ${flag.type}${record.archived ? ' · **archived**' : ''}${flag.temporary ? '' : ' · permanent'}${flag.clientSide === false ? ' · server-side only' : ''}`,
+    `${f.bold(flag.name)} ${f.code(flag.key)} · ${flag.type}${record.archived ? ` · ${f.bold('archived')}` : ''}${flag.temporary ? '' : ' · permanent'}${flag.clientSide === false ? ' · server-side only' : ''}`,
   );
   if (flag.clientSide === false) {
-    lines.push('', '_Server-side only: client-side SDK keys (browsers, apps) do not get this flag; evaluate it on a server._');
+    lines.push('', f.em('Server-side only: client-side SDK keys (browsers, apps) do not get this flag; evaluate it on a server.'));
   }
   if (flag.description !== undefined && flag.description !== '') {
     lines.push('', flag.description);
@@ -129,29 +183,29 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   if (configured.length === 0) {
     // No state anywhere: every environment's ruleset has it off (an empty table said nothing).
     const off = unconfiguredOffVariation(flag);
-    lines.push('', `_Not set up in any environment yet: off everywhere, serving${off === undefined ? ' its off variation' : ` \`${off}\``}._`);
+    lines.push('', f.em(`Not set up in any environment yet: off everywhere, serving${off === undefined ? ' its off variation' : ` ${f.code(off)}`}.`));
   } else {
-    lines.push('', '| environment | state | serves |', '|---|---|---|');
-    for (const env of configured) {
+    const rows = configured.map((env) => {
       const state = flag.environments[env]!;
       const served = servedToEveryone(flag, env, ctx.now);
-      lines.push(`| ${env === ctx.environment ? `**${env}**` : env} | ${environmentSummary(flag, env)} | ${served ?? `default \`${state.defaultVariation}\``} |`);
-    }
+      return [env === ctx.environment ? f.bold(env) : env, environmentSummary(flag, env), f === PLAIN ? `serves ${served ?? `default ${state.defaultVariation}`}` : (served ?? `default ${f.code(state.defaultVariation)}`)];
+    });
+    lines.push('', ...f.table(['environment', 'state', 'serves'], rows));
     if (!configured.includes(ctx.environment)) {
       const off = unconfiguredOffVariation(flag);
-      lines.push('', `_Not set up in **${ctx.environment}**: off there, serving${off === undefined ? ' its off variation' : ` \`${off}\``}._`);
+      lines.push('', f.em(`Not set up in ${f.bold(ctx.environment)}: off there, serving${off === undefined ? ' its off variation' : ` ${f.code(off)}`}.`));
     }
   }
-  lines.push('', `Variations: ${flag.variations.map((v) => `\`${v.key}\` = ${valueText(v.value)}`).join(', ')}`);
+  lines.push('', `Variations: ${flag.variations.map((v) => `${f.code(v.key)} = ${valueText(v.value)}`).join(', ')}`);
   const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);
   if (experiment !== undefined) {
     const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
     lines.push(
       '',
-      `Experiment **${experiment.name}** (\`${experiment.key}\`) running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
+      `Experiment ${f.bold(experiment.name)} (${f.code(experiment.key)}) running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
         (headline === undefined
           ? ': no results yet'
-          : `: ${headlineText(headline)}`),
+          : `: ${headlineText(headline, f)}`),
     );
   }
   if (record.updatedAt !== null) {
@@ -159,13 +213,13 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   }
   const link = consoleLink(ctx, flag.key);
   if (link !== undefined) {
-    lines.push('', `[Open in console](${link})`);
+    lines.push('', f.link('Open in console', link));
   }
-  return { contents: { kind: MarkupKind.Markdown, value: lines.join('\n') }, range: ref.range };
+  return hoverOf(ctx, lines, ref);
 }
 
 /** `● checkout-v2 · production ON 25% · exp +3.1% ±2.0` */
-export function lensTitle(ctx: FeatureContext, ref: FlagReference): string {
+export function lensTitle(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey' | 'kind'>): string {
   const record = ctx.flags.get(ref.flagKey);
   if (record === undefined) {
     const experiment = experimentOf(ctx, ref);
@@ -201,7 +255,7 @@ export function codeLenses(ctx: FeatureContext, index: FileIndex | undefined): C
     const line = ref.callRange.start.line;
     lenses.push({
       range: { start: { line, character: 0 }, end: { line, character: 0 } },
-      command: { title: lensTitle(ctx, ref), command: 'xp.showFlag', arguments: [ref.flagKey] },
+      command: { title: lensTitle(ctx, ref), command: ctx.lensCommand ?? ServerCommand.ShowFlag, arguments: [ref.flagKey] },
     });
   }
   return lenses;

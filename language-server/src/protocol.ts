@@ -31,6 +31,11 @@ export interface XpSettings {
   readonly staleDays?: number;
   /** Files larger than this many characters are not indexed; default 1,000,000. */
   readonly maxFileSize?: number;
+  /**
+   * initializationOptions only: commands the client itself runs. A client listing
+   * `xp.showFlag` (the VS Code extension) gets it in code lenses; any other gets `xp.server.showFlag`.
+   */
+  readonly clientCommands?: readonly string[];
 }
 
 /** Where the server's flag data currently comes from. */
@@ -173,4 +178,17 @@ function describe(value: unknown): string {
 export const ServerCommand = {
   /** Arguments [flagKey]: creates a boolean flag with that key through the API. */
   CreateFlag: 'xp.server.createFlag',
+  /**
+   * Arguments [flagKey]: the code lens's command in editors other than VS Code. Opens the flag in
+   * the web console (window/showDocument, external) when the client can and the console's address
+   * is known, else shows a one-line summary (window/showMessage).
+   */
+  ShowFlag: 'xp.server.showFlag',
 } as const;
+
+/**
+ * The VS Code extension's own command for a code lens (a quick pick of flag actions). The server
+ * never advertises it (vscode-languageclient would register it a second time); a client that has it
+ * says so in initializationOptions.clientCommands.
+ */
+export const CLIENT_SHOW_FLAG_COMMAND = 'xp.showFlag';

@@ -24,7 +24,9 @@ import {
   FileChangeType,
   LSPErrorCodes,
   MessageType,
+  MarkupKind,
   ResponseError,
+  ShowDocumentRequest,
   ShowMessageNotification,
   SymbolKind,
   TextDocuments,
@@ -33,16 +35,16 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Flag } from '@xp/shared';
-import { ApiError, DEFAULT_STALE_DAYS, evaluateFlag, FeedState, keySchema, XpApiClient } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, evaluateFlag, FeedState, keySchema, POLLING_DETAIL, XpApiClient } from '@xp/shared';
 import { apiUrlProblem, DEFAULT_REQUEST_TIMEOUT_SECONDS, redactCredentials, timedFetch } from './api-fetch.js';
 import type { FeatureContext } from './features.js';
-import { codeActions, codeLenses, contains, diagnostics, experimentOf, hover, keyCompletions, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
+import { codeActions, codeLenses, consoleLink, contains, diagnostics, experimentOf, hover, keyCompletions, lensTitle, NO_DATA_CONFIGURED, preferredMarkup, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, readSourceText, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
-import { ExplainRequest, explainParamsProblem, FlagListRequest, FlagReferencesRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
+import { CLIENT_SHOW_FLAG_COMMAND, ExplainRequest, explainParamsProblem, FlagListRequest, FlagReferencesRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
 export interface ServerOptions {
   /** Injected clock (stale checks). */
@@ -212,6 +214,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   // The API's change feed: a change to a definition refetches the flag data (debounced).
   let feed: { readonly key: string; readonly close: () => void } | undefined;
   let feedState: FeedState = FeedState.Stopped;
+  /** Why the change feed is retrying (its last failure), until it is live again or stops. */
+  let feedRetrying: string | null = null;
+  /** What the client takes: its hover format, window/showDocument, the lens command it runs itself. */
+  let hoverMarkup: MarkupKind = MarkupKind.Markdown;
+  let showDocument = false;
+  let lensCommand: string = ServerCommand.ShowFlag;
   let feedReload: NodeJS.Timeout | undefined;
   const indexedVersions = new Map<string, number>();
   const pendingChanges = new Map<string, NodeJS.Timeout>();
@@ -287,7 +295,28 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     now: now(),
     workspaceKeys: index.keys(),
     canCreateFlags: apiClient() !== undefined && snapshot.source === 'api',
+    markup: hoverMarkup,
+    lensCommand,
+    noDataReason: noDataReason(),
   });
+
+  /** Why there is no flag data, with what fixes it: the API's failure when one is configured. */
+  const noDataReason = (): string => {
+    if (settings.apiUrl === undefined) {
+      return lastError === null ? NO_DATA_CONFIGURED : `No flag data: ${lastError}.`;
+    }
+    const problem = apiProblem();
+    if (problem !== null) {
+      return `No flag data: ${problem}.`;
+    }
+    if (settings.token === undefined) {
+      return 'No flag data: an API URL is set but no token: sign in, or set the token setting or XP_TOKEN.';
+    }
+    if (tokenRefused) {
+      return 'No flag data: the API refused the token (expired, revoked or mistyped): sign in again or use a new token.';
+    }
+    return lastError === null ? 'No flag data from the API yet, and no cache.' : `No flag data: the API could not be used (${lastError}) and there is no cache.`;
+  };
 
   const status = (): StatusParams => ({
     source: snapshot.source,
@@ -295,7 +324,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     environment: environment(),
     flags: flags.size,
     fetchedAt: snapshot.fetchedAt,
-    error: lastError,
+    // A retrying change feed's failure, when nothing else went wrong: why the status is not live.
+    error: lastError ?? (feedRetrying === null ? null : `change feed retrying: ${feedRetrying}`),
     indexing,
     references: index.references().length,
     // Live only while the API's data is shown: never beside a refused token or cached data.
@@ -304,10 +334,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
   /** Set once the first flag data load finished: a status before it would say "no data" while the data is on its way. */
   let dataLoaded = false;
-  const sendStatus = (): void => {
-    if (dataLoaded) {
-      void connection.sendNotification(StatusNotification, status());
+  let lastStatus: string | undefined;
+  /** Sends the status; with `onlyIfChanged` (change feed states), not when it is the one sent last. */
+  const sendStatus = (onlyIfChanged = false): void => {
+    if (!dataLoaded) {
+      return;
     }
+    const next = status();
+    const text = JSON.stringify(next);
+    if (onlyIfChanged && text === lastStatus) {
+      return;
+    }
+    lastStatus = text;
+    void connection.sendNotification(StatusNotification, next);
   };
 
   const fileOf = (uri: string): string | undefined => (uri.startsWith('file:') ? fileURLToPath(uri) : undefined);
@@ -446,6 +485,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     feed?.close();
     feed = undefined;
     feedState = FeedState.Stopped;
+    feedRetrying = null;
   };
 
   /** Follows `project`'s change feed with the current API settings (restarted when they change). */
@@ -471,6 +511,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           return;
         }
         feedState = state;
+        // Connecting between retries keeps the reason; live or stopped ends it.
+        if (state === FeedState.Retrying) {
+          // Polling (an API behind API Gateway answers each stream at once) is how that API is followed, not a failure.
+          feedRetrying = detail === POLLING_DETAIL ? null : redactCredentials(detail ?? 'the stream failed');
+        } else if (state !== FeedState.Connecting) {
+          feedRetrying = null;
+        }
         if (state === FeedState.Stopped && detail !== 'closed') {
           const seconds = refreshSeconds();
           const then = seconds > 0 && apiClient() !== undefined ? `refreshing every ${seconds} s` : 'periodic refresh is off (refreshIntervalSeconds 0)';
@@ -483,7 +530,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
             lastError ??= `not following changes: ${detail ?? 'stopped'}`;
           }
         }
-        sendStatus();
+        // A retrying feed goes connecting → retrying every few seconds: the same status is not sent again.
+        sendStatus(true);
       },
     });
     feed = { key, close: () => { following.close(); } };
@@ -759,6 +807,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const envToken = process.env.XP_TOKEN?.trim();
     settings = initial.token === undefined && envToken !== undefined && envToken !== '' ? { ...initial, token: envToken } : initial;
     codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
+    hoverMarkup = preferredMarkup(params.capabilities.textDocument?.hover?.contentFormat);
+    showDocument = params.capabilities.window?.showDocument?.support === true;
+    const clientCommands: unknown = isRecord(params.initializationOptions) ? params.initializationOptions.clientCommands : undefined;
+    lensCommand = Array.isArray(clientCommands) && clientCommands.includes(CLIENT_SHOW_FLAG_COMMAND) ? CLIENT_SHOW_FLAG_COMMAND : ServerCommand.ShowFlag;
     watchRegistration = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
     relativePatterns = params.capabilities.workspace?.didChangeWatchedFiles?.relativePatternSupport === true;
     return {
@@ -771,7 +823,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         referencesProvider: true,
         definitionProvider: true,
         workspaceSymbolProvider: true,
-        executeCommandProvider: { commands: [ServerCommand.CreateFlag] },
+        executeCommandProvider: { commands: [ServerCommand.CreateFlag, ServerCommand.ShowFlag] },
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: 'xp-language-server', version: '0.1.0' },
@@ -985,9 +1037,35 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return out;
   }, PARAMS.workspaceSymbol));
 
+  /** The code lens's command in editors other than VS Code: the flag in the console, or a one-line summary. */
+  const showFlag = async (key: unknown): Promise<{ readonly shown: string; readonly in: 'console' | 'message' } | null> => {
+    if (typeof key !== 'string' || key === '') {
+      throw new ResponseError(ErrorCodes.InvalidParams, `${ServerCommand.ShowFlag}: the first argument must be a flag key`);
+    }
+    const ctx = context();
+    const link = flags.has(key) ? consoleLink(ctx, key) : undefined;
+    if (showDocument && link !== undefined) {
+      try {
+        const shown = await connection.sendRequest(ShowDocumentRequest.type, { uri: link, external: true });
+        if (shown.success) {
+          return { shown: key, in: 'console' };
+        }
+      } catch (e) {
+        connection.console.warn(`xp: the editor did not open ${link}: ${describeError(e)}`);
+      }
+    }
+    const title = lensTitle(ctx, { flagKey: key, kind: 'value' });
+    const name = flags.get(key)?.definition.name;
+    notify(MessageType.Info, `xp: ${title.replace(/^● /, '')}${name === undefined || name === key ? '' : ` (${name})`}${link === undefined ? '' : ` · ${link}`}`);
+    return { shown: key, in: 'message' };
+  };
+
   connection.onExecuteCommand(live(async (params) => {
+    if (params.command === ServerCommand.ShowFlag) {
+      return showFlag(params.arguments?.[0]);
+    }
     if (params.command !== ServerCommand.CreateFlag) {
-      throw new ResponseError(ErrorCodes.InvalidParams, `unknown command "${params.command}" (the server runs ${ServerCommand.CreateFlag})`);
+      throw new ResponseError(ErrorCodes.InvalidParams, `unknown command "${params.command}" (the server runs ${ServerCommand.CreateFlag} and ${ServerCommand.ShowFlag})`);
     }
     const key: unknown = params.arguments?.[0];
     if (typeof key !== 'string' || key === '') {

@@ -1,5 +1,6 @@
 import type { LanguageClientOptions } from 'vscode-languageclient/node';
 import type { XpSettings } from '@xp/language-server/protocol';
+import { CLIENT_SHOW_FLAG_COMMAND } from '@xp/language-server/protocol';
 import type { ExtensionSettings } from './host.js';
 
 /** Documents the server handles: the languages its indexer reads. */
@@ -8,9 +9,12 @@ export const LANGUAGES = ['typescript', 'typescriptreact', 'javascript', 'javasc
 /**
  * The language server's initialization options from the extension's settings. The token is not
  * among them: it reaches the server as XP_TOKEN in its environment, out of reach of protocol traces.
+ * `clientCommands` tells the server the extension runs `xp.showFlag` itself (code lenses use it; the
+ * server does not advertise it, which would make vscode-languageclient register it a second time).
  */
 export function initializationOptions(settings: ExtensionSettings): XpSettings {
   return {
+    clientCommands: [CLIENT_SHOW_FLAG_COMMAND],
     environment: settings.environment,
     wrapperFunctions: settings.wrapperFunctions,
     ...(settings.apiUrl === undefined ? {} : { apiUrl: settings.apiUrl }),

@@ -159,7 +159,7 @@ describe('language server over stdio, against an API whose settings change', () 
     const noKey = await failure(client.connection.sendRequest(ExecuteCommandRequest.type, { command: ServerCommand.CreateFlag, arguments: [] }));
     expect([noKey?.code, noKey?.message]).toEqual([ErrorCodes.InvalidParams, 'xp.server.createFlag: the first argument must be the key of the flag to create']);
     const unknown = await failure(client.connection.sendRequest(ExecuteCommandRequest.type, { command: 'xp.server.nope', arguments: [] }));
-    expect([unknown?.code, unknown?.message]).toEqual([ErrorCodes.InvalidParams, 'unknown command "xp.server.nope" (the server runs xp.server.createFlag)']);
+    expect([unknown?.code, unknown?.message]).toEqual([ErrorCodes.InvalidParams, 'unknown command "xp.server.nope" (the server runs xp.server.createFlag and xp.server.showFlag)']);
 
     const malformed = await Promise.all([
       failure(client.connection.sendRequest(CompletionRequest.method, { textDocument: { uri } })),

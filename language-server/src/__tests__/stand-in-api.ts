@@ -23,6 +23,10 @@ export interface StandInApi {
   readonly extraFlags: { readonly key: string }[];
   /** How long a flag list waits before it answers (its body is the one of the moment it was asked). */
   flagsDelayMs: number;
+  /** When set, the change feed answers this status (a 503: the feed retries) instead of streaming. */
+  feedStatus: number | undefined;
+  /** Answer each change-feed stream at once and close it, as the API behind API Gateway does (a poll). */
+  feedPolls: boolean;
   readonly close: () => Promise<void>;
 }
 
@@ -77,6 +81,8 @@ export function standInApi(): StandInApi {
     requests: [],
     extraFlags: [],
     flagsDelayMs: 0,
+    feedStatus: undefined,
+    feedPolls: false,
     close: async () => {
       api.server.closeAllConnections();
       await new Promise((resolve) => api.server.close(resolve));
@@ -97,6 +103,10 @@ export function standInApi(): StandInApi {
     const body = bodies()[url.pathname];
     if (!api.tokens.has(token)) {
       json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'invalid or expired token' } });
+    } else if (url.pathname === '/api/v1/projects/shop/changes/stream' && api.feedStatus !== undefined) {
+      json(res, api.feedStatus, { error: { code: 'UNAVAILABLE', message: 'try again later' } });
+    } else if (url.pathname === '/api/v1/projects/shop/changes/stream' && api.feedPolls) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': polled\n\n');
     } else if (url.pathname === '/api/v1/projects/shop/changes/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': following\n\n');
       feeds.set(res, token);

@@ -41,9 +41,11 @@ export interface ProgressParams {
 
 /**
  * What the test client advertises by default: what VS Code's client does for the features the
- * server uses (vscode-languageclient registers file watchers dynamically, with relative patterns).
+ * server uses (vscode-languageclient registers file watchers dynamically, with relative patterns;
+ * hovers in Markdown first).
  */
 export const DEFAULT_CAPABILITIES: ClientCapabilities = {
+  textDocument: { hover: { contentFormat: ['markdown', 'plaintext'] } },
   window: { workDoneProgress: true },
   workspace: { codeLens: { refreshSupport: true }, didChangeWatchedFiles: { dynamicRegistration: true, relativePatternSupport: true }, workspaceFolders: true },
 };

@@ -92,6 +92,11 @@ function toNotice(data: string): ChangeNotice | undefined {
 }
 
 const FATAL = new Set([401, 403, 404]);
+/**
+ * The `Retrying` detail of a feed whose server answers each stream as a poll (the API behind API
+ * Gateway and Lambda buffers responses): the normal way to follow changes there, not a failure.
+ */
+export const POLLING_DETAIL = 'the stream closed at once; polling';
 /** A stream shorter than this was not a stream (see below). */
 const SHORT_STREAM_MS = 5_000;
 
@@ -159,7 +164,7 @@ export function followChanges(options: ChangeFeedOptions): ChangeFeed {
       }
       // Closed at once: a server whose responses are buffered (the API in Lambda) answers each
       // stream as a poll. Poll with the growing delay rather than in a tight loop.
-      state(FeedState.Retrying, 'the stream closed at once; polling');
+      state(FeedState.Retrying, POLLING_DETAIL);
       schedule(delay);
       delay = Math.min(maxDelay, delay * 2);
     } catch (error) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
 import { childNodes, itemView, referenceNodes, rootNodes } from '../flags-tree.js';
+import { CommandId } from '../commands.js';
 import { initializationOptions, LANGUAGES, languageClientOptions, serverEnvironment } from '../server-settings.js';
 import { statusView } from '../status.js';
 
@@ -91,6 +92,8 @@ describe('status item', () => {
 
   it('passes settings to the server, leaving out empty ones, and never the token (a protocol trace logs them)', () => {
     expect(initializationOptions({ apiUrl: 'http://x', project: undefined, environment: 'staging', wrapperFunctions: ['useFlag'], flagsFile: undefined, consoleUrl: undefined })).toEqual({
+      // The extension runs the code lens's command itself (the server must not advertise it).
+      clientCommands: [CommandId.ShowFlag],
       apiUrl: 'http://x',
       environment: 'staging',
       wrapperFunctions: ['useFlag'],
@@ -110,6 +113,6 @@ describe('status item', () => {
     // A watcher of the extension's own would send every event a second time.
     expect(options.synchronize).toBeUndefined();
     expect(options.documentSelector).toEqual(LANGUAGES.map((language) => ({ scheme: 'file', language })));
-    expect(options.initializationOptions).toEqual({ environment: 'production', wrapperFunctions: [] });
+    expect(options.initializationOptions).toEqual({ clientCommands: ['xp.showFlag'], environment: 'production', wrapperFunctions: [] });
   });
 });

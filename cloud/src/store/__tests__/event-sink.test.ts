@@ -69,6 +69,25 @@ function scriptedClient(answers: ((records: number) => Answer)[]): PutRecordsCli
 const ok = (n: number): Answer => ({ FailedRecordCount: 0, Records: Array.from({ length: n }, () => ({ SequenceNumber: '1', ShardId: 'shardId-000000000000' })) });
 const throttled = Object.assign(new Error('Rate exceeded for shard'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400 } });
 
+/** A PutRecords client whose first call waits until `release` is called (a slow or saturated stream); the others answer at once. */
+function gatedClient(): { client: PutRecordsClient; release: () => void; calls: () => number } {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let calls = 0;
+  const client: PutRecordsClient = {
+    call: async (_operation, input) => {
+      calls++;
+      if (calls === 1) {
+        await gate;
+      }
+      return ok(input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
+    },
+  };
+  return { client, release: () => { release(); }, calls: () => calls };
+}
+
 describe('chunkRecords', () => {
   it('keeps order and respects both the record-count and the byte limit', () => {
     const entries = Array.from({ length: 1_203 }, (_, i) => ({ i, bytes: 10 }));
@@ -263,20 +282,7 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
   });
 
   it('refuses a put beyond maxInFlight at once and accepts again when one finishes', async () => {
-    let release = (): void => undefined;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let calls = 0;
-    const client: PutRecordsClient = {
-      call: async (_operation, input) => {
-        calls++;
-        if (calls === 1) {
-          await gate;
-        }
-        return ok(input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
-      },
-    };
+    const { client, release } = gatedClient();
     const sink = createKinesisEventSink({ client, streamName: 's', maxInFlight: 1 });
     const first = sink.put([event(1)]);
 
@@ -293,21 +299,8 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
     const root = await mkdtemp(path.join(tmpdir(), 'xp-archive-'));
     const archive = new LocalEventArchive({ root, flushIntervalMs: 60_000 });
     try {
-      let answer = (): void => undefined;
-      const answered = new Promise<void>((resolve) => {
-        answer = resolve;
-      });
-      let calls = 0;
-      const client: PutRecordsClient = {
-        call: async (_operation, input) => {
-          calls++;
-          if (calls === 1) {
-            // As a saturated stream does: the write lands, but after the caller's deadline.
-            await answered;
-          }
-          return ok(input.Records?.length ?? 0) as { FailedRecordCount: number; Records: PutRecordsResultEntry[] };
-        },
-      };
+      // As a saturated stream does: the first write lands, but after the caller's deadline.
+      const { client, release: answer, calls } = gatedClient();
       const kinesis = createKinesisEventSink({ client, streamName: 's', deadlineMs: 100, maxInFlight: 1 });
       const sink = archivingEventSink(kinesis, archive);
 
@@ -315,7 +308,7 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
       expect(late).toMatchObject({ code: 'UNAVAILABLE', message: 'Kinesis did not accept 2 of 2 events in time; retry later' });
       // The unanswered call still holds the only slot: the next put is shed, not sent.
       expect(await sink.put([event(3)]).catch((e: unknown) => e)).toMatchObject({ code: 'UNAVAILABLE', message: 'too many event writes in progress; retry later' });
-      expect(calls).toBe(1);
+      expect(calls()).toBe(1);
 
       answer();
       await new Promise((resolve) => setTimeout(resolve, 20));

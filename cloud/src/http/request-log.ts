@@ -19,6 +19,8 @@ export interface RequestLogOptions {
   readonly now?: () => number;
   /** `X-XP-Client` values (lower case) whose successful requests are not logged, e.g. the local demo traffic; errors (status ≥ 400) still are. */
   readonly quietClients?: readonly string[];
+  /** Log only the requests that failed (status ≥ 400): under heavy SDK traffic a line per request costs throughput. Default false. */
+  readonly failuresOnly?: boolean;
 }
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -134,7 +136,7 @@ export function requestLogger(logger: Logger, options: RequestLogOptions = {}): 
     } finally {
       const status = c.res.status;
       const client = c.req.header('x-xp-client')?.trim().toLowerCase().slice(0, 32) ?? 'api';
-      const quiet = status < 400 && options.quietClients?.includes(client) === true;
+      const quiet = status < 400 && (options.failuresOnly === true || options.quietClients?.includes(client) === true);
       const fields: Record<string, unknown> = {
         requestId,
         method: c.req.method,

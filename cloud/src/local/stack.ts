@@ -73,6 +73,8 @@ export interface LocalConfig {
   readonly demoUsers: number;
   /** XP_EXPLORER_RETENTION_DAYS (default 7): how long the event explorer keeps events. */
   readonly explorerRetentionDays: number;
+  /** XP_REQUEST_LOG=failures: only requests that failed (status ≥ 400) get a log line. Default all. */
+  readonly requestLogFailuresOnly: boolean;
   /** COLLECT_REQUEST_BODY=true: request log lines include the JSON body, secrets redacted. */
   readonly collectRequestBody: boolean;
   /** XP_ARCHIVE_FLUSH_SECONDS (default 10): how long accepted events wait before they are written to `<data dir>/archive/events`. */
@@ -118,6 +120,18 @@ function positive(value: string | undefined, fallback: number, name: string): nu
     throw new Error(`${name} must be a positive number, got "${value}"`);
   }
   return n;
+}
+
+/** XP_REQUEST_LOG: `all` (default) or `failures`; whether only failed requests are logged. */
+function requestLogMode(value: string | undefined): boolean {
+  const v = value?.trim().toLowerCase();
+  if (v === undefined || v === '' || v === 'all') {
+    return false;
+  }
+  if (v === 'failures') {
+    return true;
+  }
+  throw new Error(`XP_REQUEST_LOG must be all or failures, got "${value ?? ''}"`);
 }
 
 function flag(value: string | undefined, fallback: boolean, name: string): boolean {
@@ -171,6 +185,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     demoUsers: count(env.XP_DEMO_USERS, 3_000, 'XP_DEMO_USERS'),
     explorerRetentionDays: positive(env.XP_EXPLORER_RETENTION_DAYS, DEFAULT_EXPLORER_RETENTION_DAYS, 'XP_EXPLORER_RETENTION_DAYS'),
     collectRequestBody: flag(env.COLLECT_REQUEST_BODY, false, 'COLLECT_REQUEST_BODY'),
+    requestLogFailuresOnly: requestLogMode(env.XP_REQUEST_LOG),
     archiveFlushMs: positive(env.XP_ARCHIVE_FLUSH_SECONDS, 10, 'XP_ARCHIVE_FLUSH_SECONDS') * 1000,
     guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
     platformKey: nonEmpty(env.XP_PLATFORM_KEY),
@@ -562,7 +577,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 
-    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT] }, trustedProxies: config.trustedProxies });
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies });
     api.serve(apiApp);
     // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
     consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));

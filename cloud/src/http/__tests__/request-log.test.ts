@@ -3,7 +3,9 @@ import { jsonLogger } from '../../local/logger.js';
 import type { Database } from '../../store/db.js';
 import { DatabaseError } from '../../store/database.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { REDACTED, redactBody } from '../request-log.js';
+import { REDACTED, redactBody, requestLogger } from '../request-log.js';
+import { configFromEnv } from '../../local/stack.js';
+import { Hono } from 'hono';
 import type { Platform } from './harness.js';
 import { OWNER, mustAs, requestAs, startPlatform } from './harness.js';
 
@@ -182,3 +184,22 @@ describe('request bodies of webhook routes, through the JSON logger', () => {
     expect(lines.join('\n')).not.toMatch(/T000|B000|XXXX|YYYY|ZZZZ/);
   });
 });
+
+describe('XP_REQUEST_LOG=failures', () => {
+  it('logs only the requests that failed, and says so at start-up rather than accepting another value', async () => {
+    const lines: string[] = [];
+    const app = new Hono();
+    app.use('*', requestLogger(jsonLogger((line) => lines.push(line)), { failuresOnly: true }));
+    app.get('/ok', (c) => c.json({ ok: true }));
+    app.get('/missing', (c) => c.json({ error: { code: 'NOT_FOUND', message: 'no' } }, 404));
+
+    await app.request('/ok');
+    await app.request('/missing');
+
+    expect(lines.map((l) => (JSON.parse(l) as { path: string; status: number })).map((l) => [l.path, l.status])).toEqual([['/missing', 404]]);
+    expect(configFromEnv({ XP_REQUEST_LOG: 'failures' }).requestLogFailuresOnly).toBe(true);
+    expect(configFromEnv({}).requestLogFailuresOnly).toBe(false);
+    expect(() => configFromEnv({ XP_REQUEST_LOG: 'errors-only' })).toThrow('XP_REQUEST_LOG must be all or failures, got "errors-only"');
+  });
+});
+

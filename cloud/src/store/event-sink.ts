@@ -119,6 +119,17 @@ export function toRecord(event: PipelineEvent): Entry {
   return { event, data, partitionKey, bytes: data.byteLength + Buffer.byteLength(partitionKey, 'utf8') };
 }
 
+/** The records a PutRecords call stored and those it did not: Kinesis answers one result per record, in order; a missing result counts as a failure. */
+function splitByResult(entries: readonly Entry[], out: PutRecordsOutput): { accepted: Entry[]; failed: Entry[] } {
+  const results = out.Records ?? [];
+  const accepted: Entry[] = [];
+  const failed: Entry[] = [];
+  entries.forEach((e, i) => {
+    (results[i] === undefined || results[i].ErrorCode !== undefined ? failed : accepted).push(e);
+  });
+  return { accepted, failed };
+}
+
 export function createKinesisEventSink(options: KinesisEventSinkOptions): KinesisEventSink {
   const client: PutRecordsClient = options.client;
   const maxAttempts = options.maxAttempts ?? 5;
@@ -184,10 +195,9 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
         stored?.(pending.map((e) => e.event));
         return;
       }
-      // Kinesis answers one result per record, in order; a missing result counts as a failure.
-      const failed = pending.filter((_e, i) => results[i] === undefined || results[i].ErrorCode !== undefined);
-      counters.stored += pending.length - failed.length;
-      stored?.(pending.filter((e) => !failed.includes(e)).map((e) => e.event));
+      const { accepted, failed } = splitByResult(pending, out);
+      counters.stored += accepted.length;
+      stored?.(accepted.map((e) => e.event));
       lastError = new Error(`${failed.length} records failed: ${results.find((r) => r.ErrorCode !== undefined)?.ErrorCode ?? 'missing result'}`);
       pending = failed;
     }
@@ -201,8 +211,7 @@ export function createKinesisEventSink(options: KinesisEventSinkOptions): Kinesi
     call
       .then(
         (out) => {
-          const results = out.Records ?? [];
-          const accepted = entries.filter((_e, i) => results[i] !== undefined && results[i].ErrorCode === undefined);
+          const { accepted } = splitByResult(entries, out);
           counters.stored += accepted.length;
           if (accepted.length > 0) {
             stored?.(accepted.map((e) => e.event));

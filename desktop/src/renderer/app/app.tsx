@@ -160,6 +160,15 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
 /** Changes arriving together (a change request applied, an import) cause one refresh. */
 const CHANGE_DEBOUNCE_MS = 250;
 
+/** The project the next start opens: the one shown, or none when no project is left. */
+function rememberProject(project: string): void {
+  if (project === '') {
+    window.localStorage.removeItem('xp.project');
+  } else {
+    window.localStorage.setItem('xp.project', project);
+  }
+}
+
 export function App(): ReactNode {
   const { route: hashRoute, pending: pendingRoute } = useRoute();
   /** A project the user chose while the screen had unsaved changes: the switch waits for a confirmation. */
@@ -268,11 +277,7 @@ export function App(): ReactNode {
             if (next.project === project) {
               return;
             }
-            if (next.project === '') {
-              window.localStorage.removeItem('xp.project');
-            } else {
-              window.localStorage.setItem('xp.project', next.project);
-            }
+            rememberProject(next.project);
             setProjectGone({ project, now: next.project });
             // A flag or an experiment of the deleted project is gone with it: show the list.
             const list = listAfterProjectSwitch(parseRoute(window.location.hash));
@@ -347,7 +352,7 @@ export function App(): ReactNode {
     setSwitching(project);
     loadSession(client, project).then(
       (next) => {
-        window.localStorage.setItem('xp.project', next.project);
+        rememberProject(next.project);
         // A flag or an experiment belongs to the project it was opened in: show the new project's list.
         const list = listAfterProjectSwitch(parseRoute(window.location.hash));
         if (list !== null) {
@@ -452,11 +457,7 @@ export function App(): ReactNode {
     reload: async () => {
       // The current project unless it is gone: then the first one left, or none.
       const next = await loadSession(loaded.client, loaded.project);
-      if (next.project === '') {
-        window.localStorage.removeItem('xp.project');
-      } else {
-        window.localStorage.setItem('xp.project', next.project);
-      }
+      rememberProject(next.project);
       setLoaded(next);
     },
   };

@@ -208,7 +208,12 @@ describe('in-process AWS stand-ins', () => {
 describe('draining a stand-in before its store closes', () => {
   it('waits for a handler still working after its client gave up, not just for the connection to close', async () => {
     let handled = false;
+    let received!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      received = resolve;
+    });
     const server = http.createServer((_req, res) => {
+      received();
       // A handler that answers late, as kinesalite's GetRecords reaching its store does.
       setTimeout(() => {
         handled = true;
@@ -220,7 +225,9 @@ describe('draining a stand-in before its store closes', () => {
     const { port } = server.address() as AddressInfo;
     const abort = new AbortController();
     const request = fetch(`http://127.0.0.1:${port}/`, { signal: abort.signal }).catch(() => 'aborted');
-    await new Promise((done) => setTimeout(done, 50));
+    // Give up only once the server holds the request (a loaded machine can take longer than any
+    // fixed wait to connect).
+    await arrived;
     abort.abort();
     expect(await request).toBe('aborted');
     await new Promise((done) => setTimeout(done, 20));

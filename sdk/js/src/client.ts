@@ -567,7 +567,8 @@ export class ExperimentationClient {
     } else if (typeof user === 'object' && (user as unknown) !== null) {
       extra = user;
       const given = user.attributes ?? {};
-      const id = idString(user.id);
+      // A null id is an absent one (as /sdk/v1/evaluate reads it): attributes.id, when given, is the id.
+      const id = user.id === null ? undefined : idString(user.id);
       if (typeof given !== 'object' || Array.isArray(given)) {
         // Attributes that are not an object (a string, an array): kept as given, so evaluation answers
         // INVALID_CONTEXT as the Python SDK does, instead of spreading them into an object with the id.

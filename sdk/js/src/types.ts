@@ -6,7 +6,7 @@ export type User = string | number | UserContext;
 
 export interface UserContext {
   /** The unit's id, written to `attributes.id` (the default hash attribute). */
-  readonly id?: string | number;
+  readonly id?: string | number | null;
   readonly attributes?: Readonly<Record<string, unknown>>;
   /** The page URL, for QA overrides `?xp_<experiment>=<variation>`. */
   readonly url?: string;

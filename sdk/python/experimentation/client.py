@@ -627,7 +627,8 @@ class Client:
                 if not isinstance(extra, Mapping):
                     return None
                 attributes.update(extra)
-            if "id" in user:
+            if user.get("id") is not None:
+                # None is an absent id (as /sdk/v1/evaluate reads null): attributes["id"], when given, is the id.
                 # A number as its decimal string, as the evaluation API takes unit ids (42 -> "42"): id
                 # lists and $in conditions on ids then match it as they match the string.
                 raw = user["id"]

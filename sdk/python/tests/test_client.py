@@ -744,6 +744,18 @@ class EventsTest(ClientTestCase):
 
         self.assertEqual([e["unitId"] for e in self.server.events()], ["attr-only"])
 
+    def test_a_none_id_is_an_absent_one_so_attributes_id_buckets_the_user_as_the_evaluation_api_does(self) -> None:
+        client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(1), flush_interval=30)
+
+        for flag in ("checkout-flag", "color", "feature"):
+            with self.subTest(flag=flag):
+                # POST /sdk/v1/evaluate reads {"unit": {"id": null, "attributes": {"id": ...}}} as attributes.id.
+                server = evaluate_flag(make_ruleset(1), flag, {"attributes": {"id": "attr-id", "plan": "pro"}})
+                result = client.evaluate(flag, {"id": None, "attributes": {"id": "attr-id", "plan": "pro"}})
+                self.assertEqual((result.value, result.variation_key, result.reason), (server.value, server.variation_key, server.reason))
+        split = client.evaluate("checkout-flag", {"id": None, "attributes": {"id": "attr-id"}})
+        self.assertNotEqual(split.reason, "DEFAULT", "the id in the attributes buckets the user")
+
     def test_close_does_not_hang_when_the_api_stalls(self) -> None:
         self.server.mode = "ok"
         client = self.client(flush_interval=30)

@@ -44,6 +44,16 @@ describe('typed values', () => {
     expect(byAttributes.experiment).toMatchObject({ hashValue: 'user-0', inExperiment: true });
   });
 
+  it('reads a null id as an absent one, so attributes.id buckets the unit as /sdk/v1/evaluate does', () => {
+    const c = offline();
+
+    const byAttributes = c.evaluate('exp-flag', { attributes: { id: 'user-0', plan: 'pro' } });
+    const withNullId = c.evaluate('exp-flag', { id: null, attributes: { id: 'user-0', plan: 'pro' } });
+
+    expect(byAttributes.reason).toBe('SPLIT');
+    expect(withNullId).toEqual(byAttributes);
+  });
+
   it('isFeatureEnabled follows the served value and is false when the flag cannot be evaluated', () => {
     const on = offline(makeRuleset(1, { checkoutOn: true }));
 

@@ -7,7 +7,7 @@ export const MetricType = {
   Conversion: 'conversion',
   /** Number of events per unit. */
   Count: 'count',
-  /** Sum of an event property per unit (e.g. revenue). */
+  /** Sum per unit of an event property (e.g. revenue), or of the events' value when no property is named. */
   Sum: 'sum',
   /** Sum of one quantity over the sum of another, across units (e.g. revenue per session). */
   Ratio: 'ratio',
@@ -17,7 +17,7 @@ export type MetricType = (typeof MetricType)[keyof typeof MetricType];
 const aggregateSchema = z.strictObject({
   event: z.string().min(1).max(200),
   aggregation: z.enum(['count', 'sum']),
-  /** Event property summed when aggregation is "sum". */
+  /** Event property summed when aggregation is "sum"; without it, the events' value. */
   property: attributeNameSchema.optional(),
 });
 
@@ -53,19 +53,10 @@ export const metricSchema = z
       if (m.denominator === undefined) {
         ctx.addIssue({ code: 'custom', path: ['denominator'], message: 'a ratio metric needs a denominator' });
       }
-      for (const side of ['numerator', 'denominator'] as const) {
-        const agg = m[side];
-        if (agg?.aggregation === 'sum' && agg.property === undefined) {
-          ctx.addIssue({ code: 'custom', path: [side, 'property'], message: 'a sum needs the property to add up' });
-        }
-      }
       return;
     }
     if (m.event === undefined) {
       ctx.addIssue({ code: 'custom', path: ['event'], message: `a ${m.type} metric needs an event` });
-    }
-    if (m.type === MetricType.Sum && m.property === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['property'], message: 'a sum metric needs the property to add up' });
     }
     if (m.type === MetricType.Conversion && m.capping !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['capping'], message: 'conversion metrics are 0/1 and cannot be capped' });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PipelineEvent } from '@xp/shared';
+import type { MetricInput, PipelineEvent } from '@xp/shared';
 import type { Database } from '../../store/db.js';
 import { DatabaseError } from '../../store/db.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
@@ -82,6 +82,38 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
       { metric: 'revenue-per-session', value: '12.5' },
     ]);
     expect(await readState(db)).toEqual(groundTruth([x, p]));
+  });
+
+  it(`${target.name}: a sum metric that names no property adds up the events' value`, async () => {
+    const projectId = 'proj-value';
+    await db.query(`INSERT INTO projects (id, org_id, key, name) VALUES ($1, 'org-1', $1, $1) ON CONFLICT DO NOTHING`, [projectId]);
+    const metrics: MetricInput[] = [
+      { key: 'spend', name: 'Spend', type: 'sum', event: 'checkout' },
+      { key: 'spend-amount', name: 'Spend (amount)', type: 'sum', event: 'checkout', property: 'amount' },
+    ];
+    for (const m of metrics) {
+      await db.query('INSERT INTO metrics (project_id, key, name, definition) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [projectId, m.key, m.name, JSON.stringify(m)]);
+    }
+    await db.query(`INSERT INTO experiments (project_id, key, name, definition, status) VALUES ($1, 'exp-v', 'exp-v', $2, 'running') ON CONFLICT DO NOTHING`, [
+      projectId,
+      JSON.stringify({ key: 'exp-v', name: 'exp-v', metrics: { primary: ['spend', 'spend-amount'], secondary: [], guardrails: [] } }),
+    ]);
+    const checkout = (at: number, value: number | undefined, properties?: Record<string, unknown>): PipelineEvent => {
+      const e = track('u1', 'checkout', at, undefined, undefined, projectId);
+      return { ...e, event: { ...e.event, ...(value === undefined ? {} : { value }), ...(properties === undefined ? {} : { properties }) } } as PipelineEvent;
+    };
+
+    await apply([exposure('u1', 'exp-v', 'control', T0, undefined, projectId), checkout(T0 + HOUR, 30, { amount: 5 }), checkout(T0 + 2 * HOUR, 7), checkout(T0 + 3 * HOUR, 2, { amount: 'x' })]);
+
+    const totals = await db.query<{ metric: string; value: string }>(
+      `SELECT metric, value::text FROM unit_metric_totals WHERE project_id = $1 AND experiment = 'exp-v' ORDER BY metric`,
+      [projectId],
+    );
+    // Without a property, the value; with one, the property where it is a number, else the value.
+    expect(totals.rows).toEqual([
+      { metric: 'spend', value: '39' },
+      { metric: 'spend-amount', value: '14' },
+    ]);
   });
 
   it(`${target.name}: prunes dedupe records past their retention in chunks, and a repeat inside it is still refused`, async () => {

@@ -68,9 +68,9 @@ describe('flagSchema', () => {
       'name: Invalid input: expected string, received number',
       'variations: an experiment needs at least two variations',
     ]);
-    expect(errorsOf(metricSchema.safeParse({ key: 'm', name: 5, type: 'sum', event: 'purchase' }))).toEqual([
+    expect(errorsOf(metricSchema.safeParse({ key: 'm', name: 5, type: 'conversion', event: 'purchase', capping: { type: 'absolute', value: 1 } }))).toEqual([
       'name: Invalid input: expected string, received number',
-      'property: a sum metric needs the property to add up',
+      'capping: conversion metrics are 0/1 and cannot be capped',
     ]);
   });
 
@@ -235,12 +235,12 @@ describe('segmentSchema and metricSchema', () => {
     expect(segmentSchema.parse({ key: 'us', name: 'US', type: 'condition', condition: { country: 'US' } }).type).toBe('condition');
   });
 
-  it('requires numerator and denominator for ratio metrics and a property for sums', () => {
+  it('requires numerator and denominator for ratio metrics; a sum without a property adds up the events\' value', () => {
     const ratio = metricSchema.safeParse({ key: 'rps', name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum' } });
     const sum = metricSchema.safeParse({ key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase' });
 
-    expect(errorsOf(ratio)).toEqual(['denominator: a ratio metric needs a denominator', 'numerator.property: a sum needs the property to add up']);
-    expect(errorsOf(sum)).toEqual(['property: a sum metric needs the property to add up']);
+    expect(errorsOf(ratio)).toEqual(['denominator: a ratio metric needs a denominator']);
+    expect(sum.success).toBe(true);
   });
 
   it('accepts percentile capping and rejects capping a conversion', () => {

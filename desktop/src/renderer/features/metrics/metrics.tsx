@@ -71,11 +71,11 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
             <select value={draft.type} onChange={(e) => { set({ type: e.target.value as FormType }); }}>
               <option value="conversion">Conversion (did the unit send the event)</option>
               <option value="count">Count (events per unit)</option>
-              <option value="sum">Sum (of an event property per unit)</option>
+              <option value="sum">Sum (of an event property, or of the events' value, per unit)</option>
             </select>
           </label>
           {field('event', 'Event', draft.event, (event) => { set({ event }); }, { placeholder: 'purchase_completed' })}
-          {draft.type === 'sum' ? field('property', 'Property', draft.property, (property) => { set({ property }); }, { placeholder: 'value' }) : null}
+          {draft.type === 'sum' ? field('property', 'Property', draft.property, (property) => { set({ property }); }, { placeholder: 'empty: the events\' value' }) : null}
         </>
       )}
       <label className="check">

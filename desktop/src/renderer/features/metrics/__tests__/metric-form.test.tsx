@@ -48,7 +48,7 @@ describe('metric form', () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) =>
       req.method === 'POST'
-        ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid metric: property: a sum metric needs the property to add up', details: { issues: [{ path: 'property', message: 'a sum metric needs the property to add up' }, { path: 'name', message: 'Too small: expected string to have >=1 characters' }] } } } }
+        ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid metric: property: Too big: expected string to have <=256 characters', details: { issues: [{ path: 'property', message: 'Too big: expected string to have <=256 characters' }, { path: 'name', message: 'Too small: expected string to have >=1 characters' }] } } } }
         : undefined,
     );
     let saved = false;
@@ -66,7 +66,7 @@ describe('metric form', () => {
     expect(saved).toBe(false);
     const property = screen.getByRole('textbox', { name: /^Property/ });
     expect(property.getAttribute('aria-invalid')).toBe('true');
-    expect(document.getElementById(property.getAttribute('aria-describedby') ?? '')?.textContent).toBe('a sum metric needs the property to add up');
+    expect(document.getElementById(property.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Too big: expected string to have <=256 characters');
     expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
     expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBeNull();
   });

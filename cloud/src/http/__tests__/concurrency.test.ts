@@ -46,6 +46,20 @@ describe('concurrent changes on real PostgreSQL', () => {
   let gate: ReturnType<typeof holdable>;
   let owner: string;
 
+  /** Until a request of this test's database waits on a lock (the racing change has reached it). */
+  const waitingOnLock = async (): Promise<void> => {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+      const r = await p.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (r.rows[0]!.n > 0) {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error('the racing request never waited on a lock');
+  };
+
   beforeAll(async () => {
     p = await startPlatform(postgresTarget(), {
       deps: (deps) => {
@@ -72,7 +86,7 @@ describe('concurrent changes on real PostgreSQL', () => {
     await held.reached;
     // …when the second one starts; it must compile from the definitions as they are once the first commits.
     const second = toggle('race-b');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitingOnLock();
     held.release();
     const [a, b] = await Promise.all([first, second]);
 
@@ -94,7 +108,7 @@ describe('concurrent changes on real PostgreSQL', () => {
     const first = demote(owner, second.body.user.id as string, second.body.user.version as number);
     await held.reached;
     const racing = demote(other, me.body.id as string, me.body.version as number);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitingOnLock();
     held.release();
     const results = await Promise.all([first, racing]);
 

@@ -104,8 +104,9 @@ setInterval(() => undefined, 60_000);`;
   });
 
   it('takes over the lock of a killed process its parent has not reaped yet (a zombie answers signal 0 but holds nothing)', async () => {
-    // `sleep 0.1` ends first; its parent has become `sleep 5` (exec), which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5']);
+    // `sleep 0.1` ends first; its parent has become `sleep 60` (exec), which never reaps it (and
+    // outlives a slow test body; the finally below kills it).
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 60']);
     try {
       const [line] = (await once(parent.stdout, 'data')) as [Buffer];
       const pid = Number(line.toString().trim());

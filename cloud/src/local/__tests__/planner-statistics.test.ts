@@ -35,7 +35,7 @@ describe('planner statistics of the embedded database (PGlite runs no autovacuum
 
     const keeper = startPlannerStatistics(db, { applied: () => applied, intervalMs: 10, logger: silentLogger });
     closers.push(() => keeper.stop());
-    await expect.poll(() => keeper.runs()).toBe(1);
+    await expect.poll(() => keeper.runs(), { timeout: 10_000 }).toBe(1);
     expect(await believedRows(db)).toBe(2_000);
 
     // Below 50 + 10 % of 2,000 = 250 events applied: the statistics are still good enough.
@@ -46,9 +46,9 @@ describe('planner statistics of the embedded database (PGlite runs no autovacuum
 
     await addEvents(db, 2_241, 2_000);
     applied = 2_240;
-    await expect.poll(() => keeper.runs()).toBe(2);
+    await expect.poll(() => keeper.runs(), { timeout: 10_000 }).toBe(2);
     expect(await believedRows(db)).toBe(4_240);
-  });
+  }, 60_000);
 
   it('leaves PostgreSQL to its autovacuum', async () => {
     const target = postgresTarget();

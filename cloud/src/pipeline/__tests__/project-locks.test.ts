@@ -33,7 +33,8 @@ describe('a totals recount and aggregator batches (postgres)', () => {
       )
     ).rows[0]?.value;
   const waitingForLocks = async (): Promise<number> =>
-    (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0]!.n;
+    (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks
+         WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).rows[0]!.n;
   const within = <T>(ms: number, promise: Promise<T>): Promise<T | 'timed out'> =>
     Promise.race([
       promise,

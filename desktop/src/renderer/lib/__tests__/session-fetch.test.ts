@@ -95,7 +95,7 @@ describe('session fetch and a wrong current password', () => {
     expect(expiries).toEqual([]);
 
     const held = client.me().then(() => null, (e: unknown) => e);
-    await vi.waitFor(() => { expect(expiries).toEqual([true]); });
+    await vi.waitFor(() => { expect(expiries).toEqual([true]); }, { timeout: 5_000 });
     session.stop();
     expect(await held).toMatchObject({ status: 401 });
   });

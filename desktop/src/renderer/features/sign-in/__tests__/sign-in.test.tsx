@@ -95,7 +95,7 @@ describe('sign-in', () => {
     await u.type(within(group).getByLabelText('New password'), 'violet harbour quokka');
     await u.type(within(group).getByLabelText('Confirm new password'), 'violet harbour quokka');
     await u.click(screen.getByRole('button', { name: 'Set password and sign in' }));
-    await vi.waitFor(() => { expect(signedIn).toEqual(['xps_new']); });
+    await vi.waitFor(() => { expect(signedIn).toEqual(['xps_new']); }, { timeout: 5_000 });
     expect(sent.map((r) => r.body)).toEqual([
       { email: 'ana@example.com', password: 'given-by-admin-123' },
       { email: 'ana@example.com', password: 'given-by-admin-123', newPassword: 'password1234' },

@@ -6,7 +6,7 @@ import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
-import type { FlagReference, Position, Range } from './indexer/types.js';
+import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
 import { ServerCommand } from './protocol.js';
 
 /** What the features need besides the document: flag data and presentation settings. */
@@ -88,6 +88,10 @@ export const DiagnosticCode = {
   UnknownVariation: 'unknown-variation',
   /** isFeatureEnabled (or a boolean OpenFeature call) on a non-boolean flag. */
   NotBoolean: 'not-boolean',
+  /** An OpenFeature string, number or object call on a flag of another type. */
+  WrongType: 'wrong-type',
+  /** A literal default value of another type than the flag's values. */
+  WrongDefaultType: 'wrong-default-type',
 } as const;
 
 export function contains(range: Range, pos: Position): boolean {
@@ -290,6 +294,65 @@ export function closestKey(key: string, candidates: Iterable<string>): string | 
 }
 
 const BOOLEAN_KINDS = new Set(['enabled', 'boolean']);
+/** The flag type OpenFeature's string, number and object calls expect (boolean calls: BOOLEAN_KINDS). */
+const TYPED_KINDS: Readonly<Partial<Record<FlagReference['kind'], Flag['type']>>> = { string: 'string', number: 'number', object: 'json' };
+
+/** A value's kind as the SDKs compare a default with it: an object, an array and null differ. */
+function kindOfValue(value: unknown): DefaultKind | undefined {
+  if (value === null) {
+    return 'null';
+  }
+  if (Array.isArray(value)) {
+    return 'array';
+  }
+  const type = typeof value;
+  return type === 'boolean' || type === 'number' || type === 'string' || type === 'object' ? type : undefined;
+}
+
+const KIND_NAME: Readonly<Record<DefaultKind, { readonly one: string; readonly many: string }>> = {
+  boolean: { one: 'a boolean', many: 'booleans' },
+  number: { one: 'a number', many: 'numbers' },
+  string: { one: 'a string', many: 'strings' },
+  object: { one: 'an object', many: 'objects' },
+  array: { one: 'an array', many: 'arrays' },
+  null: { one: 'null', many: 'null' },
+};
+
+/** The variation a flag serves when off in the context's environment (where it has no state: off there). */
+function offVariation(ctx: FeatureContext, flag: Flag): Flag['variations'][number] | undefined {
+  const state = Object.hasOwn(flag.environments, ctx.environment) ? flag.environments[ctx.environment] : undefined;
+  const key = state?.offVariation ?? unconfiguredOffVariation(flag);
+  return flag.variations.find((v) => v.key === key);
+}
+
+/**
+ * The kinds of value a flag serves when a literal default is of none of them (the SDKs then return
+ * the default with TYPE_MISMATCH); undefined when the default fits, or is null / None / nil, which
+ * the SDKs take as no default.
+ */
+function defaultMismatch(flag: Flag, given: DefaultArgument): DefaultKind[] | undefined {
+  if (given.kind === 'null') {
+    return undefined;
+  }
+  const served = [...new Set(flag.variations.map((v) => kindOfValue(v.value)).filter((k): k is DefaultKind => k !== undefined))];
+  return served.length === 0 || served.includes(given.kind) ? undefined : served;
+}
+
+/** Whether the call's method expects another flag type (not-boolean, wrong-type): its default is then not the point. */
+function methodMismatch(ref: FlagReference, flag: Flag): boolean {
+  const expected = TYPED_KINDS[ref.kind];
+  return (BOOLEAN_KINDS.has(ref.kind) && flag.type !== 'boolean') || (expected !== undefined && flag.type !== expected);
+}
+
+/** The literal a wrong default can be replaced with: the value the flag serves when off, written in the file's language. */
+export function defaultReplacement(ctx: FeatureContext, ref: FlagReference): string | undefined {
+  const flag = ctx.flags.get(ref.flagKey)?.definition;
+  if (flag === undefined || ref.defaultValue === undefined || methodMismatch(ref, flag) || defaultMismatch(flag, ref.defaultValue) === undefined) {
+    return undefined;
+  }
+  const off = offVariation(ctx, flag);
+  return off === undefined ? undefined : literal(off.value, ref.language);
+}
 
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
   return staleVariation(record.definition, { updatedAt: record.updatedAt, archived: record.archived, now: ctx.now, days: ctx.staleDays, ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }) });
@@ -362,6 +425,32 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
         code: DiagnosticCode.NotBoolean,
         message: `${ref.method} expects a boolean flag, but "${flag.key}" is a ${flag.type} flag.`,
         data: { flagKey: flag.key },
+      });
+    }
+    const expected = TYPED_KINDS[ref.kind];
+    if (expected !== undefined && flag.type !== expected) {
+      out.push({
+        range: ref.range,
+        severity: DiagnosticSeverity.Warning,
+        source: DIAGNOSTIC_SOURCE,
+        code: DiagnosticCode.WrongType,
+        message: `${ref.method} expects ${expected === 'json' ? 'a json' : `a ${expected}`} flag, but "${flag.key}" is a ${flag.type} flag.`,
+        data: { flagKey: flag.key },
+      });
+    }
+    const served = ref.defaultValue === undefined || methodMismatch(ref, flag) ? undefined : defaultMismatch(flag, ref.defaultValue);
+    if (ref.defaultValue !== undefined && served !== undefined) {
+      const example = offVariation(ctx, flag) ?? flag.variations[0];
+      const replacement = defaultReplacement(ctx, ref);
+      out.push({
+        range: ref.defaultValue.range,
+        severity: DiagnosticSeverity.Warning,
+        source: DIAGNOSTIC_SOURCE,
+        code: DiagnosticCode.WrongDefaultType,
+        message:
+          `The default ${ref.defaultValue.text} is ${KIND_NAME[ref.defaultValue.kind].one}, but "${flag.key}" serves ${served.map((k) => KIND_NAME[k].many).join(' and ')}` +
+          `${example === undefined ? '' : ` (e.g. ${valueText(example.value)})`}.`,
+        data: { flagKey: flag.key, ...(replacement === undefined ? {} : { replacement }) },
       });
     }
     const names = new Set(flag.variations.flatMap((v) => (typeof v.value === 'string' ? [v.key, v.value] : [v.key])));
@@ -506,7 +595,9 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
       continue;
     }
     const data = (d.data ?? {}) as { flagKey?: string; suggestion?: string };
-    const ref = index?.references.find((r) => contains(r.range, d.range.start) || r.compared.some((c) => contains(c.range, d.range.start)));
+    const ref = index?.references.find(
+      (r) => contains(r.range, d.range.start) || r.compared.some((c) => contains(c.range, d.range.start)) || (r.defaultValue !== undefined && contains(r.defaultValue.range, d.range.start)),
+    );
     if (ref === undefined) {
       continue;
     }
@@ -518,6 +609,12 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
     // Only a key the API takes (its key rules: pattern and length): another would be refused with a 400.
     if (d.code === DiagnosticCode.UnknownFlag && ctx.canCreateFlags && data.flagKey !== undefined && keySchema.safeParse(data.flagKey).success) {
       actions.push({ title: `Create flag "${data.flagKey}" in ${ctx.snapshot.project}`, kind: CodeActionKind.QuickFix, diagnostics: [d], command: { title: 'Create flag', command: ServerCommand.CreateFlag, arguments: [data.flagKey] } });
+    }
+    if (d.code === DiagnosticCode.WrongDefaultType && ref.defaultValue !== undefined && contains(ref.defaultValue.range, d.range.start)) {
+      const newText = defaultReplacement(ctx, ref);
+      if (newText !== undefined) {
+        actions.push({ title: `Change default to ${newText}`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [{ range: ref.defaultValue.range, newText }] } } });
+      }
     }
     if (d.code === DiagnosticCode.UnknownVariation && data.suggestion !== undefined) {
       actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [{ range: d.range, newText: data.suggestion }] } } });

@@ -195,6 +195,78 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
     '}',
     '',
   ].join('\n'),
+  'd/defaults.ts': [
+    "client.getValue('d-bool', u, false); client.getValue('d-num', u, 10); client.getValue('d-neg', u, - 2.5);",
+    "client.getValue('d-str', u, 'x'); client.getValue('d-tpl', u, `x`); client.getValue('d-sub', u, `x${y}`);",
+    "client.getValue('d-obj', u, { a: 1, b: [2] }); client.getValue('d-arr', u, [1, 2]); client.getValue('d-member', u, { a: 1 }.a);",
+    "client.getValue('d-null', u, null); client.getValue('d-undef', u, undefined); client.getValue('d-id', u, fallback);",
+    "client.getValue('d-exp', u, 1e-5); client.getValue('d-dot', u, .5); client.getValue('d-hex', u, 0x1e); client.getValue('d-big', u, 1n);",
+    "client.getValue('d-call', u, f(1)); client.getValue('d-as', u, 1 as number); client.getValue('d-paren', u, (1)); client.getValue('d-re', u, /x/);",
+    "client.getValue('d-spread', ...rest, 1); client.getValue('d-short', u); client.evaluate('d-eval', u, true, { explain: true });",
+    "client.getValue('d-trailing', u, 3,); client.getValue('d-minus', u, -x); client.getValue('d-not', u, !0);",
+    "of.getBooleanValue('o-bool', true); of.getStringValue('o-str', 'a', ctx); of.getNumberDetails('o-num', -1); of.getObjectValue('o-obj', {});",
+    "client.isFeatureEnabled('no-default', true); client.getVariant('no-default-2', u, 'x'); useFlag('wrapper', false);",
+    'const very = client.getValue("d-long", u, "a string default far longer than forty characters in all");',
+    "const multi = client.getValue('d-multi', u, {",
+    '  a: 1,',
+    '});',
+    '',
+  ].join('\n'),
+  'd/defaults.py': [
+    'client.get_value("p-bool", user, False); client.get_value("p-num", user, -3); client.get_value("p-str", user, "x")',
+    'client.get_value("p-f", user, f"x{y}"); client.get_value("p-raw", user, r"x"); client.get_value("p-cat", user, "a" "b")',
+    'client.get_value("p-none", user, None); client.get_value("p-true-lower", user, true); client.get_value("p-id", user, fallback)',
+    'client.get_value("p-kw", user, default=True); client.get_value("p-kw2", user=u, default=1.5); client.evaluate("p-kw3", default=2, user=u)',
+    'client.get_value("p-dict", user, {"a": 1}); client.get_value("p-list", user, [1]); client.get_value("p-set", user, {1})',
+    'client.get_value("p-comp", user, [x for x in y]); client.get_value("p-tuple", user, (1, 2)); client.get_value("p-exp", user, 1e-5)',
+    'client.get_value("p-splat", *args); client.get_value("p-splat2", user, *args); client.get_value("p-kwsplat", user, 3, **kw)',
+    'client.get_value("p-userkw", user=u); client.get_value("p-cplx", user, 1j); client.get_value("p-not", user, not x)',
+    'of.get_boolean_value("p-of", False); of.get_string_value("p-of2", default_value="x"); of.get_integer_value("p-of3", 3, ctx)',
+    'client.get_value(flag_key="p-keykw", user=u, default=4)',
+    'client.get_value("p-multi", user, """a',
+    'b""")',
+    '',
+  ].join('\n'),
+  'd/defaults.go': [
+    'package d',
+    '',
+    'func f() {',
+    '\tc.GetValue("g-bool", user, true)',
+    '\tc.GetValue("g-num", user, -1)',
+    '\tc.GetValue("g-str", user, "x")',
+    '\tc.GetValue("g-raw", user, `x`)',
+    "\tc.GetValue(\"g-rune\", user, 'x')",
+    '\tc.GetValue("g-nil", user, nil)',
+    '\tc.GetValue("g-map", user, map[string]any{"a": 1})',
+    '\tc.GetValue("g-slice", user, []int{1})',
+    '\tc.GetValue("g-struct", user, T{})',
+    '\tc.GetValue("g-variadic", args...)',
+    '\tc.GetValue("g-float", user, 1.5)',
+    '\tc.GetValue("g-exp", user, 1e-5)',
+    '\tc.GetValue("g-hexf", user, 0x1p-2)',
+    '\tc.GetValue("g-imag", user, 1i)',
+    '\tv, err := of.BooleanValue(ctx, "g-of", false, nil)',
+    '\ts, err := of.StringValue(ctx, "g-of2", "x", nil)',
+    '\tof.FloatValue("g-of3", 1.5, nil)',
+    '}',
+    '',
+  ].join('\n'),
+  'd/Defaults.java': [
+    'class D {',
+    '  void run() {',
+    '    client.getValue("j-bool", u, true);',
+    '    client.getValue("j-long", u, 10L);',
+    '    client.getValue("j-neg", u, -1.5f);',
+    "    client.getValue(\"j-char\", u, 'c');",
+    '    client.getValue("j-null", u, null);',
+    '    client.getValue("j-str", u, "x");',
+    '    client.getBooleanValue("j-of", false);',
+    '    client.getStringValue("j-of2", """',
+    '      text""");',
+    '  }',
+    '}',
+    '',
+  ].join('\n'),
 };
 
 describe('lexical fast path', () => {
@@ -217,6 +289,28 @@ describe('lexical fast path', () => {
       });
       await compare(single);
     }
+  });
+
+  it('reads literal default arguments as the parse does, without parsing the common ones', () => {
+    const methods = new MethodTable(['useFlag']);
+    const read = (language: Language, text: string): unknown => scanReferences(language, '/x', text, methods)?.references.map((r) => [r.flagKey, r.defaultValue?.kind, r.defaultValue?.text]);
+    expect(read('typescript', "client.getValue('a', u, false); client.getValue('b', u, -2); client.getStringValue('c', 'x'); client.getValue('d', u, { a: 1 }); client.getValue('e', u, fallback); client.isFeatureEnabled('f', true);")).toEqual([
+      ['a', 'boolean', 'false'],
+      ['b', 'number', '-2'],
+      ['c', 'string', "'x'"],
+      ['d', 'object', '{ a: 1 }'],
+      ['e', undefined, undefined],
+      ['f', undefined, undefined],
+    ]);
+    expect(read('python', 'client.get_value("a", user, default=True); client.get_value("b", user, None); of.get_float_value("c", 1.5)')).toEqual([
+      ['a', 'boolean', 'True'],
+      ['b', 'null', 'None'],
+      ['c', 'number', '1.5'],
+    ]);
+    expect(read('go', 'package p\nfunc f() { c.GetValue("a", user, `raw`); c.GetValue("b", user, 3) }')).toEqual([
+      ['a', 'string', '`raw`'],
+      ['b', 'number', '3'],
+    ]);
   });
 
   it('settles the bench shapes without parsing and agrees with tree-sitter on them', async () => {

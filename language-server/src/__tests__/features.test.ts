@@ -204,6 +204,134 @@ describe('stale flag clean-up', () => {
   });
 });
 
+describe('type mismatches', () => {
+  const limit = flagSchema.parse({
+    key: 'checkout-limit',
+    name: 'Checkout limit',
+    type: 'number',
+    variations: [
+      { key: 'ten', value: 10 },
+      { key: 'many', value: 25 },
+    ],
+    environments: { production: { enabled: true, defaultVariation: 'many', offVariation: 'ten' } },
+  });
+  const theme = flagSchema.parse({
+    key: 'theme-config',
+    name: 'Theme config',
+    type: 'json',
+    variations: [
+      { key: 'light', value: { dark: false } },
+      { key: 'dark', value: { dark: true } },
+    ],
+    environments: { production: { enabled: false, defaultVariation: 'dark', offVariation: 'light' } },
+  });
+  const ctx = (): FeatureContext => context({ flags: [record(darkMode), record(checkout), record(limit), record(theme)] });
+  /** The xp diagnostics of a file's code as `code: message @line`. */
+  const reported = async (file: string, lines: readonly string[]): Promise<string[]> => {
+    const index = await indexOf(file, lines.join('\n'));
+    // (The flags here are stale as well: that diagnostic is another test's.)
+    return diagnostics(ctx(), index)
+      .filter((d) => d.code !== 'stale-flag')
+      .map((d) => `${String(d.code)}: ${typeof d.message === 'string' ? d.message : d.message.value} @${d.range.start.line}`);
+  };
+  /** The quick fixes offered for the wrong default on `line`: title and edit. */
+  const fixes = async (file: string, lines: readonly string[], line: number): Promise<string[]> => {
+    const text = lines.join('\n');
+    const index = await indexOf(file, text);
+    const uri = `file://${file}`;
+    const diags = diagnostics(ctx(), index).filter((d) => d.code === 'wrong-default-type' && d.range.start.line === line);
+    expect(diags).toHaveLength(1);
+    const quickFixes = codeActions(ctx(), uri, index, diags[0]!.range, diags, text).filter((a) => a.kind === 'quickfix');
+    return quickFixes.map((a) => {
+      const edit = a.edit!.changes![uri]![0]!;
+      return `${a.title} → ${JSON.stringify(text.split('\n')[edit.range.start.line]!.slice(edit.range.start.character, edit.range.end.character))} := ${edit.newText}`;
+    });
+  };
+
+  it('warns when an OpenFeature string, number or object call names a flag of another type', async () => {
+    expect(
+      await reported('/w/of.ts', [
+        "openfeature.getStringValue('checkout-limit', 'x');",
+        "openfeature.getNumberValue('checkout-limit', 5);",
+        "openfeature.getObjectValue('checkout', {});",
+        "openfeature.getObjectValue('theme-config', {});",
+        "openfeature.getStringDetails('checkout', 'blue');",
+        "openfeature.getBooleanValue('checkout-limit', false);",
+        '',
+      ]),
+    ).toEqual([
+      'wrong-type: getStringValue expects a string flag, but "checkout-limit" is a number flag. @0',
+      'wrong-type: getObjectValue expects a json flag, but "checkout" is a string flag. @2',
+      // A boolean call keeps its own check, and its default is not reported on top of it.
+      'not-boolean: getBooleanValue expects a boolean flag, but "checkout-limit" is a number flag. @5',
+    ]);
+    expect(await reported('/w/of.py', ['of.get_float_value("checkout", 1.5)', 'of.get_string_value("checkout", "x")', ''])).toEqual([
+      'wrong-type: get_float_value expects a number flag, but "checkout" is a string flag. @0',
+    ]);
+    expect(await reported('/w/of.go', ['package p', 'func f() {', '\tv, err := of.IntValue(ctx, "theme-config", 1, nil)', '}', ''])).toEqual([
+      'wrong-type: IntValue expects a number flag, but "theme-config" is a json flag. @2',
+    ]);
+  });
+
+  it('warns about a literal default of another type than the flag serves, in TypeScript, Python and Go', async () => {
+    expect(
+      await reported('/w/d.ts', [
+        "client.getValue('checkout-limit', user, false);",
+        "client.getValue('checkout-limit', user, 5);",
+        "client.getValue('checkout-limit', user, fallback);",
+        "client.getValue('checkout-limit', user, null);",
+        "client.getValue('theme-config', user, { dark: true });",
+        "client.getValue('theme-config', user, 'dark');",
+        "openfeature.getNumberValue('checkout-limit', '10');",
+        "client.isFeatureEnabled('dark-mode', user);",
+        '',
+      ]),
+    ).toEqual([
+      'wrong-default-type: The default false is a boolean, but "checkout-limit" serves numbers (e.g. 10). @0',
+      'wrong-default-type: The default \'dark\' is a string, but "theme-config" serves objects (e.g. {"dark":false}). @5',
+      'wrong-default-type: The default \'10\' is a string, but "checkout-limit" serves numbers (e.g. 10). @6',
+    ]);
+    expect(
+      await reported('/w/d.py', [
+        'client.get_value("checkout-limit", user, False)',
+        'client.get_value("checkout", user, default=3)',
+        'client.get_value("checkout-limit", user, 3)',
+        'client.get_value("checkout-limit", user, limit)',
+        'client.get_value("theme-config", user, {"dark": True})',
+        'client.evaluate("checkout-limit", user)',
+        '',
+      ]),
+    ).toEqual([
+      'wrong-default-type: The default False is a boolean, but "checkout-limit" serves numbers (e.g. 10). @0',
+      'wrong-default-type: The default 3 is a number, but "checkout" serves strings (e.g. "control"). @1',
+    ]);
+    expect(
+      await reported('/w/d.go', [
+        'package p',
+        'func f() {',
+        '\tn := c.GetValue("checkout-limit", user, "ten")',
+        '\tb, err := of.IntValue(ctx, "checkout-limit", true, nil)',
+        '\tm, err := of.IntValue(ctx, "checkout-limit", 3, nil)',
+        '\tt := c.GetValue("theme-config", user, map[string]any{"dark": true})',
+        '\tl := c.GetValue("checkout-limit", user, limit)',
+        '}',
+        '',
+      ]),
+    ).toEqual([
+      'wrong-default-type: The default "ten" is a string, but "checkout-limit" serves numbers (e.g. 10). @2',
+      'wrong-default-type: The default true is a boolean, but "checkout-limit" serves numbers (e.g. 10). @3',
+    ]);
+  });
+
+  it('offers to change a wrong default to the value the flag serves when off, written in the file’s language', async () => {
+    expect(await fixes('/w/f.ts', ["const n = client.getValue('checkout-limit', user, false);", ''], 0)).toEqual(['Change default to 10 → "false" := 10']);
+    expect(await fixes('/w/f.py', ['n = client.get_value("dark-mode", user, default="on")', ''], 0)).toEqual(['Change default to False → "\\"on\\"" := False']);
+    expect(await fixes('/w/f.go', ['package p', 'func f() {', '\ts := c.GetValue("checkout", user, 0)', '}', ''], 2)).toEqual(['Change default to "control" → "0" := "control"']);
+    // An object cannot be written as a literal here: no fix.
+    expect(await fixes('/w/f.ts', ["const t = client.getValue('theme-config', user, 'dark');", ''], 0)).toEqual([]);
+  });
+});
+
 describe('compared variations', () => {
   it('reports an unknown variation once when another call of the flag is assigned to a variable', async () => {
     const text = ["const a = client.getVariant('checkout', u) === 'bleu';", "const w = client.getVariant('checkout', u);", ''].join('\n');

@@ -237,3 +237,81 @@ describe('compared variations', () => {
     ).toEqual([['gren@0:52'], ['blue@2:11']]);
   });
 });
+
+describe('default value arguments', () => {
+  /** Each reference's key with its default's kind, text and start, by the fast path and by the parse alone. */
+  const defaults = async (file: string, lines: readonly string[]): Promise<string[]> => {
+    const read = async (fastPath: boolean): Promise<string[]> => {
+      const found = await new WorkspaceIndex('/w', { fastPath }).indexText(path.join('/w', file), lines.join('\n'));
+      return found.references.map((r) => (r.defaultValue === undefined ? `${r.flagKey}: -` : `${r.flagKey}: ${r.defaultValue.kind} ${r.defaultValue.text} @${r.defaultValue.range.start.line}:${r.defaultValue.range.start.character}-${r.defaultValue.range.end.character}`));
+    };
+    const fast = await read(true);
+    expect(fast).toEqual(await read(false));
+    return fast;
+  };
+
+  it('records a literal default of getValue (after the user) and OpenFeature calls (after the key) in TypeScript, nothing else', async () => {
+    expect(
+      await defaults('d.ts', [
+        "client.getValue('a', user, false);",
+        "client.getValue('b', user, -10);",
+        "client.getValue('c', user, { dark: true });",
+        "client.getValue('d', user, fallback);",
+        "client.getValue('e', 'not-a-default');",
+        "client.isFeatureEnabled('f', user);",
+        "openfeature.getStringValue('g', 'blue', ctx);",
+        "client.evaluate('h', user, [1, 2], { explain: true });",
+        "client.getValue('i', user, null);",
+        '',
+      ]),
+    ).toEqual([
+      'a: boolean false @0:27-32',
+      'b: number -10 @1:27-30',
+      'c: object { dark: true } @2:27-41',
+      'd: -',
+      'e: -',
+      'f: -',
+      'g: string \'blue\' @6:32-38',
+      'h: array [1, 2] @7:27-33',
+      'i: null null @8:27-31',
+    ]);
+  });
+
+  it('records Python defaults by position or by the SDK keyword (default, default_value)', async () => {
+    expect(
+      await defaults('d.py', [
+        'client.get_value("a", user, False)',
+        'client.get_value("b", user, default="x")',
+        'client.get_value(flag_key="c", user=user, default=3)',
+        'client.get_value("d", user, limit)',
+        'client.get_value("e", user=user)',
+        'of.get_integer_value("f", default_value=2.5)',
+        'client.get_value("g", user, {"a": 1})',
+        '',
+      ]),
+    ).toEqual([
+      'a: boolean False @0:28-33',
+      'b: string "x" @1:36-39',
+      'c: number 3 @2:50-51',
+      'd: -',
+      'e: -',
+      'f: number 2.5 @5:40-43',
+      'g: object {"a": 1} @6:28-36',
+    ]);
+  });
+
+  it('records Go defaults of GetValue and of OpenFeature calls that take a context first', async () => {
+    expect(
+      await defaults('d.go', [
+        'package d',
+        'func f() {',
+        '\tc.GetValue("a", user, "ten")',
+        '\tv, err := of.IntValue(ctx, "b", true, nil)',
+        '\tc.GetValue("c", user, map[string]any{"a": 1})',
+        '\tc.GetValue("d", user, limit)',
+        '}',
+        '',
+      ]),
+    ).toEqual(['a: string "ten" @2:23-28', 'b: boolean true @3:33-37', 'c: object map[string]any{"a": 1} @4:23-45', 'd: -']);
+  });
+});

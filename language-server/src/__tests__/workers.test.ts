@@ -33,8 +33,10 @@ describe('parallel cold index', () => {
     const progress: number[] = [];
     await parallel.indexAll((p) => progress.push(p.done));
 
-    const key = (r: Indexer.FlagReference): string => `${r.file}:${r.range.start.line}:${r.range.start.character}:${r.flagKey}:${r.compared.map((c) => c.name).join(',')}`;
+    const key = (r: Indexer.FlagReference): string => `${r.file}:${r.range.start.line}:${r.range.start.character}:${r.flagKey}:${r.compared.map((c) => c.name).join(',')}:${JSON.stringify(r.defaultValue ?? null)}`;
     expect(parallel.references().map(key).sort()).toEqual(serial.references().map(key).sort());
+    // Default arguments come back from the workers as they were found (the fixtures' OpenFeature calls pass `false`).
+    expect(parallel.references().filter((r) => r.defaultValue?.kind === 'boolean')).toHaveLength(2 * 121);
     expect(serial.references().length).toBe(121 * 15);
     expect(progress.at(-1)).toBe(121 * 6);
   });

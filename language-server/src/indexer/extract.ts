@@ -1,6 +1,6 @@
 import type { Grammar, SyntaxNode } from './parser.js';
-import type { CallKind, ComparedVariation, FlagReference, Language, Range } from './types.js';
-import { decodeEscapes, CallKind as Kind, SDK_METHODS } from './types.js';
+import type { CallKind, ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
+import { decodeEscapes, DEFAULT_ARGUMENT, defaultText, CallKind as Kind, SDK_METHODS } from './types.js';
 
 /** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
 export interface FileIndex {
@@ -337,6 +337,7 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
         }
       }
       const line = lines[call.startPosition.row] ?? '';
+      const defaultValue = defaultArgument(grammar.language, kind, candidates, keyNode);
       references.push({
         file,
         language: grammar.language,
@@ -350,11 +351,88 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
         snippet: line.trim().slice(0, 200),
         compared,
         argumentCount: candidates.length,
+        ...(defaultValue === undefined ? {} : { defaultValue }),
       });
     }
     return { file, references, slots };
   } finally {
     tree.delete();
+  }
+}
+
+/** Arguments that stand for an unknown number of arguments: after one, positions are unknown. */
+const SPREADS = new Set(['spread_element', 'list_splat', 'dictionary_splat', 'variadic_argument']);
+const NUMBERS = new Set(['number', 'integer', 'float', 'int_literal', 'float_literal', 'imaginary_literal', 'decimal_integer_literal', 'hex_integer_literal', 'octal_integer_literal', 'binary_integer_literal', 'decimal_floating_point_literal', 'hex_floating_point_literal']);
+const STRINGS = new Set(['string', 'interpreted_string_literal', 'raw_string_literal', 'string_literal']);
+const NULLS = new Set(['null', 'undefined', 'none', 'nil', 'null_literal']);
+
+/**
+ * The call's default value argument (DEFAULT_ARGUMENT) when it is a literal. In Python a keyword
+ * argument of the SDK's name comes first; positionally, the argument that many after the key, with
+ * no spread (`...args`, `*args`, `args...`) or keyword argument before it. The lexical scanner
+ * (fast-scan.ts) reads the same.
+ */
+function defaultArgument(language: Language, kind: CallKind, candidates: readonly SyntaxNode[], keyNode: SyntaxNode): DefaultArgument | undefined {
+  const spec = DEFAULT_ARGUMENT[kind];
+  if (spec === undefined) {
+    return undefined;
+  }
+  let node: SyntaxNode | undefined;
+  if (language === 'python') {
+    const named = candidates.find((a) => a.type === 'keyword_argument' && a.childForFieldName('name')?.text === spec.keyword);
+    node = named?.childForFieldName('value') ?? undefined;
+  }
+  if (node === undefined) {
+    const at = candidates.indexOf(keyNode);
+    if (at < 0) {
+      return undefined;
+    }
+    for (let i = at + 1; i <= at + spec.afterKey; i++) {
+      const a = candidates[i];
+      if (a === undefined || SPREADS.has(a.type) || a.type === 'keyword_argument') {
+        return undefined;
+      }
+    }
+    node = candidates[at + spec.afterKey];
+  }
+  const literalKind = node === undefined ? undefined : defaultKindOf(node);
+  return node === undefined || literalKind === undefined ? undefined : { kind: literalKind, text: defaultText(node.text), range: rangeOf(node) };
+}
+
+function defaultKindOf(node: SyntaxNode): DefaultKind | undefined {
+  const type = node.type;
+  if (STRINGS.has(type)) {
+    return 'string';
+  }
+  if (NUMBERS.has(type)) {
+    return 'number';
+  }
+  if (NULLS.has(type)) {
+    return 'null';
+  }
+  switch (type) {
+    case 'true':
+    case 'false':
+      return 'boolean';
+    case 'template_string':
+      return node.namedChildren.some((c) => c?.type === 'template_substitution') ? undefined : 'string';
+    case 'unary_expression':
+    case 'unary_operator': {
+      const operand = node.childForFieldName('argument') ?? node.childForFieldName('operand');
+      return node.childForFieldName('operator')?.text === '-' && operand !== null && NUMBERS.has(operand.type) ? 'number' : undefined;
+    }
+    case 'object':
+    case 'dictionary':
+      return 'object';
+    case 'array':
+    case 'list':
+      return 'array';
+    case 'composite_literal': {
+      const literalType = node.childForFieldName('type')?.type;
+      return literalType === 'map_type' ? 'object' : literalType === 'slice_type' || literalType === 'array_type' || literalType === 'implicit_length_array_type' ? 'array' : undefined;
+    }
+    default:
+      return undefined;
   }
 }
 

@@ -6,8 +6,8 @@
  * The equivalence test (fast-scan.test.ts) holds it to exactly the references tree-sitter finds.
  */
 import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
-import type { ComparedVariation, FlagReference, Language, Range } from './types.js';
-import { decodeEscapes } from './types.js';
+import type { ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
+import { decodeEscapes, DEFAULT_ARGUMENT, defaultText } from './types.js';
 
 const enum T {
   Ident,
@@ -632,6 +632,9 @@ function normalise(text: string): string {
   return text.replace(/\s+/g, '');
 }
 
+/** A number the grammars read as one literal, as the lexer reads it as one token (an exponent's sign splits it). */
+const PLAIN_NUMBER = /^(?:0[xX][\da-fA-F_]+|0[bBoO][\d_]+|\d[\d_]*(?:\.\d[\d_]*)?(?:[eE]\d+)?)[nLlfFdDjJi]?$/;
+
 const CLOSE: Readonly<Record<string, string>> = { ')': '(', ']': '[', '}': '{' };
 const OPEN: Readonly<Record<string, string>> = { '(': ')', '[': ']', '{': '}' };
 
@@ -877,6 +880,99 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     return out;
   };
 
+  /**
+   * The default argument as extract.ts reads it (DEFAULT_ARGUMENT): the argument `afterKey` after
+   * the key (the first argument, from token `first`), or in Python the keyword argument of the SDK's
+   * name; a literal only. Bails where tokens do not settle what the parse sees (Python and Go
+   * brackets, numbers the lexer splits).
+   */
+  const defaultArgument = (spec: { readonly afterKey: number; readonly keyword: string }, first: number, commas: readonly number[], close: number): DefaultArgument | undefined => {
+    /** Argument `i`'s first and last token, or undefined when there is no such argument. */
+    const argument = (i: number): [number, number] | undefined => {
+      if (i > commas.length) {
+        return undefined;
+      }
+      const s = i === 0 ? first : commas[i - 1]! + 1;
+      const e = (i < commas.length ? commas[i]! : close) - 1;
+      return s > e ? undefined : [s, e];
+    };
+    const keywordAt = (s: number): boolean => py && KINDS[s] === T.Ident && isP(s + 1, '=');
+    const spreadAt = (s: number, e: number): boolean => (js && isP(s, '...')) || (py && (isP(s, '*') || isP(s, '**'))) || (go && isP(e, '...'));
+    if (py) {
+      for (let i = 1; i <= commas.length; i++) {
+        const a = argument(i);
+        if (a !== undefined && keywordAt(a[0]) && wordAt(a[0], spec.keyword)) {
+          return literalDefault(a[0] + 2, a[1]);
+        }
+      }
+    }
+    for (let i = 1; i <= spec.afterKey; i++) {
+      const a = argument(i);
+      if (a === undefined || keywordAt(a[0]) || spreadAt(a[0], a[1])) {
+        return undefined;
+      }
+    }
+    const a = argument(spec.afterKey)!;
+    return literalDefault(a[0], a[1]);
+  };
+  const wordAt = (j: number, w: string): boolean => ENDS[j]! - STARTS[j]! === w.length && text.startsWith(w, STARTS[j]);
+  /** The literal tokens `s`..`e` make, as extract.ts `defaultKindOf` reads the node. */
+  const literalDefault = (s: number, e: number): DefaultArgument | undefined => {
+    if (s > e) {
+      return undefined;
+    }
+    const open = isP(s, '{') || isP(s, '[');
+    if ((open && (py || go)) || (go && wordAt(s, 'map'))) {
+      // A dict or a set, a list or a comprehension, a Go composite literal: the parse tells.
+      throw new Bail();
+    }
+    let kind: DefaultKind | undefined;
+    if (open) {
+      kind = match[s] === e ? (isP(s, '{') ? 'object' : 'array') : undefined;
+    } else {
+      for (let j = s; j <= e; j++) {
+        if (KINDS[j] === T.Number && (!PLAIN_NUMBER.test(text.slice(STARTS[j], ENDS[j])) || isP(j - 1, '.'))) {
+          // `1e-5`, `.5`, `1.5.toFixed`: not one number token as the parse has them.
+          throw new Bail();
+        }
+      }
+      if (e === s + 1 && isP(s, '-') && KINDS[e] === T.Number) {
+        kind = 'number';
+      } else if (e === s) {
+        kind = tokenKind(s);
+      }
+    }
+    if (kind === undefined) {
+      return undefined;
+    }
+    return { kind, text: detached(defaultText(text.slice(STARTS[s], ENDS[e]))), range: range(STARTS[s]!, ENDS[e]!) };
+  };
+  /** What one token is as a default literal. */
+  const tokenKind = (j: number): DefaultKind | undefined => {
+    const t = KINDS[j];
+    if (t === T.Number) {
+      return 'number';
+    }
+    if (t === T.Str) {
+      return 'string';
+    }
+    if (t === T.OtherStr) {
+      // Python f-strings; JavaScript templates without a substitution and Go raw strings (not regexes, runes, Java chars).
+      return py || ((js || go) && text.charCodeAt(STARTS[j]!) === 96) ? 'string' : undefined;
+    }
+    if (t !== T.Ident) {
+      return undefined;
+    }
+    const word = text.slice(STARTS[j], ENDS[j]);
+    if (py) {
+      return word === 'True' || word === 'False' ? 'boolean' : word === 'None' ? 'null' : undefined;
+    }
+    if (word === 'true' || word === 'false') {
+      return 'boolean';
+    }
+    return word === (go ? 'nil' : 'null') || (js && word === 'undefined') ? 'null' : undefined;
+  };
+
   const methodNames = methods.methods;
   const references: FlagReference[] = [];
   const slots: KeySlotInfo[] = [];
@@ -920,8 +1016,10 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     if (lit === undefined) {
       throw new Bail();
     }
-    // Count the arguments at depth 1.
+    // Count the arguments at depth 1 (and, for a call that takes a default, note where they part).
     let args = 1;
+    const spec = DEFAULT_ARGUMENT[kind];
+    const commas: number[] | undefined = spec === undefined ? undefined : [];
     for (let j = k + 3; j < closeIdx; j++) {
       const a = toks.get(j)!;
       if (a.t === T.Punct && OPEN[a.text] !== undefined) {
@@ -936,8 +1034,11 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       if (py && a.text === 'lambda') {
         throw new Bail();
       }
-      if (isP(j, ',') && j + 1 < closeIdx) {
-        args++;
+      if (isP(j, ',')) {
+        commas?.push(j);
+        if (j + 1 < closeIdx) {
+          args++;
+        }
       }
     }
     slots.push({ range: lit.range, kind, text: lit.value });
@@ -967,6 +1068,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
         }
       }
     }
+    const defaultValue = spec === undefined || commas === undefined ? undefined : defaultArgument(spec, k + 2, commas, closeIdx);
     const callStart = pos(toks.get(start)!.start);
     references.push({
       file,
@@ -981,6 +1083,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
       snippet: detached(lineText(text, toks.get(start)!.start - callStart.character).trim().slice(0, 200)),
       compared,
       argumentCount: args,
+      ...(defaultValue === undefined ? {} : { defaultValue }),
     });
   }
   return { file, references, slots };

@@ -49,6 +49,44 @@ export const CallKind = {
 } as const;
 export type CallKind = (typeof CallKind)[keyof typeof CallKind];
 
+/** The kind of value a literal default argument is. */
+export type DefaultKind = 'boolean' | 'number' | 'string' | 'object' | 'array' | 'null';
+
+/**
+ * A call's default value argument when it is a literal: `false`, `10`, `-1`, `"blue"`, `{ … }`,
+ * `[ … ]` (JavaScript object and array literals, Python dicts and lists, Go map and slice composite
+ * literals), `null` / `None` / `nil`. An identifier or another expression gives none.
+ */
+export interface DefaultArgument {
+  readonly kind: DefaultKind;
+  /** The literal as written, shortened to one line of at most 40 characters (`defaultText`). */
+  readonly text: string;
+  /** The whole literal (for a Python keyword argument, its value). */
+  readonly range: Range;
+}
+
+/**
+ * Where a call takes its default value, by kind: the xp SDKs' `getValue(key, user, default)` /
+ * `evaluate(key, user, default?)` (Python `get_value` / `evaluate`, keyword `default`), two
+ * arguments after the key; OpenFeature's typed calls `getXValue(key, default, …)` (Python keyword
+ * `default_value`; Go's `XValue(ctx, key, default, …)`), the argument after the key. Other calls
+ * take none (`isFeatureEnabled(key, user)`, `getVariant(key, user)`, wrappers).
+ */
+export const DEFAULT_ARGUMENT: Readonly<Partial<Record<CallKind, { readonly afterKey: number; readonly keyword: string }>>> = {
+  value: { afterKey: 2, keyword: 'default' },
+  boolean: { afterKey: 1, keyword: 'default_value' },
+  string: { afterKey: 1, keyword: 'default_value' },
+  number: { afterKey: 1, keyword: 'default_value' },
+  object: { afterKey: 1, keyword: 'default_value' },
+};
+
+/** A default literal's text as kept on a reference: on one line, at most 40 characters. */
+export function defaultText(written: string): string {
+  const nl = written.indexOf('\n');
+  const line = nl < 0 ? written : written.slice(0, nl);
+  return line.length === written.length && line.length <= 40 ? written : `${line.slice(0, 39).trimEnd()}…`;
+}
+
 /** A variation name compared with the call's result, e.g. `variant === 'blue'`. */
 export interface ComparedVariation {
   readonly name: string;
@@ -77,6 +115,8 @@ export interface FlagReference {
   readonly compared: readonly ComparedVariation[];
   /** The other arguments as written (for cleanup: the default value of OpenFeature calls). */
   readonly argumentCount: number;
+  /** The default value argument, when the call takes one (DEFAULT_ARGUMENT) and it is a literal. */
+  readonly defaultValue?: DefaultArgument;
 }
 
 /** A string literal or constant inside an SDK call's key position that the cursor may be in. */

@@ -7,7 +7,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Hover, MarkupContent } from 'vscode-languageserver-protocol/node';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, HoverRequest } from 'vscode-languageserver-protocol/node';
 import { flagSchema } from '@xp/shared';
@@ -213,21 +213,33 @@ describe('language server over stdio, with an API that misbehaves', () => {
     const api = await listening();
     const client = await start(fresh(), { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 0.01 });
     await client.until('the change feed to be live', () => (client.statuses.at(-1)?.live === true ? true : undefined));
-    const before = api.requests.filter((r) => r.endsWith('/flags')).length;
-    await sleep(2_000);
-    expect(api.requests.filter((r) => r.endsWith('/flags')).length - before).toBe(0);
-  });
+    const flags = (): number => api.requests.filter((r) => r.endsWith('/flags')).length;
+    // From a periodic refresh seen (the timer starts when loading ends, which a loaded machine delays)…
+    const first = flags();
+    await vi.waitFor(() => {
+      expect(flags()).toBeGreaterThan(first);
+    }, { timeout: 10_000, interval: 20 });
+    const before = flags();
+    // …no other one for the next 3 s, though 0.01 s was asked for.
+    await sleep(3_000);
+    expect(flags() - before).toBe(0);
+  }, 30_000);
 
   it('skips a periodic refresh while the previous one still runs', async () => {
     const api = await listening();
     const client = await start(fresh(), { apiUrl: api.url(), token: 'xpp_good', project: 'shop', refreshIntervalSeconds: 5, requestTimeoutSeconds: 30 });
     await client.until('the change feed to be live', () => (client.statuses.at(-1)?.live === true ? true : undefined));
-    // From now on each flag list takes 9 s: the ticks at 10 s and 15 s find the one started at 5 s running.
+    // From now on each flag list takes 9 s: the next tick (5 s after the one that starts a slow load)
+    // finds it running. Timed from the slow load's request, not from a moment the timer does not know.
     api.flagsDelayMs = 9_000;
-    const before = api.requests.filter((r) => r.endsWith('/flags')).length;
-    await sleep(12_500);
-    expect(api.requests.filter((r) => r.endsWith('/flags')).length - before).toBe(1);
-  }, 30_000);
+    const flags = (): number => api.requests.filter((r) => r.endsWith('/flags')).length;
+    const before = flags();
+    await vi.waitFor(() => {
+      expect(flags()).toBe(before + 1);
+    }, { timeout: 10_000, interval: 20 });
+    await sleep(7_000);
+    expect(flags() - before).toBe(1);
+  }, 40_000);
 
   it('links hovers to the console only where its address is known', async () => {
     const api = await listening();
@@ -260,11 +272,11 @@ describe('language server over stdio, with an API that misbehaves', () => {
     await client.until('API data', () => client.statuses.find((s) => s.source === 'api' && s.flags === 5));
     const flagRequests = (): number => api.requests.filter((r) => r.endsWith('/flags')).length;
     // An older refresh, slow to answer, asked while the project has 5 flags…
-    api.flagsDelayMs = 1_500;
+    api.flagsDelayMs = 8_000;
     const asked = flagRequests();
     const older = client.connection.sendRequest(RefreshRequest);
     // The stand-in has it (the server sends nothing meanwhile, so poll rather than wait for a message).
-    for (let i = 0; i < 100 && flagRequests() === asked; i++) {
+    for (const deadline = Date.now() + 10_000; flagRequests() === asked && Date.now() < deadline; ) {
       await sleep(10);
     }
     expect(flagRequests()).toBe(asked + 1);
@@ -280,5 +292,5 @@ describe('language server over stdio, with an API that misbehaves', () => {
     await older;
     expect(client.statuses.at(-1)?.flags).toBe(6);
     expect((await client.connection.sendRequest(FlagsRequest)).flags.map((f) => f.key)).toContain('added-later');
-  });
+  }, 30_000);
 });

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClientCapabilities, CodeLens, Hover, MarkupContent, ShowDocumentParams, ShowMessageParams } from 'vscode-languageserver-protocol/node';
 import { CodeLensRequest, ExecuteCommandRequest, HoverRequest, ShowDocumentRequest, ShowMessageNotification } from 'vscode-languageserver-protocol/node';
 import type { XpSettings } from '../protocol.js';
@@ -149,8 +149,9 @@ describe('language server over stdio, for every LSP client', () => {
     expect(retrying).toMatchObject({ source: 'api', live: false, error: 'change feed retrying: the change feed answered 503' });
     const seen = client.statuses.length;
     // Retries at about 1 s, 3 s, 7 s: each attempt would have sent the same status again.
-    await sleep(3_500);
-    expect(api.requests.filter((r) => r.endsWith('/changes/stream')).length).toBeGreaterThanOrEqual(3);
+    await vi.waitFor(() => {
+      expect(api.requests.filter((r) => r.endsWith('/changes/stream')).length).toBeGreaterThanOrEqual(3);
+    }, { timeout: 15_000, interval: 50 });
     expect(client.statuses.slice(seen)).toEqual([]);
     // Live again: the reason goes.
     api.feedStatus = undefined;

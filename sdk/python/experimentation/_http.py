@@ -34,6 +34,8 @@ class Endpoint:
         self.host = parts.hostname
         self.port = parts.port
         self.base_path = parts.path.rstrip("/")
+        # As given, less a trailing slash (for repr and messages; it holds no credentials).
+        self.url = f"{parts.scheme}://{parts.netloc}{self.base_path}"
 
     def connect(self, timeout: float) -> http.client.HTTPConnection:
         if self.https:

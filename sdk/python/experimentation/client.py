@@ -109,7 +109,8 @@ def _category(v: Any) -> str:
     """The JSON type of a value; an object, an array and null differ, as in the JavaScript SDK."""
     if isinstance(v, bool):
         return "boolean"
-    if is_number(v):
+    if is_number(v) or isinstance(v, (numbers.Real, Decimal)):
+        # A Decimal or a fraction default is a number, as attributes and values read them.
         return "number"
     if isinstance(v, str):
         return "string"
@@ -118,6 +119,19 @@ def _category(v: Any) -> str:
     if isinstance(v, Mapping):
         return "object"
     return "array" if isinstance(v, (list, tuple)) else "json"
+
+
+_MAX_SAFE_ID: Final = 2**53 - 1
+_unsafe_id_warned = threading.Event()
+
+
+def _warn_unsafe_int_id(given: int, read: Any) -> None:
+    """Once per process: an int id past 2**53 is a JavaScript number, which keeps only 15-17 digits."""
+    if not _unsafe_id_warned.is_set():
+        _unsafe_id_warned.set()
+        as_read = js_number_to_string(read) if is_number(read) and math.isfinite(read) else "Infinity, not an id"
+        log.warning("unit id %s is an int beyond 2**53: it is read as JavaScript reads it (%s), so ids that differ "
+                    "only in their last digits share a unit; pass such ids as str", str(given) if given.bit_length() <= 300 else f"of {given.bit_length()} bits", as_read)
 
 
 def _short(value: Any) -> Any:
@@ -325,7 +339,7 @@ class Client:
 
     def __repr__(self) -> str:
         version = None if self._ruleset is None else self._ruleset.version
-        return f"<experimentation.Client api_url={None if self._offline else self._endpoint.host!r} ruleset_version={version}>"
+        return f"<experimentation.Client api_url={None if self._offline else self._endpoint.url!r} ruleset_version={version}>"
 
     def __enter__(self) -> Client:
         return self
@@ -583,7 +597,10 @@ class Client:
         if isinstance(raw, str):
             return raw if raw else None
         # A UUID as its string, a Decimal as a float; an int too large for a float is JavaScript's Infinity: not an id.
+        given = raw
         raw = to_json_value(raw)
+        if type(given) is int and abs(given) > _MAX_SAFE_ID:
+            _warn_unsafe_int_id(given, raw)
         if isinstance(raw, str):
             return raw if raw else None
         if is_number(raw) and math.isfinite(raw):

@@ -10,6 +10,8 @@ import threading
 import time
 import unittest
 from typing import Any, ClassVar
+from decimal import Decimal
+from fractions import Fraction
 from unittest import mock
 
 from experimentation import Client, ErrorCode, Reason, evaluate_flag
@@ -755,6 +757,29 @@ class EventsTest(ClientTestCase):
                 self.assertEqual((result.value, result.variation_key, result.reason), (server.value, server.variation_key, server.reason))
         split = client.evaluate("checkout-flag", {"id": None, "attributes": {"id": "attr-id"}})
         self.assertNotEqual(split.reason, "DEFAULT", "the id in the attributes buckets the user")
+
+    def test_a_decimal_default_is_a_number_and_repr_shows_the_whole_api_url(self) -> None:
+        ruleset = make_ruleset(1)
+        ruleset["flags"]["limit"] = {"variations": [{"key": "a", "value": 100.5}], "default": 0, "off": 0}
+        url = closed_port_url()
+        client = self.client(api_url=url + "/xp/", bootstrap=ruleset, log_exposures=False)
+
+        self.assertEqual(client.get_value("limit", "u1", Decimal(1)), 100.5)
+        self.assertEqual(client.get_value("limit", "u1", Fraction(1, 2)), 100.5)
+        self.assertEqual(client.evaluate("limit", "u1", "x").error_code, ErrorCode.TYPE_MISMATCH)
+        self.assertEqual(repr(client), f"<experimentation.Client api_url='{url}/xp' ruleset_version=1>")
+
+    def test_an_int_id_beyond_2_53_is_read_as_javascript_reads_it_with_one_warning(self) -> None:
+        client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(1), log_exposures=False)
+        client_module._unsafe_id_warned.clear()  # noqa: SLF001
+
+        with self.assertLogs("experimentation", "WARNING") as logs:
+            same = {client.evaluate("checkout-flag", 2**60 + i).bucket for i in range(3)}
+            client.evaluate("checkout-flag", 10**5000)
+        self.assertEqual(len(same), 1, "JavaScript reads these ids as one number")
+        warned = [r for r in logs.output if "beyond 2**53" in r]
+        self.assertEqual(len(warned), 1)
+        self.assertIn("pass such ids as str", warned[0])
 
     def test_close_does_not_hang_when_the_api_stalls(self) -> None:
         self.server.mode = "ok"

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
+import { ROLE_RANK, Role, keySchema, roleSchema } from '@xp/shared';
 import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
@@ -12,6 +12,7 @@ import { AppError, AppErrorCode, forbidden, invalid, notFound, versionConflict }
 import { credentials } from '../store/credentials.js';
 import type { AccessToken, Principal } from '../store/credentials.js';
 import type { Page, PageRequest } from '../store/pagination.js';
+import { projectRoles } from '../store/project-roles.js';
 import { users } from '../store/users.js';
 import type { User } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
@@ -48,6 +49,11 @@ export const userPatchSchema = z.strictObject({
   disabled: z.boolean().optional(),
 });
 
+/** PUT /users/{id}/projects/{project}/role: the user's role in that project (not owner: owners are owners everywhere). */
+export const projectRoleSchema = z.strictObject({
+  role: roleSchema.exclude([Role.Owner], { error: 'must be admin, editor, analyst or viewer (owners are owners in every project)' }),
+});
+
 export const tokenCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
   /** Days until expiry; absent means no expiry. */
@@ -71,10 +77,20 @@ export interface AccountsOptions {
   readonly scrypt?: ScryptParams;
 }
 
-/** The actor of a credential: a token acts with the lower of its role and its user's, within its projects. */
+/** The lower of a user's role and a token's role limit (null: none). */
+function lowerOf(userRole: Role, tokenRole: Role | null | undefined): Role {
+  return tokenRole !== null && tokenRole !== undefined && ROLE_RANK[tokenRole] < ROLE_RANK[userRole] ? tokenRole : userRole;
+}
+
+/**
+ * The actor of a credential: a token acts with the lower of its role and its user's, within its
+ * projects. `role` is the organisation's; the user's project roles are applied per request by
+ * `actorInProject` (owners have none: they are owners everywhere).
+ */
 function actorOf(p: Principal, client: string): Actor {
-  const role = p.tokenRole !== null && ROLE_RANK[p.tokenRole] < ROLE_RANK[p.role] ? p.tokenRole : p.role;
+  const role = lowerOf(p.role, p.tokenRole);
   const limited = p.via === 'token' && (p.tokenRole !== null || p.tokenProjectIds !== null);
+  const projectRoles = p.role === Role.Owner || p.projectRoles.length === 0 ? undefined : new Map(p.projectRoles.map((r) => [r.project, r.role]));
   return {
     userId: p.userId,
     orgId: p.orgId,
@@ -84,7 +100,22 @@ function actorOf(p: Principal, client: string): Actor {
     ...(p.tokenRole === null ? {} : { tokenRole: p.tokenRole }),
     ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }),
     ...(limited ? { limitedTokenId: p.credentialId } : {}),
+    ...(projectRoles === undefined ? {} : { projectRoles }),
   };
+}
+
+/**
+ * The actor as it acts in one project (by key): with the user's role there (their project role when
+ * one is set, else their organisation role), never above a token's role limit. The actor itself when
+ * the user has no project roles (the common case) or none in this project: no lookup at all.
+ * Applied by the API to every request under /api/v1/projects/{project} before any permission check.
+ */
+export function actorInProject(actor: Actor, projectKey: string): Actor {
+  const projectRole = actor.projectRoles?.get(projectKey);
+  if (projectRole === undefined) {
+    return actor;
+  }
+  return { ...actor, role: lowerOf(projectRole, actor.tokenRole) };
 }
 
 function checkStrength(password: string, user: { email: string; name: string }, field = 'password'): void {
@@ -468,19 +499,79 @@ export class AccountService {
       if (losesOwner && (await users.countInOrg(tx, actor.orgId, 'owner', { lock: true })) <= 1) {
         throw new AppError(AppErrorCode.InvalidState, 'the organisation must keep at least one active owner');
       }
-      const updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
+      let updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
       if (patch.disabled === true) {
         await credentials.revokeAllForUser(tx, id);
+      }
+      // Owners are owners in every project: a new owner's project roles go (the entry lists them).
+      const projectRolesRemoved = updated.role === Role.Owner && current.role !== Role.Owner ? await projectRoles.removeAllForUser(tx, id) : [];
+      if (projectRolesRemoved.length > 0) {
+        updated = await users.get(tx, actor.orgId, id);
       }
       await record(tx, actor, {
         projectId: null,
         action: 'user.updated',
         resourceType: 'user',
         resourceKey: id,
-        before: { name: current.name, role: current.role, disabled: current.disabled },
+        before: { name: current.name, role: current.role, disabled: current.disabled, ...(projectRolesRemoved.length > 0 ? { projectRoles: projectRolesRemoved } : {}) },
         after: { name: updated.name, role: updated.role, disabled: updated.disabled },
       });
       return updated;
+    });
+  }
+
+  /**
+   * Sets a user's role in one project, in place of their organisation role there (higher or lower),
+   * within the rules of organisation roles (`canAssignRole` on the user's current role in that
+   * project). Not for owners (400): they are owners everywhere. Audited as `user.project-role-set`.
+   */
+  async setProjectRole(actor: Actor, id: string, projectKey: string, input: unknown): Promise<User> {
+    assertCan(actor, Permission.UsersManage);
+    const { role } = parseOrThrow(projectRoleSchema, input, 'project role');
+    return this.changeProjectRole(actor, id, projectKey, role);
+  }
+
+  /** Removes a user's role in one project: their organisation role applies there again. Audited as `user.project-role-removed`. */
+  async removeProjectRole(actor: Actor, id: string, projectKey: string): Promise<User> {
+    assertCan(actor, Permission.UsersManage);
+    return this.changeProjectRole(actor, id, projectKey, undefined);
+  }
+
+  /** `role` undefined: back to the organisation role. Answers the user with their project roles. */
+  private async changeProjectRole(actor: Actor, id: string, projectKey: string, role: Role | undefined): Promise<User> {
+    return this.deps.db.withTransaction(async (tx) => {
+      const target = await users.get(tx, actor.orgId, id);
+      const project = await projectFor(tx, actor, projectKey);
+      if (target.role === Role.Owner) {
+        throw invalid(`${target.email} is an owner, and owners are owners in every project: they take no project role`, { issues: [{ path: 'role', message: 'the user is an owner', code: 'OWNER' }] });
+      }
+      const current = await projectRoles.get(tx, id, project.id);
+      const before = current ?? target.role;
+      const after = role ?? target.role;
+      if (current === role) {
+        return target;
+      }
+      if (!canAssignRole(actor.role, before, after)) {
+        throw forbidden(`${withArticle(actor.role)} cannot change ${withArticle(before)} to ${after} in project "${project.key}"`);
+      }
+      if (role === Role.Admin && target.passwordChangeRequired) {
+        // As for the organisation role: whoever set the password could otherwise act as the promoted user.
+        throw new AppError(AppErrorCode.InvalidState, `${target.email} has not yet chosen their own password (they must sign in once first): they cannot be made an admin until then`);
+      }
+      if (role === undefined) {
+        await projectRoles.remove(tx, id, project.id);
+      } else {
+        await projectRoles.set(tx, id, project.id, role);
+      }
+      await record(tx, actor, {
+        projectId: project.id,
+        action: role === undefined ? 'user.project-role-removed' : 'user.project-role-set',
+        resourceType: 'user',
+        resourceKey: id,
+        before: current === undefined ? { email: target.email, organisationRole: target.role } : { email: target.email, organisationRole: target.role, projectRole: current },
+        after: role === undefined ? { email: target.email, organisationRole: target.role } : { email: target.email, organisationRole: target.role, projectRole: role },
+      });
+      return users.get(tx, actor.orgId, id);
     });
   }
 }

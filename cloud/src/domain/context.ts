@@ -18,6 +18,12 @@ export interface Actor {
   readonly projectIds?: ReadonlySet<string> | undefined;
   /** The role a personal access token was given (the actor's role is the lower of it and the user's). */
   readonly tokenRole?: Role | undefined;
+  /**
+   * The user's roles in single projects, by project key, in place of their organisation role there
+   * (never for an owner). Undefined when the user has none: `role` holds everywhere. The API applies
+   * them to requests naming a project (`actorInProject`), so `role` is then the role in that project.
+   */
+  readonly projectRoles?: ReadonlyMap<string, Role> | undefined;
   /** A personal access token limited by a role or projects: its id. It manages only itself and the tokens made with it. */
   readonly limitedTokenId?: string | undefined;
 }

@@ -14,7 +14,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
+import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, filteredDimensionValues, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
@@ -113,12 +113,15 @@ const seriesPointSchema = z.object({
   ),
 });
 
+/** The population filters a response applied (null: not given; attributes: the attr.<name>=<value> filters). */
+const filtersSchema = z.object({ from: z.string().nullable(), to: z.string().nullable(), segment: z.string().nullable(), attributes: z.record(z.string(), z.string()) });
+
 export const experimentResultsSchema = z
   .object({
     experiment: z.object({ key: z.string(), name: z.string(), status: z.string(), startedAt: z.string().nullable() }),
     environment: z.string(),
     computedAt: z.string(),
-    filters: z.object({ from: z.string().nullable(), to: z.string().nullable(), segment: z.string().nullable(), attributes: z.record(z.string(), z.string()) }),
+    filters: filtersSchema,
     analysis: z.object({
       alpha: z.number(),
       sequential: z.boolean(),
@@ -158,9 +161,15 @@ export const resultsBreakdownSchema = z
     environment: z.string(),
     dimension: z.string(),
     computedAt: z.string(),
-    /** Per value of the dimension, largest first: the results of the units with that value (no time series). */
+    /** The filters applied to every value (as the results echo them); `attributes` never holds the dimension itself. */
+    filters: filtersSchema,
+    /**
+     * Per value of the dimension, largest first (by units in the dimension's rollups, unfiltered): the
+     * results of the units with that value that the filters keep (no time series). With filters, a value
+     * none of whose units they keep is left out.
+     */
     values: z.array(z.object({ value: z.string(), results: experimentResultsSchema })),
-    /** Values left out beyond `limit`, and the units they hold. */
+    /** Values left out beyond `limit`, and the units they hold (under the filters). */
     omitted: z.object({ values: z.number().int(), units: z.number().int() }),
   })
   .meta({ id: 'ResultsBreakdown' });
@@ -239,15 +248,21 @@ export class ResultsService {
   }
 }
 
-/** What a breakdown analyses: the results options, one of the experiment's dimensions, how many values. */
-export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction'> {
+/**
+ * What a breakdown analyses: the results options and filters (dates, segment, attribute filters on
+ * attributes other than the dimension), one of the experiment's dimensions, how many values.
+ */
+export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'from' | 'to' | 'segment' | 'attributes'> {
   readonly dimension: string;
   readonly limit?: number;
 }
 
 /**
  * The experiment's results per value of one of its dimensions: the values from the dimension's
- * rollups, largest first, each analysed as `attr.<dimension>=<value>` would be (from the same rollups).
+ * rollups, largest first, each analysed as `attr.<dimension>=<value>` with the request's filters would
+ * be (from the same rollups when no other filter is given; a date range off the hour, a segment or
+ * another attribute filter scan). With filters, each value's units are those the filters keep: a value
+ * with none is left out, and `omitted` counts the filtered units of the values beyond `limit`.
  */
 export async function computeBreakdown(
   db: Database,
@@ -268,6 +283,15 @@ export async function computeBreakdown(
       issues: [{ path: 'query.dimension', message: 'not one of the experiment\'s dimensions' }],
     });
   }
+  const attributes = request.attributes ?? {};
+  if (Object.hasOwn(attributes, request.dimension)) {
+    throw invalid(`the breakdown is by "${request.dimension}": it cannot also filter on it (attr.${request.dimension}); leave that filter out, or ask for the results with it instead`, {
+      issues: [{ path: `query.attr.${request.dimension}`, message: 'filters on the dimension broken down' }],
+    });
+  }
+  if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
+    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
+  }
   if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
     if ((await registeredDimensions(db, target)).get(request.dimension)?.tooManyValues === true) {
       throw new AppError(
@@ -278,12 +302,15 @@ export async function computeBreakdown(
     throw new AppError(AppErrorCode.Unavailable, `the rollups of "${request.dimension}" are still being built (the experiment has much data); try again in a minute`, { retryAfterSeconds: 60 });
   }
   const limit = Math.min(request.limit ?? 20, MAX_BREAKDOWN_VALUES);
-  const found = await dimensionValues(db, target, request.dimension);
+  const rolledUp = await dimensionValues(db, target, request.dimension);
+  const filtered = request.from !== undefined || request.to !== undefined || request.segment !== undefined || Object.keys(attributes).length > 0;
+  // The rollups' order (all units, largest first), each value with the units the filters keep.
+  const found = filtered ? await filteredDimensionValues(db, target, request.dimension, rolledUp, await populationFilter(db, target, parsed.data, request)) : rolledUp;
   const shown = found.slice(0, limit);
   const values: ResultsBreakdown['values'] = [];
+  const { dimension: _d, limit: _l, ...options } = request;
   for (const { value } of shown) {
-    const { dimension: _d, limit: _l, ...options } = request;
-    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { [request.dimension]: value } }, now, logger, { series: false, build }) });
+    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { ...attributes, [request.dimension]: value } }, now, logger, { series: false, build }) });
   }
   const rest = found.slice(limit);
   return {
@@ -291,6 +318,12 @@ export async function computeBreakdown(
     environment: target.environment,
     dimension: request.dimension,
     computedAt: now.toISOString(),
+    filters: {
+      from: request.from?.toISOString() ?? null,
+      to: request.to?.toISOString() ?? null,
+      segment: request.segment ?? null,
+      attributes: { ...attributes },
+    },
     values,
     omitted: { values: rest.length, units: rest.reduce((n, v) => n + v.units, 0) },
   };

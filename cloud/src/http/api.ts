@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Permission } from '../auth/permissions.js';
 import { assertCan } from '../auth/permissions.js';
 import { parseBearer } from '../auth/tokens.js';
+import { actorInProject } from '../domain/accounts.js';
 import type { Actor } from '../domain/context.js';
 import { GUARDRAILS_CLIENT } from '../domain/guardrails.js';
 import { issuesOf } from '../domain/validation.js';
@@ -195,13 +196,21 @@ export interface MountOptions {
   readonly trustedProxies?: TrustedProxies | undefined;
 }
 
+/** The prefix of every route that acts in one project: its requests act with the user's role in it. */
+export const PROJECT_ROUTE_PREFIX = '/api/v1/projects/{project}';
+
 export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (token: string | undefined, client: string) => Promise<Actor>, options: MountOptions = {}): void {
   for (const spec of routes) {
     const honoPath = spec.path.replace(/\{(\w+)\}/g, ':$1');
+    // Every route of one project (its definitions, environments, keys, change requests, results,
+    // events, code references, webhooks, the project itself) acts with the user's role in that project.
+    const inProject = spec.path === PROJECT_ROUTE_PREFIX || spec.path.startsWith(`${PROJECT_ROUTE_PREFIX}/`);
     app.on(spec.method.toUpperCase(), honoPath, async (c) => {
       const client = clientOf(c);
       const token = parseBearer(c.req.header('authorization'));
-      const actor = spec.auth === false ? (undefined as unknown as Actor) : await authenticate(token, client);
+      const authenticated = spec.auth === false ? (undefined as unknown as Actor) : await authenticate(token, client);
+      // Before any permission check (here and in the services): a project role may be higher or lower.
+      const actor = spec.auth !== false && inProject ? actorInProject(authenticated, c.req.param('project') ?? '') : authenticated;
       if (spec.auth !== false) {
         if (spec.permission === undefined) {
           throw new AppError(AppErrorCode.Internal, 'route declares no permission');

@@ -2,6 +2,8 @@ import type { Role } from '@xp/shared';
 import { notFound } from '../errors.js';
 import type { Queryable } from './db.js';
 import { iso, isoOrNull } from './rows.js';
+import { projectRolesColumn } from './project-roles.js';
+import type { ProjectRole } from './project-roles.js';
 
 /** Who a session or personal access token authenticates. */
 export interface Principal {
@@ -16,6 +18,8 @@ export interface Principal {
   readonly tokenRole: Role | null;
   /** The project ids a token is limited to; null: every project. */
   readonly tokenProjectIds: readonly string[] | null;
+  /** The user's roles in single projects, in place of `role` there (migration 0024); empty when none. */
+  readonly projectRoles: readonly ProjectRole[];
 }
 
 export interface AccessToken {
@@ -52,6 +56,7 @@ interface PrincipalRow {
   credential_id: string;
   token_role?: Role | null;
   token_project_ids?: string[] | null;
+  project_roles: ProjectRole[];
 }
 
 interface TokenRow {
@@ -154,24 +159,24 @@ export const credentials = {
   /** The active, enabled user behind a session or token hash, or undefined. */
   async findPrincipal(db: Queryable, tokenHash: string, now: Date): Promise<Principal | undefined> {
     const session = await db.query<PrincipalRow>(
-      `SELECT u.id AS user_id, u.org_id, u.email, u.name, u.role, s.id AS credential_id FROM sessions s JOIN users u ON u.id = s.user_id
+      `SELECT u.id AS user_id, u.org_id, u.email, u.name, u.role, s.id AS credential_id, ${projectRolesColumn('u.id')} AS project_roles FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = false`,
       [tokenHash, now],
     );
     const s = session.rows[0];
     if (s !== undefined) {
-      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session', tokenRole: null, tokenProjectIds: null };
+      return { userId: s.user_id, orgId: s.org_id, email: s.email, name: s.name, role: s.role, credentialId: s.credential_id, via: 'session', tokenRole: null, tokenProjectIds: null, projectRoles: s.project_roles };
     }
     const token = await db.query<PrincipalRow>(
       `UPDATE access_tokens t SET last_used_at = $2 FROM users u
        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false
-       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.role AS token_role, t.project_ids AS token_project_ids`,
+       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.role AS token_role, t.project_ids AS token_project_ids, ${projectRolesColumn('u.id')} AS project_roles`,
       [tokenHash, now],
     );
     const t = token.rows[0];
     return t === undefined
       ? undefined
-      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null };
+      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
   },
 
   /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */

@@ -178,6 +178,30 @@ export async function dimensionValues(db: Queryable, target: ResultsTarget, dime
   return out.rows.map((r) => ({ value: r.value, units: Number(r.units) }));
 }
 
+/**
+ * The rolled-up values, in their order, with the units (analysed and excluded) of the filtered
+ * population that have each (compared as text, as the rollups and attr.* filters compare them);
+ * values without any are left out.
+ */
+export async function filteredDimensionValues(
+  db: Queryable,
+  target: ResultsTarget,
+  dimension: string,
+  rolledUp: readonly { value: string; units: number }[],
+  filter: PopulationFilter,
+): Promise<{ value: string; units: number }[]> {
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, dimension];
+  const out = await db.query<{ value: string; units: number | string }>(
+    `SELECT (attributes -> $4::text) #>> '{}' AS value, count(*)::bigint AS units
+     FROM exposures
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND jsonb_typeof(attributes -> $4::text) IN ('string', 'number', 'boolean')${populationWhere(filter, params)}
+     GROUP BY 1`,
+    params,
+  );
+  const units = new Map(out.rows.map((r) => [r.value, Number(r.units)]));
+  return rolledUp.map(({ value }) => ({ value, units: units.get(value) ?? 0 })).filter((v) => v.units > 0);
+}
+
 /** How a dimension build may run: a time limit (PostgreSQL) and where a build that ran out of it is told. */
 export interface DimensionBuildOptions {
   /** statement_timeout of each build, in ms; none when absent. */

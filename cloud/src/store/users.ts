@@ -5,6 +5,8 @@ import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
 import { decodeCursor, likePattern, toPage } from './pagination.js';
 import { iso } from './rows.js';
+import { projectRolesColumn } from './project-roles.js';
+import type { ProjectRole } from './project-roles.js';
 
 export interface User {
   readonly id: string;
@@ -15,6 +17,8 @@ export interface User {
   readonly disabled: boolean;
   /** The password was set by an administrator (invitation or reset): the user must choose their own at the next login. */
   readonly passwordChangeRequired: boolean;
+  /** Roles in single projects, in place of `role` there (never for an owner); by project key. */
+  readonly projectRoles: readonly ProjectRole[];
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -28,13 +32,15 @@ interface Row {
   role: Role;
   disabled: boolean;
   password_change_required: boolean;
+  project_roles: ProjectRole[];
   version: number;
   created_at: Date;
   updated_at: Date;
   password_hash?: string | null;
 }
 
-const COLUMNS = 'id, org_id, email, name, role, disabled, password_change_required, version, created_at, updated_at';
+// The project roles come with the user (a subquery, no query of their own).
+const COLUMNS = `id, org_id, email, name, role, disabled, password_change_required, ${projectRolesColumn('users.id')} AS project_roles, version, created_at, updated_at`;
 
 function fromRow(r: Row): User {
   return {
@@ -45,6 +51,7 @@ function fromRow(r: Row): User {
     role: r.role,
     disabled: r.disabled,
     passwordChangeRequired: r.password_change_required,
+    projectRoles: r.project_roles,
     version: r.version,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),

@@ -74,9 +74,32 @@ export interface User {
    * chosen their own yet (they must, at their next login); absent from servers before 2026-12.
    */
   readonly passwordChangeRequired?: boolean;
+  /**
+   * The user's roles in single projects, in place of `role` there (higher or lower; never for an
+   * owner, never owner); by project key. Absent from servers before 2027-01.
+   */
+  readonly projectRoles?: readonly ProjectRole[];
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
+}
+
+/** A user's role in one project (`PUT /api/v1/users/{id}/projects/{project}/role`). */
+export interface ProjectRole {
+  /** The project's key. */
+  readonly project: string;
+  readonly role: Role;
+}
+
+/**
+ * The role a user acts with in a project: their project role there when one is set, else their
+ * organisation role (owners are owners everywhere). A personal access token's role limit still applies on top.
+ */
+export function roleInProject(user: Pick<User, 'role' | 'projectRoles'>, project: string | undefined): Role {
+  if (user.role === 'owner' || project === undefined) {
+    return user.role;
+  }
+  return user.projectRoles?.find((r) => r.project === project)?.role ?? user.role;
 }
 
 /** The login's error code for a password an administrator set: log in again with `newPassword`. */
@@ -475,7 +498,10 @@ export class XpApiClient {
 
   /** Results per value of one of the experiment's dimensions, largest values first (no time series). */
   async resultsBreakdown(project: string, key: string, query: BreakdownQuery): Promise<ResultsBreakdownView> {
-    const params: Query = { environment: query.environment, dimension: query.dimension, limit: query.limit, sequential: query.sequential, cuped: query.cuped, alpha: query.alpha, correction: query.correction };
+    const params: Query = { environment: query.environment, dimension: query.dimension, limit: query.limit, sequential: query.sequential, cuped: query.cuped, alpha: query.alpha, correction: query.correction, segment: query.segment, from: query.from, to: query.to };
+    for (const [k, v] of Object.entries(query.attributes ?? {})) {
+      params[`attr.${k}`] = v;
+    }
     return (await this.call<ResultsBreakdownView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results/breakdown`, { query: params })).body;
   }
 
@@ -557,6 +583,19 @@ export class XpApiClient {
 
   async updateUser(id: string, patch: { name?: string; role?: Role; disabled?: boolean }, version: number): Promise<User> {
     return (await this.call<User>('PATCH', `/api/v1/users/${encodeURIComponent(id)}`, { body: patch, version })).body;
+  }
+
+  /**
+   * Sets a user's role in one project, in place of their organisation role there (not owner, not for
+   * an owner); answers the user with their project roles.
+   */
+  async setProjectRole(userId: string, project: string, role: Exclude<Role, 'owner'>): Promise<User> {
+    return (await this.call<User>('PUT', `/api/v1/users/${encodeURIComponent(userId)}/projects/${encodeURIComponent(project)}/role`, { body: { role } })).body;
+  }
+
+  /** Removes a user's role in one project: their organisation role applies there again. */
+  async removeProjectRole(userId: string, project: string): Promise<User> {
+    return (await this.call<User>('DELETE', `/api/v1/users/${encodeURIComponent(userId)}/projects/${encodeURIComponent(project)}/role`)).body;
   }
 
   async roles(): Promise<RolesView> {
@@ -736,8 +775,11 @@ export interface ResultsQuery {
   readonly to?: string;
 }
 
-/** GET …/results/breakdown: one of the experiment's dimensions, and the analysis options of the results. */
-export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction'> {
+/**
+ * GET …/results/breakdown: one of the experiment's dimensions, and the analysis options and filters
+ * of the results (`attributes` on other attributes than the dimension: one on it is refused).
+ */
+export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'segment' | 'from' | 'to' | 'attributes'> {
   readonly dimension: string;
   /** Values analysed, largest first (default 20, at most 50). */
   readonly limit?: number;
@@ -747,8 +789,18 @@ export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequ
 export interface ResultsBreakdownView {
   readonly dimension: string;
   readonly environment: string;
+  /** The filters applied to every value (absent from servers older than the filtered breakdown). */
+  readonly filters?: ResultsFiltersView;
   readonly values: readonly { readonly value: string; readonly results: ExperimentResultsView }[];
   readonly omitted: { readonly values: number; readonly units: number };
+}
+
+/** The filters a results response applied: null when not given. */
+export interface ResultsFiltersView {
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly segment: string | null;
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
 function resultsQueryOf(q: ResultsQuery): Query {

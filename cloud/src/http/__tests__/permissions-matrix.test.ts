@@ -6,6 +6,7 @@ import { ROLES, can } from '../../auth/permissions.js';
 import type { Services } from '../../domain/services.js';
 import { users } from '../../store/users.js';
 import { pgliteTarget, postgresTarget } from '../../store/__tests__/test-databases.js';
+import { PROJECT_ROUTE_PREFIX } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { managementRoutes } from '../app.js';
 import type { Platform } from './harness.js';
@@ -155,6 +156,15 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'POST /api/v1/users/{id}/password-reset': async (ctx) => {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `reset-${ctx.n}@example.com`, name: 'To reset', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}/password-reset` };
+  },
+  'PUT /api/v1/users/{id}/projects/{project}/role': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `prole-${ctx.n}@example.com`, name: 'Project role', role: 'viewer' });
+    return { path: `/api/v1/users/${created.user.id as string}/projects/demo/role`, body: { role: 'editor' } };
+  },
+  'DELETE /api/v1/users/{id}/projects/{project}/role': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `prole-${ctx.n}@example.com`, name: 'Project role', role: 'viewer' });
+    await must(ctx.tokens.owner, 'PUT', `/api/v1/users/${created.user.id as string}/projects/demo/role`, { role: 'analyst' });
+    return { path: `/api/v1/users/${created.user.id as string}/projects/demo/role` };
   },
   'GET /api/v1/roles': () => Promise.resolve({ path: '/api/v1/roles' }),
   'GET /api/v1/projects': () => Promise.resolve({ path: '/api/v1/projects' }),
@@ -390,6 +400,59 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
       const outcome = res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`;
       expect(outcome).toBe(expected);
       expect({ forbiddenButWrote: expected === 'FORBIDDEN' && wrote }).toEqual({ forbiddenButWrote: false });
+    });
+  });
+
+  /**
+   * The same matrix for per-project roles, on every route of one project: each caller's organisation
+   * role is the opposite of the role under test (viewers made admins, editors and analysts of the
+   * project; an admin made its viewer), so any request acting with the organisation role fails the case.
+   */
+  describe('every project route × every project role', () => {
+    const PROJECT_ROLES = ROLES.filter((r) => r !== 'owner');
+    const projectTokens = {} as Record<Role, string>;
+    const projectUserIds = {} as Record<Role, string>;
+    const orgRoleFor = (role: Role): Role => (role === 'viewer' ? 'admin' : 'viewer');
+
+    beforeAll(async () => {
+      for (const role of PROJECT_ROLES) {
+        const email = `project-${role}@example.com`;
+        const created = await must(tokens.owner, 'POST', '/api/v1/users', { email, password: PASSWORD, name: `Project ${role}`, role: orgRoleFor(role) });
+        projectTokens[role] = await p.login(email, PASSWORD);
+        projectUserIds[role] = created.user.id as string;
+        await must(tokens.owner, 'PUT', `/api/v1/users/${projectUserIds[role]}/projects/demo/role`, { role });
+      }
+    });
+
+    const projectRoutes = ROUTES.filter((r) => r.path === PROJECT_ROUTE_PREFIX || r.path.startsWith(`${PROJECT_ROUTE_PREFIX}/`));
+
+    it('covers every route of a project', () => {
+      expect(projectRoutes.length).toBeGreaterThan(40);
+    });
+
+    describe.each(projectRoutes.map((r) => [routeId(r), r] as const))('%s', (id, route) => {
+      it.each(PROJECT_ROLES.map((role) => [role, orgRoleFor(role), can(role, route.permission!) ? 'allowed' : 'FORBIDDEN'] as const))('as %s in the project (%s in the organisation): %s', async (role, _orgRole, expected) => {
+        counter += 1;
+        const call = await FIXTURES[id]!({ role, token: projectTokens[role], tokens, userIds, proposer, n: `prj-${role}-${counter}` });
+        // A fixture's fresh project: the caller gets the role there too.
+        const project = /^\/api\/v1\/projects\/([^/?]+)/.exec(call.path)?.[1];
+        if (project !== undefined && project !== 'demo') {
+          await must(tokens.owner, 'PUT', `/api/v1/users/${projectUserIds[role]}/projects/${project}/role`, { role });
+        }
+        const auditBefore = await auditCount();
+
+        const res = await p.request(route.method.toUpperCase(), call.path, {
+          token: call.token ?? projectTokens[role],
+          ...(call.body === undefined ? {} : { body: call.body }),
+          ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
+        });
+
+        const wrote = (await auditCount()) !== auditBefore;
+        const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
+        const outcome = res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`;
+        expect(outcome).toBe(expected);
+        expect({ forbiddenButWrote: expected === 'FORBIDDEN' && wrote }).toEqual({ forbiddenButWrote: false });
+      });
     });
   });
 

@@ -896,6 +896,115 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     // Eight requests, two of them breakdowns analysing every value: ~10 s alone, more on a loaded CI machine.
   }, 60_000);
 
+  const breakdown = async (query: string): Promise<ReturnType<typeof resultsBreakdownSchema.parse>> => {
+    const res = await p.request('GET', `${BASE}/experiments/sliced/results/breakdown${query}`, { token: owner });
+    if (res.status !== 200) {
+      throw new Error(`breakdown ${query}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    return resultsBreakdownSchema.parse(res.body);
+  };
+  /** Per value: its units and per metric each variation's units and mean, as the breakdown gives them and as the results with the same filters do. */
+  const perValue = async (body: ReturnType<typeof resultsBreakdownSchema.parse>, filters: string) => {
+    const out: { value: string; breakdown: unknown; results: unknown }[] = [];
+    for (const { value, results: r } of body.values) {
+      const alone = await results('sliced', `?${filters}&attr.${body.dimension}=${encodeURIComponent(value)}`);
+      const means = (x: ExperimentResults) => x.metrics.map((m) => [m.key, m.variations.map((v) => [v.units, v.mean])]);
+      out.push({ value, breakdown: [numbers(r).metrics, means(r), r.units], results: [numbers(alone).metrics, means(alone), alone.units] });
+    }
+    return out;
+  };
+
+  it('breaks results down under a segment: each value\'s units and means as the results with the segment and the value give, values without units left out', async () => {
+    const unfiltered = await breakdown('?dimension=beta');
+    const us = await breakdown('?dimension=beta&segment=us');
+    const usByCountry = await breakdown('?dimension=country&segment=us');
+
+    const withAttributes = units.filter((u) => u.attributes !== null);
+    const usUnits = withAttributes.filter((u) => u.attributes!.country === 'US');
+    expect(us.filters).toEqual({ from: null, to: null, segment: 'us', attributes: {} });
+    expect(unfiltered.filters).toEqual({ from: null, to: null, segment: null, attributes: {} });
+    // The rollups' order, each value with the segment's units only.
+    expect(us.values.map((v) => v.value)).toEqual(unfiltered.values.map((v) => v.value));
+    expect(us.values.map((v) => [v.value, v.results.units.analysed + v.results.units.excluded])).toEqual(
+      us.values.map((v) => [v.value, usUnits.filter((u) => String(u.attributes!.beta) === v.value).length]),
+    );
+    expect(us.values.map((v) => v.results.units.analysed)).not.toEqual(unfiltered.values.map((v) => v.results.units.analysed));
+    expect(us.values.every((v) => v.results.filters.segment === 'us')).toBe(true);
+    const checks = await perValue(us, 'segment=us');
+    for (const c of checks) {
+      expect([c.value, c.breakdown]).toEqual([c.value, c.results]);
+    }
+    // The means under the segment differ from the unfiltered value's.
+    const revenueMean = (b: typeof us, value: string) => metricOf(b.values.find((v) => v.value === value)!.results, 'revenue').variations.map((v) => v.mean);
+    expect(revenueMean(us, 'true')).not.toEqual(revenueMean(unfiltered, 'true'));
+    // CA has no unit in segment us: left out, and not counted as omitted.
+    expect(usByCountry.values.map((v) => v.value)).toEqual(['US']);
+    expect(usByCountry.omitted).toEqual({ values: 0, units: 0 });
+  }, 60_000);
+
+  it('breaks results down between exposure dates and under other attribute filters, counting omitted values under them', async () => {
+    const from = new Date(START + DAY).toISOString();
+    const to = new Date(START + 2 * DAY).toISOString();
+    const offHour = new Date(START + DAY + 1).toISOString();
+    const dated = await breakdown(`?dimension=country&from=${from}&to=${to}`);
+    const scanned = await breakdown(`?dimension=country&from=${offHour}&to=${to}`);
+    const betaAges = await breakdown('?dimension=age&attr.beta=true&limit=3');
+
+    const withAttributes = units.filter((u) => u.attributes !== null);
+    const inWindow = withAttributes.filter((u) => u.exposedAt >= START + DAY && u.exposedAt < START + 2 * DAY);
+    expect(dated.filters).toEqual({ from, to, segment: null, attributes: {} });
+    expect(dated.values.map((v) => [v.value, v.results.units.analysed + v.results.units.excluded])).toEqual(
+      ['CA', 'US'].map((c) => [c, inWindow.filter((u) => u.attributes!.country === c).length]),
+    );
+    // Hour-aligned dates and one value: from the rollups; off the hour: a scan, with the results' numbers either way.
+    expect(dated.values[0]!.results.metrics.filter((m) => m.key !== 'revenue-p90').every((m) => m.source === 'rollup')).toBe(true);
+    expect(scanned.values[0]!.results.metrics.every((m) => m.source === 'scan')).toBe(true);
+    for (const c of await perValue(dated, `from=${from}&to=${to}`)) {
+      expect([c.value, c.breakdown]).toEqual([c.value, c.results]);
+    }
+    for (const c of await perValue(scanned, `from=${offHour}&to=${to}`)) {
+      expect([c.value, c.breakdown]).toEqual([c.value, c.results]);
+    }
+    // beta = true: 25 of the 50 ages have units; 3 shown, the other 22 omitted with the beta units they hold.
+    const beta = withAttributes.filter((u) => u.attributes!.beta === true);
+    const shown = betaAges.values.map((v) => v.value);
+    expect(betaAges.filters.attributes).toEqual({ beta: 'true' });
+    expect(shown).toHaveLength(3);
+    expect(betaAges.values.map((v) => v.results.units.analysed + v.results.units.excluded)).toEqual(shown.map((a) => beta.filter((u) => String(u.attributes!.age) === a).length));
+    expect(betaAges.omitted).toEqual({ values: new Set(beta.map((u) => u.attributes!.age)).size - 3, units: beta.filter((u) => !shown.includes(String(u.attributes!.age))).length });
+    expect(betaAges.omitted.values).toBe(22);
+    for (const c of await perValue(betaAges, 'attr.beta=true')) {
+      expect([c.value, c.breakdown]).toEqual([c.value, c.results]);
+    }
+  }, 120_000);
+
+  it('documents the breakdown\'s filters in the OpenAPI document', async () => {
+    const doc = await p.request('GET', '/openapi.json');
+    const op = doc.body.paths['/api/v1/projects/{project}/experiments/{key}/results/breakdown'].get;
+
+    expect(op.parameters.filter((x: { in: string }) => x.in === 'query').map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['dimension', 'from', 'to', 'segment']));
+    expect(op.description).toContain('attr.<name>=<value>');
+    expect(doc.body.components.schemas.ResultsBreakdown.required).toContain('filters');
+  });
+
+  it('refuses a breakdown filtered on its own dimension, and bad dates or segments as the results do', async () => {
+    const get = async (path: string) => {
+      const res = await p.request('GET', `${BASE}/experiments/sliced/${path}`, { token: owner });
+      return [res.status, res.body?.error?.code, res.body?.error?.message, res.body?.error?.details?.issues?.[0]?.path];
+    };
+    const same = await get('results/breakdown?dimension=country&attr.country=US');
+    const sameWithOther = await get('results/breakdown?dimension=country&attr.beta=true&attr.country=US');
+
+    expect(same).toEqual([400, 'VALIDATION_FAILED', expect.stringContaining('the breakdown is by "country": it cannot also filter on it (attr.country)'), 'query.attr.country']);
+    expect(sameWithOther).toEqual(same);
+    const wrongWay = `from=${new Date(START + DAY).toISOString()}&to=${new Date(START).toISOString()}`;
+    for (const filter of ['from=yesterday', 'to=0000-06-01T00:00:00Z', wrongWay, 'segment=nope', 'segment=grouped', 'country=US']) {
+      const asResults = await get(`results?${filter}`);
+      expect([filter, await get(`results/breakdown?dimension=country&${filter}`)]).toEqual([filter, asResults]);
+      expect(asResults[0]).toBe(400);
+    }
+  }, 60_000);
+
   it('keeps dimension rollups equal to a scan through the aggregator, builds a dimension added later and drops one removed', async () => {
     await must('POST', `${BASE}/experiments`, experiment('regions', { status: 'running', startedAt: new Date(START).toISOString(), dimensions: ['region'] }));
     // Built on empty tables: from here on the triggers keep it.

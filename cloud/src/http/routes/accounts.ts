@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { ROLE_RANK, roleSchema } from '@xp/shared';
+import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
+import type { Role } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX } from '../../auth/permissions.js';
-import { inviteSchema, loginSchema, passwordChangeSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
+import { inviteSchema, loginSchema, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
 import { Permission } from '../../auth/permissions.js';
 import { errorSchema, route } from '../api.js';
@@ -17,6 +18,9 @@ const userSchema = z
     disabled: z.boolean(),
     /** The password was set by an administrator (invitation or reset) and the user has not replaced it yet. */
     passwordChangeRequired: z.boolean(),
+    projectRoles: z
+      .array(z.object({ project: z.string().meta({ description: "The project's key" }), role: roleSchema }).meta({ id: 'ProjectRole' }))
+      .meta({ description: "The user's roles in single projects, in place of `role` there (higher or lower), by project key; never for an owner. Organisation permissions (users, settings, creating projects) use `role`." }),
     version: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -46,7 +50,7 @@ const meSchema = userSchema
   })
   .meta({ id: 'Me' });
 
-function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
+function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; role: Role }[]; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
   return {
     id: u.id,
     email: u.email,
@@ -54,11 +58,14 @@ function userView(u: { id: string; email: string; name: string; role: string; di
     role: u.role as z.infer<typeof roleSchema>,
     disabled: u.disabled,
     passwordChangeRequired: u.passwordChangeRequired,
+    projectRoles: u.projectRoles.map((r) => ({ project: r.project, role: r.role })),
     version: u.version,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
   };
 }
+
+const userProjectParams = z.strictObject({ id: z.string().min(1).max(64), project: keySchema });
 
 export function accountRoutes(s: Services): AnyRoute[] {
   return [
@@ -225,6 +232,36 @@ export function accountRoutes(s: Services): AnyRoute[] {
       handler: async (req) => {
         const { user, temporaryPassword } = await s.accounts.resetPassword(req.actor, req.params.id);
         return { status: 200, body: { temporaryPassword, user: userView(user) }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'put',
+      path: '/api/v1/users/{id}/projects/{project}/role',
+      permission: Permission.UsersManage,
+      tag: 'Users',
+      summary: "Set a user's role in one project, in place of their organisation role there",
+      description:
+        'The role may be higher or lower than the organisation role, never owner (400), and not for an owner (400: owners are owners in every project). The same rules as changing an organisation role: an admin grants at most admin, and not to an owner. Requests naming the project act with this role (a personal access token still acts with at most its own role); organisation permissions (users, settings, creating projects) keep the organisation role. Audited as user.project-role-set. Answers the user with their project roles.',
+      params: userProjectParams,
+      body: projectRoleSchema,
+      responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
+      handler: async (req) => {
+        const user = await s.accounts.setProjectRole(req.actor, req.params.id, req.params.project, req.body);
+        return versioned(200, user, userView(user));
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/v1/users/{id}/projects/{project}/role',
+      permission: Permission.UsersManage,
+      tag: 'Users',
+      summary: "Remove a user's role in one project: their organisation role applies there again",
+      description: 'Audited as user.project-role-removed; answers the user (200) also when they had no role in the project.',
+      params: userProjectParams,
+      responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
+      handler: async (req) => {
+        const user = await s.accounts.removeProjectRole(req.actor, req.params.id, req.params.project);
+        return versioned(200, user, userView(user));
       },
     }),
     route({

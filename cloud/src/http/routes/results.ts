@@ -26,15 +26,37 @@ const known = {
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment started in'),
 };
 
-const breakdownQuery = z.strictObject({
+const breakdownKnown = {
   environment: known.environment,
   dimension: attributeNameSchema.describe("One of the experiment's dimensions"),
   limit: queryInt(1, MAX_BREAKDOWN_VALUES).default(20).describe('Values analysed, largest first; the rest are counted in omitted'),
+  from: known.from,
+  to: known.to,
+  segment: known.segment,
   sequential: known.sequential,
   cuped: known.cuped,
   alpha: known.alpha,
   correction: known.correction,
-});
+};
+/**
+ * Known parameters, plus attr.<name>=<value> filters on other attributes than the dimension (checked
+ * in `filtersOf`, as the results check theirs, then by the breakdown). When the query is refused
+ * anyway (no dimension), an unknown parameter is named among the issues too, as a strict object would.
+ */
+const breakdownQuery = z
+  .object(breakdownKnown)
+  .catchall(z.string())
+  .superRefine(
+    (query, ctx) => {
+      // Run on a refused query: it may be anything (Object() of a non-object has no keys).
+      for (const name of Object.keys(Object(query) as object)) {
+        if (!Object.hasOwn(breakdownKnown, name) && !name.startsWith(ATTRIBUTE_PREFIX)) {
+          ctx.addIssue({ code: 'custom', path: [name.slice(0, 64)], message: 'unknown parameter' });
+        }
+      }
+    },
+    { when: (payload) => payload.issues.length > 0 },
+  );
 
 /** Known parameters, plus attr.<name>=<value> filters (checked in `toRequest`). */
 const resultsQuery = z.object(known).catchall(z.string());
@@ -43,11 +65,24 @@ const csvQuery = z.object({ ...known, table: z.enum(['summary', 'timeseries']).d
 type ResultsQuery = z.output<typeof resultsQuery>;
 
 function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsRequest {
+  return {
+    environment: query.environment,
+    interval: query.interval,
+    ...filtersOf(query, (name) => Object.hasOwn(known, name) || extra.includes(name)),
+    ...analysisOptions(query),
+  };
+}
+
+/**
+ * The population filters of a results or breakdown query: from, to, segment, and every parameter
+ * that is not `isKnown` as an attr.<name>=<value> filter (anything else is an unknown parameter).
+ */
+function filtersOf(query: Readonly<Record<string, unknown>> & Pick<ResultsQuery, 'from' | 'to' | 'segment'>, isKnown: (name: string) => boolean): Pick<ResultsRequest, 'from' | 'to' | 'segment' | 'attributes'> {
   // No prototype: attr.__proto__ is a filter like any other (assigned to a literal it vanished), and
   // only the known parameters themselves are known (`toString` is not).
   const attributes: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(query)) {
-    if (Object.hasOwn(known, name) || extra.includes(name)) {
+    if (isKnown(name)) {
       continue;
     }
     const attribute = name.startsWith(ATTRIBUTE_PREFIX) ? name.slice(ATTRIBUTE_PREFIX.length) : undefined;
@@ -62,13 +97,10 @@ function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsR
     throw invalid(`at most ${MAX_ATTRIBUTE_FILTERS} attribute filters`, { issues: [{ path: 'query', message: 'too many attr.* filters' }] });
   }
   return {
-    environment: query.environment,
-    interval: query.interval,
     attributes,
     ...(query.from === undefined ? {} : { from: new Date(query.from) }),
     ...(query.to === undefined ? {} : { to: new Date(query.to) }),
     ...(query.segment === undefined ? {} : { segment: query.segment }),
-    ...analysisOptions(query),
   };
 }
 
@@ -113,14 +145,17 @@ export function resultRoutes(services: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Results',
       summary: "Results per value of one of the experiment's dimensions (from the dimension's rollups), largest values first",
-      description: 'Each value is analysed as attr.<dimension>=<value> would be, without the time series. The corrections apply within each value, not across values.',
+      description:
+        'Each value is analysed as attr.<dimension>=<value> would be, with the same filters as the results (from, to, segment and attr.<name>=<value> on other attributes than the dimension), without the time series. ' +
+        'With filters, each value counts the units they keep, in the order of the unfiltered rollups; values without any are left out. The corrections apply within each value, not across values.',
       params: projectKeyParams,
       query: breakdownQuery,
       responses: { 200: { description: 'The results per value', schema: resultsBreakdownSchema } },
       handler: async (req) => {
         service ??= new ResultsService(services.deps);
         const q = req.query;
-        const body = await service.breakdown(req.actor, req.params.project, req.params.key, { environment: q.environment, dimension: q.dimension, limit: q.limit, ...analysisOptions(q) });
+        const filters = filtersOf(q, (name) => Object.hasOwn(breakdownKnown, name));
+        const body = await service.breakdown(req.actor, req.params.project, req.params.key, { environment: q.environment, dimension: q.dimension, limit: q.limit, ...filters, ...analysisOptions(q) });
         return { status: 200, body, headers: { 'Cache-Control': 'no-store' } };
       },
     }),

@@ -1,7 +1,7 @@
 import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError, FeedState, XpApiClient } from '@xp/shared';
-import type { StoredEnvironment, User } from '@xp/shared';
+import { ApiError, FeedState, XpApiClient, roleInProject } from '@xp/shared';
+import type { RolesView, StoredEnvironment, User } from '@xp/shared';
 import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
@@ -134,6 +134,7 @@ interface Loaded {
   readonly client: XpApiClient;
   readonly user: User;
   readonly permissions: ReadonlySet<string> | undefined;
+  readonly matrix: RolesView | undefined;
   readonly projects: readonly string[];
   readonly project: string;
   readonly environments: readonly StoredEnvironment[];
@@ -142,11 +143,13 @@ interface Loaded {
 async function loadSession(client: XpApiClient, preferredProject?: string): Promise<Loaded> {
   // The permission matrix only shapes what the console offers: without it nothing is disabled.
   const [user, projects, roles] = await Promise.all([client.me(), client.projects(), client.roles().catch(() => null)]);
-  const permissions = roles === null ? undefined : permissionsOf(roles, user.role);
+  const matrix = roles ?? undefined;
   const keys = projects.map((p) => p.key);
   const project = preferredProject !== undefined && keys.includes(preferredProject) ? preferredProject : keys[0];
+  // The role in the project shown: the user's project role there, else their organisation role (as the API decides).
+  const permissions = roles === null ? undefined : permissionsOf(roles, roleInProject(user, project));
   if (project === undefined) {
-    return { client, user, permissions, projects: keys, project: '', environments: [] };
+    return { client, user, permissions, matrix, projects: keys, project: '', environments: [] };
   }
   // The flags list is the landing screen: its data loads alongside the environments and its code.
   if (parseRoute(window.location.hash).screen === 'flags') {
@@ -154,7 +157,7 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
     prefetch(`flags:${project}`, () => client.listAll(project, 'flags'));
   }
   const environments = await client.environments(project);
-  return { client, user, permissions, projects: keys, project, environments };
+  return { client, user, permissions, matrix, projects: keys, project, environments };
 }
 
 /** Changes arriving together (a change request applied, an import) cause one refresh. */
@@ -397,6 +400,7 @@ export function App(): ReactNode {
       client: loaded.client,
       user: loaded.user,
       ...(loaded.permissions === undefined ? {} : { permissions: loaded.permissions }),
+      ...(loaded.matrix === undefined ? {} : { matrix: loaded.matrix }),
       project: loaded.project,
       environments: loaded.environments,
       environment: env,
@@ -511,6 +515,7 @@ export function App(): ReactNode {
           {themeButton}
           <span className="muted">
             {loaded.user.email} · {loaded.user.role}
+            {loaded.project !== '' && roleInProject(loaded.user, loaded.project) !== loaded.user.role ? ` (${roleInProject(loaded.user, loaded.project)} in ${loaded.project})` : ''}
           </span>
           <button type="button" className="ghost" onClick={() => { setChangingPassword(true); }}>
             Change password…

@@ -1,15 +1,18 @@
 import { createContext, useContext } from 'react';
-import type { StoredEnvironment, User, XpApiClient } from '@xp/shared';
+import type { RolesView, StoredEnvironment, User, XpApiClient } from '@xp/shared';
 
 /** Everything a signed-in screen needs: the API client, the project and the chosen environment. */
 export interface Session {
   readonly client: XpApiClient;
   readonly user: User;
   /**
-   * The permissions of the user's role, from the API's permission matrix: the console disables what
+   * The permissions of the user's role in the current project (their project role there, else their
+   * organisation role: `roleInProject`), from the API's permission matrix: the console disables what
    * the role may not do. Undefined while unknown (nothing is disabled; the API still decides).
    */
   readonly permissions?: ReadonlySet<string>;
+  /** The API's permission matrix, for checks outside the current project (creating projects, another project's row). */
+  readonly matrix?: RolesView;
   readonly project: string;
   readonly environments: readonly StoredEnvironment[];
   readonly environment: string;

@@ -1,3 +1,4 @@
+import { roleInProject } from '@xp/shared';
 import type { Role, RolesView } from '@xp/shared';
 import { useSession } from '../app/session.js';
 import type { Session } from '../app/session.js';
@@ -43,16 +44,39 @@ export interface Allowance {
   readonly reason: string | undefined;
 }
 
+/** The role the signed-in user acts with in the current project: their project role there, else their organisation role. */
+export function sessionRole(session: Pick<Session, 'user' | 'project'>): Role {
+  return roleInProject(session.user, session.project === '' ? undefined : session.project);
+}
+
 /**
- * Whether the signed-in user's role holds `permission`. While the matrix is unknown (an API that
- * does not serve it) everything is allowed and the API's answer decides, as before.
+ * Where a permission is checked: the current project (default, as the API does for every request
+ * naming a project), another project by key, or the organisation (creating projects, users).
  */
-export function usePermission(permission: ConsolePermission): Allowance {
-  const { user, permissions } = useSession();
-  if (permissions === undefined || permissions.has(permission)) {
+export type PermissionScope = { readonly project: string } | 'organisation';
+
+/**
+ * Whether `session`'s user holds `permission` in `scope` and, when not, why: "Viewers cannot change
+ * flags", or "Viewers in project web cannot change flags" when a project role decides.
+ */
+export function allowanceIn(session: Pick<Session, 'user' | 'project' | 'permissions' | 'matrix'>, permission: ConsolePermission, scope?: PermissionScope): Allowance {
+  const project = scope === undefined ? session.project : scope === 'organisation' ? undefined : scope.project;
+  const role = project === undefined || project === '' ? session.user.role : roleInProject(session.user, project);
+  const held = scope === undefined ? session.permissions : session.matrix === undefined ? undefined : permissionsOf(session.matrix, role);
+  if (held === undefined || held.has(permission)) {
     return { allowed: true, reason: undefined };
   }
-  return { allowed: false, reason: `${ROLE_PLURAL[user.role]} cannot ${ACTION[permission]}` };
+  const where = role === session.user.role || project === undefined ? '' : ` in project ${project}`;
+  return { allowed: false, reason: `${ROLE_PLURAL[role]}${where} cannot ${ACTION[permission]}` };
+}
+
+/**
+ * Whether the signed-in user's role in the current project (or `scope`) holds `permission`. While
+ * the matrix is unknown (an API that does not serve it) everything is allowed and the API's answer
+ * decides, as before.
+ */
+export function usePermission(permission: ConsolePermission, scope?: PermissionScope): Allowance {
+  return allowanceIn(useSession(), permission, scope);
 }
 
 /**
@@ -72,8 +96,9 @@ export function isProtected(environment: { readonly production: boolean; readonl
  * Whether the signed-in user's changes to `environment` go through a change request: it is
  * protected and the role is below admin (the API's rule; owners and admins change it directly).
  */
-export function needsApprovalIn(session: Pick<Session, 'user' | 'environments'>, environment: string): boolean {
-  return isProtected(session.environments.find((e) => e.key === environment)) && session.user.role !== 'owner' && session.user.role !== 'admin';
+export function needsApprovalIn(session: Pick<Session, 'user' | 'project' | 'environments'>, environment: string): boolean {
+  const role = sessionRole(session);
+  return isProtected(session.environments.find((e) => e.key === environment)) && role !== 'owner' && role !== 'admin';
 }
 
 /**
@@ -83,10 +108,11 @@ export function needsApprovalIn(session: Pick<Session, 'user' | 'environments'>,
  */
 export function useExperimentLifecycle(environments: readonly string[]): Allowance {
   const write = usePermission('experiments:write');
-  const { user, environments: all } = useSession();
+  const session = useSession();
+  const all = session.environments;
   const runs = environments.length === 0 ? all : all.filter((e) => environments.includes(e.key));
   const guarded = runs.filter(isProtected).map((e) => e.name);
-  if (!write.allowed || user.role !== 'editor' || guarded.length === 0) {
+  if (!write.allowed || sessionRole(session) !== 'editor' || guarded.length === 0) {
     return write;
   }
   return { allowed: false, reason: `Editors need an owner or admin to start, stop or resume an experiment that runs in ${guarded.join(', ')}` };

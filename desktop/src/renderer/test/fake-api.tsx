@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import { cleanup } from '@testing-library/react';
 import { afterEach, beforeEach, vi } from 'vitest';
-import { XpApiClient } from '@xp/shared';
+import { XpApiClient, roleInProject } from '@xp/shared';
 import type { EnvironmentInput, Project, RolesView, StoredEnvironment, User } from '@xp/shared';
 import { SessionContext } from '../app/session.js';
 import { permissionsOf } from '../lib/permissions.js';
@@ -80,7 +80,7 @@ export function user(overrides: Partial<User> = {}): User {
 /** Renders children inside a signed-in session of `me` on project "web", with the permissions of `me`'s role. */
 export function WithSession({ client, me, environments = [], children }: { client: XpApiClient; me: User; environments?: readonly StoredEnvironment[]; children: ReactNode }): ReactNode {
   return (
-    <SessionContext.Provider value={{ client, user: me, permissions: permissionsOf(ROLES, me.role), project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
+    <SessionContext.Provider value={{ client, user: me, permissions: permissionsOf(ROLES, roleInProject(me, 'web')), matrix: ROLES, project: 'web', environments, environment: environments[0]?.key ?? 'production', setEnvironment: () => undefined, refreshTick: 0 }}>
       {children}
     </SessionContext.Provider>
   );

@@ -126,12 +126,49 @@ function TemporaryPassword({ email, password, onClose }: { email: string; passwo
   );
 }
 
+/** The user's role in `project`: their project role there, else their organisation role. */
+function inProject(u: User, project: string): Role {
+  return u.projectRoles?.find((r) => r.project === project)?.role ?? u.role;
+}
+
+/**
+ * A user's project roles (each in place of their organisation role in that project; owners have
+ * none) and, when `editable` lists roles, a choice of their role in the current `project`: one of
+ * those, or their organisation role.
+ */
+function ProjectRoles({ user: u, project, editable, onChange }: { user: User; project: string; editable: readonly Role[]; onChange: (role: Role | null) => void }): ReactNode {
+  const roles = u.projectRoles ?? [];
+  const current = roles.find((r) => r.project === project)?.role;
+  return (
+    <>
+      {u.role === 'owner' ? <span className="muted small">owner everywhere</span> : null}
+      {roles.map((r) => (
+        <span key={r.project}>
+          <Badge tone="info">
+            {r.project}: {r.role}
+          </Badge>{' '}
+        </span>
+      ))}
+      {editable.length === 0 ? null : (
+        <select aria-label={`Role of ${u.email} in ${project}`} value={current ?? ''} onChange={(e) => { onChange(e.target.value === '' ? null : (e.target.value as Role)); }}>
+          <option value="">{`${project}: organisation role (${u.role})`}</option>
+          {(current === undefined || editable.includes(current) ? editable : [current, ...editable]).map((r) => (
+            <option key={r} value={r}>
+              {`${project}: ${r}`}
+            </option>
+          ))}
+        </select>
+      )}
+    </>
+  );
+}
+
 /**
  * The organisation's users; owners and admins change roles, reset passwords and disable users, each
  * from the version listed.
  */
 export function UsersTable({ users, onChanged }: { users: readonly User[]; onChanged: () => void }): ReactNode {
-  const { client, user: me } = useSession();
+  const { client, user: me, project } = useSession();
   /** Whether the signed-in role manages users at all: other roles see the list read-only. */
   const manages = assignableRoles(me.role).length > 0;
   const [error, setError] = useState<{ user: string; error: unknown } | null>(null);
@@ -164,6 +201,23 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
     }
     onChanged();
   };
+  /** Sets (a role) or removes (null) a user's role in the current project. */
+  const changeProjectRole = async (u: User, role: Role | null): Promise<void> => {
+    setError(null);
+    setDone(null);
+    try {
+      if (role === null) {
+        await client.removeProjectRole(u.id, project);
+        setDone(`${u.email} has their organisation role (${u.role}) in ${project} again.`);
+      } else {
+        await client.setProjectRole(u.id, project, role as Exclude<Role, 'owner'>);
+        setDone(`${u.email} is now ${article(role)} ${role} in ${project}.`);
+      }
+    } catch (e) {
+      setError({ user: u.email, error: e });
+    }
+    onChanged();
+  };
   if (users.length === 0) {
     return <Empty>No users.</Empty>;
   }
@@ -184,6 +238,7 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
           <tr>
             <th>User</th>
             <th>Role</th>
+            <th>Project roles</th>
             <th>Status</th>
             <th>Since</th>
             {manages ? <th>Actions</th> : null}
@@ -210,6 +265,9 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                       ))}
                     </select>
                   )}
+                </td>
+                <td>
+                  <ProjectRoles user={u} project={project} editable={project !== '' && !self && u.role !== 'owner' ? assignableRoles(me.role, inProject(u, project)).filter((r) => r !== 'owner') : []} onChange={(role) => void changeProjectRole(u, role)} />
                 </td>
                 <td>
                   {u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}

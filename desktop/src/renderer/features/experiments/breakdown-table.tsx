@@ -1,37 +1,38 @@
 import type { ReactNode } from 'react';
 import type { MetricResultView, ResultsBreakdownView } from '@xp/shared';
-import { formatCount, formatEffect, formatInterval, formatPValue } from '../../lib/format.js';
+import { formatCount, formatEffect, formatInterval, formatPValue, formatTime } from '../../lib/format.js';
 import { Badge } from '../../lib/ui.js';
 
 /**
  * One metric across the values of a dimension: per value its units and each treatment's effect,
- * interval and corrected p-value. Choosing a value filters the results by it. The API computes it
- * from unfiltered totals: `notApplied` names the page's filters it leaves out ("segment beta or the exposure dates"),
- * which it then says at its top, so that nobody reads it as filtered.
+ * interval and corrected p-value. Choosing a value filters the results by it. The API applies the
+ * page's segment, exposure dates and other attribute filters to every value, and echoes them: a line
+ * at its top names them, so that the units are read as the filtered ones.
  */
-export function BreakdownTable({ breakdown, metric, onChoose, notApplied = null }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void; notApplied?: string | null }): ReactNode {
+export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: ResultsBreakdownView; metric: string; onChoose: (value: string) => void }): ReactNode {
   const first = breakdown.values[0]?.results;
   const treatments = first?.variations.slice(1).map((v) => v.key) ?? [];
   // Headers by the variations' names, as the rest of the results view shows them.
   const names = new Map(first?.variations.map((v) => [v.key, v.name ?? v.key]) ?? []);
   const name = first?.metrics.find((m) => m.key === metric)?.name ?? metric;
-  const unfiltered =
-    notApplied === null ? null : (
-      <p className="banner banner-warn" role="note">
-        This breakdown by {breakdown.dimension} covers all units: it does not apply the {notApplied} chosen above. Choose a value to see the results for it with these filters.
+  const applied = filtersText(breakdown.filters);
+  const filtered =
+    applied === null ? null : (
+      <p className="small muted" role="note">
+        Filtered as the results: {applied}.
       </p>
     );
   if (breakdown.values.length === 0) {
     return (
       <>
-        {unfiltered}
-        <p className="state state-empty">No unit has a value for {breakdown.dimension} yet.</p>
+        {filtered}
+        <p className="state state-empty">{applied === null ? `No unit has a value for ${breakdown.dimension} yet.` : `No unit these filters keep has a value for ${breakdown.dimension}.`}</p>
       </>
     );
   }
   return (
     <section aria-label={`Breakdown by ${breakdown.dimension}`}>
-      {unfiltered}
+      {filtered}
       <table aria-label={`${name} by ${breakdown.dimension}`}>
         <caption className="small muted" style={{ textAlign: 'left' }}>
           {name} by {breakdown.dimension}: each value analysed on its own (corrections within a value, not across values: one significant value among many may be chance).
@@ -88,4 +89,19 @@ export function BreakdownTable({ breakdown, metric, onChoose, notApplied = null 
       )}
     </section>
   );
+}
+
+/** The filters a breakdown applied, as a phrase ("segment beta, first exposed from … before …, plan = pro"), or null when none. */
+export function filtersText(filters: ResultsBreakdownView['filters']): string | null {
+  if (filters === undefined) {
+    return null;
+  }
+  const parts = [
+    ...(filters.segment === null ? [] : [`segment ${filters.segment}`]),
+    ...(filters.from === null && filters.to === null
+      ? []
+      : [`first exposed${filters.from === null ? '' : ` from ${formatTime(filters.from)}`}${filters.to === null ? '' : ` before ${formatTime(filters.to)}`}`]),
+    ...Object.entries(filters.attributes).map(([k, v]) => `${k} = ${v}`),
+  ];
+  return parts.length === 0 ? null : parts.join(', ');
 }

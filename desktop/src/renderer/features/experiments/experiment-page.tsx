@@ -570,15 +570,6 @@ function nextDay(day: string): string {
   return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(at) ? new Date(at + 86_400_000).toISOString().slice(0, 10) : day;
 }
 
-/**
- * The filters of the page the breakdown by dimension leaves out (the API computes it from the
- * unfiltered rollups, with no segment or dates): "segment beta or the exposure dates", or null.
- */
-function breakdownNotApplied(segment: string, dated: boolean): string | null {
-  const parts = [...(segment === '' ? [] : [`segment ${segment}`]), ...(dated ? ['exposure dates'] : [])];
-  return parts.length === 0 ? null : parts.join(' or the ');
-}
-
 /** A part of a file name: letters, digits, ".", "_" and "-" only, at most 60 characters; a part that had to change gets a short hash, so different values keep different names. */
 function fileNamePart(value: string): string {
   const safe = value.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+|[._-]+$/g, '').slice(0, 60);
@@ -661,8 +652,23 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
-  // A dimension chosen without a value: every value side by side (from the dimension's rollups).
-  const breakdownQuery = useMemo(() => (dimension === '' || dimensionValue !== '' ? null : { environment, sequential, cuped, dimension }), [environment, sequential, cuped, dimension, dimensionValue]);
+  // A dimension chosen without a value: every value side by side (from the dimension's rollups), with
+  // the page's segment and exposure dates (its only attribute filter is the dimension's value, absent here).
+  const breakdownQuery = useMemo(
+    () =>
+      dimension === '' || dimensionValue !== ''
+        ? null
+        : {
+            environment,
+            sequential,
+            cuped,
+            dimension,
+            ...(segment === '' ? {} : { segment }),
+            ...(exposed.from === undefined ? {} : { from: exposed.from }),
+            ...(exposed.to === undefined ? {} : { to: exposed.to }),
+          },
+    [environment, sequential, cuped, dimension, dimensionValue, segment, exposed.from, exposed.to],
+  );
   const breakdown = useAsync(
     () => (breakdownQuery === null ? Promise.resolve(null) : client.resultsBreakdown(project, experiment.key, breakdownQuery)),
     [client, project, experiment.key, breakdownQuery],
@@ -801,7 +807,6 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
                 breakdown={b}
                 metric={metric ?? b.values[0]?.results.metrics[0]?.key ?? ''}
                 onChoose={chooseValue}
-                notApplied={breakdownNotApplied(segment, exposed.from !== undefined || exposed.to !== undefined)}
               />
             )
           }

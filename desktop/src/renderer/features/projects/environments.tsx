@@ -155,7 +155,8 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
  */
 export function Environments({ project, onChanged }: { project: Project; onChanged: () => void }): ReactNode {
   const { client, refreshTick } = useSession();
-  const manage = usePermission('environments:manage');
+  // The project shown may not be the current one: the role in it decides (a project role may differ).
+  const manage = usePermission('environments:manage', { project: project.key });
   const environments = useAsync(async () => (await client.environments(project.key)).sort((a, b) => a.position - b.position), [client, project.key], { refreshKey: refreshTick });
   const [editing, setEditing] = useState<StoredEnvironment | 'new' | null>(null);
   const [deleting, setDeleting] = useState<StoredEnvironment | null>(null);

@@ -6,7 +6,7 @@ import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty, ResultMessage, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 import { Environments } from './environments.js';
-import { usePermission } from '../../lib/permissions.js';
+import { allowanceIn, usePermission } from '../../lib/permissions.js';
 import { DeleteProjectDialog, ProjectFormDialog } from './project-forms.js';
 import type { ProjectsShell } from './projects-model.js';
 
@@ -26,8 +26,10 @@ interface Result {
  * `shell` is the top bar: it switches projects, and reloads after each change here.
  */
 export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode {
-  const { client, project: current, refreshTick } = useSession();
-  const manage = usePermission('projects:manage');
+  const session = useSession();
+  const { client, project: current, refreshTick } = session;
+  // Creating a project is the organisation's; editing or deleting one, the role in that project's.
+  const manage = usePermission('projects:manage', 'organisation');
   const projects = useAsync(() => client.projects(), [client], { refreshKey: refreshTick });
   const [chosen, setChosen] = useState<string | null>(null);
   const [open, setOpen] = useState<Open>(null);
@@ -101,7 +103,7 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
               current={current}
               selected={selected?.key}
               shell={shell}
-              canManage={manage.allowed}
+              canManage={(key) => allowanceIn(session, 'projects:manage', { project: key }).allowed}
               onSelect={setChosen}
               onEdit={(key) => { setOpen({ kind: 'edit', key }); }}
             />
@@ -111,7 +113,7 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
       {selected === undefined ? null : (
         <>
           <Environments key={selected.key} project={selected} onChanged={selected.key === current ? reloadShell : () => undefined} />
-          {manage.allowed ? (
+          {allowanceIn(session, 'projects:manage', { project: selected.key }).allowed ? (
             <section aria-labelledby="project-danger-heading">
               <h2 id="project-danger-heading">Danger zone</h2>
               <p className="small muted">
@@ -185,7 +187,7 @@ function ProjectsTable({
   current: string;
   selected: string | undefined;
   shell: ProjectsShell;
-  canManage: boolean;
+  canManage: (key: string) => boolean;
   onSelect: (key: string) => void;
   onEdit: (key: string) => void;
 }): ReactNode {
@@ -226,7 +228,7 @@ function ProjectsTable({
                   </button>{' '}
                 </>
               )}
-              {canManage ? (
+              {canManage(p.key) ? (
                 <button type="button" aria-label={`Edit ${p.key}`} onClick={() => { onEdit(p.key); }}>
                   Edit
                 </button>

@@ -195,4 +195,12 @@ describe('breakdown table', () => {
     expect(headers).toEqual(['country', 'Units', 'Blue button: effect [CI], p', 'green: effect [CI], p']);
     expect(screen.getAllByRole('cell').some((c) => c.textContent.includes('-0.01'))).toBe(true);
   });
+
+  it('names the filters the breakdown applied, and says when no unit they keep has a value', () => {
+    const filters = { from: null, to: null, segment: 'beta', attributes: { plan: 'pro' } };
+    render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', filters, values: [], omitted: { values: 0, units: 0 } }} metric="revenue" onChoose={() => undefined} />);
+
+    expect(screen.getByRole('note').textContent).toBe('Filtered as the results: segment beta, plan = pro.');
+    expect(screen.getByText('No unit these filters keep has a value for country.')).toBeTruthy();
+  });
 });

@@ -652,31 +652,47 @@ describe('experiment page filters, stopped experiments and unknown keys', () => 
     return req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/segments') ? { status: 200, body: { items: [beta] } } : undefined;
   };
 
-  it('says at the breakdown by dimension that the chosen segment and dates are not applied to it', async () => {
+  it('breaks down with the chosen segment and dates, and names the filters the API applied', async () => {
     const u = userEvent.setup();
-    const { client, sent } = fakeApi(experimentBackend(experiment(2, ['plan']), withSegments).respond);
+    // The breakdown echoes the filters it was asked for, as the API does.
+    const echoing: Responder = (req) => {
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results/breakdown')) {
+        const q = new URL(req.path, 'http://x').searchParams;
+        return { status: 200, body: { ...breakdownOf.body, filters: { from: q.get('from'), to: q.get('to'), segment: q.get('segment'), attributes: {} } } };
+      }
+      return withSegments(req);
+    };
+    const { client, sent } = fakeApi(experimentBackend(experiment(2, ['plan']), echoing).respond);
     render(
       <WithSession client={client} me={user()} environments={[PRODUCTION]}>
         <ExperimentPage experimentKey="checkout" />
       </WithSession>,
     );
+    const note = () => within(screen.getByRole('region', { name: 'Breakdown by plan' })).queryByRole('note')?.textContent ?? null;
+    const lastBreakdown = () => new URL(sent.filter((r) => r.path.includes('/results/breakdown')).at(-1)!.path, 'http://x').searchParams;
 
     await u.selectOptions(await screen.findByRole('combobox', { name: 'Dimension' }), 'plan');
-    const region = await screen.findByRole('region', { name: 'Breakdown by plan' });
-    expect(within(region).queryByRole('note')).toBeNull();
+    await screen.findByRole('region', { name: 'Breakdown by plan' });
+    expect(note()).toBeNull();
+    expect([...lastBreakdown().keys()].sort()).toEqual(['cuped', 'dimension', 'environment', 'sequential']);
 
     await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
-    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toBe('This breakdown by plan covers all units: it does not apply the segment beta chosen above. Choose a value to see the results for it with these filters.'); });
+    await waitFor(() => { expect(note()).toBe('Filtered as the results: segment beta.'); });
+    expect(lastBreakdown().get('segment')).toBe('beta');
 
     fireEvent.change(screen.getByLabelText('Exposed from'), { target: { value: '2026-11-21' } });
-    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toContain('covers all units: it does not apply the segment beta or the exposure dates chosen above.'); });
+    fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-11-22' } });
+    const window = exposureWindow('2026-11-21', '2026-11-22');
+    await waitFor(() => { expect(note()).toBe(`Filtered as the results: segment beta, first exposed from ${formatTime(window.from)} before ${formatTime(window.to)}.`); });
+    expect([lastBreakdown().get('segment'), lastBreakdown().get('from'), lastBreakdown().get('to')]).toEqual(['beta', window.from, window.to]);
+    // The breakdown asks what the results ask.
+    const lastResults = new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams;
+    expect([lastResults.get('segment'), lastResults.get('from'), lastResults.get('to')]).toEqual(['beta', window.from, window.to]);
 
     await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'Everyone');
-    await waitFor(() => { expect(within(screen.getByRole('region', { name: 'Breakdown by plan' })).getByRole('note').textContent).toContain('covers all units: it does not apply the exposure dates chosen above.'); });
-    // The API's breakdown takes no segment or dates: the note is why.
-    for (const r of sent.filter((x) => x.path.includes('/results/breakdown'))) {
-      expect(r.path).not.toMatch(/segment=|from=/);
-    }
+    await waitFor(() => { expect(note()).toBe(`Filtered as the results: first exposed from ${formatTime(window.from)} before ${formatTime(window.to)}.`); });
+    expect(lastBreakdown().has('segment')).toBe(false);
+    expect(screen.queryByText(/covers all units/)).toBeNull();
   });
 
   it('names a results CSV after the filters it was exported with', async () => {

@@ -43,6 +43,9 @@ export function DiffView({ diff }: { diff: unknown }): ReactNode {
 /** The resource types the audit API filters by (its AUDIT_RESOURCE_TYPES). */
 export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook'] as const;
 
+/** The width of the text filters, in characters: their placeholders and a few more. */
+const FILTER_SIZE = 16;
+
 /** The project an entry belongs to (the API sends it; null for organisation-wide entries: users, sign-ins, tokens). */
 const projectOf = (a: AuditEntry): string | null | undefined => (a as AuditEntry & { readonly projectId?: string | null }).projectId;
 
@@ -133,8 +136,15 @@ export default function AuditLog(): ReactNode {
             </select>
           </label>
         ) : null}
-        <input type="search" aria-label="Action" placeholder="Action (e.g. login)" value={action} size={14} title="Filters the entries loaded" onChange={(e) => { setAction(e.target.value); }} />
-        <input type="search" aria-label="Resource key" placeholder="Flag, experiment or segment key" value={resourceKey} onChange={(e) => { setResourceKey(e.target.value); }} />
+        {/* Visible labels and short examples as placeholders: an input is as wide as its size in characters, and a longer hint was cut off ("Flag, experiment or se"). */}
+        <label className="inline">
+          Action
+          <input type="search" placeholder="e.g. login" value={action} size={FILTER_SIZE} title="Filters the entries loaded" onChange={(e) => { setAction(e.target.value); }} />
+        </label>
+        <label className="inline">
+          Resource key
+          <input type="search" placeholder="e.g. checkout" value={resourceKey} size={FILTER_SIZE} title="The key of a flag, experiment, segment or other resource" onChange={(e) => { setResourceKey(e.target.value); }} />
+        </label>
         <button type="submit">Filter</button>
         <button type="button" disabled={exporting} title="Every entry these filters match, oldest first (the action box is not applied)" onClick={() => void exportCsv()}>
           {exporting ? 'Exporting…' : 'Export CSV'}

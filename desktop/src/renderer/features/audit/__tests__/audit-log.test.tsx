@@ -1,10 +1,18 @@
 import '../../../test/dom.js';
+import { readFileSync } from 'node:fs';
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import AuditLog from '../audit-log.js';
 
+// The console's stylesheet, as the app loads it: jsdom computes the styles its rules give.
+const style = document.createElement('style');
+beforeAll(() => {
+  style.textContent = readFileSync(new URL('../../../app/styles.css', import.meta.url), 'utf8');
+  document.head.append(style);
+});
+afterAll(() => { style.remove(); });
 afterEach(cleanup);
 
 const entry = (id: number, action: string, resourceType: string, resourceKey: string, projectId: string | null) => ({
@@ -125,5 +133,25 @@ describe('audit log (F5)', () => {
     expect((await screen.findByText(/more than 100,000 entries match/)).textContent).toContain('export them in parts with from and to');
     expect(saved).toHaveLength(1);
     click.mockRestore();
+  });
+
+  it('labels its text filters visibly and makes them wide enough for their whole placeholder', async () => {
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [], nextCursor: null } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })}>
+        <AuditLog />
+      </WithSession>,
+    );
+
+    const boxes = within(await screen.findByRole('search')).getAllByRole<HTMLInputElement>('searchbox');
+    expect(boxes.map((b) => b.closest('label')?.textContent.trim())).toEqual(['Action', 'Resource key']);
+    for (const box of boxes) {
+      expect(screen.getByRole('searchbox', { name: box.closest('label')?.textContent.trim() ?? '' })).toBe(box);
+      // An input is `size` average characters wide unless a style sets its width: two to spare, for
+      // placeholder letters wider than the average.
+      expect({ placeholder: box.placeholder, fits: box.placeholder.length + 2 <= box.size }).toEqual({ placeholder: box.placeholder, fits: true });
+      expect(['', 'auto']).toContain(getComputedStyle(box).width);
+      expect(['', 'none']).toContain(getComputedStyle(box).maxWidth);
+    }
   });
 });

@@ -19,6 +19,20 @@ const revenue: Stored<Metric> = {
   definition: { key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase', property: 'value', capping: { type: 'percentile', value: 0.99 }, higherIsBetter: true, guardrail: false, tags: ['money'] },
 };
 
+/** Fills the fields a new conversion metric needs, so the form's own check lets it through to the API. */
+async function fillValid(u: ReturnType<typeof userEvent.setup>): Promise<void> {
+  await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+  await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Revenue');
+  await u.type(screen.getByRole('textbox', { name: 'Event' }), 'purchase');
+}
+
+/** The message under a field, which the input names in aria-describedby, and that it is marked invalid. */
+function errorUnder(label: RegExp): string | null | undefined {
+  const input = screen.getByRole('textbox', { name: label });
+  expect(input.getAttribute('aria-invalid')).toBe('true');
+  return document.getElementById(input.getAttribute('aria-describedby') ?? '')?.textContent;
+}
+
 describe('metric form', () => {
   it('edits a metric from its version and keeps settings the form does not show', async () => {
     const u = userEvent.setup();
@@ -44,11 +58,12 @@ describe('metric form', () => {
     ]);
   });
 
-  it('shows the API validation errors next to their fields', async () => {
+  it('shows the API validation errors next to their fields, in the same plain wording as its own checks', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) =>
+    // An API with other limits than this console (a newer version): its zod texts are translated.
+    const { client, sent } = fakeApi((req) =>
       req.method === 'POST'
-        ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid metric: property: Too big: expected string to have <=256 characters', details: { issues: [{ path: 'property', message: 'Too big: expected string to have <=256 characters' }, { path: 'name', message: 'Too small: expected string to have >=1 characters' }] } } } }
+        ? { status: 400, body: { error: { code: 'VALIDATION', message: 'invalid metric: property: Too big: expected string to have <=4 characters', details: { issues: [{ path: 'property', message: 'Too big: expected string to have <=4 characters' }, { path: 'name', message: 'Too small: expected string to have >=10 characters' }] } } } }
         : undefined,
     );
     let saved = false;
@@ -59,24 +74,29 @@ describe('metric form', () => {
     );
 
     await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Revenue');
     await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'sum');
     await u.type(screen.getByRole('textbox', { name: 'Event' }), 'purchase');
+    await u.type(screen.getByRole('textbox', { name: 'Property' }), 'amount');
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
 
+    expect(sent.filter((r) => r.method === 'POST')).toHaveLength(1);
     expect(saved).toBe(false);
     const property = screen.getByRole('textbox', { name: /^Property/ });
     expect(property.getAttribute('aria-invalid')).toBe('true');
-    expect(document.getElementById(property.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Too big: expected string to have <=256 characters');
-    expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(property.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Property: at most 4 characters (this one has 6)');
+    const name = screen.getByRole('textbox', { name: /^Name/ });
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Name: at least 10 characters (this one has 7)');
     expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBeNull();
   });
 
-  it('shows the validation errors of the real API, whose paths start with "body.", under their fields', async () => {
+  it('shows the validation errors of the real API, whose paths start with "body.", under their fields in plain words', async () => {
     const u = userEvent.setup();
     const issues = [
       { path: 'body.key', message: 'must not be empty' },
       { path: 'body.name', message: 'Too small: expected string to have >=1 characters' },
-      { path: 'body.event', message: 'Too small: expected string to have >=1 characters' },
+      { path: 'body.event', message: 'Too big: expected string to have <=200 characters' },
     ];
     const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body: body.key: must not be empty', details: { issues } } } } : undefined));
     render(
@@ -85,13 +105,15 @@ describe('metric form', () => {
       </WithSession>,
     );
 
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Revenue');
+    await u.type(screen.getByRole('textbox', { name: 'Event' }), 'purchase');
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
 
-    const key = screen.getByRole('textbox', { name: /^Key/ });
-    expect(key.getAttribute('aria-invalid')).toBe('true');
-    expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('must not be empty');
-    expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBe('true');
-    expect(screen.getByRole('textbox', { name: /^Event/ }).getAttribute('aria-invalid')).toBe('true');
+    expect(errorUnder(/^Key/)).toBe('Key is required');
+    expect(errorUnder(/^Name/)).toBe('Name is required');
+    // The event's length is within the limit the API names, so the form does not claim otherwise.
+    expect(errorUnder(/^Event/)).toBe('Event: at most 200 characters');
   });
 
   it('shows a problem with the whole body, which belongs to no field, in the form', async () => {
@@ -104,7 +126,7 @@ describe('metric form', () => {
       </WithSession>,
     );
 
-    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await fillValid(u);
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
 
     expect(screen.getByRole('alert').textContent).toBe('invalid body: body: Unrecognized key: "colour"');
@@ -150,7 +172,7 @@ describe('metric form', () => {
     await u.click(screen.getByRole('button', { name: 'Save metric' }));
 
     const name = screen.getByRole('textbox', { name: /^Name/ });
-    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('must not be empty');
+    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Name is required');
     const note = screen.getAllByRole('alert').find((a) => a.classList.contains('state-error'));
     expect(note?.textContent).toMatch(/^The API refused these settings:/);
     expect(within(note!).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['capping.value: Too big: expected number to be <=1', 'tags[0]: Too small: expected string to have >=1 characters']);
@@ -166,9 +188,99 @@ describe('metric form', () => {
       </WithSession>,
     );
 
-    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
+    await fillValid(u);
     await u.click(screen.getByRole('button', { name: 'Create metric' }));
 
     expect(screen.getByRole('alert').textContent).toBe('The API refused this setting:type: Invalid option: expected one of "conversion"|"count"|"sum"|"ratio"');
+  });
+
+  it('checks its fields against the metric schema before sending, with a plain message under each', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'POST' ? { status: 201, body: { ...revenue, key: 'purchases' } } : undefined));
+    let saved = false;
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => { saved = true; }} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent).toEqual([]);
+    expect(errorUnder(/^Key/)).toBe('Key is required');
+    expect(errorUnder(/^Name/)).toBe('Name is required');
+    expect(errorUnder(/^Event/)).toBe('Event is required');
+    expect(screen.getByRole('textbox', { name: /^Description/ }).getAttribute('aria-invalid')).toBeNull();
+
+    // The limit is the schema's (200 characters for a name), the length the one typed.
+    await u.type(screen.getByRole('textbox', { name: /^Key/ }), 'purchases');
+    await u.click(screen.getByRole('textbox', { name: /^Name/ }));
+    await u.paste('n'.repeat(5000));
+    await u.type(screen.getByRole('textbox', { name: /^Event/ }), 'purchase');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent).toEqual([]);
+    expect(screen.getByRole('textbox', { name: /^Key/ }).getAttribute('aria-invalid')).toBeNull();
+    expect(errorUnder(/^Name/)).toBe('Name: at most 200 characters (this one has 5,000)');
+    expect(screen.queryByText(/Too (big|small)/)).toBeNull();
+
+    await u.clear(screen.getByRole('textbox', { name: /^Name/ }));
+    await u.type(screen.getByRole('textbox', { name: /^Name/ }), 'Purchases');
+    expect(screen.getByRole('textbox', { name: /^Name/ }).getAttribute('aria-invalid')).toBeNull();
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(saved).toBe(true);
+    expect(sent.map((r) => r.body)).toEqual([{ key: 'purchases', name: 'Purchases', type: 'conversion', event: 'purchase', higherIsBetter: true, guardrail: false }]);
+  });
+
+  it('shows a duplicate key (409) under the Key field, not in the general note', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 409, body: { error: { code: 'ALREADY_EXISTS', message: 'metric "demo-purchase" already exists' } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'demo-purchase');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), 'Purchase rate');
+    await u.type(screen.getByRole('textbox', { name: 'Event' }), 'purchase');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(errorUnder(/^Key/)).toBe('Key: metric "demo-purchase" already exists; choose another key');
+    expect(screen.getAllByRole('alert')).toHaveLength(1);
+    expect(document.querySelector('.state-error')).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Reload their version' })).toBeNull();
+
+    // Another key is not the one refused.
+    await u.type(screen.getByRole('textbox', { name: /^Key/ }), '-2');
+    expect(screen.getByRole('textbox', { name: /^Key/ }).getAttribute('aria-invalid')).toBeNull();
+  });
+
+  it('shows what a ratio adds up in the Event column, and a sum of the events\' value', async () => {
+    const stored = (key: string, definition: Omit<Metric, 'key' | 'higherIsBetter' | 'guardrail' | 'tags'>): Stored<Metric> => ({ ...revenue, key, definition: { key, higherIsBetter: true, guardrail: false, tags: [], ...definition } });
+    const items = [
+      stored('rps', { name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum', property: 'amount' }, denominator: { event: 'session', aggregation: 'count' } }),
+      stored('vps', { name: 'Value per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum' }, denominator: { event: 'session', aggregation: 'count' } }),
+      stored('value', { name: 'Purchase value', type: 'sum', event: 'purchase' }),
+      revenue,
+      stored('rate', { name: 'Purchase rate', type: 'conversion', event: 'purchase' }),
+    ];
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Metrics />
+      </WithSession>,
+    );
+
+    const table = await screen.findByRole('table', { name: 'Metrics' });
+    const column = within(table).getAllByRole('columnheader').findIndex((th) => th.textContent === 'Event');
+    expect(within(table).getAllByRole('row').slice(1).map((row) => within(row).getAllByRole('cell')[column]?.textContent)).toEqual([
+      'sum of purchase.amount ÷ count of session',
+      'sum of purchase value ÷ count of session',
+      'sum of purchase value',
+      'sum of purchase.value',
+      'purchase',
+    ]);
   });
 });

@@ -539,6 +539,10 @@ export class AccountService {
 
   /** `role` undefined: back to the organisation role. Answers the user with their project roles. */
   private async changeProjectRole(actor: Actor, id: string, projectKey: string, role: Role | undefined): Promise<User> {
+    if (id === actor.userId) {
+      // Else an admin lowered in a project would lift it again, and the lower role would restrict nothing.
+      throw forbidden('you cannot change your own project role; ask another admin or an owner');
+    }
     return this.deps.db.withTransaction(async (tx) => {
       const target = await users.get(tx, actor.orgId, id);
       const project = await projectFor(tx, actor, projectKey);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Flag, FlagEnvironment } from '@xp/shared';
-import { flagEnvironmentSchema, flagSchema, groupsNamedIn, keySchema } from '@xp/shared';
+import { flagEnvironmentSchema, flagSchema, groupsNamedIn, keySchema, roleInProject } from '@xp/shared';
 import { Permission, assertCan, canReview, can, needsApproval } from '../auth/permissions.js';
 import { AppError, AppErrorCode, forbidden } from '../errors.js';
 import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js';
@@ -34,7 +34,7 @@ export const reviewSchema = z.strictObject({ comment: z.string().max(2000).optio
  * Why a recorded approval no longer counts, if it does not: its reviewer was disabled, removed, or
  * moved to a role that cannot approve since. Checked when the request is applied, not only when approved.
  */
-async function voidApproval(db: Queryable, orgId: string, approvedBy: string): Promise<string | undefined> {
+async function voidApproval(db: Queryable, orgId: string, approvedBy: string, projectKey: string): Promise<string | undefined> {
   const approver = await users.find(db, orgId, approvedBy);
   if (approver === undefined) {
     return 'its reviewer no longer exists';
@@ -43,8 +43,11 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string): P
   if (approver.disabled) {
     return `${who} has been disabled`;
   }
-  if (!can(approver.role, Permission.ChangeRequestsApprove)) {
-    return `${who} is now ${/^[aeiou]/.test(approver.role) ? 'an' : 'a'} ${approver.role} and cannot approve`;
+  // The approver's role in the request's project (a project role there, else the organisation's).
+  const role = roleInProject(approver, projectKey);
+  if (!can(role, Permission.ChangeRequestsApprove)) {
+    const where = role === approver.role ? '' : ` in project "${projectKey}"`;
+    return `${who} is now ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}${where} and cannot approve`;
   }
   return undefined;
 }
@@ -147,18 +150,18 @@ export class ChangeRequestService {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
     const page = await changeRequests.list(this.deps.db, project.id, options);
-    return { ...page, items: await this.withApprovals(actor.orgId, page.items) };
+    return { ...page, items: await this.withApprovals(actor.orgId, project.key, page.items) };
   }
 
   async get(actor: Actor, projectKey: string, id: string): Promise<ChangeRequestView> {
     assertCan(actor, Permission.Read);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    const [view] = await this.withApprovals(actor.orgId, [await changeRequests.get(this.deps.db, project.id, id)]);
+    const [view] = await this.withApprovals(actor.orgId, project.key, [await changeRequests.get(this.deps.db, project.id, id)]);
     return view!;
   }
 
   /** The requests with `approvalVoid`: why an open request's approval no longer counts, if it does not. */
-  private async withApprovals(orgId: string, crs: readonly ChangeRequest[]): Promise<ChangeRequestView[]> {
+  private async withApprovals(orgId: string, projectKey: string, crs: readonly ChangeRequest[]): Promise<ChangeRequestView[]> {
     const reasons = new Map<string, string | undefined>();
     const out: ChangeRequestView[] = [];
     let defs: Awaited<ReturnType<typeof loadDefinitions>> | undefined;
@@ -166,7 +169,7 @@ export class ChangeRequestService {
       let reason: string | undefined;
       if (cr.status === ChangeRequestStatus.Open && cr.approvedBy !== null) {
         if (!reasons.has(cr.approvedBy)) {
-          reasons.set(cr.approvedBy, await voidApproval(this.deps.db, orgId, cr.approvedBy));
+          reasons.set(cr.approvedBy, await voidApproval(this.deps.db, orgId, cr.approvedBy, projectKey));
         }
         defs ??= await loadDefinitions(this.deps.db, cr.projectId);
         reason = reasons.get(cr.approvedBy) ?? changedSinceApproval(cr, defs);
@@ -228,7 +231,7 @@ export class ChangeRequestService {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
       }
       // An approval that no longer counts (see voidApproval) may be replaced by another reviewer's.
-      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy)) === undefined && changedSinceApproval(cr, await loadDefinitions(tx, project.id)) === undefined) {
+      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy, project.key)) === undefined && changedSinceApproval(cr, await loadDefinitions(tx, project.id)) === undefined) {
         throw new AppError(AppErrorCode.InvalidState, 'change request is already approved');
       }
       const updated = await changeRequests.transition(tx, project.id, id, { kind, by: actor.userId });
@@ -267,7 +270,7 @@ export class ChangeRequestService {
       if (cr.proposedBy !== actor.userId && !can(actor.role, Permission.ChangeRequestsApprove)) {
         throw forbidden('only the proposer or a reviewer can apply a change request');
       }
-      const voided = (await voidApproval(tx, actor.orgId, cr.approvedBy)) ?? changedSinceApproval(cr, await loadDefinitions(tx, project.id));
+      const voided = (await voidApproval(tx, actor.orgId, cr.approvedBy, project.key)) ?? changedSinceApproval(cr, await loadDefinitions(tx, project.id));
       if (voided !== undefined) {
         throw new AppError(AppErrorCode.InvalidState, `the approval no longer counts: ${voided}; ask another reviewer to approve it again`);
       }

@@ -5,6 +5,8 @@ import type { Queryable } from './db.js';
 export interface ProjectRole {
   /** The project's key. */
   readonly project: string;
+  /** The project's id (to hide the roles of projects outside a token's scope). */
+  readonly projectId: string;
   readonly role: Role;
 }
 
@@ -13,7 +15,7 @@ export interface ProjectRole {
  * (`[]` when none), for a row whose user id is `userIdColumn`: read with the user, no query of its own.
  */
 export function projectRolesColumn(userIdColumn: string): string {
-  return `COALESCE((SELECT json_agg(json_build_object('project', p.key, 'role', r.role) ORDER BY p.key) FROM user_project_roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = ${userIdColumn}), '[]'::json)`;
+  return `COALESCE((SELECT json_agg(json_build_object('project', p.key, 'projectId', p.id, 'role', r.role) ORDER BY p.key) FROM user_project_roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = ${userIdColumn}), '[]'::json)`;
 }
 
 /** Per-project roles of users (migration 0024). */
@@ -41,10 +43,10 @@ export const projectRoles = {
 
   /** Removes every project role of the user (made an owner); the ones removed. */
   async removeAllForUser(db: Queryable, userId: string): Promise<ProjectRole[]> {
-    const result = await db.query<{ project: string; role: Role }>(
-      `DELETE FROM user_project_roles r USING projects p WHERE r.user_id = $1 AND p.id = r.project_id RETURNING p.key AS project, r.role`,
+    const result = await db.query<{ project: string; project_id: string; role: Role }>(
+      `DELETE FROM user_project_roles r USING projects p WHERE r.user_id = $1 AND p.id = r.project_id RETURNING p.key AS project, p.id AS project_id, r.role`,
       [userId],
     );
-    return result.rows.map((r) => ({ project: r.project, role: r.role })).sort((a, b) => a.project.localeCompare(b.project));
+    return result.rows.map((r) => ({ project: r.project, projectId: r.project_id, role: r.role })).sort((a, b) => a.project.localeCompare(b.project));
   },
 };

@@ -179,6 +179,60 @@ describe('per-project roles', () => {
     expect(JSON.stringify(entries.items[1]!.diff)).toContain('analyst');
   });
 
+  it("judges a change request's approval by the approver's role in its project", async () => {
+    const pam = (await must(owner, 'POST', '/api/v1/users', { email: 'pam@example.com', name: 'pam', role: 'viewer', password: PASSWORD })) as { user: { id: string } };
+    ids.pam = pam.user.id;
+    const pamSession = await p.login('pam@example.com', PASSWORD);
+    await must(owner, 'PUT', `/api/v1/users/${ids.pam}/projects/demo/role`, { role: 'admin' });
+    const propose = async (key: string): Promise<string> => {
+      await must(owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody(key));
+      const state = { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] };
+      return ((await must(sessions.eddie!, 'POST', '/api/v1/projects/demo/change-requests', { resourceType: 'flag', resourceKey: key, environment: 'production', state, baseVersion: 1 })) as { id: string }).id;
+    };
+
+    // A viewer of the organisation who is admin of demo approves there, and the approval counts.
+    const first = await propose('cr-project-admin');
+    expect((await requestAs(p, pamSession, 'POST', `/api/v1/projects/demo/change-requests/${first}/approve`)).status).toBe(200);
+    const view = await must(sessions.eddie!, 'GET', `/api/v1/projects/demo/change-requests/${first}`);
+    expect(view.approvalVoid).toBeNull();
+    expect((await requestAs(p, sessions.eddie!, 'POST', `/api/v1/projects/demo/change-requests/${first}/apply`)).body.status).toBe('applied');
+
+    // An organisation admin made viewer of demo after approving: the approval no longer counts there.
+    const second = await propose('cr-demoted-approver');
+    expect((await requestAs(p, admin, 'POST', `/api/v1/projects/demo/change-requests/${second}/approve`)).status).toBe(200);
+    await must(owner, 'PUT', `/api/v1/users/${ids.ada!}/projects/demo/role`, { role: 'viewer' });
+    const applied = await requestAs(p, sessions.eddie!, 'POST', `/api/v1/projects/demo/change-requests/${second}/apply`);
+    expect([applied.status, applied.body.error.message]).toEqual([409, 'the approval no longer counts: ada is now a viewer in project "demo" and cannot approve; ask another reviewer to approve it again']);
+    await must(owner, 'DELETE', `/api/v1/users/${ids.ada!}/projects/demo/role`);
+  });
+
+  it('lets nobody change their own project role', async () => {
+    await must(owner, 'PUT', `/api/v1/users/${ids.ada!}/projects/beta/role`, { role: 'viewer' });
+
+    const lift = await roleIn(admin, 'ada', 'beta', 'admin');
+    const remove = await roleIn(admin, 'ada', 'beta');
+
+    expect([lift.status, lift.body.error.message]).toEqual([403, 'you cannot change your own project role; ask another admin or an owner']);
+    expect(remove.status).toBe(403);
+    expect(await projectRolesOf('ada')).toEqual([{ project: 'beta', role: 'viewer' }]);
+    await must(owner, 'DELETE', `/api/v1/users/${ids.ada!}/projects/beta/role`);
+  });
+
+  it("shows a limited token only its projects' roles, and its own capped by the token's role", async () => {
+    const inAlpha = (await must(sessions.vic!, 'POST', '/api/v1/me/tokens', { name: 'beta only', projects: ['beta'] })) as { token: string };
+    const viewerToken = (await must(sessions.vic!, 'POST', '/api/v1/me/tokens', { name: 'viewer', role: 'viewer' })) as { token: string };
+
+    const scoped = (await must(inAlpha.token, 'GET', '/api/v1/me')) as { projectRoles: ProjectRoleView[] };
+    const capped = (await must(viewerToken.token, 'GET', '/api/v1/me')) as { projectRoles: ProjectRoleView[] };
+
+    // vic is editor of alpha: a token limited to beta does not learn alpha's key.
+    expect(scoped.projectRoles).toEqual([]);
+    expect(capped.projectRoles).toEqual([{ project: 'alpha', role: 'viewer' }]);
+    const scopedAdmin = (await must(admin, 'POST', '/api/v1/me/tokens', { name: 'beta admin', projects: ['beta'] })) as { token: string };
+    const listed = (await must(scopedAdmin.token, 'GET', '/api/v1/users?q=vic')) as { items: { projectRoles: ProjectRoleView[] }[] };
+    expect(JSON.stringify(listed.items)).not.toContain('alpha');
+  });
+
   it("removes the project's roles with the project", async () => {
     await must(owner, 'POST', '/api/v1/projects', { key: 'gamma', name: 'Gamma' });
     await must(admin, 'PUT', `/api/v1/users/${ids.vic!}/projects/gamma/role`, { role: 'editor' });

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
 import type { Role } from '@xp/shared';
-import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX } from '../../auth/permissions.js';
+import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX, inScope } from '../../auth/permissions.js';
 import { inviteSchema, loginSchema, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
+import type { Actor } from '../../domain/context.js';
 import { Permission } from '../../auth/permissions.js';
 import { errorSchema, route } from '../api.js';
 import type { AnyRoute } from '../api.js';
@@ -50,7 +51,20 @@ const meSchema = userSchema
   })
   .meta({ id: 'Me' });
 
-function userView(u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; role: Role }[]; version: number; createdAt: string; updatedAt: string }): z.infer<typeof userSchema> {
+/**
+ * A user as the caller may see them: the project roles of the projects the caller's credential
+ * reaches (a token limited to some projects does not learn the others' keys), and, for the caller
+ * themself (`self`), each capped by their token's role limit, as requests act with it.
+ */
+function userView(
+  u: { id: string; email: string; name: string; role: string; disabled: boolean; passwordChangeRequired: boolean; projectRoles: readonly { project: string; projectId: string; role: Role }[]; version: number; createdAt: string; updatedAt: string },
+  viewer?: Actor,
+  self = false,
+): z.infer<typeof userSchema> {
+  const tokenRole = self ? viewer?.tokenRole : undefined;
+  const projectRoles = u.projectRoles
+    .filter((r) => viewer === undefined || inScope(viewer, r.projectId))
+    .map((r) => ({ project: r.project, role: tokenRole !== undefined && ROLE_RANK[tokenRole] < ROLE_RANK[r.role] ? tokenRole : r.role }));
   return {
     id: u.id,
     email: u.email,
@@ -58,7 +72,7 @@ function userView(u: { id: string; email: string; name: string; role: string; di
     role: u.role as z.infer<typeof roleSchema>,
     disabled: u.disabled,
     passwordChangeRequired: u.passwordChangeRequired,
-    projectRoles: u.projectRoles.map((r) => ({ project: r.project, role: r.role })),
+    projectRoles,
     version: u.version,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
@@ -112,7 +126,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
         const user = await s.accounts.me(req.actor);
         // A personal access token may act with a lower role, within some projects.
         const projects = req.actor.projectIds === undefined ? null : (await s.projects.list(req.actor)).map((p) => p.key);
-        return versioned(200, user, { ...userView(user), access: { role: req.actor.role, projects } });
+        return versioned(200, user, { ...userView(user, req.actor, true), access: { role: req.actor.role, projects } });
       },
     }),
     route({
@@ -176,7 +190,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       summary: 'Users of the organisation',
       query: z.strictObject({ ...pageQuery, q: z.string().max(200).optional() }),
       responses: { 200: { description: 'A page of users', schema: pageSchema(userSchema) } },
-      handler: async (req) => ({ status: 200, body: pageView(await s.accounts.listUsers(req.actor, { limit: req.query.limit, cursor: req.query.cursor, search: req.query.q }), userView) }),
+      handler: async (req) => ({ status: 200, body: pageView(await s.accounts.listUsers(req.actor, { limit: req.query.limit, cursor: req.query.cursor, search: req.query.q }), (u) => userView(u, req.actor)) }),
     }),
     route({
       method: 'post',
@@ -188,7 +202,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 201: { description: 'Created', schema: z.object({ user: userSchema, initialPassword: z.string().optional() }) } },
       handler: async (req) => {
         const { user, initialPassword } = await s.accounts.invite(req.actor, req.body);
-        return { status: 201, body: initialPassword === undefined ? { user: userView(user) } : { user: userView(user), initialPassword }, headers: { ETag: `"${user.version}"`, 'Cache-Control': 'no-store' } };
+        return { status: 201, body: initialPassword === undefined ? { user: userView(user, req.actor) } : { user: userView(user, req.actor), initialPassword }, headers: { ETag: `"${user.version}"`, 'Cache-Control': 'no-store' } };
       },
     }),
     route({
@@ -201,7 +215,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'The user', schema: userSchema } },
       handler: async (req) => {
         const user = await s.accounts.getUser(req.actor, req.params.id);
-        return versioned(200, user, userView(user));
+        return versioned(200, user, userView(user, req.actor));
       },
     }),
     route({
@@ -216,7 +230,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'Updated', schema: userSchema } },
       handler: async (req) => {
         const user = await s.accounts.updateUser(req.actor, req.params.id, req.body, req.expectedVersion);
-        return versioned(200, user, userView(user));
+        return versioned(200, user, userView(user, req.actor));
       },
     }),
     route({
@@ -231,7 +245,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'Reset', schema: z.object({ temporaryPassword: z.string(), user: userSchema }) } },
       handler: async (req) => {
         const { user, temporaryPassword } = await s.accounts.resetPassword(req.actor, req.params.id);
-        return { status: 200, body: { temporaryPassword, user: userView(user) }, headers: { 'Cache-Control': 'no-store' } };
+        return { status: 200, body: { temporaryPassword, user: userView(user, req.actor) }, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({
@@ -247,7 +261,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
       handler: async (req) => {
         const user = await s.accounts.setProjectRole(req.actor, req.params.id, req.params.project, req.body);
-        return versioned(200, user, userView(user));
+        return versioned(200, user, userView(user, req.actor));
       },
     }),
     route({
@@ -261,7 +275,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
       handler: async (req) => {
         const user = await s.accounts.removeProjectRole(req.actor, req.params.id, req.params.project);
-        return versioned(200, user, userView(user));
+        return versioned(200, user, userView(user, req.actor));
       },
     }),
     route({

@@ -554,6 +554,11 @@ export class XpApiClient {
     return (await this.call<Stored<Experiment>>('POST', `/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/resume`, { version })).body;
   }
 
+  /** Guardrail alerts, newest first, a page at a time (GET …/alerts); filtered by status, environment and experiment. */
+  async alerts(project: string, query: AlertsQuery = {}): Promise<Page<GuardrailAlert>> {
+    return (await this.call<Page<GuardrailAlert>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/alerts`, { query: { ...query } })).body;
+  }
+
   /** Newest first, a page at a time (`nextCursor` when there are older ones). */
   async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string; cursor?: string; limit?: number } = {}): Promise<Page<ChangeRequest>> {
     return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
@@ -754,6 +759,48 @@ export interface UnitTimelineView {
   items: ExplorerEventView[];
   /** More events than `limit` exist in the window. */
   truncated: boolean;
+}
+
+// --- Guardrails: request and response types -------------------------------------------------
+
+/** GET …/alerts filters: `status` open or resolved (both when absent), plus pagination. */
+export interface AlertsQuery {
+  readonly status?: 'open' | 'resolved';
+  readonly environment?: string;
+  readonly experiment?: string;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+/**
+ * A guardrail alert: a guardrail metric of a running experiment degraded significantly (sequential
+ * test) for a treatment in an environment. `effect` and `ci` are on the scale `difference` names.
+ */
+export interface GuardrailAlert {
+  readonly id: number;
+  readonly environment: string;
+  readonly experiment: string;
+  /** The flag whose experiment rule serves the experiment there, if any. */
+  readonly flag: string | null;
+  readonly metric: string;
+  /** The treatment that degraded the metric. */
+  readonly variation: string;
+  readonly control: string;
+  readonly detectedAt: string;
+  readonly difference: 'relative' | 'absolute';
+  readonly effect: number;
+  /** Confidence sequence at level 1 − alpha. */
+  readonly ci: readonly [number, number];
+  /** Always-valid (sequential) p-value. */
+  readonly pValue: number;
+  readonly alpha: number;
+  readonly controlUnits: number;
+  readonly treatmentUnits: number;
+  /** `alert`: recorded only; `stopped`: the experiment was stopped (decision rollback); `stop-failed`: the next check tries again. */
+  readonly action: 'alert' | 'stopped' | 'stop-failed';
+  readonly actionAt: string | null;
+  readonly resolvedAt: string | null;
+  readonly resolution: string | null;
 }
 
 // --- Console (issue 8): response types ------------------------------------------------------

@@ -372,7 +372,7 @@ describe('console end to end', () => {
     const password = (await page.getByRole('dialog', { name: 'User added' }).locator('code').textContent({ timeout: 30_000 })) ?? '';
     expect(password.length).toBeGreaterThan(8);
     await page.getByRole('dialog', { name: 'User added' }).getByRole('button', { name: 'Done' }).click();
-    await page.getByRole('combobox', { name: `Role of ${EDITOR_EMAIL}` }).waitFor(WAIT);
+    await page.getByRole('combobox', { name: `Role of ${EDITOR_EMAIL}`, exact: true }).waitFor(WAIT);
     await shot('17-users-admin');
 
     // The editor, in their own browser session, turns the flag on in production.

@@ -150,7 +150,7 @@ function ProjectRoles({ user: u, project, editable, onChange }: { user: User; pr
         </span>
       ))}
       {editable.length === 0 ? null : (
-        <select aria-label={`Role of ${u.email} in ${project}`} value={current ?? ''} onChange={(e) => { onChange(e.target.value === '' ? null : (e.target.value as Role)); }}>
+        <select aria-label={`Project role of ${u.email} in ${project}`} value={current ?? ''} onChange={(e) => { onChange(e.target.value === '' ? null : (e.target.value as Role)); }}>
           <option value="">{`${project}: organisation role (${u.role})`}</option>
           {(current === undefined || editable.includes(current) ? editable : [current, ...editable]).map((r) => (
             <option key={r} value={r}>

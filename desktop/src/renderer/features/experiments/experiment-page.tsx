@@ -1,11 +1,14 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, expandVariations, splitShares } from '@xp/shared';
-import type { Experiment, ResultsQuery, Stored } from '@xp/shared';
+import type { Experiment, ResultsQuery, Stored, XpApiClient } from '@xp/shared';
+import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
+import type { Session } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
-import { commaList, formatPercent, formatTime } from '../../lib/format.js';
-import { allowanceProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
+import { formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime } from '../../lib/format.js';
+import { allowanceProps, isProtected, sessionRole, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
+import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage, isConflict } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
@@ -273,30 +276,150 @@ export function SplitSummary({ experiment }: { experiment: Experiment }): ReactN
   );
 }
 
-/** Edits the attributes the results can be broken down by (the experiment's `dimensions`). */
+/** At most this many result dimensions (the API's MAX_RESULT_DIMENSIONS). */
+const MAX_DIMENSIONS = 10;
+/** The longest attribute name the API takes. */
+const MAX_ATTRIBUTE_NAME = 256;
+/** An attribute name, as the condition builder checks them (flags/condition-model.ts, validateRows). */
+const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const ATTRIBUTE_NAME_RULE = 'letters, digits, "_", "-" and "." for nested fields, starting with a letter or "_"';
+
+/** A name as a message quotes it: a long one cut to its start. */
+function quoted(name: string): string {
+  return `"${name.length > 40 ? `${name.slice(0, 40)}…` : name}"`;
+}
+
+/** "twice", "3 times". */
+function times(n: number): string {
+  return n === 2 ? 'twice' : `${n} times`;
+}
+
+/** The comma-separated dimensions as typed (trimmed, empty items dropped, duplicates kept), and what is wrong with them, in plain words. */
+export function checkDimensions(text: string): { readonly dimensions: string[]; readonly problems: string[] } {
+  const listed = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  const problems: string[] = [];
+  const counts = new Map<string, number>();
+  for (const name of listed) {
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const distinct = [...counts.keys()];
+  if (distinct.length > MAX_DIMENSIONS) {
+    problems.push(`At most ${MAX_DIMENSIONS} dimensions: ${distinct.length} are listed. Remove ${distinct.length - MAX_DIMENSIONS}.`);
+  }
+  for (const name of distinct) {
+    if (name.length > MAX_ATTRIBUTE_NAME) {
+      problems.push(`${quoted(name)} is too long for an attribute name (${name.length} characters; at most ${MAX_ATTRIBUTE_NAME}).`);
+    } else if (!ATTRIBUTE_NAME.test(name)) {
+      problems.push(`${quoted(name)} is not an attribute name: use ${ATTRIBUTE_NAME_RULE}.`);
+    }
+  }
+  for (const [name, n] of counts) {
+    if (n > 1) {
+      problems.push(`${name} is listed ${times(n)}.`);
+    }
+  }
+  return { dimensions: listed, problems };
+}
+
+/**
+ * A refusal of the dimensions by the API (400 naming `dimensions` or `dimensions[i]`) in plain words;
+ * any other error as it is (conflicts keep their own message and the reload button).
+ */
+function plainDimensionsError(error: unknown, dimensions: readonly string[]): unknown {
+  if (!(error instanceof ApiError) || error.status !== 400) {
+    return error;
+  }
+  const issues = (error.details as { issues?: unknown } | undefined)?.issues;
+  if (!Array.isArray(issues)) {
+    return error;
+  }
+  const lines: string[] = [];
+  for (const issue of issues as unknown[]) {
+    const { path, message } = (typeof issue === 'object' && issue !== null ? issue : {}) as { path?: unknown; message?: unknown };
+    if (typeof path !== 'string' || typeof message !== 'string') {
+      continue;
+    }
+    const match = /^(?:body\.)?dimensions(?:\[(\d+)\])?$/.exec(path);
+    if (match === null) {
+      continue;
+    }
+    const index = match[1] === undefined ? undefined : Number(match[1]);
+    const name = index === undefined ? undefined : dimensions[index];
+    const which = name === undefined ? (index === undefined ? 'The dimensions' : `Dimension ${index + 1}`) : quoted(name);
+    const limit = /<=\s*(\d+)/.exec(message)?.[1];
+    if (/too big/i.test(message) && /items/.test(message)) {
+      lines.push(`At most ${limit ?? MAX_DIMENSIONS} dimensions.`);
+    } else if (/too big/i.test(message) && /characters/.test(message)) {
+      lines.push(`${which} is too long for an attribute name (at most ${limit ?? MAX_ATTRIBUTE_NAME} characters).`);
+    } else if (/too small/i.test(message)) {
+      lines.push(`${which} is empty.`);
+    } else if (message.startsWith('duplicate')) {
+      lines.push(`${name ?? which} is listed twice.`);
+    } else {
+      lines.push(`${which}: ${message}.`);
+    }
+  }
+  return lines.length === 0 ? error : new Error(`The dimensions were not saved. ${lines.join(' ')}`);
+}
+
+/** Edits the attributes the results can be broken down by (the experiment's `dimensions`), checking them before saving. */
 function DimensionsDialog(props: DialogProps): ReactNode {
   const { onClose } = props;
   const { client, project } = useSession();
   const [text, setText] = useState((props.experiment.definition.dimensions ?? []).join(', '));
+  /** The problems found when saving, checked again as the field changes; null until a save is tried. */
+  const [problems, setProblems] = useState<readonly string[] | null>(null);
   const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, (latest) => {
     setText((latest.definition.dimensions ?? []).join(', '));
+    setProblems(null);
   });
-  const submit = (): Promise<void> =>
-    save((base) => {
-      const dimensions = commaList(text);
+  const submit = async (): Promise<void> => {
+    const checked = checkDimensions(text);
+    setProblems(checked.problems);
+    if (checked.problems.length > 0) {
+      return;
+    }
+    const { dimensions } = checked;
+    await save(async (base) => {
       const { dimensions: _old, ...rest } = base.definition;
-      return client.replace(project, 'experiments', base.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, base.version);
+      try {
+        return await client.replace(project, 'experiments', base.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, base.version);
+      } catch (e) {
+        throw plainDimensionsError(e, dimensions);
+      }
     });
+  };
+  const shown = problems === null || problems.length === 0 ? null : problems;
   return (
     <Dialog title={`Result dimensions of ${experiment.definition.name}`} onClose={onClose}>
       <p>
-        Unit attributes the results can be filtered and broken down by as fast as unfiltered (at most 10; choose attributes with few values). A new one is
+        Unit attributes the results can be filtered and broken down by as fast as unfiltered (at most {MAX_DIMENSIONS}; choose attributes with few values). A new one is
         built from the stored totals on the next results request.
       </p>
       <label>
         Dimensions (comma-separated)
-        <input value={text} placeholder="country, plan" onChange={(e) => { setText(e.target.value); }} />
+        <input
+          value={text}
+          placeholder="country, plan"
+          {...(shown === null ? {} : { 'aria-invalid': true, 'aria-describedby': 'dimension-problems' })}
+          onChange={(e) => {
+            setText(e.target.value);
+            if (problems !== null) {
+              setProblems(checkDimensions(e.target.value).problems);
+            }
+          }}
+        />
       </label>
+      {shown === null ? null : (
+        <div className="state-error" role="alert" id="dimension-problems" aria-label="Problems with the dimensions">
+          {shown.map((p) => (
+            <p key={p}>{p}</p>
+          ))}
+        </div>
+      )}
       {feedback}
       <div className="actions">
         {reloadButton}
@@ -335,9 +458,139 @@ function variationLabel(experiment: Experiment, key: string): string {
   return name === undefined || name === key ? key : `${name} (${key})`;
 }
 
-/** What a stopped experiment ended with: when, the decision, the winner by name and key, and whether everyone gets it now. */
-export function DecisionSummary({ experiment: d }: { experiment: Experiment }): ReactNode {
-  const when = d.stoppedAt === undefined ? 'Stopped' : `Stopped ${formatTime(d.stoppedAt)}`;
+/** A guardrail alert as GET …/alerts gives it (the client's `GuardrailAlert`, which @xp/shared's index does not re-export yet). */
+export type GuardrailAlert = Awaited<ReturnType<XpApiClient['alerts']>>['items'][number];
+
+/** The guardrails system actor: the last writer of an experiment the guardrail checks stopped (docs/api.md, Guardrails). */
+export const GUARDRAILS_ACTOR = 'system:guardrails';
+
+/** The experiment's guardrail alerts (open and resolved, newest first) and the names of the project's metrics by key. */
+export interface GuardrailFindings {
+  readonly alerts: readonly GuardrailAlert[];
+  readonly metricNames: ReadonlyMap<string, string>;
+}
+
+/** A metric's name, or its key when the project no longer lists it. */
+function metricName(findings: GuardrailFindings, key: string): string {
+  return findings.metricNames.get(key) ?? key;
+}
+
+/** How much worse the metric got, unsigned, on the alert's scale: "23.1%" (relative) or "0.02" (absolute). */
+function worsenedBy(alert: GuardrailAlert): string {
+  return alert.difference === 'relative' ? formatPercent(Math.abs(alert.effect)) : formatNumber(Math.abs(alert.effect));
+}
+
+/** "+23.1% [+19.8%, +26.3%], p < 0.001": the alert's effect with its confidence sequence and always-valid p-value. */
+function alertFigures(alert: GuardrailAlert): string {
+  const p = formatPValue(alert.pValue);
+  return `${formatEffect(alert.effect, alert.difference)} ${formatInterval(alert.ci, alert.difference)}${alert.difference === 'absolute' ? ' (absolute)' : ''}, p ${p.startsWith('<') ? p : `= ${p}`}`;
+}
+
+/** What the platform did about an alert, in words (`running`: whether the experiment still runs). */
+function alertOutcome(alert: GuardrailAlert, running: boolean): string {
+  const rollback = alert.flag === null ? 'rolled back (the control is kept)' : `rolled back flag ${alert.flag} (it serves what it served before the experiment)`;
+  switch (alert.action) {
+    case 'stopped':
+      return `The platform stopped the experiment and ${rollback}${alert.actionAt === null ? '' : ` ${formatTime(alert.actionAt)}`}.`;
+    case 'stop-failed':
+      return `The platform tried to stop the experiment and roll back, but the stop failed${alert.actionAt === null ? '' : ` ${formatTime(alert.actionAt)}`}; the next check tries again.`;
+    default:
+      return running ? 'Alerted only: the experiment keeps running (its guardrail action is to alert, not to stop).' : 'Alerted only (its guardrail action was to alert, not to stop).';
+  }
+}
+
+/**
+ * The alerts behind the experiment's current stop when the guardrail checks made it: those whose
+ * action is `stopped` since it last started or resumed. An empty list when the guardrails actor
+ * stopped it but its alerts are unknown (not loaded); null when it was not stopped by guardrails.
+ */
+export function guardrailStopOf(stored: Stored<Experiment>, findings: GuardrailFindings | undefined): readonly GuardrailAlert[] | null {
+  const d = stored.definition;
+  if (d.status !== 'stopped') {
+    return null;
+  }
+  const since = Date.parse(d.pauses?.at(-1)?.resumedAt ?? d.startedAt ?? '1970-01-01T00:00:00Z');
+  const stops = (findings?.alerts ?? []).filter((a) => a.action === 'stopped' && a.actionAt !== null && Date.parse(a.actionAt) >= since);
+  if (stops.length > 0) {
+    return stops;
+  }
+  return stored.updatedBy === GUARDRAILS_ACTOR ? [] : null;
+}
+
+/** "Page load time worsened by 23.1% in Treatment (treatment)" for each alert, joined with "; ". */
+function worsenedList(experiment: Experiment, findings: GuardrailFindings, alerts: readonly GuardrailAlert[], amount: boolean): string {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const a of alerts) {
+    const part = `${metricName(findings, a.metric)} worsened${amount ? ` by ${worsenedBy(a)}` : ''} in ${variationLabel(experiment, a.variation)}`;
+    if (!seen.has(part)) {
+      seen.add(part);
+      parts.push(part);
+    }
+  }
+  return parts.join('; ');
+}
+
+/**
+ * The experiment's open guardrail alerts, prominently: for each, the metric, the variation and the
+ * environment, the effect with its interval, when it was detected and what the platform did.
+ */
+export function GuardrailAlertsBanner({ experiment, findings }: { experiment: Experiment; findings: GuardrailFindings }): ReactNode {
+  const { environments } = useSession();
+  const open = findings.alerts.filter((a) => a.resolvedAt === null);
+  if (open.length === 0) {
+    return null;
+  }
+  return (
+    <section className="banner banner-bad" role="alert" aria-label="Guardrail alerts">
+      <p>
+        <strong>{open.length === 1 ? 'A guardrail metric degraded' : `${open.length} guardrail alerts are open`}</strong>: the guardrail checks found a significant change in the harmful
+        direction (sequential test).
+      </p>
+      <ul>
+        {open.map((a) => (
+          <li key={a.id}>
+            <strong>{metricName(findings, a.metric)}</strong> worsened by {worsenedBy(a)} in {variationLabel(experiment, a.variation)} (
+            {environments.find((e) => e.key === a.environment)?.name ?? a.environment}): effect {alertFigures(a)}, detected {formatTime(a.detectedAt)}. {alertOutcome(a, experiment.status === 'running')}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/**
+ * The warning of the Resume dialog when guardrails stopped the experiment, or alerts are open: it
+ * will be stopped (or alerted about) again unless the cause is fixed. Nothing otherwise.
+ */
+function resumeWarning(stored: Stored<Experiment>, findings: GuardrailFindings | undefined): string | null {
+  const d = stored.definition;
+  const stop = guardrailStopOf(stored, findings);
+  const open = findings?.alerts.filter((a) => a.resolvedAt === null) ?? [];
+  if (stop === null && open.length === 0) {
+    return null;
+  }
+  const again = d.guardrailAction === 'stop' ? 'it will stop again unless the cause is fixed' : 'its guardrail action is now to alert only, so it keeps running, but the alert will be raised again unless the cause is fixed';
+  const alerts = stop !== null && stop.length > 0 ? stop : open;
+  const cause = findings === undefined || alerts.length === 0 ? 'a guardrail metric worsened' : worsenedList(d, findings, alerts, false);
+  return `${stop === null ? 'Guardrail alerts are open' : 'Guardrails stopped this experiment'} because ${cause}; ${again}.`;
+}
+
+/**
+ * What a stopped experiment ended with: when, the decision, the winner by name and key, and whether
+ * everyone gets it now. A stop the guardrail checks made says so, with the metrics that worsened.
+ */
+export function DecisionSummary({ experiment: d, guardrailStop = null, findings }: { experiment: Experiment; guardrailStop?: readonly GuardrailAlert[] | null; findings?: GuardrailFindings }): ReactNode {
+  const { environments } = useSession();
+  const at = d.stoppedAt === undefined ? '' : formatTime(d.stoppedAt);
+  let when: string;
+  if (guardrailStop === null) {
+    when = at === '' ? 'Stopped' : `Stopped ${at}`;
+  } else if (guardrailStop.length === 0 || findings === undefined) {
+    when = `Stopped by guardrails${at === '' ? '' : ` (${at})`}: a guardrail metric worsened significantly`;
+  } else {
+    when = `Stopped by guardrails: ${worsenedList(d, findings, guardrailStop, true)}${at === '' ? '' : ` (${at})`}`;
+  }
   let decision: ReactNode;
   if (d.decision === 'ship') {
     decision =
@@ -363,12 +616,42 @@ export function DecisionSummary({ experiment: d }: { experiment: Experiment }): 
     decision = <>none recorded.</>;
   }
   return (
-    <section aria-label="Decision" className="banner banner-info">
+    <section aria-label="Decision" className={`banner ${guardrailStop === null ? 'banner-info' : 'banner-bad'}`}>
       <p>
         <strong>{when}.</strong> Decision: {decision}
       </p>
+      {guardrailStop === null || guardrailStop.length === 0 ? null : (
+        <ul className="small">
+          {guardrailStop.map((a) => (
+            <li key={a.id}>
+              {findings === undefined ? a.metric : metricName(findings, a.metric)} in {variationLabel(d, a.variation)} ({environments.find((e) => e.key === a.environment)?.name ?? a.environment}): effect {alertFigures(a)}, detected {formatTime(a.detectedAt)}.
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
+}
+
+/**
+ * Whether the signed-in user may delete the experiment, and why not: it needs experiments:write; a
+ * running experiment must be stopped first (the API refuses, 409); a started one whose results in a
+ * protected environment would go needs an owner or admin (the API's 403 APPROVAL_REQUIRED for editors).
+ */
+export function deleteAllowance(session: Pick<Session, 'user' | 'project' | 'environments'>, write: Allowance, experiment: Experiment): Allowance {
+  if (!write.allowed) {
+    return write;
+  }
+  if (experiment.status === 'running') {
+    return { allowed: false, reason: 'Stop the experiment before deleting it' };
+  }
+  const role = sessionRole(session);
+  if (experiment.startedAt === undefined || role === 'owner' || role === 'admin') {
+    return write;
+  }
+  const ran = experiment.environments.length === 0 ? session.environments : session.environments.filter((e) => experiment.environments.includes(e.key));
+  const guarded = ran.filter(isProtected).map((e) => e.name);
+  return guarded.length === 0 ? write : { allowed: false, reason: `Only an owner or admin can delete an experiment that ran in ${guarded.join(', ')} (its results there go for good)` };
 }
 
 /** An experiment: status and actions, then live results with analysis controls. */
@@ -376,11 +659,22 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   const session = useSession();
   const { client, project, refreshTick, environments } = session;
   const exp = useAsync(() => Promise.all([client.get(project, 'experiments', experimentKey), client.listAll(project, 'segments')]), [client, project, experimentKey], { pollMs: 15_000, refreshKey: refreshTick });
+  // The guardrail alerts of the experiment (the newest 200, open and resolved), and the metric names they need.
+  const guardrails = useAsync(
+    async (): Promise<GuardrailFindings> => {
+      const page = await client.alerts(project, { experiment: experimentKey, limit: 200 });
+      const metrics = page.items.length === 0 ? [] : await client.listAll(project, 'metrics', { archived: true });
+      return { alerts: page.items, metricNames: new Map(metrics.map((m) => [m.key, m.definition.name])) };
+    },
+    [client, project, experimentKey],
+    { pollMs: 15_000, refreshKey: refreshTick },
+  );
+  const findings = guardrails.state.status === 'ready' ? guardrails.state.data : undefined;
   /**
    * The dialog open over the page, if any, with the experiment as it was when it opened: the dialog's
    * form and its save's If-Match come from that, not from the newer version a refresh may show.
    */
-  const [dialog, setDialog] = useState<{ readonly kind: 'decide' | 'dimensions' | 'settings' | 'resume'; readonly opened: Stored<Experiment> } | null>(null);
+  const [dialog, setDialog] = useState<{ readonly kind: 'decide' | 'dimensions' | 'settings' | 'resume' | 'delete'; readonly opened: Stored<Experiment> } | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   /** How the results below are analysed (reported by the panel): the decision dialog judges by the same. */
   const [analysis, setAnalysis] = useState<Analysis | null>(null);
@@ -420,6 +714,9 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
           onConflict: exp.reload,
         };
         const opened = dialog?.opened.definition;
+        const guardrailStop = guardrailStopOf(experiment, findings);
+        const deletable = deleteAllowance(session, write, d);
+        const resumeWarned = dialog?.kind === 'resume' ? resumeWarning(dialog.opened, findings) : null;
         return (
           <>
             <div className="page-head">
@@ -464,6 +761,9 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <button type="button" {...allowanceProps(write)} onClick={() => { open('settings'); }}>
                   Settings…
                 </button>
+                <button type="button" className="danger" {...allowanceProps(deletable)} onClick={() => { open('delete'); }}>
+                  Delete…
+                </button>
                 <a href="#/experiments">← All experiments</a>
               </div>
             </div>
@@ -472,7 +772,9 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <strong>Hypothesis:</strong> {d.hypothesis}
               </p>
             )}
-            {d.status === 'stopped' ? <DecisionSummary experiment={d} /> : null}
+            {findings === undefined ? null : <GuardrailAlertsBanner experiment={d} findings={findings} />}
+            {guardrails.state.status === 'error' ? <p className="small muted">The guardrail alerts could not be loaded ({errorMessage(guardrails.state.error)}).</p> : null}
+            {d.status === 'stopped' ? <DecisionSummary experiment={d} guardrailStop={guardrailStop} {...(findings === undefined ? {} : { findings })} /> : null}
             <SplitSummary experiment={d} />
             {actionError === null ? null : <ErrorNote error={actionError} />}
             {d.status === 'draft' ? (
@@ -483,15 +785,51 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             {dialog?.kind === 'dimensions' ? <DimensionsDialog {...dialogProps} experiment={dialog.opened} /> : null}
             {dialog?.kind === 'settings' ? <SettingsDialog {...dialogProps} experiment={dialog.opened} /> : null}
             {dialog?.kind === 'decide' ? <DecideDialog {...dialogProps} experiment={dialog.opened} analysis={analysis} /> : null}
+            {dialog?.kind === 'delete' ? (
+              <Confirm
+                title={`Delete ${experiment.key}?`}
+                message={
+                  <p>
+                    Deleting is permanent: the experiment and everything the platform stored for it — exposures, per-unit totals, results and guardrail alerts — go for good
+                    (the audit log keeps its definition), and a new experiment with the key starts from nothing. Experiments cannot be archived: to keep the results, leave it
+                    stopped.
+                  </p>
+                }
+                confirmLabel="Delete experiment"
+                onCancel={() => { setDialog(null); }}
+                onConfirm={() => {
+                  const target = dialog.opened;
+                  setDialog(null);
+                  setActionError(null);
+                  // The version the confirmation was opened at: a change since is refused (409), not deleted unseen.
+                  client.remove(project, 'experiments', target.key, target.version).then(
+                    () => { navigate({ screen: 'experiments' }); },
+                    (e: unknown) => {
+                      setActionError(e);
+                      if (isConflict(e)) {
+                        exp.reload();
+                      }
+                    },
+                  );
+                }}
+              />
+            ) : null}
             {dialog?.kind === 'resume' && opened !== undefined ? (
               <Confirm
                 title={`Resume ${experiment.key}?`}
                 message={
-                  <p>
-                    Units are assigned again as before (same variations) and results continue from the units already exposed.
-                    {opened.decision === undefined ? '' : ` The decision (${opened.decision}${opened.winner === undefined ? '' : `, ${opened.winner}`}) is cleared`}
-                    {opened.releaseWinner ? ' and the winner is no longer served to everyone.' : opened.decision === undefined ? '' : '.'}
-                  </p>
+                  <>
+                    {resumeWarned === null ? null : (
+                      <p className="banner banner-warn" role="alert">
+                        {resumeWarned}
+                      </p>
+                    )}
+                    <p>
+                      Units are assigned again as before (same variations) and results continue from the units already exposed.
+                      {opened.decision === undefined ? '' : ` The decision (${opened.decision}${opened.winner === undefined ? '' : `, ${opened.winner}`}) is cleared`}
+                      {opened.releaseWinner ? ' and the winner is no longer served to everyone.' : opened.decision === undefined ? '' : '.'}
+                    </p>
+                  </>
                 }
                 confirmLabel="Resume experiment"
                 onCancel={() => { setDialog(null); }}

@@ -1,13 +1,15 @@
-import { useMemo, useState } from 'react';
+import { useState } from 'react';
 import type { ReactNode } from 'react';
-import type { Experiment, Stored } from '@xp/shared';
+import { experimentSchema } from '@xp/shared';
+import type { Experiment, Metric, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
+import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { commaList } from '../../lib/format.js';
 import { allowanceProps, isProtected, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { ClientSideField } from '../../lib/client-side.js';
-import { AsyncView, Badge, CodeBlock, ErrorNote, FormError } from '../../lib/ui.js';
+import { AsyncView, Badge, CodeBlock, FormError } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, validateRows } from '../flags/condition-model.js';
 import type { ConditionRow } from '../flags/condition-model.js';
@@ -26,6 +28,94 @@ function planFieldProps(plan: PowerPlan, field: PowerPlanField): { 'aria-invalid
 }
 
 type Role = '' | 'primary' | 'secondary' | 'guardrail';
+
+/**
+ * The role a metric has until one is chosen: a project-wide guardrail (`guardrail: true`) is a
+ * guardrail of every experiment, never unused.
+ */
+function defaultRole(metric: { readonly definition: Pick<Metric, 'guardrail'> }): Role {
+  return metric.definition.guardrail ? 'guardrail' : '';
+}
+
+/** The first step's fields, with the labels their messages start with. */
+type DetailsField = 'key' | 'name' | 'hypothesis';
+const DETAILS_LABELS: Readonly<Record<DetailsField, string>> = { key: 'Key', name: 'Name', hypothesis: 'Hypothesis' };
+
+/** A schema issue as the checks below read it (zod's issues have these fields). */
+interface SchemaIssue {
+  readonly code: string;
+  readonly message: string;
+  readonly path: readonly PropertyKey[];
+  readonly maximum?: unknown;
+  readonly minimum?: unknown;
+}
+interface Checkable {
+  safeParse: (value: unknown) => { success: true } | { success: false; error: { issues: readonly SchemaIssue[] } };
+}
+
+// The API's own schema: its limits (200 characters for a name, 5,000 for a hypothesis…) are not repeated here.
+const DETAILS_SCHEMAS: Readonly<Record<DetailsField, Checkable>> = {
+  key: experimentSchema.shape.key,
+  name: experimentSchema.shape.name,
+  hypothesis: experimentSchema.shape.hypothesis,
+};
+const DIMENSIONS_SCHEMA: Checkable = experimentSchema.shape.dimensions;
+
+/** A schema issue of a text in plain words, starting with the field's label: "Name: at most 200 characters (this one has 300)." */
+function textIssueMessage(label: string, issue: SchemaIssue, value: string): string {
+  if (issue.code === 'too_big' && typeof issue.maximum === 'number') {
+    return `${label}: at most ${issue.maximum.toLocaleString('en-US')} characters (this one has ${value.length.toLocaleString('en-US')}).`;
+  }
+  if (issue.code === 'too_small' && value === '') {
+    return `${label}: enter ${label === 'Key' ? 'a key' : label === 'Name' ? 'a name' : 'one'}.`;
+  }
+  if (issue.code === 'invalid_format') {
+    return `${label}: it must start with a letter or digit and contain only letters, digits, ".", "_" and "-".`;
+  }
+  return `${label}: ${issue.message}.`;
+}
+
+/** What is wrong with the first step's fields (trimmed, as they are sent), by field; empty when nothing is. */
+export function detailsIssues(values: Readonly<Record<DetailsField, string>>): Partial<Record<DetailsField, string>> {
+  const out: Partial<Record<DetailsField, string>> = {};
+  for (const field of ['key', 'name', 'hypothesis'] as const) {
+    const value = values[field].trim();
+    if (field === 'hypothesis' && value === '') {
+      continue;
+    }
+    const result = DETAILS_SCHEMAS[field].safeParse(value);
+    const issue = result.success ? undefined : result.error.issues[0];
+    if (issue !== undefined) {
+      out[field] = textIssueMessage(DETAILS_LABELS[field], issue, value);
+    }
+  }
+  return out;
+}
+
+/** What is wrong with the result dimensions, in the schema's limits; null when nothing is. */
+function dimensionsProblem(dimensions: readonly string[]): string | null {
+  if (dimensions.length === 0) {
+    return null;
+  }
+  const result = DIMENSIONS_SCHEMA.safeParse(dimensions);
+  if (result.success) {
+    return null;
+  }
+  return result.error.issues
+    .map((issue) => {
+      const index = issue.path[0];
+      if (typeof index === 'number') {
+        return textIssueMessage(`Result dimension ${index + 1}`, issue, dimensions[index] ?? '');
+      }
+      return issue.code === 'too_big' && typeof issue.maximum === 'number' ? `At most ${issue.maximum} result dimensions (now ${dimensions.length}).` : `Result dimensions: ${issue.message}.`;
+    })
+    .join(' ');
+}
+
+/** An emptied number field holds no number (NaN, which the calculator names), not 0. */
+function numberField(value: number, set: (value: number) => void): { value: number | ''; onChange: (e: { target: { value: string } }) => void } {
+  return { value: Number.isNaN(value) ? '' : value, onChange: (e) => { set(e.target.value === '' ? Number.NaN : Number(e.target.value)); } };
+}
 
 type VariationRow = VariationDraft;
 
@@ -96,23 +186,79 @@ export default function ExperimentWizard(): ReactNode {
   // Starting where a protected environment's ruleset would change is an owner's or admin's to do.
   const startable = useExperimentLifecycle(envs.length === environments.length ? [] : envs);
   const dimensions = commaList(dimensionsText);
+  /** Whether Next was tried on the first step: its problems show from then on. */
+  const [detailsTried, setDetailsTried] = useState(false);
+  /** A key the API already has an experiment under (checked on leaving the first step), and whether that check runs. */
+  const [takenKey, setTakenKey] = useState<string | null>(null);
+  const [checkingKey, setCheckingKey] = useState(false);
+  const details = detailsIssues({ key, name, hypothesis });
+  const keyMessage = details.key ?? (takenKey !== null && takenKey === key.trim() ? `An experiment with key ${takenKey} already exists.` : undefined);
 
-  const plan = useMemo(() => planDuration({ baseline: baseline / 100, mde: mde / 100, alpha, power, arms: variations.length, dailyUnits: daily, coverage: coverage / 100 }), [baseline, mde, alpha, power, variations.length, daily, coverage]);
+  const loadedMetrics = lists.state.status === 'ready' ? lists.state.data[0] : [];
+  const roleOf = (metric: (typeof loadedMetrics)[number]): Role => roles[metric.key] ?? defaultRole(metric);
+  // The results analyse every metric with a role, project-wide guardrails included, and correct them together.
+  const analysedMetrics = loadedMetrics.filter((m) => roleOf(m) !== '').length;
+  // A few closed-form computations: cheap enough for every render.
+  const plan = planDuration({
+    baseline: baseline / 100,
+    mde: mde / 100,
+    alpha,
+    power,
+    variations: variations.map((v) => ({ key: v.key, weight: v.weight })),
+    metrics: analysedMetrics,
+    dailyUnits: daily,
+    coverage: coverage / 100,
+  });
   const issues = variationIssues(variations);
   /** Marks a variation's input the problems name, pointing at the sentence that says what is wrong. */
-  const variationFieldProps = (index: number, field: 'key' | 'weight'): { 'aria-invalid'?: true; 'aria-describedby'?: string } =>
+  const variationFieldProps = (index: number, field: 'key' | 'name' | 'weight'): { 'aria-invalid'?: true; 'aria-describedby'?: string } =>
     issues.some((i) => i.index === index && i.field === field) ? { 'aria-invalid': true, 'aria-describedby': VARIATIONS_PROBLEM_ID } : {};
+  // The first step's problems show under its fields once Next was tried there; the other steps' as they arise.
   const problems: (string | null)[] = [
-    /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) && name.trim() !== '' ? null : 'Give the experiment a key (letters, digits, ".", "_", "-") and a name.',
+    null,
     issues.length === 0 ? null : issues.map((i) => i.message).join(' '),
     validateRows(rows).size === 0 ? (envs.length > 0 ? null : 'Choose at least one environment.') : 'Fix the targeting conditions.',
-    dimensions.length <= 10 ? null : 'At most 10 result dimensions.',
+    dimensionsProblem(dimensions),
     null,
     null,
   ];
+  const shownDetails = (field: DetailsField): string | undefined => (detailsTried ? (field === 'key' ? keyMessage : details[field]) : undefined);
+
+  /**
+   * Leaves the step. The first step's fields are checked first, and then whether the key is free:
+   * an experiment the API finds under it takes it (a 404 means free; when the API cannot say, Create
+   * checks again).
+   */
+  const next = async (): Promise<void> => {
+    if (step === 0) {
+      setDetailsTried(true);
+      if (Object.keys(details).length > 0) {
+        return;
+      }
+      const wanted = key.trim();
+      setCheckingKey(true);
+      let taken = false;
+      try {
+        await client.get(project, 'experiments', wanted);
+        taken = true;
+      } catch {
+        // 404: the key is free. Anything else (offline, no permission) must not block the wizard.
+        taken = false;
+      } finally {
+        setCheckingKey(false);
+      }
+      setTakenKey(taken ? wanted : null);
+      if (taken) {
+        return;
+      }
+    }
+    setStep(step + 1);
+  };
 
   const build = (): Record<string, unknown> => {
     const metric = (r: Role): string[] => Object.entries(roles).flatMap(([k, v]) => (v === r ? [k] : []));
+    // Project-wide guardrails are not listed: the results and checks apply them to every experiment.
+    const projectWide = new Set(loadedMetrics.filter((m) => m.definition.guardrail).map((m) => m.key));
     return {
       key: key.trim(),
       name: name.trim(),
@@ -122,7 +268,7 @@ export default function ExperimentWizard(): ReactNode {
       coverage: coverage / 100,
       environments: envs.length === environments.length ? [] : envs,
       ...rowsToTargeting(rows),
-      metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail') },
+      metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail').filter((k) => !projectWide.has(k)) },
       ...(dimensions.length === 0 ? {} : { dimensions }),
       ...(clientSide ? {} : { clientSide: false }),
     };
@@ -175,15 +321,18 @@ export default function ExperimentWizard(): ReactNode {
               <>
                 <label>
                   Key
-                  <input value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" />
+                  <input value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" {...invalidProps('experiment-key-error', shownDetails('key'))} />
+                  <FieldError id="experiment-key-error" message={shownDetails('key')} />
                 </label>
                 <label>
                   Name
-                  <input value={name} onChange={(e) => { setName(e.target.value); }} />
+                  <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('experiment-name-error', shownDetails('name'))} />
+                  <FieldError id="experiment-name-error" message={shownDetails('name')} />
                 </label>
                 <label>
                   Hypothesis
-                  <textarea rows={3} value={hypothesis} onChange={(e) => { setHypothesis(e.target.value); }} placeholder="If we …, then … will increase because …" />
+                  <textarea rows={3} value={hypothesis} onChange={(e) => { setHypothesis(e.target.value); }} placeholder="If we …, then … will increase because …" {...invalidProps('experiment-hypothesis-error', shownDetails('hypothesis'))} />
+                  <FieldError id="experiment-hypothesis-error" message={shownDetails('hypothesis')} />
                 </label>
               </>
             ) : null}
@@ -192,7 +341,7 @@ export default function ExperimentWizard(): ReactNode {
                 {variations.map((v, i) => (
                   <div className="row" key={i}>
                     <input aria-label={`Variation ${i + 1} key`} value={v.key} {...variationFieldProps(i, 'key')} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, key: e.target.value } : x))); }} />
-                    <input aria-label={`Variation ${i + 1} name`} value={v.name} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
+                    <input aria-label={`Variation ${i + 1} name`} value={v.name} {...variationFieldProps(i, 'name')} onChange={(e) => { setVariations(variations.map((x, j) => (j === i ? { ...x, name: e.target.value } : x))); }} />
                     <input
                       type="number"
                       min={0}
@@ -274,11 +423,12 @@ export default function ExperimentWizard(): ReactNode {
                         </td>
                         <td>{m.definition.type}</td>
                         <td>
-                          <select aria-label={`Role of ${m.key}`} value={roles[m.key] ?? ''} onChange={(e) => { setRoles({ ...roles, [m.key]: e.target.value as Role }); }}>
-                            <option value="">Not used</option>
+                          <select aria-label={`Role of ${m.key}`} value={roleOf(m)} onChange={(e) => { setRoles({ ...roles, [m.key]: e.target.value as Role }); }}>
+                            {/* A project-wide guardrail is analysed and watched in every experiment: it cannot be "not used". */}
+                            {m.definition.guardrail ? null : <option value="">Not used</option>}
                             <option value="primary">Primary</option>
                             <option value="secondary">Secondary</option>
-                            <option value="guardrail">Guardrail</option>
+                            <option value="guardrail">{m.definition.guardrail ? 'Guardrail (project-wide, applies to every experiment)' : 'Guardrail'}</option>
                           </select>
                         </td>
                       </tr>
@@ -303,27 +453,30 @@ export default function ExperimentWizard(): ReactNode {
             ) : null}
             {step === 4 ? (
               <>
-                <p className="muted">How long to run: the units each variation needs to detect the effect you care about.</p>
+                <p className="muted">
+                  How long to run: the units each variation needs to detect the effect you care about, given the weights of the variations and the traffic the
+                  experiment covers. It runs until the variation that gets its units last has them.
+                </p>
                 <div className="grid-2">
                   <label>
                     Baseline conversion rate (%)
-                    <input type="number" min={0.1} max={99.9} step={0.1} value={baseline} {...planFieldProps(plan, 'baseline')} onChange={(e) => { setBaseline(Number(e.target.value)); }} />
+                    <input type="number" min={0.1} max={99.9} step={0.1} {...numberField(baseline, setBaseline)} {...planFieldProps(plan, 'baseline')} />
                   </label>
                   <label>
                     Smallest lift worth detecting (relative %)
-                    <input type="number" min={0.1} step={0.1} value={mde} {...planFieldProps(plan, 'mde')} onChange={(e) => { setMde(Number(e.target.value)); }} />
+                    <input type="number" min={0.1} step={0.1} {...numberField(mde, setMde)} {...planFieldProps(plan, 'mde')} />
                   </label>
                   <label>
                     Significance level α
-                    <input type="number" min={0.001} max={0.2} step={0.005} value={alpha} {...planFieldProps(plan, 'alpha')} onChange={(e) => { setAlpha(Number(e.target.value)); }} />
+                    <input type="number" min={0.001} max={0.2} step={0.005} {...numberField(alpha, setAlpha)} {...planFieldProps(plan, 'alpha')} />
                   </label>
                   <label>
                     Power
-                    <input type="number" min={0.5} max={0.99} step={0.01} value={power} {...planFieldProps(plan, 'power')} onChange={(e) => { setPower(Number(e.target.value)); }} />
+                    <input type="number" min={0.5} max={0.99} step={0.01} {...numberField(power, setPower)} {...planFieldProps(plan, 'power')} />
                   </label>
                   <label>
                     Eligible units per day
-                    <input type="number" min={1} step={100} value={daily} {...planFieldProps(plan, 'dailyUnits')} onChange={(e) => { setDaily(Number(e.target.value)); }} />
+                    <input type="number" min={1} step={100} {...numberField(daily, setDaily)} {...planFieldProps(plan, 'dailyUnits')} />
                   </label>
                 </div>
                 <output id={PLAN_OUTPUT_ID} className={`banner ${'error' in plan ? 'banner-warn' : 'banner-info'}`} aria-live="polite" style={{ display: 'block' }}>
@@ -343,7 +496,8 @@ export default function ExperimentWizard(): ReactNode {
                 {created.key} was created as a draft, but starting it failed. Start it again, or open the draft and start it later.
               </p>
             )}
-            {error === null ? null : <ErrorNote error={error} />}
+            {/* Every problem the API names, not only the first: the fields are on earlier steps, so all are listed. */}
+            <FormErrorNote error={error} shown={[]} />
             <div className="actions">
               <button
                 type="button"
@@ -354,7 +508,7 @@ export default function ExperimentWizard(): ReactNode {
                 Back
               </button>
               {step < STEPS.length - 1 ? (
-                <button type="button" className="primary" disabled={problems[step] !== null} onClick={() => { setStep(step + 1); }}>
+                <button type="button" className="primary" disabled={problems[step] !== null || checkingKey} aria-busy={checkingKey} onClick={() => void next()}>
                   Next
                 </button>
               ) : (

@@ -50,9 +50,11 @@ interface MetricCardProps {
   readonly names: ReadonlyMap<string, string>;
   /** Whether CUPED was asked for: a metric it could not adjust then says so. */
   readonly cuped: boolean;
+  /** Whether the p-values and intervals are corrected for multiple comparisons (correction other than none). */
+  readonly corrected: boolean;
 }
 
-const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped }: MetricCardProps): ReactNode {
+const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped, corrected }: MetricCardProps): ReactNode {
   const control = metric.variations.find((v) => v.comparison === null);
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
@@ -98,10 +100,23 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
             <th className="num">Units</th>
             <th className="num">Mean</th>
             <th className="num">Effect</th>
-            <th className="num" title="Corrected for multiple comparisons, as the p-value: it excludes 0 exactly when the effect is significant">
-              CI (corrected)
-            </th>
-            <th className="num">p-value</th>
+            {corrected ? (
+              <>
+                <th className="num" title="Corrected for multiple comparisons, as the p-value: it excludes 0 exactly when the effect is significant">
+                  CI (corrected)
+                </th>
+                <th className="num" title="Corrected for multiple comparisons, as the interval; the uncorrected p-value is in each cell's tooltip">
+                  p-value (corrected)
+                </th>
+              </>
+            ) : (
+              <>
+                <th className="num" title="Not corrected for multiple comparisons (correction none): it excludes 0 exactly when the effect is significant">
+                  CI
+                </th>
+                <th className="num">p-value</th>
+              </>
+            )}
             <th className="num">Chance to win</th>
           </tr>
         </thead>
@@ -138,7 +153,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                       ) : null}
                     </td>
                     <td className="num">{formatInterval(c.adjustedCi ?? c.ci, c.difference)}</td>
-                    <td className="num" title={`unadjusted ${formatPValue(c.pValue)}`}>
+                    <td className="num" {...(corrected ? { title: `uncorrected ${pValueText(c.pValue)}` } : {})}>
                       {formatPValue(c.adjustedPValue)}
                     </td>
                     <td className="num" title={`Expected loss if you ship ${names.get(v.variation) ?? v.variation}: ${risk(c.risk.treatment, c.difference)}; if you keep the control: ${risk(c.risk.control, c.difference)}`}>
@@ -174,12 +189,24 @@ export interface ResultsViewProps {
 export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false }: ResultsViewProps): ReactNode {
   const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
   const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
+  const unknownUnits = results.units.unknownVariation ?? 0;
+  const corrected = results.analysis.correction !== 'none';
   return (
     <div className="results">
       {results.srm.flagged ? (
         <div className="banner banner-bad" role="alert">
-          Sample ratio mismatch ({pValueText(results.srm.pValue)}): the split of units differs from the expected shares, the configured weights (per period when the split was moved). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
-          {results.srm.error === null ? null : ` ${results.srm.error.message}`}
+          {unknownUnits > 0 ? (
+            // Units in a variation the experiment does not define: a certain mismatch (the API's p-value is 0), explained here only.
+            <>
+              Sample ratio mismatch ({pValueText(results.srm.pValue)}): {results.srm.error?.message ?? `${formatCount(unknownUnits)} units were exposed to variations the experiment does not define, and left out of the analysis`}. Results are unreliable until the
+              cause is found.
+            </>
+          ) : (
+            <>
+              Sample ratio mismatch ({pValueText(results.srm.pValue)}): the split of units differs from the expected shares, the configured weights (per period when the split was moved). Results are unreliable until the cause (bucketing, redirects, bots, tracking loss) is found.
+              {results.srm.error === null ? null : ` ${results.srm.error.message}`}
+            </>
+          )}
         </div>
       ) : null}
       {results.error === null ? null : <p className="banner banner-warn">{results.error.message}</p>}
@@ -224,10 +251,17 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
             <td>
               Total{' '}
               <span className="small muted">
-                {/* No units, or too few: the check has no p-value to give. */}
-                (SRM {results.srm.error === null ? pValueText(results.srm.pValue) : <span title={results.srm.error.message}>—</span>}
+                {/* The banner's verdict when flagged (units in unknown variations included); a dash when there are no units, or too few: the check has no p-value to give. */}
+                (SRM{' '}
+                {results.srm.flagged ? (
+                  `${pValueText(results.srm.pValue)}, mismatch`
+                ) : results.srm.error === null ? (
+                  pValueText(results.srm.pValue)
+                ) : (
+                  <span title={results.srm.error.message}>—</span>
+                )}
                 {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''}
-                {(results.units.unknownVariation ?? 0) > 0 ? `, ${formatCount(results.units.unknownVariation ?? 0)} in unknown variations` : ''})
+                {unknownUnits > 0 ? `, ${formatCount(unknownUnits)} in unknown variations, not analysed` : ''})
               </span>
             </td>
             <td className="num">{formatCount(totalUnits)}</td>
@@ -240,7 +274,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       {results.metrics.length === 0 ? (
         <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>
       ) : (
-        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
+        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} corrected={corrected} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
       )}
     </div>
   );

@@ -1,3 +1,5 @@
+import { experimentVariationSchema } from '@xp/shared';
+
 /** A variation as the wizard edits it: its weight in percent of covered traffic. */
 export interface VariationDraft {
   readonly key: string;
@@ -9,13 +11,15 @@ export interface VariationDraft {
 /** What is wrong with the variations, and the field it is about (`index` of the variation; none for the split as a whole). */
 export interface VariationIssue {
   readonly index?: number;
-  readonly field?: 'key' | 'weight';
+  readonly field?: 'key' | 'name' | 'weight';
   readonly message: string;
 }
 
 // The API's rules for keys (shared/src/model/keys.ts).
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const KEY_MAX_LENGTH = 128;
+/** The API's limit on a variation's name, from its schema. */
+const NAME_MAX_LENGTH = experimentVariationSchema.shape.name.unwrap().maxLength ?? Number.POSITIVE_INFINITY;
 
 /** "33.3": percents as typed, without floating-point noise (0.1 + 0.2). */
 function percent(value: number): string {
@@ -24,7 +28,8 @@ function percent(value: number): string {
 
 /**
  * The problems of the wizard's variations, each naming its field as its input's label does
- * ("Variation 2 weight"): every key non-empty, well formed and unique; every weight a number from 0
+ * ("Variation 2 weight"): every key non-empty, well formed and unique; every name within the API's
+ * limit; every weight a number from 0
  * to 100%; together 100%, with at least one above 0. None: the variations can be sent.
  */
 export function variationIssues(variations: readonly VariationDraft[]): VariationIssue[] {
@@ -49,6 +54,13 @@ export function variationIssues(variations: readonly VariationDraft[]): Variatio
       } else {
         issues.push({ index, field: 'key', message: `${label}: "${key}" is already the key of variation ${first + 1}; each variation needs its own key.` });
       }
+    }
+  });
+  variations.forEach((v, index) => {
+    // Sent trimmed, as the wizard sends it.
+    const name = v.name.trim();
+    if (name.length > NAME_MAX_LENGTH) {
+      issues.push({ index, field: 'name', message: `Variation ${index + 1} name: at most ${NAME_MAX_LENGTH} characters (this one has ${name.length}).` });
     }
   });
   variations.forEach((v, index) => {

@@ -809,3 +809,296 @@ describe('experiment page filters, stopped experiments and unknown keys', () => 
     expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
   });
 });
+
+describe('experiment page guardrails', () => {
+  const named = (patch: Partial<Experiment>): Experiment => ({
+    ...experiment(4, []).definition,
+    variations: [
+      { key: 'control', name: 'Control', weight: 0.5, value: 'control' },
+      { key: 'treatment', name: 'One-page checkout', weight: 0.5, value: 'treatment' },
+    ],
+    metrics: { primary: [], secondary: [], guardrails: ['page-load-ms'] },
+    ...patch,
+  });
+  const alert = (patch: Record<string, unknown> = {}) => ({
+    id: 7,
+    environment: 'production',
+    experiment: 'checkout',
+    flag: null,
+    metric: 'page-load-ms',
+    variation: 'treatment',
+    control: 'control',
+    detectedAt: '2026-11-25T12:00:00.000Z',
+    difference: 'relative',
+    effect: 0.2308,
+    ci: [0.1981, 0.2634],
+    pValue: 3.99e-77,
+    alpha: 0.05,
+    controlUnits: 600,
+    treatmentUnits: 600,
+    action: 'alert',
+    actionAt: null,
+    resolvedAt: null,
+    resolution: null,
+    ...patch,
+  });
+  const pageLoad = storedOf({ key: 'page-load-ms', name: 'Page load time', type: 'mean' as const, event: 'page-load', higherIsBetter: false });
+  /** The alerts endpoint answering `alerts`, and the project's metrics. */
+  const withAlerts =
+    (alerts: unknown[]): Responder =>
+    (req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/alerts')) {
+        return { status: 200, body: { items: alerts } };
+      }
+      return req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/metrics') ? { status: 200, body: { items: [pageLoad] } } : undefined;
+    };
+  const show = (client: ReturnType<typeof fakeApi>['client'], role: 'owner' | 'viewer' = 'owner') =>
+    render(
+      <WithSession client={client} me={user({ role })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+  it('shows the open guardrail alerts of the experiment in a banner: metric, variation, effect with interval, when, and what the platform did', async () => {
+    const running = storedOf(named({ guardrailAction: 'alert' }), { version: 4 });
+    const { client, sent } = fakeApi(experimentBackend(running, withAlerts([alert(), alert({ id: 3, metric: 'errors', resolvedAt: '2026-11-24T00:00:00.000Z', resolution: 'experiment no longer running' })])).respond);
+    show(client, 'viewer');
+
+    const banner = await screen.findByRole('alert', { name: 'Guardrail alerts' });
+    const items = within(banner).getAllByRole('listitem');
+    // The resolved alert is not listed.
+    expect(items).toHaveLength(1);
+    expect(items[0]?.textContent).toBe(
+      `Page load time worsened by 23.1% in One-page checkout (treatment) (Production): effect +23.1% [+19.8%, +26.3%], p < 0.001, detected ${formatTime('2026-11-25T12:00:00.000Z')}. Alerted only: the experiment keeps running (its guardrail action is to alert, not to stop).`,
+    );
+    expect(banner.textContent).toContain('A guardrail metric degraded');
+    const asked = new URL(sent.find((r) => r.path.startsWith('/api/v1/projects/web/alerts'))!.path, 'http://x').searchParams;
+    expect(asked.get('experiment')).toBe('checkout');
+  });
+
+  it('says when the platform could not stop the experiment, and shows no banner without open alerts', async () => {
+    const running = storedOf(named({ guardrailAction: 'stop' }), { version: 4 });
+    const failed = fakeApi(experimentBackend(running, withAlerts([alert({ action: 'stop-failed', actionAt: '2026-11-25T12:01:00.000Z', flag: 'new-checkout' })])).respond);
+    const view = show(failed.client);
+    expect((await screen.findByRole('alert', { name: 'Guardrail alerts' })).textContent).toContain(
+      `The platform tried to stop the experiment and roll back, but the stop failed ${formatTime('2026-11-25T12:01:00.000Z')}; the next check tries again.`,
+    );
+    view.unmount();
+
+    const quiet = fakeApi(experimentBackend(running, withAlerts([])).respond);
+    show(quiet.client);
+    await screen.findByRole('table', { name: 'Units per variation' });
+    expect(screen.queryByRole('alert', { name: 'Guardrail alerts' })).toBeNull();
+  });
+
+  it('says a stop the guardrails made was theirs, naming the metric, how much it worsened and in which variation', async () => {
+    const stoppedAt = '2026-11-25T12:01:00.000Z';
+    const stopped = { ...storedOf(named({ guardrailAction: 'stop', status: 'stopped', stoppedAt, decision: 'rollback' }), { version: 5 }), updatedBy: 'system:guardrails' };
+    const stoppedAlert = alert({ action: 'stopped', actionAt: stoppedAt, resolvedAt: stoppedAt, resolution: 'experiment stopped by guardrails' });
+    const { client } = fakeApi(experimentBackend(stopped, withAlerts([stoppedAlert])).respond);
+    const view = show(client);
+
+    await waitFor(() => {
+      expect(screen.getByRole('region', { name: 'Decision' }).textContent).toMatch(/^Stopped by guardrails/);
+    });
+    const decision = screen.getByRole('region', { name: 'Decision' });
+    expect(within(decision).getByRole('paragraph').textContent).toBe(
+      `Stopped by guardrails: Page load time worsened by 23.1% in One-page checkout (treatment) (${formatTime(stoppedAt)}). Decision: roll back (keep the control).`,
+    );
+    expect(within(decision).getByRole('listitem').textContent).toBe(
+      `Page load time in One-page checkout (treatment) (Production): effect +23.1% [+19.8%, +26.3%], p < 0.001, detected ${formatTime('2026-11-25T12:00:00.000Z')}.`,
+    );
+    // A resolved alert is not an open one: no banner.
+    expect(screen.queryByRole('alert', { name: 'Guardrail alerts' })).toBeNull();
+    view.unmount();
+
+    // Without its alerts (the request failed), the guardrails actor as last writer still says who stopped it.
+    const blind = fakeApi(experimentBackend(stopped, (req) => (req.path.startsWith('/api/v1/projects/web/alerts') ? { status: 500, body: { error: { code: 'INTERNAL', message: 'boom' } } } : undefined)).respond);
+    show(blind.client);
+    expect(await screen.findByText(/The guardrail alerts could not be loaded/)).toBeTruthy();
+    expect(screen.getByRole('region', { name: 'Decision' }).textContent).toContain(`Stopped by guardrails (${formatTime(stoppedAt)}): a guardrail metric worsened significantly. Decision: roll back`);
+  });
+
+  it('does not call a person\'s stop after an earlier guardrail stop and a resume a guardrail stop', async () => {
+    const stoppedAt = '2026-11-26T09:00:00.000Z';
+    const stopped = storedOf(
+      named({ guardrailAction: 'stop', status: 'stopped', stoppedAt, decision: 'inconclusive', pauses: [{ stoppedAt: '2026-11-25T12:01:00.000Z', resumedAt: '2026-11-25T15:00:00.000Z' }] }),
+      { version: 7 },
+    );
+    const old = alert({ action: 'stopped', actionAt: '2026-11-25T12:01:00.000Z', resolvedAt: '2026-11-25T12:01:00.000Z' });
+    const { client, sent } = fakeApi(experimentBackend(stopped, withAlerts([old])).respond);
+    show(client);
+
+    await waitFor(() => { expect(sent.some((r) => r.path.startsWith('/api/v1/projects/web/metrics'))).toBe(true); });
+    expect((await screen.findByRole('region', { name: 'Decision' })).textContent).toBe(`Stopped ${formatTime(stoppedAt)}. Decision: inconclusive.`);
+  });
+
+  it('warns in the Resume dialog that guardrails stopped the experiment and will stop it again, and still resumes it', async () => {
+    const u = userEvent.setup();
+    const stoppedAt = '2026-11-25T12:01:00.000Z';
+    const stopped = { ...storedOf(named({ guardrailAction: 'stop', status: 'stopped', stoppedAt, decision: 'rollback' }), { version: 5 }), updatedBy: 'system:guardrails' };
+    const stoppedAlert = alert({ action: 'stopped', actionAt: stoppedAt, resolvedAt: stoppedAt, resolution: 'experiment stopped by guardrails' });
+    const { client, sent } = fakeApi(
+      experimentBackend(stopped, (req) =>
+        req.method === 'POST' && req.path.endsWith('/resume') ? { status: 200, body: storedOf(named({ guardrailAction: 'stop', status: 'running' }), { version: 6 }) } : withAlerts([stoppedAlert])(req),
+      ).respond,
+    );
+    show(client);
+
+    await screen.findByText(/^Stopped by guardrails/);
+    await u.click(screen.getByRole('button', { name: 'Resume…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Resume checkout?' });
+    expect(within(dialog).getByRole('alert').textContent).toBe(
+      'Guardrails stopped this experiment because Page load time worsened in One-page checkout (treatment); it will stop again unless the cause is fixed.',
+    );
+    await u.click(within(dialog).getByRole('button', { name: 'Resume experiment' }));
+    await screen.findByRole('button', { name: 'Decide…' });
+    expect(sent.find((r) => r.path.endsWith('/resume'))?.ifMatch).toBe('"5"');
+  });
+
+  it('warns before resuming while guardrail alerts are open, and says nothing for an experiment without them', async () => {
+    const u = userEvent.setup();
+    const stopped = storedOf(named({ guardrailAction: 'alert', status: 'stopped', stoppedAt: '2026-11-25T12:01:00.000Z', decision: 'inconclusive' }), { version: 5 });
+    const open = fakeApi(experimentBackend(stopped, withAlerts([alert()])).respond);
+    const view = show(open.client);
+    await screen.findByRole('alert', { name: 'Guardrail alerts' });
+    await u.click(screen.getByRole('button', { name: 'Resume…' }));
+    expect(within(screen.getByRole('dialog', { name: 'Resume checkout?' })).getByRole('alert').textContent).toBe(
+      'Guardrail alerts are open because Page load time worsened in One-page checkout (treatment); its guardrail action is now to alert only, so it keeps running, but the alert will be raised again unless the cause is fixed.',
+    );
+    view.unmount();
+
+    const none = fakeApi(experimentBackend(stopped, withAlerts([])).respond);
+    show(none.client);
+    await u.click(await screen.findByRole('button', { name: 'Resume…' }));
+    expect(within(screen.getByRole('dialog', { name: 'Resume checkout?' })).queryByRole('alert')).toBeNull();
+  });
+});
+
+describe('experiment page dimensions dialog', () => {
+  const show = (respond: Responder) => {
+    const api = fakeApi(respond);
+    render(
+      <WithSession client={api.client} me={user()} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    return api;
+  };
+
+  it('checks the dimensions before saving and says in plain words what is wrong: too many, not attribute names, listed twice', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(experiment(2, []));
+    const { sent } = show(backend.respond);
+
+    await u.click(await screen.findByRole('button', { name: 'Dimensions…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Result dimensions of Checkout' });
+    const field = within(dialog).getByRole('textbox', { name: 'Dimensions (comma-separated)' });
+    await u.type(field, 'country, a b, $$, plan, country');
+    await u.click(within(dialog).getByRole('button', { name: 'Save dimensions' }));
+
+    const problems = within(dialog).getByRole('alert', { name: 'Problems with the dimensions' });
+    expect([...problems.querySelectorAll('p')].map((p) => p.textContent)).toEqual([
+      '"a b" is not an attribute name: use letters, digits, "_", "-" and "." for nested fields, starting with a letter or "_".',
+      '"$$" is not an attribute name: use letters, digits, "_", "-" and "." for nested fields, starting with a letter or "_".',
+      'country is listed twice.',
+    ]);
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+
+    await u.clear(field);
+    await u.type(field, Array.from({ length: 11 }, (_, i) => `attr${i}`).join(', '));
+    expect(within(dialog).getByRole('alert', { name: 'Problems with the dimensions' }).textContent).toBe('At most 10 dimensions: 11 are listed. Remove 1.');
+    await u.type(field, `, ${'x'.repeat(257)}`);
+    expect(within(dialog).getByRole('alert', { name: 'Problems with the dimensions' }).textContent).toContain(`"${'x'.repeat(40)}…" is too long for an attribute name (257 characters; at most 256).`);
+    expect(sent.filter((r) => r.method === 'PUT')).toEqual([]);
+
+    await u.clear(field);
+    await u.type(field, 'country, user.plan, device_type');
+    expect(within(dialog).queryByRole('alert')).toBeNull();
+    await u.click(within(dialog).getByRole('button', { name: 'Save dimensions' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    expect(backend.current().definition.dimensions).toEqual(['country', 'user.plan', 'device_type']);
+  });
+
+  it('puts the API\'s refusal of the dimensions in plain words instead of its schema messages', async () => {
+    const u = userEvent.setup();
+    const issues = [
+      { path: 'body.dimensions', message: 'Too big: expected array to have <=10 items' },
+      { path: 'body.dimensions[2]', message: 'Too big: expected string to have <=256 characters' },
+    ];
+    const refusing: Responder = (req) =>
+      req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: `invalid body: body.dimensions[2]: ${issues[1]!.message}`, details: { issues } } } } : undefined;
+    show(experimentBackend(experiment(2, []), refusing).respond);
+
+    await u.click(await screen.findByRole('button', { name: 'Dimensions…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Result dimensions of Checkout' });
+    await u.type(within(dialog).getByRole('textbox', { name: 'Dimensions (comma-separated)' }), 'country, plan, device');
+    await u.click(within(dialog).getByRole('button', { name: 'Save dimensions' }));
+
+    const note = await within(dialog).findByRole('alert');
+    expect(note.textContent).toBe('The dimensions were not saved. At most 10 dimensions. "device" is too long for an attribute name (at most 256 characters).');
+    expect(note.textContent).not.toContain('invalid body');
+  });
+});
+
+describe('experiment page deletion (experiments cannot be archived)', () => {
+  const stopped = (environments: string[]) => storedOf<Experiment>({ ...experiment(4, []).definition, environments, status: 'stopped', stoppedAt: '2026-11-24T00:00:00Z', decision: 'inconclusive' }, { version: 4 });
+  const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
+  const show = (client: ReturnType<typeof fakeApi>['client'], role: 'owner' | 'editor' | 'viewer') =>
+    render(
+      <WithSession client={client} me={user({ role })} environments={[PRODUCTION, DEVELOPMENT]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+  afterEach(() => {
+    window.location.hash = '';
+  });
+
+  it('deletes a stopped experiment after saying what goes for good, from the version it was opened at, then goes to the list', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(stopped(['production']), (req) => (req.method === 'DELETE' ? { status: 204 } : undefined));
+    const { client, sent } = fakeApi(backend.respond);
+    show(client, 'owner');
+
+    await u.click(await screen.findByRole('button', { name: 'Delete…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Delete checkout?' });
+    expect(dialog.textContent).toContain('Deleting is permanent');
+    expect(dialog.textContent).toContain('Experiments cannot be archived');
+    expect(sent.some((r) => r.method === 'DELETE')).toBe(false);
+    await u.click(within(dialog).getByRole('button', { name: 'Delete experiment' }));
+
+    await waitFor(() => { expect(window.location.hash).toBe('#/experiments'); });
+    const del = sent.find((r) => r.method === 'DELETE');
+    expect(del?.path).toBe('/api/v1/projects/web/experiments/checkout');
+    expect(del?.ifMatch).toBe('"4"');
+  });
+
+  it('disables deleting with the reason: a viewer, a running experiment, an editor where results in production would go', async () => {
+    const reasonFor = async (experimentStored: Stored<Experiment>, role: 'owner' | 'editor' | 'viewer'): Promise<string | null> => {
+      const { client } = fakeApi(experimentBackend(experimentStored).respond);
+      const view = show(client, role);
+      const button = await screen.findByRole('button', { name: 'Delete…' });
+      const reason = (button as HTMLButtonElement).disabled ? button.getAttribute('aria-description') : null;
+      view.unmount();
+      return reason;
+    };
+    expect(await reasonFor(stopped(['production']), 'viewer')).toBe('Viewers cannot change experiments');
+    expect(await reasonFor(storedOf({ ...experiment(4, []).definition, environments: ['development'] }, { version: 4 }), 'owner')).toBe('Stop the experiment before deleting it');
+    expect(await reasonFor(stopped(['production']), 'editor')).toBe('Only an owner or admin can delete an experiment that ran in Production (its results there go for good)');
+    expect(await reasonFor(stopped(['development']), 'editor')).toBeNull();
+    expect(await reasonFor(stopped(['production']), 'owner')).toBeNull();
+  });
+
+  it('shows the API\'s refusal of a deletion on the page', async () => {
+    const u = userEvent.setup();
+    const refusing: Responder = (req) => (req.method === 'DELETE' ? { status: 409, body: { error: { code: 'INVALID_STATE', message: 'experiment is running; stop it first' } } } : undefined);
+    const { client } = fakeApi(experimentBackend(stopped(['development']), refusing).respond);
+    show(client, 'owner');
+
+    await u.click(await screen.findByRole('button', { name: 'Delete…' }));
+    await u.click(screen.getByRole('button', { name: 'Delete experiment' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('experiment is running; stop it first');
+    expect(window.location.hash).not.toBe('#/experiments');
+  });
+});

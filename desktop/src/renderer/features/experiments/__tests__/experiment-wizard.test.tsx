@@ -3,8 +3,9 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/re
 import { userEvent } from '@testing-library/user-event';
 import type { UserEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Experiment, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
+import type { Experiment, Metric, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import type { Responder } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
 import ExperimentWizard, { evenWeights, weightShare } from '../experiment-wizard.js';
 
@@ -21,13 +22,19 @@ function stored(version: number, status: Experiment['status']): Stored<Experimen
   return storedOf(abExperiment('cta-copy', { name: 'CTA copy', status }), { version });
 }
 
+/**
+ * The lists the wizard loads (metrics, segments), empty; any other request is not found (404) — an
+ * experiment under the key typed too, so the key is free.
+ */
+const emptyLists: Responder = (req) => (req.method === 'GET' && /\/(metrics|segments)(\?|$)/.test(req.path) ? { status: 200, body: { items: [] } } : undefined);
+
 /** The API as a wizard that only creates sees it: the new experiment comes back a draft, every list is empty. */
 function creatingApi(): ReturnType<typeof fakeApi> {
   return fakeApi((req) => {
     if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
       return { status: 201, body: stored(1, 'draft') };
     }
-    return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    return emptyLists(req);
   });
 }
 
@@ -42,10 +49,26 @@ async function openWizard(u: UserEvent, client: XpApiClient, me: User, environme
   await u.type(screen.getByRole('textbox', { name: 'Name' }), name);
 }
 
+/** The step the wizard shows ("Hypothesis", "Variations"…). */
+function currentStep(): string {
+  return (document.querySelector('[aria-current="step"]')?.textContent ?? '').replace(/^\d+\. /, '');
+}
+
+/** Clicks Next and waits for the step after `from` (leaving the first step checks the key with the API first). */
+async function next(u: UserEvent, from: string, to: string): Promise<void> {
+  expect(currentStep()).toBe(from);
+  await u.click(screen.getByRole('button', { name: 'Next' }));
+  await waitFor(() => { expect(currentStep()).toBe(to); });
+}
+
+function conversion(key: string, guardrail: boolean): Stored<Metric> {
+  return storedOf({ key, name: key, type: 'conversion', event: key, higherIsBetter: true, guardrail, tags: [] });
+}
+
 describe('experiment wizard', () => {
   it('splits three variations evenly into weights that add up to 100%', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    const { client } = fakeApi(emptyLists);
     await openWizard(u, client, user(), undefined, 'three-way', 'Three-way test');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: '+ Variation' }));
@@ -120,7 +143,7 @@ describe('experiment wizard', () => {
 
   it('keeps Next disabled while a weight is outside 0–100% or a key is missing or taken, naming the field at fault', async () => {
     const u = userEvent.setup();
-    const { client, sent } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    const { client, sent } = fakeApi(emptyLists);
     await openWizard(u, client, user(), [PRODUCTION], 'weights', 'Weights');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     const next = (): HTMLElement => screen.getByRole('button', { name: 'Next' });
@@ -164,18 +187,20 @@ describe('experiment wizard', () => {
   it('retries only the start when starting failed after the experiment was created', async () => {
     const u = userEvent.setup();
     let starts = 0;
+    let created = false;
     const { client, sent } = fakeApi((req) => {
       if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        created = true;
         return { status: 201, body: stored(1, 'draft') };
       }
       if (req.method === 'POST' && req.path.endsWith('/start')) {
         starts++;
         return starts === 1 ? { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'the database is busy' } } } : { status: 200, body: stored(2, 'running') };
       }
-      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/cta-copy') {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/cta-copy' && created) {
         return { status: 200, body: stored(1, 'draft') };
       }
-      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+      return emptyLists(req);
     });
     await openWizard(u, client, user({ role: 'admin' }), [DEVELOPMENT], 'cta-copy', 'CTA copy');
     for (let i = 0; i < 5; i++) {
@@ -189,6 +214,8 @@ describe('experiment wizard', () => {
     await u.click(screen.getByRole('button', { name: 'Start experiment' }));
     await waitFor(() => { expect(window.location.hash).toBe('#/experiments/cta-copy'); });
     expect(sent.filter((r) => r.method !== 'GET' || r.path.endsWith('/cta-copy')).map((r) => `${r.method} ${r.path} ${r.ifMatch ?? ''}`)).toEqual([
+      // Leaving the first step: is the key free? (404: yes.)
+      'GET /api/v1/projects/web/experiments/cta-copy ',
       'POST /api/v1/projects/web/experiments ',
       'POST /api/v1/projects/web/experiments/cta-copy/start "1"',
       'GET /api/v1/projects/web/experiments/cta-copy ',
@@ -198,7 +225,7 @@ describe('experiment wizard', () => {
 
   it('checks the power calculator\'s fields and says what is wrong with the one at fault', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    const { client } = fakeApi(emptyLists);
     await openWizard(u, client, user(), [DEVELOPMENT], 'plan', 'Plan');
     for (let i = 0; i < 4; i++) {
       await u.click(screen.getByRole('button', { name: 'Next' }));
@@ -218,15 +245,29 @@ describe('experiment wizard', () => {
     fireEvent.change(lift, { target: { value: '1000' } });
     expect(output()).toMatch(/^A \+1,000% lift on a 10\.0% baseline would make the conversion rate 110\.0%/);
     expect(lift.getAttribute('aria-invalid')).toBe('true');
-    fireEvent.change(lift, { target: { value: '0.1' } });
+    fireEvent.change(lift, { target: { value: '5' } });
 
-    fireEvent.change(screen.getByRole('spinbutton', { name: 'Eligible units per day' }), { target: { value: '1' } });
-    expect(output()).toMatch(/^[\d,]+ units per variation, [\d,]+ in all: about \d{1,3}(,\d{3})+ days at 1 unit a day with 100% of traffic\.$/);
+    const daily = screen.getByRole('spinbutton', { name: 'Eligible units per day' });
+    fireEvent.change(daily, { target: { value: '100' } });
+    expect(output()).toMatch(/^[\d,]+ units per variation, [\d,]+ in all: about \d{1,3}(,\d{3})+ days at 100 units a day with 100% of traffic\.$/);
+    // Past 10 years no number of days is proposed.
+    fireEvent.change(lift, { target: { value: '0.1' } });
+    fireEvent.change(daily, { target: { value: '1' } });
+    expect(output()).toMatch(/^[\d,]+ units per variation, [\d,]+ in all: more than 10 years at 1 unit a day with 100% of traffic: a larger effect or more traffic is needed\.$/);
+
+    // An emptied field is named, not read as 0 or NaN.
+    fireEvent.change(daily, { target: { value: '' } });
+    expect(output()).toBe('Enter the eligible units you expect per day: at least 1.');
+    expect(daily.getAttribute('aria-invalid')).toBe('true');
+    const baseline = screen.getByRole('spinbutton', { name: 'Baseline conversion rate (%)' });
+    fireEvent.change(baseline, { target: { value: '' } });
+    expect(output()).toBe('Enter the baseline conversion rate: a percentage between 0% and 100% (exclusive).');
+    expect(output()).not.toMatch(/NaN|Infinity/);
   });
 
   it('lets an editor create a draft but start only what leaves protected environments alone, saying why', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    const { client } = fakeApi(emptyLists);
     await openWizard(u, client, user({ role: 'editor' }), [DEVELOPMENT, PRODUCTION], 'cta-copy', 'CTA copy');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
@@ -273,7 +314,7 @@ describe('experiment wizard', () => {
 
   it('asks to choose an environment when every one is protected', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined));
+    const { client } = fakeApi(emptyLists);
     await openWizard(u, client, user({ role: 'admin' }), [PRODUCTION], 'cta-copy', 'CTA copy');
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
@@ -281,5 +322,164 @@ describe('experiment wizard', () => {
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
     await u.click(screen.getByRole('checkbox', { name: 'Production' }));
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
+  });
+
+  it('plans four unequal arms (40/20/30/10) by the 10% arm, which gets its units last, not as units per arm × arms', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi(emptyLists);
+    await openWizard(u, client, user(), [DEVELOPMENT], 'bundles', 'Bundles');
+    await next(u, 'Hypothesis', 'Variations');
+    await u.click(screen.getByRole('button', { name: '+ Variation' }));
+    await u.click(screen.getByRole('button', { name: '+ Variation' }));
+    const key4 = screen.getByRole('textbox', { name: 'Variation 4 key' });
+    await u.clear(key4);
+    await u.type(key4, 'bundle');
+    ['40', '20', '30', '10'].forEach((w, i) => {
+      fireEvent.change(screen.getByRole('spinbutton', { name: `Variation ${i + 1} weight` }), { target: { value: w } });
+    });
+    await next(u, 'Variations', 'Targeting');
+    await next(u, 'Targeting', 'Metrics');
+    await next(u, 'Metrics', 'Power');
+
+    const output = document.querySelector('output')?.textContent ?? '';
+    // 56,512 per arm × 4 arms at 5,000 a day was "about 46 days"; the bundle arm gets 500 a day.
+    const sentence = /The 10% arm “bundle” needs ([\d,]+) units: about ([\d,]+) days at 5,000 units a day with 100% of traffic\./.exec(output);
+    expect(sentence).not.toBeNull();
+    const [units, days] = [Number(sentence?.[1]?.replaceAll(',', '')), Number(sentence?.[2]?.replaceAll(',', ''))];
+    expect(days).toBe(Math.ceil(units / 500));
+    expect(days).toBeGreaterThan(90);
+    expect(output).toMatch(/^Units each variation needs: control \(40%\) [\d,]+ · treatment \(20%\) [\d,]+ · treatment-2 \(30%\) [\d,]+ · bundle \(10%\) [\d,]+; [\d,]+ in all\./);
+    expect(output).toContain('The results correct the 3 comparisons (1 metric × 3 treatments) together (Holm), so each is planned at α 0.017');
+  });
+
+  it('checks the first step on Next and names every field at fault with the API\'s limit', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi(emptyLists);
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <ExperimentWizard />
+      </WithSession>,
+    );
+    const key = await screen.findByRole('textbox', { name: 'Key' });
+    const name = screen.getByRole('textbox', { name: 'Name' });
+    const hypothesis = screen.getByRole('textbox', { name: 'Hypothesis' });
+    fireEvent.change(key, { target: { value: '-bad key' } });
+    fireEvent.change(name, { target: { value: 'n'.repeat(300) } });
+    fireEvent.change(hypothesis, { target: { value: 'h'.repeat(50_000) } });
+    // Nothing is said before Next is tried.
+    expect(screen.queryByRole('alert')).toBeNull();
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+
+    expect(currentStep()).toBe('Hypothesis');
+    const described = (input: HTMLElement): string | undefined => document.getElementById(input.getAttribute('aria-describedby') ?? '')?.textContent ?? undefined;
+    expect(described(key)).toBe('Key: it must start with a letter or digit and contain only letters, digits, ".", "_" and "-".');
+    expect(described(name)).toBe('Name: at most 200 characters (this one has 300).');
+    expect(described(hypothesis)).toBe('Hypothesis: at most 5,000 characters (this one has 50,000).');
+    expect(screen.getAllByRole('alert')).toHaveLength(3);
+    expect(sent.filter((r) => r.path.includes('/experiments'))).toEqual([]);
+
+    fireEvent.change(key, { target: { value: 'long-copy' } });
+    fireEvent.change(name, { target: { value: 'n'.repeat(200) } });
+    fireEvent.change(hypothesis, { target: { value: 'h'.repeat(5000) } });
+    expect(screen.queryByRole('alert')).toBeNull();
+    await next(u, 'Hypothesis', 'Variations');
+
+    // A variation's name has the API's limit too.
+    fireEvent.change(screen.getByRole('textbox', { name: 'Variation 2 name' }), { target: { value: 'v'.repeat(201) } });
+    expect(screen.getByRole('alert').textContent).toBe('Variation 2 name: at most 200 characters (this one has 201).');
+    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+  });
+
+  it('says on leaving the first step that the key is taken, and lets a failed check pass (Create checks again)', async () => {
+    const u = userEvent.setup();
+    let down = false;
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/cta-copy') {
+        return { status: 200, body: stored(3, 'running') };
+      }
+      if (down && req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/experiments/')) {
+        return { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'the database is busy' } } };
+      }
+      return emptyLists(req);
+    });
+    await openWizard(u, client, user(), [DEVELOPMENT], 'cta-copy', 'CTA copy');
+    const key = screen.getByRole('textbox', { name: 'Key' });
+    await u.click(screen.getByRole('button', { name: 'Next' }));
+    await waitFor(() => { expect(screen.getByRole('alert').textContent).toBe('An experiment with key cta-copy already exists.'); });
+    expect(key.getAttribute('aria-invalid')).toBe('true');
+    expect(currentStep()).toBe('Hypothesis');
+
+    await u.type(key, '-2');
+    expect(screen.queryByRole('alert')).toBeNull();
+    down = true;
+    await next(u, 'Hypothesis', 'Variations');
+  });
+
+  it('lists every problem the API returns when it refuses the experiment, not only the first', async () => {
+    const u = userEvent.setup();
+    const issues = [
+      { path: 'body.name', message: 'Too big: expected string to have <=200 characters' },
+      { path: 'body.hypothesis', message: 'Too big: expected string to have <=5000 characters' },
+    ];
+    const { client } = fakeApi((req) =>
+      req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: `invalid body: ${issues[0]!.path}: ${issues[0]!.message}`, details: { issues } } } } : emptyLists(req),
+    );
+    await openWizard(u, client, user(), [DEVELOPMENT], 'refused', 'Refused');
+    await next(u, 'Hypothesis', 'Variations');
+    for (const [from, to] of [['Variations', 'Targeting'], ['Targeting', 'Metrics'], ['Metrics', 'Power'], ['Power', 'Review']] as const) {
+      await next(u, from, to);
+    }
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+    const alert = await screen.findByRole('alert');
+    expect([...alert.querySelectorAll('li')].map((li) => li.textContent)).toEqual(['name: Too big: expected string to have <=200 characters', 'hypothesis: Too big: expected string to have <=5000 characters']);
+  });
+
+  it('shows project-wide guardrails as applying to every experiment, never as "Not used", and counts them in the plan\'s comparisons', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/metrics')) {
+        return { status: 200, body: { items: [conversion('purchase', false), conversion('errors', true)] } };
+      }
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        return { status: 201, body: stored(1, 'draft') };
+      }
+      return emptyLists(req);
+    });
+    await openWizard(u, client, user(), [DEVELOPMENT], 'cta-copy', 'CTA copy');
+    for (const [from, to] of [['Hypothesis', 'Variations'], ['Variations', 'Targeting'], ['Targeting', 'Metrics']] as const) {
+      await next(u, from, to);
+    }
+    const role = (key: string): HTMLSelectElement => screen.getByRole<HTMLSelectElement>('combobox', { name: `Role of ${key}` });
+    const options = (key: string): string[] => [...role(key).options].map((o) => o.text);
+    expect(role('errors').selectedOptions[0]?.text).toBe('Guardrail (project-wide, applies to every experiment)');
+    expect(options('errors')).toEqual(['Primary', 'Secondary', 'Guardrail (project-wide, applies to every experiment)']);
+    expect(options('purchase')).toEqual(['Not used', 'Primary', 'Secondary', 'Guardrail']);
+    expect(role('purchase').selectedOptions[0]?.text).toBe('Not used');
+    await u.selectOptions(role('purchase'), 'primary');
+
+    await next(u, 'Metrics', 'Power');
+    // purchase and the project's guardrail errors: two metrics × one treatment.
+    expect(document.querySelector('output')?.textContent).toContain('The results correct the 2 comparisons (2 metrics × 1 treatment) together (Holm)');
+    await next(u, 'Power', 'Review');
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+    await waitFor(() => { expect(sent.some((r) => r.method === 'POST')).toBe(true); });
+    expect(sent.find((r) => r.method === 'POST')?.body).toMatchObject({ metrics: { primary: ['purchase'], secondary: [], guardrails: [] } });
+  });
+
+  it('names result dimensions past the API\'s limits on the Metrics step', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi(emptyLists);
+    await openWizard(u, client, user(), [DEVELOPMENT], 'dims', 'Dims');
+    for (const [from, to] of [['Hypothesis', 'Variations'], ['Variations', 'Targeting'], ['Targeting', 'Metrics']] as const) {
+      await next(u, from, to);
+    }
+    const field = screen.getByRole('textbox', { name: /^Result dimensions/ });
+    fireEvent.change(field, { target: { value: Array.from({ length: 11 }, (_v, i) => `d${i}`).join(', ') } });
+    expect(screen.getByRole('alert').textContent).toBe('At most 10 result dimensions (now 11).');
+    fireEvent.change(field, { target: { value: `country, ${'a'.repeat(257)}` } });
+    expect(screen.getByRole('alert').textContent).toBe('Result dimension 2: at most 256 characters (this one has 257).');
+    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+    fireEvent.change(field, { target: { value: 'country, plan' } });
+    expect(screen.queryByRole('alert')).toBeNull();
   });
 });

@@ -128,6 +128,38 @@ describe('results view', () => {
     expect(within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ }).textContent).toContain('30 in unknown variations');
   });
 
+  it('gives the same sample ratio verdict in the banner and the Total row when units arrived in an unknown variation, and explains them once', () => {
+    const message = '30 units were exposed to a variation the experiment does not define ("ghost": 30), and left out of the analysis: look for a renamed or removed variation, or an SDK that sends a wrong key';
+    render(<ResultsView results={results({ units: { analysed: 10100, excluded: 0, unknownVariation: 30 }, srm: { chiSquare: 0, pValue: 0, flagged: true, error: { code: 'UNEXPECTED_TRAFFIC', message } } })} />);
+
+    const banner = screen.getByRole('alert');
+    expect(banner.textContent).toBe(`Sample ratio mismatch (p < 0.001): ${message}. Results are unreliable until the cause is found.`);
+    const total = within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ });
+    expect(total.textContent).toContain('(SRM p < 0.001, mismatch, 30 in unknown variations, not analysed)');
+    expect(total.textContent).not.toContain('—');
+    // The explanation is the banner's alone.
+    expect(total.textContent).not.toContain('ghost');
+  });
+
+  it('keeps the dash in the Total row when the sample ratio check has too few units, and its p-value when it passes', () => {
+    const { rerender } = render(<ResultsView results={results({ srm: { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'too few units' } } })} />);
+    const total = (): string => within(screen.getByRole('table', { name: 'Units per variation' })).getByRole('row', { name: /Total/ }).textContent;
+    expect(total()).toContain('(SRM —)');
+    rerender(<ResultsView results={results()} />);
+    expect(total()).toContain('(SRM p = 0.320)');
+  });
+
+  it('labels the p-value and interval columns corrected only when a correction is applied', () => {
+    const headers = (): string[] => within(screen.getByRole('table', { name: 'Metric purchase by variation' })).getAllByRole('columnheader').map((h) => h.textContent);
+    const { rerender } = render(<ResultsView results={results()} />);
+    expect(headers()).toEqual(['Variation', 'Units', 'Mean', 'Effect', 'CI (corrected)', 'p-value (corrected)', 'Chance to win']);
+    expect(screen.getByTitle('uncorrected p < 0.001')).toBeTruthy();
+
+    rerender(<ResultsView results={results({ analysis: { alpha: 0.05, sequential: false, correction: 'none', interval: 'day' } })} />);
+    expect(headers()).toEqual(['Variation', 'Units', 'Mean', 'Effect', 'CI', 'p-value', 'Chance to win']);
+    expect(screen.queryByTitle(/uncorrected p/)).toBeNull();
+  });
+
   it('shows a dash, not a made-up 0, for a mean that overflowed, and marks a comparison CUPED left unadjusted', () => {
     const m = metric('purchase', {
       cupedApplied: true,

@@ -30,6 +30,8 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
       </>
     );
   }
+  // As the results table: the interval and p-value shown are corrected unless the correction is none.
+  const corrected = breakdown.values.some(({ results }) => results.analysis.correction !== 'none');
   return (
     <section aria-label={`Breakdown by ${breakdown.dimension}`}>
       {filtered}
@@ -43,7 +45,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
             <th className="num">Units</th>
             {treatments.map((t) => (
               <th key={t} className="num">
-                <span className="break-anywhere">{names.get(t) ?? t}</span>: effect [CI], p
+                <span className="break-anywhere">{names.get(t) ?? t}</span>: effect [CI], p{corrected ? ' (corrected)' : ''}
               </th>
             ))}
           </tr>

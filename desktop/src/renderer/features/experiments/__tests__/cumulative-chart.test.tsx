@@ -192,8 +192,14 @@ describe('breakdown table', () => {
     render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', values: [{ value: 'US', results: withNames }], omitted: { values: 0, units: 0 } }} metric="revenue" onChoose={() => undefined} />);
 
     const headers = screen.getAllByRole('columnheader').map((h) => h.textContent);
-    expect(headers).toEqual(['country', 'Units', 'Blue button: effect [CI], p', 'green: effect [CI], p']);
+    // Holm by default: the interval and p-value are the corrected ones, and say so.
+    expect(headers).toEqual(['country', 'Units', 'Blue button: effect [CI], p (corrected)', 'green: effect [CI], p (corrected)']);
     expect(screen.getAllByRole('cell').some((c) => c.textContent.includes('-0.01'))).toBe(true);
+    cleanup();
+
+    const none: ExperimentResultsView = { ...withNames, analysis: { ...withNames.analysis, correction: 'none' } };
+    render(<BreakdownTable breakdown={{ dimension: 'country', environment: 'production', values: [{ value: 'US', results: none }], omitted: { values: 0, units: 0 } }} metric="revenue" onChoose={() => undefined} />);
+    expect(screen.getAllByRole('columnheader').map((h) => h.textContent)).toEqual(['country', 'Units', 'Blue button: effect [CI], p', 'green: effect [CI], p']);
   });
 
   it('names the filters the breakdown applied, and says when no unit they keep has a value', () => {

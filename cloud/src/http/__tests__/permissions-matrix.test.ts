@@ -378,6 +378,19 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
     expect(ROUTES.every((r) => r.permission !== undefined)).toBe(true);
   });
 
+  /** Sends a fixture's request: 'allowed', 'FORBIDDEN' or the unexpected answer, and whether it wrote an audit entry. */
+  const attempt = async (route: (typeof ROUTES)[number], call: Call, token: string): Promise<{ outcome: string; wrote: boolean }> => {
+    const auditBefore = await auditCount();
+    const res = await p.request(route.method.toUpperCase(), call.path, {
+      token: call.token ?? token,
+      ...(call.body === undefined ? {} : { body: call.body }),
+      ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
+    });
+    const wrote = (await auditCount()) !== auditBefore;
+    const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
+    return { outcome: res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`, wrote };
+  };
+
   describe.each(ROUTES.map((r) => [routeId(r), r] as const))('%s', (id, route) => {
     it.each(ROLES.map((role) => [role, can(role, route.permission!) ? 'allowed' : 'FORBIDDEN'] as const))('as %s: %s', async (role, expected) => {
       const fixture = FIXTURES[id];
@@ -386,18 +399,9 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
       }
       counter += 1;
       const call = await fixture({ role, token: tokens[role], tokens, userIds, proposer, n: `${role}-${counter}` });
-      const auditBefore = await auditCount();
 
-      const res = await p.request(route.method.toUpperCase(), call.path, {
-        token: call.token ?? tokens[role],
-        ...(call.body === undefined ? {} : { body: call.body }),
-        ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
-      });
+      const { outcome, wrote } = await attempt(route, call, tokens[role]);
 
-      const wrote = (await auditCount()) !== auditBefore;
-
-      const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
-      const outcome = res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`;
       expect(outcome).toBe(expected);
       expect({ forbiddenButWrote: expected === 'FORBIDDEN' && wrote }).toEqual({ forbiddenButWrote: false });
     });
@@ -439,17 +443,8 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
         if (project !== undefined && project !== 'demo') {
           await must(tokens.owner, 'PUT', `/api/v1/users/${projectUserIds[role]}/projects/${project}/role`, { role });
         }
-        const auditBefore = await auditCount();
+        const { outcome, wrote } = await attempt(route, call, projectTokens[role]);
 
-        const res = await p.request(route.method.toUpperCase(), call.path, {
-          token: call.token ?? projectTokens[role],
-          ...(call.body === undefined ? {} : { body: call.body }),
-          ...(call.ifMatch === undefined ? {} : { headers: { 'If-Match': `"${call.ifMatch}"` } }),
-        });
-
-        const wrote = (await auditCount()) !== auditBefore;
-        const forbidden = res.status === 403 && res.body?.error?.code === 'FORBIDDEN';
-        const outcome = res.status >= 200 && res.status < 300 ? 'allowed' : forbidden ? 'FORBIDDEN' : `${res.status} ${JSON.stringify(res.body)}`;
         expect(outcome).toBe(expected);
         expect({ forbiddenButWrote: expected === 'FORBIDDEN' && wrote }).toEqual({ forbiddenButWrote: false });
       });

@@ -109,8 +109,9 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
   const [decision, setDecision] = useState<'ship' | 'rollback' | 'inconclusive'>('ship');
   /** The user's choice of winner; until there is one, the advice's (none when nothing is significantly better). */
   const [chosen, setChosen] = useState<string | null>(null);
-  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, () => {
-    setChosen(null);
+  // Their version keeps the user's choice of winner while it still names one of its variations.
+  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, (latest) => {
+    setChosen((c) => (c !== null && latest.definition.variations.some((v) => v.key === c) ? c : null));
   });
   // The results as the page analyses them, without its filters: a winner is proposed only when one is significantly better.
   const results = useAsync(() => client.resultsDetail(project, experiment.key, analysis ?? {}), [client, project, experiment.key, analysis]);

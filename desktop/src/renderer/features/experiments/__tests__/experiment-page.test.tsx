@@ -637,6 +637,32 @@ describe('experiment page dialogs and another tab', () => {
     expect(sent.find((r) => r.path.endsWith('/stop'))?.ifMatch).toBe('"3"');
     expect(backend.current().definition.status).toBe('running');
   });
+
+  it('keeps the winner chosen in the decision dialog when their version is reloaded', async () => {
+    const u = userEvent.setup();
+    const backend = experimentBackend(experiment(3, []));
+    const { client, sent } = fakeApi(backend.respond);
+    const { rerender } = render(page(client, 0));
+
+    await u.click(await screen.findByRole('button', { name: 'Decide…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Decide on Checkout' });
+    const winner = within(dialog).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' });
+    const pick = [...winner.options].map((o) => o.value).find((v) => v !== '' && v !== winner.value) ?? winner.options[winner.options.length - 1]!.value;
+    await u.selectOptions(winner, pick);
+    backend.change({ hypothesis: 'changed elsewhere' });
+    rerender(page(client, 1));
+    await screen.findByText('changed elsewhere');
+    await u.click(within(dialog).getByRole('button', { name: 'Stop and record decision' }));
+    await within(dialog).findByRole('alert');
+
+    await u.click(within(dialog).getByRole('button', { name: 'Reload their version' }));
+    await within(dialog).findByText(/now shows their version/);
+
+    expect(within(dialog).getByRole<HTMLSelectElement>('combobox', { name: 'Winner' }).value).toBe(pick);
+    await u.click(within(dialog).getByRole('button', { name: 'Stop and record decision' }));
+    await waitFor(() => { expect(sent.filter((r) => r.path.endsWith('/stop')).map((r) => r.ifMatch)).toEqual(['"3"', '"4"']); });
+    expect(sent.filter((r) => r.path.endsWith('/stop')).at(-1)?.body).toMatchObject({ decision: 'ship', winner: pick });
+  });
 });
 
 describe('experiment page filters, stopped experiments and unknown keys', () => {

@@ -318,6 +318,11 @@ const KIND_NAME: Readonly<Record<DefaultKind, { readonly one: string; readonly m
   null: { one: 'null', many: 'null' },
 };
 
+/** "a", "a and b", "a, b and c". */
+function listed(items: readonly string[]): string {
+  return items.length <= 2 ? items.join(' and ') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`;
+}
+
 /** The variation a flag serves when off in the context's environment (where it has no state: off there). */
 function offVariation(ctx: FeatureContext, flag: Flag): Flag['variations'][number] | undefined {
   const state = Object.hasOwn(flag.environments, ctx.environment) ? flag.environments[ctx.environment] : undefined;
@@ -351,7 +356,7 @@ export function defaultReplacement(ctx: FeatureContext, ref: FlagReference): str
     return undefined;
   }
   const off = offVariation(ctx, flag);
-  return off === undefined ? undefined : literal(off.value, ref.language);
+  return off === undefined ? undefined : literal(off.value, ref.language, ref.method);
 }
 
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
@@ -448,7 +453,7 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
         source: DIAGNOSTIC_SOURCE,
         code: DiagnosticCode.WrongDefaultType,
         message:
-          `The default ${ref.defaultValue.text} is ${KIND_NAME[ref.defaultValue.kind].one}, but "${flag.key}" serves ${served.map((k) => KIND_NAME[k].many).join(' and ')}` +
+          `The default ${ref.defaultValue.text} is ${KIND_NAME[ref.defaultValue.kind].one}, but "${flag.key}" serves ${listed(served.map((k) => KIND_NAME[k].many))}` +
           `${example === undefined ? '' : ` (e.g. ${valueText(example.value)})`}.`,
         data: { flagKey: flag.key, ...(replacement === undefined ? {} : { replacement }) },
       });
@@ -471,14 +476,29 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
   return out;
 }
 
-function literal(value: unknown, language: string): string | undefined {
+/** OpenFeature calls whose value is an integer type (Java Integer, Go int64, Python int). */
+const INTEGER_METHODS = new Set(['getIntegerValue', 'getIntegerDetails', 'IntValue', 'IntValueDetails', 'get_integer_value', 'get_integer_details']);
+/** Java calls whose value is a Double: an int literal does not convert to it. */
+const DOUBLE_METHODS = new Set(['getDoubleValue', 'getDoubleDetails']);
+const JAVA_INT_MAX = 2 ** 31 - 1;
+
+/**
+ * The value as a literal of the language, fitting the call's type where a number must be an integer
+ * (none for a fraction) or, in Java, a double (`10.0`). None for a string with quotes, backslashes or
+ * any control or line-separator character, which a plain literal cannot hold.
+ */
+function literal(value: unknown, language: string, method?: string): string | undefined {
   if (typeof value === 'boolean') {
     return language === 'python' ? (value ? 'True' : 'False') : String(value);
   }
   if (typeof value === 'number' && Number.isFinite(value)) {
-    return String(value);
+    if (method !== undefined && INTEGER_METHODS.has(method)) {
+      return Number.isSafeInteger(value) && (language !== 'java' || Math.abs(value) <= JAVA_INT_MAX) ? String(value) : undefined;
+    }
+    const text = String(value);
+    return language === 'java' && method !== undefined && DOUBLE_METHODS.has(method) && /^-?\d+$/.test(text) ? `${text}.0` : text;
   }
-  if (typeof value === 'string' && !/["'\\\n]/.test(value)) {
+  if (typeof value === 'string' && !/["'\\\u0000-\u001f\u007f\u2028\u2029]/.test(value)) {
     return language === 'go' || language === 'java' || language === 'python' ? `"${value}"` : `'${value}'`;
   }
   return undefined;
@@ -515,7 +535,7 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
       if (ref.language === 'go' || typeof variation.value === 'object') {
         return undefined;
       }
-      return ref.kind === 'boolean' && typeof variation.value !== 'boolean' ? undefined : literal(variation.value, ref.language);
+      return ref.kind === 'boolean' && typeof variation.value !== 'boolean' ? undefined : literal(variation.value, ref.language, ref.method);
     default:
       return undefined;
   }

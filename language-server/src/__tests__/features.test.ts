@@ -225,7 +225,27 @@ describe('type mismatches', () => {
     ],
     environments: { production: { enabled: false, defaultVariation: 'dark', offVariation: 'light' } },
   });
-  const ctx = (): FeatureContext => context({ flags: [record(darkMode), record(checkout), record(limit), record(theme)] });
+  const fraction = flagSchema.parse({
+    key: 'fraction',
+    name: 'Fraction',
+    type: 'number',
+    variations: [
+      { key: 'half', value: 2.5 },
+      { key: 'more', value: 7 },
+    ],
+    environments: { production: { enabled: true, defaultVariation: 'more', offVariation: 'half' } },
+  });
+  const controlText = flagSchema.parse({
+    key: 'cr-text',
+    name: 'Text with a carriage return',
+    type: 'string',
+    variations: [
+      { key: 'cr', value: 'a\rb' },
+      { key: 'plain', value: 'ab' },
+    ],
+    environments: { production: { enabled: true, defaultVariation: 'plain', offVariation: 'cr' } },
+  });
+  const ctx = (): FeatureContext => context({ flags: [record(darkMode), record(checkout), record(limit), record(theme), record(fraction), record(controlText)] });
   /** The xp diagnostics of a file's code as `code: message @line`. */
   const reported = async (file: string, lines: readonly string[]): Promise<string[]> => {
     const index = await indexOf(file, lines.join('\n'));
@@ -329,6 +349,18 @@ describe('type mismatches', () => {
     expect(await fixes('/w/f.go', ['package p', 'func f() {', '\ts := c.GetValue("checkout", user, 0)', '}', ''], 2)).toEqual(['Change default to "control" → "0" := "control"']);
     // An object cannot be written as a literal here: no fix.
     expect(await fixes('/w/f.ts', ["const t = client.getValue('theme-config', user, 'dark');", ''], 0)).toEqual([]);
+  });
+
+  it('writes a default that fits the call’s type, and none a literal cannot hold', async () => {
+    // Java's getDoubleValue takes a Double (an int literal does not convert); integer calls take no fraction.
+    expect(await fixes('/w/F.java', ['class F { void f() { Double d = of.getDoubleValue("checkout-limit", "x"); } }', ''], 0)).toEqual(['Change default to 10.0 → "\\"x\\"" := 10.0']);
+    expect(await fixes('/w/F.java', ['class F { void f() { Integer i = of.getIntegerValue("checkout-limit", "x"); } }', ''], 0)).toEqual(['Change default to 10 → "\\"x\\"" := 10']);
+    expect(await fixes('/w/F.java', ['class F { void f() { Integer i = of.getIntegerValue("fraction", "x"); } }', ''], 0)).toEqual([]);
+    expect(await fixes('/w/f.go', ['package p', 'func f() {', '\ti, _ := of.IntValue(ctx, "fraction", "x", ec)', '}', ''], 2)).toEqual([]);
+    expect(await fixes('/w/f.go', ['package p', 'func f() {', '\tv, _ := of.FloatValue(ctx, "fraction", "x", ec)', '}', ''], 2)).toEqual(['Change default to 2.5 → "\\"x\\"" := 2.5']);
+    // A carriage return cannot stand in a plain string literal.
+    expect(await fixes('/w/f.ts', ["const t = client.getValue('cr-text', user, 5);", ''], 0)).toEqual([]);
+    expect(await fixes('/w/f.py', ['t = client.get_value("cr-text", user, 5)', ''], 0)).toEqual([]);
   });
 });
 

@@ -17,6 +17,8 @@ import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
 import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
+import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
+import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -46,6 +48,8 @@ function useDialogSave({ experiment: opened, onDone, onConflict }: DialogProps, 
   readonly save: (write: (base: Stored<Experiment>) => Promise<Stored<Experiment>>) => Promise<void>;
   readonly feedback: ReactNode;
   readonly reloadButton: ReactNode;
+  /** The last save's error (null when none), for the fields it names. */
+  readonly error: unknown;
 } {
   const { client, project } = useSession();
   const [base, setBase] = useState(opened);
@@ -100,6 +104,7 @@ function useDialogSave({ experiment: opened, onDone, onConflict }: DialogProps, 
         Reload their version
       </button>
     ) : null,
+    error,
   };
 }
 
@@ -204,32 +209,108 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
 }
 
 /**
- * Edits the experiment's settings: its availability to client-side SDKs. Saves the stored
- * definition as read — the platform's fields (status, times, `splitHistory`) unchanged — with the
- * version it was read at (If-Match), like every write of this page.
+ * The definition with the Settings… form's values: each field as stored when the form leaves it as
+ * it was (an absent guardrail action shown as "alert only" stays absent, a range stays at the stored
+ * precision), so a save that changes one setting changes nothing else.
+ */
+export function withSettings(
+  definition: Experiment,
+  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft },
+): Experiment {
+  let out = withClientSide(definition, form.clientSide);
+  if ((form.guardrailAction ?? 'alert') !== (definition.guardrailAction ?? 'alert')) {
+    out = withField(out, 'guardrailAction', form.guardrailAction);
+  }
+  if (form.holdout !== (definition.holdout ?? '')) {
+    out = withField(out, 'holdout', form.holdout === '' ? undefined : form.holdout);
+  }
+  const stored = namespaceDraftOf(definition.namespace);
+  const unchanged = form.namespace.id.trim() === stored.id && Number(form.namespace.start) === Number(stored.start) && Number(form.namespace.end) === Number(stored.end);
+  if (!unchanged) {
+    out = withField(out, 'namespace', checkNamespace(form.namespace).namespace);
+  }
+  return out;
+}
+
+/**
+ * Edits the experiment's settings: its availability to client-side SDKs, what a guardrail
+ * degradation does, its holdout and its namespace range. Saves the stored definition as read — the
+ * platform's fields (status, times, `splitHistory`) and every setting left as it was unchanged —
+ * with the version it was read at (If-Match), like every write of this page.
  */
 function SettingsDialog(props: DialogProps): ReactNode {
   const { onClose } = props;
   const { client, project } = useSession();
-  const [clientSide, setClientSide] = useState(availableToClientSide(props.experiment.definition));
-  const { base: experiment, busy, save, feedback, reloadButton } = useDialogSave(props, (latest) => {
+  const initial = props.experiment.definition;
+  const [clientSide, setClientSide] = useState(availableToClientSide(initial));
+  const [guardrailAction, setGuardrailAction] = useState(initial.guardrailAction);
+  const [holdout, setHoldout] = useState(initial.holdout ?? '');
+  const [namespace, setNamespace] = useState(namespaceDraftOf(initial.namespace));
+  const { base: experiment, busy, save, feedback, reloadButton, error } = useDialogSave(props, (latest) => {
     setClientSide(availableToClientSide(latest.definition));
+    setGuardrailAction(latest.definition.guardrailAction);
+    setHoldout(latest.definition.holdout ?? '');
+    setNamespace(namespaceDraftOf(latest.definition.namespace));
   });
-  const submit = (): Promise<void> => save((base) => client.replace(project, 'experiments', base.key, withClientSide(base.definition, clientSide), base.version));
+  // The project's holdouts and experiments (their namespace ranges): the dialog works without them.
+  const holdouts = useAsync(() => client.listAll(project, 'holdouts'), [client, project]);
+  const experiments = useAsync(() => client.listAll(project, 'experiments'), [client, project]);
+  const namespaceProblems = Object.keys(checkNamespace(namespace).problems).length > 0;
+  const submit = (): Promise<void> =>
+    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace }), base.version));
   return (
     <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
       <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
+      <GuardrailActionField value={guardrailAction} onChange={setGuardrailAction} />
+      <HoldoutField holdouts={holdouts.state} value={holdout} onChange={setHoldout} />
+      <NamespaceField
+        draft={namespace}
+        onChange={setNamespace}
+        experiments={experiments.state}
+        self={experiment.key}
+        environments={experiment.definition.environments}
+        refusal={namespaceRefusal(error)}
+      />
       {feedback}
       <div className="actions">
         {reloadButton}
         <button type="button" onClick={onClose}>
           Cancel
         </button>
-        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
+        <button
+          type="button"
+          className="primary"
+          disabled={busy || namespaceProblems}
+          {...(namespaceProblems ? { title: 'Fix the namespace first' } : {})}
+          onClick={() => void submit()}
+        >
           Save settings
         </button>
       </div>
     </Dialog>
+  );
+}
+
+/** The experiment's guardrail action, and its holdout and namespace range when it has them. */
+export function SettingsSummary({ experiment }: { experiment: Experiment }): ReactNode {
+  return (
+    <section aria-label="Guardrail action, holdout and namespace" className="small">
+      <p>
+        <strong>Guardrail action:</strong> {guardrailActionText(experiment.guardrailAction)}
+        {experiment.holdout === undefined ? null : (
+          <>
+            {' · '}
+            <strong>Holdout:</strong> <code>{experiment.holdout}</code>
+          </>
+        )}
+        {experiment.namespace === undefined ? null : (
+          <>
+            {' · '}
+            <strong>Namespace:</strong> <code>{experiment.namespace.id}</code> {percentText(experiment.namespace.range[0])}–{percentText(experiment.namespace.range[1])}
+          </>
+        )}
+      </p>
+    </section>
   );
 }
 
@@ -777,6 +858,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
             {guardrails.state.status === 'error' ? <p className="small muted">The guardrail alerts could not be loaded ({errorMessage(guardrails.state.error)}).</p> : null}
             {d.status === 'stopped' ? <DecisionSummary experiment={d} guardrailStop={guardrailStop} {...(findings === undefined ? {} : { findings })} /> : null}
             <SplitSummary experiment={d} />
+            <SettingsSummary experiment={d} />
             {actionError === null ? null : <ErrorNote error={actionError} />}
             {d.status === 'draft' ? (
               <p className="state state-empty">Results appear once the experiment is started and units are exposed.</p>

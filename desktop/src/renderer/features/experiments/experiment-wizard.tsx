@@ -16,6 +16,8 @@ import type { ConditionRow } from '../flags/condition-model.js';
 import { planDuration, planText } from './power-plan.js';
 import type { PowerPlan, PowerPlanField } from './power-plan.js';
 import { variationIssues } from './variation-checks.js';
+import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, namespaceDraftOf, namespaceRefusal } from './experiment-settings-fields.js';
+import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
 import type { VariationDraft } from './variation-checks.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
@@ -158,6 +160,11 @@ export default function ExperimentWizard(): ReactNode {
   const { client, project, environments } = useSession();
   const lists = useAsync(() => Promise.all([client.listAll(project, 'metrics'), client.listAll(project, 'segments')]), [client, project]);
   const [step, setStep] = useState(0);
+  // For the Targeting step's holdout and namespace, loaded once it is reached (the first step's key check
+  // is the only request before); neither blocks the wizard when it cannot be loaded.
+  const targeting = step >= 2;
+  const holdouts = useAsync(() => (targeting ? client.listAll(project, 'holdouts') : Promise.resolve([])), [client, project, targeting]);
+  const experiments = useAsync(() => (targeting ? client.listAll(project, 'experiments') : Promise.resolve([])), [client, project, targeting]);
   const [key, setKey] = useState('');
   const [name, setName] = useState('');
   const [hypothesis, setHypothesis] = useState('');
@@ -178,6 +185,11 @@ export default function ExperimentWizard(): ReactNode {
   const [power, setPower] = useState(0.8);
   const [daily, setDaily] = useState(5000);
   const [dimensionsText, setDimensionsText] = useState('');
+  /** Unset until chosen: the API's default (alert) applies, and nothing is sent. */
+  const [guardrailAction, setGuardrailAction] = useState<GuardrailAction | undefined>(undefined);
+  const [holdout, setHoldout] = useState('');
+  const [namespaceDraft, setNamespaceDraft] = useState<NamespaceDraft>(namespaceDraftOf(undefined));
+  const namespaceCheck = checkNamespace(namespaceDraft);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   /** The experiment once created: a retry after a failed start only starts it (creating again would be refused as taken). */
@@ -217,7 +229,13 @@ export default function ExperimentWizard(): ReactNode {
   const problems: (string | null)[] = [
     null,
     issues.length === 0 ? null : issues.map((i) => i.message).join(' '),
-    validateRows(rows).size === 0 ? (envs.length > 0 ? null : 'Choose at least one environment.') : 'Fix the targeting conditions.',
+    validateRows(rows).size > 0
+      ? 'Fix the targeting conditions.'
+      : envs.length === 0
+        ? 'Choose at least one environment.'
+        : Object.keys(namespaceCheck.problems).length > 0
+          ? 'Fix the namespace.'
+          : null,
     dimensionsProblem(dimensions),
     null,
     null,
@@ -271,6 +289,9 @@ export default function ExperimentWizard(): ReactNode {
       metrics: { primary: metric('primary'), secondary: metric('secondary'), guardrails: metric('guardrail').filter((k) => !projectWide.has(k)) },
       ...(dimensions.length === 0 ? {} : { dimensions }),
       ...(clientSide ? {} : { clientSide: false }),
+      ...(holdout === '' ? {} : { holdout }),
+      ...(namespaceCheck.namespace === undefined ? {} : { namespace: namespaceCheck.namespace }),
+      ...(guardrailAction === undefined ? {} : { guardrailAction }),
     };
   };
 
@@ -399,6 +420,15 @@ export default function ExperimentWizard(): ReactNode {
                 <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
                 <h3>Who is eligible</h3>
                 <ConditionBuilder rows={rows} onChange={setRows} segments={segments.map((s) => s.key)} label="Experiment targeting" />
+                <h3>Holdout and namespace</h3>
+                <HoldoutField holdouts={holdouts.state} value={holdout} onChange={setHoldout} />
+                <NamespaceField
+                  draft={namespaceDraft}
+                  onChange={setNamespaceDraft}
+                  experiments={experiments.state}
+                  environments={envs.length === environments.length ? [] : envs}
+                  refusal={namespaceRefusal(error)}
+                />
               </>
             ) : null}
             {step === 3 ? (
@@ -437,6 +467,7 @@ export default function ExperimentWizard(): ReactNode {
                 </table>
               )
             ) : null}
+            {step === 3 ? <GuardrailActionField value={guardrailAction} onChange={setGuardrailAction} /> : null}
             {step === 3 ? (
               <label>
                 Result dimensions

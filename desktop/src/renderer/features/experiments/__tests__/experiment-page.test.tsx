@@ -2,7 +2,7 @@ import '../../../test/dom.js';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Experiment, ExperimentResultsView, StoredEnvironment, Stored } from '@xp/shared';
+import type { Experiment, ExperimentResultsView, Holdout, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { formatTime } from '../../../lib/format.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
@@ -1126,5 +1126,150 @@ describe('experiment page deletion (experiments cannot be archived)', () => {
     await u.click(screen.getByRole('button', { name: 'Delete experiment' }));
     expect((await screen.findByRole('alert')).textContent).toContain('experiment is running; stop it first');
     expect(window.location.hash).not.toBe('#/experiments');
+  });
+});
+
+describe('experiment page: guardrail action, holdout and namespace', () => {
+  const HOLDOUTS: Stored<Holdout>[] = [
+    storedOf<Holdout>({ key: 'global-2026', name: 'Global 2026', hashAttribute: 'id', coverage: 0.05 }),
+    storedOf<Holdout>({ key: 'q4', name: 'Q4', hashAttribute: 'id', coverage: 0.1 }),
+  ];
+  /** A running experiment holding 0–30% of namespace "checkout" in production. */
+  const BANNER = storedOf(abExperiment('banner', { name: 'Banner', status: 'running', environments: ['production'], namespace: { id: 'checkout', range: [0, 0.3] } }));
+  /** The project's lists: its holdouts, and its experiments (`self` as stored, and banner). */
+  const lists =
+    (self: () => Stored<Experiment>): Responder =>
+    (req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/holdouts?')) {
+        return { status: 200, body: { items: HOLDOUTS } };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/experiments?')) {
+        return { status: 200, body: { items: [self(), BANNER] } };
+      }
+      return undefined;
+    };
+  const render5 = (definition: Partial<Experiment>, extra: Responder = () => undefined): { backend: ReturnType<typeof experimentBackend>; sent: ReturnType<typeof fakeApi>['sent'] } => {
+    const initial = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], ...definition }), { version: 5 });
+    // The list answers the experiment as stored now (the closure runs after the backend exists).
+    const backend: ReturnType<typeof experimentBackend> = experimentBackend(initial, (req) => extra(req) ?? lists(() => backend.current())(req));
+    const { client, sent } = fakeApi(backend.respond);
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    return { backend, sent };
+  };
+  const select = (name: string): HTMLSelectElement => screen.getByRole<HTMLSelectElement>('combobox', { name });
+  const described = (el: HTMLElement): string => document.getElementById(el.getAttribute('aria-describedby') ?? '')?.textContent ?? '';
+
+  it('shows the current guardrail action, holdout and namespace on the page and in Settings…, and saves changes with If-Match', async () => {
+    const u = userEvent.setup();
+    const { backend, sent } = render5({ guardrailAction: 'stop', holdout: 'global-2026', namespace: { id: 'checkout', range: [0.3, 0.6] } });
+    const stored = backend.current().definition;
+
+    const summary = await screen.findByRole('region', { name: 'Guardrail action, holdout and namespace' });
+    expect(summary.textContent).toBe('Guardrail action: stop and roll back to the control · Holdout: global-2026 · Namespace: checkout 30%–60%');
+
+    await u.click(screen.getByRole('button', { name: 'Settings…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings of Checkout' });
+    expect(select('When a guardrail degrades').value).toBe('stop');
+    await waitFor(() => { expect([...select('Holdout').options].map((o) => o.text)).toEqual(['None', 'Global 2026 (global-2026, 5% held out)', 'Q4 (q4, 10% held out)']); });
+    expect(select('Holdout').value).toBe('global-2026');
+    expect(within(dialog).getByRole<HTMLInputElement>('combobox', { name: 'Namespace' }).value).toBe('checkout');
+    expect(within(dialog).getByRole<HTMLInputElement>('spinbutton', { name: 'Range start (%)' }).value).toBe('30');
+    const end = within(dialog).getByRole<HTMLInputElement>('spinbutton', { name: 'Range end (%)' });
+    expect(end.value).toBe('60');
+    // The others' ranges in the namespace: the experiment itself is not one of them.
+    expect(within(within(dialog).getByRole('list', { name: 'Ranges in namespace checkout' })).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'Banner (banner): 0%–30%, running in production',
+    ]);
+
+    await u.selectOptions(select('When a guardrail degrades'), 'alert');
+    await u.selectOptions(select('Holdout'), '');
+    fireEvent.change(end, { target: { value: '75' } });
+    await u.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(puts.map((r) => r.ifMatch)).toEqual(['"5"']);
+    const { holdout: _holdout, ...withoutHoldout } = stored;
+    expect(puts[0]?.body).toEqual({ ...withoutHoldout, guardrailAction: 'alert', namespace: { id: 'checkout', range: [0.3, 0.75] } });
+    expect(screen.getByRole('region', { name: 'Guardrail action, holdout and namespace' }).textContent).toBe('Guardrail action: alert only · Namespace: checkout 30%–75%');
+  });
+
+  it('keeps an absent guardrail action, holdout and namespace absent when Settings… saves another change', async () => {
+    const u = userEvent.setup();
+    const { backend, sent } = render5({});
+    const stored = backend.current().definition;
+    expect((await screen.findByRole('region', { name: 'Guardrail action, holdout and namespace' })).textContent).toBe('Guardrail action: alert only');
+
+    await u.click(screen.getByRole('button', { name: 'Settings…' }));
+    expect(select('When a guardrail degrades').value).toBe('alert');
+    expect(select('Holdout').value).toBe('');
+    expect(screen.getByRole<HTMLInputElement>('combobox', { name: 'Namespace' }).value).toBe('');
+    await u.click(screen.getByRole('checkbox', { name: 'Available to client-side SDKs (browsers, mobile apps)' }));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+
+    const put = sent.find((r) => r.method === 'PUT');
+    expect(put?.ifMatch).toBe('"5"');
+    expect(put?.body).toEqual({ ...stored, clientSide: false });
+  });
+
+  it('shows the API\'s refusal of an overlapping range under the range field', async () => {
+    const u = userEvent.setup();
+    const refusal: Responder = (req) =>
+      req.method === 'PUT'
+        ? {
+            status: 400,
+            body: {
+              error: {
+                code: 'VALIDATION_FAILED',
+                message: 'namespace "checkout": range [0.2, 0.5) overlaps running experiments ("banner" holds [0, 0.3)), so units would be in both; choose a free range or stop the other first',
+                details: { issues: [{ path: 'namespace.range', message: 'overlaps "banner" in namespace "checkout"' }] },
+              },
+            },
+          }
+        : undefined;
+    const { sent } = render5({}, refusal);
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings of Checkout' });
+    await u.type(within(dialog).getByRole('combobox', { name: 'Namespace' }), 'checkout');
+    const start = within(dialog).getByRole('spinbutton', { name: 'Range start (%)' });
+    fireEvent.change(start, { target: { value: '20' } });
+    fireEvent.change(within(dialog).getByRole('spinbutton', { name: 'Range end (%)' }), { target: { value: '50' } });
+    await within(dialog).findByRole('list', { name: 'Ranges in namespace checkout' });
+    expect(within(dialog).getByText(/^Free while the running ones run:/).textContent).toBe('Free while the running ones run: 30%–100%.');
+    expect(within(dialog).getByRole('status').textContent).toMatch(/^This range overlaps banner \(0%–30%\)/);
+    expect(start.getAttribute('aria-invalid')).toBeNull();
+
+    await u.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(start.getAttribute('aria-invalid')).toBe('true'); });
+    expect(described(start)).toBe('The API refused this range: overlaps "banner" in namespace "checkout".');
+    expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ namespace: { id: 'checkout', range: [0.2, 0.5] } });
+    expect(screen.getByRole('dialog', { name: 'Settings of Checkout' })).toBeTruthy();
+  });
+
+  it('checks the range in Settings… and saves nothing until it is right', async () => {
+    const u = userEvent.setup();
+    const { sent } = render5({ namespace: { id: 'checkout', range: [0.3, 0.6] } });
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const start = screen.getByRole('spinbutton', { name: 'Range start (%)' });
+    const save = screen.getByRole('button', { name: 'Save settings' });
+
+    fireEvent.change(start, { target: { value: '70' } });
+    expect(described(start)).toBe('Range: the start (70%) must be below the end (60%).');
+    expect(save).toHaveProperty('disabled', true);
+    fireEvent.change(start, { target: { value: '101' } });
+    expect(described(start)).toBe('Range start: 101% is not between 0 and 100%.');
+    fireEvent.change(start, { target: { value: '' } });
+    expect(described(start)).toBe('Range start: enter a percentage from 0 to 100.');
+    expect(save).toHaveProperty('disabled', true);
+    await u.click(save);
+    expect(sent.filter((r) => r.method === 'PUT')).toEqual([]);
+
+    fireEvent.change(start, { target: { value: '40' } });
+    expect(save).toHaveProperty('disabled', false);
   });
 });

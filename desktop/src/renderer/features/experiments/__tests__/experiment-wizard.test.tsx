@@ -1,9 +1,9 @@
 import '../../../test/dom.js';
-import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import type { UserEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Experiment, Metric, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
+import type { Experiment, Holdout, Metric, Stored, StoredEnvironment, User, XpApiClient } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
@@ -481,5 +481,163 @@ describe('experiment wizard', () => {
     expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
     fireEvent.change(field, { target: { value: 'country, plan' } });
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+});
+
+describe('experiment wizard: guardrail action, holdout and namespace', () => {
+  const HOLDOUT: Stored<Holdout> = storedOf<Holdout>({ key: 'global-2026', name: 'Global 2026', hashAttribute: 'id', coverage: 0.05 });
+  /** A running experiment holding 0–30% of namespace "checkout" in development, and a draft there (which holds nothing). */
+  const BANNER = storedOf(abExperiment('banner', { name: 'Banner', status: 'running', environments: ['development'], namespace: { id: 'checkout', range: [0, 0.3] } }));
+  const DRAFT = storedOf(abExperiment('footer', { name: 'Footer', namespace: { id: 'checkout', range: [0.5, 1] } }));
+
+  /** The API of a project with metric "errors", holdout global-2026 and the experiments above; a create comes back a draft. */
+  function projectApi(): ReturnType<typeof fakeApi> {
+    return fakeApi((req) => {
+      if (req.method === 'POST' && req.path === '/api/v1/projects/web/experiments') {
+        return { status: 201, body: stored(1, 'draft') };
+      }
+      if (req.method !== 'GET') {
+        return undefined;
+      }
+      if (/\/metrics(\?|$)/.test(req.path)) {
+        return { status: 200, body: { items: [conversion('errors', false)] } };
+      }
+      if (/\/holdouts(\?|$)/.test(req.path)) {
+        return { status: 200, body: { items: [HOLDOUT] } };
+      }
+      if (/\/experiments\?/.test(req.path)) {
+        return { status: 200, body: { items: [BANNER, DRAFT] } };
+      }
+      return emptyLists(req);
+    });
+  }
+
+  const select = (name: string | RegExp): HTMLSelectElement => screen.getByRole<HTMLSelectElement>('combobox', { name });
+  const namespaceField = (): HTMLInputElement => screen.getByRole<HTMLInputElement>('combobox', { name: 'Namespace' });
+  const rangeStart = (): HTMLInputElement => screen.getByRole<HTMLInputElement>('spinbutton', { name: 'Range start (%)' });
+  const rangeEnd = (): HTMLInputElement => screen.getByRole<HTMLInputElement>('spinbutton', { name: 'Range end (%)' });
+  /** The text an input's aria-describedby points at. */
+  const described = (el: HTMLElement): string => document.getElementById(el.getAttribute('aria-describedby') ?? '')?.textContent ?? '';
+
+  async function toTargeting(u: UserEvent): Promise<void> {
+    await next(u, 'Hypothesis', 'Variations');
+    await next(u, 'Variations', 'Targeting');
+  }
+
+  async function createDraft(u: UserEvent, sent: ReturnType<typeof fakeApi>['sent']): Promise<Record<string, unknown>> {
+    await u.click(screen.getByRole('button', { name: 'Create draft' }));
+    await waitFor(() => { expect(sent.some((r) => r.method === 'POST')).toBe(true); });
+    return sent.find((r) => r.method === 'POST')?.body as Record<string, unknown>;
+  }
+
+  it('sends the guardrail action, holdout and namespace range chosen, the holdouts listed from the API', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = projectApi();
+    await openWizard(u, client, user(), [DEVELOPMENT], 'checkout-copy', 'Checkout copy');
+    await toTargeting(u);
+
+    await waitFor(() => { expect([...select('Holdout').options].map((o) => o.text)).toEqual(['None', 'Global 2026 (global-2026, 5% held out)']); });
+    expect(sent.some((r) => r.method === 'GET' && r.path.startsWith('/api/v1/projects/web/holdouts'))).toBe(true);
+    expect(described(select('Holdout'))).toContain('Units in the holdout');
+    await u.selectOptions(select('Holdout'), 'global-2026');
+
+    await u.type(namespaceField(), 'checkout');
+    // The namespaces the project's experiments use are offered.
+    const offered = document.getElementById(namespaceField().getAttribute('list') ?? '');
+    expect([...(offered?.querySelectorAll('option') ?? [])].map((o) => o.getAttribute('value'))).toEqual(['checkout']);
+    const ranges = screen.getByRole('list', { name: 'Ranges in namespace checkout' });
+    expect(within(ranges).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'Banner (banner): 0%–30%, running in development',
+      'Footer (footer): 50%–100%, draft (holds no range until it runs)',
+    ]);
+    expect(screen.getByText(/^Free while the running ones run:/).textContent).toBe('Free while the running ones run: 30%–100%.');
+    fireEvent.change(rangeStart(), { target: { value: '30' } });
+    fireEvent.change(rangeEnd(), { target: { value: '62.5' } });
+    expect(screen.queryByRole('alert')).toBeNull();
+    await next(u, 'Targeting', 'Metrics');
+
+    expect([...select('When a guardrail degrades').options].map((o) => o.text)).toEqual([
+      'Alert only: record an alert, the experiment keeps running (default)',
+      'Stop the experiment and roll back to the control',
+    ]);
+    expect(select('When a guardrail degrades').value).toBe('alert');
+    await u.selectOptions(select('Role of errors'), 'guardrail');
+    await u.selectOptions(select('When a guardrail degrades'), 'stop');
+    await next(u, 'Metrics', 'Power');
+    await next(u, 'Power', 'Review');
+    expect(screen.getByRole('region', { name: 'Experiment definition' }).textContent).toContain('"guardrailAction": "stop"');
+
+    const body = await createDraft(u, sent);
+    expect(body).toMatchObject({ holdout: 'global-2026', namespace: { id: 'checkout', range: [0.3, 0.625] }, guardrailAction: 'stop', metrics: { guardrails: ['errors'] } });
+  });
+
+  it('leaves the guardrail action, holdout and namespace out of the create body when none is chosen', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = projectApi();
+    await openWizard(u, client, user(), [DEVELOPMENT], 'plain', 'Plain');
+    await toTargeting(u);
+    await waitFor(() => { expect(select('Holdout').options).toHaveLength(2); });
+    expect(select('Holdout').value).toBe('');
+    expect(namespaceField().value).toBe('');
+    // No range to give without a namespace.
+    expect(screen.queryByRole('spinbutton', { name: 'Range start (%)' })).toBeNull();
+    await next(u, 'Targeting', 'Metrics');
+    expect(select('When a guardrail degrades').value).toBe('alert');
+    await next(u, 'Metrics', 'Power');
+    await next(u, 'Power', 'Review');
+
+    const body = await createDraft(u, sent);
+    expect(body).not.toHaveProperty('guardrailAction');
+    expect(body).not.toHaveProperty('holdout');
+    expect(body).not.toHaveProperty('namespace');
+  });
+
+  it('checks the namespace range (0–100%, start below end) and keeps Next disabled until it is right', async () => {
+    const u = userEvent.setup();
+    const { client } = projectApi();
+    await openWizard(u, client, user(), [DEVELOPMENT], 'ranges', 'Ranges');
+    await toTargeting(u);
+    const nextButton = (): HTMLElement => screen.getByRole('button', { name: 'Next' });
+
+    await u.type(namespaceField(), 'checkout');
+    expect(described(rangeStart())).toBe('Range start: enter a percentage from 0 to 100. Range end: enter a percentage from 0 to 100.');
+    expect(nextButton()).toHaveProperty('disabled', true);
+    expect(screen.getByText('Fix the namespace.')).toBeTruthy();
+
+    fireEvent.change(rangeStart(), { target: { value: '-5' } });
+    fireEvent.change(rangeEnd(), { target: { value: '120' } });
+    expect(described(rangeEnd())).toBe('Range start: -5% is not between 0 and 100%. Range end: 120% is not between 0 and 100%.');
+    expect(rangeStart().getAttribute('aria-invalid')).toBe('true');
+
+    fireEvent.change(rangeStart(), { target: { value: '60' } });
+    fireEvent.change(rangeEnd(), { target: { value: '40' } });
+    expect(described(rangeStart())).toBe('Range: the start (60%) must be below the end (40%).');
+    expect(nextButton()).toHaveProperty('disabled', true);
+
+    fireEvent.change(rangeEnd(), { target: { value: '60' } });
+    expect(described(rangeStart())).toBe('Range: the start (60%) must be below the end (60%).');
+
+    fireEvent.change(rangeStart(), { target: { value: '40' } });
+    expect(rangeStart().getAttribute('aria-invalid')).toBeNull();
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(nextButton()).toHaveProperty('disabled', false);
+  });
+
+  it('warns of a range that overlaps a running experiment of the namespace in a shared environment', async () => {
+    const u = userEvent.setup();
+    const { client } = projectApi();
+    await openWizard(u, client, user(), [DEVELOPMENT, STAGING], 'overlap', 'Overlap');
+    await toTargeting(u);
+    await u.type(namespaceField(), 'checkout');
+    await screen.findByRole('list', { name: 'Ranges in namespace checkout' });
+    fireEvent.change(rangeStart(), { target: { value: '20' } });
+    fireEvent.change(rangeEnd(), { target: { value: '50' } });
+    expect(screen.getByRole('status').textContent).toMatch(/^This range overlaps banner \(0%–30%\), running in an environment this experiment runs in/);
+
+    // Banner runs in development only: in staging alone there is no overlap.
+    await u.click(screen.getByRole('checkbox', { name: 'Staging' }));
+    expect(screen.getByRole('status').textContent).toMatch(/^This range overlaps banner/);
+    await u.click(screen.getByRole('checkbox', { name: 'Development' }));
+    expect(screen.queryByRole('status')).toBeNull();
   });
 });

@@ -1,0 +1,281 @@
+import { useId } from 'react';
+import type { ReactNode } from 'react';
+import type { Experiment, Holdout, Stored } from '@xp/shared';
+import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { errorMessage } from '../../lib/ui.js';
+import type { AsyncState } from '../../lib/use-async.js';
+
+/**
+ * The fields the wizard's Targeting and Metrics steps and the experiment page's Settings… dialog
+ * share: the guardrail action, the holdout and the namespace range (docs/api.md, Guardrails;
+ * docs/evaluation.md). Each is optional in the API; absent stays absent.
+ */
+
+export type GuardrailAction = NonNullable<Experiment['guardrailAction']>;
+type Namespace = NonNullable<Experiment['namespace']>;
+
+/** The actions the API supports (`guardrailAction`), each with its one-line explanation. `alert` is what absent means. */
+export const GUARDRAIL_ACTIONS: readonly { readonly value: GuardrailAction; readonly label: string }[] = [
+  { value: 'alert', label: 'Alert only: record an alert, the experiment keeps running (default)' },
+  { value: 'stop', label: 'Stop the experiment and roll back to the control' },
+];
+
+/** The action in a few words, as the experiment page's summary shows it. */
+export function guardrailActionText(action: GuardrailAction | undefined): string {
+  return action === 'stop' ? 'stop and roll back to the control' : 'alert only';
+}
+
+/** What a significant degradation of a guardrail metric does: select, with its explanation. `value` undefined: absent (alert). */
+export function GuardrailActionField({ value, onChange }: { value: GuardrailAction | undefined; onChange: (action: GuardrailAction) => void }): ReactNode {
+  const hint = useId();
+  return (
+    <div>
+      <label>
+        When a guardrail degrades
+        <select value={value ?? 'alert'} aria-describedby={hint} onChange={(e) => { onChange(e.target.value as GuardrailAction); }}>
+          {GUARDRAIL_ACTIONS.map((a) => (
+            <option key={a.value} value={a.value}>
+              {a.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p id={hint} className="small muted">
+        The platform checks the guardrail metrics (this experiment&apos;s and the project-wide ones) every minute in each environment it runs in; a significant
+        change in the harmful direction always records an alert. Stopping also stops the experiment with the decision “roll back”, no winner released.
+      </p>
+    </div>
+  );
+}
+
+/** Select of the project's holdouts, with "None". `value` '' is none (the field absent). */
+export function HoldoutField({ holdouts, value, onChange }: { holdouts: AsyncState<readonly Stored<Holdout>[]>; value: string; onChange: (key: string) => void }): ReactNode {
+  const hint = useId();
+  const listed = holdouts.status === 'ready' ? holdouts.data : [];
+  const unknown = value !== '' && !listed.some((h) => h.key === value);
+  return (
+    <div>
+      <label>
+        Holdout
+        <select value={value} aria-describedby={hint} onChange={(e) => { onChange(e.target.value); }}>
+          <option value="">None</option>
+          {listed.map((h) => (
+            <option key={h.key} value={h.key}>
+              {h.definition.name} ({h.key}, {percentText(h.definition.coverage)} held out)
+            </option>
+          ))}
+          {unknown ? <option value={value}>{value}{holdouts.status === 'ready' ? ' (not found)' : ''}</option> : null}
+        </select>
+      </label>
+      <p id={hint} className="small muted">
+        Units in the holdout (a stable share of all units) are kept out of this experiment — and of every experiment naming the same holdout — so the combined effect of
+        the experiments can be measured against them.
+        {holdouts.status === 'loading' ? ' Loading the holdouts…' : null}
+        {holdouts.status === 'error' ? ` The holdouts could not be loaded (${errorMessage(holdouts.error)}).` : null}
+        {holdouts.status === 'ready' && listed.length === 0 ? ' The project has no holdouts yet (they are created through the API or the CLI).' : null}
+      </p>
+    </div>
+  );
+}
+
+/** A namespace as the form holds it: its id and the range in percent, as typed. An empty id is no namespace. */
+export interface NamespaceDraft {
+  readonly id: string;
+  readonly start: string;
+  readonly end: string;
+}
+
+/** A fraction of the namespace as a percentage in the form's precision (hundredths): 0.3333 → "33.33". */
+function percentOf(fraction: number): string {
+  return String(Math.round(fraction * 10_000) / 100);
+}
+
+/** 0.2 → "20%", 0.3333 → "33.33%". */
+export function percentText(fraction: number): string {
+  return `${percentOf(fraction)}%`;
+}
+
+/** The form of a stored namespace (none: all empty). */
+export function namespaceDraftOf(namespace: Namespace | undefined): NamespaceDraft {
+  return namespace === undefined ? { id: '', start: '', end: '' } : { id: namespace.id, start: percentOf(namespace.range[0]), end: percentOf(namespace.range[1]) };
+}
+
+/** The longest namespace id the API takes. */
+const MAX_NAMESPACE_ID = 128;
+
+/** What is wrong with one end of the range, or its fraction. */
+function rangeEnd(label: string, text: string): { readonly fraction?: number; readonly problem?: string } {
+  if (text.trim() === '') {
+    return { problem: `${label}: enter a percentage from 0 to 100.` };
+  }
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > 100) {
+    return { problem: `${label}: ${text.trim()}% is not between 0 and 100%.` };
+  }
+  return { fraction: Math.round(value * 100) / 10_000 };
+}
+
+/**
+ * The namespace the form gives (undefined: none, when no id is typed) and what is wrong with it, by
+ * field: the id within the API's 128 characters, each end of the range from 0 to 100%, start below end.
+ */
+export function checkNamespace(draft: NamespaceDraft): { readonly namespace?: Namespace; readonly problems: { readonly id?: string; readonly range?: string } } {
+  const id = draft.id.trim();
+  if (id === '') {
+    return { problems: {} };
+  }
+  const idProblem = id.length > MAX_NAMESPACE_ID ? `Namespace: at most ${MAX_NAMESPACE_ID} characters (this one has ${id.length}).` : undefined;
+  const start = rangeEnd('Range start', draft.start);
+  const end = rangeEnd('Range end', draft.end);
+  let rangeProblem = [start.problem, end.problem].filter((p) => p !== undefined).join(' ') || undefined;
+  if (rangeProblem === undefined && start.fraction !== undefined && end.fraction !== undefined && start.fraction >= end.fraction) {
+    rangeProblem = `Range: the start (${draft.start.trim()}%) must be below the end (${draft.end.trim()}%).`;
+  }
+  const problems = { ...(idProblem === undefined ? {} : { id: idProblem }), ...(rangeProblem === undefined ? {} : { range: rangeProblem }) };
+  if (idProblem !== undefined || rangeProblem !== undefined || start.fraction === undefined || end.fraction === undefined) {
+    return { problems };
+  }
+  return { namespace: { id, range: [start.fraction, end.fraction] }, problems };
+}
+
+/** Whether two experiments' environment lists share one (an empty list is every environment), as the API judges an overlap. */
+function shareEnvironment(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === 0 || b.length === 0 || a.some((env) => b.includes(env));
+}
+
+/** The parts of [0, 1) the ranges leave free, in order. */
+export function freeRanges(held: readonly (readonly [number, number])[]): [number, number][] {
+  const sorted = [...held].sort((a, b) => a[0] - b[0]);
+  const free: [number, number][] = [];
+  let at = 0;
+  for (const [start, end] of sorted) {
+    if (start > at) {
+      free.push([at, start]);
+    }
+    at = Math.max(at, end);
+  }
+  if (at < 1) {
+    free.push([at, 1]);
+  }
+  return free;
+}
+
+/**
+ * The API's refusal of the namespace (a 400 naming `namespace` or `namespace.range`, such as the
+ * overlap with running experiments: `overlaps "x" in namespace "y"`), for under the range field.
+ */
+export function namespaceRefusal(error: unknown): string | undefined {
+  return fieldErrors(error).get('namespace');
+}
+
+/**
+ * The namespace key (free text, with the namespaces the project's experiments already use to pick
+ * from) and its range in percent, with the ranges the other experiments of that namespace use, the
+ * parts running ones leave free, an overlap the API would refuse, and the API's refusal.
+ */
+export function NamespaceField({
+  draft,
+  onChange,
+  experiments,
+  self,
+  environments,
+  refusal,
+}: {
+  draft: NamespaceDraft;
+  onChange: (draft: NamespaceDraft) => void;
+  /** The project's experiments: their namespaces and ranges. */
+  experiments: AsyncState<readonly Stored<Experiment>[]>;
+  /** The experiment edited (left out of the others); none in the wizard. */
+  self?: string;
+  /** The environments the experiment runs in (empty: all). */
+  environments: readonly string[];
+  /** The API's refusal of the namespace, if any. */
+  refusal?: string | undefined;
+}): ReactNode {
+  const ids = useId();
+  const listId = `${ids}-namespaces`;
+  const idError = `${ids}-id-error`;
+  const rangeError = `${ids}-range-error`;
+  const { namespace, problems } = checkNamespace(draft);
+  const others = experiments.status === 'ready' ? experiments.data.filter((e) => e.key !== self) : [];
+  const used = [...new Set(others.flatMap((e) => (e.definition.namespace === undefined ? [] : [e.definition.namespace.id])))].sort();
+  const id = draft.id.trim();
+  const neighbours = id === '' ? [] : others.filter((e) => e.definition.namespace?.id === id);
+  const running = neighbours.filter((e) => e.definition.status === 'running');
+  const clashes =
+    namespace === undefined
+      ? []
+      : running.filter((e) => {
+          const r = e.definition.namespace!.range;
+          return r[0] < namespace.range[1] && namespace.range[0] < r[1] && shareEnvironment(environments, e.definition.environments);
+        });
+  const rangeMessage = problems.range ?? (refusal === undefined ? undefined : `The API refused this range: ${refusal}.`);
+  const set = (patch: Partial<NamespaceDraft>): void => { onChange({ ...draft, ...patch }); };
+  return (
+    <fieldset>
+      <legend>Namespace (mutually exclusive experiments)</legend>
+      <label>
+        Namespace
+        <input value={draft.id} list={listId} placeholder="checkout-layer" {...invalidProps(idError, problems.id)} onChange={(e) => { set({ id: e.target.value }); }} />
+        <datalist id={listId}>
+          {used.map((u) => (
+            <option key={u} value={u} />
+          ))}
+        </datalist>
+        <FieldError id={idError} message={problems.id} />
+      </label>
+      <p className="small muted">
+        Experiments in one namespace whose ranges do not overlap never share a unit. Leave empty for none.
+        {experiments.status === 'error' ? ` The project's experiments could not be loaded (${errorMessage(experiments.error)}), so the ranges they use are not shown.` : null}
+      </p>
+      {id === '' ? null : (
+        <>
+          <div className="row">
+            <label>
+              Range start (%)
+              <input type="number" min={0} max={100} step={0.01} value={draft.start} {...invalidProps(rangeError, rangeMessage)} onChange={(e) => { set({ start: e.target.value }); }} />
+            </label>
+            <label>
+              Range end (%)
+              <input type="number" min={0} max={100} step={0.01} value={draft.end} {...invalidProps(rangeError, rangeMessage)} onChange={(e) => { set({ end: e.target.value }); }} />
+            </label>
+          </div>
+          <FieldError id={rangeError} message={rangeMessage} />
+          {experiments.status !== 'ready' ? null : neighbours.length === 0 ? (
+            <p className="small muted">No other experiment uses namespace {id}: any range is free.</p>
+          ) : (
+            <>
+              <ul aria-label={`Ranges in namespace ${id}`} className="small">
+                {neighbours.map((e) => {
+                  const r = e.definition.namespace!.range;
+                  const where = e.definition.environments.length === 0 ? 'all environments' : e.definition.environments.join(', ');
+                  return (
+                    <li key={e.key}>
+                      {e.definition.name} (<code>{e.key}</code>): {percentText(r[0])}–{percentText(r[1])}, {e.definition.status}
+                      {e.definition.status === 'running' ? ` in ${where}` : ' (holds no range until it runs)'}
+                    </li>
+                  );
+                })}
+              </ul>
+              <p className="small muted">
+                Free while the running ones run: {freeRanges(running.map((e) => e.definition.namespace!.range)).map(([a, b]) => `${percentText(a)}–${percentText(b)}`).join(', ') || 'none'}.
+              </p>
+            </>
+          )}
+          {clashes.length === 0 ? null : (
+            <p className="banner banner-warn" role="status">
+              This range overlaps {clashes.map((e) => `${e.key} (${percentText(e.definition.namespace!.range[0])}–${percentText(e.definition.namespace!.range[1])})`).join(', ')}, running in an
+              environment this experiment runs in: the API refuses to run both with overlapping ranges. Choose a free range.
+            </p>
+          )}
+        </>
+      )}
+    </fieldset>
+  );
+}
+
+/** `definition` with `field` set to `value`, or without it when `value` is undefined. */
+export function withField<T extends object, K extends keyof T>(definition: T, field: K, value: T[K] | undefined): T {
+  const { [field]: _old, ...rest } = definition;
+  return (value === undefined ? rest : { ...rest, [field]: value }) as T;
+}

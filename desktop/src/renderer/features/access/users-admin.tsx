@@ -48,14 +48,10 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
     return (
       <Dialog title="User added" onClose={onClose}>
         <p role="status">
-          {email} can sign in now; they will be asked to choose their own password the first time.{' '}
-          {password === '' ? null : (
-            <>
-              Their initial password, shown only now: <code>{password}</code>
-            </>
-          )}
+          {email} can sign in now; they will be asked to choose their own password the first time.
+          {password === '' ? null : ' Their initial password, shown only now:'}
         </p>
-        <DoneActions onDone={onClose} />
+        {password === '' ? <DoneActions onDone={onClose} /> : <SecretOnce value={password} copyLabel="Copy password" noun="password" valueLabel="Initial password" onDone={onClose} />}
       </Dialog>
     );
   }

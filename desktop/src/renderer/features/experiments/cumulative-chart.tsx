@@ -97,7 +97,8 @@ export function cumulativeSeries(results: ExperimentResultsView, metric: string,
     }
     return row;
   });
-  return { variations, difference, rows, adjusted: drawn > 0 && drawnAdjusted === drawn, gaps: variations.flatMap((v) => {
+  // Nothing drawn: no interval to call unadjusted (the chart shows none).
+  return { variations, difference, rows, adjusted: drawnAdjusted === drawn, gaps: variations.flatMap((v) => {
     const gap = gaps.get(v);
     return gap === undefined ? [] : [{ variation: v, ...gap }];
   }) };

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { experimentSchema } from '@xp/shared';
 import type { Experiment, Metric, Stored } from '@xp/shared';
@@ -203,6 +203,7 @@ export default function ExperimentWizard(): ReactNode {
   /** A key the API already has an experiment under (checked on leaving the first step), and whether that check runs. */
   const [takenKey, setTakenKey] = useState<string | null>(null);
   const [checkingKey, setCheckingKey] = useState(false);
+  const keyInput = useRef<HTMLInputElement>(null);
   const details = detailsIssues({ key, name, hypothesis });
   const keyMessage = details.key ?? (takenKey !== null && takenKey === key.trim() ? `An experiment with key ${takenKey} already exists.` : undefined);
 
@@ -248,6 +249,9 @@ export default function ExperimentWizard(): ReactNode {
    * checks again).
    */
   const next = async (): Promise<void> => {
+    if (checkingKey) {
+      return;
+    }
     if (step === 0) {
       setDetailsTried(true);
       if (Object.keys(details).length > 0) {
@@ -267,6 +271,8 @@ export default function ExperimentWizard(): ReactNode {
       }
       setTakenKey(taken ? wanted : null);
       if (taken) {
+        // To the field at fault, whose message says why (Next stayed focusable while the API answered).
+        keyInput.current?.focus();
         return;
       }
     }
@@ -342,7 +348,7 @@ export default function ExperimentWizard(): ReactNode {
               <>
                 <label>
                   Key
-                  <input value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" {...invalidProps('experiment-key-error', shownDetails('key'))} />
+                  <input ref={keyInput} value={key} onChange={(e) => { setKey(e.target.value); }} placeholder="checkout-copy-test" {...invalidProps('experiment-key-error', shownDetails('key'))} />
                   <FieldError id="experiment-key-error" message={shownDetails('key')} />
                 </label>
                 <label>
@@ -539,7 +545,7 @@ export default function ExperimentWizard(): ReactNode {
                 Back
               </button>
               {step < STEPS.length - 1 ? (
-                <button type="button" className="primary" disabled={problems[step] !== null || checkingKey} aria-busy={checkingKey} onClick={() => void next()}>
+                <button type="button" className="primary" disabled={problems[step] !== null} aria-busy={checkingKey} onClick={() => void next()}>
                   Next
                 </button>
               ) : (

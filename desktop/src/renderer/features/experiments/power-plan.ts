@@ -85,7 +85,7 @@ export function planDuration(input: PowerPlanInput): PowerPlan {
   if (!(treated > 0 && treated < 1)) {
     const change = input.mde > 0 ? `+${formatNumber(input.mde * 100)}%` : `${formatNumber(input.mde * 100)}%`;
     return {
-      error: `A ${change} lift on a ${formatPercent(input.baseline)} baseline would make the conversion rate ${formatPercent(treated)}: a rate must stay between 0% and 100%. Enter a smaller lift.`,
+      error: `A ${change} lift on a ${formatPercent(input.baseline)} baseline would make the conversion rate ${formatPercent(treated)}: a rate must stay between 0% and 100%. Enter a lift closer to 0%.`,
       field: 'mde',
     };
   }

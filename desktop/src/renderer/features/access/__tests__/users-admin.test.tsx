@@ -36,7 +36,10 @@ describe('users administration', () => {
     await u.click(screen.getByRole('button', { name: 'Invite user' }));
 
     expect(sent).toEqual([{ method: 'POST', path: '/api/v1/users', ifMatch: null, body: { email: 'new@example.com', name: 'New Analyst', role: 'analyst' } }]);
-    expect(screen.getByRole('status').textContent).toContain('Generated-pass-123');
+    expect(screen.getByText(/can sign in now/).textContent).toContain('shown only now');
+    expect(screen.getByLabelText('Initial password').textContent).toBe('Generated-pass-123');
+    // Copied as the other secrets shown once are.
+    expect(screen.getByRole('button', { name: 'Copy password' })).toBeTruthy();
   });
 
   it('changes a role with the listed version and shows a refusal clearly', async () => {

@@ -161,6 +161,14 @@ describe('cumulative series', () => {
     expect(series?.rows[0]?.[bandKey('blue')]).toEqual([-0.01, 0.41]);
   });
 
+  it('calls no interval unadjusted when no point could be compared (nothing is drawn)', () => {
+    const failed = { bucket: '2026-11-20T00:00:00Z', end: '2026-11-20T01:00:00Z', units: { control: 10, blue: 9, green: 11 }, metrics: [{ metric: 'revenue', variation: 'blue', effect: 0, ci: [0, 0] as [number, number], pValue: 1, error: { code: 'ZERO_VARIANCE', message: 'no conversions in either arm' } }] };
+    render(<CumulativeChart results={results([failed as unknown as ExperimentResultsView['timeSeries']['points'][number]])} metric="revenue" />);
+
+    expect(screen.getByRole('figure').getAttribute('aria-label')).not.toContain('unadjusted');
+    expect(screen.queryByLabelText('Chart intervals')).toBeNull();
+  });
+
   it('says so when there is no time series yet', () => {
     render(<CumulativeChart results={results([])} metric="revenue" />);
     expect(screen.getByText(/No time series yet/)).toBeTruthy();

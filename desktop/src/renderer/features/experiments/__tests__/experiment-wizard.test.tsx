@@ -404,9 +404,14 @@ describe('experiment wizard', () => {
     });
     await openWizard(u, client, user(), [DEVELOPMENT], 'cta-copy', 'CTA copy');
     const key = screen.getByRole('textbox', { name: 'Key' });
-    await u.click(screen.getByRole('button', { name: 'Next' }));
+    const nextButton = screen.getByRole('button', { name: 'Next' });
+    await u.click(nextButton);
+    // While the API answers, focus stays on Next (a disabled button would drop it to the page)…
+    expect(document.activeElement === nextButton || document.activeElement === key).toBe(true);
     await waitFor(() => { expect(screen.getByRole('alert').textContent).toBe('An experiment with key cta-copy already exists.'); });
     expect(key.getAttribute('aria-invalid')).toBe('true');
+    // …and then moves to the field at fault.
+    expect(document.activeElement).toBe(key);
     expect(currentStep()).toBe('Hypothesis');
 
     await u.type(key, '-2');

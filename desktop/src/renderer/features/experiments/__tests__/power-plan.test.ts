@@ -77,7 +77,7 @@ describe('power plan', () => {
 
   it('refuses a lift that pushes the conversion rate past 100% or below 0%, instead of planning 2 units', () => {
     expect(planDuration({ ...BASE, mde: 10 })).toEqual({
-      error: 'A +1,000% lift on a 10.0% baseline would make the conversion rate 110.0%: a rate must stay between 0% and 100%. Enter a smaller lift.',
+      error: 'A +1,000% lift on a 10.0% baseline would make the conversion rate 110.0%: a rate must stay between 0% and 100%. Enter a lift closer to 0%.',
       field: 'mde',
     });
     expect(planDuration({ ...BASE, baseline: 0.5, mde: -1 })).toMatchObject({ field: 'mde', error: expect.stringContaining('A -100% lift on a 50.0% baseline would make the conversion rate 0.0%') as unknown });

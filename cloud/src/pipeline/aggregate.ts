@@ -475,15 +475,30 @@ const RECOMPUTE_CHANGED = recomputeSql(
   'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)',
 );
 
-/** Stores the batch's tracked events and adds them to the totals of every exposure of their unit. */
-const INSERT_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
+/**
+ * The batch's totals in one statement, so each totals row is written (and rolled up by the
+ * triggers) once per batch: recomputes, from the events stored BEFORE this statement, the totals of
+ * the exposures that are new or moved ($12-$15, the keys; empty for none), stores the batch's
+ * tracked events ($16-$23; empty for none) and adds those to the totals of every exposure of their
+ * unit. The stored-event part cannot see the rows this statement inserts (one snapshot), so no event
+ * is counted twice; grouping both parts' contributions together gives what the recompute followed
+ * by the add gave (sums add, conversions take the greatest).
+ */
+const RECOMPUTE_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
+  targets AS (SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)),
   ev AS (
     INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id, value, properties)
     SELECT project_id, environment, unit_id, name, ${EPOCH_MS} occurred_ms, event_id, value, properties
-    FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::numeric[], $19::jsonb[])
+    FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::text[], $22::numeric[], $23::jsonb[])
       AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
     RETURNING *),
   contrib AS (${CONTRIBUTION}
+    FROM targets c
+    JOIN exposures x ON x.project_id = c.project_id AND x.environment = c.environment AND x.experiment = c.experiment AND x.unit_id = c.unit_id
+    JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment
+    JOIN unit_events ev ON ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id AND ev.name = s.event_name
+    WHERE ${IN_WINDOW}
+    UNION ALL ${CONTRIBUTION}
     FROM ev
     JOIN exposures x ON x.project_id = ev.project_id AND x.environment = ev.environment AND x.unit_id = ev.unit_id
     JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment AND s.event_name = ev.name
@@ -507,9 +522,13 @@ const UPSERT_EXPOSURES = `WITH raw AS (
            count(DISTINCT variation) > 1 AS excluded
     FROM raw
     GROUP BY project_id, environment, experiment, unit_id),
+  -- One primary-key probe per incoming exposure (a correlated lookup, never a scan of the table,
+  -- whatever the planner's statistics say); NULL for an exposure not stored before this statement.
   prev AS (
-    SELECT x.project_id, x.environment, x.experiment, x.unit_id, x.exposed_at
-    FROM exposures x JOIN incoming i USING (project_id, environment, experiment, unit_id)),
+    SELECT i.project_id, i.environment, i.experiment, i.unit_id,
+           (SELECT x.exposed_at FROM exposures x
+            WHERE x.project_id = i.project_id AND x.environment = i.environment AND x.experiment = i.experiment AND x.unit_id = i.unit_id) AS exposed_at
+    FROM incoming i),
   up AS (
     INSERT INTO exposures AS x (project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded, attributes)
     SELECT project_id, environment, experiment, unit_id, variation, exposed_at, first_event_id, excluded, attributes FROM incoming
@@ -580,6 +599,8 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
   }
   exposures = await exposuresAfterDeletion(tx, exposures);
 
+  // The exposures whose totals are recomputed from the stored events: new ones, and moved ones (cleared first).
+  let recompute: ExposureKey[] = [];
   if (exposures.length > 0) {
     const changed = await tx.query<ExposureKey>(UPSERT_EXPOSURES, [
       exposures.map((e) => e.at.projectId),
@@ -592,12 +613,6 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
       exposures.map((e) => (e.event.attributes === undefined ? null : JSON.stringify(e.event.attributes))),
     ]);
     if (changed.rows.length > 0 && specs.length > 0) {
-      const keys = [
-        changed.rows.map((r) => r.project_id),
-        changed.rows.map((r) => r.environment),
-        changed.rows.map((r) => r.experiment),
-        changed.rows.map((r) => r.unit_id),
-      ];
       // New exposures have no totals yet; only moved ones need clearing before the recompute.
       const moved = changed.rows.filter((r) => r.moved);
       if (moved.length > 0) {
@@ -606,18 +621,22 @@ async function apply(tx: Queryable, events: readonly PipelineEvent[], options: A
           [moved.map((r) => r.project_id), moved.map((r) => r.environment), moved.map((r) => r.experiment), moved.map((r) => r.unit_id)],
         );
       }
-      await tx.query(RECOMPUTE_CHANGED, [...specParams(specs), preWindowMs, ...keys]);
+      recompute = changed.rows;
     }
   }
 
-  if (tracks.length > 0) {
+  if (recompute.length > 0 || tracks.length > 0) {
     // One row per distinct unit the event belongs to: its unitId and its other identifiers (`units`),
     // so that it meets the exposures of experiments bucketed on those attributes; repeated values
     // make one row, so that no exposure counts the event twice.
     const rows = tracks.flatMap((e) => unitIdsOf(e.event).map((unitId) => ({ e, unitId })));
-    await tx.query(INSERT_AND_ADD_TRACKS, [
+    await tx.query(RECOMPUTE_AND_ADD_TRACKS, [
       ...specParams(specs),
       preWindowMs,
+      recompute.map((r) => r.project_id),
+      recompute.map((r) => r.environment),
+      recompute.map((r) => r.experiment),
+      recompute.map((r) => r.unit_id),
       rows.map((r) => r.e.at.projectId),
       rows.map((r) => r.e.at.environment),
       rows.map((r) => r.unitId),

@@ -106,7 +106,7 @@ describe('console end to end: passwords', () => {
     await newField.fill('password1234');
     await confirmField.fill('password1234');
     await member.getByRole('button', { name: 'Set password and sign in' }).click();
-    await member.getByRole('alert').filter({ hasText: /newPassword too weak/ }).waitFor(WAIT);
+    await member.getByRole('alert').filter({ hasText: /The new password is too weak/ }).waitFor(WAIT);
 
     await newField.fill(CHOSEN);
     await confirmField.fill(CHOSEN);

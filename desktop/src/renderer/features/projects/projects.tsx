@@ -113,7 +113,11 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
       {selected === undefined ? null : (
         <>
           <Environments key={selected.key} project={selected} onChanged={selected.key === current ? reloadShell : () => undefined} />
-          {allowanceIn(session, 'projects:manage', { project: selected.key }).allowed ? (
+          {!allowanceIn(session, 'projects:manage', { project: selected.key }).allowed ? (
+            // Why there is no Edit or Delete for this project when the organisation role would allow
+            // them (a lower project role decides); otherwise the note above the list already says why.
+            manage.allowed ? <p className="small muted">{allowanceIn(session, 'projects:manage', { project: selected.key }).reason}: ask an owner or admin to rename or delete {selected.key}.</p> : null
+          ) : (
             <section aria-labelledby="project-danger-heading">
               <h2 id="project-danger-heading">Danger zone</h2>
               <p className="small muted">
@@ -123,7 +127,7 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
                 Delete project {selected.key}…
               </button>
             </section>
-          ) : null}
+          )}
         </>
       )}
       {open?.kind === 'create' ? (

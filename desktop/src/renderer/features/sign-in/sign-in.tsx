@@ -86,12 +86,18 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
       } else {
         // Here a 401 means wrong credentials ("invalid email or password"), not an expired session;
         // a 400 after a new password names what is wrong with it (too short, too common…).
-        setError(err instanceof ApiError && err.status === 401 ? err.message : errorMessage(err));
+        setError(err instanceof ApiError && err.status === 401 ? err.message : weakNewPassword(err) ?? errorMessage(err));
       }
       setBusy(false);
     }
   };
   return { busy, error, mustChoose, newPassword, setNewPassword, confirm, setConfirm, signIn };
+}
+
+/** The API's "newPassword too weak: …" in the form's words, naming the field as the form labels it. */
+function weakNewPassword(err: unknown): string | undefined {
+  const prefix = 'newPassword too weak: ';
+  return err instanceof ApiError && err.status === 400 && err.message.startsWith(prefix) ? `The new password is too weak: ${err.message.slice(prefix.length)}.` : undefined;
 }
 
 /** A profile id from its name: lower-case letters, digits and "-", unique among `taken`. */

@@ -345,5 +345,22 @@ describe('Projects screen', () => {
     expect(within(envs).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(['Key', 'Name', 'Colour', 'Production', 'Requires approval']);
     // Switching stays: it changes nothing.
     expect(within(table).getByRole('button', { name: 'Switch to app' })).toBeTruthy();
+    // The organisation role decides here: no second note under the project.
+    expect(screen.queryByText(/ask an owner or admin to rename or delete/)).toBeNull();
+  });
+
+  it('says why an admin who is a viewer of the project gets no Edit or Danger zone for it', async () => {
+    const backend = projectsBackend([WEB, APP], { web: [LIVE, DEV, QA] });
+    const api = fakeApi((req) => backend.respond(req));
+    const shell = { switchTo: vi.fn(), switching: null, reload: vi.fn(() => Promise.resolve()) };
+    render(
+      <WithSession client={api.client} me={user({ role: 'admin', projectRoles: [{ project: 'web', role: 'viewer' }] })} environments={[DEV, QA, LIVE]}>
+        <Projects shell={shell} />
+      </WithSession>,
+    );
+
+    await screen.findByRole('table', { name: 'Environments of web' });
+    expect(screen.queryByRole('heading', { name: 'Danger zone' })).toBeNull();
+    expect(screen.getByText('Viewers in project web cannot create, change or delete projects: ask an owner or admin to rename or delete web.')).toBeTruthy();
   });
 });

@@ -88,7 +88,7 @@ describe('sign-in', () => {
 
     await u.type(within(group).getByLabelText('Confirm new password'), '4');
     await u.click(screen.getByRole('button', { name: 'Set password and sign in' }));
-    expect((await screen.findByRole('alert')).textContent).toBe('newPassword too weak: is a commonly used password');
+    expect((await screen.findByRole('alert')).textContent).toBe('The new password is too weak: is a commonly used password.');
 
     await u.clear(within(group).getByLabelText('New password'));
     await u.clear(within(group).getByLabelText('Confirm new password'));

@@ -13,6 +13,7 @@ import { rowsToTargeting, targetingToRows, validateRows } from '../flags/conditi
 import type { ConditionRow } from '../flags/condition-model.js';
 import { segmentInUse } from './segment-references.js';
 import type { SegmentUser } from './segment-references.js';
+import { plainApiMessage } from '../../lib/plain-issues.js';
 
 interface Draft {
   key: string;
@@ -57,12 +58,23 @@ function definitionOf(d: Draft): { definition: Record<string, unknown> } | { fie
   return { definition: { ...base, type: 'condition', condition: rowsToTargeting(d.rows).condition ?? {} } };
 }
 
+/** The labels of the fields whose API messages are reworded. */
+const SEGMENT_LABELS: Readonly<Record<string, string>> = { key: 'Key', name: 'Name', description: 'Description', attribute: 'Attribute' };
+
 /** Creates a segment, or edits one from the version it was opened at (If-Match). */
 export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<Segment>; onClose: () => void; onSaved: () => void }): ReactNode {
   const form = useDefinitionForm('segments', existing, draftOf, onSaved);
   const { base, draft, set, error, fields } = form;
   const [local, setLocal] = useState<{ field: string; message: string } | null>(null);
-  const msg = (field: string): string | undefined => (local?.field === field ? local.message : fields.get(field));
+  const msg = (field: string): string | undefined => {
+    if (local?.field === field) {
+      return local.message;
+    }
+    // The API's schema wording ("Too big: expected string to have <=200 characters") in plain words, as the metric form does.
+    const api = fields.get(field);
+    const label = SEGMENT_LABELS[field];
+    return api === undefined || label === undefined ? api : plainApiMessage(label, api, (draft as unknown as Readonly<Record<string, unknown>>)[field]);
+  };
   const submit = async (): Promise<void> => {
     form.clearError();
     setLocal(null);

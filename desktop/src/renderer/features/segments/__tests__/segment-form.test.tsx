@@ -1,5 +1,5 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Segment, Stored, StoredEnvironment } from '@xp/shared';
@@ -81,8 +81,33 @@ describe('segment form', () => {
     await u.click(screen.getByRole('button', { name: 'Create segment' }));
     const key = screen.getByRole('textbox', { name: /^Key/ });
     expect(key.getAttribute('aria-invalid')).toBe('true');
-    expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('use lowercase letters, digits and dashes');
+    expect(document.getElementById(key.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Key: use lowercase letters, digits and dashes');
     expect(sent[0]?.body).toEqual({ key: 'Bad Key', name: 'Beta', type: 'ids', attribute: 'id', values: ['u1', 'u2'] });
+  });
+
+  it("puts the API's schema wording in plain words under the field", async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) =>
+      req.method === 'POST'
+        ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body: body.name: Too big: expected string to have <=200 characters', details: { issues: [{ path: 'body.name', message: 'Too big: expected string to have <=200 characters' }] } } } }
+        : undefined,
+    );
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Key' }), 'beta');
+    await u.click(screen.getByRole('textbox', { name: 'Name' }));
+    await u.paste('n'.repeat(250));
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Kind' }), 'ids');
+    await u.type(screen.getByRole('textbox', { name: /Unit ids/ }), 'u1');
+    await u.click(screen.getByRole('button', { name: 'Create segment' }));
+
+    const name = await screen.findByRole('textbox', { name: /^Name/ });
+    await waitFor(() => { expect(name.getAttribute('aria-invalid')).toBe('true'); });
+    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Name: at most 200 characters (this one has 250)');
   });
 
   it('says that a new key is taken instead of offering another version to reload', async () => {

@@ -1,7 +1,7 @@
 import type { CodeAction, CodeLens, CompletionItem, Diagnostic, Hover, TextEdit } from 'vscode-languageserver';
 import { CodeActionKind, CompletionItemKind, DiagnosticSeverity, DiagnosticTag, MarkupKind } from 'vscode-languageserver';
 import type { Experiment, Flag } from '@xp/shared';
-import { expandVariations, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
+import { expandVariations, getType, keySchema, servedToEveryone, staleVariation, unconfiguredOffVariation } from '@xp/shared';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
@@ -299,14 +299,8 @@ const TYPED_KINDS: Readonly<Partial<Record<FlagReference['kind'], Flag['type']>>
 
 /** A value's kind as the SDKs compare a default with it: an object, an array and null differ. */
 function kindOfValue(value: unknown): DefaultKind | undefined {
-  if (value === null) {
-    return 'null';
-  }
-  if (Array.isArray(value)) {
-    return 'array';
-  }
-  const type = typeof value;
-  return type === 'boolean' || type === 'number' || type === 'string' || type === 'object' ? type : undefined;
+  const type = getType(value);
+  return type === 'undefined' || type === 'unknown' ? undefined : (type as DefaultKind);
 }
 
 const KIND_NAME: Readonly<Record<DefaultKind, { readonly one: string; readonly many: string }>> = {
@@ -445,8 +439,10 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
     }
     const served = ref.defaultValue === undefined || methodMismatch(ref, flag) ? undefined : defaultMismatch(flag, ref.defaultValue);
     if (ref.defaultValue !== undefined && served !== undefined) {
-      const example = offVariation(ctx, flag) ?? flag.variations[0];
-      const replacement = defaultReplacement(ctx, ref);
+      const off = offVariation(ctx, flag);
+      const example = off ?? flag.variations[0];
+      // What defaultReplacement gives here: the checks it starts with have just passed.
+      const replacement = off === undefined ? undefined : literal(off.value, ref.language, ref.method);
       out.push({
         range: ref.defaultValue.range,
         severity: DiagnosticSeverity.Warning,

@@ -78,7 +78,7 @@ export interface AccountsOptions {
 }
 
 /** The lower of a user's role and a token's role limit (null: none). */
-function lowerOf(userRole: Role, tokenRole: Role | null | undefined): Role {
+export function lowerOf(userRole: Role, tokenRole: Role | null | undefined): Role {
   return tokenRole !== null && tokenRole !== undefined && ROLE_RANK[tokenRole] < ROLE_RANK[userRole] ? tokenRole : userRole;
 }
 
@@ -506,7 +506,7 @@ export class AccountService {
       // Owners are owners in every project: a new owner's project roles go (the entry lists them).
       const projectRolesRemoved = updated.role === Role.Owner && current.role !== Role.Owner ? await projectRoles.removeAllForUser(tx, id) : [];
       if (projectRolesRemoved.length > 0) {
-        updated = await users.get(tx, actor.orgId, id);
+        updated = { ...updated, projectRoles: [] };
       }
       await record(tx, actor, {
         projectId: null,
@@ -549,7 +549,7 @@ export class AccountService {
       if (target.role === Role.Owner) {
         throw invalid(`${target.email} is an owner, and owners are owners in every project: they take no project role`, { issues: [{ path: 'role', message: 'the user is an owner', code: 'OWNER' }] });
       }
-      const current = await projectRoles.get(tx, id, project.id);
+      const current = target.projectRoles.find((r) => r.projectId === project.id)?.role;
       const before = current ?? target.role;
       const after = role ?? target.role;
       if (current === role) {
@@ -629,6 +629,6 @@ export async function resetPasswordAsOperator(
 }
 
 /** "an admin", "a viewer": a role name for messages. */
-function withArticle(role: string): string {
+export function withArticle(role: string): string {
   return `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}`;
 }

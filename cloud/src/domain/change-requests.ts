@@ -9,6 +9,7 @@ import type { Page, PageRequest } from '../store/pagination.js';
 import { environments } from '../store/projects.js';
 import type { Queryable } from '../store/db.js';
 import { users } from '../store/users.js';
+import { withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
@@ -47,7 +48,7 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string, pr
   const role = roleInProject(approver, projectKey);
   if (!can(role, Permission.ChangeRequestsApprove)) {
     const where = role === approver.role ? '' : ` in project "${projectKey}"`;
-    return `${who} is now ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}${where} and cannot approve`;
+    return `${who} is now ${withArticle(role)}${where} and cannot approve`;
   }
   return undefined;
 }

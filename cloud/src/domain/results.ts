@@ -116,6 +116,18 @@ const seriesPointSchema = z.object({
 /** The population filters a response applied (null: not given; attributes: the attr.<name>=<value> filters). */
 const filtersSchema = z.object({ from: z.string().nullable(), to: z.string().nullable(), segment: z.string().nullable(), attributes: z.record(z.string(), z.string()) });
 
+/** The filters a results or breakdown response echoes (the breakdown's attributes never hold its dimension). */
+function filtersView(request: Pick<ResultsRequest, 'from' | 'to' | 'segment' | 'attributes'>): z.output<typeof filtersSchema> {
+  return { from: request.from?.toISOString() ?? null, to: request.to?.toISOString() ?? null, segment: request.segment ?? null, attributes: { ...(request.attributes ?? {}) } };
+}
+
+/** A date range must run forwards (400 naming `from`). */
+function assertRange(request: Pick<ResultsRequest, 'from' | 'to'>): void {
+  if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
+    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
+  }
+}
+
 export const experimentResultsSchema = z
   .object({
     experiment: z.object({ key: z.string(), name: z.string(), status: z.string(), startedAt: z.string().nullable() }),
@@ -289,9 +301,7 @@ export async function computeBreakdown(
       issues: [{ path: `query.attr.${request.dimension}`, message: 'filters on the dimension broken down' }],
     });
   }
-  if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
-    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
-  }
+  assertRange(request);
   if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
     if ((await registeredDimensions(db, target)).get(request.dimension)?.tooManyValues === true) {
       throw new AppError(
@@ -318,12 +328,7 @@ export async function computeBreakdown(
     environment: target.environment,
     dimension: request.dimension,
     computedAt: now.toISOString(),
-    filters: {
-      from: request.from?.toISOString() ?? null,
-      to: request.to?.toISOString() ?? null,
-      segment: request.segment ?? null,
-      attributes: { ...attributes },
-    },
+    filters: filtersView(request),
     values,
     omitted: { values: rest.length, units: rest.reduce((n, v) => n + v.units, 0) },
   };
@@ -387,9 +392,7 @@ export async function computeResults(
     throw new AppError(AppErrorCode.InvalidState, `experiment "${stored.key}" is not a valid definition; fix it before reading results`);
   }
   const experiment = parsed.data;
-  if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
-    throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
-  }
+  assertRange(request);
   // Totals a metric change made wrong are recomputed first, within the time a dimension build may take.
   const build = options.build ?? (logger === undefined ? {} : { logger });
   const totalsCurrent = await rebuildRequestedTotals(db, target, build);
@@ -509,12 +512,7 @@ export async function computeResults(
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
     computedAt: now.toISOString(),
-    filters: {
-      from: request.from?.toISOString() ?? null,
-      to: request.to?.toISOString() ?? null,
-      segment: request.segment ?? null,
-      attributes: { ...(request.attributes ?? {}) },
-    },
+    filters: filtersView(request),
     analysis: {
       alpha: analysis.alpha,
       sequential: analysisOptions.sequential === true,

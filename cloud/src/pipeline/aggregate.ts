@@ -453,16 +453,19 @@ const UPSERT_TOTALS = `
     pre_denominator = u.pre_denominator + EXCLUDED.pre_denominator,
     updated_at = now()`;
 
-/** Recomputes totals of the exposures selected by the `targets` CTE from every stored event. */
-function recomputeSql(targets: string): string {
-  return `WITH ${SPECS_CTE},
-  targets AS (${targets}),
-  contrib AS (${CONTRIBUTION}
+/** The contributions of every stored event to the totals of the exposures in the `targets` CTE. */
+const STORED_CONTRIBUTIONS = `${CONTRIBUTION}
     FROM targets c
     JOIN exposures x ON x.project_id = c.project_id AND x.environment = c.environment AND x.experiment = c.experiment AND x.unit_id = c.unit_id
     JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment
     JOIN unit_events ev ON ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id AND ev.name = s.event_name
-    WHERE ${IN_WINDOW})
+    WHERE ${IN_WINDOW}`;
+
+/** Recomputes totals of the exposures selected by the `targets` CTE from every stored event. */
+function recomputeSql(targets: string): string {
+  return `WITH ${SPECS_CTE},
+  targets AS (${targets}),
+  contrib AS (${STORED_CONTRIBUTIONS})
   ${UPSERT_TOTALS}`;
 }
 
@@ -492,12 +495,7 @@ const RECOMPUTE_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
     FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::text[], $22::numeric[], $23::jsonb[])
       AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
     RETURNING *),
-  contrib AS (${CONTRIBUTION}
-    FROM targets c
-    JOIN exposures x ON x.project_id = c.project_id AND x.environment = c.environment AND x.experiment = c.experiment AND x.unit_id = c.unit_id
-    JOIN specs s ON s.project_id = x.project_id AND s.experiment = x.experiment
-    JOIN unit_events ev ON ev.project_id = x.project_id AND ev.environment = x.environment AND ev.unit_id = x.unit_id AND ev.name = s.event_name
-    WHERE ${IN_WINDOW}
+  contrib AS (${STORED_CONTRIBUTIONS}
     UNION ALL ${CONTRIBUTION}
     FROM ev
     JOIN exposures x ON x.project_id = ev.project_id AND x.environment = ev.environment AND x.unit_id = ev.unit_id

@@ -20,12 +20,6 @@ export function projectRolesColumn(userIdColumn: string): string {
 
 /** Per-project roles of users (migration 0024). */
 export const projectRoles = {
-  /** The user's role in the project, if one is set. */
-  async get(db: Queryable, userId: string, projectId: string): Promise<Role | undefined> {
-    const result = await db.query<{ role: Role }>('SELECT role FROM user_project_roles WHERE user_id = $1 AND project_id = $2', [userId, projectId]);
-    return result.rows[0]?.role;
-  },
-
   /** Sets (or replaces) the user's role in the project. */
   async set(db: Queryable, userId: string, projectId: string, role: Role): Promise<void> {
     await db.query(

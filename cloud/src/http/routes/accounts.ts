@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
 import type { Role } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX, inScope } from '../../auth/permissions.js';
-import { inviteSchema, loginSchema, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
+import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
 import type { Actor } from '../../domain/context.js';
 import { Permission } from '../../auth/permissions.js';
@@ -64,7 +64,7 @@ function userView(
   const tokenRole = self ? viewer?.tokenRole : undefined;
   const projectRoles = u.projectRoles
     .filter((r) => viewer === undefined || inScope(viewer, r.projectId))
-    .map((r) => ({ project: r.project, role: tokenRole !== undefined && ROLE_RANK[tokenRole] < ROLE_RANK[r.role] ? tokenRole : r.role }));
+    .map((r) => ({ project: r.project, role: lowerOf(r.role, tokenRole) }));
   return {
     id: u.id,
     email: u.email,

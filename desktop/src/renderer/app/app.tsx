@@ -5,7 +5,7 @@ import type { RolesView, StoredEnvironment, User } from '@xp/shared';
 import { MenuCommand } from '../../ipc-contract.js';
 import { desktopBridge } from '../lib/bridge.js';
 import { lazyScreen } from '../lib/lazy-screen.js';
-import { permissionsOf } from '../lib/permissions.js';
+import { permissionsOf, sessionRole } from '../lib/permissions.js';
 import type { ConsolePermission } from '../lib/permissions.js';
 import { prefetch } from '../lib/prefetch.js';
 import { useScreenHeadingFocus } from '../lib/screen-focus.js';
@@ -454,6 +454,8 @@ export function App(): ReactNode {
       />
     );
   }
+  // The role in the project shown, named in the top bar when a project role differs from the organisation's.
+  const projectRole = sessionRole(session);
   const section = SECTION[route.screen] ?? route.screen;
   const projectsShell: ProjectsShell = {
     switchTo: (project) => { requestProject(loaded.client, project); },
@@ -515,7 +517,7 @@ export function App(): ReactNode {
           {themeButton}
           <span className="muted">
             {loaded.user.email} · {loaded.user.role}
-            {loaded.project !== '' && roleInProject(loaded.user, loaded.project) !== loaded.user.role ? ` (${roleInProject(loaded.user, loaded.project)} in ${loaded.project})` : ''}
+            {projectRole === loaded.user.role ? '' : ` (${projectRole} in ${loaded.project})`}
           </span>
           <button type="button" className="ghost" onClick={() => { setChangingPassword(true); }}>
             Change password…

@@ -13,7 +13,7 @@ interface Issue {
  * The problems of a validation error (`issues[]` of a 400). The management API prefixes a request
  * body's paths with `body.` (`body.name`, `body.variations[0].value`); they are returned without it.
  */
-function validationIssues(error: unknown): Issue[] {
+export function validationIssues(error: unknown): Issue[] {
   if (!(error instanceof ApiError) || error.status !== 400) {
     return [];
   }

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { ROLE_RANK, roleSchema } from '@xp/shared';
+import { ROLE_RANK, roleInProject, roleSchema } from '@xp/shared';
 import type { Role, User } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { DoneActions, SecretOnce } from '../../lib/copy-button.js';
@@ -120,11 +120,6 @@ function TemporaryPassword({ email, password, onClose }: { email: string; passwo
       <SecretOnce value={password} copyLabel="Copy password" noun="password" valueLabel="Temporary password" onDone={onClose} />
     </Dialog>
   );
-}
-
-/** The user's role in `project`: their project role there, else their organisation role. */
-function inProject(u: User, project: string): Role {
-  return u.projectRoles?.find((r) => r.project === project)?.role ?? u.role;
 }
 
 /**
@@ -263,7 +258,7 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                   )}
                 </td>
                 <td>
-                  <ProjectRoles user={u} project={project} editable={project !== '' && !self && u.role !== 'owner' ? assignableRoles(me.role, inProject(u, project)).filter((r) => r !== 'owner') : []} onChange={(role) => void changeProjectRole(u, role)} />
+                  <ProjectRoles user={u} project={project} editable={project !== '' && !self && u.role !== 'owner' ? assignableRoles(me.role, roleInProject(u, project)).filter((r) => r !== 'owner') : []} onChange={(role) => void changeProjectRole(u, role)} />
                 </td>
                 <td>
                   {u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}

@@ -1,12 +1,12 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError, expandVariations, splitShares } from '@xp/shared';
-import type { Experiment, ResultsQuery, Stored, XpApiClient } from '@xp/shared';
+import { ApiError, MAX_RESULT_DIMENSIONS, attributeNameSchema, expandVariations, splitShares } from '@xp/shared';
+import type { Experiment, GuardrailAlert, ResultsQuery, Stored } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import type { Session } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
-import { formatEffect, formatInterval, formatNumber, formatPValue, formatPercent, formatTime } from '../../lib/format.js';
+import { formatEffect, formatInterval, formatNumber, formatPercent, formatTime, pValueText } from '../../lib/format.js';
 import { allowanceProps, isProtected, sessionRole, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -17,6 +17,8 @@ import { BreakdownTable } from './breakdown-table.js';
 import { ResultsView } from './results-view.js';
 import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
+import { validationIssues } from '../../lib/field-errors.js';
+import { ATTRIBUTE_NAME_PATTERN } from '../flags/condition-model.js';
 import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
 import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
 
@@ -358,12 +360,8 @@ export function SplitSummary({ experiment }: { experiment: Experiment }): ReactN
   );
 }
 
-/** At most this many result dimensions (the API's MAX_RESULT_DIMENSIONS). */
-const MAX_DIMENSIONS = 10;
 /** The longest attribute name the API takes. */
-const MAX_ATTRIBUTE_NAME = 256;
-/** An attribute name, as the condition builder checks them (flags/condition-model.ts, validateRows). */
-const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const MAX_ATTRIBUTE_NAME = attributeNameSchema.maxLength ?? 256;
 const ATTRIBUTE_NAME_RULE = 'letters, digits, "_", "-" and "." for nested fields, starting with a letter or "_"';
 
 /** A name as a message quotes it: a long one cut to its start. */
@@ -388,13 +386,13 @@ export function checkDimensions(text: string): { readonly dimensions: string[]; 
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   const distinct = [...counts.keys()];
-  if (distinct.length > MAX_DIMENSIONS) {
-    problems.push(`At most ${MAX_DIMENSIONS} dimensions: ${distinct.length} are listed. Remove ${distinct.length - MAX_DIMENSIONS}.`);
+  if (distinct.length > MAX_RESULT_DIMENSIONS) {
+    problems.push(`At most ${MAX_RESULT_DIMENSIONS} dimensions: ${distinct.length} are listed. Remove ${distinct.length - MAX_RESULT_DIMENSIONS}.`);
   }
   for (const name of distinct) {
     if (name.length > MAX_ATTRIBUTE_NAME) {
       problems.push(`${quoted(name)} is too long for an attribute name (${name.length} characters; at most ${MAX_ATTRIBUTE_NAME}).`);
-    } else if (!ATTRIBUTE_NAME.test(name)) {
+    } else if (!ATTRIBUTE_NAME_PATTERN.test(name)) {
       problems.push(`${quoted(name)} is not an attribute name: use ${ATTRIBUTE_NAME_RULE}.`);
     }
   }
@@ -411,20 +409,9 @@ export function checkDimensions(text: string): { readonly dimensions: string[]; 
  * any other error as it is (conflicts keep their own message and the reload button).
  */
 function plainDimensionsError(error: unknown, dimensions: readonly string[]): unknown {
-  if (!(error instanceof ApiError) || error.status !== 400) {
-    return error;
-  }
-  const issues = (error.details as { issues?: unknown } | undefined)?.issues;
-  if (!Array.isArray(issues)) {
-    return error;
-  }
   const lines: string[] = [];
-  for (const issue of issues as unknown[]) {
-    const { path, message } = (typeof issue === 'object' && issue !== null ? issue : {}) as { path?: unknown; message?: unknown };
-    if (typeof path !== 'string' || typeof message !== 'string') {
-      continue;
-    }
-    const match = /^(?:body\.)?dimensions(?:\[(\d+)\])?$/.exec(path);
+  for (const { path, message } of validationIssues(error)) {
+    const match = /^dimensions(?:\[(\d+)\])?$/.exec(path);
     if (match === null) {
       continue;
     }
@@ -433,7 +420,7 @@ function plainDimensionsError(error: unknown, dimensions: readonly string[]): un
     const which = name === undefined ? (index === undefined ? 'The dimensions' : `Dimension ${index + 1}`) : quoted(name);
     const limit = /<=\s*(\d+)/.exec(message)?.[1];
     if (/too big/i.test(message) && /items/.test(message)) {
-      lines.push(`At most ${limit ?? MAX_DIMENSIONS} dimensions.`);
+      lines.push(`At most ${limit ?? MAX_RESULT_DIMENSIONS} dimensions.`);
     } else if (/too big/i.test(message) && /characters/.test(message)) {
       lines.push(`${which} is too long for an attribute name (at most ${limit ?? MAX_ATTRIBUTE_NAME} characters).`);
     } else if (/too small/i.test(message)) {
@@ -466,9 +453,8 @@ function DimensionsDialog(props: DialogProps): ReactNode {
     }
     const { dimensions } = checked;
     await save(async (base) => {
-      const { dimensions: _old, ...rest } = base.definition;
       try {
-        return await client.replace(project, 'experiments', base.key, dimensions.length === 0 ? rest : { ...rest, dimensions }, base.version);
+        return await client.replace(project, 'experiments', base.key, withField(base.definition, 'dimensions', dimensions.length === 0 ? undefined : dimensions), base.version);
       } catch (e) {
         throw plainDimensionsError(e, dimensions);
       }
@@ -478,7 +464,7 @@ function DimensionsDialog(props: DialogProps): ReactNode {
   return (
     <Dialog title={`Result dimensions of ${experiment.definition.name}`} onClose={onClose}>
       <p>
-        Unit attributes the results can be filtered and broken down by as fast as unfiltered (at most {MAX_DIMENSIONS}; choose attributes with few values). A new one is
+        Unit attributes the results can be filtered and broken down by as fast as unfiltered (at most {MAX_RESULT_DIMENSIONS}; choose attributes with few values). A new one is
         built from the stored totals on the next results request.
       </p>
       <label>
@@ -540,9 +526,6 @@ function variationLabel(experiment: Experiment, key: string): string {
   return name === undefined || name === key ? key : `${name} (${key})`;
 }
 
-/** A guardrail alert as GET …/alerts gives it (the client's `GuardrailAlert`, which @xp/shared's index does not re-export yet). */
-export type GuardrailAlert = Awaited<ReturnType<XpApiClient['alerts']>>['items'][number];
-
 /** The guardrails system actor: the last writer of an experiment the guardrail checks stopped (docs/api.md, Guardrails). */
 export const GUARDRAILS_ACTOR = 'system:guardrails';
 
@@ -564,8 +547,7 @@ function worsenedBy(alert: GuardrailAlert): string {
 
 /** "+23.1% [+19.8%, +26.3%], p < 0.001": the alert's effect with its confidence sequence and always-valid p-value. */
 function alertFigures(alert: GuardrailAlert): string {
-  const p = formatPValue(alert.pValue);
-  return `${formatEffect(alert.effect, alert.difference)} ${formatInterval(alert.ci, alert.difference)}${alert.difference === 'absolute' ? ' (absolute)' : ''}, p ${p.startsWith('<') ? p : `= ${p}`}`;
+  return `${formatEffect(alert.effect, alert.difference)} ${formatInterval(alert.ci, alert.difference)}${alert.difference === 'absolute' ? ' (absolute)' : ''}, ${pValueText(alert.pValue)}`;
 }
 
 /** What the platform did about an alert, in words (`running`: whether the experiment still runs). */

@@ -3,6 +3,9 @@
  * segment lists that rules store. Conditions the rows cannot express stay as JSON ("advanced").
  */
 
+/** An attribute name a condition can test: letters, digits, "_", "-" and "." for nested fields, starting with a letter or "_". */
+export const ATTRIBUTE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
 /** What a row tests. */
 export const Operator = {
   /** Attribute equals the value. */
@@ -122,7 +125,7 @@ export function validateRows(rows: readonly ConditionRow[]): Map<string, string>
       }
       continue;
     }
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(row.attribute.trim())) {
+    if (!ATTRIBUTE_NAME_PATTERN.test(row.attribute.trim())) {
       problems.set(row.id, 'name the attribute (letters, digits, "_", "-" and "." for nested fields)');
       continue;
     }

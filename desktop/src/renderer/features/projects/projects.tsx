@@ -47,6 +47,8 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
   };
   const list = projects.state.status === 'ready' ? projects.state.data.filter((p) => p.key !== deleted) : [];
   const selected = list.find((p) => p.key === chosen) ?? list.find((p) => p.key === current) ?? list[0];
+  // Editing or deleting the selected project: the role in that project decides.
+  const manageSelected = selected === undefined ? manage : allowanceIn(session, 'projects:manage', { project: selected.key });
   const opened = open === null || open.kind === 'create' ? undefined : list.find((p) => p.key === open.key);
   /** A project just created: focus goes to its row once listed (the button that opened the form may be gone, and the switch offered goes when the top bar switches by itself). */
   const [focusAfterCreate, setFocusAfterCreate] = useState<string | null>(null);
@@ -113,10 +115,10 @@ export default function Projects({ shell }: { shell: ProjectsShell }): ReactNode
       {selected === undefined ? null : (
         <>
           <Environments key={selected.key} project={selected} onChanged={selected.key === current ? reloadShell : () => undefined} />
-          {!allowanceIn(session, 'projects:manage', { project: selected.key }).allowed ? (
+          {!manageSelected.allowed ? (
             // Why there is no Edit or Delete for this project when the organisation role would allow
             // them (a lower project role decides); otherwise the note above the list already says why.
-            manage.allowed ? <p className="small muted">{allowanceIn(session, 'projects:manage', { project: selected.key }).reason}: ask an owner or admin to rename or delete {selected.key}.</p> : null
+            manage.allowed ? <p className="small muted">{manageSelected.reason}: ask an owner or admin to rename or delete {selected.key}.</p> : null
           ) : (
             <section aria-labelledby="project-danger-heading">
               <h2 id="project-danger-heading">Danger zone</h2>

@@ -250,6 +250,16 @@ export class LoginRateLimiter {
     };
   }
 
+  /**
+   * Lifts an account's lockout: forgets the failures counted against the email, and against the
+   * email from each of `ips` (the addresses it failed from lately). The addresses' own counters stay:
+   * an address guessing at many accounts is not let off by one account's unlock.
+   */
+  async unlock(email: string, ips: readonly string[]): Promise<void> {
+    const address = emailKey(email);
+    await Promise.all([this.#ports.byEmail.reset(address), ...ips.map((ip) => this.#ports.byEmailAndIp.reset(keysOf({ email, ip }).byEmailAndIp))]);
+  }
+
   /** Records a failure without an admission (for tests and tools). */
   async recordFailure(attempt: LoginAttempt): Promise<RateLimitDecision> {
     const keys = keysOf(attempt);

@@ -6,6 +6,7 @@ import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
 import { audit } from '../store/audit.js';
 import type { Database, Queryable } from '../store/db.js';
 import { jsonDiff } from './json-diff.js';
+import { LOGIN_RATE_LIMITS } from '../auth/rate-limit.js';
 import type { LoginDecision, LoginRateLimiter } from '../auth/rate-limit.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
 import { AppError, AppErrorCode, forbidden, invalid, notFound, versionConflict } from '../errors.js';
@@ -70,6 +71,9 @@ export const passwordChangeSchema = z.strictObject({
   /** Also revoke all your personal access tokens (your other sessions always end). */
   revokeAccessTokens: z.boolean().optional(),
 });
+
+/** How far back failed logins can still count against an account (the longest login limit window). */
+const LOCKOUT_WINDOW_MS = Math.max(...Object.values(LOGIN_RATE_LIMITS).map((l) => l.windowMs));
 
 export interface AccountsOptions {
   readonly limiter: LoginRateLimiter;
@@ -461,7 +465,7 @@ export class AccountService {
     }
     const temporaryPassword = randomPassword();
     const passwordHash = await this.hash(temporaryPassword);
-    return this.deps.db.withTransaction(async (tx) => {
+    const result = await this.deps.db.withTransaction(async (tx) => {
       // Read again in the transaction: the role may have changed since.
       const current = await users.get(tx, actor.orgId, id);
       if (!canAssignRole(actor.role, current.role, current.role)) {
@@ -471,6 +475,33 @@ export class AccountService {
       await record(tx, actor, { projectId: null, action: 'user.password-reset', resourceType: 'user', resourceKey: id, before: undefined, after: { email: current.email, ...revoked } });
       return { user: await users.get(tx, actor.orgId, id), temporaryPassword };
     });
+    // A user locked out by their own failed attempts could not sign in with the new password either.
+    await this.forgiveFailedLogins(actor.orgId, result.user);
+    return result;
+  }
+
+  /**
+   * Lifts a user's login lockout (the failures counted against their email, from any address), so
+   * they can sign in again before it would run out. Only on users the caller may manage (an admin
+   * not on an owner). Audited as `user.unlocked` with the number of addresses forgiven.
+   */
+  async unlockUser(actor: Actor, id: string): Promise<{ user: User; addresses: number }> {
+    assertCan(actor, Permission.UsersManage);
+    const target = await users.get(this.deps.db, actor.orgId, id);
+    if (!canAssignRole(actor.role, target.role, target.role)) {
+      throw forbidden(`${withArticle(actor.role)} cannot unlock ${withArticle(target.role)}`);
+    }
+    const addresses = await this.forgiveFailedLogins(actor.orgId, target);
+    await record(this.deps.db, actor, { projectId: null, action: 'user.unlocked', resourceType: 'user', resourceKey: id, before: undefined, after: { email: target.email, addresses } });
+    return { user: target, addresses };
+  }
+
+  /** Forgets the login failures counted against a user (see `unlockUser`); answers how many addresses they came from. */
+  private async forgiveFailedLogins(orgId: string, user: Pick<User, 'id' | 'email'>): Promise<number> {
+    const since = new Date(this.deps.now().getTime() - LOCKOUT_WINDOW_MS);
+    const ips = await audit.loginFailureAddresses(this.deps.db, orgId, user.id, since);
+    await this.options.limiter.unlock(user.email, ips);
+    return ips.length;
   }
 
   async updateUser(actor: Actor, id: string, input: unknown, expectedVersion: number): Promise<User> {

@@ -117,6 +117,17 @@ export const audit = {
     return out.rows.map((r) => ({ id: Number(r.id), action: r.action, resourceType: r.resource_type, resourceKey: r.resource_key, environment: r.environment_key, at: iso(r.created_at) }));
   },
 
+  /** The client addresses a user's login failed from since `since` (their `user.login-failed` entries). */
+  async loginFailureAddresses(db: Queryable, orgId: string, userId: string, since: Date): Promise<string[]> {
+    const out = await db.query<{ ip: string }>(
+      `SELECT DISTINCT diff->0->'to'->>'ip' AS ip FROM audit_log
+       WHERE org_id = $1 AND resource_type = 'user' AND resource_key = $2 AND action = 'user.login-failed' AND created_at >= $3
+         AND diff->0->'to'->>'ip' IS NOT NULL`,
+      [orgId, userId, since.toISOString()],
+    );
+    return out.rows.map((r) => r.ip);
+  },
+
   /** The project's newest entry id (0 when none): where a new change stream starts. */
   async latestId(db: Queryable, projectId: string): Promise<number> {
     const out = await db.query<{ id: string | number | null }>('SELECT max(id) AS id FROM audit_log WHERE project_id = $1', [projectId]);

@@ -586,6 +586,11 @@ export class XpApiClient {
     return (await this.call<{ temporaryPassword: string; user: User }>('POST', `/api/v1/users/${encodeURIComponent(userId)}/password-reset`)).body;
   }
 
+  /** Lifts a login lockout: forgets the failed logins counted against the user. */
+  async unlockUser(userId: string): Promise<{ user: User; addresses: number }> {
+    return (await this.call<{ user: User; addresses: number }>('POST', `/api/v1/users/${encodeURIComponent(userId)}/unlock`)).body;
+  }
+
   async updateUser(id: string, patch: { name?: string; role?: Role; disabled?: boolean }, version: number): Promise<User> {
     return (await this.call<User>('PATCH', `/api/v1/users/${encodeURIComponent(id)}`, { body: patch, version })).body;
   }

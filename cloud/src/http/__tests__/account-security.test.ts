@@ -185,4 +185,83 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     const listed = await p.request('GET', '/api/v1/me/tokens', { token: session });
     expect(listed.body.items[0].revokedAt).not.toBeNull();
   });
+
+  describe('lifting a lockout', () => {
+    async function lockOut(email: string, ip: string): Promise<string> {
+      await user(email);
+      for (let i = 0; i < 5; i++) {
+        await loginFrom(ip, email, `wrong ${i}`);
+      }
+      expect((await loginFrom(ip, email, PASSWORD)).status).toBe(429);
+      return (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [email])).rows[0]!.id;
+    }
+
+    it('an admin unlocks a locked-out user: the right password works at once from the same address, and the unlock is audited', async () => {
+      const id = await lockOut('locked@example.com', '203.0.113.80');
+
+      const res = await p.request('POST', `/api/v1/users/${id}/unlock`, { token: owner });
+
+      expect(res.status).toBe(200);
+      expect([res.body.addresses, res.body.user.email]).toEqual([1, 'locked@example.com']);
+      expect((await loginFrom('203.0.113.80', 'locked@example.com', PASSWORD)).status).toBe(200);
+      const entries = (await p.db.query<{ actor_email: string; diff: unknown }>("SELECT actor_email, diff FROM audit_log WHERE action = 'user.unlocked' AND resource_key = $1", [id])).rows;
+      expect(entries).toHaveLength(1);
+      expect(entries[0]!.actor_email).toBe(OWNER.email);
+      expect(JSON.stringify(entries[0]!.diff)).toContain('"addresses":1');
+    });
+
+    it("keeps the address's own counter: it still throttles guesses at other accounts", async () => {
+      const ip = '203.0.113.81';
+      for (let n = 0; n < 10; n++) {
+        await user(`spray-${n}@example.com`);
+      }
+      // 50 failures from one address, 5 per account: the address is refused now, whatever the account.
+      for (let n = 0; n < 10; n++) {
+        for (let i = 0; i < 5; i++) {
+          await loginFrom(ip, `spray-${n}@example.com`, `wrong ${i}`);
+        }
+      }
+      const id = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', ['spray-0@example.com'])).rows[0]!.id;
+
+      expect((await p.request('POST', `/api/v1/users/${id}/unlock`, { token: owner })).status).toBe(200);
+
+      expect((await loginFrom(ip, 'spray-0@example.com', PASSWORD)).status).toBe(429);
+      expect((await loginFrom('192.0.2.81', 'spray-0@example.com', PASSWORD)).status).toBe(200);
+    });
+
+    it('a password reset lifts the lockout too: the user signs in with the temporary password from the address that was locked', async () => {
+      const id = await lockOut('forgetful@example.com', '203.0.113.82');
+
+      const reset = await p.request('POST', `/api/v1/users/${id}/password-reset`, { token: owner });
+      const first = await p.app.request(
+        '/api/v1/auth/login',
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'forgetful@example.com', password: reset.body.temporaryPassword, newPassword: NEW_PASSWORD }) },
+        { incoming: { socket: { remoteAddress: '203.0.113.82' } } },
+      );
+
+      expect(reset.status).toBe(200);
+      expect(first.status).toBe(200);
+    });
+
+    it('only for users the caller may manage: not an owner by an admin, nobody by an editor; 404 for an unknown user', async () => {
+      const ownerId = (await p.request('GET', '/api/v1/me', { token: owner })).body.id as string;
+      await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'unlock-admin@example.com', name: 'Admin', role: 'admin', password: PASSWORD } });
+      await markPasswordChosen(p.db, 'unlock-admin@example.com');
+      const admin = await p.login('unlock-admin@example.com', PASSWORD);
+      await user('unlock-editor@example.com');
+      const editor = await p.login('unlock-editor@example.com', PASSWORD);
+      const id = await lockOut('unlock-target@example.com', '203.0.113.83');
+
+      const onOwner = await p.request('POST', `/api/v1/users/${ownerId}/unlock`, { token: admin });
+      const byEditor = await p.request('POST', `/api/v1/users/${id}/unlock`, { token: editor });
+      const unknown = await p.request('POST', '/api/v1/users/no-such-user/unlock', { token: owner });
+
+      expect([onOwner.status, onOwner.body.error.message]).toEqual([403, 'an admin cannot unlock an owner']);
+      expect(byEditor.status).toBe(403);
+      expect(unknown.status).toBe(404);
+      expect((await loginFrom('203.0.113.83', 'unlock-target@example.com', PASSWORD)).status).toBe(429);
+      expect((await p.request('POST', `/api/v1/users/${id}/unlock`, { token: admin })).status).toBe(200);
+      expect((await loginFrom('203.0.113.83', 'unlock-target@example.com', PASSWORD)).status).toBe(200);
+    });
+  });
 });

@@ -157,6 +157,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `reset-${ctx.n}@example.com`, name: 'To reset', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}/password-reset` };
   },
+  'POST /api/v1/users/{id}/unlock': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `unlock-${ctx.n}@example.com`, name: 'To unlock', role: 'viewer' });
+    return { path: `/api/v1/users/${created.user.id as string}/unlock` };
+  },
   'PUT /api/v1/users/{id}/projects/{project}/role': async (ctx) => {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `prole-${ctx.n}@example.com`, name: 'Project role', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}/projects/demo/role`, body: { role: 'editor' } };

@@ -249,6 +249,21 @@ export function accountRoutes(s: Services): AnyRoute[] {
       },
     }),
     route({
+      method: 'post',
+      path: '/api/v1/users/{id}/unlock',
+      permission: Permission.UsersManage,
+      tag: 'Users',
+      summary: 'Lift a login lockout: forget the failed logins counted against the user, so they can sign in again at once',
+      description:
+        "Forgets the failures counted against the user's email and against the email from each address their logins failed from in the last 15 minutes (the addresses' own counters stay: an address guessing at many accounts stays throttled). An admin not on an owner. Audited as user.unlocked with the number of addresses. A password reset does the same.",
+      params: idParams,
+      responses: { 200: { description: 'Unlocked (also when nothing was locked)', schema: z.object({ user: userSchema, addresses: z.number().int() }) } },
+      handler: async (req) => {
+        const { user, addresses } = await s.accounts.unlockUser(req.actor, req.params.id);
+        return { status: 200, body: { user: userView(user, req.actor), addresses } };
+      },
+    }),
+    route({
       method: 'put',
       path: '/api/v1/users/{id}/projects/{project}/role',
       permission: Permission.UsersManage,

@@ -147,4 +147,21 @@ describe('console end to end: passwords', () => {
     expect(ended instanceof ApiError ? ended.status : ended).toBe(401);
     expect((await anonymous.login(MEMBER.email, CHANGED)).user.email).toBe(MEMBER.email);
   });
+
+  it('lifts a login lockout from Users & keys: the locked-out member signs in at once', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6 && statuses.at(-1) !== 429; i++) {
+      statuses.push(await anonymous.login(MEMBER.email, `a wrong guess ${i}`).then(() => 200, (e: unknown) => (e instanceof ApiError ? e.status : 0)));
+    }
+    expect(statuses.at(-1)).toBe(429);
+    await expect(anonymous.login(MEMBER.email, CHANGED)).rejects.toMatchObject({ status: 429 });
+
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Users & keys' }).click();
+    const row = page.getByRole('table', { name: 'Users' }).getByRole('row').filter({ hasText: MEMBER.email });
+    await row.getByRole('button', { name: `Unlock sign-in of ${MEMBER.email}` }).click();
+    await page.getByRole('status').filter({ hasText: `${MEMBER.email} can sign in again: the failed logins counted against them are forgotten (from 1 address).` }).waitFor(WAIT);
+
+    expect((await anonymous.login(MEMBER.email, CHANGED)).user.email).toBe(MEMBER.email);
+  });
 });
+

@@ -181,6 +181,16 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
     }
     onChanged();
   };
+  const unlock = async (u: User): Promise<void> => {
+    setError(null);
+    setDone(null);
+    try {
+      const res = await client.unlockUser(u.id);
+      setDone(`${u.email} can sign in again: the failed logins counted against them are forgotten${res.addresses === 0 ? '' : ` (from ${res.addresses} ${res.addresses === 1 ? 'address' : 'addresses'})`}.`);
+    } catch (e) {
+      setError({ user: u.email, error: e });
+    }
+  };
   const patch = async (u: User, change: { role?: Role; disabled?: boolean }): Promise<void> => {
     setError(null);
     setDone(null);
@@ -284,6 +294,11 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                     {self || roles.length === 0 ? null : (
                       <button type="button" aria-label={`Reset the password of ${u.email}`} onClick={() => { setResetting(u); }}>
                         Reset password…
+                      </button>
+                    )}{' '}
+                    {self || roles.length === 0 || u.disabled ? null : (
+                      <button type="button" aria-label={`Unlock sign-in of ${u.email}`} title="After too many failed logins, sign-in is refused for 15 minutes: this lifts it now" onClick={() => void unlock(u)}>
+                        Unlock sign-in
                       </button>
                     )}
                   </td>

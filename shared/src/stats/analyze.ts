@@ -244,7 +244,7 @@ export function analyzeExperiment(input: ExperimentAnalysisInput): ExperimentAna
   const srm = srmTest(
     input.variations.map((v) => v.units),
     input.variations.map((v) => v.weight),
-    options.srmThreshold === undefined ? {} : { threshold: options.srmThreshold },
+    { names: input.variations.map((v) => v.key), ...(options.srmThreshold === undefined ? {} : { threshold: options.srmThreshold }) },
   );
   const resolved = resolveFrequentistOptions({
     difference: options.difference ?? DifferenceType.Relative,

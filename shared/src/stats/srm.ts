@@ -9,6 +9,8 @@ export const DEFAULT_SRM_THRESHOLD = 0.001;
 export interface SrmOptions {
   /** p-value below which the mismatch is flagged; default 0.001. */
   readonly threshold?: number;
+  /** The arms' names (variation keys), for messages; default "variation <index>". */
+  readonly names?: readonly string[];
 }
 
 export interface SrmResult {
@@ -60,7 +62,7 @@ export function srmTest(counts: readonly number[], weights: readonly number[], o
           df: 0,
           pValue: 0,
           flagged: true,
-          error: statsError(StatsErrorCode.UNEXPECTED_TRAFFIC, `variation ${i} has weight 0 but ${count} units`),
+          error: statsError(StatsErrorCode.UNEXPECTED_TRAFFIC, `${options.names?.[i] === undefined ? `variation ${i}` : `variation "${options.names[i]}"`} has weight 0 but ${count} ${count === 1 ? 'unit' : 'units'}`),
         };
       }
       continue;

@@ -72,6 +72,13 @@ describe('srmTest hand-worked and degenerate cases', () => {
     expect(unexpected.flagged).toBe(true);
     expect(unexpected.pValue).toBe(0);
     expect(unexpected.error?.code).toBe(StatsErrorCode.UNEXPECTED_TRAFFIC);
+    expect(unexpected.error?.message).toBe('variation 2 has weight 0 but 3 units');
+  });
+
+  it('names the zero-weight arm by its key when given the names', () => {
+    const one = srmTest([500, 500, 1], [1, 1, 0], { names: ['control', 'treatment', 'off'] });
+
+    expect(one.error?.message).toBe('variation "off" has weight 0 but 1 unit');
   });
 
   it.each([

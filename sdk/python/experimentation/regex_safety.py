@@ -3,7 +3,8 @@
 A group holding a repetition, repeated a fixed number of times (`^(\\w+\\s?){10}$`, "up to ten
 words"), takes time growing as the input's length to that power on a value it does not match:
 seconds from about 30 characters. A group that can match in more than one way (alternatives, an
-optional part) counted many times (`(a|a){26}`, `(a?){30}`) tries about 2^count splits. The API refuses such a pattern when a rule is saved; one stored
+optional part) counted many times (`(a|a){26}`, `(a?){30}`) tries about 2^count splits. A
+backreference (`(a*)\\1*b`) grows as a power of the length too. The API refuses such a pattern when a rule is saved; one stored
 before that check is not run by either SDK: its condition matches nothing, and the flag reports
 INVALID_RULE, the same as for a pattern that does not compile.
 """
@@ -17,6 +18,8 @@ from typing import Final, NamedTuple
 __all__ = ["regex_beyond_linear_engine"]
 
 _BRACES: Final = re.compile(r"\{(\d+)(,(\d*))?\}")
+# A backreference, \1 to \9 (and on) or \k<name>, read at its backslash.
+_BACKREFERENCE: Final = re.compile(r"\\(?:[1-9]|k<)")
 
 
 class _Quantifier(NamedTuple):
@@ -71,6 +74,10 @@ def regex_beyond_linear_engine(source: str) -> str | None:
     while i < n:
         c = source[i]
         if c == "\\":
+            if _BACKREFERENCE.match(source, i):
+                # (a*)\1*b takes time growing as a power of the input's length; no engine bounds it.
+                return ("a backreference (\\1 or \\k<name>) can take time growing as a power of the input's length, "
+                        "and no engine can bound it: match the repeated part explicitly, or compare the values in code")
             i += 2
         elif c == "[":
             i += 1

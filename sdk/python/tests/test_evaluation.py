@@ -110,6 +110,21 @@ class RegexSafetyTest(unittest.TestCase):
                 self.assertIsNone(regex_beyond_linear_engine(pattern))
         self.assertTrue(eval_condition({"s": "foobar"}, {"s": {"$regex": "^(foo|bar){2}$"}}))
 
+    def test_backreferences_are_not_run(self) -> None:
+        import time
+
+        from experimentation.regex_safety import regex_beyond_linear_engine
+
+        for pattern in [r"(a*)\1*b", r"(a+)\1+$", r"(?<x>a*)\k<x>*b", r"^(a)\1$"]:
+            with self.subTest(pattern):
+                self.assertIn("a backreference", regex_beyond_linear_engine(pattern) or "")
+                started = time.monotonic()
+                self.assertFalse(eval_condition({"s": "a" * 5000}, {"s": {"$regex": pattern}}))
+                self.assertLess(time.monotonic() - started, 1)
+        for pattern in [r"\\1", r"a\0", r"[\1]", r"\k"]:
+            with self.subTest(pattern):
+                self.assertIsNone(regex_beyond_linear_engine(pattern))
+
 
 class ConditionExtrasTest(unittest.TestCase):
     def test_case_insensitive_operators(self) -> None:

@@ -9,6 +9,8 @@
  * linear-time engine runs, so the server's fallback cannot take over). That also refuses some patterns that
  * are safe (`(?:(?:a|b)c)+`; `(?:[ab]c)+` says the same). Polynomial cases (`.*a.*b`) stay
  * allowed; the server also runs regexes with V8's linear-time fallback (cloud: regex-guard).
+ * Backreferences (`(a*)\1*b`: polynomial of high degree) are refused everywhere, as stored rules
+ * too: no linear-time engine runs them.
  */
 
 interface Group {
@@ -74,12 +76,20 @@ export function regexBeyondLinearEngine(source: string): string | undefined {
   return backtrackingRisk(source, true);
 }
 
+/** A backreference, `\1` to `\9` (and on) or `\k<name>`, read at its backslash. */
+const BACKREFERENCE = /^\\(?:[1-9]|k<)/;
+
 function backtrackingRisk(source: string, countedOnly: boolean): string | undefined {
   const stack: Group[] = [newGroup()];
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
     if (c === '\\') {
+      if (BACKREFERENCE.test(source.slice(i, i + 3))) {
+        // (a*)\1*b takes time growing as the cube of the input's length and more, and V8's
+        // linear-time engine cannot run any backreference: nothing would stop it on the server.
+        return 'a backreference (\\1 or \\k<name>) can take time growing as a power of the input\'s length, and no engine can bound it: match the repeated part explicitly, or compare the values in code';
+      }
       i += 2;
     } else if (c === '[') {
       // A character class is one atom: skip to its closing bracket (escapes included).

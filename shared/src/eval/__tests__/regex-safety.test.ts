@@ -82,6 +82,28 @@ describe('regexBeyondLinearEngine (stored patterns)', () => {
   });
 });
 
+describe('backreferences', () => {
+  it('are refused when saved and when stored: no linear-time engine runs them, and (a*)\\1*b grows as a power of the length', () => {
+    for (const pattern of ['(a*)\\1*b', '(a+)\\1+$', '(\\w*)\\1*!', '(.*)\\1{0,50}x', '(?<x>a*)\\k<x>*b', '^(a)\\1$', '(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({
+        pattern,
+        saved: expect.stringContaining('a backreference'),
+        stored: expect.stringContaining('a backreference'),
+      });
+    }
+    // A stored rule with one matches nothing and reports the problem, without running the pattern.
+    const condition = { email: { $regex: '(a*)\\1*b' } };
+    expect(compileCondition(condition).problems).toEqual([expect.stringContaining('condition.email.$regex: a backreference')]);
+    expect(evalCondition({ email: 'a'.repeat(30_000) }, condition)).toBe(false);
+  });
+
+  it('leaves escapes that only look alike: an escaped backslash before a digit, \\0, octal in a class, a literal k', () => {
+    for (const pattern of ['\\\\1', 'a\\0', '[\\1]', '\\k', 'x\\d{2}']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({ pattern, saved: undefined, stored: undefined });
+    }
+  });
+});
+
 describe('regexUnicodeEscape', () => {
   it('refuses Unicode property and code point escapes, which mean literal text without the u flag', () => {
     for (const pattern of ['^\\p{Lu}', '\\P{L}+', 'smile \\u{1F600}', '[\\p{Lu}]']) {

@@ -5,6 +5,7 @@ import { AppError, AppErrorCode } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
+import { MAX_ITEM_BYTES, oversizedRulesetBytes } from '../store/ruleset-store.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
 import type { Deps } from './context.js';
 
@@ -169,7 +170,17 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
     const serverOnly = hiddenFrom(compiled, defs.flags, defs.experiments);
     const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled, serverOnly));
     if (version !== undefined) {
-      staged.push({ projectId, ruleset: { ...compiled, version }, ...(serverOnly === undefined ? {} : { serverOnly }) });
+      const ruleset = { ...compiled, version };
+      const bytes = await oversizedRulesetBytes(projectId, ruleset, serverOnly);
+      if (bytes !== undefined) {
+        // Saved, it would stay unpublished, and so would every later change to the environment (a kill switch included).
+        throw new AppError(
+          AppErrorCode.PayloadTooLarge,
+          `the change would make environment "${env.key}"'s ruleset ${bytes.toLocaleString('en-US')} bytes after compression, over the ${MAX_ITEM_BYTES.toLocaleString('en-US')} bytes a ruleset can have: nothing was changed; make the rules or segments it uses smaller (long ID lists, many $in values)`,
+          { environment: env.key, bytes, limit: MAX_ITEM_BYTES },
+        );
+      }
+      staged.push({ projectId, ruleset, ...(serverOnly === undefined ? {} : { serverOnly }) });
     }
   }
   return staged;

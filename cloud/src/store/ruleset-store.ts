@@ -180,7 +180,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
       throw invalid('the ruleset does not match the ruleset schema', { issues });
     }
     const ruleset = input;
-    const serverOnly = hasServerOnlyKeys(hidden) ? { flags: [...hidden.flags].sort(), experiments: [...hidden.experiments].sort() } : undefined;
+    const serverOnly = sortedServerOnly(hidden);
     const { environment, version } = ruleset;
     const pk = partitionKey(projectId, environment);
     const etag = etagOf(ruleset, serverOnly);
@@ -337,6 +337,27 @@ function checkProjectId(projectId: string): void {
   if (projectId === '' || projectId.length > 256) {
     throw invalid('project id must be 1 to 256 characters');
   }
+}
+
+function sortedServerOnly(hidden: ServerOnlyKeys | undefined): ServerOnlyKeys | undefined {
+  return hasServerOnlyKeys(hidden) ? { flags: [...hidden.flags].sort(), experiments: [...hidden.experiments].sort() } : undefined;
+}
+
+/**
+ * The size `put` would find for `ruleset`'s item when it is over MAX_ITEM_BYTES (after compression),
+ * else undefined: checked before a change commits, so a change whose ruleset could never be published
+ * is refused rather than saved unpublished. Compresses only a ruleset that could be over the limit.
+ */
+export async function oversizedRulesetBytes(projectId: string, ruleset: Ruleset, hidden?: ServerOnlyKeys): Promise<number | undefined> {
+  const serverOnly = sortedServerOnly(hidden);
+  const json = canonicalJson(ruleset);
+  // The item holds the ruleset (raw or compressed, never larger), the server-only keys and under 1 KB else.
+  if (Buffer.byteLength(json, 'utf8') + (serverOnly === undefined ? 0 : Buffer.byteLength(JSON.stringify(serverOnly), 'utf8')) + 1024 <= MAX_ITEM_BYTES) {
+    return undefined;
+  }
+  const item = await encodeItem(partitionKey(projectId, ruleset.environment), ruleset.version, etagOf(ruleset, serverOnly), new Date(0).toISOString(), json, serverOnly);
+  const size = itemSize(item);
+  return size > MAX_ITEM_BYTES ? size : undefined;
 }
 
 /** zlib, loaded only for rulesets above the compression threshold (the evaluation Lambda's init skips it). */

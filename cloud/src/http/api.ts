@@ -181,6 +181,20 @@ async function readJson(c: Context): Promise<unknown> {
   return parsed;
 }
 
+/**
+ * A route that takes no body refuses one, as a route with a body refuses unknown keys: malformed JSON
+ * (or another content type) the same as anywhere, and any JSON but `{}` or `null` (what some clients
+ * send with every POST) as a body that cannot have been meant for this route. Without this, a body was
+ * ignored and the action ran: a password reset sent `{"a":` reset the password.
+ */
+async function refuseBody(c: Context, spec: { readonly method: string; readonly path: string }): Promise<void> {
+  const body = await readJson(c);
+  const empty = body === undefined || body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
+  if (!empty) {
+    throw invalid(`${spec.method.toUpperCase()} ${spec.path} takes no body`, { issues: [{ path: 'body', message: 'not expected' }] });
+  }
+}
+
 function checkStrings(values: Record<string, string>, where: string): void {
   for (const [k, v] of Object.entries(values)) {
     const reason = badStringReason(k) ?? badStringReason(v);
@@ -240,6 +254,9 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       }
       const query: unknown = parsePart(spec.query, given, 'query');
       const rawBody: unknown = spec.body === undefined ? undefined : await readJson(c);
+      if (spec.body === undefined && spec.method !== 'get') {
+        await refuseBody(c, spec);
+      }
       const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, rawBody, 'body');
       const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;
       const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip: ipOf(c, options.trustedProxies), client, context: c });

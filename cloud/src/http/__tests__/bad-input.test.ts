@@ -7,12 +7,13 @@ import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { AnyRoute } from '../api.js';
 import { managementRoutes } from '../app.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, markPasswordChosen, startPlatform } from './harness.js';
 
 // The route table only touches services inside handlers, so it can be listed before a platform exists.
 const ROUTES: readonly AnyRoute[] = managementRoutes({} as Services);
 const routeId = (r: Pick<AnyRoute, 'method' | 'path'>): string => `${r.method.toUpperCase()} ${r.path}`;
 const BODY_ROUTES = ROUTES.filter((r) => r.body !== undefined);
+const BODYLESS_ACTIONS = ROUTES.filter((r) => r.body === undefined && r.method !== 'get');
 const QUERY_ROUTES = ROUTES.filter((r) => r.query !== undefined);
 const PAGED_ROUTES = QUERY_ROUTES.filter((r) => 'limit' in (r.query as z.ZodObject).shape);
 const PARAM_ROUTES = ROUTES.filter((r) => r.path.includes('{'));
@@ -310,6 +311,44 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       ]).toEqual([]);
       expect(await snapshot()).toEqual(before);
     });
+  });
+
+  describe.each(BODYLESS_ACTIONS.map((r) => [routeId(r), r] as const))('%s (takes no body)', (_id, route) => {
+    const method = route.method.toUpperCase();
+    const path = concretePath(route.path, { delivery: '1' });
+
+    it('refuses malformed JSON, the wrong Content-Type and any body but {} or null, before acting', async () => {
+      const before = await snapshot();
+      const found: string[] = [];
+
+      for (const raw of ['{"a":', "{'a': 1}", '\u0000']) {
+        found.push(...faults(`raw ${raw}`, await send(method, path, { raw }), 400, 'MALFORMED_JSON'));
+      }
+      for (const raw of ['{"a":1}', '[]', '"a string"', '42', 'true']) {
+        const res = await send(method, path, { raw });
+        found.push(...faults(`raw ${raw}`, res, 400, 'VALIDATION_FAILED'));
+        if (res.body?.error?.message !== `${method} ${route.path} takes no body`) {
+          found.push(`raw ${raw}: ${JSON.stringify(res.body)}`);
+        }
+      }
+      found.push(...faults('text/plain', await send(method, path, { raw: 'hello', headers: { 'content-type': 'text/plain' } }), 400, 'VALIDATION_FAILED'));
+
+      expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+
+  it('does not reset a password when the request carries malformed JSON, and accepts {} as no body', async () => {
+    const created = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'kept@example.com', name: 'Kept', role: 'viewer', password: 'amber kettle violin 2029' } });
+    await markPasswordChosen(p.db, 'kept@example.com');
+    const id = created.body.user.id as string;
+
+    const malformed = await p.request('POST', `/api/v1/users/${id}/password-reset`, { token: owner, raw: '{"a":' });
+
+    expect([malformed.status, malformed.body.error.code]).toEqual([400, 'MALFORMED_JSON']);
+    expect((await p.request('POST', '/api/v1/auth/login', { body: { email: 'kept@example.com', password: 'amber kettle violin 2029' } })).status).toBe(200);
+    const empty = await p.request('POST', `/api/v1/users/${id}/password-reset`, { token: owner, body: {} });
+    expect([empty.status, typeof empty.body.temporaryPassword]).toEqual([200, 'string']);
   });
 
   describe('query strings', () => {

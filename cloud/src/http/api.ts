@@ -141,11 +141,14 @@ function expectedVersionOf(c: Context): number {
 /** Deepest JSON nesting a body may have; deeper input would only exhaust the validators' stacks. */
 export const MAX_JSON_DEPTH = 64;
 
-/** Walks a parsed body iteratively: bounded depth, storable strings in keys and values. */
+/** Walks a parsed body iteratively: bounded depth, storable strings in keys and values, finite numbers. */
 function checkJson(value: unknown): void {
   const bad = findBadJson(value, { root: 'body', maxDepth: MAX_JSON_DEPTH });
   if (bad?.problem === 'depth') {
     throw new AppError(AppErrorCode.Validation, `the body is nested more than ${MAX_JSON_DEPTH} levels deep`, { issues: [{ path: bad.path, message: 'too deeply nested' }] });
+  }
+  if (bad?.problem === 'number') {
+    throw new AppError(AppErrorCode.Validation, `${bad.path}: ${bad.reason}`, { issues: [{ path: bad.path, message: bad.reason }] });
   }
   if (bad?.problem === 'string') {
     throw new AppError(AppErrorCode.Validation, `${bad.path} ${bad.reason}`, { issues: [{ path: bad.path, message: bad.reason }] });

@@ -36,9 +36,12 @@ export function badStringReason(s: string): string | undefined {
   return LONE_SURROGATE.test(s) ? 'is not valid Unicode (unpaired surrogate)' : undefined;
 }
 
-/** What findBadJson found: a string or a key that cannot be stored, or nesting beyond `maxDepth`. */
+/** Why a parsed JSON number is not one: 1e999 is valid JSON that JSON.parse reads as Infinity. */
+export const NOT_FINITE = 'expected a finite number (JSON such as 1e999 reads as infinity)';
+
+/** What findBadJson found: a string or a key that cannot be stored, a number beyond doubles, or nesting beyond `maxDepth`. */
 export interface BadJson {
-  readonly problem: 'string' | 'key' | 'depth';
+  readonly problem: 'string' | 'key' | 'number' | 'depth';
   /** Where: the value's path (for a key, the object holding it). */
   readonly path: string;
   /** Why, for strings and keys (badStringReason). */
@@ -63,6 +66,10 @@ export function findBadJson(value: unknown, options: { readonly root?: string; r
       if (reason !== undefined) {
         return { problem: 'string', path, reason };
       }
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) {
+        return { problem: 'number', path, reason: NOT_FINITE };
+      }
     } else if (Array.isArray(v)) {
       v.forEach((item, i) => stack.push({ v: item, depth: depth + 1, path: options.dottedIndexes === true ? join(path, String(i)) : `${path}[${i}]` }));
     } else if (typeof v === 'object' && v !== null) {
@@ -78,8 +85,11 @@ export function findBadJson(value: unknown, options: { readonly root?: string; r
   return undefined;
 }
 
-/** The first key or string value of a parsed JSON value that cannot be stored, with its dotted path ('' for the value itself). */
-export function findBadString(value: unknown): { readonly path: string; readonly reason: string } | undefined {
-  const bad = findBadJson(value, { dottedIndexes: true });
+/**
+ * The first key, string or number of a parsed JSON value that cannot be stored, or nesting beyond
+ * `maxDepth`, with its dotted path ('' for the value itself).
+ */
+export function findBadString(value: unknown, maxDepth?: number): { readonly path: string; readonly reason: string } | undefined {
+  const bad = findBadJson(value, { dottedIndexes: true, ...(maxDepth === undefined ? {} : { maxDepth }) });
   return bad === undefined ? undefined : { path: bad.path, reason: bad.problem === 'key' ? `has a key that ${bad.reason}` : bad.reason };
 }

@@ -517,6 +517,17 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
     });
     const CHANGE_REQUEST = BODIES['POST /api/v1/projects/{project}/change-requests'];
 
+    it('names a number JSON.parse reads as Infinity (1e999) where it is, instead of "Invalid input"', async () => {
+      const before = await snapshot();
+      const body = JSON.stringify(flagWith([{ id: 'big', type: 'force', variation: 'b', condition: { age: { $gt: 1 } } }])).replace('"$gt":1', '"$gt":1e999');
+
+      const res = await send('POST', `${DEMO}/flags`, { raw: body });
+
+      expect(faults('1e999', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(res.body.error.message).toBe('body.environments.development.rules[0].condition.age.$gt: expected a finite number (JSON such as 1e999 reads as infinity)');
+      expect(await snapshot()).toEqual(before);
+    });
+
     it('rejects a rule with an unknown operator, naming it', async () => {
       const before = await snapshot();
 

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent, TraceStep } from '@xp/shared/edge';
-import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
+import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
@@ -70,6 +70,8 @@ const UNIT_ID_ATTRIBUTE = ['id'];
 /** Left out of a split-URL exposure's attributes: the unit id (the exposure's unitId) and the raw request strings. */
 const UNSTORED_REDIRECT_ATTRIBUTES = [...UNIT_ID_ATTRIBUTE, ...UNSTORED_VISITOR_ATTRIBUTES];
 const EVALUATE_BODY_BYTES = 64 * 1024;
+/** The body, the unit, its attributes, then values nested as deep as event properties may be. */
+const EVALUATE_MAX_DEPTH = 2 + MAX_PROPERTY_DEPTH;
 const EVENTS_BODY_BYTES = MAX_EVENTS_PER_BATCH * MAX_EVENT_BYTES + 1024 * 1024;
 const NOT_RUNNING_CACHE_ENTRIES = 1_000;
 /** A stream whose client stopped reading is closed once this many events are queued. */
@@ -150,8 +152,9 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
       }
     });
   }
-  // Unit ids and attributes travel with exposures to the aggregator, which could never store these.
-  const bad = findBadString(input);
+  // Unit ids and attributes travel with exposures to the aggregator, which could never store these;
+  // attribute values nest as deep as event properties may (and 1e999, read as Infinity, is refused as there).
+  const bad = findBadString(input, EVALUATE_MAX_DEPTH);
   if (bad !== undefined) {
     fail(bad.path, bad.reason);
   }

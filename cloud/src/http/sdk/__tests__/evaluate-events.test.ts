@@ -213,6 +213,17 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(logged).toEqual([]);
     });
 
+    it('refuses attribute numbers beyond doubles (1e999 reads as Infinity) and attributes nested deeper than event properties may be, as /events does', async () => {
+      const nest = (levels: number): unknown => Array.from({ length: levels }).reduce<unknown>((inner) => ({ a: inner }), 1);
+      const infinite = await post('/sdk/v1/evaluate', server, undefined, '{"unit":{"id":"u-ok","attributes":{"score":1e999}}}');
+      const deep = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { doc: nest(40) } } });
+      const fine = await post('/sdk/v1/evaluate', server, { unit: { id: 'u-ok', attributes: { doc: nest(30), score: 1e300 } } });
+
+      expect([infinite.status, infinite.body.error.details.issues]).toEqual([400, [{ path: 'unit.attributes.score', message: 'expected a finite number (JSON such as 1e999 reads as infinity)' }]]);
+      expect([deep.status, deep.body.error.details.issues[0].message]).toEqual([400, 'too deeply nested']);
+      expect(fine.status).toBe(200);
+    });
+
     it('refuses bodies above 64 KB with 413, whether the length is declared or the body is streamed', async () => {
       const big = JSON.stringify({ unit: { id: 'u', attributes: { blob: 'x'.repeat(70_000) } } });
       const declared = await s.p.app.request('/sdk/v1/evaluate', {

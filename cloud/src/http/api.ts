@@ -198,6 +198,23 @@ async function refuseBody(c: Context, spec: { readonly method: string; readonly 
   }
 }
 
+/**
+ * Every path segment decodes as UTF-8 (`%D8%00`, `%C0%AE` do not): Hono hands such a parameter on
+ * undecoded, which would be taken for an id that holds a literal "%D8".
+ */
+function checkPercentEncoding(path: string): void {
+  for (const segment of path.split('/')) {
+    if (segment.includes('%')) {
+      try {
+        decodeURIComponent(segment);
+      } catch {
+        const shown = segment.slice(0, 64);
+        throw invalid(`the path segment "${shown}" is not percent-encoded UTF-8`, { issues: [{ path: 'path', message: `"${shown}" is not percent-encoded UTF-8` }] });
+      }
+    }
+  }
+}
+
 function checkStrings(values: Record<string, string>, where: string): void {
   for (const [k, v] of Object.entries(values)) {
     const reason = badStringReason(k) ?? badStringReason(v);
@@ -235,6 +252,7 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
         noteUser(c, actor.userId);
         assertCan(actor, spec.permission);
       }
+      checkPercentEncoding(c.req.path);
       checkStrings(c.req.param(), 'path');
       const params: unknown = parsePart(spec.params, c.req.param(), 'path');
       const queryRaw = c.req.query();

@@ -25,9 +25,20 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
   });
 
   it('refuses what cannot be one path segment or stored, with a clear 400', async () => {
-    for (const [id, status] of [[encodeURIComponent('a/b'), 400], ['..', 404], [encodeURIComponent('x'.repeat(257)), 400], ['nul%00id', 400]] as const) {
+    for (const [id, status] of [[encodeURIComponent('a/b'), 400], ['..', 404], [encodeURIComponent('x'.repeat(257)), 400], ['nul%00id', 400], ['%D8%00', 400], ['%C0%AE%C0%AE', 400], ['100%', 400]] as const) {
       const res = await timeline(id);
       expect([id, res.status]).toEqual([id, status]);
     }
   });
+
+  it('answers 404 for an environment the project does not have, as results do, on the timeline and the event search', async () => {
+    const onTimeline = await p.request('GET', '/api/v1/projects/demo/units/user-1/timeline?environment=nope', { token: owner });
+    const onSearch = await p.request('GET', '/api/v1/projects/demo/events?environment=nope', { token: owner });
+    const onStream = await p.request('GET', '/api/v1/projects/demo/events/stream?environment=nope', { token: owner });
+    const known = await p.request('GET', '/api/v1/projects/demo/events?environment=production', { token: owner });
+
+    expect([onTimeline.status, onSearch.status, onStream.status, known.status]).toEqual([404, 404, 404, 200]);
+    expect(onSearch.body.error.message).toContain('nope');
+  });
 });
+

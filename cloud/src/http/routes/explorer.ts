@@ -8,6 +8,7 @@ import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplor
 import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
 import type { Queryable } from '../../store/db.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
+import { environments } from '../../store/projects.js';
 import { route } from '../api.js';
 import { SSE_HEADERS, lastEventId, lateCommitReader, pollingStream, streamSeconds, StreamSlots, tooManyStreams } from '../polling-stream.js';
 import { badStringReason } from '../text.js';
@@ -121,6 +122,13 @@ function toFilter(q: Filters): ExplorerFilter {
   };
 }
 
+/** An environment filter names one of the project's environments (404 otherwise, as for results): an empty answer would hide the typo. */
+async function knownEnvironment(db: Queryable, projectId: string, environment: string | undefined): Promise<void> {
+  if (environment !== undefined) {
+    await environments.get(db, projectId, environment);
+  }
+}
+
 const sse = (e: ExplorerEvent): string => `event: ${e.type}\nid: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`;
 
 export function explorerRoutes(services: Services, streams: StreamSlots = new StreamSlots()): AnyRoute[] {
@@ -137,6 +145,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       responses: { 200: { description: 'A page of events', schema: pageSchema(explorerEventSchema) } },
       handler: async (req) => {
         const project = await projectFor(services.deps.db, req.actor, req.params.project);
+        await knownEnvironment(services.deps.db, project.id, req.query.environment);
         const page = await searchExplorerEvents(services.deps.db, project.id, toFilter(req.query), { limit: req.query.limit, cursor: req.query.cursor });
         return { status: 200, body: page, headers: { 'Cache-Control': 'no-store' } };
       },
@@ -155,6 +164,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       handler: async (req) => {
         const db = services.deps.db;
         const project = await projectFor(db, req.actor, req.params.project);
+        await knownEnvironment(db, project.id, req.query.environment);
         const filter = toFilter(req.query);
         const resume = lastEventId(req.context.req.header('last-event-id')) ?? req.query.after;
         const cursor = resume ?? (await latestExplorerSeq(db, project.id));
@@ -194,6 +204,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       handler: async (req) => {
         assertCan(req.actor, Permission.Read);
         const project = await projectFor(services.deps.db, req.actor, req.params.project);
+        await knownEnvironment(services.deps.db, project.id, req.query.environment);
         const { environment, from, to } = toFilter({ ...req.query });
         const timeline = await unitTimeline(
           services.deps.db,

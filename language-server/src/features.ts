@@ -353,6 +353,31 @@ export function defaultReplacement(ctx: FeatureContext, ref: FlagReference): str
   return off === undefined ? undefined : literal(off.value, ref.language, ref.method);
 }
 
+/** The flag type a call expects (`isFeatureEnabled`, OpenFeature's typed calls), when it says. */
+function expectedType(ref: FlagReference): Flag['type'] | undefined {
+  return BOOLEAN_KINDS.has(ref.kind) ? 'boolean' : TYPED_KINDS[ref.kind];
+}
+
+/**
+ * The "did you mean" of an unknown key: among the keys close enough, an active flag of the type the
+ * call expects first, then any active flag, then one of that type, then any (the archived one the
+ * code may still name). Suggesting an archived flag or one the call would report as the wrong type
+ * trades one warning for another.
+ */
+export function unknownKeySuggestion(ctx: FeatureContext, ref: FlagReference): string | undefined {
+  const records = [...ctx.flags.values()];
+  const expected = expectedType(ref);
+  const fits = (r: FlagRecord): boolean => expected === undefined || r.definition.type === expected;
+  const tiers = [records.filter((r) => !r.archived && fits(r)), records.filter((r) => !r.archived), records.filter(fits), records];
+  for (const tier of tiers) {
+    const found = closestKey(ref.flagKey, tier.map((r) => r.key));
+    if (found !== undefined) {
+      return found;
+    }
+  }
+  return undefined;
+}
+
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
   return staleVariation(record.definition, { updatedAt: record.updatedAt, archived: record.archived, now: ctx.now, days: ctx.staleDays, ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }) });
 }
@@ -388,7 +413,7 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
       continue;
     }
     if (record === undefined) {
-      const suggestion = closestKey(ref.flagKey, ctx.flags.keys());
+      const suggestion = unknownKeySuggestion(ctx, ref);
       out.push({
         range: ref.range,
         severity: DiagnosticSeverity.Warning,
@@ -603,6 +628,22 @@ function destructures(left: string): boolean {
   return false;
 }
 
+/**
+ * A diagnostic's data as diagnostics() wrote it. A client without `publishDiagnostics.dataSupport`
+ * drops it from the diagnostics it sends back: an unknown key's is then worked out again from the
+ * reference at the diagnostic's range, as it was when reported.
+ */
+function diagnosticData(ctx: FeatureContext, d: Diagnostic, ref: FlagReference): { flagKey?: string; suggestion?: string } {
+  if (d.data !== undefined && d.data !== null) {
+    return d.data as { flagKey?: string; suggestion?: string };
+  }
+  if (d.code !== DiagnosticCode.UnknownFlag || ctx.flags.has(ref.flagKey) || experimentOf(ctx, ref) !== undefined) {
+    return {};
+  }
+  const suggestion = unknownKeySuggestion(ctx, ref);
+  return { flagKey: ref.flagKey, ...(suggestion === undefined ? {} : { suggestion }) };
+}
+
 /** The quick fixes and refactorings at `range`; `text` is the document's (to edit around a call). */
 export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex | undefined, range: Range, diags: readonly Diagnostic[], text: string): CodeAction[] {
   const actions: CodeAction[] = [];
@@ -610,13 +651,13 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
     if (d.source !== DIAGNOSTIC_SOURCE) {
       continue;
     }
-    const data = (d.data ?? {}) as { flagKey?: string; suggestion?: string };
     const ref = index?.references.find(
       (r) => contains(r.range, d.range.start) || r.compared.some((c) => contains(c.range, d.range.start)) || (r.defaultValue !== undefined && contains(r.defaultValue.range, d.range.start)),
     );
     if (ref === undefined) {
       continue;
     }
+    const data = diagnosticData(ctx, d, ref);
     if (d.code === DiagnosticCode.UnknownFlag && data.suggestion !== undefined) {
       const edit: TextEdit = { range: ref.keyRange, newText: data.suggestion };
       // Constants are followed within a file, so the key's literal is in this document either way.

@@ -209,13 +209,19 @@ export function readFlagsFile(file: string): ProjectSnapshot {
   };
 }
 
+/** A span of a flags document, zero-based, in UTF-16 code units as LSP counts them. */
+export interface TextSpan {
+  readonly start: { readonly line: number; readonly character: number };
+  readonly end: { readonly line: number; readonly character: number };
+}
+
 /**
- * The zero-based line where a flag's key is declared in a flags document (`flags:`, else a
- * standalone experiment's under `experiments:`), if found. Read from the parsed document, so a
- * variation or rule that happens to be named like the key is never taken for it; a document that
- * does not parse (half edited) is searched line by line.
+ * Where a flag's key is declared in a flags document (`flags:`, else a standalone experiment's
+ * under `experiments:`): the key's text, without its quotes, if found. Read from the parsed
+ * document, so a variation or rule that happens to be named like the key is never taken for it; a
+ * document that does not parse (half edited) is searched line by line.
  */
-export function flagLineInFile(text: string, key: string): number | undefined {
+export function flagKeyRangeInFile(text: string, key: string): TextSpan | undefined {
   const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter });
   if (doc.errors.length === 0 && YAML.isMap(doc.contents)) {
@@ -227,7 +233,13 @@ export function flagLineInFile(text: string, key: string): number | undefined {
       for (const item of items.items) {
         const node = YAML.isMap(item) ? item.get('key', true) : undefined;
         if (YAML.isScalar(node) && node.value === key && node.range !== undefined && node.range !== null) {
-          return lineCounter.linePos(node.range[0]).line - 1;
+          // A quoted scalar's range holds its quotes: the editor selects the key itself.
+          const quoted = node.type === YAML.Scalar.QUOTE_DOUBLE || node.type === YAML.Scalar.QUOTE_SINGLE ? 1 : 0;
+          const at = (offset: number): { line: number; character: number } => {
+            const pos = lineCounter.linePos(offset);
+            return { line: pos.line - 1, character: pos.col - 1 };
+          };
+          return { start: at(node.range[0] + quoted), end: at(node.range[1] - quoted) };
         }
       }
     }
@@ -235,15 +247,18 @@ export function flagLineInFile(text: string, key: string): number | undefined {
   }
   const lines = text.split('\n');
   const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const keyLine = new RegExp(`^\\s*(?:-\\s*)?["']?key["']?\\s*:\\s*["']?${escaped}["']?\\s*,?\\s*$`);
+  const keyLine = new RegExp(`^(\\s*(?:-\\s*)?["']?key["']?\\s*:\\s*["']?)${escaped}["']?\\s*,?\\s*$`);
   const flagsStart = lines.findIndex((l) => /^\s*["']?flags["']?\s*:/.test(l));
   for (let i = Math.max(0, flagsStart); i < lines.length; i++) {
-    if (keyLine.test(lines[i]!)) {
-      return i;
+    const match = keyLine.exec(lines[i]!);
+    if (match !== null) {
+      const character = match[1]!.length;
+      return { start: { line: i, character }, end: { line: i, character: character + key.length } };
     }
   }
   return undefined;
 }
+
 
 /** The ruleset for explain: the published one, else compiled from the snapshot's definitions. */
 export function rulesetFor(snapshot: ProjectSnapshot, environment: string): Ruleset | undefined {

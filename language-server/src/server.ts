@@ -40,7 +40,7 @@ import { apiUrlProblem, DEFAULT_REQUEST_TIMEOUT_SECONDS, redactCredentials, time
 import type { FeatureContext } from './features.js';
 import { codeActions, codeLenses, consoleLink, contains, diagnostics, experimentOf, hover, keyCompletions, lensTitle, NO_DATA_CONFIGURED, preferredMarkup, referenceAt, staleFlagVariation, variationCompletions } from './features.js';
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
-import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagLineInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
+import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
 import { defaultIndexThreads, readSourceText, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
@@ -153,6 +153,11 @@ const PARAMS = {
   },
 } as const satisfies Record<string, ParamsCheck>;
 
+/** The answer to a request before initialize (the protocol's ServerNotInitialized). */
+function notInitialized(): ResponseError {
+  return new ResponseError(ErrorCodes.ServerNotInitialized, 'the server is not initialized: send initialize first');
+}
+
 /** The answer to a request cancelled before it finished (`$/cancelRequest`). */
 function cancelled(): ResponseError {
   return new ResponseError(LSPErrorCodes.RequestCancelled, 'request cancelled');
@@ -164,6 +169,55 @@ function isDirectory(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The flags file at `dir`'s root, if any (the candidate names in order). */
+function flagsFileIn(dir: string): string | undefined {
+  return FLAGS_FILE_CANDIDATES.map((c) => path.join(dir, c)).find((f) => existsSync(f));
+}
+
+/** The flags file in `file`'s folder or the closest parent that has one. */
+function flagsFileAbove(file: string): string | undefined {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const found = flagsFileIn(dir);
+    if (found !== undefined || path.dirname(dir) === dir) {
+      return found;
+    }
+  }
+}
+
+/** A workspace folder's path from its URI, normalised (`file:///ws/` and `file:///ws` are one folder); undefined for other schemes. */
+function folderPath(uri: unknown): string | undefined {
+  if (typeof uri !== 'string' || !uri.startsWith('file:')) {
+    return undefined;
+  }
+  try {
+    return path.resolve(fileURLToPath(uri));
+  } catch {
+    // A file URI no path stands for (a remote host's): not a folder we can read.
+    return undefined;
+  }
+}
+
+/**
+ * The workspace folders an initialize names: its workspaceFolders, else rootUri, else rootPath
+ * (older clients send only that; rootUri may be absent as well as null). None at all, or an empty
+ * list, is no folder: a single file opened, nothing indexed but the open documents.
+ */
+function initialFolders(params: InitializeParams): string[] {
+  const listed = Array.isArray(params.workspaceFolders) ? params.workspaceFolders.map((f) => folderPath((f as { uri?: unknown } | null)?.uri)) : [];
+  /* eslint-disable @typescript-eslint/no-deprecated -- clients without workspace folders send rootUri, the oldest rootPath only */
+  // Typed as always present, but a client sending rootPath may leave rootUri out.
+  const rootUri = params.rootUri as string | null | undefined;
+  const root =
+    rootUri !== null && rootUri !== undefined
+      ? folderPath(rootUri)
+      : typeof params.rootPath === 'string' && params.rootPath !== ''
+        ? path.resolve(params.rootPath)
+        : undefined;
+  /* eslint-enable @typescript-eslint/no-deprecated */
+  const paths = (listed.length > 0 ? listed : [root]).filter((f): f is string => f !== undefined);
+  return [...new Set(paths)];
 }
 
 function describeError(e: unknown): string {
@@ -191,9 +245,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const now = options.now ?? (() => new Date());
   const documents = new TextDocuments(TextDocument);
   // The workspace folders, all indexed; the first one holds the flags file (relative flagsFile, cache key).
-  let folders: string[] = [process.cwd()];
+  // None (a single file opened): nothing is indexed but the open documents, never the process's cwd.
+  let folders: string[] = [];
+  // Where relative settings (flagsFile, cacheFile) resolve: the first folder, else where the editor started us.
   const root = (): string => folders[0] ?? process.cwd();
   let settings: XpSettings = {};
+  // The lifecycle (LSP 3.17): before initialize, requests fail with ServerNotInitialized and notifications
+  // other than exit are dropped; a second initialize is refused; after shutdown, requests fail with InvalidRequest.
+  let initializeReceived = false;
+  let shutDown = false;
   let index = new WorkspaceIndex(folders);
   let snapshot: ProjectSnapshot = EMPTY_SNAPSHOT;
   let flags = new Map<string, FlagRecord>();
@@ -247,16 +307,34 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
     // At a folder's root, the first folder first.
     for (const folder of folders) {
-      const found = FLAGS_FILE_CANDIDATES.map((c) => path.join(folder, c)).find((f) => existsSync(f));
+      const found = flagsFileIn(folder);
+      if (found !== undefined) {
+        return found;
+      }
+    }
+    return folders.length === 0 ? nearestFlagsFile() : undefined;
+  };
+  /**
+   * Without a workspace folder (a single file opened): the flags file nearest an open document, in
+   * its folder or the closest parent, the first document opened first; there is no root to look in.
+   */
+  const nearestFlagsFile = (): string | undefined => {
+    for (const doc of documents.all()) {
+      const file = fileOf(doc.uri);
+      const found = file === undefined ? undefined : flagsFileAbove(file);
       if (found !== undefined) {
         return found;
       }
     }
     return undefined;
   };
+  /** The flags file the last load read (or tried to), to tell when another one applies. */
+  let loadedFlagsFile: string | undefined;
   /** Whether `file` is, or would be when created, the flags file (a deleted one too). */
   const isFlagsFile = (file: string): boolean =>
-    settings.flagsFile !== undefined ? file === path.resolve(root(), settings.flagsFile) : folders.includes(path.dirname(file)) && FLAGS_FILE_CANDIDATES.includes(path.basename(file));
+    settings.flagsFile !== undefined
+      ? file === path.resolve(root(), settings.flagsFile)
+      : file === loadedFlagsFile || (folders.includes(path.dirname(file)) && FLAGS_FILE_CANDIDATES.includes(path.basename(file)));
   const cacheFilePath = (project: string): string => {
     if (settings.cacheFile !== undefined) {
       return path.resolve(root(), settings.cacheFile);
@@ -382,7 +460,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       void publishDiagnostics(doc);
     }
     if (codeLensRefresh) {
-      void connection.sendRequest(CodeLensRefreshRequest.type);
+      connection.sendRequest(CodeLensRefreshRequest.type).catch((e: unknown) => {
+        // A client may advertise refreshSupport and still refuse the request (or not implement it):
+        // its lenses then refresh when it asks for them, and asking again would only repeat the error.
+        if (codeLensRefresh) {
+          codeLensRefresh = false;
+          connection.console.log(`xp: the editor refused workspace/codeLens/refresh (${describeError(e)}); not asking again`);
+        }
+      });
     }
     sendStatus();
   };
@@ -406,6 +491,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const loadDataOnce = async (seq: number): Promise<void> => {
     const client = apiClient();
     const file = flagsFilePath();
+    loadedFlagsFile = file;
     let fileSnapshot: ProjectSnapshot | undefined;
     let fileError: string | null = null;
     if (file !== undefined) {
@@ -584,7 +670,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     indexedVersions.clear();
     indexing = true;
     sendStatus();
-    const progress = await createProgress();
+    // No folder, nothing to list: no progress to show.
+    const progress = folders.length === 0 ? undefined : await createProgress();
     progress?.begin('xp: indexing flag references', 0, 'listing files', false);
     const started = Date.now();
     let total = 0;
@@ -656,7 +743,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   /** Workspace folders added and removed at run time (workspace/didChangeWorkspaceFolders). */
   const changeFolders = async (addedUris: readonly string[], removedUris: readonly string[]): Promise<void> => {
-    const paths = (uris: readonly string[]): string[] => uris.map(fileOf).filter((f): f is string => f !== undefined);
+    const paths = (uris: readonly string[]): string[] => uris.map(folderPath).filter((f): f is string => f !== undefined);
     const removed = paths(removedUris).filter((f) => folders.includes(f));
     const added = [...new Set(paths(addedUris))].filter((f) => !folders.includes(f) || removed.includes(f));
     if (removed.length === 0 && added.length === 0) {
@@ -794,13 +881,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
-    const listed = (params.workspaceFolders ?? []).map((f) => f.uri);
-    // eslint-disable-next-line @typescript-eslint/no-deprecated -- clients without workspace folders send only rootUri
-    const rootUri = params.rootUri;
-    const paths = (listed.length > 0 ? listed : rootUri === null ? [] : [rootUri]).map(fileOf).filter((f): f is string => f !== undefined);
-    if (paths.length > 0) {
-      folders = [...new Set(paths)];
+    if (initializeReceived) {
+      throw new ResponseError(ErrorCodes.InvalidRequest, 'initialize was already received');
     }
+    folders = initialFolders(params);
     workspaceFolderEvents = params.capabilities.workspace?.workspaceFolders === true;
     // The token may come from the environment instead (XP_TOKEN), where no protocol trace logs it.
     const initial = settingsFrom(params.initializationOptions);
@@ -813,7 +897,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     lensCommand = Array.isArray(clientCommands) && clientCommands.includes(CLIENT_SHOW_FLAG_COMMAND) ? CLIENT_SHOW_FLAG_COMMAND : ServerCommand.ShowFlag;
     watchRegistration = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
     relativePatterns = params.capabilities.workspace?.didChangeWatchedFiles?.relativePatternSupport === true;
-    return {
+    const result: InitializeResult = {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
         hoverProvider: true,
@@ -828,9 +912,20 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       },
       serverInfo: { name: 'xp-language-server', version: '0.1.0' },
     };
+    initializeReceived = true;
+    return result;
   });
 
-  connection.onInitialized(() => {
+  /** A notification handler that drops what arrives before initialize, as the protocol says. */
+  const afterInitialize =
+    <P>(handler: (params: P) => unknown) =>
+    (params: P): void => {
+      if (initializeReceived) {
+        void handler(params);
+      }
+    };
+
+  connection.onInitialized(afterInitialize(() => {
     watchFiles();
     if (workspaceFolderEvents) {
       connection.workspace.onDidChangeWorkspaceFolders((e) => {
@@ -851,9 +946,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       connection.console.error(`xp: loading flag data failed: ${describeError(e)}`);
       sendStatus();
     });
-  });
+  }));
 
-  connection.onDidChangeConfiguration((change) => {
+  connection.onDidChangeConfiguration(afterInitialize((change) => {
     const next = (change.settings as { xp?: unknown } | null)?.xp;
     if (next === undefined) {
       return;
@@ -866,7 +961,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize) !== before) {
       void indexWorkspace();
     }
-  });
+  }));
 
   documents.onDidChangeContent((e) => {
     const uri = e.document.uri;
@@ -881,6 +976,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         }
       }, CHANGE_DEBOUNCE_MS),
     );
+  });
+
+  documents.onDidOpen(() => {
+    // Without a folder the flags file is the one nearest an open document: the first one opened brings it.
+    if (folders.length === 0 && settings.flagsFile === undefined && flagsFilePath() !== loadedFlagsFile) {
+      void reload();
+    }
   });
 
   documents.onDidClose((e) => {
@@ -906,18 +1008,21 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   });
 
-  connection.onDidChangeWatchedFiles((change) => {
+  connection.onDidChangeWatchedFiles(afterInitialize((change) => {
     queueIndexUpdate(() => onFileEvents(change.changes));
-  });
+  }));
 
-  let shutDown = false;
   /**
-   * Per the protocol, a request after `shutdown` fails with InvalidRequest rather than being served;
-   * params without the shape the handler reads fail with InvalidParams saying what is wrong.
+   * Per the protocol, a request before `initialize` fails with ServerNotInitialized and one after
+   * `shutdown` with InvalidRequest rather than being served; params without the shape the handler
+   * reads fail with InvalidParams saying what is wrong.
    */
   const live =
     <P extends unknown[], R>(handler: (...args: P) => R, check?: ParamsCheck) =>
     (...args: P): R => {
+      if (!initializeReceived) {
+        throw notInitialized();
+      }
       if (shutDown) {
         throw new ResponseError(ErrorCodes.InvalidRequest, 'the server is shutting down');
       }
@@ -995,13 +1100,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       if (ref === undefined || file === undefined) {
         return null;
       }
-      let line: number | undefined;
+      let range: Location['range'] | undefined;
       try {
-        line = flagLineInFile(readFileSync(file, 'utf8'), ref.flagKey);
+        range = flagKeyRangeInFile(readFileSync(file, 'utf8'), ref.flagKey);
       } catch {
         return null;
       }
-      return line === undefined ? null : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
+      // The key's text, so the editor lands on (and highlights) the key rather than the line's start.
+      return range === undefined ? null : { uri: uriOf(file), range };
     }),
   PARAMS.definition));
 
@@ -1027,8 +1133,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         } catch {
           fileText = '';
         }
-        const line = flagLineInFile(fileText, key);
-        location = line === undefined ? undefined : { uri: uriOf(file), range: { start: { line, character: 0 }, end: { line, character: 0 } } };
+        const range = flagKeyRangeInFile(fileText, key);
+        location = range === undefined ? undefined : { uri: uriOf(file), range };
       }
       if (location !== undefined) {
         out.push({ name: key, kind: SymbolKind.Constant, location, containerName: snapshot.project === '' ? 'xp' : snapshot.project });
@@ -1139,6 +1245,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   }));
 
   connection.onShutdown(() => {
+    if (!initializeReceived) {
+      // Nothing to shut down yet, and the session must still work after a later initialize.
+      throw notInitialized();
+    }
     shutDown = true;
     indexRun.isCancellationRequested = true;
     unfollow();
@@ -1150,6 +1260,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   });
 
-  documents.listen(connection);
+  // Methods without a handler: MethodNotFound, as without this handler, but ServerNotInitialized before initialize.
+  connection.onRequest((method) => {
+    throw initializeReceived ? new ResponseError(ErrorCodes.MethodNotFound, `unhandled method ${method}`) : notInitialized();
+  });
+  // The documents too: one opened before initialize is not tracked.
+  documents.listen({
+    onDidOpenTextDocument: (handler) => connection.onDidOpenTextDocument(afterInitialize(handler)),
+    onDidChangeTextDocument: (handler) => connection.onDidChangeTextDocument(afterInitialize(handler)),
+    onDidCloseTextDocument: (handler) => connection.onDidCloseTextDocument(afterInitialize(handler)),
+    onWillSaveTextDocument: (handler) => connection.onWillSaveTextDocument(afterInitialize(handler)),
+    onWillSaveTextDocumentWaitUntil: (handler) => connection.onWillSaveTextDocumentWaitUntil(live(handler)),
+    onDidSaveTextDocument: (handler) => connection.onDidSaveTextDocument(afterInitialize(handler)),
+  });
   connection.listen();
 }

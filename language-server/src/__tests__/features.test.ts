@@ -8,7 +8,7 @@ import { experimentSchema, flagSchema } from '@xp/shared';
 import type { FeatureContext } from '../features.js';
 import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, variationCompletions } from '../features.js';
 import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
-import { EMPTY_SNAPSHOT, flagLineInFile, readCache, writeCache } from '../flag-data.js';
+import { EMPTY_SNAPSHOT, flagKeyRangeInFile, readCache, writeCache } from '../flag-data.js';
 import type { FileIndex } from '../indexer/index.js';
 import { WorkspaceIndex } from '../indexer/index.js';
 
@@ -395,10 +395,52 @@ describe('definitions in the flags file', () => {
       '        value: true',
       '',
     ].join('\n');
-    expect(flagLineInFile(text, 'blue')).toBe(10);
-    expect(flagLineInFile(text, 'cta-copy')).toBe(3);
-    expect(flagLineInFile(text, 'nope')).toBeUndefined();
-    expect(flagLineInFile(JSON.stringify({ flags: [{ key: 'a' }, { key: 'b' }] }, null, 2), 'b')).toBe(6);
+    expect(flagKeyRangeInFile(text, 'blue')?.start.line).toBe(10);
+    expect(flagKeyRangeInFile(text, 'cta-copy')?.start.line).toBe(3);
+    expect(flagKeyRangeInFile(text, 'nope')).toBeUndefined();
+    expect(flagKeyRangeInFile(JSON.stringify({ flags: [{ key: 'a' }, { key: 'b' }] }, null, 2), 'b')?.start.line).toBe(6);
+    // The key's own text, without quotes, for go to definition; also in a file that does not parse.
+    expect(flagKeyRangeInFile(text, 'blue')).toEqual({ start: { line: 10, character: 9 }, end: { line: 10, character: 13 } });
+    expect(flagKeyRangeInFile(JSON.stringify({ flags: [{ key: 'a' }, { key: 'b' }] }, null, 2), 'b')).toEqual({ start: { line: 6, character: 14 }, end: { line: 6, character: 15 } });
+    expect(flagKeyRangeInFile('flags:\n  - key: "x-1"\n  - key: [\n', 'x-1')).toEqual({ start: { line: 1, character: 10 }, end: { line: 1, character: 13 } });
+  });
+});
+
+describe('did you mean', () => {
+  const boolFlag = (key: string): typeof darkMode => flagSchema.parse({ ...darkMode, key, name: key });
+  const stringFlag = (key: string): typeof darkMode => flagSchema.parse({ ...checkout, key, name: key, environments: {} });
+  const archived = (definition: typeof darkMode): FlagRecord => ({ ...record(definition), archived: true });
+  const suggested = async (ctx: FeatureContext, text: string): Promise<string[]> =>
+    diagnostics(ctx, await indexOf('/w/typo.ts', text))
+      .filter((d) => d.code === 'unknown-flag')
+      .map((d) => (d.data as { suggestion?: string }).suggestion ?? '-');
+
+  it('names an active flag before an archived one as close, and the archived one when no other is close', async () => {
+    const ctx = context({ flags: [archived(boolFlag('search-v2')), record(boolFlag('search-v4'))] });
+    expect(await suggested(ctx, "client.isFeatureEnabled('search-v3', u);\n")).toEqual(['search-v4']);
+    const onlyArchived = context({ flags: [archived(boolFlag('search-v2')), record(boolFlag('dark-mode'))] });
+    expect(await suggested(onlyArchived, "client.isFeatureEnabled('search-v3', u);\n")).toEqual(['search-v2']);
+  });
+
+  it('names a flag of the type the call expects before one of another type, when the call says, and another type when none fits', async () => {
+    const ctx = context({ flags: [record(stringFlag('checkout-v2')), record(boolFlag('checkout-v3'))] });
+    const text = ["client.isFeatureEnabled('checkout-v1', u);", "client.getStringValue('checkout-v1', 'x');", "client.getVariant('checkout-v1', u);", ''].join('\n');
+    // getVariant expects no type: the closest key, as before.
+    expect(await suggested(ctx, text)).toEqual(['checkout-v3', 'checkout-v2', 'checkout-v2']);
+    const noBoolean = context({ flags: [record(stringFlag('checkout-v2'))] });
+    expect(await suggested(noBoolean, "client.isFeatureEnabled('chekout-v2', u);\n")).toEqual(['checkout-v2']);
+  });
+
+  it('offers the typo fix to a client that does not send the diagnostic\'s data back', async () => {
+    const text = "client.isFeatureEnabled('dark-mod', u);\n";
+    const index = await indexOf('/w/nodata.ts', text);
+    const [found] = diagnostics(context(), index).filter((d) => d.code === 'unknown-flag');
+    const { data: _dropped, ...withoutData } = found!;
+    const actions = codeActions(context(), 'file:///w/nodata.ts', index, withoutData.range, [withoutData], text);
+    expect(actions.map((a) => [a.title, a.edit?.changes?.['file:///w/nodata.ts']?.[0]?.newText])).toEqual([
+      ['Change to "dark-mode"', 'dark-mode'],
+      ['Create flag "dark-mod" in shop', undefined],
+    ]);
   });
 });
 

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClientCapabilities, CodeLens, Hover, MarkupContent, ShowDocumentParams, ShowMessageParams } from 'vscode-languageserver-protocol/node';
 import { CodeLensRequest, ExecuteCommandRequest, HoverRequest, ShowDocumentRequest, ShowMessageNotification } from 'vscode-languageserver-protocol/node';
 import type { XpSettings } from '../protocol.js';
-import { ServerCommand } from '../protocol.js';
+import { RefreshRequest, ServerCommand } from '../protocol.js';
 import type { StartOptions } from '../testing/index.js';
 import { DEFAULT_CAPABILITIES, FLAGS_YAML, LspTestClient } from '../testing/index.js';
 import type { StandInApi } from './stand-in-api.js';
@@ -101,6 +101,20 @@ describe('language server over stdio, for every LSP client', () => {
     expect(client.initializeResult?.capabilities.executeCommandProvider?.commands).not.toContain('xp.showFlag');
     const [lens] = await lensesOf(client);
     expect(lens?.command).toEqual({ title: '● checkout-v2 · production ON 25%', command: 'xp.showFlag', arguments: ['checkout-v2'] });
+  });
+
+  it('takes a refused workspace/codeLens/refresh quietly: one log-level line, no error, and no more asking', async () => {
+    const client = await start(fresh(true), {}, { codeLensRefresh: 'error' });
+    const refusal = await client.until('the refusal logged', () => client.logs.find((l) => l.includes('codeLens/refresh')));
+    expect(refusal).toBe('xp: the editor refused workspace/codeLens/refresh (client does not support workspace/codeLens/refresh); not asking again');
+    const asked = client.codeLensRefreshes;
+    // Each refresh of the flag data refreshes the editors: the lenses are not asked for again.
+    await client.connection.sendRequest(RefreshRequest);
+    await client.connection.sendRequest(RefreshRequest);
+    await sleep(100);
+    expect(client.codeLensRefreshes).toBe(asked);
+    expect(client.logs.filter((l) => l.includes('codeLens/refresh'))).toEqual([refusal]);
+    expect(client.logs.filter((l) => l.includes('unhandled'))).toEqual([]);
   });
 
   it('hovers in plain text for a client that takes only plain text, or says nothing', async () => {

@@ -11,6 +11,8 @@ import {
   ErrorCodes,
   ExecuteCommandRequest,
   HoverRequest,
+  InitializedNotification,
+  InitializeRequest,
   LSPErrorCodes,
   ResponseError,
   ShutdownRequest,
@@ -18,7 +20,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import type { StatusParams } from '../protocol.js';
 import { FlagsRequest, ServerCommand } from '../protocol.js';
-import { FLAGS_YAML, LspTestClient } from '../testing/index.js';
+import { DEFAULT_CAPABILITIES, FLAGS_YAML, LspTestClient } from '../testing/index.js';
 import type { StandInApi } from './stand-in-api.js';
 import { standInApi } from './stand-in-api.js';
 
@@ -201,5 +203,119 @@ describe('language server over stdio, against an API whose settings change', () 
     expect(unknownProject.error).toMatch(/^404 NOT_FOUND: no \/api\/v1\/projects\/nope\//);
     await api.feedsClosed();
     expect(client.statuses.at(-1)?.live).toBe(false);
+  });
+});
+
+/** A request's error code, or 'answered' when it succeeds. */
+async function codeOf(request: Promise<unknown>): Promise<number | 'answered'> {
+  return request.then(
+    () => 'answered' as const,
+    (e: unknown) => {
+      if (e instanceof ResponseError) {
+        return e.code;
+      }
+      throw e;
+    },
+  );
+}
+
+// What a minimal JSON-RPC client (Neovim, Helix, a script) may send: older initialize params, messages out of the lifecycle's order.
+describe('language server over stdio, initialize params of every client and the lifecycle', () => {
+  const dirs: string[] = [];
+  const clients: LspTestClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) {
+      await c.stop().catch(() => undefined);
+    }
+    for (const dir of dirs) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const folder = (files: Readonly<Record<string, string>>): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-ls-lifecycle-'));
+    write(dir, files);
+    dirs.push(dir);
+    return dir;
+  };
+  /** The server started in `cwd`, not initialized yet. */
+  const launch = (cwd: string): LspTestClient => {
+    const client = LspTestClient.launch(cwd);
+    clients.push(client);
+    return client;
+  };
+  /** Initializes with raw params (no rootUri unless given), then sends initialized. */
+  const initialize = async (client: LspTestClient, params: Record<string, unknown>): Promise<void> => {
+    client.initializeResult = await client.connection.sendRequest(InitializeRequest.method, { processId: process.pid, capabilities: DEFAULT_CAPABILITIES, ...params });
+    await client.connection.sendNotification(InitializedNotification.type, {});
+  };
+  const referencedKeys = async (client: LspTestClient): Promise<string[]> =>
+    (await client.connection.sendRequest(FlagsRequest)).flags.filter((f) => f.references.length > 0).map((f) => f.key);
+
+  it('takes rootPath as the folder when a client sends no rootUri', async () => {
+    const root = folder({ 'flags.yaml': FLAGS_YAML, 'src/app.ts': "client.getVariant('app-flag', u);\n" });
+    const client = launch(tmpdir());
+    await initialize(client, { rootPath: root });
+    await client.indexed();
+    expect(await referencedKeys(client)).toEqual(['app-flag']);
+    expect(client.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5 });
+  });
+
+  it('takes an empty folder list and no rootUri as no folder: nothing of the cwd is indexed, the flags file is found above an opened file', async () => {
+    const cwd = folder({
+      'src/app.ts': "client.getVariant('cwd-flag', u);\n",
+      'pkg/flags.yaml': FLAGS_YAML,
+      'pkg/src/deep/one.ts': "client.isFeatureEnabled('new-nav', u);\n",
+    });
+    const client = launch(cwd);
+    await initialize(client, { rootUri: null, workspaceFolders: [] });
+    await client.until('the first status', () => client.statuses.find((s) => !s.indexing));
+    expect(await referencedKeys(client)).toEqual([]);
+    expect(client.progress).toEqual([]);
+    // Single-file mode: the opened file is indexed, and the flags file nearest it gives the data.
+    const uri = await client.open('pkg/src/deep/one.ts', "client.isFeatureEnabled('new-nav', u);\nclient.isFeatureEnabled('new-nv', u);\n", 'typescript');
+    const diagnostics = await client.diagnosticsFor(uri, (d) => d.length > 0);
+    expect(diagnostics.map((d) => d.message)).toEqual(['Unknown flag "new-nv". Did you mean "new-nav"?']);
+    expect(client.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5, references: 2 });
+    expect(await referencedKeys(client)).toEqual(['new-nav', 'new-nv']);
+    expect(client.stderr).toEqual([]);
+  });
+
+  it('indexes no folder when a client sends none, not the directory it was started in', async () => {
+    const cwd = folder({ 'src/app.ts': "client.getVariant('cwd-flag', u);\n" });
+    const client = launch(cwd);
+    await initialize(client, { rootUri: null });
+    await client.until('the first status', () => client.statuses.find((s) => !s.indexing));
+    expect(client.statuses.at(-1)).toMatchObject({ source: 'none', references: 0 });
+    expect(await referencedKeys(client)).toEqual([]);
+  });
+
+  it('refuses requests before initialize with ServerNotInitialized, drops notifications, and refuses a second initialize', async () => {
+    const root = folder({ 'flags.yaml': FLAGS_YAML, 'app.ts': "client.getVariant('checkout-v2', u);\n" });
+    const client = launch(root);
+    const early = client.uri('early.ts');
+    await client.connection.sendNotification('textDocument/didOpen', { textDocument: { uri: early, languageId: 'typescript', version: 1, text: "client.getVariant('checkout-v2', u);\n" } });
+    const before = await Promise.all([
+      codeOf(client.connection.sendRequest(HoverRequest.method, { textDocument: { uri: early }, position: { line: 0, character: 22 } })),
+      codeOf(client.connection.sendRequest(WorkspaceSymbolRequest.method, { query: '' })),
+      codeOf(client.connection.sendRequest('xp/flags')),
+      codeOf(client.connection.sendRequest('xp/no-such-request', {})),
+      codeOf(client.connection.sendRequest(ShutdownRequest.method)),
+    ]);
+    expect(before).toEqual(Array(5).fill(ErrorCodes.ServerNotInitialized));
+
+    // The refused shutdown left the session usable.
+    await initialize(client, { rootUri: null, workspaceFolders: [{ uri: client.uri('.'), name: 'root' }] });
+    await client.indexed();
+    // The document opened before initialize was dropped: nothing is known of it, no diagnostics were published.
+    expect(await client.connection.sendRequest(HoverRequest.method, { textDocument: { uri: early }, position: { line: 0, character: 22 } })).toBeNull();
+    expect(client.diagnostics.has(early)).toBe(false);
+    const uri = await client.open('app.ts', "client.getVariant('checkout-v2', u);\n", 'typescript');
+    expect(await client.connection.sendRequest(HoverRequest.method, { textDocument: { uri }, position: { line: 0, character: 22 } })).not.toBeNull();
+
+    const again = await codeOf(client.connection.sendRequest(InitializeRequest.method, { processId: null, rootUri: null, capabilities: {} }));
+    expect(again).toBe(ErrorCodes.InvalidRequest);
+    expect(await client.connection.sendRequest(HoverRequest.method, { textDocument: { uri }, position: { line: 0, character: 22 } })).not.toBeNull();
+    expect(await codeOf(client.connection.sendRequest('xp/no-such-request', {}))).toBe(ErrorCodes.MethodNotFound);
   });
 });

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CodeLens, Location, SymbolInformation } from 'vscode-languageserver-protocol/node';
-import { CodeLensRequest, DidChangeWorkspaceFoldersNotification, FileChangeType, ReferencesRequest, WorkspaceSymbolRequest } from 'vscode-languageserver-protocol/node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CodeLens, Hover, Location, MarkupContent, SymbolInformation } from 'vscode-languageserver-protocol/node';
+import { CodeLensRequest, DidChangeWorkspaceFoldersNotification, FileChangeType, HoverRequest, ReferencesRequest, WorkspaceSymbolRequest } from 'vscode-languageserver-protocol/node';
 import { FlagsRequest } from '../protocol.js';
 import { FIXTURE_FILES, FLAGS_YAML, LspTestClient, SERVER_BIN, writeFixtureWorkspace } from '../testing/index.js';
 
@@ -110,5 +110,46 @@ describe('language server over stdio, several workspace folders', () => {
     expect(after.get('third-later')).toEqual([path.join(third, 'later.ts')]);
     expect(after.has('after-removal')).toBe(false);
     expect(client.stderr).toEqual([]);
+  });
+});
+
+// Some clients send a folder's URI with a trailing slash (file:///ws/): it is the same folder as without.
+describe('language server over stdio, a workspace folder URI with a trailing slash', () => {
+  let root: string;
+  let client: LspTestClient;
+
+  beforeAll(async () => {
+    root = writeFolder({ 'flags.yaml': FLAGS_YAML, 'app.ts': "client.isFeatureEnabled('new-nav', u);\n", 'other.ts': "client.isFeatureEnabled('other-flag', u);\n" });
+    client = await LspTestClient.start(root, {}, SERVER_BIN, { folders: [`${root}/`] });
+    await client.indexed();
+  }, 60_000);
+  afterAll(async () => {
+    await client.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('re-reads the flags file at its root when the editor reports it changed', async () => {
+    expect(pathToFileURL(`${root}/`).href).toMatch(/\/$/);
+    const uri = await client.open('app.ts', "client.isFeatureEnabled('new-nav', u);\n", 'typescript');
+    const hoverText = async (): Promise<string> => {
+      const h = (await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 28 } })) as Hover;
+      return (h.contents as MarkupContent).value;
+    };
+    expect(await hoverText()).toContain('New navigation');
+    await client.until('the file watchers', () => (client.watchers().length > 0 ? true : undefined));
+    writeFileSync(path.join(root, 'flags.yaml'), FLAGS_YAML.replace('name: New navigation', 'name: Renamed navigation'));
+    const seen = client.statuses.length;
+    expect(await client.fileEvents([{ rel: 'flags.yaml', type: FileChangeType.Changed }])).toHaveLength(1);
+    await client.until('the status after the flags file was read again', () => (client.statuses.length > seen ? true : undefined));
+    expect(await hoverText()).toContain('Renamed navigation');
+  });
+
+  it('forgets the folder when the editor removes it under its URI without the slash', async () => {
+    const referencesOtherFlag = async (): Promise<boolean> => (await client.connection.sendRequest(FlagsRequest)).flags.some((f) => f.key === 'other-flag' && f.references.length > 0);
+    expect(await referencesOtherFlag()).toBe(true);
+    await client.connection.sendNotification(DidChangeWorkspaceFoldersNotification.type, { event: { added: [], removed: [{ uri: pathToFileURL(root).href, name: 'root' }] } });
+    await vi.waitFor(async () => {
+      expect(await referencesOtherFlag()).toBe(false);
+    }, { timeout: 5_000, interval: 50 });
   });
 });

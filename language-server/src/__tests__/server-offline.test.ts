@@ -142,6 +142,8 @@ describe('language server over stdio, offline with a flags file', () => {
     const def = (await client.connection.sendRequest(DefinitionRequest.type, { textDocument: { uri: uris['web/legacy.js']! }, position: { line: 1, character: 60 } })) as Location;
     expect(def.uri).toBe(client.uri('flags.yaml'));
     expect(readFileSync(path.join(root, 'flags.yaml'), 'utf8').split('\n')[def.range.start.line]).toBe('  - key: search-v3');
+    // The key's text on that line, not the line's start.
+    expect(def.range).toEqual({ start: { line: def.range.start.line, character: 9 }, end: { line: def.range.start.line, character: 18 } });
     const symbols = (await client.connection.sendRequest(WorkspaceSymbolRequest.type, { query: 'nav' })) as SymbolInformation[];
     expect(symbols.map((s) => s.name)).toEqual(['new-nav']);
   });

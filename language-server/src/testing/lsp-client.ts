@@ -59,6 +59,8 @@ export interface StartOptions {
    * error (as the protocol allows, and some clients do), or never answer.
    */
   readonly progressCreate?: 'accept' | 'error' | 'never';
+  /** How the client answers workspace/codeLens/refresh: accept it (default), or refuse it with an error as some clients do. */
+  readonly codeLensRefresh?: 'accept' | 'error';
 }
 
 /** A glob of the LSP (`**`, `*`, `?`, `{a,b}`; no character classes) as a regular expression over `/`-separated paths. */
@@ -111,6 +113,8 @@ export class LspTestClient {
   readonly progress: ProgressParams[] = [];
   readonly statuses: StatusParams[] = [];
   readonly logs: string[] = [];
+  /** How many workspace/codeLens/refresh requests the server sent. */
+  codeLensRefreshes = 0;
   /** The server's stderr (crashes): it must stay empty in normal operation. */
   readonly stderr: string[] = [];
   private readonly listeners = new Set<() => void>();
@@ -126,6 +130,25 @@ export class LspTestClient {
 
   /** Starts `serverPath` (default: this package's built server) with the workspace `root`. */
   static async start(root: string, initializationOptions: XpSettings, serverPath: string = SERVER_BIN, options: StartOptions = {}): Promise<LspTestClient> {
+    const client = LspTestClient.launch(root, serverPath, options);
+    client.initializeResult = await client.connection.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- required by the protocol's type; the server reads workspaceFolders
+      rootUri: null,
+      workspaceFolders: (options.folders ?? [root]).map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
+      capabilities: options.capabilities ?? DEFAULT_CAPABILITIES,
+      initializationOptions,
+    });
+    await client.connection.sendNotification(InitializedNotification.type, {});
+    return client;
+  }
+
+  /**
+   * Starts the server in `cwd` without initializing it: the test sends initialize itself (params
+   * of older clients, messages out of the lifecycle's order). `root` is `cwd`.
+   */
+  static launch(cwd: string, serverPath: string = SERVER_BIN, options: StartOptions = {}): LspTestClient {
+    const root = cwd;
     if (serverPath === SERVER_BIN && !existsSync(SERVER_DIST)) {
       throw new Error('language-server/dist/bin.js is missing: run `npx tsc --build` first');
     }
@@ -140,6 +163,7 @@ export class LspTestClient {
     });
     connection.onNotification(LogMessageNotification.type, (p) => {
       client.logs.push(p.message);
+      client.changed();
     });
     connection.onNotification(StatusNotification, (p) => {
       client.statuses.push(p);
@@ -152,7 +176,10 @@ export class LspTestClient {
           ? new Promise<void>(() => undefined)
           : undefined,
     );
-    connection.onRequest(CodeLensRefreshRequest.type, () => undefined);
+    connection.onRequest(CodeLensRefreshRequest.type, () => {
+      client.codeLensRefreshes++;
+      return options.codeLensRefresh === 'error' ? new ResponseError(ErrorCodes.MethodNotFound, 'client does not support workspace/codeLens/refresh') : undefined;
+    });
     connection.onRequest(RegistrationRequest.type, (p) => {
       for (const r of p.registrations) {
         client.registrations.set(r.id, { method: r.method, registerOptions: r.registerOptions });
@@ -170,15 +197,6 @@ export class LspTestClient {
       client.changed();
     });
     connection.listen();
-    client.initializeResult = await connection.sendRequest(InitializeRequest.type, {
-      processId: process.pid,
-      // eslint-disable-next-line @typescript-eslint/no-deprecated -- required by the protocol's type; the server reads workspaceFolders
-      rootUri: null,
-      workspaceFolders: (options.folders ?? [root]).map((f) => ({ uri: pathToFileURL(f).href, name: path.basename(f) })),
-      capabilities: options.capabilities ?? DEFAULT_CAPABILITIES,
-      initializationOptions,
-    });
-    await connection.sendNotification(InitializedNotification.type, {});
     return client;
   }
 

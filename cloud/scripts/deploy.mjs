@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // `npm run synth | deploy | destroy -- [--stage prod] [--profile p] [--region r] [--config file] [--yes] [--dry-run]
-//   [--allow-missing-alarm-email] [--allow-default-admin-email]`
+//   [--allow-missing-alarm-email] [--allow-default-admin-email] [--allow-destroy-policy]`
 // --yes only answers the prompts (cdk's approval of security-relevant changes, destroy's confirmation).
 // A deploy of a stage other than dev without alarmEmail, or with the default admin@example.com as
-// its first owner, stops unless the flag named for that very problem acknowledges it.
-// synth: CloudFormation templates in cloud/cdk.out (offline). deploy: checks the CDK bootstrap of the
-// target account/region (bootstraps it when missing), deploys every stack, uploads the console web
+// its first owner, and a deploy of a stage whose name is not a development one (DEVELOPMENT_STAGE)
+// with removalPolicy "destroy", stop unless the flag named for that very problem acknowledges it.
+// The region: --region, else the configuration's "region", else the CLI's (AWS_REGION, the profile).
+// synth: CloudFormation templates in cloud/cdk.out (offline unless the configuration pins "account").
+// deploy: checks the account's Lambda concurrency limit against reservedConcurrency and the CDK
+// bootstrap of the target account/region (bootstraps it when missing), deploys every stack, uploads the console web
 // build when one exists (XP_CONSOLE_DIR names another), and prints the URLs. destroy: removes the
 // stacks; data stores are retained unless the stage was deployed with removalPolicy "destroy".
 // Every command first validates the configuration file. --dry-run prints every command it would
@@ -21,7 +24,7 @@ const CONSOLE_BUILD_DIRS = ['desktop/dist/web', 'desktop/dist/renderer'];
 
 function parse(argv) {
   const [command, ...rest] = argv;
-  const options = { stage: 'dev', yes: false, dryRun: false, allowMissingAlarmEmail: false, allowDefaultAdminEmail: false };
+  const options = { stage: 'dev', yes: false, dryRun: false, allowMissingAlarmEmail: false, allowDefaultAdminEmail: false, allowDestroyPolicy: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const value = () => {
@@ -42,12 +45,14 @@ function parse(argv) {
       options.allowMissingAlarmEmail = true;
     } else if (arg === '--allow-default-admin-email') {
       options.allowDefaultAdminEmail = true;
+    } else if (arg === '--allow-destroy-policy') {
+      options.allowDestroyPolicy = true;
     } else {
       fail(`unknown option ${arg}`);
     }
   }
   if (!['synth', 'deploy', 'destroy'].includes(command)) {
-    fail('usage: deploy.mjs synth|deploy|destroy [--stage NAME] [--profile P] [--region R] [--config FILE] [--yes] [--dry-run] [--allow-missing-alarm-email] [--allow-default-admin-email]');
+    fail('usage: deploy.mjs synth|deploy|destroy [--stage NAME] [--profile P] [--region R] [--config FILE] [--yes] [--dry-run] [--allow-missing-alarm-email] [--allow-default-admin-email] [--allow-destroy-policy]');
   }
   if (!/^[a-z][a-z0-9-]{0,19}$/.test(options.stage)) {
     fail(`stage "${options.stage}" must be lower-case letters, digits and dashes`);
@@ -135,16 +140,43 @@ function loud(message) {
 }
 
 /**
- * What a deploy of a stage other than dev must not do unnoticed: send alarms to nobody, or create
- * the first owner as admin@example.com. Each stops the deploy unless its own flag acknowledges it
- * (then a warning); --yes does not, so an unattended deploy (CI) cannot skip them by answering prompts.
+ * Stage names taken for throwaway stages, the only ones deployed with removalPolicy "destroy" without
+ * --allow-destroy-policy: dev, test, sandbox, preview, ci and pr, alone or followed by -… (test-42, pr-17).
+ */
+const DEVELOPMENT_STAGE = /^(dev|test|sandbox|preview|ci|pr)(-[a-z0-9-]+)?$/;
+
+/**
+ * Where the --region flag and the configuration's "region" meet: --region wins for every command this
+ * script runs (the CDK app still deploys the stacks to the configuration's region, which pins the stage).
+ */
+function resolveRegion(options, config) {
+  if (options.region === undefined) {
+    return config.region === undefined ? options : { ...options, region: config.region };
+  }
+  if (config.region !== undefined && config.region !== options.region) {
+    loud(`--region ${options.region} differs from the configuration's "region": ${JSON.stringify(config.region)}, which the stacks are deployed to; the checks, the console upload and the printed commands use ${options.region}`);
+  }
+  return options;
+}
+
+/**
+ * What a deploy must not do unnoticed: give a stage that is not a throwaway one removalPolicy
+ * "destroy" (no deletion protection: a destroy then deletes its data), and, for a stage other than
+ * dev, send alarms to nobody or create the first owner as admin@example.com. Each stops the deploy
+ * unless its own flag acknowledges it (then a warning); --yes does not, so an unattended deploy (CI)
+ * cannot skip them by answering prompts.
  */
 function checkDeployConfig(options, config) {
-  if (options.stage === 'dev') {
-    return;
-  }
   const problems = [];
-  if (config.alarmEmail === undefined) {
+  if (config.removalPolicy === 'destroy' && !DEVELOPMENT_STAGE.test(options.stage)) {
+    const message = `stage "${options.stage}" has removalPolicy "destroy": its database loses deletion protection and a destroy deletes its data (the cluster after a final snapshot)`;
+    if (options.allowDestroyPolicy) {
+      loud(`${message} (deploying anyway: --allow-destroy-policy)`);
+    } else {
+      problems.push(`${message}. Set "removalPolicy": "retain" in the configuration file, or pass --allow-destroy-policy if this is a throwaway stage (names dev, test, sandbox, preview, ci, pr and dev-…, test-…, … need no flag).`);
+    }
+  }
+  if (options.stage !== 'dev' && config.alarmEmail === undefined) {
     const message = `stage "${options.stage}" has no alarmEmail: its alarms (failed pipeline batches, error rates, guardrail rollbacks) would notify nobody`;
     if (options.allowMissingAlarmEmail) {
       loud(`${message} (deploying anyway: --allow-missing-alarm-email)`);
@@ -152,7 +184,7 @@ function checkDeployConfig(options, config) {
       problems.push(`${message}. Set "alarmEmail" in the configuration file (or --config FILE), or pass --allow-missing-alarm-email to deploy without alarm e-mails.`);
     }
   }
-  if (config.adminEmail === 'admin@example.com') {
+  if (options.stage !== 'dev' && config.adminEmail === 'admin@example.com') {
     const message = `stage "${options.stage}" creates its first owner account as admin@example.com (the default)`;
     if (options.allowDefaultAdminEmail) {
       loud(`${message} (deploying anyway: --allow-default-admin-email)`);
@@ -168,6 +200,39 @@ function checkDeployConfig(options, config) {
   }
 }
 const hasAwsCli = () => spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** The part of an account's Lambda concurrency that Lambda never lets functions reserve. */
+const UNRESERVED_MINIMUM = 100;
+
+/**
+ * Stops the deploy, before anything is created, when the account's Lambda concurrency limit (in the
+ * target region) cannot hold the stage's reservedConcurrency plus the 100 Lambda keeps unreserved:
+ * otherwise the functions' stacks fail only after the ~15-minute Aurora create. When the limit cannot
+ * be read (the role may not call lambda:GetAccountSettings), a warning, and the deploy goes on.
+ */
+function checkConcurrency(options, config) {
+  const groups = Object.entries(config.reservedConcurrency).filter(([, n]) => n !== null);
+  const reserved = groups.reduce((sum, [, n]) => sum + n, 0);
+  if (reserved === 0) {
+    return;
+  }
+  const needed = reserved + UNRESERVED_MINIMUM;
+  const result = run(options, 'aws', ['lambda', 'get-account-settings', '--query', 'AccountLimit.ConcurrentExecutions', '--output', 'text'], { capture: true, allowFailure: true });
+  if (options.dryRun) {
+    console.log(`(the deploy stops unless the answer is at least ${needed}: reservedConcurrency reserves ${reserved}, and Lambda keeps ${UNRESERVED_MINIMUM} unreserved)`);
+    return;
+  }
+  const limit = Number((result.stdout ?? '').trim());
+  const where = options.region ? `in ${options.region}` : 'in this region';
+  if (result.status !== 0 || !Number.isInteger(limit) || (result.stdout ?? '').trim() === '') {
+    loud(`cannot read the account's Lambda concurrency limit (lambda:GetAccountSettings): ${((result.stderr ?? '').trim().split('\n')[0] ?? '') || `answer ${JSON.stringify((result.stdout ?? '').trim())}`}; if it is below ${needed} ${where}, the deploy fails after the database was created`);
+    return;
+  }
+  if (limit < needed) {
+    const fields = groups.map(([name, n]) => `reservedConcurrency.${name} (${n})`).join(', ');
+    fail(`the account's Lambda concurrency limit ${where} is ${limit}, below the ${needed} this stage needs (${reserved} reserved + ${UNRESERVED_MINIMUM} Lambda keeps unreserved): lower ${fields} in the configuration file, or set them to null, so that they add up to at most ${Math.max(limit - UNRESERVED_MINIMUM, 0)}; or raise the account's "Concurrent executions" quota (Service Quotas) first.`);
+  }
+}
 
 /** The CDKToolkit stack's bootstrap version, or undefined when the environment is not bootstrapped. */
 function bootstrapVersion(options) {
@@ -206,9 +271,11 @@ function uploadConsole(options, outputs) {
   run(options, 'aws', ['cloudfront', 'create-invalidation', '--distribution-id', stack.ConsoleDistributionId, '--paths', '/*']);
 }
 
-const { command, options } = parse(process.argv.slice(2));
+const parsed = parse(process.argv.slice(2));
+const command = parsed.command;
 const cdk = cdkBin();
-const config = await checkConfig(options);
+const config = await checkConfig(parsed.options);
+const options = resolveRegion(parsed.options, config);
 if (command === 'deploy') {
   checkDeployConfig(options, config);
 }
@@ -222,6 +289,7 @@ if (command === 'synth') {
   if (!hasAwsCli() && !options.dryRun) {
     fail('the AWS CLI (v2) is required: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html');
   }
+  checkConcurrency(options, config);
   const version = bootstrapVersion(options);
   if (options.dryRun) {
     console.log('(the answer decides: when the account/region is not bootstrapped, the deploy first runs)');
@@ -251,10 +319,13 @@ if (command === 'synth') {
     console.log(`  Owner password: ${passwordCommand}`);
   }
 } else {
+  if (config.removalPolicy === 'retain') {
+    console.log(`xp-${options.stage}-data has termination protection (removalPolicy "retain"): the destroy stops there until it is turned off with ${commandLine(options, 'aws', ['cloudformation', 'update-termination-protection', '--no-enable-termination-protection', '--stack-name', `xp-${options.stage}-data`])} (docs/deploy.md#teardown).`);
+  }
   run(options, cdk, ['destroy', '--all', ...(options.yes ? ['--force'] : []), ...contextArgs(options)]);
   console.log(
     options.dryRun
       ? 'dry run: nothing was destroyed'
-      : 'Destroyed the stacks. Unless deployed with removalPolicy "destroy", the Aurora cluster (still running, with its network stack), rulesets table, event stream, failure queue, secrets, KMS key and buckets are retained: see docs/deploy.md to remove them.',
+      : 'Destroyed the stacks. Unless deployed with removalPolicy "destroy" (which leaves only a final snapshot of the Aurora cluster), the Aurora cluster (still running, with its network stack), rulesets table, event stream, failure queue, secrets, KMS key and buckets are retained: see docs/deploy.md to remove them.',
   );
 }

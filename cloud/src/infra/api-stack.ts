@@ -75,6 +75,7 @@ export class ApiStack extends Stack {
     this.api = new XpFunction(this, 'Api', {
       entry: FunctionEntry.Api,
       stage: config.stage,
+      tracing: config.tracing,
       vpc,
       memorySize: 1024,
       // API Gateway gives up after 30 s.
@@ -91,6 +92,7 @@ export class ApiStack extends Stack {
 
     this.webhooks = new WebhookDelivery(this, 'Webhooks', {
       stage: config.stage,
+      tracing: config.tracing,
       vpc,
       database: data.database,
       rulesets: data.rulesets,

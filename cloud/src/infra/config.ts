@@ -93,6 +93,11 @@ export const configSchema = z.strictObject({
     .strictObject({ minCapacity: z.number().min(0).max(256).default(0.5), maxCapacity: z.number().min(1).max(256).default(4), reader: z.boolean().optional() })
     .refine((a) => a.minCapacity <= a.maxCapacity, 'minCapacity must not exceed maxCapacity')
     .default({ minCapacity: 0.5, maxCapacity: 4 }),
+  /**
+   * X-Ray active tracing on every function (sampled: by default the first request each second and 5%
+   * of the rest, per function; $5 per million traces recorded beyond the free 100,000 a month). Default true.
+   */
+  tracing: z.boolean().default(true),
   /** Connect the functions through RDS Proxy (pooling across instances; about $0.12 an hour more). Default false. */
   databaseProxy: z.boolean().default(false),
   /** `retain` keeps the database, tables, stream and buckets when a stack is destroyed. Default retain. */
@@ -171,6 +176,7 @@ const CONTEXT_KEYS = [
   'logRetentionDays',
   'streamRetentionHours',
   'databaseProxy',
+  'tracing',
   'evaluationProvisionedConcurrency',
   'sharedCache',
   'archiveRetentionDays',
@@ -244,7 +250,7 @@ export function loadConfig(context: (key: string) => unknown, cwd = process.cwd(
     }
     if (typeof value === 'string' && NUMERIC.has(key)) {
       merged[key] = Number(value);
-    } else if (typeof value === 'string' && key === 'databaseProxy') {
+    } else if (typeof value === 'string' && (key === 'databaseProxy' || key === 'tracing')) {
       merged[key] = value === 'true';
     } else if (typeof value === 'string' && key === 'sharedCache') {
       // -c sharedCache=true (defaults) or =valkey / =redis (the engine); false leaves it out.

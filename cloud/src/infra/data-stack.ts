@@ -41,7 +41,9 @@ export class DataStack extends Stack {
   readonly sharedCache?: SharedCache;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
-    super(scope, id, props);
+    // A retained stage's data stack cannot be deleted by accident (cdk destroy, the console): its
+    // termination protection must be turned off first (docs/deploy.md#teardown).
+    super(scope, id, { terminationProtection: props.config.removalPolicy === 'retain', ...props });
     const { config, vpc } = props;
     const retain = config.removalPolicy === 'retain';
     const dataRemoval = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
@@ -81,9 +83,10 @@ export class DataStack extends Stack {
       storageEncrypted: true,
       iamAuthentication: true,
       deletionProtection: retain,
-      // Kept outright: a snapshot policy makes CloudFormation try the delete, which deletion
-      // protection refuses, and the stack would end in DELETE_FAILED.
-      removalPolicy: dataRemoval,
+      // Retained: kept outright (a snapshot policy makes CloudFormation try the delete, which deletion
+      // protection refuses, and the stack would end in DELETE_FAILED). Destroyed: never without a
+      // final snapshot, so a stage switched to "destroy" by mistake still leaves its data behind.
+      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.SNAPSHOT,
       port: POSTGRES_PORT,
       backup: { retention: Duration.days(7) },
       cloudwatchLogsExports: ['postgresql'],
@@ -104,7 +107,7 @@ export class DataStack extends Stack {
       }
     } else {
       NagSuppressions.addResourceSuppressions(this.cluster, [
-        { id: 'AwsSolutions-RDS10', reason: 'removalPolicy "destroy" marks a throwaway stage (tests, previews): its database is meant to be deleted with it (docs/deploy.md).' },
+        { id: 'AwsSolutions-RDS10', reason: 'removalPolicy "destroy" marks a throwaway stage (tests, previews): its database is meant to be deleted with it, after a final snapshot (docs/deploy.md).' },
       ]);
     }
     if (config.databaseProxy) {

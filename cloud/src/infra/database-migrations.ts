@@ -69,6 +69,7 @@ export class DatabaseMigrations {
     this.migrate = new XpFunction(scope, `${idPrefix}Migrate`, {
       entry: FunctionEntry.Migrate,
       stage: config.stage,
+      tracing: config.tracing,
       vpc: props.vpc,
       timeout: Duration.minutes(5),
       logRetention: logRetention(config),

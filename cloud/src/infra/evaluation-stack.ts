@@ -58,6 +58,7 @@ export class EvaluationStack extends Stack {
     this.evaluation = new XpFunction(this, 'Evaluation', {
       entry: FunctionEntry.Evaluation,
       stage: config.stage,
+      tracing: config.tracing,
       vpc: props.vpc,
       memorySize: 1024,
       timeout: Duration.seconds(10),

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -160,11 +160,14 @@ export class ObservabilityStack extends Stack {
     if (config.alarmEmail !== undefined) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
     }
+    // For subscribers beyond the e-mail: PagerDuty, Amazon Q Developer in chat (Chatbot), an on-call tool (docs/operations.md).
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'SNS topic every xp alarm (and its recovery) is sent to: subscribe paging or chat here' });
     this.guardrailTopic = new sns.Topic(this, 'Guardrails', { displayName: `xp ${stage} flag guardrails`, masterKey: key, enforceSSL: true });
 
     this.rollback = new XpFunction(this, 'AlarmRollback', {
       entry: FunctionEntry.AlarmRollback,
       stage,
+      tracing: config.tracing,
       vpc: props.vpc,
       timeout: Duration.seconds(30),
       logRetention: logRetention(config),
@@ -193,6 +196,7 @@ export class ObservabilityStack extends Stack {
     this.guardrailCheck = new XpFunction(this, 'GuardrailCheck', {
       entry: FunctionEntry.GuardrailCheck,
       stage,
+      tracing: config.tracing,
       vpc: props.vpc,
       timeout: Duration.seconds(55),
       logRetention: logRetention(config),
@@ -240,6 +244,7 @@ export class ObservabilityStack extends Stack {
     this.logForwarder = new XpFunction(this, 'LogForwarder', {
       entry: FunctionEntry.LogForwarder,
       stage,
+      tracing: config.tracing,
       timeout: Duration.seconds(30),
       logRetention: logRetention(config),
       description: 'xp log forwarder: error lines and background services into the shared log groups',

@@ -66,6 +66,7 @@ export class PipelineStack extends Stack {
     this.aggregator = new XpFunction(this, 'Aggregator', {
       entry: FunctionEntry.Aggregator,
       stage: config.stage,
+      tracing: config.tracing,
       vpc: props.vpc,
       memorySize: 1024,
       // A 500-record batch is a few set-based statements; a minute leaves room for a cold Aurora.

@@ -21,6 +21,8 @@ export const WEBHOOK_TIMINGS = {
 
 export interface WebhookDeliveryProps {
   readonly stage: string;
+  /** X-Ray active tracing of both functions (the configuration's `tracing`). */
+  readonly tracing: boolean;
   readonly vpc: ec2.IVpc;
   readonly database: DatabaseBinding;
   /** The rulesets table: only its name, which the dispatcher's shared dependencies require; no access is granted. */
@@ -48,6 +50,7 @@ export class WebhookDelivery extends Construct {
     this.sender = new XpFunction(this, 'Sender', {
       entry: FunctionEntry.WebhookSender,
       stage: props.stage,
+      tracing: props.tracing,
       memorySize: 256,
       timeout: Duration.seconds(WEBHOOK_TIMINGS.senderTimeoutSeconds),
       logRetention: props.logRetention,
@@ -59,6 +62,7 @@ export class WebhookDelivery extends Construct {
     this.dispatcher = new XpFunction(this, 'Dispatcher', {
       entry: FunctionEntry.WebhookDispatch,
       stage: props.stage,
+      tracing: props.tracing,
       vpc: props.vpc,
       memorySize: 256,
       timeout: Duration.seconds(WEBHOOK_TIMINGS.dispatcherTimeoutSeconds),

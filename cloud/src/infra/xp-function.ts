@@ -99,11 +99,13 @@ export interface XpFunctionProps {
   readonly environment?: Readonly<Record<string, string>>;
   /** Default unreserved (null too: the configuration's way of saying so). */
   readonly reservedConcurrentExecutions?: number | null;
+  /** X-Ray active tracing (the configuration's `tracing`). Default true. */
+  readonly tracing?: boolean;
 }
 
 /**
  * The project's one Lambda construct: Node.js 22 on arm64, esbuild bundle with source maps, active
- * tracing, its own log group with a retention, and its own role that starts empty. `bind*` methods
+ * tracing unless turned off, its own log group with a retention, and its own role that starts empty. `bind*` methods
  * set the function's variables and grant exactly the actions its code calls, on exactly that resource.
  */
 export class XpFunction extends Construct {
@@ -142,7 +144,8 @@ export class XpFunction extends Construct {
       role: this.role,
       memorySize: props.memorySize ?? 512,
       timeout: this.timeout,
-      tracing: lambda.Tracing.ACTIVE,
+      // Off, no TracingConfig at all (CloudFormation's PassThrough), and no X-Ray permissions on the role.
+      ...(props.tracing ?? true ? { tracing: lambda.Tracing.ACTIVE } : {}),
       logGroup: this.logGroup,
       description: props.description ?? `xp ${props.entry}`,
       ...(props.reservedConcurrentExecutions === undefined || props.reservedConcurrentExecutions === null ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),

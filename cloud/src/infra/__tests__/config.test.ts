@@ -49,6 +49,15 @@ describe('deployment configuration', () => {
     expect(configWarnings(parseConfig({ alarmEmail: 'ops@example.com' }))).toEqual([]);
   });
 
+  it('traces by default; tracing false in the file or -c tracing=false turns it off', () => {
+    const quiet = { warn: (): void => undefined };
+
+    expect(loadConfig(context({}), dir, quiet).tracing).toBe(true);
+    expect(loadConfig(context({ config: file('untraced.json', '{"tracing":false}') }), dir, quiet).tracing).toBe(false);
+    expect(loadConfig(context({ tracing: 'false' }), dir, quiet).tracing).toBe(false);
+    expect(loadConfig(context({ config: file('untraced-2.json', '{"tracing":false}'), tracing: 'true' }), dir, quiet).tracing).toBe(true);
+  });
+
   it('names a file that is missing, not JSON or not an object in one line', () => {
     const load = (name: string): unknown => loadConfig(context({ config: name }), dir, { warn: () => undefined });
     const problem = (name: string): string => {

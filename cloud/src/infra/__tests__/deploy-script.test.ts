@@ -3,7 +3,7 @@
  * reported. The script validates the configuration with the built CDK app's code (cloud/dist).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +29,38 @@ function deploy(args: string[], env: Record<string, string> = {}): { status: num
   return { status: run.status, out: lines(run.stdout), err: lines(run.stderr) };
 }
 
+/**
+ * A stand-in `aws` on PATH for runs that are not dry: it logs `<AWS_REGION> <arguments>` a line per
+ * call, answers get-account-settings with XP_FAKE_LIMIT (or AccessDenied when unset) and fails
+ * everything else, so no such run gets past the bootstrap check to cdk.
+ */
+const fakeBin = path.join(dir, 'bin');
+mkdirSync(fakeBin);
+writeFileSync(
+  path.join(fakeBin, 'aws'),
+  `#!/bin/sh
+[ "$1" = --version ] && exit 0
+echo "\${AWS_REGION:-none} $*" >> "$XP_FAKE_AWS_LOG"
+if [ "$1 $2" = "lambda get-account-settings" ] && [ -n "$XP_FAKE_LIMIT" ]; then echo "$XP_FAKE_LIMIT"; exit 0; fi
+echo "An error occurred (AccessDeniedException): fake aws refuses $1 $2" >&2
+exit 254
+`,
+);
+chmodSync(path.join(fakeBin, 'aws'), 0o755);
+
+function deployWithFakeAws(args: string[], limit?: string): { status: number | null; out: string[]; err: string[]; aws: string[] } {
+  const log = path.join(dir, `aws-${Math.random().toString(36).slice(2)}.log`);
+  writeFileSync(log, '');
+  const result = deploy(args, { PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ''}`, XP_FAKE_AWS_LOG: log, AWS_REGION: '', ...(limit === undefined ? {} : { XP_FAKE_LIMIT: limit }) });
+  return { ...result, aws: readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') };
+}
+
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('deploy.mjs', () => {
+// Each run is a node process that loads the built CDK app's configuration code: slow when the other test files synthesize alongside.
+describe('deploy.mjs', { timeout: 120_000 }, () => {
   const good = file('good.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com" }');
 
   it('deploy --dry-run prints every command it would run, with placeholders for stack outputs, and says nothing was deployed', () => {
@@ -44,6 +71,7 @@ describe('deploy.mjs', () => {
     expect(status).toBe(0);
     expect(err).toEqual([]);
     expect(commands).toEqual([
+      '$ AWS_PROFILE=ops AWS_REGION=eu-west-1 aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text',
       "$ AWS_PROFILE=ops AWS_REGION=eu-west-1 aws cloudformation describe-stacks --stack-name CDKToolkit --query 'Stacks[0].Outputs[?OutputKey=='\\''BootstrapVersion'\\''].OutputValue' --output text",
       `$ AWS_PROFILE=ops AWS_REGION=eu-west-1 CDK_DEFAULT_REGION=eu-west-1 cdk bootstrap ${context}`,
       `$ AWS_PROFILE=ops AWS_REGION=eu-west-1 CDK_DEFAULT_REGION=eu-west-1 cdk deploy --all --require-approval broadening --outputs-file ${path.join(CLOUD, 'cdk-outputs-prod.json')} ${context}`,
@@ -122,6 +150,78 @@ describe('deploy.mjs', () => {
     expect(destroy.out.at(-1)).toBe('dry run: nothing was destroyed');
     expect(destroy.out).toContain('warning: alarmEmail is not set: the alarms of stage "qa" will fire but notify nobody; set "alarmEmail" in the configuration file (or -c alarmEmail=…)');
     expect(synth.out.at(-1)).toBe('dry run: nothing was synthesized');
+  });
+
+  it('stops a deploy with removalPolicy "destroy" of a stage whose name is not a development one, even with --yes, unless --allow-destroy-policy', () => {
+    const destroy = file('destroy.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "removalPolicy": "destroy" }');
+    const stopped = deploy(['deploy', '--stage', 'prod', '--dry-run', '--yes', '--config', destroy]);
+    const accepted = deploy(['deploy', '--stage', 'prod', '--dry-run', '--allow-destroy-policy', '--config', destroy]);
+    const retained = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]);
+
+    expect(stopped.status).toBe(1);
+    expect(stopped.out.filter((l) => l.startsWith('$ '))).toEqual([]);
+    expect(stopped.err).toEqual([
+      'xp: stage "prod" has removalPolicy "destroy": its database loses deletion protection and a destroy deletes its data (the cluster after a final snapshot). Set "removalPolicy": "retain" in the configuration file, or pass --allow-destroy-policy if this is a throwaway stage (names dev, test, sandbox, preview, ci, pr and dev-…, test-…, … need no flag).',
+    ]);
+    expect(accepted.status).toBe(0);
+    expect(accepted.err).toEqual([expect.stringMatching(/^xp: WARNING: stage "prod" has removalPolicy "destroy": .* \(deploying anyway: --allow-destroy-policy\)$/)]);
+    expect(retained.status).toBe(0);
+    const status = (stages: string[]): Record<string, number | null> => Object.fromEntries(stages.map((stage) => [stage, deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy]).status]));
+    expect(status(['dev', 'pr-17', 'staging'])).toEqual({ dev: 0, 'pr-17': 0, staging: 1 });
+  });
+
+  it('runs every AWS CLI command in the configuration\'s region when --region is not given; --region wins', () => {
+    const pinned = file('pinned.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "region": "eu-central-1" }');
+    const fromFile = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned]);
+    const fromFlag = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', pinned, '--region', 'eu-west-1']);
+    const aws = (out: string[]): string[] => out.filter((l) => / aws /.test(l));
+
+    expect(fromFile.status).toBe(0);
+    expect(fromFile.err).toEqual([]);
+    // The concurrency and bootstrap checks, the console upload and its invalidation, the owner's password.
+    expect(aws(fromFile.out)).toHaveLength(5);
+    expect(aws(fromFile.out).every((l) => /(^\$ |: )AWS_REGION=eu-central-1 aws /.test(l))).toBe(true);
+    expect(fromFile.out.filter((l) => / cdk (bootstrap|deploy) /.test(l)).every((l) => l.startsWith('$ AWS_REGION=eu-central-1 CDK_DEFAULT_REGION=eu-central-1 '))).toBe(true);
+    expect(fromFlag.status).toBe(0);
+    expect(aws(fromFlag.out)).toHaveLength(5);
+    expect(aws(fromFlag.out).every((l) => /(^\$ |: )AWS_REGION=eu-west-1 aws /.test(l))).toBe(true);
+    expect(fromFlag.err).toEqual([expect.stringMatching(/^xp: WARNING: --region eu-west-1 differs from the configuration's "region": "eu-central-1"/)]);
+    // The real pre-flight, not only what a dry run prints.
+    const real = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', pinned], '1000');
+    expect(real.aws).toEqual([
+      'eu-central-1 lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text',
+      "eu-central-1 cloudformation describe-stacks --stack-name CDKToolkit --query Stacks[0].Outputs[?OutputKey=='BootstrapVersion'].OutputValue --output text",
+    ]);
+    expect(real.status).toBe(1);
+    expect(real.err.at(-1)).toMatch(/^xp: cannot read the CDK bootstrap stack/);
+  });
+
+  it('checks the account\'s Lambda concurrency limit against reservedConcurrency + 100 before anything is created', () => {
+    const small = file('small.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "region": "eu-west-1", "reservedConcurrency": { "sdk": null, "api": 5, "aggregator": 3 } }');
+    const unreserved = file('unreserved.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "reservedConcurrency": { "sdk": null, "api": null, "aggregator": null } }');
+    const dry = deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', good]);
+    const newAccount = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good], '10');
+    const enough = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '108');
+    const tooFew = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', small], '107');
+    const unreadable = deployWithFakeAws(['deploy', '--stage', 'prod', '--config', good]);
+
+    expect(dry.out.slice(dry.out.indexOf('$ aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text'))[1]).toBe(
+      '(the deploy stops unless the answer is at least 370: reservedConcurrency reserves 270, and Lambda keeps 100 unreserved)',
+    );
+    // Stopped before the bootstrap check, so before anything could be created.
+    expect(newAccount.status).toBe(1);
+    expect(newAccount.aws).toEqual(['none lambda get-account-settings --query AccountLimit.ConcurrentExecutions --output text']);
+    expect(newAccount.err).toEqual([
+      'xp: the account\'s Lambda concurrency limit in this region is 10, below the 370 this stage needs (270 reserved + 100 Lambda keeps unreserved): lower reservedConcurrency.sdk (200), reservedConcurrency.api (50), reservedConcurrency.aggregator (20) in the configuration file, or set them to null, so that they add up to at most 0; or raise the account\'s "Concurrent executions" quota (Service Quotas) first.',
+    ]);
+    expect(enough.aws).toHaveLength(2);
+    expect(tooFew.aws).toHaveLength(1);
+    expect(tooFew.err).toEqual([expect.stringMatching(/^xp: the account's Lambda concurrency limit in eu-west-1 is 107, below the 108 .*: lower reservedConcurrency\.api \(5\), reservedConcurrency\.aggregator \(3\) in/)]);
+    // A role without lambda:GetAccountSettings: a warning, and the deploy goes on (here to the bootstrap check).
+    expect(unreadable.aws).toHaveLength(2);
+    expect(unreadable.err[0]).toMatch(/^xp: WARNING: cannot read the account's Lambda concurrency limit \(lambda:GetAccountSettings\): An error occurred \(AccessDeniedException\)/);
+    // Nothing reserved: nothing to check.
+    expect(deploy(['deploy', '--stage', 'prod', '--dry-run', '--config', unreserved]).out.filter((l) => l.includes('get-account-settings'))).toEqual([]);
   });
 
   it('reports a bad configuration file in one line, before running anything', () => {

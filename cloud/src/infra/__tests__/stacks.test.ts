@@ -302,6 +302,13 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(count(t.observability, 'AWS::CloudWatch::Dashboard', {})).toBe(2);
   });
 
+  it('exports the alarm topic\'s ARN as a stack output, for subscribers other than the e-mail', () => {
+    const [topic] = Object.keys(t.observability.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'xp dev alarms' } }));
+
+    expect(topic).toBeDefined();
+    expect(t.observability.findOutputs('AlarmTopicArn')).toEqual({ AlarmTopicArn: expect.objectContaining({ Value: { Ref: topic } }) });
+  });
+
   it("graphs every route's API latency with the dimensions API Gateway gives HTTP API routes (no Route dimension)", () => {
     const [dashboard] = Object.values(t.observability.findResources('AWS::CloudWatch::Dashboard', { Properties: { DashboardName: 'xp-dev-api-performance' } })) as { Properties: { DashboardBody: unknown } }[];
     const body = JSON.stringify(dashboard!.Properties.DashboardBody);
@@ -421,6 +428,38 @@ describe('configuration', () => {
     expect(guardrail!.Properties.AlarmActions).toHaveLength(2);
     expect(guardrail!.Properties.AlarmActions).toEqual(expect.arrayContaining(topics.map((id) => ({ Ref: id }))));
     expect(count(evaluation, 'AWS::Lambda::Alias', { ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } })).toBeGreaterThan(0);
+  });
+
+  it('takes a final snapshot of a throwaway stage\'s database, and protects a retained stage\'s data stack from termination', () => {
+    const throwaway = synthXp({ stage: 'qa', removalPolicy: 'destroy' }, { nag: false });
+    const retained = synthXp({ stage: 'qa' }, { nag: false });
+    const cluster = (stacks: XpStacks): { DeletionPolicy?: string; UpdateReplacePolicy?: string } =>
+      Object.values(Template.fromStack(asStack(stacks.data)).findResources('AWS::RDS::DBCluster'))[0] as { DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+    // Switching a stage to "destroy" must never let a later destroy delete its database without a snapshot.
+    expect(cluster(throwaway.stacks)).toMatchObject({ DeletionPolicy: 'Snapshot', UpdateReplacePolicy: 'Snapshot' });
+    expect(cluster(retained.stacks)).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    expect(throwaway.stacks.data.terminationProtection).toBe(false);
+    expect(retained.stacks.data.terminationProtection).toBe(true);
+    expect(throwaway.app.synth().getStackByName('xp-qa-data').terminationProtection).toBe(false);
+    expect(retained.app.synth().getStackByName('xp-qa-data').terminationProtection).toBe(true);
+    // Only the data stack: the others hold nothing that destroy could lose.
+    expect(Object.values(retained.stacks).filter((s) => s.terminationProtection).map((s) => s.stackName)).toEqual(['xp-qa-data']);
+  });
+
+  it('turns X-Ray tracing off on every function, with its permissions, when tracing is false', () => {
+    const { app, stacks } = synthXp({ tracing: false });
+    app.synth();
+    const t = templates(stacks);
+
+    expect(nagFindings(stacks)).toEqual([]);
+    const functions = Object.values(t).flatMap((template) => Object.values(template.findResources('AWS::Lambda::Function'))) as { Properties: { Description?: string; TracingConfig?: unknown } }[];
+    const ours = functions.filter((f) => f.Properties.Description?.startsWith('xp ') === true);
+
+    expect(ours).toHaveLength(10);
+    expect(functions.filter((f) => f.Properties.TracingConfig !== undefined)).toEqual([]);
+    expect(policyStatements(t).filter((s) => s.actions.some((a) => a.startsWith('xray:')))).toEqual([]);
+    expect(() => synthXp({ tracing: 'yes' as unknown as boolean })).toThrow(/tracing/);
   });
 
   it('rejects an invalid configuration with every problem named', () => {

@@ -44,7 +44,7 @@ describe('GitHub workflows', () => {
     expect(runs(job)).toContain('apt-get install -y -qq --no-install-recommends chromium');
   });
 
-  it('deploy: on main and by hand with a stage input; tests first, then synth and deploy under an OIDC-assumed role', async () => {
+  it('deploy: on main and by hand with a stage input; tests first, then synth and deploy under an OIDC-assumed role (synth after it: a pinned account makes synth look up zones)', async () => {
     const deploy = await load('deploy.yml');
     const job = deploy.jobs.deploy!;
     const steps = job.steps ?? [];
@@ -57,13 +57,14 @@ describe('GitHub workflows', () => {
     expect(job.needs).toBe('test');
     expect(credentials?.with).toMatchObject({ 'role-to-assume': '${{ vars.AWS_DEPLOY_ROLE_ARN }}', 'aws-region': '${{ vars.AWS_REGION }}' });
     expect(credentials?.with).not.toHaveProperty('aws-access-key-id');
-    expect(steps.findIndex((s) => s.run?.includes('npm run synth') === true)).toBeLessThan(steps.indexOf(credentials!));
+    expect(steps.indexOf(credentials!)).toBeGreaterThan(-1);
+    expect(steps.findIndex((s) => s.run?.includes('npm run synth') === true)).toBeGreaterThan(steps.indexOf(credentials!));
     expect(runs(job)).toContain('deploy.mjs deploy --stage "$STAGE"');
     // The stage reaches shell commands only through an environment variable (no expression injection).
     expect(runs(job)).not.toContain('${{');
   });
 
-  it("deploy: passes the stage's configuration to synth and deploy, and never acknowledges a missing alarmEmail or default adminEmail", async () => {
+  it("deploy: passes the stage's configuration to synth and deploy, and never acknowledges a missing alarmEmail, default adminEmail or destroy policy", async () => {
     const deploy = await load('deploy.yml');
     const job = deploy.jobs.deploy!;
     const steps = job.steps ?? [];
@@ -77,7 +78,7 @@ describe('GitHub workflows', () => {
     for (const step of [deployStep, synthStep]) {
       expect(step.run).toContain('${XP_CONFIG_FILE:+--config "$XP_CONFIG_FILE"}');
     }
-    expect(runs(job)).not.toMatch(/--allow-missing-alarm-email|--allow-default-admin-email/);
+    expect(runs(job)).not.toMatch(/--allow-missing-alarm-email|--allow-default-admin-email|--allow-destroy-policy/);
   });
 
   it("deploy: the configuration step fails a stage other than dev that has none, and writes the XP_CONFIG variable's JSON", async () => {

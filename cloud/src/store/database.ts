@@ -73,4 +73,6 @@ export const SqlState = {
   RaiseException: 'P0001',
   /** A statement cancelled by statement_timeout (a time-bounded build or rebuild). */
   QueryCanceled: '57014',
+  /** A lock not granted within lock_timeout (a migration behind a long transaction). */
+  LockNotAvailable: '55P03',
 } as const;

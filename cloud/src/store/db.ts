@@ -2,7 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
-import { DatabaseError } from './database.js';
+import { DatabaseError, SqlState } from './database.js';
 import type { Database, QueryResult } from './database.js';
 
 /**
@@ -106,28 +106,63 @@ export async function createPgliteDatabase(dataDir?: string, options: { readonly
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
+export interface MigrateOptions {
+  /**
+   * How long one statement of a migration may wait for a lock (`lock_timeout`). A statement queued
+   * for a table lock behind a long transaction makes every later query of that table queue behind it:
+   * on a live database (a deploy's migration) traffic would stop. Past this, the migration rolls back
+   * and is tried again. Default 5 s.
+   */
+  readonly lockTimeoutMs?: number;
+  /** Tries of a migration that timed out on a lock, the first included; then its error is thrown. Default 5. */
+  readonly lockTries?: number;
+  /** The wait before the second try, doubling with each further one. Default 1 s. */
+  readonly lockRetryMs?: number;
+}
+
 /**
  * Applies every migration in cloud/migrations not yet recorded, in file-name order, each in its own
- * transaction under an advisory lock, so concurrent starts apply each exactly once.
+ * transaction under an advisory lock, so concurrent starts apply each exactly once. A migration whose
+ * statement waits for a lock past `lockTimeoutMs` is rolled back and tried again (`lockTries` times).
  */
-export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate(db: Database, dir = MIGRATIONS_DIR, options: MigrateOptions = {}): Promise<string[]> {
+  const lockTimeoutMs = Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000));
+  const tries = Math.max(1, options.lockTries ?? 5);
   await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
   const applied: string[] = [];
   for (const file of files) {
     const sql = await readFile(`${dir}${file}`, 'utf8');
-    const done = await db.withTransaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(727274)');
-      const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE name = $1', [file]);
-      if (seen.rowCount > 0) {
-        return false;
+    const once = (): Promise<boolean> =>
+      db.withTransaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(727274)');
+        const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE name = $1', [file]);
+        if (seen.rowCount > 0) {
+          return false;
+        }
+        // After the advisory lock, which waits for another start's migrations as long as they take.
+        await tx.query("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
+        for (const statement of splitStatements(sql)) {
+          await tx.query(statement);
+        }
+        await tx.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+        return true;
+      });
+    let done = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        done = await once();
+        break;
+      } catch (e) {
+        if (!(e instanceof DatabaseError && e.code === SqlState.LockNotAvailable)) {
+          throw e;
+        }
+        if (attempt >= tries) {
+          throw new DatabaseError(e.code, `migration ${file} waited more than ${lockTimeoutMs} ms for a lock ${tries} times (a long transaction holds a table it changes): ${e.message}`, { cause: e });
+        }
+        await new Promise((resolve) => setTimeout(resolve, (options.lockRetryMs ?? 1_000) * 2 ** (attempt - 1)));
       }
-      for (const statement of splitStatements(sql)) {
-        await tx.query(statement);
-      }
-      await tx.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
-      return true;
-    });
+    }
     if (done) {
       applied.push(file);
     }

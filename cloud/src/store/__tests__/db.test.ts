@@ -1,7 +1,10 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db.js';
 import { DatabaseError, SqlState, migrate, splitStatements } from '../db.js';
-import { TARGETS } from './test-databases.js';
+import { TARGETS, postgresTarget } from './test-databases.js';
 
 describe('splitStatements', () => {
   it('splits on semicolons outside quotes, comments and dollar-quoted bodies', () => {
@@ -92,5 +95,85 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('database on %s', (_na
     const row = await db.query<{ definition: unknown; version: number }>('SELECT definition, version FROM flags WHERE key = $1', ['f']);
 
     expect(row.rows[0]).toEqual({ definition: doc, version: 1 });
+  });
+});
+
+describe('a migration behind a long transaction (postgres)', () => {
+  const target = postgresTarget();
+  let db: Database;
+  let dir = '';
+
+  /** Holds ACCESS SHARE on `table` in a transaction of its own until the returned function is called. */
+  const holdLock = async (table: string): Promise<{ release: () => Promise<void> }> => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = db.withTransaction(async (tx) => {
+      await tx.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+      locked();
+      await released;
+    });
+    await isLocked;
+    return {
+      release: async () => {
+        release();
+        await holder;
+      },
+    };
+  };
+
+  beforeAll(async () => {
+    db = await target.open();
+    await db.query('CREATE TABLE lock_probe (id int)');
+    dir = `${await mkdtemp(path.join(tmpdir(), 'xp-migrations-'))}/`;
+    await writeFile(path.join(dir, '9001_probe.sql'), 'ALTER TABLE lock_probe ADD COLUMN x int;');
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await target.dispose();
+  });
+
+  it('gives up waiting for the lock after lock_timeout, each try, and says which migration and why, applying nothing', async () => {
+    const lock = await holdLock('lock_probe');
+    try {
+      const started = Date.now();
+      const failed = await migrate(db, dir, { lockTimeoutMs: 100, lockTries: 2, lockRetryMs: 10 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+      expect(failed).toBeInstanceOf(DatabaseError);
+      expect((failed as DatabaseError).code).toBe(SqlState.LockNotAvailable);
+      expect((failed as DatabaseError).message).toMatch(/^migration 9001_probe\.sql waited more than 100 ms for a lock 2 times/);
+      // Bounded by the timeouts, not by the transaction holding the lock.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await db.query("SELECT 1 FROM schema_migrations WHERE name = '9001_probe.sql'")).rowCount).toBe(0);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('tries again and applies the migration once the lock is released', async () => {
+    const lock = await holdLock('lock_probe');
+    const lockWaits = async (): Promise<boolean> =>
+      ((await db.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount) > 0;
+    const until = async (want: boolean): Promise<void> => {
+      while ((await lockWaits()) !== want) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const applying = migrate(db, dir, { lockTimeoutMs: 100, lockTries: 20, lockRetryMs: 200 });
+    // Released only after a try waited for the lock and gave up (its wait shows in pg_stat_activity, then goes).
+    await until(true);
+    await until(false);
+    await lock.release();
+
+    expect(await applying).toEqual(['9001_probe.sql']);
+    expect((await db.query<{ x: number | null }>('SELECT x FROM lock_probe')).rows).toEqual([]);
   });
 });

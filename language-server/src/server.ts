@@ -89,6 +89,61 @@ function settingsFrom(value: unknown): XpSettings {
   return out;
 }
 
+/** What each setting takes, for the warning about a value that was ignored. */
+const SETTING_TYPES: Readonly<Record<(typeof SETTING_KEYS)[number], string>> = {
+  apiUrl: 'a URL',
+  token: 'a string',
+  project: 'a project key',
+  environment: 'an environment key',
+  flagsFile: 'a path',
+  cacheFile: 'a path',
+  consoleUrl: 'a URL',
+  refreshIntervalSeconds: 'a number of seconds, 0 or more',
+  staleDays: 'a number of days, 0 or more',
+  maxFileSize: 'a number of bytes, 0 or more',
+  requestTimeoutSeconds: 'a number of seconds above 0',
+  wrapperFunctions: 'a list of function names',
+};
+
+const isSettingKey = (k: string): k is (typeof SETTING_KEYS)[number] => (SETTING_KEYS as readonly string[]).includes(k);
+
+/**
+ * What a settings object holds that is ignored, in words for a warning: names the server does not
+ * know (a typo, or settings nested one level too deep or not deep enough) and values of the wrong
+ * type. null and '' are not problems: they put a setting back to its default.
+ */
+export function settingsProblems(value: unknown, otherKeys: readonly string[] = []): string[] {
+  if (value === undefined || value === null) {
+    return [];
+  }
+  if (!isRecord(value)) {
+    return [`the settings must be an object, not ${Array.isArray(value) ? 'an array' : typeof value}`];
+  }
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if (!isSettingKey(k)) {
+      if (!otherKeys.includes(k)) {
+        problems.push(`unknown setting "${k.slice(0, 64)}" (the settings are ${SETTING_KEYS.join(', ')})`);
+      }
+    } else if (v !== null && v !== '' && (!(k in settingsFrom({ [k]: v })) || (k === 'wrapperFunctions' && (v as unknown[]).some((w) => typeof w !== 'string')))) {
+      problems.push(`setting "${k}" ignored: it takes ${SETTING_TYPES[k]}, not ${JSON.stringify(v).slice(0, 64)}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * The settings in initializationOptions: flat (`{ apiUrl, … }`), or under `xp` as in the
+ * workspace/didChangeConfiguration section (`{ xp: { apiUrl, … } }`), which editors' configurations
+ * often copy; `clientCommands` sits beside them.
+ */
+function initialSettingsSource(options: unknown): unknown {
+  if (isRecord(options) && isRecord(options.xp) && !Object.keys(options).some(isSettingKey)) {
+    return options.xp;
+  }
+  return options;
+}
+
 /**
  * The settings after a `workspace/didChangeConfiguration` section: a key absent from it keeps its
  * value, a key set to null or '' goes back to its default (an apiUrl cleared: no API; a token
@@ -887,7 +942,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     folders = initialFolders(params);
     workspaceFolderEvents = params.capabilities.workspace?.workspaceFolders === true;
     // The token may come from the environment instead (XP_TOKEN), where no protocol trace logs it.
-    const initial = settingsFrom(params.initializationOptions);
+    const source = initialSettingsSource(params.initializationOptions);
+    const initial = settingsFrom(source);
+    for (const problem of settingsProblems(source, source === params.initializationOptions ? ['clientCommands', 'xp'] : [])) {
+      connection.console.warn(`xp: initializationOptions: ${problem}`);
+    }
     const envToken = process.env.XP_TOKEN?.trim();
     settings = initial.token === undefined && envToken !== undefined && envToken !== '' ? { ...initial, token: envToken } : initial;
     codeLensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
@@ -949,9 +1008,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   }));
 
   connection.onDidChangeConfiguration(afterInitialize((change) => {
-    const next = (change.settings as { xp?: unknown } | null)?.xp;
+    const sent: unknown = change.settings;
+    const next = isRecord(sent) ? sent.xp : undefined;
     if (next === undefined) {
+      // The section is "xp": settings sent without it are not for this server, unless they are its own names.
+      if (isRecord(sent) && Object.keys(sent).some(isSettingKey)) {
+        connection.console.warn(`xp: workspace/didChangeConfiguration: the settings go under "xp" ({ "settings": { "xp": { … } } }); ignored: ${Object.keys(sent).filter(isSettingKey).join(', ')}`);
+      }
       return;
+    }
+    for (const problem of settingsProblems(next)) {
+      connection.console.warn(`xp: settings: ${problem}`);
     }
     const before = JSON.stringify(settings.wrapperFunctions ?? []) + String(settings.maxFileSize);
     settings = updatedSettings(settings, next);

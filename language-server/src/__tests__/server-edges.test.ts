@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompletionItem, SymbolInformation, TextEdit } from 'vscode-languageserver-protocol/node';
 import {
@@ -279,6 +280,31 @@ describe('language server over stdio, initialize params of every client and the 
     expect(client.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5, references: 2 });
     expect(await referencedKeys(client)).toEqual(['new-nav', 'new-nv']);
     expect(client.stderr).toEqual([]);
+  });
+
+  it('takes initializationOptions under "xp" as the didChangeConfiguration section has them, and warns about settings it ignores', async () => {
+    const root = folder({ 'conf/myflags.yaml': FLAGS_YAML, 'src/app.ts': "client.getVariant('app-flag', u);\n" });
+    const nested = launch(tmpdir());
+    await initialize(nested, { rootUri: pathToFileURL(root).href, initializationOptions: { xp: { flagsFile: 'conf/myflags.yaml' } } });
+    await nested.indexed();
+    expect(nested.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5 });
+
+    const wrong = launch(tmpdir());
+    await initialize(wrong, { rootUri: pathToFileURL(root).href, initializationOptions: { flagsFile: 'conf/myflags.yaml', wrapperFunctions: 'useFlag', environment: 5, flagFile: 'x', clientCommands: [] } });
+    await wrong.indexed();
+    await wrong.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { staleDays: 30 } });
+    await wrong.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { xp: { staleDays: 'thirty' } } });
+    await wrong.until('the last warning', () => wrong.logs.find((l) => l.includes('"staleDays" ignored')));
+
+    expect(wrong.logs.filter((l) => l.startsWith('xp: initializationOptions') || l.startsWith('xp: settings') || l.startsWith('xp: workspace/didChangeConfiguration'))).toEqual([
+      'xp: initializationOptions: setting "wrapperFunctions" ignored: it takes a list of function names, not "useFlag"',
+      'xp: initializationOptions: setting "environment" ignored: it takes an environment key, not 5',
+      `xp: initializationOptions: unknown setting "flagFile" (the settings are apiUrl, token, project, environment, flagsFile, cacheFile, consoleUrl, refreshIntervalSeconds, staleDays, maxFileSize, requestTimeoutSeconds, wrapperFunctions)`,
+      'xp: workspace/didChangeConfiguration: the settings go under "xp" ({ "settings": { "xp": { … } } }); ignored: staleDays',
+      'xp: settings: setting "staleDays" ignored: it takes a number of days, 0 or more, not "thirty"',
+    ]);
+    // The rest of the options still apply.
+    expect(wrong.statuses.at(-1)).toMatchObject({ source: 'flags-file', flags: 5 });
   });
 
   it('indexes no folder when a client sends none, not the directory it was started in', async () => {

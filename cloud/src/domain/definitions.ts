@@ -268,6 +268,22 @@ async function refuseIfMetricInUse(db: Queryable, projectId: string, key: string
 }
 
 /**
+ * Experiment weights that add up to 0, given or changed now: normalised, they became an even split
+ * nobody asked for. Refused when written, not in the schema, so an experiment stored that way before
+ * still reads (its results and ruleset take it as even, as they always did) and can be fixed.
+ */
+function refuseZeroWeights(kind: DefinitionKind, definition: unknown, current: unknown): void {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const weights = (e: Experiment | undefined): (number | undefined)[] => (e?.variations ?? []).map((v) => v.weight);
+  const given = weights(definition as Experiment);
+  if (given.length > 0 && given.every((w) => w === 0) && jsonDiff(weights(current as Experiment | undefined), given).length > 0) {
+    throw invalid('the weights add up to 0: give at least one variation a positive weight', { issues: [{ path: 'variations', message: 'the weights add up to 0' }] });
+  }
+}
+
+/**
  * Environment keys a flag or experiment names that the project does not have (a typo such as
  * "prodution" was stored and served nowhere). A flag state left for an environment deleted since
  * may stay as it was, so a client can send back what it read.
@@ -567,6 +583,7 @@ export class DefinitionService<K extends DefinitionKind> {
           throw redirectApprovalRequired(redirected);
         }
       }
+      refuseZeroWeights(this.kind, definition, undefined);
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, undefined);
@@ -601,6 +618,7 @@ export class DefinitionService<K extends DefinitionKind> {
         // Nothing to write: no new version, no audit entry, nothing published.
         return current;
       }
+      refuseZeroWeights(this.kind, definition, current.definition);
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);

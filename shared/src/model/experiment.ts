@@ -205,9 +205,6 @@ export const experimentSchema = z
     const weights = exp.variations.map((v) => v.weight);
     if (weights.some((w) => w !== undefined) && weights.some((w) => w === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['variations'], message: 'give a weight to every variation or to none' });
-    } else if (weights.length > 0 && weights.every((w) => w === 0)) {
-      // Normalised, all zeros would have become an even split nobody asked for.
-      ctx.addIssue({ code: 'custom', path: ['variations'], message: 'the weights add up to 0: give at least one variation a positive weight' });
     }
     if (exp.winner !== undefined && !exp.variations.some((v) => v.key === exp.winner)) {
       ctx.addIssue({ code: 'custom', path: ['winner'], message: `unknown variation "${exp.winner}"` });

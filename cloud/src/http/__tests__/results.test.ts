@@ -483,8 +483,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(rows.filter((row) => row[0] !== 'revenue').map((row) => row[column])).toEqual(['true', 'true', 'true', 'true']);
   });
 
-  it('judges the sample ratio by the split the ruleset serves: weights that are all 0 mean equal shares', async () => {
-    await must('POST', `${BASE}/experiments`, experiment('zero-weights', { status: 'running', startedAt: new Date(START).toISOString(), variations: [{ key: 'control', weight: 0 }, { key: 'treatment', weight: 0 }] }));
+  it('judges the sample ratio by the split the ruleset serves: weights that are all 0 (stored before they were refused) mean equal shares', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('zero-weights', { status: 'running', startedAt: new Date(START).toISOString(), variations: [{ key: 'control', weight: 1 }, { key: 'treatment', weight: 1 }] }));
+    await p.db.query(`UPDATE experiments SET definition = jsonb_set(jsonb_set(definition, '{variations,0,weight}', '0'), '{variations,1,weight}', '0') WHERE key = 'zero-weights'`);
     const even = ['control', 'treatment'].flatMap((variation) => Array.from({ length: 40 }, (_, i) => ({ ...units[0]!, id: `zw-${variation}-${i}`, variation, excluded: false })));
     await insertUnits(p, projectId, 'zero-weights', even);
 
@@ -492,6 +493,13 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
 
     expect(r.srm).toMatchObject({ flagged: false, error: null });
     expect(r.variations.map((v: { expectedShare: number }) => v.expectedShare)).toEqual([0.5, 0.5]);
+
+    // Written now, such weights are refused; the stored experiment can still be edited around them.
+    const refused = await p.request('POST', `${BASE}/experiments`, { token: owner, body: experiment('zero-again', { variations: [{ key: 'control', weight: 0 }, { key: 'treatment', weight: 0 }] }) });
+    expect([refused.status, refused.body.error.message]).toEqual([400, 'the weights add up to 0: give at least one variation a positive weight']);
+    const stored = await must('GET', `${BASE}/experiments/zero-weights`);
+    const renamed = await p.request('PUT', `${BASE}/experiments/zero-weights`, { token: owner, body: { ...stored.definition, name: 'Renamed' }, headers: { 'If-Match': `"${String(stored.version)}"` } });
+    expect(renamed.status).toBe(200);
   });
 
   it('keeps the variance of large values with a small spread (1e9 ± 50), on the rollups and on a scan', async () => {

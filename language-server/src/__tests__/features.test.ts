@@ -521,6 +521,16 @@ describe('getVariant of a standalone experiment', () => {
     expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);
   });
 
+  it("finds the key being typed after Python's key keyword, as auto-pairing editors leave it too", () => {
+    const index = new WorkspaceIndex('/w');
+
+    expect(index.typingSlot('v = client.get_value(flag_key="che', 34)).toMatchObject({ start: 31, end: 34, kind: 'value' });
+    expect(index.typingSlot('v = client.get_value(flag_key="", user=u)', 31)).toMatchObject({ start: 31, end: 31, kind: 'value' });
+    expect(index.typingSlot("v = client.get_variant(experiment_key = 'cta", 44)).toMatchObject({ start: 41, end: 44, kind: 'variant' });
+    // Another keyword's value is not the key.
+    expect(index.typingSlot('v = client.get_value(default="bl', 32)).toBeUndefined();
+  });
+
   it('offers the keys the code uses only without flag data: with it, they are typos or experiments the diagnostics name', () => {
     const slot = { start: { line: 0, character: 28 }, end: { line: 0, character: 28 } };
     const workspaceKeys = new Set(['dark-mode', 'drak-mode', 'cta-copy']);

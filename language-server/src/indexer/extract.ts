@@ -59,8 +59,11 @@ export class MethodTable {
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** The Python SDK's (and OpenFeature's) names of the key parameter: `flag_key` (get_value, is_feature_enabled, evaluate), `experiment_key` (get_variant, get_experiment). */
 const PYTHON_KEY_KEYWORDS: ReadonlySet<string> = new Set(['flag_key', 'experiment_key']);
-/** `method(` or `method?.(`, an optional first argument that is a name (Go's ctx), an opening quote, the key so far. */
-const TYPING_SLOT = /(?:^|[^\w$])([A-Za-z_$][\w$]*)\s*(?:\?\.)?\(\s*(?:[A-Za-z_][\w.]*\s*,\s*)?['"`]([A-Za-z0-9_.-]*)$/;
+/**
+ * `method(` or `method?.(`, an optional first argument that is a name (Go's ctx), Python's key keyword
+ * (`flag_key=`, `experiment_key=`), an opening quote, the key so far.
+ */
+const TYPING_SLOT = /(?:^|[^\w$])([A-Za-z_$][\w$]*)\s*(?:\?\.)?\(\s*(?:[A-Za-z_][\w.]*\s*,\s*)?(?:(?:flag_key|experiment_key)\s*=\s*)?['"`]([A-Za-z0-9_.-]*)$/;
 const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
 
 interface LanguageQueries {

@@ -17,6 +17,12 @@ export interface BootstrapOptions {
   readonly adminEmail?: string | undefined;
   readonly adminPassword?: string | undefined;
   readonly scrypt?: ScryptParams;
+  /**
+   * The owner must replace the password at the first login (as for an invitation's). For a password
+   * others can read — AWS's, kept in Secrets Manager — so it stops working once the owner signs in.
+   * Default false: a local start's password is the operator's own.
+   */
+  readonly passwordChangeRequired?: boolean;
 }
 
 export interface BootstrapResult {
@@ -162,10 +168,11 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
       return undefined;
     }
     await tx.query('INSERT INTO organizations (id, name) VALUES ($1, $2)', [orgId, 'My organisation']);
-    // Not flagged password_change_required (unlike an invitation's): the operator chose this password
-    // (XP_ADMIN_PASSWORD) or received it alone, on their own machine (printed once and saved to
+    // Locally not flagged password_change_required (unlike an invitation's): the operator chose this
+    // password (XP_ADMIN_PASSWORD) or received it alone, on their own machine (printed once and saved to
     // initial-credentials.txt), so nobody else holds it. They change it with PUT /api/v1/me/password.
-    const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash, passwordChangeRequired: false });
+    // On AWS it is flagged: whoever may read the secret holds it too.
+    const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash, passwordChangeRequired: options.passwordChangeRequired === true });
     const actor: Actor = { userId: owner.id, orgId, email, role: 'owner', client: 'bootstrap' };
     await projects.create(tx, { id: projectId, orgId, key: 'demo', name: 'Demo project', description: 'Created on first start.' });
     for (const env of DEFAULT_ENVIRONMENTS) {

@@ -66,6 +66,8 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
       const boot = await bootstrap(deps, {
         adminEmail: required(env, EnvVar.AdminEmail),
         adminPassword: adminSecret === undefined ? undefined : await readSecret(adminSecret),
+        // The secret stays readable to whoever may read it: the owner replaces it at the first login.
+        passwordChangeRequired: true,
         ...(options.scrypt === undefined ? {} : { scrypt: options.scrypt }),
       });
       logger.info('migrations applied', { applied, bootstrapped: boot.created });

@@ -39,6 +39,8 @@ import { bundledPackages } from './bundle-imports.js';
 
 const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
+/** What the owner chooses at the first login in place of the secret's password. */
+const OWNER_OWN_PASSWORD = 'saffron walrus meadow 2033';
 const ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xp/test/initial-owner-password-AbCdEf';
 const STREAM = 'xp-test-events';
 
@@ -126,8 +128,18 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     expect(owners.rows.map((r) => r.email)).toEqual(['owner@example.com']);
   });
 
+  it('api: the owner replaces the password from the secret at the first login, through an API Gateway v2 event', async () => {
+    const plain = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: ADMIN_PASSWORD } }));
+    const replaced = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: ADMIN_PASSWORD, newPassword: OWNER_OWN_PASSWORD } }));
+    const again = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: ADMIN_PASSWORD } }));
+
+    expect([plain.statusCode, json(plain.body).error.code]).toEqual([403, 'PASSWORD_CHANGE_REQUIRED']);
+    expect(replaced.statusCode).toBe(200);
+    expect(again.statusCode).toBe(401);
+  });
+
   it('api: logs in through an API Gateway v2 event and serves the Health view from the attached source', async () => {
-    const login = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: ADMIN_PASSWORD } }));
+    const login = await api(httpEvent('POST', '/api/v1/auth/login', { body: { email: 'owner@example.com', password: OWNER_OWN_PASSWORD } }));
     token = json(login.body).token as string;
     const auth = { authorization: `Bearer ${token}` };
     const created = await api(httpEvent('POST', '/api/v1/projects/demo/sdk-keys', { headers: auth, body: { environment: 'development', kind: 'server', name: 'lambda test' } }));

@@ -476,7 +476,10 @@ export class AccountService {
       return { user: await users.get(tx, actor.orgId, id), temporaryPassword };
     });
     // A user locked out by their own failed attempts could not sign in with the new password either.
-    await this.forgiveFailedLogins(actor.orgId, result.user);
+    // The reset is committed: a failure here must not lose the temporary password shown only now.
+    await this.forgiveFailedLogins(actor.orgId, result.user).catch((e: unknown) => {
+      this.deps.logger.warn('password reset: the login lockout was not lifted', { userId: id, error: e instanceof Error ? e.message : String(e) });
+    });
     return result;
   }
 

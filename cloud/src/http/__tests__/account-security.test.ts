@@ -265,3 +265,40 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     });
   });
 });
+
+describe('a password reset whose lockout lift fails (pglite)', () => {
+  let p: Platform;
+  let owner = '';
+  let failLift = false;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget(), {
+      // The audit read the lift starts with fails, as a database that went away after the reset committed.
+      deps: (deps) => ({
+        ...deps,
+        db: {
+          ...deps.db,
+          query: (sql: string, params?: readonly unknown[]) => (failLift && sql.includes("action = 'user.login-failed'") ? Promise.reject(new Error('connection lost')) : deps.db.query(sql, params)),
+        },
+      }),
+    });
+    owner = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('still answers the temporary password, which is committed and shown only now, and logs that the lockout stays', async () => {
+    const created = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'unlucky@example.com', name: 'Unlucky', role: 'editor', password: PASSWORD } });
+    failLift = true;
+
+    const reset = await p.request('POST', `/api/v1/users/${created.body.user.id as string}/password-reset`, { token: owner });
+
+    expect([reset.status, typeof reset.body.temporaryPassword]).toEqual([200, 'string']);
+    expect(p.logs.some((l) => l.startsWith('password reset: the login lockout was not lifted'))).toBe(true);
+    failLift = false;
+    const first = await p.request('POST', '/api/v1/auth/login', { body: { email: 'unlucky@example.com', password: reset.body.temporaryPassword, newPassword: NEW_PASSWORD } });
+    expect(first.status).toBe(200);
+  });
+});
+

@@ -11,7 +11,7 @@
  * `rollout` rule has no comparison group, so it cannot be tested and is not checked.
  */
 import type { Experiment, Flag, Metric } from '@xp/shared';
-import { DifferenceType, StatisticType, expandVariations, experimentSchema, flagSchema, frequentistTest, guardrailMetricKeys, metricSchema } from '@xp/shared';
+import { DifferenceType, StatisticType, expandVariations, storedExperimentSchema, flagSchema, frequentistTest, guardrailMetricKeys, metricSchema } from '@xp/shared';
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError } from '../errors.js';
@@ -299,7 +299,7 @@ export class GuardrailChecker {
     const contexts = new Map<string, ProjectContext>();
     const report = { experiments: 0, comparisons: 0, raised: [] as Alert[], stopped: [] as string[], resolved: resolved.rowCount };
     for (const row of running.rows) {
-      const parsed = experimentSchema.safeParse(row.definition);
+      const parsed = storedExperimentSchema.safeParse(row.definition);
       if (!parsed.success) {
         this.deps.logger.warn('guardrails skip an invalid experiment definition', { projectId: row.project_id, experiment: row.key });
         continue;

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { AnalysisOptions, CapSpec, ComparisonResult, Experiment, ExperimentAnalysis, Metric, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
-import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, experimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
+import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Database, Queryable } from '../store/db.js';
@@ -285,7 +285,7 @@ export async function computeBreakdown(
   build: DimensionBuildOptions = {},
 ): Promise<ResultsBreakdown> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
-  const parsed = experimentSchema.safeParse(stored.definition);
+  const parsed = storedExperimentSchema.safeParse(stored.definition);
   if (!parsed.success) {
     throw new AppError(AppErrorCode.InvalidState, `experiment "${stored.key}" is not a valid definition; fix it before reading results`);
   }
@@ -387,7 +387,7 @@ export async function computeResults(
   options: { readonly series?: boolean; readonly build?: DimensionBuildOptions } = {},
 ): Promise<ExperimentResults> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
-  const parsed = experimentSchema.safeParse(stored.definition);
+  const parsed = storedExperimentSchema.safeParse(stored.definition);
   if (!parsed.success) {
     throw new AppError(AppErrorCode.InvalidState, `experiment "${stored.key}" is not a valid definition; fix it before reading results`);
   }

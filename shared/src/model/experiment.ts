@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   attributeNameSchema,
   authoredConditionSchema,
+  conditionSchema,
   fractionSchema,
   hashVersionSchema,
   isoDateSchema,
@@ -213,6 +214,13 @@ export const experimentSchema = z
       ctx.addIssue({ code: 'custom', path: ['stickyBucketing', 'minBucketVersion'], message: 'must not exceed bucketVersion' });
     }
    }, whenFieldsValid('pauses', 'splitHistory', 'dimensions', 'type', 'factors', 'variations', 'winner', 'stickyBucketing'));
+/**
+ * An experiment as read back from storage, for readers of what is stored (results, guardrails):
+ * its condition is not held to the checks of today's authoring (a pattern refused since it was
+ * saved, such as a backreference), which the evaluators report as INVALID_RULE instead. Every other
+ * check is the same, so a stored experiment reads as what it is rather than failing as invalid.
+ */
+export const storedExperimentSchema = experimentSchema.safeExtend({ condition: conditionSchema.optional() });
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 

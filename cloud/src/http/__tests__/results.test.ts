@@ -502,6 +502,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(renamed.status).toBe(200);
   });
 
+  it('reads the results of an experiment whose condition holds a pattern refused since it was saved (a backreference)', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('stored-backref', { status: 'running', startedAt: new Date(START).toISOString(), condition: { email: { $regex: '^a' } } }));
+    await p.db.query(`UPDATE experiments SET definition = jsonb_set(definition, '{condition}', '{"email":{"$regex":"(a)\\\\1"}}') WHERE key = 'stored-backref'`);
+    expect((await p.db.query<{ c: unknown }>("SELECT definition -> 'condition' AS c FROM experiments WHERE key = 'stored-backref'")).rows[0]!.c).toEqual({ email: { $regex: '(a)\\1' } });
+
+    const r = await results('stored-backref');
+
+    expect(r.variations.map((v: { key: string }) => v.key)).toEqual(['control', 'treatment']);
+  });
+
   it('keeps the variance of large values with a small spread (1e9 ± 50), on the rollups and on a scan', async () => {
     await must('POST', `${BASE}/experiments`, experiment('large', { status: 'running', startedAt: new Date(START).toISOString() }));
     const random = prng(11);

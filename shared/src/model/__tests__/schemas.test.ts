@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssues } from '../common.js';
-import { experimentSchema, expandVariations } from '../experiment.js';
+import { experimentSchema, expandVariations, storedExperimentSchema } from '../experiment.js';
 import { flagSchema } from '../flag.js';
 import type { FlagInput } from '../flag.js';
 import { metricSchema } from '../metric.js';
@@ -226,6 +226,16 @@ describe('experimentSchema', () => {
     const errors = errorsOf(result).join('\n');
     expect(errors).toContain('variations[0].url');
     expect(errors).toContain('namespace.range: range start must be below its end');
+  });
+});
+
+describe('storedExperimentSchema', () => {
+  it('reads a condition saved before a pattern in it was refused, and keeps every other check', () => {
+    const saved = { key: 'x', name: 'X', variations: [{ key: 'a' }, { key: 'b' }], condition: { email: { $regex: '(a)\\1' } } };
+
+    expect(experimentSchema.safeParse(saved).success).toBe(false);
+    expect(storedExperimentSchema.parse(saved).condition).toEqual({ email: { $regex: '(a)\\1' } });
+    expect(errorsOf(storedExperimentSchema.safeParse({ ...saved, winner: 'c' })).join()).toContain('winner: unknown variation "c"');
   });
 });
 

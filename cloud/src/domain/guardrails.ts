@@ -11,6 +11,7 @@
  * `rollout` rule has no comparison group, so it cannot be tested and is not checked.
  */
 import type { Experiment, Flag, Metric } from '@xp/shared';
+import type { GuardrailAlert } from '@xp/shared';
 import { DifferenceType, StatisticType, expandVariations, storedExperimentSchema, flagSchema, frequentistTest, guardrailMetricKeys, metricSchema } from '@xp/shared';
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
@@ -119,28 +120,8 @@ export function judgeGuardrail(
   return { degraded: harmful && result.pValue < alpha, difference, result };
 }
 
-/** A stored alert, as the API returns it. */
-export interface Alert {
-  readonly id: number;
-  readonly environment: string;
-  readonly experiment: string;
-  readonly flag: string | null;
-  readonly metric: string;
-  readonly variation: string;
-  readonly control: string;
-  readonly detectedAt: string;
-  readonly difference: DifferenceType;
-  readonly effect: number;
-  readonly ci: readonly [number, number];
-  readonly pValue: number;
-  readonly alpha: number;
-  readonly controlUnits: number;
-  readonly treatmentUnits: number;
-  readonly action: AlertAction;
-  readonly actionAt: string | null;
-  readonly resolvedAt: string | null;
-  readonly resolution: string | null;
-}
+/** A stored alert, as the API returns it (the API client's type: one definition for both sides). */
+export type Alert = GuardrailAlert;
 
 interface AlertRow {
   id: string | number;

@@ -339,6 +339,9 @@ function checkProjectId(projectId: string): void {
   }
 }
 
+/** Stands for a SHA-256 etag (64 hex characters) where only the item's size matters. */
+const SIZED_ETAG = '0'.repeat(64);
+
 function sortedServerOnly(hidden: ServerOnlyKeys | undefined): ServerOnlyKeys | undefined {
   return hasServerOnlyKeys(hidden) ? { flags: [...hidden.flags].sort(), experiments: [...hidden.experiments].sort() } : undefined;
 }
@@ -355,7 +358,8 @@ export async function oversizedRulesetBytes(projectId: string, ruleset: Ruleset,
   if (Buffer.byteLength(json, 'utf8') + (serverOnly === undefined ? 0 : Buffer.byteLength(JSON.stringify(serverOnly), 'utf8')) + 1024 <= MAX_ITEM_BYTES) {
     return undefined;
   }
-  const item = await encodeItem(partitionKey(projectId, ruleset.environment), ruleset.version, etagOf(ruleset, serverOnly), new Date(0).toISOString(), json, serverOnly);
+  // Sized as `put` would store it: an etag is always 64 hex characters, so none is worked out here.
+  const item = await encodeItem(partitionKey(projectId, ruleset.environment), ruleset.version, SIZED_ETAG, new Date(0).toISOString(), json, serverOnly);
   const size = itemSize(item);
   return size > MAX_ITEM_BYTES ? size : undefined;
 }

@@ -1,7 +1,9 @@
 /**
  * The migrations custom resource (behind CDK's provider framework): on every deploy that creates or
- * updates it, applies pending SQL migrations and, on first deploy, creates the organisation's owner
- * (password from its own generated secret) and the demo project. Delete does nothing: data stays.
+ * updates it, applies pending SQL migrations as the database's master user, creates (or updates) the
+ * application's database user that every other function connects as, with row access to the tables
+ * only, and, on first deploy, creates the organisation's owner (password from its own generated
+ * secret) and the demo project. Delete does nothing: data stays.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -11,6 +13,7 @@ import type { ScryptParams } from '../auth/passwords.js';
 import { bootstrap } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
+import { ensureAppRole } from '../store/app-role.js';
 import { migrate } from '../store/db.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { EnvVar, connectDatabase, functionLogger, optional, required, secretsManagerReader } from './runtime.js';
@@ -55,6 +58,11 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
     try {
       const dir = options.migrationsDir ?? bundledMigrations();
       const applied = dir === undefined ? await migrate(db) : await migrate(db, dir);
+      const appSecret = optional(env, EnvVar.DbAppSecretArn);
+      const appRole = appSecret === undefined ? undefined : parseAppUser(await readSecret(appSecret));
+      if (appRole !== undefined) {
+        await db.withTransaction((tx) => ensureAppRole(tx, appRole));
+      }
       const adminSecret = optional(env, EnvVar.AdminSecretArn);
       const deps: Deps = {
         db,
@@ -70,12 +78,27 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
         passwordChangeRequired: true,
         ...(options.scrypt === undefined ? {} : { scrypt: options.scrypt }),
       });
-      logger.info('migrations applied', { applied, bootstrapped: boot.created });
+      logger.info('migrations applied', { applied, bootstrapped: boot.created, appUser: appRole?.username });
       return { PhysicalResourceId: PHYSICAL_ID, Data: { applied: applied.length, bootstrapped: boot.created } };
     } finally {
       await db.close();
     }
   };
+}
+
+/** The user name and password of the application user's secret (RDS JSON format); never echoes the text. */
+function parseAppUser(text: string): { username: string; password: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error('the application database secret is not JSON');
+  }
+  const { username, password } = (value ?? {}) as { username?: unknown; password?: unknown };
+  if (typeof username !== 'string' || typeof password !== 'string') {
+    throw new Error('the application database secret lacks username or password');
+  }
+  return { username, password };
 }
 
 export const handler = createMigrateHandler(process.env);

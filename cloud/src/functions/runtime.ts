@@ -14,6 +14,11 @@ export const EnvVar = {
   Stage: 'XP_STAGE',
   /** ARN of the Secrets Manager secret holding the database credentials (RDS JSON format). */
   DbSecretArn: 'XP_DB_SECRET_ARN',
+  /**
+   * ARN of the secret of the application's database user (migrations custom resource): the
+   * migrations create that user with row access only; every other function connects as it.
+   */
+  DbAppSecretArn: 'XP_DB_APP_SECRET_ARN',
   /** Host to connect to instead of the secret's (the RDS Proxy endpoint). */
   DbHost: 'XP_DB_HOST',
   /** A full connection string instead of the secret (local runs and tests). */

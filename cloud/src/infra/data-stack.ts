@@ -16,6 +16,9 @@ import type { DatabaseBinding } from './xp-function.js';
 
 const POSTGRES_PORT = 5432;
 
+/** The database user every function but the migrations connects as (row access only; store/app-role.ts). */
+export const APP_DATABASE_USER = 'xp_app';
+
 export interface DataStackProps extends StackProps {
   readonly config: XpConfig;
   readonly vpc: ec2.IVpc;
@@ -25,11 +28,16 @@ export interface DataStackProps extends StackProps {
  * Everything that holds data: Aurora PostgreSQL Serverless v2 (the source of truth), the DynamoDB
  * table of published rulesets, the Kinesis event stream, the pipeline's on-failure queue, and the
  * first owner's password and platform key secrets. Data stores follow the configured removal policy
- * (retain by default).
+ * (retain by default). Two database users: the master user (`xp/<stage>/database`), for the
+ * migrations only, and the application user (`xp/<stage>/database-app`), which the migrations create
+ * with access to rows and nothing else, for every other function.
  */
 export class DataStack extends Stack {
   readonly cluster: rds.DatabaseCluster;
+  /** The application user's binding: every function's but the migrations'. */
   readonly database: DatabaseBinding;
+  /** The master user's binding: the migrations', which create the application user. */
+  readonly migrationDatabase: DatabaseBinding;
   readonly rulesets: dynamodb.Table;
   readonly events: kinesis.Stream;
   readonly pipelineFailures: sqs.Queue;
@@ -93,6 +101,14 @@ export class DataStack extends Stack {
     });
     this.cluster.node.addDependency(dbLogs);
     const secret = this.cluster.secret!;
+    // The application user's credentials, in the same JSON format (host and port attached), which
+    // the migrations set as that user's password on each run.
+    const appSecretValue = new rds.DatabaseSecret(this, 'AppDatabaseSecret', {
+      username: APP_DATABASE_USER,
+      secretName: `xp/${config.stage}/database-app`,
+    });
+    appSecretValue.applyRemovalPolicy(dataRemoval);
+    const appSecret = appSecretValue.attach(this.cluster);
     if (retain) {
       // What the kept cluster needs stays with it: its credentials, subnet group and security group.
       // The generated secret itself (cluster.secret is its attachment to the cluster) and the subnet group.
@@ -111,12 +127,16 @@ export class DataStack extends Stack {
       ]);
     }
     if (config.databaseProxy) {
-      this.proxy = this.cluster.addProxy('Proxy', { secrets: [secret], vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, requireTLS: true });
-      this.database = { secret, securityGroupId: this.proxy.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT, host: this.proxy.endpoint };
+      this.proxy = this.cluster.addProxy('Proxy', { secrets: [secret, appSecret], vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, requireTLS: true });
+      const via = { securityGroupId: this.proxy.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT, host: this.proxy.endpoint };
+      this.database = { secret: appSecret, ...via };
+      this.migrationDatabase = { secret, ...via };
       // The proxy, not the functions, connects to the cluster.
       this.cluster.connections.allowDefaultPortFrom(this.proxy, 'RDS Proxy');
     } else {
-      this.database = { secret, securityGroupId: this.cluster.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT };
+      const via = { securityGroupId: this.cluster.connections.securityGroups[0]!.securityGroupId, port: POSTGRES_PORT };
+      this.database = { secret: appSecret, ...via };
+      this.migrationDatabase = { secret, ...via };
     }
 
     this.adminSecret = new secretsmanager.Secret(this, 'AdminPassword', {

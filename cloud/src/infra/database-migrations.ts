@@ -24,6 +24,9 @@ export function migrationsDigest(dir = path.join(CLOUD_DIR, 'migrations')): stri
 
 /** What the migrations need of the data stack (a DataStack has all of it). */
 export interface MigrationsData {
+  /** The master user's: the migrations run as it. */
+  readonly migrationDatabase: DatabaseBinding;
+  /** The application user's: its secret gives the user the migrations create. */
   readonly database: DatabaseBinding;
   readonly rulesets: TableRef;
   /** The first owner's generated password. */
@@ -48,7 +51,7 @@ export interface DatabaseMigrationsProps {
 
 /**
  * The database migrations as a CloudFormation custom resource: the Migrate function (cloud/src/functions/migrate.ts,
- * which applies pending SQL migrations and bootstraps the first owner once), CDK's provider framework
+ * which applies pending SQL migrations as the master user, creates the application user and bootstraps the first owner once), CDK's provider framework
  * with its log group, and the Custom::XpMigrations resource whose `digest` changes with any file in
  * cloud/migrations, so an update runs whenever a migration changes. Make what uses the new schema
  * depend on `migrations`.
@@ -76,7 +79,8 @@ export class DatabaseMigrations {
       description: props.description ?? 'xp database migrations (CloudFormation custom resource)',
       ...(props.code === undefined ? {} : { code: props.code }),
     })
-      .bindDatabase(data.database)
+      .bindDatabase(data.migrationDatabase)
+      .bindSecret(data.database.secret, EnvVar.DbAppSecretArn)
       .bindTable(data.rulesets, 'readWrite')
       .bindSecret(data.adminSecret, EnvVar.AdminSecretArn)
       .setEnvironment(EnvVar.AdminEmail, config.adminEmail);
@@ -85,7 +89,9 @@ export class DatabaseMigrations {
     this.migrations = new CustomResource(scope, `${idPrefix}Migrations`, {
       serviceToken: this.provider.serviceToken,
       resourceType: 'Custom::XpMigrations',
-      properties: { digest: migrationsDigest() },
+      // The application user's secret too: a deployment from before that user existed runs the
+      // migrations again on its next deploy (which creates it) before any function connects as it.
+      properties: { digest: migrationsDigest(), appSecret: data.database.secret.secretArn },
     });
     // The writer must be up, and the migrations function let in (its ingress rule), before migrations run.
     this.migrations.node.addDependency(data.cluster);

@@ -47,7 +47,7 @@ export function suppressAcceptedFindings(stacks: XpStacks): void {
     {
       id: 'AwsSolutions-SMG4',
       reason:
-        'Functions read the database credentials once per cold start and keep pooled connections; rotating under them would fail new connections until every instance restarts. Rotate by redeploying (docs/deploy.md), or enable RDS Proxy, which re-reads the secret. The initial owner password is changed by the owner after first login. The platform key must never change: webhook signing secrets derive from it and webhook URLs are encrypted under it.',
+        'Functions read the database credentials once per cold start and keep pooled connections; rotating under them would fail new connections until every instance restarts. Rotate by redeploying (docs/deploy.md: the migrations set the application user password from its secret), or enable RDS Proxy, which re-reads the secret. The initial owner password is changed by the owner after first login. The platform key must never change: webhook signing secrets derive from it and webhook URLs are encrypted under it.',
     },
     { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter (on-failure) destination of the aggregator event source mapping.' },
   ]);

@@ -42,6 +42,7 @@ const ADMIN_PASSWORD = 'Correct-Horse-Battery-Staple-42';
 /** What the owner chooses at the first login in place of the secret's password. */
 const OWNER_OWN_PASSWORD = 'saffron walrus meadow 2033';
 const ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xp/test/initial-owner-password-AbCdEf';
+const APP_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xp/test/database-app-AbCdEf';
 const STREAM = 'xp-test-events';
 
 async function admin(sql: string): Promise<void> {
@@ -68,12 +69,18 @@ const json = (body: string | undefined): any => (body === undefined || body === 
 
 describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite)', () => {
   const dbName = `xp_fn_${randomBytes(5).toString('hex')}`;
+  // Roles are the server's, not the database's: a name of this run's own. Every function below but
+  // the migrations connects as it, as deployed, so each test also proves it needs no more than rows.
+  const appUser = { username: `xp_app_${randomBytes(5).toString('hex')}`, password: randomBytes(24).toString('hex') };
+  let migrateEnv: NodeJS.ProcessEnv;
+  let appUrl: string;
   let dynalite: LocalService;
   let kinesalite: LocalService;
   let kinesis: KinesisClient;
   let env: NodeJS.ProcessEnv;
   let pool: pg.Pool;
-  const readSecret = (arn: string): Promise<string> => (arn === ADMIN_SECRET_ARN ? Promise.resolve(ADMIN_PASSWORD) : Promise.reject(new Error(`unexpected secret ${arn}`)));
+  const secrets: Readonly<Record<string, string>> = { [ADMIN_SECRET_ARN]: ADMIN_PASSWORD, [APP_SECRET_ARN]: JSON.stringify(appUser) };
+  const readSecret = (arn: string): Promise<string> => (secrets[arn] === undefined ? Promise.reject(new Error(`unexpected secret ${arn}`)) : Promise.resolve(secrets[arn]));
   let api: HttpHandler;
   let token = '';
   let sdkKey = '';
@@ -91,8 +98,12 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     const dynamo = createDynamoClient(dynalite.endpoint);
     await createDynamoRulesetStore({ client: dynamo, tableName: table }).ensureTable();
     dynamo.destroy();
+    const app = new URL(url);
+    app.username = appUser.username;
+    app.password = appUser.password;
+    appUrl = app.toString();
     env = {
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: appUrl,
       XP_STAGE: 'test',
       XP_RULESET_TABLE: table,
       XP_EVENT_STREAM: STREAM,
@@ -102,6 +113,7 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
       XP_ADMIN_SECRET_ARN: ADMIN_SECRET_ARN,
       XP_PLATFORM_KEY: PlatformKey.generate().toString(),
     };
+    migrateEnv = { ...env, DATABASE_URL: url.toString(), XP_DB_APP_SECRET_ARN: APP_SECRET_ARN };
     pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
     api = createApiHandler(env, { readSecret, health });
   });
@@ -111,10 +123,11 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     kinesis.destroy();
     await Promise.all([dynalite.close(), kinesalite.close()]);
     await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin(`DROP ROLE IF EXISTS ${appUser.username}`);
   });
 
   it('migrate: Create applies every migration and creates the owner; Update is a no-op; Delete keeps the data', async () => {
-    const handler = createMigrateHandler(env, { readSecret });
+    const handler = createMigrateHandler(migrateEnv, { readSecret });
 
     const created = await handler({ RequestType: 'Create', ResourceProperties: { digest: 'a' } });
     const updated = await handler({ RequestType: 'Update', PhysicalResourceId: created.PhysicalResourceId, ResourceProperties: { digest: 'b' } });
@@ -126,6 +139,53 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     expect(updated).toEqual({ PhysicalResourceId: created.PhysicalResourceId, Data: { applied: 0, bootstrapped: false } });
     expect(deleted.PhysicalResourceId).toBe(created.PhysicalResourceId);
     expect(owners.rows.map((r) => r.email)).toEqual(['owner@example.com']);
+  });
+
+  it('migrate: the application user it creates may change rows and nothing else; every run sets its password again from the secret', async () => {
+    const asApp = new pg.Client({ connectionString: appUrl });
+    await asApp.connect();
+    const refused = async (sql: string): Promise<string | undefined> => {
+      try {
+        await asApp.query(sql);
+        return undefined;
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    try {
+      const role = await pool.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolcanlogin: boolean; verifier: string }>(
+        'SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolpassword AS verifier FROM pg_authid WHERE rolname = $1',
+        [appUser.username],
+      );
+      expect(role.rows[0]).toMatchObject({ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolcanlogin: true });
+      expect(role.rows[0]!.verifier).toMatch(/^SCRAM-SHA-256\$4096:/);
+      // Rows: yes (inside a transaction rolled back, to leave the data as it is).
+      await asApp.query('BEGIN');
+      await asApp.query("UPDATE users SET name = name WHERE role = 'owner'");
+      await asApp.query("INSERT INTO processed_events (project_id, event_id) VALUES ('p', 'e')");
+      await asApp.query('DELETE FROM processed_events');
+      await asApp.query('ROLLBACK');
+      // Anything else: PostgreSQL's insufficient_privilege (42501).
+      for (const sql of [
+        'CREATE TABLE stray (id int)',
+        'DROP TABLE processed_events',
+        'TRUNCATE processed_events',
+        'ALTER TABLE users ADD COLUMN stray int',
+        "INSERT INTO schema_migrations (name) VALUES ('9999_stray.sql')",
+        'DELETE FROM schema_migrations',
+        `ALTER ROLE ${appUser.username} CREATEROLE`,
+      ]) {
+        expect([sql, await refused(sql)]).toEqual([sql, '42501']);
+      }
+      expect((await asApp.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBeGreaterThan(2);
+    } finally {
+      await asApp.end();
+    }
+    // The password is set again from the secret on every run: what was there before is replaced.
+    const before = await pool.query<{ verifier: string }>('SELECT rolpassword AS verifier FROM pg_authid WHERE rolname = $1', [appUser.username]);
+    await createMigrateHandler(migrateEnv, { readSecret })({ RequestType: 'Update', PhysicalResourceId: 'xp-database-schema', ResourceProperties: { digest: 'c' } });
+    const after = await pool.query<{ verifier: string }>('SELECT rolpassword AS verifier FROM pg_authid WHERE rolname = $1', [appUser.username]);
+    expect(after.rows[0]!.verifier).not.toBe(before.rows[0]!.verifier);
   });
 
   it('api: the owner replaces the password from the secret at the first login, through an API Gateway v2 event', async () => {

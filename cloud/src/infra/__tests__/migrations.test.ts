@@ -59,6 +59,9 @@ const isApiMigrationId = (id: string): boolean => /^Migrat(e|ions)/.test(id);
  * The api stack's migrations exactly as its constructor built them before DatabaseMigrations
  * (verbatim, frozen: do not edit to make a test pass), on a stack of its own in the same app.
  * Logical IDs come from paths inside a stack, so its resources carry the same ids as the api stack's.
+ * One deliberate change since, marked below: the application database user (the migrations connect
+ * as the master user, `data.database` then; they get the application user's secret, which the
+ * custom resource's properties name).
  */
 function legacyApiMigrations(app: App, stacks: XpStacks, config: XpConfig): Stack {
   const stack = new Stack(app, 'LegacyMigrations', { env: { account: stacks.api.account, region: stacks.api.region } });
@@ -77,7 +80,9 @@ function legacyApiMigrations(app: App, stacks: XpStacks, config: XpConfig): Stac
     description: 'xp database migrations (CloudFormation custom resource)',
     ...code,
   })
-    .bindDatabase(data.database)
+    // The application database user: the master user's binding (named `database` before), and the application user's secret.
+    .bindDatabase(data.migrationDatabase)
+    .bindSecret(data.database.secret, EnvVar.DbAppSecretArn)
     .bindTable(data.rulesets, 'readWrite')
     .bindSecret(data.adminSecret, EnvVar.AdminSecretArn)
     .setEnvironment(EnvVar.AdminEmail, config.adminEmail);
@@ -86,7 +91,8 @@ function legacyApiMigrations(app: App, stacks: XpStacks, config: XpConfig): Stac
   const migrations = new CustomResource(stack, 'Migrations', {
     serviceToken: provider.serviceToken,
     resourceType: 'Custom::XpMigrations',
-    properties: { digest: migrationsDigest() },
+    // The application database user: its secret, so that an older deployment migrates again.
+    properties: { digest: migrationsDigest(), appSecret: data.database.secret.secretArn },
   });
   migrations.node.addDependency(data.cluster);
   migrations.node.addDependency(migrate);

@@ -154,6 +154,41 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(aggregator.filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
   });
 
+  it('connects every function as the application database user, and only the migrations as the master user that creates it', () => {
+    const master = /ExportsOutputRefDatabaseSecretAttachment/;
+    const app = /ExportsOutputRefAppDatabaseSecretAttachment/;
+    const isMigrations = (id: string): boolean => /^(Early)?Migrate/.test(id);
+    const connects: [string, string][] = [];
+    const readsMaster: string[] = [];
+    const migrationsGetApp: boolean[] = [];
+    for (const [stack, template] of Object.entries(t)) {
+      for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+        const variables = (fn as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables ?? {};
+        const secret = JSON.stringify(variables[EnvVar.DbSecretArn] ?? null);
+        if (secret !== 'null') {
+          connects.push([`${stack}/${id}`, master.test(secret) ? 'master' : app.test(secret) ? 'app' : secret]);
+        }
+        if (isMigrations(id)) {
+          migrationsGetApp.push(app.test(JSON.stringify(variables[EnvVar.DbAppSecretArn] ?? null)));
+        }
+      }
+      for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+        if (master.test(JSON.stringify(policy))) {
+          readsMaster.push(`${stack}/${id}`);
+        }
+      }
+    }
+
+    // Eight functions use the database: two migrations (evaluation and api stacks) and six others.
+    expect(connects.filter(([, user]) => user === 'master').map(([id]) => id).sort()).toEqual([expect.stringMatching(/^api\/MigrateFunction/), expect.stringMatching(/^evaluation\/EarlyMigrateFunction/)]);
+    expect(connects.filter(([, user]) => user !== 'master' && user !== 'app')).toEqual([]);
+    expect(connects.filter(([, user]) => user === 'app')).toHaveLength(6);
+    expect(readsMaster.every((id) => /^(api|evaluation)\/(Early)?Migrate/.test(id))).toBe(true);
+    expect(migrationsGetApp).toEqual([true, true]);
+    expect(count(t.data, 'AWS::SecretsManager::Secret', { Name: 'xp/dev/database-app', GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"xp_app"}' }) })).toBe(1);
+    expect(count(t.data, 'AWS::SecretsManager::Secret', { Name: 'xp/dev/database-app' }, { DeletionPolicy: 'Retain' })).toBe(1);
+  });
+
   it('keeps the database private, encrypted, protected and retained', () => {
     expect(count(t.data, 'AWS::RDS::DBCluster', {
       Engine: 'aurora-postgresql',
@@ -386,6 +421,9 @@ describe('with RDS Proxy and the shared cache', () => {
     expect(rules.filter((r) => r.properties.FromPort === 6379)).toHaveLength(2);
     expect(rules).toHaveLength(11);
     expect(openIngress(rules)).toEqual([]);
+    // The proxy signs in as both database users: the migrations' master user and the functions' application user.
+    const auth = (Object.values(templates(proxied).data.findResources('AWS::RDS::DBProxy'))[0] as { Properties: { Auth: unknown[] } }).Properties.Auth;
+    expect(JSON.stringify(auth)).toMatch(/"Ref":"DatabaseSecretAttachment[0-9A-F]+".*"Ref":"AppDatabaseSecretAttachment[0-9A-F]+"/);
     expect(nagFindings(proxied)).toEqual([]);
   });
 });

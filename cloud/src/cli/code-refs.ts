@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import type { CodeRef, XpApiClient } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, credentialRoleIn, staleVariation } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { CODE_REFS_LIMITS, COMMIT_PATTERN } from '../domain/code-refs.js';
 import { Permission } from '../auth/permissions.js';
@@ -96,8 +96,10 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     // A wrong or revoked token, a role that cannot upload or an unknown project fails here, not after
     // indexing the whole tree.
     const [me, roles] = await Promise.all([upload.client.me(), upload.client.roles()]);
-    if (roles.permissions.some((p) => p.permission === Permission.CodeRefsWrite && !p.roles.includes(me.role))) {
-      throw new AppError(AppErrorCode.Forbidden, `your role (${me.role}) does not allow ${Permission.CodeRefsWrite}: uploading code references needs an editor's token or higher`);
+    // The role this credential acts with in the project: a project role, a token's role limit.
+    const role = credentialRoleIn(me, project);
+    if (roles.permissions.some((p) => p.permission === Permission.CodeRefsWrite && !p.roles.includes(role))) {
+      throw new AppError(AppErrorCode.Forbidden, `your role in ${project} (${role}) does not allow ${Permission.CodeRefsWrite}: uploading code references needs an editor's token or higher`);
     }
     await upload.client.environments(project);
   }

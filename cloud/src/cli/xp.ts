@@ -5,8 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Experiment, Flag, Role, User } from '@xp/shared';
-import { ApiError, XpApiClient, roleInProject } from '@xp/shared';
+import type { Experiment, Flag } from '@xp/shared';
+import { ApiError, XpApiClient, credentialRoleIn } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
 import { needsApproval } from '../auth/permissions.js';
@@ -182,8 +182,7 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   if (flags.propose === true) {
     // The role this credential acts with in the document's project: a project role there (as /me
     // lists it, capped by the token's limit), else the organisation role within the token's limit.
-    const me = (await api.me()) as User & { readonly access?: { readonly role: Role } };
-    const role = roleInProject({ role: me.access?.role ?? me.role, projectRoles: me.projectRoles ?? [] }, doc.project);
+    const role = credentialRoleIn(await api.me(), doc.project);
     const approval = (await api.environments(doc.project)).filter((e) => needsApproval(role, e)).map((e) => e.key);
     ({ changes, proposals } = holdBackApprovals(changes, approval));
   }

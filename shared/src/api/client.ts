@@ -102,6 +102,25 @@ export function roleInProject(user: Pick<User, 'role' | 'projectRoles'>, project
   return user.projectRoles?.find((r) => r.project === project)?.role ?? user.role;
 }
 
+/** GET /api/v1/me: the user, and what the credential of the request may do. */
+export interface Me extends User {
+  /** Absent from servers before 2026-11. */
+  readonly access?: {
+    /** The role requests with this credential act with: the user's, or a personal access token's lower one. */
+    readonly role: Role;
+    /** Keys of the projects a token is limited to; null: every project. */
+    readonly projects: readonly string[] | null;
+  };
+}
+
+/**
+ * The role requests made with the credential behind `me` act with in a project: its project role
+ * there (which /me lists capped by a token's limit), else the organisation role within that limit.
+ */
+export function credentialRoleIn(me: Me, project: string | undefined): Role {
+  return roleInProject({ role: me.access?.role ?? me.role, projectRoles: me.projectRoles ?? [] }, project);
+}
+
 /** The login's error code for a password an administrator set: log in again with `newPassword`. */
 export const PASSWORD_CHANGE_REQUIRED = 'PASSWORD_CHANGE_REQUIRED';
 
@@ -347,8 +366,8 @@ export class XpApiClient {
     await this.call<undefined>('PUT', '/api/v1/me/password', { body: { currentPassword, newPassword, ...(options.revokeAccessTokens === undefined ? {} : { revokeAccessTokens: options.revokeAccessTokens }) } });
   }
 
-  async me(): Promise<User> {
-    return (await this.call<User>('GET', '/api/v1/me')).body;
+  async me(): Promise<Me> {
+    return (await this.call<Me>('GET', '/api/v1/me')).body;
   }
 
   async projects(): Promise<Project[]> {

@@ -1,8 +1,8 @@
-export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient, roleInProject } from './client.js';
+export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient, credentialRoleIn, roleInProject } from './client.js';
 export type { AlertsQuery, AuditQuery, GuardrailAlert, ResultsFiltersView } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
-export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, Stored, StoredEnvironment, User } from './client.js';
+export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, Stored, StoredEnvironment, User } from './client.js';
 export type { CodeRef, CodeRefsUpload, CodeRefsUploadResult, ExperimentResultsSummary, StoredCodeRef } from './client.js';
 export type { AccessTokenView, BreakdownQuery, ComparisonView, ExperimentResultsView, HealthView, MetricResultView, ResultsBreakdownView, ResultsQuery, RolesView, SdkKeyView, StatsErrorView } from './client.js';
 export type { EventSearchQuery, ExplorerEventView, UnitTimelineView } from './client.js';

@@ -131,10 +131,17 @@ describe('xp CLI errors', () => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
-      if (token !== 'xpp_good' && token !== 'xpp_analyst') {
+      // As /me answers: an editor; an analyst; a viewer who is an editor in demo; an owner's token limited to viewer.
+      const me: Record<string, object> = {
+        xpp_good: { role: 'editor', access: { role: 'editor', projects: null }, projectRoles: [] },
+        xpp_analyst: { role: 'analyst' },
+        xpp_demo_editor: { role: 'viewer', access: { role: 'viewer', projects: null }, projectRoles: [{ project: 'demo', role: 'editor' }] },
+        xpp_limited: { role: 'owner', access: { role: 'viewer', projects: null }, projectRoles: [] },
+      };
+      if (token === undefined || me[token] === undefined) {
         answer(401, { error: { code: 'UNAUTHENTICATED', message: 'invalid or expired token' } });
       } else if (req.url === '/api/v1/me') {
-        answer(200, { id: 'u1', email: 'ci@example.com', name: 'CI', role: token === 'xpp_good' ? 'editor' : 'analyst' });
+        answer(200, { id: 'u1', email: 'ci@example.com', name: 'CI', ...me[token] });
       } else if (req.url === '/api/v1/roles') {
         answer(200, { roles: ['owner', 'admin', 'editor', 'analyst', 'viewer'], permissions: [{ permission: 'code-refs:write', description: '', roles: ['owner', 'admin', 'editor'] }] });
       } else if (req.url === '/api/v1/projects/demo/environments') {
@@ -152,11 +159,16 @@ describe('xp CLI errors', () => {
       const badToken = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_revoked' });
       const tooMany = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
       const analyst = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_analyst' });
+      const limited = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_limited' });
+      const demoEditor = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_demo_editor' });
       const unknown = await run(args.map((a) => (a === 'demo' ? 'nope' : a)), { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
 
       expect([badToken.code, badToken.out]).toEqual([1, []]);
       expect(badToken.err[0]).toContain('invalid or expired token');
-      expect([analyst.code, analyst.out, analyst.err]).toEqual([1, [], ["error: your role (analyst) does not allow code-refs:write: uploading code references needs an editor's token or higher"]]);
+      expect([analyst.code, analyst.out, analyst.err]).toEqual([1, [], ["error: your role in demo (analyst) does not allow code-refs:write: uploading code references needs an editor's token or higher"]]);
+      // The token's role limit counts, not the owner's role; the project role counts, not the organisation's.
+      expect([limited.code, limited.out, limited.err]).toEqual([1, [], ["error: your role in demo (viewer) does not allow code-refs:write: uploading code references needs an editor's token or higher"]]);
+      expect([demoEditor.code, demoEditor.err[0]]).toEqual([1, expect.stringContaining('an upload takes at most 20,000 references')]);
       expect([unknown.code, unknown.out]).toEqual([1, []]);
       expect(unknown.err[0]).toContain('project not found');
       expect(tooMany.code).toBe(1);

@@ -232,7 +232,8 @@ export class ChangeRequestService {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
       }
       // An approval that no longer counts (see voidApproval) may be replaced by another reviewer's.
-      if (kind === 'approve' && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy, project.key)) === undefined && changedSinceApproval(cr, await loadDefinitions(tx, project.id)) === undefined) {
+      // (A request no longer open is refused by the transition, for what it is now: applied, cancelled, rejected.)
+      if (kind === 'approve' && cr.status === ChangeRequestStatus.Open && cr.approvedBy !== null && (await voidApproval(tx, actor.orgId, cr.approvedBy, project.key)) === undefined && changedSinceApproval(cr, await loadDefinitions(tx, project.id)) === undefined) {
         throw new AppError(AppErrorCode.InvalidState, 'change request is already approved');
       }
       const updated = await changeRequests.transition(tx, project.id, id, { kind, by: actor.userId });

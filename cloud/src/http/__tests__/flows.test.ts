@@ -145,6 +145,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(reapproved.body.approvalVoid).toBeNull();
     expect(twice.body.error.message).toBe('change request is already approved');
     expect(applied.body.status).toBe('applied');
+    // Once applied, approving it again is refused for what it is now, as reject and apply are.
+    const afterApply = await Promise.all(['approve', 'reject', 'apply'].map((action) => p.request('POST', `/api/v1/projects/demo/change-requests/${id}/${action}`, { token: owner })));
+    expect(afterApply.map((r) => [r.status, r.body.error.message])).toEqual([[409, 'change request is applied'], [409, 'change request is applied'], [409, 'change request is applied']]);
   });
 
   it('lets an editor change a flag whose protected state is unchanged, whatever the key order', async () => {

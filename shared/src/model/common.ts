@@ -42,10 +42,14 @@ const EARLIEST_INSTANT = Date.parse('0001-01-01T00:00:00Z');
 const LATEST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
 
 /** An ISO 8601 instant with an offset, within years 1–9999 once in UTC: what PostgreSQL and every SDK can hold. */
-export const isoDateSchema = z.iso.datetime({ offset: true }).refine((text) => {
-  const at = Date.parse(text);
-  return at >= EARLIEST_INSTANT && at <= LATEST_INSTANT;
-}, 'must be an instant between 0001-01-01 and 9999-12-31 (UTC)');
+export const isoDateSchema = z.iso.datetime({ offset: true }).refine(
+  (text) => {
+    const at = Date.parse(text);
+    return at >= EARLIEST_INSTANT && at <= LATEST_INSTANT;
+  },
+  // Only for a well-formed instant: a malformed one gets the format's issue alone.
+  { message: 'must be an instant between 0001-01-01 and 9999-12-31 (UTC)', when: (payload) => payload.issues.length === 0 },
+);
 
 export const tagsSchema = z.array(z.string().min(1).max(64)).max(50);
 

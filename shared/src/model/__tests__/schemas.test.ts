@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssues } from '../common.js';
+import { formatIssues, isoDateSchema } from '../common.js';
 import { experimentSchema, expandVariations, storedExperimentSchema } from '../experiment.js';
 import { flagSchema } from '../flag.js';
 import type { FlagInput } from '../flag.js';
@@ -261,5 +261,19 @@ describe('segmentSchema and metricSchema', () => {
     expect(errorsOf(metricSchema.safeParse({ key: 'c', name: 'C', type: 'conversion', event: 'signup', capping: { type: 'absolute', value: 5 } }))).toEqual([
       'capping: conversion metrics are 0/1 and cannot be capped',
     ]);
+  });
+});
+
+describe('isoDateSchema', () => {
+  const problems = (text: string): string[] => {
+    const parsed = isoDateSchema.safeParse(text);
+    return parsed.success ? [] : formatIssues(parsed.error);
+  };
+
+  it('names one problem per instant: the format of a malformed one, the range of a well-formed one', () => {
+    // A "+" left unescaped in a query string arrives as a space.
+    expect(problems('2026-12-05T01:00:00 01:00')).toEqual(['(root): Invalid ISO datetime']);
+    expect(problems('0000-12-31T23:00:00Z')).toEqual(['(root): must be an instant between 0001-01-01 and 9999-12-31 (UTC)']);
+    expect(problems('2026-12-05T01:00:00+01:00')).toEqual([]);
   });
 });

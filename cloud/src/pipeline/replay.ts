@@ -2,14 +2,17 @@
  * Rebuilds aggregates from the raw event archive, e.g. after a metric definition changed or a bug
  * in the aggregator was fixed. Idempotent: whatever the archived events stored before is removed
  * first, the events go through the aggregator again (the same statements as the live pipeline),
- * and the affected experiments' totals are recomputed from the stored events.
+ * and the affected experiments' totals are recomputed from the stored events. Atomic: all of it is
+ * one transaction, so a replay that is interrupted (Ctrl-C, a lost session, a crash) or fails
+ * changes nothing, and results never show a window half cleared and half applied; meanwhile the
+ * live aggregator waits for the projects' aggregates lock (their events wait in the stream).
  *
  * Scope: every event in the window, or with `experiment` only that experiment's exposures (tracked
  * events are shared by all experiments and stay as stored; its totals are recomputed from them).
  */
 import type { PipelineEvent } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
-import type { Database } from '../store/db.js';
+import type { Database, Queryable } from '../store/db.js';
 import { localArchive } from '../store/event-archive.js';
 import type { ArchiveSource } from '../store/event-archive.js';
 import { lockProjectAggregates } from '../store/project-locks.js';
@@ -24,7 +27,7 @@ export interface ReplayOptions {
   readonly to: Date;
   /** Only this experiment key (in every project that has one). */
   readonly experiment?: string;
-  /** Records per aggregator transaction. Default 1,000. */
+  /** Records per aggregator pass (all in the replay's one transaction). Default 1,000. */
   readonly chunkSize?: number;
   /** Progress lines (the CLI writes them to stderr). */
   readonly progress?: (line: string) => void;
@@ -95,9 +98,9 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
   const tracks = events.filter((e) => e.event.type === 'track');
   const exposures = events.filter((e) => e.event.type === 'exposure');
 
-  // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
-  await db.withTransaction(async (tx) => {
+  return db.withTransaction(async (tx) => {
     await lockProjectAggregates(tx, projectIds, 'exclusive');
+    // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
     await tx.query('DELETE FROM processed_events p USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE p.project_id = r.project_id AND p.event_id = r.event_id', [ids.projects, ids.events]);
     if (tracks.length > 0) {
       await tx.query('DELETE FROM unit_events u USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE u.project_id = r.project_id AND u.event_id = r.event_id', [tracks.map((e) => e.projectId), tracks.map((e) => e.event.id)]);
@@ -108,28 +111,29 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
         exposures.map((e) => e.event.id),
       ]);
     }
+    progress(`cleared ${events.length} events' previous effects`);
+
+    // 2. Apply them again through the aggregator, in order of occurrence, a chunk per statement group.
+    const ordered = [...events].sort((a, b) => a.occurredAt - b.occurredAt || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
+    for (let start = 0; start < ordered.length; start += chunkSize) {
+      const chunk = ordered.slice(start, start + chunkSize).map((e, i) => toRecord(e, start + i));
+      await processBatchInTransaction(tx, chunk, options.logger === undefined ? {} : { logger: options.logger });
+      progress(`applied ${Math.min(start + chunkSize, ordered.length)}/${ordered.length} events`);
+    }
+
+    // 3. Recompute the totals of every affected experiment with today's metric definitions.
+    const targets = await experimentsToRebuild(tx, projectIds, events, options.experiment);
+    for (const [i, target] of targets.entries()) {
+      await rebuildTotals(tx, target, options.logger === undefined ? {} : { logger: options.logger });
+      progress(`recomputed totals ${i + 1}/${targets.length} (${target.experiment}, ${target.environment})`);
+    }
+    progress('committing');
+    return { files, events: events.length, invalid, experiments: targets.length };
   });
-  progress(`cleared ${events.length} events' previous effects`);
-
-  // 2. Apply them again through the aggregator, in order of occurrence, a chunk per transaction.
-  const ordered = [...events].sort((a, b) => a.occurredAt - b.occurredAt || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
-  for (let start = 0; start < ordered.length; start += chunkSize) {
-    const chunk = ordered.slice(start, start + chunkSize).map((e, i) => toRecord(e, start + i));
-    await db.withTransaction((tx) => processBatchInTransaction(tx, chunk, options.logger === undefined ? {} : { logger: options.logger }));
-    progress(`applied ${Math.min(start + chunkSize, ordered.length)}/${ordered.length} events`);
-  }
-
-  // 3. Recompute the totals of every affected experiment with today's metric definitions.
-  const targets = await experimentsToRebuild(db, projectIds, events, options.experiment);
-  for (const [i, target] of targets.entries()) {
-    await db.withTransaction((tx) => rebuildTotals(tx, target, options.logger === undefined ? {} : { logger: options.logger }));
-    progress(`recomputed totals ${i + 1}/${targets.length} (${target.experiment}, ${target.environment})`);
-  }
-  return { files, events: events.length, invalid, experiments: targets.length };
 }
 
 /** With an experiment: that one where it was exposed; without: every experiment exposed in the events' environments. */
-async function experimentsToRebuild(db: Database, projectIds: readonly string[], events: readonly PipelineEvent[], experiment: string | undefined): Promise<Target[]> {
+async function experimentsToRebuild(db: Queryable, projectIds: readonly string[], events: readonly PipelineEvent[], experiment: string | undefined): Promise<Target[]> {
   if (projectIds.length === 0) {
     return [];
   }

@@ -318,6 +318,27 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     expect(rebuiltResults.metrics).toEqual(liveResults.metrics);
   });
 
+  it('an interrupted replay changes nothing: results never show the window half cleared or counted twice', async () => {
+    await stack.archive.flush();
+    const db = stack.deps.db;
+    const window = { archive: path.join(dir, 'archive', 'events'), from: new Date(started - 3_600_000), to: new Date(Date.now() + 60_000), chunkSize: 8 };
+    const live = await snapshot(db);
+    const liveResults = await api.resultsDetail('demo', 'checkout', { environment: 'development' });
+    // Stopped after its second chunk was applied (as Ctrl-C, a lost session or a failover would stop it).
+    const interrupted = replayArchive(db, {
+      ...window,
+      progress: (line) => {
+        if (line.startsWith('applied 16/')) {
+          throw new Error('interrupted');
+        }
+      },
+    });
+
+    await expect(interrupted).rejects.toThrow('interrupted');
+    expect(await snapshot(db)).toEqual(live);
+    expect((await api.resultsDetail('demo', 'checkout', { environment: 'development' })).metrics).toEqual(liveResults.metrics);
+  });
+
   it('after a metric definition changes, replaying one experiment recomputes its totals with the new definition', async () => {
     const db = stack.deps.db;
     const window = { archive: path.join(dir, 'archive', 'events'), from: new Date(started - 3_600_000), to: new Date(Date.now() + 60_000), experiment: 'checkout' };

@@ -16,15 +16,97 @@ const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const FLAGS_FILES = ['xp.yaml', 'xp.yml', 'xp.json', 'flags.yaml', 'flags.yml', 'flags.json'];
 
-/** Every flag reference under `dir`, found by the language server's indexer (.gitignore respected). */
-export async function collectCodeRefs(dir: string, wrapperFunctions: readonly string[]): Promise<{ references: CodeRef[]; files: number }> {
-  const index = new WorkspaceIndex(dir, { wrapperFunctions, workers: availableParallelism() });
+/**
+ * The root of the git work tree `dir` is in: the nearest folder from `dir` up holding `.git` (a
+ * folder, or a file in a linked worktree or a submodule). Undefined outside a work tree.
+ */
+export function repositoryRoot(dir: string): string | undefined {
+  for (let at = path.resolve(dir); ; ) {
+    if (existsSync(path.join(at, '.git'))) {
+      return at;
+    }
+    const parent = path.dirname(at);
+    if (parent === at) {
+      return undefined;
+    }
+    at = parent;
+  }
+}
+
+/** A full commit id: SHA-1, or SHA-256 in a repository with `objectFormat = sha256`. */
+const FULL_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The commit checked out in the git work tree at `root`, read from the repository's files: HEAD,
+ * then the branch it names (a loose ref, else packed-refs). git itself is not run: a CI image may
+ * not have it. Undefined when it cannot be told: no commit yet, a ref storage this does not read
+ * (reftable), an unreadable file.
+ */
+export function headCommit(root: string): string | undefined {
+  const dotGit = path.join(root, '.git');
+  let gitDir = dotGit;
+  try {
+    if (statSync(dotGit).isFile()) {
+      // A linked worktree or a submodule: `gitdir: PATH`, relative to the work tree's root.
+      const pointer = /^gitdir: (.+)$/m.exec(readText(dotGit) ?? '')?.[1]?.trim();
+      if (pointer === undefined) {
+        return undefined;
+      }
+      gitDir = path.resolve(root, pointer);
+    }
+  } catch {
+    return undefined;
+  }
+  // A linked worktree keeps its HEAD in its own folder and shares the repository's refs (`commondir`).
+  const common = readText(path.join(gitDir, 'commondir'))?.trim();
+  const commonDir = common === undefined || common === '' ? gitDir : path.resolve(gitDir, common);
+  let target = readText(path.join(gitDir, 'HEAD'))?.trim();
+  // A symbolic ref may name another one: follow a few.
+  for (let hops = 0; hops < 5 && target !== undefined; hops++) {
+    if (FULL_COMMIT.test(target)) {
+      return target;
+    }
+    const ref = /^ref: (refs\/\S+)$/.exec(target)?.[1];
+    if (ref === undefined || ref.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+      return undefined;
+    }
+    target = readText(path.join(commonDir, ref))?.trim() ?? (commonDir === gitDir ? undefined : readText(path.join(gitDir, ref))?.trim()) ?? packedRef(commonDir, ref);
+  }
+  return undefined;
+}
+
+/** The commit `ref` names in the repository's packed-refs file, if it is there. */
+function packedRef(gitDir: string, ref: string): string | undefined {
+  for (const line of (readText(path.join(gitDir, 'packed-refs')) ?? '').split('\n')) {
+    const [sha, name] = line.trim().split(' ');
+    if (name === ref && sha !== undefined && FULL_COMMIT.test(sha)) {
+      return sha;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Every flag reference under `dir`, found by the language server's indexer, with paths relative to
+ * `root` (the repository's root). .gitignore files are respected as git applies them from `root`:
+ * those of the folders above `dir` count, and a `dir` they exclude has no references.
+ */
+export async function collectCodeRefs(dir: string, wrapperFunctions: readonly string[], root: string = repositoryRoot(dir) ?? dir): Promise<{ references: CodeRef[]; files: number }> {
+  const index = new WorkspaceIndex(dir, { wrapperFunctions, workers: availableParallelism(), indexIgnoredRoots: false });
   await index.indexAll();
   const references = index
     .references()
     .map((r) => ({
       flagKey: r.flagKey,
-      path: path.relative(dir, r.file).split(path.sep).join('/'),
+      path: path.relative(root, r.file).split(path.sep).join('/'),
       line: r.range.start.line + 1,
       column: r.range.start.character + 1,
       // Control characters (a NUL past a text file's start) would garble terminals and cannot be stored.
@@ -103,7 +185,11 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     }
     await upload.client.environments(project);
   }
-  const { references, files } = await collectCodeRefs(dir, values.wrapper);
+  // Paths are relative to the repository's root, and an upload for a folder below it replaces only
+  // the references under that folder (its scope): uploads of the parts of a repository add up.
+  const root = repositoryRoot(dir);
+  const scope = root === undefined || root === dir ? undefined : path.relative(root, dir).split(path.sep).join('/');
+  const { references, files } = await collectCodeRefs(dir, values.wrapper, root ?? dir);
   const flags = new Set(references.map((r) => r.flagKey)).size;
   print(`Found ${count(references.length, 'reference')} to ${count(flags, 'flag')} in ${count(files, 'file')} under ${dir}`);
   if (upload === undefined) {
@@ -113,19 +199,32 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
     return 0;
   }
   if (references.length > CODE_REFS_LIMITS.references) {
+    const remedy =
+      root === undefined
+        ? // Outside a git work tree the repository's root is unknown: each --dir would replace the others.
+          `leave generated code out (.gitignore), or run code-refs in a git checkout once per part of the repository (--dir DIR: each upload then replaces only the references under its DIR)`
+        : `run code-refs once per part of the repository (--dir DIR: each upload replaces only the references under its DIR) or leave generated code out (.gitignore)`;
     throw new AppError(
       AppErrorCode.Validation,
-      `an upload takes at most ${CODE_REFS_LIMITS.references.toLocaleString('en-US')} references and ${dir} has ${references.length.toLocaleString('en-US')}: run code-refs on parts of the repository (--dir) or leave generated code out (.gitignore); nothing was uploaded`,
+      `an upload takes at most ${CODE_REFS_LIMITS.references.toLocaleString('en-US')} references and ${dir} has ${references.length.toLocaleString('en-US')}: ${remedy}; nothing was uploaded`,
     );
   }
   const { project } = upload;
+  // The checked-out commit unless --commit names one.
+  const commit = values.commit ?? (root === undefined ? undefined : headCommit(root));
   const result = await upload.client.uploadCodeRefs(project, {
     repository: upload.repo,
     branch: upload.branch,
-    ...(values.commit === undefined ? {} : { commit: values.commit }),
+    ...(commit === undefined ? {} : { commit }),
+    ...(scope === undefined ? {} : { scope }),
     references,
   });
-  print(`Stored ${count(result.stored, 'reference')} for ${result.repository}@${result.branch} in ${project} (replaced ${result.replaced}).`);
+  const at = `${result.repository}@${result.branch}`;
+  print(
+    scope === undefined
+      ? `Stored ${count(result.stored, 'reference')} for ${at} in ${project} (replaced ${result.replaced}).`
+      : `Stored ${count(references.length, 'reference')} under ${scope}/ for ${at} in ${project} (replaced ${result.replaced} there; ${at} has ${result.stored} in all).`,
+  );
   try {
     for (const line of await flagsToCleanUp(upload.client, project, references, staleDays, new Date())) {
       print(line);

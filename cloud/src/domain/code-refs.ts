@@ -30,12 +30,46 @@ export const codeRefSchema = z.strictObject({
   language: z.string().min(1).max(32).regex(/^[a-z0-9+#-]+$/, 'must be a lower-case language id such as "typescript"'),
 });
 
-export const codeRefsUploadSchema = z.strictObject({
-  repository: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"'),
-  branch: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name'),
-  commit: z.string().regex(COMMIT_PATTERN, 'must be a commit id of 7 to 64 lower-case hexadecimal characters').optional(),
-  references: z.array(codeRefSchema).max(CODE_REFS_LIMITS.references, `at most ${CODE_REFS_LIMITS.references} references per upload`),
-});
+/** Whether `file` (a reference's path) is inside the folder `scope`; both relative to the repository root. */
+export function inCodeRefsScope(file: string, scope: string): boolean {
+  return file === scope || file.startsWith(`${scope}/`);
+}
+
+/** Issues named one by one for references outside the scope; the rest are counted. */
+const OUTSIDE_SCOPE_NAMED = 10;
+
+export const codeRefsUploadSchema = z
+  .strictObject({
+    repository: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"'),
+    branch: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name'),
+    commit: z.string().regex(COMMIT_PATTERN, 'must be a commit id of 7 to 64 lower-case hexadecimal characters').optional(),
+    scope: z
+      .string()
+      .min(1)
+      .max(CODE_REFS_LIMITS.path)
+      .refine((s) => s.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), 'must be a folder relative to the repository root such as "packages/api": no leading or trailing "/", no empty, "." or ".." parts')
+      .optional()
+      .describe("A folder of the repository (relative to its root, such as \"packages/api\"): the upload replaces only the stored references under it, and every uploaded path must be under it. Without it the upload replaces the repository branch's references."),
+    references: z.array(codeRefSchema).max(CODE_REFS_LIMITS.references, `at most ${CODE_REFS_LIMITS.references} references per upload`),
+  })
+  .superRefine((body, ctx) => {
+    const { scope } = body;
+    if (scope === undefined) {
+      return;
+    }
+    let outside = 0;
+    body.references.forEach((r, i) => {
+      if (!inCodeRefsScope(r.path, scope)) {
+        outside++;
+        if (outside <= OUTSIDE_SCOPE_NAMED) {
+          ctx.addIssue({ code: 'custom', path: ['references', i, 'path'], message: `"${r.path}" is outside the upload's scope "${scope}" (paths are relative to the repository root)` });
+        }
+      }
+    });
+    if (outside > OUTSIDE_SCOPE_NAMED) {
+      ctx.addIssue({ code: 'custom', path: ['references'], message: `${outside} references in all are outside the upload's scope "${scope}"` });
+    }
+  });
 export type CodeRefsUploadBody = z.output<typeof codeRefsUploadSchema>;
 
 export interface CodeRefsUploadSummary {
@@ -46,11 +80,11 @@ export interface CodeRefsUploadSummary {
   readonly flags: number;
 }
 
-/** Replaces a repository branch's references in one transaction. */
+/** Replaces a repository branch's references (only those under `body.scope` when it is given) in one transaction. */
 export async function uploadCodeRefs(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, body: CodeRefsUploadBody): Promise<CodeRefsUploadSummary> {
   assertCan(actor, Permission.CodeRefsWrite);
   const project = await projectFor(deps.db, actor, projectKey);
-  const target = { projectId: project.id, repository: body.repository, branch: body.branch, commit: body.commit ?? null, now: deps.now() };
+  const target = { projectId: project.id, repository: body.repository, branch: body.branch, scope: body.scope ?? null, commit: body.commit ?? null, now: deps.now() };
   return deps.db.withTransaction(async (tx) => {
     const { replaced } = await replaceCodeRefs(tx, target, body.references);
     const stored = await countCodeRefs(tx, project.id, body.repository, body.branch);

@@ -26,13 +26,27 @@ export interface NewCodeRef {
 /** Rows per INSERT statement: 10 parameters each, well under PostgreSQL's 65,535. */
 const INSERT_CHUNK = 500;
 
-/** Replaces the references of one (project, repository, branch); run inside a transaction. */
+/**
+ * Replaces the references of one (project, repository, branch), or with a `scope` (a folder such as
+ * "packages/api") only those whose path is that folder or under it; run inside a transaction.
+ */
 export async function replaceCodeRefs(
   tx: Queryable,
-  target: { projectId: string; repository: string; branch: string; commit: string | null; now: Date },
+  target: { projectId: string; repository: string; branch: string; scope: string | null; commit: string | null; now: Date },
   refs: readonly NewCodeRef[],
 ): Promise<{ replaced: number }> {
-  const deleted = await tx.query('DELETE FROM code_refs WHERE project_id = $1 AND repository = $2 AND branch = $3', [target.projectId, target.repository, target.branch]);
+  // The primary key's leading (project_id, repository, branch) finds the branch's rows; the scope
+  // filters them by a plain prefix comparison (no LIKE pattern, so "_" and "%" in paths are literal).
+  const deleted =
+    target.scope === null
+      ? await tx.query('DELETE FROM code_refs WHERE project_id = $1 AND repository = $2 AND branch = $3', [target.projectId, target.repository, target.branch])
+      : await tx.query('DELETE FROM code_refs WHERE project_id = $1 AND repository = $2 AND branch = $3 AND (path = $4 OR left(path, char_length($5::text)) = $5::text)', [
+          target.projectId,
+          target.repository,
+          target.branch,
+          target.scope,
+          `${target.scope}/`,
+        ]);
   for (let i = 0; i < refs.length; i += INSERT_CHUNK) {
     const chunk = refs.slice(i, i + INSERT_CHUNK);
     const params: unknown[] = [target.projectId, target.repository, target.branch, target.commit, target.now.toISOString()];

@@ -149,6 +149,18 @@ describe('listSourceFiles inside a git repository', () => {
     const root = tree({ '.git/HEAD': '', '.gitignore': 'build/\n*.gen.ts\n', 'build/x.ts': '', 'build/x.gen.ts': '' });
     expect(names(root, 'build')).toEqual(['build/x.gen.ts', 'build/x.ts']);
   });
+
+  it('lists nothing in a folder the repository ignores when ignored roots are not indexed (xp code-refs)', async () => {
+    const root = tree({ '.git/HEAD': '', '.gitignore': 'build/\n', 'build/sub/x.ts': "client.getVariant('built', user);\n", 'src/y.ts': "client.getVariant('kept', user);\n" });
+    for (const folder of ['build', 'build/sub']) {
+      expect(listSourceFiles(path.join(root, folder), false)).toEqual([]);
+      const index = new WorkspaceIndex(path.join(root, folder), { indexIgnoredRoots: false });
+      await index.indexAll();
+      expect([...index.keys()]).toEqual([]);
+      expect(index.includes(path.join(root, 'build/sub/x.ts'))).toBe(false);
+    }
+    expect(listSourceFiles(path.join(root, 'src'), false)).toEqual([path.join(root, 'src/y.ts')]);
+  });
 });
 
 describe('compared variations', () => {

@@ -24,6 +24,12 @@ export interface IndexerOptions {
    * candidate file: the reference path the equivalence test compares against.
    */
   readonly fastPath?: boolean;
+  /**
+   * Whether a root folder that the .gitignore files of its git repository exclude is indexed all the
+   * same (default true: a folder opened in an editor is wanted on purpose). False lists nothing
+   * under it, as git sees it (`xp code-refs --dir` on an ignored folder).
+   */
+  readonly indexIgnoredRoots?: boolean;
 }
 
 export interface IndexProgress {
@@ -89,9 +95,10 @@ function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean)
 /**
  * The .gitignore files above `root` that git applies to it: those from the root of the git
  * repository `root` is inside down to `root`'s parent. None when `root` is not inside a repository
- * (or is its root), and none when they exclude `root` itself: a folder opened on purpose is indexed.
+ * (or is its root). When they exclude `root` itself: none with `indexIgnored` (a folder opened on
+ * purpose is indexed), else undefined (nothing under `root` is listed).
  */
-function repositoryLayers(root: string): readonly IgnoreLayer[] {
+function repositoryLayers(root: string, indexIgnored = true): readonly IgnoreLayer[] | undefined {
   const above: string[] = [];
   for (let dir = root; !existsSync(path.join(dir, '.git')); ) {
     const parent = path.dirname(dir);
@@ -105,7 +112,10 @@ function repositoryLayers(root: string): readonly IgnoreLayer[] {
   for (const dir of above) {
     layers = withGitignore(layers, dir);
   }
-  return isIgnored(layers, root, true) ? [] : layers;
+  if (!isIgnored(layers, root, true)) {
+    return layers;
+  }
+  return indexIgnored ? [] : undefined;
 }
 
 /**
@@ -113,18 +123,19 @@ function repositoryLayers(root: string): readonly IgnoreLayer[] {
  * above `root`, then those of `root` down to `dir`'s parent), or undefined when listSourceFiles(root)
  * would not enter `dir`: outside `root`, under node_modules or .git, or excluded on the way down.
  */
-function layersAbove(root: string, dir: string): readonly IgnoreLayer[] | undefined {
+function layersAbove(root: string, dir: string, indexIgnoredRoot = true): readonly IgnoreLayer[] | undefined {
   const base = path.resolve(root);
   const rel = path.relative(base, path.resolve(dir));
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     return undefined;
   }
-  if (rel === '') {
-    return repositoryLayers(base);
+  const repository = repositoryLayers(base, indexIgnoredRoot);
+  if (rel === '' || repository === undefined) {
+    return repository;
   }
   const parts = rel.split(path.sep);
   let parent = base;
-  let layers = withGitignore(repositoryLayers(base), base);
+  let layers = withGitignore(repository, base);
   for (let i = 0; i < parts.length; i++) {
     const full = path.join(parent, parts[i]!);
     if (ALWAYS_SKIPPED.has(parts[i]!) || isIgnored(layers, full, true)) {
@@ -142,10 +153,10 @@ function layersAbove(root: string, dir: string): readonly IgnoreLayer[] | undefi
  * Whether `file` is one listSourceFiles(root) lists (judged by its path: the file need not exist):
  * a source file under `root`, outside node_modules and .git, not excluded by a .gitignore.
  */
-export function isWorkspaceSourceFile(root: string, file: string): boolean {
+export function isWorkspaceSourceFile(root: string, file: string, indexIgnoredRoot = true): boolean {
   const target = path.resolve(file);
   const dir = path.dirname(target);
-  const above = languageOf(target) === undefined || target === path.resolve(root) ? undefined : layersAbove(root, dir);
+  const above = languageOf(target) === undefined || target === path.resolve(root) ? undefined : layersAbove(root, dir, indexIgnoredRoot);
   return above !== undefined && !isIgnored(withGitignore(above, dir), target, false);
 }
 
@@ -183,11 +194,18 @@ function walkSourceFiles(dir: string, layers: readonly IgnoreLayer[], files: str
   }
 }
 
-/** Source files under `root` that .gitignore files (at any depth, and those of its repository above it) do not exclude. */
-export function listSourceFiles(root: string): string[] {
+/**
+ * Source files under `root` that .gitignore files (at any depth, and those of its repository above
+ * it) do not exclude. When those above exclude `root` itself, all of them anyway with
+ * `indexIgnoredRoot` (see IndexerOptions.indexIgnoredRoots), else none.
+ */
+export function listSourceFiles(root: string, indexIgnoredRoot = true): string[] {
   const files: string[] = [];
   const base = path.resolve(root);
-  walkSourceFiles(base, repositoryLayers(base), files);
+  const layers = repositoryLayers(base, indexIgnoredRoot);
+  if (layers !== undefined) {
+    walkSourceFiles(base, layers, files);
+  }
   return files;
 }
 
@@ -195,8 +213,8 @@ export function listSourceFiles(root: string): string[] {
  * The files listSourceFiles(root) lists under `dir`, a folder inside `root`: the .gitignore files
  * from `root` down to `dir` apply. Empty when `dir` is outside `root`, excluded or not a folder.
  */
-export function listSourceFilesUnder(root: string, dir: string): string[] {
-  const layers = layersAbove(root, dir);
+export function listSourceFilesUnder(root: string, dir: string, indexIgnoredRoot = true): string[] {
+  const layers = layersAbove(root, dir, indexIgnoredRoot);
   const files: string[] = [];
   if (layers !== undefined) {
     walkSourceFiles(path.resolve(dir), layers, files);
@@ -216,6 +234,7 @@ export class WorkspaceIndex {
   private readonly maxFileSize: number;
   private readonly workers: number;
   private readonly fastPath: boolean;
+  private readonly indexIgnoredRoots: boolean;
   /** Files settled by the scanner and files parsed, since construction. */
   readonly stats = { scanned: 0, parsed: 0 };
   private wrappers: readonly string[];
@@ -227,6 +246,7 @@ export class WorkspaceIndex {
     this.maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
     this.workers = Math.max(1, Math.floor(options.workers ?? 1));
     this.fastPath = options.fastPath ?? true;
+    this.indexIgnoredRoots = options.indexIgnoredRoots ?? true;
   }
 
   get roots(): readonly string[] {
@@ -270,7 +290,10 @@ export class WorkspaceIndex {
     let files: string[];
     try {
       // One root (the usual case, and xp code-refs) is listed as is; several are merged without repeats.
-      files = this.rootFolders.length === 1 ? listSourceFiles(this.rootFolders[0]!) : [...new Set(this.rootFolders.flatMap((r) => listSourceFiles(r)))];
+      files =
+        this.rootFolders.length === 1
+          ? listSourceFiles(this.rootFolders[0]!, this.indexIgnoredRoots)
+          : [...new Set(this.rootFolders.flatMap((r) => listSourceFiles(r, this.indexIgnoredRoots)))];
       if (timing !== undefined) {
         timing.listed = performance.now();
       }
@@ -483,13 +506,15 @@ export class WorkspaceIndex {
 
   /** Whether `file` belongs to this index's workspace: one of its roots lists it (see isWorkspaceSourceFile). */
   includes(file: string): boolean {
-    return this.rootFolders.some((r) => isWorkspaceSourceFile(r, file));
+    return this.rootFolders.some((r) => isWorkspaceSourceFile(r, file, this.indexIgnoredRoots));
   }
 
   /** The files the roots list under `dir`, each root with its own .gitignore files (a root inside `dir` lists all of its own). */
   private listUnder(dir: string): string[] {
     const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
-    const lists = this.rootFolders.map((r) => (r.startsWith(prefix) ? listSourceFiles(r) : listSourceFilesUnder(r, dir))).filter((l) => l.length > 0);
+    const lists = this.rootFolders
+      .map((r) => (r.startsWith(prefix) ? listSourceFiles(r, this.indexIgnoredRoots) : listSourceFilesUnder(r, dir, this.indexIgnoredRoots)))
+      .filter((l) => l.length > 0);
     return lists.length === 1 ? lists[0]! : [...new Set(lists.flat())];
   }
 

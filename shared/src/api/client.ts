@@ -242,6 +242,12 @@ export interface CodeRefsUpload {
   readonly repository: string;
   readonly branch: string;
   readonly commit?: string;
+  /**
+   * A folder of the repository, relative to its root (such as "packages/api"): the upload replaces
+   * only the stored references under it, and every path must be under it. Without it the upload
+   * replaces all of the repository branch's references.
+   */
+  readonly scope?: string;
   readonly references: readonly CodeRef[];
 }
 
@@ -250,7 +256,7 @@ export interface CodeRefsUploadResult {
   readonly branch: string;
   /** References stored for this repository and branch. */
   readonly stored: number;
-  /** References this upload replaced. */
+  /** References this upload replaced (with a scope: those under it). */
   readonly replaced: number;
   readonly flags: number;
 }

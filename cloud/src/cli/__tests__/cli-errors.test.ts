@@ -1,7 +1,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -172,7 +172,16 @@ describe('xp CLI errors', () => {
       expect([unknown.code, unknown.out]).toEqual([1, []]);
       expect(unknown.err[0]).toContain('project not found');
       expect(tooMany.code).toBe(1);
-      expect(tooMany.err).toEqual([`error: an upload takes at most 20,000 references and ${many} has 20,001: run code-refs on parts of the repository (--dir) or leave generated code out (.gitignore); nothing was uploaded`]);
+      // Outside a git work tree (the temporary folder is not in one) parts uploaded with --dir would replace each other: git checkouts only.
+      expect(tooMany.err).toEqual([
+        `error: an upload takes at most 20,000 references and ${many} has 20,001: leave generated code out (.gitignore), or run code-refs in a git checkout once per part of the repository (--dir DIR: each upload then replaces only the references under its DIR); nothing was uploaded`,
+      ]);
+      // In a git work tree, once per part.
+      mkdirSync(path.join(many, '.git'));
+      const inRepository = await run(args, { XP_API_URL: url, XP_TOKEN: 'xpp_good' });
+      expect(inRepository.err).toEqual([
+        `error: an upload takes at most 20,000 references and ${many} has 20,001: run code-refs once per part of the repository (--dir DIR: each upload replaces only the references under its DIR) or leave generated code out (.gitignore); nothing was uploaded`,
+      ]);
       expect(uploads).toEqual([]);
     } finally {
       rmSync(many, { recursive: true, force: true });

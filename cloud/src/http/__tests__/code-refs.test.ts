@@ -42,6 +42,51 @@ describe.each([
     expect(nav.body).toEqual({ references: [] });
   });
 
+  it('replaces only the references under the scope of an upload for a part of the repository', async () => {
+    const at = (flagKey: string, path: string, line = 1) => ({ ...ref(flagKey, line), path });
+    const post = (body: object) => p.request('POST', PATH, { token, body: { repository: 'acme/mono', branch: 'main', ...body } });
+    const stored = async (): Promise<string[]> =>
+      ((await p.request('GET', PATH, { token })).body as { references: { repository: string; path: string; flagKey: string; commit: string | null }[] }).references
+        .filter((r) => r.repository === 'acme/mono')
+        .map((r) => `${r.path} ${r.flagKey} ${r.commit ?? '-'}`)
+        .sort();
+    // Names whose prefix is the scope's without the "/" (srcx, src_old), and "_" / "%" that a LIKE pattern would match loosely.
+    const whole = await post({ commit: 'aaaaaaa', references: [at('a', 'src/app.ts'), at('b', 'src/lib/deep.ts'), at('c', 'srcx/other.ts'), at('d', 'src_old/x.ts'), at('e', 'py/app.py'), at('f', 's%c/y.ts'), at('g', 'README.md')] });
+    expect(whole.body).toMatchObject({ stored: 7, replaced: 0 });
+
+    const src = await post({ scope: 'src', commit: 'bbbbbbb', references: [at('a2', 'src/app.ts', 2)] });
+    expect(src.status).toBe(200);
+    expect(src.body).toEqual({ repository: 'acme/mono', branch: 'main', stored: 6, replaced: 2, flags: 1 });
+    const py = await post({ scope: 'py', references: [at('e2', 'py/app.py', 3), at('e3', 'py/sub/mod.py')] });
+    expect(py.body).toEqual({ repository: 'acme/mono', branch: 'main', stored: 7, replaced: 1, flags: 2 });
+    // A scope naming a file, and an empty upload for a scope, clear just that.
+    expect((await post({ scope: 'README.md', references: [] })).body).toMatchObject({ stored: 6, replaced: 1 });
+    expect((await post({ scope: 's_c', references: [] })).body).toMatchObject({ stored: 6, replaced: 0 });
+    expect(await stored()).toEqual(['py/app.py e2 -', 'py/sub/mod.py e3 -', 's%c/y.ts f aaaaaaa', 'src/app.ts a2 bbbbbbb', 'src_old/x.ts d aaaaaaa', 'srcx/other.ts c aaaaaaa']);
+    // Another branch is untouched by a scoped upload; without a scope the whole branch is replaced, as before.
+    expect((await post({ scope: 'src', references: [at('z', 'src/z.ts')], branch: 'dev' })).body).toMatchObject({ stored: 1, replaced: 0 });
+    expect((await post({ references: [at('h', 'src/app.ts')] })).body).toMatchObject({ stored: 1, replaced: 6 });
+    expect(await stored()).toEqual(['src/app.ts h -', 'src/z.ts z -']);
+  });
+
+  it('refuses a scoped upload holding a path outside the scope, and a scope that is not a normal folder path', async () => {
+    const body = (scope: unknown, paths: string[]) => ({ repository: 'acme/scoped', branch: 'main', scope, references: paths.map((path, i) => ({ ...ref('k', i + 1), path })) });
+    const outside = await p.request('POST', PATH, { token, body: body('packages/api', ['packages/api/a.ts', 'packages/apix/b.ts', 'packages/web/c.ts']) });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error.message).toBe('invalid body: body.references[1].path: "packages/apix/b.ts" is outside the upload\'s scope "packages/api" (paths are relative to the repository root)');
+    expect((outside.body.error.details.issues as { path: string }[]).map((i) => i.path)).toEqual(['body.references[1].path', 'body.references[2].path']);
+    const many = await p.request('POST', PATH, { token, body: body('a', Array.from({ length: 12 }, (_, i) => `b/${i}.ts`)) });
+    expect(many.status).toBe(400);
+    expect((many.body.error.details.issues as { path: string; message: string }[]).at(-1)).toEqual({ path: 'body.references', message: '12 references in all are outside the upload\'s scope "a"' });
+    for (const scope of ['', '/src', 'src/', 'src//lib', './src', 'src/../py', '..', '.', 7]) {
+      const bad = await p.request('POST', PATH, { token, body: body(scope, []) });
+      expect([scope, bad.status, (bad.body.error.details.issues as { path: string }[])[0]?.path]).toEqual([scope, 400, 'body.scope']);
+    }
+    // Nothing was stored by the refused uploads.
+    const listed = (await p.request('GET', PATH, { token })).body as { references: { repository: string }[] };
+    expect(listed.references.filter((r) => r.repository === 'acme/scoped')).toEqual([]);
+  });
+
   it('rejects bad input per field with 400', async () => {
     const res = await p.request('POST', PATH, {
       token,

@@ -27,7 +27,7 @@ const uploadResultSchema = z
     repository: z.string(),
     branch: z.string(),
     stored: z.number().int().describe('References now stored for this repository and branch'),
-    replaced: z.number().int().describe('References the upload replaced'),
+    replaced: z.number().int().describe('References the upload replaced (with a scope: those under it)'),
     flags: z.number().int().describe('Distinct flag keys in the upload'),
   })
   .meta({ id: 'CodeRefsUploadResult' });
@@ -41,7 +41,7 @@ export function codeRefRoutes(s: Services): AnyRoute[] {
       permission: Permission.CodeRefsWrite,
       tag: 'Code references',
       summary: "Replace a repository branch's flag references",
-      description: `Replaces every stored reference of (project, repository, branch) with the body's; at most ${CODE_REFS_LIMITS.references} references, snippets up to ${CODE_REFS_LIMITS.snippet} characters.`,
+      description: `Replaces every stored reference of (project, repository, branch) with the body's; with \`scope\` (a folder such as "packages/api"), only the stored references whose path is under it, and an uploaded path outside it is refused (400), so uploads for the parts of a repository add up. At most ${CODE_REFS_LIMITS.references} references, snippets up to ${CODE_REFS_LIMITS.snippet} characters.`,
       params: projectParams,
       body: codeRefsUploadSchema,
       responses: { 200: { description: 'What is stored now', schema: uploadResultSchema } },

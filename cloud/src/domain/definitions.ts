@@ -425,6 +425,9 @@ async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: De
   }
 }
 
+/** How long a stop or resume waits for the project's aggregator batch before deferring its recount. */
+export const RECOUNT_LOCK_WAIT_MS = 2_000;
+
 /** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
 const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'guardrail', 'capping'] as const;
 
@@ -873,7 +876,10 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     private readonly clock: () => Date,
   ) {
     super(deps, DefinitionKind.Experiment);
+    this.logger = deps.logger;
   }
+
+  private readonly logger: Deps['logger'];
 
   /**
    * Status and start/stop times come from the stored experiment: a body that leaves them out keeps
@@ -1018,8 +1024,16 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       return Promise.resolve({ next });
     }, async (stored, project, tx) => {
       // Events dated after the stop that were counted while it ran leave the totals.
-      await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!));
+      await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!), this.recountOptions());
     });
+  }
+
+  /**
+   * A stop or resume waits at most this long for the project's aggregator batch in flight, then
+   * leaves its recount to a totals rebuild: stopping an experiment must not hang on a stuck pipeline.
+   */
+  private recountOptions(): { lockWaitMs: number; logger: Deps['logger'] } {
+    return { lockWaitMs: RECOUNT_LOCK_WAIT_MS, logger: this.logger };
   }
 
   /**
@@ -1044,7 +1058,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       // dated up to a day ahead, so some arrived while it was stopped, or before).
       const pause = stored.definition.pauses?.at(-1);
       if (pause !== undefined) {
-        await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(pause.stoppedAt));
+        await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(pause.stoppedAt), this.recountOptions());
       }
     });
   }

@@ -12,7 +12,7 @@ import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
-import { lockProjectAggregates } from '../store/project-locks.js';
+import { lockProjectAggregates, tryLockProjectAggregates } from '../store/project-locks.js';
 import { projects } from '../store/projects.js';
 import { pruneOlderThan } from '../store/prune.js';
 import type { PruneOptions } from '../store/prune.js';
@@ -685,14 +685,32 @@ export async function rebuildTotals(
  * aggregator leaves out those arriving later, and those after the pause count again at the resume.
  * Runs in the caller's transaction after the experiment's definition was updated there, holding the
  * project's aggregates lock like a rebuild. Returns how many units were recounted.
+ *
+ * With `lockWaitMs`, when the project's aggregator batch in flight does not let go of the lock within
+ * that time (stuck behind a table lock, a slow disk), the recount is left to a rebuild of the
+ * experiment's totals (`totals_rebuilds`, done by the next results computation or the aggregator's
+ * upkeep) and null is returned: the caller's change commits without waiting on the pipeline.
  */
 export async function recountEventsSince(
   tx: Queryable,
   target: { readonly projectId: string; readonly experiment: string },
   from: Date,
-  options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> = {},
-): Promise<number> {
-  await lockProjectAggregates(tx, [target.projectId], 'exclusive');
+  options: Pick<AggregateOptions, 'preExposureWindowHours' | 'logger'> & { readonly lockWaitMs?: number } = {},
+): Promise<number | null> {
+  if (options.lockWaitMs === undefined) {
+    await lockProjectAggregates(tx, [target.projectId], 'exclusive');
+  } else if (!(await tryLockProjectAggregates(tx, target.projectId, options.lockWaitMs))) {
+    await tx.query(
+      `INSERT INTO totals_rebuilds (project_id, experiment) VALUES ($1, $2)
+       ON CONFLICT (project_id, experiment) DO UPDATE SET requested_at = excluded.requested_at`,
+      [target.projectId, target.experiment],
+    );
+    options.logger?.warn('the aggregator holds the project; the experiment totals are rebuilt at the next results computation instead of now', {
+      experiment: target.experiment,
+      waitedMs: options.lockWaitMs,
+    });
+    return null;
+  }
   const units = await tx.query<{ environment: string; unit_id: string }>(
     `SELECT x.environment, x.unit_id FROM exposures x
      WHERE x.project_id = $1 AND x.experiment = $2

@@ -18,6 +18,28 @@ const NAMESPACE = 0x78706167;
 
 export type ProjectLockMode = 'shared' | 'exclusive';
 
+/**
+ * Takes one project's lock exclusively if it comes free within `waitMs`; false if it does not. It
+ * polls rather than waits, so that a batch stuck while holding the lock (a table lock, a slow disk)
+ * cannot hold the caller for longer than that: what must answer a person (an experiment's stop)
+ * leaves the recount to later instead.
+ */
+export async function tryLockProjectAggregates(tx: Queryable, projectId: string, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const out = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(${NAMESPACE}, hashtext($1)) AS locked`, [projectId]);
+    if (out.rows[0]?.locked === true) {
+      return true;
+    }
+    if (Date.now() >= deadline) {
+      return false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+const POLL_MS = 50;
+
 export async function lockProjectAggregates(tx: Queryable, projectIds: readonly string[], mode: ProjectLockMode): Promise<void> {
   if (projectIds.length === 0) {
     return;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../store/db.js';
 import { postgresTarget } from '../../store/__tests__/test-databases.js';
-import { processBatch, rebuildRequestedTotals } from '../aggregate.js';
+import { processBatch, rebuildRequestedTotals, recountEventsSince } from '../aggregate.js';
 import { ENV, HOUR, T0, exposure, seedProject, toRecord, track, withHook } from './fixtures.js';
 
 const A = 'lock-a';
@@ -88,5 +88,48 @@ describe('a totals recount and aggregator batches (postgres)', () => {
     // The rebuild recounted the first purchase, the held batch added the second: once each.
     expect(await revenue(A)).toBe('25');
     expect((await db.query('SELECT 1 FROM totals_rebuilds')).rows).toEqual([]);
+  });
+
+  it("an experiment's stop does not wait on a stuck batch: past lockWaitMs it leaves the recount to a rebuild, which counts as the recount would have", async () => {
+    const stop = T0 + 3 * HOUR;
+    await processBatch(db, [exposure('u2', 'exp-a', 'control', T0, undefined, A), track('u2', 'purchase', T0 + HOUR, 7, undefined, A), track('u2', 'purchase', T0 + 5 * HOUR, 9, undefined, A)].map((e) => toRecord(e)));
+    const u2 = async (): Promise<string | undefined> =>
+      (await db.query<{ value: string }>(`SELECT value::text FROM unit_metric_totals WHERE project_id = $1 AND experiment = 'exp-a' AND unit_id = 'u2' AND metric = 'revenue'`, [A])).rows[0]?.value;
+    expect(await u2()).toBe('16');
+
+    // A batch of the project stuck while it holds the project's lock (as behind a table lock).
+    let stuck!: () => void;
+    const atStuck = new Promise<void>((resolve) => (stuck = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const stalling = withHook(db, async (sql) => {
+      if (sql.startsWith('INSERT INTO processed_events')) {
+        stuck();
+        await released;
+      }
+    });
+    const batch = processBatch(stalling, [toRecord(track('u2', 'purchase', T0 + 2 * HOUR, 1, undefined, A))]);
+    await atStuck;
+
+    const started = Date.now();
+    const recounted = await within(10_000, db.withTransaction(async (tx) => {
+      await tx.query(`UPDATE experiments SET status = 'stopped', definition = jsonb_set(definition, '{stoppedAt}', to_jsonb($2::text)) WHERE project_id = $1 AND key = 'exp-a'`, [A, new Date(stop).toISOString()]);
+      return recountEventsSince(tx, { projectId: A, experiment: 'exp-a' }, new Date(stop), { lockWaitMs: 300 });
+    }));
+    const waited = Date.now() - started;
+    const requested = await db.query('SELECT experiment FROM totals_rebuilds WHERE project_id = $1', [A]);
+
+    release();
+    expect(await batch).toMatchObject({ batchItemFailures: [], processed: 1 });
+    expect(await rebuildRequestedTotals(db, { projectId: A, experiment: 'exp-a' })).toBe(true);
+    try {
+      expect(recounted).toBeNull();
+      expect(waited).toBeLessThan(5_000);
+      expect(requested.rows).toEqual([{ experiment: 'exp-a' }]);
+      // 7 and 1 before the stop; the 9 after it leaves the totals.
+      expect(await u2()).toBe('8');
+    } finally {
+      await db.query(`UPDATE experiments SET status = 'running', definition = definition - 'stoppedAt' WHERE project_id = $1 AND key = 'exp-a'`, [A]);
+    }
   });
 });

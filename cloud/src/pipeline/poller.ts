@@ -138,6 +138,8 @@ export interface PollerOptions {
   readonly logger?: Logger;
   /** The batch processor (a seam for fault injection in tests). Default `processBatch`. */
   readonly process?: (db: Database, records: readonly StreamRecord[], options: AggregateOptions) => Promise<BatchResult>;
+  /** How long one GetRecords may take before it counts as a failed poll. Default 10 s. */
+  readonly readTimeoutMs?: number;
 }
 
 export interface PollerStats {
@@ -156,6 +158,11 @@ export interface PollerStats {
   readonly failingSinceMs: number | null;
   /** What the last failed poll said; null while polls work. */
   readonly lastError: string | null;
+  /**
+   * Epoch ms at which the poll in progress started; null between polls. A poll that does not end
+   * (a batch waiting on a database lock) fails nothing, so this is how it shows.
+   */
+  readonly pollingSinceMs: number | null;
 }
 
 export interface Poller {
@@ -225,7 +232,8 @@ export function createPoller(options: PollerOptions): Poller {
   const backoff = options.errorBackoffMs ?? { min: 200, max: 5_000 };
   const refreshMs = options.shardRefreshMs ?? 30_000;
   const shards = new Map<string, ShardState>();
-  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0, failingSinceMs: null as number | null, lastError: null as string | null };
+  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0, failingSinceMs: null as number | null, lastError: null as string | null, pollingSinceMs: null as number | null };
+  const readTimeoutMs = options.readTimeoutMs ?? 10_000;
   let running: Promise<void> | undefined;
   let abort = new AbortController();
   let stopping = false;
@@ -274,7 +282,11 @@ export function createPoller(options: PollerOptions): Poller {
     }
     let out: ShardRecords;
     try {
-      out = await reader.getRecords(shard.iterator, limit, abort.signal);
+      // A stream that does not answer fails the poll (and shows in the health report) instead of holding it.
+      const timeout = AbortSignal.timeout(readTimeoutMs);
+      out = await reader.getRecords(shard.iterator, limit, AbortSignal.any([abort.signal, timeout])).catch((error: unknown) => {
+        throw timeout.aborted && !abort.signal.aborted ? new Error(`the stream did not answer GetRecords within ${String(readTimeoutMs)} ms`, { cause: error }) : error;
+      });
     } catch (error) {
       if (error instanceof ExpiredIteratorError) {
         logger.info('aggregator shard iterator expired; resuming from the checkpoint', { shardId });
@@ -330,6 +342,7 @@ export function createPoller(options: PollerOptions): Poller {
     let idleMs = idle.min;
     let errorMs = 0;
     while (!isStopping()) {
+      stats.pollingSinceMs = now();
       try {
         if (now() >= refreshAt) {
           await refreshShards();
@@ -349,6 +362,7 @@ export function createPoller(options: PollerOptions): Poller {
         }
         stats.failingSinceMs = null;
         stats.lastError = null;
+        stats.pollingSinceMs = null;
         if (busy) {
           idleMs = idle.min;
         } else if (!isStopping()) {
@@ -356,6 +370,7 @@ export function createPoller(options: PollerOptions): Poller {
           idleMs = Math.min(idleMs * 2, idle.max);
         }
       } catch (error) {
+        stats.pollingSinceMs = null;
         if (isStopping()) {
           break;
         }

@@ -44,9 +44,19 @@ describe('GET /api/v1/health and the local aggregator', () => {
     expect(await health()).toEqual(
       expect.objectContaining({
         status: 'degraded',
-        pipeline: expect.objectContaining({ aggregator: { failingSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString(), lastError: state.lastError } }),
+        pipeline: expect.objectContaining({ aggregator: { failingSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString(), lastError: state.lastError, stalledSince: null } }),
       }),
     );
+  });
+
+  it('is degraded once a poll has not ended for 30 s (a batch waiting on a lock fails nothing), and says since when', async () => {
+    const now = p.now.value.getTime();
+    state = { failingSinceMs: null, lastError: null, pollingSinceMs: now - 5_000 };
+    expect(await health()).toMatchObject({ status: 'ok', pipeline: { aggregator: { stalledSince: null } } });
+
+    state = { failingSinceMs: null, lastError: null, pollingSinceMs: now - AGGREGATOR_FAILING_MS };
+    expect(await health()).toMatchObject({ status: 'degraded', pipeline: { aggregator: { failingSince: null, stalledSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString() } } });
+    state = { failingSinceMs: null, lastError: null, pollingSinceMs: null };
   });
 });
 

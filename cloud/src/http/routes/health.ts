@@ -202,6 +202,8 @@ export interface AggregatorState {
   /** Epoch ms since when every poll failed; null while they work. */
   readonly failingSinceMs: number | null;
   readonly lastError: string | null;
+  /** Epoch ms at which the poll in progress started (null between polls): one that does not end fails nothing. */
+  readonly pollingSinceMs?: number | null;
 }
 
 const aggregators = new WeakMap<object, () => AggregatorState>();
@@ -238,7 +240,13 @@ const healthSchema = z
       deadLetters: z.number().int().nullable(),
       retryingRecords: z.number().int().nullable(),
       /** Locally: since when the aggregator's polls have been failing (null: they work), and the last error. */
-      aggregator: z.object({ failingSince: z.string().nullable(), lastError: z.string().nullable() }).optional(),
+      aggregator: z
+        .object({
+          failingSince: z.string().nullable(),
+          lastError: z.string().nullable(),
+          stalledSince: z.string().nullable().meta({ description: 'Since when the poll in progress has been running, once it has run 30 s or more (a batch waiting on a database lock, a stream that does not answer); null otherwise' }),
+        })
+        .optional(),
     }),
   })
   .meta({ id: 'Health' });
@@ -282,7 +290,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s.',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -306,7 +314,9 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const deadInWindow = figures.f.find((f) => f.name === 'DeadLetters')?.value ?? 0;
         const aggregator = aggregators.get(s.deps)?.();
         const failingSince = aggregator?.failingSinceMs ?? null;
-        const stuck = failingSince !== null && end.getTime() - failingSince >= AGGREGATOR_FAILING_MS;
+        const pollingSince = aggregator?.pollingSinceMs ?? null;
+        const stalled = pollingSince !== null && end.getTime() - pollingSince >= AGGREGATOR_FAILING_MS;
+        const stuck = stalled || (failingSince !== null && end.getTime() - failingSince >= AGGREGATOR_FAILING_MS);
         const report: HealthReport = {
           status: backlog === undefined || deadInWindow > 0 || stuck ? 'degraded' : 'ok',
           source: source.kind,
@@ -319,7 +329,13 @@ export function healthRoutes(s: Services): AnyRoute[] {
             retryingRecords: backlog?.retrying ?? null,
             ...(aggregator === undefined
               ? {}
-              : { aggregator: { failingSince: aggregator.failingSinceMs === null ? null : new Date(aggregator.failingSinceMs).toISOString(), lastError: aggregator.lastError } }),
+              : {
+                  aggregator: {
+                    failingSince: aggregator.failingSinceMs === null ? null : new Date(aggregator.failingSinceMs).toISOString(),
+                    lastError: aggregator.lastError,
+                    stalledSince: stalled ? new Date(pollingSince).toISOString() : null,
+                  },
+                }),
           },
         };
         return { status: 200, body: report };

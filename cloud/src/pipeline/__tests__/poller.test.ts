@@ -157,6 +157,46 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('shard poller on %s', 
     expect(await readState(db)).toEqual(groundTruth(events));
   });
 
+  it(`${target.name}: a stream that does not answer fails the poll after readTimeoutMs (named as such), and a poll in progress says since when`, async () => {
+    const events = someEvents('h', 3);
+    await putAll(kinesis, stream, events);
+    const real = kinesisShardReader(kinesis);
+    let hangs = 1;
+    let seenPolling: number | null = null;
+    const reader: ShardReader = {
+      listShards: (s) => real.listShards(s),
+      shardIterator: (s, id, after) => real.shardIterator(s, id, after),
+      getRecords: (iterator, limit, signal) => {
+        if (hangs-- > 0) {
+          seenPolling = poller.stats().pollingSinceMs;
+          // Never answers by itself, as a stopped (SIGSTOP) stream: only the signal ends it.
+          return new Promise((_, reject) => signal?.addEventListener('abort', () => { reject(new Error('aborted')); }));
+        }
+        return real.getRecords(iterator, limit, signal);
+      },
+    };
+    const sleeps: PollerStats[] = [];
+    const poller: Poller = createPoller({
+      db,
+      reader,
+      streamName: stream,
+      readTimeoutMs: 200,
+      sleep: async (ms, signal) => {
+        sleeps.push(poller.stats());
+        await quickSleep(ms, signal);
+      },
+    });
+
+    poller.start();
+    await until(async () => (await processedCount()) === events.length, 'every event');
+    await poller.stop();
+
+    expect(seenPolling).not.toBeNull();
+    expect(sleeps.find((s) => s.failingSinceMs !== null)?.lastError).toBe('Error: the stream did not answer GetRecords within 200 ms');
+    expect(poller.stats()).toMatchObject({ failingSinceMs: null, pollingSinceMs: null });
+    expect(await readState(db)).toEqual(groundTruth(events));
+  });
+
   it(`${target.name}: during an outage logs the first failure, then a line a minute, and the recovery`, async () => {
     const events = someEvents('o', 3);
     await putAll(kinesis, stream, events);

@@ -1,14 +1,15 @@
 import { ErrorCode, Reason, checkRuleset, evaluateExperiment, evaluateFlag, exposureAttributes } from '@xp/shared/eval';
 import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
-import { NetworkError, XpError, XpErrorCode } from './errors.js';
+import { NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
+import type { HttpError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { LruSet } from './lru.js';
 import { browserSafe, deepFreeze, diffRulesets, loadRuleset, mayReplace, SERVER_ONLY_FIELD } from './ruleset-state.js';
 import type { LoadedRuleset, RulesetDocument } from './ruleset-state.js';
 import { RulesetSync, keyHash } from './ruleset-sync.js';
 import type { BroadcastChannelLike, LockManagerLike, StreamShare } from './ruleset-sync.js';
-import { Transport } from './transport.js';
+import { Transport, keyLabel, sdkKeyProblem } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
 import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, SnapshotOptions, User, UserContext } from './types.js';
 import { startTimer } from './backoff.js';
@@ -16,6 +17,13 @@ import { MAX_UNIT_ID, cleanAttributes, cleanProperties, wellFormed } from './san
 
 /** A JSON value, as flag values are. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/**
+ * What a flag's default may be typed as: a JsonValue, or any object or array type, including an
+ * `interface` (which TypeScript does not take as a JsonValue: it has no index signature). Functions
+ * are refused (they have `call` and `apply`), as are undefined, symbols and bigints.
+ */
+export type JsonDefault = null | boolean | number | string | (object & { readonly call?: never; readonly apply?: never });
 
 const consoleLogger: Logger = {
   debug: () => undefined,
@@ -110,6 +118,11 @@ function exposureKey(experiment: string, hashAttribute: string, unitId: string, 
 function describeType(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   return type === 'null' ? type : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** Whether a value is a promise or another thenable (what an async change listener returns). */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** The caller's default with reason ERROR and why: what an evaluation returns when it cannot do better. */
@@ -232,6 +245,8 @@ export class ExperimentationClient {
   private warnedUnitId = false;
   /** getSnapshot()'s answers for the current ruleset, computed once. */
   private snapshots: { readonly of: LoadedRuleset; safe?: unknown; full?: unknown } | undefined;
+  /** The environment of the bootstrap ruleset, while it is served: the API's first ruleset is checked against it. */
+  private bootstrapEnvironment: string | undefined;
 
   constructor(sdkKey: string, options: ClientOptions = {}) {
     this.options = options;
@@ -253,8 +268,12 @@ export class ExperimentationClient {
     const base = (options.apiUrl ?? '').replace(/\/+$/, '');
     if (options.apiUrl !== undefined) {
       const fetchFn = options.fetch ?? (globalThis.fetch as typeof globalThis.fetch | undefined)?.bind(globalThis);
+      const keyProblem = typeof sdkKey === 'string' && sdkKey !== '' ? sdkKeyProblem(sdkKey) : undefined;
       if (typeof sdkKey !== 'string' || sdkKey === '') {
         configError = new XpError(XpErrorCode.Configuration, 'an SDK key is required to reach the API');
+      } else if (keyProblem !== undefined) {
+        // Never sent: a key the API cannot have issued would only be refused, and may be another secret.
+        configError = new XpError(XpErrorCode.Configuration, `the SDK key "${keyLabel(sdkKey)}" is not an xp SDK key (${keyProblem}), so it is not sent`);
       } else if (!/^https?:\/\/[^/]/i.test(base)) {
         configError = new XpError(XpErrorCode.Configuration, `apiUrl must be an http(s) URL, got "${options.apiUrl}"`);
       } else if (fetchFn === undefined) {
@@ -305,6 +324,9 @@ export class ExperimentationClient {
         logger: this.logger,
         offer: (candidate) => this.offer(candidate, 'network'),
         heldVersion: () => this.current?.version,
+        keyRefused: (refused) => {
+          this.keyRefused(refused, sdkKey, base, retryMaxMs);
+        },
         share: options.streaming === false ? undefined : streamShare(options.shareStream, base, sdkKey),
       });
       this.readyPromise = this.startup(this.sync.start(), timeoutMs);
@@ -324,7 +346,11 @@ export class ExperimentationClient {
    * keeps retrying in the background either way.
    */
   ready(): Promise<ReadyResult> {
-    return this.readyPromise;
+    if (this.closing === undefined) {
+      return this.readyPromise;
+    }
+    // Closed after startup settled: CLOSED, as `status` says, with why the API's ruleset was not served, if it was not.
+    return this.readyPromise.then((result) => (result.status === ClientStatus.Closed ? result : { ...result, status: ClientStatus.Closed }));
   }
 
   /** Assigns the unit to a standalone experiment: its variation key, or null when not in it. */
@@ -355,23 +381,35 @@ export class ExperimentationClient {
     return Boolean(this.evaluateInternal(flagKey, user).value);
   }
 
-  /** The flag's value for this unit, or `defaultValue` when it is missing, broken or of another type. */
+  /**
+   * The flag's value for this unit, or `defaultValue` when it is missing, broken or of another type.
+   * A boolean, string or number default gives that type (not its literal: `false` gives boolean);
+   * a null default accepts any JSON value; an object or array default (a type alias or an
+   * interface) gives its own type.
+   */
   getValue(flagKey: string, user: User, defaultValue: boolean): boolean;
   getValue(flagKey: string, user: User, defaultValue: string): string;
   getValue(flagKey: string, user: User, defaultValue: number): number;
-  getValue<T extends JsonValue>(flagKey: string, user: User, defaultValue: T): T;
-  getValue(flagKey: string, user: User, defaultValue: JsonValue): JsonValue {
-    return this.evaluateInternal(flagKey, user, defaultValue).value as JsonValue;
+  getValue(flagKey: string, user: User, defaultValue: null): JsonValue;
+  getValue<T extends JsonDefault>(flagKey: string, user: User, defaultValue: T): T;
+  getValue(flagKey: string, user: User, defaultValue: unknown): unknown {
+    return this.evaluateInternal(flagKey, user, defaultValue).value;
   }
 
   /**
    * Evaluates a flag with details: value, variation, reason, rule, experiment, error code. With a
    * default, a value of another type gives the default with reason ERROR and TYPE_MISMATCH. With
    * `{ explain: true }`, `trace` lists every rule considered and why it did or did not apply.
+   * `value` is typed as with getValue (`false` gives boolean); without a default, as any JSON value.
    */
-  evaluate<T extends JsonValue = JsonValue>(flagKey: string, user: User, defaultValue?: T, options?: EvaluateOptions): EvaluationDetails<T> {
+  evaluate(flagKey: string, user: User, defaultValue: boolean, options?: EvaluateOptions): EvaluationDetails<boolean>;
+  evaluate(flagKey: string, user: User, defaultValue: string, options?: EvaluateOptions): EvaluationDetails<string>;
+  evaluate(flagKey: string, user: User, defaultValue: number, options?: EvaluateOptions): EvaluationDetails<number>;
+  evaluate(flagKey: string, user: User, defaultValue?: null, options?: EvaluateOptions): EvaluationDetails<JsonValue>;
+  evaluate<T extends JsonDefault>(flagKey: string, user: User, defaultValue?: T, options?: EvaluateOptions): EvaluationDetails<T>;
+  evaluate(flagKey: string, user: User, defaultValue?: unknown, options?: EvaluateOptions): EvaluationDetails {
     const result = this.evaluateInternal(flagKey, user, defaultValue, options?.explain === true);
-    const details = { ...result, flagKey } as EvaluationDetails<T>;
+    const details: EvaluationDetails = { ...result, flagKey };
     if (wrongValueType.has(result)) {
       wrongValueType.add(details);
     }
@@ -692,6 +730,13 @@ export class ExperimentationClient {
       this.logger.warn(`xp: ${source} ruleset has invalid entries; those flags serve defaults`);
     }
     const previous: RulesetDocument | undefined = this.current?.document;
+    if (source === 'network' && this.bootstrapEnvironment !== undefined && this.bootstrapEnvironment !== next.document.environment) {
+      // A bootstrap file from another environment (the wrong image or variable): its flags were served under this key.
+      this.logger.warn(
+        `xp: the bootstrap ruleset is of environment "${this.bootstrapEnvironment}", but the API serves environment "${next.document.environment}" to this SDK key; serving the API's ruleset from now on (check the bootstrap file or snapshot this client is given)`,
+      );
+    }
+    this.bootstrapEnvironment = source === 'bootstrap' ? next.document.environment : undefined;
     this.current = next;
     this.unitAttributes = unitAttributesOf(next.document);
     if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
@@ -709,11 +754,18 @@ export class ExperimentationClient {
   }
 
   private notify(change: ReturnType<typeof diffRulesets>): void {
+    const threw = (e: unknown): void => {
+      this.logger.error('xp: a change listener threw', e);
+    };
     for (const listener of [...this.listeners]) {
       try {
-        listener(change.flags, change);
+        const returned: unknown = listener(change.flags, change);
+        // An async listener's rejection, logged as a throw: left unhandled, it would end a Node process.
+        if (isThenable(returned)) {
+          returned.then(undefined, threw);
+        }
       } catch (e) {
-        this.logger.error('xp: a change listener threw', e);
+        threw(e);
       }
     }
   }
@@ -732,9 +784,23 @@ export class ExperimentationClient {
     }
     if (this.statusValue === ClientStatus.Closed) {
       this.logger.info(`xp: client closed before the first ruleset arrived; it serves ${serving} from now on`);
-    } else {
-      this.logger.warn(`xp: ${error.message}; serving ${serving} until the API answers`);
+    } else if (error.code !== XpErrorCode.Unauthorized) {
+      // A refused key was reported as such (keyRefused); the message alone for an expected, retried failure.
+      this.logger.warn(`xp: ${describeError(error)}; serving ${serving} until the API answers`);
     }
+  }
+
+  /** The API refused the SDK key (an error, once until it accepts it again), or accepts it again. */
+  private keyRefused(refused: HttpError | false, sdkKey: string, base: string, retryMaxMs: number): void {
+    if (refused === false) {
+      this.logger.info('xp: the API accepts the SDK key again');
+      return;
+    }
+    const serving = this.current === undefined ? 'defaults' : this.bootstrapEnvironment !== undefined ? 'the bootstrap ruleset' : 'the last ruleset it sent';
+    const every = retryMaxMs >= 1000 ? `${Math.round(retryMaxMs / 100) / 10} s` : `${retryMaxMs} ms`;
+    this.logger.error(
+      `xp: the API refused the SDK key "${keyLabel(sdkKey)}" (${refused.message}): the key is invalid or was revoked. Check that it is the current server (xpk_srv_…) or client (xpk_cli_…) SDK key of the environment you mean, copied whole, and that ${base} is the API that issued it; serving ${serving}, retrying about every ${every}`,
+    );
   }
 
   private readyResult(error: XpError | undefined): ReadyResult {

@@ -57,3 +57,24 @@ export class RulesetError extends XpError {
     super(XpErrorCode.InvalidRuleset, message, options);
   }
 }
+
+/**
+ * An error's message followed by its causes' (`request to /sdk/v1/ruleset failed: fetch failed:
+ * connect ECONNREFUSED 127.0.0.1:8080`), for log lines about expected, retried failures: the
+ * message says what happened without a stack trace per retry.
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
+    const message = e instanceof Error ? e.message : typeof e === 'string' ? e : undefined;
+    if (message === undefined) {
+      break;
+    }
+    if (message !== '' && parts.at(-1) !== message) {
+      parts.push(message);
+    }
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.length === 0 ? String(error) : parts.join(': ');
+}

@@ -1,7 +1,7 @@
 import type { SdkEvent } from '@xp/shared';
 import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
 import type { HttpError } from './errors.js';
-import { XpError } from './errors.js';
+import { XpError, describeError } from './errors.js';
 import type { Transport } from './transport.js';
 import type { Logger } from './types.js';
 
@@ -84,6 +84,10 @@ export class EventQueue {
   private head = 0;
   /** Set by close(): no batch starts after it. */
   private deadline = Infinity;
+  /** Set by close(): when its last attempt starts, at the latest (before the deadline, so timer lateness cannot push it past). */
+  private lastStart = Infinity;
+  /** Set by close() while its last attempt runs: a failure then is not retried. */
+  private lastAttempt = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = 0;
   private flushing: Promise<void> | undefined;
@@ -189,24 +193,33 @@ export class EventQueue {
     }
     this.deadline = clock() + budgetMs;
     // The last attempt starts this long before the deadline, so timer lateness cannot push it past.
-    const lastStart = this.deadline - Math.min(250, budgetMs / 4);
+    this.lastStart = this.deadline - Math.min(250, budgetMs / 4);
     await this.flush({ final: true });
     // The queue is left over when a send is to be retried at retryAt, or the budget ran out.
-    let lastAttempt = false;
-    while (this.size > 0 && !lastAttempt) {
-      let next = Math.max(clock(), this.retryAt);
-      if (next > lastStart) {
-        next = Math.max(clock(), this.retryAfterAt, lastStart);
-        if (next >= this.deadline) {
-          break;
-        }
-        lastAttempt = true;
+    while (this.size > 0 && !this.lastAttempt) {
+      const next = this.closingRetry();
+      if (next === undefined) {
+        break;
       }
-      await new Promise((resolve) => setTimeout(resolve, next - clock()));
+      this.lastAttempt = next.last;
+      await new Promise((resolve) => setTimeout(resolve, next.at - clock()));
       await this.flush({ final: true });
     }
     this.clear('they could not be sent before close');
     this.reportDrops();
+  }
+
+  /**
+   * After close(), when the failed send is tried again: at retryAt, or when that is past the last
+   * start, once more near the deadline (if Retry-After allows one by then; undefined if not).
+   */
+  private closingRetry(): { readonly at: number; readonly last: boolean } | undefined {
+    const next = Math.max(clock(), this.retryAt);
+    if (next <= this.lastStart) {
+      return { at: next, last: false };
+    }
+    const last = Math.max(clock(), this.retryAfterAt, this.lastStart);
+    return last >= this.deadline ? undefined : { at: last, last: true };
   }
 
   /** Arms the flush timer for `ms` from now, unless it is already due sooner. */
@@ -417,7 +430,7 @@ export class EventQueue {
       text = answer.text;
       retryAfter = parseRetryAfter(answer.headers.get('retry-after'), clock());
     } catch (e) {
-      return this.retryLater(e instanceof XpError ? e.message : 'request failed', undefined);
+      return this.retryLater(e instanceof XpError ? describeError(e) : 'request failed', undefined);
     }
     if (status >= 200 && status < 300) {
       this.failures = 0;
@@ -490,7 +503,14 @@ export class EventQueue {
     this.retryGeneration++;
     this.retryAt = clock() + delay;
     this.retryAfterAt = clock() + (retryAfterMs ?? 0);
-    this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${delay} ms`);
+    // Closing: the retry close() makes, if its deadline leaves time for one (the drop is logged next if not).
+    const retry = !this.closed ? { at: this.retryAt } : this.lastAttempt ? undefined : this.closingRetry();
+    if (retry !== undefined) {
+      this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${this.closed ? Math.max(0, Math.round(retry.at - clock())) : delay} ms`);
+    } else {
+      const late = !this.lastAttempt && this.retryAfterAt >= this.deadline;
+      this.o.logger.warn(`xp: sending events failed (${why}); not retried: ${late ? "the API asked to wait (Retry-After) past close()'s deadline" : "close()'s deadline has come"}`);
+    }
     return 'retry';
   }
 }

@@ -1,6 +1,6 @@
 /** @xp/sdk — the xp JavaScript SDK for Node and browsers (file bootstrap: `@xp/sdk/node`). */
 export { ExperimentationClient } from './client.js';
-export type { JsonValue } from './client.js';
+export type { JsonDefault, JsonValue } from './client.js';
 export { HttpError, NetworkError, RulesetError, XpError, XpErrorCode } from './errors.js';
 export { ClientStatus, SdkErrorCode } from './types.js';
 export type {

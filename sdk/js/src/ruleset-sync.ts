@@ -1,5 +1,5 @@
 import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
-import { HttpError, NetworkError, XpError, XpErrorCode } from './errors.js';
+import { HttpError, NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
 import { SseParser } from './sse.js';
 import type { SseMessage } from './sse.js';
 import type { Transport } from './transport.js';
@@ -25,6 +25,12 @@ export interface RulesetSyncOptions {
   readonly heldVersion: () => number | undefined;
   /** Share one event stream between the pages of an origin (leader election over Web Locks). */
   readonly share?: StreamShare | undefined;
+  /**
+   * The API refused the SDK key (401 or 403), told once until a request succeeds again (`false`
+   * then). The sync keeps retrying, at the slowest backoff, so a key the API accepts again works
+   * without a restart.
+   */
+  readonly keyRefused?: (refused: HttpError | false) => void;
 }
 
 /** The parts of the Web Locks API (`navigator.locks`) a shared stream uses. */
@@ -113,6 +119,8 @@ export class RulesetSync {
   private bypassCache = false;
   private catchingUp = false;
   private lag: { since: number; lastError: string | undefined; warned: boolean } | undefined;
+  /** Whether the API refused the key (401/403) since the last request it accepted. */
+  private keyRefused = false;
   /** Shared stream: whether this page holds the lock (and the stream), the channel, the lock request's abort. */
   private leader = false;
   private channel: BroadcastChannelLike | undefined;
@@ -243,16 +251,15 @@ export class RulesetSync {
           break;
         }
         const why =
-          error === undefined ? `the API served version ${this.o.heldVersion() ?? '(none)'}, older than the announced ${this.announced?.version ?? this.announced?.etag}` : `${error.code}: ${error.message}`;
+          error === undefined ? `the API served version ${this.o.heldVersion() ?? '(none)'}, older than the announced ${this.announced?.version ?? this.announced?.etag}` : `${error.code}: ${describeError(error)}`;
         this.lag ??= { since: Date.now(), lastError: undefined, warned: false };
         this.lag.lastError = why;
         if (!this.lag.warned) {
           this.lag.warned = true;
-          this.o.logger.warn(`xp: the ruleset announced by the stream could not be fetched (${why}); serving the last known ruleset and retrying`, error);
+          // The message alone: an expected, retried condition needs no stack trace.
+          this.o.logger.warn(`xp: the ruleset announced by the stream could not be fetched (${why}); serving the last known ruleset and retrying`);
         }
-        const hinted = error instanceof HttpError ? error.retryAfterMs : undefined;
-        const backoff = backoffDelay(attempt, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random);
-        await this.wait(Math.min(Math.max(hinted ?? 0, backoff), Math.max(this.o.retryMaxMs, MAX_CATCH_UP_DELAY_MS)));
+        await this.wait(Math.min(this.retryDelay(attempt, error), Math.max(this.o.retryMaxMs, MAX_CATCH_UP_DELAY_MS)));
       }
     } finally {
       this.catchingUp = false;
@@ -376,11 +383,13 @@ export class RulesetSync {
         headers: { Accept: 'application/json', ...(conditional ? { 'If-None-Match': this.etag as string } : {}), ...(this.bypassCache ? { 'Cache-Control': 'no-cache' } : {}) },
       });
       if (answer.status === 304) {
+        this.keyAccepted();
         return undefined;
       }
       if (answer.status !== 200) {
-        return new HttpError(answer.status, `GET ${RULESET_PATH} answered ${answer.status}`, parseRetryAfter(answer.headers.get('retry-after'), Date.now()));
+        return this.httpError(answer.status, `GET ${RULESET_PATH} answered ${answer.status}`, answer.headers);
       }
+      this.keyAccepted();
       const before = this.o.heldVersion();
       const refused = this.o.offer(answer.text);
       if (refused !== undefined) {
@@ -397,9 +406,28 @@ export class RulesetSync {
     }
   }
 
+  /** An HTTP error for a status; a refused key (401/403) is reported, once until the API accepts it again. */
+  private httpError(status: number, message: string, headers: Headers): HttpError {
+    const error = new HttpError(status, message, parseRetryAfter(headers.get('retry-after'), Date.now()));
+    if (error.code === XpErrorCode.Unauthorized && !this.keyRefused) {
+      this.keyRefused = true;
+      this.o.keyRefused?.(error);
+    }
+    return error;
+  }
+
+  private keyAccepted(): void {
+    if (this.keyRefused) {
+      this.keyRefused = false;
+      this.o.keyRefused?.(false);
+    }
+  }
+
+  /** Backoff (or Retry-After); a refused key (401/403) is retried at the slowest backoff: it rarely starts working soon. */
   private retryDelay(failures: number, error: XpError | undefined): number {
     const hinted = error instanceof HttpError ? error.retryAfterMs : undefined;
-    return Math.max(hinted ?? 0, backoffDelay(failures, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
+    const attempt = error?.code === XpErrorCode.Unauthorized ? 30 : failures;
+    return Math.max(hinted ?? 0, backoffDelay(attempt, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
   }
 
   private schedulePoll(ms: number): void {
@@ -421,12 +449,14 @@ export class RulesetSync {
       this.pollFailures = 0;
       this.schedulePoll(this.o.pollIntervalMs);
     } else {
-      // One warning per outage, not one per retry (a failed start is the client's to report).
-      if (this.pollFailures === 0) {
-        this.o.logger.warn(`xp: ruleset refresh failed (${error.code}); retrying`, error);
+      // One warning per outage, not one per retry (a failed start is the client's to report, a refused
+      // key keyRefused's); the message alone: an expected, retried condition needs no stack trace.
+      if (this.pollFailures === 0 && error.code !== XpErrorCode.Unauthorized) {
+        this.o.logger.warn(`xp: ruleset refresh failed (${error.code}: ${describeError(error)}); retrying`);
       }
-      // Never poll faster than the configured interval once backoff has grown past it.
-      this.schedulePoll(Math.min(Math.max(this.o.pollIntervalMs, this.o.retryBaseMs), this.retryDelay(this.pollFailures++, error)));
+      const delay = this.retryDelay(this.pollFailures++, error);
+      // Never poll faster than the configured interval once backoff has grown past it; a refused key at the slowest backoff.
+      this.schedulePoll(error.code === XpErrorCode.Unauthorized ? Math.max(this.o.pollIntervalMs, delay) : Math.min(Math.max(this.o.pollIntervalMs, this.o.retryBaseMs), delay));
     }
   }
 
@@ -472,8 +502,9 @@ export class RulesetSync {
     this.abortStream = abort;
     if (response.status !== 200 || response.body === null) {
       await response.body?.cancel().catch(() => undefined);
-      throw new HttpError(response.status, `GET ${STREAM_PATH} answered ${response.status}`, parseRetryAfter(response.headers.get('retry-after'), Date.now()));
+      throw this.httpError(response.status, `GET ${STREAM_PATH} answered ${response.status}`, response.headers);
     }
+    this.keyAccepted();
     if (this.closed) {
       abort();
       return false;

@@ -5,6 +5,32 @@ import { startTimer } from './backoff.js';
 /** Header carrying the SDK key; the key never goes into a URL. */
 export const SDK_KEY_HEADER = 'X-XP-SDK-Key';
 
+/** The prefix of every SDK key the API issues (`xpk_srv_…` for servers, `xpk_cli_…` for browsers and apps). */
+export const SDK_KEY_PREFIX = 'xpk_';
+
+/**
+ * Why a string cannot be an SDK key the API issued, or undefined when it may be one: the API's keys
+ * are `xpk_` followed by base64url characters (the kind, `srv_` or `cli_`, and 43 random ones).
+ */
+export function sdkKeyProblem(key: string): string | undefined {
+  if (/^xpk_[\w-]+$/.test(key)) {
+    return undefined;
+  }
+  if (/^xpk_[\w-]+$/.test(key.trim())) {
+    return 'it has spaces or a line break around it';
+  }
+  return key.startsWith(SDK_KEY_PREFIX) ? 'it holds characters no SDK key has' : `they start with ${SDK_KEY_PREFIX}`;
+}
+
+/**
+ * What of an SDK key a log line may show (keys are secrets): an `xpk_srv_` or `xpk_cli_` key's kind
+ * prefix, no secret character; of anything else, its first 4 characters; never more than half.
+ */
+export function keyLabel(key: string): string {
+  const kind = /^xpk_(?:srv|cli)_/.exec(key)?.[0].length ?? 4;
+  return `${key.slice(0, Math.min(kind, Math.floor(key.length / 2)))}…`;
+}
+
 export interface HttpAnswer {
   readonly status: number;
   readonly headers: Headers;

@@ -142,7 +142,12 @@ export interface RulesetChange {
   readonly version: number;
 }
 
-export type ChangeListener = (changedFlags: readonly string[], change: RulesetChange) => void;
+/**
+ * Called after a ruleset update with the flags that may evaluate differently. It may be async: a
+ * rejected promise is logged as a synchronous throw is ("xp: a change listener threw"), never
+ * left unhandled; the client does not wait for it.
+ */
+export type ChangeListener = (changedFlags: readonly string[], change: RulesetChange) => unknown;
 
 /** Counters for monitoring the SDK itself. */
 export interface ClientStats {

@@ -12,7 +12,7 @@ import { FakeServer } from './fake-server.js';
 import { makeRuleset } from './fixtures.js';
 
 const CHROMIUM = process.env.XP_CHROMIUM ?? '/usr/bin/chromium';
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 
 /**
  * The single-file browser SDK that `npm run build` writes (scripts/bundle.mjs), in a page without a

@@ -19,7 +19,7 @@ import { eventually, makeRuleset } from './fixtures.js';
 
 const CHROMIUM = process.env.XP_CHROMIUM ?? '/usr/bin/chromium';
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 
 interface TabState {
   readonly status: string;

@@ -278,7 +278,7 @@ describe('log lines say what is true', () => {
           reject(new Error('aborted'));
         });
       });
-    const c = new ExperimentationClient('key', { apiUrl: 'https://xp.example.com', fetch, logger: log });
+    const c = new ExperimentationClient('xpk_srv_key', { apiUrl: 'https://xp.example.com', fetch, logger: log });
 
     await c.close();
     const ready = await c.ready();

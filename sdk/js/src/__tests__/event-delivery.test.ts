@@ -10,7 +10,7 @@ import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
  * keepalive budget), and close() retrying within its documented budget.
  */
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {

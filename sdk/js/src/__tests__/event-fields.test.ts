@@ -14,7 +14,7 @@ import type { RecordingLogger } from './fixtures.js';
  * server's own event check plus its text rule (cloud/src/http/text.ts).
  */
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

@@ -7,7 +7,7 @@ import { FakeServer } from './fake-server.js';
 import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
 import type { RecordingLogger } from './fixtures.js';
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
@@ -305,7 +305,8 @@ describe('a long outage', () => {
     let down = true;
     const fetch = (url: string, init: RequestInit): Promise<Response> => (down && url.endsWith('/sdk/v1/events') ? Promise.reject(new Error('down')) : globalThis.fetch(url, init));
     const cap = 50_000;
-    const { s, c } = await setup({ maxQueueSize: cap, maxBatchSize: 500, retryBaseMs: 60_000, retryMaxMs: 60_000, fetch });
+    // close() has twice timeoutMs to send the 50,000 events (100 POSTs): 1 s (the setup's) was too tight on a busy machine.
+    const { s, c } = await setup({ maxQueueSize: cap, maxBatchSize: 500, retryBaseMs: 60_000, retryMaxMs: 60_000, timeoutMs: 3000, fetch });
     const push = (from: number, n: number): void => {
       for (let i = from; i < from + n; i++) {
         c.trackEvent('click', `u${i}`);
@@ -492,6 +493,42 @@ describe('flush on close', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(s.eventPosts.length).toBeGreaterThan(1);
     expect(c.getStats().droppedEvents).toBe(1);
+  });
+
+  it('says "retrying" at close only when close() will retry, and when: not for a Retry-After past its deadline', async () => {
+    const { s, c, log } = await setup({ timeoutMs: 200 });
+    s.eventsMode = 'busy';
+    s.retryAfterSeconds = 3;
+
+    c.trackEvent('click', 'u1');
+    await c.close();
+    const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+
+    expect(s.eventPosts).toHaveLength(1);
+    expect(warnings).toEqual([
+      "xp: sending events failed (POST /sdk/v1/events answered 503); not retried: the API asked to wait (Retry-After) past close()'s deadline",
+      'xp: dropping events (they could not be sent before close)',
+      'xp: 1 events were dropped (1 since start)',
+    ]);
+  });
+
+  it('says when close() makes its last try (near its deadline, before the backoff would), and that it is the last', async () => {
+    const { s, c, log } = await setup({ timeoutMs: 200, retryBaseMs: 2000, retryMaxMs: 4000 });
+    s.eventsMode = 'fail';
+
+    c.trackEvent('click', 'u1');
+    await c.close();
+    const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+    const retryIn = Number(/retrying in (\d+) ms/.exec(warnings[0] ?? '')?.[1]);
+
+    expect(s.eventPosts).toHaveLength(2);
+    // The backoff asks for 1-2 s; close() tries once more ~100 ms before its 400 ms deadline.
+    expect(retryIn).toBeLessThanOrEqual(400);
+    expect(warnings.slice(1)).toEqual([
+      "xp: sending events failed (POST /sdk/v1/events answered 500); not retried: close()'s deadline has come",
+      'xp: dropping events (they could not be sent before close)',
+      'xp: 1 events were dropped (1 since start)',
+    ]);
   });
 
   it('starts no batch after twice timeoutMs at close, however many are queued, when the API answers slowly', async () => {

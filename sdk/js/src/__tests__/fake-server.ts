@@ -25,6 +25,8 @@ export class FakeServer {
   streamMode: StreamMode = 'ok';
   eventsMode: EventsMode = 'ok';
   retryAfterSeconds = 1;
+  /** The one SDK key the API accepts; any other is refused with 401 (an invalid or revoked key). */
+  acceptedKey = 'xpk_srv_test-key';
   /** Events the API refuses one by one in a 202 (as the real one does for an invalid event): the code and reason, or undefined to accept. */
   rejectEvent: ((event: Record<string, unknown>) => { code: string; reason: string } | undefined) | undefined;
   /** Keys the API lists beside the ruleset for `?include=serverOnly`, as for a server key. */
@@ -109,7 +111,7 @@ export class FakeServer {
       return;
     }
     this.requests.push({ method: req.method ?? 'GET', url, headers: req.headers, at: Date.now() });
-    if (req.headers['x-xp-sdk-key'] !== 'sdk-test-key') {
+    if (req.headers['x-xp-sdk-key'] !== this.acceptedKey) {
       res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"bad key"}}');
       return;
     }

@@ -23,7 +23,7 @@ async function server(ruleset = makeRuleset(1)): Promise<FakeServer> {
 }
 
 function options(url: string): { sdkKey: string; apiUrl: string; timeoutMs: number; retryBaseMs: number; retryMaxMs: number; pollIntervalMs: number; logger: ReturnType<typeof recordingLogger> } {
-  return { sdkKey: 'sdk-test-key', apiUrl: url, timeoutMs: 300, retryBaseMs: 20, retryMaxMs: 100, pollIntervalMs: 50, logger: recordingLogger() };
+  return { sdkKey: 'xpk_srv_test-key', apiUrl: url, timeoutMs: 300, retryBaseMs: 20, retryMaxMs: 100, pollIntervalMs: 50, logger: recordingLogger() };
 }
 
 describe('XpServerProvider through @openfeature/server-sdk', () => {
@@ -125,7 +125,7 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
     const s = await server();
     s.rulesetMode = 'fail';
     s.streamMode = 'fail';
-    const shared = new ExperimentationClient('sdk-test-key', options(s.url));
+    const shared = new ExperimentationClient('xpk_srv_test-key', options(s.url));
     open.push(shared);
     expect((await shared.ready()).status).toBe('DEFAULTS');
     s.rulesetMode = 'ok';
@@ -170,7 +170,7 @@ describe('XpServerProvider through @openfeature/server-sdk', () => {
 
   it('tracks through the client and leaves a shared client open on shutdown', async () => {
     const s = await server();
-    const shared = new ExperimentationClient('sdk-test-key', { ...options(s.url), flushIntervalMs: 60_000 });
+    const shared = new ExperimentationClient('xpk_srv_test-key', { ...options(s.url), flushIntervalMs: 60_000 });
     open.push(shared);
     await OpenFeature.setProviderAndWait(new XpServerProvider(shared));
 

@@ -2,12 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import { XpErrorCode } from '../errors.js';
 import { ClientStatus, SdkErrorCode } from '../types.js';
-import type { ClientOptions } from '../types.js';
+import type { ClientOptions, Logger } from '../types.js';
 import { FakeServer } from './fake-server.js';
 import { emptyRuleset, eventually, makeRuleset, recordingLogger } from './fixtures.js';
 import type { RecordingLogger } from './fixtures.js';
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
@@ -306,5 +306,180 @@ describe('keeping fresh', () => {
 
     expect(s.requests.length).toBe(before);
     expect(c.status).toBe(ClientStatus.Closed);
+  });
+});
+
+describe('change listeners', () => {
+  it('logs a listener that throws or whose promise rejects (never an unhandled rejection), and still calls the others', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const s = await server(2);
+      const { c, log } = client(s.url, { bootstrap: makeRuleset(1, { color: 'boot' }), streaming: false });
+      const called: string[] = [];
+      c.onChange(() => {
+        throw new Error('sync boom');
+      });
+      c.onChange(async () => {
+        await Promise.resolve();
+        throw new Error('async boom');
+      });
+      c.onChange((flags) => {
+        called.push(...flags);
+      });
+
+      await c.ready();
+      await eventually(() => log.lines.filter((l) => l.message === 'xp: a change listener threw').length === 2);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+
+      expect(called).toContain('color');
+      expect(log.lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual(['xp: a change listener threw', 'xp: a change listener threw']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('SDK keys', () => {
+  it('never sends a key that is not an xp SDK key: an error at construction, then defaults (or the bootstrap) offline', async () => {
+    const s = await server();
+    const sent: string[] = [];
+    const fetch = (url: string, init: RequestInit): Promise<Response> => {
+      sent.push(url);
+      return globalThis.fetch(url, init);
+    };
+    const log = recordingLogger();
+    const c = new ExperimentationClient('hunter2-not-a-key', { apiUrl: s.url, fetch, logger: log });
+    const booted = new ExperimentationClient('xpk_srv_test-key\n', { apiUrl: s.url, fetch, logger: log, bootstrap: makeRuleset(1, { color: 'boot' }) });
+    open.push(c, booted);
+
+    expect(await c.ready()).toMatchObject({ status: ClientStatus.Defaults, error: { code: XpErrorCode.Configuration } });
+    expect((await booted.ready()).status).toBe(ClientStatus.Bootstrapped);
+    expect(booted.getValue('color', 'u1', 'red')).toBe('boot');
+    expect(log.lines.map((l) => l.level)).toEqual(['error', 'error']);
+    expect(log.lines[0]?.message).toBe('xp: the SDK key "hunt…" is not an xp SDK key (they start with xpk_), so it is not sent; the client stays offline, serving defaults');
+    expect(log.lines[1]?.message).toContain('(it has spaces or a line break around it), so it is not sent; the client stays offline, serving the bootstrap ruleset');
+    expect(log.lines.some((l) => l.message.includes('hunter2') || l.message.includes('test-key'))).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sent).toEqual([]);
+    expect(s.requests).toHaveLength(0);
+  });
+
+  it('says once that the API refused the key (401), retries at the slowest backoff, and serves as soon as the key is accepted', async () => {
+    const s = await server();
+    s.acceptedKey = 'xpk_srv_another-key';
+    const log = recordingLogger();
+    const c = new ExperimentationClient(KEY, { apiUrl: s.url, timeoutMs: 300, retryBaseMs: 5, retryMaxMs: 300, pollIntervalMs: 50, logger: log });
+    open.push(c);
+
+    expect(await c.ready()).toMatchObject({ status: ClientStatus.Defaults, error: { code: XpErrorCode.Unauthorized } });
+    await eventually(() => s.count('/sdk/v1/ruleset') >= 3 && s.count('/sdk/v1/stream') >= 3);
+    const gaps = (path: string): number[] => {
+      const at = s.requests.filter((r) => r.url.startsWith(path)).map((r) => r.at);
+      return at.slice(1).map((t, i) => t - at[i]!);
+    };
+    // Backoff from retryBaseMs (5 ms) would retry within ~50 ms (the poll interval); the slowest waits 150-300 ms.
+    expect(Math.min(...gaps('/sdk/v1/ruleset'), ...gaps('/sdk/v1/stream'))).toBeGreaterThanOrEqual(140);
+    expect(log.lines.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([
+      {
+        level: 'error',
+        message:
+          `xp: the API refused the SDK key "xpk_srv_…" (GET /sdk/v1/ruleset answered 401): the key is invalid or was revoked. Check that it is the current server (xpk_srv_…) ` +
+          `or client (xpk_cli_…) SDK key of the environment you mean, copied whole, and that ${s.url} is the API that issued it; serving defaults, retrying about every 300 ms`,
+      },
+    ]);
+
+    s.acceptedKey = KEY;
+    await eventually(() => c.status === ClientStatus.Ready);
+
+    expect(c.getValue('color', 'u1', 'red')).toBe('blue');
+    expect(log.has('info', 'the API accepts the SDK key again')).toBe(true);
+  });
+});
+
+describe('bootstrap from another environment', () => {
+  it("warns, naming both environments, when the API's ruleset is of another environment than the bootstrap served", async () => {
+    const s = await server(2);
+    const staging = { ...makeRuleset(1, { color: 'staging' }), environment: 'staging' };
+    const { c, log } = client(s.url, { bootstrap: staging, streaming: false });
+    const { c: same, log: sameLog } = client(s.url, { bootstrap: makeRuleset(1), streaming: false });
+
+    await Promise.all([c.ready(), same.ready()]);
+
+    expect(c.status).toBe(ClientStatus.Ready);
+    expect(c.getValue('color', 'u1', 'red')).toBe('blue');
+    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      'xp: the bootstrap ruleset is of environment "staging", but the API serves environment "production" to this SDK key; serving the API\'s ruleset from now on (check the bootstrap file or snapshot this client is given)',
+    ]);
+    expect(sameLog.lines.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+});
+
+describe('log lines of expected, retried failures', () => {
+  /** A logger that keeps every argument, as console does. */
+  function fullLogger(): { logger: Logger; warnings: unknown[][] } {
+    const warnings: unknown[][] = [];
+    const logger: Logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (...args: unknown[]) => {
+        warnings.push(args);
+      },
+      error: (...args: unknown[]) => {
+        warnings.push(args);
+      },
+    };
+    return { logger, warnings };
+  }
+
+  it('logs a message, with the cause, and no error object (stack trace) for 5xx answers, bad rulesets and a refused connection', async () => {
+    const s = await server();
+    const { logger, warnings } = fullLogger();
+    const { c } = client(s.url, { logger, retryBaseMs: 50, retryMaxMs: 200 });
+    await c.ready();
+    await eventually(() => c.getStats().streaming);
+    // The stream announces a ruleset the API then serves as garbage, then as a 503.
+    s.rulesetMode = 'garbage';
+    s.publish(makeRuleset(2, { color: 'green' }));
+    await eventually(() => c.getStats().rulesetLag !== undefined);
+    s.rulesetMode = 'busy';
+    s.retryAfterSeconds = 0;
+    s.dropStreams();
+    s.streamMode = 'fail';
+    await eventually(() => warnings.some((w) => String(w[0]).includes('ruleset refresh failed')));
+    const { c: down } = client(await deadUrl(), { logger });
+    await down.ready();
+
+    const messages = warnings.map((w) => String(w[0]));
+    expect(messages).toContainEqual(expect.stringMatching(/^xp: the ruleset announced by the stream could not be fetched \(INVALID_RULESET: the ruleset is not JSON: .*JSON/));
+    expect(messages).toContain('xp: ruleset refresh failed (HTTP: GET /sdk/v1/ruleset answered 503); retrying');
+    expect(messages).toContainEqual(expect.stringMatching(/^xp: request to \/sdk\/v1\/ruleset\S* failed: fetch failed: .*ECONNREFUSED.*; serving defaults until the API answers$/));
+    expect(warnings.filter((w) => w.length > 1)).toEqual([]);
+  });
+});
+
+describe('ready() after close()', () => {
+  it('resolves CLOSED, as status says, even after it had resolved READY', async () => {
+    const s = await server();
+    const { c } = client(s.url);
+    expect(await c.ready()).toEqual({ status: ClientStatus.Ready });
+
+    await c.close();
+
+    expect(c.status).toBe(ClientStatus.Closed);
+    expect(await c.ready()).toEqual({ status: ClientStatus.Closed });
+  });
+
+  it('keeps why the API ruleset was not served when it resolved DEFAULTS', async () => {
+    const { c } = client(await deadUrl());
+    await c.ready();
+
+    await c.close();
+
+    expect(await c.ready()).toMatchObject({ status: ClientStatus.Closed, error: { code: XpErrorCode.Network } });
   });
 });

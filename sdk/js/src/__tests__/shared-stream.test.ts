@@ -57,7 +57,7 @@ class FakeLocks implements LockManagerLike {
   }
 }
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 let locks: FakeLocks;
 

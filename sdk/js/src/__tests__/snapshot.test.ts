@@ -13,7 +13,7 @@ import { ExperimentationClient as NodeClient, loadRulesetFile } from '../node.js
 import { FakeServer } from './fake-server.js';
 import { groupedRuleset, makeRuleset, recordingLogger } from './fixtures.js';
 
-const SERVER_KEY = 'sdk-test-key';
+const SERVER_KEY = 'xpk_srv_test-key';
 const CLIENT_KEY = 'xpk_cli_browser-key';
 const open: { close(): Promise<void> }[] = [];
 

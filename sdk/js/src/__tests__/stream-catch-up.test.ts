@@ -11,7 +11,7 @@ import type { RecordingLogger } from './fixtures.js';
  * reported in getStats().rulesetLag and warned about once; close() stops the retries.
  */
 
-const KEY = 'sdk-test-key';
+const KEY = 'xpk_srv_test-key';
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {

@@ -22,7 +22,7 @@ import { validatePasswordStrength } from '../auth/passwords.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { TrustedProxies } from '../http/client-ip.js';
-import { attachAggregatorState, processCounterSink } from '../http/routes/health.js';
+import { attachAggregatorState, attachArchiveState, processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
 import { DatabaseError, createPgDatabase, migrate } from '../store/db.js';
@@ -569,6 +569,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     poller.start();
     closers.push(() => poller.stop());
     attachAggregatorState(services, () => poller.stats());
+    attachArchiveState(services, () => archive.state());
     // PGlite runs no autovacuum: without statistics its planner picks plans that take minutes.
     const statistics = startPlannerStatistics(db, { applied: () => poller.stats().processed, logger });
     closers.push(() => statistics.stop());

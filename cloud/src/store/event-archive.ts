@@ -48,7 +48,10 @@ export interface LocalArchiveOptions {
  * archive on the same folder writes out first. Otherwise up to 10 s of accepted events (a tester's
  * kill: 1,035) were counted in the database but missing from the archive a replay rebuilds from.
  * The journal is written before the events are acknowledged, without fsync: it survives the
- * process, not the machine.
+ * process, not the machine. When the folder cannot be written (a full disk, a read-only mount) the
+ * events are still accepted — they are in the stream and counted — but the archive misses them:
+ * `state()` says so from the first failure until a flush writes everything again (the Health view
+ * is degraded meanwhile), and close() logs how many it could not write.
  */
 export class LocalEventArchive {
   readonly root: string;
@@ -67,6 +70,8 @@ export class LocalEventArchive {
   files = 0;
   /** Events recovered at start from the journal of a process that did not stop cleanly. */
   readonly recovered: number;
+  /** Since when writes have been failing (epoch ms) and what the last failure said; undefined while they work. */
+  #failure: { readonly sinceMs: number; error: string } | undefined;
 
   constructor(options: LocalArchiveOptions) {
     this.root = options.root;
@@ -92,10 +97,11 @@ export class LocalEventArchive {
         const file = path.join(this.#journalDir, `${Date.now()}-${randomUUID()}.jsonl`);
         this.#journal = { file, fd: openSync(file, 'a', 0o600) };
       }
-      writeSync(this.#journal.fd, `${lines.join('\n')}\n`);
+      writeFully(this.#journal.fd, Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
     } catch (error) {
       // The events are still buffered and will be archived by the next flush; only a crash before it would lose them.
-      this.#logger?.warn('archive: journal write failed', { events: lines.length, error: error instanceof Error ? error.message : String(error) });
+      this.#failed(error);
+      this.#logger?.error('archive: journal write failed; the events are counted, but a crash before the next flush would leave them out of the archive', { events: lines.length, error: this.#failure?.error });
     }
     events.forEach((e, i) => {
       this.#buffer(partitionOf(e.receivedAt), lines[i]!);
@@ -124,6 +130,7 @@ export class LocalEventArchive {
           await this.#write(partition, lines);
         } catch (error) {
           failed = true;
+          this.#failed(error);
           this.#logger?.warn('archive: write failed; retrying at the next flush', { partition, events: lines.length, error: error instanceof Error ? error.message : String(error) });
           const again = this.#buffers.get(partition) ?? [];
           this.#buffers.set(partition, [...lines, ...again]);
@@ -134,6 +141,10 @@ export class LocalEventArchive {
         // Kept until a flush writes what they hold (a crash before then recovers them, some twice: replay dedupes).
         this.#sealed.push(...sealed);
         return;
+      }
+      if (this.#failure !== undefined && this.#buffers.size === 0) {
+        this.#logger?.info('archive: writes work again', { failedForSeconds: Math.round((Date.now() - this.#failure.sinceMs) / 1000) });
+        this.#failure = undefined;
       }
       for (const file of sealed) {
         try {
@@ -180,6 +191,36 @@ export class LocalEventArchive {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.flush();
+    const unwritten = this.unarchived();
+    if (unwritten > 0) {
+      this.#logger?.error('archive: stopped with accepted events it could not write; they are counted, and a journal left in the folder is written at the next start, but a replay of this window may miss them', {
+        events: unwritten,
+        error: this.#failure?.error,
+      });
+    }
+  }
+
+  /** Accepted events still waiting to be written to an archive object. */
+  unarchived(): number {
+    let n = 0;
+    for (const lines of this.#buffers.values()) {
+      n += lines.length;
+    }
+    return n;
+  }
+
+  /** Whether writes are failing (for the Health view): since when and why; nulls while they work. */
+  state(): { readonly failingSinceMs: number | null; readonly lastError: string | null } {
+    return { failingSinceMs: this.#failure?.sinceMs ?? null, lastError: this.#failure?.error ?? null };
+  }
+
+  #failed(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.#failure === undefined) {
+      this.#failure = { sinceMs: Date.now(), error: message };
+    } else {
+      this.#failure.error = message;
+    }
   }
 
   async #write(partition: string, lines: readonly string[]): Promise<void> {
@@ -191,6 +232,17 @@ export class LocalEventArchive {
     await writeFile(`${file}.tmp`, await gzip(`${lines.join('\n')}\n`));
     await rename(`${file}.tmp`, file);
     this.files++;
+  }
+}
+
+/** Writes all of `data` (one writeSync may write less, as on a nearly full disk); throws if it cannot. */
+function writeFully(fd: number, data: Buffer): void {
+  for (let offset = 0; offset < data.length; ) {
+    const written = writeSync(fd, data, offset, data.length - offset);
+    if (written <= 0) {
+      throw new Error(`the journal took ${String(offset)} of ${String(data.length)} bytes`);
+    }
+    offset += written;
   }
 }
 

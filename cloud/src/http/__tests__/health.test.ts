@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../domain/services.js';
 import type { AggregatorState } from '../routes/health.js';
-import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, attachAggregatorState, healthz } from '../routes/health.js';
+import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, attachAggregatorState, attachArchiveState, healthz } from '../routes/health.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -57,6 +57,17 @@ describe('GET /api/v1/health and the local aggregator', () => {
     state = { failingSinceMs: null, lastError: null, pollingSinceMs: now - AGGREGATOR_FAILING_MS };
     expect(await health()).toMatchObject({ status: 'degraded', pipeline: { aggregator: { failingSince: null, stalledSince: new Date(now - AGGREGATOR_FAILING_MS).toISOString() } } });
     state = { failingSinceMs: null, lastError: null, pollingSinceMs: null };
+  });
+
+  it('is degraded at once while the raw event archive cannot be written, and says since when and why', async () => {
+    const now = p.now.value.getTime();
+    let archive = { failingSinceMs: null as number | null, lastError: null as string | null };
+    attachArchiveState(p.services, () => archive);
+    expect(await health()).toMatchObject({ status: 'ok', pipeline: { archive: { failingSince: null, lastError: null } } });
+
+    archive = { failingSinceMs: now - 1_000, lastError: 'EROFS: read-only file system' };
+    expect(await health()).toMatchObject({ status: 'degraded', pipeline: { archive: { failingSince: new Date(now - 1_000).toISOString(), lastError: 'EROFS: read-only file system' } } });
+    archive = { failingSinceMs: null, lastError: null };
   });
 });
 

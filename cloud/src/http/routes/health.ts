@@ -213,6 +213,19 @@ export function attachAggregatorState(services: Services, read: () => Aggregator
   aggregators.set(services.deps, read);
 }
 
+/** The local raw event archive's state (in AWS, Firehose's delivery alarms say it). */
+export interface ArchiveState {
+  readonly failingSinceMs: number | null;
+  readonly lastError: string | null;
+}
+
+const archives = new WeakMap<object, () => ArchiveState>();
+
+/** Lets the Health view of `services` report the local raw event archive. */
+export function attachArchiveState(services: Services, read: () => ArchiveState): void {
+  archives.set(services.deps, read);
+}
+
 /** Failing polls for this long make the platform degraded (one failure is retried within seconds). */
 export const AGGREGATOR_FAILING_MS = 30_000;
 
@@ -247,6 +260,8 @@ const healthSchema = z
           stalledSince: z.string().nullable().meta({ description: 'Since when the poll in progress has been running, once it has run 30 s or more (a batch waiting on a database lock, a stream that does not answer); null otherwise' }),
         })
         .optional(),
+      /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
+      archive: z.object({ failingSince: z.string().nullable(), lastError: z.string().nullable() }).optional(),
     }),
   })
   .meta({ id: 'Health' });
@@ -290,7 +305,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or (locally) the raw event archive cannot be written.',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -317,8 +332,10 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const pollingSince = aggregator?.pollingSinceMs ?? null;
         const stalled = pollingSince !== null && end.getTime() - pollingSince >= AGGREGATOR_FAILING_MS;
         const stuck = stalled || (failingSince !== null && end.getTime() - failingSince >= AGGREGATOR_FAILING_MS);
+        // Accepted events the archive cannot hold are counted, but a replay would miss them: degraded at once.
+        const archive = archives.get(s.deps)?.();
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 || stuck ? 'degraded' : 'ok',
+          status: backlog === undefined || deadInWindow > 0 || stuck || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           database: backlog === undefined ? 'unreachable' : 'ok',
@@ -336,6 +353,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
                     stalledSince: stalled ? new Date(pollingSince).toISOString() : null,
                   },
                 }),
+            ...(archive === undefined ? {} : { archive: { failingSince: archive.failingSinceMs === null ? null : new Date(archive.failingSinceMs).toISOString(), lastError: archive.lastError } }),
           },
         };
         return { status: 200, body: report };

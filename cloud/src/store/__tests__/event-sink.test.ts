@@ -2,7 +2,7 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@
 import type { KinesisClient, PutRecordsInput, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineEvent } from '@xp/shared';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../../errors.js';
@@ -252,6 +252,48 @@ describe('Kinesis event sink retries (scripted client: kinesalite never fails si
       await killed.close();
       await rm(root, { recursive: true, force: true });
       await rm(journal, { recursive: true, force: true });
+    }
+  });
+
+  it('says when the archive cannot be written (journal or objects), logs what a stop leaves unwritten, and recovers once it can', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'xp-archive-'));
+    const blocked = path.join(dir, 'blocked');
+    const errors: { message: string; fields: unknown }[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: (message: string, fields?: unknown) => void errors.push({ message, fields }) };
+    // Objects go under a path that cannot be a folder (a file sits there), as on a read-only or full disk.
+    const archive = new LocalEventArchive({ root: path.join(blocked, 'events'), journal: path.join(dir, 'journal'), flushIntervalMs: 60_000, logger });
+    try {
+      expect(archive.state()).toEqual({ failingSinceMs: null, lastError: null });
+      await writeFile(blocked, 'not a folder');
+      // The journal cannot be written either: its folder is gone and a file is in its place.
+      await rm(path.join(dir, 'journal'), { recursive: true });
+      await writeFile(path.join(dir, 'journal'), 'not a folder');
+      archive.append([event(0), event(1)]);
+      const afterJournal = archive.state();
+      await archive.flush();
+      const afterFlush = archive.state();
+
+      expect(afterJournal.failingSinceMs).not.toBeNull();
+      expect(afterJournal.lastError).toMatch(/ENOTDIR|EEXIST|ENOENT/);
+      expect(afterFlush.failingSinceMs).toBe(afterJournal.failingSinceMs);
+      expect(archive.unarchived()).toBe(2);
+      expect(errors.map((e) => e.message)).toEqual(['archive: journal write failed; the events are counted, but a crash before the next flush would leave them out of the archive']);
+
+      // Writable again: the next flush writes what was kept, and the failure is over.
+      await rm(blocked);
+      await rm(path.join(dir, 'journal'));
+      await archive.flush();
+      expect([archive.state(), archive.unarchived()]).toEqual([{ failingSinceMs: null, lastError: null }, 0]);
+
+      // A stop that cannot write says how many accepted events it leaves out.
+      archive.append([event(2)]);
+      await rm(path.join(blocked, 'events'), { recursive: true });
+      await writeFile(path.join(blocked, 'events'), 'not a folder');
+      await archive.close();
+      expect(errors.at(-1)).toMatchObject({ message: expect.stringContaining('stopped with accepted events it could not write'), fields: { events: 1 } });
+    } finally {
+      await archive.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -2,7 +2,7 @@
  * In-process stand-ins for DynamoDB (dynalite) and Kinesis (kinesalite) on loopback, so the local
  * stack and the tests drive the real AWS SDK clients over the real wire protocols.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -268,6 +268,7 @@ interface PromiseLevel {
  * they use and turn a lock into a clear error.
  */
 async function assertStoreFree(service: 'dynalite' | 'kinesalite', dir: string): Promise<void> {
+  await assertStoreIntact(service, dir);
   const requireFromService = createRequire(createRequire(import.meta.url).resolve(service));
   try {
     if (service === 'dynalite') {
@@ -289,6 +290,23 @@ async function assertStoreFree(service: 'dynalite' | 'kinesalite', dir: string):
     throw new AppError(AppErrorCode.Unavailable, `${service} cannot open its data directory ${dir} (is another instance using it?)`, undefined, {
       cause: error,
     });
+  }
+}
+
+/**
+ * LevelDB opens a folder without its CURRENT file as a new, empty store, and deletes the old
+ * tables: a damaged store would silently lose what it held (for kinesalite, the events accepted but
+ * not yet aggregated). Such a folder is refused, with what to do.
+ */
+async function assertStoreIntact(service: 'dynalite' | 'kinesalite', dir: string): Promise<void> {
+  const files = await readdir(dir);
+  const tables = files.filter((f) => /\.(ldb|sst|log)$/.test(f) || f.startsWith('MANIFEST-'));
+  if (tables.length > 0 && !files.includes('CURRENT')) {
+    const held = service === 'kinesalite' ? 'events accepted but not yet aggregated (xp replay of the archive brings back those the archive holds)' : 'the published rulesets (republish each environment to write them again)';
+    throw new AppError(
+      AppErrorCode.Unavailable,
+      `${service}'s data directory ${dir} is damaged (its CURRENT file is missing): move it aside to start with an empty one; it held ${held}`,
+    );
   }
 }
 

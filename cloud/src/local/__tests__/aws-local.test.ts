@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -134,6 +134,28 @@ describe('in-process AWS stand-ins', () => {
     kinesis.destroy();
     await dynamo.close();
     await kinesalite.close();
+  });
+
+  it('refuses a store whose CURRENT file is gone (LevelDB would start an empty one over it), saying what it held', async () => {
+    const path = join(dir, 'damaged', 'kinesis');
+    const kinesalite = await startKinesalite({ path });
+    const kinesis = createKinesisClient(kinesalite.endpoint);
+    await ensureStream(kinesis, 'events', 1);
+    await kinesis.send(new PutRecordCommand({ StreamName: 'events', PartitionKey: 'user-1', Data: Buffer.from('not yet aggregated') }));
+    kinesis.destroy();
+    await kinesalite.close();
+    await rm(join(path, 'CURRENT'));
+
+    const refused = await startKinesalite({ path }).then(
+      async (s) => {
+        await s.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ code: AppErrorCode.Unavailable, message: expect.stringContaining('is damaged (its CURRENT file is missing): move it aside') });
+    // Nothing was deleted: the tables are still there for whoever repairs or inspects them.
+    expect((await readdir(path)).some((f) => f.endsWith('.ldb') || f.endsWith('.log'))).toBe(true);
   });
 
   it('lets requests still in flight finish before the store closes, so a restart finds the directory free', async () => {

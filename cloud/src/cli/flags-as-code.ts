@@ -1,7 +1,23 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { AppliedChange, ApplyChange, ApplyResult, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
-import { ApiError, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, experimentSchema, flagSchema, groupsNamedIn, holdoutSchema, keySchema, metricSchema, reassigningFields, segmentSchema } from '@xp/shared';
+import type { AppliedChange, ApplyChange, ApplyResult, ChangeRequest, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
+import {
+  ApiError,
+  EXPERIMENT_DECISION_FIELDS,
+  EXPERIMENT_LIFECYCLE_FIELDS,
+  experimentSchema,
+  flagEnvironmentSchema,
+  flagSchema,
+  groupsNamedIn,
+  holdoutSchema,
+  keySchema,
+  metricSchema,
+  prerequisiteSchema,
+  reassigningFields,
+  ruleSchema,
+  segmentSchema,
+  variationSchema,
+} from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
 import { jsonDiff } from '../domain/json-diff.js';
 import { APPLY_ORDER, MAX_APPLY_CHANGES } from '../domain/apply.js';
@@ -42,6 +58,15 @@ interface ParsedSource {
   readonly value: unknown;
   /** The 1-based line of the value at `path`, or of its nearest enclosing value. */
   readonly lineOf: (path: readonly PropertyKey[]) => number | undefined;
+  /** Numbers the file writes that a JSON number (a JavaScript one) cannot hold: not finite, or integers beyond 2^53 − 1. */
+  readonly numbers: readonly NumberProblem[];
+}
+
+/** A number of a file that would not reach the API as written; `path` is undefined when only its line is known. */
+interface NumberProblem {
+  readonly path: readonly (string | number)[] | undefined;
+  readonly line: number | undefined;
+  readonly message: string;
 }
 
 /** Control characters (an escape sequence in a file or a key) are shown as escapes, never sent to the terminal. */
@@ -61,6 +86,198 @@ function locator(doc: YAML.Document, counter: YAML.LineCounter): ParsedSource['l
   };
 }
 
+/** At most this many number problems are listed one by one. */
+const MAX_NUMBER_PROBLEMS = 20;
+
+/** Why a number written as `source` does not reach the API as written, if it does not. */
+function numberProblem(source: string, value: number): string | undefined {
+  const shown = source.length > 40 ? `${source.slice(0, 37)}...` : source;
+  if (!Number.isFinite(value)) {
+    return `${shown} is not a finite number (${value > 0 ? 'too large' : value < 0 ? 'too small' : 'not a number'} for a JSON number); write a finite number, or a string`;
+  }
+  if (Number.isInteger(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER && /^[-+]?(?:\d[\d_]*|0x[\da-f_]+|0o[0-7_]+|0b[01_]+)$/i.test(source)) {
+    return `${shown} is an integer beyond 2^53 − 1 that JSON numbers cannot hold exactly (it would be stored as ${String(value)}); write it as a string`;
+  }
+  return undefined;
+}
+
+/** The numbers of a parsed YAML (or JSON) document that do not reach the API as written, with their paths and lines. */
+function numberProblems(doc: YAML.Document, counter: YAML.LineCounter): NumberProblem[] {
+  const found: NumberProblem[] = [];
+  const path: (string | number)[] = [];
+  const walk = (node: unknown): void => {
+    if (YAML.isMap(node)) {
+      for (const pair of node.items) {
+        path.push(String(YAML.isScalar(pair.key) ? pair.key.value : pair.key));
+        walk(pair.value);
+        path.pop();
+      }
+    } else if (YAML.isSeq(node)) {
+      node.items.forEach((item, i) => {
+        path.push(i);
+        walk(item);
+        path.pop();
+      });
+    } else if (YAML.isScalar(node) && typeof node.value === 'number' && node.source !== undefined) {
+      const message = numberProblem(node.source, node.value);
+      if (message !== undefined) {
+        found.push({ path: [...path], line: node.range === undefined || node.range === null ? undefined : counter.linePos(node.range[0]).line, message });
+      }
+    }
+  };
+  walk(doc.contents);
+  return found;
+}
+
+/** The numbers of JSON text that do not reach the API as written, by line only (when the YAML parser cannot read the text). */
+function jsonNumberProblems(text: string): NumberProblem[] {
+  const found: NumberProblem[] = [];
+  // Strings are matched (and skipped) so that digits inside them are not read as numbers.
+  for (const m of text.matchAll(/"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?/g)) {
+    if (m[0].startsWith('"')) {
+      continue;
+    }
+    const message = numberProblem(m[0], Number(m[0]));
+    if (message !== undefined) {
+      found.push({ path: undefined, line: text.slice(0, m.index).split('\n').length, message });
+    }
+  }
+  return found;
+}
+
+/**
+ * The offset of the first syntax error of JSON text (RFC 8259), which Node's JSON.parse does not
+ * always give ("Unexpected token 'x', ... is not valid JSON"); undefined when it finds none.
+ */
+function jsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const stop = new Error('JSON syntax error');
+  const fail = (): never => {
+    throw stop;
+  };
+  const space = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) {
+      i++;
+    }
+  };
+  const string = (): void => {
+    i++;
+    for (;;) {
+      const c = text[i];
+      if (c === undefined || c < ' ') {
+        fail();
+      } else if (c === '"') {
+        i++;
+        return;
+      } else if (c === '\\') {
+        i++;
+        if (text[i] !== undefined && '"\\/bfnrt'.includes(text[i]!)) {
+          i++;
+        } else if (text[i] === 'u' && /^[\da-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) {
+          i += 5;
+        } else {
+          fail();
+        }
+      } else {
+        i++;
+      }
+    }
+  };
+  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?/y;
+  const value = (): void => {
+    space();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      space();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === '{') {
+          space();
+          if (text[i] !== '"') {
+            fail();
+          }
+          string();
+          space();
+          if (text[i] !== ':') {
+            fail();
+          }
+          i++;
+        }
+        value();
+        space();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === close) {
+          i++;
+          return;
+        }
+        fail();
+      }
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
+    number.lastIndex = i;
+    if (number.test(text)) {
+      i = number.lastIndex;
+      return;
+    }
+    const literal = ['true', 'false', 'null'].find((l) => text.startsWith(l, i));
+    if (literal === undefined) {
+      fail();
+    }
+    i += literal!.length;
+  };
+  try {
+    value();
+    space();
+    return i < text.length ? i : undefined;
+  } catch (e) {
+    if (e === stop) {
+      return i;
+    }
+    // Nesting deeper than the stack: no position.
+    return undefined;
+  }
+}
+
+/** " at line L, column C:" and the line with a caret under the column, as the YAML parser words its errors. */
+function excerptAt(text: string, offset: number): string {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  const line = text.slice(0, lineStart).split('\n').length;
+  let col = offset - lineStart;
+  const lineEnd = text.indexOf('\n', lineStart);
+  let lineText = text.slice(lineStart, lineEnd === -1 ? text.length : lineEnd).replace(/\r$/, '');
+  const where = ` at line ${line}, column ${col + 1}`;
+  // Long lines (minified JSON) are cut to 80 characters around the column.
+  if (col >= 60 && lineText.length > 80) {
+    const start = Math.min(col - 39, lineText.length - 79);
+    lineText = `…${lineText.slice(start)}`;
+    col -= start - 1;
+  }
+  if (lineText.length > 80) {
+    lineText = `${lineText.slice(0, 79)}…`;
+  }
+  return /[^ \t]/.test(lineText) ? `${where}:\n\n${lineText}\n${' '.repeat(col)}^\n` : where;
+}
+
+/** Node's JSON.parse message without its offset or excerpt of the text, and where the error is. */
+function jsonSyntaxError(text: string, message: string): string {
+  const offset = jsonErrorOffset(text) ?? Number(/at position (\d+)/.exec(message)?.[1] ?? NaN);
+  const reason = message
+    .replace(/\s*in JSON at position \d+.*$/s, '')
+    .replace(/^(Unexpected token '[\s\S]{1,2}'), [\s\S]*$/, '$1');
+  return Number.isNaN(offset) ? message : `${reason}${excerptAt(text, Math.min(offset, text.length))}`;
+}
+
 /**
  * A JSON file's value. A key written twice is refused, as the YAML parser refuses it: JSON.parse
  * keeps the last one, so `"project"` twice silently chose which project a document applied to.
@@ -70,7 +287,7 @@ function parseJsonSource(text: string, source: string): ParsedSource {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: ${e instanceof Error ? e.message : ''}`);
+    throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: ${e instanceof Error ? jsonSyntaxError(text, e.message) : ''}`);
   }
   const counter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter: counter });
@@ -78,7 +295,7 @@ function parseJsonSource(text: string, source: string): ParsedSource {
   if (twice !== undefined) {
     throw new AppError(AppErrorCode.Validation, `${source} is not valid JSON: a key is written twice at line ${twice.linePos?.[0].line ?? '?'}, column ${twice.linePos?.[0].col ?? '?'}`);
   }
-  return { value, lineOf: doc.errors.length === 0 ? locator(doc, counter) : () => undefined };
+  return doc.errors.length === 0 ? { value, lineOf: locator(doc, counter), numbers: numberProblems(doc, counter) } : { value, lineOf: () => undefined, numbers: jsonNumberProblems(text) };
 }
 
 export function parseJsonFile(text: string, source: string): unknown {
@@ -94,7 +311,7 @@ function parseYamlSource(text: string, source: string): ParsedSource {
     throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${problem.message}`);
   }
   try {
-    return { value: doc.toJS(), lineOf: locator(doc, counter) };
+    return { value: doc.toJS(), lineOf: locator(doc, counter), numbers: numberProblems(doc, counter) };
   } catch (e) {
     // An alias expanded too often (a "billion laughs" file).
     throw new AppError(AppErrorCode.Validation, `${source} is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
@@ -102,52 +319,217 @@ function parseYamlSource(text: string, source: string): ParsedSource {
 }
 
 export function parseDocument(text: string, source: string): FlagsDocument {
-  const { value: raw, lineOf } = source.endsWith('.json') ? parseJsonSource(text, source) : parseYamlSource(text, source);
+  const checked = checkDocument(text, source);
+  if (checked.error !== undefined) {
+    throw checked.error;
+  }
+  return checked.doc;
+}
+
+/** What `checkDocument` found wrong, with the definitions that are valid on their own, if the document names its project. */
+export interface DocumentProblems {
+  readonly error: AppError;
+  /** The valid definitions, for a reference check, and the keys of the others (`kind:key`). */
+  readonly partial?: { readonly doc: FlagsDocument; readonly invalid: ReadonlySet<string> };
+}
+
+const KIND_SCHEMAS: { readonly [K in DefinitionPath]: z.ZodType<FlagsDocument[K][number]> } = {
+  segments: segmentSchema,
+  holdouts: holdoutSchema,
+  metrics: metricSchema,
+  experiments: experimentSchema,
+  flags: flagSchema,
+};
+
+/**
+ * A flags file's document, or every problem the file has that can be found without the API in one
+ * error: schema issues, numbers JSON cannot hold, and keys written twice in a list — the last also
+ * among definitions that have other problems.
+ */
+export function checkDocument(text: string, source: string): ({ doc: FlagsDocument; error?: undefined }) | (DocumentProblems & { doc?: undefined }) {
+  const { value: raw, lineOf, numbers } = source.endsWith('.json') ? parseJsonSource(text, source) : parseYamlSource(text, source);
   const at = (path: readonly PropertyKey[]): string => {
     const line = lineOf(path);
     return line === undefined ? '' : ` (line ${line})`;
   };
+  const pathText = (path: readonly PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  // Numbers that would not reach the API as written (rounded, or refused as "Invalid input").
+  const numberIssues = numbers.slice(0, MAX_NUMBER_PROBLEMS).map((n) => ({
+    path: `${n.path === undefined || n.path.length === 0 ? '(document)' : pathText(n.path)}${n.line === undefined ? '' : ` (line ${n.line})`}`,
+    message: n.message,
+  }));
+  if (numbers.length > MAX_NUMBER_PROBLEMS) {
+    numberIssues.push({ path: '(document)', message: `${numbers.length - MAX_NUMBER_PROBLEMS} more numbers like these` });
+  }
+  // Keys written twice in a list, read from the file itself: found whatever else is wrong with those definitions.
+  const rawDoc = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const duplicateIssues: { path: string; message: string }[] = [];
+  for (const kind of KINDS) {
+    const list = rawDoc[kind];
+    const seen = new Map<string, number>();
+    (Array.isArray(list) ? (list as unknown[]) : []).forEach((d, i) => {
+      const key = typeof d === 'object' && d !== null ? (d as { key?: unknown }).key : undefined;
+      if (typeof key !== 'string') {
+        return;
+      }
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, i);
+      } else {
+        duplicateIssues.push({ path: `${kind}[${i}]${at([kind, i])}`, message: `${kind} has "${key}" twice (${kind}[${first}]${at([kind, first])} and ${kind}[${i}]); keys must be unique within a list` });
+      }
+    });
+  }
   const result = documentSchema.safeParse(raw);
-  if (!result.success) {
-    // An issue of the whole document (an empty file) has no path: it is named "(document)". An
-    // unknown key's line is the key's own.
-    const issues = issuesOf(result.error).map((issue, i) => {
-      const zodIssue = result.error.issues[i]!;
+  if (result.success && numberIssues.length === 0 && duplicateIssues.length === 0) {
+    // The schema fills in a status the file left out: which experiments set one is kept apart.
+    markStatusGiven(result.data.experiments, rawDoc.experiments);
+    return { doc: result.data };
+  }
+  // An issue of the whole document (an empty file) has no path: it is named "(document)". An
+  // unknown key's line is the key's own. The schema's "Invalid input" for a number named above is left out.
+  const numberPaths = numbers.flatMap((n) => (n.path === undefined ? [] : [pathText(n.path)]));
+  const schemaIssues = (result.success ? [] : issuesOf(result.error).map((issue, i) => ({ issue, zodIssue: result.error.issues[i]! })))
+    .filter(({ issue, zodIssue }) => !(zodIssue.code === 'invalid_union' || zodIssue.code === 'invalid_type' || issue.message === 'Invalid input') || !numberPaths.some((p) => p === issue.path || p.startsWith(`${issue.path}.`) || p.startsWith(`${issue.path}[`)))
+    .map(({ issue, zodIssue }) => {
       const where = zodIssue.code === 'unrecognized_keys' ? [...zodIssue.path, ...zodIssue.keys.slice(0, 1)] : zodIssue.path;
       return { ...issue, path: `${issue.path === '' ? '(document)' : issue.path}${at(where)}` };
     });
-    throw new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  const issues = [...schemaIssues, ...numberIssues, ...duplicateIssues];
+  const error = new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  const project = keySchema.safeParse(rawDoc.project);
+  if (rawDoc.xp !== 1 || !project.success) {
+    return { error };
   }
+  // Each definition that is valid on its own (numbers aside: the API would read them rounded), for a reference check.
+  const doc: FlagsDocument = { xp: 1, project: project.data, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+  const invalid = new Set<string>();
   for (const kind of KINDS) {
-    const seen = new Map<string, number>();
-    for (const [i, d] of result.data[kind].entries()) {
-      const first = seen.get(d.key);
-      if (first !== undefined) {
-        throw new AppError(AppErrorCode.Validation, `${source}: ${kind} has "${d.key}" twice (${kind}[${first}]${at([kind, first])} and ${kind}[${i}]${at([kind, i])})`);
+    const list = rawDoc[kind];
+    const valid: unknown[] = [];
+    (Array.isArray(list) ? (list as unknown[]) : []).forEach((d, i) => {
+      const parsed = KIND_SCHEMAS[kind].safeParse(d);
+      const key = typeof d === 'object' && d !== null ? (d as { key?: unknown }).key : undefined;
+      const bad = !parsed.success || numberPaths.some((p) => p.startsWith(`${kind}[${i}]`)) || duplicateIssues.some((issue) => issue.message.startsWith(`${kind} has ${JSON.stringify(key)} twice`));
+      if (bad) {
+        if (typeof key === 'string') {
+          invalid.add(`${kind}:${key}`);
+        }
+      } else {
+        valid.push(parsed.data);
       }
-      seen.set(d.key, i);
-    }
+    });
+    (doc[kind] as unknown[]) = valid;
   }
-  // The schema fills in a status the file left out: which experiments set one is kept apart.
-  const rawExperiments = (raw as { experiments?: unknown }).experiments;
-  result.data.experiments.forEach((experiment, i) => {
+  return { error, partial: { doc, invalid } };
+}
+
+/** Marks the experiments whose file gives a status (the schema defaults it to draft otherwise). */
+function markStatusGiven(experiments: readonly Experiment[], rawExperiments: unknown): void {
+  experiments.forEach((experiment, i) => {
     const given: unknown = Array.isArray(rawExperiments) ? rawExperiments[i] : undefined;
     if (typeof given === 'object' && given !== null && 'status' in given) {
       STATUS_GIVEN.add(experiment);
     }
   });
-  return result.data;
+}
+
+/**
+ * The broken references the valid part of a document with problems would leave (checked as
+ * `planApply` checks them), leaving out those to definitions that are themselves invalid: found in
+ * the same run as the document's other problems. Undefined when there are none.
+ */
+export async function withBrokenReferences(client: XpApiClient, problems: DocumentProblems & { partial: NonNullable<DocumentProblems['partial']> }): Promise<AppError | undefined> {
+  const plan = await planApply(client, problems.partial.doc, { prune: false });
+  const invalidKeys = [...problems.partial.invalid].map((k) => `"${k.slice(k.indexOf(':') + 1)}"`);
+  const broken = plan.problems.filter((p) => !invalidKeys.some((k) => p.message.includes(k)));
+  if (broken.length === 0) {
+    return undefined;
+  }
+  const issues = [...((problems.error.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? []), ...broken.map((p) => ({ path: p.path, message: p.message }))];
+  return new AppError(AppErrorCode.Validation, `${problems.error.message}; and the valid rest would leave ${broken.length === 1 ? 'a broken reference' : `${broken.length} broken references`} (listed below)`, { issues });
 }
 
 /** Experiments of parsed documents whose file names a status (the schema defaults it to draft otherwise). */
 const STATUS_GIVEN = new WeakSet<object>();
 
+/** The field names of an object schema, or of every option of a union, in the schema's order. */
+function fieldsOf(schema: unknown): string[] {
+  const s = schema as { shape?: Record<string, unknown>; options?: readonly unknown[] };
+  if (s.shape !== undefined) {
+    return Object.keys(s.shape);
+  }
+  return Array.isArray(s.options) ? [...new Set(s.options.flatMap(fieldsOf))] : [];
+}
+
+/** `value`'s fields in the order `first` lists them, then the others as they were. */
+function ordered<T>(value: T, first: readonly string[]): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return value;
+  }
+  const entries = Object.entries(value);
+  const rank = (field: string): number => {
+    const i = first.indexOf(field);
+    return i === -1 ? first.length : i;
+  };
+  return Object.fromEntries(entries.map((e, i) => [e, i] as const).sort(([a, i], [b, j]) => rank(a[0]) - rank(b[0]) || i - j).map(([e]) => e)) as T;
+}
+
+/** The fields of each kind of definition in an export: the order the schemas (and docs) list them. */
+const DEFINITION_FIELDS: { readonly [K in DefinitionPath]: readonly string[] } = {
+  segments: fieldsOf(segmentSchema),
+  holdouts: fieldsOf(holdoutSchema),
+  metrics: fieldsOf(metricSchema),
+  experiments: fieldsOf(experimentSchema),
+  flags: fieldsOf(flagSchema),
+};
+const VARIATION_FIELDS = fieldsOf(variationSchema);
+const STATE_FIELDS = fieldsOf(flagEnvironmentSchema);
+const RULE_FIELDS = ['id', 'type', ...fieldsOf(ruleSchema)];
+const PREREQUISITE_FIELDS = fieldsOf(prerequisiteSchema);
+
+/**
+ * A stored definition with its fields in a stable, human order (the API stores them in jsonb's:
+ * shortest key first), so an export does not reshuffle a file written by hand: the schema's
+ * order, a flag's environments in the project's order, each environment's state as enabled,
+ * defaultVariation, offVariation, prerequisites, rules, and each rule's id and type first.
+ */
+function inExportOrder(kind: DefinitionPath, definition: unknown, environments: readonly string[]): unknown {
+  const top = ordered(definition, DEFINITION_FIELDS[kind]) as Record<string, unknown>;
+  if (kind !== 'flags') {
+    return top;
+  }
+  const flag = top as { variations?: unknown; environments?: unknown };
+  return {
+    ...top,
+    ...(Array.isArray(flag.variations) ? { variations: (flag.variations as unknown[]).map((v) => ordered(v, VARIATION_FIELDS)) } : {}),
+    ...(typeof flag.environments === 'object' && flag.environments !== null
+      ? {
+          environments: Object.fromEntries(
+            Object.entries(ordered(flag.environments as Record<string, unknown>, environments)).map(([env, state]) => {
+              const s = ordered(state, STATE_FIELDS) as { prerequisites?: unknown; rules?: unknown };
+              return [
+                env,
+                {
+                  ...s,
+                  ...(Array.isArray(s.prerequisites) ? { prerequisites: (s.prerequisites as unknown[]).map((p) => ordered(p, PREREQUISITE_FIELDS)) } : {}),
+                  ...(Array.isArray(s.rules) ? { rules: (s.rules as unknown[]).map((r) => ordered(r, RULE_FIELDS)) } : {}),
+                },
+              ];
+            }),
+          ),
+        }
+      : {}),
+  };
+}
+
 export async function exportDocument(client: XpApiClient, project: string): Promise<FlagsDocument> {
   const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+  const environments = (await client.environments(project)).map((e) => e.key);
   for (const kind of KINDS) {
     // Archived definitions are exported too, so `apply --prune` never deletes what export left out.
     const items = await client.listAll(project, kind, { archived: true });
-    (doc[kind] as unknown[]) = items.map((i) => i.definition);
+    (doc[kind] as unknown[]) = items.map((i) => inExportOrder(kind, i.definition, environments));
   }
   return doc;
 }
@@ -435,10 +817,46 @@ export function holdBackApprovals(plan: readonly PlannedChange[], approvalEnviro
   return { changes, proposals };
 }
 
+/** Whether a change request proposes exactly `state` for `environment` (a state the document asks for). */
+function proposesState(request: Pick<ChangeRequest, 'environment' | 'proposed'>, environment: string, state: FlagEnvironment): boolean {
+  return request.environment === environment && jsonDiff(request.proposed, state).length === 0;
+}
+
 /** The id of an open change request that already proposes this state, if any. */
 export async function openRequestProposing(client: XpApiClient, project: string, p: Proposal): Promise<string | undefined> {
   const open = await client.changeRequests(project, { status: 'open', resourceKey: p.flag, limit: 100 });
-  return open.items.find((r) => r.environment === p.environment && jsonDiff(r.proposed, p.state).length === 0)?.id;
+  return open.items.find((r) => proposesState(r, p.environment, p.state))?.id;
+}
+
+/** An open change request on a flag state of the document that proposes another state than the document asks for. */
+export interface SupersededRequest {
+  readonly id: string;
+  readonly flag: string;
+  readonly environment: string;
+  /** The proposer's user id. */
+  readonly proposedBy: string;
+}
+
+/**
+ * Open change requests that a document supersedes: for a flag and environment the document has a
+ * state for, a request proposing another one (approved, it would move the environment away from
+ * the document). Compared as `openRequestProposing` compares.
+ */
+export async function supersededRequests(client: XpApiClient, doc: Pick<FlagsDocument, 'project' | 'flags'>): Promise<SupersededRequest[]> {
+  const states = new Map(doc.flags.map((f) => [f.key, f.environments]));
+  const found: SupersededRequest[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.changeRequests(doc.project, { status: 'open', limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+    for (const r of page.items) {
+      const state = r.resourceType === 'flag' ? states.get(r.resourceKey)?.[r.environment] : undefined;
+      if (state !== undefined && !proposesState(r, r.environment, state)) {
+        found.push({ id: r.id, flag: r.resourceKey, environment: r.environment, proposedBy: r.proposedBy });
+      }
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return found;
 }
 
 /**

@@ -219,6 +219,14 @@ function describeValue(value: JsonValue): string {
   return text.length <= 200 ? text : `${text.slice(0, 197)}...`;
 }
 
+/** A variation's name: a string value as it is (no JSON quotes), other values as JSON. */
+function variationName(value: JsonValue): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    return describeValue(value);
+  }
+  return value.length <= 200 ? value : `${value.slice(0, 197)}...`;
+}
+
 interface Targeting {
   condition?: Condition;
   segments?: string[];
@@ -243,9 +251,35 @@ interface PendingExperimentRule {
 
 type PendingRule = PendingValueRule | PendingExperimentRule;
 
+/** A GrowthBook feature prerequisite: the feature is null for a user whose `parent` value fails `condition`. */
+interface Gate {
+  readonly parent: string;
+  readonly condition: unknown;
+  /** The rule it is written in, for warnings. */
+  readonly at: string;
+}
+
+/** A `parentConditions` entry with `gate: true`, else undefined. */
+function gateOf(entry: unknown): Omit<Gate, 'at'> | undefined {
+  if (!isPlainObject(entry) || entry.gate !== true || typeof entry.id !== 'string') {
+    return undefined;
+  }
+  // GrowthBook reads a missing condition as {} (always true).
+  return { parent: entry.id, condition: entry.condition ?? {} };
+}
+
+/** A rule that only holds prerequisite gates: GrowthBook serves nothing from it, only checks them. */
+function isGateOnly(rule: GbRule): boolean {
+  return (rule.parentConditions ?? []).length > 0 && rule.parentConditions!.every((c) => gateOf(c) !== undefined) && !('force' in rule) && rule.variations === undefined;
+}
+
 class Importer {
   readonly warnings: string[] = [];
   readonly flags: Flag[] = [];
+  /** The xp key of each imported feature, by GrowthBook key. */
+  private readonly imported = new Map<string, string>();
+  /** The prerequisite gates of imported features, by GrowthBook key. */
+  private readonly gates = new Map<string, Gate[]>();
   readonly experiments: Experiment[] = [];
   private readonly flagKeys = newKeys();
   private readonly experimentKeys = newKeys();
@@ -260,6 +294,8 @@ class Importer {
     private readonly environment: string,
     private readonly sticky: boolean,
     private readonly groups: ReadonlyMap<string, GroupMembers>,
+    /** Every feature of the payload, imported or not. */
+    private readonly features: Readonly<Record<string, unknown>>,
   ) {}
 
   /**
@@ -286,11 +322,17 @@ class Importer {
     }
     const ruleIds = newRuleIds();
     const pending: PendingRule[] = [];
+    // Gates of the rules before any rule that serves a value: they become the flag's prerequisites.
+    const gates: Gate[] = [];
+    let leading = true;
     (feature.rules ?? []).forEach((rule, index) => {
       const at = `${where} rule ${index}`;
       this.ruleNotes = [];
       try {
-        pending.push(this.convertRule(gbKey, rule, index, ruleIds));
+        const converted = this.convertRule(gbKey, rule, index, ruleIds, leading ? { gates, at } : undefined);
+        if (converted !== undefined) {
+          pending.push(converted);
+        }
         this.warnings.push(...this.ruleNotes.map((note) => `${at}: ${note}`));
       } catch (e) {
         if (!(e instanceof SkipRule)) {
@@ -298,11 +340,85 @@ class Importer {
         }
         this.warnings.push(`${at}: skipped: ${e.reason}`);
       }
+      leading &&= isGateOnly(rule);
     });
-    this.buildFlag(where, key, gbKey, feature.defaultValue ?? null, pending);
+    if (this.buildFlag(where, key, gbKey, feature.defaultValue ?? null, pending) && gates.length > 0) {
+      this.gates.set(gbKey, gates);
+    }
   }
 
-  private buildFlag(where: string, key: string, gbKey: string, defaultValue: JsonValue, pending: readonly PendingRule[]): void {
+  /**
+   * GrowthBook's feature prerequisites (`parentConditions` with `gate: true` — the feature is null
+   * for a user failing one) as xp prerequisites, once every flag is built: "the parent flag serves
+   * the one variation whose value the gate's condition accepts". A gate that maps to no single
+   * variation, or that xp would evaluate otherwise, is left out with a warning saying what changes.
+   */
+  resolvePrerequisites(): void {
+    for (const [gbKey, gates] of this.gates) {
+      const index = this.flags.findIndex((f) => f.key === this.imported.get(gbKey));
+      const flag = this.flags[index]!;
+      const prerequisites: { flag: string; variation: string }[] = [];
+      for (const gate of gates) {
+        const mapped = this.prerequisiteOf(gbKey, gate);
+        if (typeof mapped === 'string') {
+          this.warnings.push(
+            `${gate.at}: skipped: the prerequisite gate on feature "${gate.parent}" (${describeValue(gate.condition as JsonValue)}): ${mapped}; users failing the gate will get this flag's rules instead of null (GrowthBook blocks the feature for them)`,
+          );
+        } else if (!prerequisites.some((p) => p.flag === mapped.flag && p.variation === mapped.variation)) {
+          prerequisites.push(mapped);
+        }
+      }
+      if (prerequisites.length === 0) {
+        continue;
+      }
+      const state = flag.environments[this.environment]!;
+      const parsed = flagSchema.safeParse({ ...flag, environments: { ...flag.environments, [this.environment]: { ...state, prerequisites } } });
+      if (parsed.success) {
+        this.flags[index] = parsed.data;
+      } else {
+        this.warnings.push(`feature "${gbKey}": skipped: its prerequisite gates (${formatIssues(parsed.error).join('; ')}); users failing them will get this flag's rules instead of null`);
+      }
+    }
+  }
+
+  /** The xp prerequisite a gate is, or why it has none that serves every user the same. */
+  private prerequisiteOf(gbKey: string, gate: Gate): { flag: string; variation: string } | string {
+    const parentKey = this.imported.get(gate.parent);
+    const parent = this.flags.find((f) => f.key === parentKey);
+    if (parent === undefined) {
+      return `feature "${gate.parent}" is not ${Object.hasOwn(this.features, gate.parent) ? 'imported' : 'in the payload'}`;
+    }
+    if (this.reaches(gate.parent, gbKey)) {
+      return 'the prerequisites form a cycle, for which GrowthBook serves null';
+    }
+    const { test, problems } = compileCondition(gate.condition);
+    if (problems.length > 0) {
+      return `the condition is not valid in xp: ${problems.join('; ')}`;
+    }
+    const matching = parent.variations.filter((v) => test({ value: v.value }, {}));
+    if (matching.length !== 1) {
+      return `${matching.length === 0 ? 'none' : `${matching.length}`} of the values feature "${gate.parent}" serves satisfy it, and an xp prerequisite names exactly one variation`;
+    }
+    const variation = matching[0]!;
+    // A parent blocked by gates of its own is null in GrowthBook and serves its off variation in xp.
+    const parentState = parent.environments[this.environment];
+    if (this.gates.has(gate.parent) && test({ value: null }, {}) !== (variation.key === parentState?.offVariation)) {
+      return `feature "${gate.parent}" has prerequisite gates of its own: a user failing them gets null from it in GrowthBook and its off variation in xp, which this gate reads differently`;
+    }
+    return { flag: parent.key, variation: variation.key };
+  }
+
+  /** Whether feature `from` is gated, through prerequisites, by feature `to`. */
+  private reaches(from: string, to: string, seen = new Set<string>()): boolean {
+    if (from === to) {
+      return true;
+    }
+    seen.add(from);
+    return (this.gates.get(from) ?? []).some((g) => !seen.has(g.parent) && this.reaches(g.parent, to, seen));
+  }
+
+  /** Builds and keeps the flag; false when it is not valid in xp (a warning says why). */
+  private buildFlag(where: string, key: string, gbKey: string, defaultValue: JsonValue, pending: readonly PendingRule[]): boolean {
     const values = new Map<string, JsonValue>([[valueId(defaultValue), defaultValue]]);
     for (const rule of pending) {
       for (const v of rule.kind === 'experiment' ? rule.values : [rule.value]) {
@@ -316,7 +432,7 @@ class Importer {
     const variations = list.map((value, i) => {
       const k = variationKeys.allocate(variationKeyCandidate(value) ?? `value-${i}`, `value-${i}`);
       keyOf.set(valueId(value), k);
-      return { key: k, name: describeValue(value), value };
+      return { key: k, name: variationName(value), value };
     });
     const variationOf = (value: JsonValue): string => keyOf.get(valueId(value))!;
     const defaultVariation = variationOf(defaultValue);
@@ -346,23 +462,42 @@ class Importer {
     const parsed = flagSchema.safeParse(input);
     if (!parsed.success) {
       this.warnings.push(`${where}: skipped: ${formatIssues(parsed.error).join('; ')}`);
-      return;
+      return false;
     }
     this.flags.push(parsed.data);
+    this.imported.set(gbKey, parsed.data.key);
     for (const rule of pending) {
       if (rule.kind === 'experiment') {
         this.experiments.push(rule.experiment);
       }
     }
+    return true;
   }
 
-  private convertRule(gbKey: string, rule: GbRule, index: number, ruleIds: KeyAllocator): PendingRule {
+  /**
+   * A rule as xp's; undefined for a rule that only holds prerequisite gates, which `leading` (given
+   * while no earlier rule serves a value) collects for the flag's prerequisites.
+   */
+  private convertRule(gbKey: string, rule: GbRule, index: number, ruleIds: KeyAllocator, leading: { gates: Gate[]; at: string } | undefined): PendingRule | undefined {
     const unknown = Object.keys(rule).filter((k) => !RULE_KEYS.has(k));
     if (unknown.length > 0) {
       this.ruleNotes.push(`ignored unknown field(s) ${unknown.join(', ')}`);
     }
     if (rule.parentConditions !== undefined && rule.parentConditions.length > 0) {
-      throw new SkipRule('prerequisites (parentConditions) are conditions on another feature\'s value, which xp rules cannot express');
+      const gates = rule.parentConditions.map(gateOf);
+      if (gates.some((g) => g === undefined)) {
+        const gated = gates.some((g) => g !== undefined) ? '; its prerequisite gates are left out with it, so users failing them will get this flag\'s rules instead of null' : '';
+        throw new SkipRule(`prerequisites (parentConditions) without "gate" are conditions of this rule on another feature's value, which xp rules cannot express, so no user gets this rule's value${gated}`);
+      }
+      if (leading === undefined) {
+        throw new SkipRule(
+          'a prerequisite gate (parentConditions with "gate") after rules that serve a value: GrowthBook checks it only for users those rules leave, xp checks prerequisites before every rule; users failing the gate will get this flag\'s rules instead of null',
+        );
+      }
+      leading.gates.push(...gates.map((g) => ({ ...g!, at: leading.at })));
+      if (isGateOnly(rule)) {
+        return undefined;
+      }
     }
     if (rule.filters !== undefined && rule.filters.length > 0) {
       throw new SkipRule('filters (hash-range filters such as holdouts) have no xp equivalent');
@@ -581,7 +716,9 @@ class Importer {
       }
     }
     const inlined = this.inlineCondition(rest) as Condition;
-    const { problems } = compileCondition(inlined);
+    // Checked as xp checks a flag's rules (authoring), so that a condition xp refuses (a misspelt
+    // top-level "$savedGroups") skips this rule instead of making the whole flag invalid.
+    const { problems } = compileCondition(inlined, 'condition', { authoring: true });
     if (problems.length > 0) {
       throw new SkipRule(`the condition is not valid in xp: ${problems.join('; ')}`);
     }
@@ -781,10 +918,11 @@ export function convertGrowthBookPayload(payload: unknown, options: GrowthBookIm
   const warnings: string[] = [];
   const { features, savedGroups } = readPayload(payload, warnings);
   const groups = new Map(Object.entries(savedGroups).map(([id, entry]) => [id, groupMembers(entry)] as const));
-  const importer = new Importer(env.data, options.stickyBucketing === true, groups);
+  const importer = new Importer(env.data, options.stickyBucketing === true, groups, features);
   importer.reserveFlagKeys(Object.keys(features));
   for (const [key, feature] of Object.entries(features)) {
     importer.importFeature(key, feature);
   }
+  importer.resolvePrerequisites();
   return { flags: importer.flags, experiments: importer.experiments, segments: importer.usedSegments(), warnings: [...warnings, ...importer.warnings] };
 }

@@ -22,8 +22,8 @@ import { lockDataDir } from '../local/data-lock.js';
 import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseDocument, parseJsonFile, planApply, planError, printable, serializeDocument } from './flags-as-code.js';
-import type { FlagsDocument, Proposal } from './flags-as-code.js';
+import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
+import type { DocumentProblems, FlagsDocument, Proposal, SupersededRequest } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
 
@@ -103,7 +103,9 @@ async function mergeWithExisting(
     if (existing === undefined) {
       return flag;
     }
-    if (jsonDiff(existing.variations, flag.variations).length > 0 || existing.type !== flag.type) {
+    // Names and descriptions do not change what is served (imports before 2026-12 quoted string values' names).
+    const served = (variations: Flag['variations']): unknown => variations.map((v) => ({ key: v.key, value: v.value }));
+    if (jsonDiff(served(existing.variations), served(flag.variations)).length > 0 || existing.type !== flag.type) {
       warn(`warning: flag "${flag.key}" exists with other variations; the import replaces it, including its other environments`);
       return flag;
     }
@@ -136,6 +138,15 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   if (url.username !== '' || url.password !== '') {
     // Never repeated: the password would be on screen.
     throw new AppError('VALIDATION_FAILED', 'XP_API_URL must not hold a user name or password; the API authenticates with XP_TOKEN');
+  }
+  // "localhost:8000" parses as a URL of scheme "localhost:": a configuration error, not an API that is down.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" needs http:// or https:// in front (for example http://localhost:8000)`);
+  }
+  // The client adds /api/v1 itself (a path before it, a reverse proxy's prefix, is kept).
+  const api = /\/api(\/v1)?\/*$/.exec(url.pathname);
+  if (api !== null) {
+    throw new AppError('VALIDATION_FAILED', `XP_API_URL "${apiUrl.slice(0, 200)}" ends in ${api[0].replace(/\/+$/, '')}, which xp adds itself: drop that path (for example ${url.origin}${url.pathname.slice(0, api.index)})`);
   }
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
@@ -175,16 +186,93 @@ function apiUrlOf(env: NodeJS.ProcessEnv): string {
   return env.XP_API_URL ?? 'http://localhost:8000';
 }
 
-async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: boolean; prune: boolean; propose?: boolean; comment?: string | undefined }, print: Print): Promise<void> {
+/**
+ * A flags file's problems, and — when the API can be asked (a token is set, the project is
+ * readable) — the broken references of its valid part, so that one run names them all. Whatever
+ * the API says otherwise (unreachable, a refused token), the file's own problems are what is reported.
+ */
+async function alsoBrokenReferences(problems: DocumentProblems, env: NodeJS.ProcessEnv, project: string | undefined): Promise<AppError> {
+  if (problems.partial === undefined) {
+    return problems.error;
+  }
+  try {
+    const partial = { ...problems.partial, doc: { ...problems.partial.doc, project: project ?? problems.partial.doc.project } };
+    return (await withBrokenReferences(client(env), { ...problems, partial })) ?? problems.error;
+  } catch {
+    return problems.error;
+  }
+}
+
+/** Users' emails by id, as far as this credential may list users (else none: ids are shown). */
+async function userEmails(api: XpApiClient): Promise<Map<string, string>> {
+  const emails = new Map<string, string>();
+  try {
+    let cursor: string | undefined;
+    do {
+      const page = await api.users({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+      for (const u of page.items) {
+        emails.set(u.id, u.email);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  } catch (e) {
+    if (!(e instanceof ApiError)) {
+      throw e;
+    }
+  }
+  return emails;
+}
+
+/**
+ * Cancels the caller's open change requests the document supersedes (before anything else is
+ * written: the document no longer proposes them). One that cannot be cancelled (applied or
+ * cancelled meanwhile) is reported and the apply goes on.
+ */
+async function cancelSuperseded(api: XpApiClient, project: string, requests: readonly SupersededRequest[], print: Print, warn: Print): Promise<void> {
+  for (const r of requests) {
+    try {
+      await api.reviewChange(project, r.id, 'cancel');
+      print(`  cancelled change request ${r.id} (flag ${r.flag} in ${r.environment}): the document no longer proposes it`);
+    } catch (e) {
+      if (!(e instanceof ApiError)) {
+        throw e;
+      }
+      warn(`warning: could not cancel change request ${r.id} (flag ${r.flag} in ${r.environment}), which the document no longer proposes: ${e.message}`);
+    }
+  }
+}
+
+async function runApply(
+  api: XpApiClient,
+  doc: FlagsDocument,
+  flags: { dryRun: boolean; prune: boolean; propose?: boolean; comment?: string | undefined },
+  print: Print,
+  warn: Print = print,
+): Promise<void> {
   const plan = await planApply(api, doc, { prune: flags.prune });
   let { changes } = plan;
   let proposals: Proposal[] = [];
+  /** The caller's open change requests the document supersedes, cancelled by the apply. */
+  let ownSuperseded: SupersededRequest[] = [];
   if (flags.propose === true) {
     // The role this credential acts with in the document's project: a project role there (as /me
     // lists it, capped by the token's limit), else the organisation role within the token's limit.
-    const role = credentialRoleIn(await api.me(), doc.project);
+    const me = await api.me();
+    const role = credentialRoleIn(me, doc.project);
     const approval = (await api.environments(doc.project)).filter((e) => needsApproval(role, e)).map((e) => e.key);
     ({ changes, proposals } = holdBackApprovals(changes, approval));
+    // An open request proposing another state than the document's (the branch was revised since)
+    // would, approved, move the environment away from the document: the caller's own are cancelled,
+    // anyone else's named.
+    const superseded = await supersededRequests(api, doc);
+    ownSuperseded = superseded.filter((r) => r.proposedBy === me.id);
+    const others = superseded.filter((r) => r.proposedBy !== me.id);
+    const emails = others.length === 0 ? new Map<string, string>() : await userEmails(api);
+    for (const r of others) {
+      warn(
+        `warning: change request ${r.id} by ${emails.get(r.proposedBy) ?? `user ${r.proposedBy}`} proposes another state for flag ${r.flag} in ${r.environment} than the document; approved, it would move ${r.environment} away from the document (only its proposer can cancel it; a reviewer can reject it)`,
+      );
+    }
   }
   print(describePlan(changes, plan.ignored));
   if (plan.ignored.length > 0) {
@@ -200,10 +288,22 @@ async function runApply(api: XpApiClient, doc: FlagsDocument, flags: { dryRun: b
   if (already.length > 0) {
     print(['', `Already proposed by open change requests (${already.length}):`, ...already].join('\n'));
   }
+  if (ownSuperseded.length > 0) {
+    print(
+      [
+        '',
+        `Your open change requests the document no longer proposes, ${flags.dryRun ? 'which the apply would cancel' : 'to cancel'} (${ownSuperseded.length}):`,
+        ...ownSuperseded.map((r) => `  flag ${r.flag} in ${r.environment} (change request ${r.id})`),
+      ].join('\n'),
+    );
+  }
   // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
   const refused = planError(plan);
   if (refused !== undefined) {
     throw refused;
+  }
+  if (!flags.dryRun && ownSuperseded.length > 0) {
+    await cancelSuperseded(api, doc.project, ownSuperseded, print, warn);
   }
   if (changes.length === 0 && (proposals.length === 0 || flags.dryRun)) {
     return;
@@ -424,8 +524,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         if (file === undefined) {
           throw new AppError('VALIDATION_FAILED', 'apply needs a file');
         }
-        const doc = parseDocument(await readInput(file), file);
-        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, propose: values.propose, comment: values.comment }, print);
+        const checked = checkDocument(await readInput(file), file);
+        if (checked.error !== undefined) {
+          throw await alsoBrokenReferences(checked, env, values.project);
+        }
+        const doc = checked.doc;
+        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, propose: values.propose, comment: values.comment }, print, printError);
         return 0;
       }
       case 'import': {

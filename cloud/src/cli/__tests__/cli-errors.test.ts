@@ -45,6 +45,16 @@ describe('xp CLI errors', () => {
     expect(err).toEqual(['error: XP_API_URL "localhost 8000" is not a URL (for example http://localhost:8000)']);
   });
 
+  it('says XP_API_URL needs a scheme, and that the path /api/v1 is xp\'s to add, rather than asking whether the API runs', async () => {
+    const noScheme = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: 'localhost:8941' });
+    const withPath = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: 'http://localhost:8941/api/v1/' });
+    const behindProxy = await run(['export', '--project', 'demo'], { ...env, XP_API_URL: 'https://tools.example.com/xp/api' });
+
+    expect(noScheme).toEqual({ code: 1, out: [], err: ['error: XP_API_URL "localhost:8941" needs http:// or https:// in front (for example http://localhost:8000)'] });
+    expect(withPath).toEqual({ code: 1, out: [], err: ['error: XP_API_URL "http://localhost:8941/api/v1/" ends in /api/v1, which xp adds itself: drop that path (for example http://localhost:8941)'] });
+    expect(behindProxy.err).toEqual(['error: XP_API_URL "https://tools.example.com/xp/api" ends in /api, which xp adds itself: drop that path (for example https://tools.example.com/xp)']);
+  });
+
   it('says a GrowthBook payload is missing rather than not valid JSON, and lists an invalid one once', async () => {
     const missing = await run(['import', 'growthbook', path.join(dir, 'missing.json'), '--project', 'demo', '--environment', 'production']);
     expect(missing.code).toBe(1);

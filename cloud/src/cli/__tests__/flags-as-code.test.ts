@@ -3,7 +3,7 @@ import type { DefinitionPath, XpApiClient } from '@xp/shared';
 import { experimentSchema } from '@xp/shared';
 import { AppError } from '../../errors.js';
 import { jsonDiff } from '../../domain/json-diff.js';
-import { describePlan, holdBackApprovals, parseDocument, planApply, planError, serializeDocument } from '../flags-as-code.js';
+import { checkDocument, describePlan, exportDocument, holdBackApprovals, parseDocument, planApply, planError, serializeDocument, withBrokenReferences } from '../flags-as-code.js';
 import type { FlagsDocument, PlannedChange } from '../flags-as-code.js';
 
 const empty: FlagsDocument = { xp: 1, project: 'demo', segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
@@ -55,6 +55,51 @@ describe('serializeDocument', () => {
   });
 });
 
+describe('exportDocument', () => {
+  it('writes fields in a stable, human order, whatever order the API stores them in: environments as the project lists them', async () => {
+    // As jsonb returns them: shortest key first.
+    const stored = {
+      key: 'checkout',
+      name: 'Checkout',
+      tags: [],
+      type: 'string',
+      archived: false,
+      temporary: false,
+      variations: [{ key: 'a', value: 'a', name: 'A' }, { key: 'b', value: 'b' }],
+      environments: {
+        staging: { rules: [], enabled: true, offVariation: 'a', prerequisites: [], defaultVariation: 'a' },
+        production: {
+          rules: [{ segments: ['beta'], variation: 'b', type: 'force', id: 'beta' }],
+          enabled: false,
+          offVariation: 'a',
+          prerequisites: [{ variation: 'on', flag: 'parent' }],
+          defaultVariation: 'a',
+        },
+        development: { rules: [], enabled: true, offVariation: 'a', prerequisites: [], defaultVariation: 'b' },
+      },
+      description: 'x',
+    };
+    const api = {
+      listAll: (_project: string, kind: DefinitionPath) => Promise.resolve(kind === 'flags' ? [{ key: stored.key, version: 1, archived: false, definition: stored }] : []),
+      environments: () => Promise.resolve([{ key: 'development' }, { key: 'staging' }, { key: 'production' }]),
+    } as unknown as XpApiClient;
+
+    const doc = await exportDocument(api, 'demo');
+    const flag = doc.flags[0]!;
+
+    expect(Object.keys(flag)).toEqual(['key', 'name', 'description', 'type', 'variations', 'tags', 'temporary', 'archived', 'environments']);
+    expect(flag.variations.map((v) => Object.keys(v))).toEqual([['key', 'name', 'value'], ['key', 'value']]);
+    expect(Object.keys(flag.environments)).toEqual(['development', 'staging', 'production']);
+    expect(Object.keys(flag.environments.production!)).toEqual(['enabled', 'defaultVariation', 'offVariation', 'prerequisites', 'rules']);
+    expect(Object.keys(flag.environments.production!.rules[0]!)).toEqual(['id', 'type', 'segments', 'variation']);
+    expect(Object.keys(flag.environments.production!.prerequisites[0]!)).toEqual(['flag', 'variation']);
+    expect(jsonDiff(flag, stored)).toEqual([]);
+    const yaml = serializeDocument(doc, 'yaml');
+    expect(yaml.indexOf('development:')).toBeLessThan(yaml.indexOf('staging:'));
+    expect(yaml.indexOf('staging:')).toBeLessThan(yaml.indexOf('production:'));
+  });
+});
+
 describe('parseDocument', () => {
   it('names the line of each problem in a YAML and a JSON file', () => {
     const yaml = ['xp: 1', 'project: demo', 'flags:', '  - key: a', '    name: A', '    type: boolean', '    colour: red', '    variations:', '      - key: "on"', '        value: "true"', ''].join('\n');
@@ -79,6 +124,110 @@ describe('parseDocument', () => {
     const text = 'xp: 1\nproject: demo\nsegments:\n  - key: s\n    name: S\n    type: ids\n    values: [!custom a]\n';
 
     expect(() => parseDocument(text, 'flags.yaml')).toThrow(/^flags\.yaml is not valid YAML: Unresolved tag: !custom at line 7, column 14/);
+  });
+
+  it('names the line and column of a JSON syntax error, with the line and a caret under the column', () => {
+    const comma = ['{', ' "xp": 1,', ' "project": "demo",', ' "flags": [', '  {"key": "a",}', ' ]', '}'].join('\n');
+    // Node's JSON.parse gives no position at all for an unexpected token.
+    const token = ['{', '  "xp": 1,', '  "project": x', '}'].join('\n');
+
+    expect(() => parseDocument(comma, 'syn.json')).toThrow(new AppError('VALIDATION_FAILED', 'syn.json is not valid JSON: Expected double-quoted property name at line 5, column 15:\n\n  {"key": "a",}\n              ^\n'));
+    expect(() => parseDocument(token, 'tok.json')).toThrow(new AppError('VALIDATION_FAILED', 'tok.json is not valid JSON: Unexpected token \'x\' at line 3, column 14:\n\n  "project": x\n             ^\n'));
+  });
+
+  it('refuses integers beyond 2^53 - 1 and numbers that are not finite, with their paths and lines, in YAML and JSON', () => {
+    const yaml = [
+      'xp: 1',
+      'project: demo',
+      'flags:',
+      '  - key: ids',
+      '    name: Ids',
+      '    type: json',
+      '    variations:',
+      '      - { key: a, value: { n: 9007199254740993, ok: 9007199254740991, s: "12345678901234567890" } }',
+      '      - { key: b, value: [1] }',
+      '  - key: big',
+      '    name: Big',
+      '    type: number',
+      '    variations:',
+      '      - key: a',
+      '        value: 12345678901234567890',
+      '      - key: b',
+      '        value: 1e400',
+      '',
+    ].join('\n');
+    const json = [
+      '{"xp": 1, "project": "demo", "flags": [',
+      ' {"key": "ids", "name": "Ids", "type": "json", "variations": [',
+      '  {"key": "a", "value": {"n": 9007199254740993, "ok": 9007199254740991, "s": "12345678901234567890"}},',
+      '  {"key": "b", "value": [1]}]},',
+      ' {"key": "big", "name": "Big", "type": "number", "variations": [',
+      '  {"key": "a", "value": 12345678901234567890},',
+      '  {"key": "b", "value": 1e400}]}',
+      ']}',
+    ].join('\n');
+    const beyond = (n: string, stored: string): string => `${n} is an integer beyond 2^53 − 1 that JSON numbers cannot hold exactly (it would be stored as ${stored}); write it as a string`;
+    const infinite = '1e400 is not a finite number (too large for a JSON number); write a finite number, or a string';
+    const issues = (text: string, file: string): unknown => {
+      try {
+        parseDocument(text, file);
+        return undefined;
+      } catch (e) {
+        return ((e as AppError).details as { issues: unknown }).issues;
+      }
+    };
+
+    expect(issues(yaml, 'flags.yaml')).toEqual([
+      { path: 'flags[0].variations[0].value.n (line 8)', message: beyond('9007199254740993', '9007199254740992') },
+      { path: 'flags[1].variations[0].value (line 15)', message: beyond('12345678901234567890', '12345678901234567000') },
+      { path: 'flags[1].variations[1].value (line 17)', message: infinite },
+    ]);
+    expect(issues(json, 'flags.json')).toEqual([
+      { path: 'flags[0].variations[0].value.n (line 3)', message: beyond('9007199254740993', '9007199254740992') },
+      { path: 'flags[1].variations[0].value (line 6)', message: beyond('12345678901234567890', '12345678901234567000') },
+      { path: 'flags[1].variations[1].value (line 7)', message: infinite },
+    ]);
+  });
+});
+
+describe('checkDocument and withBrokenReferences: every problem of a file in one run', () => {
+  const boolean = ['    type: boolean', '    variations:', '      - { key: "off", value: false }', '      - { key: "on", value: true }'];
+  const yaml = [
+    'xp: 1',
+    'project: demo',
+    'flags:',
+    '  - key: a',
+    '    name: A',
+    ...boolean,
+    '    environments:',
+    '      development: { enabled: true, defaultVariation: "off", offVariation: "off", rules: [{ id: r, type: rollout, coverage: 1.5, variation: "on" }] }',
+    '  - key: a',
+    '    name: A again',
+    ...boolean,
+    '  - key: c',
+    '    name: C',
+    ...boolean,
+    '    environments:',
+    '      development: { enabled: true, defaultVariation: "off", offVariation: "off", prerequisites: [{ flag: a, variation: "on" }] }',
+    '      prodution: { enabled: true, defaultVariation: "off", offVariation: "off" }',
+    '',
+  ].join('\n');
+
+  it('names a schema issue and a key written twice together, and the broken references of the valid rest, but none to the invalid definitions', async () => {
+    const checked = checkDocument(yaml, 'flags.yaml');
+    if (checked.error === undefined || checked.partial === undefined) {
+      throw new Error('expected problems, and the valid rest');
+    }
+
+    expect(checked.error.message).toBe(
+      'flags.yaml: flags[0].environments.development.rules[0].coverage (line 11): must be between 0 and 1; flags[1] (line 12): flags has "a" twice (flags[0] (line 4) and flags[1]); keys must be unique within a list',
+    );
+    expect(checked.partial.doc.flags.map((f) => f.key)).toEqual(['c']);
+    const withReferences = await withBrokenReferences(fakeApi({}), { error: checked.error, partial: checked.partial });
+    expect(withReferences?.message).toBe(`${checked.error.message}; and the valid rest would leave a broken reference (listed below)`);
+    const issues = (withReferences?.details as { issues: { path: string; message: string }[] }).issues;
+    expect(issues).toHaveLength(3);
+    expect(issues[2]).toMatchObject({ path: 'flags.c.environments.prodution', message: expect.stringContaining('unknown environment "prodution"') as unknown });
   });
 });
 

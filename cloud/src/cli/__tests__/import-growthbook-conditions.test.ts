@@ -4,7 +4,7 @@ import { convertGrowthBookPayload } from '../import-growthbook.js';
 /**
  * GrowthBook conditions that xp refuses when authored (a "$" attribute, an operand the evaluator
  * would misread): the import leaves them out with a warning naming the feature (or the experiment
- * rule) and the offending key, never an error for the whole payload.
+ * rule) and the offending key, never an error for the whole payload; the feature's other rules are kept.
  */
 describe('xp import growthbook: conditions xp refuses when saved', () => {
   const payload = {
@@ -25,16 +25,18 @@ describe('xp import growthbook: conditions xp refuses when saved', () => {
     },
   };
 
-  it('skips a flag whose value rule has such a condition, and an experiment rule with one, naming the key', () => {
+  it('skips the rule with such a condition, not its whole flag, and an experiment rule with one, naming the key', () => {
     const result = convertGrowthBookPayload(payload, { environment: 'production' });
 
-    expect(result.flags.map((f) => f.key)).toEqual(['exists', 'fine']);
+    expect(result.flags.map((f) => f.key)).toEqual(['typo', 'version', 'exists', 'fine']);
+    expect(result.flags.find((f) => f.key === 'typo')?.environments.production?.rules.map((r) => r.condition)).toEqual([{ country: 'US' }]);
+    expect(result.flags.find((f) => f.key === 'version')?.environments.production?.rules).toEqual([]);
     expect(result.flags.find((f) => f.key === 'exists')?.environments.production?.rules).toEqual([]);
     expect(result.experiments).toEqual([]);
     expect(result.warnings).toEqual([
-      'feature "typo": skipped: environments.production.rules[0].condition: condition.$xor: "$xor" is not an operator; use $and, $or, $nor or $not, or an attribute name without "$"',
-      'feature "version": skipped: environments.production.rules[0].condition: condition.appVersion.$vgt: must be a version string such as "2.0.0", not 2',
-      'feature "exists" rule 0: skipped: the experiment is not valid in xp: condition: condition.beta.$exists: must be true or false, not "yes": write {"$exists": true} for "has a value" or {"$exists": false} for "missing"',
+      'feature "typo" rule 0: skipped: the condition is not valid in xp: condition.$xor: "$xor" is not an operator; use $and, $or, $nor or $not, or an attribute name without "$"',
+      'feature "version" rule 0: skipped: the condition is not valid in xp: condition.appVersion.$vgt: must be a version string such as "2.0.0", not 2',
+      'feature "exists" rule 0: skipped: the condition is not valid in xp: condition.beta.$exists: must be true or false, not "yes": write {"$exists": true} for "has a value" or {"$exists": false} for "missing"',
     ]);
   });
 });

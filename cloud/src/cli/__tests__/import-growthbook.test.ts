@@ -305,6 +305,10 @@ describe('convertGrowthBookPayload: identical assignments', () => {
     ]);
     expect(flag('config-blob').variations.map((v) => v.value)).toEqual([null, { limits: { seats: 500 }, sso: true }]);
     expect(flag('welcome-copy').variations.map((v) => v.key)).toEqual(['Welcome-', 'Hi-there-VIP-', 'Hello-early-bird']);
+    // Names: a string value as written (no JSON quotes), other values as JSON.
+    expect(flag('welcome-copy').variations.map((v) => v.name)).toEqual(['Welcome!', 'Hi there, VIP!', 'Hello, early bird']);
+    expect(flag('dark-mode').variations.map((v) => v.name)).toEqual(['false', 'true']);
+    expect(flag('config-blob').variations.map((v) => v.name)).toEqual(['null', '{"limits":{"seats":500},"sso":true}']);
     const state = flag('dark-mode').environments[ENV]!;
     expect(state).toMatchObject({ enabled: true, defaultVariation: 'false', offVariation: 'false' });
     expect(state.rules).toEqual([
@@ -409,6 +413,8 @@ describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
     ['weights adding up to 0.99', { variations: ['x', 'y'], weights: [0.5, 0.49], hashVersion: 2 }, 'xp normalises them, which would move 1.02% of units (102 of 10000 hash buckets)'],
     ['an unknown operator', { force: 'y', condition: { age: { $near: 3 } } }, 'not valid in xp'],
     ['an invalid regex', { force: 'y', condition: { email: { $regex: '(' } } }, 'not valid in xp'],
+    ['a misspelt top-level operator', { force: 'y', condition: { $savedGroups: ['grp_staff'] } }, 'condition.$savedGroups: "$savedGroups" is not an operator'],
+    ['a misspelt top-level operator in an experiment', { variations: ['x', 'y'], condition: { $xor: [{ plan: 'pro' }] } }, 'condition.$xor: "$xor" is not an operator'],
     ['a condition saved group', { force: 'y', condition: { id: { $inGroup: 'grp_cond' } } }, 'not an ID list'],
     ['no variations', { key: 'e' }, 'neither force nor variations'],
     ['minBucketVersion above bucketVersion', { variations: ['x', 'y'], bucketVersion: 1, minBucketVersion: 2 }, 'exceeds bucketVersion'],
@@ -519,6 +525,96 @@ describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
     const result = convertGrowthBookPayload({ features: { defaultValue: true }, other: { defaultValue: false } }, { environment: ENV });
 
     expect(result.flags.map((f) => f.key)).toEqual(['features', 'other']);
+  });
+});
+
+describe('convertGrowthBookPayload: feature prerequisites (gates)', () => {
+  /** GrowthBook's value and xp's for every user; GrowthBook's null for a failed gate is xp's off variation (cli.md says so). */
+  function gated(features: Features, users: readonly Attributes[]): { result: GrowthBookImportResult; mismatches: string[]; blocked: Map<string, number> } {
+    const result = convertGrowthBookPayload({ features }, { environment: ENV });
+    const ruleset = compileRuleset({ environment: ENV, version: 1, flags: result.flags, experiments: result.experiments, segments: result.segments });
+    const mismatches: string[] = [];
+    const blocked = new Map<string, number>();
+    for (const attributes of users) {
+      const gb = new GrowthBook({ features: features as Record<string, FeatureDefinition>, attributes });
+      for (const flag of result.flags) {
+        const expected = gb.evalFeature(flag.key);
+        const actual = evaluateFlag(ruleset, flag.key, { attributes });
+        const off = flag.environments[ENV]!.offVariation;
+        const same =
+          expected.source === 'prerequisite'
+            ? actual.reason === 'PREREQUISITE_FAILED' && actual.variationKey === off
+            : actual.reason !== 'PREREQUISITE_FAILED' && isDeepStrictEqual(expected.value, actual.value);
+        if (expected.source === 'prerequisite') {
+          blocked.set(flag.key, (blocked.get(flag.key) ?? 0) + 1);
+        }
+        if (!same) {
+          mismatches.push(`${flag.key} ${JSON.stringify(attributes)}: GrowthBook ${JSON.stringify(expected.value)} (${expected.source}), xp ${JSON.stringify(actual.value)} (${actual.reason})`);
+        }
+      }
+      gb.destroy();
+    }
+    return { result, mismatches, blocked };
+  }
+
+  it('imports a gate on another feature\'s value as a prerequisite: users passing it get the same values, users failing it the off variation where GrowthBook serves null', () => {
+    // prepare: how GrowthBook serialises feature prerequisites (the tester's gate.json, and an $eq and a two-gate variant).
+    const features: Features = {
+      'child-flag': {
+        defaultValue: 'new',
+        rules: [{ id: 'fr_gate', parentConditions: [{ id: 'parent-flag', condition: { value: true }, gate: true }] }, { id: 'fr_x', condition: { country: 'US' }, force: 'us' }],
+      },
+      'parent-flag': { defaultValue: false, rules: [{ id: 'fr_p', force: true, coverage: 0.5, hashAttribute: 'id' }] },
+      mode: { defaultValue: 'a', rules: [{ force: 'b', condition: { plan: 'pro' } }, { force: 'c', condition: { plan: 'enterprise' } }] },
+      'two-gates': {
+        defaultValue: 1,
+        rules: [
+          { parentConditions: [{ id: 'mode', condition: { value: { $eq: 'b' } }, gate: true }] },
+          { parentConditions: [{ id: 'parent-flag', condition: { value: true }, gate: true }], force: 2, coverage: 0.5 },
+          { force: 3, condition: { beta: true } },
+        ],
+      },
+    };
+
+    // act
+    const { result, mismatches, blocked } = gated(features, USERS);
+
+    // assert
+    expect(result.warnings).toEqual([]);
+    const prerequisites = Object.fromEntries(result.flags.map((f) => [f.key, f.environments[ENV]!.prerequisites]));
+    expect(prerequisites).toEqual({
+      'child-flag': [{ flag: 'parent-flag', variation: 'true' }],
+      'parent-flag': [],
+      mode: [],
+      'two-gates': [
+        { flag: 'mode', variation: 'b' },
+        { flag: 'parent-flag', variation: 'true' },
+      ],
+    });
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(blocked.get('child-flag')).toBeGreaterThan(500);
+    expect(USERS.length - (blocked.get('child-flag') ?? 0)).toBeGreaterThan(500);
+    expect(blocked.get('two-gates')).toBeGreaterThan(500);
+    expectValid(result);
+  });
+
+  it.each([
+    ['after a rule that serves a value', [{ force: 'x', condition: { plan: 'pro' } }, { parentConditions: [{ id: 'parent', condition: { value: true }, gate: true }] }], 'after rules that serve a value'],
+    ['on a feature not in the payload', [{ parentConditions: [{ id: 'missing', condition: { value: true }, gate: true }] }], 'feature "missing" is not in the payload'],
+    ['satisfied by more than one value', [{ parentConditions: [{ id: 'parent', condition: { value: { $exists: true } }, gate: true }] }], '2 of the values feature "parent" serves satisfy it'],
+    ['satisfied by no value', [{ parentConditions: [{ id: 'parent', condition: { value: 'maybe' }, gate: true }] }], 'none of the values feature "parent" serves satisfy it'],
+    ['on itself', [{ parentConditions: [{ id: 'f', condition: { value: 'x' }, gate: true }] }], 'cycle'],
+  ] as const)('keeps skipping a gate %s, saying what changes for users', (_, rules, reason) => {
+    const features: Features = { parent: { defaultValue: false, rules: [{ force: true, coverage: 0.5 }] }, f: { defaultValue: 'x', rules: [...rules] } };
+
+    const result = convertGrowthBookPayload({ features }, { environment: ENV });
+
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/^feature "f" rule \d: skipped: /);
+    expect(result.warnings[0]).toContain(reason);
+    expect(result.warnings[0]).toContain("users failing the gate will get this flag's rules instead of null");
+    expect(result.flags.find((f) => f.key === 'f')!.environments[ENV]!.prerequisites).toEqual([]);
+    expectValid(result);
   });
 });
 

@@ -1,0 +1,136 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { XpApiClient } from '@xp/shared';
+import { silentLogger } from '../../domain/context.js';
+import { configFromEnv, startLocalStack } from '../../local/stack.js';
+import type { LocalStack } from '../../local/stack.js';
+import { main } from '../xp.js';
+
+const PASSWORD = 'apply propose test passphrase';
+
+describe('xp apply --propose and xp import against a local platform', () => {
+  let dir: string;
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'xp-propose-'));
+    stack = await startLocalStack(configFromEnv({ XP_DATA_DIR: dir, XP_API_PORT: '0', XP_CONSOLE_PORT: '0', XP_ADMIN_EMAIL: 'owner@example.com', XP_ADMIN_PASSWORD: PASSWORD, XP_DEMO: '0' }), {
+      logger: silentLogger,
+      print: () => undefined,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, env, (l) => out.push(l), (l) => err.push(l));
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('cancels the caller\'s request a revised file no longer proposes (a dry run says it would), and names anyone else\'s', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const ownerToken = (await api.login('owner@example.com', PASSWORD)).token;
+    const owner = api.withToken(ownerToken);
+    const res = await fetch(`${stack.apiUrl}/api/v1/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'editor@example.com', name: 'Editor', role: 'editor' }),
+    });
+    expect(res.status).toBe(201);
+    const { initialPassword } = (await res.json()) as { initialPassword: string };
+    await api.login('editor@example.com', initialPassword, PASSWORD);
+    const editorToken = (await api.login('editor@example.com', PASSWORD)).token;
+    const editor = api.withToken(editorToken);
+    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: editorToken };
+
+    // p2: the project as it is; p1: the branch's first version, which turns new-checkout around in production.
+    const p2 = path.join(dir, 'p2.yaml');
+    const p1 = path.join(dir, 'p1.yaml');
+    expect((await run(['export', '--project', 'demo', '--out', p2], asEditor)).code).toBe(0);
+    const doc = YAML.parse(await readFile(p2, 'utf8'));
+    const flag = doc.flags.find((f: { key: string }) => f.key === 'new-checkout');
+    flag.environments.production.enabled = !flag.environments.production.enabled;
+    await writeFile(p1, YAML.stringify(doc));
+    expect(await run(['apply', p1, '--propose'], asEditor)).toMatchObject({ code: 0, err: '' });
+    const [request] = (await editor.changeRequests('demo', { status: 'open', resourceKey: 'new-checkout' })).items;
+    expect(request).toBeDefined();
+    const id = request!.id;
+
+    // The branch is revised back: the request now proposes what the document does not.
+    const dryRun = await run(['apply', p2, '--propose', '--dry-run'], asEditor);
+    expect(dryRun).toMatchObject({ code: 0, err: '' });
+    expect(dryRun.out).toContain(`Your open change requests the document no longer proposes, which the apply would cancel (1):\n  flag new-checkout in production (change request ${id})`);
+    expect((await editor.changeRequests('demo', { status: 'open', resourceKey: 'new-checkout' })).items.map((r) => r.id)).toEqual([id]);
+
+    const applied = await run(['apply', p2, '--propose'], asEditor);
+    expect(applied).toMatchObject({ code: 0, err: '' });
+    expect(applied.out).toContain(`  cancelled change request ${id} (flag new-checkout in production): the document no longer proposes it`);
+    expect((await editor.changeRequests('demo', { status: 'open', resourceKey: 'new-checkout' })).items).toEqual([]);
+    expect((await editor.changeRequests('demo', { status: 'cancelled', resourceKey: 'new-checkout' })).items.map((r) => r.id)).toEqual([id]);
+
+    // Someone else's request is not the caller's to cancel: it is named, with its proposer, and left open.
+    const current = await owner.get('demo', 'flags', 'new-checkout');
+    const production = current.definition.environments.production!;
+    const theirs = await owner.proposeChange('demo', { resourceKey: 'new-checkout', environment: 'production', state: { ...production, enabled: !production.enabled }, baseVersion: current.version });
+    const again = await run(['apply', p2, '--propose'], asEditor);
+    expect(again.code).toBe(0);
+    expect(again.err).toMatch(new RegExp(`^warning: change request ${theirs.id} by (owner@example\\.com|user \\S+) proposes another state for flag new-checkout in production than the document`));
+    expect(again.out).not.toContain('cancelled');
+    expect((await owner.changeRequests('demo', { status: 'open', resourceKey: 'new-checkout' })).items.map((r) => r.id)).toEqual([theirs.id]);
+  }, 60_000);
+
+  it('names a file\'s schema issues and the broken references of its valid rest in one run', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };
+    const file = path.join(dir, 'bad.yaml');
+    const variations = [{ key: 'off', value: false }, { key: 'on', value: true }];
+    await writeFile(
+      file,
+      YAML.stringify({
+        xp: 1,
+        project: 'demo',
+        flags: [
+          { key: 'broken', name: 'Broken', type: 'boolean', variations, environments: { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'r', type: 'rollout', coverage: 1.5, variation: 'on' }] } } },
+          { key: 'typo', name: 'Typo', type: 'boolean', variations, environments: { prodution: { enabled: true, defaultVariation: 'off', offVariation: 'off' } } },
+        ],
+      }),
+    );
+
+    const result = await run(['apply', file, '--dry-run'], env);
+
+    expect(result.code).toBe(1);
+    expect(result.err.split('\n')).toEqual([
+      `error: ${file}: flags[0].environments.development.rules[0].coverage (line 20): must be between 0 and 1; and the valid rest would leave a broken reference (listed below)`,
+      '  flags.typo.environments.prodution: unknown environment "prodution"; the project has "development", "staging", "production"',
+    ]);
+  }, 60_000);
+
+  it('keeps the other environments of a flag an earlier import made, though variations are now named without JSON quotes', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const token = (await api.login('owner@example.com', PASSWORD)).token;
+    const owner = api.withToken(token);
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    // As an import before names lost their quotes left it, in staging.
+    const earlier = path.join(dir, 'earlier.yaml');
+    const variations = [{ key: 'a', name: '"a"', value: 'a' }, { key: 'b', name: '"b"', value: 'b' }];
+    await writeFile(earlier, YAML.stringify({ xp: 1, project: 'demo', flags: [{ key: 'mode', name: 'mode', type: 'string', variations, environments: { staging: { enabled: true, defaultVariation: 'b', offVariation: 'b' } } }] }));
+    expect((await run(['apply', earlier], env)).code).toBe(0);
+    const payload = path.join(dir, 'features.json');
+    await writeFile(payload, JSON.stringify({ features: { mode: { defaultValue: 'a', rules: [{ force: 'b', condition: { plan: 'pro' } }] } } }));
+
+    const imported = await run(['import', 'growthbook', payload, '--project', 'demo', '--environment', 'production'], env);
+
+    expect(imported).toMatchObject({ code: 0, err: '' });
+    const flag = (await owner.get('demo', 'flags', 'mode')).definition;
+    expect(flag.variations.map((v) => v.name)).toEqual(['a', 'b']);
+    expect(Object.keys(flag.environments).sort()).toEqual(['production', 'staging']);
+    expect(flag.environments.staging?.defaultVariation).toBe('b');
+  }, 60_000);
+});

@@ -601,6 +601,8 @@ export class AccountService {
       } else {
         await projectRoles.set(tx, id, project.id, role);
       }
+      // The user's view (and ETag) shows their project roles: a write based on the view before this one must not pass.
+      await users.touch(tx, id);
       await record(tx, actor, {
         projectId: project.id,
         action: role === undefined ? 'user.project-role-removed' : 'user.project-role-set',

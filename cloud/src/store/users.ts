@@ -153,6 +153,11 @@ export const users = {
    * next login (true for a password an administrator set, false once the user chose their own);
    * without it the flag is left as it is (a rehash of the same password).
    */
+  /** A new version for a change to what the user's view shows outside its own row (their project roles). */
+  async touch(db: Queryable, id: string): Promise<void> {
+    await db.query('UPDATE users SET version = version + 1, updated_at = now() WHERE id = $1', [id]);
+  },
+
   async setPassword(db: Queryable, id: string, passwordHash: string, changeRequired?: boolean): Promise<void> {
     await db.query(
       'UPDATE users SET password_hash = $2, password_change_required = COALESCE($3, password_change_required), version = version + 1, updated_at = now() WHERE id = $1',

@@ -147,6 +147,18 @@ describe('per-project roles', () => {
     expect(noBody.status).toBe(400);
   });
 
+  it("gives the user a new version (ETag) when a project role changes, so a write based on the view before it is refused", async () => {
+    const before = await requestAs(p, owner, 'GET', `/api/v1/users/${ids.eddie!}`);
+    await roleIn(admin, 'eddie', 'beta', 'analyst');
+    const after = await requestAs(p, owner, 'GET', `/api/v1/users/${ids.eddie!}`);
+    const stale = await requestAs(p, owner, 'PATCH', `/api/v1/users/${ids.eddie!}`, { name: 'Eddie' }, before.body.version as number);
+    await roleIn(admin, 'eddie', 'beta', 'viewer');
+
+    expect(after.body.version).toBe(before.body.version + 1);
+    expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
+    expect(stale.status).toBe(409);
+  });
+
   it('lists project roles in GET /users and GET /me', async () => {
     const list = (await must(admin, 'GET', '/api/v1/users?q=example')) as { items: { email: string; projectRoles: ProjectRoleView[] }[] };
     const me = (await must(sessions.vic!, 'GET', '/api/v1/me')) as { role: string; projectRoles: ProjectRoleView[]; access: { role: string } };

@@ -228,6 +228,12 @@ function checkStrings(values: Record<string, string>, where: string): void {
 export interface MountOptions {
   /** Proxies whose X-Forwarded-For names the client (see client-ip.ts). Default none. */
   readonly trustedProxies?: TrustedProxies | undefined;
+  /**
+   * For a token limited to some projects: throws 404 unless the project (by key) is one of them.
+   * Checked before the permission and the request's validation, so that their answers (403, 400)
+   * do not tell such a token which other projects exist, or its user's role there.
+   */
+  readonly projectInScope?: ((actor: Actor, projectKey: string) => Promise<void>) | undefined;
 }
 
 /** The prefix of every route that acts in one project: its requests act with the user's role in it. */
@@ -250,6 +256,9 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
           throw new AppError(AppErrorCode.Internal, 'route declares no permission');
         }
         noteUser(c, actor.userId);
+        if (inProject && actor.projectIds !== undefined) {
+          await options.projectInScope?.(actor, c.req.param('project') ?? '');
+        }
         assertCan(actor, spec.permission);
       }
       checkPercentEncoding(c.req.path);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Services } from '../domain/services.js';
+import { projectFor } from '../domain/definitions.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { AnyRoute } from './api.js';
 import { mount } from './api.js';
@@ -114,7 +115,12 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     }
     return c.body(await readFile(path.join(assetsDir, file)), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=3600' });
   });
-  mount(app, routes, (token, client) => services.accounts.authenticate(token, client), { trustedProxies: options.trustedProxies });
+  mount(app, routes, (token, client) => services.accounts.authenticate(token, client), {
+    trustedProxies: options.trustedProxies,
+    projectInScope: async (actor, key) => {
+      await projectFor(services.deps.db, actor, key);
+    },
+  });
   if (services.deps.events !== undefined) {
     if (options.sdkMetrics !== undefined) {
       app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));

@@ -93,6 +93,13 @@ describe('scoped personal access tokens', () => {
       const hidden = await requestAs(p, token, 'GET', path);
       expect([path, hidden.status, hidden.body.error.message]).toEqual([path, 404, 'project "demo" not found']);
     }
+    // Not by a refused permission or body either: a write to a project out of its reach, existing
+    // or not, is answered alike, before the role (a viewer token) or the body is looked at.
+    const { token: viewerToken } = await mint(admin, { name: 'shop viewer', role: 'viewer', projects: ['shop'] });
+    for (const [who, project] of [[viewerToken, 'demo'], [viewerToken, 'nope'], [token, 'demo'], [token, 'nope']] as const) {
+      const write = await requestAs(p, who, 'POST', `/api/v1/projects/${project}/flags`, { key: 42 });
+      expect([project, write.status, write.body.error.message]).toEqual([project, 404, `project "${project}" not found`]);
+    }
     const created = await requestAs(p, token, 'POST', '/api/v1/projects', { key: 'other', name: 'Other' });
     expect([created.status, created.body.error.message]).toEqual([403, 'this access token is limited to some projects, so it cannot create one; use a token for every project']);
     const invite = await requestAs(p, token, 'POST', '/api/v1/users', { email: 'x@example.com', name: 'X', role: 'viewer', password: 'viewer passphrase 2026' });

@@ -4,6 +4,7 @@ import { Permission, assertCan } from '../auth/permissions.js';
 import type { CodeRefRow } from '../store/code-refs.js';
 import { countCodeRefs, listCodeRefs, replaceCodeRefs } from '../store/code-refs.js';
 import type { Actor, Deps } from './context.js';
+import { record } from './audit-trail.js';
 import { projectFor } from './definitions.js';
 
 /** A git commit id, full or abbreviated (at least 7 characters), as `git rev-parse` prints it. */
@@ -23,7 +24,11 @@ export const codeRefSchema = z.strictObject({
     .string()
     .min(1)
     .max(CODE_REFS_LIMITS.path)
-    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be relative to the repository root, without ".."'),
+    // One spelling per file, so a later upload (scoped or not) replaces it: "src/a.ts", never "./src/a.ts", "src//a.ts" or "src\\a.ts".
+    .refine(
+      (p) => !p.includes('\\') && !/^[A-Za-z]:/.test(p) && p.split('/').every((part) => part !== '' && part !== '.' && part !== '..'),
+      'must be relative to the repository root with "/" between folders, without a leading "/", empty, "." or ".." parts, backslashes or a drive letter',
+    ),
   line: z.number().int().min(1).max(10_000_000),
   column: z.number().int().min(1).max(1_000_000),
   snippet: z.string().max(CODE_REFS_LIMITS.snippet, `must be at most ${CODE_REFS_LIMITS.snippet} characters`),
@@ -88,7 +93,17 @@ export async function uploadCodeRefs(deps: Pick<Deps, 'db' | 'now'>, actor: Acto
   return deps.db.withTransaction(async (tx) => {
     const { replaced } = await replaceCodeRefs(tx, target, body.references);
     const stored = await countCodeRefs(tx, project.id, body.repository, body.branch);
-    return { repository: body.repository, branch: body.branch, stored, replaced, flags: new Set(body.references.map((r) => r.flagKey)).size };
+    const summary = { repository: body.repository, branch: body.branch, stored, replaced, flags: new Set(body.references.map((r) => r.flagKey)).size };
+    // An upload deletes what it replaces: who did it, and how much, is on record.
+    await record(tx, actor, {
+      projectId: project.id,
+      action: 'code-refs.uploaded',
+      resourceType: 'code-refs',
+      resourceKey: `${body.repository}@${body.branch}`,
+      before: undefined,
+      after: { ...summary, uploaded: body.references.length, ...(body.scope === undefined ? {} : { scope: body.scope }), ...(body.commit === undefined ? {} : { commit: body.commit }) },
+    });
+    return summary;
   });
 }
 

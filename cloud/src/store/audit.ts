@@ -7,7 +7,7 @@ import { iso } from './rows.js';
  * Every resource type the audit log records (`record` accepts no other), so a filter on another
  * one is a mistake to report rather than an empty answer.
  */
-export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook'] as const;
+export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook', 'code-refs'] as const;
 export type AuditResourceType = (typeof AUDIT_RESOURCE_TYPES)[number];
 
 /** One change: who, when, what (a JSON diff), through which client. */

@@ -16,6 +16,7 @@ export const WEBHOOK_EVENTS = {
   project: ['created', 'updated'],
   rulesets: ['republished'],
   webhook: ['created', 'updated', 'secret-rotated', 'deleted'],
+  'code-refs': ['uploaded'],
 } as const satisfies Readonly<Record<string, readonly string[]>>;
 
 export type WebhookResourceType = keyof typeof WEBHOOK_EVENTS;

@@ -40,6 +40,13 @@ describe.each([
     ]);
     const nav = await p.request('GET', `${PATH}?flag=new-nav`, { token });
     expect(nav.body).toEqual({ references: [] });
+    // Each upload is audited: who replaced what.
+    const audit = await p.request('GET', '/api/v1/audit?action=code-refs.uploaded&resourceKey=acme%2Fweb%40main', { token });
+    const entries = audit.body.items as { resourceType: string; diff: { op: string; to: unknown }[] }[];
+    expect(entries.map((e) => [e.resourceType, e.diff])).toEqual([
+      ['code-refs', [{ op: 'add', path: '', to: { repository: 'acme/web', branch: 'main', stored: 1, replaced: 2, flags: 1, uploaded: 1 } }]],
+      ['code-refs', [{ op: 'add', path: '', to: { repository: 'acme/web', branch: 'main', stored: 2, replaced: 0, flags: 2, uploaded: 2, commit: 'abc1234' } }]],
+    ]);
   });
 
   it('replaces only the references under the scope of an upload for a part of the repository', async () => {
@@ -103,5 +110,10 @@ describe.each([
     expect(badFlag.status).toBe(400);
     const unknownProject = await p.request('GET', '/api/v1/projects/nope/code-refs', { token });
     expect(unknownProject.status).toBe(404);
+    // One spelling per file, so a later upload replaces it: no "./", "//", "\\", drive letters.
+    for (const path of ['./src/a.ts', 'src//a.ts', 'src/./a.ts', 'src\\..\\a.ts', 'C:/src/a.ts', '/src/a.ts', 'src/a.ts/']) {
+      const odd = await p.request('POST', PATH, { token, body: { repository: 'odd', branch: 'b', references: [{ ...ref('k', 1), path }] } });
+      expect([path, odd.status, (odd.body.error.details.issues as { path: string }[]).map((i) => i.path)]).toEqual([path, 400, ['body.references[0].path']]);
+    }
   });
 });

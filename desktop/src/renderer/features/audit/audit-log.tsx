@@ -41,7 +41,7 @@ export function DiffView({ diff }: { diff: unknown }): ReactNode {
 }
 
 /** The resource types the audit API filters by (its AUDIT_RESOURCE_TYPES). */
-export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook'] as const;
+export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook', 'code-refs'] as const;
 
 /** The width of the text filters, in characters: their placeholders and a few more. */
 const FILTER_SIZE = 16;

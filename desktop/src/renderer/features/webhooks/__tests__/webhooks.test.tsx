@@ -237,7 +237,7 @@ describe('webhooks list', () => {
     // `*` is already added: it is not offered again; the rest of the catalog is.
     expect(suggestions()).not.toContain('*');
     expect(suggestions()).toEqual(expect.arrayContaining(['flag.*', 'flag.environment.updated', 'experiment.guardrail-degraded', 'change-request.applied', 'webhook.secret-rotated', 'rulesets.*']));
-    expect(suggestions()).toHaveLength(50);
+    expect(suggestions()).toHaveLength(52);
     expect(options().find((o) => o.value === 'flag.*')!.label).toBe('every flag action');
 
     await u.type(input, 'flg.*{Enter}');

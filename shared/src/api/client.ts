@@ -981,7 +981,14 @@ export interface HealthView {
     readonly deadLetters: number | null;
     readonly retryingRecords: number | null;
     /** Locally: since when the aggregator's polls have been failing (null: they work), and the last error. */
-    readonly aggregator?: { readonly failingSince: string | null; readonly lastError: string | null };
+    readonly aggregator?: {
+      readonly failingSince: string | null;
+      readonly lastError: string | null;
+      /** Since when the poll in progress has been running, once it has run 30 s or more; null otherwise. */
+      readonly stalledSince?: string | null;
+    };
+    /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
+    readonly archive?: { readonly failingSince: string | null; readonly lastError: string | null };
   };
 }
 

@@ -1,4 +1,4 @@
-import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
+import { createContext, useContext, useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode, RefObject } from 'react';
 import { ApiError } from '@xp/shared';
 import { allowanceProps } from './permissions.js';
@@ -69,22 +69,32 @@ export function Empty({ children }: { children: ReactNode }): ReactNode {
   return <div className="state state-empty">{children}</div>;
 }
 
+/**
+ * The "Live refresh failed" messages an enclosing AsyncView already shows: a nested one (the
+ * results inside the experiment page) does not repeat the same warning when the API is down.
+ */
+const RefreshWarningsShown = createContext<readonly string[]>([]);
+
 /** Renders loading, error or the data of an async state. */
 export function AsyncView<T>({ state, onRetry, children }: { state: AsyncState<T>; onRetry?: () => void; children: (data: T) => ReactNode }): ReactNode {
+  const shown = useContext(RefreshWarningsShown);
   if (state.status === 'loading') {
     return <Loading />;
   }
   if (state.status === 'error') {
     return <ErrorNote error={state.error} {...(onRetry === undefined ? {} : { onRetry })} />;
   }
+  const warning = state.refreshError === null ? null : `Live refresh failed (${errorMessage(state.refreshError)}); showing the last data.`;
+  const repeated = warning !== null && shown.includes(warning);
+  // The same tree whether or not a warning shows: the children keep their state when the API comes and goes.
   return (
     <>
-      {state.refreshError === null ? null : (
+      {warning === null || repeated ? null : (
         <p className="banner banner-warn" role="status">
-          Live refresh failed ({errorMessage(state.refreshError)}); showing the last data.
+          {warning}
         </p>
       )}
-      {children(state.data)}
+      <RefreshWarningsShown.Provider value={warning === null || repeated ? shown : [...shown, warning]}>{children(state.data)}</RefreshWarningsShown.Provider>
     </>
   );
 }

@@ -33,7 +33,7 @@ export function BreakdownTable({ breakdown, metric, onChoose }: { breakdown: Res
   // As the results table: the interval and p-value shown are corrected unless the correction is none.
   const corrected = breakdown.values.some(({ results }) => results.analysis.correction !== 'none');
   return (
-    <section aria-label={`Breakdown by ${breakdown.dimension}`}>
+    <section className="results-breakdown" aria-label={`Breakdown by ${breakdown.dimension}`}>
       {filtered}
       <table aria-label={`${name} by ${breakdown.dimension}`}>
         <caption className="small muted" style={{ textAlign: 'left' }}>

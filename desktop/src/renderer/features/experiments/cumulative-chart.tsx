@@ -136,11 +136,11 @@ export function bucketLabels(bucket: string, end: string, interval: string): { l
 }
 
 /** The cumulative effect of one metric per variation, with its confidence interval shaded; no point where no comparison could be made. */
-export function CumulativeChart({ results, metric }: { results: ExperimentResultsView; metric: string }): ReactNode {
+export function CumulativeChart({ results, metric, emptyText }: { results: ExperimentResultsView; metric: string; /** Said instead of "fills in as exposures arrive" when a filter leaves no points. */ emptyText?: string }): ReactNode {
   const series = cumulativeSeries(results, metric);
   const name = results.metrics.find((x) => x.key === metric)?.name ?? metric;
   if (series === undefined || series.rows.length === 0) {
-    return <p className="muted small">No time series yet: it fills in as exposures arrive.</p>;
+    return <p className="muted small">{emptyText ?? 'No time series yet: it fills in as exposures arrive.'}</p>;
   }
   const label = (v: string): string => results.variations.find((x) => x.key === v)?.name ?? v;
   // The table's intervals are corrected for the comparisons of every metric and treatment; the

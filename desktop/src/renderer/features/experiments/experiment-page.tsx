@@ -2,11 +2,11 @@ import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, MAX_RESULT_DIMENSIONS, attributeNameSchema, expandVariations, splitShares } from '@xp/shared';
 import type { Experiment, GuardrailAlert, ResultsQuery, Stored } from '@xp/shared';
-import { navigate } from '../../app/router.js';
+import { hashQuery, navigate, routeHash } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import type { Session } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
-import { formatEffect, formatInterval, formatNumber, formatPercent, formatTime, pValueText } from '../../lib/format.js';
+import { formatCount, formatEffect, formatInterval, formatNumber, formatPercent, formatTime, pValueText } from '../../lib/format.js';
 import { allowanceProps, isProtected, sessionRole, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -1014,17 +1014,86 @@ export function resultsFileName(experiment: string, environment: string, filters
   return `${parts.join('-')}.csv`;
 }
 
+/** The results filters a URL carries (`#/experiments/checkout?segment=beta&attr.plan=pro&from=2026-11-01&to=2026-11-30`), so a reload or a shared link shows the same subset. */
+export interface ResultsFilters {
+  readonly segment: string;
+  readonly dimension: string;
+  readonly value: string;
+  readonly fromDay: string;
+  readonly toDay: string;
+}
+
+const NO_FILTERS: ResultsFilters = { segment: '', dimension: '', value: '', fromDay: '', toDay: '' };
+
+/** The filters in the query of a hash (#/experiments/checkout?segment=beta&attr.plan=pro&from=…&to=…); missing ones are empty. */
+export function filtersFromHash(hash: string = window.location.hash): ResultsFilters {
+  const q = hashQuery(hash);
+  const attr = [...q.keys()].find((k) => k.startsWith('attr.') && k.length > 'attr.'.length);
+  const day = (v: string | null): string => (v !== null && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : '');
+  return {
+    segment: q.get('segment') ?? '',
+    dimension: attr === undefined ? '' : attr.slice('attr.'.length),
+    value: attr === undefined ? '' : (q.get(attr) ?? ''),
+    fromDay: day(q.get('from')),
+    toDay: day(q.get('to')),
+  };
+}
+
+/** The hash of an experiment's page with its applied filters in the query (none: the plain route). */
+export function filtersHash(experimentKey: string, f: ResultsFilters): string {
+  const q = new URLSearchParams();
+  if (f.segment !== '') {
+    q.set('segment', f.segment);
+  }
+  if (f.dimension !== '' && f.value !== '') {
+    q.set(`attr.${f.dimension}`, f.value);
+  }
+  if (f.fromDay !== '') {
+    q.set('from', f.fromDay);
+  }
+  if (f.toDay !== '') {
+    q.set('to', f.toDay);
+  }
+  const query = q.toString();
+  return routeHash({ screen: 'experiment', key: experimentKey }) + (query === '' ? '' : `?${query}`);
+}
+
+/** The days of an exposure window in words: "from 2026-11-01 through 2026-11-30", "on or after 2026-11-01". */
+function daysText(fromDay: string, toDay: string): string {
+  if (fromDay !== '' && toDay !== '') {
+    return fromDay === toDay ? `on ${fromDay}` : `from ${fromDay} through ${toDay}`;
+  }
+  return fromDay !== '' ? `on or after ${fromDay}` : `on or before ${toDay}`;
+}
+
+/** Says which filters narrow the results, with their units, and clears them in one click. */
+function FilterBanner({ parts, units, onClear }: { parts: readonly string[]; units: number | undefined; onClear: () => void }): ReactNode {
+  return (
+    <div className="banner banner-info filter-banner" role="status" aria-label="Results filter">
+      <span>
+        <strong>Filtered:</strong> {parts.join(' · ')}
+        {units === undefined ? null : ` · ${formatCount(units)} unit${units === 1 ? '' : 's'}`}. Every figure below covers only these units.
+      </span>{' '}
+      <button type="button" onClick={onClear}>
+        Clear filter
+      </button>
+    </div>
+  );
+}
+
 function ResultsPanel({ experiment, environments, segments, onAnalysis }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[]; onAnalysis?: (analysis: Analysis) => void }): ReactNode {
   const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
   const [sequential, setSequential] = useState(false);
   const [cuped, setCuped] = useState(true);
-  const [segment, setSegment] = useState('');
+  /** The filters the page opened with, from its URL (a reload or a shared link). */
+  const [initial] = useState(() => filtersFromHash());
+  const [segment, setSegment] = useState(initial.segment);
   const dimensions = experiment.definition.dimensions ?? [];
-  const [dimension, setDimension] = useState('');
+  const [dimension, setDimension] = useState(initial.value === '' ? '' : initial.dimension);
   /** The value the results are filtered by (applied on Enter or when the field loses focus), and the one being typed. */
-  const [dimensionValue, setDimensionValue] = useState('');
-  const [dimensionDraft, setDimensionDraft] = useState('');
+  const [dimensionValue, setDimensionValue] = useState(initial.value === '' ? '' : initial.value);
+  const [dimensionDraft, setDimensionDraft] = useState(initial.value);
   // A dimension taken off the experiment (Dimensions…) while chosen here is no longer asked for.
   if (dimension !== '' && !dimensions.includes(dimension)) {
     setDimension('');
@@ -1032,8 +1101,8 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     setDimensionDraft('');
   }
   /** First-exposure dates (days in the browser's time zone, inclusive), as typed: either may be empty. */
-  const [fromDay, setFromDay] = useState('');
-  const [toDay, setToDay] = useState('');
+  const [fromDay, setFromDay] = useState(initial.fromDay);
+  const [toDay, setToDay] = useState(initial.toDay);
   const zone = localTimeZone();
   const exposed = exposureWindow(fromDay, toDay, zone);
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
@@ -1077,6 +1146,33 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     [client, project, experiment.key, breakdownQuery],
     { pollMs: 30_000, refreshKey: refreshTick },
   );
+  // The applied filters go into the URL (without a new history entry), so a reload keeps them.
+  const appliedFrom = exposed.from === undefined ? '' : fromDay;
+  const appliedTo = exposed.to === undefined ? '' : toDay;
+  useEffect(() => {
+    const current = window.location.hash;
+    // Only while this page is shown: another screen's URL is not ours to change.
+    if (!current.startsWith(routeHash({ screen: 'experiment', key: experiment.key }))) {
+      return;
+    }
+    const next = filtersHash(experiment.key, { segment, dimension: filterBy, value: dimensionValue, fromDay: appliedFrom, toDay: appliedTo });
+    if (next !== current) {
+      window.history.replaceState(window.history.state, '', next);
+    }
+  }, [experiment.key, segment, filterBy, dimensionValue, appliedFrom, appliedTo]);
+  const filterParts = [
+    ...(segment === '' ? [] : [`segment ${segment}`]),
+    ...(filterBy === '' ? [] : [`${filterBy} = ${dimensionValue}`]),
+    ...(appliedFrom === '' && appliedTo === '' ? [] : [`first exposed ${daysText(appliedFrom, appliedTo)}`]),
+  ];
+  const clearFilters = (): void => {
+    setSegment(NO_FILTERS.segment);
+    setDimension(NO_FILTERS.dimension);
+    setDimensionValue(NO_FILTERS.value);
+    setDimensionDraft(NO_FILTERS.value);
+    setFromDay(NO_FILTERS.fromDay);
+    setToDay(NO_FILTERS.toDay);
+  };
   const chooseValue = (value: string): void => {
     setDimensionDraft(value);
     setDimensionValue(value);
@@ -1215,17 +1311,22 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
           }
         </AsyncView>
       )}
+      {filterParts.length === 0 ? null : <FilterBanner parts={filterParts} units={state.status === 'ready' ? state.data.units.analysed : undefined} onClear={clearFilters} />}
       <AsyncView state={state} onRetry={reload}>
         {(results) => {
           const selected = metric ?? results.metrics[0]?.key;
+          // Only dates narrow the units: none then means no exposure in those days, not a missing attribute or segment.
+          const datesOnly = segment === '' && filterBy === '' && (appliedFrom !== '' || appliedTo !== '') && results.variations.every((v) => v.units === 0);
+          const emptyDates = datesOnly ? `No units were first exposed ${daysText(appliedFrom, appliedTo)}: no exposures fall in the chosen dates. Widen the dates to see results.` : undefined;
           return (
             <ResultsView
               results={results}
               cuped={cuped}
-              filtered={segment !== '' || filterBy !== '' || exposed.from !== undefined || exposed.to !== undefined}
+              filtered={filterParts.length > 0}
+              {...(emptyDates === undefined ? {} : { emptyText: emptyDates })}
               {...(selected === undefined ? {} : { selectedMetric: selected })}
               onSelectMetric={setMetric}
-              chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} />}
+              chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} {...(emptyDates === undefined ? {} : { emptyText: 'No time series: no exposures fall in the chosen dates.' })} />}
             />
           );
         }}

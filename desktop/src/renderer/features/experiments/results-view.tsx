@@ -2,7 +2,7 @@ import { memo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
 import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
-import { Badge, Empty, ExplainedBadge, useScrollableTabIndex } from '../../lib/ui.js';
+import { Badge, Empty, ExplainedBadge, ScrollRegion, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
 
@@ -183,10 +183,12 @@ export interface ResultsViewProps {
    * none match, while unfiltered results without units mean no unit was exposed yet.
    */
   readonly filtered?: boolean;
+  /** What to say, when filtered, if no units match (instead of blaming attributes or a segment: a date window alone). */
+  readonly emptyText?: string;
 }
 
 /** An experiment's results: SRM check, units per variation, and per metric a forest plot and table. */
-export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false }: ResultsViewProps): ReactNode {
+export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cuped = true, filtered = false, emptyText }: ResultsViewProps): ReactNode {
   const totalUnits = results.variations.reduce((s, v) => s + v.units, 0);
   const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
   const unknownUnits = results.units.unknownVariation ?? 0;
@@ -217,7 +219,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       ) : null}
       {totalUnits === 0 && results.error === null ? (
         filtered ? (
-          <Empty>No units match: nobody in this experiment has these attributes or this segment in the chosen time.</Empty>
+          <Empty>{emptyText ?? 'No units match: nobody in this experiment has these attributes or this segment in the chosen time.'}</Empty>
         ) : results.experiment.status === 'stopped' ? (
           <Empty>No exposures in this environment: the experiment stopped before any unit was exposed to it, so it has no results here.</Empty>
         ) : (
@@ -227,49 +229,51 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
       </p>
-      <table aria-label="Units per variation">
-        <thead>
-          <tr>
-            <th>Variation</th>
-            <th className="num">Units</th>
-            <th className="num">Observed share</th>
-            <th className="num">Expected share</th>
-          </tr>
-        </thead>
-        <tbody>
-          {results.variations.map((v) => (
-            <tr key={v.key}>
-              <td>{v.name ?? v.key}</td>
-              <td className="num">{formatCount(v.units)}</td>
-              <td className="num">{totalUnits === 0 ? '—' : formatPercent(v.units / totalUnits)}</td>
-              <td className="num">{formatPercent(v.expectedShare)}</td>
+      <ScrollRegion label="Units per variation">
+        <table aria-label="Units per variation">
+          <thead>
+            <tr>
+              <th>Variation</th>
+              <th className="num">Units</th>
+              <th className="num">Observed share</th>
+              <th className="num">Expected share</th>
             </tr>
-          ))}
-        </tbody>
-        <tfoot>
-          <tr>
-            <td>
-              Total{' '}
-              <span className="small muted">
-                {/* The banner's verdict when flagged (units in unknown variations included); a dash when there are no units, or too few: the check has no p-value to give. */}
-                (SRM{' '}
-                {results.srm.flagged ? (
-                  `${pValueText(results.srm.pValue)}, mismatch`
-                ) : results.srm.error === null ? (
-                  pValueText(results.srm.pValue)
-                ) : (
-                  <span title={results.srm.error.message}>—</span>
-                )}
-                {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''}
-                {unknownUnits > 0 ? `, ${formatCount(unknownUnits)} in unknown variations, not analysed` : ''})
-              </span>
-            </td>
-            <td className="num">{formatCount(totalUnits)}</td>
-            <td />
-            <td />
-          </tr>
-        </tfoot>
-      </table>
+          </thead>
+          <tbody>
+            {results.variations.map((v) => (
+              <tr key={v.key}>
+                <td>{v.name ?? v.key}</td>
+                <td className="num">{formatCount(v.units)}</td>
+                <td className="num">{totalUnits === 0 ? '—' : formatPercent(v.units / totalUnits)}</td>
+                <td className="num">{formatPercent(v.expectedShare)}</td>
+              </tr>
+            ))}
+          </tbody>
+          <tfoot>
+            <tr>
+              <td>
+                Total{' '}
+                <span className="small muted">
+                  {/* The banner's verdict when flagged (units in unknown variations included); a dash when there are no units, or too few: the check has no p-value to give. */}
+                  (SRM{' '}
+                  {results.srm.flagged ? (
+                    `${pValueText(results.srm.pValue)}, mismatch`
+                  ) : results.srm.error === null ? (
+                    pValueText(results.srm.pValue)
+                  ) : (
+                    <span title={results.srm.error.message}>—</span>
+                  )}
+                  {results.units.excluded > 0 ? `, ${formatCount(results.units.excluded)} excluded` : ''}
+                  {unknownUnits > 0 ? `, ${formatCount(unknownUnits)} in unknown variations, not analysed` : ''})
+                </span>
+              </td>
+              <td className="num">{formatCount(totalUnits)}</td>
+              <td />
+              <td />
+            </tr>
+          </tfoot>
+        </table>
+      </ScrollRegion>
       {chart}
       {results.metrics.length === 0 ? (
         <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>

@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import type { HealthView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatCount, formatNumber, formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
@@ -21,6 +22,60 @@ const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly 
 
 const STATISTIC_LABELS: Readonly<Record<string, string>> = { sum: 'total', p50: 'median (p50)', p99: 'p99', max: 'maximum' };
 
+/** One reason the API counts toward `degraded`, as a line for the operator. */
+interface DegradedReason {
+  readonly key: string;
+  readonly badge: string;
+  readonly text: string;
+}
+
+/**
+ * Every reason GET /api/v1/health gives for `degraded` (cloud/src/http/routes/health.ts): the
+ * database unreachable, records dead-lettered in the window, the aggregator failing or stalled, the
+ * raw event archive not writable. A degraded report with none of these still says so.
+ */
+export function degradedReasons(h: HealthView): DegradedReason[] {
+  const reasons: DegradedReason[] = [];
+  if (h.database === 'unreachable') {
+    reasons.push({ key: 'database', badge: 'database unreachable', text: 'Database: the API cannot reach it, so nothing can be read or saved.' });
+  }
+  const deadInWindow = h.figures.find((f) => f.name === 'DeadLetters' && f.statistic === 'sum')?.value ?? 0;
+  if (deadInWindow > 0) {
+    reasons.push({
+      key: 'dead-letters',
+      badge: 'dead letters',
+      text: `Dead letters: ${formatCount(deadInWindow)} record${deadInWindow === 1 ? '' : 's'} set aside in the last ${String(h.window.minutes)} minutes that the aggregator could not apply (they are not counted).`,
+    });
+  }
+  const aggregator = h.pipeline.aggregator;
+  if (typeof aggregator?.failingSince === 'string') {
+    reasons.push({
+      key: 'aggregator-failing',
+      badge: 'aggregator failing',
+      text: `Aggregator: failing since ${formatTime(aggregator.failingSince)}: events are accepted but not counted.${aggregator.lastError === null ? '' : ` ${aggregator.lastError}`}`,
+    });
+  }
+  if (typeof aggregator?.stalledSince === 'string') {
+    reasons.push({
+      key: 'aggregator-stalled',
+      badge: 'aggregator stalled',
+      text: `Aggregator: a poll has not ended since ${formatTime(aggregator.stalledSince)} (a batch waiting on a database lock, or a stream that does not answer): new events are not counted yet.`,
+    });
+  }
+  const archive = h.pipeline.archive;
+  if (typeof archive?.failingSince === 'string') {
+    reasons.push({
+      key: 'archive-failing',
+      badge: 'archive failing',
+      text: `Raw event archive: cannot be written since ${formatTime(archive.failingSince)}${archive.lastError === null ? '' : ` — ${archive.lastError}`} (events are still counted; a replay would miss them).`,
+    });
+  }
+  if (h.status === 'degraded' && reasons.length === 0) {
+    reasons.push({ key: 'unknown', badge: 'degraded', text: 'The API reports a degraded platform without a reason this console knows; see the API log.' });
+  }
+  return reasons;
+}
+
 /** The ops view: database, pipeline backlog and recent figures from GET /api/v1/health. */
 export default function Health(): ReactNode {
   const { client, refreshTick } = useSession();
@@ -37,6 +92,15 @@ export default function Health(): ReactNode {
                 {h.window.minutes} minutes to {formatTime(h.window.end)}, from {h.source === 'cloudwatch' ? 'CloudWatch' : 'in-process counters'}
               </span>
             </div>
+            {h.status === 'degraded' && (
+              <ul role="alert" aria-label="Why the platform is degraded" className="degraded-reasons">
+                {degradedReasons(h).map((r) => (
+                  <li key={r.key}>
+                    <Badge tone="bad">{r.badge}</Badge> {r.text}
+                  </li>
+                ))}
+              </ul>
+            )}
             <div className="grid-2">
               <div className="panel">
                 <h2 style={{ marginTop: 0 }}>Database</h2>
@@ -47,9 +111,14 @@ export default function Health(): ReactNode {
                 <p>
                   Dead letters: <strong>{h.pipeline.deadLetters === null ? '—' : formatCount(h.pipeline.deadLetters)}</strong> · retrying records: <strong>{h.pipeline.retryingRecords === null ? '—' : formatCount(h.pipeline.retryingRecords)}</strong>
                 </p>
-                {typeof h.pipeline.aggregator?.failingSince === 'string' && (
-                  <p role="alert">
-                    <Badge tone="bad">aggregator failing</Badge> since {formatTime(h.pipeline.aggregator.failingSince)}: events are accepted but not counted. {h.pipeline.aggregator.lastError}
+                {h.pipeline.aggregator !== undefined && (
+                  <p>
+                    Aggregator: <Badge tone={h.pipeline.aggregator.failingSince === null && (h.pipeline.aggregator.stalledSince ?? null) === null ? 'good' : 'bad'}>{h.pipeline.aggregator.failingSince !== null ? 'failing' : (h.pipeline.aggregator.stalledSince ?? null) !== null ? 'stalled' : 'ok'}</Badge>
+                  </p>
+                )}
+                {h.pipeline.archive !== undefined && (
+                  <p>
+                    Raw event archive: <Badge tone={h.pipeline.archive.failingSince === null ? 'good' : 'bad'}>{h.pipeline.archive.failingSince === null ? 'ok' : 'failing'}</Badge>
                   </p>
                 )}
               </div>

@@ -1273,3 +1273,44 @@ describe('experiment page: guardrail action, holdout and namespace', () => {
     expect(save).toHaveProperty('disabled', false);
   });
 });
+
+describe('experiment page while the API is down', () => {
+  it('says once that the live refresh failed, not above the page and again in Results, and keeps the filters', async () => {
+    const u = userEvent.setup();
+    let down = false;
+    const beta = storedOf({ key: 'beta', name: 'Beta', type: 'ids' as const, attribute: 'id', values: ['u1'] });
+    const { client } = fakeApi((req) => {
+      if (down) {
+        return { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'The API cannot be reached.' } } };
+      }
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: experiment(2, []) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        return { status: 200, body: results() };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/segments')) {
+        return { status: 200, body: { items: [beta] } };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    const page = (refreshTick: number) => (
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [PRODUCTION], environment: 'production', setEnvironment: () => undefined, refreshTick }}>
+        <ExperimentPage experimentKey="checkout" />
+      </SessionContext.Provider>
+    );
+    const { rerender } = render(page(0));
+    await screen.findByRole('table', { name: 'Units per variation' });
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+    await waitFor(() => { expect(screen.getByRole('table', { name: 'Units per variation' })).toBeTruthy(); });
+
+    down = true;
+    rerender(page(1));
+    await waitFor(() => { expect(screen.getAllByText(/^Live refresh failed/)).toHaveLength(1); });
+    // Still one once every refresh of the page has failed (the results' included).
+    await new Promise((r) => setTimeout(r, 50));
+    expect(screen.getAllByText(/^Live refresh failed/)).toHaveLength(1);
+    expect(screen.getByRole('table', { name: 'Units per variation' })).toBeTruthy();
+    expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Segment' }).value).toBe('beta');
+  });
+});

@@ -62,4 +62,58 @@ describe('health', () => {
     expect(alert.textContent).toContain('events are accepted but not counted');
     expect(alert.textContent).toContain('did not come from this stream');
   });
+
+  it('gives every reason the API counts toward degraded: archive, stalled aggregator, dead letters, database', async () => {
+    const degraded: HealthView = {
+      ...HEALTH,
+      status: 'degraded',
+      database: 'unreachable',
+      figures: [...HEALTH.figures, { name: 'DeadLetters', statistic: 'sum', unit: 'Count', value: 2 }],
+      pipeline: {
+        deadLetters: null,
+        retryingRecords: null,
+        aggregator: { failingSince: null, lastError: null, stalledSince: '2026-11-25T11:55:00Z' },
+        archive: { failingSince: '2026-11-25T11:35:52Z', lastError: 'EROFS: read-only file system' },
+      },
+    };
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: degraded } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    const alert = await screen.findByRole('alert', { name: 'Why the platform is degraded' });
+    const lines = within(alert).getAllByRole('listitem').map((li) => li.textContent);
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^database unreachable Database: the API cannot reach it/);
+    expect(lines[1]).toMatch(/^dead letters Dead letters: 2 records set aside in the last 60 minutes/);
+    expect(lines[2]).toMatch(/^aggregator stalled Aggregator: a poll has not ended since .+: new events are not counted yet\.$/);
+    expect(lines[3]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
+  });
+
+  it('still says the platform is degraded when the API gives a reason this console does not know', async () => {
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: { ...HEALTH, status: 'degraded' } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    const alert = await screen.findByRole('alert', { name: 'Why the platform is degraded' });
+    expect(alert.textContent).toContain('without a reason this console knows');
+  });
+
+  it('shows the archive state when it works', async () => {
+    const healthy: HealthView = { ...HEALTH, pipeline: { deadLetters: 0, retryingRecords: 0, archive: { failingSince: null, lastError: null } } };
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: healthy } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    expect((await screen.findByText(/^Raw event archive:/)).textContent).toBe('Raw event archive: ok');
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
 });

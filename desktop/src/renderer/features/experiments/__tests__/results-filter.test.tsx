@@ -1,0 +1,153 @@
+import '../../../test/dom.js';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Experiment, ExperimentResultsView, MetricResultView, Stored, StoredEnvironment } from '@xp/shared';
+import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import type { Responder } from '../../../test/fake-api.js';
+import { abExperiment, storedOf } from '../../../test/fixtures.js';
+import ExperimentPage, { filtersFromHash, filtersHash } from '../experiment-page.js';
+
+const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
+const beta = storedOf({ key: 'beta', name: 'Beta', type: 'ids' as const, attribute: 'id', values: ['u1'] });
+
+beforeEach(() => {
+  window.location.hash = '#/experiments/checkout';
+});
+afterEach(() => {
+  cleanup();
+  window.location.hash = '';
+});
+
+function experiment(): Stored<Experiment> {
+  return storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], dimensions: ['country'] }), { version: 2, at: '2026-11-20T00:00:00Z' });
+}
+
+function purchase(units: number): MetricResultView {
+  return {
+    key: 'purchase',
+    name: 'Purchase',
+    type: 'conversion',
+    role: 'primary',
+    guardrail: false,
+    higherIsBetter: true,
+    cupedApplied: false,
+    source: 'rollup',
+    error: null,
+    variations: [
+      { variation: 'control', units, total: 0, mean: 0, comparison: null },
+      { variation: 'treatment', units, total: 0, mean: 0, comparison: null },
+    ],
+  };
+}
+
+/** Results of `units` units per variation: 3,000 in all unfiltered, 1,000 with a filter. */
+function results(units: number): ExperimentResultsView {
+  return {
+    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
+    environment: 'production',
+    computedAt: '2026-11-25T12:00:00Z',
+    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
+    units: { analysed: units * 2, excluded: 0 },
+    variations: [
+      { key: 'control', name: 'Control', expectedShare: 0.5, units },
+      { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units },
+    ],
+    srm: units === 0 ? { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } } : { chiSquare: 0, pValue: 1, flagged: false, error: null },
+    metrics: [purchase(units)],
+    timeSeries: { interval: 'day', points: [] },
+    error: null,
+  };
+}
+
+function backend(resultsFor: (q: URLSearchParams) => ExperimentResultsView): { respond: Responder; lastResults: () => URLSearchParams } {
+  const asked: URLSearchParams[] = [];
+  const respond: Responder = (req) => {
+    if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+      return { status: 200, body: experiment() };
+    }
+    if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results/breakdown')) {
+      return { status: 200, body: { dimension: 'country', environment: 'production', values: [], omitted: { values: 0, units: 0 } } };
+    }
+    if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+      const q = new URL(req.path, 'http://x').searchParams;
+      asked.push(q);
+      return { status: 200, body: resultsFor(q) };
+    }
+    if (req.method === 'GET' && req.path.startsWith('/api/v1/projects/web/segments')) {
+      return { status: 200, body: { items: [beta] } };
+    }
+    return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+  };
+  return { respond, lastResults: () => asked.at(-1) ?? new URLSearchParams() };
+}
+
+function renderPage(respond: Responder): void {
+  const { client } = fakeApi(respond);
+  render(
+    <WithSession client={client} me={user()} environments={[PRODUCTION]}>
+      <ExperimentPage experimentKey="checkout" />
+    </WithSession>,
+  );
+}
+
+describe('results filter banner and URL', () => {
+  it('says above the results which filter narrows them and how many units it keeps, and clears it in one click', async () => {
+    const u = userEvent.setup();
+    const api = backend((q) => results(q.has('attr.country') || q.has('segment') ? 500 : 1500));
+    renderPage(api.respond);
+
+    await screen.findByRole('table', { name: 'Units per variation' });
+    expect(screen.queryByRole('status', { name: 'Results filter' })).toBeNull();
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Dimension' }), 'country');
+    await u.type(screen.getByRole('textbox', { name: 'country equals' }), 'US{Enter}');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Segment' }), 'beta');
+    const banner = await screen.findByRole('status', { name: 'Results filter' });
+    await waitFor(() => { expect(banner.textContent).toContain('Filtered: segment beta · country = US · 1,000 units.'); });
+    // The URL keeps the filter, without a new history entry.
+    expect(window.location.hash).toBe('#/experiments/checkout?segment=beta&attr.country=US');
+
+    await u.click(screen.getByRole('button', { name: 'Clear filter' }));
+    await waitFor(() => { expect(screen.queryByRole('status', { name: 'Results filter' })).toBeNull(); });
+    expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Segment' }).value).toBe('');
+    expect(screen.getByRole<HTMLSelectElement>('combobox', { name: 'Dimension' }).value).toBe('');
+    await waitFor(() => { expect([...api.lastResults().keys()].filter((k) => k === 'segment' || k.startsWith('attr.') || k === 'from' || k === 'to')).toEqual([]); });
+    expect(window.location.hash).toBe('#/experiments/checkout');
+  });
+
+  it('opens with the filter of its URL, so a reload or a shared link shows the same subset', async () => {
+    window.location.hash = '#/experiments/checkout?segment=beta&attr.country=US&from=2026-11-21&to=2026-11-22';
+    const api = backend(() => results(500));
+    renderPage(api.respond);
+
+    const banner = await screen.findByRole('status', { name: 'Results filter' });
+    await waitFor(() => { expect(banner.textContent).toContain('Filtered: segment beta · country = US · first exposed from 2026-11-21 through 2026-11-22 · 1,000 units.'); });
+    const q = api.lastResults();
+    expect([q.get('segment'), q.get('attr.country'), q.get('from'), q.get('to')]).toEqual(['beta', 'US', new Date(2026, 10, 21).toISOString(), new Date(2026, 10, 23).toISOString()]);
+    expect(screen.getByRole<HTMLInputElement>('textbox', { name: 'country equals' }).value).toBe('US');
+  });
+
+  it('reads and writes the filters of a hash, ignoring malformed days', () => {
+    const f = { segment: 'beta', dimension: 'plan', value: 'pro plus', fromDay: '2026-11-01', toDay: '' };
+    expect(filtersFromHash(filtersHash('check out', f))).toEqual(f);
+    expect(filtersHash('checkout', { segment: '', dimension: 'plan', value: '', fromDay: '', toDay: '' })).toBe('#/experiments/checkout');
+    expect(filtersFromHash('#/experiments/checkout?from=yesterday')).toEqual({ segment: '', dimension: '', value: '', fromDay: '', toDay: '' });
+  });
+});
+
+describe('a date window that matches nothing', () => {
+  it('says no exposures fall in the chosen dates, not that attributes or a segment match nobody, nor that the series will fill in', async () => {
+    const api = backend((q) => results(q.has('from') ? 0 : 1500));
+    renderPage(api.respond);
+
+    await screen.findByRole('table', { name: 'Units per variation' });
+    fireEvent.change(screen.getByLabelText('Exposed from'), { target: { value: '2026-12-10' } });
+    fireEvent.change(screen.getByLabelText('through'), { target: { value: '2026-12-12' } });
+
+    expect(await screen.findByText('No units were first exposed from 2026-12-10 through 2026-12-12: no exposures fall in the chosen dates. Widen the dates to see results.')).toBeTruthy();
+    expect(screen.queryByText(/these attributes or this segment/)).toBeNull();
+    expect(screen.queryByText(/fills in as exposures arrive/)).toBeNull();
+    expect(screen.getByText('No time series: no exposures fall in the chosen dates.')).toBeTruthy();
+  });
+});

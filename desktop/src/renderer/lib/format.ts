@@ -17,6 +17,20 @@ export function formatPercent(value: number, options: { signed?: boolean; digits
   return options.signed === true && value > 0 ? `+${text}` : text.replace(/^-0\.0+%$/, '0.0%');
 }
 
+/**
+ * A probability such as a chance to win, with one decimal: never "100.0%" or "0.0%", which read as
+ * certainty the data cannot give, but ">99.9%" and "<0.1%".
+ */
+export function formatProbability(value: number): string {
+  if (Number.isFinite(value) && value > 0.999) {
+    return '>99.9%';
+  }
+  if (Number.isFinite(value) && value < 0.001) {
+    return '<0.1%';
+  }
+  return formatPercent(value);
+}
+
 /** An effect in the unit of its comparison: relative lifts as percentages, absolute as numbers. */
 export function formatEffect(value: number, difference: 'relative' | 'absolute'): string {
   if (difference === 'relative') {

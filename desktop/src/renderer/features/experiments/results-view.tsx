@@ -1,7 +1,7 @@
 import { memo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
-import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatTime, pValueText } from '../../lib/format.js';
+import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatProbability, formatTime, pValueText } from '../../lib/format.js';
 import { Badge, Empty, ExplainedBadge, ScrollRegion, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
@@ -157,7 +157,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                       {formatPValue(c.adjustedPValue)}
                     </td>
                     <td className="num" title={`Expected loss if you ship ${names.get(v.variation) ?? v.variation}: ${risk(c.risk.treatment, c.difference)}; if you keep the control: ${risk(c.risk.control, c.difference)}`}>
-                      {formatPercent(c.chanceToWin)} <span className="small muted">risk {risk(c.risk.treatment, c.difference)}</span>
+                      {formatProbability(c.chanceToWin)} <span className="small muted">risk {risk(c.risk.treatment, c.difference)}</span>
                     </td>
                   </>
                 )}

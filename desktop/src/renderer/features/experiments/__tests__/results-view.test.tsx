@@ -82,6 +82,20 @@ describe('results view', () => {
     expect(screen.queryByRole('alert')).toBeNull();
   });
 
+  it('never shows a chance to win as certain: >99.9%, not 100.0%', () => {
+    const sure = metric('purchase', {
+      variations: [
+        { variation: 'control', units: 5000, total: 500, mean: 0.1, comparison: null },
+        { variation: 'treatment', units: 5100, total: 712, mean: 0.14, comparison: comparison(0.4, [0.3, 0.5], 0.0001, { chanceToWin: 0.99997 }) },
+      ],
+    });
+    render(<ResultsView results={results({ metrics: [sure] })} />);
+
+    const row = within(screen.getByRole('table', { name: 'Metric purchase by variation' })).getByRole('row', { name: /Treatment/ });
+    expect(row.textContent).toContain('>99.9% risk');
+    expect(row.textContent).not.toContain('100.0%');
+  });
+
   it('marks a primary metric the guardrail checks watch too, and a guardrail metric once', () => {
     render(<ResultsView results={results({ metrics: [metric('purchase', { guardrail: true }), metric('latency', { role: 'guardrail', guardrail: true }), metric('clicks', { role: 'secondary' })] })} />);
     const badges = (name: string): string[] =>

@@ -626,8 +626,8 @@ class EventsTest(ClientTestCase):
 
         client.track_event("a", "u1")
 
-        time.sleep(0.15)
-        self.assertEqual(client._queue_len(), 1, "the event stays queued while the API is unreachable")  # noqa: SLF001
+        # Between attempts the batch is back in the queue (during one it is out, being sent): wait for such a moment.
+        self.assertTrue(self.server.wait_for(lambda: client._queue_len() == 1), "the event stays queued while the API is unreachable")  # noqa: SLF001
         self.assertTrue(self.server.wait_for(lambda: sum("will retry" in line for line in self.logs.output) >= 3))
         retries = [line.split(":")[0] for line in self.logs.output if "will retry" in line]
         self.assertEqual(retries, ["WARNING"] + ["DEBUG"] * (len(retries) - 1), "one warning per outage, then debug")

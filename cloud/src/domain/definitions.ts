@@ -550,7 +550,7 @@ export class DefinitionService<K extends DefinitionKind> {
   private readonly config: KindConfig<DefinitionTypes[K]>;
 
   constructor(
-    private readonly deps: Deps,
+    protected readonly deps: Deps,
     readonly kind: K,
   ) {
     this.config = CONFIG[kind];
@@ -876,16 +876,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     private readonly clock: () => Date,
   ) {
     super(deps, DefinitionKind.Experiment);
-    this.logger = deps.logger;
   }
 
-  private readonly logger: Deps['logger'];
-
-  /**
-   * Status and start/stop times come from the stored experiment: a body that leaves them out keeps
-   * them, one that changes them is refused (a PUT moved a draft to running without a start time, or
-   * a stopped experiment back to draft with its decision). The decision may be revised once stopped.
-   */
   /**
    * A new experiment may be created in any state (an import brings running and stopped ones), but in
    * a consistent one, as the lifecycle actions would have left it: a draft has no times and no
@@ -946,6 +938,11 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     return next;
   }
 
+  /**
+   * Status and start/stop times come from the stored experiment: a body that leaves them out keeps
+   * them, one that changes them is refused (a PUT moved a draft to running without a start time, or
+   * a stopped experiment back to draft with its decision). The decision may be revised once stopped.
+   */
   protected override replacement(current: Experiment, parsed: Experiment, input: unknown): Experiment {
     const given = (field: string): boolean => typeof input === 'object' && input !== null && Object.hasOwn(input, field);
     const locked: (keyof Experiment)[] = current.status === 'stopped' ? [...EXPERIMENT_LIFECYCLE_FIELDS] : [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS];
@@ -1033,7 +1030,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
    * leaves its recount to a totals rebuild: stopping an experiment must not hang on a stuck pipeline.
    */
   private recountOptions(): { lockWaitMs: number; logger: Deps['logger'] } {
-    return { lockWaitMs: RECOUNT_LOCK_WAIT_MS, logger: this.logger };
+    return { lockWaitMs: RECOUNT_LOCK_WAIT_MS, logger: this.deps.logger };
   }
 
   /**

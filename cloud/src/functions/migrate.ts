@@ -16,7 +16,7 @@ import type { Database } from '../store/db.js';
 import { ensureAppRole } from '../store/app-role.js';
 import { migrate } from '../store/db.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
-import { EnvVar, connectDatabase, functionLogger, optional, required, secretsManagerReader } from './runtime.js';
+import { EnvVar, connectDatabase, functionLogger, optional, parseDatabaseUser, required, secretsManagerReader } from './runtime.js';
 import type { SecretReader } from './runtime.js';
 
 /** What CloudFormation sends through the provider framework (the fields used here). */
@@ -59,7 +59,7 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
       const dir = options.migrationsDir ?? bundledMigrations();
       const applied = dir === undefined ? await migrate(db) : await migrate(db, dir);
       const appSecret = optional(env, EnvVar.DbAppSecretArn);
-      const appRole = appSecret === undefined ? undefined : parseAppUser(await readSecret(appSecret));
+      const appRole = appSecret === undefined ? undefined : parseDatabaseUser(await readSecret(appSecret), 'the application database secret');
       if (appRole !== undefined) {
         await db.withTransaction((tx) => ensureAppRole(tx, appRole));
       }
@@ -84,21 +84,6 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
       await db.close();
     }
   };
-}
-
-/** The user name and password of the application user's secret (RDS JSON format); never echoes the text. */
-function parseAppUser(text: string): { username: string; password: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new Error('the application database secret is not JSON');
-  }
-  const { username, password } = (value ?? {}) as { username?: unknown; password?: unknown };
-  if (typeof username !== 'string' || typeof password !== 'string') {
-    throw new Error('the application database secret lacks username or password');
-  }
-  return { username, password };
 }
 
 export const handler = createMigrateHandler(process.env);

@@ -106,11 +106,27 @@ export const secretsManagerReader: SecretReader = async (arn) => {
   }
 };
 
+/** A database user's name and password from a secret in RDS's JSON format; errors never echo the text. */
+export function parseDatabaseUser(text: string, what = 'the database secret'): { username: string; password: string; fields: Record<string, unknown> } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${what} is not JSON`);
+  }
+  const fields = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const { username, password } = fields;
+  if (typeof username !== 'string' || typeof password !== 'string') {
+    throw new Error(`${what} lacks username or password`);
+  }
+  return { username, password, fields };
+}
+
 export function parseDatabaseSecret(text: string): DatabaseSecret {
-  const value = JSON.parse(text) as Partial<Record<keyof DatabaseSecret, unknown>>;
-  const { username, password, host, port, dbname } = value;
-  if (typeof username !== 'string' || typeof password !== 'string' || typeof host !== 'string') {
-    throw new Error('the database secret lacks username, password or host');
+  const { username, password, fields } = parseDatabaseUser(text);
+  const { host, port, dbname } = fields;
+  if (typeof host !== 'string') {
+    throw new Error('the database secret lacks host');
   }
   return {
     username,

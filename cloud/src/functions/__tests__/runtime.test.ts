@@ -4,7 +4,7 @@ import { cloudWatchHealthSource } from '../cloudwatch-health.js';
 import type { MetricDataClient } from '../cloudwatch-health.js';
 import { alarmEvent } from './lambda-events.js';
 import { parseRollbackLink, rollbackDescription } from '../alarm-rollback.js';
-import { connectionString, lazy, parseDatabaseSecret } from '../runtime.js';
+import { connectionString, lazy, parseDatabaseSecret, parseDatabaseUser } from '../runtime.js';
 
 describe('database credentials', () => {
   it('turns the RDS secret into a TLS-verified connection string, escaping credentials', () => {
@@ -15,7 +15,15 @@ describe('database credentials', () => {
   });
 
   it('refuses a secret without credentials', () => {
-    expect(() => parseDatabaseSecret('{"username":"u"}')).toThrow('lacks username, password or host');
+    expect(() => parseDatabaseSecret('{"username":"u"}')).toThrow('lacks username or password');
+    expect(() => parseDatabaseSecret('{"username":"u","password":"p"}')).toThrow('the database secret lacks host');
+    expect(() => parseDatabaseUser('null', 'the application database secret')).toThrow('the application database secret lacks username or password');
+  });
+
+  it('never echoes a secret that is not JSON', () => {
+    const attempt = (): unknown => parseDatabaseSecret('password=hunter2-very-secret');
+    expect(attempt).toThrow('the database secret is not JSON');
+    expect(attempt).not.toThrow(/hunter2/);
   });
 
   it('memoises a factory but forgets a failure', async () => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ExperimentResultsView } from '@xp/shared';
 import { BreakdownTable } from '../breakdown-table.js';
 import { PointTooltip } from '../../charts/chart.js';
+import { comparisonView, metricView, resultsView } from '../../../test/fixtures.js';
 import { bandKey, bucketLabels, CumulativeChart, cumulativeSeries, defaultInterval, noteKey } from '../cumulative-chart.js';
 
 afterEach(cleanup);
@@ -11,13 +12,10 @@ afterEach(cleanup);
 const HOUR = 3_600_000;
 
 function results(points: ExperimentResultsView['timeSeries']['points'], interval = 'hour'): ExperimentResultsView {
-  const comparison = { effect: 0.1, difference: 'absolute' as const, ci: [0.05, 0.15] as [number, number], se: 0.02, pValue: 0.01, adjustedPValue: 0.01, method: 'welch', significant: true, cuped: null, chanceToWin: 0.99, risk: { control: 0, treatment: 0 }, credibleInterval: [0.05, 0.15] as [number, number], error: null };
-  return {
-    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
-    environment: 'production',
+  const comparison = comparisonView({ difference: 'absolute', risk: { control: 0, treatment: 0 } });
+  return resultsView({
     computedAt: '2026-11-20T05:00:00Z',
     analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval },
-    units: { analysed: 200, excluded: 0 },
     variations: [
       { key: 'control', name: null, expectedShare: 1 / 3, units: 70 },
       { key: 'blue', name: null, expectedShare: 1 / 3, units: 65 },
@@ -25,26 +23,18 @@ function results(points: ExperimentResultsView['timeSeries']['points'], interval
     ],
     srm: { chiSquare: 0.1, pValue: 0.9, flagged: false, error: null },
     metrics: [
-      {
-        key: 'revenue',
+      metricView('revenue', {
         name: 'Revenue',
         type: 'sum',
-        role: 'primary',
-        guardrail: false,
-        higherIsBetter: true,
-        cupedApplied: false,
-        source: 'rollup',
-        error: null,
         variations: [
           { variation: 'control', units: 70, total: 70, mean: 1, comparison: null },
           { variation: 'blue', units: 65, total: 80, mean: 1.2, comparison },
           { variation: 'green', units: 65, total: 60, mean: 0.9, comparison },
         ],
-      },
+      }),
     ],
     timeSeries: { interval, points },
-    error: null,
-  };
+  });
 }
 
 describe('default time-series interval', () => {

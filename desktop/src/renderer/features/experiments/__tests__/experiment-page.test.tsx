@@ -7,7 +7,7 @@ import { SessionContext } from '../../../app/session.js';
 import { formatTime } from '../../../lib/format.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
-import { abExperiment, storedOf } from '../../../test/fixtures.js';
+import { abExperiment, comparisonView, metricView, resultsView, storedOf } from '../../../test/fixtures.js';
 import ExperimentPage, { exposureWindow, resultsFileName } from '../experiment-page.js';
 
 afterEach(cleanup);
@@ -19,23 +19,7 @@ function experiment(version: number, dimensions: string[]): Stored<Experiment> {
   return storedOf(definition, { version, at: '2026-11-20T00:00:00Z' });
 }
 
-function results(): ExperimentResultsView {
-  return {
-    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
-    environment: 'production',
-    computedAt: '2026-11-25T12:00:00Z',
-    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
-    units: { analysed: 200, excluded: 0 },
-    variations: [
-      { key: 'control', name: 'Control', expectedShare: 0.5, units: 100 },
-      { key: 'treatment', name: 'Treatment', expectedShare: 0.5, units: 100 },
-    ],
-    srm: { chiSquare: 0, pValue: 1, flagged: false, error: null },
-    metrics: [],
-    timeSeries: { interval: 'day', points: [] },
-    error: null,
-  };
-}
+const results = (): ExperimentResultsView => resultsView();
 
 describe('experiment page', () => {
   it('stops breaking the results down by a dimension taken off the experiment', async () => {
@@ -241,27 +225,15 @@ describe('experiment page', () => {
 
   it('proposes no winner when no variation is significantly better on the primary metric, and says so', async () => {
     const u = userEvent.setup();
-    const comparison = (adjustedPValue: number, significant: boolean) => ({ effect: 0.08, difference: 'relative' as const, ci: [-0.02, 0.18] as [number, number], se: 0.05, pValue: adjustedPValue, adjustedPValue, method: 'welch', significant, cuped: null, chanceToWin: 0.94, risk: { control: 0.08, treatment: 0.01 }, credibleInterval: [-0.02, 0.18] as [number, number], error: null });
-    const withPrimary = (adjustedPValue: number, significant: boolean): ExperimentResultsView => ({
-      ...results(),
-      metrics: [
-        {
-          key: 'converted',
-          name: 'Converted',
-          type: 'conversion',
-          role: 'primary',
-          guardrail: false,
-          higherIsBetter: true,
-          cupedApplied: false,
-          source: 'rollup',
-          error: null,
-          variations: [
-            { variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null },
-            { variation: 'treatment', units: 100, total: 11, mean: 0.11, comparison: comparison(adjustedPValue, significant) },
-          ],
-        },
-      ],
+    const treatment = (adjustedPValue: number, significant: boolean) => ({
+      variation: 'treatment',
+      units: 100,
+      total: 11,
+      mean: 0.11,
+      comparison: comparisonView({ effect: 0.08, ci: [-0.02, 0.18], credibleInterval: [-0.02, 0.18], se: 0.05, pValue: adjustedPValue, adjustedPValue, significant, chanceToWin: 0.94, risk: { control: 0.08, treatment: 0.01 } }),
     });
+    const withPrimary = (adjustedPValue: number, significant: boolean): ExperimentResultsView =>
+      resultsView({ metrics: [metricView('converted', { name: 'Converted', variations: [{ variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null }, treatment(adjustedPValue, significant)] })] });
     let answer = withPrimary(0.11, false);
     const running = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], metrics: { primary: ['converted'], secondary: [], guardrails: [] } }), { version: 4 });
     const { client, sent } = fakeApi((req) => {
@@ -321,14 +293,10 @@ describe('experiment page', () => {
 
   it('does not propose shipping when the sample ratio check fails or a guardrail metric is significantly harmed, and names them (F2)', async () => {
     const u = userEvent.setup();
-    const comparison = (effect: number, significant: boolean, adjustedPValue: number) => ({ effect, difference: 'relative' as const, ci: [effect - 0.05, effect + 0.05] as [number, number], se: 0.02, pValue: adjustedPValue, adjustedPValue, method: 'welch', significant, cuped: null, chanceToWin: 0.9, risk: { control: 0.08, treatment: 0.01 }, credibleInterval: [effect - 0.05, effect + 0.05] as [number, number], error: null });
-    const metric = (key: string, name: string, role: 'primary' | 'secondary' | 'guardrail', guardrail: boolean, higherIsBetter: boolean, c: ReturnType<typeof comparison>): ExperimentResultsView['metrics'][number] => ({
-      key, name, type: 'conversion', role, guardrail, higherIsBetter, cupedApplied: false, source: 'rollup', error: null,
-      variations: [
-        { variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null },
-        { variation: 'treatment', units: 100, total: 11, mean: 0.11, comparison: c },
-      ],
-    });
+    const comparison = (effect: number, significant: boolean, adjustedPValue: number) =>
+      comparisonView({ effect, ci: [effect - 0.05, effect + 0.05], credibleInterval: [effect - 0.05, effect + 0.05], pValue: adjustedPValue, adjustedPValue, significant, chanceToWin: 0.9, risk: { control: 0.08, treatment: 0.01 } });
+    const metric = (key: string, name: string, role: 'primary' | 'secondary' | 'guardrail', guardrail: boolean, higherIsBetter: boolean, c: ReturnType<typeof comparison>): ExperimentResultsView['metrics'][number] =>
+      metricView(key, { name, role, guardrail, higherIsBetter, variations: [{ variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null }, { variation: 'treatment', units: 100, total: 11, mean: 0.11, comparison: c }] });
     const primary = metric('converted', 'Converted', 'primary', false, true, comparison(0.08, true, 0.004));
     let answer: ExperimentResultsView = { ...results(), srm: { chiSquare: 30, pValue: 0.0002, flagged: true, error: null }, metrics: [primary] };
     const running = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], metrics: { primary: ['converted'], secondary: [], guardrails: ['errors', 'latency', 'revenue'] } }), { version: 4 });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Experiment, ExperimentResultsView, MetricResultView, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
-import { abExperiment, storedOf } from '../../../test/fixtures.js';
+import { abExperiment, metricView, resultsView, storedOf } from '../../../test/fixtures.js';
 import ExperimentPage, { filtersFromHash, filtersHash } from '../experiment-page.js';
 
 const PRODUCTION: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: false, version: 1, position: 0 };
@@ -24,30 +24,18 @@ function experiment(): Stored<Experiment> {
 }
 
 function purchase(units: number): MetricResultView {
-  return {
-    key: 'purchase',
+  return metricView('purchase', {
     name: 'Purchase',
-    type: 'conversion',
-    role: 'primary',
-    guardrail: false,
-    higherIsBetter: true,
-    cupedApplied: false,
-    source: 'rollup',
-    error: null,
     variations: [
       { variation: 'control', units, total: 0, mean: 0, comparison: null },
       { variation: 'treatment', units, total: 0, mean: 0, comparison: null },
     ],
-  };
+  });
 }
 
 /** Results of `units` units per variation: 3,000 in all unfiltered, 1,000 with a filter. */
 function results(units: number): ExperimentResultsView {
-  return {
-    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
-    environment: 'production',
-    computedAt: '2026-11-25T12:00:00Z',
-    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
+  return resultsView({
     units: { analysed: units * 2, excluded: 0 },
     variations: [
       { key: 'control', name: 'Control', expectedShare: 0.5, units },
@@ -55,9 +43,7 @@ function results(units: number): ExperimentResultsView {
     ],
     srm: units === 0 ? { chiSquare: 0, pValue: 1, flagged: false, error: { code: 'INSUFFICIENT_SAMPLE', message: 'no units' } } : { chiSquare: 0, pValue: 1, flagged: false, error: null },
     metrics: [purchase(units)],
-    timeSeries: { interval: 'day', points: [] },
-    error: null,
-  };
+  });
 }
 
 function backend(resultsFor: (q: URLSearchParams) => ExperimentResultsView): { respond: Responder; lastResults: () => URLSearchParams } {

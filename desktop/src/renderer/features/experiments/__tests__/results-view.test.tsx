@@ -3,54 +3,27 @@ import { cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ComparisonView, ExperimentResultsView, MetricResultView } from '@xp/shared';
+import { comparisonView, metricView, resultsView } from '../../../test/fixtures.js';
 import { ResultsView } from '../results-view.js';
 
 afterEach(cleanup);
 
 function comparison(effect: number, ci: [number | null, number | null], pValue: number, extra: Partial<ComparisonView> = {}): ComparisonView {
-  return {
-    effect,
-    difference: 'relative',
-    ci,
-    se: 0.01,
-    pValue,
-    adjustedPValue: pValue,
-    method: 'welch',
-    significant: pValue < 0.05,
-    cuped: null,
-    chanceToWin: effect > 0 ? 0.97 : 0.2,
-    risk: { control: 0.02, treatment: 0.001 },
-    credibleInterval: ci,
-    error: null,
-    ...extra,
-  };
+  return comparisonView({ effect, ci, pValue, adjustedPValue: pValue, significant: pValue < 0.05, chanceToWin: effect > 0 ? 0.97 : 0.2, credibleInterval: ci, se: 0.01, ...extra });
 }
 
 function metric(key: string, overrides: Partial<MetricResultView> = {}): MetricResultView {
-  return {
-    key,
-    name: `Metric ${key}`,
-    type: 'conversion',
-    role: 'primary',
-    guardrail: false,
-    higherIsBetter: true,
-    cupedApplied: false,
-    source: 'rollup',
-    error: null,
+  return metricView(key, {
     variations: [
       { variation: 'control', units: 5000, total: 500, mean: 0.1, comparison: null },
       { variation: 'treatment', units: 5100, total: 612, mean: 0.12, comparison: comparison(0.2, [0.12, 0.28], 0.0001) },
     ],
     ...overrides,
-  };
+  });
 }
 
 function results(overrides: Partial<ExperimentResultsView> = {}): ExperimentResultsView {
-  return {
-    experiment: { key: 'checkout', name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z' },
-    environment: 'production',
-    computedAt: '2026-11-25T12:00:00Z',
-    analysis: { alpha: 0.05, sequential: false, correction: 'holm', interval: 'day' },
+  return resultsView({
     units: { analysed: 10100, excluded: 0 },
     variations: [
       { key: 'control', name: 'Control', expectedShare: 0.5, units: 5000 },
@@ -58,10 +31,8 @@ function results(overrides: Partial<ExperimentResultsView> = {}): ExperimentResu
     ],
     srm: { chiSquare: 0.99, pValue: 0.32, flagged: false, error: null },
     metrics: [metric('purchase')],
-    timeSeries: { interval: 'day', points: [] },
-    error: null,
     ...overrides,
-  };
+  });
 }
 
 describe('results view', () => {

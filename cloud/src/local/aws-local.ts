@@ -14,6 +14,7 @@ import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { AppError, AppErrorCode } from '../errors.js';
 import { awsAppError, envRegion } from '../store/aws-errors.js';
+import { answerDynaliteWriteFailures, answerKinesaliteWriteFailures } from './store-write-failures.js';
 
 export interface LocalServiceOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */
@@ -40,6 +41,7 @@ export async function startDynalite(options: LocalServiceOptions = {}): Promise<
     await mkdir(options.path, { recursive: true });
     await assertStoreFree('dynalite', options.path);
   }
+  answerDynaliteWriteFailures();
   const server = dynalite({ ...pathOption(options.path), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   return releaseOnClose(await serve(server, options.port ?? 0), 'dynalite', options.path);
 }
@@ -50,6 +52,7 @@ export async function startKinesalite(options: LocalServiceOptions = {}): Promis
     await mkdir(options.path, { recursive: true });
     await assertStoreFree('kinesalite', options.path);
   }
+  answerKinesaliteWriteFailures();
   const server = kinesalite({ ...pathOption(options.path), createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 });
   return releaseOnClose(await serve(server, options.port ?? 0), 'kinesalite', options.path);
 }

@@ -41,6 +41,31 @@ export async function checkEmbeddedDatabaseDir(dataDir: string): Promise<void> {
   }
 }
 
+/**
+ * PGlite's file system throws Emscripten's ErrnoError, a plain object with a WASI error number and
+ * no message ("[object Object]" when printed): the numbers a data folder's disk can cause, named.
+ */
+const WASI_ERRNO: Readonly<Record<number, string>> = {
+  2: 'permission denied (EACCES)',
+  29: 'input/output error (EIO)',
+  44: 'a file is missing (ENOENT)',
+  48: 'out of memory (ENOMEM)',
+  51: 'no space left on the device (ENOSPC)',
+  63: 'operation not permitted (EPERM)',
+  69: 'the file system is read-only (EROFS)',
+};
+
+/** The first line of why PGlite failed, whatever it threw. */
+export function embeddedFailureReason(e: unknown): string {
+  const errno = (x: unknown): number | undefined => (typeof x === 'object' && x !== null && 'errno' in x && typeof x.errno === 'number' ? x.errno : undefined);
+  const inner = e instanceof Error && (e.cause instanceof Error || errno(e.cause) !== undefined) ? e.cause : e;
+  const number = inner instanceof Error ? undefined : errno(inner);
+  if (number !== undefined) {
+    return `file system error: ${WASI_ERRNO[number] ?? `error number ${number}`}`;
+  }
+  return (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.slice(0, 300);
+}
+
 /** Whether an error is PGlite's WebAssembly abort ("Aborted(). Build with -sASSERTIONS…"). */
 function isAbort(e: unknown): boolean {
   return e instanceof Error && (e.name === 'RuntimeError' || e.message.startsWith('Aborted('));
@@ -61,13 +86,12 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
     return db;
   } catch (e) {
     await db?.close().catch(() => undefined);
-    const reason = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
     const damaged = isAbort(e) || (e instanceof Error && isAbort(e.cause));
     throw new AppError(
       AppErrorCode.InvalidState,
       damaged
         ? `the embedded database in ${dir} could not be opened (PGlite aborted: its files are damaged or incomplete): ${recovery(dir)}`
-        : `the embedded database in ${dir} could not be opened: ${reason.split('\n')[0]!.slice(0, 300)}`,
+        : `the embedded database in ${dir} could not be opened: ${embeddedFailureReason(e)}`,
       undefined,
       { cause: e },
     );

@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppErrorCode } from '../../errors.js';
@@ -224,6 +225,70 @@ describe('in-process AWS stand-ins', () => {
     await expect(ensureStream(kinesis, 'events', 1)).rejects.toMatchObject({ code: AppErrorCode.Unavailable });
     await expect(ensureStream(kinesis, 'events', 0)).rejects.toMatchObject({ code: AppErrorCode.Validation });
     kinesis.destroy();
+  });
+});
+
+/**
+ * A full disk cannot be made portably in a test, so the failure is put where the disk would put
+ * it: the LevelDB binding's write (leveldown's `_batch`/`_put` for kinesalite, classic-level's for
+ * dynalite) calls back with the error LevelDB reports. Before the fix the stand-ins threw it out of
+ * their callbacks and the test process (like `xp start`) died.
+ */
+describe('a stand-in whose disk is full', () => {
+  const fromStandIn = (standIn: string, id: string): unknown => createRequire(createRequire(import.meta.url).resolve(standIn))(id);
+  const noSpace = (): Error => new Error('IO error: /data/kinesis/000005.log: No space left on device');
+
+  it('kinesalite answers a failed write with InternalFailure and takes records again once there is room', async () => {
+    const store = await mkdtemp(join(tmpdir(), 'xp-aws-full-'));
+    const leveldown = fromStandIn('kinesalite', 'leveldown') as { prototype: Record<string, unknown> };
+    const [put, batch] = [leveldown.prototype._put, leveldown.prototype._batch];
+    const kinesalite = await startKinesalite({ path: store });
+    const kinesis = new KinesisClient({ endpoint: kinesalite.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
+    try {
+      await ensureStream(kinesis, 'full', 1);
+      leveldown.prototype._put = (_key: unknown, _value: unknown, _options: unknown, callback: (error: Error) => void): void => {
+        process.nextTick(callback, noSpace());
+      };
+      leveldown.prototype._batch = (_ops: unknown, _options: unknown, callback: (error: Error) => void): void => {
+        process.nextTick(callback, noSpace());
+      };
+      const failed = await kinesis.send(new PutRecordCommand({ StreamName: 'full', PartitionKey: 'u1', Data: Buffer.from('lost') })).catch((error: unknown) => error);
+      expect(failed).toMatchObject({ name: 'InternalFailure', $metadata: { httpStatusCode: 500 } });
+      expect((failed as Error).message).toContain('No space left on device');
+
+      [leveldown.prototype._put, leveldown.prototype._batch] = [put, batch];
+      await kinesis.send(new PutRecordCommand({ StreamName: 'full', PartitionKey: 'u1', Data: Buffer.from('kept') }));
+      expect(await readAll(kinesis, 'full')).toEqual(['kept']);
+    } finally {
+      [leveldown.prototype._put, leveldown.prototype._batch] = [put, batch];
+      kinesis.destroy();
+      await kinesalite.close();
+      await rm(store, { recursive: true, force: true });
+    }
+  });
+
+  it('dynalite answers a failed write with InternalServerError and stores items again once there is room', async () => {
+    const store = await mkdtemp(join(tmpdir(), 'xp-aws-full-'));
+    const { ClassicLevel } = fromStandIn('dynalite', 'classic-level') as { ClassicLevel: { prototype: Record<string, unknown> } };
+    const [put, batch] = [ClassicLevel.prototype._put, ClassicLevel.prototype._batch];
+    const dynalite = await startDynalite({ path: store });
+    const dynamo = createDynamoClient(dynalite.endpoint, { maxAttempts: 1 });
+    try {
+      await createTable(dynalite.endpoint, 'full');
+      ClassicLevel.prototype._put = ClassicLevel.prototype._batch = (): Promise<never> => Promise.reject(noSpace());
+      const failed = await dynamo.send(new PutItemCommand({ TableName: 'full', Item: { id: { S: 'b' } } })).catch((error: unknown) => error);
+      expect(failed).toMatchObject({ name: 'InternalServerError', $metadata: { httpStatusCode: 500 } });
+
+      [ClassicLevel.prototype._put, ClassicLevel.prototype._batch] = [put, batch];
+      await dynamo.send(new PutItemCommand({ TableName: 'full', Item: { id: { S: 'b' }, note: { S: 'stored' } } }));
+      const got = await dynamo.send(new GetItemCommand({ TableName: 'full', Key: { id: { S: 'b' } } }));
+      expect(got.Item?.note?.S).toBe('stored');
+    } finally {
+      [ClassicLevel.prototype._put, ClassicLevel.prototype._batch] = [put, batch];
+      dynamo.destroy();
+      await dynalite.close();
+      await rm(store, { recursive: true, force: true });
+    }
   });
 });
 

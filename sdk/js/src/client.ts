@@ -280,6 +280,12 @@ export class ExperimentationClient {
         configError = new XpError(XpErrorCode.Configuration, 'no fetch implementation: pass options.fetch');
       } else {
         this.transport = new Transport(base, sdkKey, fetchFn, timeoutMs);
+        if (sdkKey.startsWith('xpk_srv_') && (globalThis as { document?: unknown }).document !== undefined) {
+          // Still served (refusing would break a page at once), but said loudly: a page's code is public.
+          this.logger.error(
+            `xp: a server SDK key (${keyLabel(sdkKey)}) is used in a web page, where anyone can read it, and with it the rules marked server-side only; use the environment's client key (xpk_cli_…) in pages and apps, and revoke this server key`,
+          );
+        }
       }
       if (configError !== undefined) {
         this.logger.error(`xp: ${configError.message}; the client stays offline, serving ${this.current === undefined ? 'defaults' : 'the bootstrap ruleset'}`);

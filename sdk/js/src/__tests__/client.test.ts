@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateFlag } from '@xp/shared/eval';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ExperimentationClient as BrowserClient } from '../browser.js';
 import { ExperimentationClient } from '../client.js';
 import { ExperimentationClient as NodeClient, loadRulesetFile } from '../node.js';
@@ -286,6 +286,42 @@ describe('log lines say what is true', () => {
     expect(ready.status).toBe(ClientStatus.Closed);
     expect(log.lines.some((l) => l.message.includes('until the API answers'))).toBe(false);
     expect(log.has('info', 'client closed before the first ruleset arrived')).toBe(true);
+  });
+});
+
+describe('a server key in a web page', () => {
+  const silentApi = (_url: string, init: RequestInit): Promise<Response> =>
+    new Promise((_resolve, reject) => {
+      init.signal?.addEventListener('abort', () => {
+        reject(new Error('aborted'));
+      });
+    });
+
+  it('is said loudly in a page, where anyone can read it, and not in a server', async () => {
+    const inPage = recordingLogger();
+    vi.stubGlobal('document', { visibilityState: 'visible', addEventListener: () => undefined, removeEventListener: () => undefined });
+    try {
+      const c = new BrowserClient('xpk_srv_secretpart', { apiUrl: 'https://xp.example.com', fetch: silentApi, logger: inPage });
+      await c.close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    const onServer = recordingLogger();
+    await new ExperimentationClient('xpk_srv_secretpart', { apiUrl: 'https://xp.example.com', fetch: silentApi, logger: onServer }).close();
+    const pageClientKey = recordingLogger();
+    vi.stubGlobal('document', { visibilityState: 'visible', addEventListener: () => undefined, removeEventListener: () => undefined });
+    try {
+      await new BrowserClient('xpk_cli_publicpart', { apiUrl: 'https://xp.example.com', fetch: silentApi, logger: pageClientKey }).close();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+
+    const warning = inPage.lines.find((l) => l.message.includes('server SDK key'));
+    expect(warning).toMatchObject({ level: 'error' });
+    expect(warning?.message).toContain("use the environment's client key (xpk_cli_…)");
+    expect(warning?.message).not.toContain('secretpart');
+    expect(onServer.lines.some((l) => l.message.includes('server SDK key'))).toBe(false);
+    expect(pageClientKey.lines.some((l) => l.message.includes('server SDK key'))).toBe(false);
   });
 });
 

@@ -13,7 +13,8 @@ import {
   keySchema,
   metricSchema,
   prerequisiteSchema,
-  reassigningFields,
+  reassigningChanges,
+  reassignmentMessage,
   ruleSchema,
   segmentSchema,
   variationSchema,
@@ -623,9 +624,6 @@ export interface Plan {
 }
 
 
-const REASSIGNMENT =
-  'the experiment has started, and this changes which variation its units get (units already exposed would be counted in a variation they no longer see); turn stickyBucketing on for it first, in an apply of its own, or create a new experiment for a new split';
-
 /** What applying the document would change; deletions only when `prune`. */
 export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<Plan> {
   const plan: PlannedChange[] = [];
@@ -650,8 +648,9 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
         if (diff.length > 0) {
           writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, before: configurationOf(kind, existing.definition), diff });
           if (kind === 'experiments') {
-            for (const field of reassigningFields(existing.definition as Experiment, desired as Experiment)) {
-              refusals.push({ path: `experiments.${desired.key}.${field}`, message: REASSIGNMENT });
+            const stored = existing.definition as Experiment;
+            for (const { path, reason } of reassigningChanges(stored, desired as Experiment)) {
+              refusals.push({ path: `experiments.${desired.key}.${path}`, message: reassignmentMessage(reason, stored.stickyBucketingSince) });
             }
           }
         }

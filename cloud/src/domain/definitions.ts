@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid, notFound, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, inScope, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -861,11 +861,6 @@ export class FlagService extends DefinitionService<'flag'> {
   }
 }
 
-const STICKY_OFF =
-  'turned off, changes which variation units are assigned to: the split has moved since the start, and units that kept their variation under the earlier split would be hashed again into the current one; keep it on, or create a new experiment';
-const ASSIGNMENT_CHANGE =
-  'changes which variation units are assigned to, and the experiment has started: units already exposed would be counted in a variation they did not see; enable stickyBucketing first (units then keep the variation they got) or create a new experiment for a new split';
-
 /**
  * Experiment lifecycle: draft → running → stopped (→ running again with resume), with start/stop
  * times, a decision and a winner. A replace (PUT) keeps the lifecycle as it is.
@@ -898,7 +893,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     };
     const next: Experiment = { ...parsed };
     if (parsed.status === 'draft') {
-      refuse(['startedAt', 'stoppedAt', 'splitHistory', 'pauses'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
+      refuse(['startedAt', 'stoppedAt', 'splitHistory', 'pauses', 'stickyBucketingSince'], 'is set by the lifecycle actions (POST …/start, …/stop): a draft has not started');
       refuse(EXPERIMENT_DECISION_FIELDS, 'is recorded when the experiment stops (POST …/stop)');
     } else if (parsed.status === 'running') {
       refuse(['stoppedAt'], 'is set when the experiment stops (POST …/stop)');
@@ -932,6 +927,15 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         issues.push({ path: `pauses.${i}`, message: 'must fall between startedAt and stoppedAt (or now)' });
       }
     });
+    // An import may bring when sticky bucketing was turned on, within the run; without it, it is on from the start.
+    if (next.stickyBucketingSince !== undefined) {
+      const since = Date.parse(next.stickyBucketingSince);
+      if (next.stickyBucketing?.enabled !== true) {
+        issues.push({ path: 'stickyBucketingSince', message: 'is when stickyBucketing was turned on: leave it out while stickyBucketing is not enabled' });
+      } else if ((next.startedAt !== undefined && since < Date.parse(next.startedAt)) || since > Date.parse(next.stoppedAt ?? now)) {
+        issues.push({ path: 'stickyBucketingSince', message: 'must fall between startedAt and stoppedAt (or now); leave it out when sticky bucketing was on from the start' });
+      }
+    }
     if (issues.length > 0) {
       throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }
@@ -956,6 +960,8 @@ export class ExperimentService extends DefinitionService<'experiment'> {
               ? 'is recorded by the platform when a started experiment\'s split changes'
               : field === 'pauses'
                 ? 'is recorded by the platform when a stopped experiment resumes'
+              : field === 'stickyBucketingSince'
+                ? 'is recorded by the platform when stickyBucketing is turned on for a started experiment'
               : (EXPERIMENT_LIFECYCLE_FIELDS as readonly string[]).includes(field)
                 ? `is set by the lifecycle actions (POST …/start, …/stop, …/resume); it is ${JSON.stringify(current[field] ?? null)}`
                 : 'is recorded when the experiment stops (POST …/stop)',
@@ -971,8 +977,18 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     if (current.status === 'stopped') {
       issues.push(...decisionIssues(next));
     }
-    // Sticky bucketing is the way to change a split while running: units keep the variation stored for them.
-    issues.push(...reassigningFields(current, next).map((path) => ({ path, message: path === 'stickyBucketing' ? STICKY_OFF : ASSIGNMENT_CHANGE })));
+    // Sticky bucketing on since the start is the way to change a split while running: every exposed
+    // unit keeps the variation stored for it. Turned on later, units exposed before have none stored.
+    issues.push(...reassigningChanges(current, next).map(({ path, reason }) => ({ path, message: reassignmentMessage(reason, current.stickyBucketingSince) })));
+    if (current.startedAt !== undefined) {
+      // Record when sticky bucketing comes on after the start (units exposed before have no stored
+      // variation); it no longer holds once turned off.
+      if (next.stickyBucketing?.enabled !== true) {
+        delete next.stickyBucketingSince;
+      } else if (current.stickyBucketing?.enabled !== true) {
+        next.stickyBucketingSince = this.clock().toISOString();
+      }
+    }
     if (issues.length === 0 && current.startedAt !== undefined && !sameSplit(current, next)) {
       // Units first exposed from now on get the new split: the SRM check expects each period's units in its own.
       if ((current.splitHistory?.length ?? 0) >= MAX_SPLIT_HISTORY) {
@@ -989,7 +1005,12 @@ export class ExperimentService extends DefinitionService<'experiment'> {
   start(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
     return this.modify(actor, projectKey, key, expectedVersion, 'experiment.started', async (current) => {
       if (current.status !== 'draft') {
-        throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a draft can start`);
+        throw new AppError(
+          AppErrorCode.InvalidState,
+          current.status === 'stopped'
+            ? `experiment is stopped; only a draft can start: to run it again, resume it (POST …/experiments/${key}/resume), which keeps its start and its units`
+            : `experiment is ${current.status}; only a draft can start`,
+        );
       }
       return Promise.resolve({ next: { ...current, status: 'running', startedAt: this.clock().toISOString() } });
     });

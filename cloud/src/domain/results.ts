@@ -67,7 +67,7 @@ const variationResultSchema = z.object({
   total: z.number().nullable(),
   /** Ratio metrics: Σ denominator (null when it passes what a double holds); null otherwise. */
   denominatorTotal: z.number().nullable(),
-  /** Unadjusted mean per unit (ratio: total / denominatorTotal); 0 without units; null when a total is null. */
+  /** Unadjusted mean per unit (ratio: total / denominatorTotal); 0 without units; null when a total is null, or a ratio's denominatorTotal is 0 with units. */
   mean: z.number().nullable(),
   /** Null for the control. */
   comparison: comparisonSchema.nullable(),
@@ -490,12 +490,15 @@ export async function computeResults(
         const sums = acc.sums(metric.key, v.key);
         const ratio = metric.type === MetricType.Ratio;
         const totalsFinite = Number.isFinite(sums.v) && (!ratio || Number.isFinite(sums.d));
+        // A ratio of units whose denominator adds up to 0 has no value (the comparison says
+        // ZERO_DENOMINATOR): null, not a 0 that reads as measured. Without units, 0 as for every metric.
+        const defined = totalsFinite && !(ratio && sums.d === 0 && acc.units(v.key) > 0);
         return {
           variation: v.key,
           units: acc.units(v.key),
           total: Number.isFinite(sums.v) ? sums.v : null,
           denominatorTotal: ratio ? (Number.isFinite(sums.d) ? sums.d : null) : null,
-          mean: totalsFinite ? finiteOr(m?.arms[k]?.mean, 0) : null,
+          mean: defined ? finiteOr(m?.arms[k]?.mean, 0) : null,
           comparison:
             k === 0
               ? null
@@ -935,7 +938,11 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
  * Each variation's expected share of the analysed units: the current split's, or, after changes of
  * the split (sticky bucketing), each period's units split by the shares served then:
  * Σ_p n_p · share_p(v) / Σ_p n_p. A variation a period's split did not serve expects none of its
- * units (shares renormalised over the current variations).
+ * units (shares renormalised over the current variations). A period whose keys cannot be matched
+ * with the current ones — it served a key no longer served and lacks a current one (a variation
+ * renamed, as the API once let sticky experiments do), or shares none of them — expects the current
+ * split: renormalising would expect all of its units in the unrenamed variations and none in the
+ * renamed one.
  */
 async function expectedShares(db: Database, target: ResultsTarget, experiment: Experiment, filter: PopulationFilter): Promise<number[]> {
   const current = variationShares(experiment);
@@ -951,9 +958,10 @@ async function expectedShares(db: Database, target: ResultsTarget, experiment: E
   }
   const periodShares = [
     ...history.map((h) => {
+      const renamed = keys.some((k) => !Object.hasOwn(h.shares, k)) && Object.keys(h.shares).some((k) => !keys.includes(k));
       const raw = keys.map((k) => h.shares[k] ?? 0);
       const sum = raw.reduce((a, b) => a + b, 0);
-      return sum > 0 ? raw.map((r) => r / sum) : raw;
+      return renamed || sum <= 0 ? current : raw.map((r) => r / sum);
     }),
     current,
   ];

@@ -83,7 +83,13 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   app.use('*', async (c, next) => {
     // Set before the handler: headers added to a finished response make Hono copy it each time.
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
+    // Not on the split-URL redirect /r/…: a redirect's Referrer-Policy replaces the linking page's for
+    // the hop to the landing page, which would then lose document.referrer and its attribution. Left
+    // out, the linking page's policy (else the browser's strict-origin-when-cross-origin) applies; the
+    // referrer it sends is that page's, never the /r link with its key.
+    if (!c.req.path.startsWith('/r/')) {
+      c.header('Referrer-Policy', 'no-referrer');
+    }
     c.header('X-Frame-Options', 'DENY');
     await next();
   });

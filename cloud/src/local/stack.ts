@@ -35,6 +35,7 @@ import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-s
 import { openSharedStores } from '../store/shared-stores.js';
 import type { SharedStoreKind, StickyStoreKind } from '../store/shared-stores.js';
 import { createRulesetNotifier } from '../http/sdk/ruleset-notifier.js';
+import { SDK_CORS_HEADERS, SDK_PREFLIGHT_HEADERS } from '../http/sdk/sdk-routes.js';
 import { createKinesisClient, ensureStream, startDynalite, startKinesalite } from './aws-local.js';
 import type { LocalService } from './aws-local.js';
 import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
@@ -233,6 +234,19 @@ const STREAM_PATH = /\/stream(?:\?|$)/;
 const STARTING = JSON.stringify({ error: { code: AppErrorCode.Unavailable, message: 'xp is starting; retry in a moment' } });
 
 /**
+ * The answer while the app does not exist yet. The SDK endpoints' carries their CORS headers, and
+ * their preflight is answered as they answer it: without them a browser SDK on another origin would
+ * see a CORS failure, not a 503 whose Retry-After it can read and wait out.
+ */
+function starting(request: Request): Response {
+  const sdk = new URL(request.url).pathname.startsWith('/sdk/');
+  if (sdk && request.method === 'OPTIONS') {
+    return new Response(null, { status: 204, headers: SDK_PREFLIGHT_HEADERS });
+  }
+  return new Response(STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1', ...(sdk ? SDK_CORS_HEADERS : {}) } });
+}
+
+/**
  * Listens on `host:portNumber` at once, answering 503 (Retry-After: 1) until `serve` is called. The
  * ports are taken before the database is opened, so that a port in use stops the start before
  * anything is created (on a first start: the owner and the SDK keys, whose only copy would
@@ -243,8 +257,7 @@ export function listenEarly(host: string, portNumber: number, what: string, sett
   return new Promise((resolve, reject) => {
     const server = serve(
       {
-        fetch: (request: Request, env: unknown) =>
-          app === undefined ? new Response(STARTING, { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1' } }) : app.fetch(request, env),
+        fetch: (request: Request, env: unknown) => (app === undefined ? starting(request) : app.fetch(request, env)),
         hostname: host,
         port: portNumber,
       },

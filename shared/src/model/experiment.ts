@@ -37,9 +37,10 @@ export type ExperimentStatus = (typeof ExperimentStatus)[keyof typeof Experiment
 
 /**
  * Fields the platform sets: the lifecycle actions (start, stop, resume) the first three, a change of
- * a started sticky experiment's split the history; a replace keeps them as stored.
+ * a started sticky experiment's split the history, a resume the pauses, turning sticky bucketing on
+ * for a started experiment its time; a replace keeps them as stored.
  */
-export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt', 'splitHistory', 'pauses'] as const;
+export const EXPERIMENT_LIFECYCLE_FIELDS = ['status', 'startedAt', 'stoppedAt', 'splitHistory', 'pauses', 'stickyBucketingSince'] as const;
 /** The decision recorded when an experiment stops; a replace may revise it only once stopped. */
 export const EXPERIMENT_DECISION_FIELDS = ['decision', 'winner', 'releaseWinner'] as const;
 
@@ -51,7 +52,13 @@ export const experimentVariationSchema = z.strictObject({
   /** Value served by standalone experiments (getVariant); flag-attached ones map to flag variations. */
   value: jsonValueSchema.optional(),
   /** Required for split-URL experiments: where this variation's visitors go. */
-  url: z.url({ protocol: /^https?$/ }).optional(),
+  url: z
+    .url({
+      protocol: /^https?$/,
+      // zod's own "Invalid URL" does not say that a path alone (`/landing`) is not enough.
+      error: (issue) => (issue.code === 'invalid_format' ? 'must be an absolute http(s) URL, such as https://example.com/landing' : undefined),
+    })
+    .optional(),
 });
 export type ExperimentVariation = z.output<typeof experimentVariationSchema>;
 
@@ -103,7 +110,33 @@ export const experimentMetricsSchema = z.strictObject({
   guardrails: z.array(keySchema).max(20).default([]),
 });
 
-export const experimentSchema = z
+/**
+ * The attributes a split-URL experiment's links (GET /r/{key}) can hash a visitor on: the cookie's
+ * random `id`, and the string attributes the server derives from the request (cloud's
+ * visitor-attributes.ts). Nothing else reaches /r: no SDK passes attributes there.
+ */
+export const SPLIT_URL_HASH_ATTRIBUTES: readonly string[] = ['id', 'url', 'path', 'userAgent', 'browser', 'deviceType', 'os', 'language', 'referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'];
+
+/** Where a split-URL link (/r/{key}?k=xpk_…) ends a URL's path, its client key given. */
+const SPLIT_URL_LINK_PATH = /\/r\/[^/]+\/?$/;
+
+/** Whether `url` (a parsed http(s) URL) is a split-URL link of this platform: the redirect itself. */
+function isSplitUrlLink(url: URL): boolean {
+  return SPLIT_URL_LINK_PATH.test(url.pathname) && url.searchParams.getAll('k').some((k) => k.toLowerCase().startsWith('xpk_'));
+}
+
+/** Whether `text` holds a server-side SDK key's prefix, also percent-encoded (`xpk%5Fsrv%5F`). */
+function holdsServerKey(text: string): boolean {
+  let decoded = text;
+  try {
+    decoded = decodeURIComponent(text);
+  } catch {
+    // A malformed escape elsewhere in the URL: the raw text is checked alone.
+  }
+  return [text, decoded].some((t) => t.toLowerCase().includes('xpk_srv_'));
+}
+
+const experimentFieldsSchema = z
   .strictObject({
     key: keySchema,
     name: z.string().min(1).max(200),
@@ -148,6 +181,12 @@ export const experimentSchema = z
     splitHistory: z.array(previousSplitSchema).max(MAX_SPLIT_HISTORY).optional(),
     /** The periods it was stopped before a resume, oldest first (recorded by the platform). */
     pauses: z.array(pauseSchema).max(MAX_PAUSES).optional(),
+    /**
+     * When sticky bucketing was turned on after the start (recorded by the platform); absent when it
+     * is off, or on since before the start. Units exposed before then have no stored variation, so
+     * the split may not move: they would be hashed again into the new one.
+     */
+    stickyBucketingSince: isoDateSchema.optional(),
     decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(),
     /** The winning variation; once stopped with `releaseWinner`, it is served to everyone. */
     winner: keySchema.optional(),
@@ -214,17 +253,53 @@ export const experimentSchema = z
       ctx.addIssue({ code: 'custom', path: ['stickyBucketing', 'minBucketVersion'], message: 'must not exceed bucketVersion' });
     }
    }, whenFieldsValid('pauses', 'splitHistory', 'dimensions', 'type', 'factors', 'variations', 'winner', 'stickyBucketing'));
+
+/**
+ * The experiment as authored: also refuses variation URLs that cannot work or must not be published
+ * (every URL goes into the ruleset browsers download), and a split-URL experiment hashed on an
+ * attribute its links never have.
+ */
+export const experimentSchema = experimentFieldsSchema.superRefine((exp, ctx) => {
+  exp.variations.forEach((v, i) => {
+    if (v.url === undefined || !URL.canParse(v.url)) {
+      return;
+    }
+    if (holdsServerKey(v.url)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variations', i, 'url'],
+        message: 'holds a server-side SDK key (xpk_srv_…), which would be published to every browser in the client ruleset: remove it (a server key is secret and never goes in a URL)',
+      });
+    } else if (isSplitUrlLink(new URL(v.url))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variations', i, 'url'],
+        message: "is a split-URL link (/r/{key}?k=…): visitors sent there would be redirected again, and exposed once per hop; give the landing page's own URL",
+      });
+    }
+  });
+  if (exp.type === ExperimentType.SplitUrl && !SPLIT_URL_HASH_ATTRIBUTES.includes(exp.hashAttribute) && (exp.fallbackAttribute === undefined || !SPLIT_URL_HASH_ATTRIBUTES.includes(exp.fallbackAttribute))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['hashAttribute'],
+      message: `a split-URL experiment is evaluated by its /r/{key} links, which know a visitor only by the cookie's "id" and what the request says (${SPLIT_URL_HASH_ATTRIBUTES.slice(1).join(', ')}); "${exp.hashAttribute}" is never among them, so every visitor would go to the first variation unexposed: use "id"`,
+    });
+  }
+}, whenFieldsValid('type', 'variations', 'hashAttribute', 'fallbackAttribute'));
+
 /**
  * An experiment as read back from storage, for readers of what is stored (results, guardrails):
  * its condition is not held to the checks of today's authoring (a pattern refused since it was
- * saved, such as a backreference), which the evaluators report as INVALID_RULE instead. Every other
- * check is the same, so a stored experiment reads as what it is rather than failing as invalid.
+ * saved, such as a backreference), which the evaluators report as INVALID_RULE instead, nor are its
+ * variation URLs and split-URL hash attribute (refused since some were saved). Every other check is
+ * the same, so a stored experiment reads as what it is rather than failing as invalid.
  */
-export const storedExperimentSchema = experimentSchema.safeExtend({ condition: conditionSchema.optional() });
+export const storedExperimentSchema = experimentFieldsSchema.safeExtend({ condition: conditionSchema.optional() });
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 
-export { decisionIssues, expandVariations, reassigningFields, runsIn, sameSplit, splitShares, stoppedRedirectUrl, variationShares } from './variations.js';
+export { decisionIssues, expandVariations, reassigningChanges, reassignmentMessage, runsIn, sameKeys, sameSplit, splitShares, stoppedRedirectUrl, variationShares } from './variations.js';
+export type { ReassignmentReason } from './variations.js';
 
 /** A global holdout: a stable fraction of units kept out of every experiment that names it. */
 export const holdoutSchema = z.strictObject({

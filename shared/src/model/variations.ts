@@ -28,19 +28,32 @@ export function variationShares(exp: Pick<Experiment, 'type' | 'variations' | 'f
 }
 
 /**
- * The fields of a change that would move units of a started experiment to another variation: the
- * hashing (attribute, fallback, version, seed) or the variations served with their shares of
- * traffic (keys, order, normalised weights), or sticky bucketing turned off after the split moved.
- * Empty for an experiment that has not started, or whose sticky bucketing (kept on) keeps each unit
- * in its stored variation. Values, URLs, coverage and targeting
- * may change: they change what a variation shows or who enters, not which variation a unit gets.
+ * Why a change would move units of a started experiment to another variation:
+ * - `hashing`: the attribute, fallback, version or seed units are hashed by;
+ * - `keys`: the variations served (keys, order, how many): exposed units are counted by the key they
+ *   got, so these are fixed once started, with or without sticky bucketing;
+ * - `split`: the shares of traffic (normalised weights) without sticky bucketing kept on;
+ * - `split-sticky-late`: the shares of traffic under sticky bucketing that was turned on after the
+ *   start (`stickyBucketingSince`): units exposed before then have no stored variation;
+ * - `sticky-off`: sticky bucketing turned off after the split moved.
  */
-export function reassigningFields(
-  current: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'startedAt' | 'stickyBucketing' | 'splitHistory'>,
-  next: Pick<Experiment, 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'stickyBucketing'>,
-): string[] {
-  const stickyNow = current.stickyBucketing?.enabled === true;
-  if (current.startedAt === undefined || (stickyNow && next.stickyBucketing?.enabled === true)) {
+export type ReassignmentReason = 'hashing' | 'keys' | 'split' | 'split-sticky-late' | 'sticky-off';
+
+type ReassignmentFields = 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'stickyBucketing';
+
+/**
+ * The changes that would move units of a started experiment to another variation, each with the
+ * field to name and why (see ReassignmentReason). Empty for an experiment that has not started.
+ * Sticky bucketing makes only a change of the shares safe, and only when it has been on since the
+ * start: each exposed unit then keeps the variation stored for it, by key. Values, URLs, coverage
+ * and targeting may change: they change what a variation shows or who enters, not which variation a
+ * unit gets.
+ */
+export function reassigningChanges(
+  current: Pick<Experiment, ReassignmentFields | 'startedAt' | 'splitHistory' | 'stickyBucketingSince'>,
+  next: Pick<Experiment, ReassignmentFields>,
+): { path: string; reason: ReassignmentReason }[] {
+  if (current.startedAt === undefined) {
     return [];
   }
   const hashing = [
@@ -49,27 +62,59 @@ export function reassigningFields(
     ['hashVersion', current.hashVersion, next.hashVersion],
     ['seed', current.seed ?? current.key, next.seed ?? next.key],
   ] as const;
-  const fields: string[] = hashing.filter(([, before, after]) => before !== after).map(([field]) => field);
-  if (!sameSplit(current, next)) {
-    fields.push(current.type === 'multivariate' ? 'factors' : 'variations');
+  const out: { path: string; reason: ReassignmentReason }[] = hashing.filter(([, before, after]) => before !== after).map(([path]) => ({ path, reason: 'hashing' }));
+  const splitPath = current.type === 'multivariate' ? 'factors' : 'variations';
+  const stickyNow = current.stickyBucketing?.enabled === true;
+  const stickyNext = next.stickyBucketing?.enabled === true;
+  if (!sameKeys(current, next)) {
+    out.push({ path: splitPath, reason: 'keys' });
+  } else if (!sameSplit(current, next)) {
+    if (!stickyNow || !stickyNext) {
+      out.push({ path: splitPath, reason: 'split' });
+    } else if (current.stickyBucketingSince !== undefined) {
+      out.push({ path: splitPath, reason: 'split-sticky-late' });
+    }
   }
   // Turning sticky bucketing off hashes every unit again by the current split: units that kept a
   // variation stored under an earlier split (the split moved while sticky) would move.
-  if (stickyNow && (current.splitHistory?.length ?? 0) > 0) {
-    fields.push('stickyBucketing');
+  if (stickyNow && !stickyNext && (current.splitHistory?.length ?? 0) > 0) {
+    out.push({ path: 'stickyBucketing', reason: 'sticky-off' });
   }
-  return fields;
+  return out;
+}
+
+/**
+ * What to tell whoever makes such a change (the API and `xp apply` alike), after the field's name;
+ * `stickySince` is the experiment's `stickyBucketingSince` for `split-sticky-late`.
+ */
+export function reassignmentMessage(reason: ReassignmentReason, stickySince?: string): string {
+  switch (reason) {
+    case 'hashing':
+    case 'split':
+      return 'changes which variation units are assigned to, and the experiment has started: units already exposed would be counted in a variation they did not see; create a new experiment for a new split (only an experiment with stickyBucketing on since before its start may move its weights)';
+    case 'keys':
+      return 'renames, reorders, adds or removes a variation, and the experiment has started: variation keys and their order are fixed from the start, also with stickyBucketing, since exposed units are counted under the key they got (they would be counted in a variation they did not see); names, values and URLs may change; create a new experiment for other variations';
+    case 'split-sticky-late':
+      return `changes the split, and stickyBucketing was only turned on${stickySince === undefined ? '' : ` at ${stickySince}`}, after the start: units exposed before then have no stored variation and would be hashed again into the new split (counted in a variation they did not see); keep the split, or create a new experiment (with stickyBucketing on from the start) for a new one`;
+    case 'sticky-off':
+      return 'turned off, changes which variation units are assigned to: the split has moved since the start, and units that kept their variation under the earlier split would be hashed again into the current one; keep it on, or create a new experiment';
+  }
 }
 
 type SplitOf = Pick<Experiment, 'type' | 'variations' | 'factors'>;
 
-/** Whether two definitions serve the same variations, in the same order, with the same shares (weights scaled by one factor are the same split). */
-export function sameSplit(a: SplitOf, b: SplitOf): boolean {
+/** Whether two definitions serve the same variation keys, in the same order. */
+export function sameKeys(a: SplitOf, b: SplitOf): boolean {
   const keysA = expandVariations(a).map((v) => v.key);
   const keysB = expandVariations(b).map((v) => v.key);
+  return keysA.length === keysB.length && keysA.every((k, i) => k === keysB[i]);
+}
+
+/** Whether two definitions serve the same variations, in the same order, with the same shares (weights scaled by one factor are the same split). */
+export function sameSplit(a: SplitOf, b: SplitOf): boolean {
   const sharesA = variationShares(a);
   const sharesB = variationShares(b);
-  return keysA.length === keysB.length && keysA.every((k, i) => k === keysB[i] && Math.abs(sharesA[i]! - sharesB[i]!) <= 1e-9);
+  return sameKeys(a, b) && sharesA.every((share, i) => Math.abs(share - sharesB[i]!) <= 1e-9);
 }
 
 /** Each served variation's share of covered traffic, by variation key (what `splitHistory` records). */

@@ -48,7 +48,7 @@ export interface SdkOptions {
   readonly maxStreamsPerKey?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
   readonly metrics?: SdkMetrics;
-  /** Sticky-bucket assignments for /sdk/v1/evaluate (Redis when REDIS_URL is set). Default: in process memory. */
+  /** Sticky-bucket assignments for /sdk/v1/evaluate and /r (Redis when REDIS_URL is set). Default: in process memory. */
   readonly sticky?: StickyAssignmentStore;
 }
 
@@ -76,6 +76,16 @@ const EVENTS_BODY_BYTES = MAX_EVENTS_PER_BATCH * MAX_EVENT_BYTES + 1024 * 1024;
 const NOT_RUNNING_CACHE_ENTRIES = 1_000;
 /** A stream whose client stopped reading is closed once this many events are queued. */
 const MAX_QUEUED_STREAM_CHUNKS = 64;
+
+/** The CORS headers of every SDK endpoint answer: any origin, no credentials (the key is in a header). */
+export const SDK_CORS_HEADERS: Readonly<Record<string, string>> = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag, Retry-After' };
+/** The answer to an SDK endpoint's CORS preflight (OPTIONS), 204 with these. */
+export const SDK_PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+  'Access-Control-Allow-Headers': [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control'].join(', '),
+  'Access-Control-Max-Age': '86400',
+};
 
 /** Experiments as stored (the split-URL redirect's fallback for experiments not running here). */
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
@@ -250,8 +260,31 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   });
 }
 
-function isHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
+/**
+ * The request's URL as the visitor's browser sees it: behind a TLS-terminating proxy that says so
+ * (X-Forwarded-Proto: https, its first entry) the scheme is https, the host the Host header's. The
+ * `Secure` cookie flag and the `url` attribute both read it, so they never disagree. The header is
+ * taken from any peer, as it always was: who sends a false one only changes their own cookie's flag
+ * and their own `url` attribute.
+ */
+function publicUrl(c: Context): URL {
+  const url = new URL(c.req.url);
+  if (url.protocol === 'http:' && c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https') {
+    url.protocol = 'https:';
+  }
+  return url;
+}
+
+const isHttps = (c: Context): boolean => publicUrl(c).protocol === 'https:';
+
+/**
+ * Whether the request is a browser's speculative fetch, not a visit: `Sec-Purpose: prefetch` (and
+ * `prefetch;prerender`) from speculation rules and <link rel=prefetch>, the older `Purpose: prefetch`,
+ * Firefox's `X-Moz: prefetch` and Safari's `X-Purpose: preview`.
+ */
+function isPrefetch(c: Context): boolean {
+  const token = (name: string): string | undefined => c.req.header(name)?.split(/[;,]/)[0]?.trim().toLowerCase();
+  return token('sec-purpose') === 'prefetch' || token('purpose') === 'prefetch' || token('x-moz') === 'prefetch' || token('x-purpose') === 'preview';
 }
 
 function withRetryAfter(c: Context, error: unknown): never {
@@ -309,18 +342,13 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   // through c.header() before the handler: hono/cors writes them to c.res, which makes every answer
   // a copy of a placeholder Response and takes @hono/node-server off its fast path (it had halved
   // /sdk/v1/evaluate's throughput in `npm run bench -- sdk`).
-  const preflight = {
-    'Access-Control-Allow-Origin': '*',
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-    'Access-Control-Allow-Headers': [SDK_KEY_HEADER, 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'Cache-Control'].join(', '),
-    'Access-Control-Max-Age': '86400',
-  };
   app.use('/sdk/v1/*', async (c, next) => {
     if (c.req.method === 'OPTIONS') {
-      return c.body(null, 204, preflight);
+      return c.body(null, 204, SDK_PREFLIGHT_HEADERS);
     }
-    c.header('Access-Control-Allow-Origin', '*');
-    c.header('Access-Control-Expose-Headers', 'ETag, Retry-After');
+    for (const [name, value] of Object.entries(SDK_CORS_HEADERS)) {
+      c.header(name, value);
+    }
     await next();
     return undefined;
   });
@@ -647,6 +675,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   };
 
   app.get('/r/:experimentKey', async (c) => {
+    // Every answer, the 400 and 401 of a bad link included: a cached one would outlive the link's fix.
+    c.header('Cache-Control', 'no-store');
     rejectKeysInQuery(c, true);
     const header = c.req.header(SDK_KEY_HEADER);
     // A server key is refused wherever it comes, also beside a client key in ?k= (it is secret, and a page must not send it).
@@ -658,8 +688,16 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     if (!isKey(experimentKey)) {
       throw new AppError(AppErrorCode.NotFound, 'experiment not found');
     }
-    c.header('Cache-Control', 'no-store');
-    const incoming = new URL(c.req.url);
+    // A browser's prefetch is declined, not answered: a prefetched 302 is followed as is when the
+    // visitor clicks, so one without the cookie and the exposure would send them on never counted
+    // (and a new visitor, cookie-less, to a variation their next visit may not repeat), while one
+    // with them counts every link a page merely offered. A 503 that no cache keeps makes the browser
+    // drop the prefetch and fetch the link again on the real navigation, which is then counted once.
+    // (HEAD differs: its answer is never navigated to, so it gets the redirect, changing nothing.)
+    if (isPrefetch(c)) {
+      return c.body(null, 503);
+    }
+    const incoming = publicUrl(c);
     const rawQuery = incoming.search.slice(1);
     incoming.searchParams.delete('k');
     const served = await rulesets.get(who.projectId, who.environment);
@@ -676,18 +714,24 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         referrer: c.req.header('referer'),
       });
       const attributes = { ...derived, id: uid };
-      const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes, now: at, url: incoming.toString() });
+      // A sticky experiment sends a returning visitor (the cookie's id) where they went first, also
+      // after its weights change, as /sdk/v1/evaluate serves a unit.
+      const snapshot = await loadStickySnapshot(sticky, who.projectId, served.ruleset, attributes, deps.logger);
+      const result = resolveSplitUrl(served.ruleset, experimentKey, { attributes, now: at, url: incoming.toString(), ...(snapshot === undefined ? {} : { stickyBuckets: snapshot }) });
       url = result.url;
       // A visitor is exposed (and gets the cookie) only when actually sent to a variation; a HEAD
-      // (link previews, prefetchers: they drop the cookie) is answered alike but changes nothing.
+      // (link previews: they drop the cookie) is answered alike but changes nothing.
       if (redirectable(url) !== undefined && c.req.method !== 'HEAD') {
         setCookie(c, SDK_COOKIE, uid, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: COOKIE_MAX_AGE_SECONDS });
-        if (result.inExperiment && result.variationKey !== null) {
-          const sent = exposureAttributes(attributes, UNSTORED_REDIRECT_ATTRIBUTES);
-          await logExposures(
-            [exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id', ...(sent === undefined ? {} : { attributes: sent }) })],
-            who,
-          );
+        // A crawler or preview fetcher that says so is sent on but is no unit: no exposure, and no
+        // sticky assignment (most drop the cookie, so each of their visits would store another).
+        if (!derived.bot) {
+          const exposed: PipelineEvent[] = [];
+          if (result.inExperiment && result.variationKey !== null) {
+            const sent = exposureAttributes(attributes, UNSTORED_REDIRECT_ATTRIBUTES);
+            exposed.push(exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id', ...(sent === undefined ? {} : { attributes: sent }) }));
+          }
+          await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposed, who)]);
         }
       }
     } else {

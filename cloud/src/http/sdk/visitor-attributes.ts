@@ -159,7 +159,7 @@ export function primaryLanguage(acceptLanguage: string | undefined): string | un
 
 /** What a request tells about the visitor, the headers already read. */
 export interface VisitorRequest {
-  /** The incoming URL, the SDK key parameter already removed. */
+  /** The incoming URL as the browser requested it (https behind a TLS proxy that says so), the SDK key parameter already removed. */
   readonly url: URL;
   readonly userAgent?: string | undefined;
   readonly acceptLanguage?: string | undefined;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SPLIT_URL_HASH_ATTRIBUTES } from '@xp/shared';
 import { MAX_QUERY_PARAMS, MAX_QUERY_VALUE_CHARS, MAX_USER_AGENT_CHARS, classifyUserAgent, primaryLanguage, visitorAttributes } from '../visitor-attributes.js';
 
 /** Real User-Agent strings, as browsers and crawlers send them. */
@@ -140,5 +141,17 @@ describe('visitorAttributes', () => {
     const attributes = visitorAttributes({ url: new URL(`http://localhost/r/x?utm_content=${encodeURIComponent(value)}`) });
 
     expect(attributes.utm_content).toBe('a'.repeat(MAX_QUERY_VALUE_CHARS - 1));
+  });
+
+  it("gives, with the cookie's id, exactly the string attributes a split-URL experiment may hash on (shared's list)", () => {
+    const attributes = visitorAttributes({
+      url: new URL('https://xp.example.com/r/x?utm_source=a&utm_medium=b&utm_campaign=c&utm_term=d&utm_content=e'),
+      userAgent: UA.chromeWindows,
+      acceptLanguage: 'fr',
+      referrer: 'https://example.com/',
+    });
+    const strings = Object.entries({ ...attributes, id: 'cookie' }).filter(([, v]) => typeof v === 'string').map(([k]) => k);
+
+    expect(strings.sort()).toEqual([...SPLIT_URL_HASH_ATTRIBUTES].sort());
   });
 });

@@ -328,7 +328,7 @@ export class AccountService {
       throw new AppError(AppErrorCode.Unauthenticated, 'current password is wrong');
     }
     await admission.succeeded();
-    checkStrength(newPassword, user);
+    checkStrength(newPassword, user, 'newPassword');
     if (newPassword === currentPassword) {
       throw invalid('newPassword must differ from the current password', { issues: [{ path: 'newPassword', message: 'must differ from the current password', code: 'SAME_AS_CURRENT' }] });
     }
@@ -411,9 +411,19 @@ export class AccountService {
       throw notFound('access token');
     }
     return this.deps.db.withTransaction(async (tx) => {
-      const { token, descendants } = await credentials.revokeAccessToken(tx, actor.userId, id);
-      // The tokens made with it went too; the entry says how many.
-      await record(tx, actor, { projectId: null, action: 'token.revoked', resourceType: 'access-token', resourceKey: id, before: undefined, after: descendants === 0 ? undefined : { tokensMadeWithItRevoked: descendants } });
+      const { token, revokedNow, descendants } = await credentials.revokeAccessToken(tx, actor.userId, id);
+      // Revoking again changes nothing, and is not recorded again (as for SDK keys). The entry names
+      // the token as token.created did, and says how many tokens made with it went too.
+      if (revokedNow || descendants > 0) {
+        await record(tx, actor, {
+          projectId: null,
+          action: 'token.revoked',
+          resourceType: 'access-token',
+          resourceKey: id,
+          before: undefined,
+          after: { name: token.name, prefix: token.prefix, ...(descendants === 0 ? {} : { tokensMadeWithItRevoked: descendants }) },
+        });
+      }
       return token;
     });
   }
@@ -512,6 +522,16 @@ export class AccountService {
     const patch = parseOrThrow(userPatchSchema, input, 'user');
     return this.deps.db.withTransaction(async (tx) => {
       const current = await users.get(tx, actor.orgId, id);
+      if (id === actor.userId) {
+        // As the console offers neither: disabling yourself logs you out for good, and an admin could
+        // lock the organisation out of its last administration by changing their own role.
+        if (patch.disabled !== undefined && patch.disabled !== current.disabled) {
+          throw forbidden('you cannot disable yourself; ask another admin or an owner');
+        }
+        if (patch.role !== undefined && patch.role !== current.role) {
+          throw forbidden('you cannot change your own role; ask another admin or an owner');
+        }
+      }
       if (patch.role !== undefined && patch.role !== current.role && !canAssignRole(actor.role, current.role, patch.role)) {
         throw forbidden(`${withArticle(actor.role)} cannot change ${withArticle(current.role)} to ${patch.role}`);
       }

@@ -35,6 +35,12 @@ export class AuditService {
 
   private async scoped<F extends Omit<ListFilter, 'limit' | 'cursor'>>(actor: Actor, filter: F): Promise<F & { projectId: string | undefined; projectIds?: string[] }> {
     assertCan(actor, Permission.AuditRead);
+    if (filter.actorId?.includes('@') === true) {
+      // Entries are filtered by the actor's id: an e-mail would match nothing and answer an empty log, as if they had done nothing.
+      throw invalid(`actor must be a user id (as in GET /api/v1/users), not an e-mail: find ${filter.actorId}'s id with GET /api/v1/users?q=${filter.actorId}`, {
+        issues: [{ path: 'query.actor', message: 'must be a user id, not an e-mail' }],
+      });
+    }
     const projectId = filter.project === undefined ? undefined : (await projectFor(this.deps.db, actor, filter.project)).id;
     // A token limited to some projects reads their entries only: not the organisation's (sign-ins, users, tokens).
     return { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) };

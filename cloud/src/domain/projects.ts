@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Environment } from '@xp/shared';
+import type { Environment, Experiment, Flag } from '@xp/shared';
 import { environmentSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan, inScope } from '../auth/permissions.js';
 import { TokenKind, generateToken, hashToken, tokenPrefix } from '../auth/tokens.js';
@@ -15,7 +15,8 @@ import type { PublishedRuleset } from '../store/ruleset-store.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
-import { flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
+import { forgetSdkKeys } from '../http/sdk/sdk-keys.js';
+import { experimentsRepo, flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
 /** What a new project gets unless it names its own environments. */
@@ -34,6 +35,8 @@ export const projectCreateSchema = z.strictObject({
 });
 
 export const projectPatchSchema = z.strictObject({
+  /** Accepted only as the project's current key (a client may send the whole project back): keys cannot be renamed. */
+  key: keySchema.optional().describe("The project's key; only its current one: keys cannot be renamed"),
   name: z.string().min(1).max(200).optional(),
   description: z.string().max(2000).optional(),
 });
@@ -88,7 +91,11 @@ export class ProjectService {
 
   async update(actor: Actor, key: string, input: unknown, expectedVersion: number): Promise<Project> {
     assertCan(actor, Permission.ProjectsManage);
-    const patch = parseOrThrow(projectPatchSchema, input, 'project');
+    const { key: newKey, ...patch } = parseOrThrow(projectPatchSchema, input, 'project');
+    if (newKey !== undefined && newKey !== key) {
+      // SDK keys, rulesets, URLs and flags-as-code files name the project by its key.
+      throw invalid('project keys cannot be renamed', { issues: [{ path: 'key', message: 'must match the path' }] });
+    }
     return this.deps.db.withTransaction(async (tx) => {
       const before = await projectFor(tx, actor, key);
       const unchanged = (patch.name === undefined || patch.name === before.name) && (patch.description === undefined || patch.description === before.description);
@@ -120,7 +127,7 @@ export class ProjectService {
    */
   async delete(actor: Actor, key: string, expectedVersion: number): Promise<void> {
     assertCan(actor, Permission.ProjectsManage);
-    await this.deps.db.withTransaction(async (tx) => {
+    const revoked = await this.deps.db.withTransaction(async (tx) => {
       const project = await projectFor(tx, actor, key);
       if (project.version !== expectedVersion) {
         throw versionConflict(`project`, project.version, expectedVersion);
@@ -155,7 +162,9 @@ export class ProjectService {
       for (const k of keys) {
         await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: k.environment, before: sdkKeyAudit(k), after: undefined });
       }
+      return keys.map((k) => k.id);
     });
+    forgetSdkKeys(revoked);
   }
 
   async listEnvironments(actor: Actor, projectKey: string): Promise<StoredEnvironment[]> {
@@ -200,10 +209,18 @@ export class ProjectService {
     });
   }
 
+  /**
+   * Deletes a non-production environment with what belongs to it: its SDK keys, its open change
+   * requests, every flag's state there and its place in the environment lists of experiments that
+   * are not running; each changed definition gets a new version and an audit entry. Refused while a
+   * flag is on there or a running experiment names it. An environment created later under the key
+   * starts afresh: a new ruleset version, compiled from what is left.
+   */
   async deleteEnvironment(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
     assertCan(actor, Permission.EnvironmentsManage);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    await this.deps.db.withTransaction(async (tx) => {
+    let staged: Awaited<ReturnType<typeof stageRulesets>> = [];
+    const revoked = await this.deps.db.withTransaction(async (tx) => {
       const before = await environments.get(tx, project.id, key);
       if (before.production) {
         throw new AppError(AppErrorCode.InvalidState, 'a production environment cannot be deleted; mark it non-production first');
@@ -211,7 +228,17 @@ export class ProjectService {
       const flags = await flagsRepo.all(tx, project.id, true);
       const inUse = flags.filter((f) => f.definition.environments[key]?.enabled === true).map((f) => f.key);
       if (inUse.length > 0) {
-        throw new AppError(AppErrorCode.InvalidState, `flags are on in "${key}": ${inUse.slice(0, 10).join(', ')}`, { flags: inUse });
+        throw new AppError(AppErrorCode.InvalidState, `flags are on in "${key}": ${inUse.slice(0, 10).join(', ')}; turn them off there first`, { flags: inUse });
+      }
+      const experiments = (await experimentsRepo.all(tx, project.id, true)).filter((e) => e.definition.environments.includes(key));
+      // Only those that name it: one running everywhere (no list) goes on in the other environments.
+      const running = experiments.filter((e) => e.definition.status === 'running').map((e) => e.key);
+      if (running.length > 0) {
+        throw new AppError(
+          AppErrorCode.InvalidState,
+          `experiments are running in "${key}": ${running.slice(0, 10).join(', ')}${running.length > 10 ? ', …' : ''}; stop them (or take "${key}" out of their environments) first`,
+          { experiments: running },
+        );
       }
       // Its SDK keys go with it (they stop working at once): each active one is recorded as revoked, so
       // the audit log says which keys existed and when they stopped.
@@ -219,6 +246,26 @@ export class ProjectService {
       await environments.delete(tx, project.id, key, expectedVersion);
       // Its open change requests (flags only) end with it: an approval given there must not apply to an environment created later under the key.
       const cancelled = await changeRequests.cancelOpenInEnvironment(tx, project.id, key, actor.userId);
+      // Else an environment created later under the key would get the flags' old targeting back.
+      const changedFlags: { before: Flag; after: Flag }[] = [];
+      for (const f of flags.filter((f) => f.definition.environments[key] !== undefined)) {
+        const { [key]: _gone, ...rest } = f.definition.environments;
+        const stored = await flagsRepo.update(tx, project.id, { ...f.definition, environments: rest }, f.version, actor.userId);
+        changedFlags.push({ before: f.definition, after: stored.definition });
+      }
+      // A draft or stopped experiment keeps its other environments; one that lists only this one keeps
+      // the list as it is, as an empty list would mean every environment.
+      const changedExperiments: { before: Experiment; after: Experiment }[] = [];
+      for (const e of experiments.filter((e) => e.definition.environments.length > 1)) {
+        const next = { ...e.definition, environments: e.definition.environments.filter((env) => env !== key) };
+        const stored = await experimentsRepo.update(tx, project.id, next, e.version, actor.userId);
+        changedExperiments.push({ before: e.definition, after: stored.definition });
+      }
+      // The ruleset counter stays (published versions are immutable) but forgets the content: the next
+      // environment under the key publishes a new version, so the old one is never served again.
+      await environments.forgetRulesetContent(tx, project.id, key);
+      // The other environments' rulesets, should a changed definition show there (unchanged ones keep their version).
+      staged = await stageRulesets(tx, project.id, this.deps.now());
       await record(tx, actor, { projectId: project.id, action: 'environment.deleted', resourceType: 'environment', resourceKey: key, environment: key, before, after: undefined });
       for (const k of keys) {
         await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: key, before: sdkKeyAudit(k), after: undefined });
@@ -234,7 +281,16 @@ export class ProjectService {
           after: { changeRequest: cr.id, reason: 'environment deleted' },
         });
       }
+      for (const f of changedFlags) {
+        await record(tx, actor, { projectId: project.id, action: 'flag.updated', resourceType: 'flag', resourceKey: f.after.key, environment: key, before: f.before, after: f.after });
+      }
+      for (const e of changedExperiments) {
+        await record(tx, actor, { projectId: project.id, action: 'experiment.updated', resourceType: 'experiment', resourceKey: e.after.key, environment: key, before: e.before, after: e.after });
+      }
+      return keys.map((k) => k.id);
     });
+    forgetSdkKeys(revoked);
+    await flushRulesets(this.deps, staged);
   }
 
   async listSdkKeys(actor: Actor, projectKey: string, environment?: string): Promise<SdkKey[]> {
@@ -278,7 +334,7 @@ export class ProjectService {
   async revokeSdkKey(actor: Actor, projectKey: string, id: string): Promise<SdkKey> {
     assertCan(actor, Permission.SdkKeysManage);
     const project = await projectFor(this.deps.db, actor, projectKey);
-    return this.deps.db.withTransaction(async (tx) => {
+    const revoked = await this.deps.db.withTransaction(async (tx) => {
       const { sdkKey, revokedNow } = await credentials.revokeSdkKey(tx, project.id, id);
       // Revoking again changes nothing, and is not recorded again.
       if (revokedNow) {
@@ -286,6 +342,9 @@ export class ProjectService {
       }
       return sdkKey;
     });
+    // Committed: this process's SDK endpoints refuse it at once (others within their key cache's TTL).
+    forgetSdkKeys([revoked.id]);
+    return revoked;
   }
 
   /** The ruleset currently published for an environment (from the store) and the version PostgreSQL expects. */

@@ -223,22 +223,32 @@ export const credentials = {
    * Revokes one of the user's tokens and every token made with it, and theirs: a token minted with a
    * leaked one stops working with it. Returns the token asked for and how many others went with it.
    */
-  async revokeAccessToken(db: Queryable, userId: string, id: string): Promise<{ token: AccessToken; descendants: number }> {
-    const result = await db.query<TokenRow & { requested: boolean }>(
+  /**
+   * Revokes a token and the tokens made with it (call in a transaction). `revokedNow` is false when
+   * it was revoked already; `descendants` counts the tokens made with it that this call revoked
+   * (none when they went with it before), so revoking again changes and reports nothing.
+   */
+  async revokeAccessToken(db: Queryable, userId: string, id: string): Promise<{ token: AccessToken; revokedNow: boolean; descendants: number }> {
+    // Locked first: of two revokes at once, the second sees the first's and reports nothing new.
+    const before = await db.query<{ id: string; live: boolean }>(
       `WITH RECURSIVE tree AS (
          SELECT id FROM access_tokens WHERE user_id = $1 AND id = $2
          UNION
          SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
        )
-       UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id IN (SELECT id FROM tree)
-       RETURNING ${TOKEN_COLUMNS}, id = $2 AS requested`,
+       SELECT id, revoked_at IS NULL AS live FROM access_tokens WHERE id IN (SELECT id FROM tree) FOR UPDATE`,
       [userId, id],
     );
-    const row = result.rows.find((r) => r.requested);
-    if (row === undefined) {
+    const requested = before.rows.find((r) => r.id === id);
+    if (requested === undefined) {
       throw notFound('access token');
     }
-    return { token: tokenFromRow(row), descendants: result.rows.length - 1 };
+    const live = before.rows.filter((r) => r.live).map((r) => r.id);
+    if (live.length > 0) {
+      await db.query('UPDATE access_tokens SET revoked_at = now() WHERE id = ANY($1::text[]) AND revoked_at IS NULL', [live]);
+    }
+    const result = await db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM access_tokens WHERE id = $1`, [id]);
+    return { token: tokenFromRow(result.rows[0]!), revokedNow: requested.live, descendants: live.filter((t) => t !== id).length };
   },
 
   async createSdkKey(

@@ -225,6 +225,15 @@ export const environments = {
     return next.rows[0]!.version;
   },
 
+  /**
+   * Forgets the content hash of an environment's ruleset (its counter stays): the next publish under
+   * the key takes a new version even with the same content. For a deleted environment, so one created
+   * again under its key never goes on serving the old ruleset.
+   */
+  async forgetRulesetContent(db: Queryable, projectId: string, environment: string): Promise<void> {
+    await db.query(`UPDATE ruleset_versions SET content_hash = '' WHERE project_id = $1 AND environment_key = $2`, [projectId, environment]);
+  },
+
   async currentRulesetVersion(db: Queryable, projectId: string, environment: string): Promise<number> {
     const result = await db.query<{ version: number }>('SELECT version FROM ruleset_versions WHERE project_id = $1 AND environment_key = $2', [projectId, environment]);
     return result.rows[0]?.version ?? 0;

@@ -2,7 +2,8 @@
  * What a webhook can subscribe to: the audit actions of a project, `<resource type>.<verb>`.
  * The API refuses a pattern outside this catalog (a typo such as `flg.*` would otherwise never
  * match anything, silently); the console offers it as a picker. The cloud's tests check that every
- * action the platform records is listed here.
+ * action the platform records in a project (whatever its resource type) is listed here, as a
+ * webhook receives each of them.
  */
 export const WEBHOOK_EVENTS = {
   flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted'],
@@ -17,6 +18,8 @@ export const WEBHOOK_EVENTS = {
   rulesets: ['republished'],
   webhook: ['created', 'updated', 'secret-rotated', 'deleted'],
   'code-refs': ['uploaded'],
+  // A user's role in this project set or removed (their organisation role applies there again).
+  user: ['project-role-set', 'project-role-removed'],
 } as const satisfies Readonly<Record<string, readonly string[]>>;
 
 export type WebhookResourceType = keyof typeof WEBHOOK_EVENTS;

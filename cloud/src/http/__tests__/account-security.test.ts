@@ -70,9 +70,13 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     const pat = (await p.request('POST', '/api/v1/me/tokens', { token: s2, body: { name: 'ci' } })).body.token as string;
 
     const same = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: PASSWORD } });
+    const weak = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: 'short' } });
     const changed = await p.request('PUT', '/api/v1/me/password', { token: s1, body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } });
 
     expect([same.status, same.body.error.message, same.body.error.details.issues[0].code]).toEqual([400, 'newPassword must differ from the current password', 'SAME_AS_CURRENT']);
+    // The field the request names: newPassword (the current password is right).
+    expect([weak.status, weak.body.error.details.issues[0].path]).toEqual([400, 'newPassword']);
+    expect(weak.body.error.message).toMatch(/^newPassword too weak/);
     expect(changed.status).toBe(204);
     expect((await p.request('GET', '/api/v1/me', { token: s1 })).status).toBe(200);
     expect((await p.request('GET', '/api/v1/me', { token: s2 })).status).toBe(401);
@@ -151,6 +155,23 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     expect([await me(leaked.token), await me(child.token), await me(grandchild.token), await me(sibling.token)]).toEqual([401, 401, 401, 200]);
     const items = (await p.request('GET', '/api/v1/me/tokens', { token: session })).body.items as { name: string; revokedAt: string | null }[];
     expect(items.filter((t) => t.revokedAt !== null).map((t) => t.name).sort()).toEqual(['and with that one', 'leaked', 'minted with the leaked one']);
+  });
+
+  it('revokes a token once: again answers the same and is not audited again; the entry names the token', async () => {
+    await user('revoke-twice@example.com');
+    const session = await p.login('revoke-twice@example.com', PASSWORD);
+    const mint = async (token: string, name: string) => (await p.request('POST', '/api/v1/me/tokens', { token, body: { name } })).body as { token: string; accessToken: { id: string; prefix: string } };
+    const parent = await mint(session, 'ci parent');
+    await mint(parent.token, 'made with it');
+    const revoke = () => p.request('DELETE', `/api/v1/me/tokens/${parent.accessToken.id}`, { token: session });
+
+    const first = await revoke();
+    const second = await revoke();
+
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(second.body).toEqual(first.body);
+    const entries = (await p.request('GET', `/api/v1/audit?action=token.revoked&resourceKey=${parent.accessToken.id}`, { token: owner })).body.items as { diff: unknown }[];
+    expect(entries.map((e) => e.diff)).toEqual([{ op: 'add', path: '', to: { name: 'ci parent', prefix: parent.accessToken.prefix, tokensMadeWithItRevoked: 1 } }].map((d) => [d]));
   });
 
   it('refuses a token beyond the 100 live ones a user may hold, and takes one again once another is revoked', async () => {

@@ -166,6 +166,17 @@ describe('audit log', () => {
       expect(await bad('from=2026-11-25T10:00:00Z&to=2026-11-25T10:00:00Z')).toEqual([400, 'query.from']);
       expect(await bad('from=2026-11-26T00:00:00Z&to=2026-11-25T00:00:00Z')).toEqual([400, 'query.from']);
     });
+
+    it('refuses an e-mail as the actor (a user id is asked for), in the list and the export, and filters by the id', async () => {
+      const me = (await mustAs(p, owner, 'GET', '/api/v1/me')) as { id: string };
+      const byEmail = await p.request('GET', `/api/v1/audit?actor=${encodeURIComponent(OWNER.email)}`, { token: owner });
+      const exported = await p.request('GET', `/api/v1/audit/export?actor=${encodeURIComponent(OWNER.email)}`, { token: owner });
+
+      expect([byEmail.status, byEmail.body.error.code, byEmail.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION_FAILED', 'query.actor']);
+      expect(byEmail.body.error.message).toContain('actor must be a user id');
+      expect(exported.status).toBe(400);
+      expect((await audit(`actor=${me.id}`)).length).toBeGreaterThan(0);
+    });
   });
 
   describe('export', () => {

@@ -431,7 +431,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     ]);
   });
 
-  it('refuses a flag state or an experiment for an environment the project does not have, keeping one left by a deleted environment', async () => {
+  it('refuses a flag state or an experiment for an environment the project does not have; a deleted environment leaves no state behind', async () => {
     const typo = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'env-typo', environments: { ...FLAG.environments, prodution: FLAG.environments.production } } });
     const experiment = await p.request('POST', '/api/v1/projects/demo/experiments', {
       token: owner,
@@ -440,11 +440,13 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     const env = await p.request('POST', '/api/v1/projects/demo/environments', { token: owner, body: { key: 'qa', name: 'QA' } });
     const flag = await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'env-kept', environments: { ...FLAG.environments, qa: { enabled: false, defaultVariation: 'on', offVariation: 'off' } } } });
     const removed = await p.request('DELETE', '/api/v1/projects/demo/environments/qa', { token: owner, headers: { 'If-Match': env.headers.get('etag')! } });
-    const echoed = await p.request('PUT', '/api/v1/projects/demo/flags/env-kept', { token: owner, body: { ...flag.body.definition, name: 'Renamed' }, headers: { 'If-Match': '"1"' } });
+    // The deletion took qa's state from the flag (a new version): an environment created again under the key starts without it.
+    const kept = await p.request('GET', '/api/v1/projects/demo/flags/env-kept', { token: owner });
+    const echoed = await p.request('PUT', '/api/v1/projects/demo/flags/env-kept', { token: owner, body: { ...kept.body.definition, name: 'Renamed' }, headers: { 'If-Match': '"2"' } });
     const changedThere = await p.request('PUT', '/api/v1/projects/demo/flags/env-kept', {
       token: owner,
-      body: { ...flag.body.definition, environments: { ...flag.body.definition.environments, qa: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } },
-      headers: { 'If-Match': '"2"' },
+      body: { ...kept.body.definition, environments: { ...kept.body.definition.environments, qa: { enabled: true, defaultVariation: 'on', offVariation: 'off' } } },
+      headers: { 'If-Match': '"3"' },
     });
 
     expect(typo.status).toBe(400);
@@ -453,6 +455,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(experiment.status).toBe(400);
     expect(experiment.body.error.details.issues[0].path).toBe('environments.1');
     expect([env.status, flag.status, removed.status, echoed.status]).toEqual([201, 201, 204, 200]);
+    expect([kept.body.version, Object.keys(kept.body.definition.environments).includes('qa')]).toEqual([2, false]);
     expect(changedThere.status).toBe(400);
     expect(changedThere.body.error.details.issues[0].path).toBe('environments.qa');
   });

@@ -230,6 +230,23 @@ describe('per-project roles', () => {
     await must(owner, 'DELETE', `/api/v1/users/${ids.ada!}/projects/beta/role`);
   });
 
+  it('lets nobody disable themselves or change their own organisation role, as the console; renaming is fine', async () => {
+    const self = async () => (await must(admin, 'GET', '/api/v1/me')) as { id: string; version: number; role: string; disabled: boolean };
+    const before = await self();
+
+    const disable = await requestAs(p, admin, 'PATCH', `/api/v1/users/${before.id}`, { disabled: true }, before.version);
+    const demote = await requestAs(p, admin, 'PATCH', `/api/v1/users/${before.id}`, { role: 'viewer' }, before.version);
+    const ownerDemotes = await requestAs(p, owner, 'PATCH', `/api/v1/users/${((await must(owner, 'GET', '/api/v1/me')) as { id: string }).id}`, { role: 'admin' }, 1);
+    const renamed = await requestAs(p, admin, 'PATCH', `/api/v1/users/${before.id}`, { name: 'Ada Renamed', role: before.role, disabled: false }, before.version);
+
+    expect([disable.status, disable.body.error.message]).toEqual([403, 'you cannot disable yourself; ask another admin or an owner']);
+    expect([demote.status, demote.body.error.message]).toEqual([403, 'you cannot change your own role; ask another admin or an owner']);
+    expect(ownerDemotes.status).toBe(403);
+    expect(renamed.status).toBe(200);
+    const after = await self();
+    expect([after.role, after.disabled]).toEqual([before.role, false]);
+  });
+
   it("shows a limited token only its projects' roles, and its own capped by the token's role", async () => {
     const inAlpha = (await must(sessions.vic!, 'POST', '/api/v1/me/tokens', { name: 'beta only', projects: ['beta'] })) as { token: string };
     const viewerToken = (await must(sessions.vic!, 'POST', '/api/v1/me/tokens', { name: 'viewer', role: 'viewer' })) as { token: string };

@@ -33,13 +33,39 @@ interface CachedKey {
   readonly expiresAt: number;
 }
 
+/** The caches of this process, so a revocation made here drops its keys from them at once. */
+const liveCaches = new Set<WeakRef<SdkKeyCache>>();
+
+/**
+ * Drops SDK keys (by id) from every key cache of this process: called once their revocation (or
+ * deletion with their environment or project) has committed, so they stop working here at once.
+ * Other processes (other instances, Lambdas) still take up to their cache's TTL.
+ */
+export function forgetSdkKeys(ids: readonly string[]): void {
+  if (ids.length === 0) {
+    return;
+  }
+  const gone = new Set(ids);
+  for (const ref of liveCaches) {
+    const cache = ref.deref();
+    if (cache === undefined) {
+      liveCaches.delete(ref);
+    } else {
+      cache.forget(gone);
+    }
+  }
+}
+
 /**
  * SDK key records by key hash, cached so the warm path runs no SQL. Revocation takes effect within
- * `ttlMs` (30 s by default) on every instance, without any cross-instance invalidation.
+ * `ttlMs` (30 s by default) on every instance, without any cross-instance invalidation; at once in
+ * the process that revoked the key (`forgetSdkKeys`).
  */
 export class SdkKeyCache {
   private readonly entries = new Map<string, CachedKey>();
   private readonly loading = new Map<string, Promise<SdkKey | undefined>>();
+  // Counts `forget` calls: a lookup begun before one may have read a key revoked since, and is not cached.
+  private forgotten = 0;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly lookupTimeoutMs: number;
@@ -55,6 +81,18 @@ export class SdkKeyCache {
     this.lookupTimeoutMs = options.lookupTimeoutMs ?? 2_000;
     this.staleMs = options.staleMs ?? 10 * 60_000;
     this.now = options.now ?? Date.now;
+    liveCaches.add(new WeakRef(this));
+  }
+
+  /** Drops the keys with these ids, and the lookups in flight (which may have read them before they went). */
+  forget(ids: ReadonlySet<string>): void {
+    this.forgotten++;
+    this.loading.clear();
+    for (const [hash, cached] of this.entries) {
+      if (cached.key !== undefined && ids.has(cached.key.id)) {
+        this.entries.delete(hash);
+      }
+    }
   }
 
   /**
@@ -68,6 +106,7 @@ export class SdkKeyCache {
     if (cached !== undefined && cached.expiresAt > this.now()) {
       return cached.key;
     }
+    const forgotten = this.forgotten;
     let pending = this.loading.get(hash);
     if (pending === undefined) {
       pending = credentials.findSdkKey(this.db, hash).finally(() => this.loading.delete(hash));
@@ -84,6 +123,10 @@ export class SdkKeyCache {
         return this.stale(cached, error);
       }
       throw error;
+    }
+    if (forgotten !== this.forgotten) {
+      // A key was revoked while this lookup ran: the next request reads again.
+      return found;
     }
     this.entries.delete(hash);
     if (this.entries.size >= this.maxEntries) {

@@ -502,4 +502,20 @@ describe('console end to end', () => {
     await shot('21-flags-narrow-long-key');
     expect(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBe(0);
   }, 60_000);
+
+  it('reflows at 320 px wide (WCAG 1.4.10): no screen scrolls sideways, wide tables scroll in their own region', async () => {
+    await page.setViewportSize({ width: 320, height: 640 });
+    for (const [hash, heading] of [
+      ['flags', 'Flags'],
+      ['health', 'Health'],
+      ['experiments', 'Experiments'],
+    ] as const) {
+      await page.goto(`${consoleUrl}/#/${hash}`);
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor(WAIT);
+      await page.locator('.state-loading').first().waitFor({ state: 'detached', ...WAIT });
+      await shot(`22-${hash}-320px`);
+      expect([hash, await page.evaluate('document.documentElement.scrollWidth')]).toEqual([hash, 320]);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }, 60_000);
 });

@@ -1,3 +1,4 @@
+import type { MouseEvent } from 'react';
 import { roleInProject } from '@xp/shared';
 import type { Role, RolesView } from '@xp/shared';
 import { useSession } from '../app/session.js';
@@ -79,12 +80,34 @@ export function usePermission(permission: ConsolePermission, scope?: PermissionS
   return allowanceIn(useSession(), permission, scope);
 }
 
+/** Props of a control that cannot act just now (see pendingProps). */
+export interface PendingProps {
+  readonly 'aria-disabled'?: true;
+  readonly onClickCapture?: (event: MouseEvent<HTMLElement>) => void;
+}
+
+/** Swallows a click before the control's own handler sees it, and so the form submit of a submit button (Enter in a field clicks it too). */
+function swallow(event: MouseEvent<HTMLElement>): void {
+  event.preventDefault();
+  event.stopPropagation();
+}
+
+/**
+ * Props for a control that cannot act while `pending` (a request in flight, nothing to save): it
+ * says so (aria-disabled) and ignores clicks, but stays focusable — the `disabled` attribute would
+ * drop the keyboard focus to the page (WCAG 2.4.3) the moment the pressed button goes busy.
+ */
+export function pendingProps(pending: boolean): PendingProps {
+  return pending ? { 'aria-disabled': true, onClickCapture: swallow } : {};
+}
+
 /**
  * Props for a control of an action the role may not take: disabled, with the reason as tooltip and
- * accessible description. `busy` disables it for other reasons (a request in flight).
+ * accessible description. `busy` holds it back for other reasons (a request in flight), focusable
+ * (pendingProps).
  */
-export function allowanceProps(allowance: Allowance, busy = false): { disabled: boolean; title?: string; 'aria-description'?: string } {
-  return allowance.reason === undefined ? { disabled: busy } : { disabled: true, title: allowance.reason, 'aria-description': allowance.reason };
+export function allowanceProps(allowance: Allowance, busy = false): { disabled: boolean; title?: string; 'aria-description'?: string } & PendingProps {
+  return allowance.reason === undefined ? { disabled: false, ...pendingProps(busy) } : { disabled: true, title: allowance.reason, 'aria-description': allowance.reason };
 }
 
 /** Whether an environment is protected: production, or set to require approval. */

@@ -7,6 +7,7 @@ import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/
 import { formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Empty, VisuallyHidden } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 
 /** The most projects one key may be limited to (the API's bound). */
 const MAX_PROJECTS = 50;
@@ -180,7 +181,7 @@ export function ApiKeys(): ReactNode {
           </span>
         </fieldset>
         <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             Create key (90 days)
           </button>
         </div>

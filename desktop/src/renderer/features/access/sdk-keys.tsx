@@ -5,7 +5,7 @@ import { useSession } from '../../app/session.js';
 import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
-import { usePermission } from '../../lib/permissions.js';
+import { pendingProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 
@@ -222,7 +222,7 @@ function CreateSdkKey({ onClose, onCreated }: { onClose: () => void; onCreated: 
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy || environments.length === 0}>
+          <button type="submit" className="primary" disabled={environments.length === 0} {...pendingProps(busy)}>
             Create key
           </button>
         </div>

@@ -5,6 +5,7 @@ import type { Role, User } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { DoneActions, SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
+import { plainApiMessage } from '../../lib/plain-issues.js';
 import { formatTime } from '../../lib/format.js';
 import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 
@@ -34,6 +35,13 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
   const [error, setError] = useState<unknown>(null);
   const [password, setPassword] = useState<string | null>(null);
   const fields = fieldErrors(error);
+  /** The API's message about a field in plain words ("Name is required", not zod's "Too small: …"). */
+  const problem = (field: 'email' | 'name', label: string, value: string): string | undefined => {
+    const api = fields.get(field);
+    return api === undefined ? undefined : plainApiMessage(label, api, value.trim());
+  };
+  const emailProblem = problem('email', 'Email', email);
+  const nameProblem = problem('name', 'Name', name);
   const submit = async (): Promise<void> => {
     setError(null);
     try {
@@ -59,13 +67,13 @@ export function InviteUser({ onClose, onInvited }: { onClose: () => void; onInvi
     <Dialog title="Invite a user" onClose={onClose}>
       <label>
         Email
-        <input type="email" value={email} onChange={(e) => { setEmail(e.target.value); }} {...invalidProps('invite-email-error', fields.get('email'))} />
-        <FieldError id="invite-email-error" message={fields.get('email')} />
+        <input type="email" value={email} onChange={(e) => { setEmail(e.target.value); }} {...invalidProps('invite-email-error', emailProblem)} />
+        <FieldError id="invite-email-error" message={emailProblem} />
       </label>
       <label>
         Name
-        <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('invite-name-error', fields.get('name'))} />
-        <FieldError id="invite-name-error" message={fields.get('name')} />
+        <input value={name} onChange={(e) => { setName(e.target.value); }} {...invalidProps('invite-name-error', nameProblem)} />
+        <FieldError id="invite-name-error" message={nameProblem} />
       </label>
       <label>
         Role

@@ -1,5 +1,6 @@
-import { useLayoutEffect, useRef } from 'react';
+import { useId, useLayoutEffect, useRef, useState } from 'react';
 import type { ReactNode, RefObject } from 'react';
+import { ScrollRegion } from '../../lib/ui.js';
 import { Area, CartesianGrid, ComposedChart, ErrorBar, Legend, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 
 /** One line of a chart: which field of each point it plots, its label and colour. */
@@ -150,6 +151,54 @@ export function useUntabbableLayers(root: RefObject<HTMLElement | null>): void {
 /** What the chart's keyboard layer does, read by screen readers with its name. */
 export const CHART_KEYS_HINT = 'Left and right arrow keys move between points; the tooltip shows each point\'s values.';
 
+/** A series' value at a point in words: "0.12 [0.05, 0.19]", why it is missing (its note), or a dash. */
+function cellText<K extends string>(row: Readonly<Record<string, ChartValue>>, s: SeriesConfig<K>, formatY: (v: number) => string): string {
+  const value = row[s.key];
+  const band = s.bandKey === undefined ? undefined : row[s.bandKey];
+  const note = s.noteKey === undefined ? undefined : row[s.noteKey];
+  if (typeof value === 'number') {
+    return `${formatY(value)}${isBand(band) ? ` [${formatY(band[0])}, ${formatY(band[1])}]` : ''}`;
+  }
+  return typeof note === 'string' ? note : '—';
+}
+
+/** The chart's points as a table: a row per point, a column per series (value and band). */
+function ChartTable<K extends string>({ id, data, series, formatY, title, labelKey }: { id: string; data: LineChartProps<K>['data']; series: readonly SeriesConfig<K>[]; formatY: (v: number) => string; title: string; labelKey: string | undefined }): ReactNode {
+  return (
+    <div id={id}>
+      <ScrollRegion label={`${title}: table`}>
+        <table aria-label={`${title}: values`}>
+          <thead>
+            <tr>
+              <th scope="col">Point</th>
+              {series.map((s) => (
+                <th key={s.key} scope="col" className="num">
+                  {s.label}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((row, i) => {
+              const heading = labelKey === undefined ? undefined : row[labelKey];
+              return (
+                <tr key={i}>
+                  <th scope="row">{typeof heading === 'string' ? heading : String(row.x ?? i + 1)}</th>
+                  {series.map((s) => (
+                    <td key={s.key} className="num">
+                      {cellText(row, s, formatY)}
+                    </td>
+                  ))}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </ScrollRegion>
+    </div>
+  );
+}
+
 /** Every line chart in the console goes through here, so axes, tooltips, bands and colours stay consistent. */
 export function XpLineChart<K extends string>({ data, series, formatY, title, height = 260, reference, tooltipLabelKey }: LineChartProps<K>): ReactNode {
   // A line and a band need two points: with fewer, points are dots and bands are error bars, so a young experiment still shows.
@@ -165,16 +214,19 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
   };
   const figure = useRef<HTMLElement>(null);
   useUntabbableLayers(figure);
+  const [asTable, setAsTable] = useState(false);
+  const tableId = useId();
   return (
     <figure ref={figure} aria-label={title} style={{ margin: 0 }}>
       <ResponsiveContainer width="100%" height={height}>
         {/*
-          The keyboard layer makes the plot one Tab stop (role application, arrow keys move the
-          tooltip between points): the only keyboard access to each point's values, which no
-          table on the page lists. Its <title> names it; recharts leaves the title empty otherwise.
-          Its layers are no Tab stops (useUntabbableLayers).
+          The keyboard layer makes the plot one Tab stop (arrow keys move the tooltip between
+          points), a named group rather than recharts' role application, which would take a
+          screen reader's own keys away: *Show as table* lists every point's values for it.
+          Its <title> names it; recharts leaves the title empty otherwise. Its layers are no Tab
+          stops (useUntabbableLayers).
         */}
-        <ComposedChart data={sparse ? sparseRows(data, series) : data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }} accessibilityLayer title={title} desc={CHART_KEYS_HINT}>
+        <ComposedChart data={sparse ? sparseRows(data, series) : data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }} accessibilityLayer role="group" title={title} desc={CHART_KEYS_HINT}>
           <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
           {sparse ? (
             <XAxis dataKey={INDEX_KEY} type="number" domain={domain} ticks={data.map((_row, i) => i)} tickFormatter={pointLabel} allowDataOverflow stroke="var(--muted)" fontSize={11} />
@@ -206,7 +258,13 @@ export function XpLineChart<K extends string>({ data, series, formatY, title, he
           ))}
         </ComposedChart>
       </ResponsiveContainer>
-      <figcaption className="small muted">{title}</figcaption>
+      <figcaption className="small muted">
+        {title}{' '}
+        <button type="button" className="ghost small" aria-expanded={asTable} {...(asTable ? { 'aria-controls': tableId } : {})} onClick={() => { setAsTable(!asTable); }}>
+          {asTable ? 'Hide the table' : 'Show as table'}
+        </button>
+      </figcaption>
+      {asTable ? <ChartTable id={tableId} data={data} series={series} formatY={formatY} title={title} labelKey={tooltipLabelKey} /> : null}
     </figure>
   );
 }

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { experimentSchema } from '@xp/shared';
 import type { Experiment, Metric, Stored } from '@xp/shared';
@@ -160,6 +160,16 @@ export default function ExperimentWizard(): ReactNode {
   const { client, project, environments } = useSession();
   const lists = useAsync(() => Promise.all([client.listAll(project, 'metrics'), client.listAll(project, 'segments')]), [client, project]);
   const [step, setStep] = useState(0);
+  // Next and Back move the focus to the new step's heading, so a screen reader reads where it is and
+  // the focus is not left on a button that the new step disables (Back on the first, Next on a step with problems).
+  const stepHeading = useRef<HTMLHeadingElement>(null);
+  const headedStep = useRef(step);
+  useEffect(() => {
+    if (headedStep.current !== step) {
+      headedStep.current = step;
+      stepHeading.current?.focus();
+    }
+  }, [step]);
   // For the Targeting step's holdout and namespace, loaded once it is reached (the first step's key check
   // is the only request before); neither blocks the wizard when it cannot be loaded.
   const targeting = step >= 2;
@@ -344,6 +354,9 @@ export default function ExperimentWizard(): ReactNode {
       <AsyncView state={lists.state} onRetry={lists.reload}>
         {([metrics, segments]) => (
           <div className="panel">
+            <h2 ref={stepHeading} tabIndex={-1} className="wizard-step-heading">
+              Step {step + 1} of {STEPS.length}: {STEPS[step]}
+            </h2>
             {step === 0 ? (
               <>
                 <label>

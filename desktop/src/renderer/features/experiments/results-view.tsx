@@ -3,7 +3,7 @@ import type { ReactNode } from 'react';
 import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
 import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatProbability, formatTime, pValueText } from '../../lib/format.js';
 import { Badge, Empty, ExplainedBadge, ScrollRegion, useScrollableTabIndex } from '../../lib/ui.js';
-import { ForestPlot } from './forest-plot.js';
+import { ForestPlot, TONE_TEXT } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
 
 function tone(metric: MetricResultView, effect: number, significant: boolean): ForestRow['tone'] {
@@ -144,7 +144,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                 ) : (
                   <>
                     <td className="num">
-                      {formatEffect(c.effect, c.difference)} {c.significant ? <Badge tone={tone(metric, c.effect, true)}>significant</Badge> : null}
+                      {formatEffect(c.effect, c.difference)} {c.significant ? <Badge tone={tone(metric, c.effect, true)}>{TONE_TEXT[tone(metric, c.effect, true)]}</Badge> : null}
                       {metric.cupedApplied && c.cuped === null ? (
                         <span className="small muted" title="CUPED would not have reduced the variance of this comparison, so its estimate is unadjusted.">
                           {' '}

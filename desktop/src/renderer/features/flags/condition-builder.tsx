@@ -1,7 +1,8 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import type { ReactNode } from 'react';
-import { OPERATOR_LABELS, Operator, emptyRow, isSegmentOperator, takesNoValue, validateRows } from './condition-model.js';
+import { OPERATOR_LABELS, Operator, emptyRow, isSegmentOperator, problemField, takesNoValue, validateRows } from './condition-model.js';
 import type { ConditionRow, ValueType } from './condition-model.js';
+import { useRemovalFocus } from '../../lib/removal-focus.js';
 
 const OPERATORS = Object.values(Operator);
 
@@ -20,7 +21,14 @@ export interface ConditionBuilderProps {
 export function ConditionBuilder({ rows, onChange, segments, attributes = [], label = 'Conditions' }: ConditionBuilderProps): ReactNode {
   const listId = useId();
   const problems = validateRows(rows);
+  const removed = useRemovalFocus();
+  /** Rows the user has changed or left the attribute of: a new, empty row says nothing before that. */
+  const [touched, setTouched] = useState<ReadonlySet<string>>(() => new Set());
+  const touch = (id: string): void => {
+    setTouched((t) => (t.has(id) ? t : new Set([...t, id])));
+  };
   const update = (id: string, patch: Partial<ConditionRow>): void => {
+    touch(id);
     onChange(rows.map((r) => (r.id === id ? { ...r, ...patch } : r)));
   };
   return (
@@ -33,7 +41,12 @@ export function ConditionBuilder({ rows, onChange, segments, attributes = [], la
       </datalist>
       {rows.map((row, i) => {
         const n = i + 1;
-        const problem = problems.get(row.id);
+        const pristine = !touched.has(row.id) && row.attribute === '' && row.value === '';
+        const problem = pristine ? undefined : problems.get(row.id);
+        const errorId = `${listId}-problem-${row.id}`;
+        /** aria-invalid and the message for the field the problem is about. */
+        const invalid = (field: ReturnType<typeof problemField>): { 'aria-invalid'?: true; 'aria-describedby'?: string } =>
+          problem !== undefined && problemField(row) === field ? { 'aria-invalid': true, 'aria-describedby': errorId } : {};
         const segmentOp = isSegmentOperator(row.operator);
         return (
           <div key={row.id} className="condition-row-wrap">
@@ -41,7 +54,15 @@ export function ConditionBuilder({ rows, onChange, segments, attributes = [], la
               {segmentOp ? (
                 <span className="muted">unit</span>
               ) : (
-                <input aria-label={`Attribute ${n}`} list={listId} placeholder="attribute, e.g. country" value={row.attribute} onChange={(e) => { update(row.id, { attribute: e.target.value }); }} />
+                <input
+                  aria-label={`Attribute ${n}`}
+                  list={listId}
+                  placeholder="attribute, e.g. country"
+                  value={row.attribute}
+                  onChange={(e) => { update(row.id, { attribute: e.target.value }); }}
+                  onBlur={() => { touch(row.id); }}
+                  {...invalid('attribute')}
+                />
               )}
               <select aria-label={`Operator ${n}`} value={row.operator} onChange={(e) => { update(row.id, { operator: e.target.value as Operator }); }}>
                 {OPERATORS.map((op) => (
@@ -51,7 +72,7 @@ export function ConditionBuilder({ rows, onChange, segments, attributes = [], la
                 ))}
               </select>
               {segmentOp ? (
-                <select aria-label={`Segment ${n}`} value={row.value} onChange={(e) => { update(row.id, { value: e.target.value }); }}>
+                <select aria-label={`Segment ${n}`} value={row.value} onChange={(e) => { update(row.id, { value: e.target.value }); }} onBlur={() => { touch(row.id); }} {...invalid('segment')}>
                   <option value="">Choose a segment…</option>
                   {segments.map((s) => (
                     <option key={s} value={s}>
@@ -67,24 +88,32 @@ export function ConditionBuilder({ rows, onChange, segments, attributes = [], la
                   placeholder={row.operator === Operator.In || row.operator === Operator.Nin ? 'a, b, c' : 'value'}
                   value={row.value}
                   onChange={(e) => { update(row.id, { value: e.target.value }); }}
-                  aria-invalid={problem === undefined ? undefined : true}
+                  {...invalid('value')}
                 />
               )}
               {segmentOp || takesNoValue(row.operator) || row.operator === Operator.Regex || row.operator === Operator.Contains ? (
                 <span />
               ) : (
-                <select aria-label={`Value type ${n}`} value={row.valueType} onChange={(e) => { update(row.id, { valueType: e.target.value as ValueType }); }}>
+                <select aria-label={`Value type ${n}`} value={row.valueType} onChange={(e) => { update(row.id, { valueType: e.target.value as ValueType }); }} {...invalid('valueType')}>
                   <option value="string">text</option>
                   <option value="number">number</option>
                   <option value="boolean">true/false</option>
                 </select>
               )}
-              <button type="button" className="ghost" aria-label={`Remove condition ${n}`} onClick={() => { onChange(rows.filter((r) => r.id !== row.id)); }}>
+              <button
+                type="button"
+                className="ghost"
+                aria-label={`Remove condition ${n}`}
+                onClick={(e) => {
+                  removed({ root: e.currentTarget.closest('.condition-builder'), label: (k) => `Remove condition ${k}`, index: i, remaining: rows.length - 1, add: '+ Attribute condition' });
+                  onChange(rows.filter((r) => r.id !== row.id));
+                }}
+              >
                 ✕
               </button>
             </div>
             {problem === undefined ? null : (
-              <p className="state-error small" role="alert">
+              <p id={errorId} className="state-error small" role="alert">
                 Condition {n}: {problem}
               </p>
             )}

@@ -163,6 +163,22 @@ export function validateRows(rows: readonly ConditionRow[]): Map<string, string>
   return problems;
 }
 
+/** The field of a row a problem of validateRows is about, for its aria-invalid. */
+export type ProblemField = 'attribute' | 'segment' | 'value' | 'valueType';
+
+/** Which field of `row` its problem (validateRows) is about: the checks above, in their order. */
+export function problemField(row: ConditionRow): ProblemField {
+  if (isSegmentOperator(row.operator)) {
+    return 'segment';
+  }
+  if (!ATTRIBUTE_NAME_PATTERN.test(row.attribute.trim())) {
+    return 'attribute';
+  }
+  const versus = (row.operator === Operator.VersionGte || row.operator === Operator.VersionLt) && row.valueType !== 'string';
+  const ordered = (row.operator === Operator.Gt || row.operator === Operator.Gte || row.operator === Operator.Lt || row.operator === Operator.Lte) && row.valueType === 'boolean';
+  return versus || ordered ? 'valueType' : 'value';
+}
+
 function rowClause(row: ConditionRow): [string, Record<string, unknown>] {
   const attribute = row.attribute.trim();
   switch (row.operator) {

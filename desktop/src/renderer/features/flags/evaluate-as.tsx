@@ -5,6 +5,7 @@ import type { EvaluationResult } from '@xp/shared/eval';
 import { useSession } from '../../app/session.js';
 import { formatPercent } from '../../lib/format.js';
 import { Badge, ErrorNote, ScrollRegion } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 
 interface AttributeRow {
   readonly id: number;
@@ -116,7 +117,7 @@ export function EvaluateAs({ flagKey }: { flagKey: string }): ReactNode {
         <button type="button" onClick={() => { setRows([...rows, { id: Math.max(0, ...rows.map((r) => r.id)) + 1, name: '', value: '' }]); }}>
           + Attribute
         </button>
-        <button type="button" className="primary" onClick={() => void run()} disabled={busy}>
+        <button type="button" className="primary" onClick={() => void run()} {...pendingProps(busy)}>
           {busy ? 'Evaluating…' : 'Evaluate'}
         </button>
       </div>

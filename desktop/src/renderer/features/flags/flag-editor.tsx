@@ -8,6 +8,7 @@ import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClient
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
+import { useRemovalFocus } from '../../lib/removal-focus.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
@@ -97,6 +98,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   /** Bumped when the page reports something new: the settings tab's older result gives way to it. */
   const [messageEpoch, setMessageEpoch] = useState(0);
   const write = usePermission('flags:write');
+  const removed = useRemovalFocus();
   const envInfo = environments.find((e) => e.key === env);
   /** The user's saves and toggles here become change requests. */
   const proposes = needsApprovalIn(session, env);
@@ -444,7 +446,15 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                             <option key={v.key}>{v.key}</option>
                           ))}
                         </select>
-                        <button type="button" className="ghost" aria-label={`Remove prerequisite ${i + 1}`} onClick={() => { update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) }); }}>
+                        <button
+                          type="button"
+                          className="ghost"
+                          aria-label={`Remove prerequisite ${i + 1}`}
+                          onClick={(e) => {
+                            removed({ root: e.currentTarget.closest('fieldset'), label: (k) => `Remove prerequisite ${k}`, index: i, remaining: draft.prerequisites.length - 1, add: '+ Prerequisite' });
+                            update({ prerequisites: draft.prerequisites.filter((_x, j) => j !== i) });
+                          }}
+                        >
                           ✕
                         </button>
                       </div>
@@ -468,7 +478,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                   experiments={ctx.experiments}
                   attributes={attributes}
                   onChange={(next) => { update({ rules: draft.rules.map((x) => (x.uid === r.uid ? next : x)) }); }}
-                  onRemove={() => { update({ rules: draft.rules.filter((x) => x.uid !== r.uid) }); }}
+                  onRemove={(pressed) => {
+                    removed({ root: pressed.closest('.rule')?.parentElement ?? null, label: (k) => `Delete rule ${k}`, index: i, remaining: draft.rules.length - 1, add: '+ Targeting rule' });
+                    update({ rules: draft.rules.filter((x) => x.uid !== r.uid) });
+                  }}
                   onMove={(delta) => { moveRule(i, delta); }}
                 />
               ))}

@@ -1,15 +1,16 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
+import { FieldError } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
-import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, isProtected, needsApprovalIn, pendingProps, usePermission } from '../../lib/permissions.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
 import { toggleWithApproval } from './toggle.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
@@ -46,9 +47,13 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
   const [type, setType] = useState<FlagType>('boolean');
   const [tags, setTags] = useState('');
   const [error, setError] = useState<string | null>(null);
+  /** The problem with the key (taken), shown under it. */
+  const [keyError, setKeyError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const submit = async (e: SyntheticEvent): Promise<void> => {
     e.preventDefault();
+    setError(null);
+    setKeyError(undefined);
     setBusy(true);
     try {
       await client.create(project, 'flags', {
@@ -63,7 +68,11 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
       });
       navigate({ screen: 'flag', key: key.trim() });
     } catch (err) {
-      setError(errorMessage(err));
+      if (err instanceof ApiError && err.code === 'ALREADY_EXISTS') {
+        setKeyError(`A flag with the key ${key.trim()} already exists: choose another key.`);
+      } else {
+        setError(errorMessage(err));
+      }
       setBusy(false);
     }
   };
@@ -76,11 +85,13 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
             required
             pattern="[A-Za-z0-9][A-Za-z0-9._\-]*"
             title={KEY_RULE}
-            aria-describedby="new-flag-key-rule"
+            aria-describedby={keyError === undefined ? 'new-flag-key-rule' : 'new-flag-key-error new-flag-key-rule'}
+            {...(keyError === undefined ? {} : { 'aria-invalid': true })}
             value={key}
-            onChange={(e) => { setKey(e.target.value); }}
+            onChange={(e) => { setKey(e.target.value); setKeyError(undefined); }}
             placeholder="new-checkout"
           />
+          <FieldError id="new-flag-key-error" message={keyError} />
           <small id="new-flag-key-rule" className="muted">
             {KEY_RULE}
           </small>
@@ -107,7 +118,7 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             Create flag
           </button>
         </div>
@@ -159,6 +170,7 @@ export default function FlagsList(): ReactNode {
       const result = await toggleWithApproval(session, flag, enabled);
       if (result.kind === 'applied') {
         setData((list) => list.map((f) => (f.key === flag.key ? result.flag : f)));
+        setNotice({ tone: 'good', text: `Turned ${flag.key} ${enabled ? 'on' : 'off'} in ${env?.name ?? environment} (version ${result.flag.version}).` });
       } else {
         setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
         setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval.`, requestId: result.request.id });
@@ -179,7 +191,7 @@ export default function FlagsList(): ReactNode {
         </button>
       </div>
       <div className="toolbar" role="search">
-        <input type="search" aria-label="Search flags" placeholder="Search by key, name or description (Ctrl+K)" value={query} onChange={(e) => { setQuery(e.target.value); }} style={{ minWidth: '20em' }} />
+        <input type="search" aria-label="Search flags" placeholder="Search by key, name or description (Ctrl+K)" value={query} onChange={(e) => { setQuery(e.target.value); }} style={{ minWidth: 'min(20em, 100%)' }} />
         <label className="inline">
           Tag
           <select value={tag} onChange={(e) => { setTag(e.target.value); }}>
@@ -238,70 +250,75 @@ export default function FlagsList(): ReactNode {
               </Empty>
             );
           }
-          if (shown.length === 0) {
-            return <Empty>No flag matches these filters.</Empty>;
-          }
           return (
-            <table aria-label="Flags">
-              <thead>
-                <tr>
-                  <th>Flag</th>
-                  <th>Type</th>
-                  <th>Tags</th>
-                  <th>Rules</th>
-                  <th>{env?.name ?? environment}</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map((f) => {
-                  const st = f.definition.environments[environment];
-                  const stale = staleServed(f, now, environmentKeys);
-                  return (
-                    <tr key={f.key} className={f.archived ? 'archived' : undefined}>
-                      <td>
-                        <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
-                        <div className="muted small">
-                          <code>{f.key}</code>{' '}
-                          {stale === undefined ? null : (
-                            <ExplainedBadge tone="warn" label="stale">
-                              Serves <code>{stale}</code> to everyone in every environment and unchanged since {formatTime(f.updatedAt)}, over {DEFAULT_STALE_DAYS} days: remove it from
-                              the code, then archive it.
-                            </ExplainedBadge>
-                          )}{' '}
-                          {f.archived ? (
-                            <ExplainedBadge tone="warn" label="archived">
-                              In no environment&apos;s ruleset: SDKs serve the default value in your code. Unarchive it in the flag editor to change it.
-                            </ExplainedBadge>
-                          ) : null}{' '}
-                          <ServerSideOnlyBadge definition={f.definition} />
-                        </div>
-                      </td>
-                      <td>{f.definition.type}</td>
-                      <td>
-                        {f.definition.tags.map((t) => (
-                          <Badge key={t}>{t}</Badge>
-                        ))}
-                      </td>
-                      <td className="num">{st?.rules.length ?? 0}</td>
-                      <td>
-                        {st === undefined ? (
-                          <span className="muted">not set up</span>
-                        ) : f.archived ? (
-                          <span className="muted">{st.enabled ? 'On' : 'Off'} (archived)</span>
-                        ) : (
-                          <label className="check">
-                            <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
-                            {st.enabled ? 'On' : 'Off'}
-                          </label>
-                        )}
-                      </td>
-                      <td className="small muted">{formatTime(f.updatedAt)}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <>
+              {/* A status region that stays while the filters change, so that "no match" is announced as it appears. */}
+              <div role="status">{shown.length === 0 ? <Empty>No flag matches these filters.</Empty> : null}</div>
+              {shown.length === 0 ? null : (
+                <ScrollRegion label="Flags table">
+                  <table aria-label="Flags">
+                    <thead>
+                      <tr>
+                        <th>Flag</th>
+                        <th>Type</th>
+                        <th>Tags</th>
+                        <th>Rules</th>
+                        <th>{env?.name ?? environment}</th>
+                        <th>Updated</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {shown.map((f) => {
+                        const st = f.definition.environments[environment];
+                        const stale = staleServed(f, now, environmentKeys);
+                        return (
+                          <tr key={f.key} className={f.archived ? 'archived' : undefined}>
+                            <td>
+                              <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
+                              <div className="muted small">
+                                <code>{f.key}</code>{' '}
+                                {stale === undefined ? null : (
+                                  <ExplainedBadge tone="warn" label="stale">
+                                    Serves <code>{stale}</code> to everyone in every environment and unchanged since {formatTime(f.updatedAt)}, over {DEFAULT_STALE_DAYS} days: remove it from
+                                    the code, then archive it.
+                                  </ExplainedBadge>
+                                )}{' '}
+                                {f.archived ? (
+                                  <ExplainedBadge tone="warn" label="archived">
+                                    In no environment&apos;s ruleset: SDKs serve the default value in your code. Unarchive it in the flag editor to change it.
+                                  </ExplainedBadge>
+                                ) : null}{' '}
+                                <ServerSideOnlyBadge definition={f.definition} />
+                              </div>
+                            </td>
+                            <td>{f.definition.type}</td>
+                            <td>
+                              {f.definition.tags.map((t) => (
+                                <Badge key={t}>{t}</Badge>
+                              ))}
+                            </td>
+                            <td className="num">{st?.rules.length ?? 0}</td>
+                            <td>
+                              {st === undefined ? (
+                                <span className="muted">not set up</span>
+                              ) : f.archived ? (
+                                <span className="muted">{st.enabled ? 'On' : 'Off'} (archived)</span>
+                              ) : (
+                                <label className="check">
+                                  <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
+                                  {st.enabled ? 'On' : 'Off'}
+                                </label>
+                              )}
+                            </td>
+                            <td className="small muted">{formatTime(f.updatedAt)}</td>
+                          </tr>
+                        );
+                      })}
+                    </tbody>
+                  </table>
+                </ScrollRegion>
+              )}
+            </>
           );
         }}
       </AsyncView>

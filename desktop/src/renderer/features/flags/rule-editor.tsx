@@ -16,7 +16,8 @@ export interface RuleEditorProps {
   readonly index: number;
   readonly count: number;
   readonly onChange: (draft: RuleDraft) => void;
-  readonly onRemove: () => void;
+  /** `pressed`: the Delete button, for where the focus goes next. */
+  readonly onRemove: (pressed: HTMLElement) => void;
   readonly onMove: (delta: -1 | 1) => void;
   readonly variations: readonly string[];
   readonly segments: readonly string[];
@@ -73,7 +74,7 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
         <button type="button" className="ghost" aria-label={`Move rule ${n} down`} disabled={index === count - 1} onClick={() => { onMove(1); }}>
           ↓
         </button>
-        <button type="button" className="danger" aria-label={`Delete rule ${n}`} onClick={onRemove}>
+        <button type="button" className="danger" aria-label={`Delete rule ${n}`} onClick={(e) => { onRemove(e.currentTarget); }}>
           Delete
         </button>
       </div>

@@ -3,7 +3,7 @@ import type { HealthView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatCount, formatNumber, formatTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Empty } from '../../lib/ui.js';
+import { AsyncView, Badge, Empty, ScrollRegion } from '../../lib/ui.js';
 
 /**
  * What each figure of GET /api/v1/health measures, in words: the API names them by their CloudWatch
@@ -127,34 +127,36 @@ export default function Health(): ReactNode {
             {!h.metricsAvailable || h.figures.length === 0 ? (
               <Empty>No metrics in this window yet.</Empty>
             ) : (
-              <table aria-label="Health figures">
-                <thead>
-                  <tr>
-                    <th>Figure</th>
-                    <th>Statistic</th>
-                    <th className="num">Value</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {h.figures.map((f) => {
-                    const known = FIGURE_LABELS[f.name];
-                    return (
-                      <tr key={`${f.name}-${f.statistic}`}>
-                        <td>
-                          {known?.label ?? f.name}
-                          {known === undefined ? null : (
-                            <div className="small muted">
-                              {known.description} <code>{f.name}</code>
-                            </div>
-                          )}
-                        </td>
-                        <td style={{ whiteSpace: 'nowrap' }}>{STATISTIC_LABELS[f.statistic] ?? f.statistic}</td>
-                        <td className="num" style={{ whiteSpace: 'nowrap' }}>{f.value === null ? '—' : f.unit === 'Milliseconds' ? `${formatNumber(f.value)} ms` : formatCount(f.value)}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
+              <ScrollRegion label="Health figures table">
+                <table aria-label="Health figures">
+                  <thead>
+                    <tr>
+                      <th>Figure</th>
+                      <th>Statistic</th>
+                      <th className="num">Value</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {h.figures.map((f) => {
+                      const known = FIGURE_LABELS[f.name];
+                      return (
+                        <tr key={`${f.name}-${f.statistic}`}>
+                          <td>
+                            {known?.label ?? f.name}
+                            {known === undefined ? null : (
+                              <div className="small muted">
+                                {known.description} <code>{f.name}</code>
+                              </div>
+                            )}
+                          </td>
+                          <td style={{ whiteSpace: 'nowrap' }}>{STATISTIC_LABELS[f.statistic] ?? f.statistic}</td>
+                          <td className="num" style={{ whiteSpace: 'nowrap' }}>{f.value === null ? '—' : f.unit === 'Milliseconds' ? `${formatNumber(f.value)} ms` : formatCount(f.value)}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </ScrollRegion>
             )}
           </>
         )}

@@ -5,7 +5,7 @@ import { useSession } from '../../app/session.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, ResultMessage, VisuallyHidden } from '../../lib/ui.js';
-import { usePermission } from '../../lib/permissions.js';
+import { pendingProps, usePermission } from '../../lib/permissions.js';
 import { NEW_ENVIRONMENT_COLOR, duplicateKey, environmentBody, environmentDraft, failure, isGone, isStale, validateEnvironment } from './projects-model.js';
 import type { EnvironmentDraft, EnvironmentField } from './projects-model.js';
 import { KeyAndNameFields } from './project-forms.js';
@@ -139,7 +139,7 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             {original === undefined ? 'Add environment' : 'Save changes'}
           </button>
         </div>

@@ -5,6 +5,7 @@ import { useSession } from '../../app/session.js';
 import { routeHash } from '../../app/router.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { Dialog, ErrorNote, FormError } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 import { deleteRefusal, duplicateKey, failure, isGone, isStale, projectDraft, projectPatch, validateProject } from './projects-model.js';
 import type { DeleteRefusal, ProjectDraft, ProjectField } from './projects-model.js';
 
@@ -124,7 +125,7 @@ export function ProjectFormDialog({ original: opened, onClose, onSaved, onConfli
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy || unchanged}>
+          <button type="submit" className="primary" {...pendingProps(busy || unchanged)}>
             {original === undefined ? 'Create project' : 'Save changes'}
           </button>
         </div>
@@ -229,7 +230,7 @@ export function DeleteProjectDialog({ project, isCurrent, onClose, onDeleted, on
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="danger" disabled={!confirmed || busy}>
+          <button type="submit" className="danger" disabled={!confirmed} {...pendingProps(busy)}>
             Delete project
           </button>
         </div>

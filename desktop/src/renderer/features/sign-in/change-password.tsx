@@ -3,7 +3,9 @@ import type { ReactNode, SyntheticEvent } from 'react';
 import { ApiError } from '@xp/shared';
 import type { XpApiClient } from '@xp/shared';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 import { DoneActions } from '../../lib/copy-button.js';
+import { FieldError, invalidProps } from '../../lib/field-errors.js';
 
 /**
  * Changes the signed-in user's password (`PUT /api/v1/me/password`): the current one, the new one
@@ -16,13 +18,16 @@ export function ChangePassword({ client, onClose }: { client: XpApiClient; onClo
   const [revokeTokens, setRevokeTokens] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  /** The problem with the confirmation (it differs from the new password), shown under it. */
+  const [confirmError, setConfirmError] = useState<string | undefined>(undefined);
   const [done, setDone] = useState(false);
 
   const submit = async (e: SyntheticEvent): Promise<void> => {
     e.preventDefault();
     setError(null);
+    setConfirmError(undefined);
     if (next !== confirm) {
-      setError('The new passwords do not match.');
+      setConfirmError('The new passwords do not match.');
       return;
     }
     setBusy(true);
@@ -61,7 +66,15 @@ export function ChangePassword({ client, onClose }: { client: XpApiClient; onClo
         </label>
         <label>
           Confirm new password
-          <input type="password" autoComplete="new-password" required value={confirm} onChange={(e) => { setConfirm(e.target.value); }} />
+          <input
+            type="password"
+            autoComplete="new-password"
+            required
+            value={confirm}
+            onChange={(e) => { setConfirm(e.target.value); setConfirmError(undefined); }}
+            {...invalidProps('change-password-confirm-error', confirmError)}
+          />
+          <FieldError id="change-password-confirm-error" message={confirmError} />
         </label>
         <label className="inline">
           <input type="checkbox" checked={revokeTokens} onChange={(e) => { setRevokeTokens(e.target.checked); }} /> Also revoke my personal access tokens
@@ -72,7 +85,7 @@ export function ChangePassword({ client, onClose }: { client: XpApiClient; onClo
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             {busy ? 'Changing…' : 'Change password'}
           </button>
         </div>

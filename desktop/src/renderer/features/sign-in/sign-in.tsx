@@ -5,6 +5,7 @@ import type { XpApiClient } from '@xp/shared';
 import type { ProfileView } from '../../../ipc-contract.js';
 import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 
 /** Email (read-only without `onEmail`), password, and the last sign-in error. */
 function Credentials({ email, onEmail, password, onPassword, error }: { email: string; onEmail?: (email: string) => void; password: string; onPassword: (password: string) => void; error: string | null }): ReactNode {
@@ -249,7 +250,7 @@ export function SignIn({ client, onSignedIn, themeButton }: { client: XpApiClien
           <Credentials email={email} {...(mustChoose ? {} : { onEmail: setEmail })} password={password} onPassword={setPassword} error={mustChoose ? null : error} />
           {mustChoose ? <NewPassword value={newPassword} onValue={setNewPassword} confirm={confirm} onConfirm={setConfirm} /> : null}
           {mustChoose ? <FormError message={error} /> : null}
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
           </button>
         </form>
@@ -281,7 +282,7 @@ export function SessionExpired({ client, email, onSignedIn, onSignOut }: { clien
           <button type="button" onClick={onSignOut}>
             Sign out
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
             {busy ? 'Signing in…' : mustChoose ? 'Set password and sign in' : 'Sign in'}
           </button>
         </div>

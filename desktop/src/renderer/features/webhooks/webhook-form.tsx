@@ -7,6 +7,7 @@ import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { Dialog, isConflict } from '../../lib/ui.js';
+import { pendingProps } from '../../lib/permissions.js';
 import { EVENT_CHOICES, NAME_MAX, URL_MAX, addEvent, createBody, draftOf, newDraft, patchBody, validateDraft } from './webhook-model.js';
 import type { DraftErrors, DraftField, WebhookDraft } from './webhook-model.js';
 
@@ -304,14 +305,14 @@ export function WebhookFormDialog({ original: opened, onClose, onSaved, onConfli
         <div className="actions">
           {unchanged ? <span className="small muted">Nothing changed yet.</span> : null}
           {isConflict(error) ? (
-            <button type="button" disabled={busy} onClick={() => void reloadTheirs()}>
+            <button type="button" {...pendingProps(busy)} onClick={() => void reloadTheirs()}>
               Reload their version
             </button>
           ) : null}
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy || unchanged}>
+          <button type="submit" className="primary" {...pendingProps(busy || unchanged)}>
             {original === undefined ? 'Create webhook' : 'Save changes'}
           </button>
         </div>

@@ -1,10 +1,10 @@
 import '../../test/dom.js';
-import { cleanup, renderHook } from '@testing-library/react';
+import { cleanup, fireEvent, render, renderHook, screen } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { User } from '@xp/shared';
 import { DEFAULT_ENVIRONMENTS, WithSession, fakeApi, user } from '../../test/fake-api.js';
-import { allowanceIn, needsApprovalIn, sessionRole, usePermission } from '../permissions.js';
+import { allowanceIn, allowanceProps, needsApprovalIn, pendingProps, sessionRole, usePermission } from '../permissions.js';
 import { ROLES } from '../../test/fake-api.js';
 import { permissionsOf } from '../permissions.js';
 
@@ -47,5 +47,37 @@ describe('console permissions with project roles', () => {
 
     const owner = user({ role: 'owner', projectRoles: [{ project: 'web', role: 'viewer' }] });
     expect(allowanceIn({ user: owner, project: 'web', permissions: permissionsOf(ROLES, sessionRole({ user: owner, project: 'web' })), matrix: ROLES }, 'flags:write')).toEqual({ allowed: true, reason: undefined });
+  });
+});
+
+describe('controls held back while busy', () => {
+  it('stay focusable (aria-disabled, not disabled) and swallow clicks and the submit they would send', () => {
+    let clicks = 0;
+    let submits = 0;
+    const view = (busy: boolean): ReactNode => (
+      <form onSubmit={(e) => { e.preventDefault(); submits++; }}>
+        <button type="submit" {...pendingProps(busy)}>Save</button>
+        <button type="button" {...allowanceProps({ allowed: true, reason: undefined }, busy)} onClick={() => { clicks++; }}>Evaluate</button>
+      </form>
+    );
+    const { rerender } = render(view(false));
+    const save = screen.getByRole('button', { name: 'Save' });
+    const evaluate = screen.getByRole('button', { name: 'Evaluate' });
+    save.focus();
+    rerender(view(true));
+    expect(document.activeElement).toBe(save);
+    for (const b of [save, evaluate]) {
+      expect(b).toHaveProperty('disabled', false);
+      expect(b.getAttribute('aria-disabled')).toBe('true');
+      fireEvent.click(b);
+    }
+    expect([clicks, submits]).toEqual([0, 0]);
+    rerender(view(false));
+    fireEvent.click(save);
+    fireEvent.click(evaluate);
+    expect([clicks, submits]).toEqual([1, 1]);
+    expect(evaluate.hasAttribute('aria-disabled')).toBe(false);
+    // A role that may not act is still disabled outright, with the reason.
+    expect(allowanceProps({ allowed: false, reason: 'Viewers cannot change flags' }, true)).toEqual({ disabled: true, title: 'Viewers cannot change flags', 'aria-description': 'Viewers cannot change flags' });
   });
 });

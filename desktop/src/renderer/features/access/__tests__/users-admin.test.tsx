@@ -42,6 +42,27 @@ describe('users administration', () => {
     expect(screen.getByRole('button', { name: 'Copy password' })).toBeTruthy();
   });
 
+  it("says what is wrong with a field in plain words, not the validator's text, tied to the field", async () => {
+    const u = userEvent.setup();
+    const issues = [{ path: 'body.name', message: 'Too small: expected string to have >=1 characters' }];
+    const { client } = fakeApi((req) => (req.method === 'POST' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid request', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={admin}>
+        <InviteUser onClose={() => undefined} onInvited={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.type(screen.getByRole('textbox', { name: 'Email' }), 'new@example.com');
+    await u.click(screen.getByRole('button', { name: 'Invite user' }));
+
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toBe('Name is required');
+    expect(document.body.textContent).not.toContain('Too small');
+    const name = screen.getByRole('textbox', { name: /^Name/ });
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(name.getAttribute('aria-describedby')).toBe(alert.id);
+  });
+
   it('changes a role with the listed version and shows a refusal clearly', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => (req.method === 'PATCH' ? { status: 403, body: { error: { code: 'FORBIDDEN', message: 'an admin cannot change an owner to viewer' } } } : undefined));

@@ -43,10 +43,10 @@ const tabStops = (root: HTMLElement): Element[] => [...root.querySelectorAll('*'
 describe('line chart', () => {
   it.each([1, 2, 5])('is one named Tab stop, however many points (%i) and series it draws', async (points) => {
     const container = chart(points);
-    expect(container.querySelector('svg.recharts-surface[role="application"]')).not.toBeNull();
+    expect(container.querySelector('svg.recharts-surface[role="group"]')).not.toBeNull();
     const stops = tabStops(container);
     expect(stops).toHaveLength(1);
-    expect(stops[0]).toBe(screen.getByRole('application', { name: 'Cumulative effect of Revenue over time' }));
+    expect(stops[0]).toBe(screen.getByRole('group', { name: 'Cumulative effect of Revenue over time' }));
     // recharts' z-index layers are React portal containers, which React gives focus listeners:
     // Chromium (not jsdom) then makes each a Tab stop unless it says tabindex="-1".
     // (Marked as recharts adds them, through a MutationObserver: its callback runs just after.)
@@ -59,7 +59,7 @@ describe('line chart', () => {
 
   it('takes layers recharts adds later (the cursor\'s, on hover) out of the Tab order too', async () => {
     const container = chart(5);
-    const plot = screen.getByRole('application', { name: 'Cumulative effect of Revenue over time' });
+    const plot = screen.getByRole('group', { name: 'Cumulative effect of Revenue over time' });
     plot.focus();
     fireEvent.keyDown(plot, { key: 'ArrowRight' });
     await screen.findByRole('tooltip');
@@ -77,13 +77,31 @@ describe('line chart', () => {
 
   it.each([1, 2, 5])('shows a point\'s tooltip, headed by its label, when the arrow keys reach it (%i points)', async (points) => {
     chart(points);
-    const plot = screen.getByRole('application', { name: 'Cumulative effect of Revenue over time' });
+    const plot = screen.getByRole('group', { name: 'Cumulative effect of Revenue over time' });
     plot.focus();
     fireEvent.keyDown(plot, { key: 'ArrowRight' });
     const tooltip = await screen.findByRole('tooltip');
     expect(tooltip.textContent).toMatch(/^p\d/);
     expect(tooltip.textContent).toContain('ZETA: 0.00 [-0.10, 0.10]');
     expect(tooltip.textContent).toContain('OMEGA: 0.40 [0.30, 0.50]');
+  });
+
+  it('is no role=application (which takes the screen reader\'s keys), and shows its points as a table on request', () => {
+    chart(2);
+    expect(screen.queryByRole('application')).toBeNull();
+    expect(screen.queryByRole('table')).toBeNull();
+    const toggle = screen.getByRole('button', { name: 'Show as table' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    fireEvent.click(toggle);
+
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(toggle.textContent).toBe('Hide the table');
+    const table = screen.getByRole('table', { name: 'Cumulative effect of Revenue over time: values' });
+    expect(document.getElementById(toggle.getAttribute('aria-controls') ?? '')?.contains(table)).toBe(true);
+    const rowsText = [...table.querySelectorAll('tr')].map((tr) => [...tr.children].map((c) => c.textContent).join(' | '));
+    expect(rowsText[0]).toBe('Point | ZETA | ALPHA | MID | BETA | OMEGA');
+    expect(rowsText[1]).toBe('p0 | 0.00 [-0.10, 0.10] | 0.10 [0.00, 0.20] | 0.20 [0.10, 0.30] | 0.30 [0.20, 0.40] | 0.40 [0.30, 0.50]');
+    expect(rowsText).toHaveLength(3);
   });
 
   it('lists the legend in the order of the series (the tables\' order of variations), not alphabetically', () => {

@@ -66,6 +66,20 @@ function conversion(key: string, guardrail: boolean): Stored<Metric> {
 }
 
 describe('experiment wizard', () => {
+  it('moves the focus to the heading of the step that Next or Back shows', async () => {
+    const u = userEvent.setup();
+    const { client } = creatingApi();
+    await openWizard(u, client, user(), undefined, 'cta-copy', 'CTA copy');
+    // The first render leaves the focus where it is (in the Name field typed into).
+    expect(document.activeElement).toBe(screen.getByRole('textbox', { name: 'Name' }));
+
+    await next(u, 'Hypothesis', 'Variations');
+    await waitFor(() => { expect(document.activeElement).toBe(screen.getByRole('heading', { level: 2, name: 'Step 2 of 6: Variations' })); });
+    await u.click(screen.getByRole('button', { name: 'Back' }));
+    // Back is disabled on the first step: the focus is on the heading, not lost with it.
+    expect(document.activeElement).toBe(screen.getByRole('heading', { level: 2, name: 'Step 1 of 6: Hypothesis' }));
+  });
+
   it('splits three variations evenly into weights that add up to 100%', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi(emptyLists);

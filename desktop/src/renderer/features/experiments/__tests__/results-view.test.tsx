@@ -36,6 +36,25 @@ function results(overrides: Partial<ExperimentResultsView> = {}): ExperimentResu
 }
 
 describe('results view', () => {
+  it('says in words whether a significant effect is better or worse, by the metric\'s direction, not by colour alone', () => {
+    const lowerIsBetter = metric('latency', { higherIsBetter: false });
+    const fewerIsBetter = metric('errors', {
+      higherIsBetter: false,
+      variations: [
+        { variation: 'control', units: 5000, total: 500, mean: 0.1, comparison: null },
+        { variation: 'treatment', units: 5100, total: 400, mean: 0.08, comparison: comparison(-0.2, [-0.28, -0.12], 0.0001) },
+      ],
+    });
+    render(<ResultsView results={results({ metrics: [lowerIsBetter, fewerIsBetter] })} />);
+
+    const latency = within(screen.getByRole('table', { name: 'Metric latency by variation' })).getByRole('row', { name: /Treatment/ });
+    expect(within(latency).getByText('significant · worse')).toBeTruthy();
+    const errors = within(screen.getByRole('table', { name: 'Metric errors by variation' })).getByRole('row', { name: /Treatment/ });
+    expect(within(errors).getByText('significant · better')).toBeTruthy();
+    const plot = screen.getByRole('img', { name: /Metric latency: effect/ });
+    expect(document.getElementById(plot.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Treatment: +20.0% [+12.0%, +28.0%], significant · worse');
+  });
+
   it('shows effect, interval, p-value and chance to win formatted for humans', () => {
     render(<ResultsView results={results()} />);
 
@@ -48,8 +67,9 @@ describe('results view', () => {
     expect(row.textContent).toContain('97.0% risk 0.10%');
     expect(within(row).getByTitle('Expected loss if you ship Treatment: 0.10%; if you keep the control: 2.00%')).toBeTruthy();
     expect(row.textContent).toContain('5,100');
-    expect(within(row).getByText('significant')).toBeTruthy();
-    expect(screen.getByRole('img', { name: /Metric purchase: effect/ })).toBeTruthy();
+    expect(within(row).getByText('significant · better')).toBeTruthy();
+    const plot = screen.getByRole('img', { name: /Metric purchase: effect/ });
+    expect(document.getElementById(plot.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Treatment: +20.0% [+12.0%, +28.0%], significant · better');
     expect(screen.queryByRole('alert')).toBeNull();
   });
 

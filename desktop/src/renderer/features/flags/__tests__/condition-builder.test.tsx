@@ -63,6 +63,34 @@ describe('condition builder', () => {
     expect(rowsToTargeting(seen.rows)).toEqual({ segments: ['beta-testers'], excludeSegments: ['employees'] });
   });
 
+  it('says nothing about a new row before it is touched, then marks the field at fault and ties the message to it', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    render(<Harness seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Attribute condition' }));
+    const attribute = screen.getByRole('combobox', { name: 'Attribute 1' });
+    const value = screen.getByRole('textbox', { name: 'Value 1' });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(attribute.hasAttribute('aria-invalid')).toBe(false);
+
+    // Leaving the attribute empty: the problem is the attribute's, not the value's.
+    await user.click(attribute);
+    await user.tab();
+    const alert = screen.getByRole('alert');
+    expect(alert.textContent).toMatch(/^Condition 1: name the attribute/);
+    expect(attribute.getAttribute('aria-invalid')).toBe('true');
+    expect(attribute.getAttribute('aria-describedby')).toBe(alert.id);
+    expect(value.hasAttribute('aria-invalid')).toBe(false);
+
+    await user.type(attribute, 'age');
+    await user.selectOptions(screen.getByRole('combobox', { name: 'Value type 1' }), 'number');
+    await user.type(value, 'eighteen');
+    expect(attribute.hasAttribute('aria-invalid')).toBe(false);
+    expect(value.getAttribute('aria-invalid')).toBe('true');
+    expect(value.getAttribute('aria-describedby')).toBe(screen.getByRole('alert').id);
+  });
+
   it('removes a row with its button', async () => {
     const user = userEvent.setup();
     const seen = { rows: [] as ConditionRow[] };
@@ -72,6 +100,22 @@ describe('condition builder', () => {
     await user.click(screen.getByRole('button', { name: 'Remove condition 1' }));
 
     expect(rowsToTargeting(seen.rows)).toEqual({ condition: { country: { $ne: 'FR' } } });
+  });
+
+  it('moves the focus to the next remove button, else the previous one, else the add button, when a row is removed', async () => {
+    const user = userEvent.setup();
+    const seen = { rows: [] as ConditionRow[] };
+    const { rows } = targetingToRows({ condition: { plan: 'pro', country: 'FR', age: 18 } });
+    render(<Harness initial={rows} seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: 'Remove condition 2' }));
+    expect(seen.rows).toHaveLength(2);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Remove condition 2' }));
+    await user.click(screen.getByRole('button', { name: 'Remove condition 2' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Remove condition 1' }));
+    await user.keyboard('{Enter}');
+    expect(seen.rows).toHaveLength(0);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: '+ Attribute condition' }));
   });
 });
 

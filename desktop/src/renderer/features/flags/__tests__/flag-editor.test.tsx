@@ -44,6 +44,41 @@ function versionedFlagApi(initial: Stored<Flag>): ReturnType<typeof fakeApi> & {
 }
 
 describe('flag editor', () => {
+  it('keeps the focus in the rules and prerequisites when one is removed: next, else previous, else the add button', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
+        <FlagEditor flagKey="checkout" />
+      </SessionContext.Provider>,
+    );
+
+    const addRule = await screen.findByRole('button', { name: '+ Targeting rule' });
+    await u.click(addRule);
+    await u.click(addRule);
+    await u.click(addRule);
+    await u.click(screen.getByRole('button', { name: 'Delete rule 1' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Delete rule 1' }));
+    await u.click(screen.getByRole('button', { name: 'Delete rule 2' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Delete rule 1' }));
+    await u.keyboard('{Enter}');
+    expect(screen.queryByRole('button', { name: /^Delete rule/ })).toBeNull();
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: '+ Targeting rule' }));
+
+    const addPrerequisite = screen.getByRole('button', { name: '+ Prerequisite' });
+    await u.click(addPrerequisite);
+    await u.click(addPrerequisite);
+    await u.click(screen.getByRole('button', { name: 'Remove prerequisite 2' }));
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Remove prerequisite 1' }));
+    await u.keyboard('{Enter}');
+    expect(document.activeElement).toBe(addPrerequisite);
+  });
+
   it('keeps a draft saveable after the user turns the flag on while editing it', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {
@@ -70,8 +105,13 @@ describe('flag editor', () => {
     await screen.findByText('Turned on in Development (version 4).');
 
     expect(screen.queryByText(/while you were editing/)).toBeNull();
-    await u.click(screen.getByRole('button', { name: 'Save' }));
+    const save = screen.getByRole('button', { name: 'Save' });
+    await u.click(save);
     await screen.findByText('Saved the targeting in Development (version 5).');
+    // Saved, nothing is left to save: Save is held back but keeps the focus (disabled would drop it to the page).
+    expect(save).toHaveProperty('disabled', false);
+    expect(save.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(save);
     expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.ifMatch ?? ''}`)).toEqual(['POST "3"', 'PUT "4"']);
     expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ enabled: true, rules: [{ id: 'rule-1', type: 'force', variation: 'on' }] });
   });
@@ -230,7 +270,8 @@ describe('flag editor', () => {
     expect(screen.getByText(/No rules: everyone gets the default variation/)).toBeTruthy();
     expect(screen.queryByText('Rule 1', { exact: false })).toBeNull();
     expect(screen.getByRole('button', { name: 'Discard changes' })).toHaveProperty('disabled', true);
-    expect(screen.getByRole('button', { name: 'Propose change' })).toHaveProperty('disabled', true);
+    // Nothing to propose: held back, but focusable (the focus stays on it after a proposal).
+    expect(screen.getByRole('button', { name: 'Propose change' }).getAttribute('aria-disabled')).toBe('true');
     expect(screen.getByRole('textbox', { name: 'Comment for the reviewers (optional)' })).toHaveProperty('value', '');
   });
 
@@ -374,7 +415,7 @@ describe('flag editor', () => {
     expect(select).toHaveProperty('value', 'production');
     expect(screen.getByText(/No rules: everyone gets the default variation/)).toBeTruthy();
     // An owner changes a protected environment directly, and is told so.
-    expect(screen.getByRole('button', { name: 'Save' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Save' }).getAttribute('aria-disabled')).toBe('true');
     expect(screen.getByText('protected: you change it directly')).toBeTruthy();
 
     // Without changes, switching needs no confirmation.

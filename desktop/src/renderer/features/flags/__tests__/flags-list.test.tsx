@@ -1,7 +1,8 @@
 import '../../../test/dom.js';
-import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ApiError } from '@xp/shared';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { booleanFlag, storedOf } from '../../../test/fixtures.js';
@@ -130,5 +131,70 @@ describe('flags list', () => {
     expect(within(row!).queryByRole('switch')).toBeNull();
     expect(screen.getByRole('switch', { name: 'checkout in Development' })).toHaveProperty('disabled', false);
     expect(sent.at(-1)?.path).toBe('/api/v1/projects/web/flags?limit=200&archived=true');
+  });
+});
+
+describe('flags list, accessibility', () => {
+  it('announces a toggle that took effect in the status region, and a filter that matches nothing', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => {
+      if (req.method === 'POST' && req.path.endsWith('/flags/checkout/environments/development/toggle')) {
+        return { status: 200, body: storedOf(booleanFlag('checkout', { environments: { development: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } } }), { version: 3 }) };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('switch', { name: 'checkout in Development' }));
+    await u.click(screen.getByRole('button', { name: 'Turn on' }));
+    await waitFor(() => {
+      expect(screen.getAllByRole('status').map((s) => s.textContent)).toContain('Turned checkout on in Development (version 3).');
+    });
+
+    // The region is on the screen before the message, so a screen reader notices the change.
+    const regions = screen.getAllByRole('status');
+    await u.type(screen.getByRole('searchbox', { name: 'Search flags' }), 'nothing like it');
+    const empty = screen.getByText('No flag matches these filters.');
+    expect(regions.some((r) => r.contains(empty))).toBe(true);
+  });
+
+  it('keeps the focus on Create flag while it is sent, and ties a taken key to the Key field', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined));
+    let creates = 0;
+    let refuse: () => void = () => undefined;
+    client.create = () => {
+      creates++;
+      return new Promise((_resolve, reject) => {
+        refuse = () => { reject(new ApiError(409, 'ALREADY_EXISTS', 'flags "checkout" already exists')); };
+      });
+    };
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('button', { name: 'New flag' }));
+    const key = screen.getByRole('textbox', { name: /^Key/ });
+    await u.type(key, 'checkout');
+    const submit = screen.getByRole('button', { name: 'Create flag' });
+    await u.click(submit);
+    expect(submit).toHaveProperty('disabled', false);
+    expect(submit.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(submit);
+    await u.click(submit);
+    expect(creates).toBe(1);
+
+    await act(async () => { refuse(); await Promise.resolve(); });
+    const error = await screen.findByRole('alert');
+    expect(error.textContent).toBe('A flag with the key checkout already exists: choose another key.');
+    expect(key.getAttribute('aria-invalid')).toBe('true');
+    expect(key.getAttribute('aria-describedby')?.split(' ')).toContain(error.id);
+    expect(document.activeElement).toBe(submit);
   });
 });

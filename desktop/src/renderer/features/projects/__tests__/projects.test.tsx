@@ -124,7 +124,7 @@ describe('Projects screen', () => {
     const table = await screen.findByRole('table', { name: 'Projects' });
     await u.click(within(table).getByRole('button', { name: 'Edit web' }));
     const form = screen.getByRole('dialog', { name: 'Edit project web' });
-    expect(within(form).getByRole('button', { name: 'Save changes' })).toHaveProperty('disabled', true);
+    expect(within(form).getByRole('button', { name: 'Save changes' }).getAttribute('aria-disabled')).toBe('true');
 
     backend.changeProject('web', { name: 'Storefront' });
     const name = within(form).getByRole('textbox', { name: 'Name' });

@@ -730,6 +730,9 @@ function label(change: { readonly kind: string; readonly key: string }): string 
   return `${change.kind.replace(/s$/, '')} ${change.key}`;
 }
 
+/** The API's default request body limit (DEFAULT_MAX_BODY_BYTES), in MB: what one apply may send. */
+const DEFAULT_APPLY_BODY_MB = 8;
+
 /**
  * Sends the plan in one request (`POST …/apply`): the API makes every change in one transaction,
  * each with the checks it makes alone (permissions, versions, protected environments), so either
@@ -756,6 +759,17 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
       throw e;
     }
     const why = options.dryRun === true ? 'the API would refuse the plan' : 'nothing was applied';
+    if (e.status === 413) {
+      // The API's request body limit (8 MB unless configured), not the file's: say how large the plan was.
+      const bytes = Buffer.byteLength(JSON.stringify({ changes, dryRun: options.dryRun === true }));
+      const size = `${(bytes / 1_048_576).toFixed(2)} MB (${bytes.toLocaleString('en-US')} bytes)`;
+      throw new AppError(
+        AppErrorCode.InvalidState,
+        `${why}: the plan's ${plan.length} changes are ${size}, more than the API takes in one request (${DEFAULT_APPLY_BODY_MB} MB unless the server sets another limit); apply the document in parts (a document per kind, or fewer definitions each)`,
+        e.details,
+        { cause: e },
+      );
+    }
     throw new AppError(AppErrorCode.InvalidState, `${why}: ${e.message}`, e.details, { cause: e });
   }
   if (options.dryRun !== true) {

@@ -151,8 +151,24 @@ function client(env: NodeJS.ProcessEnv): XpApiClient {
   return new XpApiClient({ apiUrl, token, client: 'cli' });
 }
 
-/** The largest input file parsed: far above any project's definitions (a 55 MB file took 75 s and 2.5 GB to refuse). */
-const MAX_INPUT_BYTES = 20 * 1_048_576;
+/**
+ * The largest input file parsed. An export of a project with thousands of flags passed 20 MB (the
+ * former limit), so this is well above what a project holds; an `xp export` larger than this warns.
+ * (Before any limit, a 55 MB file took 75 s and 2.5 GB to refuse; one this size takes a minute.)
+ */
+export const MAX_INPUT_BYTES = 64 * 1_048_576;
+
+/**
+ * A size in MB (1 MB = 1,048,576 bytes) with the exact byte count, e.g. "20.0024 MB (20,974,050 bytes)":
+ * with as many decimals as it takes (two at least) for a size above `limit` not to read as the limit.
+ */
+export function formatSize(bytes: number, limit?: number): string {
+  let digits = 2;
+  while (limit !== undefined && bytes > limit && digits < 6 && Number((bytes / 1_048_576).toFixed(digits)) <= limit / 1_048_576) {
+    digits++;
+  }
+  return `${(bytes / 1_048_576).toFixed(digits)} MB (${bytes.toLocaleString('en-US')} bytes)`;
+}
 
 /**
  * A command's input file (a UTF-8 byte order mark dropped); a missing or unreadable one is a usage
@@ -167,7 +183,7 @@ export async function readInput(file: string): Promise<string> {
     throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (bytes.length > MAX_INPUT_BYTES) {
-    throw new AppError('VALIDATION_FAILED', `${file} is ${(bytes.length / 1_048_576).toFixed(1)} MB; a flags or import file may be at most ${MAX_INPUT_BYTES / 1_048_576} MB`);
+    throw new AppError('VALIDATION_FAILED', `${file} is ${formatSize(bytes.length, MAX_INPUT_BYTES)}; a flags or import file may be at most ${MAX_INPUT_BYTES / 1_048_576} MB (${MAX_INPUT_BYTES.toLocaleString('en-US')} bytes)`);
   }
   let text: string;
   try {
@@ -502,6 +518,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
           throw new AppError('VALIDATION_FAILED', '--format must be yaml or json');
         }
         const text = serializeDocument(await exportDocument(client(env), values.project), values.format);
+        const size = Buffer.byteLength(text);
+        if (size > MAX_INPUT_BYTES) {
+          printError(`warning: the export is ${formatSize(size, MAX_INPUT_BYTES)}; xp apply reads files of at most ${MAX_INPUT_BYTES / 1_048_576} MB, so it cannot apply this file as a whole: split it by kind (flags, segments, …) into several documents`);
+        }
         if (values.out === undefined) {
           print(text);
         } else {

@@ -81,6 +81,8 @@ export interface ListOptions extends PageRequest {
   readonly includeArchived?: boolean | undefined;
   /** Experiments only: filter by status. */
   readonly status?: string | undefined;
+  /** Only definitions whose `tags` hold every one of these. */
+  readonly tags?: readonly string[] | undefined;
 }
 
 /** CRUD with optimistic concurrency for one kind of definition; every method takes the connection. */
@@ -104,6 +106,10 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
     if (options.search !== undefined && options.search !== '') {
       params.push(likePattern(options.search.toLowerCase()));
       where.push(`(lower(key) LIKE $${params.length} OR lower(name) LIKE $${params.length})`);
+    }
+    if (options.tags !== undefined && options.tags.length > 0) {
+      params.push(JSON.stringify(options.tags));
+      where.push(`definition -> 'tags' @> $${params.length}::jsonb`);
     }
     if (options.status !== undefined && this.kind === DefinitionKind.Experiment) {
       params.push(options.status);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -69,9 +70,24 @@ def request(endpoint: Endpoint, method: str, path: str, headers: dict[str, str],
             if size > max_body:
                 raise ValueError("response too large")
             chunks.append(chunk)
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, b"".join(chunks))
+        headers_out = {k.lower(): v for k, v in resp.getheaders()}
+        body_out = b"".join(chunks)
+        if headers_out.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip"):
+            body_out = _gunzip(body_out, max_body)
+        return Response(resp.status, headers_out, body_out)
     finally:
         conn.close()
+
+
+def _gunzip(data: bytes, max_body: int) -> bytes:
+    """The inflated body of a gzip response (the ruleset is gzipped when asked), at most `max_body` bytes."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = d.decompress(data, max_body + 1)
+    if len(out) > max_body or d.unconsumed_tail:
+        raise ValueError("response too large")
+    if not d.eof:
+        raise ValueError("truncated gzip response")
+    return out
 
 
 def _set_remaining(conn: http.client.HTTPConnection, deadline: float) -> None:

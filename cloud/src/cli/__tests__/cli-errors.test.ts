@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../xp.js';
+import { MAX_INPUT_BYTES, formatSize, main } from '../xp.js';
 
 // Bad input and an unreachable API get one clear line on stderr and exit code 1, never a stack trace.
 describe('xp CLI errors', () => {
@@ -273,9 +273,20 @@ describe('xp CLI errors', () => {
 
   it('refuses a file too large to be a flags document before reading it', async () => {
     const huge = path.join(dir, 'huge.yaml');
-    writeFileSync(huge, Buffer.alloc(21 * 1_048_576, 0x20));
+    writeFileSync(huge, Buffer.alloc(65 * 1_048_576, 0x20));
 
-    expect(await run(['apply', huge, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${huge} is 21.0 MB; a flags or import file may be at most 20 MB`] });
+    expect(await run(['apply', huge, '--dry-run'])).toEqual({ code: 1, out: [], err: [`error: ${huge} is 65.00 MB (68,157,440 bytes); a flags or import file may be at most 64 MB (67,108,864 bytes)`] });
+  });
+
+  it('reads a flags file above the former 20 MB limit (a large project\'s export), and shows sizes just above the limit precisely', async () => {
+    const big = path.join(dir, 'big.yaml');
+    // 20,974,050 bytes: the export of a 3,000-flag project that apply used to refuse as "20.0 MB".
+    writeFileSync(big, Buffer.concat([Buffer.from('# comment\n'), Buffer.alloc(20_974_050 - 10, 0x20)]));
+    expect((await run(['apply', big, '--dry-run'])).err[0]).not.toMatch(/may be at most/);
+
+    expect(formatSize(20_974_050, 20 * 1_048_576)).toBe('20.002 MB (20,974,050 bytes)');
+    expect(formatSize(MAX_INPUT_BYTES + 1, MAX_INPUT_BYTES)).toBe('64.000001 MB (67,108,865 bytes)');
+    expect(formatSize(1_500_000)).toBe('1.43 MB (1,500,000 bytes)');
   });
 
   it('names an empty document as such, and says when XP_API_URL answers like some other server', async () => {

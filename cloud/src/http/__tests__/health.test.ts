@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Services } from '../../domain/services.js';
-import type { AggregatorState } from '../routes/health.js';
-import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, attachAggregatorState, attachArchiveState, healthz } from '../routes/health.js';
+import type { AggregatorState, HealthSource } from '../routes/health.js';
+import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, HEALTH_FIGURES, attachAggregatorState, attachArchiveState, attachHealthSource, healthz, inProcessHealthSource, processCounters } from '../routes/health.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -68,6 +68,38 @@ describe('GET /api/v1/health and the local aggregator', () => {
     archive = { failingSinceMs: now - 1_000, lastError: 'EROFS: read-only file system' };
     expect(await health()).toMatchObject({ status: 'degraded', pipeline: { archive: { failingSince: new Date(now - 1_000).toISOString(), lastError: 'EROFS: read-only file system' } } });
     archive = { failingSinceMs: null, lastError: null };
+  });
+
+  it('is degraded while the aggregation lag of the last 5 minutes is over its limit (60 s, or the variable), and says how far behind', async () => {
+    // AggregationLag's maximum: `recent` over windows of 5 minutes or less, `older` over longer ones.
+    let recent: number | null = 11 * 60_000;
+    const older: number | null = 11 * 60_000;
+    const source: HealthSource = {
+      kind: 'cloudwatch',
+      read: ({ start, end }) =>
+        Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: f.name === 'AggregationLag' ? (end.getTime() - start.getTime() <= 5 * 60_000 ? recent : older) : f.name === 'DeadLetters' ? 0 : null }))),
+    };
+    attachHealthSource(p.services, source);
+    try {
+      const behind = await p.request('GET', '/api/v1/health', { token });
+      expect(behind.body).toMatchObject({ status: 'degraded', pipeline: { aggregationLag: { maxMs: 660_000, limitMs: 60_000, minutes: 5, exceeded: true } } });
+      expect((await p.request('GET', '/api/v1/health?minutes=5', { token })).body).toMatchObject({ status: 'degraded', pipeline: { aggregationLag: { exceeded: true } } });
+
+      // Caught up: an hour's window still holds the old lag, the status goes by the last 5 minutes.
+      recent = 2_000;
+      expect((await p.request('GET', '/api/v1/health?minutes=60', { token })).body).toMatchObject({ status: 'ok', pipeline: { aggregationLag: { maxMs: 2_000, exceeded: false } } });
+      recent = null;
+      expect((await health()).status).toBe('ok');
+
+      recent = 11 * 60_000;
+      vi.stubEnv('XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS', '900');
+      expect((await p.request('GET', '/api/v1/health', { token })).body).toMatchObject({ status: 'ok', pipeline: { aggregationLag: { maxMs: 660_000, limitMs: 900_000, exceeded: false } } });
+      vi.stubEnv('XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS', 'soon');
+      expect((await p.request('GET', '/api/v1/health', { token })).body).toMatchObject({ status: 'degraded', pipeline: { aggregationLag: { limitMs: 60_000 } } });
+    } finally {
+      vi.unstubAllEnvs();
+      attachHealthSource(p.services, inProcessHealthSource(processCounters));
+    }
   });
 });
 

@@ -29,6 +29,24 @@ function stored(name: string, schema: z.ZodType): z.ZodType {
   return s;
 }
 
+/** The kinds whose definitions have `tags` (segments and holdouts have none). */
+const TAGGED_KINDS: ReadonlySet<string> = new Set(['flag', 'experiment', 'metric']);
+
+/** `?tag=a,b`: definitions having every tag listed (comma-separated; a parameter is given once). */
+const tagFilter = z
+  .string()
+  .max(3_300)
+  .transform((raw, ctx) => {
+    const tags = [...new Set(raw.split(',').map((t) => t.trim()).filter((t) => t !== ''))];
+    if (tags.length === 0 || tags.length > 50 || tags.some((t) => t.length > 64)) {
+      ctx.addIssue({ code: 'custom', message: 'tag must list 1 to 50 comma-separated tags of at most 64 characters' });
+      return z.NEVER;
+    }
+    return tags;
+  })
+  .optional()
+  .meta({ description: 'Comma-separated tags: only definitions having all of them (e.g. `team-1,checkout`)' });
+
 /** List, create, read, replace and delete for one kind of definition. */
 function crud(k: KindRoutes): AnyRoute[] {
   const base = `/api/v1/projects/{project}/${k.plural}`;
@@ -41,11 +59,14 @@ function crud(k: KindRoutes): AnyRoute[] {
       tag: k.tag,
       summary: `List ${k.plural} (search by key or name, paginated)`,
       params: projectParams,
-      query: k.kind === 'experiment' ? listQuery.extend({ status: z.enum(['draft', 'running', 'stopped']).optional() }) : listQuery,
+      query: listQuery.extend({
+        ...(k.kind === 'experiment' ? { status: z.enum(['draft', 'running', 'stopped']).optional() } : {}),
+        ...(TAGGED_KINDS.has(k.kind) ? { tag: tagFilter } : {}),
+      }),
       responses: { 200: { description: `A page of ${k.plural}`, schema: pageSchema(one) } },
       handler: async (req) => {
-        const q = req.query as z.infer<typeof listQuery> & { status?: string };
-        const page = await k.service.list(req.actor, req.params.project, { limit: q.limit, cursor: q.cursor, search: q.q, includeArchived: q.archived === 'true', status: q.status });
+        const q = req.query as z.infer<typeof listQuery> & { status?: string; tag?: string[] };
+        const page = await k.service.list(req.actor, req.params.project, { limit: q.limit, cursor: q.cursor, search: q.q, includeArchived: q.archived === 'true', status: q.status, tags: q.tag });
         return { status: 200, body: pageView(page, storedView) };
       },
     }),

@@ -229,6 +229,20 @@ export function attachArchiveState(services: Services, read: () => ArchiveState)
 /** Failing polls for this long make the platform degraded (one failure is retried within seconds). */
 export const AGGREGATOR_FAILING_MS = 30_000;
 
+/** The aggregation lag that makes the platform degraded when no variable sets another: a minute behind the stream. */
+export const DEFAULT_AGGREGATION_LAG_LIMIT_MS = 60_000;
+/** The variable that sets that limit, in seconds (a positive number; anything else is ignored). */
+export const AGGREGATION_LAG_LIMIT_VARIABLE = 'XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS';
+/** How far back the AggregationLag maximum is read for the status, whatever window the figures cover. */
+export const AGGREGATION_LAG_WINDOW_MINUTES = 5;
+
+/** The aggregation lag limit in ms: XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS when valid, else 60 s. */
+export function aggregationLagLimitMs(env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const raw = env[AGGREGATION_LAG_LIMIT_VARIABLE];
+  const seconds = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_AGGREGATION_LAG_LIMIT_MS;
+}
+
 /** Makes the Health view of `services` read `source` (the API Lambda attaches CloudWatch). */
 export function attachHealthSource(services: Services, source: HealthSource): void {
   sources.set(services.deps, source);
@@ -258,6 +272,15 @@ const healthSchema = z
           failingSince: z.string().nullable(),
           lastError: z.string().nullable(),
           stalledSince: z.string().nullable().meta({ description: 'Since when the poll in progress has been running, once it has run 30 s or more (a batch waiting on a database lock, a stream that does not answer); null otherwise' }),
+        })
+        .optional(),
+      /** The largest aggregation lag over the last few minutes against the limit that makes the platform degraded. */
+      aggregationLag: z
+        .object({
+          maxMs: z.number().nullable().meta({ description: 'AggregationLag maximum over the last `minutes` (null: no batch was aggregated, or the metrics are unavailable)' }),
+          limitMs: z.number().meta({ description: 'Degraded above this (XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS; default 60 s)' }),
+          minutes: z.number().int(),
+          exceeded: z.boolean(),
         })
         .optional(),
       /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
@@ -305,7 +328,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or (locally) the raw event archive cannot be written.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written.',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -313,7 +336,11 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const end = s.deps.now();
         const start = new Date(end.getTime() - minutes * 60_000);
         const source = sources.get(s.deps) ?? inProcessHealthSource(processCounters);
-        const [backlog, figures] = await Promise.all([
+        // The lag behind the stream, over the last few minutes whatever the window: a long window would
+        // keep a recovered lag degraded for an hour, and a lag is only news while it lasts.
+        const lagStart = new Date(end.getTime() - AGGREGATION_LAG_WINDOW_MINUTES * 60_000);
+        const lagLimitMs = aggregationLagLimitMs();
+        const [backlog, figures, recentLag] = await Promise.all([
           s.deps.db
             .query<{ dead: number; retrying: number }>('SELECT (SELECT count(*)::int FROM dead_letters) AS dead, (SELECT count(*)::int FROM record_failures) AS retrying')
             .then((r) => r.rows[0])
@@ -325,7 +352,15 @@ export function healthRoutes(s: Services): AnyRoute[] {
               return { ok: false as const, f: HEALTH_FIGURES.map((h) => ({ ...h, value: null })) };
             },
           ),
+          minutes === AGGREGATION_LAG_WINDOW_MINUTES
+            ? Promise.resolve(undefined)
+            : source.read({ start: lagStart, end }).then(
+                (f) => f.find((x) => x.name === 'AggregationLag' && x.statistic === 'max')?.value ?? null,
+                () => null,
+              ),
         ]);
+        const lagMaxMs = recentLag === undefined ? (figures.f.find((f) => f.name === 'AggregationLag' && f.statistic === 'max')?.value ?? null) : recentLag;
+        const lagging = lagMaxMs !== null && lagMaxMs > lagLimitMs;
         const deadInWindow = figures.f.find((f) => f.name === 'DeadLetters')?.value ?? 0;
         const aggregator = aggregators.get(s.deps)?.();
         const failingSince = aggregator?.failingSinceMs ?? null;
@@ -335,7 +370,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
         // Accepted events the archive cannot hold are counted, but a replay would miss them: degraded at once.
         const archive = archives.get(s.deps)?.();
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 || stuck || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
+          status: backlog === undefined || deadInWindow > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           database: backlog === undefined ? 'unreachable' : 'ok',
@@ -353,6 +388,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
                     stalledSince: stalled ? new Date(pollingSince).toISOString() : null,
                   },
                 }),
+            aggregationLag: { maxMs: lagMaxMs, limitMs: lagLimitMs, minutes: AGGREGATION_LAG_WINDOW_MINUTES, exceeded: lagging },
             ...(archive === undefined ? {} : { archive: { failingSince: archive.failingSinceMs === null ? null : new Date(archive.failingSinceMs).toISOString(), lastError: archive.lastError } }),
           },
         };

@@ -1,3 +1,4 @@
+import { gzip } from 'node:zlib';
 import type { Ruleset } from '@xp/shared';
 import { clientRuleset, hasServerOnlyKeys } from '@xp/shared/edge';
 import type { Logger, RulesetNotifier } from '../../domain/context.js';
@@ -12,6 +13,49 @@ export interface RulesetView {
   readonly etag: string;
   readonly ruleset: Ruleset;
   readonly json: string;
+  /**
+   * The JSON gzipped, computed once per view (so once per published version and audience) on the
+   * first request that accepts gzip, then kept beside the JSON for as long as the version is cached.
+   * Undefined for JSON under GZIP_MIN_BYTES: not worth compressing.
+   */
+  readonly gzip: () => Buffer | Promise<Buffer> | undefined;
+}
+
+/** JSON shorter than this (in UTF-16 units, a lower bound of its bytes) is always sent uncompressed. */
+export const GZIP_MIN_BYTES = 1024;
+
+/**
+ * The lazy gzip of `json`: compressed on zlib's thread pool (a multi-megabyte ruleset takes tens of
+ * milliseconds, which must not block the event loop), the promise shared by concurrent requests, the
+ * bytes returned synchronously once ready. A failed compression is forgotten so the next request retries.
+ */
+function lazyGzip(json: string): () => Buffer | Promise<Buffer> | undefined {
+  if (json.length < GZIP_MIN_BYTES) {
+    return () => undefined;
+  }
+  let bytes: Buffer | undefined;
+  let pending: Promise<Buffer> | undefined;
+  return () => {
+    if (bytes !== undefined) {
+      return bytes;
+    }
+    pending ??= new Promise<Buffer>((resolve, reject) => {
+      gzip(json, (error, result) => {
+        if (error !== null) {
+          pending = undefined;
+          reject(error);
+          return;
+        }
+        bytes = result;
+        resolve(result);
+      });
+    });
+    return pending;
+  };
+}
+
+function viewOf(base: Omit<RulesetView, 'ruleset' | 'json' | 'gzip' | 'etag'>, etag: string, ruleset: Ruleset, json: string): RulesetView {
+  return { projectId: base.projectId, environment: base.environment, version: base.version, etag, ruleset, json, gzip: lazyGzip(json) };
 }
 
 /** A published ruleset ready to serve: the whole (server-side SDK keys) and what client-side keys get. */
@@ -50,7 +94,7 @@ interface Watch {
 const keyOf = (projectId: string, environment: string): string => `${projectId}#${environment}`;
 
 function serve(p: PublishedRuleset): ServedRuleset {
-  const whole: RulesetView = { projectId: p.projectId, environment: p.environment, version: p.version, etag: `"${p.etag}"`, ruleset: p.ruleset, json: JSON.stringify(p.ruleset) };
+  const whole = viewOf(p, `"${p.etag}"`, p.ruleset, JSON.stringify(p.ruleset));
   if (!hasServerOnlyKeys(p.serverOnly)) {
     return { ...whole, client: whole, annotated: whole };
   }
@@ -59,8 +103,8 @@ function serve(p: PublishedRuleset): ServedRuleset {
   const serverOnly = { flags: p.serverOnly.flags, experiments: p.serverOnly.experiments };
   return {
     ...whole,
-    client: { ...whole, etag: `"${p.etag}-client"`, ruleset, json: JSON.stringify(ruleset) },
-    annotated: { ...whole, json: JSON.stringify({ ...p.ruleset, serverOnly }) },
+    client: viewOf(p, `"${p.etag}-client"`, ruleset, JSON.stringify(ruleset)),
+    annotated: viewOf(p, whole.etag, p.ruleset, JSON.stringify({ ...p.ruleset, serverOnly })),
   };
 }
 
@@ -193,4 +237,32 @@ export class RulesetCache {
     }
     return next;
   }
+}
+
+/**
+ * Whether an Accept-Encoding header accepts gzip: `gzip`, `x-gzip` or `*` with a q-value above 0,
+ * unless gzip itself is listed with q=0 (RFC 9110 §12.5.3).
+ */
+export function acceptsGzip(header: string): boolean {
+  const lower = header.toLowerCase();
+  if (!lower.includes('gzip') && !lower.includes('*')) {
+    return false;
+  }
+  let star = false;
+  for (const part of lower.split(',')) {
+    const [name = '', ...params] = part.split(';');
+    const coding = name.trim();
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') {
+      continue;
+    }
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    const accepted = Number.isFinite(weight) && weight > 0;
+    if (coding === '*') {
+      star = accepted;
+    } else {
+      return accepted;
+    }
+  }
+  return star;
 }

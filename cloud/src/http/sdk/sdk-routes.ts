@@ -11,7 +11,7 @@ import { noteEvaluations } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
-import { RulesetCache } from './ruleset-cache.js';
+import { RulesetCache, acceptsGzip } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
 import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, withinDeadline } from './sdk-keys.js';
 import type { SdkCaller } from './sdk-keys.js';
@@ -440,11 +440,21 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     // A client key's view holds nothing server-side only, so it has nothing to list.
     const all = await published(who);
     const served = include === 'serverOnly' && who.kind === 'server' ? all.annotated : viewFor(who, all);
+    // One ETag for both encodings (see docs/sdk-endpoints.md): SDKs compare it with the stream's
+    // etag, and it names the ruleset version, not the bytes on the wire; Vary keeps caches apart.
     c.header('ETag', served.etag);
     c.header('Cache-Control', 'no-cache');
-    c.header('Vary', 'X-XP-SDK-Key');
+    c.header('Vary', 'X-XP-SDK-Key, Accept-Encoding');
     if (etagMatches(c.req.header('if-none-match'), served.etag)) {
       return c.body(null, 304);
+    }
+    const accept = c.req.header('accept-encoding');
+    if (accept !== undefined && acceptsGzip(accept)) {
+      const compressed = served.gzip();
+      if (compressed !== undefined) {
+        const bytes = compressed instanceof Promise ? await compressed : compressed;
+        return c.body(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), 200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Encoding': 'gzip' });
+      }
     }
     return c.body(served.json, 200, { 'Content-Type': 'application/json; charset=utf-8' });
   });

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import type { Platform } from './harness.js';
+import { OWNER, booleanFlagBody, startPlatform } from './harness.js';
+
+const DEMO = '/api/v1/projects/demo';
+
+describe('?tag= on the definition lists', () => {
+  let p: Platform;
+  let token: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    token = await p.login(OWNER.email, OWNER.password);
+    for (const [key, tags] of [
+      ['tagged-a', ['team-1']],
+      ['tagged-b', ['team-1', 'checkout']],
+      ['tagged-c', ['team-2', "o'brien"]],
+    ] as const) {
+      const res = await p.request('POST', `${DEMO}/flags`, { token, body: { ...booleanFlagBody(key), tags } });
+      if (res.status !== 201) {
+        throw new Error(`creating ${key} answered ${String(res.status)}`);
+      }
+    }
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  const keys = async (path: string): Promise<string[]> => {
+    const res = await p.request('GET', path, { token });
+    expect(res.status).toBe(200);
+    return (res.body.items as { key: string }[]).map((i) => i.key);
+  };
+
+  it('lists the flags having every tag given, comma-separated', async () => {
+    expect(await keys(`${DEMO}/flags?tag=team-1`)).toEqual(['tagged-a', 'tagged-b']);
+    expect(await keys(`${DEMO}/flags?tag=team-1,checkout`)).toEqual(['tagged-b']);
+    expect(await keys(`${DEMO}/flags?tag=${encodeURIComponent(" o'brien , team-2")}`)).toEqual(['tagged-c']);
+    expect(await keys(`${DEMO}/flags?tag=team-1,team-2`)).toEqual([]);
+    expect(await keys(`${DEMO}/flags?tag=team-1&q=tagged-b`)).toEqual(['tagged-b']);
+    expect(await keys(`${DEMO}/flags?tag=nobody`)).toEqual([]);
+    expect(await keys(`${DEMO}/experiments?tag=team-1`)).toEqual([]);
+    expect(await keys(`${DEMO}/metrics?tag=team-1`)).toEqual([]);
+  });
+
+  it('refuses an empty tag list, and the parameter on kinds without tags', async () => {
+    expect((await p.request('GET', `${DEMO}/flags?tag=,`, { token })).status).toBe(400);
+    expect((await p.request('GET', `${DEMO}/flags?tag=${'x'.repeat(65)}`, { token })).status).toBe(400);
+    expect((await p.request('GET', `${DEMO}/segments?tag=team-1`, { token })).status).toBe(400);
+  });
+
+  it('documents the parameter in the OpenAPI document', async () => {
+    const doc = await p.request('GET', '/openapi.json');
+    const params = (doc.body.paths['/api/v1/projects/{project}/flags'].get.parameters as { name: string }[]).map((x) => x.name);
+    expect(params).toContain('tag');
+  });
+});

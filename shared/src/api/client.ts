@@ -987,6 +987,8 @@ export interface HealthView {
       /** Since when the poll in progress has been running, once it has run 30 s or more; null otherwise. */
       readonly stalledSince?: string | null;
     };
+    /** The largest aggregation lag over the last `minutes` against the limit above which the platform is degraded. */
+    readonly aggregationLag?: { readonly maxMs: number | null; readonly limitMs: number; readonly minutes: number; readonly exceeded: boolean };
     /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
     readonly archive?: { readonly failingSince: string | null; readonly lastError: string | null };
   };

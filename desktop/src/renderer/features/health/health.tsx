@@ -22,6 +22,8 @@ const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly 
 
 const STATISTIC_LABELS: Readonly<Record<string, string>> = { sum: 'total', p50: 'median (p50)', p99: 'p99', max: 'maximum' };
 
+const formatSeconds = (ms: number): string => (ms >= 120_000 ? `${formatCount(Math.round(ms / 60_000))} minutes` : `${formatCount(Math.round(ms / 1000))} s`);
+
 /** One reason the API counts toward `degraded`, as a line for the operator. */
 interface DegradedReason {
   readonly key: string;
@@ -60,6 +62,14 @@ export function degradedReasons(h: HealthView): DegradedReason[] {
       key: 'aggregator-stalled',
       badge: 'aggregator stalled',
       text: `Aggregator: a poll has not ended since ${formatTime(aggregator.stalledSince)} (a batch waiting on a database lock, or a stream that does not answer): new events are not counted yet.`,
+    });
+  }
+  const lag = h.pipeline.aggregationLag;
+  if (lag?.exceeded === true && lag.maxMs !== null) {
+    reasons.push({
+      key: 'aggregation-lag',
+      badge: 'aggregation behind',
+      text: `Aggregation: events waited up to ${formatSeconds(lag.maxMs)} to be counted in the last ${String(lag.minutes)} minutes (the limit is ${formatSeconds(lag.limitMs)}): results are behind what the SDKs sent.`,
     });
   }
   const archive = h.pipeline.archive;

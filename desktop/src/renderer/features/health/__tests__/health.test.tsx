@@ -63,7 +63,7 @@ describe('health', () => {
     expect(alert.textContent).toContain('did not come from this stream');
   });
 
-  it('gives every reason the API counts toward degraded: archive, stalled aggregator, dead letters, database', async () => {
+  it('gives every reason the API counts toward degraded: archive, stalled aggregator, aggregation lag, dead letters, database', async () => {
     const degraded: HealthView = {
       ...HEALTH,
       status: 'degraded',
@@ -73,6 +73,7 @@ describe('health', () => {
         deadLetters: null,
         retryingRecords: null,
         aggregator: { failingSince: null, lastError: null, stalledSince: '2026-11-25T11:55:00Z' },
+        aggregationLag: { maxMs: 659_273, limitMs: 60_000, minutes: 5, exceeded: true },
         archive: { failingSince: '2026-11-25T11:35:52Z', lastError: 'EROFS: read-only file system' },
       },
     };
@@ -85,11 +86,12 @@ describe('health', () => {
 
     const alert = await screen.findByRole('alert', { name: 'Why the platform is degraded' });
     const lines = within(alert).getAllByRole('listitem').map((li) => li.textContent);
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
     expect(lines[0]).toMatch(/^database unreachable Database: the API cannot reach it/);
     expect(lines[1]).toMatch(/^dead letters Dead letters: 2 records set aside in the last 60 minutes/);
     expect(lines[2]).toMatch(/^aggregator stalled Aggregator: a poll has not ended since .+: new events are not counted yet\.$/);
-    expect(lines[3]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
+    expect(lines[3]).toBe('aggregation behind Aggregation: events waited up to 11 minutes to be counted in the last 5 minutes (the limit is 60 s): results are behind what the SDKs sent.');
+    expect(lines[4]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
   });
 
   it('still says the platform is degraded when the API gives a reason this console does not know', async () => {

@@ -16,7 +16,7 @@ export interface AsyncResult<T> {
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 export interface AsyncOptions {
-  /** Refreshes on its own this often. */
+  /** Refreshes on its own this often; a tick that finds the previous load still running is skipped. */
   readonly pollMs?: number;
   /**
    * Refreshes whenever this changes (the session's change-feed tick). Unlike a dependency, it keeps
@@ -29,28 +29,38 @@ export interface AsyncOptions {
  * Loads data with loading/error states. A dependency change loads afresh (loading state); a refresh
  * (`pollMs`, `refreshKey`, `reload`) replaces the data in place (the component keeps its scroll,
  * filters and inputs) and a failed refresh keeps the last good data with `refreshError` set.
+ *
+ * `load` gets a signal that aborts when its result is no longer wanted: a newer load replaced it or
+ * the component unmounted. A loader of many requests (a list of many pages) stops on it.
  */
-export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: AsyncOptions = {}): AsyncResult<T> {
+export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: readonly unknown[], options: AsyncOptions = {}): AsyncResult<T> {
   const [state, setState] = useState<AsyncState<T>>({ status: 'loading' });
   const generation = useRef(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  /** The running load's controller; null once it has settled. */
+  const running = useRef<AbortController | null>(null);
 
   const run = useCallback((background: boolean) => {
     const mine = ++generation.current;
+    running.current?.abort();
+    const controller = new AbortController();
+    running.current = controller;
     if (background) {
       setState((s) => (s.status === 'ready' ? { ...s, refreshing: true } : s));
     } else {
       setState({ status: 'loading' });
     }
-    loadRef.current().then(
+    loadRef.current(controller.signal).then(
       (data) => {
         if (mine === generation.current) {
+          running.current = null;
           setState({ status: 'ready', data, refreshing: false, refreshError: null });
         }
       },
       (e: unknown) => {
         if (mine === generation.current) {
+          running.current = null;
           setState((s) => (background && s.status === 'ready' ? { ...s, refreshing: false, refreshError: asError(e) } : { status: 'error', error: asError(e) }));
         }
       },
@@ -62,12 +72,23 @@ export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], op
     // The caller lists what the loader depends on, as with useEffect.
   }, deps);
 
+  // Leaving the screen stops its load (and drops its result).
+  useEffect(
+    () => () => {
+      generation.current++;
+      running.current?.abort();
+      running.current = null;
+    },
+    [],
+  );
+
   useEffect(() => {
     if (options.pollMs === undefined) {
       return undefined;
     }
     const timer = setInterval(() => {
-      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') {
+      // A poll does not pile onto a load still running (a long list on a slow link).
+      if (running.current === null && (typeof document === 'undefined' || document.visibilityState !== 'hidden')) {
         run(true);
       }
     }, options.pollMs);

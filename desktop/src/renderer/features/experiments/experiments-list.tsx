@@ -5,15 +5,16 @@ import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
+import { LIST_POLL_MS, listAllUntil } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty } from '../../lib/ui.js';
 
 const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
-/** Experiments with status filter and search; refreshes on its own. */
+/** Experiments with status filter and search; refreshes on the change feed (and a slow poll). */
 export default function ExperimentsList(): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync(() => client.listAll(project, 'experiments'), [client, project], { pollMs: 10_000, refreshKey: refreshTick });
+  const { state, reload } = useAsync((signal) => listAllUntil(client, project, 'experiments', signal), [client, project], { pollMs: LIST_POLL_MS, refreshKey: refreshTick });
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('');
   const write = usePermission('experiments:write');

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
 import { DEFAULT_STALE_DAYS, staleVariation, unconfiguredOffVariation } from '@xp/shared';
@@ -9,7 +9,9 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useRemovalFocus } from '../../lib/removal-focus.js';
+import { listAllUntil } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
+import type { AsyncState } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
@@ -48,14 +50,32 @@ interface Context {
 export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode {
   const session = useSession();
   const { client, project, refreshTick } = session;
-  const { state, reload, setData } = useAsync(
-    async (): Promise<Context> => {
-      const [flag, segments, experiments, flags] = await Promise.all([client.get(project, 'flags', flagKey), client.listAll(project, 'segments'), client.listAll(project, 'experiments'), client.listAll(project, 'flags')]);
-      return { flag, segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
+  // The flag itself follows changes (change feed, and a poll of this one small document).
+  const { state: flagState, reload: reloadFlag, setData } = useAsync(() => client.get(project, 'flags', flagKey), [client, project, flagKey], { pollMs: 5000, refreshKey: refreshTick });
+  // The pickers' lists (every flag, segment and experiment: many pages in a large project) load once
+  // per project, not with every refresh of the flag: they only offer keys to choose from.
+  const { state: listsState, reload: reloadLists } = useAsync(
+    async (signal): Promise<Omit<Context, 'flag'>> => {
+      const [segments, experiments, flags] = await Promise.all([listAllUntil(client, project, 'segments', signal), listAllUntil(client, project, 'experiments', signal), listAllUntil(client, project, 'flags', signal)]);
+      return { segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
     },
-    [client, project, flagKey],
-    { pollMs: 5000, refreshKey: refreshTick },
+    [client, project],
   );
+  const state = useMemo((): AsyncState<Context> => {
+    if (flagState.status !== 'ready') {
+      return flagState;
+    }
+    if (listsState.status !== 'ready') {
+      return listsState;
+    }
+    return { ...flagState, data: { ...listsState.data, flag: flagState.data } };
+  }, [flagState, listsState]);
+  const reload = useCallback(() => {
+    reloadFlag();
+    if (listsState.status === 'error') {
+      reloadLists();
+    }
+  }, [reloadFlag, reloadLists, listsState.status]);
   return (
     <AsyncView state={state} onRetry={reload}>
       {(ctx) => (
@@ -63,7 +83,7 @@ export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode 
           key={flagKey}
           ctx={ctx}
           onSaved={(flag) => {
-            setData((c) => ({ ...c, flag }));
+            setData(() => flag);
           }}
           reload={reload}
         />

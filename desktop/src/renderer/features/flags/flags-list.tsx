@@ -8,6 +8,7 @@ import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { FieldError } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, pendingProps, usePermission } from '../../lib/permissions.js';
+import { LIST_POLL_MS, listAllUntil } from '../../lib/list-all.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
@@ -127,19 +128,31 @@ function NewFlagDialog({ onClose }: { onClose: () => void }): ReactNode {
   );
 }
 
+/** The rows the flags table shows at first, and how many more each "Show more" adds. */
+export const ROW_LIMIT = 200;
+
+const count = (n: number): string => n.toLocaleString('en-US');
+
 /** Flags with search, tag/state/stale filters, live state and an optimistic per-environment toggle. */
 export default function FlagsList(): ReactNode {
   const session = useSession();
   const { client, project, environment, environments, refreshTick } = session;
   const [showArchived, setShowArchived] = useState(false);
+  // The whole list is many pages in a large project: it refreshes on the change feed, with a slow
+  // poll as a fallback, and stops paging when the screen is left.
   const { state, reload, setData } = useAsync(
-    () => (showArchived ? client.listAll(project, 'flags', { archived: true }) : (takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags'))),
+    (signal) => (showArchived ? listAllUntil(client, project, 'flags', signal, { archived: true }) : (takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? listAllUntil(client, project, 'flags', signal))),
     [client, project, showArchived],
-    { pollMs: 5000, refreshKey: refreshTick },
+    { pollMs: LIST_POLL_MS, refreshKey: refreshTick },
   );
   const [query, setQuery] = useState('');
   const [tag, setTag] = useState('');
   const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
+  /** How many matching rows the table shows: thousands of rows at once make the page (and search) slow. */
+  const [rowLimit, setRowLimit] = useState(ROW_LIMIT);
+  useEffect(() => {
+    setRowLimit(ROW_LIMIT);
+  }, [query, tag, status, showArchived, project]);
   const [creating, setCreating] = useState(false);
   const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
   const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string; requestId?: string } | null>(null);
@@ -268,7 +281,7 @@ export default function FlagsList(): ReactNode {
                       </tr>
                     </thead>
                     <tbody>
-                      {shown.map((f) => {
+                      {shown.slice(0, rowLimit).map((f) => {
                         const st = f.definition.environments[environment];
                         const stale = staleServed(f, now, environmentKeys);
                         return (
@@ -318,6 +331,16 @@ export default function FlagsList(): ReactNode {
                   </table>
                 </ScrollRegion>
               )}
+              {shown.length > rowLimit ? (
+                <div className="toolbar">
+                  <span className="muted small">
+                    Showing {count(rowLimit)} of {count(shown.length)} {shown.length === flags.length ? 'flags' : `matching flags (${count(flags.length)} in all)`}; search and filters look through all of them.
+                  </span>
+                  <button type="button" onClick={() => { setRowLimit((n) => n + ROW_LIMIT); }}>
+                    Show {count(Math.min(ROW_LIMIT, shown.length - rowLimit))} more
+                  </button>
+                </div>
+              ) : null}
             </>
           );
         }}

@@ -1,6 +1,6 @@
 import '../../test/dom.js';
-import { cleanup, renderHook, waitFor } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { useAsync } from '../use-async.js';
 
 afterEach(cleanup);
@@ -27,5 +27,47 @@ describe('async data', () => {
     expect(result.current.state.status).toBe('loading');
     await waitFor(() => { expect(result.current.state).toMatchObject({ status: 'ready', data: 'second' }); });
     expect(calls).toBe(3);
+  });
+
+  it('skips a poll while the previous load is still running, and aborts a load replaced or left', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const signals: AbortSignal[] = [];
+      const finish: ((v: string) => void)[] = [];
+      const load = (signal: AbortSignal): Promise<string> => {
+        signals.push(signal);
+        return new Promise((resolve) => {
+          finish.push(resolve);
+        });
+      };
+      const { result, rerender, unmount } = renderHook(({ tick }: { tick: number }) => useAsync(load, [], { pollMs: 1000, refreshKey: tick }), { initialProps: { tick: 0 } });
+      expect(signals).toHaveLength(1);
+      // The first load takes longer than several poll periods: no poll piles onto it.
+      act(() => {
+        vi.advanceTimersByTime(5000);
+      });
+      expect(signals).toHaveLength(1);
+      await act(async () => {
+        finish[0]!('first');
+        await Promise.resolve();
+      });
+      expect(result.current.state).toMatchObject({ status: 'ready', data: 'first' });
+      act(() => {
+        vi.advanceTimersByTime(1000);
+      });
+      expect(signals).toHaveLength(2);
+
+      // A change-feed refresh replaces the running poll, which is aborted.
+      rerender({ tick: 1 });
+      expect(signals).toHaveLength(3);
+      expect(signals[1]!.aborted).toBe(true);
+      expect(signals[2]!.aborted).toBe(false);
+
+      // Leaving the screen aborts the load under way.
+      unmount();
+      expect(signals[2]!.aborted).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

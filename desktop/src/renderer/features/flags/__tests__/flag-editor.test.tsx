@@ -1,7 +1,7 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
@@ -666,5 +666,52 @@ describe('flag editor', () => {
     await screen.findByText(/Saved the targeting in Staging/);
     expect(sent.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual(['PUT /api/v1/projects/web/flags/checkout/environments/staging']);
     expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ enabled: false, rules: [] });
+  });
+});
+
+describe('flag editor, network use in a large project', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('loads the pickers\' lists (every flag, segment and experiment) once, while the flag itself still refreshes', async () => {
+    // Only the poll timers are fake: the loads themselves run on real time.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const flags = Array.from({ length: 450 }, (_, i) => storedOf(booleanFlag(`flag-${i}`), { version: 1 }));
+    const { client, sent } = fakeApi((req) => {
+      if (req.method !== 'GET') {
+        return undefined;
+      }
+      if (req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: stored(3, false) };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/flags?')) {
+        // Pages of 200, as the API answers a large project.
+        const from = Number(new URLSearchParams(req.path.split('?')[1]).get('cursor') ?? '0');
+        const next = from + 200;
+        return { status: 200, body: { items: flags.slice(from, next), ...(next < flags.length ? { nextCursor: String(next) } : {}) } };
+      }
+      return { status: 200, body: { items: [] } };
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+    await screen.findByText('temporary');
+    const lists = () => sent.filter((r) => /^\/api\/v1\/projects\/web\/(flags|segments|experiments)\?/.test(r.path)).length;
+    const flagReads = () => sent.filter((r) => r.path === '/api/v1/projects/web/flags/checkout').length;
+    // Three pages of flags, one of segments, one of experiments.
+    expect(lists()).toBe(5);
+    expect(flagReads()).toBe(1);
+
+    await act(async () => {
+      vi.advanceTimersByTime(30_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+
+    expect(lists()).toBe(5);
+    // The flag shown still follows changes by itself (one small document every 5 s).
+    expect(flagReads()).toBeGreaterThan(1);
   });
 });

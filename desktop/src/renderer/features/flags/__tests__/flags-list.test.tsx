@@ -1,9 +1,11 @@
 import '../../../test/dom.js';
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError } from '@xp/shared';
+import type { ReactNode } from 'react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiError, XpApiClient } from '@xp/shared';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
+import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { booleanFlag, storedOf } from '../../../test/fixtures.js';
 import FlagsList from '../flags-list.js';
@@ -196,5 +198,116 @@ describe('flags list, accessibility', () => {
     expect(key.getAttribute('aria-invalid')).toBe('true');
     expect(key.getAttribute('aria-describedby')?.split(' ')).toContain(error.id);
     expect(document.activeElement).toBe(submit);
+  });
+});
+
+describe('flags list, network use and rendering in a large project', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const many = (n: number): Stored<Flag>[] => Array.from({ length: n }, (_, i) => flag(`flag-${String(i).padStart(4, '0')}`));
+
+  /** The flags endpoint answering pages of 200 (`cursor` is the offset), as the API does for a large project. */
+  function pagedFlags(flags: readonly Stored<Flag>[]): ReturnType<typeof fakeApi> {
+    return fakeApi((req) => {
+      if (req.method !== 'GET') {
+        return undefined;
+      }
+      const from = Number(new URLSearchParams(req.path.split('?')[1]).get('cursor') ?? '0');
+      const next = from + 200;
+      return { status: 200, body: { items: flags.slice(from, next), ...(next < flags.length ? { nextCursor: String(next) } : {}) } };
+    });
+  }
+
+  /** A session on project "web" whose change feed has ticked `tick` times. */
+  function session(client: XpApiClient, tick: number, children: ReactNode): ReactNode {
+    return (
+      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: tick }}>
+        {children}
+      </SessionContext.Provider>
+    );
+  }
+
+  it('stops fetching pages once the screen is left', async () => {
+    // Each page waits until the test releases it.
+    const sent: string[] = [];
+    const waiting: (() => void)[] = [];
+    const flags = many(1000);
+    const fetchFn = (input: string | URL | Request): Promise<Response> => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      sent.push(`${url.pathname}${url.search}`);
+      const from = Number(url.searchParams.get('cursor') ?? '0');
+      const next = from + 200;
+      const body = { items: flags.slice(from, next), ...(next < flags.length ? { nextCursor: String(next) } : {}) };
+      return new Promise((resolve) => {
+        waiting.push(() => {
+          resolve(new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } }));
+        });
+      });
+    };
+    const client = new XpApiClient({ apiUrl: 'http://localhost:3000', token: 'test-token', fetch: fetchFn });
+    const { unmount } = render(session(client, 0, <FlagsList />));
+    await waitFor(() => { expect(sent).toHaveLength(1); });
+    waiting.shift()!();
+    await waitFor(() => { expect(sent).toHaveLength(2); });
+
+    // The user goes to another screen while page 2 is on its way.
+    unmount();
+    waiting.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sent).toHaveLength(2);
+  });
+
+  it('does not download the whole list again every few seconds; the change feed refreshes it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { client, sent } = pagedFlags(many(450));
+    const { rerender } = render(session(client, 0, <FlagsList />));
+    await screen.findByRole('switch', { name: 'flag-0000 in Development' });
+    expect(sent).toHaveLength(3);
+
+    await act(async () => {
+      vi.advanceTimersByTime(30_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+    expect(sent).toHaveLength(3);
+
+    // A change anywhere in the project (the change feed) refreshes it at once.
+    rerender(session(client, 1, <FlagsList />));
+    await waitFor(() => { expect(sent).toHaveLength(6); });
+
+    // A slow poll remains for a feed that is down.
+    await act(async () => {
+      vi.advanceTimersByTime(60_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+    expect(sent).toHaveLength(9);
+  });
+
+  it('shows the first 200 matching flags with a count and "Show more", and searches all of them', async () => {
+    const { client } = pagedFlags(many(450));
+    render(session(client, 0, <FlagsList />));
+    await screen.findByRole('switch', { name: 'flag-0000 in Development' });
+    const rows = () => within(screen.getByRole('table', { name: 'Flags' })).getAllByRole('row').length - 1;
+    expect(rows()).toBe(200);
+    expect(screen.getByText(/^Showing 200 of 450 flags/)).toBeTruthy();
+    expect(screen.queryByRole('switch', { name: 'flag-0300 in Development' })).toBeNull();
+
+    fireEvent.click(screen.getByRole('button', { name: 'Show 200 more' }));
+    expect(rows()).toBe(400);
+    fireEvent.click(screen.getByRole('button', { name: 'Show 50 more' }));
+    expect(rows()).toBe(450);
+    expect(screen.queryByRole('button', { name: /^Show \d+ more$/ })).toBeNull();
+    expect(screen.queryByText(/^Showing /)).toBeNull();
+
+    // The search looks through every loaded flag, not only the rows shown; a new search starts at 200 again.
+    fireEvent.change(screen.getByRole('searchbox', { name: 'Search flags' }), { target: { value: 'flag-04' } });
+    expect(rows()).toBe(50);
+    expect(screen.getByRole('switch', { name: 'flag-0449 in Development' })).toBeTruthy();
+    fireEvent.change(screen.getByRole('searchbox', { name: 'Search flags' }), { target: { value: 'flag-0' } });
+    expect(rows()).toBe(200);
+    expect(screen.getByText('Showing 200 of 450 flags; search and filters look through all of them.')).toBeTruthy();
+    fireEvent.change(screen.getByRole('searchbox', { name: 'Search flags' }), { target: { value: 'flag-00' } });
+    expect(rows()).toBe(100);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Experiment, Flag, Holdout, Ruleset, Segment, ServerOnlyKeys } from '@xp/shared';
-import { RulesetCompileError, compileRuleset, hasServerOnlyKeys, serverOnlyKeys } from '@xp/shared';
+import { RULESET_SCHEMA_VERSION, RulesetCompileError, compileRuleset, hasServerOnlyKeys, serverOnlyKeys } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
@@ -108,17 +108,87 @@ interface ProjectDefinitions {
   readonly holdouts: Holdout[];
 }
 
-async function loadProjectDefinitions(tx: Queryable, projectId: string): Promise<ProjectDefinitions> {
+/** The tables `loadProjectDefinitions` reads (see DefinitionRepository). */
+const DEFINITION_TABLES = { flag: 'flags', segment: 'segments', experiment: 'experiments', holdout: 'holdouts' } as const;
+type CompiledKind = keyof typeof DEFINITION_TABLES;
+
+/**
+ * Definitions as last read, by kind, project and key, with the SHA-256 of their stored JSON: a
+ * publish reads the digests of every definition (small rows) and the definitions themselves only
+ * where the digest is not the one remembered, instead of every definition of the project on every
+ * change. Frozen, as they are shared by every later publish (compiled rulesets reference them).
+ */
+interface CachedDefinition {
+  readonly digest: string;
+  readonly definition: unknown;
+  /** A flag's pieces as the input digest reads them, worked out once. */
+  parts?: FlagParts;
+}
+const definitionCache = new Map<string, CachedDefinition>();
+const MAX_CACHED_DEFINITIONS = 200_000;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) {
+      deepFreeze(v);
+    }
+  }
+  return value;
+}
+
+const DIGEST_SQL = "encode(sha256(convert_to(definition::text, 'UTF8')), 'hex')";
+
+/** Every definition of a kind in the project (archived included), in key order, read through the cache. */
+async function loadKind(tx: Queryable, projectId: string, kind: CompiledKind): Promise<{ key: string; archived: boolean; cached: CachedDefinition }[]> {
+  const table = DEFINITION_TABLES[kind];
+  const rows = (await tx.query<{ key: string; archived: boolean; digest: string }>(`SELECT key, archived, ${DIGEST_SQL} AS digest FROM ${table} WHERE project_id = $1 ORDER BY key`, [projectId])).rows;
+  const cacheKey = (key: string): string => `${kind}\u0000${projectId}\u0000${key}`;
+  const missing = rows.filter((r) => definitionCache.get(cacheKey(r.key))?.digest !== r.digest).map((r) => r.key);
+  const fetched = new Map<string, CachedDefinition>();
+  if (missing.length > 0) {
+    const result = await tx.query<{ key: string; definition: unknown; digest: string }>(
+      `SELECT key, definition, ${DIGEST_SQL} AS digest FROM ${table} WHERE project_id = $1 AND key = ANY($2::text[])`,
+      [projectId, missing],
+    );
+    for (const r of result.rows) {
+      // Remembered under the digest of what this statement read (the same as the first read's in practice).
+      const entry: CachedDefinition = { digest: r.digest, definition: deepFreeze(r.definition) };
+      fetched.set(r.key, entry);
+      definitionCache.delete(cacheKey(r.key));
+      definitionCache.set(cacheKey(r.key), entry);
+    }
+    while (definitionCache.size > MAX_CACHED_DEFINITIONS) {
+      definitionCache.delete(definitionCache.keys().next().value!);
+    }
+  }
+  return rows.flatMap((r) => {
+    const cached = fetched.get(r.key) ?? definitionCache.get(cacheKey(r.key));
+    // Deleted between the two reads: as if read before (the first read saw it).
+    return cached === undefined ? [] : [{ key: r.key, archived: r.archived, cached }];
+  });
+}
+
+async function loadProjectDefinitions(tx: Queryable, projectId: string): Promise<ProjectDefinitions & { readonly flagParts: readonly FlagParts[] }> {
   // One after another: a transaction is one connection, which runs one query at a time anyway (pg
   // queues concurrent ones, a deprecated behaviour that pg 9 turns into an error).
-  const allFlags = await flagsRepo.all(tx, projectId, true);
+  const allFlags = await loadKind(tx, projectId, 'flag');
+  const live = allFlags.filter((f) => !f.archived);
+  const definitions = async <T>(kind: CompiledKind): Promise<T[]> => (await loadKind(tx, projectId, kind)).map((x) => x.cached.definition as T);
   return {
-    flags: allFlags.filter((f) => !f.archived).map((f) => f.definition),
+    flags: live.map((f) => f.cached.definition as Flag),
+    flagParts: live.map((f) => (f.cached.parts ??= flagParts(f.cached.definition as Flag))),
     archivedFlags: new Set(allFlags.filter((f) => f.archived).map((f) => f.key)),
-    segments: (await segmentsRepo.all(tx, projectId, true)).map((x) => x.definition),
-    experiments: (await experimentsRepo.all(tx, projectId, true)).map((x) => x.definition),
-    holdouts: (await holdoutsRepo.all(tx, projectId, true)).map((x) => x.definition),
+    segments: await definitions<Segment>('segment'),
+    experiments: await definitions<Experiment>('experiment'),
+    holdouts: await definitions<Holdout>('holdout'),
   };
+}
+
+/** Forgets every definition read and every digest remembered (tests). */
+export function forgetPublisherCaches(): void {
+  definitionCache.clear();
+  compiledDigests.clear();
 }
 
 /** One environment's ruleset; a dangling reference or a prerequisite cycle is a validation error naming the environment. */
@@ -149,9 +219,68 @@ export async function checkFlagCompiles(tx: Queryable, projectId: string, enviro
 }
 
 /**
+ * What an environment's ruleset is compiled from, as a digest: every definition as compiling it for
+ * `environment` reads it (a flag's state in other environments only where it has none here, as its
+ * off variation then comes from them), with the compiler's schema version. Equal digests compile to
+ * equal content (compiling is a function of these inputs; `now` only stamps `generatedAt`).
+ */
+function inputDigest(environment: string, shared: string, flagParts: readonly FlagParts[]): string {
+  const hash = createHash('sha256').update(shared).update(`\u0000${environment}\u0000`);
+  for (const f of flagParts) {
+    const state = f.states.get(environment);
+    hash.update(f.common);
+    hash.update(state === undefined ? f.all : state);
+    hash.update('\u0000');
+  }
+  return hash.digest('hex');
+}
+
+/** A flag's definition as digested: everything but its states, then each state, then the whole flag. */
+interface FlagParts {
+  readonly common: string;
+  readonly states: ReadonlyMap<string, string>;
+  readonly all: string;
+}
+
+function flagParts(flag: Flag): FlagParts {
+  const { environments: envStates, ...rest } = flag;
+  return {
+    common: JSON.stringify(rest),
+    states: new Map(Object.entries(envStates).map(([env, state]) => [env, `{"state":${JSON.stringify(state)}}`])),
+    all: `{"environments":${JSON.stringify(envStates)}}`,
+  };
+}
+
+/** What the definitions other than flags add to every environment's digest. */
+function sharedDigestInput(defs: ProjectDefinitions): string {
+  return JSON.stringify([RULESET_SCHEMA_VERSION, [...defs.archivedFlags].sort(), defs.segments, defs.experiments, defs.holdouts]);
+}
+
+/**
+ * The content hash the inputs with a digest compiled to, by project and environment: a fact about
+ * the compiler, true whether the transaction that computed it committed or not. When an environment's
+ * inputs have the digest remembered and its stored content hash is the one remembered, compiling it
+ * again would find its content unchanged (and keep its version), so it is skipped: a change to one
+ * environment's flag state compiles that environment alone. Per process; a miss compiles as before.
+ */
+const compiledDigests = new Map<string, { readonly digest: string; readonly contentHash: string }>();
+const MAX_COMPILED_DIGESTS = 10_000;
+
+function rememberDigest(projectId: string, environment: string, digest: string, hash: string): void {
+  const key = `${projectId}\u0000${environment}`;
+  compiledDigests.delete(key);
+  compiledDigests.set(key, { digest, contentHash: hash });
+  if (compiledDigests.size > MAX_COMPILED_DIGESTS) {
+    compiledDigests.delete(compiledDigests.keys().next().value!);
+  }
+}
+
+/**
  * Compiles every environment of the project from the transaction's view of the definitions.
  * A definition that does not compile (a dangling segment or experiment reference) aborts the
  * transaction with a validation error; an environment whose content did not change keeps its version.
+ * An environment whose inputs are those it was last compiled from here, with the content stored for
+ * it still that compile's, is known to be unchanged without compiling it again (see compiledDigests).
  */
 export async function stageRulesets(tx: Queryable, projectId: string, now: Date, only?: readonly string[]): Promise<StagedRuleset[]> {
   const envs = (await environments.list(tx, projectId)).filter((env) => only === undefined || only.includes(env.key));
@@ -164,11 +293,32 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
     envs.map((env) => env.key),
   );
   const defs = await loadProjectDefinitions(tx, projectId);
+  // Read under the locks taken above: no other transaction can change them until this one ends.
+  const stored = new Map(
+    envs.length === 0
+      ? []
+      : (
+          await tx.query<{ environment_key: string; content_hash: string }>(
+            'SELECT environment_key, content_hash FROM ruleset_versions WHERE project_id = $1 AND environment_key = ANY($2::text[])',
+            [projectId, envs.map((env) => env.key)],
+          )
+        ).rows.map((r) => [r.environment_key, r.content_hash]),
+  );
+  const shared = sharedDigestInput(defs);
+  const parts = defs.flagParts;
   const staged: StagedRuleset[] = [];
   for (const env of envs) {
+    const digest = inputDigest(env.key, shared, parts);
+    const known = compiledDigests.get(`${projectId}\u0000${env.key}`);
+    const storedHash = stored.get(env.key);
+    if (known !== undefined && known.digest === digest && storedHash !== undefined && storedHash !== '' && storedHash === known.contentHash) {
+      continue;
+    }
     const compiled = compileEnvironment(env.key, defs, now);
     const serverOnly = hiddenFrom(compiled, defs.flags, defs.experiments);
-    const version = await environments.nextRulesetVersion(tx, projectId, env.key, contentHash(compiled, serverOnly));
+    const hash = contentHash(compiled, serverOnly);
+    rememberDigest(projectId, env.key, digest, hash);
+    const version = await environments.nextRulesetVersion(tx, projectId, env.key, hash);
     if (version !== undefined) {
       const ruleset = { ...compiled, version };
       const bytes = await oversizedRulesetBytes(projectId, ruleset, serverOnly);

@@ -135,7 +135,8 @@ interface Loaded {
   readonly user: User;
   readonly permissions: ReadonlySet<string> | undefined;
   readonly matrix: RolesView | undefined;
-  readonly projects: readonly string[];
+  /** Every project the user sees: the key to select it, the name to show. */
+  readonly projects: readonly { readonly key: string; readonly name: string }[];
   readonly project: string;
   readonly environments: readonly StoredEnvironment[];
 }
@@ -145,11 +146,12 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
   const [user, projects, roles] = await Promise.all([client.me(), client.projects(), client.roles().catch(() => null)]);
   const matrix = roles ?? undefined;
   const keys = projects.map((p) => p.key);
+  const shown = projects.map((p) => ({ key: p.key, name: p.name }));
   const project = preferredProject !== undefined && keys.includes(preferredProject) ? preferredProject : keys[0];
   // The role in the project shown: the user's project role there, else their organisation role (as the API decides).
   const permissions = roles === null ? undefined : permissionsOf(roles, roleInProject(user, project));
   if (project === undefined) {
-    return { client, user, permissions, matrix, projects: keys, project: '', environments: [] };
+    return { client, user, permissions, matrix, projects: shown, project: '', environments: [] };
   }
   // The flags list is the landing screen: its data loads alongside the environments and its code.
   if (parseRoute(window.location.hash).screen === 'flags') {
@@ -157,7 +159,7 @@ async function loadSession(client: XpApiClient, preferredProject?: string): Prom
     prefetch(`flags:${project}`, () => client.listAll(project, 'flags'));
   }
   const environments = await client.environments(project);
-  return { client, user, permissions, matrix, projects: keys, project, environments };
+  return { client, user, permissions, matrix, projects: shown, project, environments };
 }
 
 /** Changes arriving together (a change request applied, an import) cause one refresh. */
@@ -492,13 +494,15 @@ export function App(): ReactNode {
                 onChange={(e) => { requestProject(loaded.client, e.target.value); }}
               >
                 {loaded.projects.map((p) => (
-                  <option key={p}>{p}</option>
+                  <option key={p.key} value={p.key}>
+                    {p.name === p.key ? p.key : `${p.name} (${p.key})`}
+                  </option>
                 ))}
               </select>
               {switching === null ? null : <span className="muted small">switching…</span>}
             </label>
           ) : (
-            <span className="muted">{loaded.project === '' ? 'No project' : loaded.project}</span>
+            <span className="muted">{loaded.project === '' ? 'No project' : (loaded.projects.find((p) => p.key === loaded.project)?.name ?? loaded.project)}</span>
           )}
           {loaded.project === '' ? null : (
             <label className="inline env-switcher">

@@ -10,8 +10,8 @@ import { App } from '../app.js';
 
 const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 0 };
 
-function project(key: string): { id: string; key: string; name: string; description: null; version: number; createdAt: string; updatedAt: string } {
-  return { id: `p-${key}`, key, name: key, description: null, version: 1, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z' };
+function project(key: string, name = key): { id: string; key: string; name: string; description: null; version: number; createdAt: string; updatedAt: string } {
+  return { id: `p-${key}`, key, name, description: null, version: 1, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z' };
 }
 
 /** The API of a signed-in `role` with projects "web" and "shop"; `more` answers first. */
@@ -119,6 +119,22 @@ describe('console shell', () => {
     await waitFor(() => { expect(document.activeElement).toBe(heading); });
     expect(heading.getAttribute('tabindex')).toBe('-1');
     expect(document.title).toBe('Segments · xp console');
+  });
+
+  it('names the projects in the Project select, as renamed, and selects them by key', async () => {
+    const u = userEvent.setup();
+    const { fetch } = api('owner', (req) => (req.path === '/api/v1/projects' ? { status: 200, body: { items: [project('web'), project('shop', 'Web shop')] } } : undefined));
+    vi.stubGlobal('fetch', fetch);
+    render(<App />);
+
+    await screen.findByRole('heading', { name: 'Flags' });
+    const select = screen.getByRole<HTMLSelectElement>('combobox', { name: 'Project' });
+    expect([...select.options].map((o) => [o.value, o.textContent])).toEqual([
+      ['web', 'web'],
+      ['shop', 'Web shop (shop)'],
+    ]);
+    await u.selectOptions(select, 'shop');
+    await waitFor(() => { expect(select.value).toBe('shop'); });
   });
 
   it("goes to the other project's experiment list when the project changes on an experiment", async () => {

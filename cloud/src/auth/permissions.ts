@@ -118,9 +118,11 @@ export function permissionsOf(role: Role): Permission[] {
 }
 
 /** Throws `AppError` Forbidden unless the actor's role holds `permission`. */
-export function assertCan(actor: { readonly role: Role; readonly projectIds?: ReadonlySet<string> | undefined }, permission: Permission): void {
+export function assertCan(actor: { readonly role: Role; readonly projectIds?: ReadonlySet<string> | undefined; readonly roleProject?: string | undefined }, permission: Permission): void {
   if (!can(actor.role, permission)) {
-    throw new AppError(AppErrorCode.Forbidden, `your role (${actor.role}) does not allow ${permission}`, {
+    // A project role says so: its holder may have another role elsewhere, and read this as a change of it.
+    const role = actor.roleProject === undefined ? actor.role : `${actor.role} in project ${actor.roleProject}`;
+    throw new AppError(AppErrorCode.Forbidden, `your role (${role}) does not allow ${permission}`, {
       permission,
     });
   }

@@ -119,7 +119,9 @@ export function actorInProject(actor: Actor, projectKey: string): Actor {
   if (projectRole === undefined) {
     return actor;
   }
-  return { ...actor, role: lowerOf(projectRole, actor.tokenRole) };
+  const role = lowerOf(projectRole, actor.tokenRole);
+  // Named as the project's role only when it is that (a token's role limit may be lower still).
+  return { ...actor, role, ...(role === projectRole ? { roleProject: projectKey } : {}) };
 }
 
 function checkStrength(password: string, user: { email: string; name: string }, field = 'password'): void {

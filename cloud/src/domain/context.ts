@@ -24,6 +24,8 @@ export interface Actor {
    * them to requests naming a project (`actorInProject`), so `role` is then the role in that project.
    */
   readonly projectRoles?: ReadonlyMap<string, Role> | undefined;
+  /** The project whose project role `role` is (set by `actorInProject`), named when it refuses something. */
+  readonly roleProject?: string | undefined;
   /** A personal access token limited by a role or projects: its id. It manages only itself and the tokens made with it. */
   readonly limitedTokenId?: string | undefined;
 }

@@ -66,7 +66,7 @@ describe('per-project roles', () => {
     const inBeta = await createFlag(sessions.eddie!, 'beta', 'eddie-beta');
     const toggle = await requestAs(p, sessions.eddie!, 'POST', '/api/v1/projects/beta/apply', { dryRun: true, changes: [{ kind: 'flags', action: 'create', key: 'eddie-apply', definition: booleanFlagBody('eddie-apply') }] });
 
-    expect([inBeta.status, inBeta.body.error.message]).toEqual([403, 'your role (viewer) does not allow flags:write']);
+    expect([inBeta.status, inBeta.body.error.message]).toEqual([403, 'your role (viewer in project beta) does not allow flags:write']);
     expect(toggle.status).toBe(403);
     expect((await createFlag(sessions.eddie!, 'alpha', 'eddie-alpha')).status).toBe(201);
     expect((await requestAs(p, sessions.eddie!, 'GET', '/api/v1/projects/beta/flags')).status).toBe(200);

@@ -6,7 +6,7 @@ import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { commaList } from '../../lib/format.js';
-import { allowanceProps, isProtected, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
+import { allowanceProps, isProtected, pendingProps, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { ClientSideField } from '../../lib/client-side.js';
 import { AsyncView, Badge, CodeBlock, FormError } from '../../lib/ui.js';
@@ -558,7 +558,7 @@ export default function ExperimentWizard(): ReactNode {
                 Back
               </button>
               {step < STEPS.length - 1 ? (
-                <button type="button" className="primary" disabled={problems[step] !== null} aria-busy={checkingKey} onClick={() => void next()}>
+                <button type="button" className="primary" {...pendingProps(problems[step] !== null)} aria-busy={checkingKey} onClick={() => void next()}>
                   Next
                 </button>
               ) : (

@@ -90,7 +90,7 @@ describe('experiment wizard', () => {
 
     expect([1, 2, 3].map((i) => screen.getByRole<HTMLInputElement>('spinbutton', { name: `Variation ${i} weight` }).value)).toEqual(['33.33', '33.33', '33.34']);
     expect(screen.queryByRole('alert')).toBeNull();
-    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBeNull();
   });
 
   it('splits six variations as evenly as hundredths allow, and reviews and sends the weights without floating-point noise', async () => {
@@ -167,34 +167,40 @@ describe('experiment wizard', () => {
     // -10% and 110% add up to 100%, but neither is a share of traffic.
     fireEvent.change(weight(1), { target: { value: '-10' } });
     fireEvent.change(weight(2), { target: { value: '110' } });
-    expect(next()).toHaveProperty('disabled', true);
+    expect(next().getAttribute('aria-disabled')).toBe('true');
     expect(screen.getByRole('alert').textContent).toBe('Variation 1 weight: -10% is not between 0 and 100%. Variation 2 weight: 110% is not between 0 and 100%.');
     expect(weight(1).getAttribute('aria-invalid')).toBe('true');
     expect(document.getElementById(weight(1).getAttribute('aria-describedby') ?? '')).toBe(screen.getByRole('alert'));
     expect(key(1).getAttribute('aria-invalid')).toBeNull();
+    // Held back, not disabled: a keyboard user reaches Next, hears it is unavailable, and pressing it
+    // neither moves on nor drops the focus to the page.
+    next().focus();
+    await u.keyboard('{Enter}');
+    expect(document.activeElement).toBe(next());
+    expect(screen.getByRole('heading', { level: 2, name: 'Step 2 of 6: Variations' })).toBeTruthy();
 
     fireEvent.change(weight(1), { target: { value: '0' } });
     fireEvent.change(weight(2), { target: { value: '0' } });
     expect(screen.getByRole('alert').textContent).toBe('At least one variation needs a weight above 0%.');
-    expect(next()).toHaveProperty('disabled', true);
+    expect(next().getAttribute('aria-disabled')).toBe('true');
     fireEvent.change(weight(1), { target: { value: '' } });
     expect(screen.getByRole('alert').textContent).toBe('Variation 1 weight: enter a percentage from 0 to 100.');
 
     fireEvent.change(weight(1), { target: { value: '50' } });
     fireEvent.change(weight(2), { target: { value: '50' } });
     expect(screen.queryByRole('alert')).toBeNull();
-    expect(next()).toHaveProperty('disabled', false);
+    expect(next().getAttribute('aria-disabled')).toBeNull();
 
     // Duplicate and empty keys are named as such, not as weights that do not add up (they do).
     await u.clear(key(2));
     await u.type(key(2), 'control');
     expect(screen.getByRole('alert').textContent).toBe('Variation 2 key: "control" is already the key of variation 1; each variation needs its own key.');
     expect(key(2).getAttribute('aria-invalid')).toBe('true');
-    expect(next()).toHaveProperty('disabled', true);
+    expect(next().getAttribute('aria-disabled')).toBe('true');
     await u.clear(key(2));
     expect(screen.getByRole('alert').textContent).toBe('Variation 2 key: enter a key.');
     await u.type(key(2), 'treatment');
-    expect(next()).toHaveProperty('disabled', false);
+    expect(next().getAttribute('aria-disabled')).toBeNull();
     expect(sent.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 
@@ -333,9 +339,9 @@ describe('experiment wizard', () => {
     await u.click(screen.getByRole('button', { name: 'Next' }));
     await u.click(screen.getByRole('button', { name: 'Next' }));
     expect(screen.getByRole('alert').textContent).toBe('Choose at least one environment.');
-    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBe('true');
     await u.click(screen.getByRole('checkbox', { name: 'Production' }));
-    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', false);
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBeNull();
   });
 
   it('plans four unequal arms (40/20/30/10) by the 10% arm, which gets its units last, not as units per arm × arms', async () => {
@@ -401,7 +407,7 @@ describe('experiment wizard', () => {
     // A variation's name has the API's limit too.
     fireEvent.change(screen.getByRole('textbox', { name: 'Variation 2 name' }), { target: { value: 'v'.repeat(201) } });
     expect(screen.getByRole('alert').textContent).toBe('Variation 2 name: at most 200 characters (this one has 201).');
-    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBe('true');
   });
 
   it('says on leaving the first step that the key is taken, and lets a failed check pass (Create checks again)', async () => {
@@ -497,7 +503,7 @@ describe('experiment wizard', () => {
     expect(screen.getByRole('alert').textContent).toBe('At most 10 result dimensions (now 11).');
     fireEvent.change(field, { target: { value: `country, ${'a'.repeat(257)}` } });
     expect(screen.getByRole('alert').textContent).toBe('Result dimension 2: at most 256 characters (this one has 257).');
-    expect(screen.getByRole('button', { name: 'Next' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBe('true');
     fireEvent.change(field, { target: { value: 'country, plan' } });
     expect(screen.queryByRole('alert')).toBeNull();
   });
@@ -620,7 +626,7 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
 
     await u.type(namespaceField(), 'checkout');
     expect(described(rangeStart())).toBe('Range start: enter a percentage from 0 to 100. Range end: enter a percentage from 0 to 100.');
-    expect(nextButton()).toHaveProperty('disabled', true);
+    expect(nextButton().getAttribute('aria-disabled')).toBe('true');
     expect(screen.getByText('Fix the namespace.')).toBeTruthy();
 
     fireEvent.change(rangeStart(), { target: { value: '-5' } });
@@ -631,7 +637,7 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
     fireEvent.change(rangeStart(), { target: { value: '60' } });
     fireEvent.change(rangeEnd(), { target: { value: '40' } });
     expect(described(rangeStart())).toBe('Range: the start (60%) must be below the end (40%).');
-    expect(nextButton()).toHaveProperty('disabled', true);
+    expect(nextButton().getAttribute('aria-disabled')).toBe('true');
 
     fireEvent.change(rangeEnd(), { target: { value: '60' } });
     expect(described(rangeStart())).toBe('Range: the start (60%) must be below the end (60%).');
@@ -639,7 +645,7 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
     fireEvent.change(rangeStart(), { target: { value: '40' } });
     expect(rangeStart().getAttribute('aria-invalid')).toBeNull();
     expect(screen.queryByRole('alert')).toBeNull();
-    expect(nextButton()).toHaveProperty('disabled', false);
+    expect(nextButton().getAttribute('aria-disabled')).toBeNull();
   });
 
   it('warns of a range that overlaps a running experiment of the namespace in a shared environment', async () => {

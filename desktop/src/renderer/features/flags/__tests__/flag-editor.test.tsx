@@ -22,6 +22,21 @@ function stored(version: number, enabled: boolean): Stored<Flag> {
  * The flags API for one stored flag, answering PUTs as the API does: 409 for a stale If-Match, else
  * the next version. `stored.current` is what it holds (a test sets it for another tab's save).
  */
+/** The editor on flag "checkout" (version 3, off) in development, every list empty. */
+function renderCheckout(): void {
+  const { client } = fakeApi((req) => {
+    if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+      return { status: 200, body: stored(3, false) };
+    }
+    return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+  });
+  render(
+    <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
+      <FlagEditor flagKey="checkout" />
+    </SessionContext.Provider>,
+  );
+}
+
 function versionedFlagApi(initial: Stored<Flag>): ReturnType<typeof fakeApi> & { stored: { current: Stored<Flag> } } {
   const held = { current: initial };
   const api = fakeApi((req) => {
@@ -46,17 +61,7 @@ function versionedFlagApi(initial: Stored<Flag>): ReturnType<typeof fakeApi> & {
 describe('flag editor', () => {
   it('keeps the focus in the rules and prerequisites when one is removed: next, else previous, else the add button', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => {
-      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
-        return { status: 200, body: stored(3, false) };
-      }
-      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
-    });
-    render(
-      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
-        <FlagEditor flagKey="checkout" />
-      </SessionContext.Provider>,
-    );
+    renderCheckout();
 
     const addRule = await screen.findByRole('button', { name: '+ Targeting rule' });
     await u.click(addRule);
@@ -145,17 +150,7 @@ describe('flag editor', () => {
   });
 
   it('keeps a space between the update time and the temporary badge', async () => {
-    const { client } = fakeApi((req) => {
-      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
-        return { status: 200, body: stored(3, false) };
-      }
-      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
-    });
-    render(
-      <SessionContext.Provider value={{ client, user: user(), project: 'web', environments: [DEVELOPMENT], environment: 'development', setEnvironment: () => undefined, refreshTick: 0 }}>
-        <FlagEditor flagKey="checkout" />
-      </SessionContext.Provider>,
-    );
+    renderCheckout();
 
     const badge = await screen.findByText('temporary');
     expect(badge.parentElement?.textContent).toMatch(/\S temporary$/);

@@ -172,8 +172,8 @@ describe('Projects in the console', () => {
     await u.type(within(form).getByRole('textbox', { name: 'Name' }), 'First');
     await u.click(within(form).getByRole('button', { name: 'Create project' }));
 
-    // The only project becomes the current one: the top bar and the list say so.
-    await within(topBar()).findByText('first');
+    // The only project becomes the current one: the top bar (by its name) and the list say so.
+    await within(topBar()).findByText('First');
     const table = screen.getByRole('table', { name: 'Projects' });
     await waitFor(() => { expect(within(table).getByText('current')).toBeTruthy(); });
     expect(within(topBar()).getByRole('combobox', { name: 'Environment' })).toBeTruthy();

@@ -419,14 +419,27 @@ export class XpApiClient {
   }
 
   /** Every item of a kind, following cursors. */
-  async listAll<K extends DefinitionPath>(project: string, kind: K, options: { archived?: boolean } = {}): Promise<Stored<DefinitionKinds[K]>[]> {
+  /**
+   * Every item of a kind, page after page. With `signal`, it stops between pages once the signal
+   * aborts (rejecting with an AbortError, as `fetch` does): a screen that is gone must not keep
+   * downloading a large project's list.
+   */
+  async listAll<K extends DefinitionPath>(project: string, kind: K, options: { archived?: boolean; signal?: AbortSignal | undefined } = {}): Promise<Stored<DefinitionKinds[K]>[]> {
+    const { signal, ...filters } = options;
+    const stopIfAborted = (): void => {
+      if (signal?.aborted === true) {
+        throw new DOMException('The list was no longer wanted', 'AbortError');
+      }
+    };
     const items: Stored<DefinitionKinds[K]>[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.list(project, kind, { limit: 200, ...(cursor === undefined ? {} : { cursor }), ...options });
+      stopIfAborted();
+      const page = await this.list(project, kind, { limit: 200, ...(cursor === undefined ? {} : { cursor }), ...filters });
       items.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    stopIfAborted();
     return items;
   }
 

@@ -5,7 +5,7 @@ import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
-import { LIST_POLL_MS, listAllUntil } from '../../lib/list-all.js';
+import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Empty } from '../../lib/ui.js';
 
@@ -14,7 +14,7 @@ const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 /** Experiments with status filter and search; refreshes on the change feed (and a slow poll). */
 export default function ExperimentsList(): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync((signal) => listAllUntil(client, project, 'experiments', signal), [client, project], { pollMs: LIST_POLL_MS, refreshKey: refreshTick });
+  const { state, reload } = useAsync((signal) => client.listAll(project, 'experiments', { signal }), [client, project], { pollMs: LIST_POLL_MS, refreshKey: refreshTick });
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('');
   const write = usePermission('experiments:write');

@@ -9,7 +9,6 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useRemovalFocus } from '../../lib/removal-focus.js';
-import { listAllUntil } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
 import type { AsyncState } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
@@ -56,7 +55,7 @@ export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode 
   // per project, not with every refresh of the flag: they only offer keys to choose from.
   const { state: listsState, reload: reloadLists } = useAsync(
     async (signal): Promise<Omit<Context, 'flag'>> => {
-      const [segments, experiments, flags] = await Promise.all([listAllUntil(client, project, 'segments', signal), listAllUntil(client, project, 'experiments', signal), listAllUntil(client, project, 'flags', signal)]);
+      const [segments, experiments, flags] = await Promise.all([client.listAll(project, 'segments', { signal }), client.listAll(project, 'experiments', { signal }), client.listAll(project, 'flags', { signal })]);
       return { segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
     },
     [client, project],

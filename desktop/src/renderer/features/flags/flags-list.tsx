@@ -8,7 +8,7 @@ import { ServerSideOnlyBadge } from '../../lib/client-side.js';
 import { FieldError } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps, isProtected, needsApprovalIn, pendingProps, usePermission } from '../../lib/permissions.js';
-import { LIST_POLL_MS, listAllUntil } from '../../lib/list-all.js';
+import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
@@ -141,7 +141,7 @@ export default function FlagsList(): ReactNode {
   // The whole list is many pages in a large project: it refreshes on the change feed, with a slow
   // poll as a fallback, and stops paging when the screen is left.
   const { state, reload, setData } = useAsync(
-    (signal) => (showArchived ? listAllUntil(client, project, 'flags', signal, { archived: true }) : (takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? listAllUntil(client, project, 'flags', signal))),
+    (signal) => (showArchived ? client.listAll(project, 'flags', { archived: true, signal }) : (takePrefetched<Stored<Flag>[]>(`flags:${project}`) ?? client.listAll(project, 'flags', { signal }))),
     [client, project, showArchived],
     { pollMs: LIST_POLL_MS, refreshKey: refreshTick },
   );

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /**
  * Opaque bearer secrets: session tokens, personal access tokens and SDK keys. Each is a kind prefix
@@ -51,7 +51,8 @@ export function generateToken(kind: TokenKind, random: (bytes: number) => Buffer
 // Tokens carry 256 random bits, so an unsalted fast hash is safe: there is nothing to brute-force or precompute.
 /** The value stored and looked up in place of the token: SHA-256, lower-case hex. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // The one-shot form: every SDK request hashes its key, and it costs a quarter of createHash's.
+  return hash('sha256', token, 'hex');
 }
 
 /** The kind of a well-formed token, or undefined. */

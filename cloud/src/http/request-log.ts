@@ -137,23 +137,26 @@ export function requestLogger(logger: Logger, options: RequestLogOptions = {}): 
       const status = c.res.status;
       const client = c.req.header('x-xp-client')?.trim().toLowerCase().slice(0, 32) ?? 'api';
       const quiet = status < 400 && (options.failuresOnly === true || options.quietClients?.includes(client) === true);
-      const fields: Record<string, unknown> = {
-        requestId,
-        method: c.req.method,
-        // The last matched route is the handler's (the first ones are middleware on '*').
-        route: routePath(c, -1),
-        path: redactSecrets(c.req.path),
-        status,
-        latencyMs: Math.round((now() - started) * 10) / 10,
-        client,
-        ...(requestUsers.has(c.req.raw) ? { userId: requestUsers.get(c.req.raw) } : {}),
-        ...(body === undefined ? {} : { body }),
-      };
-      if (status >= 500) {
-        const error = requestErrors.get(c.req.raw);
-        logger.error('request', error === undefined ? fields : { ...fields, error: redactSecrets(error) });
-      } else if (!quiet) {
-        logger.info('request', fields);
+      // A quiet request's line is not even built: under SDK traffic this runs for every request.
+      if (!quiet) {
+        const fields: Record<string, unknown> = {
+          requestId,
+          method: c.req.method,
+          // The last matched route is the handler's (the first ones are middleware on '*').
+          route: routePath(c, -1),
+          path: redactSecrets(c.req.path),
+          status,
+          latencyMs: Math.round((now() - started) * 10) / 10,
+          client,
+          ...(requestUsers.has(c.req.raw) ? { userId: requestUsers.get(c.req.raw) } : {}),
+          ...(body === undefined ? {} : { body }),
+        };
+        if (status >= 500) {
+          const error = requestErrors.get(c.req.raw);
+          logger.error('request', error === undefined ? fields : { ...fields, error: redactSecrets(error) });
+        } else {
+          logger.info('request', fields);
+        }
       }
     }
   };

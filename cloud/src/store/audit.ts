@@ -23,6 +23,12 @@ export interface AuditEntry {
   readonly environment: string | null;
   readonly diff: unknown;
   readonly createdAt: string;
+  /**
+   * What the target is called, for a target whose key is an internal id (user: its e-mail; webhook:
+   * its name; SDK key and access token: name and public prefix), resolved when read; for a target
+   * gone since, what the entry recorded of it; absent when neither is known. Never a secret.
+   */
+  readonly resourceLabel?: string;
 }
 
 export interface NewAuditEntry {
@@ -66,21 +72,107 @@ interface Row {
   environment_key: string | null;
   diff: unknown;
   created_at: Date;
+  /** The target's label columns (LABEL_COLUMNS), null when it has none or is gone; absent where not selected. */
+  target_email?: string | null;
+  target_name?: string | null;
+  target_prefix?: string | null;
 }
 
-const fromRow = (r: Row): AuditEntry => ({
-  id: Number(r.id),
-  projectId: r.project_id,
-  actorId: r.actor_id,
-  actorEmail: r.actor_email,
-  client: r.client,
-  action: r.action,
-  resourceType: r.resource_type,
-  resourceKey: r.resource_key,
-  environment: r.environment_key,
-  diff: r.diff,
-  createdAt: iso(r.created_at),
-});
+/**
+ * The label columns of an audit entry `a` (joined by LABEL_JOINS): only e-mails, names and public
+ * prefixes, never a webhook's URL or a key's or token's hash.
+ */
+const LABEL_COLUMNS = `lu.email AS target_email,
+       CASE a.resource_type WHEN 'webhook' THEN lw.name WHEN 'sdk-key' THEN lk.name WHEN 'access-token' THEN lt.name END AS target_name,
+       CASE a.resource_type WHEN 'sdk-key' THEN lk.key_prefix WHEN 'access-token' THEN lt.token_prefix END AS target_prefix`;
+
+/**
+ * The targets of entries `a` whose key is an internal id, each joined within the entry's
+ * organisation (and project): one query for a whole page or export, whatever its entry count.
+ */
+const LABEL_JOINS = `LEFT JOIN users lu ON a.resource_type = 'user' AND lu.id = a.resource_key AND lu.org_id = a.org_id
+       LEFT JOIN webhooks lw ON a.resource_type = 'webhook' AND lw.id = a.resource_key AND lw.project_id = a.project_id
+       LEFT JOIN sdk_keys lk ON a.resource_type = 'sdk-key' AND lk.id = a.resource_key AND lk.project_id = a.project_id
+       LEFT JOIN (access_tokens lt JOIN users ltu ON ltu.id = lt.user_id) ON a.resource_type = 'access-token' AND lt.id = a.resource_key AND ltu.org_id = a.org_id`;
+
+/** What names a target: a user's e-mail; a webhook's, SDK key's or token's name, and a key's or token's public prefix. */
+interface TargetNames {
+  email?: string | undefined;
+  name?: string | undefined;
+  prefix?: string | undefined;
+}
+
+const named = (n: TargetNames): string | undefined => (n.name === undefined ? (n.prefix === undefined ? undefined : `${n.prefix}…`) : n.prefix === undefined ? n.name : `${n.name} (${n.prefix}…)`);
+
+/** The resource types whose key is an internal id, and their label from what names the target. */
+const LABELS: ReadonlyMap<string, (n: TargetNames) => string | undefined> = new Map<AuditResourceType, (n: TargetNames) => string | undefined>([
+  ['user', (n) => n.email],
+  ['webhook', (n) => n.name],
+  ['sdk-key', named],
+  ['access-token', named],
+]);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * What an entry's own diff recorded of its target's e-mail, name and prefix, for a target gone
+ * since: the values after the change first (a whole document added, or a field set), then before it.
+ */
+function recordedNames(diff: unknown): TargetNames {
+  const out: TargetNames = {};
+  if (!Array.isArray(diff)) {
+    return out;
+  }
+  const take = (field: string, value: unknown): void => {
+    if ((field === 'email' || field === 'name' || field === 'prefix') && out[field] === undefined && typeof value === 'string' && value !== '') {
+      out[field] = value;
+    }
+  };
+  for (const side of ['to', 'from'] as const) {
+    for (const d of diff as unknown[]) {
+      if (!isRecord(d) || typeof d.path !== 'string') {
+        continue;
+      }
+      const value = d[side];
+      if (d.path === '' && isRecord(value)) {
+        for (const field of ['email', 'name', 'prefix']) {
+          take(field, value[field]);
+        }
+      } else if (d.path === '/email' || d.path === '/name' || d.path === '/prefix') {
+        take(d.path.slice(1), value);
+      }
+    }
+  }
+  return out;
+}
+
+/** An entry's label (AuditEntry.resourceLabel): from its target as it is now, else from the entry's diff; or undefined. */
+function labelOf(r: Row): string | undefined {
+  const label = LABELS.get(r.resource_type);
+  if (label === undefined) {
+    return undefined;
+  }
+  const live = r.resource_type === 'user' ? r.target_email : r.target_name;
+  return label(live === undefined || live === null ? recordedNames(r.diff) : { email: r.target_email ?? undefined, name: r.target_name ?? undefined, prefix: r.target_prefix ?? undefined });
+}
+
+const fromRow = (r: Row): AuditEntry => {
+  const label = labelOf(r);
+  return {
+    id: Number(r.id),
+    projectId: r.project_id,
+    actorId: r.actor_id,
+    actorEmail: r.actor_email,
+    client: r.client,
+    action: r.action,
+    resourceType: r.resource_type,
+    resourceKey: r.resource_key,
+    environment: r.environment_key,
+    diff: r.diff,
+    createdAt: iso(r.created_at),
+    ...(label === undefined ? {} : { resourceLabel: label }),
+  };
+};
 
 /** An entry as exported: with its project's key. */
 export interface ExportedAuditEntry extends AuditEntry {
@@ -143,7 +235,13 @@ export const audit = {
       where.push(`id < $${params.length}`);
     }
     params.push(filter.limit + 1);
-    const result = await db.query<Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}`, params);
+    const result = await db.query<Row>(
+      `SELECT a.*, ${LABEL_COLUMNS}
+       FROM (SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${params.length}) a
+       ${LABEL_JOINS}
+       ORDER BY a.id DESC`,
+      params,
+    );
     return toPage(result.rows, filter.limit, fromRow, (r) => Number(r.id));
   },
 
@@ -156,8 +254,10 @@ export const audit = {
     const { where, params } = auditWhere(orgId, filter);
     params.push(max + 1);
     const result = await db.query<Row & { project_key: string | null }>(
-      `SELECT a.*, p.key AS project_key FROM (SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}) a
+      `SELECT a.*, p.key AS project_key, ${LABEL_COLUMNS}
+       FROM (SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}) a
        LEFT JOIN projects p ON p.id = a.project_id
+       ${LABEL_JOINS}
        ORDER BY a.id`,
       params,
     );

@@ -177,6 +177,11 @@ export interface AuditEntry {
   readonly action: string;
   readonly resourceType: string;
   readonly resourceKey: string;
+  /**
+   * What the target is called when its key is an internal id (a user's e-mail, a webhook's name, an
+   * SDK key's or token's name and prefix); absent when unknown and for other resource types.
+   */
+  readonly resourceLabel?: string;
   readonly environment: string | null;
   readonly diff: unknown;
   readonly createdAt: string;
@@ -627,6 +632,15 @@ export class XpApiClient {
   /** Lifts a login lockout: forgets the failed logins counted against the user. */
   async unlockUser(userId: string): Promise<{ user: User; addresses: number }> {
     return (await this.call<{ user: User; addresses: number }>('POST', `/api/v1/users/${encodeURIComponent(userId)}/unlock`)).body;
+  }
+
+  /**
+   * Signs a user out everywhere: ends all their sessions and, with `accessTokens`, revokes their
+   * personal access tokens. On yourself, the current session ends too.
+   */
+  async revokeUserSessions(userId: string, options: { accessTokens?: boolean } = {}): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    const body = options.accessTokens === undefined ? {} : { accessTokens: options.accessTokens };
+    return (await this.call<{ sessionsRevoked: number; accessTokensRevoked: number }>('POST', `/api/v1/users/${encodeURIComponent(userId)}/sessions/revoke`, { body })).body;
   }
 
   async updateUser(id: string, patch: { name?: string; role?: Role; disabled?: boolean }, version: number): Promise<User> {

@@ -2,7 +2,7 @@
  * The audit log's filters (resource types, time) and what failed logins and lockouts leave in it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UNKNOWN_USER_KEY } from '../../domain/accounts.js';
 import { AUDIT_RESOURCE_TYPES } from '../../store/audit.js';
 import { DefinitionKind } from '../../store/definitions.js';
@@ -22,6 +22,7 @@ interface Entry {
   readonly client: string;
   readonly diff: { op: string; path: string; to?: unknown }[];
   readonly createdAt: string;
+  readonly resourceLabel?: string;
 }
 
 describe('audit log', () => {
@@ -179,6 +180,169 @@ describe('audit log', () => {
     });
   });
 
+  describe('target labels', () => {
+    /** Each entry of a target as [action, label], oldest first; `'absent'` when the entry has no resourceLabel. */
+    const labels = async (resourceType: string, id: string): Promise<[string, string][]> =>
+      (await audit(`resourceType=${resourceType}&resourceKey=${id}`)).reverse().map((e) => [e.action, e.resourceLabel ?? 'absent']);
+
+    it('names a user by their e-mail, also in entries that did not record it (a sign-in, user.updated)', async () => {
+      const created = await mustAs(p, owner, 'POST', '/api/v1/users', { email: 'label-alice@example.com', name: 'Alice', role: 'viewer', password: PASSWORD });
+      const id = String(created.user.id);
+      await mustAs(p, owner, 'PATCH', `/api/v1/users/${id}`, { role: 'editor' }, created.user.version as number);
+      await p.login('label-alice@example.com', PASSWORD);
+      const [signIn] = await audit(`action=user.logged-in&resourceKey=${id}`);
+
+      // A sign-in records nothing of the user: the label comes from the user as they are.
+      expect(signIn!.diff).toEqual([]);
+      expect(await labels('user', id)).toEqual([
+        ['user.created', 'label-alice@example.com'],
+        ['user.updated', 'label-alice@example.com'],
+        ['user.logged-in', 'label-alice@example.com'],
+      ]);
+      // An unknown e-mail's failed login names no one.
+      expect(await loginFrom('198.51.100.9', 'label-nobody@example.com', 'a wrong guess')).toBe(401);
+      const [unknown] = await audit(`resourceType=user&resourceKey=${encodeURIComponent(UNKNOWN_USER_KEY)}`);
+      expect(unknown).not.toHaveProperty('resourceLabel');
+    });
+
+    it("names a webhook by its name, never its URL, and a deleted one by the name its entries recorded", async () => {
+      const secretUrl = 'http://127.0.0.1:9/hooks/xp?token=s3cr3t-hook-token';
+      const hook = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/webhooks', { name: 'Slack alerts', url: secretUrl, events: ['flag.*'] });
+      const id = String(hook.webhook.id);
+      const version = async (): Promise<number> => (await mustAs(p, owner, 'GET', `/api/v1/projects/demo/webhooks/${id}`)).version as number;
+      await mustAs(p, owner, 'PATCH', `/api/v1/projects/demo/webhooks/${id}`, { name: 'Release alerts' }, await version());
+      await mustAs(p, owner, 'PATCH', `/api/v1/projects/demo/webhooks/${id}`, { enabled: false }, await version());
+
+      // Live: every entry shows its current name.
+      expect(await labels('webhook', id)).toEqual([
+        ['webhook.created', 'Release alerts'],
+        ['webhook.updated', 'Release alerts'],
+        ['webhook.updated', 'Release alerts'],
+      ]);
+
+      await mustAs(p, owner, 'DELETE', `/api/v1/projects/demo/webhooks/${id}`, undefined, await version());
+      // Deleted: each entry's own record of the name (the latest it holds), none when it holds none.
+      expect(await labels('webhook', id)).toEqual([
+        ['webhook.created', 'Slack alerts'],
+        ['webhook.updated', 'Release alerts'],
+        ['webhook.updated', 'absent'],
+        ['webhook.deleted', 'Release alerts'],
+      ]);
+      const listed = JSON.stringify((await audit(`resourceType=webhook&resourceKey=${id}`)).map((e) => e.resourceLabel));
+      expect(listed).not.toContain('127.0.0.1');
+      expect(listed).not.toContain('s3cr3t');
+      expect(listed).not.toContain(String(hook.secret));
+    });
+
+    it('names an SDK key by its name and public prefix, never the key, also once its environment took it away', async () => {
+      const env = await p.request('POST', '/api/v1/projects/demo/environments', { token: owner, body: { key: 'label-env', name: 'Labels' } });
+      const made = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/sdk-keys', { environment: 'label-env', kind: 'server', name: 'production server' });
+      const id = String(made.sdkKey.id);
+      const prefix = String(made.sdkKey.prefix);
+      const secret = String(made.key);
+      expect(secret.startsWith(prefix) && secret.length > prefix.length).toBe(true);
+      await mustAs(p, owner, 'DELETE', `/api/v1/projects/demo/sdk-keys/${id}`);
+
+      expect(await labels('sdk-key', id)).toEqual([
+        ['sdk-key.created', `production server (${prefix}…)`],
+        ['sdk-key.revoked', `production server (${prefix}…)`],
+      ]);
+
+      const other = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/sdk-keys', { environment: 'label-env', kind: 'client', name: 'web app' });
+      expect((await p.request('DELETE', '/api/v1/projects/demo/environments/label-env', { token: owner, headers: { 'If-Match': env.headers.get('etag')! } })).status).toBe(204);
+      expect((await p.db.query('SELECT 1 FROM sdk_keys WHERE id = ANY($1::text[])', [[id, other.sdkKey.id]])).rows).toEqual([]);
+
+      expect(await labels('sdk-key', id)).toEqual([
+        ['sdk-key.created', `production server (${prefix}…)`],
+        ['sdk-key.revoked', `production server (${prefix}…)`],
+      ]);
+      expect(await labels('sdk-key', String(other.sdkKey.id))).toEqual([
+        ['sdk-key.created', `web app (${String(other.sdkKey.prefix)}…)`],
+        ['sdk-key.revoked', `web app (${String(other.sdkKey.prefix)}…)`],
+      ]);
+      const all = JSON.stringify(await audit('resourceType=sdk-key'));
+      expect(all).not.toContain(secret);
+      expect(all).not.toContain(String(other.key));
+    });
+
+    it('names an access token by its name and prefix, never the token, and a deleted one by what its entries recorded', async () => {
+      const made = await mustAs(p, owner, 'POST', '/api/v1/me/tokens', { name: 'ci deploy' });
+      const id = String(made.accessToken.id);
+      const prefix = String(made.accessToken.prefix);
+      const secret = String(made.token);
+      await mustAs(p, owner, 'DELETE', `/api/v1/me/tokens/${id}`);
+
+      expect(await labels('access-token', id)).toEqual([
+        ['token.created', `ci deploy (${prefix}…)`],
+        ['token.revoked', `ci deploy (${prefix}…)`],
+      ]);
+      // Tokens go with their user (ON DELETE CASCADE); the entries keep naming it.
+      await p.db.query('DELETE FROM access_tokens WHERE id = $1', [id]);
+      expect(await labels('access-token', id)).toEqual([
+        ['token.created', `ci deploy (${prefix}…)`],
+        ['token.revoked', `ci deploy (${prefix}…)`],
+      ]);
+      expect(JSON.stringify(await audit(''))).not.toContain(secret);
+    });
+
+    it('leaves other resource types unlabelled (their key is their name)', async () => {
+      await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('label-flag'));
+      const [entry] = await audit('resourceType=flag&resourceKey=label-flag');
+
+      expect(entry).toMatchObject({ action: 'flag.created', resourceKey: 'label-flag' });
+      expect(entry).not.toHaveProperty('resourceLabel');
+    });
+
+    it('resolves the labels of a whole page in the query that reads it, whatever its entry count', async () => {
+      for (const n of [1, 2, 3, 4, 5]) {
+        await mustAs(p, owner, 'POST', '/api/v1/users', { email: `label-page-${n}@example.com`, name: `Page ${n}`, role: 'viewer', password: PASSWORD });
+      }
+      const queries = async (limit: number): Promise<[number, number]> => {
+        const spy = vi.spyOn(p.db, 'query');
+        try {
+          const page = await mustAs(p, owner, 'GET', `/api/v1/audit?action=user.created&limit=${limit}`);
+          return [spy.mock.calls.length, (page.items as Entry[]).filter((e) => e.resourceLabel !== undefined).length];
+        } finally {
+          spy.mockRestore();
+        }
+      };
+      const [one, labelledInOne] = await queries(1);
+      const [many, labelledInMany] = await queries(50);
+
+      expect(labelledInOne).toBe(1);
+      expect(labelledInMany).toBeGreaterThanOrEqual(5);
+      expect(many).toBe(one);
+    });
+
+    it('describes the label in the OpenAPI document, as an optional string', async () => {
+      const doc = await p.request('GET', '/openapi.json');
+      type Schema = { properties?: Record<string, { type?: string; description?: string }>; required?: string[] };
+      // The entry's component, whatever name the document gives it (it sits inside the page's schema).
+      const [schema] = Object.entries(doc.body.components.schemas as Record<string, Schema>)
+        .filter(([name, c]) => /AuditEntry/.test(name) && c.properties?.actorEmail !== undefined)
+        .map(([, c]) => c as Required<Schema>);
+      expect(schema).toBeDefined();
+
+      expect(schema!.properties.resourceLabel).toMatchObject({ type: 'string' });
+      expect(schema!.properties.resourceLabel?.description).toContain('Never a secret');
+      expect(schema!.required).toContain('actorEmail');
+      expect(schema!.required).not.toContain('resourceLabel');
+    });
+
+    it('exports the labels: a resource_label column in the CSV, resourceLabel in NDJSON', async () => {
+      const created = await mustAs(p, owner, 'POST', '/api/v1/users', { email: 'label-exported@example.com', name: '=cmd()', role: 'viewer', password: PASSWORD });
+      const id = String(created.user.id);
+      const csv = await p.request('GET', `/api/v1/audit/export?resourceType=user&resourceKey=${id}`, { token: owner });
+      const [header, row] = (csv.body as string).trimEnd().split('\r\n');
+      const nd = await p.request('GET', `/api/v1/audit/export?format=ndjson&resourceType=user&resourceKey=${id}`, { token: owner });
+
+      expect(header!.split(',').at(-1)).toBe('resource_label');
+      expect(row!.endsWith(',label-exported@example.com')).toBe(true);
+      // One line of NDJSON is one JSON document, which the harness has already parsed.
+      expect(typeof nd.body === 'string' ? JSON.parse(nd.body.trimEnd()) : nd.body).toMatchObject({ action: 'user.created', resourceKey: id, resourceLabel: 'label-exported@example.com' });
+    });
+  });
+
   describe('export', () => {
     /** Splits RFC 4180 text into rows of fields (quoted fields may hold commas, quotes and line breaks). */
     function parseCsv(text: string): string[][] {
@@ -226,7 +390,7 @@ describe('audit log', () => {
       expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
       expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="xp-audit-\d{4}-\d{2}-\d{2}\.csv"$/);
       const [header, ...rows] = parseCsv(csv.body as string);
-      expect(header).toEqual(['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff']);
+      expect(header).toEqual(['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff', 'resource_label']);
       expect(rows.map((r) => [Number(r[0]), r[2], r[7], r[10]])).toEqual([
         [listed[0]!.id, 'demo', 'flag.created', ''],
         [listed[1]!.id, 'demo', 'flag.environment.updated', 'development'],

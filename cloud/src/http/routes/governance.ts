@@ -46,13 +46,14 @@ function auditFilter(q: { project?: string | undefined; resourceType?: string | 
   };
 }
 
-const AUDIT_CSV_HEADER = ['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff'];
+/** `resource_label` comes last, after the columns exports had before it, so scripts reading columns by position keep working. */
+const AUDIT_CSV_HEADER = ['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff', 'resource_label'];
 
-/** One row per entry; the diff as its JSON text. */
+/** One row per entry; the diff as its JSON text; the label empty when there is none. */
 function auditCsv(entries: readonly ExportedAuditEntry[]): string {
   return toCsv(
     AUDIT_CSV_HEADER,
-    entries.map((e) => [e.id, e.createdAt, e.projectKey, e.projectId, e.actorEmail, e.actorId, e.client, e.action, e.resourceType, e.resourceKey, e.environment, e.diff === null ? null : JSON.stringify(e.diff)]),
+    entries.map((e) => [e.id, e.createdAt, e.projectKey, e.projectId, e.actorEmail, e.actorId, e.client, e.action, e.resourceType, e.resourceKey, e.environment, e.diff === null ? null : JSON.stringify(e.diff), e.resourceLabel ?? null]),
   );
 }
 
@@ -88,6 +89,12 @@ const auditEntrySchema = z
     action: z.string(),
     resourceType: z.string(),
     resourceKey: z.string(),
+    resourceLabel: z
+      .string()
+      .optional()
+      .describe(
+        "What the target is called, for a target whose key is an internal id: a user's e-mail, a webhook's name, an SDK key's or access token's name and public prefix (`production server (xpk_srv_ab12cd34…)`). Resolved when read, so it is the target's current name; for a target deleted since, what the entry recorded of it; absent when neither is known (and for other resource types, whose key is their name). Never a secret: no webhook URL, key or token.",
+      ),
     environment: z.string().nullable(),
     diff: z.array(z.object({ op: z.enum(['add', 'remove', 'replace']), path: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
     createdAt: z.string(),

@@ -50,6 +50,22 @@ const FILTER_SIZE = 16;
 const projectOf = (a: AuditEntry): string | null | undefined => (a as AuditEntry & { readonly projectId?: string | null }).projectId;
 
 /**
+ * An entry's target: its key, or, for a target whose key is an internal id (users, webhooks, SDK
+ * keys, tokens), the name the API gives it (`resourceLabel`) with the id after it, muted, still
+ * there to copy into the Resource key filter.
+ */
+function Target({ entry }: { entry: AuditEntry }): ReactNode {
+  if (entry.resourceLabel === undefined || entry.resourceLabel === '') {
+    return <code>{entry.resourceKey}</code>;
+  }
+  return (
+    <>
+      <span title={`${entry.resourceType} ${entry.resourceKey}`}>{entry.resourceLabel}</span> <code className="muted small">{entry.resourceKey}</code>
+    </>
+  );
+}
+
+/**
  * Who changed what and when, newest first, with field-level diffs. By default the current project's
  * entries; "All projects and organisation" adds every project's and the organisation-wide ones
  * (invites, sign-ins, failed sign-ins, tokens), which belong to no project. Filters: resource type,
@@ -191,7 +207,7 @@ export default function AuditLog(): ReactNode {
                       </td>
                       {scope === 'all' ? <td className="small">{projectOf(a) ?? <span className="muted">organisation</span>}</td> : null}
                       <td>
-                        <Badge>{a.action}</Badge> {a.resourceType} <code>{a.resourceKey}</code>
+                        <Badge>{a.action}</Badge> {a.resourceType} <Target entry={a} />
                         {a.environment === null ? null : <span className="muted small"> in {a.environment}</span>}
                       </td>
                       <td>

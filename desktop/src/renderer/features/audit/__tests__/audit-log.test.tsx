@@ -79,6 +79,50 @@ describe('audit log (F5)', () => {
     expect((await rows())[0]).toContain('user.login-failed');
   });
 
+  it('names targets whose key is an internal id by the label the API gives, keeping the id at hand', async () => {
+    const labelled = (id: number, action: string, resourceType: string, resourceKey: string, resourceLabel: string) => ({ ...entry(id, action, resourceType, resourceKey, 'web'), resourceLabel });
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit')) {
+        return {
+          status: 200,
+          body: {
+            items: [
+              labelled(5, 'user.updated', 'user', '3f2a9c1e-0000-4000-8000-000000000001', 'alice@example.com'),
+              labelled(4, 'webhook.updated', 'webhook', '3f2a9c1e-0000-4000-8000-000000000002', 'Slack alerts'),
+              labelled(3, 'sdk-key.created', 'sdk-key', '3f2a9c1e-0000-4000-8000-000000000003', 'production server (xpk_srv_ab12cd34…)'),
+              labelled(2, 'token.created', 'access-token', '3f2a9c1e-0000-4000-8000-000000000004', 'ci deploy (xpp_ab12cd34…)'),
+              entry(1, 'flag.updated', 'flag', 'checkout', 'web'),
+            ],
+            nextCursor: null,
+          },
+        };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })}>
+        <AuditLog />
+      </WithSession>,
+    );
+    const table = await screen.findByRole('table', { name: 'Audit entries' });
+    const what = within(table).getAllByRole<HTMLTableRowElement>('row').slice(1).map((r) => r.cells[2]!);
+
+    expect(what.map((c) => c.textContent)).toEqual([
+      'user.updated user alice@example.com 3f2a9c1e-0000-4000-8000-000000000001',
+      'webhook.updated webhook Slack alerts 3f2a9c1e-0000-4000-8000-000000000002',
+      'sdk-key.created sdk-key production server (xpk_srv_ab12cd34…) 3f2a9c1e-0000-4000-8000-000000000003',
+      'token.created access-token ci deploy (xpp_ab12cd34…) 3f2a9c1e-0000-4000-8000-000000000004',
+      'flag.updated flag checkout',
+    ]);
+    // The label carries the id as its title; the id itself follows, muted, to copy into the Resource key filter.
+    expect(within(what[0]!).getByText('alice@example.com').title).toBe('user 3f2a9c1e-0000-4000-8000-000000000001');
+    const id = within(what[0]!).getByText('3f2a9c1e-0000-4000-8000-000000000001');
+    expect([id.tagName, id.classList.contains('muted')]).toEqual(['CODE', true]);
+    // Other types are as before: the key, not muted.
+    const key = within(what[4]!).getByText('checkout');
+    expect([key.tagName, key.classList.contains('muted')]).toEqual(['CODE', false]);
+  });
+
   it('exports what the API filters match as a CSV file, and shows why an export is refused', async () => {
     const u = userEvent.setup();
     const saved: { name: string; blob: Blob | undefined }[] = [];

@@ -21,6 +21,8 @@ export const AppErrorCode = {
   ApprovalRequired: 'APPROVAL_REQUIRED',
   /** Login with a password an administrator set: the user must choose a new one, sent with the login (403). */
   PasswordChangeRequired: 'PASSWORD_CHANGE_REQUIRED',
+  /** Login with the right password to an account an administrator disabled (403); never said for a wrong password. */
+  AccountDisabled: 'ACCOUNT_DISABLED',
   /** The resource does not exist or is not visible to the caller (404). */
   NotFound: 'NOT_FOUND',
   /** The path exists, but not with this method (405, with Allow). */
@@ -51,6 +53,7 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   FORBIDDEN: 403,
   APPROVAL_REQUIRED: 403,
   PASSWORD_CHANGE_REQUIRED: 403,
+  ACCOUNT_DISABLED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   ALREADY_EXISTS: 409,

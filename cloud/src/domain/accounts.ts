@@ -33,6 +33,9 @@ export const loginSchema = z.strictObject({
   newPassword: z.string().min(1).max(1024).optional(),
 });
 
+/** The answer to a right password for a disabled account (a wrong one gets "invalid email or password", as for any account). */
+export const ACCOUNT_DISABLED_MESSAGE = 'this account is disabled; ask an administrator of your organization to enable it';
+
 /** The answer to a right login with a password an administrator set, sent without `newPassword`. */
 export const PASSWORD_CHANGE_REQUIRED_MESSAGE = 'this password was set by an administrator; choose a new one: send newPassword with the login';
 
@@ -49,6 +52,14 @@ export const userPatchSchema = z.strictObject({
   role: roleSchema.optional(),
   disabled: z.boolean().optional(),
 });
+
+/** POST /users/{id}/sessions/revoke: the body may be left out (sessions only). */
+export const userSessionsRevokeSchema = z
+  .strictObject({
+    /** Also revoke the user's personal access tokens (scripts and CI using them stop working). */
+    accessTokens: z.boolean().optional(),
+  })
+  .optional();
 
 /** PUT /users/{id}/projects/{project}/role: the user's role in that project (not owner: owners are owners everywhere). */
 export const projectRoleSchema = z.strictObject({
@@ -174,9 +185,16 @@ export class AccountService {
     this.#dummyHash ??= this.hash('not-a-real-password-for-timing');
     const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
     if (user === undefined || user.passwordHash === null || !ok || user.disabled) {
+      // Only a caller who knows the password learns that the account is disabled (else they would
+      // reset or retype it in vain); a wrong one gets the answer every wrong password gets. Either way
+      // the login fails and counts against the limiter as any failure does.
+      const rightButDisabled = user !== undefined && user.passwordHash !== null && ok && user.disabled;
       const after = await admission.failed();
       this.deps.logger.warn('login failed', { ip: meta.ip });
-      await this.recordFailedLogin(user, meta, after);
+      await this.recordFailedLogin(user, meta, after, rightButDisabled);
+      if (rightButDisabled) {
+        throw new AppError(AppErrorCode.AccountDisabled, ACCOUNT_DISABLED_MESSAGE);
+      }
       if (!after.allowed) {
         throw rateLimited(after.retryAfterSeconds);
       }
@@ -236,12 +254,13 @@ export class AccountService {
   }
 
   /**
-   * Audits a failed login (`user.login-failed`: the client address, and the email only when it is a
-   * user's) and, when it made the limiter refuse the next attempts, `user.locked-out`. Refused
-   * attempts (429) are not recorded, so the limiter bounds the entries. A failure to record is
-   * logged and does not change the answer.
+   * Audits a failed login (`user.login-failed`: the client address, the email only when it is a
+   * user's, and `accountDisabled` when the password was right but the account is disabled) and, when
+   * it made the limiter refuse the next attempts, `user.locked-out`. Refused attempts (429) are not
+   * recorded, so the limiter bounds the entries. A failure to record is logged and does not change
+   * the answer.
    */
-  private async recordFailedLogin(user: Pick<User, 'id' | 'orgId' | 'email'> | undefined, meta: { ip: string; client: string }, after: LoginDecision): Promise<void> {
+  private async recordFailedLogin(user: Pick<User, 'id' | 'orgId' | 'email'> | undefined, meta: { ip: string; client: string }, after: LoginDecision, accountDisabled = false): Promise<void> {
     try {
       this.#firstOrg ??= this.deps.db.query<{ id: string }>('SELECT id FROM organizations ORDER BY created_at, id LIMIT 1').then((r) => r.rows[0]?.id);
       const orgId = user?.orgId ?? (await this.#firstOrg);
@@ -251,7 +270,7 @@ export class AccountService {
       const who = { ...(user === undefined ? {} : { email: user.email }), ip: meta.ip };
       const common = { orgId, client: meta.client, resourceType: 'user', resourceKey: user?.id ?? UNKNOWN_USER_KEY } as const;
       await this.deps.db.withTransaction(async (tx) => {
-        await recordUnauthenticated(tx, { ...common, action: 'user.login-failed', after: who });
+        await recordUnauthenticated(tx, { ...common, action: 'user.login-failed', after: accountDisabled ? { ...who, accountDisabled } : who });
         if (!after.allowed) {
           await recordUnauthenticated(tx, { ...common, action: 'user.locked-out', after: { ...who, limits: after.refusedBy, retryAfterSeconds: after.retryAfterSeconds } });
         }
@@ -509,6 +528,34 @@ export class AccountService {
     const addresses = await this.forgiveFailedLogins(actor.orgId, target);
     await record(this.deps.db, actor, { projectId: null, action: 'user.unlocked', resourceType: 'user', resourceKey: id, before: undefined, after: { email: target.email, addresses } });
     return { user: target, addresses };
+  }
+
+  /**
+   * Signs a user out everywhere (a lost laptop, a leaked session) without disabling them or resetting
+   * their password: all their sessions end and, with `accessTokens: true`, their personal access
+   * tokens too. Only on users the caller may manage (an admin not on an owner); on oneself it is
+   * "sign out everywhere", the current session included. Audited as `user.sessions-revoked`.
+   */
+  async revokeUserSessions(actor: Actor, id: string, input: unknown): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    assertCan(actor, Permission.UsersManage);
+    const { accessTokens } = parseOrThrow(userSessionsRevokeSchema, input, 'sessions revoke') ?? {};
+    return this.deps.db.withTransaction(async (tx) => {
+      const target = await users.get(tx, actor.orgId, id);
+      if (id !== actor.userId && !canAssignRole(actor.role, target.role, target.role)) {
+        throw forbidden(`${withArticle(actor.role)} cannot sign out ${withArticle(target.role)}`);
+      }
+      const sessionsRevoked = await credentials.revokeOtherSessions(tx, id, null);
+      const accessTokensRevoked = accessTokens === true ? await credentials.revokeAccessTokensForUser(tx, id) : 0;
+      await record(tx, actor, {
+        projectId: null,
+        action: 'user.sessions-revoked',
+        resourceType: 'user',
+        resourceKey: id,
+        before: undefined,
+        after: { email: target.email, sessionsRevoked, accessTokensRevoked, byAdministrator: true },
+      });
+      return { sessionsRevoked, accessTokensRevoked };
+    });
   }
 
   /** Forgets the login failures counted against a user (see `unlockUser`); answers how many addresses they came from. */

@@ -207,6 +207,126 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     expect(listed.body.items[0].revokedAt).not.toBeNull();
   });
 
+  describe('a disabled account', () => {
+    async function disabled(email: string): Promise<string> {
+      await user(email);
+      const id = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [email])).rows[0]!.id;
+      const version = (await p.request('GET', `/api/v1/users/${id}`, { token: owner })).body.version as number;
+      expect((await p.request('PATCH', `/api/v1/users/${id}`, { token: owner, body: { disabled: true }, headers: { 'If-Match': `"${version}"` } })).status).toBe(200);
+      return id;
+    }
+
+    it('is named only to the right password; a wrong one, and an unknown email, get the generic answer', async () => {
+      const id = await disabled('gone@example.com');
+
+      const right = await loginFrom('203.0.113.90', 'gone@example.com', PASSWORD);
+      const wrong = await loginFrom('203.0.113.91', 'gone@example.com', 'not the password');
+      const unknown = await loginFrom('203.0.113.92', 'nobody-here@example.com', PASSWORD);
+
+      expect([right.status, right.body]).toEqual([403, { error: { code: 'ACCOUNT_DISABLED', message: 'this account is disabled; ask an administrator of your organization to enable it' } }]);
+      const generic = { error: { code: 'UNAUTHENTICATED', message: 'invalid email or password' } };
+      expect([wrong.status, wrong.body]).toEqual([401, generic]);
+      expect([unknown.status, unknown.body]).toEqual([401, generic]);
+      // Still a failed login in the audit log; the entry says when the password was right.
+      const entries = (await p.db.query<{ diff: unknown }>("SELECT diff FROM audit_log WHERE action = 'user.login-failed' AND resource_key = $1 ORDER BY id", [id])).rows;
+      expect(entries.map((e) => e.diff)).toEqual([
+        [{ op: 'add', path: '', to: { email: 'gone@example.com', ip: '203.0.113.90', accountDisabled: true } }],
+        [{ op: 'add', path: '', to: { email: 'gone@example.com', ip: '203.0.113.91' } }],
+      ]);
+    });
+
+    it('counts every attempt, right password or not, against the login limit as before', async () => {
+      await disabled('gone-again@example.com');
+
+      const right: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        right.push((await loginFrom('203.0.113.93', 'gone-again@example.com', PASSWORD)).status);
+      }
+      const wrong: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        wrong.push((await loginFrom('203.0.113.94', 'gone-again@example.com', `wrong ${i}`)).status);
+      }
+
+      // The fifth failure makes the limiter refuse the next attempts; the right password is still told why it failed.
+      expect(right).toEqual([403, 403, 403, 403, 403, 429]);
+      expect(wrong).toEqual([401, 401, 401, 401, 429, 429]);
+    });
+  });
+
+  describe('signing a user out everywhere', () => {
+    async function userId(email: string): Promise<string> {
+      return (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [email])).rows[0]!.id;
+    }
+
+    it('ends all their sessions, and their access tokens only when asked; they can sign in again; audited with the counts', async () => {
+      await user('laptop-lost@example.com');
+      const id = await userId('laptop-lost@example.com');
+      const s1 = await p.login('laptop-lost@example.com', PASSWORD);
+      const s2 = await p.login('laptop-lost@example.com', PASSWORD);
+      const pat = (await p.request('POST', '/api/v1/me/tokens', { token: s1, body: { name: 'ci' } })).body.token as string;
+
+      const out = await p.request('POST', `/api/v1/users/${id}/sessions/revoke`, { token: owner });
+
+      expect([out.status, out.body]).toEqual([200, { sessionsRevoked: 2, accessTokensRevoked: 0 }]);
+      expect([(await p.request('GET', '/api/v1/me', { token: s1 })).status, (await p.request('GET', '/api/v1/me', { token: s2 })).status]).toEqual([401, 401]);
+      expect((await p.request('GET', '/api/v1/me', { token: pat })).status).toBe(200);
+      const s3 = await p.login('laptop-lost@example.com', PASSWORD);
+      expect((await p.request('GET', `/api/v1/users/${id}`, { token: owner })).body.disabled).toBe(false);
+
+      const withTokens = await p.request('POST', `/api/v1/users/${id}/sessions/revoke`, { token: owner, body: { accessTokens: true } });
+
+      expect([withTokens.status, withTokens.body]).toEqual([200, { sessionsRevoked: 1, accessTokensRevoked: 1 }]);
+      expect([(await p.request('GET', '/api/v1/me', { token: s3 })).status, (await p.request('GET', '/api/v1/me', { token: pat })).status]).toEqual([401, 401]);
+      const entries = (await p.db.query<{ actor_email: string; diff: unknown }>("SELECT actor_email, diff FROM audit_log WHERE action = 'user.sessions-revoked' AND resource_key = $1 ORDER BY id", [id])).rows;
+      expect(entries).toEqual([
+        { actor_email: OWNER.email, diff: [{ op: 'add', path: '', to: { email: 'laptop-lost@example.com', sessionsRevoked: 2, accessTokensRevoked: 0, byAdministrator: true } }] },
+        { actor_email: OWNER.email, diff: [{ op: 'add', path: '', to: { email: 'laptop-lost@example.com', sessionsRevoked: 1, accessTokensRevoked: 1, byAdministrator: true } }] },
+      ]);
+    });
+
+    it('only by those who manage users, an admin not on an owner; on yourself too; 404 for an unknown user, 400 for a malformed id or body', async () => {
+      const ownerId = (await p.request('GET', '/api/v1/me', { token: owner })).body.id as string;
+      await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'signout-admin@example.com', name: 'Admin', role: 'admin', password: PASSWORD } });
+      await markPasswordChosen(p.db, 'signout-admin@example.com');
+      const admin = await p.login('signout-admin@example.com', PASSWORD);
+      const adminId = await userId('signout-admin@example.com');
+      await user('signout-editor@example.com');
+      const editor = await p.login('signout-editor@example.com', PASSWORD);
+      await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'signout-viewer@example.com', name: 'Viewer', role: 'viewer', password: PASSWORD } });
+      await markPasswordChosen(p.db, 'signout-viewer@example.com');
+      const viewer = await p.login('signout-viewer@example.com', PASSWORD);
+      await user('signout-target@example.com');
+      const target = await p.login('signout-target@example.com', PASSWORD);
+      const targetId = await userId('signout-target@example.com');
+      const revoke = (token: string, id: string, body?: unknown) => p.request('POST', `/api/v1/users/${id}/sessions/revoke`, { token, ...(body === undefined ? {} : { body }) });
+
+      const byViewer = await revoke(viewer, targetId);
+      const byEditor = await revoke(editor, targetId);
+      const onOwner = await revoke(admin, ownerId);
+      const unknown = await revoke(owner, 'no-such-user');
+      const tooLong = await revoke(owner, 'i'.repeat(65));
+      const nul = await revoke(owner, 'nul%00id');
+      const badBody = await revoke(owner, targetId, { accessTokens: 'yes' });
+      const unknownField = await revoke(owner, targetId, { everything: true });
+
+      expect([byViewer.status, byEditor.status]).toEqual([403, 403]);
+      expect([onOwner.status, onOwner.body.error.message]).toEqual([403, 'an admin cannot sign out an owner']);
+      expect([unknown.status, unknown.body.error.code]).toEqual([404, 'NOT_FOUND']);
+      expect([tooLong.status, nul.status, badBody.status, unknownField.status]).toEqual([400, 400, 400, 400]);
+      expect((await p.request('GET', '/api/v1/me', { token: target })).status).toBe(200);
+      expect((await p.request('GET', '/api/v1/me', { token: owner })).status).toBe(200);
+
+      const byAdmin = await revoke(admin, targetId);
+      expect([byAdmin.status, byAdmin.body.sessionsRevoked]).toEqual([200, 1]);
+      expect((await p.request('GET', '/api/v1/me', { token: target })).status).toBe(401);
+
+      // On yourself: "sign out everywhere", this session included.
+      const self = await revoke(admin, adminId);
+      expect([self.status, self.body.sessionsRevoked]).toEqual([200, 1]);
+      expect((await p.request('GET', '/api/v1/me', { token: admin })).status).toBe(401);
+    });
+  });
+
   describe('lifting a lockout', () => {
     async function lockOut(email: string, ip: string): Promise<string> {
       await user(email);

@@ -74,6 +74,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'POST /api/v1/me/tokens': { name: 'cli', expiresInDays: 30 },
   'POST /api/v1/users': { email: 'new@example.com', name: 'New', role: 'viewer', password: 'purple monkey dishwasher 7' },
   'PATCH /api/v1/users/{id}': { name: 'Renamed', role: 'viewer', disabled: false },
+  'POST /api/v1/users/{id}/sessions/revoke': { accessTokens: true },
   'PUT /api/v1/users/{id}/projects/{project}/role': { role: 'editor' },
   'POST /api/v1/projects': { key: 'fresh', name: 'Fresh', description: 'New project' },
   'PATCH /api/v1/projects/{project}': { name: 'Renamed', description: 'Described' },

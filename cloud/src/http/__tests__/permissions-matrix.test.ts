@@ -161,6 +161,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `unlock-${ctx.n}@example.com`, name: 'To unlock', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}/unlock` };
   },
+  'POST /api/v1/users/{id}/sessions/revoke': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `signout-${ctx.n}@example.com`, name: 'To sign out', role: 'viewer' });
+    return { path: `/api/v1/users/${created.user.id as string}/sessions/revoke`, body: { accessTokens: true } };
+  },
   'PUT /api/v1/users/{id}/projects/{project}/role': async (ctx) => {
     const created = await must(ctx.tokens.owner, 'POST', '/api/v1/users', { email: `prole-${ctx.n}@example.com`, name: 'Project role', role: 'viewer' });
     return { path: `/api/v1/users/${created.user.id as string}/projects/demo/role`, body: { role: 'editor' } };
@@ -518,7 +522,8 @@ describe('every route × every role, from the permission matrix (pglite)', () =>
     expect(before.status).toBe(200);
     expect(viaSession.status).toBe(401);
     expect(viaPat.status).toBe(401);
-    expect(relogin.status).toBe(401);
+    // The right password: told the account is disabled (a wrong one is told what any wrong password is).
+    expect([relogin.status, relogin.body.error.code]).toEqual([403, 'ACCOUNT_DISABLED']);
   });
 
   it("refuses an admin's change of the owner's role, and a grant of the owner role, saying who may not do what", async () => {

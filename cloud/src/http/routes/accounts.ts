@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLE_RANK, keySchema, roleSchema } from '@xp/shared';
 import type { Role } from '@xp/shared';
 import { PERMISSION_DESCRIPTIONS, PERMISSION_MATRIX, inScope } from '../../auth/permissions.js';
-import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema } from '../../domain/accounts.js';
+import { inviteSchema, loginSchema, lowerOf, passwordChangeSchema, projectRoleSchema, tokenCreateSchema, userPatchSchema, userSessionsRevokeSchema } from '../../domain/accounts.js';
 import type { Services } from '../../domain/services.js';
 import type { Actor } from '../../domain/context.js';
 import { Permission } from '../../auth/permissions.js';
@@ -89,12 +89,15 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Auth',
       summary: 'Log in with email and password; returns a session token',
       description:
-        'A password an administrator set (an invitation\'s or a reset\'s) must be replaced at the first login: without `newPassword` the right password answers 403 PASSWORD_CHANGE_REQUIRED and no session; with it, the password is changed and the session issued. `newPassword` is refused (400) for any other password.',
+        'A password an administrator set (an invitation\'s or a reset\'s) must be replaced at the first login: without `newPassword` the right password answers 403 PASSWORD_CHANGE_REQUIRED and no session; with it, the password is changed and the session issued. `newPassword` is refused (400) for any other password. The right password of a disabled account answers 403 ACCOUNT_DISABLED (a wrong one, 401 as for any account).',
       auth: false,
       body: loginSchema,
       responses: {
         200: { description: 'Session created', schema: z.object({ token: z.string(), expiresAt: z.string(), user: userSchema }) },
-        403: { description: 'PASSWORD_CHANGE_REQUIRED: the password was set by an administrator; send newPassword with the login', schema: errorSchema },
+        403: {
+          description: 'PASSWORD_CHANGE_REQUIRED: the password was set by an administrator; send newPassword with the login. ACCOUNT_DISABLED: the password is right, but an administrator disabled the account',
+          schema: errorSchema,
+        },
       },
       handler: async (req) => {
         const result = await s.accounts.login(req.body, { ip: req.ip, client: req.client });
@@ -262,6 +265,19 @@ export function accountRoutes(s: Services): AnyRoute[] {
         const { user, addresses } = await s.accounts.unlockUser(req.actor, req.params.id);
         return { status: 200, body: { user: userView(user, req.actor), addresses } };
       },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/users/{id}/sessions/revoke',
+      permission: Permission.UsersManage,
+      tag: 'Users',
+      summary: 'Sign a user out everywhere: end all their sessions (and, with accessTokens, revoke their personal access tokens)',
+      description:
+        "For a lost laptop or a leaked session, without disabling the user or resetting their password: they can sign in again at once. An admin not on an owner; on yourself it signs you out everywhere, the session of this request included. The body may be left out (sessions only). Audited as user.sessions-revoked with the counts.",
+      params: idParams,
+      body: userSessionsRevokeSchema,
+      responses: { 200: { description: 'Signed out', schema: z.object({ sessionsRevoked: z.number().int(), accessTokensRevoked: z.number().int() }) } },
+      handler: async (req) => ({ status: 200, body: await s.accounts.revokeUserSessions(req.actor, req.params.id, req.body) }),
     }),
     route({
       method: 'put',

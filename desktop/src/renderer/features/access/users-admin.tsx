@@ -7,6 +7,7 @@ import { DoneActions, SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { plainApiMessage } from '../../lib/plain-issues.js';
 import { formatTime } from '../../lib/format.js';
+import { pendingProps } from '../../lib/permissions.js';
 import { Badge, Confirm, Dialog, Empty, ErrorNote } from '../../lib/ui.js';
 
 const ROLES: readonly Role[] = roleSchema.options;
@@ -117,6 +118,14 @@ export function roleChangeMessage(u: Pick<User, 'email' | 'role'>, to: Role): st
   return `${becomes}: the Roles table below lists what ${article(to)} ${to} may do.`;
 }
 
+const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+
+/** What a sign-out everywhere did: "Ended 3 sessions of ed@example.com and revoked 1 access token." */
+export function signedOutMessage(email: string, res: { sessionsRevoked: number; accessTokensRevoked: number }): string {
+  const tokens = res.accessTokensRevoked === 0 ? '' : ` and revoked ${count(res.accessTokensRevoked, 'personal access token', 'personal access tokens')}`;
+  return `Ended ${count(res.sessionsRevoked, 'session', 'sessions')} of ${email}${tokens}.`;
+}
+
 /**
  * The temporary password of a reset, shown once with a copy button (as a new SDK key is), until closed.
  */
@@ -163,8 +172,8 @@ function ProjectRoles({ user: u, project, editable, onChange }: { user: User; pr
 }
 
 /**
- * The organisation's users; owners and admins change roles, reset passwords and disable users, each
- * from the version listed.
+ * The organisation's users; owners and admins change roles, reset passwords, sign users out
+ * everywhere and disable users, each from the version listed.
  */
 export function UsersTable({ users, onChanged }: { users: readonly User[]; onChanged: () => void }): ReactNode {
   const { client, user: me, project } = useSession();
@@ -178,6 +187,22 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
   /** A password reset waiting for its confirmation, then its temporary password (shown once). */
   const [resetting, setResetting] = useState<User | null>(null);
   const [temporary, setTemporary] = useState<{ email: string; password: string } | null>(null);
+  /** A sign-out everywhere waiting for its confirmation (and whether to revoke the access tokens too), then the id of the user being signed out. */
+  const [signingOut, setSigningOut] = useState<User | null>(null);
+  const [alsoTokens, setAlsoTokens] = useState(false);
+  const [signOutBusy, setSignOutBusy] = useState<string | null>(null);
+  const signOut = async (u: User, accessTokens: boolean): Promise<void> => {
+    setError(null);
+    setDone(null);
+    setSignOutBusy(u.id);
+    try {
+      const res = await client.revokeUserSessions(u.id, accessTokens ? { accessTokens: true } : {});
+      setDone(signedOutMessage(u.email, res));
+    } catch (e) {
+      setError({ user: u.email, error: e });
+    }
+    setSignOutBusy(null);
+  };
   const reset = async (u: User): Promise<void> => {
     setError(null);
     setDone(null);
@@ -305,6 +330,11 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                       </button>
                     )}{' '}
                     {self || roles.length === 0 || u.disabled ? null : (
+                      <button type="button" aria-label={`Sign out ${u.email} everywhere`} title="Ends all their sessions (a lost laptop, a leaked session); they can sign in again with their password" {...pendingProps(signOutBusy === u.id)} onClick={() => { setAlsoTokens(false); setSigningOut(u); }}>
+                        {signOutBusy === u.id ? 'Signing out…' : 'Sign out everywhere…'}
+                      </button>
+                    )}{' '}
+                    {self || roles.length === 0 || u.disabled ? null : (
                       <button type="button" aria-label={`Unlock sign-in of ${u.email}`} title="After too many failed logins, sign-in is refused for 15 minutes: this lifts it now" onClick={() => void unlock(u)}>
                         Unlock sign-in
                       </button>
@@ -340,6 +370,26 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
             void reset(u);
           }}
           onCancel={() => { setResetting(null); }}
+        />
+      )}
+      {signingOut === null ? null : (
+        <Confirm
+          title={`Sign ${signingOut.email} out everywhere?`}
+          message={
+            <>
+              <p>All their sessions end, in the console and wherever else they signed in. Their account and password stay as they are: they can sign in again at once.</p>
+              <label className="check">
+                <input type="checkbox" checked={alsoTokens} onChange={(e) => { setAlsoTokens(e.target.checked); }} /> Also revoke their personal access tokens (scripts and integrations using them stop working)
+              </label>
+            </>
+          }
+          confirmLabel="Sign out everywhere"
+          onConfirm={() => {
+            const u = signingOut;
+            setSigningOut(null);
+            void signOut(u, alsoTokens);
+          }}
+          onCancel={() => { setSigningOut(null); }}
         />
       )}
       {temporary === null ? null : <TemporaryPassword email={temporary.email} password={temporary.password} onClose={() => { setTemporary(null); }} />}

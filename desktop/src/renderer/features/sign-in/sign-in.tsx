@@ -7,6 +7,9 @@ import { desktopBridge } from '../../lib/bridge.js';
 import { Dialog, FormError, errorMessage } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
 
+/** The API's answer to the right password of an account an administrator disabled (403). */
+const ACCOUNT_DISABLED = 'ACCOUNT_DISABLED';
+
 /** Email (read-only without `onEmail`), password, and the last sign-in error. */
 function Credentials({ email, onEmail, password, onPassword, error }: { email: string; onEmail?: (email: string) => void; password: string; onPassword: (password: string) => void; error: string | null }): ReactNode {
   return (
@@ -85,9 +88,10 @@ function useSignIn(client: XpApiClient, onSignedIn: (token: string) => Promise<v
         setMustChoose(true);
         setError(null);
       } else {
-        // Here a 401 means wrong credentials ("invalid email or password"), not an expired session;
-        // a 400 after a new password names what is wrong with it (too short, too common…).
-        setError(err instanceof ApiError && err.status === 401 ? err.message : weakNewPassword(err) ?? errorMessage(err));
+        // Here a 401 means wrong credentials ("invalid email or password"), not an expired session, and
+        // ACCOUNT_DISABLED (the right password, a disabled account) says whom to ask, as the API words
+        // it, not as a missing permission; a 400 after a new password names what is wrong with it.
+        setError(err instanceof ApiError && (err.status === 401 || err.code === ACCOUNT_DISABLED) ? err.message : weakNewPassword(err) ?? errorMessage(err));
       }
       setBusy(false);
     }

@@ -1,9 +1,9 @@
 import '../../../test/dom.js';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { act, cleanup, render, screen, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import { InviteUser, UsersTable, assignableRoles, roleChangeMessage } from '../users-admin.js';
+import { InviteUser, UsersTable, assignableRoles, roleChangeMessage, signedOutMessage } from '../users-admin.js';
 
 afterEach(cleanup);
 
@@ -122,6 +122,63 @@ describe('users administration', () => {
     expect(sent).toEqual([{ method: 'PATCH', path: '/api/v1/users/u-ed', ifMatch: '"7"', body: { role: 'owner' } }]);
     expect(screen.getByRole('status').textContent).toBe('ed@example.com is now an owner.');
     expect(reloads).toBe(1);
+  });
+
+  it('signs a user out everywhere after confirmation, busy while it runs, and says how many sessions ended', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi(() => undefined);
+    const calls: unknown[][] = [];
+    let answer: (r: { sessionsRevoked: number; accessTokensRevoked: number }) => void = () => undefined;
+    client.revokeUserSessions = (...args) => {
+      calls.push(args);
+      return new Promise((resolve) => { answer = resolve; });
+    };
+    render(
+      <WithSession client={client} me={admin}>
+        <UsersTable users={[owner, admin, editor, user({ id: 'u-gone', email: 'gone@example.com', role: 'viewer', disabled: true })]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    // As the other actions: not on an owner by an admin, not on yourself, not on a disabled user (they have no sessions).
+    for (const email of ['owner@example.com', 'admin@example.com', 'gone@example.com']) {
+      expect(screen.queryByRole('button', { name: `Sign out ${email} everywhere` })).toBeNull();
+    }
+    const button = screen.getByRole('button', { name: 'Sign out ed@example.com everywhere' });
+    await u.click(button);
+    const dialog = screen.getByRole('dialog', { name: 'Sign ed@example.com out everywhere?' });
+    await u.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(calls).toHaveLength(0);
+
+    await u.click(button);
+    await u.click(screen.getByRole('button', { name: 'Sign out everywhere' }));
+
+    expect(calls).toEqual([['u-ed', {}]]);
+    expect(button.textContent).toBe('Signing out…');
+    expect(button.getAttribute('aria-disabled')).toBe('true');
+    await u.click(button);
+    expect(screen.queryByRole('dialog')).toBeNull();
+    await act(async () => { answer({ sessionsRevoked: 3, accessTokensRevoked: 0 }); await Promise.resolve(); });
+    expect((await screen.findByRole('status')).textContent).toBe('Ended 3 sessions of ed@example.com.');
+    expect(button.hasAttribute('aria-disabled')).toBe(false);
+  });
+
+  it('revokes the access tokens too when asked in the confirmation, and shows a refusal', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'POST' ? { status: 403, body: { error: { code: 'FORBIDDEN', message: 'an admin cannot sign out an owner' } } } : undefined));
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, editor]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Sign out ed@example.com everywhere' }));
+    await u.click(screen.getByRole('checkbox', { name: /Also revoke their personal access tokens/ }));
+    await u.click(screen.getByRole('button', { name: 'Sign out everywhere' }));
+
+    expect(sent).toEqual([{ method: 'POST', path: '/api/v1/users/u-ed/sessions/revoke', ifMatch: null, body: { accessTokens: true } }]);
+    expect((await screen.findByRole('alert')).textContent).toBe('You do not have permission to do this: an admin cannot sign out an owner');
+    expect(signedOutMessage('ed@example.com', { sessionsRevoked: 1, accessTokensRevoked: 2 })).toBe('Ended 1 session of ed@example.com and revoked 2 personal access tokens.');
+    expect(signedOutMessage('ed@example.com', { sessionsRevoked: 0, accessTokensRevoked: 1 })).toBe('Ended 0 sessions of ed@example.com and revoked 1 personal access token.');
   });
 
   it('says what a demoted owner or admin loses', () => {

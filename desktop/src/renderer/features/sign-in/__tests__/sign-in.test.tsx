@@ -56,6 +56,25 @@ describe('sign-in', () => {
     expect(screen.getByRole('button', { name: 'Sign in' })).toHaveProperty('disabled', false);
   });
 
+  it('says a disabled account is disabled, in the API\'s words, not as a missing permission, and lets the user try again', async () => {
+    const u = userEvent.setup();
+    const message = 'this account is disabled; ask an administrator of your organization to enable it';
+    const { client, sent } = fakeApi((req) => (req.method === 'POST' && req.path === '/api/v1/auth/login' ? { status: 403, body: { error: { code: 'ACCOUNT_DISABLED', message } } } : undefined));
+    let signedIn = false;
+    render(<SignIn client={client} themeButton={null} onSignedIn={() => { signedIn = true; return Promise.resolve(); }} />);
+
+    await u.type(screen.getByLabelText('Email'), 'ana@example.com');
+    await u.type(screen.getByLabelText('Password'), 'her right password');
+    await u.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    expect((await screen.findByRole('alert')).textContent).toBe(message);
+    expect(signedIn).toBe(false);
+    // Not taken for an administrator's password: no new-password fields.
+    expect(screen.queryByRole('group', { name: 'Choose a new password' })).toBeNull();
+    expect(screen.getByRole('button', { name: 'Sign in' }).getAttribute('aria-disabled')).toBeNull();
+    expect(sent).toHaveLength(1);
+  });
+
   it('asks for a new password (twice) when an administrator set the password, and sends it with the login', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

@@ -570,7 +570,21 @@ function configurationOf(kind: DefinitionPath, definition: unknown): unknown {
   if (runtime === undefined || typeof definition !== 'object' || definition === null) {
     return definition;
   }
-  return Object.fromEntries(Object.entries(definition).filter(([field]) => !runtime.includes(field)));
+  // An experiment's `archived: false` is no field at all (the API stores none): not a change.
+  const unarchived = (field: string, value: unknown): boolean => kind === 'experiments' && field === 'archived' && value !== true;
+  return Object.fromEntries(Object.entries(definition).filter(([field, value]) => !runtime.includes(field) && !unarchived(field, value)));
+}
+
+/**
+ * What an update does to a definition's `archived`, if anything: an experiment document with
+ * `archived: true` archives it, and one without (or with `false`) unarchives an archived one.
+ */
+function archiving(change: Pick<PlannedChange, 'kind' | 'action' | 'diff'>): 'archive' | 'unarchive' | undefined {
+  if (change.kind !== 'experiments' || change.action !== 'update') {
+    return undefined;
+  }
+  const entry = change.diff.find((d) => d.path === '/archived');
+  return entry === undefined ? undefined : entry.to === true ? 'archive' : 'unarchive';
 }
 
 /** The flags a flag's prerequisites name, in any environment. */
@@ -652,6 +666,9 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
             for (const { path, reason } of reassigningChanges(stored, desired as Experiment)) {
               refusals.push({ path: `experiments.${desired.key}.${path}`, message: reassignmentMessage(reason, stored.stickyBucketingSince) });
             }
+            if ((desired as Experiment).archived === true && stored.archived !== true && stored.status === 'running') {
+              refusals.push({ path: `experiments.${desired.key}.archived`, message: 'is running: stop it before archiving it (a document never stops an experiment)' });
+            }
           }
         }
         current.delete(desired.key);
@@ -709,7 +726,9 @@ export function describePlan(plan: readonly PlannedChange[], ignored: readonly s
   const lines: string[] = [];
   for (const change of plan) {
     const sign = change.action === 'create' ? '+' : change.action === 'delete' ? '-' : '~';
-    lines.push(`${sign} ${label(change)} (${change.action})`);
+    const archive = archiving(change);
+    const createdArchived = change.kind === 'experiments' && change.action === 'create' && (change.definition as Partial<Experiment>).archived === true;
+    lines.push(`${sign} ${label(change)} (${change.action}${archive === undefined ? '' : `: ${archive}`}${createdArchived ? ', archived' : ''})`);
     if (change.action === 'update') {
       for (const d of change.diff.slice(0, 50)) {
         const from = d.from === undefined ? '' : ` ${JSON.stringify(d.from)}`;

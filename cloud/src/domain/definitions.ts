@@ -196,7 +196,8 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
  * ruleset and are guarded there. `before` undefined: a create; `after` undefined: a delete.
  */
 async function protectedRedirectChanges(db: Queryable, projectId: string, role: Actor['role'], before: Experiment | undefined, after: Experiment | undefined): Promise<string[]> {
-  const target = (exp: Experiment | undefined, env: string): string | undefined => (exp?.status === 'stopped' && runsIn(exp, env) ? stoppedRedirectUrl(exp) : undefined);
+  // An archived experiment's links answer 404, as a deleted one's (the SDK routes' notRunningUrl).
+  const target = (exp: Experiment | undefined, env: string): string | undefined => (exp?.status === 'stopped' && exp.archived !== true && runsIn(exp, env) ? stoppedRedirectUrl(exp) : undefined);
   if (before?.status !== 'stopped' && after?.status !== 'stopped') {
     return [];
   }
@@ -204,10 +205,15 @@ async function protectedRedirectChanges(db: Queryable, projectId: string, role: 
   return envs.filter((e) => needsApproval(role, e) && target(before, e.key) !== target(after, e.key)).map((e) => e.key);
 }
 
-function redirectApprovalRequired(redirected: string[]): AppError {
+function redirectApprovalRequired(redirected: string[], archiving?: boolean): AppError {
+  const envs = redirected.map((e) => `"${e}"`).join(', ');
   return new AppError(
     AppErrorCode.ApprovalRequired,
-    `the stopped experiment's links send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to this URL: ask an owner or admin to change where they go`,
+    archiving === undefined
+      ? `the stopped experiment's links send visitors of ${envs} to this URL: ask an owner or admin to change where they go`
+      : archiving
+        ? `the stopped experiment's links send visitors of ${envs} to its URL, and answer 404 once it is archived: ask an owner or admin to archive it`
+        : `unarchiving the stopped experiment sends the visitors its links bring in ${envs} to its URL again: ask an owner or admin to unarchive it`,
     { environments: redirected },
   );
 }
@@ -655,7 +661,8 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Experiment) {
         const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, definition as Experiment);
         if (redirected.length > 0) {
-          throw redirectApprovalRequired(redirected);
+          const archived = (definition as Experiment).archived === true;
+          throw redirectApprovalRequired(redirected, archived === ((current.definition as Experiment).archived === true) ? undefined : archived);
         }
         // A started experiment taken out of a protected environment it ran in: deleting it would then
         // not need approval there, and its results there would go for good.
@@ -861,6 +868,56 @@ export class FlagService extends DefinitionService<'flag'> {
   }
 }
 
+/** The experiment as stored: `archived` only when true (a `false` sent is the same as none, and no change). */
+function withoutUnarchived(experiment: Experiment): Experiment {
+  if (experiment.archived === true || !Object.hasOwn(experiment, 'archived')) {
+    return experiment;
+  }
+  const { archived: _archived, ...rest } = experiment;
+  return rest;
+}
+
+/** An archived experiment is neither started nor resumed: it is unarchived first. */
+function refuseIfArchived(current: Experiment, action: 'start' | 'resume'): void {
+  if (current.archived === true) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${current.key}" is archived; unarchive it (PUT …/experiments/${current.key} with "archived": false) before you ${action} it`,
+    );
+  }
+}
+
+/**
+ * Archiving (a replace with `archived: true`, as for flags) takes a draft or a stopped experiment
+ * out of the default lists: a running one is stopped first, as its SDKs assign units. An archived
+ * experiment keeps its definition as it is until a replace unarchives it (`archived` false or left
+ * out), which may change other fields at the same time. Lifecycle and decision fields the body
+ * leaves out keep their stored value (see `replacement`), so they count as unchanged.
+ */
+function refuseArchivedChange(current: Experiment, parsed: Experiment, given: (field: string) => boolean): void {
+  const kept: readonly string[] = [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS];
+  if (parsed.archived === true && current.archived !== true && current.status === 'running') {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${current.key}" is running; stop it first (POST …/experiments/${current.key}/stop), then archive it`,
+    );
+  }
+  if (current.archived !== true || parsed.archived !== true) {
+    return;
+  }
+  const fields = new Set([...Object.keys(current), ...Object.keys(parsed)]);
+  const edited = [...fields].filter(
+    (field) => field !== 'archived' && !(kept.includes(field) && !given(field)) && jsonDiff(current[field as keyof Experiment], parsed[field as keyof Experiment]).length > 0,
+  );
+  if (edited.length > 0) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${current.key}" is archived; unarchive it ("archived": false) to change it (${edited.join(', ')})`,
+      { fields: edited },
+    );
+  }
+}
+
 /**
  * Experiment lifecycle: draft → running → stopped (→ running again with resume), with start/stop
  * times, a decision and a winner. A replace (PUT) keeps the lifecycle as it is.
@@ -936,10 +993,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
         issues.push({ path: 'stickyBucketingSince', message: 'must fall between startedAt and stoppedAt (or now); leave it out when sticky bucketing was on from the start' });
       }
     }
+    if (parsed.archived === true && parsed.status === 'running') {
+      issues.push({ path: 'archived', message: 'a running experiment cannot be archived: create it stopped or as a draft' });
+    }
     if (issues.length > 0) {
       throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }
-    return next;
+    return withoutUnarchived(next);
   }
 
   /**
@@ -949,6 +1009,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
    */
   protected override replacement(current: Experiment, parsed: Experiment, input: unknown): Experiment {
     const given = (field: string): boolean => typeof input === 'object' && input !== null && Object.hasOwn(input, field);
+    refuseArchivedChange(current, parsed, given);
     const locked: (keyof Experiment)[] = current.status === 'stopped' ? [...EXPERIMENT_LIFECYCLE_FIELDS] : [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS];
     const issues: { path: string; message: string }[] = [];
     for (const field of locked) {
@@ -999,11 +1060,12 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     if (issues.length > 0) {
       throw invalid(`experiment "${current.key}" is ${current.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
     }
-    return next;
+    return withoutUnarchived(next);
   }
 
   start(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
     return this.modify(actor, projectKey, key, expectedVersion, 'experiment.started', async (current) => {
+      refuseIfArchived(current, 'start');
       if (current.status !== 'draft') {
         throw new AppError(
           AppErrorCode.InvalidState,
@@ -1060,6 +1122,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
    */
   resume(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
     return this.modify(actor, projectKey, key, expectedVersion, 'experiment.resumed', async (current) => {
+      refuseIfArchived(current, 'resume');
       if (current.status !== 'stopped') {
         throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a stopped experiment can resume`);
       }

@@ -144,6 +144,12 @@ const experimentFieldsSchema = z
     type: z.enum([ExperimentType.AB, ExperimentType.Multivariate, ExperimentType.SplitUrl]).default(ExperimentType.AB),
     status: z.enum([ExperimentStatus.Draft, ExperimentStatus.Running, ExperimentStatus.Stopped]).default(ExperimentStatus.Draft),
     tags: tagsSchema.default([]),
+    /**
+     * Out of the default lists (`?archived=true` includes it), its results kept and still readable;
+     * only a draft or a stopped experiment can be archived, and an archived one is neither started,
+     * resumed nor changed until it is unarchived. Absent means not archived (the API stores no `false`).
+     */
+    archived: z.boolean().optional(),
     hashAttribute: attributeNameSchema.default('id'),
     fallbackAttribute: attributeNameSchema.optional(),
     hashVersion: hashVersionSchema.default(2),

@@ -281,6 +281,36 @@ describe('planApply', () => {
     expect(silent.ignored).toEqual([]);
   });
 
+  it('archives an experiment the document marks archived: true, says so in the plan, and unarchives one the document no longer marks', async () => {
+    const stopped = experimentSchema.parse({ ...started, status: 'stopped', stoppedAt: '2026-11-20T00:00:00Z' });
+    const archived = { ...stopped, archived: true };
+    const { status: _status, startedAt: _startedAt, stoppedAt: _stoppedAt, releaseWinner: _releaseWinner, ...configuration } = stopped;
+
+    const archive = await planApply(fakeApi({ experiments: [stopped] }), { ...empty, experiments: [archived] }, { prune: false });
+    expect(archive.changes.map((c) => [c.action, c.key, c.diff, c.definition])).toEqual([['update', 'price-test', [{ op: 'add', path: '/archived', to: true }], { ...configuration, archived: true }]]);
+    expect(planError(archive)).toBeUndefined();
+    expect(describePlan(archive.changes)).toBe(['~ experiment price-test (update: archive)', '    add /archived true', '', 'Plan: 0 to create, 1 to update, 0 to delete.'].join('\n'));
+
+    // As exported (archived: true) and with `archived: false` for one that is not: nothing to do.
+    expect((await planApply(fakeApi({ experiments: [archived] }), { ...empty, experiments: [archived] }, { prune: false })).changes).toEqual([]);
+    expect((await planApply(fakeApi({ experiments: [stopped] }), { ...empty, experiments: [{ ...stopped, archived: false }] }, { prune: false })).changes).toEqual([]);
+
+    const unarchive = await planApply(fakeApi({ experiments: [archived] }), { ...empty, experiments: [{ ...stopped, archived: false }] }, { prune: false });
+    expect(describePlan(unarchive.changes).split('\n').slice(0, 2)).toEqual(['~ experiment price-test (update: unarchive)', '    remove /archived true']);
+    expect(unarchive.changes[0]?.definition).not.toHaveProperty('archived');
+
+    const created = await planApply(fakeApi({}), { ...empty, experiments: [archived] }, { prune: false });
+    expect(describePlan(created.changes).split('\n')[0]).toBe('+ experiment price-test (create, archived)');
+  });
+
+  it('refuses, before anything is sent, to archive a running experiment: it is stopped first', async () => {
+    const plan = await planApply(fakeApi({ experiments: [started] }), { ...empty, experiments: [{ ...started, archived: true }] }, { prune: false });
+
+    expect((planError(plan)?.details as { issues: { path: string; message: string }[] }).issues).toEqual([
+      { path: 'experiments.price-test.archived', message: 'is running: stop it before archiving it (a document never stops an experiment)' },
+    ]);
+  });
+
   it('lets through what keeps every unit in its variation, and any change once sticky bucketing is on', async () => {
     const sameSplit = await planApply(fakeApi({ experiments: [started] }), withSplit([{ key: 'control', weight: 5 }, { key: 'cheap', weight: 5 }], { coverage: 0.5 }), { prune: false });
     const sticky = { ...started, stickyBucketing: { enabled: true, bucketVersion: 0, minBucketVersion: 0 } };

@@ -291,4 +291,126 @@ describe('experiment lifecycle through the API', () => {
     expect([created.status, created.body.error.details.issues[0].path]).toEqual([400, 'pauses']);
     expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('experiment.resumed');
   });
+
+  describe('archiving (a replace with archived: true, as for flags)', () => {
+    const keys = async (query = ''): Promise<string[]> => (await send('GET', `${BASE}?limit=200${query}`)).body.items.map((i: { key: string }) => i.key);
+    const archive = async (key: string, archived: boolean): Promise<Awaited<ReturnType<typeof send>>> => {
+      const stored = await send('GET', `${BASE}/${key}`);
+      return send('PUT', `${BASE}/${key}`, { ...stored.body.definition, archived }, stored.body.version);
+    };
+
+    it('archives a draft: out of the default list, listed with ?archived=true, not started or changed until unarchived, audited', async () => {
+      await send('POST', BASE, body('lc-arch-draft'));
+      const archived = await archive('lc-arch-draft', true);
+
+      expect(archived.status).toBe(200);
+      expect([archived.body.archived, archived.body.definition.archived, archived.body.version]).toEqual([true, true, 2]);
+      expect(await keys()).not.toContain('lc-arch-draft');
+      expect(await keys('&archived=true')).toContain('lc-arch-draft');
+      expect(await keys('&status=draft&archived=true')).toContain('lc-arch-draft');
+      expect((await send('GET', `${BASE}/lc-arch-draft`)).body.archived).toBe(true);
+
+      const start = await send('POST', `${BASE}/lc-arch-draft/start`, undefined, 2);
+      expect(start.status).toBe(409);
+      expect(start.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'experiment "lc-arch-draft" is archived; unarchive it (PUT …/experiments/lc-arch-draft with "archived": false) before you start it' });
+      const edit = await send('PUT', `${BASE}/lc-arch-draft`, { ...archived.body.definition, name: 'Renamed', hypothesis: 'More' }, 2);
+      expect(edit.status).toBe(409);
+      expect(edit.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'experiment "lc-arch-draft" is archived; unarchive it ("archived": false) to change it (name, hypothesis)' });
+      // The same definition sent again changes nothing: no refusal, no new version.
+      const same = await send('PUT', `${BASE}/lc-arch-draft`, archived.body.definition, 2);
+      expect([same.status, same.body.version]).toEqual([200, 2]);
+
+      // Unarchiving may change other fields in the same replace; `false` is stored as no field.
+      const unarchived = await send('PUT', `${BASE}/lc-arch-draft`, { ...archived.body.definition, archived: false, name: 'Back' }, 2);
+      expect([unarchived.status, unarchived.body.archived, unarchived.body.definition.name]).toEqual([200, false, 'Back']);
+      expect(unarchived.body.definition).not.toHaveProperty('archived');
+      expect(await keys()).toContain('lc-arch-draft');
+      expect((await send('POST', `${BASE}/lc-arch-draft/start`, undefined, 3)).status).toBe(200);
+
+      const audit = await send('GET', '/api/v1/audit?project=demo&resourceKey=lc-arch-draft');
+      // Audited as flags are: the replace's action, with the diff naming `archived` (newest first).
+      const updates = (audit.body.items as { action: string; diff: { op: string; path: string }[] }[]).filter((e) => e.action === 'experiment.updated');
+      expect(updates.map((e) => e.diff)).toEqual([
+        [
+          { op: 'remove', path: '/archived', from: true },
+          { op: 'replace', path: '/name', from: 'Experiment lc-arch-draft', to: 'Back' },
+        ],
+        [{ op: 'add', path: '/archived', to: true }],
+      ]);
+    });
+
+    it('refuses to archive a running experiment (stop it first); archives a stopped one, whose results stay readable and which does not resume', async () => {
+      await send('POST', BASE, body('lc-arch-run'));
+      await send('POST', `${BASE}/lc-arch-run/start`, undefined, 1);
+      const running = await archive('lc-arch-run', true);
+      expect(running.status).toBe(409);
+      expect(running.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'experiment "lc-arch-run" is running; stop it first (POST …/experiments/lc-arch-run/stop), then archive it' });
+      expect((await send('GET', `${BASE}/lc-arch-run`)).body).toMatchObject({ version: 2, archived: false });
+      const createdRunning = await send('POST', BASE, body('lc-arch-new', { status: 'running', archived: true }));
+      expect([createdRunning.status, createdRunning.body.error.details.issues]).toEqual([400, [{ path: 'archived', message: 'a running experiment cannot be archived: create it stopped or as a draft' }]]);
+
+      await send('POST', `${BASE}/lc-arch-run/stop`, { decision: 'inconclusive' }, 2);
+      const stopped = await archive('lc-arch-run', true);
+      expect([stopped.status, stopped.body.archived, stopped.body.definition.status]).toEqual([200, true, 'stopped']);
+      const resume = await send('POST', `${BASE}/lc-arch-run/resume`, undefined, 4);
+      expect([resume.status, resume.body.error.message]).toEqual([409, 'experiment "lc-arch-run" is archived; unarchive it (PUT …/experiments/lc-arch-run with "archived": false) before you resume it']);
+      // Revising the decision is a change too.
+      expect((await send('PUT', `${BASE}/lc-arch-run`, { ...stopped.body.definition, decision: 'rollback', winner: 'control' }, 4)).status).toBe(409);
+      const results = await send('GET', `${BASE}/lc-arch-run/results`);
+      expect([results.status, results.body.experiment.key]).toEqual([200, 'lc-arch-run']);
+      expect(await keys('&status=stopped')).not.toContain('lc-arch-run');
+      expect(await keys('&status=stopped&archived=true')).toContain('lc-arch-run');
+    });
+
+    it("makes an editor ask an owner or admin to archive a stopped split-URL experiment whose links serve production visitors (archived, they answer 404)", async () => {
+      const invited = await send('POST', '/api/v1/users', { email: 'lc-arch-ed@example.com', name: 'Ed', role: 'editor', password: 'a much longer passphrase 42' });
+      expect(invited.status).toBe(201);
+      const editor = await p.login('lc-arch-ed@example.com', 'a much longer passphrase 42');
+      const landing = { key: 'lc-arch-links', name: 'Links', type: 'split-url', environments: ['production'], variations: [{ key: 'a', url: 'https://shop.example/a' }, { key: 'b', url: 'https://shop.example/b' }] };
+      await send('POST', BASE, landing);
+      await send('POST', `${BASE}/lc-arch-links/start`, undefined, 1);
+      const stopped = await send('POST', `${BASE}/lc-arch-links/stop`, { decision: 'rollback' }, 2);
+      const asEditor = await p.request('PUT', `${BASE}/lc-arch-links`, { token: editor, body: { ...stopped.body.definition, archived: true }, headers: { 'If-Match': '"3"' } });
+      expect(asEditor.status).toBe(403);
+      expect(asEditor.body.error).toMatchObject({
+        code: 'APPROVAL_REQUIRED',
+        message: 'the stopped experiment\'s links send visitors of "production" to its URL, and answer 404 once it is archived: ask an owner or admin to archive it',
+        details: { environments: ['production'] },
+      });
+      expect((await archive('lc-arch-links', true)).status).toBe(200);
+      // A draft has no links: an editor archives and unarchives it.
+      const draft = await p.request('POST', BASE, { token: editor, body: body('lc-arch-ed-draft', { environments: ['production'] }) });
+      const archivedDraft = await p.request('PUT', `${BASE}/lc-arch-ed-draft`, { token: editor, body: { ...draft.body.definition, archived: true }, headers: { 'If-Match': '"1"' } });
+      expect([draft.status, archivedDraft.status]).toEqual([201, 200]);
+    });
+
+    it('keeps a flag that names an archived experiment compiling: a released winner is served as before, and the ruleset does not change', async () => {
+      const projectId = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+      await send('POST', BASE, body('lc-arch-ref', { environments: ['development'] }));
+      const flag = await send(
+        'POST',
+        '/api/v1/projects/demo/flags',
+        booleanFlagBody('lc-arch-flag', { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'exp', type: 'experiment', experiment: 'lc-arch-ref', variations: { control: 'off', treatment: 'on' } }] } }),
+      );
+      expect(flag.status).toBe(201);
+      // A draft: the rule serves nothing yet, archived or not.
+      expect((await archive('lc-arch-ref', true)).status).toBe(200);
+      expect((await archive('lc-arch-ref', false)).status).toBe(200);
+      await send('POST', `${BASE}/lc-arch-ref/start`, undefined, 3);
+      await send('POST', `${BASE}/lc-arch-ref/stop`, { decision: 'ship', winner: 'treatment', releaseWinner: true }, 4);
+      const before = await p.rulesets.latest(projectId, 'development');
+      expect(before?.ruleset.experiments?.['lc-arch-ref']).toMatchObject({ force: 1 });
+
+      const archived = await archive('lc-arch-ref', true);
+      expect(archived.status).toBe(200);
+      const after = await p.rulesets.latest(projectId, 'development');
+      expect(after?.version).toBe(before?.version);
+      expect(after?.ruleset.experiments?.['lc-arch-ref']).toEqual(before?.ruleset.experiments?.['lc-arch-ref']);
+      expect(after?.ruleset.flags['lc-arch-flag']?.rules).toEqual(before?.ruleset.flags['lc-arch-flag']?.rules);
+      // The flag still changes and compiles with its rule naming the archived experiment.
+      const stored = await send('GET', '/api/v1/projects/demo/flags/lc-arch-flag');
+      const renamed = await send('PUT', '/api/v1/projects/demo/flags/lc-arch-flag', { ...stored.body.definition, name: 'Renamed' }, stored.body.version);
+      expect(renamed.status).toBe(200);
+    });
+  });
 });

@@ -198,6 +198,14 @@ describe('experimentSchema', () => {
     expect(variations[5]).toEqual({ key: 'color-blue.size-xl', value: { color: '#00f', size: 24 } });
   });
 
+  it('takes `archived` as an optional boolean, absent when not given (existing experiments read unchanged)', () => {
+    const base = { key: 'old', name: 'Old', variations: [{ key: 'a' }, { key: 'b' }] };
+
+    expect(experimentSchema.parse(base)).not.toHaveProperty('archived');
+    expect(experimentSchema.parse({ ...base, archived: true }).archived).toBe(true);
+    expect(errorsOf(experimentSchema.safeParse({ ...base, archived: 'yes' }))).toEqual(['archived: Invalid input: expected boolean, received string']);
+  });
+
   it('requires URLs for split-URL variations and at least two variations', () => {
     const result = experimentSchema.safeParse({
       key: 'landing',

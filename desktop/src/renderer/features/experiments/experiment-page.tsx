@@ -10,7 +10,7 @@ import { formatCount, formatEffect, formatInterval, formatNumber, formatPercent,
 import { allowanceProps, isProtected, sessionRole, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, errorMessage, isConflict } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, ResultMessage, errorMessage, isConflict } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
@@ -718,6 +718,22 @@ export function deleteAllowance(session: Pick<Session, 'user' | 'project' | 'env
   return guarded.length === 0 ? write : { allowed: false, reason: `Only an owner or admin can delete an experiment that ran in ${guarded.join(', ')} (its results there go for good)` };
 }
 
+/**
+ * Whether the signed-in user may archive (or unarchive) the experiment, and why not: it needs
+ * experiments:write, and a running experiment is stopped first (the API refuses it, 409).
+ */
+export function archiveAllowance(write: Allowance, experiment: Experiment): Allowance {
+  if (!write.allowed || experiment.archived === true || experiment.status !== 'running') {
+    return write;
+  }
+  return { allowed: false, reason: 'Stop the experiment before archiving it' };
+}
+
+/** An action an archived experiment does not take (the API refuses it, 409): disabled, saying to unarchive it first. */
+function unlessArchived(allowance: Allowance, experiment: Experiment, action: string): Allowance {
+  return allowance.allowed && experiment.archived === true ? { allowed: false, reason: `Unarchive the experiment to ${action} it` } : allowance;
+}
+
 /** An experiment: status and actions, then live results with analysis controls. */
 export default function ExperimentPage({ experimentKey }: { experimentKey: string }): ReactNode {
   const session = useSession();
@@ -738,14 +754,19 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
    * The dialog open over the page, if any, with the experiment as it was when it opened: the dialog's
    * form and its save's If-Match come from that, not from the newer version a refresh may show.
    */
-  const [dialog, setDialog] = useState<{ readonly kind: 'decide' | 'dimensions' | 'settings' | 'resume' | 'delete'; readonly opened: Stored<Experiment> } | null>(null);
+  const [dialog, setDialog] = useState<{ readonly kind: 'decide' | 'dimensions' | 'settings' | 'resume' | 'delete' | 'archive'; readonly opened: Stored<Experiment> } | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
+  /** An archive or unarchive in flight: its button says busy and ignores clicks (focus stays on it). */
+  const [archiving, setArchiving] = useState(false);
+  /** What the last archive or unarchive did, announced (a failure goes to actionError). */
+  const [notice, setNotice] = useState<{ readonly tone: 'good'; readonly text: string } | null>(null);
   /** How the results below are analysed (reported by the panel): the decision dialog judges by the same. */
   const [analysis, setAnalysis] = useState<Analysis | null>(null);
   const write = usePermission('experiments:write');
   /** Shows the experiment a start or resume returns, or the error it met (after a conflict, with the page showing their version). */
   const lifecycleAction = (request: Promise<Stored<Experiment>>): void => {
     setActionError(null);
+    setNotice(null);
     request.then(
       (updated) => { exp.setData(([, s]) => [updated, s]); },
       (e: unknown) => {
@@ -757,6 +778,29 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
     );
   };
   const lifecycle = useExperimentLifecycle(exp.state.status === 'ready' ? exp.state.data[0].definition.environments : []);
+  /**
+   * Archives or unarchives the experiment as the confirmation showed it: the whole definition with
+   * `archived` set, at the version it was opened at (If-Match), as flags are archived.
+   */
+  const setArchived = (target: Stored<Experiment>, archived: boolean): void => {
+    setActionError(null);
+    setNotice(null);
+    setArchiving(true);
+    client.replace(project, 'experiments', target.key, { ...target.definition, archived }, target.version).then(
+      (saved) => {
+        setArchiving(false);
+        exp.setData(([, s]) => [saved, s]);
+        setNotice({ tone: 'good', text: `${archived ? 'Archived' : 'Unarchived'} ${saved.key} (version ${saved.version}).` });
+      },
+      (e: unknown) => {
+        setArchiving(false);
+        setActionError(e);
+        if (isConflict(e)) {
+          exp.reload();
+        }
+      },
+    );
+  };
 
   if (exp.state.status === 'error' && isNotFound(exp.state.error)) {
     return <ExperimentNotFound error={exp.state.error} />;
@@ -780,6 +824,8 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
         const opened = dialog?.opened.definition;
         const guardrailStop = guardrailStopOf(experiment, findings);
         const deletable = deleteAllowance(session, write, d);
+        const archivable = archiveAllowance(write, d);
+        const isArchived = d.archived === true;
         const resumeWarned = dialog?.kind === 'resume' ? resumeWarning(dialog.opened, findings) : null;
         return (
           <>
@@ -788,6 +834,12 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <h1>{d.name}</h1>
                 <p className="muted">
                   <code>{experiment.key}</code> <Badge tone={STATUS_TONE[d.status]}>{d.status}</Badge>
+                  {isArchived ? (
+                    <>
+                      {' '}
+                      <Badge tone="warn">archived</Badge>
+                    </>
+                  ) : null}
                   {availableToClientSide(d) ? null : (
                     <>
                       {' '}
@@ -803,7 +855,7 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   <button
                     type="button"
                     className="primary"
-                    {...allowanceProps(lifecycle)}
+                    {...allowanceProps(unlessArchived(lifecycle, d, 'start'))}
                     onClick={() => { lifecycleAction(client.startExperiment(project, experiment.key, experiment.version)); }}
                   >
                     Start experiment
@@ -815,15 +867,18 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                   </button>
                 ) : null}
                 {d.status === 'stopped' ? (
-                  <button type="button" {...allowanceProps(lifecycle)} onClick={() => { open('resume'); }}>
+                  <button type="button" {...allowanceProps(unlessArchived(lifecycle, d, 'resume'))} onClick={() => { open('resume'); }}>
                     Resume…
                   </button>
                 ) : null}
-                <button type="button" {...allowanceProps(write)} onClick={() => { open('dimensions'); }}>
+                <button type="button" {...allowanceProps(unlessArchived(write, d, 'change'))} onClick={() => { open('dimensions'); }}>
                   Dimensions…
                 </button>
-                <button type="button" {...allowanceProps(write)} onClick={() => { open('settings'); }}>
+                <button type="button" {...allowanceProps(unlessArchived(write, d, 'change'))} onClick={() => { open('settings'); }}>
                   Settings…
+                </button>
+                <button type="button" {...allowanceProps(archivable, archiving)} aria-busy={archiving} onClick={() => { open('archive'); }}>
+                  {isArchived ? 'Unarchive…' : 'Archive…'}
                 </button>
                 <button type="button" className="danger" {...allowanceProps(deletable)} onClick={() => { open('delete'); }}>
                   Delete…
@@ -836,6 +891,13 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 <strong>Hypothesis:</strong> {d.hypothesis}
               </p>
             )}
+            {isArchived ? (
+              <p className="banner banner-warn" role="note">
+                This experiment is archived: the experiments list hides it unless Show archived is ticked, and it cannot be started, resumed or changed until it is unarchived. Its
+                results are kept below.
+              </p>
+            ) : null}
+            <ResultMessage message={notice} />
             {findings === undefined ? null : <GuardrailAlertsBanner experiment={d} findings={findings} />}
             {guardrails.state.status === 'error' ? <p className="small muted">The guardrail alerts could not be loaded ({errorMessage(guardrails.state.error)}).</p> : null}
             {d.status === 'stopped' ? <DecisionSummary experiment={d} guardrailStop={guardrailStop} {...(findings === undefined ? {} : { findings })} /> : null}
@@ -856,8 +918,8 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                 message={
                   <p>
                     Deleting is permanent: the experiment and everything the platform stored for it — exposures, per-unit totals, results and guardrail alerts — go for good
-                    (the audit log keeps its definition), and a new experiment with the key starts from nothing. Experiments cannot be archived: to keep the results, leave it
-                    stopped.
+                    (the audit log keeps its definition), and a new experiment with the key starts from nothing. To keep the results but take it out of the experiments list,
+                    archive it instead.
                   </p>
                 }
                 confirmLabel="Delete experiment"
@@ -876,6 +938,29 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
                       }
                     },
                   );
+                }}
+              />
+            ) : null}
+            {dialog?.kind === 'archive' ? (
+              <Confirm
+                title={`${dialog.opened.definition.archived === true ? 'Unarchive' : 'Archive'} ${experiment.key}?`}
+                message={
+                  dialog.opened.definition.archived === true ? (
+                    <p>The experiment comes back to the experiments list, and can be started, resumed and changed again.</p>
+                  ) : (
+                    <p>
+                      The experiment leaves the experiments list (Show archived lists it) and cannot be started, resumed or changed until it is unarchived. Its results are kept and
+                      stay readable here; what it serves does not change (a released winner is still served).
+                    </p>
+                  )
+                }
+                confirmLabel={dialog.opened.definition.archived === true ? 'Unarchive experiment' : 'Archive experiment'}
+                onCancel={() => { setDialog(null); }}
+                onConfirm={() => {
+                  const target = dialog.opened;
+                  setDialog(null);
+                  // The version the confirmation was opened at: a change since is refused (409), not overwritten unseen.
+                  setArchived(target, target.definition.archived !== true);
                 }}
               />
             ) : null}

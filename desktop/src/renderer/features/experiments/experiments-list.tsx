@@ -7,14 +7,21 @@ import { formatTime } from '../../lib/format.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { useAsync } from '../../lib/use-async.js';
-import { AsyncView, Badge, Empty } from '../../lib/ui.js';
+import { AsyncView, Badge, Empty, ExplainedBadge } from '../../lib/ui.js';
 
 const TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
-/** Experiments with status filter and search; refreshes on the change feed (and a slow poll). */
+/**
+ * Experiments with status filter and search; refreshes on the change feed (and a slow poll).
+ * Archived experiments are left out unless "Show archived" is ticked (the API's `?archived=true`).
+ */
 export default function ExperimentsList(): ReactNode {
   const { client, project, refreshTick } = useSession();
-  const { state, reload } = useAsync((signal) => client.listAll(project, 'experiments', { signal }), [client, project], { pollMs: LIST_POLL_MS, refreshKey: refreshTick });
+  const [showArchived, setShowArchived] = useState(false);
+  const { state, reload } = useAsync((signal) => client.listAll(project, 'experiments', { archived: showArchived, signal }), [client, project, showArchived], {
+    pollMs: LIST_POLL_MS,
+    refreshKey: refreshTick,
+  });
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('');
   const write = usePermission('experiments:write');
@@ -37,6 +44,10 @@ export default function ExperimentsList(): ReactNode {
             <option value="stopped">Stopped</option>
           </select>
         </label>
+        <label className="check">
+          <input type="checkbox" checked={showArchived} onChange={(e) => { setShowArchived(e.target.checked); }} />
+          Show archived
+        </label>
       </div>
       <AsyncView state={state} onRetry={reload}>
         {(items) => {
@@ -45,7 +56,7 @@ export default function ExperimentsList(): ReactNode {
           if (items.length === 0) {
             return (
               <Empty>
-                <p>No experiments yet.</p>
+                <p>{showArchived ? 'No experiments yet.' : 'No experiments yet, or every one is archived (tick Show archived to list them).'}</p>
                 {write.allowed ? <a href="#/experiments/new">Design the first one</a> : null}
               </Empty>
             );
@@ -66,11 +77,17 @@ export default function ExperimentsList(): ReactNode {
               </thead>
               <tbody>
                 {shown.map((x) => (
-                  <tr key={x.key}>
+                  <tr key={x.key} className={x.archived ? 'archived' : undefined}>
                     <td>
                       <a href={`#/experiments/${encodeURIComponent(x.key)}`}>{x.definition.name}</a>
                       <div className="small muted">
-                        <code>{x.key}</code> <ServerSideOnlyBadge definition={x.definition} />
+                        <code>{x.key}</code>{' '}
+                        {x.archived ? (
+                          <ExplainedBadge tone="warn" label="archived">
+                            Left out of the list unless Show archived is ticked; its results are kept. Unarchive it on its page to start, resume or change it.
+                          </ExplainedBadge>
+                        ) : null}{' '}
+                        <ServerSideOnlyBadge definition={x.definition} />
                       </div>
                     </td>
                     <td>

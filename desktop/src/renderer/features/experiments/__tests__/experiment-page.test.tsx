@@ -2,10 +2,11 @@ import '../../../test/dom.js';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { XpApiClient } from '@xp/shared';
 import type { Experiment, ExperimentResultsView, Holdout, StoredEnvironment, Stored } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { formatTime } from '../../../lib/format.js';
-import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
+import { WithSession, fakeApi, fakeFetch, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import { abExperiment, comparisonView, metricView, resultsView, storedOf } from '../../../test/fixtures.js';
 import ExperimentPage, { exposureWindow, resultsFileName } from '../experiment-page.js';
@@ -1035,7 +1036,7 @@ describe('experiment page dimensions dialog', () => {
   });
 });
 
-describe('experiment page deletion (experiments cannot be archived)', () => {
+describe('experiment page deletion', () => {
   const stopped = (environments: string[]) => storedOf<Experiment>({ ...experiment(4, []).definition, environments, status: 'stopped', stoppedAt: '2026-11-24T00:00:00Z', decision: 'inconclusive' }, { version: 4 });
   const DEVELOPMENT: StoredEnvironment = { key: 'development', name: 'Development', production: false, requireApproval: false, version: 1, position: 1 };
   const show = (client: ReturnType<typeof fakeApi>['client'], role: 'owner' | 'editor' | 'viewer') =>
@@ -1058,7 +1059,7 @@ describe('experiment page deletion (experiments cannot be archived)', () => {
     await u.click(await screen.findByRole('button', { name: 'Delete…' }));
     const dialog = screen.getByRole('dialog', { name: 'Delete checkout?' });
     expect(dialog.textContent).toContain('Deleting is permanent');
-    expect(dialog.textContent).toContain('Experiments cannot be archived');
+    expect(dialog.textContent).toContain('To keep the results but take it out of the experiments list, archive it instead.');
     expect(sent.some((r) => r.method === 'DELETE')).toBe(false);
     await u.click(within(dialog).getByRole('button', { name: 'Delete experiment' }));
 
@@ -1094,6 +1095,121 @@ describe('experiment page deletion (experiments cannot be archived)', () => {
     await u.click(screen.getByRole('button', { name: 'Delete experiment' }));
     expect((await screen.findByRole('alert')).textContent).toContain('experiment is running; stop it first');
     expect(window.location.hash).not.toBe('#/experiments');
+  });
+});
+
+describe('experiment page archiving', () => {
+  const stopped = (): Stored<Experiment> =>
+    storedOf<Experiment>({ ...experiment(4, []).definition, status: 'stopped', stoppedAt: '2026-11-24T00:00:00Z', decision: 'inconclusive' }, { version: 4 });
+  /** The API's replace: `archived` kept when true, stored as no field otherwise. */
+  const backend = (initial: Stored<Experiment>) => {
+    let current = initial;
+    const experimentBackendWithArchive = experimentBackend(initial, (req) => {
+      if (req.method === 'PUT' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        if (req.ifMatch !== `"${current.version}"`) {
+          return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: 'changed by someone else', details: { currentVersion: current.version } } } };
+        }
+        const { archived, ...rest } = req.body as Experiment;
+        current = storedOf<Experiment>(archived === true ? { ...rest, archived } : rest, { version: current.version + 1, archived: archived === true });
+        return { status: 200, body: current };
+      }
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: current };
+      }
+      return undefined;
+    });
+    return experimentBackendWithArchive.respond;
+  };
+  const show = (client: ReturnType<typeof fakeApi>['client'], role: 'owner' | 'viewer' = 'owner') =>
+    render(
+      <WithSession client={client} me={user({ role })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+  const reason = (button: HTMLElement): string | null => ((button as HTMLButtonElement).disabled ? button.getAttribute('aria-description') : null);
+
+  it('archives a stopped experiment after a confirmation, from the version it was opened at, says so, and holds back what an archived one cannot do; then unarchives it', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi(backend(stopped()));
+    show(client);
+
+    await u.click(await screen.findByRole('button', { name: 'Archive…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Archive checkout?' });
+    expect(dialog.textContent).toContain('Its results are kept');
+    expect(sent.some((r) => r.method === 'PUT')).toBe(false);
+    await u.click(within(dialog).getByRole('button', { name: 'Archive experiment' }));
+
+    await screen.findByText('Archived checkout (version 5).');
+    const put = sent.find((r) => r.method === 'PUT');
+    expect(put?.ifMatch).toBe('"4"');
+    expect(put?.body).toMatchObject({ key: 'checkout', status: 'stopped', archived: true });
+    expect(screen.getByText('archived', { selector: '.badge' })).toBeTruthy();
+    expect(screen.getByRole('note').textContent).toContain('This experiment is archived');
+    expect(reason(screen.getByRole('button', { name: 'Resume…' }))).toBe('Unarchive the experiment to resume it');
+    expect(reason(screen.getByRole('button', { name: 'Settings…' }))).toBe('Unarchive the experiment to change it');
+    expect(reason(screen.getByRole('button', { name: 'Dimensions…' }))).toBe('Unarchive the experiment to change it');
+    // The results stay on the page.
+    expect(screen.getByRole('table', { name: 'Units per variation' })).toBeTruthy();
+
+    await u.click(screen.getByRole('button', { name: 'Unarchive…' }));
+    await u.click(within(screen.getByRole('dialog', { name: 'Unarchive checkout?' })).getByRole('button', { name: 'Unarchive experiment' }));
+    await screen.findByText('Unarchived checkout (version 6).');
+    const unarchive = sent.filter((r) => r.method === 'PUT')[1];
+    expect([unarchive?.ifMatch, (unarchive?.body as Experiment).archived]).toEqual(['"5"', false]);
+    expect(screen.queryByText('archived', { selector: '.badge' })).toBeNull();
+    expect(reason(screen.getByRole('button', { name: 'Resume…' }))).toBeNull();
+  });
+
+  it('disables archiving with the reason: a running experiment is stopped first, a viewer changes nothing', async () => {
+    const running = fakeApi(backend(experiment(2, [])));
+    const view = show(running.client);
+    expect(reason(await screen.findByRole('button', { name: 'Archive…' }))).toBe('Stop the experiment before archiving it');
+    view.unmount();
+
+    const viewer = fakeApi(backend(stopped()));
+    show(viewer.client, 'viewer');
+    expect(reason(await screen.findByRole('button', { name: 'Archive…' }))).toBe('Viewers cannot change experiments');
+  });
+
+  it('keeps the pressed button focusable but busy while the archive is in flight, ignoring further clicks', async () => {
+    const u = userEvent.setup();
+    const answer = fakeFetch(backend(stopped()));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const fetchHeld: typeof fetch = async (input, init) => {
+      if (init?.method === 'PUT') {
+        await held;
+      }
+      return answer.fetch(input, init);
+    };
+    show(new XpApiClient({ apiUrl: 'http://localhost:3000', token: 'test-token', fetch: fetchHeld }));
+
+    await u.click(await screen.findByRole('button', { name: 'Archive…' }));
+    await u.click(screen.getByRole('button', { name: 'Archive experiment' }));
+    const busy = await screen.findByRole('button', { name: 'Archive…' });
+    await waitFor(() => { expect(busy.getAttribute('aria-disabled')).toBe('true'); });
+    expect([(busy as HTMLButtonElement).disabled, busy.getAttribute('aria-busy')]).toEqual([false, 'true']);
+    await u.click(busy);
+    expect(screen.queryByRole('dialog')).toBeNull();
+
+    release();
+    await screen.findByText('Archived checkout (version 5).');
+    expect(screen.getByRole('button', { name: 'Unarchive…' }).getAttribute('aria-disabled')).toBeNull();
+    expect(answer.sent.filter((r) => r.method === 'PUT')).toHaveLength(1);
+  });
+
+  it("shows the API's refusal of an archive on the page, and the button as it was", async () => {
+    const u = userEvent.setup();
+    const refusing: Responder = (req) =>
+      req.method === 'PUT' ? { status: 409, body: { error: { code: 'INVALID_STATE', message: 'experiment "checkout" is running; stop it first (POST …/experiments/checkout/stop), then archive it' } } } : undefined;
+    const { client } = fakeApi(experimentBackend(stopped(), refusing).respond);
+    show(client);
+
+    await u.click(await screen.findByRole('button', { name: 'Archive…' }));
+    await u.click(screen.getByRole('button', { name: 'Archive experiment' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('is running; stop it first');
+    const button = screen.getByRole('button', { name: 'Archive…' });
+    expect(button.getAttribute('aria-disabled')).toBeNull();
   });
 });
 

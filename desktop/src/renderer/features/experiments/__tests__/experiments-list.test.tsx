@@ -1,5 +1,6 @@
 import '../../../test/dom.js';
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen, within } from '@testing-library/react';
+import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
@@ -32,5 +33,28 @@ describe('experiments list', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     });
     expect(sent).toHaveLength(2);
+  });
+
+  it('leaves archived experiments out until "Show archived" is ticked, then lists them marked archived', async () => {
+    const u = userEvent.setup();
+    const live = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running' }));
+    const old = storedOf(abExperiment('old-banner', { name: 'Old banner', status: 'stopped', archived: true }), { archived: true });
+    const { client, sent } = fakeApi((req) => ({ status: 200, body: { items: req.path.includes('archived=true') ? [live, old] : [live] } }));
+    render(
+      <WithSession client={client} me={user()}>
+        <ExperimentsList />
+      </WithSession>,
+    );
+
+    const table = await screen.findByRole('table', { name: 'Experiments' });
+    expect(within(table).queryByRole('link', { name: 'Old banner' })).toBeNull();
+    expect(sent.map((r) => r.path)).toEqual([expect.not.stringContaining('archived=')]);
+
+    await u.click(screen.getByRole('checkbox', { name: 'Show archived' }));
+    const row = (await screen.findByRole('link', { name: 'Old banner' })).closest('tr')!;
+    expect(within(row).getByRole('button', { name: 'archived' })).toBeTruthy();
+    expect(sent.at(-1)?.path).toContain('archived=true');
+    const checkout = screen.getByRole('link', { name: 'Checkout' }).closest('tr')!;
+    expect(within(checkout).queryByRole('button', { name: 'archived' })).toBeNull();
   });
 });

@@ -576,11 +576,12 @@ function configurationOf(kind: DefinitionPath, definition: unknown): unknown {
 }
 
 /**
- * What an update does to a definition's `archived`, if anything: an experiment document with
- * `archived: true` archives it, and one without (or with `false`) unarchives an archived one.
+ * What an update does to a definition's `archived`, if anything: a flag, metric or experiment
+ * document with `archived: true` archives it, and one with `false` (an experiment's: or without it)
+ * unarchives an archived one.
  */
-function archiving(change: Pick<PlannedChange, 'kind' | 'action' | 'diff'>): 'archive' | 'unarchive' | undefined {
-  if (change.kind !== 'experiments' || change.action !== 'update') {
+function archiving(change: Pick<PlannedChange, 'action' | 'diff'>): 'archive' | 'unarchive' | undefined {
+  if (change.action !== 'update') {
     return undefined;
   }
   const entry = change.diff.find((d) => d.path === '/archived');

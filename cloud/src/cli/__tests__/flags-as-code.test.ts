@@ -323,6 +323,17 @@ describe('planApply', () => {
   });
 });
 
+describe('describePlan and archiving', () => {
+  const flag = (archived: boolean) => ({ key: 'f', name: 'F', type: 'boolean', archived, variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments: {} });
+  const update = (before: unknown, definition: unknown): PlannedChange => ({ kind: 'flags', key: 'f', action: 'update', version: 4, before, definition, diff: jsonDiff(before, definition) });
+
+  it('says when an update archives or unarchives a flag, as for experiments', () => {
+    expect(describePlan([update(flag(false), flag(true))]).split('\n')[0]).toBe('~ flag f (update: archive)');
+    expect(describePlan([update(flag(true), flag(false))]).split('\n')[0]).toBe('~ flag f (update: unarchive)');
+    expect(describePlan([update(flag(false), { ...flag(false), name: 'Renamed' })]).split('\n')[0]).toBe('~ flag f (update)');
+  });
+});
+
 describe('holdBackApprovals (xp apply --propose)', () => {
   const state = (enabled: boolean, defaultVariation = 'on') => ({ enabled, defaultVariation, offVariation: 'off', prerequisites: [], rules: [] });
   const flag = (environments: Record<string, unknown>, name = 'F') => ({ key: 'f', name, type: 'boolean', variations: [{ key: 'off', value: false }, { key: 'on', value: true }], environments });

@@ -110,11 +110,15 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
   });
   app.get('/openapi.json', (c) => c.json(doc));
   app.get('/docs', (c) => c.html(DOCS_HTML));
-  app.get('/docs/assets/init.js', (c) => c.body(DOCS_INIT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   const require = createRequire(import.meta.url);
   const assetsDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+  // One route for every asset: a static /docs/assets/init.js beside it made Hono's fast router
+  // (RegExpRouter) refuse the route table, and every request was then matched by the slower trie.
   app.get('/docs/assets/:file', async (c) => {
     const file = c.req.param('file');
+    if (file === 'init.js') {
+      return c.body(DOCS_INIT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+    }
     const type = DOC_ASSETS[file];
     if (type === undefined) {
       throw new AppError(AppErrorCode.NotFound, 'no such asset');

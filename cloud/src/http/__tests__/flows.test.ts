@@ -651,6 +651,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     const doc = await p.request('GET', '/openapi.json');
     const docs = await p.request('GET', '/docs');
     const css = await p.request('GET', '/docs/assets/swagger-ui.css');
+    const init = await p.request('GET', '/docs/assets/init.js');
+    const unknownAsset = await p.request('GET', '/docs/assets/nope.js');
 
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toBe('3.1.0');
@@ -677,6 +679,11 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     expect(docs.status).toBe(200);
     expect(String(docs.body)).toContain('swagger-ui-bundle.js');
     expect(css.status).toBe(200);
+    expect([init.status, String(init.body)]).toEqual([200, expect.stringContaining("url: '/openapi.json'")]);
+    expect(unknownAsset.status).toBe(404);
+    // Every route pattern suits Hono's fast router: one it cannot take (a static path beside a parameter
+    // at the same place had done it) sends every request, SDK ones included, through the slower trie.
+    expect(p.app.router.name).toBe('SmartRouter + RegExpRouter');
   });
 });
 

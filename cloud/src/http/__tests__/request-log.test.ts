@@ -18,7 +18,7 @@ function failingHealthProbe(db: Database): Database {
           sql === 'SELECT 1'
             ? Promise.reject(new Error('probe exploded at the socket layer'))
             : // The audit log's reads meet a database going down, to provoke a 503.
-              sql.startsWith('SELECT * FROM audit_log')
+              sql.includes('(SELECT * FROM audit_log WHERE')
               ? Promise.reject(new DatabaseError('57P01', 'terminating connection due to administrator command'))
               : target.query(sql, params);
       }

@@ -196,8 +196,7 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
  * ruleset and are guarded there. `before` undefined: a create; `after` undefined: a delete.
  */
 async function protectedRedirectChanges(db: Queryable, projectId: string, role: Actor['role'], before: Experiment | undefined, after: Experiment | undefined): Promise<string[]> {
-  // An archived experiment's links answer 404, as a deleted one's (the SDK routes' notRunningUrl).
-  const target = (exp: Experiment | undefined, env: string): string | undefined => (exp?.status === 'stopped' && exp.archived !== true && runsIn(exp, env) ? stoppedRedirectUrl(exp) : undefined);
+  const target = (exp: Experiment | undefined, env: string): string | undefined => (exp?.status === 'stopped' && runsIn(exp, env) ? stoppedRedirectUrl(exp) : undefined);
   if (before?.status !== 'stopped' && after?.status !== 'stopped') {
     return [];
   }
@@ -205,15 +204,10 @@ async function protectedRedirectChanges(db: Queryable, projectId: string, role: 
   return envs.filter((e) => needsApproval(role, e) && target(before, e.key) !== target(after, e.key)).map((e) => e.key);
 }
 
-function redirectApprovalRequired(redirected: string[], archiving?: boolean): AppError {
-  const envs = redirected.map((e) => `"${e}"`).join(', ');
+function redirectApprovalRequired(redirected: string[]): AppError {
   return new AppError(
     AppErrorCode.ApprovalRequired,
-    archiving === undefined
-      ? `the stopped experiment's links send visitors of ${envs} to this URL: ask an owner or admin to change where they go`
-      : archiving
-        ? `the stopped experiment's links send visitors of ${envs} to its URL, and answer 404 once it is archived: ask an owner or admin to archive it`
-        : `unarchiving the stopped experiment sends the visitors its links bring in ${envs} to its URL again: ask an owner or admin to unarchive it`,
+    `the stopped experiment's links send visitors of ${redirected.map((e) => `"${e}"`).join(', ')} to this URL: ask an owner or admin to change where they go`,
     { environments: redirected },
   );
 }
@@ -661,8 +655,7 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Experiment) {
         const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, definition as Experiment);
         if (redirected.length > 0) {
-          const archived = (definition as Experiment).archived === true;
-          throw redirectApprovalRequired(redirected, archived === ((current.definition as Experiment).archived === true) ? undefined : archived);
+          throw redirectApprovalRequired(redirected);
         }
         // A started experiment taken out of a protected environment it ran in: deleting it would then
         // not need approval there, and its results there would go for good.
@@ -994,7 +987,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       }
     }
     if (parsed.archived === true && parsed.status === 'running') {
-      issues.push({ path: 'archived', message: 'a running experiment cannot be archived: create it stopped or as a draft' });
+      issues.push({ path: 'archived', message: 'must be left out for a running experiment (archive it once stopped, or create it stopped or as a draft)' });
     }
     if (issues.length > 0) {
       throw invalid(`experiment "${parsed.key}" is created ${parsed.status}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });

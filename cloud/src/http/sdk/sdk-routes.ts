@@ -656,8 +656,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   /**
    * Where the links of an experiment that stopped in the caller's environment go: the released
-   * winner's URL, else the first variation's; null for an experiment that never ran there (a draft,
-   * another environment's, an archived or unknown one). Cached briefly.
+   * winner's URL, else the first variation's, archived or not (archiving changes nothing visitors
+   * get: links in old mails and ads keep working); null for an experiment that never ran there (a
+   * draft, another environment's, an unknown one). Cached briefly.
    */
   const notRunningUrl = async (who: SdkCaller, key: string): Promise<string | undefined | null> => {
     const cacheKey = `${who.projectId}#${who.environment}#${key}`;
@@ -667,7 +668,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     }
     // Bounded like the key lookup: a stalled database gives the visitor a 503 to retry, not a hang.
     const stored = await withinDeadline(experimentsRepo.find(deps.db, who.projectId, key), options.keyLookupTimeoutMs ?? 2_000, 'the experiment lookup');
-    const def = stored === undefined || stored.archived ? undefined : stored.definition;
+    const def = stored?.definition;
     const url = def !== undefined && def.status === 'stopped' && runsIn(def, who.environment) ? stoppedRedirectUrl(def) : null;
     if (notRunning.size >= NOT_RUNNING_CACHE_ENTRIES) {
       notRunning.clear();

@@ -182,6 +182,18 @@ describe('GET /r/{experimentKey}', () => {
     expect(rollback.headers.get('set-cookie')).toBeNull();
   });
 
+  it("keeps the links of an archived stopped experiment working: archiving changes nothing visitors get", async () => {
+    const created = await s.p.request('POST', '/api/v1/projects/demo/experiments', { token: s.owner, body: { ...LANDING, key: 'archived-landing' } });
+    const started = await s.p.request('POST', '/api/v1/projects/demo/experiments/archived-landing/start', { token: s.owner, headers: { 'If-Match': created.headers.get('etag')! } });
+    const stopped = await s.p.request('POST', '/api/v1/projects/demo/experiments/archived-landing/stop', { token: s.owner, body: { decision: 'rollback' }, headers: { 'If-Match': started.headers.get('etag')! } });
+    const archived = await s.p.request('PUT', '/api/v1/projects/demo/experiments/archived-landing', { token: s.owner, body: { ...stopped.body.definition, archived: true }, headers: { 'If-Match': stopped.headers.get('etag')! } });
+    expect([archived.status, archived.body.archived]).toEqual([200, true]);
+
+    const res = await visit(`/r/archived-landing?k=${client}&x=1`);
+
+    expect([res.status, res.headers.get('location')]).toEqual([302, 'https://example.com/a?src=xp&x=1']);
+  });
+
   it('answers 503 with Retry-After, not a hang, when the database cannot say where a link that is not running goes', async () => {
     await visit(`/r/landing?k=${client}`); // the key is looked up (and cached) while the database answers
     s.faults.mode = 'stall';

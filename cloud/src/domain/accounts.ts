@@ -552,7 +552,7 @@ export class AccountService {
         resourceType: 'user',
         resourceKey: id,
         before: undefined,
-        after: { email: target.email, sessionsRevoked, accessTokensRevoked, byAdministrator: true },
+        after: { email: target.email, sessionsRevoked, accessTokensRevoked, byAdministrator: id !== actor.userId },
       });
       return { sessionsRevoked, accessTokensRevoked };
     });

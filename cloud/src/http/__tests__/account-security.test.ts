@@ -324,6 +324,8 @@ describe('login throttling, sessions and tokens (pglite)', () => {
       const self = await revoke(admin, adminId);
       expect([self.status, self.body.sessionsRevoked]).toEqual([200, 1]);
       expect((await p.request('GET', '/api/v1/me', { token: admin })).status).toBe(401);
+      const audited = (await p.db.query<{ diff: { to: Record<string, unknown> }[] }>("SELECT diff FROM audit_log WHERE action = 'user.sessions-revoked' AND resource_key = $1 ORDER BY id DESC LIMIT 1", [adminId])).rows[0];
+      expect(audited?.diff[0]?.to).toMatchObject({ email: 'signout-admin@example.com', byAdministrator: false });
     });
   });
 

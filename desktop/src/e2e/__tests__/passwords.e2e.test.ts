@@ -65,7 +65,7 @@ describe('console end to end: passwords', () => {
     await row.waitFor(WAIT);
     expect(await row.getByText('must choose a password').count()).toBe(0);
 
-    await row.getByRole('button', { name: `Reset the password of ${MEMBER.email}` }).click();
+    await row.getByRole('button', { name: `Reset password of ${MEMBER.email}` }).click();
     const confirm = page.getByRole('dialog', { name: `Reset the password of ${MEMBER.email}?` });
     await confirm.getByRole('button', { name: 'Reset password' }).click();
 

@@ -325,12 +325,12 @@ export function UsersTable({ users, onChanged }: { users: readonly User[]; onCha
                       </button>
                     )}{' '}
                     {self || roles.length === 0 ? null : (
-                      <button type="button" aria-label={`Reset the password of ${u.email}`} onClick={() => { setResetting(u); }}>
+                      <button type="button" aria-label={`Reset password of ${u.email}`} onClick={() => { setResetting(u); }}>
                         Reset password…
                       </button>
                     )}{' '}
                     {self || roles.length === 0 || u.disabled ? null : (
-                      <button type="button" aria-label={`Sign out ${u.email} everywhere`} title="Ends all their sessions (a lost laptop, a leaked session); they can sign in again with their password" {...pendingProps(signOutBusy === u.id)} onClick={() => { setAlsoTokens(false); setSigningOut(u); }}>
+                      <button type="button" aria-label={`Sign out everywhere: ${u.email}`} title="Ends all their sessions (a lost laptop, a leaked session); they can sign in again with their password" {...pendingProps(signOutBusy === u.id)} onClick={() => { setAlsoTokens(false); setSigningOut(u); }}>
                         {signOutBusy === u.id ? 'Signing out…' : 'Sign out everywhere…'}
                       </button>
                     )}{' '}

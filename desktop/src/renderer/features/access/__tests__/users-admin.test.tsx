@@ -124,6 +124,22 @@ describe('users administration', () => {
     expect(reloads).toBe(1);
   });
 
+  it("names every row action so that its accessible name holds its visible label (WCAG 2.5.3: voice control users say what they see)", () => {
+    const { client } = fakeApi(() => undefined);
+    render(
+      <WithSession client={client} me={owner}>
+        <UsersTable users={[owner, admin, editor, user({ id: 'u-gone', email: 'gone@example.com', role: 'viewer', disabled: true })]} onChanged={() => undefined} />
+      </WithSession>,
+    );
+
+    const buttons = within(screen.getByRole('table', { name: 'Users' })).getAllByRole('button');
+    expect(buttons.length).toBeGreaterThan(4);
+    const mismatched = buttons
+      .map((b) => ({ visible: b.textContent.replace(/…$/, '').trim().toLowerCase(), name: (b.getAttribute('aria-label') ?? b.textContent).toLowerCase() }))
+      .filter((b) => !b.name.includes(b.visible));
+    expect(mismatched).toEqual([]);
+  });
+
   it('signs a user out everywhere after confirmation, busy while it runs, and says how many sessions ended', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi(() => undefined);
@@ -141,9 +157,9 @@ describe('users administration', () => {
 
     // As the other actions: not on an owner by an admin, not on yourself, not on a disabled user (they have no sessions).
     for (const email of ['owner@example.com', 'admin@example.com', 'gone@example.com']) {
-      expect(screen.queryByRole('button', { name: `Sign out ${email} everywhere` })).toBeNull();
+      expect(screen.queryByRole('button', { name: `Sign out everywhere: ${email}` })).toBeNull();
     }
-    const button = screen.getByRole('button', { name: 'Sign out ed@example.com everywhere' });
+    const button = screen.getByRole('button', { name: 'Sign out everywhere: ed@example.com' });
     await u.click(button);
     const dialog = screen.getByRole('dialog', { name: 'Sign ed@example.com out everywhere?' });
     await u.click(within(dialog).getByRole('button', { name: 'Cancel' }));
@@ -171,7 +187,7 @@ describe('users administration', () => {
       </WithSession>,
     );
 
-    await u.click(screen.getByRole('button', { name: 'Sign out ed@example.com everywhere' }));
+    await u.click(screen.getByRole('button', { name: 'Sign out everywhere: ed@example.com' }));
     await u.click(screen.getByRole('checkbox', { name: /Also revoke their personal access tokens/ }));
     await u.click(screen.getByRole('button', { name: 'Sign out everywhere' }));
 

@@ -1001,6 +1001,8 @@ export interface HealthView {
   readonly status: 'ok' | 'degraded';
   readonly source: string;
   readonly window: { readonly start: string; readonly end: string; readonly minutes: number };
+  /** When the figures began to be counted, if inside the window (locally: the process's start); null when the whole window is covered. */
+  readonly countingSince?: string | null;
   readonly database: 'ok' | 'unreachable';
   readonly metricsAvailable: boolean;
   readonly figures: readonly { readonly name: string; readonly statistic: string; readonly unit: string; readonly value: number | null }[];

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Services } from '../../domain/services.js';
 import type { AggregatorState, HealthSource } from '../routes/health.js';
-import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, HEALTH_FIGURES, attachAggregatorState, attachArchiveState, attachHealthSource, healthz, inProcessHealthSource, processCounters } from '../routes/health.js';
+import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, HEALTH_FIGURES, InProcessCounters, attachAggregatorState, attachArchiveState, attachHealthSource, healthz, inProcessHealthSource, processCounters } from '../routes/health.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -32,6 +32,22 @@ describe('GET /api/v1/health and the local aggregator', () => {
     expect(res.status).toBe(200);
     return res.body;
   };
+
+  it('says when in-process counters began, inside the window: after a restart they cover only the time since', async () => {
+    const startedMinutesAgo = (minutes: number): InProcessCounters => new InProcessCounters(() => p.now.value.getTime() - minutes * 60_000);
+    try {
+      const fresh = startedMinutesAgo(10);
+      attachHealthSource(p.services, inProcessHealthSource(fresh));
+      const restarted = await p.request('GET', '/api/v1/health?minutes=60', { token });
+      expect([restarted.body.window.minutes, restarted.body.countingSince]).toEqual([60, new Date(fresh.startedAt).toISOString()]);
+      // Counting since before the window began: the whole window is covered.
+      expect((await p.request('GET', '/api/v1/health?minutes=5', { token })).body.countingSince).toBeNull();
+      attachHealthSource(p.services, { kind: 'cloudwatch', read: () => Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: null }))) });
+      expect((await p.request('GET', '/api/v1/health', { token })).body.countingSince).toBeNull();
+    } finally {
+      attachHealthSource(p.services, inProcessHealthSource(processCounters));
+    }
+  });
 
   it('is degraded once the aggregator has failed to read events for 30 s, and says since when and why', async () => {
     const now = p.now.value.getTime();

@@ -27,6 +27,8 @@ export interface HealthFigure {
 /** Where the figures come from. */
 export interface HealthSource {
   readonly kind: 'cloudwatch' | 'in-process';
+  /** When the source began counting, if it forgets what came before (a process's counters start with it). */
+  readonly countingSince?: () => Date;
   read(window: { readonly start: Date; readonly end: Date }): Promise<HealthFigure[]>;
 }
 
@@ -75,11 +77,15 @@ export interface SampleSummary {
 export class InProcessCounters {
   private readonly minutes = new Map<string, Map<number, MinuteBucket>>();
   private lastPrunedMinute = -Infinity;
+  /** When these counters began: nothing before it is known (a restart starts from nothing). */
+  readonly startedAt: number;
 
   constructor(
     private readonly now: () => number = Date.now,
     private readonly retentionMs = 24 * 3_600_000,
-  ) {}
+  ) {
+    this.startedAt = now();
+  }
 
   record(name: string, value: number): void {
     if (!Number.isFinite(value)) {
@@ -180,6 +186,7 @@ function statistic(summary: SampleSummary, stat: HealthFigure['statistic']): num
 export function inProcessHealthSource(counters: InProcessCounters): HealthSource {
   return {
     kind: 'in-process',
+    countingSince: () => new Date(counters.startedAt),
     read: ({ start, end }) =>
       Promise.resolve(HEALTH_FIGURES.map((f) => ({ ...f, value: statistic(counters.summary(f.name, start.getTime(), end.getTime()), f.statistic) }))),
   };
@@ -260,6 +267,10 @@ const healthSchema = z
     status: z.enum(['ok', 'degraded']),
     source: z.enum(['cloudwatch', 'in-process']),
     window: z.object({ start: z.string(), end: z.string(), minutes: z.number().int() }),
+    countingSince: z.string().nullable().meta({
+      description:
+        'When the figures began to be counted, if that is inside the window: locally the counters live in the process, so after a restart they cover only the time since (null: the whole window is covered, as with CloudWatch)',
+    }),
     database: z.enum(['ok', 'unreachable']),
     metricsAvailable: z.boolean(),
     figures: z.array(figureSchema),
@@ -336,6 +347,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const end = s.deps.now();
         const start = new Date(end.getTime() - minutes * 60_000);
         const source = sources.get(s.deps) ?? inProcessHealthSource(processCounters);
+        const countingSince = source.countingSince?.();
         // The lag behind the stream, over the last few minutes whatever the window: a long window would
         // keep a recovered lag degraded for an hour, and a lag is only news while it lasts.
         const lagStart = new Date(end.getTime() - AGGREGATION_LAG_WINDOW_MINUTES * 60_000);
@@ -373,6 +385,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
           status: backlog === undefined || deadInWindow > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
+          countingSince: countingSince !== undefined && countingSince.getTime() > start.getTime() ? countingSince.toISOString() : null,
           database: backlog === undefined ? 'unreachable' : 'ok',
           metricsAvailable: figures.ok,
           figures: figures.f,

@@ -99,7 +99,10 @@ export default function Health(): ReactNode {
             <div className="row">
               <Badge tone={h.status === 'ok' ? 'good' : 'bad'}>{h.status === 'ok' ? 'All systems normal' : 'Degraded'}</Badge>
               <span className="muted small">
-                {h.window.minutes} minutes to {formatTime(h.window.end)}, from {h.source === 'cloudwatch' ? 'CloudWatch' : 'in-process counters'}
+                {h.countingSince === undefined || h.countingSince === null
+                  ? `${h.window.minutes} minutes to ${formatTime(h.window.end)}`
+                  : `Since ${formatTime(h.countingSince)} (when this process started: counters begin again at each start) to ${formatTime(h.window.end)}`}
+                , from {h.source === 'cloudwatch' ? 'CloudWatch' : 'in-process counters'}
               </span>
             </div>
             {h.status === 'degraded' && (

@@ -44,6 +44,20 @@ describe('health', () => {
     expect(cells[4]).toEqual(['SomethingNew', 'avg', '3']);
   });
 
+  it('says the figures begin at the process start when the counters are younger than the window, not "60 minutes"', async () => {
+    const restarted: HealthView = { ...HEALTH, countingSince: '2026-11-25T11:50:00Z' };
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: restarted } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    await screen.findByRole('table', { name: 'Health figures' });
+    expect(screen.getByText(/^Since .*when this process started/)).toBeTruthy();
+    expect(screen.queryByText(/60 minutes to/)).toBeNull();
+  });
+
   it('says when the aggregator has been failing: events are accepted but not counted', async () => {
     const failing: HealthView = {
       ...HEALTH,

@@ -221,7 +221,8 @@ export interface LocalStack {
 export interface EarlyServer {
   readonly server: ServerType;
   readonly port: number;
-  serve(app: Hono): void;
+  /** Hands the requests to `app` from now on; answers how many got the 503 while it did not exist (preflights not counted). */
+  serve(app: Hono): number;
   /** Stops accepting, lets the requests in flight finish (streams excepted) for up to `drainMs`, then closes every connection. */
   close(drainMs?: number): Promise<void>;
 }
@@ -254,10 +255,18 @@ function starting(request: Request): Response {
  */
 export function listenEarly(host: string, portNumber: number, what: string, setting: string): Promise<EarlyServer> {
   let app: Hono | undefined;
+  let refused = 0;
+  const whileStarting = (request: Request): Response => {
+    const answer = starting(request);
+    if (answer.status === 503) {
+      refused++;
+    }
+    return answer;
+  };
   return new Promise((resolve, reject) => {
     const server = serve(
       {
-        fetch: (request: Request, env: unknown) => (app === undefined ? starting(request) : app.fetch(request, env)),
+        fetch: (request: Request, env: unknown) => (app === undefined ? whileStarting(request) : app.fetch(request, env)),
         hostname: host,
         port: portNumber,
       },
@@ -267,6 +276,7 @@ export function listenEarly(host: string, portNumber: number, what: string, sett
           port: (server.address() as AddressInfo).port,
           serve: (a) => {
             app = a;
+            return refused;
           },
           close: (drainMs = DRAIN_MS) => drainAndClose(server, () => inFlight, drainMs),
         });
@@ -592,9 +602,13 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     closers.push(() => purge.stop());
 
     const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies });
-    api.serve(apiApp);
+    const refusedWhileStarting = api.serve(apiApp);
     // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
-    consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));
+    const consoleRefused = consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));
+    if (refusedWhileStarting + consoleRefused > 0) {
+      // One line, not one per request: SDKs retry each second while the platform starts.
+      logger.info('answered requests 503 (Retry-After: 1) while starting', { api: refusedWhileStarting, console: consoleRefused });
+    }
 
     print('');
     print(`xp is running (data in ${config.dataDir}${config.databaseUrl === undefined ? '' : ', PostgreSQL from DATABASE_URL'})`);

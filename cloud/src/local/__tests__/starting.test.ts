@@ -3,6 +3,7 @@
  * the CORS headers they always send, so a browser SDK on another origin sees a 503 it can wait out
  * rather than a CORS failure.
  */
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { listenEarly } from '../stack.js';
 
@@ -28,6 +29,8 @@ describe('the local server while it starts', () => {
       expect(evaluate.headers.get('access-control-expose-headers')).toContain('Retry-After');
       expect(await evaluate.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
       expect([api.status, api.headers.get('access-control-allow-origin')]).toEqual([503, null]);
+      // Handing over to the app says how many got the 503 (the preflight was answered, not refused).
+      expect(server.serve(new Hono())).toBe(2);
     } finally {
       await server.close(0);
     }

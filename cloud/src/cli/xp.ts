@@ -25,6 +25,7 @@ import { runCodeRefs } from './code-refs.js';
 import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
 import type { DocumentProblems, FlagsDocument, Proposal, SupersededRequest } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
+import { FLAGS_HELP, runFlags } from './flags.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
 
 const HELP = `xp — self-hosted experimentation platform
@@ -66,6 +67,7 @@ Usage:
       their sessions and personal access tokens; audited as user.password-reset by the CLI.
       Works on the platform's database directly, no token needed: DATABASE_URL, else the data
       folder's embedded database (refused while \`xp start\` runs on it: stop it first).
+${FLAGS_HELP}
 ${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
@@ -589,6 +591,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return await replay(rest, env, print, printError);
       case 'users':
         return await users(rest, env, print, printError);
+      case 'flags':
+        return await runFlags(rest, () => client(env), print, printError, (message) => new UsageError(message));
       case 'webhooks':
         return await runWebhooks(rest, () => client(env), env, print);
       default:

@@ -4,10 +4,11 @@ import { flagEnvironmentSchema, flagSchema, groupsNamedIn, keySchema, roleInProj
 import { Permission, assertCan, canReview, can, needsApproval } from '../auth/permissions.js';
 import { AppError, AppErrorCode, forbidden } from '../errors.js';
 import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js';
-import type { ChangeRequest } from '../store/change-requests.js';
+import type { ChangeRequest, ChangeRequestBase } from '../store/change-requests.js';
 import type { Page, PageRequest } from '../store/pagination.js';
 import { environments } from '../store/projects.js';
 import type { Queryable } from '../store/db.js';
+import type { StoredDefinition } from '../store/definitions.js';
 import { users } from '../store/users.js';
 import { withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
@@ -18,13 +19,30 @@ import { checkFlagCompiles, experimentsRepo, flagsRepo, flushRulesets, holdoutsR
 import type { StagedRuleset } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
+const stateFields = flagEnvironmentSchema.shape;
+
+/**
+ * A proposed state: the fields given replace the environment's current ones, the others keep their
+ * value (so `{ "enabled": false }` proposes turning the flag off and nothing else; `rules: []`
+ * removes the rules). Without a current state, what is left out takes the defaults of a new state.
+ */
+export const proposedStateSchema = z.strictObject({
+  enabled: stateFields.enabled.optional(),
+  defaultVariation: stateFields.defaultVariation.optional(),
+  offVariation: stateFields.offVariation.optional(),
+  prerequisites: stateFields.prerequisites.unwrap().optional(),
+  rules: stateFields.rules.unwrap().optional(),
+});
+
 export const changeRequestCreateSchema = z.strictObject({
   resourceType: z.literal('flag'),
   resourceKey: keySchema,
   environment: keySchema,
-  /** The flag's proposed state in that environment. */
-  state: flagEnvironmentSchema,
-  /** The flag version the proposal is based on; applying fails if the flag changed since. */
+  /** The flag's proposed state in that environment, merged over its current one there. */
+  state: proposedStateSchema.describe(
+    "The flag's proposed state in that environment: the fields given replace the current ones, those left out keep their current value (an environment with no state yet needs enabled, defaultVariation and offVariation). Send rules: [] to remove the rules.",
+  ),
+  /** The flag version the proposal is based on: it must be the current one when proposing. */
   baseVersion: z.number().int().min(1),
   comment: z.string().max(2000).optional(),
 });
@@ -137,6 +155,75 @@ function changedSinceApproval(cr: ChangeRequest, defs: Record<'segment' | 'exper
   return changed.length === 0 ? undefined : `${changed.join(', ')} changed since the approval`;
 }
 
+/** The flag's variations a state names (default, off, and those its rules serve). */
+function variationsNamedIn(state: FlagEnvironment): Set<string> {
+  const keys = new Set([state.defaultVariation, state.offVariation]);
+  for (const rule of state.rules) {
+    if (rule.type === 'force' || rule.type === 'rollout') {
+      keys.add(rule.variation);
+    } else if (rule.type === 'split') {
+      rule.distribution.forEach((d) => keys.add(d.variation));
+    } else {
+      Object.values(rule.variations ?? {}).forEach((k) => keys.add(k));
+    }
+  }
+  return keys;
+}
+
+/** What a proposal is based on: the environment's state now and the values of the variations the proposed state names. */
+function baseOf(flag: Flag, environment: string, proposed: FlagEnvironment): ChangeRequestBase {
+  const current = flag.environments[environment];
+  const named = variationsNamedIn(proposed);
+  const variations = Object.fromEntries(flag.variations.filter((v) => named.has(v.key)).map((v) => [v.key, v.value]));
+  return current === undefined ? { variations } : { state: current, variations };
+}
+
+/** A stored state as the schema reads it (defaults filled in), so that equal states compare equal. */
+function normalState(state: unknown): unknown {
+  const parsed = flagEnvironmentSchema.safeParse(state);
+  return parsed.success ? parsed.data : state;
+}
+
+/**
+ * Why a request no longer fits its flag, if it does not: the flag's state in the request's
+ * environment changed since the proposal, or a variation the proposed state names was removed or
+ * given another value. Changes elsewhere (other environments, tags, new variations) do not count.
+ * Requests made before their base was stored (`base` null) need the flag at the very version they
+ * were based on, as they always did.
+ */
+function staleness(cr: ChangeRequest, flag: StoredDefinition<Flag>): string | undefined {
+  const versions = `version ${flag.version}, request based on ${cr.baseVersion}`;
+  if (cr.base === null) {
+    return flag.version === cr.baseVersion ? undefined : `flag "${flag.key}" changed since the request was made (${versions}); propose again`;
+  }
+  const changes: string[] = [];
+  const before = cr.base.state === undefined ? undefined : normalState(cr.base.state);
+  const now = flag.definition.environments[cr.environment];
+  const diff = jsonDiff(before, now === undefined ? undefined : normalState(now));
+  if (diff.length > 0) {
+    if (now === undefined) {
+      changes.push(`its state in "${cr.environment}" was removed`);
+    } else if (before === undefined) {
+      changes.push(`it was given a state in "${cr.environment}"`);
+    } else {
+      const fields = [...new Set(diff.map((d) => d.path.split('/')[1] ?? ''))];
+      changes.push(`its state in "${cr.environment}" changed (${fields.join(', ')})`);
+    }
+  }
+  for (const [key, value] of Object.entries(cr.base.variations)) {
+    const variation = flag.definition.variations.find((v) => v.key === key);
+    if (variation === undefined) {
+      changes.push(`variation "${key}", which the request serves, was removed`);
+    } else if (jsonDiff(value, variation.value).length > 0) {
+      changes.push(`variation "${key}", which the request serves, has another value`);
+    }
+  }
+  if (changes.length === 0) {
+    return undefined;
+  }
+  return `flag "${flag.key}" changed since the request was made: ${changes.join('; ')} (${versions}); the request would undo or misapply that change, so propose again`;
+}
+
 /** A change request as the API shows it: with whether its approval still counts. */
 export type ChangeRequestView = ChangeRequest & { readonly approvalVoid: string | null };
 
@@ -193,7 +280,11 @@ export class ChangeRequestService {
       if (flag.version !== data.baseVersion) {
         throw new AppError(AppErrorCode.Conflict, `flag "${flag.key}" is at version ${flag.version}, not ${data.baseVersion}`, { currentVersion: flag.version });
       }
-      const proposed: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [env.key]: data.state } }, 'proposed flag');
+      const current = flag.definition.environments[env.key];
+      // Fields left out keep their current value; without a current state, a new state's defaults.
+      const given = Object.fromEntries(Object.entries(data.state).filter(([, v]) => v !== undefined));
+      const state: FlagEnvironment = parseOrThrow(z.strictObject({ state: flagEnvironmentSchema }), { state: { ...current, ...given } }, 'change request').state;
+      const proposed: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [env.key]: state } }, 'proposed flag');
       // Refused now what applying would refuse (a segment or prerequisite that does not exist, a
       // prerequisite cycle), before anyone reviews it.
       await checkFlagCompiles(tx, project.id, env.key, proposed, this.deps.now());
@@ -204,13 +295,14 @@ export class ChangeRequestService {
         resourceKey: flag.key,
         environment: env.key,
         baseVersion: data.baseVersion,
-        proposed: data.state,
+        base: baseOf(flag.definition, env.key, state),
+        proposed: state,
         // A first state reads field by field (as added to an empty one), not as one block of JSON.
-        diff: jsonDiff(flag.definition.environments[env.key] ?? {}, data.state),
+        diff: jsonDiff(current ?? {}, state),
         comment: data.comment ?? null,
         proposedBy: actor.userId,
       });
-      await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: flag.definition.environments[env.key], after: data.state });
+      await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: current, after: state });
       return cr;
     });
   }
@@ -230,6 +322,14 @@ export class ChangeRequestService {
       const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
       if (!canReview({ id: actor.userId, role: actor.role }, cr.proposedBy)) {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
+      }
+      if (kind === 'approve' && cr.status === ChangeRequestStatus.Open) {
+        // Approving what applying would refuse would only mislead: say why now.
+        const flag = await flagsRepo.get(tx, project.id, cr.resourceKey);
+        const stale = staleness(cr, flag);
+        if (stale !== undefined) {
+          throw new AppError(AppErrorCode.Conflict, stale, { currentVersion: flag.version });
+        }
       }
       // An approval that no longer counts (see voidApproval) may be replaced by another reviewer's.
       // (A request no longer open is refused by the transition, for what it is now: applied, cancelled, rejected.)
@@ -256,7 +356,7 @@ export class ChangeRequestService {
     });
   }
 
-  /** Applies an approved request if the flag is still at the version it was based on. */
+  /** Applies an approved request if the flag's state in its environment is still the one it was based on. */
   async apply(actor: Actor, projectKey: string, id: string): Promise<ChangeRequest> {
     assertCan(actor, Permission.ChangeRequestsApply);
     const project = await projectFor(this.deps.db, actor, projectKey);
@@ -281,13 +381,14 @@ export class ChangeRequestService {
         throw new AppError(AppErrorCode.InvalidState, `environment "${env.key}" is no longer protected; change the flag directly`);
       }
       const flag = await flagsRepo.get(tx, project.id, cr.resourceKey, { forUpdate: true });
-      if (flag.version !== cr.baseVersion) {
-        throw new AppError(AppErrorCode.Conflict, `flag "${flag.key}" changed since the request was made (version ${flag.version}, request based on ${cr.baseVersion}); propose again`, {
-          currentVersion: flag.version,
-        });
+      const stale = staleness(cr, flag);
+      if (stale !== undefined) {
+        throw new AppError(AppErrorCode.Conflict, stale, { currentVersion: flag.version });
       }
+      // The request's state on top of the flag as it is now (other environments may have changed).
       const state = cr.proposed as FlagEnvironment;
-      const next: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [cr.environment]: state } }, 'flag');
+      const next: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [cr.environment]: state } }, `flag "${flag.key}" with the requested state`);
+      await checkFlagCompiles(tx, project.id, cr.environment, next, this.deps.now());
       const stored = await flagsRepo.update(tx, project.id, next, flag.version, actor.userId);
       const done = await changeRequests.transition(tx, project.id, id, { kind: 'apply' });
       await record(tx, actor, {

@@ -538,10 +538,18 @@ function atExpectedVersion<T>(kind: DefinitionKind, current: StoredDefinition<T>
   return current;
 }
 
-function approvalRequired(envs: string[]): AppError {
+/**
+ * An editor's change to protected environments. `howTo` (a direct toggle, state or PUT: what a change
+ * request can carry) adds how to go on; creating or deleting a flag, which no change request does, and
+ * a change of `POST …/apply` (where `xp apply --propose` is the way) leave it out.
+ */
+function approvalRequired(envs: string[], howTo = true): AppError {
+  const how = howTo
+    ? `: propose ${envs.length > 1 ? 'one per environment' : 'one'} (POST …/change-requests with the flag's state there, or the console's switch); owners and admins approve`
+    : '';
   return new AppError(
     AppErrorCode.ApprovalRequired,
-    `changes to ${envs.map((e) => `"${e}"`).join(', ')} need an approved change request`,
+    `changes to ${envs.map((e) => `"${e}"`).join(', ')} need an approved change request${how}`,
     { environments: envs },
   );
 }
@@ -576,7 +584,7 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, undefined, definition as Flag);
         if (blocked.length > 0) {
-          throw approvalRequired(blocked);
+          throw approvalRequired(blocked, false);
         }
       }
       if (this.kind === DefinitionKind.Experiment) {
@@ -649,7 +657,7 @@ export class DefinitionService<K extends DefinitionKind> {
           );
         }
         if (blocked.length > 0) {
-          throw approvalRequired(blocked);
+          throw approvalRequired(blocked, batch === undefined);
         }
       }
       if (this.kind === DefinitionKind.Experiment) {
@@ -700,7 +708,7 @@ export class DefinitionService<K extends DefinitionKind> {
         const envs = await environments.list(tx, project.id);
         const blocked = envs.filter((e) => needsApproval(actor.role, e) && (current.definition as Flag).environments[e.key]?.enabled === true).map((e) => e.key);
         if (blocked.length > 0) {
-          throw approvalRequired(blocked);
+          throw approvalRequired(blocked, false);
         }
       }
       if (this.kind === DefinitionKind.Metric) {
@@ -780,25 +788,39 @@ export class DefinitionService<K extends DefinitionKind> {
     key: string,
     expectedVersion: number,
     action: string,
-    transform: (current: DefinitionTypes[K], project: Project, tx: Queryable) => Promise<{ next: DefinitionTypes[K]; environment?: string }>,
+    transform: (current: DefinitionTypes[K], project: Project, tx: Queryable) => Promise<{ next: DefinitionTypes[K]; environment?: string; auditMarker?: Record<string, string> }>,
     written?: (stored: StoredDefinition<DefinitionTypes[K]>, project: Project, tx: Queryable) => Promise<void>,
+    /**
+     * Whether the change already holds in `current` (a toggle to the state the flag has): then it
+     * answers with `current` whatever version the caller sent, as there is nothing to conflict with.
+     */
+    holds?: (current: DefinitionTypes[K]) => boolean,
   ): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
     const project = await projectFor(this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
-      atExpectedVersion(this.kind, current, expectedVersion);
-      const { next, environment } = await transform(current.definition, project, tx);
+      const held = holds?.(current.definition) === true;
+      if (!held) {
+        atExpectedVersion(this.kind, current, expectedVersion);
+      }
+      const { next, environment, auditMarker } = await transform(current.definition, project, tx);
       const validated = this.validatedChange(current.definition, next);
       if (jsonDiff(current.definition, validated).length === 0) {
         // Toggling to the state it has, or setting the same environment state: nothing to write.
         return current;
       }
+      if (held) {
+        // Something to write after all (defaults filled in on validation): only at the version read.
+        atExpectedVersion(this.kind, current, expectedVersion);
+      }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
-      await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
+      // A marker (an emergency off that bypassed approval) is recorded in the entry's diff beside the change.
+      const after = auditMarker === undefined ? stored.definition : { ...stored.definition, ...auditMarker };
+      await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after });
       await written?.(stored, project, tx);
       return stored;
     }, { actor, kind: this.kind });
@@ -849,15 +871,40 @@ export class FlagService extends DefinitionService<'flag'> {
     });
   }
 
+  /**
+   * Turns a flag on or off in one environment. Where the caller's role needs approval, an
+   * environment with `editorsMayTurnOff` still lets it turn the flag off (and only that): the
+   * emergency path, audited as `flag.disabled` with `approvalBypassed: "emergency-off"` in its diff.
+   * A toggle to the state the flag already has answers with the flag as it is, whatever version was
+   * sent: nothing changes, so nothing conflicts (the permission and approval checks still apply).
+   */
   async toggle(actor: Actor, projectKey: string, key: string, environment: string, enabled: boolean, expectedVersion: number): Promise<StoredDefinition<Flag>> {
-    return this.modify(actor, projectKey, key, expectedVersion, enabled ? 'flag.enabled' : 'flag.disabled', async (current, project, tx) => {
-      await this.guard(tx, actor, project.id, environment);
-      const state = current.environments[environment];
-      if (state === undefined) {
-        throw new AppError(AppErrorCode.InvalidState, `flag "${key}" has no state in "${environment}" yet; set one first`);
-      }
-      return { next: { ...current, environments: { ...current.environments, [environment]: { ...state, enabled } } }, environment };
-    });
+    const holds = (current: Flag): boolean => current.environments[environment]?.enabled === enabled;
+    return this.modify(
+      actor,
+      projectKey,
+      key,
+      expectedVersion,
+      enabled ? 'flag.enabled' : 'flag.disabled',
+      async (current, project, tx) => {
+        const env = await environments.get(tx, project.id, environment);
+        const emergencyOff = needsApproval(actor.role, env) && !enabled && env.editorsMayTurnOff === true;
+        if (needsApproval(actor.role, env) && !emergencyOff) {
+          throw approvalRequired([environment]);
+        }
+        const state = current.environments[environment];
+        if (state === undefined) {
+          throw new AppError(AppErrorCode.InvalidState, `flag "${key}" has no state in "${environment}" yet; set one first`);
+        }
+        return {
+          next: { ...current, environments: { ...current.environments, [environment]: { ...state, enabled } } },
+          environment,
+          ...(emergencyOff ? { auditMarker: { approvalBypassed: 'emergency-off' } } : {}),
+        };
+      },
+      undefined,
+      holds,
+    );
   }
 }
 

@@ -17,6 +17,15 @@ export const ChangeRequestStatus = {
 } as const;
 export type ChangeRequestStatus = (typeof ChangeRequestStatus)[keyof typeof ChangeRequestStatus];
 
+/**
+ * What a request was based on when proposed: the flag's state in its environment then (absent when
+ * it had none) and the values of the flag's variations that the proposed state names.
+ */
+export interface ChangeRequestBase {
+  readonly state?: unknown;
+  readonly variations: Readonly<Record<string, unknown>>;
+}
+
 export interface ChangeRequest {
   readonly id: string;
   readonly projectId: string;
@@ -25,6 +34,8 @@ export interface ChangeRequest {
   readonly environment: string;
   readonly status: ChangeRequestStatus;
   readonly baseVersion: number;
+  /** Null for requests proposed before it was stored (migration 0026): they need the flag at `baseVersion`. */
+  readonly base: ChangeRequestBase | null;
   readonly proposed: unknown;
   readonly diff: unknown;
   readonly comment: string | null;
@@ -45,6 +56,7 @@ interface Row {
   environment_key: string;
   status: ChangeRequestStatus;
   base_version: number;
+  base: ChangeRequestBase | null;
   proposed: unknown;
   diff: unknown;
   comment: string | null;
@@ -65,6 +77,7 @@ const fromRow = (r: Row): ChangeRequest => ({
   environment: r.environment_key,
   status: r.status,
   baseVersion: r.base_version,
+  base: r.base,
   proposed: r.proposed,
   diff: r.diff,
   comment: r.comment,
@@ -80,12 +93,12 @@ const fromRow = (r: Row): ChangeRequest => ({
 export const changeRequests = {
   async create(
     db: Queryable,
-    cr: { id: string; projectId: string; resourceType: string; resourceKey: string; environment: string; baseVersion: number; proposed: unknown; diff: unknown; comment: string | null; proposedBy: string },
+    cr: { id: string; projectId: string; resourceType: string; resourceKey: string; environment: string; baseVersion: number; base: ChangeRequestBase; proposed: unknown; diff: unknown; comment: string | null; proposedBy: string },
   ): Promise<ChangeRequest> {
     const result = await db.query<Row>(
-      `INSERT INTO change_requests (id, project_id, resource_type, resource_key, environment_key, status, base_version, proposed, diff, comment, proposed_by)
-       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10) RETURNING *`,
-      [cr.id, cr.projectId, cr.resourceType, cr.resourceKey, cr.environment, cr.baseVersion, JSON.stringify(cr.proposed), JSON.stringify(cr.diff), cr.comment, cr.proposedBy],
+      `INSERT INTO change_requests (id, project_id, resource_type, resource_key, environment_key, status, base_version, base, proposed, diff, comment, proposed_by)
+       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11) RETURNING *`,
+      [cr.id, cr.projectId, cr.resourceType, cr.resourceKey, cr.environment, cr.baseVersion, JSON.stringify(cr.base), JSON.stringify(cr.proposed), JSON.stringify(cr.diff), cr.comment, cr.proposedBy],
     );
     return fromRow(result.rows[0]!);
   },

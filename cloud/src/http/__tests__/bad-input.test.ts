@@ -65,7 +65,7 @@ const EXPERIMENT = {
   releaseWinner: false,
 };
 
-const ENVIRONMENT = { name: 'QA', description: 'Quality', production: false, requireApproval: false, color: '#123456' };
+const ENVIRONMENT = { name: 'QA', description: 'Quality', production: false, requireApproval: false, editorsMayTurnOff: false, color: '#123456' };
 
 /** A schema-valid body for every route that takes one, with every top-level field present. */
 const BODIES: Readonly<Record<string, Record<string, unknown>>> = {

@@ -101,8 +101,9 @@ const auditEntrySchema = z
   })
   .meta({ id: 'AuditEntry' });
 
-function crView(cr: Omit<z.infer<typeof changeRequestSchema>, 'approvalVoid'> & { projectId?: string; approvalVoid?: string | null }): z.infer<typeof changeRequestSchema> {
-  const { projectId: _p, ...rest } = cr;
+function crView(cr: Omit<z.infer<typeof changeRequestSchema>, 'approvalVoid'> & { projectId?: string; base?: unknown; approvalVoid?: string | null }): z.infer<typeof changeRequestSchema> {
+  // `base` (what the request was based on) is the service's to compare; `proposed` and `diff` show it.
+  const { projectId: _p, base: _b, ...rest } = cr;
   // An approval just given, or a request no longer open, has no void approval to report.
   return { ...rest, approvalVoid: cr.approvalVoid ?? null };
 }

@@ -99,13 +99,14 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('repositories on %s', 
   });
 
   it('moves change requests through their states and refuses invalid transitions', async () => {
-    const cr = await changeRequests.create(db, { id: 'cr1', projectId, resourceType: 'flag', resourceKey: 'alpha', environment: 'production', baseVersion: 2, proposed: { enabled: true }, diff: [], comment: null, proposedBy: userId });
+    const cr = await changeRequests.create(db, { id: 'cr1', projectId, resourceType: 'flag', resourceKey: 'alpha', environment: 'production', baseVersion: 2, base: { state: { enabled: false }, variations: {} }, proposed: { enabled: true }, diff: [], comment: null, proposedBy: userId });
     await db.query("INSERT INTO users (id, org_id, email, name, role) VALUES ('u9', 'o1', 'boss@example.com', 'Boss', 'admin')");
 
     const approved = await changeRequests.transition(db, projectId, 'cr1', { kind: 'approve', by: 'u9' });
     const applied = await changeRequests.transition(db, projectId, 'cr1', { kind: 'apply' });
 
     expect(cr.status).toBe('open');
+    expect(cr.base).toEqual({ state: { enabled: false }, variations: {} });
     expect(approved).toMatchObject({ status: 'open', approvedBy: 'u9' });
     expect(applied.status).toBe('applied');
     await expect(changeRequests.transition(db, projectId, 'cr1', { kind: 'reject', by: 'u9' })).rejects.toMatchObject({ code: 'INVALID_STATE' });

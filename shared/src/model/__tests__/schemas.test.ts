@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssues, isoDateSchema } from '../common.js';
+import { environmentSchema } from '../environment.js';
 import { experimentSchema, expandVariations, storedExperimentSchema } from '../experiment.js';
 import { flagSchema } from '../flag.js';
 import type { FlagInput } from '../flag.js';
@@ -269,6 +270,17 @@ describe('segmentSchema and metricSchema', () => {
     expect(errorsOf(metricSchema.safeParse({ key: 'c', name: 'C', type: 'conversion', event: 'signup', capping: { type: 'absolute', value: 5 } }))).toEqual([
       'capping: conversion metrics are 0/1 and cannot be capped',
     ]);
+  });
+});
+
+describe('environmentSchema', () => {
+  it('takes editorsMayTurnOff as an optional boolean, absent when not given (existing environments read unchanged)', () => {
+    const base = { key: 'production', name: 'Production', production: true };
+    expect(environmentSchema.parse(base)).toEqual({ ...base, requireApproval: false });
+    expect(environmentSchema.parse({ ...base, editorsMayTurnOff: true }).editorsMayTurnOff).toBe(true);
+    expect(environmentSchema.parse({ ...base, editorsMayTurnOff: false }).editorsMayTurnOff).toBe(false);
+    const wrong = environmentSchema.safeParse({ ...base, editorsMayTurnOff: 'yes' });
+    expect(wrong.success ? [] : formatIssues(wrong.error)).toEqual([expect.stringMatching(/^editorsMayTurnOff: /)]);
   });
 });
 

@@ -89,13 +89,15 @@ export function personLabel(u: Pick<User, 'name' | 'email'>): string {
 }
 
 /**
- * Why an approved request can no longer be applied when the flag changed since it was proposed (the
- * API's 409 VERSION_CONFLICT on apply): reloading and applying again would fail the same way, so the
- * way out is to withdraw it and propose again from the flag's current state.
+ * Why a request can no longer be approved or applied when the flag's state it was based on changed
+ * since it was proposed (the API's 409 VERSION_CONFLICT on approve or apply, whose message says what
+ * changed): reloading and trying again would fail the same way, so the way out is to withdraw it and
+ * propose again from the flag's current state.
  */
 function StaleRequestNote({ cr, error, mine, proposer }: { cr: ChangeRequest; error: unknown; mine: boolean; proposer: string }): ReactNode {
   const details = error instanceof ApiError ? error.details : undefined;
   const current = typeof details === 'object' && details !== null && typeof (details as { currentVersion?: unknown }).currentVersion === 'number' ? (details as { currentVersion: number }).currentVersion : undefined;
+  const why = error instanceof ApiError ? error.message : '';
   return (
     <div className="state state-error" role="alert">
       <p>
@@ -103,6 +105,7 @@ function StaleRequestNote({ cr, error, mine, proposer }: { cr: ChangeRequest; er
         {mine ? 'Withdraw it, then propose the change again from the flag’s current state.' : `The proposer (${proposer}) should withdraw it and propose the change again from the flag’s current state.`}{' '}
         <a href={`#/flags/${encodeURIComponent(cr.resourceKey)}`}>Open {cr.resourceKey}</a>
       </p>
+      {why === '' ? null : <p className="small">{why}</p>}
     </div>
   );
 }
@@ -175,9 +178,9 @@ export default function ChangeRequests(): ReactNode {
           ) : (
             <ul className="cards" aria-label="Change requests">
               {items.map((cr) => {
-                // Applying a request the flag outgrew fails the same way every time: after that answer, Apply is no longer offered.
-                const stale = error?.id === cr.id && error.action === 'apply' && isConflict(error.error);
-                const actions = allowedActions(cr, user, may).filter((a) => !(stale && a === 'apply'));
+                // Approving or applying a request the flag outgrew fails the same way every time: after that answer, neither is offered.
+                const stale = error?.id === cr.id && (error.action === 'apply' || error.action === 'approve') && isConflict(error.error);
+                const actions = allowedActions(cr, user, may).filter((a) => !(stale && (a === 'apply' || a === 'approve')));
                 return (
                   <li key={cr.id} className={`card${cr.id === focus ? ' card-focus' : ''}`} aria-label={`Change request ${cr.id.slice(0, 8)}`}>
                     <div className="page-head">

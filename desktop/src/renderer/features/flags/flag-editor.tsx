@@ -16,7 +16,7 @@ import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
 import type { RuleDraft, RuleType } from './rule-model.js';
-import { saveFlagEnvironment, toggleWithApproval } from './toggle.js';
+import { editorsMayTurnOffIn, saveFlagEnvironment, toggleProposes, toggleWithApproval } from './toggle.js';
 import type { ChangeResult } from './toggle.js';
 
 interface EnvDraft {
@@ -121,6 +121,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
   const envInfo = environments.find((e) => e.key === env);
   /** The user's saves and toggles here become change requests. */
   const proposes = needsApprovalIn(session, env);
+  /** Turning the flag off here is direct all the same: the environment's emergency off switch. */
+  const mayTurnOff = proposes && editorsMayTurnOffIn(session, env);
+  /** The toggle being confirmed becomes a change request. */
+  const toggleViaRequest = confirmToggle !== null && toggleProposes(session, env, confirmToggle);
   const variations = flag.definition.variations.map((v) => v.key);
   const attributes = useMemo(() => {
     const names = new Set<string>(['id']);
@@ -187,10 +191,10 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     }
     return null;
   })();
-  const report = (result: ChangeResult, what: string): void => {
+  const report = (result: ChangeResult, what: string, note?: string): void => {
     if (result.kind === 'applied') {
       savedOwn(result.flag);
-      show({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).` });
+      show({ tone: 'good', text: `${what} in ${envInfo?.name ?? env} (version ${result.flag.version}).${note === undefined ? '' : ` ${note}`}` });
     } else {
       show({
         tone: 'info',
@@ -238,14 +242,15 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     const note = toggleComment.trim();
     setToggleComment('');
     try {
-      const result = await toggleWithApproval(session, flag, enabled, env, note === '' || !proposes ? undefined : note);
+      const viaRequest = toggleProposes(session, env, enabled);
+      const result = await toggleWithApproval(session, flag, enabled, env, note === '' || !viaRequest ? undefined : note);
       // A toggle changes only `enabled`, which the draft does not hold: a draft taken from the
       // toggled version moves to the new one, so the user's own toggle is not shown as someone
       // else's save and the draft still saves without a conflict.
       if (result.kind === 'applied' && baseVersion === flag.version) {
         setBaseVersion(result.flag.version);
       }
-      report(result, enabled ? 'Turned on' : 'Turned off');
+      report(result, enabled ? 'Turned on' : 'Turned off', proposes && !viaRequest ? 'No change request: the environment lets editors turn flags off, and the audit log records that this bypassed approval.' : undefined);
     } catch (e) {
       show({ tone: 'bad', text: errorMessage(e) });
       reload();
@@ -412,6 +417,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                   </select>
                 </label>
                 {proposes ? <Badge tone="warn">protected: changes need approval</Badge> : isProtected(envInfo) ? <Badge tone="warn">protected: you change it directly</Badge> : null}
+                {mayTurnOff ? <Badge tone="info">you may turn it off directly</Badge> : null}
                 {current === undefined ? (
                   <span className="muted">Not set up here yet: save to create its state (off).</span>
                 ) : (
@@ -580,9 +586,9 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
       )}
       {confirmToggle === null ? null : (
         <Confirm
-          title={`${proposes ? 'Propose turning' : 'Turn'} ${flag.key} ${confirmToggle ? 'on' : 'off'} in ${envInfo?.name ?? env}?`}
+          title={`${toggleViaRequest ? 'Propose turning' : 'Turn'} ${flag.key} ${confirmToggle ? 'on' : 'off'} in ${envInfo?.name ?? env}?`}
           message={
-            proposes ? (
+            toggleViaRequest ? (
               <>
                 <p>
                   This changes what every SDK in <strong>{envInfo?.name ?? env}</strong> serves; the environment is protected, so a change request is proposed instead. Nothing
@@ -594,9 +600,17 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
                 </label>
               </>
             ) : (
-              <p>
-                Every SDK reading {envInfo?.name ?? env} will serve {confirmToggle ? 'the targeting rules' : `"${current?.offVariation ?? draft.offVariation}"`} within seconds.
-              </p>
+              <>
+                <p>
+                  Every SDK reading {envInfo?.name ?? env} will serve {confirmToggle ? 'the targeting rules' : `"${current?.offVariation ?? draft.offVariation}"`} within seconds.
+                </p>
+                {proposes ? (
+                  <p>
+                    {envInfo?.name ?? env} is protected, but lets editors turn flags off without a change request: this takes effect now, and the audit log records that it
+                    bypassed approval. Turning the flag on again needs an approved change request.
+                  </p>
+                ) : null}
+              </>
             )
           }
           confirmLabel={confirmToggle ? 'Turn on' : 'Turn off'}

@@ -12,7 +12,7 @@ import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
-import { toggleWithApproval } from './toggle.js';
+import { toggleProposes, toggleWithApproval } from './toggle.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
@@ -352,8 +352,10 @@ export default function FlagsList(): ReactNode {
           message={
             <p>
               This changes what every SDK in <strong>{env?.name ?? environment}</strong> serves
-              {needsApprovalIn(session, environment)
+              {toggleProposes(session, environment, pending.enabled)
                 ? '; the environment is protected, so a change request is proposed instead'
+                : needsApprovalIn(session, environment)
+                  ? '; the environment is protected, but lets editors turn flags off directly in an emergency (the audit log records that approval was bypassed)'
                 : isProtected(env)
                   ? '; the environment is protected, and as an owner or admin you change it directly (the audit log records it)'
                   : ''}

@@ -31,13 +31,35 @@ export async function saveFlagEnvironment(session: Session, flag: Stored<Flag>, 
   }
 }
 
-/** Turns a flag on or off in an environment; proposed as a change request (with `comment`, if any) where the role needs approval. */
+/**
+ * Whether `environment` lets a role that needs approval there turn flags off directly: its
+ * emergency off switch (`editorsMayTurnOff`, which an owner or admin sets on the environment).
+ */
+export function editorsMayTurnOffIn(session: Pick<Session, 'environments'>, environment: string): boolean {
+  return session.environments.find((e) => e.key === environment)?.editorsMayTurnOff === true;
+}
+
+/**
+ * Whether turning a flag on (`enabled`) or off in `environment` becomes a change request for the
+ * signed-in user: where the role needs approval, except turning it off where the environment lets
+ * editors do that directly.
+ */
+export function toggleProposes(session: Pick<Session, 'user' | 'project' | 'environments'>, environment: string, enabled: boolean): boolean {
+  return needsApprovalIn(session, environment) && (enabled || !editorsMayTurnOffIn(session, environment));
+}
+
+/**
+ * Turns a flag on or off in an environment; proposed as a change request (with `comment`, if any)
+ * where the role needs approval, except turning it off where the environment lets editors do that:
+ * that goes straight to the toggle endpoint (audited as a bypass of approval); should the API still
+ * answer APPROVAL_REQUIRED (the setting withdrawn since the session loaded), it is proposed.
+ */
 export async function toggleWithApproval(session: Session, flag: Stored<Flag>, enabled: boolean, environment: string = session.environment, comment?: string): Promise<ChangeResult> {
   const current = flag.definition.environments[environment];
   if (current === undefined) {
     throw new Error(`${flag.key} is not set up in ${environment}`);
   }
-  if (needsApprovalIn(session, environment)) {
+  if (toggleProposes(session, environment, enabled)) {
     return saveFlagEnvironment(session, flag, { ...current, enabled }, environment, comment);
   }
   try {

@@ -133,6 +133,21 @@ function EnvironmentFormDialog({ project, original: opened, onClose, onSaved, on
         <span id={`${id}-approval-help`} className="small muted">
           Protected without being production: editors' changes need an approved change request.
         </span>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={draft.editorsMayTurnOff}
+            disabled={!draft.production && !draft.requireApproval}
+            aria-describedby={`${id}-turn-off-help`}
+            onChange={(e) => { update({ editorsMayTurnOff: e.target.checked }); }}
+          />{' '}
+          Editors may turn flags off
+        </label>
+        <span id={`${id}-turn-off-help`} className="small muted">
+          An emergency off switch for on-call: editors may turn a flag off here at once (the flag's switch, xp flags off), without waiting for an approval; the audit log
+          marks each such change as having bypassed approval. Turning flags on, rules and rollouts still need an approved change request.
+          {!draft.production && !draft.requireApproval ? ' Only for a protected environment: editors change an unprotected one directly anyway.' : ''}
+        </span>
         <FormError message={reloaded} />
         {duplicateKey(error) === undefined ? <FormErrorNote error={error} shown={SHOWN} /> : null}
         <div className="actions">
@@ -209,7 +224,15 @@ export function Environments({ project, onChanged }: { project: Project; onChang
                       <Swatch color={env.color} />
                     </td>
                     <td>{env.production ? <Badge tone="warn">production</Badge> : 'no'}</td>
-                    <td>{env.requireApproval ? <Badge tone="info">requires approval</Badge> : 'no'}</td>
+                    <td>
+                      {env.requireApproval ? <Badge tone="info">requires approval</Badge> : 'no'}
+                      {env.editorsMayTurnOff === true && (env.production || env.requireApproval) ? (
+                        <>
+                          {' '}
+                          <Badge tone="info">editors may turn flags off</Badge>
+                        </>
+                      ) : null}
+                    </td>
                     {manage.allowed ? (
                       <td>
                         <button type="button" aria-label={`Edit ${env.key}`} onClick={() => { setEditing(env); }}>

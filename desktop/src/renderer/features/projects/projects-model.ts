@@ -103,6 +103,8 @@ export interface EnvironmentDraft {
   readonly color: string | undefined;
   readonly production: boolean;
   readonly requireApproval: boolean;
+  /** The emergency off switch: editors may turn flags off in this protected environment without a change request. */
+  readonly editorsMayTurnOff: boolean;
 }
 
 export type EnvironmentField = 'key' | 'name' | 'color';
@@ -112,9 +114,16 @@ export const NEW_ENVIRONMENT_COLOR = '#1f77b4';
 
 export function environmentDraft(environment?: StoredEnvironment): EnvironmentDraft {
   if (environment === undefined) {
-    return { key: '', name: '', color: NEW_ENVIRONMENT_COLOR, production: false, requireApproval: false };
+    return { key: '', name: '', color: NEW_ENVIRONMENT_COLOR, production: false, requireApproval: false, editorsMayTurnOff: false };
   }
-  return { key: environment.key, name: environment.name, color: environment.color, production: environment.production, requireApproval: environment.requireApproval };
+  return {
+    key: environment.key,
+    name: environment.name,
+    color: environment.color,
+    production: environment.production,
+    requireApproval: environment.requireApproval,
+    editorsMayTurnOff: environment.editorsMayTurnOff === true,
+  };
 }
 
 export function validateEnvironment(draft: EnvironmentDraft, creating: boolean): Partial<Record<EnvironmentField, string>> {
@@ -132,6 +141,8 @@ export function environmentBody(draft: EnvironmentDraft, original?: StoredEnviro
     ...(original?.description === undefined ? {} : { description: original.description }),
     production: draft.production,
     requireApproval: draft.requireApproval,
+    // Sent once it is set, or was: an environment that never had it keeps its body as before (absent is off).
+    ...(draft.editorsMayTurnOff || original?.editorsMayTurnOff !== undefined ? { editorsMayTurnOff: draft.editorsMayTurnOff } : {}),
     ...(draft.color === undefined ? {} : { color: draft.color }),
   };
 }

@@ -205,6 +205,35 @@ describe('change requests', () => {
     expect((await within(theirs).findByRole('alert')).textContent).toMatch(/can no longer be applied\. The proposer \(Ed \(ed@example.com\)\) should withdraw it and propose the change again/);
   });
 
+  it("explains why a request whose environment's state changed can no longer be approved, with what changed, and offers neither Approve nor Apply", async () => {
+    const u = userEvent.setup();
+    const open = cr({ proposedBy: 'u-editor', baseVersion: 24 });
+    const why = 'flag "checkout" changed since the request was made: its state in "production" changed (rules) (version 25, request based on 24); the request would undo or misapply that change, so propose again';
+    const { client } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [user({ id: 'u-editor', name: 'Ed', email: 'ed@example.com', role: 'editor' })] } };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/approve')) {
+        return { status: 409, body: { error: { code: 'VERSION_CONFLICT', message: why, details: { currentVersion: 25 } } } };
+      }
+      return req.path.startsWith('/api/v1/projects/web/change-requests') ? { status: 200, body: { items: [open] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    await within(card).findByText(/Proposed by Ed/);
+    await u.click(within(card).getByRole('button', { name: 'Approve checkout in production' }));
+    const alert = await within(card).findByRole('alert');
+    expect(alert.textContent).toMatch(/^checkout changed since this request was made \(it is at version 25; the request is based on version 24\), so the request can no longer be applied\. The proposer \(Ed \(ed@example.com\)\) should withdraw it/);
+    expect(alert.textContent).toContain(why);
+    expect(within(card).queryByRole('button', { name: 'Approve checkout in production' })).toBeNull();
+    expect(within(card).getByRole('button', { name: 'Reject checkout in production' })).toBeTruthy();
+  });
+
   it('says withdrawn, the word of the button and the filter, when the proposer withdraws a request', async () => {
     const u = userEvent.setup();
     const mine = cr({ proposedBy: 'u-editor' });

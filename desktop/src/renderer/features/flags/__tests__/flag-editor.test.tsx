@@ -310,6 +310,53 @@ describe('flag editor', () => {
     expect(within(direct).queryByRole('textbox')).toBeNull();
   });
 
+  it("turns the flag off directly for an editor where the environment lets editors turn flags off, and still proposes turning it on", async () => {
+    const u = userEvent.setup();
+    const flag = stored(3, false);
+    const state = (enabled: boolean) => ({ enabled, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] });
+    const at = (version: number, enabled: boolean) => ({ ...flag, version, definition: { ...flag.definition, environments: { production: state(enabled) } } });
+    let held = at(3, true);
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/flags/checkout') {
+        return { status: 200, body: held };
+      }
+      if (req.method === 'GET') {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'POST' && req.path.endsWith('/toggle')) {
+        held = at(held.version + 1, (req.body as { enabled: boolean }).enabled);
+        return { status: 200, body: held };
+      }
+      return req.method === 'POST' ? { status: 201, body: { id: 'cr-12345678', resourceType: 'flag', resourceKey: 'checkout', environment: 'production', status: 'open', baseVersion: 4, proposed: {}, diff: [], comment: null, proposedBy: 'u-ed', approvedBy: null, createdAt: '2026-11-25T10:00:00Z' } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-ed', role: 'editor' })} environments={[{ ...PRODUCTION, editorsMayTurnOff: true }]}>
+        <FlagEditor flagKey="checkout" />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('switch', { name: 'Flag on in Production' }));
+    expect(screen.getByText('protected: changes need approval')).toBeTruthy();
+    expect(screen.getByText('you may turn it off directly')).toBeTruthy();
+    const dialog = screen.getByRole('dialog', { name: 'Turn checkout off in Production?' });
+    expect(dialog.textContent).toMatch(/Every SDK reading Production will serve "off" within seconds\./);
+    expect(dialog.textContent).toMatch(/lets editors turn flags off without a change request: this takes effect now, and the audit log records that it\s+bypassed approval/);
+    expect(within(dialog).queryByRole('textbox')).toBeNull();
+    await u.click(within(dialog).getByRole('button', { name: 'Turn off' }));
+    const done = await screen.findByText(/Turned off in Production \(version 4\)\./);
+    expect(done.textContent).toMatch(/No change request: the environment lets editors turn flags off/);
+    // The toggle endpoint at the version shown; no change request.
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => [r.method, r.path, r.ifMatch, r.body])).toEqual([['POST', '/api/v1/projects/web/flags/checkout/environments/production/toggle', '"3"', { enabled: false }]]);
+
+    // Turning it on again is a change request, as before.
+    await u.click(await screen.findByRole('switch', { name: 'Flag on in Production' }));
+    const on = await screen.findByRole('dialog', { name: 'Propose turning checkout on in Production?' });
+    await u.click(within(on).getByRole('button', { name: 'Turn on' }));
+    await screen.findByText(/change request cr-12345 was proposed/);
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => r.path).at(-1)).toBe('/api/v1/projects/web/change-requests');
+    expect(sent.filter((r) => r.path.endsWith('/toggle'))).toHaveLength(1);
+  });
+
   it('archives the flag after confirmation, with the version it shows, and unarchives it', async () => {
     const u = userEvent.setup();
     const archived = { ...stored(4, false), archived: true, definition: { ...stored(4, false).definition, archived: true } };

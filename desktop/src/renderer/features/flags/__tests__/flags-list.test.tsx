@@ -164,6 +164,34 @@ describe('flags list, accessibility', () => {
     expect(regions.some((r) => r.contains(empty))).toBe(true);
   });
 
+  it("lets an editor turn a flag off directly where the protected environment allows it in an emergency", async () => {
+    const u = userEvent.setup();
+    const production: StoredEnvironment = { key: 'production', name: 'Production', production: true, requireApproval: true, editorsMayTurnOff: true, version: 1, position: 0 };
+    const on = storedOf(booleanFlag('checkout', { environments: { production: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } } }), { version: 2 });
+    const off = storedOf(booleanFlag('checkout', { environments: { production: { enabled: false, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] } } }), { version: 3 });
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'POST' && req.path.endsWith('/flags/checkout/environments/production/toggle')) {
+        return { status: 200, body: off };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [on] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[production]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    await u.click(await screen.findByRole('switch', { name: 'checkout in Production' }));
+    const dialog = screen.getByRole('dialog');
+    expect(dialog.textContent).toContain('lets editors turn flags off directly');
+    await u.click(within(dialog).getByRole('button', { name: 'Turn off' }));
+
+    await waitFor(() => {
+      expect(screen.getAllByRole('status').map((s) => s.textContent)).toContain('Turned checkout off in Production (version 3).');
+    });
+    expect(sent.filter((r) => r.method !== 'GET').map((r) => r.path)).toEqual(['/api/v1/projects/web/flags/checkout/environments/production/toggle']);
+  });
+
   it('keeps the focus on Create flag while it is sent, and ties a taken key to the Key field', async () => {
     const u = userEvent.setup();
     const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined));

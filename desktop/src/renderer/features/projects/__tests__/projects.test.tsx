@@ -221,6 +221,40 @@ describe('Projects screen', () => {
     expect(shell.reload).toHaveBeenCalledTimes(3);
   });
 
+  it('sets the emergency off switch of a protected environment (editors may turn flags off), explained, and not of an unprotected one', async () => {
+    const u = userEvent.setup();
+    const { api } = setup();
+    const envs = await screen.findByRole('table', { name: 'Environments of web' });
+
+    await u.click(within(envs).getByRole('button', { name: 'Edit live' }));
+    let form = screen.getByRole('dialog', { name: 'Edit environment live' });
+    const turnOff = within(form).getByRole('checkbox', { name: 'Editors may turn flags off' });
+    expect([turnOff.matches(':checked'), turnOff.matches(':disabled')]).toEqual([false, false]);
+    const help = document.getElementById(turnOff.getAttribute('aria-describedby')!)!;
+    expect(help.textContent).toMatch(/editors may turn a flag off here at once/);
+    expect(help.textContent).toMatch(/audit log\s+marks each such change as having bypassed approval/);
+    expect(help.textContent).toMatch(/Turning flags on, rules and rollouts still need an approved change request/);
+    await u.click(turnOff);
+    await u.click(within(form).getByRole('button', { name: 'Save changes' }));
+    await screen.findByText('Saved environment Live (live).');
+    expect(writes(api).at(-1)).toEqual(['PUT', '/api/v1/projects/web/environments/live', '"1"', { key: 'live', name: 'Live', production: true, requireApproval: true, editorsMayTurnOff: true, color: '#d62728' }]);
+    await waitFor(() => { expect(cells(rowOf(envs, 'live'))[4]).toBe('requires approval editors may turn flags off'); });
+
+    // Turned off again, it is sent as false (not left out, which would keep it).
+    await u.click(within(envs).getByRole('button', { name: 'Edit live' }));
+    form = screen.getByRole('dialog', { name: 'Edit environment live' });
+    await u.click(within(form).getByRole('checkbox', { name: 'Editors may turn flags off' }));
+    await u.click(within(form).getByRole('button', { name: 'Save changes' }));
+    await waitFor(() => { expect((writes(api).at(-1)![3] as { editorsMayTurnOff?: boolean }).editorsMayTurnOff).toBe(false); });
+
+    // Unprotected: editors change it directly anyway, so the switch is held back and says why.
+    await u.click(within(envs).getByRole('button', { name: 'Edit dev' }));
+    form = screen.getByRole('dialog', { name: 'Edit environment dev' });
+    const unprotected = within(form).getByRole('checkbox', { name: 'Editors may turn flags off' });
+    expect(unprotected.matches(':disabled')).toBe(true);
+    expect(document.getElementById(unprotected.getAttribute('aria-describedby')!)!.textContent).toMatch(/Only for a protected environment/);
+  });
+
   it("shows the API's refusal to delete an environment as it words it", async () => {
     const u = userEvent.setup();
     const { shell } = setup('owner', (req) =>

@@ -325,6 +325,7 @@ export class ExperimentationClient {
         pollIntervalMs: positive(options.pollIntervalMs, 30_000),
         retryBaseMs,
         retryMaxMs,
+        streamRetryMaxMs: positive(options.streamRetryMaxMs, 5000),
         streamIdleTimeoutMs: positive(options.streamIdleTimeoutMs, 45_000),
         random,
         logger: this.logger,

@@ -16,6 +16,11 @@ export interface RulesetSyncOptions {
   readonly pollIntervalMs: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
+  /**
+   * Longest wait between stream reconnect attempts (jittered; a Retry-After may ask for longer), and
+   * between polls while the stream is down when shorter than `pollIntervalMs`. Default 5000.
+   */
+  readonly streamRetryMaxMs?: number;
   readonly streamIdleTimeoutMs: number;
   readonly random: () => number;
   readonly logger: Logger;
@@ -69,6 +74,11 @@ type PeerMessage =
 /** Retry-After is honoured during catch-up, up to this long (a broken header must not stall a kill switch for hours). */
 const MAX_CATCH_UP_DELAY_MS = 5 * 60_000;
 
+/** A duration for a log line: `5 s`, `1.5 s`, `400 ms`. */
+function duration(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms)} ms`;
+}
+
 /** The ruleset the client holds is older than the one the stream announced (see ClientStats.rulesetLag). */
 export interface RulesetLag {
   readonly announcedVersion: number | undefined;
@@ -109,9 +119,17 @@ export class RulesetSync {
   private inFlight: Promise<XpError | undefined> | undefined;
   private again = false;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the poll timer fires (epoch ms), and whether a poll is running: at most one of either. */
+  private pollDueAt: number | undefined;
+  private polling = false;
   private pollFailures = 0;
   private streamFailures = 0;
   private abortStream: (() => void) | undefined;
+  /** Set while the stream waits to reconnect: cuts the wait short (not before `streamNotBefore`, a Retry-After). */
+  private wakeStream: (() => void) | undefined;
+  private streamNotBefore = 0;
+  /** The stream broke and that was logged (once per outage); cleared, with a log line, when it is back. */
+  private streamOutage = false;
   private readonly waits = new Set<() => void>();
   /** The newest ruleset the stream (or the leader page) announced. */
   private announced: Announced | undefined;
@@ -271,6 +289,7 @@ export class RulesetSync {
       }
       this.lag = undefined;
     }
+    this.noteReconnected();
   }
 
   /** Records an announcement (from the stream or the leader page); true when it is news. */
@@ -353,6 +372,8 @@ export class RulesetSync {
       case 'state':
         if (!this.leader) {
           this.connected = m.streaming === true;
+          // The leader's stream is down: poll at the outage interval meanwhile.
+          this.pollSoon();
           if (etag !== undefined && this.announce(version, etag)) {
             void this.catchUp(this.o.transport.timeoutMs);
           }
@@ -430,13 +451,49 @@ export class RulesetSync {
     return Math.max(hinted ?? 0, backoffDelay(attempt, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
   }
 
+  private get streamRetryMaxMs(): number {
+    const ms = this.o.streamRetryMaxMs;
+    return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : 5000;
+  }
+
+  /** The poll interval while the stream is down: `pollIntervalMs`, or `streamRetryMaxMs` when shorter. */
+  private get outagePollMs(): number {
+    return this.o.streaming ? Math.min(this.o.pollIntervalMs, this.streamRetryMaxMs) : this.o.pollIntervalMs;
+  }
+
+  /** The next poll's delay: `pollIntervalMs`; while the stream is down, the outage interval, jittered when shortened. */
+  private pollDelay(): number {
+    if (this.connected || this.outagePollMs >= this.o.pollIntervalMs) {
+      return this.o.pollIntervalMs;
+    }
+    return this.outagePollMs / 2 + (this.o.random() * this.outagePollMs) / 2;
+  }
+
   private schedulePoll(ms: number): void {
     if (this.closed) {
       return;
     }
+    if (this.pollTimer !== undefined) {
+      clearTimeout(this.pollTimer);
+    }
+    this.pollDueAt = Date.now() + ms;
     this.pollTimer = startTimer(() => {
+      this.pollTimer = undefined;
+      this.pollDueAt = undefined;
       void this.poll();
     }, ms);
+  }
+
+  /** The stream went down: the next poll comes within the outage interval (a poll scheduled while streaming may be `pollIntervalMs` away). */
+  private pollSoon(): void {
+    // A failing poll keeps its own schedule (backoff capped at the outage interval, Retry-After, a refused key's slowest).
+    if (this.closed || this.polling || this.connected || this.pollDueAt === undefined || this.pollFailures > 0 || this.keyRefused) {
+      return;
+    }
+    const ms = this.pollDelay();
+    if (this.pollDueAt > Date.now() + ms) {
+      this.schedulePoll(ms);
+    }
   }
 
   private async poll(): Promise<void> {
@@ -444,10 +501,17 @@ export class RulesetSync {
       this.schedulePoll(this.o.pollIntervalMs);
       return;
     }
+    this.polling = true;
     const error = await this.refresh();
+    this.polling = false;
     if (error === undefined) {
+      const recovered = this.pollFailures > 0;
       this.pollFailures = 0;
-      this.schedulePoll(this.o.pollIntervalMs);
+      if (recovered) {
+        // The API answers again: the stream need not wait out a backoff grown during the outage.
+        this.reconnectStreamNow();
+      }
+      this.schedulePoll(this.pollDelay());
     } else {
       // One warning per outage, not one per retry (a failed start is the client's to report, a refused
       // key keyRefused's); the message alone: an expected, retried condition needs no stack trace.
@@ -455,8 +519,56 @@ export class RulesetSync {
         this.o.logger.warn(`xp: ruleset refresh failed (${error.code}: ${describeError(error)}); retrying`);
       }
       const delay = this.retryDelay(this.pollFailures++, error);
-      // Never poll faster than the configured interval once backoff has grown past it; a refused key at the slowest backoff.
-      this.schedulePoll(error.code === XpErrorCode.Unauthorized ? Math.max(this.o.pollIntervalMs, delay) : Math.min(Math.max(this.o.pollIntervalMs, this.o.retryBaseMs), delay));
+      if (error.code === XpErrorCode.Unauthorized) {
+        // A refused key at the slowest backoff.
+        this.schedulePoll(Math.max(this.o.pollIntervalMs, delay));
+      } else {
+        // Backoff, but never slower than the poll interval (the outage interval while the stream is down);
+        // a Retry-After is honoured up to pollIntervalMs.
+        const hinted = error instanceof HttpError ? Math.min(error.retryAfterMs ?? 0, this.o.pollIntervalMs) : 0;
+        this.schedulePoll(Math.min(Math.max(this.outagePollMs, this.o.retryBaseMs, hinted), delay));
+      }
+    }
+  }
+
+  /** Ends the stream's reconnect wait now, or when the last Retry-After allows. */
+  private reconnectStreamNow(): void {
+    this.wakeStream?.();
+  }
+
+  /** The stream's reconnect wait: `ms`, cut short by reconnectStreamNow() (never before `notBefore`), or by close(). */
+  private streamPause(ms: number, notBefore: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waits.delete(done);
+        this.wakeStream = undefined;
+        resolve();
+      };
+      let timer = startTimer(done, ms);
+      this.waits.add(done);
+      this.wakeStream = () => {
+        this.wakeStream = undefined;
+        clearTimeout(timer);
+        timer = startTimer(done, Math.max(0, notBefore - Date.now()));
+      };
+    });
+  }
+
+  /** The stream's reconnect delay: backoff capped at streamRetryMaxMs, never sooner than Retry-After; a refused key at the slowest. */
+  private streamDelay(failures: number, error: XpError): number {
+    if (error.code === XpErrorCode.Unauthorized) {
+      return this.retryDelay(failures, error);
+    }
+    const hinted = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
+    return Math.max(hinted, backoffDelay(failures, this.o.retryBaseMs, Math.min(this.o.retryMaxMs, this.streamRetryMaxMs), this.o.random));
+  }
+
+  /** Logs the stream's recovery (once per logged outage) when it is connected and the ruleset held is the newest announced. */
+  private noteReconnected(): void {
+    if (this.streamOutage && this.connected && !this.behind()) {
+      this.streamOutage = false;
+      this.o.logger.info(`xp: ruleset stream reconnected; serving ruleset version ${this.o.heldVersion() ?? '(none)'}`);
     }
   }
 
@@ -475,8 +587,10 @@ export class RulesetSync {
   private async runStream(): Promise<void> {
     while (!this.closed) {
       let error: XpError | undefined;
+      let ended = false;
       try {
         await this.readStream();
+        ended = true;
         error = new NetworkError(XpErrorCode.Network, 'the event stream ended');
       } catch (e) {
         error = e instanceof XpError ? e : new NetworkError(XpErrorCode.Network, 'the event stream failed', { cause: e });
@@ -491,8 +605,18 @@ export class RulesetSync {
       if (this.isClosed()) {
         return;
       }
-      this.o.logger.debug(`xp: event stream down (${error.message}); polling until it reconnects`);
-      await this.wait(this.retryDelay(this.streamFailures++, error));
+      // One warning per outage, not per attempt; a stream the server ended (a deploy, a proxy) is
+      // reconnected quietly, a refused key is keyRefused's to report.
+      const every = duration(this.outagePollMs);
+      if (ended || this.streamOutage || error.code === XpErrorCode.Unauthorized || error.code === XpErrorCode.Closed) {
+        this.o.logger.debug(`xp: ruleset stream down (${error.message}); polling every ${every} until it is back`);
+      } else {
+        this.streamOutage = true;
+        this.o.logger.warn(`xp: ruleset stream broke (${error.code}: ${describeError(error)}); polling every ${every} until it is back`);
+      }
+      this.pollSoon();
+      const hinted = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
+      await this.streamPause(this.streamDelay(this.streamFailures++, error), Date.now() + hinted);
     }
   }
 
@@ -525,6 +649,7 @@ export class RulesetSync {
         }
       }
       this.onMessage(message);
+      this.noteReconnected();
     });
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();

@@ -30,7 +30,7 @@ export interface ClientOptions {
   readonly apiUrl?: string;
   /** Bound on `ready()` and on every HTTP request, in ms. Default 3000. */
   readonly timeoutMs?: number;
-  /** Ruleset polling interval while the stream is off or down, in ms. Default 30000. */
+  /** Ruleset polling interval while the stream is off or down (while it is down, `streamRetryMaxMs` when shorter), in ms. Default 30000. */
   readonly pollIntervalMs?: number;
   /** Keep the ruleset fresh over server-sent events (fetch streaming, also in browsers). Default true. */
   readonly streaming?: boolean;
@@ -71,6 +71,12 @@ export interface ClientOptions {
   readonly retryBaseMs?: number;
   /** Longest retry delay, in ms. Default 60000. */
   readonly retryMaxMs?: number;
+  /**
+   * Longest wait between stream reconnect attempts, and between ruleset polls while the stream is
+   * down (when shorter than `pollIntervalMs`), in ms; jittered, never sooner than `Retry-After`.
+   * Bounds how long after an outage a change takes to arrive. Default 5000.
+   */
+  readonly streamRetryMaxMs?: number;
   /** The stream is reconnected when nothing (not even a heartbeat) arrives for this long, in ms. Default 45000. */
   readonly streamIdleTimeoutMs?: number;
   /** Default: `globalThis.fetch`. */

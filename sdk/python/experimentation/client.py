@@ -177,8 +177,8 @@ class Client:
         api_key: the SDK key; sent only in the `X-XP-SDK-Key` header, never in a URL or a log.
         api_url: where the xp API runs; None for an offline client that serves `bootstrap` only (tests,
             local development, a baked-in ruleset) and sends nothing.
-        poll_interval: seconds between ruleset polls when the stream is not used or is down
-            (0 disables polling).
+        poll_interval: seconds between ruleset polls when the stream is not used or is down (while
+            it is down, `stream_retry_max` when shorter; 0 disables polling).
         timeout: seconds any one HTTP request may take, and the longest the constructor waits for
             the first ruleset.
         streaming: follow `GET /sdk/v1/stream` (server-sent events) for instant updates, with
@@ -187,7 +187,7 @@ class Client:
         batch_size: events per `POST /sdk/v1/events` (at most 500).
         max_queue_size: events held in memory; beyond it new events are dropped with a log line.
         backoff_base, backoff_max: exponential backoff (with jitter) for failed event batches and
-            stream reconnects, in seconds.
+            stream reconnects (those at most `stream_retry_max` apart), in seconds.
         wait_for_ruleset: block the constructor (at most `timeout`) until the first ruleset arrives.
         bootstrap: a ruleset document (dict or JSON text) to serve until the API answers.
         sticky_bucket_store: keeps units in their variation across traffic changes.
@@ -204,6 +204,10 @@ class Client:
             depend on a changed experiment, prerequisite flag, saved group or holdout. Also called
             (with every flag key) when the first ruleset arrives from the API, but not for `bootstrap`.
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
+        stream_retry_max: the longest wait, in seconds, between stream reconnect attempts (jittered,
+            never sooner than a `Retry-After`) and between ruleset polls while the stream is down (when
+            shorter than `poll_interval`): a change made after an outage arrives within about this long
+            of the API answering again.
     """
 
     def __init__(
@@ -228,6 +232,7 @@ class Client:
         on_update: Callable[[int | None], None] | None = None,
         on_change: Callable[[list[str]], None] | None = None,
         stream_idle_timeout: float = 60,
+        stream_retry_max: float = 5,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
@@ -275,6 +280,7 @@ class Client:
         self._on_update = on_update
         self._on_change = on_change
         self._stream_idle_timeout = _seconds("stream_idle_timeout", stream_idle_timeout)
+        self._stream_retry_max = _seconds("stream_retry_max", stream_retry_max)
 
         self._ruleset: CompiledRuleset | None = None
         # The hash and fallback attributes of the ruleset's experiments: what track_event sends as `units`.
@@ -291,6 +297,8 @@ class Client:
         self._fetch_problem = ""
         self._warned_closed = False
         self._stream_failing = False
+        # Whether the last stream connection delivered an event (a stream that worked: its break is a first failure).
+        self._stream_delivered = False
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
@@ -957,9 +965,19 @@ class Client:
 
     def _note_stream_failure(self, message: str, *args: Any) -> None:
         # One warning per stream outage: the polls that succeed meanwhile do not end it (a stream
-        # answering 503 every 5 s warned every 5 s); it ends when the stream connects again.
-        (log.debug if self._stream_failing else log.warning)(message, *args)
+        # answering 503 every 5 s warned every 5 s); it ends when the stream delivers an event again.
+        (log.debug if self._stream_failing else log.warning)(message + "; polling every %s until it is back", *args,
+                                                              _duration(self._outage_poll_interval()))
         self._stream_failing = True
+
+    def _outage_poll_interval(self) -> float:
+        """How often the ruleset is polled while the stream is down: `poll_interval`, or `stream_retry_max` when shorter."""
+        return min(self._poll_interval, self._stream_retry_max) if self._poll_interval > 0 else self._stream_retry_max
+
+    def _stream_backoff(self, failures: int) -> float:
+        """The wait before stream reconnect attempt `failures` (from 1): exponential from backoff_base, capped at stream_retry_max, jittered."""
+        base = min(self._stream_retry_max, self._backoff_max, self._backoff_base * float(2 ** min(failures - 1, 30)))
+        return base / 2 + random.random() * base / 2
 
     def _note_failure(self, message: str, *args: Any, problem: str = "unavailable") -> None:
         # The first failure is a warning; repeats stay at debug level until the API recovers or the
@@ -1021,11 +1039,22 @@ class Client:
                     log.info("ruleset stream unavailable; polling every %ss", self._poll_interval)
                     use_stream = False
                     continue
+                # A stream that delivered an event and then broke (an outage, a proxy's idle reset) is a new
+                # first failure, retried after about backoff_base, not one more in a growing series.
+                if self._stream_delivered:
+                    stream_failures = 0
                 stream_failures = 0 if outcome == "ended" else stream_failures + 1
+                # Polled while the stream is down: once per attempt, so about every stream_retry_max at most.
+                was_failing = self._fetch_failing
                 self.refresh()
-                wait = self._backoff(max(1, stream_failures))
-                # Never sooner than the API's Retry-After (a 503 at its stream limit, a 429).
-                self._stop.wait(max(retry_after, min(wait, self._poll_interval) if self._poll_interval > 0 else wait))
+                wait = self._stream_backoff(max(1, stream_failures))
+                if self._poll_interval > 0:
+                    wait = min(wait, self._poll_interval)
+                if was_failing and not self._fetch_failing:
+                    # The API answers again after failing: reconnect at once, not after a backoff grown during the outage.
+                    wait = 0.0
+                # Never sooner than the API's Retry-After (a 503 while it starts or at its stream limit, a 429).
+                self._stop.wait(max(retry_after, wait))
             elif self._poll_interval > 0:
                 self._stop.wait(self._poll_interval)
                 if not self._stop.is_set():
@@ -1050,6 +1079,7 @@ class Client:
         conn = self._endpoint.connect(self._timeout)
         with self._stream_lock:
             self._stream_conn = conn
+        self._stream_delivered = False
         try:
             if self._stop.is_set():
                 return "ended", 0.0
@@ -1059,9 +1089,8 @@ class Client:
             if resp.status in _PERMANENT_STREAM_STATUSES:
                 return "permanent", 0.0
             if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
-                self._note_stream_failure("ruleset stream answered HTTP %d; polling until it is back", resp.status)
+                self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
-            self._stream_failing = False
             if conn.sock is not None:
                 conn.sock.settimeout(self._stream_idle_timeout)
             event, data = "message", list[str]()
@@ -1073,6 +1102,11 @@ class Client:
                 if line == "":
                     if data:
                         self._on_stream_event(event, "\n".join(data))
+                        if not self._stream_delivered:
+                            self._stream_delivered = True
+                            if self._stream_failing:
+                                self._stream_failing = False
+                                log.info("ruleset stream reconnected; serving ruleset version %s", self.ruleset_version)
                     event, data = "message", list[str]()
                 elif line.startswith(":"):
                     continue
@@ -1086,7 +1120,7 @@ class Client:
             return "ended", 0.0
         except _http.NETWORK_ERRORS as e:
             if not self._stop.is_set():
-                self._note_stream_failure("ruleset stream broke (%s); polling until it is back", type(e).__name__)
+                self._note_stream_failure("ruleset stream broke (%s)", type(e).__name__)
             return "failed", 0.0
         finally:
             with self._stream_lock:
@@ -1111,6 +1145,11 @@ class Client:
                 self._fetch_failing = False
         elif etag is None or etag != self._etag:
             self.refresh()
+
+
+def _duration(seconds: float) -> str:
+    """A duration for a log line, as the JavaScript SDK writes it: `5 s`, `1.5 s`, `400 ms`."""
+    return f"{round(seconds * 10) / 10:g} s" if seconds >= 1 else f"{round(seconds * 1000)} ms"
 
 
 def _non_finite_as_null(v: Any, depth: int = 0) -> Any:

@@ -76,6 +76,8 @@ class FakeServer:
         self.stream_queue: deque[str] = deque()
         self.stream_wakeup = threading.Event()
         self.release = threading.Event()
+        # As the API while it starts: every request answered 503 "xp is starting" with Retry-After: 1.
+        self.starting = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,6 +100,10 @@ class FakeServer:
 
             def do_GET(self) -> None:
                 self.record()
+                if server.starting:
+                    self.send(503, b'{"error":{"code":"UNAVAILABLE","message":"xp is starting; retry in a moment"}}',
+                              {"Content-Type": "application/json", "Retry-After": "1"})
+                    return
                 if self.headers.get("X-XP-SDK-Key") != API_KEY:
                     self.send(401, b'{"error":{"code":"UNAUTHORIZED","message":"bad key"}}')
                     return
@@ -202,11 +208,26 @@ class FakeServer:
                 with server.events_received:
                     server.events_received.notify_all()
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self._handler = Handler
+        self._listen(0)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def _listen(self, port: int) -> None:
+        self.httpd = _QuietServer(("127.0.0.1", port), self._handler)
+        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    def stop(self) -> None:
+        """Stops the API (a crash, a restart): open streams end and new connections are refused until resume()."""
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def resume(self) -> None:
+        """Starts the API again on the same port."""
+        self.release.clear()
+        self._listen(self.httpd.server_address[1])
 
     def push_stream_ruleset(self, ruleset: dict[str, Any]) -> None:
         data = json.dumps({"version": ruleset["version"], "etag": f'"v{ruleset["version"]}"', "ruleset": ruleset})

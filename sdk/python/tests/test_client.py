@@ -186,6 +186,43 @@ class RulesetTest(ClientTestCase):
         # One warning for the outage, though polls succeeded between the refusals.
         self.assertEqual(len([line for line in self.logs.output if line.startswith("WARNING") and "ruleset stream answered HTTP" in line]), 1)
 
+    def test_after_an_outage_a_ruleset_published_as_the_api_comes_back_arrives_within_stream_retry_max(self) -> None:
+        # The API goes away (connections refused), starts (503 "xp is starting", Retry-After: 1), and a
+        # kill switch is published the moment it is healthy: the streaming client holds it within about
+        # stream_retry_max (or the Retry-After, when longer), not after a reconnect backoff grown during
+        # the outage (from 0.1 s, it would be 3.2 s by then) nor at the next poll_interval (30 s).
+        uncaught: list[Any] = []
+        self.enterContext(mock.patch.object(threading, "excepthook", uncaught.append))
+        self.enterContext(mock.patch.object(client_module.random, "random", return_value=0.999))  # the longest jittered waits
+        self.server.stream_enabled = True
+        client = self.client(streaming=True, poll_interval=30, backoff_base=0.1, backoff_max=60, stream_retry_max=0.4)
+        self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to("/sdk/v1/stream")) == 1))
+
+        self.server.stop()
+        time.sleep(2.3)
+        self.server.starting = True
+        self.server.resume()
+        resumed = time.monotonic()
+        time.sleep(1.5)
+        self.server.starting = False
+        back = time.monotonic()
+        self.server.push_stream_ruleset(make_ruleset(2, enabled=False))
+
+        self.assertTrue(self.server.wait_for(lambda: client.ruleset_version == 2, timeout=8))
+        took = time.monotonic() - back
+        self.assertFalse(client.is_feature_enabled("feature", {"id": "u1"}))
+        # At most the Retry-After of the last 503 (1 s) or stream_retry_max (0.4 s), plus a round trip.
+        self.assertLess(took, 1.6)
+        # Not hammering: no stream attempt sooner than the Retry-After of the 503s while it started.
+        self.assertLessEqual(len([r for r in self.server.requests_to("/sdk/v1/stream") if resumed <= r.at < back]), 2)
+        self.assertTrue(self.server.wait_for(lambda: any("ruleset stream reconnected" in line for line in self.logs.output)))
+        broke = [line for line in self.logs.output if line.startswith("WARNING") and "ruleset stream" in line]
+        self.assertEqual(len(broke), 1, broke)
+        self.assertRegex(broke[0], r"ruleset stream (broke \(\w+\)|answered HTTP 503); polling every 400 ms until it is back$")
+        self.assertEqual([line for line in self.logs.output if "ruleset stream reconnected" in line],
+                         ["INFO:experimentation:ruleset stream reconnected; serving ruleset version 2"])
+        self.assertEqual(uncaught, [])
+
     def test_bootstrap_serves_before_the_api_answers(self) -> None:
         client = self.client(api_url=closed_port_url(), bootstrap=make_ruleset(5, color="teal"))
 

@@ -275,6 +275,7 @@ class OptionsTest(unittest.TestCase):
             ({"poll_interval": -1}, ValueError, "poll_interval"),
             ({"flush_interval": 0}, ValueError, "flush_interval"),
             ({"stream_idle_timeout": 0}, ValueError, "stream_idle_timeout"),
+            ({"stream_retry_max": 0}, ValueError, "stream_retry_max"),
             ({"batch_size": 0}, ValueError, "batch_size"),
             ({"batch_size": 10.5}, TypeError, "batch_size"),
             ({"max_queue_size": 0}, ValueError, "max_queue_size"),

@@ -25,6 +25,8 @@ export class FakeServer {
   streamMode: StreamMode = 'ok';
   eventsMode: EventsMode = 'ok';
   retryAfterSeconds = 1;
+  /** As the API while it starts: every request answered 503 "xp is starting" with `Retry-After: 1`. */
+  starting = false;
   /** The one SDK key the API accepts; any other is refused with 401 (an invalid or revoked key). */
   acceptedKey = 'xpk_srv_test-key';
   /** Events the API refuses one by one in a 202 (as the real one does for an invalid event): the code and reason, or undefined to accept. */
@@ -75,6 +77,27 @@ export class FakeServer {
     }
   }
 
+  /** Stops the API (a crash, a restart): open connections are cut and new ones refused until resume(). */
+  async stop(): Promise<void> {
+    for (const r of [...this.stalled, ...this.streams]) {
+      r.destroy();
+    }
+    this.stalled.clear();
+    this.streams.clear();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
+  }
+
+  /** Starts the API again on the same port. */
+  async resume(): Promise<void> {
+    const port = Number(new URL(this.url).port);
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
+  }
+
   /** Cuts every open event stream, as a load balancer or a deploy would. */
   dropStreams(): void {
     for (const s of this.streams) {
@@ -88,6 +111,9 @@ export class FakeServer {
       r.destroy();
     }
     this.server.closeAllConnections();
+    if (!this.server.listening) {
+      return;
+    }
     await new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();
@@ -111,6 +137,10 @@ export class FakeServer {
       return;
     }
     this.requests.push({ method: req.method ?? 'GET', url, headers: req.headers, at: Date.now() });
+    if (this.starting) {
+      res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '1' }).end('{"error":{"code":"UNAVAILABLE","message":"xp is starting; retry in a moment"}}');
+      return;
+    }
     if (req.headers['x-xp-sdk-key'] !== this.acceptedKey) {
       res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"bad key"}}');
       return;

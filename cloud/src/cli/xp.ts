@@ -105,6 +105,9 @@ async function mergeWithExisting(
     if (existing === undefined) {
       return flag;
     }
+    if (existing.archived) {
+      warn(`warning: flag "${flag.key}" is archived here; the import unarchives it (a GrowthBook payload serves it)`);
+    }
     // Names and descriptions do not change what is served (imports before 2026-12 quoted string values' names).
     const served = (variations: Flag['variations']): unknown => variations.map((v) => ({ key: v.key, value: v.value }));
     if (jsonDiff(served(existing.variations), served(flag.variations)).length > 0 || existing.type !== flag.type) {
@@ -115,6 +118,9 @@ async function mergeWithExisting(
   });
   const experiments = converted.experiments.map((exp) => {
     const existing = existingExperiments.get(exp.key);
+    if (existing?.archived === true) {
+      warn(`warning: experiment "${exp.key}" is archived here; the import unarchives it (a GrowthBook payload runs it)`);
+    }
     if (existing === undefined || existing.environments.length === 0) {
       return exp;
     }

@@ -133,4 +133,31 @@ describe('xp apply --propose and xp import against a local platform', () => {
     expect(Object.keys(flag.environments).sort()).toEqual(['production', 'staging']);
     expect(flag.environments.staging?.defaultVariation).toBe('b');
   }, 60_000);
+
+  it('warns that an import unarchives an archived flag or experiment of the same key (a GrowthBook payload serves it)', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const token = (await api.login('owner@example.com', PASSWORD)).token;
+    const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: token };
+    const archived = path.join(dir, 'archived.yaml');
+    const variations = [{ key: 'a', value: 'a' }, { key: 'b', value: 'b' }];
+    await writeFile(
+      archived,
+      YAML.stringify({
+        xp: 1,
+        project: 'demo',
+        experiments: [{ key: 'old-test', name: 'Old test', archived: true, variations: [{ key: 'a' }, { key: 'b' }] }],
+        flags: [{ key: 'retired', name: 'retired', type: 'string', archived: true, variations, environments: { staging: { enabled: false, defaultVariation: 'b', offVariation: 'b' } } }],
+      }),
+    );
+    expect((await run(['apply', archived], env)).code).toBe(0);
+    const payload = path.join(dir, 'retired.json');
+    const experimentRule = { id: 'e1', key: 'old-test', variations: ['x', 'y'], weights: [0.5, 0.5], coverage: 1, hashAttribute: 'id', hashVersion: 2, meta: [{ key: 'a' }, { key: 'b' }] };
+    await writeFile(payload, JSON.stringify({ features: { retired: { defaultValue: 'a', rules: [] }, 'old-test-flag': { defaultValue: 'x', rules: [experimentRule] } } }));
+
+    const imported = await run(['import', 'growthbook', payload, '--project', 'demo', '--environment', 'development', '--dry-run'], env);
+
+    expect(imported.code).toBe(0);
+    expect(imported.err).toContain('warning: flag "retired" is archived here; the import unarchives it (a GrowthBook payload serves it)');
+    expect(imported.err).toContain('warning: experiment "old-test" is archived here; the import unarchives it (a GrowthBook payload runs it)');
+  }, 60_000);
 });

@@ -198,7 +198,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     } else {
       show({
         tone: 'info',
-        text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval on the Change requests screen. Until it is approved and applied, ${envInfo?.name ?? env} keeps the state shown here.`,
+        text: `${envInfo?.name ?? env} is protected: change request ${result.request.id.slice(0, 8)} was proposed and waits for approval by an owner or admin (not its proposer) on the Change requests screen. Until it is approved and applied, ${envInfo?.name ?? env} keeps the state shown here.`,
         requestId: result.request.id,
       });
     }

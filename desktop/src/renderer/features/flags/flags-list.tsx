@@ -186,7 +186,7 @@ export default function FlagsList(): ReactNode {
         setNotice({ tone: 'good', text: `Turned ${flag.key} ${enabled ? 'on' : 'off'} in ${env?.name ?? environment} (version ${result.flag.version}).` });
       } else {
         setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));
-        setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval.`, requestId: result.request.id });
+        setNotice({ tone: 'info', text: `${env?.name ?? environment} is protected: change request ${result.request.id.slice(0, 8)} now waits for approval by an owner or admin (not its proposer).`, requestId: result.request.id });
       }
     } catch (e) {
       setData((list) => list.map((f) => (f.key === flag.key ? previous : f)));

@@ -256,7 +256,7 @@ describe('flag editor', () => {
     await u.click(screen.getByRole('button', { name: 'Propose change' }));
 
     const banner = await screen.findByText(/change request cr-12345 was proposed/);
-    expect(banner.textContent).toMatch(/waits for approval on the Change requests screen\. Until it is approved and applied, Production keeps the state shown here\./);
+    expect(banner.textContent).toMatch(/waits for approval by an owner or admin \(not its proposer\) on the Change requests screen\. Until it is approved and applied, Production keeps the state shown here\./);
     expect(within(banner).getByRole('link', { name: 'Review the change request' }).getAttribute('href')).toBe('#/change-requests?id=cr-12345678');
     expect(sent.filter((r) => r.method !== 'GET').map((r) => r.body)).toEqual([
       { resourceType: 'flag', resourceKey: 'checkout', environment: 'production', baseVersion: 3, comment: 'launch', state: { enabled: false, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [{ id: 'rule-1', type: 'force', variation: 'on' }] } },

@@ -444,11 +444,14 @@ export class RulesetSync {
     }
   }
 
-  /** Backoff (or Retry-After); a refused key (401/403) is retried at the slowest backoff: it rarely starts working soon. */
-  private retryDelay(failures: number, error: XpError | undefined): number {
+  /**
+   * Backoff up to `maxMs` (or Retry-After); a refused key (401/403) is retried at the slowest
+   * backoff (`retryMaxMs`): it rarely starts working soon.
+   */
+  private retryDelay(failures: number, error: XpError | undefined, maxMs = this.o.retryMaxMs): number {
     const hinted = error instanceof HttpError ? error.retryAfterMs : undefined;
-    const attempt = error?.code === XpErrorCode.Unauthorized ? 30 : failures;
-    return Math.max(hinted ?? 0, backoffDelay(attempt, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
+    const refused = error?.code === XpErrorCode.Unauthorized;
+    return Math.max(hinted ?? 0, backoffDelay(refused ? 30 : failures, this.o.retryBaseMs, refused ? this.o.retryMaxMs : maxMs, this.o.random));
   }
 
   private get streamRetryMaxMs(): number {
@@ -557,11 +560,7 @@ export class RulesetSync {
 
   /** The stream's reconnect delay: backoff capped at streamRetryMaxMs, never sooner than Retry-After; a refused key at the slowest. */
   private streamDelay(failures: number, error: XpError): number {
-    if (error.code === XpErrorCode.Unauthorized) {
-      return this.retryDelay(failures, error);
-    }
-    const hinted = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
-    return Math.max(hinted, backoffDelay(failures, this.o.retryBaseMs, Math.min(this.o.retryMaxMs, this.streamRetryMaxMs), this.o.random));
+    return this.retryDelay(failures, error, Math.min(this.o.retryMaxMs, this.streamRetryMaxMs));
   }
 
   /** Logs the stream's recovery (once per logged outage) when it is connected and the ruleset held is the newest announced. */

@@ -47,6 +47,18 @@ export const sdkKeyCreateSchema = z.strictObject({
   name: z.string().min(1).max(100),
 });
 
+/** How long a rotated-out key keeps working by default, and at most: a deploy's worth, a week. */
+export const SDK_KEY_ROTATION_DEFAULT_HOURS = 24;
+export const SDK_KEY_ROTATION_MAX_HOURS = 168;
+
+/** POST …/sdk-keys/{id}/rotate: how long the key being replaced keeps working (as a webhook's rotate-secret says it). */
+export const sdkKeyRotateSchema = z
+  .strictObject({
+    /** Hours the old key keeps working, so services move to the new one without a refused request; 0 stops it at once. */
+    keepPreviousHours: z.number().int().min(0).max(SDK_KEY_ROTATION_MAX_HOURS).default(SDK_KEY_ROTATION_DEFAULT_HOURS),
+  })
+  .default({ keepPreviousHours: SDK_KEY_ROTATION_DEFAULT_HOURS });
+
 /** What the audit log records of an SDK key: which one it is (never the key). */
 function sdkKeyAudit(k: SdkKey): { name: string; kind: SdkKey['kind']; prefix: string } {
   return { name: k.name, kind: k.kind, prefix: k.prefix };
@@ -329,6 +341,62 @@ export class ProjectService {
       return created;
     });
     return { key, sdkKey };
+  }
+
+  /**
+   * Rotates an SDK key: a new key of the same environment, kind and name (returned once), and the
+   * old one expiring after `keepPreviousHours` (24 by default, 0: at once), so services switch over
+   * without a refused request. Rotating a key already rotated out shortens its expiry, never lengthens it.
+   */
+  async rotateSdkKey(actor: Actor, projectKey: string, id: string, input: unknown): Promise<{ key: string; sdkKey: SdkKey; previous: SdkKey }> {
+    assertCan(actor, Permission.SdkKeysManage);
+    const { keepPreviousHours } = parseOrThrow(sdkKeyRotateSchema, input, 'SDK key rotation');
+    const project = await projectFor(this.deps.db, actor, projectKey);
+    const now = this.deps.now();
+    const expiresAt = new Date(now.getTime() + keepPreviousHours * 3_600_000);
+    const result = await this.deps.db.withTransaction(async (tx) => {
+      const old = await credentials.lockSdkKey(tx, project.id, id);
+      if (old.revokedAt !== null) {
+        throw new AppError(AppErrorCode.InvalidState, `SDK key ${old.prefix}… was revoked: create a new key instead`);
+      }
+      if (old.expiresAt !== null && Date.parse(old.expiresAt) <= now.getTime()) {
+        throw new AppError(AppErrorCode.InvalidState, `SDK key ${old.prefix}… expired at ${old.expiresAt}: create a new key instead`);
+      }
+      const key = generateToken(old.kind === 'server' ? TokenKind.ServerSdkKey : TokenKind.ClientSdkKey);
+      const created = await credentials.createSdkKey(tx, {
+        id: this.deps.newId(),
+        projectId: project.id,
+        environment: old.environment,
+        kind: old.kind,
+        name: old.name,
+        keyHash: hashToken(key),
+        prefix: tokenPrefix(key),
+        createdBy: actor.userId,
+      });
+      const previous = await credentials.expireSdkKey(tx, project.id, id, expiresAt);
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'sdk-key.created',
+        resourceType: 'sdk-key',
+        resourceKey: created.id,
+        environment: created.environment,
+        before: undefined,
+        after: { ...sdkKeyAudit(created), replaces: old.prefix },
+      });
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'sdk-key.rotated',
+        resourceType: 'sdk-key',
+        resourceKey: id,
+        environment: old.environment,
+        before: { ...sdkKeyAudit(old), expiresAt: old.expiresAt },
+        after: { ...sdkKeyAudit(previous), expiresAt: previous.expiresAt, replacedBy: created.prefix },
+      });
+      return { key, sdkKey: created, previous };
+    });
+    // This process's SDK endpoints read the old key again, with its expiry.
+    forgetSdkKeys([id]);
+    return result;
   }
 
   async revokeSdkKey(actor: Actor, projectKey: string, id: string): Promise<SdkKey> {

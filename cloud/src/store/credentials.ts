@@ -45,6 +45,10 @@ export interface SdkKey {
   readonly prefix: string;
   readonly createdAt: string;
   readonly revokedAt: string | null;
+  /** When the SDK endpoints last accepted it (recorded at most once a minute), or null if never. */
+  readonly lastUsedAt: string | null;
+  /** When a key being rotated out stops working, or null: it works until revoked. */
+  readonly expiresAt: string | null;
 }
 
 interface PrincipalRow {
@@ -80,6 +84,8 @@ interface SdkKeyRow {
   key_prefix: string;
   created_at: Date;
   revoked_at: Date | null;
+  last_used_at: Date | null;
+  expires_at: Date | null;
 }
 
 const tokenFromRow = (r: TokenRow): AccessToken => ({
@@ -103,7 +109,11 @@ const sdkKeyFromRow = (r: SdkKeyRow): SdkKey => ({
   prefix: r.key_prefix,
   createdAt: iso(r.created_at),
   revokedAt: isoOrNull(r.revoked_at),
+  lastUsedAt: isoOrNull(r.last_used_at),
+  expiresAt: isoOrNull(r.expires_at),
 });
+
+const SDK_KEY_COLUMNS = 'id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at, last_used_at, expires_at';
 
 /** Secrets are looked up by their hash only; the plain value never reaches the database. */
 /** A token's columns, its projects as keys (those that still exist: none left is an empty list, never "every project"). */
@@ -257,7 +267,7 @@ export const credentials = {
   ): Promise<SdkKey> {
     const result = await db.query<SdkKeyRow>(
       `INSERT INTO sdk_keys (id, project_id, environment_key, kind, name, key_hash, key_prefix, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       RETURNING id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at`,
+       RETURNING ${SDK_KEY_COLUMNS}`,
       [k.id, k.projectId, k.environment, k.kind, k.name, k.keyHash, k.prefix, k.createdBy],
     );
     return sdkKeyFromRow(result.rows[0]!);
@@ -265,7 +275,7 @@ export const credentials = {
 
   async listSdkKeys(db: Queryable, projectId: string, environment?: string): Promise<SdkKey[]> {
     const result = await db.query<SdkKeyRow>(
-      `SELECT id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at FROM sdk_keys WHERE project_id = $1${
+      `SELECT ${SDK_KEY_COLUMNS} FROM sdk_keys WHERE project_id = $1${
         environment === undefined ? '' : ' AND environment_key = $2'
       } ORDER BY created_at, id`,
       environment === undefined ? [projectId] : [projectId, environment],
@@ -281,19 +291,45 @@ export const credentials = {
     }
     const result = await db.query<SdkKeyRow>(
       `UPDATE sdk_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE project_id = $1 AND id = $2
-       RETURNING id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at`,
+       RETURNING ${SDK_KEY_COLUMNS}`,
       [projectId, id],
     );
     return { sdkKey: sdkKeyFromRow(result.rows[0]!), revokedNow: !before.rows[0].revoked };
   },
 
-  /** The active SDK key with this hash (used by the SDK endpoints). */
-  async findSdkKey(db: Queryable, keyHash: string): Promise<SdkKey | undefined> {
+  /** The SDK key with this id, for update (call in a transaction). */
+  async lockSdkKey(db: Queryable, projectId: string, id: string): Promise<SdkKey> {
+    const result = await db.query<SdkKeyRow>(`SELECT ${SDK_KEY_COLUMNS} FROM sdk_keys WHERE project_id = $1 AND id = $2 FOR UPDATE`, [projectId, id]);
+    if (result.rows[0] === undefined) {
+      throw notFound('SDK key');
+    }
+    return sdkKeyFromRow(result.rows[0]);
+  },
+
+  /** Sets when a key stops working: never later than an expiry it already has. */
+  async expireSdkKey(db: Queryable, projectId: string, id: string, at: Date): Promise<SdkKey> {
     const result = await db.query<SdkKeyRow>(
-      'SELECT id, project_id, environment_key, kind, name, key_prefix, created_at, revoked_at FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [keyHash],
+      `UPDATE sdk_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3) WHERE project_id = $1 AND id = $2 RETURNING ${SDK_KEY_COLUMNS}`,
+      [projectId, id, at],
+    );
+    if (result.rows[0] === undefined) {
+      throw notFound('SDK key');
+    }
+    return sdkKeyFromRow(result.rows[0]);
+  },
+
+  /** The SDK key with this hash that works at `now`: not revoked, not expired (used by the SDK endpoints). */
+  async findSdkKey(db: Queryable, keyHash: string, now: Date): Promise<SdkKey | undefined> {
+    const result = await db.query<SdkKeyRow>(
+      `SELECT ${SDK_KEY_COLUMNS} FROM sdk_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+      [keyHash, now],
     );
     const row = result.rows[0];
     return row === undefined ? undefined : sdkKeyFromRow(row);
+  },
+
+  /** Records a use of the key, unless one was recorded in the minute before `now` (one write a minute per key at most). */
+  async touchSdkKey(db: Queryable, id: string, now: Date): Promise<void> {
+    await db.query("UPDATE sdk_keys SET last_used_at = $2::timestamptz WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')", [id, now]);
   },
 };

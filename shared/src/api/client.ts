@@ -674,6 +674,14 @@ export class XpApiClient {
     return (await this.call<{ key: string; sdkKey: SdkKeyView }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys`, { body })).body;
   }
 
+  /**
+   * Rotates an SDK key: a new key of the same environment, kind and name (`key` is its secret, shown
+   * this once), and `previous`, the old key, working until its `expiresAt` (24 h by default).
+   */
+  async rotateSdkKey(project: string, id: string, body: { keepPreviousHours?: number } = {}): Promise<{ key: string; sdkKey: SdkKeyView; previous: SdkKeyView }> {
+    return (await this.call<{ key: string; sdkKey: SdkKeyView; previous: SdkKeyView }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys/${encodeURIComponent(id)}/rotate`, { body })).body;
+  }
+
   /** Revokes an SDK key: SDKs using it are refused once the SDK endpoints' key cache lets go of it (30 s). */
   async revokeSdkKey(project: string, id: string): Promise<SdkKeyView> {
     return (await this.call<SdkKeyView>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys/${encodeURIComponent(id)}`)).body;
@@ -1038,6 +1046,10 @@ export interface SdkKeyView {
   readonly prefix: string;
   readonly createdAt: string;
   readonly revokedAt: string | null;
+  /** When the SDK endpoints last accepted it (recorded at most once a minute); null if never. */
+  readonly lastUsedAt: string | null;
+  /** When a key being rotated out stops working; null if it works until revoked. */
+  readonly expiresAt: string | null;
 }
 
 export interface AccessTokenView {

@@ -12,7 +12,7 @@ export const WEBHOOK_EVENTS = {
   metric: ['created', 'updated', 'deleted'],
   holdout: ['created', 'updated', 'deleted'],
   environment: ['created', 'updated', 'deleted'],
-  'sdk-key': ['created', 'revoked'],
+  'sdk-key': ['created', 'rotated', 'revoked'],
   'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled'],
   project: ['created', 'updated'],
   rulesets: ['republished'],

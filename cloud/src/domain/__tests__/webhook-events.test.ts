@@ -127,7 +127,7 @@ describe('webhook event catalog', () => {
       expect(webhookEventProblem(ok)).toBeUndefined();
     }
     expect(webhookEventProblem('flags.*')).toMatch(/^unknown resource type "flags": one of flag, experiment/);
-    expect(webhookEventProblem('sdk-key.rotated')).toBe('unknown event "sdk-key.rotated": sdk-key actions are sdk-key.created, sdk-key.revoked (or sdk-key.*)');
+    expect(webhookEventProblem('sdk-key.renamed')).toBe('unknown event "sdk-key.renamed": sdk-key actions are sdk-key.created, sdk-key.rotated, sdk-key.revoked (or sdk-key.*)');
     expect(webhookEventProblem('flag.')).toMatch(/^unknown event "flag\."/);
     expect(webhookEventProblem('user.*')).toBeUndefined();
     expect(webhookEventProblem('user.created')).toBe('unknown event "user.created": user actions are user.project-role-set, user.project-role-removed (or user.*)');

@@ -207,6 +207,10 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   },
   'GET /api/v1/projects/{project}/sdk-keys': () => Promise.resolve({ path: `${DEMO}/sdk-keys?environment=development` }),
   'POST /api/v1/projects/{project}/sdk-keys': (ctx) => Promise.resolve({ path: `${DEMO}/sdk-keys`, body: { environment: 'development', kind: 'client', name: `web ${ctx.n}` } }),
+  'POST /api/v1/projects/{project}/sdk-keys/{id}/rotate': async (ctx) => {
+    const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/sdk-keys`, { environment: 'staging', kind: 'server', name: `to rotate ${ctx.n}` });
+    return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}/rotate`, body: { keepPreviousHours: 1 } };
+  },
   'DELETE /api/v1/projects/{project}/sdk-keys/{id}': async (ctx) => {
     const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/sdk-keys`, { environment: 'staging', kind: 'server', name: `to revoke ${ctx.n}` });
     return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}` };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { environmentSchema, keySchema, rulesetSchema } from '@xp/shared';
-import { projectCreateSchema, projectPatchSchema, sdkKeyCreateSchema } from '../../domain/projects.js';
+import { projectCreateSchema, projectPatchSchema, sdkKeyCreateSchema, sdkKeyRotateSchema } from '../../domain/projects.js';
+import type { SdkKey } from '../../store/credentials.js';
 import type { Services } from '../../domain/services.js';
 import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
@@ -14,7 +15,17 @@ const projectSchema = z
 const storedEnvironmentSchema = environmentSchema.extend({ version: z.number().int(), position: z.number().int() }).meta({ id: 'StoredEnvironment' });
 
 const sdkKeySchema = z
-  .object({ id: z.string(), environment: z.string(), kind: z.enum(['server', 'client']), name: z.string(), prefix: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() })
+  .object({
+    id: z.string(),
+    environment: z.string(),
+    kind: z.enum(['server', 'client']),
+    name: z.string(),
+    prefix: z.string(),
+    createdAt: z.string(),
+    revokedAt: z.string().nullable(),
+    lastUsedAt: z.string().nullable().describe('When the SDK endpoints last accepted the key (recorded at most once a minute); null if never'),
+    expiresAt: z.string().nullable().describe('When a key being rotated out stops working; null if it works until revoked'),
+  })
   .meta({ id: 'SdkKey' });
 
 const envParams = z.strictObject({ project: keySchema, environment: keySchema });
@@ -28,8 +39,8 @@ function projectView(p: { id: string; key: string; name: string; description: st
   return { id: p.id, key: p.key, name: p.name, description: p.description, version: p.version, createdAt: p.createdAt, updatedAt: p.updatedAt };
 }
 
-function sdkKeyView(k: { id: string; environment: string; kind: 'server' | 'client'; name: string; prefix: string; createdAt: string; revokedAt: string | null }): z.infer<typeof sdkKeySchema> {
-  return { id: k.id, environment: k.environment, kind: k.kind, name: k.name, prefix: k.prefix, createdAt: k.createdAt, revokedAt: k.revokedAt };
+function sdkKeyView(k: SdkKey): z.infer<typeof sdkKeySchema> {
+  return { id: k.id, environment: k.environment, kind: k.kind, name: k.name, prefix: k.prefix, createdAt: k.createdAt, revokedAt: k.revokedAt, lastUsedAt: k.lastUsedAt, expiresAt: k.expiresAt };
 }
 
 export function projectRoutes(s: Services): AnyRoute[] {
@@ -212,6 +223,20 @@ export function projectRoutes(s: Services): AnyRoute[] {
       handler: async (req) => {
         const { key, sdkKey } = await s.projects.createSdkKey(req.actor, req.params.project, req.body);
         return { status: 201, body: { key, sdkKey: sdkKeyView(sdkKey) }, headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/projects/{project}/sdk-keys/{id}/rotate',
+      permission: Permission.SdkKeysManage,
+      tag: 'SDK keys',
+      summary: 'Rotate an SDK key: a new key (shown once) of the same environment, kind and name; the old one keeps working for keepPreviousHours (default 24, at most 168; 0 stops it at once). The body is optional.',
+      params: projectIdParams,
+      body: sdkKeyRotateSchema,
+      responses: { 201: { description: 'The new key, and the old one with its expiry', schema: z.object({ key: z.string(), sdkKey: sdkKeySchema, previous: sdkKeySchema }) } },
+      handler: async (req) => {
+        const { key, sdkKey, previous } = await s.projects.rotateSdkKey(req.actor, req.params.project, req.params.id, req.rawBody);
+        return { status: 201, body: { key, sdkKey: sdkKeyView(sdkKey), previous: sdkKeyView(previous) }, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({

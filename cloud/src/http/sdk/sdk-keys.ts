@@ -59,7 +59,8 @@ export function forgetSdkKeys(ids: readonly string[]): void {
 /**
  * SDK key records by key hash, cached so the warm path runs no SQL. Revocation takes effect within
  * `ttlMs` (30 s by default) on every instance, without any cross-instance invalidation; at once in
- * the process that revoked the key (`forgetSdkKeys`).
+ * the process that revoked the key (`forgetSdkKeys`). An expiry (a rotated-out key) takes effect
+ * on time everywhere. Each lookup that finds a key records its use (`lastUsedAt`).
  */
 export class SdkKeyCache {
   private readonly entries = new Map<string, CachedKey>();
@@ -96,7 +97,7 @@ export class SdkKeyCache {
   }
 
   /**
-   * The active key record for a well-formed key, or undefined (unknown or revoked). When the
+   * The working key record for a well-formed key, or undefined (unknown, revoked or expired). When the
    * database is slow or down, a record looked up in the last `staleMs` still answers (SDKs keep
    * working through a failover); without one, 503 UNAVAILABLE with Retry-After, never a hang.
    */
@@ -109,7 +110,7 @@ export class SdkKeyCache {
     const forgotten = this.forgotten;
     let pending = this.loading.get(hash);
     if (pending === undefined) {
-      pending = credentials.findSdkKey(this.db, hash).finally(() => this.loading.delete(hash));
+      pending = this.lookUp(hash).finally(() => this.loading.delete(hash));
       this.loading.set(hash, pending);
     }
     let found: SdkKey | undefined;
@@ -135,12 +136,31 @@ export class SdkKeyCache {
         this.entries.delete(oldest.value);
       }
     }
-    this.entries.set(hash, { key: found, expiresAt: this.now() + this.ttlMs });
+    // A key being rotated out is dropped when it expires, not up to a TTL later.
+    const until = found === undefined || found.expiresAt === null ? Infinity : Date.parse(found.expiresAt);
+    this.entries.set(hash, { key: found, expiresAt: Math.min(this.now() + this.ttlMs, until) });
+    return found;
+  }
+
+  /**
+   * Reads the key, and records its use without waiting for the write: the record is for people
+   * (which keys are still in use before one is revoked), never worth a slower or failed SDK call.
+   */
+  private async lookUp(hash: string): Promise<SdkKey | undefined> {
+    const now = new Date(this.now());
+    const found = await credentials.findSdkKey(this.db, hash, now);
+    if (found !== undefined) {
+      credentials.touchSdkKey(this.db, found.id, now).catch(() => undefined);
+    }
     return found;
   }
 
   /** The last known record while the database cannot answer, if recent enough; else the 503. */
   private stale(cached: CachedKey | undefined, unavailable: AppError): SdkKey | undefined {
+    if (cached?.key !== undefined && cached.key.expiresAt !== null && Date.parse(cached.key.expiresAt) <= this.now()) {
+      // A rotated-out key past its expiry stays refused, outage or not.
+      return undefined;
+    }
     if (cached !== undefined && cached.expiresAt + this.staleMs > this.now()) {
       return cached.key;
     }
@@ -223,7 +243,7 @@ export async function authenticateSdkKey(cache: SdkKeyCache, key: string | undef
   }
   const record = await cache.find(key);
   if (record === undefined) {
-    throw unauthenticated('the SDK key is unknown or revoked');
+    throw unauthenticated('the SDK key is unknown, revoked or expired');
   }
   if (!allowed.includes(record.kind)) {
     throw new AppError(AppErrorCode.Forbidden, `a ${record.kind}-side SDK key cannot call this endpoint`);

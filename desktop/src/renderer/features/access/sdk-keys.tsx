@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import type { ReactNode } from 'react';
 import type { SdkKeyView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
@@ -21,14 +21,38 @@ function byEnvironment(keys: readonly SdkKeyView[], environments: readonly { key
       groups.push({ key: k.environment, name: k.environment, keys: keys.filter((o) => o.environment === k.environment) });
     }
   }
-  // Active keys first, each part oldest first as the API lists them.
-  return groups.map((g) => ({ ...g, keys: [...g.keys.filter((k) => k.revokedAt === null), ...g.keys.filter((k) => k.revokedAt !== null)] }));
+  // Working keys first, each part oldest first as the API lists them.
+  return groups.map((g) => ({ ...g, keys: [...g.keys.filter((k) => works(k)), ...g.keys.filter((k) => !works(k))] }));
 }
 
+/** Whether SDKs can still use the key: not revoked, and not past the expiry a rotation gave it. */
+function works(k: SdkKeyView, now = Date.now()): boolean {
+  return k.revokedAt === null && (k.expiresAt === null || Date.parse(k.expiresAt) > now);
+}
+
+function KeyStatus({ sdkKey: k }: { sdkKey: SdkKeyView }): ReactNode {
+  if (k.revokedAt !== null) {
+    return <Badge tone="bad">revoked {formatTime(k.revokedAt)}</Badge>;
+  }
+  if (k.expiresAt !== null) {
+    return works(k) ? <Badge tone="warn">rotated: works until {formatTime(k.expiresAt)}</Badge> : <Badge tone="bad">expired {formatTime(k.expiresAt)}</Badge>;
+  }
+  return <Badge tone="good">active</Badge>;
+}
+
+/** How long a rotation keeps the old key working beside the new one, in hours (the API allows 0–168). */
+const KEEP_PREVIOUS: readonly { readonly hours: number; readonly label: string }[] = [
+  { hours: 0, label: "Don't: stop it now" },
+  { hours: 1, label: '1 hour' },
+  { hours: 24, label: '24 hours' },
+  { hours: 72, label: '3 days' },
+  { hours: 168, label: '7 days' },
+];
+
 /**
- * The project's SDK keys by environment: kind, display prefix, creation and status. Roles holding
- * `sdk-keys:manage` (owners, admins) create keys — the key is shown once, in the dialog that
- * created it — and revoke them; the others see the list only, with the reason.
+ * The project's SDK keys by environment: kind, display prefix, creation, last use and status. Roles
+ * holding `sdk-keys:manage` (owners, admins) create keys — the key is shown once, in the dialog
+ * that created it — rotate and revoke them; the others see the list only, with the reason.
  */
 export function SdkKeys(): ReactNode {
   const { client, project, environments, refreshTick } = useSession();
@@ -36,6 +60,7 @@ export function SdkKeys(): ReactNode {
   const keys = useAsync(() => client.sdkKeys(project), [client, project], { refreshKey: refreshTick });
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<SdkKeyView | null>(null);
+  const [rotating, setRotating] = useState<SdkKeyView | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   return (
@@ -50,7 +75,8 @@ export function SdkKeys(): ReactNode {
       </div>
       <p className="muted small">
         Keys of project {project}, one or more per environment. Server-side keys are secrets for your back ends; client-side keys are public, for browsers and mobile apps. The
-        key itself is shown once, when it is created; the list shows its first characters only.
+        key itself is shown once, when it is created; the list shows its first characters only. <em>Last used</em> is when the SDK endpoints last accepted a key (to the
+        minute): a key unused for weeks is probably safe to revoke.
       </p>
       {manage.reason === undefined ? null : <p className="muted">{manage.reason}: owners and admins do. The list is read-only.</p>}
       <FormError message={error} />
@@ -75,6 +101,7 @@ export function SdkKeys(): ReactNode {
                         <th>Kind</th>
                         <th>Key</th>
                         <th>Created</th>
+                        <th>Last used</th>
                         <th>Status</th>
                         {manage.allowed ? <th><VisuallyHidden>Actions</VisuallyHidden></th> : null}
                       </tr>
@@ -90,13 +117,21 @@ export function SdkKeys(): ReactNode {
                             <code>{k.prefix}…</code>
                           </td>
                           <td className="small">{formatTime(k.createdAt)}</td>
-                          <td>{k.revokedAt === null ? <Badge tone="good">active</Badge> : <Badge tone="bad">revoked {formatTime(k.revokedAt)}</Badge>}</td>
+                          <td className="small">{k.lastUsedAt === null ? 'never' : formatTime(k.lastUsedAt)}</td>
+                          <td>
+                            <KeyStatus sdkKey={k} />
+                          </td>
                           {manage.allowed ? (
                             <td>
-                              {k.revokedAt === null ? (
-                                <button type="button" className="danger" aria-label={`Revoke ${k.name}`} onClick={() => { setRevoking(k); }}>
-                                  Revoke
-                                </button>
+                              {works(k) ? (
+                                <>
+                                  <button type="button" aria-label={`Rotate ${k.name}`} onClick={() => { setRotating(k); }}>
+                                    Rotate…
+                                  </button>{' '}
+                                  <button type="button" className="danger" aria-label={`Revoke ${k.name}`} onClick={() => { setRevoking(k); }}>
+                                    Revoke
+                                  </button>
+                                </>
                               ) : null}
                             </td>
                           ) : null}
@@ -122,7 +157,7 @@ export function SdkKeys(): ReactNode {
           message={
             <p>
               SDKs using <code>{revoking.prefix}…</code> in {environments.find((e) => e.key === revoking.environment)?.name ?? revoking.environment} are refused within 30 seconds (the SDK endpoints cache keys that
-              long; open streams close within 45). This cannot be undone: to rotate a key in use, create its replacement, deploy it, then revoke this one.
+              long; open streams close within 45). This cannot be undone: to replace a key in use without refused requests, rotate it instead.
             </p>
           }
           confirmLabel="Revoke"
@@ -141,7 +176,102 @@ export function SdkKeys(): ReactNode {
           }}
         />
       )}
+      {rotating === null ? null : (
+        <RotateSdkKey
+          sdkKey={rotating}
+          onClose={() => { setRotating(null); }}
+          onRotated={keys.reload}
+        />
+      )}
     </section>
+  );
+}
+
+/**
+ * Rotates a key: asks how long the old key keeps working (24 hours unless changed), then shows the
+ * new key once, with when the old one stops.
+ */
+function RotateSdkKey({ sdkKey, onClose, onRotated }: { sdkKey: SdkKeyView; onClose: () => void; onRotated: () => void }): ReactNode {
+  const { client, project, environments } = useSession();
+  const id = useId();
+  const [hours, setHours] = useState(24);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [rotated, setRotated] = useState<{ key: string; sdkKey: SdkKeyView; previous: SdkKeyView } | null>(null);
+  const envName = environments.find((e) => e.key === sdkKey.environment)?.name ?? sdkKey.environment;
+
+  const submit = async (): Promise<void> => {
+    setError(null);
+    setBusy(true);
+    try {
+      setRotated(await client.rotateSdkKey(project, sdkKey.id, { keepPreviousHours: hours }));
+      onRotated();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (rotated !== null) {
+    const until = rotated.previous.expiresAt;
+    return (
+      <Dialog title="SDK key rotated" onClose={onClose}>
+        <p>
+          The new key of {rotated.sdkKey.name} ({KIND_LABEL[rotated.sdkKey.kind].toLowerCase()}, {envName}).{' '}
+          {until !== null && Date.parse(until) > Date.now() ? (
+            <>
+              The old key <code>{rotated.previous.prefix}…</code> keeps working until {formatTime(until)}: deploy the new one everywhere before then. Its <em>Last used</em> shows
+              when the last service has moved.
+            </>
+          ) : (
+            <>
+              The old key <code>{rotated.previous.prefix}…</code> has stopped working.
+            </>
+          )}
+        </p>
+        <p className="banner banner-warn">Copy this key now: you won't see it again.</p>
+        <SecretOnce value={rotated.key} copyLabel="Copy key" onDone={onClose} />
+      </Dialog>
+    );
+  }
+  return (
+    <Dialog title={`Rotate ${sdkKey.name}?`} onClose={onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <p>
+          A new key replaces <code>{sdkKey.prefix}…</code> ({KIND_LABEL[sdkKey.kind].toLowerCase()}, {envName}), with the same name. It is shown once.
+        </p>
+        <label>
+          Keep the old key working for
+          <select value={hours} aria-describedby={`${id}-help`} onChange={(e) => { setHours(Number(e.target.value)); }}>
+            {KEEP_PREVIOUS.map((k) => (
+              <option key={k.hours} value={k.hours}>
+                {k.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <p id={`${id}-help`} className="small muted">
+          {hours === 0
+            ? 'SDKs still using the old key are refused at once here, within 30 seconds on other instances: for a key that leaked.'
+            : 'Both keys work meanwhile, so services move to the new one without a refused request; the old one then stops on its own.'}
+        </p>
+        <FormError message={error === null ? null : errorMessage(error)} />
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" {...pendingProps(busy)}>
+            Rotate key
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }
 

@@ -17,7 +17,7 @@ const ENVIRONMENTS = [DEVELOPMENT, PRODUCTION];
 const SECRET = 'xpk_cli_Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5';
 
 function sdkKey(id: string, environment: string, kind: SdkKeyView['kind'], name: string, revoked = false): SdkKeyView {
-  return { id, environment, kind, name, prefix: `xpk_${kind === 'server' ? 'srv' : 'cli'}_${id}`, createdAt: '2026-11-25T10:00:00Z', revokedAt: revoked ? '2026-11-26T10:00:00Z' : null };
+  return { id, environment, kind, name, prefix: `xpk_${kind === 'server' ? 'srv' : 'cli'}_${id}`, createdAt: '2026-11-25T10:00:00Z', revokedAt: revoked ? '2026-11-26T10:00:00Z' : null, lastUsedAt: null, expiresAt: null };
 }
 
 const PATH = '/api/v1/projects/web/sdk-keys';
@@ -46,6 +46,15 @@ function keysApi(initial: SdkKeyView[], refuse?: { status: number; body: unknown
       const created = sdkKey('new', body.environment, body.kind, body.name);
       keys = [...keys, created];
       return { status: 201, body: { key: SECRET, sdkKey: created } };
+    }
+    const rotated = new RegExp(`^${PATH}/(\\w+)/rotate$`).exec(req.path)?.[1];
+    if (req.method === 'POST' && rotated !== undefined) {
+      const hours = (req.body as { keepPreviousHours: number }).keepPreviousHours;
+      const old = keys.find((k) => k.id === rotated)!;
+      const previous = { ...old, expiresAt: new Date(Date.now() + hours * 3_600_000).toISOString() };
+      const created = sdkKey('rotated', old.environment, old.kind, old.name);
+      keys = [...keys.map((k) => (k.id === rotated ? previous : k)), created];
+      return { status: 201, body: { key: SECRET, sdkKey: created, previous } };
     }
     const revoked = new RegExp(`^${PATH}/(\\w+)$`).exec(req.path)?.[1];
     if (req.method === 'DELETE' && revoked !== undefined) {
@@ -85,6 +94,54 @@ describe('SDK keys', () => {
     expect(prodRows[1]?.textContent).toContain('revoked');
     expect(within(prodRows[1]!).queryByRole('button')).toBeNull();
     expect(within(prodRows[0]!).getByRole('button', { name: 'Revoke Checkout service' })).toBeTruthy();
+  });
+
+  it('shows when each key was last used, and a rotated key with when it stops or stopped', async () => {
+    const used = { ...sdkKey('prodsrv', 'production', 'server', 'Checkout service'), lastUsedAt: '2026-11-30T08:15:00Z' };
+    const expiring = { ...sdkKey('leaving', 'production', 'server', 'Leaving backend'), expiresAt: new Date(Date.now() + 3_600_000).toISOString() };
+    const expired = { ...sdkKey('gone', 'production', 'server', 'Gone backend'), expiresAt: '2026-11-28T10:00:00Z' };
+    renderKeys(keysApi([used, expiring, expired]));
+
+    const prod = await screen.findByRole('table', { name: 'SDK keys in Production' });
+    const rows = within(prod).getAllByRole('row');
+    const headers = within(rows[0]!).getAllByRole('columnheader').map((h) => h.textContent);
+    const lastUsed = headers.indexOf('Last used');
+    expect(lastUsed).toBeGreaterThan(0);
+    const cells = (name: string): string[] => within(within(prod).getByRole('cell', { name }).closest('tr')!).getAllByRole('cell').map((c) => c.textContent);
+    expect(cells('Checkout service')[lastUsed]).toBe(new Date('2026-11-30T08:15:00Z').toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+    expect(cells('Leaving backend')[lastUsed]).toBe('never');
+    expect(cells('Leaving backend').join(' ')).toContain('rotated: works until');
+    // An expired key works no more: listed after the working ones, without actions.
+    expect(rows.slice(1).map((r) => within(r).getAllByRole('cell')[0]?.textContent)).toEqual(['Checkout service', 'Leaving backend', 'Gone backend']);
+    expect(cells('Gone backend').join(' ')).toContain('expired');
+    expect(within(within(prod).getByRole('cell', { name: 'Gone backend' }).closest('tr')!).queryByRole('button')).toBeNull();
+    expect(within(prod).getByRole('button', { name: 'Rotate Leaving backend' })).toBeTruthy();
+  });
+
+  it('rotates a key: asks how long the old one keeps working (24 hours unless changed), then shows the new key once', async () => {
+    const u = userEvent.setup();
+    const api = keysApi(SEEDED);
+    renderKeys(api);
+    const prod = await screen.findByRole('table', { name: 'SDK keys in Production' });
+
+    await u.click(within(prod).getByRole('button', { name: 'Rotate Checkout service' }));
+    const dialog = screen.getByRole('dialog', { name: 'Rotate Checkout service?' });
+    expect(dialog.textContent).toContain('xpk_srv_prodsrv…');
+    const keep = within(dialog).getByRole('combobox', { name: 'Keep the old key working for' });
+    expect((keep as HTMLSelectElement).value).toBe('24');
+    await u.selectOptions(keep, '1');
+    await u.click(within(dialog).getByRole('button', { name: 'Rotate key' }));
+
+    const shown = await screen.findByRole('dialog', { name: 'SDK key rotated' });
+    expect(api.sent.filter((r) => r.method === 'POST').map((r) => [r.path, r.body])).toEqual([[`${PATH}/prodsrv/rotate`, { keepPreviousHours: 1 }]]);
+    expect(within(shown).getByText(SECRET)).toBeTruthy();
+    expect(shown.textContent).toContain('The old key xpk_srv_prodsrv… keeps working until');
+    await u.click(within(shown).getByRole('button', { name: 'Done' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+    await waitFor(() => { expect(within(prod).getAllByRole('cell', { name: 'Checkout service' })).toHaveLength(2); });
+    expect(prod.textContent).toContain('xpk_srv_rotated…');
+    expect(prod.textContent).toContain('rotated: works until');
+    expect(document.body.textContent).not.toContain(SECRET);
   });
 
   it('says so when the project has no keys, and when an environment has none', async () => {
@@ -184,6 +241,7 @@ describe('SDK keys', () => {
     expect(screen.getByText(/Editors cannot create or revoke SDK keys: owners and admins do/)).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'New SDK key' })).toBeNull();
     expect(screen.queryByRole('button', { name: /^Revoke / })).toBeNull();
+    expect(screen.queryByRole('button', { name: /^Rotate / })).toBeNull();
     expect(api.sent.every((r) => r.method === 'GET')).toBe(true);
   });
 });

@@ -54,6 +54,12 @@ export interface AuditFilter extends PageRequest {
   readonly environment?: string | undefined;
   /** An action (`flag.updated`), or every action of a resource type (`flag.*`). */
   readonly action?: string | undefined;
+  /**
+   * Only entries that turned a flag on or off, whatever their action: a toggle, an edit of the
+   * environment's state or of the whole flag, a flags file applied, an approved change request.
+   * With `environment`, the flag was turned on or off in that environment.
+   */
+  readonly turned?: 'on' | 'off' | undefined;
   /** Entries made at or after this instant. */
   readonly from?: Date | undefined;
   /** Entries made before this instant. */
@@ -265,6 +271,33 @@ export const audit = {
   },
 };
 
+/**
+ * The entries of a flag whose diff turns it on (off) in an environment: `enabled` replaced by
+ * true (false); an environment's state added already on, or the flag created so (turning on); an
+ * environment's state that was on removed, or the flag deleted so (turning off). A change request's proposal is not a change yet: its diff is
+ * of the state alone (`/enabled`), which does not match. `environment` narrows the diff's path.
+ */
+function turnedCondition(turned: 'on' | 'off', environment: string | undefined, params: unknown[]): string {
+  params.push(turned === 'on' ? 'true' : 'false');
+  const enabled = `$${params.length}::jsonb`;
+  let inPath = '';
+  let inDocument = '';
+  if (environment !== undefined && environment !== '') {
+    params.push(environment);
+    inPath = ` AND split_part(d->>'path', '/', 3) = $${params.length}`;
+    inDocument = ` AND e.key = $${params.length}`;
+  }
+  // A flag created already on (turning on), or deleted while on (turning off): the whole document.
+  const [op, side] = turned === 'on' ? ['add', 'to'] : ['remove', 'from'];
+  const conditions = [
+    `(d->>'op' = 'replace' AND d->>'path' ~ '^/environments/[^/]+/enabled$' AND d->'to' = ${enabled}${inPath})`,
+    `(d->>'op' = '${op}' AND d->>'path' ~ '^/environments/[^/]+$' AND d->'${side}'->'enabled' = 'true'::jsonb${inPath})`,
+    `(d->>'op' = '${op}' AND d->>'path' = '' AND jsonb_typeof(d->'${side}'->'environments') = 'object' AND EXISTS (
+      SELECT 1 FROM jsonb_each(d->'${side}'->'environments') e WHERE e.value->'enabled' = 'true'::jsonb${inDocument}))`,
+  ];
+  return `(resource_type = 'flag' AND jsonb_typeof(diff) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(diff) d WHERE ${conditions.join(' OR ')}))`;
+}
+
 /** The WHERE clauses and parameters of a filter (the organisation's entries, narrowed). */
 function auditWhere(orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>): { where: string[]; params: unknown[] } {
   const params: unknown[] = [orgId];
@@ -283,7 +316,11 @@ function auditWhere(orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>
   add('resource_type', filter.resourceType);
   add('resource_key', filter.resourceKey);
   add('actor_id', filter.actorId);
-  add('environment_key', filter.environment);
+  if (filter.turned === undefined) {
+    add('environment_key', filter.environment);
+  } else {
+    where.push(turnedCondition(filter.turned, filter.environment, params));
+  }
   if (filter.action?.endsWith('.*') === true) {
     // Action names are lower-case letters, hyphens and dots (checked by the route): no LIKE wildcard among them.
     params.push(`${filter.action.slice(0, -1)}%`);

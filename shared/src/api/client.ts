@@ -23,6 +23,8 @@ export type AuditQuery = {
   readonly action?: string;
   readonly actor?: string;
   readonly environment?: string;
+  /** Only entries that turned a flag on or off (whatever their action); with `environment`, there. */
+  readonly turned?: 'on' | 'off';
   /** ISO 8601 instants with a time zone: entries at or after `from`, before `to`. */
   readonly from?: string;
   readonly to?: string;

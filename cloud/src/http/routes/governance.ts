@@ -25,12 +25,28 @@ const auditFilterQuery = {
           .regex(/^[a-z][a-z-]*(?:\.[a-z][a-z-]*)*\.(?:[a-z][a-z-]*|\*)$/, 'an action such as flag.updated or user.login-failed, or resource.* for every action of one resource type')
           .optional()
           .describe('One action (flag.updated), or every action of a resource type (flag.*)'),
+        turned: z
+          .enum(['on', 'off'], { error: 'must be on or off' })
+          .optional()
+          .describe(
+            'Only entries that turned a flag on (off), whatever their action: toggle, environment or flag edit, flags file applied, approved change request; with environment, in that environment',
+          ),
         from: isoDateSchema.optional().describe('Entries made at or after this instant (ISO 8601 with a time zone: 2026-11-25T00:00:00Z)'),
         to: isoDateSchema.optional().describe('Entries made before this instant'),
 };
 
 /** The service's filter from the query; `from` must come before `to`. */
-function auditFilter(q: { project?: string | undefined; resourceType?: string | undefined; resourceKey?: string | undefined; actor?: string | undefined; environment?: string | undefined; action?: string | undefined; from?: string | undefined; to?: string | undefined }) {
+function auditFilter(q: {
+  project?: string | undefined;
+  resourceType?: string | undefined;
+  resourceKey?: string | undefined;
+  actor?: string | undefined;
+  environment?: string | undefined;
+  action?: string | undefined;
+  turned?: 'on' | 'off' | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}) {
   if (q.from !== undefined && q.to !== undefined && Date.parse(q.from) >= Date.parse(q.to)) {
     throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'not before to' }] });
   }
@@ -41,6 +57,7 @@ function auditFilter(q: { project?: string | undefined; resourceType?: string | 
     actorId: q.actor,
     environment: q.environment,
     action: q.action,
+    turned: q.turned,
     from: q.from === undefined ? undefined : new Date(q.from),
     to: q.to === undefined ? undefined : new Date(q.to),
   };

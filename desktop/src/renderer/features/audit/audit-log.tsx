@@ -69,10 +69,10 @@ function Target({ entry }: { entry: AuditEntry }): ReactNode {
  * Who changed what and when, newest first, with field-level diffs. By default the current project's
  * entries; "All projects and organisation" adds every project's and the organisation-wide ones
  * (invites, sign-ins, failed sign-ins, tokens), which belong to no project. Filters: resource type,
- * user, resource key (by the API) and action (among the entries loaded).
+ * user, flags turned on or off, environment, resource key (by the API) and action (among the entries loaded).
  */
 export default function AuditLog(): ReactNode {
-  const { client, project, refreshTick } = useSession();
+  const { client, project, environments, refreshTick } = useSession();
   const [chosenScope, setScope] = useState<'project' | 'all'>('project');
   // Without a project (all deleted), the organisation's log is all there is.
   const scope = project === '' ? 'all' : chosenScope;
@@ -80,6 +80,8 @@ export default function AuditLog(): ReactNode {
   const [actor, setActor] = useState('');
   const [action, setAction] = useState('');
   const [resourceKey, setResourceKey] = useState('');
+  const [turned, setTurned] = useState<'' | 'on' | 'off'>('');
+  const [environment, setEnvironment] = useState('');
   const [applied, setApplied] = useState('');
   // The user filter lists the organisation's users when the role may read them; otherwise it is left out.
   const people = useAsync(() => client.users({ limit: 200 }).then((p) => p.items), [client]);
@@ -89,6 +91,8 @@ export default function AuditLog(): ReactNode {
     ...(applied === '' ? {} : { resourceKey: applied }),
     ...(resourceType === '' ? {} : { resourceType }),
     ...(actor === '' ? {} : { actor }),
+    ...(turned === '' ? {} : { turned }),
+    ...(environment === '' || scope !== 'project' ? {} : { environment }),
   };
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
@@ -106,7 +110,7 @@ export default function AuditLog(): ReactNode {
   };
   const { state, reload, loadMore, moreError } = usePages(
     (cursor): Promise<Page<AuditEntry>> => client.audit({ ...filters, limit: 50, ...(cursor === undefined ? {} : { cursor }) }),
-    [client, project, applied, scope, resourceType, actor],
+    [client, project, applied, scope, resourceType, actor, turned, environment],
     { keyOf: (e) => String(e.id), refreshKey: refreshTick },
   );
   const wanted = action.trim().toLowerCase();
@@ -147,6 +151,27 @@ export default function AuditLog(): ReactNode {
               {people.state.data.map((u) => (
                 <option key={u.id} value={u.id}>
                   {u.email}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+        <label className="inline">
+          Flag
+          <select aria-label="Flag turned on or off" value={turned} title="Entries that turned a flag on or off, whichever way: switch, rule edit, flags file, approved change request" onChange={(e) => { setTurned(e.target.value as typeof turned); }}>
+            <option value="">Any change</option>
+            <option value="off">Turned off</option>
+            <option value="on">Turned on</option>
+          </select>
+        </label>
+        {scope === 'project' ? (
+          <label className="inline">
+            Environment
+            <select aria-label="Environment" value={environment} onChange={(e) => { setEnvironment(e.target.value); }}>
+              <option value="">Any</option>
+              {environments.map((env) => (
+                <option key={env.key} value={env.key}>
+                  {env.name}
                 </option>
               ))}
             </select>

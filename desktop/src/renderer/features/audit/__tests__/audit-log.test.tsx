@@ -79,6 +79,47 @@ describe('audit log (F5)', () => {
     expect((await rows())[0]).toContain('user.login-failed');
   });
 
+  it('finds who turned a flag off in an environment: the API filters by turned and environment, for the list and the export', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit/export')) {
+        return { status: 200, body: 'id\n', headers: { 'content-type': 'text/csv' } };
+      }
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit')) {
+        const q = new URL(req.path, 'http://x').searchParams;
+        const off = { ...entry(2, 'change-request.applied', 'flag', 'checkout', 'web'), environment: 'production' };
+        return { status: 200, body: { items: q.get('turned') === 'off' ? [off] : [off, entry(1, 'flag.updated', 'flag', 'banner', 'web')], nextCursor: null } };
+      }
+      return undefined;
+    });
+    const environments = [
+      { key: 'staging', name: 'Staging', production: false, requireApproval: false, version: 1, position: 0 },
+      { key: 'production', name: 'Production', production: true, requireApproval: true, version: 1, position: 1 },
+    ];
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })} environments={environments}>
+        <AuditLog />
+      </WithSession>,
+    );
+    const table = await screen.findByRole('table', { name: 'Audit entries' });
+    await waitFor(() => { expect(within(table).getAllByRole('row')).toHaveLength(3); });
+
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Flag turned on or off' }), 'off');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Environment' }), 'production');
+    await waitFor(() => { expect(within(screen.getByRole('table', { name: 'Audit entries' })).getAllByRole('row')).toHaveLength(2); });
+    const listed = new URL(sent.filter((r) => r.path.startsWith('/api/v1/audit?')).at(-1)!.path, 'http://x').searchParams;
+    expect([listed.get('turned'), listed.get('environment'), listed.get('project')]).toEqual(['off', 'production', 'web']);
+    expect(screen.getByRole('table', { name: 'Audit entries' }).textContent).toContain('change-request.applied');
+
+    await u.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await waitFor(() => { expect(sent.some((r) => r.path.startsWith('/api/v1/audit/export'))).toBe(true); });
+    const exported = new URL(sent.find((r) => r.path.startsWith('/api/v1/audit/export'))!.path, 'http://x').searchParams;
+    expect([exported.get('turned'), exported.get('environment')]).toEqual(['off', 'production']);
+  });
+
   it('names targets whose key is an internal id by the label the API gives, keeping the id at hand', async () => {
     const labelled = (id: number, action: string, resourceType: string, resourceKey: string, resourceLabel: string) => ({ ...entry(id, action, resourceType, resourceKey, 'web'), resourceLabel });
     const { client } = fakeApi((req) => {

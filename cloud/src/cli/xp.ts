@@ -17,7 +17,7 @@ import { replayArchive } from '../pipeline/replay.js';
 import { resetPasswordAsOperator } from '../domain/accounts.js';
 import type { Database } from '../store/db.js';
 import { s3Archive, s3ClientFromEnv } from '../store/s3-archive.js';
-import { createPgDatabase, migrate } from '../store/db.js';
+import { MIGRATIONS_DIR, createPgDatabase, migrate } from '../store/db.js';
 import { lockDataDir } from '../local/data-lock.js';
 import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
@@ -431,14 +431,16 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
 
 /**
  * Runs `fn` on the platform's database, migrated: DATABASE_URL's, else the data folder's embedded
- * one, which allows one process: refused while `xp start` (or another such command) holds the folder.
+ * one, which allows one process: refused while `xp start` (or another such command) holds the folder,
+ * and refused when a newer release migrated it.
  */
 async function withPlatformDatabase(config: LocalConfig, command: LockOwner, printError: Print, fn: (db: Database) => Promise<number>): Promise<number> {
   const lock = config.databaseUrl === undefined ? await lockDataDir(config.dataDir, command, { notice: (m) => { printError(`notice: ${m}`); } }) : undefined;
   try {
     const db = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     try {
-      await migrate(db);
+      // As `xp start`: a database a newer release migrated is refused before anything is applied.
+      await migrate(db, MIGRATIONS_DIR, { onNewerSchema: 'refuse' });
       return await fn(db);
     } finally {
       await db.close();

@@ -14,7 +14,7 @@ import { bootstrap } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
 import type { Database } from '../store/db.js';
 import { ensureAppRole } from '../store/app-role.js';
-import { migrate } from '../store/db.js';
+import { MIGRATIONS_DIR, describeApplied, migrate, unknownMigrations } from '../store/db.js';
 import { createDynamoClient, createDynamoRulesetStore } from '../store/ruleset-store.js';
 import { EnvVar, connectDatabase, functionLogger, optional, parseDatabaseUser, required, secretsManagerReader } from './runtime.js';
 import type { SecretReader } from './runtime.js';
@@ -56,8 +56,20 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
     const logger = options.logger ?? functionLogger();
     const db = options.db === undefined ? await connectDatabase(env, readSecret) : await options.db();
     try {
-      const dir = options.migrationsDir ?? bundledMigrations();
-      const applied = dir === undefined ? await migrate(db) : await migrate(db, dir);
+      const dir = options.migrationsDir ?? bundledMigrations() ?? MIGRATIONS_DIR;
+      // Migrations this code does not know: a newer release's, met when CloudFormation rolls a failed
+      // deploy back and re-runs this (older) handler. Failing here would wedge the rollback, so the
+      // run goes on; the old code now running ignores what they added (access checks among them).
+      const unknown = await unknownMigrations(db, dir);
+      if (unknown.length > 0) {
+        logger.error(
+          `database: ${unknown.length === 1 ? 'migration' : `${unknown.length} migrations`} ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} unknown to this release (a newer release applied ${unknown.length === 1 ? 'it' : 'them'}); carrying on, as failing would wedge a rollback. This release's code ignores what ${unknown.length === 1 ? 'it' : 'they'} added, access checks included: deploy the newer release again (docs/deploy.md, schema migrations and failed deploys)`,
+          { unknownMigrations: unknown },
+        );
+      }
+      const migrating = performance.now();
+      const applied = await migrate(db, dir);
+      const ms = Math.round(performance.now() - migrating);
       const appSecret = optional(env, EnvVar.DbAppSecretArn);
       const appRole = appSecret === undefined ? undefined : parseDatabaseUser(await readSecret(appSecret), 'the application database secret');
       if (appRole !== undefined) {
@@ -78,7 +90,7 @@ export function createMigrateHandler(env: NodeJS.ProcessEnv, options: MigrateOpt
         passwordChangeRequired: true,
         ...(options.scrypt === undefined ? {} : { scrypt: options.scrypt }),
       });
-      logger.info('migrations applied', { applied, bootstrapped: boot.created, appUser: appRole?.username });
+      logger.info(describeApplied(applied, ms), { applied, ms, bootstrapped: boot.created, appUser: appRole?.username, ...(unknown.length === 0 ? {} : { unknownMigrations: unknown }) });
       return { PhysicalResourceId: PHYSICAL_ID, Data: { applied: applied.length, bootstrapped: boot.created } };
     } finally {
       await db.close();

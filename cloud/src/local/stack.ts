@@ -25,7 +25,7 @@ import { TrustedProxies } from '../http/client-ip.js';
 import { attachAggregatorState, attachArchiveState, processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
-import { DatabaseError, createPgDatabase, migrate } from '../store/db.js';
+import { DatabaseError, MIGRATIONS_DIR, createPgDatabase, describeApplied, migrate } from '../store/db.js';
 import { withExplorer } from '../pipeline/explorer-hook.js';
 import { createPoller, kinesisShardReader } from '../pipeline/poller.js';
 import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
@@ -523,9 +523,16 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     });
     const db: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
     closers.push(() => db.close());
-    await migrate(db).catch((e: unknown) => {
+    const migrating = performance.now();
+    // A database a newer release migrated is refused before anything is applied: this code would
+    // ignore what its migrations added (access checks among them) — a rollback that drops them.
+    const applied = await migrate(db, MIGRATIONS_DIR, { onNewerSchema: 'refuse' }).catch((e: unknown) => {
       throw config.databaseUrl === undefined || !(e instanceof DatabaseError) ? e : new Error(`the PostgreSQL database of DATABASE_URL (${databaseTarget(config.databaseUrl)}) cannot be used: ${e.message}`);
     });
+    if (applied.length > 0) {
+      const ms = Math.round(performance.now() - migrating);
+      logger.info(describeApplied(applied, ms), { migrations: applied.length, first: applied[0], last: applied[applied.length - 1], ms });
+    }
     // Only a database that answered is recorded: a mistyped DATABASE_URL must not claim the folder.
     await recordDatabaseKind();
 

@@ -2,8 +2,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
+import { AppError, AppErrorCode } from '../errors.js';
 import { DatabaseError, SqlState } from './database.js';
-import type { Database, QueryResult } from './database.js';
+import type { Database, QueryResult, Queryable } from './database.js';
 
 /**
  * The one module through which SQL reaches PostgreSQL: `query` with parameters, and
@@ -118,18 +119,89 @@ export interface MigrateOptions {
   readonly lockTries?: number;
   /** The wait before the second try, doubling with each further one. Default 1 s. */
   readonly lockRetryMs?: number;
+  /**
+   * A database on which a newer release ran migrations that `dir` does not hold (see
+   * `unknownMigrations`): `'refuse'` throws `NewerSchemaError` before anything is applied; `'ignore'`
+   * (the default) applies the known ones and leaves the check to the caller.
+   */
+  readonly onNewerSchema?: 'refuse' | 'ignore';
+}
+
+/** The migration files of `dir` (a trailing slash), in the order they are applied. */
+async function migrationFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+}
+
+/**
+ * The migrations recorded in `schema_migrations` that are not among `dir`'s files, in name order: a
+ * newer release migrated this database. Older code does not know what they added (on 0022–0024,
+ * security checks: a token's role and project limits, a must-change password, project roles) and
+ * would ignore it. None on a database that was never migrated.
+ */
+export async function unknownMigrations(db: Queryable, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const table = await db.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  if ((table.rows[0]?.t ?? null) === null) {
+    return [];
+  }
+  const known = new Set(await migrationFiles(dir));
+  const recorded = await db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+  return recorded.rows.map((r) => r.name).filter((name) => !known.has(name));
+}
+
+/** Migrations named for a message: `0012_totals_rebuilds.sql, 0013_webhooks.sql`, the first 10 and how many more. */
+function listMigrations(names: readonly string[]): string {
+  return `${names.slice(0, 10).join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''}`;
+}
+
+/** Migrations that added an access check, which code older than them does not make. */
+const ACCESS_CHECKS: Readonly<Record<string, string>> = {
+  '0022_password_change_required.sql': 'must-change-password on passwords an administrator set',
+  '0023_token_scopes.sql': "access tokens' role and project limits",
+  '0024_project_roles.sql': 'per-project roles',
+};
+
+/** Thrown by `migrate` with `onNewerSchema: 'refuse'`: the database has migrations this code does not know. */
+export class NewerSchemaError extends AppError {
+  constructor(readonly unknown: readonly string[]) {
+    const checks = unknown.map((name) => ACCESS_CHECKS[name]).filter((check) => check !== undefined);
+    super(
+      AppErrorCode.InvalidState,
+      `the database was migrated by a newer release of xp: it records ${unknown.length === 1 ? 'migration' : `${unknown.length} migrations`} ${listMigrations(unknown)}, which this release does not know. ` +
+        `This release would ignore what ${unknown.length === 1 ? 'it' : 'they'} added${checks.length === 0 ? '' : ` (including access checks: ${checks.join('; ')})`}, so it refuses the database, which it left unchanged: ` +
+        'run the newer release, or restore the backup taken before the upgrade (docs/operations.md#backup-and-restore)',
+      { unknownMigrations: unknown },
+    );
+    this.name = 'NewerSchemaError';
+  }
+}
+
+/**
+ * One line on what `migrate` applied, for the logs:
+ * `database: applied 16 migrations (0012_totals_rebuilds to 0027_sdk_key_usage) in 0.2 s`.
+ */
+export function describeApplied(applied: readonly string[], ms: number): string {
+  const name = (file: string): string => file.replace(/\.sql$/, '');
+  const which = applied.length === 0 ? '' : applied.length === 1 ? ` (${name(applied[0]!)})` : ` (${name(applied[0]!)} to ${name(applied[applied.length - 1]!)})`;
+  return `database: applied ${applied.length} ${applied.length === 1 ? 'migration' : 'migrations'}${which} in ${(ms / 1000).toFixed(1)} s`;
 }
 
 /**
  * Applies every migration in cloud/migrations not yet recorded, in file-name order, each in its own
  * transaction under an advisory lock, so concurrent starts apply each exactly once. A migration whose
  * statement waits for a lock past `lockTimeoutMs` is rolled back and tried again (`lockTries` times).
+ * With `onNewerSchema: 'refuse'`, a database that a newer release migrated is refused first.
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR, options: MigrateOptions = {}): Promise<string[]> {
   const lockTimeoutMs = Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000));
   const tries = Math.max(1, options.lockTries ?? 5);
+  if (options.onNewerSchema === 'refuse') {
+    const unknown = await unknownMigrations(db, dir);
+    if (unknown.length > 0) {
+      throw new NewerSchemaError(unknown);
+    }
+  }
   await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const files = await migrationFiles(dir);
   const applied: string[] = [];
   for (const file of files) {
     const sql = await readFile(`${dir}${file}`, 'utf8');

@@ -47,6 +47,8 @@ export const Permission = {
   CodeRefsWrite: 'code-refs:write',
   /** Create, edit, test and delete a project's webhooks and read their deliveries. */
   WebhooksManage: 'webhooks:manage',
+  /** Erase everything stored about some units of a project (data-subject deletion); see docs/privacy.md. */
+  UnitsErase: 'units:erase',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
 
@@ -82,6 +84,8 @@ export const PERMISSION_MATRIX: Readonly<Record<Permission, readonly Role[]>> = 
   'org-settings:manage': [Owner],
   'code-refs:write': EDITORS_UP,
   'webhooks:manage': ADMINS_UP,
+  // Irreversible, and it changes results: those who run the project, as a data protection request asks.
+  'units:erase': ADMINS_UP,
 };
 
 /** One-line descriptions for generated documentation. */
@@ -105,6 +109,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<Permission, string>> = {
   'org-settings:manage': 'Organisation settings and ownership',
   'code-refs:write': 'Upload flag references found in code',
   'webhooks:manage': "Manage a project's webhooks and see their deliveries",
+  'units:erase': "Erase a unit's data (data-subject deletion)",
 };
 
 /** Whether `role` holds `permission`. */

@@ -6,6 +6,7 @@ import { ChangeRequestService } from './change-requests.js';
 import type { Deps } from './context.js';
 import { DefinitionService, ExperimentService, FlagService } from './definitions.js';
 import { ProjectService } from './projects.js';
+import { UnitService } from './units.js';
 import { WebhookService } from './webhooks.js';
 
 /** Every service the HTTP layer, the CLI and the local stack call. */
@@ -21,6 +22,7 @@ export interface Services {
   readonly changeRequests: ChangeRequestService;
   readonly audit: AuditService;
   readonly webhooks: WebhookService;
+  readonly units: UnitService;
 }
 
 export function createServices(deps: Deps, options: { limiter: LoginRateLimiter; scrypt?: ScryptParams }): Services {
@@ -36,5 +38,6 @@ export function createServices(deps: Deps, options: { limiter: LoginRateLimiter;
     changeRequests: new ChangeRequestService(deps),
     audit: new AuditService(deps),
     webhooks: new WebhookService(deps),
+    units: new UnitService(deps),
   };
 }

@@ -26,6 +26,7 @@ import { guardRegexBacktracking } from './regex-guard.js';
 import { healthRoutes, healthz } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
 import { resultRoutes } from './routes/results.js';
+import { unitRoutes } from './routes/units.js';
 import { sdkOutcomes } from './sdk/sdk-outcomes.js';
 import type { MetricSink } from './sdk/sdk-outcomes.js';
 import { mountSdkRoutes } from './sdk/sdk-routes.js';
@@ -51,7 +52,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function managementRoutes(services: Services): AnyRoute[] {
   // One count of open streams per user for both streaming routes of this app.
   const streams = new StreamSlots();
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -12,6 +12,7 @@ import { formatIssues, metricSchema, pipelineEventSchema } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
 import { DatabaseError, SqlState } from '../store/database.js';
+import { forgetExplorerEvents, withoutErasedUnits } from '../store/erasure.js';
 import { lockProjectAggregates, tryLockProjectAggregates } from '../store/project-locks.js';
 import { projects } from '../store/projects.js';
 import { pruneOlderThan } from '../store/prune.js';
@@ -122,8 +123,9 @@ export async function processBatch(db: Database, records: readonly StreamRecord[
   }
   try {
     const counts = await db.withTransaction(async (tx) => {
-      const result = await processBatchInTransaction(tx, records, options);
+      const { erased, ...result } = await processRecords(tx, records, options);
       await options.checkpoint?.(tx, records[records.length - 1]!);
+      await forgetExplorerEvents(tx, erased);
       return result;
     });
     return { batchItemFailures: [], ...counts };
@@ -152,9 +154,10 @@ async function isolate(db: Database, records: readonly StreamRecord[], options: 
     const record = records[i]!;
     try {
       const counts = await db.withTransaction(async (tx) => {
-        const c = await processBatchInTransaction(tx, [record], options);
+        const { erased, ...c } = await processRecords(tx, [record], options);
         await tx.query('DELETE FROM record_failures WHERE shard_id = $1 AND sequence_number = $2', [record.shardId, record.sequenceNumber]);
         await options.checkpoint?.(tx, record);
+        await forgetExplorerEvents(tx, erased);
         return c;
       });
       processed += counts.processed;
@@ -237,9 +240,16 @@ function truncate(text: string): string {
  * The batch's work inside the caller's transaction; throws on any database error (the caller rolls
  * back). Statement order matters: exposures are applied (recomputing totals from stored events for
  * units whose exposure time is new or moved) BEFORE this batch's tracked events are stored and added,
- * so no event is counted twice.
+ * so no event is counted twice. Events of a deleted project, and those of an erased unit from before
+ * its erasure (store/erasure.ts), are dropped: neither applied nor dead-lettered.
  */
 export async function processBatchInTransaction(tx: Queryable, records: readonly StreamRecord[], options: AggregateOptions = {}): Promise<BatchCounts> {
+  const { processed, duplicates, deadLettered } = await processRecords(tx, records, options);
+  return { processed, duplicates, deadLettered };
+}
+
+/** `processBatchInTransaction`, also returning the events dropped because their unit was erased (for the explorer hook's rows). */
+async function processRecords(tx: Queryable, records: readonly StreamRecord[], options: AggregateOptions): Promise<BatchCounts & { readonly erased: readonly PipelineEvent[] }> {
   const poison: { record: StreamRecord; reason: string }[] = [];
   const candidates: PipelineEvent[] = [];
   const seen = new Set<string>();
@@ -265,16 +275,21 @@ export async function processBatchInTransaction(tx: Queryable, records: readonly
   // Events of a deleted project (a stream backlog, a replay of the archive) have nowhere to go:
   // read under the lock its deletion held, so none lands after the deletion purged the project's data.
   const live = await projects.existing(tx, projectIds);
-  const kept = live.size === projectIds.length ? candidates : candidates.filter((e) => live.has(e.projectId));
-  if (kept.length < candidates.length) {
-    options.logger?.info('aggregator drops events of deleted projects', { events: candidates.length - kept.length });
+  const existing = live.size === projectIds.length ? candidates : candidates.filter((e) => live.has(e.projectId));
+  if (existing.length < candidates.length) {
+    options.logger?.info('aggregator drops events of deleted projects', { events: candidates.length - existing.length });
+  }
+  // Events of a unit erased since they happened (store/erasure.ts), read under the lock the erasure held.
+  const { kept, erased } = await withoutErasedUnits(tx, existing);
+  if (erased.length > 0) {
+    options.logger?.info('aggregator drops events of erased units', { events: erased.length, reason: 'unit erased' });
   }
   const fresh = await dedupe(tx, kept);
   duplicates += kept.length - fresh.length;
   if (fresh.length > 0) {
     await apply(tx, fresh, options);
   }
-  return { processed: fresh.length, duplicates, deadLettered };
+  return { processed: fresh.length, duplicates, deadLettered, erased };
 }
 
 function eventKey(projectId: string, eventId: string): string {

@@ -13,6 +13,7 @@
 import type { PipelineEvent } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
+import { withoutErasedUnits } from '../store/erasure.js';
 import { localArchive } from '../store/event-archive.js';
 import type { ArchiveSource } from '../store/event-archive.js';
 import { lockProjectAggregates } from '../store/project-locks.js';
@@ -36,12 +37,14 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   readonly files: number;
-  /** Events in the window and scope (after removing repeats of an event id). */
+  /** Events in the window and scope, applied (after removing repeats of an event id and the `erased`). */
   readonly events: number;
   /** Lines that are not pipeline events. */
   readonly invalid: number;
   /** Experiments whose totals were recomputed. */
   readonly experiments: number;
+  /** Events left out because their unit was erased after they happened (store/erasure.ts). */
+  readonly erased: number;
 }
 
 interface Target {
@@ -91,15 +94,21 @@ const toRecord = (e: PipelineEvent, i: number): StreamRecord => ({ data: Buffer.
 /** Replays the archive's window into the database; see the module comment for what it rebuilds. */
 export async function replayArchive(db: Database, options: ReplayOptions): Promise<ReplayResult> {
   const progress = options.progress ?? (() => undefined);
-  const { events, files, invalid } = await readArchivedEvents(options);
+  const { events: read, files, invalid } = await readArchivedEvents(options);
   const chunkSize = Math.max(1, options.chunkSize ?? 1_000);
-  const projectIds = [...new Set(events.map((e) => e.projectId))];
-  const ids = { projects: events.map((e) => e.projectId), events: events.map((e) => e.event.id) };
-  const tracks = events.filter((e) => e.event.type === 'track');
-  const exposures = events.filter((e) => e.event.type === 'exposure');
+  const projectIds = [...new Set(read.map((e) => e.projectId))];
 
   return db.withTransaction(async (tx) => {
     await lockProjectAggregates(tx, projectIds, 'exclusive');
+    // Events of units erased since: the archive keeps them, the aggregates must not (the aggregator would drop them too).
+    const { kept: events, erased } = await withoutErasedUnits(tx, read);
+    if (erased.length > 0) {
+      progress(`dropped ${erased.length} events of erased units`);
+      options.logger?.info('replay drops events of erased units', { events: erased.length, reason: 'unit erased' });
+    }
+    const ids = { projects: events.map((e) => e.projectId), events: events.map((e) => e.event.id) };
+    const tracks = events.filter((e) => e.event.type === 'track');
+    const exposures = events.filter((e) => e.event.type === 'exposure');
     // 1. Forget what these events stored, so applying them again is not a no-op or a double count.
     await tx.query('DELETE FROM processed_events p USING unnest($1::text[], $2::text[]) AS r(project_id, event_id) WHERE p.project_id = r.project_id AND p.event_id = r.event_id', [ids.projects, ids.events]);
     if (tracks.length > 0) {
@@ -128,7 +137,7 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
       progress(`recomputed totals ${i + 1}/${targets.length} (${target.experiment}, ${target.environment})`);
     }
     progress('committing');
-    return { files, events: events.length, invalid, experiments: targets.length };
+    return { files, events: events.length, invalid, experiments: targets.length, erased: erased.length };
   });
 }
 

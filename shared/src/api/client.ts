@@ -689,6 +689,14 @@ export class XpApiClient {
     return (await this.call<SdkKeyView>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/sdk-keys/${encodeURIComponent(id)}`)).body;
   }
 
+  /**
+   * Erases everything the project stores about these units (data-subject deletion, 1–1000 ids as
+   * the SDKs send them): rows deleted per table. Needs `units:erase` (owners and admins); docs/privacy.md.
+   */
+  async eraseUnits(project: string, unitIds: readonly string[]): Promise<UnitErasureView> {
+    return (await this.call<{ erased: UnitErasureView }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/units/erase`, { body: { unitIds } })).body.erased;
+  }
+
   async accessTokens(): Promise<AccessTokenView[]> {
     return (await this.call<{ items: AccessTokenView[] }>('GET', '/api/v1/me/tokens')).body.items;
   }
@@ -1052,6 +1060,17 @@ export interface SdkKeyView {
   readonly lastUsedAt: string | null;
   /** When a key being rotated out stops working; null if it works until revoked. */
   readonly expiresAt: string | null;
+}
+
+/** What an erasure deleted: the distinct units asked for, and the rows per table. */
+export interface UnitErasureView {
+  readonly units: number;
+  readonly exposures: number;
+  readonly unitMetricTotals: number;
+  readonly unitEvents: number;
+  readonly explorerEvents: number;
+  readonly stickyAssignments: number;
+  readonly deadLetters: number;
 }
 
 export interface AccessTokenView {

@@ -73,6 +73,7 @@ describe('PERMISSION_MATRIX', () => {
       Permission.ChangeRequestsApprove,
       Permission.ChangeRequestsReject,
       Permission.WebhooksManage,
+      Permission.UnitsErase,
     ];
 
     expect(new Set(permissionsOf(Role.Viewer))).toEqual(new Set(readOnly));

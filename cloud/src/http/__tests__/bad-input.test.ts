@@ -82,6 +82,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   'PUT /api/v1/projects/{project}/environments/{environment}': { key: 'development', ...ENVIRONMENT },
   'POST /api/v1/projects/{project}/sdk-keys': { environment: 'development', kind: 'server', name: 'backend' },
   'POST /api/v1/projects/{project}/sdk-keys/{id}/rotate': { keepPreviousHours: 24 },
+  'POST /api/v1/projects/{project}/units/erase': { unitIds: ['u-never-seen'] },
   // environments is left out: null is a valid value there (every environment).
   'POST /api/v1/projects/{project}/webhooks': { name: 'hook', url: 'http://127.0.0.1:9/hook', events: ['flag.*'], format: 'slack' },
   'PATCH /api/v1/projects/{project}/webhooks/{id}': { name: 'hook', enabled: false },

@@ -26,6 +26,7 @@ import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestP
 import type { DocumentProblems, FlagsDocument, Proposal, SupersededRequest } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
+import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
 
 const HELP = `xp — self-hosted experimentation platform
@@ -68,6 +69,7 @@ Usage:
       Works on the platform's database directly, no token needed: DATABASE_URL, else the data
       folder's embedded database (refused while \`xp start\` runs on it: stop it first).
 ${FLAGS_HELP}
+${UNITS_HELP}
 ${WEBHOOKS_HELP}
 
 Commands that talk to a running platform read XP_API_URL (default http://localhost:8000) and
@@ -424,7 +426,10 @@ async function replay(args: readonly string[], env: NodeJS.ProcessEnv, print: Pr
       }
       throw e;
     });
-    print(`Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`);
+    print(
+      `Replayed ${result.events} events from ${result.files} files; recomputed ${result.experiments} experiment totals` +
+        `${result.erased > 0 ? `; left out ${result.erased} events of erased units` : ''}${result.invalid > 0 ? `; skipped ${result.invalid} unreadable lines` : ''}.`,
+    );
     return 0;
   });
 }
@@ -601,6 +606,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return await users(rest, env, print, printError);
       case 'flags':
         return await runFlags(rest, () => client(env), print, printError, (message) => new UsageError(message));
+      case 'units':
+        return await runUnits(rest, () => client(env), print, printError, (message) => new UsageError(message));
       case 'webhooks':
         return await runWebhooks(rest, () => client(env), env, print);
       default:

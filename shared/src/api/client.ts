@@ -1073,6 +1073,20 @@ export interface UnitErasureView {
   readonly deadLetters: number;
 }
 
+const counted = (n: number, one: string): string => `${n.toLocaleString('en-US')} ${one}${n === 1 ? '' : 's'}`;
+
+/** The rows one erasure deleted, in words — "5 exposures, 12 metric totals, …" — as the CLI and the console say it. */
+export function describeErasure(e: UnitErasureView): string {
+  return [
+    counted(e.exposures, 'exposure'),
+    counted(e.unitMetricTotals, 'metric total'),
+    counted(e.unitEvents, 'tracked event'),
+    counted(e.explorerEvents, 'explorer event'),
+    counted(e.stickyAssignments, 'sticky assignment'),
+    counted(e.deadLetters, 'dead letter'),
+  ].join(', ');
+}
+
 export interface AccessTokenView {
   readonly id: string;
   readonly name: string;

@@ -19,7 +19,8 @@ export type ConsolePermission =
   | 'sdk-keys:manage'
   | 'webhooks:manage'
   | 'projects:manage'
-  | 'environments:manage';
+  | 'environments:manage'
+  | 'units:erase';
 
 /** The permissions `role` holds according to the matrix. */
 export function permissionsOf(view: RolesView, role: Role): ReadonlySet<string> {
@@ -37,6 +38,7 @@ const ACTION: Readonly<Record<ConsolePermission, string>> = {
   'webhooks:manage': 'manage webhooks',
   'projects:manage': 'create, change or delete projects',
   'environments:manage': 'add, change or delete environments',
+  'units:erase': "erase a unit's data",
 };
 
 /** Whether an action is allowed and, when not, why ("Viewers cannot change flags"). */

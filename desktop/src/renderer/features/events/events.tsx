@@ -1,11 +1,13 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import type { ReactNode } from 'react';
-import type { EventSearchQuery, ExplorerEventView, Page, UnitTimelineView } from '@xp/shared';
+import { describeErasure } from '@xp/shared';
+import type { EventSearchQuery, ExplorerEventView, Page, UnitErasureView, UnitTimelineView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
+import { pendingProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Empty, ErrorNote } from '../../lib/ui.js';
+import { AsyncView, Badge, Dialog, Empty, ErrorNote, ResultMessage } from '../../lib/ui.js';
 
 /** How often the list refreshes while "Live" is on. */
 const LIVE_MS = 2_000;
@@ -94,9 +96,77 @@ function otherUnits(e: ExplorerEventView, onOpen?: (unitId: string) => void): Re
   );
 }
 
-/** Everything one unit saw and did, oldest first. */
-function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }): ReactNode {
+/**
+ * Erases one unit's data in the project (data-subject deletion, `units:erase`) once its id is
+ * typed, as deleting a project asks for its key. A refusal stays in the dialog.
+ */
+function EraseUnitDialog({ unitId, onClose, onErased }: { unitId: string; onClose: () => void; onErased: (counts: UnitErasureView) => void }): ReactNode {
+  const { client, project } = useSession();
+  const id = useId();
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const confirmed = typed === unitId || typed.trim() === unitId;
+
+  const submit = async (): Promise<void> => {
+    if (!confirmed) {
+      return;
+    }
+    setError(null);
+    setBusy(true);
+    try {
+      onErased(await client.eraseUnits(project, [unitId]));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog title={`Erase unit ${unitId}'s data?`} onClose={onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <p>
+          Everything project <strong>{project}</strong> stores about unit <code>{unitId}</code> is deleted, in every environment and experiment: its exposures, metric
+          totals, tracked events, the event explorer&apos;s events (other units&apos; events that name it too), sticky assignments and dead-lettered records. Experiment
+          results change at once: the unit no longer counts in them. This cannot be undone; the audit log keeps a hash of the id, never the id.
+        </p>
+        <p className="small muted">
+          A unit is one id: erase the person&apos;s other identifiers (a device id beside the user id) and the unit in other projects too. The raw event archive is not
+          changed (docs/privacy.md).
+        </p>
+        <label>
+          Type the unit id, {unitId}, to confirm
+          <input value={typed} autoComplete="off" spellCheck={false} aria-describedby={`${id}-help`} onChange={(e) => { setTyped(e.target.value); }} />
+        </label>
+        <span id={`${id}-help`} className="small muted">
+          The Erase button is enabled once the id matches.
+        </span>
+        {error === null ? null : <ErrorNote error={error} />}
+        <div className="actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="danger" disabled={!confirmed} {...pendingProps(busy)}>
+            Erase unit data
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Everything one unit saw and did, oldest first; owners and admins may erase it (`units:erase`). */
+function Timeline({ unitId, onClose, onErased }: { unitId: string; onClose: () => void; onErased: () => void }): ReactNode {
   const { client, project, environment, refreshTick } = useSession();
+  const erase = usePermission('units:erase');
+  const [erasing, setErasing] = useState(false);
+  const [erased, setErased] = useState<UnitErasureView | null>(null);
   const { state, reload } = useAsync((): Promise<UnitTimelineView> => client.unitTimeline(project, unitId, { environment }), [client, project, unitId, environment], { refreshKey: refreshTick });
   return (
     <section className="card" aria-label={`Timeline of ${unitId}`}>
@@ -104,10 +174,22 @@ function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }):
         <h2 style={{ margin: 0 }}>
           Unit <code>{unitId}</code>
         </h2>
+        {erase.allowed ? (
+          <button
+            type="button"
+            className="danger"
+            onClick={() => {
+              setErasing(true);
+            }}
+          >
+            Erase this unit&apos;s data…
+          </button>
+        ) : null}
         <button type="button" className="ghost" onClick={onClose}>
           Close
         </button>
       </div>
+      <ResultMessage message={erased === null ? null : { tone: 'good', text: `Erased unit ${unitId} of project ${project}: ${describeErasure(erased)}.` }} />
       <AsyncView state={state} onRetry={reload}>
         {(t) =>
           t.items.length === 0 ? (
@@ -132,6 +214,20 @@ function Timeline({ unitId, onClose }: { unitId: string; onClose: () => void }):
           )
         }
       </AsyncView>
+      {erasing ? (
+        <EraseUnitDialog
+          unitId={unitId}
+          onClose={() => {
+            setErasing(false);
+          }}
+          onErased={(counts) => {
+            setErasing(false);
+            setErased(counts);
+            reload();
+            onErased();
+          }}
+        />
+      ) : null}
     </section>
   );
 }
@@ -185,10 +281,12 @@ export default function Events(): ReactNode {
       </form>
       {unit === null ? null : (
         <Timeline
+          key={unit}
           unitId={unit}
           onClose={() => {
             setUnit(null);
           }}
+          onErased={reload}
         />
       )}
       <AsyncView state={state} onRetry={reload}>

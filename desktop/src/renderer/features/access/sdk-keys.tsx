@@ -5,6 +5,8 @@ import { useSession } from '../../app/session.js';
 import { SecretOnce } from '../../lib/copy-button.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { formatTime } from '../../lib/format.js';
+import { KeepPreviousSelect } from '../../lib/keep-previous.js';
+import type { KeepPreviousOption } from '../../lib/keep-previous.js';
 import { pendingProps, usePermission } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, FormError, VisuallyHidden, errorMessage } from '../../lib/ui.js';
@@ -41,7 +43,7 @@ function KeyStatus({ sdkKey: k }: { sdkKey: SdkKeyView }): ReactNode {
 }
 
 /** How long a rotation keeps the old key working beside the new one, in hours (the API allows 0–168). */
-const KEEP_PREVIOUS: readonly { readonly hours: number; readonly label: string }[] = [
+const KEEP_PREVIOUS: readonly KeepPreviousOption[] = [
   { hours: 0, label: "Don't: stop it now" },
   { hours: 1, label: '1 hour' },
   { hours: 24, label: '24 hours' },
@@ -246,16 +248,7 @@ function RotateSdkKey({ sdkKey, onClose, onRotated }: { sdkKey: SdkKeyView; onCl
         <p>
           A new key replaces <code>{sdkKey.prefix}…</code> ({KIND_LABEL[sdkKey.kind].toLowerCase()}, {envName}), with the same name. It is shown once.
         </p>
-        <label>
-          Keep the old key working for
-          <select value={hours} aria-describedby={`${id}-help`} onChange={(e) => { setHours(Number(e.target.value)); }}>
-            {KEEP_PREVIOUS.map((k) => (
-              <option key={k.hours} value={k.hours}>
-                {k.label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <KeepPreviousSelect label="Keep the old key working for" options={KEEP_PREVIOUS} hours={hours} onChange={setHours} describedBy={`${id}-help`} />
         <p id={`${id}-help`} className="small muted">
           {hours === 0
             ? 'SDKs still using the old key are refused at once here, within 30 seconds on other instances: for a key that leaked.'

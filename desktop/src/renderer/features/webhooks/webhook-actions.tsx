@@ -4,6 +4,8 @@ import { ApiError } from '@xp/shared';
 import type { Webhook, WebhookWithSecret } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { Confirm, errorMessage, isConflict } from '../../lib/ui.js';
+import { KeepPreviousSelect } from '../../lib/keep-previous.js';
+import type { KeepPreviousOption } from '../../lib/keep-previous.js';
 import { SecretDialog, WebhookFormDialog } from './webhook-form.js';
 
 /**
@@ -37,7 +39,7 @@ export function useNewestWebhooks(): { keep: (webhook: Webhook) => void; newest:
 }
 
 /** How long a rotation may keep the previous secret signing beside the new one, in hours (the API allows 0–168). */
-const KEEP_PREVIOUS: readonly { readonly hours: number; readonly label: string }[] = [
+const KEEP_PREVIOUS: readonly KeepPreviousOption[] = [
   { hours: 0, label: "Don't" },
   { hours: 1, label: '1 hour' },
   { hours: 24, label: '24 hours' },
@@ -62,16 +64,7 @@ function RotateConfirm({ name, onConfirm, onCancel }: { name: string; onConfirm:
               ? 'The current signing secret stops at once: deliveries from now on are signed with the new one, which is shown once. Update your receiver with it straight away.'
               : `Deliveries from now on are signed with the new secret, which is shown once, and with the current one for ${chosen?.label ?? `${hours} hours`} more.`}
           </p>
-          <label>
-            Keep the old secret working for
-            <select value={hours} aria-describedby={`${id}-help`} onChange={(e) => { setHours(Number(e.target.value)); }}>
-              {KEEP_PREVIOUS.map((k) => (
-                <option key={k.hours} value={k.hours}>
-                  {k.label}
-                </option>
-              ))}
-            </select>
-          </label>
+          <KeepPreviousSelect label="Keep the old secret working for" options={KEEP_PREVIOUS} hours={hours} onChange={setHours} describedBy={`${id}-help`} />
           <p id={`${id}-help`} className="small muted">
             Meanwhile every request carries both signatures (two <code>v1=</code> in <code>X-XP-Signature</code>), so you can switch your receiver to the new secret without it refusing
             deliveries.

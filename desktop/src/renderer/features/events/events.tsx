@@ -1,13 +1,14 @@
-import { useId, useState } from 'react';
+import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { describeErasure } from '@xp/shared';
 import type { EventSearchQuery, ExplorerEventView, Page, UnitErasureView, UnitTimelineView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
-import { pendingProps, usePermission } from '../../lib/permissions.js';
+import { usePermission } from '../../lib/permissions.js';
+import { TypedConfirmDialog } from '../../lib/typed-confirm.js';
 import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
-import { AsyncView, Badge, Dialog, Empty, ErrorNote, ResultMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Empty, ErrorNote, ResultMessage } from '../../lib/ui.js';
 
 /** How often the list refreshes while "Live" is on. */
 const LIVE_MS = 2_000;
@@ -102,62 +103,28 @@ function otherUnits(e: ExplorerEventView, onOpen?: (unitId: string) => void): Re
  */
 function EraseUnitDialog({ unitId, onClose, onErased }: { unitId: string; onClose: () => void; onErased: (counts: UnitErasureView) => void }): ReactNode {
   const { client, project } = useSession();
-  const id = useId();
-  const [typed, setTyped] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const confirmed = typed === unitId || typed.trim() === unitId;
-
-  const submit = async (): Promise<void> => {
-    if (!confirmed) {
-      return;
-    }
-    setError(null);
-    setBusy(true);
-    try {
-      onErased(await client.eraseUnits(project, [unitId]));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
-
   return (
-    <Dialog title={`Erase unit ${unitId}'s data?`} onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <p>
-          Everything project <strong>{project}</strong> stores about unit <code>{unitId}</code> is deleted, in every environment and experiment: its exposures, metric
-          totals, tracked events, the event explorer&apos;s events (other units&apos; events that name it too), sticky assignments and dead-lettered records. Experiment
-          results change at once: the unit no longer counts in them. This cannot be undone; the audit log keeps a hash of the id, never the id.
-        </p>
-        <p className="small muted">
-          A unit is one id: erase the person&apos;s other identifiers (a device id beside the user id) and the unit in other projects too. The raw event archive is not
-          changed (docs/privacy.md).
-        </p>
-        <label>
-          Type the unit id, {unitId}, to confirm
-          <input value={typed} autoComplete="off" spellCheck={false} aria-describedby={`${id}-help`} onChange={(e) => { setTyped(e.target.value); }} />
-        </label>
-        <span id={`${id}-help`} className="small muted">
-          The Erase button is enabled once the id matches.
-        </span>
-        {error === null ? null : <ErrorNote error={error} />}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="danger" disabled={!confirmed} {...pendingProps(busy)}>
-            Erase unit data
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <TypedConfirmDialog
+      title={`Erase unit ${unitId}'s data?`}
+      expected={unitId}
+      what="unit id"
+      confirmLabel="Erase unit data"
+      onClose={onClose}
+      run={async () => {
+        onErased(await client.eraseUnits(project, [unitId]));
+      }}
+      renderError={(error) => <ErrorNote error={error} />}
+    >
+      <p>
+        Everything project <strong>{project}</strong> stores about unit <code>{unitId}</code> is deleted, in every environment and experiment: its exposures, metric
+        totals, tracked events, the event explorer&apos;s events (other units&apos; events that name it too), sticky assignments and dead-lettered records. Experiment
+        results change at once: the unit no longer counts in them. This cannot be undone; the audit log keeps a hash of the id, never the id.
+      </p>
+      <p className="small muted">
+        A unit is one id: erase the person&apos;s other identifiers (a device id beside the user id) and the unit in other projects too. The raw event archive is not
+        changed (docs/privacy.md).
+      </p>
+    </TypedConfirmDialog>
   );
 }
 

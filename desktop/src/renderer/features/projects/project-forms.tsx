@@ -6,6 +6,7 @@ import { routeHash } from '../../app/router.js';
 import { FieldError, FormErrorNote, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { Dialog, ErrorNote, FormError } from '../../lib/ui.js';
 import { pendingProps } from '../../lib/permissions.js';
+import { TypedConfirmDialog } from '../../lib/typed-confirm.js';
 import { deleteRefusal, duplicateKey, failure, isGone, isStale, projectDraft, projectPatch, validateProject } from './projects-model.js';
 import type { DeleteRefusal, ProjectDraft, ProjectField } from './projects-model.js';
 
@@ -173,69 +174,41 @@ function RefusalNote({ refusal, linked }: { refusal: DeleteRefusal; linked: bool
  */
 export function DeleteProjectDialog({ project, isCurrent, onClose, onDeleted, onStale }: { project: Project; isCurrent: boolean; onClose: () => void; onDeleted: () => void; onStale: () => void }): ReactNode {
   const { client } = useSession();
-  const id = useId();
-  const [typed, setTyped] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const confirmed = typed.trim() === project.key;
-  const refusal = deleteRefusal(error);
-
-  const submit = async (): Promise<void> => {
-    if (!confirmed) {
-      return;
-    }
-    setError(null);
-    setBusy(true);
-    try {
-      await client.deleteProject(project.key, project.version);
-      onDeleted();
-    } catch (e) {
-      setError(e);
-      if (isStale(e)) {
-        onStale();
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
-
   return (
-    <Dialog title={`Delete project ${project.key}?`} onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <p>
-          {project.name} goes with everything in it: flags, experiments, segments, metrics, environments, SDK keys (SDKs using them are refused), webhooks, change requests and
-          collected events. The audit log keeps its history. This cannot be undone.
-        </p>
-        <p className="small muted">The platform refuses while a flag is on in a production environment or an experiment is running.</p>
-        <label>
-          Type the project key, {project.key}, to confirm
-          <input value={typed} autoComplete="off" spellCheck={false} aria-describedby={`${id}-help`} onChange={(e) => { setTyped(e.target.value); }} />
-        </label>
-        <span id={`${id}-help`} className="small muted">
-          The Delete button is enabled once the key matches.
-        </span>
-        {refusal !== null ? (
+    <TypedConfirmDialog
+      title={`Delete project ${project.key}?`}
+      expected={project.key}
+      what="project key"
+      confirmLabel="Delete project"
+      onClose={onClose}
+      run={async () => {
+        try {
+          await client.deleteProject(project.key, project.version);
+        } catch (e) {
+          if (isStale(e)) {
+            onStale();
+          }
+          throw e;
+        }
+        onDeleted();
+      }}
+      renderError={(error) => {
+        const refusal = deleteRefusal(error);
+        return refusal !== null ? (
           <RefusalNote refusal={refusal} linked={isCurrent} />
-        ) : error === null ? null : isStale(error) ? (
+        ) : isStale(error) ? (
           <FormError message={failure(`Could not delete ${project.key}`, error)} />
         ) : (
           <ErrorNote error={error} />
-        )}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="danger" disabled={!confirmed} {...pendingProps(busy)}>
-            Delete project
-          </button>
-        </div>
-      </form>
-    </Dialog>
+        );
+      }}
+    >
+      <p>
+        {project.name} goes with everything in it: flags, experiments, segments, metrics, environments, SDK keys (SDKs using them are refused), webhooks, change requests and
+        collected events. The audit log keeps its history. This cannot be undone.
+      </p>
+      <p className="small muted">The platform refuses while a flag is on in a production environment or an experiment is running.</p>
+    </TypedConfirmDialog>
   );
 }
 

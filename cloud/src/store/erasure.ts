@@ -4,7 +4,7 @@
  * that makes the aggregator and `xp replay` drop the units' events that were still on their way.
  */
 import { createHash } from 'node:crypto';
-import type { PipelineEvent } from '@xp/shared';
+import type { PipelineEvent, UnitErasureView } from '@xp/shared';
 import type { Queryable } from './db.js';
 import { lockProjectAggregates } from './project-locks.js';
 
@@ -13,16 +13,8 @@ export function unitHash(unitId: string): string {
   return createHash('sha256').update(unitId, 'utf8').digest('hex');
 }
 
-/** Rows deleted per table, and how many distinct units were asked for. */
-export interface ErasedCounts {
-  readonly units: number;
-  readonly exposures: number;
-  readonly unitMetricTotals: number;
-  readonly unitEvents: number;
-  readonly explorerEvents: number;
-  readonly stickyAssignments: number;
-  readonly deadLetters: number;
-}
+/** Rows deleted per table, and how many distinct units were asked for: the API's answer as is. */
+export type ErasedCounts = UnitErasureView;
 
 /**
  * Deletes every row of these units in the project (every environment and experiment) and records

@@ -264,9 +264,16 @@ export class RulesetSync {
       }
       for (let attempt = 0; this.behind() && !this.isClosed(); attempt++) {
         this.bypassCache = attempt > 0;
+        const announcedBefore = this.announced;
         const error = await this.refresh();
         if (this.isClosed() || !this.behind()) {
           break;
+        }
+        if (error === undefined && this.announced !== announcedBefore) {
+          // A newer ruleset was announced while this fetch ran (two changes published together):
+          // what it brought is older because it left first, not because the API lags. Fetch again now.
+          attempt = -1;
+          continue;
         }
         const why =
           error === undefined ? `the API served version ${this.o.heldVersion() ?? '(none)'}, older than the announced ${this.announced?.version ?? this.announced?.etag}` : `${error.code}: ${describeError(error)}`;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How each endpoint behaves; tests flip these while the client runs. */
-export type RulesetMode = 'ok' | 'fail' | 'busy' | 'stale' | 'stall' | 'garbage' | 'invalid';
+export type RulesetMode = 'ok' | 'fail' | 'busy' | 'stale' | 'stall' | 'garbage' | 'invalid' | 'held';
 export type StreamMode = 'ok' | 'fail' | 'stall';
 export type EventsMode = 'ok' | 'fail' | 'busy' | 'reject';
 
@@ -39,6 +39,8 @@ export class FakeServer {
   private version: number;
   private readonly streams = new Set<http.ServerResponse>();
   private readonly stalled = new Set<http.ServerResponse>();
+  /** `held`: answers read when the request came, sent by releaseHeld() (a slow fetch that a newer publish overtakes). */
+  private readonly held: { res: http.ServerResponse; etag: string; body: string }[] = [];
   private readonly server: http.Server;
   url = '';
 
@@ -66,6 +68,18 @@ export class FakeServer {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
+  }
+
+  /** Requests waiting in `held` mode. */
+  heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Sends the `held` answers: the ruleset as it was when each request came. */
+  releaseHeld(): void {
+    for (const h of this.held.splice(0)) {
+      h.res.writeHead(200, { 'Content-Type': 'application/json', ETag: h.etag }).end(h.body);
+    }
   }
 
   /** Publishes a new ruleset and announces it on every open stream. */
@@ -181,6 +195,9 @@ export class FakeServer {
       }
       case 'stall':
         this.stalled.add(res);
+        return;
+      case 'held':
+        this.held.push({ res, etag: this.etag, body: JSON.stringify(this.ruleset) });
         return;
       case 'garbage':
         res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"garbage"' }).end('<html>not json');

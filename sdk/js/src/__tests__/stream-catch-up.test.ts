@@ -93,6 +93,26 @@ describe('catching up with the ruleset the stream announced', () => {
     expect(rulesetGets(s)).toBe(settled);
   });
 
+  it('takes a fetch that a newer announcement overtook for what it is: fetches again at once, without a warning', async () => {
+    const s = await server();
+    const { c, log } = client(s.url);
+    await c.ready();
+    await eventually(() => c.getStats().streaming);
+    // Version 2's fetch is slow; version 3 is published (a toggle and a rule edit together) before it answers.
+    s.rulesetMode = 'held';
+    s.publish(makeRuleset(2));
+    await eventually(() => s.heldCount() === 1);
+    s.publish(makeRuleset(3, { checkoutOn: true }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    s.rulesetMode = 'ok';
+    s.releaseHeld();
+
+    await eventually(() => c.getStats().rulesetVersion === 3);
+    expect(c.isFeatureEnabled('checkout', 'u1')).toBe(true);
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
+    expect(c.getStats().rulesetLag).toBeUndefined();
+  });
+
   it('retries a refresh that timed out (no connection left for it)', async () => {
     const s = await server();
     const { c } = client(s.url, { timeoutMs: 100 });

@@ -608,7 +608,12 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const purge = startUpkeep(db, { explorerRetentionDays: config.explorerRetentionDays, logger });
     closers.push(() => purge.stop());
 
-    const apiApp = createApp(services, { sdk: { sticky: stores.sticky }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies });
+    // The SDK routes' shutdown step (the last send of exposures waiting for retry) runs after the
+    // servers stopped (they close first) and before the event sink's archive and kinesalite (closed later).
+    const addCloser = (close: () => Promise<void>): void => {
+      closers.push(close);
+    };
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky, addCloser }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies });
     const refusedWhileStarting = api.serve(apiApp);
     // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
     const consoleRefused = consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));

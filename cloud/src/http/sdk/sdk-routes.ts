@@ -7,6 +7,7 @@ import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js
 import { AppError, AppErrorCode, invalid } from '../../errors.js';
 import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
+import { ExposureRetryBuffer } from './exposure-retry.js';
 import { noteEvaluations } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
@@ -50,16 +51,37 @@ export interface SdkOptions {
   readonly metrics?: SdkMetrics;
   /** Sticky-bucket assignments for /sdk/v1/evaluate and /r (Redis when REDIS_URL is set). Default: in process memory. */
   readonly sticky?: StickyAssignmentStore;
+  /**
+   * Exposures the event sink refused that are kept in memory and sent again in the background
+   * (exposure-retry.ts); beyond, the oldest are dropped and counted in `exposuresDropped`. Default 50,000.
+   */
+  readonly exposureRetryMaxEvents?: number;
+  /** Backoff between retries of refused exposures: `min` doubling to `max`, jittered. Default 1 s to 30 s. */
+  readonly exposureRetryDelayMs?: { readonly min: number; readonly max: number };
+  /**
+   * Receives the routes' shutdown step: one last send of the exposures waiting for retry, for at
+   * most `deadlineMs` (default 2 s), the rest counted as dropped. Call it after the server stopped
+   * taking requests and before the event sink closes (`xp start` does).
+   */
+  readonly addCloser?: (close: (deadlineMs?: number) => Promise<void>) => void;
 }
 
 export interface SdkMetrics {
   streamsOpen: number;
+  /** Exposures the event sink accepted, at once or on a retry. */
   exposuresLogged: number;
-  /** Exposures lost because the event sink refused them (evaluations still answered). */
+  /**
+   * Exposures lost (evaluations still answered): the event sink refused them while the retry buffer
+   * was full (the oldest waiting go), or they were still waiting at shutdown.
+   */
   exposuresDropped: number;
+  /** Gauge: exposures the event sink refused that wait in the retry buffer. */
+  exposuresRetrying: number;
+  /** Exposures the event sink accepted on a retry (counted in `exposuresLogged` too). */
+  exposuresRecovered: number;
 }
 
-export const createSdkMetrics = (): SdkMetrics => ({ streamsOpen: 0, exposuresLogged: 0, exposuresDropped: 0 });
+export const createSdkMetrics = (): SdkMetrics => ({ streamsOpen: 0, exposuresLogged: 0, exposuresDropped: 0, exposuresRetrying: 0, exposuresRecovered: 0 });
 
 export const SDK_COOKIE = 'xp_uid';
 const COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
@@ -336,6 +358,16 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const streamsByKey = new Map<string, number>();
   const notRunning = new Map<string, { url: string | undefined; expiresAt: number }>();
   const sticky = options.sticky ?? new InMemoryStickyAssignmentStore();
+  // Timers do not run while a Lambda invocation is frozen: retries then pause between invocations
+  // and resume on the next one (exposure-retry.ts). The Lambda has no shutdown step to flush them.
+  const retry = new ExposureRetryBuffer({
+    sink,
+    logger: deps.logger,
+    metrics,
+    ...(options.exposureRetryMaxEvents === undefined ? {} : { maxEvents: options.exposureRetryMaxEvents }),
+    ...(options.exposureRetryDelayMs === undefined ? {} : { delayMs: options.exposureRetryDelayMs }),
+  });
+  options.addCloser?.((deadlineMs) => retry.close(deadlineMs));
 
   // Browser SDKs run on the customer's own sites: the SDK endpoints answer any origin. The key
   // travels in a header, never in a cookie, so no credentials are allowed or needed. The headers go
@@ -376,35 +408,35 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
    * handled in the same event-loop turn go to the sink together: one PutRecords for many concurrent
    * evaluations instead of one each, with no added wait (a batch leaves on setImmediate; one that
    * would pass a Kinesis request's 500 records makes way for a new one). Every request still answers
-   * only after its own exposures were accepted or counted as dropped.
+   * only after its own exposures were accepted or, refused, handed to the retry buffer (it does not
+   * wait for the retries).
    */
   interface ExposureBatch {
     readonly events: PipelineEvent[];
-    readonly callers: Set<SdkCaller>;
   }
   let pending: { readonly batch: ExposureBatch; readonly done: Promise<void> } | undefined;
   const flushExposures = async (batch: ExposureBatch): Promise<void> => {
+    // What the stream stored before the put failed is not sent again (the rest keeps its ids).
+    const stored = new Set<PipelineEvent>();
     try {
-      await sink.put(batch.events);
+      await sink.put(batch.events, (accepted) => {
+        for (const e of accepted) {
+          stored.add(e);
+        }
+      });
       metrics.exposuresLogged += batch.events.length;
+      retry.sinkAccepted();
     } catch (error) {
-      metrics.exposuresDropped += batch.events.length;
-      for (const who of batch.callers) {
-        deps.logger.warn('exposures not logged: the event sink refused them', {
-          projectId: who.projectId,
-          environment: who.environment,
-          count: batch.events.filter((e) => e.projectId === who.projectId && e.environment === who.environment).length,
-          error: error instanceof Error ? error.message : 'unknown',
-        });
-      }
+      metrics.exposuresLogged += stored.size;
+      retry.add(stored.size === 0 ? batch.events : batch.events.filter((e) => !stored.has(e)), error);
     }
   };
-  const logExposures = (events: PipelineEvent[], who: SdkCaller): Promise<void> => {
+  const logExposures = (events: PipelineEvent[]): Promise<void> => {
     if (events.length === 0) {
       return Promise.resolve();
     }
     if (pending === undefined || pending.batch.events.length + events.length > MAX_EVENTS_PER_BATCH) {
-      const batch: ExposureBatch = { events: [], callers: new Set() };
+      const batch: ExposureBatch = { events: [] };
       const done = new Promise<void>((resolve) => {
         setImmediate(() => {
           if (pending?.batch === batch) {
@@ -416,7 +448,6 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       pending = { batch, done };
     }
     pending.batch.events.push(...events);
-    pending.batch.callers.add(who);
     return pending.done;
   };
 
@@ -621,7 +652,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
         );
       }
     }
-    await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures, who)]);
+    await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposures)]);
     c.header('Cache-Control', 'no-store');
     noteEvaluations(c, flagKeys.length);
     return c.json({ version: served.version, flags });
@@ -742,7 +773,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
             const sent = exposureAttributes(attributes, UNSTORED_REDIRECT_ATTRIBUTES);
             exposed.push(exposure(who, at, { unitId: result.hashValue ?? uid, experiment: experimentKey, variation: result.variationKey, hashAttribute: result.hashAttribute ?? 'id', ...(sent === undefined ? {} : { attributes: sent }) }));
           }
-          await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposed, who)]);
+          await Promise.all([saveStickySnapshot(sticky, who.projectId, snapshot, deps.logger), logExposures(exposed)]);
         }
       }
     } else {

@@ -274,7 +274,8 @@ export const audit = {
 /**
  * The entries of a flag whose diff turns it on (off) in an environment: `enabled` replaced by
  * true (false); an environment's state added already on, or the flag created so (turning on); an
- * environment's state that was on removed, or the flag deleted so (turning off). A change request's proposal is not a change yet: its diff is
+ * environment's state that was on removed, or the flag deleted so (turning off); the flag archived
+ * (turning off) or unarchived (turning on). A change request's proposal is not a change yet: its diff is
  * of the state alone (`/enabled`), which does not match. `environment` narrows the diff's path.
  */
 function turnedCondition(turned: 'on' | 'off', environment: string | undefined, params: unknown[]): string {
@@ -290,6 +291,9 @@ function turnedCondition(turned: 'on' | 'off', environment: string | undefined, 
   // A flag created already on (turning on), or deleted while on (turning off): the whole document.
   const [op, side] = turned === 'on' ? ['add', 'to'] : ['remove', 'from'];
   const conditions = [
+    // Archiving takes the flag out of every ruleset (unarchiving puts it back); the entry does not
+    // say where it was on, so it matches whatever the environment asked for.
+    `(d->>'path' = '/archived' AND (CASE WHEN d->>'op' = 'remove' THEN 'false'::jsonb ELSE d->'to' END) = ${turned === 'off' ? "'true'" : "'false'"}::jsonb)`,
     `(d->>'op' = 'replace' AND d->>'path' ~ '^/environments/[^/]+/enabled$' AND d->'to' = ${enabled}${inPath})`,
     `(d->>'op' = '${op}' AND d->>'path' ~ '^/environments/[^/]+$' AND d->'${side}'->'enabled' = 'true'::jsonb${inPath})`,
     `(d->>'op' = '${op}' AND d->>'path' = '' AND jsonb_typeof(d->'${side}'->'environments') = 'object' AND EXISTS (

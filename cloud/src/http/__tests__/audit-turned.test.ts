@@ -88,6 +88,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('the audit log finds w
     expect((byEditor.body.items as { action: string }[]).map((e) => e.action)).toEqual(['change-request.applied']);
   });
 
+  it('counts archiving a flag as turning it off everywhere, and unarchiving as turning it on', async () => {
+    await must('POST', `${DEMO}/flags`, flag('banner', true, false));
+    const archived = await must('PUT', `${DEMO}/flags/banner`, { ...flag('banner', true, false), archived: true }, 1);
+    await must('PUT', `${DEMO}/flags/banner`, { ...flag('banner', true, false), archived: false }, archived.version as number);
+    const list = async (query: string): Promise<string[]> =>
+      ((await p.request('GET', `/api/v1/audit?resourceKey=banner&${query}`, { token: owner })).body.items as { action: string; diff: { path: string }[] }[]).map((e) => `${e.action} ${e.diff.map((d) => d.path).join(',')}`).reverse();
+
+    expect(await list('turned=off&environment=production')).toEqual(['flag.updated /archived']);
+    expect(await list('turned=off&environment=staging')).toEqual(['flag.updated /archived']);
+    expect(await list('turned=on&environment=production')).toEqual(['flag.created ', 'flag.updated /archived']);
+  });
+
   it('refuses a turned value other than on or off', async () => {
     const res = await p.request('GET', '/api/v1/audit?turned=maybe', { token: owner });
     expect(res.status).toBe(400);

@@ -129,7 +129,8 @@ export async function runUnits(
   }
   given.forEach((id, i) => {
     if (id.length === 0 || id.length > MAX_ID_LENGTH) {
-      throw usage(`unit id ${i + 1} is ${id.length === 0 ? 'empty' : `longer than ${MAX_ID_LENGTH} characters`}: a unit id is 1 to ${MAX_ID_LENGTH} characters, exactly as the SDKs send it`);
+      // A bad id, as a bad line of --file: refused (exit code 1) with nothing erased, not a usage error.
+      throw new AppError(AppErrorCode.Validation, `unit id ${i + 1} is ${id.length === 0 ? 'empty' : `longer than ${MAX_ID_LENGTH} characters`}: a unit id is 1 to ${MAX_ID_LENGTH} characters, exactly as the SDKs send it; nothing was erased`);
     }
   });
   if (values.project === undefined) {

@@ -806,7 +806,7 @@ export class ExperimentationClient {
     const serving = this.current === undefined ? 'defaults' : this.bootstrapEnvironment !== undefined ? 'the bootstrap ruleset' : 'the last ruleset it sent';
     const every = retryMaxMs >= 1000 ? `${Math.round(retryMaxMs / 100) / 10} s` : `${retryMaxMs} ms`;
     this.logger.error(
-      `xp: the API refused the SDK key "${keyLabel(sdkKey)}" (${refused.message}): the key is invalid or was revoked. Check that it is the current server (xpk_srv_…) or client (xpk_cli_…) SDK key of the environment you mean, copied whole, and that ${base} is the API that issued it; serving ${serving}, retrying about every ${every}`,
+      `xp: the API refused the SDK key "${keyLabel(sdkKey)}" (${refused.message}): the key is invalid, was revoked, or was rotated out and has expired. Check that it is the current server (xpk_srv_…) or client (xpk_cli_…) SDK key of the environment you mean, copied whole, and that ${base} is the API that issued it; serving ${serving}, retrying about every ${every}`,
     );
   }
 

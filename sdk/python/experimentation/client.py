@@ -1006,7 +1006,7 @@ class Client:
         if resp.status != 200:
             if resp.status in (401, 403):
                 self._note_failure("ruleset fetch answered HTTP %d: the SDK key was refused; check api_key (it may be revoked, "
-                                   "or be a key of another xp deployment); %s", resp.status, self._fallback(), problem="key")
+                                   "rotated out and expired, or a key of another xp deployment); %s", resp.status, self._fallback(), problem="key")
             elif resp.status == 404 and self._endpoint.base_path.lower().endswith("/sdk/v1"):
                 self._note_failure("ruleset fetch answered HTTP 404: api_url ends with /sdk/v1; give the API's base URL "
                                    "without it (the SDK adds /sdk/v1/...); %s", self._fallback(), problem="url")

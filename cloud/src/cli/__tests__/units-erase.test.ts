@@ -206,6 +206,7 @@ describe('xp units erase', () => {
       [['erase', 'u-keep', '--file', file, '--project', KEY, '--yes'], 2, 'not both'],
       [['erase', 'u-keep', '--yes'], 1, 'needs --project'],
       [['erase', '--file', file, '--project', KEY, '--yes'], 1, `${file} line 2: a unit id is 1 to 256 characters`],
+      [['erase', 'u-keep', 'x'.repeat(257), '--project', KEY, '--yes'], 1, 'unit id 2 is longer than 256 characters'],
       [['erase', '--file', empty, '--project', KEY, '--yes'], 1, 'holds no unit ids'],
       [['erase', '--file', path.join(dir, 'missing.txt'), '--project', KEY, '--yes'], 1, 'cannot read'],
       [['erase', 'u-keep', '--project', 'no-such-project', '--yes'], 1, 'no-such-project'],

@@ -33,7 +33,8 @@ export function TypedConfirmDialog({
   const [typed, setTyped] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const confirmed = typed.trim() === expected;
+  // As typed, or without the spaces a paste brings around it (an id may itself end in a space).
+  const confirmed = typed === expected || typed.trim() === expected;
 
   const submit = async (): Promise<void> => {
     if (!confirmed) {

@@ -388,7 +388,7 @@ describe('SDK keys', () => {
       {
         level: 'error',
         message:
-          `xp: the API refused the SDK key "xpk_srv_…" (GET /sdk/v1/ruleset answered 401): the key is invalid or was revoked. Check that it is the current server (xpk_srv_…) ` +
+          `xp: the API refused the SDK key "xpk_srv_…" (GET /sdk/v1/ruleset answered 401): the key is invalid, was revoked, or was rotated out and has expired. Check that it is the current server (xpk_srv_…) ` +
           `or client (xpk_cli_…) SDK key of the environment you mean, copied whole, and that ${s.url} is the API that issued it; serving defaults, retrying about every 300 ms`,
       },
     ]);

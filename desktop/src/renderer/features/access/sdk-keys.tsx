@@ -248,6 +248,11 @@ function RotateSdkKey({ sdkKey, onClose, onRotated }: { sdkKey: SdkKeyView; onCl
         <p>
           A new key replaces <code>{sdkKey.prefix}…</code> ({KIND_LABEL[sdkKey.kind].toLowerCase()}, {envName}), with the same name. It is shown once.
         </p>
+        {sdkKey.expiresAt === null ? null : (
+          <p className="banner banner-warn">
+            This key was rotated already and stops working at {formatTime(sdkKey.expiresAt)}: a new rotation can bring that closer, never later.
+          </p>
+        )}
         <KeepPreviousSelect label="Keep the old key working for" options={KEEP_PREVIOUS} hours={hours} onChange={setHours} describedBy={`${id}-help`} />
         <p id={`${id}-help`} className="small muted">
           {hours === 0

@@ -199,8 +199,10 @@ export default function AuditLog(): ReactNode {
             return (
               <>
                 <Empty>
-                  Nothing recorded{applied === '' ? '' : ` for ${applied}`}
-                  {wanted === '' ? '' : ` with an action like "${action.trim()}" among the ${loaded.length} entries loaded`} yet.
+                  {turned === '' && environment === '' && resourceType === '' && actor === '' ? 'Nothing recorded' : 'No entry matches these filters'}
+                  {applied === '' ? '' : ` for ${applied}`}
+                  {wanted === '' ? '' : ` with an action like "${action.trim()}" among the ${loaded.length} entries loaded`}
+                  {turned === '' && environment === '' && resourceType === '' && actor === '' ? ' yet.' : '.'}
                 </Empty>
                 {wanted === '' || loadMore === undefined ? null : (
                   <button type="button" onClick={() => void loadMore()}>

@@ -82,6 +82,8 @@ export class ExposureRetryBuffer {
   private pumping: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private attempts = 0;
+  /** The sink's last answer was a refusal (a direct write's or a retry's); cleared by its next acceptance. */
+  private failing = false;
   private closed = false;
   private droppedAfterClose = false;
   /** The current outage: since when, and what it did; undefined while nothing waits. */
@@ -106,8 +108,32 @@ export class ExposureRetryBuffer {
     return this.queue.length + this.sending.length;
   }
 
+  /**
+   * Whether new exposures should wait here rather than try the sink: it refused last, and the
+   * retry that will tell when it is back is pending. A request then answers at once instead of
+   * waiting out the sink's deadline (2 s for Kinesis) for a likely refusal. Once a write or a
+   * retry is accepted, new exposures go to the sink again — in parallel, faster than the one
+   * batch at a time of the retries — while the retries drain what waits.
+   */
+  get holding(): boolean {
+    return this.failing && this.outage !== undefined && !this.closed;
+  }
+
+  /** Takes new exposures while `holding`: they wait with the refused ones, sent by the next retry. */
+  hold(events: readonly PipelineEvent[]): void {
+    const fit = events.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
+    this.metrics.exposuresDropped += events.length - fit.length;
+    this.queue.push(...fit);
+    this.trim();
+    this.update();
+    if (this.timer === undefined && this.pumping === undefined) {
+      this.schedule();
+    }
+  }
+
   /** Takes events the sink refused (`error` says why); they are sent again later. */
   add(refused: readonly PipelineEvent[], error: unknown): void {
+    this.failing = true;
     // A record Kinesis can never take would hold up every retry behind it (the SDK endpoints'
     // body limits keep exposures far below this; the check is cheap insurance).
     const events = refused.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
@@ -145,6 +171,7 @@ export class ExposureRetryBuffer {
 
   /** The sink accepted a direct write: a retry waiting for its backoff goes now. */
   sinkAccepted(): void {
+    this.failing = false;
     if (this.timer !== undefined && !this.closed) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -279,9 +306,11 @@ export class ExposureRetryBuffer {
           stored.add(e);
         }
       });
+      this.failing = false;
       this.recovered(batch.length);
       return undefined;
     } catch (error) {
+      this.failing = true;
       this.recovered(stored.size);
       // Back at the front, oldest first, unless a shutdown already counted them.
       if (this.sending === batch) {

@@ -416,6 +416,11 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   }
   let pending: { readonly batch: ExposureBatch; readonly done: Promise<void> } | undefined;
   const flushExposures = async (batch: ExposureBatch): Promise<void> => {
+    if (retry.holding) {
+      // The sink refused last and a retry will tell when it is back: no request waits out its deadline meanwhile.
+      retry.hold(batch.events);
+      return;
+    }
     // What the stream stored before the put failed is not sent again (the rest keeps its ids).
     const stored = new Set<PipelineEvent>();
     try {

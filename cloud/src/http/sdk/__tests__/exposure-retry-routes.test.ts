@@ -119,6 +119,40 @@ describe('exposures the event sink refuses', () => {
     expect(logs[1]).toMatch(/^exposures recovered: .*"recovered":25/);
   });
 
+  it('while the sink refuses, later evaluations do not wait out its deadline: their exposures wait with the others, sent by the retries', async () => {
+    // A sink that takes 400 ms to refuse, as Kinesis missing its deadline does (2 s in production);
+    // it records the units of every write it is asked for.
+    const writes: string[][] = [];
+    const slow: EventSink = {
+      put: (events) => {
+        writes.push(events.map((e) => e.event.unitId).sort());
+        return new Promise((_resolve, reject) => {
+          setTimeout(() => {
+            reject(new AppError(AppErrorCode.Unavailable, 'Kinesis did not accept 1 of 1 events in time; retry later', { retryAfterSeconds: 2 }));
+          }, 400);
+        });
+      },
+    };
+    s.useSink(slow);
+    for (const id of ['held-0', 'held-1', 'held-2', 'held-3']) {
+      expect((await evaluate(s, id)).status).toBe(200);
+    }
+
+    // Only the first evaluation tried the sink itself; the later ones' exposures only ever left in
+    // the retries, behind the first one's (a write of one of them alone would be a direct one).
+    expect(writes[0]).toEqual(['held-0']);
+    expect(writes.slice(1).every((w) => w.includes('held-0'))).toBe(true);
+    expect(s.metrics.exposuresRetrying).toBe(4);
+
+    // Back: the retry delivers what waited, and new exposures go to the sink directly again.
+    s.restoreSink();
+    await eventually(() => (s.metrics.exposuresRetrying === 0 ? true : undefined), 5_000);
+    expect((await streamed(s, 'held-')).units).toEqual(['held-0', 'held-1', 'held-2', 'held-3']);
+    expect((await evaluate(s, 'held-4')).status).toBe(200);
+    expect(s.metrics.exposuresRetrying).toBe(0);
+    await eventually(async () => ((await streamed(s, 'held-4')).units.length === 1 ? true : undefined));
+  });
+
   it('are retried for the split-URL redirect too', async () => {
     const calls = { count: 0 };
     s.useSink(refusing(calls));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, signedInAs, startPlatform } from './harness.js';
 
 const DEMO = '/api/v1/projects/demo';
 
@@ -32,8 +32,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('the audit log finds w
   beforeAll(async () => {
     p = await startPlatform(makeTarget());
     owner = await p.login(OWNER.email, OWNER.password);
-    await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'oncall@example.com', name: 'On call', role: 'editor', password: 'a much longer passphrase 42' } });
-    editor = await p.login('oncall@example.com', 'a much longer passphrase 42');
+    editor = await signedInAs(p, owner, 'editor', 'oncall@example.com');
   });
   afterAll(async () => {
     await p.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, signedInAs, startPlatform } from './harness.js';
 
 const RULES = [{ id: 'us', type: 'force', variation: 'green', condition: { country: 'US' } }];
 
@@ -29,11 +29,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('change requests durin
   beforeAll(async () => {
     p = await startPlatform(makeTarget());
     owner = await p.login(OWNER.email, OWNER.password);
-    const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'oncall@example.com', name: 'On call', role: 'editor', password: 'a much longer passphrase 42' } });
-    if (invited.status !== 201) {
-      throw new Error(`invite failed: ${JSON.stringify(invited.body)}`);
-    }
-    editor = await p.login('oncall@example.com', 'a much longer passphrase 42');
+    editor = await signedInAs(p, owner, 'editor', 'oncall@example.com');
   });
   afterAll(async () => {
     await p.close();

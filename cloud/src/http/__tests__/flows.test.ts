@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateFlag } from '@xp/shared';
 import { TARGETS, pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, signedInAs, startPlatform } from './harness.js';
 
 const FLAG = {
   key: 'checkout-v2',
@@ -26,11 +26,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
   beforeAll(async () => {
     p = await startPlatform(makeTarget());
     owner = await p.login(OWNER.email, OWNER.password);
-    const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ed@example.com', name: 'Ed', role: 'editor', password: 'a much longer passphrase 42' } });
-    if (invited.status !== 201) {
-      throw new Error(`invite failed: ${JSON.stringify(invited.body)}`);
-    }
-    editor = await p.login('ed@example.com', 'a much longer passphrase 42');
+    editor = await signedInAs(p, owner, 'editor', 'ed@example.com');
   });
   afterAll(async () => {
     await p.close();

@@ -52,6 +52,18 @@ export async function mustAs(p: Platform, token: string, method: string, path: s
   return res.body;
 }
 
+/** The password `signedInAs` gives the users it invites. */
+export const INVITED_PASSWORD = 'a much longer passphrase 42';
+
+/** Invites a user with `role` (as the owner session `owner`) and signs them in: their session token. */
+export async function signedInAs(p: Platform, owner: string, role: 'admin' | 'editor' | 'analyst' | 'viewer', email: string): Promise<string> {
+  const invited = await p.request('POST', '/api/v1/users', { token: owner, body: { email, name: email.split('@')[0], role, password: INVITED_PASSWORD } });
+  if (invited.status !== 201) {
+    throw new Error(`invite of ${email} failed: ${invited.status} ${JSON.stringify(invited.body)}`);
+  }
+  return p.login(email, INVITED_PASSWORD);
+}
+
 /**
  * Marks a user's password as one they chose (as their first login with `newPassword` would), for
  * tests that set users up with passwords they know. Not an API: the platform has no such shortcut.

@@ -3,7 +3,7 @@ import { DatabaseError } from '../../store/database.js';
 import type { Database } from '../../store/database.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, signedInAs, startPlatform } from './harness.js';
 
 const DEMO = '/api/v1/projects/demo';
 const HOUR = 3_600_000;
@@ -172,8 +172,7 @@ describe('SDK key usage and rotation (pglite)', () => {
     const unknown = await p.request('POST', `${DEMO}/sdk-keys/no-such-key/rotate`, { token: owner });
     expect(unknown.status).toBe(404);
 
-    await p.request('POST', '/api/v1/users', { token: owner, body: { email: 'ed-rot@example.com', name: 'Ed', role: 'editor', password: 'purple monkey dishwasher 7' } });
-    const editor = await p.login('ed-rot@example.com', 'purple monkey dishwasher 7');
+    const editor = await signedInAs(p, owner, 'editor', 'ed-rot@example.com');
     const byEditor = await p.request('POST', `${DEMO}/sdk-keys/${id}/rotate`, { token: editor });
     expect(byEditor.status).toBe(403);
 

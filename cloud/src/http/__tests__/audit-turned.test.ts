@@ -1,23 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, signedInAs, startPlatform } from './harness.js';
+import { OWNER, booleanFlagBody, signedInAs, startPlatform } from './harness.js';
 
 const DEMO = '/api/v1/projects/demo';
 
-const flag = (key: string, production: boolean, staging: boolean) => ({
-  key,
-  name: key,
-  type: 'boolean',
-  variations: [
-    { key: 'off', value: false },
-    { key: 'on', value: true },
-  ],
-  environments: {
+const flag = (key: string, production: boolean, staging: boolean): Record<string, unknown> =>
+  booleanFlagBody(key, {
     staging: { enabled: staging, defaultVariation: 'on', offVariation: 'off' },
     production: { enabled: production, defaultVariation: 'on', offVariation: 'off' },
-  },
-});
+  });
 
 /**
  * "Who turned checkout off in production?": the audit log's `turned` filter finds every entry that

@@ -115,13 +115,43 @@ export class RedisStickyAssignmentStore implements StickyAssignmentStore {
     return out;
   }
 
+  /**
+   * Merges each unit's assignments into what Redis holds, in Redis (one script per key, so a
+   * cluster never sees keys of two slots in one command): two instances evaluating one unit at
+   * once each keep their experiment's assignment. A plain SET of the map each had loaded kept only
+   * the last writer's, and a weight change then moved the other's units to another variation.
+   */
   async save(projectId: string, updates: ReadonlyMap<string, Assignments>): Promise<void> {
-    await this.client.setMany(
-      [...updates].map(([key, value]) => ({ key: `${this.#prefix}${projectId}:${key}`, value: JSON.stringify(value) })),
-      this.#ttl,
+    await Promise.all(
+      [...updates].map(([key, value]) => this.client.eval(MERGE_ASSIGNMENTS, [`${this.#prefix}${projectId}:${key}`], [JSON.stringify(value), String(this.#ttl)])),
     );
   }
 }
+
+/**
+ * KEYS[1]: a unit's assignments (a JSON object of strings); ARGV[1]: the assignments to set in it;
+ * ARGV[2]: the expiry in seconds. What is stored and not an object of strings (corrupt) counts as
+ * nothing, as `load` reads it.
+ */
+const MERGE_ASSIGNMENTS = `
+local merged = {}
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local ok, value = pcall(cjson.decode, stored)
+  if ok and type(value) == 'table' then
+    for k, v in pairs(value) do
+      if type(k) == 'string' and type(v) == 'string' then merged[k] = v end
+    end
+  end
+end
+for k, v in pairs(cjson.decode(ARGV[1])) do merged[k] = v end
+if next(merged) == nil then
+  redis.call('SET', KEYS[1], '{}', 'EX', tonumber(ARGV[2]))
+else
+  redis.call('SET', KEYS[1], cjson.encode(merged), 'EX', tonumber(ARGV[2]))
+end
+return 1
+`;
 
 /** Whether a stored value is an assignment map (an object of strings); anything else counts as none. */
 function isAssignments(value: unknown): value is Assignments {

@@ -172,6 +172,26 @@ describe('Redis shared stores (real Redis at 127.0.0.1:6379)', () => {
       expect(await a.mGet([`${RUN}sticky:p1:id||u1`])).toEqual(['{"exp__0":"treatment"}']);
     });
 
+    it('keeps both assignments when two instances save a unit they loaded at the same time', async () => {
+      const onA = new RedisStickyAssignmentStore(a, { prefix: `${RUN}sticky:`, ttlSeconds: 60 });
+      const onB = new RedisStickyAssignmentStore(b, { prefix: `${RUN}sticky:`, ttlSeconds: 60 });
+      const unit = [{ hashAttribute: 'id', hashValue: 'both' }];
+      await onA.save('p1', new Map([['id||both', { 'old__0': 'control' }]]));
+      // Each instance loads the unit, then assigns it in its own experiment and saves its map.
+      const [seenByA, seenByB] = await Promise.all([onA.load('p1', unit), onB.load('p1', unit)]);
+      await Promise.all([
+        onA.save('p1', new Map([['id||both', { ...seenByA.get('id||both'), 'exp-a__0': 'treatment' }]])),
+        onB.save('p1', new Map([['id||both', { ...seenByB.get('id||both'), 'exp-b__0': 'control' }]])),
+      ]);
+      // A value stored corrupt is replaced, not merged into.
+      await a.setMany([{ key: `${RUN}sticky:p1:id||corrupt`, value: '[1,2' }]);
+      await onA.save('p1', new Map([['id||corrupt', { 'exp-a__0': 'control' }]]));
+
+      const loaded = await onB.load('p1', [...unit, { hashAttribute: 'id', hashValue: 'corrupt' }]);
+      expect(loaded.get('id||both')).toEqual({ 'old__0': 'control', 'exp-a__0': 'treatment', 'exp-b__0': 'control' });
+      expect(loaded.get('id||corrupt')).toEqual({ 'exp-a__0': 'control' });
+    });
+
     it('a snapshot serves what it loaded and records only what evaluation changed', () => {
       const snapshot = new StickySnapshot(new Map([['id||u1', { a__0: 'x' }]]));
 

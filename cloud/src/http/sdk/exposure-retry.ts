@@ -27,7 +27,7 @@ import type { PipelineEvent } from '@xp/shared/edge';
 import { MAX_EVENTS_PER_BATCH } from '@xp/shared/edge';
 import type { Logger } from '../../domain/context.js';
 import type { EventSink } from '../../store/event-sink.js';
-import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_RECORD_BYTES } from '../../store/event-sink.js';
+import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_RECORD_BYTES, toRecord } from '../../store/event-sink.js';
 
 /** The counters the buffer keeps (SdkMetrics has them). */
 export interface ExposureRetryMetrics {
@@ -62,8 +62,8 @@ export const EXPOSURE_RETRY_CLOSE_MS = 2_000;
 
 const MAX_BATCH_RECORDS = Math.min(MAX_EVENTS_PER_BATCH, KINESIS_MAX_RECORDS_PER_CALL);
 
-/** The bytes the sink counts against a PutRecords call for the event (event-sink.ts `toRecord`). */
-const recordBytes = (e: PipelineEvent): number => Buffer.byteLength(JSON.stringify(e), 'utf8') + Buffer.byteLength(e.event.unitId, 'utf8');
+/** The bytes the sink counts against a PutRecords call for the event. */
+const recordBytes = (e: PipelineEvent): number => toRecord(e).bytes;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -121,23 +121,13 @@ export class ExposureRetryBuffer {
 
   /** Takes new exposures while `holding`: they wait with the refused ones, sent by the next retry. */
   hold(events: readonly PipelineEvent[]): void {
-    const fit = events.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
-    this.metrics.exposuresDropped += events.length - fit.length;
-    this.queue.push(...fit);
-    this.trim();
-    this.update();
-    if (this.timer === undefined && this.pumping === undefined) {
-      this.schedule();
-    }
+    this.enqueue(this.sendable(events));
   }
 
   /** Takes events the sink refused (`error` says why); they are sent again later. */
   add(refused: readonly PipelineEvent[], error: unknown): void {
     this.failing = true;
-    // A record Kinesis can never take would hold up every retry behind it (the SDK endpoints'
-    // body limits keep exposures far below this; the check is cheap insurance).
-    const events = refused.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
-    this.metrics.exposuresDropped += refused.length - events.length;
+    const events = this.sendable(refused);
     if (events.length === 0) {
       return;
     }
@@ -161,6 +151,22 @@ export class ExposureRetryBuffer {
     } else {
       this.outage.failedSinceLogged++;
     }
+    this.enqueue(events);
+  }
+
+  /**
+   * The events Kinesis can take, the others counted as dropped: a record it can never take would
+   * hold up every retry behind it (the SDK endpoints' body limits keep exposures far below this;
+   * the check is cheap insurance).
+   */
+  private sendable(events: readonly PipelineEvent[]): PipelineEvent[] {
+    const fit = events.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
+    this.metrics.exposuresDropped += events.length - fit.length;
+    return fit;
+  }
+
+  /** Queues events to send, within the bound, and makes sure a retry is on its way. */
+  private enqueue(events: readonly PipelineEvent[]): void {
     this.queue.push(...events);
     this.trim();
     this.update();

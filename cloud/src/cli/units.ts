@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { describeErasure } from '@xp/shared';
 import type { UnitErasureView, XpApiClient } from '@xp/shared';
-import { MAX_ERASED_UNITS } from '../domain/units.js';
+import { MAX_ERASED_UNITS, MAX_UNIT_ID_LENGTH as MAX_ID_LENGTH } from '../domain/units.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { printable } from './flags-as-code.js';
 
@@ -25,8 +25,6 @@ export const UNITS_HELP = `  xp units erase ID [ID…] --project KEY [--yes]
 
 const USAGE = 'usage: xp units erase ID [ID…] --project KEY [--yes], or xp units erase --file PATH --project KEY [--yes]';
 
-/** The longest unit id the API takes (characters, as JavaScript counts them). */
-const MAX_ID_LENGTH = 256;
 /** The largest --file read: a million ids of 64 characters. */
 const MAX_FILE_BYTES = 64 * 1_048_576;
 

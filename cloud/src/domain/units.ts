@@ -10,6 +10,9 @@ import { parseOrThrow } from './validation.js';
 /** Unit ids per erasure request: a person's few identifiers, or a batch of requests. */
 export const MAX_ERASED_UNITS = 1000;
 
+/** The longest unit id an erasure takes (characters, as JavaScript counts them). */
+export const MAX_UNIT_ID_LENGTH = 256;
+
 /** POST …/units/erase: the unit ids, as the SDKs send them (1–256 characters; PostgreSQL text holds no NUL). */
 export const unitEraseSchema = z.strictObject({
   unitIds: z
@@ -17,7 +20,7 @@ export const unitEraseSchema = z.strictObject({
       z
         .string()
         .min(1)
-        .max(256)
+        .max(MAX_UNIT_ID_LENGTH)
         .refine((id) => !id.includes('\u0000'), 'a unit id cannot contain NUL'),
     )
     .min(1)

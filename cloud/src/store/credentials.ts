@@ -285,16 +285,13 @@ export const credentials = {
 
   /** Revokes a key (call in a transaction); `revokedNow` is false when it was revoked already and nothing changed. */
   async revokeSdkKey(db: Queryable, projectId: string, id: string): Promise<{ sdkKey: SdkKey; revokedNow: boolean }> {
-    const before = await db.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM sdk_keys WHERE project_id = $1 AND id = $2 FOR UPDATE', [projectId, id]);
-    if (before.rows[0] === undefined) {
-      throw notFound('SDK key');
-    }
+    const before = await credentials.lockSdkKey(db, projectId, id);
     const result = await db.query<SdkKeyRow>(
       `UPDATE sdk_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE project_id = $1 AND id = $2
        RETURNING ${SDK_KEY_COLUMNS}`,
       [projectId, id],
     );
-    return { sdkKey: sdkKeyFromRow(result.rows[0]!), revokedNow: !before.rows[0].revoked };
+    return { sdkKey: sdkKeyFromRow(result.rows[0]!), revokedNow: before.revokedAt === null };
   },
 
   /** The SDK key with this id, for update (call in a transaction). */

@@ -75,7 +75,7 @@ export function createEvaluationHandler(env: NodeJS.ProcessEnv, options: Evaluat
         ? new PostgresStickyAssignmentStore(deps.db)
         : (await (await import('../store/shared-stores.js')).openSharedStores({ redisUrl, db: deps.db, logger: deps.logger })).sticky;
     // Streams are not served through API Gateway (responses are buffered); SDKs poll /ruleset with ETags.
-    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, sticky } });
+    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, sticky, metricSink: metrics } });
   });
 }
 

@@ -25,6 +25,15 @@ export const MetricName = {
   DeadLetters: 'DeadLetters',
   /** Flags switched off by a guardrail alarm. */
   Rollbacks: 'Rollbacks',
+  /**
+   * Exposures of /sdk/v1/evaluate and /r lost for good: the event sink refused them and the retry
+   * buffer was full, or they still waited at shutdown (cloud/src/http/sdk/exposure-retry.ts).
+   */
+  ExposuresDropped: 'ExposuresDropped',
+  /** Exposures the event sink refused at first and accepted on a retry. */
+  ExposuresRecovered: 'ExposuresRecovered',
+  /** Exposures waiting in the retry buffer: a sample whenever the number changes, and at every retry. */
+  ExposuresRetrying: 'ExposuresRetrying',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -38,6 +47,9 @@ export const METRIC_UNITS: Readonly<Record<MetricName, 'Milliseconds' | 'Count'>
   AggregationLag: 'Milliseconds',
   DeadLetters: 'Count',
   Rollbacks: 'Count',
+  ExposuresDropped: 'Count',
+  ExposuresRecovered: 'Count',
+  ExposuresRetrying: 'Count',
 };
 
 /** The function that emits each metric (its `Service` dimension). */
@@ -50,6 +62,9 @@ export const METRIC_SERVICE: Readonly<Record<MetricName, string>> = {
   AggregationLag: 'aggregator',
   DeadLetters: 'aggregator',
   Rollbacks: 'alarm-rollback',
+  ExposuresDropped: 'evaluation',
+  ExposuresRecovered: 'evaluation',
+  ExposuresRetrying: 'evaluation',
 };
 
 /** EMF allows at most 100 values per metric per line. */

@@ -136,7 +136,7 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     if (options.sdkMetrics !== undefined) {
       app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));
     }
-    mountSdkRoutes(app, services.deps, options.sdk);
+    mountSdkRoutes(app, services.deps, options.sdkMetrics === undefined ? options.sdk : { metricSink: options.sdkMetrics, ...options.sdk });
   }
   return app;
 }

@@ -48,6 +48,8 @@ export const THRESHOLDS = {
   dlqDepth: 1,
   /** Records dead-lettered by the aggregator within 5 minutes. */
   deadLetters: 1,
+  /** Exposures the evaluation function lost for good within 5 minutes (the event stream refused them and the retry buffer could not keep them). */
+  exposuresDropped: 1,
   /** p99 of the management API (API Gateway latency), ms. */
   apiP99Ms: 2_000,
   /** p99 of SDK requests inside the evaluation function, ms. */
@@ -315,6 +317,13 @@ export class ObservabilityStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     });
+    alarm('ExposuresDropped', {
+      alarmDescription: 'The evaluation function lost exposures: the event stream refused them and they could not be kept for a retry (those units are missing from the results)',
+      metric: xpMetric(MetricName.ExposuresDropped, stage, 'Sum'),
+      threshold: THRESHOLDS.exposuresDropped,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
     const apiLatency = (statistic: string): cloudwatch.Metric =>
       new cloudwatch.Metric({ namespace: 'AWS/ApiGateway', metricName: 'Latency', dimensionsMap: { ApiId: api.httpApi.apiId, Stage: '$default' }, statistic, period: FIVE_MINUTES });
     alarm('ApiLatencyP99', {
@@ -471,6 +480,12 @@ export class ObservabilityStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Events accepted / rejected',
         left: [xpMetric(MetricName.EventsAccepted, stage, 'Sum').with({ label: 'accepted' }), xpMetric(MetricName.EventsRejected, stage, 'Sum').with({ label: 'rejected' }), xpMetric(MetricName.EventBatchesRefused, stage, 'Sum').with({ label: 'batches refused (retried)' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Exposures refused by the stream',
+        left: [xpMetric(MetricName.ExposuresRecovered, stage, 'Sum').with({ label: 'recovered on a retry' }), xpMetric(MetricName.ExposuresDropped, stage, 'Sum').with({ label: 'lost' })],
+        right: [xpMetric(MetricName.ExposuresRetrying, stage, 'Maximum').with({ label: 'waiting (max)' })],
         width: 8,
       }),
     );

@@ -254,6 +254,34 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     expect(emitted.find((l) => 'EventsAccepted' in l)).toMatchObject({ EventsAccepted: 2, EventsRejected: 1 });
   });
 
+  it('evaluation: exposures the stream refuses wait in the retry buffer, and its EMF lines say how many (ExposuresRetrying)', async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const flag = await api(
+      httpEvent('POST', '/api/v1/projects/demo/flags', {
+        headers: auth,
+        body: {
+          key: 'lambda-retry-flag',
+          name: 'Lambda retry flag',
+          type: 'boolean',
+          variations: [
+            { key: 'control', value: false },
+            { key: 'treatment', value: true },
+          ],
+          environments: { development: { enabled: true, defaultVariation: 'control', offVariation: 'control', rules: [{ id: 'exp', type: 'experiment', experiment: 'demo-checkout-cta' }] } },
+        },
+      }),
+    );
+    expect(flag.statusCode).toBe(201);
+    // A stream that does not exist refuses every write, as Kinesis does when it is down.
+    const { metrics, lines } = emfSink('evaluation');
+    const handler = createEvaluationHandler({ ...env, XP_EVENT_STREAM: 'xp-no-such-stream' }, { readSecret, metrics });
+    const evaluated = await handler(httpEvent('POST', '/sdk/v1/evaluate', { headers: { 'x-xp-sdk-key': sdkKey }, body: { unit: { id: 'lambda-retry-1' }, flags: ['lambda-retry-flag'] } }));
+
+    expect(evaluated.statusCode).toBe(200);
+    expect(json(evaluated.body).flags['lambda-retry-flag'].reason).toBe('SPLIT');
+    expect(lines.find((l) => 'ExposuresRetrying' in l)).toMatchObject({ ExposuresRetrying: 1, Service: 'evaluation' });
+  });
+
   it('evaluation, as deployed: the esbuild bundle imports no package at init (no AWS SDK) and serves a fresh process', async () => {
     const outdir = await mkdtemp(path.join(tmpdir(), 'xp-eval-bundle-'));
     try {

@@ -42,6 +42,8 @@ export const HEALTH_FIGURES: readonly Pick<HealthFigure, 'name' | 'statistic' | 
   { name: 'EventBatchesRefused', statistic: 'sum', unit: 'Count' },
   { name: 'AggregationLag', statistic: 'max', unit: 'Milliseconds' },
   { name: 'DeadLetters', statistic: 'sum', unit: 'Count' },
+  { name: 'ExposuresDropped', statistic: 'sum', unit: 'Count' },
+  { name: 'ExposuresRetrying', statistic: 'max', unit: 'Count' },
 ];
 
 /** Per-minute summary of one metric: what the Health figures need, in constant space per minute. */
@@ -339,7 +341,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written.',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -374,6 +376,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const lagMaxMs = recentLag === undefined ? (figures.f.find((f) => f.name === 'AggregationLag' && f.statistic === 'max')?.value ?? null) : recentLag;
         const lagging = lagMaxMs !== null && lagMaxMs > lagLimitMs;
         const deadInWindow = figures.f.find((f) => f.name === 'DeadLetters')?.value ?? 0;
+        const exposuresDropped = figures.f.find((f) => f.name === 'ExposuresDropped')?.value ?? 0;
         const aggregator = aggregators.get(s.deps)?.();
         const failingSince = aggregator?.failingSinceMs ?? null;
         const pollingSince = aggregator?.pollingSinceMs ?? null;
@@ -382,7 +385,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
         // Accepted events the archive cannot hold are counted, but a replay would miss them: degraded at once.
         const archive = archives.get(s.deps)?.();
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
+          status: backlog === undefined || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           countingSince: countingSince !== undefined && countingSince.getTime() > start.getTime() ? countingSince.toISOString() : null,

@@ -27,6 +27,8 @@ import type { PipelineEvent } from '@xp/shared/edge';
 import { MAX_EVENTS_PER_BATCH } from '@xp/shared/edge';
 import type { Logger } from '../../domain/context.js';
 import type { EventSink } from '../../store/event-sink.js';
+import { MetricName } from '../../functions/metrics.js';
+import type { MetricSink } from './sdk-outcomes.js';
 import { KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_RECORD_BYTES, toRecord } from '../../store/event-sink.js';
 
 /** The counters the buffer keeps (SdkMetrics has them). */
@@ -45,6 +47,13 @@ export interface ExposureRetryOptions {
   readonly sink: EventSink;
   readonly logger: Logger;
   readonly metrics: ExposureRetryMetrics;
+  /**
+   * Where the counters also go as metrics (EMF in the evaluation Lambda, the in-process counters
+   * behind the local Health view): ExposuresDropped, ExposuresRecovered, and ExposuresRetrying
+   * sampled whenever it changes and at every retry (a buffer that waits is sampled at least every
+   * `delayMs.max`).
+   */
+  readonly metricSink?: MetricSink;
   /** Events kept at most; beyond, the oldest are dropped. Default 50,000. */
   readonly maxEvents?: number;
   /** Backoff ceilings after a refused batch: `min` doubling to `max`. Default 1 s to 30 s. */
@@ -71,6 +80,7 @@ export class ExposureRetryBuffer {
   private readonly sink: EventSink;
   private readonly logger: Logger;
   private readonly metrics: ExposureRetryMetrics;
+  private readonly metricSink: MetricSink | undefined;
   private readonly maxEvents: number;
   private readonly delay: { readonly min: number; readonly max: number };
   private readonly logEveryMs: number;
@@ -93,6 +103,7 @@ export class ExposureRetryBuffer {
     this.sink = options.sink;
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.metricSink = options.metricSink;
     this.maxEvents = options.maxEvents ?? EXPOSURE_RETRY_MAX_EVENTS;
     this.delay = options.delayMs ?? { min: 1_000, max: 30_000 };
     this.logEveryMs = options.logEveryMs ?? EXPOSURE_RETRY_LOG_EVERY_MS;
@@ -132,7 +143,7 @@ export class ExposureRetryBuffer {
       return;
     }
     if (this.closed) {
-      this.metrics.exposuresDropped += events.length;
+      this.dropped(events.length);
       if (!this.droppedAfterClose) {
         this.droppedAfterClose = true;
         this.logger.warn('exposures dropped: the event sink refused them after shutdown began', { count: events.length, error: message(error) });
@@ -161,7 +172,7 @@ export class ExposureRetryBuffer {
    */
   private sendable(events: readonly PipelineEvent[]): PipelineEvent[] {
     const fit = events.filter((e) => recordBytes(e) <= KINESIS_MAX_RECORD_BYTES);
-    this.metrics.exposuresDropped += events.length - fit.length;
+    this.dropped(events.length - fit.length);
     return fit;
   }
 
@@ -233,7 +244,7 @@ export class ExposureRetryBuffer {
     this.queue = [];
     this.sending = [];
     this.outage = undefined;
-    this.metrics.exposuresDropped += left;
+    this.dropped(left);
     this.update();
     const fields = { waiting, recovered: outage.recovered, downSeconds: Math.round((this.now() - outage.since) / 1000) };
     if (left > 0) {
@@ -260,7 +271,7 @@ export class ExposureRetryBuffer {
     }
     const dropped = Math.min(over, this.queue.length);
     this.queue.splice(0, dropped);
-    this.metrics.exposuresDropped += dropped;
+    this.dropped(dropped);
     this.outage.dropped += dropped;
     this.outage.droppedSinceLogged += dropped;
     if (!this.outage.fullLogged) {
@@ -270,8 +281,21 @@ export class ExposureRetryBuffer {
     }
   }
 
-  private update(): void {
-    this.metrics.exposuresRetrying = this.size;
+  /** Counts exposures lost for good. */
+  private dropped(count: number): void {
+    if (count > 0) {
+      this.metrics.exposuresDropped += count;
+      this.metricSink?.put(MetricName.ExposuresDropped, count);
+    }
+  }
+
+  /** The gauge, sampled when it changes; `always` samples it unchanged too (each retry). */
+  private update(always = false): void {
+    const size = this.size;
+    if (always || size !== this.metrics.exposuresRetrying) {
+      this.metricSink?.put(MetricName.ExposuresRetrying, size);
+    }
+    this.metrics.exposuresRetrying = size;
   }
 
   private schedule(): void {
@@ -337,6 +361,7 @@ export class ExposureRetryBuffer {
     }
     this.metrics.exposuresLogged += count;
     this.metrics.exposuresRecovered += count;
+    this.metricSink?.put(MetricName.ExposuresRecovered, count);
     this.outage.recovered += count;
   }
 
@@ -351,7 +376,7 @@ export class ExposureRetryBuffer {
             return;
           }
           this.trim();
-          this.update();
+          this.update(true);
           this.stillFailing(error);
           this.schedule();
           return;

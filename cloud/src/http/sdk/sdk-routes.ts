@@ -9,6 +9,7 @@ import type { EventSink } from '../../store/event-sink.js';
 import { InMemoryStickyAssignmentStore, loadStickySnapshot, saveStickySnapshot } from '../../store/sticky-buckets.js';
 import { ExposureRetryBuffer } from './exposure-retry.js';
 import { noteEvaluations } from './sdk-outcomes.js';
+import type { MetricSink } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
 import { validateBatch } from './event-batch.js';
@@ -49,6 +50,11 @@ export interface SdkOptions {
   readonly maxStreamsPerKey?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
   readonly metrics?: SdkMetrics;
+  /**
+   * Where the exposure retry buffer reports ExposuresDropped, ExposuresRecovered and
+   * ExposuresRetrying (EMF in the evaluation Lambda, the in-process counters locally).
+   */
+  readonly metricSink?: MetricSink;
   /** Sticky-bucket assignments for /sdk/v1/evaluate and /r (Redis when REDIS_URL is set). Default: in process memory. */
   readonly sticky?: StickyAssignmentStore;
   /**
@@ -364,6 +370,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
     sink,
     logger: deps.logger,
     metrics,
+    ...(options.metricSink === undefined ? {} : { metricSink: options.metricSink }),
     ...(options.exposureRetryMaxEvents === undefined ? {} : { maxEvents: options.exposureRetryMaxEvents }),
     ...(options.exposureRetryDelayMs === undefined ? {} : { delayMs: options.exposureRetryDelayMs }),
   });

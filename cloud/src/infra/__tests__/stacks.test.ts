@@ -321,7 +321,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(JSON.stringify(header!.HeaderValue)).toContain('Fn::ImportValue');
   });
 
-  it('alarms on error rate, iterator age, DLQ depth, dead letters and p99 latency, to an encrypted topic that e-mails ops', () => {
+  it('alarms on error rate, iterator age, DLQ depth, dead letters, lost exposures and p99 latency, to an encrypted topic that e-mails ops', () => {
     const alarms = Object.values(t.observability.findResources('AWS::CloudWatch::Alarm')) as { Properties: Record<string, any> }[];
     const byName = (fragment: string): { Properties: Record<string, any> }[] => alarms.filter((a) => JSON.stringify(a.Properties.AlarmDescription ?? '').includes(fragment));
 
@@ -329,6 +329,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(byName('behind the event stream')[0]!.Properties).toMatchObject({ MetricName: 'IteratorAge', Threshold: THRESHOLDS.iteratorAgeMs });
     expect(byName('failure queue')[0]!.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('dead-lettered')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'DeadLetters' });
+    expect(byName('lost exposures')[0]!.Properties).toMatchObject({ Namespace: 'xp', MetricName: 'ExposuresDropped', Statistic: 'Sum', Threshold: THRESHOLDS.exposuresDropped, Dimensions: expect.arrayContaining([{ Name: 'Service', Value: 'evaluation' }]) });
     expect(byName('API p99')[0]!.Properties).toMatchObject({ MetricName: 'Latency', ExtendedStatistic: 'p99', Threshold: THRESHOLDS.apiP99Ms });
     expect(byName('SDK request p99')[0]!.Properties).toMatchObject({ MetricName: 'EvaluationLatency', ExtendedStatistic: 'p99' });
     expect(alarms.every((a) => Array.isArray(a.Properties.AlarmActions) && a.Properties.AlarmActions.length === 1)).toBe(true);

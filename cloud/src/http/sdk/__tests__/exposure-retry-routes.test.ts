@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError, AppErrorCode } from '../../../errors.js';
 import type { EventSink } from '../../../store/event-sink.js';
+import { InProcessCounters, attachHealthSource, inProcessHealthSource } from '../../routes/health.js';
 import type { SdkPlatform } from './sdk-fixture.js';
 import { eventually, readStream, startSdkPlatform } from './sdk-fixture.js';
 
@@ -78,8 +79,23 @@ const exposureLogs = (s: SdkPlatform, from: number): string[] => s.p.logs.slice(
 describe('exposures the event sink refuses', () => {
   let s: SdkPlatform;
 
+  /** The Health view's counters, fed by the routes' retry buffer as `xp start` feeds the process's. */
+  let counters: InProcessCounters;
+
   beforeAll(async () => {
-    s = await startSdkPlatform({ exposureRetryMaxEvents: 30, exposureRetryDelayMs: { min: 20, max: 100 } });
+    let clock = (): number => Date.now();
+    counters = new InProcessCounters(() => clock());
+    s = await startSdkPlatform({
+      exposureRetryMaxEvents: 30,
+      exposureRetryDelayMs: { min: 20, max: 100 },
+      metricSink: {
+        put: (name, value) => {
+          counters.record(name, value);
+        },
+      },
+    });
+    clock = () => s.p.now.value.getTime();
+    attachHealthSource(s.p.services, inProcessHealthSource(counters));
     await withExperiment(s);
   });
   afterAll(async () => {
@@ -183,6 +199,16 @@ describe('exposures the event sink refuses', () => {
     expect(inStream).toEqual(units.slice(10));
     expect([...perId.values()].every((n) => n === 1)).toBe(true);
     expect(exposureLogs(s, logsFrom).map((l) => l.slice(0, l.indexOf(':')))).toEqual(['exposures not logged yet', 'exposure retry buffer full', 'exposures recovered']);
+
+    // The Health view says it: the loss makes the platform degraded for the window that holds it.
+    const health = await s.p.request('GET', '/api/v1/health?minutes=5', { token: s.owner });
+    const figure = (name: string): unknown => (health.body.figures as { name: string; value: unknown }[]).find((f) => f.name === name)?.value;
+    expect(health.body.status).toBe('degraded');
+    expect(figure('ExposuresDropped')).toBe(s.metrics.exposuresDropped);
+    expect(figure('ExposuresRetrying')).toBe(30);
+    s.p.now.value = new Date(s.p.now.value.getTime() + 10 * 60_000);
+    const later = await s.p.request('GET', '/api/v1/health?minutes=5', { token: s.owner });
+    expect([later.body.status, (later.body.figures as { name: string; value: unknown }[]).find((f) => f.name === 'ExposuresDropped')?.value]).toEqual(['ok', 0]);
   });
 });
 

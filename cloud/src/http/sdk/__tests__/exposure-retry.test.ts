@@ -4,6 +4,7 @@ import { AppError, AppErrorCode } from '../../../errors.js';
 import type { EventSink } from '../../../store/event-sink.js';
 import { ExposureRetryBuffer } from '../exposure-retry.js';
 import type { ExposureRetryMetrics } from '../exposure-retry.js';
+import type { MetricSink } from '../sdk-outcomes.js';
 import { eventually } from './sdk-fixture.js';
 
 /** The buffer alone, against a sink the test switches between refusing, storing and hanging. */
@@ -54,7 +55,7 @@ function fakeSink(): FakeSink {
   return sink;
 }
 
-function setup(options: { maxEvents?: number; delayMs?: { min: number; max: number }; logEveryMs?: number; now?: () => number } = {}) {
+function setup(options: { maxEvents?: number; delayMs?: { min: number; max: number }; logEveryMs?: number; now?: () => number; metricSink?: MetricSink } = {}) {
   const sink = fakeSink();
   const logs: { level: string; message: string; fields: Record<string, unknown> }[] = [];
   const logger = {
@@ -125,6 +126,29 @@ describe('ExposureRetryBuffer', () => {
     buffer.sinkAccepted();
     await eventually(() => (metrics.exposuresRetrying === 0 ? true : undefined));
     expect(ids(sink.stored)).toEqual(ids(range(30, 100)));
+  });
+
+  it('reports what it drops, recovers and holds as metrics (EMF in the Lambda, the Health view locally), each drop once', async () => {
+    const puts: [string, number][] = [];
+    const { sink, metrics, buffer } = setup({ maxEvents: 100, delayMs: { min: 5, max: 5 }, metricSink: { put: (name, value) => puts.push([name, value]) } });
+    const sum = (name: string): number => puts.filter(([n]) => n === name).reduce((a, [, v]) => a + v, 0);
+    const samples = (name: string): number[] => puts.filter(([n]) => n === name).map(([, v]) => v);
+    buffer.add(range(0, 80), refused());
+    buffer.add(range(80, 40), refused());
+    // Refused retries sample the gauge although it did not change: a waiting buffer shows in every window.
+    await eventually(() => (sink.calls.length >= 3 ? true : undefined));
+    expect(samples('ExposuresRetrying').filter((v) => v === 100).length).toBeGreaterThanOrEqual(3);
+    sink.mode = 'store';
+    await eventually(() => (metrics.exposuresRetrying === 0 ? true : undefined));
+    buffer.add(range(200, 5), refused());
+    sink.mode = 'refuse';
+    await buffer.close(50);
+
+    expect(sum('ExposuresDropped')).toBe(metrics.exposuresDropped);
+    expect(sum('ExposuresDropped')).toBe(20 + 5);
+    expect(sum('ExposuresRecovered')).toBe(100);
+    expect(samples('ExposuresRetrying')[0]).toBe(80);
+    expect(samples('ExposuresRetrying').at(-1)).toBe(0);
   });
 
   it('logs one warning when retrying starts, one line a minute while it lasts and one when the buffer drains', async () => {

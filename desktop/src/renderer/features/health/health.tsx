@@ -18,6 +18,11 @@ const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly 
   EventBatchesRefused: { label: 'Event batches refused', description: 'Event batches POST /sdk/v1/events could not take for now (503, 429: the stream unavailable or overloaded); the SDKs send them again.' },
   AggregationLag: { label: 'Aggregation lag', description: 'Time between an event batch arriving and the aggregator applying it.' },
   DeadLetters: { label: 'Dead letters', description: 'Records the aggregator could not apply, set aside in dead_letters.' },
+  ExposuresDropped: {
+    label: 'Exposures lost',
+    description: 'Exposures of remote evaluations and split-URL redirects lost for good: the event stream refused them and the retry buffer was full, or they still waited at shutdown. Those units are missing from the results.',
+  },
+  ExposuresRetrying: { label: 'Exposures waiting for retry', description: 'Exposures the event stream refused at first, kept in memory and sent again in the background.' },
 };
 
 const STATISTIC_LABELS: Readonly<Record<string, string>> = { sum: 'total', p50: 'median (p50)', p99: 'p99', max: 'maximum' };
@@ -33,7 +38,7 @@ interface DegradedReason {
 
 /**
  * Every reason GET /api/v1/health gives for `degraded` (cloud/src/http/routes/health.ts): the
- * database unreachable, records dead-lettered in the window, the aggregator failing or stalled, the
+ * database unreachable, records dead-lettered or exposures lost in the window, the aggregator failing or stalled, the
  * raw event archive not writable. A degraded report with none of these still says so.
  */
 export function degradedReasons(h: HealthView): DegradedReason[] {
@@ -47,6 +52,14 @@ export function degradedReasons(h: HealthView): DegradedReason[] {
       key: 'dead-letters',
       badge: 'dead letters',
       text: `Dead letters: ${formatCount(deadInWindow)} record${deadInWindow === 1 ? '' : 's'} set aside in the last ${String(h.window.minutes)} minutes that the aggregator could not apply (they are not counted).`,
+    });
+  }
+  const exposuresDropped = h.figures.find((f) => f.name === 'ExposuresDropped' && f.statistic === 'sum')?.value ?? 0;
+  if (exposuresDropped > 0) {
+    reasons.push({
+      key: 'exposures-dropped',
+      badge: 'exposures lost',
+      text: `Exposures: ${formatCount(exposuresDropped)} exposure${exposuresDropped === 1 ? '' : 's'} of remote evaluations or redirects lost in the last ${String(h.window.minutes)} minutes: the event stream refused them and they could not be kept for a retry (those units are missing from the results).`,
     });
   }
   const aggregator = h.pipeline.aggregator;

@@ -785,9 +785,14 @@ export class XpApiClient {
     return (await this.call<Page<ExplorerEventView>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/events`, { query: { ...rest, ...(properties === undefined ? {} : { properties: JSON.stringify(properties) }) } })).body;
   }
 
-  /** What one unit saw (exposures with variation and reason) and did (tracked events), oldest first. */
+  /**
+   * What one unit saw (exposures with variation and reason) and did (tracked events), oldest first.
+   * An id that cannot be one path segment ("/" in it, or "." or "..") goes in the query instead.
+   */
   async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number } = {}): Promise<UnitTimelineView> {
-    return (await this.call<UnitTimelineView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/units/${encodeURIComponent(unitId)}/timeline`, { query })).body;
+    const base = `/api/v1/projects/${encodeURIComponent(project)}/units`;
+    const inPath = !unitId.includes('/') && unitId !== '.' && unitId !== '..';
+    return (await this.call<UnitTimelineView>('GET', inPath ? `${base}/${encodeURIComponent(unitId)}/timeline` : `${base}/timeline`, { query: inPath ? query : { ...query, unitId } })).body;
   }
 }
 

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import { XpApiClient } from '@xp/shared';
+import { withExplorer } from '../../pipeline/explorer-hook.js';
+import { toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
 
@@ -28,6 +31,32 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
     for (const [id, status] of [[encodeURIComponent('a/b'), 400], ['..', 404], [encodeURIComponent('x'.repeat(257)), 400], ['nul%00id', 400], ['%D8%00', 400], ['%C0%AE%C0%AE', 400], ['100%', 400]] as const) {
       const res = await timeline(id);
       expect([id, res.status]).toEqual([id, status]);
+    }
+  });
+
+  it('takes any unit id in the query (GET …/units/timeline?unitId=), those holding "/" or that are "." or ".." included', async () => {
+    const projectId = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+    const at = p.now.value.getTime() - 60_000;
+    const ids = ['team/alice', '..', '.', 'a/b/c', 'user 7'];
+    const out = await withExplorer()(
+      p.db,
+      ids.map((id, i) => toRecord(track(id, `seen-${String(i)}`, at, undefined, undefined, projectId))),
+      { logger: p.services.deps.logger },
+    );
+    expect(out.batchItemFailures).toEqual([]);
+
+    for (const [i, id] of ids.entries()) {
+      const res = await p.request('GET', `/api/v1/projects/demo/units/timeline?unitId=${encodeURIComponent(id)}`, { token: owner });
+      expect([id, res.status, res.body.unitId, res.body.items.map((e: { name: string }) => e.name)]).toEqual([id, 200, id, [`seen-${String(i)}`]]);
+    }
+    // The typed client picks the query form for those ids, and the path for the others.
+    const client = new XpApiClient({ apiUrl: 'http://platform.test', token: owner, fetch: (input, init) => Promise.resolve(p.app.request(input instanceof Request ? input : input.toString(), init)) });
+    expect((await client.unitTimeline('demo', 'team/alice')).items.map((e) => e.name)).toEqual(['seen-0']);
+    expect((await client.unitTimeline('demo', 'user 7')).items.map((e) => e.name)).toEqual(['seen-4']);
+    // The same checks as the path form, and the id is required.
+    for (const [query, status] of [['unitId=' + 'x'.repeat(257), 400], ['unitId=nul%00id', 400], ['unitId=', 400], ['', 400], ['unitId=a&other=1', 400]] as const) {
+      const res = await p.request('GET', `/api/v1/projects/demo/units/timeline?${query}`, { token: owner });
+      expect([query, res.status, res.body.error.code]).toEqual([query, status, 'VALIDATION_FAILED']);
     }
   });
 

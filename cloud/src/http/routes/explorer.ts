@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isoDateSchema, keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../../auth/permissions.js';
 import { projectFor } from '../../domain/definitions.js';
+import type { Actor } from '../../domain/context.js';
 import type { Services } from '../../domain/services.js';
 import { invalid } from '../../errors.js';
 import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplorerEvents, unitTimeline } from '../../store/explorer.js';
@@ -93,14 +94,25 @@ const unitIdParam = z
   .string()
   .min(1)
   .max(256)
-  .refine((id) => !id.includes('/') && id !== '.' && id !== '..', 'a unit id in the path cannot contain "/" or be "." or ".."; search it with GET …/events?unitId=')
+  .refine((id) => !id.includes('/') && id !== '.' && id !== '..', 'a unit id in the path cannot contain "/" or be "." or ".."; use GET …/units/timeline?unitId=')
   .refine((id) => badStringReason(id) === undefined, 'contains a NUL character or an unpaired surrogate');
 const timelineParams = z.strictObject({ project: keySchema, unitId: unitIdParam });
-const timelineQuery = z.strictObject({
+const timelineFilters = {
   environment: keySchema.optional(),
   from: filters.from,
   to: filters.to,
   limit: queryInt(1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned, oldest first; `truncated` says more exist (continue with `from`)'),
+};
+const timelineQuery = z.strictObject(timelineFilters);
+/** The same timeline with the unit id in the query: any id the events endpoint accepts, "/" and ".." included. */
+const timelineByQuery = z.strictObject({
+  ...timelineFilters,
+  unitId: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((id) => badStringReason(id) === undefined, 'contains a NUL character or an unpaired surrogate')
+    .describe('The unit id, any the events endpoint accepts (use this form for ids holding "/" or that are "." or "..")'),
 });
 
 type Filters = { [K in keyof typeof filters]?: z.output<(typeof filters)[K]> };
@@ -131,7 +143,24 @@ async function knownEnvironment(db: Queryable, projectId: string, environment: s
 
 const sse = (e: ExplorerEvent): string => `event: ${e.type}\nid: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`;
 
+const timelineSchema = z.object({ unitId: z.string(), items: z.array(explorerEventSchema), truncated: z.boolean() });
+
 export function explorerRoutes(services: Services, streams: StreamSlots = new StreamSlots()): AnyRoute[] {
+  /** One unit's timeline, whichever way the route took its id. */
+  const timelineOf = async (actor: Actor, projectKey: string, unitId: string, query: z.output<typeof timelineQuery>): Promise<{ status: 200; body: z.output<typeof timelineSchema>; headers: Record<string, string> }> => {
+    assertCan(actor, Permission.Read);
+    const project = await projectFor(services.deps.db, actor, projectKey);
+    await knownEnvironment(services.deps.db, project.id, query.environment);
+    const { environment, from, to } = toFilter({ ...query });
+    const timeline = await unitTimeline(
+      services.deps.db,
+      project.id,
+      unitId,
+      { ...(environment === undefined ? {} : { environment }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) },
+      query.limit,
+    );
+    return { status: 200, body: { unitId, ...timeline }, headers: { 'Cache-Control': 'no-store' } };
+  };
   return [
     route({
       method: 'get',
@@ -193,6 +222,21 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
     }),
     route({
       method: 'get',
+      path: '/api/v1/projects/{project}/units/timeline',
+      summary: 'What one unit saw and did, the unit id in the query',
+      description: 'The unit timeline of GET …/units/{unitId}/timeline for any unit id, those holding "/" (which cannot be one path segment) or that are "." or ".." included.',
+      tag: 'Events',
+      permission: Permission.Read,
+      params: z.strictObject({ project: keySchema }),
+      query: timelineByQuery,
+      responses: { 200: { description: 'The timeline', schema: timelineSchema } },
+      handler: async (req) => {
+        const { unitId, ...query } = req.query;
+        return timelineOf(req.actor, req.params.project, unitId, query);
+      },
+    }),
+    route({
+      method: 'get',
       path: '/api/v1/projects/{project}/units/{unitId}/timeline',
       summary: 'What one unit saw and did',
       description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first, within the retention window; tracked events count when the unit is their unit id or one of their other identifiers (units), so a device\'s timeline shows the purchases of its user.',
@@ -200,21 +244,8 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       permission: Permission.Read,
       params: timelineParams,
       query: timelineQuery,
-      responses: { 200: { description: 'The timeline', schema: z.object({ unitId: z.string(), items: z.array(explorerEventSchema), truncated: z.boolean() }) } },
-      handler: async (req) => {
-        assertCan(req.actor, Permission.Read);
-        const project = await projectFor(services.deps.db, req.actor, req.params.project);
-        await knownEnvironment(services.deps.db, project.id, req.query.environment);
-        const { environment, from, to } = toFilter({ ...req.query });
-        const timeline = await unitTimeline(
-          services.deps.db,
-          project.id,
-          req.params.unitId,
-          { ...(environment === undefined ? {} : { environment }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) },
-          req.query.limit,
-        );
-        return { status: 200, body: { unitId: req.params.unitId, ...timeline }, headers: { 'Cache-Control': 'no-store' } };
-      },
+      responses: { 200: { description: 'The timeline', schema: timelineSchema } },
+      handler: (req) => timelineOf(req.actor, req.params.project, req.params.unitId, req.query),
     }),
   ];
 }

@@ -382,7 +382,9 @@ export class AccountService {
     const asked = expiresInDays === undefined ? null : new Date(this.deps.now().getTime() + expiresInDays * 86_400_000);
     const expiresAt = cap === null ? asked : asked === null || asked > cap ? cap : asked;
     const accessToken = await this.deps.db.withTransaction(async (tx) => {
-      // A bound on live tokens per user: a script (or a leaked token) minting them in a loop.
+      // A bound on live tokens per user: a script (or a leaked token) minting them in a loop. The
+      // user's row is locked first, so creations sent together are counted one after the other.
+      await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [actor.userId]);
       const live = await credentials.countLiveAccessTokens(tx, actor.userId, this.deps.now());
       if (live >= MAX_LIVE_TOKENS) {
         throw new AppError(AppErrorCode.InvalidState, `you have ${String(live)} live access tokens, the most one user may hold; revoke the ones you no longer use (DELETE /api/v1/me/tokens/{id})`);

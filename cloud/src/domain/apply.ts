@@ -11,7 +11,8 @@ import type { AppliedChange, ApplyResult, DefinitionPath } from '@xp/shared';
 import { AppError, invalid } from '../errors.js';
 import type { Actor } from './context.js';
 import type { ChangeBatch, DefinitionService } from './definitions.js';
-import { finishBatch } from './definitions.js';
+import { finishBatch, projectFor } from './definitions.js';
+import { lockProjectDefinitions } from '../store/project-locks.js';
 import { flushRulesets } from './publisher.js';
 import type { Services } from './services.js';
 import type { DefinitionKind } from '../store/definitions.js';
@@ -78,6 +79,9 @@ export async function applyChanges(services: Services, actor: Actor, projectKey:
   let publish: Awaited<ReturnType<typeof finishBatch>> = [];
   try {
     changes = await services.deps.db.withTransaction(async (tx) => {
+      // Bulk changes to one project one at a time: each sees the other's result, and two that lock
+      // the same flags in another order cannot deadlock (store/project-locks.ts).
+      await lockProjectDefinitions(tx, (await projectFor(tx, actor, projectKey)).id);
       const within: ChangeBatch = { tx, staged: [], unstaged: new Set() };
       const done: AppliedChange[] = [];
       for (const [index, change] of request.changes.entries()) {

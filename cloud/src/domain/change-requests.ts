@@ -14,6 +14,7 @@ import { withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
+import { lockProjectDefinitions } from '../store/project-locks.js';
 import { jsonDiff } from './json-diff.js';
 import { checkFlagCompiles, experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
 import type { StagedRuleset } from './publisher.js';
@@ -362,6 +363,7 @@ export class ChangeRequestService {
     const project = await projectFor(this.deps.db, actor, projectKey);
     let staged: StagedRuleset[] = [];
     const applied = await this.deps.db.withTransaction(async (tx) => {
+      await lockProjectDefinitions(tx, project.id);
       const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
       if (cr.status !== ChangeRequestStatus.Open) {
         throw new AppError(AppErrorCode.InvalidState, `change request is ${cr.status}`);

@@ -19,6 +19,7 @@ import type { StagedRuleset } from './publisher.js';
 import { jsonDiff, unescapeSegment } from './json-diff.js';
 import { refuseBrokenSegmentReferences, refuseIfSegmentInUse } from './segment-references.js';
 import { parseOrThrow } from './validation.js';
+import { lockProjectDefinitions } from '../store/project-locks.js';
 
 /** The project named in a path, if it belongs to the caller's organisation (otherwise 404). */
 export async function projectFor(db: Queryable, actor: Actor, projectKey: string): Promise<Project> {
@@ -112,7 +113,10 @@ async function change<R>(
     return run(batch.tx, batch.staged);
   }
   const staged: StagedRuleset[] = [];
-  const result = await deps.db.withTransaction((tx) => run(tx, staged));
+  const result = await deps.db.withTransaction(async (tx) => {
+    await lockProjectDefinitions(tx, projectId);
+    return run(tx, staged);
+  });
   await flushRulesets(deps, staged);
   return result;
 }

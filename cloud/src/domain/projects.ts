@@ -8,7 +8,7 @@ import { changeRequests } from '../store/change-requests.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { purgeProjectData } from '../store/experiment-data.js';
-import { lockProjectAggregates } from '../store/project-locks.js';
+import { lockProjectAggregates, lockProjectDefinitions } from '../store/project-locks.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project, StoredEnvironment } from '../store/projects.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
@@ -197,6 +197,7 @@ export class ProjectService {
     const project = await projectFor(this.deps.db, actor, projectKey);
     let staged: Awaited<ReturnType<typeof stageRulesets>> = [];
     const created = await this.deps.db.withTransaction(async (tx) => {
+      await lockProjectDefinitions(tx, project.id);
       const stored = await environments.create(tx, project.id, env, actor.userId);
       await record(tx, actor, { projectId: project.id, action: 'environment.created', resourceType: 'environment', resourceKey: env.key, environment: env.key, before: undefined, after: env });
       staged = await stageRulesets(tx, project.id, this.deps.now(), [env.key]);
@@ -214,6 +215,8 @@ export class ProjectService {
     }
     const project = await projectFor(this.deps.db, actor, projectKey);
     return this.deps.db.withTransaction(async (tx) => {
+      // A flag change racing this one must see whether the environment needs approval (store/project-locks.ts).
+      await lockProjectDefinitions(tx, project.id);
       const before = await environments.get(tx, project.id, key);
       const after = await environments.update(tx, project.id, env, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action: 'environment.updated', resourceType: 'environment', resourceKey: key, environment: key, before, after });
@@ -233,6 +236,8 @@ export class ProjectService {
     const project = await projectFor(this.deps.db, actor, projectKey);
     let staged: Awaited<ReturnType<typeof stageRulesets>> = [];
     const revoked = await this.deps.db.withTransaction(async (tx) => {
+      // The flags read below are the last versions: a flag change committed meanwhile cannot make their rewrite a conflict.
+      await lockProjectDefinitions(tx, project.id);
       const before = await environments.get(tx, project.id, key);
       if (before.production) {
         throw new AppError(AppErrorCode.InvalidState, 'a production environment cannot be deleted; mark it non-production first');

@@ -9,6 +9,9 @@ import { noteServerError, requestIdOf } from './request-log.js';
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
 const DATA_ERRORS = new Set(['22021', '22P05', '22P02', '22003', '22001']);
 
+/** SQLSTATEs of a transaction the database rolled back for another one: a deadlock, a serialization failure. */
+const ROLLED_BACK_FOR_CONFLICT = new Set(['40P01', '40001']);
+
 /** Retry-After of a 503 for an unavailable database. */
 export const UNAVAILABLE_RETRY_SECONDS = 5;
 
@@ -53,6 +56,20 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   }
   if (err instanceof DatabaseError && err.code !== undefined && DATA_ERRORS.has(err.code)) {
     return c.json({ error: { code: AppErrorCode.Validation, message: 'a value cannot be stored (invalid text or number)' } }, 400);
+  }
+  if (err instanceof DatabaseError && err.code !== undefined && ROLLED_BACK_FOR_CONFLICT.has(err.code)) {
+    // Not an outage: the database rolled this transaction back so that a concurrent one could go on.
+    // Nothing was changed, and the same request sent again is expected to work.
+    const requestId = requestIdOf(c);
+    logger.warn('transaction rolled back for a concurrent one', {
+      ...(requestId === undefined ? {} : { requestId }),
+      method: c.req.method,
+      path: redactSecrets(c.req.path),
+      error: `${err.code}: ${err.message}`,
+    });
+    noteServerError(c, `${AppErrorCode.Unavailable}: rolled back for a concurrent transaction (${err.code}: ${err.message})`);
+    c.header('Retry-After', '1');
+    return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the change collided with a concurrent one and was rolled back: nothing was changed; send it again' } }, 503);
   }
   if (isUnavailableError(err)) {
     // The database is down, restarting or out of connections: the caller may retry, and is told when.

@@ -50,3 +50,20 @@ export async function lockProjectAggregates(tx: Queryable, projectIds: readonly 
     [projectIds],
   );
 }
+
+/** 'xpdf' — the namespace of the definitions locks. */
+const DEFINITIONS_NAMESPACE = 0x78706466;
+
+/**
+ * Serialises the changes to one project's definitions — flags, segments, experiments, holdouts,
+ * metrics, environments, flags as code, applied change requests. Taken as the first statement of
+ * each such transaction, it makes the checks that read other definitions (namespace ranges of
+ * running experiments, experiment rules that must serve every variation, references, a flag's
+ * version seen by an environment's removal) see every change committed before, with none able to
+ * commit in between; it also orders bulk changes (`POST …/apply`) that lock the same rows in
+ * another order, which would otherwise deadlock. People make these changes, so waiting is rare and
+ * short; the aggregator and the SDK endpoints never take it.
+ */
+export async function lockProjectDefinitions(tx: Queryable, projectId: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(${DEFINITIONS_NAMESPACE}, hashtext($1))`, [projectId]);
+}

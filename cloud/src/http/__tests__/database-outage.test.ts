@@ -5,11 +5,13 @@
  * request, and the webhook dispatcher logs the outage once and its end once.
  */
 import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../domain/context.js';
 import { startWebhookDispatcher } from '../../domain/webhooks.js';
 import { DatabaseError, isUnavailableError } from '../../store/database.js';
+import { errorResponse } from '../errors.js';
 import { createPgDatabase, migrate } from '../../store/db.js';
 import type { Database } from '../../store/db.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
@@ -183,5 +185,34 @@ describe('a closed embedded database (PGlite)', () => {
     } finally {
       await p.close().catch(() => undefined);
     }
+  });
+});
+
+describe('a transaction the database rolled back for a concurrent one', () => {
+  it('answers 503 "send it again" with Retry-After 1 and logs it as what it is, not as an outage', async () => {
+    const logs: string[] = [];
+    const logger: Logger = {
+      info: (m) => logs.push(`info ${m}`),
+      warn: (m) => logs.push(`warn ${m}`),
+      error: (m) => logs.push(`error ${m}`),
+    };
+    const app = new Hono();
+    app.onError((err, c) => errorResponse(c, err, logger));
+    app.get('/deadlock', () => {
+      throw new DatabaseError('40P01', 'deadlock detected');
+    });
+    app.get('/serialization', () => {
+      throw new DatabaseError('40001', 'could not serialize access due to concurrent update');
+    });
+
+    for (const path of ['/deadlock', '/serialization']) {
+      const res = await app.request(path);
+      expect([res.status, res.headers.get('retry-after'), await res.json()]).toEqual([
+        503,
+        '1',
+        { error: { code: 'UNAVAILABLE', message: 'the change collided with a concurrent one and was rolled back: nothing was changed; send it again' } },
+      ]);
+    }
+    expect(logs).toEqual(['warn transaction rolled back for a concurrent one', 'warn transaction rolled back for a concurrent one']);
   });
 });

@@ -790,9 +790,9 @@ export class XpApiClient {
    * An id that cannot be one path segment ("/" in it, or "." or "..") goes in the query instead.
    */
   async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number } = {}): Promise<UnitTimelineView> {
-    const base = `/api/v1/projects/${encodeURIComponent(project)}/units`;
+    const base = `/api/v1/projects/${encodeURIComponent(project)}`;
     const inPath = !unitId.includes('/') && unitId !== '.' && unitId !== '..';
-    return (await this.call<UnitTimelineView>('GET', inPath ? `${base}/${encodeURIComponent(unitId)}/timeline` : `${base}/timeline`, { query: inPath ? query : { ...query, unitId } })).body;
+    return (await this.call<UnitTimelineView>('GET', inPath ? `${base}/units/${encodeURIComponent(unitId)}/timeline` : `${base}/unit-timeline`, { query: inPath ? query : { ...query, unitId } })).body;
   }
 }
 

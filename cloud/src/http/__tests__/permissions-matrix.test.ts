@@ -283,7 +283,7 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'GET /api/v1/projects/{project}/events': () => Promise.resolve({ path: `${DEMO}/events?limit=5&type=track` }),
   'GET /api/v1/projects/{project}/events/stream': () => Promise.resolve({ path: `${DEMO}/events/stream?maxSeconds=0` }),
   'GET /api/v1/projects/{project}/units/{unitId}/timeline': () => Promise.resolve({ path: `${DEMO}/units/user-1/timeline?limit=10` }),
-  'GET /api/v1/projects/{project}/units/timeline': () => Promise.resolve({ path: `${DEMO}/units/timeline?unitId=team%2Fuser-1&limit=10` }),
+  'GET /api/v1/projects/{project}/unit-timeline': () => Promise.resolve({ path: `${DEMO}/unit-timeline?unitId=team%2Fuser-1&limit=10` }),
   // Change feed (issue 9's editor refresh); maxSeconds=0 answers what is pending and closes.
   'GET /api/v1/projects/{project}/changes/stream': () => Promise.resolve({ path: `${DEMO}/changes/stream?after=0&maxSeconds=0` }),
   'POST /api/v1/projects/{project}/code-refs': (ctx) =>

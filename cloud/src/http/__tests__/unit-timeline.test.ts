@@ -34,7 +34,7 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
     }
   });
 
-  it('takes any unit id in the query (GET …/units/timeline?unitId=), those holding "/" or that are "." or ".." included', async () => {
+  it('takes any unit id in the query (GET …/unit-timeline?unitId=), those holding "/" or that are "." or ".." included', async () => {
     const projectId = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
     const at = p.now.value.getTime() - 60_000;
     const ids = ['team/alice', '..', '.', 'a/b/c', 'user 7'];
@@ -46,7 +46,7 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
     expect(out.batchItemFailures).toEqual([]);
 
     for (const [i, id] of ids.entries()) {
-      const res = await p.request('GET', `/api/v1/projects/demo/units/timeline?unitId=${encodeURIComponent(id)}`, { token: owner });
+      const res = await p.request('GET', `/api/v1/projects/demo/unit-timeline?unitId=${encodeURIComponent(id)}`, { token: owner });
       expect([id, res.status, res.body.unitId, res.body.items.map((e: { name: string }) => e.name)]).toEqual([id, 200, id, [`seen-${String(i)}`]]);
     }
     // The typed client picks the query form for those ids, and the path for the others.
@@ -55,7 +55,7 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
     expect((await client.unitTimeline('demo', 'user 7')).items.map((e) => e.name)).toEqual(['seen-4']);
     // The same checks as the path form, and the id is required.
     for (const [query, status] of [['unitId=' + 'x'.repeat(257), 400], ['unitId=nul%00id', 400], ['unitId=', 400], ['', 400], ['unitId=a&other=1', 400]] as const) {
-      const res = await p.request('GET', `/api/v1/projects/demo/units/timeline?${query}`, { token: owner });
+      const res = await p.request('GET', `/api/v1/projects/demo/unit-timeline?${query}`, { token: owner });
       expect([query, res.status, res.body.error.code]).toEqual([query, status, 'VALIDATION_FAILED']);
     }
   });

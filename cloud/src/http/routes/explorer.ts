@@ -94,7 +94,7 @@ const unitIdParam = z
   .string()
   .min(1)
   .max(256)
-  .refine((id) => !id.includes('/') && id !== '.' && id !== '..', 'a unit id in the path cannot contain "/" or be "." or ".."; use GET …/units/timeline?unitId=')
+  .refine((id) => !id.includes('/') && id !== '.' && id !== '..', 'a unit id in the path cannot contain "/" or be "." or ".."; use GET …/unit-timeline?unitId=')
   .refine((id) => badStringReason(id) === undefined, 'contains a NUL character or an unpaired surrogate');
 const timelineParams = z.strictObject({ project: keySchema, unitId: unitIdParam });
 const timelineFilters = {
@@ -222,7 +222,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
     }),
     route({
       method: 'get',
-      path: '/api/v1/projects/{project}/units/timeline',
+      path: '/api/v1/projects/{project}/unit-timeline',
       summary: 'What one unit saw and did, the unit id in the query',
       description: 'The unit timeline of GET …/units/{unitId}/timeline for any unit id, those holding "/" (which cannot be one path segment) or that are "." or ".." included.',
       tag: 'Events',

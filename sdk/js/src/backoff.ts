@@ -18,6 +18,11 @@ export function parseRetryAfter(header: string | null, now: number): number | un
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** A duration for a log line: `5 s`, `1.5 s`, `400 ms`. */
+export function duration(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms)} ms`;
+}
+
 type TimerHandle = ReturnType<typeof setTimeout>;
 
 /** setTimeout that does not keep a Node process alive (unref); plain setTimeout in browsers. */

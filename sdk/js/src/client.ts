@@ -281,9 +281,10 @@ export class ExperimentationClient {
       } else {
         this.transport = new Transport(base, sdkKey, fetchFn, timeoutMs);
         if (sdkKey.startsWith('xpk_srv_') && (globalThis as { document?: unknown }).document !== undefined) {
-          // Still served (refusing would break a page at once), but said loudly: a page's code is public.
+          // Said loudly: a page's code is public. Still sent: the API refuses it from a browser (its
+          // requests carry Origin), while a DOM emulated on a server (jsdom, SSR tests) sends none and is served.
           this.logger.error(
-            `xp: a server SDK key (${keyLabel(sdkKey)}) is used in a web page, where anyone can read it, and with it the rules marked server-side only; use the environment's client key (xpk_cli_…) in pages and apps, and revoke this server key`,
+            `xp: a server SDK key (${keyLabel(sdkKey)}) is used in a web page, where anyone can read it, and with it the rules marked server-side only: the API refuses it there; use the environment's client key (xpk_cli_…) in pages and apps, and revoke this server key`,
           );
         }
       }
@@ -333,6 +334,9 @@ export class ExperimentationClient {
         heldVersion: () => this.current?.version,
         keyRefused: (refused) => {
           this.keyRefused(refused, sdkKey, base, retryMaxMs);
+        },
+        recovered: () => {
+          this.events.resume();
         },
         share: options.streaming === false ? undefined : streamShare(options.shareStream, base, sdkKey),
       });
@@ -521,9 +525,12 @@ export class ExperimentationClient {
     await Promise.all(loads.values());
   }
 
-  /** Sends queued events now. */
+  /**
+   * Sends queued events now, without waiting for the backoff of a failed send (one attempt; if it
+   * fails, the backoff goes on growing). A Retry-After the API gave is still honoured.
+   */
   flush(): Promise<void> {
-    return this.events.flush();
+    return this.events.flush({ now: true });
   }
 
   /**
@@ -834,7 +841,7 @@ export class ExperimentationClient {
     });
   }
 
-  /** Flushes on page hide (browsers) and before the process exits (Node); detached by close(). */
+  /** Flushes on page hide (browsers), when the browser is back online, and before the process exits (Node); detached by close(). */
   private attachHooks(): () => void {
     const g = globalThis as HostGlobals;
     const doc = g.document;
@@ -846,12 +853,18 @@ export class ExperimentationClient {
     const onExit = (): void => {
       void this.events.flush({ final: true });
     };
+    // Events held back by a failed send need not wait out a backoff grown while offline.
+    const onOnline = (): void => {
+      this.events.resume();
+    };
     doc?.addEventListener?.('visibilitychange', onHidden);
     g.addEventListener?.('pagehide', onHidden);
+    g.addEventListener?.('online', onOnline);
     const detachExit = onProcessExit(g, onExit);
     return () => {
       doc?.removeEventListener?.('visibilitychange', onHidden);
       g.removeEventListener?.('pagehide', onHidden);
+      g.removeEventListener?.('online', onOnline);
       detachExit();
     };
   }

@@ -1,5 +1,5 @@
 import type { SdkEvent } from '@xp/shared';
-import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
+import { backoffDelay, duration, parseRetryAfter, startTimer } from './backoff.js';
 import type { HttpError } from './errors.js';
 import { XpError, describeError } from './errors.js';
 import type { Transport } from './transport.js';
@@ -63,7 +63,24 @@ export interface EventQueueOptions {
 /** Retry scheduling runs on the wall clock, not the evaluation clock callers may pin. */
 const clock = (): number => Date.now();
 
+/** While sending keeps failing, a reminder is logged at most this often (the first failure is warned at once). */
+const OUTAGE_REMINDER_MS = 60_000;
+
 type SendOutcome = 'sent' | 'retry' | 'dropped';
+
+/** Sending has failed since `since` (epoch ms), `attempts` times; last warned at `warnedAt`. */
+interface Outage {
+  readonly since: number;
+  attempts: number;
+  warnedAt: number;
+}
+
+interface FlushOptions {
+  /** An explicit flush: sends without waiting for the backoff (a Retry-After is still honoured). */
+  readonly now?: boolean;
+  /** close() and process exit: sends even during a Retry-After wait. */
+  readonly final?: boolean;
+}
 
 /** A batch drain() is sending (plain request); `resent` once page hide sent its events again. */
 interface InFlight {
@@ -98,6 +115,8 @@ export class EventQueue {
   /** Bumped by every retryable failure: the other senders of a flush stop at it. */
   private retryGeneration = 0;
   private unreportedDrops = 0;
+  /** Set while sending fails; cleared, with a log line, by the next delivery. */
+  private outage: Outage | undefined;
   private closed = false;
   /** The batches being sent (plain requests), at most maxConcurrentBatches. */
   private readonly inFlight = new Set<InFlight>();
@@ -143,11 +162,14 @@ export class EventQueue {
 
   /**
    * Sends everything queued, batch by batch; stops at the first retryable failure (the batch goes
-   * back to the front and a retry is scheduled). `final` sends even during a Retry-After wait.
+   * back to the front and a retry is scheduled). `now` (an explicit flush) sends without waiting
+   * for the backoff, though not during a Retry-After wait; `final` sends even then.
    */
-  flush(options: { final?: boolean } = {}): Promise<void> {
+  flush(options: FlushOptions = {}): Promise<void> {
     if (this.flushing !== undefined) {
-      return this.flushing.then(() => (this.size > 0 ? this.flush(options) : undefined));
+      const generation = this.retryGeneration;
+      // A send that failed meanwhile was this flush's attempt: what is left waits for the backoff it set.
+      return this.flushing.then(() => (this.size > 0 ? this.flush(generation === this.retryGeneration ? options : { ...options, now: false }) : undefined));
     }
     const done = new Promise<void>((resolve) => {
       this.flushed = resolve;
@@ -169,7 +191,20 @@ export class EventQueue {
     return this.flushing;
   }
 
-  private startSender(options: { final?: boolean }): void {
+  /**
+   * The network or the API is back (the browser's `online` event, the ruleset answering again):
+   * the backoff starts over and what waits for it is sent now (a Retry-After is still honoured).
+   */
+  resume(): void {
+    if (this.failures === 0 || this.closed) {
+      return;
+    }
+    this.failures = 0;
+    this.retryAt = this.retryAfterAt;
+    void this.flush();
+  }
+
+  private startSender(options: FlushOptions): void {
     this.senders++;
     void this.drain(options).finally(() => {
       if (--this.senders === 0) {
@@ -377,8 +412,8 @@ export class EventQueue {
     this.trim();
   }
 
-  private async drain(options: { final?: boolean }): Promise<void> {
-    if (options.final !== true && clock() < this.retryAt) {
+  private async drain(options: FlushOptions): Promise<void> {
+    if (clock() < (options.final === true ? 0 : options.now === true ? this.retryAfterAt : this.retryAt)) {
       return;
     }
     if (this.o.transport === undefined) {
@@ -430,12 +465,16 @@ export class EventQueue {
       text = answer.text;
       retryAfter = parseRetryAfter(answer.headers.get('retry-after'), clock());
     } catch (e) {
-      return this.retryLater(e instanceof XpError ? describeError(e) : 'request failed', undefined);
+      return this.retryLater(e instanceof XpError ? describeError(e) : 'request failed', undefined, batch.length);
     }
     if (status >= 200 && status < 300) {
       this.failures = 0;
       this.retryAt = 0;
       this.retryAfterAt = 0;
+      if (this.outage !== undefined) {
+        this.o.logger.info(`xp: events delivered again, after ${this.outage.attempts} failed attempts over ${duration(clock() - this.outage.since)}`);
+        this.outage = undefined;
+      }
       const again = this.accepted(batch, text);
       if (again.length > 0) {
         this.requeue(again);
@@ -445,7 +484,7 @@ export class EventQueue {
       return 'sent';
     }
     if (status === 408 || status === 429 || status >= 500) {
-      return this.retryLater(`POST ${EVENTS_PATH} answered ${status}`, retryAfter);
+      return this.retryLater(`POST ${EVENTS_PATH} answered ${status}`, retryAfter, batch.length);
     }
     // 400 (no valid event), 401/403 (bad key), 413: sending the same batch again cannot succeed.
     this.rejected += this.uncounted(batch);
@@ -498,19 +537,47 @@ export class EventQueue {
     return batch.filter((_e, i) => again.has(i));
   }
 
-  private retryLater(why: string, retryAfterMs: HttpError['retryAfterMs']): SendOutcome {
+  /** Schedules the retry of a failed send of `batchSize` events, and says so (see logFailure). */
+  private retryLater(why: string, retryAfterMs: HttpError['retryAfterMs'], batchSize: number): SendOutcome {
     const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.failures++, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
     this.retryGeneration++;
     this.retryAt = clock() + delay;
     this.retryAfterAt = clock() + (retryAfterMs ?? 0);
+    this.outage ??= { since: clock(), attempts: 0, warnedAt: -Infinity };
+    this.outage.attempts++;
+    if (!this.closed) {
+      this.logFailure(this.outage, why, delay, batchSize);
+      return 'retry';
+    }
     // Closing: the retry close() makes, if its deadline leaves time for one (the drop is logged next if not).
-    const retry = !this.closed ? { at: this.retryAt } : this.lastAttempt ? undefined : this.closingRetry();
+    const retry = this.lastAttempt ? undefined : this.closingRetry();
     if (retry !== undefined) {
-      this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${this.closed ? Math.max(0, Math.round(retry.at - clock())) : delay} ms`);
+      this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${Math.max(0, Math.round(retry.at - clock()))} ms`);
     } else {
       const late = !this.lastAttempt && this.retryAfterAt >= this.deadline;
       this.o.logger.warn(`xp: sending events failed (${why}); not retried: ${late ? "the API asked to wait (Retry-After) past close()'s deadline" : "close()'s deadline has come"}`);
     }
     return 'retry';
+  }
+
+  /**
+   * One warning when sending starts failing, then a reminder at most every OUTAGE_REMINDER_MS while
+   * it lasts (each attempt at debug), as for the ruleset's outages: a retry every few seconds must
+   * not flood the console.
+   */
+  private logFailure(outage: Outage, why: string, retryInMs: number, batchSize: number): void {
+    const now = clock();
+    const failed = `xp: sending events failed (${why}); retrying in ${retryInMs} ms`;
+    if (now - outage.warnedAt < OUTAGE_REMINDER_MS) {
+      this.o.logger.debug(failed);
+      return;
+    }
+    const first = outage.attempts === 1;
+    outage.warnedAt = now;
+    // The failed batch is not back in the queue yet.
+    const waiting = this.size + batchSize;
+    this.o.logger.warn(
+      first ? failed : `xp: sending events still failing (${why}): ${outage.attempts} attempts failed over ${duration(now - outage.since)}, ${waiting} events waiting; retrying in ${retryInMs} ms`,
+    );
   }
 }

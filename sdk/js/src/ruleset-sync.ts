@@ -1,4 +1,4 @@
-import { backoffDelay, parseRetryAfter, startTimer } from './backoff.js';
+import { backoffDelay, duration, parseRetryAfter, startTimer } from './backoff.js';
 import { HttpError, NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
 import { SseParser } from './sse.js';
 import type { SseMessage } from './sse.js';
@@ -36,6 +36,8 @@ export interface RulesetSyncOptions {
    * without a restart.
    */
   readonly keyRefused?: (refused: HttpError | false) => void;
+  /** The API answers again after failures (a poll, or the stream delivering after it broke): the client's other requests need not wait out their backoff. */
+  readonly recovered?: () => void;
 }
 
 /** The parts of the Web Locks API (`navigator.locks`) a shared stream uses. */
@@ -73,11 +75,6 @@ type PeerMessage =
 
 /** Retry-After is honoured during catch-up, up to this long (a broken header must not stall a kill switch for hours). */
 const MAX_CATCH_UP_DELAY_MS = 5 * 60_000;
-
-/** A duration for a log line: `5 s`, `1.5 s`, `400 ms`. */
-function duration(ms: number): string {
-  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms)} ms`;
-}
 
 /** The ruleset the client holds is older than the one the stream announced (see ClientStats.rulesetLag). */
 export interface RulesetLag {
@@ -520,6 +517,7 @@ export class RulesetSync {
       if (recovered) {
         // The API answers again: the stream need not wait out a backoff grown during the outage.
         this.reconnectStreamNow();
+        this.o.recovered?.();
       }
       this.schedulePoll(this.pollDelay());
     } else {
@@ -646,6 +644,9 @@ export class RulesetSync {
         // A stream that worked: whatever breaks it later (an outage, a proxy's idle reset) is a new
         // first failure, retried after about retryBaseMs, not one more in a growing series.
         delivered = true;
+        if (this.streamFailures > 0) {
+          this.o.recovered?.();
+        }
         this.streamFailures = 0;
       }
       if (!this.connected) {

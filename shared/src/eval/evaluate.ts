@@ -9,6 +9,7 @@ import type {
   EvaluationResult,
   ExperimentAssignment,
   ExperimentResult,
+  StickyBucketStore,
   TraceStep,
 } from './types.js';
 import { ErrorCode, Reason, SkipReason } from './types.js';
@@ -176,6 +177,15 @@ function bucketOf(seed: string, state: number, version: number, value: string): 
   return version === 2 ? hashV2FromSeed(state, value) : hash(seed, value, version);
 }
 
+/** The unit's stored assignments; a store that throws (storage blocked in a sandboxed frame, a backend down) holds none. */
+function stickyGet(store: StickyBucketStore, hashAttribute: string, hashValue: string): Readonly<Record<string, string>> | undefined {
+  try {
+    return store.get(hashAttribute, hashValue);
+  } catch {
+    return undefined;
+  }
+}
+
 function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: EvaluationContext, attributes: Readonly<Record<string, unknown>>): Assignment {
   const def = exp.def;
   if (def.urlOverride !== false && context.url !== undefined) {
@@ -203,7 +213,7 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   const store = def.sticky === undefined ? undefined : context.stickyBuckets;
   let stored: Readonly<Record<string, string>> | undefined;
   if (store !== undefined && def.sticky !== undefined) {
-    stored = store.get(def.hashAttribute, hashValue);
+    stored = stickyGet(store, def.hashAttribute, hashValue);
     if (stored !== undefined) {
       for (let v = 0; v < def.sticky.minBucketVersion; v++) {
         if (stored[`${exp.key}__${v}`] !== undefined) {
@@ -241,7 +251,11 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
     return SkipReason.Coverage;
   }
   if (store !== undefined && def.sticky !== undefined) {
-    store.set(def.hashAttribute, hashValue, { ...stored, [`${exp.key}__${def.sticky.bucketVersion}`]: def.variations[index]!.key });
+    try {
+      store.set(def.hashAttribute, hashValue, { ...stored, [`${exp.key}__${def.sticky.bucketVersion}`]: def.variations[index]!.key });
+    } catch {
+      // Blocked or full storage, a store backend down: the unit keeps its assignment, only not sticky.
+    }
   }
   return bucketedAssignment(exp, index, hashAttribute, hashValue, bucket);
 }

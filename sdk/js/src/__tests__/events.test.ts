@@ -209,6 +209,102 @@ describe('retries', () => {
     expect(c.getStats()).toMatchObject({ sentEvents: 1, droppedEvents: 0, queuedEvents: 0 });
   });
 
+  it('flush() sends at once while a failed send waits for its backoff; failing again, the backoff goes on', async () => {
+    const { s, c, log } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    s.eventsMode = 'fail';
+    c.trackEvent('click', 'u1');
+    await c.flush();
+
+    // The backoff asks for 30-60 s: flush() does not wait for it.
+    await c.flush();
+    expect(s.eventPosts.map((p) => p.status)).toEqual([500, 500]);
+    // Failed again: the queue's own retry stays a backoff away, and only an explicit flush tries sooner.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(s.eventPosts).toHaveLength(2);
+    s.eventsMode = 'ok';
+    await c.flush();
+
+    expect(s.eventPosts.map((p) => p.status)).toEqual([500, 500, 202]);
+    expect(c.getStats()).toMatchObject({ sentEvents: 1, queuedEvents: 0 });
+    expect(log.lines.filter((l) => l.message.includes('events')).map((l) => [l.level, l.message.replace(/\d+ ms/g, 'N ms')])).toEqual([
+      ['warn', 'xp: sending events failed (POST /sdk/v1/events answered 500); retrying in N ms'],
+      ['debug', 'xp: sending events failed (POST /sdk/v1/events answered 500); retrying in N ms'],
+      ['info', 'xp: events delivered again, after 2 failed attempts over N ms'],
+    ]);
+  });
+
+  it('warns once when sending starts failing, then at most once a minute with the count, and says when events are delivered again', async () => {
+    const { s, c, log } = await setup({ retryBaseMs: 20, retryMaxMs: 20 });
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      s.eventsMode = 'fail';
+      c.trackEvent('click', 'u1');
+      c.trackEvent('click', 'u2');
+      void c.flush();
+      await eventually(() => s.eventPosts.length >= 5, 10_000);
+      // A minute later, still failing: one reminder, then quiet again.
+      offset = 61_000;
+      const attempts = s.eventPosts.length;
+      await eventually(() => s.eventPosts.length >= attempts + 3, 10_000);
+      s.eventsMode = 'ok';
+      await eventually(() => c.getStats().sentEvents === 2, 10_000);
+    } finally {
+      vi.restoreAllMocks();
+    }
+
+    const failed = s.eventPosts.filter((p) => p.status === 500).length;
+    const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/^xp: sending events failed \(POST \/sdk\/v1\/events answered 500\); retrying in \d+ ms$/);
+    expect(warnings[1]).toMatch(/^xp: sending events still failing \(POST \/sdk\/v1\/events answered 500\): \d+ attempts failed over 6\d(\.\d)? s, 2 events waiting; retrying in \d+ ms$/);
+    expect(log.lines.filter((l) => l.level === 'debug' && l.message.startsWith('xp: sending events failed'))).toHaveLength(failed - 2);
+    expect(log.lines.filter((l) => l.level === 'info').map((l) => l.message)).toEqual([expect.stringMatching(new RegExp(`^xp: events delivered again, after ${failed} failed attempts over `))]);
+  });
+
+  it('sends events waiting for a backoff as soon as the browser is back online, and stops listening at close()', async () => {
+    const listeners = new Map<string, () => void>();
+    const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    g.addEventListener = (type: string, listener: () => void) => listeners.set(type, listener);
+    g.removeEventListener = (type: string, listener: () => void) => listeners.get(type) === listener && listeners.delete(type);
+    try {
+      const { s, c } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+      s.eventsMode = 'fail';
+      c.trackEvent('click', 'u1');
+      await c.flush();
+      s.eventsMode = 'ok';
+
+      listeners.get('online')?.();
+      await eventually(() => c.getStats().sentEvents === 1);
+
+      expect(s.eventPosts.map((p) => p.status)).toEqual([500, 202]);
+      await c.close();
+      expect(listeners.has('online')).toBe(false);
+    } finally {
+      delete g.addEventListener;
+      delete g.removeEventListener;
+    }
+  });
+
+  it('sends events waiting for a backoff as soon as the API is back (the ruleset stream reconnects)', async () => {
+    const { s, c } = await setup({ streaming: true, streamRetryMaxMs: 100, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    await eventually(() => c.getStats().streaming);
+    s.eventsMode = 'fail';
+    s.streamMode = 'fail';
+    s.dropStreams();
+    c.trackEvent('click', 'u1');
+    await c.flush();
+    await eventually(() => !c.getStats().streaming);
+    // The API is back; the events' backoff asks for 30-60 s.
+    s.eventsMode = 'ok';
+    s.streamMode = 'ok';
+
+    await eventually(() => c.getStats().sentEvents === 1);
+
+    expect(s.eventPosts.map((p) => p.status)).toEqual([500, 202]);
+  });
+
   it('waits at least Retry-After before sending again on 503', async () => {
     const { s, c } = await setup();
     s.eventsMode = 'busy';

@@ -92,6 +92,36 @@ describe('sticky bucket stores', () => {
     expect(JSON.parse(redis.get('xp:sticky:id||u2')!)).toEqual({ 'exp-ab__1': 'treatment' });
   });
 
+  it('where storage is blocked (a sandboxed frame), the stores never throw and the unit is still assigned and exposed', () => {
+    const securityError = (): never => {
+      throw new DOMException('The operation is insecure.', 'SecurityError');
+    };
+    // As in an iframe sandboxed without allow-same-origin: reading window.localStorage and touching document.cookie throw.
+    const blockedJar = Object.defineProperty({}, 'cookie', { get: securityError, set: securityError }) as { cookie: string };
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'localStorage');
+    Object.defineProperty(globalThis, 'localStorage', { get: securityError, configurable: true });
+    try {
+      const local = new LocalStorageStickyBucketStore();
+      const cookie = new CookieStickyBucketStore({ document: blockedJar });
+
+      for (const store of [local, cookie]) {
+        expect(() => {
+          store.set('id', 'u1', { 'exp-ab__1': 'treatment' });
+        }).not.toThrow();
+        expect(store.get('id', 'u1')).toBeUndefined();
+        const client = new ExperimentationClient('', { bootstrap: stickyRuleset([0, 1]), stickyBucketStore: store, logger: recordingLogger() });
+        expect(client.getVariant('exp-ab', 'u1')).toBe('treatment');
+        expect(client.getStats().queuedEvents).toBe(1);
+      }
+    } finally {
+      if (own === undefined) {
+        delete (globalThis as { localStorage?: unknown }).localStorage;
+      } else {
+        Object.defineProperty(globalThis, 'localStorage', own);
+      }
+    }
+  });
+
   it('the Redis example reports (never throws) when Redis fails', async () => {
     const errors: unknown[] = [];
     const failing: RedisLikeClient = { get: () => Promise.reject(new Error('down')), set: () => Promise.reject(new Error('down')) };

@@ -3,6 +3,7 @@
  * under src): a declaration that stops compiling fails the build, so most assertions here are
  * compile-time ones; the runtime ones check that the values match the types.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import type { JsonValue } from '../client.js';
@@ -111,5 +112,12 @@ describe('typings', () => {
     const _listenerMayReturnAnything: Equal<ReturnType<ChangeListener>, unknown> = true;
 
     expect([sync, async]).toHaveLength(2);
+  });
+
+  it('gives every package export its declarations; the single-file ES module those of the browser entry it is bundled from', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { types?: string }> };
+
+    expect(Object.entries(pkg.exports).filter(([, conditions]) => conditions.types === undefined)).toEqual([]);
+    expect(pkg.exports['./browser.mjs']?.types).toBe(pkg.exports['./browser']?.types);
   });
 });

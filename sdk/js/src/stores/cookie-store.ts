@@ -25,7 +25,7 @@ export interface CookieStoreOptions {
 
 type Assignments = Readonly<Record<string, string>>;
 
-/** Sticky assignments in first-party cookies (browser), one cookie per unit. */
+/** Sticky assignments in first-party cookies (browser), one cookie per unit; cookie errors (blocked cookies) are ignored. */
 export class CookieStickyBucketStore implements StickyBucketStore {
   private readonly jar: CookieJar | undefined;
   private readonly o: CookieStoreOptions;
@@ -67,6 +67,10 @@ export class CookieStickyBucketStore implements StickyBucketStore {
       ...(this.o.domain === undefined ? [] : [`Domain=${this.o.domain}`]),
       ...(secure ? ['Secure'] : []),
     ];
-    this.jar.cookie = `${this.name(hashAttribute, hashValue)}=${encodeURIComponent(JSON.stringify(assignments))}; ${attrs.join('; ')}`;
+    try {
+      this.jar.cookie = `${this.name(hashAttribute, hashValue)}=${encodeURIComponent(JSON.stringify(assignments))}; ${attrs.join('; ')}`;
+    } catch {
+      // Cookies blocked (a sandboxed frame throws SecurityError): the unit is simply not sticky on this device.
+    }
   }
 }

@@ -13,13 +13,22 @@ function isAssignments(value: unknown): value is Assignments {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
+/** `globalThis.localStorage`; undefined where reading it throws (a sandboxed frame without allow-same-origin, storage blocked). */
+function defaultStorage(): StorageLike | undefined {
+  try {
+    return (globalThis as { localStorage?: StorageLike }).localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sticky assignments in `localStorage` (browser); storage errors (quota, private mode) are ignored. */
 export class LocalStorageStickyBucketStore implements StickyBucketStore {
   private readonly storage: StorageLike | undefined;
   private readonly prefix: string;
 
   constructor(options: { readonly storage?: StorageLike; readonly prefix?: string } = {}) {
-    this.storage = options.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
+    this.storage = options.storage ?? defaultStorage();
     this.prefix = options.prefix ?? 'xp:sticky:';
   }
 

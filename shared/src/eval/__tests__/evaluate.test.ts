@@ -182,4 +182,20 @@ describe('evaluateExperiment', () => {
     expect(both).toBe(0);
     expect(either).toBe(5000);
   });
+
+  it('assigns the unit as without a store when the sticky store throws (storage blocked), for experiments and flags', () => {
+    const blocked = (): never => {
+      throw new DOMException('The operation is insecure.', 'SecurityError');
+    };
+    const context = { attributes: { id: 'user-0' } };
+    const failingRead = { get: blocked, set: vi.fn() };
+    const failingWrite = { get: () => undefined, set: blocked };
+
+    for (const stickyBuckets of [failingRead, failingWrite, { get: blocked, set: blocked }]) {
+      expect(evaluateExperiment(main, 'exp-sticky', { ...context, stickyBuckets })).toEqual(evaluateExperiment(main, 'exp-sticky', context));
+      expect(evaluateFlag(main, 'sticky-exp', { ...context, stickyBuckets })).toEqual(evaluateFlag(main, 'sticky-exp', context));
+    }
+    // A store that cannot be read is still written: the assignment sticks once storage works again.
+    expect(failingRead.set).toHaveBeenCalledWith('id', 'user-0', { 'exp-sticky__2': evaluateExperiment(main, 'exp-sticky', context).variationKey });
+  });
 });

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { TokenKind, hashToken, looksLikeToken } from '../../auth/tokens.js';
+import { TOKEN_PREFIX, TokenKind, hashToken, looksLikeToken } from '../../auth/tokens.js';
 import { AppError, AppErrorCode } from '../../errors.js';
 import type { Queryable } from '../../store/db.js';
 import { isUnavailableError } from '../../store/database.js';
@@ -196,6 +196,25 @@ export interface SdkCaller {
 }
 
 const unauthenticated = (message: string): AppError => new AppError(AppErrorCode.Unauthenticated, message);
+
+/**
+ * Refuses a server-side key in a request a web page made (browsers send `Origin` with every
+ * cross-origin request, and with a same-origin POST): the key is secret, its ruleset holds the
+ * server-side-only flags and experiments, and whoever opens the page can read it from there. Servers
+ * (Node, Python, edge functions) send no `Origin`. Checked before the key is looked up: a leaked
+ * key is refused alike whether it is valid or not.
+ */
+export function rejectServerKeyFromPage(c: Context, key: string | undefined): void {
+  const origin = c.req.header('origin');
+  if (origin === undefined || key === undefined || !key.trim().startsWith(TOKEN_PREFIX[TokenKind.ServerSdkKey])) {
+    return;
+  }
+  throw new AppError(
+    AppErrorCode.Forbidden,
+    'a server-side SDK key (xpk_srv_…) cannot be used from a web page: it is secret, and anyone who opens the page can read it. Use the environment\'s client-side key (xpk_cli_…) in browsers, and revoke this server key (it has been published)',
+    { origin: origin.slice(0, 200) },
+  );
+}
 
 /**
  * Refuses SDK keys in the URL: URLs are written to access logs, proxies and browser history.

@@ -15,7 +15,7 @@ import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../
 import { validateBatch } from './event-batch.js';
 import { RulesetCache, acceptsGzip } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
-import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, withinDeadline } from './sdk-keys.js';
+import { SDK_KEY_HEADER, SdkKeyCache, authenticateSdkKey, rejectKeysInQuery, rejectServerKeyFromPage, withinDeadline } from './sdk-keys.js';
 import type { SdkCaller } from './sdk-keys.js';
 import { UNSTORED_VISITOR_ATTRIBUTES, visitorAttributes } from './visitor-attributes.js';
 
@@ -394,7 +394,9 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   const caller = (c: Context): Promise<SdkCaller> => {
     rejectKeysInQuery(c);
-    return authenticateSdkKey(keys, c.req.header(SDK_KEY_HEADER), ['server', 'client']);
+    const key = c.req.header(SDK_KEY_HEADER);
+    rejectServerKeyFromPage(c, key);
+    return authenticateSdkKey(keys, key, ['server', 'client']);
   };
 
   /** What a key may see: client-side keys get the ruleset without the server-side-only flags and experiments. */

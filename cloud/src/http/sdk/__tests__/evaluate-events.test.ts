@@ -79,6 +79,28 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(refused.headers.get('access-control-expose-headers')).toContain('Retry-After');
       expect(preflight.headers.get('access-control-max-age')).toBe('86400');
     });
+
+    it('refuses a server-side key from a web page (a request with Origin) on every SDK endpoint, readably, and serves it to servers', async () => {
+      const origin = { Origin: 'https://shop.example.com' };
+      const fromPage = [
+        await s.p.request('GET', '/sdk/v1/ruleset', { headers: { ...origin, 'X-XP-SDK-Key': server } }),
+        await s.p.request('GET', '/sdk/v1/ruleset?include=serverOnly', { headers: { ...origin, 'X-XP-SDK-Key': server } }),
+        await s.p.request('GET', '/sdk/v1/stream', { headers: { ...origin, 'X-XP-SDK-Key': server } }),
+        await post('/sdk/v1/evaluate', server, { unit: { id: 'page-1' } }, undefined, origin),
+        await post('/sdk/v1/events', server, { events: [track()] }, undefined, origin),
+        // Refused alike whether the key is valid or not: a page gets no answer to try keys with.
+        await s.p.request('GET', '/sdk/v1/ruleset', { headers: { ...origin, 'X-XP-SDK-Key': 'xpk_srv_not-a-real-key' } }),
+      ];
+      for (const res of fromPage) {
+        expect([res.status, res.body.error.code, res.headers.get('access-control-allow-origin')]).toEqual([403, 'FORBIDDEN', '*']);
+        expect(res.body.error.message).toMatch(/^a server-side SDK key \(xpk_srv_…\) cannot be used from a web page: .*client-side key \(xpk_cli_…\).*revoke this server key/);
+        expect(JSON.stringify(res.body)).not.toContain(server);
+      }
+      // The same key from a server (no Origin), and a client key from a page, are served.
+      expect((await s.p.request('GET', '/sdk/v1/ruleset', { headers: { 'X-XP-SDK-Key': server } })).status).toBe(200);
+      expect((await post('/sdk/v1/evaluate', server, { unit: { id: 'server-1' } })).status).toBe(200);
+      expect((await post('/sdk/v1/evaluate', client, { unit: { id: 'page-2' } }, undefined, origin)).status).toBe(200);
+    });
   });
 
   describe('evaluate', () => {

@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Experiment, Flag } from '@xp/shared';
-import { ApiError, XpApiClient, credentialRoleIn } from '@xp/shared';
+import { ApiError, XpApiClient, credentialRoleIn, isoDateSchema } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
 import { needsApproval } from '../auth/permissions.js';
@@ -380,17 +380,29 @@ export function startConfig(args: readonly string[], env: NodeJS.ProcessEnv): Lo
 }
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+/** A date-time without `Z` or an offset ("2026-11-25T10:00", "2026-11-25T10:00:00.5"). */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 
-/** An ISO date (midnight UTC; with `endOfDay`, the next midnight) or date-time. */
+/**
+ * A --from/--to value: a date (2026-11-25) is that UTC day, from its midnight (with `endOfDay`, to
+ * the next midnight, so the day is included); a date-time must carry `Z` or an offset, as at every
+ * API endpoint, since one without would be read in the operator's own time zone. Both are checked
+ * with the API's instant schema, so an impossible date (2026-02-30) is refused, not rolled over.
+ */
 export function parseInstant(value: string | undefined, name: string, endOfDay: boolean): Date {
   if (value === undefined) {
     throw new AppError('VALIDATION_FAILED', `replay needs --${name}`);
   }
   const dateOnly = DATE_ONLY.test(value);
-  const ms = Date.parse(dateOnly ? `${value}T00:00:00Z` : value);
-  if (Number.isNaN(ms) || (!dateOnly && !/^\d{4}-\d{2}-\d{2}T/.test(value))) {
-    throw new AppError('VALIDATION_FAILED', `--${name} must be an ISO date (2026-11-25) or date-time (2026-11-25T10:00:00Z), got "${value.slice(0, 64)}"`);
+  const instant = dateOnly ? `${value}T00:00:00Z` : value;
+  if (!isoDateSchema.safeParse(instant).success) {
+    const reason = ZONELESS_DATE_TIME.test(value) ? 'a date-time needs Z or an offset' : dateOnly ? 'no such date' : undefined;
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `--${name} must be a date (2026-11-25, a UTC day) or a date-time with Z or an offset (2026-11-25T10:00:00Z, 2026-11-25T10:00:00+05:30), got "${value.slice(0, 64)}"${reason === undefined ? '' : ` (${reason})`}`,
+    );
   }
+  const ms = Date.parse(instant);
   return new Date(dateOnly && endOfDay ? ms + 24 * 3_600_000 : ms);
 }
 

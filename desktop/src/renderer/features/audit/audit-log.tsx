@@ -7,6 +7,7 @@ import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, CodeBlock, Empty, ErrorNote } from '../../lib/ui.js';
 import { download } from '../../lib/download.js';
+import { calendarDay, localTimeZone } from '../../lib/zoned-time.js';
 
 interface DiffEntry {
   readonly op: 'add' | 'remove' | 'replace';
@@ -101,7 +102,8 @@ export default function AuditLog(): ReactNode {
     setExportError(null);
     try {
       const text = await client.auditExport(filters);
-      download(`xp-audit-${scope === 'project' ? `${project}-` : ''}${new Date().toISOString().slice(0, 10)}.csv`, text);
+      // Named by the user's own day, as the results CSVs are, not the UTC one (00:49 on Dec 6 in Kolkata is still Dec 5 in UTC).
+      download(`xp-audit-${scope === 'project' ? `${project}-` : ''}${calendarDay(Date.now(), localTimeZone())}.csv`, text);
     } catch (e) {
       setExportError(e);
     } finally {

@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import type { ExperimentResultsView, ResultsQuery } from '@xp/shared';
 import { formatEffect } from '../../lib/format.js';
+import { calendarDay, localTimeZone, startOfDay } from '../../lib/zoned-time.js';
 import type { ChartValue } from '../charts/chart.js';
 import { SERIES_COLORS, XpLineChart } from '../charts/chart.js';
 
@@ -58,11 +59,15 @@ export function comparisonCount(results: ExperimentResultsView): number {
   return results.metrics.reduce((n, m) => n + m.variations.filter((v) => v.comparison !== null).length, 0);
 }
 
-/** A bucket's axis label and its time range, from the API's `bucket` (start) and `end`. */
-export type BucketLabeller = (bucket: string, end: string, interval: string) => { readonly label: string; readonly range: string };
+/** A bucket's axis label and its time range, from the API's `bucket` (start) and `end`; with `zoneNames`, its times say their zone. */
+export type BucketLabeller = (bucket: string, end: string, interval: string, zoneNames: boolean) => { readonly label: string; readonly range: string };
 
-/** The cumulative effect and interval of one metric per treatment, from the results' time series. */
-export function cumulativeSeries(results: ExperimentResultsView, metric: string, labels: BucketLabeller = bucketLabels): CumulativeSeries | undefined {
+/**
+ * The cumulative effect and interval of one metric per treatment, from the results' time series.
+ * Points whose labels coincide (the hour repeated when clocks go back: 01:00 EDT and 01:00 EST) are
+ * labelled with their zone, so no two points read alike.
+ */
+export function cumulativeSeries(results: ExperimentResultsView, metric: string, labels: BucketLabeller = (bucket, end, interval, zoneNames) => bucketLabels(bucket, end, interval, { zoneNames })): CumulativeSeries | undefined {
   const m = results.metrics.find((x) => x.key === metric);
   if (m === undefined) {
     return undefined;
@@ -72,8 +77,10 @@ export function cumulativeSeries(results: ExperimentResultsView, metric: string,
   const gaps = new Map<string, { points: number; reason: string }>();
   let drawn = 0;
   let drawnAdjusted = 0;
-  const rows = results.timeSeries.points.map((p) => {
-    const { label, range } = labels(p.bucket, p.end, results.timeSeries.interval);
+  const plain = results.timeSeries.points.map((p) => labels(p.bucket, p.end, results.timeSeries.interval, false).label);
+  const repeated = new Set(plain.filter((label, i) => plain.indexOf(label) !== i));
+  const rows = results.timeSeries.points.map((p, i) => {
+    const { label, range } = labels(p.bucket, p.end, results.timeSeries.interval, repeated.has(plain[i]!));
     const row: Record<string, ChartValue> = { x: label, [RANGE_KEY]: range };
     for (const v of variations) {
       const point: SeriesComparison | undefined = p.metrics.find((pm) => pm.metric === metric && pm.variation === v);
@@ -109,30 +116,39 @@ const dateOnly: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric' };
 const dateAndTime: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
 const timeOnly: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
 
+/** The short name of the zone's offset at an instant ("EST", "GMT+5:30"). */
+function zoneName(at: number, timeZone: string): string | undefined {
+  return new Intl.DateTimeFormat(undefined, { timeZone, timeZoneName: 'short' }).formatToParts(at).find((p) => p.type === 'timeZoneName')?.value;
+}
+
 /**
- * A point is labelled by the START of its bucket, in the browser's time zone (the API's `bucket`;
- * `end` is the start of the next one): the hour of 02:00–03:00 reads 02:00, and its tooltip gives
- * the range. A day that does not start at local midnight (days run from the hour the experiment
- * started in) shows its starting time too.
+ * A point is labelled by the START of its bucket, in `timeZone` (the browser's, by default; the API's
+ * `bucket`; `end` is the start of the next one): the hour of 02:00–03:00 reads 02:00, and its
+ * tooltip gives the range. A day that does not start at midnight there (days run from the hour the
+ * experiment started in) shows its starting time too. With `zoneNames` the times say their zone
+ * ("01:00 AM EDT"); the range of a bucket across a change of offset says it anyway, as it would
+ * otherwise read "01:00 AM – 01:00 AM" where clocks go back.
  */
-export function bucketLabels(bucket: string, end: string, interval: string): { label: string; range: string } {
-  const start = new Date(bucket);
-  const stop = new Date(end);
-  if (Number.isNaN(start.getTime()) || Number.isNaN(stop.getTime())) {
+export function bucketLabels(bucket: string, end: string, interval: string, { timeZone = localTimeZone(), zoneNames = false }: { readonly timeZone?: string; readonly zoneNames?: boolean } = {}): { label: string; range: string } {
+  const start = Date.parse(bucket);
+  const stop = Date.parse(end);
+  if (Number.isNaN(start) || Number.isNaN(stop)) {
     return { label: bucket, range: `${bucket} – ${end}` };
   }
-  const sameDay = start.toDateString() === new Date(stop.getTime() - 1).toDateString();
-  if (interval === 'hour' || stop.getTime() - start.getTime() <= HOUR_MS) {
-    const label = start.toLocaleString(undefined, dateAndTime);
-    return { label, range: `${label} – ${stop.toLocaleString(undefined, sameDay ? timeOnly : dateAndTime)}` };
+  const rangeNamed = zoneNames || zoneName(start, timeZone) !== zoneName(stop, timeZone);
+  const show = (at: number, options: Intl.DateTimeFormatOptions, named: boolean): string => new Date(at).toLocaleString(undefined, { ...options, timeZone, ...(named ? { timeZoneName: 'short' } : {}) });
+  const sameDay = calendarDay(start, timeZone) === calendarDay(stop - 1, timeZone);
+  if (interval === 'hour' || stop - start <= HOUR_MS) {
+    return { label: show(start, dateAndTime, zoneNames), range: `${show(start, dateAndTime, rangeNamed)} – ${show(stop, sameDay ? timeOnly : dateAndTime, rangeNamed)}` };
   }
-  const midnight = start.getHours() === 0 && start.getMinutes() === 0 && stop.getHours() === 0 && stop.getMinutes() === 0;
+  const dayStart = (at: number): boolean => startOfDay(calendarDay(at, timeZone), timeZone) === at;
+  const midnight = dayStart(start) && dayStart(stop);
   if (midnight && sameDay) {
-    const label = start.toLocaleDateString(undefined, dateOnly);
+    // A whole day is a date: its range is its label, whatever its length.
+    const label = show(start, dateOnly, zoneNames);
     return { label, range: label };
   }
-  const label = start.toLocaleString(undefined, midnight ? dateOnly : dateAndTime);
-  return { label, range: `${start.toLocaleString(undefined, dateAndTime)} – ${stop.toLocaleString(undefined, dateAndTime)}` };
+  return { label: show(start, midnight ? dateOnly : dateAndTime, zoneNames), range: `${show(start, dateAndTime, rangeNamed)} – ${show(stop, dateAndTime, rangeNamed)}` };
 }
 
 /** The cumulative effect of one metric per variation, with its confidence interval shaded; no point where no comparison could be made. */

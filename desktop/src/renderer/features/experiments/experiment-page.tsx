@@ -10,6 +10,7 @@ import { formatCount, formatEffect, formatInterval, formatNumber, formatPercent,
 import { allowanceProps, isProtected, sessionRole, useExperimentLifecycle, usePermission } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { useAsync } from '../../lib/use-async.js';
+import { knownTimeZone, localTimeZone, nextDay, startOfDay } from '../../lib/zoned-time.js';
 import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, ResultMessage, errorMessage, isConflict } from '../../lib/ui.js';
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
@@ -997,48 +998,11 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
   );
 }
 
-/** The browser's time zone (IANA name), in which the console shows every time. */
-export function localTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
-}
-
-/** The offset of `timeZone` from UTC at an instant, in ms (UTC+1: 3,600,000). */
-function zoneOffset(at: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(new Date(at));
-  const part = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
-  const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
-  return wall - Math.floor(at / 1000) * 1000;
-}
-
-/** The calendar day of an instant in `timeZone`, as "2026-12-03". */
-function dayIn(at: number, timeZone: string): string {
-  return new Date(at + zoneOffset(at, timeZone)).toISOString().slice(0, 10);
-}
-
 /**
- * The first instant of a calendar day ("2026-12-03") in `timeZone`: its midnight, or where a
- * daylight-saving change skips midnight, the first time the day has. NaN when it is no date.
- */
-export function startOfDay(day: string, timeZone: string): number {
-  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
-  if (match === null) {
-    return Number.NaN;
-  }
-  const utcMidnight = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
-  if (Number.isNaN(utcMidnight) || new Date(utcMidnight).toISOString().slice(0, 10) !== day) {
-    return Number.NaN;
-  }
-  // The zone's offset at UTC midnight, then at the instant that gives: one of them is the day's.
-  const first = utcMidnight - zoneOffset(utcMidnight, timeZone);
-  const second = utcMidnight - zoneOffset(first, timeZone);
-  const candidates = [first, second].filter((at) => dayIn(at, timeZone) === day);
-  return candidates.length === 0 ? Math.max(first, second) : Math.min(...candidates);
-}
-
-/**
- * The first-exposure window of two typed days, both inclusive, in the browser's time zone (as every
- * time in the console): `from` is the first day's local midnight, `to` the midnight that ends the
- * last one, both sent as UTC instants. A window that ends before it starts is not applied, and says why.
+ * The first-exposure window of two typed days, both inclusive, in `timeZone` (the browser's, as every
+ * time in the console, unless a shared link pins the zone its days were chosen in): `from` is the
+ * first day's midnight there, `to` the midnight that ends the last one, both sent as UTC instants.
+ * A window that ends before it starts is not applied, and says why.
  */
 export function exposureWindow(fromDay: string, toDay: string, timeZone: string = localTimeZone()): { readonly from?: string; readonly to?: string; readonly problem?: string } {
   const start = fromDay === '' ? undefined : startOfDay(fromDay, timeZone);
@@ -1050,12 +1014,6 @@ export function exposureWindow(fromDay: string, toDay: string, timeZone: string 
     return { problem: `The window ends (${toDay}) before it starts (${fromDay}): the dates are not applied.` };
   }
   return { ...(start === undefined ? {} : { from: new Date(start).toISOString() }), ...(end === undefined ? {} : { to: new Date(end).toISOString() }) };
-}
-
-/** "2026-12-03" → "2026-12-04" (any text that is not a date stays as it is, and is refused). */
-function nextDay(day: string): string {
-  const at = Date.parse(`${day}T00:00:00Z`);
-  return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(at) ? new Date(at + 86_400_000).toISOString().slice(0, 10) : day;
 }
 
 /** A part of a file name: letters, digits, ".", "_" and "-" only, at most 60 characters; a part that had to change gets a short hash, so different values keep different names. */
@@ -1099,28 +1057,37 @@ export function resultsFileName(experiment: string, environment: string, filters
   return `${parts.join('-')}.csv`;
 }
 
-/** The results filters a URL carries (`#/experiments/checkout?segment=beta&attr.plan=pro&from=2026-11-01&to=2026-11-30`), so a reload or a shared link shows the same subset. */
+/**
+ * The results filters a URL carries (`#/experiments/checkout?segment=beta&attr.plan=pro&from=2026-11-01&to=2026-11-30&tz=America%2FNew_York`),
+ * so a reload or a shared link shows the same subset. The days are calendar days of `timeZone`, the
+ * zone they were chosen in: without it a viewer in Kolkata would read "Dec 4" as other instants than
+ * the New York analyst who shared it, and see other units.
+ */
 export interface ResultsFilters {
   readonly segment: string;
   readonly dimension: string;
   readonly value: string;
   readonly fromDay: string;
   readonly toDay: string;
+  /** The IANA zone of the days; empty when the URL names none (a link from before zones were pinned: the viewer's own zone). */
+  readonly timeZone: string;
 }
 
-const NO_FILTERS: ResultsFilters = { segment: '', dimension: '', value: '', fromDay: '', toDay: '' };
+const NO_FILTERS: ResultsFilters = { segment: '', dimension: '', value: '', fromDay: '', toDay: '', timeZone: '' };
 
-/** The filters in the query of a hash (#/experiments/checkout?segment=beta&attr.plan=pro&from=…&to=…); missing ones are empty. */
+/** The filters in the query of a hash (#/experiments/checkout?segment=beta&attr.plan=pro&from=…&to=…&tz=…); missing ones, and a zone the browser does not know, are empty. */
 export function filtersFromHash(hash: string = window.location.hash): ResultsFilters {
   const q = hashQuery(hash);
   const attr = [...q.keys()].find((k) => k.startsWith('attr.') && k.length > 'attr.'.length);
   const day = (v: string | null): string => (v !== null && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : '');
+  const tz = q.get('tz');
   return {
     segment: q.get('segment') ?? '',
     dimension: attr === undefined ? '' : attr.slice('attr.'.length),
     value: attr === undefined ? '' : (q.get(attr) ?? ''),
     fromDay: day(q.get('from')),
     toDay: day(q.get('to')),
+    timeZone: tz === null || knownTimeZone(tz) === undefined ? '' : tz,
   };
 }
 
@@ -1138,6 +1105,9 @@ export function filtersHash(experimentKey: string, f: ResultsFilters): string {
   }
   if (f.toDay !== '') {
     q.set('to', f.toDay);
+  }
+  if ((f.fromDay !== '' || f.toDay !== '') && f.timeZone !== '') {
+    q.set('tz', f.timeZone);
   }
   const query = q.toString();
   return routeHash({ screen: 'experiment', key: experimentKey }) + (query === '' ? '' : `?${query}`);
@@ -1185,11 +1155,19 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     setDimensionValue('');
     setDimensionDraft('');
   }
-  /** First-exposure dates (days in the browser's time zone, inclusive), as typed: either may be empty. */
+  /** First-exposure dates (days of `daysZone`, inclusive), as typed: either may be empty. */
   const [fromDay, setFromDay] = useState(initial.fromDay);
   const [toDay, setToDay] = useState(initial.toDay);
   const zone = localTimeZone();
-  const exposed = exposureWindow(fromDay, toDay, zone);
+  /**
+   * The zone of the days: the one a shared link pins (so every viewer asks for the same instants),
+   * else the browser's. It goes into the URL with the days, and stays until the dates are cleared.
+   */
+  const [daysZone, setDaysZone] = useState(initial.timeZone === '' ? zone : initial.timeZone);
+  /** Said after the days when they are not of the viewer's own zone: " (America/New_York)" (an alias of it, Asia/Calcutta for Asia/Kolkata, is the same zone). */
+  const zoneNote = knownTimeZone(daysZone) === knownTimeZone(zone) ? '' : ` (${daysZone})`;
+  const daysZoneText = zoneNote === '' ? `your time zone (${zone})` : `the link's time zone (${daysZone}), not yours (${zone})`;
+  const exposed = exposureWindow(fromDay, toDay, daysZone);
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
@@ -1240,16 +1218,23 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     if (!current.startsWith(routeHash({ screen: 'experiment', key: experiment.key }))) {
       return;
     }
-    const next = filtersHash(experiment.key, { segment, dimension: filterBy, value: dimensionValue, fromDay: appliedFrom, toDay: appliedTo });
+    const next = filtersHash(experiment.key, { segment, dimension: filterBy, value: dimensionValue, fromDay: appliedFrom, toDay: appliedTo, timeZone: daysZone });
     if (next !== current) {
       window.history.replaceState(window.history.state, '', next);
     }
-  }, [experiment.key, segment, filterBy, dimensionValue, appliedFrom, appliedTo]);
+  }, [experiment.key, segment, filterBy, dimensionValue, appliedFrom, appliedTo, daysZone]);
   const filterParts = [
     ...(segment === '' ? [] : [`segment ${segment}`]),
     ...(filterBy === '' ? [] : [`${filterBy} = ${dimensionValue}`]),
-    ...(appliedFrom === '' && appliedTo === '' ? [] : [`first exposed ${daysText(appliedFrom, appliedTo)}`]),
+    ...(appliedFrom === '' && appliedTo === '' ? [] : [`first exposed ${daysText(appliedFrom, appliedTo)}${zoneNote}`]),
   ];
+  /** Sets a day of the window; with both days empty, new ones are the viewer's own again. */
+  const setDay = (set: (day: string) => void, day: string, otherDay: string): void => {
+    set(day);
+    if (day === '' && otherDay === '') {
+      setDaysZone(zone);
+    }
+  };
   const clearFilters = (): void => {
     setSegment(NO_FILTERS.segment);
     setDimension(NO_FILTERS.dimension);
@@ -1257,6 +1242,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
     setDimensionDraft(NO_FILTERS.value);
     setFromDay(NO_FILTERS.fromDay);
     setToDay(NO_FILTERS.toDay);
+    setDaysZone(zone);
   };
   const chooseValue = (value: string): void => {
     setDimensionDraft(value);
@@ -1357,16 +1343,16 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
             )}
           </>
         )}
-        <label className="inline" title={`Only the units first exposed on or after this day, from its midnight in your time zone (${zone})`}>
+        <label className="inline" title={`Only the units first exposed on or after this day, from its midnight in ${daysZoneText}`}>
           Exposed from
-          <input type="date" value={fromDay} onChange={(e) => { setFromDay(e.target.value); }} />
+          <input type="date" value={fromDay} onChange={(e) => { setDay(setFromDay, e.target.value, toDay); }} />
         </label>
-        <label className="inline" title={`Only the units first exposed on or before this day, until its end in your time zone (${zone})`}>
+        <label className="inline" title={`Only the units first exposed on or before this day, until its end in ${daysZoneText}`}>
           through
-          <input type="date" value={toDay} onChange={(e) => { setToDay(e.target.value); }} />
+          <input type="date" value={toDay} onChange={(e) => { setDay(setToDay, e.target.value, fromDay); }} />
         </label>
-        <span className="small muted" title={zone}>
-          (your time zone)
+        <span className="small muted" title={daysZone}>
+          {zoneNote === '' ? '(your time zone)' : `(days in ${daysZone}, the link's time zone)`}
         </span>
         <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
           Over time
@@ -1402,7 +1388,7 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
           const selected = metric ?? results.metrics[0]?.key;
           // Only dates narrow the units: none then means no exposure in those days, not a missing attribute or segment.
           const datesOnly = segment === '' && filterBy === '' && (appliedFrom !== '' || appliedTo !== '') && results.variations.every((v) => v.units === 0);
-          const emptyDates = datesOnly ? `No units were first exposed ${daysText(appliedFrom, appliedTo)}: no exposures fall in the chosen dates. Widen the dates to see results.` : undefined;
+          const emptyDates = datesOnly ? `No units were first exposed ${daysText(appliedFrom, appliedTo)}${zoneNote}: no exposures fall in the chosen dates. Widen the dates to see results.` : undefined;
           return (
             <ResultsView
               results={results}

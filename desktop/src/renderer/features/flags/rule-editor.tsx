@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { formatPercent } from '../../lib/format.js';
+import { addCalendarDays, localTimeZone } from '../../lib/zoned-time.js';
 import { ConditionBuilder } from './condition-builder.js';
 import { fromLocalInput, rampStatus, rampWarnings, toLocalInput } from './rule-model.js';
 import type { RuleDraft, RuleType } from './rule-model.js';
@@ -186,9 +187,11 @@ export function RuleEditor({ draft, index, count, onChange, onRemove, onMove, va
               type="button"
               onClick={() => {
                 const last = draft.schedule[draft.schedule.length - 1];
-                // A day after the last step, or from now when there is none or its time was cleared.
+                // The same time of day the next calendar day, in the time zone the step times are shown
+                // in (adding 24 hours would be an hour off across a daylight-saving change), after the
+                // last step, or from now when there is none or its time was cleared.
                 const lastAt = last === undefined ? Number.NaN : Date.parse(last.at);
-                const at = new Date((Number.isNaN(lastAt) ? Date.now() : lastAt) + 86_400_000).toISOString();
+                const at = new Date(addCalendarDays(Number.isNaN(lastAt) ? Date.now() : lastAt, 1, localTimeZone())).toISOString();
                 set({ schedule: [...draft.schedule, { at, coverage: Math.min(1, (last?.coverage ?? draft.coverage) * 2) }] });
               }}
             >

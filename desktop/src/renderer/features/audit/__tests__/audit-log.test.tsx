@@ -5,6 +5,14 @@ import { userEvent } from '@testing-library/user-event';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import AuditLog from '../audit-log.js';
+import type * as ZonedTime from '../../../lib/zoned-time.js';
+
+/** The browser's time zone as the screen sees it: a test sets `zone.viewer`; unset, the process's own. */
+const zone = vi.hoisted(() => ({ viewer: undefined as string | undefined }));
+vi.mock('../../../lib/zoned-time.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof ZonedTime>();
+  return { ...actual, localTimeZone: () => zone.viewer ?? actual.localTimeZone() };
+});
 
 // The console's stylesheet, as the app loads it: jsdom computes the styles its rules give.
 const style = document.createElement('style');
@@ -13,7 +21,11 @@ beforeAll(() => {
   document.head.append(style);
 });
 afterAll(() => { style.remove(); });
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  zone.viewer = undefined;
+  vi.useRealTimers();
+});
 
 const entry = (id: number, action: string, resourceType: string, resourceKey: string, projectId: string | null) => ({
   id,
@@ -218,6 +230,37 @@ describe('audit log (F5)', () => {
     expect((await screen.findByText(/more than 100,000 entries match/)).textContent).toContain('export them in parts with from and to');
     expect(saved).toHaveLength(1);
     click.mockRestore();
+  });
+
+  it('names the export after the user\'s own day, not the UTC one', async () => {
+    const u = userEvent.setup();
+    // 00:49 on Dec 6 in Kolkata: still Dec 5 in UTC.
+    zone.viewer = 'Asia/Kolkata';
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.parse('2026-12-05T19:19:00Z'));
+    const saved: string[] = [];
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit/export')) {
+        return { status: 200, text: 'id,created_at\r\n', contentType: 'text/csv; charset=utf-8' };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [entry(1, 'flag.updated', 'flag', 'checkout', 'web')], nextCursor: null } } : undefined;
+    });
+    vi.stubGlobal('URL', Object.assign(URL, { createObjectURL: () => 'blob:test/0', revokeObjectURL: () => undefined }));
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(this.download);
+    });
+    try {
+      render(
+        <WithSession client={client} me={user({ role: 'admin' })}>
+          <AuditLog />
+        </WithSession>,
+      );
+      await screen.findByRole('table', { name: 'Audit entries' });
+      await u.click(screen.getByRole('button', { name: 'Export CSV' }));
+      await waitFor(() => { expect(saved).toEqual(['xp-audit-web-2026-12-06.csv']); });
+    } finally {
+      click.mockRestore();
+    }
   });
 
   it('labels its text filters visibly and makes them wide enough for their whole placeholder', async () => {

@@ -128,6 +128,31 @@ describe('cumulative series', () => {
     expect(cumulativeSeries(r, 'revenue')?.rows[0]).toMatchObject({ x: hour.label, range: hour.range });
   });
 
+  it('tells the two 01:00s apart where clocks go back, in New York (Nov 1, 2026), by their zone', () => {
+    const NEW_YORK = 'America/New_York';
+    const hours = ['04', '05', '06', '07'].map((h, i) => ({ bucket: `2026-11-01T${h}:00:00Z`, end: `2026-11-01T0${5 + i}:00:00Z`, units: { control: 10, blue: 9, green: 11 }, metrics: [] }));
+    const series = cumulativeSeries(results(hours), 'revenue', (bucket, end, interval, zoneNames) => bucketLabels(bucket, end, interval, { timeZone: NEW_YORK, zoneNames }));
+    expect(series?.rows.map((r) => [r.x, r.range])).toEqual([
+      ['Nov 1, 12:00 AM', 'Nov 1, 12:00 AM – 01:00 AM'],
+      // The hour before clocks go back (01:00 EDT) and the one after (01:00 EST): otherwise both "01:00 AM".
+      ['Nov 1, 01:00 AM EDT', 'Nov 1, 01:00 AM EDT – 01:00 AM EST'],
+      ['Nov 1, 01:00 AM EST', 'Nov 1, 01:00 AM EST – 02:00 AM EST'],
+      ['Nov 1, 02:00 AM', 'Nov 1, 02:00 AM – 03:00 AM'],
+    ]);
+    // Alone, the hour that spans the change keeps its plain label, and its range says both zones.
+    expect(bucketLabels('2026-11-01T05:00:00Z', '2026-11-01T06:00:00Z', 'hour', { timeZone: NEW_YORK })).toEqual({ label: 'Nov 1, 01:00 AM', range: 'Nov 1, 01:00 AM EDT – 01:00 AM EST' });
+    // The 25-hour day is still a date; a day from 02:00 PM to 02:00 PM says where the hour went.
+    expect(bucketLabels('2026-11-01T04:00:00Z', '2026-11-02T05:00:00Z', 'day', { timeZone: NEW_YORK })).toEqual({ label: 'Nov 1', range: 'Nov 1' });
+    expect(bucketLabels('2026-10-31T18:00:00Z', '2026-11-01T19:00:00Z', 'day', { timeZone: NEW_YORK }).range).toBe('Oct 31, 02:00 PM EDT – Nov 1, 02:00 PM EST');
+    // Kolkata has no such hour: its labels say no zone.
+    expect(cumulativeSeries(results(hours), 'revenue', (bucket, end, interval, zoneNames) => bucketLabels(bucket, end, interval, { timeZone: 'Asia/Kolkata', zoneNames }))?.rows.map((r) => r.x)).toEqual([
+      'Nov 1, 09:30 AM',
+      'Nov 1, 10:30 AM',
+      'Nov 1, 11:30 AM',
+      'Nov 1, 12:30 PM',
+    ]);
+  });
+
   it('labels the chart\'s intervals as unadjusted and says the table\'s are corrected for N comparisons (F9)', () => {
     const point = { bucket: '2026-11-20T00:00:00Z', end: '2026-11-20T01:00:00Z', units: { control: 10, blue: 9, green: 11 }, metrics: [{ metric: 'revenue', variation: 'blue', effect: 0.2, ci: [0.05, 0.35] as [number, number], pValue: 0.01 }] };
     render(<CumulativeChart results={results([point])} metric="revenue" />);

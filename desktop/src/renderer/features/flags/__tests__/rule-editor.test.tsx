@@ -2,13 +2,24 @@ import '../../../test/dom.js';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { userEvent } from '@testing-library/user-event';
 import { useState } from 'react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Rule } from '@xp/shared';
 import { RuleEditor } from '../rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from '../rule-model.js';
 import type { RuleDraft } from '../rule-model.js';
+import type * as ZonedTime from '../../../lib/zoned-time.js';
 
-afterEach(cleanup);
+/** The browser's time zone as the editor sees it: a test sets `zone.viewer`; unset, the process's own. */
+const zone = vi.hoisted(() => ({ viewer: undefined as string | undefined }));
+vi.mock('../../../lib/zoned-time.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof ZonedTime>();
+  return { ...actual, localTimeZone: () => zone.viewer ?? actual.localTimeZone() };
+});
+
+afterEach(() => {
+  cleanup();
+  zone.viewer = undefined;
+});
 
 function Harness({ initial, seen, now }: { initial: RuleDraft; seen: { draft: RuleDraft }; now?: number }) {
   const [draft, setDraft] = useState(initial);
@@ -58,6 +69,22 @@ describe('rule editor', () => {
 
     const result = draftToRule(seen.draft);
     expect('rule' in result && result.rule.type === 'rollout' ? result.rule.schedule?.map((s) => s.coverage) : null).toEqual([0.5]);
+  });
+
+  it('adds the next ramp step at the same local time the next calendar day, across the end of daylight saving time', async () => {
+    const user = userEvent.setup();
+    zone.viewer = 'America/New_York';
+    // 09:00 EDT on Sat, Nov 6, 2027; clocks go back that night.
+    const stored: Rule = { id: 'ramp', type: 'rollout', variation: 'on', coverage: 0.1, hashAttribute: 'id', hashVersion: 2, schedule: [{ at: '2027-11-06T13:00:00Z', coverage: 0.25 }] };
+    const seen = { draft: draftFromRule(stored) };
+    render(<Harness initial={seen.draft} seen={seen} />);
+
+    await user.click(screen.getByRole('button', { name: '+ Ramp step' }));
+    // 09:00 EST on Nov 7 (25 hours later), not 08:00.
+    expect(seen.draft.schedule.map((s) => [s.at, s.coverage])).toEqual([
+      ['2027-11-06T13:00:00Z', 0.25],
+      ['2027-11-07T14:00:00.000Z', 0.5],
+    ]);
   });
 
   it('adds a ramp step after a step whose time was cleared', async () => {

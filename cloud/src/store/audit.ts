@@ -272,34 +272,14 @@ export const audit = {
 };
 
 /**
- * The entries of a flag whose diff turns it on (off) in an environment: `enabled` replaced by
- * true (false); an environment's state added already on, or the flag created so (turning on); an
- * environment's state that was on removed, or the flag deleted so (turning off); the flag archived
- * (turning off) or unarchived (turning on). A change request's proposal is not a change yet: its diff is
- * of the state alone (`/enabled`), which does not match. `environment` narrows the diff's path.
+ * The entries of a flag that turned it on (off), in `environment` when given: the database's
+ * `audit_turns` (migration 0029), which webhooks on `flag.enabled` / `flag.disabled` match by too.
  */
 function turnedCondition(turned: 'on' | 'off', environment: string | undefined, params: unknown[]): string {
-  params.push(turned === 'on' ? 'true' : 'false');
-  const enabled = `$${params.length}::jsonb`;
-  let inPath = '';
-  let inDocument = '';
-  if (environment !== undefined && environment !== '') {
-    params.push(environment);
-    inPath = ` AND split_part(d->>'path', '/', 3) = $${params.length}`;
-    inDocument = ` AND e.key = $${params.length}`;
-  }
-  // A flag created already on (turning on), or deleted while on (turning off): the whole document.
-  const [op, side] = turned === 'on' ? ['add', 'to'] : ['remove', 'from'];
-  const conditions = [
-    // Archiving takes the flag out of every ruleset (unarchiving puts it back); the entry does not
-    // say where it was on, so it matches whatever the environment asked for.
-    `(d->>'path' = '/archived' AND (CASE WHEN d->>'op' = 'remove' THEN 'false'::jsonb ELSE d->'to' END) = ${turned === 'off' ? "'true'" : "'false'"}::jsonb)`,
-    `(d->>'op' = 'replace' AND d->>'path' ~ '^/environments/[^/]+/enabled$' AND d->'to' = ${enabled}${inPath})`,
-    `(d->>'op' = '${op}' AND d->>'path' ~ '^/environments/[^/]+$' AND d->'${side}'->'enabled' = 'true'::jsonb${inPath})`,
-    `(d->>'op' = '${op}' AND d->>'path' = '' AND jsonb_typeof(d->'${side}'->'environments') = 'object' AND EXISTS (
-      SELECT 1 FROM jsonb_each(d->'${side}'->'environments') e WHERE e.value->'enabled' = 'true'::jsonb${inDocument}))`,
-  ];
-  return `(resource_type = 'flag' AND jsonb_typeof(diff) = 'array' AND EXISTS (SELECT 1 FROM jsonb_array_elements(diff) d WHERE ${conditions.join(' OR ')}))`;
+  params.push(turned === 'on');
+  const on = `$${params.length}::boolean`;
+  params.push(environment === undefined || environment === '' ? null : [environment]);
+  return `audit_turns(resource_type, diff, ${on}, $${params.length}::text[])`;
 }
 
 /** The WHERE clauses and parameters of a filter (the organisation's entries, narrowed). */

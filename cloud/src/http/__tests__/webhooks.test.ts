@@ -201,6 +201,38 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(await events(toggles.id)).toEqual(['change-request.proposed@production']);
   });
 
+  it("follows a flag entry's diff: a whole-flag change reaches the environments it changes, and one that turns the flag on or off is flag.enabled / flag.disabled", async () => {
+    const stagingFlags = await create({ events: ['flag.*'], environments: ['staging'] });
+    const turnedOn = await create({ events: ['flag.enabled'] });
+    const stagingOff = await create({ events: ['flag.disabled'], environments: ['staging'] });
+    const production = await create({ events: ['flag.*'], environments: ['production'] });
+    const put = async (change: (definition: any) => any): Promise<void> => {
+      const current = await must('GET', `${BASE}/flags/hooked`);
+      flagVersion = (await must('PUT', `${BASE}/flags/hooked`, change(current.definition), current.version as number)).version as number;
+    };
+
+    // One PUT turns the flag on in development and staging: no environment of its own.
+    await put((d) => ({ ...d, environments: { ...d.environments, development: { ...d.environments.development, enabled: true }, staging: { ...d.environments.staging, enabled: true } } }));
+    on.add('development');
+    on.add('staging');
+    // A rename concerns no environment; a PUT turning staging off again is flag.disabled there.
+    await put((d) => ({ ...d, name: 'Hooked, renamed' }));
+    await put((d) => ({ ...d, environments: { ...d.environments, staging: { ...d.environments.staging, enabled: false } } }));
+    on.delete('staging');
+    // A flag created on in staging, then deleted while on there.
+    const other = await must('POST', `${BASE}/flags`, booleanFlagBody('hooked-too', { staging: { enabled: true, defaultVariation: 'on', offVariation: 'off' } }));
+    await must('DELETE', `${BASE}/flags/hooked-too`, undefined, other.version as number);
+    await dispatch();
+
+    const events = async (id: string): Promise<string[]> =>
+      ((await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items as { event: string; payload: any }[]).map((d) => `${d.event} ${d.payload.change.resourceKey as string}`).reverse();
+    expect(await events(stagingFlags.id)).toEqual(['flag.updated hooked', 'flag.updated hooked', 'flag.created hooked-too', 'flag.deleted hooked-too']);
+    expect(await events(turnedOn.id)).toEqual(['flag.updated hooked', 'flag.created hooked-too']);
+    expect(await events(stagingOff.id)).toEqual(['flag.updated hooked', 'flag.deleted hooked-too']);
+    // The flag has no production state: nothing of this reaches production's channel.
+    expect(await events(production.id)).toEqual([]);
+  });
+
   it('subscribes to every action of the catalog, three-part ones included, and refuses events outside it', async () => {
     const targeting = await create({ events: ['flag.environment.updated'] });
     const path = `${BASE}/flags/hooked/environments/development`;

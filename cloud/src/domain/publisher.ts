@@ -362,8 +362,27 @@ export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]
 /**
  * Rebuilds the store from PostgreSQL: recompiles every environment of the project and writes it
  * under a new version when its content changed, or rewrites the current version when the store lacks it.
+ *
+ * A store AHEAD of the database — the database restored from a backup while the store kept what was
+ * published since (PostgreSQL restored under the same data folder, Aurora point-in-time restore) —
+ * holds versions the database will number again, with other content: SDKs would keep the store's
+ * newer ruleset, flags the database no longer has, and every later publish up to that version would
+ * be refused (published versions are immutable). The database's counter then moves past the
+ * store's, so the database's rulesets are published as the newest versions.
  */
 export async function republish(deps: Deps, projectId: string): Promise<PublishedRuleset[]> {
+  for (const env of await environments.list(deps.db, projectId)) {
+    const [latest, stored] = await Promise.all([deps.rulesets.latest(projectId, env.key), environments.rulesetVersionRow(deps.db, projectId, env.key)]);
+    if (latest !== undefined && latest.version > (stored?.version ?? 0)) {
+      deps.logger.warn('the ruleset store is ahead of the database (a restored database?): the database\'s ruleset is published after the store\'s version', {
+        projectId,
+        environment: env.key,
+        storeVersion: latest.version,
+        databaseVersion: stored?.version ?? 0,
+      });
+      await environments.advanceRulesetVersion(deps.db, projectId, env.key, latest.version);
+    }
+  }
   const staged = await deps.db.withTransaction((tx) => stageRulesets(tx, projectId, deps.now()));
   const published = await flushRulesets(deps, staged);
   const envs = await environments.list(deps.db, projectId);

@@ -234,6 +234,26 @@ export const environments = {
     await db.query(`UPDATE ruleset_versions SET content_hash = '' WHERE project_id = $1 AND environment_key = $2`, [projectId, environment]);
   },
 
+  /**
+   * Moves an environment's counter to at least `version` and forgets its content, so the next
+   * publish takes the version after it: for a ruleset store ahead of the database (a restored
+   * database), whose versions SDKs have already seen and the store keeps immutable.
+   */
+  async advanceRulesetVersion(db: Queryable, projectId: string, environment: string, version: number): Promise<void> {
+    await db.query(
+      `INSERT INTO ruleset_versions (project_id, environment_key, version, content_hash) VALUES ($1, $2, $3, '')
+       ON CONFLICT (project_id, environment_key) DO UPDATE SET version = greatest(ruleset_versions.version, EXCLUDED.version), content_hash = ''`,
+      [projectId, environment, version],
+    );
+  },
+
+  /** The environment's version and the content hash it was published with ('' when forgotten, undefined when never published). */
+  async rulesetVersionRow(db: Queryable, projectId: string, environment: string): Promise<{ version: number; contentHash: string } | undefined> {
+    const result = await db.query<{ version: number; content_hash: string }>('SELECT version, content_hash FROM ruleset_versions WHERE project_id = $1 AND environment_key = $2', [projectId, environment]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : { version: row.version, contentHash: row.content_hash };
+  },
+
   async currentRulesetVersion(db: Queryable, projectId: string, environment: string): Promise<number> {
     const result = await db.query<{ version: number }>('SELECT version FROM ruleset_versions WHERE project_id = $1 AND environment_key = $2', [projectId, environment]);
     return result.rows[0]?.version ?? 0;

@@ -221,7 +221,7 @@ export function webhookRequest(key: PlatformKey, d: Sendable, url: string, now: 
 }
 
 /** Why a stored URL cannot be read: the platform key is not the one it was encrypted under. */
-export const UNREADABLE_URL = 'the stored URL cannot be decrypted (the platform key changed since it was set): set the URL again';
+export const UNREADABLE_URL = 'the stored URL cannot be decrypted (the platform key changed since it was set): put the old platform key back, or set the URL again';
 
 /** A sender that throws (a Lambda invocation failing) counts as no response: retried. */
 async function sendSafely(sender: WebhookSender, request: WebhookRequest): Promise<WebhookOutcome> {
@@ -245,13 +245,15 @@ const unreadable: WebhookOutcome = { statusCode: null, error: UNREADABLE_URL, re
 
 /**
  * One attempt at a delivery: decrypts the URL, signs and sends the request, and says what becomes
- * of the delivery (`retries` false: a failure is final). A URL the platform key cannot read fails
- * at once: it stays unreadable until someone sets it again.
+ * of the delivery (`retries` false: a failure is final). A URL the platform key cannot read is
+ * retried on the usual schedule, as no answer is: a platform started without its key (a restore
+ * that forgot `platform.key`) sends the queued deliveries once the key is put back, as `xp start`'s
+ * warning advises; a key replaced for good fails them after the last attempt.
  */
 async function attempt(key: PlatformKey, sender: WebhookSender, d: Sendable, attempts: number, now: () => Date, retries: boolean): Promise<{ outcome: WebhookOutcome; record: AttemptRecord }> {
   const url = readUrl(key, { id: d.webhookId, urlCiphertext: d.urlCiphertext });
   const outcome = url === undefined ? unreadable : await sendSafely(sender, webhookRequest(key, d, url, now()));
-  return { outcome, record: attemptRecord(outcome, attempts, now(), retries && url !== undefined) };
+  return { outcome, record: attemptRecord(outcome, attempts, now(), retries) };
 }
 
 const succeeded = (o: WebhookOutcome): boolean => o.statusCode !== null && o.statusCode >= 200 && o.statusCode < 300;

@@ -544,13 +544,18 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(await dispatchDueWebhooks(p.services.deps, httpSend, { until: Date.now() + 60_000, stopWhenUnused: true, idleMs: 50 })).toEqual({ delivered: 0, failed: 0, retried: 0 });
   });
 
-  it('fails, without retrying, a delivery whose URL a replaced platform key cannot read, until the URL is set again', async () => {
+  it('retries a delivery whose URL the platform key in use cannot read, sending it once the key is back, and a new URL works under the new key', async () => {
     const { id } = await create({ events: ['flag.*'] });
     await toggle(true);
     const replaced = { ...p.services.deps, platformKey: PlatformKey.generate() };
-    expect(await dispatchDueWebhooks(replaced, httpSend, { until: 0 })).toEqual({ delivered: 0, failed: 1, retried: 0 });
+    expect(await dispatchDueWebhooks(replaced, httpSend, { until: 0 })).toEqual({ delivered: 0, failed: 0, retried: 1 });
     const [d] = (await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items;
-    expect(d).toMatchObject({ status: 'failed', attempts: 1, statusCode: null, error: UNREADABLE_URL });
+    expect(d).toMatchObject({ status: 'pending', attempts: 1, statusCode: null, error: UNREADABLE_URL });
+    // The old key back (a restore that had forgotten platform.key): the retry sends it.
+    advance(31_000);
+    expect(await dispatch()).toEqual({ delivered: 1, failed: 0, retried: 0 });
+    expect(receiver.received).toHaveLength(1);
+    receiver.clear();
     const service = new WebhookService(replaced);
     const actor = { userId: 'u', orgId: (await p.db.query<{ org_id: string }>("SELECT org_id FROM projects WHERE key = 'demo'")).rows[0]!.org_id, email: OWNER.email, role: 'owner' as const, client: 'api' };
     expect(await service.test(actor, 'demo', id)).toMatchObject({ status: 'failed', error: UNREADABLE_URL });

@@ -507,43 +507,107 @@ export async function dispatchDueWebhooks(
     return counts;
   }
   const idleMs = options.idleMs ?? 1_000;
+  // Claimed deliveries are sent side by side, up to SEND_CONCURRENCY, and the next claim is made as
+  // soon as the claimed ones have all started: a receiver that takes its whole timeout holds one
+  // slot, not every other webhook's deliveries behind the slowest send of a batch. A webhook with a
+  // delivery claimed and not yet done is left out of the next claims (`busy`), so a slow receiver
+  // cannot fill the slots with its own backlog.
+  const queue: ClaimedDelivery[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const busy = new Map<string, number>();
+  let failure: { error: unknown } | undefined;
+  /** Read through a call: sends set it while the loop awaits. */
+  const failed = (): { error: unknown } | undefined => failure;
+  const release = (webhookId: string): void => {
+    const left = (busy.get(webhookId) ?? 1) - 1;
+    if (left === 0) {
+      busy.delete(webhookId);
+    } else {
+      busy.set(webhookId, left);
+    }
+  };
+  const pump = (): void => {
+    while (inFlight.size < SEND_CONCURRENCY && queue.length > 0) {
+      const d = queue.shift()!;
+      const task: Promise<void> = (async () => {
+        const { outcome, record } = await attempt(key, sender, d, d.attempts, deps.now, true);
+        const result = await deliveries.record(deps.db, d.id, d.attempts, record);
+        counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
+        if (result.status !== 'succeeded') {
+          deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });
+        }
+      })()
+        .catch((error: unknown) => {
+          // Recording failed (the database down): the pass fails once its other sends have ended.
+          failure ??= { error };
+        })
+        .finally(() => {
+          inFlight.delete(task);
+          release(d.webhookId);
+          pump();
+        });
+      inFlight.add(task);
+    }
+  };
+  /** Waits until every claimed delivery was sent and recorded. */
+  const drain = async (): Promise<void> => {
+    while (inFlight.size > 0) {
+      await Promise.race(inFlight);
+    }
+  };
   for (;;) {
+    const early = failed();
+    if (early !== undefined) {
+      await drain();
+      throw early.error;
+    }
     if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
       lastPrune = Date.now();
       await deliveries.prune(deps.db, DELIVERY_RETENTION_DAYS);
     }
-    const now = deps.now();
-    const claimed = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH, CLAIM_PER_WEBHOOK);
-    options.onPass?.();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(SEND_CONCURRENCY, claimed.length) }, async () => {
-        for (let d = claimed[next++]; d !== undefined; d = claimed[next++]) {
-          const { outcome, record } = await attempt(key, sender, d, d.attempts, deps.now, true);
-          const result = await deliveries.record(deps.db, d.id, d.attempts, record);
-          counts[result.status === 'succeeded' ? 'delivered' : result.status === 'failed' ? 'failed' : 'retried']++;
-          if (result.status !== 'succeeded') {
-            deps.logger.warn('webhook delivery failed', { webhook: d.webhookId, delivery: d.id, attempt: d.attempts, statusCode: outcome.statusCode, error: result.error, final: result.status === 'failed' });
-          }
-        }
-      }),
-    );
-    if (options.signal?.aborted === true || Date.now() >= options.until) {
-      return counts;
-    }
-    if (claimed.length === 0 && options.stopWhenUnused === true && !(await webhooks.anyEnabled(deps.db))) {
-      return counts;
-    }
-    // Claims were capped per webhook: anything claimed may mean more is due; nothing means wait.
-    if (claimed.length === 0) {
-      if (Date.now() + idleMs >= options.until) {
-        return counts;
-      }
+    let claimed = 0;
+    if (queue.length === 0) {
+      const now = deps.now();
+      let due: ClaimedDelivery[];
       try {
-        await sleep(idleMs, undefined, options.signal === undefined ? {} : { signal: options.signal });
-      } catch {
-        return counts;
+        due = await deliveries.claimDue(deps.db, now, new Date(now.getTime() + LEASE_MS), CLAIM_BATCH, CLAIM_PER_WEBHOOK, [...busy.keys()]);
+      } catch (error) {
+        await drain();
+        throw error;
       }
+      options.onPass?.();
+      for (const d of due) {
+        busy.set(d.webhookId, (busy.get(d.webhookId) ?? 0) + 1);
+      }
+      queue.push(...due);
+      claimed = due.length;
+      pump();
+    }
+    if (options.signal?.aborted === true || Date.now() >= options.until) {
+      await drain();
+      const late = failed();
+      if (late !== undefined) {
+        throw late.error;
+      }
+      return counts;
+    }
+    const idle = claimed === 0 && inFlight.size === 0;
+    if (idle && options.stopWhenUnused === true && !(await webhooks.anyEnabled(deps.db))) {
+      return counts;
+    }
+    // Claims were capped per webhook: anything claimed may mean more is due, once these have started.
+    if (claimed > 0 && queue.length === 0) {
+      continue;
+    }
+    if (idle && Date.now() + idleMs >= options.until) {
+      return counts;
+    }
+    // A send ending frees a slot (queued deliveries start) and maybe a webhook; else poll again after idleMs.
+    try {
+      await Promise.race([...inFlight, sleep(queue.length > 0 ? Math.max(0, options.until - Date.now()) : idleMs, undefined, options.signal === undefined ? {} : { signal: options.signal })]);
+    } catch {
+      await drain();
+      return counts;
     }
   }
 }

@@ -272,8 +272,9 @@ export const deliveries = {
    * out, does not hold back the others: counts the attempt and leases the row until `leaseUntil`,
    * in one statement, skipping rows another dispatcher holds.
    */
-  async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number, perWebhook = limit): Promise<ClaimedDelivery[]> {
-    const due = `x.status = 'pending' AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= $1) AND (x.lease_until IS NULL OR x.lease_until <= $1)`;
+  async claimDue(db: Queryable, now: Date, leaseUntil: Date, limit: number, perWebhook = limit, skipWebhooks: readonly string[] = []): Promise<ClaimedDelivery[]> {
+    // `skipWebhooks`: webhooks this dispatcher is still sending to (their next deliveries wait for those).
+    const due = `x.status = 'pending' AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= $1) AND (x.lease_until IS NULL OR x.lease_until <= $1) AND x.webhook_id <> ALL ($5::text[])`;
     const out = await db.query<DeliveryRow & { url_ciphertext: string; format: WebhookFormat; secret_version: number; previous_secret_until: Date | null }>(
       `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2
        FROM webhooks w
@@ -287,7 +288,7 @@ export const deliveries = {
            WHERE ranked.n <= $4)
          ORDER BY x.id LIMIT $3 FOR UPDATE OF x SKIP LOCKED)
        RETURNING d.*, w.url_ciphertext, w.format, w.secret_version, w.previous_secret_until`,
-      [now, leaseUntil, limit, perWebhook],
+      [now, leaseUntil, limit, perWebhook, skipWebhooks],
     );
     return out.rows.map((r) => ({
       ...deliveryFromRow(r),

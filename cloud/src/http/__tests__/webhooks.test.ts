@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { httpSend } from '../../domain/webhook-http.js';
 import { MAX_ATTEMPTS, UNREADABLE_URL, WebhookService, dispatchDueWebhooks } from '../../domain/webhooks.js';
 import { PlatformKey, verifyWebhookSignature } from '../../auth/platform-key.js';
@@ -337,6 +337,44 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect(receiver.received).toHaveLength(1);
     const [d] = (await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items;
     expect(d).toMatchObject({ status: 'succeeded', attempts: 2 });
+  });
+
+  it('goes on sending to other webhooks while one receiver takes its time: a slow send holds one slot, not the next claims', async () => {
+    const slow = await create({ events: ['flag.*'], url: `${receiver.url}/slow` });
+    const fast = await create({ events: ['flag.*'], url: `${receiver.url}/fast` });
+    for (let i = 0; i < 3; i++) {
+      await toggle(true);
+      await toggle(false);
+    }
+    // The slow receiver answers only when the test lets it (as one taking its 10 s timeout would).
+    let letSlowAnswer!: () => void;
+    const slowAnswers = new Promise<void>((resolve) => {
+      letSlowAnswer = resolve;
+    });
+    const sender = async (request: Parameters<typeof httpSend>[0]): ReturnType<typeof httpSend> => {
+      if (request.url.endsWith('/slow')) {
+        await slowAnswers;
+      }
+      return httpSend(request);
+    };
+    const statuses = async (id: string): Promise<string[]> => ((await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items as { status: string }[]).map((d) => d.status);
+    const stop = new AbortController();
+    const dispatching = dispatchDueWebhooks(p.services.deps, sender, { until: Date.now() + 60_000, idleMs: 20, signal: stop.signal });
+
+    // All six of the fast webhook's deliveries (more than one claim takes of a webhook) go out while the slow one hangs.
+    await vi.waitFor(async () => {
+      expect(await statuses(fast.id)).toEqual(Array(6).fill('succeeded'));
+    }, { timeout: 10_000, interval: 50 });
+    expect((await statuses(slow.id)).filter((s) => s === 'succeeded')).toEqual([]);
+    letSlowAnswer();
+    await vi.waitFor(async () => {
+      expect(await statuses(slow.id)).toEqual(Array(6).fill('succeeded'));
+    }, { timeout: 10_000, interval: 50 });
+    // Each delivery once: the slow webhook's later deliveries were not claimed while its first ones were in flight.
+    expect(receiver.received.filter((r) => r.path === '/slow')).toHaveLength(6);
+    expect(receiver.received.filter((r) => r.path === '/fast')).toHaveLength(6);
+    stop.abort();
+    expect(await dispatching).toEqual({ delivered: 12, failed: 0, retried: 0 });
   });
 
   it('claims at most a few deliveries of one webhook per pass, so a flooded receiver holds back no other', async () => {

@@ -187,18 +187,38 @@ function where(projectId: string, filter: ExplorerFilter): { sql: string; params
 
 const CURSOR = /^(\d{1,16}):(\d{1,19})$/;
 
+/** A position in the (occurred_at, seq) order both the search and the timeline page by. */
+export interface EventPosition {
+  readonly occurredAt: Date;
+  readonly seq: string;
+}
+
+/** The opaque cursor after `e`: its occurred-at millisecond and seq, so events of one millisecond still have distinct positions. */
+const cursorAfter = (e: ExplorerEvent): string => encodeCursor(`${Date.parse(e.occurredAt)}:${e.seq}`);
+
+/** The position a cursor of this module names; undefined when it is not one. */
+export function eventPosition(cursor: string): EventPosition | undefined {
+  let text: string | undefined;
+  try {
+    text = decodeCursor(cursor, 'string');
+  } catch {
+    return undefined;
+  }
+  const m = text === undefined ? null : CURSOR.exec(text);
+  return m === null ? undefined : { occurredAt: new Date(Number(m[1])), seq: m[2]! };
+}
+
 /** Newest first, keyset-paginated by (occurred_at, seq). */
 export async function searchExplorerEvents(db: Queryable, projectId: string, filter: ExplorerFilter, page: { readonly limit: number; readonly cursor?: string | undefined }): Promise<Page<ExplorerEvent>> {
   const w = where(projectId, filter);
-  const cursor = decodeCursor(page.cursor, 'string');
   let sql = w.sql;
   const params = [...w.params];
-  if (cursor !== undefined) {
-    const m = CURSOR.exec(cursor);
-    if (m === null) {
+  if (page.cursor !== undefined && page.cursor !== '') {
+    const at = eventPosition(page.cursor);
+    if (at === undefined) {
       throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
     }
-    params.push(new Date(Number(m[1])).toISOString(), m[2]);
+    params.push(at.occurredAt.toISOString(), at.seq);
     sql += ` AND (occurred_at, seq) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`;
   }
   params.push(page.limit + 1);
@@ -206,7 +226,7 @@ export async function searchExplorerEvents(db: Queryable, projectId: string, fil
   const rows = out.rows.map(toEvent);
   const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];
-  return rows.length > page.limit && last !== undefined ? { items, nextCursor: encodeCursor(`${Date.parse(last.occurredAt)}:${last.seq}`) } : { items };
+  return rows.length > page.limit && last !== undefined ? { items, nextCursor: cursorAfter(last) } : { items };
 }
 
 /** Events inserted after `afterSeq`, oldest first: what the stream sends next. */
@@ -222,11 +242,39 @@ export async function latestExplorerSeq(db: Queryable, projectId: string): Promi
   return Number(out.rows[0]?.seq ?? 0);
 }
 
-/** What one unit saw and did, in time order (oldest first). */
-export async function unitTimeline(db: Queryable, projectId: string, unitId: string, filter: Pick<ExplorerFilter, 'environment' | 'from' | 'to'>, limit: number): Promise<{ items: ExplorerEvent[]; truncated: boolean }> {
+export interface TimelinePage {
+  readonly limit: number;
+  /** `asc`: oldest first; `desc`: newest first (what support usually wants to see first). */
+  readonly order: 'asc' | 'desc';
+  /** Continue strictly after this event, in `order`. */
+  readonly after?: EventPosition;
+}
+
+/**
+ * What one unit saw and did, in time order, keyset-paginated by (occurred_at, seq): many events can
+ * share one timestamp, so a `from` of the last one would return it again and the seq breaks the tie.
+ * `next` continues after the last item when more exist.
+ */
+export async function unitTimeline(
+  db: Queryable,
+  projectId: string,
+  unitId: string,
+  filter: Pick<ExplorerFilter, 'environment' | 'from' | 'to'>,
+  page: TimelinePage,
+): Promise<{ items: ExplorerEvent[]; truncated: boolean; next?: string }> {
   const w = where(projectId, { ...filter, unitId });
-  const out = await db.query<Row>(`SELECT ${COLUMNS} FROM explorer_events WHERE ${w.sql} ORDER BY occurred_at, seq LIMIT $${w.params.length + 1}`, [...w.params, limit + 1]);
-  return { items: out.rows.slice(0, limit).map(toEvent), truncated: out.rows.length > limit };
+  let sql = w.sql;
+  const params = [...w.params];
+  const direction = page.order === 'desc' ? ' DESC' : '';
+  if (page.after !== undefined) {
+    params.push(page.after.occurredAt.toISOString(), page.after.seq);
+    sql += ` AND (occurred_at, seq) ${page.order === 'desc' ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::bigint)`;
+  }
+  params.push(page.limit + 1);
+  const out = await db.query<Row>(`SELECT ${COLUMNS} FROM explorer_events WHERE ${sql} ORDER BY occurred_at${direction}, seq${direction} LIMIT $${params.length}`, params);
+  const items = out.rows.slice(0, page.limit).map(toEvent);
+  const last = items[items.length - 1];
+  return out.rows.length > page.limit && last !== undefined ? { items, truncated: true, next: cursorAfter(last) } : { items, truncated: false };
 }
 
 /** Deletes events that arrived before the retention window; returns how many. */

@@ -786,10 +786,11 @@ export class XpApiClient {
   }
 
   /**
-   * What one unit saw (exposures with variation and reason) and did (tracked events), oldest first.
+   * What one unit saw (exposures with variation and reason) and did (tracked events), oldest first
+   * (newest with `order: 'desc'`); `after` is the `next` of the previous page, with the same order.
    * An id that cannot be one path segment ("/" in it, or "." or "..") goes in the query instead.
    */
-  async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number } = {}): Promise<UnitTimelineView> {
+  async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number; order?: 'asc' | 'desc'; after?: string } = {}): Promise<UnitTimelineView> {
     const base = `/api/v1/projects/${encodeURIComponent(project)}`;
     const inPath = !unitId.includes('/') && unitId !== '.' && unitId !== '..';
     return (await this.call<UnitTimelineView>('GET', inPath ? `${base}/units/${encodeURIComponent(unitId)}/timeline` : `${base}/unit-timeline`, { query: inPath ? query : { ...query, unitId } })).body;
@@ -839,6 +840,8 @@ export interface UnitTimelineView {
   items: ExplorerEventView[];
   /** More events than `limit` exist in the window. */
   truncated: boolean;
+  /** When truncated: the cursor to pass as `after` for the next page. */
+  next?: string;
 }
 
 // --- Guardrails: request and response types -------------------------------------------------

@@ -60,6 +60,59 @@ describe('GET …/units/{unitId}/timeline path ids', () => {
     }
   });
 
+  it('pages with the `next` cursor as `after`, oldest or newest first, each event exactly once though many share one millisecond', async () => {
+    const projectId = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'demo'")).rows[0]!.id;
+    const now = p.now.value.getTime();
+    // 12 events, 6 of them in one millisecond: a page of 5 ends inside that millisecond.
+    const at = [now - 5_000, now - 5_000, now - 4_000, ...Array<number>(6).fill(now - 3_000), now - 2_000, now - 1_000, now - 1_000];
+    const out = await withExplorer()(
+      p.db,
+      at.map((t, i) => toRecord(track('pager/1', `e${String(i)}`, t, undefined, undefined, projectId))),
+      { logger: p.services.deps.logger },
+    );
+    expect(out.batchItemFailures).toEqual([]);
+    const names = (body: { items: { name: string }[] }): string[] => body.items.map((e) => e.name);
+    const whole = await p.request('GET', '/api/v1/projects/demo/unit-timeline?unitId=pager%2F1', { token: owner });
+    expect([whole.body.truncated, whole.body.next, names(whole.body).length]).toEqual([false, undefined, 12]);
+    const oldestFirst = names(whole.body);
+
+    for (const order of ['asc', 'desc'] as const) {
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const res = await p.request('GET', `/api/v1/projects/demo/unit-timeline?unitId=pager%2F1&limit=5&order=${order}${after === undefined ? '' : `&after=${after}`}`, { token: owner });
+        expect(res.status).toBe(200);
+        seen.push(...names(res.body));
+        expect(res.body.truncated).toBe(res.body.next !== undefined);
+        after = res.body.next;
+        if (after === undefined) {
+          break;
+        }
+      }
+      expect([order, seen]).toEqual([order, order === 'asc' ? oldestFirst : [...oldestFirst].reverse()]);
+    }
+
+    // The path form and the typed client take the same cursor.
+    const client = new XpApiClient({ apiUrl: 'http://platform.test', token: owner, fetch: (input, init) => Promise.resolve(p.app.request(input instanceof Request ? input : input.toString(), init)) });
+    const newest = await client.unitTimeline('demo', 'pager/1', { order: 'desc', limit: 7 });
+    expect(newest.items.map((e) => e.name)).toEqual([...oldestFirst].reverse().slice(0, 7));
+    const rest = await client.unitTimeline('demo', 'pager/1', { order: 'desc', limit: 7, after: newest.next! });
+    expect([rest.truncated, rest.items.map((e) => e.name)]).toEqual([false, [...oldestFirst].reverse().slice(7)]);
+    await withExplorer()(p.db, [toRecord(track('pager-2', 'a', now - 2_000, undefined, undefined, projectId)), toRecord(track('pager-2', 'b', now - 1_000, undefined, undefined, projectId))], { logger: p.services.deps.logger });
+    const first = await p.request('GET', '/api/v1/projects/demo/units/pager-2/timeline?limit=1', { token: owner });
+    const second = await p.request('GET', `/api/v1/projects/demo/units/pager-2/timeline?limit=1&after=${first.body.next as string}`, { token: owner });
+    expect([names(first.body), names(second.body), second.body.truncated]).toEqual([['a'], ['b'], false]);
+  });
+
+  it('refuses a cursor it did not give, naming `after`', async () => {
+    for (const after of ['nope', Buffer.from('"123"').toString('base64url'), Buffer.from('42').toString('base64url'), '']) {
+      for (const path of ['/api/v1/projects/demo/units/user-1/timeline', '/api/v1/projects/demo/unit-timeline?unitId=user-1']) {
+        const res = await p.request('GET', `${path}${path.includes('?') ? '&' : '?'}after=${after}`, { token: owner });
+        expect([after, path, res.status, res.body.error.code, res.body.error.details.issues[0].path]).toEqual([after, path, 400, 'VALIDATION_FAILED', 'query.after']);
+      }
+    }
+  });
+
   it('answers 404 for an environment the project does not have, as results do, on the timeline and the event search', async () => {
     const onTimeline = await p.request('GET', '/api/v1/projects/demo/units/user-1/timeline?environment=nope', { token: owner });
     const onSearch = await p.request('GET', '/api/v1/projects/demo/events?environment=nope', { token: owner });

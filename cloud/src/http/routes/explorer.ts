@@ -5,7 +5,7 @@ import { projectFor } from '../../domain/definitions.js';
 import type { Actor } from '../../domain/context.js';
 import type { Services } from '../../domain/services.js';
 import { invalid } from '../../errors.js';
-import { ExplorerEventType, explorerEventsAfter, latestExplorerSeq, searchExplorerEvents, unitTimeline } from '../../store/explorer.js';
+import { ExplorerEventType, eventPosition, explorerEventsAfter, latestExplorerSeq, searchExplorerEvents, unitTimeline } from '../../store/explorer.js';
 import type { ExplorerEvent, ExplorerFilter } from '../../store/explorer.js';
 import type { Queryable } from '../../store/db.js';
 import { MAX_PAGE_SIZE } from '../../store/pagination.js';
@@ -101,7 +101,21 @@ const timelineFilters = {
   environment: keySchema.optional(),
   from: filters.from,
   to: filters.to,
-  limit: queryInt(1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned, oldest first; `truncated` says more exist (continue with `from`)'),
+  limit: queryInt(1, MAX_PAGE_SIZE).default(MAX_PAGE_SIZE).describe('Events returned; `truncated` says more exist, `next` is the cursor that continues'),
+  order: z.enum(['asc', 'desc']).default('asc').describe('asc: oldest first; desc: newest first'),
+  after: z
+    .string()
+    .max(200)
+    .transform((cursor, ctx) => {
+      const at = eventPosition(cursor);
+      if (at === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'not a cursor of this timeline: pass the `next` of the previous page as it was given' });
+        return z.NEVER;
+      }
+      return at;
+    })
+    .optional()
+    .describe('The `next` of the previous page (same order): continues strictly after its last event'),
 };
 const timelineQuery = z.strictObject(timelineFilters);
 /** The same timeline with the unit id in the query: any id the events endpoint accepts, "/" and ".." included. */
@@ -143,7 +157,12 @@ async function knownEnvironment(db: Queryable, projectId: string, environment: s
 
 const sse = (e: ExplorerEvent): string => `event: ${e.type}\nid: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`;
 
-const timelineSchema = z.object({ unitId: z.string(), items: z.array(explorerEventSchema), truncated: z.boolean() });
+const timelineSchema = z.object({
+  unitId: z.string(),
+  items: z.array(explorerEventSchema),
+  truncated: z.boolean(),
+  next: z.string().optional().describe('When truncated: pass it as `after` (with the same filters and order) for the next page'),
+});
 
 export function explorerRoutes(services: Services, streams: StreamSlots = new StreamSlots()): AnyRoute[] {
   /** One unit's timeline, whichever way the route took its id. */
@@ -157,7 +176,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       project.id,
       unitId,
       { ...(environment === undefined ? {} : { environment }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) },
-      query.limit,
+      { limit: query.limit, order: query.order, ...(query.after === undefined ? {} : { after: query.after }) },
     );
     return { status: 200, body: { unitId, ...timeline }, headers: { 'Cache-Control': 'no-store' } };
   };
@@ -239,7 +258,7 @@ export function explorerRoutes(services: Services, streams: StreamSlots = new St
       method: 'get',
       path: '/api/v1/projects/{project}/units/{unitId}/timeline',
       summary: 'What one unit saw and did',
-      description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first, within the retention window; tracked events count when the unit is their unit id or one of their other identifiers (units), so a device\'s timeline shows the purchases of its user.',
+      description: 'Exposures (experiment, variation, reason) and tracked events of one unit, oldest first (newest with order=desc), within the retention window, paged with the `next` cursor; tracked events count when the unit is their unit id or one of their other identifiers (units), so a device\'s timeline shows the purchases of its user.',
       tag: 'Events',
       permission: Permission.Read,
       params: timelineParams,

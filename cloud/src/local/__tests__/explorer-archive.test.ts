@@ -382,6 +382,6 @@ describe.each(['pglite', 'postgres'] as const)('event explorer, archive and repl
     expect(err.some((l) => l.startsWith('recomputed totals 1/1 (checkout, development)'))).toBe(true);
     expect(await snapshot(stack.deps.db)).toEqual(before);
     expect(badCode).toBe(1);
-    expect(bad[0]).toContain('--from must be an ISO date');
+    expect(bad[0]).toContain('--from must be a date (2026-11-25, a UTC day) or a date-time with Z or an offset');
   });
 });

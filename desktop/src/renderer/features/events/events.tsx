@@ -1,18 +1,19 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { describeErasure } from '@xp/shared';
-import type { EventSearchQuery, ExplorerEventView, Page, UnitErasureView, UnitTimelineView } from '@xp/shared';
+import type { EventSearchQuery, ExplorerEventView, Page, UnitErasureView } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { usePermission } from '../../lib/permissions.js';
 import { TypedConfirmDialog } from '../../lib/typed-confirm.js';
-import { useAsync } from '../../lib/use-async.js';
 import { usePages } from '../../lib/use-pages.js';
 import { AsyncView, Badge, Empty, ErrorNote, ResultMessage } from '../../lib/ui.js';
 
 /** How often the list refreshes while "Live" is on. */
 const LIVE_MS = 2_000;
 const PAGE = 50;
+/** Timeline events per page (the API's maximum). */
+const TIMELINE_PAGE = 200;
 
 interface Filters {
   readonly type: '' | 'exposure' | 'track';
@@ -29,10 +30,14 @@ function toQuery(f: Filters, environment: string): EventSearchQuery {
     limit: PAGE,
     ...(f.type === '' ? {} : { type: f.type }),
     ...(f.name.trim() === '' ? {} : { name: f.name.trim() }),
-    ...(f.unitId.trim() === '' ? {} : { unitId: f.unitId.trim() }),
+    // Exactly as typed: unit ids are opaque, " padded " is another unit than "padded".
+    ...(f.unitId === '' ? {} : { unitId: f.unitId }),
     ...(f.q.trim() === '' ? {} : { q: f.q.trim() }),
   };
 }
+
+/** A unit id with leading or trailing whitespace: searched as typed, but easy to miss. */
+const padded = (unitId: string): boolean => unitId !== unitId.trim();
 
 /** What the event is, in one line: the experiment and variation of an exposure, the value of a tracked event. */
 function summary(e: ExplorerEventView): ReactNode {
@@ -128,13 +133,23 @@ function EraseUnitDialog({ unitId, onClose, onErased }: { unitId: string; onClos
   );
 }
 
-/** Everything one unit saw and did, oldest first; owners and admins may erase it (`units:erase`). */
+/**
+ * Everything one unit saw and did, newest first (support asks what the unit got lately), a page at a
+ * time with the API's `next` cursor; owners and admins may erase it (`units:erase`).
+ */
 function Timeline({ unitId, onClose, onErased }: { unitId: string; onClose: () => void; onErased: () => void }): ReactNode {
   const { client, project, environment, refreshTick } = useSession();
   const erase = usePermission('units:erase');
   const [erasing, setErasing] = useState(false);
   const [erased, setErased] = useState<UnitErasureView | null>(null);
-  const { state, reload } = useAsync((): Promise<UnitTimelineView> => client.unitTimeline(project, unitId, { environment }), [client, project, unitId, environment], { refreshKey: refreshTick });
+  const { state, reload, loadMore, moreError } = usePages(
+    async (after): Promise<Page<ExplorerEventView>> => {
+      const t = await client.unitTimeline(project, unitId, { environment, order: 'desc', limit: TIMELINE_PAGE, ...(after === undefined ? {} : { after }) });
+      return { items: t.items, ...(t.next === undefined ? {} : { nextCursor: t.next }) };
+    },
+    [client, project, unitId, environment],
+    { keyOf: (e) => e.id, refreshKey: refreshTick },
+  );
   return (
     <section className="card" aria-label={`Timeline of ${unitId}`}>
       <div className="toolbar">
@@ -158,26 +173,33 @@ function Timeline({ unitId, onClose, onErased }: { unitId: string; onClose: () =
       </div>
       <ResultMessage message={erased === null ? null : { tone: 'good', text: `Erased unit ${unitId} of project ${project}: ${describeErasure(erased)}.` }} />
       <AsyncView state={state} onRetry={reload}>
-        {(t) =>
-          t.items.length === 0 ? (
+        {(items) =>
+          items.length === 0 ? (
             <Empty>Nothing from this unit in {environment} within the retention window.</Empty>
           ) : (
-            <ol className="timeline small">
-              {t.items.map((e) => (
-                <li key={e.id}>
-                  <span className="muted">{formatTime(e.occurredAt)}</span> <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge> {summary(e)}
-                  {/* Found under one of its other identifiers: whose event it is. */}
-                  {e.unitId === unitId ? null : (
-                    <span className="small">
-                      {' '}
-                      by <code>{e.unitId}</code>
-                    </span>
-                  )}
-                  {otherUnits(e)} {properties(e)}
-                </li>
-              ))}
-              {t.truncated ? <li className="muted">… more events exist; narrow the window with the API.</li> : null}
-            </ol>
+            <>
+              <ol className="timeline small">
+                {items.map((e) => (
+                  <li key={e.id}>
+                    <span className="muted">{formatTime(e.occurredAt)}</span> <Badge tone={e.type === 'exposure' ? 'info' : 'neutral'}>{e.type}</Badge> {summary(e)}
+                    {/* Found under one of its other identifiers: whose event it is. */}
+                    {e.unitId === unitId ? null : (
+                      <span className="small">
+                        {' '}
+                        by <code>{e.unitId}</code>
+                      </span>
+                    )}
+                    {otherUnits(e)} {properties(e)}
+                  </li>
+                ))}
+              </ol>
+              {moreError === null ? null : <ErrorNote error={moreError} />}
+              {loadMore === undefined ? null : (
+                <button type="button" onClick={() => void loadMore()}>
+                  Older events
+                </button>
+              )}
+            </>
           )
         }
       </AsyncView>
@@ -239,7 +261,12 @@ export default function Events(): ReactNode {
           <option value="track">Tracked events</option>
         </select>
         <input aria-label="Name" placeholder="Event name or experiment key" value={draft.name} onChange={(e) => { set({ name: e.target.value }); }} />
-        <input aria-label="Unit id" placeholder="Unit id" value={draft.unitId} onChange={(e) => { set({ unitId: e.target.value }); }} />
+        <input aria-label="Unit id" placeholder="Unit id" value={draft.unitId} aria-describedby={padded(draft.unitId) ? 'unit-id-spaces' : undefined} onChange={(e) => { set({ unitId: e.target.value }); }} />
+        {padded(draft.unitId) ? (
+          <span id="unit-id-spaces" className="small muted">
+            The unit id starts or ends with spaces; they are searched too.
+          </span>
+        ) : null}
         <input type="search" aria-label="Text" placeholder="Any words" value={draft.q} onChange={(e) => { set({ q: e.target.value }); }} />
         <button type="submit">Search</button>
         <label className="check">

@@ -650,7 +650,8 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
             continue
         v = flag.variations[rule.variation_map[a.variation_index]]
         if trace is not None:
-            trace.append(TraceStep("forced" if a.forced else "matched", rule.id, f"{exp.key}: {a.variation_key}"))
+            kept = " (kept from the stored sticky assignment)" if a.sticky else ""
+            trace.append(TraceStep("forced" if a.forced else "matched", rule.id, f"{exp.key}: {a.variation_key}{kept}"))
         return EvaluationResult(value=v["value"], variation_key=v["key"], reason=Reason.SPLIT, rule_id=rule.id,
                                 bucket=a.bucket, experiment=a)
     return flag.default_result

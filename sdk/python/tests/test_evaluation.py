@@ -190,6 +190,15 @@ class EvaluationTest(unittest.TestCase):
         self.assertEqual(first.value, second.value)
         self.assertTrue(second.experiment is not None and second.experiment.sticky)
 
+    def test_the_trace_says_a_variation_was_kept_from_the_sticky_store(self) -> None:
+        # user-0's bucket gives control; the store says treatment: the same words as the TypeScript engine.
+        store = InMemoryStickyBucketStore()
+        store.set("id", "user-0", {"exp-sticky__2": "treatment"})
+        kept = evaluate_flag(ruleset(), "sticky-exp", EvaluationContext(attributes={"id": "user-0"}, sticky_buckets=store), explain=True)
+        self.assertEqual(kept.trace[-1].detail, "exp-sticky: treatment (kept from the stored sticky assignment)")
+        bucketed = evaluate_flag(ruleset(), "sticky-exp", EvaluationContext(attributes={"id": "user-0"}, sticky_buckets=InMemoryStickyBucketStore()), explain=True)
+        self.assertEqual(bucketed.trace[-1].detail, "exp-sticky: control")
+
     def test_a_failing_sticky_store_does_not_break_evaluation(self) -> None:
         class Broken:
             def get(self, a: str, v: str) -> None:

@@ -260,6 +260,9 @@ function assign(compiled: CompiledRuleset, exp: CompiledExperiment, context: Eva
   return bucketedAssignment(exp, index, hashAttribute, hashValue, bucket);
 }
 
+/** How a trace tells a variation kept from the store from one the unit's bucket chose (the Python engine says the same). */
+const STICKY_KEPT = ' (kept from the stored sticky assignment)';
+
 function evalFlag(
   compiled: CompiledRuleset,
   flag: CompiledFlag,
@@ -347,7 +350,9 @@ function evalFlag(
           continue;
         }
         const v = flag.variations[rule.variationMap[a.variationIndex]!]!;
-        trace?.push({ ruleId: rule.id, outcome: a.forced === true ? 'forced' : 'matched', detail: `${exp.key}: ${a.variationKey}` });
+        // A sticky unit keeps what it was first given, whatever the weights say now: the trace says so,
+        // as the same unit may be bucketed afresh where another store holds no assignment for it.
+        trace?.push({ ruleId: rule.id, outcome: a.forced === true ? 'forced' : 'matched', detail: `${exp.key}: ${a.variationKey}${a.sticky === true ? STICKY_KEPT : ''}` });
         return a.bucket === undefined
           ? { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, experiment: a }
           : { value: v.value, variationKey: v.key, reason: Reason.Split, ruleId: rule.id, bucket: a.bucket, experiment: a };

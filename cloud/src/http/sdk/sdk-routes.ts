@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import type { EvaluationResult, Experiment, ExposureEvent, PipelineEvent, TraceStep } from '@xp/shared/edge';
+import type { EvaluationResult, Experiment, ExperimentAssignment, ExposureEvent, PipelineEvent, TraceStep } from '@xp/shared/edge';
 import { KEY_PATTERN_MESSAGE, MAX_EVENTS_PER_BATCH, MAX_EVENT_BYTES, MAX_PROPERTY_DEPTH, evaluateFlag, exposureAttributes, isKey, resolveSplitUrl, runsIn, stoppedRedirectUrl } from '@xp/shared/edge';
 import type { Deps } from '../../domain/context.js';
 import { DefinitionKind, DefinitionRepository } from '../../store/definitions.js';
@@ -211,7 +211,25 @@ export interface EvaluatedFlag {
   /** With `explain`: the unit's bucket in the rule that served it, the failed prerequisite, the trace. */
   readonly bucket?: number;
   readonly prerequisite?: string;
+  /** With `explain`, for a flag an experiment rule served: the unit's assignment (see ExplainedAssignment). */
+  readonly experiment?: ExplainedAssignment;
   readonly trace?: readonly TraceStep[];
+}
+
+/**
+ * The experiment assignment behind a flag's value, as `explain` shows it. `sticky` is always given:
+ * true when the variation was kept from this server's store of sticky assignments (so another
+ * store, such as an SDK's own, may explain the same unit differently), false when the unit was
+ * bucketed (`bucket`) or forced (`forced`) here. `variationKey` is the experiment's variation.
+ */
+export interface ExplainedAssignment {
+  readonly key: string;
+  readonly variationKey: string;
+  readonly inExperiment: boolean;
+  readonly sticky: boolean;
+  readonly forced?: true;
+  readonly hashAttribute: string;
+  readonly bucket?: number;
 }
 
 const tooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
@@ -323,6 +341,18 @@ function withRetryAfter(c: Context, error: unknown): never {
   throw error;
 }
 
+function explained(a: ExperimentAssignment): ExplainedAssignment {
+  return {
+    key: a.key,
+    variationKey: a.variationKey,
+    inExperiment: a.inExperiment,
+    sticky: a.sticky === true,
+    ...(a.forced === true ? { forced: true } : {}),
+    hashAttribute: a.hashAttribute,
+    ...(a.bucket === undefined ? {} : { bucket: a.bucket }),
+  };
+}
+
 function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
   const plain: EvaluatedFlag = {
     value: r.value,
@@ -337,6 +367,7 @@ function toEvaluated(r: EvaluationResult, explain: boolean): EvaluatedFlag {
         ...(r.errorMessage === undefined ? {} : { errorMessage: r.errorMessage }),
         ...(r.bucket === undefined ? {} : { bucket: r.bucket }),
         ...(r.prerequisite === undefined ? {} : { prerequisite: r.prerequisite }),
+        ...(r.experiment === undefined ? {} : { experiment: explained(r.experiment) }),
         ...(r.trace === undefined ? {} : { trace: r.trace }),
       }
     : plain;

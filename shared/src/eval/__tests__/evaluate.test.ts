@@ -198,4 +198,15 @@ describe('evaluateExperiment', () => {
     // A store that cannot be read is still written: the assignment sticks once storage works again.
     expect(failingRead.set).toHaveBeenCalledWith('id', 'user-0', { 'exp-sticky__2': evaluateExperiment(main, 'exp-sticky', context).variationKey });
   });
+
+  it('explains a variation kept from the stored sticky assignment as kept, and a bucketed one as before', () => {
+    // user-0's bucket gives control; the store says treatment (assigned under other weights).
+    const store = (stored: Record<string, string> | undefined) => ({ get: () => stored, set: () => undefined });
+    const kept = evaluateFlag(main, 'sticky-exp', { attributes: { id: 'user-0' }, stickyBuckets: store({ 'exp-sticky__2': 'treatment' }) }, { explain: true });
+    expect(kept.experiment).toMatchObject({ key: 'exp-sticky', variationKey: 'treatment', sticky: true });
+    expect(kept.trace?.at(-1)).toEqual({ ruleId: 'exp', outcome: 'matched', detail: 'exp-sticky: treatment (kept from the stored sticky assignment)' });
+    const bucketed = evaluateFlag(main, 'sticky-exp', { attributes: { id: 'user-0' }, stickyBuckets: store(undefined) }, { explain: true });
+    expect(bucketed.experiment?.sticky).toBeUndefined();
+    expect(bucketed.trace?.at(-1)).toEqual({ ruleId: 'exp', outcome: 'matched', detail: 'exp-sticky: control' });
+  });
 });

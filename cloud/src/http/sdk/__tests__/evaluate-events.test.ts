@@ -146,7 +146,8 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       const checkout = explained.body.flags['checkout-flag'];
       expect(checkout.trace).toEqual([{ ruleId: 'exp', outcome: 'matched', detail: `checkout-exp: ${String(checkout.variationKey)}` }]);
       expect(checkout.bucket).toEqual(expect.any(Number));
-      expect({ ...checkout, trace: undefined, bucket: undefined }).toEqual({ ...plain.body.flags['checkout-flag'], trace: undefined, bucket: undefined });
+      expect(checkout.experiment).toEqual({ key: 'checkout-exp', variationKey: checkout.variationKey, inExperiment: true, sticky: false, hashAttribute: 'id', bucket: checkout.bucket });
+      expect({ ...checkout, trace: undefined, bucket: undefined, experiment: undefined }).toEqual({ ...plain.body.flags['checkout-flag'], trace: undefined, bucket: undefined });
       expect(plain.body.flags['checkout-flag']).not.toHaveProperty('trace');
       expect(explained.body.flags['button-color']).toMatchObject({ reason: 'DEFAULT', trace: [] });
       // The caller's default comes back: no trace, as the SDKs give none.

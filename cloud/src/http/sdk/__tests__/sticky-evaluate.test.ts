@@ -126,6 +126,24 @@ describe.each(CASES)('POST /sdk/v1/evaluate keeps units in their variation when 
     expect(after).toEqual(before);
     expect(fresh.filter((v) => v === 'treatment').length).toBeGreaterThanOrEqual(35);
   });
+
+  it('explains an assignment as sticky once the store holds it, and answers without explain as before', async () => {
+    const ask = async (explain: boolean): Promise<Record<string, unknown>> => {
+      const res = await s.p.request('POST', '/sdk/v1/evaluate', { body: { unit: { id: 'explained-user' }, flags: ['sticky-flag'], explain }, headers: { 'X-XP-SDK-Key': key } });
+      expect(res.status).toBe(200);
+      return res.body.flags['sticky-flag'] as Record<string, unknown>;
+    };
+    const first = await ask(true);
+    const variation = first.variationKey as string;
+    expect(first.experiment).toEqual({ key: 'sticky-exp', variationKey: variation, inExperiment: true, sticky: false, hashAttribute: 'id', bucket: first.bucket });
+    expect(first.trace).toEqual([{ ruleId: 'exp', outcome: 'matched', detail: `sticky-exp: ${variation}` }]);
+
+    const again = await ask(true);
+    expect(again.experiment).toEqual({ key: 'sticky-exp', variationKey: variation, inExperiment: true, sticky: true, hashAttribute: 'id' });
+    expect(again.trace).toEqual([{ ruleId: 'exp', outcome: 'matched', detail: `sticky-exp: ${variation} (kept from the stored sticky assignment)` }]);
+
+    expect(await ask(false)).toEqual({ value: variation === 'control' ? 'old' : 'new', variationKey: variation, reason: 'SPLIT', ruleId: 'exp' });
+  });
 });
 
 /**

@@ -9,8 +9,9 @@ import { AsyncView, Badge, CodeBlock, Empty, ErrorNote } from '../../lib/ui.js';
 import { download } from '../../lib/download.js';
 import { calendarDay, localTimeZone } from '../../lib/zoned-time.js';
 
+/** The API's diff operation; for `move` (a rule moved, addressed by its id), `from` and `to` are its positions, from 0. */
 interface DiffEntry {
-  readonly op: 'add' | 'remove' | 'replace';
+  readonly op: 'add' | 'remove' | 'replace' | 'move';
   readonly path: string;
   readonly from?: unknown;
   readonly to?: unknown;
@@ -21,6 +22,20 @@ const short = (v: unknown): string => {
   const s = JSON.stringify(v);
   return s.length > 160 ? `${s.slice(0, 157)}…` : s;
 };
+
+/** What one operation did, after its path; positions are shown from 1, as the flag editor numbers its rules. */
+function change(d: DiffEntry): ReactNode {
+  switch (d.op) {
+    case 'add':
+      return <>added {short(d.to)}</>;
+    case 'remove':
+      return <>removed {short(d.from)}</>;
+    case 'move':
+      return <>moved from position {Number(d.from) + 1} to {Number(d.to) + 1}</>;
+    default:
+      return <>{short(d.from)} → {short(d.to)}</>;
+  }
+}
 
 /** A change's JSON-pointer diff, one line per change. */
 export function DiffView({ diff }: { diff: unknown }): ReactNode {
@@ -34,7 +49,7 @@ export function DiffView({ diff }: { diff: unknown }): ReactNode {
     <ul className="small" style={{ margin: 0, paddingLeft: '1.2em' }}>
       {diff.map((d, i) => (
         <li key={i} className={`diff-${d.op}`}>
-          <code>{d.path === '' ? '/' : d.path}</code> {d.op === 'add' ? <>added {short(d.to)}</> : d.op === 'remove' ? <>removed {short(d.from)}</> : <>{short(d.from)} → {short(d.to)}</>}
+          <code>{d.path === '' ? '/' : d.path}</code> {change(d)}
         </li>
       ))}
     </ul>

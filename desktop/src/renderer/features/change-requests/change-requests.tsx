@@ -12,8 +12,9 @@ import { AsyncView, Badge, Empty, ErrorNote, isConflict } from '../../lib/ui.js'
 type Status = ChangeRequest['status'];
 type Action = 'approve' | 'reject' | 'apply' | 'cancel';
 
+/** The API's diff operation; for `move` (a rule moved, addressed by its id), `from` and `to` are its positions, from 0. */
 interface DiffLine {
-  readonly op: 'add' | 'remove' | 'replace';
+  readonly op: 'add' | 'remove' | 'replace' | 'move';
   readonly path: string;
   readonly from?: unknown;
   readonly to?: unknown;
@@ -27,6 +28,8 @@ function diffLines(diff: unknown): DiffLine[] {
 }
 
 const show = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v));
+/** A side of a line: a moved rule's position counts from 1, as the flag editor numbers its rules. */
+const side = (l: DiffLine, v: unknown): string => (l.op === 'move' ? `position ${String(Number(v) + 1)}` : show(v));
 
 /** A change request's field-level diff: what the flag's environment state becomes. */
 export function ChangeDiff({ diff }: { diff: unknown }): ReactNode {
@@ -42,8 +45,8 @@ export function ChangeDiff({ diff }: { diff: unknown }): ReactNode {
             <td>
               <code>{l.path === '' ? '(whole state)' : l.path}</code>
             </td>
-            <td className="diff-from">{l.op === 'add' ? '' : <del>{show(l.from)}</del>}</td>
-            <td className="diff-to">{l.op === 'remove' ? <em>removed</em> : <ins>{show(l.to)}</ins>}</td>
+            <td className="diff-from">{l.op === 'add' ? '' : <del>{side(l, l.from)}</del>}</td>
+            <td className="diff-to">{l.op === 'remove' ? <em>removed</em> : <ins>{side(l, l.to)}</ins>}</td>
           </tr>
         ))}
       </tbody>

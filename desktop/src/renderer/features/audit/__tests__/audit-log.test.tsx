@@ -4,7 +4,7 @@ import { cleanup, render, screen, waitFor, within } from '@testing-library/react
 import { userEvent } from '@testing-library/user-event';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import AuditLog from '../audit-log.js';
+import AuditLog, { DiffView } from '../audit-log.js';
 import type * as ZonedTime from '../../../lib/zoned-time.js';
 
 /** The browser's time zone as the screen sees it: a test sets `zone.viewer`; unset, the process's own. */
@@ -281,5 +281,23 @@ describe('audit log (F5)', () => {
       expect(['', 'auto']).toContain(getComputedStyle(box).width);
       expect(['', 'none']).toContain(getComputedStyle(box).maxWidth);
     }
+  });
+
+  it('shows a rule moved by its id and positions, next to entries stored before that addressed rules by position', () => {
+    render(
+      <DiffView
+        diff={[
+          { op: 'move', path: '/environments/production/rules/germany-ramp', from: 1, to: 0 },
+          { op: 'replace', path: '/environments/production/rules/beta/coverage', from: 0.1, to: 0.25 },
+          { op: 'replace', path: '/environments/production/rules/0/id', from: 'beta', to: 'germany-ramp' },
+        ]}
+      />,
+    );
+    const lines = screen.getAllByRole('listitem').map((li) => li.textContent);
+    expect(lines).toEqual([
+      '/environments/production/rules/germany-ramp moved from position 2 to 1',
+      '/environments/production/rules/beta/coverage 0.1 → 0.25',
+      '/environments/production/rules/0/id "beta" → "germany-ramp"',
+    ]);
   });
 });

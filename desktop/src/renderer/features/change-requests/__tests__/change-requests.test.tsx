@@ -4,7 +4,7 @@ import { userEvent } from '@testing-library/user-event';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeRequest } from '@xp/shared';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import ChangeRequests, { allowedActions } from '../change-requests.js';
+import ChangeRequests, { ChangeDiff, allowedActions } from '../change-requests.js';
 
 afterEach(cleanup);
 
@@ -255,5 +255,20 @@ describe('change requests', () => {
     const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
     await u.click(within(card).getByRole('button', { name: 'Withdraw checkout in production' }));
     expect((await screen.findByRole('status')).textContent).toBe('Change request 0b5e7c1a on checkout (production): withdrawn.');
+  });
+});
+
+describe('ChangeDiff', () => {
+  it('shows a moved rule by its positions, counted from 1, beside the usual values', () => {
+    render(
+      <ChangeDiff
+        diff={[
+          { op: 'move', path: '/rules/beta', from: 0, to: 1 },
+          { op: 'replace', path: '/rules/beta/coverage', from: 0.1, to: 0.2 },
+        ]}
+      />,
+    );
+    const rows = screen.getAllByRole('row').map((r) => r.textContent);
+    expect(rows).toEqual(['/rules/betaposition 1position 2', '/rules/beta/coverage0.10.2']);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { MAX_LIVE_TOKENS } from '../../domain/accounts.js';
-import { OWNER, signedInAs, startPlatform } from './harness.js';
+import { OWNER, booleanFlagBody, signedInAs, startPlatform } from './harness.js';
 
 /**
  * Changes sent at the same moment. PGlite runs one transaction at a time, so these pass there
@@ -44,16 +44,6 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('concurrent changes to
     environments: ['development'],
     ...extra,
   });
-  const boolFlag = (key: string, environments: Record<string, unknown> = {}, name = key) => ({
-    key,
-    name,
-    type: 'boolean',
-    variations: [
-      { key: 'off', value: false },
-      { key: 'on', value: true },
-    ],
-    environments,
-  });
 
   it('never runs two experiments in one namespace range: of two started together, one is refused', async () => {
     for (let round = 0; round < ROUNDS; round++) {
@@ -75,9 +65,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('concurrent changes to
       const exp = `rule-exp-${String(round)}`;
       const flag = `rule-flag-${String(round)}`;
       await must('POST', '/experiments', experiment(exp));
-      await must('POST', '/flags', boolFlag(flag, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off' } }));
+      await must('POST', '/flags', booleanFlagBody(flag, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off' } }));
       const [flagPut, expPut] = await Promise.all([
-        send('PUT', `/flags/${flag}`, boolFlag(flag, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'x', type: 'experiment', experiment: exp, variations: { control: 'off', treatment: 'on' } }] } }), 1),
+        send('PUT', `/flags/${flag}`, booleanFlagBody(flag, { development: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'x', type: 'experiment', experiment: exp, variations: { control: 'off', treatment: 'on' } }] } }), 1),
         send('PUT', `/experiments/${exp}`, experiment(exp, { variations: [{ key: 'control' }, { key: 'treatment' }, { key: 't2' }] }), 1),
       ]);
 
@@ -91,7 +81,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('concurrent changes to
   it('runs two bulk applies of the same flags in opposite orders one after the other: one applies, the other is a version conflict, never a deadlock', async () => {
     const keys = Array.from({ length: 8 }, (_, i) => `bulk-${String(i)}`);
     for (const key of keys) {
-      await must('POST', '/flags', boolFlag(key));
+      await must('POST', '/flags', booleanFlagBody(key, {}));
     }
     for (let round = 0; round < ROUNDS; round++) {
       const versions = new Map<string, number>();
@@ -99,7 +89,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('concurrent changes to
         versions.set(key, ((await must('GET', `/flags/${key}`)) as { version: number }).version);
       }
       const apply = (order: readonly string[], tag: string) =>
-        send('POST', '/apply', { changes: order.map((key) => ({ kind: 'flags', action: 'update', key, version: versions.get(key), definition: boolFlag(key, {}, `${key} ${tag} ${String(round)}`) })) });
+        send('POST', '/apply', { changes: order.map((key) => ({ kind: 'flags', action: 'update', key, version: versions.get(key), definition: booleanFlagBody(key, {}, `${key} ${tag} ${String(round)}`) })) });
       const answers = await Promise.all([apply(keys, 'forward'), apply([...keys].reverse(), 'backward')]);
 
       expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
@@ -126,7 +116,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('concurrent changes to
       const env = `qa-${String(round)}`;
       const flag = `env-flag-${String(round)}`;
       const created = (await must('POST', '/environments', { key: env, name: env, production: false })) as { version: number };
-      await must('POST', '/flags', boolFlag(flag, { [env]: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }));
+      await must('POST', '/flags', booleanFlagBody(flag, { [env]: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }));
       const [toggled, removed] = await Promise.all([send('POST', `/flags/${flag}/environments/${env}/toggle`, { enabled: true }, 1), send('DELETE', `/environments/${env}`, undefined, created.version)]);
 
       // Either order is fine: toggled first (the removal is refused: the flag is on there), or removed first (the toggle finds no such environment).

@@ -106,6 +106,20 @@ function otherUnits(e: ExplorerEventView, onOpen?: (unitId: string) => void): Re
  * Erases one unit's data in the project (data-subject deletion, `units:erase`) once its id is
  * typed, as deleting a project asks for its key. A refusal stays in the dialog.
  */
+/** Under a paged list: why the last page failed to load, and the button for the next one while there is one. */
+function OlderEvents({ loadMore, error }: { loadMore: (() => Promise<void>) | undefined; error: unknown }): ReactNode {
+  return (
+    <>
+      {error === null ? null : <ErrorNote error={error} />}
+      {loadMore === undefined ? null : (
+        <button type="button" onClick={() => void loadMore()}>
+          Older events
+        </button>
+      )}
+    </>
+  );
+}
+
 function EraseUnitDialog({ unitId, onClose, onErased }: { unitId: string; onClose: () => void; onErased: (counts: UnitErasureView) => void }): ReactNode {
   const { client, project } = useSession();
   return (
@@ -193,12 +207,7 @@ function Timeline({ unitId, onClose, onErased }: { unitId: string; onClose: () =
                   </li>
                 ))}
               </ol>
-              {moreError === null ? null : <ErrorNote error={moreError} />}
-              {loadMore === undefined ? null : (
-                <button type="button" onClick={() => void loadMore()}>
-                  Older events
-                </button>
-              )}
+              <OlderEvents loadMore={loadMore} error={moreError} />
             </>
           )
         }
@@ -326,12 +335,7 @@ export default function Events(): ReactNode {
                   ))}
                 </tbody>
               </table>
-              {moreError === null ? null : <ErrorNote error={moreError} />}
-              {loadMore === undefined ? null : (
-                <button type="button" onClick={() => void loadMore()}>
-                  Older events
-                </button>
-              )}
+              <OlderEvents loadMore={loadMore} error={moreError} />
             </>
           );
         }}

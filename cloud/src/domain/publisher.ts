@@ -337,8 +337,45 @@ export async function stageRulesets(tx: Queryable, projectId: string, now: Date,
 }
 
 /**
+ * A ruleset version saved in the database that the store did not take: its SDKs keep serving the
+ * previous one (a kill switch included) until a later publish of the environment, or a republish, succeeds.
+ */
+export interface UnpublishedRuleset {
+  readonly projectId: string;
+  readonly environment: string;
+  /** The latest version that failed. */
+  readonly version: number;
+  /** When the environment's publishes began to fail (epoch ms). */
+  readonly sinceMs: number;
+  readonly error: string;
+}
+
+/** Per ruleset store (the deps of one process share it): the environments whose last publish failed. */
+const unpublished = new WeakMap<object, Map<string, UnpublishedRuleset>>();
+
+/** The environments of this process whose last publish to `store` failed, oldest failure first (the Health view's). */
+export function unpublishedRulesets(store: object): UnpublishedRuleset[] {
+  return [...(unpublished.get(store)?.values() ?? [])].sort((a, b) => a.sinceMs - b.sinceMs);
+}
+
+function notePublish(store: object, projectId: string, environment: string, failed?: { version: number; error: string }): void {
+  const key = `${projectId}\u0000${environment}`;
+  let failures = unpublished.get(store);
+  if (failed === undefined) {
+    failures?.delete(key);
+    return;
+  }
+  if (failures === undefined) {
+    failures = new Map();
+    unpublished.set(store, failures);
+  }
+  failures.set(key, { projectId, environment, version: failed.version, sinceMs: failures.get(key)?.sinceMs ?? Date.now(), error: failed.error });
+}
+
+/**
  * Writes staged rulesets to the store. A store failure does not undo the committed change:
- * DynamoDB is a projection, and `republish` rebuilds it from PostgreSQL.
+ * DynamoDB is a projection, and `republish` rebuilds it from PostgreSQL. The failure is logged and
+ * kept for the Health view until the environment's next publish succeeds.
  */
 export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]): Promise<PublishedRuleset[]> {
   const published: PublishedRuleset[] = [];
@@ -346,13 +383,16 @@ export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]
     try {
       const p = await deps.rulesets.put(s.projectId, s.ruleset, s.serverOnly);
       published.push(p);
+      notePublish(deps.rulesets, s.projectId, s.ruleset.environment);
       deps.notifier?.published(p);
     } catch (e) {
+      const error = e instanceof Error ? e.message : 'unknown';
+      notePublish(deps.rulesets, s.projectId, s.ruleset.environment, { version: s.ruleset.version, error });
       deps.logger.error('ruleset publish failed; run republish to rebuild', {
         projectId: s.projectId,
         environment: s.ruleset.environment,
         version: s.ruleset.version,
-        error: e instanceof Error ? e.message : 'unknown',
+        error,
       });
     }
   }
@@ -418,6 +458,7 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         ),
       );
       published.push(p);
+      notePublish(deps.rulesets, projectId, env.key);
       deps.notifier?.published(p);
     }
   }

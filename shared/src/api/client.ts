@@ -1047,6 +1047,8 @@ export interface HealthView {
     /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
     readonly archive?: { readonly failingSince: string | null; readonly lastError: string | null };
   };
+  /** Environments whose last ruleset publish failed in this process: their SDKs keep the previous ruleset. */
+  readonly unpublishedRulesets?: readonly { readonly project: string; readonly environment: string; readonly version: number; readonly since: string; readonly error: string }[];
 }
 
 export interface RolesView {

@@ -133,3 +133,37 @@ describe('/healthz when the database does not answer at all (a network partition
     expect(Date.now() - started).toBeGreaterThanOrEqual(HEALTHZ_DEADLINE_MS - 50);
   });
 });
+
+describe('GET /api/v1/health and a ruleset the store did not take', () => {
+  it('is degraded, naming the environment and version, until a later publish of it succeeds', async () => {
+    let refusing = false;
+    const p = await startPlatform(pgliteTarget(), {
+      deps: (d) => {
+        // The harness's store (dynalite), refusing writes while the test says so (DynamoDB throttling or unreachable).
+        const store: typeof d.rulesets = Object.create(d.rulesets) as typeof d.rulesets;
+        store.put = (...args) => (refusing ? Promise.reject(new Error('DynamoDB did not answer')) : d.rulesets.put(...args));
+        return { ...d, rulesets: store };
+      },
+    });
+    try {
+      const token = await p.login(OWNER.email, OWNER.password);
+      const health = async (): Promise<{ status: string; unpublishedRulesets: unknown[] }> => (await p.request('GET', '/api/v1/health', { token })).body;
+      const flag = await p.request('GET', '/api/v1/projects/demo/flags/new-checkout', { token });
+      expect((await health()).unpublishedRulesets).toEqual([]);
+
+      refusing = true;
+      const toggled = await p.request('POST', '/api/v1/projects/demo/flags/new-checkout/environments/development/toggle', { token, body: { enabled: false }, headers: { 'If-Match': `"${String(flag.body.version)}"` } });
+      expect(toggled.status).toBe(200);
+      const degraded = await health();
+      expect(degraded.status).toBe('degraded');
+      expect(degraded.unpublishedRulesets).toEqual([{ project: 'demo', environment: 'development', version: expect.any(Number), since: expect.any(String), error: 'DynamoDB did not answer' }]);
+
+      // The store is back: a republish publishes what was saved, and the report clears.
+      refusing = false;
+      expect((await p.request('POST', '/api/v1/projects/demo/republish', { token })).status).toBe(200);
+      expect(await health()).toMatchObject({ status: 'ok', unpublishedRulesets: [] });
+    } finally {
+      await p.close();
+    }
+  });
+});

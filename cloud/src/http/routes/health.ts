@@ -9,6 +9,7 @@ import type { AnyRoute } from '../api.js';
 import type { MetricSink } from '../sdk/sdk-outcomes.js';
 import { DatabaseError } from '../../store/database.js';
 import { UNAVAILABLE_RETRY_SECONDS } from '../errors.js';
+import { unpublishedRulesets } from '../../domain/publisher.js';
 
 /**
  * The ops "Health" view: recent figures of the platform's metrics plus the pipeline's backlog. In
@@ -299,6 +300,12 @@ const healthSchema = z
       /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
       archive: z.object({ failingSince: z.string().nullable(), lastError: z.string().nullable() }).optional(),
     }),
+    unpublishedRulesets: z
+      .array(z.object({ project: z.string(), environment: z.string(), version: z.number().int(), since: z.string(), error: z.string() }))
+      .meta({
+        description:
+          'Environments whose last ruleset publish failed in this process (the ruleset store refused or did not answer): their SDKs keep the previous ruleset, a kill switch included, until a later change or POST …/republish publishes; the platform is degraded meanwhile',
+      }),
   })
   .meta({ id: 'Health' });
 
@@ -333,6 +340,23 @@ export function healthz(s: Services): (c: Context) => Promise<Response> {
   };
 }
 
+/** The environments whose last publish failed, of projects that still exist, named by key. */
+async function unpublishedOf(s: Services): Promise<HealthReport['unpublishedRulesets']> {
+  const failed = unpublishedRulesets(s.deps.rulesets);
+  if (failed.length === 0) {
+    return [];
+  }
+  const keys = await s.deps.db
+    .query<{ id: string; key: string }>('SELECT id, key FROM projects WHERE id = ANY($1::text[])', [[...new Set(failed.map((f) => f.projectId))]])
+    .then((r) => new Map(r.rows.map((row) => [row.id, row.key])))
+    .catch(() => undefined);
+  return failed.flatMap((f) => {
+    // Unnamed while the database is down; a deleted project's failures are over.
+    const project = keys === undefined ? f.projectId : keys.get(f.projectId);
+    return project === undefined ? [] : [{ project, environment: f.environment, version: f.version, since: new Date(f.sinceMs).toISOString(), error: f.error }];
+  });
+}
+
 export function healthRoutes(s: Services): AnyRoute[] {
   return [
     route({
@@ -341,7 +365,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written.',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written, or the last ruleset publish of an environment failed in this process (`unpublishedRulesets`: its SDKs keep the previous ruleset).',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -384,8 +408,9 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const stuck = stalled || (failingSince !== null && end.getTime() - failingSince >= AGGREGATOR_FAILING_MS);
         // Accepted events the archive cannot hold are counted, but a replay would miss them: degraded at once.
         const archive = archives.get(s.deps)?.();
+        const unpublished = await unpublishedOf(s);
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null ? 'degraded' : 'ok',
+          status: backlog === undefined || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null || unpublished.length > 0 ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           countingSince: countingSince !== undefined && countingSince.getTime() > start.getTime() ? countingSince.toISOString() : null,
@@ -407,6 +432,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
             aggregationLag: { maxMs: lagMaxMs, limitMs: lagLimitMs, minutes: AGGREGATION_LAG_WINDOW_MINUTES, exceeded: lagging },
             ...(archive === undefined ? {} : { archive: { failingSince: archive.failingSinceMs === null ? null : new Date(archive.failingSinceMs).toISOString(), lastError: archive.lastError } }),
           },
+          unpublishedRulesets: unpublished,
         };
         return { status: 200, body: report };
       },

@@ -39,7 +39,7 @@ interface DegradedReason {
 /**
  * Every reason GET /api/v1/health gives for `degraded` (cloud/src/http/routes/health.ts): the
  * database unreachable, records dead-lettered or exposures lost in the window, the aggregator failing or stalled, the
- * raw event archive not writable. A degraded report with none of these still says so.
+ * raw event archive not writable, a ruleset not published. A degraded report with none of these still says so.
  */
 export function degradedReasons(h: HealthView): DegradedReason[] {
   const reasons: DegradedReason[] = [];
@@ -83,6 +83,13 @@ export function degradedReasons(h: HealthView): DegradedReason[] {
       key: 'aggregation-lag',
       badge: 'aggregation behind',
       text: `Aggregation: events waited up to ${formatSeconds(lag.maxMs)} to be counted in the last ${String(lag.minutes)} minutes (the limit is ${formatSeconds(lag.limitMs)}): results are behind what the SDKs sent.`,
+    });
+  }
+  for (const r of h.unpublishedRulesets ?? []) {
+    reasons.push({
+      key: `unpublished-${r.project}-${r.environment}`,
+      badge: 'ruleset not published',
+      text: `Rulesets: version ${String(r.version)} of ${r.project} / ${r.environment} could not be published since ${formatTime(r.since)} (${r.error}): its SDKs keep the previous ruleset, kill switches included, until a later change or Republish succeeds.`,
     });
   }
   const archive = h.pipeline.archive;

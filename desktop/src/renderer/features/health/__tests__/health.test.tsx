@@ -77,7 +77,7 @@ describe('health', () => {
     expect(alert.textContent).toContain('did not come from this stream');
   });
 
-  it('gives every reason the API counts toward degraded: archive, stalled aggregator, aggregation lag, dead letters, lost exposures, database', async () => {
+  it('gives every reason the API counts toward degraded: archive, unpublished rulesets, stalled aggregator, aggregation lag, dead letters, lost exposures, database', async () => {
     const degraded: HealthView = {
       ...HEALTH,
       status: 'degraded',
@@ -90,6 +90,7 @@ describe('health', () => {
         aggregationLag: { maxMs: 659_273, limitMs: 60_000, minutes: 5, exceeded: true },
         archive: { failingSince: '2026-11-25T11:35:52Z', lastError: 'EROFS: read-only file system' },
       },
+      unpublishedRulesets: [{ project: 'demo', environment: 'production', version: 7, since: '2026-11-25T11:50:00Z', error: 'DynamoDB did not answer' }],
     };
     const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: degraded } : undefined));
     render(
@@ -100,13 +101,14 @@ describe('health', () => {
 
     const alert = await screen.findByRole('alert', { name: 'Why the platform is degraded' });
     const lines = within(alert).getAllByRole('listitem').map((li) => li.textContent);
-    expect(lines).toHaveLength(6);
+    expect(lines).toHaveLength(7);
     expect(lines[0]).toMatch(/^database unreachable Database: the API cannot reach it/);
     expect(lines[1]).toMatch(/^dead letters Dead letters: 2 records set aside in the last 60 minutes/);
     expect(lines[2]).toBe('exposures lost Exposures: 1,250 exposures of remote evaluations or redirects lost in the last 60 minutes: the event stream refused them and they could not be kept for a retry (those units are missing from the results).');
     expect(lines[3]).toMatch(/^aggregator stalled Aggregator: a poll has not ended since .+: new events are not counted yet\.$/);
     expect(lines[4]).toBe('aggregation behind Aggregation: events waited up to 11 minutes to be counted in the last 5 minutes (the limit is 60 s): results are behind what the SDKs sent.');
-    expect(lines[5]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
+    expect(lines[5]).toMatch(/^ruleset not published Rulesets: version 7 of demo \/ production could not be published since .+ \(DynamoDB did not answer\): its SDKs keep the previous ruleset, kill switches included/);
+    expect(lines[6]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
   });
 
   it('still says the platform is degraded when the API gives a reason this console does not know', async () => {

@@ -43,6 +43,38 @@ export class AuditService {
     }
     const projectId = filter.project === undefined ? undefined : (await projectFor(this.deps.db, actor, filter.project)).id;
     // A token limited to some projects reads their entries only: not the organisation's (sign-ins, users, tokens).
-    return { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) };
+    const scoped = { ...filter, projectId, ...(actor.projectIds === undefined ? {} : { projectIds: [...actor.projectIds] }) };
+    if (filter.environment !== undefined && filter.environment !== '') {
+      await this.refuseUnknownEnvironment(actor.orgId, filter.environment, projectId ?? scoped.projectIds, filter.project);
+    }
+    return scoped;
+  }
+
+  /**
+   * A misspelled environment (`prod` for `production`) would answer an empty log, as if nothing had
+   * happened there: refused, naming the environments there are, unless entries name it (an
+   * environment deleted since keeps its history).
+   */
+  private async refuseUnknownEnvironment(orgId: string, environment: string, projects: string | readonly string[] | undefined, projectKey: string | undefined): Promise<void> {
+    const ids = projects === undefined ? null : typeof projects === 'string' ? [projects] : [...projects];
+    const known = await this.deps.db.query<{ key: string; named: boolean }>(
+      `SELECT DISTINCT e.key, e.key = $3 AS named FROM environments e JOIN projects p ON p.id = e.project_id
+       WHERE p.org_id = $1 AND ($2::text[] IS NULL OR p.id = ANY($2::text[])) ORDER BY e.key`,
+      [orgId, ids, environment],
+    );
+    if (known.rows.some((r) => r.named)) {
+      return;
+    }
+    const inHistory = await this.deps.db.query(
+      `SELECT 1 FROM audit_log WHERE org_id = $1 AND environment_key = $2 AND ($3::text[] IS NULL OR project_id = ANY($3::text[])) LIMIT 1`,
+      [orgId, environment, ids],
+    );
+    if (inHistory.rows.length > 0) {
+      return;
+    }
+    const where = projectKey === undefined ? '' : ` in project ${projectKey}`;
+    throw invalid(`no environment "${environment}"${where}, and no entry names one: the environments are ${known.rows.map((r) => r.key).join(', ') || 'none'}`, {
+      issues: [{ path: 'query.environment', message: 'unknown environment' }],
+    });
   }
 }

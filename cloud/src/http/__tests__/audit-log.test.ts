@@ -96,6 +96,20 @@ describe('audit log', () => {
   });
 
   describe('filters', () => {
+    it('refuses an environment that no project has and no entry names (a typo), listing those there are, and keeps a deleted one\'s history', async () => {
+      const typo = await p.request('GET', '/api/v1/audit?project=demo&environment=prod', { token: owner });
+      const orgWide = await p.request('GET', '/api/v1/audit?environment=prod', { token: owner });
+      expect([typo.status, typo.body.error.code, typo.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION_FAILED', 'query.environment']);
+      expect(typo.body.error.message).toBe('no environment "prod" in project demo, and no entry names one: the environments are development, production, staging');
+      expect(orgWide.status).toBe(400);
+      expect((await p.request('GET', '/api/v1/audit?project=demo&environment=production', { token: owner })).status).toBe(200);
+
+      // An environment deleted since: its entries are still found by its key.
+      const created = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/environments', { key: 'qa-gone', name: 'QA', production: false });
+      await mustAs(p, owner, 'DELETE', '/api/v1/projects/demo/environments/qa-gone', undefined, created.version as number);
+      expect((await audit('project=demo&environment=qa-gone')).map((e) => e.action)).toEqual(['environment.deleted', 'environment.created']);
+    });
+
     it('filters by one action or every action of a resource type, and refuses another shape', async () => {
       const flag = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('action-filtered'));
       await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/action-filtered/environments/development', { ...flag.definition.environments.development, enabled: true }, flag.version);

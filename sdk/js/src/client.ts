@@ -853,9 +853,11 @@ export class ExperimentationClient {
     const onExit = (): void => {
       void this.events.flush({ final: true });
     };
-    // Events held back by a failed send need not wait out a backoff grown while offline.
+    // Events held back by a failed send, and a ruleset poll or stream waiting to reconnect, need not
+    // wait out a backoff grown while offline.
     const onOnline = (): void => {
       this.events.resume();
+      this.sync?.online();
     };
     doc?.addEventListener?.('visibilitychange', onHidden);
     g.addEventListener?.('pagehide', onHidden);

@@ -539,6 +539,18 @@ export class RulesetSync {
     }
   }
 
+  /**
+   * The network is back (the browser's `online` event, a laptop waking up): a stream waiting to
+   * reconnect tries now, and a poll in failure backoff runs now, instead of at the end of a backoff
+   * grown while offline (a Retry-After is still honoured by the stream).
+   */
+  online(): void {
+    this.reconnectStreamNow();
+    if (this.pollFailures > 0 && !this.polling) {
+      this.schedulePoll(0);
+    }
+  }
+
   /** Ends the stream's reconnect wait now, or when the last Retry-After allows. */
   private reconnectStreamNow(): void {
     this.wakeStream?.();

@@ -287,6 +287,32 @@ describe('retries', () => {
     }
   });
 
+  it('polls the ruleset at once when the browser is back online, instead of at the end of a backoff grown offline', async () => {
+    const listeners = new Map<string, () => void>();
+    const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    g.addEventListener = (type: string, listener: () => void) => listeners.set(type, listener);
+    g.removeEventListener = (type: string, listener: () => void) => listeners.get(type) === listener && listeners.delete(type);
+    try {
+      // Polls every 50 ms while the API answers; a failed poll backs off 30-60 s.
+      const { s, c } = await setup({ pollIntervalMs: 50, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+      s.rulesetMode = 'fail';
+      const asked = s.count('/sdk/v1/ruleset');
+      await eventually(() => s.count('/sdk/v1/ruleset') > asked);
+      s.rulesetMode = 'ok';
+      s.publish(makeRuleset(2));
+
+      // The backoff asked for 30-60 s; eventually() gives up after a few.
+      listeners.get('online')?.();
+      await eventually(() => c.getStats().rulesetVersion === 2);
+
+      expect(c.getStats()).toMatchObject({ rulesetVersion: 2 });
+      await c.close();
+    } finally {
+      delete g.addEventListener;
+      delete g.removeEventListener;
+    }
+  });
+
   it('sends events waiting for a backoff as soon as the API is back (the ruleset stream reconnects)', async () => {
     const { s, c } = await setup({ streaming: true, streamRetryMaxMs: 100, retryBaseMs: 60_000, retryMaxMs: 60_000 });
     await eventually(() => c.getStats().streaming);

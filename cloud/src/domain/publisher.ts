@@ -411,27 +411,32 @@ export async function flushRulesets(deps: Deps, staged: readonly StagedRuleset[]
  * store's, so the database's rulesets are published as the newest versions.
  */
 export async function republish(deps: Deps, projectId: string): Promise<PublishedRuleset[]> {
-  for (const env of await environments.list(deps.db, projectId)) {
-    const [latest, stored] = await Promise.all([deps.rulesets.latest(projectId, env.key), environments.rulesetVersionRow(deps.db, projectId, env.key)]);
-    if (latest !== undefined && latest.version > (stored?.version ?? 0)) {
+  // What the store and the database hold of each environment, read once: an environment left
+  // unstaged below is one neither the staging nor the flush touched.
+  const envs = await Promise.all(
+    (await environments.list(deps.db, projectId)).map(async (env) => {
+      const [latest, version] = await Promise.all([deps.rulesets.latest(projectId, env.key), environments.currentRulesetVersion(deps.db, projectId, env.key)]);
+      return { key: env.key, latest, version };
+    }),
+  );
+  for (const { key, latest, version } of envs) {
+    if (latest !== undefined && latest.version > version) {
       deps.logger.warn('the ruleset store is ahead of the database (a restored database?): the database\'s ruleset is published after the store\'s version', {
         projectId,
-        environment: env.key,
+        environment: key,
         storeVersion: latest.version,
-        databaseVersion: stored?.version ?? 0,
+        databaseVersion: version,
       });
-      await environments.advanceRulesetVersion(deps.db, projectId, env.key, latest.version);
+      // Its content is forgotten with it: staged below under the version after the store's.
+      await environments.advanceRulesetVersion(deps.db, projectId, key, latest.version);
     }
   }
   const staged = await deps.db.withTransaction((tx) => stageRulesets(tx, projectId, deps.now()));
   const published = await flushRulesets(deps, staged);
-  const envs = await environments.list(deps.db, projectId);
-  for (const env of envs) {
-    if (staged.some((s) => s.ruleset.environment === env.key)) {
+  for (const { key, latest, version } of envs) {
+    if (staged.some((s) => s.ruleset.environment === key)) {
       continue;
     }
-    const version = await environments.currentRulesetVersion(deps.db, projectId, env.key);
-    const latest = await deps.rulesets.latest(projectId, env.key);
     if (latest === undefined || latest.version < version) {
       const [flags, segments, experiments, holdouts] = await Promise.all([
         flagsRepo.all(deps.db, projectId),
@@ -440,7 +445,7 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         holdoutsRepo.all(deps.db, projectId, true),
       ]);
       const ruleset = compileRuleset({
-        environment: env.key,
+        environment: key,
         version,
         generatedAt: deps.now(),
         flags: flags.map((f) => f.definition),
@@ -458,7 +463,7 @@ export async function republish(deps: Deps, projectId: string): Promise<Publishe
         ),
       );
       published.push(p);
-      notePublish(deps.rulesets, projectId, env.key);
+      notePublish(deps.rulesets, projectId, key);
       deps.notifier?.published(p);
     }
   }

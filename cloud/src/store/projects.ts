@@ -247,13 +247,6 @@ export const environments = {
     );
   },
 
-  /** The environment's version and the content hash it was published with ('' when forgotten, undefined when never published). */
-  async rulesetVersionRow(db: Queryable, projectId: string, environment: string): Promise<{ version: number; contentHash: string } | undefined> {
-    const result = await db.query<{ version: number; content_hash: string }>('SELECT version, content_hash FROM ruleset_versions WHERE project_id = $1 AND environment_key = $2', [projectId, environment]);
-    const row = result.rows[0];
-    return row === undefined ? undefined : { version: row.version, contentHash: row.content_hash };
-  },
-
   async currentRulesetVersion(db: Queryable, projectId: string, environment: string): Promise<number> {
     const result = await db.query<{ version: number }>('SELECT version FROM ruleset_versions WHERE project_id = $1 AND environment_key = $2', [projectId, environment]);
     return result.rows[0]?.version ?? 0;

@@ -13,6 +13,9 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 /** Request bodies by name: the i-th request's JSON. */
 export const BODIES = {
   evaluate: (i: number): string => JSON.stringify({ unit: { id: `user-${i % 10_000}`, attributes: { country: i % 3 === 0 ? 'US' : 'DE', email: `u${i % 10_000}@example.com` } } }),
+  /** One flag that serves a running experiment: every request logs an exposure. */
+  evaluateExperiment: (i: number): string =>
+    JSON.stringify({ unit: { id: `user-${i % 10_000}`, attributes: { country: i % 3 === 0 ? 'US' : 'DE', email: `u${i % 10_000}@example.com` } }, flags: ['bench-experiment'] }),
 } as const;
 export type BodyKind = keyof typeof BODIES;
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startEmbeddedSdkServer } from '@xp/cloud';
+import { EMBEDDED_EXPERIMENT_FLAG, startEmbeddedSdkServer } from '@xp/cloud';
 import { formatTable } from './harness.js';
 import type { Answer, Case, LoadResult } from './load.js';
 import { runLoadInWorker, send } from './load.js';
@@ -48,10 +48,13 @@ export interface SdkBenchRow {
 
 export const TARGET_RATIO = 0.6;
 
-/** The ceiling: node:http answering each path with a fixed JSON body, after reading the request. */
+/** Which of the ceiling's fixed answers a request gets: by path and SDK key (one per case). */
+const answerKey = (path: string, sdkKey: string | string[] | undefined): string => `${path} ${String(sdkKey)}`;
+
+/** The ceiling: node:http answering each path and key with a fixed JSON body, after reading the request. */
 async function startCeiling(answers: Readonly<Record<string, { body: string; headers: Readonly<Record<string, string>> }>>): Promise<{ url: URL; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
-    const answer = answers[req.url ?? ''];
+    const answer = answers[answerKey(req.url ?? '', req.headers['x-xp-sdk-key'])];
     req.on('data', () => undefined);
     req.on('end', () => {
       if (answer === undefined) {
@@ -97,6 +100,15 @@ export async function runSdkBench(options: SdkBenchOptions = {}): Promise<SdkBen
       headers: { 'x-xp-sdk-key': xp.serverKey },
       body: 'evaluate',
     },
+    {
+      // The same endpoint for a flag serving a running experiment: each answer waits for its
+      // exposure to be accepted by the stream (kinesalite here), as an evaluation in production does.
+      endpoint: `POST /sdk/v1/evaluate (${EMBEDDED_EXPERIMENT_FLAG}: exposures)`,
+      method: 'POST',
+      path: '/sdk/v1/evaluate',
+      headers: { 'x-xp-sdk-key': xp.experimentServerKey },
+      body: 'evaluateExperiment',
+    },
   ];
   const rows: SdkBenchRow[] = [];
   const base = new URL(xp.url);
@@ -109,7 +121,7 @@ export async function runSdkBench(options: SdkBenchOptions = {}): Promise<SdkBen
         throw new Error(`${c.endpoint} answered ${answer.status}: ${answer.body.slice(0, 200)}`);
       }
       first.push(answer);
-      ceilingAnswers[c.path] = { body: answer.body, headers: c.method === 'GET' ? { etag: '"bench"', 'cache-control': 'no-cache' } : { 'cache-control': 'no-store' } };
+      ceilingAnswers[answerKey(c.path, c.headers['x-xp-sdk-key'])] = { body: answer.body, headers: c.method === 'GET' ? { etag: '"bench"', 'cache-control': 'no-cache' } : { 'cache-control': 'no-store' } };
     }
     probe.destroy();
     const ceiling = await startCeiling(ceilingAnswers);

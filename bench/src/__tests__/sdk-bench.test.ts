@@ -10,8 +10,8 @@ describe('runSdkBench', () => {
     rows = await runSdkBench({ quick: true, rounds: 2, connections: 8, print: () => undefined });
   }, 60_000);
 
-  it('drives both endpoints on both servers without a single failed request', () => {
-    expect(rows.map((r) => r.endpoint)).toEqual(['GET /sdk/v1/ruleset', 'POST /sdk/v1/evaluate']);
+  it('drives every case on both servers without a single failed request', () => {
+    expect(rows.map((r) => r.endpoint)).toEqual(['GET /sdk/v1/ruleset', 'POST /sdk/v1/evaluate', 'POST /sdk/v1/evaluate (bench-experiment: exposures)']);
     for (const r of rows) {
       expect(r.xp.requests).toBeGreaterThan(0);
       expect(r.ceiling.requests).toBeGreaterThan(0);
@@ -23,10 +23,13 @@ describe('runSdkBench', () => {
     }
   });
 
-  it('benchmarks real answers: the demo ruleset and evaluated demo flags', () => {
-    const [ruleset, evaluate] = rows.map((r) => JSON.parse(r.body));
+  it('benchmarks real answers: the demo ruleset, evaluated demo flags and a running experiment', () => {
+    const [ruleset, evaluate, experiment] = rows.map((r) => JSON.parse(r.body));
 
     expect(ruleset).toMatchObject({ environment: 'development', flags: { 'new-checkout': expect.any(Object) } });
     expect(evaluate.flags['new-checkout']).toMatchObject({ value: true, reason: 'DEFAULT' });
+    // Served by the experiment: the case logs an exposure with every request.
+    expect(Object.keys(experiment.flags)).toEqual(['bench-experiment']);
+    expect(experiment.flags['bench-experiment']).toMatchObject({ reason: 'SPLIT', variationKey: expect.stringMatching(/^(control|treatment)$/) });
   });
 });

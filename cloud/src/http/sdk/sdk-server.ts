@@ -20,12 +20,59 @@ export interface EmbeddedSdkServer {
   /** The bootstrapped demo project's development keys. */
   readonly serverKey: string;
   readonly clientKey: string;
+  /**
+   * The staging server key. In staging, flag `bench-experiment` serves running experiment
+   * `bench-experiment` to everyone, so each evaluation of it logs an exposure to the stream.
+   */
+  readonly experimentServerKey: string;
   close(): Promise<void>;
+}
+
+/** The staging flag (and experiment) of the embedded server: evaluations that log exposures. */
+export const EMBEDDED_EXPERIMENT_FLAG = 'bench-experiment';
+const EMBEDDED_ADMIN = { email: 'sdk-server@example.com', password: randomUUID() };
+
+/** Creates and starts the staging experiment, and the flag serving it, through the management API. */
+async function addStagingExperiment(app: ReturnType<typeof createApp>): Promise<void> {
+  const call = async (method: string, path: string, token: string | undefined, body: unknown): Promise<unknown> => {
+    const res = await app.request(path, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    }
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  };
+  const { token } = (await call('POST', '/api/v1/auth/login', undefined, EMBEDDED_ADMIN)) as { token: string };
+  const project = '/api/v1/projects/demo';
+  const key = EMBEDDED_EXPERIMENT_FLAG;
+  const created = (await call('POST', `${project}/experiments`, token, {
+    key,
+    name: 'Bench experiment',
+    environments: ['staging'],
+    variations: [{ key: 'control' }, { key: 'treatment' }],
+    metrics: { primary: ['demo-purchase'] },
+  })) as { version: number };
+  await call('POST', `${project}/experiments/${key}/start?version=${created.version}`, token, {});
+  await call('POST', `${project}/flags`, token, {
+    key,
+    name: 'Bench experiment',
+    type: 'string',
+    variations: [
+      { key: 'control', value: 'control' },
+      { key: 'treatment', value: 'treatment' },
+    ],
+    environments: { staging: { enabled: true, defaultVariation: 'control', offVariation: 'control', rules: [{ id: 'experiment', type: 'experiment', experiment: key }] } },
+  });
 }
 
 /**
  * Starts the real app (in-memory PGlite, in-process dynalite and kinesalite, @hono/node-server on
- * 127.0.0.1) with the SDK endpoints mounted and the demo project bootstrapped.
+ * 127.0.0.1) with the SDK endpoints mounted, the demo project bootstrapped, and a staging
+ * experiment (EMBEDDED_EXPERIMENT_FLAG).
  */
 export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
   const db = await createPgliteDatabase();
@@ -48,12 +95,14 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
     notifier: createRulesetNotifier(),
   };
   const services = createServices(deps, { limiter: LoginRateLimiter.inMemory() });
-  const boot = await bootstrap(deps, { adminEmail: 'sdk-server@example.com' });
+  const boot = await bootstrap(deps, { adminEmail: EMBEDDED_ADMIN.email, adminPassword: EMBEDDED_ADMIN.password });
   const keys = boot.sdkKeys?.development;
-  if (keys === undefined) {
-    throw new Error('bootstrap created no development SDK keys');
+  const staging = boot.sdkKeys?.staging;
+  if (keys === undefined || staging === undefined) {
+    throw new Error('bootstrap created no development and staging SDK keys');
   }
   const app = createApp(services);
+  await addStagingExperiment(app);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => {
       resolve(s);
@@ -65,6 +114,7 @@ export async function startEmbeddedSdkServer(): Promise<EmbeddedSdkServer> {
     url: `http://127.0.0.1:${port}`,
     serverKey: keys.server,
     clientKey: keys.client,
+    experimentServerKey: staging.server,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => {

@@ -13,3 +13,4 @@ export type { ExposureEvent, PipelineEvent, SdkEvent, TrackEvent } from './model
 export type { Ruleset } from './model/ruleset.js';
 export { clientRuleset, hasServerOnlyKeys, serverOnlyKeys } from './model/client-ruleset.js';
 export type { ServerOnlyKeys } from './model/client-ruleset.js';
+export { SEARCH_FOLD_DROPPED, searchFold } from './text.js';

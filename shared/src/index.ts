@@ -3,3 +3,4 @@ export * from './eval/index.js';
 export * from './stats/index.js';
 export * from './api/index.js';
 export * from './random.js';
+export * from './text.js';

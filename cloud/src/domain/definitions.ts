@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, HOLDOUT_HASHING_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid, notFound, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, inScope, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -341,6 +341,52 @@ async function refuseUnknownMetrics(db: Queryable, projectId: string, kind: Defi
 }
 
 /**
+ * An experiment's holdout must exist in its project, as its metrics must: a typo was stored and only
+ * refused at the start, as a broken reference of the ruleset. Only a holdout the change names anew
+ * is checked. `xp apply` creates holdouts before the experiments that name them.
+ */
+async function refuseUnknownHoldout(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const holdout = (definition as Experiment).holdout;
+  if (holdout === undefined || holdout === (current as Experiment | undefined)?.holdout || (await holdoutsRepo.find(db, projectId, holdout)) !== undefined) {
+    return;
+  }
+  throw invalid(`unknown holdout "${holdout}"; create it first (POST …/holdouts)`, { issues: [{ path: 'holdout', message: `unknown holdout "${holdout}"` }] });
+}
+
+/**
+ * A holdout's hashing fields (HOLDOUT_HASHING_FIELDS) cannot change while an experiment that has
+ * started and is not archived names it: units held out would get the experiment, and units that got
+ * it would be held out. Its coverage may change (it moves only units at the edge, see docs/api.md).
+ */
+async function refuseHoldoutRehash(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Holdout || current === undefined) {
+    return;
+  }
+  const before = current as Holdout;
+  const after = definition as Holdout;
+  const changed = HOLDOUT_HASHING_FIELDS.filter((field) => before[field] !== after[field]);
+  if (changed.length === 0) {
+    return;
+  }
+  const users = await db.query<{ key: string }>(
+    `SELECT key FROM experiments WHERE project_id = $1 AND status <> 'draft' AND NOT archived AND definition ->> 'holdout' = $2 ORDER BY key`,
+    [projectId, after.key],
+  );
+  const experiments = users.rows.map((r) => r.key);
+  if (experiments.length > 0) {
+    const named = `${experiments.slice(0, 10).map((e) => `"${e}"`).join(', ')}${experiments.length > 10 ? ', …' : ''}`;
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `holdout "${after.key}" is used by started experiment(s) ${named}: changing ${changed.join(', ')} would hash units again, so units held out would get the experiment and units that got it would be held out; keep it, or create a new holdout for new experiments`,
+      { experiments, issues: changed.map((field) => ({ path: field, message: `cannot change while started experiments use the holdout (${named})` })) },
+    );
+  }
+}
+
+/**
  * An experiment rule must serve a flag variation for each variation of its experiment, whatever the
  * experiment's status: compiling checks only running ones, so a rule naming a draft with three
  * variations on a two-variation flag was saved, and starting the experiment was then refused for the
@@ -496,27 +542,30 @@ const COSMETIC_METRIC_FIELDS: ReadonlySet<string> = new Set(['name', 'descriptio
  * Otherwise an analyst (metrics only) could stop a production experiment by turning a metric into a
  * project-wide guardrail or flipping its direction. The change alters guardrail behaviour when the
  * metric is a guardrail of the experiment before or after it (its own `metrics.guardrails`, or
- * `guardrail: true`) and anything but its name, description or tags differs.
+ * `guardrail: true`) and anything but its name, description or tags differs. `after` undefined: a
+ * delete, which takes the guardrail away.
  */
-async function refuseGuardrailStopWithoutAuthority(db: Queryable, actor: Actor, projectId: string, before: Metric | undefined, after: Metric): Promise<void> {
-  const changed = jsonDiff(before ?? {}, after).some((d) => !COSMETIC_METRIC_FIELDS.has(d.path.split('/')[1] ?? ''));
+async function refuseGuardrailStopWithoutAuthority(db: Queryable, actor: Actor, projectId: string, before: Metric | undefined, after: Metric | undefined): Promise<void> {
+  const metric = (after ?? before)!;
+  const changed = after === undefined || jsonDiff(before ?? {}, after).some((d) => !COSMETIC_METRIC_FIELDS.has(d.path.split('/')[1] ?? ''));
   if (!changed) {
     return;
   }
-  const projectWide = before?.guardrail === true || after.guardrail;
+  const projectWide = before?.guardrail === true || after?.guardrail === true;
+  const what = after === undefined ? `deleting metric "${metric.key}"` : `this change to metric "${metric.key}"`;
   const running = await db.query<{ key: string; definition: Experiment }>(
     `SELECT key, definition FROM experiments
      WHERE project_id = $1 AND status = 'running' AND NOT archived AND definition ->> 'guardrailAction' = 'stop'
        AND ($3 OR coalesce(definition -> 'metrics' -> 'guardrails', '[]'::jsonb) ? $2)
      ORDER BY key`,
-    [projectId, after.key, projectWide],
+    [projectId, metric.key, projectWide],
   );
   if (running.rows.length === 0) {
     return;
   }
   const keys = running.rows.map((r) => `"${r.key}"`).join(', ');
   if (!can(actor.role, Permission.ExperimentsWrite)) {
-    throw new AppError(AppErrorCode.Forbidden, `this change to metric "${after.key}" alters the guardrails of running experiment(s) ${keys}, which stop automatically; it needs ${Permission.ExperimentsWrite}`, {
+    throw new AppError(AppErrorCode.Forbidden, `${what} alters the guardrails of running experiment(s) ${keys}, which stop automatically; it needs ${Permission.ExperimentsWrite}`, {
       permission: Permission.ExperimentsWrite,
       experiments: running.rows.map((r) => r.key),
     });
@@ -528,7 +577,7 @@ async function refuseGuardrailStopWithoutAuthority(db: Queryable, actor: Actor, 
   if (reached.length > 0) {
     throw new AppError(
       AppErrorCode.ApprovalRequired,
-      `this change to metric "${after.key}" alters the guardrails of running experiment(s) ${keys}, which stop automatically in ${reached.map((e) => `"${e}"`).join(', ')}; ask an owner or admin to make it`,
+      `${what} alters the guardrails of running experiment(s) ${keys}, which stop automatically in ${reached.map((e) => `"${e}"`).join(', ')}; ask an owner or admin to make it`,
       { environments: reached, experiments: running.rows.map((r) => r.key) },
     );
   }
@@ -601,6 +650,7 @@ export class DefinitionService<K extends DefinitionKind> {
       refuseZeroWeights(this.kind, definition, undefined);
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, undefined);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, undefined);
+      await refuseUnknownHoldout(tx, project.id, this.kind, definition, undefined);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, undefined);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, undefined);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
@@ -636,6 +686,8 @@ export class DefinitionService<K extends DefinitionKind> {
       refuseZeroWeights(this.kind, definition, current.definition);
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
+      await refuseUnknownHoldout(tx, project.id, this.kind, definition, current.definition);
+      await refuseHoldoutRehash(tx, project.id, this.kind, definition, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
@@ -717,6 +769,8 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       if (this.kind === DefinitionKind.Metric) {
         await refuseIfMetricInUse(tx, project.id, key);
+        // A project-wide guardrail is listed by no experiment, yet deleting it changes what stops them.
+        await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, undefined);
       }
       if (this.kind === DefinitionKind.Segment) {
         await refuseIfSegmentInUse(tx, project.id, key);
@@ -1128,6 +1182,11 @@ export class ExperimentService extends DefinitionService<'experiment'> {
     key: string,
     expectedVersion: number,
     decision: { decision?: Experiment['decision']; winner?: string | undefined; releaseWinner?: boolean | undefined },
+    /** An automatic stop's cause: `marker` goes into the audit entry's diff, `written` adds to its transaction. */
+    cause?: {
+      readonly marker?: Record<string, string>;
+      readonly written?: (stored: StoredDefinition<Experiment>, project: Project, tx: Queryable) => Promise<void>;
+    },
   ): Promise<StoredDefinition<Experiment>> {
     return this.modify(actor, projectKey, key, expectedVersion, 'experiment.stopped', async (current) => {
       if (current.status !== 'running') {
@@ -1145,10 +1204,11 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       if (issues.length > 0) {
         throw invalid(`the decision contradicts itself: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { issues });
       }
-      return Promise.resolve({ next });
+      return Promise.resolve({ next, ...(cause?.marker === undefined ? {} : { auditMarker: cause.marker }) });
     }, async (stored, project, tx) => {
       // Events dated after the stop that were counted while it ran leave the totals.
       await recountEventsSince(tx, { projectId: project.id, experiment: key }, new Date(stored.definition.stoppedAt!), this.recountOptions());
+      await cause?.written?.(stored, project, tx);
     });
   }
 

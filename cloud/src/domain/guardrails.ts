@@ -12,15 +12,29 @@
  */
 import type { Experiment, Flag, Metric } from '@xp/shared';
 import type { GuardrailAlert } from '@xp/shared';
-import { DifferenceType, StatisticType, expandVariations, storedExperimentSchema, flagSchema, frequentistTest, guardrailMetricKeys, metricSchema } from '@xp/shared';
+import {
+  Alternative,
+  DEFAULT_SEQUENTIAL_TUNING,
+  DifferenceType,
+  StatisticType,
+  StatsErrorCode,
+  TestMethod,
+  expandVariations,
+  storedExperimentSchema,
+  flagSchema,
+  frequentistTest,
+  guardrailMetricKeys,
+  metricSchema,
+} from '@xp/shared';
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError } from '../errors.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
-import { querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
+import { SUFFICIENT_STATISTICS_SQL, querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
 import type { SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
 import type { Queryable } from '../store/db.js';
 import { decodeCursor, toPage } from '../store/pagination.js';
+import { environments as environmentStore } from '../store/projects.js';
 import type { Page } from '../store/pagination.js';
 import { iso, isoOrNull } from '../store/rows.js';
 import { record } from './audit-trail.js';
@@ -85,11 +99,68 @@ export function armStats(metric: Metric, row: SufficientStatisticsRow): ArmStats
   return { n: row.n, sum: Number(row.sum), sumSquares: Number(row.sumSquares) };
 }
 
+/** One arm reduced to its mean and per-unit variance. */
+export interface ArmMoments {
+  readonly n: number;
+  readonly mean: number;
+  /** 0 when every unit has the same value (the stats engine's tolerance). */
+  readonly variance: number;
+}
+
+/** Below this share of Σx² the centred sum of squares is rounding, as in the stats engine. */
+const ZERO_VARIANCE_TOLERANCE = 1e-12;
+
+/** Mean and variance of an arm of a conversion, count or sum metric; undefined for a ratio (its variance is the engine's delta method). */
+export function armMoments(metric: Metric, row: SufficientStatisticsRow): ArmMoments | undefined {
+  const n = row.n;
+  const sum = Number(row.sum);
+  const sumSquares = Number(row.sumSquares);
+  if (metric.type === 'ratio' || n < 2 || ![sum, sumSquares].every(Number.isFinite)) {
+    return undefined;
+  }
+  const mean = sum / n;
+  if (metric.type === 'conversion') {
+    return { n, mean, variance: mean * (1 - mean) };
+  }
+  const centred = sumSquares - (sum * sum) / n;
+  return { n, mean, variance: centred > ZERO_VARIANCE_TOLERANCE * Math.abs(sumSquares) ? centred / (n - 1) : 0 };
+}
+
+/**
+ * The stats engine's two-sided sequential test of the absolute difference treatment − control,
+ * from the arms' moments: Welch standard error, normal-mixture confidence sequence over both arms'
+ * units (the formulas of @xp/shared's sequential.ts, which the package does not export). Unlike
+ * the engine it accepts an arm without variance (it adds 0 to the standard error); undefined when
+ * the standard error is 0 or a number is not finite.
+ */
+export function sequentialAbsoluteTest(control: ArmMoments, treatment: ArmMoments, options: { readonly alpha: number; readonly tuning?: number }): FrequentistResult | undefined {
+  const { alpha } = options;
+  const tuning = options.tuning ?? DEFAULT_SEQUENTIAL_TUNING;
+  const se = Math.sqrt(control.variance / control.n + treatment.variance / treatment.n);
+  if (!(se > 0) || !(alpha > 0 && alpha < 1) || !(tuning > 0)) {
+    return undefined;
+  }
+  const effect = treatment.mean - control.mean;
+  const statistic = effect / se;
+  const l = -2 * Math.log(alpha);
+  const r = (control.n + treatment.n) * ((l + Math.log1p(l)) / tuning);
+  const logP = 0.5 * Math.log1p(r) - (statistic * statistic * r) / (2 * (1 + r));
+  const pValue = logP >= 0 ? 1 : Math.exp(logP);
+  const boundary = Math.sqrt(((1 + r) / r) * (l + Math.log1p(r)));
+  const ci: [number, number] = [effect - boundary * se, effect + boundary * se];
+  if (![effect, se, statistic, pValue, ...ci].every(Number.isFinite)) {
+    return undefined;
+  }
+  return { effect, ci, se, pValue, statistic, df: 0, method: TestMethod.Sequential, difference: DifferenceType.Absolute, alternative: Alternative.TwoSided, alpha, cuped: null };
+}
+
 /**
  * Tests one treatment against the control on one guardrail metric (two-sided sequential test at
  * `alpha`); degraded = significant and in the harmful direction. The relative lift is used, or the
- * absolute difference when the control mean is 0. No verdict (undefined) when the stats engine has
- * none, e.g. an arm without variance (no errors at all in the control) or no units.
+ * absolute difference when the control mean is 0. When the engine refuses only because one arm has
+ * no variance (no errors at all in the control) while the other has some, the absolute difference
+ * is tested with the standard error of the arm that varies. No verdict (undefined) when neither arm
+ * varies, an arm has too few units, or a number is not finite.
  */
 export function judgeGuardrail(
   metric: Metric,
@@ -114,6 +185,19 @@ export function judgeGuardrail(
     result = test(difference);
   }
   if (result.error !== undefined) {
+    const oneArmFlat = result.error.code === StatsErrorCode.ZERO_VARIANCE || result.error.code === StatsErrorCode.ZERO_CONVERSIONS;
+    const c = armMoments(metric, control);
+    const t = armMoments(metric, treatment);
+    if (!oneArmFlat || c === undefined || t === undefined || (c.variance === 0) === (t.variance === 0)) {
+      return undefined;
+    }
+    const fallback = sequentialAbsoluteTest(c, t, { alpha, ...(options.sequentialTuning === undefined ? {} : { tuning: options.sequentialTuning }) });
+    if (fallback === undefined) {
+      return undefined;
+    }
+    result = fallback;
+  }
+  if (![result.effect, result.pValue, ...result.ci].every(Number.isFinite)) {
     return undefined;
   }
   const harmful = metric.higherIsBetter ? result.effect < 0 : result.effect > 0;
@@ -210,6 +294,10 @@ export async function listAlerts(db: Queryable, projectId: string, filter: Alert
 export async function alertsFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, filter: AlertFilter): Promise<Page<Alert>> {
   assertCan(actor, Permission.Read);
   const project = await projectFor(deps.db, actor, projectKey);
+  if (filter.environment !== undefined) {
+    // 404 naming it, as the results do: an empty list would hide a typo.
+    await environmentStore.get(deps.db, project.id, filter.environment);
+  }
   return listAlerts(deps.db, project.id, filter);
 }
 
@@ -223,7 +311,7 @@ export interface GuardrailReport {
   readonly raised: Alert[];
   /** `project key/experiment key` of the experiments this check stopped. */
   readonly stopped: string[];
-  /** Alerts resolved because their experiment no longer runs. */
+  /** Alerts resolved because their experiment no longer runs, or because their metric changed or is no longer a guardrail of it. */
   readonly resolved: number;
 }
 
@@ -294,6 +382,7 @@ export class GuardrailChecker {
       try {
         const outcome = await this.checkExperiment(row, parsed.data, context);
         report.comparisons += outcome.comparisons;
+        report.resolved += outcome.resolved;
         report.raised.push(...outcome.raised);
         if (outcome.stopped) {
           report.stopped.push(`${row.project_key}/${row.key}`);
@@ -331,17 +420,19 @@ export class GuardrailChecker {
     return { environments: envs.rows.map((r) => r.key), metrics, metricChanges, flags };
   }
 
-  private async checkExperiment(row: RunningRow, exp: Experiment, context: ProjectContext): Promise<{ comparisons: number; raised: Alert[]; stopped: boolean }> {
+  private async checkExperiment(row: RunningRow, exp: Experiment, context: ProjectContext): Promise<{ comparisons: number; raised: Alert[]; stopped: boolean; resolved: number }> {
     // context.metrics holds the unarchived metrics only.
     const guardrailKeys = [...guardrailMetricKeys(exp, context.metrics.values())];
     const metrics = guardrailKeys.flatMap((k) => {
       const m = context.metrics.get(k);
       return m === undefined ? [] : [m];
     });
+    // Before anything can stop the experiment: an alert on a metric it no longer has must not.
+    const resolved = await this.resolveStaleAlerts(row, metrics, context);
     const variations = expandVariations(exp);
     const control = variations[0];
     if (metrics.length === 0 || control === undefined) {
-      return { comparisons: 0, raised: [], stopped: false };
+      return { comparisons: 0, raised: [], stopped: false, resolved };
     }
     // Totals a metric change made wrong are recounted first. Until they are (a large experiment is
     // left to the aggregator's upkeep), they count events the old way: judging them could stop an
@@ -349,13 +440,15 @@ export class GuardrailChecker {
     const current = await rebuildRequestedTotals(this.deps.db, { projectId: row.project_id, experiment: row.key }, { timeoutMs: this.deps.dimensionBuildTimeoutMs ?? GUARDRAIL_REBUILD_MS, logger: this.deps.logger });
     if (!current) {
       this.deps.logger.warn('guardrail check skips an experiment whose totals are still being rebuilt after a metric change', { experiment: row.key });
-      return { comparisons: 0, raised: [], stopped: false };
+      return { comparisons: 0, raised: [], stopped: false, resolved };
     }
+    const since = await this.windowStart(row, exp);
     const environments = exp.environments.length === 0 ? context.environments : context.environments.filter((e) => exp.environments.includes(e));
     let comparisons = 0;
     const raised: Alert[] = [];
     for (const environment of environments) {
-      const rows = await querySufficientStatistics(this.deps.db, { projectId: row.project_id, environment, experiment: row.key, metrics: metrics.map((m) => m.key) });
+      const target = { projectId: row.project_id, environment, experiment: row.key, metrics: metrics.map((m) => m.key) };
+      const rows = since === undefined ? await querySufficientStatistics(this.deps.db, target) : await querySufficientStatisticsSince(this.deps.db, target, since);
       const at = (variation: string, metric: string): SufficientStatisticsRow | undefined => rows.find((r) => r.variation === variation && r.metric === metric);
       const flag = context.flags.find((f) => f.environments[environment]?.rules.some((r) => r.type === 'experiment' && r.experiment === row.key))?.key ?? null;
       for (const treatment of variations.slice(1)) {
@@ -384,8 +477,78 @@ export class GuardrailChecker {
         }
       }
     }
-    const stopped = exp.guardrailAction === 'stop' ? await this.stopIfAlerted(row) : false;
-    return { comparisons, raised, stopped };
+    const stopped = exp.guardrailAction === 'stop' ? await this.stopIfAlerted(row, exp) : false;
+    return { comparisons, raised, stopped, resolved };
+  }
+
+  /**
+   * Resolves the experiment's open alerts that no longer hold: their metric is not one of its
+   * guardrails any more (removed from its list, unmarked, archived), or was changed after the alert
+   * (its totals are recounted, so the alert judged what the metric no longer measures). Returns how many.
+   */
+  private async resolveStaleAlerts(row: RunningRow, guardrails: readonly Metric[], context: ProjectContext): Promise<number> {
+    const db = this.deps.db;
+    const open = await db.query<{ id: string | number; metric: string; detected_at: Date }>(
+      'SELECT id, metric, detected_at FROM alerts WHERE project_id = $1 AND experiment = $2 AND resolved_at IS NULL',
+      [row.project_id, row.key],
+    );
+    const keys = new Set(guardrails.map((m) => m.key));
+    const now = this.deps.now();
+    let resolved = 0;
+    for (const alert of open.rows) {
+      const change = context.metricChanges.get(alert.metric);
+      const resolution = !keys.has(alert.metric)
+        ? 'no longer a guardrail of the experiment'
+        : change !== undefined && change.version > 1 && change.at.getTime() > new Date(alert.detected_at).getTime()
+          ? 'metric redefined since the alert'
+          : undefined;
+      if (resolution !== undefined) {
+        const out = await db.query('UPDATE alerts SET resolved_at = $2, resolution = $3 WHERE id = $1 AND resolved_at IS NULL', [alert.id, now, resolution]);
+        resolved += out.rowCount;
+      }
+    }
+    return resolved;
+  }
+
+  /**
+   * Where the judged units start: the later of the current split phase's start (as the results'
+   * default: units first exposed under another split would confound the comparison, Simpson's
+   * paradox) and the resume that followed a guardrails stop; undefined (every unit) when neither.
+   */
+  private async windowStart(row: RunningRow, exp: Experiment): Promise<Date | undefined> {
+    const lastSplit = exp.splitHistory?.at(-1);
+    const phase = lastSplit === undefined ? undefined : new Date(lastSplit.until);
+    const resumed = await this.resumedAfterGuardrailStop(row, exp);
+    if (phase === undefined || resumed === undefined) {
+      return phase ?? resumed;
+    }
+    return phase.getTime() > resumed.getTime() ? phase : resumed;
+  }
+
+  /**
+   * The resume that followed a guardrails stop, if any (the units before it were judged harmful
+   * already, and would stop it again at once). A manual stop and resume keeps the window it had.
+   */
+  private async resumedAfterGuardrailStop(row: RunningRow, exp: Experiment): Promise<Date | undefined> {
+    const pauses = exp.pauses ?? [];
+    if (pauses.length === 0) {
+      return undefined;
+    }
+    // A guardrails stop marks its alerts 'stopped' at the moment the running period ended.
+    const stops = await this.deps.db.query<{ action_at: Date }>(
+      "SELECT DISTINCT action_at FROM alerts WHERE project_id = $1 AND experiment = $2 AND action = 'stopped' AND action_at IS NOT NULL",
+      [row.project_id, row.key],
+    );
+    const stoppedAt = stops.rows.map((r) => new Date(r.action_at).getTime());
+    for (let i = pauses.length - 1; i >= 0; i--) {
+      const pause = pauses[i]!;
+      const from = i === 0 ? (exp.startedAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(exp.startedAt)) : Date.parse(pauses[i - 1]!.resumedAt);
+      const to = Date.parse(pause.stoppedAt);
+      if (stoppedAt.some((at) => at >= from && at <= to)) {
+        return new Date(pause.resumedAt);
+      }
+    }
+    return undefined;
   }
 
   /** Inserts the alert unless one is open for the same comparison; audits it; returns it when new. */
@@ -451,16 +614,29 @@ export class GuardrailChecker {
     });
   }
 
-  /** Stops the experiment (decision rollback, no winner) if it has open alerts; records the outcome on them. */
-  private async stopIfAlerted(row: RunningRow): Promise<boolean> {
+  /**
+   * Stops the experiment (decision rollback, no winner) if it has open alerts; records the outcome on
+   * them. The stop's audit entry names the alerts, and each flag serving the experiment gets a
+   * `flag.rolled-back` entry in the same transaction.
+   */
+  private async stopIfAlerted(row: RunningRow, exp: Experiment): Promise<boolean> {
     const db = this.deps.db;
-    const open = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts WHERE project_id = $1 AND experiment = $2 AND resolved_at IS NULL', [row.project_id, row.key]);
-    if ((open.rows[0]?.n ?? 0) === 0) {
+    const open = await db.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE project_id = $1 AND experiment = $2 AND resolved_at IS NULL ORDER BY id`, [row.project_id, row.key]);
+    const alerts = open.rows.map(alertFromRow);
+    if (alerts.length === 0) {
       return false;
     }
-    const now = this.deps.now();
+    let now = this.deps.now();
+    const actor = guardrailsActor(row.org_id);
     try {
-      await this.experiments.stop(guardrailsActor(row.org_id), row.project_key, row.key, row.version, { decision: 'rollback', releaseWinner: false });
+      const stored = await this.experiments.stop(actor, row.project_key, row.key, row.version, { decision: 'rollback', releaseWinner: false }, {
+        marker: stopMarker(alerts),
+        written: async (_stored, project, tx) => {
+          await recordFlagRollbacks(tx, actor, project.id, exp, alerts);
+        },
+      });
+      // The alerts' action time is the stop's: a later resume knows from it that guardrails stopped it.
+      now = new Date(stored.definition.stoppedAt ?? now);
     } catch (error) {
       if (!(error instanceof AppError)) {
         throw error;
@@ -477,6 +653,102 @@ export class GuardrailChecker {
     this.deps.logger.warn('guardrails stopped an experiment', { project: row.project_key, experiment: row.key });
     return true;
   }
+}
+
+/** The statistics of the units first exposed at or after $5: a CTE named like the table shadows it in the shared query. */
+const SUFFICIENT_STATISTICS_SINCE_SQL = SUFFICIENT_STATISTICS_SQL.replace(
+  /^\s*WITH\s/,
+  'WITH exposures AS (SELECT * FROM exposures WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND exposed_at >= $5), ',
+);
+
+/** `querySufficientStatistics` over the units first exposed at or after `since`. */
+export async function querySufficientStatisticsSince(
+  db: Queryable,
+  target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
+  since: Date,
+): Promise<SufficientStatisticsRow[]> {
+  if (SUFFICIENT_STATISTICS_SINCE_SQL === SUFFICIENT_STATISTICS_SQL) {
+    throw new Error('the sufficient-statistics query no longer starts with WITH: the guardrails window cannot be applied');
+  }
+  const out = await db.query<{
+    variation: string;
+    metric: string;
+    n: number;
+    sum: string;
+    sum_squares: string;
+    pre_sum: string;
+    pre_sum_squares: string;
+    sum_products: string;
+    den_sum: string;
+    den_sum_squares: string;
+    num_den_products: string;
+  }>(SUFFICIENT_STATISTICS_SINCE_SQL, [target.projectId, target.environment, target.experiment, target.metrics, since]);
+  return out.rows.map((r) => ({
+    variation: r.variation,
+    metric: r.metric,
+    n: r.n,
+    sum: r.sum,
+    sumSquares: r.sum_squares,
+    preSum: r.pre_sum,
+    preSumSquares: r.pre_sum_squares,
+    sumProducts: r.sum_products,
+    denominatorSum: r.den_sum,
+    denominatorSumSquares: r.den_sum_squares,
+    numeratorDenominatorProducts: r.num_den_products,
+  }));
+}
+
+/** What a guardrails stop records in its `experiment.stopped` entry beside the change (strings: the audit marker's type). */
+export function stopMarker(alerts: readonly Alert[]): Record<string, string> {
+  return {
+    guardrailAlerts: alerts.map((a) => String(a.id)).join(', '),
+    guardrailMetrics: [...new Set(alerts.map((a) => a.metric))].join(', '),
+    guardrailCause: alerts
+      .map((a) => `alert ${String(a.id)}: ${a.metric} ${a.difference} effect ${String(a.effect)} (p ${String(a.pValue)}) for ${a.variation} against ${a.control} in ${a.environment}`)
+      .join('; '),
+  };
+}
+
+/**
+ * One `flag.rolled-back` entry per flag whose experiment rule serves the stopped experiment: the
+ * flag serves its next rule or default now, which its own history and `flag.*` webhooks must show.
+ * The entry's environment is the one the rule serves the experiment in when there is one; with
+ * several it is null and the diff's `environments` names them (environment-filtered webhooks read it).
+ */
+export async function recordFlagRollbacks(tx: Queryable, actor: Actor, projectId: string, exp: Experiment, alerts: readonly Alert[]): Promise<number> {
+  const rows = await tx.query<{ definition: unknown }>('SELECT definition FROM flags WHERE project_id = $1 AND NOT archived ORDER BY key', [projectId]);
+  let recorded = 0;
+  for (const { definition } of rows.rows) {
+    const parsed = flagSchema.safeParse(definition);
+    if (!parsed.success) {
+      continue;
+    }
+    const flag = parsed.data;
+    const served = Object.entries(flag.environments)
+      .filter(([env, state]) => (exp.environments.length === 0 || exp.environments.includes(env)) && state.rules.some((r) => r.type === 'experiment' && r.experiment === exp.key))
+      .map(([env]) => env);
+    if (served.length === 0) {
+      continue;
+    }
+    await record(tx, actor, {
+      projectId,
+      action: 'flag.rolled-back',
+      resourceType: 'flag',
+      resourceKey: flag.key,
+      environment: served.length === 1 ? served[0] : undefined,
+      before: undefined,
+      after: {
+        experiment: exp.key,
+        decision: 'rollback',
+        alerts: alerts.map((a) => a.id),
+        metrics: [...new Set(alerts.map((a) => a.metric))],
+        // No `enabled` here: the flag was not turned on or off.
+        environments: Object.fromEntries(served.map((env) => [env, { experiment: exp.key }])),
+      },
+    });
+    recorded++;
+  }
+  return recorded;
 }
 
 /**

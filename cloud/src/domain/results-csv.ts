@@ -1,7 +1,8 @@
 /**
  * CSV renderings of experiment results (RFC 4180: CRLF line ends, fields with a comma, quote or line
  * break quoted, quotes doubled). Text cells that a spreadsheet would run as a formula (starting with
- * =, +, -, @, tab or CR) are prefixed with a single quote; numbers are written as they are.
+ * =, +, -, @, their full-width forms, tab or CR) are prefixed with a single quote; numbers are
+ * written as they are.
  */
 import type { ExperimentResults } from './results.js';
 
@@ -15,9 +16,16 @@ export function csvField(cell: Cell): string {
   if (typeof cell !== 'string') {
     return String(cell);
   }
-  const text = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  // Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as formula starts.
+  const text = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/.test(cell) ? `'${cell}` : cell;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
+
+/** U+FEFF, which Excel needs before a CSV to read it as UTF-8 (`?bom=1`); not sent by default. */
+export const UTF8_BOM = '\uFEFF';
+
+/** The `bom` query parameter of the CSV endpoints: only 1 or true, so a typo is a 400, not a silent default. */
+export const BOM_VALUES = ['1', 'true'] as const;
 
 export function toCsv(header: readonly string[], rows: readonly (readonly Cell[])[]): string {
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
@@ -56,7 +64,14 @@ export function resultsCsv(results: ExperimentResults): string {
     'guardrail',
     'srm_flagged',
     'srm_error',
+    // The split phase analysed (an index, or "all" pooled) and its window, so that a file of one
+    // phase cannot be taken for the pooled results; phase_pooled: the effects pool split periods.
+    'phase',
+    'phase_from',
+    'phase_to',
+    'phase_pooled',
   ];
+  const phase = results.filters.phase;
   const rows: Cell[][] = [];
   for (const m of results.metrics) {
     for (const v of m.variations) {
@@ -91,6 +106,10 @@ export function resultsCsv(results: ExperimentResults): string {
         m.guardrail,
         results.srm.flagged,
         results.srm.error?.code ?? null,
+        phase.index ?? 'all',
+        phase.from,
+        phase.to,
+        phase.pooled,
       ]);
     }
   }

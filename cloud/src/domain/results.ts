@@ -113,19 +113,144 @@ const seriesPointSchema = z.object({
   ),
 });
 
-/** The population filters a response applied (null: not given; attributes: the attr.<name>=<value> filters). */
-const filtersSchema = z.object({ from: z.string().nullable(), to: z.string().nullable(), segment: z.string().nullable(), attributes: z.record(z.string(), z.string()) });
+/**
+ * The split phase a response analysed. Phases are the periods between changes of the split of a
+ * running experiment (sticky bucketing, `splitHistory`): phase 0 until the first change, phase
+ * `count - 1` (the current one) since the last. Effects are estimated within one phase by default:
+ * pooling units of periods with different splits confounds the effect with the period (Simpson's
+ * paradox) whenever the metric drifts over time.
+ */
+const phaseSchema = z.object({
+  /** The phase analysed (0 = before the first split change); null when all phases were asked for (phase=all). */
+  index: z.number().int().nullable(),
+  /** Phases the experiment has: its split changes + 1 (1 when the split never moved). */
+  count: z.number().int(),
+  /**
+   * Units first exposed at or after / before these instants form the phase (null: unbounded). The
+   * bounds are the split changes rounded inwards to whole hours (so the rollups still answer),
+   * except for a phase shorter than that; the caller's `from` / `to` narrow them further.
+   */
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  /** When the split changed to the one this phase served (unrounded); null for phase 0 and for phase=all. */
+  splitChangedAt: z.string().nullable(),
+  /** The analysed units span more than one split period: the effects pool them (see `warnings`). */
+  pooled: z.boolean(),
+});
+
+/** The population filters a response applied (null: not given; attributes: the attr.<name>=<value> filters; phase: the split phase). */
+const filtersSchema = z.object({ from: z.string().nullable(), to: z.string().nullable(), segment: z.string().nullable(), attributes: z.record(z.string(), z.string()), phase: phaseSchema });
 
 /** The filters a results or breakdown response echoes (the breakdown's attributes never hold its dimension). */
-function filtersView(request: Pick<ResultsRequest, 'from' | 'to' | 'segment' | 'attributes'>): z.output<typeof filtersSchema> {
-  return { from: request.from?.toISOString() ?? null, to: request.to?.toISOString() ?? null, segment: request.segment ?? null, attributes: { ...(request.attributes ?? {}) } };
+function filtersView(request: Pick<ResultsRequest, 'from' | 'to' | 'segment' | 'attributes'>, phase: ResolvedPhase): z.output<typeof filtersSchema> {
+  return { from: request.from?.toISOString() ?? null, to: request.to?.toISOString() ?? null, segment: request.segment ?? null, attributes: { ...(request.attributes ?? {}) }, phase: phase.view };
 }
+
+export const ResultsWarningCode = {
+  /** The analysed units were first exposed under more than one split: the effects pool the periods. */
+  SplitPeriodsPooled: 'SPLIT_PERIODS_POOLED',
+} as const;
+export type ResultsWarningCode = (typeof ResultsWarningCode)[keyof typeof ResultsWarningCode];
+const warningSchema = z.object({ code: z.enum([ResultsWarningCode.SplitPeriodsPooled]), message: z.string() });
 
 /** A date range must run forwards (400 naming `from`). */
 function assertRange(request: Pick<ResultsRequest, 'from' | 'to'>): void {
   if (request.from !== undefined && request.to !== undefined && request.from >= request.to) {
     throw invalid('from must be before to', { issues: [{ path: 'query.from', message: 'must be before to' }] });
   }
+}
+
+/** The population a phase request resolves to: the window to analyse and how the response reports it. */
+interface ResolvedPhase {
+  /** The window to analyse: the phase's bounds intersected with the caller's from / to (undefined: unbounded). */
+  readonly from?: Date;
+  readonly to?: Date;
+  /** The single phase analysed (its split gives the expected shares); undefined for phase=all. */
+  readonly index?: number;
+  readonly view: z.output<typeof phaseSchema>;
+  readonly warnings: z.output<typeof warningSchema>[];
+}
+
+/** The request with the phase's window as its from / to. */
+function withWindow<R extends Pick<ResultsRequest, 'from' | 'to'>>(request: R, phase: ResolvedPhase): R {
+  const { from: _from, to: _to, ...rest } = request;
+  return { ...rest, ...(phase.from === undefined ? {} : { from: phase.from }), ...(phase.to === undefined ? {} : { to: phase.to }) } as R;
+}
+
+const ceilHour = (d: Date): Date => new Date(Math.ceil(d.getTime() / HOUR_MS) * HOUR_MS);
+const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
+
+/**
+ * The window of the requested split phase, intersected with the caller's from / to; 400 naming
+ * `phase` for a phase the experiment does not have, or `from` when the caller's range misses it.
+ *
+ * A phase's bounds are the split changes rounded inwards to whole hours: its start up to the next
+ * hour, its end down to the previous one. Whole hours keep the trigger-maintained rollups serving
+ * (`rollupsServe`: an hour-aligned `exposedFrom` / `exposedTo` stays on the rollup path), and
+ * rounding inwards only ever leaves out units of the phase itself (those first exposed in the partial
+ * hour after or before a change), never adds units of a neighbouring phase: every unit analysed was
+ * assigned under this phase's split, so the estimate stays unbiased, at the cost of at most an hour of
+ * units per change. A phase too short to hold a whole hour keeps its exact bounds (and scans).
+ */
+function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'phase' | 'from' | 'to'>): ResolvedPhase {
+  const changes = (experiment.splitHistory ?? []).map((h) => new Date(h.until));
+  const count = changes.length + 1;
+  const asked = request.phase ?? 'current';
+  let index: number | undefined;
+  let from: Date | undefined;
+  let to: Date | undefined;
+  if (asked !== 'all') {
+    index = asked === 'current' ? changes.length : asked;
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      const phases = count === 1 ? 'one phase (0): its split never moved' : `${count} phases (0 to ${count - 1}: the split moved ${count - 1} time${count === 2 ? '' : 's'})`;
+      throw invalid(`phase ${String(asked)} does not exist: the experiment has ${phases}; ask for current, all, or an index from 0 to ${count - 1}`, {
+        issues: [{ path: 'query.phase', message: `must be current, all, or an index from 0 to ${count - 1}` }],
+      });
+    }
+    const start = index === 0 ? undefined : changes[index - 1];
+    const end = index === count - 1 ? undefined : changes[index];
+    from = start === undefined ? undefined : ceilHour(start);
+    to = end === undefined ? undefined : floorHour(end);
+    if (from !== undefined && to !== undefined && from >= to) {
+      from = start;
+      to = end;
+    }
+  }
+  const bounds = { from: from?.toISOString() ?? null, to: to?.toISOString() ?? null };
+  // Intersect with the caller's range.
+  const windowFrom = request.from === undefined ? from : from === undefined || request.from > from ? request.from : from;
+  const windowTo = request.to === undefined ? to : to === undefined || request.to < to ? request.to : to;
+  if ((request.from !== undefined || request.to !== undefined) && windowFrom !== undefined && windowTo !== undefined && windowFrom >= windowTo) {
+    throw invalid(`from / to do not overlap phase ${String(index)} (units first exposed ${bounds.from === null ? '' : `from ${bounds.from} `}${bounds.to === null ? 'on' : `before ${bounds.to}`}); ask for the phase they fall in, or phase=all`, {
+      issues: [{ path: 'query.from', message: `does not overlap phase ${String(index)}` }],
+    });
+  }
+  // The split periods the window reaches into: period p holds the units first exposed in [changes[p − 1], changes[p]).
+  let periods = 0;
+  for (let p = 0; p < count; p++) {
+    const periodStart = p === 0 ? undefined : changes[p - 1]!;
+    const periodEnd = p === count - 1 ? undefined : changes[p]!;
+    const startsBeforeEnd = periodStart === undefined || windowTo === undefined || periodStart < windowTo;
+    const endsAfterStart = periodEnd === undefined || windowFrom === undefined || windowFrom < periodEnd;
+    if (startsBeforeEnd && endsAfterStart && !(periodStart !== undefined && periodEnd !== undefined && periodStart >= periodEnd)) {
+      periods += 1;
+    }
+  }
+  const pooled = periods > 1;
+  return {
+    ...(windowFrom === undefined ? {} : { from: windowFrom }),
+    ...(windowTo === undefined ? {} : { to: windowTo }),
+    ...(index === undefined ? {} : { index }),
+    view: { index: index ?? null, count, ...bounds, splitChangedAt: index === undefined || index === 0 ? null : changes[index - 1]!.toISOString(), pooled },
+    warnings: pooled
+      ? [
+          {
+            code: ResultsWarningCode.SplitPeriodsPooled,
+            message: `the analysed units were first exposed under ${periods} different splits (the split moved at ${changes.map((c) => c.toISOString()).join(', ')}): the effects pool periods with different splits and may be confounded with the period (Simpson's paradox) when the metrics drift over time; analyse one phase at a time (phase=current or an index) for unconfounded effects`,
+          },
+        ]
+      : [],
+  };
 }
 
 export const experimentResultsSchema = z
@@ -157,6 +282,8 @@ export const experimentResultsSchema = z
     srm: z.object({ chiSquare: z.number(), df: z.number(), pValue: z.number(), flagged: z.boolean(), error: statsErrorSchema.nullable() }),
     metrics: z.array(metricResultSchema),
     timeSeries: z.object({ interval: z.enum([Width.Hour, Width.Day]), points: z.array(seriesPointSchema) }),
+    /** Caveats about how to read the numbers (e.g. SPLIT_PERIODS_POOLED: effects pool periods with different splits and may be confounded); empty when none. */
+    warnings: z.array(warningSchema),
     /** Set when the experiment cannot be analysed at all (e.g. fewer than two variations). */
     error: statsErrorSchema.nullable(),
   })
@@ -214,7 +341,15 @@ export interface ResultsRequest {
   readonly correction?: CorrectionMethod;
   /** Time-series bucket width. Default day. */
   readonly interval?: BucketWidth;
+  /**
+   * The split phase to analyse (experiments whose split moved, `splitHistory`): `current` (default,
+   * units first exposed since the last change), `all` (every phase pooled), or an index (0 = before
+   * the first change). Intersected with `from` / `to`.
+   */
+  readonly phase?: ResultsPhase;
 }
+
+export type ResultsPhase = 'current' | 'all' | number;
 
 const metricsRepo = new DefinitionRepository<Metric>(DefinitionKind.Metric);
 const experimentsRepo = new DefinitionRepository<Experiment>(DefinitionKind.Experiment);
@@ -264,7 +399,7 @@ export class ResultsService {
  * What a breakdown analyses: the results options and filters (dates, segment, attribute filters on
  * attributes other than the dimension), one of the experiment's dimensions, how many values.
  */
-export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'from' | 'to' | 'segment' | 'attributes'> {
+export interface BreakdownRequest extends Pick<ResultsRequest, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'from' | 'to' | 'segment' | 'attributes' | 'phase'> {
   readonly dimension: string;
   readonly limit?: number;
 }
@@ -302,6 +437,7 @@ export async function computeBreakdown(
     });
   }
   assertRange(request);
+  const phase = resolvePhase(parsed.data, request);
   if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
     if ((await registeredDimensions(db, target)).get(request.dimension)?.tooManyValues === true) {
       throw new AppError(
@@ -313,9 +449,11 @@ export async function computeBreakdown(
   }
   const limit = Math.min(request.limit ?? 20, MAX_BREAKDOWN_VALUES);
   const rolledUp = await dimensionValues(db, target, request.dimension);
-  const filtered = request.from !== undefined || request.to !== undefined || request.segment !== undefined || Object.keys(attributes).length > 0;
+  // The phase's window narrows the population as from / to do (each value's results resolve the same phase).
+  const windowed = withWindow(request, phase);
+  const filtered = phase.from !== undefined || phase.to !== undefined || request.segment !== undefined || Object.keys(attributes).length > 0;
   // The rollups' order (all units, largest first), each value with the units the filters keep.
-  const found = filtered ? await filteredDimensionValues(db, target, request.dimension, rolledUp, await populationFilter(db, target, parsed.data, request)) : rolledUp;
+  const found = filtered ? await filteredDimensionValues(db, target, request.dimension, rolledUp, await populationFilter(db, target, parsed.data, windowed)) : rolledUp;
   const shown = found.slice(0, limit);
   const values: ResultsBreakdown['values'] = [];
   const { dimension: _d, limit: _l, ...options } = request;
@@ -328,7 +466,7 @@ export async function computeBreakdown(
     environment: target.environment,
     dimension: request.dimension,
     computedAt: now.toISOString(),
-    filters: filtersView(request),
+    filters: filtersView(request, phase),
     values,
     omitted: { values: rest.length, units: rest.reduce((n, v) => n + v.units, 0) },
   };
@@ -393,15 +531,24 @@ export async function computeResults(
   }
   const experiment = parsed.data;
   assertRange(request);
+  // One split phase by default (the current one): see resolvePhase.
+  const phase = resolvePhase(experiment, request);
   // Totals a metric change made wrong are recomputed first, within the time a dimension build may take.
   const build = options.build ?? (logger === undefined ? {} : { logger });
   const totalsCurrent = await rebuildRequestedTotals(db, target, build);
-  const filter = await populationFilter(db, target, experiment, request);
+  const filter = await populationFilter(db, target, experiment, withWindow(request, phase));
   const plans = await planMetrics(db, target.projectId, experiment);
   const interval = request.interval ?? Width.Day;
   // Units are bucketed by their exposure hour (the rollups' grain), so buckets start on a whole hour:
-  // the hour the experiment started in. `end` is then the true boundary of every unit in a point.
-  const origin = experiment.startedAt === undefined ? new Date(Date.UTC(2000, 0, 1)) : new Date(Math.floor(Date.parse(experiment.startedAt) / HOUR_MS) * HOUR_MS);
+  // the hour the experiment started in, or the one a later phase starts in (its day 1 is its first 24
+  // hours, and the series starts with the phase). `end` is then the true boundary of every unit in a point.
+  const phaseStart = phase.view.from === null ? undefined : Date.parse(phase.view.from);
+  const origin =
+    phaseStart !== undefined
+      ? floorHour(new Date(phaseStart))
+      : experiment.startedAt === undefined
+        ? new Date(Date.UTC(2000, 0, 1))
+        : floorHour(new Date(experiment.startedAt));
   const metricRequests: MetricRequest[] = plans.map(({ metric }) => ({
     key: metric.key,
     ratio: metric.type === MetricType.Ratio,
@@ -422,7 +569,7 @@ export async function computeResults(
   const variations = expandVariations(experiment);
   // The shares the ruleset serves (equal when no weights are given, or all are 0), blended over the
   // splits it served when the split of the started experiment changed.
-  const weights = await expectedShares(db, target, experiment, filter);
+  const weights = await expectedShares(db, target, experiment, filter, phase.index);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const withSeries = options.series !== false;
   const analysisOptions: AnalysisOptions = {
@@ -515,7 +662,7 @@ export async function computeResults(
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
     computedAt: now.toISOString(),
-    filters: filtersView(request),
+    filters: filtersView(request, phase),
     analysis: {
       alpha: analysis.alpha,
       sequential: analysisOptions.sequential === true,
@@ -544,6 +691,7 @@ export async function computeResults(
           },
     metrics,
     timeSeries: { interval, points },
+    warnings: phase.warnings,
     error: errorOf(analysis.error),
   };
 }
@@ -935,7 +1083,8 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
 }
 
 /**
- * Each variation's expected share of the analysed units: the current split's, or, after changes of
+ * Each variation's expected share of the analysed units: the current split's; of one split phase
+ * (`phase`, an index into the periods), the split that phase served; otherwise, after changes of
  * the split (sticky bucketing), each period's units split by the shares served then:
  * Σ_p n_p · share_p(v) / Σ_p n_p. A variation a period's split did not serve expects none of its
  * units (shares renormalised over the current variations). A period whose keys cannot be matched
@@ -944,18 +1093,13 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
  * split: renormalising would expect all of its units in the unrenamed variations and none in the
  * renamed one.
  */
-async function expectedShares(db: Database, target: ResultsTarget, experiment: Experiment, filter: PopulationFilter): Promise<number[]> {
+async function expectedShares(db: Database, target: ResultsTarget, experiment: Experiment, filter: PopulationFilter, phase?: number): Promise<number[]> {
   const current = variationShares(experiment);
   const history = experiment.splitHistory ?? [];
   if (history.length === 0) {
     return current;
   }
   const keys = expandVariations(experiment).map((v) => v.key);
-  const periods = await unitsBySplitPeriod(db, target, filter, history.map((h) => new Date(h.until)), keys);
-  const total = periods.reduce((a, b) => a + b, 0);
-  if (total === 0) {
-    return current;
-  }
   const periodShares = [
     ...history.map((h) => {
       const renamed = keys.some((k) => !Object.hasOwn(h.shares, k)) && Object.keys(h.shares).some((k) => !keys.includes(k));
@@ -965,6 +1109,15 @@ async function expectedShares(db: Database, target: ResultsTarget, experiment: E
     }),
     current,
   ];
+  if (phase !== undefined) {
+    // Every analysed unit was first exposed within the phase (its window lies inside the period).
+    return periodShares[phase] ?? current;
+  }
+  const periods = await unitsBySplitPeriod(db, target, filter, history.map((h) => new Date(h.until)), keys);
+  const total = periods.reduce((a, b) => a + b, 0);
+  if (total === 0) {
+    return current;
+  }
   return keys.map((_, v) => periods.reduce((acc, n, p) => acc + n * periodShares[p]![v]!, 0) / total);
 }
 

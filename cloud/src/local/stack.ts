@@ -112,6 +112,21 @@ function count(value: string | undefined, fallback: number, name: string): numbe
   return n;
 }
 
+/** Longest guardrail interval: past 2³¹ − 1 ms Node fires a timer after 1 ms, a hot loop. */
+const MAX_GUARDRAIL_INTERVAL_SECONDS = 86_400;
+
+/** XP_GUARDRAIL_INTERVAL_SECONDS: digits only (no `1e3`, no fraction), 0 (off) to one day. */
+function guardrailIntervalSeconds(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') {
+    return DEFAULT_GUARDRAIL_INTERVAL_MS / 1000;
+  }
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!(n <= MAX_GUARDRAIL_INTERVAL_SECONDS)) {
+    throw new Error(`XP_GUARDRAIL_INTERVAL_SECONDS must be a whole number of seconds from 0 (off) to ${String(MAX_GUARDRAIL_INTERVAL_SECONDS)} (one day), got "${value}"`);
+  }
+  return n;
+}
+
 function positive(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value.trim() === '') {
     return fallback;
@@ -188,7 +203,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     collectRequestBody: flag(env.COLLECT_REQUEST_BODY, false, 'COLLECT_REQUEST_BODY'),
     requestLogFailuresOnly: requestLogMode(env.XP_REQUEST_LOG),
     archiveFlushMs: positive(env.XP_ARCHIVE_FLUSH_SECONDS, 10, 'XP_ARCHIVE_FLUSH_SECONDS') * 1000,
-    guardrailIntervalMs: count(env.XP_GUARDRAIL_INTERVAL_SECONDS, DEFAULT_GUARDRAIL_INTERVAL_MS / 1000, 'XP_GUARDRAIL_INTERVAL_SECONDS') * 1000,
+    guardrailIntervalMs: guardrailIntervalSeconds(env.XP_GUARDRAIL_INTERVAL_SECONDS) * 1000,
     platformKey: nonEmpty(env.XP_PLATFORM_KEY),
     trustedProxies: TrustedProxies.parse(env.XP_TRUSTED_PROXIES),
     ...overrides,

@@ -2,8 +2,9 @@ import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js'
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
-import { decodeCursor, likePattern, toPage } from './pagination.js';
+import { decodeCursor, toPage } from './pagination.js';
 import { iso } from './rows.js';
+import { foldedSearch } from './search.js';
 
 /** Kinds of definition documents, each in its own table with the same shape. */
 export const DefinitionKind = {
@@ -76,7 +77,7 @@ const COLUMNS =
   "key, name, definition, archived, version, created_at, updated_at, created_by, updated_by, (SELECT coalesce(nullif(u.name, ''), u.email) FROM users u WHERE u.id = updated_by) AS updated_by_name";
 
 export interface ListOptions extends PageRequest {
-  /** Case-insensitive substring of key or name. */
+  /** Substring of key or name, ignoring case and accents (`searchFold`). */
   readonly search?: string | undefined;
   readonly includeArchived?: boolean | undefined;
   /** Experiments only: filter by status. */
@@ -104,8 +105,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
       where.push('archived = false');
     }
     if (options.search !== undefined && options.search !== '') {
-      params.push(likePattern(options.search.toLowerCase()));
-      where.push(`(lower(key) LIKE $${params.length} OR lower(name) LIKE $${params.length})`);
+      where.push(foldedSearch(['key', 'name'], options.search, params));
     }
     if (options.tags !== undefined && options.tags.length > 0) {
       params.push(JSON.stringify(options.tags));

@@ -42,8 +42,3 @@ export function toPage<R, T>(rows: R[], limit: number, map: (row: R) => T, sortK
   const last = items[items.length - 1];
   return rows.length > limit && last !== undefined ? { items: items.map(map), nextCursor: encodeCursor(sortKey(last)) } : { items: items.map(map) };
 }
-
-/** Escapes LIKE wildcards so a search term matches literally. */
-export function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}

@@ -3,8 +3,9 @@ import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js'
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
 import type { Page, PageRequest } from './pagination.js';
-import { decodeCursor, likePattern, toPage } from './pagination.js';
+import { decodeCursor, toPage } from './pagination.js';
 import { iso } from './rows.js';
+import { foldedSearch } from './search.js';
 import { projectRolesColumn } from './project-roles.js';
 import type { ProjectRole } from './project-roles.js';
 
@@ -115,8 +116,7 @@ export const users = {
     const params: unknown[] = [orgId];
     const where = ['org_id = $1'];
     if (options.search !== undefined && options.search !== '') {
-      params.push(likePattern(options.search.toLowerCase()));
-      where.push(`(lower(email) LIKE $${params.length} OR lower(name) LIKE $${params.length})`);
+      where.push(foldedSearch(['email', 'name'], options.search, params));
     }
     const after = decodeCursor(options.cursor, 'string');
     if (after !== undefined) {

@@ -543,7 +543,7 @@ export class XpApiClient {
 
   /** Results per value of one of the experiment's dimensions, largest values first (no time series). */
   async resultsBreakdown(project: string, key: string, query: BreakdownQuery): Promise<ResultsBreakdownView> {
-    const params: Query = { environment: query.environment, dimension: query.dimension, limit: query.limit, sequential: query.sequential, cuped: query.cuped, alpha: query.alpha, correction: query.correction, segment: query.segment, from: query.from, to: query.to };
+    const params: Query = { environment: query.environment, dimension: query.dimension, limit: query.limit, sequential: query.sequential, cuped: query.cuped, alpha: query.alpha, correction: query.correction, segment: query.segment, from: query.from, to: query.to, phase: query.phase };
     for (const [k, v] of Object.entries(query.attributes ?? {})) {
       params[`attr.${k}`] = v;
     }
@@ -551,13 +551,13 @@ export class XpApiClient {
   }
 
   /** The same results as CSV text (`table: 'timeseries'` for the cumulative series). */
-  async resultsCsv(project: string, key: string, query: ResultsQuery & { table?: 'summary' | 'timeseries' } = {}): Promise<string> {
-    return this.text(`/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`, { ...resultsQueryOf(query), table: query.table }, 'text/csv');
+  async resultsCsv(project: string, key: string, query: ResultsQuery & { table?: 'summary' | 'timeseries'; bom?: boolean } = {}): Promise<string> {
+    return this.text(`/api/v1/projects/${encodeURIComponent(project)}/experiments/${encodeURIComponent(key)}/results.csv`, { ...resultsQueryOf(query), table: query.table, bom: query.bom === true ? 1 : undefined }, 'text/csv');
   }
 
-  /** The audit log as a file: every entry the filters match, oldest first, CSV (default) or NDJSON text. */
-  async auditExport(query: AuditQuery & { format?: 'csv' | 'ndjson' } = {}): Promise<string> {
-    return this.text('/api/v1/audit/export', { ...query }, query.format === 'ndjson' ? 'application/x-ndjson' : 'text/csv');
+  /** The audit log as a file: every entry the filters match, oldest first, CSV (default) or NDJSON text; `bom` starts a CSV with U+FEFF for Excel. */
+  async auditExport(query: AuditQuery & { format?: 'csv' | 'ndjson'; bom?: boolean } = {}): Promise<string> {
+    return this.text('/api/v1/audit/export', { ...query, bom: query.bom === true ? 1 : undefined }, query.format === 'ndjson' ? 'application/x-ndjson' : 'text/csv');
   }
 
   /** A GET whose answer is text (CSV, NDJSON); an error answer throws ApiError as `call` does. */
@@ -573,7 +573,8 @@ export class XpApiClient {
       headers.authorization = `Bearer ${this.options.token}`;
     }
     const res = await this.fetchFn(url, { headers });
-    const text = await res.text();
+    // ignoreBOM keeps a byte order mark asked for (bom=1), which res.text() would strip.
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(await res.arrayBuffer());
     if (!res.ok) {
       let err: ApiErrorBody['error'] | undefined;
       try {
@@ -903,13 +904,21 @@ export interface ResultsQuery {
   readonly from?: string;
   /** Only units first exposed before this instant (ISO 8601). */
   readonly to?: string;
+  /**
+   * The split phase of an experiment whose split moved while running (`splitHistory`): `current`
+   * (the server's default: units first exposed since the last change), `all` (pooled: the effects
+   * may be confounded), or an index (0 = before the first change). Intersected with from / to.
+   */
+  readonly phase?: ResultsPhase;
 }
+
+export type ResultsPhase = 'current' | 'all' | number;
 
 /**
  * GET …/results/breakdown: one of the experiment's dimensions, and the analysis options and filters
  * of the results (`attributes` on other attributes than the dimension: one on it is refused).
  */
-export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'segment' | 'from' | 'to' | 'attributes'> {
+export interface BreakdownQuery extends Pick<ResultsQuery, 'environment' | 'sequential' | 'cuped' | 'alpha' | 'correction' | 'segment' | 'from' | 'to' | 'attributes' | 'phase'> {
   readonly dimension: string;
   /** Values analysed, largest first (default 20, at most 50). */
   readonly limit?: number;
@@ -931,10 +940,33 @@ export interface ResultsFiltersView {
   readonly to: string | null;
   readonly segment: string | null;
   readonly attributes: Readonly<Record<string, string>>;
+  /** The split phase analysed (absent from servers older than split phases). */
+  readonly phase?: ResultsPhaseView;
+}
+
+/** The split phase a results response analysed (phase 0 = before the first change of the split). */
+export interface ResultsPhaseView {
+  /** null: every phase pooled (phase=all). */
+  readonly index: number | null;
+  /** The experiment's phases: split changes + 1. */
+  readonly count: number;
+  /** The phase's bounds on first exposure (the split changes rounded inwards to whole hours); null: unbounded. */
+  readonly from: string | null;
+  readonly to: string | null;
+  /** When the split changed to the one the phase served; null for phase 0 and for all phases. */
+  readonly splitChangedAt: string | null;
+  /** The analysed units span more than one split period: the effects pool them (see `warnings`). */
+  readonly pooled: boolean;
+}
+
+/** A caveat on reading the results (`SPLIT_PERIODS_POOLED`: effects pool periods with different splits). */
+export interface ResultsWarningView {
+  readonly code: string;
+  readonly message: string;
 }
 
 function resultsQueryOf(q: ResultsQuery): Query {
-  const out: Query = { environment: q.environment, sequential: q.sequential, cuped: q.cuped, segment: q.segment, alpha: q.alpha, correction: q.correction, interval: q.interval, from: q.from, to: q.to };
+  const out: Query = { environment: q.environment, sequential: q.sequential, cuped: q.cuped, segment: q.segment, alpha: q.alpha, correction: q.correction, interval: q.interval, from: q.from, to: q.to, phase: q.phase };
   for (const [k, v] of Object.entries(q.attributes ?? {})) {
     out[`attr.${k}`] = v;
   }
@@ -993,6 +1025,8 @@ export interface ExperimentResultsView {
   readonly experiment: { readonly key: string; readonly name: string; readonly status: string; readonly startedAt: string | null };
   readonly environment: string;
   readonly computedAt: string;
+  /** The filters and split phase applied (absent from older servers). */
+  readonly filters?: ResultsFiltersView;
   readonly analysis: { readonly alpha: number; readonly sequential: boolean; readonly correction: string; readonly interval: string };
   /** `unknownVariation`: units exposed to a variation the experiment does not define (not analysed; SRM flagged). */
   readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
@@ -1020,6 +1054,8 @@ export interface ExperimentResultsView {
       }[];
     }[];
   };
+  /** Caveats on reading the results (absent from older servers). */
+  readonly warnings?: readonly ResultsWarningView[];
   readonly error: StatsErrorView | null;
 }
 

@@ -1,5 +1,5 @@
 export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
-export type { AlertsQuery, AuditQuery, GuardrailAlert, ResultsFiltersView } from './client.js';
+export type { AlertsQuery, AuditQuery, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';
 export type { ApiErrorBody, AppliedChange, ApplyChange, ApplyResult, AuditEntry, ChangeRequest, ClientOptions, DefinitionKinds, DefinitionPath, Me, Page, Project, ProjectCreate, ProjectPatch, ProjectRole, Stored, StoredEnvironment, User } from './client.js';

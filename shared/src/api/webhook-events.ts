@@ -6,7 +6,7 @@
  * webhook receives each of them.
  */
 export const WEBHOOK_EVENTS = {
-  flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted'],
+  flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted', 'rolled-back'],
   experiment: ['created', 'updated', 'started', 'stopped', 'resumed', 'guardrail-degraded', 'deleted'],
   segment: ['created', 'updated', 'deleted'],
   metric: ['created', 'updated', 'deleted'],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileCondition } from '../eval/condition.js';
+import { bidiControlIn } from '../text.js';
 import { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE } from './keys.js';
 
 /** Keys of flags, experiments, segments, metrics and environments: stable identifiers used in code. */
@@ -51,7 +52,31 @@ export const isoDateSchema = z.iso.datetime({ offset: true }).refine(
   { message: 'must be an instant between 0001-01-01 and 9999-12-31 (UTC)', when: (payload) => payload.issues.length === 0 },
 );
 
-export const tagsSchema = z.array(z.string().min(1).max(64)).max(50);
+/** Refuses bidirectional embeddings, overrides and isolates: they can reverse how a name and the text around it read. */
+function refuseBidiControls(text: string, ctx: z.RefinementCtx<string>): void {
+  const found = bidiControlIn(text);
+  if (found !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must not contain the bidirectional control character ${found}` });
+  }
+}
+
+/** Names of definitions and environments, shown in the console and the CLI. */
+export const nameSchema = z.string().min(1).max(200).superRefine(refuseBidiControls);
+
+/** A variation's optional display name. */
+export const variationNameSchema = z.string().max(200).superRefine(refuseBidiControls);
+
+/** Tags: at most 64 characters (code points); no comma, which separates tags in the `?tag=` filter. */
+export const tagsSchema = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[^,]*$/, 'must not contain "," (the ?tag= filter separates tags with commas)')
+      .superRefine(refuseBidiControls),
+  )
+  .max(50);
 
 /** Formats zod issues as "path: message" lines, so schema errors name the field. */
 export function formatIssues(error: z.ZodError, prefix = ''): string[] {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { keySchema } from './common.js';
+import { keySchema, nameSchema } from './common.js';
 
 /** A deployment stage (development, staging, production) with its own flag states and SDK keys. */
 export const environmentSchema = z.strictObject({
   key: keySchema,
-  name: z.string().min(1).max(200),
+  name: nameSchema,
   description: z.string().max(2000).optional(),
   /** Production environments are protected: changes by editors need an approved change request. */
   production: z.boolean().default(false),

@@ -77,15 +77,18 @@ function join(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-function string(value: unknown, path: string, min: number, max: number): string {
+// Unit ids are measured as the SDKs measure them; the message says so, since an emoji counts twice.
+const UNIT_ID_UNITS = 'UTF-16 code units (an emoji counts as 2)';
+
+function string(value: unknown, path: string, min: number, max: number, units = 'characters'): string {
   if (typeof value !== 'string') {
     throw new Problem(path, `expected string, received ${typeName(value)}`);
   }
   if (value.length < min) {
-    throw new Problem(path, min === 1 ? 'must not be empty' : `must be at least ${min} characters`);
+    throw new Problem(path, min === 1 ? 'must not be empty' : `must be at least ${min} ${units}`);
   }
   if (value.length > max) {
-    throw new Problem(path, `must be at most ${max} characters`);
+    throw new Problem(path, `must be at most ${max} ${units}`);
   }
   return value;
 }
@@ -172,9 +175,9 @@ function check(value: unknown): void {
   }
   const id = string(value.id, 'id', 8, 64);
   if (!ID_PATTERN.test(id)) {
-    throw new Problem('id', 'must contain only letters, digits, "_" and "-"');
+    throw new Problem('id', 'must contain only ASCII letters, digits, "_" and "-"');
   }
-  string(value.unitId, 'unitId', 1, 256);
+  string(value.unitId, 'unitId', 1, 256, UNIT_ID_UNITS);
   timestamp(value.timestamp, 'timestamp');
   if (type === 'exposure') {
     key(value.experiment, 'experiment');
@@ -210,7 +213,7 @@ function check(value: unknown): void {
   }
   if (value.units !== undefined) {
     record(value.units, 'units', 1, 256, (v, p) => {
-      string(v, p, 1, 256);
+      string(v, p, 1, 256, UNIT_ID_UNITS);
     });
     if (Object.keys(value.units as object).length > MAX_UNITS) {
       throw new Problem('units', UNITS_COUNT_MESSAGE);

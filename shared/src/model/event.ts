@@ -21,7 +21,7 @@ const propertyValueSchema = z
 
 const eventBase = {
   /** Client-generated unique id; the pipeline drops repeats of the same id (exactly-once). */
-  id: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must contain only letters, digits, "_" and "-"'),
+  id: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must contain only ASCII letters, digits, "_" and "-"'),
   /** The unit (user, device, company…) the event belongs to: its bucketing id. */
   unitId: z.string().min(1).max(256),
   /** When it happened, as epoch milliseconds or an ISO 8601 instant. */

@@ -8,8 +8,10 @@ import {
   isoDateSchema,
   jsonValueSchema,
   keySchema,
+  nameSchema,
   tagsSchema,
   uniqueKeys,
+  variationNameSchema,
   whenFieldsValid,
 } from './common.js';
 
@@ -46,7 +48,7 @@ export const EXPERIMENT_DECISION_FIELDS = ['decision', 'winner', 'releaseWinner'
 
 export const experimentVariationSchema = z.strictObject({
   key: keySchema,
-  name: z.string().max(200).optional(),
+  name: variationNameSchema.optional(),
   /** Relative share of covered traffic; weights are normalised to add up to 1. */
   weight: z.number().min(0).max(1_000_000).optional(),
   /** Value served by standalone experiments (getVariant); flag-attached ones map to flag variations. */
@@ -64,7 +66,7 @@ export type ExperimentVariation = z.output<typeof experimentVariationSchema>;
 
 export const factorSchema = z.strictObject({
   key: keySchema,
-  name: z.string().max(200).optional(),
+  name: variationNameSchema.optional(),
   levels: z.array(z.strictObject({ key: keySchema, value: jsonValueSchema })).min(2).max(10),
 });
 export type Factor = z.output<typeof factorSchema>;
@@ -139,7 +141,7 @@ function holdsServerKey(text: string): boolean {
 const experimentFieldsSchema = z
   .strictObject({
     key: keySchema,
-    name: z.string().min(1).max(200),
+    name: nameSchema,
     hypothesis: z.string().max(5000).optional(),
     type: z.enum([ExperimentType.AB, ExperimentType.Multivariate, ExperimentType.SplitUrl]).default(ExperimentType.AB),
     status: z.enum([ExperimentStatus.Draft, ExperimentStatus.Running, ExperimentStatus.Stopped]).default(ExperimentStatus.Draft),
@@ -262,10 +264,14 @@ const experimentFieldsSchema = z
 
 /**
  * The experiment as authored: also refuses variation URLs that cannot work or must not be published
- * (every URL goes into the ruleset browsers download), and a split-URL experiment hashed on an
- * attribute its links never have.
+ * (every URL goes into the ruleset browsers download), a split-URL experiment hashed on an
+ * attribute its links never have, and a metric listed twice in one of its metric lists.
  */
 export const experimentSchema = experimentFieldsSchema.superRefine((exp, ctx) => {
+  // A metric listed twice in one list would be analysed (and, as a guardrail, alerted on) twice.
+  for (const list of ['primary', 'secondary', 'guardrails'] as const) {
+    uniqueKeys(exp.metrics[list], (m) => m, ctx, ['metrics', list], list === 'guardrails' ? 'guardrail' : `${list} metric`);
+  }
   exp.variations.forEach((v, i) => {
     if (v.url === undefined || !URL.canParse(v.url)) {
       return;
@@ -291,13 +297,13 @@ export const experimentSchema = experimentFieldsSchema.superRefine((exp, ctx) =>
       message: `a split-URL experiment is evaluated by its /r/{key} links, which know a visitor only by the cookie's "id" and what the request says (${SPLIT_URL_HASH_ATTRIBUTES.slice(1).join(', ')}); "${exp.hashAttribute}" is never among them, so every visitor would go to the first variation unexposed: use "id"`,
     });
   }
-}, whenFieldsValid('type', 'variations', 'hashAttribute', 'fallbackAttribute'));
+}, whenFieldsValid('type', 'variations', 'hashAttribute', 'fallbackAttribute', 'metrics'));
 
 /**
  * An experiment as read back from storage, for readers of what is stored (results, guardrails):
  * its condition is not held to the checks of today's authoring (a pattern refused since it was
  * saved, such as a backreference), which the evaluators report as INVALID_RULE instead, nor are its
- * variation URLs and split-URL hash attribute (refused since some were saved). Every other check is
+ * variation URLs, split-URL hash attribute and metrics listed twice (refused since some were saved). Every other check is
  * the same, so a stored experiment reads as what it is rather than failing as invalid.
  */
 export const storedExperimentSchema = experimentFieldsSchema.safeExtend({ condition: conditionSchema.optional() });
@@ -310,11 +316,16 @@ export type { ReassignmentReason } from './variations.js';
 /** A global holdout: a stable fraction of units kept out of every experiment that names it. */
 export const holdoutSchema = z.strictObject({
   key: keySchema,
-  name: z.string().min(1).max(200),
+  name: nameSchema,
   description: z.string().max(2000).optional(),
   hashAttribute: attributeNameSchema.default('id'),
   /** Fraction of units held out. */
   coverage: fractionSchema,
 });
 export type Holdout = z.output<typeof holdoutSchema>;
+/**
+ * The holdout fields units are hashed by (its seed is derived from its key, which never changes):
+ * changed under a started experiment, units held out would get it, and units that got it be held out.
+ */
+export const HOLDOUT_HASHING_FIELDS = ['hashAttribute'] as const satisfies readonly (keyof Holdout)[];
 export type HoldoutInput = z.input<typeof holdoutSchema>;

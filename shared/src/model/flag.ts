@@ -7,8 +7,10 @@ import {
   isoDateSchema,
   jsonValueSchema,
   keySchema,
+  nameSchema,
   tagsSchema,
   uniqueKeys,
+  variationNameSchema,
   whenFieldsValid,
 } from './common.js';
 
@@ -29,7 +31,7 @@ export const flagTypeSchema = z.enum([FlagType.Boolean, FlagType.String, FlagTyp
 
 export const variationSchema = z.strictObject({
   key: keySchema,
-  name: z.string().max(200).optional(),
+  name: variationNameSchema.optional(),
   description: z.string().max(2000).optional(),
   value: jsonValueSchema,
 });
@@ -44,7 +46,7 @@ export type ScheduleStep = z.output<typeof scheduleStepSchema>;
 
 const ruleBase = {
   /** Stable id so evaluations and audit entries can name the rule. */
-  id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must contain only letters, digits, "_" and "-"'),
+  id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must contain only ASCII letters, digits, "_" and "-"'),
   description: z.string().max(2000).optional(),
   /** Disabled rules are kept in the definition but left out of the ruleset. */
   enabled: z.boolean().optional(),
@@ -136,7 +138,7 @@ function valueMatchesType(type: FlagType, value: unknown): boolean {
 export const flagSchema = z
   .strictObject({
     key: keySchema,
-    name: z.string().min(1).max(200),
+    name: nameSchema,
     description: z.string().max(5000).optional(),
     type: flagTypeSchema,
     variations: z.array(variationSchema).min(1).max(100),

@@ -4,7 +4,7 @@
  */
 export const KEY_MAX_LENGTH = 128;
 export const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-export const KEY_PATTERN_MESSAGE = 'must start with a letter or digit and contain only letters, digits, "_", "." and "-"';
+export const KEY_PATTERN_MESSAGE = 'must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"';
 
 /** Whether `value` is a well-formed key. */
 export function isKey(value: unknown): value is string {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { attributeNameSchema, keySchema, tagsSchema, whenFieldsValid } from './common.js';
+import { attributeNameSchema, keySchema, nameSchema, tagsSchema, whenFieldsValid } from './common.js';
 
 /** How a metric aggregates a unit's events. */
 export const MetricType = {
@@ -31,7 +31,7 @@ export const cappingSchema = z.discriminatedUnion('type', [
 export const metricSchema = z
   .strictObject({
     key: keySchema,
-    name: z.string().min(1).max(200),
+    name: nameSchema,
     description: z.string().max(2000).optional(),
     type: z.enum([MetricType.Conversion, MetricType.Count, MetricType.Sum, MetricType.Ratio]),
     event: z.string().min(1).max(200).optional(),

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { attributeNameSchema, authoredConditionSchema, keySchema } from './common.js';
+import { attributeNameSchema, authoredConditionSchema, keySchema, nameSchema } from './common.js';
 
 const segmentBase = {
   key: keySchema,
-  name: z.string().min(1).max(200),
+  name: nameSchema,
   description: z.string().max(2000).optional(),
 };
 

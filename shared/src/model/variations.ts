@@ -35,15 +35,18 @@ export function variationShares(exp: Pick<Experiment, 'type' | 'variations' | 'f
  * - `split`: the shares of traffic (normalised weights) without sticky bucketing kept on;
  * - `split-sticky-late`: the shares of traffic under sticky bucketing that was turned on after the
  *   start (`stickyBucketingSince`): units exposed before then have no stored variation;
- * - `sticky-off`: sticky bucketing turned off after the split moved.
+ * - `sticky-off`: sticky bucketing turned off after the split moved;
+ * - `namespace`: the namespace id changed, added or removed: units already exposed may now share
+ *   the experiment with those of the namespace's other experiments (a range change within the same
+ *   id is not one: it is held to the overlap check instead).
  */
-export type ReassignmentReason = 'hashing' | 'keys' | 'split' | 'split-sticky-late' | 'sticky-off';
+export type ReassignmentReason = 'hashing' | 'keys' | 'split' | 'split-sticky-late' | 'sticky-off' | 'namespace';
 
-type ReassignmentFields = 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'stickyBucketing';
+type ReassignmentFields = 'key' | 'type' | 'variations' | 'factors' | 'hashAttribute' | 'fallbackAttribute' | 'hashVersion' | 'seed' | 'stickyBucketing' | 'namespace';
 
 /**
- * The changes that would move units of a started experiment to another variation, each with the
- * field to name and why (see ReassignmentReason). Empty for an experiment that has not started.
+ * The changes that would move units of a started experiment to another variation (or out of its
+ * namespace's mutual exclusion), each with the field to name and why (see ReassignmentReason). Empty for an experiment that has not started.
  * Sticky bucketing makes only a change of the shares safe, and only when it has been on since the
  * start: each exposed unit then keeps the variation stored for it, by key. Values, URLs, coverage
  * and targeting may change: they change what a variation shows or who enters, not which variation a
@@ -63,6 +66,9 @@ export function reassigningChanges(
     ['seed', current.seed ?? current.key, next.seed ?? next.key],
   ] as const;
   const out: { path: string; reason: ReassignmentReason }[] = hashing.filter(([, before, after]) => before !== after).map(([path]) => ({ path, reason: 'hashing' }));
+  if (current.namespace?.id !== next.namespace?.id) {
+    out.push({ path: 'namespace', reason: 'namespace' });
+  }
   const splitPath = current.type === 'multivariate' ? 'factors' : 'variations';
   const stickyNow = current.stickyBucketing?.enabled === true;
   const stickyNext = next.stickyBucketing?.enabled === true;
@@ -98,6 +104,8 @@ export function reassignmentMessage(reason: ReassignmentReason, stickySince?: st
       return `changes the split, and stickyBucketing was only turned on${stickySince === undefined ? '' : ` at ${stickySince}`}, after the start: units exposed before then have no stored variation and would be hashed again into the new split (counted in a variation they did not see); keep the split, or create a new experiment (with stickyBucketing on from the start) for a new one`;
     case 'sticky-off':
       return 'turned off, changes which variation units are assigned to: the split has moved since the start, and units that kept their variation under the earlier split would be hashed again into the current one; keep it on, or create a new experiment';
+    case 'namespace':
+      return "changes the namespace's id, or adds or removes the namespace, and the experiment has started: units it already exposed would share it with the experiments of another namespace (or of none), which mutual exclusion forbids; its range within the same namespace may change; stop it and create a new experiment";
   }
 }
 

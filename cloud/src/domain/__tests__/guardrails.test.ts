@@ -61,7 +61,7 @@ describe('judgeGuardrail', () => {
     expect(rise).toMatchObject({ degraded: false });
   });
 
-  it('falls back to the absolute difference when the control mean is 0, and gives no verdict when an arm has no variance', () => {
+  it('falls back to the absolute difference when the control mean is 0, also when the control has no variance', () => {
     // Values of ±1 per unit: mean 0, variance 1.
     const zeroMean = row('control', 2000, 0, 2000);
 
@@ -70,7 +70,8 @@ describe('judgeGuardrail', () => {
 
     expect(worse).toMatchObject({ degraded: true, difference: 'absolute' });
     expect(worse!.result.effect).toBeCloseTo(0.15, 10);
-    expect(noErrorsAtAll).toBeUndefined();
+    expect(noErrorsAtAll).toMatchObject({ degraded: true, difference: 'absolute' });
+    expect(noErrorsAtAll!.result.effect).toBeCloseTo(0.15, 10);
   });
 });
 

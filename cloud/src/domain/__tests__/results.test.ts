@@ -48,4 +48,9 @@ describe('CSV', () => {
     expect(csvField(false)).toBe('false');
     expect(toCsv(['a', 'b'], [[1, 'x,y']])).toBe('a,b\r\n1,"x,y"\r\n');
   });
+
+  it('defuses formulas started with the full-width ＝ ＋ － ＠', () => {
+    expect(['\uFF1DSUM(A1)', '\uFF0B1', '\uFF0D1', '\uFF20A1'].map(csvField)).toEqual(["'\uFF1DSUM(A1)", "'\uFF0B1", "'\uFF0D1", "'\uFF20A1"]);
+    expect(csvField('a\uFF1D')).toBe('a\uFF1D');
+  });
 });

@@ -420,6 +420,19 @@ describe('audit log', () => {
       expect(lines.map((l) => [l.id, l.action, l.projectKey])).toEqual(listed.map((e) => [e.id, e.action, 'demo']));
     });
 
+    it('starts the CSV with a byte order mark for Excel only when asked (bom=1 or true)', async () => {
+      const bytes = async (query: string): Promise<number[]> => {
+        const res = await p.app.request(`/api/v1/audit/export?resourceType=flag${query}`, { headers: { authorization: `Bearer ${owner}` } });
+        expect(res.status).toBe(200);
+        return [...new Uint8Array(await res.arrayBuffer()).slice(0, 3)];
+      };
+      expect(await bytes('')).toEqual([...new TextEncoder().encode('id,')]);
+      expect(await bytes('&bom=1')).toEqual([0xef, 0xbb, 0xbf]);
+      expect(await bytes('&bom=true')).toEqual([0xef, 0xbb, 0xbf]);
+      const refused = await p.request('GET', '/api/v1/audit/export?bom=0', { token: owner });
+      expect([refused.status, refused.body.error.details.issues[0].path]).toEqual([400, 'query.bom']);
+    });
+
     it('checks its filters and format like the list, and needs audit:read', async () => {
       const status = async (query: string, token = owner): Promise<[number, string | undefined]> => {
         const res = await p.request('GET', `/api/v1/audit/export?${query}`, { token });

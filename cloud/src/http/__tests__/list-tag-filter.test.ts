@@ -44,6 +44,17 @@ describe('?tag= on the definition lists', () => {
     expect(await keys(`${DEMO}/metrics?tag=team-1`)).toEqual([]);
   });
 
+  it('counts a tag in code points, as saving one does, and refuses a comma in a saved tag', async () => {
+    const emoji = '\u{1F600}'.repeat(33);
+    const created = await p.request('POST', `${DEMO}/flags`, { token, body: { ...booleanFlagBody('tagged-emoji'), tags: [emoji] } });
+    expect(created.status).toBe(201);
+    expect(await keys(`${DEMO}/flags?tag=${encodeURIComponent(emoji)}`)).toEqual(['tagged-emoji']);
+    expect((await p.request('GET', `${DEMO}/flags?tag=${encodeURIComponent('\u{1F600}'.repeat(65))}`, { token })).status).toBe(400);
+    const comma = await p.request('POST', `${DEMO}/flags`, { token, body: { ...booleanFlagBody('tagged-comma'), tags: ['a,b'] } });
+    expect(comma.status).toBe(400);
+    expect(JSON.stringify(comma.body)).toContain('must not contain \\",\\"');
+  });
+
   it('refuses an empty tag list, and the parameter on kinds without tags', async () => {
     expect((await p.request('GET', `${DEMO}/flags?tag=,`, { token })).status).toBe(400);
     expect((await p.request('GET', `${DEMO}/flags?tag=${'x'.repeat(65)}`, { token })).status).toBe(400);

@@ -150,6 +150,9 @@ function eventsOf(projectId: string, experiment: string) {
   };
 }
 
+/** The phase of an experiment whose split never moved: its one phase, unbounded. */
+const ONE_PHASE = { index: 0, count: 1, from: null, to: null, splitChangedAt: null, pooled: false };
+
 describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on %s', (_name, makeTarget) => {
   let p: Platform;
   let owner: string;
@@ -698,6 +701,20 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect((series.body as string).split('\r\n')).toHaveLength(1 + 3 * 6 + 1);
   });
 
+  it('starts the CSV with a byte order mark for Excel only when asked (bom=1 or true)', async () => {
+    const bytes = async (query: string): Promise<[number, number[]]> => {
+      const res = await p.app.request(`${BASE}/experiments/checkout/results.csv${query}`, { headers: { authorization: `Bearer ${owner}` } });
+      return [res.status, [...new Uint8Array(await res.arrayBuffer()).slice(0, 3)]];
+    };
+    const plain = [...new TextEncoder().encode('met')];
+    expect(await bytes('')).toEqual([200, plain]);
+    expect(await bytes('?bom=1')).toEqual([200, [0xef, 0xbb, 0xbf]]);
+    expect(await bytes('?bom=true&table=timeseries')).toEqual([200, [0xef, 0xbb, 0xbf]]);
+    const refused = await p.request('GET', `${BASE}/experiments/checkout/results.csv?bom=yes`, { token: owner });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details.issues[0]).toEqual({ path: 'query.bom', message: 'must be 1 or true' });
+  });
+
   it('lets a viewer read results', async () => {
     const json = await p.request('GET', `${BASE}/experiments/checkout/results`, { token: viewer });
     const csv = await p.request('GET', `${BASE}/experiments/checkout/results.csv`, { token: viewer });
@@ -939,8 +956,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
 
     const withAttributes = units.filter((u) => u.attributes !== null);
     const usUnits = withAttributes.filter((u) => u.attributes!.country === 'US');
-    expect(us.filters).toEqual({ from: null, to: null, segment: 'us', attributes: {} });
-    expect(unfiltered.filters).toEqual({ from: null, to: null, segment: null, attributes: {} });
+    expect(us.filters).toEqual({ from: null, to: null, segment: 'us', attributes: {}, phase: ONE_PHASE });
+    expect(unfiltered.filters).toEqual({ from: null, to: null, segment: null, attributes: {}, phase: ONE_PHASE });
     // The rollups' order, each value with the segment's units only.
     expect(us.values.map((v) => v.value)).toEqual(unfiltered.values.map((v) => v.value));
     expect(us.values.map((v) => [v.value, v.results.units.analysed + v.results.units.excluded])).toEqual(
@@ -970,7 +987,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
 
     const withAttributes = units.filter((u) => u.attributes !== null);
     const inWindow = withAttributes.filter((u) => u.exposedAt >= START + DAY && u.exposedAt < START + 2 * DAY);
-    expect(dated.filters).toEqual({ from, to, segment: null, attributes: {} });
+    expect(dated.filters).toEqual({ from, to, segment: null, attributes: {}, phase: ONE_PHASE });
     expect(dated.values.map((v) => [v.value, v.results.units.analysed + v.results.units.excluded])).toEqual(
       ['CA', 'US'].map((c) => [c, inWindow.filter((u) => u.attributes!.country === c).length]),
     );

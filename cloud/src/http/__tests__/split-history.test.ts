@@ -93,8 +93,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('a split moved under s
     await moved('ignores');
     await expose('ignores', 'ignores-after-', 500, 500, T + 60_000);
 
-    const follows = await results('follows');
-    const ignores = await results('ignores');
+    // Pooled over both phases (the current phase alone is the default).
+    const follows = await results('follows', '?phase=all');
+    const ignores = await results('ignores', '?phase=all');
 
     // 500 + 200 of 2,000 expected in control: 0.35.
     expect(follows.variations.map((v) => [v.units, v.expectedShare])).toEqual([

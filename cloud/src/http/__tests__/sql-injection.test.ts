@@ -18,7 +18,8 @@ const PAYLOADS: readonly (readonly [string, string])[] = [
   ['union and comment', "x'/**/UNION SELECT password_hash FROM users--"],
   ['dollar quotes and placeholders', "x$$; DELETE FROM audit_log; $$ E'\\\\' $1 ?"],
   ['backslashes', "\\\\'\\n\\x27\\u0027 \\"],
-  ['unicode', 'Ünïcødé 🚀 中文 עברית \u202e\u200b\u00a0 ʼ＇ ǅ'],
+  // A right-to-left mark, not an override: names and tags refuse bidirectional embeddings, overrides and isolates.
+  ['unicode', 'Ünïcødé 🚀 中文 עברית \u200f\u200b\u00a0 ʼ＇ ǅ'],
   ['long', "'; DROP TABLE flags; -- ".repeat(250)],
 ];
 

@@ -41,7 +41,8 @@ export function alertRoutes(s: Services): AnyRoute[] {
       summary: 'Guardrail alerts, newest first',
       description:
         'A guardrail metric of a running experiment degraded significantly (sequential test) for a treatment in an environment. ' +
-        'One alert per experiment × environment × metric × variation until it is resolved (when the experiment stops).',
+        'One alert per experiment × environment × metric × variation until it is resolved (when the experiment stops, or its metric changes or stops being one of its guardrails). ' +
+        'An unknown `environment` is 404 NOT_FOUND naming it.',
       params: projectParams,
       query: z.strictObject({ ...pageQuery, status: z.enum(['open', 'resolved']).optional(), environment: keySchema.optional(), experiment: keySchema.optional() }),
       responses: { 200: { description: 'A page of alerts', schema: pageSchema(alertSchema) } },

@@ -38,7 +38,8 @@ const tagFilter = z
   .max(3_300)
   .transform((raw, ctx) => {
     const tags = [...new Set(raw.split(',').map((t) => t.trim()).filter((t) => t !== ''))];
-    if (tags.length === 0 || tags.length > 50 || tags.some((t) => t.length > 64)) {
+    // Counted in code points, as the tag schema counts them: 33 emoji are a valid tag.
+    if (tags.length === 0 || tags.length > 50 || tags.some((t) => Array.from(t).length > 64)) {
       ctx.addIssue({ code: 'custom', message: 'tag must list 1 to 50 comma-separated tags of at most 64 characters' });
       return z.NEVER;
     }

@@ -9,7 +9,7 @@ import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import { pageQuery, pageSchema, pageView, projectIdParams, projectParams } from './common.js';
 import { MAX_AUDIT_EXPORT_ENTRIES } from '../../domain/audit-log.js';
-import { toCsv } from '../../domain/results-csv.js';
+import { BOM_VALUES, UTF8_BOM, toCsv } from '../../domain/results-csv.js';
 import type { ExportedAuditEntry } from '../../store/audit.js';
 
 /** The audit log's filters, shared by the page and the export. */
@@ -207,6 +207,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       query: z.strictObject({
         ...auditFilterQuery,
         format: z.enum(['csv', 'ndjson'], { error: 'must be csv or ndjson' }).default('csv').describe('csv (text/csv, RFC 4180) or ndjson (application/x-ndjson, one entry per line)'),
+        bom: z.enum(BOM_VALUES, { error: 'must be 1 or true' }).optional().describe('CSV only, 1 or true: start with a UTF-8 byte order mark (U+FEFF), for Excel'),
       }),
       responses: { 200: { description: 'text/csv; charset=utf-8 or application/x-ndjson, as an attachment', mediaType: ['text/csv', 'application/x-ndjson'] } },
       handler: async (req) => {
@@ -215,7 +216,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
         const name = `xp-audit-${new Date().toISOString().slice(0, 10)}.${csv ? 'csv' : 'ndjson'}`;
         return {
           status: 200,
-          text: csv ? auditCsv(entries) : entries.map((e) => `${JSON.stringify(e)}\n`).join(''),
+          text: csv ? (req.query.bom === undefined ? '' : UTF8_BOM) + auditCsv(entries) : entries.map((e) => `${JSON.stringify(e)}\n`).join(''),
           headers: {
             'Content-Type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
             'Content-Disposition': `attachment; filename="${name}"`,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CorrectionMethod, attributeNameSchema, isoDateSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
-import { resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
+import { BOM_VALUES, UTF8_BOM, resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
 import { MAX_BREAKDOWN_VALUES, ResultsService, experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
 import type { ExperimentResults, ResultsRequest } from '../../domain/results.js';
 import type { Services } from '../../domain/services.js';
@@ -23,8 +23,24 @@ const known = {
   cuped: z.enum(['true', 'false']).optional().describe('CUPED variance reduction when pre-exposure data exists; default true'),
   alpha: z.coerce.number().gt(0).lt(1).optional().describe('Significance level, default 0.05'),
   correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
-  interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment started in'),
+  interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment (or the analysed split phase) started in'),
+  phase: z
+    .string()
+    .regex(/^(?:current|all|\d{1,3})$/, 'must be current, all, or a phase index in digits (0 = before the first split change)')
+    .optional()
+    .describe(
+      "Which split phase to analyse when the experiment's split moved while running (splitHistory): current (default; units first exposed since the last change, from the next whole hour), " +
+        'all (every phase pooled: the effects may be confounded, see warnings), or an index (0 = before the first change). Intersected with from and to',
+    ),
 };
+
+/** The phase parameter as the results take it. */
+function phaseOf(phase: string | undefined): Pick<ResultsRequest, 'phase'> {
+  if (phase === undefined) {
+    return {};
+  }
+  return { phase: phase === 'current' || phase === 'all' ? phase : Number(phase) };
+}
 
 const breakdownKnown = {
   environment: known.environment,
@@ -32,6 +48,7 @@ const breakdownKnown = {
   limit: queryInt(1, MAX_BREAKDOWN_VALUES).default(20).describe('Values analysed, largest first; the rest are counted in omitted'),
   from: known.from,
   to: known.to,
+  phase: known.phase,
   segment: known.segment,
   sequential: known.sequential,
   cuped: known.cuped,
@@ -60,7 +77,13 @@ const breakdownQuery = z
 
 /** Known parameters, plus attr.<name>=<value> filters (checked in `toRequest`). */
 const resultsQuery = z.object(known).catchall(z.string());
-const csvQuery = z.object({ ...known, table: z.enum(['summary', 'timeseries']).default('summary').describe('summary: one row per metric × variation; timeseries: the cumulative series') }).catchall(z.string());
+const csvQuery = z
+  .object({
+    ...known,
+    table: z.enum(['summary', 'timeseries']).default('summary').describe('summary: one row per metric × variation; timeseries: the cumulative series'),
+    bom: z.enum(BOM_VALUES, { error: 'must be 1 or true' }).optional().describe('1 or true: start with a UTF-8 byte order mark (U+FEFF), for Excel'),
+  })
+  .catchall(z.string());
 
 type ResultsQuery = z.output<typeof resultsQuery>;
 
@@ -68,6 +91,7 @@ function toRequest(query: ResultsQuery, extra: readonly string[] = []): ResultsR
   return {
     environment: query.environment,
     interval: query.interval,
+    ...phaseOf(query.phase),
     ...filtersOf(query, (name) => Object.hasOwn(known, name) || extra.includes(name)),
     ...analysisOptions(query),
   };
@@ -117,6 +141,7 @@ function analysisOptions(query: Pick<ResultsQuery, 'sequential' | 'cuped' | 'alp
 const DESCRIPTION =
   'Filter the exposed population with attr.<name>=<value> (the attributes sent with the unit\'s first exposure; ' +
   'the value matches as text and, when it spells one, as a number or boolean), segment, from and to. ' +
+  "When the experiment's split moved while running (splitHistory), only the current split phase is analysed unless phase says otherwise (filters.phase says which; warnings flag effects that pool phases). " +
   'Unbounded interval ends are null. Degenerate comparisons carry error.code and neutral numbers.';
 
 export function resultRoutes(services: Services): AnyRoute[] {
@@ -155,7 +180,7 @@ export function resultRoutes(services: Services): AnyRoute[] {
         service ??= new ResultsService(services.deps);
         const q = req.query;
         const filters = filtersOf(q, (name) => Object.hasOwn(breakdownKnown, name));
-        const body = await service.breakdown(req.actor, req.params.project, req.params.key, { environment: q.environment, dimension: q.dimension, limit: q.limit, ...filters, ...analysisOptions(q) });
+        const body = await service.breakdown(req.actor, req.params.project, req.params.key, { environment: q.environment, dimension: q.dimension, limit: q.limit, ...phaseOf(q.phase), ...filters, ...analysisOptions(q) });
         return { status: 200, body, headers: { 'Cache-Control': 'no-store' } };
       },
     }),
@@ -170,12 +195,12 @@ export function resultRoutes(services: Services): AnyRoute[] {
       query: csvQuery,
       responses: { 200: { description: 'text/csv; charset=utf-8, as an attachment', mediaType: 'text/csv' } },
       handler: async (req) => {
-        const body = await results(req, ['table']);
+        const body = await results(req, ['table', 'bom']);
         const series = req.query.table === 'timeseries';
         const name = `${req.params.key}-${body.environment}-${series ? 'timeseries' : 'results'}.csv`;
         return {
           status: 200,
-          text: series ? timeSeriesCsv(body) : resultsCsv(body),
+          text: (req.query.bom === undefined ? '' : UTF8_BOM) + (series ? timeSeriesCsv(body) : resultsCsv(body)),
           headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${name}"`, 'Cache-Control': 'no-store' },
         };
       },

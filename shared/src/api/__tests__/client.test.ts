@@ -255,3 +255,17 @@ describe('XpApiClient projects and environments', () => {
     ]);
   });
 });
+
+describe('CSV downloads for spreadsheets', () => {
+  it('asks for a byte order mark with bom and keeps it in the text answered', async () => {
+    const { client, sent } = clientAnswering(200, '\uFEFFmetric,variation\r\n');
+
+    const results = await client.resultsCsv('web', 'checkout', { bom: true });
+    const audit = await client.auditExport({ bom: true });
+    await client.auditExport();
+
+    expect(results.startsWith('\uFEFFmetric')).toBe(true);
+    expect(audit.charCodeAt(0)).toBe(0xfeff);
+    expect(sent.map((r) => new URL(r.path, 'http://x').searchParams.get('bom'))).toEqual(['1', '1', null]);
+  });
+});

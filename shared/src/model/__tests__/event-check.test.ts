@@ -100,6 +100,15 @@ describe('checkSdkEvent', () => {
     });
   });
 
+  it('measures a unit id in UTF-16 code units and says so', () => {
+    const emoji = '\u{1F600}'.repeat(129);
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: emoji, timestamp: 1, name: 'x' })).toEqual({
+      ok: false,
+      problem: { path: 'unitId', message: 'must be at most 256 UTF-16 code units (an emoji counts as 2)' },
+    });
+    expect(checkSdkEvent({ id: 'evt_0001', type: 'track', unitId: '\u{1F600}'.repeat(128), timestamp: 1, name: 'x' })).toMatchObject({ ok: true });
+  });
+
   it("checks a tracked event's units: at most 10 string values of 1-256 characters under names of 1-256, never on an exposure", () => {
     const track = (units: unknown): unknown => ({ id: 'evt_0001', type: 'track', unitId: 'u', timestamp: 1, name: 'x', units });
     const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, `v${i}`]));
@@ -110,7 +119,7 @@ describe('checkSdkEvent', () => {
       [track(eleven), { ok: false, problem: { path: 'units', message: 'must have at most 10 entries' } }],
       [track({ deviceId: 5 }), { ok: false, problem: { path: 'units.deviceId', message: 'expected string, received number' } }],
       [track({ deviceId: '' }), { ok: false, problem: { path: 'units.deviceId', message: 'must not be empty' } }],
-      [track({ deviceId: 'x'.repeat(257) }), { ok: false, problem: { path: 'units.deviceId', message: 'must be at most 256 characters' } }],
+      [track({ deviceId: 'x'.repeat(257) }), { ok: false, problem: { path: 'units.deviceId', message: 'must be at most 256 UTF-16 code units (an emoji counts as 2)' } }],
       [track({ '': 'v' }), { ok: false, problem: { path: 'units.', message: 'key must be 1-256 characters' } }],
       [track('dev1'), { ok: false, problem: { path: 'units', message: 'expected object, received string' } }],
       [{ id: 'evt_0001', type: 'exposure', unitId: 'u', timestamp: 1, experiment: 'e', variation: 'v', units: { deviceId: 'd' } }, { ok: false, problem: { path: '', message: 'unrecognized key "units"' } }],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssues, isoDateSchema } from '../common.js';
 import { environmentSchema } from '../environment.js';
-import { experimentSchema, expandVariations, storedExperimentSchema } from '../experiment.js';
+import { experimentSchema, expandVariations, holdoutSchema, storedExperimentSchema } from '../experiment.js';
 import { flagSchema } from '../flag.js';
 import type { FlagInput } from '../flag.js';
 import { metricSchema } from '../metric.js';
@@ -99,7 +99,7 @@ describe('flagSchema', () => {
     });
 
     const errors = errorsOf(result).join('\n');
-    expect(errors).toContain('key: must start with a letter or digit');
+    expect(errors).toContain('key: must start with an ASCII letter or digit');
     expect(errors).toContain('Unrecognized key: "colour"');
     expect(errors).toContain('variations[1]: duplicate variation key "on"');
   });
@@ -238,6 +238,19 @@ describe('experimentSchema', () => {
   });
 });
 
+describe('experimentSchema metric lists', () => {
+  it('refuses a metric listed twice in one list, at the duplicate, and a metric in two lists is not one', () => {
+    const exp = (metrics: Record<string, string[]>) => ({ key: 'x', name: 'X', variations: [{ key: 'a' }, { key: 'b' }], metrics });
+
+    const twice = experimentSchema.safeParse(exp({ primary: ['buy', 'buy'], secondary: ['view', 'click', 'view'], guardrails: ['err', 'err'] }));
+
+    expect(errorsOf(twice)).toEqual(['metrics.primary[1]: duplicate primary metric "buy"', 'metrics.secondary[2]: duplicate secondary metric "view"', 'metrics.guardrails[1]: duplicate guardrail "err"']);
+    expect(experimentSchema.safeParse(exp({ primary: ['err'], guardrails: ['err'] })).success).toBe(true);
+    // An experiment stored with one still reads (results, guardrails).
+    expect(storedExperimentSchema.safeParse(exp({ guardrails: ['err', 'err'] })).success).toBe(true);
+  });
+});
+
 describe('storedExperimentSchema', () => {
   it('reads a condition saved before a pattern in it was refused, and keeps every other check', () => {
     const saved = { key: 'x', name: 'X', variations: [{ key: 'a' }, { key: 'b' }], condition: { email: { $regex: '(a)\\1' } } };
@@ -295,5 +308,39 @@ describe('isoDateSchema', () => {
     expect(problems('2026-12-05T01:00:00 01:00')).toEqual(['(root): Invalid ISO datetime']);
     expect(problems('0000-12-31T23:00:00Z')).toEqual(['(root): must be an instant between 0001-01-01 and 9999-12-31 (UTC)']);
     expect(problems('2026-12-05T01:00:00+01:00')).toEqual([]);
+  });
+});
+
+describe('names and tags', () => {
+  const RLO = '\u202E';
+
+  it('refuses bidirectional controls in the names and tags of every definition kind, naming the code point', () => {
+    const message = 'must not contain the bidirectional control character U+202E';
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, name: `${RLO}evil name` }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, tags: [`team${RLO}`] }))).toEqual([`tags[0]: ${message}`]);
+    expect(errorsOf(experimentSchema.safeParse({ key: 'e', name: `a${RLO}`, variations: [{ key: 'a' }, { key: 'b' }] }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(metricSchema.safeParse({ key: 'm', name: `m${RLO}`, type: 'conversion', event: 'signup' }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(segmentSchema.safeParse({ key: 's', name: `s${RLO}`, type: 'ids', values: ['u1'] }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(holdoutSchema.safeParse({ key: 'h', name: `h${RLO}`, coverage: 0.1 }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(environmentSchema.safeParse({ key: 'prod', name: `p${RLO}` }))).toEqual([`name: ${message}`]);
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, name: 'isolate \u2066x\u2069' }))).toEqual(['name: must not contain the bidirectional control character U+2066']);
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, name: 'embedding \u202Ax' }))).toEqual(['name: must not contain the bidirectional control character U+202A']);
+  });
+
+  it('keeps bidirectional controls in descriptions and right-to-left letters in names', () => {
+    expect(flagSchema.safeParse({ ...validFlag, name: 'שלום office', description: `quote \u2067עברית\u2069 ${RLO}` }).success).toBe(true);
+  });
+
+  it('refuses a comma in a tag, which the ?tag= filter could never match', () => {
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, tags: ['a,b'] }))).toEqual(['tags[0]: must not contain "," (the ?tag= filter separates tags with commas)']);
+  });
+
+  it('counts a tag in code points: 64 emoji fit, 65 do not', () => {
+    expect(flagSchema.safeParse({ ...validFlag, tags: ['\u{1F600}'.repeat(64)] }).success).toBe(true);
+    expect(flagSchema.safeParse({ ...validFlag, tags: ['\u{1F600}'.repeat(65)] }).success).toBe(false);
+  });
+
+  it('says which letters a key may hold', () => {
+    expect(errorsOf(flagSchema.safeParse({ ...validFlag, key: 'café' }))).toEqual(['key: must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"']);
   });
 });

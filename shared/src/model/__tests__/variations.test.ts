@@ -55,6 +55,18 @@ describe('reassigningChanges', () => {
     ]);
   });
 
+  it('refuses moving a started experiment to another namespace, into one or out of one, but not a new range in its own', () => {
+    const inCheckout = (range: [number, number]) => ({ namespace: { id: 'checkout', range } });
+    const current = experiment(inCheckout([0, 0.5]));
+
+    expect(reassigningChanges(current, experiment({ namespace: { id: 'checkout2', range: [0, 1] } }))).toEqual([{ path: 'namespace', reason: 'namespace' }]);
+    expect(reassigningChanges(current, experiment())).toEqual([{ path: 'namespace', reason: 'namespace' }]);
+    expect(reassigningChanges(experiment(), experiment(inCheckout([0, 0.5])))).toEqual([{ path: 'namespace', reason: 'namespace' }]);
+    expect(reassigningChanges(experiment({ ...inCheckout([0, 0.5]), status: 'stopped', stoppedAt: STARTED }), experiment())).toEqual([{ path: 'namespace', reason: 'namespace' }]);
+    expect(reassigningChanges(current, experiment(inCheckout([0.2, 0.9])))).toEqual([]);
+    expect(reassigningChanges(experiment({ ...inCheckout([0, 0.5]), status: 'draft', startedAt: undefined }), experiment())).toEqual([]);
+  });
+
   it('refuses turning sticky bucketing off once the split moved under it', () => {
     const history = { splitHistory: [{ until: '2026-01-02T00:00:00.000Z', shares: { control: 0.5, treatment: 0.5 } }] };
     expect(reassigningChanges(experiment({ ...sticky, ...history }), experiment({ stickyBucketing: { enabled: false } }))).toEqual([{ path: 'stickyBucketing', reason: 'sticky-off' }]);

@@ -285,6 +285,42 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
       expect(logged.map((r) => r.event.event.unitId).sort()).toEqual([...units].sort());
     });
 
+    it('gathers the exposures of evaluations arriving while two puts are in flight into the next put (group commit)', async () => {
+      const puts: number[] = [];
+      let inFlight = 0;
+      let most = 0;
+      s.useSink({
+        put: async (events) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          puts.push(events.length);
+          try {
+            // A slow stream: each put has a fixed cost.
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            await s.sink.put(events);
+          } finally {
+            inFlight--;
+          }
+        },
+      });
+      const units = Array.from({ length: 20 }, (_, i) => `user-gather-${i}`);
+      const pending: Promise<Response>[] = [];
+      for (const id of units) {
+        // Each evaluation in its own event-loop turn: the same-turn batching alone would put each on its own.
+        pending.push(Promise.resolve(s.p.app.request('/sdk/v1/evaluate', { method: 'POST', headers: { 'X-XP-SDK-Key': server, 'content-type': 'application/json' }, body: JSON.stringify({ unit: { id }, flags: ['checkout-flag'] }) })));
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+      const answers = await Promise.all(pending);
+      s.restoreSink();
+
+      expect(answers.map((a) => a.status)).toEqual(units.map(() => 200));
+      expect(most).toBeLessThanOrEqual(2);
+      expect(puts.reduce((a, b) => a + b, 0)).toBe(20);
+      expect(puts.length).toBeLessThanOrEqual(10);
+      const logged = (await readStream(s.kinesis)).filter((r) => r.event.event.type === 'exposure' && r.event.event.unitId.startsWith('user-gather-'));
+      expect(logged.map((r) => r.event.event.unitId).sort()).toEqual([...units].sort());
+    });
+
     it('still answers when the event sink is down, queueing the exposures for retry and logging it', async () => {
       const dead = await s.deadSink();
       s.useSink(dead.sink);
@@ -385,7 +421,7 @@ describe('POST /sdk/v1/evaluate and /sdk/v1/events', () => {
         [5, 'INVALID_EVENT', 'event: unrecognized key "units"'],
         [6, 'INVALID_EVENT', `units.${'k'.repeat(257)}: key must be 1-256 characters`],
         [7, 'INVALID_EVENT', 'units: expected object, received array'],
-        [8, 'INVALID_EVENT', 'units.deviceId: must be at most 256 characters'],
+        [8, 'INVALID_EVENT', 'units.deviceId: must be at most 256 UTF-16 code units (an emoji counts as 2)'],
       ]);
       const stored = (await readStream(s.kinesis)).filter((r) => batch.some((e) => (e as { id: string }).id === r.event.event.id));
       // Carried as sent, for the aggregator.

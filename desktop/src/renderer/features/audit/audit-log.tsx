@@ -116,7 +116,8 @@ export default function AuditLog(): ReactNode {
     setExporting(true);
     setExportError(null);
     try {
-      const text = await client.auditExport(filters);
+      // With a byte order mark: the file is for spreadsheets, and Excel needs it to read UTF-8.
+      const text = await client.auditExport({ ...filters, bom: true });
       // Named by the user's own day, as the results CSVs are, not the UTC one (00:49 on Dec 6 in Kolkata is still Dec 5 in UTC).
       download(`xp-audit-${scope === 'project' ? `${project}-` : ''}${calendarDay(Date.now(), localTimeZone())}.csv`, text);
     } catch (e) {

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError, MAX_RESULT_DIMENSIONS, attributeNameSchema, expandVariations, splitShares } from '@xp/shared';
-import type { Experiment, GuardrailAlert, ResultsQuery, Stored } from '@xp/shared';
+import type { Experiment, ExperimentResultsView, GuardrailAlert, ResultsPhase, ResultsQuery, Stored } from '@xp/shared';
 import { hashQuery, navigate, routeHash } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import type { Session } from '../../app/session.js';
@@ -353,7 +353,8 @@ export function SplitSummary({ experiment }: { experiment: Experiment }): ReactN
             </li>
           </ol>
           <p className="small muted">
-            The split was moved while running (units keep their variation): the results expect each period&apos;s new units in the split it served, so the expected shares blend the periods.
+            The split was moved while running (units keep their variation): the results analyse one split phase at a time (the current one unless you choose another), since
+            pooling periods with different splits can confound the effects; pooled, the expected shares blend each period&apos;s split.
           </p>
         </>
       )}
@@ -626,7 +627,7 @@ export function GuardrailAlertsBanner({ experiment, findings }: { experiment: Ex
 
 /**
  * The warning of the Resume dialog when guardrails stopped the experiment, or alerts are open: it
- * will be stopped (or alerted about) again unless the cause is fixed. Nothing otherwise.
+ * will be stopped (or alerted about) again if the harm persists. Nothing otherwise.
  */
 function resumeWarning(stored: Stored<Experiment>, findings: GuardrailFindings | undefined): string | null {
   const d = stored.definition;
@@ -635,7 +636,13 @@ function resumeWarning(stored: Stored<Experiment>, findings: GuardrailFindings |
   if (stop === null && open.length === 0) {
     return null;
   }
-  const again = d.guardrailAction === 'stop' ? 'it will stop again unless the cause is fixed' : 'its guardrail action is now to alert only, so it keeps running, but the alert will be raised again unless the cause is fixed';
+  // After a guardrails stop the checks judge only the units exposed since the resume; after a manual one, every unit.
+  const again =
+    d.guardrailAction !== 'stop'
+      ? 'its guardrail action is now to alert only, so it keeps running, but the alert will be raised again unless the cause is fixed'
+      : stop === null
+        ? 'it will stop again unless the cause is fixed'
+        : 'once resumed, the checks judge only the units exposed from then on, and stop it again if those show the same harm';
   const alerts = stop !== null && stop.length > 0 ? stop : open;
   const cause = findings === undefined || alerts.length === 0 ? 'a guardrail metric worsened' : worsenedList(d, findings, alerts, false);
   return `${stop === null ? 'Guardrail alerts are open' : 'Guardrails stopped this experiment'} because ${cause}; ${again}.`;
@@ -1037,7 +1044,11 @@ function fileNamePart(value: string): string {
  * dimension and its value, the first and last exposure days; `from-…` or `through-…` for one alone).
  * Every part is made safe for file systems.
  */
-export function resultsFileName(experiment: string, environment: string, filters: { readonly segment?: string; readonly attribute?: readonly [string, string]; readonly fromDay?: string; readonly toDay?: string } = {}): string {
+export function resultsFileName(
+  experiment: string,
+  environment: string,
+  filters: { readonly segment?: string; readonly attribute?: readonly [string, string]; readonly fromDay?: string; readonly toDay?: string; readonly phase?: ResultsPhase } = {},
+): string {
   const parts = [fileNamePart(experiment), fileNamePart(environment), 'results'];
   if (filters.segment !== undefined && filters.segment !== '') {
     parts.push('segment', fileNamePart(filters.segment));
@@ -1053,6 +1064,12 @@ export function resultsFileName(experiment: string, environment: string, filters
     parts.push('from', from);
   } else if (to !== undefined) {
     parts.push('through', to);
+  }
+  // A split phase other than the current one (the default): `phase-1` (1-based, as the console shows it), `all-phases`.
+  if (filters.phase === 'all') {
+    parts.push('all-phases');
+  } else if (typeof filters.phase === 'number') {
+    parts.push('phase', String(filters.phase + 1));
   }
   return `${parts.join('-')}.csv`;
 }
@@ -1121,6 +1138,67 @@ function daysText(fromDay: string, toDay: string): string {
   return fromDay !== '' ? `on or after ${fromDay}` : `on or before ${toDay}`;
 }
 
+/** The split phase a select option stands for: current, all, or an index. */
+function phaseOfOption(value: string): ResultsPhase {
+  return value === 'current' || value === 'all' ? value : Number(value);
+}
+
+/** "Phase 1: until 21 Nov 2026, 12:00", "Phase 2: 21 Nov 2026, 12:00 – 23 Nov 2026, 08:30": an earlier phase (0-based index) among the split changes. */
+function phaseOptionText(index: number, changes: readonly { readonly until: string }[]): string {
+  const end = formatTime(changes[index]?.until);
+  return index === 0 ? `Phase 1: until ${end}` : `Phase ${index + 1}: ${formatTime(changes[index - 1]?.until)} – ${end}`;
+}
+
+/**
+ * Which split phase the results analysed, as the API reports it (`filters.phase`), and, when the
+ * analysed units pool periods with different splits, that the effects may be confounded.
+ */
+export function PhaseNote({ results, changes }: { results: ExperimentResultsView; changes: readonly { readonly until: string }[] }): ReactNode {
+  const phase = results.filters?.phase;
+  const pooledWarning = results.warnings?.find((w) => w.code === 'SPLIT_PERIODS_POOLED');
+  const others = (results.warnings ?? []).filter((w) => w !== pooledWarning);
+  if (phase === undefined || phase.count < 2) {
+    return others.length === 0 ? null : <WarningList warnings={others} />;
+  }
+  let text: string;
+  if (phase.index === null) {
+    text = `Results of all ${phase.count} split phases (pooled).`;
+  } else if (phase.index === 0) {
+    text = `Results before the split first changed on ${formatTime(changes[0]?.until ?? phase.to)} (phase 1 of ${phase.count}).`;
+  } else if (phase.index === phase.count - 1) {
+    text = `Results since the split changed on ${formatTime(phase.splitChangedAt)} (phase ${phase.index + 1} of ${phase.count}).`;
+  } else {
+    text = `Results from the split change on ${formatTime(phase.splitChangedAt)} until the next on ${formatTime(changes[phase.index]?.until ?? phase.to)} (phase ${phase.index + 1} of ${phase.count}).`;
+  }
+  return (
+    <>
+      <p className="small muted" role="status" aria-label="Split phase">
+        {text}
+        {phase.index === null
+          ? null
+          : ' Units first exposed in the partial hour after a change are left out, so that every unit counted was assigned under this split.'}
+      </p>
+      {phase.pooled || pooledWarning !== undefined ? (
+        <div className="banner banner-warn" role="alert" aria-label="Pooled split phases">
+          <strong>Effects may be confounded:</strong> the analysed units were exposed under different splits, and pooling them can make a variation look better or worse
+          than it is in every period (Simpson&apos;s paradox) when the metrics drift over time. Choose one split phase for unconfounded effects.
+        </div>
+      ) : null}
+      {others.length === 0 ? null : <WarningList warnings={others} />}
+    </>
+  );
+}
+
+function WarningList({ warnings }: { warnings: readonly { readonly code: string; readonly message: string }[] }): ReactNode {
+  return (
+    <ul className="banner banner-warn" aria-label="Results warnings">
+      {warnings.map((w) => (
+        <li key={w.code}>{w.message}</li>
+      ))}
+    </ul>
+  );
+}
+
 /** Says which filters narrow the results, with their units, and clears them in one click. */
 function FilterBanner({ parts, units, onClear }: { parts: readonly string[]; units: number | undefined; onClear: () => void }): ReactNode {
   return (
@@ -1171,6 +1249,9 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
   const [seriesInterval, setSeriesInterval] = useState<SeriesInterval>(() => defaultInterval(experiment.definition.startedAt));
   const [metric, setMetric] = useState<string | undefined>(undefined);
   const [csvError, setCsvError] = useState<unknown>(null);
+  /** The split phase analysed when the split moved while running: the current one (the API's default) unless chosen. */
+  const splitChanges = experiment.definition.splitHistory ?? [];
+  const [phase, setPhase] = useState<ResultsPhase>('current');
   // The dimension filters only once it has a value: choosing one alone does not ask for the same results again.
   const filterBy = dimensionValue === '' ? '' : dimension;
   const query = useMemo(
@@ -1183,8 +1264,10 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
       ...(filterBy === '' ? {} : { attributes: { [filterBy]: dimensionValue } }),
       ...(exposed.from === undefined ? {} : { from: exposed.from }),
       ...(exposed.to === undefined ? {} : { to: exposed.to }),
+      // Asked for only when not the default, so that servers older than split phases still answer.
+      ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
     }),
-    [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to],
+    [environment, sequential, cuped, seriesInterval, segment, filterBy, dimensionValue, exposed.from, exposed.to, splitChanges.length, phase],
   );
   const { state, reload } = useAsync(() => client.resultsDetail(project, experiment.key, query), [client, project, experiment.key, query], { pollMs: 10_000, refreshKey: refreshTick });
   // A dimension chosen without a value: every value side by side (from the dimension's rollups), with
@@ -1201,8 +1284,9 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
             ...(segment === '' ? {} : { segment }),
             ...(exposed.from === undefined ? {} : { from: exposed.from }),
             ...(exposed.to === undefined ? {} : { to: exposed.to }),
+            ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
           },
-    [environment, sequential, cuped, dimension, dimensionValue, segment, exposed.from, exposed.to],
+    [environment, sequential, cuped, dimension, dimensionValue, segment, exposed.from, exposed.to, splitChanges.length, phase],
   );
   const breakdown = useAsync(
     () => (breakdownQuery === null ? Promise.resolve(null) : client.resultsBreakdown(project, experiment.key, breakdownQuery)),
@@ -1262,13 +1346,15 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
   const exportCsv = async (): Promise<void> => {
     setCsvError(null);
     try {
-      const text = await client.resultsCsv(project, experiment.key, query);
+      // With a byte order mark: the file is for spreadsheets, and Excel needs it to read UTF-8.
+      const text = await client.resultsCsv(project, experiment.key, { ...query, bom: true });
       download(
         resultsFileName(experiment.key, environment, {
           segment,
           ...(filterBy === '' ? {} : { attribute: [filterBy, dimensionValue] as const }),
           ...(exposed.from === undefined ? {} : { fromDay }),
           ...(exposed.to === undefined ? {} : { toDay }),
+          ...(splitChanges.length === 0 || phase === 'current' ? {} : { phase }),
         }),
         text,
       );
@@ -1354,6 +1440,22 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
         <span className="small muted" title={daysZone}>
           {zoneNote === '' ? '(your time zone)' : `(days in ${daysZone}, the link's time zone)`}
         </span>
+        {splitChanges.length === 0 ? null : (
+          <label className="inline" title="The split moved while running: the effects are estimated within one split phase, since pooling periods with different splits may confound them">
+            Split phase
+            <select value={String(phase)} onChange={(e) => { setPhase(phaseOfOption(e.target.value)); }}>
+              <option value="current">
+                Current: since {formatTime(splitChanges.at(-1)?.until)} (phase {splitChanges.length + 1} of {splitChanges.length + 1})
+              </option>
+              {splitChanges.map((_, i) => (
+                <option key={i} value={String(i)}>
+                  {phaseOptionText(i, splitChanges)}
+                </option>
+              ))}
+              <option value="all">All phases (pooled; effects may be confounded)</option>
+            </select>
+          </label>
+        )}
         <label className="inline" title="Width of the time series' buckets (hours by default for an experiment younger than three days)">
           Over time
           <select value={seriesInterval} onChange={(e) => { setSeriesInterval(e.target.value === 'day' ? 'day' : 'hour'); }}>
@@ -1390,15 +1492,18 @@ function ResultsPanel({ experiment, environments, segments, onAnalysis }: { expe
           const datesOnly = segment === '' && filterBy === '' && (appliedFrom !== '' || appliedTo !== '') && results.variations.every((v) => v.units === 0);
           const emptyDates = datesOnly ? `No units were first exposed ${daysText(appliedFrom, appliedTo)}${zoneNote}: no exposures fall in the chosen dates. Widen the dates to see results.` : undefined;
           return (
-            <ResultsView
-              results={results}
-              cuped={cuped}
-              filtered={filterParts.length > 0}
-              {...(emptyDates === undefined ? {} : { emptyText: emptyDates })}
-              {...(selected === undefined ? {} : { selectedMetric: selected })}
-              onSelectMetric={setMetric}
-              chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} {...(emptyDates === undefined ? {} : { emptyText: 'No time series: no exposures fall in the chosen dates.' })} />}
-            />
+            <>
+              <PhaseNote results={results} changes={splitChanges} />
+              <ResultsView
+                results={results}
+                cuped={cuped}
+                filtered={filterParts.length > 0}
+                {...(emptyDates === undefined ? {} : { emptyText: emptyDates })}
+                {...(selected === undefined ? {} : { selectedMetric: selected })}
+                onSelectMetric={setMetric}
+                chart={selected === undefined ? null : <CumulativeChart results={results} metric={selected} {...(emptyDates === undefined ? {} : { emptyText: 'No time series: no exposures fall in the chosen dates.' })} />}
+              />
+            </>
           );
         }}
       </AsyncView>

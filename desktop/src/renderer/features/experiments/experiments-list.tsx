@@ -1,3 +1,4 @@
+import { searchFold } from '@xp/shared';
 import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { navigate } from '../../app/router.js';
@@ -51,8 +52,9 @@ export default function ExperimentsList(): ReactNode {
       </div>
       <AsyncView state={state} onRetry={reload}>
         {(items) => {
-          const q = query.trim().toLowerCase();
-          const shown = items.filter((x) => (status === '' || x.definition.status === status) && (q === '' || `${x.key} ${x.definition.name}`.toLowerCase().includes(q)));
+          // Folded as the API folds ?q=: case, accents and zero-width characters aside.
+          const q = searchFold(query.trim());
+          const shown = items.filter((x) => (status === '' || x.definition.status === status) && (q === '' || searchFold(`${x.key} ${x.definition.name}`).includes(q)));
           if (items.length === 0) {
             return (
               <Empty>
@@ -79,7 +81,9 @@ export default function ExperimentsList(): ReactNode {
                 {shown.map((x) => (
                   <tr key={x.key} className={x.archived ? 'archived' : undefined}>
                     <td>
-                      <a href={`#/experiments/${encodeURIComponent(x.key)}`}>{x.definition.name}</a>
+                      <a href={`#/experiments/${encodeURIComponent(x.key)}`} dir="auto">
+                        {x.definition.name}
+                      </a>
                       <div className="small muted">
                         <code>{x.key}</code>{' '}
                         {x.archived ? (

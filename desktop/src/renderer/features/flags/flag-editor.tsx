@@ -296,7 +296,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
     <>
       <div className="page-head">
         <div>
-          <h1>{flag.definition.name}</h1>
+          <h1 dir="auto">{flag.definition.name}</h1>
           <p className="muted">
             <code>{flag.key}</code> · {flag.definition.type} · version {flag.version} · updated {formatTime(flag.updatedAt)}
             {flag.updatedByName === undefined || flag.updatedByName === null ? null : ` by ${flag.updatedByName}`}{' '}
@@ -328,7 +328,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
         </p>
       ) : null}
       <StaleNote flag={flag} environments={environments.map((e) => e.key)} />
-      {flag.definition.description === undefined ? null : <p>{flag.definition.description}</p>}
+      {flag.definition.description === undefined ? null : <p dir="auto">{flag.definition.description}</p>}
       {write.allowed ? null : (
         <p className="banner banner-info" role="note">
           Read only: {write.reason}. You can look at the targeting and evaluate the flag.

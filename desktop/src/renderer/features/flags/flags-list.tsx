@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
-import { ApiError, DEFAULT_STALE_DAYS, staleVariation } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, searchFold, staleVariation } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
@@ -241,10 +241,11 @@ export default function FlagsList(): ReactNode {
         {(flags) => {
           const now = Date.now();
           const environmentKeys = environments.map((e) => e.key);
-          const q = query.trim().toLowerCase();
+          // Folded as the API folds ?q=: case, accents and zero-width characters aside.
+          const q = searchFold(query.trim());
           const shown = flags.filter((f) => {
             const d = f.definition;
-            if (q !== '' && !`${f.key} ${d.name} ${d.description ?? ''}`.toLowerCase().includes(q)) {
+            if (q !== '' && !searchFold(`${f.key} ${d.name} ${d.description ?? ''}`).includes(q)) {
               return false;
             }
             if (tag !== '' && !d.tags.includes(tag)) {
@@ -287,7 +288,9 @@ export default function FlagsList(): ReactNode {
                         return (
                           <tr key={f.key} className={f.archived ? 'archived' : undefined}>
                             <td>
-                              <a href={`#/flags/${encodeURIComponent(f.key)}`}>{f.definition.name}</a>
+                              <a href={`#/flags/${encodeURIComponent(f.key)}`} dir="auto">
+                                {f.definition.name}
+                              </a>
                               <div className="muted small">
                                 <code>{f.key}</code>{' '}
                                 {stale === undefined ? null : (

@@ -19,7 +19,7 @@ describe('plainFieldIssues', () => {
     const draft = { key: '-bad', name: 'N', type: 'conversion', event: 'e', tags: [''] };
     const result = metricSchema.safeParse(draft);
     expect(Object.fromEntries(plainFieldIssues(result.error!.issues, { key: 'Key' }, draft))).toEqual({
-      key: 'Key: must start with a letter or digit and contain only letters, digits, "_", "." and "-"',
+      key: 'Key: must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"',
     });
   });
 

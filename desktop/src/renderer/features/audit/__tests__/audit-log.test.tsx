@@ -129,7 +129,7 @@ describe('audit log (F5)', () => {
     await u.click(screen.getByRole('button', { name: 'Export CSV' }));
     await waitFor(() => { expect(sent.some((r) => r.path.startsWith('/api/v1/audit/export'))).toBe(true); });
     const exported = new URL(sent.find((r) => r.path.startsWith('/api/v1/audit/export'))!.path, 'http://x').searchParams;
-    expect([exported.get('turned'), exported.get('environment')]).toEqual(['off', 'production']);
+    expect([exported.get('turned'), exported.get('environment'), exported.get('bom')]).toEqual(['off', 'production', '1']);
   });
 
   it('names targets whose key is an internal id by the label the API gives, keeping the id at hand', async () => {
@@ -223,7 +223,7 @@ describe('audit log (F5)', () => {
     expect(saved[0]!.name).toMatch(/^xp-audit-web-\d{4}-\d{2}-\d{2}\.csv$/);
     expect(await textOf(saved[0]!.blob)).toBe('id,created_at\r\n1,2026-11-25T12:00:00.000Z\r\n');
     const request = sent.find((r) => r.path.startsWith('/api/v1/audit/export'))!;
-    expect(Object.fromEntries(new URL(request.path, 'http://x').searchParams)).toEqual({ project: 'web', resourceType: 'flag' });
+    expect(Object.fromEntries(new URL(request.path, 'http://x').searchParams)).toEqual({ project: 'web', resourceType: 'flag', bom: '1' });
 
     refuse = true;
     await u.click(screen.getByRole('button', { name: 'Export CSV' }));

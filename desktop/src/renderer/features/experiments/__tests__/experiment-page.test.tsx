@@ -149,6 +149,59 @@ describe('experiment page', () => {
     expect(within(screen.getByRole('list', { name: 'Split history' })).getAllByRole('listitem')).toHaveLength(3);
   });
 
+  it('says which split phase the results analyse, asks for another or all of them pooled, and warns that pooling may confound the effects', async () => {
+    const u = userEvent.setup();
+    const splitHistory = [
+      { until: '2026-11-21T12:00:00.000Z', shares: { control: 0.5, treatment: 0.5 } },
+      { until: '2026-11-23T08:30:00.000Z', shares: { control: 0.25, treatment: 0.75 } },
+    ];
+    const base = experiment(5, []).definition;
+    const current = storedOf<Experiment>({ ...base, stickyBucketing: { enabled: true, bucketVersion: 0, minBucketVersion: 0 }, variations: [{ key: 'control', weight: 0.1, value: 'control' }, { key: 'treatment', weight: 0.9, value: 'treatment' }], splitHistory }, { version: 5 });
+    const filters = { from: null, to: null, segment: null, attributes: {} };
+    const { client, sent } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path === '/api/v1/projects/web/experiments/checkout') {
+        return { status: 200, body: current };
+      }
+      if (req.path.startsWith('/api/v1/projects/web/experiments/checkout/results')) {
+        const phase = new URL(req.path, 'http://x').searchParams.get('phase');
+        if (phase === 'all') {
+          return {
+            status: 200,
+            body: resultsView({ filters: { ...filters, phase: { index: null, count: 3, from: null, to: null, splitChangedAt: null, pooled: true } }, warnings: [{ code: 'SPLIT_PERIODS_POOLED', message: 'pooled' }] }),
+          };
+        }
+        const index = phase === null ? 2 : Number(phase);
+        return {
+          status: 200,
+          body: resultsView({ filters: { ...filters, phase: { index, count: 3, from: null, to: null, splitChangedAt: index === 0 ? null : splitHistory[index - 1]!.until, pooled: false } }, warnings: [] }),
+        };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+    const lastResults = (): URLSearchParams => new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams;
+
+    // The current phase by default, without asking for it (servers older than phases still answer).
+    const note = await screen.findByRole('status', { name: 'Split phase' });
+    expect(note.textContent).toContain(`Results since the split changed on ${formatTime('2026-11-23T08:30:00.000Z')} (phase 3 of 3)`);
+    expect(lastResults().get('phase')).toBeNull();
+    expect(screen.queryByRole('alert', { name: 'Pooled split phases' })).toBeNull();
+
+    const select = screen.getByRole('combobox', { name: 'Split phase' });
+    await u.selectOptions(select, '0');
+    await waitFor(() => { expect(lastResults().get('phase')).toBe('0'); });
+    await waitFor(() => { expect(screen.getByRole('status', { name: 'Split phase' }).textContent).toContain(`Results before the split first changed on ${formatTime('2026-11-21T12:00:00.000Z')} (phase 1 of 3)`); });
+
+    await u.selectOptions(select, 'all');
+    await waitFor(() => { expect(lastResults().get('phase')).toBe('all'); });
+    expect((await screen.findByRole('alert', { name: 'Pooled split phases' })).textContent).toContain("Simpson's paradox");
+    expect(screen.getByRole('status', { name: 'Split phase' }).textContent).toContain('Results of all 3 split phases (pooled)');
+  });
+
   it('shows the split of an experiment that was never moved on one line', async () => {
     const { client } = fakeApi((req) => (req.path === '/api/v1/projects/web/experiments/checkout' ? { status: 200, body: storedOf(abExperiment('checkout', { name: 'Checkout' })) } : { status: 200, body: { items: [] } }));
     render(
@@ -717,7 +770,7 @@ describe('experiment page filters, stopped experiments and unknown keys', () => 
       await waitFor(() => { expect(saved).toHaveLength(2); });
       expect(saved[1]).toBe('checkout-production-results-segment-beta-plan-pro-2026-11-01_2026-11-30.csv');
       const csv = new URL(sent.filter((r) => r.path.includes('/results.csv')).at(-1)!.path, 'http://x').searchParams;
-      expect([csv.get('segment'), csv.get('attr.plan')]).toEqual(['beta', 'pro']);
+      expect([csv.get('segment'), csv.get('attr.plan'), csv.get('bom')]).toEqual(['beta', 'pro', '1']);
     } finally {
       click.mockRestore();
       vi.unstubAllGlobals();
@@ -944,7 +997,7 @@ describe('experiment page guardrails', () => {
     await u.click(screen.getByRole('button', { name: 'Resume…' }));
     const dialog = screen.getByRole('dialog', { name: 'Resume checkout?' });
     expect(within(dialog).getByRole('alert').textContent).toBe(
-      'Guardrails stopped this experiment because Page load time worsened in One-page checkout (treatment); it will stop again unless the cause is fixed.',
+      'Guardrails stopped this experiment because Page load time worsened in One-page checkout (treatment); once resumed, the checks judge only the units exposed from then on, and stop it again if those show the same harm.',
     );
     await u.click(within(dialog).getByRole('button', { name: 'Resume experiment' }));
     await screen.findByRole('button', { name: 'Decide…' });

@@ -57,4 +57,23 @@ describe('experiments list', () => {
     const checkout = screen.getByRole('link', { name: 'Checkout' }).closest('tr')!;
     expect(within(checkout).queryByRole('button', { name: 'archived' })).toBeNull();
   });
+
+  it('searches as the API does, ignoring case and accents, and isolates each name\'s direction', async () => {
+    const u = userEvent.setup();
+    const items = [storedOf(abExperiment('office', { name: 'İstanbul office' })), storedOf(abExperiment('menu', { name: 'Café menu' }))];
+    const { client } = fakeApi(() => ({ status: 200, body: { items } }));
+    render(
+      <WithSession client={client} me={user()}>
+        <ExperimentsList />
+      </WithSession>,
+    );
+    const table = await screen.findByRole('table', { name: 'Experiments' });
+    expect(within(table).getByRole('link', { name: 'İstanbul office' }).getAttribute('dir')).toBe('auto');
+
+    await u.type(screen.getByRole('searchbox', { name: 'Search experiments' }), 'istanbul');
+    expect(within(table).getAllByRole('link').map((a) => a.textContent)).toEqual(['İstanbul office']);
+    await u.clear(screen.getByRole('searchbox', { name: 'Search experiments' }));
+    await u.type(screen.getByRole('searchbox', { name: 'Search experiments' }), 'CAFE');
+    expect(within(table).getAllByRole('link').map((a) => a.textContent)).toEqual(['Café menu']);
+  });
 });

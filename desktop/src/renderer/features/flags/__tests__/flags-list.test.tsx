@@ -338,4 +338,27 @@ describe('flags list, network use and rendering in a large project', () => {
     fireEvent.change(screen.getByRole('searchbox', { name: 'Search flags' }), { target: { value: 'flag-00' } });
     expect(rows()).toBe(100);
   });
+
+  it('searches as the API does, ignoring case and accents, and isolates each name\'s direction', async () => {
+    const flags = [storedOf(booleanFlag('office', { name: 'İstanbul office' })), storedOf(booleanFlag('menu', { name: 'Caf\u00e9 menu' }))];
+    const { client } = fakeApi(() => ({ status: 200, body: { items: flags } }));
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+    const link = await screen.findByRole('link', { name: 'İstanbul office' });
+    expect(link.getAttribute('dir')).toBe('auto');
+    const search = screen.getByRole('searchbox', { name: 'Search flags' });
+    const found = (): string[] => within(screen.getByRole('table', { name: 'Flags' })).getAllByRole('link').map((a) => a.textContent);
+
+    for (const q of ['istanbul', 'İSTANBUL', 'İstanbul']) {
+      fireEvent.change(search, { target: { value: q } });
+      expect(found()).toEqual(['İstanbul office']);
+    }
+    for (const q of ['cafe', 'Cafe\u0301', 'CAFÉ']) {
+      fireEvent.change(search, { target: { value: q } });
+      expect(found()).toEqual(['Café menu']);
+    }
+  });
 });

@@ -30,7 +30,7 @@ import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError } from '../errors.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
-import { SUFFICIENT_STATISTICS_SQL, querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
+import { querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
 import type { SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
 import type { Queryable } from '../store/db.js';
 import { decodeCursor, toPage } from '../store/pagination.js';
@@ -448,7 +448,7 @@ export class GuardrailChecker {
     const raised: Alert[] = [];
     for (const environment of environments) {
       const target = { projectId: row.project_id, environment, experiment: row.key, metrics: metrics.map((m) => m.key) };
-      const rows = since === undefined ? await querySufficientStatistics(this.deps.db, target) : await querySufficientStatisticsSince(this.deps.db, target, since);
+      const rows = await querySufficientStatistics(this.deps.db, target, since);
       const at = (variation: string, metric: string): SufficientStatisticsRow | undefined => rows.find((r) => r.variation === variation && r.metric === metric);
       const flag = context.flags.find((f) => f.environments[environment]?.rules.some((r) => r.type === 'experiment' && r.experiment === row.key))?.key ?? null;
       for (const treatment of variations.slice(1)) {
@@ -653,49 +653,6 @@ export class GuardrailChecker {
     this.deps.logger.warn('guardrails stopped an experiment', { project: row.project_key, experiment: row.key });
     return true;
   }
-}
-
-/** The statistics of the units first exposed at or after $5: a CTE named like the table shadows it in the shared query. */
-const SUFFICIENT_STATISTICS_SINCE_SQL = SUFFICIENT_STATISTICS_SQL.replace(
-  /^\s*WITH\s/,
-  'WITH exposures AS (SELECT * FROM exposures WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND exposed_at >= $5), ',
-);
-
-/** `querySufficientStatistics` over the units first exposed at or after `since`. */
-export async function querySufficientStatisticsSince(
-  db: Queryable,
-  target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
-  since: Date,
-): Promise<SufficientStatisticsRow[]> {
-  if (SUFFICIENT_STATISTICS_SINCE_SQL === SUFFICIENT_STATISTICS_SQL) {
-    throw new Error('the sufficient-statistics query no longer starts with WITH: the guardrails window cannot be applied');
-  }
-  const out = await db.query<{
-    variation: string;
-    metric: string;
-    n: number;
-    sum: string;
-    sum_squares: string;
-    pre_sum: string;
-    pre_sum_squares: string;
-    sum_products: string;
-    den_sum: string;
-    den_sum_squares: string;
-    num_den_products: string;
-  }>(SUFFICIENT_STATISTICS_SINCE_SQL, [target.projectId, target.environment, target.experiment, target.metrics, since]);
-  return out.rows.map((r) => ({
-    variation: r.variation,
-    metric: r.metric,
-    n: r.n,
-    sum: r.sum,
-    sumSquares: r.sum_squares,
-    preSum: r.pre_sum,
-    preSumSquares: r.pre_sum_squares,
-    sumProducts: r.sum_products,
-    denominatorSum: r.den_sum,
-    denominatorSumSquares: r.den_sum_squares,
-    numeratorDenominatorProducts: r.num_den_products,
-  }));
 }
 
 /** What a guardrails stop records in its `experiment.stopped` entry beside the change (strings: the audit marker's type). */

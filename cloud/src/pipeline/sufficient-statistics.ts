@@ -23,10 +23,14 @@ export interface SufficientStatisticsRow {
   readonly numeratorDenominatorProducts: string;
 }
 
-export const SUFFICIENT_STATISTICS_SQL = `
+/** The query; with `since`, only the units first exposed at or after $5. */
+function sufficientStatisticsSql(since: boolean): string {
+  const units = since ? ' AND exposed_at >= $5' : '';
+  const sums = since ? ' AND x.exposed_at >= $5' : '';
+  return `
   WITH units AS (
     SELECT variation, count(*)::int AS n FROM exposures
-    WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded
+    WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded${units}
     GROUP BY variation),
   sums AS (
     SELECT x.variation, t.metric,
@@ -37,7 +41,7 @@ export const SUFFICIENT_STATISTICS_SQL = `
            sum(t.value * t.denominator) AS num_den_products
     FROM unit_metric_totals t
     JOIN exposures x USING (project_id, environment, experiment, unit_id)
-    WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[]) AND NOT x.excluded
+    WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = ANY($4::text[]) AND NOT x.excluded${sums}
     GROUP BY x.variation, t.metric)
   SELECT u.variation, m.metric, u.n,
          coalesce(s.sum, 0)::text AS sum, coalesce(s.sum_squares, 0)::text AS sum_squares,
@@ -48,10 +52,16 @@ export const SUFFICIENT_STATISTICS_SQL = `
   FROM units u CROSS JOIN unnest($4::text[]) AS m(metric)
   LEFT JOIN sums s ON s.variation = u.variation AND s.metric = m.metric
   ORDER BY u.variation, m.metric`;
+}
 
+export const SUFFICIENT_STATISTICS_SQL = sufficientStatisticsSql(false);
+const SUFFICIENT_STATISTICS_SINCE_SQL = sufficientStatisticsSql(true);
+
+/** Every unit's statistics, or (`since`) those of the units first exposed at or after it. */
 export async function querySufficientStatistics(
   db: Queryable,
   target: { readonly projectId: string; readonly environment: string; readonly experiment: string; readonly metrics: readonly string[] },
+  since?: Date,
 ): Promise<SufficientStatisticsRow[]> {
   const out = await db.query<{
     variation: string;
@@ -65,7 +75,10 @@ export async function querySufficientStatistics(
     den_sum: string;
     den_sum_squares: string;
     num_den_products: string;
-  }>(SUFFICIENT_STATISTICS_SQL, [target.projectId, target.environment, target.experiment, target.metrics]);
+  }>(
+    since === undefined ? SUFFICIENT_STATISTICS_SQL : SUFFICIENT_STATISTICS_SINCE_SQL,
+    since === undefined ? [target.projectId, target.environment, target.experiment, target.metrics] : [target.projectId, target.environment, target.experiment, target.metrics, since],
+  );
   return out.rows.map((r) => ({
     variation: r.variation,
     metric: r.metric,

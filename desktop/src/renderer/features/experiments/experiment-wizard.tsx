@@ -72,7 +72,7 @@ function textIssueMessage(label: string, issue: SchemaIssue, value: string): str
     return `${label}: enter ${label === 'Key' ? 'a key' : label === 'Name' ? 'a name' : 'one'}.`;
   }
   if (issue.code === 'invalid_format') {
-    return `${label}: it must start with a letter or digit and contain only letters, digits, ".", "_" and "-".`;
+    return `${label}: it must start with an ASCII letter or digit and contain only ASCII letters, digits, ".", "_" and "-".`;
   }
   return `${label}: ${issue.message}.`;
 }

@@ -46,7 +46,7 @@ export function variationIssues(variations: readonly VariationDraft[]): Variatio
     } else if (key.length > KEY_MAX_LENGTH) {
       issues.push({ index, field: 'key', message: `${label}: at most ${KEY_MAX_LENGTH} characters (now ${key.length}).` });
     } else if (!KEY_PATTERN.test(key)) {
-      issues.push({ index, field: 'key', message: `${label}: it must start with a letter or digit and contain only letters, digits, ".", "_" and "-".` });
+      issues.push({ index, field: 'key', message: `${label}: it must start with an ASCII letter or digit and contain only ASCII letters, digits, ".", "_" and "-".` });
     } else {
       const first = firstWithKey.get(key);
       if (first === undefined) {

@@ -82,7 +82,7 @@ export function newRuleDraft(type: RuleType, variations: readonly string[], take
 export function draftToRule(d: RuleDraft): { rule: Rule } | { error: string } {
   const where = `Rule "${d.id}"`;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(d.id)) {
-    return { error: `${where}: the id may contain only letters, digits, "_" and "-"` };
+    return { error: `${where}: the id may contain only ASCII letters, digits, "_" and "-"` };
   }
   let targeting: { condition?: Record<string, unknown>; segments?: string[]; excludeSegments?: string[] };
   if (d.advanced !== null) {

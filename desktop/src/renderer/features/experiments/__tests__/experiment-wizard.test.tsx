@@ -392,7 +392,7 @@ describe('experiment wizard', () => {
 
     expect(currentStep()).toBe('Hypothesis');
     const described = (input: HTMLElement): string | undefined => document.getElementById(input.getAttribute('aria-describedby') ?? '')?.textContent ?? undefined;
-    expect(described(key)).toBe('Key: it must start with a letter or digit and contain only letters, digits, ".", "_" and "-".');
+    expect(described(key)).toBe('Key: it must start with an ASCII letter or digit and contain only ASCII letters, digits, ".", "_" and "-".');
     expect(described(name)).toBe('Name: at most 200 characters (this one has 300).');
     expect(described(hypothesis)).toBe('Hypothesis: at most 5,000 characters (this one has 50,000).');
     expect(screen.getAllByRole('alert')).toHaveLength(3);

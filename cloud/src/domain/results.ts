@@ -179,6 +179,8 @@ function withWindow<R extends Pick<ResultsRequest, 'from' | 'to'>>(request: R, p
 
 const ceilHour = (d: Date): Date => new Date(Math.ceil(d.getTime() / HOUR_MS) * HOUR_MS);
 const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
+/** A split phase is rounded to whole hours (the rollups) only when it spans at least this long. */
+const PHASE_ROUNDING_MIN_MS = 24 * HOUR_MS;
 
 /**
  * The window of the requested split phase, intersected with the caller's from / to; 400 naming
@@ -190,9 +192,12 @@ const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) 
  * rounding inwards only ever leaves out units of the phase itself (those first exposed in the partial
  * hour after or before a change), never adds units of a neighbouring phase: every unit analysed was
  * assigned under this phase's split, so the estimate stays unbiased, at the cost of at most an hour of
- * units per change. A phase too short to hold a whole hour keeps its exact bounds (and scans).
+ * units per change. Only a phase that spans a day or more (the current one: until `now`) is rounded,
+ * so that hour is at most a 24th of it; a younger or shorter phase keeps its exact bounds (and scans
+ * its units' totals): rounded, a split that moved minutes ago would show no units for up to an hour,
+ * and a first phase shorter than its start's hour none at all.
  */
-function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'phase' | 'from' | 'to'>): ResolvedPhase {
+function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'phase' | 'from' | 'to'>, now: Date): ResolvedPhase {
   const changes = (experiment.splitHistory ?? []).map((h) => new Date(h.until));
   const count = changes.length + 1;
   const asked = request.phase ?? 'current';
@@ -209,12 +214,10 @@ function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'pha
     }
     const start = index === 0 ? undefined : changes[index - 1];
     const end = index === count - 1 ? undefined : changes[index];
-    from = start === undefined ? undefined : ceilHour(start);
-    to = end === undefined ? undefined : floorHour(end);
-    if (from !== undefined && to !== undefined && from >= to) {
-      from = start;
-      to = end;
-    }
+    const began = start ?? (experiment.startedAt === undefined ? undefined : new Date(experiment.startedAt));
+    const spansADay = began !== undefined && (end ?? now).getTime() - began.getTime() >= PHASE_ROUNDING_MIN_MS;
+    from = start === undefined ? undefined : spansADay ? ceilHour(start) : start;
+    to = end === undefined ? undefined : spansADay ? floorHour(end) : end;
   }
   const bounds = { from: from?.toISOString() ?? null, to: to?.toISOString() ?? null };
   // Intersect with the caller's range.
@@ -437,7 +440,7 @@ export async function computeBreakdown(
     });
   }
   assertRange(request);
-  const phase = resolvePhase(parsed.data, request);
+  const phase = resolvePhase(parsed.data, request, now);
   if (!(await syncDimensions(db, target, listed, build)).has(request.dimension)) {
     if ((await registeredDimensions(db, target)).get(request.dimension)?.tooManyValues === true) {
       throw new AppError(
@@ -532,7 +535,7 @@ export async function computeResults(
   const experiment = parsed.data;
   assertRange(request);
   // One split phase by default (the current one): see resolvePhase.
-  const phase = resolvePhase(experiment, request);
+  const phase = resolvePhase(experiment, request, now);
   // Totals a metric change made wrong are recomputed first, within the time a dimension build may take.
   const build = options.build ?? (logger === undefined ? {} : { logger });
   const totalsCurrent = await rebuildRequestedTotals(db, target, build);

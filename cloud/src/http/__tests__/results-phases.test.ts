@@ -40,13 +40,13 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
     }
   };
   /** Units of each arm exposed from `at` (one a second), the first `rate` of every arm converting a minute later. */
-  const expose = async (prefix: string, arms: Record<string, number>, at: number, converts: (i: number) => boolean): Promise<void> => {
+  const expose = async (prefix: string, arms: Record<string, number>, at: number, converts: (i: number) => boolean, key = KEY): Promise<void> => {
     const events: PipelineEvent[] = [];
     for (const [variation, n] of Object.entries(arms)) {
       for (let i = 0; i < n; i++) {
         const unit = `${prefix}-${variation}-${i}`;
         const time = at + i * 1000;
-        events.push(exposure(unit, KEY, variation, time, undefined, projectId));
+        events.push(exposure(unit, key, variation, time, undefined, projectId));
         if (converts(i)) {
           events.push(track(unit, 'purchase', time + MINUTE, undefined, undefined, projectId));
         }
@@ -106,7 +106,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
     await expose('early', { control: 2, s1: 2, s2: 6 }, T + 45 * MINUTE, () => false);
     // Period 2: 1,200 new units 20/20/60, 5% convert in every arm.
     await expose('p2', { control: 240, s1: 240, s2: 720 }, T + 2 * HOUR, (i) => i % 20 === 0);
-    p.now.value = new Date(T + DAY);
+    // The current phase then spans a day: its bounds are rounded to whole hours (the rollups serve).
+    p.now.value = new Date(T + DAY + HOUR);
     // A session of a day ago has expired.
     owner = await p.login(OWNER.email, OWNER.password);
   });
@@ -207,13 +208,30 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
   });
 
   it('refuses a phase the experiment does not have, or not a phase at all', async () => {
-    for (const phase of ['2', '-1', 'latest', '1.5', '']) {
+    for (const phase of ['2', '-1', 'latest', '1.5', '', '01']) {
       const res = await request('GET', `${BASE}/experiments/${KEY}/results?phase=${phase}`);
       expect([phase, res.status]).toEqual([phase, 400]);
       expect(res.body.error.details.issues).toEqual([expect.objectContaining({ path: 'query.phase' })]);
     }
     const out = await request('GET', `${BASE}/experiments/${KEY}/results?phase=2`);
     expect(out.body.error.message).toContain('2 phases (0 to 1');
+  });
+
+  it('keeps the exact bounds of a phase younger than a day: the units exposed since the move, at once', async () => {
+    p.now.value = new Date(T + 3 * HOUR);
+    owner = await p.login(OWNER.email, OWNER.password);
+    try {
+      const r = await results();
+
+      expect(r.filters.phase).toEqual({ index: 1, count: 2, from: new Date(movedAt).toISOString(), to: null, splitChangedAt: new Date(movedAt).toISOString(), pooled: false });
+      // The units of the partial hour after the move count too.
+      expect(r.variations.map((v) => v.units)).toEqual([242, 242, 726]);
+      expect(r.metrics[0]!.source).toBe('scan');
+      expect(comparisons(r).map((c) => c.significant)).toEqual([false, false]);
+    } finally {
+      p.now.value = new Date(T + DAY + HOUR);
+      owner = await p.login(OWNER.email, OWNER.password);
+    }
   });
 
   it('exports the chosen phase as CSV, saying which', async () => {
@@ -235,5 +253,32 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
       expect(rows.map((r) => r[header!.indexOf('phase')])).toEqual([phase, phase, phase]);
       expect(rows.map((r) => r[header!.indexOf('phase_pooled')])).toEqual(Array(3).fill(String(phase === 'all')));
     }
+  });
+
+  it('keeps the exact end of a first phase shorter than the hour it started in', async () => {
+    const started = p.now.value.getTime() + 5 * MINUTE;
+    p.now.value = new Date(started + 15 * MINUTE);
+    owner = await p.login(OWNER.email, OWNER.password);
+    await must('POST', `${BASE}/experiments`, {
+      key: 'short',
+      name: 'Short first phase',
+      variations: [
+        { key: 'control', weight: 50 },
+        { key: 'treatment', weight: 50 },
+      ],
+      metrics: { primary: ['converted'], secondary: [], guardrails: [] },
+      status: 'running',
+      startedAt: new Date(started).toISOString(),
+      stickyBucketing: { enabled: true },
+    });
+    await expose('short', { control: 5, treatment: 5 }, started + MINUTE, () => false, 'short');
+    const current = await must('GET', `${BASE}/experiments/short`);
+    await must('PUT', `${BASE}/experiments/short`, { ...current.definition, variations: [{ key: 'control', weight: 20 }, { key: 'treatment', weight: 80 }] }, current.version);
+
+    const r = experimentResultsSchema.parse(await must('GET', `${BASE}/experiments/short/results?phase=0`));
+
+    // Rounded down to the hour, the end would come before the start: no unit at all.
+    expect(r.filters.phase).toMatchObject({ index: 0, to: p.now.value.toISOString(), pooled: false });
+    expect(r.variations.map((v) => v.units)).toEqual([5, 5]);
   });
 });

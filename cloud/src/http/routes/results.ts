@@ -26,10 +26,10 @@ const known = {
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment (or the analysed split phase) started in'),
   phase: z
     .string()
-    .regex(/^(?:current|all|\d{1,3})$/, 'must be current, all, or a phase index in digits (0 = before the first split change)')
+    .regex(/^(?:current|all|0|[1-9]\d{0,2})$/, 'must be current, all, or a phase index in digits (0 = before the first split change)')
     .optional()
     .describe(
-      "Which split phase to analyse when the experiment's split moved while running (splitHistory): current (default; units first exposed since the last change, from the next whole hour), " +
+      "Which split phase to analyse when the experiment's split moved while running (splitHistory): current (default; units first exposed since the last change, from the next whole hour once the phase spans a day), " +
         'all (every phase pooled: the effects may be confounded, see warnings), or an index (0 = before the first change). Intersected with from and to',
     ),
 };

@@ -12,9 +12,9 @@ export const SEARCH_FOLD_DROPPED =
 
 const DROPPED = new RegExp(SEARCH_FOLD_DROPPED, 'gu');
 
-/** Folds text for case- and accent-insensitive search: "İstanbul", "ISTANBUL" and "istanbul" fold alike. */
+/** Folds text for case- and accent-insensitive search: "İstanbul", "ISTANBUL" and "istanbul" fold alike; "ß" folds to "ss" (Unicode case folding), so "STRASSE" finds "Straße". */
 export function searchFold(text: string): string {
-  return text.normalize('NFKD').toLowerCase().replace(DROPPED, '');
+  return text.normalize('NFKD').toLowerCase().replace(DROPPED, '').replaceAll('ß', 'ss');
 }
 
 // Embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069).

@@ -18,6 +18,10 @@ describe('searchFold', () => {
     expect(searchFold('ﬁle')).toBe('file');
   });
 
+  it('folds the sharp s to ss, as Unicode case folding does', () => {
+    expect(['Straße', 'STRASSE', 'strasse', 'STRAẞE'].map(searchFold)).toEqual(['strasse', 'strasse', 'strasse', 'strasse']);
+  });
+
   it('leaves letters that do not decompose', () => {
     expect(searchFold('Yılmaz')).toBe('yılmaz');
   });

@@ -19,6 +19,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('?q= ignores case and 
       ['percent', '50% rollout'],
       ['five-hundred', '500 users'],
       ['hidden', 'zero\u200Bwidth'],
+      ['street', 'Hauptstraße'],
     ] as const) {
       const res = await p.request('POST', `${DEMO}/flags`, { token, body: { ...booleanFlagBody(key), name } });
       if (res.status !== 201) {
@@ -69,6 +70,12 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('?q= ignores case and 
     expect(await keys('\uFF15\uFF10\uFF05')).toEqual(['percent']);
     expect(await keys('5_0')).toEqual([]);
     expect(await keys('\uFF3F')).toEqual([]);
+  });
+
+  it('finds the sharp s as "ss" and the other way round', async () => {
+    for (const q of ['straße', 'STRASSE', 'Strasse', 'STRAẞE']) {
+      expect(await keys(q)).toEqual(['street']);
+    }
   });
 
   it('folds the user search alike', async () => {

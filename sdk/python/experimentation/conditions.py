@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from ._jscase import LOWER as _JS_LOWER
 from .jsregex import JsRegexError, compile_js_regex
 from .regex_safety import regex_beyond_linear_engine
 from .jsvalue import (
@@ -122,8 +123,17 @@ def _compile_path(path: str) -> Callable[[Any], Any]:
     return read
 
 
+def js_lower(s: str) -> str:
+    """JavaScript's `toLowerCase()`: `str.lower()` with the case mappings of the JavaScript evaluator
+    (`_jscase.LOWER`, generated from Node), so that letters newer than Python's Unicode database
+    (U+A7CB Ɤ → ɤ, Garay U+10D50 → U+10D70) lower as they do in JavaScript."""
+    if s.isascii():
+        return s.lower()
+    return s.translate(_JS_LOWER).lower()
+
+
 def _lower(v: Any) -> Any:
-    return v.lower() if isinstance(v, str) else v
+    return js_lower(v) if isinstance(v, str) else v
 
 
 def _membership(items: Iterable[Any]) -> frozenset[tuple[Any, ...]]:
@@ -241,8 +251,8 @@ class _Compiler:
     def value(self, expected: Any, path: str, insensitive: bool = False) -> _ValueTest:
         if isinstance(expected, str):
             if insensitive:
-                lower = expected.lower()
-                return lambda v, g: to_js_string(v).lower() == lower
+                lower = js_lower(expected)
+                return lambda v, g: js_lower(to_js_string(v)) == lower
             return lambda v, g: (v if type(v) is str else to_js_string(v)) == expected
         if isinstance(expected, bool):
             return lambda v, g: v is not None and truthy(v) is expected

@@ -23,6 +23,7 @@ import re
 from functools import lru_cache
 from typing import Final
 
+from ._jscase import UPPER_UNIT as _JS_UPPER_UNIT
 from .jsvalue import utf16_units
 
 __all__ = ["JsRegexError", "compile_js_regex"]
@@ -74,15 +75,9 @@ def _complement(ranges: Ranges) -> Ranges:
 
 def _canonicalize(c: int) -> int:
     # ECMAScript Canonicalize without the u flag: toUpperCase, unless that gives several
-    # characters or maps a non-ASCII character to ASCII.
-    ch = chr(c)
-    u = ch.upper()
-    if len(u) != 1:
-        return c
-    cu = ord(u)
-    if c >= 128 and cu < 128:
-        return c
-    return cu
+    # characters or maps a non-ASCII character to ASCII. JavaScript's toUpperCase (generated from
+    # Node into _jscase), not str.upper(), whose Unicode database may be older (U+0264 ɤ → U+A7CB Ɤ).
+    return _JS_UPPER_UNIT.get(c, c)
 
 
 @lru_cache(maxsize=1)

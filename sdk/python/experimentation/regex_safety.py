@@ -4,9 +4,11 @@ A group holding a repetition, repeated a fixed number of times (`^(\\w+\\s?){10}
 words"), takes time growing as the input's length to that power on a value it does not match:
 seconds from about 30 characters. A group that can match in more than one way (alternatives, an
 optional part) counted many times (`(a|a){26}`, `(a?){30}`) tries about 2^count splits. A
-backreference (`(a*)\\1*b`) grows as a power of the length too. The API refuses such a pattern when a rule is saved; one stored
-before that check is not run by either SDK: its condition matches nothing, and the flag reports
-INVALID_RULE, the same as for a pattern that does not compile.
+backreference (`(a*)\\1*b`) grows as a power of the length too (only a real one: without the `u`
+flag, `\\101` in a pattern with fewer than 101 groups is the octal escape for A, and `\\8` the
+digit 8). The API refuses such a pattern when a rule is saved; one stored before that check is not
+run by either SDK: its condition matches nothing, and the flag reports INVALID_RULE, the same as for
+a pattern that does not compile.
 """
 
 from __future__ import annotations
@@ -18,8 +20,45 @@ from typing import Final, NamedTuple
 __all__ = ["regex_beyond_linear_engine"]
 
 _BRACES: Final = re.compile(r"\{(\d+)(,(\d*))?\}")
-# A backreference, \1 to \9 (and on) or \k<name>, read at its backslash.
-_BACKREFERENCE: Final = re.compile(r"\\(?:[1-9]|k<)")
+_DECIMAL_ESCAPE: Final = re.compile(r"[1-9][0-9]*")
+
+
+def _capture_groups(source: str) -> tuple[int, bool]:
+    """The capturing groups of a pattern (compiled without the `u` flag), and whether any has a name:
+    each `(` not followed by `?`, and each named group `(?<name>`; not `(?:`, lookarounds, escaped
+    parentheses or parentheses inside a character class (the TypeScript `captureGroups`)."""
+    count, named, i, n = 0, False, 0, len(source)
+    while i < n:
+        c = source[i]
+        if c == "\\":
+            i += 2
+        elif c == "[":
+            # A character class, to its first unescaped `]` (`[]` is an empty class, as in JavaScript).
+            i += 1
+            while i < n and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+            i += 1
+        else:
+            if c == "(":
+                if source[i + 1:i + 2] != "?":
+                    count += 1
+                elif source[i + 2:i + 3] == "<" and source[i + 3:i + 4] not in ("=", "!"):
+                    count += 1
+                    named = True
+            i += 1
+    return count, named
+
+
+def _is_backreference(source: str, i: int, groups: tuple[int, bool]) -> bool:
+    """Whether the escape whose backslash is at `source[i]` is a backreference. Without the `u` flag
+    (ECMAScript Annex B), `\\N` is one only when N is at most the number of capturing groups; otherwise
+    `\\101` is an octal escape (A) and `\\8` the digit 8. `\\k<name>` is one only in a pattern with
+    named groups (elsewhere it is the text `k<name>`)."""
+    m = _DECIMAL_ESCAPE.match(source, i + 1)
+    if m is not None:
+        # More digits than any pattern has groups: not a backreference (and no int() of 5,000 digits).
+        return len(m.group(0)) <= 9 and int(m.group(0)) <= groups[0]
+    return groups[1] and source.startswith("k<", i + 1)
 
 
 class _Quantifier(NamedTuple):
@@ -69,12 +108,13 @@ def _count(value: float) -> str:
 def regex_beyond_linear_engine(source: str) -> str | None:
     """Why `source` must not run (a counted group of repetitions, or of ways to match), or None. Assumes it compiles."""
     stack: list[_Group] = [_Group()]
+    groups = _capture_groups(source)
     i = 0
     n = len(source)
     while i < n:
         c = source[i]
         if c == "\\":
-            if _BACKREFERENCE.match(source, i):
+            if _is_backreference(source, i, groups):
                 # (a*)\1*b takes time growing as a power of the input's length; no engine bounds it.
                 return ("a backreference (\\1 or \\k<name>) can take time growing as a power of the input's length, "
                         "and no engine can bound it: match the repeated part explicitly, or compare the values in code")

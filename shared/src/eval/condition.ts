@@ -67,7 +67,16 @@ export function getType(v: unknown): string {
  * instant `…00.000Z` would sort before `…00Z`), as the Python SDK turns datetimes; an invalid Date is absent.
  */
 function dateAsString(v: unknown): unknown {
-  return v instanceof Date ? (Number.isNaN(v.getTime()) ? null : `${v.toISOString().slice(0, 19)}Z`) : v;
+  return v instanceof Date ? dateInstant(v) : v;
+}
+
+/**
+ * A Date as conditions and bucketing read it: `toISOString()` without its milliseconds
+ * (`2026-06-01T00:00:00Z`, `+010000-01-01T00:00:00Z` for an extended year), the Python SDK's
+ * `iso_second`; null for an invalid Date.
+ */
+export function dateInstant(d: Date): string | null {
+  return Number.isNaN(d.getTime()) ? null : `${d.toISOString().slice(0, -5)}Z`;
 }
 
 /** Reads a dotted path; anything missing (or not an own property) reads as null. */

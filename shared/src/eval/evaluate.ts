@@ -1,5 +1,5 @@
 import { chooseVariation } from './bucketing.js';
-import { explainConditionFailure } from './condition.js';
+import { dateInstant, explainConditionFailure } from './condition.js';
 import type { CompiledExperiment, CompiledFlag, CompiledRule, CompiledRuleset } from './compile.js';
 import { RuleKind, getCompiled } from './compile.js';
 import { hash, hashV2FromSeed } from './hash.js';
@@ -47,7 +47,7 @@ function errorResult<T>(code: ErrorCode, message: string, defaultValue: T | unde
   return { value: (defaultValue ?? null) as T, variationKey: null, reason, errorCode: code, errorMessage: message };
 }
 
-/** The unit's bucketing id: a non-empty string or a number; undefined when absent. */
+/** The unit's bucketing id: a non-empty string, a number or a valid Date; undefined when absent. */
 function readHashValue(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined | typeof TYPE_MISMATCH {
   let v = attributes[name];
   if ((v === undefined || v === null || v === '') && fallback !== undefined) {
@@ -61,6 +61,10 @@ function readHashValue(attributes: Readonly<Record<string, unknown>>, name: stri
   }
   if (v === undefined || v === null) {
     return undefined;
+  }
+  if (v instanceof Date) {
+    // The string conditions compare a Date as (`2026-06-01T00:00:00Z`), as the Python SDK buckets a datetime.
+    return dateInstant(v) ?? TYPE_MISMATCH;
   }
   return TYPE_MISMATCH;
 }

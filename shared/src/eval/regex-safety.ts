@@ -10,7 +10,8 @@
  * are safe (`(?:(?:a|b)c)+`; `(?:[ab]c)+` says the same). Polynomial cases (`.*a.*b`) stay
  * allowed; the server also runs regexes with V8's linear-time fallback (cloud: regex-guard).
  * Backreferences (`(a*)\1*b`: polynomial of high degree) are refused everywhere, as stored rules
- * too: no linear-time engine runs them.
+ * too: no linear-time engine runs them. Only real ones: without the `u` flag `\101` in a pattern with
+ * fewer than 101 groups is the octal escape for A, and `\8` the digit 8.
  */
 
 interface Group {
@@ -76,16 +77,66 @@ export function regexBeyondLinearEngine(source: string): string | undefined {
   return backtrackingRisk(source, true);
 }
 
-/** A backreference, `\1` to `\9` (and on) or `\k<name>`, read at its backslash. */
-const BACKREFERENCE = /^\\(?:[1-9]|k<)/;
-
-function backtrackingRisk(source: string, countedOnly: boolean): string | undefined {
-  const stack: Group[] = [newGroup()];
+/**
+ * The capturing groups of a pattern (as compiled without the `u` flag): each `(` not followed by `?`,
+ * and each named group `(?<name>`; not `(?:`, lookarounds, escaped parentheses or parentheses inside a
+ * character class. `named` says whether any group has a name.
+ */
+function captureGroups(source: string): { count: number; named: boolean } {
+  let count = 0;
+  let named = false;
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
     if (c === '\\') {
-      if (BACKREFERENCE.test(source.slice(i, i + 3))) {
+      i += 2;
+    } else if (c === '[') {
+      // A character class, to its first unescaped `]` (`[]` is an empty class, as in JavaScript).
+      i++;
+      while (i < source.length && source[i] !== ']') {
+        i += source[i] === '\\' ? 2 : 1;
+      }
+      i++;
+    } else {
+      if (c === '(') {
+        if (source[i + 1] !== '?') {
+          count++;
+        } else if (source[i + 2] === '<' && source[i + 3] !== '=' && source[i + 3] !== '!') {
+          count++;
+          named = true;
+        }
+      }
+      i++;
+    }
+  }
+  return { count, named };
+}
+
+const DECIMAL_ESCAPE = /[1-9]\d*/y;
+
+/**
+ * Whether the escape whose backslash is at `source[i]` is a backreference. Without the `u` flag
+ * (ECMAScript Annex B), `\N` is a backreference only when N is at most the number of capturing
+ * groups; otherwise `\101` is an octal escape (A) and `\8` the digit 8. `\k<name>` is one only in a
+ * pattern with named groups (elsewhere it is the text `k<name>`).
+ */
+function isBackreference(source: string, i: number, groups: { count: number; named: boolean }): boolean {
+  DECIMAL_ESCAPE.lastIndex = i + 1;
+  const digits = DECIMAL_ESCAPE.exec(source)?.[0];
+  if (digits !== undefined) {
+    return Number(digits) <= groups.count;
+  }
+  return groups.named && source.startsWith('k<', i + 1);
+}
+
+function backtrackingRisk(source: string, countedOnly: boolean): string | undefined {
+  const stack: Group[] = [newGroup()];
+  const groups = captureGroups(source);
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '\\') {
+      if (isBackreference(source, i, groups)) {
         // (a*)\1*b takes time growing as the cube of the input's length and more, and V8's
         // linear-time engine cannot run any backreference: nothing would stop it on the server.
         return 'a backreference (\\1 or \\k<name>) can take time growing as a power of the input\'s length, and no engine can bound it: match the repeated part explicitly, or compare the values in code';
@@ -187,8 +238,7 @@ interface Width {
  * compiles (in JavaScript, without the `u` flag).
  */
 export function regexLookbehindProblem(source: string): string | undefined {
-  const groups = (source.match(/\((?!\?)|\(\?<(?![=!])/g) ?? []).length;
-  const named = /\(\?<(?![=!])/.test(source);
+  const { count: groups, named } = captureGroups(source);
   let problem: string | undefined;
   let i = 0;
 

@@ -39,6 +39,7 @@ const DATES = [
   '2026-06-01T00:00:01.000Z',
   '2026-06-30T23:59:59.750Z',
   '2026-07-01T00:00:00.001Z',
+  '+010000-01-01T00:00:00.250Z',
 ];
 
 describe('OpenFeature and the client read a Date alike', () => {
@@ -59,6 +60,10 @@ describe('OpenFeature and the client read a Date alike', () => {
 
     expect(resolveFlag(client, 'launch-day', false, { targetingKey: 'u1', launchedAt: d })).toMatchObject({ value: true, variant: 'on', reason: 'TARGETING_MATCH' });
     expect(resolveFlag(client, 'from-june', false, { targetingKey: 'u1', launchedAt: new Date('2026-06-01T00:00:00.500Z') })).toMatchObject({ value: true });
+  });
+
+  it('sends a Date past year 9999 as the engine reads it (extended year, no milliseconds)', () => {
+    expect(toUser({ targetingKey: 'u1', launchedAt: new Date('+010000-01-01T00:00:00.250Z') }).attributes).toEqual({ launchedAt: '+010000-01-01T00:00:00Z' });
   });
 
   it('reads an invalid Date as absent, as the engine does', () => {

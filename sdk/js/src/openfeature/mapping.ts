@@ -33,11 +33,11 @@ const REASONS: Readonly<Record<string, string>> = {
 /**
  * A Date as evaluation compares one given directly (`dateAsString` in @xp/shared's condition.ts,
  * replicated because the SDK may not load more of @xp/shared): the ISO 8601 instant to the second,
- * `2026-06-01T00:00:00Z` (with milliseconds, `…00.000Z` sorts before `…00Z`, so OpenFeature and
+ * `2026-06-01T00:00:00Z`, `+010000-01-01T00:00:00Z` past year 9999 (with milliseconds, `…00.000Z` sorts before `…00Z`, so OpenFeature and
  * `client.evaluate` disagreed in the boundary second and on every `$eq`); an invalid Date is absent.
  */
 export function dateAsString(value: Date): string | null {
-  return Number.isNaN(value.getTime()) ? null : `${value.toISOString().slice(0, 19)}Z`;
+  return Number.isNaN(value.getTime()) ? null : `${value.toISOString().slice(0, -5)}Z`;
 }
 
 function plain(value: unknown): unknown {

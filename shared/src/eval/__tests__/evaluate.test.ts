@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { evalCondition } from '../condition.js';
 import { evaluateExperiment, evaluateFlag } from '../evaluate.js';
 import { ErrorCode, Reason } from '../types.js';
 import type { SpecFile } from './load-spec.js';
@@ -150,6 +151,39 @@ describe('evaluateFlag', () => {
 
     expect([late(new Date('2025-12-31T23:59:59.999Z')), late(new Date('2026-01-01T00:00:00Z')), late(new Date('2026-06-01T00:00:00.500Z'))]).toEqual([false, true, true]);
     expect([new Date('2026-02-01'), new Date('invalid')].map((d) => evaluateFlag(ruleset, 'signed', { attributes: { id: 'u', signupDate: d } }).value)).toEqual([true, false]);
+  });
+
+  it('buckets a Date hash attribute on the same ISO string as conditions and the Python SDK (an invalid Date is a TYPE_MISMATCH)', () => {
+    // The same dates and expectations as the Python SDK's test_a_datetime_hash_attribute_buckets_as_the_javascript_sdk_buckets_a_date.
+    const dates = [
+      new Date('2026-06-01T00:00:00Z'),
+      new Date('2026-06-01T00:00:00.500Z'),
+      new Date('2025-01-15T12:30:00Z'),
+      new Date('2024-02-29T00:00:00Z'),
+      new Date(Date.UTC(10000, 0, 1, 4)),
+    ];
+    const experiments = dates.map((companyId) => evaluateExperiment(main, 'exp-company', { attributes: { companyId, id: 'u' } }));
+    const splits = dates.map((id) => evaluateFlag(main, 'split-3', { attributes: { id } }));
+
+    expect(experiments.map((e) => [e.variationKey, e.bucket, e.hashValue])).toEqual([
+      ['control', 0.2782, '2026-06-01T00:00:00Z'],
+      ['control', 0.2782, '2026-06-01T00:00:00Z'],
+      ['control', 0.2897, '2025-01-15T12:30:00Z'],
+      ['control', 0.4386, '2024-02-29T00:00:00Z'],
+      ['treatment', 0.7977, '+010000-01-01T04:00:00Z'],
+    ]);
+    expect(splits.map((r) => [r.reason, r.variationKey, r.bucket])).toEqual([
+      [Reason.Split, 'blue', 0.4374],
+      [Reason.Split, 'blue', 0.4374],
+      [Reason.Split, 'blue', 0.3504],
+      [Reason.Split, 'red', 0.8457],
+      [Reason.Split, 'green', 0.737],
+    ]);
+    expect(evaluateFlag(main, 'split-3', { attributes: { id: new Date('2026-06-01T00:00:00Z') } })).toEqual(evaluateFlag(main, 'split-3', { attributes: { id: '2026-06-01T00:00:00Z' } }));
+    const invalid = evaluateFlag(main, 'split-3', { attributes: { id: new Date('invalid') } }, { explain: true });
+    expect([invalid.reason, invalid.errorCode]).toEqual([Reason.Error, ErrorCode.TypeMismatch]);
+    // Conditions read an extended year the same way (toISOString's +010000-…, to the second), as Python's iso_second.
+    expect(evalCondition({ d: new Date(Date.UTC(10000, 0, 1, 4)) }, { d: '+010000-01-01T04:00:00Z' })).toBe(true);
   });
 });
 

@@ -97,6 +97,25 @@ describe('backreferences', () => {
     expect(evalCondition({ email: 'a'.repeat(30_000) }, condition)).toBe(false);
   });
 
+  it('counts capture groups: \\N is a backreference only up to their number, and \\k<name> only with named groups', () => {
+    // Without the u flag (Annex B), \101 in a pattern without 101 groups is the octal escape for A,
+    // \8 and \9 the digits; escaped parentheses, ones in a class, (?:, and lookarounds are not groups.
+    for (const pattern of ['^\\101$', '^\\8$', '^\\9$', '(a)\\2', '(a)\\10', '\\(\\)\\1', '[(]\\1', '(?:a)\\1', '(?=a)\\1', '(?<=a)\\1', '(?!a)\\1', '\\k<x>', '[(?<n>]\\k<n>']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({ pattern, saved: undefined, stored: undefined });
+    }
+    for (const pattern of ['(?<n>a)\\1', '(?<n>a)\\k<n>', '[)](a)\\1', '\\((a)\\)\\1', '(?:(a))\\1']) {
+      expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({
+        pattern,
+        saved: expect.stringContaining('a backreference'),
+        stored: expect.stringContaining('a backreference'),
+      });
+    }
+    // What V8 matches, the same in the Python SDK (test_parity_fixes.RegexEscapeTest).
+    const matches = (pattern: string, value: string): boolean => evalCondition({ a: value }, { a: { $regex: pattern } });
+    expect([matches('^\\101$', 'A'), matches('^\\8$', '8'), matches('^\\9$', '9'), matches('^(a)\\10$', 'a\b'), matches('^\\18$', '\x018'), matches('^\\k<x>$', 'k<x>')]).toEqual([true, true, true, true, true, true]);
+    expect(compileCondition({ a: { $regex: '^\\101$' } }, 'condition', { authoring: true }).problems).toEqual([]);
+  });
+
   it('leaves escapes that only look alike: an escaped backslash before a digit, \\0, octal in a class, a literal k', () => {
     for (const pattern of ['\\\\1', 'a\\0', '[\\1]', '\\k', 'x\\d{2}']) {
       expect({ pattern, saved: regexBacktrackingRisk(pattern), stored: regexBeyondLinearEngine(pattern) }).toEqual({ pattern, saved: undefined, stored: undefined });

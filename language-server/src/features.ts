@@ -6,6 +6,7 @@ import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import type { ResultHeadline } from './flag-data.js';
 import { environmentSummary, formatHeadline, resultHeadline, runningExperiment } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
+import { linesOf } from './indexer/lines.js';
 import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
 import { ServerCommand } from './protocol.js';
 
@@ -686,7 +687,7 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
     if (replacement === undefined) {
       continue;
     }
-    lines ??= text.split('\n');
+    lines ??= linesOf(text);
     const start = replacementStart(lines, ref.callRange);
     const newText = inPlace(replacement, ref.language, lines, start, ref.callRange.end);
     if (newText !== undefined) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { Experiment, ExperimentResultsSummary, Flag, Holdout, Ruleset, Segment, XpApiClient } from '@xp/shared';
 import { compileRuleset, experimentSchema, flagSchema, holdoutSchema, segmentSchema } from '@xp/shared';
+import { hasLoneCarriageReturn, linesOf, positionsIn } from './indexer/lines.js';
 import type { DataSource } from './protocol.js';
 
 /** A flag as the server knows it, from the API or a file. */
@@ -235,7 +236,12 @@ export function flagKeyRangeInFile(text: string, key: string): TextSpan | undefi
         if (YAML.isScalar(node) && node.value === key && node.range !== undefined && node.range !== null) {
           // A quoted scalar's range holds its quotes: the editor selects the key itself.
           const quoted = node.type === YAML.Scalar.QUOTE_DOUBLE || node.type === YAML.Scalar.QUOTE_SINGLE ? 1 : 0;
+          const lsp = hasLoneCarriageReturn(text) ? positionsIn(text) : undefined;
           const at = (offset: number): { line: number; character: number } => {
+            if (lsp !== undefined) {
+              // The protocol's lines end at a lone '\r' too, which LineCounter does not count.
+              return lsp(offset);
+            }
             const pos = lineCounter.linePos(offset);
             return { line: pos.line - 1, character: pos.col - 1 };
           };
@@ -245,7 +251,7 @@ export function flagKeyRangeInFile(text: string, key: string): TextSpan | undefi
     }
     return undefined;
   }
-  const lines = text.split('\n');
+  const lines = linesOf(text);
   const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const keyLine = new RegExp(`^(\\s*(?:-\\s*)?["']?key["']?\\s*:\\s*["']?)${escaped}["']?\\s*,?\\s*$`);
   const flagsStart = lines.findIndex((l) => /^\s*["']?flags["']?\s*:/.test(l));

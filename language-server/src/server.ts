@@ -14,10 +14,19 @@ import type {
   WorkDoneProgressServerReporter,
   InitializeResult,
   Location,
+  Position,
   SymbolInformation,
 } from 'vscode-languageserver';
 import {
   CodeActionKind,
+  CodeActionRequest,
+  CodeLensRequest,
+  CompletionRequest,
+  DefinitionRequest,
+  ExecuteCommandRequest,
+  HoverRequest,
+  ReferencesRequest,
+  WorkspaceSymbolRequest,
   CodeLensRefreshRequest,
   DidChangeWatchedFilesNotification,
   ErrorCodes,
@@ -211,6 +220,11 @@ const PARAMS = {
 /** The answer to a request before initialize (the protocol's ServerNotInitialized). */
 function notInitialized(): ResponseError {
   return new ResponseError(ErrorCodes.ServerNotInitialized, 'the server is not initialized: send initialize first');
+}
+
+/** The answer to a request after shutdown (the protocol's InvalidRequest). */
+function shuttingDown(): ResponseError {
+  return new ResponseError(ErrorCodes.InvalidRequest, 'the server is shutting down');
 }
 
 /** The answer to a request cancelled before it finished (`$/cancelRequest`). */
@@ -482,7 +496,21 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     void connection.sendNotification(StatusNotification, next);
   };
 
-  const fileOf = (uri: string): string | undefined => (uri.startsWith('file:') ? fileURLToPath(uri) : undefined);
+  /**
+   * The path a file URI names; undefined for another scheme and for a file URI no path can stand for
+   * (`file:///a%2Fb.ts`: an encoded '/', which fileURLToPath refuses): such a document is served as one
+   * that is not on disk, not indexed.
+   */
+  const fileOf = (uri: string): string | undefined => {
+    if (!uri.startsWith('file:')) {
+      return undefined;
+    }
+    try {
+      return fileURLToPath(uri);
+    } catch {
+      return undefined;
+    }
+  };
   const uriOf = (file: string): string => pathToFileURL(file).href;
 
   /** The index of an open document at its current version. */
@@ -1091,14 +1119,21 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         throw notInitialized();
       }
       if (shutDown) {
-        throw new ResponseError(ErrorCodes.InvalidRequest, 'the server is shutting down');
+        throw shuttingDown();
       }
-      const problem = check?.problem(args[0]);
+      const problem = check === undefined ? undefined : isRecord(args[0]) ? check.problem(args[0]) : `params must be an object, not ${args[0] === null ? 'null' : Array.isArray(args[0]) ? 'an array' : typeof args[0]}`;
       if (check !== undefined && problem !== undefined) {
         throw new ResponseError(ErrorCodes.InvalidParams, `${check.method}: ${problem}`);
       }
       return handler(...args);
     };
+
+  /**
+   * A request's position as the protocol reads it (LSP 3.17, Position): a character past the end of its
+   * line is the line's end (a line past the last, the document's end). Every position a request
+   * brings goes through here before it is compared with the index.
+   */
+  const clamped = (doc: TextDocument, position: Position): Position => doc.positionAt(doc.offsetAt(position));
 
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {
     const doc = documents.get(uri);
@@ -1112,47 +1147,54 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return fn(doc, fileIndex);
   };
 
-  connection.onHover(live((params, token) =>
-    withDocument(params.textDocument.uri, token, (_doc, fileIndex) => {
-      const ref = referenceAt(fileIndex, params.position);
+  // The features are registered with onRequest rather than connection.onHover and the like: those read
+  // `params.workDoneToken` before the handler runs, so `"params": null` failed with InternalError
+  // where `live` answers InvalidParams.
+  connection.onRequest(HoverRequest.type, live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex) => {
+      const position = clamped(doc, params.position);
+      const ref = referenceAt(fileIndex, position);
       if (ref === undefined) {
         return null;
       }
       // On a constant's or enum member's definition, the range is the literal there, not the call using it.
       const found = hover(context(), ref);
-      return contains(ref.range, params.position) ? found : { ...found, range: ref.keyRange };
+      return contains(ref.range, position) ? found : { ...found, range: ref.keyRange };
     }),
   PARAMS.hover));
 
-  connection.onCodeLens(live((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex)), PARAMS.codeLens));
+  connection.onRequest(CodeLensRequest.type, live((params, token) => withDocument(params.textDocument.uri, token, (_doc, fileIndex) => codeLenses(context(), fileIndex)), PARAMS.codeLens));
 
-  connection.onCompletion(live((params, token) =>
+  connection.onRequest(CompletionRequest.type, live((params, token) =>
     withDocument(params.textDocument.uri, token, (doc, fileIndex): CompletionItem[] => {
-      const slot = fileIndex?.slots.find((s) => contains(s.range, params.position));
+      const position = clamped(doc, params.position);
+      const slot = fileIndex?.slots.find((s) => contains(s.range, position));
       if (slot !== undefined) {
         return keyCompletions(context(), slot.range, slot.kind);
       }
       for (const ref of fileIndex?.references ?? []) {
-        const compared = ref.compared.find((c) => contains(c.range, params.position));
+        const compared = ref.compared.find((c) => contains(c.range, position));
         if (compared !== undefined) {
           return variationCompletions(context(), ref, compared.range);
         }
       }
       // A key typed without an editor closing the quote and the call: no parse has the slot yet.
-      const { line, character } = params.position;
-      const lineText = doc.getText({ start: { line, character: 0 }, end: { line: line + 1, character: 0 } }).replace(/\r?\n$/, '');
+      const { line, character } = position;
+      const lineText = doc.getText({ start: { line, character: 0 }, end: { line: line + 1, character: 0 } }).replace(/\r?\n$|\r$/, '');
       const typing = index.typingSlot(lineText, character);
       return typing === undefined ? [] : keyCompletions(context(), { start: { line, character: typing.start }, end: { line, character: typing.end } }, typing.kind);
     }),
   PARAMS.completion));
 
-  connection.onCodeAction(live((params, token) =>
-    withDocument(params.textDocument.uri, token, (doc, fileIndex) => codeActions(context(), params.textDocument.uri, fileIndex, params.range, params.context.diagnostics, doc.getText())),
+  connection.onRequest(CodeActionRequest.type, live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex) =>
+      codeActions(context(), params.textDocument.uri, fileIndex, { start: clamped(doc, params.range.start), end: clamped(doc, params.range.end) }, params.context.diagnostics, doc.getText()),
+    ),
   PARAMS.codeAction));
 
-  connection.onReferences(live((params, token) =>
-    withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location[] => {
-      const ref = referenceAt(fileIndex, params.position);
+  connection.onRequest(ReferencesRequest.type, live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex): Location[] => {
+      const ref = referenceAt(fileIndex, clamped(doc, params.position));
       if (ref === undefined) {
         return [];
       }
@@ -1160,9 +1202,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }),
   PARAMS.references));
 
-  connection.onDefinition(live((params, token) =>
-    withDocument(params.textDocument.uri, token, (_doc, fileIndex): Location | null => {
-      const ref = referenceAt(fileIndex, params.position);
+  connection.onRequest(DefinitionRequest.type, live((params, token) =>
+    withDocument(params.textDocument.uri, token, (doc, fileIndex): Location | null => {
+      const ref = referenceAt(fileIndex, clamped(doc, params.position));
       const file = flagsFilePath();
       if (ref === undefined || file === undefined) {
         return null;
@@ -1178,7 +1220,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }),
   PARAMS.definition));
 
-  connection.onWorkspaceSymbol(live((params, token): SymbolInformation[] => {
+  connection.onRequest(WorkspaceSymbolRequest.type, live((params, token): SymbolInformation[] => {
     const query = params.query.toLowerCase();
     const refs = index.references();
     const file = flagsFilePath();
@@ -1233,7 +1275,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return { shown: key, in: 'message' };
   };
 
-  connection.onExecuteCommand(live(async (params) => {
+  connection.onRequest(ExecuteCommandRequest.type, live(async (params) => {
     if (params.command === ServerCommand.ShowFlag) {
       return showFlag(params.arguments?.[0]);
     }
@@ -1316,6 +1358,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       // Nothing to shut down yet, and the session must still work after a later initialize.
       throw notInitialized();
     }
+    if (shutDown) {
+      // Every request after shutdown, a second shutdown too, is refused (LSP 3.17, shutdown).
+      throw shuttingDown();
+    }
     shutDown = true;
     indexRun.isCancellationRequested = true;
     unfollow();
@@ -1327,9 +1373,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   });
 
-  // Methods without a handler: MethodNotFound, as without this handler, but ServerNotInitialized before initialize.
+  // Methods without a handler: MethodNotFound, as without this handler, but ServerNotInitialized before
+  // initialize and InvalidRequest after shutdown, as for every other request.
   connection.onRequest((method) => {
-    throw initializeReceived ? new ResponseError(ErrorCodes.MethodNotFound, `unhandled method ${method}`) : notInitialized();
+    if (!initializeReceived) {
+      throw notInitialized();
+    }
+    throw shutDown ? shuttingDown() : new ResponseError(ErrorCodes.MethodNotFound, `unhandled method ${method}`);
   });
   // The documents too: one opened before initialize is not tracked.
   documents.listen({
@@ -1337,7 +1387,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     onDidChangeTextDocument: (handler) => connection.onDidChangeTextDocument(afterInitialize(handler)),
     onDidCloseTextDocument: (handler) => connection.onDidCloseTextDocument(afterInitialize(handler)),
     onWillSaveTextDocument: (handler) => connection.onWillSaveTextDocument(afterInitialize(handler)),
-    onWillSaveTextDocumentWaitUntil: (handler) => connection.onWillSaveTextDocumentWaitUntil(live(handler)),
+    onWillSaveTextDocumentWaitUntil: (handler) => connection.onWillSaveTextDocumentWaitUntil(live(handler, { method: 'textDocument/willSaveWaitUntil', problem: documentProblem })),
     onDidSaveTextDocument: (handler) => connection.onDidSaveTextDocument(afterInitialize(handler)),
   });
   connection.listen();

@@ -1,5 +1,6 @@
 import type { Grammar, SyntaxNode } from './parser.js';
-import type { CallKind, ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
+import { hasLoneCarriageReturn, linesOf, positionsIn } from './lines.js';
+import type { CallKind, ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Position, Range } from './types.js';
 import { decodeEscapes, DEFAULT_ARGUMENT, defaultText, CallKind as Kind, SDK_METHODS } from './types.js';
 
 /** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
@@ -138,7 +139,16 @@ interface Comparison {
   readonly str: SyntaxNode;
 }
 
-function rangeOf(node: SyntaxNode): Range {
+/**
+ * Maps a UTF-16 offset to its position in the protocol's line model, for a text tree-sitter's rows
+ * disagree with (a lone '\r', see lines.ts); undefined when the parse's rows and columns are right.
+ */
+type PositionOf = ((offset: number) => Position) | undefined;
+
+function rangeOf(node: SyntaxNode, at: PositionOf): Range {
+  if (at !== undefined) {
+    return { start: at(node.startIndex), end: at(node.endIndex) };
+  }
   return {
     start: { line: node.startPosition.row, character: node.startPosition.column },
     end: { line: node.endPosition.row, character: node.endPosition.column },
@@ -154,7 +164,7 @@ interface Literal {
  * A plain string literal's content (hex and Unicode escapes decoded) and the range of its content as
  * written; undefined for interpolated or multi-line strings and other escapes.
  */
-export function literalOf(node: SyntaxNode): Literal | undefined {
+export function literalOf(node: SyntaxNode, at?: PositionOf): Literal | undefined {
   if (node.startPosition.row !== node.endPosition.row) {
     return undefined;
   }
@@ -164,12 +174,14 @@ export function literalOf(node: SyntaxNode): Literal | undefined {
   }
   const prefix = m[1]!.length + m[2]!.length;
   const raw = m[3]!;
-  const value = raw.includes('${') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
+  // A lone '\r' in it ends a line too (on one row of the parse, only then can it hold one).
+  const value = raw.includes('${') || raw.includes('\r') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
   if (value === undefined) {
     return undefined;
   }
-  const line = node.startPosition.row;
-  const start = node.startPosition.column + prefix;
+  const first = at === undefined ? { line: node.startPosition.row, character: node.startPosition.column } : at(node.startIndex);
+  const line = first.line;
+  const start = first.character + prefix;
   return { value, range: { start: { line, character: start }, end: { line, character: start + raw.length } } };
 }
 
@@ -225,6 +237,8 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
   try {
     const queries = QUERIES[grammar.language];
     const root = tree.rootNode;
+    // Tree-sitter counts rows at '\n' only: a text with a lone '\r' has its positions mapped.
+    const at = hasLoneCarriageReturn(text) ? positionsIn(text) : undefined;
 
     const calls: { call: SyntaxNode; fn: string; args: SyntaxNode; kind: CallKind }[] = [];
     for (const match of grammar.query(queries.calls).matches(root)) {
@@ -269,7 +283,7 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
             value = c.node;
           }
         }
-        const lit = value === undefined ? undefined : literalOf(value);
+        const lit = value === undefined ? undefined : literalOf(value, at);
         if (name !== undefined && lit !== undefined) {
           constantsCache.set(owner === undefined ? name : `${owner}.${name}`, lit);
         }
@@ -303,7 +317,7 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
 
     const references: FlagReference[] = [];
     const slots: KeySlotInfo[] = [];
-    const lines = text.split('\n');
+    const lines = at === undefined ? text.split('\n') : linesOf(text);
     for (const { call, fn, args, kind } of calls) {
       const candidates = args.namedChildren.filter((a): a is SyntaxNode => a !== null && a.type !== 'comment');
       let keyNode = candidates[0];
@@ -313,11 +327,11 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
         const named = candidates.find((a) => a.type === 'keyword_argument' && PYTHON_KEY_KEYWORDS.has(a.childForFieldName('name')?.text ?? ''));
         keyNode = named?.childForFieldName('value') ?? undefined;
       }
-      let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, constants);
+      let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, constants, at);
       // Go's OpenFeature client takes a context first.
       if (resolved === undefined && grammar.language === 'go' && candidates[1] !== undefined) {
         keyNode = candidates[1];
-        resolved = resolveKey(keyNode, constants);
+        resolved = resolveKey(keyNode, constants, at);
       }
       if (keyNode === undefined || resolved === undefined) {
         continue;
@@ -333,24 +347,24 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
       for (const c of binding !== undefined || inComparison(call) ? comparisons() : []) {
         // The call itself as the operand, not another call of the same text elsewhere in the file.
         if ((c.start === call.startIndex && c.end === call.endIndex) || (binding !== undefined && c.lhs === binding)) {
-          const lit = literalOf(c.str);
+          const lit = literalOf(c.str, at);
           if (lit !== undefined) {
             compared.push({ name: lit.value, range: lit.range });
           }
         }
       }
-      const line = lines[call.startPosition.row] ?? '';
-      const defaultValue = defaultArgument(grammar.language, kind, candidates, keyNode);
+      const line = lines[at === undefined ? call.startPosition.row : at(call.startIndex).line] ?? '';
+      const defaultValue = defaultArgument(grammar.language, kind, candidates, keyNode, at);
       references.push({
         file,
         language: grammar.language,
         flagKey: resolved.literal.value,
         kind,
         method: fn,
-        range: rangeOf(keyNode),
+        range: rangeOf(keyNode, at),
         keyRange: resolved.literal.range,
         viaConstant: resolved.viaConstant,
-        callRange: rangeOf(call),
+        callRange: rangeOf(call, at),
         snippet: line.trim().slice(0, 200),
         compared,
         argumentCount: candidates.length,
@@ -375,7 +389,7 @@ const NULLS = new Set(['null', 'undefined', 'none', 'nil', 'null_literal']);
  * no spread (`...args`, `*args`, `args...`) or keyword argument before it. The lexical scanner
  * (fast-scan.ts) reads the same.
  */
-function defaultArgument(language: Language, kind: CallKind, candidates: readonly SyntaxNode[], keyNode: SyntaxNode): DefaultArgument | undefined {
+function defaultArgument(language: Language, kind: CallKind, candidates: readonly SyntaxNode[], keyNode: SyntaxNode, at: PositionOf): DefaultArgument | undefined {
   const spec = DEFAULT_ARGUMENT[kind];
   if (spec === undefined) {
     return undefined;
@@ -399,7 +413,7 @@ function defaultArgument(language: Language, kind: CallKind, candidates: readonl
     node = candidates[at + spec.afterKey];
   }
   const literalKind = node === undefined ? undefined : defaultKindOf(node);
-  return node === undefined || literalKind === undefined ? undefined : { kind: literalKind, text: defaultText(node.text), range: rangeOf(node) };
+  return node === undefined || literalKind === undefined ? undefined : { kind: literalKind, text: defaultText(node.text), range: rangeOf(node, at) };
 }
 
 function defaultKindOf(node: SyntaxNode): DefaultKind | undefined {
@@ -460,12 +474,12 @@ function inComparison(call: SyntaxNode): boolean {
   return n.parent !== null && COMPARISON_PARENTS.has(n.parent.type);
 }
 
-function resolveKey(node: SyntaxNode, constants: () => ReadonlyMap<string, Literal>): { literal: Literal; viaConstant: boolean } | undefined {
+function resolveKey(node: SyntaxNode, constants: () => ReadonlyMap<string, Literal>, at: PositionOf): { literal: Literal; viaConstant: boolean } | undefined {
   const inner = unwrap(node);
   if (inner.type === 'identifier' || ACCESS.has(inner.type)) {
     const lit = constants().get(normalise(inner.text));
     return lit === undefined ? undefined : { literal: lit, viaConstant: true };
   }
-  const lit = literalOf(inner);
+  const lit = literalOf(inner, at);
   return lit === undefined ? undefined : { literal: lit, viaConstant: false };
 }

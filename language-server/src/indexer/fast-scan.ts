@@ -6,6 +6,7 @@
  * The equivalence test (fast-scan.test.ts) holds it to exactly the references tree-sitter finds.
  */
 import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
+import { hasLoneCarriageReturn } from './lines.js';
 import type { ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
 import { decodeEscapes, DEFAULT_ARGUMENT, defaultText } from './types.js';
 
@@ -643,6 +644,11 @@ const OPEN: Readonly<Record<string, string>> = { '(': ')', '[': ']', '{': '}' };
  * `methods` decides which calls count, as in extractReferences.
  */
 export function scanReferences(language: Language, file: string, text: string, methods: MethodTable): FileIndex | undefined {
+  // A lone '\r' ends a line for the protocol and, in some grammars, a comment: the parse settles
+  // such a (rare) file, and extract.ts maps its positions to the protocol's lines.
+  if (hasLoneCarriageReturn(text)) {
+    return undefined;
+  }
   try {
     return scan(language, file, text, methods);
   } catch (e) {

@@ -82,7 +82,8 @@ export const DEFAULT_ARGUMENT: Readonly<Partial<Record<CallKind, { readonly afte
 
 /** A default literal's text as kept on a reference: on one line, at most 40 characters. */
 export function defaultText(written: string): string {
-  const nl = written.indexOf('\n');
+  // Cut at any line end, a lone '\r' too: the text shown never holds one.
+  const nl = written.search(/[\r\n]/);
   const line = nl < 0 ? written : written.slice(0, nl);
   return line.length === written.length && line.length <= 40 ? written : `${line.slice(0, 39).trimEnd()}…`;
 }

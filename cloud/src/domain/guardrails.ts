@@ -180,7 +180,10 @@ export function judgeGuardrail(
     });
   let difference: DifferenceType = DifferenceType.Relative;
   let result = test(difference);
-  if (result.error !== undefined) {
+  // A lift undefined (control mean 0) or unbounded (a control mean not distinguishable from zero:
+  // its Fieller interval has an infinite end, which an alert cannot store): the same test of equal
+  // means on the difference, whose interval is finite.
+  if (result.error !== undefined || !result.ci.every(Number.isFinite)) {
     difference = DifferenceType.Absolute;
     result = test(difference);
   }

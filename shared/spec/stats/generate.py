@@ -8,7 +8,9 @@ Run with Debian's interpreter after `apt-get install python3-scipy python3-stats
 Every procedure gets at least 200 random cases from a fixed seed. Expected values come from SciPy /
 statsmodels where a library call exists (ttest_ind_from_stats, t, norm, chi2, chisquare, multipletests,
 NormalIndPower, OLS, quad) and from the closed-form formula written out in numpy where none does
-(relative lift, ratio delta method, confidence sequences, Gaussian posterior). Infinite interval ends
+(ratio delta method, confidence sequences, Gaussian posterior, the Fieller interval of a relative lift).
+A relative lift is tested as the difference of the means (same statistic and p-value as the absolute
+test); its interval is Fieller's, solved here in ratio space with numpy.roots. Infinite interval ends
 are written as null. The TypeScript tests read the JSON files; CI never runs this script.
 """
 
@@ -127,19 +129,59 @@ def effect_estimate(c, t, difference):
     return (mt - mc) / base, (vt + ratio * ratio * vc) / (base * base), df
 
 
-def welch_expected(effect, variance, df, alternative, alpha):
+def arm_means(c, t):
+    """(mean, variance of the mean) of control and treatment from (n, mean, per-unit variance)."""
+    return (c[1], c[2] / c[0]), (t[1], t[2] / t[0])
+
+
+def fieller(arms, crit, alternative):
+    """Fieller set for the lift L = (muT - muC)/|muC|: the r = muT/muC with
+    (mT - r mC)^2 <= crit^2 (vT + r^2 vC), mapped by L = s (r - 1), s = sign(mC). Bounded when
+    mC^2 > crit^2 vC; otherwise the whole line, or two rays: reported as the whole line unless 0 lies
+    between them (the test of equal means rejects), then as the ray holding the estimate (one-sided
+    sets: only when that ray points the alternative's way)."""
+    (mc, vc), (mt, vt) = arms
+    s = 1.0 if mc > 0 else -1.0
+    c2 = crit * crit
+    a = mc * mc - c2 * vc
+    roots = np.roots([a, -2 * mt * mc, mt * mt - c2 * vt])
+    real = sorted(float(s * (r.real - 1)) for r in roots if abs(r.imag) <= 1e-12 * abs(r))
+    lift = (mt - mc) / abs(mc)
+    if a > 0:
+        lo, hi = real
+        assert lo <= lift <= hi
+        return [lo, math.inf] if alternative == "greater" else [-math.inf, hi] if alternative == "less" else [lo, hi]
+    rejects = (mt - mc) ** 2 > c2 * (vt + vc)
+    if rejects and len(real) == 2:
+        if lift > 0 and alternative != "less":
+            return [min(r for r in real if r > 0), math.inf]
+        if lift < 0 and alternative != "greater":
+            return [-math.inf, max(r for r in real if r < 0)]
+    return [-math.inf, math.inf]
+
+
+def welch_expected(effect, variance, df, alternative, alpha, arms=None):
+    """Welch test of the effect; with `arms` (a relative lift), the test of equal means and Fieller's interval."""
     se = math.sqrt(variance)
     stat = effect / se
+    if arms is not None:
+        (mc, vc), (mt, vt) = arms
+        stat = (mt - mc) / math.sqrt(vc + vt)
+        se = math.sqrt(vc + vt) / abs(mc)
     if alternative == "two-sided":
         p = 2 * stats.t.sf(abs(stat), df)
         crit = t_isf(alpha / 2, df)
         ci = [effect - crit * se, effect + crit * se]
     elif alternative == "greater":
         p = stats.t.sf(stat, df)
-        ci = [effect - t_isf(alpha, df) * se, math.inf]
+        crit = t_isf(alpha, df)
+        ci = [effect - crit * se, math.inf]
     else:
         p = stats.t.cdf(stat, df)
-        ci = [-math.inf, effect + t_isf(alpha, df) * se]
+        crit = t_isf(alpha, df)
+        ci = [-math.inf, effect + crit * se]
+    if arms is not None:
+        ci = fieller(arms, crit, alternative)
     return {"effect": f(effect), "se": f(se), "statistic": f(stat), "df": f(df), "pValue": f(min(1.0, p)),
             "ci": [f(ci[0]), f(ci[1])]}
 
@@ -186,17 +228,18 @@ def welch():
         alternative, alpha = random_options()
         cm, tm = moments(c, metric_type), moments(t, metric_type)
         effect, variance, df = effect_estimate(cm, tm, difference)
-        expected = welch_expected(effect, variance, df, alternative, alpha)
-        if difference == "absolute":
-            # SciPy's own Welch test must agree with the closed form the fixture records.
-            ref = stats.ttest_ind_from_stats(tm[1], math.sqrt(tm[2]), tm[0], cm[1], math.sqrt(cm[2]), cm[0],
-                                             equal_var=False, alternative=SCIPY_ALT[alternative])
-            expected["statistic"], expected["pValue"] = f(ref.statistic), f(ref.pvalue)
+        arms = arm_means(cm, tm) if difference == "relative" else None
+        expected = welch_expected(effect, variance, df, alternative, alpha, arms)
+        # SciPy's own Welch test must agree with the closed form the fixture records (for a lift too:
+        # its test is the test of equal means).
+        ref = stats.ttest_ind_from_stats(tm[1], math.sqrt(tm[2]), tm[0], cm[1], math.sqrt(cm[2]), cm[0],
+                                         equal_var=False, alternative=SCIPY_ALT[alternative])
+        expected["statistic"], expected["pValue"] = f(ref.statistic), f(ref.pvalue)
         cases.append({"control": c, "treatment": t, "options": {"statisticType": metric_type, "difference": difference,
                                                                  "alternative": alternative, "alpha": alpha},
                       "expected": expected})
     write("welch.json", "frequentistTest: fixed-horizon Welch t-test (absolute and relative, means and proportions)",
-          "absolute: scipy.stats.ttest_ind_from_stats(equal_var=False) + scipy.stats.t.isf; relative: delta method in numpy + scipy.stats.t",
+          "scipy.stats.ttest_ind_from_stats(equal_var=False) + scipy.stats.t.isf; relative: the same test, Fieller interval by numpy.roots",
           cases)
 
 
@@ -239,11 +282,12 @@ def ratio():
         alternative, alpha = random_options()
         cm, tm = ratio_moments(c)[:3], ratio_moments(t)[:3]
         effect, variance, df = effect_estimate(cm, tm, difference)
+        arms = arm_means(cm, tm) if difference == "relative" else None
         cases.append({"control": c, "treatment": t,
                       "options": {"difference": difference, "alternative": alternative, "alpha": alpha},
-                      "expected": welch_expected(effect, variance, df, alternative, alpha)})
+                      "expected": welch_expected(effect, variance, df, alternative, alpha, arms)})
     write("ratio.json", "frequentistTest on ratio metrics (delta method)",
-          "delta method in numpy + scipy.stats.t", cases)
+          "delta method in numpy + scipy.stats.t; relative: Fieller interval by numpy.roots", cases)
 
 
 def cuped():
@@ -282,13 +326,19 @@ def cuped():
         alternative, alpha = random_options()
         sequential = i % 3 == 0
         effect, variance, df = effect_estimate(per_arm[0], per_arm[1], difference)
-        raw_var = effect_estimate(moments(arms[0], "mean"), moments(arms[1], "mean"), difference)[1]
+        # The reduction of the variance the test uses: of the difference, over the control mean² for a lift.
+        means = arm_means(per_arm[0], per_arm[1]) if difference == "relative" else None
+        raw_means = arm_means(moments(arms[0], "mean"), moments(arms[1], "mean"))
+        test_var = per_arm[0][2] / per_arm[0][0] + per_arm[1][2] / per_arm[1][0]
+        raw_test_var = raw_means[0][1] + raw_means[1][1]
+        if difference == "relative":
+            test_var, raw_test_var = test_var / per_arm[0][1] ** 2, raw_test_var / raw_means[0][0] ** 2
         if sequential:
-            expected = sequential_expected(effect, variance, nc + nt, alternative, alpha, 5000)
+            expected = sequential_expected(effect, variance, nc + nt, alternative, alpha, 5000, means)
         else:
-            expected = welch_expected(effect, variance, df, alternative, alpha)
+            expected = welch_expected(effect, variance, df, alternative, alpha, means)
         expected.update({"theta": theta, "olsEffect": float(fit.params[1]), "adjustedMeans": adjusted,
-                         "varianceReduction": 1 - variance / raw_var})
+                         "varianceReduction": 1 - test_var / raw_test_var})
         cases.append({"control": arms[0], "treatment": arms[1],
                       "cuped": {"control": covariates[0], "treatment": covariates[1]},
                       "options": {"difference": difference, "alternative": alternative, "alpha": alpha,
@@ -332,10 +382,11 @@ def cuped_ratio():
         alternative, alpha = random_options()
         sequential = i % 3 == 0
         effect, variance, df = effect_estimate(adjusted[0], adjusted[1], difference)
+        means = arm_means(adjusted[0], adjusted[1]) if difference == "relative" else None
         if sequential:
-            expected = sequential_expected(effect, variance, nc + nt, alternative, alpha, 5000)
+            expected = sequential_expected(effect, variance, nc + nt, alternative, alpha, 5000, means)
         else:
-            expected = welch_expected(effect, variance, df, alternative, alpha)
+            expected = welch_expected(effect, variance, df, alternative, alpha, means)
         expected["theta"] = theta
         cases.append({"control": arms[0], "treatment": arms[1],
                       "cuped": {"control": covariates[0], "treatment": covariates[1]},
@@ -367,14 +418,19 @@ def one_sided_boundary(alpha, r):
     return optimize.brentq(lambda x: one_sided_log_m(x, r) + math.log(alpha), 0, hi, xtol=1e-15, rtol=1e-15)
 
 
-def sequential_expected(effect, variance, n, alternative, alpha, tuning):
+def sequential_expected(effect, variance, n, alternative, alpha, tuning, arms=None):
+    """Confidence sequence; with `arms` (a relative lift), the equal-means statistic and Fieller's set."""
     se = math.sqrt(variance)
     z = effect / se
+    if arms is not None:
+        (mc, vc), (mt, vt) = arms
+        z = (mt - mc) / math.sqrt(vc + vt)
+        se = math.sqrt(vc + vt) / abs(mc)
     if alternative == "two-sided":
         r = n * rho_squared(alpha, tuning)
-        width = se * math.sqrt((1 + r) / r * (-2 * math.log(alpha) + math.log1p(r)))
+        b = math.sqrt((1 + r) / r * (-2 * math.log(alpha) + math.log1p(r)))
         p = min(1.0, math.exp(0.5 * math.log1p(r) - z * z * r / (2 * (1 + r))))
-        ci = [effect - width, effect + width]
+        ci = [effect - b * se, effect + b * se]
     else:
         r = n * rho_squared(min(2 * alpha, 0.5), tuning)
         zz = z if alternative == "greater" else -z
@@ -382,6 +438,8 @@ def sequential_expected(effect, variance, n, alternative, alpha, tuning):
         p = 1.0 if log_m <= 0 else math.exp(-log_m)
         b = one_sided_boundary(alpha, r)
         ci = [effect - b * se, math.inf] if alternative == "greater" else [-math.inf, effect + b * se]
+    if arms is not None:
+        ci = fieller(arms, b, alternative)
     return {"effect": f(effect), "se": f(se), "statistic": f(z), "pValue": f(p), "ci": [f(ci[0]), f(ci[1])]}
 
 
@@ -394,11 +452,13 @@ def sequential():
         difference = "absolute" if i % 2 == 0 else "relative"
         alternative, alpha = random_options()
         tuning = float(rng.choice([5000, 100, 1e5, log_uniform(50, 1e6)]))
-        effect, variance, _ = effect_estimate(moments(c, metric_type), moments(t, metric_type), difference)
+        cm, tm = moments(c, metric_type), moments(t, metric_type)
+        effect, variance, _ = effect_estimate(cm, tm, difference)
+        arms = arm_means(cm, tm) if difference == "relative" else None
         cases.append({"control": c, "treatment": t,
                       "options": {"statisticType": metric_type, "difference": difference, "alternative": alternative,
                                   "alpha": alpha, "sequentialTuning": tuning},
-                      "expected": sequential_expected(effect, variance, c["n"] + t["n"], alternative, alpha, tuning)})
+                      "expected": sequential_expected(effect, variance, c["n"] + t["n"], alternative, alpha, tuning, arms)})
     write("sequential.json", "frequentistTest(sequential): asymptotic normal-mixture confidence sequences",
           "closed form in numpy (two-sided), half-normal mixture with scipy.stats.norm.logcdf + scipy.optimize.brentq (one-sided)",
           cases)

@@ -7,7 +7,7 @@ import type { BayesianResult, GaussianPrior } from './bayesian.js';
 import { posteriorFromEstimate, resolveBayesianOptions } from './bayesian.js';
 import type { CapSpec } from './capping.js';
 import { CorrectionMethod, adjustPValues } from './corrections.js';
-import { StatsErrorCode, isStatsError, statsError } from './errors.js';
+import { StatsErrorCode, invalidChoice, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import { isRatioStats, prepareComparisons } from './estimates.js';
 import type { FrequentistResult, ResolvedFrequentistOptions } from './frequentist.js';
@@ -147,7 +147,8 @@ function analyzeMetric(
   fixed: ResolvedFrequentistOptions,
   options: AnalysisOptions,
 ): { readonly analysis: Omit<MetricAnalysis, 'comparisons'>; readonly pending: PendingComparison[] } {
-  const difference = metric.difference ?? fixed.difference;
+  const badDifference = invalidChoice(`the difference of metric ${metric.key}`, metric.difference, DifferenceType);
+  const difference = badDifference === null ? (metric.difference ?? fixed.difference) : fixed.difference;
   const fixedOptions: ResolvedFrequentistOptions = { ...fixed, difference };
   const sequentialOptions: ResolvedFrequentistOptions = { ...fixedOptions, method: TestMethod.Sequential };
   const bayesOptions = resolveBayesianOptions({
@@ -166,10 +167,11 @@ function analyzeMetric(
     cuped: covariates !== undefined,
     arms: arms.map((arm, i) => ({ variation: variations[i]?.key ?? String(i), n: arm.n, mean: armMean(arm) })),
   };
-  let metricError: StatsError | null = null;
-  if (arms.length !== variations.length || (covariates !== undefined && covariates.length !== arms.length)) {
+  const badType = invalidChoice(`the type of metric ${metric.key}`, metric.type, { mean: 'mean', proportion: 'proportion', ratio: 'ratio' });
+  let metricError: StatsError | null = badDifference ?? (badType === null ? null : statsError(StatsErrorCode.INVALID_INPUT, badType.message));
+  if (metricError === null && (arms.length !== variations.length || (covariates !== undefined && covariates.length !== arms.length))) {
     metricError = statsError(StatsErrorCode.INVALID_INPUT, `metric ${metric.key} needs one arm (and covariate) per variation`);
-  } else if (isStatsError(bayesOptions)) {
+  } else if (metricError === null && isStatsError(bayesOptions)) {
     metricError = bayesOptions;
   }
   const pending: PendingComparison[] = [];
@@ -240,18 +242,21 @@ function adjustFamily(results: readonly FrequentistResult[], method: CorrectionM
 /** Analyses every metric × variation of an experiment. Never throws. */
 export function analyzeExperiment(input: ExperimentAnalysisInput): ExperimentAnalysis {
   const options = input.options ?? {};
-  const correction = options.correction ?? CorrectionMethod.Holm;
+  const correctionError = invalidChoice('correction', options.correction, CorrectionMethod);
+  // An unknown correction is refused below; the echoed method is then the default.
+  const correction = correctionError === null ? (options.correction ?? CorrectionMethod.Holm) : CorrectionMethod.Holm;
   const srm = srmTest(
     input.variations.map((v) => v.units),
     input.variations.map((v) => v.weight),
     { names: input.variations.map((v) => v.key), ...(options.srmThreshold === undefined ? {} : { threshold: options.srmThreshold }) },
   );
-  const resolved = resolveFrequentistOptions({
+  const resolvedOptions = resolveFrequentistOptions({
     difference: options.difference ?? DifferenceType.Relative,
     alternative: options.alternative ?? Alternative.TwoSided,
     ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
     ...(options.sequentialTuning === undefined ? {} : { sequentialTuning: options.sequentialTuning }),
   });
+  const resolved = correctionError ?? resolvedOptions;
   const sequentialTuning = options.sequential === true ? (options.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING) : null;
   if (isStatsError(resolved) || input.variations.length < 2) {
     const error = isStatsError(resolved)

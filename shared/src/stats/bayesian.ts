@@ -1,5 +1,5 @@
 /** Bayesian inference: Gaussian effect model, and beta-binomial chance to beat control for conversions. */
-import { StatsErrorCode, isStatsError, statsError } from './errors.js';
+import { StatsErrorCode, firstError, invalidChoice, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import { prepareComparison } from './estimates.js';
 import type { EffectEstimate } from './estimates.js';
@@ -55,6 +55,13 @@ function resolve(options: BayesianOptions): ResolvedBayesian | StatsError {
   const alpha = options.alpha ?? 0.05;
   if (!(alpha > 0 && alpha < 1)) {
     return statsError(StatsErrorCode.INVALID_OPTIONS, `alpha must lie in (0, 1), got ${alpha}`);
+  }
+  const invalid = firstError(
+    invalidChoice('difference', options.difference, DifferenceType),
+    invalidChoice('statisticType', options.statisticType, StatisticType),
+  );
+  if (invalid !== null) {
+    return invalid;
   }
   const prior = options.prior ?? null;
   if (prior !== null && !(Number.isFinite(prior.mean) && prior.variance > 0 && Number.isFinite(prior.variance))) {
@@ -120,7 +127,8 @@ export type { ResolvedBayesian as ResolvedBayesianOptions };
 export function bayesianTest(control: ArmStats, treatment: ArmStats, options: BayesianOptions = {}): BayesianResult {
   const resolved = resolve(options);
   if (isStatsError(resolved)) {
-    return neutral(options.difference ?? DifferenceType.Relative, resolved);
+    const echoed = invalidChoice('difference', options.difference, DifferenceType) === null ? options.difference : undefined;
+    return neutral(echoed ?? DifferenceType.Relative, resolved);
   }
   const prepared = prepareComparison(
     control,

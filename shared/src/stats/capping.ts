@@ -3,6 +3,8 @@
  * sufficient statistics cannot be capped after the fact, so the cap is applied while aggregating
  * (here, or in the warehouse query) and then reported alongside the results.
  */
+import { StatsErrorCode, statsError } from './errors.js';
+import type { StatsError } from './errors.js';
 import type { SampleStats } from './types.js';
 
 /** How the cap value was chosen. */
@@ -24,12 +26,28 @@ export function applyCap(value: number, cap?: CapSpec): number {
   return cap === undefined ? value : Math.min(value, cap.value);
 }
 
+/** Why a quantile of `values` is undefined, or null when it is defined. */
+function quantileError(values: readonly number[], q: number, option: string): StatsError | null {
+  if (!(typeof q === 'number' && q >= 0 && q <= 1)) {
+    const hint = typeof q === 'number' && q > 1 && q <= 100 ? ` (a fraction: ${q / 100}, not ${q})` : '';
+    return statsError(StatsErrorCode.INVALID_OPTIONS, `${option} must lie in [0, 1]${hint}, got ${String(q)}`);
+  }
+  if (values.length === 0) {
+    return statsError(StatsErrorCode.INSUFFICIENT_SAMPLE, 'a quantile needs at least one value');
+  }
+  if (!values.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    return statsError(StatsErrorCode.INVALID_INPUT, 'every value must be a finite number (NaN and ±Infinity are refused, as elsewhere)');
+  }
+  return null;
+}
+
 /**
- * The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics (numpy's default);
- * NaN for an empty sample or q outside [0, 1].
+ * The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics (numpy's default).
+ * The low-level helper: it returns NaN for an empty sample, a non-finite value or q outside [0, 1]
+ * (its signature is a plain number); percentileCap validates the same cases and returns an error.
  */
 export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0 || !(q >= 0 && q <= 1)) {
+  if (quantileError(values, q, 'q') !== null) {
     return Number.NaN;
   }
   const sorted = [...values].sort((a, b) => a - b);
@@ -44,8 +62,16 @@ export function quantile(values: readonly number[], q: number): number {
   return Number.isFinite(spread) ? low + fraction * spread : low * (1 - fraction) + high * fraction;
 }
 
-/** A percentile cap computed from in-memory values (pool all arms so the cap does not depend on the arm). */
-export function percentileCap(values: readonly number[], percentile: number): CapSpec {
+/**
+ * A percentile cap computed from in-memory values (pool all arms so the cap does not depend on the
+ * arm); `percentile` is a fraction (0.99, not 99). Never NaN: a percentile outside [0, 1] is
+ * INVALID_OPTIONS, an empty sample INSUFFICIENT_SAMPLE and a NaN or infinite value INVALID_INPUT.
+ */
+export function percentileCap(values: readonly number[], percentile: number): CapSpec | StatsError {
+  const error = quantileError(values, percentile, 'percentile');
+  if (error !== null) {
+    return error;
+  }
   return { type: CapType.Percentile, percentile, value: quantile(values, percentile) };
 }
 

@@ -13,11 +13,15 @@ export type CorrectionMethod = (typeof CorrectionMethod)[keyof typeof Correction
 
 /**
  * Adjusted p-values in input order (as statsmodels `multipletests` 'holm' / 'fdr_bh'). Entries that are
- * not p-values (NaN, outside [0, 1]) are treated as 1 so they can never create a discovery.
+ * not p-values (NaN, outside [0, 1]) are treated as 1 so they can never create a discovery; so is every
+ * entry when `method` is not a CorrectionMethod (analyzeExperiment refuses that with INVALID_OPTIONS).
  */
 export function adjustPValues(pValues: readonly number[], method: CorrectionMethod): number[] {
   const m = pValues.length;
   const clean = pValues.map((p) => (p >= 0 && p <= 1 ? p : 1));
+  if (!(Object.values(CorrectionMethod) as string[]).includes(method)) {
+    return clean.map(() => 1);
+  }
   if (method === CorrectionMethod.None || m === 0) {
     return clean;
   }
@@ -32,6 +36,7 @@ export function adjustPValues(pValues: readonly number[], method: CorrectionMeth
     }
     return adjusted;
   }
+  // Benjamini–Hochberg.
   let running = 1;
   for (let rank = m - 1; rank >= 0; rank--) {
     const index = order[rank] ?? 0;

@@ -36,3 +36,21 @@ export function statsError(code: StatsErrorCode, message: string): StatsError {
 export function isStatsError(value: unknown): value is StatsError {
   return typeof value === 'object' && value !== null && 'code' in value && 'message' in value;
 }
+
+/**
+ * INVALID_OPTIONS naming the option and its allowed values when `value` (given) is not one of them;
+ * null when it is absent or allowed. A typo must never silently select another test.
+ */
+export function invalidChoice(option: string, value: unknown, allowed: Readonly<Record<string, string>>): StatsError | null {
+  const choices = Object.values(allowed);
+  if (value === undefined || choices.includes(value as string)) {
+    return null;
+  }
+  const shown = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  return statsError(StatsErrorCode.INVALID_OPTIONS, `${option} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${shown}`);
+}
+
+/** The first error of a list of checks, or null. */
+export function firstError(...errors: readonly (StatsError | null)[]): StatsError | null {
+  return errors.find((e) => e !== null) ?? null;
+}

@@ -36,11 +36,29 @@ interface Linearized extends ArmEstimate {
   readonly gradient: readonly number[];
 }
 
+/** An arm's mean (CUPED-adjusted, or a ratio) and the variance of that mean (per-unit variance / n). */
+export interface MeanEstimate {
+  readonly mean: number;
+  readonly variance: number;
+}
+
 /** The effect of a comparison with the variance of its estimator. */
 export interface EffectEstimate {
   readonly effect: number;
-  /** Variance of the effect estimator. */
+  /**
+   * Variance of the effect estimator: Var(x̄T) + Var(x̄C) for the difference, the delta method
+   * (Var(x̄T) + (x̄T/x̄C)²·Var(x̄C)) / x̄C² for the lift. The frequentist tests use it only for the
+   * difference; a lift is tested from the arm means below (equal-means test, Fieller interval).
+   */
   readonly variance: number;
+  /**
+   * Variance the frequentist test uses, se²: Var(x̄T) + Var(x̄C) for the difference, that over x̄C²
+   * for the lift (the difference in lift units). CUPED's variance reduction is measured on it.
+   */
+  readonly testVariance: number;
+  readonly difference: DifferenceType;
+  readonly control: MeanEstimate;
+  readonly treatment: MeanEstimate;
   /** Welch–Satterthwaite degrees of freedom. */
   readonly df: number;
   /** Units in both arms, the sample size of confidence sequences. */
@@ -74,9 +92,15 @@ function checkCount(n: number, label: string): StatsError | null {
   return null;
 }
 
-/** Centered second moment Σ(x − x̄)² / (n − 1), or null when it is zero up to rounding. */
+/**
+ * Centered second moment Σ(x − x̄)² / (n − 1); null when it is zero up to rounding, NaN when sum²
+ * overflows (the caller reports NON_FINITE_RESULT, not zero variance).
+ */
 function sampleVariance(n: number, sum: number, sumSquares: number): number | null {
   const centered = sumSquares - (sum * sum) / n;
+  if (!Number.isFinite(centered)) {
+    return Number.NaN;
+  }
   if (!(centered > ZERO_VARIANCE_TOLERANCE * Math.abs(sumSquares))) {
     return null;
   }
@@ -106,6 +130,9 @@ function sampleLinearized(stats: SampleStats, statistic: StatisticType, label: s
     return { n: stats.n, mean, variance: mean * (1 - mean), sums: [stats.sum], totals: [stats.sum], gradient: [1] };
   }
   const variance = sampleVariance(stats.n, stats.sum, stats.sumSquares);
+  if (Number.isNaN(variance)) {
+    return statsError(StatsErrorCode.NON_FINITE_RESULT, `the sum of squares of ${label} overflowed (sum² is beyond the floating-point range; pass a shift)`);
+  }
   if (variance === null) {
     return statsError(StatsErrorCode.ZERO_VARIANCE, `${label} has zero variance (every unit has the same value)`);
   }
@@ -143,6 +170,9 @@ function ratioLinearized(stats: RatioStats, label: string): Linearized | StatsEr
   const m = ratioMoments(stats);
   if (m.totals[1] === 0) {
     return statsError(StatsErrorCode.ZERO_DENOMINATOR, `the ratio denominator sums to zero in ${label}`);
+  }
+  if (!Number.isFinite(m.variance) || !Number.isFinite(m.scale)) {
+    return statsError(StatsErrorCode.NON_FINITE_RESULT, `the ratio's variance overflowed in ${label}`);
   }
   if (!(m.variance > ZERO_VARIANCE_TOLERANCE * m.scale)) {
     return statsError(StatsErrorCode.ZERO_VARIANCE, `the ratio has zero or negative variance in ${label}`);
@@ -268,7 +298,10 @@ function cupedArm(post: Linearized, pre: PreEstimate, fit: CupedFit, cov: number
   };
 }
 
-/** Effect of treatment over control with its estimator variance (delta method for the lift). */
+/**
+ * Effect of treatment over control with its estimator variance (delta method for the lift, used by
+ * the Gaussian Bayesian model) and both arms' means with the variances of those means.
+ */
 export function effectEstimate(
   control: ArmEstimate,
   treatment: ArmEstimate,
@@ -278,8 +311,9 @@ export function effectEstimate(
   const varT = treatment.variance / treatment.n;
   const df = ((varC + varT) * (varC + varT)) / ((varC * varC) / (control.n - 1) + (varT * varT) / (treatment.n - 1));
   const n = control.n + treatment.n;
+  const arms = { difference, control: { mean: control.mean, variance: varC }, treatment: { mean: treatment.mean, variance: varT } };
   if (difference === DifferenceType.Absolute) {
-    return { effect: treatment.mean - control.mean, variance: varC + varT, df, n };
+    return { effect: treatment.mean - control.mean, variance: varC + varT, testVariance: varC + varT, df, n, ...arms };
   }
   if (control.mean === 0) {
     return statsError(StatsErrorCode.ZERO_CONTROL_MEAN, 'the control mean is zero, so a relative lift is undefined');
@@ -291,7 +325,11 @@ export function effectEstimate(
   if (!Number.isFinite(effect) || !(variance > 0) || !Number.isFinite(variance)) {
     return statsError(StatsErrorCode.NON_FINITE_RESULT, 'the relative lift overflowed');
   }
-  return { effect, variance, df, n };
+  const testVariance = (varC + varT) / (base * base);
+  if (!(testVariance > 0) || !Number.isFinite(testVariance)) {
+    return statsError(StatsErrorCode.NON_FINITE_RESULT, 'the relative lift overflowed');
+  }
+  return { effect, variance, testVariance, df, n, ...arms };
 }
 
 /** The error of a comparison whose control, treatment or both cannot be estimated. */
@@ -379,7 +417,8 @@ export function prepareComparisons(
       out.push(estimate);
       continue;
     }
-    const varianceReduction = 1 - estimate.variance / raw.variance;
+    // Measured on the variance the test uses (for a lift, that of the difference over x̄C²).
+    const varianceReduction = 1 - estimate.testVariance / raw.testVariance;
     // An adjustment that widens the interval (an outlier drives θ, pre-period means differ by
     // chance) is not variance reduction: report the unadjusted estimate instead.
     out.push(varianceReduction > 0 ? { estimate, cuped: { theta: fit.theta, varianceReduction } } : { estimate: raw, cuped: null });

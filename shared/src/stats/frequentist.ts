@@ -1,8 +1,8 @@
 /** Fixed-horizon Welch t-tests and sequential (always-valid) tests on sufficient statistics. */
-import { StatsErrorCode, isStatsError, statsError } from './errors.js';
+import { StatsErrorCode, firstError, invalidChoice, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import { prepareComparison } from './estimates.js';
-import type { EffectEstimate } from './estimates.js';
+import type { EffectEstimate, MeanEstimate } from './estimates.js';
 import {
   DEFAULT_SEQUENTIAL_TUNING,
   oneSidedBoundary,
@@ -47,10 +47,15 @@ export interface FrequentistResult {
   readonly effect: number;
   /** Confidence interval (sequence, if sequential) at level 1 − alpha. */
   readonly ci: Interval;
-  /** Standard error of the effect. */
+  /**
+   * Standard error of the effect. For a relative lift, √(Var x̄T + Var x̄C) / |x̄C|: the standard
+   * error of the difference in lift units, which is what the test of equal means uses (the interval
+   * is Fieller's, not effect ± crit·se).
+   */
   readonly se: number;
+  /** For a relative lift, that of the test of equal means (H0: μT = μC), the same as the absolute test's. */
   readonly pValue: number;
-  /** effect / se: t for Welch, z for sequential. */
+  /** effect / se: t for Welch, z for sequential (for a lift, the absolute difference's statistic). */
   readonly statistic: number;
   /** Welch–Satterthwaite degrees of freedom (0 for sequential, which is normal). */
   readonly df: number;
@@ -84,6 +89,17 @@ function resolve(options: FrequentistOptions): ResolvedOptions | StatsError {
   }
   if (!(tuning > 0 && Number.isFinite(tuning))) {
     return statsError(StatsErrorCode.INVALID_OPTIONS, `sequentialTuning must be positive, got ${tuning}`);
+  }
+  const invalid = firstError(
+    invalidChoice('difference', options.difference, DifferenceType),
+    invalidChoice('alternative', options.alternative, Alternative),
+    invalidChoice('statisticType', options.statisticType, StatisticType),
+    options.sequential === undefined || typeof options.sequential === 'boolean'
+      ? null
+      : statsError(StatsErrorCode.INVALID_OPTIONS, `sequential must be true or false, got ${String(options.sequential)}`),
+  );
+  if (invalid !== null) {
+    return invalid;
   }
   return {
     difference: options.difference ?? DifferenceType.Relative,
@@ -119,6 +135,62 @@ function interval(effect: number, se: number, lowerCrit: number, upperCrit: numb
   return [effect - lowerCrit * se, effect + upperCrit * se];
 }
 
+/**
+ * Fieller confidence set for the lift L = (μT − μC)/|μC|: every L for which the test of
+ * H0: μT − (1 + sL)·μC = 0 (s = sign x̄C) is not rejected at critical value `crit`, i.e.
+ * (x̄T − r·x̄C)² ≤ crit²·(vT + r²·vC) with r = 1 + sL. Written in L with d = x̄T − x̄C, B = |x̄C|:
+ * A·L² − 2β·L + K ≤ 0, A = x̄C² − crit²·vC, β = d·B + s·crit²·vC, K = d² − crit²·(vT + vC), and
+ * discriminant β² − A·K = crit²·(vT·A + vC·x̄T²). K ≤ 0 exactly when the test of equal means does not
+ * reject, so the set contains 0 exactly when p ≥ α. `side` is 'two-sided', or the alternative of a
+ * one-sided set (which keeps one bound). When A > 0 it is a bounded interval around the estimate.
+ * When A ≤ 0 (the control mean is not distinguishable from zero at this level) it is unbounded:
+ * the whole line, or two rays; two rays are reported as the whole line, except when 0 lies between
+ * them (the equal-means test rejects) — then the ray that holds the estimate is reported, since the
+ * other ray's lifts have the sign that test rejected. null when an intermediate overflowed.
+ */
+function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, crit: number, side: Alternative): Interval | null {
+  const inf = Number.POSITIVE_INFINITY;
+  const mC = control.mean;
+  const mT = treatment.mean;
+  const vC = control.variance;
+  const vT = treatment.variance;
+  const base = Math.abs(mC);
+  const sign = Math.sign(mC);
+  const d = mT - mC;
+  const c2 = crit * crit;
+  const a = mC * mC - c2 * vC;
+  const beta = d * base + sign * c2 * vC;
+  const k = d * d - c2 * (vT + vC);
+  const disc = c2 * (vT * a + vC * mT * mT);
+  if (![a, beta, k, disc].every(Number.isFinite)) {
+    return null;
+  }
+  // Roots of a·L² − 2β·L + k without cancellation: q/a and k/q (q/a is ±∞ when a = 0).
+  const q = beta + (beta >= 0 ? 1 : -1) * Math.sqrt(Math.max(disc, 0));
+  const r1 = q / a;
+  const r2 = k / q;
+  const lower = Math.min(r1, r2);
+  const upper = Math.max(r1, r2);
+  if (a > 0) {
+    if (Number.isNaN(lower) || Number.isNaN(upper)) {
+      return null;
+    }
+    return side === Alternative.Greater ? [lower, inf] : side === Alternative.Less ? [-inf, upper] : [lower, upper];
+  }
+  // Unbounded. 0 lies between two rays exactly when k > 0; keep the ray on the estimate's side when
+  // the alternative allows that direction (its finite end is the root of that sign).
+  const rays = k > 0 && disc > 0;
+  if (rays && d > 0 && side !== Alternative.Less) {
+    const end = [r1, r2].filter((r) => r > 0 && Number.isFinite(r));
+    return end.length > 0 ? [Math.min(...end), inf] : null;
+  }
+  if (rays && d < 0 && side !== Alternative.Greater) {
+    const end = [r1, r2].filter((r) => r < 0 && Number.isFinite(r));
+    return end.length > 0 ? [-inf, Math.max(...end)] : null;
+  }
+  return [-inf, inf];
+}
+
 /** Welch or sequential inference on an effect estimate already computed (used by analyzeExperiment). */
 export function testEstimate(
   estimate: EffectEstimate,
@@ -126,38 +198,48 @@ export function testEstimate(
   cuped: CupedSummary | null,
 ): FrequentistResult {
   const { effect, df, n } = estimate;
-  const se = Math.sqrt(estimate.variance);
-  const statistic = effect / se;
+  const relative = estimate.difference === DifferenceType.Relative;
+  // A lift is tested as the difference (H0 lift = 0 is H0 μT = μC): the same statistic and p-value.
+  const differenceSe = Math.sqrt(estimate.control.variance + estimate.treatment.variance);
+  const se = Math.sqrt(estimate.testVariance);
+  const statistic = relative ? (estimate.treatment.mean - estimate.control.mean) / differenceSe : effect / se;
   const { alpha, alternative, tuning } = options;
   const level = options.intervalAlpha ?? alpha;
   let pValue: number;
-  let ci: Interval;
+  let crit: number;
   const inf = Number.POSITIVE_INFINITY;
   if (options.method === TestMethod.Welch) {
     if (alternative === Alternative.TwoSided) {
       pValue = Math.min(1, 2 * studentTSf(Math.abs(statistic), df));
-      const crit = studentTIsf(level / 2, df);
-      ci = interval(effect, se, crit, crit);
+      crit = studentTIsf(level / 2, df);
     } else {
-      const crit = studentTIsf(level, df);
-      const greater = alternative === Alternative.Greater;
-      pValue = studentTSf(greater ? statistic : -statistic, df);
-      ci = greater ? interval(effect, se, crit, inf) : interval(effect, se, inf, crit);
+      pValue = studentTSf(alternative === Alternative.Greater ? statistic : -statistic, df);
+      crit = studentTIsf(level, df);
     }
   } else if (alternative === Alternative.TwoSided) {
     pValue = twoSidedPValue(statistic, alpha, n, tuning);
-    const crit = twoSidedBoundary(alpha, n, tuning, level);
-    ci = interval(effect, se, crit, crit);
+    crit = twoSidedBoundary(alpha, n, tuning, level);
   } else {
-    const greater = alternative === Alternative.Greater;
-    pValue = oneSidedPValue(greater ? statistic : -statistic, alpha, n, tuning);
-    const crit = oneSidedBoundary(alpha, n, tuning, level);
-    ci = greater ? interval(effect, se, crit, inf) : interval(effect, se, inf, crit);
+    pValue = oneSidedPValue(alternative === Alternative.Greater ? statistic : -statistic, alpha, n, tuning);
+    crit = oneSidedBoundary(alpha, n, tuning, level);
   }
-  const finite = [effect, se, statistic, pValue, df].every(Number.isFinite) && !ci.some(Number.isNaN);
-  const openEnds = (ci[0] === -inf ? 1 : 0) + (ci[1] === inf ? 1 : 0);
-  const expectedOpenEnds = alternative === Alternative.TwoSided ? 0 : 1;
-  if (!finite || openEnds !== expectedOpenEnds) {
+  let ci: Interval | null;
+  if (relative) {
+    ci = Number.isFinite(crit) ? fiellerInterval(estimate.control, estimate.treatment, crit, alternative) : null;
+  } else {
+    ci =
+      alternative === Alternative.TwoSided
+        ? interval(effect, se, crit, crit)
+        : alternative === Alternative.Greater
+          ? interval(effect, se, crit, inf)
+          : interval(effect, se, inf, crit);
+    const openEnds = (ci[0] === -inf ? 1 : 0) + (ci[1] === inf ? 1 : 0);
+    if (openEnds !== (alternative === Alternative.TwoSided ? 0 : 1)) {
+      ci = null;
+    }
+  }
+  const finite = [effect, se, statistic, pValue, df].every(Number.isFinite);
+  if (!finite || ci === null || ci.some(Number.isNaN)) {
     return neutral(options, statsError(StatsErrorCode.NON_FINITE_RESULT, 'the test statistic overflowed'));
   }
   return {
@@ -192,11 +274,12 @@ export function frequentistTest(
 ): FrequentistResult {
   const resolved = resolve(options);
   if (isStatsError(resolved)) {
+    // Echo only valid choices: an invalid one is named in the error message.
     const fallback: ResolvedOptions = {
-      difference: options.difference ?? DifferenceType.Relative,
+      difference: invalidChoice('difference', options.difference, DifferenceType) === null ? (options.difference ?? DifferenceType.Relative) : DifferenceType.Relative,
       alpha: DEFAULT_ALPHA,
-      alternative: options.alternative ?? Alternative.TwoSided,
-      method: isSequential(options) ? TestMethod.Sequential : TestMethod.Welch,
+      alternative: invalidChoice('alternative', options.alternative, Alternative) === null ? (options.alternative ?? Alternative.TwoSided) : Alternative.TwoSided,
+      method: options.sequential === true || (options.sequential === undefined && options.sequentialTuning !== undefined) ? TestMethod.Sequential : TestMethod.Welch,
       tuning: DEFAULT_SEQUENTIAL_TUNING,
     };
     return neutral(fallback, resolved);

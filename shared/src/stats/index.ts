@@ -1,5 +1,5 @@
 /** Public surface of the statistics engine. */
-export { StatsErrorCode } from './errors.js';
+export { StatsErrorCode, isStatsError } from './errors.js';
 export type { StatsError } from './errors.js';
 export { Alternative, DifferenceType, StatisticType } from './types.js';
 export type {

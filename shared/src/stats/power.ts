@@ -3,7 +3,7 @@
  * approximation (statsmodels `NormalIndPower`), fixed-horizon or sequential. For a relative lift the
  * effect is converted to absolute units with the baseline mean and both arms share the variance.
  */
-import { StatsErrorCode, isStatsError, statsError } from './errors.js';
+import { StatsErrorCode, firstError, invalidChoice, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import { DEFAULT_SEQUENTIAL_TUNING, oneSidedBoundary, twoSidedBoundary } from './sequential.js';
 import { normalCdf, normalIsf, normalPdf, normalQuantile, normalSf } from './special.js';
@@ -79,6 +79,16 @@ function resolveDesign(input: DesignOptions): Design | StatsError {
   const ratio = input.ratio ?? 1;
   const tuning = input.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING;
   const difference = input.difference ?? DifferenceType.Relative;
+  const invalid = firstError(
+    invalidChoice('difference', input.difference, DifferenceType),
+    invalidChoice('alternative', input.alternative, Alternative),
+    input.sequential === undefined || typeof input.sequential === 'boolean'
+      ? null
+      : statsError(StatsErrorCode.INVALID_OPTIONS, `sequential must be true or false, got ${String(input.sequential)}`),
+  );
+  if (invalid !== null) {
+    return invalid;
+  }
   if (!(Number.isFinite(input.mean) && Number.isFinite(input.variance))) {
     return statsError(StatsErrorCode.INVALID_INPUT, 'mean and variance must be finite');
   }

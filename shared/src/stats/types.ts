@@ -1,6 +1,6 @@
 /** Which effect a test reports. */
 export const DifferenceType = {
-  /** (treatment − control) / |control|: the lift, with a delta-method standard error. */
+  /** (treatment − control) / |control|: the lift, tested as equal means with a Fieller interval. */
   Relative: 'relative',
   /** treatment − control, in the metric's own units. */
   Absolute: 'absolute',

@@ -73,6 +73,16 @@ describe('judgeGuardrail', () => {
     expect(noErrorsAtAll).toMatchObject({ degraded: true, difference: 'absolute' });
     expect(noErrorsAtAll!.result.effect).toBeCloseTo(0.15, 10);
   });
+
+  it('judges on the absolute difference when the lift interval is unbounded (1 error in the control)', () => {
+    // One error among 2000 control units: the control mean is not distinguishable from zero, so the
+    // Fieller interval of the lift has an infinite end; 50 errors in the treatment is a clear fault.
+    const verdict = judgeGuardrail(errors, row('control', 2000, 1, 1), row('treatment', 2000, 50, 50));
+
+    expect(verdict).toMatchObject({ degraded: true, difference: 'absolute' });
+    expect(verdict!.result.effect).toBeCloseTo(49 / 2000, 12);
+    expect(verdict!.result.ci.every(Number.isFinite)).toBe(true);
+  });
 });
 
 describe.each(TARGETS.map((t) => [t().name, t] as const))('guardrail checker on %s', (_name, makeTarget) => {

@@ -98,15 +98,24 @@ describe('frequentistTest hand-worked cases', () => {
     expect(result.method).toBe('welch');
   });
 
-  it('reports a relative lift of 5% with the delta-method standard error', () => {
-    // prepare: Var = (4/1000)/100 + (4/1000)·1.05²/100
-    const expectedSe = Math.sqrt(0.004 / 100 + (0.004 * 1.05 * 1.05) / 100);
+  it('tests a relative lift of 5% as the difference of the means, with a Fieller interval', () => {
+    // prepare: the lift's se is the difference's, √(4/1000 + 4/1000), over |x̄C| = 10; the statistic
+    // and p-value are the absolute test's. Fieller bounds by hand: r = x̄T/x̄C solves
+    // (10.5 − 10r)² = c²(0.004 + 0.004r²), c = t.isf(0.025, 1998); lift = r − 1.
+    const absolute = frequentistTest(control, treatment, { difference: 'absolute' });
+    const c = (absolute.ci[1] - absolute.effect) / absolute.se;
+    const [qa, qb, qc] = [100 - c * c * 0.004, -2 * 10.5 * 10, 10.5 * 10.5 - c * c * 0.004];
+    const root = (sign: number): number => (-qb + sign * Math.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa) - 1;
     // act
     const result = frequentistTest(control, treatment);
     // assert
     expect(result.difference).toBe('relative');
     expect(result.effect).toBeCloseTo(0.05, 12);
-    expect(result.se).toBeCloseTo(expectedSe, 12);
+    expect(result.se).toBeCloseTo(Math.sqrt(0.008) / 10, 12);
+    expect(result.statistic).toBe(absolute.statistic);
+    expect(result.pValue).toBe(absolute.pValue);
+    expect(result.ci[0]).toBeCloseTo(root(-1), 12);
+    expect(result.ci[1]).toBeCloseTo(root(1), 12);
   });
 
   it('opens one-sided intervals on the untested side', () => {

@@ -3,7 +3,23 @@ export { ExperimentationClient } from './client.js';
 export type { JsonValue } from './client.js';
 export { XpError, XpErrorCode } from './errors.js';
 export { ClientStatus, SdkErrorCode } from './types.js';
-export type { ChangeListener, ClientOptions, EvaluateOptions, EvaluationDetails, Logger, ReadyResult, RulesetChange, User, UserContext } from './types.js';
+export type {
+  ChangeListener,
+  ClientOptions,
+  ClientStats,
+  EvaluateOptions,
+  EvaluationDetails,
+  ExposureOptions,
+  FlushResult,
+  Logger,
+  ReadyResult,
+  RulesetChange,
+  RulesetSnapshot,
+  SnapshotOptions,
+  User,
+  UserContext,
+} from './types.js';
+export type { RulesetDocument } from './ruleset-state.js';
 export type { TraceStep } from '@xp/shared/eval';
 export { MemoryStickyBucketStore } from './stores/memory-store.js';
 export { LocalStorageStickyBucketStore } from './stores/local-storage-store.js';

@@ -11,8 +11,24 @@ import { RulesetSync, keyHash } from './ruleset-sync.js';
 import type { BroadcastChannelLike, LockManagerLike, StreamShare } from './ruleset-sync.js';
 import { Transport, keyLabel, sdkKeyProblem } from './transport.js';
 import { ClientStatus, SdkErrorCode } from './types.js';
-import type { ChangeListener, ClientOptions, ClientStats, EvaluateOptions, EvaluationDetails, Logger, PreloadableStickyBucketStore, ReadyResult, SnapshotOptions, User, UserContext } from './types.js';
+import type {
+  ChangeListener,
+  ClientOptions,
+  ClientStats,
+  EvaluateOptions,
+  EvaluationDetails,
+  ExposureOptions,
+  FlushResult,
+  Logger,
+  PreloadableStickyBucketStore,
+  ReadyResult,
+  RulesetSnapshot,
+  SnapshotOptions,
+  User,
+  UserContext,
+} from './types.js';
 import { startTimer } from './backoff.js';
+import { utf8Length } from './event-queue.js';
 import { MAX_UNIT_ID, cleanAttributes, cleanProperties, wellFormed } from './sanitize.js';
 
 /** A JSON value, as flag values are. */
@@ -244,7 +260,7 @@ export class ExperimentationClient {
   /** Whether a unit id the API cannot store was warned about (once per client). */
   private warnedUnitId = false;
   /** getSnapshot()'s answers for the current ruleset, computed once. */
-  private snapshots: { readonly of: LoadedRuleset; safe?: unknown; full?: unknown } | undefined;
+  private snapshots: { readonly of: LoadedRuleset; safe?: RulesetSnapshot; full?: RulesetSnapshot } | undefined;
   /** The environment of the bootstrap ruleset, while it is served: the API's first ruleset is checked against it. */
   private bootstrapEnvironment: string | undefined;
 
@@ -259,7 +275,8 @@ export class ExperimentationClient {
     this.exposures = new LruSet(positive(options.maxExposureCacheSize, 10_000));
     this.clientKey = typeof sdkKey === 'string' && sdkKey.startsWith('xpk_cli_');
 
-    if (options.bootstrap !== undefined) {
+    // null is no bootstrap: what a server without a ruleset yet embeds (`getSnapshot() ?? null`).
+    if (options.bootstrap !== undefined && options.bootstrap !== null) {
       this.offer(options.bootstrap, 'bootstrap');
     }
     this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
@@ -278,6 +295,9 @@ export class ExperimentationClient {
         configError = new XpError(XpErrorCode.Configuration, `apiUrl must be an http(s) URL, got "${options.apiUrl}"`);
       } else if (fetchFn === undefined) {
         configError = new XpError(XpErrorCode.Configuration, 'no fetch implementation: pass options.fetch');
+      } else if (typeof (globalThis as { AbortController?: unknown }).AbortController !== 'function') {
+        // Every request is bounded by aborting it: without it each would fail as a NETWORK error.
+        configError = new XpError(XpErrorCode.Configuration, 'this runtime has no AbortController, which the SDK needs to time requests out: install a polyfill before creating the client');
       } else {
         this.transport = new Transport(base, sdkKey, fetchFn, timeoutMs);
         if (sdkKey.startsWith('xpk_srv_') && (globalThis as { document?: unknown }).document !== undefined) {
@@ -322,7 +342,7 @@ export class ExperimentationClient {
       this.sync = new RulesetSync({
         transport: this.transport,
         includeServerOnly: !this.clientKey,
-        streaming: options.streaming ?? true,
+        streaming: (options.streaming ?? true) && this.canStream(),
         pollIntervalMs: positive(options.pollIntervalMs, 30_000),
         retryBaseMs,
         retryMaxMs,
@@ -364,20 +384,26 @@ export class ExperimentationClient {
     return this.readyPromise.then((result) => (result.status === ClientStatus.Closed ? result : { ...result, status: ClientStatus.Closed }));
   }
 
-  /** Assigns the unit to a standalone experiment: its variation key, or null when not in it. */
-  getVariant(experimentKey: string, user: User): string | null {
-    return this.getExperiment(experimentKey, user).variationKey;
+  /**
+   * Assigns the unit to a standalone experiment: its variation key, or null when not in it.
+   * `{ exposure: false }` logs no exposure (see EvaluateOptions).
+   */
+  getVariant(experimentKey: string, user: User, options?: ExposureOptions): string | null {
+    return this.getExperiment(experimentKey, user, options).variationKey;
   }
 
-  /** The full assignment (bucket, skip reason, variation value and URL) of a standalone experiment. */
-  getExperiment(experimentKey: string, user: User): ExperimentResult {
+  /**
+   * The full assignment (bucket, skip reason, variation value and URL) of a standalone experiment.
+   * `{ exposure: false }` logs no exposure (see EvaluateOptions).
+   */
+  getExperiment(experimentKey: string, user: User, options?: ExposureOptions): ExperimentResult {
     const rs = this.current;
     if (rs === undefined) {
       return { inExperiment: false, variationIndex: -1, variationKey: null, errorCode: SdkErrorCode.ProviderNotReady as unknown as ErrorCode, errorMessage: NOT_READY };
     }
     try {
       const result = evaluateExperiment(rs.document, experimentKey, this.context(user));
-      if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined) {
+      if (result.inExperiment && result.variationKey !== null && result.hashValue !== undefined && options?.exposure !== false) {
         this.expose(experimentKey, result.variationKey, result.hashAttribute ?? 'id', result.hashValue, undefined, user);
       }
       return result;
@@ -410,7 +436,8 @@ export class ExperimentationClient {
   /**
    * Evaluates a flag with details: value, variation, reason, rule, experiment, error code. With a
    * default, a value of another type gives the default with reason ERROR and TYPE_MISMATCH. With
-   * `{ explain: true }`, `trace` lists every rule considered and why it did or did not apply.
+   * `{ explain: true }`, `trace` lists every rule considered and why it did or did not apply. With
+   * `{ exposure: false }`, no exposure is logged (a server rendering a page the browser hydrates).
    * `value` is typed as with getValue (`false` gives boolean); without a default, as any JSON value.
    */
   evaluate(flagKey: string, user: User, defaultValue: boolean, options?: EvaluateOptions): EvaluationDetails<boolean>;
@@ -419,7 +446,7 @@ export class ExperimentationClient {
   evaluate(flagKey: string, user: User, defaultValue?: null, options?: EvaluateOptions): EvaluationDetails<JsonValue>;
   evaluate<T extends JsonDefault>(flagKey: string, user: User, defaultValue?: T, options?: EvaluateOptions): EvaluationDetails<T>;
   evaluate(flagKey: string, user: User, defaultValue?: unknown, options?: EvaluateOptions): EvaluationDetails {
-    const result = this.evaluateInternal(flagKey, user, defaultValue, options?.explain === true);
+    const result = this.evaluateInternal(flagKey, user, defaultValue, options?.explain === true, options?.exposure !== false);
     const details: EvaluationDetails = { ...result, flagKey };
     if (wrongValueType.has(result)) {
       wrongValueType.add(details);
@@ -474,7 +501,7 @@ export class ExperimentationClient {
       }
       // The API refuses a whole event whose JSON exceeds 16 KiB of UTF-8.
       if (Object.keys(clean).length > 0) {
-        if (new TextEncoder().encode(JSON.stringify({ ...event, properties: clean })).length > 16384) {
+        if (utf8Length(JSON.stringify({ ...event, properties: clean })) > 16384) {
           this.logger.warn(`xp: trackEvent(${JSON.stringify(name)}): properties too large (the event would exceed 16 KiB), sent without them`);
         } else {
           event.properties = clean;
@@ -527,10 +554,14 @@ export class ExperimentationClient {
 
   /**
    * Sends queued events now, without waiting for the backoff of a failed send (one attempt; if it
-   * fails, the backoff goes on growing). A Retry-After the API gave is still honoured.
+   * fails, the backoff goes on growing). A Retry-After the API gave is still honoured: inside its
+   * window nothing is sent. Resolves (never rejects) with how many events the API accepted while it
+   * ran and how many are still queued: `queued > 0` means they were not delivered (yet).
    */
-  flush(): Promise<void> {
-    return this.events.flush({ now: true });
+  async flush(): Promise<FlushResult> {
+    const before = this.events.sent;
+    await this.events.flush({ now: true });
+    return { delivered: this.events.sent - before, queued: this.events.size };
   }
 
   /**
@@ -538,9 +569,11 @@ export class ExperimentationClient {
    * By default what a browser may see: without the flags and experiments marked server-side only and
    * the id lists and holdouts only they use (as a client-side key's download). `includeServerOnly`
    * keeps them, with their keys listed in `serverOnly`, for other servers. The object is frozen
-   * (shared, never copied per call): `structuredClone` it to change it. Undefined before any ruleset.
+   * (shared, never copied per call): `structuredClone` it to change it. **Undefined before any
+   * ruleset** (still starting, or the API down since start without a bootstrap): embed
+   * `getSnapshot() ?? null`, which a client given as `bootstrap` takes as none (defaults, then the API's).
    */
-  getSnapshot(options?: SnapshotOptions): unknown {
+  getSnapshot(options?: SnapshotOptions): RulesetSnapshot | undefined {
     const rs = this.current;
     if (rs === undefined) {
       return undefined;
@@ -587,7 +620,16 @@ export class ExperimentationClient {
     return this.closing;
   }
 
-  private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown, explain = false): EvaluationResult {
+  /** Whether the event stream can be read here (it decodes with TextDecoder); if not, says so once and polls. */
+  private canStream(): boolean {
+    if (typeof (globalThis as { TextDecoder?: unknown }).TextDecoder === 'function') {
+      return true;
+    }
+    this.logger.warn('xp: this runtime has no TextDecoder, which reading the ruleset stream needs: polling instead (every pollIntervalMs)');
+    return false;
+  }
+
+  private evaluateInternal(flagKey: string, user: User, defaultValue?: unknown, explain = false, exposure = true): EvaluationResult {
     const rs = this.current;
     if (rs === undefined) {
       return failed(defaultValue, SdkErrorCode.ProviderNotReady, NOT_READY);
@@ -601,7 +643,7 @@ export class ExperimentationClient {
         return mismatch;
       }
       const exp: ExperimentAssignment | undefined = result.experiment;
-      if (exp?.inExperiment === true) {
+      if (exp?.inExperiment === true && exposure) {
         this.expose(exp.key, exp.variationKey, exp.hashAttribute, exp.hashValue, flagKey, user);
       }
       return result;

@@ -25,14 +25,20 @@ export const KEEPALIVE_REQUEST_BYTES = 16 * 1024;
 /** `{"events":[` and `]}`. */
 const BODY_OVERHEAD = 13;
 
-/** UTF-8 length of a string, as the body is sent. */
-function utf8Length(text: string): number {
+/** UTF-8 length of a string, as the body is sent (as TextEncoder counts it, which some edge runtimes lack). */
+export function utf8Length(text: string): number {
   let n = text.length;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0x80) {
-      // Two bytes up to U+07FF, three for the rest of the BMP; a surrogate pair (4 bytes) is two units of 2 extra.
-      n += c < 0x800 ? 1 : 2;
+      // Two bytes up to U+07FF, three for the rest of the BMP (a lone surrogate is sent as U+FFFD);
+      // a surrogate pair, two units, is four bytes.
+      if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 2;
+        i++;
+      } else {
+        n += c < 0x800 ? 1 : 2;
+      }
     }
   }
   return n;

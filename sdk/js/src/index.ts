@@ -3,17 +3,21 @@ export { ExperimentationClient } from './client.js';
 export type { JsonDefault, JsonValue } from './client.js';
 export { HttpError, NetworkError, RulesetError, XpError, XpErrorCode } from './errors.js';
 export { ClientStatus, SdkErrorCode } from './types.js';
+export type { RulesetDocument } from './ruleset-state.js';
 export type {
   ChangeListener,
   ClientOptions,
   ClientStats,
   EvaluateOptions,
   EvaluationDetails,
+  ExposureOptions,
   FetchLike,
+  FlushResult,
   Logger,
   PreloadableStickyBucketStore,
   ReadyResult,
   RulesetChange,
+  RulesetSnapshot,
   SnapshotOptions,
   User,
   UserContext,

@@ -1,5 +1,6 @@
 import type { ErrorCode, EvaluationResult, StickyBucketStore } from '@xp/shared/eval';
 import type { XpError } from './errors.js';
+import type { RulesetDocument } from './ruleset-state.js';
 
 /** A unit given as its id (a number is hashed as its string), or as an object with attributes. The id becomes `attributes.id`. */
 export type User = string | number | UserContext;
@@ -45,7 +46,8 @@ export interface ClientOptions {
   /**
    * A ruleset document to serve before (or instead of) the network: SSR hydration, offline start
    * (`getSnapshot()` of another client). A client-side key (`xpk_cli_…`) drops the server-side-only
-   * flags and experiments a snapshot lists in `serverOnly`.
+   * flags and experiments a snapshot lists in `serverOnly`. `null` (what a server without a ruleset
+   * yet embeds: `getSnapshot() ?? null`) is no bootstrap: defaults until the API answers.
    */
   readonly bootstrap?: unknown;
   /** Persists experiment assignments so a unit keeps its variation when weights change. */
@@ -127,11 +129,39 @@ export interface SnapshotOptions {
   readonly includeServerOnly?: boolean;
 }
 
+/** Options of `getExperiment` and `getVariant`. */
+export interface ExposureOptions {
+  /**
+   * Log an exposure when the unit is bucketed into an experiment. Default true. `false` evaluates
+   * the same without logging one (nor remembering it as logged): a server rendering a page that
+   * hydrates leaves the exposure to the browser client, which evaluates the same unit from the
+   * bootstrap.
+   */
+  readonly exposure?: boolean;
+}
+
 /** Options of `evaluate`. */
-export interface EvaluateOptions {
+export interface EvaluateOptions extends ExposureOptions {
   /** Return in `trace` every rule considered and why it did or did not apply (as Python's `explain=True`). */
   readonly explain?: boolean;
 }
+
+/** What `flush()` resolves with. */
+export interface FlushResult {
+  /** Events the API accepted while the flush ran (0 when it failed, or waited for a `Retry-After`). */
+  readonly delivered: number;
+  /** Events still queued after it: more than 0 means they were not delivered (yet); the client retries them later. */
+  readonly queued: number;
+}
+
+/**
+ * A ruleset as `getSnapshot()` gives it, to embed in a page or save for `bootstrap`: the API's
+ * document (flags, experiments, saved groups, holdouts, …), deeply frozen; with
+ * `includeServerOnly`, the server-side-only keys listed in `serverOnly` (when there are any).
+ */
+export type RulesetSnapshot = RulesetDocument & {
+  readonly serverOnly?: { readonly flags: readonly string[]; readonly experiments: readonly string[] };
+};
 
 /** An evaluation with its reason; `getValue` returns its `value`. */
 export type EvaluationDetails<T = unknown> = Omit<EvaluationResult<T>, 'errorCode'> & {

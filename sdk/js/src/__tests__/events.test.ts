@@ -233,6 +233,31 @@ describe('retries', () => {
     ]);
   });
 
+  it('flush() resolves with what it delivered and what is still queued: nothing inside a Retry-After window, everything once the API takes it', async () => {
+    const { s, c } = await setup();
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      s.eventsMode = 'busy';
+      s.retryAfterSeconds = 30;
+      c.trackEvent('click', 'u1');
+      c.trackEvent('click', 'u2');
+      expect(await c.flush()).toEqual({ delivered: 0, queued: 2 });
+      // The API is back, but asked for 30 s: flush() does not try, and says nothing was delivered.
+      s.eventsMode = 'ok';
+      expect(await c.flush()).toEqual({ delivered: 0, queued: 2 });
+      expect(s.eventPosts.map((p) => p.status)).toEqual([503]);
+      offset = 31_000;
+      expect(await c.flush()).toEqual({ delivered: 2, queued: 0 });
+      expect(await c.flush()).toEqual({ delivered: 0, queued: 0 });
+    } finally {
+      vi.restoreAllMocks();
+    }
+
+    expect(s.events).toHaveLength(2);
+  });
+
   it('warns once when sending starts failing, then at most once a minute with the count, and says when events are delivered again', async () => {
     const { s, c, log } = await setup({ retryBaseMs: 20, retryMaxMs: 20 });
     let offset = 0;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import type { JsonValue } from '../client.js';
-import type { ChangeListener, EvaluationDetails } from '../types.js';
+import type { ChangeListener, EvaluationDetails, FlushResult, RulesetSnapshot } from '../types.js';
 import { makeRuleset, recordingLogger } from './fixtures.js';
 
 /** True only when A and B are assignable to each other (`false` is not `boolean`). */
@@ -112,6 +112,26 @@ describe('typings', () => {
     const _listenerMayReturnAnything: Equal<ReturnType<ChangeListener>, unknown> = true;
 
     expect([sync, async]).toHaveLength(2);
+  });
+
+  it('types getSnapshot() as a ruleset or undefined (before any ruleset), and flush() with its result, which callers of the former Promise<void> can ignore', async () => {
+    const c = offline();
+    const none = new ExperimentationClient('', { logger: recordingLogger() });
+
+    const snapshot = c.getSnapshot();
+    const _snapshotMayBeUndefined: Equal<typeof snapshot, RulesetSnapshot | undefined> = true;
+    // @ts-expect-error -- possibly undefined: guard it (`?? null` for a page)
+    expect(snapshot.version).toBe(1);
+    expect(none.getSnapshot()).toBeUndefined();
+    const flushed = await c.flush();
+    const _flushResult: Equal<typeof flushed, FlushResult> = true;
+    // What callers of the former Promise<void> do still compiles.
+    const legacy = async (): Promise<void> => {
+      await c.flush();
+    };
+
+    expect(flushed).toEqual({ delivered: 0, queued: 0 });
+    await expect(legacy()).resolves.toBeUndefined();
   });
 
   it('gives every package export its declarations; the single-file ES module those of the browser entry it is bundled from', () => {

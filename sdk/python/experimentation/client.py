@@ -14,7 +14,7 @@ import numbers
 import os
 import random
 import re
-import socket
+import ssl
 import threading
 import time
 import uuid
@@ -78,6 +78,9 @@ def _unit_attributes_of(document: Any) -> tuple[str, ...]:
                         names.add(name)
     return tuple(sorted(names, key=lambda n: n.encode("utf-16-be", "surrogatepass")))
 
+
+# At most one "event queue is full" warning and one count of dropped events per this many seconds.
+DROP_LOG_INTERVAL: float = 30.0
 
 # The shortest poll_interval (other than 0, no polling): shorter ones hammer the API without news sooner.
 MIN_POLL_INTERVAL: float = 1.0
@@ -184,7 +187,8 @@ class Client:
         streaming: follow `GET /sdk/v1/stream` (server-sent events) for instant updates, with
             polling as the fallback while the stream is down.
         flush_interval: seconds between event batches.
-        batch_size: events per `POST /sdk/v1/events` (at most 500).
+        batch_size: events per `POST /sdk/v1/events` (at most 500, the API's limit); batches go out one
+            after another on one kept-alive connection, so this bounds the events sent per second.
         max_queue_size: events held in memory; beyond it new events are dropped with a log line.
         backoff_base, backoff_max: exponential backoff (with jitter) for failed event batches and
             stream reconnects (those at most `stream_retry_max` apart), in seconds.
@@ -208,6 +212,11 @@ class Client:
             never sooner than a `Retry-After`) and between ruleset polls while the stream is down (when
             shorter than `poll_interval`): a change made after an outage arrives within about this long
             of the API answering again.
+        proxy: None for the environment's proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, as urllib
+            reads them; never for a loopback api_url), an http:// proxy URL (credentials allowed) to use
+            always, or False for none. https API URLs go through a CONNECT tunnel.
+        ssl_context: the ssl.SSLContext for an https api_url (a private CA, a client certificate); by
+            default the system's trusted CAs.
     """
 
     def __init__(
@@ -219,7 +228,7 @@ class Client:
         timeout: float = 5,
         streaming: bool = True,
         flush_interval: float = 5,
-        batch_size: int = 100,
+        batch_size: int = 500,
         max_queue_size: int = 10_000,
         backoff_base: float = 1,
         backoff_max: float = 60,
@@ -233,6 +242,8 @@ class Client:
         on_change: Callable[[list[str]], None] | None = None,
         stream_idle_timeout: float = 60,
         stream_retry_max: float = 5,
+        proxy: str | bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
@@ -242,7 +253,10 @@ class Client:
             raise ValueError("api_key holds whitespace or control characters; give the SDK key as shown in the console")
         # None: offline, as the JavaScript SDK without apiUrl — the bootstrap ruleset only, no network, no events.
         self._offline = api_url is None
-        self._endpoint = _http.Endpoint("http://offline.invalid" if api_url is None else api_url)
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"ssl_context must be an ssl.SSLContext or None, got {type(ssl_context).__name__}")
+        self._endpoint = _http.Endpoint("http://offline.invalid" if api_url is None else api_url, ssl_context=ssl_context)
+        self._endpoint.proxy = None if self._offline else self._proxy_for(self._endpoint, proxy)
         self._key = api_key
         # Bad values are programming errors: refused here, naming the option, rather than a client that
         # never connects (timeout=0) or retries in a tight loop (backoff_base=0).
@@ -302,6 +316,9 @@ class Client:
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
+        # Event batches go out one after another on one kept-alive connection (a new TCP and TLS handshake
+        # per batch capped the sender near batch_size / round trip).
+        self._events_conn = _http.KeptAliveConnection(self._endpoint)
 
         self._queue: deque[dict[str, Any]] = deque()
         self._queue_lock = threading.Condition()
@@ -312,6 +329,10 @@ class Client:
         self._dropped = 0
         self._unreported_drops = 0
         self._unflushed_drops = 0
+        # When the last "queue is full" warning and the last count of drops were logged: at most one of
+        # each per DROP_LOG_INTERVAL, however long the overload lasts.
+        self._drop_warned_at = -math.inf
+        self._drops_reported_at = -math.inf
         # Offline: events not sent anywhere.
         self._offline_events = 0
         # Set by close() once it has flushed and cleared the queue.
@@ -348,6 +369,22 @@ class Client:
     def __repr__(self) -> str:
         version = None if self._ruleset is None else self._ruleset.version
         return f"<experimentation.Client api_url={None if self._offline else self._endpoint.url!r} ruleset_version={version}>"
+
+    @staticmethod
+    def _proxy_for(endpoint: _http.Endpoint, proxy: Any) -> _http.Proxy | None:
+        """The proxy for the API: the `proxy` option, none when it is False, else the environment's (as urllib reads it)."""
+        if proxy is False:
+            return None
+        if proxy is None:
+            found, problem = _http.proxy_from_environment(endpoint.scheme, endpoint.host)
+            if problem is not None:
+                log.warning("the %s proxy of the environment cannot be used (%s); connecting to the API directly", endpoint.scheme, problem)
+            elif found is not None:
+                log.debug("connecting to the API through the proxy %s:%d (from the environment)", found.host, found.port)
+            return found
+        if not isinstance(proxy, str) or not proxy.strip():
+            raise TypeError("proxy must be a proxy URL (http://host:port), False (no proxy) or None (the environment's)")
+        return _http.parse_proxy(proxy.strip())
 
     def __enter__(self) -> Client:
         return self
@@ -554,7 +591,8 @@ class Client:
             self._dropped += len(left)
             # A send still stalled in the flusher must not put its batch back where nothing sends it.
             self._drained = True
-        self._report_drops()
+        self._report_drops(final=True)
+        self._events_conn.close()
         if left:
             self._forget_exposures(left)
             log.warning("%d events could not be delivered before close and were dropped", len(left))
@@ -584,8 +622,10 @@ class Client:
         if self._closed:
             stop.set()
         self._ready, self._attempted, self._stop = ready, attempted, stop
-        # The parent's stream, forgotten without shutting it down: the socket is the parent's too, and it still reads it.
+        # The parent's stream and kept-alive event connection, forgotten without shutting them down: the
+        # sockets are the parent's too, and it still uses them.
         self._stream_conn = None
+        self._events_conn = _http.KeptAliveConnection(self._endpoint)
         # Events queued in the parent are the parent's to send (a batch in flight there too); sent from here, they would count twice.
         # The exposure memory is kept: the parent logged those exposures, and the last ruleset keeps serving at once.
         self._queue = deque()
@@ -793,8 +833,8 @@ class Client:
         body = json.dumps({"events": batch}, separators=(",", ":")).encode("utf-8")
         retry_after: float | None = None
         try:
-            resp = _http.request(self._endpoint, "POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
-                                 max(0.001, min(self._timeout, timeout)), body)
+            resp = self._events_conn.request("POST", "/sdk/v1/events", self._headers({"Content-Type": "application/json"}),
+                                             max(0.001, min(self._timeout, timeout)), body)
             if 200 <= resp.status < 300:
                 self._events_failing = False
                 self._events_refused = False
@@ -836,19 +876,28 @@ class Client:
 
     def _note_drops_locked(self, n: int) -> None:
         """Counts events dropped unsent (under _queue_lock). One warning when drops begin; the count
-        follows once a batch is accepted again (or at close), so an outage logs two lines, not one per event."""
+        follows once a batch is accepted again (or at close), so an outage logs two lines, not one per
+        event. Under sustained overload (events tracked faster than they are sent) batches are accepted
+        all along: the pair is then logged at most once per DROP_LOG_INTERVAL, the count summing the drops since."""
         if self._unreported_drops == 0:
-            log.warning("event queue is full (max_queue_size %d): dropping events; the count follows once a batch is accepted", self._max_queue)
+            now = time.monotonic()
+            if now - self._drop_warned_at >= DROP_LOG_INTERVAL:
+                self._drop_warned_at = now
+                log.warning("event queue is full (max_queue_size %d): dropping events; the count follows once a batch is accepted "
+                            "(if the API is up, events are tracked faster than they are sent: raise batch_size or max_queue_size)", self._max_queue)
         self._dropped += n
         self._unreported_drops += n
         self._unflushed_drops += n
 
-    def _report_drops(self) -> None:
+    def _report_drops(self, final: bool = False) -> None:
         with self._queue_lock:
+            now = time.monotonic()
+            if not self._unreported_drops or (not final and now - self._drops_reported_at < DROP_LOG_INTERVAL):
+                return
             n, self._unreported_drops = self._unreported_drops, 0
+            self._drops_reported_at = now
             total = self._dropped
-        if n:
-            log.warning("%d events were dropped because the event queue was full (%d since the client started)", n, total)
+        log.warning("%d events were dropped because the event queue was full (%d since the client started)", n, total)
 
     def _forget_exposures(self, events: Iterable[dict[str, Any]]) -> None:
         """Un-marks the exposures among events dropped unsent, so that the unit's next evaluation logs
@@ -1065,11 +1114,9 @@ class Client:
     def _abort_stream(self) -> None:
         with self._stream_lock:
             conn = self._stream_conn
-        if conn is not None and conn.sock is not None:
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        if conn is not None:
+            # The socket from connect(): once a `Connection: close` (or HTTP/1.0) response has it, conn.sock is None.
+            _http.shutdown(conn.raw_sock)
 
     def _follow_stream(self) -> tuple[str, float]:
         """Reads the server-sent event stream until it breaks: "ended", "failed" or "permanent".
@@ -1080,19 +1127,30 @@ class Client:
         with self._stream_lock:
             self._stream_conn = conn
         self._stream_delivered = False
+        resp: Any = None
         try:
             if self._stop.is_set():
                 return "ended", 0.0
-            conn.request("GET", self._endpoint.path("/sdk/v1/stream?include=ruleset"),
-                         headers=self._headers({"Accept": "text/event-stream"}))
-            resp = conn.getresponse()
+            # Connecting, asking and the response's headers: within `timeout` in all, however slowly they come.
+            watchdog = _http.Watchdog(conn, self._timeout)
+            try:
+                conn.connect()
+                if self._stop.is_set():
+                    return "ended", 0.0
+                self._endpoint.send(conn, "GET", "/sdk/v1/stream?include=ruleset", self._headers({"Accept": "text/event-stream"}))
+                resp = conn.getresponse()
+            finally:
+                if watchdog.cancel():
+                    raise TimeoutError("stream request timed out")
             if resp.status in _PERMANENT_STREAM_STATUSES:
                 return "permanent", 0.0
             if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
-            if conn.sock is not None:
-                conn.sock.settimeout(self._stream_idle_timeout)
+            # On the socket from connect(): after a `Connection: close` (or HTTP/1.0) response conn.sock is
+            # None, and the stream would keep the request timeout, shorter than the heartbeat interval.
+            if conn.raw_sock is not None:
+                conn.raw_sock.settimeout(self._stream_idle_timeout)
             event, data = "message", list[str]()
             while not self._stop.is_set():
                 raw = resp.readline(1024 * 1024 * 64)
@@ -1125,7 +1183,11 @@ class Client:
         finally:
             with self._stream_lock:
                 self._stream_conn = None
+            if resp is not None:
+                resp.close()
             conn.close()
+            if conn.raw_sock is not None:
+                conn.raw_sock.close()
 
     def _on_stream_event(self, event: str, data: str) -> None:
         if event != "ruleset":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -49,8 +50,10 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class Recorded:
-    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes, client_port: int = 0) -> None:
         self.method, self.path, self.headers, self.body, self.at = method, path, headers, body, time.monotonic()
+        # The client's port: requests with the same one came on the same (kept-alive) connection.
+        self.client_port = client_port
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -78,6 +81,10 @@ class FakeServer:
         self.release = threading.Event()
         # As the API while it starts: every request answered 503 "xp is starting" with Retry-After: 1.
         self.starting = False
+        # Closes the connection after answering an event batch, without saying so (as a keep-alive timeout does).
+        self.close_after_events = False
+        # Open client connections, ended by stop() as a crash ends them (kept-alive ones included).
+        self.connections: set[Any] = set()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -86,9 +93,20 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with server.lock:
+                    server.connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server.lock:
+                    server.connections.discard(self.connection)
+                super().finish()
+
             def record(self, body: bytes = b"") -> None:
                 with server.lock:
-                    server.requests.append(Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    server.requests.append(Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                                    self.client_address[1]))
 
             def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
@@ -205,6 +223,8 @@ class FakeServer:
                     self.send(202, json.dumps({"accepted": len(kept), "rejected": rejected}).encode(), {"Content-Type": "application/json", **headers})
                 else:
                     self.send(status, b'{"error":{"code":"UNAVAILABLE","message":"later"}}', headers)
+                if server.close_after_events:
+                    self.close_connection = True
                 with server.events_received:
                     server.events_received.notify_all()
 
@@ -219,10 +239,17 @@ class FakeServer:
         self.thread.start()
 
     def stop(self) -> None:
-        """Stops the API (a crash, a restart): open streams end and new connections are refused until resume()."""
+        """Stops the API (a crash, a restart): open connections end and new ones are refused until resume()."""
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def resume(self) -> None:
         """Starts the API again on the same port."""

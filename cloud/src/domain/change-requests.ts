@@ -176,7 +176,10 @@ function baseOf(flag: Flag, environment: string, proposed: FlagEnvironment): Cha
   const current = flag.environments[environment];
   const named = variationsNamedIn(proposed);
   const variations = Object.fromEntries(flag.variations.filter((v) => named.has(v.key)).map((v) => [v.key, v.value]));
-  return current === undefined ? { variations } : { state: current, variations };
+  // Their order too: a split divides units in the order of the flag's variations. (Seeds, hash
+  // attributes and hash versions are the rules' own, in the state.)
+  const order = flag.variations.map((v) => v.key).filter((k) => named.has(k));
+  return current === undefined ? { variations, order } : { state: current, variations, order };
 }
 
 /** A stored state as the schema reads it (defaults filled in), so that equal states compare equal. */
@@ -217,6 +220,13 @@ function staleness(cr: ChangeRequest, flag: StoredDefinition<Flag>): string | un
       changes.push(`variation "${key}", which the request serves, was removed`);
     } else if (jsonDiff(value, variation.value).length > 0) {
       changes.push(`variation "${key}", which the request serves, has another value`);
+    }
+  }
+  if (cr.base.order !== undefined) {
+    const named = new Set(cr.base.order);
+    const now = flag.definition.variations.map((v) => v.key).filter((k) => named.has(k));
+    if (now.length === cr.base.order.length && now.join('\0') !== cr.base.order.join('\0')) {
+      changes.push(`the variations it serves were reordered (${cr.base.order.join(', ')} → ${now.join(', ')}), which moves units between them in a split`);
     }
   }
   if (changes.length === 0) {
@@ -303,7 +313,8 @@ export class ChangeRequestService {
         comment: data.comment ?? null,
         proposedBy: actor.userId,
       });
-      await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: current, after: state });
+      // The request's id beside the proposed state, so that its approval and application can be traced to it.
+      await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: current, after: { ...state, changeRequest: cr.id } });
       return cr;
     });
   }
@@ -400,7 +411,8 @@ export class ChangeRequestService {
         resourceKey: flag.key,
         environment: cr.environment,
         before: flag.definition,
-        after: stored.definition,
+        // The flag's change, with the request it applies and the approval it rests on.
+        after: { ...stored.definition, changeRequest: cr.id, proposedBy: cr.proposedBy, approvedBy: cr.approvedBy, approvedAt: cr.approvedAt },
       });
       staged = await stageRulesets(tx, project.id, this.deps.now());
       return done;

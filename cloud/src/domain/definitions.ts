@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
-import { EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, HOLDOUT_HASHING_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { unconfiguredOffVariation, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, HOLDOUT_HASHING_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid, notFound, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, inScope, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -216,26 +216,71 @@ function redirectApprovalRequired(redirected: string[]): AppError {
   );
 }
 
-/** Protected environments whose flag state, or what it serves there, differs between two definitions. */
+/**
+ * The flags whose state in `environment` names flag `key` as a prerequisite: what `key` serves
+ * there, even while off (its off variation), decides what they serve.
+ */
+async function prerequisiteDependents(db: Queryable, projectId: string, key: string, environment: string): Promise<string[]> {
+  const found = await db.query<{ key: string }>(
+    `SELECT f.key FROM flags f
+     WHERE f.project_id = $1 AND f.key <> $2 AND NOT f.archived
+       AND jsonb_typeof(f.definition -> 'environments' -> $3 -> 'prerequisites') = 'array'
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(f.definition -> 'environments' -> $3 -> 'prerequisites') r WHERE r ->> 'flag' = $2)
+     ORDER BY f.key`,
+    [projectId, key, environment],
+  );
+  return found.rows.map((r) => r.key);
+}
+
+/** Whether flag `key` was deleted before in the project (in this transaction too: earlier in a `POST …/apply`). */
+async function deletedBefore(db: Queryable, projectId: string, key: string): Promise<boolean> {
+  const found = await db.query(`SELECT 1 FROM audit_log WHERE resource_type = 'flag' AND resource_key = $2 AND project_id = $1 AND action = 'flag.deleted' LIMIT 1`, [projectId, key]);
+  return found.rows.length > 0;
+}
+
+/** The value a flag serves in an environment it has no state in (its unconfigured off variation's). */
+function unconfiguredValue(flag: Flag): unknown {
+  const off = unconfiguredOffVariation(flag);
+  return flag.variations.find((v) => v.key === off)?.value;
+}
+
+/**
+ * Protected environments whose flag state, or what it serves there, differs between two
+ * definitions (`before` undefined: a create). What a protected environment serves is what is
+ * protected: every flag that is not archived is in its ruleset, and serves its off variation's
+ * value there while off (the unconfigured off variation where it has no state), which other flags'
+ * prerequisites see too.
+ */
 async function protectedChanges(db: Queryable, projectId: string, role: Actor['role'], before: Flag | undefined, after: Flag): Promise<string[]> {
   const envs = await environments.list(db, projectId);
   const changed: string[] = [];
   const live = before !== undefined && !(before.archived && after.archived);
-  const valuesChanged = live && variationValuesChanged(before, after);
+  // Values changed while archived are served again once unarchived: they count as well.
+  const valuesChanged = before !== undefined && variationValuesChanged(before, after);
   // Client-side SDK keys (browsers, apps) download the flag, or stop downloading it: what they serve changes at once.
   const exposureChanged = live && (before.clientSide ?? true) !== (after.clientSide ?? true);
+  // A key deleted before may still be read by code: creating it again serves something new where it was served.
+  const recreated = before === undefined && envs.some((e) => needsApproval(role, e)) && (await deletedBefore(db, projectId, after.key));
   for (const env of envs) {
     if (!needsApproval(role, env)) {
       continue;
     }
     const a = before?.environments[env.key];
     const b = after.environments[env.key];
-    // A new flag may be defined off in a protected environment; turning it on is the change that needs approval.
-    const harmlessCreate = before === undefined && b?.enabled !== true;
+    // A new flag may be defined off in a protected environment (turning it on is the change that
+    // needs approval), unless it is not new there: its key was deleted before, or another flag's
+    // prerequisite there names it (what it serves while off decides what that flag serves).
+    // Unarchiving puts a flag back in the ruleset likewise.
+    const harmlessCreate = before === undefined && b?.enabled !== true && !recreated && (await prerequisiteDependents(db, projectId, after.key, env.key)).length === 0;
+    // Archiving or unarchiving a flag that another flag's prerequisite there names changes what that flag serves.
+    const archivingReferenced = before !== undefined && before.archived !== after.archived && (await prerequisiteDependents(db, projectId, after.key, env.key)).length > 0;
     // Archiving takes the flag out of every ruleset and unarchiving puts it back: a change wherever it is on.
     const archivedWhileOn = before !== undefined && before.archived !== after.archived && (a?.enabled === true || b?.enabled === true);
+    // Without a state here the flag serves its unconfigured off variation, which the variations'
+    // values and the other environments' off variations decide.
+    const unconfiguredChanged = live && !after.archived && a === undefined && b === undefined && jsonDiff(unconfiguredValue(before), unconfiguredValue(after)).length > 0;
     // The environment serves its variations by key (the off one too): new values are served there at once.
-    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || archivedWhileOn || ((valuesChanged || exposureChanged) && a !== undefined)) {
+    if ((!harmlessCreate && jsonDiff(a, b).length > 0) || (before === undefined && !harmlessCreate) || archivedWhileOn || archivingReferenced || unconfiguredChanged || ((valuesChanged || exposureChanged) && a !== undefined)) {
       changed.push(env.key);
     }
   }
@@ -696,6 +741,15 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
+        const onIn = (f: Flag): boolean => blocked.some((e) => f.environments[e]?.enabled === true);
+        if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived && !onIn(current.definition as Flag) && !onIn(definition as Flag)) {
+          // Off there, yet another flag's prerequisite there names it (or its values changed while archived).
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `the flag is ${(definition as Flag).archived ? 'served' : 'not served'} in ${blocked.map((e) => `"${e}"`).join(', ')}, where other flags' prerequisites or its variations' values depend on it: ask an owner or admin to ${(definition as Flag).archived ? 'archive' : 'unarchive'} it`,
+            { environments: blocked },
+          );
+        }
         if (blocked.length > 0 && (current.definition as Flag).archived !== (definition as Flag).archived) {
           // A change request carries one environment's state: it cannot archive; turning the flag off can.
           throw new AppError(
@@ -709,6 +763,14 @@ export class DefinitionService<K extends DefinitionKind> {
           throw new AppError(
             AppErrorCode.ApprovalRequired,
             `the flag is served in ${blocked.map((e) => `"${e}"`).join(', ')}: ask an owner or admin to change or remove its variations' values (adding a variation needs no approval)`,
+            { environments: blocked },
+          );
+        }
+        if (blocked.length > 0 && ((current.definition as Flag).clientSide ?? true) !== ((definition as Flag).clientSide ?? true)) {
+          // A change request carries one environment's state: it cannot change who downloads the flag.
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `the flag is served in ${blocked.map((e) => `"${e}"`).join(', ')}: ask an owner or admin to make it ${(definition as Flag).clientSide === false ? 'server-side only' : 'client-side'} (browsers and apps start or stop receiving it at once)`,
             { environments: blocked },
           );
         }
@@ -757,14 +819,33 @@ export class DefinitionService<K extends DefinitionKind> {
     assertCan(actor, this.config.write);
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     await change(this.deps, this.config.publishes, project.id, async (tx) => {
-      // Before the flag's row lock, in the order apply takes them (request, then flag).
+      // Before the flag's row lock, in the order apply takes them (request, then flag). Deleting the
+      // flag cancels its open requests: only someone who may cancel or reject them all does it.
+      if (this.kind === DefinitionKind.Flag && !can(actor.role, Permission.ChangeRequestsReject)) {
+        const others = (await changeRequests.openFor(tx, project.id, 'flag', key)).filter((cr) => cr.proposedBy !== actor.userId).map((cr) => cr.id);
+        if (others.length > 0) {
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `flag "${key}" has open change requests by others (${others.join(', ')}), which deleting it would cancel: ask an owner or admin to delete it, or their proposers to cancel them`,
+            { changeRequests: others },
+          );
+        }
+      }
       const cancelled = this.kind === DefinitionKind.Flag ? await changeRequests.cancelOpenFor(tx, project.id, 'flag', key, actor.userId) : [];
       const current = await this.config.repo.get(tx, project.id, key, { forUpdate: true });
       if (this.kind === DefinitionKind.Flag) {
+        // A flag with a state in a protected environment is served there, on or off (its off
+        // variation, which other flags' prerequisites see too): deleting it changes what the
+        // environment serves. Archived (out of every ruleset), it may go.
+        const flag = current.definition as Flag;
         const envs = await environments.list(tx, project.id);
-        const blocked = envs.filter((e) => needsApproval(actor.role, e) && (current.definition as Flag).environments[e.key]?.enabled === true).map((e) => e.key);
+        const blocked = flag.archived ? [] : envs.filter((e) => needsApproval(actor.role, e) && flag.environments[e.key] !== undefined).map((e) => e.key);
         if (blocked.length > 0) {
-          throw approvalRequired(blocked, false);
+          throw new AppError(
+            AppErrorCode.ApprovalRequired,
+            `flag "${key}" is served in ${blocked.map((e) => `"${e}"`).join(', ')} (its off variation while off): ask an owner or admin to delete it, or archive it first (once it is off there)`,
+            { environments: blocked },
+          );
         }
       }
       if (this.kind === DefinitionKind.Metric) {
@@ -925,7 +1006,18 @@ export class FlagService extends DefinitionService<'flag'> {
     const state: FlagEnvironment = parseOrThrow(flagEnvironmentSchema, input, 'environment state');
     return this.modify(actor, projectKey, key, expectedVersion, 'flag.environment.updated', async (current, project, tx) => {
       await this.guard(tx, actor, project.id, environment);
-      return { next: { ...current, environments: { ...current.environments, [environment]: state } }, environment };
+      const next: Flag = { ...current, environments: { ...current.environments, [environment]: state } };
+      // A state here can change what a protected environment without a state serves: the off
+      // variation the states agree on (its unconfigured off variation). The guard checked only here.
+      const elsewhere = (await protectedChanges(tx, project.id, actor.role, current, next)).filter((e) => e !== environment);
+      if (elsewhere.length > 0) {
+        throw new AppError(
+          AppErrorCode.ApprovalRequired,
+          `flag "${key}" has no state in ${elsewhere.map((e) => `"${e}"`).join(', ')}, where it serves the off variation its states agree on, which this state changes: ask an owner or admin to make it, or propose a state for it there first (POST …/change-requests)`,
+          { environments: elsewhere },
+        );
+      }
+      return { next, environment };
     });
   }
 

@@ -301,7 +301,12 @@ function auditWhere(orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>
   add('resource_key', filter.resourceKey);
   add('actor_id', filter.actorId);
   if (filter.turned === undefined) {
-    add('environment_key', filter.environment);
+    if (filter.environment !== undefined && filter.environment !== '') {
+      // Entries that touched the environment, filed under it or not (a create, a delete, a
+      // whole-flag change spanning environments): `environment_keys`, migration 0030; '*' is every one.
+      params.push([filter.environment, '*']);
+      where.push(`environment_keys && $${params.length}::text[]`);
+    }
   } else {
     where.push(turnedCondition(filter.turned, filter.environment, params));
   }

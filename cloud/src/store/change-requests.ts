@@ -24,6 +24,8 @@ export type ChangeRequestStatus = (typeof ChangeRequestStatus)[keyof typeof Chan
 export interface ChangeRequestBase {
   readonly state?: unknown;
   readonly variations: Readonly<Record<string, unknown>>;
+  /** The keys of those variations in the flag's order (requests proposed before it was stored have none). */
+  readonly order?: readonly string[];
 }
 
 export interface ChangeRequest {
@@ -140,6 +142,15 @@ export const changeRequests = {
    * Cancels the open requests of a resource that is going away (a deleted flag): an approval covers
    * the flag it was given for, never a new one created later under the same key. Returns their ids.
    */
+  /** The open requests for a resource, with who proposed each. */
+  async openFor(db: Queryable, projectId: string, resourceType: string, resourceKey: string): Promise<{ id: string; proposedBy: string }[]> {
+    const result = await db.query<{ id: string; proposed_by: string }>(
+      `SELECT id, proposed_by FROM change_requests WHERE project_id = $1 AND resource_type = $2 AND resource_key = $3 AND status = 'open' ORDER BY id`,
+      [projectId, resourceType, resourceKey],
+    );
+    return result.rows.map((r) => ({ id: r.id, proposedBy: r.proposed_by }));
+  },
+
   async cancelOpenFor(db: Queryable, projectId: string, resourceType: string, resourceKey: string, by: string): Promise<string[]> {
     const result = await db.query<{ id: string }>(
       `UPDATE change_requests SET status = 'cancelled', reviewed_by = $4, reviewed_at = now()

@@ -482,11 +482,14 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
     };
     const on = { ...FLAG.environments.production, enabled: true, prerequisites: [], rules: [] };
 
-    // Deleted (allowed: off in production) and created again with other values, at version 1 again.
+    // Deleted and created again with other values, at version 1 again: by an owner (for an editor,
+    // deleting a flag production serves, even off, and creating a deleted key again need approval).
     expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'recreated' } })).status).toBe(201);
     const first = await propose('recreated', on);
-    expect((await p.request('DELETE', '/api/v1/projects/demo/flags/recreated', { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(204);
-    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'recreated', variations: [{ key: 'off', value: false }, { key: 'on', value: false }] } })).status).toBe(201);
+    expect((await p.request('DELETE', '/api/v1/projects/demo/flags/recreated', { token: editor, headers: { 'If-Match': '"1"' } })).status).toBe(403);
+    expect((await p.request('DELETE', '/api/v1/projects/demo/flags/recreated', { token: owner, headers: { 'If-Match': '"1"' } })).status).toBe(204);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: editor, body: { ...FLAG, key: 'recreated', variations: [{ key: 'off', value: false }, { key: 'on', value: false }] } })).status).toBe(403);
+    expect((await p.request('POST', '/api/v1/projects/demo/flags', { token: owner, body: { ...FLAG, key: 'recreated', variations: [{ key: 'off', value: false }, { key: 'on', value: false }] } })).status).toBe(201);
     const afterDelete = await p.request('POST', `/api/v1/projects/demo/change-requests/${first}/apply`, { token: editor });
     expect(afterDelete.status).toBe(409);
     expect(afterDelete.body.error.message).toBe('change request is cancelled');

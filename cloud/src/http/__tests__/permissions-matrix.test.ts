@@ -217,6 +217,13 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}` };
   },
   ...Object.fromEntries(KINDS.flatMap((k) => Object.entries(kindFixtures(k)))),
+  // A flag with no state in protected production: deleting one served there (on or off) is a matter
+  // of approval, not of the role (change-control.test.ts).
+  'DELETE /api/v1/projects/{project}/flags/{key}': async (ctx) => {
+    const key = `fla-${ctx.n}`;
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, booleanFlagBody(key, { development: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }));
+    return { path: `${DEMO}/flags/${key}`, ifMatch: 1 };
+  },
   'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`fe-${ctx.n}`));
     return {

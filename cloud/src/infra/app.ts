@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Aspects, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { App, Environment, Stack } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -68,6 +69,11 @@ export function buildXp(app: App, config: XpConfig, options: BuildOptions = {}):
     Tags.of(stack).add('xp:stage', config.stage);
     if (config.removalPolicy === 'retain') {
       retainFunctionLogs(stack);
+    }
+    if (config.permissionsBoundary !== undefined) {
+      // Every role the stack creates (CDK's own custom-resource roles too) stays within the boundary
+      // a bootstrap with a permissions boundary requires (docs/deploy.md#continuous-deployment).
+      iam.PermissionsBoundary.of(stack).apply(iam.ManagedPolicy.fromManagedPolicyName(stack, 'PermissionsBoundary', config.permissionsBoundary));
     }
   }
   suppressAcceptedFindings(stacks);

@@ -126,7 +126,8 @@ export function bundleOptions(entry: FunctionEntry, outdir: string): BuildOption
     // Stack traces point into the TypeScript sources, not the minified bundle.
     sourcesContent: false,
     platform: 'node',
-    target: 'node22',
+    // The functions' runtime (xp-function.ts: nodejs24.x).
+    target: 'node24',
     charset: 'utf8',
     format: 'esm',
     // Packages resolve to their TypeScript sources (the `xp-source` export condition).

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { AuroraPostgresEngineVersion } from 'aws-cdk-lib/aws-rds';
 import { z } from 'zod';
 
 /** Retention periods CloudWatch Logs accepts, by days. */
@@ -48,6 +49,14 @@ export const DEFAULT_ADMIN_EMAIL = 'admin@example.com';
  */
 export const RESERVED_CONCURRENCY_DEFAULTS = { sdk: 200, api: 50, aggregator: 20 } as const;
 
+/** The Aurora PostgreSQL 16 versions the installed aws-cdk-lib names (AuroraPostgresEngineVersion.VER_16_x). */
+export const AURORA_POSTGRES_16_VERSIONS: readonly string[] = Object.getOwnPropertyNames(AuroraPostgresEngineVersion)
+  .filter((name) => /^VER_16_\d+$/.test(name))
+  .map((name) => name.slice('VER_'.length).replace('_', '.'));
+
+/** The engine version of a stage that names none (what every stage ran before it was configurable). */
+export const DEFAULT_AURORA_ENGINE_VERSION = '16.6';
+
 const guardrailSchema = z.strictObject({
   /** Construct id part and alarm name suffix. */
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
@@ -76,6 +85,22 @@ export const configSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1').optional(),
   /** Custom domain of the API (an ACM certificate in the same region). Default: the execute-api URL. */
   apiDomain: z.strictObject({ name: z.string().min(3), certificateArn: z.string().startsWith('arn:') }).optional(),
+  /**
+   * Custom domain of the console's CloudFront distribution, with an ACM certificate that CloudFront
+   * can use (always in us-east-1); the distribution then requires TLS 1.2 (TLSv1.2_2021). Default:
+   * the *.cloudfront.net name, whose default certificate allows TLS 1.0. Recommended for production.
+   */
+  consoleDomain: z
+    .strictObject({
+      name: z.string().min(3),
+      certificateArn: z.string().regex(/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[\w-]+$/, 'an ACM certificate ARN in us-east-1 (CloudFront uses certificates from that region only)'),
+    })
+    .optional(),
+  /**
+   * Name of an IAM managed policy set as the permissions boundary of every IAM role the stacks
+   * create (e.g. the bootstrap's cdk-hnb659fds-permissions-boundary-ACCOUNT-REGION). Default none.
+   */
+  permissionsBoundary: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM policy name').optional(),
   /** Days CloudWatch keeps function, API access and flow logs. Default 30. */
   logRetentionDays: z.number().refine((d) => RETENTION.has(d), 'not a CloudWatch Logs retention period').default(30),
   /** Hours Kinesis keeps events (24-8760); the aggregator's maximum record age is 12 hours less (at most 7 days). Default 24. */
@@ -90,9 +115,23 @@ export const configSchema = z.strictObject({
    * over to in seconds. Default: on for every stage but dev (see auroraReader).
    */
   aurora: z
-    .strictObject({ minCapacity: z.number().min(0).max(256).default(0.5), maxCapacity: z.number().min(1).max(256).default(4), reader: z.boolean().optional() })
+    .strictObject({
+      minCapacity: z.number().min(0).max(256).default(0.5),
+      maxCapacity: z.number().min(1).max(256).default(4),
+      reader: z.boolean().optional(),
+      /** Days of automated backups (point-in-time restore), 1-35. Default: 7 on dev, 14 on every other stage (see auroraBackupRetentionDays). */
+      backupRetentionDays: z.number().int().min(1).max(35).optional(),
+      /**
+       * The Aurora PostgreSQL 16 minor version, one aws-cdk-lib knows (AURORA_POSTGRES_16_VERSIONS).
+       * Minor upgrades are not automatic: raise this on purpose (docs/deploy.md#aurora-engine-version).
+       */
+      engineVersion: z
+        .string()
+        .refine((v) => AURORA_POSTGRES_16_VERSIONS.includes(v), { message: `an Aurora PostgreSQL 16 version this release knows: ${AURORA_POSTGRES_16_VERSIONS.join(', ')}` })
+        .default(DEFAULT_AURORA_ENGINE_VERSION),
+    })
     .refine((a) => a.minCapacity <= a.maxCapacity, 'minCapacity must not exceed maxCapacity')
-    .default({ minCapacity: 0.5, maxCapacity: 4 }),
+    .default({ minCapacity: 0.5, maxCapacity: 4, engineVersion: DEFAULT_AURORA_ENGINE_VERSION }),
   /**
    * X-Ray active tracing on every function (sampled: by default the first request each second and 5%
    * of the rest, per function; $5 per million traces recorded beyond the free 100,000 a month). Default true.
@@ -154,6 +193,21 @@ export const configSchema = z.strictObject({
 /** Whether the stage runs an Aurora reader: `aurora.reader`, by default on for every stage but dev. */
 export function auroraReader(config: Pick<XpConfig, 'aurora' | 'stage'>): boolean {
   return config.aurora.reader ?? config.stage !== DEV_STAGE;
+}
+
+/** Days of Aurora automated backups: `aurora.backupRetentionDays`, by default 7 on dev and 14 on every other stage. */
+export function auroraBackupRetentionDays(config: Pick<XpConfig, 'aurora' | 'stage'>): number {
+  return config.aurora.backupRetentionDays ?? (config.stage === DEV_STAGE ? 7 : 14);
+}
+
+/** The engine version, as aws-cdk-lib's own constant (with the features it knows that version has). */
+export function auroraEngineVersion(config: Pick<XpConfig, 'aurora'>): AuroraPostgresEngineVersion {
+  const name = `VER_${config.aurora.engineVersion.replace('.', '_')}`;
+  const version = (AuroraPostgresEngineVersion as unknown as Record<string, AuroraPostgresEngineVersion | undefined>)[name];
+  if (version === undefined) {
+    throw new Error(`${config.aurora.engineVersion} is not an Aurora PostgreSQL version aws-cdk-lib knows`);
+  }
+  return version;
 }
 
 /** A configuration the user can fix (unreadable file, bad JSON, invalid fields): the CDK app prints its message alone, without a stack. */

@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -26,6 +27,8 @@ export const API_PATHS = ['/api/*', '/sdk/*', '/r/*', '/openapi.json', '/docs', 
 export class ConsoleStack extends Stack {
   readonly bucket: s3.Bucket;
   readonly distribution: cloudfront.Distribution;
+  /** The console's custom domain (consoleDomain), served with its own certificate and TLS 1.2 at least. */
+  readonly domainName: string | undefined;
 
   constructor(scope: Construct, id: string, props: ConsoleStackProps) {
     super(scope, id, props);
@@ -59,8 +62,20 @@ export class ConsoleStack extends Stack {
       cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
       originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
     };
+    const domain = props.config.consoleDomain;
+    this.domainName = domain?.name;
     this.distribution = new cloudfront.Distribution(this, 'Cdn', {
       comment: `xp console (${props.config.stage})`,
+      // A custom domain brings its own certificate, so viewers must speak TLS 1.2 or later (with the
+      // default *.cloudfront.net certificate CloudFront allows TLS 1.0, and logins go through here).
+      ...(domain === undefined
+        ? {}
+        : {
+            domainNames: [domain.name],
+            certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', domain.certificateArn),
+            minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            sslSupportMethod: cloudfront.SSLMethod.SNI,
+          }),
       defaultRootObject: 'index.html',
       defaultBehavior: {
         origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket as s3.IBucket),
@@ -77,7 +92,10 @@ export class ConsoleStack extends Stack {
       logBucket: logs as s3.IBucket,
       logFilePrefix: 'cdn/',
     });
-    new CfnOutput(this, 'ConsoleUrl', { value: `https://${this.distribution.distributionDomainName}`, description: 'The web console (and the API under the same origin)' });
+    new CfnOutput(this, 'ConsoleUrl', { value: `https://${domain?.name ?? this.distribution.distributionDomainName}`, description: 'The web console (and the API under the same origin)' });
+    if (domain !== undefined) {
+      new CfnOutput(this, 'ConsoleDomainTarget', { value: this.distribution.distributionDomainName, description: 'Point the console domain (CNAME, or a Route 53 alias) here' });
+    }
     new CfnOutput(this, 'ConsoleBucket', { value: this.bucket.bucketName, description: 'Upload the console web build here' });
     new CfnOutput(this, 'ConsoleDistributionId', { value: this.distribution.distributionId, description: 'Invalidate after uploading a new build' });
   }

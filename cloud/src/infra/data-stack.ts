@@ -9,7 +9,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { auroraReader, logRetention } from './config.js';
+import { auroraBackupRetentionDays, auroraEngineVersion, auroraReader, logRetention } from './config.js';
 import type { XpConfig } from './config.js';
 import { SharedCache } from './shared-cache.js';
 import type { DatabaseBinding } from './xp-function.js';
@@ -63,7 +63,16 @@ export class DataStack extends Stack {
       retention: logRetention(config),
       removalPolicy: dataRemoval,
     });
-    const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 });
+    // The configured minor (aurora.engineVersion), upgraded on purpose only: with automatic minor
+    // upgrades Aurora would move past the template's version, and a later deploy naming a lower one fails.
+    const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: auroraEngineVersion(config) });
+    // Both instances: no automatic minor upgrade (above), and Performance Insights at its free 7-day retention.
+    const instanceOptions = {
+      publiclyAccessible: false,
+      autoMinorVersionUpgrade: false,
+      enablePerformanceInsights: true,
+      performanceInsightRetention: rds.PerformanceInsightRetention.DEFAULT,
+    } as const;
     // The server refuses connections without TLS (the functions verify its certificate; RDS Proxy speaks TLS to it).
     const parameterGroup = new rds.ParameterGroup(this, 'ClusterParameters', {
       engine,
@@ -75,12 +84,12 @@ export class DataStack extends Stack {
       clusterIdentifier,
       engine,
       parameterGroup,
-      writer: rds.ClusterInstance.serverlessV2('writer', { publiclyAccessible: false, autoMinorVersionUpgrade: true }),
+      writer: rds.ClusterInstance.serverlessV2('writer', instanceOptions),
       // A reader Aurora promotes in seconds when the writer or its zone fails, instead of recreating
       // the writer (minutes). Promotion tier 1 makes it scale with the writer, so it can take the load.
       // It is pinned to the VPC's second zone; the writer's zone is Aurora's choice (docs/deploy.md).
       ...(auroraReader(config)
-        ? { readers: [rds.ClusterInstance.serverlessV2('reader', { publiclyAccessible: false, autoMinorVersionUpgrade: true, scaleWithWriter: true, ...(readerZone === undefined ? {} : { availabilityZone: readerZone }) })] }
+        ? { readers: [rds.ClusterInstance.serverlessV2('reader', { ...instanceOptions, scaleWithWriter: true, ...(readerZone === undefined ? {} : { availabilityZone: readerZone }) })] }
         : {}),
       serverlessV2MinCapacity: config.aurora.minCapacity,
       serverlessV2MaxCapacity: config.aurora.maxCapacity,
@@ -96,7 +105,7 @@ export class DataStack extends Stack {
       // final snapshot, so a stage switched to "destroy" by mistake still leaves its data behind.
       removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.SNAPSHOT,
       port: POSTGRES_PORT,
-      backup: { retention: Duration.days(7) },
+      backup: { retention: Duration.days(auroraBackupRetentionDays(config)) },
       cloudwatchLogsExports: ['postgresql'],
     });
     this.cluster.node.addDependency(dbLogs);

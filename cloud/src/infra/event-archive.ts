@@ -10,6 +10,9 @@ import { Construct } from 'constructs';
 export const ARCHIVE_PREFIX = 'archive/events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/';
 export const ARCHIVE_ERROR_PREFIX = 'archive/errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/';
 
+/** Days a replaced or deleted archive object is kept as a noncurrent version. */
+export const ARCHIVE_NONCURRENT_VERSION_DAYS = 30;
+
 /** Firehose buffering: an object per 5 minutes or 64 MB, whichever comes first. */
 export const ARCHIVE_BUFFERING = { intervalSeconds: 300, sizeMb: 64 } as const;
 
@@ -49,7 +52,9 @@ export class EventArchive extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      versioned: false,
+      // Versioned: an object overwritten or deleted by mistake (or by a compromised writer) stays
+      // recoverable for 30 days as a noncurrent version; the archive is the only source for a replay.
+      versioned: true,
       // CDK's optional bucket properties clash with exactOptionalPropertyTypes; a Bucket is an IBucket.
       serverAccessLogsBucket: this.accessLogs as s3.IBucket,
       serverAccessLogsPrefix: 'archive/',
@@ -59,6 +64,7 @@ export class EventArchive extends Construct {
           transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(30) }],
           expiration: Duration.days(props.retentionDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
+          noncurrentVersionExpiration: Duration.days(ARCHIVE_NONCURRENT_VERSION_DAYS),
         },
       ],
       removalPolicy: props.removalPolicy,

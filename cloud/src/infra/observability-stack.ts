@@ -114,6 +114,25 @@ const COMPARISON: Readonly<Record<GuardrailConfig['comparison'], cloudwatch.Comp
   LessThanOrEqualToThreshold: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
 };
 
+/**
+ * The topic-policy statement that lets this account's CloudWatch alarms (and only those: source
+ * account, and alarm ARNs of the stack's region and account) publish to `topic`.
+ */
+export function cloudWatchAlarmsMayPublish(scope: Construct, topic: sns.ITopic): iam.PolicyStatement {
+  const { partition, region, account } = Stack.of(scope);
+  return new iam.PolicyStatement({
+    sid: 'AllowCloudWatchAlarmsToPublish',
+    effect: iam.Effect.ALLOW,
+    principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+    actions: ['sns:Publish'],
+    resources: [topic.topicArn],
+    conditions: {
+      StringEquals: { 'aws:SourceAccount': account },
+      ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+    },
+  });
+}
+
 /** An xp EMF metric. */
 export function xpMetric(name: MetricName, stage: string, statistic: string): cloudwatch.Metric {
   return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { Service: METRIC_SERVICE[name], Stage: stage }, statistic, period: FIVE_MINUTES });
@@ -165,6 +184,12 @@ export class ObservabilityStack extends Stack {
     // For subscribers beyond the e-mail: PagerDuty, Amazon Q Developer in chat (Chatbot), an on-call tool (docs/operations.md).
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'SNS topic every xp alarm (and its recovery) is sent to: subscribe paging or chat here' });
     this.guardrailTopic = new sns.Topic(this, 'Guardrails', { displayName: `xp ${stage} flag guardrails`, masterKey: key, enforceSSL: true });
+    // enforceSSL gives each topic a policy, which replaces SNS's default one: without an explicit
+    // allow, CloudWatch may not publish to them (the alarm history says "not authorized to perform:
+    // SNS:Publish"), and no alarm would page anyone or roll a flag back.
+    for (const topic of [this.alarmTopic, this.guardrailTopic]) {
+      topic.addToResourcePolicy(cloudWatchAlarmsMayPublish(this, topic));
+    }
 
     this.rollback = new XpFunction(this, 'AlarmRollback', {
       entry: FunctionEntry.AlarmRollback,
@@ -300,6 +325,36 @@ export class ObservabilityStack extends Stack {
       threshold: THRESHOLDS.iteratorAgeMs,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
+    });
+    // IteratorAge above has no data while the aggregator is not invoked at all (mapping disabled,
+    // function throttled to nothing), which counts as OK. Two alarms that do not depend on it:
+    // the stream's own iterator age, the oldest record any consumer's GetRecords returned (the
+    // aggregator's mapping and the archive's Firehose each poll every shard about once a second,
+    // busy or idle, so no datapoint at all means nothing reads the stream: breaching) ...
+    alarm('StreamIteratorAge', {
+      alarmDescription: 'A consumer of the event stream (the aggregator or the archive) is more than 5 minutes behind, or nothing reads the stream at all',
+      metric: data.events.metricGetRecordsIteratorAgeMilliseconds({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: THRESHOLDS.iteratorAgeMs,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    // ... and records arriving while the aggregator is not invoked at all: a stopped consumer
+    // (whose GetRecords calls, and so its age, are missing from the stream's metric too).
+    alarm('AggregatorStalled', {
+      alarmDescription: 'Events reach the stream but the aggregator has not been invoked for 15 minutes (mapping disabled or the function cannot run)',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(FILL(incoming, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)',
+        usingMetrics: {
+          incoming: data.events.metricIncomingRecords({ period: FIVE_MINUTES, statistic: 'Sum' }),
+          invocations: pipeline.aggregator.function.metricInvocations({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        },
+        period: FIVE_MINUTES,
+        label: 'records in, aggregator idle',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
     });
     const dlqDepth = data.pipelineFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' });
     alarm('DlqDepth', {

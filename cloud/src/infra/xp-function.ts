@@ -11,6 +11,12 @@ import { EnvVar } from '../functions/runtime.js';
 import { BUNDLE_FILE, CLOUD_DIR, bundleFunctionSync } from './bundling.js';
 import type { FunctionEntry } from './bundling.js';
 
+/** How long the pool waits for a connection when XP_DB_CONNECT_TIMEOUT_MS is unset (cloud/src/store/db.ts). */
+export const POOL_CONNECT_TIMEOUT = Duration.seconds(20);
+
+/** The runtime of every project function; bundling.ts targets the same Node.js major. */
+export const XP_FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
 /** Supplies a function's code; the default bundles with esbuild, tests pass a tiny inline stub. */
 export type CodeFactory = (entry: FunctionEntry) => lambda.Code;
 
@@ -104,7 +110,7 @@ export interface XpFunctionProps {
 }
 
 /**
- * The project's one Lambda construct: Node.js 22 on arm64, esbuild bundle with source maps, active
+ * The project's one Lambda construct: Node.js 24 on arm64, esbuild bundle with source maps, active
  * tracing unless turned off, its own log group with a retention, and its own role that starts empty. `bind*` methods
  * set the function's variables and grant exactly the actions its code calls, on exactly that resource.
  */
@@ -137,7 +143,8 @@ export class XpFunction extends Construct {
     }
     const code = (props.code ?? bundledCode)(props.entry);
     this.function = new lambda.Function(this, 'Function', {
-      runtime: lambda.Runtime.NODEJS_22_X,
+      // Node.js 24 (Lambda deprecates it on 2028-04-30; Node.js 22 on 2027-04-30). Keep bundling.ts's target in step.
+      runtime: XP_FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       handler: `${path.basename(BUNDLE_FILE, '.mjs')}.handler`,
       code,
@@ -221,7 +228,7 @@ export class XpFunction extends Construct {
   /**
    * The database: its secret (read once per cold start), network access, and TLS trust for RDS.
    * `connectTimeout`: how long a request waits for the database before it answers 503 itself
-   * (XP_DB_CONNECT_TIMEOUT_MS); it must be well below the function's timeout. Unset, the pool's 20 s.
+   * (XP_DB_CONNECT_TIMEOUT_MS). Unset, the pool's 20 s. Either must be at most half the function's timeout.
    */
   bindDatabase(database: DatabaseBinding, options: { readonly connectTimeout?: Duration } = {}): this {
     if (this.vpc === undefined || this.securityGroup === undefined) {
@@ -243,11 +250,13 @@ export class XpFunction extends Construct {
     if (database.host !== undefined) {
       this.function.addEnvironment(EnvVar.DbHost, database.host);
     }
+    // The wait, the configured one or the pool's default, is at most half the function's timeout.
+    const ms = (options.connectTimeout ?? POOL_CONNECT_TIMEOUT).toMilliseconds();
+    if (ms * 2 > this.timeout.toMilliseconds()) {
+      const which = options.connectTimeout === undefined ? "the pool's default database connect timeout" : 'the database connect timeout';
+      throw new Error(`${this.node.path}: ${which} (${ms} ms) must be at most half the function's timeout (${this.timeout.toSeconds()} s)`);
+    }
     if (options.connectTimeout !== undefined) {
-      const ms = options.connectTimeout.toMilliseconds();
-      if (ms * 2 > this.timeout.toMilliseconds()) {
-        throw new Error(`${this.node.path}: the database connect timeout (${ms} ms) must be at most half the function's timeout (${this.timeout.toSeconds()} s)`);
-      }
       this.function.addEnvironment(EnvVar.DbConnectTimeoutMs, String(ms));
     }
     return this;

@@ -254,7 +254,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     }
   });
 
-  it('runs every function on Node.js 22, arm64, with active tracing, source maps and a log group with retention', () => {
+  it('runs every function on Node.js 24, arm64, with active tracing, source maps and a log group with retention', () => {
     const functions = Object.values(t).flatMap((template) =>
       Object.values(template.findResources('AWS::Lambda::Function')).filter((f) => (f as { Properties: { Description?: string } }).Properties.Description?.startsWith('xp ') === true),
     ) as { Properties: Record<string, any> }[];
@@ -262,7 +262,7 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
 
     expect(functions).toHaveLength(10);
     for (const f of functions) {
-      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogGroup: expect.anything() } });
       expect(f.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
     // Every function that reaches the database, the stream or the cache runs in the private

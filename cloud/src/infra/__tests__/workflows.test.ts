@@ -28,6 +28,9 @@ interface Workflow {
   readonly jobs: Record<string, Job>;
 }
 
+/** The stages the deploy workflow may deploy, each a protected GitHub environment with its own AWS role (docs/deploy.md). */
+const KNOWN_STAGES = ['dev', 'prod'];
+
 const load = async (name: string): Promise<Workflow> => YAML.parse(await readFile(path.join(ROOT, '.github', 'workflows', name), 'utf8')) as Workflow;
 const runs = (job: Job): string => (job.steps ?? []).map((s) => s.run ?? '').join('\n');
 
@@ -51,7 +54,8 @@ describe('GitHub workflows', () => {
     const credentials = steps.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@') === true);
 
     expect(deploy.on.push).toEqual({ branches: ['main'] });
-    expect((deploy.on.workflow_dispatch as { inputs: Record<string, unknown> }).inputs.stage).toMatchObject({ required: true, type: 'string' });
+    // A choice of the known stages, never free text: a new name would be a new, unprotected GitHub environment.
+    expect((deploy.on.workflow_dispatch as { inputs: Record<string, unknown> }).inputs.stage).toEqual({ description: expect.any(String), required: true, default: 'dev', type: 'choice', options: KNOWN_STAGES });
     expect(deploy.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
     expect(deploy.jobs.test?.uses).toBe('./.github/workflows/ci.yml');
     expect(job.needs).toBe('test');
@@ -62,6 +66,21 @@ describe('GitHub workflows', () => {
     expect(runs(job)).toContain('deploy.mjs deploy --stage "$STAGE"');
     // The stage reaches shell commands only through an environment variable (no expression injection).
     expect(runs(job)).not.toContain('${{');
+  });
+
+  it('deploy: runs in the GitHub environment named after the stage, and refuses any stage but the known ones before checkout or the role', async () => {
+    const deploy = await load('deploy.yml');
+    const job = deploy.jobs.deploy! as Job & { environment?: string };
+    const steps = job.steps ?? [];
+    const check = steps.find((s) => s.name === 'Check the stage name')!;
+    const credentials = steps.findIndex((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@') === true);
+    const run = (stage: string): number | null => spawnSync('bash', ['-e', '-c', check.run!], { env: { PATH: process.env.PATH ?? '', STAGE: stage }, encoding: 'utf8' }).status;
+
+    expect(job.environment).toBe("${{ inputs.stage || vars.XP_DEFAULT_STAGE || 'prod' }}");
+    expect(steps.indexOf(check)).toBe(0);
+    expect(credentials).toBeGreaterThan(0);
+    expect(KNOWN_STAGES.map(run)).toEqual(KNOWN_STAGES.map(() => 0));
+    expect(['staging', 'prod2', 'evil', 'prod ', ''].map(run)).toEqual([1, 1, 1, 1, 1]);
   });
 
   it("deploy: passes the stage's configuration to synth and deploy, and never acknowledges a missing alarmEmail, default adminEmail or destroy policy", async () => {

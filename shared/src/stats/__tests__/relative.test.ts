@@ -3,19 +3,8 @@ import { analyzeExperiment } from '../analyze.js';
 import { frequentistTest } from '../frequentist.js';
 import type { FrequentistOptions, FrequentistResult } from '../frequentist.js';
 import { power, sampleSize } from '../power.js';
+import { seededRandom as mulberry32 } from '../../random.js';
 import type { Alternative, SampleStats } from '../types.js';
-
-/** mulberry32: a small deterministic PRNG, uniform on [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Binomial(n, p) by inversion of the CDF from 0 (fast for the small means used here). */
 function binomial(random: () => number, n: number, p: number): number {

@@ -1,8 +1,8 @@
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
-import { startServer } from './server.js';
+import { nullParamsStrategy, startServer } from './server.js';
 
 // stdout carries the protocol: anything else printed there would corrupt it.
-const connection = createConnection(ProposedFeatures.all);
+const connection = createConnection(ProposedFeatures.all, { messageStrategy: nullParamsStrategy });
 console.log = (...args: unknown[]) => {
   connection.console.log(args.map(String).join(' '));
 };

@@ -14,6 +14,8 @@ import type {
   WorkDoneProgressServerReporter,
   InitializeResult,
   Location,
+  Message,
+  MessageStrategy,
   Position,
   SymbolInformation,
 } from 'vscode-languageserver';
@@ -308,6 +310,25 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     clearTimeout(timer);
   });
 }
+
+/** The request a request with `"params": null` is turned into, answered with InvalidParams (see nullParamsStrategy). */
+const NULL_PARAMS_METHOD = '$/xp/nullParams';
+
+/**
+ * A connection option (`messageStrategy`) turning a request whose params are null into
+ * NULL_PARAMS_METHOD with the same id, before the library's own handlers read the params
+ * (`initialize` reads `params.processId`, the feature handlers `params.workDoneToken`): JSON-RPC
+ * params are an object, an array or absent, so null is InvalidParams, not InternalError.
+ */
+export const nullParamsStrategy: MessageStrategy = {
+  handleMessage(message, next) {
+    const request = message as { id?: unknown; method?: unknown; params?: unknown };
+    if (request.params === null && typeof request.method === 'string' && request.id !== undefined) {
+      return next({ ...message, method: NULL_PARAMS_METHOD, params: { method: request.method } } as Message);
+    }
+    return next(message);
+  },
+};
 
 /** Wires the language features to a connection; returns when the connection is listening. */
 export function startServer(connection: Connection, options: ServerOptions = {}): void {
@@ -1373,6 +1394,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   });
 
+  connection.onRequest(NULL_PARAMS_METHOD, (params: { method: string }) => {
+    throw new ResponseError(ErrorCodes.InvalidParams, `${params.method}: params must be an object, not null`);
+  });
   // Methods without a handler: MethodNotFound, as without this handler, but ServerNotInitialized before
   // initialize and InvalidRequest after shutdown, as for every other request.
   connection.onRequest((method) => {

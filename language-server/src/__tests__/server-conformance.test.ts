@@ -221,3 +221,29 @@ describe('language server over stdio, params that are null', () => {
     expect(answers.map((a) => a.error)).toEqual(methods.map((m) => ({ code: ErrorCodes.InvalidParams, message: `${m}: params must be an object, not null` })));
   });
 });
+
+describe('language server over stdio, initialize with params null', () => {
+  let root: string;
+  let child: ChildProcess;
+
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'xp-ls-null-init-'));
+    write(root, { 'flags.yaml': FLAGS_YAML });
+    child = spawn(process.execPath, [SERVER_BIN, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: path.join(root, '.cache') } });
+  });
+  afterAll(() => {
+    child.kill();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('answers InvalidParams, not InternalError, and a proper initialize still works after it', async () => {
+    const raw = new RawClient(child);
+
+    const refused = await raw.request(1, 'initialize', null);
+    const initialized = await raw.request(2, 'initialize', { processId: null, rootUri: pathToFileURL(root).href, capabilities: {} });
+
+    expect(refused.error).toEqual({ code: ErrorCodes.InvalidParams, message: 'initialize: params must be an object, not null' });
+    expect(initialized.error).toBeUndefined();
+    expect((initialized.result as { capabilities: Record<string, unknown> }).capabilities.hoverProvider).toBeDefined();
+  }, 60_000);
+});

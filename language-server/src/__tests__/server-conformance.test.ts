@@ -167,6 +167,11 @@ describe('language server over stdio, after shutdown', () => {
   });
 });
 
+/** The server's bin over stdio in `root`, its cache there too. */
+function spawnServer(root: string): ChildProcess {
+  return spawn(process.execPath, [SERVER_BIN, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: path.join(root, '.cache') } });
+}
+
 /** A client writing frames by hand: `"params": null` cannot be sent through vscode-jsonrpc. */
 class RawClient {
   private buffer = Buffer.alloc(0);
@@ -206,7 +211,7 @@ describe('language server over stdio, params that are null', () => {
   beforeAll(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'xp-ls-null-params-'));
     write(root, { 'flags.yaml': FLAGS_YAML });
-    child = spawn(process.execPath, [SERVER_BIN, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: path.join(root, '.cache') } });
+    child = spawnServer(root);
     raw = new RawClient(child);
     await raw.request(1, 'initialize', { processId: null, rootUri: pathToFileURL(root).href, capabilities: {} });
   }, 60_000);
@@ -229,7 +234,7 @@ describe('language server over stdio, initialize with params null', () => {
   beforeAll(() => {
     root = mkdtempSync(path.join(tmpdir(), 'xp-ls-null-init-'));
     write(root, { 'flags.yaml': FLAGS_YAML });
-    child = spawn(process.execPath, [SERVER_BIN, '--stdio'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: path.join(root, '.cache') } });
+    child = spawnServer(root);
   });
   afterAll(() => {
     child.kill();

@@ -8,26 +8,12 @@ import type { ExperimentInput, MetricInput } from '@xp/shared';
 import { DifferenceType, StatisticType, frequentistTest, metricSchema } from '@xp/shared';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { OWNER, booleanFlagBody, startPlatform } from '../../http/__tests__/harness.js';
-import type { SufficientStatisticsRow } from '../../pipeline/sufficient-statistics.js';
+import { row } from './guardrail-rows.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Actor } from '../context.js';
 import { GUARDRAILS_USER_ID, GuardrailChecker, judgeGuardrail, sequentialAbsoluteTest } from '../guardrails.js';
 
 const ENV = 'development';
-
-const row = (variation: string, n: number, sum: number, sumSquares: number): SufficientStatisticsRow => ({
-  variation,
-  metric: 'm',
-  n,
-  sum: String(sum),
-  sumSquares: String(sumSquares),
-  preSum: '0',
-  preSumSquares: '0',
-  sumProducts: '0',
-  denominatorSum: '0',
-  denominatorSumSquares: '0',
-  numeratorDenominatorProducts: '0',
-});
 
 describe('judgeGuardrail with one arm without variance', () => {
   const errors = metricSchema.parse({ key: 'err', name: 'Errors', type: 'count', event: 'err', higherIsBetter: false });

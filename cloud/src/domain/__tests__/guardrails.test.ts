@@ -4,7 +4,7 @@ import { metricSchema } from '@xp/shared';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { OWNER, startPlatform } from '../../http/__tests__/harness.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
-import type { SufficientStatisticsRow } from '../../pipeline/sufficient-statistics.js';
+import { row } from './guardrail-rows.js';
 import type { Actor } from '../context.js';
 import { GUARDRAILS_CLIENT, GUARDRAILS_EMAIL, GUARDRAILS_USER_ID, GuardrailChecker, judgeGuardrail, startGuardrailSchedule } from '../guardrails.js';
 
@@ -30,20 +30,6 @@ interface Arm {
   readonly latencyBase: number;
   readonly checkoutPer10: number;
 }
-
-const row = (variation: string, n: number, sum: number, sumSquares: number): SufficientStatisticsRow => ({
-  variation,
-  metric: 'm',
-  n,
-  sum: String(sum),
-  sumSquares: String(sumSquares),
-  preSum: '0',
-  preSumSquares: '0',
-  sumProducts: '0',
-  denominatorSum: '0',
-  denominatorSumSquares: '0',
-  numeratorDenominatorProducts: '0',
-});
 
 describe('judgeGuardrail', () => {
   const conversion = metricSchema.parse({ key: 'c', name: 'C', type: 'conversion', event: 'e' });

@@ -53,6 +53,23 @@ describe('serializeDocument', () => {
 
     expect(parseDocument(text, 'flags.yaml')).toEqual(doc);
   });
+
+  it('escapes tabs and the characters YAML 1.1 reads as line breaks (NEL, LS, PS), which PyYAML refused or folded into spaces', () => {
+    const values = ['+1+1\tdesc, "q"', '\u2028LS\u2029PS', 'x\u0085y', 'tab\tand\u2028both'];
+    const doc: FlagsDocument = {
+      ...empty,
+      metrics: [{ key: 'm', name: 'M', description: values[0]!, type: 'count', event: 'e', higherIsBetter: true, guardrail: false, tags: [] }],
+      flags: [{ key: 'f', name: 'F', type: 'string', tags: [], temporary: false, archived: false, variations: values.map((value, i) => ({ key: `v${i}`, value })), environments: {} }],
+    };
+
+    const text = serializeDocument(doc, 'yaml');
+
+    expect(text).not.toMatch(/[\t\u0085\u2028\u2029]/);
+    expect(text).toContain('value: "\\LLS\\PPS"');
+    expect(text).toContain('value: "x\\Ny"');
+    expect(text).toContain('description: "+1+1\\tdesc, \\"q\\""');
+    expect(parseDocument(text, 'flags.yaml')).toEqual(doc);
+  });
 });
 
 describe('exportDocument', () => {

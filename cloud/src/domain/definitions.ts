@@ -193,6 +193,67 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
 }
 
 /**
+ * Refuses a flag change that would serve an arm of a running experiment another flag variation (by
+ * key): an experiment rule serves each arm the variation its `variations` map names, else the one
+ * with the same key, else the one at the same position, so a new order of the flag's variations, one
+ * inserted before others or a changed map gives the units an arm has exposed another experience
+ * under the same arm. As for splits (`reshuffledSplits`), only enabled rules of states enabled before
+ * and after count, here those kept (same id, same experiment) whose experiment runs there; values
+ * may change (what a variation serves, not which one), and adding or removing a rule is another matter.
+ */
+export async function refuseMovedExperimentArms(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Flag || current === undefined) {
+    return;
+  }
+  const before = current as Flag;
+  const after = definition as Flag;
+  const sameKeys = jsonDiff(before.variations.map((v) => v.key), after.variations.map((v) => v.key)).length === 0;
+  const kept: { env: string; i: number; rule: Extract<Rule, { type: 'experiment' }>; old: Extract<Rule, { type: 'experiment' }> }[] = [];
+  for (const [env, state] of Object.entries(after.environments)) {
+    const was = before.environments[env];
+    if (!state.enabled || was?.enabled !== true) {
+      continue;
+    }
+    state.rules.forEach((rule, i) => {
+      const old = was.rules.find((r) => r.id === rule.id);
+      // Same keys in the same order and the same map serve every arm what it had: no experiment to read.
+      if (rule.type === 'experiment' && rule.enabled !== false && old?.type === 'experiment' && old.enabled !== false && old.experiment === rule.experiment && !(sameKeys && jsonDiff(old.variations, rule.variations).length === 0)) {
+        kept.push({ env, i, rule, old });
+      }
+    });
+  }
+  const issues: { path: string; message: string }[] = [];
+  const experiments = new Map<string, Experiment | undefined>();
+  for (const { env, i, rule, old } of kept) {
+    if (!experiments.has(rule.experiment)) {
+      experiments.set(rule.experiment, (await experimentsRepo.find(db, projectId, rule.experiment))?.definition);
+    }
+    const exp = experiments.get(rule.experiment);
+    if (exp?.status !== 'running' || !runsIn(exp, env)) {
+      continue;
+    }
+    const served = (flag: Flag, r: typeof rule): (string | undefined)[] => experimentRuleMapping(flag, r, exp).targets.map((t) => flag.variations[t]?.key);
+    const was = served(before, old);
+    const now = served(after, rule);
+    const arms = expandVariations(exp)
+      .map((v, a) => ({ arm: v.key, was: was[a], now: now[a] }))
+      // An arm left with nothing to serve is refuseUnservableExperimentRules' to name.
+      .filter((m) => m.now !== undefined && m.was !== m.now)
+      .map((m) => `arm "${m.arm}" would get "${m.now}" instead of "${m.was ?? 'nothing'}"`);
+    if (arms.length > 0) {
+      const message = `experiment rule "${rule.id}" in "${env}" (running experiment "${exp.key}"): ${arms.join(', ')}`;
+      issues.push({ path: jsonDiff(old.variations, rule.variations).length > 0 ? `environments.${env}.rules.${i}.variations` : 'variations', message });
+    }
+  }
+  if (issues.length > 0) {
+    throw invalid(
+      `the change would serve running experiments' arms other flag variations, so units already exposed would see another experience under the same arm: ${issues.map((x) => x.message).join('; ')}; an arm serves the variation the rule's variations map names, else the one with its key, else the one at its position: keep the order (add new variations at the end) and the map, or stop the experiment first`,
+      { issues },
+    );
+  }
+}
+
+/**
  * Protected environments whose split-URL links (`/r/{key}`) a change of a stopped experiment sends
  * elsewhere: where a stopped experiment runs, its links go to its released winner's URL (else the
  * control's), and nowhere (404) where it does not run or once it is deleted. A stopped experiment is
@@ -492,8 +553,10 @@ async function refuseUnservableExperimentRules(db: Queryable, projectId: string,
 /**
  * Experiments in one namespace share a unit only where their ranges overlap: a running experiment
  * may not take a range another running experiment of its namespace holds in an environment both run
- * in (a new one, a start or resume, or a live range change — which is otherwise allowed, as coverage
- * is: it changes who enters, not which variation a unit gets). Drafts and stopped ones hold nothing.
+ * in (a new one, a start or resume, or a live range change). Nor may it give up part of its range
+ * while it runs: another could then take that part, and the units exposed there would be in both
+ * (sticky bucketing keeps them here) or enter the other having seen this one. Growing into free
+ * space is allowed, as coverage is. Drafts and stopped ones hold nothing.
  */
 async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
   if (kind !== DefinitionKind.Experiment) {
@@ -502,6 +565,19 @@ async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: De
   const exp = definition as Experiment;
   const before = current as Experiment | undefined;
   const ns = exp.namespace;
+  // A changed namespace id is refused as a reassignment (reassigningChanges); only a range within the same id is judged here.
+  const had = before?.status === 'running' && exp.status === 'running' && before.namespace?.id === ns?.id ? before.namespace?.range : undefined;
+  if (ns !== undefined && had !== undefined && (ns.range[0] > had[0] || ns.range[1] < had[1])) {
+    const span = (from: number, to: number): string => `[${from}, ${to})`;
+    const left = [
+      ...(ns.range[0] > had[0] ? [span(had[0], Math.min(ns.range[0], had[1]))] : []),
+      ...(ns.range[1] < had[1] ? [span(Math.max(ns.range[1], had[0]), had[1])] : []),
+    ].join(' and ');
+    throw invalid(
+      `namespace "${ns.id}": a running experiment's namespace range may grow but not shrink: units it has exposed in ${left} would be free for another running experiment of the namespace to take, and would then be in both (sticky bucketing keeps them here) or enter the other having seen this one; keep ${span(had[0], had[1])} within the range, or stop it first`,
+      { issues: [{ path: 'namespace.range', message: `may grow but not shrink while the experiment runs: it holds ${span(had[0], had[1])}` }] },
+    );
+  }
   // Only what the change brings: a running experiment's other edits are not held to an overlap it already had.
   const unchanged = before?.status === 'running' && jsonDiff(before.namespace, ns).length === 0 && jsonDiff(before.environments, exp.environments).length === 0;
   if (ns === undefined || exp.status !== 'running' || unchanged) {
@@ -735,6 +811,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseHoldoutRehash(tx, project.id, this.kind, definition, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
+      await refuseMovedExperimentArms(tx, project.id, this.kind, definition, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
@@ -954,6 +1031,7 @@ export class DefinitionService<K extends DefinitionKind> {
         atExpectedVersion(this.kind, current, expectedVersion);
       }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
+      await refuseMovedExperimentArms(tx, project.id, this.kind, validated, current.definition);
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);

@@ -43,7 +43,7 @@ describe('experiments and what they use', () => {
     await p.close();
   });
 
-  it("refuses changing a started experiment's namespace id, adding or removing one, and keeps range changes to the overlap check", async () => {
+  it("refuses changing a started experiment's namespace id, adding or removing one, and holds range changes to the overlap check and to growing only", async () => {
     const checkout = (range: [number, number]) => ({ namespace: { id: 'checkout', range } });
     await must('POST', `${BASE}/experiments`, experimentBody('nsa', { ...checkout([0, 0.5]), status: 'running' }));
     await must('POST', `${BASE}/experiments`, experimentBody('nsb', { ...checkout([0.5, 1]), status: 'running' }));
@@ -59,12 +59,14 @@ describe('experiments and what they use', () => {
     const narrowed = await replace(`${BASE}/experiments/nsa`, (d) => ({ ...d, namespace: { id: 'checkout', range: [0.1, 0.5] } }));
     const draftMoved = await replace(`${BASE}/experiments/ns-draft`, (d) => ({ ...d, namespace: { id: 'checkout2', range: [0, 1] } }));
 
-    expect([moved, removed, added, movedStopped, overlap, narrowed, draftMoved].map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 200, 200]);
+    expect([moved, removed, added, movedStopped, overlap, narrowed, draftMoved].map((r) => r.status)).toEqual([400, 400, 400, 400, 400, 400, 200]);
     for (const res of [moved, removed, added, movedStopped]) {
       expect(issues(res)).toEqual([{ path: 'namespace', message: expect.stringContaining('stop it and create a new experiment') }]);
     }
     expect(issues(overlap)).toEqual([{ path: 'namespace.range', message: 'overlaps "nsb" in namespace "checkout"' }]);
-    expect((await must('GET', `${BASE}/experiments/nsa`)).definition.namespace).toEqual({ id: 'checkout', range: [0.1, 0.5] });
+    // Units it exposed in [0, 0.1) would be free for another running experiment of the namespace to take.
+    expect(issues(narrowed)).toEqual([{ path: 'namespace.range', message: 'may grow but not shrink while the experiment runs: it holds [0, 0.5)' }]);
+    expect((await must('GET', `${BASE}/experiments/nsa`)).definition.namespace).toEqual({ id: 'checkout', range: [0, 0.5] });
   });
 
   it('refuses an unknown holdout on create and on replace, like an unknown metric', async () => {

@@ -136,7 +136,7 @@ describe('experiment lifecycle through the API', () => {
     const overlapping = await send('POST', BASE, body('lc-ns-c', { ...ns([0.4, 0.6]), environments: ['development'], status: 'running' }));
     const draft = await send('POST', BASE, body('lc-ns-c', { ...ns([0.4, 0.6]), environments: ['development'] }));
     const start = await send('POST', `${BASE}/lc-ns-c/start`, undefined, draft.body.version);
-    const widen = await send('PUT', `${BASE}/lc-ns-a`, { ...a.body.definition, namespace: { id: 'layer-1', range: [0.2, 0.7] } }, a.body.version);
+    const widen = await send('PUT', `${BASE}/lc-ns-a`, { ...a.body.definition, namespace: { id: 'layer-1', range: [0, 0.7] } }, a.body.version);
     const rename = await send('PUT', `${BASE}/lc-ns-a`, { ...a.body.definition, name: 'Layer one, first half' }, a.body.version);
 
     expect([a.status, b.status, elsewhere.status, everywhere.status, overlapping.status, draft.status, start.status, widen.status, rename.status]).toEqual([201, 201, 201, 400, 400, 201, 400, 400, 200]);
@@ -148,7 +148,7 @@ describe('experiment lifecycle through the API', () => {
 
     // Once the other is stopped, the range is free.
     const stopped = await send('POST', `${BASE}/lc-ns-b/stop`, { decision: 'rollback' }, b.body.version);
-    const widened = await send('PUT', `${BASE}/lc-ns-a`, { ...rename.body.definition, namespace: { id: 'layer-1', range: [0.2, 0.7] } }, rename.body.version);
+    const widened = await send('PUT', `${BASE}/lc-ns-a`, { ...rename.body.definition, namespace: { id: 'layer-1', range: [0, 0.7] } }, rename.body.version);
     expect([stopped.status, widened.status]).toEqual([200, 200]);
   });
 

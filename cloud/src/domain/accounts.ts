@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ROLE_RANK, Role, keySchema, roleSchema } from '@xp/shared';
-import { hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hashPassword, needsRehash, validatePasswordStrength, verifyPassword } from '../auth/passwords.js';
 import type { ScryptParams } from '../auth/passwords.js';
 import { Permission, assertCan, canAssignRole } from '../auth/permissions.js';
 import { audit } from '../store/audit.js';
@@ -23,6 +23,12 @@ import { parseOrThrow } from './validation.js';
 
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
+/**
+ * The policy's length limits, for the document only: the policy (`checkStrength`) refuses a password
+ * outside them with its own message and code, which a zod minimum would replace.
+ */
+const NEW_PASSWORD_LIMITS = { minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH };
+
 export const loginSchema = z.strictObject({
   email: z.string().min(1).max(320),
   password: z.string().min(1).max(1024),
@@ -30,7 +36,7 @@ export const loginSchema = z.strictObject({
    * The user's own new password, for a login with a password an administrator set (an invitation's
    * or a reset's), which answers 403 PASSWORD_CHANGE_REQUIRED without it. Refused otherwise.
    */
-  newPassword: z.string().min(1).max(1024).optional(),
+  newPassword: z.string().min(1).max(1024).meta(NEW_PASSWORD_LIMITS).optional(),
 });
 
 /** The answer to a right password for a disabled account (a wrong one gets "invalid email or password", as for any account). */
@@ -44,7 +50,7 @@ export const inviteSchema = z.strictObject({
   name: z.string().min(1).max(200),
   role: roleSchema,
   /** Optional initial password; without one a random one is generated and returned once. */
-  password: z.string().min(1).max(256).optional(),
+  password: z.string().min(1).max(256).meta(NEW_PASSWORD_LIMITS).optional(),
 });
 
 export const userPatchSchema = z.strictObject({
@@ -78,7 +84,7 @@ export const tokenCreateSchema = z.strictObject({
 
 export const passwordChangeSchema = z.strictObject({
   currentPassword: z.string().min(1).max(1024),
-  newPassword: z.string().min(1).max(1024),
+  newPassword: z.string().min(1).max(1024).meta(NEW_PASSWORD_LIMITS),
   /** Also revoke all your personal access tokens (your other sessions always end). */
   revokeAccessTokens: z.boolean().optional(),
 });

@@ -13,6 +13,7 @@ import { environments, projects } from '../store/projects.js';
 import type { Project, StoredEnvironment } from '../store/projects.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
 import { record } from './audit-trail.js';
+import { jsonDiff } from './json-diff.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { forgetSdkKeys } from '../http/sdk/sdk-keys.js';
@@ -218,6 +219,14 @@ export class ProjectService {
       // A flag change racing this one must see whether the environment needs approval (store/project-locks.ts).
       await lockProjectDefinitions(tx, project.id);
       const before = await environments.get(tx, project.id, key);
+      const { version: _version, position: _position, ...stored } = before;
+      if (jsonDiff(stored, env).length === 0) {
+        // Nothing to write: no new version, no audit entry; a stale version is still a conflict.
+        if (before.version !== expectedVersion) {
+          throw versionConflict('environment', before.version, expectedVersion);
+        }
+        return before;
+      }
       const after = await environments.update(tx, project.id, env, expectedVersion, actor.userId);
       await record(tx, actor, { projectId: project.id, action: 'environment.updated', resourceType: 'environment', resourceKey: key, environment: key, before, after });
       return after;

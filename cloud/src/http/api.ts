@@ -10,6 +10,7 @@ import { issuesOf } from '../domain/validation.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
+import type { ResponseHeader } from './openapi.js';
 import { noteUser } from './request-log.js';
 import { badStringReason, findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from './text.js';
 
@@ -51,6 +52,8 @@ export interface ResponseSpec {
   readonly schema?: z.ZodType;
   /** A body that is not JSON (text/csv, text/event-stream): documented as a string of this media type. */
   readonly mediaType?: string | readonly string[];
+  /** Headers the response sends, for the OpenAPI document (`versioned` sends ETag). */
+  readonly headers?: readonly ResponseHeader[];
 }
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {

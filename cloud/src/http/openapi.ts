@@ -1,11 +1,52 @@
 import { z } from 'zod';
-import type { AnyRoute } from './api.js';
+import { conditionSchema, jsonValueSchema } from '@xp/shared';
+import type { AnyRoute, ResponseSpec } from './api.js';
 import { errorSchema } from './api.js';
 
 type JsonObject = Record<string, unknown>;
 
 /** Names for schemas so the document refers to components instead of repeating them. */
 export type SchemaNames = ReadonlyMap<z.ZodType, string>;
+
+/** Headers a response can declare it sends (`ResponseSpec.headers`), as the document describes them. */
+const RESPONSE_HEADERS = {
+  ETag: { description: 'The version of the resource, quoted ("3"): send it back as If-Match (or ?version=3) to change it', schema: { type: 'string' } },
+  'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
+} as const;
+
+export type ResponseHeader = keyof typeof RESPONSE_HEADERS;
+
+/** Errors whose answer says when to try again. */
+const RETRY_AFTER_STATUSES = ['429', '503'];
+
+/**
+ * Query parameters named by the caller (a query schema's catchall, such as attr.country=US), as the
+ * document declares them: OpenAPI has such parameters only as one object of the form style, which
+ * serialises each property as name=value.
+ */
+export interface CallerNamedParameters {
+  /** The object parameter's name in the document; never sent (its properties' names are). */
+  readonly name: string;
+  readonly description: string;
+  /** What every parameter name matches. */
+  readonly names: RegExp;
+  readonly maxProperties?: number;
+}
+
+/** Register a query schema's catchall here to declare the parameters it takes. */
+export const callerNamedParameters = z.registry<CallerNamedParameters>();
+
+/** Read with If-Match and ?version=, which the server takes one of. */
+const VERSION_REQUIRED = 'Send this or the other of If-Match and version: one is required (428 otherwise); If-Match wins when both are sent.';
+
+/**
+ * Schemas nested in many others that have no id of their own: named here, else zod numbers them in
+ * the order it meets them (schema0…), and adding a route could rename them.
+ */
+const NESTED_NAMES: ReadonlyMap<z.ZodType, string> = new Map<z.ZodType, string>([
+  [jsonValueSchema, 'JsonValue'],
+  [conditionSchema.valueType, 'ConditionValue'],
+]);
 
 const ERROR_STATUSES: Record<number, string> = {
   400: 'Invalid request: malformed JSON, wrong types, unknown fields, failed validation',
@@ -14,8 +55,8 @@ const ERROR_STATUSES: Record<number, string> = {
   404: 'Not found',
   409: 'Version conflict, duplicate key or invalid state',
   413: 'Body too large',
-  428: 'The version (If-Match) is required',
-  429: 'Rate limited',
+  428: 'The version (If-Match or ?version=) is required',
+  429: 'Rate limited; retry after Retry-After seconds',
   431: 'Request headers too large',
   500: 'Internal error (logged; no details are given)',
   503: 'Unavailable for now (e.g. the database); retry after Retry-After seconds',
@@ -24,86 +65,153 @@ const ERROR_STATUSES: Record<number, string> = {
 /** Errors any operation can answer, whatever it does. */
 const ALWAYS = [431, 500, 503];
 
+/**
+ * Points zod's "__shared#/$defs/x" references at plain components. Walked, not rewritten as text:
+ * a text replace of ",}" once turned a pattern's `{2,}` into `{2}`.
+ */
+function withComponentRefs(value: unknown, sharedPrefix: string): unknown {
+  if (Array.isArray(value)) {
+    return value.map((v) => withComponentRefs(v, sharedPrefix));
+  }
+  if (value === null || typeof value !== 'object') {
+    return value;
+  }
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? v.replace(/^#\/components\/schemas\/__shared#\/\$defs\//, `#/components/schemas/${sharedPrefix}`) : withComponentRefs(v, sharedPrefix)]),
+  );
+}
+
 function toComponents(named: ReadonlyMap<z.ZodType, string>, io: 'input' | 'output', suffix: string): Record<string, JsonObject> {
   const registry = z.registry<{ id: string }>();
   for (const [schema, name] of named) {
     registry.add(schema, { id: `${name}${suffix}` });
   }
   const out = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, unrepresentable: 'any', io }) as { schemas: Record<string, JsonObject> };
+  const { __shared, ...schemas } = out.schemas;
+  const sharedPrefix = `Shared${suffix}_`;
   const components: Record<string, JsonObject> = {};
-  const shared = (out.schemas.__shared?.$defs ?? {}) as Record<string, JsonObject>;
-  for (const [name, schema] of Object.entries(out.schemas)) {
-    if (name !== '__shared') {
-      components[name] = schema;
-    }
+  for (const [name, schema] of Object.entries(schemas)) {
+    // Keywords of a standalone schema, not of a component.
+    const { $schema: _schema, $id: _id, ...rest } = schema;
+    components[name] = withComponentRefs(rest, sharedPrefix) as JsonObject;
   }
-  for (const [name, schema] of Object.entries(shared)) {
-    components[`Shared${suffix}_${name}`] = schema;
+  for (const [name, schema] of Object.entries((__shared?.$defs ?? {}) as Record<string, JsonObject>)) {
+    components[`${sharedPrefix}${name}`] = withComponentRefs(schema, sharedPrefix) as JsonObject;
   }
-  // Rewrite zod's "__shared#/$defs/x" references into plain component references.
-  const text = JSON.stringify(components)
-    .replace(/#\/components\/schemas\/__shared#\/\$defs\/(\w+)/g, `#/components/schemas/Shared${suffix}_$1`)
-    .replace(/"\$schema":"[^"]*",?/g, '')
-    .replace(/"\$id":"[^"]*",?/g, '')
-    .replace(/,}/g, '}');
-  return JSON.parse(text) as Record<string, JsonObject>;
+  return components;
+}
+
+/** `post /api/v1/projects/{project}/flags` → postApiV1ProjectsProjectFlags: from the route itself, so it never changes as routes are added. */
+function operationIdOf(r: AnyRoute): string {
+  return `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`;
+}
+
+function mediaTypesOf(spec: ResponseSpec): readonly string[] {
+  return spec.mediaType === undefined ? [] : typeof spec.mediaType === 'string' ? [spec.mediaType] : spec.mediaType;
+}
+
+function headersOf(names: readonly ResponseHeader[]): JsonObject {
+  return Object.fromEntries(names.map((h) => [h, RESPONSE_HEADERS[h]]));
+}
+
+/** A parameter's schema, inline: without the `$schema` of a standalone one. */
+function parameterSchema(schema: z.core.$ZodType): JsonObject {
+  const { $schema: _schema, ...rest } = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as JsonObject;
+  return rest;
+}
+
+/** The query parameters of a route: its schema's named ones, and those a registered catchall takes. */
+function queryParameters(querySchema: z.ZodObject | undefined): JsonObject[] {
+  const parameters: JsonObject[] = Object.entries(querySchema?.shape ?? {}).map(([name, schema]) => {
+    const s = schema as z.ZodType;
+    return { name, in: 'query', required: !s.safeParse(undefined).success, schema: parameterSchema(s) };
+  });
+  const catchall = querySchema?._zod.def.catchall;
+  const named = catchall === undefined ? undefined : callerNamedParameters.get(catchall);
+  if (catchall !== undefined && named !== undefined) {
+    parameters.push({
+      name: named.name,
+      in: 'query',
+      required: false,
+      style: 'form',
+      explode: true,
+      description: named.description,
+      schema: {
+        type: 'object',
+        propertyNames: { pattern: named.names.source },
+        additionalProperties: parameterSchema(catchall),
+        ...(named.maxProperties === undefined ? {} : { maxProperties: named.maxProperties }),
+      },
+    });
+  }
+  return parameters;
 }
 
 /** Builds the OpenAPI 3.1 document from the route table. */
 export function openApiDocument(routes: readonly AnyRoute[], info: { title: string; version: string; description: string }): JsonObject {
-  const requestNames = new Map<z.ZodType, string>();
-  const responseNames = new Map<z.ZodType, string>([[errorSchema, 'Error']]);
-  let anonymous = 0;
-  const nameFor = (map: Map<z.ZodType, string>, schema: z.ZodType, hint: string): string => {
+  const requestNames = new Map<z.ZodType, string>(NESTED_NAMES);
+  const responseNames = new Map<z.ZodType, string>([[errorSchema, 'Error'], ...NESTED_NAMES]);
+  // A schema without an id is named after the first operation that uses it, never after its place in the table.
+  const nameFor = (map: Map<z.ZodType, string>, schema: z.ZodType, fallback: string): string => {
     let name = map.get(schema);
     if (name === undefined) {
       const meta = z.globalRegistry.get(schema) as { id?: string } | undefined;
-      name = meta?.id ?? `${hint}${anonymous++}`;
+      name = meta?.id ?? fallback;
       map.set(schema, name);
     }
     return name;
   };
   const paths: Record<string, Record<string, JsonObject>> = {};
   for (const r of routes) {
-    const op: JsonObject = { summary: r.summary, tags: [r.tag], operationId: `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}` };
+    const operationId = operationIdOf(r);
+    const typeName = `${operationId.charAt(0).toUpperCase()}${operationId.slice(1)}`;
+    const op: JsonObject = { summary: r.summary, tags: [r.tag], operationId };
     if (r.description !== undefined) {
       op.description = r.description;
     }
     const parameters: JsonObject[] = [];
     const paramSchema = r.params as z.ZodObject | undefined;
     for (const [name, schema] of Object.entries(paramSchema?.shape ?? {})) {
-      parameters.push({ name, in: 'path', required: true, schema: z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any' }) });
+      parameters.push({ name, in: 'path', required: true, schema: parameterSchema(schema as z.ZodType) });
     }
-    const querySchema = r.query as z.ZodObject | undefined;
-    for (const [name, schema] of Object.entries(querySchema?.shape ?? {})) {
-      const s = schema as z.ZodType;
-      parameters.push({ name, in: 'query', required: !s.safeParse(undefined).success, schema: z.toJSONSchema(s, { unrepresentable: 'any', io: 'input' }) });
-    }
+    parameters.push(...queryParameters(r.query as z.ZodObject | undefined));
     if (r.concurrency === true) {
-      parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The version you read, quoted ("3"); or pass ?version=3', schema: { type: 'string' } });
+      parameters.push(
+        { name: 'If-Match', in: 'header', required: false, description: `The version you read, quoted ("3"), as its ETag gave it. ${VERSION_REQUIRED}`, schema: { type: 'string' } },
+        { name: 'version', in: 'query', required: false, description: `The version you read (3), for clients that cannot set If-Match. ${VERSION_REQUIRED}`, schema: { type: 'integer', minimum: 0, maximum: 999_999_999 } },
+      );
+    }
+    if (Object.values(r.responses).some((spec) => mediaTypesOf(spec).includes('text/event-stream'))) {
+      parameters.push({ name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event id (what a reconnecting EventSource sends); in digits, else ignored. Wins over `after`', schema: { type: 'string' } });
     }
     parameters.push({ name: 'X-XP-Client', in: 'header', required: false, description: 'The client making the change (console, vscode, cli…), recorded in the audit log', schema: { type: 'string' } });
-    for (const p of parameters) {
-      const schema = p.schema as JsonObject;
-      delete schema.$schema;
-    }
     op.parameters = parameters;
     if (r.body !== undefined) {
-      const name = nameFor(requestNames, r.body as z.ZodType, 'Request');
+      const name = nameFor(requestNames, r.body as z.ZodType, `${typeName}Body`);
       op.requestBody = { required: !(r.body as z.ZodType).safeParse(undefined).success, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}Input` } } } };
     }
     const responses: Record<string, JsonObject> = {};
     for (const [status, spec] of Object.entries(r.responses)) {
-      responses[status] =
-        spec.schema !== undefined
-          ? { description: spec.description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, 'Response')}` } } } }
-          : spec.mediaType !== undefined
-            ? { description: spec.description, content: Object.fromEntries((typeof spec.mediaType === 'string' ? [spec.mediaType] : spec.mediaType).map((m) => [m, { schema: { type: 'string' } }])) }
-            : { description: spec.description };
+      const response: JsonObject = { description: spec.description };
+      if (spec.headers !== undefined) {
+        response.headers = headersOf(spec.headers);
+      }
+      if (spec.schema !== undefined) {
+        response.content = { 'application/json': { schema: { $ref: `#/components/schemas/${nameFor(responseNames, spec.schema, `${typeName}Response${status}`)}` } } };
+      } else if (spec.mediaType !== undefined) {
+        response.content = Object.fromEntries(mediaTypesOf(spec).map((m) => [m, { schema: { type: 'string' } }]));
+      }
+      responses[status] = response;
     }
     const errors = [...(r.auth === false ? [400, 401, 413, 429] : [400, 401, 403, 404, 409, 413, ...(r.concurrency === true ? [428] : [])]), ...(r.errors ?? []), ...ALWAYS];
     for (const status of errors) {
       responses[String(status)] ??= { description: ERROR_STATUSES[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    }
+    for (const status of RETRY_AFTER_STATUSES) {
+      const response = responses[status];
+      if (response !== undefined) {
+        response.headers = { ...(response.headers as JsonObject | undefined), ...headersOf(['Retry-After']) };
+      }
     }
     op.responses = responses;
     if (r.auth !== false) {
@@ -119,9 +227,9 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     servers: [{ url: '/' }],
     paths,
     components: {
+      // The SDK endpoints (/sdk/v1, X-XP-SDK-Key) are not in this document: no scheme for them.
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'A login session (POST /api/v1/auth/login) or a personal access token' },
-        sdkKey: { type: 'apiKey', in: 'header', name: 'X-XP-SDK-Key' },
       },
       schemas: { ...toComponents(requestNames, 'input', 'Input'), ...toComponents(responseNames, 'output', '') },
     },

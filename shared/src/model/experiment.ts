@@ -60,6 +60,8 @@ export const experimentVariationSchema = z.strictObject({
       // zod's own "Invalid URL" does not say that a path alone (`/landing`) is not enough.
       error: (issue) => (issue.code === 'invalid_format' ? 'must be an absolute http(s) URL, such as https://example.com/landing' : undefined),
     })
+    // The protocol rule as JSON Schema can say it (format uri allows any scheme); validation is zod's.
+    .meta({ pattern: '^https?://' })
     .optional(),
 });
 export type ExperimentVariation = z.output<typeof experimentVariationSchema>;
@@ -159,7 +161,12 @@ const experimentFieldsSchema = z
     seed: z.string().max(256).optional(),
     /** Fraction of eligible units that enter the experiment. */
     coverage: fractionSchema.default(1),
-    variations: z.array(experimentVariationSchema).max(64).default([]),
+    // Said, not enforced, in the document: the rule depends on `type` (checked below, with its own message).
+    variations: z
+      .array(experimentVariationSchema)
+      .max(64)
+      .default([])
+      .meta({ description: 'At least two, each with a url in a split-URL experiment; none in a multivariate experiment, whose variations are generated from its factors' }),
     /** Multivariate only: variations are generated from every combination of factor levels. */
     factors: z.array(factorSchema).max(5).optional(),
     condition: authoredConditionSchema.optional(),

@@ -34,10 +34,11 @@ export const metricSchema = z
     name: nameSchema,
     description: z.string().max(2000).optional(),
     type: z.enum([MetricType.Conversion, MetricType.Count, MetricType.Sum, MetricType.Ratio]),
-    event: z.string().min(1).max(200).optional(),
+    // Which of these a type needs is checked below; the document can only say it.
+    event: z.string().min(1).max(200).optional().meta({ description: 'Required for conversion, count and sum metrics (not for ratio)' }),
     property: attributeNameSchema.optional(),
-    numerator: aggregateSchema.optional(),
-    denominator: aggregateSchema.optional(),
+    numerator: aggregateSchema.optional().meta({ description: 'Required for a ratio metric' }),
+    denominator: aggregateSchema.optional().meta({ description: 'Required for a ratio metric' }),
     capping: cappingSchema.optional(),
     higherIsBetter: z.boolean().default(true),
     /** Hours after exposure that count; empty means until the experiment stops. */

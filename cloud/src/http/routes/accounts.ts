@@ -124,7 +124,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Auth',
       summary: 'The current user, and what this credential may do',
-      responses: { 200: { description: 'The user', schema: meSchema } },
+      responses: { 200: { description: 'The user', schema: meSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const user = await s.accounts.me(req.actor);
         // A personal access token may act with a lower role, within some projects.
@@ -202,7 +202,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Users',
       summary: 'Add a user; without a password, a generated one is returned once',
       body: inviteSchema,
-      responses: { 201: { description: 'Created', schema: z.object({ user: userSchema, initialPassword: z.string().optional() }) } },
+      responses: { 201: { description: 'Created', schema: z.object({ user: userSchema, initialPassword: z.string().optional() }), headers: ['ETag'] } },
       handler: async (req) => {
         const { user, initialPassword } = await s.accounts.invite(req.actor, req.body);
         return { status: 201, body: initialPassword === undefined ? { user: userView(user, req.actor) } : { user: userView(user, req.actor), initialPassword }, headers: { ETag: `"${user.version}"`, 'Cache-Control': 'no-store' } };
@@ -215,7 +215,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       tag: 'Users',
       summary: 'One user',
       params: idParams,
-      responses: { 200: { description: 'The user', schema: userSchema } },
+      responses: { 200: { description: 'The user', schema: userSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const user = await s.accounts.getUser(req.actor, req.params.id);
         return versioned(200, user, userView(user, req.actor));
@@ -230,7 +230,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       params: idParams,
       body: userPatchSchema,
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: userSchema } },
+      responses: { 200: { description: 'Updated', schema: userSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const user = await s.accounts.updateUser(req.actor, req.params.id, req.body, req.expectedVersion);
         return versioned(200, user, userView(user, req.actor));
@@ -289,7 +289,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
         'The role may be higher or lower than the organisation role, never owner (400), and not for an owner (400: owners are owners in every project). The same rules as changing an organisation role: an admin grants at most admin, and not to an owner. Requests naming the project act with this role (a personal access token still acts with at most its own role); organisation permissions (users, settings, creating projects) keep the organisation role. Audited as user.project-role-set. Answers the user with their project roles.',
       params: userProjectParams,
       body: projectRoleSchema,
-      responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
+      responses: { 200: { description: 'The user, with their project roles', schema: userSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const user = await s.accounts.setProjectRole(req.actor, req.params.id, req.params.project, req.body);
         return versioned(200, user, userView(user, req.actor));
@@ -303,7 +303,7 @@ export function accountRoutes(s: Services): AnyRoute[] {
       summary: "Remove a user's role in one project: their organisation role applies there again",
       description: 'Audited as user.project-role-removed; answers the user (200) also when they had no role in the project.',
       params: userProjectParams,
-      responses: { 200: { description: 'The user, with their project roles', schema: userSchema } },
+      responses: { 200: { description: 'The user, with their project roles', schema: userSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const user = await s.accounts.removeProjectRole(req.actor, req.params.id, req.params.project);
         return versioned(200, user, userView(user, req.actor));

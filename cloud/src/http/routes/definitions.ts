@@ -79,7 +79,7 @@ function crud(k: KindRoutes): AnyRoute[] {
       summary: `Create a ${k.kind}`,
       params: projectParams,
       body: k.schema,
-      responses: { 201: { description: 'Created', schema: one } },
+      responses: { 201: { description: 'Created', schema: one, headers: ['ETag'] } },
       handler: async (req) => {
         const created = await k.service.create(req.actor, req.params.project, req.body);
         return versioned(201, created, storedView(created));
@@ -92,7 +92,7 @@ function crud(k: KindRoutes): AnyRoute[] {
       tag: k.tag,
       summary: `One ${k.kind}`,
       params: projectKeyParams,
-      responses: { 200: { description: `The ${k.kind}`, schema: one } },
+      responses: { 200: { description: `The ${k.kind}`, schema: one, headers: ['ETag'] } },
       handler: async (req) => {
         const found = await k.service.get(req.actor, req.params.project, req.params.key);
         return versioned(200, found, storedView(found));
@@ -107,7 +107,7 @@ function crud(k: KindRoutes): AnyRoute[] {
       params: projectKeyParams,
       body: k.schema,
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: one } },
+      responses: { 200: { description: 'Updated', schema: one, headers: ['ETag'] } },
       handler: async (req) => {
         // The service validates again; it sees what was sent, so a field left out can keep its stored value.
         const updated = await k.service.update(req.actor, req.params.project, req.params.key, req.rawBody, req.expectedVersion);
@@ -148,7 +148,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       params: flagEnvParams,
       body: flagEnvironmentSchema.meta({ id: 'FlagEnvironment' }),
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: flagOne } },
+      responses: { 200: { description: 'Updated', schema: flagOne, headers: ['ETag'] } },
       handler: async (req) => {
         const updated = await s.flags.setEnvironmentState(req.actor, req.params.project, req.params.key, req.params.environment, req.body, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
@@ -163,7 +163,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       params: flagEnvParams,
       body: z.strictObject({ enabled: z.boolean() }),
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: flagOne } },
+      responses: { 200: { description: 'Updated', schema: flagOne, headers: ['ETag'] } },
       handler: async (req) => {
         const updated = await s.flags.toggle(req.actor, req.params.project, req.params.key, req.params.environment, req.body.enabled, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
@@ -204,7 +204,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       summary: 'Start a draft experiment (records the start time)',
       params: projectKeyParams,
       concurrency: true,
-      responses: { 200: { description: 'Running', schema: experimentOne } },
+      responses: { 200: { description: 'Running', schema: experimentOne, headers: ['ETag'] } },
       handler: async (req) => {
         const updated = await s.experiments.start(req.actor, req.params.project, req.params.key, req.expectedVersion);
         return versioned(200, updated, storedView(updated));
@@ -220,7 +220,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       // Every field is optional, so the body may be left out altogether.
       body: z.strictObject({ decision: z.enum(['ship', 'rollback', 'inconclusive']).optional(), winner: keySchema.optional(), releaseWinner: z.boolean().optional() }).optional(),
       concurrency: true,
-      responses: { 200: { description: 'Stopped', schema: experimentOne } },
+      responses: { 200: { description: 'Stopped', schema: experimentOne, headers: ['ETag'] } },
       handler: async (req) => {
         const updated = await s.experiments.stop(req.actor, req.params.project, req.params.key, req.expectedVersion, req.body ?? {});
         return versioned(200, updated, storedView(updated));
@@ -234,7 +234,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
       summary: 'Run a stopped experiment again: same assignments, results continue; its decision is cleared',
       params: projectKeyParams,
       concurrency: true,
-      responses: { 200: { description: 'Running', schema: experimentOne } },
+      responses: { 200: { description: 'Running', schema: experimentOne, headers: ['ETag'] } },
       handler: async (req) => {
         const updated = await s.experiments.resume(req.actor, req.params.project, req.params.key, req.expectedVersion);
         return versioned(200, updated, storedView(updated));

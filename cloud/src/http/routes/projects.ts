@@ -61,7 +61,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       tag: 'Projects',
       summary: 'Create a project',
       body: projectCreateSchema,
-      responses: { 201: { description: 'Created', schema: projectSchema } },
+      responses: { 201: { description: 'Created', schema: projectSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const p = await s.projects.create(req.actor, req.body);
         return versioned(201, p, projectView(p));
@@ -74,7 +74,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       tag: 'Projects',
       summary: 'One project',
       params: projectParams,
-      responses: { 200: { description: 'The project', schema: projectSchema } },
+      responses: { 200: { description: 'The project', schema: projectSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const p = await s.projects.get(req.actor, req.params.project);
         return versioned(200, p, projectView(p));
@@ -89,7 +89,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       params: projectParams,
       body: projectPatchSchema,
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: projectSchema } },
+      responses: { 200: { description: 'Updated', schema: projectSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const p = await s.projects.update(req.actor, req.params.project, req.body, req.expectedVersion);
         return versioned(200, p, projectView(p));
@@ -129,7 +129,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       summary: 'Add an environment',
       params: projectParams,
       body: environmentSchema,
-      responses: { 201: { description: 'Created', schema: storedEnvironmentSchema } },
+      responses: { 201: { description: 'Created', schema: storedEnvironmentSchema, headers: ['ETag'] } },
       handler: async (req) => versioned(201, await s.projects.createEnvironment(req.actor, req.params.project, req.body)),
     }),
     route({
@@ -139,7 +139,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       tag: 'Environments',
       summary: 'One environment',
       params: envParams,
-      responses: { 200: { description: 'The environment', schema: storedEnvironmentSchema } },
+      responses: { 200: { description: 'The environment', schema: storedEnvironmentSchema, headers: ['ETag'] } },
       handler: async (req) => versioned(200, await s.projects.getEnvironment(req.actor, req.params.project, req.params.environment)),
     }),
     route({
@@ -151,7 +151,7 @@ export function projectRoutes(s: Services): AnyRoute[] {
       params: envParams,
       body: environmentSchema,
       concurrency: true,
-      responses: { 200: { description: 'Updated', schema: storedEnvironmentSchema } },
+      responses: { 200: { description: 'Updated', schema: storedEnvironmentSchema, headers: ['ETag'] } },
       handler: async (req) => versioned(200, await s.projects.updateEnvironment(req.actor, req.params.project, req.params.environment, req.body, req.expectedVersion)),
     }),
     route({

@@ -9,10 +9,20 @@ import { invalid } from '../../errors.js';
 import { BucketWidth } from '../../store/results.js';
 import { route } from '../api.js';
 import type { AnyRoute, Request } from '../api.js';
+import { callerNamedParameters } from '../openapi.js';
 import { projectKeyParams, queryInt } from './common.js';
 
 const ATTRIBUTE_PREFIX = 'attr.';
 const MAX_ATTRIBUTE_FILTERS = 20;
+
+/** Every parameter the query does not name: an attr.<name>=<value> filter (checked in `filtersOf`). */
+const attributeFilter = z.string().register(callerNamedParameters, {
+  name: 'attr',
+  description:
+    "attr.<name>=<value> filters, one parameter each (attr.country=US&attr.beta=true): the attributes sent with the unit's first exposure; the value matches as text and, when it spells one, as a number or boolean",
+  names: new RegExp(`^${ATTRIBUTE_PREFIX.replace('.', '\\.')}.`),
+  maxProperties: MAX_ATTRIBUTE_FILTERS,
+});
 
 const known = {
   environment: keySchema.optional().describe("Default: where the experiment runs (its production environment among those it lists, else the first it lists; running everywhere, the project's production environment)"),
@@ -62,7 +72,7 @@ const breakdownKnown = {
  */
 const breakdownQuery = z
   .object(breakdownKnown)
-  .catchall(z.string())
+  .catchall(attributeFilter)
   .superRefine(
     (query, ctx) => {
       // Run on a refused query: it may be anything (Object() of a non-object has no keys).
@@ -76,14 +86,14 @@ const breakdownQuery = z
   );
 
 /** Known parameters, plus attr.<name>=<value> filters (checked in `toRequest`). */
-const resultsQuery = z.object(known).catchall(z.string());
+const resultsQuery = z.object(known).catchall(attributeFilter);
 const csvQuery = z
   .object({
     ...known,
     table: z.enum(['summary', 'timeseries']).default('summary').describe('summary: one row per metric × variation; timeseries: the cumulative series'),
     bom: z.enum(BOM_VALUES, { error: 'must be 1 or true' }).optional().describe('1 or true: start with a UTF-8 byte order mark (U+FEFF), for Excel'),
   })
-  .catchall(z.string());
+  .catchall(attributeFilter);
 
 type ResultsQuery = z.output<typeof resultsQuery>;
 

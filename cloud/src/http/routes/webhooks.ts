@@ -60,6 +60,11 @@ const withSecret = z.object({ webhook: webhookSchema, secret: z.string().describ
 const deliveryParams = z.strictObject({ project: projectParams.shape.project, id: z.string().min(1).max(64), delivery: z.string().regex(/^[0-9]{1,18}$/, 'a delivery id (digits)') });
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
+/** What the document can say of the URL rule (the service checks the rest: a URL, not a blocked address); validation is the same. */
+const HTTP_URL = { pattern: '^https?://' };
+const createBody = webhookCreateSchema.extend({ url: webhookCreateSchema.shape.url.meta(HTTP_URL) });
+const patchBody = webhookPatchSchema.extend({ url: webhookPatchSchema.shape.url.meta(HTTP_URL) });
+
 export function webhookRoutes(s: Services): AnyRoute[] {
   const base = '/api/v1/projects/{project}/webhooks';
   const common = { permission: Permission.WebhooksManage, tag: 'Webhooks' } as const;
@@ -81,7 +86,7 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       description:
         "Every change to the project whose action matches `events` ('*', 'flag.*', 'experiment.updated'…) and, when `environments` is set, was made in one of them, is POSTed to `url`, signed (X-XP-Signature), retried on failure. `format: slack` sends Slack's `{\"text\"}`.",
       params: projectParams,
-      body: webhookCreateSchema,
+      body: createBody,
       responses: { 201: { description: 'Created', schema: withSecret } },
       handler: async (req) => ({ status: 201, body: await s.webhooks.create(req.actor, req.params.project, req.rawBody), headers: NO_STORE }),
     }),
@@ -91,7 +96,7 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}`,
       summary: 'A webhook',
       params: projectIdParams,
-      responses: { 200: { description: 'The webhook', schema: webhookSchema } },
+      responses: { 200: { description: 'The webhook', schema: webhookSchema, headers: ['ETag'] } },
       handler: async (req) => {
         const webhook = await s.webhooks.get(req.actor, req.params.project, req.params.id);
         return versioned(200, webhook);
@@ -103,9 +108,9 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       path: `${base}/{id}`,
       summary: 'Change a webhook (fields left out keep their value); disabling it ends its queued deliveries',
       params: projectIdParams,
-      body: webhookPatchSchema,
+      body: patchBody,
       concurrency: true,
-      responses: { 200: { description: 'The webhook', schema: webhookSchema } },
+      responses: { 200: { description: 'The webhook', schema: webhookSchema, headers: ['ETag'] } },
       handler: async (req) => versioned(200, await s.webhooks.update(req.actor, req.params.project, req.params.id, req.rawBody, req.expectedVersion)),
     }),
     route({
@@ -128,7 +133,7 @@ export function webhookRoutes(s: Services): AnyRoute[] {
       params: projectIdParams,
       body: rotateSecretSchema,
       concurrency: true,
-      responses: { 200: { description: 'The webhook and its new secret', schema: withSecret } },
+      responses: { 200: { description: 'The webhook and its new secret', schema: withSecret, headers: ['ETag'] } },
       handler: async (req) => {
         const rotated = await s.webhooks.rotateSecret(req.actor, req.params.project, req.params.id, req.expectedVersion, req.rawBody);
         const reply = versioned(200, rotated.webhook, rotated);

@@ -6,7 +6,7 @@
  * NaN or Infinity ever reaches JSON (unbounded interval ends are null).
  */
 import { z } from 'zod';
-import type { AnalysisOptions, CapSpec, ComparisonResult, Experiment, ExperimentAnalysis, Metric, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
+import type { AnalysisOptions, CapSpec, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
 import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
@@ -598,20 +598,36 @@ export async function computeResults(
   const metricsAt = groupBy(stats.metrics, (m) => bucketOf(m.bucket));
   const exact = new Set(plans.filter(({ metric }) => metric.type !== MetricType.Conversion).map(({ metric }) => metric.key));
   const acc = new Accumulator(variations.map((v) => v.key), exact);
-  const step = Math.ceil(buckets.length / MAX_SERIES_POINTS);
+  // A continuous grid from the first bucket of the analysed window (the experiment's first hour, or
+  // that of `from`) to the last with data: a bucket without new exposures is still a point of the
+  // chart. Points are by first exposure, so such a point repeats the previous one.
+  const last = buckets.at(-1);
+  const windowStart = request.from === undefined ? origin.getTime() : Math.max(origin.getTime(), request.from.getTime());
+  const knownStart = experiment.startedAt !== undefined || phaseStart !== undefined;
+  const first = last === undefined ? 0 : Math.min(buckets[0]!, knownStart ? origin.getTime() + Math.floor((windowStart - origin.getTime()) / width) * width : buckets[0]!);
+  const count = last === undefined ? 0 : (last - first) / width + 1;
+  const step = Math.ceil(count / MAX_SERIES_POINTS);
   const points: SeriesPoint[] = [];
-  buckets.forEach((bucket, i) => {
-    for (const u of unitsAt.get(bucket) ?? []) {
+  let latest: { analysis: ExperimentAnalysis; overflowed: Set<string> } | undefined;
+  for (let i = 0; i < count; i++) {
+    const bucket = first + i * width;
+    const units = unitsAt.get(bucket) ?? [];
+    const sums = metricsAt.get(bucket) ?? [];
+    for (const u of units) {
       acc.addUnits(u.variation, u.units, u.excluded);
     }
-    for (const m of metricsAt.get(bucket) ?? []) {
+    for (const m of sums) {
       acc.addSums(m);
     }
-    if (withSeries && (buckets.length - 1 - i) % step === 0) {
-      const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
-      points.push(seriesPoint(bucket, width, acc, analysis, overflowedMetrics(acc, plans, variations)));
+    if (units.length > 0 || sums.length > 0) {
+      latest = undefined;
     }
-  });
+    if (withSeries && (count - 1 - i) % step === 0) {
+      // An empty bucket reuses the analysis of the sums it repeats: the cost stays one per data bucket.
+      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
+      points.push(seriesPoint(bucket, width, acc, latest.analysis, latest.overflowed));
+    }
+  }
   const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
 
   const overflow = overflowedMetrics(acc, plans, variations);
@@ -870,6 +886,25 @@ function decimalMean(sum: Decimal, n: number): Decimal {
   return { m: twice / 2n + (twice % 2n), s: sum.s };
 }
 
+/** The exact value of a double (m / 2^e = m·5^e / 10^e). */
+function doubleToDecimal(x: number): Decimal {
+  let m = x;
+  let e = 0;
+  while (!Number.isInteger(m)) {
+    m *= 2;
+    e++;
+  }
+  return { m: BigInt(m) * 5n ** BigInt(e), s: e };
+}
+
+/**
+ * The double nearest a decimal, as that double's exact decimal: a shift the engine receives without
+ * rounding, so shifts of two arms differ exactly and the shifted sums are around the shift it sees.
+ */
+function snapToDouble(a: Decimal): Decimal {
+  return doubleToDecimal(decimalToNumber(a));
+}
+
 /** The value components of the sums, and the components each sum multiplies. */
 type Component = 'v' | 'p' | 'd' | 'q';
 const FACTORS: Readonly<Record<SumName, readonly Component[]>> = {
@@ -892,6 +927,20 @@ const SQUARE: Readonly<Record<Component, SumName>> = { v: 'vv', p: 'pp', d: 'dd'
 
 /** Doubles keep the centred second moment to ~1e-10 relative unless more of Σx² than this cancels. */
 const CANCELLATION_LIMIT = 1e-6;
+
+/** Σ(a − ca)(b − cb) = Σab − cb·Σa − ca·Σb + n·ca·cb, exactly (one factor when b is undefined: Σ(a − ca)). */
+function shiftedSum(sum: Decimal, n: number, a: [Decimal, Decimal], b?: [Decimal, Decimal]): Decimal {
+  const count: Decimal = { m: BigInt(n), s: 0 };
+  const neg = (d: Decimal): Decimal => ({ m: -d.m, s: d.s });
+  const [sumA, ca] = a;
+  if (b === undefined) {
+    return decimalAdd(sum, neg(decimalMul(count, ca)));
+  }
+  const [sumB, cb] = b;
+  let value = decimalAdd(sum, neg(decimalMul(cb, sumA)));
+  value = decimalAdd(value, neg(decimalMul(ca, sumB)));
+  return decimalAdd(value, decimalMul(count, decimalMul(ca, cb)));
+}
 
 /** The engine's input sums of one arm: around `shift` per component where raw sums would cancel. */
 interface ArmSums {
@@ -973,12 +1022,12 @@ class Accumulator {
    * spread: 1e9 ± 50), the sums of that component are taken around its mean, rounded to the
    * values' decimals, exactly (Σ(x − c)² = Σx² − 2cΣx + nc²) before they become doubles.
    */
-  armSums(metric: string, variation: string, n: number, components: readonly Component[]): ArmSums {
+  armSums(metric: string, variation: string, n: number, components: readonly Component[], all = false): ArmSums {
     const raw = this.sums(metric, variation);
     const shift = { v: 0, p: 0, d: 0, q: 0 };
     const cancels = components.filter((c) => {
       const centred = raw[SQUARE[c]] - (raw[c] * raw[c]) / n;
-      return !(centred > CANCELLATION_LIMIT * Math.abs(raw[SQUARE[c]])) && raw[SQUARE[c]] !== 0;
+      return (all || !(centred > CANCELLATION_LIMIT * Math.abs(raw[SQUARE[c]]))) && raw[SQUARE[c]] !== 0;
     });
     const exact = n < 2 || cancels.length === 0 || !this.exactMetrics.has(metric) ? undefined : this.exact(`${metric}\u0000${variation}`);
     if (exact === undefined) {
@@ -986,7 +1035,7 @@ class Accumulator {
     }
     const pivots = new Map<Component, Decimal>();
     for (const c of cancels) {
-      const pivot = decimalMean(exact[c], n);
+      const pivot = snapToDouble(decimalMean(exact[c], n));
       if (pivot.m !== 0n) {
         pivots.set(c, pivot);
         shift[c] = decimalToNumber(pivot);
@@ -995,8 +1044,6 @@ class Accumulator {
     if (pivots.size === 0) {
       return { sums: raw, shift };
     }
-    const count: Decimal = { m: BigInt(n), s: 0 };
-    const neg = (a: Decimal): Decimal => ({ m: -a.m, s: a.s });
     const sums = { ...raw };
     for (const name of SUM_NAMES) {
       const [a, b] = FACTORS[name];
@@ -1005,21 +1052,37 @@ class Accumulator {
       if (ca === undefined && cb === undefined) {
         continue;
       }
-      let value = exact[name];
-      if (b === undefined) {
-        // Σ(a − ca) = Σa − n·ca
-        value = decimalAdd(value, neg(decimalMul(count, ca!)));
-      } else {
-        // Σ(a − ca)(b − cb) = Σab − cb·Σa − ca·Σb + n·ca·cb
-        const pa = ca ?? ZERO;
-        const pb = cb ?? ZERO;
-        value = decimalAdd(value, neg(decimalMul(pb, exact[a!])));
-        value = decimalAdd(value, neg(decimalMul(pa, exact[b])));
-        value = decimalAdd(value, decimalMul(count, decimalMul(pa, pb)));
-      }
+      const value =
+        b === undefined ? shiftedSum(exact[name], n, [exact[a!], ca!]) : shiftedSum(exact[name], n, [exact[a!], ca ?? ZERO], [exact[b], cb ?? ZERO]);
       sums[name] = decimalToNumber(value);
     }
     return { sums, shift };
+  }
+
+  /**
+   * Exact sums of the residual r = v − slope·p of one arm for CUPED (see CupedResidual), r around
+   * its mean and p around `preShift`; undefined when a value is not a plain decimal.
+   */
+  residualSums(metric: string, variation: string, n: number, slope: number, preShift: number): CupedResidual | undefined {
+    const exact = this.exactMetrics.has(metric) ? this.exact(`${metric}\u0000${variation}`) : undefined;
+    if (exact === undefined || n < 2) {
+      return undefined;
+    }
+    const k = doubleToDecimal(slope);
+    const neg = (a: Decimal): Decimal => ({ m: -a.m, s: a.s });
+    // Σr = Σv − kΣp, Σr² = Σv² − 2kΣvp + k²Σp², Σrp = Σvp − kΣp²
+    const sum = decimalAdd(exact.v, neg(decimalMul(k, exact.p)));
+    const squares = decimalAdd(decimalAdd(exact.vv, neg(decimalMul({ m: 2n, s: 0 }, decimalMul(k, exact.vp)))), decimalMul(decimalMul(k, k), exact.pp));
+    const products = decimalAdd(exact.vp, neg(decimalMul(k, exact.pp)));
+    const cr = snapToDouble(decimalMean(sum, n));
+    const cp = doubleToDecimal(preShift);
+    return {
+      slope,
+      sum: decimalToNumber(shiftedSum(sum, n, [sum, cr])),
+      sumSquares: decimalToNumber(shiftedSum(squares, n, [sum, cr], [sum, cr])),
+      sumProducts: decimalToNumber(shiftedSum(products, n, [sum, cr], [exact.p, cp])),
+      shift: decimalToNumber(cr),
+    };
   }
 
   unitsByVariation(): Record<string, number> {
@@ -1071,18 +1134,70 @@ function metricInput(metric: Metric, acc: Accumulator, variations: readonly stri
     };
   }
   const proportion = metric.type === MetricType.Conversion;
-  const arms = variations.map((v) => {
+  let arms = variations.map((v) => {
     const n = acc.units(v);
     const raw = acc.sums(metric.key, v);
     return { n, raw, ...(proportion ? { sums: raw, shift: { v: 0, p: 0, d: 0, q: 0 } } : acc.armSums(metric.key, v, n, ['v', 'p'])) };
   });
   const hasPre = cuped && arms.some(({ raw }) => raw.p !== 0 || raw.pp !== 0);
+  let residuals: (CupedResidual | undefined)[] = [];
+  if (hasPre && !proportion && nearlyCollinear(arms)) {
+    // Every component around its exact mean, then the residual around the slope those sums give.
+    arms = variations.map((v) => {
+      const n = acc.units(v);
+      return { n, raw: acc.sums(metric.key, v), ...acc.armSums(metric.key, v, n, ['v', 'p'], true) };
+    });
+    const slope = pooledSlope(arms);
+    residuals = arms.map(({ n, shift }, i) => acc.residualSums(metric.key, variations[i]!, n, slope, shift.p));
+    if (residuals.some((r) => r === undefined)) {
+      residuals = [];
+    }
+  }
   return {
     ...common,
     type: proportion ? 'proportion' : 'mean',
     arms: arms.map(({ n, sums: s, shift }) => ({ n, sum: s.v, sumSquares: s.vv, ...shifted(shift.v) })),
-    ...(hasPre ? { covariates: arms.map(({ n, sums: s, shift }) => ({ pre: { n, sum: s.p, sumSquares: s.pp, ...shifted(shift.p) }, sumProducts: s.vp })) } : {}),
+    ...(hasPre
+      ? {
+          covariates: arms.map(({ n, sums: s, shift }, i) => {
+            const residual = residuals[i];
+            return { pre: { n, sum: s.p, sumSquares: s.pp, ...shifted(shift.p) }, sumProducts: s.vp, ...(residual === undefined ? {} : { residual }) };
+          }),
+        }
+      : {}),
   };
+}
+
+/** Centred Σyy, Σxx, Σxy of an arm from its (possibly shifted) sums, in doubles. */
+function centredMoments({ n, sums: s }: { n: number; sums: Sums }): { yy: number; xx: number; xy: number } {
+  return n < 2 ? { yy: 0, xx: 0, xy: 0 } : { yy: s.vv - (s.v * s.v) / n, xx: s.pp - (s.p * s.p) / n, xy: s.vp - (s.v * s.p) / n };
+}
+
+/** The pooled within-arm slope of v on p (the engine's θ), in doubles. */
+function pooledSlope(arms: readonly { n: number; sums: Sums }[]): number {
+  let xy = 0;
+  let xx = 0;
+  for (const arm of arms) {
+    const m = centredMoments(arm);
+    xy += m.xy;
+    xx += m.xx;
+  }
+  return xx > 0 ? xy / xx : 0;
+}
+
+/**
+ * Whether CUPED's residual variance Σyy − 2θΣxy + θ²Σxx would cancel in doubles (more of Σyy than
+ * CANCELLATION_LIMIT): large values with units at 0 make post and pre collinear to 1e-20.
+ */
+function nearlyCollinear(arms: readonly { n: number; sums: Sums }[]): boolean {
+  const theta = pooledSlope(arms);
+  return (
+    theta !== 0 &&
+    arms.some((arm) => {
+      const m = centredMoments(arm);
+      return m.yy > 0 && !(m.yy - 2 * theta * m.xy + theta * theta * m.xx > CANCELLATION_LIMIT * m.yy);
+    })
+  );
 }
 
 /**

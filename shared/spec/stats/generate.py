@@ -649,6 +649,133 @@ def power():
           cases)
 
 
+# ---------------------------------------------------------------------------------------------------
+# CUPED on nearly collinear post and pre (exact rational reference)
+
+
+def analyst_units():
+    """The results-API edge case (tests/t-truth edge_gen.py, random.seed(7)): 200 units per arm, one
+    post and one pre event each of 1.7e12 + N(0, 30) shared + N(0, 20), treatment +5. Replays the
+    script's calls to `random` in order, so the values are the ones sent to the platform."""
+    import random
+    gen = random.Random(7)
+    ids = list(range(400))
+    arms = ["control"] * 200 + ["treat"] * 200
+    gen.shuffle(arms)
+    for _ in ids:
+        gen.randint(30 * 3600_000, 90 * 3600_000)  # exposure times
+    pool = ids[:]
+    gen.shuffle(pool)
+    units = {"control": [], "treat": []}
+    for arm in arms:
+        lat = gen.gauss(0, 30)
+        post = 1.7e12 + lat + gen.gauss(0, 20) + (5 if arm == "treat" else 0)
+        pre = 1.7e12 + lat + gen.gauss(0, 20)
+        units[arm].append((post, pre))
+        if gen.random() < (0.3 if arm == "control" else 0.4):
+            gen.uniform(1, 100)
+        if gen.random() < 0.3:
+            gen.uniform(1, 100)
+    return [units["control"], units["treat"]]
+
+
+def cuped_collinear():
+    """Cases where R² of post on pre is within 1e-12 of 1 (large values plus units at 0): reference
+    by Fraction arithmetic, engine inputs as the results service builds them (shifted sums, residual
+    sums around slope = the double nearest θ). Each arm gets `zeros` units with no events (0, 0)."""
+    from fractions import Fraction as Q
+    import mpmath
+    mpmath.mp.dps = 50
+
+    def shifted(values, shift):
+        return float(sum(v - shift for v in values)), float(sum((v - shift) ** 2 for v in values))
+
+    def case(data, difference, alpha):
+        # The decimals the platform stores (JSON numbers as their shortest repr), not the binary doubles.
+        data = [[(Q(repr(y)), Q(repr(x))) for y, x in arm] for arm in data]
+        mom = []
+        for arm in data:
+            n = len(arm)
+            my = sum(y for y, _ in arm) / n
+            mx = sum(x for _, x in arm) / n
+            syy = sum((y - my) ** 2 for y, _ in arm)
+            sxx = sum((x - mx) ** 2 for _, x in arm)
+            sxy = sum((y - my) * (x - mx) for y, x in arm)
+            mom.append((n, my, mx, syy, sxx, sxy))
+        theta = sum(m[5] for m in mom) / sum(m[4] for m in mom)
+        center = sum(x for arm in data for _, x in arm) / sum(len(arm) for arm in data)
+        slope = Q(float(theta))
+        arms, covariates, per_arm = [], [], []
+        for arm, (n, my, mx, syy, sxx, sxy) in zip(data, mom):
+            ys, xs = [y for y, _ in arm], [x for _, x in arm]
+            rs = [y - slope * x for y, x in arm]
+            sy, sx, sr = Q(float(my)), Q(float(mx)), Q(float(sum(rs) / n))
+            y_sum, y_sq = shifted(ys, sy)
+            x_sum, x_sq = shifted(xs, sx)
+            r_sum, r_sq = shifted(rs, sr)
+            arms.append({"n": n, "sum": y_sum, "sumSquares": y_sq, "shift": float(sy)})
+            covariates.append({
+                "pre": {"n": n, "sum": x_sum, "sumSquares": x_sq, "shift": float(sx)},
+                "sumProducts": float(sum((y - sy) * (x - sx) for y, x in arm)),
+                "residual": {"slope": float(slope), "sum": r_sum, "sumSquares": r_sq,
+                             "sumProducts": float(sum((r - sr) * (x - sx) for r, x in zip(rs, xs))),
+                             "shift": float(sr)},
+            })
+            per_arm.append((n, my - theta * (mx - center), (syy + theta * theta * sxx - 2 * theta * sxy) / (n - 1),
+                            my, syy / (n - 1)))
+        mp = lambda q: mpmath.mpf(q.numerator) / q.denominator
+        (nc, mc, vc, rc, uc), (nt, mt, vt, rt, ut) = per_arm
+        d = mt - mc
+        var_c, var_t = vc / nc, vt / nt
+        df = (var_c + var_t) ** 2 / (var_c ** 2 / (nc - 1) + var_t ** 2 / (nt - 1))
+        stat = mp(d) / mpmath.sqrt(mp(var_c + var_t))
+        crit = t_isf(alpha / 2, float(df))
+        test_var, raw_test_var = var_c + var_t, uc / nc + ut / nt
+        if difference == "absolute":
+            effect, se = mp(d), mpmath.sqrt(mp(var_c + var_t))
+            ci = [effect - crit * se, effect + crit * se]
+        else:
+            effect, se = mp(d) / abs(mp(mc)), mpmath.sqrt(mp(var_c + var_t)) / abs(mp(mc))
+            test_var, raw_test_var = test_var / mc ** 2, raw_test_var / rc ** 2
+            # Fieller: A·L² − 2β·L + K ≤ 0 (see fieller()), solved in 50 digits.
+            c2 = mpmath.mpf(crit) ** 2
+            a = mp(mc) ** 2 - c2 * mp(var_c)
+            beta = mp(d) * abs(mp(mc)) + mpmath.sign(mp(mc)) * c2 * mp(var_c)
+            k = mp(d) ** 2 - c2 * mp(var_c + var_t)
+            root = mpmath.sqrt(beta ** 2 - a * k)
+            ci = [(beta - root) / a, (beta + root) / a]
+        p = 2 * stats.t.sf(abs(float(stat)), float(df))
+        return {"control": arms[0], "treatment": arms[1],
+                "cuped": {"control": covariates[0], "treatment": covariates[1]},
+                "options": {"difference": difference, "alternative": "two-sided", "alpha": alpha, "sequential": False},
+                "expected": {"effect": float(effect), "se": float(se), "statistic": float(stat), "df": float(df),
+                             "pValue": float(p), "ci": [float(ci[0]), float(ci[1])], "theta": float(theta),
+                             "adjustedMeans": [float(mc), float(mt)], "adjustedVariances": [float(vc), float(vt)],
+                             "varianceReduction": float(1 - test_var / raw_test_var)}}
+
+    # Its own generator: the fixtures written before keep their random streams.
+    local = np.random.default_rng(SEED + 1)
+    analyst = analyst_units()
+    analyst = [arm + [(0.0, 0.0)] for arm in analyst]
+    # The unit values too: the results service's tests store them and expect these figures.
+    cases = [{**case(analyst, "relative", 0.05), "units": analyst}, case(analyst, "absolute", 0.05)]
+    for i in range(40):
+        offset = float(np.exp(local.uniform(np.log(1e8), np.log(1e13))))
+        zeros = 1 + i % 3
+        lift = float(local.normal(0, 10))
+        data = []
+        for k in range(2):
+            n = int(np.exp(local.uniform(np.log(20), np.log(300))))
+            lat = local.normal(0, 30, n)
+            post = offset + lat + local.normal(0, 20, n) + (lift if k == 1 else 0)
+            pre = offset + lat + local.normal(0, 20, n)
+            data.append([(float(y), float(x)) for y, x in zip(post, pre)] + [(0.0, 0.0)] * zeros)
+        cases.append(case(data, "relative" if i % 2 == 0 else "absolute", float(local.choice([0.05, 0.01]))))
+    write("cuped-collinear.json", "frequentistTest with CUPED where post and pre are nearly collinear (R² ≈ 1 − 1e-20)",
+          "fractions.Fraction on the unit values (theta, adjusted means and variances), mpmath for the test; "
+          "case 0–1: the results-API edge data set with one empty unit per arm", cases)
+
+
 if __name__ == "__main__":
     special_functions()
     welch()
@@ -661,3 +788,4 @@ if __name__ == "__main__":
     srm()
     corrections()
     power()
+    cuped_collinear()

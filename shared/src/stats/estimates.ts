@@ -22,6 +22,13 @@ const ZERO_VARIANCE_TOLERANCE = 1e-12;
 export interface ArmEstimate {
   readonly n: number;
   readonly mean: number;
+  /**
+   * mean = shift + offset (+ a constant the arms share), offset computed from the shifted sums: arms
+   * with nearby shifts (1.7e12) differ by (shiftT − shiftC) + (offsetT − offsetC) with the digits
+   * that mean − mean would lose.
+   */
+  readonly shift: number;
+  readonly offset: number;
   /** Per-unit variance (of the linearised metric for ratios). */
   readonly variance: number;
 }
@@ -45,6 +52,8 @@ export interface MeanEstimate {
 /** The effect of a comparison with the variance of its estimator. */
 export interface EffectEstimate {
   readonly effect: number;
+  /** x̄T − x̄C, from the arms' shifts and offsets (see ArmEstimate). */
+  readonly meanDifference: number;
   /**
    * Variance of the effect estimator: Var(x̄T) + Var(x̄C) for the difference, the delta method
    * (Var(x̄T) + (x̄T/x̄C)²·Var(x̄C)) / x̄C² for the lift. The frequentist tests use it only for the
@@ -127,7 +136,7 @@ function sampleLinearized(stats: SampleStats, statistic: StatisticType, label: s
     if (stats.sum === stats.n) {
       return statsError(StatsErrorCode.ZERO_VARIANCE, `every unit in ${label} converted`);
     }
-    return { n: stats.n, mean, variance: mean * (1 - mean), sums: [stats.sum], totals: [stats.sum], gradient: [1] };
+    return { n: stats.n, mean, shift: 0, offset: mean, variance: mean * (1 - mean), sums: [stats.sum], totals: [stats.sum], gradient: [1] };
   }
   const variance = sampleVariance(stats.n, stats.sum, stats.sumSquares);
   if (Number.isNaN(variance)) {
@@ -136,7 +145,7 @@ function sampleLinearized(stats: SampleStats, statistic: StatisticType, label: s
   if (variance === null) {
     return statsError(StatsErrorCode.ZERO_VARIANCE, `${label} has zero variance (every unit has the same value)`);
   }
-  return { n: stats.n, mean, variance, sums: [stats.sum], totals: [stats.n * shift + stats.sum], gradient: [1] };
+  return { n: stats.n, mean, shift, offset: stats.sum / stats.n, variance, sums: [stats.sum], totals: [stats.n * shift + stats.sum], gradient: [1] };
 }
 
 /** Mean, per-unit variance and gradient of a ratio Σ num / Σ den from (possibly shifted) sums. */
@@ -177,7 +186,7 @@ function ratioLinearized(stats: RatioStats, label: string): Linearized | StatsEr
   if (!(m.variance > ZERO_VARIANCE_TOLERANCE * m.scale)) {
     return statsError(StatsErrorCode.ZERO_VARIANCE, `the ratio has zero or negative variance in ${label}`);
   }
-  return { n, mean: m.mean, variance: m.variance, sums: [num.sum, den.sum], totals: m.totals, gradient: m.gradient };
+  return { n, mean: m.mean, shift: 0, offset: m.mean, variance: m.variance, sums: [num.sum, den.sum], totals: m.totals, gradient: m.gradient };
 }
 
 function linearize(arm: ArmStats, statistic: StatisticType, label: string): Linearized | StatsError {
@@ -188,12 +197,17 @@ function linearize(arm: ArmStats, statistic: StatisticType, label: string): Line
 interface PreEstimate {
   readonly n: number;
   readonly mean: number;
+  /** mean = shift + offset, as in ArmEstimate. */
+  readonly shift: number;
+  readonly offset: number;
   readonly variance: number;
   /** Component totals (unshifted), for the pooled pre-period mean. */
   readonly totals: readonly number[];
   readonly gradient: readonly number[];
   /** Cross-covariances Cov(post component i, pre component j), row-major. */
   readonly cross: readonly number[];
+  /** Of the residual post − slope × pre, when the caller gave its sums: s²_R, s_RX and its mean. */
+  readonly residual?: { readonly slope: number; readonly variance: number; readonly cross: number; readonly shift: number; readonly offset: number };
 }
 
 function preEstimate(post: Linearized, covariate: Covariate): PreEstimate | StatsError | null {
@@ -220,20 +234,35 @@ function preEstimate(post: Linearized, covariate: Covariate): PreEstimate | Stat
       (cp.denominatorNumerator - (postDen * num.sum) / n) / (n - 1),
       (cp.denominatorDenominator - (postDen * den.sum) / n) / (n - 1),
     ];
-    return { n, mean: m.mean, variance: Math.max(m.variance, 0), totals: m.totals, gradient: m.gradient, cross };
+    return { n, mean: m.mean, shift: 0, offset: m.mean, variance: Math.max(m.variance, 0), totals: m.totals, gradient: m.gradient, cross };
   }
   if (post.sums.length !== 1) {
     return statsError(StatsErrorCode.INVALID_INPUT, 'a ratio metric needs a ratio covariate');
   }
-  const { pre, sumProducts } = covariate;
+  const { pre, sumProducts, residual: r } = covariate;
   const shift = pre.shift ?? 0;
   if (!allFinite([pre.n, pre.sum, pre.sumSquares, sumProducts, shift]) || pre.n !== n || pre.sumSquares < 0) {
     return statsError(StatsErrorCode.INVALID_INPUT, 'CUPED pre-period sums must be finite and cover the same n units');
   }
+  if (r !== undefined && (!allFinite([r.slope, r.sum, r.sumSquares, r.sumProducts, r.shift ?? 0]) || r.sumSquares < 0)) {
+    return statsError(StatsErrorCode.INVALID_INPUT, 'CUPED residual sums must be finite and sumSquares non-negative');
+  }
   const postSum = post.sums[0] ?? 0;
   const variance = Math.max(0, (pre.sumSquares - (pre.sum * pre.sum) / n) / (n - 1));
   const cross = [(sumProducts - (postSum * pre.sum) / n) / (n - 1)];
-  return { n, mean: shift + pre.sum / n, variance, totals: [n * shift + pre.sum], gradient: [1], cross };
+  const offset = pre.sum / n;
+  const estimate = { n, mean: shift + offset, shift, offset, variance, totals: [n * shift + pre.sum], gradient: [1], cross };
+  if (r === undefined) {
+    return estimate;
+  }
+  const residual = {
+    slope: r.slope,
+    shift: r.shift ?? 0,
+    offset: r.sum / n,
+    variance: Math.max(0, (r.sumSquares - (r.sum * r.sum) / n) / (n - 1)),
+    cross: (r.sumProducts - (r.sum * pre.sum) / n) / (n - 1),
+  };
+  return { ...estimate, residual };
 }
 
 /** Cov(post estimate, pre estimate) per unit: gradient_postᵀ · C · gradient_pre. */
@@ -248,21 +277,28 @@ function postPreCovariance(post: Linearized, pre: PreEstimate): number {
   return total;
 }
 
-/** The pre-period mean (or ratio) of the arms pooled. */
-function pooledPreMean(arms: readonly PreEstimate[]): number {
+/**
+ * The pre-period mean (or ratio) of the arms pooled, as shift + offset around the first arm's shift
+ * (Σ n·(shift − reference) + Σ shifted sums stays exact where Σ totals would round).
+ */
+function pooledPreMean(arms: readonly PreEstimate[]): { shift: number; offset: number } {
+  const reference = arms[0]?.shift ?? 0;
   let a = 0;
   let b = 0;
   for (const pre of arms) {
-    a += pre.totals[0] ?? 0;
-    b += pre.totals.length === 2 ? (pre.totals[1] ?? 0) : pre.n;
+    const ratio = pre.totals.length === 2;
+    a += ratio ? (pre.totals[0] ?? 0) : pre.n * (pre.shift - reference) + pre.n * pre.offset;
+    b += ratio ? (pre.totals[1] ?? 0) : pre.n;
   }
-  return a / b;
+  return { shift: reference, offset: a / b };
 }
 
 /** θ and the centre every arm's mean is moved to; θ = 0 when the covariate has no variance. */
 interface CupedFit {
   readonly theta: number;
-  readonly center: number;
+  readonly center: { readonly shift: number; readonly offset: number };
+  /** θ − slope of the arms' residuals, when every arm gave residual sums with that slope. */
+  readonly residual?: { readonly slope: number; readonly delta: number };
 }
 
 /** One arm with its post-period estimate and CUPED pre-period estimate. */
@@ -280,22 +316,41 @@ interface CupedArm {
 function cupedFit(arms: readonly CupedArm[]): CupedFit {
   let sxy = 0;
   let sxx = 0;
+  let srx = 0;
+  const slope = arms[0]?.pre.residual?.slope;
   for (const { post, pre, cov } of arms) {
     sxy += (post.n - 1) * cov;
     sxx += (post.n - 1) * pre.variance;
+    srx += (post.n - 1) * (pre.residual?.cross ?? 0);
   }
   if (!(sxx > 0)) {
-    return { theta: 0, center: 0 };
+    return { theta: 0, center: { shift: 0, offset: 0 } };
   }
-  return { theta: sxy / sxx, center: pooledPreMean(arms.map((a) => a.pre)) };
+  const center = pooledPreMean(arms.map((a) => a.pre));
+  if (slope !== undefined && arms.every(({ pre }) => pre.residual?.slope === slope)) {
+    // θ = slope + Σ s_RX / Σ s²_X: the small correction carries the digits θ − 1 ≈ 1e-12 needs.
+    const delta = srx / sxx;
+    return { theta: slope + delta, center, residual: { slope, delta } };
+  }
+  return { theta: sxy / sxx, center };
 }
 
-function cupedArm(post: Linearized, pre: PreEstimate, fit: CupedFit, cov: number): ArmEstimate {
-  return {
-    n: post.n,
-    mean: post.mean - fit.theta * (pre.mean - fit.center),
-    variance: post.variance + fit.theta * fit.theta * pre.variance - 2 * fit.theta * cov,
-  };
+/** The adjusted arm, and the variance its adjusted variance was computed down from (its zero scale). */
+function cupedArm(post: Linearized, pre: PreEstimate, fit: CupedFit, cov: number): { arm: ArmEstimate; scale: number } {
+  // x̄ − centre from the shifted parts: both are near the raw values, whose difference would round.
+  const deviation = pre.shift - fit.center.shift + (pre.offset - fit.center.offset);
+  const mean = post.shift + (post.offset - fit.theta * deviation);
+  const residual = fit.residual !== undefined && pre.residual !== undefined ? { ...fit.residual, ...pre.residual } : undefined;
+  if (residual === undefined) {
+    const variance = post.variance + fit.theta * fit.theta * pre.variance - 2 * fit.theta * cov;
+    return { arm: { n: post.n, mean, shift: post.shift, offset: post.offset - fit.theta * deviation, variance }, scale: post.variance };
+  }
+  // Written around the residual r = y − slope·x (θ = slope + delta): ȳ − θ(x̄ − c) = r̄ − delta(x̄ − c)
+  // + slope·c, so arms differ by r̄T − r̄C − delta·(x̄T − x̄C), not by large ȳ and θx̄ terms that cancel.
+  const { delta } = residual;
+  const variance = residual.variance - 2 * delta * residual.cross + delta * delta * pre.variance;
+  const arm = { n: post.n, mean, shift: residual.shift, offset: residual.offset - delta * deviation, variance };
+  return { arm, scale: residual.variance };
 }
 
 /**
@@ -311,16 +366,17 @@ export function effectEstimate(
   const varT = treatment.variance / treatment.n;
   const df = ((varC + varT) * (varC + varT)) / ((varC * varC) / (control.n - 1) + (varT * varT) / (treatment.n - 1));
   const n = control.n + treatment.n;
-  const arms = { difference, control: { mean: control.mean, variance: varC }, treatment: { mean: treatment.mean, variance: varT } };
+  const meanDifference = treatment.shift - control.shift + (treatment.offset - control.offset);
+  const arms = { difference, meanDifference, control: { mean: control.mean, variance: varC }, treatment: { mean: treatment.mean, variance: varT } };
   if (difference === DifferenceType.Absolute) {
-    return { effect: treatment.mean - control.mean, variance: varC + varT, testVariance: varC + varT, df, n, ...arms };
+    return { effect: meanDifference, variance: varC + varT, testVariance: varC + varT, df, n, ...arms };
   }
   if (control.mean === 0) {
     return statsError(StatsErrorCode.ZERO_CONTROL_MEAN, 'the control mean is zero, so a relative lift is undefined');
   }
   const base = Math.abs(control.mean);
   const ratio = treatment.mean / control.mean;
-  const effect = (treatment.mean - control.mean) / base;
+  const effect = meanDifference / base;
   const variance = (varT + ratio * ratio * varC) / (base * base);
   if (!Number.isFinite(effect) || !(variance > 0) || !Number.isFinite(variance)) {
     return statsError(StatsErrorCode.NON_FINITE_RESULT, 'the relative lift overflowed');
@@ -345,7 +401,8 @@ function armsError(control: Linearized | StatsError, treatment: Linearized | Sta
  * Validates every arm, fits CUPED once over all arms when covariates are given (θ pooled across
  * arms), and estimates the effect of each treatment (arms 1…) over the control (arm 0). A
  * comparison whose CUPED adjustment would not reduce the variance of its effect estimate
- * (variance reduction ≤ 0) keeps the unadjusted estimate and reports `cuped: null`.
+ * (variance reduction ≤ 0), or that leaves an arm no variance distinguishable from rounding, keeps
+ * the unadjusted estimate and reports `cuped: null`.
  * `labels` name the arms in messages (default: "the control", "treatment 1", …).
  */
 export function prepareComparisons(
@@ -380,7 +437,7 @@ export function prepareComparisons(
         fitted.push({ post, pre, cov: postPreCovariance(post, pre) });
       }
     }
-    fit = usable ? cupedFit(fitted) : { theta: 0, center: 0 };
+    fit = usable ? cupedFit(fitted) : { theta: 0, center: { shift: 0, offset: 0 } };
   }
   const out: (PreparedComparison | StatsError)[] = [];
   const c = linear[0]!;
@@ -408,11 +465,14 @@ export function prepareComparisons(
     }
     const adjustedC = cupedArm(c, preC, fit, postPreCovariance(c, preC));
     const adjustedT = cupedArm(t, preT, fit, postPreCovariance(t, preT));
-    if (!(adjustedC.variance > ZERO_VARIANCE_TOLERANCE * c.variance) || !(adjustedT.variance > ZERO_VARIANCE_TOLERANCE * t.variance)) {
-      out.push(statsError(StatsErrorCode.ZERO_VARIANCE, 'the covariate explains all variance of an arm'));
+    const explained = (a: { arm: ArmEstimate; scale: number }): boolean => !(a.arm.variance > ZERO_VARIANCE_TOLERANCE * a.scale);
+    if (explained(adjustedC) || explained(adjustedT)) {
+      // Nothing left to measure the adjusted effect against (or rounding noise where the residual
+      // is tiny): the unadjusted estimate, whose arms do vary, as when CUPED does not help.
+      out.push({ estimate: raw, cuped: null });
       continue;
     }
-    const estimate = effectEstimate(adjustedC, adjustedT, difference);
+    const estimate = effectEstimate(adjustedC.arm, adjustedT.arm, difference);
     if (isStatsError(estimate)) {
       out.push(estimate);
       continue;

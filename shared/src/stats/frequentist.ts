@@ -138,8 +138,8 @@ function interval(effect: number, se: number, lowerCrit: number, upperCrit: numb
 /**
  * Fieller confidence set for the lift L = (μT − μC)/|μC|: every L for which the test of
  * H0: μT − (1 + sL)·μC = 0 (s = sign x̄C) is not rejected at critical value `crit`, i.e.
- * (x̄T − r·x̄C)² ≤ crit²·(vT + r²·vC) with r = 1 + sL. Written in L with d = x̄T − x̄C, B = |x̄C|:
- * A·L² − 2β·L + K ≤ 0, A = x̄C² − crit²·vC, β = d·B + s·crit²·vC, K = d² − crit²·(vT + vC), and
+ * (x̄T − r·x̄C)² ≤ crit²·(vT + r²·vC) with r = 1 + sL. Written in L with d = x̄T − x̄C (given, from
+ * the shifted sums), B = |x̄C|: A·L² − 2β·L + K ≤ 0, A = x̄C² − crit²·vC, β = d·B + s·crit²·vC, K = d² − crit²·(vT + vC), and
  * discriminant β² − A·K = crit²·(vT·A + vC·x̄T²). K ≤ 0 exactly when the test of equal means does not
  * reject, so the set contains 0 exactly when p ≥ α. `side` is 'two-sided', or the alternative of a
  * one-sided set (which keeps one bound). When A > 0 it is a bounded interval around the estimate.
@@ -148,7 +148,7 @@ function interval(effect: number, se: number, lowerCrit: number, upperCrit: numb
  * them (the equal-means test rejects) — then the ray that holds the estimate is reported, since the
  * other ray's lifts have the sign that test rejected. null when an intermediate overflowed.
  */
-function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, crit: number, side: Alternative): Interval | null {
+function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, d: number, crit: number, side: Alternative): Interval | null {
   const inf = Number.POSITIVE_INFINITY;
   const mC = control.mean;
   const mT = treatment.mean;
@@ -156,7 +156,6 @@ function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, crit: n
   const vT = treatment.variance;
   const base = Math.abs(mC);
   const sign = Math.sign(mC);
-  const d = mT - mC;
   const c2 = crit * crit;
   const a = mC * mC - c2 * vC;
   const beta = d * base + sign * c2 * vC;
@@ -202,7 +201,7 @@ export function testEstimate(
   // A lift is tested as the difference (H0 lift = 0 is H0 μT = μC): the same statistic and p-value.
   const differenceSe = Math.sqrt(estimate.control.variance + estimate.treatment.variance);
   const se = Math.sqrt(estimate.testVariance);
-  const statistic = relative ? (estimate.treatment.mean - estimate.control.mean) / differenceSe : effect / se;
+  const statistic = relative ? estimate.meanDifference / differenceSe : effect / se;
   const { alpha, alternative, tuning } = options;
   const level = options.intervalAlpha ?? alpha;
   let pValue: number;
@@ -225,7 +224,7 @@ export function testEstimate(
   }
   let ci: Interval | null;
   if (relative) {
-    ci = Number.isFinite(crit) ? fiellerInterval(estimate.control, estimate.treatment, crit, alternative) : null;
+    ci = Number.isFinite(crit) ? fiellerInterval(estimate.control, estimate.treatment, estimate.meanDifference, crit, alternative) : null;
   } else {
     ci =
       alternative === Alternative.TwoSided

@@ -7,6 +7,7 @@ export type {
   Covariate,
   CupedCovariate,
   CupedInput,
+  CupedResidual,
   CupedSummary,
   Interval,
   MomentSums,

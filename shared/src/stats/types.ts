@@ -67,12 +67,33 @@ export interface RatioStats {
 /** Either kind of arm input; ratio arms are recognised by their `numerator` field. */
 export type ArmStats = SampleStats | RatioStats;
 
+/**
+ * Sums of the residual r = post − slope × pre of one arm. When post and pre are nearly collinear
+ * (R² within 1e-12 of 1, e.g. large values with units at 0), s²_Y + θ²s²_X − 2θs_XY cancels to noise
+ * in doubles; from these sums (computed exactly by the caller, slope near θ) the adjusted variance is
+ * s²_R − 2(θ − slope)s_RX + (θ − slope)²s²_X, with no cancellation.
+ */
+export interface CupedResidual {
+  /** The slope r was formed with; every arm of an analysis must give the same one. */
+  readonly slope: number;
+  /** Σ r (of r − shift when a shift is given). */
+  readonly sum: number;
+  /** Σ r². */
+  readonly sumSquares: number;
+  /** Σ r × pre (each with its shift). */
+  readonly sumProducts: number;
+  /** As SampleStats.shift. */
+  readonly shift?: number;
+}
+
 /** Pre-exposure covariate of one arm for CUPED on a mean or proportion metric. */
 export interface CupedCovariate {
   /** Pre-period sums over the same units as the post period (pre.n must equal the arm's n). */
   readonly pre: SampleStats;
   /** Σ post × pre over units. */
   readonly sumProducts: number;
+  /** Optional exact residual sums, for nearly collinear post and pre (see CupedResidual). */
+  readonly residual?: CupedResidual;
 }
 
 /** Σ post × pre cross-products for CUPED on a ratio metric. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeExperiment, frequentistTest, quantile } from '@xp/shared';
 import type { MetricInput } from '@xp/shared';
@@ -426,6 +427,47 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     }
   });
 
+  it('draws every bucket from the first hour to the last with data, repeating the previous point where no unit was first exposed', async () => {
+    // prepare: started in the 09:00 hour; first exposures at 10:xx, then a day without any, then day 3
+    const started = START + 9 * HOUR + 40 * 60_000;
+    await must('POST', `${BASE}/experiments`, experiment('gaps', { status: 'running', startedAt: new Date(started).toISOString() }));
+    const at = [70, 75, 80, 85, 200, 210, 2 * 1440 + 30, 2 * 1440 + 40].map((minutes) => started + minutes * 60_000);
+    const exposed = at.map((exposedAt, i) => ({ ...units[i]!, id: `gap${i}`, variation: i % 2 === 0 ? 'control' : 'treatment', exposedAt, excluded: false, attributes: { country: 'US' } }));
+    await insertUnits(p, projectId, 'gaps', exposed);
+    const firstHour = START + 9 * HOUR;
+
+    const cut = firstHour + 2 * HOUR + 60_000;
+    // The query, the bucket width, the first bucket, the first exposure time analysed.
+    for (const [query, width, from, exposedFrom] of [
+      ['?interval=hour', HOUR, firstHour, 0],
+      ['?interval=day', DAY, firstHour, 0],
+      ['?interval=hour&attr.country=US', HOUR, firstHour, 0],
+      [`?interval=hour&from=${new Date(cut).toISOString()}`, HOUR, firstHour + 2 * HOUR, cut],
+    ] as const) {
+      // act
+      const r = await results('gaps', query);
+      const csv = await p.request('GET', `${BASE}/experiments/gaps/results.csv${query}&table=timeseries`, { token: owner });
+      // assert: a continuous grid, each point cumulative as of its end
+      const buckets = r.timeSeries.points.map((pt) => Date.parse(pt.bucket));
+      const lastExposure = Math.max(...exposed.filter((u) => u.exposedAt >= exposedFrom).map((u) => u.exposedAt));
+      const expected = Array.from({ length: Math.floor((lastExposure - from) / width) + 1 }, (_, k) => from + k * width);
+      expect({ query, buckets }).toEqual({ query, buckets: expected });
+      for (const [k, pt] of r.timeSeries.points.entries()) {
+        const before = exposed.filter((u) => u.exposedAt >= exposedFrom && u.exposedAt < Date.parse(pt.end));
+        expect({ query, k, units: pt.units }).toEqual({ query, k, units: { control: before.filter((u) => u.variation === 'control').length, treatment: before.filter((u) => u.variation === 'treatment').length } });
+      }
+      // A bucket without new exposures repeats the previous point.
+      const repeats = r.timeSeries.points.filter((pt, k) => k > 0 && !exposed.some((u) => u.exposedAt >= Math.max(exposedFrom, Date.parse(pt.bucket)) && u.exposedAt < Date.parse(pt.end)));
+      expect({ query, repeats: repeats.length > 0 }).toEqual({ query, repeats: true });
+      for (const pt of repeats) {
+        const previous = r.timeSeries.points[r.timeSeries.points.indexOf(pt) - 1]!;
+        expect({ query, bucket: pt.bucket, units: pt.units, metrics: pt.metrics }).toEqual({ query, bucket: pt.bucket, units: previous.units, metrics: previous.metrics });
+      }
+      // The CSV series has the same points: one row per point × metric × treatment.
+      expect({ query, rows: (csv.body as string).trim().split('\r\n').length - 1 }).toEqual({ query, rows: r.timeSeries.points.length * 6 });
+    }
+  });
+
   it('counts units exposed to a variation the experiment does not define, and flags the sample ratio', async () => {
     await must('POST', `${BASE}/experiments`, experiment('ghost', { status: 'running', startedAt: new Date(START).toISOString() }));
     const ghost = ['control', 'treatment', 'zzz'].flatMap((variation) => Array.from({ length: 30 }, (_, i) => ({ ...units[0]!, id: `g-${variation}-${i}`, variation, excluded: false })));
@@ -543,6 +585,42 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
       expect(comparison.effect / effect).toBeCloseTo(1, 6);
       expect(comparison.se / se).toBeCloseTo(1, 6);
       expect(revenue.variations[0]!.mean! / c.mean).toBeCloseTo(1, 12);
+    }
+  });
+
+  it('applies CUPED exactly where post and pre are collinear to 1e-20 (1.7e12 ± 30 with units at 0), on the rollups and on a scan', async () => {
+    // prepare: the engine fixture's case 0 (units and Fraction-exact figures from generate.py)
+    const fixture = JSON.parse(readFileSync(new URL('../../../../shared/spec/stats/cuped-collinear.json', import.meta.url), 'utf8')) as {
+      cases: { units?: [number, number][][]; expected: { effect: number; se: number; pValue: number; theta: number; ci: [number, number] } }[];
+    };
+    const { units: arms, expected } = fixture.cases[0]!;
+    await must('POST', `${BASE}/experiments`, experiment('collinear', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const collinear = arms!.flatMap((arm, a) =>
+      arm.map(([value, pre], i) => ({
+        ...units[0]!,
+        id: `cl${a}-${i}`,
+        variation: a === 0 ? 'control' : 'treatment',
+        excluded: false,
+        exposedAt: START + i * 60_000,
+        attributes: { country: 'US' },
+        // The units at 0 have no events, so no totals row.
+        totals: value === 0 && pre === 0 ? {} : { revenue: { value, pre, den: 0, preDen: 0 } },
+      })),
+    );
+    await insertUnits(p, projectId, 'collinear', collinear);
+    const close = (actual: number, wanted: number): boolean => Math.abs(actual - wanted) <= 1e-9 * Math.abs(wanted);
+
+    for (const query of ['', '?attr.country=US']) {
+      // act
+      const comparison = metricOf(await results('collinear', query), 'revenue').variations[1]!.comparison!;
+      // assert
+      expect({ query, error: comparison.error }).toEqual({ query, error: null });
+      const got = { effect: comparison.effect, se: comparison.se, pValue: comparison.pValue, theta: comparison.cuped?.theta ?? Number.NaN, ci: comparison.ci };
+      expect({ query, got, close: [close(got.effect, expected.effect), close(got.se, expected.se), close(got.pValue, expected.pValue), close(got.theta, expected.theta), close(got.ci[0] ?? Number.NaN, expected.ci[0]), close(got.ci[1] ?? Number.NaN, expected.ci[1])] }).toEqual({
+        query,
+        got,
+        close: [true, true, true, true, true, true],
+      });
     }
   });
 

@@ -96,6 +96,39 @@ describe('CUPED against statsmodels OLS', () => {
   });
 });
 
+describe('CUPED on nearly collinear post and pre', () => {
+  /** Relative agreement with the Fraction reference; the effect is ~1e-12, so absolute bounds say nothing. */
+  const RELATIVE = 1e-9;
+  const close = (actual: number, expected: number | null): boolean =>
+    expected !== null && Math.abs(actual - expected) <= RELATIVE * Math.abs(expected);
+
+  it('matches the exact adjusted test where s²_Y + θ²s²_X − 2θs_XY cancels to noise in doubles', () => {
+    // prepare: 1.7e12 ± 30 per unit and units at 0 (case 0 is the results API's edge data set)
+    const fixture = loadFixture<CupedCase<SampleStats>>('cuped-collinear.json');
+    const failures: string[] = [];
+    // act
+    fixture.cases.forEach((c, i) => {
+      const result = frequentistTest(c.control, c.treatment, { ...c.options, cuped: c.cuped });
+      const pairs: [string, number, number | null][] = [
+        ['theta', result.cuped?.theta ?? Number.NaN, c.expected.theta],
+        ['effect', result.effect, c.expected.effect],
+        ['se', result.se, c.expected.se],
+        ['pValue', result.pValue, c.expected.pValue],
+        ['ci lower', result.ci[0], c.expected.ci[0] ?? null],
+        ['ci upper', result.ci[1], c.expected.ci[1] ?? null],
+      ];
+      for (const [label, actual, expected] of pairs) {
+        if (!close(actual, expected)) {
+          failures.push(`${i} ${label}: got ${actual}, expected ${expected} (${result.error?.code ?? 'no error'})`);
+        }
+      }
+    });
+    // assert
+    expect(fixture.cases.length).toBeGreaterThanOrEqual(40);
+    expect(failures).toEqual([]);
+  });
+});
+
 describe('CUPED that would not reduce the variance', () => {
   it('reports the unadjusted estimate, without a CUPED summary, when the adjustment widens the interval', () => {
     // prepare: a statsmodels case whose OLS-adjusted standard error is larger than the plain one
@@ -162,16 +195,28 @@ describe('CUPED hand-worked and degenerate cases', () => {
     expect(result.effect).toBe(0);
   });
 
-  it('reports ZERO_VARIANCE when the covariate explains the metric exactly', () => {
+  it('reports the unadjusted test when the covariate explains the metric exactly', () => {
     // prepare: y = x in both arms (treatment pre shifted so its post differs)
     const a: SampleStats = { n: 4, sum: 10, sumSquares: 30 };
     const b: SampleStats = { n: 4, sum: 14, sumSquares: 54 };
     const covB: CupedCovariate = { pre: { n: 4, sum: 14, sumSquares: 54 }, sumProducts: 54 };
     // act
     const result = frequentistTest(a, b, { cuped: { control: pre(30), treatment: covB } });
+    const plain = frequentistTest(a, b);
+    // assert: the arms vary, so the comparison stands, without an adjustment that leaves nothing
+    expect(result.error).toBeUndefined();
+    expect(result.cuped).toBeNull();
+    expect(result.pValue).toBe(plain.pValue);
+    expect(result.effect).toBe(plain.effect);
+  });
+
+  it('keeps ZERO_VARIANCE for an arm whose own values do not vary', () => {
+    // prepare: every control unit has 5
+    const flat: SampleStats = { n: 4, sum: 20, sumSquares: 100 };
+    // act
+    const result = frequentistTest(flat, treatment, { cuped: { control: pre(30), treatment: pre(44) } });
     // assert
     expect(result.error?.code).toBe(StatsErrorCode.ZERO_VARIANCE);
-    expect(result.ci).toEqual([0, 0]);
   });
 
   it('rejects a plain covariate on a ratio metric', () => {

@@ -1156,12 +1156,30 @@ export function startServer(connection: Connection, options: ServerOptions = {})
    */
   const clamped = (doc: TextDocument, position: Position): Position => doc.positionAt(doc.offsetAt(position));
 
+  /**
+   * A workspace file the editor has not opened, as saved: its index is the one the cold index and
+   * file events keep, its text (for positions) the one on disk.
+   */
+  const savedDocument = (uri: string): { doc: TextDocument; fileIndex: FileIndex | undefined } | undefined => {
+    const file = fileOf(uri);
+    if (file === undefined || !index.includes(file)) {
+      return undefined;
+    }
+    try {
+      return { doc: TextDocument.create(uri, '', 0, readSourceText(file)), fileIndex: index.fileIndex(file) };
+    } catch {
+      return undefined;
+    }
+  };
+
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {
-    const doc = documents.get(uri);
+    const open = documents.get(uri);
+    const saved = open === undefined ? savedDocument(uri) : undefined;
+    const doc = open ?? saved?.doc;
     if (doc === undefined) {
       return null;
     }
-    const fileIndex = await ensureCurrent(doc);
+    const fileIndex = open === undefined ? saved?.fileIndex : await ensureCurrent(open);
     if (token.isCancellationRequested) {
       throw cancelled();
     }

@@ -327,3 +327,143 @@ describe('default value arguments', () => {
     ).toEqual(['a: string "ten" @2:23-28', 'b: boolean true @3:33-37', 'c: object map[string]any{"a": 1} @4:23-45', 'd: -']);
   });
 });
+
+describe('constants, by the scope they are declared in', () => {
+  /** Each reference's key (`*` when through a constant) and where its argument starts, by the fast path and by the parse alone. */
+  const keys = async (file: string, lines: readonly string[]): Promise<string[]> => {
+    const read = async (fastPath: boolean): Promise<string[]> => {
+      const found = await new WorkspaceIndex('/w', { fastPath }).indexText(path.join('/w', file), lines.join('\n'));
+      return found.references.map((r) => `${r.flagKey}${r.viaConstant ? '*' : ''}@${r.range.start.line}:${r.range.start.character}`);
+    };
+    const fast = await read(true);
+    expect(fast).toEqual(await read(false));
+    return fast;
+  };
+
+  it('reads a name in TypeScript, TSX and JavaScript as the innermost declaration in scope, whichever comes first in the file', async () => {
+    const shadowed = ["const NAV = 'new-nav';", 'export const a = client.isEnabled(NAV);', 'function test() {', "  const NAV = 'dark-mode';", '  return client.isEnabled(NAV);', '}', ''];
+    expect(await keys('a.ts', shadowed)).toEqual(['new-nav*@1:34', 'dark-mode*@4:26']);
+    expect(await keys('a.tsx', [...shadowed.slice(2, 6), ...shadowed.slice(0, 2)])).toEqual(['dark-mode*@2:26', 'new-nav*@5:34']);
+    expect(await keys('a.js', ["var NAV = 'new-nav';", '{', "  let NAV = 'dark-mode';", '  client.isEnabled(NAV);', '}', 'client.isEnabled(NAV);', ''])).toEqual(['dark-mode*@3:19', 'new-nav*@5:17']);
+  });
+
+  it('gives no key for a name bound to a parameter, a destructured or loop variable, or a variable assigned again', async () => {
+    expect(
+      await keys('b.ts', [
+        "const KEY = 'new-nav';",
+        'export function check(KEY: string) { return client.isEnabled(KEY); }',
+        'const f = (KEY?: string) => client.isEnabled(KEY);',
+        'const g = ({ KEY }: { KEY: string }) => client.isEnabled(KEY);',
+        'for (const KEY of keys) { client.isEnabled(KEY); }',
+        "let MOVED = 'dark-mode';",
+        "MOVED = 'other';",
+        'client.isEnabled(MOVED);',
+        "let KEPT = 'dark-mode';",
+        'client.isEnabled(KEPT);',
+        'client.isEnabled(KEY);',
+        '',
+      ]),
+    ).toEqual(['dark-mode*@9:17', 'new-nav*@10:17']);
+    expect(await keys('b.js', ["const KEY = 'new-nav';", 'function check(KEY) { return client.isEnabled(KEY); }', 'const h = KEY => client.isEnabled(KEY);', ''])).toEqual([]);
+  });
+
+  it('reads Python names by function scope, parameters shadowing module constants and class bodies not seen from methods', async () => {
+    expect(
+      await keys('c.py', [
+        'NAV = "new-nav"',
+        'a = client.is_feature_enabled(NAV, u)',
+        'def test():',
+        '    if ready:',
+        '        NAV = "dark-mode"',
+        '    return client.is_feature_enabled(NAV, u)',
+        'def check(NAV):',
+        '    return client.is_feature_enabled(NAV, u)',
+        'class Flags:',
+        '    NAV = "search-v3"',
+        '    def method(self):',
+        '        return client.is_feature_enabled(NAV, u)',
+        'MOVED = "checkout-v2"',
+        'MOVED = "banner-text"',
+        'client.is_feature_enabled(MOVED, u)',
+        'client.is_feature_enabled(Flags.NAV, u)',
+        '',
+      ]),
+    ).toEqual(['new-nav*@1:30', 'dark-mode*@5:37', 'new-nav*@11:41', 'search-v3*@15:26']);
+  });
+
+  it('reads Go package and function-local constants and parameters by scope', async () => {
+    expect(
+      await keys('d.go', [
+        'package d',
+        'const Nav = "new-nav"',
+        'func a() bool { return c.IsFeatureEnabled(Nav, u) }',
+        'func b() bool {',
+        '\tconst Nav = "dark-mode"',
+        '\treturn c.IsFeatureEnabled(Nav, u)',
+        '}',
+        'func p(Nav string) bool { return c.IsFeatureEnabled(Nav, u) }',
+        'func q() bool {',
+        '\tkey := "search-v3"',
+        '\tkey = other',
+        '\treturn c.IsFeatureEnabled(key, u)',
+        '}',
+        'const (First, Second = "checkout-v2", "banner-text")',
+        'var y = c.IsFeatureEnabled(Second, u)',
+        '',
+      ]),
+    ).toEqual(['new-nav*@2:42', 'dark-mode*@5:27', 'banner-text*@14:27']);
+  });
+
+  it('reads Java fields, locals and parameters by scope', async () => {
+    expect(
+      await keys('E.java', [
+        'class E {',
+        '  static final String NAV = "new-nav";',
+        '  boolean a() { return client.isEnabled(NAV, u); }',
+        '  boolean b() { String NAV = "dark-mode"; return client.isEnabled(NAV, u); }',
+        '  boolean c(String NAV) { return client.isEnabled(NAV, u); }',
+        '  boolean d() { String k = "search-v3"; k = other; return client.isEnabled(k, u); }',
+        '  enum Flag { SEARCH("search-v3") }',
+        '  boolean e() { return client.isEnabled(Flag.SEARCH, u); }',
+        '}',
+        '',
+      ]),
+    ).toEqual(['new-nav*@2:40', 'dark-mode*@3:66', 'search-v3*@7:40']);
+  });
+
+  it('follows `as const`, `satisfies` and parentheses around a constant', async () => {
+    expect(
+      await keys('f.ts', [
+        "const LIM = 'checkout-limit' as const;",
+        'client.getValue(LIM, u, 1);',
+        "const S = 'search-v3' satisfies string;",
+        'client.isEnabled(S);',
+        "const P = ('banner-text');",
+        'client.isEnabled(P);',
+        '',
+      ]),
+    ).toEqual(['checkout-limit*@1:16', 'search-v3*@3:17', 'banner-text*@5:17']);
+  });
+
+  it('follows members of nested object literals and Go conversions of a typed constant', async () => {
+    expect(
+      await keys('g.ts', ["const Nested = { ui: { price: 'price-rounding', 'x-y': { deep: 'new-nav' } } } as const;", 'client.isEnabled(Nested.ui.price);', 'client.isEnabled(Nested.ui.missing);', ''])).toEqual(['price-rounding*@1:17']);
+    expect(await keys('h.go', ['package h', 'type FlagKey string', 'const Nav FlagKey = "new-nav"', 'func f() { c.IsFeatureEnabled(string(Nav), u) }', ''])).toEqual(['new-nav*@3:30']);
+  });
+});
+
+describe('Python f-strings', () => {
+  it('reads an f-string without placeholders as a key, by the fast path and the parse alike, and one with a placeholder as none', async () => {
+    const text = ['client.is_feature_enabled(f"search-v3", user)', 'client.is_feature_enabled(F\'dark-mode\', user)', 'client.is_feature_enabled(rf"new-nav", user)', 'client.is_feature_enabled(f"flag-{n}", user)', 'client.is_feature_enabled(f"a{{b}}", user)', ''].join('\n');
+    const fast = new WorkspaceIndex('/w');
+    const found = await fast.indexText('/w/f.py', text);
+    expect(found).toEqual(await new WorkspaceIndex('/w', { fastPath: false }).indexText('/w/f.py', text));
+    expect(found.references.map((r) => [r.flagKey, r.keyRange.start.character])).toEqual([
+      ['search-v3', 28],
+      ['dark-mode', 28],
+      ['new-nav', 29],
+    ]);
+    // The braces' escape is literal text: a slot to complete in, with the text the string holds.
+    expect(found.slots.map((s) => s.text)).toEqual(['search-v3', 'dark-mode', 'new-nav', 'a{b}']);
+  });
+});

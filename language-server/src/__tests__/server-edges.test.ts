@@ -92,6 +92,13 @@ describe('language server over stdio, one package of a repository', () => {
   it('completes nothing after an opening quote that is no SDK call', async () => {
     expect(await complete('src/other.ts', 'typescript', ["const s = format('ch"], 0)).toEqual([]);
   });
+
+  it('completes nothing inside a string that only reads like an SDK call', async () => {
+    const uri = await client.open('src/quoted.ts', "const s = 'isEnabled(\"\")';", 'typescript');
+    const items = (await client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: { line: 0, character: 22 } })) as CompletionItem[] | null;
+    expect(items ?? []).toEqual([]);
+    expect(await complete('src/quoted.py', 'python', ['x = "a" + \'client.get_variant("ch'], 0)).toEqual([]);
+  });
 });
 
 describe('language server over stdio, after shutdown', () => {

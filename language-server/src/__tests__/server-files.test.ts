@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification, FileChangeType } from 'vscode-languageserver-protocol/node';
+import type { Location } from 'vscode-languageserver-protocol/node';
+import { DidChangeWatchedFilesNotification, DidCloseTextDocumentNotification, FileChangeType, HoverRequest, ReferencesRequest } from 'vscode-languageserver-protocol/node';
 import { FlagsRequest } from '../protocol.js';
 import { FLAGS_YAML, LspTestClient, SERVER_BIN, writeFixtureWorkspace } from '../testing/index.js';
 
@@ -101,6 +102,17 @@ describe('language server over stdio, files watched as the server asks', () => {
       ['web/a.ts', 'web/a.tsx', 'web/a.mjs', 'api/a.py', 'svc/a.go', 'svc/A.java', 'flags.yaml', 'xp.json', 'web/.gitignore', 'README.md', 'package-lock.json', 'web/a.css'].map((rel) => ({ rel, type: FileChangeType.Changed })),
     );
     expect(sent.map((e) => path.relative(root, fileURLToPath(e.uri)))).toEqual(['web/a.ts', 'web/a.tsx', 'web/a.mjs', 'api/a.py', 'svc/a.go', 'svc/A.java', 'flags.yaml', 'xp.json', 'web/.gitignore']);
+  });
+
+  it('answers references and hovers on a file the editor never opened from the index and the text on disk', async () => {
+    const uri = client.uri('web/checkout.ts');
+    const refs = (await client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri }, position: { line: 4, character: 45 }, context: { includeDeclaration: true } })) as Location[];
+    expect(refs.map((r) => `${path.relative(root, fileURLToPath(r.uri))}:${r.range.start.line}`).sort()).toEqual(['api/app.py:5', 'svc/App.java:3', 'svc/main.go:5', 'web/checkout.ts:4']);
+    const hover = await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 7, character: 40 } });
+    expect(hover?.range).toEqual({ start: { line: 7, character: 38 }, end: { line: 7, character: 45 } });
+    // A position past the end of a line is the line's end, as in an open document.
+    const past = (await client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri }, position: { line: 9, character: 999 }, context: { includeDeclaration: true } })) as Location[];
+    expect(past).toEqual([]);
   });
 
   it('re-reads unopened files created, changed and deleted on disk', async () => {

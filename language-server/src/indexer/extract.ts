@@ -1,7 +1,8 @@
 import type { Grammar, SyntaxNode } from './parser.js';
 import { hasLoneCarriageReturn, linesOf, positionsIn } from './lines.js';
+import { Bindings, memberName } from './scope.js';
 import type { CallKind, ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Position, Range } from './types.js';
-import { decodeEscapes, DEFAULT_ARGUMENT, defaultText, CallKind as Kind, SDK_METHODS } from './types.js';
+import { DEFAULT_ARGUMENT, defaultText, CallKind as Kind, quotedLiteral, SDK_METHODS } from './types.js';
 
 /** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
 export interface FileIndex {
@@ -44,7 +45,8 @@ export class MethodTable {
   typingSlot(line: string, character: number): { readonly start: number; readonly end: number; readonly kind: CallKind } | undefined {
     const typed = TYPING_SLOT.exec(line.slice(0, character));
     const kind = typed === null ? undefined : this.methods.get(typed[1]!);
-    if (typed === null || kind === undefined) {
+    // Text like a call inside a string (`'isEnabled("'`) is no call.
+    if (typed === null || kind === undefined || inString(line.slice(0, typed.index + typed[0].indexOf(typed[1]!)))) {
       return undefined;
     }
     const rest = /^[A-Za-z0-9_.-]*/.exec(line.slice(character))![0];
@@ -57,6 +59,22 @@ export class MethodTable {
   }
 }
 
+/** Whether a line that starts outside any string ends inside one (a quote opened and not closed). */
+function inString(text: string): boolean {
+  let quote: string | undefined;
+  for (let k = 0; k < text.length; k++) {
+    const ch = text[k]!;
+    if (quote === undefined) {
+      quote = ch === '"' || ch === "'" || ch === '`' ? ch : undefined;
+    } else if (ch === '\\') {
+      k++;
+    } else if (ch === quote) {
+      quote = undefined;
+    }
+  }
+  return quote !== undefined;
+}
+
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** The Python SDK's (and OpenFeature's) names of the key parameter: `flag_key` (get_value, is_feature_enabled, evaluate), `experiment_key` (get_variant, get_experiment). */
 const PYTHON_KEY_KEYWORDS: ReadonlySet<string> = new Set(['flag_key', 'experiment_key']);
@@ -65,11 +83,9 @@ const PYTHON_KEY_KEYWORDS: ReadonlySet<string> = new Set(['flag_key', 'experimen
  * (`flag_key=`, `experiment_key=`), an opening quote, the key so far.
  */
 const TYPING_SLOT = /(?:^|[^\w$])([A-Za-z_$][\w$]*)\s*(?:\?\.)?\(\s*(?:[A-Za-z_][\w.]*\s*,\s*)?(?:(?:flag_key|experiment_key)\s*=\s*)?['"`]([A-Za-z0-9_.-]*)$/;
-const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
 
 interface LanguageQueries {
   readonly calls: string;
-  readonly constants: string;
   readonly comparisons: string;
 }
 
@@ -78,23 +94,12 @@ const JS_COMPARISONS = `
 (binary_expression left: (_) @lhs operator: ["===" "==" "!==" "!="] right: (string) @str)
 (binary_expression left: (string) @str operator: ["===" "==" "!==" "!="] right: (_) @lhs)
 (switch_statement value: (parenthesized_expression (_) @lhs) body: (switch_body (switch_case value: (string) @str)))`;
-const JS_CONSTANTS = `
-(variable_declarator name: (identifier) @name value: [(string) (template_string)] @value)
-(variable_declarator name: (identifier) @owner value: (object (pair key: [(property_identifier) (string)] @name value: (string) @value)))`;
-const TS_CONSTANTS = `${JS_CONSTANTS}
-(variable_declarator name: (identifier) @owner value: (as_expression (object (pair key: [(property_identifier) (string)] @name value: (string) @value))))
-(enum_declaration name: (identifier) @owner body: (enum_body (enum_assignment name: [(property_identifier) (string)] @name value: (string) @value)))
-(class_declaration name: (type_identifier) @owner body: (class_body (public_field_definition name: (property_identifier) @name value: (string) @value)))`;
-
 const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
-  typescript: { calls: JS_CALLS, constants: TS_CONSTANTS, comparisons: JS_COMPARISONS },
-  tsx: { calls: JS_CALLS, constants: TS_CONSTANTS, comparisons: JS_COMPARISONS },
-  javascript: { calls: JS_CALLS, constants: JS_CONSTANTS, comparisons: JS_COMPARISONS },
+  typescript: { calls: JS_CALLS, comparisons: JS_COMPARISONS },
+  tsx: { calls: JS_CALLS, comparisons: JS_COMPARISONS },
+  javascript: { calls: JS_CALLS, comparisons: JS_COMPARISONS },
   python: {
     calls: '(call function: [(identifier) @fn (attribute attribute: (identifier) @fn)] arguments: (argument_list) @args) @call',
-    constants: `
-(assignment left: (identifier) @name right: (string) @value)
-(class_definition name: (identifier) @owner body: (block (expression_statement (assignment left: (identifier) @name right: (string) @value))))`,
     comparisons: `
 (comparison_operator . (_) @lhs . (string) @str .)
 (comparison_operator . (string) @str . operators: ["==" "!="] . (_) @lhs .)
@@ -103,10 +108,6 @@ const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
   },
   go: {
     calls: '(call_expression function: [(identifier) @fn (selector_expression field: (field_identifier) @fn)] arguments: (argument_list) @args) @call',
-    constants: `
-(const_spec name: (identifier) @name value: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))
-(var_spec name: (identifier) @name value: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))
-(short_var_declaration left: (expression_list . (identifier) @name) right: (expression_list . [(interpreted_string_literal) (raw_string_literal)] @value))`,
     comparisons: `
 (binary_expression left: (_) @lhs operator: ["==" "!="] right: (interpreted_string_literal) @str)
 (binary_expression left: (interpreted_string_literal) @str operator: ["==" "!="] right: (_) @lhs)
@@ -114,11 +115,6 @@ const QUERIES: Readonly<Record<Language, LanguageQueries>> = {
   },
   java: {
     calls: '(method_invocation name: (identifier) @fn arguments: (argument_list) @args) @call',
-    constants: `
-(variable_declarator name: (identifier) @name value: (string_literal) @value)
-(class_declaration name: (identifier) @owner body: (class_body (field_declaration declarator: (variable_declarator name: (identifier) @name value: (string_literal) @value))))
-(interface_declaration name: (identifier) @owner body: (interface_body (constant_declaration declarator: (variable_declarator name: (identifier) @name value: (string_literal) @value))))
-(enum_declaration name: (identifier) @owner body: (enum_body (enum_constant name: (identifier) @name arguments: (argument_list . (string_literal) @value))))`,
     comparisons: `
 (binary_expression left: (_) @lhs operator: ["==" "!="] right: (string_literal) @str)
 (method_invocation object: (_) @lhs name: (identifier) @m arguments: (argument_list . (string_literal) @str .) (#eq? @m "equals"))
@@ -168,21 +164,14 @@ export function literalOf(node: SyntaxNode, at?: PositionOf): Literal | undefine
   if (node.startPosition.row !== node.endPosition.row) {
     return undefined;
   }
-  const m = STRING_PATTERN.exec(node.text);
-  if (m === null) {
-    return undefined;
-  }
-  const prefix = m[1]!.length + m[2]!.length;
-  const raw = m[3]!;
-  // A lone '\r' in it ends a line too (on one row of the parse, only then can it hold one).
-  const value = raw.includes('${') || raw.includes('\r') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
-  if (value === undefined) {
+  const quoted = quotedLiteral(node.text);
+  if (quoted === undefined) {
     return undefined;
   }
   const first = at === undefined ? { line: node.startPosition.row, character: node.startPosition.column } : at(node.startIndex);
   const line = first.line;
-  const start = first.character + prefix;
-  return { value, range: { start: { line, character: start }, end: { line, character: start + raw.length } } };
+  const start = first.character + quoted.start;
+  return { value: quoted.value, range: { start: { line, character: start }, end: { line, character: start + quoted.length } } };
 }
 
 function unwrap(node: SyntaxNode): SyntaxNode {
@@ -263,33 +252,9 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
       return { file, references: [], slots: [] };
     }
 
-    // Constants, enum members and comparisons are looked up only when a call needs them: each query walks the whole tree.
-    let constantsCache: Map<string, Literal> | undefined;
-    const constants = (): Map<string, Literal> => {
-      if (constantsCache !== undefined) {
-        return constantsCache;
-      }
-      constantsCache = new Map<string, Literal>();
-      for (const match of grammar.query(queries.constants).matches(root)) {
-        let owner: string | undefined;
-        let name: string | undefined;
-        let value: SyntaxNode | undefined;
-        for (const c of match.captures) {
-          if (c.name === 'owner') {
-            owner = c.node.text;
-          } else if (c.name === 'name') {
-            name = c.node.text.replace(/^["']|["']$/g, '');
-          } else {
-            value = c.node;
-          }
-        }
-        const lit = value === undefined ? undefined : literalOf(value, at);
-        if (name !== undefined && lit !== undefined) {
-          constantsCache.set(owner === undefined ? name : `${owner}.${name}`, lit);
-        }
-      }
-      return constantsCache;
-    };
+    // Bindings and comparisons are looked up only when a call needs them: each query walks the whole tree.
+    let bindingsCache: Bindings | undefined;
+    const bindings = (): Bindings => (bindingsCache ??= new Bindings(grammar, root));
 
     let comparisonsCache: Comparison[] | undefined;
     const comparisons = (): Comparison[] => {
@@ -327,11 +292,11 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
         const named = candidates.find((a) => a.type === 'keyword_argument' && PYTHON_KEY_KEYWORDS.has(a.childForFieldName('name')?.text ?? ''));
         keyNode = named?.childForFieldName('value') ?? undefined;
       }
-      let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, constants, at);
+      let resolved = keyNode === undefined ? undefined : resolveKey(keyNode, bindings, at);
       // Go's OpenFeature client takes a context first.
       if (resolved === undefined && grammar.language === 'go' && candidates[1] !== undefined) {
         keyNode = candidates[1];
-        resolved = resolveKey(keyNode, constants, at);
+        resolved = resolveKey(keyNode, bindings, at);
       }
       if (keyNode === undefined || resolved === undefined) {
         continue;
@@ -474,12 +439,61 @@ function inComparison(call: SyntaxNode): boolean {
   return n.parent !== null && COMPARISON_PARENTS.has(n.parent.type);
 }
 
-function resolveKey(node: SyntaxNode, constants: () => ReadonlyMap<string, Literal>, at: PositionOf): { literal: Literal; viaConstant: boolean } | undefined {
-  const inner = unwrap(node);
+function resolveKey(node: SyntaxNode, bindings: () => Bindings, at: PositionOf): { literal: Literal; viaConstant: boolean } | undefined {
+  const inner = unwrap(conversionOperand(unwrap(node)));
   if (inner.type === 'identifier' || ACCESS.has(inner.type)) {
-    const lit = constants().get(normalise(inner.text));
+    const lit = constantValue(inner, bindings(), at);
     return lit === undefined ? undefined : { literal: lit, viaConstant: true };
   }
   const lit = literalOf(inner, at);
   return lit === undefined ? undefined : { literal: lit, viaConstant: false };
+}
+
+/** Go's conversion `string(x)` (of a constant of a string type): `x`. */
+function conversionOperand(node: SyntaxNode): SyntaxNode {
+  const args = node.type === 'call_expression' && node.childForFieldName('function')?.text === 'string' ? node.childForFieldName('arguments') : null;
+  const only = args?.namedChildCount === 1 ? args.namedChild(0) : null;
+  return only ?? node;
+}
+
+const NAME_PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
+/** The string literal kinds a constant may hold. */
+const CONSTANT_VALUES = new Set([...STRINGS, 'template_string']);
+
+/**
+ * The string a name (`NAV`) or a member path (`Flags.NAV`, `Nested.ui.price`) stands for: the
+ * declaration in scope of its first name, never assigned again, and the members through object
+ * literals, enums and classes.
+ */
+function constantValue(use: SyntaxNode, bindings: Bindings, at: PositionOf): Literal | undefined {
+  const path = normalise(use.text);
+  if (!NAME_PATH.test(path)) {
+    return undefined;
+  }
+  const [name, ...members] = path.split('.');
+  const binding = bindings.lookup(name!, use);
+  if (binding === undefined || binding.written) {
+    return undefined;
+  }
+  let value = members.length === 0 ? binding.value : (binding.members.get(members[0]!) ?? propertyOf(binding.value, members[0]!));
+  for (const member of members.slice(1)) {
+    value = propertyOf(value, member);
+  }
+  const literal = value === undefined ? undefined : unwrap(value);
+  return literal !== undefined && CONSTANT_VALUES.has(literal.type) ? literalOf(literal, at) : undefined;
+}
+
+/** The value of an object literal's property `name` (`{ name: … }`, `{ 'name': … }`). */
+function propertyOf(object: SyntaxNode | undefined, name: string): SyntaxNode | undefined {
+  const o = object === undefined ? undefined : unwrap(object);
+  if (o?.type !== 'object') {
+    return undefined;
+  }
+  for (const pair of o.namedChildren) {
+    const key = pair?.type === 'pair' ? pair.childForFieldName('key') : null;
+    if (key !== null && memberName(key) === name) {
+      return pair!.childForFieldName('value') ?? undefined;
+    }
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@
 import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
 import { hasLoneCarriageReturn } from './lines.js';
 import type { ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
-import { decodeEscapes, DEFAULT_ARGUMENT, defaultText } from './types.js';
+import { DEFAULT_ARGUMENT, defaultText, quotedLiteral } from './types.js';
 
 const enum T {
   Ident,
@@ -558,7 +558,6 @@ function balancedFString(body: string): boolean {
   return depth === 0;
 }
 
-const STRING_PATTERN = /^([rRbBuU]*)("""|'''|"|'|`)(.*)\2$/;
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 interface Lit {
@@ -571,18 +570,13 @@ function literalOfToken(tok: Token, pos: (offset: number) => { line: number; cha
   if (tok.text.includes('\n')) {
     return undefined;
   }
-  const m = STRING_PATTERN.exec(tok.text);
-  if (m === null) {
-    return undefined;
-  }
-  const raw = m[3]!;
-  const value = raw.includes('${') ? undefined : decodeEscapes(raw, m[1]!, m[2]!);
-  if (value === undefined) {
+  const quoted = quotedLiteral(tok.text);
+  if (quoted === undefined) {
     return undefined;
   }
   const start = pos(tok.start);
-  const s = start.character + m[1]!.length + m[2]!.length;
-  return { value: detached(value), range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + raw.length } } };
+  const s = start.character + quoted.start;
+  return { value: detached(quoted.value), range: { start: { line: start.line, character: s }, end: { line: start.line, character: s + quoted.length } } };
 }
 
 /** Tokens that end an operand at equality precedence or lower, on their right. */

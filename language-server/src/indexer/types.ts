@@ -187,14 +187,38 @@ export function languageOf(file: string): Language | undefined {
   return dot < 0 ? undefined : EXTENSIONS[file.slice(dot)];
 }
 
+const STRING_PATTERN = /^([rRbBuUfF]*)("""|'''|"|'|`)(.*)\2$/;
+
+/**
+ * A quoted literal as written (`'k'`, `"k"`, `` `k` ``, Python's `r"k"`, `f"k"`): its value and where
+ * its content starts in `written` and how long it is; undefined for an interpolated string (a JS
+ * template's `${`, a Python f-string's `{` placeholder; `{{` and `}}` are literal braces), a line
+ * break in it, or escapes decodeEscapes does not read. The lexical scanner and the tree-sitter path
+ * both read literals through it.
+ */
+export function quotedLiteral(written: string): { readonly value: string; readonly start: number; readonly length: number } | undefined {
+  const m = STRING_PATTERN.exec(written);
+  if (m === null) {
+    return undefined;
+  }
+  const prefix = m[1]!;
+  const raw = m[3]!;
+  const formatted = /[fF]/.test(prefix);
+  // A lone '\r' ends a line too (on one row of the parse, only then can it hold one).
+  if (raw.includes('${') || raw.includes('\r') || (formatted && /[{}]/.test(raw.replace(/\{\{|\}\}/g, '')))) {
+    return undefined;
+  }
+  const value = decodeEscapes(formatted ? raw.replace(/\{\{/g, '{').replace(/\}\}/g, '}') : raw, prefix, m[2]!);
+  return value === undefined ? undefined : { value, start: prefix.length + m[2]!.length, length: raw.length };
+}
+
 /**
  * A quoted string's content with its hex and Unicode escapes decoded (`\xHH`, `\uHHHH`, `\u{H…}`,
  * `\UHHHHHHHH`, which mean the same in every language read); undefined when it holds any other
  * escape (`\\`, `\n`, a line continuation: never in a key) or a string whose backslashes are not
  * escapes (Python raw and byte strings, Go raw strings, JS templates; `prefix` and `quote` tell).
- * The lexical scanner and the tree-sitter path both read literals through it.
  */
-export function decodeEscapes(content: string, prefix: string, quote: string): string | undefined {
+function decodeEscapes(content: string, prefix: string, quote: string): string | undefined {
   if (!content.includes('\\')) {
     return content;
   }

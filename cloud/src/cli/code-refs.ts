@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import type { CodeRef, XpApiClient } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, credentialRoleIn, staleVariation } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, credentialRoleIn, staleFlag } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
 import { CODE_REFS_LIMITS, COMMIT_PATTERN } from '../domain/code-refs.js';
 import { Permission } from '../auth/permissions.js';
@@ -263,10 +263,11 @@ export async function flagsToCleanUp(client: XpApiClient, project: string, refer
     } else if (flag.archived) {
       archived.push(`  ${key} (${where})`);
     } else {
-      const served = staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: false, environments: envKeys, now, days: staleDays });
-      const variation = flag.definition.variations.find((v) => v.key === served);
-      if (variation !== undefined) {
-        stale.push(`  ${key} (${where}): serves "${variation.key}" (${JSON.stringify(variation.value)}) everywhere, unchanged since ${flag.updatedAt.slice(0, 10)}`);
+      const served = staleFlag(flag.definition, { updatedAt: flag.updatedAt, archived: false, environments: envKeys, now, days: staleDays });
+      const variation = flag.definition.variations.find((v) => v.key === served?.variation);
+      if (served !== undefined && variation !== undefined) {
+        // Since the later of its last edit and when it came to serve only this (a ramp step, a rule's window).
+        stale.push(`  ${key} (${where}): serves "${variation.key}" (${JSON.stringify(variation.value)}) everywhere, unchanged since ${served.since.slice(0, 10)}`);
       }
     }
   }

@@ -14,7 +14,7 @@ import { users } from '../store/users.js';
 import { withArticle } from './accounts.js';
 import { record } from './audit-trail.js';
 import type { Actor, Deps } from './context.js';
-import { projectFor, refuseMovedExperimentArms } from './definitions.js';
+import { projectFor, refuseFlagRuleChanges } from './definitions.js';
 import { lockProjectDefinitions } from '../store/project-locks.js';
 import { jsonDiff } from './json-diff.js';
 import { checkFlagCompiles, experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, stageRulesets } from './publisher.js';
@@ -300,7 +300,7 @@ export class ChangeRequestService {
       // Refused now what applying would refuse (a segment or prerequisite that does not exist, a
       // prerequisite cycle), before anyone reviews it.
       await checkFlagCompiles(tx, project.id, env.key, proposed, this.deps.now());
-      await refuseMovedExperimentArms(tx, project.id, DefinitionKind.Flag, proposed, flag.definition);
+      await refuseFlagRuleChanges(tx, project.id, DefinitionKind.Flag, proposed, flag.definition, this.deps.now());
       const cr = await changeRequests.create(tx, {
         id: this.deps.newId(),
         projectId: project.id,
@@ -405,7 +405,7 @@ export class ChangeRequestService {
       const next: Flag = parseOrThrow(flagSchema, { ...flag.definition, environments: { ...flag.definition.environments, [cr.environment]: state } }, `flag "${flag.key}" with the requested state`);
       await checkFlagCompiles(tx, project.id, cr.environment, next, this.deps.now());
       // An experiment started since the request was made is held to it too.
-      await refuseMovedExperimentArms(tx, project.id, DefinitionKind.Flag, next, flag.definition);
+      await refuseFlagRuleChanges(tx, project.id, DefinitionKind.Flag, next, flag.definition, this.deps.now());
       const stored = await flagsRepo.update(tx, project.id, next, flag.version, actor.userId);
       const done = await changeRequests.transition(tx, project.id, id, { kind: 'apply' });
       await record(tx, actor, {

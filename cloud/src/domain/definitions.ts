@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Experiment, Flag, FlagEnvironment, Holdout, Metric, Rule, Segment } from '@xp/shared';
-import { unconfiguredOffVariation, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, HOLDOUT_HASHING_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
+import { rampPosition, unconfiguredOffVariation, EXPERIMENT_DECISION_FIELDS, EXPERIMENT_LIFECYCLE_FIELDS, HOLDOUT_HASHING_FIELDS, MAX_PAUSES, MAX_SPLIT_HISTORY, decisionIssues, expandVariations, experimentRuleMapping, experimentSchema, reassigningChanges, reassignmentMessage, runsIn, sameSplit, splitShares, stoppedRedirectUrl, flagEnvironmentSchema, flagSchema, holdoutSchema, metricSchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode, invalid, notFound, versionConflict } from '../errors.js';
 import { Permission, assertCan, can, inScope, needsApproval } from '../auth/permissions.js';
 import type { Queryable } from '../store/db.js';
@@ -251,6 +251,51 @@ export async function refuseMovedExperimentArms(db: Queryable, projectId: string
       { issues },
     );
   }
+}
+
+/**
+ * Refuses a change of a rollout's `coverage` that would serve nothing differently: once a step of its
+ * schedule has started, the latest started step's coverage is served instead of the rule's, so a
+ * rollback that lowers `coverage` and keeps the schedule would look done while everyone stays exposed.
+ * Rules are matched by id; a changed schedule is the caller's own ramp decision and passes.
+ */
+export function refuseIneffectiveCoverage(kind: DefinitionKind, definition: unknown, current: unknown, now: Date): void {
+  if (kind !== DefinitionKind.Flag || current === undefined) {
+    return;
+  }
+  const before = current as Flag;
+  const issues: { path: string; message: string }[] = [];
+  for (const [env, state] of Object.entries((definition as Flag).environments)) {
+    const was = Object.hasOwn(before.environments, env) ? before.environments[env] : undefined;
+    state.rules.forEach((rule, i) => {
+      const old = was?.rules.find((r) => r.id === rule.id);
+      if (rule.type !== 'rollout' || old?.type !== 'rollout' || old.coverage === rule.coverage || jsonDiff(old.schedule ?? [], rule.schedule ?? []).length > 0) {
+        return;
+      }
+      const { current: step } = rampPosition(rule.schedule ?? [], now.getTime());
+      if (step !== undefined) {
+        issues.push({
+          path: `environments.${env}.rules.${i}.coverage`,
+          message: `rule "${rule.id}" in "${env}": coverage ${rule.coverage} would not be served: its schedule step at ${step.at} has started, so that step's coverage (${step.coverage}) is served, not the rule's`,
+        });
+      }
+    });
+  }
+  if (issues.length > 0) {
+    throw invalid(
+      `the change to a rollout's coverage would change nothing: ${issues.map((x) => x.message).join('; ')}; to change what is served (to roll back), remove or change the schedule's started steps: send the rule without "schedule" (its coverage is then served), or set the started step's coverage`,
+      { issues },
+    );
+  }
+}
+
+/**
+ * The checks of a flag change that compare its rules with the stored ones, for every path that writes
+ * a flag (its PUT, a state PUT or toggle, `apply`, a change request proposed or applied).
+ */
+export async function refuseFlagRuleChanges(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown, now: Date): Promise<void> {
+  refuseIneffectiveCoverage(kind, definition, current, now);
+  await refuseMovedExperimentArms(db, projectId, kind, definition, current);
 }
 
 /**
@@ -811,7 +856,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseHoldoutRehash(tx, project.id, this.kind, definition, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
-      await refuseMovedExperimentArms(tx, project.id, this.kind, definition, current.definition);
+      await refuseFlagRuleChanges(tx, project.id, this.kind, definition, current.definition, this.deps.now());
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
@@ -1031,7 +1076,7 @@ export class DefinitionService<K extends DefinitionKind> {
         atExpectedVersion(this.kind, current, expectedVersion);
       }
       await refuseUnservableExperimentRules(tx, project.id, this.kind, validated, current.definition);
-      await refuseMovedExperimentArms(tx, project.id, this.kind, validated, current.definition);
+      await refuseFlagRuleChanges(tx, project.id, this.kind, validated, current.definition, this.deps.now());
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);

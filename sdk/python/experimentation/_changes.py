@@ -10,12 +10,13 @@ the flags that run a changed experiment or have a changed flag as a prerequisite
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from .jsvalue import is_number
 
-__all__ = ["diff_rulesets"]
+__all__ = ["diff_rulesets", "flags_changed_between", "next_timed_change"]
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -95,3 +96,43 @@ def diff_rulesets(previous: Any, current: Any) -> tuple[list[str], list[str]]:
                 changed_flags.add(key)
                 grew = True
     return sorted(changed_flags), sorted(changed_experiments)
+
+
+def _change_instants(flag: Any) -> list[float]:
+    """When a flag's rules change what it can serve with no new ruleset (the JavaScript SDK's timed-changes.ts):
+    a rule's window opening (`from`) or closing (`until`), a ramp step that changes a rollout's coverage."""
+    out: list[float] = []
+    for rule in _listed(flag.get("rules") if isinstance(flag, Mapping) else None):
+        out.extend(t for t in (rule.get("from"), rule.get("until")) if is_number(t) and math.isfinite(t))
+        schedule = rule.get("schedule")
+        if rule.get("type") == "rollout" and isinstance(schedule, (list, tuple)):
+            # In time order, as evaluation applies them: a step keeping the coverage it follows changes nothing.
+            steps = sorted((s for s in schedule if isinstance(s, (list, tuple)) and len(s) == 2 and is_number(s[0])
+                            and math.isfinite(s[0]) and is_number(s[1])), key=lambda s: s[0])
+            coverage = rule.get("coverage")
+            for at, c in steps:
+                if not (is_number(coverage) and c == coverage):
+                    out.append(at)
+                coverage = c
+    return out
+
+
+def next_timed_change(document: Any, after: float) -> float | None:
+    """The earliest instant (epoch ms) after `after` at which a flag's timed rule changes what it serves, if any."""
+    later = [t for flag in _section(document, "flags").values() for t in _change_instants(flag) if t > after]
+    return min(later) if later else None
+
+
+def flags_changed_between(document: Any, after: float, up_to: float) -> list[str]:
+    """The sorted keys of the flags whose timed rules took effect in (`after`, `up_to`], with the flags
+    whose prerequisites lead to them."""
+    flags = _section(document, "flags")
+    changed = {key for key, flag in flags.items() if any(after < t <= up_to for t in _change_instants(flag))}
+    grew = bool(changed)
+    while grew:
+        grew = False
+        for key, flag in flags.items():
+            if key not in changed and isinstance(flag, Mapping) and any(_named(p.get("flag"), changed) for p in _listed(flag.get("prerequisites"))):
+                changed.add(key)
+                grew = True
+    return sorted(changed)

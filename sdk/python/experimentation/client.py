@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar, Union
 
 from . import _http
 from . import evaluation as _evaluation
-from ._changes import diff_rulesets
+from ._changes import diff_rulesets, flags_changed_between, next_timed_change
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, json_default, to_json_value, truthy
 from .results import (
@@ -206,7 +206,9 @@ class Client:
         on_change: called with the keys of the flags that may evaluate differently after a ruleset
             update (the JavaScript SDK's `onChange`): changed, added or removed flags, and flags that
             depend on a changed experiment, prerequisite flag, saved group or holdout. Also called
-            (with every flag key) when the first ruleset arrives from the API, but not for `bootstrap`.
+            (with every flag key) when the first ruleset arrives from the API, but not for `bootstrap`;
+            and, on a daemon timer thread, when a ramp step or a rule's active window (activeFrom /
+            activeUntil) of the ruleset served takes effect, with the flags it changes.
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
         stream_retry_max: the longest wait, in seconds, between stream reconnect attempts (jittered,
             never sooner than a `Retry-After`) and between ruleset polls while the stream is down (when
@@ -339,6 +341,11 @@ class Client:
         self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._exposures_lock = threading.Lock()
+        # One timer for the next instant a timed rule of the ruleset served takes effect (on_change only);
+        # timed rules that took effect up to `_timed_up_to` (epoch ms) were announced or came with the ruleset.
+        self._timed_timer: threading.Timer | None = None
+        self._timed_up_to = 0.0
+        self._timed_lock = threading.Lock()
 
         if bootstrap is not None:
             self._apply_document(bootstrap if not isinstance(bootstrap, str) else self._parse_text(bootstrap), None, "bootstrap")
@@ -575,6 +582,10 @@ class Client:
             self._closed = True
         atexit.unregister(self._atexit)
         self._stop.set()
+        with self._timed_lock:
+            if self._timed_timer is not None:
+                self._timed_timer.cancel()
+                self._timed_timer = None
         self._abort_stream()
         with self._queue_lock:
             self._queue_lock.notify_all()
@@ -614,6 +625,9 @@ class Client:
         self._send_lock = threading.Lock()
         self._exposures_lock = threading.Lock()
         self._queue_lock = threading.Condition()
+        # The parent's timer thread did not survive the fork.
+        self._timed_lock = threading.Lock()
+        self._timed_timer = None
         ready, attempted, stop = threading.Event(), threading.Event(), threading.Event()
         if self._ruleset is not None:
             ready.set()
@@ -636,6 +650,8 @@ class Client:
             return
         self._drained = False
         self._start_threads()
+        with self._timed_lock:
+            self._arm_timed_change()
         log.debug("client restarted in forked process %d: serving ruleset version %s", self._pid, self.ruleset_version)
 
     # -- users, exposures and events -------------------------------------------------------------
@@ -988,12 +1004,65 @@ class Client:
                     self._on_update(compiled.version)
                 except Exception as e:
                     log.error("on_update callback failed: %s", type(e).__name__)
-        if self._on_change is not None and (current is not None or source != "bootstrap"):
-            self._notify_change(self._on_change, None if current is None else current.source, compiled.source)
+        if self._on_change is None:
+            return True
+        with self._timed_lock:
+            now = max(self._timed_up_to, _now_ms())
+            # A timed rule that took effect before its timer ran (a suspended machine) is news too.
+            due = [] if current is None else flags_changed_between(compiled.source, self._timed_up_to, now)
+            # What its timed rules serve now came with it; the next one to take effect is announced then.
+            self._timed_up_to = now
+            self._arm_timed_change()
+        if current is not None or source != "bootstrap":
+            self._notify_change(self._on_change, None if current is None else current.source, compiled.source, due)
         return True
 
+    def _arm_timed_change(self) -> None:
+        """Sets the timer for the next instant a timed rule of the ruleset served takes effect, replacing any (under _timed_lock)."""
+        if self._timed_timer is not None:
+            self._timed_timer.cancel()
+            self._timed_timer = None
+        ruleset = self._ruleset
+        if self._closed or self._on_change is None or ruleset is None:
+            return
+        try:
+            next_at = next_timed_change(ruleset.source, self._timed_up_to)
+        except Exception as e:
+            log.error("could not read the ruleset's timed rules: %s", type(e).__name__)
+            return
+        if next_at is None:
+            return
+        # Further than a wait can last: it fires early, announces nothing and sets the timer again.
+        delay = min(max(0.0, (next_at - time.time() * 1000) / 1000), threading.TIMEOUT_MAX)
+        timer = threading.Timer(delay, self._timed_change)
+        timer.name = "xp-timed-rules"
+        timer.daemon = True
+        self._timed_timer = timer
+        timer.start()
+
+    def _timed_change(self) -> None:
+        """Calls on_change with the flags whose timed rules took effect since the last call, then re-arms."""
+        with self._timed_lock:
+            ruleset = self._ruleset
+            if self._closed or ruleset is None:
+                return
+            now = max(self._timed_up_to, _now_ms())
+            try:
+                flags = flags_changed_between(ruleset.source, self._timed_up_to, now)
+            except Exception as e:
+                log.error("could not read the ruleset's timed rules: %s", type(e).__name__)
+                flags = []
+            self._timed_up_to = now
+            self._arm_timed_change()
+        callback = self._on_change
+        if flags and callback is not None:
+            try:
+                callback(flags)
+            except Exception as e:
+                log.error("on_change callback failed: %s", type(e).__name__)
+
     @staticmethod
-    def _notify_change(callback: Callable[[list[str]], None], previous: Any, document: Any) -> None:
+    def _notify_change(callback: Callable[[list[str]], None], previous: Any, document: Any, due: Iterable[str] = ()) -> None:
         # As the JavaScript SDK: the first ruleset from the API is news even when it has no flags; after
         # that, only an update that changes a flag or an experiment is (the same ruleset republished with
         # its keys in another order is not).
@@ -1002,6 +1071,7 @@ class Client:
         except Exception as e:
             log.error("could not compare ruleset versions: %s", type(e).__name__)
             return
+        flags = sorted(set(flags).union(due))
         if previous is None or flags or experiments:
             try:
                 callback(flags)

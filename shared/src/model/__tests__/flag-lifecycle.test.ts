@@ -3,7 +3,7 @@ import { evaluateFlag } from '../../eval/evaluate.js';
 import { compileRuleset } from '../compile-ruleset.js';
 import { flagSchema, unconfiguredOffVariation } from '../flag.js';
 import type { FlagEnvironment, FlagInput, RuleInput } from '../flag.js';
-import { DEFAULT_STALE_DAYS, servedToEveryone, staleVariation } from '../flag-lifecycle.js';
+import { DEFAULT_STALE_DAYS, servedToEveryone, staleFlag, staleVariation } from '../flag-lifecycle.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 const LONG_AGO = '2026-09-01T00:00:00Z';
@@ -26,12 +26,13 @@ function flag(environments: Record<string, EnvInput>, extra: Partial<FlagInput> 
 
 const on = (rules: RuleInput[], defaultVariation = 'old'): EnvInput => ({ enabled: true, defaultVariation, offVariation: 'old', rules });
 
-/** What every one of 400 varied units is served in the environment, through the real evaluator. */
+/** What every one of 400 varied units (some without an id, some with only an anonymous id) is served in the environment, through the real evaluator. */
 function servedValues(f: ReturnType<typeof flag>, environment: string, at = NOW): Set<string> {
   const ruleset = compileRuleset({ environment, version: 1, flags: [f], generatedAt: at });
   const seen = new Set<string>();
   for (let i = 0; i < 400; i++) {
-    const r = evaluateFlag(ruleset, 'checkout', { attributes: { id: `u${i}`, country: i % 3 === 0 ? 'FR' : 'US', plan: i % 2 === 0 ? 'pro' : 'free' }, now: at.getTime() });
+    const ids = i % 10 === 0 ? {} : i % 10 === 1 ? { anonymousId: `a${i}` } : { id: `u${i}` };
+    const r = evaluateFlag(ruleset, 'checkout', { attributes: { ...ids, country: i % 3 === 0 ? 'FR' : 'US', plan: i % 2 === 0 ? 'pro' : 'free' }, now: at.getTime() });
     seen.add(String(r.value));
   }
   return seen;
@@ -44,8 +45,13 @@ describe('servedToEveryone', () => {
     { name: 'off: the off variation', env: { enabled: false, defaultVariation: 'new', offVariation: 'old' }, expected: 'old' },
     { name: 'on without rules: the default', env: on([], 'new'), expected: 'new' },
     { name: 'an unconditional force rule first', env: on([{ id: 'all', type: 'force', variation: 'new' }]), expected: 'new' },
-    { name: 'a full rollout without a ramp', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }]), expected: 'new' },
-    { name: 'a split with one weighted variation', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 1 }, { variation: 'old', weight: 0 }] }]), expected: 'new' },
+    // Units without the hash attribute (nor the fallback) skip a rollout or split: what follows decides for them.
+    { name: 'a full rollout, units without an id getting the default', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }]), expected: undefined },
+    { name: 'a full rollout to the default variation', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }], 'new'), expected: 'new' },
+    { name: 'a full rollout with a fallback attribute', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1, fallbackAttribute: 'anonymousId' }]), expected: undefined },
+    { name: 'a full rollout before a force rule to the same variation', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }, { id: 'all', type: 'force', variation: 'new' }]), expected: 'new' },
+    { name: 'a split with one weighted variation', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 1 }, { variation: 'old', weight: 0 }] }]), expected: undefined },
+    { name: 'a split with one weighted variation, the default', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 1 }, { variation: 'old', weight: 0 }] }], 'new'), expected: 'new' },
     { name: 'targeting that serves the default anyway', env: on([{ id: 'fr', type: 'force', variation: 'old', condition: { country: 'FR' } }]), expected: 'old' },
     { name: 'a disabled rule', env: on([{ id: 'fr', type: 'force', variation: 'new', condition: { country: 'FR' }, enabled: false }]), expected: 'old' },
     { name: 'a rule whose window has ended', env: on([{ id: 'fr', type: 'force', variation: 'new', activeUntil: '2026-11-01T00:00:00Z' }]), expected: 'old' },
@@ -53,7 +59,9 @@ describe('servedToEveryone', () => {
     { name: 'a partial rollout', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.5 }]), expected: undefined },
     { name: 'a 50/50 split', env: on([{ id: 's', type: 'split', distribution: [{ variation: 'new', weight: 0.5 }, { variation: 'old', weight: 0.5 }] }]), expected: undefined },
     { name: 'a rule that starts later', env: on([{ id: 'later', type: 'force', variation: 'new', activeFrom: '2026-12-24T00:00:00Z' }]), expected: undefined, at: LATER },
-    { name: 'a ramp that has reached everyone', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }, { at: '2026-11-10T00:00:00Z', coverage: 1 }] }]), expected: 'new' },
+    { name: 'a ramp that has reached everyone', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }, { at: '2026-11-10T00:00:00Z', coverage: 1 }] }]), expected: undefined },
+    { name: 'a ramp rolled back to no one', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }, { at: '2026-11-10T00:00:00Z', coverage: 0 }] }]), expected: 'old' },
+    { name: 'a rule whose window has opened', env: on([{ id: 'all', type: 'force', variation: 'new', activeFrom: '2026-11-01T00:00:00Z' }]), expected: 'new' },
     { name: 'a ramp still under way', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 0.5 }] }]), expected: undefined },
     { name: 'a ramp with a step to come', env: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1, schedule: [{ at: '2026-11-01T00:00:00Z', coverage: 1 }, { at: '2026-12-20T00:00:00Z', coverage: 0.5 }] }]), expected: undefined, at: LATER },
     { name: 'targeting before an unconditional rule to another variation', env: on([{ id: 'fr', type: 'force', variation: 'old', condition: { country: 'FR' } }, { id: 'all', type: 'force', variation: 'new' }]), expected: undefined },
@@ -130,6 +138,37 @@ describe('staleVariation', () => {
     expect(stale(everywhere, { archived: true })).toBeUndefined();
     expect(stale(everywhere, { updatedAt: null })).toBeUndefined();
     expect(stale(everywhere, { updatedAt: 'yesterday' })).toBeUndefined();
+  });
+
+  it('is not stale for a full rollout whose units without an id get another default (as the evaluator serves them)', () => {
+    const rollout = (defaultVariation: string): EnvInput => on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 1 }], defaultVariation);
+    const everyEnv = (defaultVariation: string) => flag({ development: rollout(defaultVariation), staging: rollout(defaultVariation), production: rollout(defaultVariation) });
+    expect(stale(everyEnv('old'))).toBeUndefined();
+    expect(evaluateFlag(compileRuleset({ environment: 'production', version: 1, flags: [everyEnv('old')], generatedAt: NOW }), 'checkout', { attributes: {} }, { explain: true })).toMatchObject({ value: 'old', trace: [{ ruleId: 'r', outcome: 'no-hash-attribute' }] });
+    expect(stale(everyEnv('new'))).toBe('new');
+  });
+
+  it('counts from when the flag came to serve one variation, when that is after its last change', () => {
+    const DAY = 86_400_000;
+    const ago = (days: number): string => new Date(NOW.getTime() - days * DAY).toISOString();
+    // Last edited 40 days ago; a ramp rolled back to 0 yesterday: everyone has had the default for a day only.
+    const rolledBack = flag({ production: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.5, schedule: [{ at: ago(1), coverage: 0 }] }]) });
+    const ramp = { updatedAt: ago(40) };
+    expect(stale(rolledBack, ramp)).toBeUndefined();
+    expect(staleFlag(rolledBack, { ...ramp, archived: false, now: new Date(NOW.getTime() + (DEFAULT_STALE_DAYS - 2) * DAY) })).toBeUndefined();
+    expect(staleFlag(rolledBack, { ...ramp, archived: false, now: new Date(NOW.getTime() + (DEFAULT_STALE_DAYS - 1) * DAY) })).toEqual({ variation: 'old', since: ago(1) });
+    // A rule's window opening (to everyone) or closing (back to the default) starts the clock too.
+    const opened = flag({ production: on([{ id: 'all', type: 'force', variation: 'new', activeFrom: ago(2) }]) });
+    const closed = flag({ production: on([{ id: 'all', type: 'force', variation: 'new', activeUntil: ago(3) }]) });
+    expect(staleFlag(opened, { ...ramp, archived: false, now: NOW, days: 1 })).toEqual({ variation: 'new', since: ago(2) });
+    expect(staleFlag(closed, { ...ramp, archived: false, now: NOW, days: 1 })).toEqual({ variation: 'old', since: ago(3) });
+    expect(stale(opened, ramp)).toBeUndefined();
+    expect(stale(closed, ramp)).toBeUndefined();
+    // A boundary that changed nothing (the same variation before and after) does not restart it.
+    const same = flag({ production: on([{ id: 'all', type: 'force', variation: 'old', activeUntil: ago(3) }]) });
+    expect(staleFlag(same, { ...ramp, archived: false, now: NOW })).toEqual({ variation: 'old', since: ago(40) });
+    // Nor one before the last change, which the clock starts from anyway.
+    expect(staleFlag(closed, { updatedAt: ago(2), archived: false, now: NOW, days: 1 })).toEqual({ variation: 'old', since: ago(2) });
   });
 
   it('is not stale when an environment serves units differently', () => {

@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
-import { ApiError, DEFAULT_STALE_DAYS, searchFold, staleVariation } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, searchFold, staleFlag } from '@xp/shared';
+import type { StaleFlag } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
@@ -17,9 +18,9 @@ import { toggleProposes, toggleWithApproval } from './toggle.js';
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
 
-/** The variation a stale flag serves everywhere (see @xp/shared's staleVariation), or undefined. */
-export function staleServed(flag: Stored<Flag>, now: number, environments: readonly string[]): string | undefined {
-  return staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date(now) });
+/** What a stale flag serves everywhere and since when (see @xp/shared's staleFlag), or undefined. */
+export function staleServed(flag: Stored<Flag>, now: number, environments: readonly string[]): StaleFlag | undefined {
+  return staleFlag(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date(now) });
 }
 
 const DEFAULT_VARIATIONS: Record<FlagType, { key: string; value: unknown }[]> = {
@@ -295,7 +296,7 @@ export default function FlagsList(): ReactNode {
                                 <code>{f.key}</code>{' '}
                                 {stale === undefined ? null : (
                                   <ExplainedBadge tone="warn" label="stale">
-                                    Serves <code>{stale}</code> to everyone in every environment and unchanged since {formatTime(f.updatedAt)}, over {DEFAULT_STALE_DAYS} days: remove it from
+                                    Serves <code>{stale.variation}</code> to everyone in every environment and unchanged since {formatTime(stale.since)}, over {DEFAULT_STALE_DAYS} days: remove it from
                                     the code, then archive it.
                                   </ExplainedBadge>
                                 )}{' '}

@@ -28,6 +28,7 @@ import type {
   UserContext,
 } from './types.js';
 import { startTimer } from './backoff.js';
+import { MAX_TIMER_MS, flagsChangedBetween, nextTimedChange } from './timed-changes.js';
 import { utf8Length } from './event-queue.js';
 import { MAX_UNIT_ID, cleanAttributes, cleanProperties, wellFormed } from './sanitize.js';
 
@@ -263,6 +264,10 @@ export class ExperimentationClient {
   private snapshots: { readonly of: LoadedRuleset; safe?: RulesetSnapshot; full?: RulesetSnapshot } | undefined;
   /** The environment of the bootstrap ruleset, while it is served: the API's first ruleset is checked against it. */
   private bootstrapEnvironment: string | undefined;
+  /** The one timer for the next instant a timed rule of the current ruleset takes effect. */
+  private timedTimer: ReturnType<typeof startTimer> | undefined;
+  /** Timed rules that took effect up to this instant were announced (or came with the ruleset). */
+  private timedUpTo = 0;
 
   constructor(sdkKey: string, options: ClientOptions = {}) {
     this.options = options;
@@ -343,6 +348,7 @@ export class ExperimentationClient {
         transport: this.transport,
         includeServerOnly: !this.clientKey,
         streaming: (options.streaming ?? true) && this.canStream(),
+        customFetch: options.fetch !== undefined,
         pollIntervalMs: positive(options.pollIntervalMs, 30_000),
         retryBaseMs,
         retryMaxMs,
@@ -511,7 +517,10 @@ export class ExperimentationClient {
     this.events.push(event);
   }
 
-  /** Calls the listener with the keys of flags that may evaluate differently after a ruleset update. */
+  /**
+   * Calls the listener with the keys of flags that may evaluate differently: after a ruleset update,
+   * and when a ramp step or a rule's active window takes effect (then `change.timed` is true).
+   */
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => {
@@ -612,6 +621,7 @@ export class ExperimentationClient {
       this.statusValue = ClientStatus.Closed;
       this.detachHooks();
       this.sync?.close();
+      clearTimeout(this.timedTimer);
       this.closing = this.events.close(2 * (this.transport?.timeoutMs ?? 0)).finally(() => {
         this.transport?.close();
         this.listeners.clear();
@@ -798,15 +808,56 @@ export class ExperimentationClient {
     if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
       this.statusValue = ClientStatus.Ready;
     }
+    const now = this.clock();
     if (previous !== undefined || source === 'network') {
-      const change = diffRulesets(previous, next.document);
+      const diff = diffRulesets(previous, next.document);
+      // A timed rule that took effect before its timer ran (a suspended laptop, a sleeping tab) is news too.
+      const due = previous === undefined ? [] : flagsChangedBetween(next.document, this.timedUpTo, now).filter((key) => !diff.flags.includes(key));
+      const change = due.length === 0 ? diff : { ...diff, flags: [...diff.flags, ...due] };
       // The first ruleset from the API is news even when empty (an environment without flags yet):
       // an OpenFeature provider that gave up at startup recovers to READY on it.
       if (previous === undefined || change.flags.length > 0 || change.experiments.length > 0) {
         this.notify(change);
       }
     }
+    // What its timed rules serve now came with it; the next one to take effect is announced then.
+    this.timedUpTo = Math.max(this.timedUpTo, now);
+    this.armTimedChange();
     return undefined;
+  }
+
+  private clock(): number {
+    return this.now === undefined ? Date.now() : this.now();
+  }
+
+  /** Sets the timer for the next instant a timed rule of the current ruleset takes effect (replacing any). */
+  private armTimedChange(): void {
+    clearTimeout(this.timedTimer);
+    this.timedTimer = undefined;
+    const document = this.current?.document;
+    const next = document === undefined || this.closing !== undefined ? undefined : nextTimedChange(document, this.timedUpTo);
+    if (next === undefined) {
+      return;
+    }
+    // Further than setTimeout can wait: it fires early, announces nothing and sets the timer again.
+    this.timedTimer = startTimer(() => {
+      this.timedChange();
+    }, Math.min(Math.max(0, next - this.clock()), MAX_TIMER_MS));
+  }
+
+  /** Calls the listeners with the flags whose timed rules took effect since the last call, then re-arms. */
+  private timedChange(): void {
+    const rs = this.current;
+    if (rs === undefined || this.closing !== undefined) {
+      return;
+    }
+    const now = Math.max(this.timedUpTo, this.clock());
+    const flags = flagsChangedBetween(rs.document, this.timedUpTo, now);
+    this.timedUpTo = now;
+    if (flags.length > 0) {
+      this.notify({ flags, experiments: [], version: rs.version, timed: true });
+    }
+    this.armTimedChange();
   }
 
   private notify(change: ReturnType<typeof diffRulesets>): void {

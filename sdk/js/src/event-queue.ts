@@ -1,5 +1,6 @@
 import type { SdkEvent } from '@xp/shared';
 import { backoffDelay, duration, parseRetryAfter, startTimer } from './backoff.js';
+import { Deadline, monotonicNow } from './deadline.js';
 import type { HttpError } from './errors.js';
 import { XpError, describeError } from './errors.js';
 import type { Transport } from './transport.js';
@@ -66,8 +67,14 @@ export interface EventQueueOptions {
   readonly onDropped?: (events: readonly SdkEvent[]) => void;
 }
 
-/** Retry scheduling runs on the wall clock, not the evaluation clock callers may pin. */
+/**
+ * Retry scheduling runs on the wall clock, not the evaluation clock callers may pin; its waits are
+ * Deadlines, which a clock set back cannot lengthen.
+ */
 const clock = (): number => Date.now();
+
+/** Retry-After is honoured up to this long, or retryMaxMs when longer (a broken header, or an HTTP date read on a slow device clock, must not stall events for hours). */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /** While sending keeps failing, a reminder is logged at most this often (the first failure is warned at once). */
 const OUTAGE_REMINDER_MS = 60_000;
@@ -106,18 +113,18 @@ export class EventQueue {
   private queue: SdkEvent[] = [];
   private head = 0;
   /** Set by close(): no batch starts after it. */
-  private deadline = Infinity;
+  private deadline = Deadline.NEVER;
   /** Set by close(): when its last attempt starts, at the latest (before the deadline, so timer lateness cannot push it past). */
-  private lastStart = Infinity;
+  private lastStart = Deadline.NEVER;
   /** Set by close() while its last attempt runs: a failure then is not retried. */
   private lastAttempt = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = 0;
   private flushing: Promise<void> | undefined;
   private failures = 0;
-  private retryAt = 0;
-  /** The earliest moment Retry-After allows the next send (0 when the API gave none). */
-  private retryAfterAt = 0;
+  private retryAt = Deadline.PAST;
+  /** The earliest moment Retry-After allows the next send (past when the API gave none). */
+  private retryAfterAt = Deadline.PAST;
   /** Bumped by every retryable failure: the other senders of a flush stop at it. */
   private retryGeneration = 0;
   private unreportedDrops = 0;
@@ -155,7 +162,7 @@ export class EventQueue {
     this.trim();
     // A send in flight takes what is queued meanwhile; one flush per push would pile up while it lasts.
     // Another full batch gets a sender of its own, up to maxConcurrentBatches at a time.
-    if (this.size >= this.o.maxBatchSize && clock() >= this.retryAt) {
+    if (this.size >= this.o.maxBatchSize && this.retryAt.passed) {
       if (this.flushing === undefined) {
         void this.flush();
       } else if (this.senders < this.o.maxConcurrentBatches) {
@@ -190,7 +197,7 @@ export class EventQueue {
       if (this.size > 0) {
         // Whatever is left goes out at the next due time: a pending retry at retryAt (at once if a
         // slow process let that moment pass), events queued meanwhile after the flush interval.
-        const wait = this.retryAt - clock();
+        const wait = this.retryAt.left();
         this.schedule(this.failures > 0 ? Math.max(0, wait) : wait > 0 ? wait : this.o.flushIntervalMs);
       }
     });
@@ -232,9 +239,9 @@ export class EventQueue {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.deadline = clock() + budgetMs;
+    this.deadline = Deadline.in(budgetMs);
     // The last attempt starts this long before the deadline, so timer lateness cannot push it past.
-    this.lastStart = this.deadline - Math.min(250, budgetMs / 4);
+    this.lastStart = this.deadline.minus(Math.min(250, budgetMs / 4));
     await this.flush({ final: true });
     // The queue is left over when a send is to be retried at retryAt, or the budget ran out.
     while (this.size > 0 && !this.lastAttempt) {
@@ -243,7 +250,7 @@ export class EventQueue {
         break;
       }
       this.lastAttempt = next.last;
-      await new Promise((resolve) => setTimeout(resolve, next.at - clock()));
+      await new Promise((resolve) => setTimeout(resolve, next.inMs));
       await this.flush({ final: true });
     }
     this.clear('they could not be sent before close');
@@ -254,13 +261,14 @@ export class EventQueue {
    * After close(), when the failed send is tried again: at retryAt, or when that is past the last
    * start, once more near the deadline (if Retry-After allows one by then; undefined if not).
    */
-  private closingRetry(): { readonly at: number; readonly last: boolean } | undefined {
-    const next = Math.max(clock(), this.retryAt);
-    if (next <= this.lastStart) {
-      return { at: next, last: false };
+  private closingRetry(): { readonly inMs: number; readonly last: boolean } | undefined {
+    const next = Math.max(0, this.retryAt.left());
+    const lastStart = this.lastStart.left();
+    if (next <= lastStart) {
+      return { inMs: next, last: false };
     }
-    const last = Math.max(clock(), this.retryAfterAt, this.lastStart);
-    return last >= this.deadline ? undefined : { at: last, last: true };
+    const last = Math.max(0, this.retryAfterAt.left(), lastStart);
+    return last >= this.deadline.left() ? undefined : { inMs: last, last: true };
   }
 
   /** Arms the flush timer for `ms` from now, unless it is already due sooner. */
@@ -268,7 +276,7 @@ export class EventQueue {
     if (this.closed) {
       return;
     }
-    const due = clock() + ms;
+    const due = monotonicNow() + ms;
     if (this.timer !== undefined) {
       if (this.timerDue <= due) {
         return;
@@ -398,7 +406,7 @@ export class EventQueue {
       this.keepaliveBytes -= chunk.bytes;
       if (outcome === 'retry') {
         this.requeue(chunk.batch);
-        this.schedule(Math.max(0, this.retryAt - clock()));
+        this.schedule(Math.max(0, this.retryAt.left()));
       }
       return outcome;
     });
@@ -419,7 +427,7 @@ export class EventQueue {
   }
 
   private async drain(options: FlushOptions): Promise<void> {
-    if (clock() < (options.final === true ? 0 : options.now === true ? this.retryAfterAt : this.retryAt)) {
+    if (!(options.final === true ? Deadline.PAST : options.now === true ? this.retryAfterAt : this.retryAt).passed) {
       return;
     }
     if (this.o.transport === undefined) {
@@ -428,7 +436,7 @@ export class EventQueue {
     }
     const generation = this.retryGeneration;
     // Another sender's retryable failure stops this one too: the API asked for a pause.
-    while (this.size > 0 && clock() < this.deadline && generation === this.retryGeneration) {
+    while (this.size > 0 && !this.deadline.passed && generation === this.retryGeneration) {
       const sending: InFlight = { batch: this.take(Math.min(this.o.maxBatchSize, MAX_EVENTS_PER_BATCH, this.size)), resent: false };
       this.inFlight.add(sending);
       const outcome = await this.send(this.o.transport, sending.batch, false).finally(() => {
@@ -475,8 +483,8 @@ export class EventQueue {
     }
     if (status >= 200 && status < 300) {
       this.failures = 0;
-      this.retryAt = 0;
-      this.retryAfterAt = 0;
+      this.retryAt = Deadline.PAST;
+      this.retryAfterAt = Deadline.PAST;
       if (this.outage !== undefined) {
         this.o.logger.info(`xp: events delivered again, after ${this.outage.attempts} failed attempts over ${duration(clock() - this.outage.since)}`);
         this.outage = undefined;
@@ -545,10 +553,12 @@ export class EventQueue {
 
   /** Schedules the retry of a failed send of `batchSize` events, and says so (see logFailure). */
   private retryLater(why: string, retryAfterMs: HttpError['retryAfterMs'], batchSize: number): SendOutcome {
-    const delay = Math.max(retryAfterMs ?? 0, backoffDelay(this.failures++, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
+    const hinted = retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, Math.max(this.o.retryMaxMs, MAX_RETRY_AFTER_MS));
+    const delay = Math.max(hinted ?? 0, backoffDelay(this.failures++, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
     this.retryGeneration++;
-    this.retryAt = clock() + delay;
-    this.retryAfterAt = clock() + (retryAfterMs ?? 0);
+    this.retryAt = Deadline.in(delay);
+    // Without Retry-After there is no window: an explicit flush() tries at once.
+    this.retryAfterAt = hinted === undefined ? Deadline.PAST : Deadline.in(hinted);
     this.outage ??= { since: clock(), attempts: 0, warnedAt: -Infinity };
     this.outage.attempts++;
     if (!this.closed) {
@@ -558,9 +568,9 @@ export class EventQueue {
     // Closing: the retry close() makes, if its deadline leaves time for one (the drop is logged next if not).
     const retry = this.lastAttempt ? undefined : this.closingRetry();
     if (retry !== undefined) {
-      this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${Math.max(0, Math.round(retry.at - clock()))} ms`);
+      this.o.logger.warn(`xp: sending events failed (${why}); retrying in ${Math.round(retry.inMs)} ms`);
     } else {
-      const late = !this.lastAttempt && this.retryAfterAt >= this.deadline;
+      const late = !this.lastAttempt && this.retryAfterAt.left() >= this.deadline.left();
       this.o.logger.warn(`xp: sending events failed (${why}); not retried: ${late ? "the API asked to wait (Retry-After) past close()'s deadline" : "close()'s deadline has come"}`);
     }
     return 'retry';
@@ -574,7 +584,8 @@ export class EventQueue {
   private logFailure(outage: Outage, why: string, retryInMs: number, batchSize: number): void {
     const now = clock();
     const failed = `xp: sending events failed (${why}); retrying in ${retryInMs} ms`;
-    if (now - outage.warnedAt < OUTAGE_REMINDER_MS) {
+    // A clock set back since the last warning brings the reminder forward rather than silencing it.
+    if (now - outage.warnedAt < OUTAGE_REMINDER_MS && now >= outage.warnedAt) {
       this.o.logger.debug(failed);
       return;
     }

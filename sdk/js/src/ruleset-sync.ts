@@ -1,4 +1,5 @@
 import { backoffDelay, duration, parseRetryAfter, startTimer } from './backoff.js';
+import { Deadline, monotonicNow } from './deadline.js';
 import { HttpError, NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
 import { SseParser } from './sse.js';
 import type { SseMessage } from './sse.js';
@@ -38,6 +39,33 @@ export interface RulesetSyncOptions {
   readonly keyRefused?: (refused: HttpError | false) => void;
   /** The API answers again after failures (a poll, or the stream delivering after it broke): the client's other requests need not wait out their backoff. */
   readonly recovered?: () => void;
+  /**
+   * Whether the client was given its own fetch (`options.fetch`). When false, a global Response
+   * without `body` (React Native's whatwg-fetch) means the stream cannot be read: polling from the
+   * start. Undefined: not known, so only the run-time check applies (see STREAM_RECHECK_MS).
+   */
+  readonly customFetch?: boolean | undefined;
+}
+
+/**
+ * How often a stream that never answered while ruleset requests did (a fetch that reads whole
+ * bodies, or a proxy buffering them) is tried again: a network path can change (a phone leaving a
+ * buffering Wi-Fi proxy), and one request held for timeoutMs every 10 minutes costs little.
+ */
+export const STREAM_RECHECK_MS = 10 * 60_000;
+
+/** Stream attempts in a row that must time out waiting for headers, while a ruleset request succeeds, before the fetch is taken as unable to stream. */
+const SILENT_ATTEMPTS = 2;
+
+/** Whether the global Response can have a streaming body: false for React Native's (whatwg-fetch over XHR, no `body`); true when unknown. */
+export function globalResponseStreams(): boolean {
+  const response = (globalThis as { Response?: unknown }).Response;
+  return typeof response !== 'function' || 'body' in (response as { prototype: object }).prototype;
+}
+
+/** A stream request answered 200 without a readable body: this fetch cannot stream (React Native's, node-fetch 2). */
+class UnreadableStreamError extends NetworkError {
+  override readonly name: string = 'UnreadableStreamError';
 }
 
 /** The parts of the Web Locks API (`navigator.locks`) a shared stream uses. */
@@ -116,8 +144,8 @@ export class RulesetSync {
   private inFlight: Promise<XpError | undefined> | undefined;
   private again = false;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When the poll timer fires (epoch ms), and whether a poll is running: at most one of either. */
-  private pollDueAt: number | undefined;
+  /** When the poll timer fires, and whether a poll is running: at most one of either. */
+  private pollDueAt: Deadline | undefined;
   private polling = false;
   private pollFailures = 0;
   private streamFailures = 0;
@@ -127,6 +155,14 @@ export class RulesetSync {
   private streamNotBefore = 0;
   /** The stream broke and that was logged (once per outage); cleared, with a log line, when it is back. */
   private streamOutage = false;
+  /** Set while the fetch is taken as unable to stream: polls every pollIntervalMs (warned once). */
+  private cannotStream = false;
+  private cannotStreamWarned = false;
+  /** Stream attempts in a row that timed out waiting for headers, and when the first of them started (monotonic ms). */
+  private silentAttempts = 0;
+  private silentSince = 0;
+  /** When a ruleset request last got an answer (200 or 304; monotonic ms). */
+  private answeredAt = -Infinity;
   private readonly waits = new Set<() => void>();
   /** The newest ruleset the stream (or the leader page) announced. */
   private announced: Announced | undefined;
@@ -164,6 +200,9 @@ export class RulesetSync {
 
   /** Starts syncing; resolves with the first fetch's outcome (undefined on success). */
   start(): Promise<XpError | undefined> {
+    if (this.o.streaming && this.o.customFetch === false && !globalResponseStreams()) {
+      this.fallBackToPolling('this runtime\'s Response has no streaming body (React Native\'s fetch reads whole responses)', false);
+    }
     const first = this.refresh();
     void first.then((error) => {
       if (this.closed) {
@@ -171,7 +210,7 @@ export class RulesetSync {
       }
       this.pollFailures = error === undefined ? 0 : 1;
       this.schedulePoll(error === undefined ? this.o.pollIntervalMs : this.retryDelay(0, error));
-      if (this.o.streaming) {
+      if (this.o.streaming && !this.cannotStream) {
         if (this.o.share === undefined) {
           void this.runStream();
         } else {
@@ -408,12 +447,14 @@ export class RulesetSync {
         headers: { Accept: 'application/json', ...(conditional ? { 'If-None-Match': this.etag as string } : {}), ...(this.bypassCache ? { 'Cache-Control': 'no-cache' } : {}) },
       });
       if (answer.status === 304) {
+        this.answeredAt = monotonicNow();
         this.keyAccepted();
         return undefined;
       }
       if (answer.status !== 200) {
         return this.httpError(answer.status, `GET ${RULESET_PATH} answered ${answer.status}`, answer.headers);
       }
+      this.answeredAt = monotonicNow();
       this.keyAccepted();
       const before = this.o.heldVersion();
       const refused = this.o.offer(answer.text);
@@ -465,7 +506,7 @@ export class RulesetSync {
 
   /** The poll interval while the stream is down: `pollIntervalMs`, or `streamRetryMaxMs` when shorter. */
   private get outagePollMs(): number {
-    return this.o.streaming ? Math.min(this.o.pollIntervalMs, this.streamRetryMaxMs) : this.o.pollIntervalMs;
+    return this.o.streaming && !this.cannotStream ? Math.min(this.o.pollIntervalMs, this.streamRetryMaxMs) : this.o.pollIntervalMs;
   }
 
   /** The next poll's delay: `pollIntervalMs`; while the stream is down, the outage interval, jittered when shortened. */
@@ -483,7 +524,7 @@ export class RulesetSync {
     if (this.pollTimer !== undefined) {
       clearTimeout(this.pollTimer);
     }
-    this.pollDueAt = Date.now() + ms;
+    this.pollDueAt = Deadline.in(ms);
     this.pollTimer = startTimer(() => {
       this.pollTimer = undefined;
       this.pollDueAt = undefined;
@@ -498,7 +539,7 @@ export class RulesetSync {
       return;
     }
     const ms = this.pollDelay();
-    if (this.pollDueAt > Date.now() + ms) {
+    if (this.pollDueAt.left() > ms) {
       this.schedulePoll(ms);
     }
   }
@@ -557,7 +598,7 @@ export class RulesetSync {
   }
 
   /** The stream's reconnect wait: `ms`, cut short by reconnectStreamNow() (never before `notBefore`), or by close(). */
-  private streamPause(ms: number, notBefore: number): Promise<void> {
+  private streamPause(ms: number, notBefore: Deadline): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -570,7 +611,7 @@ export class RulesetSync {
       this.wakeStream = () => {
         this.wakeStream = undefined;
         clearTimeout(timer);
-        timer = startTimer(done, Math.max(0, notBefore - Date.now()));
+        timer = startTimer(done, Math.max(0, notBefore.left()));
       };
     });
   }
@@ -604,6 +645,7 @@ export class RulesetSync {
     while (!this.closed) {
       let error: XpError | undefined;
       let ended = false;
+      const started = monotonicNow();
       try {
         await this.readStream();
         ended = true;
@@ -621,6 +663,15 @@ export class RulesetSync {
       if (this.isClosed()) {
         return;
       }
+      if (error instanceof UnreadableStreamError) {
+        this.fallBackToPolling(describeError(error), false);
+        return;
+      }
+      if (this.silent(error, started)) {
+        this.fallBackToPolling(`${this.silentAttempts} stream requests had no answer within ${duration(this.o.transport.timeoutMs)} while ruleset requests were answered`, true);
+        await this.wait(STREAM_RECHECK_MS);
+        continue;
+      }
       // One warning per outage, not per attempt; a stream the server ended (a deploy, a proxy) is
       // reconnected quietly, a refused key is keyRefused's to report.
       const every = duration(this.outagePollMs);
@@ -632,14 +683,50 @@ export class RulesetSync {
       }
       this.pollSoon();
       const hinted = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
-      await this.streamPause(this.streamDelay(this.streamFailures++, error), Date.now() + hinted);
+      await this.streamPause(this.streamDelay(this.streamFailures++, error), Deadline.in(hinted));
     }
+  }
+
+  /**
+   * Counts a stream attempt that timed out waiting for headers; true when the fetch looks unable to
+   * stream: SILENT_ATTEMPTS such attempts in a row (one once already taken so) while a ruleset
+   * request was answered since the first began (a network that drops everything fails those too).
+   */
+  private silent(error: XpError, started: number): boolean {
+    if (error.code !== XpErrorCode.Timeout) {
+      this.silentAttempts = 0;
+      return false;
+    }
+    if (this.silentAttempts++ === 0) {
+      this.silentSince = started;
+    }
+    return this.silentAttempts >= (this.cannotStream ? 1 : SILENT_ATTEMPTS) && this.answeredAt > this.silentSince;
+  }
+
+  /** Stops streaming (for good, or until the next recheck): polls every pollIntervalMs; warned once. */
+  private fallBackToPolling(why: string, recheck: boolean): void {
+    this.cannotStream = true;
+    this.connected = false;
+    const next = recheck ? `, trying the stream again every ${STREAM_RECHECK_MS / 60_000} minutes` : '';
+    if (this.cannotStreamWarned) {
+      this.o.logger.debug(`xp: the ruleset stream still cannot be read (${why}); polling${next}`);
+      return;
+    }
+    this.cannotStreamWarned = true;
+    this.o.logger.warn(
+      `xp: this fetch cannot stream the ruleset (${why}): polling every ${duration(this.o.pollIntervalMs)} instead${next}. On React Native, whose fetch reads whole responses, pass \`streaming: false\` (or a \`fetch\` whose Response.body streams); elsewhere, check for a proxy buffering /sdk/v1/stream`,
+    );
   }
 
   /** Reads one stream connection to its end; true when it delivered at least one event. */
   private async readStream(): Promise<boolean> {
     const { response, abort } = await this.o.transport.stream(STREAM_PATH, { Accept: 'text/event-stream' });
     this.abortStream = abort;
+    // Headers came: this fetch answers stream requests.
+    this.silentAttempts = 0;
+    if (response.status === 200 && typeof (response.body as { getReader?: unknown } | null | undefined)?.getReader !== 'function') {
+      throw new UnreadableStreamError(XpErrorCode.Network, 'the stream response has no readable body');
+    }
     if (response.status !== 200 || response.body === null) {
       await response.body?.cancel().catch(() => undefined);
       throw this.httpError(response.status, `GET ${STREAM_PATH} answered ${response.status}`, response.headers);
@@ -656,6 +743,7 @@ export class RulesetSync {
         // A stream that worked: whatever breaks it later (an outage, a proxy's idle reset) is a new
         // first failure, retried after about retryBaseMs, not one more in a growing series.
         delivered = true;
+        this.cannotStream = false;
         if (this.streamFailures > 0) {
           this.o.recovered?.();
         }

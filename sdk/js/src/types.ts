@@ -169,19 +169,21 @@ export type EvaluationDetails<T = unknown> = Omit<EvaluationResult<T>, 'errorCod
   readonly errorCode?: SdkErrorCode;
 };
 
-/** A newer ruleset replaced the previous one. */
+/** A newer ruleset replaced the previous one, or a timed rule of the one served took effect. */
 export interface RulesetChange {
   /** Flags whose result may differ: changed, added, removed, or depending on something that changed. */
   readonly flags: readonly string[];
   /** Experiments changed, added or removed, or whose condition's saved group or whose holdout changed. */
   readonly experiments: readonly string[];
   readonly version: number;
+  /** Set when no new ruleset came: a ramp step or a rule's active window (activeFrom / activeUntil) took effect. */
+  readonly timed?: true;
 }
 
 /**
- * Called after a ruleset update with the flags that may evaluate differently. It may be async: a
- * rejected promise is logged as a synchronous throw is ("xp: a change listener threw"), never
- * left unhandled; the client does not wait for it.
+ * Called after a ruleset update, and when a ramp step or a rule's active window takes effect, with
+ * the flags that may evaluate differently. It may be async: a rejected promise is logged as a
+ * synchronous throw is ("xp: a change listener threw"), never left unhandled; the client does not wait for it.
  */
 export type ChangeListener = (changedFlags: readonly string[], change: RulesetChange) => unknown;
 

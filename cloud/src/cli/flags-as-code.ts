@@ -540,9 +540,12 @@ const CORE_NON_STRINGS = new YAML.Document(null).schema.tags.flatMap((tag) =>
   tag.default === true && tag.tag !== 'tag:yaml.org,2002:str' && 'test' in tag && tag.test instanceof RegExp ? [tag.test] : [],
 );
 
-const YAML_1_1_BREAKS_OR_TAB = /[\t\u0085\u2028\u2029]/;
-const YAML_1_1_BREAKS = /[\u0085\u2028\u2029]/g;
-const YAML_BREAK_ESCAPES: Readonly<Record<string, string>> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
+/** Characters a YAML reader refuses or misreads unescaped: tab, DEL, C1 controls, NEL, LS, PS and the BOM. */
+const YAML_1_1_BREAKS_OR_TAB = /[\t\u007f-\u009f\u2028\u2029\ufeff]/;
+/** Those the library writes raw inside double quotes (it escapes tab and C0 controls itself). */
+const YAML_1_1_BREAKS = /[\u007f-\u009f\u2028\u2029\ufeff]/g;
+const YAML_NAMED_ESCAPES: Readonly<Record<string, string>> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
+const yamlEscape = (ch: string): string => YAML_NAMED_ESCAPES[ch] ?? (ch.charCodeAt(0) <= 0xff ? `\\x${ch.charCodeAt(0).toString(16).toUpperCase()}` : `\\u${ch.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): string {
   if (format === 'json') {
@@ -551,9 +554,10 @@ export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): 
   // Written for YAML 1.1 readers too (PyYAML, older tools): strings such as on, off, yes and no are
   // quoted, or they would read back as booleans. xp reads YAML 1.2, so a string that is something
   // else there (0o17, an octal number) is quoted as well.
-  // A tab in a plain scalar stops PyYAML, and NEL, LS and PS are line breaks in YAML 1.1, so strings
-  // holding one are double-quoted with each written as an escape (\t by the library; \N, \L and \P
-  // here, which it writes raw: inside double quotes they are folded into a space).
+  // A tab in a plain scalar stops PyYAML, NEL, LS and PS are line breaks in YAML 1.1, and DEL, C1
+  // controls and a BOM are refused, so strings holding one are double-quoted with each written as an
+  // escape (\t by the library; \N, \L, \P, \x7F, \uFEFF here, which it writes raw: inside double
+  // quotes a line break is folded into a space).
   const yaml = new YAML.Document(doc, { version: '1.1' });
   YAML.visit(yaml, {
     Scalar(_key, node) {
@@ -563,7 +567,7 @@ export function serializeDocument(doc: FlagsDocument, format: 'yaml' | 'json'): 
     },
   });
   // Only double-quoted scalars can hold these characters now, where the escapes mean the same.
-  return yaml.toString({ lineWidth: 0 }).replace(YAML_1_1_BREAKS, (ch) => YAML_BREAK_ESCAPES[ch]!);
+  return yaml.toString({ lineWidth: 0 }).replace(YAML_1_1_BREAKS, yamlEscape);
 }
 
 const RUNTIME_FIELDS: { readonly [K in DefinitionPath]?: readonly string[] } = { experiments: [...EXPERIMENT_LIFECYCLE_FIELDS, ...EXPERIMENT_DECISION_FIELDS] };

@@ -54,8 +54,8 @@ describe('serializeDocument', () => {
     expect(parseDocument(text, 'flags.yaml')).toEqual(doc);
   });
 
-  it('escapes tabs and the characters YAML 1.1 reads as line breaks (NEL, LS, PS), which PyYAML refused or folded into spaces', () => {
-    const values = ['+1+1\tdesc, "q"', '\u2028LS\u2029PS', 'x\u0085y', 'tab\tand\u2028both'];
+  it('escapes tabs, the characters YAML 1.1 reads as line breaks (NEL, LS, PS) and those YAML refuses raw (DEL, C1, BOM), which PyYAML refused or folded into spaces', () => {
+    const values = ['+1+1\tdesc, "q"', '\u2028LS\u2029PS', 'x\u0085y', 'tab\tand\u2028both', 'del\u007f', 'c1\u0090x', 'bom\ufeff'];
     const doc: FlagsDocument = {
       ...empty,
       metrics: [{ key: 'm', name: 'M', description: values[0]!, type: 'count', event: 'e', higherIsBetter: true, guardrail: false, tags: [] }],
@@ -64,7 +64,10 @@ describe('serializeDocument', () => {
 
     const text = serializeDocument(doc, 'yaml');
 
-    expect(text).not.toMatch(/[\t\u0085\u2028\u2029]/);
+    expect(text).not.toMatch(/[\t\u007f-\u009f\u2028\u2029\ufeff]/);
+    expect(text).toContain('value: "del\\x7F"');
+    expect(text).toContain('value: "c1\\x90x"');
+    expect(text).toContain('value: "bom\\uFEFF"');
     expect(text).toContain('value: "\\LLS\\PPS"');
     expect(text).toContain('value: "x\\Ny"');
     expect(text).toContain('description: "+1+1\\tdesc, \\"q\\""');

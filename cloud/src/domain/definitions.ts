@@ -197,8 +197,8 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
  * key): an experiment rule serves each arm the variation its `variations` map names, else the one
  * with the same key, else the one at the same position, so a new order of the flag's variations, one
  * inserted before others or a changed map gives the units an arm has exposed another experience
- * under the same arm. As for splits (`reshuffledSplits`), only enabled rules of states enabled before
- * and after count, here those kept (same id, same experiment) whose experiment runs there; values
+ * under the same arm. Rules kept (same id, same experiment) whose experiment runs there count, enabled
+ * or not, in states on or off (unlike splits in `reshuffledSplits`, whose units are not kept); values
  * may change (what a variation serves, not which one), and adding or removing a rule is another matter.
  */
 export async function refuseMovedExperimentArms(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
@@ -211,13 +211,15 @@ export async function refuseMovedExperimentArms(db: Queryable, projectId: string
   const kept: { env: string; i: number; rule: Extract<Rule, { type: 'experiment' }>; old: Extract<Rule, { type: 'experiment' }> }[] = [];
   for (const [env, state] of Object.entries(after.environments)) {
     const was = before.environments[env];
-    if (!state.enabled || was?.enabled !== true) {
+    if (was === undefined) {
       continue;
     }
+    // Disabled rules and states off count too: turned off, changed and turned on again in three
+    // accepted writes, they would serve the arms other variations while the experiment runs on.
     state.rules.forEach((rule, i) => {
       const old = was.rules.find((r) => r.id === rule.id);
       // Same keys in the same order and the same map serve every arm what it had: no experiment to read.
-      if (rule.type === 'experiment' && rule.enabled !== false && old?.type === 'experiment' && old.enabled !== false && old.experiment === rule.experiment && !(sameKeys && jsonDiff(old.variations, rule.variations).length === 0)) {
+      if (rule.type === 'experiment' && old?.type === 'experiment' && old.experiment === rule.experiment && !(sameKeys && jsonDiff(old.variations, rule.variations).length === 0)) {
         kept.push({ env, i, rule, old });
       }
     });

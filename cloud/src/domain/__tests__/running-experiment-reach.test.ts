@@ -193,6 +193,28 @@ describe('changes that would change who a running experiment has or what its arm
       expect(await served(['pos'])).toEqual(before);
     });
 
+    it('refuses the new order also while the rule is disabled or the flag off, so turning it on again cannot swap the arms', async () => {
+      const before = await served(['pos']);
+      const withRule = (enabled: boolean) => (d: any) => ({
+        ...d,
+        environments: { ...d.environments, development: { ...d.environments.development, rules: d.environments.development.rules.map((r: any) => ({ ...r, enabled })) } },
+      });
+      const withState = (enabled: boolean) => (d: any) => ({ ...d, environments: { ...d.environments, development: { ...d.environments.development, enabled } } });
+
+      expect((await replace('flags', 'pos', withRule(false))).status).toBe(200);
+      const ruleOff = await replace('flags', 'pos', withVariations([RED_BLUE[1], RED_BLUE[0]]));
+      expect((await replace('flags', 'pos', withRule(true))).status).toBe(200);
+      expect((await replace('flags', 'pos', withState(false))).status).toBe(200);
+      const flagOff = await replace('flags', 'pos', withVariations([RED_BLUE[1], RED_BLUE[0]]));
+      expect((await replace('flags', 'pos', withState(true))).status).toBe(200);
+
+      expect(ruleOff.status).toBe(400);
+      expect(ruleOff.body.error.message).toContain('experiment rule "e" in "development" (running experiment "pos-exp"): arm "control" would get "blue" instead of "red"');
+      expect(flagOff.status).toBe(400);
+      expect((await must('GET', `${BASE}/flags/pos`)).definition.variations).toEqual(RED_BLUE);
+      expect(await served(['pos'])).toEqual(before);
+    });
+
     it("refuses a rule map that serves an arm another variation, in a PUT, a state PUT and a change request", async () => {
       const before = await served(['pos']);
       const swapped = await replace('flags', 'pos', withMap('development', { control: 'blue', treatment: 'red' }));

@@ -65,6 +65,11 @@ function sdkKeyAudit(k: SdkKey): { name: string; kind: SdkKey['kind']; prefix: s
   return { name: k.name, kind: k.kind, prefix: k.prefix };
 }
 
+/** An environment with its optional fields at the values their absence means, for comparing two. */
+function withEnvironmentDefaults<E extends { description?: string | undefined; editorsMayTurnOff?: boolean | undefined }>(env: E): E {
+  return { ...env, description: env.description ?? '', editorsMayTurnOff: env.editorsMayTurnOff ?? false };
+}
+
 export class ProjectService {
   constructor(private readonly deps: Deps) {}
 
@@ -220,7 +225,8 @@ export class ProjectService {
       await lockProjectDefinitions(tx, project.id);
       const before = await environments.get(tx, project.id, key);
       const { version: _version, position: _position, ...stored } = before;
-      if (jsonDiff(stored, env).length === 0) {
+      // Fields left out and sent with their default value (an empty description, editorsMayTurnOff false) are the same.
+      if (jsonDiff(withEnvironmentDefaults(stored), withEnvironmentDefaults(env)).length === 0) {
         // Nothing to write: no new version, no audit entry; a stale version is still a conflict.
         if (before.version !== expectedVersion) {
           throw versionConflict('environment', before.version, expectedVersion);

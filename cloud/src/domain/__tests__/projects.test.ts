@@ -25,6 +25,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('environment writes on
     const same = await put(stored, 1);
     // As the schema fills it in: the defaults left out are the stored values.
     const sameWithDefaultsLeftOut = await put({ key: 'noop-env', name: 'No-op', color: '#123456' }, 1);
+    // And sent: an empty description and editorsMayTurnOff false are what their absence means.
+    const sameWithDefaultsSent = await put({ ...stored, description: '', editorsMayTurnOff: false }, 1);
     const renamed = await put({ ...stored, name: 'Renamed' }, 1);
     const stale = await put({ ...stored, name: 'Renamed' }, 1);
     const audit = await p.request('GET', '/api/v1/audit?resourceType=environment&resourceKey=noop-env', { token: owner });
@@ -32,6 +34,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('environment writes on
     expect(created.status).toBe(201);
     expect([same.status, same.body.version, same.headers.get('etag')]).toEqual([200, 1, '"1"']);
     expect([sameWithDefaultsLeftOut.status, sameWithDefaultsLeftOut.body.version]).toEqual([200, 1]);
+    expect([sameWithDefaultsSent.status, sameWithDefaultsSent.body.version]).toEqual([200, 1]);
     expect([renamed.status, renamed.body.version, renamed.body.name]).toEqual([200, 2, 'Renamed']);
     expect([stale.status, stale.body.error.code, stale.body.error.details]).toEqual([409, 'VERSION_CONFLICT', { currentVersion: 2 }]);
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['environment.updated', 'environment.created']);

@@ -164,7 +164,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
     // The grid starts with the experiment's first hour, a day before its first units.
     expect(Date.parse(hourly.timeSeries.points[0]!.bucket)).toBe(T - 2 * DAY);
     expect(hourly.timeSeries.points[0]!.units).toEqual({ control: 0, s1: 0, s2: 0 });
-    expect(hourly.timeSeries.points.find((pt) => pt.units.control > 0)!.bucket).toBe(new Date(T - DAY).toISOString());
+    expect(hourly.timeSeries.points.find((pt) => (pt.units.control ?? 0) > 0)!.bucket).toBe(new Date(T - DAY).toISOString());
     expect(hourly.timeSeries.points.at(-1)!.units).toEqual({ control: 842, s1: 542, s2: 1026 });
   });
 

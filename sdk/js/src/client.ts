@@ -728,7 +728,7 @@ export class ExperimentationClient {
   }
 
   private timestamp(): number {
-    return Math.max(0, Math.floor(this.now === undefined ? Date.now() : this.now()));
+    return Math.max(0, Math.floor(this.clock()));
   }
 
   /**

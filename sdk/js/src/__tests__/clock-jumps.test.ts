@@ -34,16 +34,28 @@ const setBack = (ms: number): void => {
   vi.setSystemTime(Date.now() - ms);
 };
 
-describe('events after the clock is set back', () => {
-  const options: ClientOptions = { streaming: false, flushIntervalMs: 300, retryBaseMs: 200, retryMaxMs: 2000 };
-
-  it('are sent within the backoff (retryMaxMs), not an hour later', async () => {
-    const api = new FakeApi(makeRuleset(1));
-    const c = client(api, options);
-    await vi.advanceTimersByTimeAsync(100);
+/**
+ * A client whose first event batch failed 400 ms ago: the API down, or answering 503 with this
+ * Retry-After; it stays so until the test brings it back.
+ */
+async function afterFailedSend(failure: { down: true } | { retryAfter: string }, event = 'jump'): Promise<{ api: FakeApi; c: ExperimentationClient }> {
+  const api = new FakeApi(makeRuleset(1));
+  const c = client(api, { streaming: false, flushIntervalMs: 300, retryBaseMs: 200, retryMaxMs: 2000 });
+  await vi.advanceTimersByTimeAsync(100);
+  if ('down' in failure) {
     api.down = true;
-    c.trackEvent('jump', 'u1');
-    await vi.advanceTimersByTimeAsync(400);
+  } else {
+    api.eventsStatus = 503;
+    api.retryAfter = failure.retryAfter;
+  }
+  c.trackEvent(event, 'u1');
+  await vi.advanceTimersByTimeAsync(400);
+  return { api, c };
+}
+
+describe('events after the clock is set back', () => {
+  it('are sent within the backoff (retryMaxMs), not an hour later', async () => {
+    const { api, c } = await afterFailedSend({ down: true });
     expect(api.count('/sdk/v1/events')).toBe(1);
 
     api.down = false;
@@ -54,12 +66,7 @@ describe('events after the clock is set back', () => {
   });
 
   it('flush() tries at once after a failure without Retry-After, clock set back or not', async () => {
-    const api = new FakeApi(makeRuleset(1));
-    const c = client(api, options);
-    await vi.advanceTimersByTimeAsync(100);
-    api.down = true;
-    c.trackEvent('jump', 'u1');
-    await vi.advanceTimersByTimeAsync(400);
+    const { api, c } = await afterFailedSend({ down: true });
 
     api.down = false;
     setBack(HOUR);
@@ -70,13 +77,7 @@ describe('events after the clock is set back', () => {
   });
 
   it('honour a Retry-After, but not an hour longer than it asked', async () => {
-    const api = new FakeApi(makeRuleset(1));
-    const c = client(api, options);
-    await vi.advanceTimersByTimeAsync(100);
-    api.eventsStatus = 503;
-    api.retryAfter = '1';
-    c.trackEvent('jump', 'u1');
-    await vi.advanceTimersByTimeAsync(400);
+    const { api, c } = await afterFailedSend({ retryAfter: '1' });
     api.eventsStatus = 202;
 
     setBack(HOUR);
@@ -91,13 +92,7 @@ describe('events after the clock is set back', () => {
   });
 
   it('cap a Retry-After at 5 minutes (a broken header, or an HTTP date read on a slow device clock)', async () => {
-    const api = new FakeApi(makeRuleset(1));
-    const c = client(api, options);
-    await vi.advanceTimersByTimeAsync(100);
-    api.eventsStatus = 503;
-    api.retryAfter = '86400';
-    c.trackEvent('late', 'u1');
-    await vi.advanceTimersByTimeAsync(400);
+    const { api, c } = await afterFailedSend({ retryAfter: '86400' }, 'late');
     api.eventsStatus = 202;
 
     await vi.advanceTimersByTimeAsync(5 * 60_000);

@@ -27,6 +27,11 @@ export const AppErrorCode = {
   NotFound: 'NOT_FOUND',
   /** The path exists, but not with this method (405, with Allow). */
   MethodNotAllowed: 'METHOD_NOT_ALLOWED',
+  /**
+   * This deployment does not serve `GET /sdk/v1/stream` (behind API Gateway, which buffers
+   * responses): a permanent answer, not an outage; SDKs poll `GET /sdk/v1/ruleset` instead (404).
+   */
+  StreamNotAvailable: 'STREAM_NOT_AVAILABLE',
   /** A resource with this key already exists (409). */
   AlreadyExists: 'ALREADY_EXISTS',
   /** The resource changed since the caller read it: version / ETag mismatch (409). */
@@ -56,6 +61,7 @@ export const STATUS_OF: Readonly<Record<AppErrorCode, number>> = {
   ACCOUNT_DISABLED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  STREAM_NOT_AVAILABLE: 404,
   ALREADY_EXISTS: 409,
   VERSION_CONFLICT: 409,
   INVALID_STATE: 409,

@@ -276,8 +276,60 @@ const emailKey = (email: string): string => email.trim().toLowerCase();
 
 function keysOf(attempt: LoginAttempt): Record<(typeof PORTS)[number], string> {
   const email = emailKey(attempt.email);
+  const client = clientKey(attempt.ip);
   // JSON keeps the pair unambiguous whatever characters the email holds.
-  return { byEmailAndIp: JSON.stringify([email, attempt.ip]), byEmail: email, byIp: attempt.ip };
+  return { byEmailAndIp: JSON.stringify([email, client]), byEmail: email, byIp: client };
+}
+
+/** The 8 hextets of an IPv6 address (a trailing dotted IPv4 part and a zone id allowed), or undefined when it is not one. */
+function ipv6Hextets(address: string): number[] | undefined {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted !== null) {
+    const bytes = dotted.slice(2).map(Number);
+    if (bytes.some((b) => b > 255)) {
+      return undefined;
+    }
+    text = `${dotted[1]!}${((bytes[0]! << 8) | bytes[1]!).toString(16)}:${((bytes[2]! << 8) | bytes[3]!).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) {
+    return undefined;
+  }
+  const parse = (part: string): number[] | undefined => {
+    if (part === '') {
+      return [];
+    }
+    const groups = part.split(':');
+    return groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g)) ? groups.map((g) => parseInt(g, 16)) : undefined;
+  };
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  if (head === undefined || tail === undefined) {
+    return undefined;
+  }
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) {
+    return undefined;
+  }
+  return [...head, ...Array<number>(missing).fill(0), ...tail];
+}
+
+/**
+ * The client a login attempt is counted against, from its address: an IPv6 address by its /64
+ * prefix (one subscriber, one host or one cloud instance is given a whole /64, so counting each
+ * address let one guesser use 2^64 fresh counters), an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+ * as a dual-stack socket reports IPv4 clients) as the IPv4 address; anything else as it is.
+ */
+export function clientKey(ip: string): string {
+  const hextets = ip.includes(':') ? ipv6Hextets(ip.trim()) : undefined;
+  if (hextets === undefined) {
+    return ip;
+  }
+  if (hextets.slice(0, 5).every((h) => h === 0) && hextets[5] === 0xffff) {
+    return [hextets[6]! >> 8, hextets[6]! & 0xff, hextets[7]! >> 8, hextets[7]! & 0xff].join('.');
+  }
+  return `${hextets.slice(0, 4).map((h) => h.toString(16)).join(':')}::/64`;
 }
 
 function combine(a: RateLimitDecision, b: RateLimitDecision): RateLimitDecision {

@@ -1,7 +1,9 @@
 /**
  * Alarm-driven rollback: a CloudWatch guardrail alarm publishes to SNS; this function switches the
  * linked flag off (it then serves its off variation) in the named environment, through the same
- * services as the API, as a system actor whose audit entries name the alarm.
+ * services as the API, as a system actor whose audit entries name the alarm. The stacks wire SNS;
+ * the same alarm's EventBridge "CloudWatch Alarm State Change" event is read too (an event of
+ * neither shape is logged as an error and ignored).
  *
  * An alarm is linked to a flag by a line in its description (the CDK `FlagGuardrail` writes it):
  *   xp:rollback project=<project key> flag=<flag key> environment=<environment key> [org=<org id>]
@@ -19,6 +21,56 @@ import type { SecretReader } from './runtime.js';
 /** Lambda's SNS event (the fields used here). */
 export interface SnsEvent {
   readonly Records: readonly { readonly EventSource?: string; readonly Sns: { readonly Message: string; readonly TopicArn?: string; readonly MessageId?: string } }[];
+}
+
+/** EventBridge's "CloudWatch Alarm State Change" event (the fields used here). */
+export interface AlarmStateChangeEvent {
+  readonly source?: string;
+  readonly 'detail-type'?: string;
+  readonly resources?: readonly string[];
+  readonly detail?: {
+    readonly alarmName?: string;
+    readonly state?: { readonly value?: string; readonly reason?: string; readonly timestamp?: string };
+    readonly configuration?: { readonly description?: string | null };
+  };
+}
+
+/** An SNS notification (what the stacks wire), or the same alarm's EventBridge state change event. */
+export type AlarmEvent = SnsEvent | AlarmStateChangeEvent;
+
+/** The alarm notification an EventBridge state change event carries, or undefined when it is not one. */
+function fromEventBridge(event: AlarmStateChangeEvent): AlarmNotification | undefined {
+  const d = event.detail;
+  if (event['detail-type'] !== 'CloudWatch Alarm State Change' || typeof d?.alarmName !== 'string' || typeof d.state?.value !== 'string') {
+    return undefined;
+  }
+  return {
+    AlarmName: d.alarmName,
+    AlarmDescription: d.configuration?.description ?? null,
+    NewStateValue: d.state.value,
+    ...(d.state.reason === undefined ? {} : { NewStateReason: d.state.reason }),
+    ...(d.state.timestamp === undefined ? {} : { StateChangeTime: d.state.timestamp }),
+    ...(event.resources?.[0] === undefined ? {} : { AlarmArn: event.resources[0] }),
+  };
+}
+
+const NOT_AN_ALARM = 'the SNS message is not a CloudWatch alarm notification';
+
+/** The alarm notifications in an invocation's event, each or the reason it is not one. */
+function notificationsOf(event: AlarmEvent): (AlarmNotification | { readonly ignored: string })[] {
+  if (!('Records' in event) || !Array.isArray(event.Records)) {
+    const alarm = fromEventBridge(event as AlarmStateChangeEvent);
+    return [alarm ?? { ignored: 'the event is neither an SNS notification (Records) nor a CloudWatch Alarm State Change event' }];
+  }
+  return event.Records.map((record: SnsEvent['Records'][number]) => {
+    let alarm: AlarmNotification;
+    try {
+      alarm = JSON.parse(record.Sns.Message) as AlarmNotification;
+    } catch {
+      return { ignored: NOT_AN_ALARM };
+    }
+    return typeof alarm.AlarmName !== 'string' || typeof alarm.NewStateValue !== 'string' ? { ignored: NOT_AN_ALARM } : alarm;
+  });
 }
 
 /** The CloudWatch alarm notification carried in the SNS message. */
@@ -97,6 +149,10 @@ export async function rollBack(services: Services, alarm: AlarmNotification): Pr
     return { kind: 'ignored', alarm: alarm.AlarmName, reason: `state is ${alarm.NewStateValue}` };
   }
   const actor: Actor = { userId: 'system:alarm-rollback', orgId: await orgOf(services.deps, link), email: `alarm:${alarm.AlarmName}`, role: 'admin', client: 'alarm-rollback' };
+  // A link naming an environment (or project) that does not exist is a broken link, not a flag that
+  // is off there: it fails (NOT_FOUND) like an unknown flag, so it is retried, lands in the failure
+  // queue and is counted, instead of passing silently as "already off" while the flag stays on.
+  await services.projects.getEnvironment(actor, link.project, link.environment);
   for (let attempt = 1; ; attempt++) {
     const current = await services.flags.get(actor, link.project, link.flag);
     const state = current.definition.environments[link.environment];
@@ -122,7 +178,7 @@ export interface AlarmRollbackOptions {
   readonly metrics?: EmfMetrics;
 }
 
-export function createAlarmRollbackHandler(env: NodeJS.ProcessEnv, options: AlarmRollbackOptions = {}): (event: SnsEvent) => Promise<RollbackOutcome[]> {
+export function createAlarmRollbackHandler(env: NodeJS.ProcessEnv, options: AlarmRollbackOptions = {}): (event: AlarmEvent) => Promise<RollbackOutcome[]> {
   const logger = options.logger ?? functionLogger();
   const metrics = options.metrics ?? new EmfMetrics({ service: 'alarm-rollback', stage: stageOf(env) });
   const services =
@@ -131,16 +187,12 @@ export function createAlarmRollbackHandler(env: NodeJS.ProcessEnv, options: Alar
   return async (event) => {
     const outcomes: RollbackOutcome[] = [];
     try {
-      for (const record of event.Records) {
-        let alarm: AlarmNotification;
-        try {
-          alarm = JSON.parse(record.Sns.Message) as AlarmNotification;
-        } catch {
-          outcomes.push({ kind: 'ignored', alarm: '', reason: 'the SNS message is not a CloudWatch alarm notification' });
-          continue;
-        }
-        if (typeof alarm.AlarmName !== 'string' || typeof alarm.NewStateValue !== 'string') {
-          outcomes.push({ kind: 'ignored', alarm: '', reason: 'the SNS message is not a CloudWatch alarm notification' });
+      for (const alarm of notificationsOf(event)) {
+        if ('ignored' in alarm) {
+          // Not retried (it would fail the same way): logged as an error, so the log filter on
+          // `$.level = "error"` shows an alarm wired to this function in a shape it cannot read.
+          logger.error('not a CloudWatch alarm notification; ignored', { reason: alarm.ignored });
+          outcomes.push({ kind: 'ignored', alarm: '', reason: alarm.ignored });
           continue;
         }
         // A failure throws: Lambda retries the asynchronous invocation, and the toggle is idempotent.

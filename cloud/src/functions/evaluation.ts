@@ -74,8 +74,9 @@ export function createEvaluationHandler(env: NodeJS.ProcessEnv, options: Evaluat
       redisUrl === undefined
         ? new PostgresStickyAssignmentStore(deps.db)
         : (await (await import('../store/shared-stores.js')).openSharedStores({ redisUrl, db: deps.db, logger: deps.logger })).sticky;
-    // Streams are not served through API Gateway (responses are buffered); SDKs poll /ruleset with ETags.
-    return createEvaluationApp(deps, { metrics, sdk: { maxStreams: 0, sticky, metricSink: metrics } });
+    // Streams are not served through API Gateway (responses are buffered): /sdk/v1/stream answers 404
+    // STREAM_NOT_AVAILABLE, which the SDKs take as "poll /ruleset with ETags", not as an outage.
+    return createEvaluationApp(deps, { metrics, sdk: { streaming: false, sticky, metricSink: metrics } });
   });
 }
 

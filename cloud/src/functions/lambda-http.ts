@@ -44,6 +44,23 @@ function sourceIpOf(env: LambdaBindings, edgeToken: string | undefined): string 
   return hops.pop() ?? peer;
 }
 
+/**
+ * The event without its body when the method is GET or HEAD. API Gateway forwards a body sent with
+ * them (`"body": "{}"`), which means nothing there; the Fetch API refuses to build such a Request,
+ * and the adapter then answered 400 text/plain "Invalid request" (no JSON error, no request id)
+ * and printed the stack with console.error, outside the structured log.
+ */
+function withoutBodyOnGet(event: HttpEvent): HttpEvent {
+  const e = event as { body?: string | null; httpMethod?: string; requestContext?: { http?: { method?: string } } };
+  const method = (e.requestContext?.http?.method ?? e.httpMethod ?? '').toUpperCase();
+  if ((method !== 'GET' && method !== 'HEAD') || e.body === undefined || e.body === null || e.body === '') {
+    return event;
+  }
+  const { body: _body, ...rest } = event as HttpEvent & { body?: string; headers?: Record<string, string | undefined> };
+  const headers = rest.headers === undefined ? undefined : Object.fromEntries(Object.entries(rest.headers).filter(([name]) => name.toLowerCase() !== 'content-length'));
+  return { ...rest, ...(headers === undefined ? {} : { headers }), isBase64Encoded: false } as HttpEvent;
+}
+
 /** A Lambda handler serving `app`, built on the first request and kept for the instance's life. */
 export function httpHandler(build: () => Promise<Hono>, options: HttpHandlerOptions = {}): HttpHandler {
   let handler: Promise<HttpHandler> | undefined;
@@ -61,6 +78,6 @@ export function httpHandler(build: () => Promise<Hono>, options: HttpHandlerOpti
       handler = undefined;
       throw error;
     });
-    return (await handler)(event, context);
+    return (await handler)(withoutBodyOnGet(event), context);
   };
 }

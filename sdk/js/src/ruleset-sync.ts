@@ -54,6 +54,13 @@ export interface RulesetSyncOptions {
  */
 export const STREAM_RECHECK_MS = 10 * 60_000;
 
+/**
+ * Stream answers that say the API does not serve the stream here (a deployment behind API Gateway,
+ * which buffers responses, answers 404 STREAM_NOT_AVAILABLE): permanent, not an outage. The client
+ * polls every pollIntervalMs, warned once, and tries the stream again every STREAM_RECHECK_MS.
+ */
+const STREAM_NOT_SERVED: ReadonlySet<number> = new Set([404, 405, 410, 501]);
+
 /** Stream attempts in a row that must time out waiting for headers, while a ruleset request succeeds, before the fetch is taken as unable to stream. */
 const SILENT_ATTEMPTS = 2;
 
@@ -97,7 +104,7 @@ interface Announced {
 /** Messages between the pages sharing a stream. */
 type PeerMessage =
   | { readonly type: 'hello' }
-  | { readonly type: 'state'; readonly streaming: boolean; readonly version?: number | undefined; readonly etag?: string }
+  | { readonly type: 'state'; readonly streaming: boolean; readonly polling?: boolean; readonly version?: number | undefined; readonly etag?: string }
   | { readonly type: 'announce'; readonly version?: number; readonly etag: string }
   | { readonly type: 'ruleset'; readonly version: number; readonly etag: string | undefined; readonly text: string };
 
@@ -409,12 +416,20 @@ export class RulesetSync {
     switch (m.type) {
       case 'hello':
         if (this.leader) {
-          this.post({ type: 'state', streaming: this.connected, ...(this.announced === undefined ? {} : { version: this.announced.version, etag: this.announced.etag }) });
+          this.post({
+            type: 'state',
+            streaming: this.connected,
+            ...(this.cannotStream ? { polling: true } : {}),
+            ...(this.announced === undefined ? {} : { version: this.announced.version, etag: this.announced.etag }),
+          });
         }
         return;
       case 'state':
         if (!this.leader) {
           this.connected = m.streaming === true;
+          // The leader cannot stream (the API does not serve it, or the fetch cannot read it): it polls
+          // every pollIntervalMs, and so does this page, not at the outage interval.
+          this.cannotStream = m.polling === true;
           // The leader's stream is down: poll at the outage interval meanwhile.
           this.pollSoon();
           if (etag !== undefined && this.announce(version, etag)) {
@@ -667,6 +682,13 @@ export class RulesetSync {
         this.fallBackToPolling(describeError(error), false);
         return;
       }
+      if (error instanceof HttpError && STREAM_NOT_SERVED.has(error.status)) {
+        // Not an outage: retrying every few seconds (and polling that often) would only load the API.
+        this.fallBackToPolling(describeError(error), true, 'server');
+        this.streamFailures = 0;
+        await this.wait(STREAM_RECHECK_MS);
+        continue;
+      }
       if (this.silent(error, started)) {
         this.fallBackToPolling(`${this.silentAttempts} stream requests had no answer within ${duration(this.o.transport.timeoutMs)} while ruleset requests were answered`, true);
         await this.wait(STREAM_RECHECK_MS);
@@ -703,16 +725,28 @@ export class RulesetSync {
     return this.silentAttempts >= (this.cannotStream ? 1 : SILENT_ATTEMPTS) && this.answeredAt > this.silentSince;
   }
 
-  /** Stops streaming (for good, or until the next recheck): polls every pollIntervalMs; warned once. */
-  private fallBackToPolling(why: string, recheck: boolean): void {
+  /**
+   * Stops streaming (for good, or until the next recheck): polls every pollIntervalMs; warned once.
+   * `by` says whose the limit is: this fetch's (it cannot read a stream), or the server's (it does not serve one).
+   */
+  private fallBackToPolling(why: string, recheck: boolean, by: 'fetch' | 'server' = 'fetch'): void {
     this.cannotStream = true;
     this.connected = false;
+    if (this.leader) {
+      this.post({ type: 'state', streaming: false, polling: true });
+    }
     const next = recheck ? `, trying the stream again every ${STREAM_RECHECK_MS / 60_000} minutes` : '';
     if (this.cannotStreamWarned) {
       this.o.logger.debug(`xp: the ruleset stream still cannot be read (${why}); polling${next}`);
       return;
     }
     this.cannotStreamWarned = true;
+    if (by === 'server') {
+      this.o.logger.warn(
+        `xp: the API does not serve the ruleset stream here (${why}): polling ${RULESET_PATH} every ${duration(this.o.pollIntervalMs)} instead${next}. Deployments behind API Gateway (which buffers responses) do not stream; pass \`streaming: false\` to skip the stream`,
+      );
+      return;
+    }
     this.o.logger.warn(
       `xp: this fetch cannot stream the ruleset (${why}): polling every ${duration(this.o.pollIntervalMs)} instead${next}. On React Native, whose fetch reads whole responses, pass \`streaming: false\` (or a \`fetch\` whose Response.body streams); elsewhere, check for a proxy buffering /sdk/v1/stream`,
     );

@@ -174,6 +174,23 @@ class RulesetTest(ClientTestCase):
         self.assertEqual(client.get_value("color", "u1", "x"), "red")
         self.assertEqual(len(self.server.requests_to("/sdk/v1/stream")), 1, "a 404 stream is not retried")
 
+    def test_a_deployment_that_does_not_stream_is_polled_at_poll_interval_not_as_an_outage(self) -> None:
+        # The evaluation Lambda behind API Gateway (buffered responses) answers the stream 404
+        # STREAM_NOT_AVAILABLE: polled every poll_interval, not every stream_retry_max, and no warning.
+        self.server.stream_enabled = True
+        self.server.stream_responses.append((404, {}))
+        client = self.client(streaming=True, poll_interval=0.25, stream_retry_max=0.02, backoff_base=0.01)
+        self.server.set_ruleset(make_ruleset(3, color="red"))
+
+        self.assertTrue(self.server.wait_for(lambda: client.ruleset_version == 3))
+        time.sleep(1.1)
+
+        self.assertEqual(len(self.server.requests_to("/sdk/v1/stream")), 1, "a stream the API does not serve is not retried")
+        # The first fetch, then one every 0.25 s (about 4 in 1.1 s), not one every 0.02 s.
+        self.assertLessEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 7)
+        self.assertGreaterEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 3)
+        self.assertFalse([line for line in self.logs.output if line.startswith("WARNING")], "not an outage: nothing to warn about")
+
     def test_a_stream_refused_with_retry_after_is_not_reconnected_sooner(self) -> None:
         self.server.stream_enabled = True
         self.server.stream_responses.extend([(503, {"Retry-After": "1"}), (429, {"Retry-After": "1"})])

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryRateLimiter, LOGIN_RATE_LIMITS, LoginRateLimiter } from '../rate-limit.js';
+import { InMemoryRateLimiter, LOGIN_RATE_LIMITS, LoginRateLimiter, clientKey } from '../rate-limit.js';
 
 const MINUTE = 60_000;
 
@@ -255,5 +255,51 @@ describe('LoginRateLimiter', () => {
     }
 
     await expect(login.check({ email: 'ada@example.com', ip })).resolves.toEqual({ allowed: false, retryAfterSeconds: 900, refusedBy: ['email-and-ip', 'ip'] });
+  });
+});
+
+describe('login throttling by client: IPv6 by its /64', () => {
+  it('blocks an email after 5 failures from 5 addresses of one IPv6 /64, not from another /64', async () => {
+    const login = LoginRateLimiter.inMemory({ now: manualClock().now });
+    const statuses: boolean[] = [];
+    // The tester's run: 2001:db8:1:2::1 … ::7, each address once.
+    for (let i = 1; i <= 7; i++) {
+      const ip = `2001:db8:1:2::${i}`;
+      const admitted = await login.admit({ email: 'ada@example.com', ip });
+      statuses.push(admitted.allowed);
+      if (admitted.allowed) {
+        await admitted.failed();
+      }
+    }
+
+    expect(statuses).toEqual([true, true, true, true, true, false, false]);
+    await expect(login.check({ email: 'ada@example.com', ip: '2001:db8:1:2:ffff:ffff:ffff:ffff' })).resolves.toMatchObject({ allowed: false, refusedBy: ['email-and-ip'] });
+    await expect(login.check({ email: 'ada@example.com', ip: '2001:db8:1:3::1' })).resolves.toMatchObject({ allowed: true });
+  });
+
+  it('counts an IPv4-mapped IPv6 address as its IPv4 address', async () => {
+    const login = LoginRateLimiter.inMemory({ now: manualClock().now });
+    for (let i = 0; i < 5; i++) {
+      await login.recordFailure({ email: 'ada@example.com', ip: i % 2 === 0 ? '::ffff:203.0.113.7' : '203.0.113.7' });
+    }
+
+    await expect(login.check({ email: 'ada@example.com', ip: '203.0.113.7' })).resolves.toMatchObject({ allowed: false });
+    await expect(login.check({ email: 'ada@example.com', ip: '::FFFF:cb00:7107' })).resolves.toMatchObject({ allowed: false });
+    await expect(login.check({ email: 'ada@example.com', ip: '203.0.113.8' })).resolves.toMatchObject({ allowed: true });
+  });
+
+  it('keys: /64 for IPv6 whatever its spelling, IPv4 for a mapped address, anything else as it is', () => {
+    expect(clientKey('2001:db8:1:2::7')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:0DB8:0001:0002:0000:0000:0000:0007')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    expect(clientKey('64:ff9b::198.51.100.1')).toBe('64:ff9b:0:0::/64');
+    expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('unknown')).toBe('unknown');
+    // Not an address: kept as it is (it only names a counter).
+    expect(clientKey('1:2:3:4:5:6:7:8:9')).toBe('1:2:3:4:5:6:7:8:9');
+    expect(clientKey('1::2::3')).toBe('1::2::3');
+    expect(clientKey('::ffff:300.1.1.1')).toBe('::ffff:300.1.1.1');
   });
 });

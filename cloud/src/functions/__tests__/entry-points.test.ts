@@ -254,6 +254,24 @@ describe('Lambda entry points on a local stack (PostgreSQL, dynalite, kinesalite
     expect(emitted.find((l) => 'EventsAccepted' in l)).toMatchObject({ EventsAccepted: 2, EventsRejected: 1 });
   });
 
+  it('evaluation: /sdk/v1/stream, which API Gateway would buffer, answers 404 STREAM_NOT_AVAILABLE to GET and HEAD, without Retry-After (not a 5xx the SDKs retry every 5 s)', async () => {
+    const handler = createEvaluationHandler(env, { readSecret, metrics: emfSink('evaluation').metrics });
+    const headers = { 'x-xp-sdk-key': sdkKey, accept: 'text/event-stream' };
+
+    const get = await handler(httpEvent('GET', '/sdk/v1/stream?include=ruleset', { headers }));
+    const head = await handler(httpEvent('HEAD', '/sdk/v1/stream', { headers }));
+    const noKey = await handler(httpEvent('GET', '/sdk/v1/stream'));
+
+    for (const res of [get, head]) {
+      const h = res.headers as Record<string, string> | undefined;
+      expect(res.statusCode).toBe(404);
+      expect(h?.['retry-after']).toBeUndefined();
+      expect(h?.['content-type']).toMatch(/^application\/json/);
+    }
+    expect(json(get.body).error).toEqual({ code: 'STREAM_NOT_AVAILABLE', message: expect.stringMatching(/poll GET \/sdk\/v1\/ruleset with If-None-Match/) as unknown });
+    expect(noKey.statusCode).toBe(401);
+  });
+
   it('evaluation: exposures the stream refuses wait in the retry buffer, and its EMF lines say how many (ExposuresRetrying)', async () => {
     const auth = { authorization: `Bearer ${token}` };
     const flag = await api(
@@ -432,6 +450,59 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(flag.rows[0]!.definition.environments.development!.enabled).toBe(true);
     expect(audit.rows).toEqual([{ actor_email: 'alarm:checkout-errors', client: 'alarm-rollback', action: 'flag.disabled', environment_key: 'production' }]);
     expect(lines.filter((l) => l.Rollbacks === 1)).toHaveLength(1);
+  });
+
+  it('alarm rollback: a link to an environment, project or flag that does not exist fails (retried, then the failure queue), never "already off"', async () => {
+    const { metrics, lines } = emfSink('alarm-rollback');
+    const handler = createAlarmRollbackHandler(env, { readSecret, metrics, logger: silent });
+    const fire = (link: { project: string; flag: string; environment: string }): Promise<unknown> =>
+      handler(alarmEvent({ name: 'checkout-errors', description: rollbackDescription(link), state: 'ALARM' }));
+
+    const definition = async (): Promise<unknown> => (await pool.query<{ definition: unknown }>("SELECT definition FROM flags WHERE key = 'new-checkout'")).rows[0]!.definition;
+    const before = await definition();
+
+    await expect(fire({ project: 'demo', flag: 'new-checkout', environment: 'prodution' })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('prodution') as unknown });
+    await expect(fire({ project: 'dmeo', flag: 'new-checkout', environment: 'production' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(fire({ project: 'demo', flag: 'new-chekout', environment: 'production' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await definition()).toEqual(before);
+    expect(lines.filter((l) => l.Rollbacks === 1)).toHaveLength(0);
+  });
+
+  it('alarm rollback: reads an EventBridge "CloudWatch Alarm State Change" event (no Records); an event of neither shape is logged as an error, not a crash', async () => {
+    const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+    const logger = {
+      info: (message: string, fields?: Record<string, unknown>) => logged.push({ level: 'info', message, ...(fields === undefined ? {} : { fields }) }),
+      warn: (message: string, fields?: Record<string, unknown>) => logged.push({ level: 'warn', message, ...(fields === undefined ? {} : { fields }) }),
+      error: (message: string, fields?: Record<string, unknown>) => logged.push({ level: 'error', message, ...(fields === undefined ? {} : { fields }) }),
+    };
+    const handler = createAlarmRollbackHandler(env, { readSecret, metrics: emfSink('alarm-rollback').metrics, logger });
+    const description = rollbackDescription({ project: 'demo', flag: 'button-color', environment: 'production' });
+    const stateChange = (value: string) => ({
+      version: '0',
+      id: 'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92',
+      'detail-type': 'CloudWatch Alarm State Change',
+      source: 'aws.cloudwatch',
+      account: '123456789012',
+      time: '2026-11-25T12:00:00Z',
+      region: 'eu-west-1',
+      resources: ['arn:aws:cloudwatch:eu-west-1:123456789012:alarm:checkout-errors'],
+      detail: {
+        alarmName: 'checkout-errors',
+        state: { value, reason: 'Threshold Crossed', timestamp: '2026-11-25T12:00:00.000+0000' },
+        previousState: { value: 'OK', reason: '', timestamp: '2026-11-25T11:00:00.000+0000' },
+        configuration: { description, metrics: [] },
+      },
+    });
+
+    const ok = await handler(stateChange('OK'));
+    const fired = await handler(stateChange('ALARM'));
+    const neither = await handler({ source: 'aws.s3', 'detail-type': 'Object Created', detail: {} });
+
+    expect(ok).toEqual([expect.objectContaining({ kind: 'ignored', reason: 'state is OK' })]);
+    // The earlier test switched it off: the link was read, project, flag and environment found.
+    expect(fired).toEqual([{ kind: 'already-off', alarm: 'checkout-errors', link: { project: 'demo', flag: 'button-color', environment: 'production' } }]);
+    expect(neither).toEqual([expect.objectContaining({ kind: 'ignored' })]);
+    expect(logged.filter((l) => l.level === 'error')).toEqual([{ level: 'error', message: expect.stringContaining('not a CloudWatch alarm notification') as unknown, fields: { reason: expect.stringContaining('neither') as unknown } }]);
   });
   it('webhooks: the API registers one; the dispatcher sends a redelivery through the sender function to the receiver, signed', async () => {
     const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];

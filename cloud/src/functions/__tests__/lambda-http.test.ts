@@ -56,3 +56,31 @@ describe('httpHandler', () => {
     expect(builds).toBe(2);
   });
 });
+
+describe('httpHandler: a GET or HEAD with a body (API Gateway forwards it)', () => {
+  it('serves the request as if it had none, instead of the adapter\'s 400 text/plain "Invalid request"', async () => {
+    const app = new Hono();
+    app.get('/sdk/v1/ruleset', (c) => c.json({ ok: true, length: c.req.header('content-length') ?? null }));
+    const handler = httpHandler(() => Promise.resolve(app));
+    const printed: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => {
+      printed.push(args);
+    };
+    try {
+      const get = await handler({ ...httpEvent('GET', '/sdk/v1/ruleset', { headers: { 'content-type': 'application/json', 'content-length': '2' } }), body: '{}' });
+      const head = await handler({ ...httpEvent('HEAD', '/sdk/v1/ruleset'), body: 'e30=', isBase64Encoded: true });
+      const post = new Hono();
+      post.post('/echo', async (c) => c.text(await c.req.text()));
+      const echoed = await httpHandler(() => Promise.resolve(post))(httpEvent('POST', '/echo', { body: { a: 1 } }));
+
+      expect([get.statusCode, JSON.parse(get.body)]).toEqual([200, { ok: true, length: null }]);
+      expect(head.statusCode).toBe(200);
+      // A body on other methods is the request's, as before.
+      expect([echoed.statusCode, echoed.body]).toEqual([200, '{"a":1}']);
+      expect(printed).toEqual([]);
+    } finally {
+      console.error = original;
+    }
+  });
+});

@@ -39,7 +39,14 @@ export interface SdkOptions {
   readonly pollMs?: number;
   /** Heartbeat comment interval on streams. Default 15 s. */
   readonly heartbeatMs?: number;
-  /** Concurrent streams per process; one more gets 503. Default 1,000. */
+  /**
+   * Whether this deployment serves `GET /sdk/v1/stream`. Default true. False where responses are
+   * buffered (the evaluation Lambda behind API Gateway): the stream (GET and HEAD) answers 404
+   * `STREAM_NOT_AVAILABLE`, without Retry-After, a permanent answer SDKs take as "poll instead", not
+   * an outage to retry (the 503 of a full instance was retried every 5 s and kept the 5xx alarm on).
+   */
+  readonly streaming?: boolean;
+  /** Concurrent streams per process; one more gets 503 (a capacity limit, retried). Default 1,000. */
   readonly maxStreams?: number;
   /**
    * Concurrent streams one SDK key may hold in this process; one more gets 429. Default: all but a
@@ -388,6 +395,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
   const keys = new SdkKeyCache(deps.db, { ttlMs: options.keyTtlMs ?? 30_000, lookupTimeoutMs: options.keyLookupTimeoutMs ?? 2_000, now });
   const rulesets = new RulesetCache(deps.rulesets, { ttlMs: options.rulesetTtlMs ?? 5_000, pollMs: options.pollMs ?? 5_000, notifier: deps.notifier, logger: deps.logger, now });
   const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const streaming = options.streaming ?? true;
   const maxStreams = options.maxStreams ?? 1_000;
   /** The slots kept for keys holding few streams, and what "few" is: a tenth, and a hundredth (at least one). */
   const streamReserve = Math.floor(maxStreams / 10);
@@ -569,6 +577,13 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.get('/sdk/v1/stream', async (c) => {
     const who = await caller(c);
+    if (!streaming) {
+      // Before HEAD's headers: a HEAD must not promise a stream that GET would not open.
+      throw new AppError(
+        AppErrorCode.StreamNotAvailable,
+        'this deployment does not serve /sdk/v1/stream (its responses are buffered): poll GET /sdk/v1/ruleset with If-None-Match instead, which answers 304 while nothing changed',
+      );
+    }
     const key = c.req.header(SDK_KEY_HEADER) ?? '';
     const include = c.req.query('include');
     if (include !== undefined && include !== 'ruleset') {

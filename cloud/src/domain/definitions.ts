@@ -9,6 +9,8 @@ import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitio
 import type { Page } from '../store/pagination.js';
 import { changeRequests } from '../store/change-requests.js';
 import { purgeExperimentData } from '../store/experiment-data.js';
+import { experimentArms } from '../store/experiment-arms.js';
+import type { ArmMapping } from '../store/experiment-arms.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project } from '../store/projects.js';
 import { record } from './audit-trail.js';
@@ -192,66 +194,187 @@ function reshuffledSplits(before: Flag, after: Flag): string[] {
   return moved;
 }
 
+type ExperimentRule = Extract<Rule, { type: 'experiment' }>;
+
+/** The flag variation (by key) an experiment rule serves each arm: arm key → variation key; an arm with none is left out. */
+function armMapping(flag: Flag, rule: ExperimentRule, exp: Experiment): Record<string, string> {
+  const { targets } = experimentRuleMapping(flag, rule, exp);
+  return Object.fromEntries(
+    expandVariations(exp).flatMap((v, a) => {
+      const key = flag.variations[targets[a] ?? -1]?.key;
+      return key === undefined ? [] : [[v.key, key] as const];
+    }),
+  );
+}
+
+/** The arms `now` serves another variation than `held` (arms either leaves out are not compared). */
+function movedArms(held: ArmMapping, now: ArmMapping): string[] {
+  return Object.keys(now).filter((arm) => held[arm] !== undefined && held[arm] !== now[arm]);
+}
+
+/** Experiments by key, read once per check. */
+function experimentLookup(db: Queryable, projectId: string): (key: string) => Promise<Experiment | undefined> {
+  const found = new Map<string, Experiment | undefined>();
+  return async (key) => {
+    if (!found.has(key)) {
+      found.set(key, (await experimentsRepo.find(db, projectId, key))?.definition);
+    }
+    return found.get(key);
+  };
+}
+
 /**
- * Refuses a flag change that would serve an arm of a running experiment another flag variation (by
- * key): an experiment rule serves each arm the variation its `variations` map names, else the one
- * with the same key, else the one at the same position, so a new order of the flag's variations, one
- * inserted before others or a changed map gives the units an arm has exposed another experience
- * under the same arm. Rules kept (same id, same experiment) whose experiment runs there count, enabled
- * or not, in states on or off (unlike splits in `reshuffledSplits`, whose units are not kept); values
- * may change (what a variation serves, not which one), and adding or removing a rule is another matter.
+ * Records the flag variation each arm of a running experiment is served by `flag`'s experiment rules
+ * in the environments it runs in, where none is recorded yet for (experiment, environment, flag): the
+ * first rule for it in a state counts, enabled or not, on or off (as refuseMovedExperimentArms
+ * compares them). `only` limits it to one experiment, given as it is after the change.
  */
-export async function refuseMovedExperimentArms(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
-  if (kind !== DefinitionKind.Flag || current === undefined) {
+async function recordServedArms(db: Queryable, projectId: string, flag: Flag, find: (key: string) => Promise<Experiment | undefined>, only?: Experiment): Promise<void> {
+  const done = new Set<string>();
+  for (const [env, state] of Object.entries(flag.environments)) {
+    for (const rule of state.rules) {
+      if (rule.type !== 'experiment' || (only !== undefined && rule.experiment !== only.key) || done.has(`${rule.experiment}\u0000${env}`)) {
+        continue;
+      }
+      const exp = only ?? (await find(rule.experiment));
+      if (exp?.status !== 'running' || !runsIn(exp, env)) {
+        continue;
+      }
+      done.add(`${rule.experiment}\u0000${env}`);
+      await experimentArms.recordIfAbsent(db, projectId, exp.key, env, flag.key, armMapping(flag, rule, exp));
+    }
+  }
+}
+
+/**
+ * Once an experiment runs (started, created running, resumed, stopped, or changed while it runs, in
+ * the transaction of that change), records what every flag's rules for it serve its arms where
+ * nothing is recorded yet. `exp` is the experiment running (before a stop, after the others).
+ */
+async function recordArmsOfExperiment(db: Queryable, projectId: string, exp: Experiment): Promise<void> {
+  if (exp.status !== 'running') {
     return;
   }
-  const before = current as Flag;
-  const after = definition as Flag;
-  const sameKeys = jsonDiff(before.variations.map((v) => v.key), after.variations.map((v) => v.key)).length === 0;
-  const kept: { env: string; i: number; rule: Extract<Rule, { type: 'experiment' }>; old: Extract<Rule, { type: 'experiment' }> }[] = [];
-  for (const [env, state] of Object.entries(after.environments)) {
-    const was = before.environments[env];
-    if (was === undefined) {
-      continue;
-    }
-    // Disabled rules and states off count too: turned off, changed and turned on again in three
-    // accepted writes, they would serve the arms other variations while the experiment runs on.
-    state.rules.forEach((rule, i) => {
-      const old = was.rules.find((r) => r.id === rule.id);
-      // Same keys in the same order and the same map serve every arm what it had: no experiment to read.
-      if (rule.type === 'experiment' && old?.type === 'experiment' && old.experiment === rule.experiment && !(sameKeys && jsonDiff(old.variations, rule.variations).length === 0)) {
-        kept.push({ env, i, rule, old });
-      }
-    });
+  for (const stored of await flagsRepo.all(db, projectId)) {
+    await recordServedArms(db, projectId, stored.definition, () => Promise.resolve(exp), exp);
+  }
+}
+
+/**
+ * Refuses an experiment that would run (resume, or a change of a running one's environments) while a
+ * flag's rule for it serves an arm another variation than the one recorded for that flag and
+ * environment: the units the arm exposed there would see another experience under the same arm. A
+ * flag may change while the experiment is stopped (or does not run in an environment); it is then
+ * held to the record when the experiment would run there again.
+ */
+async function refuseRemappedArmsOnRun(db: Queryable, projectId: string, exp: Experiment, action: string): Promise<void> {
+  if (exp.status !== 'running') {
+    return;
+  }
+  const recorded = await experimentArms.forExperiment(db, projectId, exp.key);
+  if (recorded.size === 0) {
+    return;
   }
   const issues: { path: string; message: string }[] = [];
-  const experiments = new Map<string, Experiment | undefined>();
-  for (const { env, i, rule, old } of kept) {
-    if (!experiments.has(rule.experiment)) {
-      experiments.set(rule.experiment, (await experimentsRepo.find(db, projectId, rule.experiment))?.definition);
+  for (const stored of await flagsRepo.all(db, projectId)) {
+    const flag = stored.definition;
+    for (const [env, state] of Object.entries(flag.environments)) {
+      const held = recorded.get(flag.key)?.get(env);
+      if (held === undefined || !runsIn(exp, env)) {
+        continue;
+      }
+      state.rules.forEach((rule, i) => {
+        if (rule.type !== 'experiment' || rule.experiment !== exp.key) {
+          return;
+        }
+        const now = armMapping(flag, rule, exp);
+        const arms = movedArms(held, now);
+        if (arms.length > 0) {
+          issues.push({
+            path: `flags.${flag.key}.environments.${env}.rules.${i}.variations`,
+            message: `flag "${flag.key}", experiment rule "${rule.id}" in "${env}": ${arms.map((arm) => `arm "${arm}" would get "${now[arm]}" instead of "${held[arm]}"`).join(', ')}`,
+          });
+        }
+      });
     }
-    const exp = experiments.get(rule.experiment);
-    if (exp?.status !== 'running' || !runsIn(exp, env)) {
-      continue;
-    }
-    const served = (flag: Flag, r: typeof rule): (string | undefined)[] => experimentRuleMapping(flag, r, exp).targets.map((t) => flag.variations[t]?.key);
-    const was = served(before, old);
-    const now = served(after, rule);
-    const arms = expandVariations(exp)
-      .map((v, a) => ({ arm: v.key, was: was[a], now: now[a] }))
+  }
+  if (issues.length > 0) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${exp.key}" cannot ${action}: flags would serve its arms other variations than they served its units until now, so units already exposed would see another experience under the same arm: ${issues.map((x) => x.message).join('; ')}; restore the flag's variations (their order) and the rule's variations map, or create a new experiment for the new mapping`,
+      { issues },
+    );
+  }
+}
+
+/**
+ * Refuses a flag change that would serve an arm of a running experiment another flag variation (by
+ * key) than the one recorded when its arms were first served there (experiment_arm_mappings): an
+ * experiment rule serves each arm the variation its `variations` map names, else the one with the
+ * same key, else the one at the same position, so a new order of the flag's variations, one inserted
+ * before others or a changed map gives the units an arm has exposed another experience under the
+ * same arm. Every experiment rule of the new flag whose experiment runs in its environment counts,
+ * enabled or not, in states on or off (unlike splits in `reshuffledSplits`, whose units are not
+ * kept), whatever its id, also when it was removed and added back in another write, and for a flag
+ * created again with a deleted one's key (`current` undefined). Values may change (what a variation
+ * serves, not which one). Where nothing is recorded yet (a database from before the record, or a rule
+ * added since), the stored flag's rules are recorded first: what they serve is what was served.
+ * A rule that serves what a rule of the stored flag for the same experiment there serves passes (data
+ * that was inconsistent before the record is not held against an unrelated change).
+ */
+export async function refuseMovedExperimentArms(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Flag) {
+    return;
+  }
+  const before = current as Flag | undefined;
+  const after = definition as Flag;
+  const find = experimentLookup(db, projectId);
+  if (before !== undefined) {
+    await recordServedArms(db, projectId, before, find);
+  }
+  const recorded = await experimentArms.forFlag(db, projectId, after.key);
+  const issues: { path: string; message: string }[] = [];
+  for (const [env, state] of Object.entries(after.environments)) {
+    const was = before !== undefined && Object.hasOwn(before.environments, env) ? before.environments[env] : undefined;
+    // Disabled rules and states off count too: turned off, changed and turned on again in three
+    // accepted writes, they would serve the arms other variations while the experiment runs on.
+    for (const [i, rule] of state.rules.entries()) {
+      if (rule.type !== 'experiment') {
+        continue;
+      }
+      const exp = await find(rule.experiment);
+      const held = recorded.get(rule.experiment)?.get(env);
+      if (exp?.status !== 'running' || !runsIn(exp, env) || held === undefined) {
+        continue;
+      }
+      const now = armMapping(after, rule, exp);
       // An arm left with nothing to serve is refuseUnservableExperimentRules' to name.
-      .filter((m) => m.now !== undefined && m.was !== m.now)
-      .map((m) => `arm "${m.arm}" would get "${m.now}" instead of "${m.was ?? 'nothing'}"`);
-    if (arms.length > 0) {
-      const message = `experiment rule "${rule.id}" in "${env}" (running experiment "${exp.key}"): ${arms.join(', ')}`;
-      issues.push({ path: jsonDiff(old.variations, rule.variations).length > 0 ? `environments.${env}.rules.${i}.variations` : 'variations', message });
+      const arms = movedArms(held, now);
+      const servedBefore = (was?.rules ?? []).some((r) => r.type === 'experiment' && r.experiment === exp.key && jsonDiff(armMapping(before!, r, exp), now).length === 0);
+      if (arms.length === 0 || servedBefore) {
+        continue;
+      }
+      const message = `experiment rule "${rule.id}" in "${env}" (running experiment "${exp.key}"): ${arms.map((arm) => `arm "${arm}" would get "${now[arm]}" instead of "${held[arm]}"`).join(', ')}`;
+      // The map's doing where it names a moved arm; else the flag's variations'.
+      issues.push({ path: arms.some((arm) => rule.variations?.[arm] !== undefined) ? `environments.${env}.rules.${i}.variations` : 'variations', message });
     }
   }
   if (issues.length > 0) {
     throw invalid(
-      `the change would serve running experiments' arms other flag variations, so units already exposed would see another experience under the same arm: ${issues.map((x) => x.message).join('; ')}; an arm serves the variation the rule's variations map names, else the one with its key, else the one at its position: keep the order (add new variations at the end) and the map, or stop the experiment first`,
+      `the change would serve running experiments' arms other flag variations, so units already exposed would see another experience under the same arm: ${issues.map((x) => x.message).join('; ')}; an arm serves the variation the rule's variations map names, else the one with its key, else the one at its position: keep the order (add new variations at the end) and the map, or stop the experiment first (it cannot resume with another mapping: create a new experiment for it)`,
       { issues },
     );
+  }
+}
+
+/**
+ * Records what a flag's rules serve running experiments' arms where nothing is recorded yet: after a
+ * write (a rule added while the experiment runs), and before a delete (a database from before the
+ * record). Later writes, a flag created again with its key, and resumes are held to it.
+ */
+async function recordFlagArms(db: Queryable, projectId: string, kind: DefinitionKind, written: unknown): Promise<void> {
+  if (kind === DefinitionKind.Flag) {
+    await recordServedArms(db, projectId, written as Flag, experimentLookup(db, projectId));
   }
 }
 
@@ -821,11 +944,17 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnknownHoldout(tx, project.id, this.kind, definition, undefined);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, undefined);
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, undefined);
+      // A flag created again with a deleted one's key while its experiments run is held to what they were served.
+      await refuseMovedExperimentArms(tx, project.id, this.kind, definition, undefined);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
       }
       const stored = await this.config.repo.create(tx, project.id, definition, actor.userId);
+      await recordFlagArms(tx, project.id, this.kind, stored.definition);
+      if (this.kind === DefinitionKind.Experiment) {
+        await recordArmsOfExperiment(tx, project.id, stored.definition as Experiment);
+      }
       await requestTotalsRebuilds(tx, project.id, this.kind, undefined, stored.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.created`, resourceType: this.kind, resourceKey: stored.key, before: undefined, after: stored.definition });
       return stored;
@@ -860,6 +989,10 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
       await refuseFlagRuleChanges(tx, project.id, this.kind, definition, current.definition, this.deps.now());
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
+      if (this.kind === DefinitionKind.Experiment && jsonDiff((current.definition as Experiment).environments, (definition as Experiment).environments).length > 0) {
+        // Running again where it ran before: what flags serve its arms there is held to the record.
+        await refuseRemappedArmsOnRun(tx, project.id, definition as Experiment, 'run in these environments');
+      }
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
       }
@@ -919,6 +1052,12 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       const stored = await this.config.repo.update(tx, project.id, definition, expectedVersion, actor.userId);
       await requestTotalsRebuilds(tx, project.id, this.kind, current.definition, stored.definition);
+      await recordFlagArms(tx, project.id, this.kind, stored.definition);
+      if (this.kind === DefinitionKind.Experiment) {
+        // Before too: environments it leaves keep what it was served there.
+        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment);
+        await recordArmsOfExperiment(tx, project.id, stored.definition as Experiment);
+      }
       // A change that only touches one environment's flag state is that environment's (audit filter, webhooks).
       const environment = this.kind === DefinitionKind.Flag ? soleEnvironment(current.definition, stored.definition) : undefined;
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.updated`, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after: stored.definition });
@@ -972,6 +1111,8 @@ export class DefinitionService<K extends DefinitionKind> {
           );
         }
       }
+      // A flag created again with this key is held to what this one served running experiments' arms.
+      await recordFlagArms(tx, project.id, this.kind, current.definition);
       if (this.kind === DefinitionKind.Metric) {
         await refuseIfMetricInUse(tx, project.id, key);
         // A project-wide guardrail is listed by no experiment, yet deleting it changes what stops them.
@@ -1082,6 +1223,12 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseNamespaceOverlap(tx, project.id, this.kind, validated, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, validated, current.definition);
       const stored = await this.config.repo.update(tx, project.id, validated, expectedVersion, actor.userId);
+      await recordFlagArms(tx, project.id, this.kind, stored.definition);
+      if (this.kind === DefinitionKind.Experiment) {
+        // Started or resumed: what it is served from now; stopped: what it was served (a database from before the record).
+        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment);
+        await recordArmsOfExperiment(tx, project.id, stored.definition as Experiment);
+      }
       // A marker (an emergency off that bypassed approval) is recorded in the entry's diff beside the change.
       const after = auditMarker === undefined ? stored.definition : { ...stored.definition, ...auditMarker };
       await record(tx, actor, { projectId: project.id, action, resourceType: this.kind, resourceKey: key, environment, before: current.definition, after });
@@ -1442,11 +1589,13 @@ export class ExperimentService extends DefinitionService<'experiment'> {
    * units already exposed; the decision, the winner and its release are cleared.
    */
   resume(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
-    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.resumed', async (current) => {
+    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.resumed', async (current, project, tx) => {
       refuseIfArchived(current, 'resume');
       if (current.status !== 'stopped') {
         throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a stopped experiment can resume`);
       }
+      // Flags changed while it was stopped may not serve the arms other variations than its units were served.
+      await refuseRemappedArmsOnRun(tx, project.id, { ...current, status: 'running' }, 'resume');
       const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;
       const now = this.clock().toISOString();
       // The stop stays on record: events of the time it was stopped count for nothing, also when they arrive later.
@@ -1454,7 +1603,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       if ((pauses?.length ?? 0) > MAX_PAUSES) {
         throw new AppError(AppErrorCode.InvalidState, `experiment has been resumed ${MAX_PAUSES} times already; create a new experiment`);
       }
-      return Promise.resolve({ next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? now, ...(pauses === undefined ? {} : { pauses }) } });
+      return { next: { ...rest, status: 'running', releaseWinner: false, startedAt: current.startedAt ?? now, ...(pauses === undefined ? {} : { pauses }) } };
     }, async (stored, project, tx) => {
       // What is dated from the stop on counts again unless it falls in the pause (SDKs may send events
       // dated up to a day ahead, so some arrived while it was stopped, or before).

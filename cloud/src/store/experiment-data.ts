@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { experimentArms } from './experiment-arms.js';
 
 /**
  * Every table that holds data of one experiment, by key: what its results are computed from and
@@ -18,7 +19,7 @@ const EXPERIMENT_TABLES = [
   'alerts',
 ] as const;
 
-/** Deletes what the platform stored for an experiment (exposures, per-unit totals, rollups, alerts, sticky assignments in the database); run in the transaction that deletes it. */
+/** Deletes what the platform stored for an experiment (exposures, per-unit totals, rollups, alerts, sticky assignments in the database, the flag variations its arms were served); run in the transaction that deletes it. */
 export async function purgeExperimentData(tx: Queryable, projectId: string, experiment: string): Promise<void> {
   for (const table of EXPERIMENT_TABLES) {
     await tx.query(`DELETE FROM ${table} WHERE project_id = $1 AND experiment = $2`, [projectId, experiment]);
@@ -42,6 +43,8 @@ export async function purgeExperimentData(tx: Queryable, projectId: string, expe
      FROM keyed WHERE t.project_id = $1 AND t.unit_key = keyed.unit_key`,
     [projectId, experiment],
   );
+  // The flag variations its arms were served: a new experiment with this key records its own.
+  await experimentArms.deleteForExperiment(tx, projectId, experiment);
 }
 
 /**

@@ -275,4 +275,196 @@ describe('changes that would change who a running experiment has or what its arm
       expect(await served(['pos'])).toEqual(before);
     });
   });
+
+  describe('what the arms were first served, held across writes and resumes', () => {
+    const RED_BLUE = [
+      { key: 'red', value: '#f00' },
+      { key: 'blue', value: '#00f' },
+    ];
+    const BLUE_RED = [RED_BLUE[1]!, RED_BLUE[0]!];
+    const running = (key: string): Record<string, unknown> => ({ key, name: key, variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['development'], status: 'running', startedAt });
+    const withVariations = (variations: unknown[]) => (d: any) => ({ ...d, variations });
+    const withRules = (rules: unknown[]) => (d: any) => ({ ...d, environments: { ...d.environments, development: { ...d.environments.development, rules } } });
+    /** Where the arms were served `red` for control and `blue` for treatment. */
+    const redForControl = (m: Map<string, (string | null)[]>): void => {
+      expect(new Set([...m.values()].map((v) => `${v[1]}→${v[0]}`))).toEqual(new Set(['control→red', 'treatment→blue']));
+    };
+    const recorded = async (experiment: string): Promise<unknown[]> =>
+      (await p.db.query<{ flag_key: string; environment: string; mapping: unknown }>('SELECT flag_key, environment, mapping FROM experiment_arm_mappings WHERE project_id = $1 AND experiment = $2 ORDER BY flag_key, environment', [projectId, experiment])).rows.map((r) => ({ ...r }));
+
+    it('(a) refuses adding the rule back, under another id, after it was removed and the variations reordered in between', async () => {
+      await must('POST', `${BASE}/experiments`, running('hole-a'));
+      await must('POST', `${BASE}/flags`, experimentFlag('ha', 'hole-a', RED_BLUE));
+      const original = await served(['ha']);
+      redForControl(original);
+      expect(await recorded('hole-a')).toEqual([{ flag_key: 'ha', environment: 'development', mapping: { control: 'red', treatment: 'blue' } }]);
+
+      expect((await replace('flags', 'ha', withRules([]))).status).toBe(200);
+      expect((await replace('flags', 'ha', withVariations(BLUE_RED))).status).toBe(200);
+      const between = await served(['ha']);
+      const back = await replace('flags', 'ha', withRules([{ id: 'e2', type: 'experiment', experiment: 'hole-a' }]));
+      const viaApply = await applied('flags', 'ha', withRules([{ id: 'e3', type: 'experiment', experiment: 'hole-a' }]));
+
+      expect(back.status).toBe(400);
+      expect(back.body.error.message).toContain('experiment rule "e2" in "development" (running experiment "hole-a"): arm "control" would get "blue" instead of "red", arm "treatment" would get "red" instead of "blue"');
+      expect(issues(back)).toEqual([{ path: 'variations', message: expect.stringContaining('experiment rule "e2"') }]);
+      expect(viaApply.status).toBe(400);
+      expect(await served(['ha'])).toEqual(between);
+      // With the order restored, the rule comes back and every unit has its arm and its variation again.
+      expect((await replace('flags', 'ha', withVariations(RED_BLUE))).status).toBe(200);
+      expect((await replace('flags', 'ha', withRules([{ id: 'e2', type: 'experiment', experiment: 'hole-a' }]))).status).toBe(200);
+      expect(await served(['ha'])).toEqual(original);
+    });
+
+    it('(b) refuses a state removed and set again with another variations map, by PUT and by state PUT', async () => {
+      await must('POST', `${BASE}/experiments`, running('hole-b'));
+      await must('POST', `${BASE}/flags`, experimentFlag('hb', 'hole-b', RED_BLUE));
+      redForControl(await served(['hb']));
+
+      expect((await replace('flags', 'hb', (d) => ({ ...d, environments: {} }))).status).toBe(200);
+      const between = await served(['hb']);
+      const swappedState = { enabled: true, defaultVariation: 'red', offVariation: 'red', rules: [{ id: 'e', type: 'experiment', experiment: 'hole-b', variations: { control: 'blue', treatment: 'red' } }] };
+      const put = await replace('flags', 'hb', (d) => ({ ...d, environments: { development: swappedState } }));
+      const current = await must('GET', `${BASE}/flags/hb`);
+      const statePut = await request('PUT', `${BASE}/flags/hb/environments/development`, swappedState, current.version);
+
+      expect(put.status).toBe(400);
+      expect(issues(put)).toEqual([{ path: 'environments.development.rules.0.variations', message: expect.stringContaining('arm "control" would get "blue" instead of "red"') }]);
+      expect(statePut.status).toBe(400);
+      expect(statePut.body.error.message).toContain('(running experiment "hole-b"): arm "control" would get "blue" instead of "red"');
+      expect((await must('GET', `${BASE}/flags/hb`)).definition.environments).toEqual({});
+      expect(await served(['hb'])).toEqual(between);
+    });
+
+    it('(c) refuses resuming once the variations were reordered while it was stopped (409), and resumes once they are restored', async () => {
+      await must('POST', `${BASE}/experiments`, running('hole-c'));
+      await must('POST', `${BASE}/flags`, experimentFlag('hc', 'hole-c', RED_BLUE));
+      const original = await served(['hc']);
+      redForControl(original);
+
+      expect((await lifecycle('hole-c', 'stop')).status).toBe(200);
+      expect((await replace('flags', 'hc', withVariations(BLUE_RED))).status).toBe(200);
+      const stopped = await served(['hc']);
+      const resumed = await lifecycle('hole-c', 'resume');
+
+      expect(resumed.status).toBe(409);
+      expect(resumed.body.error.code).toBe('INVALID_STATE');
+      expect(resumed.body.error.message).toContain('experiment "hole-c" cannot resume');
+      expect(resumed.body.error.message).toContain('flag "hc", experiment rule "e" in "development": arm "control" would get "blue" instead of "red", arm "treatment" would get "red" instead of "blue"');
+      expect(resumed.body.error.message).toContain('create a new experiment');
+      expect(issues(resumed)).toEqual([{ path: 'flags.hc.environments.development.rules.0.variations', message: expect.stringContaining('flag "hc"') }]);
+      expect((await must('GET', `${BASE}/experiments/hole-c`)).definition.status).toBe('stopped');
+      expect(await served(['hc'])).toEqual(stopped);
+      // Restored, it resumes and serves every unit what it served before the stop.
+      expect((await replace('flags', 'hc', withVariations(RED_BLUE))).status).toBe(200);
+      expect((await lifecycle('hole-c', 'resume')).status).toBe(200);
+      expect(await served(['hc'])).toEqual(original);
+    });
+
+    it('(d) refuses a reorder made in the same write as a new id for the rule', async () => {
+      await must('POST', `${BASE}/experiments`, running('hole-d'));
+      await must('POST', `${BASE}/flags`, experimentFlag('hd', 'hole-d', RED_BLUE));
+      const before = await served(['hd']);
+      redForControl(before);
+
+      const renamed = await replace('flags', 'hd', (d) => withRules([{ id: 'e-renamed', type: 'experiment', experiment: 'hole-d' }])(withVariations(BLUE_RED)(d)));
+
+      expect(renamed.status).toBe(400);
+      expect(renamed.body.error.message).toContain('experiment rule "e-renamed" in "development" (running experiment "hole-d"): arm "control" would get "blue" instead of "red"');
+      expect((await must('GET', `${BASE}/flags/hd`)).definition.variations).toEqual(RED_BLUE);
+      expect(await served(['hd'])).toEqual(before);
+    });
+
+    it('refuses a flag deleted and created again with the variations reordered while the experiment runs', async () => {
+      await must('POST', `${BASE}/experiments`, running('hole-f'));
+      await must('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', RED_BLUE));
+      redForControl(await served(['hf']));
+      const stored = await must('GET', `${BASE}/flags/hf`);
+      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version)).status).toBe(204);
+
+      const recreated = await request('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', BLUE_RED));
+
+      expect(recreated.status).toBe(400);
+      expect(recreated.body.error.message).toContain('experiment rule "e" in "development" (running experiment "hole-f"): arm "control" would get "blue" instead of "red"');
+      expect((await request('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', RED_BLUE))).status).toBe(201);
+      redForControl(await served(['hf']));
+    });
+
+    it('refuses a running experiment taken back into an environment where a flag was reordered while it ran elsewhere (409)', async () => {
+      await must('POST', `${BASE}/experiments`, { ...running('hole-env'), environments: ['development', 'staging'] });
+      await must('POST', `${BASE}/flags`, experimentFlag('he', 'hole-env', RED_BLUE));
+      const before = await served(['he']);
+      redForControl(before);
+      expect((await replace('experiments', 'hole-env', (d) => ({ ...d, environments: ['staging'] }))).status).toBe(200);
+      expect((await replace('flags', 'he', withVariations(BLUE_RED))).status).toBe(200);
+      const elsewhere = await served(['he']);
+
+      const back = await replace('experiments', 'hole-env', (d) => ({ ...d, environments: ['development', 'staging'] }));
+
+      expect(back.status).toBe(409);
+      expect(back.body.error.message).toContain('experiment "hole-env" cannot run in these environments');
+      expect(back.body.error.message).toContain('flag "he", experiment rule "e" in "development": arm "control" would get "blue" instead of "red"');
+      expect((await must('GET', `${BASE}/experiments/hole-env`)).definition.environments).toEqual(['staging']);
+      expect(await served(['he'])).toEqual(elsewhere);
+    });
+
+    it('records, for an experiment running before the record was kept, what the stored flag serves on its first change', async () => {
+      await must('POST', `${BASE}/experiments`, running('legacy'));
+      await must('POST', `${BASE}/flags`, experimentFlag('lc', 'legacy', RED_BLUE));
+      // A database from before migration 0031: no record.
+      await p.db.query('DELETE FROM experiment_arm_mappings WHERE project_id = $1 AND experiment = $2', [projectId, 'legacy']);
+
+      expect((await replace('flags', 'lc', withRules([]))).status).toBe(200);
+      expect(await recorded('legacy')).toEqual([{ flag_key: 'lc', environment: 'development', mapping: { control: 'red', treatment: 'blue' } }]);
+      expect((await replace('flags', 'lc', withVariations(BLUE_RED))).status).toBe(200);
+      const back = await replace('flags', 'lc', withRules([{ id: 'e', type: 'experiment', experiment: 'legacy' }]));
+
+      expect(back.status).toBe(400);
+      expect(back.body.error.message).toContain('arm "control" would get "blue" instead of "red"');
+    });
+
+    it('lets a variation be added at the end, an unrelated rule change, and the rule move or be renamed with what it serves kept', async () => {
+      await must('POST', `${BASE}/experiments`, running('legit'));
+      await must('POST', `${BASE}/flags`, experimentFlag('lg', 'legit', RED_BLUE));
+      const before = await served(['lg']);
+      redForControl(before);
+
+      const added = await replace('flags', 'lg', withVariations([...RED_BLUE, { key: 'green', value: '#0f0' }]));
+      const force = { id: 'nz', type: 'force', variation: 'green', condition: { country: 'NZ' } };
+      const unrelated = await replace('flags', 'lg', withRules([force, { id: 'e', type: 'experiment', experiment: 'legit' }]));
+      const forceChanged = await replace('flags', 'lg', withRules([{ ...force, variation: 'blue' }, { id: 'e', type: 'experiment', experiment: 'legit' }]));
+      const renamedKept = await replace('flags', 'lg', withRules([{ ...force, variation: 'blue' }, { id: 'e-kept', type: 'experiment', experiment: 'legit', variations: { control: 'red', treatment: 'blue' } }]));
+
+      expect(added.status).toBe(200);
+      expect(unrelated.status).toBe(200);
+      expect(forceChanged.status).toBe(200);
+      expect(renamedKept.status).toBe(200);
+      expect(await served(['lg'])).toEqual(before);
+      expect(await recorded('legit')).toEqual([{ flag_key: 'lg', environment: 'development', mapping: { control: 'red', treatment: 'blue' } }]);
+    });
+
+    it('records afresh for an experiment deleted and created again with the same key', async () => {
+      await must('POST', `${BASE}/experiments`, running('again'));
+      await must('POST', `${BASE}/flags`, experimentFlag('ag', 'again', RED_BLUE));
+      redForControl(await served(['ag']));
+      expect((await lifecycle('again', 'stop')).status).toBe(200);
+      expect((await replace('flags', 'ag', withRules([]))).status).toBe(200);
+      expect((await replace('flags', 'ag', withVariations(BLUE_RED))).status).toBe(200);
+      const stopped = await must('GET', `${BASE}/experiments/again`);
+      expect((await request('DELETE', `${BASE}/experiments/again`, undefined, stopped.version)).status).toBe(204);
+      expect(await recorded('again')).toEqual([]);
+
+      await must('POST', `${BASE}/experiments`, running('again'));
+      const back = await replace('flags', 'ag', withRules([{ id: 'e', type: 'experiment', experiment: 'again' }]));
+
+      expect(back.status).toBe(200);
+      const now = await served(['ag']);
+      expect(new Set([...now.values()].map((v) => `${v[1]}→${v[0]}`))).toEqual(new Set(['control→blue', 'treatment→red']));
+      expect(await recorded('again')).toEqual([{ flag_key: 'ag', environment: 'development', mapping: { control: 'blue', treatment: 'red' } }]);
+      // The new record holds from now on.
+      const reordered = await replace('flags', 'ag', withVariations(RED_BLUE));
+      expect(reordered.status).toBe(400);
+      expect(reordered.body.error.message).toContain('arm "control" would get "red" instead of "blue"');
+    });
+  });
 });

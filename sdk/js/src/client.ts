@@ -256,8 +256,10 @@ export class ExperimentationClient {
   private readonly detachHooks: () => void;
   /** A client-side key (`xpk_cli_…`): what anyone can read; never holds server-side-only entries. */
   private readonly clientKey: boolean;
-  /** The hash and fallback attributes of the current ruleset's experiments, sorted: what trackEvent sends as `units`. */
+  /** The hash and fallback attributes of the current ruleset's experiments, less private ones, sorted: what trackEvent sends as `units`. */
   private unitAttributes: readonly string[] = [];
+  /** Private attributes warned about as left out of tracked events' `units` (once per client and attribute). */
+  private readonly warnedPrivate = new Set<string>();
   /** Whether a unit id the API cannot store was warned about (once per client). */
   private warnedUnitId = false;
   /** getSnapshot()'s answers for the current ruleset, computed once. */
@@ -727,6 +729,31 @@ export class ExperimentationClient {
     return units;
   }
 
+  /**
+   * The ruleset's unit attributes (unitAttributesOf) that tracked events may carry: not the private
+   * ones. Each private one an experiment buckets on is warned about once: that experiment's metrics
+   * then count only the events tracked with its value as the unit id.
+   */
+  private trackedUnitAttributes(document: RulesetDocument): string[] {
+    const hidden = this.options.privateAttributes;
+    return unitAttributesOf(document).filter((name) => {
+      // A lone name (not in the types, but as the Python SDK takes one) is one private attribute.
+      if (hidden !== true && !(Array.isArray(hidden) ? hidden.includes(name) : (hidden as unknown) === name)) {
+        return true;
+      }
+      if (!this.warnedPrivate.has(name)) {
+        this.warnedPrivate.add(name);
+        const on = Object.entries(document.experiments ?? {})
+          .filter(([, def]) => (def as { hashAttribute?: unknown } | null)?.hashAttribute === name || (def as { fallbackAttribute?: unknown } | null)?.fallbackAttribute === name)
+          .map(([key]) => JSON.stringify(key));
+        this.logger.warn(
+          `xp: private attribute "${name}" is left out of tracked events (privateAttributes): the metrics of the experiments bucketed on it (${on.join(', ')}) count only the events tracked with its value as the unit id: trackEvent(name, { id: <${name}> }) (warned once)`,
+        );
+      }
+      return false;
+    });
+  }
+
   private timestamp(): number {
     return Math.max(0, Math.floor(this.clock()));
   }
@@ -804,7 +831,7 @@ export class ExperimentationClient {
     }
     this.bootstrapEnvironment = source === 'bootstrap' ? next.document.environment : undefined;
     this.current = next;
-    this.unitAttributes = unitAttributesOf(next.document);
+    this.unitAttributes = this.trackedUnitAttributes(next.document);
     if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
       this.statusValue = ClientStatus.Ready;
     }

@@ -61,7 +61,8 @@ export interface ClientOptions {
   /** Events kept in memory while the API is unreachable; beyond it the oldest are dropped. Default 10000. */
   readonly maxQueueSize?: number;
   /**
-   * Attributes never sent with exposure events, by name, or `true` to send none. By default a unit's
+   * Attributes never sent with exposure events nor in tracked events' `units`, by name, or `true` for
+   * all (a value still leaves as the unit id of an exposure to an experiment bucketed on it). By default a unit's
    * first exposure carries its flat attributes (strings, finite numbers and booleans of at most 256
    * characters with the name; the first 16), which the results can be filtered and broken down by
    * (`attr.<name>=…`, an experiment's dimensions); objects, arrays and longer values never leave.

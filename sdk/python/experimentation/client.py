@@ -198,7 +198,8 @@ class Client:
         log_exposures: send an exposure event the first time a user is bucketed into a variation.
         exposure_cache_size: how many (user, experiment, variation) exposures are remembered for
             de-duplication.
-        private_attributes: attribute names never sent with exposure events, or True to send none.
+        private_attributes: attribute names never sent with exposure events nor in tracked events' `units`,
+            or True for all (a value still leaves as the unit id of an exposure to an experiment bucketed on it).
             By default a user's first exposure carries its flat attributes (strings, finite numbers,
             booleans; at most 256 characters with the name, the first 16), which results can be
             filtered and broken down by; nested values and longer strings never leave.
@@ -299,8 +300,10 @@ class Client:
         self._stream_retry_max = _seconds("stream_retry_max", stream_retry_max)
 
         self._ruleset: CompiledRuleset | None = None
-        # The hash and fallback attributes of the ruleset's experiments: what track_event sends as `units`.
+        # The hash and fallback attributes of the ruleset's experiments, less private ones: what track_event sends as `units`.
         self._unit_attributes: tuple[str, ...] = ()
+        # Private attributes warned about as left out of tracked events' `units` (once per client and attribute).
+        self._warned_private: set[str] = set()
         self._etag: str | None = None
         self._update_lock = threading.Lock()
         # Set when a ruleset is served; `_attempted` once the first fetch settled, whatever its outcome.
@@ -700,6 +703,24 @@ class Client:
                     break
         return units or None
 
+    def _tracked_unit_attributes(self, document: Any) -> tuple[str, ...]:
+        """The ruleset's unit attributes (_unit_attributes_of) that tracked events may carry: not the private ones.
+        Each private one an experiment buckets on is warned about once, as in the JavaScript SDK: that experiment's
+        metrics then count only the events tracked with its value as the unit id."""
+        hidden = self._private_attributes
+        kept: list[str] = []
+        for name in _unit_attributes_of(document):
+            if hidden is not None and name not in hidden:
+                kept.append(name)
+            elif name not in self._warned_private:
+                self._warned_private.add(name)
+                on = [json.dumps(key, ensure_ascii=False) for key, definition in document["experiments"].items()
+                      if isinstance(definition, Mapping) and name in (definition.get("hashAttribute"), definition.get("fallbackAttribute"))]
+                log.warning('private attribute "%s" is left out of tracked events (private_attributes): the metrics of the experiments '
+                            'bucketed on it (%s) count only the events tracked with its value as the unit id: '
+                            'track_event(name, {"id": <%s>}) (warned once)', name, ", ".join(on), name)
+        return tuple(kept)
+
     def _context(self, user: User) -> EvaluationContext | None:
         if isinstance(user, Mapping):
             attributes: dict[str, Any] = {k: v for k, v in user.items() if k not in _USER_KEYS}
@@ -992,7 +1013,7 @@ class Client:
         with self._update_lock:
             current = self._ruleset
             self._ruleset = compiled
-            self._unit_attributes = _unit_attributes_of(compiled.source)
+            self._unit_attributes = self._tracked_unit_attributes(compiled.source)
             if etag is not None:
                 self._etag = etag
         self._ready.set()

@@ -632,6 +632,66 @@ class EventsTest(ClientTestCase):
         self.assertEqual(list(tracks[0]["units"]), ["anonymousId", "companyId", "deviceId"])
         self.assertEqual((exposure["experiment"], exposure["unitId"]), ("exp-device", "dev1"))
 
+    @staticmethod
+    def _bucketed_on_attributes(version: int) -> dict[str, Any]:
+        """make_ruleset plus experiments bucketed on email (with a fallback on deviceId), on deviceId, and on companyId
+        with a fallback on email: as the JavaScript SDK's private-attributes tests (sdk/js/src/__tests__/events.test.ts)."""
+        ruleset = make_ruleset(version)
+        for key, hash_attribute, fallback in (("exp-email", "email", "deviceId"), ("exp-device", "deviceId", None), ("exp-company", "companyId", "email")):
+            ruleset["experiments"][key] = {"hashAttribute": hash_attribute, **({} if fallback is None else {"fallbackAttribute": fallback}),
+                                           "seed": key, "hashVersion": 2, "coverage": 1, "weights": [0.5, 0.5],
+                                           "variations": [{"key": "control"}, {"key": "treatment"}]}
+        return ruleset
+
+    _PRIVATE_USER: ClassVar[dict[str, Any]] = {"id": "u2", "attributes": {"email": "never.in.exp@example.org", "deviceId": "dev-2", "companyId": "acme", "plan": "pro"}}
+
+    def _track_with_private(self, private_attributes: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        """A client bootstrapped with version 1 that then loads version 2 from the API (two rulesets, one warning per
+        attribute); its exposure to exp-email and a tracked purchase, and the private-attribute warnings."""
+        self.server.ruleset = self._bucketed_on_attributes(2)
+        client = self.client(batch_size=100, flush_interval=30, bootstrap=self._bucketed_on_attributes(1), private_attributes=private_attributes)
+        self.assertTrue(self.server.wait_for(lambda: client.ruleset_version == 2))
+        client.get_variant("exp-email", self._PRIVATE_USER)
+        client.track_event("purchase", self._PRIVATE_USER, value=5)
+        client.flush()
+        return self.server.events(), [line for line in self.logs.output if "private attribute" in line]
+
+    def test_tracked_events_leave_private_attributes_out_of_units_keep_the_others_and_warn_once_per_attribute(self) -> None:
+        events, warnings = self._track_with_private(["email", "phone"])
+
+        track = next(e for e in events if e["type"] == "track")
+        self.assertEqual(track["units"], {"companyId": "acme", "deviceId": "dev-2"})
+        self.assertNotIn("never.in.exp@example.org", repr([e for e in events if e["type"] == "track"]))
+        # The one way the value leaves: as the unit id of an exposure to the experiment bucketed on it, without attributes.email.
+        exposures = [e for e in events if e["type"] == "exposure"]
+        self.assertEqual([(e["experiment"], e["unitId"], e["hashAttribute"], e["attributes"]) for e in exposures],
+                         [("exp-email", "never.in.exp@example.org", "email", {"deviceId": "dev-2", "companyId": "acme", "plan": "pro"})])
+        # The same words as the JavaScript SDK's warning, with Python's names.
+        self.assertEqual(warnings, [
+            'WARNING:experimentation:private attribute "email" is left out of tracked events (private_attributes): the metrics of the '
+            'experiments bucketed on it ("exp-email", "exp-company") count only the events tracked with its value as the unit id: '
+            'track_event(name, {"id": <email>}) (warned once)',
+        ])
+
+    def test_tracked_events_carry_no_units_with_private_attributes_true_warning_once_for_each_attribute_bucketed_on(self) -> None:
+        events, warnings = self._track_with_private(True)
+
+        track = next(e for e in events if e["type"] == "track")
+        self.assertEqual((track["unitId"], track["name"], track["value"]), ("u2", "purchase", 5))
+        self.assertNotIn("units", track)
+        exposure = next(e for e in events if e["type"] == "exposure")
+        self.assertEqual(exposure["unitId"], "never.in.exp@example.org")
+        self.assertNotIn("attributes", exposure)
+        self.assertEqual([sum(f'attribute "{name}"' in w for w in warnings) for name in ("companyId", "deviceId", "email")], [1, 1, 1])
+        self.assertIn('("exp-email", "exp-device")', next(w for w in warnings if 'attribute "deviceId"' in w))
+
+    def test_tracked_events_keep_units_and_nothing_is_warned_when_no_private_attribute_is_bucketed_on(self) -> None:
+        events, warnings = self._track_with_private(["plan"])
+
+        track = next(e for e in events if e["type"] == "track")
+        self.assertEqual(track["units"], {"companyId": "acme", "deviceId": "dev-2", "email": "never.in.exp@example.org"})
+        self.assertEqual(warnings, [])
+
     def test_tracked_events_carry_at_most_ten_other_unit_ids_and_none_for_rulesets_bucketing_on_ids(self) -> None:
         ruleset = make_ruleset(1)
         attributes: dict[str, Any] = {}

@@ -133,10 +133,12 @@ export interface EvaluateBody {
   readonly flags?: string[];
   /** Also return each flag's bucket, prerequisite and trace (every rule considered, and why). */
   readonly explain?: boolean;
+  /** Attributes evaluated but not stored with the unit's exposures, by name, or `true` for none stored (the SDKs' privateAttributes). */
+  readonly privateAttributes?: readonly string[] | true;
 }
 
 /**
- * The /sdk/v1/evaluate body: `{ unit: { id?, attributes? }, flags?, explain? }`, unknown keys refused. Written
+ * The /sdk/v1/evaluate body: `{ unit: { id?, attributes? }, flags?, explain?, privateAttributes? }`, unknown keys refused. Written
  * out rather than with zod, which the evaluation Lambda does not load. `input` comes from JSON.parse,
  * so every attribute value is already JSON.
  */
@@ -154,9 +156,24 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   if (!isObject(input)) {
     return fail('', 'expected an object');
   }
-  onlyKeys(input, '', ['unit', 'flags', 'explain']);
+  onlyKeys(input, '', ['unit', 'flags', 'explain', 'privateAttributes']);
   if (input.explain !== undefined && typeof input.explain !== 'boolean') {
     fail('explain', 'expected true or false');
+  }
+  // null counts as absent, as in the SDKs.
+  if (input.privateAttributes === null) {
+    delete input.privateAttributes;
+  }
+  const hidden = input.privateAttributes;
+  if (hidden !== undefined && hidden !== true) {
+    if (!Array.isArray(hidden)) {
+      fail('privateAttributes', 'expected true or an array of attribute names');
+    }
+    (hidden as unknown[]).forEach((name, index) => {
+      if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+        fail(`privateAttributes.${index}`, 'expected an attribute name of 1-200 characters');
+      }
+    });
   }
   const unit = input.unit;
   if (!isObject(unit)) {
@@ -206,6 +223,15 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
     fail(bad.path, bad.reason);
   }
   return input as unknown as EvaluateBody;
+}
+
+/** A unit's attributes less the named private ones (all of them when there are none to leave out). */
+function withoutPrivate(attributes: Record<string, unknown> | undefined, hidden: readonly string[] | undefined): Record<string, unknown> | undefined {
+  if (attributes === undefined || hidden === undefined || hidden.length === 0) {
+    return attributes;
+  }
+  const names = new Set(hidden);
+  return Object.fromEntries(Object.entries(attributes).filter(([name]) => !names.has(name)));
 }
 
 /** What /sdk/v1/evaluate returns per flag. */
@@ -738,7 +764,8 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
       if (exp?.inExperiment === true) {
         // The caller's attributes, as the SDKs send them: without `id`, which unit.id overrides (the
         // exposure's unitId already), so a conflicting attributes.id does not become a dimension.
-        sent ??= exposureAttributes(input.unit.attributes, UNIT_ID_ATTRIBUTE);
+        // Less the private ones (privateAttributes): evaluated above, never stored.
+        sent ??= input.privateAttributes === true ? undefined : exposureAttributes(withoutPrivate(input.unit.attributes, input.privateAttributes), UNIT_ID_ATTRIBUTE);
         exposures.push(
           exposure(who, at, { unitId: exp.hashValue, experiment: exp.key, variation: exp.variationKey, flag: key, hashAttribute: exp.hashAttribute, ...(sent === undefined ? {} : { attributes: sent }) }),
         );

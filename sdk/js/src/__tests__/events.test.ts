@@ -129,6 +129,76 @@ describe('event batching', () => {
     expect(idsOnly.s.events[0]).not.toHaveProperty('units');
   });
 
+  describe('private attributes in units', () => {
+    /** makeRuleset at `version` plus experiments bucketed on email (with a fallback on deviceId), on deviceId, and on companyId with a fallback on email. */
+    const bucketedOnAttributes = (version: number): Record<string, unknown> => {
+      const ruleset = makeRuleset(version) as { experiments: Record<string, unknown> };
+      const exp = (hashAttribute: string, fallbackAttribute?: string): Record<string, unknown> => ({
+        hashAttribute,
+        ...(fallbackAttribute === undefined ? {} : { fallbackAttribute }),
+        seed: `exp-${hashAttribute}`,
+        hashVersion: 2,
+        coverage: 1,
+        weights: [0.5, 0.5],
+        variations: [{ key: 'control' }, { key: 'treatment' }],
+      });
+      ruleset.experiments['exp-email'] = exp('email', 'deviceId');
+      ruleset.experiments['exp-device'] = exp('deviceId');
+      ruleset.experiments['exp-company'] = exp('companyId', 'email');
+      return ruleset;
+    };
+    const user = { id: 'u2', attributes: { email: 'never.in.exp@example.org', deviceId: 'dev-2', companyId: 'acme', plan: 'pro' } };
+
+    /** A client bootstrapped with version 1 that then loads version 2 from the API: two rulesets, one warning per attribute. */
+    const run = async (privateAttributes: NonNullable<ClientOptions['privateAttributes']>): Promise<{ s: FakeServer; log: RecordingLogger }> => {
+      const s = await new FakeServer(bucketedOnAttributes(2)).start();
+      const log = recordingLogger();
+      const c = new ExperimentationClient(KEY, { apiUrl: s.url, streaming: false, pollIntervalMs: 60_000, timeoutMs: 500, flushIntervalMs: 60_000, logger: log, bootstrap: bucketedOnAttributes(1), privateAttributes });
+      open.push(c, s);
+      await c.ready();
+      expect(c.getSnapshot()?.version).toBe(2);
+      c.getVariant('exp-email', user);
+      c.trackEvent('purchase', user, { value: 5 });
+      await c.flush();
+      return { s, log };
+    };
+    const warnings = (log: RecordingLogger, name: string): string[] => log.lines.filter((l) => l.level === 'warn' && l.message.includes(`private attribute "${name}"`)).map((l) => l.message);
+
+    it("leaves a private attribute out of tracked events' units, keeps the others, and warns once per attribute", async () => {
+      const { s, log } = await run(['email']);
+
+      const track = s.events.find((e) => e.type === 'track')!;
+      expect(track.units).toEqual({ companyId: 'acme', deviceId: 'dev-2' });
+      expect(JSON.stringify(s.events.filter((e) => e.type === 'track'))).not.toContain('never.in.exp@example.org');
+      expect(sdkEventSchema.safeParse(track).success).toBe(true);
+      // The one way the value leaves: as the unit id of an exposure to the experiment bucketed on it, without attributes.email.
+      expect(s.events.filter((e) => e.type === 'exposure')).toEqual([expect.objectContaining({ experiment: 'exp-email', unitId: 'never.in.exp@example.org', hashAttribute: 'email', attributes: { deviceId: 'dev-2', companyId: 'acme', plan: 'pro' } })]);
+      expect(warnings(log, 'email')).toEqual([
+        'xp: private attribute "email" is left out of tracked events (privateAttributes): the metrics of the experiments bucketed on it ("exp-email", "exp-company") count only the events tracked with its value as the unit id: trackEvent(name, { id: <email> }) (warned once)',
+      ]);
+      expect(log.lines.filter((l) => l.message.includes('private attribute'))).toHaveLength(1);
+    });
+
+    it('leaves every attribute out of units with privateAttributes: true, warning once for each one an experiment buckets on', async () => {
+      const { s, log } = await run(true);
+
+      const track = s.events.find((e) => e.type === 'track')!;
+      expect(track).toMatchObject({ unitId: 'u2', name: 'purchase', value: 5 });
+      expect(track).not.toHaveProperty('units');
+      expect(s.events.find((e) => e.type === 'exposure')).toMatchObject({ unitId: 'never.in.exp@example.org' });
+      expect(s.events.find((e) => e.type === 'exposure')).not.toHaveProperty('attributes');
+      expect(['companyId', 'deviceId', 'email'].map((name) => warnings(log, name).length)).toEqual([1, 1, 1]);
+      expect(warnings(log, 'deviceId')[0]).toContain('("exp-email", "exp-device")');
+    });
+
+    it('warns about nothing when no private attribute is bucketed on', async () => {
+      const { s, log } = await run(['plan']);
+
+      expect(s.events.find((e) => e.type === 'track')!.units).toEqual({ companyId: 'acme', deviceId: 'dev-2', email: 'never.in.exp@example.org' });
+      expect(log.lines.filter((l) => l.message.includes('private attribute'))).toEqual([]);
+    });
+  });
+
   it('sends an event whose properties exceed 16 KiB without them, so it cannot get its batch refused (413)', async () => {
     const { s, c, log } = await setup();
 

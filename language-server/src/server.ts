@@ -443,7 +443,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const url = new URL(settings.apiUrl);
       // The local stack's defaults serve the API on 8000 and the console on 3000. Anywhere else the
       // console's address cannot be told from the API's (another port, another host): no link rather
-      // than a link to the API.
+      // than a link to the API. The console is served at the root of its port (docs/console.md): a
+      // path in the API URL (a proxy's prefix) is not the console's, hence the origin alone. The VS
+      // Code extension's commands follow the same rule (localConsoleUrl in vscode-extension).
       if (url.port !== '8000') {
         return undefined;
       }

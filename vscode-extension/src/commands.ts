@@ -35,11 +35,11 @@ export interface CommandDeps {
   readonly host: Host;
   readonly secrets: Secrets;
   readonly settings: () => ExtensionSettings;
-  /** An API client with the stored token, or undefined when signed out or no API URL is set. */
-  readonly api: () => Promise<FlagApi | undefined>;
+  /** An API client with this token, or undefined when no API URL is set. */
+  readonly api: (token: string) => FlagApi | undefined;
   readonly server: ServerApi;
   readonly status: () => StatusParams | undefined;
-  /** Restarts the language server with the new token. */
+  /** Restarts the language server with the stored token, unless it already runs with it. */
   readonly credentialsChanged: () => Promise<void>;
 }
 
@@ -83,6 +83,27 @@ export function parseAttributes(text: string): Record<string, unknown> | string 
   }
 }
 
+/**
+ * The web console's address when xp.consoleUrl is not set, the rule the language server's hover links
+ * follow (its `consoleUrl`): only the local stack's is known, the API on port 8000 and the console on
+ * 3000 of the same host. The console is served at the root of its port (docs/console.md), so a path
+ * in the API URL (a proxy's prefix) is not the console's: the origin alone.
+ */
+export function localConsoleUrl(apiUrl: string | undefined): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(apiUrl ?? '');
+  } catch {
+    return undefined;
+  }
+  // The server ignores an API URL that is not http(s) or that holds a user name or password.
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || url.port !== '8000') {
+    return undefined;
+  }
+  url.port = '3000';
+  return url.origin;
+}
+
 /** Every command's logic, keyed by id; `extension.ts` registers them. */
 export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
   const { host } = deps;
@@ -123,7 +144,8 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
   };
 
   const apiOrError = async (): Promise<FlagApi | undefined> => {
-    const api = await deps.api();
+    const token = await deps.secrets.get(TOKEN_SECRET);
+    const api = token === undefined ? undefined : deps.api(token);
     if (api === undefined) {
       host.showError('xp: sign in first ("xp: Sign in") and set xp.apiUrl');
     }
@@ -141,9 +163,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
   const webConsoleUrl = (key: string): string | undefined => {
     const settings = deps.settings();
     const project = deps.status()?.project ?? settings.project;
-    // Without xp.consoleUrl, only the local stack's console is known: the API on port 8000, the console on 3000.
-    const local = settings.apiUrl !== undefined && /:8000(\/|$)/.test(settings.apiUrl) ? settings.apiUrl.replace(/:8000(\/|$)/, ':3000$1') : undefined;
-    const base = settings.consoleUrl ?? local;
+    const base = settings.consoleUrl ?? localConsoleUrl(settings.apiUrl);
     if (base === undefined || project === undefined) {
       return undefined;
     }
@@ -153,31 +173,30 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
 
   const commands: Record<CommandId, Handler> = {
     [CommandId.SignIn]: async () => {
-      const token = await host.inputBox({ prompt: 'xp personal access token (POST /api/v1/me/tokens)', password: true, validate: (v) => (v.trim() === '' ? 'the token is empty' : undefined) });
-      if (token === undefined) {
+      const input = await host.inputBox({ prompt: 'xp personal access token (POST /api/v1/me/tokens)', password: true, validate: (v) => (v.trim() === '' ? 'the token is empty' : undefined) });
+      if (input === undefined) {
         return;
       }
-      await deps.secrets.store(TOKEN_SECRET, token.trim());
-      // Checked at once: a token the API refuses is not kept, rather than failing later in silence.
-      const api = await deps.api();
-      if (api !== undefined) {
+      const token = input.trim();
+      // Checked before it is kept: a token the API refuses never reaches the language server (which
+      // would call the API with it) nor the menus, and the token signed in with before stays.
+      const candidate = deps.api(token);
+      let signedIn = 'xp: signed in';
+      if (candidate !== undefined) {
         try {
-          const me = await api.me();
-          await deps.credentialsChanged();
-          host.showInformation(`xp: signed in as ${me.email} (${me.role})`);
+          const me = await candidate.me();
+          signedIn = `xp: signed in as ${me.email} (${me.role})`;
         } catch (e) {
           if (isRefused(e)) {
-            await deps.secrets.delete(TOKEN_SECRET);
             host.showError(`xp: ${deps.settings().apiUrl ?? 'the API'} refused that token (expired, revoked or mistyped); not signed in`);
             return;
           }
-          await deps.credentialsChanged();
-          host.showInformation(`xp: signed in; the token could not be checked now (${errorText(e)})`);
+          signedIn = `xp: signed in; the token could not be checked now (${errorText(e)})`;
         }
-        return;
       }
+      await deps.secrets.store(TOKEN_SECRET, token);
       await deps.credentialsChanged();
-      host.showInformation('xp: signed in');
+      host.showInformation(signedIn);
     },
     [CommandId.SignOut]: async () => {
       await deps.secrets.delete(TOKEN_SECRET);

@@ -16,7 +16,8 @@ import type { FlagTreeNode } from './flags-tree.js';
 import { childNodes, itemView, referenceNodes, rootNodes } from './flags-tree.js';
 import type { ExtensionSettings, Host } from './host.js';
 import { TOKEN_SECRET } from './host.js';
-import { languageClientOptions, serverEnvironment } from './server-settings.js';
+import { serverRestarts } from './server-restarts.js';
+import { languageClientOptions, serverProcessOptions } from './server-settings.js';
 import { statusView } from './status.js';
 
 function readSettings(): ExtensionSettings {
@@ -129,16 +130,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     () => status,
   );
 
-  const startClient = async (): Promise<void> => {
-    const token = await context.secrets.get(TOKEN_SECRET);
+  const startClient = async (token: string | undefined): Promise<void> => {
     // Menus and the Flags view's welcome text follow it (toggle and rollout need a token).
     void vscode.commands.executeCommand('setContext', 'xp.signedIn', token !== undefined);
     const module = serverModule(context);
-    // --no-liftoff: tree-sitter's wasm parses twice as fast (see language-server/bin/xp-language-server.js).
-    // The token goes in the server's environment (XP_TOKEN), not in initializationOptions, which a
-    // protocol trace would write to the output channel and its log file.
     // Signed out, an XP_TOKEN inherited from the shell that started VS Code is not passed on.
-    const options = { execArgv: ['--no-liftoff'], env: serverEnvironment(process.env, token) };
+    const options = serverProcessOptions(process.env, token);
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.stdio, options },
       debug: { module, transport: TransportKind.stdio, options },
@@ -153,21 +150,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     await next.start();
     client = next;
   };
-  // Restarts run one after another: settings events arriving together started a server each, and
-  // all but the last kept running.
-  let restarting: Promise<void> = Promise.resolve();
-  const restartClient = (): Promise<void> => {
-    const restart = async (): Promise<void> => {
+  // One restart per change (each re-indexes the workspace), one after another.
+  const restarts = serverRestarts({
+    token: async () => context.secrets.get(TOKEN_SECRET),
+    stop: async () => {
       const previous = client;
       client = undefined;
       status = undefined;
       showStatus();
       await previous?.stop();
-      await startClient();
-    };
-    restarting = restarting.then(restart, restart);
-    return restarting;
-  };
+    },
+    start: startClient,
+  });
 
   const texts = new Map<string, string>();
   let shownTexts = 0;
@@ -204,12 +198,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     settings: readSettings,
     status: () => status,
     server: serverApi,
-    api: async (): Promise<FlagApi | undefined> => {
-      const token = await context.secrets.get(TOKEN_SECRET);
+    api: (token: string): FlagApi | undefined => {
       const { apiUrl } = readSettings();
-      return token === undefined || apiUrl === undefined ? undefined : new XpApiClient({ apiUrl, token, client: 'vscode' });
+      return apiUrl === undefined ? undefined : new XpApiClient({ apiUrl, token, client: 'vscode' });
     },
-    credentialsChanged: restartClient,
+    credentialsChanged: restarts.tokenChanged,
   });
 
   // One helper collects every disposable, so deactivation releases them all.
@@ -229,22 +222,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       ),
     );
   }
-  // Signing in or out in another window changes the shared secret: this window follows.
+  // Signing in or out in another window changes the shared secret: this window follows. In this
+  // window the command restarted the server already (the secret is the one it runs with).
   own(
     context.secrets.onDidChange((e) => {
       if (e.key === TOKEN_SECRET) {
-        void restartClient();
+        void restarts.tokenChanged();
       }
     }),
   );
   own(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('xp')) {
-        void restartClient();
+        void restarts.restart();
       }
     }),
   );
-  await startClient();
+  await restarts.restart();
 }
 
 export async function deactivate(): Promise<void> {

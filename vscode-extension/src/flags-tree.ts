@@ -53,7 +53,11 @@ export interface TreeItemView {
   readonly description?: string;
   readonly tooltip?: string;
   readonly collapsible: boolean;
-  /** contextValue for menus: xp-flag, xp-unknown-flag, xp-reference, xp-group. */
+  /**
+   * contextValue for menus (package.json `view/item/context`): xp-flag (active or stale: every
+   * action), xp-archived-flag (no toggle or rollout), xp-unknown-flag (copy key only), xp-reference,
+   * xp-group.
+   */
   readonly contextValue: string;
   readonly icon?: string;
 }
@@ -81,7 +85,7 @@ export function itemView(node: FlagTreeNode): TreeItemView {
               ? `${f.key}: not a flag of this project`
               : `${f.name} (${f.type})\n${f.environments.map((e) => `${e.key}: ${e.summary}`).join('\n')}`,
         collapsible: f.referenceCount > 0,
-        contextValue: f.state === 'unknown' ? 'xp-unknown-flag' : 'xp-flag',
+        contextValue: f.state === 'unknown' ? 'xp-unknown-flag' : f.state === 'archived' ? 'xp-archived-flag' : 'xp-flag',
         icon: node.unchecked === true ? 'symbol-constant' : f.state === 'unknown' ? 'warning' : f.environments.some((e) => e.enabled) ? 'pass-filled' : 'circle-large-outline',
       };
     }

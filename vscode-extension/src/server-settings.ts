@@ -38,12 +38,23 @@ export function languageClientOptions(settings: ExtensionSettings): LanguageClie
 }
 
 /**
- * The language server's environment: VS Code's, with XP_TOKEN the token signed in with, and without
- * an XP_TOKEN VS Code inherited from a shell. Signed out means signed out: the server would otherwise
- * keep showing API data with a token the extension does not know of (menus hidden, "Sign in" shown).
+ * The language server's environment, as `ServerOptions` `options.env`: XP_TOKEN the token signed in
+ * with, else empty (the server reads an empty XP_TOKEN as no token). Leaving the key out would not
+ * do: vscode-languageclient starts the server with `{ ...process.env, ...options.env }`, so an XP_TOKEN
+ * VS Code inherited from a shell would come back. Signed out means signed out: the server would
+ * otherwise keep showing API data with a token the extension does not know of (menus hidden,
+ * "Sign in" shown).
  */
 export function serverEnvironment(inherited: Readonly<Record<string, string | undefined>>, token: string | undefined): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...inherited };
-  delete env.XP_TOKEN;
-  return token === undefined ? env : { ...env, XP_TOKEN: token };
+  return { ...inherited, XP_TOKEN: token ?? '' };
+}
+
+/**
+ * The `options` of the server's `ServerOptions` (node module, stdio). --no-liftoff: tree-sitter's
+ * wasm parses twice as fast (see language-server/bin/xp-language-server.js). The token goes in the
+ * server's environment (XP_TOKEN), not in initializationOptions, which a protocol trace would write
+ * to the output channel and its log file.
+ */
+export function serverProcessOptions(inherited: Readonly<Record<string, string | undefined>>, token: string | undefined): { execArgv: string[]; env: Record<string, string | undefined> } {
+  return { execArgv: ['--no-liftoff'], env: serverEnvironment(inherited, token) };
 }

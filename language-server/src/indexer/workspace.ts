@@ -2,8 +2,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
-import type { Ignore, Options as IgnoreOptions } from 'ignore';
+import type { Ignore } from 'ignore';
+// Imported statically so that bundlers include it: the language server in the VS Code extension is
+// one esbuild bundle, and a require() resolved at run time found no `ignore` there (or whichever a
+// parent folder's node_modules held), so .gitignore files were not applied.
+import ignore from 'ignore';
 import type { FileIndex } from './extract.js';
 import { extractReferences, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
@@ -59,16 +62,8 @@ const BATCH = 100;
 /** Files per claim of the cold index: small enough to share out evenly, large enough that claims and messages cost nothing. */
 const CHUNK = 64;
 
-const require = createRequire(import.meta.url);
 /** XP_INDEX_TIMING=1 logs where a cold index spends its time (stderr). */
 const TIMING = process.env.XP_INDEX_TIMING === '1';
-let ignoreFactory: ((options?: IgnoreOptions) => Ignore) | undefined;
-
-/** The `ignore` package, loaded at the first .gitignore: most cold starts never need it. */
-function ignore(): Ignore {
-  ignoreFactory ??= require('ignore') as (options?: IgnoreOptions) => Ignore;
-  return ignoreFactory();
-}
 
 interface IgnoreLayer {
   readonly base: string;
@@ -77,12 +72,15 @@ interface IgnoreLayer {
 
 /** The .gitignore of `dir` added to `layers` (unchanged when there is none or it cannot be read). */
 function withGitignore(layers: readonly IgnoreLayer[], dir: string): readonly IgnoreLayer[] {
+  let text: string;
   try {
-    return [...layers, { base: dir, rules: ignore().add(readFileSync(path.join(dir, '.gitignore'), 'utf8')) }];
+    text = readFileSync(path.join(dir, '.gitignore'), 'utf8');
   } catch {
     // No .gitignore, or an unreadable one: it excludes nothing.
     return layers;
   }
+  // Only reading the file may fail quietly: anything else (the rules themselves) is an error to see.
+  return [...layers, { base: dir, rules: ignore().add(text) }];
 }
 
 function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean): boolean {

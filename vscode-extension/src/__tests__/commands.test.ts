@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '@xp/shared';
 import type { Flag } from '@xp/shared';
 import type { ExplainResult, FlagSummary } from '@xp/language-server/protocol';
-import { CommandId, createCommands, parseAttributes } from '../commands.js';
+import { CommandId, createCommands, localConsoleUrl, parseAttributes } from '../commands.js';
 import type { ExtensionSettings } from '../host.js';
 import { TOKEN_SECRET } from '../host.js';
 import { FakeFlagApi, FakeHost, FakeSecrets, FakeServer, storedFlag } from './fakes.js';
@@ -58,14 +58,23 @@ const EXPLANATION: ExplainResult = {
 function setup(settings: Partial<ExtensionSettings> = {}, signedIn = true) {
   const host = new FakeHost();
   const secrets = new FakeSecrets();
+  if (signedIn) {
+    secrets.values.set(TOKEN_SECRET, 'xp_pat_stored');
+  }
   const api = new FakeFlagApi(new Map([['checkout-v2', storedFlag(CHECKOUT)]]));
   const server = new FakeServer([SUMMARY], EXPLANATION);
+  /** The tokens API clients were built with, in order. */
+  const clientsFor: string[] = [];
   let restarts = 0;
+  const current = (): ExtensionSettings => ({ apiUrl: 'http://localhost:8000', project: 'shop', environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined, ...settings });
   const commands = createCommands({
     host,
     secrets,
-    settings: () => ({ apiUrl: 'http://localhost:8000', project: 'shop', environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined, ...settings }),
-    api: () => Promise.resolve(signedIn ? api : undefined),
+    settings: current,
+    api: (token) => {
+      clientsFor.push(token);
+      return current().apiUrl === undefined ? undefined : api;
+    },
     server,
     status: () => undefined,
     credentialsChanged: () => {
@@ -73,7 +82,7 @@ function setup(settings: Partial<ExtensionSettings> = {}, signedIn = true) {
       return Promise.resolve();
     },
   });
-  return { host, secrets, api, server, commands, restarts: () => restarts };
+  return { host, secrets, api, server, commands, clientsFor, restarts: () => restarts };
 }
 
 describe('extension commands', () => {
@@ -92,15 +101,59 @@ describe('extension commands', () => {
   });
 
   it('does not keep a token the API refuses, and says so', async () => {
-    const t = setup();
+    const t = setup({}, false);
     t.api.whoami = new ApiError(401, 'UNAUTHENTICATED', 'invalid or expired token');
     t.host.inputs = ['xp_pat_revoked'];
 
     await t.commands[CommandId.SignIn]();
 
     expect(t.secrets.values.has(TOKEN_SECRET)).toBe(false);
+    // Never stored, not even for a moment: the server would start with it and call the API.
+    expect(t.secrets.log).toEqual([]);
+    expect(t.clientsFor).toEqual(['xp_pat_revoked']);
     expect(t.restarts()).toBe(0);
     expect(t.host.errors).toEqual(['xp: http://localhost:8000 refused that token (expired, revoked or mistyped); not signed in']);
+  });
+
+  it('checks a new token with a client of its own before storing it, and keeps the previous one when it is refused', async () => {
+    const t = setup();
+    const storedWhenChecked: (string | undefined)[] = [];
+    const me = t.api.me.bind(t.api);
+    t.api.me = () => {
+      storedWhenChecked.push(t.secrets.values.get(TOKEN_SECRET));
+      return me();
+    };
+    t.host.inputs = ['xp_pat_new'];
+    await t.commands[CommandId.SignIn]();
+    // Checked with the candidate while the stored token was still the previous one, then stored once.
+    expect(t.clientsFor).toEqual(['xp_pat_new']);
+    expect(storedWhenChecked).toEqual(['xp_pat_stored']);
+    expect(t.secrets.log).toEqual(['store xp.token=xp_pat_new']);
+    expect(t.restarts()).toBe(1);
+
+    t.api.whoami = new ApiError(401, 'UNAUTHENTICATED', 'invalid or expired token');
+    t.host.inputs = ['xp_pat_mistyped'];
+    await t.commands[CommandId.SignIn]();
+    expect(t.secrets.values.get(TOKEN_SECRET)).toBe('xp_pat_new');
+    expect(t.secrets.log).toEqual(['store xp.token=xp_pat_new']);
+    expect(t.restarts()).toBe(1);
+  });
+
+  it('keeps a token that could not be checked (API down) or without an API URL, saying so', async () => {
+    const down = setup({}, false);
+    down.api.whoami = new Error('fetch failed');
+    down.host.inputs = ['xp_pat_1'];
+    await down.commands[CommandId.SignIn]();
+    expect(down.secrets.values.get(TOKEN_SECRET)).toBe('xp_pat_1');
+    expect(down.restarts()).toBe(1);
+    expect(down.host.infos).toEqual(['xp: signed in; the token could not be checked now (fetch failed)']);
+
+    const noApi = setup({ apiUrl: undefined }, false);
+    noApi.host.inputs = ['xp_pat_2'];
+    await noApi.commands[CommandId.SignIn]();
+    expect(noApi.secrets.values.get(TOKEN_SECRET)).toBe('xp_pat_2');
+    expect(noApi.restarts()).toBe(1);
+    expect(noApi.host.infos).toEqual(['xp: signed in']);
   });
 
   it('asks before replacing a scheduled ramp with a fixed rollout, and leaves it when told no', async () => {
@@ -215,6 +268,17 @@ describe('extension commands', () => {
     await configured.commands[CommandId.OpenInWebConsole]('checkout-v2');
     expect(configured.host.opened).toEqual(['https://console.example.com/?project=shop#/flags/checkout-v2']);
     // `xp start --port 8911`: the console is not on the API's port, and its port cannot be told.
+    // The local stack's console is served at the root of its port: a path in the API URL is not its.
+    for (const apiUrl of ['http://localhost:8000/xp', 'http://localhost:8000/xp/', 'http://localhost:8000']) {
+      const local = setup({ apiUrl });
+      await local.commands[CommandId.OpenInWebConsole]('checkout-v2');
+      expect(local.host.opened).toEqual(['http://localhost:3000/?project=shop#/flags/checkout-v2']);
+    }
+    expect(localConsoleUrl('https://xp.example.com:8000/api/')).toBe('https://xp.example.com:3000');
+    // As the server does: no link from an API URL it would not use.
+    for (const apiUrl of ['http://me:secret@localhost:8000', 'ftp://localhost:8000', 'localhost:8000', 'http://example.com/x:8000/', undefined]) {
+      expect(localConsoleUrl(apiUrl)).toBeUndefined();
+    }
     const otherPort = setup({ apiUrl: 'http://127.0.0.1:8911' });
     await otherPort.commands[CommandId.OpenInWebConsole]('checkout-v2');
     expect(otherPort.host.opened).toEqual([]);

@@ -61,18 +61,37 @@ export class FakeHost implements Host {
   }
 }
 
+/**
+ * SecretStorage faked: values, a log of the writes, and onDidChange, which VS Code fires for every
+ * write (in this window too), here as soon as the value is written.
+ */
 export class FakeSecrets implements Secrets {
   readonly values = new Map<string, string>();
+  /** `store key=value` and `delete key`, in order. */
+  readonly log: string[] = [];
+  private readonly listeners: ((e: { key: string }) => void)[] = [];
+  onDidChange(listener: (e: { key: string }) => void): void {
+    this.listeners.push(listener);
+  }
   get(key: string): Promise<string | undefined> {
     return Promise.resolve(this.values.get(key));
   }
   store(key: string, value: string): Promise<void> {
     this.values.set(key, value);
+    this.log.push(`store ${key}=${value}`);
+    this.changed(key);
     return Promise.resolve();
   }
   delete(key: string): Promise<void> {
     this.values.delete(key);
+    this.log.push(`delete ${key}`);
+    this.changed(key);
     return Promise.resolve();
+  }
+  private changed(key: string): void {
+    for (const l of this.listeners) {
+      l({ key });
+    }
   }
 }
 

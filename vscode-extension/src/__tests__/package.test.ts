@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Hover, MarkupContent } from 'vscode-languageserver-protocol/node';
 import { FileChangeType, HoverRequest } from 'vscode-languageserver-protocol/node';
+import { FlagsRequest } from '@xp/language-server/protocol';
 import { FIXTURE_FILES, FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '@xp/language-server/testing';
 import { CommandId } from '../commands.js';
 
@@ -46,12 +47,29 @@ describe('the .vsix package', () => {
     const xml = readFileSync(path.join(extracted, 'extension.vsixmanifest'), 'utf8');
     expect(xml).toContain('Id="xp-vscode"');
 
+    // The licenses of the third-party code bundled into it travel with it.
+    const notices = readFileSync(path.join(extracted, 'extension', 'THIRD-PARTY-NOTICES.txt'), 'utf8');
+    const headings = notices.split('\n').filter((line) => /^\S+ \d+\.\d+\.\d+ \(.+\)$/.test(line)).map((line) => line.split(' ')[0]);
+    for (const name of ['vscode-languageclient', 'vscode-languageserver', 'vscode-jsonrpc', 'semver', 'minimatch', 'zod', 'yaml', 'ignore', '@vscode/tree-sitter-wasm']) {
+      expect(headings).toContain(name);
+    }
+    expect(notices).toContain('Permission is hereby granted, free of charge');
+    expect(notices).toContain('Blue Oak Model License');
+
     // The shipped server runs from the extracted package alone: no workspace, no network.
     const root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML });
     workspaces.push(root);
+    // The fixture's .gitignore excludes dist/, whose bundle.js names ignored-flag.
+    expect(readFileSync(path.join(root, '.gitignore'), 'utf8')).toBe('dist/\n');
+    expect(readFileSync(path.join(root, 'dist', 'bundle.js'), 'utf8')).toContain('ignored-flag');
     const client = await LspTestClient.start(root, { environment: 'production' }, path.join(extracted, 'extension', 'server', 'server.mjs'));
     try {
       await client.indexed();
+      // .gitignore files apply (the `ignore` package is bundled, not looked up at run time).
+      const flags = (await client.connection.sendRequest(FlagsRequest)).flags;
+      expect(flags.map((f) => f.key)).not.toContain('ignored-flag');
+      expect(flags.flatMap((f) => f.references.map((r) => r.uri)).filter((uri) => uri.includes('/dist/'))).toEqual([]);
+      expect(flags.find((f) => f.key === 'checkout-v2')?.references.length).toBeGreaterThan(1);
       // The extension has no file watcher of its own: the server registers them with VS Code's client.
       await client.until('file watchers', () => (client.watchers().length > 0 ? true : undefined));
       expect((await client.fileEvents([{ rel: 'web/checkout.ts', type: FileChangeType.Changed }, { rel: 'flags.yaml', type: FileChangeType.Changed }])).length).toBe(2);

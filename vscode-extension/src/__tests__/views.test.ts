@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { FlagSummary, StatusParams } from '@xp/language-server/protocol';
 import { childNodes, itemView, referenceNodes, rootNodes } from '../flags-tree.js';
 import { CommandId } from '../commands.js';
-import { initializationOptions, LANGUAGES, languageClientOptions, serverEnvironment } from '../server-settings.js';
+import { initializationOptions, LANGUAGES, languageClientOptions, serverProcessOptions } from '../server-settings.js';
 import { statusView } from '../status.js';
 
 const flag = (key: string, state: FlagSummary['state'], refs = 0): FlagSummary => ({
@@ -56,6 +59,50 @@ describe('Flags view', () => {
   });
 });
 
+describe('Flags view context menus', () => {
+  interface MenuItem {
+    readonly command: string;
+    readonly when: string;
+  }
+  const manifest = JSON.parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json'), 'utf8')) as { contributes: { menus: { 'view/item/context': MenuItem[] } } };
+
+  /** Whether the `viewItem` clause of a `when` (`viewItem == x` or `viewItem =~ /re/`) holds for a contextValue, as VS Code evaluates it. */
+  const viewItemMatches = (when: string, contextValue: string): boolean => {
+    const equal = /\bviewItem == ([\w-]+)/.exec(when);
+    if (equal !== null) {
+      return equal[1] === contextValue;
+    }
+    const regex = /\bviewItem =~ \/(.+?)\/([a-z]*)(?:\s|$)/.exec(when);
+    if (regex !== null) {
+      return new RegExp(regex[1]!, regex[2]).test(contextValue);
+    }
+    throw new Error(`no viewItem clause in "${when}"`);
+  };
+
+  it('offers each action on the flags it applies to: no toggle or rollout for archived or unknown flags', () => {
+    const nodes = [
+      ...rootNodes([flag('a', 'active', 1), flag('s', 'stale'), flag('b', 'archived'), flag('c', 'unknown', 1)]),
+      ...rootNodes([flag('u', 'unknown', 1)], { flagData: false }),
+    ];
+    const all = [...nodes, ...nodes.flatMap(childNodes), ...nodes.flatMap(childNodes).flatMap(childNodes)];
+    const views = all.map((n) => ({ name: n.kind === 'group' ? `group ${n.state}` : n.kind === 'flag' ? `${n.flag.state} ${n.flag.key}` : `reference of ${n.flag.key}`, contextValue: itemView(n).contextValue }));
+    expect(new Set(views.map((v) => v.contextValue))).toEqual(new Set(['xp-group', 'xp-flag', 'xp-archived-flag', 'xp-unknown-flag', 'xp-reference']));
+    const offered = Object.fromEntries(manifest.contributes.menus['view/item/context'].map((m) => [m.command, views.filter((v) => viewItemMatches(m.when, v.contextValue)).map((v) => v.name)]));
+    const known = ['active a', 'stale s'];
+    expect(offered).toEqual({
+      [CommandId.ToggleFlag]: known,
+      [CommandId.ChangeRollout]: known,
+      [CommandId.Explain]: [...known, 'archived b'],
+      [CommandId.OpenInDesktop]: [...known, 'archived b'],
+      [CommandId.OpenInWebConsole]: [...known, 'archived b'],
+      [CommandId.CopyKey]: [...known, 'unknown c', 'archived b', 'unknown u'],
+    });
+    // Anchored: a contextValue that merely contains a matching one gets nothing.
+    const items = manifest.contributes.menus['view/item/context'];
+    expect(items.filter((m) => viewItemMatches(m.when, 'xp-flag-extra') || viewItemMatches(m.when, 'not-xp-flag')).map((m) => m.command)).toEqual([]);
+  });
+});
+
 describe('status item', () => {
   const base: StatusParams = { source: 'api', project: 'shop', environment: 'production', flags: 4, fetchedAt: '2026-11-25T12:00:00Z', error: null, indexing: false, references: 9, live: true };
 
@@ -102,9 +149,22 @@ describe('status item', () => {
 
   it("starts the server with the signed-in token only, never an XP_TOKEN inherited from VS Code's shell", () => {
     const shell = { PATH: '/usr/bin', XP_TOKEN: 'xpp_from_shell' };
+    /**
+     * The server process's environment as vscode-languageclient builds it for a node module
+     * (lib/node/main.js, getEnvironment(options.env, true)): VS Code's environment, then
+     * options.env over it. A key left out of options.env keeps VS Code's value.
+     */
+    const childEnv = (options: { env: Record<string, string | undefined> }): Record<string, string | undefined> => ({ ...shell, ELECTRON_RUN_AS_NODE: '1', ELECTRON_NO_ASAR: '1', ...options.env });
+    /** The token the server takes from its environment (language-server/src/server.ts: empty is none). */
+    const serverToken = (env: Record<string, string | undefined>): string | undefined => {
+      const token = env.XP_TOKEN?.trim();
+      return token === undefined || token === '' ? undefined : token;
+    };
     // Signed out: no token at all, so the server cannot keep showing API data.
-    expect(serverEnvironment(shell, undefined)).toEqual({ PATH: '/usr/bin' });
-    expect(serverEnvironment(shell, 'xpp_signed_in')).toEqual({ PATH: '/usr/bin', XP_TOKEN: 'xpp_signed_in' });
+    expect(serverToken(childEnv(serverProcessOptions(shell, undefined)))).toBeUndefined();
+    expect(serverToken(childEnv(serverProcessOptions(shell, 'xpp_signed_in')))).toBe('xpp_signed_in');
+    expect(childEnv(serverProcessOptions(shell, undefined)).PATH).toBe('/usr/bin');
+    expect(serverProcessOptions(shell, undefined).execArgv).toEqual(['--no-liftoff']);
     expect(shell.XP_TOKEN).toBe('xpp_from_shell');
   });
 

@@ -109,7 +109,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<Permission, string>> = {
   'org-settings:manage': 'Organisation settings and ownership',
   'code-refs:write': 'Upload flag references found in code',
   'webhooks:manage': "Manage a project's webhooks and see their deliveries",
-  'units:erase': "Erase a unit's data (data-subject deletion)",
+  'units:erase': "Export or erase a unit's data (data-subject access and deletion)",
 };
 
 /** Whether `role` holds `permission`. */

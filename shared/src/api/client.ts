@@ -698,6 +698,16 @@ export class XpApiClient {
     return (await this.call<{ erased: UnitErasureView }>('POST', `/api/v1/projects/${encodeURIComponent(project)}/units/erase`, { body: { unitIds } })).body.erased;
   }
 
+  /**
+   * Everything the project stores about one unit (subject access): the rows an erasure of it would
+   * delete, per table, and the result dimension values its attributes gave; each section at most
+   * 10,000 rows, a truncated one continued with `{ section, offset: nextOffset }`. The id goes in the
+   * query, which request logs do not keep. Needs `units:erase` (owners and admins); docs/privacy.md.
+   */
+  async exportUnit(project: string, unitId: string, page: { section?: UnitExportSectionName; offset?: number } = {}): Promise<UnitExportView> {
+    return (await this.call<UnitExportView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/units/export`, { query: { unitId, ...page } })).body;
+  }
+
   async accessTokens(): Promise<AccessTokenView[]> {
     return (await this.call<{ items: AccessTokenView[] }>('GET', '/api/v1/me/tokens')).body.items;
   }
@@ -789,12 +799,11 @@ export class XpApiClient {
   /**
    * What one unit saw (exposures with variation and reason) and did (tracked events), oldest first
    * (newest with `order: 'desc'`); `after` is the `next` of the previous page, with the same order.
-   * An id that cannot be one path segment ("/" in it, or "." or "..") goes in the query instead.
+   * The unit id goes in the query (GET …/unit-timeline?unitId=), which request logs do not keep,
+   * never in the path, which they do.
    */
   async unitTimeline(project: string, unitId: string, query: { environment?: string; from?: string; to?: string; limit?: number; order?: 'asc' | 'desc'; after?: string } = {}): Promise<UnitTimelineView> {
-    const base = `/api/v1/projects/${encodeURIComponent(project)}`;
-    const inPath = !unitId.includes('/') && unitId !== '.' && unitId !== '..';
-    return (await this.call<UnitTimelineView>('GET', inPath ? `${base}/units/${encodeURIComponent(unitId)}/timeline` : `${base}/unit-timeline`, { query: inPath ? query : { ...query, unitId } })).body;
+    return (await this.call<UnitTimelineView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/unit-timeline`, { query: { ...query, unitId } })).body;
   }
 }
 
@@ -1117,6 +1126,32 @@ export interface UnitErasureView {
   readonly explorerEvents: number;
   readonly stickyAssignments: number;
   readonly deadLetters: number;
+  /**
+   * Result dimension values (`results_dimension_values`) deleted because no remaining unit has them
+   * (an e-mail address the experiment broke results down by). Absent from servers before it was added.
+   */
+  readonly dimensionValues?: number;
+}
+
+/** The sections of a unit export (GET …/units/export), named like the erasure's counts. */
+export type UnitExportSectionName = 'exposures' | 'unitMetricTotals' | 'unitEvents' | 'explorerEvents' | 'stickyAssignments' | 'deadLetters' | 'resultsDimensionValues';
+
+/** One section of a unit export: `items` from `offset`, out of `total` rows. */
+export interface UnitExportSectionView {
+  readonly total: number;
+  readonly offset: number;
+  /** More rows follow: ask again with this section and `offset: nextOffset`. */
+  readonly truncated: boolean;
+  readonly nextOffset?: number;
+  /** The rows, their fields as docs/api.md lists them (camelCase columns; JSON columns as stored). */
+  readonly items: readonly Record<string, unknown>[];
+}
+
+/** What GET …/units/export answers: every section, or the one asked for. */
+export interface UnitExportView {
+  readonly unitId: string;
+  readonly exportedAt: string;
+  readonly sections: Partial<Record<UnitExportSectionName, UnitExportSectionView>>;
 }
 
 const counted = (n: number, one: string): string => `${n.toLocaleString('en-US')} ${one}${n === 1 ? '' : 's'}`;

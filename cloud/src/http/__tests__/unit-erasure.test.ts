@@ -192,7 +192,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('erasing units (data-s
 
     expect(res.status).toBe(200);
     // u-gone: 1 exposure, 2 purchases (each a totals row per metric: 2), its explorer rows (4 with the page view naming it), sticky, dead letter.
-    expect(res.body).toEqual({ erased: { units: 3, exposures: 2, unitMetricTotals: 4, unitEvents: 4, explorerEvents: 6, stickyAssignments: 1, deadLetters: 1 } });
+    expect(res.body).toEqual({ erased: { units: 3, exposures: 2, unitMetricTotals: 4, unitEvents: 4, explorerEvents: 6, stickyAssignments: 1, deadLetters: 1, dimensionValues: 0 } });
     for (const unit of ERASED) {
       for (const table of ['exposures', 'unit_metric_totals', 'unit_events', 'explorer_events']) {
         expect({ unit, table, rows: await rows(table, projectId, unit) }).toEqual({ unit, table, rows: 0 });
@@ -281,7 +281,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('erasing units (data-s
     p.now.value = new Date(p.now.value.getTime() + 3 * HOUR);
     const res = await requestAs(p, owner, 'POST', `${BASE}/units/erase`, { unitIds: ['u-gone'] });
 
-    expect(res.body).toEqual({ erased: { units: 1, exposures: 1, unitMetricTotals: 2, unitEvents: 1, explorerEvents: 2, stickyAssignments: 0, deadLetters: 0 } });
+    expect(res.body).toEqual({ erased: { units: 1, exposures: 1, unitMetricTotals: 2, unitEvents: 1, explorerEvents: 2, stickyAssignments: 0, deadLetters: 0, dimensionValues: 0 } });
     expect(observed(await results())).toEqual(truth(UNITS.filter((u) => !ERASED.includes(u.id))));
     const at = await p.db.query<{ erased_at: Date }>('SELECT erased_at FROM erased_units WHERE project_id = $1 AND unit_hash = $2', [projectId, sha256('u-gone')]);
     expect(at.rows[0]!.erased_at.toISOString()).toBe(p.now.value.toISOString());

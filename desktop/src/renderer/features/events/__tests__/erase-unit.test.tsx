@@ -29,7 +29,7 @@ function explorerApi(refuse?: { status: number; body: unknown }): ReturnType<typ
     if (path === '/api/v1/projects/web/events' && req.method === 'GET') {
       return { status: 200, body: { items } };
     }
-    if (path === `/api/v1/projects/web/units/${UNIT}/timeline` && req.method === 'GET') {
+    if (path === '/api/v1/projects/web/unit-timeline' && new URL(req.path, 'http://x').searchParams.get('unitId') === UNIT && req.method === 'GET') {
       return { status: 200, body: { unitId: UNIT, items, truncated: false } };
     }
     if (path === ERASE && req.method === 'POST') {

@@ -62,7 +62,7 @@ describe('the unit timeline', () => {
       if (url.pathname === EVENTS) {
         return { status: 200, body: { items: all.slice(0, 1) } };
       }
-      if (url.pathname === `/api/v1/projects/web/units/${UNIT}/timeline`) {
+      if (url.pathname === '/api/v1/projects/web/unit-timeline' && url.searchParams.get('unitId') === UNIT) {
         const start = url.searchParams.get('after') === 'cursor-1' ? 200 : 0;
         const items = all.slice(start, start + Number(url.searchParams.get('limit')));
         const more = start + items.length < all.length;
@@ -83,10 +83,10 @@ describe('the unit timeline', () => {
     await within(timeline).findByText('event-0');
     expect(names()).toEqual(all.map((e) => e.name));
     expect(within(timeline).queryByRole('button', { name: 'Older events' })).toBeNull();
-    const asked = api.sent.filter((r) => r.path.includes('/timeline')).map((r) => Object.fromEntries(new URL(r.path, 'http://x').searchParams));
+    const asked = api.sent.filter((r) => r.path.includes('/unit-timeline')).map((r) => Object.fromEntries(new URL(r.path, 'http://x').searchParams));
     expect(asked).toEqual([
-      { environment: 'production', order: 'desc', limit: '200' },
-      { environment: 'production', order: 'desc', limit: '200', after: 'cursor-1' },
+      { environment: 'production', order: 'desc', limit: '200', unitId: UNIT },
+      { environment: 'production', order: 'desc', limit: '200', after: 'cursor-1', unitId: UNIT },
     ]);
   });
 });

@@ -243,6 +243,37 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     expect(windowed?.value).toBe(300);
   });
 
+  it(`${target.name}: the windows are half-open: an event at exactly exposure − 14 days counts in the pre-period, one at exactly exposure + windowHours does not count, by any path`, async () => {
+    const events = (unit: string): PipelineEvent[] => [
+      track(unit, 'purchase', T0 - 14 * DAY - 1, 1000), // a millisecond before the pre-period: ignored
+      track(unit, 'purchase', T0 - 14 * DAY, 100), // the pre-period's first instant: counted
+      track(unit, 'purchase', T0 + 48 * HOUR - 1, 10), // revenue-48h's window's last millisecond: counted
+      track(unit, 'purchase', T0 + 48 * HOUR, 1), // the end of revenue-48h's window: not in it (still in revenue's)
+    ];
+    // Exposed first (events counted as they arrive), and exposed last (the recompute path).
+    const exposedFirst = [exposure('u-edge-first', 'exp-a', 'control', T0), ...events('u-edge-first')];
+    const exposedLast = [...events('u-edge-last'), exposure('u-edge-last', 'exp-a', 'control', T0)];
+    for (const e of [...exposedFirst, ...exposedLast]) {
+      await apply([e]);
+    }
+
+    const expected = (unit: string) => [
+      { key: `${PROJECT}/${ENV}/exp-a/${unit}/revenue`, value: 1100, preValue: 10000, denominator: 0, preDenominator: 0 },
+      { key: `${PROJECT}/${ENV}/exp-a/${unit}/revenue-48h`, value: 1000, preValue: 10000, denominator: 0, preDenominator: 0 },
+    ];
+    const revenueOf = (state: Awaited<ReturnType<typeof readState>>, unit: string) =>
+      state.totals.filter((t) => t.key.startsWith(`${PROJECT}/${ENV}/exp-a/${unit}/revenue`) && !t.key.endsWith('per-session'));
+    const state = await readState(db);
+    expect(state).toEqual(groundTruth([...exposedFirst, ...exposedLast]));
+    expect(revenueOf(state, 'u-edge-first')).toEqual(expected('u-edge-first'));
+    expect(revenueOf(state, 'u-edge-last')).toEqual(expected('u-edge-last'));
+
+    // A rebuild from the stored events draws the same edges.
+    await db.query('DELETE FROM unit_metric_totals');
+    await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-a' }));
+    expect(await readState(db)).toEqual(state);
+  });
+
   it(`${target.name}: rebuilds an experiment's totals from stored events after its metrics change`, async () => {
     const events = [exposure('u1', 'exp-b', 'v1', T0), track('u1', 'purchase', T0 + HOUR, 5), track('u1', 'page_view', T0 + HOUR)];
     await apply(events);
@@ -342,6 +373,31 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('aggregator on %s', (_
     } finally {
       await setStatus('running');
       await db.query(`UPDATE experiments SET definition = definition - 'pauses' WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT]);
+    }
+  });
+
+  it(`${target.name}: an event at exactly a stopped experiment's stop does not count, by any path; one a millisecond before does`, async () => {
+    const stopMs = T0 + 2 * DAY;
+    const purchases = async (): Promise<Record<string, string>> => {
+      const out = await db.query<{ unit_id: string; value: string }>(`SELECT unit_id, value::text FROM unit_metric_totals WHERE experiment = 'exp-a' AND metric = 'purchases' ORDER BY unit_id`);
+      return Object.fromEntries(out.rows.map((r) => [r.unit_id, r.value]));
+    };
+    try {
+      await apply([exposure('u1', 'exp-a', 'control', T0)]);
+      await db.query(`UPDATE experiments SET status = 'stopped', definition = jsonb_set(definition, '{stoppedAt}', to_jsonb($2::text)) WHERE project_id = $1 AND key = 'exp-a'`, [
+        PROJECT,
+        new Date(stopMs).toISOString(),
+      ]);
+      // u1 exposed before its events (counted as they arrive); u2 after them (the recompute path).
+      await apply([track('u1', 'purchase', stopMs - 1, 1), track('u1', 'purchase', stopMs, 1), track('u2', 'purchase', stopMs - 1, 1), track('u2', 'purchase', stopMs, 1)]);
+      await apply([exposure('u2', 'exp-a', 'treatment', T0)]);
+      expect(await purchases()).toEqual({ u1: '1', u2: '1' });
+
+      await db.query('DELETE FROM unit_metric_totals');
+      await db.withTransaction((tx) => rebuildTotals(tx, { projectId: PROJECT, environment: ENV, experiment: 'exp-a' }));
+      expect(await purchases()).toEqual({ u1: '1', u2: '1' });
+    } finally {
+      await db.query(`UPDATE experiments SET status = 'running', definition = definition - 'stoppedAt' WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT]);
     }
   });
 

@@ -8,6 +8,7 @@ Evaluation never raises: problems come back as reason ERROR with an error code.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
@@ -472,6 +473,16 @@ def _variation_index_of(exp: _CompiledExperiment, ref: Any) -> int:
     return -1
 
 
+def _finite_number(v: Any) -> bool:
+    """A JavaScript finite number: not a bool, NaN or an infinity (nor an int beyond a double's range)."""
+    if not is_number(v):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _url_override(url: str, exp: _CompiledExperiment) -> int:
     q = url.find("?")
     if q < 0 or url.find(exp.override_param, q) < 0:
@@ -598,7 +609,7 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
             return flag.prerequisite_failed[i]
     now = 0.0
     if flag.timed:
-        now = ctx.now if is_number(ctx.now) else time.time() * 1000
+        now = ctx.now if _finite_number(ctx.now) else time.time() * 1000
     attributes = ctx.attributes
     for rule in flag.rules:
         if (rule.start is not None and now < rule.start) or (rule.until is not None and now >= rule.until):

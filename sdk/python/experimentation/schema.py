@@ -23,11 +23,16 @@ _MAX_SAFE: Final = 2**53 - 1
 Check = Callable[[Any, str, list[str]], None]
 
 
+def _utf16_length(v: str) -> int:
+    """JavaScript's `length`: UTF-16 code units, so U+1F600 counts 2 (as the TypeScript schema measures)."""
+    return len(v.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _string(min_len: int = 0, max_len: int | None = None, pattern: re.Pattern[str] | None = None) -> Check:
     def check(v: Any, path: str, out: list[str]) -> None:
         if not isinstance(v, str):
             out.append(f"{path}: expected a string")
-        elif len(v) < min_len or (max_len is not None and len(v) > max_len):
+        elif (n := _utf16_length(v)) < min_len or (max_len is not None and n > max_len):
             out.append(f"{path}: length must be between {min_len} and {max_len}")
         elif pattern is not None and not pattern.fullmatch(v):
             out.append(f"{path}: has an invalid format")

@@ -337,6 +337,48 @@ for (const [name, rs] of [
   cases.push({ name: `${name} is a parse error with the caller's default`, rulesetInline: rs, flag: 'static-on', context: {}, options: { defaultValue: 'safe' }, expected: E('PARSE_ERROR', 'safe') });
 }
 
+// Differential-fuzzer findings: each case once disagreed between the engines. Their flags join `main`
+// (fresh maps, so the malformed rulesets above, spread from `main`, keep theirs).
+{
+  main.flags = { ...main.flags };
+  main.experiments = { ...main.experiments };
+  main.holdouts = { ...main.holdouts };
+  const ramp = (more) => ({ id: 'ramp', type: 'rollout', variation: 1, coverage: 1, seed: 's', hashVersion: 2, ...more });
+  const exp = (more) => ({ seed: 'e', hashVersion: 2, coverage: 1, weights: [0.5, 0.5], variations: [{ key: 'control' }, { key: 'treatment' }], ...more });
+  const expFlag = (experiment) => ({ variations: bool, default: 0, off: 0, rules: [{ id: 'exp', type: 'experiment', experiment, variations: [0, 1] }] });
+  // Only the attributes' own properties are read: an attribute named after an Object member is missing.
+  const members = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+  for (const attr of members) {
+    main.flags[`rollout-by-${attr.replaceAll('_', '')}`] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: attr })] };
+  }
+  main.flags['rollout-fallback-valueof'] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: 'userId', fallbackAttribute: 'valueOf' })] };
+  main.experiments['exp-by-constructor'] = exp({ hashAttribute: 'constructor' });
+  main.experiments['exp-by-constructor-fallback'] = exp({ hashAttribute: 'constructor', fallbackAttribute: 'id' });
+  main.holdouts['by-tostring'] = { hashAttribute: 'toString', seed: 'h', coverage: 1 };
+  main.experiments['exp-holdout-by-tostring'] = exp({ hashAttribute: 'id', holdout: 'by-tostring' });
+  for (const key of ['exp-by-constructor', 'exp-by-constructor-fallback', 'exp-holdout-by-tostring']) {
+    main.flags[key.replace('exp-', 'flag-')] = expFlag(key);
+  }
+  main.flags['early-window'] = { variations: bool, default: 0, off: 0, rules: [{ id: 'early', type: 'force', variation: 1, from: 0, until: 2000 }] };
+
+  for (const attr of members) {
+    add(`hash attribute "${attr}" absent from the attributes skips the rollout`, `rollout-by-${attr.replaceAll('_', '')}`, { attributes: { id: 'u' } }, D(false, 'off'));
+  }
+  add('fallback attribute "valueOf" absent from the attributes skips the rollout', 'rollout-fallback-valueof', { attributes: { id: 'u' } }, D(false, 'off'));
+  add('experiment hash attribute "constructor" absent from the attributes assigns nobody', 'flag-by-constructor', { attributes: { id: 'u' } }, D(false, 'off'));
+  const eb = hash('e', 'u', 2);
+  const bucketed = (more = {}) => S(eb >= 0.5, eb >= 0.5 ? 'on' : 'off', 'exp', { bucket: eb, experiment: inExp(more.key, eb >= 0.5 ? 'treatment' : 'control', { bucket: eb, ...more }) });
+  add('experiment hash attribute "constructor" absent from the attributes falls back to the id', 'flag-by-constructor-fallback', { attributes: { id: 'u' } }, bucketed({ key: 'exp-by-constructor-fallback', hashAttribute: 'id', hashValue: 'u' }));
+  add('holdout hash attribute "toString" absent from the attributes holds nobody out', 'flag-holdout-by-tostring', { attributes: { id: 'u' } }, bucketed({ key: 'exp-holdout-by-tostring' }));
+  // The query string is everything after the first '?': in `??xp_<key>=…` the parameter is named `?xp_<key>`.
+  const [[cid, cb]] = idsWhere('exp-ab', 2, (n) => n < 0.5, 1);
+  add('QA override after a doubled question mark is another parameter', 'checkout-exp', { attributes: { id: cid }, url: 'https://shop.example/cart??xp_exp-ab=treatment' }, S('old', 'old', 'exp', { bucket: cb, experiment: inExp('exp-ab', 'control', { bucket: cb }) }));
+  // A `now` that is not a finite number is ignored: the wall clock (long after 1970-01-01T00:00:02Z) decides.
+  for (const [label, now] of [['the string "1000"', '1000'], ['true', true], ['[1]', [1]], ['an ISO string', '1970-01-01T00:00:01Z']]) {
+    add(`now given as ${label} is ignored for the wall clock`, 'early-window', { attributes: {}, now }, D(false, 'off'));
+  }
+}
+
 const flagDoc = {
   description:
     'evaluateFlag(ruleset, flagKey, context, options): rule order, force/rollout/split/experiment rules, prerequisites, schedules and active windows, namespaces, holdouts, forced variations and QA URL overrides, sticky bucketing, and bad input. A case names a ruleset from `rulesets` (or gives `rulesetInline`). `context.now` is epoch milliseconds. `context.stickyAssignments` maps "<hashAttribute>||<hashValue>" to stored assignments; `expectedStickyAssignments` is the store after evaluation. Only the fields listed in `expected` are compared, except that `errorCode`, `ruleId`, `bucket` and `prerequisite` must be absent when not listed; `expected.experiment` is compared as a subset.',

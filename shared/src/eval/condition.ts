@@ -106,46 +106,32 @@ function caseFold(v: unknown): unknown {
   return typeof v === 'string' ? v.toLowerCase() : v;
 }
 
-/** Membership: an array attribute matches when any element is in the list (optionally case-folded). */
-function makeIn(list: readonly unknown[], insensitive = false): (actual: unknown) => boolean {
-  if (insensitive) {
-    const inner = makeIn(list);
-    return (actual) => {
-      if (Array.isArray(actual)) {
-        for (const el of actual) {
-          if (inner(caseFold(el))) {
-            return true;
-          }
-        }
-        return false;
-      }
-      return inner(caseFold(actual));
-    };
-  }
+/** Membership of one value in the list (strict equality: an array or object is in no list). */
+function makeMember(list: readonly unknown[]): (actual: unknown) => boolean {
   if (list.length > SET_THRESHOLD) {
     const set = new Set(list);
-    return (actual) => {
-      if (Array.isArray(actual)) {
-        for (const el of actual) {
-          if (set.has(el)) {
-            return true;
-          }
-        }
-        return false;
-      }
-      return set.has(actual);
-    };
+    return (actual) => set.has(actual);
   }
+  return (actual) => list.includes(actual);
+}
+
+/**
+ * Membership: an array attribute matches when any element is in the list (optionally case-folded,
+ * the list then given folded). Only one level: an element that is itself an array equals nothing.
+ */
+function makeIn(list: readonly unknown[], insensitive = false): (actual: unknown) => boolean {
+  const member = makeMember(list);
+  const fold = insensitive ? caseFold : (v: unknown): unknown => v;
   return (actual) => {
     if (Array.isArray(actual)) {
       for (const el of actual) {
-        if (list.includes(el)) {
+        if (member(fold(el))) {
           return true;
         }
       }
       return false;
     }
-    return list.includes(actual);
+    return member(fold(actual));
   };
 }
 
@@ -428,7 +414,9 @@ class Compiler {
           this.problem(path, 'must be the key of a saved group');
           return alwaysFalse;
         }
-        return op === '$inGroup' ? (a, g) => inGroup(a, g[arg]) : (a, g) => !inGroup(a, g[arg]);
+        // Only a group the ruleset names: `constructor` is an unknown group, not Object's.
+        const group = (g: SavedGroups): SavedGroups[string] | undefined => (Object.hasOwn(g, arg) ? g[arg] : undefined);
+        return op === '$inGroup' ? (a, g) => inGroup(a, group(g)) : (a, g) => !inGroup(a, group(g));
       }
       case '$not': {
         const inner = this.value(arg, path);

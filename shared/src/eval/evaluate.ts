@@ -47,11 +47,16 @@ function errorResult<T>(code: ErrorCode, message: string, defaultValue: T | unde
   return { value: (defaultValue ?? null) as T, variationKey: null, reason, errorCode: code, errorMessage: message };
 }
 
+/** An attribute by name: only the attributes' own properties (`constructor` is not an attribute). */
+function ownAttribute(attributes: Readonly<Record<string, unknown>>, name: string): unknown {
+  return Object.hasOwn(attributes, name) ? attributes[name] : undefined;
+}
+
 /** The unit's bucketing id: a non-empty string, a number or a valid Date; undefined when absent. */
 function readHashValue(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined | typeof TYPE_MISMATCH {
-  let v = attributes[name];
+  let v = ownAttribute(attributes, name);
   if ((v === undefined || v === null || v === '') && fallback !== undefined) {
-    v = attributes[fallback];
+    v = ownAttribute(attributes, fallback);
   }
   if (typeof v === 'string') {
     return v === '' ? undefined : v;
@@ -71,7 +76,7 @@ function readHashValue(attributes: Readonly<Record<string, unknown>>, name: stri
 
 /** The attribute a unit's bucketing id comes from: the fallback when the hash attribute is absent or empty. */
 function usedHashAttribute(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string {
-  const v = attributes[name];
+  const v = ownAttribute(attributes, name);
   return (v === undefined || v === null || v === '') && fallback !== undefined ? fallback : name;
 }
 
@@ -104,7 +109,8 @@ function urlOverride(url: string, exp: CompiledExperiment): number {
     return -1;
   }
   const end = url.indexOf('#', q);
-  const params = new URLSearchParams(url.slice(q + 1, end < 0 ? undefined : end));
+  // URLSearchParams drops one leading '?': give it the query's own, so `??xp_x=1` names `?xp_x` (as WHATWG URL does).
+  const params = new URLSearchParams(url.slice(q, end < 0 ? undefined : end));
   const raw = params.get(exp.overrideParam);
   return raw === null ? -1 : variationIndexOf(exp, raw);
 }
@@ -300,7 +306,8 @@ function evalFlag(
       return flag.prerequisiteFailed[i]!;
     }
   }
-  const now = flag.timed ? (context.now ?? Date.now()) : 0;
+  // A `now` that is not a finite number ("1000", an ISO string, NaN) is ignored, as in the Python SDK.
+  const now = flag.timed ? (typeof context.now === 'number' && Number.isFinite(context.now) ? context.now : Date.now()) : 0;
   for (const rule of flag.rules) {
     if ((rule.from !== undefined && now < rule.from) || (rule.until !== undefined && now >= rule.until)) {
       trace?.push({ ruleId: rule.id, outcome: 'inactive', detail: rule.from !== undefined && now < rule.from ? `starts ${instant(rule.from)}` : `ended ${instant(rule.until!)}` });

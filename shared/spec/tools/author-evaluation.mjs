@@ -173,6 +173,12 @@ for (const [id, n] of idsWhere('rollout-20', 2, (n) => n <= 0.2, 4)) {add(`rollo
 for (const [id, n] of idsWhere('rollout-20', 2, (n) => n > 0.2, 4)) {add(`rollout 20%: ${id} outside (bucket ${n})`, 'rollout-20', { attributes: { id } }, D(false, 'off'));}
 for (const [id, n] of idsWhere('rollout-v1', 1, (n) => n <= 0.5, 2)) {add(`rollout with hash v1: ${id} inside (bucket ${n})`, 'rollout-v1', { attributes: { id } }, S(true, 'on', 'ramp', { bucket: n }));}
 for (const [id] of idsWhere('rollout-v1', 1, (n) => n > 0.5, 2)) {add(`rollout with hash v1: ${id} outside`, 'rollout-v1', { attributes: { id } }, D(false, 'off'));}
+// The inclusive edge (`bucket <= coverage`): buckets are multiples of 1/10000 (v2) or 1/1000 (v1), so a unit
+// can hash exactly onto the coverage.
+for (const [seed, version, coverage, flag, label] of [['rollout-20', 2, 0.2, 'rollout-20', 'rollout 20%'], ['rollout-v1', 1, 0.5, 'rollout-v1', 'rollout with hash v1']]) {
+  const [[id, n]] = idsWhere(seed, version, (x) => x === coverage, 1);
+  add(`${label}: ${id} whose bucket equals the coverage (${n}) is inside`, flag, { attributes: { id } }, S(true, 'on', 'ramp', { bucket: n }));
+}
 const [[zeroId]] = idsWhere('rollout-zero', 2, (n) => n < 0.01, 1);
 add('rollout at 0% includes nobody, even a unit hashing to the very bottom', 'rollout-zero', { attributes: { id: zeroId } }, D(false, 'off'));
 for (const [id, n] of idsWhere('rollout-full', 2, () => true, 2)) {add(`rollout at 100% includes ${id}`, 'rollout-full', { attributes: { id } }, S(true, 'on', 'ramp', { bucket: n }));}
@@ -262,6 +268,10 @@ const inExp = (key, variationKey, more = {}) => ({ key, variationKey, inExperime
   const fb = hash('exp-holdout', free, 2);
   add('holdout: held-out unit falls through to the default', 'holdout-exp', { attributes: { id: held } }, D(false, 'off'));
   add('holdout: other units are bucketed', 'holdout-exp', { attributes: { id: free } }, S(fb >= 0.5, fb >= 0.5 ? 'on' : 'off', 'exp', { bucket: fb }));
+  // The holdout test is `hash < coverage`: a unit hashing exactly onto the coverage is not held out.
+  const edge = idsWhere('__holdout__global', 2, (n) => n === 0.5, 1)[0][0];
+  const eb = hash('exp-holdout', edge, 2);
+  add(`holdout: ${edge}, whose holdout hash equals the coverage (0.5), is not held out and is bucketed`, 'holdout-exp', { attributes: { id: edge } }, S(eb >= 0.5, eb >= 0.5 ? 'on' : 'off', 'exp', { bucket: eb, experiment: inExp('exp-holdout', eb >= 0.5 ? 'treatment' : 'control', { bucket: eb }) }));
   const cb = hash('exp-cond', 'user-7', 2);
   add("experiment's own condition: matching unit is bucketed", 'cond-exp', { attributes: { id: 'user-7', plan: 'pro' } }, S(cb >= 0.5, cb >= 0.5 ? 'on' : 'off', 'exp', { bucket: cb }));
   add("experiment's own condition: other units fall through", 'cond-exp', { attributes: { id: 'user-7', plan: 'free' } }, D(false, 'off'));
@@ -273,7 +283,7 @@ const inExp = (key, variationKey, more = {}) => ({ key, variationKey, inExperime
   const compB = hash('exp-company', 'acme', 2);
   add('experiment hashed by company id', 'company-exp', { attributes: { id: 'u1', companyId: 'acme' } }, S(compB >= 0.5, compB >= 0.5 ? 'on' : 'off', 'exp', { bucket: compB, experiment: { key: 'exp-company', variationKey: compB >= 0.5 ? 'treatment' : 'control', inExperiment: true, hashAttribute: 'companyId', hashValue: 'acme' } }));
   const compF = hash('exp-company', 'u1', 2);
-  add('experiment falls back to the user id without a company', 'company-exp', { attributes: { id: 'u1' } }, S(compF >= 0.5, compF >= 0.5 ? 'on' : 'off', 'exp', { bucket: compF }));
+  add('experiment falls back to the user id without a company', 'company-exp', { attributes: { id: 'u1' } }, S(compF >= 0.5, compF >= 0.5 ? 'on' : 'off', 'exp', { bucket: compF, experiment: { key: 'exp-company', variationKey: compF >= 0.5 ? 'treatment' : 'control', inExperiment: true, hashAttribute: 'id', hashValue: 'u1' } }));
 }
 
 // Forced variations and QA overrides.

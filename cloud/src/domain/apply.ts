@@ -70,8 +70,36 @@ function serviceFor(services: Services, kind: DefinitionPath): DefinitionService
 function refusal(error: AppError, index: number, total: number, change: ApplyRequest['changes'][number]): AppError {
   const label = `${change.action} ${change.kind.replace(/s$/, '')} ${change.key}`;
   const details = (typeof error.details === 'object' && error.details !== null ? error.details : {}) as { issues?: { path: string; message: string }[] };
-  const issues = details.issues?.map((i) => ({ ...i, path: [`changes[${index}].definition`, i.path].filter((p) => p !== '').join('.') }));
+  // A path in another stored definition (an experiment change that breaks a flag's rule names
+  // `flags.<key>.…`) is not in this change's body: it is left as it is.
+  const elsewhere = (path: string): boolean => APPLY_ORDER.some((kind) => kind !== change.kind && path.startsWith(`${kind}.`));
+  const issues = details.issues?.map((i) => ({ ...i, path: elsewhere(i.path) ? i.path : [`changes[${index}].definition`, i.path].filter((p) => p !== '').join('.') }));
   return new AppError(error.code, `${label} (change ${index + 1} of ${total}): ${error.message}`, { ...details, ...(issues === undefined ? {} : { issues }), change: { index, kind: change.kind, key: change.key, action: change.action } }, { cause: error });
+}
+
+/**
+ * A refusal of the state the changes leave (a ruleset with broken references), naming the last change
+ * to a definition its problems name (`flags.child.…`, or `unknown flag "parent"`), when one does.
+ */
+function finalRefusal(error: AppError, changes: ApplyRequest['changes']): AppError {
+  const details = (typeof error.details === 'object' && error.details !== null ? error.details : {}) as { problems?: unknown; change?: unknown };
+  if (details.change !== undefined || !Array.isArray(details.problems)) {
+    return error;
+  }
+  const problems = details.problems.filter((x): x is string => typeof x === 'string');
+  const names = (c: ApplyRequest['changes'][number]): boolean =>
+    problems.some((x) => x.startsWith(`${c.kind}.${c.key}.`) || x.includes(`${c.kind.replace(/s$/, '')} "${c.key}"`));
+  const index = changes.findLastIndex(names);
+  if (index < 0) {
+    return error;
+  }
+  const change = changes[index]!;
+  return new AppError(
+    error.code,
+    `${error.message} (after ${change.action} ${change.kind.replace(/s$/, '')} ${change.key}, change ${index + 1} of ${changes.length})`,
+    { ...details, change: { index, kind: change.kind, key: change.key, action: change.action } },
+    { cause: error },
+  );
 }
 
 export async function applyChanges(services: Services, actor: Actor, projectKey: string, request: ApplyRequest): Promise<ApplyResult> {
@@ -82,7 +110,7 @@ export async function applyChanges(services: Services, actor: Actor, projectKey:
       // Bulk changes to one project one at a time: each sees the other's result, and two that lock
       // the same flags in another order cannot deadlock (store/project-locks.ts).
       await lockProjectDefinitions(tx, (await projectFor(tx, actor, projectKey)).id);
-      const within: ChangeBatch = { tx, staged: [], unstaged: new Set() };
+      const within: ChangeBatch = { tx, staged: [], unstaged: new Set(), deleted: new Map() };
       const done: AppliedChange[] = [];
       for (const [index, change] of request.changes.entries()) {
         const service = serviceFor(services, change.kind);
@@ -103,7 +131,12 @@ export async function applyChanges(services: Services, actor: Actor, projectKey:
         }
       }
       // A ruleset the changes leave broken is a refusal like any other (400 with the problems).
-      const staged = await finishBatch(services.deps, within);
+      let staged: Awaited<ReturnType<typeof finishBatch>>;
+      try {
+        staged = await finishBatch(services.deps, within);
+      } catch (error) {
+        throw error instanceof AppError ? finalRefusal(error, request.changes) : error;
+      }
       if (request.dryRun === true) {
         throw new DryRun(done);
       }

@@ -133,6 +133,16 @@ export interface ChangeBatch {
   readonly staged: StagedRuleset[];
   /** Projects with changes not staged yet. */
   readonly unstaged: Set<string>;
+  /**
+   * What the batch's deletes removed, by `batchKey(kind, key)`: a create of a key deleted earlier in
+   * the batch is checked as an update of the deleted definition (see DefinitionService.create).
+   */
+  readonly deleted?: Map<string, unknown>;
+}
+
+/** A definition's key in `ChangeBatch.deleted`. */
+function batchKey(kind: DefinitionKind, key: string): string {
+  return `${kind}\u0000${key}`;
 }
 
 /**
@@ -663,6 +673,110 @@ async function refuseHoldoutRehash(db: Queryable, projectId: string, kind: Defin
 }
 
 /**
+ * A holdout that experiments name (whatever their status, archived included, as metrics and segments
+ * count them) cannot be deleted: a draft's start would then fail, and a stopped one's resume against
+ * a holdout created again under the key (another hashAttribute or coverage) would hash its units
+ * again. 409, naming them.
+ */
+async function refuseIfHoldoutInUse(db: Queryable, projectId: string, key: string): Promise<void> {
+  const users = await db.query<{ key: string }>(`SELECT key FROM experiments WHERE project_id = $1 AND definition ->> 'holdout' = $2 ORDER BY key`, [projectId, key]);
+  const experiments = users.rows.map((r) => r.key);
+  if (experiments.length > 0) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `holdout "${key}" is used by ${experiments.length === 1 ? 'experiment' : `${experiments.length} experiments`}: ${experiments.slice(0, 10).join(', ')}${experiments.length > 10 ? ', …' : ''}; remove it from them (or delete them) first`,
+      { experiments },
+    );
+  }
+}
+
+/**
+ * A metric's `type` cannot change while a running experiment reads it (lists it as primary,
+ * secondary or guardrail metric, or every running one for a project-wide guardrail): its results
+ * would silently mix what the old and the new type count. 409, naming them.
+ */
+async function refuseMetricTypeChange(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Metric || current === undefined) {
+    return;
+  }
+  const before = current as Metric;
+  const after = definition as Metric;
+  if (before.type === after.type) {
+    return;
+  }
+  const running = await db.query<{ key: string }>(
+    `SELECT e.key FROM experiments e
+     WHERE e.project_id = $1 AND e.status = 'running'
+       AND ($3 OR EXISTS (SELECT 1 FROM jsonb_each(coalesce(e.definition -> 'metrics', '{}'::jsonb)) m(role, keys)
+                          WHERE jsonb_typeof(m.keys) = 'array' AND m.keys ? $2))
+     ORDER BY e.key`,
+    [projectId, after.key, before.guardrail || after.guardrail],
+  );
+  const experiments = running.rows.map((r) => r.key);
+  if (experiments.length > 0) {
+    const named = `${experiments.slice(0, 10).map((e) => `"${e}"`).join(', ')}${experiments.length > 10 ? ', …' : ''}`;
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `metric "${after.key}" is used by running experiment(s) ${named}: changing its type from ${before.type} to ${after.type} would mix what both count in their results; stop them first, or create a new metric`,
+      { experiments, issues: [{ path: 'type', message: `cannot change while running experiments use the metric (${named})` }] },
+    );
+  }
+}
+
+/**
+ * Uses of a flag or an experiment that no ruleset compiles, so that deleting it would not be refused
+ * as a broken reference: prerequisites of archived flags, and experiment rules of archived flags and
+ * disabled rules. Unarchiving the flag or enabling the rule would then fail, or (an experiment created
+ * again under the key with other arms) serve a stale variations map. As for segments
+ * (refuseIfSegmentInUse): 400 with each use in `details.problems`.
+ */
+async function refuseIfUncompiledUses(db: Queryable, projectId: string, kind: DefinitionKind, key: string): Promise<void> {
+  if (kind !== DefinitionKind.Flag && kind !== DefinitionKind.Experiment) {
+    return;
+  }
+  const problems: string[] = [];
+  for (const stored of await flagsRepo.all(db, projectId, true)) {
+    const flag = stored.definition;
+    if (flag.key === key && kind === DefinitionKind.Flag) {
+      continue;
+    }
+    for (const [env, state] of Object.entries(flag.environments)) {
+      if (kind === DefinitionKind.Flag && flag.archived) {
+        state.prerequisites.forEach((p, i) => {
+          if (p.flag === key) {
+            problems.push(`flags.${flag.key}.environments.${env}.prerequisites[${i}]: archived flag "${flag.key}" names flag "${key}"`);
+          }
+        });
+      }
+      if (kind === DefinitionKind.Experiment) {
+        state.rules.forEach((rule, i) => {
+          if (rule.type === 'experiment' && rule.experiment === key && (flag.archived || rule.enabled === false)) {
+            problems.push(`flags.${flag.key}.environments.${env}.rules[${i}].experiment: ${flag.archived ? `archived flag "${flag.key}"` : `disabled rule "${rule.id}"`} names experiment "${key}"`);
+          }
+        });
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw invalid(`${kind} "${key}" is still used (${problems.length === 1 ? problems[0] : `${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`}); remove it from them first`, { problems });
+  }
+}
+
+/**
+ * The checks that judge a change by the definition it replaces (`current`): an update's, and a
+ * create's of a key deleted earlier in the same `POST …/apply`, which is checked as an update of the
+ * deleted definition (a delete and a create must not be a way around them). A check added here holds
+ * for both.
+ */
+async function refuseChangeFrom(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown, now: Date): Promise<void> {
+  await refuseHoldoutRehash(db, projectId, kind, definition, current);
+  await refuseMetricTypeChange(db, projectId, kind, definition, current);
+  await refuseUnservableExperimentRules(db, projectId, kind, definition, current);
+  await refuseFlagRuleChanges(db, projectId, kind, definition, current, now);
+  await refuseNamespaceOverlap(db, projectId, kind, definition, current);
+}
+
+/**
  * An experiment rule must serve a flag variation for each variation of its experiment, whatever the
  * experiment's status: compiling checks only running ones, so a rule naming a draft with three
  * variations on a two-variation flag was saved, and starting the experiment was then refused for the
@@ -923,6 +1037,11 @@ export class DefinitionService<K extends DefinitionKind> {
   async create(actor: Actor, projectKey: string, input: unknown, batch?: ChangeBatch): Promise<StoredDefinition<DefinitionTypes[K]>> {
     assertCan(actor, this.config.write);
     const definition = this.creation(parseOrThrow(this.config.schema, input, this.kind));
+    // Deleted earlier in the same apply: checked as an update of the deleted definition as well.
+    const previous = batch?.deleted?.get(batchKey(this.kind, definition.key)) as DefinitionTypes[K] | undefined;
+    if (previous !== undefined) {
+      this.recreation(previous, definition);
+    }
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     return change(this.deps, this.config.publishes, project.id, async (tx) => {
       if (this.kind === DefinitionKind.Flag) {
@@ -947,6 +1066,10 @@ export class DefinitionService<K extends DefinitionKind> {
       // A flag created again with a deleted one's key while its experiments run is held to what they were served.
       await refuseMovedExperimentArms(tx, project.id, this.kind, definition, undefined);
       await refuseNamespaceOverlap(tx, project.id, this.kind, definition, undefined);
+      if (previous !== undefined) {
+        // The checks above take the create as new (each reference checked); these compare with what it replaces.
+        await refuseChangeFrom(tx, project.id, this.kind, definition, previous, this.deps.now());
+      }
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, undefined, definition as Metric);
       }
@@ -984,11 +1107,8 @@ export class DefinitionService<K extends DefinitionKind> {
       await refuseUnknownEnvironments(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownMetrics(tx, project.id, this.kind, definition, current.definition);
       await refuseUnknownHoldout(tx, project.id, this.kind, definition, current.definition);
-      await refuseHoldoutRehash(tx, project.id, this.kind, definition, current.definition);
       await refuseBrokenSegmentReferences(tx, project.id, this.kind, definition, current.definition);
-      await refuseUnservableExperimentRules(tx, project.id, this.kind, definition, current.definition);
-      await refuseFlagRuleChanges(tx, project.id, this.kind, definition, current.definition, this.deps.now());
-      await refuseNamespaceOverlap(tx, project.id, this.kind, definition, current.definition);
+      await refuseChangeFrom(tx, project.id, this.kind, definition, current.definition, this.deps.now());
       if (this.kind === DefinitionKind.Experiment && jsonDiff((current.definition as Experiment).environments, (definition as Experiment).environments).length > 0) {
         // Running again where it ran before: what flags serve its arms there is held to the record.
         await refuseRemappedArmsOnRun(tx, project.id, definition as Experiment, 'run in these environments');
@@ -1078,6 +1198,15 @@ export class DefinitionService<K extends DefinitionKind> {
     return parsed;
   }
 
+  /**
+   * Refuses a create of a key deleted earlier in the same apply where `replacement` would refuse the
+   * change from the deleted definition. Kinds whose `replacement` checks what may change override it;
+   * it keeps the created definition (its lifecycle is the create's).
+   */
+  protected recreation(_previous: DefinitionTypes[K], _created: DefinitionTypes[K]): void {
+    // Nothing by default.
+  }
+
   async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number, batch?: ChangeBatch): Promise<void> {
     assertCan(actor, this.config.write);
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
@@ -1121,6 +1250,11 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Segment) {
         await refuseIfSegmentInUse(tx, project.id, key);
       }
+      if (this.kind === DefinitionKind.Holdout) {
+        await refuseIfHoldoutInUse(tx, project.id, key);
+      }
+      // Uses a ruleset compiles are refused there as broken references; these it does not compile.
+      await refuseIfUncompiledUses(tx, project.id, this.kind, key);
       if (this.kind === DefinitionKind.Experiment) {
         const status = (current.definition as Experiment).status;
         if (status === 'running') {
@@ -1159,6 +1293,7 @@ export class DefinitionService<K extends DefinitionKind> {
         await purgeExperimentData(tx, project.id, key);
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
+      batch?.deleted?.set(batchKey(this.kind, key), current.definition);
       await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });
       for (const id of cancelled) {
         await record(tx, actor, { projectId: project.id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: key, before: undefined, after: { changeRequest: id, reason: 'flag deleted' } });
@@ -1265,6 +1400,11 @@ export class FlagService extends DefinitionService<'flag'> {
       );
     }
     return parsed;
+  }
+
+  /** The type and split-order checks of `replacement`, for a flag deleted and created again in one apply. */
+  protected override recreation(previous: Flag, created: Flag): void {
+    this.replacement(previous, created);
   }
 
   private async guard(tx: Queryable, actor: Actor, projectId: string, environment: string): Promise<void> {
@@ -1526,8 +1666,12 @@ export class ExperimentService extends DefinitionService<'experiment'> {
   }
 
   start(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<StoredDefinition<Experiment>> {
-    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.started', async (current) => {
+    return this.modify(actor, projectKey, key, expectedVersion, 'experiment.started', async (current, project, tx) => {
       refuseIfArchived(current, 'start');
+      if (current.status === 'draft') {
+        // An environment deleted since (an import, or data from before that was refused) would run it nowhere, or in one created again later.
+        await refuseUnknownEnvironments(tx, project.id, DefinitionKind.Experiment, current, undefined);
+      }
       if (current.status !== 'draft') {
         throw new AppError(
           AppErrorCode.InvalidState,
@@ -1536,7 +1680,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
             : `experiment is ${current.status}; only a draft can start`,
         );
       }
-      return Promise.resolve({ next: { ...current, status: 'running', startedAt: this.clock().toISOString() } });
+      return { next: { ...current, status: 'running', startedAt: this.clock().toISOString() } };
     });
   }
 
@@ -1594,6 +1738,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       if (current.status !== 'stopped') {
         throw new AppError(AppErrorCode.InvalidState, `experiment is ${current.status}; only a stopped experiment can resume`);
       }
+      await refuseUnknownEnvironments(tx, project.id, DefinitionKind.Experiment, current, undefined);
       // Flags changed while it was stopped may not serve the arms other variations than its units were served.
       await refuseRemappedArmsOnRun(tx, project.id, { ...current, status: 'running' }, 'resume');
       const { stoppedAt, decision: _decision, winner: _winner, ...rest } = current;

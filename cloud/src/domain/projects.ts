@@ -19,6 +19,7 @@ import { projectFor } from './definitions.js';
 import { forgetSdkKeys } from '../http/sdk/sdk-keys.js';
 import { experimentsRepo, flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
 import { parseOrThrow } from './validation.js';
+import { removeEnvironmentFromWebhooks } from './webhooks.js';
 
 /** What a new project gets unless it names its own environments. */
 export const DEFAULT_ENVIRONMENTS: readonly Environment[] = [
@@ -242,9 +243,11 @@ export class ProjectService {
   /**
    * Deletes a non-production environment with what belongs to it: its SDK keys, its open change
    * requests, every flag's state there and its place in the environment lists of experiments that
-   * are not running; each changed definition gets a new version and an audit entry. Refused while a
-   * flag is on there or a running experiment names it. An environment created later under the key
-   * starts afresh: a new ruleset version, compiled from what is left.
+   * are not running, and its place in webhooks' environment filters (a webhook filtered on it alone
+   * is disabled); each changed definition gets a new version and an audit entry. Refused while a flag
+   * is on there, a running experiment names it, or an experiment (any status, archived too) lists it
+   * as its only environment. An environment created later under the key starts afresh: a new ruleset
+   * version, compiled from what is left.
    */
   async deleteEnvironment(actor: Actor, projectKey: string, key: string, expectedVersion: number): Promise<void> {
     assertCan(actor, Permission.EnvironmentsManage);
@@ -272,6 +275,17 @@ export class ProjectService {
           { experiments: running },
         );
       }
+      // Trimmed to nothing, their list would mean every environment; kept, it names an environment
+      // that is gone (and one created later under the key would run them at once). Archived ones count
+      // too: unarchived, they could start or resume there.
+      const only = experiments.filter((e) => e.definition.environments.length === 1).map((e) => e.key);
+      if (only.length > 0) {
+        throw new AppError(
+          AppErrorCode.InvalidState,
+          `experiments list only "${key}" as their environment: ${only.slice(0, 10).join(', ')}${only.length > 10 ? ', …' : ''}; give them another environment, or delete them, first`,
+          { experiments: only },
+        );
+      }
       // Its SDK keys go with it (they stop working at once): each active one is recorded as revoked, so
       // the audit log says which keys existed and when they stopped.
       const keys = (await credentials.listSdkKeys(tx, project.id, key)).filter((k) => k.revokedAt === null);
@@ -285,10 +299,9 @@ export class ProjectService {
         const stored = await flagsRepo.update(tx, project.id, { ...f.definition, environments: rest }, f.version, actor.userId);
         changedFlags.push({ before: f.definition, after: stored.definition });
       }
-      // A draft or stopped experiment keeps its other environments; one that lists only this one keeps
-      // the list as it is, as an empty list would mean every environment.
+      // A draft or stopped experiment keeps its other environments (one that lists only this one was refused above).
       const changedExperiments: { before: Experiment; after: Experiment }[] = [];
-      for (const e of experiments.filter((e) => e.definition.environments.length > 1)) {
+      for (const e of experiments) {
         const next = { ...e.definition, environments: e.definition.environments.filter((env) => env !== key) };
         const stored = await experimentsRepo.update(tx, project.id, next, e.version, actor.userId);
         changedExperiments.push({ before: e.definition, after: stored.definition });
@@ -296,6 +309,8 @@ export class ProjectService {
       // The ruleset counter stays (published versions are immutable) but forgets the content: the next
       // environment under the key publishes a new version, so the old one is never served again.
       await environments.forgetRulesetContent(tx, project.id, key);
+      // Webhooks filtered on it stop naming it (one filtered on it alone is disabled).
+      await removeEnvironmentFromWebhooks(tx, actor, project.id, key, this.deps.now());
       // The other environments' rulesets, should a changed definition show there (unchanged ones keep their version).
       staged = await stageRulesets(tx, project.id, this.deps.now());
       await record(tx, actor, { projectId: project.id, action: 'environment.deleted', resourceType: 'environment', resourceKey: key, environment: key, before, after: undefined });

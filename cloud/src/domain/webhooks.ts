@@ -155,6 +155,33 @@ const audited = (w: Pick<StoredWebhook, 'name' | 'urlPreview' | 'format' | 'even
   enabled: w.enabled,
 });
 
+/**
+ * Takes a deleted environment out of the project's webhooks' environment filters, in the
+ * transaction that deletes it (else a webhook would wake up again for an environment created later
+ * under the key). A filter that would be left empty (it named only that environment) is not widened
+ * to every environment (null): the webhook is disabled, its filter left empty (matching nothing) and
+ * its queued deliveries cancelled; the audit entry gives the reason. Enabling it again needs a filter.
+ */
+export async function removeEnvironmentFromWebhooks(tx: Queryable, actor: Actor, projectId: string, environment: string, now: Date): Promise<void> {
+  for (const before of await webhooks.filteringOn(tx, projectId, environment)) {
+    const left = (before.environments ?? []).filter((e) => e !== environment);
+    const disable = left.length === 0 && before.enabled;
+    const after = await webhooks.update(tx, projectId, before.id, { ...before, environments: left, enabled: left.length === 0 ? false : before.enabled }, now);
+    const reason = `environment "${environment}" was deleted`;
+    if (disable) {
+      await webhooks.cancelPending(tx, before.id, `the webhook was disabled: ${reason}, the only environment it was filtered on`);
+    }
+    await record(tx, actor, {
+      projectId,
+      action: 'webhook.updated',
+      resourceType: 'webhook',
+      resourceKey: before.id,
+      before: audited(before),
+      after: { ...audited(after), reason: disable ? `${reason}, the only environment its filter named: disabled` : reason },
+    });
+  }
+}
+
 function keyOf(deps: Deps): PlatformKey {
   if (deps.platformKey === undefined) {
     throw new AppError(AppErrorCode.Unavailable, 'webhooks need the platform key, which this deployment does not have (XP_PLATFORM_KEY locally, the platform-key secret on AWS)');
@@ -351,6 +378,10 @@ export class WebhookService {
       if (sameUrl && jsonDiff(settings(before), settings({ name: data.name ?? before.name, format: data.format ?? before.format, events: data.events ?? before.events, environments: data.environments === undefined ? before.environments : data.environments, enabled: data.enabled ?? before.enabled })).length === 0) {
         // Nothing to write: no new version, no audit entry (and no webhook.updated event).
         return before;
+      }
+      if ((data.enabled ?? before.enabled) && (data.environments === undefined ? before.environments : data.environments)?.length === 0) {
+        // Left empty when its only environment was deleted (removeEnvironmentFromWebhooks): it matches nothing.
+        throw invalid('the webhook\'s environment filter is empty (its environments were deleted): give environments (or null for all) to enable it', { issues: [{ path: 'environments', message: 'required to enable the webhook: its filter is empty' }] });
       }
       const fields: WebhookFields = {
         name: data.name ?? before.name,

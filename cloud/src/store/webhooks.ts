@@ -217,6 +217,12 @@ export const webhooks = {
     return webhooks.get(db, projectId, id);
   },
 
+  /** The webhooks whose environment filter names `environment`, locked for update. */
+  async filteringOn(db: Queryable, projectId: string, environment: string): Promise<StoredWebhook[]> {
+    const out = await db.query<WebhookRow>(`${SELECT_WEBHOOK} WHERE w.project_id = $1 AND $2 = ANY (w.environments) ORDER BY w.created_at, w.id FOR UPDATE OF w`, [projectId, environment]);
+    return out.rows.map(webhookFromRow);
+  },
+
   async delete(db: Queryable, projectId: string, id: string): Promise<void> {
     await db.query('DELETE FROM webhooks WHERE project_id = $1 AND id = $2', [projectId, id]);
   },

@@ -33,7 +33,7 @@ export const unitEraseSchema = z.strictObject({
 });
 
 /**
- * GET …/units/export: the unit id in the query (request lines log the path, never the query), and
+ * GET …/unit-export: the unit id in the query (request lines log the path, never the query), and
  * optionally one section from an offset (the `nextOffset` of a truncated section).
  */
 export const unitExportQuery = z.strictObject({
@@ -48,7 +48,7 @@ export const unitExportQuery = z.strictObject({
     .describe(`Rows of the section to skip: the \`nextOffset\` of a truncated section (${MAX_EXPORT_ROWS.toLocaleString('en-US')} rows per answer); needs \`section\``),
 });
 
-/** What GET …/units/export answers. */
+/** What GET …/unit-export answers. */
 export interface UnitExport {
   readonly unitId: string;
   readonly exportedAt: string;

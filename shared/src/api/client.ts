@@ -705,7 +705,7 @@ export class XpApiClient {
    * query, which request logs do not keep. Needs `units:erase` (owners and admins); docs/privacy.md.
    */
   async exportUnit(project: string, unitId: string, page: { section?: UnitExportSectionName; offset?: number } = {}): Promise<UnitExportView> {
-    return (await this.call<UnitExportView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/units/export`, { query: { unitId, ...page } })).body;
+    return (await this.call<UnitExportView>('GET', `/api/v1/projects/${encodeURIComponent(project)}/unit-export`, { query: { unitId, ...page } })).body;
   }
 
   async accessTokens(): Promise<AccessTokenView[]> {
@@ -1133,7 +1133,7 @@ export interface UnitErasureView {
   readonly dimensionValues?: number;
 }
 
-/** The sections of a unit export (GET …/units/export), named like the erasure's counts. */
+/** The sections of a unit export (GET …/unit-export), named like the erasure's counts. */
 export type UnitExportSectionName = 'exposures' | 'unitMetricTotals' | 'unitEvents' | 'explorerEvents' | 'stickyAssignments' | 'deadLetters' | 'resultsDimensionValues';
 
 /** One section of a unit export: `items` from `offset`, out of `total` rows. */
@@ -1147,7 +1147,7 @@ export interface UnitExportSectionView {
   readonly items: readonly Record<string, unknown>[];
 }
 
-/** What GET …/units/export answers: every section, or the one asked for. */
+/** What GET …/unit-export answers: every section, or the one asked for. */
 export interface UnitExportView {
   readonly unitId: string;
   readonly exportedAt: string;

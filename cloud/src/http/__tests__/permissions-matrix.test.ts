@@ -212,7 +212,7 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}/rotate`, body: { keepPreviousHours: 1 } };
   },
   'POST /api/v1/projects/{project}/units/erase': (ctx) => Promise.resolve({ path: `${DEMO}/units/erase`, body: { unitIds: [`unit-${ctx.n}`] } }),
-  'GET /api/v1/projects/{project}/units/export': () => Promise.resolve({ path: `${DEMO}/units/export?unitId=user-1` }),
+  'GET /api/v1/projects/{project}/unit-export': () => Promise.resolve({ path: `${DEMO}/unit-export?unitId=user-1` }),
   'DELETE /api/v1/projects/{project}/sdk-keys/{id}': async (ctx) => {
     const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/sdk-keys`, { environment: 'staging', kind: 'server', name: `to revoke ${ctx.n}` });
     return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}` };

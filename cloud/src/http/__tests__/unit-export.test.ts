@@ -43,7 +43,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     }
   };
   const exported = async (unit: string, token = owner, query = ''): Promise<{ status: number; body: any }> =>
-    requestAs(p, token, 'GET', `${BASE}/units/export?unitId=${encodeURIComponent(unit)}${query}`);
+    requestAs(p, token, 'GET', `${BASE}/unit-export?unitId=${encodeURIComponent(unit)}${query}`);
   const totals = (body: any): Record<string, number> => Object.fromEntries(Object.entries(body.sections as Record<string, { total: number }>).map(([k, s]) => [k, s.total]));
   /** Results filtered on one attribute value, from the dimension rollups (`from` on the hour). */
   const filtered = async (attribute: string, value: string, scan = false): Promise<ExperimentResults> =>
@@ -167,7 +167,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     }
     expect(res.body.sections.exposures.items[0].attributes).not.toHaveProperty('projectId');
     // The request line holds the path, not the query: no unit id in the logs.
-    const lines = p.logs.filter((l) => l.startsWith('request ') && l.includes('/units/export'));
+    const lines = p.logs.filter((l) => l.startsWith('request ') && l.includes('/unit-export'));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('\n')).not.toContain(ALICE);
     expect(p.logs.filter((l) => l.startsWith('unit exported')).join('\n')).not.toContain(ALICE);
@@ -198,21 +198,21 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
       expect([role, res.status, res.body.error.code, res.body.error.details]).toEqual([role, 403, 'FORBIDDEN', { permission: 'units:erase' }]);
     }
     const bad = [
-      `${BASE}/units/export`,
-      `${BASE}/units/export?unitId=`,
-      `${BASE}/units/export?unitId=${'x'.repeat(257)}`,
-      `${BASE}/units/export?unitId=nul%00id`,
-      `${BASE}/units/export?unitId=a&unitId=b`,
-      `${BASE}/units/export?unitId=${ALICE}&section=everything`,
-      `${BASE}/units/export?unitId=${ALICE}&offset=2`,
-      `${BASE}/units/export?unitId=${ALICE}&section=unitEvents&offset=-1`,
-      `${BASE}/units/export?unitId=${ALICE}&environment=production`,
+      `${BASE}/unit-export`,
+      `${BASE}/unit-export?unitId=`,
+      `${BASE}/unit-export?unitId=${'x'.repeat(257)}`,
+      `${BASE}/unit-export?unitId=nul%00id`,
+      `${BASE}/unit-export?unitId=a&unitId=b`,
+      `${BASE}/unit-export?unitId=${ALICE}&section=everything`,
+      `${BASE}/unit-export?unitId=${ALICE}&offset=2`,
+      `${BASE}/unit-export?unitId=${ALICE}&section=unitEvents&offset=-1`,
+      `${BASE}/unit-export?unitId=${ALICE}&environment=production`,
     ];
     for (const path of bad) {
       const res = await requestAs(p, owner, 'GET', path);
       expect([path.slice(BASE.length, BASE.length + 60), res.status, res.body.error.code]).toEqual([path.slice(BASE.length, BASE.length + 60), 400, 'VALIDATION_FAILED']);
     }
-    expect((await requestAs(p, owner, 'GET', `/api/v1/projects/no-such-project/units/export?unitId=${ALICE}`)).status).toBe(404);
+    expect((await requestAs(p, owner, 'GET', `/api/v1/projects/no-such-project/unit-export?unitId=${ALICE}`)).status).toBe(404);
     const longest = await exported('y'.repeat(256));
     const unknown = await exported('never-seen');
     expect(longest.status).toBe(200);
@@ -295,6 +295,6 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     const bob = await client.exportUnit(KEY, 'bob', { section: 'exposures' });
 
     expect(bob.sections.exposures!.total).toBe(1);
-    expect(paths).toEqual([`${BASE}/units/export`]);
+    expect(paths).toEqual([`${BASE}/unit-export`]);
   });
 });

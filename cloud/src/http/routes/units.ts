@@ -119,7 +119,7 @@ export function unitRoutes(s: Services): AnyRoute[] {
     }),
     route({
       method: 'get',
-      path: '/api/v1/projects/{project}/units/export',
+      path: '/api/v1/projects/{project}/unit-export',
       permission: Permission.UnitsErase,
       tag: 'Units',
       summary: "Export a unit's data (subject access)",

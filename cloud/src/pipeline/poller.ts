@@ -5,7 +5,7 @@
  * last committed batch; whatever a half-done batch wrote was rolled back with it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
 import type { Logger } from '../domain/context.js';
 import type { Database, Queryable } from '../store/db.js';
@@ -26,13 +26,26 @@ export interface ShardRecords {
   readonly behind: boolean;
 }
 
-/** The three Kinesis reads the poller makes; a port so tests can fake or disturb them. */
+/** The oldest record a shard still holds. */
+export interface OldestRecord {
+  readonly sequenceNumber: string;
+  readonly approximateArrivalMs?: number | undefined;
+}
+
+/** The Kinesis reads the poller makes; a port so tests can fake or disturb them. */
 export interface ShardReader {
   listShards(stream: string): Promise<ShardInfo[]>;
   /** AFTER_SEQUENCE_NUMBER when given, else TRIM_HORIZON. */
   shardIterator(stream: string, shardId: string, afterSequenceNumber: string | undefined): Promise<string>;
   /** Throws ExpiredIteratorError when the iterator is too old. */
   getRecords(iterator: string, limit: number, signal?: AbortSignal): Promise<ShardRecords>;
+  /** The stream's retention in hours (DescribeStreamSummary); without it the poller assumes 24. */
+  retentionHours?(stream: string): Promise<number>;
+  /**
+   * The oldest record still in the shard (TRIM_HORIZON), undefined when it holds none. Only read
+   * when the poller's position may have expired (see `checkExpired`), never per batch.
+   */
+  oldestRecord?(stream: string, shardId: string): Promise<OldestRecord | undefined>;
 }
 
 /** The shard iterator expired (Kinesis: 5 minutes); get a new one from the checkpoint. */
@@ -96,6 +109,29 @@ export function kinesisShardReader(client: KinesisClient): ShardReader {
       }
       return out.ShardIterator;
     },
+    async retentionHours(stream) {
+      const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+      return out.StreamDescriptionSummary?.RetentionPeriodHours ?? DEFAULT_RETENTION_HOURS;
+    },
+    async oldestRecord(stream, shardId) {
+      const first = await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+      let iterator = first.ShardIterator;
+      // A read from the trim horizon may answer no records although the shard holds some (Kinesis
+      // skips empty stretches; kinesalite counts the expired records it skips against the limit):
+      // a few more reads, while the stream says records are behind, or at least five.
+      for (let i = 0; i < 10 && iterator !== undefined; i++) {
+        const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1_000 }));
+        const r = out.Records?.find((x) => x.SequenceNumber !== undefined);
+        if (r?.SequenceNumber !== undefined) {
+          return { sequenceNumber: r.SequenceNumber, approximateArrivalMs: r.ApproximateArrivalTimestamp?.getTime() };
+        }
+        if ((out.MillisBehindLatest ?? 0) === 0 && i >= 4) {
+          return undefined;
+        }
+        iterator = out.NextShardIterator;
+      }
+      return undefined;
+    },
     async getRecords(iterator, limit, signal) {
       try {
         const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), signal === undefined ? {} : { abortSignal: signal });
@@ -140,6 +176,8 @@ export interface PollerOptions {
   readonly process?: (db: Database, records: readonly StreamRecord[], options: AggregateOptions) => Promise<BatchResult>;
   /** How long one GetRecords may take before it counts as a failed poll. Default 10 s. */
   readonly readTimeoutMs?: number;
+  /** The stream's retention in hours. Default: what the stream says (DescribeStreamSummary), else 24. */
+  readonly streamRetentionHours?: number;
 }
 
 export interface PollerStats {
@@ -163,6 +201,8 @@ export interface PollerStats {
    * (a batch waiting on a database lock) fails nothing, so this is how it shows.
    */
   readonly pollingSinceMs: number | null;
+  /** Windows in which records may have expired from the stream unread, reported since the start (stream_gaps). */
+  readonly expiredWindows: number;
 }
 
 export interface Poller {
@@ -178,9 +218,40 @@ export interface Poller {
 interface ShardState {
   readonly info: ShardInfo;
   checkpoint: string | undefined;
+  /** Epoch ms: every record of the shard that arrived before it was read or reported lost (arrival_through). */
+  arrivalThroughMs: number | undefined;
+  /** arrival_through as last written to the database (epoch ms). */
+  savedThroughMs: number | undefined;
   iterator: string | undefined;
   ended: boolean;
+  /** When the checkpoint's position was last checked against the trim horizon (epoch ms). */
+  expiryCheckedAt: number;
+  /** When the "half the retention behind" warning was last logged (epoch ms). */
+  lagWarnedAt: number;
 }
+
+/** Kinesis's default retention, assumed when the stream does not say. */
+export const DEFAULT_RETENTION_HOURS = 24;
+const HOUR_MS = 3_600_000;
+/**
+ * The `xp replay` command that re-aggregates records that arrived in [fromMs, toMs]: from the hour
+ * before the window's first hour to the hour after its last (as the on-failure queue's runbook in
+ * docs/operations.md says), since replay selects events by the time the API received them, a little
+ * before they reached the stream; replay is idempotent, so a wider window costs only time.
+ */
+export function replayCommand(fromMs: number, toMs: number): string {
+  const from = (Math.floor(fromMs / HOUR_MS) - 1) * HOUR_MS;
+  const to = (Math.ceil(toMs / HOUR_MS) + 1) * HOUR_MS;
+  return `xp replay --from ${new Date(from).toISOString()} --to ${new Date(to).toISOString()}`;
+}
+
+const sequenceBefore = (a: string, b: string): boolean | undefined => {
+  try {
+    return BigInt(a) < BigInt(b);
+  } catch {
+    return undefined;
+  }
+};
 
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -188,14 +259,18 @@ async function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
-/** Advances a shard's checkpoint, never backwards (a slower, older poller cannot rewind it). */
-export async function writeCheckpoint(tx: Queryable, stream: string, shardId: string, sequenceNumber: string): Promise<void> {
+/**
+ * Advances a shard's checkpoint, never backwards (a slower, older poller cannot rewind it), with the
+ * arrival time of its record (Kinesis ApproximateArrivalTimestamp, epoch ms) when known.
+ */
+export async function writeCheckpoint(tx: Queryable, stream: string, shardId: string, sequenceNumber: string, arrivalMs?: number): Promise<void> {
   await tx.query(
-    `INSERT INTO stream_checkpoints (stream, shard_id, sequence_number) VALUES ($1, $2, $3)
-     ON CONFLICT (stream, shard_id) DO UPDATE SET sequence_number = EXCLUDED.sequence_number, updated_at = now()
+    `INSERT INTO stream_checkpoints (stream, shard_id, sequence_number, arrival_through) VALUES ($1, $2, $3, $4::timestamptz)
+     ON CONFLICT (stream, shard_id) DO UPDATE SET sequence_number = EXCLUDED.sequence_number,
+       arrival_through = GREATEST(stream_checkpoints.arrival_through, EXCLUDED.arrival_through), updated_at = now()
      WHERE stream_checkpoints.sequence_number IS NULL
         OR stream_checkpoints.sequence_number::numeric < EXCLUDED.sequence_number::numeric`,
-    [stream, shardId, sequenceNumber],
+    [stream, shardId, sequenceNumber, arrivalMs === undefined ? null : new Date(arrivalMs).toISOString()],
   );
 }
 
@@ -232,27 +307,165 @@ export function createPoller(options: PollerOptions): Poller {
   const backoff = options.errorBackoffMs ?? { min: 200, max: 5_000 };
   const refreshMs = options.shardRefreshMs ?? 30_000;
   const shards = new Map<string, ShardState>();
-  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0, failingSinceMs: null as number | null, lastError: null as string | null, pollingSinceMs: null as number | null };
+  const stats = { batches: 0, records: 0, processed: 0, duplicates: 0, deadLettered: 0, failedBatches: 0, errors: 0, failingSinceMs: null as number | null, lastError: null as string | null, pollingSinceMs: null as number | null, expiredWindows: 0 };
   const readTimeoutMs = options.readTimeoutMs ?? 10_000;
   let running: Promise<void> | undefined;
   let abort = new AbortController();
   let stopping = false;
   let refreshAt = 0;
 
+  let retentionMs: number | undefined;
+  let retentionWarned = false;
+  /**
+   * The stream's retention, asked once (a stream's retention seldom changes; a restart reads it
+   * again). When the stream does not answer, 24 hours (Kinesis's default and minimum) for now.
+   */
+  const streamRetentionMs = async (): Promise<number> => {
+    if (retentionMs !== undefined) {
+      return retentionMs;
+    }
+    if (options.streamRetentionHours !== undefined || reader.retentionHours === undefined) {
+      retentionMs = (options.streamRetentionHours ?? DEFAULT_RETENTION_HOURS) * HOUR_MS;
+      return retentionMs;
+    }
+    try {
+      retentionMs = (await reader.retentionHours(streamName)) * HOUR_MS;
+      return retentionMs;
+    } catch (error) {
+      if (!retentionWarned) {
+        retentionWarned = true;
+        logger.warn('aggregator could not read the stream retention; assuming 24 hours until it can', { error: error instanceof Error ? error.message : String(error) });
+      }
+      return DEFAULT_RETENTION_HOURS * HOUR_MS;
+    }
+  };
+
+  /**
+   * Records a window of arrival times in which records of a shard may have expired from the stream
+   * unread, moves the shard's arrival_through past it (so it is reported once), and says so loudly:
+   * the events are in the raw event archive, and `xp replay` over the window applies them.
+   */
+  const reportExpired = async (shardId: string, fromMs: number, toMs: number, reason: string, extra: { shardEnded?: boolean } = {}): Promise<void> => {
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
+    await db.withTransaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO stream_gaps (stream, shard_id, from_arrival, to_arrival) VALUES ($1, $2, $3::timestamptz, $4::timestamptz)
+         ON CONFLICT (stream, shard_id, from_arrival) DO UPDATE SET to_arrival = GREATEST(stream_gaps.to_arrival, EXCLUDED.to_arrival),
+           resolved_at = CASE WHEN EXCLUDED.to_arrival > stream_gaps.to_arrival THEN NULL ELSE stream_gaps.resolved_at END`,
+        [streamName, shardId, from, to],
+      );
+      await tx.query(
+        `INSERT INTO stream_checkpoints (stream, shard_id, sequence_number, arrival_through, shard_ended) VALUES ($1, $2, NULL, $3::timestamptz, $4)
+         ON CONFLICT (stream, shard_id) DO UPDATE SET arrival_through = GREATEST(stream_checkpoints.arrival_through, EXCLUDED.arrival_through),
+           shard_ended = stream_checkpoints.shard_ended OR EXCLUDED.shard_ended, updated_at = now()`,
+        [streamName, shardId, to, extra.shardEnded ?? false],
+      );
+    });
+    stats.expiredWindows++;
+    const retentionHours = (await streamRetentionMs()) / HOUR_MS;
+    logger.error(
+      `aggregator: records of shard ${shardId} that arrived between ${from} and ${to} may have expired from the stream unread (the aggregator was behind by more than the stream's ${String(retentionHours)} h retention); their events are in the raw event archive: run \`${replayCommand(fromMs, toMs)}\``,
+      { stream: streamName, shardId, from, to, retentionHours, reason, replay: replayCommand(fromMs, toMs) },
+    );
+  };
+
+  /**
+   * Whether records after the shard's checkpoint may have expired unread. Nothing can have while the
+   * last record read arrived within the retention (whatever came after it is younger still); past
+   * that, the oldest record the shard still holds tells: the checkpoint's own record still there means
+   * nothing after it was trimmed; gone, records that arrived between the two may have been (sequence
+   * numbers have gaps, so how many is not known). Costs Kinesis reads only in that case, once a minute
+   * at most while the poller reads on, and at every (re)start of the shard's reading.
+   */
+  const checkExpired = async (shard: ShardState, reason: string): Promise<void> => {
+    const through = shard.arrivalThroughMs;
+    if (shard.checkpoint === undefined || through === undefined) {
+      return;
+    }
+    const cutoff = now() - (await streamRetentionMs());
+    if (through >= cutoff || (shard.iterator !== undefined && now() - shard.expiryCheckedAt < 60_000)) {
+      return;
+    }
+    shard.expiryCheckedAt = now();
+    const oldest = reader.oldestRecord === undefined ? undefined : await reader.oldestRecord(streamName, shard.info.shardId);
+    if (oldest !== undefined && sequenceBefore(shard.checkpoint, oldest.sequenceNumber) !== true) {
+      return;
+    }
+    // Records that expired arrived before the oldest one left, and before the cutoff.
+    const toMs = Math.min(oldest?.approximateArrivalMs ?? cutoff, cutoff);
+    if (toMs <= through) {
+      return;
+    }
+    await reportExpired(shard.info.shardId, through, toMs, reason);
+    shard.arrivalThroughMs = toMs;
+    shard.savedThroughMs = toMs;
+  };
+
+  /** Warns, once an hour per shard, when the oldest unread record is older than half the retention. */
+  const warnLag = async (shard: ShardState, oldestUnreadMs: number, certain: boolean): Promise<void> => {
+    const retention = await streamRetentionMs();
+    const behind = now() - oldestUnreadMs;
+    if (behind <= retention / 2 || now() - shard.lagWarnedAt < HOUR_MS) {
+      return;
+    }
+    shard.lagWarnedAt = now();
+    const hours = (ms: number): number => Math.round((ms / HOUR_MS) * 10) / 10;
+    logger.warn(
+      certain
+        ? 'aggregator is behind the stream by more than half its retention: records it has not read when the retention passes expire unread'
+        : 'aggregator has read nothing of a shard for more than half the stream retention while failing: records that arrived since expire unread when the retention passes',
+      { shardId: shard.info.shardId, behindHours: hours(behind), retentionHours: hours(retention), expiresInHours: hours(Math.max(0, retention - behind)) },
+    );
+  };
+
   const refreshShards = async (): Promise<void> => {
     const listed = await reader.listShards(streamName);
-    const saved = await db.query<{ shard_id: string; sequence_number: string | null; shard_ended: boolean }>(
-      'SELECT shard_id, sequence_number, shard_ended FROM stream_checkpoints WHERE stream = $1',
+    const saved = await db.query<{ shard_id: string; sequence_number: string | null; shard_ended: boolean; through_ms: number }>(
+      `SELECT shard_id, sequence_number, shard_ended, (extract(epoch FROM coalesce(arrival_through, updated_at)) * 1000)::float8 AS through_ms
+       FROM stream_checkpoints WHERE stream = $1`,
       [streamName],
     );
     const byShard = new Map(saved.rows.map((r) => [r.shard_id, r]));
+    // A parent shard no longer listed that was not read to its end expired unread (its children are
+    // read regardless): whatever it held after the checkpoint is gone from the stream.
+    const listedIds = new Set(listed.map((s) => s.shardId));
+    const parents = new Set(listed.flatMap((s) => [s.parentShardId, s.adjacentParentShardId]).filter((p): p is string => p !== undefined));
+    for (const row of saved.rows) {
+      if (!row.shard_ended && parents.has(row.shard_id) && !listedIds.has(row.shard_id)) {
+        const cutoff = now() - (await streamRetentionMs());
+        await reportExpired(row.shard_id, row.through_ms, Math.max(cutoff, row.through_ms + 1), 'parent shard expired unread', { shardEnded: true });
+        row.shard_ended = true;
+        const known = shards.get(row.shard_id);
+        if (known !== undefined) {
+          known.ended = true;
+        }
+      }
+    }
     for (const info of listed) {
       if (!shards.has(info.shardId)) {
         const row = byShard.get(info.shardId);
-        shards.set(info.shardId, { info, checkpoint: row?.sequence_number ?? undefined, iterator: undefined, ended: row?.shard_ended ?? false });
+        shards.set(info.shardId, {
+          info,
+          checkpoint: row?.sequence_number ?? undefined,
+          arrivalThroughMs: row === undefined || row.sequence_number === null ? undefined : row.through_ms,
+          savedThroughMs: row === undefined ? undefined : row.through_ms,
+          iterator: undefined,
+          ended: row?.shard_ended ?? false,
+          expiryCheckedAt: 0,
+          lagWarnedAt: 0,
+        });
       }
     }
     refreshAt = now() + refreshMs;
+  };
+
+  /** After a checkpoint (with its record's arrival) was committed. */
+  const advanceArrival = (shard: ShardState, arrivalMs: number | undefined): void => {
+    if (arrivalMs !== undefined) {
+      shard.arrivalThroughMs = Math.max(shard.arrivalThroughMs ?? arrivalMs, arrivalMs);
+      shard.savedThroughMs = Math.max(shard.savedThroughMs ?? arrivalMs, arrivalMs);
+    }
   };
 
   /** Open shards whose parents, if still listed, have been read to their end (Kinesis ordering). */
@@ -268,6 +481,7 @@ export function createPoller(options: PollerOptions): Poller {
   /** Reads and applies one batch of a shard; returns whether it should be read again at once. */
   const pollShard = async (shard: ShardState): Promise<boolean> => {
     const shardId = shard.info.shardId;
+    await checkExpired(shard, shard.iterator === undefined ? 'reading the shard from its checkpoint' : 'reading on');
     try {
       shard.iterator ??= await reader.shardIterator(streamName, shardId, shard.checkpoint);
     } catch (error) {
@@ -278,9 +492,11 @@ export function createPoller(options: PollerOptions): Poller {
       logger.warn('aggregator checkpoint is not a position in this stream (a restored database, or a new data folder); reading the shard from its start, events already counted are skipped by id', { shardId, checkpoint: shard.checkpoint });
       await db.query('UPDATE stream_checkpoints SET sequence_number = NULL WHERE stream = $1 AND shard_id = $2', [streamName, shardId]);
       shard.checkpoint = undefined;
+      shard.arrivalThroughMs = undefined;
       return true;
     }
     let out: ShardRecords;
+    const readAt = now();
     try {
       // A stream that does not answer fails the poll (and shows in the health report) instead of holding it.
       const timeout = AbortSignal.timeout(readTimeoutMs);
@@ -295,13 +511,26 @@ export function createPoller(options: PollerOptions): Poller {
       }
       throw error;
     }
+    const firstArrival = out.records[0]?.approximateArrivalMs;
+    if (firstArrival !== undefined) {
+      await warnLag(shard, firstArrival, true);
+    }
+    if (out.records.length === 0 && out.nextIterator !== undefined && !out.behind && shard.checkpoint !== undefined) {
+      // Caught up: nothing that arrived before this read is unread. Saved now and then, so that a
+      // restart after a quiet spell longer than the retention does not take it for a loss.
+      shard.arrivalThroughMs = Math.max(shard.arrivalThroughMs ?? readAt, readAt);
+      if (readAt - (shard.savedThroughMs ?? 0) >= Math.min(HOUR_MS, (await streamRetentionMs()) / 4)) {
+        await db.query('UPDATE stream_checkpoints SET arrival_through = GREATEST(arrival_through, $3::timestamptz) WHERE stream = $1 AND shard_id = $2', [streamName, shardId, new Date(readAt).toISOString()]);
+        shard.savedThroughMs = readAt;
+      }
+    }
     if (out.records.length > 0) {
       const records: StreamRecord[] = out.records.map((r) => ({ ...r, shardId }));
       stats.records += records.length;
       const result = await process(db, records, {
         logger: batchLogger,
         ...options.aggregate,
-        checkpoint: (tx, last) => writeCheckpoint(tx, streamName, shardId, last.sequenceNumber),
+        checkpoint: (tx, last) => writeCheckpoint(tx, streamName, shardId, last.sequenceNumber, last.approximateArrivalMs),
       });
       stats.processed += result.processed;
       stats.duplicates += result.duplicates;
@@ -312,6 +541,7 @@ export function createPoller(options: PollerOptions): Poller {
         // Records before the first failure were committed (each with its checkpoint).
         if (failedAt > 0) {
           shard.checkpoint = records[failedAt - 1]!.sequenceNumber;
+          advanceArrival(shard, records[failedAt - 1]!.approximateArrivalMs);
         }
         shard.iterator = undefined;
         stats.failedBatches++;
@@ -319,6 +549,7 @@ export function createPoller(options: PollerOptions): Poller {
       }
       stats.batches++;
       shard.checkpoint = records[records.length - 1]!.sequenceNumber;
+      advanceArrival(shard, records[records.length - 1]!.approximateArrivalMs);
     }
     if (out.nextIterator === undefined) {
       await db.query(
@@ -386,6 +617,12 @@ export function createPoller(options: PollerOptions): Poller {
           logger.warn(first ? 'aggregator poll failed; backing off' : 'aggregator still failing; backing off', { error: message, backoffMs: errorMs, failedPolls: outage.sinceLogged });
           outage.loggedAt = now();
           outage.sinceLogged = 0;
+        }
+        // While polls fail, records wait in the stream, and expire after its retention: warn in time.
+        for (const shard of retentionMs === undefined ? [] : shards.values()) {
+          if (!shard.ended && shard.arrivalThroughMs !== undefined) {
+            await warnLag(shard, shard.arrivalThroughMs, false).catch(() => undefined);
+          }
         }
         await sleep(errorMs, abort.signal);
       }

@@ -45,6 +45,8 @@ export interface ReplayResult {
   readonly experiments: number;
   /** Events left out because their unit was erased after they happened (store/erasure.ts). */
   readonly erased: number;
+  /** Windows of records that expired from the stream unread (stream_gaps) this replay covered, now resolved. */
+  readonly resolvedGaps: number;
 }
 
 interface Target {
@@ -136,8 +138,22 @@ export async function replayArchive(db: Database, options: ReplayOptions): Promi
       await rebuildTotals(tx, target, options.logger === undefined ? {} : { logger: options.logger });
       progress(`recomputed totals ${i + 1}/${targets.length} (${target.experiment}, ${target.environment})`);
     }
+    // 4. A replay of every event (not one experiment's) over a window of records that expired from
+    // the stream unread (pipeline/poller.ts) applied what the aggregator missed: the window is resolved.
+    let resolvedGaps = 0;
+    if (options.experiment === undefined) {
+      const resolved = await tx.query(
+        'UPDATE stream_gaps SET resolved_at = now() WHERE resolved_at IS NULL AND from_arrival >= $1::timestamptz AND to_arrival <= $2::timestamptz',
+        [options.from.toISOString(), options.to.toISOString()],
+      );
+      resolvedGaps = resolved.rowCount;
+      if (resolvedGaps > 0) {
+        progress(`resolved ${resolvedGaps} window(s) of records that expired from the stream unread`);
+        options.logger?.info('replay resolves windows of records that expired from the stream unread', { windows: resolvedGaps });
+      }
+    }
     progress('committing');
-    return { files, events: events.length, invalid, experiments: targets.length, erased: erased.length };
+    return { files, events: events.length, invalid, experiments: targets.length, erased: erased.length, resolvedGaps };
   });
 }
 

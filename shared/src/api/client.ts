@@ -1091,6 +1091,11 @@ export interface HealthView {
     readonly aggregationLag?: { readonly maxMs: number | null; readonly limitMs: number; readonly minutes: number; readonly exceeded: boolean };
     /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
     readonly archive?: { readonly failingSince: string | null; readonly lastError: string | null };
+    /** Windows in which stream records may have expired unread; degraded while one is open (an `xp replay` covering it resolves it). */
+    readonly expiredWindows?: {
+      readonly open: number;
+      readonly latest: { readonly stream: string; readonly shardId: string; readonly from: string; readonly to: string; readonly detectedAt: string; readonly replay: string } | null;
+    };
   };
   /** Environments whose last ruleset publish failed in this process: their SDKs keep the previous ruleset. */
   readonly unpublishedRulesets?: readonly { readonly project: string; readonly environment: string; readonly version: number; readonly since: string; readonly error: string }[];

@@ -10,6 +10,7 @@ import type { MetricSink } from '../sdk/sdk-outcomes.js';
 import { DatabaseError } from '../../store/database.js';
 import { UNAVAILABLE_RETRY_SECONDS } from '../errors.js';
 import { unpublishedRulesets } from '../../domain/publisher.js';
+import { replayCommand } from '../../pipeline/poller.js';
 
 /**
  * The ops "Health" view: recent figures of the platform's metrics plus the pipeline's backlog. In
@@ -299,6 +300,24 @@ const healthSchema = z
         .optional(),
       /** Locally: since when the raw event archive cannot be written (null: it can), and why. */
       archive: z.object({ failingSince: z.string().nullable(), lastError: z.string().nullable() }).optional(),
+      /** Windows in which stream records may have expired unread (the aggregator was behind longer than the stream's retention). */
+      expiredWindows: z
+        .object({
+          open: z.number().int().meta({ description: 'Windows not yet resolved by an `xp replay` covering them: the platform is degraded while there is one' }),
+          latest: z
+            .object({
+              stream: z.string(),
+              shardId: z.string(),
+              from: z.string().meta({ description: 'Arrival time in the stream of the last record read before the window' }),
+              to: z.string().meta({ description: 'Arrival time of the oldest record the shard still held (or the retention cutoff)' }),
+              detectedAt: z.string(),
+              replay: z.string().meta({ description: 'The command that applies the window\'s events from the raw event archive' }),
+            })
+            .nullable()
+            .meta({ description: 'The most recently detected open window; null when none is open' }),
+        })
+        .optional()
+        .meta({ description: 'Absent when the database is unreachable' }),
     }),
     unpublishedRulesets: z
       .array(z.object({ project: z.string(), environment: z.string(), version: z.number().int(), since: z.string(), error: z.string() }))
@@ -365,7 +384,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written, or the last ruleset publish of an environment failed in this process (`unpublishedRulesets`: its SDKs keep the previous ruleset).',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written, or records may have expired from the stream unread and no `xp replay` has covered their window yet (`pipeline.expiredWindows`), or the last ruleset publish of an environment failed in this process (`unpublishedRulesets`: its SDKs keep the previous ruleset).',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -378,10 +397,28 @@ export function healthRoutes(s: Services): AnyRoute[] {
         // keep a recovered lag degraded for an hour, and a lag is only news while it lasts.
         const lagStart = new Date(end.getTime() - AGGREGATION_LAG_WINDOW_MINUTES * 60_000);
         const lagLimitMs = aggregationLagLimitMs();
-        const [backlog, figures, recentLag] = await Promise.all([
+        const [backlog, gaps, figures, recentLag] = await Promise.all([
           s.deps.db
             .query<{ dead: number; retrying: number }>('SELECT (SELECT count(*)::int FROM dead_letters) AS dead, (SELECT count(*)::int FROM record_failures) AS retrying')
             .then((r) => r.rows[0])
+            .catch(() => undefined),
+          s.deps.db
+            .query<{ open: number; stream: string; shard_id: string; from_ms: number; to_ms: number; detected_ms: number }>(
+              `SELECT count(*) OVER ()::int AS open, stream, shard_id, (extract(epoch FROM from_arrival) * 1000)::float8 AS from_ms,
+                 (extract(epoch FROM to_arrival) * 1000)::float8 AS to_ms, (extract(epoch FROM detected_at) * 1000)::float8 AS detected_ms
+               FROM stream_gaps WHERE resolved_at IS NULL ORDER BY detected_at DESC, shard_id LIMIT 1`,
+            )
+            .then((r): NonNullable<HealthReport['pipeline']['expiredWindows']> => {
+              const g = r.rows[0];
+              if (g === undefined) {
+                return { open: 0, latest: null };
+              }
+              const [from, to] = [Math.round(g.from_ms), Math.round(g.to_ms)];
+              return {
+                open: g.open,
+                latest: { stream: g.stream, shardId: g.shard_id, from: new Date(from).toISOString(), to: new Date(to).toISOString(), detectedAt: new Date(Math.round(g.detected_ms)).toISOString(), replay: replayCommand(from, to) },
+              };
+            })
             .catch(() => undefined),
           source.read({ start, end }).then(
             (f) => ({ ok: true as const, f }),
@@ -410,7 +447,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
         const archive = archives.get(s.deps)?.();
         const unpublished = await unpublishedOf(s);
         const report: HealthReport = {
-          status: backlog === undefined || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null || unpublished.length > 0 ? 'degraded' : 'ok',
+          status: backlog === undefined || (gaps?.open ?? 0) > 0 || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null || unpublished.length > 0 ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           countingSince: countingSince !== undefined && countingSince.getTime() > start.getTime() ? countingSince.toISOString() : null,
@@ -431,6 +468,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
                 }),
             aggregationLag: { maxMs: lagMaxMs, limitMs: lagLimitMs, minutes: AGGREGATION_LAG_WINDOW_MINUTES, exceeded: lagging },
             ...(archive === undefined ? {} : { archive: { failingSince: archive.failingSinceMs === null ? null : new Date(archive.failingSinceMs).toISOString(), lastError: archive.lastError } }),
+            ...(gaps === undefined ? {} : { expiredWindows: gaps }),
           },
           unpublishedRulesets: unpublished,
         };

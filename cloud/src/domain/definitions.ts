@@ -277,6 +277,42 @@ async function recordArmsOfExperiment(db: Queryable, projectId: string, exp: Exp
  * flag may change while the experiment is stopped (or does not run in an environment); it is then
  * held to the record when the experiment would run there again.
  */
+/**
+ * Refuses starting an experiment while one flag's experiment rules for it in one environment (enabled
+ * or not, states on or off) would serve its arms different variations: what is recorded at the start
+ * is the first rule's mapping, and every rule is held to it afterwards, so such a flag could not be
+ * changed at all once it runs; and a flag that switched between them would swap the arms.
+ */
+async function refuseDisagreeingArmRules(db: Queryable, projectId: string, exp: Experiment): Promise<void> {
+  const issues: { path: string; message: string }[] = [];
+  for (const stored of await flagsRepo.all(db, projectId)) {
+    const flag = stored.definition;
+    for (const [env, state] of Object.entries(flag.environments)) {
+      if (!runsIn(exp, env)) {
+        continue;
+      }
+      const rules = state.rules.flatMap((rule, i) => (rule.type === 'experiment' && rule.experiment === exp.key ? [{ rule, i, map: armMapping(flag, rule, exp) }] : []));
+      const first = rules[0];
+      for (const other of rules.slice(1)) {
+        const arms = movedArms(first!.map, other.map);
+        if (arms.length > 0) {
+          issues.push({
+            path: `flags.${flag.key}.environments.${env}.rules.${other.i}.variations`,
+            message: `flag "${flag.key}" in "${env}": rule "${other.rule.id}" serves ${arms.map((arm) => `arm "${arm}" "${other.map[arm]}"`).join(', ')} where rule "${first!.rule.id}" serves ${arms.map((arm) => `"${first!.map[arm]}"`).join(', ')}`,
+          });
+        }
+      }
+    }
+  }
+  if (issues.length > 0) {
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${exp.key}" cannot start: rules for it would serve its arms different variations: ${issues.map((x) => x.message).join('; ')}; give the rules the same variations map (or remove the extra rule) first`,
+      { issues },
+    );
+  }
+}
+
 async function refuseRemappedArmsOnRun(db: Queryable, projectId: string, exp: Experiment, action: string): Promise<void> {
   if (exp.status !== 'running') {
     return;
@@ -329,8 +365,9 @@ async function refuseRemappedArmsOnRun(db: Queryable, projectId: string, exp: Ex
  * created again with a deleted one's key (`current` undefined). Values may change (what a variation
  * serves, not which one). Where nothing is recorded yet (a database from before the record, or a rule
  * added since), the stored flag's rules are recorded first: what they serve is what was served.
- * A rule that serves what a rule of the stored flag for the same experiment there serves passes (data
- * that was inconsistent before the record is not held against an unrelated change).
+ * Every rule for the experiment there is held to the record, also one that served otherwise before
+ * (a second rule with another map, disabled): switching between such rules would swap the arms. A
+ * start is refused while rules for it disagree (refuseDisagreeingArmRules).
  */
 export async function refuseMovedExperimentArms(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
   if (kind !== DefinitionKind.Flag) {
@@ -345,7 +382,6 @@ export async function refuseMovedExperimentArms(db: Queryable, projectId: string
   const recorded = await experimentArms.forFlag(db, projectId, after.key);
   const issues: { path: string; message: string }[] = [];
   for (const [env, state] of Object.entries(after.environments)) {
-    const was = before !== undefined && Object.hasOwn(before.environments, env) ? before.environments[env] : undefined;
     // Disabled rules and states off count too: turned off, changed and turned on again in three
     // accepted writes, they would serve the arms other variations while the experiment runs on.
     for (const [i, rule] of state.rules.entries()) {
@@ -360,8 +396,9 @@ export async function refuseMovedExperimentArms(db: Queryable, projectId: string
       const now = armMapping(after, rule, exp);
       // An arm left with nothing to serve is refuseUnservableExperimentRules' to name.
       const arms = movedArms(held, now);
-      const servedBefore = (was?.rules ?? []).some((r) => r.type === 'experiment' && r.experiment === exp.key && jsonDiff(armMapping(before!, r, exp), now).length === 0);
-      if (arms.length === 0 || servedBefore) {
+      // Every rule for it is held to the record, also one that served otherwise before (a second,
+      // disabled rule with the opposite map, written while it was a draft): enabling it would swap the arms.
+      if (arms.length === 0) {
         continue;
       }
       const message = `experiment rule "${rule.id}" in "${env}" (running experiment "${exp.key}"): ${arms.map((arm) => `arm "${arm}" would get "${now[arm]}" instead of "${held[arm]}"`).join(', ')}`;
@@ -1680,6 +1717,9 @@ export class ExperimentService extends DefinitionService<'experiment'> {
             : `experiment is ${current.status}; only a draft can start`,
         );
       }
+      // Rules for it that would serve its arms differently (one enabled, another disabled with another
+      // map): the record keeps the first, and switching between them later would swap the arms.
+      await refuseDisagreeingArmRules(tx, project.id, { ...current, status: 'running' });
       return { next: { ...current, status: 'running', startedAt: this.clock().toISOString() } };
     });
   }

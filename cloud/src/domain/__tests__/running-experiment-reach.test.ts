@@ -48,7 +48,7 @@ describe('changes that would change who a running experiment has or what its arm
     const current = await must('GET', `${BASE}/${kind}/${key}`);
     return request('POST', `${BASE}/apply`, { changes: [{ kind, action: 'update', key, version: current.version, definition: change(current.definition) }] });
   };
-  const lifecycle = async (key: string, action: 'stop' | 'resume'): Promise<{ status: number; body: any }> => {
+  const lifecycle = async (key: string, action: 'start' | 'stop' | 'resume'): Promise<{ status: number; body: any }> => {
     const current = await must('GET', `${BASE}/experiments/${key}`);
     return request('POST', `${BASE}/experiments/${key}/${action}`, undefined, current.version);
   };
@@ -373,6 +373,31 @@ describe('changes that would change who a running experiment has or what its arm
       expect(renamed.body.error.message).toContain('experiment rule "e-renamed" in "development" (running experiment "hole-d"): arm "control" would get "blue" instead of "red"');
       expect((await must('GET', `${BASE}/flags/hd`)).definition.variations).toEqual(RED_BLUE);
       expect(await served(['hd'])).toEqual(before);
+    });
+
+    it('(e) refuses starting while two rules map the arms differently, and, once running, enabling a second rule whose map differs from the record', async () => {
+      const draft = { key: 'hole-e', name: 'hole-e', variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['development'] };
+      await must('POST', `${BASE}/experiments`, draft);
+      const opposite = { id: 'rb', type: 'experiment', experiment: 'hole-e', enabled: false, variations: { control: 'blue', treatment: 'red' } };
+      const straight = { id: 'ra', type: 'experiment', experiment: 'hole-e', variations: { control: 'red', treatment: 'blue' } };
+      await must('POST', `${BASE}/flags`, withRules([straight, opposite])(experimentFlag('he2', 'hole-e', RED_BLUE)));
+
+      const started = await lifecycle('hole-e', 'start');
+
+      expect(started.status).toBe(409);
+      expect(started.body.error.message).toContain('flag "he2" in "development": rule "rb" serves arm "control" "blue", arm "treatment" "red" where rule "ra" serves "red", "blue"');
+      expect((await must('GET', `${BASE}/experiments/hole-e`)).definition.status).toBe('draft');
+
+      // Aligned, it starts; a later write that gives the disabled rule the opposite map and enables it is refused.
+      expect((await replace('flags', 'he2', withRules([straight, { ...opposite, variations: straight.variations }]))).status).toBe(200);
+      expect((await lifecycle('hole-e', 'start')).status).toBe(200);
+      const before = await served(['he2']);
+      redForControl(before);
+      const swapped = await replace('flags', 'he2', withRules([{ ...straight, enabled: false }, { ...opposite, enabled: true }]));
+
+      expect(swapped.status).toBe(400);
+      expect(swapped.body.error.message).toContain('experiment rule "rb" in "development" (running experiment "hole-e"): arm "control" would get "blue" instead of "red"');
+      expect(await served(['he2'])).toEqual(before);
     });
 
     it('refuses a flag deleted and created again with the variations reordered while the experiment runs', async () => {

@@ -140,6 +140,33 @@ describe('listSourceFiles inside a git repository', () => {
     expect(names(root, 'a/b')).toEqual(['a/b/x.ts']);
   });
 
+  it('lets a nested .gitignore re-include (!name) a file a parent excludes, but not a file in an excluded directory, as git does', async () => {
+    const root = tree({
+      '.git/HEAD': '',
+      '.gitignore': '*.gen.ts\nsrc/sub/out/\n',
+      'src/sub/.gitignore': '!important.gen.ts\n!out/kept.ts\n',
+      'src/sub/important.gen.ts': "client.getVariant('re-included', user);\n",
+      'src/sub/other.gen.ts': "client.getVariant('still-ignored', user);\n",
+      'src/sub/out/kept.ts': "client.getVariant('in-ignored-dir', user);\n",
+      'src/important.gen.ts': "client.getVariant('outside-sub', user);\n",
+      'src/x.ts': "client.getVariant('plain', user);\n",
+    });
+    // `git ls-files --others --exclude-standard` on this tree: src/sub/important.gen.ts, src/x.ts.
+    const listed = ['src/sub/important.gen.ts', 'src/x.ts'];
+    expect(names(root, '')).toEqual(listed);
+    expect(names(root, 'src')).toEqual(listed);
+    expect(names(root, 'src/sub')).toEqual(['src/sub/important.gen.ts']);
+    const index = new WorkspaceIndex(root);
+    await index.indexAll();
+    expect([...index.keys()].sort()).toEqual(['plain', 're-included']);
+    expect(index.fileIndex(path.join(root, 'src/sub/important.gen.ts'))?.references.map((r) => r.flagKey)).toEqual(['re-included']);
+    // Judged by path (a file created or changed later): the same answers.
+    expect(index.includes(path.join(root, 'src/sub/important.gen.ts'))).toBe(true);
+    expect(index.includes(path.join(root, 'src/sub/other.gen.ts'))).toBe(false);
+    expect(index.includes(path.join(root, 'src/sub/out/kept.ts'))).toBe(false);
+    expect(index.includes(path.join(root, 'src/important.gen.ts'))).toBe(false);
+  });
+
   it('ignores .gitignore files above the folder outside a repository', () => {
     const root = tree({ '.gitignore': '*.gen.ts\n', 'a/x.ts': '', 'a/x.gen.ts': '' });
     expect(names(root, 'a')).toEqual(['a/x.gen.ts', 'a/x.ts']);

@@ -83,11 +83,22 @@ function withGitignore(layers: readonly IgnoreLayer[], dir: string): readonly Ig
   return [...layers, { base: dir, rules: ignore().add(text) }];
 }
 
+/**
+ * Whether `layers` (root first) exclude `full`, as git judges: the .gitignore closest to it with a
+ * rule that matches decides (its last matching rule, so a nested `!name` re-includes what a parent
+ * excludes), one without leaves it to those above. A file in an excluded directory stays excluded
+ * whatever a negation says: the walk does not enter that directory.
+ */
 function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean): boolean {
-  return layers.some((l) => {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i]!;
     const rel = path.relative(l.base, full).split(path.sep).join('/');
-    return l.rules.ignores(isDir ? `${rel}/` : rel);
-  });
+    const { ignored, unignored } = l.rules.test(isDir ? `${rel}/` : rel);
+    if (ignored || unignored) {
+      return ignored;
+    }
+  }
+  return false;
 }
 
 /**

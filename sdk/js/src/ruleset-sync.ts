@@ -55,11 +55,16 @@ export interface RulesetSyncOptions {
 export const STREAM_RECHECK_MS = 10 * 60_000;
 
 /**
- * Stream answers that say the API does not serve the stream here (a deployment behind API Gateway,
- * which buffers responses, answers 404 STREAM_NOT_AVAILABLE): permanent, not an outage. The client
- * polls every pollIntervalMs, warned once, and tries the stream again every STREAM_RECHECK_MS.
+ * Stream answers that say the API does not serve the stream here: these statuses, or a 404 whose JSON
+ * error code is STREAM_NOT_AVAILABLE (a deployment behind API Gateway, which buffers responses).
+ * Permanent, not an outage: the client polls every pollIntervalMs, warned once, and tries the
+ * stream again every STREAM_RECHECK_MS. A plain 404 (a wrong apiUrl, a proxy during a deploy) is an
+ * outage like any other, retried with backoff.
  */
-const STREAM_NOT_SERVED: ReadonlySet<number> = new Set([404, 405, 410, 501]);
+const STREAM_NOT_SERVED: ReadonlySet<number> = new Set([405, 410, 501]);
+const STREAM_NOT_AVAILABLE = 'STREAM_NOT_AVAILABLE';
+/** Bytes of a 404's body read for its error code: the API's JSON error is far shorter. */
+const ERROR_BODY_LIMIT = 4096;
 
 /** Stream attempts in a row that must time out waiting for headers, while a ruleset request succeeds, before the fetch is taken as unable to stream. */
 const SILENT_ATTEMPTS = 2;
@@ -73,6 +78,11 @@ export function globalResponseStreams(): boolean {
 /** A stream request answered 200 without a readable body: this fetch cannot stream (React Native's, node-fetch 2). */
 class UnreadableStreamError extends NetworkError {
   override readonly name: string = 'UnreadableStreamError';
+}
+
+/** A stream request answered that the API does not serve the stream here (see STREAM_NOT_SERVED). */
+class StreamNotServedError extends HttpError {
+  override readonly name: string = 'StreamNotServedError';
 }
 
 /** The parts of the Web Locks API (`navigator.locks`) a shared stream uses. */
@@ -682,7 +692,7 @@ export class RulesetSync {
         this.fallBackToPolling(describeError(error), false);
         return;
       }
-      if (error instanceof HttpError && STREAM_NOT_SERVED.has(error.status)) {
+      if (error instanceof StreamNotServedError) {
         // Not an outage: retrying every few seconds (and polling that often) would only load the API.
         this.fallBackToPolling(describeError(error), true, 'server');
         this.streamFailures = 0;
@@ -752,6 +762,43 @@ export class RulesetSync {
     );
   }
 
+  /**
+   * The `error.code` of an error answer's JSON body (`{"error":{"code":…}}`), from its first
+   * ERROR_BODY_LIMIT bytes read within timeoutMs (then `abort` ends the request); undefined when the
+   * body is not such JSON or cannot be read.
+   */
+  private async errorCode(response: Response, abort: () => void): Promise<string | undefined> {
+    const timer = startTimer(abort, this.o.transport.timeoutMs);
+    try {
+      let text: string;
+      const body = response.body as ReadableStream<Uint8Array> | null | undefined;
+      if (typeof body?.getReader === 'function') {
+        const reader = body.getReader();
+        const decoder = new TextDecoder();
+        text = '';
+        let read = 0;
+        while (read < ERROR_BODY_LIMIT) {
+          const { done, value } = await reader.read();
+          if (done) {
+            break;
+          }
+          read += value.byteLength;
+          text += decoder.decode(value, { stream: true });
+        }
+        await reader.cancel().catch(() => undefined);
+      } else {
+        text = (await response.text()).slice(0, ERROR_BODY_LIMIT);
+      }
+      const error = (JSON.parse(text) as { error?: { code?: unknown } } | null)?.error;
+      return typeof error?.code === 'string' ? error.code : undefined;
+    } catch {
+      // Not JSON, cut short, or the read failed: no code, a plain error answer.
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Reads one stream connection to its end; true when it delivered at least one event. */
   private async readStream(): Promise<boolean> {
     const { response, abort } = await this.o.transport.stream(STREAM_PATH, { Accept: 'text/event-stream' });
@@ -762,7 +809,12 @@ export class RulesetSync {
       throw new UnreadableStreamError(XpErrorCode.Network, 'the stream response has no readable body');
     }
     if (response.status !== 200 || response.body === null) {
+      const code = response.status === 404 ? await this.errorCode(response, abort) : undefined;
       await response.body?.cancel().catch(() => undefined);
+      if (STREAM_NOT_SERVED.has(response.status) || code === STREAM_NOT_AVAILABLE) {
+        const message = `GET ${STREAM_PATH} answered ${response.status}${code === undefined ? '' : ` ${code}`}`;
+        throw new StreamNotServedError(response.status, message, parseRetryAfter(response.headers.get('retry-after'), Date.now()));
+      }
       throw this.httpError(response.status, `GET ${STREAM_PATH} answered ${response.status}`, response.headers);
     }
     this.keyAccepted();

@@ -160,14 +160,14 @@ export function parseEvaluateBody(input: unknown): EvaluateBody {
   if (input.explain !== undefined && typeof input.explain !== 'boolean') {
     fail('explain', 'expected true or false');
   }
-  // null counts as absent, as in the SDKs.
-  if (input.privateAttributes === null) {
+  // null and false count as absent (none private), as in the SDKs.
+  if (input.privateAttributes === null || input.privateAttributes === false) {
     delete input.privateAttributes;
   }
   const hidden = input.privateAttributes;
   if (hidden !== undefined && hidden !== true) {
     if (!Array.isArray(hidden)) {
-      fail('privateAttributes', 'expected true or an array of attribute names');
+      fail('privateAttributes', 'expected true, false or an array of attribute names');
     }
     (hidden as unknown[]).forEach((name, index) => {
       if (typeof name !== 'string' || name.length === 0 || name.length > 200) {

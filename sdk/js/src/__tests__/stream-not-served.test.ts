@@ -24,14 +24,15 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-/** The API, with the stream answered `status` (a JSON error, no Retry-After) while `refuse` says so. */
-function api(status: number): { api: FakeApi; fetch: FetchLike; refuse: { on: boolean } } {
+const NOT_AVAILABLE = JSON.stringify({ error: { code: 'STREAM_NOT_AVAILABLE', message: 'this deployment does not serve /sdk/v1/stream' } });
+
+/** The API, with the stream answered `status` and `body` (by default the server's STREAM_NOT_AVAILABLE JSON error, no Retry-After) while `refuse` says so. */
+function api(status: number, body: string = NOT_AVAILABLE): { api: FakeApi; fetch: FetchLike; refuse: { on: boolean } } {
   const fake = new FakeApi(makeRuleset(1));
   const refuse = { on: true };
   const fetch: FetchLike = (input, init) => {
     if (refuse.on && new URL(input).pathname === '/sdk/v1/stream') {
       fake.requests.push({ path: '/sdk/v1/stream', at: Date.now() });
-      const body = JSON.stringify({ error: { code: 'STREAM_NOT_AVAILABLE', message: 'this deployment does not serve /sdk/v1/stream' } });
       return Promise.resolve(new Response(body, { status, headers: { 'Content-Type': 'application/json' } }));
     }
     return fake.fetch(input, init);
@@ -61,7 +62,7 @@ describe('an API that does not serve the stream (404 STREAM_NOT_AVAILABLE on API
     expect(fake.count('/sdk/v1/ruleset')).toBe(1 + 10);
     const polls = fake.requests.filter((r) => r.path === '/sdk/v1/ruleset').map((r) => r.at);
     expect(polls.slice(1).map((at, i) => at - polls[i]!)).toEqual(Array<number>(10).fill(30_000));
-    expect(warnings(log)).toEqual([expect.stringMatching(/^xp: the API does not serve the ruleset stream here \(GET \/sdk\/v1\/stream answered 404\): polling \/sdk\/v1\/ruleset every 30 s instead, trying the stream again every 10 minutes/) as unknown]);
+    expect(warnings(log)).toEqual([expect.stringMatching(/^xp: the API does not serve the ruleset stream here \(GET \/sdk\/v1\/stream answered 404 STREAM_NOT_AVAILABLE\): polling \/sdk\/v1\/ruleset every 30 s instead, trying the stream again every 10 minutes/) as unknown]);
     expect(c.getStats().streaming).toBe(false);
 
     await vi.advanceTimersByTimeAsync(STREAM_RECHECK_MS);
@@ -90,6 +91,26 @@ describe('an API that does not serve the stream (404 STREAM_NOT_AVAILABLE on API
     expect(fake.count('/sdk/v1/stream')).toBe(1);
     expect(fake.count('/sdk/v1/ruleset')).toBe(1 + 4);
     expect(warnings(log)).toEqual([expect.stringContaining(`answered ${status}): polling /sdk/v1/ruleset every 30 s instead`) as unknown]);
+  });
+
+  it.each([
+    ['no body', ''],
+    ['an HTML page', '<html><body>404 Not Found</body></html>'],
+    ['another JSON error code', '{"error":{"code":"NOT_FOUND","message":"no such route"}}'],
+  ])('takes a 404 with %s (a wrong apiUrl, a proxy during a deploy) as an outage to retry, not as a stream the API does not serve', async (_, body) => {
+    const { api: fake, fetch, refuse } = api(404, body);
+    const { c, log } = client(fetch);
+
+    await vi.advanceTimersByTimeAsync(60_000);
+
+    // Retried with backoff (capped at streamRetryMaxMs, 5 s), polling meanwhile: not once per 10 minutes.
+    expect(fake.count('/sdk/v1/stream')).toBeGreaterThan(5);
+    expect(warnings(log)).toEqual([expect.stringMatching(/^xp: ruleset stream broke \(HTTP: GET \/sdk\/v1\/stream answered 404\); polling every/) as unknown]);
+    expect(warnings(log).join('\n')).not.toContain('does not serve');
+
+    refuse.on = false;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(c.getStats().streaming).toBe(true);
   });
 
   it('still takes a 503 (a full instance, with Retry-After) as an outage to retry', async () => {

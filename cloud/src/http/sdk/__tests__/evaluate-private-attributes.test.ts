@@ -67,25 +67,27 @@ describe('POST /sdk/v1/evaluate with privateAttributes', () => {
     ]);
   });
 
-  it('stores no attributes with privateAttributes: true, and all of them without privateAttributes (or with null)', async () => {
+  it('stores no attributes with privateAttributes: true, and all of them without privateAttributes (or with null or false)', async () => {
     const all = await evaluate({ unit: { id: 'priv-2', attributes: { email: 'two@example.org', country: 'FR' } }, flags: ['by-id-exp-flag'], privateAttributes: true });
     const none = await evaluate({ unit: { id: 'priv-3', attributes: { email: 'three@example.org', country: 'DE' } }, flags: ['by-id-exp-flag'] });
     const nulled = await evaluate({ unit: { id: 'priv-4', attributes: { email: 'four@example.org' } }, flags: ['by-id-exp-flag'], privateAttributes: null });
+    const falsed = await evaluate({ unit: { id: 'priv-5', attributes: { email: 'five@example.org', country: 'JP' } }, flags: ['by-id-exp-flag'], privateAttributes: false });
 
-    expect([all.status, none.status, nulled.status]).toEqual([200, 200, 200]);
-    const exposures = await exposuresOf(['priv-2', 'priv-3', 'priv-4']);
+    expect([all.status, none.status, nulled.status, falsed.status]).toEqual([200, 200, 200, 200]);
+    const exposures = await exposuresOf(['priv-2', 'priv-3', 'priv-4', 'priv-5']);
     expect(Object.fromEntries(exposures.map((e) => [e.unitId, e.attributes]))).toEqual({
       'priv-2': undefined,
       'priv-3': { email: 'three@example.org', country: 'DE' },
       'priv-4': { email: 'four@example.org' },
+      'priv-5': { email: 'five@example.org', country: 'JP' },
     });
   });
 
-  it('refuses privateAttributes that are not true or attribute names, and unknown keys as before', async () => {
+  it('refuses privateAttributes that are not true, false or attribute names, and unknown keys as before', async () => {
     const refused = await Promise.all(
       [
         { unit: { id: 'u' }, privateAttributes: 'email' },
-        { unit: { id: 'u' }, privateAttributes: false },
+        { unit: { id: 'u' }, privateAttributes: 0 },
         { unit: { id: 'u' }, privateAttributes: ['email', 3] },
         { unit: { id: 'u' }, privateAttributes: [''] },
         { unit: { id: 'u' }, privateAttributes: ['x'.repeat(201)] },

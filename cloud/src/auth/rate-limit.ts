@@ -317,8 +317,9 @@ function ipv6Hextets(address: string): number[] | undefined {
 
 /**
  * The client a login attempt is counted against, from its address: an IPv6 address by its /64
- * prefix (one subscriber, one host or one cloud instance is given a whole /64, so counting each
- * address let one guesser use 2^64 fresh counters), an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+ * prefix (a host is usually given a whole /64, so counting each address let one guesser use 2^64
+ * fresh counters; the hosts of one /64, a LAN or a subnet, then share limits, as the users behind
+ * one NAT'd IPv4 address do — docs/api.md says so), an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
  * as a dual-stack socket reports IPv4 clients) as the IPv4 address; anything else as it is.
  */
 export function clientKey(ip: string): string {

@@ -20,12 +20,15 @@ export function exposureAttributes(
   // Written for size: this ships in the browser bundle (15 kB gzip budget).
   let out: Record<string, string | number | boolean> | undefined;
   let n = 0;
+  // From plain JavaScript: a lone name is that one attribute (not its substrings), false or anything else none.
+  const hidden: unknown = privateAttributes;
+  const names: readonly unknown[] = Array.isArray(hidden) ? hidden : [hidden];
   // for…in: the attributes are plain objects (own keys only in practice), and it is the shortest loop.
   for (const name in privateAttributes === true ? {} : attributes) {
     const value = attributes![name];
     const type = typeof value;
     const size = type === 'string' ? (value as string).length : type === 'boolean' || Number.isFinite(value) ? 24 : MAX_EXPOSURE_ATTRIBUTE_CHARS;
-    if (n < MAX_EXPOSURE_ATTRIBUTES && name.length + size <= MAX_EXPOSURE_ATTRIBUTE_CHARS && !(privateAttributes as string[] | undefined)?.includes(name)) {
+    if (n < MAX_EXPOSURE_ATTRIBUTES && name.length + size <= MAX_EXPOSURE_ATTRIBUTE_CHARS && !names.includes(name)) {
       (out ??= {})[name] = value as string | number | boolean;
       n++;
     }

@@ -91,7 +91,8 @@ export class UnitService {
   /**
    * Everything the project holds about one unit (subject access, GDPR article 15): the rows an
    * erasure of it would delete, table by table (the same WHERE clauses), and the result dimension
-   * values its attributes gave, each section at most MAX_EXPORT_ROWS rows from `offset`. Needs the
+   * values its attributes gave, each section at most MAX_EXPORT_ROWS rows from `offset`; the rows of
+   * other units that name it (explorer events, dead letters) redacted (store/unit-export.ts). Needs the
    * erasure's permission (the answer holds everything about a person); audited once per request
    * (`unit.exported`, with the id's SHA-256 hash and the sections' totals, never the id).
    */

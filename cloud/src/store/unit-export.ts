@@ -4,6 +4,13 @@
  * dimension values its attributes gave (`unitDimensionValues`, the values an erasure looks at).
  * Each section is read in a stable order and bounded: MAX_EXPORT_ROWS rows per answer, with the
  * section's total and the offset of the rest.
+ *
+ * Some of those rows are another unit's, holding this one's id: an explorer event of another unit
+ * that names it in `units`, a dead letter of another partition key whose raw record names it. The
+ * erasure deletes them (they hold the id); the export gives them redacted (`redacted: true`), so
+ * that the access to one unit's data does not disclose another's (GDPR article 15(4)): what
+ * happened and when, and the identifiers that are this unit's, never the other unit's id,
+ * identifiers, value, properties or raw record.
  */
 import type { Queryable } from './db.js';
 import { unitDimensionValues, unitRowsWhere } from './erasure.js';
@@ -43,8 +50,19 @@ function bytes(v: unknown): { data: string; encoding: 'utf8' | 'base64' } {
   }
 }
 
-/** Per table section: the table, its columns, a total order, and the item made of a row. */
-const TABLE_SECTIONS: Readonly<Record<Exclude<UnitExportSection, 'resultsDimensionValues'>, { table: UnitTable; columns: string; order: string; item: (r: Row) => Row }>> = {
+/** The identifiers of `units` (attribute → id) whose value is `unitId`: the exported unit's own, in another unit's event. */
+function ownIdentifiers(units: unknown, unitId: string): Record<string, string> {
+  if (units === null || typeof units !== 'object' || Array.isArray(units)) {
+    return {};
+  }
+  return Object.fromEntries(Object.entries(units as Record<string, unknown>).filter(([, v]) => v === unitId)) as Record<string, string>;
+}
+
+/**
+ * Per table section: the table, its columns, a total order, and the item made of a row (`unitId`,
+ * the exported unit: a row that is another unit's is redacted).
+ */
+const TABLE_SECTIONS: Readonly<Record<Exclude<UnitExportSection, 'resultsDimensionValues'>, { table: UnitTable; columns: string; order: string; item: (r: Row, unitId: string) => Row }>> = {
   exposures: {
     table: 'exposures',
     columns: 'environment, experiment, variation, exposed_at, first_event_id, excluded, attributes, updated_at',
@@ -86,21 +104,40 @@ const TABLE_SECTIONS: Readonly<Record<Exclude<UnitExportSection, 'resultsDimensi
     table: 'explorer_events',
     columns: 'environment, event_id, type, unit_id, units, name, experiment, variation, flag, value, properties, occurred_at, received_at, seq',
     order: 'occurred_at, seq',
-    item: (r) => ({
-      environment: r.environment,
-      eventId: r.event_id,
-      type: r.type,
-      unitId: r.unit_id,
-      units: r.units ?? null,
-      name: r.name,
-      experiment: r.experiment,
-      variation: r.variation,
-      flag: r.flag,
-      value: num(r.value),
-      properties: r.properties ?? null,
-      occurredAt: iso(r.occurred_at),
-      receivedAt: iso(r.received_at),
-    }),
+    item: (r, unitId) =>
+      r.unit_id === unitId
+        ? {
+            environment: r.environment,
+            eventId: r.event_id,
+            type: r.type,
+            unitId: r.unit_id,
+            units: r.units ?? null,
+            name: r.name,
+            experiment: r.experiment,
+            variation: r.variation,
+            flag: r.flag,
+            value: num(r.value),
+            properties: r.properties ?? null,
+            occurredAt: iso(r.occurred_at),
+            receivedAt: iso(r.received_at),
+          }
+        : // Another unit's event naming this one: what happened and when, and this unit's identifiers in it only.
+          {
+            environment: r.environment,
+            eventId: r.event_id,
+            type: r.type,
+            unitId: null,
+            units: ownIdentifiers(r.units, unitId),
+            name: r.name,
+            experiment: r.experiment,
+            variation: r.variation,
+            flag: r.flag,
+            value: null,
+            properties: null,
+            occurredAt: iso(r.occurred_at),
+            receivedAt: iso(r.received_at),
+            redacted: true,
+          },
   },
   stickyAssignments: {
     table: 'sticky_assignments',
@@ -112,15 +149,19 @@ const TABLE_SECTIONS: Readonly<Record<Exclude<UnitExportSection, 'resultsDimensi
     table: 'dead_letters',
     columns: 'id, shard_id, sequence_number, partition_key, data, reason, created_at',
     order: 'id',
-    item: (r) => ({
-      id: Number(r.id),
-      shardId: r.shard_id,
-      sequenceNumber: r.sequence_number,
-      partitionKey: r.partition_key,
-      ...bytes(r.data),
-      reason: r.reason,
-      createdAt: iso(r.created_at),
-    }),
+    item: (r, unitId) =>
+      r.partition_key === unitId
+        ? {
+            id: Number(r.id),
+            shardId: r.shard_id,
+            sequenceNumber: r.sequence_number,
+            partitionKey: r.partition_key,
+            ...bytes(r.data),
+            reason: r.reason,
+            createdAt: iso(r.created_at),
+          }
+        : // Another unit's record (its partition key) naming this one: where and why it was dead-lettered, not its content.
+          { id: Number(r.id), shardId: r.shard_id, sequenceNumber: r.sequence_number, reason: r.reason, createdAt: iso(r.created_at), redacted: true },
   },
 };
 
@@ -175,7 +216,7 @@ export async function exportUnit(
               offset,
             ])
           ).rows;
-    out[name] = section(total, offset, rows.map(spec.item));
+    out[name] = section(total, offset, rows.map((r) => spec.item(r, unitId)));
   }
   return out;
 }

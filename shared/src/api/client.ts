@@ -1142,21 +1142,64 @@ export interface UnitErasureView {
 export type UnitExportSectionName = 'exposures' | 'unitMetricTotals' | 'unitEvents' | 'explorerEvents' | 'stickyAssignments' | 'deadLetters' | 'resultsDimensionValues';
 
 /** One section of a unit export: `items` from `offset`, out of `total` rows. */
-export interface UnitExportSectionView {
+export interface UnitExportSectionView<Item = Record<string, unknown>> {
   readonly total: number;
   readonly offset: number;
   /** More rows follow: ask again with this section and `offset: nextOffset`. */
   readonly truncated: boolean;
   readonly nextOffset?: number;
   /** The rows, their fields as docs/api.md lists them (camelCase columns; JSON columns as stored). */
-  readonly items: readonly Record<string, unknown>[];
+  readonly items: readonly Item[];
+}
+
+/**
+ * An event explorer row of a unit export: the unit's own event, or another unit's event that names
+ * it in `units`, redacted (`redacted: true`): `unitId`, `value` and `properties` null, and `units`
+ * holding only the identifiers whose value is the exported unit's id.
+ */
+export interface UnitExportExplorerEventView {
+  readonly environment: string;
+  readonly eventId: string;
+  readonly type: 'exposure' | 'track';
+  readonly unitId: string | null;
+  readonly units: Record<string, string> | null;
+  readonly name: string;
+  readonly experiment: string | null;
+  readonly variation: string | null;
+  readonly flag: string | null;
+  readonly value: number | null;
+  readonly properties: unknown;
+  readonly occurredAt: string;
+  readonly receivedAt: string;
+  readonly redacted?: true;
+}
+
+/**
+ * A dead letter of a unit export: a record whose partition key is the unit, whole, or a record of
+ * another partition key whose raw data names the unit, redacted (`redacted: true`: no
+ * `partitionKey`, `data` or `encoding`).
+ */
+export interface UnitExportDeadLetterView {
+  readonly id: number;
+  readonly shardId: string;
+  readonly sequenceNumber: string;
+  readonly partitionKey?: string;
+  /** The raw record: text when it is UTF-8, else base64 (`encoding`). */
+  readonly data?: string;
+  readonly encoding?: 'utf8' | 'base64';
+  readonly reason: string;
+  readonly createdAt: string;
+  readonly redacted?: true;
 }
 
 /** What GET …/unit-export answers: every section, or the one asked for. */
 export interface UnitExportView {
   readonly unitId: string;
   readonly exportedAt: string;
-  readonly sections: Partial<Record<UnitExportSectionName, UnitExportSectionView>>;
+  readonly sections: Partial<Record<Exclude<UnitExportSectionName, 'explorerEvents' | 'deadLetters'>, UnitExportSectionView>> & {
+    readonly explorerEvents?: UnitExportSectionView<UnitExportExplorerEventView>;
+    readonly deadLetters?: UnitExportSectionView<UnitExportDeadLetterView>;
+  };
 }
 
 const counted = (n: number, one: string): string => `${n.toLocaleString('en-US')} ${one}${n === 1 ? '' : 's'}`;

@@ -19,6 +19,9 @@ const HOUR = 3_600_000;
 const AT = Date.UTC(2026, 10, 1);
 const PASSWORD = 'purple monkey dishwasher 7';
 const ALICE = 'alice';
+/** What bob's event naming alice holds of bob's alone: the export of alice must not show it. */
+const BOB_DEVICE = 'bob-device-7f3a';
+const BOB_PLAN = 'bob-secret-plan-91c2';
 const sha256 = (id: string): string => createHash('sha256').update(id, 'utf8').digest('hex');
 /** The erasure's counts, named as the export's sections. */
 const TABLE_SECTIONS = ['exposures', 'unitMetricTotals', 'unitEvents', 'explorerEvents', 'stickyAssignments', 'deadLetters'] as const;
@@ -103,8 +106,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
       track(ALICE, 'purchase', AT + HOUR + 1, 20, undefined, projectId),
       track('bob', 'purchase', AT + HOUR, 5, undefined, projectId),
       track('bob-2', 'purchase', AT + HOUR, 7, undefined, projectId),
-      // Bob's page view names alice as another identifier: the explorer's row holds her id.
-      { ...page, event: { ...page.event, type: 'track', name: 'page_view', units: { userId: ALICE } } },
+      // Bob's page view names alice as another identifier (and bob's device): the explorer's row holds her id.
+      { ...page, event: { ...page.event, type: 'track', name: 'page_view', units: { userId: ALICE, deviceId: BOB_DEVICE }, properties: { plan: BOB_PLAN } } },
       // Alice in another project.
       exposed(ALICE, 'control', AT, { email: 'alice@example.org', country: 'DE' }, otherId),
       // A record the pipeline cannot read, naming the project and alice.
@@ -113,6 +116,22 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
         sequenceNumber: '90000000000000000001',
         shardId: 'shardId-000000000009',
         partitionKey: ALICE,
+      },
+      // One of bob's (his partition key) naming alice: the erasure of alice deletes it, her export redacts it.
+      {
+        data: Buffer.from(
+          JSON.stringify({
+            v: 1,
+            projectId,
+            environment: 'Not A Key!',
+            receivedAt: AT,
+            occurredAt: AT,
+            event: { id: 'poison-2', type: 'track', unitId: 'bob', units: { userId: ALICE, deviceId: BOB_DEVICE }, timestamp: AT, name: 'purchase', properties: { plan: BOB_PLAN } },
+          }),
+        ),
+        sequenceNumber: '90000000000000000002',
+        shardId: 'shardId-000000000009',
+        partitionKey: 'bob',
       },
     ]);
     for (const [id, unit] of [[projectId, ALICE], [projectId, 'bob'], [otherId, ALICE]] as const) {
@@ -136,7 +155,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
       // Her exposure twice (two batches), two purchases, and bob's page view naming her.
       explorerEvents: 5,
       stickyAssignments: 1,
-      deadLetters: 1,
+      // Hers, and bob's naming her.
+      deadLetters: 2,
       // Both her e-mails (the one her attributes held before, from the explorer's copy of that exposure) and her country.
       resultsDimensionValues: 3,
     });
@@ -151,12 +171,16 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     expect(s.unitEvents.items.map((e: any) => [e.name, e.properties])).toEqual([
       ['purchase', { amount: 10 }],
       ['purchase', { amount: 20 }],
-      ['page_view', null],
+      // Stored for each unit it names: her copy of it, as the pipeline counts it for her.
+      ['page_view', { plan: BOB_PLAN }],
     ]);
-    expect(s.explorerEvents.items.map((e: any) => `${e.type} ${e.name} ${e.unitId}`)).toEqual(['exposure exp alice', 'exposure exp alice', 'track purchase alice', 'track purchase alice', 'track page_view bob']);
-    expect(s.explorerEvents.items[4].units).toEqual({ userId: ALICE });
+    expect(s.explorerEvents.items.map((e: any) => `${e.type} ${e.name} ${e.unitId}`)).toEqual(['exposure exp alice', 'exposure exp alice', 'track purchase alice', 'track purchase alice', 'track page_view null']);
+    expect(s.explorerEvents.items.map((e: any) => e.redacted ?? false)).toEqual([false, false, false, false, true]);
     expect(s.stickyAssignments.items).toEqual([expect.objectContaining({ unitKey: `id||${ALICE}`, assignments: { exp__1: 'treatment' } })]);
-    expect(s.deadLetters.items).toEqual([expect.objectContaining({ partitionKey: ALICE, encoding: 'utf8', data: expect.stringContaining('"poison-1"') })]);
+    expect(s.deadLetters.items).toEqual([
+      expect.objectContaining({ partitionKey: ALICE, encoding: 'utf8', data: expect.stringContaining('"poison-1"') }),
+      expect.objectContaining({ redacted: true, sequenceNumber: '90000000000000000002' }),
+    ]);
     expect(s.resultsDimensionValues.items).toEqual([
       { experiment: 'exp', dimension: 'country', value: 'DE' },
       { experiment: 'exp', dimension: 'email', value: 'alice.old@example.org' },
@@ -171,6 +195,51 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('\n')).not.toContain(ALICE);
     expect(p.logs.filter((l) => l.startsWith('unit exported')).join('\n')).not.toContain(ALICE);
+  });
+
+  it("redacts the rows of other units that name the unit: never the other unit's id, identifiers, properties or raw record", async () => {
+    const res = await exported(ALICE, tokens.admin);
+
+    expect(res.status).toBe(200);
+    const page = res.body.sections.explorerEvents.items[4];
+    expect(page).toEqual({
+      environment: 'production',
+      eventId: expect.any(String),
+      type: 'track',
+      unitId: null,
+      // Her identifier in it, not bob's device.
+      units: { userId: ALICE },
+      name: 'page_view',
+      experiment: null,
+      variation: null,
+      flag: null,
+      value: null,
+      properties: null,
+      occurredAt: new Date(AT + 2 * HOUR).toISOString(),
+      receivedAt: new Date(AT + 2 * HOUR).toISOString(),
+      redacted: true,
+    });
+    expect(res.body.sections.deadLetters.items[1]).toEqual({
+      id: expect.any(Number),
+      shardId: 'shardId-000000000009',
+      sequenceNumber: '90000000000000000002',
+      reason: expect.any(String),
+      createdAt: expect.any(String),
+      redacted: true,
+    });
+    // Her own rows are whole.
+    expect(res.body.sections.explorerEvents.items.slice(0, 4).every((e: any) => e.unitId === ALICE && !('redacted' in e))).toBe(true);
+    expect(res.body.sections.deadLetters.items[0]).not.toHaveProperty('redacted');
+    // Nothing of bob's anywhere: his id, his other identifier, his event's properties (but in her
+    // unit events: the pipeline stores the event for each unit it names, so that copy is hers).
+    const text = JSON.stringify(res.body);
+    expect(text).not.toContain('"bob"');
+    expect(text).not.toContain(BOB_DEVICE);
+    expect(JSON.stringify({ ...res.body, sections: { ...res.body.sections, unitEvents: undefined } })).not.toContain(BOB_PLAN);
+    // Bob's own export gives his page view whole.
+    const bob = (await exported('bob')).body.sections.explorerEvents.items.find((e: any) => e.name === 'page_view');
+    expect(bob).toMatchObject({ unitId: 'bob', units: { userId: ALICE, deviceId: BOB_DEVICE }, properties: { plan: BOB_PLAN } });
+    expect(bob).not.toHaveProperty('redacted');
   });
 
   it('gives one section from an offset, and bounds each answer (truncated, nextOffset)', async () => {
@@ -225,15 +294,15 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     const audit = (await must('GET', `/api/v1/audit?action=unit.exported&project=${KEY}`)) as { items: { resourceKey: string; actorEmail: string; diff: unknown }[] };
     const forAlice = audit.items.filter((e) => JSON.stringify(e.diff).includes(sha256(ALICE)));
 
-    // The full export, the explorerEvents page and the export of her explorer events for comparison.
-    expect(forAlice).toHaveLength(3);
+    // The full export, the redaction check, the explorerEvents page and the export of her explorer events for comparison.
+    expect(forAlice).toHaveLength(4);
     expect(audit.items.map((e) => e.actorEmail)).toContain('admin-subject@example.com');
     expect(forAlice.every((e) => e.resourceKey === KEY)).toBe(true);
     const text = JSON.stringify(audit.items);
     expect(text).not.toContain(`"${ALICE}"`);
     expect(text).toContain('"explorerEvents":5');
     // Refused and invalid requests wrote nothing.
-    expect(audit.items).toHaveLength(5);
+    expect(audit.items).toHaveLength(7);
   });
 
   it('erases exactly what the export listed, and the dimension values only the unit had; the other units keep their results', async () => {
@@ -252,6 +321,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('exporting a unit (sub
     expect(aliceBefore.units.analysed).toBe(1);
     expect(before).toBeGreaterThan(0);
     expect(await dimensionRowsWith('alice')).toBe(0);
+    // Bob's rows naming her, which her export redacted, are gone too: they held her id.
+    const pageViews = await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM explorer_events WHERE project_id = $1 AND unit_id = 'bob' AND name = 'page_view'", [projectId]);
+    const bobLetters = await p.db.query<{ n: number }>("SELECT count(*)::int AS n FROM dead_letters WHERE partition_key = 'bob'");
+    expect([pageViews.rows[0]!.n, bobLetters.rows[0]!.n]).toEqual([0, 0]);
     expect(totals((await exported(ALICE)).body)).toEqual({ exposures: 0, unitMetricTotals: 0, unitEvents: 0, explorerEvents: 0, stickyAssignments: 0, deadLetters: 0, resultsDimensionValues: 0 });
     // The others' values answer as before, from the rollups; DE (shared) without her, as a scan counts it.
     const bobAfter = await filtered('email', 'bob@example.org');

@@ -70,16 +70,20 @@ const exportSchema = z
           environment: z.string(),
           eventId: z.string(),
           type: z.enum(['exposure', 'track']),
-          unitId: z.string().describe("The event's unit: another unit's event that names this one in `units` is listed too"),
-          units: json,
+          unitId: z.string().nullable().describe("The event's unit; null when it is another unit's event that names this one in `units` (`redacted`)"),
+          units: json.describe("The event's other identifiers (attribute → unit id); of a redacted event, only those that are this unit's id"),
           name: z.string(),
           experiment: z.string().nullable(),
           variation: z.string().nullable(),
           flag: z.string().nullable(),
-          value: z.number().nullable(),
-          properties: json,
+          value: z.number().nullable().describe('Null in a redacted event'),
+          properties: json.describe('Null in a redacted event'),
           occurredAt: z.string(),
           receivedAt: z.string(),
+          redacted: z
+            .literal(true)
+            .optional()
+            .describe("Another unit's event naming this one: its unit id, other identifiers, value and properties are left out (the other person's data)"),
         }),
       ).optional(),
       stickyAssignments: exportSection(z.object({ unitKey: z.string().describe('`<hash attribute>||<unit id>`'), assignments: json, updatedAt: z.string() })).optional(),
@@ -88,11 +92,15 @@ const exportSchema = z
           id: z.number().int(),
           shardId: z.string(),
           sequenceNumber: z.string(),
-          partitionKey: z.string(),
-          data: z.string().describe('The raw record: text when it is UTF-8, else base64 (`encoding`)'),
-          encoding: z.enum(['utf8', 'base64']),
+          partitionKey: z.string().optional().describe('The producer’s unit id: this unit’s (absent when `redacted`)'),
+          data: z.string().optional().describe('The raw record: text when it is UTF-8, else base64 (`encoding`); absent when `redacted`'),
+          encoding: z.enum(['utf8', 'base64']).optional(),
           reason: z.string(),
           createdAt: z.string(),
+          redacted: z
+            .literal(true)
+            .optional()
+            .describe("A record of another unit (its partition key) naming this one: its partition key and raw record are left out (the other person's data)"),
         }),
       ).optional(),
       resultsDimensionValues: exportSection(
@@ -123,7 +131,7 @@ export function unitRoutes(s: Services): AnyRoute[] {
       permission: Permission.UnitsErase,
       tag: 'Units',
       summary: "Export a unit's data (subject access)",
-      description: `Everything the project stores about one unit, in every environment and experiment: the rows an erasure of it would delete (exposures with their attributes, per-unit metric totals, tracked events, the event explorer’s events that are its own or name it, sticky assignments, dead-lettered records naming it), found exactly as the erasure finds them, and the result dimension values its attributes gave. Each section answers its \`total\` and at most ${MAX_EXPORT_ROWS.toLocaleString('en-US')} rows; a truncated one says \`nextOffset\`: ask again with \`section\` and \`offset\` for the rest. The unit id goes in the query (request logs hold the path only). Audited as \`unit.exported\` with the id’s SHA-256 hash. An id that matches nothing answers empty sections. See docs/privacy.md.`,
+      description: `Everything the project stores about one unit, in every environment and experiment: the rows an erasure of it would delete (exposures with their attributes, per-unit metric totals, tracked events, the event explorer’s events that are its own or name it, sticky assignments, dead-lettered records naming it), found exactly as the erasure finds them, and the result dimension values its attributes gave. Rows of another unit that name this one (another unit’s explorer event naming it in \`units\`, a dead letter with another partition key) are redacted (\`redacted: true\`): their time and kind, never the other unit’s id, identifiers, properties or raw record. Each section answers its \`total\` and at most ${MAX_EXPORT_ROWS.toLocaleString('en-US')} rows; a truncated one says \`nextOffset\`: ask again with \`section\` and \`offset\` for the rest. The unit id goes in the query (request logs hold the path only). Audited as \`unit.exported\` with the id’s SHA-256 hash. An id that matches nothing answers empty sections. See docs/privacy.md.`,
       params: projectParams,
       query: unitExportQuery,
       responses: { 200: { description: "The unit's data, per section", schema: exportSchema } },

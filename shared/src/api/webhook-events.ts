@@ -21,7 +21,7 @@ export const WEBHOOK_EVENTS = {
   // A user's role in this project set or removed (their organisation role applies there again).
   user: ['project-role-set', 'project-role-removed'],
   // Units' data erased on request (the diff holds the ids' SHA-256 hashes and the counts, never the ids).
-  unit: ['erased'],
+  unit: ['erased', 'exported'],
 } as const satisfies Readonly<Record<string, readonly string[]>>;
 
 export type WebhookResourceType = keyof typeof WEBHOOK_EVENTS;

@@ -259,14 +259,20 @@ async function recordServedArms(db: Queryable, projectId: string, flag: Flag, fi
 /**
  * Once an experiment runs (started, created running, resumed, stopped, or changed while it runs, in
  * the transaction of that change), records what every flag's rules for it serve its arms where
- * nothing is recorded yet. `exp` is the experiment running (before a stop, after the others).
+ * nothing is recorded yet. `versions`: the experiment before and after the change; those running count
+ * (before a stop, after the others), in order, over one read of the flags.
  */
-async function recordArmsOfExperiment(db: Queryable, projectId: string, exp: Experiment): Promise<void> {
-  if (exp.status !== 'running') {
+async function recordArmsOfExperiment(db: Queryable, projectId: string, ...versions: Experiment[]): Promise<void> {
+  const running = versions.filter((exp) => exp.status === 'running');
+  if (running.length === 0) {
     return;
   }
-  for (const stored of await flagsRepo.all(db, projectId)) {
-    await recordServedArms(db, projectId, stored.definition, () => Promise.resolve(exp), exp);
+  // The project's flags read once for every version given (before and after a change).
+  const flags = await flagsRepo.all(db, projectId);
+  for (const exp of running) {
+    for (const stored of flags) {
+      await recordServedArms(db, projectId, stored.definition, () => Promise.resolve(exp), exp);
+    }
   }
 }
 
@@ -1212,8 +1218,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await recordFlagArms(tx, project.id, this.kind, stored.definition);
       if (this.kind === DefinitionKind.Experiment) {
         // Before too: environments it leaves keep what it was served there.
-        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment);
-        await recordArmsOfExperiment(tx, project.id, stored.definition as Experiment);
+        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment, stored.definition as Experiment);
       }
       // A change that only touches one environment's flag state is that environment's (audit filter, webhooks).
       const environment = this.kind === DefinitionKind.Flag ? soleEnvironment(current.definition, stored.definition) : undefined;
@@ -1398,8 +1403,7 @@ export class DefinitionService<K extends DefinitionKind> {
       await recordFlagArms(tx, project.id, this.kind, stored.definition);
       if (this.kind === DefinitionKind.Experiment) {
         // Started or resumed: what it is served from now; stopped: what it was served (a database from before the record).
-        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment);
-        await recordArmsOfExperiment(tx, project.id, stored.definition as Experiment);
+        await recordArmsOfExperiment(tx, project.id, current.definition as Experiment, stored.definition as Experiment);
       }
       // A marker (an emergency off that bypassed approval) is recorded in the entry's diff beside the change.
       const after = auditMarker === undefined ? stored.definition : { ...stored.definition, ...auditMarker };

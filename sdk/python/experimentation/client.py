@@ -85,7 +85,21 @@ DROP_LOG_INTERVAL: float = 30.0
 # The shortest poll_interval (other than 0, no polling): shorter ones hammer the API without news sooner.
 MIN_POLL_INTERVAL: float = 1.0
 
-_PERMANENT_STREAM_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 501})
+# Stream answers saying the API does not serve the stream here, as the JavaScript SDK reads them: these
+# statuses, or a 404 whose JSON error code is STREAM_NOT_AVAILABLE (a deployment behind API Gateway, which
+# buffers responses). Not an outage: the client polls every poll_interval, warned once, and asks for the
+# stream again every STREAM_RECHECK_INTERVAL. A plain 404 (a wrong api_url, a proxy during a deploy) is an
+# outage like any other, retried with backoff; so is a 400. A refused key (401, 403) is retried at the
+# slowest backoff (backoff_max), so that a key the API accepts again works without a restart.
+_STREAM_NOT_SERVED: Final = frozenset({405, 410, 501})
+_STREAM_NOT_AVAILABLE: Final = "STREAM_NOT_AVAILABLE"
+_KEY_REFUSED: Final = frozenset({401, 403})
+# Bytes of a stream 404's body read for its error code: the API's JSON error is far shorter.
+_ERROR_BODY_LIMIT: Final = 4096
+
+# Seconds after which a stream the API does not serve is asked for again (the JavaScript SDK's
+# STREAM_RECHECK_MS): a deployment can start serving it, and one request every 10 minutes costs little.
+STREAM_RECHECK_INTERVAL: float = 600.0
 # Event batches refused for what they hold: the same exposures would be refused again.
 _INVALID_BATCH_STATUSES: Final = frozenset({400, 413, 422})
 
@@ -318,6 +332,8 @@ class Client:
         self._stream_failing = False
         # Whether the last stream connection delivered an event (a stream that worked: its break is a first failure).
         self._stream_delivered = False
+        # Whether the "the API does not serve the ruleset stream here" warning was logged (once per client).
+        self._stream_not_served_warned = False
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
@@ -1172,12 +1188,14 @@ class Client:
         use_stream = self._streaming
         while not self._stop.is_set():
             if use_stream:
-                outcome, retry_after = self._follow_stream()
+                outcome, retry_after, detail = self._follow_stream()
                 if self._stop.is_set():
                     return
-                if outcome == "permanent":
-                    log.info("ruleset stream unavailable; polling every %ss", self._poll_interval)
-                    use_stream = False
+                if outcome == "not-served":
+                    # Not an outage: retrying (and polling) every few seconds would only load the API.
+                    self._note_stream_not_served(detail)
+                    stream_failures = 0
+                    self._poll_until(time.monotonic() + STREAM_RECHECK_INTERVAL)
                     continue
                 # A stream that delivered an event and then broke (an outage, a proxy's idle reset) is a new
                 # first failure, retried after about backoff_base, not one more in a growing series.
@@ -1187,9 +1205,19 @@ class Client:
                 # Polled while the stream is down: once per attempt, so about every stream_retry_max at most.
                 was_failing = self._fetch_failing
                 self.refresh()
-                wait = self._stream_backoff(max(1, stream_failures))
-                if self._poll_interval > 0:
-                    wait = min(wait, self._poll_interval)
+                if outcome == "refused":
+                    # A refused key rarely starts working soon: the slowest backoff (backoff_max, jittered).
+                    # Told once per outage, unless the poll just told it (it answers the same refusal).
+                    told = self._stream_failing or (self._fetch_failing and self._fetch_problem == "key")
+                    (log.debug if told else log.warning)(
+                        "the ruleset stream refused the SDK key (%s); check api_key (it may be revoked, rotated out and "
+                        "expired, or a key of another xp deployment); retrying about every %s", detail, _duration(self._backoff_max))
+                    self._stream_failing = True
+                    wait = self._backoff(31)
+                else:
+                    wait = self._stream_backoff(max(1, stream_failures))
+                    if self._poll_interval > 0:
+                        wait = min(wait, self._poll_interval)
                 if was_failing and not self._fetch_failing:
                     # The API answers again after failing: reconnect at once, not after a backoff grown during the outage.
                     wait = 0.0
@@ -1202,6 +1230,32 @@ class Client:
             else:
                 self._stop.wait()
 
+    def _poll_until(self, deadline: float) -> None:
+        """Polls every poll_interval (not at all when it is 0) until the monotonic `deadline` or close()."""
+        next_poll = time.monotonic() + self._poll_interval
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if self._poll_interval > 0 and now >= next_poll:
+                self.refresh()
+                next_poll = time.monotonic() + self._poll_interval
+                continue
+            self._stop.wait((deadline if self._poll_interval <= 0 else min(deadline, next_poll)) - now)
+
+    def _note_stream_not_served(self, detail: str) -> None:
+        """The API does not serve the stream here: a warning once per client (as the JavaScript SDK), debug after."""
+        minutes = f"{STREAM_RECHECK_INTERVAL / 60:g} minutes"
+        if self._stream_not_served_warned:
+            log.debug("the ruleset stream is still not served here (%s); polling, trying the stream again in %s", detail, minutes)
+            return
+        self._stream_not_served_warned = True
+        polling = (f"polling /sdk/v1/ruleset every {_duration(self._poll_interval)} instead" if self._poll_interval > 0
+                   else "not polling (poll_interval=0)")
+        log.warning("the API does not serve the ruleset stream here (%s): %s, trying the stream again every %s. Deployments "
+                    "behind API Gateway (which buffers responses) do not stream; pass streaming=False to skip the stream",
+                    detail, polling, minutes)
+
     def _abort_stream(self) -> None:
         with self._stream_lock:
             conn = self._stream_conn
@@ -1209,10 +1263,12 @@ class Client:
             # The socket from connect(): once a `Connection: close` (or HTTP/1.0) response has it, conn.sock is None.
             _http.shutdown(conn.raw_sock)
 
-    def _follow_stream(self) -> tuple[str, float]:
-        """Reads the server-sent event stream until it breaks: "ended", "failed" or "permanent".
+    def _follow_stream(self) -> tuple[str, float, str]:
+        """Reads the server-sent event stream until it breaks: "ended", "failed", "refused" (401 or 403)
+        or "not-served" (see _STREAM_NOT_SERVED).
 
-        With the outcome comes the wait the API asked for before reconnecting (`Retry-After`), or 0.
+        With the outcome come the wait the API asked for before reconnecting (`Retry-After`), or 0, and
+        for an error answer what it was (`GET /sdk/v1/stream answered 404 STREAM_NOT_AVAILABLE`), else "".
         """
         conn = self._endpoint.connect(self._timeout)
         with self._stream_lock:
@@ -1221,23 +1277,31 @@ class Client:
         resp: Any = None
         try:
             if self._stop.is_set():
-                return "ended", 0.0
+                return "ended", 0.0, ""
             # Connecting, asking and the response's headers: within `timeout` in all, however slowly they come.
             watchdog = _http.Watchdog(conn, self._timeout)
             try:
                 conn.connect()
                 if self._stop.is_set():
-                    return "ended", 0.0
+                    return "ended", 0.0, ""
                 self._endpoint.send(conn, "GET", "/sdk/v1/stream?include=ruleset", self._headers({"Accept": "text/event-stream"}))
                 resp = conn.getresponse()
             finally:
                 if watchdog.cancel():
                     raise TimeoutError("stream request timed out")
-            if resp.status in _PERMANENT_STREAM_STATUSES:
-                return "permanent", 0.0
-            if resp.status != 200 or "text/event-stream" not in (resp.getheader("content-type") or ""):
+            if resp.status != 200:
+                retry_after = _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
+                code = self._error_code(conn, resp) if resp.status == 404 else None
+                detail = f"GET /sdk/v1/stream answered {resp.status}" + ("" if code is None else f" {code}")
+                if resp.status in _STREAM_NOT_SERVED or code == _STREAM_NOT_AVAILABLE:
+                    return "not-served", retry_after, detail
+                if resp.status in _KEY_REFUSED:
+                    return "refused", retry_after, detail
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
-                return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
+                return "failed", retry_after, detail
+            if "text/event-stream" not in (resp.getheader("content-type") or ""):
+                self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
+                return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0, ""
             # On the socket from connect(): after a `Connection: close` (or HTTP/1.0) response conn.sock is
             # None, and the stream would keep the request timeout, shorter than the heartbeat interval.
             if conn.raw_sock is not None:
@@ -1246,7 +1310,7 @@ class Client:
             while not self._stop.is_set():
                 raw = resp.readline(1024 * 1024 * 64)
                 if not raw:
-                    return "ended", 0.0
+                    return "ended", 0.0, ""
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if line == "":
                     if data:
@@ -1266,11 +1330,11 @@ class Client:
                         event = val
                     elif field == "data":
                         data.append(val)
-            return "ended", 0.0
+            return "ended", 0.0, ""
         except _http.NETWORK_ERRORS as e:
             if not self._stop.is_set():
                 self._note_stream_failure("ruleset stream broke (%s)", type(e).__name__)
-            return "failed", 0.0
+            return "failed", 0.0, ""
         finally:
             with self._stream_lock:
                 self._stream_conn = None
@@ -1279,6 +1343,23 @@ class Client:
             conn.close()
             if conn.raw_sock is not None:
                 conn.raw_sock.close()
+
+    def _error_code(self, conn: Any, resp: Any) -> str | None:
+        """The `error.code` of an error answer's JSON body (`{"error":{"code":…}}`), from its first
+        _ERROR_BODY_LIMIT bytes read within `timeout`; None when the body is not such JSON or cannot be read."""
+        watchdog = _http.Watchdog(conn, self._timeout)
+        try:
+            body = resp.read(_ERROR_BODY_LIMIT)
+        except _http.NETWORK_ERRORS:
+            return None
+        finally:
+            watchdog.cancel()
+        try:
+            error = _json_loads(body).get("error")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None
+        code = error.get("code") if isinstance(error, dict) else None
+        return code if isinstance(code, str) else None
 
     def _on_stream_event(self, event: str, data: str) -> None:
         if event != "ruleset":

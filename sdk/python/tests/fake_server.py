@@ -74,8 +74,9 @@ class FakeServer:
         self.event_responses: deque[tuple[int, dict[str, str]]] = deque()
         self.events_received = threading.Condition()
         self.stream_enabled = False
-        # Answers for GET /sdk/v1/stream, used up one per request before the stream itself is served.
-        self.stream_responses: deque[tuple[int, dict[str, str]]] = deque()
+        # Answers for GET /sdk/v1/stream, used up one per request before the stream itself is served:
+        # (status, headers), or (status, headers, body) for another body than an UNAVAILABLE error.
+        self.stream_responses: deque[tuple[Any, ...]] = deque()
         self.stream_queue: deque[str] = deque()
         self.stream_wakeup = threading.Event()
         self.release = threading.Event()
@@ -160,10 +161,13 @@ class FakeServer:
                 with server.lock:
                     refusal = server.stream_responses.popleft() if server.stream_responses else None
                 if refusal is not None:
-                    self.send(refusal[0], b'{"error":{"code":"UNAVAILABLE","message":"later"}}', refusal[1])
+                    body = refusal[2] if len(refusal) > 2 else b'{"error":{"code":"UNAVAILABLE","message":"later"}}'
+                    self.send(refusal[0], body, refusal[1])
                     return
                 if not server.stream_enabled:
-                    self.send(404, b'{"error":{"code":"NOT_FOUND","message":"no stream"}}')
+                    # As the API where it does not serve the stream (behind API Gateway): polled, not retried.
+                    self.send(404, b'{"error":{"code":"STREAM_NOT_AVAILABLE","message":"no stream here"}}',
+                              {"Content-Type": "application/json"})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")

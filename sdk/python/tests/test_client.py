@@ -176,9 +176,11 @@ class RulesetTest(ClientTestCase):
 
     def test_a_deployment_that_does_not_stream_is_polled_at_poll_interval_not_as_an_outage(self) -> None:
         # The evaluation Lambda behind API Gateway (buffered responses) answers the stream 404
-        # STREAM_NOT_AVAILABLE: polled every poll_interval, not every stream_retry_max, and no warning.
+        # STREAM_NOT_AVAILABLE: polled every poll_interval, not every stream_retry_max, warned once (as
+        # the JavaScript SDK does), the stream asked for again only after STREAM_RECHECK_INTERVAL (600 s).
         self.server.stream_enabled = True
-        self.server.stream_responses.append((404, {}))
+        self.server.stream_responses.append((404, {"Content-Type": "application/json"},
+                                             b'{"error":{"code":"STREAM_NOT_AVAILABLE","message":"no stream here"}}'))
         client = self.client(streaming=True, poll_interval=0.25, stream_retry_max=0.02, backoff_base=0.01)
         self.server.set_ruleset(make_ruleset(3, color="red"))
 
@@ -189,7 +191,11 @@ class RulesetTest(ClientTestCase):
         # The first fetch, then one every 0.25 s (about 4 in 1.1 s), not one every 0.02 s.
         self.assertLessEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 7)
         self.assertGreaterEqual(len(self.server.requests_to("/sdk/v1/ruleset")), 3)
-        self.assertFalse([line for line in self.logs.output if line.startswith("WARNING")], "not an outage: nothing to warn about")
+        warnings = [line for line in self.logs.output if line.startswith("WARNING")]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("the API does not serve the ruleset stream here (GET /sdk/v1/stream answered 404 STREAM_NOT_AVAILABLE): "
+                      "polling /sdk/v1/ruleset every 250 ms instead, trying the stream again every 10 minutes", warnings[0])
+        self.assertNotIn("broke", warnings[0], "not an outage")
 
     def test_a_stream_refused_with_retry_after_is_not_reconnected_sooner(self) -> None:
         self.server.stream_enabled = True

@@ -32,7 +32,10 @@ const built = async (options) => {
     }
   }
 };
-await built({ ...common, entryPoints: [path.join(pkgDir, 'src', 'extension.ts')], outfile: path.join(stage, 'dist', 'extension.cjs'), format: 'cjs', external: ['vscode'] });
+// The extension bundle is minified (VS Code reads it at every activation); keepNames keeps function
+// and class names (`.name`, and stack traces in the error messages users report). No source map is
+// shipped. The server's bundles stay readable: their stack traces go to the output channel.
+await built({ ...common, entryPoints: [path.join(pkgDir, 'src', 'extension.ts')], outfile: path.join(stage, 'dist', 'extension.cjs'), format: 'cjs', external: ['vscode'], minify: true, keepNames: true });
 await built({
   ...common,
   entryPoints: [path.join(repo, 'language-server', 'src', 'bin.ts')],

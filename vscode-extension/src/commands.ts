@@ -65,6 +65,21 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** A flag of the project (archived included), not a key found only in code. */
+function known(flag: FlagSummary): boolean {
+  return flag.state !== 'unknown';
+}
+
+/** Toggle and rollout apply to a flag of the project that is not archived (the API refuses to change an archived one). */
+function changeable(flag: FlagSummary): boolean {
+  return known(flag) && flag.state !== 'archived';
+}
+
+/** Why an archived flag is not changed; unarchiving is the console's job. */
+function archivedText(key: string): string {
+  return `xp: ${key} is archived: unarchive it in the console to change it`;
+}
+
 /** The first rollout rule of an environment, whose coverage "change rollout" edits. */
 function rolloutIndex(env: FlagEnvironment): number {
   return env.rules.findIndex((r) => r.type === 'rollout');
@@ -108,13 +123,14 @@ export function localConsoleUrl(apiUrl: string | undefined): string | undefined 
 export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
   const { host } = deps;
 
-  const pickFlag = async (arg: unknown, known: boolean): Promise<FlagSummary | undefined> => {
+  /** The flag `arg` names, else one picked among the flags `offered` accepts. */
+  const pickFlag = async (arg: unknown, offered: (flag: FlagSummary) => boolean): Promise<FlagSummary | undefined> => {
     const flags = await deps.server.flags();
     const key = keyOf(arg);
     if (key !== undefined) {
       return flags.find((f) => f.key === key) ?? { key, name: key, type: 'unknown', state: 'unknown', summary: '', environments: [], variations: [], version: null, referenceCount: 0, references: [] };
     }
-    const candidates = known ? flags.filter((f) => f.state !== 'unknown') : flags;
+    const candidates = flags.filter(offered);
     return host.quickPick(
       candidates.map((f) => ({ label: f.key, description: f.summary === '' ? f.name : `${f.name} · ${f.summary}`, value: f })),
       'Flag',
@@ -151,11 +167,15 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
     }
     return api;
   };
-  /** The API, project, a known flag and one of its environments, asked for in that order; undefined once any is missing. */
+  /** The API, project, a changeable flag and one of its environments, asked for in that order; undefined once any is missing. */
   const flagInEnvironment = async (arg: unknown): Promise<{ api: FlagApi; project: string; flag: FlagSummary; environment: string } | undefined> => {
     const api = await apiOrError();
     const project = projectOrError();
-    const flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, true);
+    let flag = api === undefined || project === undefined ? undefined : await pickFlag(arg, changeable);
+    if (flag?.state === 'archived') {
+      host.showError(archivedText(flag.key));
+      flag = undefined;
+    }
     const environment = flag === undefined ? undefined : await pickEnvironment(flag);
     return api === undefined || project === undefined || flag === undefined || environment === undefined ? undefined : { api, project, flag, environment };
   };
@@ -211,6 +231,11 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       const { api, project, flag, environment } = target;
       try {
         const current = await api.get(project, 'flags', flag.key);
+        // Archived since the server's data was fetched.
+        if (current.archived) {
+          host.showError(archivedText(flag.key));
+          return;
+        }
         const enabled = current.definition.environments[environment]?.enabled ?? false;
         // A toggle changes what every SDK in the environment serves within seconds: asked first.
         if (!(await host.confirm(`Turn ${flag.key} ${enabled ? 'OFF' : 'ON'} in ${environment}? Every SDK reading ${environment} serves it within seconds.`, enabled ? 'Turn off' : 'Turn on'))) {
@@ -231,6 +256,10 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       const { api, project, flag, environment } = target;
       try {
         const current = await api.get(project, 'flags', flag.key);
+        if (current.archived) {
+          host.showError(archivedText(flag.key));
+          return;
+        }
         const env = current.definition.environments[environment];
         if (env === undefined) {
           host.showError(`xp: ${flag.key} is not configured in ${environment}`);
@@ -278,7 +307,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       }
     },
     [CommandId.OpenInDesktop]: async (arg) => {
-      const flag = await pickFlag(arg, true);
+      const flag = await pickFlag(arg, known);
       if (flag === undefined) {
         return;
       }
@@ -291,7 +320,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       }
     },
     [CommandId.OpenInWebConsole]: async (arg) => {
-      const flag = await pickFlag(arg, true);
+      const flag = await pickFlag(arg, known);
       if (flag === undefined) {
         return;
       }
@@ -303,7 +332,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       await host.openExternal(url);
     },
     [CommandId.Explain]: async (arg) => {
-      const flag = await pickFlag(arg, true);
+      const flag = await pickFlag(arg, known);
       if (flag === undefined) {
         return;
       }
@@ -345,7 +374,7 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       await host.showText(`xp explain ${flag.key}`, lines.join('\n'));
     },
     [CommandId.CopyKey]: async (arg) => {
-      const flag = await pickFlag(arg, false);
+      const flag = await pickFlag(arg, () => true);
       if (flag === undefined) {
         return;
       }
@@ -357,16 +386,22 @@ export function createCommands(deps: CommandDeps): Record<CommandId, Handler> {
       if (key === undefined) {
         return;
       }
+      // An archived flag gets what the Flags view's menu offers it (xp-archived-flag): no toggle or rollout.
+      const archived = (await deps.server.flags()).some((f) => f.key === key && f.state === 'archived');
       const next = await host.quickPick<CommandId>(
         [
-          { label: 'Toggle in an environment', value: CommandId.ToggleFlag },
-          { label: 'Change rollout', value: CommandId.ChangeRollout },
+          ...(archived
+            ? []
+            : [
+                { label: 'Toggle in an environment', value: CommandId.ToggleFlag },
+                { label: 'Change rollout', value: CommandId.ChangeRollout },
+              ]),
           { label: 'Explain for a user', value: CommandId.Explain },
           { label: 'Open in desktop console', value: CommandId.OpenInDesktop },
           { label: 'Open in web console', value: CommandId.OpenInWebConsole },
           { label: 'Copy key', value: CommandId.CopyKey },
         ],
-        key,
+        archived ? `${key} (archived: unarchive it in the console to change it)` : key,
       );
       if (next !== undefined) {
         await commands[next](key);

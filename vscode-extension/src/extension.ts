@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
-import { LanguageClient, TransportKind } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, LanguageClient, TransportKind } from 'vscode-languageclient/node';
 import { XpApiClient } from '@xp/shared';
 import type { StatusParams } from '@xp/language-server/protocol';
 import { ExplainRequest, FlagListRequest, FlagReferencesRequest, RefreshRequest, StatusNotification } from '@xp/language-server/protocol';
@@ -17,7 +17,7 @@ import { childNodes, itemView, referenceNodes, rootNodes } from './flags-tree.js
 import type { ExtensionSettings, Host } from './host.js';
 import { TOKEN_SECRET } from './host.js';
 import { serverRestarts } from './server-restarts.js';
-import { languageClientOptions, serverProcessOptions } from './server-settings.js';
+import { configurationChange, languageClientOptions, serverProcessOptions } from './server-settings.js';
 import { statusView } from './status.js';
 
 function readSettings(): ExtensionSettings {
@@ -161,6 +161,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await previous?.stop();
     },
     start: startClient,
+    configure: async () => {
+      await client?.sendNotification(DidChangeConfigurationNotification.type, { settings: { xp: configurationChange(readSettings()) } });
+    },
   });
 
   const texts = new Map<string, string>();
@@ -234,7 +237,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   own(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('xp')) {
-        void restarts.restart();
+        void restarts.settingsChanged((section) => e.affectsConfiguration(section));
       }
     }),
   );

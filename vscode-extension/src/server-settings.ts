@@ -24,6 +24,58 @@ export function initializationOptions(settings: ExtensionSettings): XpSettings {
   };
 }
 
+/** The settings of a `workspace/didChangeConfiguration` "xp" section: null puts a setting back to its default. */
+export type XpSettingsChange = { readonly [K in Exclude<keyof XpSettings, 'clientCommands'>]?: XpSettings[K] | null };
+
+/**
+ * The "xp" section of the `workspace/didChangeConfiguration` that applies the extension's settings
+ * to the running server: every setting, those not set as null (the server keeps the value of a key
+ * left out, and goes back to the default for null). No token: it stays in the server's environment.
+ */
+export function configurationChange(settings: ExtensionSettings): XpSettingsChange {
+  return {
+    apiUrl: settings.apiUrl ?? null,
+    project: settings.project ?? null,
+    environment: settings.environment,
+    wrapperFunctions: settings.wrapperFunctions,
+    flagsFile: settings.flagsFile ?? null,
+    consoleUrl: settings.consoleUrl ?? null,
+  };
+}
+
+/**
+ * How a change of each setting reaches the language server. `live`: sent to the running server in a
+ * `workspace/didChangeConfiguration` (it re-reads the flag data, re-indexes for new wrapper
+ * functions, follows another flags file). `client`: vscode-languageclient applies it itself
+ * (`xp.trace.server`, the protocol trace). Any other `xp.*` setting restarts the server: one it does
+ * not know to apply live. Every setting package.json contributes is listed (a test checks).
+ */
+export const SETTING_CHANGES: Readonly<Record<string, 'live' | 'client'>> = {
+  'xp.apiUrl': 'live',
+  'xp.project': 'live',
+  'xp.environment': 'live',
+  'xp.wrapperFunctions': 'live',
+  'xp.flagsFile': 'live',
+  'xp.consoleUrl': 'live',
+  'xp.trace.server': 'client',
+};
+
+/**
+ * What a configuration change (VS Code's `affectsConfiguration`) asks of the running server:
+ * `restart` for an `xp.*` setting it cannot apply live, `configure` for settings it applies live,
+ * `none` for none of its settings.
+ */
+export function settingsChangeAction(affects: (section: string) => boolean): 'restart' | 'configure' | 'none' {
+  if (!affects('xp')) {
+    return 'none';
+  }
+  const changed = Object.keys(SETTING_CHANGES).filter((key) => affects(key));
+  if (changed.length === 0) {
+    return 'restart';
+  }
+  return changed.some((key) => SETTING_CHANGES[key] === 'live') ? 'configure' : 'none';
+}
+
 /**
  * The language client's options, apart from VS Code objects (the output channel). No
  * `synchronize.fileEvents`: the server registers the watchers it needs (workspace/didChangeWatchedFiles,

@@ -40,6 +40,8 @@ const SUMMARY: FlagSummary = {
   references: [],
 };
 
+const ARCHIVED_SUMMARY: FlagSummary = { ...SUMMARY, key: 'old-banner', name: 'Old banner', state: 'archived', summary: 'OFF', referenceCount: 1 };
+
 const EXPLANATION: ExplainResult = {
   flagKey: 'checkout-v2',
   environment: 'production',
@@ -308,5 +310,47 @@ describe('extension commands', () => {
     await t.commands[CommandId.ShowFlag]('checkout-v2');
 
     expect(t.host.clipboard).toEqual(['checkout-v2']);
+  });
+
+  it("offers an archived flag's code lens no toggle or rollout, and says it is archived", async () => {
+    const t = setup();
+    t.server.summaries.push(ARCHIVED_SUMMARY);
+    t.host.picks = ['Copy key'];
+
+    await t.commands[CommandId.ShowFlag]('old-banner');
+
+    expect(t.host.offered).toEqual([{ placeholder: 'old-banner (archived: unarchive it in the console to change it)', labels: ['Explain for a user', 'Open in desktop console', 'Open in web console', 'Copy key'] }]);
+    expect(t.host.clipboard).toEqual(['old-banner']);
+
+    // An active flag keeps every action.
+    t.host.offered.length = 0;
+    await t.commands[CommandId.ShowFlag]('checkout-v2');
+    expect(t.host.offered[0]?.labels).toEqual(['Toggle in an environment', 'Change rollout', 'Explain for a user', 'Open in desktop console', 'Open in web console', 'Copy key']);
+  });
+
+  it('neither toggles nor rolls out an archived flag: named, picked, or archived since the data was fetched', async () => {
+    const t = setup();
+    t.server.summaries.push(ARCHIVED_SUMMARY);
+    t.api.flags.set('old-banner', { ...storedFlag({ ...CHECKOUT, key: 'old-banner', archived: true }), archived: true });
+
+    // Named (a command run with its key): refused before any environment is asked for.
+    await t.commands[CommandId.ToggleFlag]('old-banner');
+    await t.commands[CommandId.ChangeRollout]('old-banner');
+    expect(t.host.errors).toEqual(['xp: old-banner is archived: unarchive it in the console to change it', 'xp: old-banner is archived: unarchive it in the console to change it']);
+    expect(t.host.offered).toEqual([]);
+
+    // Picked from the palette: archived flags are not offered.
+    t.host.picks = [undefined];
+    await t.commands[CommandId.ToggleFlag]();
+    expect(t.host.offered.map((o) => o.labels)).toEqual([['checkout-v2']]);
+
+    // The server's data says active, the API says archived.
+    t.host.errors.length = 0;
+    t.api.flags.set('checkout-v2', { ...storedFlag(CHECKOUT), archived: true });
+    t.host.picks = ['production'];
+    await t.commands[CommandId.ToggleFlag]('checkout-v2');
+    expect(t.host.errors).toEqual(['xp: checkout-v2 is archived: unarchive it in the console to change it']);
+    expect(t.host.confirmations).toEqual([]);
+    expect(t.api.calls).toEqual([]);
   });
 });

@@ -15,6 +15,8 @@ export class FakeHost implements Host {
   inputs: (string | undefined)[] = [];
   /** Labels to pick in quick picks, in order. */
   picks: (string | undefined)[] = [];
+  /** The quick picks shown: their placeholder and the labels offered. */
+  readonly offered: { placeholder: string; labels: string[] }[] = [];
   /** URL prefixes openExternal can open (no xp:// handler installed unless listed). */
   openable: string[] = ['http'];
 
@@ -40,7 +42,8 @@ export class FakeHost implements Host {
     }
     return Promise.resolve(answer);
   }
-  quickPick<T>(items: readonly QuickPickOption<T>[], _placeholder: string): Promise<T | undefined> {
+  quickPick<T>(items: readonly QuickPickOption<T>[], placeholder: string): Promise<T | undefined> {
+    this.offered.push({ placeholder, labels: items.map((i) => i.label) });
     const label = this.picks.shift();
     return Promise.resolve(items.find((i) => i.label === label)?.value);
   }

@@ -20,6 +20,17 @@ interface Manifest {
   contributes: { commands: { command: string }[]; views: { explorer: { id: string }[] }; configuration: { properties: Record<string, unknown> } };
 }
 
+/** Prints the exports of the CommonJS module argv[1] loaded with a stand-in `vscode` module (a class for every name). */
+const LOAD_WITH_FAKE_VSCODE = `
+const Module = require('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  return request === 'vscode' ? new Proxy({}, { get: () => class {} }) : load.call(this, request, ...rest);
+};
+const m = require(process.argv[1]);
+process.stdout.write(JSON.stringify({ activate: typeof m.activate, deactivate: typeof m.deactivate, names: [m.activate.name, m.deactivate.name] }));
+`;
+
 // Builds the real .vsix with vsce (as CI does), then checks its manifest and runs the server it ships.
 describe('the .vsix package', () => {
   const extracted = mkdtempSync(path.join(tmpdir(), 'xp-vsix-'));
@@ -44,6 +55,13 @@ describe('the .vsix package', () => {
     expect(manifest.contributes.commands.map((c) => c.command).sort()).toEqual(Object.values(CommandId).sort());
     expect(manifest.contributes.views.explorer.map((v) => v.id)).toEqual(['xp.flags']);
     expect(Object.keys(manifest.contributes.configuration.properties).sort()).toEqual(['xp.apiUrl', 'xp.consoleUrl', 'xp.environment', 'xp.flagsFile', 'xp.project', 'xp.wrapperFunctions']);
+    // The extension's bundle is minified (a few lines, not one per statement), ships no source map,
+    // and still loads: a stand-in for the vscode module, which only VS Code provides.
+    const bundle = path.join(extracted, 'extension', 'dist', 'extension.cjs');
+    expect(readFileSync(bundle, 'utf8').split('\n').length).toBeLessThan(200);
+    expect(readFileSync(bundle, 'utf8')).not.toContain('sourceMappingURL');
+    const loaded = execFileSync(process.execPath, ['-e', LOAD_WITH_FAKE_VSCODE, bundle], { encoding: 'utf8' });
+    expect(JSON.parse(loaded)).toEqual({ activate: 'function', deactivate: 'function', names: ['activate', 'deactivate'] });
     const xml = readFileSync(path.join(extracted, 'extension.vsixmanifest'), 'utf8');
     expect(xml).toContain('Id="xp-vscode"');
 

@@ -1,9 +1,16 @@
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DidChangeConfigurationNotification } from 'vscode-languageserver-protocol/node';
+import { FLAGS_YAML, LspTestClient, writeFixtureWorkspace } from '@xp/language-server/testing';
 import { ApiError } from '@xp/shared';
 import type { ExplainResult } from '@xp/language-server/protocol';
 import { CommandId, createCommands } from '../commands.js';
+import type { ExtensionSettings } from '../host.js';
 import { TOKEN_SECRET } from '../host.js';
 import { serverRestarts } from '../server-restarts.js';
+import { configurationChange, initializationOptions, SETTING_CHANGES } from '../server-settings.js';
 import { FakeFlagApi, FakeHost, FakeSecrets, FakeServer } from './fakes.js';
 
 const EXPLANATION: ExplainResult = {
@@ -41,6 +48,10 @@ async function wired(events: 'at once' | 'later') {
     },
     start: (token) => {
       log.push(`start ${token ?? '(signed out)'}`);
+      return Promise.resolve();
+    },
+    configure: () => {
+      log.push('configure');
       return Promise.resolve();
     },
   });
@@ -96,7 +107,7 @@ describe('language server restarts', () => {
     expect(t.secrets.log).toEqual([]);
   });
 
-  it('follows a sign-in in another window (the secret changes alone), and restarts on every settings change', async () => {
+  it('follows a sign-in in another window (the secret changes alone), one restart after another', async () => {
     const t = await wired('later');
     await t.secrets.store(TOKEN_SECRET, 'xp_pat_elsewhere');
     await settle();
@@ -107,4 +118,56 @@ describe('language server restarts', () => {
     // One after another, never two servers at once.
     expect(t.log).toEqual(['stop', 'start xp_pat_elsewhere', 'stop', 'start xp_pat_elsewhere']);
   });
+
+  it('sends the settings the server applies live to it instead of restarting it, and restarts for any other xp setting', async () => {
+    const t = await wired('at once');
+
+    await t.restarts.settingsChanged(changed('xp.environment'));
+    await t.restarts.settingsChanged(changed('xp.apiUrl', 'xp.wrapperFunctions'));
+    await t.restarts.settingsChanged(changed('xp.project', 'xp.flagsFile', 'xp.consoleUrl'));
+    expect(t.log).toEqual(['configure', 'configure', 'configure']);
+
+    // The protocol trace is vscode-languageclient's own; other extensions' settings are not ours.
+    t.log.length = 0;
+    await t.restarts.settingsChanged(changed('xp.trace.server'));
+    await t.restarts.settingsChanged(changed('editor.fontSize'));
+    expect(t.log).toEqual([]);
+
+    // A setting the server is not known to apply live.
+    await t.restarts.settingsChanged(changed('xp.somethingNew'));
+    expect(t.log).toEqual(['stop', 'start (signed out)']);
+
+    // Queued behind a restart: sent to the server that runs once it has started.
+    t.log.length = 0;
+    await Promise.all([t.restarts.restart(), t.restarts.settingsChanged(changed('xp.environment'))]);
+    expect(t.log).toEqual(['stop', 'start (signed out)', 'configure']);
+  });
+
+  it('classifies every setting package.json contributes', () => {
+    const manifest = JSON.parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, unknown> } } };
+    // Each must say how it reaches the server: unlisted, it would restart the server at every change.
+    expect(Object.keys(manifest.contributes.configuration.properties).filter((key) => !Object.hasOwn(SETTING_CHANGES, key))).toEqual([]);
+  });
+
+  it('applies a settings change to the running language server: the environment, and a setting cleared', { timeout: 60_000 }, async () => {
+    const root = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML });
+    const settings: ExtensionSettings = { apiUrl: undefined, project: undefined, environment: 'production', wrapperFunctions: [], flagsFile: 'missing.yaml', consoleUrl: undefined };
+    const client = await LspTestClient.start(root, initializationOptions(settings));
+    try {
+      await client.until('the first status', () => client.statuses.find((s) => s.source === 'none'));
+      await client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { xp: configurationChange({ ...settings, environment: 'staging', flagsFile: undefined }) } });
+      // flagsFile cleared: back to the flags.yaml found in the workspace.
+      const status = await client.until('the new settings', () => client.statuses.find((s) => s.source === 'flags-file'));
+      expect(status.environment).toBe('staging');
+      expect(client.logs.filter((l) => l.includes('settings'))).toEqual([]);
+    } finally {
+      await client.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
+
+/** VS Code's `affectsConfiguration` for a change of these settings. */
+function changed(...keys: string[]): (section: string) => boolean {
+  return (section) => keys.some((key) => key === section || key.startsWith(`${section}.`));
+}

@@ -17,6 +17,7 @@ import { projectRoles } from '../store/project-roles.js';
 import { users } from '../store/users.js';
 import type { User } from '../store/users.js';
 import { record, recordUnauthenticated } from './audit-trail.js';
+import { withdrawLapsedApprovals } from './change-requests.js';
 import type { Actor, Deps } from './context.js';
 import { projectFor } from './definitions.js';
 import { parseOrThrow } from './validation.js';
@@ -627,6 +628,10 @@ export class AccountService {
         before: { name: current.name, role: current.role, disabled: current.disabled, ...(projectRolesRemoved.length > 0 ? { projectRoles: projectRolesRemoved } : {}) },
         after: { name: updated.name, role: updated.role, disabled: updated.disabled },
       });
+      if (updated.disabled !== current.disabled || updated.role !== current.role) {
+        // Approvals that no longer count go for good: enabling or promoting the user again does not bring them back.
+        await withdrawLapsedApprovals(tx, actor, id);
+      }
       return updated;
     });
   }
@@ -688,6 +693,8 @@ export class AccountService {
         before: current === undefined ? { email: target.email, organisationRole: target.role } : { email: target.email, organisationRole: target.role, projectRole: current },
         after: role === undefined ? { email: target.email, organisationRole: target.role } : { email: target.email, organisationRole: target.role, projectRole: role },
       });
+      // Approvals given in the project that no longer count go for good (see updateUser).
+      await withdrawLapsedApprovals(tx, actor, id);
       return users.get(tx, actor.orgId, id);
     });
   }

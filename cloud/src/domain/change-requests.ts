@@ -73,6 +73,39 @@ async function voidApproval(db: Queryable, orgId: string, approvedBy: string, pr
   return undefined;
 }
 
+/**
+ * Withdraws for good the approvals `userId` gave to open requests that no longer count after a
+ * change to the user (disabled, or an organisation or project role that cannot approve there; see
+ * voidApproval), in the transaction of that change: those requests await a review again
+ * (`approvedBy` and `approvedAt` cleared), so re-enabling or promoting the user later does not
+ * bring an approval back. One `change-request.approval-withdrawn` entry per request, with the
+ * reason. Returns the requests' ids.
+ */
+export async function withdrawLapsedApprovals(tx: Queryable, actor: Actor, userId: string): Promise<string[]> {
+  const reasons = new Map<string, string | undefined>();
+  const withdrawn: string[] = [];
+  for (const cr of await changeRequests.openApprovedBy(tx, userId)) {
+    if (!reasons.has(cr.projectKey)) {
+      reasons.set(cr.projectKey, await voidApproval(tx, actor.orgId, userId, cr.projectKey));
+    }
+    const reason = reasons.get(cr.projectKey);
+    if (reason === undefined || !(await changeRequests.withdrawApproval(tx, cr.projectId, cr.id))) {
+      continue;
+    }
+    await record(tx, actor, {
+      projectId: cr.projectId,
+      action: 'change-request.approval-withdrawn',
+      resourceType: 'flag',
+      resourceKey: cr.resourceKey,
+      environment: cr.environment,
+      before: undefined,
+      after: { changeRequest: cr.id, approvedBy: userId, approvedAt: cr.approvedAt, reason },
+    });
+    withdrawn.push(cr.id);
+  }
+  return withdrawn;
+}
+
 /** The segments, experiments and holdouts a definition names, at any depth (rules, conditions' groups). */
 interface Names {
   readonly segments: Set<string>;
@@ -107,6 +140,39 @@ function collectFields(value: unknown, into: Names): void {
       collectFields(inner, into);
     }
   }
+}
+
+/**
+ * Refuses deleting (or archiving) a definition that an open change request's proposed state names:
+ * a segment, an experiment or a holdout (as collectNames finds them), or a flag as a prerequisite
+ * (its own requests aside: deleting a flag cancels them). Applying the request would then fail, or
+ * serve one created again later under the key that its reviewer never saw. 409, naming the
+ * requests, as for a holdout or a metric experiments use.
+ */
+export async function refuseIfOpenRequestsName(db: Queryable, projectId: string, kind: DefinitionKind, key: string, verb: 'delete' | 'archive'): Promise<void> {
+  if (kind !== DefinitionKind.Segment && kind !== DefinitionKind.Experiment && kind !== DefinitionKind.Holdout && kind !== DefinitionKind.Flag) {
+    return;
+  }
+  const naming = (await changeRequests.openProposals(db, projectId)).filter((cr) => {
+    if (kind === DefinitionKind.Flag) {
+      const prerequisites = (cr.proposed as { prerequisites?: readonly { flag?: unknown }[] } | null)?.prerequisites ?? [];
+      return cr.resourceKey !== key && prerequisites.some((p) => p.flag === key);
+    }
+    const names: Names = { segments: new Set(), experiments: new Set(), holdouts: new Set() };
+    collectNames(cr.proposed, names);
+    return (kind === DefinitionKind.Segment ? names.segments : kind === DefinitionKind.Experiment ? names.experiments : names.holdouts).has(key);
+  });
+  if (naming.length === 0) {
+    return;
+  }
+  const ids = naming.map((cr) => cr.id);
+  const listed = naming.slice(0, 10).map((cr) => `${cr.id} (flag "${cr.resourceKey}" in "${cr.environment}")`);
+  const them = naming.length === 1 ? 'it' : 'them';
+  throw new AppError(
+    AppErrorCode.InvalidState,
+    `${kind} "${key}" is named by ${naming.length === 1 ? 'an open change request' : `${naming.length} open change requests`}: ${listed.join(', ')}${naming.length > 10 ? ', …' : ''}; reject or cancel ${them} first (POST …/change-requests/{id}/reject, or /cancel by the proposer), then ${verb} it`,
+    { changeRequests: ids },
+  );
 }
 
 /** The project's segments, experiments and holdouts with their last change, loaded once per call. */
@@ -333,6 +399,16 @@ export class ChangeRequestService {
     assertCan(actor, kind === 'approve' ? Permission.ChangeRequestsApprove : Permission.ChangeRequestsReject);
     const project = await projectFor(this.deps.db, actor, projectKey);
     return this.deps.db.withTransaction(async (tx) => {
+      if (kind === 'approve') {
+        // The reviewer's row before the request's (the order a change to the user takes them in): a
+        // user disabled or demoted while approving either sees the approval and withdraws it, or is
+        // seen here first.
+        await users.lockForShare(tx, actor.userId);
+        const lapsed = await voidApproval(tx, actor.orgId, actor.userId, project.key);
+        if (lapsed !== undefined) {
+          throw forbidden(`your approval would not count: ${lapsed}`);
+        }
+      }
       const cr = await changeRequests.get(tx, project.id, id, { forUpdate: true });
       if (!canReview({ id: actor.userId, role: actor.role }, cr.proposedBy)) {
         throw forbidden('a change request must be reviewed by someone other than its proposer');

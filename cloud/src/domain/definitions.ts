@@ -8,6 +8,7 @@ import type { DefinitionRepository, ListOptions, StoredDefinition } from '../sto
 import { DefinitionKind, DefinitionRepository as Repo } from '../store/definitions.js';
 import type { Page } from '../store/pagination.js';
 import { changeRequests } from '../store/change-requests.js';
+import { refuseIfOpenRequestsName } from './change-requests.js';
 import { purgeExperimentData } from '../store/experiment-data.js';
 import { experimentArms } from '../store/experiment-arms.js';
 import type { ArmMapping } from '../store/experiment-arms.js';
@@ -1159,6 +1160,10 @@ export class DefinitionService<K extends DefinitionKind> {
       if (this.kind === DefinitionKind.Metric) {
         await refuseGuardrailStopWithoutAuthority(tx, actor, project.id, current.definition as Metric, definition as Metric);
       }
+      if (this.kind === DefinitionKind.Flag && (definition as Flag).archived && !(current.definition as Flag).archived) {
+        // An archived flag is in no ruleset: an open request naming it as a prerequisite could not be applied.
+        await refuseIfOpenRequestsName(tx, project.id, this.kind, key, 'archive');
+      }
       if (this.kind === DefinitionKind.Flag) {
         const blocked = await protectedChanges(tx, project.id, actor.role, current.definition as Flag, definition as Flag);
         const onIn = (f: Flag): boolean => blocked.some((e) => f.environments[e]?.enabled === true);
@@ -1297,6 +1302,8 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       // Uses a ruleset compiles are refused there as broken references; these it does not compile.
       await refuseIfUncompiledUses(tx, project.id, this.kind, key);
+      // Nor what open change requests propose: applying one would fail, or serve a definition created again under the key.
+      await refuseIfOpenRequestsName(tx, project.id, this.kind, key, 'delete');
       if (this.kind === DefinitionKind.Experiment) {
         const status = (current.definition as Experiment).status;
         if (status === 'running') {

@@ -175,6 +175,37 @@ export const changeRequests = {
     return result.rows.map((r) => ({ id: r.id, resourceKey: r.resource_key })).sort((a, b) => a.id.localeCompare(b.id));
   },
 
+  /**
+   * The open requests `userId` approved, in every project of theirs, with the project's key; their
+   * rows locked until commit (a change to the user withdraws the approvals that no longer count).
+   */
+  async openApprovedBy(db: Queryable, userId: string): Promise<{ id: string; projectId: string; projectKey: string; resourceKey: string; environment: string; approvedAt: string }[]> {
+    const result = await db.query<{ id: string; project_id: string; project_key: string; resource_key: string; environment_key: string; approved_at: Date }>(
+      `SELECT cr.id, cr.project_id, p.key AS project_key, cr.resource_key, cr.environment_key, cr.approved_at
+       FROM change_requests cr JOIN projects p ON p.id = cr.project_id
+       WHERE cr.approved_by = $1 AND cr.status = 'open'
+       ORDER BY p.key, cr.id
+       FOR UPDATE OF cr`,
+      [userId],
+    );
+    return result.rows.map((r) => ({ id: r.id, projectId: r.project_id, projectKey: r.project_key, resourceKey: r.resource_key, environment: r.environment_key, approvedAt: iso(r.approved_at) }));
+  },
+
+  /** Clears an open request's approval: it awaits a review again. Whether there was one to clear. */
+  async withdrawApproval(db: Queryable, projectId: string, id: string): Promise<boolean> {
+    const result = await db.query(`UPDATE change_requests SET approved_by = NULL, approved_at = NULL WHERE project_id = $1 AND id = $2 AND status = 'open' AND approved_by IS NOT NULL`, [projectId, id]);
+    return result.rowCount > 0;
+  },
+
+  /** The project's open requests with what they propose, by id (few: they are applied, rejected or cancelled). */
+  async openProposals(db: Queryable, projectId: string): Promise<{ id: string; resourceKey: string; environment: string; proposed: unknown }[]> {
+    const result = await db.query<{ id: string; resource_key: string; environment_key: string; proposed: unknown }>(
+      `SELECT id, resource_key, environment_key, proposed FROM change_requests WHERE project_id = $1 AND status = 'open' ORDER BY id`,
+      [projectId],
+    );
+    return result.rows.map((r) => ({ id: r.id, resourceKey: r.resource_key, environment: r.environment_key, proposed: r.proposed }));
+  },
+
   /** Moves an open request to its next state; anything else is an INVALID_STATE error. */
   async transition(
     db: Queryable,

@@ -149,6 +149,14 @@ export const users = {
   },
 
   /**
+   * Holds the user's row until commit against a change to it (role, disabled, project roles, which
+   * touch it): what the transaction then reads of the user stays true until it commits.
+   */
+  async lockForShare(db: Queryable, id: string): Promise<void> {
+    await db.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [id]);
+  },
+
+  /**
    * Sets the password hash. `changeRequired` also sets whether the user must replace it at their
    * next login (true for a password an administrator set, false once the user chose their own);
    * without it the flag is left as it is (a rehash of the same password).

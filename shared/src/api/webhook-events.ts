@@ -13,7 +13,8 @@ export const WEBHOOK_EVENTS = {
   holdout: ['created', 'updated', 'deleted'],
   environment: ['created', 'updated', 'deleted'],
   'sdk-key': ['created', 'rotated', 'revoked'],
-  'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled'],
+  // approval-withdrawn: its approver was disabled or lost the right to approve in the project (the request awaits a review again).
+  'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled', 'approval-withdrawn'],
   project: ['created', 'updated'],
   rulesets: ['republished'],
   webhook: ['created', 'updated', 'secret-rotated', 'deleted'],

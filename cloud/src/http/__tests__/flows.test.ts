@@ -134,9 +134,10 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('newcomer flow on %s',
 
     expect(demoted.status).toBe(200);
     expect(refused.status).toBe(409);
-    expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'the approval no longer counts: Ada is now an editor and cannot approve; ask another reviewer to approve it again' });
-    expect(shown.body.approvalVoid).toBe('Ada is now an editor and cannot approve');
-    expect(listed.body.items.map((c: { approvalVoid: string | null }) => c.approvalVoid)).toEqual(['Ada is now an editor and cannot approve']);
+    // The demotion withdrew the approval for good (promoting Ada again would not bring it back).
+    expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', message: 'change request is not approved yet' });
+    expect([shown.body.approvedBy, shown.body.approvalVoid]).toEqual([null, null]);
+    expect(listed.body.items.map((c: { approvedBy: string | null }) => c.approvedBy)).toEqual([null]);
     expect(reapproved.status).toBe(200);
     expect(reapproved.body.approvalVoid).toBeNull();
     expect(twice.body.error.message).toBe('change request is already approved');

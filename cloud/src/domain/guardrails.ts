@@ -28,7 +28,7 @@ import {
 } from '@xp/shared';
 import type { ArmStats, FrequentistResult } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
-import { AppError } from '../errors.js';
+import { AppError, AppErrorCode, notFound } from '../errors.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
 import { querySufficientStatistics } from '../pipeline/sufficient-statistics.js';
 import type { SufficientStatisticsRow } from '../pipeline/sufficient-statistics.js';
@@ -231,10 +231,16 @@ interface AlertRow {
   action_at: Date | null;
   resolved_at: Date | null;
   resolution: string | null;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  acknowledged_by_name: string | null;
+  acknowledge_comment: string | null;
 }
 
+/** The columns of an alert as `alertFromRow` reads them; the acknowledger's name as definitions give their last writer's (name, else e-mail). */
 const ALERT_COLUMNS = `id, environment, experiment, flag, metric, variation, control, detected_at, difference, effect, ci_lower, ci_upper,
-  p_value, alpha, control_units, treatment_units, action, action_at, resolved_at, resolution`;
+  p_value, alpha, control_units, treatment_units, action, action_at, resolved_at, resolution, acknowledged_at, acknowledged_by,
+  (SELECT coalesce(nullif(u.name, ''), u.email) FROM users u WHERE u.id = alerts.acknowledged_by) AS acknowledged_by_name, acknowledge_comment`;
 
 const alertFromRow = (r: AlertRow): Alert => ({
   id: Number(r.id),
@@ -256,11 +262,17 @@ const alertFromRow = (r: AlertRow): Alert => ({
   actionAt: isoOrNull(r.action_at),
   resolvedAt: isoOrNull(r.resolved_at),
   resolution: r.resolution,
+  acknowledgedAt: isoOrNull(r.acknowledged_at),
+  acknowledgedBy: r.acknowledged_by,
+  acknowledgedByName: r.acknowledged_by === null ? null : r.acknowledged_by_name,
+  acknowledgeComment: r.acknowledge_comment,
 });
 
 export interface AlertFilter {
   /** open: not resolved; resolved: resolved; absent: both. */
   readonly status?: 'open' | 'resolved' | undefined;
+  /** true: acknowledged by someone; false: not (yet, or no longer); absent: both. */
+  readonly acknowledged?: boolean | undefined;
   readonly environment?: string | undefined;
   readonly experiment?: string | undefined;
   readonly limit: number;
@@ -273,6 +285,9 @@ export async function listAlerts(db: Queryable, projectId: string, filter: Alert
   const where = ['project_id = $1'];
   if (filter.status !== undefined) {
     where.push(filter.status === 'open' ? 'resolved_at IS NULL' : 'resolved_at IS NOT NULL');
+  }
+  if (filter.acknowledged !== undefined) {
+    where.push(filter.acknowledged ? 'acknowledged_at IS NOT NULL' : 'acknowledged_at IS NULL');
   }
   for (const [column, value] of [
     ['environment', filter.environment],
@@ -302,6 +317,81 @@ export async function alertsFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey
     await environmentStore.get(deps.db, project.id, filter.environment);
   }
   return listAlerts(deps.db, project.id, filter);
+}
+
+/** The longest comment an acknowledgement keeps, in characters (UTF-16 code units, as a text field's maxLength counts). */
+export const MAX_ACKNOWLEDGE_COMMENT = 2000;
+
+/**
+ * Acknowledges an open alert of the project ("seen, investigating"): records who and when, with an
+ * optional comment (blank is none), and audits `alert.acknowledged`. Whoever may edit experiments may
+ * (experiments:write); an alert of another project is 404, a resolved one 409 INVALID_STATE. An alert
+ * already acknowledged is returned as it is (the first acknowledgement, its comment kept; nothing audited).
+ */
+export async function acknowledgeAlert(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, alertId: string, input: { readonly comment?: string | null | undefined } = {}): Promise<Alert> {
+  assertCan(actor, Permission.ExperimentsWrite);
+  const comment = input.comment?.trim() ?? '';
+  if (comment.length > MAX_ACKNOWLEDGE_COMMENT) {
+    throw new AppError(AppErrorCode.Validation, `invalid body: body.comment: at most ${MAX_ACKNOWLEDGE_COMMENT} characters`, { issues: [{ path: 'body.comment', message: `at most ${MAX_ACKNOWLEDGE_COMMENT} characters` }] });
+  }
+  return changeAcknowledgement(deps, actor, projectKey, alertId, 'acknowledge', comment === '' ? null : comment);
+}
+
+/**
+ * Withdraws the acknowledgement of an open alert (anyone with experiments:write, not only who made
+ * it), so it reads as new again; audits `alert.unacknowledged` with what was withdrawn. One not
+ * acknowledged is returned as it is; a resolved one is 409 INVALID_STATE (its record is final).
+ */
+export async function unacknowledgeAlert(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, alertId: string): Promise<Alert> {
+  assertCan(actor, Permission.ExperimentsWrite);
+  return changeAcknowledgement(deps, actor, projectKey, alertId, 'unacknowledge', null);
+}
+
+async function changeAcknowledgement(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, alertId: string, change: 'acknowledge' | 'unacknowledge', comment: string | null): Promise<Alert> {
+  const project = await projectFor(deps.db, actor, projectKey);
+  // Alert ids are whole numbers: anything else names no alert.
+  if (!/^\d{1,15}$/.test(alertId)) {
+    throw notFound(`alert "${alertId.slice(0, 64)}"`);
+  }
+  return deps.db.withTransaction(async (tx) => {
+    const found = await tx.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE project_id = $1 AND id = $2 FOR UPDATE`, [project.id, alertId]);
+    const row = found.rows[0];
+    if (row === undefined) {
+      throw notFound(`alert "${alertId}"`);
+    }
+    const alert = alertFromRow(row);
+    if (alert.resolvedAt !== null) {
+      throw new AppError(
+        AppErrorCode.InvalidState,
+        `alert ${alertId} was resolved ${alert.resolvedAt}${alert.resolution === null ? '' : ` (${alert.resolution})`}: only an open alert can be ${change === 'acknowledge' ? 'acknowledged' : 'un-acknowledged'}`,
+        { resolvedAt: alert.resolvedAt, resolution: alert.resolution },
+      );
+    }
+    if ((alert.acknowledgedAt !== null) === (change === 'acknowledge')) {
+      return alert;
+    }
+    const updated = await tx.query<AlertRow>(
+      `UPDATE alerts SET acknowledged_at = $3, acknowledged_by = $4, acknowledge_comment = $5 WHERE project_id = $1 AND id = $2 RETURNING ${ALERT_COLUMNS}`,
+      change === 'acknowledge' ? [project.id, alertId, deps.now(), actor.userId, comment] : [project.id, alertId, null, null, null],
+    );
+    const after = alertFromRow(updated.rows[0]!);
+    const about = { alert: alert.id, metric: alert.metric, variation: alert.variation };
+    await record(tx, actor, {
+      projectId: project.id,
+      action: change === 'acknowledge' ? 'alert.acknowledged' : 'alert.unacknowledged',
+      // An alert is its experiment's: the entry is found with the experiment's history, as `experiment.guardrail-degraded` is.
+      resourceType: 'experiment',
+      resourceKey: alert.experiment,
+      environment: alert.environment,
+      before: undefined,
+      after:
+        change === 'acknowledge'
+          ? { ...about, comment: after.acknowledgeComment }
+          : // What was withdrawn, and by whom it had been made.
+            { ...about, acknowledgedAt: alert.acknowledgedAt, acknowledgedBy: alert.acknowledgedBy, comment: alert.acknowledgeComment },
+    });
+    return after;
+  });
 }
 
 /** What one check did. */

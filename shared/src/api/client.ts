@@ -605,6 +605,20 @@ export class XpApiClient {
     return (await this.call<Page<GuardrailAlert>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/alerts`, { query: { ...query } })).body;
   }
 
+  /**
+   * Acknowledges an open guardrail alert ("seen, investigating"), with an optional comment (at most
+   * 2,000 characters), or with `acknowledged: false` withdraws the acknowledgement
+   * (POST …/alerts/{id}/acknowledge or …/unacknowledge; experiments:write). Returns the alert;
+   * one already in that state comes back as it is. A resolved alert is 409 INVALID_STATE.
+   */
+  async acknowledgeAlert(project: string, id: number, options: { readonly comment?: string; readonly acknowledged?: boolean } = {}): Promise<GuardrailAlert> {
+    const base = `/api/v1/projects/${encodeURIComponent(project)}/alerts/${encodeURIComponent(String(id))}`;
+    if (options.acknowledged === false) {
+      return (await this.call<GuardrailAlert>('POST', `${base}/unacknowledge`)).body;
+    }
+    return (await this.call<GuardrailAlert>('POST', `${base}/acknowledge`, { body: options.comment === undefined ? {} : { comment: options.comment } })).body;
+  }
+
   /** Newest first, a page at a time (`nextCursor` when there are older ones). */
   async changeRequests(project: string, query: { status?: ChangeRequest['status']; resourceKey?: string; cursor?: string; limit?: number } = {}): Promise<Page<ChangeRequest>> {
     return (await this.call<Page<ChangeRequest>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { query })).body;
@@ -859,6 +873,8 @@ export interface UnitTimelineView {
 /** GET …/alerts filters: `status` open or resolved (both when absent), plus pagination. */
 export interface AlertsQuery {
   readonly status?: 'open' | 'resolved';
+  /** true: only acknowledged alerts; false: only those nobody has acknowledged. */
+  readonly acknowledged?: boolean;
   readonly environment?: string;
   readonly experiment?: string;
   readonly cursor?: string;
@@ -894,6 +910,17 @@ export interface GuardrailAlert {
   readonly actionAt: string | null;
   readonly resolvedAt: string | null;
   readonly resolution: string | null;
+  /**
+   * When someone acknowledged the alert ("seen, investigating"); null when nobody has (or it was
+   * un-acknowledged). This and the three below are absent from servers before 2026-12.
+   */
+  readonly acknowledgedAt?: string | null;
+  /** The acknowledging user's id. */
+  readonly acknowledgedBy?: string | null;
+  /** Their name (e-mail when they have none); null when not acknowledged or the user is unknown. */
+  readonly acknowledgedByName?: string | null;
+  /** What they wrote (at most 2,000 characters); null without a comment. */
+  readonly acknowledgeComment?: string | null;
 }
 
 // --- Console (issue 8): response types ------------------------------------------------------

@@ -23,6 +23,8 @@ export const WEBHOOK_EVENTS = {
   user: ['project-role-set', 'project-role-removed'],
   // Units' data erased on request (the diff holds the ids' SHA-256 hashes and the counts, never the ids).
   unit: ['erased', 'exported'],
+  // A person acknowledged a guardrail alert, or withdrew that (the diff names the alert; the entry's key is its experiment).
+  alert: ['acknowledged', 'unacknowledged'],
 } as const satisfies Readonly<Record<string, readonly string[]>>;
 
 export type WebhookResourceType = keyof typeof WEBHOOK_EVENTS;

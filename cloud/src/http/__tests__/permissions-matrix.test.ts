@@ -275,6 +275,8 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   },
   'POST /api/v1/projects/{project}/change-requests/{id}/cancel': async (ctx) => ({ path: `${DEMO}/change-requests/${await proposal(ctx, ownOrOutside(ctx))}/cancel` }),
   'GET /api/v1/projects/{project}/alerts': () => Promise.resolve({ path: `${DEMO}/alerts?status=open&limit=10` }),
+  'POST /api/v1/projects/{project}/alerts/{id}/acknowledge': async (ctx) => ({ path: `${DEMO}/alerts/${await openAlert(ctx, null)}/acknowledge`, body: { comment: 'on it' } }),
+  'POST /api/v1/projects/{project}/alerts/{id}/unacknowledge': async (ctx) => ({ path: `${DEMO}/alerts/${await openAlert(ctx, ctx.userIds.owner)}/unacknowledge` }),
   'GET /api/v1/projects/{project}/experiments/{key}/results': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments`, KINDS[4]!.body(`xr-${ctx.n}`));
     return { path: `${DEMO}/experiments/xr-${ctx.n}/results?environment=production&interval=day` };
@@ -333,6 +335,19 @@ const UNREACHABLE_URL = 'http://127.0.0.1:9/hook';
 async function newWebhook(ctx: Ctx): Promise<string> {
   const created = await must(ctx.tokens.owner, 'POST', `${DEMO}/webhooks`, { name: `fixture ${ctx.n}`, url: UNREACHABLE_URL, events: ['experiment.*'] });
   return created.webhook.id as string;
+}
+
+/** An open guardrail alert of the demo project (a metric of its own), as the checks record it; acknowledged by `by` unless null. */
+async function openAlert(ctx: Ctx, by: string | null): Promise<number> {
+  const out = await p.db.query<{ id: string | number }>(
+    `INSERT INTO alerts (project_id, environment, experiment, metric, variation, control, detected_at, difference, effect, ci_lower, ci_upper, p_value, alpha,
+                         control_units, treatment_units, action, acknowledged_at, acknowledged_by)
+     SELECT id, 'development', 'checkout', $1, 'treatment', 'control', now(), 'relative', 0.2, 0.1, 0.3, 0.001, 0.05, 600, 600, 'alert', CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, $2::text
+     FROM projects WHERE key = 'demo'
+     RETURNING id`,
+    [`m-${ctx.n}`, by],
+  );
+  return Number(out.rows[0]!.id);
 }
 
 /** A call on a webhook at the version the owner reads now (If-Match). */

@@ -22,6 +22,7 @@ import { validationIssues } from '../../lib/field-errors.js';
 import { ATTRIBUTE_NAME_PATTERN } from '../flags/condition-model.js';
 import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
 import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
+import { AlertAcknowledgement, isAcknowledged } from './alert-acknowledgement.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
 
@@ -599,25 +600,32 @@ function worsenedList(experiment: Experiment, findings: GuardrailFindings, alert
 
 /**
  * The experiment's open guardrail alerts, prominently: for each, the metric, the variation and the
- * environment, the effect with its interval, when it was detected and what the platform did.
+ * environment, the effect with its interval, when it was detected and what the platform did, and
+ * whether someone acknowledged it (with Acknowledge… / Un-acknowledge for those who may edit
+ * experiments; `onAlertChanged` gets the alert an acknowledgement returned).
  */
-export function GuardrailAlertsBanner({ experiment, findings }: { experiment: Experiment; findings: GuardrailFindings }): ReactNode {
+export function GuardrailAlertsBanner({ experiment, findings, onAlertChanged = () => undefined }: { experiment: Experiment; findings: GuardrailFindings; onAlertChanged?: (alert: GuardrailAlert) => void }): ReactNode {
   const { environments } = useSession();
+  const write = usePermission('experiments:write');
   const open = findings.alerts.filter((a) => a.resolvedAt === null);
   if (open.length === 0) {
     return null;
   }
+  const acknowledged = open.filter(isAcknowledged).length;
   return (
     <section className="banner banner-bad" role="alert" aria-label="Guardrail alerts">
       <p>
         <strong>{open.length === 1 ? 'A guardrail metric degraded' : `${open.length} guardrail alerts are open`}</strong>: the guardrail checks found a significant change in the harmful
-        direction (sequential test).
+        direction (sequential test).{acknowledged === 0 ? '' : ` ${acknowledged === open.length ? (open.length === 1 ? 'It is' : 'All are') : `${acknowledged} of ${open.length} are`} acknowledged.`}
       </p>
       <ul>
         {open.map((a) => (
           <li key={a.id}>
-            <strong>{metricName(findings, a.metric)}</strong> worsened by {worsenedBy(a)} in {variationLabel(experiment, a.variation)} (
-            {environments.find((e) => e.key === a.environment)?.name ?? a.environment}): effect {alertFigures(a)}, detected {formatTime(a.detectedAt)}. {alertOutcome(a, experiment.status === 'running')}
+            <p>
+              <strong>{metricName(findings, a.metric)}</strong> worsened by {worsenedBy(a)} in {variationLabel(experiment, a.variation)} (
+              {environments.find((e) => e.key === a.environment)?.name ?? a.environment}): effect {alertFigures(a)}, detected {formatTime(a.detectedAt)}. {alertOutcome(a, experiment.status === 'running')}
+            </p>
+            <AlertAcknowledgement alert={a} allowance={write} onChanged={onAlertChanged} />
           </li>
         ))}
       </ul>
@@ -906,7 +914,13 @@ export default function ExperimentPage({ experimentKey }: { experimentKey: strin
               </p>
             ) : null}
             <ResultMessage message={notice} />
-            {findings === undefined ? null : <GuardrailAlertsBanner experiment={d} findings={findings} />}
+            {findings === undefined ? null : (
+              <GuardrailAlertsBanner
+                experiment={d}
+                findings={findings}
+                onAlertChanged={(updated) => { guardrails.setData((f) => ({ ...f, alerts: f.alerts.map((a) => (a.id === updated.id ? updated : a)) })); }}
+              />
+            )}
             {guardrails.state.status === 'error' ? <p className="small muted">The guardrail alerts could not be loaded ({errorMessage(guardrails.state.error)}).</p> : null}
             {d.status === 'stopped' ? <DecisionSummary experiment={d} guardrailStop={guardrailStop} {...(findings === undefined ? {} : { findings })} /> : null}
             <SplitSummary experiment={d} />

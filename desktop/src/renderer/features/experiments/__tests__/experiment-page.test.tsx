@@ -916,12 +916,89 @@ describe('experiment page guardrails', () => {
     const items = within(banner).getAllByRole('listitem');
     // The resolved alert is not listed.
     expect(items).toHaveLength(1);
-    expect(items[0]?.textContent).toBe(
+    expect(items[0]?.querySelector('p')?.textContent).toBe(
       `Page load time worsened by 23.1% in One-page checkout (treatment) (Production): effect +23.1% [+19.8%, +26.3%], p < 0.001, detected ${formatTime('2026-11-25T12:00:00.000Z')}. Alerted only: the experiment keeps running (its guardrail action is to alert, not to stop).`,
     );
     expect(banner.textContent).toContain('A guardrail metric degraded');
     const asked = new URL(sent.find((r) => r.path.startsWith('/api/v1/projects/web/alerts'))!.path, 'http://x').searchParams;
     expect(asked.get('experiment')).toBe('checkout');
+  });
+
+  it('shows whether each open alert is acknowledged, and lets an editor acknowledge one with a comment and withdraw it', async () => {
+    const u = userEvent.setup();
+    const running = storedOf(named({ guardrailAction: 'alert' }), { version: 4 });
+    const seen = alert({ id: 8, metric: 'errors', acknowledgedAt: '2026-11-25T12:30:00.000Z', acknowledgedBy: 'u-ada', acknowledgedByName: 'Ada', acknowledgeComment: 'Rolling back the CDN change' });
+    const acknowledged = alert({ acknowledgedAt: '2026-11-25T13:00:00.000Z', acknowledgedBy: 'u-eddie', acknowledgedByName: 'Eddie', acknowledgeComment: 'Seen, investigating' });
+    const { client, sent } = fakeApi(
+      experimentBackend(running, (req) => {
+        if (req.method === 'POST' && req.path === '/api/v1/projects/web/alerts/7/acknowledge') {
+          return { status: 200, body: acknowledged };
+        }
+        if (req.method === 'POST' && req.path === '/api/v1/projects/web/alerts/7/unacknowledge') {
+          return { status: 200, body: alert({ acknowledgedAt: null, acknowledgedBy: null, acknowledgedByName: null, acknowledgeComment: null }) };
+        }
+        return withAlerts([alert(), seen])(req);
+      }).respond,
+    );
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })} environments={[PRODUCTION]}>
+        <ExperimentPage experimentKey="checkout" />
+      </WithSession>,
+    );
+
+    const banner = await screen.findByRole('alert', { name: 'Guardrail alerts' });
+    expect(banner.textContent).toContain('2 guardrail alerts are open: the guardrail checks found a significant change in the harmful direction (sequential test). 1 of 2 are acknowledged.');
+    const fresh = within(banner).getByRole('group', { name: 'Acknowledgement of alert 7' });
+    expect(within(fresh).getByRole('paragraph').textContent).toBe('New: nobody has acknowledged it yet.');
+    expect(within(within(banner).getByRole('group', { name: 'Acknowledgement of alert 8' })).getByRole('paragraph').textContent).toBe(
+      `Acknowledged by Ada ${formatTime('2026-11-25T12:30:00.000Z')}: “Rolling back the CDN change”.`,
+    );
+
+    await u.click(within(fresh).getByRole('button', { name: 'Acknowledge…' }));
+    await u.type(within(fresh).getByRole('textbox', { name: 'Comment (optional)' }), '  Seen, investigating ');
+    await u.click(within(fresh).getByRole('button', { name: 'Acknowledge' }));
+
+    await waitFor(() => {
+      expect(within(fresh).getByRole('paragraph').textContent).toBe(`Acknowledged by Eddie ${formatTime('2026-11-25T13:00:00.000Z')}: “Seen, investigating”.`);
+    });
+    expect(sent.find((r) => r.path.endsWith('/alerts/7/acknowledge'))?.body).toEqual({ comment: 'Seen, investigating' });
+    expect(banner.textContent).toContain('All are acknowledged.');
+
+    await u.click(within(fresh).getByRole('button', { name: 'Un-acknowledge' }));
+    await waitFor(() => {
+      expect(within(fresh).getByRole('paragraph').textContent).toBe('New: nobody has acknowledged it yet.');
+    });
+    expect(sent.filter((r) => r.method === 'POST' && r.path === '/api/v1/projects/web/alerts/7/unacknowledge')).toHaveLength(1);
+  });
+
+  it('shows a viewer the acknowledgement state but no way to change it, and says why an acknowledgement was refused', async () => {
+    const u = userEvent.setup();
+    const running = storedOf(named({ guardrailAction: 'alert' }), { version: 4 });
+    const viewer = fakeApi(experimentBackend(running, withAlerts([alert(), alert({ id: 8, metric: 'errors', acknowledgedAt: '2026-11-25T12:30:00.000Z', acknowledgedBy: 'u-ada', acknowledgedByName: 'Ada', acknowledgeComment: null })])).respond);
+    const view = show(viewer.client, 'viewer');
+
+    const banner = await screen.findByRole('alert', { name: 'Guardrail alerts' });
+    const acknowledge = within(banner).getByRole('button', { name: 'Acknowledge…' });
+    const withdraw = within(banner).getByRole('button', { name: 'Un-acknowledge' });
+    expect([acknowledge.hasAttribute('disabled'), withdraw.hasAttribute('disabled')]).toEqual([true, true]);
+    expect(acknowledge.getAttribute('title')).toBe('Viewers cannot change experiments');
+    expect(within(banner).getByRole('group', { name: 'Acknowledgement of alert 8' }).textContent).toContain(`Acknowledged by Ada ${formatTime('2026-11-25T12:30:00.000Z')}.`);
+    view.unmount();
+
+    // Resolved since the page read it: the API's 409 is shown where the button was.
+    const resolved = fakeApi(
+      experimentBackend(running, (req) =>
+        req.method === 'POST' && req.path.endsWith('/alerts/7/acknowledge')
+          ? { status: 409, body: { error: { code: 'INVALID_STATE', message: 'alert 7 was resolved 2026-11-25T12:45:00.000Z (experiment no longer running): only an open alert can be acknowledged' } } }
+          : withAlerts([alert()])(req),
+      ).respond,
+    );
+    show(resolved.client, 'owner');
+    const group = within(await screen.findByRole('alert', { name: 'Guardrail alerts' })).getByRole('group', { name: 'Acknowledgement of alert 7' });
+    await u.click(within(group).getByRole('button', { name: 'Acknowledge…' }));
+    await u.click(within(group).getByRole('button', { name: 'Acknowledge' }));
+    expect((await within(group).findByText(/only an open alert can be acknowledged/)).textContent).toContain('alert 7 was resolved');
+    expect(resolved.sent.find((r) => r.path.endsWith('/alerts/7/acknowledge'))?.body).toEqual({});
   });
 
   it('says when the platform could not stop the experiment, and shows no banner without open alerts', async () => {

@@ -97,9 +97,13 @@ _KEY_REFUSED: Final = frozenset({401, 403})
 # Bytes of a stream 404's body read for its error code: the API's JSON error is far shorter.
 _ERROR_BODY_LIMIT: Final = 4096
 
-# Seconds after which a stream the API does not serve is asked for again (the JavaScript SDK's
-# STREAM_RECHECK_MS): a deployment can start serving it, and one request every 10 minutes costs little.
+# Seconds after which a stream the API does not serve, or that never answered while ruleset requests did
+# (a proxy buffering it), is asked for again (the JavaScript SDK's STREAM_RECHECK_MS): a deployment can start
+# serving it, a network path can change, and one request every 10 minutes costs little.
 STREAM_RECHECK_INTERVAL: float = 600.0
+# Stream requests in a row that must go unanswered (no headers within `timeout`), while a ruleset request is
+# answered, before the stream is taken as unreadable here (the JavaScript SDK's SILENT_ATTEMPTS).
+_SILENT_ATTEMPTS: Final = 2
 # Event batches refused for what they hold: the same exposures would be refused again.
 _INVALID_BATCH_STATUSES: Final = frozenset({400, 413, 422})
 
@@ -332,8 +336,21 @@ class Client:
         self._stream_failing = False
         # Whether the last stream connection delivered an event (a stream that worked: its break is a first failure).
         self._stream_delivered = False
-        # Whether the "the API does not serve the ruleset stream here" warning was logged (once per client).
+        # Whether the "the API does not serve the ruleset stream here" (or "this client cannot stream the
+        # ruleset") warning was logged: once per client, as the JavaScript SDK's cannotStreamWarned.
         self._stream_not_served_warned = False
+        # Set while the stream is taken as not served or unreadable here (polling, rechecked every
+        # STREAM_RECHECK_INTERVAL); cleared when a stream delivers an event.
+        self._cannot_stream = False
+        # Stream requests in a row that had no answer within `timeout`, and when the first of them started (monotonic).
+        self._silent_attempts = 0
+        self._silent_since = 0.0
+        # When a ruleset request last got an answer (200 or 304; monotonic).
+        self._answered_at = -math.inf
+        # No background ruleset poll before this (monotonic): a Retry-After the ruleset endpoint sent.
+        self._poll_not_before = 0.0
+        # Whether a refused SDK key was told (a warning), to tell when the API accepts it again (info).
+        self._key_refused = False
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
@@ -1142,6 +1159,19 @@ class Client:
         self._fetch_failing = True
         self._fetch_problem = problem
 
+    def _key_accepted(self) -> None:
+        """A request the API answered with the key (a ruleset, or the stream): told once after a refusal, as the JavaScript SDK does."""
+        if self._key_refused:
+            self._key_refused = False
+            log.info("the API accepts the SDK key again")
+
+    def _poll(self) -> None:
+        """A background poll while the stream is down: none before a Retry-After the ruleset endpoint sent (see refresh)."""
+        if time.monotonic() < self._poll_not_before:
+            log.debug("ruleset poll skipped: the API asked to wait (Retry-After)")
+            return
+        self.refresh()
+
     def refresh(self) -> bool:
         """Fetches the ruleset now; returns True when a valid ruleset is being served afterwards."""
         if self._offline:
@@ -1156,11 +1186,20 @@ class Client:
         except _http.NETWORK_ERRORS as e:
             self._note_failure("ruleset fetch failed (%s); %s", type(e).__name__, self._fallback())
             return self.ready
+        if resp.status in (200, 304):
+            self._answered_at = time.monotonic()
+            self._key_accepted()
         if resp.status == 304:
             self._fetch_failing = False
             return self.ready
         if resp.status != 200:
+            retry_after = _http.parse_retry_after(resp.headers.get("retry-after"))
+            if retry_after:
+                # Honoured by the polls while the stream is down, up to poll_interval (as the JavaScript SDK caps it).
+                cap = self._poll_interval if self._poll_interval > 0 else self._backoff_max
+                self._poll_not_before = time.monotonic() + min(retry_after, cap)
             if resp.status in (401, 403):
+                self._key_refused = True
                 self._note_failure("ruleset fetch answered HTTP %d: the SDK key was refused; check api_key (it may be revoked, "
                                    "rotated out and expired, or a key of another xp deployment); %s", resp.status, self._fallback(), problem="key")
             elif resp.status == 404 and self._endpoint.base_path.lower().endswith("/sdk/v1"):
@@ -1188,27 +1227,42 @@ class Client:
         use_stream = self._streaming
         while not self._stop.is_set():
             if use_stream:
+                started = time.monotonic()
                 outcome, retry_after, detail = self._follow_stream()
                 if self._stop.is_set():
                     return
                 if outcome == "not-served":
                     # Not an outage: retrying (and polling) every few seconds would only load the API.
                     self._note_stream_not_served(detail)
+                    self._cannot_stream = True
                     stream_failures = 0
                     self._poll_until(time.monotonic() + STREAM_RECHECK_INTERVAL)
                     continue
+                if self._silent(outcome, started):
+                    # Stream requests never answered while ruleset requests are (a proxy buffering the stream):
+                    # polled every poll_interval, the stream asked for again every STREAM_RECHECK_INTERVAL.
+                    self._note_cannot_stream(f"{self._silent_attempts} stream requests had no answer within "
+                                             f"{_duration(self._timeout)} while ruleset requests were answered")
+                    self._cannot_stream = True
+                    self._poll_until(time.monotonic() + STREAM_RECHECK_INTERVAL)
+                    continue
                 # A stream that delivered an event and then broke (an outage, a proxy's idle reset) is a new
-                # first failure, retried after about backoff_base, not one more in a growing series.
+                # first failure, retried after about backoff_base, not one more in a growing series; one that
+                # ended without any (a proxy answering and closing at once) is one more failure, as in the
+                # JavaScript SDK, so it is not reconnected about every backoff_base forever.
                 if self._stream_delivered:
                     stream_failures = 0
-                stream_failures = 0 if outcome == "ended" else stream_failures + 1
-                # Polled while the stream is down: once per attempt, so about every stream_retry_max at most.
+                stream_failures += 1
+                # Polled while the stream is down: once per attempt, so about every stream_retry_max at most
+                # (never sooner than a Retry-After the ruleset endpoint sent, up to poll_interval).
                 was_failing = self._fetch_failing
-                self.refresh()
+                self._poll()
                 if outcome == "refused":
                     # A refused key rarely starts working soon: the slowest backoff (backoff_max, jittered).
                     # Told once per outage, unless the poll just told it (it answers the same refusal).
                     told = self._stream_failing or (self._fetch_failing and self._fetch_problem == "key")
+                    if not told:
+                        self._key_refused = True
                     (log.debug if told else log.warning)(
                         "the ruleset stream refused the SDK key (%s); check api_key (it may be revoked, rotated out and "
                         "expired, or a key of another xp deployment); retrying about every %s", detail, _duration(self._backoff_max))
@@ -1243,6 +1297,31 @@ class Client:
                 continue
             self._stop.wait((deadline if self._poll_interval <= 0 else min(deadline, next_poll)) - now)
 
+    def _silent(self, outcome: str, started: float) -> bool:
+        """Counts a stream attempt that had no answer within `timeout` (outcome "timeout"); True when the stream
+        looks unreadable here: _SILENT_ATTEMPTS such attempts in a row (one once already taken so) while a
+        ruleset request was answered since the first began (a network that drops everything fails those too)."""
+        if outcome != "timeout":
+            self._silent_attempts = 0
+            return False
+        if self._silent_attempts == 0:
+            self._silent_since = started
+        self._silent_attempts += 1
+        return (self._silent_attempts >= (1 if self._cannot_stream else _SILENT_ATTEMPTS)
+                and self._answered_at > self._silent_since)
+
+    def _note_cannot_stream(self, why: str) -> None:
+        """The stream never answers here: a warning once per client (shared with the not-served one, as in the JavaScript SDK), debug after."""
+        minutes = f"{STREAM_RECHECK_INTERVAL / 60:g} minutes"
+        if self._stream_not_served_warned:
+            log.debug("the ruleset stream still cannot be read (%s); polling, trying the stream again in %s", why, minutes)
+            return
+        self._stream_not_served_warned = True
+        polling = (f"polling /sdk/v1/ruleset every {_duration(self._poll_interval)} instead" if self._poll_interval > 0
+                   else "not polling (poll_interval=0)")
+        log.warning("this client cannot stream the ruleset (%s): %s, trying the stream again every %s; check for a proxy "
+                    "buffering /sdk/v1/stream, or pass streaming=False to skip the stream", why, polling, minutes)
+
     def _note_stream_not_served(self, detail: str) -> None:
         """The API does not serve the stream here: a warning once per client (as the JavaScript SDK), debug after."""
         minutes = f"{STREAM_RECHECK_INTERVAL / 60:g} minutes"
@@ -1264,8 +1343,8 @@ class Client:
             _http.shutdown(conn.raw_sock)
 
     def _follow_stream(self) -> tuple[str, float, str]:
-        """Reads the server-sent event stream until it breaks: "ended", "failed", "refused" (401 or 403)
-        or "not-served" (see _STREAM_NOT_SERVED).
+        """Reads the server-sent event stream until it breaks: "ended", "failed", "timeout" (no answer within
+        `timeout`: no response headers), "refused" (401 or 403) or "not-served" (see _STREAM_NOT_SERVED).
 
         With the outcome come the wait the API asked for before reconnecting (`Retry-After`), or 0, and
         for an error answer what it was (`GET /sdk/v1/stream answered 404 STREAM_NOT_AVAILABLE`), else "".
@@ -1289,6 +1368,8 @@ class Client:
             finally:
                 if watchdog.cancel():
                     raise TimeoutError("stream request timed out")
+            # Headers came: this network path answers stream requests.
+            self._silent_attempts = 0
             if resp.status != 200:
                 retry_after = _http.parse_retry_after(resp.getheader("retry-after")) or 0.0
                 code = self._error_code(conn, resp) if resp.status == 404 else None
@@ -1299,6 +1380,7 @@ class Client:
                     return "refused", retry_after, detail
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", retry_after, detail
+            self._key_accepted()
             if "text/event-stream" not in (resp.getheader("content-type") or ""):
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0, ""
@@ -1317,6 +1399,7 @@ class Client:
                         self._on_stream_event(event, "\n".join(data))
                         if not self._stream_delivered:
                             self._stream_delivered = True
+                            self._cannot_stream = False
                             if self._stream_failing:
                                 self._stream_failing = False
                                 log.info("ruleset stream reconnected; serving ruleset version %s", self.ruleset_version)
@@ -1334,7 +1417,8 @@ class Client:
         except _http.NETWORK_ERRORS as e:
             if not self._stop.is_set():
                 self._note_stream_failure("ruleset stream broke (%s)", type(e).__name__)
-            return "failed", 0.0, ""
+            # A timeout before the response's headers: no answer (counted by _silent), not a broken stream.
+            return "timeout" if resp is None and isinstance(e, TimeoutError) else "failed", 0.0, ""
         finally:
             with self._stream_lock:
                 self._stream_conn = None

@@ -75,9 +75,14 @@ class FakeServer:
         self.events_received = threading.Condition()
         self.stream_enabled = False
         # Answers for GET /sdk/v1/stream, used up one per request before the stream itself is served:
-        # (status, headers), or (status, headers, body) for another body than an UNAVAILABLE error.
+        # (status, headers), or (status, headers, body) for another body than an UNAVAILABLE error; status 0
+        # answers nothing at all (the request is held for stall_seconds, as a buffering proxy holds it).
         self.stream_responses: deque[tuple[Any, ...]] = deque()
         self.stream_queue: deque[str] = deque()
+        # Answers for GET /sdk/v1/ruleset, used up one per request before the mode applies: (status, headers).
+        self.ruleset_responses: deque[tuple[int, dict[str, str]]] = deque()
+        # When each of those was answered (monotonic).
+        self.ruleset_answered_at: list[float] = []
         self.stream_wakeup = threading.Event()
         self.release = threading.Event()
         # As the API while it starts: every request answered 503 "xp is starting" with Retry-After: 1.
@@ -132,6 +137,13 @@ class FakeServer:
                 if self.path != "/sdk/v1/ruleset":
                     self.send(404)
                     return
+                with server.lock:
+                    answer = server.ruleset_responses.popleft() if server.ruleset_responses else None
+                    if answer is not None:
+                        server.ruleset_answered_at.append(time.monotonic())
+                if answer is not None:
+                    self.send(answer[0], b'{"error":{"code":"UNAVAILABLE","message":"later"}}', {"Content-Type": "application/json", **answer[1]})
+                    return
                 mode = server.mode
                 if mode == "fail":
                     self.send(500, b'{"error":{"code":"INTERNAL","message":"boom"}}')
@@ -160,6 +172,10 @@ class FakeServer:
             def stream(self) -> None:
                 with server.lock:
                     refusal = server.stream_responses.popleft() if server.stream_responses else None
+                if refusal is not None and refusal[0] == 0:
+                    server.release.wait(server.stall_seconds)
+                    self.close_connection = True
+                    return
                 if refusal is not None:
                     body = refusal[2] if len(refusal) > 2 else b'{"error":{"code":"UNAVAILABLE","message":"later"}}'
                     self.send(refusal[0], body, refusal[1])

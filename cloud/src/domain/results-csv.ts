@@ -70,6 +70,8 @@ export function resultsCsv(results: ExperimentResults): string {
     'phase_from',
     'phase_to',
     'phase_pooled',
+    // P(this variation is the best of all), the control included; empty when undefined.
+    'chance_to_be_best',
   ];
   const phase = results.filters.phase;
   const rows: Cell[][] = [];
@@ -110,6 +112,7 @@ export function resultsCsv(results: ExperimentResults): string {
         phase.from,
         phase.to,
         phase.pooled,
+        v.chanceToBeBest,
       ]);
     }
   }

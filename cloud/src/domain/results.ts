@@ -69,6 +69,15 @@ const variationResultSchema = z.object({
   denominatorTotal: z.number().nullable(),
   /** Unadjusted mean per unit (ratio: total / denominatorTotal); 0 without units; null when a total is null, or a ratio's denominatorTotal is 0 with units. */
   mean: z.number().nullable(),
+  /**
+   * Bayesian posterior probability that this variation (the control included) is the best of all the
+   * experiment's variations on this metric, in its direction (lowest wins when `higherIsBetter` is
+   * false); sums to 1 over the variations. With two variations it is 1 − chanceToWin for the control
+   * and chanceToWin for the treatment. Null when some comparison of the metric has an error, or the
+   * metric has one (then no posterior exists for some variation), and in a breakdown's per-value
+   * results (not computed there: a numerical integral per metric and value).
+   */
+  chanceToBeBest: z.number().nullable(),
   /** Null for the control. */
   comparison: comparisonSchema.nullable(),
 });
@@ -461,7 +470,7 @@ export async function computeBreakdown(
   const values: ResultsBreakdown['values'] = [];
   const { dimension: _d, limit: _l, ...options } = request;
   for (const { value } of shown) {
-    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { ...attributes, [request.dimension]: value } }, now, logger, { series: false, build }) });
+    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { ...attributes, [request.dimension]: value } }, now, logger, { series: false, build, chanceToBeBest: false }) });
   }
   const rest = found.slice(limit);
   return {
@@ -525,7 +534,12 @@ export async function computeResults(
   request: ResultsRequest,
   now: Date,
   logger?: Logger,
-  options: { readonly series?: boolean; readonly build?: DimensionBuildOptions } = {},
+  options: {
+    readonly series?: boolean;
+    readonly build?: DimensionBuildOptions;
+    /** Each variation's chanceToBeBest (default true): a per-metric integral, left out (null) of breakdowns, which analyse many values. */
+    readonly chanceToBeBest?: boolean;
+  } = {},
 ): Promise<ExperimentResults> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
   const parsed = storedExperimentSchema.safeParse(stored.definition);
@@ -624,11 +638,12 @@ export async function computeResults(
     }
     if (withSeries && (count - 1 - i) % step === 0) {
       // An empty bucket reuses the analysis of the sums it repeats: the cost stays one per data bucket.
-      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
+      // The chance to be best is a per-metric integral only the summary shows: not at every point.
+      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: false }, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
       points.push(seriesPoint(bucket, width, acc, latest.analysis, latest.overflowed));
     }
   }
-  const analysis = analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false);
+  const analysis = analyze(acc, variations, weights, plans, caps, options.chanceToBeBest === false ? { ...analysisOptions, chanceToBeBest: false } : analysisOptions, request.cuped !== false);
 
   const overflow = overflowedMetrics(acc, plans, variations);
   const method = analysisOptions.sequential === true ? TestMethod.Sequential : TestMethod.Welch;
@@ -665,6 +680,7 @@ export async function computeResults(
           total: Number.isFinite(sums.v) ? sums.v : null,
           denominatorTotal: ratio ? (Number.isFinite(sums.d) ? sums.d : null) : null,
           mean: defined ? finiteOr(m?.arms[k]?.mean, 0) : null,
+          chanceToBeBest: overflowed ? null : chanceToBeBestOf(m?.arms[k]?.chanceToBeBest),
           comparison:
             k === 0
               ? null
@@ -1258,6 +1274,11 @@ function analyze(
 
 function finiteOr(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) ? value : fallback;
+}
+
+/** A probability that JSON can carry, or null (not computed, or not finite). */
+function chanceToBeBestOf(value: number | null | undefined): number | null {
+  return value !== null && value !== undefined && Number.isFinite(value) ? value : null;
 }
 
 function bound(value: number): number | null {

@@ -1052,6 +1052,12 @@ export interface MetricResultView {
     readonly mean: number | null;
     /** A ratio metric's denominator total (0: the ratio is undefined in this arm). */
     readonly denominatorTotal?: number | null;
+    /**
+     * Posterior probability that this variation (control included) is the best of all on this metric,
+     * in its direction; sums to 1 over the variations. Null when some comparison failed; absent from
+     * older servers.
+     */
+    readonly chanceToBeBest?: number | null;
     readonly comparison: ComparisonView | null;
   }[];
 }

@@ -5,6 +5,8 @@
  */
 import type { BayesianResult, GaussianPrior } from './bayesian.js';
 import { posteriorFromEstimate, resolveBayesianOptions } from './bayesian.js';
+import { chanceToBeBest, controlLoading } from './best-arm.js';
+import type { EffectPosterior } from './best-arm.js';
 import type { CapSpec } from './capping.js';
 import { CorrectionMethod, adjustPValues } from './corrections.js';
 import { StatsErrorCode, invalidChoice, isStatsError, statsError } from './errors.js';
@@ -67,6 +69,12 @@ export interface AnalysisOptions {
   readonly prior?: GaussianPrior;
   /** SRM flag threshold, default 0.001. */
   readonly srmThreshold?: number;
+  /**
+   * Compute each arm's `chanceToBeBest` (default true). With three or more variations it is a
+   * numerical integral of a few milliseconds per metric; callers that analyse many cumulative
+   * snapshots (time series) turn it off there.
+   */
+  readonly chanceToBeBest?: boolean;
 }
 
 export interface ExperimentAnalysisInput {
@@ -98,6 +106,13 @@ export interface ArmSummary {
   readonly n: number;
   /** Unadjusted mean (or ratio) of the arm; 0 when undefined. */
   readonly mean: number;
+  /**
+   * Posterior probability that this arm (the control included) is the best of all arms, in the
+   * metric's direction (`inverse`: lowest wins), from the Bayesian effect posteriors; sums to 1
+   * over the arms. With one treatment it is [1 − chanceToWin, chanceToWin]. Null when some
+   * comparison of the metric has no posterior (an error), or when not requested.
+   */
+  readonly chanceToBeBest: number | null;
 }
 
 export interface MetricAnalysis {
@@ -165,7 +180,7 @@ function analyzeMetric(
     difference,
     cap: metric.cap ?? null,
     cuped: covariates !== undefined,
-    arms: arms.map((arm, i) => ({ variation: variations[i]?.key ?? String(i), n: arm.n, mean: armMean(arm) })),
+    arms: arms.map((arm, i): ArmSummary => ({ variation: variations[i]?.key ?? String(i), n: arm.n, mean: armMean(arm), chanceToBeBest: null })),
   };
   const badType = invalidChoice(`the type of metric ${metric.key}`, metric.type, { mean: 'mean', proportion: 'proportion', ratio: 'ratio' });
   let metricError: StatsError | null = badDifference ?? (badType === null ? null : statsError(StatsErrorCode.INVALID_INPUT, badType.message));
@@ -175,6 +190,7 @@ function analyzeMetric(
     metricError = bayesOptions;
   }
   const pending: PendingComparison[] = [];
+  const posteriors: (EffectPosterior | null)[] = [];
   // Every comparison at once: CUPED's θ is pooled over all arms (y ~ 1 + arm + x).
   const prepared =
     metricError === null && !isStatsError(bayesOptions)
@@ -197,17 +213,32 @@ function analyzeMetric(
         sequential: options.sequential === true ? neutralFrequentistResult(sequentialOptions, failure) : null,
         bayesian: { effect: 0, ci: [0, 0], se: 0, chanceToWin: 0.5, risk: [0, 0], difference, cuped: null, error: failure },
       });
+      posteriors.push(null);
       continue;
     }
+    const bayesian = posteriorFromEstimate(result.estimate, bayesOptions, result.cuped);
+    posteriors.push(bayesian.error === undefined ? { mean: bayesian.effect, sd: bayesian.se, controlLoading: controlLoading(result.estimate) } : null);
     pending.push({
       variation,
       frequentist: testEstimate(result.estimate, fixedOptions, result.cuped),
       sequential: options.sequential === true ? testEstimate(result.estimate, sequentialOptions, result.cuped) : null,
-      bayesian: posteriorFromEstimate(result.estimate, bayesOptions, result.cuped),
+      bayesian,
       retest: (done, intervalAlpha) => testEstimate(result.estimate, { ...(done.method === fixedOptions.method ? fixedOptions : sequentialOptions), intervalAlpha }, result.cuped),
     });
   }
-  return { analysis: metricError === null ? base : { ...base, error: metricError }, pending };
+  const best = metricError === null && options.chanceToBeBest !== false ? bestOf(posteriors, metric.inverse === true) : null;
+  const withBest = best === null ? base : { ...base, arms: base.arms.map((a, i) => ({ ...a, chanceToBeBest: best[i] ?? null })) };
+  return { analysis: metricError === null ? withBest : { ...base, error: metricError }, pending };
+}
+
+/** Every arm's chance to be best, or null when some treatment has no posterior. */
+function bestOf(posteriors: readonly (EffectPosterior | null)[], inverse: boolean): readonly number[] | null {
+  const valid = posteriors.filter((p): p is EffectPosterior => p !== null);
+  if (valid.length !== posteriors.length || valid.length === 0) {
+    return null;
+  }
+  const best = chanceToBeBest(valid, inverse);
+  return isStatsError(best) ? null : best;
 }
 
 /**

@@ -164,8 +164,8 @@ const RANGE_SDS = 40;
 
 let gaussLegendre: { readonly nodes: Float64Array; readonly weights: Float64Array } | null = null;
 
-/** Gauss–Legendre nodes and weights on [-1, 1], by Newton iteration on the Legendre polynomial. */
-function legendre(): { readonly nodes: Float64Array; readonly weights: Float64Array } {
+/** Gauss–Legendre nodes and weights on [-1, 1] (16 points), by Newton iteration on the Legendre polynomial. */
+export function legendre(): { readonly nodes: Float64Array; readonly weights: Float64Array } {
   if (gaussLegendre !== null) {
     return gaussLegendre;
   }

@@ -21,6 +21,8 @@ export type { FrequentistOptions, FrequentistResult } from './frequentist.js';
 export { DEFAULT_SEQUENTIAL_TUNING } from './sequential.js';
 export { bayesianTest, betaBinomialChanceToWin } from './bayesian.js';
 export type { BayesianOptions, BayesianResult, BetaBinomialResult, BetaPrior, GaussianPrior } from './bayesian.js';
+export { chanceToBeBest, controlLoading } from './best-arm.js';
+export type { EffectPosterior } from './best-arm.js';
 export { DEFAULT_SRM_THRESHOLD, srmTest } from './srm.js';
 export type { SrmOptions, SrmResult } from './srm.js';
 export { CorrectionMethod, adjustPValues } from './corrections.js';

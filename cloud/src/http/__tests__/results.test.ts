@@ -997,6 +997,9 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const usRow = body.values.find((v) => v.value === 'US')!.results;
     expect(usRow.timeSeries.points).toEqual([]);
     expect(usRow.analysis.sequential).toBe(true);
+    // Not computed per value (an integral per metric and value); the results with the value's filter have it.
+    expect(usRow.metrics.flatMap((m) => m.variations.map((v) => v.chanceToBeBest))).toEqual(usRow.metrics.flatMap((m) => m.variations.map(() => null)));
+    expect(us.metrics.flatMap((m) => m.variations.map((v) => v.chanceToBeBest)).every((c) => typeof c === 'number')).toBe(true);
     expect(numbers(usRow).metrics).toEqual(numbers(us).metrics);
     expect(usRow.metrics.every((m) => m.key === 'revenue-p90' || m.source === 'rollup')).toBe(true);
     expect(body.omitted).toEqual({ values: 0, units: 0 });
@@ -1199,5 +1202,31 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(after.source).toBe('scan');
     expect(after.cap!.value).toBe(20);
     expect(after.variations[1]!.total).toBeCloseTo(sumsOf(units, 'revenue-capped', 'treatment', 20).sum, 6);
+  });
+
+  // Last: it adds an experiment's units, which earlier tests count.
+  it('gives every variation its chance to be best: 1 − chanceToWin and chanceToWin for two, summing to 1 for three, in JSON and CSV', async () => {
+    const two = metricOf(await results('checkout'), 'converted');
+    expect(two.variations[1]!.chanceToBeBest).toBe(two.variations[1]!.comparison!.chanceToWin);
+    expect(Math.abs(two.variations[0]!.chanceToBeBest! + two.variations[1]!.comparison!.chanceToWin - 1)).toBeLessThan(1e-15);
+
+    // Three variations: the treatment units (twice the conversion rate) are "b"; the control's are split in two.
+    await must('POST', `${BASE}/experiments`, experiment('three-way', { status: 'running', startedAt: new Date(START).toISOString(), variations: [{ key: 'control' }, { key: 'a' }, { key: 'b' }] }));
+    const split = units.map((u, i) => ({ ...u, variation: u.variation === 'treatment' ? 'b' : i % 4 === 0 ? 'control' : 'a' }));
+    await insertUnits(p, projectId, 'three-way', split);
+    const r = await results('three-way');
+    for (const m of r.metrics.filter((metric) => metric.error === null && metric.variations.every((v) => (v.comparison?.error ?? null) === null))) {
+      const chances = m.variations.map((v) => v.chanceToBeBest);
+      expect({ metric: m.key, inRange: chances.every((c) => c !== null && c >= 0 && c <= 1) }).toEqual({ metric: m.key, inRange: true });
+      expect(Math.abs(chances.reduce<number>((a, b) => a + (b ?? Number.NaN), 0) - 1)).toBeLessThan(1e-9);
+    }
+    expect(metricOf(r, 'converted').variations.map((v) => v.variation)).toEqual(['control', 'a', 'b']);
+    expect(metricOf(r, 'converted').variations[2]!.chanceToBeBest).toBeGreaterThan(0.99);
+    const csv = await p.request('GET', `${BASE}/experiments/three-way/results.csv`, { token: owner });
+    const [header, ...rows] = (csv.body as string).trim().split('\r\n').map((l) => l.split(','));
+    const column = header!.indexOf('chance_to_be_best');
+    const converted = rows.filter((row) => row[0] === 'converted');
+    expect(column).toBeGreaterThan(0);
+    expect(converted.map((row) => Number(row[column]))).toEqual(metricOf(r, 'converted').variations.map((v) => v.chanceToBeBest));
   });
 });

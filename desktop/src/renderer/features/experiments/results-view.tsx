@@ -42,6 +42,17 @@ function MeanCell({ metric, figures }: { metric: MetricResultView; figures: Vari
   return <td className="num">{metric.type === 'conversion' ? formatPercent(figures.mean) : formatMean(figures.mean)}</td>;
 }
 
+function BestCell({ chance }: { chance: number | null | undefined }): ReactNode {
+  if (chance === null || chance === undefined) {
+    return (
+      <td className="num muted" title="Undefined: some comparison of this metric could not be made">
+        —
+      </td>
+    );
+  }
+  return <td className="num">{formatProbability(chance)}</td>;
+}
+
 interface MetricCardProps {
   readonly metric: MetricResultView;
   readonly selected: boolean;
@@ -63,6 +74,8 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
   const rows: ForestRow[] = compared
     .filter((v) => v.comparison!.error === null)
     .map((v) => ({ label: names.get(v.variation) ?? v.variation, effect: v.comparison!.effect, ci: v.comparison!.adjustedCi ?? v.comparison!.ci, tone: tone(metric, v.comparison!.effect, v.comparison!.significant) }));
+  // With three or more variations, which one is best of all (not each against the control) decides.
+  const multivariate = metric.variations.length >= 3;
   const card = useRef<HTMLElement>(null);
   const tabIndex = useScrollableTabIndex(card);
   return (
@@ -118,6 +131,11 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
               </>
             )}
             <th className="num">Chance to win</th>
+            {multivariate ? (
+              <th className="num" title="Posterior probability that this variation, the control included, is the best of all on this metric (in its direction); the column sums to 100%">
+                Chance to be best
+              </th>
+            ) : null}
           </tr>
         </thead>
         <tbody>
@@ -161,6 +179,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
                     </td>
                   </>
                 )}
+                {multivariate ? <BestCell chance={v.chanceToBeBest} /> : null}
               </tr>
             );
           })}

@@ -87,6 +87,36 @@ describe('results view', () => {
     expect(row.textContent).not.toContain('100.0%');
   });
 
+  it('shows each variation\'s chance to be best, the control included, only with three or more variations', () => {
+    const threeWay = metric('purchase', {
+      variations: [
+        { variation: 'control', units: 5000, total: 500, mean: 0.1, chanceToBeBest: 0.0004, comparison: null },
+        { variation: 'treatment', units: 5100, total: 612, mean: 0.12, chanceToBeBest: 0.7196, comparison: comparison(0.2, [0.12, 0.28], 0.0001) },
+        { variation: 'bold', units: 5050, total: 600, mean: 0.119, chanceToBeBest: 0.28, comparison: comparison(0.19, [0.11, 0.27], 0.0001) },
+      ],
+    });
+    const failed = metric('latency', {
+      variations: [
+        { variation: 'control', units: 5000, total: 500, mean: 0.1, chanceToBeBest: null, comparison: null },
+        { variation: 'treatment', units: 5100, total: 612, mean: 0.12, chanceToBeBest: null, comparison: comparison(0.2, [0.12, 0.28], 0.0001) },
+        { variation: 'bold', units: 1, total: 0, mean: 0, chanceToBeBest: null, comparison: comparison(0, [0, 0], 1, { error: { code: 'INSUFFICIENT_SAMPLE', message: 'variation "bold" has 1 unit' } }) },
+      ],
+    });
+    const variations = [...results().variations, { key: 'bold', name: 'Bold', expectedShare: 1 / 3, units: 5050 }];
+    const { rerender } = render(<ResultsView results={results({ variations, metrics: [threeWay, failed] })} />);
+
+    const table = screen.getByRole('table', { name: 'Metric purchase by variation' });
+    expect(within(table).getByRole('columnheader', { name: 'Chance to be best' })).toBeTruthy();
+    expect(within(table).getByRole('row', { name: /Control/ }).textContent).toContain('<0.1%');
+    expect(within(table).getByRole('row', { name: /Treatment/ }).textContent).toMatch(/72\.0%$/);
+    expect(within(table).getByRole('row', { name: /Bold/ }).textContent).toMatch(/28\.0%$/);
+    const undefinedRow = within(screen.getByRole('table', { name: 'Metric latency by variation' })).getByRole('row', { name: /Control/ });
+    expect(within(undefinedRow).getByTitle('Undefined: some comparison of this metric could not be made').textContent).toBe('—');
+
+    rerender(<ResultsView results={results()} />);
+    expect(within(screen.getByRole('table', { name: 'Metric purchase by variation' })).queryByRole('columnheader', { name: 'Chance to be best' })).toBeNull();
+  });
+
   it('marks a primary metric the guardrail checks watch too, and a guardrail metric once', () => {
     render(<ResultsView results={results({ metrics: [metric('purchase', { guardrail: true }), metric('latency', { role: 'guardrail', guardrail: true }), metric('clicks', { role: 'secondary' })] })} />);
     const badges = (name: string): string[] =>
@@ -241,9 +271,10 @@ describe('results view', () => {
 
     const table = screen.getByRole('table', { name: 'Metric purchase by variation' });
     const cells = (name: RegExp): (string | null)[] => within(within(table).getByRole('row', { name })).getAllByRole('cell').map((c) => c.textContent);
-    expect(cells(/^Control/)).toEqual(['Control (control)', '500', '0.0%', 'baseline']);
-    expect(cells(/^Treatment/)).toEqual(['Treatment', '500', '100.0%', '— no comparison: the control has no conversions']);
-    expect(cells(/^empty/)).toEqual(['empty', '0', '—', '— no comparison: empty has 0 units (an arm needs at least 2)']);
+    // Three variations: the chance-to-be-best column, undefined (a dash) when a comparison failed.
+    expect(cells(/^Control/)).toEqual(['Control (control)', '500', '0.0%', 'baseline', '—']);
+    expect(cells(/^Treatment/)).toEqual(['Treatment', '500', '100.0%', '— no comparison: the control has no conversions', '—']);
+    expect(cells(/^empty/)).toEqual(['empty', '0', '—', '— no comparison: empty has 0 units (an arm needs at least 2)', '—']);
     expect(table.textContent).not.toMatch(/1\.000|50\.0%|\[0\.0%/);
     expect(screen.queryByRole('img')).toBeNull();
   });

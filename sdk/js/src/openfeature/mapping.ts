@@ -4,7 +4,7 @@ import { ErrorCode, Reason } from '@xp/shared/eval';
 import type { ExperimentationClient } from '../client.js';
 import { isWrongValueType } from '../client.js';
 import { SdkErrorCode } from '../types.js';
-import type { UserContext } from '../types.js';
+import type { EvaluationDetails, UserContext } from '../types.js';
 
 /** xp error codes → OpenFeature's. */
 const ERROR_CODES: Readonly<Record<string, OfErrorCode>> = {
@@ -68,10 +68,30 @@ export function toUser(context: EvaluationContext): UserContext {
   return { attributes };
 }
 
+/**
+ * Evaluates with an object or array default. OpenFeature's object type is any JSON structure, so a
+ * flag serving the other structure (an array for an object default, or the reverse) is served, not
+ * a TYPE_MISMATCH; a string, number or boolean value still is one.
+ */
+function evaluateStructure<T extends OfJsonValue>(client: ExperimentationClient, flagKey: string, user: UserContext, defaultValue: T & object): EvaluationDetails<T> {
+  const d = client.evaluate(flagKey, user, defaultValue);
+  if (!isWrongValueType(d)) {
+    return d;
+  }
+  // Evaluated again with the other structure as default: the mismatch logged no exposure, this does once.
+  const other: object = Array.isArray(defaultValue) ? {} : [];
+  const again = client.evaluate(flagKey, user, other as T);
+  if (isWrongValueType(again)) {
+    return d;
+  }
+  return again.value === other ? { ...again, value: defaultValue } : again;
+}
+
 /** Evaluates through the client and maps the details to an OpenFeature resolution. Never throws. */
 export function resolveFlag<T extends OfJsonValue>(client: ExperimentationClient, flagKey: string, defaultValue: T, context: EvaluationContext): ResolutionDetails<T> {
   try {
-    const d = client.evaluate(flagKey, toUser(context), defaultValue);
+    const user = toUser(context);
+    const d = typeof defaultValue === 'object' && defaultValue !== null ? evaluateStructure(client, flagKey, user, defaultValue) : client.evaluate(flagKey, user, defaultValue);
     const flagMetadata: FlagMetadata = {
       ...(d.ruleId === undefined ? {} : { ruleId: d.ruleId }),
       ...(d.prerequisite === undefined ? {} : { prerequisite: d.prerequisite }),

@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
-import { DatabaseError, isUnavailableError } from '../store/database.js';
+import { DatabaseError, SqlState, isUnavailableError } from '../store/database.js';
 import { noteServerError, requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
@@ -36,6 +36,93 @@ function logUnavailable(logger: Logger, c: Context, err: DatabaseError): void {
     error: `${err.code ?? 'no code'}: ${err.message}`,
     ...(outage === undefined ? {} : { notLoggedSince: outage.unlogged }),
   });
+}
+
+/**
+ * What a caller is told when the database lacks a resource (SQLSTATE class 53), instead of a bare
+ * "unavailable": a full disk, above all, does not pass by waiting, and the operator must act.
+ */
+const RESOURCE_MESSAGES: Readonly<Record<string, string>> = {
+  [SqlState.DiskFull]: 'the database cannot write: its disk is full; free space, then retry',
+  [SqlState.OutOfMemory]: 'the database is out of memory; retry later',
+  [SqlState.TooManyConnections]: 'the database has no connection left; retry later',
+};
+
+/**
+ * Whether a database error says its disk is full: SQLSTATE 53100, or (embedded PGlite, whose file
+ * system errors come without a SQLSTATE) the operating system's "No space left on device".
+ */
+export function isDatabaseDiskFull(err: unknown): boolean {
+  if (!(err instanceof DatabaseError)) {
+    return false;
+  }
+  if (err.code === SqlState.DiskFull || err.code === 'ENOSPC') {
+    return true;
+  }
+  const cause: unknown = err.cause;
+  return (
+    (err.code === undefined && /no space left on device|ENOSPC|could not extend file/i.test(err.message)) ||
+    (typeof cause === 'object' && cause !== null && !(cause instanceof Error) && 'errno' in cause && cause.errno === 51) // WASI ENOSPC
+  );
+}
+
+/** How long a disk-full failure keeps the database `degraded` in the Health view when nothing clears it sooner. */
+export const DISK_FULL_HEALTH_MS = 5 * 60_000;
+
+/** The last write the database refused for lack of disk space, per platform (its logger), until a write succeeds again. */
+interface DiskFullState {
+  sinceMs: number;
+  lastMs: number;
+  error: string;
+  loggedAt: number;
+  unlogged: number;
+}
+const diskFull = new WeakMap<Logger, DiskFullState>();
+
+/**
+ * Since when the database of the platform that logs to `logger` has failed writes for lack of disk
+ * space, and the last error; undefined when it has not, when a write succeeded since
+ * (`databaseWriteSucceeded`), or when the last such failure is DISK_FULL_HEALTH_MS old.
+ */
+export function databaseDiskFull(logger: Logger, nowMs = Date.now()): { readonly sinceMs: number; readonly lastMs: number; readonly error: string } | undefined {
+  const state = diskFull.get(logger);
+  if (state === undefined || nowMs - state.lastMs >= DISK_FULL_HEALTH_MS) {
+    return undefined;
+  }
+  return { sinceMs: state.sinceMs, lastMs: state.lastMs, error: state.error };
+}
+
+/** A write to the database succeeded, or a check found space again: the disk-full state ends (logged once). */
+export function databaseWriteSucceeded(logger: Logger): void {
+  const state = diskFull.get(logger);
+  if (state !== undefined) {
+    diskFull.delete(logger);
+    logger.info('database writes work again (its disk had been full)', { since: new Date(state.sinceMs).toISOString(), notLoggedSince: state.unlogged });
+  }
+}
+
+/** Records and logs (an ERROR naming the cause, then one a minute with the count) a write refused for lack of space. */
+function noteDiskFull(logger: Logger, c: Context, err: DatabaseError): void {
+  const now = Date.now();
+  const error = `${err.code ?? 'no code'}: ${err.message}`;
+  const state = diskFull.get(logger);
+  if (state !== undefined) {
+    state.lastMs = now;
+    state.error = error;
+    if (now - state.loggedAt < UNAVAILABLE_LOG_EVERY_MS) {
+      state.unlogged++;
+      return;
+    }
+  }
+  const requestId = requestIdOf(c);
+  logger.error('database disk full: it cannot write; free space on its disk', {
+    ...(requestId === undefined ? {} : { requestId }),
+    method: c.req.method,
+    path: redactSecrets(c.req.path),
+    error,
+    ...(state === undefined ? {} : { since: new Date(state.sinceMs).toISOString(), notLoggedSince: state.unlogged }),
+  });
+  diskFull.set(logger, { sinceMs: state?.sinceMs ?? now, lastMs: now, error, loggedAt: now, unlogged: 0 });
 }
 
 /** The one place errors become responses: `{ error: { code, message, details? } }`, never a stack. */
@@ -71,12 +158,21 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
     c.header('Retry-After', '1');
     return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the change collided with a concurrent one and was rolled back: nothing was changed; send it again' } }, 503);
   }
+  if (isDatabaseDiskFull(err)) {
+    // Not an outage that passes: the operator must free space. Nothing was written; the same request
+    // works once there is room.
+    noteDiskFull(logger, c, err as DatabaseError);
+    noteServerError(c, `${AppErrorCode.Unavailable}: the database's disk is full (${(err as DatabaseError).code ?? 'no code'}: ${(err as DatabaseError).message})`);
+    c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
+    return c.json({ error: { code: AppErrorCode.Unavailable, message: RESOURCE_MESSAGES[SqlState.DiskFull]! } }, 503);
+  }
   if (isUnavailableError(err)) {
     // The database is down, restarting or out of connections: the caller may retry, and is told when.
     logUnavailable(logger, c, err);
     noteServerError(c, `${AppErrorCode.Unavailable}: the database is unavailable (${err.code ?? 'no code'}: ${err.message})`);
     c.header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS));
-    return c.json({ error: { code: AppErrorCode.Unavailable, message: 'the database is unavailable; retry later' } }, 503);
+    const resource = err.code?.startsWith(SqlState.InsufficientResourcesClass) === true ? (RESOURCE_MESSAGES[err.code] ?? `the database lacks a resource (${err.code}); retry later`) : undefined;
+    return c.json({ error: { code: AppErrorCode.Unavailable, message: resource ?? 'the database is unavailable; retry later' } }, 503);
   }
   if (err instanceof HTTPException) {
     const code = err.status === 413 ? AppErrorCode.PayloadTooLarge : err.status === 401 ? AppErrorCode.Unauthenticated : AppErrorCode.Validation;

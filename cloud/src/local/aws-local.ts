@@ -15,6 +15,7 @@ import kinesalite from 'kinesalite';
 import { AppError, AppErrorCode } from '../errors.js';
 import { awsAppError, envRegion } from '../store/aws-errors.js';
 import { answerDynaliteWriteFailures, answerKinesaliteWriteFailures } from './store-write-failures.js';
+import { LOW_DISK_BYTES, freeDiskBytes, isDiskFullError, mib } from './disk-space.js';
 
 export interface LocalServiceOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */
@@ -290,10 +291,19 @@ async function assertStoreFree(service: 'dynalite' | 'kinesalite', dir: string):
       });
     }
   } catch (error) {
-    throw new AppError(AppErrorCode.Unavailable, `${service} cannot open its data directory ${dir} (is another instance using it?)`, undefined, {
-      cause: error,
-    });
+    throw new AppError(AppErrorCode.Unavailable, storeOpenFailure(service, dir, error, freeDiskBytes(dir)), undefined, { cause: error });
   }
+}
+
+/**
+ * Why `service` could not open its LevelDB directory: a full disk (LevelDB cannot write its log or
+ * manifest) says so rather than suggest another instance holds it.
+ */
+export function storeOpenFailure(service: 'dynalite' | 'kinesalite', dir: string, error: unknown, free: number | undefined): string {
+  if (isDiskFullError(error) || (free !== undefined && free < LOW_DISK_BYTES)) {
+    return `${service} cannot open its data directory ${dir}: the disk holding it is full (${free === undefined ? 'no space left' : `${mib(free)} free`}); free space on that disk and start again (its data is probably intact: do not move it away)`;
+  }
+  return `${service} cannot open its data directory ${dir} (is another instance using it?)`;
 }
 
 /**

@@ -3,7 +3,10 @@
  * one process; two corrupt the database). `xp start` holds it for its lifetime, `xp replay` while it
  * replays. The lock is `<data dir>/xp.lock`, holding the owner's PID, command and host; it is
  * created atomically (a link to a file already written, so it is never seen empty), and a lock whose
- * process is no longer alive (a crash, a kill -9) is taken over, with a notice.
+ * process is no longer alive (a crash, a kill -9) is taken over, with a notice. So is one whose PID
+ * now belongs to another program (Linux: /proc/<pid>/cmdline; a PID reused after a reboot or a
+ * container restart) or to this very process without this process holding it (a container's
+ * `xp start` as PID 1, killed and restarted as PID 1 again). Another host's lock is refused.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
@@ -74,13 +77,67 @@ function zombie(pid: number): boolean {
   }
 }
 
-/** Another host's lock (a data folder on a shared disk) cannot be checked: it is taken as held. */
-const held = (r: LockRecord): boolean => (r.host !== '' && r.host !== hostname()) || alive(r.pid);
+/**
+ * The lock and takeover-mutex contents this process holds now: a lock naming this process's PID is
+ * held only if it is one of them (else a previous process with the same PID wrote it: in a
+ * container, `xp start` is PID 1 again after a kill -9 or an out-of-memory kill).
+ */
+const ownContents = new Set<string>();
 
-function inUse(dataDir: string, r: LockRecord): AppError {
-  const where = r.host !== '' && r.host !== hostname() ? ` on ${r.host}` : '';
+/** The names a program that can hold the lock runs as: Node (the xp CLI is a Node script), xp. */
+function programNames(): Set<string> {
+  const names = new Set(['node', 'nodejs', 'xp', 'xp.js', path.basename(process.execPath)]);
+  if (process.argv[1] !== undefined) {
+    names.add(path.basename(process.argv[1]));
+  }
+  return names;
+}
+
+/**
+ * Whether live process `pid` is a program that cannot be an xp (Linux: /proc/<pid>/cmdline names
+ * neither Node nor xp; an empty one is a kernel thread): its PID was reused after the lock's owner
+ * ended. False when /proc cannot tell (another OS, hidepid): the lock is then taken as held.
+ */
+export function reusedPid(pid: number, readCmdline: (pid: number) => string = (p) => readFileSync(`/proc/${p}/cmdline`, 'latin1')): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readCmdline(pid);
+  } catch {
+    return false;
+  }
+  const args = cmdline.split('\0').filter((a) => a !== '');
+  const names = programNames();
+  // A program started as "node …" or "/usr/bin/node …", or running an xp script (the npm bin shim).
+  return !args.some((a) => names.has(path.basename(a)) || /^node(js)?[0-9.]*(\.exe)?$/i.test(path.basename(a)));
+}
+
+const otherHost = (r: LockRecord): boolean => r.host !== '' && r.host !== hostname();
+
+/**
+ * Whether the lock `text` (record `r`) is held. Another host's lock (a data folder on a shared disk)
+ * cannot be checked: it is taken as held.
+ */
+function held(r: LockRecord, text: string): boolean {
+  if (otherHost(r)) {
+    return true;
+  }
+  if (r.pid === process.pid) {
+    return ownContents.has(text);
+  }
+  return alive(r.pid) && !reusedPid(r.pid);
+}
+
+function inUse(dataDir: string, file: string, r: LockRecord): AppError {
   const advice = r.command === 'xp replay' || r.command === 'xp users reset-password' ? 'wait for it to finish, or stop it' : 'stop it first';
-  return new AppError(AppErrorCode.InvalidState, `${dataDir} is in use by ${r.command} (pid ${r.pid}${where}); ${advice}`);
+  if (otherHost(r)) {
+    // A container re-created with the same data volume has a new host name: only the user knows
+    // whether the other host still runs xp on this folder (a shared disk) or is gone.
+    return new AppError(
+      AppErrorCode.InvalidState,
+      `${dataDir} is in use by ${r.command} (pid ${r.pid} on ${r.host}); ${advice}. If no xp runs on ${r.host} any more (a re-created container gets a new host name), delete ${file} and start again`,
+    );
+  }
+  return new AppError(AppErrorCode.InvalidState, `${dataDir} is in use by ${r.command} (pid ${r.pid}); ${advice}`);
 }
 
 const readText = (file: string): Promise<string | undefined> =>
@@ -100,7 +157,13 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
   const content = `${JSON.stringify({ pid: process.pid, command: owner, host: hostname(), startedAt: new Date().toISOString() } satisfies LockRecord)}\n`;
   const unique = (what: string): string => path.join(dataDir, `${LOCK_FILE}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const draft = unique('new');
-  await writeFile(draft, content, { mode: 0o644 });
+  ownContents.add(content);
+  try {
+    await writeFile(draft, content, { mode: 0o644 });
+  } catch (e) {
+    ownContents.delete(content);
+    throw e;
+  }
   // Only the holder of this mutex replaces a stale lock: moving the lock aside and back let a third
   // process link its own lock in the gap, so that two believed they held it.
   const mutex = `${file}.takeover`;
@@ -125,8 +188,8 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
         continue; // released meanwhile
       }
       const record = parseRecord(text);
-      if (record !== undefined && held(record)) {
-        throw inUse(dataDir, record);
+      if (record !== undefined && held(record, text)) {
+        throw inUse(dataDir, file, record);
       }
       // Stale (its process is gone) or unreadable: replaced under the takeover mutex.
       try {
@@ -135,8 +198,9 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw e;
         }
-        const taker = parseRecord((await readText(mutex)) ?? '');
-        if (taker !== undefined && held(taker)) {
+        const takerText = (await readText(mutex)) ?? '';
+        const taker = parseRecord(takerText);
+        if (taker !== undefined && held(taker, takerText)) {
           await sleep(10); // another process is taking it over: see what it leaves
         } else {
           await unlink(mutex).catch(() => undefined); // left by a process killed while taking over
@@ -150,12 +214,15 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
           tookOver =
             record === undefined
               ? `${file} was unreadable; took the data folder's lock over`
-              : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running; took the lock over`;
+              : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running${record.pid === process.pid || alive(record.pid) ? ` (pid ${record.pid} is now ${record.pid === process.pid ? 'this process' : 'another program'})` : ''}; took the lock over`;
         }
       } finally {
         await unlink(mutex).catch(() => undefined);
       }
     }
+  } catch (e) {
+    ownContents.delete(content);
+    throw e;
   } finally {
     await unlink(draft).catch(() => undefined);
   }
@@ -168,6 +235,7 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
     }
     released = true;
     detach();
+    ownContents.delete(content);
     try {
       if (ours(readFileSync(file, 'utf8'))) {
         unlinkSync(file);
@@ -204,6 +272,7 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
       if (ours(await readText(file))) {
         await unlink(file).catch(() => undefined);
       }
+      ownContents.delete(content);
     },
   };
 }

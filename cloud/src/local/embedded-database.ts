@@ -5,13 +5,32 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, AppErrorCode } from '../errors.js';
+import { LOW_DISK_BYTES, freeDiskBytes, isDiskFullError, mib } from './disk-space.js';
 import type { Database } from '../store/database.js';
 import { createPgliteDatabase } from '../store/db.js';
 
 /** The embedded database's folder in a data folder. */
 export const embeddedDatabaseDir = (dataDir: string): string => path.join(dataDir, 'postgres');
 
-const recovery = (dir: string): string => `restore ${dir} from a backup, or move it away (mv ${dir} ${dir}.damaged) to start with a new, empty database`;
+const recovery = (dir: string): string =>
+  `keep a copy first (cp -a ${dir} ${dir}.copy), then restore ${dir} from a backup, or move it away (mv ${dir} ${dir}.damaged) to start with a new, empty database`;
+
+/**
+ * What to tell when the embedded database in `dir` failed to open with `e`, `free` bytes being free
+ * on its disk. A full disk makes PGlite abort just as damaged files do: then the database is very
+ * likely intact, and moving it away (the advice for damaged files) would throw its data away.
+ */
+export function openFailureMessage(dir: string, e: unknown, free: number | undefined): string {
+  const full = isDiskFullError(e) || (free !== undefined && free < LOW_DISK_BYTES);
+  if (full) {
+    const left = free === undefined ? 'no space left' : `${mib(free)} free`;
+    return `the disk holding ${dir} is full (${left}): the embedded database could not be opened (${embeddedFailureReason(e)}). Free space on that disk and start again; the database is probably intact: do not move it away`;
+  }
+  const space = free === undefined ? '' : ` (${mib(free)} free now)`;
+  return isAbort(e) || (e instanceof Error && isAbort(e.cause))
+    ? `the embedded database in ${dir} could not be opened (PGlite aborted: its files are damaged or incomplete, or its disk was full${space}): first check the free space on its disk; if that is not it, ${recovery(dir)}`
+    : `the embedded database in ${dir} could not be opened: ${embeddedFailureReason(e)}`;
+}
 
 /**
  * Refuses a `postgres/` folder that holds files but is not a PostgreSQL data directory (PG_VERSION
@@ -86,14 +105,6 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database> {
     return db;
   } catch (e) {
     await db?.close().catch(() => undefined);
-    const damaged = isAbort(e) || (e instanceof Error && isAbort(e.cause));
-    throw new AppError(
-      AppErrorCode.InvalidState,
-      damaged
-        ? `the embedded database in ${dir} could not be opened (PGlite aborted: its files are damaged or incomplete): ${recovery(dir)}`
-        : `the embedded database in ${dir} could not be opened: ${embeddedFailureReason(e)}`,
-      undefined,
-      { cause: e },
-    );
+    throw new AppError(AppErrorCode.InvalidState, openFailureMessage(dir, e, freeDiskBytes(dir)), undefined, { cause: e });
   }
 }

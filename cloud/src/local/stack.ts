@@ -22,7 +22,8 @@ import { validatePasswordStrength } from '../auth/passwords.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { TrustedProxies } from '../http/client-ip.js';
-import { attachAggregatorState, attachArchiveState, processCounterSink } from '../http/routes/health.js';
+import { databaseWriteSucceeded } from '../http/errors.js';
+import { attachAggregatorState, attachArchiveState, attachDatabaseSpaceCheck, processCounterSink } from '../http/routes/health.js';
 import { measuredProcess } from '../pipeline/measured.js';
 import type { Database } from '../store/db.js';
 import { DatabaseError, MIGRATIONS_DIR, createPgDatabase, describeApplied, migrate } from '../store/db.js';
@@ -42,7 +43,8 @@ import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
 import { createConsoleApp } from './console-server.js';
 import { lockDataDir } from './data-lock.js';
-import { openEmbeddedDatabase } from './embedded-database.js';
+import { LOW_DISK_BYTES, freeDiskBytes, noticeWrites } from './disk-space.js';
+import { embeddedDatabaseDir, openEmbeddedDatabase } from './embedded-database.js';
 import { jsonLogger } from './logger.js';
 import { startPlannerStatistics } from './planner-statistics.js';
 import { startUpkeep } from './upkeep.js';
@@ -536,8 +538,12 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const recordDatabaseKind = await checkDatabaseKind(config.dataDir, config.databaseUrl, (m) => {
       logger.warn(m);
     });
-    const db: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
-    closers.push(() => db.close());
+    const opened: Database = config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir) : createPgDatabase(config.databaseUrl);
+    closers.push(() => opened.close());
+    // A write that works ends the `degraded` database state a full disk began (GET /api/v1/health).
+    const db = noticeWrites(opened, () => {
+      databaseWriteSucceeded(logger);
+    });
     const migrating = performance.now();
     // A database a newer release migrated is refused before anything is applied: this code would
     // ignore what its migrations added (access checks among them) — a rollback that drops them.
@@ -615,6 +621,10 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     closers.push(() => poller.stop());
     attachAggregatorState(services, () => poller.stats());
     attachArchiveState(services, () => archive.state());
+    if (config.databaseUrl === undefined) {
+      // The embedded database's disk is the data folder's: room on it again ends the disk-full state.
+      attachDatabaseSpaceCheck(services, () => (freeDiskBytes(embeddedDatabaseDir(config.dataDir)) ?? 0) >= LOW_DISK_BYTES);
+    }
     // PGlite runs no autovacuum: without statistics its planner picks plans that take minutes.
     const statistics = startPlannerStatistics(db, { applied: () => poller.stats().processed, logger });
     closers.push(() => statistics.stop());

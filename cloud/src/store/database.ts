@@ -75,4 +75,12 @@ export const SqlState = {
   QueryCanceled: '57014',
   /** A lock not granted within lock_timeout (a migration behind a long transaction). */
   LockNotAvailable: '55P03',
+  /** The class of a server out of a resource (disk, memory, connections): 53xxx. */
+  InsufficientResourcesClass: '53',
+  /** The server's disk is full: it cannot extend a table or write its log. */
+  DiskFull: '53100',
+  /** The server is out of memory. */
+  OutOfMemory: '53200',
+  /** The server has no connection left. */
+  TooManyConnections: '53300',
 } as const;

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
@@ -80,6 +80,7 @@ export class LocalEventArchive {
     this.#journalDir = options.journal ?? `${options.root}.journal`;
     mkdirSync(this.#journalDir, { recursive: true, mode: 0o700 });
     this.recovered = this.#recover();
+    removeUnfinishedObjects(this.root, this.#logger);
     if (this.recovered > 0) {
       void this.flush();
     }
@@ -228,11 +229,49 @@ export class LocalEventArchive {
     await mkdir(dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = path.join(dir, `xp-events-${stamp}-${randomUUID()}.jsonl.gz`);
-    // Written under a temporary name and renamed, so readers never see half an object.
-    await writeFile(`${file}.tmp`, await gzip(`${lines.join('\n')}\n`));
-    await rename(`${file}.tmp`, file);
+    // Written under a temporary name and renamed, so readers never see half an object. A write that
+    // fails (a full disk) leaves no part behind: its events stay buffered and journaled.
+    const data = await gzip(`${lines.join('\n')}\n`);
+    try {
+      await writeFile(`${file}.tmp`, data);
+      await rename(`${file}.tmp`, file);
+    } catch (error) {
+      await unlink(`${file}.tmp`).catch(() => undefined);
+      throw error;
+    }
     this.files++;
   }
+}
+
+/** The suffix of an archive object being written: renamed to `.jsonl.gz` once whole. */
+const UNFINISHED = '.jsonl.gz.tmp';
+
+/**
+ * Deletes the half-written objects (`*.jsonl.gz.tmp`) a process killed while writing left in the
+ * archive (the data folder's lock makes this the only writer at start). Their events are not lost:
+ * an object's journal is deleted only after it was renamed, so the journal recovered just before
+ * writes them again. Readers (xp replay) skip them anyway: they read only `*.gz`.
+ */
+export function removeUnfinishedObjects(root: string, logger?: Logger): number {
+  let names: string[];
+  try {
+    names = readdirSync(root, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return 0; // no archive yet
+  }
+  let removed = 0;
+  for (const name of names.filter((n) => n.endsWith(UNFINISHED))) {
+    try {
+      unlinkSync(path.join(root, name));
+      removed++;
+    } catch (error) {
+      logger?.warn('archive: could not delete a half-written object left by a killed process', { file: path.join(root, name), error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  if (removed > 0) {
+    logger?.info('archive: deleted half-written objects left by a process that did not stop cleanly (their events are written again from its journal)', { files: removed });
+  }
+  return removed;
 }
 
 /** Writes all of `data` (one writeSync may write less, as on a nearly full disk); throws if it cannot. */

@@ -1107,7 +1107,10 @@ export interface HealthView {
   readonly window: { readonly start: string; readonly end: string; readonly minutes: number };
   /** When the figures began to be counted, if inside the window (locally: the process's start); null when the whole window is covered. */
   readonly countingSince?: string | null;
-  readonly database: 'ok' | 'unreachable';
+  /** `degraded`: it answers, but its last write failed for lack of disk space (`databaseIssue`). */
+  readonly database: 'ok' | 'degraded' | 'unreachable';
+  /** Present while the database is `degraded`; absent from servers before 2026-12. */
+  readonly databaseIssue?: { readonly reason: 'disk-full'; readonly since: string; readonly lastError: string };
   readonly metricsAvailable: boolean;
   readonly figures: readonly { readonly name: string; readonly statistic: string; readonly unit: string; readonly value: number | null }[];
   readonly pipeline: {

@@ -8,7 +8,7 @@ import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
 import type { MetricSink } from '../sdk/sdk-outcomes.js';
 import { DatabaseError } from '../../store/database.js';
-import { UNAVAILABLE_RETRY_SECONDS } from '../errors.js';
+import { UNAVAILABLE_RETRY_SECONDS, databaseDiskFull, databaseWriteSucceeded } from '../errors.js';
 import { unpublishedRulesets } from '../../domain/publisher.js';
 import { replayCommand } from '../../pipeline/poller.js';
 
@@ -237,6 +237,17 @@ export function attachArchiveState(services: Services, read: () => ArchiveState)
   archives.set(services.deps, read);
 }
 
+const spaceChecks = new WeakMap<object, () => boolean>();
+
+/**
+ * Lets the Health view of `services` check whether the database's disk has room again (locally, the
+ * free space under the data folder): a check that says so ends the `degraded` database state a
+ * disk-full write failure began, before a write succeeds.
+ */
+export function attachDatabaseSpaceCheck(services: Services, hasRoom: () => boolean): void {
+  spaceChecks.set(services.deps, hasRoom);
+}
+
 /** Failing polls for this long make the platform degraded (one failure is retried within seconds). */
 export const AGGREGATOR_FAILING_MS = 30_000;
 
@@ -275,7 +286,15 @@ const healthSchema = z
       description:
         'When the figures began to be counted, if that is inside the window: locally the counters live in the process, so after a restart they cover only the time since (null: the whole window is covered, as with CloudWatch)',
     }),
-    database: z.enum(['ok', 'unreachable']),
+    database: z.enum(['ok', 'degraded', 'unreachable']).meta({ description: '`degraded`: it answers, but its last write failed for lack of disk space (`databaseIssue`)' }),
+    databaseIssue: z
+      .object({
+        reason: z.enum(['disk-full']),
+        since: z.string().meta({ description: 'The first write refused for lack of space' }),
+        lastError: z.string(),
+      })
+      .optional()
+      .meta({ description: 'Present while the database is `degraded`: writes fail because its disk is full (free space; the next successful write, or locally free space under the data folder, ends it)' }),
     metricsAvailable: z.boolean(),
     figures: z.array(figureSchema),
     pipeline: z.object({
@@ -384,7 +403,7 @@ export function healthRoutes(s: Services): AnyRoute[] {
       permission: Permission.Read,
       tag: 'Operations',
       summary: 'Platform health: recent metrics and the pipeline backlog',
-      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable, records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written, or records may have expired from the stream unread and no `xp replay` has covered their window yet (`pipeline.expiredWindows`), or the last ruleset publish of an environment failed in this process (`unpublishedRulesets`: its SDKs keep the previous ruleset).',
+      description: 'Figures from CloudWatch in AWS, from in-process counters locally. Degraded when the database is unreachable or its last write failed because its disk is full (`database: degraded`, `databaseIssue`), records are dead-lettered or exposures dropped (`ExposuresDropped`: the event sink refused them and the retry buffer could not keep them) in the window, or (locally) the aggregator has failed to read events for 30 s or one of its polls has not ended for 30 s, or the aggregation lag exceeded its limit (60 s unless XP_HEALTH_MAX_AGGREGATION_LAG_SECONDS says otherwise) in the last 5 minutes (`pipeline.aggregationLag`), or (locally) the raw event archive cannot be written, or records may have expired from the stream unread and no `xp replay` has covered their window yet (`pipeline.expiredWindows`), or the last ruleset publish of an environment failed in this process (`unpublishedRulesets`: its SDKs keep the previous ruleset).',
       query: z.strictObject({ minutes: queryInt(5, 1440).optional() }),
       responses: { 200: { description: 'The health report', schema: healthSchema } },
       handler: async (req) => {
@@ -446,12 +465,18 @@ export function healthRoutes(s: Services): AnyRoute[] {
         // Accepted events the archive cannot hold are counted, but a replay would miss them: degraded at once.
         const archive = archives.get(s.deps)?.();
         const unpublished = await unpublishedOf(s);
+        let diskFull = databaseDiskFull(s.deps.logger);
+        if (diskFull !== undefined && spaceChecks.get(s.deps)?.() === true) {
+          databaseWriteSucceeded(s.deps.logger);
+          diskFull = undefined;
+        }
         const report: HealthReport = {
-          status: backlog === undefined || (gaps?.open ?? 0) > 0 || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null || unpublished.length > 0 ? 'degraded' : 'ok',
+          status: diskFull !== undefined || backlog === undefined || (gaps?.open ?? 0) > 0 || deadInWindow > 0 || exposuresDropped > 0 || stuck || lagging || (archive?.failingSinceMs ?? null) !== null || unpublished.length > 0 ? 'degraded' : 'ok',
           source: source.kind,
           window: { start: start.toISOString(), end: end.toISOString(), minutes },
           countingSince: countingSince !== undefined && countingSince.getTime() > start.getTime() ? countingSince.toISOString() : null,
-          database: backlog === undefined ? 'unreachable' : 'ok',
+          database: backlog === undefined ? 'unreachable' : diskFull !== undefined ? 'degraded' : 'ok',
+          ...(diskFull === undefined ? {} : { databaseIssue: { reason: 'disk-full' as const, since: new Date(diskFull.sinceMs).toISOString(), lastError: diskFull.error } }),
           metricsAvailable: figures.ok,
           figures: figures.f,
           pipeline: {

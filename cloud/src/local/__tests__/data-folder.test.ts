@@ -31,6 +31,7 @@ import type { LocalStack } from '../stack.js';
 
 const ADMIN_URL = process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PASSWORD = 'data folder test passphrase';
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: ADMIN_URL });
@@ -137,7 +138,7 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     const dir = await copy('no-pg-version');
     await rm(path.join(dir, 'postgres', 'PG_VERSION'));
     const printed: string[] = [];
-    const message = `${path.join(dir, 'postgres')} holds files but is not a PostgreSQL data directory (its PG_VERSION file is missing), so xp will not open it nor create a new database over it: restore ${path.join(dir, 'postgres')} from a backup, or move it away (mv ${path.join(dir, 'postgres')} ${path.join(dir, 'postgres')}.damaged) to start with a new, empty database`;
+    const message = `${path.join(dir, 'postgres')} holds files but is not a PostgreSQL data directory (its PG_VERSION file is missing), so xp will not open it nor create a new database over it: keep a copy first (cp -a ${path.join(dir, 'postgres')} ${path.join(dir, 'postgres')}.copy), then restore ${path.join(dir, 'postgres')} from a backup, or move it away (mv ${path.join(dir, 'postgres')} ${path.join(dir, 'postgres')}.damaged) to start with a new, empty database`;
 
     await expect(start(dir, {}, { print: (l) => printed.push(l) })).rejects.toThrow(message);
     const replayed = await replay(dir);
@@ -156,12 +157,15 @@ describe('the data folder: lock, damaged databases, ports, platform key', () => 
     const dir = await copy('damaged');
     await truncate(path.join(dir, 'postgres', 'global', 'pg_control'), 0);
     const postgres = path.join(dir, 'postgres');
-    const message = `the embedded database in ${postgres} could not be opened (PGlite aborted: its files are damaged or incomplete): restore ${postgres} from a backup, or move it away (mv ${postgres} ${postgres}.damaged) to start with a new, empty database`;
+    // The free space on the disk is told (it changes between runs: matched around it).
+    const opening = `the embedded database in ${postgres} could not be opened (PGlite aborted: its files are damaged or incomplete, or its disk was full (`;
+    const advice = ` MiB free now)): first check the free space on its disk; if that is not it, keep a copy first (cp -a ${postgres} ${postgres}.copy), then restore ${postgres} from a backup, or move it away (mv ${postgres} ${postgres}.damaged) to start with a new, empty database`;
+    const message = new RegExp(`^${escape(opening)}[0-9.]+${escape(advice)}$`);
 
     await expect(start(dir)).rejects.toThrow(message);
     const replayed = await replay(dir);
 
-    expect(replayed).toMatchObject({ code: 1, err: [`error: ${message}`] });
+    expect(replayed).toMatchObject({ code: 1, err: [expect.stringMatching(new RegExp(`^error: ${message.source.slice(1)}`))] });
     expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
   });
 

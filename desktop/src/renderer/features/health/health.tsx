@@ -45,6 +45,12 @@ export function degradedReasons(h: HealthView): DegradedReason[] {
   const reasons: DegradedReason[] = [];
   if (h.database === 'unreachable') {
     reasons.push({ key: 'database', badge: 'database unreachable', text: 'Database: the API cannot reach it, so nothing can be read or saved.' });
+  } else if (h.database === 'degraded') {
+    reasons.push({
+      key: 'database',
+      badge: 'database disk full',
+      text: `Database: its disk is full, so changes cannot be saved${h.databaseIssue === undefined ? '' : ` (since ${formatTime(h.databaseIssue.since)})`}; free space on that disk. Nothing saved before is lost.`,
+    });
   }
   const deadInWindow = h.figures.find((f) => f.name === 'DeadLetters' && f.statistic === 'sum')?.value ?? 0;
   if (deadInWindow > 0) {

@@ -111,6 +111,21 @@ describe('health', () => {
     expect(lines[6]).toMatch(/^archive failing Raw event archive: cannot be written since .+ — EROFS: read-only file system \(events are still counted; a replay would miss them\)\.$/);
   });
 
+  it('says the database disk is full when the API reports the database degraded for lack of space', async () => {
+    const full: HealthView = { ...HEALTH, status: 'degraded', database: 'degraded', databaseIssue: { reason: 'disk-full', since: '2026-11-25T11:40:00Z', lastError: '53100: could not extend file' } };
+    const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: full } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Health />
+      </WithSession>,
+    );
+
+    const alert = await screen.findByRole('alert', { name: 'Why the platform is degraded' });
+    const lines = within(alert).getAllByRole('listitem').map((li) => li.textContent);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^database disk full Database: its disk is full, so changes cannot be saved \(since .+\); free space on that disk\. Nothing saved before is lost\.$/);
+  });
+
   it('still says the platform is degraded when the API gives a reason this console does not know', async () => {
     const { client } = fakeApi((req) => (req.path.startsWith('/api/v1/health') ? { status: 200, body: { ...HEALTH, status: 'degraded' } } : undefined));
     render(

@@ -1312,28 +1312,26 @@ class Client:
 
     def _note_cannot_stream(self, why: str) -> None:
         """The stream never answers here: a warning once per client (shared with the not-served one, as in the JavaScript SDK), debug after."""
-        minutes = f"{STREAM_RECHECK_INTERVAL / 60:g} minutes"
-        if self._stream_not_served_warned:
-            log.debug("the ruleset stream still cannot be read (%s); polling, trying the stream again in %s", why, minutes)
-            return
-        self._stream_not_served_warned = True
-        polling = (f"polling /sdk/v1/ruleset every {_duration(self._poll_interval)} instead" if self._poll_interval > 0
-                   else "not polling (poll_interval=0)")
-        log.warning("this client cannot stream the ruleset (%s): %s, trying the stream again every %s; check for a proxy "
-                    "buffering /sdk/v1/stream, or pass streaming=False to skip the stream", why, polling, minutes)
+        self._note_polling_instead(
+            "the ruleset stream still cannot be read (%s)", "this client cannot stream the ruleset (%s)", why,
+            "; check for a proxy buffering /sdk/v1/stream, or pass streaming=False to skip the stream")
 
     def _note_stream_not_served(self, detail: str) -> None:
         """The API does not serve the stream here: a warning once per client (as the JavaScript SDK), debug after."""
+        self._note_polling_instead(
+            "the ruleset stream is still not served here (%s)", "the API does not serve the ruleset stream here (%s)", detail,
+            ". Deployments behind API Gateway (which buffers responses) do not stream; pass streaming=False to skip the stream")
+
+    def _note_polling_instead(self, again: str, first: str, detail: str, advice: str) -> None:
+        """Polling instead of streaming: `first` (a %s for `detail`) warned once per client with `advice`, `again` at debug after."""
         minutes = f"{STREAM_RECHECK_INTERVAL / 60:g} minutes"
         if self._stream_not_served_warned:
-            log.debug("the ruleset stream is still not served here (%s); polling, trying the stream again in %s", detail, minutes)
+            log.debug(again + "; polling, trying the stream again in %s", detail, minutes)
             return
         self._stream_not_served_warned = True
         polling = (f"polling /sdk/v1/ruleset every {_duration(self._poll_interval)} instead" if self._poll_interval > 0
                    else "not polling (poll_interval=0)")
-        log.warning("the API does not serve the ruleset stream here (%s): %s, trying the stream again every %s. Deployments "
-                    "behind API Gateway (which buffers responses) do not stream; pass streaming=False to skip the stream",
-                    detail, polling, minutes)
+        log.warning(first + ": %s, trying the stream again every %s" + advice.replace("%", "%%"), detail, polling, minutes)
 
     def _abort_stream(self) -> None:
         with self._stream_lock:

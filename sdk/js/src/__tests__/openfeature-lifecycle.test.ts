@@ -71,16 +71,39 @@ describe('OpenFeature providers reused after onClose', () => {
     const shared = new ExperimentationClient('xpk_srv_test-key', { ...options(s.url), pollIntervalMs: 60_000 });
     open.push(shared);
     const pb = new XpServerProvider(shared);
-    const seen = changes(pb);
     await OpenFeature.setProviderAndWait('dom-b', pb);
     await OpenFeature.setProviderAndWait('dom-b', new XpServerProvider(shared)); // pb.onClose
     await OpenFeature.setProviderAndWait('dom-b', pb);
+    // Handlers on the provider's own emitter go at onClose (OpenFeature's would pile up): added after the set.
+    const seen = changes(pb);
 
     s.publish(makeRuleset(2, { color: 'green' }));
     await eventually(() => seen.length > 0);
 
     expect(shared.status).toBe('READY');
     expect(seen).toEqual([['color']]);
+  });
+
+  it('delivers each change once to an API handler however often the provider was cleared and set again (server and web)', async () => {
+    const s = await server();
+    const p = new XpServerProvider({ ...options(s.url), pollIntervalMs: 60_000 });
+    const w = new XpWebProvider({ ...options(s.url), pollIntervalMs: 60_000 });
+    const serverSeen: string[][] = [];
+    const webSeen: string[][] = [];
+    OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, (d) => serverSeen.push([...((d?.flagsChanged as string[] | undefined) ?? [])]));
+    WebOpenFeature.addHandler(WebProviderEvents.ConfigurationChanged, (d) => webSeen.push([...((d?.flagsChanged as string[] | undefined) ?? [])]));
+    for (let round = 1; round <= 3; round++) {
+      await OpenFeature.setProviderAndWait(p);
+      await WebOpenFeature.setProviderAndWait(w);
+      serverSeen.length = 0;
+      webSeen.length = 0;
+      s.publish(makeRuleset(round + 1, { color: `c${round}` }));
+      await eventually(() => serverSeen.length > 0 && webSeen.length > 0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect([round, serverSeen, webSeen]).toEqual([round, [['color']], [['color']]]);
+      await OpenFeature.clearProviders();
+      await WebOpenFeature.clearProviders();
+    }
   });
 
   it('a provider over a shared client its owner closed fails with PROVIDER_FATAL instead of READY on a frozen ruleset', async () => {

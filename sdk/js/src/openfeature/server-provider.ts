@@ -37,6 +37,9 @@ export class XpServerProvider implements Provider {
   }
 
   onClose(): Promise<void> {
+    // OpenFeature adds its forwarding handlers to `events` at every set and leaves them after
+    // clearProviders(): without this, a provider set again would deliver each event once per set.
+    this.events.removeAllHandlers();
     return this.core.close();
   }
 

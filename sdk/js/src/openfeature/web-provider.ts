@@ -60,6 +60,8 @@ export class XpWebProvider implements Provider {
   onClose(): Promise<void> {
     this.generation++;
     this.holding = false;
+    // As the server provider: OpenFeature's forwarding handlers would pile up over sets.
+    this.events.removeAllHandlers();
     return this.core.close();
   }
 

@@ -140,7 +140,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       run: { module, transport: TransportKind.stdio, options },
       debug: { module, transport: TransportKind.stdio, options },
     };
-    const clientOptions: LanguageClientOptions = { ...languageClientOptions(readSettings()), outputChannel: output };
+    const clientOptions: LanguageClientOptions = { ...languageClientOptions(readSettings), outputChannel: output };
     const next = new LanguageClient('xp', 'xp language server', serverOptions, clientOptions);
     next.onNotification(StatusNotification, (params) => {
       status = params;

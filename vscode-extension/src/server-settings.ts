@@ -82,10 +82,12 @@ export function settingsChangeAction(affects: (section: string) => boolean): 're
  * which vscode-languageclient supports dynamically), as it does in every editor; a watcher here too
  * would send each event twice.
  */
-export function languageClientOptions(settings: ExtensionSettings): LanguageClientOptions {
+export function languageClientOptions(settings: () => ExtensionSettings): LanguageClientOptions {
   return {
     documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
-    initializationOptions: initializationOptions(settings),
+    // Read at every start: the client restarts a crashed server itself, which must get the settings
+    // changed live since (didChangeConfiguration), not those of the first start.
+    initializationOptions: () => initializationOptions(settings()),
   };
 }
 

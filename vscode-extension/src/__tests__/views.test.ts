@@ -168,11 +168,16 @@ describe('status item', () => {
     expect(shell.XP_TOKEN).toBe('xpp_from_shell');
   });
 
-  it('leaves file watching to the watchers the server registers', () => {
-    const options = languageClientOptions({ apiUrl: undefined, project: undefined, environment: 'production', wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined });
+  it('leaves file watching to the watchers the server registers, and reads the settings at every start', () => {
+    let environment = 'production';
+    const options = languageClientOptions(() => ({ apiUrl: undefined, project: undefined, environment, wrapperFunctions: [], flagsFile: undefined, consoleUrl: undefined }));
     // A watcher of the extension's own would send every event a second time.
     expect(options.synchronize).toBeUndefined();
     expect(options.documentSelector).toEqual(LANGUAGES.map((language) => ({ scheme: 'file', language })));
-    expect(options.initializationOptions).toEqual({ clientCommands: ['xp.showFlag'], environment: 'production', wrapperFunctions: [] });
+    const startOptions = (): unknown => (options.initializationOptions as () => unknown)();
+    expect(startOptions()).toEqual({ clientCommands: ['xp.showFlag'], environment: 'production', wrapperFunctions: [] });
+    // The client restarts a crashed server with these options: it gets the settings of that moment.
+    environment = 'staging';
+    expect(startOptions()).toEqual({ clientCommands: ['xp.showFlag'], environment: 'staging', wrapperFunctions: [] });
   });
 });

@@ -4,13 +4,16 @@
  * replays. The lock is `<data dir>/xp.lock`, holding the owner's PID, command and host; it is
  * created atomically (a link to a file already written, so it is never seen empty), and a lock whose
  * process is no longer alive (a crash, a kill -9) is taken over, with a notice. So is one whose PID
- * now belongs to another program (Linux: /proc/<pid>/cmdline; a PID reused after a reboot or a
- * container restart) or to this very process without this process holding it (a container's
- * `xp start` as PID 1, killed and restarted as PID 1 again). Another host's lock is refused.
+ * now belongs to another program (Linux: /proc/<pid>/cmdline; a PID reused after a reboot) or to
+ * this very process without this process holding it. PIDs say nothing across PID namespaces (two
+ * containers sharing the folder and a host name both run xp as PID 1), so the lock records its PID
+ * namespace, and its holder refreshes the file's time every `heartbeatMs`: a lock of another PID
+ * namespace is held while that time is fresh (a restarted container's `xp start` waits until it is
+ * `staleMs` old, then takes it over). Another host's lock is refused.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { link, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -26,7 +29,21 @@ interface LockRecord {
   readonly command: string;
   readonly host: string;
   readonly startedAt: string;
+  /** The holder's PID namespace (Linux `/proc/self/ns/pid`); absent from locks of earlier releases and where unknown. */
+  readonly pidns?: string;
 }
+
+/** This process's PID namespace (`pid:[4026531836]`), or '' where /proc does not tell. */
+const PID_NAMESPACE = ((): string => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return '';
+  }
+})();
+
+/** How old a lock of another PID namespace may be before it is taken over (ms): its holder refreshes it far more often. */
+export const DEFAULT_LOCK_STALE_MS = 60_000;
 
 export interface DataDirLock {
   /** The lock file. */
@@ -38,13 +55,23 @@ export interface DataDirLock {
 export interface LockOptions {
   /** Told when a lock left by a process that is no longer running is taken over. */
   readonly notice?: (message: string) => void;
+  /** A lock of another PID namespace not refreshed for this long is stale. Default DEFAULT_LOCK_STALE_MS. */
+  readonly staleMs?: number;
+  /** How often the lock taken is refreshed. Default staleMs / 6. */
+  readonly heartbeatMs?: number;
 }
 
 function parseRecord(text: string): LockRecord | undefined {
   try {
     const value = JSON.parse(text) as Partial<LockRecord>;
     if (typeof value.pid === 'number' && Number.isInteger(value.pid) && value.pid > 0) {
-      return { pid: value.pid, command: typeof value.command === 'string' ? value.command : 'xp', host: typeof value.host === 'string' ? value.host : '', startedAt: typeof value.startedAt === 'string' ? value.startedAt : '' };
+      return {
+        pid: value.pid,
+        command: typeof value.command === 'string' ? value.command : 'xp',
+        host: typeof value.host === 'string' ? value.host : '',
+        startedAt: typeof value.startedAt === 'string' ? value.startedAt : '',
+        ...(typeof value.pidns === 'string' && value.pidns !== '' ? { pidns: value.pidns } : {}),
+      };
     }
   } catch {
     // not a lock record
@@ -113,18 +140,67 @@ export function reusedPid(pid: number, readCmdline: (pid: number) => string = (p
 
 const otherHost = (r: LockRecord): boolean => r.host !== '' && r.host !== hostname();
 
+/** Whether the lock names a PID of another PID namespace than this process's (another container), so its PID tells nothing here. */
+const otherNamespace = (r: LockRecord): boolean => r.pidns !== undefined && r.pidns !== PID_NAMESPACE;
+
 /**
- * Whether the lock `text` (record `r`) is held. Another host's lock (a data folder on a shared disk)
- * cannot be checked: it is taken as held.
+ * Whether the lock `text` (record `r`, its file `ageMs` old) is held: 'held'; 'stale' (taken over);
+ * or 'fresh' — another PID namespace's lock refreshed less than `staleMs` ago, held unless it goes
+ * stale while the caller watches. Another host's lock (a data folder on a shared disk) cannot be
+ * checked: it is taken as held.
  */
-function held(r: LockRecord, text: string): boolean {
-  if (otherHost(r)) {
-    return true;
+function verdict(r: LockRecord, text: string, ageMs: number, staleMs: number): 'held' | 'stale' | 'fresh' {
+  if (otherHost(r) || ownContents.has(text)) {
+    return 'held';
+  }
+  if (otherNamespace(r)) {
+    return ageMs < staleMs ? 'fresh' : 'stale';
   }
   if (r.pid === process.pid) {
-    return ownContents.has(text);
+    // In this PID namespace, this PID is this process: the lock is a previous process's. A lock of an
+    // earlier release (no namespace) naming it may be another container's PID 1: held while fresh.
+    return r.pidns !== undefined || ageMs >= staleMs ? 'stale' : 'fresh';
   }
-  return alive(r.pid) && !reusedPid(r.pid);
+  return alive(r.pid) && !reusedPid(r.pid) ? 'held' : 'stale';
+}
+
+/** The lock file's time (epoch ms; its holder refreshes it), or undefined when it is gone. */
+async function mtimeOf(file: string): Promise<number | undefined> {
+  try {
+    return (await stat(file)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lock file's age in ms, or undefined when it is gone. */
+async function ageOf(file: string): Promise<number | undefined> {
+  const mtime = await mtimeOf(file);
+  return mtime === undefined ? undefined : Date.now() - mtime;
+}
+
+/**
+ * Watches a fresh lock of another PID namespace: 'held' as soon as its holder refreshes it (or it
+ * changes), 'stale' once it is `staleMs` old, 'gone' when it was released.
+ */
+async function watchFresh(file: string, text: string, staleMs: number): Promise<'held' | 'stale' | 'gone'> {
+  const first = await mtimeOf(file);
+  if (first === undefined) {
+    return 'gone';
+  }
+  for (;;) {
+    await sleep(Math.min(500, Math.max(50, staleMs / 10)));
+    const mtime = await mtimeOf(file);
+    if (mtime === undefined || (await readText(file)) !== text) {
+      return 'gone';
+    }
+    if (mtime !== first) {
+      return 'held'; // refreshed: its holder runs
+    }
+    if (Date.now() - mtime >= staleMs) {
+      return 'stale';
+    }
+  }
 }
 
 function inUse(dataDir: string, file: string, r: LockRecord): AppError {
@@ -154,7 +230,8 @@ const readText = (file: string): Promise<string | undefined> =>
  */
 export async function lockDataDir(dataDir: string, owner: LockOwner, options: LockOptions = {}): Promise<DataDirLock> {
   const file = path.join(dataDir, LOCK_FILE);
-  const content = `${JSON.stringify({ pid: process.pid, command: owner, host: hostname(), startedAt: new Date().toISOString() } satisfies LockRecord)}\n`;
+  const staleMs = options.staleMs ?? DEFAULT_LOCK_STALE_MS;
+  const content = `${JSON.stringify({ pid: process.pid, command: owner, host: hostname(), startedAt: new Date().toISOString(), ...(PID_NAMESPACE === '' ? {} : { pidns: PID_NAMESPACE }) } satisfies LockRecord)}\n`;
   const unique = (what: string): string => path.join(dataDir, `${LOCK_FILE}.${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const draft = unique('new');
   ownContents.add(content);
@@ -188,8 +265,15 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
         continue; // released meanwhile
       }
       const record = parseRecord(text);
-      if (record !== undefined && held(record, text)) {
-        throw inUse(dataDir, file, record);
+      const state = record === undefined ? 'stale' : verdict(record, text, (await ageOf(file)) ?? 0, staleMs);
+      if (state === 'fresh') {
+        options.notice?.(`${dataDir} is locked by ${record!.command} (pid ${record!.pid}) in another container or PID namespace: waiting up to ${Math.ceil(staleMs / 1000)} s to see whether it still holds it`);
+      }
+      if (state === 'held' || (state === 'fresh' && (await watchFresh(file, text, staleMs)) === 'held')) {
+        throw inUse(dataDir, file, record!);
+      }
+      if (state === 'fresh') {
+        continue; // stale now, or released: look again
       }
       // Stale (its process is gone) or unreadable: replaced under the takeover mutex.
       try {
@@ -200,7 +284,7 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
         }
         const takerText = (await readText(mutex)) ?? '';
         const taker = parseRecord(takerText);
-        if (taker !== undefined && held(taker, takerText)) {
+        if (taker !== undefined && verdict(taker, takerText, (await ageOf(mutex)) ?? 0, staleMs) !== 'stale') {
           await sleep(10); // another process is taking it over: see what it leaves
         } else {
           await unlink(mutex).catch(() => undefined); // left by a process killed while taking over
@@ -214,7 +298,9 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
           tookOver =
             record === undefined
               ? `${file} was unreadable; took the data folder's lock over`
-              : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running${record.pid === process.pid || alive(record.pid) ? ` (pid ${record.pid} is now ${record.pid === process.pid ? 'this process' : 'another program'})` : ''}; took the lock over`;
+              : otherNamespace(record) || record.pid === process.pid
+                ? `${dataDir} was locked by ${record.command} (pid ${record.pid}${otherNamespace(record) ? ' in another container or PID namespace' : ', now this process'}), which no longer refreshes it; took the lock over`
+                : `${dataDir} was locked by ${record.command} (pid ${record.pid}), which is no longer running${alive(record.pid) ? ` (pid ${record.pid} is now another program)` : ''}; took the lock over`;
         }
       } finally {
         await unlink(mutex).catch(() => undefined);
@@ -229,6 +315,13 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
 
   let released = false;
   const ours = (text: string | undefined): boolean => text === content;
+  // The heartbeat that tells processes of other PID namespaces (other containers) the lock is held.
+  const heartbeat = setInterval(() => {
+    void readText(file)
+      .then((text) => (ours(text) ? utimes(file, new Date(), new Date()) : undefined))
+      .catch(() => undefined);
+  }, options.heartbeatMs ?? staleMs / 6);
+  heartbeat.unref();
   const releaseSync = (): void => {
     if (released) {
       return;
@@ -257,6 +350,7 @@ export async function lockDataDir(dataDir: string, owner: LockOwner, options: Lo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   function detach(): void {
+    clearInterval(heartbeat);
     process.off('exit', releaseSync);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,8 +1,10 @@
 /**
  * A lock whose PID was reused: in a container `xp start` is PID 1, and after a kill -9 or an
- * out-of-memory kill the restarted one is PID 1 again (its own PID in the lock); after a reboot the
- * PID may be another program's. Both are taken over; another host's lock is refused with how to
- * clear it. The PID 1 case runs for real in a new PID namespace (unshare, as root on Linux).
+ * out-of-memory kill the restarted one is PID 1 again, in a new PID namespace (taken over once the
+ * lock is not refreshed any more), while a second container running as PID 1 is refused (its lock
+ * is refreshed); after a reboot the PID may be another program's (taken over). Another host's lock
+ * is refused with how to clear it. The PID 1 cases run for real in new PID namespaces (unshare, as
+ * root on Linux).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -12,6 +14,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_FILE, lockDataDir, reusedPid } from '../data-lock.js';
 
@@ -40,15 +43,16 @@ describe('a lock whose PID was reused', () => {
     await mkdir(dir, { recursive: true });
     return dir;
   };
-  const writeLock = (dir: string, pid: number, host = hostname()): Promise<void> =>
-    writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'xp start', host, startedAt: '2026-01-01T00:00:00Z' }));
+  const writeLock = (dir: string, pid: number, host = hostname(), pidns?: string): Promise<void> =>
+    writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'xp start', host, startedAt: '2026-01-01T00:00:00Z', ...(pidns === undefined ? {} : { pidns }) }));
 
   it("takes over a lock naming this process's PID that this process does not hold (PID 1 again after a restart)", async () => {
     const dir = await folder('own-pid');
-    await writeLock(dir, process.pid);
+    // Written in this PID namespace: there, this PID is this process, so the lock is a previous process's.
+    await writeLock(dir, process.pid, hostname(), readlinkSync('/proc/self/ns/pid'));
     const notices: string[] = [];
     const lock = await lockDataDir(dir, 'xp start', { notice: (m) => notices.push(m) });
-    expect(notices).toEqual([`${dir} was locked by xp start (pid ${process.pid}), which is no longer running (pid ${process.pid} is now this process); took the lock over`]);
+    expect(notices).toEqual([`${dir} was locked by xp start (pid ${process.pid}, now this process), which no longer refreshes it; took the lock over`]);
     // Still refused while this process does hold it.
     await expect(lockDataDir(dir, 'xp replay')).rejects.toThrow(`${dir} is in use by xp start (pid ${process.pid}); stop it first`);
     await lock.release();
@@ -90,8 +94,9 @@ describe('a lock whose PID was reused', () => {
 
   it.skipIf(!canUnshare)('as PID 1 in a container: a restart after a kill -9 takes over the lock the killed PID 1 left', async () => {
     const dir = await folder('pid1');
+    // A short staleness: the restarted PID 1 (another PID namespace) waits until the lock is that old.
     const script = (then: string): string =>
-      `const { lockDataDir } = await import(${JSON.stringify(bundle)}); await lockDataDir(${JSON.stringify(dir)}, 'xp start', { notice: (m) => console.log('notice: ' + m) }); console.log('locked as pid ' + process.pid); ${then}`;
+      `const { lockDataDir } = await import(${JSON.stringify(bundle)}); await lockDataDir(${JSON.stringify(dir)}, 'xp start', { staleMs: 1500, notice: (m) => console.log('notice: ' + m) }); console.log('locked as pid ' + process.pid); ${then}`;
     // The first PID 1 takes the lock and is killed -9 (--kill-child: with unshare): its lock stays.
     const first = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script('setInterval(() => undefined, 60_000);')], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(first);
@@ -111,6 +116,30 @@ describe('a lock whose PID was reused', () => {
     const second = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--input-type=module', '-e', script('process.exit(0);')], { encoding: 'utf8' });
     expect(second.stderr).not.toContain('in use by');
     expect(second.stdout).toContain('locked as pid 1');
-    expect(second.stdout).toContain('(pid 1 is now this process); took the lock over');
+    expect(second.stdout).toContain('(pid 1 in another container or PID namespace), which no longer refreshes it; took the lock over');
   });
+
+  it.skipIf(!canUnshare)('as PID 1 in two containers sharing the folder and the host name: the second is refused while the first runs', async () => {
+    const dir = await folder('pid1-twice');
+    const script = (then: string): string =>
+      `const { lockDataDir } = await import(${JSON.stringify(bundle)}); await lockDataDir(${JSON.stringify(dir)}, 'xp start', { staleMs: 1500, heartbeatMs: 200 }); console.log('locked as pid ' + process.pid); ${then}`;
+    const first = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script('setInterval(() => undefined, 60_000);')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(first);
+    await new Promise<void>((resolve, reject) => {
+      first.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('locked as pid 1')) {
+          resolve();
+        }
+      });
+      first.once('exit', (code) => {
+        reject(new Error(`the first PID 1 exited (${String(code)})`));
+      });
+    });
+    // Longer than the staleness: the first one's heartbeat keeps its lock fresh.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const second = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--input-type=module', '-e', script('process.exit(0);')], { encoding: 'utf8' });
+    first.kill('SIGKILL');
+    expect(second.stdout).not.toContain('locked as pid');
+    expect(second.stderr).toContain(`${dir} is in use by xp start (pid 1); stop it first`);
+  }, 20_000);
 });

@@ -122,6 +122,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     baseVersion: 1,
     comment: 'Ready',
   },
+  'POST /api/v1/projects/{project}/alerts/{id}/acknowledge': { comment: 'Seen, investigating' },
   'POST /api/v1/projects/{project}/apply': { changes: [{ kind: 'segments', action: 'create', key: 'beta', definition: { key: 'beta', name: 'Beta', type: 'ids', attribute: 'id', values: ['u1'] } }], dryRun: true },
   'POST /api/v1/projects/{project}/code-refs': {
     repository: 'acme/shop',

@@ -80,7 +80,7 @@ export function alertRoutes(s: Services): AnyRoute[] {
         'An alert already acknowledged is returned as it is (the first acknowledgement and its comment are kept). ' +
         'A resolved alert is 409 INVALID_STATE; an alert of another project, 404 NOT_FOUND.',
       params: projectIdParams,
-      body: z.strictObject({ comment: z.string().max(MAX_ACKNOWLEDGE_COMMENT, `at most ${MAX_ACKNOWLEDGE_COMMENT} characters`).nullable().optional().describe('Why, or what is being done (at most 2,000 characters)') }).optional(),
+      body: z.strictObject({ comment: z.string().max(MAX_ACKNOWLEDGE_COMMENT, `at most ${MAX_ACKNOWLEDGE_COMMENT} characters`).optional().describe('Why, or what is being done (at most 2,000 characters)') }).optional(),
       responses: { 200: { description: 'The alert, acknowledged', schema: alertSchema } },
       handler: async (req) => ({ status: 200, body: await acknowledgeAlert(s.deps, req.actor, req.params.project, req.params.id, { comment: req.body?.comment }) }),
     }),

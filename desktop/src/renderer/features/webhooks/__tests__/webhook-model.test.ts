@@ -72,7 +72,7 @@ describe('webhook form model', () => {
   });
 
   it("refuses events outside the catalog with the API's message: a typo in the type, an unknown action, a bare type", () => {
-    const types = 'flag, experiment, segment, metric, holdout, environment, sdk-key, change-request, project, rulesets, webhook, code-refs, user, unit';
+    const types = 'flag, experiment, segment, metric, holdout, environment, sdk-key, change-request, project, rulesets, webhook, code-refs, user, unit, alert';
     const base = { ...newDraft(), name: 'n', url: 'https://e.com' };
 
     expect(addEvent(['*'], 'flg.*')).toEqual({ events: ['*'], error: `unknown resource type "flg": one of ${types}` });

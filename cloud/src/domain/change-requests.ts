@@ -130,6 +130,11 @@ function collectFields(value: unknown, into: Names): void {
     return;
   }
   for (const [key, inner] of Object.entries(value)) {
+    if (key === 'condition') {
+      // Its keys are attribute names (an attribute may be called "experiment"); the segments it
+      // names ($inGroup / $notInGroup) are collected by groupsNamedIn.
+      continue;
+    }
     if ((key === 'segments' || key === 'excludeSegments') && Array.isArray(inner)) {
       inner.forEach((k) => typeof k === 'string' && into.segments.add(k));
     } else if (key === 'experiment' && typeof inner === 'string') {

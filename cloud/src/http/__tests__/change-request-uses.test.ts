@@ -75,6 +75,13 @@ describe("open change requests count as uses of what they name", () => {
     expect((await del('experiments', 'cr-uses-exp')).status).toBe(204);
   });
 
+  it('does not take an attribute named like a reference in a condition for a use', async () => {
+    await must(owner, 'POST', demo('/experiments'), { key: 'cr-uses-attr', name: 'exp', status: 'draft', variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['production'] });
+    await propose('cr-uses-attrflag', { rules: [{ id: 'r1', type: 'force', variation: 'on', condition: { experiment: 'cr-uses-attr', holdout: 'h', segments: ['s'] } }] });
+
+    expect((await del('experiments', 'cr-uses-attr')).status).toBe(204);
+  });
+
   it('refuses deleting or archiving a flag an open request names as a prerequisite', async () => {
     await must(owner, 'POST', demo('/flags'), booleanFlagBody('cr-uses-parent', { production: { enabled: true, defaultVariation: 'on', offVariation: 'off' } }));
     const id = await propose('cr-uses-child', { prerequisites: [{ flag: 'cr-uses-parent', variation: 'on' }] });

@@ -349,8 +349,10 @@ class Client:
         self._answered_at = -math.inf
         # No background ruleset poll before this (monotonic): a Retry-After the ruleset endpoint sent.
         self._poll_not_before = 0.0
-        # Whether a refused SDK key was told (a warning), to tell when the API accepts it again (info).
+        # Whether a refused SDK key was told (a warning), to tell when the API accepts it again (info): by the
+        # ruleset polls (told ended when a poll is answered) and by the stream (when the stream is answered).
         self._key_refused = False
+        self._stream_key_refused = False
         self._events_refused = False
         self._stream_conn: Any = None
         self._stream_lock = threading.Lock()
@@ -1159,9 +1161,14 @@ class Client:
         self._fetch_failing = True
         self._fetch_problem = problem
 
-    def _key_accepted(self) -> None:
-        """A request the API answered with the key (a ruleset, or the stream): told once after a refusal, as the JavaScript SDK does."""
-        if self._key_refused:
+    def _key_accepted(self, stream: bool = False) -> None:
+        """A request the API answered with the key (a ruleset, or the stream with `stream`): told once after a
+        refusal of that request, as the JavaScript SDK does; a poll answered while the stream still refuses
+        the key (a key allowed to poll, not to stream, or a proxy refusing the stream) ends nothing told."""
+        if stream and self._stream_key_refused:
+            self._stream_key_refused = False
+            log.info("the API accepts the SDK key again")
+        elif not stream and self._key_refused:
             self._key_refused = False
             log.info("the API accepts the SDK key again")
 
@@ -1258,11 +1265,12 @@ class Client:
                 was_failing = self._fetch_failing
                 self._poll()
                 if outcome == "refused":
-                    # A refused key rarely starts working soon: the slowest backoff (backoff_max, jittered).
-                    # Told once per outage, unless the poll just told it (it answers the same refusal).
-                    told = self._stream_failing or (self._fetch_failing and self._fetch_problem == "key")
+                    # A refused key rarely starts working soon: the stream is retried at the slowest backoff
+                    # (backoff_max, jittered), polled every poll_interval meanwhile (below). Told once until the
+                    # stream accepts the key, unless the poll just told it (it answers the same refusal).
+                    told = self._stream_key_refused or (self._fetch_failing and self._fetch_problem == "key")
                     if not told:
-                        self._key_refused = True
+                        self._stream_key_refused = True
                     (log.debug if told else log.warning)(
                         "the ruleset stream refused the SDK key (%s); check api_key (it may be revoked, rotated out and "
                         "expired, or a key of another xp deployment); retrying about every %s", detail, _duration(self._backoff_max))
@@ -1276,7 +1284,16 @@ class Client:
                     # The API answers again after failing: reconnect at once, not after a backoff grown during the outage.
                     wait = 0.0
                 # Never sooner than the API's Retry-After (a 503 while it starts or at its stream limit, a 429).
-                self._stop.wait(max(retry_after, wait))
+                if outcome == "refused":
+                    # The ruleset may still be served (a key allowed to poll, not to stream; a proxy refusing the
+                    # stream): polled every poll_interval until the next stream attempt, as the JavaScript SDK
+                    # polls independently of the stream's retries, so a change is not up to backoff_max late. A
+                    # poll answered after failing (the key accepted again) brings the stream attempt forward.
+                    resume = time.monotonic() + retry_after
+                    self._poll_until(time.monotonic() + max(retry_after, wait), until_recovered=True)
+                    self._stop.wait(max(0.0, resume - time.monotonic()))
+                else:
+                    self._stop.wait(max(retry_after, wait))
             elif self._poll_interval > 0:
                 self._stop.wait(self._poll_interval)
                 if not self._stop.is_set():
@@ -1284,15 +1301,19 @@ class Client:
             else:
                 self._stop.wait()
 
-    def _poll_until(self, deadline: float) -> None:
-        """Polls every poll_interval (not at all when it is 0) until the monotonic `deadline` or close()."""
+    def _poll_until(self, deadline: float, until_recovered: bool = False) -> None:
+        """Polls every poll_interval (not at all when it is 0) until the monotonic `deadline` or close(); with
+        `until_recovered`, also until a poll is answered after failing."""
         next_poll = time.monotonic() + self._poll_interval
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= deadline:
                 return
             if self._poll_interval > 0 and now >= next_poll:
-                self.refresh()
+                was_failing = self._fetch_failing
+                self._poll()
+                if until_recovered and was_failing and not self._fetch_failing:
+                    return
                 next_poll = time.monotonic() + self._poll_interval
                 continue
             self._stop.wait((deadline if self._poll_interval <= 0 else min(deadline, next_poll)) - now)
@@ -1378,7 +1399,7 @@ class Client:
                     return "refused", retry_after, detail
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", retry_after, detail
-            self._key_accepted()
+            self._key_accepted(stream=True)
             if "text/event-stream" not in (resp.getheader("content-type") or ""):
                 self._note_stream_failure("ruleset stream answered HTTP %d", resp.status)
                 return "failed", _http.parse_retry_after(resp.getheader("retry-after")) or 0.0, ""

@@ -3,9 +3,10 @@
  * treatments) × 50 metrics — fixed-horizon and sequential tests, CUPED, Bayesian posteriors, Holm
  * correction across all 200 comparisons and SRM — timed against the 5 ms target.
  */
-import { analyzeExperiment, seededRandom } from '@xp/shared';
+import { analyzeExperiment, chanceToBeBest, isStatsError, seededRandom } from '@xp/shared';
 import type {
   CupedCovariate,
+  EffectPosterior,
   ExperimentAnalysisInput,
   MetricAnalysisInput,
   RatioCupedCovariate,
@@ -113,6 +114,36 @@ function percentile(sorted: readonly number[], q: number): number {
   return sorted[index] ?? Number.NaN;
 }
 
+/** Chance to be best for one metric of `arms` arms: similar treatments over a shared control (ρ ≈ −0.7). */
+function bestArmEffects(arms: number): EffectPosterior[] {
+  return Array.from({ length: arms - 1 }, (_, i) => ({
+    mean: 0.01 * (i - 1) + 0.003 * ((i * 7) % 3),
+    sd: 0.02 * (1 + 0.05 * i),
+    controlLoading: -0.7 - 0.01 * i,
+  }));
+}
+
+/** Median milliseconds of one chanceToBeBest call (one metric of an experiment's results). */
+function timeBestArm(effects: readonly EffectPosterior[], runs: number): number {
+  let sink = 0;
+  for (let i = 0; i < Math.max(5, runs / 10); i++) {
+    const p = chanceToBeBest(effects);
+    sink += isStatsError(p) ? 0 : (p[0] ?? 0);
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const p = chanceToBeBest(effects);
+    samples.push(performance.now() - start);
+    sink += isStatsError(p) ? 0 : (p[0] ?? 0);
+  }
+  samples.sort((a, b) => a - b);
+  if (sink < 0) {
+    console.log(sink);
+  }
+  return percentile(samples, 0.5);
+}
+
 /** Prints median and p99 milliseconds per analysis and the ratio target / actual. */
 export async function runStatsBench(): Promise<void> {
   const input = buildBenchExperiment();
@@ -147,6 +178,17 @@ export async function runStatsBench(): Promise<void> {
   );
   for (const row of rows) {
     console.log(row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '));
+  }
+  // Chance to be best is per metric and grows with the arm count (the analysis above has 5 arms).
+  const bestRows: readonly (readonly string[])[] = [
+    ['chance to be best', 'ms / metric (median)'],
+    ['5 arms', timeBestArm(bestArmEffects(5), 500).toFixed(3)],
+    ['8 arms', timeBestArm(bestArmEffects(8), 200).toFixed(3)],
+  ];
+  const bestWidths = bestRows[0]?.map((_, column) => Math.max(...bestRows.map((row) => (row[column] ?? '').length))) ?? [];
+  console.log('');
+  for (const row of bestRows) {
+    console.log(row.map((cell, column) => cell.padStart(bestWidths[column] ?? 0)).join('  '));
   }
   if (sink < 0) {
     console.log(sink);

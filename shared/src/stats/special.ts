@@ -415,3 +415,59 @@ export function chiSquareSf(x: number, k: number): number {
   }
   return gammaUpperRegularized(0.5 * k, 0.5 * x);
 }
+
+const CODY_A = [2.2352520354606839287, 161.02823106855587881, 1067.6894854603709582, 18154.981253343561249, 0.065682337918207449113] as const;
+const CODY_B = [47.20258190468824187, 976.09855173777669322, 10260.932208618978205, 45507.789335026729956] as const;
+const CODY_C = [
+  0.39894151208813466764, 8.8831497943883759412, 93.506656132177855979, 597.27027639480026226, 2494.5375852903726711, 6848.1904505362823326,
+  11602.651437647350124, 9842.7148383839780218, 1.0765576773720192317e-8,
+] as const;
+const CODY_D = [
+  22.266688044328115691, 235.38790178262499861, 1519.377599407554805, 6485.558298266760755, 18615.571640885098091, 34900.952721145977266,
+  38912.003286093271411, 19685.429676859990727,
+] as const;
+const CODY_P = [0.21589853405795699, 0.1274011611602473639, 0.022235277870649807, 0.001421619193227893466, 2.9112874951168792e-5, 0.02307344176494017303] as const;
+const CODY_Q = [1.28426009614491121, 0.468238212480865118, 0.0659881378689285515, 0.00378239633202758244, 7.29751555083966205e-5] as const;
+
+/**
+ * Normal lower tail P(Z ≤ z) by Cody's rational Chebyshev approximations (W. J. Cody, "Rational
+ * Chebyshev approximations for the error function", Math. Comp. 1969; the algorithm of R's `pnorm`):
+ * relative error ~1e-15 in both tails like `normalCdf`, at a fraction of its cost (no iteration).
+ * For hot loops (chance to be best); `normalCdf` stays the reference.
+ */
+export function normalCdfFast(z: number): number {
+  const y = Math.abs(z);
+  if (y <= 0.67448975) {
+    const zz = z * z;
+    let num = CODY_A[4] * zz;
+    let den = zz;
+    for (let i = 0; i < 3; i++) {
+      num = (num + CODY_A[i]!) * zz;
+      den = (den + CODY_B[i]!) * zz;
+    }
+    return 0.5 + (z * (num + CODY_A[3])) / (den + CODY_B[3]);
+  }
+  let tail: number;
+  if (y <= 5.656854249492380195206754896838) {
+    let num = CODY_C[8] * y;
+    let den = y;
+    for (let i = 0; i < 7; i++) {
+      num = (num + CODY_C[i]!) * y;
+      den = (den + CODY_D[i]!) * y;
+    }
+    tail = (num + CODY_C[7]) / (den + CODY_D[7]);
+  } else {
+    const w = 1 / (z * z);
+    let num = CODY_P[5] * w;
+    let den = w;
+    for (let i = 0; i < 4; i++) {
+      num = (num + CODY_P[i]!) * w;
+      den = (den + CODY_Q[i]!) * w;
+    }
+    tail = (1 / SQRT_2PI - (w * (num + CODY_P[4])) / (den + CODY_Q[4])) / y;
+  }
+  // exp(−y²/2) split as exp(−s²/2)·exp(−(y − s)(y + s)/2) with s = y rounded down to 1/16 (no cancellation).
+  const s = Math.trunc(y * 16) / 16;
+  const upper = Math.exp(-0.5 * s * s) * Math.exp(-0.5 * (y - s) * (y + s)) * tail;
+  return z > 0 ? 1 - upper : upper;
+}

@@ -639,11 +639,11 @@ export async function computeResults(
     if (withSeries && (count - 1 - i) % step === 0) {
       // An empty bucket reuses the analysis of the sums it repeats: the cost stays one per data bucket.
       // The chance to be best is a per-metric integral only the summary shows: not at every point.
-      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: false }, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
+      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
       points.push(seriesPoint(bucket, width, acc, latest.analysis, latest.overflowed));
     }
   }
-  const analysis = analyze(acc, variations, weights, plans, caps, options.chanceToBeBest === false ? { ...analysisOptions, chanceToBeBest: false } : analysisOptions, request.cuped !== false);
+  const analysis = analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false }, request.cuped !== false);
 
   const overflow = overflowedMetrics(acc, plans, variations);
   const method = analysisOptions.sequential === true ? TestMethod.Sequential : TestMethod.Welch;

@@ -17,7 +17,7 @@ function arm(n: number, mean: number, variance: number): SampleStats {
 function analyze(arms: readonly SampleStats[], options: AnalysisOptions = {}, extra: Partial<MetricAnalysisInput> = {}): MetricAnalysis {
   const variations = arms.map((a, i) => ({ key: `v${i}`, weight: 1, units: a.n }));
   const metric = { key: 'm', type: 'mean', arms, ...extra } as MetricAnalysisInput;
-  const analysis = analyzeExperiment({ variations, metrics: [metric], options });
+  const analysis = analyzeExperiment({ variations, metrics: [metric], options: { chanceToBeBest: true, ...options } });
   return analysis.metrics[0]!;
 }
 
@@ -545,11 +545,14 @@ describe('chance to be best: properties', () => {
     }
   });
 
-  it('is null when turned off (the time series does)', () => {
+  it('is null when not asked for (the default: the time series and breakdowns do not)', () => {
+    const arms = [arm(500, 4, 2), arm(500, 4.1, 2), arm(500, 4.2, 2)];
     // act
-    const metric = analyze([arm(500, 4, 2), arm(500, 4.1, 2), arm(500, 4.2, 2)], { chanceToBeBest: false });
+    const off = analyze(arms, { chanceToBeBest: false });
+    const byDefault = analyzeExperiment({ variations: arms.map((a, i) => ({ key: `v${i}`, weight: 1, units: a.n })), metrics: [{ key: 'm', type: 'mean', arms }] }).metrics[0]!;
     // assert
-    expect(metric.arms.map((a) => a.chanceToBeBest)).toEqual([null, null, null]);
+    expect(off.arms.map((a) => a.chanceToBeBest)).toEqual([null, null, null]);
+    expect(byDefault.arms.map((a) => a.chanceToBeBest)).toEqual([null, null, null]);
   });
 
   it('gives the control alone 1 and refuses posteriors that are not proper', () => {

@@ -4,6 +4,7 @@ import { redactSecrets } from '../auth/tokens.js';
 import type { Logger } from '../domain/context.js';
 import { AppError, AppErrorCode, STATUS_OF } from '../errors.js';
 import { DatabaseError, SqlState, isUnavailableError } from '../store/database.js';
+import { isDiskFullError } from '../local/disk-space.js';
 import { noteServerError, requestIdOf } from './request-log.js';
 
 /** SQLSTATEs of values the database refuses (NUL bytes, bad encodings, out-of-range numbers): the caller's input, so 400. */
@@ -53,17 +54,7 @@ const RESOURCE_MESSAGES: Readonly<Record<string, string>> = {
  * system errors come without a SQLSTATE) the operating system's "No space left on device".
  */
 export function isDatabaseDiskFull(err: unknown): boolean {
-  if (!(err instanceof DatabaseError)) {
-    return false;
-  }
-  if (err.code === SqlState.DiskFull || err.code === 'ENOSPC') {
-    return true;
-  }
-  const cause: unknown = err.cause;
-  return (
-    (err.code === undefined && /no space left on device|ENOSPC|could not extend file/i.test(err.message)) ||
-    (typeof cause === 'object' && cause !== null && !(cause instanceof Error) && 'errno' in cause && cause.errno === 51) // WASI ENOSPC
-  );
+  return err instanceof DatabaseError && isDiskFullError(err);
 }
 
 /** How long a disk-full failure keeps the database `degraded` in the Health view when nothing clears it sooner. */

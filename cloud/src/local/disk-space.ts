@@ -5,6 +5,7 @@
  */
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
+import { SqlState } from '../store/database.js';
 import type { Database, QueryResult, Queryable } from '../store/database.js';
 
 /**
@@ -40,7 +41,7 @@ export function isDiskFullError(e: unknown): boolean {
       return typeof x === 'string' && /ENOSPC|no space left|could not extend file|disk (is )?full/i.test(x);
     }
     const { code, errno, message } = x as { code?: unknown; errno?: unknown; message?: unknown };
-    if (code === 'ENOSPC' || code === '53100' || (errno === 51 && !(x instanceof Error))) {
+    if (code === 'ENOSPC' || code === SqlState.DiskFull || (errno === 51 && !(x instanceof Error))) {
       return true;
     }
     if (typeof message === 'string' && /ENOSPC|no space left|could not extend file|disk (is )?full/i.test(message)) {

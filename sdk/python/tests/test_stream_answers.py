@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 from unittest import mock
 
 from experimentation import client as client_module
@@ -23,6 +24,15 @@ NOT_AVAILABLE = b'{"error":{"code":"STREAM_NOT_AVAILABLE","message":"the stream 
 
 def error(code: str) -> bytes:
     return b'{"error":{"code":"%s","message":"no"}}' % code.encode()
+
+
+def assert_streams_update(test: ClientTestCase, client: client_module.Client, ruleset: dict[str, Any]) -> None:
+    """The client, streaming, gets version 2 of the ruleset pushed on the stream within 3 s."""
+    updated = threading.Event()
+    client._on_update = lambda version: version == 2 and updated.set()  # noqa: SLF001 - test hook
+    time.sleep(0.2)
+    test.server.push_stream_ruleset(ruleset)
+    test.assertTrue(updated.wait(3))
 
 
 class StreamNotServedTest(ClientTestCase):
@@ -55,11 +65,7 @@ class StreamNotServedTest(ClientTestCase):
         self.assertIn(f"the API does not serve the ruleset stream here (GET /sdk/v1/stream answered {label}): polling "
                       "/sdk/v1/ruleset every 200 ms instead, trying the stream again every", warnings[0])
         # A deployment that serves the stream again is streamed from.
-        updated = threading.Event()
-        client._on_update = lambda version: version == 2 and updated.set()  # noqa: SLF001 - test hook
-        time.sleep(0.2)
-        self.server.push_stream_ruleset(make_ruleset(2, color="green"))
-        self.assertTrue(updated.wait(3))
+        assert_streams_update(self, client, make_ruleset(2, color="green"))
 
     def test_404_stream_not_available(self) -> None:
         self.check_not_served((404, JSON, NOT_AVAILABLE), "404 STREAM_NOT_AVAILABLE")
@@ -97,11 +103,7 @@ class StreamOutageAnswersTest(ClientTestCase):
         first, second, third = self.server.requests_to(STREAM)[:3]
         self.assertLess(second.at - first.at, 1.0)
         self.assertLess(third.at - second.at, 1.0)
-        updated = threading.Event()
-        client._on_update = lambda version: version == 2 and updated.set()  # noqa: SLF001 - test hook
-        time.sleep(0.2)
-        self.server.push_stream_ruleset(make_ruleset(2))
-        self.assertTrue(updated.wait(3))
+        assert_streams_update(self, client, make_ruleset(2))
         warnings = [line for line in self.logs.output if line.startswith("WARNING")]
         self.assertEqual(len(warnings), 1, warnings)
         self.assertIn(f"ruleset stream answered HTTP {status}; polling every 100 ms until it is back", warnings[0])
@@ -142,11 +144,7 @@ class StreamKeyRefusedTest(ClientTestCase):
             self.assertGreaterEqual(gap, 0.28)
             self.assertLess(gap, 1.2)
         # The key accepted again: streamed from without a restart.
-        updated = threading.Event()
-        client._on_update = lambda version: version == 2 and updated.set()  # noqa: SLF001 - test hook
-        time.sleep(0.2)
-        self.server.push_stream_ruleset(make_ruleset(2))
-        self.assertTrue(updated.wait(3))
+        assert_streams_update(self, client, make_ruleset(2))
         warnings = [line for line in self.logs.output if line.startswith("WARNING")]
         self.assertEqual(len(warnings), 1, warnings)
         self.assertIn(f"the ruleset stream refused the SDK key (GET /sdk/v1/stream answered {status}); check api_key", warnings[0])

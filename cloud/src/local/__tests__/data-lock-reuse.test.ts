@@ -43,6 +43,22 @@ describe('a lock whose PID was reused', () => {
     await mkdir(dir, { recursive: true });
     return dir;
   };
+  /** Runs `script` as PID 1 of a new PID namespace (killed with its unshare) once it printed that it holds the lock. */
+  const holdAsPid1 = async (script: string): Promise<ChildProcess> => {
+    const holder = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(holder);
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('locked as pid 1')) {
+          resolve();
+        }
+      });
+      holder.once('exit', (code) => {
+        reject(new Error(`the first PID 1 exited (${String(code)})`));
+      });
+    });
+    return holder;
+  };
   const writeLock = (dir: string, pid: number, host = hostname(), pidns?: string): Promise<void> =>
     writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'xp start', host, startedAt: '2026-01-01T00:00:00Z', ...(pidns === undefined ? {} : { pidns }) }));
 
@@ -98,18 +114,7 @@ describe('a lock whose PID was reused', () => {
     const script = (then: string): string =>
       `const { lockDataDir } = await import(${JSON.stringify(bundle)}); await lockDataDir(${JSON.stringify(dir)}, 'xp start', { staleMs: 1500, notice: (m) => console.log('notice: ' + m) }); console.log('locked as pid ' + process.pid); ${then}`;
     // The first PID 1 takes the lock and is killed -9 (--kill-child: with unshare): its lock stays.
-    const first = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script('setInterval(() => undefined, 60_000);')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(first);
-    await new Promise<void>((resolve, reject) => {
-      first.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('locked as pid 1')) {
-          resolve();
-        }
-      });
-      first.once('exit', (code) => {
-        reject(new Error(`the first PID 1 exited (${String(code)})`));
-      });
-    });
+    const first = await holdAsPid1(script('setInterval(() => undefined, 60_000);'));
     first.kill('SIGKILL');
     await once(first, 'exit');
     expect(JSON.parse(await readFile(path.join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: 1, host: hostname() });
@@ -123,18 +128,7 @@ describe('a lock whose PID was reused', () => {
     const dir = await folder('pid1-twice');
     const script = (then: string): string =>
       `const { lockDataDir } = await import(${JSON.stringify(bundle)}); await lockDataDir(${JSON.stringify(dir)}, 'xp start', { staleMs: 1500, heartbeatMs: 200 }); console.log('locked as pid ' + process.pid); ${then}`;
-    const first = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--input-type=module', '-e', script('setInterval(() => undefined, 60_000);')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(first);
-    await new Promise<void>((resolve, reject) => {
-      first.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('locked as pid 1')) {
-          resolve();
-        }
-      });
-      first.once('exit', (code) => {
-        reject(new Error(`the first PID 1 exited (${String(code)})`));
-      });
-    });
+    const first = await holdAsPid1(script('setInterval(() => undefined, 60_000);'));
     // Longer than the staleness: the first one's heartbeat keeps its lock fresh.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const second = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--input-type=module', '-e', script('process.exit(0);')], { encoding: 'utf8' });

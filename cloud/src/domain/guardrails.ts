@@ -10,6 +10,7 @@
  * experiment takes the rule out of the ruleset, so the flag serves what it served before. A plain
  * `rollout` rule has no comparison group, so it cannot be tested and is not checked.
  */
+import { MAX_ACKNOWLEDGE_COMMENT } from '@xp/shared';
 import type { Experiment, Flag, Metric } from '@xp/shared';
 import type { GuardrailAlert } from '@xp/shared';
 import {
@@ -318,9 +319,6 @@ export async function alertsFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey
   }
   return listAlerts(deps.db, project.id, filter);
 }
-
-/** The longest comment an acknowledgement keeps, in characters (UTF-16 code units, as a text field's maxLength counts). */
-export const MAX_ACKNOWLEDGE_COMMENT = 2000;
 
 /**
  * Acknowledges an open alert of the project ("seen, investigating"): records who and when, with an

@@ -108,6 +108,12 @@ export const MAX_PAUSES = 100;
 /** Most result dimensions one experiment may list. */
 export const MAX_RESULT_DIMENSIONS = 10;
 
+/**
+ * The longest comment a guardrail alert's acknowledgement keeps, in characters (UTF-16 code units,
+ * as a text field's maxLength counts), after its surrounding blanks are trimmed.
+ */
+export const MAX_ACKNOWLEDGE_COMMENT = 2000;
+
 export const experimentMetricsSchema = z.strictObject({
   primary: z.array(keySchema).max(20).default([]),
   secondary: z.array(keySchema).max(100).default([]),

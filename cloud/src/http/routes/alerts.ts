@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { keySchema } from '@xp/shared';
+import { MAX_ACKNOWLEDGE_COMMENT, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
-import { MAX_ACKNOWLEDGE_COMMENT, acknowledgeAlert, alertsFor, unacknowledgeAlert } from '../../domain/guardrails.js';
+import { acknowledgeAlert, alertsFor, unacknowledgeAlert } from '../../domain/guardrails.js';
 import type { Services } from '../../domain/services.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
@@ -80,7 +80,7 @@ export function alertRoutes(s: Services): AnyRoute[] {
         'An alert already acknowledged is returned as it is (the first acknowledgement and its comment are kept). ' +
         'A resolved alert is 409 INVALID_STATE; an alert of another project, 404 NOT_FOUND.',
       params: projectIdParams,
-      body: z.strictObject({ comment: z.string().max(MAX_ACKNOWLEDGE_COMMENT, `at most ${MAX_ACKNOWLEDGE_COMMENT} characters`).optional().describe('Why, or what is being done (at most 2,000 characters)') }).optional(),
+      body: z.strictObject({ comment: z.string().trim().max(MAX_ACKNOWLEDGE_COMMENT, `at most ${MAX_ACKNOWLEDGE_COMMENT} characters`).optional().describe('Why, or what is being done (at most 2,000 characters)') }).optional(),
       responses: { 200: { description: 'The alert, acknowledged', schema: alertSchema } },
       handler: async (req) => ({ status: 200, body: await acknowledgeAlert(s.deps, req.actor, req.params.project, req.params.id, { comment: req.body?.comment }) }),
     }),

@@ -1,14 +1,12 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
+import { MAX_ACKNOWLEDGE_COMMENT } from '@xp/shared';
 import type { GuardrailAlert } from '@xp/shared';
 import { useSession } from '../../app/session.js';
 import { formatTime } from '../../lib/format.js';
 import { allowanceProps } from '../../lib/permissions.js';
 import type { Allowance } from '../../lib/permissions.js';
 import { ErrorNote } from '../../lib/ui.js';
-
-/** The longest comment the API keeps (POST …/alerts/{id}/acknowledge). */
-export const MAX_ACKNOWLEDGE_COMMENT = 2000;
 
 /** Whether someone has acknowledged the alert (a server before acknowledgements sends nothing: not acknowledged). */
 export function isAcknowledged(alert: GuardrailAlert): boolean {

@@ -3,8 +3,8 @@
 //   [--allow-missing-alarm-email] [--allow-default-admin-email] [--allow-destroy-policy]`
 // --yes only answers the prompts (cdk's approval of security-relevant changes, destroy's confirmation).
 // A deploy of a stage other than dev without alarmEmail, or with the default admin@example.com as
-// its first owner, and a deploy of a stage whose name is not a development one (DEVELOPMENT_STAGE)
-// with removalPolicy "destroy", stop unless the flag named for that very problem acknowledges it.
+// its first owner, and a deploy of a stage whose name is not a development one (isDevelopmentStage,
+// from the built CDK app's configuration code) with removalPolicy "destroy", stop unless the flag named for that very problem acknowledges it.
 // The region: --region, else the configuration's "region", else the CLI's (AWS_REGION, the profile).
 // synth: CloudFormation templates in cloud/cdk.out (offline unless the configuration pins "account").
 // deploy: checks the account's Lambda concurrency limit against reservedConcurrency and the CDK
@@ -117,7 +117,10 @@ async function checkConfig(options) {
   if (!existsSync(compiled)) {
     fail('the CDK app is not built (cloud/dist/infra is missing): run npm run build first, or use npm run synth|deploy|destroy, which build');
   }
-  const { loadConfig, readConfigFile } = await import(pathToFileURL(compiled).href);
+  const { loadConfig, readConfigFile, isDevelopmentStage } = await import(pathToFileURL(compiled).href);
+  if (typeof isDevelopmentStage !== 'function') {
+    fail('the CDK app build (cloud/dist/infra) is older than this script: run npm run build first, or use npm run synth|deploy|destroy, which build');
+  }
   const context = { stage: options.stage, ...(options.config ? { config: file } : {}) };
   let config;
   try {
@@ -131,19 +134,13 @@ async function checkConfig(options) {
   if (fileStage !== undefined && fileStage !== options.stage) {
     loud(`${path.relative(process.cwd(), file) || file} says "stage": ${JSON.stringify(fileStage)}, but this ${options.stage === 'dev' ? 'is stage "dev" (the default; pass --stage to choose)' : `is stage "${options.stage}" (--stage)`}: the file's "stage" is ignored`);
   }
-  return config;
+  return { config, isDevelopmentStage };
 }
 
 /** A warning that must not scroll past in the CDK output: stderr, before anything runs. */
 function loud(message) {
   console.error(`xp: WARNING: ${message}`);
 }
-
-/**
- * Stage names taken for throwaway stages, the only ones deployed with removalPolicy "destroy" without
- * --allow-destroy-policy: dev, test, sandbox, preview, ci and pr, alone or followed by -… (test-42, pr-17).
- */
-const DEVELOPMENT_STAGE = /^(dev|test|sandbox|preview|ci|pr)(-[a-z0-9-]+)?$/;
 
 /**
  * Where the --region flag and the configuration's "region" meet: --region wins for every command this
@@ -160,15 +157,16 @@ function resolveRegion(options, config) {
 }
 
 /**
- * What a deploy must not do unnoticed: give a stage that is not a throwaway one removalPolicy
- * "destroy" (no deletion protection: a destroy then deletes its data), and, for a stage other than
+ * What a deploy must not do unnoticed: give a stage that is not a throwaway one (isDevelopmentStage
+ * of the built config.js: dev, test, sandbox, preview, ci and pr, alone or followed by -…, such as
+ * test-42 or pr-17; the same rule picks their cheaper defaults) removalPolicy "destroy" (no deletion protection: a destroy then deletes its data), and, for a stage other than
  * dev, send alarms to nobody or create the first owner as admin@example.com. Each stops the deploy
  * unless its own flag acknowledges it (then a warning); --yes does not, so an unattended deploy (CI)
  * cannot skip them by answering prompts.
  */
-function checkDeployConfig(options, config) {
+function checkDeployConfig(options, config, isDevelopmentStage) {
   const problems = [];
-  if (config.removalPolicy === 'destroy' && !DEVELOPMENT_STAGE.test(options.stage)) {
+  if (config.removalPolicy === 'destroy' && !isDevelopmentStage(options.stage)) {
     const message = `stage "${options.stage}" has removalPolicy "destroy": its database loses deletion protection and a destroy deletes its data (the cluster after a final snapshot)`;
     if (options.allowDestroyPolicy) {
       loud(`${message} (deploying anyway: --allow-destroy-policy)`);
@@ -274,10 +272,10 @@ function uploadConsole(options, outputs) {
 const parsed = parse(process.argv.slice(2));
 const command = parsed.command;
 const cdk = cdkBin();
-const config = await checkConfig(parsed.options);
+const { config, isDevelopmentStage } = await checkConfig(parsed.options);
 const options = resolveRegion(parsed.options, config);
 if (command === 'deploy') {
-  checkDeployConfig(options, config);
+  checkDeployConfig(options, config, isDevelopmentStage);
 }
 if (options.dryRun) {
   console.log(`dry run: printing the commands, running none (they run in ${CLOUD}; <stack.Output> marks a stack output known only after the deploy)`);

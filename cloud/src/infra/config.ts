@@ -8,6 +8,7 @@ import path from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AuroraPostgresEngineVersion } from 'aws-cdk-lib/aws-rds';
 import { z } from 'zod';
+import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../store/explorer.js';
 
 /** Retention periods CloudWatch Logs accepts, by days. */
 const RETENTION: ReadonlyMap<number, RetentionDays> = new Map([
@@ -37,6 +38,19 @@ const RETENTION: ReadonlyMap<number, RetentionDays> = new Map([
 
 /** The stage deployed when none is named; the one stage allowed to go without alarm e-mails or an owner address. */
 export const DEV_STAGE = 'dev';
+/**
+ * Names of throwaway stages: dev, test, sandbox, preview, ci and pr, alone or followed by -… (test-42,
+ * pr-17). They get the cheaper defaults (no Aurora reader, 7 days of backups), and the deploy script
+ * (cloud/scripts/deploy.mjs, through isDevelopmentStage) deploys them with removalPolicy "destroy"
+ * without --allow-destroy-policy.
+ */
+export const DEVELOPMENT_STAGE = /^(dev|test|sandbox|preview|ci|pr)(-[a-z0-9-]+)?$/;
+
+/** Whether `stage` names a throwaway (development) stage: DEVELOPMENT_STAGE. */
+export function isDevelopmentStage(stage: string): boolean {
+  return DEVELOPMENT_STAGE.test(stage);
+}
+
 /** The first owner's address when none is configured. */
 export const DEFAULT_ADMIN_EMAIL = 'admin@example.com';
 
@@ -103,23 +117,52 @@ export const configSchema = z.strictObject({
   permissionsBoundary: z.string().regex(/^[\w+=,.@-]{1,128}$/, 'an IAM policy name').optional(),
   /** Days CloudWatch keeps function, API access and flow logs. Default 30. */
   logRetentionDays: z.number().refine((d) => RETENTION.has(d), 'not a CloudWatch Logs retention period').default(30),
-  /** Hours Kinesis keeps events (24-8760); the aggregator's maximum record age is 12 hours less (at most 7 days). Default 24. */
-  streamRetentionHours: z.number().int().min(24).max(8760).default(24),
+  /**
+   * Hours Kinesis keeps events (24-168); the aggregator's maximum record age is 12 hours less. At most
+   * 7 days: the aggregator never waits longer for a record (Lambda's maximum record age), and the S3
+   * event archive keeps every event for replay beyond that. Default 24.
+   */
+  streamRetentionHours: z
+    .number()
+    .int()
+    .min(24)
+    .max(168, 'at most 168 hours (7 days): the aggregator gives up on a record after at most 7 days (Lambda\'s maximum record age), and the S3 event archive already keeps every event for replay (archiveRetentionDays)')
+    .default(24),
+  /**
+   * The event stream's capacity mode: `on-demand` (Kinesis adds shards as traffic grows; $0.04 an hour
+   * per stream plus per GB), or `provisioned` with a fixed `shards` count ($0.015 a shard-hour plus PUT
+   * payload units). Default on-demand.
+   */
+  stream: z
+    .strictObject({
+      mode: z.enum(['on-demand', 'provisioned']).default('on-demand'),
+      /** Shards of a provisioned stream (1-500): required with `provisioned`, refused with `on-demand`. */
+      shards: z.number().int().min(1).max(500).optional(),
+    })
+    .superRefine((s, ctx) => {
+      if (s.mode === 'provisioned' && s.shards === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['shards'], message: 'a provisioned stream needs its shard count (1-500)' });
+      }
+      if (s.mode === 'on-demand' && s.shards !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['shards'], message: 'an on-demand stream sizes itself: set "mode": "provisioned" to choose the shard count' });
+      }
+    })
+    .default({ mode: 'on-demand' }),
   /** Where alarm notifications are e-mailed. Absent, the alarms still fire but notify nobody (synth warns). */
   alarmEmail: z.email().optional(),
   /** E-mail of the first owner account created on first deploy. Default admin@example.com. */
   adminEmail: z.email().default(DEFAULT_ADMIN_EMAIL),
   /**
-   * Aurora Serverless v2 capacity range in ACUs (0 lets the writer pause when idle), default 0.5-4,
+   * Aurora Serverless v2 capacity range in ACUs (0 lets the writer pause when idle, if nothing queries it: guardrailCheckMinutes), default 0.5-4,
    * and `reader`: a Serverless v2 reader (promotion tier 1, scales with the writer) that Aurora fails
-   * over to in seconds. Default: on for every stage but dev (see auroraReader).
+   * over to in seconds. Default: on for every stage but a development one (see auroraReader).
    */
   aurora: z
     .strictObject({
       minCapacity: z.number().min(0).max(256).default(0.5),
       maxCapacity: z.number().min(1).max(256).default(4),
       reader: z.boolean().optional(),
-      /** Days of automated backups (point-in-time restore), 1-35. Default: 7 on dev, 14 on every other stage (see auroraBackupRetentionDays). */
+      /** Days of automated backups (point-in-time restore), 1-35. Default: 7 on a development stage, 14 on every other (see auroraBackupRetentionDays). */
       backupRetentionDays: z.number().int().min(1).max(35).optional(),
       /**
        * The Aurora PostgreSQL 16 minor version, one aws-cdk-lib knows (AURORA_POSTGRES_16_VERSIONS).
@@ -179,6 +222,18 @@ export const configSchema = z.strictObject({
       maxEcpuPerSecond: z.number().int().min(1000).max(15_000_000).default(5000),
     })
     .optional(),
+  /**
+   * Minutes between two runs of the statistical guardrail check (1-60), which queries the database:
+   * run every minute, it keeps an idle Aurora writer from pausing (aurora.minCapacity 0). Default 1.
+   */
+  guardrailCheckMinutes: z.number().int().min(1).max(60).default(1),
+  /**
+   * Availability zones (1 or 2) whose subnets hold the interface endpoints' network interfaces (each
+   * endpoint is billed per zone-hour); the VPC and Aurora keep both zones. Default 2.
+   */
+  endpointAzs: z.number().int().min(1).max(2).default(2),
+  /** Days the event explorer keeps events (1-90; the aggregator purges older ones hourly). Default 7. */
+  explorerRetentionDays: z.number().int().min(1).max(90).default(DEFAULT_EXPLORER_RETENTION_DAYS),
   /** Days the raw event archive (Firehose → S3) keeps objects; after 30 days they move to Glacier Instant Retrieval. Default 365. */
   archiveRetentionDays: z.number().int().min(31).max(3650).default(365),
   /** Prefix of the platform's log groups (`<prefix>/api`, `/services`, `/errors`); change it for a second stage in one account. */
@@ -188,16 +243,19 @@ export const configSchema = z.strictObject({
 }).refine(
   (c) => c.reservedConcurrency.sdk === null || c.evaluationProvisionedConcurrency <= c.reservedConcurrency.sdk,
   { path: ['evaluationProvisionedConcurrency'], message: 'must not exceed reservedConcurrency.sdk (Lambda provisions within the reserved concurrency)' },
+).refine(
+  (c) => c.stream.shards === undefined || c.reservedConcurrency.aggregator === null || c.stream.shards <= c.reservedConcurrency.aggregator,
+  { path: ['stream', 'shards'], message: 'must not exceed reservedConcurrency.aggregator (the aggregator runs one instance per shard)' },
 );
 
-/** Whether the stage runs an Aurora reader: `aurora.reader`, by default on for every stage but dev. */
+/** Whether the stage runs an Aurora reader: `aurora.reader`, by default on for every stage but a development one (isDevelopmentStage). */
 export function auroraReader(config: Pick<XpConfig, 'aurora' | 'stage'>): boolean {
-  return config.aurora.reader ?? config.stage !== DEV_STAGE;
+  return config.aurora.reader ?? !isDevelopmentStage(config.stage);
 }
 
-/** Days of Aurora automated backups: `aurora.backupRetentionDays`, by default 7 on dev and 14 on every other stage. */
+/** Days of Aurora automated backups: `aurora.backupRetentionDays`, by default 7 on a development stage (isDevelopmentStage) and 14 on every other. */
 export function auroraBackupRetentionDays(config: Pick<XpConfig, 'aurora' | 'stage'>): number {
-  return config.aurora.backupRetentionDays ?? (config.stage === DEV_STAGE ? 7 : 14);
+  return config.aurora.backupRetentionDays ?? (isDevelopmentStage(config.stage) ? 7 : 14);
 }
 
 /** The engine version, as aws-cdk-lib's own constant (with the features it knows that version has). */
@@ -235,9 +293,12 @@ const CONTEXT_KEYS = [
   'sharedCache',
   'archiveRetentionDays',
   'logGroupPrefix',
+  'guardrailCheckMinutes',
+  'endpointAzs',
+  'explorerRetentionDays',
 ] as const;
 
-const NUMERIC = new Set(['logRetentionDays', 'streamRetentionHours', 'evaluationProvisionedConcurrency', 'archiveRetentionDays']);
+const NUMERIC = new Set(['logRetentionDays', 'streamRetentionHours', 'evaluationProvisionedConcurrency', 'archiveRetentionDays', 'guardrailCheckMinutes', 'endpointAzs', 'explorerRetentionDays']);
 
 /** Validates a configuration; the message lists every problem by path. */
 export function parseConfig(input: unknown): XpConfig {

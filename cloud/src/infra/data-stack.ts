@@ -26,7 +26,7 @@ export interface DataStackProps extends StackProps {
 
 /**
  * Everything that holds data: Aurora PostgreSQL Serverless v2 (the source of truth), the DynamoDB
- * table of published rulesets, the Kinesis event stream, the pipeline's on-failure queue, and the
+ * table of published rulesets, the Kinesis event stream (on-demand or provisioned: `stream`), the pipeline's on-failure queue, and the
  * first owner's password and platform key secrets. Data stores follow the configured removal policy
  * (retain by default). Two database users: the master user (`xp/<stage>/database`), for the
  * migrations only, and the application user (`xp/<stage>/database-app`), which the migrations create
@@ -172,8 +172,13 @@ export class DataStack extends Stack {
       removalPolicy: dataRemoval,
     });
 
+    // On-demand sizes itself; provisioned has exactly `stream.shards` shards (the aggregator needs one instance each).
+    const { mode, shards } = config.stream;
+    if (mode === 'provisioned' && shards === undefined) {
+      throw new Error('stream.shards is required with "mode": "provisioned"');
+    }
     this.events = new kinesis.Stream(this, 'Events', {
-      streamMode: kinesis.StreamMode.ON_DEMAND,
+      ...(mode === 'provisioned' && shards !== undefined ? { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: shards } : { streamMode: kinesis.StreamMode.ON_DEMAND }),
       // The AWS-managed key: a customer key would add KMS calls (cost, throttling) for every producer and consumer.
       encryption: kinesis.StreamEncryption.MANAGED,
       retentionPeriod: Duration.hours(config.streamRetentionHours),

@@ -66,6 +66,13 @@ export class EventArchive extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
           noncurrentVersionExpiration: Duration.days(ARCHIVE_NONCURRENT_VERSION_DAYS),
         },
+        {
+          // An expired object leaves a delete marker, and its last version goes 30 days later: the
+          // marker, then alone, is removed at once rather than when it reaches the expiry age itself.
+          // (S3 refuses ExpiredObjectDeleteMarker in a rule with an expiration in days: a rule of its own.)
+          id: 'archive-expired-delete-markers',
+          expiredObjectDeleteMarker: true,
+        },
       ],
       removalPolicy: props.removalPolicy,
       autoDeleteObjects: autoDelete,

@@ -13,7 +13,8 @@ export interface NetworkStackProps extends StackProps {
 /**
  * A VPC of private isolated subnets in two zones, no NAT gateway: the functions reach AWS services
  * through endpoints (gateway endpoints for DynamoDB and S3, free; interface endpoints for Kinesis,
- * Secrets Manager, CloudWatch metrics and Lambda). Flow logs go to CloudWatch Logs.
+ * Secrets Manager, CloudWatch metrics and Lambda, whose network interfaces are in the subnets of the
+ * first `endpointAzs` zones: each is billed per zone-hour). Flow logs go to CloudWatch Logs.
  */
 export class NetworkStack extends Stack {
   readonly vpc: ec2.Vpc;
@@ -29,7 +30,9 @@ export class NetworkStack extends Stack {
     this.vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT });
     this.vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
     this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
-    const subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    // One isolated subnet per zone: the interface endpoints get the first `endpointAzs` of them (a
+    // function in the other zone reaches them across zones); Aurora and the functions keep both.
+    const subnets = { subnets: this.vpc.isolatedSubnets.slice(0, props.config.endpointAzs) };
     this.vpc.addInterfaceEndpoint('Kinesis', { service: ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS, subnets });
     this.vpc.addInterfaceEndpoint('SecretsManager', { service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER, subnets });
     this.vpc.addInterfaceEndpoint('CloudWatchMetrics', { service: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING, subnets });

@@ -155,7 +155,7 @@ export class ObservabilityStack extends Stack {
   readonly rollback: XpFunction;
   /** Guardrail events the rollback function could not handle (SNS delivery or the function failed for good). */
   readonly rollbackFailures: sqs.Queue;
-  /** The scheduled statistical guardrail check (every minute). */
+  /** The scheduled statistical guardrail check (every `guardrailCheckMinutes`). */
   readonly guardrailCheck: XpFunction;
   readonly logForwarder: XpFunction;
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -219,7 +219,8 @@ export class ObservabilityStack extends Stack {
     });
 
     // The statistical guardrails of running experiments (sequential test on their guardrail
-    // metrics): alerts, and stops where an experiment says so — every minute, as the local stack does.
+    // metrics): alerts, and stops where an experiment says so — every minute by default, as the local
+    // stack does (the sequential test stays valid however often it looks).
     this.guardrailCheck = new XpFunction(this, 'GuardrailCheck', {
       entry: FunctionEntry.GuardrailCheck,
       stage,
@@ -232,9 +233,11 @@ export class ObservabilityStack extends Stack {
     })
       .bindDatabase(data.database)
       .bindTable(data.rulesets, 'readWrite');
+    // Every `guardrailCheckMinutes` (default 1): each run queries the database, so a stage whose Aurora
+    // writer should pause (aurora.minCapacity 0) runs it less often than Aurora's 5 idle minutes.
     new events.Rule(this, 'GuardrailSchedule', {
-      description: 'xp guardrail check every minute',
-      schedule: events.Schedule.rate(Duration.minutes(1)),
+      description: config.guardrailCheckMinutes === 1 ? 'xp guardrail check every minute' : `xp guardrail check every ${config.guardrailCheckMinutes} minutes`,
+      schedule: events.Schedule.rate(Duration.minutes(config.guardrailCheckMinutes)),
       targets: [new targets.LambdaFunction(this.guardrailCheck.function, { retryAttempts: 0 })],
     });
     for (const g of config.guardrails) {

@@ -40,7 +40,7 @@ export const PIPELINE_MAPPING = {
  * The aggregator's maximum record age in hours: the stream's retention less a 12-hour margin (so
  * the on-failure queue's shard and sequence numbers can still be read from the stream, and the
  * window replayed), at least 1 hour, at most Lambda's 7 days. The configuration allows retention
- * 24-8760 hours, so this is 12-168 hours (12 with the default 24-hour stream).
+ * 24-168 hours, so this is 12-156 hours (12 with the default 24-hour stream).
  */
 export function maxRecordAgeHours(streamRetentionHours: number): number {
   return Math.max(1, Math.min(streamRetentionHours - PIPELINE_MAPPING.recordAgeMarginHours, PIPELINE_MAPPING.maxRecordAgeLimitHours));
@@ -79,7 +79,9 @@ export class PipelineStack extends Stack {
     })
       .bindDatabase(data.database)
       // How long a record can wait in the stream, for how long dedupe records are kept.
-      .setEnvironment(EnvVar.StreamRetentionHours, String(config.streamRetentionHours));
+      .setEnvironment(EnvVar.StreamRetentionHours, String(config.streamRetentionHours))
+      // How long the event explorer keeps events (the aggregator purges older ones hourly).
+      .setEnvironment(EnvVar.ExplorerRetentionDays, String(config.explorerRetentionDays));
     this.mapping = this.aggregator.consumeStream(data.events, {
       batchSize: PIPELINE_MAPPING.batchSize,
       maxBatchingWindow: Duration.seconds(PIPELINE_MAPPING.maxBatchingWindowSeconds),

@@ -3,12 +3,14 @@
  * validation, and the warnings synth prints.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, configWarnings, loadConfig, parseConfig } from '../config.js';
+import { DEFAULT_EXPLORER_RETENTION_DAYS } from '../../store/explorer.js';
+import { STAGE_NAMES } from './stage-names.js';
+import { ConfigError, auroraBackupRetentionDays, auroraReader, configWarnings, isDevelopmentStage, loadConfig, parseConfig } from '../config.js';
 
 const CLOUD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const dir = mkdtempSync(path.join(tmpdir(), 'xp-config-'));
@@ -87,5 +89,90 @@ describe('deployment configuration', () => {
 
     expect(run.status).toBe(1);
     expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^error: config file ${bad} is not valid JSON: `))]);
+  });
+});
+
+describe('cost defaults and settings (FinOps review)', () => {
+  /** The first problem's line of an invalid configuration. */
+  const problem = (input: unknown): string => {
+    try {
+      parseConfig(input);
+    } catch (e) {
+      return (e as Error).message.split('\n')[1]?.trim() ?? '';
+    }
+    return 'valid';
+  };
+
+  it('gives every development stage (isDevelopmentStage, the deploy script\'s rule) no reader and 7 days of backups, every other stage both', () => {
+    const defaults = (stage: string): [boolean, number] => {
+      const config = parseConfig({ stage });
+      return [auroraReader(config), auroraBackupRetentionDays(config)];
+    };
+
+    for (const [stage, development] of Object.entries(STAGE_NAMES)) {
+      expect([stage, isDevelopmentStage(stage)]).toEqual([stage, development]);
+      expect([stage, ...defaults(stage)]).toEqual(development ? [stage, false, 7] : [stage, true, 14]);
+    }
+    // Set, the fields still win.
+    expect(auroraReader(parseConfig({ stage: 'test-42', aurora: { reader: true } }))).toBe(true);
+    expect(auroraBackupRetentionDays(parseConfig({ stage: 'pr-17', aurora: { backupRetentionDays: 21 } }))).toBe(21);
+  });
+
+  it('has deploy.mjs ask the built configuration code whether a stage is a development one, with no rule of its own', () => {
+    const script = readFileSync(path.join(CLOUD, 'scripts', 'deploy.mjs'), 'utf8');
+
+    expect(script).toContain('isDevelopmentStage(options.stage)');
+    expect(script).toMatch(/const \{ loadConfig, readConfigFile, isDevelopmentStage \} = await import\(/);
+    expect(script).not.toMatch(/\(dev\|test\|sandbox/);
+  });
+
+  it('takes guardrailCheckMinutes, whole minutes 1-60, default 1', () => {
+    expect(parseConfig({}).guardrailCheckMinutes).toBe(1);
+    expect(parseConfig({ guardrailCheckMinutes: 60 }).guardrailCheckMinutes).toBe(60);
+    expect(loadConfig(context({ guardrailCheckMinutes: '10' }), dir, { warn: () => undefined }).guardrailCheckMinutes).toBe(10);
+    for (const bad of [0, 61, 2.5, null, '10']) {
+      expect(problem({ guardrailCheckMinutes: bad })).toMatch(/^guardrailCheckMinutes: /);
+    }
+  });
+
+  it('takes endpointAzs, 1 or 2, default 2', () => {
+    expect(parseConfig({}).endpointAzs).toBe(2);
+    expect(parseConfig({ endpointAzs: 1 }).endpointAzs).toBe(1);
+    expect(loadConfig(context({ endpointAzs: '1' }), dir, { warn: () => undefined }).endpointAzs).toBe(1);
+    for (const bad of [0, 3, 1.5, null]) {
+      expect(problem({ endpointAzs: bad })).toMatch(/^endpointAzs: /);
+    }
+  });
+
+  it('takes stream: on-demand by default, provisioned with 1-500 shards, within the aggregator\'s reserved concurrency', () => {
+    expect(parseConfig({}).stream).toEqual({ mode: 'on-demand' });
+    expect(parseConfig({ stream: { mode: 'provisioned', shards: 2 } }).stream).toEqual({ mode: 'provisioned', shards: 2 });
+    expect(problem({ stream: { mode: 'provisioned' } })).toBe('stream.shards: a provisioned stream needs its shard count (1-500)');
+    expect(problem({ stream: { shards: 2 } })).toBe('stream.shards: an on-demand stream sizes itself: set "mode": "provisioned" to choose the shard count');
+    expect(problem({ stream: { mode: 'on-demand', shards: 2 } })).toMatch(/^stream\.shards: an on-demand stream sizes itself/);
+    expect(problem({ stream: { mode: 'provisioned', shards: 501 } })).toMatch(/^stream\.shards: /);
+    expect(problem({ stream: { mode: 'provisioned', shards: 0 } })).toMatch(/^stream\.shards: /);
+    expect(problem({ stream: { mode: 'provisioned', shards: 1.5 } })).toMatch(/^stream\.shards: /);
+    expect(problem({ stream: { mode: 'provisioning', shards: 2 } })).toMatch(/^stream\.mode: /);
+    expect(problem({ stream: { mode: 'provisioned', shards: 21 } })).toBe('stream.shards: must not exceed reservedConcurrency.aggregator (the aggregator runs one instance per shard)');
+    expect(parseConfig({ stream: { mode: 'provisioned', shards: 21 }, reservedConcurrency: { aggregator: 21 } }).stream.shards).toBe(21);
+    expect(parseConfig({ stream: { mode: 'provisioned', shards: 500 }, reservedConcurrency: { aggregator: null } }).stream.shards).toBe(500);
+  });
+
+  it('caps streamRetentionHours at 168 (the aggregator\'s longest maximum record age), saying why', () => {
+    expect(parseConfig({ streamRetentionHours: 168 }).streamRetentionHours).toBe(168);
+    expect(problem({ streamRetentionHours: 169 })).toBe(
+      'streamRetentionHours: at most 168 hours (7 days): the aggregator gives up on a record after at most 7 days (Lambda\'s maximum record age), and the S3 event archive already keeps every event for replay (archiveRetentionDays)',
+    );
+    expect(problem({ streamRetentionHours: 8760 })).toMatch(/^streamRetentionHours: at most 168 hours/);
+  });
+
+  it('takes explorerRetentionDays, whole days 1-90, by default the functions\' own default (7)', () => {
+    expect(parseConfig({}).explorerRetentionDays).toBe(DEFAULT_EXPLORER_RETENTION_DAYS);
+    expect(DEFAULT_EXPLORER_RETENTION_DAYS).toBe(7);
+    expect(parseConfig({ explorerRetentionDays: 90 }).explorerRetentionDays).toBe(90);
+    for (const bad of [0, 91, 1.5, null]) {
+      expect(problem({ explorerRetentionDays: bad })).toMatch(/^explorerRetentionDays: /);
+    }
   });
 });

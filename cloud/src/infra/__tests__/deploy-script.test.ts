@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isDevelopmentStage } from '../config.js';
+import { STAGE_NAMES } from './stage-names.js';
 
 const CLOUD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SCRIPT = path.join(CLOUD, 'scripts', 'deploy.mjs');
@@ -168,6 +170,17 @@ describe('deploy.mjs', { timeout: 120_000 }, () => {
     expect(retained.status).toBe(0);
     const status = (stages: string[]): Record<string, number | null> => Object.fromEntries(stages.map((stage) => [stage, deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy]).status]));
     expect(status(['dev', 'pr-17', 'staging'])).toEqual({ dev: 0, 'pr-17': 0, staging: 1 });
+  });
+
+  it('judges a stage a development one exactly as the configuration does (isDevelopmentStage, which picks the cheaper defaults)', () => {
+    const destroy = file('destroy-names.json', '{ "alarmEmail": "ops@example.com", "adminEmail": "owner@example.com", "removalPolicy": "destroy" }');
+    // Every name the script accepts as a stage at all (its own format check).
+    const names = Object.keys(STAGE_NAMES).filter((stage) => /^[a-z][a-z0-9-]{0,19}$/.test(stage));
+    const accepted = Object.fromEntries(names.map((stage) => [stage, deploy(['deploy', '--stage', stage, '--dry-run', '--config', destroy]).status === 0]));
+
+    expect(names.length).toBeGreaterThan(12);
+    expect(accepted).toEqual(Object.fromEntries(names.map((stage) => [stage, isDevelopmentStage(stage)])));
+    expect(Object.values(accepted)).toEqual(expect.arrayContaining([true, false]));
   });
 
   it('runs every AWS CLI command in the configuration\'s region when --region is not given; --region wins', () => {

@@ -41,7 +41,7 @@ describe('operations infrastructure (issue 10), cdk-nag AwsSolutions applied', (
         BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
         PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
         LoggingConfiguration: { DestinationBucketName: expect.anything() },
-        LifecycleConfiguration: { Rules: [{ Status: 'Enabled', ExpirationInDays: 365, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }] }] },
+        LifecycleConfiguration: { Rules: [{ Status: 'Enabled', ExpirationInDays: 365, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }] }, { Status: 'Enabled', ExpiredObjectDeleteMarker: true }] },
       });
       expect(Object.keys(t.pipeline.findResources('AWS::S3::Bucket', { DeletionPolicy: 'Retain' }))).toHaveLength(2);
     });

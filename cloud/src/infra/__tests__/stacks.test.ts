@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { XpStacks } from '../app.js';
 import { EDGE_TOKEN_HEADER, EnvVar } from '../../functions/runtime.js';
 import { PIPELINE_MAPPING, maxRecordAgeHours } from '../pipeline-stack.js';
+import { ARCHIVE_NONCURRENT_VERSION_DAYS } from '../event-archive.js';
 import { API_ROUTE_LATENCY_STATISTICS, ROLLBACK_ASYNC, THRESHOLDS, apiRouteLatencySearch } from '../observability-stack.js';
 import { policyStatements, wildcardViolations } from './iam-scan.js';
 import { readFileSync } from 'node:fs';
@@ -408,6 +409,29 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(rules[0]!.Properties.Targets[0]!.Arn).toEqual({ 'Fn::GetAtt': [id, 'Arn'] });
     expect(JSON.stringify(t.observability.findResources('AWS::IAM::Policy'))).toContain('dynamodb:PutItem');
   });
+
+  it('places each of the 4 interface endpoints in both zones\' subnets by default (endpointAzs 2)', () => {
+    const endpoints = Object.values(t.network.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Interface' } })) as { Properties: { SubnetIds: unknown[] } }[];
+    const subnets = Object.keys(t.network.findResources('AWS::EC2::Subnet'));
+
+    expect(endpoints).toHaveLength(4);
+    expect(endpoints.map((e) => e.Properties.SubnetIds)).toEqual(endpoints.map(() => subnets.map((id) => ({ Ref: id }))));
+  });
+
+  it('tells the aggregator how long the event explorer keeps events (explorerRetentionDays, default 7)', () => {
+    const [aggregator] = Object.values(t.pipeline.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp aggregator') } })) as { Properties: { Environment: { Variables: Record<string, unknown> } } }[];
+
+    expect(aggregator!.Properties.Environment.Variables[EnvVar.ExplorerRetentionDays]).toBe('7');
+  });
+
+  it('removes the archive\'s noncurrent versions after 30 days and its delete markers once they are alone, one rule each', () => {
+    const [bucket] = Object.values(t.pipeline.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } })) as { Properties: { LifecycleConfiguration: { Rules: Record<string, unknown>[] } } }[];
+    const rules = bucket!.Properties.LifecycleConfiguration.Rules;
+
+    expect(rules.filter((r) => r.ExpiredObjectDeleteMarker === true)).toEqual([{ Id: 'archive-expired-delete-markers', ExpiredObjectDeleteMarker: true, Status: 'Enabled' }]);
+    expect(rules.filter((r) => r.NoncurrentVersionExpiration !== undefined).map((r) => r.NoncurrentVersionExpiration)).toEqual([{ NoncurrentDays: ARCHIVE_NONCURRENT_VERSION_DAYS }]);
+    expect(rules.every((r) => r.Status === 'Enabled')).toBe(true);
+  });
 });
 
 describe('with RDS Proxy and the shared cache', () => {
@@ -435,6 +459,74 @@ describe('a throwaway stage', () => {
     app.synth();
 
     expect(nagFindings(throwaway)).toEqual([]);
+  });
+});
+
+describe('a development stage tuned for cost (FinOps review), cdk-nag on', () => {
+  let stacks: XpStacks;
+  let t: Templates;
+
+  beforeAll(() => {
+    const built = synthXp({
+      stage: 'test-42',
+      guardrailCheckMinutes: 10,
+      endpointAzs: 1,
+      stream: { mode: 'provisioned', shards: 2 },
+      streamRetentionHours: 168,
+      explorerRetentionDays: 30,
+      aurora: { minCapacity: 0, maxCapacity: 4 },
+    });
+    built.app.synth();
+    stacks = built.stacks;
+    t = templates(stacks);
+  }, 120_000);
+
+  it('has no unsuppressed cdk-nag finding', () => {
+    expect(nagFindings(stacks)).toEqual([]);
+  });
+
+  it('runs no Aurora reader and keeps 7 days of backups on a development stage other than dev', () => {
+    expect(count(t.data, 'AWS::RDS::DBInstance', {})).toBe(1);
+    expect(count(t.data, 'AWS::RDS::DBCluster', { BackupRetentionPeriod: 7, ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 4 } })).toBe(1);
+  });
+
+  it('runs the guardrail check every guardrailCheckMinutes, and nothing of the observability stack every minute', () => {
+    const [id] = Object.keys(t.observability.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp guardrail check') } }));
+    const rules = Object.values(t.observability.findResources('AWS::Events::Rule')) as { Properties: { ScheduleExpression?: string; Targets: { Arn: unknown }[] } }[];
+
+    expect(rules.map((r) => [r.Properties.ScheduleExpression, r.Properties.Targets[0]!.Arn])).toEqual([['rate(10 minutes)', { 'Fn::GetAtt': [id, 'Arn'] }]]);
+  });
+
+  it('puts the interface endpoints in one zone\'s subnet (endpointAzs 1), while the VPC, the functions and Aurora keep both zones', () => {
+    const endpoints = Object.values(t.network.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Interface' } })) as { Properties: { SubnetIds: unknown[] } }[];
+    const gateways = Object.values(t.network.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Gateway' } }));
+    const [subnetGroup] = Object.values(t.data.findResources('AWS::RDS::DBSubnetGroup')) as { Properties: { SubnetIds: unknown[] } }[];
+    const [aggregator] = Object.values(t.pipeline.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^xp aggregator') } })) as { Properties: { VpcConfig: { SubnetIds: unknown[] } } }[];
+
+    expect(endpoints).toHaveLength(4);
+    expect(endpoints.map((e) => e.Properties.SubnetIds.length)).toEqual([1, 1, 1, 1]);
+    expect(new Set(endpoints.map((e) => JSON.stringify(e.Properties.SubnetIds))).size).toBe(1);
+    expect(gateways).toHaveLength(2);
+    expect(Object.keys(t.network.findResources('AWS::EC2::Subnet'))).toHaveLength(2);
+    expect(subnetGroup!.Properties.SubnetIds).toHaveLength(2);
+    expect(aggregator!.Properties.VpcConfig.SubnetIds).toHaveLength(2);
+  });
+
+  it('provisions the stream with stream.shards shards, and keeps the aggregator\'s mapping one batch per shard with a max record age 12 h below the retention', () => {
+    const [stream] = Object.values(t.data.findResources('AWS::Kinesis::Stream')) as { Properties: Record<string, unknown> }[];
+    const [mapping] = Object.values(t.pipeline.findResources('AWS::Lambda::EventSourceMapping')) as { Properties: Record<string, unknown> }[];
+
+    expect(stream!.Properties).toMatchObject({ StreamModeDetails: { StreamMode: 'PROVISIONED' }, ShardCount: 2, RetentionPeriodHours: 168 });
+    expect(mapping!.Properties).toMatchObject({ ParallelizationFactor: 1, MaximumRecordAgeInSeconds: 156 * 3600 });
+  });
+
+  it('passes explorerRetentionDays to the aggregator, the one function that purges the event explorer', () => {
+    const functions = Object.entries(t).flatMap(([stack, template]) =>
+      Object.values(template.findResources('AWS::Lambda::Function')).map((f) => [stack, f as { Properties: { Description?: string; Environment?: { Variables?: Record<string, unknown> } } }] as const),
+    );
+    const setting = functions.filter(([, f]) => f.Properties.Environment?.Variables?.[EnvVar.ExplorerRetentionDays] !== undefined);
+
+    expect(setting.map(([stack, f]) => [stack, f.Properties.Description, f.Properties.Environment!.Variables![EnvVar.ExplorerRetentionDays]])).toEqual([['pipeline', expect.stringMatching(/^xp aggregator/), '30']]);
   });
 });
 

@@ -121,12 +121,13 @@ describe('a production stage (the reviewer\'s configuration), cdk-nag on', () =>
     }
   });
 
-  it('versions the event-archive bucket and expires noncurrent versions', () => {
+  it('versions the event-archive bucket and expires noncurrent versions and lone delete markers', () => {
     const archive = resources(t.pipeline, 'AWS::S3::Bucket').map(([, r]) => r.Properties).find((b) => b.LifecycleConfiguration?.Rules?.[0]?.Id === 'archive-tiering-and-expiry');
 
     expect(archive).toMatchObject({
       VersioningConfiguration: { Status: 'Enabled' },
-      LifecycleConfiguration: { Rules: [{ NoncurrentVersionExpiration: { NoncurrentDays: ARCHIVE_NONCURRENT_VERSION_DAYS }, ExpirationInDays: 365 }] },
+      // The expired-delete-marker rule of its own: S3 refuses it in a rule with ExpirationInDays.
+      LifecycleConfiguration: { Rules: [{ NoncurrentVersionExpiration: { NoncurrentDays: ARCHIVE_NONCURRENT_VERSION_DAYS }, ExpirationInDays: 365 }, { Id: 'archive-expired-delete-markers', ExpiredObjectDeleteMarker: true }] },
     });
   });
 

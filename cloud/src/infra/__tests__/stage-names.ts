@@ -1,0 +1,20 @@
+/** Stage names deploy.mjs and the configuration must judge alike (deploy-script.test.ts runs the script on them). */
+export const STAGE_NAMES: Readonly<Record<string, boolean>> = {
+  dev: true,
+  test: true,
+  sandbox: true,
+  preview: true,
+  ci: true,
+  pr: true,
+  'dev-anna': true,
+  'test-42': true,
+  'pr-17': true,
+  'sandbox-a-1': true,
+  'test-': false,
+  devops: false,
+  testing: false,
+  prod: false,
+  staging: false,
+  qa: false,
+  'prod-dev': false,
+};

@@ -123,6 +123,8 @@ function actorOf(p: Principal, client: string): Actor {
     ...(p.tokenProjectIds === null ? {} : { projectIds: new Set(p.tokenProjectIds) }),
     ...(limited ? { limitedTokenId: p.credentialId } : {}),
     ...(projectRoles === undefined ? {} : { projectRoles }),
+    // Recorded in the audit log (audit-trail.ts): the session's or token's id and a token's display prefix, never a secret.
+    credential: p.via === 'token' ? { kind: 'token', id: p.credentialId, ...(p.credentialPrefix === undefined ? {} : { prefix: p.credentialPrefix }) } : { kind: 'session', id: p.credentialId },
   };
 }
 
@@ -229,7 +231,9 @@ export class AccountService {
     }
     const token = generateToken(TokenKind.Session);
     const expiresAt = new Date(this.deps.now().getTime() + SESSION_TTL_MS);
-    const actor = actorOf({ ...user, userId: user.id, credentialId: '', via: 'session', tokenRole: null, tokenProjectIds: null }, meta.client);
+    // The login's entries name the session it creates, and the address it came from.
+    const sessionId = this.deps.newId();
+    const actor = { ...actorOf({ ...user, userId: user.id, credentialId: sessionId, via: 'session', tokenRole: null, tokenProjectIds: null }, meta.client), ip: meta.ip };
     const changed = await this.deps.db.withTransaction(async (tx) => {
       let after: User | undefined;
       if (newHash !== undefined) {
@@ -245,7 +249,7 @@ export class AccountService {
         await record(tx, actor, { projectId: null, action: 'user.password-changed', resourceType: 'user', resourceKey: user.id, before: undefined, after: { sessionsRevoked, accessTokensRevoked, atLogin: true } });
         after = await users.get(tx, user.orgId, user.id);
       }
-      await credentials.createSession(tx, { id: this.deps.newId(), userId: user.id, tokenHash: hashToken(token), client: meta.client, expiresAt });
+      await credentials.createSession(tx, { id: sessionId, userId: user.id, tokenHash: hashToken(token), client: meta.client, expiresAt });
       await record(tx, actor, {
         projectId: null,
         action: 'user.logged-in',
@@ -266,20 +270,41 @@ export class AccountService {
    * it made the limiter refuse the next attempts, `user.locked-out`. Refused attempts (429) are not
    * recorded, so the limiter bounds the entries. A failure to record is logged and does not change
    * the answer.
+   *
+   * A wrong current password of a password change (`PUT /me/password`) counts as a failed login and
+   * is recorded the same way, with `via: 'password-change'` and the signed-in user as the actor
+   * (`actor`): the request was authenticated, only the password check failed.
    */
-  private async recordFailedLogin(user: Pick<User, 'id' | 'orgId' | 'email'> | undefined, meta: { ip: string; client: string }, after: LoginDecision, accountDisabled = false): Promise<void> {
+  private async recordFailedLogin(
+    user: Pick<User, 'id' | 'orgId' | 'email'> | undefined,
+    meta: { ip: string; client: string },
+    after: LoginDecision,
+    accountDisabled = false,
+    actor?: Actor,
+  ): Promise<void> {
     try {
       this.#firstOrg ??= this.deps.db.query<{ id: string }>('SELECT id FROM organizations ORDER BY created_at, id LIMIT 1').then((r) => r.rows[0]?.id);
       const orgId = user?.orgId ?? (await this.#firstOrg);
       if (orgId === undefined) {
         return;
       }
-      const who = { ...(user === undefined ? {} : { email: user.email }), ip: meta.ip };
-      const common = { orgId, client: meta.client, resourceType: 'user', resourceKey: user?.id ?? UNKNOWN_USER_KEY } as const;
+      const who = { ...(user === undefined ? {} : { email: user.email }), ip: meta.ip, ...(actor === undefined ? {} : { via: 'password-change' }) };
+      const resourceKey = user?.id ?? UNKNOWN_USER_KEY;
+      const common = { orgId, client: meta.client, ip: meta.ip, resourceType: 'user', resourceKey } as const;
+      const failed = accountDisabled ? { ...who, accountDisabled } : who;
+      const locked = { ...who, limits: after.refusedBy, retryAfterSeconds: after.retryAfterSeconds };
       await this.deps.db.withTransaction(async (tx) => {
-        await recordUnauthenticated(tx, { ...common, action: 'user.login-failed', after: accountDisabled ? { ...who, accountDisabled } : who });
+        if (actor === undefined) {
+          await recordUnauthenticated(tx, { ...common, action: 'user.login-failed', after: failed });
+        } else {
+          await record(tx, actor, { projectId: null, action: 'user.login-failed', resourceType: 'user', resourceKey, before: undefined, after: failed });
+        }
         if (!after.allowed) {
-          await recordUnauthenticated(tx, { ...common, action: 'user.locked-out', after: { ...who, limits: after.refusedBy, retryAfterSeconds: after.retryAfterSeconds } });
+          if (actor === undefined) {
+            await recordUnauthenticated(tx, { ...common, action: 'user.locked-out', after: locked });
+          } else {
+            await record(tx, actor, { projectId: null, action: 'user.locked-out', resourceType: 'user', resourceKey, before: undefined, after: locked });
+          }
         }
       });
     } catch (e) {
@@ -311,7 +336,13 @@ export class AccountService {
       await this.revokeToken(actor, current.id);
       return;
     }
-    await credentials.revokeSession(this.deps.db, hashToken(token));
+    await this.deps.db.withTransaction(async (tx) => {
+      // Audited as `user.logged-out` (the counterpart of `user.logged-in`) when it ended a session:
+      // a second logout with the same token (raced) changes nothing and is not recorded again.
+      if (await credentials.revokeSession(tx, hashToken(token))) {
+        await record(tx, actor, { projectId: null, action: 'user.logged-out', resourceType: 'user', resourceKey: actor.userId, before: undefined, after: undefined });
+      }
+    });
   }
 
   /** Ends the caller's other sessions (all of them when called with a personal access token). */
@@ -350,6 +381,10 @@ export class AccountService {
     const user = await users.findForLogin(this.deps.db, actor.email);
     if (user?.passwordHash === null || user === undefined || !(await verifyPassword(currentPassword, user.passwordHash))) {
       const after = await admission.failed();
+      this.deps.logger.warn('password change: current password wrong', { ip: meta.ip });
+      // Audited as the failed login it counts as (and as the lockout it may cause), so the history
+      // of the account shows it, and lifting the lockout finds the address it came from.
+      await this.recordFailedLogin({ id: actor.userId, orgId: actor.orgId, email: actor.email }, { ip: meta.ip, client: actor.client }, after, false, actor);
       if (!after.allowed) {
         throw rateLimited(after.retryAfterSeconds, 'too many wrong passwords; try again later');
       }
@@ -612,9 +647,8 @@ export class AccountService {
         throw new AppError(AppErrorCode.InvalidState, 'the organisation must keep at least one active owner');
       }
       let updated = await users.update(tx, actor.orgId, id, expectedVersion, patch);
-      if (patch.disabled === true) {
-        await credentials.revokeAllForUser(tx, id);
-      }
+      // A disable ends every session and token of the user; the entry says how many.
+      const revoked = patch.disabled === true ? await credentials.revokeAllForUser(tx, id) : undefined;
       // Owners are owners in every project: a new owner's project roles go (the entry lists them).
       const projectRolesRemoved = updated.role === Role.Owner && current.role !== Role.Owner ? await projectRoles.removeAllForUser(tx, id) : [];
       if (projectRolesRemoved.length > 0) {
@@ -626,7 +660,7 @@ export class AccountService {
         resourceType: 'user',
         resourceKey: id,
         before: { name: current.name, role: current.role, disabled: current.disabled, ...(projectRolesRemoved.length > 0 ? { projectRoles: projectRolesRemoved } : {}) },
-        after: { name: updated.name, role: updated.role, disabled: updated.disabled },
+        after: { name: updated.name, role: updated.role, disabled: updated.disabled, ...(revoked !== undefined && !current.disabled ? revoked : {}) },
       });
       if (updated.disabled !== current.disabled || updated.role !== current.role) {
         // Approvals that no longer count go for good: enabling or promoting the user again does not bring them back.

@@ -173,7 +173,7 @@ export async function bootstrap(deps: Deps, options: BootstrapOptions): Promise<
     // initial-credentials.txt), so nobody else holds it. They change it with PUT /api/v1/me/password.
     // On AWS it is flagged: whoever may read the secret holds it too.
     const owner = await users.create(tx, { id: deps.newId(), orgId, email, name: 'Owner', role: 'owner', passwordHash, passwordChangeRequired: options.passwordChangeRequired === true });
-    const actor: Actor = { userId: owner.id, orgId, email, role: 'owner', client: 'bootstrap' };
+    const actor: Actor = { userId: owner.id, orgId, email, role: 'owner', client: 'bootstrap', credential: { kind: 'system', id: 'bootstrap' } };
     await projects.create(tx, { id: projectId, orgId, key: 'demo', name: 'Demo project', description: 'Created on first start.' });
     for (const env of DEFAULT_ENVIRONMENTS) {
       await environments.create(tx, projectId, env, owner.id);

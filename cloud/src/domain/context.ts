@@ -5,6 +5,19 @@ import type { Database } from '../store/db.js';
 import type { EventSink } from '../store/event-sink.js';
 import type { PublishedRuleset, RulesetStore } from '../store/ruleset-store.js';
 
+/**
+ * The credential an actor acts with, recorded in the audit log: a console or CLI session (its
+ * `sessions.id`), a personal access token (its id and display prefix, `xpp_ab12cd34`), or one of the
+ * platform's own actors (`system`, id its name: guardrails, bootstrap, alarm-rollback). Never a
+ * secret or a hash that could stand for one.
+ */
+export interface ActorCredential {
+  readonly kind: 'session' | 'token' | 'system';
+  readonly id: string;
+  /** A token's display prefix as stored (`access_tokens.token_prefix`); absent for sessions and system actors. */
+  readonly prefix?: string | undefined;
+}
+
 /** The authenticated caller of a service method, and the client they came through. */
 export interface Actor {
   readonly userId: string;
@@ -28,6 +41,13 @@ export interface Actor {
   readonly roleProject?: string | undefined;
   /** A personal access token limited by a role or projects: its id. It manages only itself and the tokens made with it. */
   readonly limitedTokenId?: string | undefined;
+  /**
+   * The session or token the request was made with (set by `authenticate` and at login), or a system
+   * actor's; recorded in every audit entry the actor writes. Absent: unknown (recorded as null).
+   */
+  readonly credential?: ActorCredential | undefined;
+  /** The client address (cloud/src/http/client-ip.ts), recorded in the audit log; null or absent when unknown. */
+  readonly ip?: string | null | undefined;
 }
 
 /** Structured logging; implementations must never receive secrets (callers redact). */

@@ -52,7 +52,7 @@ export const GUARDRAILS_CLIENT = 'guardrails';
 
 /** The system actor of one organisation; owner role so no environment protection blocks a rollback. */
 export function guardrailsActor(orgId: string): Actor {
-  return { userId: GUARDRAILS_USER_ID, orgId, email: GUARDRAILS_EMAIL, role: 'owner', client: GUARDRAILS_CLIENT };
+  return { userId: GUARDRAILS_USER_ID, orgId, email: GUARDRAILS_EMAIL, role: 'owner', client: GUARDRAILS_CLIENT, credential: { kind: 'system', id: GUARDRAILS_CLIENT } };
 }
 
 /** What a guardrail alert led to. */

@@ -8,10 +8,13 @@ import { changeRequests } from '../store/change-requests.js';
 import { credentials } from '../store/credentials.js';
 import type { SdkKey } from '../store/credentials.js';
 import { purgeProjectData } from '../store/experiment-data.js';
+import type { Queryable } from '../store/db.js';
 import { lockProjectAggregates, lockProjectDefinitions } from '../store/project-locks.js';
+import { projectRoles } from '../store/project-roles.js';
 import { environments, projects } from '../store/projects.js';
 import type { Project, StoredEnvironment } from '../store/projects.js';
 import type { PublishedRuleset } from '../store/ruleset-store.js';
+import { webhooks } from '../store/webhooks.js';
 import { record } from './audit-trail.js';
 import { jsonDiff } from './json-diff.js';
 import type { Actor, Deps } from './context.js';
@@ -19,7 +22,23 @@ import { projectFor } from './definitions.js';
 import { forgetSdkKeys } from '../http/sdk/sdk-keys.js';
 import { experimentsRepo, flagsRepo, flushRulesets, republish, stageRulesets } from './publisher.js';
 import { parseOrThrow } from './validation.js';
-import { removeEnvironmentFromWebhooks } from './webhooks.js';
+import { removeEnvironmentFromWebhooks, webhookAudit } from './webhooks.js';
+
+/** Most keys of one kind the `project.deleted` entry lists (with the count of them all), so a huge project does not make a huge entry. */
+export const DELETED_KEYS_LISTED = 1000;
+
+const DEFINITION_TABLES = ['flags', 'segments', 'metrics', 'experiments', 'holdouts'] as const;
+
+/** The keys of a project's definitions by kind (the first DELETED_KEYS_LISTED of each, in key order) and how many there are. */
+async function definitionKeys(db: Queryable, projectId: string): Promise<Record<(typeof DEFINITION_TABLES)[number], { count: number; keys: string[] }>> {
+  const out = {} as Record<(typeof DEFINITION_TABLES)[number], { count: number; keys: string[] }>;
+  for (const table of DEFINITION_TABLES) {
+    const count = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE project_id = $1`, [projectId]);
+    const keys = await db.query<{ key: string }>(`SELECT key FROM ${table} WHERE project_id = $1 ORDER BY key LIMIT $2`, [projectId, DELETED_KEYS_LISTED]);
+    out[table] = { count: count.rows[0]?.n ?? 0, keys: keys.rows.map((r) => r.key) };
+  }
+  return out;
+}
 
 /** What a new project gets unless it names its own environments. */
 export const DEFAULT_ENVIRONMENTS: readonly Environment[] = [
@@ -167,6 +186,10 @@ export class ProjectService {
         throw new AppError(AppErrorCode.InvalidState, `project "${key}" is in use; turn its flags off and stop its experiments first (${reasons.join('; ')})`, { flags, experiments });
       }
       const keys = (await credentials.listSdkKeys(tx, project.id)).filter((k) => k.revokedAt === null);
+      // What goes with the project, read before it goes: each is audited below.
+      const hooks = await webhooks.list(tx, project.id);
+      const roles = await projectRoles.listForProject(tx, project.id);
+      const definitions = await definitionKeys(tx, project.id);
       await purgeProjectData(tx, project.id);
       await projects.delete(tx, actor.orgId, key, expectedVersion);
       // The organisation's entry, as the project is gone (no webhook of it is left to tell): its id says which one it was.
@@ -175,11 +198,26 @@ export class ProjectService {
         action: 'project.deleted',
         resourceType: 'project',
         resourceKey: key,
-        before: { id: project.id, name: project.name, description: project.description, environments: envs.map((e) => e.key) },
+        before: { id: project.id, name: project.name, description: project.description, environments: envs.map((e) => e.key), definitions },
         after: undefined,
       });
       for (const k of keys) {
         await record(tx, actor, { projectId: project.id, action: 'sdk-key.revoked', resourceType: 'sdk-key', resourceKey: k.id, environment: k.environment, before: sdkKeyAudit(k), after: undefined });
+      }
+      // As DELETE …/webhooks/{id} records each one (no webhook is left to be told of these entries).
+      for (const w of hooks) {
+        await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: w.id, before: webhookAudit(w), after: undefined });
+      }
+      // As DELETE /users/{id}/projects/{project}/role records each one: a user's history shows their access there ending.
+      for (const r of roles) {
+        await record(tx, actor, {
+          projectId: project.id,
+          action: 'user.project-role-removed',
+          resourceType: 'user',
+          resourceKey: r.userId,
+          before: { email: r.email, organisationRole: r.organisationRole, projectRole: r.role },
+          after: { email: r.email, organisationRole: r.organisationRole },
+        });
       }
       return keys.map((k) => k.id);
     });

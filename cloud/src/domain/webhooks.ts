@@ -146,7 +146,7 @@ export function webhookView(w: StoredWebhook, now: Date): Webhook {
 }
 
 /** The audit log's record of a webhook: no URL beyond its preview, no secret. */
-const audited = (w: Pick<StoredWebhook, 'name' | 'urlPreview' | 'format' | 'events' | 'environments' | 'enabled'>): Record<string, unknown> => ({
+export const webhookAudit = (w: Pick<StoredWebhook, 'name' | 'urlPreview' | 'format' | 'events' | 'environments' | 'enabled'>): Record<string, unknown> => ({
   name: w.name,
   url: w.urlPreview,
   format: w.format,
@@ -176,8 +176,8 @@ export async function removeEnvironmentFromWebhooks(tx: Queryable, actor: Actor,
       action: 'webhook.updated',
       resourceType: 'webhook',
       resourceKey: before.id,
-      before: audited(before),
-      after: { ...audited(after), reason: disable ? `${reason}, the only environment its filter named: disabled` : reason },
+      before: webhookAudit(before),
+      after: { ...webhookAudit(after), reason: disable ? `${reason}, the only environment its filter named: disabled` : reason },
     });
   }
 }
@@ -358,7 +358,7 @@ export class WebhookService {
       }
       const fields: WebhookFields = { ...data, urlCiphertext: key.encrypt(data.url, URL_PURPOSE, id), urlPreview: urlPreview(data.url) };
       const webhook = await webhooks.create(tx, { ...fields, id, projectId: project.id, createdBy: actor.userId, now: this.deps.now() });
-      await record(tx, actor, { projectId: project.id, action: 'webhook.created', resourceType: 'webhook', resourceKey: id, before: undefined, after: audited(webhook) });
+      await record(tx, actor, { projectId: project.id, action: 'webhook.created', resourceType: 'webhook', resourceKey: id, before: undefined, after: webhookAudit(webhook) });
       return webhook;
     });
     return { webhook: webhookView(created, this.deps.now()), secret: key.webhookSecret(id, created.secretVersion) };
@@ -403,8 +403,8 @@ export class WebhookService {
         action: 'webhook.updated',
         resourceType: 'webhook',
         resourceKey: id,
-        before: audited(before),
-        after: { ...audited(after), ...(urlChanged && before.urlPreview === after.urlPreview ? { url: `${after.urlPreview} (changed)` } : {}) },
+        before: webhookAudit(before),
+        after: { ...webhookAudit(after), ...(urlChanged && before.urlPreview === after.urlPreview ? { url: `${after.urlPreview} (changed)` } : {}) },
       });
       return after;
     });
@@ -416,7 +416,7 @@ export class WebhookService {
     return this.deps.db.withTransaction(async (tx) => {
       const before = await lockedAt(tx, project.id, id, expectedVersion);
       await webhooks.delete(tx, project.id, id);
-      await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: id, before: audited(before), after: undefined });
+      await record(tx, actor, { projectId: project.id, action: 'webhook.deleted', resourceType: 'webhook', resourceKey: id, before: webhookAudit(before), after: undefined });
       return webhookView(before, this.deps.now());
     });
   }
@@ -471,7 +471,19 @@ export class WebhookService {
       this.deps.now,
       false,
     );
-    return deliveries.record(this.deps.db, delivery.id, 1, sent.record);
+    // Audited with how it went (never the URL beyond its preview, nor the receiver's answer).
+    return this.deps.db.withTransaction(async (tx) => {
+      const done = await deliveries.record(tx, delivery.id, 1, sent.record);
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'webhook.tested',
+        resourceType: 'webhook',
+        resourceKey: id,
+        before: undefined,
+        after: { name: webhook.name, url: webhook.urlPreview, delivery: done.id, status: done.status, statusCode: done.statusCode },
+      });
+      return done;
+    });
   }
 
   async deliveries(
@@ -502,7 +514,19 @@ export class WebhookService {
       throw new AppError(AppErrorCode.InvalidState, 'the webhook is disabled: enable it to redeliver');
     }
     const past = await deliveries.get(this.deps.db, id, deliveryId);
-    return deliveries.enqueue(this.deps.db, { webhookId: id, auditId: past.auditId, event: past.event, payload: past.payload, now: this.deps.now() });
+    // Audited: the past payload goes to the webhook's current URL (shown as its preview only).
+    return this.deps.db.withTransaction(async (tx) => {
+      const queued = await deliveries.enqueue(tx, { webhookId: id, auditId: past.auditId, event: past.event, payload: past.payload, now: this.deps.now() });
+      await record(tx, actor, {
+        projectId: project.id,
+        action: 'webhook.redelivered',
+        resourceType: 'webhook',
+        resourceKey: id,
+        before: undefined,
+        after: { name: webhook.name, url: webhook.urlPreview, delivery: past.id, event: past.event, redelivery: queued.id },
+      });
+      return queued;
+    });
   }
 }
 

@@ -148,7 +148,7 @@ export async function rollBack(services: Services, alarm: AlarmNotification): Pr
   if (alarm.NewStateValue !== 'ALARM') {
     return { kind: 'ignored', alarm: alarm.AlarmName, reason: `state is ${alarm.NewStateValue}` };
   }
-  const actor: Actor = { userId: 'system:alarm-rollback', orgId: await orgOf(services.deps, link), email: `alarm:${alarm.AlarmName}`, role: 'admin', client: 'alarm-rollback' };
+  const actor: Actor = { userId: 'system:alarm-rollback', orgId: await orgOf(services.deps, link), email: `alarm:${alarm.AlarmName}`, role: 'admin', client: 'alarm-rollback', credential: { kind: 'system', id: 'alarm-rollback' } };
   // A link naming an environment (or project) that does not exist is a broken link, not a flag that
   // is off there: it fails (NOT_FOUND) like an unknown flag, so it is retried, lands in the failure
   // queue and is counted, instead of passing silently as "already off" while the flag stays on.

@@ -97,13 +97,16 @@ export function clientOf(c: Context): string {
   return raw !== undefined && CLIENT_NAME.test(raw) && !SYSTEM_CLIENTS.has(raw) ? raw : 'api';
 }
 
+/** `ipOf` without a socket address (an in-process request). */
+export const UNKNOWN_ADDRESS = 'unknown';
+
 /**
  * The caller's address: the socket's, or, when the socket's peer is one of `trusted` (XP_TRUSTED_PROXIES;
  * none by default), the right-most X-Forwarded-For entry that is not a trusted proxy.
  */
 export function ipOf(c: Context, trusted?: TrustedProxies): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), trusted) ?? 'unknown';
+  return clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), trusted) ?? UNKNOWN_ADDRESS;
 }
 
 function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): z.output<S> {
@@ -250,8 +253,10 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
     const inProject = spec.path === PROJECT_ROUTE_PREFIX || spec.path.startsWith(`${PROJECT_ROUTE_PREFIX}/`);
     app.on(spec.method.toUpperCase(), honoPath, async (c) => {
       const client = clientOf(c);
+      const ip = ipOf(c, options.trustedProxies);
       const token = parseBearer(c.req.header('authorization'));
-      const authenticated = spec.auth === false ? (undefined as unknown as Actor) : await authenticate(token, client);
+      // The actor carries the address its audit entries record (null when unknown); its credential comes from `authenticate`.
+      const authenticated = spec.auth === false ? (undefined as unknown as Actor) : { ...(await authenticate(token, client)), ip: ip === UNKNOWN_ADDRESS ? null : ip };
       // Before any permission check (here and in the services): a project role may be higher or lower.
       const actor = spec.auth !== false && inProject ? actorInProject(authenticated, c.req.param('project') ?? '') : authenticated;
       if (spec.auth !== false) {
@@ -292,7 +297,7 @@ export function mount(app: Hono, routes: readonly AnyRoute[], authenticate: (tok
       }
       const body: unknown = spec.body === undefined ? undefined : parsePart(spec.body, rawBody, 'body');
       const expectedVersion = spec.concurrency === true ? expectedVersionOf(c) : 0;
-      const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip: ipOf(c, options.trustedProxies), client, context: c });
+      const reply = await spec.handler({ actor, params, query, body, rawBody, expectedVersion, token, ip, client, context: c });
       for (const [name, value] of Object.entries(reply.headers ?? {})) {
         c.header(name, value);
       }

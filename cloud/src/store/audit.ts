@@ -10,7 +10,18 @@ import { iso } from './rows.js';
 export const AUDIT_RESOURCE_TYPES = ['flag', 'segment', 'experiment', 'metric', 'holdout', 'environment', 'project', 'user', 'access-token', 'sdk-key', 'organization', 'webhook', 'code-refs'] as const;
 export type AuditResourceType = (typeof AUDIT_RESOURCE_TYPES)[number];
 
-/** One change: who, when, what (a JSON diff), through which client. */
+/**
+ * The credential an entry was made with (migration 0034): a session (its id), a personal access
+ * token (its id and display prefix) or a system actor (id its name). Never a secret or a hash.
+ */
+export interface AuditCredential {
+  readonly kind: 'session' | 'token' | 'system';
+  readonly id: string;
+  /** A token's display prefix (`xpp_ab12cd34`); null for sessions and system actors. */
+  readonly prefix: string | null;
+}
+
+/** One change: who, when, what (a JSON diff), through which client, credential and address. */
 export interface AuditEntry {
   readonly id: number;
   readonly projectId: string | null;
@@ -23,6 +34,10 @@ export interface AuditEntry {
   readonly environment: string | null;
   readonly diff: unknown;
   readonly createdAt: string;
+  /** The session or token the change was made with; null for entries before migration 0034, failed logins and operator CLI commands. */
+  readonly credential: AuditCredential | null;
+  /** The client address (client-ip.ts: behind trusted proxies, the right-most untrusted X-Forwarded-For entry); null when unknown. */
+  readonly ip: string | null;
   /**
    * What the target is called, for a target whose key is an internal id (user: its e-mail; webhook:
    * its name; SDK key and access token: name and public prefix), resolved when read; for a target
@@ -42,6 +57,10 @@ export interface NewAuditEntry {
   readonly resourceKey: string;
   readonly environment?: string | null | undefined;
   readonly diff: unknown;
+  /** The credential the change was made with (`prefix` only for a token); null or absent: none known. */
+  readonly credential?: { readonly kind: 'session' | 'token' | 'system'; readonly id: string; readonly prefix?: string | undefined } | null | undefined;
+  /** The client address; null or absent: unknown. */
+  readonly ip?: string | null | undefined;
 }
 
 export interface AuditFilter extends PageRequest {
@@ -51,6 +70,8 @@ export interface AuditFilter extends PageRequest {
   readonly resourceType?: string | undefined;
   readonly resourceKey?: string | undefined;
   readonly actorId?: string | undefined;
+  /** Only entries made with this credential: a token's (or session's) id. */
+  readonly credentialId?: string | undefined;
   readonly environment?: string | undefined;
   /** An action (`flag.updated`), or every action of a resource type (`flag.*`). */
   readonly action?: string | undefined;
@@ -78,6 +99,10 @@ interface Row {
   environment_key: string | null;
   diff: unknown;
   created_at: Date;
+  credential_kind: 'session' | 'token' | 'system' | null;
+  credential_id: string | null;
+  credential_prefix: string | null;
+  ip: string | null;
   /** The target's label columns (LABEL_COLUMNS), null when it has none or is gone; absent where not selected. */
   target_email?: string | null;
   target_name?: string | null;
@@ -176,6 +201,8 @@ const fromRow = (r: Row): AuditEntry => {
     environment: r.environment_key,
     diff: r.diff,
     createdAt: iso(r.created_at),
+    credential: r.credential_kind === null || r.credential_id === null ? null : { kind: r.credential_kind, id: r.credential_id, prefix: r.credential_prefix },
+    ip: r.ip,
     ...(label === undefined ? {} : { resourceLabel: label }),
   };
 };
@@ -199,9 +226,24 @@ export interface ChangeNotice {
 export const audit = {
   async append(db: Queryable, e: NewAuditEntry): Promise<void> {
     await db.query(
-      `INSERT INTO audit_log (org_id, project_id, actor_id, actor_email, client, action, resource_type, resource_key, environment_key, diff)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.orgId, e.projectId, e.actorId, e.actorEmail, e.client, e.action, e.resourceType, e.resourceKey, e.environment ?? null, JSON.stringify(e.diff ?? null)],
+      `INSERT INTO audit_log (org_id, project_id, actor_id, actor_email, client, action, resource_type, resource_key, environment_key, diff, credential_kind, credential_id, credential_prefix, ip)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      [
+        e.orgId,
+        e.projectId,
+        e.actorId,
+        e.actorEmail,
+        e.client,
+        e.action,
+        e.resourceType,
+        e.resourceKey,
+        e.environment ?? null,
+        JSON.stringify(e.diff ?? null),
+        e.credential?.kind ?? null,
+        e.credential?.id ?? null,
+        e.credential?.kind === 'token' ? (e.credential.prefix ?? null) : null,
+        e.ip ?? null,
+      ],
     );
   },
 
@@ -300,6 +342,7 @@ function auditWhere(orgId: string, filter: Omit<AuditFilter, 'limit' | 'cursor'>
   add('resource_type', filter.resourceType);
   add('resource_key', filter.resourceKey);
   add('actor_id', filter.actorId);
+  add('credential_id', filter.credentialId);
   if (filter.turned === undefined) {
     if (filter.environment !== undefined && filter.environment !== '') {
       // Entries that touched the environment, filed under it or not (a create, a delete, a

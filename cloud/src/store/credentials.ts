@@ -13,6 +13,8 @@ export interface Principal {
   readonly name: string;
   readonly role: Role;
   readonly credentialId: string;
+  /** A token's display prefix (`access_tokens.token_prefix`, never a secret); absent for a session. */
+  readonly credentialPrefix?: string | undefined;
   readonly via: 'session' | 'token';
   /** A token's own role (the lower of it and `role` applies); null: the user's role. */
   readonly tokenRole: Role | null;
@@ -58,6 +60,7 @@ interface PrincipalRow {
   name: string;
   role: Role;
   credential_id: string;
+  credential_prefix?: string;
   token_role?: Role | null;
   token_project_ids?: string[] | null;
   project_roles: ProjectRole[];
@@ -161,9 +164,10 @@ export const credentials = {
     return row === undefined ? undefined : { id: row.id, via: row.via, expiresAt: row.expires_at };
   },
 
-  async revokeAllForUser(db: Queryable, userId: string): Promise<void> {
-    await db.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
-    await db.query('UPDATE access_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+  async revokeAllForUser(db: Queryable, userId: string): Promise<{ sessionsRevoked: number; accessTokensRevoked: number }> {
+    const sessions = await db.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+    const tokens = await db.query('UPDATE access_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+    return { sessionsRevoked: sessions.rowCount, accessTokensRevoked: tokens.rowCount };
   },
 
   /** The active, enabled user behind a session or token hash, or undefined. */
@@ -180,13 +184,13 @@ export const credentials = {
     const token = await db.query<PrincipalRow>(
       `UPDATE access_tokens t SET last_used_at = $2 FROM users u
        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.id = t.user_id AND u.disabled = false
-       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.role AS token_role, t.project_ids AS token_project_ids, ${projectRolesColumn('u.id')} AS project_roles`,
+       RETURNING u.id AS user_id, u.org_id, u.email, u.name, u.role, t.id AS credential_id, t.token_prefix AS credential_prefix, t.role AS token_role, t.project_ids AS token_project_ids, ${projectRolesColumn('u.id')} AS project_roles`,
       [tokenHash, now],
     );
     const t = token.rows[0];
     return t === undefined
       ? undefined
-      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
+      : { userId: t.user_id, orgId: t.org_id, email: t.email, name: t.name, role: t.role, credentialId: t.credential_id, ...(t.credential_prefix === undefined ? {} : { credentialPrefix: t.credential_prefix }), via: 'token', tokenRole: t.token_role ?? null, tokenProjectIds: t.token_project_ids ?? null, projectRoles: t.project_roles };
   },
 
   /** `parentId`: the access token the new one was made with (revoking it revokes this one too). */

@@ -35,6 +35,15 @@ export const projectRoles = {
     return result.rowCount > 0;
   },
 
+  /** The project's roles with their users (read before a project is deleted, to record each one ending), by e-mail. */
+  async listForProject(db: Queryable, projectId: string): Promise<{ userId: string; email: string; organisationRole: Role; role: Role }[]> {
+    const result = await db.query<{ user_id: string; email: string; organisation_role: Role; role: Role }>(
+      'SELECT r.user_id, u.email, u.role AS organisation_role, r.role FROM user_project_roles r JOIN users u ON u.id = r.user_id WHERE r.project_id = $1 ORDER BY u.email, r.user_id',
+      [projectId],
+    );
+    return result.rows.map((r) => ({ userId: r.user_id, email: r.email, organisationRole: r.organisation_role, role: r.role }));
+  },
+
   /** Removes every project role of the user (made an owner); the ones removed. */
   async removeAllForUser(db: Queryable, userId: string): Promise<ProjectRole[]> {
     const result = await db.query<{ project: string; project_id: string; role: Role }>(

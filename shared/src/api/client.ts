@@ -22,6 +22,8 @@ export type AuditQuery = {
   readonly resourceKey?: string;
   readonly action?: string;
   readonly actor?: string;
+  /** Only entries made with this credential: a personal access token's id (or a session's, from an entry's `credential.id`). */
+  readonly credential?: string;
   readonly environment?: string;
   /** Only entries that turned a flag on or off (whatever their action); with `environment`, there. */
   readonly turned?: 'on' | 'off';
@@ -187,6 +189,22 @@ export interface AuditEntry {
   readonly environment: string | null;
   readonly diff: unknown;
   readonly createdAt: string;
+  /**
+   * The credential the change was made with: a session (its id), a personal access token (its id and
+   * display prefix `xpp_ab12cd34`) or the platform's own actor (`system`, id its name). Null for older
+   * entries, failed logins and operator CLI commands; optional for servers that predate it.
+   */
+  readonly credential?: AuditCredential | null;
+  /** The client address (behind trusted proxies, from X-Forwarded-For); null when unknown. */
+  readonly ip?: string | null;
+}
+
+/** How an audit entry's change was authenticated. Never a secret. */
+export interface AuditCredential {
+  readonly kind: 'session' | 'token' | 'system';
+  readonly id: string;
+  /** A token's display prefix; null otherwise. */
+  readonly prefix: string | null;
 }
 
 /** Definition kinds and their documents, by URL segment. */

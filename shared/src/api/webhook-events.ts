@@ -17,7 +17,8 @@ export const WEBHOOK_EVENTS = {
   'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled', 'approval-withdrawn'],
   project: ['created', 'updated'],
   rulesets: ['republished'],
-  webhook: ['created', 'updated', 'secret-rotated', 'deleted'],
+  // tested: a test delivery sent (with how it went); redelivered: a past delivery's payload queued again to the current URL.
+  webhook: ['created', 'updated', 'secret-rotated', 'deleted', 'tested', 'redelivered'],
   'code-refs': ['uploaded'],
   // A user's role in this project set or removed (their organisation role applies there again).
   user: ['project-role-set', 'project-role-removed'],

@@ -103,6 +103,53 @@ describe('login throttling, sessions and tokens (pglite)', () => {
     expect(right.status).toBe(429);
   });
 
+  it('audits a wrong current password of a password change like a failed login: user.login-failed each time, user.locked-out when it locks; an unlock then lifts it', async () => {
+    await user('changer-audited@example.com');
+    const id = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', ['changer-audited@example.com'])).rows[0]!.id;
+    const session = await p.login('changer-audited@example.com', PASSWORD);
+    const change = async (currentPassword: string): Promise<number> =>
+      (
+        await p.app.request(
+          '/api/v1/me/password',
+          { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${session}` }, body: JSON.stringify({ currentPassword, newPassword: NEW_PASSWORD }) },
+          { incoming: { socket: { remoteAddress: '198.51.100.77' } } },
+        )
+      ).status;
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push(await change(`guess ${i}`));
+    }
+
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
+    const entries = (await p.db.query<{ action: string; actor_email: string | null; diff: unknown }>("SELECT action, actor_email, diff FROM audit_log WHERE resource_type = 'user' AND resource_key = $1 AND action IN ('user.login-failed', 'user.locked-out') ORDER BY id", [id])).rows;
+    const failed = { email: 'changer-audited@example.com', ip: '198.51.100.77', via: 'password-change' };
+    // As for a login: one entry per wrong password checked, the lockout after the fifth; refused attempts (429 before any check) are not recorded.
+    expect(entries.map((e) => e.action)).toEqual(['user.login-failed', 'user.login-failed', 'user.login-failed', 'user.login-failed', 'user.login-failed', 'user.locked-out']);
+    expect(entries[0]!.diff).toEqual([{ op: 'add', path: '', to: failed }]);
+    expect(entries[5]!.diff).toEqual([{ op: 'add', path: '', to: { ...failed, limits: ['email-and-ip'], retryAfterSeconds: 900 } }]);
+    // The request was authenticated: the entries name who sent it.
+    expect(new Set(entries.map((e) => e.actor_email))).toEqual(new Set(['changer-audited@example.com']));
+    // The login is refused from that address too, until an administrator lifts the lockout (which finds the address in these entries).
+    expect((await loginFrom('198.51.100.77', 'changer-audited@example.com', PASSWORD)).status).toBe(429);
+    const unlocked = await p.request('POST', `/api/v1/users/${id}/unlock`, { token: owner });
+    expect([unlocked.status, unlocked.body.addresses]).toEqual([200, 1]);
+    expect(await change(PASSWORD)).toBe(204);
+  });
+
+  it('audits a logout with a session as user.logged-out, once', async () => {
+    await user('signing-off@example.com');
+    const id = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', ['signing-off@example.com'])).rows[0]!.id;
+    const session = await p.login('signing-off@example.com', PASSWORD);
+
+    const out = await p.request('POST', '/api/v1/auth/logout', { token: session });
+    const again = await p.request('POST', '/api/v1/auth/logout', { token: session });
+
+    expect([out.status, again.status]).toEqual([204, 401]);
+    const entries = (await p.request('GET', `/api/v1/audit?resourceType=user&resourceKey=${id}&action=user.logged-out`, { token: owner })).body.items as { actorId: string; actorEmail: string; projectId: string | null; resourceLabel: string; diff: unknown }[];
+    expect(entries.map((e) => [e.actorId, e.actorEmail, e.projectId, e.resourceLabel, e.diff])).toEqual([[id, 'signing-off@example.com', null, 'signing-off@example.com', []]]);
+  });
+
   it('ends all other sessions on request', async () => {
     await user('many@example.com');
     const s1 = await p.login('many@example.com', PASSWORD);
@@ -232,6 +279,27 @@ describe('login throttling, sessions and tokens (pglite)', () => {
       expect(entries.map((e) => e.diff)).toEqual([
         [{ op: 'add', path: '', to: { email: 'gone@example.com', ip: '203.0.113.90', accountDisabled: true } }],
         [{ op: 'add', path: '', to: { email: 'gone@example.com', ip: '203.0.113.91' } }],
+      ]);
+    });
+
+    it('records in the user.updated entry of a disable how many sessions and access tokens it ended', async () => {
+      await user('leaver@example.com');
+      const session = await p.login('leaver@example.com', PASSWORD);
+      await p.login('leaver@example.com', PASSWORD);
+      expect((await p.request('POST', '/api/v1/me/tokens', { token: session, body: { name: 'ci' } })).status).toBe(201);
+      const id = (await p.db.query<{ id: string }>('SELECT id FROM users WHERE email = $1', ['leaver@example.com'])).rows[0]!.id;
+      const version = (await p.request('GET', `/api/v1/users/${id}`, { token: owner })).body.version as number;
+
+      const res = await p.request('PATCH', `/api/v1/users/${id}`, { token: owner, body: { disabled: true }, headers: { 'If-Match': `"${version}"` } });
+
+      expect(res.status).toBe(200);
+      const entry = (await p.request('GET', `/api/v1/audit?resourceType=user&resourceKey=${id}&action=user.updated`, { token: owner })).body.items[0] as { resourceLabel: string; diff: unknown };
+      // Whose account: resourceLabel; the diff is what changed, and what the disable ended.
+      expect(entry.resourceLabel).toBe('leaver@example.com');
+      expect(entry.diff).toEqual([
+        { op: 'replace', path: '/disabled', from: false, to: true },
+        { op: 'add', path: '/sessionsRevoked', to: 2 },
+        { op: 'add', path: '/accessTokensRevoked', to: 1 },
       ]);
     });
 

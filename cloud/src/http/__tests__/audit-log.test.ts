@@ -352,8 +352,11 @@ describe('audit log', () => {
       const [header, row] = (csv.body as string).trimEnd().split('\r\n');
       const nd = await p.request('GET', `/api/v1/audit/export?format=ndjson&resourceType=user&resourceKey=${id}`, { token: owner });
 
-      expect(header!.split(',').at(-1)).toBe('resource_label');
-      expect(row!.endsWith(',label-exported@example.com')).toBe(true);
+      // After the columns exports had before it (the credential and address come after it: audit-credentials.test.ts).
+      const columns = header!.split(',');
+      expect(columns.indexOf('resource_label')).toBe(12);
+      // The label, then the owner's session and no address (an in-process request has no socket).
+      expect(row).toMatch(/,label-exported@example\.com,session,[0-9a-f-]{36},,$/);
       // One line of NDJSON is one JSON document, which the harness has already parsed.
       expect(typeof nd.body === 'string' ? JSON.parse(nd.body.trimEnd()) : nd.body).toMatchObject({ action: 'user.created', resourceKey: id, resourceLabel: 'label-exported@example.com' });
     });
@@ -406,7 +409,7 @@ describe('audit log', () => {
       expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
       expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="xp-audit-\d{4}-\d{2}-\d{2}\.csv"$/);
       const [header, ...rows] = parseCsv(csv.body as string);
-      expect(header).toEqual(['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff', 'resource_label']);
+      expect(header).toEqual(['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff', 'resource_label', 'credential_kind', 'credential_id', 'credential_prefix', 'ip']);
       expect(rows.map((r) => [Number(r[0]), r[2], r[7], r[10]])).toEqual([
         [listed[0]!.id, 'demo', 'flag.created', ''],
         [listed[1]!.id, 'demo', 'flag.environment.updated', 'development'],

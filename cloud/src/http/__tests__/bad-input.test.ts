@@ -413,6 +413,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ...faults('project', await send('GET', `/api/v1/audit?project=${encodeURIComponent('../demo')}`), 400, 'VALIDATION_FAILED'),
         ...faults('long search', await send('GET', `${DEMO}/flags?q=${'q'.repeat(201)}`), 400, 'VALIDATION_FAILED'),
         ...faults('long actor', await send('GET', `/api/v1/audit?actor=${'a'.repeat(65)}`), 400, 'VALIDATION_FAILED'),
+        // A token's prefix where its id belongs would list nothing, as if the token had done nothing.
+        ...faults('audit credential prefix', await send('GET', '/api/v1/audit?credential=xpp_ab12cd34'), 400, 'VALIDATION_FAILED'),
+        ...faults('audit export credential', await send('GET', `/api/v1/audit/export?credential=${'a'.repeat(65)}`), 400, 'VALIDATION_FAILED'),
         ...faults('audit resource type', await send('GET', '/api/v1/audit?resourceType=flags'), 400, 'VALIDATION_FAILED'),
         ...faults('audit from', await send('GET', '/api/v1/audit?from=yesterday'), 400, 'VALIDATION_FAILED'),
         ...faults('audit to without a zone', await send('GET', '/api/v1/audit?to=2026-11-25T10:00:00'), 400, 'VALIDATION_FAILED'),

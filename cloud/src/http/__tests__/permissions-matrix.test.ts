@@ -305,8 +305,8 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'POST /api/v1/projects/{project}/apply': (ctx) =>
     Promise.resolve({ path: `${DEMO}/apply`, body: { dryRun: true, changes: [{ kind: 'metrics', action: 'create', key: `m-${ctx.n}`, definition: KINDS[2]!.body(`m-${ctx.n}`) }] } }),
   'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout` }),
-  'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10' }),
-  'GET /api/v1/audit/export': () => Promise.resolve({ path: '/api/v1/audit/export?project=demo&resourceType=flag' }),
+  'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10&credential=00000000-0000-4000-8000-000000000000' }),
+  'GET /api/v1/audit/export': () => Promise.resolve({ path: '/api/v1/audit/export?project=demo&resourceType=flag&credential=00000000-0000-4000-8000-000000000000' }),
   'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),
   'GET /api/v1/projects/{project}/webhooks': () => Promise.resolve({ path: `${DEMO}/webhooks` }),
   'POST /api/v1/projects/{project}/webhooks': (ctx) => Promise.resolve({ path: `${DEMO}/webhooks`, body: { name: `hook ${ctx.n}`, url: UNREACHABLE_URL } }),

@@ -156,6 +156,45 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('deleting a project or
     expect(audit.items.map((e) => [e.resourceKey, e.environment, e.diff])).toEqual([['banner', 'qa', [{ op: 'add', path: '', to: { changeRequest: id, reason: 'environment deleted' } }]]]);
   });
 
+  it("records each project role and webhook it removes, as their own actions would, and lists the deleted definitions' keys by kind, capped", async () => {
+    const base = '/api/v1/projects/crowded';
+    await must('POST', '/api/v1/projects', { key: 'crowded', name: 'Crowded', environments: [{ key: 'development', name: 'Development' }] });
+    const id = (await p.db.query<{ id: string }>("SELECT id FROM projects WHERE key = 'crowded'")).rows[0]!.id;
+    const editorId = (await p.db.query<{ id: string }>("SELECT id FROM users WHERE email = 'ed@example.com'")).rows[0]!.id;
+    await must('PUT', `/api/v1/users/${editorId}/projects/crowded/role`, { role: 'viewer' });
+    const first = (await must('POST', `${base}/webhooks`, { name: 'First', url: 'https://hooks.example.com/secret-path?token=t0ps3cret', events: ['flag.*'] })) as { webhook: { id: string } };
+    const second = (await must('POST', `${base}/webhooks`, { name: 'Second', url: 'https://other.example.com/', events: ['*'] })) as { webhook: { id: string } };
+    await must('POST', `${base}/flags`, booleanFlagBody('b-flag'));
+    await must('POST', `${base}/flags`, booleanFlagBody('a-flag'));
+    await must('POST', `${base}/metrics`, { key: 'clicks', name: 'Clicks', type: 'count', event: 'click' });
+    // More segments than the entry lists (written directly: the API would take a while).
+    await p.db.query("INSERT INTO segments (project_id, key, name, definition) SELECT $1, 'seg-' || lpad(i::text, 4, '0'), 'Segment', '{}'::jsonb FROM generate_series(1, 1002) AS i", [id]);
+
+    expect((await requestAs(p, owner, 'DELETE', base, undefined, ((await must('GET', base)) as { version: number }).version)).status).toBe(204);
+
+    const entries = ((await must('GET', '/api/v1/audit?limit=100')) as { items: { action: string; projectId: string | null; resourceKey: string; actorEmail: string; diff: any[] }[] }).items;
+    const deleted = entries.find((e) => e.action === 'project.deleted' && e.resourceKey === 'crowded')!;
+    const definitions = deleted.diff[0].from.definitions as Record<string, { count: number; keys: string[] }>;
+    expect(Object.keys(definitions).sort()).toEqual(['experiments', 'flags', 'holdouts', 'metrics', 'segments']);
+    expect(definitions.flags).toEqual({ count: 2, keys: ['a-flag', 'b-flag'] });
+    expect(definitions.metrics).toEqual({ count: 1, keys: ['clicks'] });
+    expect([definitions.experiments, definitions.holdouts]).toEqual([{ count: 0, keys: [] }, { count: 0, keys: [] }]);
+    expect([definitions.segments!.count, definitions.segments!.keys.length, definitions.segments!.keys[0], definitions.segments!.keys.at(-1)]).toEqual([1002, 1000, 'seg-0001', 'seg-1000']);
+
+    const ofProject = entries.filter((e) => e.projectId === id);
+    const hooks = ofProject.filter((e) => e.action === 'webhook.deleted');
+    expect(hooks.map((e) => e.resourceKey).sort()).toEqual([first.webhook.id, second.webhook.id].sort());
+    // The shape of DELETE …/webhooks/{id}'s entry: the webhook as recorded, its URL as a preview only.
+    const firstDeleted = hooks.find((e) => e.resourceKey === first.webhook.id)!;
+    expect(firstDeleted.diff).toEqual([{ op: 'remove', path: '', from: { name: 'First', url: 'https://hooks.example.com/…', format: 'json', events: ['flag.*'], environments: null, enabled: true } }]);
+    expect(JSON.stringify(entries)).not.toMatch(/t0ps3cret|secret-path/);
+    // The shape of DELETE /users/{id}/projects/{project}/role's entry, in the user's history.
+    const roles = ofProject.filter((e) => e.action === 'user.project-role-removed');
+    expect(roles.map((e) => [e.resourceKey, e.actorEmail, e.diff])).toEqual([[editorId, OWNER.email, [{ op: 'remove', path: '/projectRole', from: 'viewer' }]]]);
+    const history = ((await must('GET', `/api/v1/audit?resourceType=user&resourceKey=${editorId}`)) as { items: { action: string }[] }).items.map((e) => e.action);
+    expect(history.slice(0, 2)).toEqual(['user.project-role-removed', 'user.project-role-set']);
+  });
+
   it('leaves the key free: a new project of that key starts empty', async () => {
     await must('POST', '/api/v1/projects', { key: KEY, name: 'Reborn' });
     expect(((await must('GET', `${BASE}/flags`)) as { items: unknown[] }).items).toEqual([]);

@@ -433,6 +433,27 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('webhooks, on %s', (_n
     expect((await request('POST', `${BASE}/webhooks/${id}/deliveries/not-a-number/redeliver`)).status).toBe(400);
   });
 
+  it('audits a test send (webhook.tested, with how it went) and a redelivery (webhook.redelivered, with the delivery and its event), never the URL beyond its preview', async () => {
+    const { id } = await create({ name: 'audited hook', events: ['flag.*'] });
+    await toggle(true);
+    await dispatch();
+    const change = ((await must('GET', `${BASE}/webhooks/${id}/deliveries`)).items as { id: string; event: string }[])[0]!;
+    expect(change.event).toBe('flag.enabled');
+
+    const test = await must('POST', `${BASE}/webhooks/${id}/test`);
+    const again = await must('POST', `${BASE}/webhooks/${id}/deliveries/${change.id}/redeliver`);
+
+    const log = (await must('GET', `/api/v1/audit?project=demo&resourceType=webhook&resourceKey=${id}`)).items as { action: string; actorEmail: string; resourceLabel: string; diff: unknown }[];
+    const entries = log.filter((e) => e.action === 'webhook.tested' || e.action === 'webhook.redelivered').reverse();
+    expect(entries.map((e) => [e.action, e.actorEmail, e.resourceLabel])).toEqual([
+      ['webhook.tested', OWNER.email, 'audited hook'],
+      ['webhook.redelivered', OWNER.email, 'audited hook'],
+    ]);
+    expect(entries[0]!.diff).toEqual([{ op: 'add', path: '', to: { name: 'audited hook', url: `${receiver.url}/…`, delivery: test.id, status: 'succeeded', statusCode: 200 } }]);
+    expect(entries[1]!.diff).toEqual([{ op: 'add', path: '', to: { name: 'audited hook', url: `${receiver.url}/…`, delivery: change.id, event: 'flag.enabled', redelivery: again.id } }]);
+    expect(JSON.stringify(log)).not.toMatch(/s3cr3t|hooks\/xp|whsec_/);
+  });
+
   it('rotating the secret signs with the new one only; disabling ends what is queued and queues nothing more', async () => {
     const { id, secret } = await create({ events: ['flag.*'] });
     const rotated = await must('POST', `${BASE}/webhooks/${id}/rotate-secret`, undefined, await versionOf(id));

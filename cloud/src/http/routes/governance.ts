@@ -12,12 +12,21 @@ import { MAX_AUDIT_EXPORT_ENTRIES } from '../../domain/audit-log.js';
 import { BOM_VALUES, UTF8_BOM, toCsv } from '../../domain/results-csv.js';
 import type { ExportedAuditEntry } from '../../store/audit.js';
 
+/** A session's or personal access token's id (a UUID, as `GET /api/v1/me/tokens` and entries' `credential.id` give it). */
+const CREDENTIAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The audit log's filters, shared by the page and the export. */
 const auditFilterQuery = {
         project: keySchema.optional(),
         resourceType: z.enum(AUDIT_RESOURCE_TYPES, { error: `must be one of ${AUDIT_RESOURCE_TYPES.join(', ')}` }).optional(),
         resourceKey: z.string().max(128).optional(),
         actor: z.string().max(64).optional(),
+        credential: z
+          .string()
+          .max(64)
+          .regex(CREDENTIAL_ID, "must be a personal access token's id as GET /api/v1/me/tokens lists it (or a session's id as entries' credential.id show it), not the token, its prefix or its name")
+          .optional()
+          .describe("Only entries made with this credential: a personal access token's id (GET /api/v1/me/tokens), or a session's id from an entry's credential.id"),
         environment: keySchema.optional(),
         action: z
           .string()
@@ -41,6 +50,7 @@ function auditFilter(q: {
   resourceType?: string | undefined;
   resourceKey?: string | undefined;
   actor?: string | undefined;
+  credential?: string | undefined;
   environment?: string | undefined;
   action?: string | undefined;
   turned?: 'on' | 'off' | undefined;
@@ -55,6 +65,8 @@ function auditFilter(q: {
     resourceType: q.resourceType,
     resourceKey: q.resourceKey,
     actorId: q.actor,
+    // Ids are stored lower-case (randomUUID); one pasted in upper case finds them all the same.
+    credentialId: q.credential?.toLowerCase(),
     environment: q.environment,
     action: q.action,
     turned: q.turned,
@@ -63,14 +75,53 @@ function auditFilter(q: {
   };
 }
 
-/** `resource_label` comes last, after the columns exports had before it, so scripts reading columns by position keep working. */
-const AUDIT_CSV_HEADER = ['id', 'created_at', 'project', 'project_id', 'actor_email', 'actor_id', 'client', 'action', 'resource_type', 'resource_key', 'environment', 'diff', 'resource_label'];
+/**
+ * Columns added later come last (`resource_label`, then the credential and `ip`), after the columns
+ * exports had before them, so scripts reading columns by position keep working.
+ */
+const AUDIT_CSV_HEADER = [
+  'id',
+  'created_at',
+  'project',
+  'project_id',
+  'actor_email',
+  'actor_id',
+  'client',
+  'action',
+  'resource_type',
+  'resource_key',
+  'environment',
+  'diff',
+  'resource_label',
+  'credential_kind',
+  'credential_id',
+  'credential_prefix',
+  'ip',
+];
 
-/** One row per entry; the diff as its JSON text; the label empty when there is none. */
+/** One row per entry; the diff as its JSON text; the label, credential and address empty when there is none. */
 function auditCsv(entries: readonly ExportedAuditEntry[]): string {
   return toCsv(
     AUDIT_CSV_HEADER,
-    entries.map((e) => [e.id, e.createdAt, e.projectKey, e.projectId, e.actorEmail, e.actorId, e.client, e.action, e.resourceType, e.resourceKey, e.environment, e.diff === null ? null : JSON.stringify(e.diff), e.resourceLabel ?? null]),
+    entries.map((e) => [
+      e.id,
+      e.createdAt,
+      e.projectKey,
+      e.projectId,
+      e.actorEmail,
+      e.actorId,
+      e.client,
+      e.action,
+      e.resourceType,
+      e.resourceKey,
+      e.environment,
+      e.diff === null ? null : JSON.stringify(e.diff),
+      e.resourceLabel ?? null,
+      e.credential?.kind ?? null,
+      e.credential?.id ?? null,
+      e.credential?.prefix ?? null,
+      e.ip,
+    ]),
   );
 }
 
@@ -115,6 +166,18 @@ const auditEntrySchema = z
     environment: z.string().nullable(),
     diff: z.array(z.object({ op: z.enum(['add', 'remove', 'replace']), path: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })),
     createdAt: z.string(),
+    credential: z
+      .object({
+        kind: z.enum(['session', 'token', 'system']).describe("session: a console or CLI sign-in; token: a personal access token; system: the platform's own actor (guardrails, bootstrap, alarm-rollback)"),
+        id: z.string().describe("The session's or token's id (a token's as GET /api/v1/me/tokens lists it; the `credential` filter takes it); a system actor's name"),
+        prefix: z.string().nullable().describe("A token's display prefix (`xpp_ab12cd34`); null for a session or system actor"),
+      })
+      .nullable()
+      .describe('The credential the change was made with. Never a secret or hash. Null for entries written before it was recorded, failed logins (nobody was authenticated) and CLI commands run by the operator on the server'),
+    ip: z
+      .string()
+      .nullable()
+      .describe("The client's address: the TCP peer's, or, when that is a proxy listed in XP_TRUSTED_PROXIES, the right-most X-Forwarded-For entry that is not one. Null when unknown and for entries written before it was recorded"),
   })
   .meta({ id: 'AuditEntry' });
 
@@ -189,7 +252,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       path: '/api/v1/audit',
       permission: Permission.AuditRead,
       tag: 'Audit',
-      summary: 'The audit log, newest first, filterable by project, resource, action, user, environment and time',
+      summary: 'The audit log, newest first, filterable by project, resource, action, user, credential, environment and time',
       query: z.strictObject({ ...pageQuery, ...auditFilterQuery }),
       responses: { 200: { description: 'A page of entries', schema: pageSchema(auditEntrySchema) } },
       handler: async (req) => {

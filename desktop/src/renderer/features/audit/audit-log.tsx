@@ -82,6 +82,38 @@ function Target({ entry }: { entry: AuditEntry }): ReactNode {
 }
 
 /**
+ * How an entry's change was made: the personal access token (its display prefix and id, which the
+ * API's `credential` filter takes) or the session, and the client address. Nothing for entries that
+ * recorded neither (older ones, operator CLI commands).
+ */
+export function Provenance({ entry }: { entry: AuditEntry }): ReactNode {
+  const c = entry.credential ?? null;
+  const ip = entry.ip ?? null;
+  if (c === null && ip === null) {
+    return null;
+  }
+  let via: ReactNode = null;
+  if (c?.kind === 'token') {
+    via = (
+      <>
+        via token <code>{c.prefix === null ? 'xpp_' : c.prefix}…</code> <span className="muted">(id <code>{c.id}</code>)</span>
+      </>
+    );
+  } else if (c?.kind === 'session') {
+    via = <>via a {entry.client === 'api' ? 'signed-in' : entry.client} session</>;
+  } else if (c?.kind === 'system') {
+    via = <>by the platform ({c.id})</>;
+  }
+  return (
+    <p className="muted small" style={{ margin: '0.3em 0 0' }}>
+      {via}
+      {via !== null && ip !== null ? ', ' : null}
+      {ip === null ? null : <>from {ip}</>}
+    </p>
+  );
+}
+
+/**
  * Who changed what and when, newest first, with field-level diffs. By default the current project's
  * entries; "All projects and organisation" adds every project's and the organisation-wide ones
  * (invites, sign-ins, failed sign-ins, tokens), which belong to no project. Filters: resource type,
@@ -259,6 +291,7 @@ export default function AuditLog(): ReactNode {
                         <details>
                           <summary>{isDiff(a.diff) ? `${a.diff.length} change${a.diff.length === 1 ? '' : 's'}` : 'details'}</summary>
                           <DiffView diff={a.diff} />
+                          <Provenance entry={a} />
                         </details>
                       </td>
                     </tr>

@@ -176,6 +176,43 @@ describe('audit log (F5)', () => {
     expect([key.tagName, key.classList.contains('muted')]).toEqual(['CODE', false]);
   });
 
+  it('says in an entry\'s details which token or session made the change, and from which address', async () => {
+    const u = userEvent.setup();
+    const { client } = fakeApi((req) => {
+      if (req.method === 'GET' && req.path.startsWith('/api/v1/audit')) {
+        return {
+          status: 200,
+          body: {
+            items: [
+              { ...entry(4, 'flag.updated', 'flag', 'checkout', 'web'), credential: { kind: 'token', id: '3f2a9c1e-0000-4000-8000-0000000000aa', prefix: 'xpp_ab12cd34' }, ip: '203.0.113.5' },
+              { ...entry(3, 'flag.created', 'flag', 'banner', 'web'), credential: { kind: 'session', id: '3f2a9c1e-0000-4000-8000-0000000000bb', prefix: null }, ip: '198.51.100.7' },
+              { ...entry(2, 'experiment.stopped', 'experiment', 'cta', 'web'), actorEmail: 'guardrails@xp', client: 'guardrails', credential: { kind: 'system', id: 'guardrails', prefix: null }, ip: null },
+              // Written before credentials were recorded.
+              { ...entry(1, 'flag.updated', 'flag', 'legacy', 'web'), credential: null, ip: null },
+            ],
+            nextCursor: null,
+          },
+        };
+      }
+      return req.method === 'GET' ? { status: 200, body: { items: [] } } : undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'admin' })}>
+        <AuditLog />
+      </WithSession>,
+    );
+    const table = await screen.findByRole('table', { name: 'Audit entries' });
+    const details = within(table).getAllByRole<HTMLTableRowElement>('row').slice(1).map((r) => r.cells[3]!);
+    await u.click(within(details[0]!).getByText('0 changes'));
+
+    expect(within(details[0]!).getByText(/via token/).textContent).toBe('via token xpp_ab12cd34… (id 3f2a9c1e-0000-4000-8000-0000000000aa), from 203.0.113.5');
+    expect(within(details[1]!).getByText(/session/).textContent).toBe('via a console session, from 198.51.100.7');
+    expect(within(details[2]!).getByText(/platform/).textContent).toBe('by the platform (guardrails)');
+    expect(details[3]!.textContent).toBe('0 changesNo field changed.');
+    // The session's id is not shown: it is of no use to whoever reads the log, unlike a token's.
+    expect(table.textContent).not.toContain('0000000000bb');
+  });
+
   it('exports what the API filters match as a CSV file, and shows why an export is refused', async () => {
     const u = userEvent.setup();
     const saved: { name: string; blob: Blob | undefined }[] = [];

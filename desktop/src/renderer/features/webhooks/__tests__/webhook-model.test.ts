@@ -62,13 +62,16 @@ describe('webhook form model', () => {
 
   it('accepts the events of the catalog: *, a known resource type with a star and every catalogued action', () => {
     const base = { ...newDraft(), name: 'n', url: 'https://e.com' };
-    const accepted = ['*', 'flag.*', 'flag.updated', 'flag.environment.updated', 'change-request.applied', 'sdk-key.*', 'experiment.guardrail-degraded', 'webhook.secret-rotated'];
+    const accepted = ['*', 'flag.*', 'flag.updated', 'flag.environment.updated', 'change-request.applied', 'sdk-key.*', 'experiment.guardrail-degraded', 'webhook.secret-rotated', 'webhook.tested', 'webhook.redelivered'];
 
     for (const pattern of accepted) {
       expect(addEvent([], pattern)).toEqual({ events: [pattern] });
     }
     expect(validateDraft({ ...base, events: accepted }, 'create')).toEqual({});
-    expect(validateDraft({ ...base, events: WEBHOOK_ACTIONS }, 'create')).toEqual({});
+    // Every catalogued action, in lists of at most 50 (a webhook's limit: the catalog has more actions than that).
+    for (let i = 0; i < WEBHOOK_ACTIONS.length; i += 50) {
+      expect(validateDraft({ ...base, events: WEBHOOK_ACTIONS.slice(i, i + 50) }, 'create')).toEqual({});
+    }
   });
 
   it("refuses events outside the catalog with the API's message: a typo in the type, an unknown action, a bare type", () => {

@@ -50,6 +50,12 @@ export interface RulesetStore {
    */
   put(projectId: string, ruleset: Ruleset, serverOnly?: ServerOnlyKeys): Promise<PublishedRuleset>;
   latest(projectId: string, environment: string): Promise<PublishedRuleset | undefined>;
+  /**
+   * The newest version above `version`; undefined when there is none. Reads (and is billed for)
+   * nothing but that version: checking a cached ruleset that is still the newest reads no item, where
+   * `latest` reads, and is billed by the size of, the whole newest ruleset.
+   */
+  newerThan(projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined>;
   get(projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined>;
   /** Newest first; `limit` defaults to 20. */
   versions(projectId: string, environment: string, limit?: number): Promise<RulesetVersion[]>;
@@ -222,14 +228,16 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     return { projectId, environment, version, etag, publishedAt, ruleset, ...(serverOnly === undefined ? {} : { serverOnly }) };
   };
 
-  const latest = async (projectId: string, environment: string): Promise<PublishedRuleset | undefined> => {
+  /** The newest version, or with `above` the newest above it: one item at most is read (a Query's cost is the size of what its key condition matches). */
+  const newest = async (projectId: string, environment: string, above?: number): Promise<PublishedRuleset | undefined> => {
     checkProjectId(projectId);
     const out = await send(() =>
       client.call<QueryOutput>(
         'Query', {
           TableName: tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: partitionKey(projectId, environment) } },
+          KeyConditionExpression: above === undefined ? 'pk = :pk' : 'pk = :pk AND #v > :above',
+          ...(above === undefined ? {} : { ExpressionAttributeNames: { '#v': 'version' } }),
+          ExpressionAttributeValues: { ':pk': { S: partitionKey(projectId, environment) }, ...(above === undefined ? {} : { ':above': { N: String(above) } }) },
           ScanIndexForward: false,
           Limit: 1,
           ConsistentRead: true,
@@ -238,6 +246,13 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     );
     const item = out.Items?.[0];
     return item === undefined ? undefined : decodeItem(item, projectId, environment);
+  };
+  const latest = (projectId: string, environment: string): Promise<PublishedRuleset | undefined> => newest(projectId, environment);
+  const newerThan = async (projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined> => {
+    if (!Number.isSafeInteger(version)) {
+      throw new TypeError(`a ruleset version is an integer, got ${version}`);
+    }
+    return newest(projectId, environment, version);
   };
 
   const get = async (projectId: string, environment: string, version: number): Promise<PublishedRuleset | undefined> => {
@@ -298,7 +313,7 @@ export function createDynamoRulesetStore(options: DynamoRulesetStoreOptions): Ru
     }
   };
 
-  return { put, latest, get, versions, ensureTable };
+  return { put, latest, newerThan, get, versions, ensureTable };
 }
 
 /** JSON with object keys sorted at every level, so equal documents hash and store identically. */

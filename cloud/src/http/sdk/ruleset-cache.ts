@@ -108,10 +108,17 @@ function serve(p: PublishedRuleset): ServedRuleset {
   };
 }
 
+/** What `read` answers when the cached version is still the newest. */
+const UNCHANGED = Symbol('unchanged');
+
 /**
  * Published rulesets in memory, per project and environment. The notifier replaces an entry the
  * moment this process publishes; the TTL bounds staleness when another instance published. When
  * the store fails, the last good copy keeps being served (and the failure logged).
+ *
+ * A TTL check asks the store for a version newer than the cached one, which reads no item (DynamoDB's
+ * minimum charge) while there is none, instead of reading, and being billed by the size of, the
+ * whole newest ruleset (tens of read units) every TTL per instance and environment.
  */
 export class RulesetCache {
   private readonly entries = new Map<string, Entry>();
@@ -198,7 +205,14 @@ export class RulesetCache {
   private async fetch(key: string, projectId: string, environment: string): Promise<ServedRuleset | undefined> {
     const entry = this.entries.get(key);
     try {
-      const latest = await this.store.latest(projectId, environment);
+      const latest = await this.read(projectId, environment, entry?.value);
+      if (latest === UNCHANGED) {
+        // Only ever answered when there is a cached value.
+        if (entry !== undefined) {
+          entry.fetchedAt = this.now();
+        }
+        return entry?.value;
+      }
       if (latest === undefined) {
         this.entries.set(key, { value: entry?.value, fetchedAt: this.now() });
         return entry?.value;
@@ -222,6 +236,14 @@ export class RulesetCache {
       });
       return entry.value;
     }
+  }
+
+  /** With a cached version, only a newer one (UNCHANGED when there is none); without, the newest. */
+  private async read(projectId: string, environment: string, cached: ServedRuleset | undefined): Promise<PublishedRuleset | undefined | typeof UNCHANGED> {
+    if (cached === undefined) {
+      return this.store.latest(projectId, environment);
+    }
+    return (await this.store.newerThan(projectId, environment, cached.version)) ?? UNCHANGED;
   }
 
   /** Keeps the newest version and tells watchers; an older or equal version changes nothing. */

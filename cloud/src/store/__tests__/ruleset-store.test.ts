@@ -121,6 +121,21 @@ describe('DynamoDB ruleset store (dynalite)', () => {
     expect((await rawItem(project, 1))?.encoding).toEqual({ S: 'json' });
   });
 
+  it('reads the newest version above a given one, and nothing when there is none', async () => {
+    const store = makeStore();
+    const project = nextProject();
+    await store.put(project, ruleset(1));
+    await store.put(project, ruleset(2));
+    const third = await store.put(project, ruleset(3));
+
+    expect(await store.newerThan(project, 'production', 1)).toEqual(third);
+    expect(await store.newerThan(project, 'production', 2)).toEqual(third);
+    expect(await store.newerThan(project, 'production', 3)).toBeUndefined();
+    expect(await store.newerThan(project, 'production', 9)).toBeUndefined();
+    expect(await store.newerThan(project, 'staging', 0)).toBeUndefined();
+    await expect(store.newerThan(project, 'production', 1.5)).rejects.toThrow('a ruleset version is an integer, got 1.5');
+  });
+
   it('keeps versions of different projects and environments apart', async () => {
     const store = makeStore();
     const [a, b] = [nextProject(), nextProject()];

@@ -83,7 +83,7 @@ describe('RulesetCache gzip', () => {
   it('compresses each version once, on demand, and keeps the bytes beside the JSON', async () => {
     const base: Ruleset = { version: 1, flags: {}, experiments: {} } as unknown as Ruleset;
     let current: PublishedRuleset = { projectId: 'p', environment: 'e', version: 1, etag: 'a', publishedAt: '', ruleset: { ...base, note: 'x'.repeat(4_000) } as Ruleset };
-    const store = { latest: () => Promise.resolve(current) } as unknown as RulesetStore;
+    const store = { latest: () => Promise.resolve(current), newerThan: (_p: string, _e: string, v: number) => Promise.resolve(current.version > v ? current : undefined) } as unknown as RulesetStore;
     const cache = new RulesetCache(store, { ttlMs: 0, logger: { info: () => undefined, warn: () => undefined, error: () => undefined } });
 
     const first = await cache.get('p', 'e');

@@ -65,6 +65,11 @@ function countingStore(store: RulesetStore, counts: { latest: number }): Ruleset
       counts.latest++;
       return store.latest(projectId, environment);
     },
+    // A read of the newest version as well (the cache's TTL check): counted with `latest`.
+    newerThan: (projectId, environment, version) => {
+      counts.latest++;
+      return store.newerThan(projectId, environment, version);
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { AppError, AppErrorCode } from '../errors.js';
 
 /**
  * Password hashing with scrypt and a NIST SP 800-63B style strength check. Stored hashes carry their
@@ -29,7 +30,71 @@ const MAX_MEMORY_BYTES = 256 * 1024 * 1024;
 const DECIMAL = /^[1-9][0-9]{0,9}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
+/** scrypt computations at once: libuv's pool has 4 threads, which file I/O (PGlite) and DNS share. */
+export const MAX_CONCURRENT_HASHES = 2;
+/** Hashes waiting for a slot; one more is refused (503, Retry-After: 1). */
+export const MAX_QUEUED_HASHES = 64;
+export const HASHING_BUSY_MESSAGE = 'too many sign-ins at once; retry in a moment';
+
+/**
+ * Runs at most `maxConcurrent` tasks at once, with at most `maxQueued` waiting (first come, first
+ * served); a task beyond those is refused with AppError Unavailable (503, Retry-After: 1). A slot is
+ * given back when its task settles, failed or not.
+ */
+export class ConcurrencyLimiter {
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(
+    readonly maxConcurrent: number,
+    readonly maxQueued: number,
+    private readonly busyMessage: string = HASHING_BUSY_MESSAGE,
+  ) {}
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Tasks waiting for a slot. */
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.maxConcurrent) {
+      if (this.#waiting.length >= this.maxQueued) {
+        throw new AppError(AppErrorCode.Unavailable, this.busyMessage, { retryAfterSeconds: 1 });
+      }
+      // The slot is handed over by the task that ends (#active is not decremented in between).
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#active++;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) {
+        this.#active--;
+      } else {
+        next();
+      }
+    }
+  }
+}
+
+/**
+ * Every scrypt of this process. Each takes a libuv thread for ~85 ms: a burst of sign-ins (or of
+ * guesses) would otherwise hold all four, and the database's file I/O would wait behind them.
+ */
+const hashing = new ConcurrencyLimiter(MAX_CONCURRENT_HASHES, MAX_QUEUED_HASHES);
+
 function scryptAsync(password: string, salt: Buffer, keyLength: number, params: ScryptParams): Promise<Buffer> {
+  return hashing.run(() => scryptNow(password, salt, keyLength, params));
+}
+
+function scryptNow(password: string, salt: Buffer, keyLength: number, params: ScryptParams): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // scrypt needs 128·N·r bytes; Node's default maxmem (32 MiB) is exactly that at the default cost, so allow headroom.
     const maxmem = 256 * params.N * params.r;
@@ -104,12 +169,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (parsed === undefined) {
     return false;
   }
-  try {
-    const key = await scryptAsync(normalise(password), parsed.salt, parsed.hash.length, parsed.params);
-    return timingSafeEqual(key, parsed.hash);
-  } catch {
-    return false;
-  }
+  // A refusal for a full queue (503) is the caller's to see, not a wrong password.
+  return hashing.run(async () => {
+    try {
+      const key = await scryptNow(normalise(password), parsed.salt, parsed.hash.length, parsed.params);
+      return timingSafeEqual(key, parsed.hash);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** True when a stored hash uses a lower cost than `params` (or is unreadable) and should be re-hashed at next login. */

@@ -191,7 +191,11 @@ export class AccountService {
       throw rateLimited(admission.retryAfterSeconds);
     }
     const user = await users.findForLogin(this.deps.db, email);
-    this.#dummyHash ??= this.hash('not-a-real-password-for-timing');
+    // A refused computation (too many sign-ins at once) is not kept: the next sign-in computes it again.
+    this.#dummyHash ??= this.hash('not-a-real-password-for-timing').catch((e: unknown) => {
+      this.#dummyHash = undefined;
+      throw e;
+    });
     const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
     if (user === undefined || user.passwordHash === null || !ok || user.disabled) {
       // Only a caller who knows the password learns that the account is disabled (else they would

@@ -11,6 +11,7 @@ import { AppError, AppErrorCode, invalid } from '../errors.js';
 import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
 import type { ResponseHeader } from './openapi.js';
+import { MAX_JSON_DEPTH, refuseDeepJson } from './json-depth.js';
 import { noteUser } from './request-log.js';
 import { badStringReason, findBadJson, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from './text.js';
 
@@ -144,8 +145,8 @@ function expectedVersionOf(c: Context): number {
   throw new AppError(AppErrorCode.PreconditionRequired, 'send the version you read, as If-Match: "<version>" or ?version=<version>');
 }
 
-/** Deepest JSON nesting a body may have; deeper input would only exhaust the validators' stacks. */
-export const MAX_JSON_DEPTH = 64;
+/** Deepest JSON nesting a body may have (json-depth.ts); deeper input would only exhaust the validators' stacks. */
+export { MAX_JSON_DEPTH };
 
 /** Walks a parsed body iteratively: bounded depth, storable strings in keys and values, finite numbers. */
 function checkJson(value: unknown): void {
@@ -180,6 +181,8 @@ async function readJson(c: Context): Promise<unknown> {
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new AppError(AppErrorCode.Validation, 'send the body as application/json', { issues: [{ path: 'Content-Type', message: `got "${type.slice(0, 64)}"` }] });
   }
+  // Before parsing: megabytes of `[[[…` cost a second of parsing only to be refused after.
+  refuseDeepJson(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

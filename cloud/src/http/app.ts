@@ -3,12 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Services } from '../domain/services.js';
 import { projectFor } from '../domain/definitions.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { AnyRoute } from './api.js';
 import { mount } from './api.js';
+import type { BodyBudget } from './body-limits.js';
+import { guardBodies } from './body-limits.js';
 import type { TrustedProxies } from './client-ip.js';
 import { errorResponse, noRoute } from './errors.js';
 import { openApiDocument } from './openapi.js';
@@ -44,6 +45,12 @@ export interface AppOptions {
   readonly requestLog?: RequestLogOptions | false;
   /** XP_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (login throttling per client address). Default none. */
   readonly trustedProxies?: TrustedProxies | undefined;
+  /**
+   * Request body bytes in flight, overall and per client address (`xp start`: XP_MAX_BODY_BYTES_IN_FLIGHT
+   * and XP_MAX_BODY_BYTES_PER_ADDRESS), for the management API and the SDK endpoints alike; a body that
+   * does not fit gets 503 with Retry-After, unread. Default none (behind API Gateway, which limits payloads).
+   */
+  readonly bodyBudget?: BodyBudget | undefined;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -94,15 +101,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     c.header('X-Frame-Options', 'DENY');
     await next();
   });
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
-      },
-    }),
-  );
+  // Small routes (sign-in, tokens…) take SMALL_BODY_BYTES, the others maxBodyBytes; all within the budget.
+  app.use('/api/*', guardBodies({ maxBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, budget: options.bodyBudget }));
   app.get('/healthz', healthz(services));
   const doc = openApiDocument(routes, {
     title: 'xp management API',
@@ -136,7 +136,8 @@ export function createApp(services: Services, options: AppOptions = {}): Hono {
     if (options.sdkMetrics !== undefined) {
       app.use('/sdk/*', sdkOutcomes(options.sdkMetrics));
     }
-    mountSdkRoutes(app, services.deps, options.sdkMetrics === undefined ? options.sdk : { metricSink: options.sdkMetrics, ...options.sdk });
+    const sdk: SdkOptions = { ...(options.sdkMetrics === undefined ? {} : { metricSink: options.sdkMetrics }), ...(options.bodyBudget === undefined ? {} : { bodyBudget: options.bodyBudget }), ...options.sdk };
+    mountSdkRoutes(app, services.deps, sdk);
   }
   return app;
 }

@@ -89,3 +89,13 @@ export function clientAddress(peer: string | undefined, forwardedFor: string | u
   }
   return client ?? peer;
 }
+
+/**
+ * An address as one key per client: an IPv4-mapped IPv6 address (`::ffff:203.0.113.7`, what a
+ * dual-stack socket reports for an IPv4 peer) as its IPv4 address, IPv6 in lower case.
+ */
+export function plainAddress(address: string): string {
+  const lower = address.toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
+  return mapped?.[1] ?? lower;
+}

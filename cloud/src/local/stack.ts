@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { createServices } from '../domain/services.js';
 import { validatePasswordStrength } from '../auth/passwords.js';
 import { AppError, AppErrorCode } from '../errors.js';
 import { createApp } from '../http/app.js';
+import { BodyBudget, DEFAULT_BODY_BYTES_IN_FLIGHT, DEFAULT_BODY_BYTES_PER_ADDRESS } from '../http/body-limits.js';
 import { TrustedProxies } from '../http/client-ip.js';
 import { databaseWriteSucceeded } from '../http/errors.js';
 import { attachAggregatorState, attachArchiveState, attachDatabaseSpaceCheck, processCounterSink } from '../http/routes/health.js';
@@ -42,6 +44,8 @@ import type { LocalService } from './aws-local.js';
 import { DEMO_CLIENT, startDemoTraffic } from './demo-traffic.js';
 import type { DemoTraffic } from './demo-traffic.js';
 import { createConsoleApp } from './console-server.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, capConnections } from './connection-caps.js';
+import type { ConnectionLimits } from './connection-caps.js';
 import { lockDataDir } from './data-lock.js';
 import { LOW_DISK_BYTES, freeDiskBytes, noticeWrites } from './disk-space.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from './embedded-database.js';
@@ -88,6 +92,18 @@ export interface LocalConfig {
   readonly platformKey: string | undefined;
   /** XP_TRUSTED_PROXIES (IPs and CIDR ranges, comma-separated; default none): peers whose X-Forwarded-For names the client. */
   readonly trustedProxies?: TrustedProxies | undefined;
+  /** XP_HEADERS_TIMEOUT_SECONDS (default 15) in ms: a request's headers must arrive within it (408, then closed). */
+  readonly headersTimeoutMs?: number;
+  /** XP_REQUEST_TIMEOUT_SECONDS (default 120) in ms: a request's headers and body must arrive within it (responses, streams among them, are not limited). */
+  readonly requestTimeoutMs?: number;
+  /** XP_MAX_CONNECTIONS (default 10,000): connections each server holds at once; one more is answered 503 and closed. */
+  readonly maxConnections?: number;
+  /** XP_MAX_CONNECTIONS_PER_ADDRESS (default 1,000): connections each server holds from one client address. */
+  readonly maxConnectionsPerAddress?: number;
+  /** XP_MAX_BODY_BYTES_IN_FLIGHT (default 256 MB): request body bytes being received at once; a body beyond gets 503. */
+  readonly maxBodyBytesInFlight?: number;
+  /** XP_MAX_BODY_BYTES_PER_ADDRESS (default 32 MB): request body bytes being received at once from one client address. */
+  readonly maxBodyBytesPerAddress?: number;
 }
 
 function port(value: string | undefined, fallback: number, name: string): number {
@@ -136,6 +152,15 @@ function positive(value: string | undefined, fallback: number, name: string): nu
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) {
     throw new Error(`${name} must be a positive number, got "${value}"`);
+  }
+  return n;
+}
+
+/** A whole number of at least 1 (a limit of 0 would refuse everything). */
+function atLeastOne(value: string | undefined, fallback: number, name: string): number {
+  const n = count(value, fallback, name);
+  if (n < 1) {
+    throw new Error(`${name} must be at least 1, got "${value ?? ''}"`);
   }
   return n;
 }
@@ -208,8 +233,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv, overrides: Partial<LocalCo
     guardrailIntervalMs: guardrailIntervalSeconds(env.XP_GUARDRAIL_INTERVAL_SECONDS) * 1000,
     platformKey: nonEmpty(env.XP_PLATFORM_KEY),
     trustedProxies: TrustedProxies.parse(env.XP_TRUSTED_PROXIES),
+    headersTimeoutMs: positive(env.XP_HEADERS_TIMEOUT_SECONDS, DEFAULT_SERVER_LIMITS.headersTimeoutMs / 1000, 'XP_HEADERS_TIMEOUT_SECONDS') * 1000,
+    requestTimeoutMs: positive(env.XP_REQUEST_TIMEOUT_SECONDS, DEFAULT_SERVER_LIMITS.requestTimeoutMs / 1000, 'XP_REQUEST_TIMEOUT_SECONDS') * 1000,
+    maxConnections: atLeastOne(env.XP_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, 'XP_MAX_CONNECTIONS'),
+    maxConnectionsPerAddress: atLeastOne(env.XP_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 'XP_MAX_CONNECTIONS_PER_ADDRESS'),
+    maxBodyBytesInFlight: atLeastOne(env.XP_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_BODY_BYTES_IN_FLIGHT, 'XP_MAX_BODY_BYTES_IN_FLIGHT'),
+    maxBodyBytesPerAddress: atLeastOne(env.XP_MAX_BODY_BYTES_PER_ADDRESS, DEFAULT_BODY_BYTES_PER_ADDRESS, 'XP_MAX_BODY_BYTES_PER_ADDRESS'),
     ...overrides,
   };
+  if ((config.headersTimeoutMs ?? 0) > (config.requestTimeoutMs ?? Number.POSITIVE_INFINITY)) {
+    throw new Error(`XP_HEADERS_TIMEOUT_SECONDS (${String((config.headersTimeoutMs ?? 0) / 1000)}) must not be longer than XP_REQUEST_TIMEOUT_SECONDS (${String((config.requestTimeoutMs ?? 0) / 1000)}): the request's time includes its headers'`);
+  }
   if (config.apiPort === config.consolePort && config.apiPort !== 0) {
     throw new Error(`the API and the console need ports of their own, not both ${String(config.apiPort)} (XP_API_PORT / --port and XP_CONSOLE_PORT / --console-port)`);
   }
@@ -231,7 +265,34 @@ export interface LocalStack {
   readonly guardrails?: GuardrailSchedule;
   /** The demo traffic simulator, when this start ran it (first start, demo on). */
   readonly demo?: DemoTraffic;
+  /** Request body bytes being received, overall and per address (XP_MAX_BODY_BYTES_IN_FLIGHT, XP_MAX_BODY_BYTES_PER_ADDRESS). */
+  readonly bodyBudget: BodyBudget;
   close(): Promise<void>;
+}
+
+/** What `xp start`'s servers hold and wait for: timeouts on receiving requests, caps on connections. */
+export interface ServerLimits extends ConnectionLimits {
+  /** A request's headers must arrive within it (Node's headersTimeout). */
+  readonly headersTimeoutMs: number;
+  /** A request, headers and body, must arrive within it (Node's requestTimeout); what the response takes is not limited. */
+  readonly requestTimeoutMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  headersTimeoutMs: 15_000,
+  requestTimeoutMs: 120_000,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+};
+
+/** The server limits of a configuration (the defaults for what it leaves out). */
+export function serverLimits(config: Partial<LocalConfig>): ServerLimits {
+  return {
+    headersTimeoutMs: config.headersTimeoutMs ?? DEFAULT_SERVER_LIMITS.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_SERVER_LIMITS.requestTimeoutMs,
+    maxConnections: config.maxConnections ?? DEFAULT_SERVER_LIMITS.maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress ?? DEFAULT_SERVER_LIMITS.maxConnectionsPerAddress,
+  };
 }
 
 /** A server listening before the app it serves exists: it answers 503 until `serve` gives it one. */
@@ -270,7 +331,7 @@ function starting(request: Request): Response {
  * anything is created (on a first start: the owner and the SDK keys, whose only copy would
  * otherwise be lost with the failed start).
  */
-export function listenEarly(host: string, portNumber: number, what: string, setting: string): Promise<EarlyServer> {
+export function listenEarly(host: string, portNumber: number, what: string, setting: string, limits: ServerLimits = DEFAULT_SERVER_LIMITS): Promise<EarlyServer> {
   let app: Hono | undefined;
   let refused = 0;
   const whileStarting = (request: Request): Response => {
@@ -286,6 +347,13 @@ export function listenEarly(host: string, portNumber: number, what: string, sett
         fetch: (request: Request, env: unknown) => (app === undefined ? whileStarting(request) : app.fetch(request, env)),
         hostname: host,
         port: portNumber,
+        serverOptions: {
+          // Node checks the timeouts every connectionsCheckingInterval (30 s by default, which made a
+          // 60 s headers timeout drop slow clients after up to 90 s): at most a second here.
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+        },
       },
       () => {
         resolve({
@@ -299,6 +367,7 @@ export function listenEarly(host: string, portNumber: number, what: string, sett
         });
       },
     );
+    capConnections(server as Server, limits);
     // Requests in flight (not streams), so a stop answers them before it closes what they use.
     let inFlight = 0;
     server.on('request', (req: { url?: string }, res: { once(event: 'close', listener: () => void): void }) => {
@@ -321,26 +390,30 @@ export function listenEarly(host: string, portNumber: number, what: string, sett
               : e.message;
       reject(new AppError(AppErrorCode.Unavailable, `the ${what} cannot listen on ${host}:${portNumber}: ${why}. Nothing was started.`, undefined, { cause: e }));
     });
-    answerClientErrors(server);
+    answerClientErrors(server, limits);
   });
 }
 
 /**
  * Requests Node's HTTP parser refuses before the app sees them (headers over its 16 KB limit, a
- * malformed request line) are answered in the API's error shape instead of Node's bare status line.
+ * malformed request line, a request not received in time) are answered in the API's error shape
+ * instead of Node's bare status line.
  */
-function answerClientErrors(server: ServerType): void {
+function answerClientErrors(server: ServerType, limits: ServerLimits): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) {
       socket.destroy();
       return;
     }
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const status = tooLarge ? '431 Request Header Fields Too Large' : timedOut ? '408 Request Timeout' : '400 Bad Request';
     const body = JSON.stringify({
       error: tooLarge
         ? { code: AppErrorCode.HeadersTooLarge, message: 'the request headers are larger than 16 KB' }
-        : { code: AppErrorCode.Validation, message: 'the request is not valid HTTP' },
+        : timedOut
+          ? { code: AppErrorCode.Validation, message: `the request was not received in time (headers within ${String(limits.headersTimeoutMs / 1000)} s, the whole request within ${String(limits.requestTimeoutMs / 1000)} s)` }
+          : { code: AppErrorCode.Validation, message: 'the request is not valid HTTP' },
     });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
@@ -527,9 +600,10 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     })());
   try {
     // The ports first: one in use stops the start before anything is created.
-    const api = await listenEarly(config.host, config.apiPort, 'API', 'XP_API_PORT or --port');
+    const limits = serverLimits(config);
+    const api = await listenEarly(config.host, config.apiPort, 'API', 'XP_API_PORT or --port', limits);
     servers.push(api);
-    const consoleServer = await listenEarly(config.host, config.consolePort, 'console', 'XP_CONSOLE_PORT or --console-port');
+    const consoleServer = await listenEarly(config.host, config.consolePort, 'console', 'XP_CONSOLE_PORT or --console-port', limits);
     servers.push(consoleServer);
     const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
     const apiUrl = `http://${shownHost}:${api.port}`;
@@ -638,7 +712,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
     const addCloser = (close: () => Promise<void>): void => {
       closers.push(close);
     };
-    const apiApp = createApp(services, { sdk: { sticky: stores.sticky, addCloser }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies });
+    // One budget for both servers: the console forwards /api and /sdk to the same app.
+    const bodyBudget = new BodyBudget({ totalBytes: config.maxBodyBytesInFlight ?? DEFAULT_BODY_BYTES_IN_FLIGHT, perAddressBytes: config.maxBodyBytesPerAddress ?? DEFAULT_BODY_BYTES_PER_ADDRESS, trustedProxies: config.trustedProxies });
+    const apiApp = createApp(services, { sdk: { sticky: stores.sticky, addCloser }, sdkMetrics: processCounterSink, requestLog: { collectBody: config.collectRequestBody, quietClients: [DEMO_CLIENT], failuresOnly: config.requestLogFailuresOnly }, trustedProxies: config.trustedProxies, bodyBudget });
     const refusedWhileStarting = api.serve(apiApp);
     // The console serves the built renderer and forwards /api and /sdk to the same app in-process.
     const consoleRefused = consoleServer.serve(createConsoleApp({ api: apiApp, apiUrl, rendererDir: config.consoleDir }));
@@ -685,7 +761,7 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       closers.push(() => traffic.stop());
     }
     print('Press Ctrl-C to stop.');
-    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, stickyStore: stores.stickyKind, archive, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
+    return { apiUrl, consoleUrl, boot, deps, sharedStore: stores.kind, stickyStore: stores.stickyKind, archive, bodyBudget, ...(guardrails === undefined ? {} : { guardrails }), ...(demo === undefined ? {} : { demo }), close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -12,6 +12,8 @@ import { noteEvaluations } from './sdk-outcomes.js';
 import type { MetricSink } from './sdk-outcomes.js';
 import type { StickyAssignmentStore } from '../../store/sticky-buckets.js';
 import { findBadString, NOT_UTF8_BODY, unsupportedEncoding, utf8Text } from '../text.js';
+import { admitBody, declaredLength } from '../body-limits.js';
+import type { BodyBudget } from '../body-limits.js';
 import { validateBatch } from './event-batch.js';
 import { RulesetCache, acceptsGzip } from './ruleset-cache.js';
 import type { RulesetView, ServedRuleset } from './ruleset-cache.js';
@@ -57,6 +59,8 @@ export interface SdkOptions {
   readonly maxStreamsPerKey?: number;
   /** Counters the caller can read (tests, health output); created when absent. */
   readonly metrics?: SdkMetrics;
+  /** Request body bytes in flight, overall and per client address (`xp start`); unbounded when absent. */
+  readonly bodyBudget?: BodyBudget | undefined;
   /**
    * Where the exposure retry buffer reports ExposuresDropped, ExposuresRecovered and
    * ExposuresRetrying (EMF in the evaluation Lambda, the in-process counters locally).
@@ -267,8 +271,6 @@ export interface ExplainedAssignment {
   readonly bucket?: number;
 }
 
-const tooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
-
 /** Whether a raw `name=value` query pair is the SDK key parameter `k`. */
 function isKeyParameter(pair: string): boolean {
   return new URLSearchParams(pair).has('k');
@@ -283,37 +285,33 @@ function decoded(bytes: ArrayBuffer | Uint8Array): string {
   return text;
 }
 
-/** Reads the body as text within `maxBytes`, without the copies Hono's bodyLimit makes on Node when Content-Length is given. */
-async function readText(c: Context, maxBytes: number): Promise<string> {
-  const length = c.req.header('content-length');
-  if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-    if (!/^\d{1,15}$/.test(length) || Number(length) > maxBytes) {
-      throw tooLarge();
+/**
+ * Reads the body as text within `maxBytes` and the body budget (when given), without the copies
+ * Hono's bodyLimit makes on Node when Content-Length is given. A declared length over the limit is
+ * refused unread (413), a body the budget has no room for too (503, Retry-After); a streamed body is
+ * counted as it arrives. Its share of the budget is given back once it is read, or its reading failed.
+ */
+async function readText(c: Context, maxBytes: number, budget: BodyBudget | undefined): Promise<string> {
+  const admitted = admitBody(c, maxBytes, budget);
+  try {
+    if (admitted.counted === undefined) {
+      return declaredLength(c) === undefined ? '' : decoded(await c.req.arrayBuffer());
     }
-    return decoded(await c.req.arrayBuffer());
-  }
-  const body: ReadableStream<Uint8Array> | null = c.req.raw.body;
-  if (body === null) {
-    return '';
-  }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      return decoded(Buffer.concat(chunks));
+    const reader = admitted.counted.getReader();
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        return decoded(Buffer.concat(chunks));
+      }
+      chunks.push(value);
     }
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
+  } finally {
+    admitted.release();
   }
 }
 
-async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+async function readJsonBody(c: Context, maxBytes: number, budget: BodyBudget | undefined): Promise<unknown> {
   const encoding = unsupportedEncoding(c.req.header('content-encoding'));
   if (encoding !== undefined) {
     throw invalid(encoding, { issues: [{ path: 'Content-Encoding', message: 'not supported' }] });
@@ -322,7 +320,10 @@ async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw invalid('send the body as application/json', { issues: [{ path: 'Content-Type', message: `got "${type.slice(0, 64)}"` }] });
   }
-  const text = await readText(c, maxBytes);
+  const text = await readText(c, maxBytes, budget);
+  // No depth check before parsing, unlike the management API: an event nested too deep is rejected
+  // on its own with its path and the rest of its batch kept (what a body costs to parse is bounded
+  // by its size, however it nests).
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -745,7 +746,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.post('/sdk/v1/evaluate', async (c) => {
     const who = await caller(c);
-    const input = parseEvaluateBody(await readJsonBody(c, EVALUATE_BODY_BYTES));
+    const input = parseEvaluateBody(await readJsonBody(c, EVALUATE_BODY_BYTES, options.bodyBudget));
     const served = await current(who);
     const at = now();
     const attributes = input.unit.id === undefined ? { ...input.unit.attributes } : { ...input.unit.attributes, id: input.unit.id };
@@ -779,7 +780,7 @@ export function mountSdkRoutes(app: Hono, deps: Deps, options: SdkOptions = {}):
 
   app.post('/sdk/v1/events', async (c) => {
     const who = await caller(c);
-    const body = await readJsonBody(c, EVENTS_BODY_BYTES);
+    const body = await readJsonBody(c, EVENTS_BODY_BYTES, options.bodyBudget);
     const events = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { events?: unknown }).events : undefined;
     if (!Array.isArray(events)) {
       throw invalid('the body must be { "events": [ ... ] }', { issues: [{ path: 'body.events', message: 'expected an array' }] });

@@ -1,0 +1,233 @@
+/**
+ * How much of request bodies the server holds at once. Each body is buffered whole before it is
+ * parsed, so without a bound a hundred clients each sending most of an 8 MB body, and then waiting,
+ * hold most of a gigabyte. Three limits:
+ *
+ * - small routes (sign-in, sign-out, password, tokens, alert acknowledgement…) take 16 KB, refused
+ *   from the declared Content-Length, or as soon as a streamed body passes it;
+ * - a process-wide budget of body bytes being received, and one per client address: a body that
+ *   does not fit (its declared length, or its chunks as they arrive) is answered 503 with
+ *   Retry-After, unread, and the connection is closed.
+ *
+ * A request's share returns to the budget when its handler is done with it, answered or aborted.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { AppError, AppErrorCode } from '../errors.js';
+import { clientAddress, plainAddress } from './client-ip.js';
+import type { TrustedProxies } from './client-ip.js';
+
+/** The limit of the routes whose bodies are a few fields. */
+export const SMALL_BODY_BYTES = 16 * 1024;
+/** XP_MAX_BODY_BYTES_IN_FLIGHT's default: body bytes all requests together may be receiving. */
+export const DEFAULT_BODY_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+/** XP_MAX_BODY_BYTES_PER_ADDRESS's default: body bytes the requests of one client address may be receiving. */
+export const DEFAULT_BODY_BYTES_PER_ADDRESS = 32 * 1024 * 1024;
+/** Retry-After of a body refused for the budget: bodies in flight finish (or time out) within seconds. */
+export const BODY_BUDGET_RETRY_SECONDS = 5;
+
+/**
+ * Routes whose body is a few fields (any method): sign-in and sign-out, the caller's password,
+ * sessions and tokens, users and their roles, alert acknowledgement.
+ */
+const SMALL_BODY_ROUTES: readonly RegExp[] = [
+  /^\/api\/v1\/auth\//,
+  /^\/api\/v1\/me\/(?:password|sessions\/revoke-others|tokens(?:\/[^/]+)?)\/?$/,
+  /^\/api\/v1\/users(?:\/[^/]+(?:\/(?:password-reset|unlock|sessions\/revoke|projects\/[^/]+\/role))?)?\/?$/,
+  /^\/api\/v1\/projects\/[^/]+\/alerts\/[^/]+\/(?:un)?acknowledge\/?$/,
+];
+
+/** Whether `path` is a route whose body is a few fields, limited to SMALL_BODY_BYTES. */
+export function isSmallBodyRoute(path: string): boolean {
+  return SMALL_BODY_ROUTES.some((r) => r.test(path));
+}
+
+export interface BodyBudgetLimits {
+  /** Body bytes all requests together may be receiving. */
+  readonly totalBytes: number;
+  /** Body bytes one client address's requests may be receiving. */
+  readonly perAddressBytes: number;
+  /** XP_TRUSTED_PROXIES: behind them the client is X-Forwarded-For's, not the proxy. */
+  readonly trustedProxies?: TrustedProxies | undefined;
+}
+
+/** One request's share of a BodyBudget: taken as its body is admitted, given back once by `release`. */
+export interface BodyClaim {
+  /** Takes `bytes` more; false (nothing taken) when the budget, overall or the address's, has no room. */
+  take(bytes: number): boolean;
+  /** Gives back all this claim took; later calls do nothing. */
+  release(): void;
+}
+
+/** The bytes of request bodies being received, overall and per client address. */
+export class BodyBudget {
+  #inFlight = 0;
+  readonly #byAddress = new Map<string, number>();
+
+  constructor(readonly limits: BodyBudgetLimits) {}
+
+  /** Body bytes admitted and not yet released, overall or for `address`. */
+  inFlight(address?: string): number {
+    return address === undefined ? this.#inFlight : (this.#byAddress.get(plainAddress(address)) ?? 0);
+  }
+
+  /** The client address a request's share is counted under. */
+  addressOf(c: Context): string {
+    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+    return plainAddress(clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), this.limits.trustedProxies) ?? 'unknown');
+  }
+
+  /** A claim for one request's body from `address`. */
+  claim(address: string): BodyClaim {
+    const key = plainAddress(address);
+    let held = 0;
+    let released = false;
+    return {
+      take: (bytes) => {
+        if (released) {
+          return false;
+        }
+        const mine = this.#byAddress.get(key) ?? 0;
+        if (this.#inFlight + bytes > this.limits.totalBytes || mine + bytes > this.limits.perAddressBytes) {
+          return false;
+        }
+        this.#inFlight += bytes;
+        this.#byAddress.set(key, mine + bytes);
+        held += bytes;
+        return true;
+      },
+      release: () => {
+        if (released) {
+          return;
+        }
+        released = true;
+        this.#inFlight -= held;
+        const left = (this.#byAddress.get(key) ?? 0) - held;
+        if (left <= 0) {
+          this.#byAddress.delete(key);
+        } else {
+          this.#byAddress.set(key, left);
+        }
+        held = 0;
+      },
+    };
+  }
+}
+
+/** 413, as the body limit always answered. */
+export const bodyTooLarge = (): AppError => new AppError(AppErrorCode.PayloadTooLarge, 'the request body is too large');
+
+/** 503 with Retry-After: the server receives as many bodies as it will hold at once. */
+export const bodyBudgetFull = (): AppError =>
+  new AppError(AppErrorCode.Unavailable, 'the server is receiving as many request bodies as it holds at once; retry in a moment', { retryAfterSeconds: BODY_BUDGET_RETRY_SECONDS });
+
+/** A declared Content-Length (without Transfer-Encoding) as a number; NaN when malformed; undefined when none. */
+export function declaredLength(c: Context): number | undefined {
+  const length = c.req.header('content-length');
+  if (length === undefined || c.req.header('transfer-encoding') !== undefined) {
+    return undefined;
+  }
+  return /^\d{1,15}$/.test(length.trim()) ? Number(length.trim()) : Number.NaN;
+}
+
+/** A refusal closes the connection: the rest of the body is not read (nor drained). */
+function closeAfter(c: Context): void {
+  c.header('Connection', 'close');
+}
+
+/**
+ * Admits a request's body against `maxBytes` and the budget (when given), throwing the refusal
+ * (413, or 503 with Retry-After) with Connection: close. With a declared length the whole length
+ * is taken at once; a streamed body (chunked) is counted chunk by chunk as the handler reads it,
+ * through the stream `counted` returns. `release` must be called when the handler is done.
+ */
+export function admitBody(c: Context, maxBytes: number, budget: BodyBudget | undefined): { readonly release: () => void; readonly counted?: ReadableStream<Uint8Array> } {
+  const declared = declaredLength(c);
+  if (declared !== undefined) {
+    if (!(declared <= maxBytes)) {
+      closeAfter(c);
+      throw bodyTooLarge();
+    }
+    if (budget === undefined || declared === 0) {
+      return { release: () => undefined };
+    }
+    const claim = budget.claim(budget.addressOf(c));
+    if (!claim.take(declared)) {
+      closeAfter(c);
+      throw bodyBudgetFull();
+    }
+    return { release: () => {
+      claim.release();
+    } };
+  }
+  const body: ReadableStream<Uint8Array> | null = c.req.raw.body;
+  if (body === null) {
+    return { release: () => undefined };
+  }
+  const claim = budget?.claim(budget.addressOf(c));
+  const reader = body.getReader();
+  let size = 0;
+  const refuse = async (controller: ReadableStreamDefaultController<Uint8Array>, error: AppError): Promise<void> => {
+    closeAfter(c);
+    controller.error(error);
+    await reader.cancel().catch(() => undefined);
+  };
+  const counted = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await refuse(controller, bodyTooLarge());
+        return;
+      }
+      if (claim !== undefined && !claim.take(value.byteLength)) {
+        await refuse(controller, bodyBudgetFull());
+        return;
+      }
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return {
+    release: () => {
+      claim?.release();
+    },
+    counted,
+  };
+}
+
+export interface BodyGuardOptions {
+  /** The largest body of a route not in the small list. */
+  readonly maxBytes: number;
+  /** Body bytes in flight, overall and per address (`xp start`); none (unbounded) when absent. */
+  readonly budget?: BodyBudget | undefined;
+}
+
+/**
+ * The body limit of the management API (in place of Hono's bodyLimit, which buffers a streamed body
+ * whole before the handler runs): small routes get SMALL_BODY_BYTES, the others `maxBytes`, all of
+ * them within the budget. Refusals are AppErrors, answered by the app's error handler.
+ */
+export function guardBodies(options: BodyGuardOptions): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.raw.body === null) {
+      await next();
+      return;
+    }
+    const maxBytes = isSmallBodyRoute(c.req.path) ? Math.min(SMALL_BODY_BYTES, options.maxBytes) : options.maxBytes;
+    const admitted = admitBody(c, maxBytes, options.budget);
+    try {
+      if (admitted.counted !== undefined) {
+        c.req.raw = new Request(c.req.raw, { body: admitted.counted, duplex: 'half' });
+      }
+      await next();
+    } finally {
+      admitted.release();
+    }
+  };
+}

@@ -7,7 +7,8 @@
  *   from the declared Content-Length, or as soon as a streamed body passes it;
  * - a process-wide budget of body bytes being received, and one per client address: a body that
  *   does not fit (its declared length, or its chunks as they arrive) is answered 503 with
- *   Retry-After, unread, and the connection is closed.
+ *   Retry-After, kept nowhere, and the connection is closed (a declared body is read and dropped
+ *   first, for up to DISCARD_MS, so that a client still uploading reads the answer).
  *
  * A request's share returns to the budget when its handler is done with it, answered or aborted.
  */
@@ -134,13 +135,45 @@ function closeAfter(c: Context): void {
   c.header('Connection', 'close');
 }
 
+/** How long a body refused for the budget is read (and dropped) before the 503 is sent. */
+export const DISCARD_MS = 10_000;
+
+/**
+ * Reads the body and drops it, for at most `ms`: a client that writes its whole body before reading
+ * the answer (Python's http.client, curl, most SDKs) then reads the 503 and its Retry-After instead
+ * of a broken pipe from a connection closed under its upload. Nothing is kept; a body still arriving
+ * after `ms` is cut off.
+ */
+async function discardBody(c: Context, ms: number): Promise<void> {
+  const body: ReadableStream<Uint8Array> | null = c.req.raw.body;
+  if (body === null) {
+    return;
+  }
+  const reader = body.getReader();
+  const timer = setTimeout(() => {
+    void reader.cancel().catch(() => undefined);
+  }, ms);
+  try {
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) {
+        return;
+      }
+    }
+  } catch {
+    // Cancelled at the deadline, or the client went away: either way, nothing more to read.
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Admits a request's body against `maxBytes` and the budget (when given), throwing the refusal
  * (413, or 503 with Retry-After) with Connection: close. With a declared length the whole length
  * is taken at once; a streamed body (chunked) is counted chunk by chunk as the handler reads it,
  * through the stream `counted` returns. `release` must be called when the handler is done.
  */
-export function admitBody(c: Context, maxBytes: number, budget: BodyBudget | undefined): { readonly release: () => void; readonly counted?: ReadableStream<Uint8Array> } {
+export async function admitBody(c: Context, maxBytes: number, budget: BodyBudget | undefined): Promise<{ readonly release: () => void; readonly counted?: ReadableStream<Uint8Array> }> {
   const declared = declaredLength(c);
   if (declared !== undefined) {
     if (!(declared <= maxBytes)) {
@@ -152,6 +185,8 @@ export function admitBody(c: Context, maxBytes: number, budget: BodyBudget | und
     }
     const claim = budget.claim(budget.addressOf(c));
     if (!claim.take(declared)) {
+      // Read and dropped first (within the length already checked), so the client gets to read the 503.
+      await discardBody(c, DISCARD_MS);
       closeAfter(c);
       throw bodyBudgetFull();
     }
@@ -220,7 +255,7 @@ export function guardBodies(options: BodyGuardOptions): MiddlewareHandler {
       return;
     }
     const maxBytes = isSmallBodyRoute(c.req.path) ? Math.min(SMALL_BODY_BYTES, options.maxBytes) : options.maxBytes;
-    const admitted = admitBody(c, maxBytes, options.budget);
+    const admitted = await admitBody(c, maxBytes, options.budget);
     try {
       if (admitted.counted !== undefined) {
         c.req.raw = new Request(c.req.raw, { body: admitted.counted, duplex: 'half' });

@@ -292,7 +292,7 @@ function decoded(bytes: ArrayBuffer | Uint8Array): string {
  * counted as it arrives. Its share of the budget is given back once it is read, or its reading failed.
  */
 async function readText(c: Context, maxBytes: number, budget: BodyBudget | undefined): Promise<string> {
-  const admitted = admitBody(c, maxBytes, budget);
+  const admitted = await admitBody(c, maxBytes, budget);
   try {
     if (admitted.counted === undefined) {
       return declaredLength(c) === undefined ? '' : decoded(await c.req.arrayBuffer());

@@ -2,11 +2,16 @@ import type { Queryable } from '../store/db.js';
 import { audit } from '../store/audit.js';
 import type { AuditResourceType, NewAuditEntry } from '../store/audit.js';
 import type { Actor } from './context.js';
+import { plainAddress } from '../http/client-ip.js';
 import { jsonDiff } from './json-diff.js';
 
-/** A client address to record: null when unknown (the API's `ip` is "unknown" without a socket, as in-process requests have). */
+/**
+ * A client address to record: null when unknown (the API's `ip` is "unknown" without a socket, as
+ * in-process requests have); an IPv4 client of a dual-stack listener (`::ffff:203.0.113.7`) as its
+ * IPv4 address, so one client reads the same whatever XP_HOST listens on.
+ */
 export function recordedAddress(ip: string | null | undefined): string | null {
-  return ip === undefined || ip === null || ip === '' || ip === 'unknown' ? null : ip;
+  return ip === undefined || ip === null || ip === '' || ip === 'unknown' ? null : plainAddress(ip);
 }
 
 /**

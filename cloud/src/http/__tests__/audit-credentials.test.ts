@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../auth/tokens.js';
+import { recordedAddress } from '../../domain/audit-trail.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import { TrustedProxies } from '../client-ip.js';
 import type { Platform } from './harness.js';
@@ -151,5 +152,15 @@ describe('audit entries record the credential and the client address', () => {
         expect([value, path, res.status, res.body.error.details.issues[0].path]).toEqual([value, path, 400, 'query.credential']);
       }
     }
+  });
+
+  it('records an IPv4 client of a dual-stack listener (XP_HOST=::) as its IPv4 address', () => {
+    expect([recordedAddress('::ffff:127.0.0.1'), recordedAddress('::FFFF:203.0.113.7'), recordedAddress('2001:DB8::1'), recordedAddress('unknown'), recordedAddress(undefined)]).toEqual([
+      '127.0.0.1',
+      '203.0.113.7',
+      '2001:db8::1',
+      null,
+      null,
+    ]);
   });
 });

@@ -104,6 +104,9 @@ export default function ExperimentsList(): ReactNode {
         </label>
       </div>
       {alerts.state.status === 'error' ? <p className="small muted">Guardrail alerts could not be loaded: {errorMessage(alerts.state.error)}</p> : null}
+      {alerts.state.status === 'ready' && alerts.state.refreshError !== null ? (
+        <p className="small muted">Guardrail alerts could not be refreshed: {errorMessage(alerts.state.refreshError)}; the badges show the alerts as last loaded.</p>
+      ) : null}
       <AsyncView state={state} onRetry={() => { reload(); alerts.reload(); }}>
         {(items) => {
           // Folded as the API folds ?q=: case, accents and zero-width characters aside.

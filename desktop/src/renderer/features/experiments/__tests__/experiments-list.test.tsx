@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
 import type { Responder } from '../../../test/fake-api.js';
 import { abExperiment, storedOf } from '../../../test/fixtures.js';
+import { LIST_POLL_MS } from '../../../lib/list-all.js';
 import ExperimentsList from '../experiments-list.js';
 
 afterEach(() => {
@@ -189,6 +190,26 @@ describe('experiments list', () => {
     const table = screen.getByRole('table', { name: 'Experiments' });
     expect(within(table).getAllByRole('link').map((a) => a.textContent)).toEqual(['Checkout', 'Menu']);
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('keeps the badges it has when a refresh of the alerts fails, and says they are as last loaded', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const experiments = [storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running' }))];
+    let down = false;
+    const { client } = fakeApi(
+      withAlerts(experiments, () => (down ? { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'the alerts store is down' } } } : { status: 200, body: { items: [alertOf(1, 'checkout', 'errors')] } })),
+    );
+    showList(client);
+    expect(await screen.findByRole('link', { name: '1 open alert, 1 new: errors' })).toBeTruthy();
+
+    down = true;
+    await act(async () => {
+      vi.advanceTimersByTime(LIST_POLL_MS);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+
+    expect(await screen.findByText('Guardrail alerts could not be refreshed: the alerts store is down; the badges show the alerts as last loaded.')).toBeTruthy();
+    expect(screen.getByRole('link', { name: '1 open alert, 1 new: errors' })).toBeTruthy();
   });
 
   it('counts the open alerts of every page, following the cursor', async () => {

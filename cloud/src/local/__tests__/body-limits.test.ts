@@ -5,7 +5,6 @@
  * its share back when a request is aborted; and deeply nested JSON is refused before it is parsed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,46 +12,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../domain/context.js';
 import { configFromEnv, startLocalStack } from '../stack.js';
 import type { LocalStack } from '../stack.js';
+import { openRaw, within } from './raw-socket.js';
+import type { Raw } from './raw-socket.js';
 
 const PASSWORD = 'body limits test passphrase';
 const MB = 1024 * 1024;
 
-interface Raw {
-  readonly socket: Socket;
-  received(): string;
-  readonly closed: Promise<'closed'>;
-}
-
 const sockets: Socket[] = [];
 
-function open(url: string, localAddress = '127.0.0.1'): Promise<Raw> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const socket = connect({ host: hostname, port: Number(port), localAddress });
-    sockets.push(socket);
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      text += d;
-    });
-    const closed = new Promise<'closed'>((done) => {
-      socket.once('close', () => {
-        done('closed');
-      });
-    });
-    socket.on('error', () => undefined);
-    socket.once('connect', () => {
-      resolve({ socket, received: () => text, closed });
-    });
-    socket.once('error', reject);
-  });
-}
-
-const within = <T>(ms: number, p: Promise<T>): Promise<T | 'still open'> => Promise.race([p, new Promise<'still open'>((r) => {
-  setTimeout(() => {
-    r('still open');
-  }, ms);
-})]);
+/** A raw connection to the stack's API from `localAddress`. */
+const open = (url: string, localAddress = '127.0.0.1'): Promise<Raw> => openRaw(Number(new URL(url).port), sockets, localAddress);
 
 async function until(what: () => boolean, ms = 3_000): Promise<boolean> {
   const end = Date.now() + ms;

@@ -3,12 +3,13 @@
  * their timeouts (a stream, a response, is not), and connections over a cap, per address or
  * overall, are answered 503 with Retry-After and closed, not reset.
  */
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER_LIMITS, configFromEnv, listenEarly } from '../stack.js';
 import type { EarlyServer, ServerLimits } from '../stack.js';
+import { openRaw, within } from './raw-socket.js';
+import type { Raw } from './raw-socket.js';
 
 const sockets: Socket[] = [];
 const servers: EarlyServer[] = [];
@@ -49,40 +50,7 @@ async function start(limits: Partial<ServerLimits>): Promise<EarlyServer> {
   return server;
 }
 
-/** A raw connection, with everything it receives and whether it was closed. */
-interface Raw {
-  readonly socket: Socket;
-  received(): string;
-  readonly closed: Promise<'closed'>;
-}
-
-function open(port: number, localAddress?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const socket = connect({ host: '127.0.0.1', port, ...(localAddress === undefined ? {} : { localAddress }) });
-    sockets.push(socket);
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      text += d;
-    });
-    const closed = new Promise<'closed'>((done) => {
-      socket.once('close', () => {
-        done('closed');
-      });
-    });
-    socket.on('error', () => undefined);
-    socket.once('connect', () => {
-      resolve({ socket, received: () => text, closed });
-    });
-    socket.once('error', reject);
-  });
-}
-
-const within = <T>(ms: number, p: Promise<T>): Promise<T | 'still open'> => Promise.race([p, new Promise<'still open'>((r) => {
-  setTimeout(() => {
-    r('still open');
-  }, ms);
-})]);
+const open = (port: number, localAddress?: string): Promise<Raw> => openRaw(port, sockets, localAddress);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function get(port: number, path: string): Promise<string> {

@@ -253,7 +253,7 @@ export default function Events(): ReactNode {
     <>
       <h1>Events</h1>
       <p className="muted small">
-        Exposures and tracked events of {environment} as the pipeline stores them (kept 7 days), newest first.
+        Exposures and tracked events of {environment} as the pipeline stores them (kept for the explorer's retention: 7 days unless the operator changed it), newest first.
       </p>
       <form
         className="toolbar"

@@ -14,7 +14,8 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError, AppErrorCode } from '../errors.js';
-import { clientAddress, plainAddress } from './client-ip.js';
+import { clientKey } from '../auth/rate-limit.js';
+import { clientAddress } from './client-ip.js';
 import type { TrustedProxies } from './client-ip.js';
 
 /** The limit of the routes whose bodies are a few fields. */
@@ -68,18 +69,18 @@ export class BodyBudget {
 
   /** Body bytes admitted and not yet released, overall or for `address`. */
   inFlight(address?: string): number {
-    return address === undefined ? this.#inFlight : (this.#byAddress.get(plainAddress(address)) ?? 0);
+    return address === undefined ? this.#inFlight : (this.#byAddress.get(clientKey(address)) ?? 0);
   }
 
-  /** The client address a request's share is counted under. */
+  /** The client a request's share is counted under: its address, an IPv6 one by its /64 (clientKey, as the login limits count). */
   addressOf(c: Context): string {
     const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-    return plainAddress(clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), this.limits.trustedProxies) ?? 'unknown');
+    return clientKey(clientAddress(env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), this.limits.trustedProxies) ?? 'unknown');
   }
 
   /** A claim for one request's body from `address`. */
   claim(address: string): BodyClaim {
-    const key = plainAddress(address);
+    const key = clientKey(address);
     let held = 0;
     let released = false;
     return {

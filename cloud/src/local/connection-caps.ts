@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { AppErrorCode } from '../errors.js';
-import { plainAddress } from '../http/client-ip.js';
+import { clientKey } from '../auth/rate-limit.js';
 
 export interface ConnectionLimits {
   /** Connections open at once, all clients together. */
@@ -54,7 +54,8 @@ export function capConnections(server: Server, limits: ConnectionLimits): Connec
   const accept = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
-    const address = plainAddress(socket.remoteAddress ?? 'unknown');
+    // An IPv6 client by its /64, as the login limits count it: one host is usually given a whole /64.
+    const address = clientKey(socket.remoteAddress ?? 'unknown');
     const held = byAddress.get(address) ?? 0;
     if (open >= limits.maxConnections || held >= limits.maxConnectionsPerAddress) {
       refuse(socket, open >= limits.maxConnections ? TOO_MANY : TOO_MANY_FROM_ADDRESS);
@@ -75,7 +76,7 @@ export function capConnections(server: Server, limits: ConnectionLimits): Connec
       listener.call(server, socket);
     }
   });
-  return { open: () => open, openFrom: (address) => byAddress.get(plainAddress(address)) ?? 0 };
+  return { open: () => open, openFrom: (address) => byAddress.get(clientKey(address)) ?? 0 };
 }
 
 /**

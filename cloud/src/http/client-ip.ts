@@ -6,6 +6,7 @@
  * so entries left of that one were written by the client and prove nothing).
  */
 import { BlockList, isIP } from 'node:net';
+import { clientKey } from '../auth/rate-limit.js';
 
 /** The variable `xp start` reads the list from. */
 export const TRUSTED_PROXIES_VARIABLE = 'XP_TRUSTED_PROXIES';
@@ -95,7 +96,7 @@ export function clientAddress(peer: string | undefined, forwardedFor: string | u
  * dual-stack socket reports for an IPv4 peer) as its IPv4 address, IPv6 in lower case.
  */
 export function plainAddress(address: string): string {
-  const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
-  return mapped?.[1] ?? lower;
+  // clientKey knows an IPv4-mapped address in every spelling; another IPv6 address stays whole here (not its /64).
+  const key = clientKey(address);
+  return key.endsWith('::/64') ? address.toLowerCase() : key;
 }

@@ -173,10 +173,8 @@ export class DataStack extends Stack {
     });
 
     // On-demand sizes itself; provisioned has exactly `stream.shards` shards (the aggregator needs one instance each).
+    // (The configuration schema refuses provisioned without shards and on-demand with them.)
     const { mode, shards } = config.stream;
-    if (mode === 'provisioned' && shards === undefined) {
-      throw new Error('stream.shards is required with "mode": "provisioned"');
-    }
     this.events = new kinesis.Stream(this, 'Events', {
       ...(mode === 'provisioned' && shards !== undefined ? { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: shards } : { streamMode: kinesis.StreamMode.ON_DEMAND }),
       // The AWS-managed key: a customer key would add KMS calls (cost, throttling) for every producer and consumer.

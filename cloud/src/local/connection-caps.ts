@@ -13,7 +13,7 @@ import { clientKey } from '../auth/rate-limit.js';
 export interface ConnectionLimits {
   /** Connections open at once, all clients together. */
   readonly maxConnections: number;
-  /** Connections open at once from one address (IPv4-mapped IPv6 addresses counted as IPv4). */
+  /** Connections open at once from one client address (clientKey: an IPv4-mapped address as IPv4, an IPv6 one by its /64). */
   readonly maxConnectionsPerAddress: number;
 }
 

@@ -77,7 +77,8 @@ class StreamNotServedTest(ClientTestCase):
         self.check_not_served((410, JSON, error("GONE")), "410")
 
     def test_501(self) -> None:
-        self.check_not_served((501, {}, b"not implemented"), "501")
+        # What a proxy that does not relay event streams answers (its own text, not the API's JSON).
+        self.check_not_served((501, {}, b"<html><body>501: streaming is not relayed by this proxy</body></html>"), "501")
 
     def test_without_polling_only_the_stream_is_asked_for_again(self) -> None:
         self.server.stream_responses.append((404, JSON, NOT_AVAILABLE))

@@ -126,7 +126,7 @@ function groupMembers(entry: unknown): GroupMembers {
 }
 
 /** Hands out keys that pass `keySchema` and are unique within one namespace. */
-class KeyAllocator {
+export class KeyAllocator {
   private readonly used = new Set<string>();
   /** Keys that stay with the source key they already are: others are renamed around them. */
   private readonly reserved = new Set<string>();
@@ -190,7 +190,7 @@ function valueId(value: JsonValue): string {
   return JSON.stringify(value);
 }
 
-function inferType(values: readonly JsonValue[]): FlagType {
+export function inferType(values: readonly JsonValue[]): FlagType {
   if (values.every((v) => typeof v === 'boolean')) {
     return FlagType.Boolean;
   }
@@ -204,7 +204,7 @@ function inferType(values: readonly JsonValue[]): FlagType {
 }
 
 /** A readable variation key for a value: strings sanitized, booleans and plain numbers as written. */
-function variationKeyCandidate(value: JsonValue): string | undefined {
+export function variationKeyCandidate(value: JsonValue): string | undefined {
   if (typeof value === 'string') {
     return value;
   }
@@ -220,7 +220,7 @@ function describeValue(value: JsonValue): string {
 }
 
 /** A variation's name: a string value as it is (no JSON quotes), other values as JSON. */
-function variationName(value: JsonValue): string {
+export function variationName(value: JsonValue): string {
   if (typeof value !== 'string' || value.trim() === '') {
     return describeValue(value);
   }
@@ -400,10 +400,9 @@ class Importer {
       return `${matching.length === 0 ? 'none' : `${matching.length}`} of the values feature "${gate.parent}" serves satisfy it, and an xp prerequisite names exactly one variation`;
     }
     const variation = matching[0]!;
-    // A parent blocked by gates of its own is null in GrowthBook and serves its off variation in xp.
-    const parentState = parent.environments[this.environment];
-    if (this.gates.has(gate.parent) && test({ value: null }, {}) !== (variation.key === parentState?.offVariation)) {
-      return `feature "${gate.parent}" has prerequisite gates of its own: a user failing them gets null from it in GrowthBook and its off variation in xp, which this gate reads differently`;
+    // A parent blocked by gates of its own is null in GrowthBook; in xp it fails every prerequisite on it.
+    if (this.gates.has(gate.parent) && test({ value: null }, {})) {
+      return `feature "${gate.parent}" has prerequisite gates of its own: a user failing them gets null from it, which this gate accepts in GrowthBook, while xp fails a prerequisite on a flag whose own prerequisites fail`;
     }
     return { flag: parent.key, variation: variation.key };
   }
@@ -482,6 +481,14 @@ class Importer {
     const unknown = Object.keys(rule).filter((k) => !RULE_KEYS.has(k));
     if (unknown.length > 0) {
       this.ruleNotes.push(`ignored unknown field(s) ${unknown.join(', ')}`);
+    }
+    if (rule.coverage !== undefined || rule.variations !== undefined) {
+      for (const name of [rule.hashAttribute, rule.fallbackAttribute]) {
+        if (name?.includes('.') === true) {
+          // xp reads a bucketing attribute as conditions read theirs; GrowthBook reads it as one flat name.
+          this.ruleNotes.push(`hash attribute "${name}" is a dotted path in xp, as in conditions (${name.split('.').reduceRight((inner, part) => `{ ${JSON.stringify(part)}: ${inner} }`, '…')}), while GrowthBook reads the one attribute named "${name}": send the value nested, or units are not bucketed`);
+        }
+      }
     }
     if (rule.parentConditions !== undefined && rule.parentConditions.length > 0) {
       const gates = rule.parentConditions.map(gateOf);

@@ -7,6 +7,7 @@
  * the assignments. Without Redis they are in PostgreSQL (table sticky_assignments), or, for callers
  * with no database (tests), in process memory.
  */
+import { readAttribute } from '@xp/shared';
 import type { Ruleset, StickyBucketStore } from '@xp/shared';
 import type { Logger } from '../domain/context.js';
 import type { Queryable } from './database.js';
@@ -240,7 +241,8 @@ export function stickyUnitsOf(ruleset: Ruleset, attributes: Readonly<Record<stri
       if (attribute === undefined) {
         continue;
       }
-      const value = attributes[attribute];
+      // Read as bucketing reads it: a dotted name (`organization.key`) is a path.
+      const value = readAttribute(attributes, attribute);
       if ((typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value))) {
         const unit = { hashAttribute: attribute, hashValue: String(value) };
         units.set(stickyKey(unit.hashAttribute, unit.hashValue), unit);

@@ -1,4 +1,4 @@
-import { ErrorCode, Reason, checkRuleset, evaluateExperiment, evaluateFlag, exposureAttributes } from '@xp/shared/eval';
+import { ErrorCode, Reason, checkRuleset, evaluateExperiment, evaluateFlag, exposureAttributes, readAttribute } from '@xp/shared/eval';
 import type { EvaluationContext, EvaluationResult, ExperimentAssignment, ExperimentResult } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
 import { NetworkError, XpError, XpErrorCode, describeError } from './errors.js';
@@ -551,7 +551,7 @@ export class ExperimentationClient {
         continue;
       }
       for (const name of [def.hashAttribute, def.fallbackAttribute]) {
-        const value = typeof name === 'string' ? attributes[name] : undefined;
+        const value = typeof name === 'string' ? readAttribute(attributes, name) : undefined;
         if ((typeof value === 'string' && value !== '') || typeof value === 'number') {
           const key = `${name as string}||${String(value)}`;
           if (!loads.has(key)) {
@@ -717,7 +717,7 @@ export class ExperimentationClient {
     let units: Record<string, string> | undefined;
     let n = 0;
     for (const name of this.unitAttributes) {
-      const value = idString(attributes[name]);
+      const value = idString(readAttribute(attributes, name));
       // A value the API would refuse (too long, NUL, an unpaired surrogate) would lose the whole event: left out.
       if (typeof value === 'string' && value !== '' && value.length <= 256 && value !== unitId && !unstorable(value)) {
         (units ??= {})[name] = value;

@@ -27,6 +27,7 @@ from typing import Any, Final, TypeVar, Union
 from . import _http
 from . import evaluation as _evaluation
 from ._changes import diff_rulesets, flags_changed_between, next_timed_change
+from .conditions import get_path
 from .evaluation import CompiledRuleset, compile_ruleset, evaluate_experiment, evaluate_flag
 from .jsvalue import is_number, js_number_to_string, json_default, to_json_value, truthy
 from .results import (
@@ -730,7 +731,8 @@ class Client:
             return None
         units: dict[str, str] = {}
         for name in names:
-            value = self._id_string(context.attributes.get(name))
+            # Read as bucketing reads it: a dotted name (`organization.key`) is a path.
+            value = self._id_string(get_path(context.attributes, name) if "." in name else context.attributes.get(name))
             # A value the API would refuse (too long, NUL, a surrogate) would lose the whole event: left out.
             if value is not None and value != unit and _utf16_length(value) <= 256 and not _UNSTORABLE.search(value):
                 units[name] = value

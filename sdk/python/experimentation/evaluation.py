@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import unquote_plus
 
 from .bucketing import BucketRange, choose_variation, get_bucket_ranges
-from .conditions import ConditionTest, compile_condition, explain_condition_failure, prepare_groups
+from .conditions import ConditionTest, compile_condition, explain_condition_failure, get_path, prepare_groups
 from .hashing import hash_v2_from_seed, hash_value, seed_state
 from .jsvalue import is_number, js_number_to_string, to_js_number, to_json_value
 from .results import (
@@ -399,8 +399,10 @@ def _read_context(context: Any) -> _Context | None:
 
 
 def _attribute(attributes: Mapping[str, Any], name: str) -> Any:
-    """An attribute as evaluation reads it: a datetime, Decimal, UUID, Enum or huge int as `to_json_value`
-    makes it (conditions read theirs through the same conversion)."""
+    """An attribute as evaluation reads it: at a dotted path as conditions read it (`organization.key`), and
+    a datetime, Decimal, UUID, Enum or huge int as `to_json_value` makes it (as conditions convert theirs)."""
+    if "." in name:
+        return get_path(attributes, name)
     v = attributes.get(name)
     return v if type(v) in _PLAIN else to_json_value(v)
 
@@ -597,15 +599,24 @@ def _eval_flag(compiled: CompiledRuleset, flag: _CompiledFlag, ctx: _Context,
         return flag.disabled_result
     for i, p in enumerate(flag.prerequisites):
         parent = compiled.flags.get(p["flag"])
-        served: str | None = None
-        if parent is not None and depth < MAX_DEPTH:
-            try:
-                served = _eval_flag(compiled, parent, ctx, None, depth + 1).variation_key
-            except _Invalid:
-                served = None  # an erroring parent serves nothing
-        if served != p["variation"]:
+        failed: str | None = None
+        if parent is not None and parent.error is None and not parent.on:
+            # A parent that is off fails its dependents, whatever its off variation is (as LaunchDarkly and GrowthBook do).
+            failed = "is off"
+        else:
+            served: EvaluationResult[Any] | None = None
+            if parent is not None and depth < MAX_DEPTH:
+                try:
+                    served = _eval_flag(compiled, parent, ctx, None, depth + 1)
+                except _Invalid:
+                    served = None  # an erroring parent serves nothing
+            if served is not None and served.reason == Reason.PREREQUISITE_FAILED:
+                failed = f"failed its prerequisite {served.prerequisite}"
+            elif served is None or served.variation_key != p["variation"]:
+                failed = f"served {(served.variation_key if served is not None else None) or 'nothing'}"
+        if failed is not None:
             if trace is not None:
-                trace.append(TraceStep("prerequisite-failed", None, f"{p['flag']} served {served or 'nothing'}, needs {p['variation']}"))
+                trace.append(TraceStep("prerequisite-failed", None, f"{p['flag']} {failed}, needs {p['variation']}"))
             return flag.prerequisite_failed[i]
     now = 0.0
     if flag.timed:

@@ -27,7 +27,7 @@ class Reason:
     DEFAULT: Final = "DEFAULT"  # the flag is on and no rule matched: its default variation
     TARGETING_MATCH: Final = "TARGETING_MATCH"  # a force rule's condition matched
     SPLIT: Final = "SPLIT"  # a rollout, split or experiment rule bucketed the unit
-    PREREQUISITE_FAILED: Final = "PREREQUISITE_FAILED"  # a prerequisite flag did not serve what it needs
+    PREREQUISITE_FAILED: Final = "PREREQUISITE_FAILED"  # a prerequisite flag is off, failed its own or did not serve what it needs
     DISABLED: Final = "DISABLED"  # the flag is off in this environment: its off variation
     FLAG_NOT_FOUND: Final = "FLAG_NOT_FOUND"  # no such flag: the caller's default
     ERROR: Final = "ERROR"  # bad ruleset, rule or context, or no ruleset yet: the caller's default

@@ -389,6 +389,73 @@ for (const [name, rs] of [
   }
 }
 
+// Prerequisites on a parent that is off or failing its own prerequisites fail, even where the parent's
+// off variation is the required one (as LaunchDarkly and GrowthBook do); and a dotted hash attribute
+// is a path, read as conditions read theirs.
+{
+  main.flags['parent-off-on'] = { on: false, variations: bool, default: 0, off: 1 };
+  main.flags['child-of-off-on'] = { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'parent-off-on', variation: 'on' }] };
+  main.flags['gated-parent'] = { variations: bool, default: 1, off: 1, prerequisites: [{ flag: 'parent', variation: 'on' }] };
+  main.flags['child-of-gated'] = { variations: bool, default: 1, off: 0, prerequisites: [{ flag: 'gated-parent', variation: 'on' }] };
+  const P = (prerequisite) => ({ value: false, variationKey: 'off', reason: 'PREREQUISITE_FAILED', prerequisite });
+  add('prerequisite on a disabled flag fails even when its off variation is the required one', 'child-of-off-on', { attributes: {} }, P('parent-off-on'));
+  add('prerequisite on a flag whose own prerequisite fails fails, even when its off variation is the required one', 'child-of-gated', { attributes: { country: 'KP' } }, P('gated-parent'));
+  add('prerequisite on a flag whose own prerequisite passes is met', 'child-of-gated', { attributes: { country: 'US' } }, D(true, 'on'));
+
+  const ramp = (more) => ({ id: 'ramp', type: 'rollout', variation: 1, coverage: 1, hashVersion: 2, ...more });
+  main.flags['rollout-by-org'] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: 'organization.key', seed: 'rollout-by-org' })] };
+  main.flags['rollout-by-org-constructor'] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: 'organization.constructor', seed: 'rollout-by-org' })] };
+  main.flags['rollout-by-first-team'] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: 'teams.0', seed: 'rollout-by-org' })] };
+  main.flags['rollout-by-user-or-device'] = { variations: bool, default: 0, off: 0, rules: [ramp({ hashAttribute: 'user.id', fallbackAttribute: 'device.id', seed: 'rollout-by-org' })] };
+  main.flags['split-by-org'] = { variations: colors, default: 0, off: 0, rules: [{ id: 'split', type: 'split', weights: [0.5, 0.3, 0.2], hashAttribute: 'organization.key', seed: 'split-by-org', hashVersion: 2 }] };
+  const on = (id) => S(true, 'on', 'ramp', { bucket: hash('rollout-by-org', id, 2) });
+  add('rollout on a dotted hash attribute buckets the nested value', 'rollout-by-org', { attributes: { organization: { key: 'org-1' } } }, on('org-1'));
+  add('rollout on a dotted hash attribute buckets a nested number as its string', 'rollout-by-org', { attributes: { organization: { key: 42 } } }, on('42'));
+  add('rollout on a dotted hash attribute skips a unit without the nested value', 'rollout-by-org', { attributes: { organization: {} } }, D(false, 'off'));
+  add('rollout on a dotted hash attribute skips a unit whose parent is a string', 'rollout-by-org', { attributes: { organization: 'org-1' } }, D(false, 'off'));
+  add('rollout on a dotted hash attribute does not read a top-level attribute named with the dot', 'rollout-by-org', { attributes: { 'organization.key': 'org-1' } }, D(false, 'off'));
+  add('rollout on a dotted hash attribute with a nested object is a type mismatch', 'rollout-by-org', { attributes: { organization: { key: { id: 1 } } } }, E('TYPE_MISMATCH'));
+  add('rollout on a dotted hash attribute reads only own properties', 'rollout-by-org-constructor', { attributes: { organization: { key: 'org-1' } } }, D(false, 'off'));
+  add('rollout on a dotted hash attribute steps into an array by index', 'rollout-by-first-team', { attributes: { teams: ['team-a', 'team-b'] } }, on('team-a'));
+  add('rollout on a dotted hash attribute falls back to a dotted fallback attribute', 'rollout-by-user-or-device', { attributes: { user: {}, device: { id: 'dev-1' } } }, on('dev-1'));
+  add('rollout on a dotted hash attribute prefers it over the dotted fallback', 'rollout-by-user-or-device', { attributes: { user: { id: 'u-1' }, device: { id: 'dev-1' } } }, on('u-1'));
+  const sb = hash('split-by-org', 'org-1', 2);
+  const sk = sb < 0.5 ? 'blue' : sb < 0.8 ? 'green' : 'red';
+  add('split on a dotted hash attribute buckets the nested value', 'split-by-org', { attributes: { organization: { key: 'org-1' } } }, S(sk, sk, 'split', { bucket: sb }));
+  add('split on a dotted hash attribute skips a unit without it', 'split-by-org', { attributes: { 'organization.key': 'org-1' } }, D('blue', 'blue'));
+
+  const exp = (seed, more) => ({ hashAttribute: 'organization.key', seed, hashVersion: 2, coverage: 1, weights: [0.5, 0.5], variations: [{ key: 'control' }, { key: 'treatment' }], ...more });
+  const expFlag = (experiment) => ({ variations: bool, default: 0, off: 0, rules: [{ id: 'exp', type: 'experiment', experiment, variations: [0, 1] }] });
+  main.holdouts['by-org'] = { hashAttribute: 'organization.key', seed: '__holdout__by-org', coverage: 0.5 };
+  main.experiments['exp-org'] = exp('exp-org', { fallbackAttribute: 'id' });
+  main.experiments['exp-org-sticky'] = exp('exp-org-sticky', { sticky: { bucketVersion: 1, minBucketVersion: 0 } });
+  main.experiments['exp-org-ns'] = exp('exp-org-ns', { namespace: ['org-layer', 0, 0.5] });
+  main.experiments['exp-org-holdout'] = exp('exp-org-holdout', { holdout: 'by-org' });
+  for (const key of ['exp-org', 'exp-org-sticky', 'exp-org-ns', 'exp-org-holdout']) {
+    main.flags[key.replace('exp-', 'flag-')] = expFlag(key);
+  }
+  const assigned = (key, value, more = {}) => {
+    const b = hash(key, value, 2);
+    const v = b < 0.5 ? 'control' : 'treatment';
+    return S(b >= 0.5, b >= 0.5 ? 'on' : 'off', 'exp', { bucket: b, experiment: { key, variationKey: v, inExperiment: true, hashAttribute: 'organization.key', hashValue: value, bucket: b, ...more } });
+  };
+  add('experiment on a dotted hash attribute buckets the nested value', 'flag-org', { attributes: { id: 'u1', organization: { key: 'org-1' } } }, assigned('exp-org', 'org-1'));
+  const fb = hash('exp-org', 'u1', 2);
+  add('experiment on a dotted hash attribute falls back to the id without it', 'flag-org', { attributes: { id: 'u1', organization: {} } }, S(fb >= 0.5, fb >= 0.5 ? 'on' : 'off', 'exp', { bucket: fb, experiment: { key: 'exp-org', inExperiment: true, hashAttribute: 'id', hashValue: 'u1' } }));
+  const stickyControl = hash('exp-org-sticky', 'org-1', 2) < 0.5 ? 'control' : 'treatment';
+  add('sticky assignments of an experiment on a dotted hash attribute are keyed by its name and the nested value', 'flag-org-sticky', { attributes: { organization: { key: 'org-1' } }, stickyAssignments: {} }, assigned('exp-org-sticky', 'org-1'), { expectedStickyAssignments: { 'organization.key||org-1': { 'exp-org-sticky__1': stickyControl } } });
+  const kept = stickyControl === 'control' ? 'treatment' : 'control';
+  add('a stored sticky assignment under a dotted hash attribute is used', 'flag-org-sticky', { attributes: { organization: { key: 'org-1' } }, stickyAssignments: { 'organization.key||org-1': { 'exp-org-sticky__1': kept } } }, S(kept === 'treatment', kept === 'treatment' ? 'on' : 'off', 'exp', { experiment: { key: 'exp-org-sticky', variationKey: kept, sticky: true, hashAttribute: 'organization.key', hashValue: 'org-1' } }));
+  const [[nsIn]] = idsWhere('__org-layer', 1, (n) => n < 0.5, 1, 'org-');
+  const [[nsOut]] = idsWhere('__org-layer', 1, (n) => n >= 0.5, 1, 'org-');
+  add('namespace of an experiment on a dotted hash attribute takes the nested value: inside', 'flag-org-ns', { attributes: { id: nsOut, organization: { key: nsIn } } }, assigned('exp-org-ns', nsIn));
+  add('namespace of an experiment on a dotted hash attribute takes the nested value: outside', 'flag-org-ns', { attributes: { id: nsIn, organization: { key: nsOut } } }, D(false, 'off'));
+  const [[held]] = idsWhere('__holdout__by-org', 2, (n) => n < 0.5, 1, 'org-');
+  const [[free]] = idsWhere('__holdout__by-org', 2, (n) => n >= 0.5, 1, 'org-');
+  add('holdout on a dotted hash attribute holds out by the nested value', 'flag-org-holdout', { attributes: { organization: { key: held } } }, D(false, 'off'));
+  add('holdout on a dotted hash attribute lets other nested values through', 'flag-org-holdout', { attributes: { organization: { key: free } } }, assigned('exp-org-holdout', free));
+}
+
 const flagDoc = {
   description:
     'evaluateFlag(ruleset, flagKey, context, options): rule order, force/rollout/split/experiment rules, prerequisites, schedules and active windows, namespaces, holdouts, forced variations and QA URL overrides, sticky bucketing, and bad input. A case names a ruleset from `rulesets` (or gives `rulesetInline`). `context.now` is epoch milliseconds. `context.stickyAssignments` maps "<hashAttribute>||<hashValue>" to stored assignments; `expectedStickyAssignments` is the store after evaluation. Only the fields listed in `expected` are compared, except that `errorCode`, `ruleId`, `bucket` and `prerequisite` must be absent when not listed; `expected.experiment` is compared as a subset.',
@@ -422,6 +489,10 @@ eadd('type mismatch on the hash attribute', 'exp-ab', { attributes: { id: { a: 1
   eadd('split-URL: outside coverage keeps the original URL', 'landing', { attributes: { id: lout[0] } }, { inExperiment: false, variationKey: null, url: 'https://example.com/landing', skipReason: 'COVERAGE' }, { splitUrl: true });
   eadd('split-URL: QA override', 'landing', { attributes: { id: lin[0] }, url: 'https://example.com/landing?xp_landing=new' }, { inExperiment: false, variationKey: 'new', url: 'https://example.com/landing-v2', forced: true }, { splitUrl: true });
   eadd('split-URL: unknown experiment has no URL', 'nope', { attributes: { id: 'u' } }, { inExperiment: false, variationKey: null, skipReason: 'NOT_RUNNING' }, { splitUrl: true });
+}
+{
+  const b = hash('exp-org', 'org-1', 2);
+  eadd('getVariant on a dotted hash attribute buckets the nested value', 'exp-org', { attributes: { id: 'u1', organization: { key: 'org-1' } } }, { inExperiment: true, variationIndex: b < 0.5 ? 0 : 1, variationKey: b < 0.5 ? 'control' : 'treatment', hashAttribute: 'organization.key', hashValue: 'org-1', bucket: b });
 }
 out('experiments.json', {
   description:

@@ -579,8 +579,15 @@ export function evalCondition(attributes: unknown, condition: Record<string, unk
   }
 }
 
-/** An attribute at a dotted path, or `undefined` when it is missing (an explanation says so). */
-function readAttribute(attributes: unknown, path: string): unknown {
+/**
+ * An attribute at a dotted path as conditions read it (own properties only, arrays by index), or
+ * `undefined` when it is missing: explanations say so, and bucketing reads its hash attribute with it.
+ */
+export function readAttribute(attributes: unknown, path: string): unknown {
+  if (!path.includes('.')) {
+    // Most paths are one name: no array to split into on the bucketing path.
+    return typeof attributes === 'object' && attributes !== null && Object.hasOwn(attributes, path) ? (attributes as Record<string, unknown>)[path] : undefined;
+  }
   let current = attributes;
   for (const part of path.split('.')) {
     if (typeof current !== 'object' || current === null || !Object.hasOwn(current, part)) {

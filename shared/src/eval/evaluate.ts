@@ -1,5 +1,5 @@
 import { chooseVariation } from './bucketing.js';
-import { dateInstant, explainConditionFailure } from './condition.js';
+import { dateInstant, explainConditionFailure, readAttribute } from './condition.js';
 import type { CompiledExperiment, CompiledFlag, CompiledRule, CompiledRuleset } from './compile.js';
 import { RuleKind, getCompiled } from './compile.js';
 import { hash, hashV2FromSeed } from './hash.js';
@@ -47,16 +47,14 @@ function errorResult<T>(code: ErrorCode, message: string, defaultValue: T | unde
   return { value: (defaultValue ?? null) as T, variationKey: null, reason, errorCode: code, errorMessage: message };
 }
 
-/** An attribute by name: only the attributes' own properties (`constructor` is not an attribute). */
-function ownAttribute(attributes: Readonly<Record<string, unknown>>, name: string): unknown {
-  return Object.hasOwn(attributes, name) ? attributes[name] : undefined;
-}
-
-/** The unit's bucketing id: a non-empty string, a number or a valid Date; undefined when absent. */
+/**
+ * The unit's bucketing id: a non-empty string, a number or a valid Date; undefined when absent. The
+ * attribute is a path read as conditions read it (`organization.key`, own properties only).
+ */
 function readHashValue(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string | undefined | typeof TYPE_MISMATCH {
-  let v = ownAttribute(attributes, name);
+  let v = readAttribute(attributes, name);
   if ((v === undefined || v === null || v === '') && fallback !== undefined) {
-    v = ownAttribute(attributes, fallback);
+    v = readAttribute(attributes, fallback);
   }
   if (typeof v === 'string') {
     return v === '' ? undefined : v;
@@ -76,7 +74,7 @@ function readHashValue(attributes: Readonly<Record<string, unknown>>, name: stri
 
 /** The attribute a unit's bucketing id comes from: the fallback when the hash attribute is absent or empty. */
 function usedHashAttribute(attributes: Readonly<Record<string, unknown>>, name: string, fallback: string | undefined): string {
-  const v = ownAttribute(attributes, name);
+  const v = readAttribute(attributes, name);
   return (v === undefined || v === null || v === '') && fallback !== undefined ? fallback : name;
 }
 
@@ -290,19 +288,30 @@ function evalFlag(
   for (let i = 0; i < flag.prerequisites.length; i++) {
     const p = flag.prerequisites[i]!;
     const parent = compiled.flags.get(p.flag);
-    let served: string | null = null;
-    if (parent !== undefined && parent.error === undefined && depth < MAX_DEPTH) {
-      try {
-        served = evalFlag(compiled, parent, context, attributes, undefined, depth + 1).variationKey;
-      } catch (e) {
-        // A parent that cannot be evaluated serves nothing, so the prerequisite fails safely.
-        if (!(e instanceof EvaluationError)) {
-          throw e;
+    let failed: string | undefined;
+    if (parent !== undefined && parent.error === undefined && !parent.on) {
+      // A parent that is off fails its dependents, whatever its off variation is (as LaunchDarkly and GrowthBook do).
+      failed = 'is off';
+    } else {
+      let served: EvaluationResult | undefined;
+      if (parent !== undefined && parent.error === undefined && depth < MAX_DEPTH) {
+        try {
+          served = evalFlag(compiled, parent, context, attributes, undefined, depth + 1);
+        } catch (e) {
+          // A parent that cannot be evaluated serves nothing, so the prerequisite fails safely.
+          if (!(e instanceof EvaluationError)) {
+            throw e;
+          }
         }
       }
+      if (served?.reason === Reason.PrerequisiteFailed) {
+        failed = `failed its prerequisite ${served.prerequisite!}`;
+      } else if (served?.variationKey !== p.variation) {
+        failed = `served ${served?.variationKey ?? 'nothing'}`;
+      }
     }
-    if (served !== p.variation) {
-      trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} served ${served ?? 'nothing'}, needs ${p.variation}` });
+    if (failed !== undefined) {
+      trace?.push({ outcome: 'prerequisite-failed', detail: `${p.flag} ${failed}, needs ${p.variation}` });
       return flag.prerequisiteFailed[i]!;
     }
   }

@@ -2,7 +2,7 @@ export { fnv1a32, hash } from './hash.js';
 export { chooseVariation, getBucketRanges, getEqualWeights, inNamespace } from './bucketing.js';
 export type { BucketRange, NamespaceRange } from './bucketing.js';
 export { paddedVersionString } from './version.js';
-export { compileCondition, evalCondition, getType, isOperatorObject } from './condition.js';
+export { compileCondition, evalCondition, getType, isOperatorObject, readAttribute } from './condition.js';
 export { regexBacktrackingRisk } from './regex-safety.js';
 export type { ConditionTest, SavedGroups } from './condition.js';
 export { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulesetFlag, checkRulesetHoldout } from './ruleset-validator.js';

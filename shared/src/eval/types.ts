@@ -6,7 +6,7 @@ export const Reason = {
   TargetingMatch: 'TARGETING_MATCH',
   /** The unit was bucketed by a rollout, split or experiment rule. */
   Split: 'SPLIT',
-  /** A prerequisite flag did not serve the required variation: the off variation. */
+  /** A prerequisite flag is off, failed its own prerequisites or did not serve the required variation: the off variation. */
   PrerequisiteFailed: 'PREREQUISITE_FAILED',
   /** The flag is off in this environment: the off variation. */
   Disabled: 'DISABLED',

@@ -598,6 +598,31 @@ describe('convertGrowthBookPayload: feature prerequisites (gates)', () => {
     expectValid(result);
   });
 
+  it('imports a gate on a gated feature\'s off value: the parent blocked by its own gate is null in GrowthBook and fails the prerequisite in xp', () => {
+    // prepare: "mid" is gated on "root"; "leaf" needs mid's default value, which is also mid's off variation in xp.
+    const features: Features = {
+      root: { defaultValue: false, rules: [{ force: true, coverage: 0.5, hashAttribute: 'id' }] },
+      mid: { defaultValue: false, rules: [{ parentConditions: [{ id: 'root', condition: { value: true }, gate: true }] }, { force: true, condition: { plan: 'pro' } }] },
+      leaf: { defaultValue: 'on', rules: [{ parentConditions: [{ id: 'mid', condition: { value: false }, gate: true }] }] },
+      // A gate that accepts null passes where mid is blocked in GrowthBook, while xp fails it: still skipped.
+      'leaf-null': { defaultValue: 'on', rules: [{ parentConditions: [{ id: 'mid', condition: { value: { $in: [true, null] } }, gate: true }] }] },
+    };
+
+    // act
+    const { result, mismatches, blocked } = gated(features, USERS);
+
+    // assert
+    expect(result.warnings).toEqual([
+      'feature "leaf-null" rule 0: skipped: the prerequisite gate on feature "mid" ({"value":{"$in":[true,null]}}): feature "mid" has prerequisite gates of its own: a user failing them gets null from it, which this gate accepts in GrowthBook, while xp fails a prerequisite on a flag whose own prerequisites fail; users failing the gate will get this flag\'s rules instead of null (GrowthBook blocks the feature for them)',
+    ]);
+    expect(Object.fromEntries(result.flags.map((f) => [f.key, f.environments[ENV]!.prerequisites]))).toMatchObject({ leaf: [{ flag: 'mid', variation: 'false' }], mid: [{ flag: 'root', variation: 'true' }] });
+    expect(mismatches.filter((m) => !m.startsWith('leaf-null ')).slice(0, 5)).toEqual([]);
+    // Blocked through mid's gate (root false) and by mid itself (pro users): both kinds occur.
+    expect(blocked.get('leaf')).toBeGreaterThan(blocked.get('mid') ?? 0);
+    expect(blocked.get('mid')).toBeGreaterThan(500);
+    expectValid(result);
+  });
+
   it.each([
     ['after a rule that serves a value', [{ force: 'x', condition: { plan: 'pro' } }, { parentConditions: [{ id: 'parent', condition: { value: true }, gate: true }] }], 'after rules that serve a value'],
     ['on a feature not in the payload', [{ parentConditions: [{ id: 'missing', condition: { value: true }, gate: true }] }], 'feature "missing" is not in the payload'],
@@ -614,6 +639,26 @@ describe('convertGrowthBookPayload: feature prerequisites (gates)', () => {
     expect(result.warnings[0]).toContain(reason);
     expect(result.warnings[0]).toContain("users failing the gate will get this flag's rules instead of null");
     expect(result.flags.find((f) => f.key === 'f')!.environments[ENV]!.prerequisites).toEqual([]);
+    expectValid(result);
+  });
+});
+
+describe('convertGrowthBookPayload: dotted hash attributes', () => {
+  it('says that xp reads a dotted hash attribute as a path, where GrowthBook reads one flat attribute', () => {
+    // prepare
+    const features: Features = {
+      ramp: { defaultValue: false, rules: [{ force: true, coverage: 0.5, hashAttribute: 'company.id' }] },
+      plain: { defaultValue: false, rules: [{ force: true, condition: { 'company.id': 'acme' } }] },
+    };
+
+    // act
+    const result = convertGrowthBookPayload({ features }, { environment: ENV });
+
+    // assert
+    expect(result.warnings).toEqual([
+      'feature "ramp" rule 0: hash attribute "company.id" is a dotted path in xp, as in conditions ({ "company": { "id": … } }), while GrowthBook reads the one attribute named "company.id": send the value nested, or units are not bucketed',
+    ]);
+    expect(result.flags.find((f) => f.key === 'ramp')!.environments[ENV]!.rules[0]).toMatchObject({ hashAttribute: 'company.id' });
     expectValid(result);
   });
 });

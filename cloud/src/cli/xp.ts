@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `xp` command line: start the local platform, import from GrowthBook, flags as code. */
+/** The `xp` command line: start the local platform, import from GrowthBook or LaunchDarkly, flags as code. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -25,6 +25,7 @@ import { runCodeRefs } from './code-refs.js';
 import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
 import type { DocumentProblems, FlagsDocument, Proposal, SupersededRequest } from './flags-as-code.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
+import { convertLaunchDarklyData } from './import-launchdarkly.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
 import { UNITS_HELP, runUnits } from './units.js';
 import { WEBHOOKS_HELP, runWebhooks } from './webhooks.js';
@@ -49,6 +50,10 @@ Usage:
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
+  xp import launchdarkly FILE --project KEY --environment ENV [--dry-run]
+      Convert LaunchDarkly server-side SDK data for one environment ({ flags, segments }, as
+      /sdk/latest-all or the file data source serve it) into xp flags and segments that serve
+      every context the same value, and apply them like \`xp apply\`.
   xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
       JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
@@ -99,6 +104,7 @@ async function mergeWithExisting(
   project: string,
   converted: { flags: Flag[]; experiments: Experiment[] },
   warn: Print,
+  source = 'a GrowthBook payload',
 ): Promise<{ flags: Flag[]; experiments: Experiment[] }> {
   const existingFlags = new Map((await api.listAll(project, 'flags', { archived: true })).map((f) => [f.key, f.definition]));
   const existingExperiments = new Map((await api.listAll(project, 'experiments', { archived: true })).map((e) => [e.key, e.definition]));
@@ -108,7 +114,7 @@ async function mergeWithExisting(
       return flag;
     }
     if (existing.archived) {
-      warn(`warning: flag "${flag.key}" is archived here; the import unarchives it (a GrowthBook payload serves it)`);
+      warn(`warning: flag "${flag.key}" is archived here; the import unarchives it (${source} serves it)`);
     }
     // Names and descriptions do not change what is served (imports before 2026-12 quoted string values' names).
     const served = (variations: Flag['variations']): unknown => variations.map((v) => ({ key: v.key, value: v.value }));
@@ -121,7 +127,7 @@ async function mergeWithExisting(
   const experiments = converted.experiments.map((exp) => {
     const existing = existingExperiments.get(exp.key);
     if (existing?.archived === true) {
-      warn(`warning: experiment "${exp.key}" is archived here; the import unarchives it (a GrowthBook payload runs it)`);
+      warn(`warning: experiment "${exp.key}" is archived here; the import unarchives it (${source} runs it)`);
     }
     if (existing === undefined || existing.environments.length === 0) {
       return exp;
@@ -129,6 +135,34 @@ async function mergeWithExisting(
     return { ...exp, environments: [...new Set([...existing.environments, ...exp.environments])] };
   });
   return { flags, experiments };
+}
+
+/** `xp import launchdarkly`: convert, then plan and apply like `xp apply` without --prune. */
+async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { project: { type: 'string' }, environment: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const file = onlyFile(positionals, 'xp import launchdarkly');
+  if (file === undefined || values.project === undefined || values.environment === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'usage: xp import launchdarkly FILE --project KEY --environment ENV');
+  }
+  const data = parseJsonFile(await readInput(file), file);
+  const converted = convertLaunchDarklyData(data, { environment: values.environment });
+  const api = client(env);
+  const environments = (await api.environments(values.project)).map((e) => e.key);
+  if (!environments.includes(values.environment)) {
+    throw new AppError('VALIDATION_FAILED', `project "${values.project}" has no environment "${values.environment}"; its environments: ${environments.join(', ')}`);
+  }
+  for (const w of converted.warnings) {
+    printError(`warning: ${w}`);
+  }
+  const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, 'the LaunchDarkly data');
+  const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: [], flags: merged.flags };
+  await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);
+  return 0;
 }
 
 function client(env: NodeJS.ProcessEnv): XpApiClient {
@@ -581,8 +615,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       }
       case 'import': {
         const [source, ...args] = rest;
+        if (source === 'launchdarkly') {
+          return await importLaunchDarkly(args, env, print, printError);
+        }
         if (source !== 'growthbook') {
-          throw new UsageError(`${source === undefined ? 'import needs a source' : `unknown import source "${source.slice(0, 100)}"`}; usage: xp import growthbook FILE --project KEY --environment ENV`);
+          throw new UsageError(`${source === undefined ? 'import needs a source' : `unknown import source "${source.slice(0, 100)}"`}; usage: xp import growthbook|launchdarkly FILE --project KEY --environment ENV`);
         }
         const { values, positionals } = parseArgs({
           args,

@@ -207,8 +207,10 @@ describe('xp CLI errors', () => {
     expect(two.err[0]).toBe(`error: unexpected argument "${path.join(dir, 'b.yaml')}": xp apply takes one file (run it once per file)\n\nRun xp --help for the usage.`);
     const imports = await run(['import', 'growthbook', a, a, '--project', 'demo', '--environment', 'production']);
     expect(imports.code).toBe(2);
-    const source = await run(['import', 'launchdarkly', a]);
-    expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "launchdarkly"; usage: xp import growthbook FILE --project KEY --environment ENV']);
+    const source = await run(['import', 'statsig', a]);
+    expect([source.code, source.err[0]?.split('\n')[0]]).toEqual([2, 'error: unknown import source "statsig"; usage: xp import growthbook|launchdarkly FILE --project KEY --environment ENV']);
+    const ldFiles = await run(['import', 'launchdarkly', a, a, '--project', 'demo', '--environment', 'production']);
+    expect([ldFiles.code, ldFiles.err[0]?.split('\n')[0]]).toEqual([2, `error: unexpected argument "${a}": xp import launchdarkly takes one file (run it once per file)`]);
   });
 
   it('names an unknown option alone (the text of Node.js ends in unbalanced quotes)', async () => {

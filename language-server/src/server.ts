@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -7,6 +7,7 @@ import type {
   CancellationToken,
   CompletionItem,
   Connection,
+  DidChangeWatchedFilesParams,
   Disposable,
   FileEvent,
   FileSystemWatcher,
@@ -32,7 +33,6 @@ import {
   CodeLensRefreshRequest,
   DidChangeWatchedFilesNotification,
   ErrorCodes,
-  FileChangeType,
   LSPErrorCodes,
   MessageType,
   MarkupKind,
@@ -53,7 +53,7 @@ import { codeActions, codeLenses, consoleLink, contains, diagnostics, experiment
 import type { FlagRecord, ProjectSnapshot } from './flag-data.js';
 import { EMPTY_SNAPSHOT, environmentSummary, fetchSnapshot, flagKeyRangeInFile, knownEnvironments, readCache, readFlagsFile, rulesetFor, writeCache } from './flag-data.js';
 import type { FileIndex } from './indexer/index.js';
-import { defaultIndexThreads, readSourceText, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
+import { defaultIndexThreads, SOURCE_EXTENSIONS, WorkspaceIndex } from './indexer/index.js';
 import type { DataSource, ExplainParams, ExplainResult, FlagSummary, StatusParams, XpSettings } from './protocol.js';
 import { CLIENT_SHOW_FLAG_COMMAND, ExplainRequest, explainParamsProblem, FlagListRequest, FlagReferencesRequest, FlagsRequest, RefreshRequest, ServerCommand, StatusNotification } from './protocol.js';
 
@@ -234,12 +234,29 @@ function cancelled(): ResponseError {
   return new ResponseError(LSPErrorCodes.RequestCancelled, 'request cancelled');
 }
 
-function isDirectory(file: string): boolean {
+/** File events handled between two yields to the event loop: a branch switch's thousands must not hold up requests. */
+const FILE_EVENT_BATCH = 100;
+
+/** What is at a path now, a symbolic link not followed. */
+type PathKind = 'file' | 'folder' | 'link' | 'other' | 'none';
+
+function pathKind(file: string): PathKind {
   try {
-    return statSync(file).isDirectory();
+    const stat = lstatSync(file);
+    return stat.isFile() ? 'file' : stat.isDirectory() ? 'folder' : stat.isSymbolicLink() ? 'link' : 'other';
   } catch {
-    return false;
+    return 'none';
   }
+}
+
+/** The well-formed events of workspace/didChangeWatchedFiles params (a file URI each), or undefined when `changes` is not a list. */
+function fileEventsOf(params: unknown): { readonly events: FileEvent[]; readonly dropped: number } | undefined {
+  if (!isRecord(params) || !Array.isArray(params.changes)) {
+    return undefined;
+  }
+  const changes: unknown[] = params.changes;
+  const events = changes.filter((c): c is FileEvent => isRecord(c) && typeof c.uri === 'string');
+  return { events, dropped: changes.length - events.length };
 }
 
 /** The flags file at `dir`'s root, if any (the candidate names in order). */
@@ -339,6 +356,31 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let folders: string[] = [];
   // Where relative settings (flagsFile, cacheFile) resolve: the first folder, else where the editor started us.
   const root = (): string => folders[0] ?? process.cwd();
+  // The folders reached through a symbolic link, by real path: a document or event spelled by the real path is indexed under the folder's spelling.
+  let linkedFolders: readonly { readonly real: string; readonly folder: string }[] = [];
+  const setFolders = (next: string[]): void => {
+    folders = next;
+    linkedFolders = next.flatMap((folder) => {
+      let real: string;
+      try {
+        real = realpathSync(folder);
+      } catch {
+        // Not there (yet): nothing can be spelled through it.
+        return [];
+      }
+      // A real path opened as a folder of its own keeps its spelling.
+      return real === folder || next.includes(real) ? [] : [{ real, folder }];
+    });
+  };
+  /** `file` spelled under the workspace folder when it is under the folder's real path, else as it is. */
+  const workspaceSpelling = (file: string): string => {
+    for (const { real, folder } of linkedFolders) {
+      if (file.startsWith(real) && (file.length === real.length || file[real.length] === path.sep)) {
+        return folder + file.slice(real.length);
+      }
+    }
+    return file;
+  };
   let settings: XpSettings = {};
   // The lifecycle (LSP 3.17): before initialize, requests fail with ServerNotInitialized and notifications
   // other than exit are dropped; a second initialize is refused; after shutdown, requests fail with InvalidRequest.
@@ -522,14 +564,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   /**
    * The path a file URI names; undefined for another scheme and for a file URI no path can stand for
    * (`file:///a%2Fb.ts`: an encoded '/', which fileURLToPath refuses): such a document is served as one
-   * that is not on disk, not indexed.
+   * that is not on disk, not indexed. A path under the real path of a folder reached through a symbolic
+   * link is spelled under the folder, as the cold index lists it: one file, one entry.
    */
   const fileOf = (uri: string): string | undefined => {
     if (!uri.startsWith('file:')) {
       return undefined;
     }
     try {
-      return fileURLToPath(uri);
+      return workspaceSpelling(fileURLToPath(uri));
     } catch {
       return undefined;
     }
@@ -856,7 +899,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       return;
     }
     const flagsFileBefore = flagsFilePath();
-    folders = [...folders.filter((f) => !removed.includes(f)), ...added];
+    setFolders([...folders.filter((f) => !removed.includes(f)), ...added]);
     connection.console.log(`xp: workspace folders now ${folders.join(', ')}`);
     watchFiles();
     if (indexing) {
@@ -887,40 +930,74 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     }
   };
 
+  /**
+   * Whether a folder inside a workspace folder is reached through a symbolic link (it or a folder
+   * between it and the workspace folder is one): the cold index does not follow links, nor do file
+   * events. Answers are kept for one batch of events.
+   */
+  const throughLinks = (): ((dir: string) => boolean) => {
+    const known = new Map<string, boolean>();
+    const linked = (dir: string): boolean => {
+      if (folders.includes(dir) || !folders.some((f) => dir.startsWith(f + path.sep))) {
+        return false;
+      }
+      let found = known.get(dir);
+      if (found === undefined) {
+        found = pathKind(dir) === 'link' || linked(path.dirname(dir));
+        known.set(dir, found);
+      }
+      return found;
+    };
+    return linked;
+  };
+
+  /**
+   * Each event is handled by what its path is now, not by its type: editors coalesce a Deleted and a
+   * Created on one path into a Changed (a file replaced by a folder in a branch switch, a folder
+   * regenerated, a workspace cloned again), and a folder deleted or created is one event for its path.
+   */
   const onFileEvents = async (changes: readonly FileEvent[]): Promise<void> => {
-    const isOpen = openFiles();
     let indexChanged = false;
-    for (const c of changes) {
-      const file = fileOf(c.uri);
-      // An open document is indexed from the editor's text, not the disk.
-      if (file === undefined || isOpen(file)) {
-        continue;
+    for (let start = 0; start < changes.length; start += FILE_EVENT_BATCH) {
+      if (start > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      if (isFlagsFile(file)) {
-        await reload();
-        continue;
-      }
-      if (path.basename(file) === '.gitignore') {
-        // What the folder's .gitignore excludes changed (created, edited or deleted): its files are listed again, as a cold index would.
-        await index.refreshFolder(path.dirname(file), isOpen);
-        indexChanged = true;
-      } else if (c.type === FileChangeType.Deleted) {
-        // A deleted folder is reported alone, not file by file (microsoft/vscode#109754).
-        indexChanged = index.removeUnder(file, isOpen) > 0 || indexChanged;
-      } else if (c.type === FileChangeType.Created && isDirectory(file)) {
-        // A folder created, copied or renamed into place: its files are listed as the cold index would.
-        indexChanged = (await index.refreshFolder(file, isOpen)) > 0 || indexChanged;
-      } else if (!index.includes(file)) {
-        // Events of every file the client watches arrive; the index holds only those the cold index lists.
-        indexChanged = index.remove(file) || indexChanged;
-      } else {
-        try {
-          await index.indexText(file, readSourceText(file));
-        } catch {
-          index.remove(file);
+      // Documents opened or closed meanwhile count.
+      const isOpen = openFiles();
+      const linked = throughLinks();
+      // Paths that are no folder now: nothing indexed under them stays.
+      const notFolders = new Set<string>();
+      for (const c of changes.slice(start, start + FILE_EVENT_BATCH)) {
+        const file = fileOf(c.uri);
+        // An open document is indexed from the editor's text, not the disk.
+        if (file === undefined || isOpen(file)) {
+          continue;
         }
-        indexChanged = true;
+        if (isFlagsFile(file)) {
+          await reload();
+          continue;
+        }
+        const kind = linked(path.dirname(file)) ? 'link' : pathKind(file);
+        if (path.basename(file) === '.gitignore' && kind !== 'folder') {
+          // What the folder's .gitignore excludes changed (created, edited or deleted): its files are listed again, as a cold index would.
+          await index.refreshFolder(path.dirname(file), isOpen);
+          indexChanged = true;
+        } else if (kind === 'folder') {
+          // A folder created, regenerated, or put where a file was: listed as the cold index would, what it no longer holds forgotten.
+          await index.refreshFolder(file, isOpen);
+          indexChanged = true;
+        } else {
+          notFolders.add(file);
+          if (kind === 'file' && index.includes(file)) {
+            await index.indexFromDisk(file);
+            indexChanged = true;
+          } else {
+            // Deleted, a symbolic link (not followed, as by the cold index), or a file the index does not list (vendored, ignored).
+            indexChanged = index.remove(file) || indexChanged;
+          }
+        }
       }
+      indexChanged = index.removeUnderAny(notFolders, isOpen) > 0 || indexChanged;
     }
     if (indexChanged) {
       // The reference count, and the Flags view that refreshes on the status.
@@ -990,7 +1067,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (initializeReceived) {
       throw new ResponseError(ErrorCodes.InvalidRequest, 'initialize was already received');
     }
-    folders = initialFolders(params);
+    setFolders(initialFolders(params));
     workspaceFolderEvents = params.capabilities.workspace?.workspaceFolders === true;
     // The token may come from the environment instead (XP_TOKEN), where no protocol trace logs it.
     const source = initialSettingsSource(params.initializationOptions);
@@ -1113,21 +1190,24 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       // Outside the workspace, ignored or vendored: indexed only while it was open.
       index.remove(file);
     } else if (file !== undefined) {
-      // The editor's unsaved text is dropped: the file on disk is the truth again.
-      let text: string | undefined;
-      try {
-        text = readSourceText(file);
-      } catch {
-        index.remove(file);
-      }
-      if (text !== undefined) {
-        void index.indexText(file, text);
-      }
+      // The editor's unsaved text is dropped: the file on disk is the truth again (read as the cold index reads it).
+      index.indexFromDisk(file).catch((e: unknown) => {
+        connection.console.error(`xp: re-reading ${file} failed: ${describeError(e)}`);
+      });
     }
   });
 
-  connection.onDidChangeWatchedFiles(afterInitialize((change) => {
-    queueIndexUpdate(() => onFileEvents(change.changes));
+  /** Whether malformed workspace/didChangeWatchedFiles params were reported already (once is enough). */
+  let malformedEventsLogged = false;
+  connection.onDidChangeWatchedFiles(afterInitialize((change: DidChangeWatchedFilesParams) => {
+    const valid = fileEventsOf(change);
+    if ((valid === undefined || valid.dropped > 0) && !malformedEventsLogged) {
+      malformedEventsLogged = true;
+      connection.console.warn('xp: workspace/didChangeWatchedFiles: ignored events without a { uri, type } shape, or params without a changes list (not reported again)');
+    }
+    if (valid !== undefined && valid.events.length > 0) {
+      queueIndexUpdate(() => onFileEvents(valid.events));
+    }
   }));
 
   /**
@@ -1167,11 +1247,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (file === undefined || !index.includes(file)) {
       return undefined;
     }
+    let text: string | undefined;
     try {
-      return { doc: TextDocument.create(uri, '', 0, readSourceText(file)), fileIndex: index.fileIndex(file) };
+      // Not a file the cold index reads (a folder, a link, larger than it reads): nothing to serve, and a huge one is not read.
+      text = index.readText(file);
     } catch {
       return undefined;
     }
+    return text === undefined ? undefined : { doc: TextDocument.create(uri, '', 0, text), fileIndex: index.fileIndex(file) };
   };
 
   const withDocument = async <T>(uri: string, token: CancellationToken, fn: (doc: TextDocument, fileIndex: FileIndex | undefined) => T): Promise<T | null> => {

@@ -3,12 +3,17 @@
  * close: no stat and no allocation), the method-name pre-filter runs on the raw bytes, and only the
  * files that pass it are decoded as UTF-8 and scanned.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { FileIndex, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
 import type { Language } from './types.js';
 
 const INITIAL_BUFFER = 256 * 1024;
+
+// Not defined on every platform (Windows has neither): a plain open there.
+const { O_NOFOLLOW = 0, O_NONBLOCK = 0 } = constants as Partial<typeof constants>;
+/** Opening never follows a symbolic link (the walk skips them; ELOOP then). */
+const OPEN_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
 
 /** A file with a NUL byte in its first 8,000 bytes is binary (git's test): not source, never indexed. */
 export const BINARY_PROBE = 8000;
@@ -23,10 +28,41 @@ const latin1 = (b: Buffer, end: number): string => b.toString('latin1', 0, end);
 const hasBom = (b: Uint8Array, end: number): boolean => end >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
 const utf8 = (b: Buffer, end: number): string => b.toString('utf8', hasBom(b, end) ? 3 : 0, end);
 
-/** A source file's text as an editor shows it (UTF-8, without a byte order mark); throws when it cannot be read. */
-export function readSourceText(file: string): string {
-  const bytes = readFileSync(file);
-  return utf8(bytes, bytes.length);
+/**
+ * A source file's text as an editor shows it (UTF-8, without a byte order mark), or undefined when it
+ * is not a regular file (a folder, a symbolic link, a device) or holds more than `maxBytes` bytes: its
+ * size is read first, so a huge generated file costs one fstat. Throws when it cannot be read.
+ */
+export function readSourceText(file: string, maxBytes = Number.MAX_SAFE_INTEGER): string | undefined {
+  let fd: number;
+  try {
+    // Non-blocking: a FIFO with a source file's name must not hang the server (regular files ignore the flag).
+    fd = openSync(file, OPEN_FLAGS | O_NONBLOCK);
+  } catch (e) {
+    // A symbolic link, with O_NOFOLLOW: not followed, as the cold index does not.
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      return undefined;
+    }
+    throw e;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > maxBytes) {
+      return undefined;
+    }
+    const bytes = Buffer.allocUnsafe(stat.size);
+    let length = 0;
+    while (length < bytes.length) {
+      const n = readSync(fd, bytes, length, bytes.length - length, null);
+      if (n === 0) {
+        break;
+      }
+      length += n;
+    }
+    return utf8(bytes, length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class SourceReader {
@@ -61,7 +97,7 @@ export class SourceReader {
   private read(file: string, limit: number): number {
     let fd: number;
     try {
-      fd = openSync(file, 'r');
+      fd = openSync(file, OPEN_FLAGS);
     } catch {
       return -1;
     }

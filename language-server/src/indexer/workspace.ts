@@ -11,7 +11,7 @@ import type { FileIndex } from './extract.js';
 import { extractReferences, MethodTable } from './extract.js';
 import { scanReferences } from './fast-scan.js';
 import { grammarFor } from './parser.js';
-import { BINARY_PROBE, SourceReader } from './source-reader.js';
+import { BINARY_PROBE, readSourceText, SourceReader } from './source-reader.js';
 import type { FlagReference, Language } from './types.js';
 import { languageOf } from './types.js';
 
@@ -238,6 +238,8 @@ export function listSourceFilesUnder(root: string, dir: string, indexIgnoredRoot
  */
 export class WorkspaceIndex {
   private readonly files = new Map<string, FileIndex>();
+  /** How many indexed files each folder holds at any depth: a path absent here has nothing indexed under it, found without a scan. */
+  private readonly filesUnder = new Map<string, number>();
   private readonly rootFolders: string[];
   private methods: MethodTable;
   private readonly maxFileSize: number;
@@ -247,6 +249,15 @@ export class WorkspaceIndex {
   /** Files settled by the scanner and files parsed, since construction. */
   readonly stats = { scanned: 0, parsed: 0 };
   private wrappers: readonly string[];
+  /**
+   * While indexAll runs: the paths (files, and folders standing for everything under them) that
+   * another update (a file event, an open document, a folder refresh) wrote or removed since it
+   * started. Those updates read the disk or the editor after the cold index did, so the cold index
+   * never writes over them.
+   */
+  private updatedDuringIndex: Set<string> | undefined;
+  /** The reader of single files (file events, a closed document), made once: its buffer is reused. */
+  private singleReader: SourceReader | undefined;
 
   constructor(roots: string | readonly string[], options: IndexerOptions = {}) {
     this.rootFolders = (typeof roots === 'string' ? [roots] : [...new Set(roots)]).map((r) => path.resolve(r));
@@ -265,6 +276,38 @@ export class WorkspaceIndex {
   setWrapperFunctions(names: readonly string[]): void {
     this.wrappers = names;
     this.methods = new MethodTable(names);
+    this.singleReader = undefined;
+  }
+
+  /** Records that `target` (a file, or a folder and all under it) was updated outside a running cold index. */
+  private updated(target: string): void {
+    this.updatedDuringIndex?.add(target);
+  }
+
+  /** Whether the cold index must leave `file` alone: it, or a folder above it, was updated since the cold index started. */
+  private updatedSinceListing(file: string): boolean {
+    const updated = this.updatedDuringIndex;
+    if (updated === undefined || updated.size === 0) {
+      return false;
+    }
+    for (let end = file.length; end > 0; end = file.lastIndexOf(path.sep, end - 1)) {
+      if (updated.has(file.slice(0, end))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A cold index's result for `file`, unless an update newer than its read came first (see updatedDuringIndex). */
+  private setFromColdIndex(file: string, index: FileIndex | undefined): void {
+    if (this.updatedSinceListing(file)) {
+      return;
+    }
+    if (index === undefined) {
+      this.forget(file);
+    } else {
+      this.setFile(file, index);
+    }
   }
 
   /**
@@ -274,6 +317,16 @@ export class WorkspaceIndex {
    * before the walk and then claim chunks of the file list from a counter shared with this thread.
    */
   async indexAll(onProgress?: (p: IndexProgress) => void, cancel?: CancellationFlag): Promise<boolean> {
+    // Updates made while it runs (file events, open documents) are newer than what it read: kept.
+    this.updatedDuringIndex = new Set();
+    try {
+      return await this.coldIndex(onProgress, cancel);
+    } finally {
+      this.updatedDuringIndex = undefined;
+    }
+  }
+
+  private async coldIndex(onProgress?: (p: IndexProgress) => void, cancel?: CancellationFlag): Promise<boolean> {
     // Workers run the compiled indexer; from TypeScript sources (tests) this thread does the work.
     const workerScript = fileURLToPath(new URL('./index-worker.js', import.meta.url));
     let done = 0;
@@ -288,7 +341,7 @@ export class WorkspaceIndex {
       IndexWorkers !== undefined
         ? new IndexWorkers(workerScript, this.workers - 1, { wrapperFunctions: this.wrappers, maxFileSize: this.maxFileSize, fastPath: this.fastPath }, (batch) => {
             for (const index of batch.indexes) {
-              this.setFile(index.file, index);
+              this.setFromColdIndex(index.file, index);
             }
             this.stats.scanned += batch.scanned;
             this.stats.parsed += batch.parsed;
@@ -345,10 +398,8 @@ export class WorkspaceIndex {
           }
           if (outcome?.kind === 'settled') {
             this.stats.scanned++;
-            this.setFile(file, outcome.index);
-          } else {
-            this.files.delete(file);
           }
+          this.setFromColdIndex(file, outcome?.kind === 'settled' ? outcome.index : undefined);
           settled++;
         }
         progress(settled);
@@ -361,7 +412,7 @@ export class WorkspaceIndex {
         }
         const batch = toParse.slice(i, i + BATCH);
         for (const { file, text } of batch) {
-          await this.parse(file, text);
+          this.setFromColdIndex(file, await this.extract(file, text));
         }
         progress(batch.length);
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -389,15 +440,49 @@ export class WorkspaceIndex {
 
   /** Re-indexes one file from the given text (an open editor's content) and returns its index. */
   async indexText(file: string, text: string): Promise<FileIndex> {
+    this.updated(file);
     return this.indexWithoutParse(file, text) ?? this.parse(file, text);
+  }
+
+  /**
+   * Re-indexes one file from the disk as the cold index would (a file event, a document closed): a
+   * file that is not a regular one (a symbolic link is not followed), cannot be read, or is larger
+   * than the cold index reads (3 × maxFileSize bytes: no more is read) is forgotten.
+   */
+  async indexFromDisk(file: string): Promise<void> {
+    this.updated(file);
+    const language = languageOf(file);
+    this.singleReader ??= new SourceReader(this.methods, this.maxFileSize, this.fastPath);
+    const outcome = language === undefined ? undefined : this.singleReader.index(file, language);
+    if (outcome?.kind === 'parse') {
+      await this.parse(file, outcome.text);
+    } else if (outcome?.kind === 'settled') {
+      this.stats.scanned++;
+      this.setFile(file, outcome.index);
+    } else {
+      this.forget(file);
+    }
+  }
+
+  /**
+   * A file's text from the disk when the cold index would read it, for positions in a file the editor
+   * has not opened: undefined when it is not a regular file or holds more than 3 × maxFileSize bytes.
+   */
+  readText(file: string): string | undefined {
+    return readSourceText(file, 3 * this.maxFileSize);
   }
 
   /** Indexes a file by a tree-sitter parse. */
   private async parse(file: string, text: string): Promise<FileIndex> {
-    this.stats.parsed++;
-    const index = extractReferences(await grammarFor(languageOf(file)!), file, text, this.methods);
+    const index = await this.extract(file, text);
     this.setFile(file, index);
     return index;
+  }
+
+  /** A file's index by a tree-sitter parse, not stored. */
+  private async extract(file: string, text: string): Promise<FileIndex> {
+    this.stats.parsed++;
+    return extractReferences(await grammarFor(languageOf(file)!), file, text, this.methods);
   }
 
   /** Indexes a file by the pre-filter or the lexical scanner; undefined when it needs a parse. */
@@ -424,7 +509,36 @@ export class WorkspaceIndex {
 
   /** Forgets `file`; false when it held no reference. */
   remove(file: string): boolean {
-    return this.files.delete(file);
+    this.updated(file);
+    return this.forget(file);
+  }
+
+  /**
+   * Forgets every file indexed under any of `folders` (paths that are no folder now: a file, a link,
+   * nothing), except those `keep` names: one pass over the index for a whole batch of file events.
+   * Returns the number of files forgotten.
+   */
+  removeUnderAny(folders: ReadonlySet<string>, keep: (file: string) => boolean = () => false): number {
+    for (const folder of folders) {
+      this.updated(folder);
+    }
+    // Nearly always none: a path that was a folder with indexed files and is not one now.
+    if (![...folders].some((f) => this.filesUnder.has(f))) {
+      return 0;
+    }
+    let removed = 0;
+    for (const file of this.files.keys()) {
+      for (let end = file.lastIndexOf(path.sep); end > 0; end = file.lastIndexOf(path.sep, end - 1)) {
+        if (folders.has(file.slice(0, end))) {
+          if (!keep(file)) {
+            this.forget(file);
+            removed++;
+          }
+          break;
+        }
+      }
+    }
+    return removed;
   }
 
   /**
@@ -433,15 +547,19 @@ export class WorkspaceIndex {
    * number of files forgotten.
    */
   removeUnder(target: string, keep: (file: string) => boolean = () => false): number {
+    this.updated(target);
     // A path that held an index was a file: nothing is under it (the usual case, without a scan).
-    if (!keep(target) && this.files.delete(target)) {
+    if (!keep(target) && this.forget(target)) {
       return 1;
+    }
+    if (!target.endsWith(path.sep) && !this.filesUnder.has(target)) {
+      return 0;
     }
     const prefix = target.endsWith(path.sep) ? target : target + path.sep;
     let removed = 0;
     for (const file of this.files.keys()) {
       if ((file === target || file.startsWith(prefix)) && !keep(file)) {
-        this.files.delete(file);
+        this.forget(file);
         removed++;
       }
     }
@@ -455,12 +573,17 @@ export class WorkspaceIndex {
    * indexed from the editor's text) are left alone. Returns the number of files listed.
    */
   async refreshFolder(dir: string, keep: (file: string) => boolean = () => false): Promise<number> {
+    this.updated(dir);
     const listed = this.listUnder(dir);
     const current = new Set(listed);
     const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+    // A file that was at this path before the folder (replaced in one branch switch).
+    if (!keep(dir)) {
+      this.forget(dir);
+    }
     for (const file of [...this.files.keys()]) {
       if (file.startsWith(prefix) && !current.has(file) && !keep(file)) {
-        this.files.delete(file);
+        this.forget(file);
       }
     }
     const reader = new SourceReader(this.methods, this.maxFileSize, this.fastPath);
@@ -476,7 +599,7 @@ export class WorkspaceIndex {
         this.stats.scanned++;
         this.setFile(file, outcome.index);
       } else {
-        this.files.delete(file);
+        this.forget(file);
       }
       if (i % BATCH === BATCH - 1) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -553,9 +676,34 @@ export class WorkspaceIndex {
 
   private setFile(file: string, index: FileIndex): void {
     if (index.references.length === 0 && index.slots.length === 0) {
-      this.files.delete(file);
+      this.forget(file);
     } else {
+      if (!this.files.has(file)) {
+        this.countUnder(file, 1);
+      }
       this.files.set(file, index);
+    }
+  }
+
+  /** Removes `file`'s index; false when it had none. */
+  private forget(file: string): boolean {
+    if (!this.files.delete(file)) {
+      return false;
+    }
+    this.countUnder(file, -1);
+    return true;
+  }
+
+  /** Counts `file` in (1) or out (-1) of the folders above it (see filesUnder). */
+  private countUnder(file: string, by: 1 | -1): void {
+    for (let end = file.lastIndexOf(path.sep); end > 0; end = file.lastIndexOf(path.sep, end - 1)) {
+      const folder = file.slice(0, end);
+      const n = (this.filesUnder.get(folder) ?? 0) + by;
+      if (n === 0) {
+        this.filesUnder.delete(folder);
+      } else {
+        this.filesUnder.set(folder, n);
+      }
     }
   }
 }

@@ -192,7 +192,7 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   } else {
     const rows = configured.map((env) => {
       const state = flag.environments[env]!;
-      const served = servedToEveryone(flag, env, ctx.now);
+      const served = servedToEveryone(flag, env, ctx.now, ctx.snapshot.experiments);
       return [env === ctx.environment ? f.bold(env) : env, environmentSummary(flag, env), f === PLAIN ? `serves ${served ?? `default ${state.defaultVariation}`}` : (served ?? `default ${f.code(state.defaultVariation)}`)];
     });
     lines.push('', ...f.table(['environment', 'state', 'serves'], rows));
@@ -379,8 +379,17 @@ export function unknownKeySuggestion(ctx: FeatureContext, ref: FlagReference): s
   return undefined;
 }
 
+/** The variation a stale flag serves (see @xp/shared's staleFlag), judged with the project's experiments as the snapshot has them. */
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
-  return staleVariation(record.definition, { updatedAt: record.updatedAt, archived: record.archived, now: ctx.now, days: ctx.staleDays, ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }) });
+  return staleVariation(record.definition, {
+    servingChangedAt: record.servingChangedAt,
+    updatedAt: record.updatedAt,
+    archived: record.archived,
+    now: ctx.now,
+    days: ctx.staleDays,
+    experiments: ctx.snapshot.experiments,
+    ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }),
+  });
 }
 
 export function staleFlagVariation(ctx: FeatureContext, key: string): string | undefined {
@@ -709,7 +718,7 @@ export function keyCompletions(ctx: FeatureContext, slotRange: Range, kind?: Fla
   const items: CompletionItem[] = [];
   if (kind === 'variant') {
     for (const exp of ctx.snapshot.experiments) {
-      if (!ctx.flags.has(exp.key)) {
+      if (!ctx.flags.has(exp.key) && exp.archived !== true) {
         items.push({ label: exp.key, kind: CompletionItemKind.Event, detail: `${exp.name} · experiment ${exp.status}`, textEdit: { range: slotRange, newText: exp.key }, sortText: `1${exp.key}` });
       }
     }

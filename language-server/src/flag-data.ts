@@ -13,6 +13,8 @@ export interface FlagRecord {
   readonly archived: boolean;
   readonly version: number | null;
   readonly updatedAt: string | null;
+  /** When what it serves last changed (not a metadata edit); absent from older servers and caches, where updatedAt counts. */
+  readonly servingChangedAt?: string | null;
   /** Who changed it last, as shown: their name from the API (their id from servers that give none). */
   readonly updatedBy: string | null;
 }
@@ -52,7 +54,8 @@ const CACHE_VERSION = 1;
 export async function fetchSnapshot(client: XpApiClient, project: string, environment: string, now: Date): Promise<ProjectSnapshot> {
   const [flags, experiments, segments, holdouts, environments] = await Promise.all([
     client.listAll(project, 'flags', { archived: true }),
-    client.listAll(project, 'experiments', { archived: false }),
+    // Archived ones too: an ended experiment's released winner decides what its flags serve (stale flags).
+    client.listAll(project, 'experiments', { archived: true }),
     client.listAll(project, 'segments', { archived: false }),
     client.listAll(project, 'holdouts', { archived: false }),
     // Without them, knownEnvironments falls back to the environments the flags name.
@@ -92,6 +95,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
       archived: f.archived || f.definition.archived,
       version: f.version,
       updatedAt: f.updatedAt,
+      ...(f.servingChangedAt === undefined ? {} : { servingChangedAt: f.servingChangedAt }),
       // Shown in hovers: the writer's name where the API gives it (older servers: their id).
       updatedBy: f.updatedByName ?? f.updatedBy,
     })),
@@ -156,6 +160,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
         archived: record.archived === true,
         version: orNull(record.version, isNumber),
         updatedAt: orNull(record.updatedAt, isString),
+        ...(isString(record.servingChangedAt) ? { servingChangedAt: record.servingChangedAt } : {}),
         updatedBy: orNull(record.updatedBy, isString),
       });
     }

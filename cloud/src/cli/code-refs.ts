@@ -137,7 +137,10 @@ function projectOfFlagsFile(dir: string): string | undefined {
   return undefined;
 }
 
-/** `xp code-refs --repo NAME --branch B [--dir .] [--project P] [--commit SHA] [--wrapper NAME]… [--dry-run]` */
+/** Exit code of an upload that found keys the project does not have, with `--fail-on-unknown` (the references are stored). */
+export const UNKNOWN_KEYS_EXIT_CODE = 3;
+
+/** `xp code-refs --repo NAME --branch B [--dir .] [--project P] [--commit SHA] [--wrapper NAME]… [--fail-on-unknown] [--dry-run]` */
 export async function runCodeRefs(args: readonly string[], api: () => XpApiClient, print: (line: string) => void): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -150,9 +153,14 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       wrapper: { type: 'string', multiple: true, default: [] },
       'dry-run': { type: 'boolean', default: false },
       'stale-days': { type: 'string', default: String(DEFAULT_STALE_DAYS) },
+      'fail-on-unknown': { type: 'boolean', default: false },
     },
     strict: true,
   });
+  if (values['fail-on-unknown'] && values['dry-run']) {
+    // A dry run never asks the API which keys the project has.
+    throw new AppError(AppErrorCode.Validation, '--fail-on-unknown checks the keys against the project when uploading: leave out --dry-run');
+  }
   const staleDays = Number(values['stale-days']);
   if (!/^\d+$/.test(values['stale-days']) || staleDays > 3650) {
     throw new AppError(AppErrorCode.Validation, `--stale-days must be a whole number of days from 0 to 3650, not "${values['stale-days']}"`);
@@ -225,13 +233,25 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       ? `Stored ${count(result.stored, 'reference')} for ${at} in ${project} (replaced ${result.replaced}).`
       : `Stored ${count(references.length, 'reference')} under ${scope}/ for ${at} in ${project} (replaced ${result.replaced} there; ${at} has ${result.stored} in all).`,
   );
+  let report: CleanUpReport;
   try {
-    for (const line of await flagsToCleanUp(upload.client, project, references, staleDays, new Date())) {
-      print(line);
-    }
+    report = await cleanUpReport(upload.client, project, references, staleDays, new Date());
   } catch (error) {
-    // The references are stored: a failed look at the flags does not fail the upload.
-    print(`Could not check the referenced flags for clean-up: ${error instanceof Error ? error.message : String(error)}`);
+    // The references are stored: a failed look at the flags does not fail the upload, unless the
+    // caller asked to fail on what that look would have found.
+    const why = `Could not check the referenced flags for clean-up: ${error instanceof Error ? error.message : String(error)}`;
+    if (values['fail-on-unknown']) {
+      throw new AppError(AppErrorCode.Unavailable, `${why} (the references are stored; --fail-on-unknown needs that check)`);
+    }
+    print(why);
+    return 0;
+  }
+  for (const line of report.lines) {
+    print(line);
+  }
+  if (values['fail-on-unknown'] && report.unknown.length > 0) {
+    print(`Failing (--fail-on-unknown, exit code ${UNKNOWN_KEYS_EXIT_CODE}): the code references ${count(report.unknown.length, 'key')} ${project} has neither as a flag nor as an experiment (deleted, never created or mistyped).`);
+    return UNKNOWN_KEYS_EXIT_CODE;
   }
   return 0;
 }
@@ -241,10 +261,23 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
  * place), archived flags (SDKs serve the code's default) and keys the project does not have.
  */
 export async function flagsToCleanUp(client: XpApiClient, project: string, references: readonly CodeRef[], staleDays: number, now: Date): Promise<string[]> {
+  return (await cleanUpReport(client, project, references, staleDays, now)).lines;
+}
+
+/** The clean-up lines to print, and the referenced keys the project has neither as a flag nor as an experiment. */
+export interface CleanUpReport {
+  readonly lines: string[];
+  readonly unknown: string[];
+}
+
+export async function cleanUpReport(client: XpApiClient, project: string, references: readonly CodeRef[], staleDays: number, now: Date): Promise<CleanUpReport> {
   const [flags, experiments, environments] = await Promise.all([client.listAll(project, 'flags', { archived: true }), client.listAll(project, 'experiments', { archived: true }), client.environments(project)]);
   const byKey = new Map(flags.map((f) => [f.key, f]));
   // Standalone experiments are read by key too (getVariant).
   const experimentKeys = new Set(experiments.map((e) => e.key));
+  // Archived ones too: a stopped experiment's released winner decides what its flags serve.
+  const experimentDefinitions = experiments.map((e) => e.definition);
+  const flagDefinitions = flags.map((f) => ({ ...f.definition, archived: f.archived || f.definition.archived }));
   const envKeys = environments.map((e) => e.key);
   const uses = new Map<string, number>();
   for (const r of references) {
@@ -253,21 +286,33 @@ export async function flagsToCleanUp(client: XpApiClient, project: string, refer
   const stale: string[] = [];
   const archived: string[] = [];
   const unknown: string[] = [];
+  const unknownKeys: string[] = [];
   for (const [key, n] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
     const flag = byKey.get(key);
     const where = count(n, 'reference');
     if (flag === undefined) {
       if (!experimentKeys.has(key)) {
         unknown.push(`  ${key} (${where})`);
+        unknownKeys.push(key);
       }
     } else if (flag.archived) {
       archived.push(`  ${key} (${where})`);
     } else {
-      const served = staleFlag(flag.definition, { updatedAt: flag.updatedAt, archived: false, environments: envKeys, now, days: staleDays });
+      const served = staleFlag(flag.definition, {
+        servingChangedAt: flag.servingChangedAt,
+        updatedAt: flag.updatedAt,
+        archived: false,
+        environments: envKeys,
+        now,
+        days: staleDays,
+        experiments: experimentDefinitions,
+        flags: flagDefinitions,
+      });
       const variation = flag.definition.variations.find((v) => v.key === served?.variation);
       if (served !== undefined && variation !== undefined) {
-        // Since the later of its last edit and when it came to serve only this (a ramp step, a rule's window).
-        stale.push(`  ${key} (${where}): serves "${variation.key}" (${JSON.stringify(variation.value)}) everywhere, unchanged since ${served.since.slice(0, 10)}`);
+        // Since the later of the last change to what it serves and when it came to serve only this (a ramp step, a rule's window, an experiment's stop).
+        const children = served.dependents === undefined ? '' : `; before archiving it, remove the prerequisite on it from ${served.dependents.join(', ')}`;
+        stale.push(`  ${key} (${where}): serves "${variation.key}" (${JSON.stringify(variation.value)}) everywhere, unchanged since ${served.since.slice(0, 10)}${children}`);
       }
     }
   }
@@ -281,5 +326,5 @@ export async function flagsToCleanUp(client: XpApiClient, project: string, refer
   if (unknown.length > 0) {
     out.push(`Keys that are neither flags nor experiments of ${project} (a typo, or another project's):`, ...unknown);
   }
-  return out;
+  return { lines: out, unknown: unknownKeys };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import YAML from 'yaml';
-import type { AppliedChange, ApplyChange, ApplyResult, ChangeRequest, DefinitionPath, Experiment, Flag, FlagEnvironment, XpApiClient } from '@xp/shared';
+import type { AppliedChange, ApplyChange, ApplyResult, ChangeRequest, DefinitionPath, Experiment, Flag, FlagCodeRefs, FlagEnvironment, XpApiClient } from '@xp/shared';
 import {
   ApiError,
   EXPERIMENT_DECISION_FIELDS,
@@ -52,6 +52,8 @@ export interface PlannedChange {
   /** What an update replaces (its configuration, as compared). */
   readonly before?: unknown;
   readonly diff: DiffEntry[];
+  /** A flag delete that `--force` lets through although code still references the flag. */
+  readonly force?: boolean;
 }
 
 /** A parsed file and where each of its values is, to name the line of a problem. */
@@ -648,12 +650,18 @@ export interface Plan {
   readonly refusals: BrokenReference[];
   /** Runtime state the document sets differently from the project (an experiment's status): never applied, said so. */
   readonly ignored: string[];
+  /** Flag deletions the API refuses: the flag feeds a running experiment, or code still references it (without `force`). */
+  readonly blockedDeletions?: BrokenReference[];
+  /** Flag deletions `force` lets through although code references the flag, one line each. */
+  readonly warnings?: string[];
 }
 
 
 /** What applying the document would change; deletions only when `prune`. */
-export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean }): Promise<Plan> {
+export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean; force?: boolean }): Promise<Plan> {
   const plan: PlannedChange[] = [];
+  const blockedDeletions: BrokenReference[] = [];
+  const warnings: string[] = [];
   const deletions: PlannedChange[] = [];
   const refusals: BrokenReference[] = [];
   const ignored: string[] = [];
@@ -688,12 +696,16 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
       }
     }
     if (options.prune) {
+      const checked = kind === 'flags' && current.size > 0 ? await flagDeletionChecks(client, doc.project, [...current.values()].map((l) => l.definition as Flag), before.experiments as Experiment[], options.force === true) : undefined;
       for (const leftover of current.values()) {
         if (kind === 'experiments' && (leftover.definition as Experiment).status === 'running') {
           refusals.push({ path: `experiments.${leftover.key}`, message: 'is running and not in the document: stop it before pruning deletes it (with its exposures and results)' });
         }
+        const check = checked?.get(leftover.key);
+        blockedDeletions.push(...(check?.blocked ?? []));
+        warnings.push(...(check?.warning === undefined ? [] : [check.warning]));
         // The stored definition rides along only to order the deletions; a delete sends none.
-        removals.push({ kind, key: leftover.key, action: 'delete', version: leftover.version, definition: leftover.definition, diff: jsonDiff(leftover.definition, undefined) });
+        removals.push({ kind, key: leftover.key, action: 'delete', version: leftover.version, definition: leftover.definition, diff: jsonDiff(leftover.definition, undefined), ...(check?.force === true ? { force: true } : {}) });
       }
     }
     plan.push(...namedFirst(kind, writes));
@@ -701,7 +713,45 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     deletions.unshift(...namedFirst(kind, removals).reverse());
   }
   const environments = (await client.environments(doc.project)).map((e) => e.key);
-  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals, ignored };
+  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals, ignored, blockedDeletions, warnings };
+}
+
+/**
+ * What the API would say to deleting each of `flags`: refused while a running experiment's rule
+ * in it delivers that experiment, and while code references it unless `force` (then a warning).
+ */
+async function flagDeletionChecks(client: XpApiClient, project: string, flags: readonly Flag[], experiments: readonly Experiment[], force: boolean): Promise<Map<string, { blocked: BrokenReference[]; warning?: string; force?: boolean }>> {
+  const running = new Set(experiments.filter((e) => e.status === 'running').map((e) => e.key));
+  let refs: FlagCodeRefs[];
+  try {
+    refs = await client.flagCodeRefs(project);
+  } catch (e) {
+    // An API from before per-flag counts neither serves them nor checks them when deleting.
+    if (e instanceof ApiError && e.status === 404) {
+      refs = [];
+    } else {
+      throw e;
+    }
+  }
+  const byKey = new Map(refs.map((r) => [r.flagKey, r]));
+  const out = new Map<string, { blocked: BrokenReference[]; warning?: string; force?: boolean }>();
+  for (const flag of flags) {
+    const blocked: BrokenReference[] = [];
+    const feeds = [...new Set(Object.values(flag.environments).flatMap((state) => state.rules.flatMap((r) => (r.type === 'experiment' && running.has(r.experiment) ? [r.experiment] : []))))].sort();
+    if (feeds.length > 0) {
+      blocked.push({ path: `flags.${flag.key}`, message: `delivers the running experiment${feeds.length === 1 ? '' : 's'} ${feeds.map((k) => `"${k}"`).join(', ')} and is not in the document: stop ${feeds.length === 1 ? 'it' : 'them'} before pruning deletes the flag` });
+    }
+    const used = byKey.get(flag.key);
+    const where = used === undefined ? '' : `${used.references} reference${used.references === 1 ? '' : 's'} on ${used.branches.map((b) => `${b.repository}@${b.branch} (${b.references})`).join(', ')}`;
+    if (used !== undefined && !force) {
+      blocked.push({ path: `flags.${flag.key}`, message: `is still referenced in code (${where}) and not in the document: remove the calls and upload the references again, or apply with --force to delete it anyway` });
+    }
+    out.set(flag.key, {
+      blocked,
+      ...(used !== undefined && force ? { warning: `flag ${flag.key} is still referenced in code (${where}): --force deletes it anyway, and that code gets its SDK default`, force: true } : {}),
+    });
+  }
+  return out;
 }
 
 /** The runtime fields the document sets to something else than the project has, one line per definition. */
@@ -719,16 +769,19 @@ function runtimeDifferences(kind: DefinitionPath, desired: object, existing: unk
 }
 
 /** Why the plan cannot be applied, as one error naming each problem, with nothing applied; undefined when it can. */
-export function planError(plan: Pick<Plan, 'problems' | 'refusals'>): AppError | undefined {
+export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDeletions'>): AppError | undefined {
   const { problems, refusals } = plan;
-  if (problems.length === 0 && refusals.length === 0) {
+  const blocked = plan.blockedDeletions ?? [];
+  if (problems.length === 0 && refusals.length === 0 && blocked.length === 0) {
     return undefined;
   }
+  const flags = new Set(blocked.map((b) => b.path)).size;
   const why = [
     ...(problems.length === 0 ? [] : [`the result would have ${problems.length === 1 ? 'a broken reference' : `${problems.length} broken references`}`]),
     ...(refusals.length === 0 ? [] : [`the API would refuse ${refusals.length === 1 ? 'a change' : `${refusals.length} changes`} to a started experiment`]),
+    ...(flags === 0 ? [] : [`the API would refuse to delete ${flags === 1 ? 'a flag' : `${flags} flags`} still in use`]),
   ];
-  const issues = [...problems, ...refusals].map((p) => ({ path: p.path, message: p.message }));
+  const issues = [...problems, ...refusals, ...blocked].map((p) => ({ path: p.path, message: p.message }));
   return new AppError(AppErrorCode.Validation, `nothing was applied: ${why.join(', and ')}; fix the document (or the project) first`, { issues });
 }
 
@@ -782,6 +835,7 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
     key: c.key,
     ...(c.action === 'create' ? {} : { version: c.version! }),
     ...(c.action === 'delete' ? {} : { definition: c.definition }),
+    ...(c.force === true ? { force: true } : {}),
   }));
   let applied: ApplyResult;
   try {

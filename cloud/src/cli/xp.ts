@@ -42,10 +42,11 @@ Usage:
       XP_LOG_LEVEL=info|warn|error).
   xp export --project KEY [--format yaml|json] [--out FILE]
       Write every flag, segment, experiment, metric and holdout of a project as one document.
-  xp apply FILE [--dry-run] [--prune] [--project KEY] [--propose [--comment TEXT]]
+  xp apply FILE [--dry-run] [--prune [--force]] [--project KEY] [--propose [--comment TEXT]]
       Show the changes FILE makes to its project, then apply them all in one transaction, or
       none if the API refuses one (--dry-run shows them and has the API check them; --prune
-      also deletes what the file does not mention; --propose applies the rest and proposes a
+      also deletes what the file does not mention, except flags that a running experiment uses or
+      that code still references (--force deletes the latter); --propose applies the rest and proposes a
       change request for each flag state that needs approval in a protected environment).
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
@@ -54,11 +55,12 @@ Usage:
       Convert LaunchDarkly server-side SDK data for one environment ({ flags, segments }, as
       /sdk/latest-all or the file data source serve it) into xp flags and segments that serve
       every context the same value, and apply them like \`xp apply\`.
-  xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--dry-run]
+  xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--fail-on-unknown] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
       JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
       branch, replacing the previous upload. --dry-run prints them instead. Ends with the stale
-      (unchanged for --stale-days) and archived flags and the unknown keys the code references.
+      (unchanged for --stale-days) and archived flags and the unknown keys the code references;
+      --fail-on-unknown exits with code 3 when there are unknown keys (for CI).
 
   xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR|s3://BUCKET/PREFIX] [--data-dir DIR]
       Rebuild aggregates from the raw event archive (after a metric definition changes or a bug
@@ -305,11 +307,11 @@ async function cancelSuperseded(api: XpApiClient, project: string, requests: rea
 async function runApply(
   api: XpApiClient,
   doc: FlagsDocument,
-  flags: { dryRun: boolean; prune: boolean; propose?: boolean; comment?: string | undefined },
+  flags: { dryRun: boolean; prune: boolean; force?: boolean; propose?: boolean; comment?: string | undefined },
   print: Print,
   warn: Print = print,
 ): Promise<void> {
-  const plan = await planApply(api, doc, { prune: flags.prune });
+  const plan = await planApply(api, doc, { prune: flags.prune, force: flags.force === true });
   let { changes } = plan;
   let proposals: Proposal[] = [];
   /** The caller's open change requests the document supersedes, cancelled by the apply. */
@@ -335,6 +337,9 @@ async function runApply(
     }
   }
   print(describePlan(changes, plan.ignored));
+  for (const line of plan.warnings ?? []) {
+    warn(`warning: ${line}`);
+  }
   if (plan.ignored.length > 0) {
     print(['', `Not applied: an experiment's status, start, stop and decision are set by starting and stopping it (the API's start, stop and resume, or the console), never by a document (${plan.ignored.length}):`, ...plan.ignored.map((line) => `  ${line}`)].join('\n'));
   }
@@ -594,12 +599,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       case 'apply': {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, project: { type: 'string' }, propose: { type: 'boolean', default: false }, comment: { type: 'string' } },
+          options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, project: { type: 'string' }, propose: { type: 'boolean', default: false }, comment: { type: 'string' } },
           allowPositionals: true,
           strict: true,
         });
         if (values.comment !== undefined && !values.propose) {
           throw new UsageError('--comment goes with --propose (it is the change requests\' comment)');
+        }
+        if (values.force && !values.prune) {
+          throw new UsageError('--force goes with --prune (it lets pruning delete flags still referenced in code)');
         }
         const file = onlyFile(positionals, 'xp apply');
         if (file === undefined) {
@@ -610,7 +618,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
           throw await alsoBrokenReferences(checked, env, values.project);
         }
         const doc = checked.doc;
-        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, propose: values.propose, comment: values.comment }, print, printError);
+        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, force: values.force, propose: values.propose, comment: values.comment }, print, printError);
         return 0;
       }
       case 'import': {

@@ -32,8 +32,13 @@ const changeSchema = z
     version: z.number().int().positive().optional(),
     /** The whole definition: required to create or update, not sent to delete. */
     definition: z.unknown().optional(),
+    /** A flag delete only: delete it even though code still references it. */
+    force: z.boolean().optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.force !== undefined && (c.action !== 'delete' || c.kind !== 'flags')) {
+      ctx.addIssue({ code: 'custom', path: ['force'], message: 'only a flag delete takes force' });
+    }
     if (c.action !== 'create' && c.version === undefined) {
       ctx.addIssue({ code: 'custom', path: ['version'], message: `required to ${c.action}: the version the change is based on` });
     }
@@ -116,7 +121,7 @@ export async function applyChanges(services: Services, actor: Actor, projectKey:
         const service = serviceFor(services, change.kind);
         try {
           if (change.action === 'delete') {
-            await service.delete(actor, projectKey, change.key, change.version!, within);
+            await service.delete(actor, projectKey, change.key, change.version!, within, { force: change.force });
             done.push({ kind: change.kind, key: change.key, action: change.action });
             continue;
           }

@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { keySchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import type { CodeRefRow } from '../store/code-refs.js';
-import { countCodeRefs, listCodeRefs, replaceCodeRefs } from '../store/code-refs.js';
+import type { CodeRefBranch, CodeRefPosition, CodeRefsFilter, FlagCodeRefs } from '../store/code-refs.js';
+import { countCodeRefs, countMatchingCodeRefs, flagCodeRefCounts, deleteCodeRefBranch, listCodeRefBranches, listCodeRefs, replaceCodeRefs } from '../store/code-refs.js';
+import { AppError, AppErrorCode } from '../errors.js';
+import { decodeCursor, encodeCursor } from '../store/pagination.js';
 import type { Actor, Deps } from './context.js';
 import { record } from './audit-trail.js';
 import { projectFor } from './definitions.js';
@@ -15,8 +18,18 @@ export const CODE_REFS_LIMITS = {
   references: 20_000,
   snippet: 500,
   path: 1024,
-  list: 5_000,
+  /** References per page of `GET …/code-refs` unless `limit` says otherwise, and the most it takes. */
+  pageDefault: 1_000,
+  pageMax: 5_000,
 } as const;
+
+/** The spelling a repository name is stored and looked up in: names are case-insensitive, as on GitHub. */
+export function normalizeRepository(name: string): string {
+  return name.toLowerCase();
+}
+
+export const repositoryNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"');
+export const branchNameSchema = z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name');
 
 export const codeRefSchema = z.strictObject({
   flagKey: keySchema,
@@ -45,8 +58,8 @@ const OUTSIDE_SCOPE_NAMED = 10;
 
 export const codeRefsUploadSchema = z
   .strictObject({
-    repository: z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"'),
-    branch: z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name'),
+    repository: repositoryNameSchema.describe('Compared without case ("Acme/Shop" is "acme/shop") and stored in lower case'),
+    branch: branchNameSchema,
     commit: z.string().regex(COMMIT_PATTERN, 'must be a commit id of 7 to 64 lower-case hexadecimal characters').optional(),
     scope: z
       .string()
@@ -89,17 +102,18 @@ export interface CodeRefsUploadSummary {
 export async function uploadCodeRefs(deps: Pick<Deps, 'db' | 'now'>, actor: Actor, projectKey: string, body: CodeRefsUploadBody): Promise<CodeRefsUploadSummary> {
   assertCan(actor, Permission.CodeRefsWrite);
   const project = await projectFor(deps.db, actor, projectKey);
-  const target = { projectId: project.id, repository: body.repository, branch: body.branch, scope: body.scope ?? null, commit: body.commit ?? null, now: deps.now() };
+  const repository = normalizeRepository(body.repository);
+  const target = { projectId: project.id, repository, branch: body.branch, scope: body.scope ?? null, commit: body.commit ?? null, now: deps.now() };
   return deps.db.withTransaction(async (tx) => {
     const { replaced } = await replaceCodeRefs(tx, target, body.references);
-    const stored = await countCodeRefs(tx, project.id, body.repository, body.branch);
-    const summary = { repository: body.repository, branch: body.branch, stored, replaced, flags: new Set(body.references.map((r) => r.flagKey)).size };
+    const stored = await countCodeRefs(tx, project.id, repository, body.branch);
+    const summary = { repository, branch: body.branch, stored, replaced, flags: new Set(body.references.map((r) => r.flagKey)).size };
     // An upload deletes what it replaces: who did it, and how much, is on record.
     await record(tx, actor, {
       projectId: project.id,
       action: 'code-refs.uploaded',
       resourceType: 'code-refs',
-      resourceKey: `${body.repository}@${body.branch}`,
+      resourceKey: `${repository}@${body.branch}`,
       before: undefined,
       after: { ...summary, uploaded: body.references.length, ...(body.scope === undefined ? {} : { scope: body.scope }), ...(body.commit === undefined ? {} : { commit: body.commit }) },
     });
@@ -107,8 +121,80 @@ export async function uploadCodeRefs(deps: Pick<Deps, 'db' | 'now'>, actor: Acto
   });
 }
 
-export async function codeRefsFor(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, flag: string | undefined): Promise<CodeRefRow[]> {
+/** A page of references, how many match in all, and the cursor of the next page (absent on the last). */
+export interface CodeRefsPage {
+  readonly references: CodeRefRow[];
+  readonly total: number;
+  readonly nextCursor?: string;
+}
+
+function filterOf(query: CodeRefsFilter): CodeRefsFilter {
+  return { flag: query.flag, repository: query.repository === undefined ? undefined : normalizeRepository(query.repository), branch: query.branch };
+}
+
+function positionOf(cursor: string | undefined): CodeRefPosition | undefined {
+  const text = decodeCursor(cursor, 'string');
+  if (text === undefined) {
+    return undefined;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (Array.isArray(value) && value.length === 6 && value.slice(0, 4).every((v) => typeof v === 'string') && value.slice(4).every((v) => Number.isInteger(v))) {
+      return value as unknown as CodeRefPosition;
+    }
+  } catch {
+    // refused below
+  }
+  throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
+}
+
+/** References ordered by flag, repository, branch, path, line and column, a page at a time. */
+export async function codeRefsFor(
+  deps: Pick<Deps, 'db'>,
+  actor: Actor,
+  projectKey: string,
+  query: CodeRefsFilter & { limit?: number | undefined; cursor?: string | undefined },
+): Promise<CodeRefsPage> {
+  assertCan(actor, Permission.Read);
+  const after = positionOf(query.cursor);
+  const project = await projectFor(deps.db, actor, projectKey);
+  const filter = filterOf(query);
+  const limit = query.limit ?? CODE_REFS_LIMITS.pageDefault;
+  const rows = await listCodeRefs(deps.db, project.id, { ...filter, limit: limit + 1, after });
+  const total = await countMatchingCodeRefs(deps.db, project.id, filter);
+  const references = rows.slice(0, limit);
+  const last = references[references.length - 1];
+  if (rows.length > limit && last !== undefined) {
+    return { references, total, nextCursor: encodeCursor(JSON.stringify([last.flagKey, last.repository, last.branch, last.path, last.line, last.column])) };
+  }
+  return { references, total };
+}
+
+/** The repository branches with stored references. */
+export async function codeRefBranches(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, query: Pick<CodeRefsFilter, 'repository' | 'flag'>): Promise<CodeRefBranch[]> {
   assertCan(actor, Permission.Read);
   const project = await projectFor(deps.db, actor, projectKey);
-  return listCodeRefs(deps.db, project.id, { flag, limit: CODE_REFS_LIMITS.list });
+  return listCodeRefBranches(deps.db, project.id, { flag: query.flag, repository: query.repository === undefined ? undefined : normalizeRepository(query.repository) });
+}
+
+export async function codeRefsByFlag(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, query: CodeRefsFilter): Promise<FlagCodeRefs[]> {
+  assertCan(actor, Permission.Read);
+  const project = await projectFor(deps.db, actor, projectKey);
+  return flagCodeRefCounts(deps.db, project.id, filterOf(query));
+}
+
+/** Deletes one repository branch's references (a branch deleted in git), on record. */
+export async function deleteCodeRefs(deps: Pick<Deps, 'db'>, actor: Actor, projectKey: string, target: { repository: string; branch: string }): Promise<{ repository: string; branch: string; deleted: number }> {
+  assertCan(actor, Permission.CodeRefsWrite);
+  const project = await projectFor(deps.db, actor, projectKey);
+  const repository = normalizeRepository(target.repository);
+  return deps.db.withTransaction(async (tx) => {
+    const deleted = await deleteCodeRefBranch(tx, project.id, repository, target.branch);
+    if (deleted === 0) {
+      throw new AppError(AppErrorCode.NotFound, `no references of ${repository}@${target.branch} are stored (GET …/code-refs/branches lists those that are)`);
+    }
+    const summary = { repository, branch: target.branch, deleted };
+    await record(tx, actor, { projectId: project.id, action: 'code-refs.deleted', resourceType: 'code-refs', resourceKey: `${repository}@${target.branch}`, before: summary, after: undefined });
+    return summary;
+  });
 }

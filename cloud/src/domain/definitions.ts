@@ -21,6 +21,8 @@ import { experimentsRepo, flagsRepo, flushRulesets, holdoutsRepo, segmentsRepo, 
 import type { StagedRuleset } from './publisher.js';
 import { jsonDiff, unescapeSegment } from './json-diff.js';
 import { refuseBrokenSegmentReferences, refuseIfSegmentInUse } from './segment-references.js';
+import { refuseUnsafeFlagDeletion } from './flag-deletion.js';
+import { refuseUnsafeFlagArchiving } from './flag-archiving.js';
 import { parseOrThrow } from './validation.js';
 import { lockProjectDefinitions } from '../store/project-locks.js';
 
@@ -1202,6 +1204,11 @@ export class DefinitionService<K extends DefinitionKind> {
         if (blocked.length > 0) {
           throw approvalRequired(blocked, batch === undefined);
         }
+        if ((definition as Flag).archived && !(current.definition as Flag).archived) {
+          // After the approval checks (a caller who may not archive it at all hears that first): a
+          // running experiment fed by it, or other flags' prerequisites on it, all of them named.
+          await refuseUnsafeFlagArchiving(tx, project.id, current.definition as Flag);
+        }
       }
       if (this.kind === DefinitionKind.Experiment) {
         const redirected = await protectedRedirectChanges(tx, project.id, actor.role, current.definition as Experiment, definition as Experiment);
@@ -1254,7 +1261,8 @@ export class DefinitionService<K extends DefinitionKind> {
     // Nothing by default.
   }
 
-  async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number, batch?: ChangeBatch): Promise<void> {
+  /** `force` deletes a flag still referenced in code (never one a running experiment's rule uses). */
+  async delete(actor: Actor, projectKey: string, key: string, expectedVersion: number, batch?: ChangeBatch, options: { readonly force?: boolean | undefined } = {}): Promise<void> {
     assertCan(actor, this.config.write);
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     await change(this.deps, this.config.publishes, project.id, async (tx) => {
@@ -1286,6 +1294,7 @@ export class DefinitionService<K extends DefinitionKind> {
             { environments: blocked },
           );
         }
+        await refuseUnsafeFlagDeletion(tx, project.id, flag, { force: options.force === true });
       }
       // A flag created again with this key is held to what this one served running experiments' arms.
       await recordFlagArms(tx, project.id, this.kind, current.definition);

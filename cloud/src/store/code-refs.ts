@@ -83,18 +83,52 @@ export async function countCodeRefs(db: Queryable, projectId: string, repository
   return Number(res.rows[0]?.n ?? 0);
 }
 
-/** References of a project, optionally of one flag, in a stable order; at most `limit`. */
-export async function listCodeRefs(db: Queryable, projectId: string, filter: { flag?: string | undefined; limit: number }): Promise<CodeRefRow[]> {
+/** Which references a read selects: any combination of one flag, one repository and one branch. */
+export interface CodeRefsFilter {
+  readonly flag?: string | undefined;
+  readonly repository?: string | undefined;
+  readonly branch?: string | undefined;
+}
+
+/** The sort key of a reference (flag, repository, branch, path, line, column): unique, so a page ends between two rows. */
+export type CodeRefPosition = readonly [string, string, string, string, number, number];
+
+function whereOf(projectId: string, filter: CodeRefsFilter): { where: string; params: unknown[] } {
   const params: unknown[] = [projectId];
-  let where = 'project_id = $1';
-  if (filter.flag !== undefined) {
-    params.push(filter.flag);
-    where += ` AND flag_key = $${params.length}`;
+  const clauses = ['project_id = $1'];
+  for (const [column, value] of [
+    ['flag_key', filter.flag],
+    ['repository', filter.repository],
+    ['branch', filter.branch],
+  ] as const) {
+    if (value !== undefined) {
+      params.push(value);
+      clauses.push(`${column} = $${params.length}`);
+    }
+  }
+  return { where: clauses.join(' AND '), params };
+}
+
+/** How many references match `filter`. */
+export async function countMatchingCodeRefs(db: Queryable, projectId: string, filter: CodeRefsFilter): Promise<number> {
+  const { where, params } = whereOf(projectId, filter);
+  const res = await db.query<{ n: number | string }>(`SELECT count(*) AS n FROM code_refs WHERE ${where}`, params);
+  return Number(res.rows[0]?.n ?? 0);
+}
+
+/** References matching `filter` after `after` (keyset), in a stable order; at most `limit`. */
+export async function listCodeRefs(db: Queryable, projectId: string, filter: CodeRefsFilter & { limit: number; after?: CodeRefPosition | undefined }): Promise<CodeRefRow[]> {
+  const { where, params } = whereOf(projectId, filter);
+  let keyset = '';
+  if (filter.after !== undefined) {
+    const first = params.length + 1;
+    params.push(...filter.after);
+    keyset = ` AND (flag_key, repository, branch, path, line, col) > ($${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::integer, $${first + 5}::integer)`;
   }
   params.push(filter.limit);
   const res = await db.query<Row>(
     `SELECT flag_key, repository, branch, commit_sha, path, line, col, snippet, language, updated_at
-     FROM code_refs WHERE ${where}
+     FROM code_refs WHERE ${where}${keyset}
      ORDER BY flag_key, repository, branch, path, line, col
      LIMIT $${params.length}`,
     params,
@@ -111,4 +145,78 @@ export async function listCodeRefs(db: Queryable, projectId: string, filter: { f
     language: r.language,
     updatedAt: new Date(r.updated_at).toISOString(),
   }));
+}
+
+/** One uploaded repository branch: when it was last uploaded, at which commit, and what it holds. */
+export interface CodeRefBranch {
+  readonly repository: string;
+  readonly branch: string;
+  /** The commit of the latest upload (a scoped upload may have left older rows at another one). */
+  readonly commit: string | null;
+  readonly uploadedAt: string;
+  readonly references: number;
+  readonly flags: number;
+}
+
+/** The repository branches a project has references of, by repository and branch. */
+export async function listCodeRefBranches(db: Queryable, projectId: string, filter: Pick<CodeRefsFilter, 'repository' | 'flag'>): Promise<CodeRefBranch[]> {
+  const { where, params } = whereOf(projectId, filter);
+  const res = await db.query<{ repository: string; branch: string; commit_sha: string | null; uploaded_at: Date | string; refs: number | string; flags: number | string }>(
+    `SELECT repository, branch, (array_agg(commit_sha ORDER BY updated_at DESC))[1] AS commit_sha, max(updated_at) AS uploaded_at,
+            count(*) AS refs, count(DISTINCT flag_key) AS flags
+     FROM code_refs WHERE ${where}
+     GROUP BY repository, branch
+     ORDER BY repository, branch`,
+    params,
+  );
+  return res.rows.map((r) => ({
+    repository: r.repository,
+    branch: r.branch,
+    commit: r.commit_sha,
+    uploadedAt: new Date(r.uploaded_at).toISOString(),
+    references: Number(r.refs),
+    flags: Number(r.flags),
+  }));
+}
+
+/** How many references each (flag, repository, branch) has, ordered by flag, repository and branch. */
+export async function countCodeRefsByFlag(db: Queryable, projectId: string, filter: CodeRefsFilter & { flags?: readonly string[] | undefined }): Promise<{ flagKey: string; repository: string; branch: string; references: number }[]> {
+  const { where, params } = whereOf(projectId, filter);
+  let among = '';
+  if (filter.flags !== undefined) {
+    params.push(filter.flags);
+    among = ` AND flag_key = ANY($${params.length}::text[])`;
+  }
+  const res = await db.query<{ flag_key: string; repository: string; branch: string; refs: number | string }>(
+    `SELECT flag_key, repository, branch, count(*) AS refs FROM code_refs WHERE ${where}${among}
+     GROUP BY flag_key, repository, branch
+     ORDER BY flag_key, repository, branch`,
+    params,
+  );
+  return res.rows.map((r) => ({ flagKey: r.flag_key, repository: r.repository, branch: r.branch, references: Number(r.refs) }));
+}
+
+/** Where one flag is referenced: how many references on each repository branch. */
+export interface FlagCodeRefs {
+  readonly flagKey: string;
+  readonly references: number;
+  readonly branches: { readonly repository: string; readonly branch: string; readonly references: number }[];
+}
+
+/** Per-flag reference counts of the flags in `flags` (every referenced flag without it), whatever their number. */
+export async function flagCodeRefCounts(db: Queryable, projectId: string, filter: CodeRefsFilter & { flags?: readonly string[] | undefined }): Promise<FlagCodeRefs[]> {
+  const out = new Map<string, { references: number; branches: FlagCodeRefs['branches'] }>();
+  for (const row of await countCodeRefsByFlag(db, projectId, filter)) {
+    const entry = out.get(row.flagKey) ?? { references: 0, branches: [] };
+    entry.references += row.references;
+    entry.branches.push({ repository: row.repository, branch: row.branch, references: row.references });
+    out.set(row.flagKey, entry);
+  }
+  return [...out.entries()].map(([flagKey, e]) => ({ flagKey, ...e }));
+}
+
+/** Deletes a repository branch's references; how many there were. */
+export async function deleteCodeRefBranch(tx: Queryable, projectId: string, repository: string, branch: string): Promise<number> {
+  const res = await tx.query('DELETE FROM code_refs WHERE project_id = $1 AND repository = $2 AND branch = $3', [projectId, repository, branch]);
+  return res.rowCount;
 }

@@ -1,3 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Flag } from '@xp/shared';
+import { servingParts } from '@xp/shared';
 import { AppError, AppErrorCode, notFound, versionConflict } from '../errors.js';
 import type { Queryable } from './db.js';
 import { DatabaseError, SqlState } from './database.js';
@@ -42,6 +45,11 @@ export interface StoredDefinition<T> {
   readonly updatedBy: string | null;
   /** The last writer's name (their e-mail when the name is empty); null when unknown or deleted. */
   readonly updatedByName: string | null;
+  /**
+   * Flags only: when what the flag serves last changed (see @xp/shared's servingParts), which a
+   * metadata edit does not move; the stale clock starts from it.
+   */
+  readonly servingChangedAt?: string;
 }
 
 interface Row {
@@ -55,6 +63,7 @@ interface Row {
   created_by: string | null;
   updated_by: string | null;
   updated_by_name: string | null;
+  serving_changed_at?: Date | string;
 }
 
 
@@ -70,10 +79,11 @@ function fromRow<T>(row: Row): StoredDefinition<T> {
     createdBy: row.created_by,
     updatedBy: row.updated_by,
     updatedByName: row.updated_by_name,
+    ...(row.serving_changed_at === undefined ? {} : { servingChangedAt: iso(row.serving_changed_at) }),
   };
 }
 
-const COLUMNS =
+const BASE_COLUMNS =
   "key, name, definition, archived, version, created_at, updated_at, created_by, updated_by, (SELECT coalesce(nullif(u.name, ''), u.email) FROM users u WHERE u.id = updated_by) AS updated_by_name";
 
 export interface ListOptions extends PageRequest {
@@ -89,9 +99,11 @@ export interface ListOptions extends PageRequest {
 /** CRUD with optimistic concurrency for one kind of definition; every method takes the connection. */
 export class DefinitionRepository<T extends { key: string; name: string }> {
   private readonly table: string;
+  private readonly columns: string;
 
   constructor(readonly kind: DefinitionKind) {
     this.table = TABLE[kind];
+    this.columns = kind === DefinitionKind.Flag ? `${BASE_COLUMNS}, serving_changed_at` : BASE_COLUMNS;
   }
 
   private statusOf(definition: T): string | undefined {
@@ -121,21 +133,21 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
       where.push(`key > $${params.length}`);
     }
     params.push(options.limit + 1);
-    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`, params);
+    const result = await db.query<Row>(`SELECT ${this.columns} FROM ${this.table} WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`, params);
     return toPage(result.rows, options.limit, (r) => fromRow<T>(r), (r) => r.key);
   }
 
   /** Every (non-archived unless asked) definition of the project, for compiling rulesets. */
   async all(db: Queryable, projectId: string, includeArchived = false): Promise<StoredDefinition<T>[]> {
     const result = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM ${this.table} WHERE project_id = $1 ${includeArchived ? '' : 'AND archived = false'} ORDER BY key`,
+      `SELECT ${this.columns} FROM ${this.table} WHERE project_id = $1 ${includeArchived ? '' : 'AND archived = false'} ORDER BY key`,
       [projectId],
     );
     return result.rows.map((r) => fromRow<T>(r));
   }
 
   async find(db: Queryable, projectId: string, key: string, options: { forUpdate?: boolean } = {}): Promise<StoredDefinition<T> | undefined> {
-    const result = await db.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} WHERE project_id = $1 AND key = $2${options.forUpdate === true ? ' FOR UPDATE' : ''}`, [
+    const result = await db.query<Row>(`SELECT ${this.columns} FROM ${this.table} WHERE project_id = $1 AND key = $2${options.forUpdate === true ? ' FOR UPDATE' : ''}`, [
       projectId,
       key,
     ]);
@@ -160,7 +172,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
     }
     try {
       const result = await db.query<Row>(
-        `INSERT INTO ${this.table} (${columns.join(', ')}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
+        `INSERT INTO ${this.table} (${columns.join(', ')}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${this.columns}`,
         values,
       );
       return fromRow<T>(result.rows[0]!);
@@ -179,10 +191,19 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
     if (status !== undefined) {
       params.push(status);
     }
+    let serving = '';
+    if (this.kind === DefinitionKind.Flag) {
+      // The version replaced, read as it is: an update that then matches it replaces exactly this.
+      const before = await db.query<{ definition: unknown }>(`SELECT definition FROM flags WHERE project_id = $1 AND key = $2 AND version = $3`, [projectId, definition.key, expectedVersion]);
+      const row = before.rows[0];
+      // As stored (JSON, no undefined members), so that only a real difference counts.
+      const changed = row === undefined || !isDeepStrictEqual(servingParts(row.definition as Flag), servingParts(JSON.parse(JSON.stringify(definition)) as Flag));
+      serving = changed ? ', serving_changed_at = now()' : '';
+    }
     const result = await db.query<Row>(
-      `UPDATE ${this.table} SET name = $3, definition = $4, archived = $5, updated_by = $6, version = version + 1, updated_at = now()${
+      `UPDATE ${this.table} SET name = $3, definition = $4, archived = $5, updated_by = $6, version = version + 1, updated_at = now()${serving}${
         status === undefined ? '' : ', status = $8'
-      } WHERE project_id = $1 AND key = $2 AND version = $7 RETURNING ${COLUMNS}`,
+      } WHERE project_id = $1 AND key = $2 AND version = $7 RETURNING ${this.columns}`,
       params,
     );
     const row = result.rows[0];
@@ -197,7 +218,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
   }
 
   async delete(db: Queryable, projectId: string, key: string, expectedVersion: number): Promise<StoredDefinition<T>> {
-    const result = await db.query<Row>(`DELETE FROM ${this.table} WHERE project_id = $1 AND key = $2 AND version = $3 RETURNING ${COLUMNS}`, [
+    const result = await db.query<Row>(`DELETE FROM ${this.table} WHERE project_id = $1 AND key = $2 AND version = $3 RETURNING ${this.columns}`, [
       projectId,
       key,
       expectedVersion,

@@ -202,6 +202,34 @@ describe('stale flag clean-up', () => {
     expect(cleanupReplacement(agreed, index.references[0]!)).toBe('true');
     expect(diagnostics(agreed, index).find((d) => d.code === 'stale-flag')?.message).toBe('Flag "dark-mode" has served "on" to everyone in every environment and not changed for over 30 days; consider removing it.');
   });
+
+  it('judges an experiment rule by its experiment: a released winner is stale, a running experiment never, even with the flag off', async () => {
+    const text = "const v = client.getValue('checkout', user, 'control');\n";
+    const index = await indexOf('/w/c.ts', text);
+    const stale = (experiments: ProjectSnapshot['experiments'], definition = checkout): string | undefined => {
+      const ctx = context({ flags: [record(definition)], experiments });
+      expect(diagnostics(ctx, index).some((d) => d.code === 'stale-flag')).toBe(cleanupReplacement(ctx, index.references[0]!) !== undefined);
+      return cleanupReplacement(ctx, index.references[0]!);
+    };
+    // Stopped in February with "blue" released to everyone (and archived since).
+    const shipped = experimentSchema.parse({ ...checkoutExperiment, status: 'stopped', stoppedAt: '2026-02-01T00:00:00Z', winner: 'blue', releaseWinner: true, archived: true });
+    expect(stale([shipped])).toBe("'blue'");
+    expect(stale([checkoutExperiment])).toBeUndefined();
+    // Off everywhere but wired to the running experiment: no "replace the call".
+    const off = flagSchema.parse({ ...checkout, environments: { production: { ...checkout.environments.production!, enabled: false } } });
+    expect(stale([checkoutExperiment], off)).toBeUndefined();
+    expect(stale([shipped], off)).toBe("'control'");
+    // Not among the snapshot's experiments: unknown, so not stale.
+    expect(stale([], off)).toBeUndefined();
+  });
+
+  it('starts the stale clock at the last change to what the flag serves, not at a tag or description edit', async () => {
+    const index = await indexOf('/w/d.ts', "if (client.isFeatureEnabled('dark-mode', user)) { show(); }\n");
+    const tagged: FlagRecord = { ...record(darkMode), updatedAt: new Date(NOW.getTime() - 86_400_000).toISOString(), servingChangedAt: '2026-01-01T00:00:00Z' };
+    expect(cleanupReplacement(context({ flags: [tagged] }), index.references[0]!)).toBe('true');
+    // Caches and servers without it: updatedAt, as before.
+    expect(cleanupReplacement(context({ flags: [{ ...tagged, servingChangedAt: null }] }), index.references[0]!)).toBeUndefined();
+  });
 });
 
 describe('type mismatches', () => {

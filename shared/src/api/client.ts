@@ -64,6 +64,8 @@ export interface Stored<T> {
   readonly updatedBy: string | null;
   /** The last writer's name (e-mail when they have none); null when unknown; absent from servers before 2026-12. */
   readonly updatedByName?: string | null;
+  /** Flags only: when what the flag serves last changed (not a metadata edit); absent from older servers (use updatedAt). */
+  readonly servingChangedAt?: string;
   readonly definition: T;
 }
 
@@ -226,6 +228,8 @@ export interface ApplyChange {
   readonly version?: number;
   /** The whole definition: required to create or update, not sent to delete. */
   readonly definition?: unknown;
+  /** A flag delete only: delete it even though code still references it. */
+  readonly force?: boolean;
 }
 
 /** What an apply made, or for a dry run would make: each change with the definition's new version (none after a delete). */
@@ -291,6 +295,38 @@ export interface StoredCodeRef extends CodeRef {
   readonly branch: string;
   readonly commit: string | null;
   readonly updatedAt: string;
+}
+
+/** Which stored references a read selects; repositories compare without case. */
+export interface CodeRefsFilter {
+  readonly flag?: string;
+  readonly repository?: string;
+  readonly branch?: string;
+}
+
+/** A page of `GET …/code-refs`: `total` counts every matching reference, `nextCursor` is absent on the last page. */
+export interface CodeRefsPage {
+  readonly references: StoredCodeRef[];
+  readonly total: number;
+  readonly nextCursor?: string;
+}
+
+/** One uploaded repository branch. */
+export interface CodeRefsBranch {
+  readonly repository: string;
+  readonly branch: string;
+  /** The commit of the latest upload. */
+  readonly commit: string | null;
+  readonly uploadedAt: string;
+  readonly references: number;
+  readonly flags: number;
+}
+
+/** How many references a flag key has, in all and per repository branch. */
+export interface FlagCodeRefs {
+  readonly flagKey: string;
+  readonly references: number;
+  readonly branches: { readonly repository: string; readonly branch: string; readonly references: number }[];
 }
 
 /** The subset of the results API's answer that editors show. */
@@ -480,8 +516,9 @@ export class XpApiClient {
     return (await this.call<Stored<DefinitionKinds[K]>>('PUT', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { body: definition, version })).body;
   }
 
-  async remove(project: string, kind: DefinitionPath, key: string, version: number): Promise<void> {
-    await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { version });
+  /** `force` (flags only) deletes a flag that code still references; without it the API refuses (409, `details.codeRefs`). */
+  async remove(project: string, kind: DefinitionPath, key: string, version: number, options: { force?: boolean } = {}): Promise<void> {
+    await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/${kind}/${encodeURIComponent(key)}`, { version, ...(options.force === true ? { query: { force: 'true' } } : {}) });
   }
 
   /**
@@ -542,9 +579,36 @@ export class XpApiClient {
     return (await this.call<CodeRefsUploadResult>('POST', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { body })).body;
   }
 
-  /** Stored code references, optionally of one flag. */
-  async listCodeRefs(project: string, query: { flag?: string } = {}): Promise<{ references: StoredCodeRef[] }> {
-    return (await this.call<{ references: StoredCodeRef[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { query })).body;
+  /** One page of stored code references (pass the previous page's `nextCursor` as `cursor`). */
+  async listCodeRefs(project: string, query: CodeRefsFilter & { limit?: number; cursor?: string } = {}): Promise<CodeRefsPage> {
+    return (await this.call<CodeRefsPage>('GET', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { query: { ...query } })).body;
+  }
+
+  /** Every stored code reference matching `query`, page after page. */
+  async listAllCodeRefs(project: string, query: CodeRefsFilter = {}): Promise<StoredCodeRef[]> {
+    const all: StoredCodeRef[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listCodeRefs(project, { ...query, limit: 5_000, ...(cursor === undefined ? {} : { cursor }) });
+      all.push(...page.references);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return all;
+  }
+
+  /** How many references each flag key has, per repository branch (a key not listed has none). */
+  async flagCodeRefs(project: string, query: CodeRefsFilter = {}): Promise<FlagCodeRefs[]> {
+    return (await this.call<{ flags: FlagCodeRefs[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/code-refs/flags`, { query: { ...query } })).body.flags;
+  }
+
+  /** The repository branches with stored references. */
+  async codeRefBranches(project: string, query: { repository?: string; flag?: string } = {}): Promise<CodeRefsBranch[]> {
+    return (await this.call<{ branches: CodeRefsBranch[] }>('GET', `/api/v1/projects/${encodeURIComponent(project)}/code-refs/branches`, { query: { ...query } })).body.branches;
+  }
+
+  /** Deletes one repository branch's stored references (a branch deleted in git). */
+  async deleteCodeRefs(project: string, target: { repository: string; branch: string }): Promise<{ repository: string; branch: string; deleted: number }> {
+    return (await this.call<{ repository: string; branch: string; deleted: number }>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/code-refs`, { query: { ...target } })).body;
   }
 
   // --- Console (issue 8) ----------------------------------------------------------------------

@@ -19,7 +19,8 @@ export const WEBHOOK_EVENTS = {
   rulesets: ['republished'],
   // tested: a test delivery sent (with how it went); redelivered: a past delivery's payload queued again to the current URL.
   webhook: ['created', 'updated', 'secret-rotated', 'deleted', 'tested', 'redelivered'],
-  'code-refs': ['uploaded'],
+  // deleted: a repository branch's references removed (DELETE …/code-refs?repository=&branch=), with how many.
+  'code-refs': ['uploaded', 'deleted'],
   // A user's role in this project set or removed (their organisation role applies there again).
   user: ['project-role-set', 'project-role-removed'],
   // Units' data erased on request (the diff holds the ids' SHA-256 hashes and the counts, never the ids).

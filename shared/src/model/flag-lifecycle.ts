@@ -2,13 +2,26 @@
  * When a flag has done its job: what it serves to everyone, and whether a temporary flag is stale
  * (due for removal from code). One definition for the console, the language server and the CLI.
  */
+import type { Experiment } from './experiment.js';
 import { unconfiguredOffVariation } from './flag.js';
 import type { Flag, Rule, ScheduleStep } from './flag.js';
+import { expandVariations, runsIn } from './variations.js';
 
 /** A temporary flag unchanged for this many days, serving one variation everywhere, is stale. */
 export const DEFAULT_STALE_DAYS = 30;
 
 const DAY_MS = 86_400_000;
+
+/** What the classifier reads of an experiment that a flag's rule names. */
+export type RuleExperiment = Pick<Experiment, 'key' | 'status' | 'environments' | 'winner' | 'releaseWinner' | 'type' | 'variations' | 'factors' | 'stoppedAt' | 'archived'>;
+
+/**
+ * Whether the experiment is set up on the flag for units to come: running, or a draft not archived
+ * (about to start). A flag wired to one is never stale, whatever it serves now.
+ */
+function experimentInUse(exp: RuleExperiment): boolean {
+  return exp.status === 'running' || (exp.status === 'draft' && exp.archived !== true);
+}
 
 /**
  * Whether a rule applies to every unit that reaches it at `now`: no condition or segment, and a
@@ -37,10 +50,11 @@ export function rampPosition<S extends Pick<ScheduleStep, 'at' | 'coverage'>>(sc
 
 /**
  * What a rule can serve: the variations it may give a unit that matches it (none: it serves no one),
- * and whether a matching unit may fall through to the next rule. `undefined` for an experiment,
- * whose split is its own.
+ * and whether a matching unit may fall through to the next rule. `undefined` when units can get
+ * different ones or it is not known: an experiment that is running (or was at `now`: stopped later),
+ * or one not in `experiments` (none given: unknown).
  */
-function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<string>; readonly fallsThrough: boolean } | undefined {
+function outcomes(flag: Flag, environment: string, rule: Rule, now: number, experiments: readonly RuleExperiment[] | undefined): { readonly variations: ReadonlySet<string>; readonly fallsThrough: boolean } | undefined {
   switch (rule.type) {
     case 'force':
       return { variations: new Set([rule.variation]), fallsThrough: false };
@@ -55,8 +69,38 @@ function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<s
       // As for a rollout, units without the hash attribute (nor the fallback) go on to the next rule.
       return { variations: new Set(rule.distribution.filter((d) => d.weight > 0).map((d) => d.variation)), fallsThrough: true };
     case 'experiment':
-      return undefined;
+      return experimentOutcomes(flag, environment, rule, now, experiments);
   }
+}
+
+/**
+ * An experiment rule as compileRuleset publishes it: left out (units fall through) where the
+ * experiment does not run, for a draft, and once stopped without a released winner; once stopped
+ * with `releaseWinner`, the experiment forces the winner on every unit the rule matches (no hash,
+ * coverage or condition of the experiment's own), served as the rule maps it.
+ */
+function experimentOutcomes(flag: Flag, environment: string, rule: Extract<Rule, { type: 'experiment' }>, now: number, experiments: readonly RuleExperiment[] | undefined): ReturnType<typeof outcomes> {
+  const exp = experiments?.find((e) => e.key === rule.experiment);
+  // Stopped after `now`: it was still splitting units then.
+  const stoppedLater = exp?.stoppedAt !== undefined && Date.parse(exp.stoppedAt) > now;
+  if (exp === undefined || exp.status === 'running' || (exp.status === 'stopped' && stoppedLater)) {
+    return undefined;
+  }
+  if (!runsIn(exp, environment) || exp.status === 'draft' || !exp.releaseWinner || exp.winner === undefined) {
+    return { variations: new Set(), fallsThrough: true };
+  }
+  const expVariations = expandVariations(exp);
+  const at = expVariations.findIndex((v) => v.key === exp.winner);
+  if (at < 0) {
+    // No force is published: the stopped experiment still splits units.
+    return undefined;
+  }
+  const named = rule.variations?.[exp.winner];
+  const served = named ?? (flag.variations.some((v) => v.key === exp.winner) ? exp.winner : flag.variations[at]?.key);
+  if (served === undefined || !flag.variations.some((v) => v.key === served)) {
+    return undefined;
+  }
+  return { variations: new Set([served]), fallsThrough: false };
 }
 
 /**
@@ -64,9 +108,11 @@ function outcomes(rule: Rule, now: number): { readonly variations: ReadonlySet<s
  * different ones. A flag with no state in the environment is off there (`unconfiguredOffVariation`). Rules that can only serve the same variation as
  * the others do not count; rules whose window has ended are ignored; a rollout or split lets units
  * without its hash attribute through, so what follows it must serve the same; a flag with
- * prerequisites depends on another flag, so it serves no one variation.
+ * prerequisites depends on another flag, so it serves no one variation. An experiment rule counts
+ * by its experiment's status in `experiments` (see experimentOutcomes); without them, or when the
+ * experiment is not among them, it serves no one variation.
  */
-export function servedToEveryone(flag: Flag, environment: string, now: Date = new Date()): string | undefined {
+export function servedToEveryone(flag: Flag, environment: string, now: Date = new Date(), experiments?: readonly RuleExperiment[]): string | undefined {
   const env = Object.hasOwn(flag.environments, environment) ? flag.environments[environment] : undefined;
   if (env === undefined) {
     // Not set up there: off (as compileRuleset publishes it).
@@ -83,7 +129,7 @@ export function servedToEveryone(flag: Flag, environment: string, now: Date = ne
     if (rule.enabled === false || (rule.activeUntil !== undefined && Date.parse(rule.activeUntil) <= now.getTime())) {
       continue;
     }
-    const out = outcomes(rule, now.getTime());
+    const out = outcomes(flag, environment, rule, now.getTime(), experiments);
     if (out === undefined || out.variations.size > 1) {
       return undefined;
     }
@@ -104,7 +150,13 @@ export function servedToEveryone(flag: Flag, environment: string, now: Date = ne
 }
 
 export interface StaleOptions {
-  /** When the flag last changed (the stored definition's `updatedAt`); unknown means never stale. */
+  /**
+   * When what the flag serves last changed (the stored flag's `servingChangedAt`: its variations'
+   * values, its environments' states, rules, defaults and prerequisites, not its name, description
+   * or tags); absent (data from before it was kept): `updatedAt`.
+   */
+  readonly servingChangedAt?: string | null | undefined;
+  /** When the flag last changed in any way (the stored definition's `updatedAt`); with neither known, never stale. */
   readonly updatedAt: string | null | undefined;
   readonly archived: boolean;
   /** The project's environments; the flag must serve the same variation in each. Default: those it has a state in. */
@@ -112,6 +164,13 @@ export interface StaleOptions {
   readonly now: Date;
   /** Default DEFAULT_STALE_DAYS. */
   readonly days?: number;
+  /**
+   * The project's experiments (archived ones too), for the flag's experiment rules. Absent: unknown,
+   * and a flag with an experiment rule in one of `environments` is not stale.
+   */
+  readonly experiments?: readonly RuleExperiment[] | undefined;
+  /** The project's flags, to name those whose prerequisites name this one (`StaleFlag.dependents`). */
+  readonly flags?: readonly Pick<Flag, 'key' | 'archived' | 'environments'>[] | undefined;
 }
 
 export interface StaleFlag {
@@ -122,13 +181,37 @@ export interface StaleFlag {
    * only that variation (a ramp step, a rule's window opening or closing).
    */
   readonly since: string;
+  /**
+   * The unarchived flags whose prerequisites name it (in some environment), when `flags` were given:
+   * it cannot be archived until their prerequisites on it are removed (they pass or fail it the
+   * same for everyone too). Absent when there are none.
+   */
+  readonly dependents?: readonly string[];
+}
+
+/** The unarchived flags other than `key` whose state in some environment names `key` as a prerequisite, in key order. */
+export function prerequisiteDependents(key: string, flags: readonly Pick<Flag, 'key' | 'archived' | 'environments'>[]): string[] {
+  return flags
+    .filter((f) => f.key !== key && !f.archived && Object.values(f.environments).some((state) => state.prerequisites.some((p) => p.flag === key)))
+    .map((f) => f.key)
+    .sort();
+}
+
+/**
+ * The experiments set up on the flag for units to come (running, or a draft not archived), named by
+ * a rule in any of its environments, enabled or not, the flag on there or not: the API refuses to
+ * archive or delete a flag a running experiment names so.
+ */
+export function experimentsUsing(flag: Flag, experiments: readonly RuleExperiment[]): string[] {
+  const named = new Set(Object.values(flag.environments).flatMap((state) => state.rules.flatMap((r) => (r.type === 'experiment' ? [r.experiment] : []))));
+  return experiments.filter((e) => named.has(e.key) && experimentInUse(e)).map((e) => e.key).sort();
 }
 
 /** The variation every unit gets in every one of `environments` at `now`, or `undefined`. */
-function servedEverywhere(flag: Flag, environments: readonly string[], now: Date): string | undefined {
+function servedEverywhere(flag: Flag, environments: readonly string[], now: Date, experiments: readonly RuleExperiment[] | undefined): string | undefined {
   let served: string | undefined;
   for (const env of environments) {
-    const v = servedToEveryone(flag, env, now);
+    const v = servedToEveryone(flag, env, now, experiments);
     if (v === undefined || (served !== undefined && v !== served)) {
       return undefined;
     }
@@ -139,15 +222,25 @@ function servedEverywhere(flag: Flag, environments: readonly string[], now: Date
 
 /**
  * When the flag, unchanged since `changed`, came to serve `served` everywhere: the latest of its
- * timed boundaries (ramp steps, rule windows) before `now` with something else served just before
- * it, else `changed`. Between boundaries what it serves cannot change.
+ * timed boundaries (ramp steps, rule windows, the stop of an experiment a rule names) before `now`
+ * with something else served just before it, else `changed`. Between boundaries what it serves
+ * cannot change.
  */
-function servingSince(flag: Flag, environments: readonly string[], served: string, changed: number, now: Date): number {
+function servingSince(flag: Flag, environments: readonly string[], served: string, changed: number, now: Date, experiments: readonly RuleExperiment[] | undefined): number {
   const boundaries = new Set<number>();
+  const stoppedAt = (key: string): string[] => {
+    const at = experiments?.find((e) => e.key === key)?.stoppedAt;
+    return at === undefined ? [] : [at];
+  };
   for (const env of environments) {
     const state = Object.hasOwn(flag.environments, env) ? flag.environments[env] : undefined;
     for (const rule of state?.rules ?? []) {
-      const times = [rule.activeFrom, rule.activeUntil, ...(rule.type === 'rollout' ? (rule.schedule ?? []).map((s) => s.at) : [])];
+      const times = [
+        rule.activeFrom,
+        rule.activeUntil,
+        ...(rule.type === 'rollout' ? (rule.schedule ?? []).map((s) => s.at) : []),
+        ...(rule.type === 'experiment' ? stoppedAt(rule.experiment) : []),
+      ];
       for (const at of times) {
         const t = at === undefined ? Number.NaN : Date.parse(at);
         if (t > changed && t <= now.getTime()) {
@@ -157,7 +250,7 @@ function servingSince(flag: Flag, environments: readonly string[], served: strin
     }
   }
   for (const t of [...boundaries].sort((a, b) => b - a)) {
-    if (servedEverywhere(flag, environments, new Date(t - 1)) !== served) {
+    if (servedEverywhere(flag, environments, new Date(t - 1), experiments) !== served) {
       return t;
     }
   }
@@ -166,32 +259,57 @@ function servingSince(flag: Flag, environments: readonly string[], served: strin
 
 /**
  * A stale flag: a temporary, unarchived flag that has served one variation to every unit in every
- * environment for `days`, counted from its last change or, when later, from the moment it came to
- * serve only that one (a ramp reaching 100% long after the last edit). Replacing its calls in code
- * by that variation's value then changes nothing for anyone, in any environment.
+ * environment for `days`, counted from the last change to what it serves or, when later, from the
+ * moment it came to serve only that one (a ramp reaching 100% long after the last edit, an
+ * experiment stopped with its winner released). Replacing its calls in code by that variation's
+ * value then changes nothing for anyone, in any environment. Never stale while a rule in any of its
+ * environments names an experiment that runs or is a draft not archived (see experimentInUse).
  */
 export function staleFlag(flag: Flag, options: StaleOptions): StaleFlag | undefined {
-  if (!flag.temporary || options.archived || options.updatedAt === null || options.updatedAt === undefined) {
+  const changedAt = options.servingChangedAt ?? options.updatedAt;
+  if (!flag.temporary || options.archived || changedAt === null || changedAt === undefined) {
     return undefined;
   }
-  const changed = Date.parse(options.updatedAt);
+  const changed = Date.parse(changedAt);
   if (!Number.isFinite(changed)) {
+    return undefined;
+  }
+  // Without an experiment's status, a rule naming it may be running it (even where the flag is off).
+  const named = Object.values(flag.environments).flatMap((state) => state.rules.flatMap((r) => (r.type === 'experiment' ? [r.experiment] : [])));
+  const known = options.experiments;
+  if (named.some((key) => known?.some((e) => e.key === key) !== true) || (known !== undefined && experimentsUsing(flag, known).length > 0)) {
     return undefined;
   }
   // An environment the flag has no state in is off there (unconfiguredOffVariation): it counts like the others.
   const environments = options.environments ?? Object.keys(flag.environments);
-  const served = servedEverywhere(flag, environments, options.now);
+  const served = servedEverywhere(flag, environments, options.now, options.experiments);
   if (served === undefined) {
     return undefined;
   }
-  const since = servingSince(flag, environments, served, changed, options.now);
+  const since = servingSince(flag, environments, served, changed, options.now, options.experiments);
   if (options.now.getTime() - since < (options.days ?? DEFAULT_STALE_DAYS) * DAY_MS) {
     return undefined;
   }
-  return { variation: served, since: new Date(since).toISOString() };
+  const dependents = options.flags === undefined ? [] : prerequisiteDependents(flag.key, options.flags);
+  return { variation: served, since: new Date(since).toISOString(), ...(dependents.length === 0 ? {} : { dependents }) };
 }
 
 /** The variation a stale flag serves (see `staleFlag`). */
 export function staleVariation(flag: Flag, options: StaleOptions): string | undefined {
   return staleFlag(flag, options)?.variation;
+}
+
+/**
+ * The parts of a flag that decide what it serves: its type, variations' keys and values, whether it
+ * is archived or client-side, and every environment's state. Two definitions with equal parts serve
+ * the same; its name, description, tags, `temporary` and variations' names and descriptions do not count.
+ */
+export function servingParts(flag: Pick<Flag, 'type' | 'variations' | 'archived' | 'clientSide' | 'environments'>): unknown {
+  return {
+    type: flag.type,
+    variations: flag.variations.map((v) => ({ key: v.key, value: v.value })),
+    archived: flag.archived,
+    clientSide: flag.clientSide ?? true,
+    environments: flag.environments,
+  };
 }

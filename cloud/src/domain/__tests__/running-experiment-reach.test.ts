@@ -404,8 +404,11 @@ describe('changes that would change who a running experiment has or what its arm
       await must('POST', `${BASE}/experiments`, running('hole-f'));
       await must('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', RED_BLUE));
       redForControl(await served(['hf']));
+      // While its rule delivers the running experiment the flag cannot be deleted; without the rule it can.
       const stored = await must('GET', `${BASE}/flags/hf`);
-      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version)).status).toBe(204);
+      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version)).status).toBe(409);
+      expect((await replace('flags', 'hf', withRules([]))).status).toBe(200);
+      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version + 1)).status).toBe(204);
 
       const recreated = await request('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', BLUE_RED));
 

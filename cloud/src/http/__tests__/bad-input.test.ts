@@ -135,6 +135,14 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
 
 const PARAM_VALUES: Readonly<Record<string, string>> = { project: 'demo', key: 'new-checkout', environment: 'development', id: 'an-id' };
 
+/** The query string of routes that require one, so what else is checked is reached. */
+const REQUIRED_QUERIES: Readonly<Record<string, string>> = {
+  'DELETE /api/v1/projects/{project}/code-refs': '?repository=acme/shop&branch=main',
+};
+
+/** Page limits above the usual 200: the first refused value is one more. */
+const PAGE_MAX: Readonly<Record<string, number>> = { 'GET /api/v1/projects/{project}/code-refs': 5_000 };
+
 /** The route's path with concrete, valid parameters (`override` replaces some). */
 function concretePath(path: string, override: Readonly<Record<string, string>> = {}): string {
   return path.replace(/\{(\w+)\}/g, (_m, name: string) => override[name] ?? PARAM_VALUES[name] ?? 'x');
@@ -320,9 +328,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
     });
   });
 
-  describe.each(BODYLESS_ACTIONS.map((r) => [routeId(r), r] as const))('%s (takes no body)', (_id, route) => {
+  describe.each(BODYLESS_ACTIONS.map((r) => [routeId(r), r] as const))('%s (takes no body)', (id, route) => {
     const method = route.method.toUpperCase();
-    const path = concretePath(route.path, { delivery: '1' });
+    const path = `${concretePath(route.path, { delivery: '1' })}${REQUIRED_QUERIES[id] ?? ''}`;
 
     it('refuses malformed JSON, the wrong Content-Type and any body but {} or null, before acting', async () => {
       const before = await snapshot();
@@ -369,14 +377,14 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       expect(await snapshot()).toEqual(before);
     });
 
-    it.each(PAGED_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects bad limits and cursors', async (_id, route) => {
+    it.each(PAGED_ROUTES.map((r) => [routeId(r), r] as const))('%s rejects bad limits and cursors', async (id, route) => {
       const path = concretePath(route.path);
       const cursors = ['!!!', 'not-base64-json', Buffer.from('{"key":1}').toString('base64url'), Buffer.from('[]').toString('base64url'), Buffer.from('null').toString('base64url'), 'x'.repeat(513)];
       const before = await snapshot();
       const found: string[] = [];
 
       // Numbers only in digits: "0x10", "1e1", " 7" and "7.0" are each a valid number to JavaScript.
-      for (const limit of ['0', '10000', '201', '-1', '1.5', 'abc', '', '1e3', '0x10', '1e1', '%207', '7.0', '%2B5']) {
+      for (const limit of ['0', '10000', String((PAGE_MAX[id] ?? 200) + 1), '-1', '1.5', 'abc', '', '1e3', '0x10', '1e1', '%207', '7.0', '%2B5']) {
         found.push(...faults(`limit=${limit}`, await send('GET', `${path}?limit=${limit}`), 400, 'VALIDATION_FAILED'));
       }
       for (const cursor of cursors) {

@@ -39,7 +39,7 @@ describe.each([
       { flagKey: 'checkout-v2', repository: 'acme/web', branch: 'main', commit: null, path: 'src/checkout.ts', line: 5, column: 12, snippet: "client.getVariant('checkout-v2', user)", language: 'typescript', updatedAt: '2026-11-25T12:00:00.000Z' },
     ]);
     const nav = await p.request('GET', `${PATH}?flag=new-nav`, { token });
-    expect(nav.body).toEqual({ references: [] });
+    expect(nav.body).toEqual({ references: [], total: 0 });
     // Each upload is audited: who replaced what.
     const audit = await p.request('GET', '/api/v1/audit?action=code-refs.uploaded&resourceKey=acme%2Fweb%40main', { token });
     const entries = audit.body.items as { resourceType: string; diff: { op: string; to: unknown }[] }[];

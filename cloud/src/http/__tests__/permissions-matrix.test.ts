@@ -223,7 +223,7 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   'DELETE /api/v1/projects/{project}/flags/{key}': async (ctx) => {
     const key = `fla-${ctx.n}`;
     await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, booleanFlagBody(key, { development: { enabled: false, defaultVariation: 'on', offVariation: 'off' } }));
-    return { path: `${DEMO}/flags/${key}`, ifMatch: 1 };
+    return { path: `${DEMO}/flags/${key}?force=true`, ifMatch: 1 };
   },
   'PUT /api/v1/projects/{project}/flags/{key}/environments/{environment}': async (ctx) => {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`fe-${ctx.n}`));
@@ -304,7 +304,13 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
   // A dry run of a change every role with the route's permission (metrics:write) may make.
   'POST /api/v1/projects/{project}/apply': (ctx) =>
     Promise.resolve({ path: `${DEMO}/apply`, body: { dryRun: true, changes: [{ kind: 'metrics', action: 'create', key: `m-${ctx.n}`, definition: KINDS[2]!.body(`m-${ctx.n}`) }] } }),
-  'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout` }),
+  'GET /api/v1/projects/{project}/code-refs': () => Promise.resolve({ path: `${DEMO}/code-refs?flag=new-checkout&repository=Acme/Shop&branch=main&limit=10` }),
+  'GET /api/v1/projects/{project}/code-refs/flags': () => Promise.resolve({ path: `${DEMO}/code-refs/flags?flag=new-checkout&repository=acme/shop&branch=main` }),
+  'GET /api/v1/projects/{project}/code-refs/branches': () => Promise.resolve({ path: `${DEMO}/code-refs/branches?repository=acme/shop&flag=new-checkout` }),
+  'DELETE /api/v1/projects/{project}/code-refs': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/code-refs`, { repository: `gone-${ctx.n}`, branch: 'old', references: [{ flagKey: 'new-checkout', path: 'src/app.ts', line: 1, column: 1, snippet: 'x', language: 'typescript' }] });
+    return { path: `${DEMO}/code-refs?repository=gone-${ctx.n}&branch=old` };
+  },
   'GET /api/v1/audit': () => Promise.resolve({ path: '/api/v1/audit?project=demo&resourceType=flag&limit=10&credential=00000000-0000-4000-8000-000000000000' }),
   'GET /api/v1/audit/export': () => Promise.resolve({ path: '/api/v1/audit/export?project=demo&resourceType=flag&credential=00000000-0000-4000-8000-000000000000' }),
   'GET /api/v1/health': () => Promise.resolve({ path: '/api/v1/health?minutes=15' }),

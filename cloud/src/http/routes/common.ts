@@ -60,6 +60,10 @@ export function storedSchema(definition: z.ZodType): z.ZodObject {
     updatedBy: z.string().nullable(),
     /** The last writer's name (e-mail when they have none); null when unknown. */
     updatedByName: z.string().nullable(),
+    servingChangedAt: z
+      .string()
+      .optional()
+      .meta({ description: 'Flags only: when what the flag serves last changed (its variations\' keys and values, type, archived, clientSide, or an environment\'s state: on/off, rules, defaults, prerequisites). A metadata edit (name, description, tags, temporary, a variation\'s name) leaves it. The stale clock starts from it.' }),
     definition,
   });
 }
@@ -74,6 +78,7 @@ export function storedView<T>(s: StoredDefinition<T>): Record<string, unknown> {
     createdBy: s.createdBy,
     updatedBy: s.updatedBy,
     updatedByName: s.updatedByName,
+    ...(s.servingChangedAt === undefined ? {} : { servingChangedAt: s.servingChangedAt }),
     definition: s.definition,
   };
 }

@@ -120,11 +120,19 @@ function crud(k: KindRoutes): AnyRoute[] {
       permission: k.write,
       tag: k.tag,
       summary: `Delete a ${k.kind}`,
+      ...(k.kind === 'flag'
+        ? {
+            description:
+              'Refused (409 INVALID_STATE) while a running experiment\'s rule in the flag delivers it (`details.experiments`: stop them first), and while the flag has stored code references (`details.codeRefs`: per repository branch) unless `force=true`.',
+            query: z.strictObject({ force: z.enum(['true', 'false']).optional().describe('Delete the flag even if code still references it') }),
+          }
+        : {}),
       params: projectKeyParams,
       concurrency: true,
       responses: { 204: { description: 'Deleted' } },
       handler: async (req) => {
-        await k.service.delete(req.actor, req.params.project, req.params.key, req.expectedVersion);
+        const force = (req.query as { force?: string } | undefined)?.force === 'true';
+        await k.service.delete(req.actor, req.params.project, req.params.key, req.expectedVersion, undefined, { force });
         return { status: 204 };
       },
     }),

@@ -20,7 +20,8 @@ export type ConsolePermission =
   | 'webhooks:manage'
   | 'projects:manage'
   | 'environments:manage'
-  | 'units:erase';
+  | 'units:erase'
+  | 'code-refs:write';
 
 /** The permissions `role` holds according to the matrix. */
 export function permissionsOf(view: RolesView, role: Role): ReadonlySet<string> {
@@ -39,6 +40,7 @@ const ACTION: Readonly<Record<ConsolePermission, string>> = {
   'projects:manage': 'create, change or delete projects',
   'environments:manage': 'add, change or delete environments',
   'units:erase': "erase a unit's data",
+  'code-refs:write': 'upload or delete code references',
 };
 
 /** Whether an action is allowed and, when not, why ("Viewers cannot change flags"). */

@@ -66,6 +66,7 @@ export const ROLES: RolesView = {
     { permission: 'environments:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'users:manage', description: '', roles: ['owner', 'admin'] },
     { permission: 'units:erase', description: '', roles: ['owner', 'admin'] },
+    { permission: 'code-refs:write', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'change-requests:propose', description: '', roles: ['owner', 'admin', 'editor'] },
     { permission: 'change-requests:approve', description: '', roles: ['owner', 'admin'] },
     { permission: 'change-requests:reject', description: '', roles: ['owner', 'admin'] },

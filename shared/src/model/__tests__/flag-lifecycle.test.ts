@@ -3,7 +3,9 @@ import { evaluateFlag } from '../../eval/evaluate.js';
 import { compileRuleset } from '../compile-ruleset.js';
 import { flagSchema, unconfiguredOffVariation } from '../flag.js';
 import type { FlagEnvironment, FlagInput, RuleInput } from '../flag.js';
-import { DEFAULT_STALE_DAYS, servedToEveryone, staleFlag, staleVariation } from '../flag-lifecycle.js';
+import { experimentSchema } from '../experiment.js';
+import type { Experiment } from '../experiment.js';
+import { DEFAULT_STALE_DAYS, experimentsUsing, prerequisiteDependents, servedToEveryone, staleFlag, staleVariation } from '../flag-lifecycle.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 const LONG_AGO = '2026-09-01T00:00:00Z';
@@ -173,5 +175,90 @@ describe('staleVariation', () => {
 
   it('is not stale when an environment serves units differently', () => {
     expect(stale(flag({ production: on([], 'new'), staging: on([{ id: 'r', type: 'rollout', variation: 'new', coverage: 0.2 }]) }))).toBeUndefined();
+  });
+});
+
+describe('stale flags and experiments, prerequisites and the serving clock', () => {
+  const DAY = 86_400_000;
+  const ago = (days: number): string => new Date(NOW.getTime() - days * DAY).toISOString();
+  const experiment = (fields: Partial<Experiment>): Experiment =>
+    experimentSchema.parse({ key: 'exp', name: 'Exp', variations: [{ key: 'control' }, { key: 'treatment' }], ...fields });
+  // Control serves "old", treatment "new" (mapped by the rule), in every environment of the flag.
+  const wired = (environments = ['production', 'staging']): ReturnType<typeof flag> =>
+    flag(Object.fromEntries(environments.map((e) => [e, on([{ id: 'x', type: 'experiment', experiment: 'exp', variations: { control: 'old', treatment: 'new' } }])])));
+  const shipped = experiment({ status: 'stopped', startedAt: ago(60), stoppedAt: ago(40), decision: 'ship', winner: 'treatment', releaseWinner: true });
+
+  it('serves an ended experiment\'s released winner to everyone the rule reaches, as the evaluator does', () => {
+    const f = wired();
+    expect(servedToEveryone(f, 'production', NOW, [shipped])).toBe('new');
+    const ruleset = compileRuleset({ environment: 'production', version: 1, flags: [f], experiments: [shipped], generatedAt: NOW });
+    const values = new Set(Array.from({ length: 200 }, (_, i) => String(evaluateFlag(ruleset, 'checkout', { attributes: i % 10 === 0 ? {} : { id: `u${i}` } }).value)));
+    expect(values).toEqual(new Set(['new']));
+    // Stopped with no winner released: the rule is left out, and units fall through to the default.
+    const noRelease = experiment({ status: 'stopped', startedAt: ago(60), stoppedAt: ago(40), decision: 'rollback' });
+    expect(servedToEveryone(f, 'production', NOW, [noRelease])).toBe('old');
+    expect(evaluateFlag(compileRuleset({ environment: 'production', version: 1, flags: [f], experiments: [noRelease], generatedAt: NOW }), 'checkout', { attributes: { id: 'u1' } }).value).toBe('old');
+    // Running, unknown, or stopped only after `now`: units get either.
+    expect(servedToEveryone(f, 'production', NOW, [experiment({ status: 'running', startedAt: ago(5) })])).toBeUndefined();
+    expect(servedToEveryone(f, 'production', NOW)).toBeUndefined();
+    expect(servedToEveryone(f, 'production', NOW, [])).toBeUndefined();
+    expect(servedToEveryone(f, 'production', new Date(Date.parse(ago(41))), [shipped])).toBeUndefined();
+  });
+
+  it('calls a flag stale once its experiment ended with one variation for everyone, counted from the stop', () => {
+    const f = wired();
+    const options = { updatedAt: ago(90), archived: false, now: NOW, experiments: [shipped] };
+    expect(staleFlag(f, options)).toEqual({ variation: 'new', since: ago(40) });
+    // The same, archived after it stopped.
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, archived: true }] })).toEqual({ variation: 'new', since: ago(40) });
+    // Stopped 10 days ago: not yet.
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10) }] })).toBeUndefined();
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10) }], days: 7 })).toEqual({ variation: 'new', since: ago(10) });
+    // The experiments' status unknown: the old conservative answer.
+    expect(staleFlag(f, { ...options, experiments: undefined })).toBeUndefined();
+    expect(staleFlag(f, { ...options, experiments: [] })).toBeUndefined();
+  });
+
+  it('is never stale while a rule in any environment names a running experiment (or a draft about to run), even off everywhere', () => {
+    const offEverywhere = flag({
+      production: { enabled: false, defaultVariation: 'old', offVariation: 'old', rules: [{ id: 'x', type: 'experiment', experiment: 'exp-prod' }] },
+      staging: { enabled: false, defaultVariation: 'old', offVariation: 'old' },
+    }, { key: 'exp-off' });
+    const options = { updatedAt: ago(90), archived: false, now: NOW };
+    const running = experiment({ key: 'exp-prod', status: 'running', startedAt: ago(5), environments: ['production'] });
+    expect(staleFlag(offEverywhere, { ...options, experiments: [running] })).toBeUndefined();
+    expect(experimentsUsing(offEverywhere, [running])).toEqual(['exp-prod']);
+    // Its status unknown: not stale either.
+    expect(staleFlag(offEverywhere, options)).toBeUndefined();
+    expect(staleFlag(offEverywhere, { ...options, experiments: [] })).toBeUndefined();
+    expect(staleFlag(offEverywhere, { ...options, experiments: [experiment({ key: 'exp-prod', environments: ['production'] })] })).toBeUndefined();
+    // Once it ended (or the draft was archived), the off variation everyone gets makes it stale.
+    expect(staleFlag(offEverywhere, { ...options, experiments: [{ ...running, status: 'stopped', stoppedAt: ago(40) }] })).toEqual({ variation: 'old', since: ago(90) });
+    expect(staleFlag(offEverywhere, { ...options, experiments: [experiment({ key: 'exp-prod', archived: true })] })).toEqual({ variation: 'old', since: ago(90) });
+    // The staging-only answer does not look at production's rule: it is still wired there.
+    expect(staleFlag(offEverywhere, { ...options, environments: ['staging'], experiments: [running] })).toBeUndefined();
+  });
+
+  it('names the flags whose prerequisites hold a stale parent, which must drop them before it is archived', () => {
+    const parent = flag({ production: on([], 'new') }, { key: 'parent' });
+    const child = (key: string, archived = false): ReturnType<typeof flag> =>
+      flag({ production: { ...on([], 'new'), prerequisites: [{ flag: 'parent', variation: 'new' }] } }, { key, archived });
+    const flags = [parent, child('b-child'), child('a-child'), child('gone', true), flag({ production: on([], 'new') }, { key: 'other' })];
+    expect(prerequisiteDependents('parent', flags)).toEqual(['a-child', 'b-child']);
+    const options = { updatedAt: LONG_AGO, archived: false, now: NOW };
+    expect(staleFlag(parent, { ...options, flags })).toEqual({ variation: 'new', since: new Date(LONG_AGO).toISOString(), dependents: ['a-child', 'b-child'] });
+    // Without the other flags, or with none naming it: as before.
+    expect(staleFlag(parent, options)).toEqual({ variation: 'new', since: new Date(LONG_AGO).toISOString() });
+    expect(staleFlag(parent, { ...options, flags: [parent, child('gone', true)] })).toEqual({ variation: 'new', since: new Date(LONG_AGO).toISOString() });
+  });
+
+  it('starts the clock at the last change to what the flag serves, not at a metadata edit', () => {
+    const f = flag({ production: on([], 'new') });
+    // Tagged yesterday, serving unchanged for 40 days.
+    expect(staleFlag(f, { servingChangedAt: ago(40), updatedAt: ago(1), archived: false, now: NOW })).toEqual({ variation: 'new', since: ago(40) });
+    expect(staleFlag(f, { servingChangedAt: ago(1), updatedAt: ago(1), archived: false, now: NOW })).toBeUndefined();
+    // Data without it (older servers and caches): updatedAt, as before.
+    expect(staleFlag(f, { servingChangedAt: undefined, updatedAt: ago(1), archived: false, now: NOW })).toBeUndefined();
+    expect(staleFlag(f, { servingChangedAt: null, updatedAt: ago(40), archived: false, now: NOW })).toEqual({ variation: 'new', since: ago(40) });
   });
 });

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import type { Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, staleVariation, unconfiguredOffVariation } from '@xp/shared';
+import type { Experiment, Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, unconfiguredOffVariation } from '@xp/shared';
+import { staleServed } from './stale.js';
 import { useLeaveWarning } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ClientSideField, ServerSideOnlyBadge, availableToClientSide, withClientSide } from '../../lib/client-side.js';
@@ -12,6 +13,7 @@ import { useRemovalFocus } from '../../lib/removal-focus.js';
 import { useAsync } from '../../lib/use-async.js';
 import type { AsyncState } from '../../lib/use-async.js';
 import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidden, errorMessage, isConflict } from '../../lib/ui.js';
+import { CodeRefsNote } from './code-refs-note.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
@@ -42,6 +44,8 @@ interface Context {
   readonly flag: Stored<Flag>;
   readonly segments: string[];
   readonly experiments: string[];
+  /** Every experiment, archived ones too: what the flag's experiment rules serve (staleness). */
+  readonly experimentDefinitions: Experiment[];
   readonly flags: Stored<Flag>[];
 }
 
@@ -55,8 +59,8 @@ export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode 
   // per project, not with every refresh of the flag: they only offer keys to choose from.
   const { state: listsState, reload: reloadLists } = useAsync(
     async (signal): Promise<Omit<Context, 'flag'>> => {
-      const [segments, experiments, flags] = await Promise.all([client.listAll(project, 'segments', { signal }), client.listAll(project, 'experiments', { signal }), client.listAll(project, 'flags', { signal })]);
-      return { segments: segments.map((s) => s.key), experiments: experiments.map((x) => x.key), flags };
+      const [segments, experiments, flags] = await Promise.all([client.listAll(project, 'segments', { signal }), client.listAll(project, 'experiments', { archived: true, signal }), client.listAll(project, 'flags', { signal })]);
+      return { segments: segments.map((s) => s.key), experiments: experiments.filter((x) => !x.archived).map((x) => x.key), experimentDefinitions: experiments.map((x) => x.definition), flags };
     },
     [client, project],
   );
@@ -327,7 +331,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           This flag is archived: the flags list hides it and no environment's ruleset contains it, so SDKs serve the default value in your code.
         </p>
       ) : null}
-      <StaleNote flag={flag} environments={environments.map((e) => e.key)} />
+      <StaleNote flag={flag} environments={environments.map((e) => e.key)} experiments={ctx.experimentDefinitions} flags={ctx.flags} />
       {flag.definition.description === undefined ? null : <p dir="auto">{flag.definition.description}</p>}
       {write.allowed ? null : (
         <p className="banner banner-info" role="note">
@@ -571,10 +575,13 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
           title={`${confirmArchive ? 'Archive' : 'Unarchive'} ${flag.key}?`}
           message={
             confirmArchive ? (
-              <p>
-                The flag leaves the flags list and every environment's ruleset: SDKs serve the default value in your code instead of its variations. Its targeting is kept, and
-                unarchiving brings it back as it was.
-              </p>
+              <>
+                <p>
+                  The flag leaves the flags list and every environment's ruleset: SDKs serve the default value in your code instead of its variations. Its targeting is kept, and
+                  unarchiving brings it back as it was.
+                </p>
+                <CodeRefsNote flagKey={flag.key} />
+              </>
             ) : (
               <p>The flag comes back to the flags list and its targeting is served again in every environment where it is set up.</p>
             )
@@ -823,10 +830,11 @@ function SettingsPanel({
 }
 
 /** For a stale flag: what it serves everywhere and what to do about it (remove it from code, then archive it). */
-function StaleNote({ flag, environments }: { flag: Stored<Flag>; environments: readonly string[] }): ReactNode {
-  const served = staleVariation(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date() });
+function StaleNote({ flag, environments, experiments, flags }: { flag: Stored<Flag>; environments: readonly string[]; experiments: readonly Experiment[]; flags: readonly Stored<Flag>[] }): ReactNode {
+  const stale = staleServed(flag, Date.now(), environments, { experiments, flags });
+  const served = stale?.variation;
   const variation = flag.definition.variations.find((v) => v.key === served);
-  if (served === undefined || variation === undefined) {
+  if (stale === undefined || served === undefined || variation === undefined) {
     return null;
   }
   const value = JSON.stringify(variation.value);
@@ -834,7 +842,7 @@ function StaleNote({ flag, environments }: { flag: Stored<Flag>; environments: r
     // No landmark role: the page's notes (read only, conflicts) keep theirs.
     <p className="banner banner-info">
       Stale: this temporary flag has served <code>{served}</code> ({value.length > 60 ? `${value.slice(0, 57)}…` : value}) to everyone in every environment and has not changed for over {DEFAULT_STALE_DAYS} days. Replace its calls
-      in your code with that value (the language server offers the edit), then archive it.{' '}
+      in your code with that value (the language server offers the edit), then {stale.dependents === undefined ? 'archive it' : `remove the prerequisite on it from ${stale.dependents.join(', ')} and archive it`}.{' '}
       <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where it is used in code</a>
     </p>
   );

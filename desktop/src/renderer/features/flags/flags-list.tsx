@@ -1,8 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
 import type { Flag, FlagType, Stored } from '@xp/shared';
-import { ApiError, DEFAULT_STALE_DAYS, searchFold, staleFlag } from '@xp/shared';
-import type { StaleFlag } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, searchFold } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
 import { ServerSideOnlyBadge } from '../../lib/client-side.js';
@@ -12,16 +11,12 @@ import { allowanceProps, isProtected, needsApprovalIn, pendingProps, usePermissi
 import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
+import { staleAdvice, staleServed } from './stale.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
 import { toggleProposes, toggleWithApproval } from './toggle.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
-
-/** What a stale flag serves everywhere and since when (see @xp/shared's staleFlag), or undefined. */
-export function staleServed(flag: Stored<Flag>, now: number, environments: readonly string[]): StaleFlag | undefined {
-  return staleFlag(flag.definition, { updatedAt: flag.updatedAt, archived: flag.archived, environments, now: new Date(now) });
-}
 
 const DEFAULT_VARIATIONS: Record<FlagType, { key: string; value: unknown }[]> = {
   boolean: [
@@ -146,6 +141,15 @@ export default function FlagsList(): ReactNode {
     [client, project, showArchived],
     { pollMs: LIST_POLL_MS, refreshKey: refreshTick },
   );
+  // Archived ones too: a stopped experiment's released winner decides what its flags serve. Loaded only
+  // when a flag has an experiment rule; unknown (loading, failed), no flag with one is stale.
+  const needsExperiments = state.status === 'ready' && state.data.some((f) => Object.values(f.definition.environments).some((e) => e.rules.some((r) => r.type === 'experiment')));
+  const { state: experimentsState } = useAsync(
+    (signal) => (needsExperiments ? client.listAll(project, 'experiments', { archived: true, signal }) : Promise.resolve([])),
+    [client, project, needsExperiments],
+    { pollMs: LIST_POLL_MS, refreshKey: refreshTick },
+  );
+  const experiments = experimentsState.status === 'ready' ? experimentsState.data.map((e) => e.definition) : undefined;
   const [query, setQuery] = useState('');
   const [tag, setTag] = useState('');
   const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
@@ -253,7 +257,7 @@ export default function FlagsList(): ReactNode {
               return false;
             }
             const on = d.environments[environment]?.enabled === true;
-            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && staleServed(f, now, environmentKeys) !== undefined);
+            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && staleServed(f, now, environmentKeys, { experiments, flags }) !== undefined);
           });
           if (flags.length === 0) {
             return (
@@ -285,7 +289,7 @@ export default function FlagsList(): ReactNode {
                     <tbody>
                       {shown.slice(0, rowLimit).map((f) => {
                         const st = f.definition.environments[environment];
-                        const stale = staleServed(f, now, environmentKeys);
+                        const stale = staleServed(f, now, environmentKeys, { experiments, flags });
                         return (
                           <tr key={f.key} className={f.archived ? 'archived' : undefined}>
                             <td>
@@ -296,8 +300,7 @@ export default function FlagsList(): ReactNode {
                                 <code>{f.key}</code>{' '}
                                 {stale === undefined ? null : (
                                   <ExplainedBadge tone="warn" label="stale">
-                                    Serves <code>{stale.variation}</code> to everyone in every environment and unchanged since {formatTime(stale.since)}, over {DEFAULT_STALE_DAYS} days: remove it from
-                                    the code, then archive it.
+                                    Serves <code>{stale.variation}</code> to everyone in every environment and unchanged since {formatTime(stale.since)}, over {DEFAULT_STALE_DAYS} days: {staleAdvice(stale)}
                                   </ExplainedBadge>
                                 )}{' '}
                                 {f.archived ? (

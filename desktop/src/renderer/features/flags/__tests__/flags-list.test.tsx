@@ -7,7 +7,7 @@ import { ApiError, XpApiClient } from '@xp/shared';
 import type { Flag, Stored, StoredEnvironment } from '@xp/shared';
 import { SessionContext } from '../../../app/session.js';
 import { WithSession, fakeApi, user } from '../../../test/fake-api.js';
-import { booleanFlag, storedOf } from '../../../test/fixtures.js';
+import { abExperiment, booleanFlag, storedOf } from '../../../test/fixtures.js';
 import FlagsList from '../flags-list.js';
 
 afterEach(cleanup);
@@ -107,6 +107,47 @@ describe('flags list', () => {
     await u.selectOptions(screen.getByRole('combobox', { name: /state/i }), 'stale');
     expect(screen.queryByText('half-half', { selector: 'code' })).toBeNull();
     expect(screen.getByText('launched', { selector: 'code' })).toBeTruthy();
+  });
+
+  it('judges experiment rules by their experiments\' status, prerequisite parents by their children, and the clock by what a flag serves', async () => {
+    const old = '2026-01-05T00:00:00Z';
+    const recent = new Date(Date.now() - 86_400_000).toISOString();
+    const env = (state: Partial<Flag['environments'][string]>) => ({ development: { enabled: true, defaultVariation: 'off', offVariation: 'off', prerequisites: [], rules: [], ...state } });
+    const expRule = (experiment: string): Flag['environments'][string]['rules'] => [{ id: 'x', type: 'experiment', experiment, variations: { control: 'off', treatment: 'on' } }];
+    // Its experiment stopped long ago with the treatment released to everyone: "on" for all.
+    const shipped = storedOf(booleanFlag('shipped', { temporary: true, environments: env({ rules: expRule('exp-shipped') }) }), { at: old });
+    // Off everywhere, yet wired to a running experiment.
+    const wired = storedOf(booleanFlag('exp-off', { temporary: true, environments: env({ enabled: false, rules: expRule('exp-prod') }) }), { at: old });
+    // A tag added yesterday: what it serves has not changed since January.
+    const tagged = { ...storedOf(booleanFlag('tagged', { temporary: true, tags: ['cleanup'], environments: env({ defaultVariation: 'on' }) }), { at: recent }), servingChangedAt: old };
+    // Served the same since January, and a prerequisite of another flag.
+    const parent = storedOf(booleanFlag('parent', { temporary: true, environments: env({ defaultVariation: 'on' }) }), { at: old });
+    const child = storedOf(booleanFlag('child', { temporary: false, environments: env({ prerequisites: [{ flag: 'parent', variation: 'on' }] }) }), { at: recent });
+    const experiments = [
+      storedOf(abExperiment('exp-shipped', { status: 'stopped', startedAt: '2025-11-01T00:00:00Z', stoppedAt: old, winner: 'treatment', releaseWinner: true, archived: true }), { archived: true }),
+      storedOf(abExperiment('exp-prod', { status: 'running', startedAt: recent })),
+    ];
+    const asked: string[] = [];
+    const { client } = fakeApi((req) => {
+      if (req.method !== 'GET') {
+        return undefined;
+      }
+      asked.push(req.path);
+      return { status: 200, body: { items: req.path.includes('/experiments') ? experiments : [shipped, wired, tagged, parent, child] } };
+    });
+    render(
+      <WithSession client={client} me={user()} environments={[DEVELOPMENT]}>
+        <FlagsList />
+      </WithSession>,
+    );
+
+    const row = (key: string) => screen.getByText(key, { selector: 'code' }).closest('tr')!;
+    await waitFor(() => { expect(within(row('shipped')).getByRole('button', { name: 'stale' })).toBeTruthy(); });
+    expect(asked.some((path) => path.includes('/experiments') && path.includes('archived=true'))).toBe(true);
+    expect(within(row('exp-off')).queryByText('stale')).toBeNull();
+    expect(within(row('tagged')).getByRole('button', { name: 'stale' })).toBeTruthy();
+    expect(within(row('parent')).getByRole('button', { name: 'stale', description: /^Serves on to everyone .*: remove it from the code, then remove the prerequisite on it from child and archive it\.$/ })).toBeTruthy();
+    expect(within(row('child')).queryByText('stale')).toBeNull();
   });
 
   it('lists archived flags on request and marks them', async () => {

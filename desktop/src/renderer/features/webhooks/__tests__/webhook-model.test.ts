@@ -62,7 +62,7 @@ describe('webhook form model', () => {
 
   it('accepts the events of the catalog: *, a known resource type with a star and every catalogued action', () => {
     const base = { ...newDraft(), name: 'n', url: 'https://e.com' };
-    const accepted = ['*', 'flag.*', 'flag.updated', 'flag.environment.updated', 'change-request.applied', 'sdk-key.*', 'experiment.guardrail-degraded', 'webhook.secret-rotated', 'webhook.tested', 'webhook.redelivered'];
+    const accepted = ['*', 'flag.*', 'flag.updated', 'flag.environment.updated', 'change-request.applied', 'sdk-key.*', 'experiment.guardrail-degraded', 'webhook.secret-rotated', 'webhook.tested', 'webhook.redelivered', 'code-refs.deleted'];
 
     for (const pattern of accepted) {
       expect(addEvent([], pattern)).toEqual({ events: [pattern] });

@@ -1,0 +1,116 @@
+/**
+ * @xp/sdk/react on a server and in the page that hydrates its HTML: renderToString with a client
+ * given `bootstrap` (no network, no DOM: this file runs in Node), then hydrateRoot in a DOM with a
+ * browser client bootstrapped from the server's snapshot, without a mismatch, the one exposure
+ * logged by the browser.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { act } from 'react';
+import type { ReactNode } from 'react';
+import { renderToString } from 'react-dom/server';
+import { JSDOM } from 'jsdom';
+import { describe, expect, it, vi } from 'vitest';
+import { populateGlobal } from 'vitest/runtime';
+import { ExperimentationClient as BrowserClient } from '../browser.js';
+import { ExperimentationClient } from '../client.js';
+import { XpProvider, useFlag, useVariant, useXpReady } from '../react.js';
+import { page } from './dom.js';
+import type { TestElement } from './dom.js';
+import { makeRuleset, recordingLogger } from './fixtures.js';
+
+function Page(): ReactNode {
+  const color = useFlag('color', 'none');
+  const hero = useFlag('exp-flag', '');
+  const variant = useVariant('exp-ab');
+  const { ready } = useXpReady();
+  return (
+    <main>
+      <p>{`color ${color}`}</p>
+      <p>{`hero ${hero} ${variant ?? 'none'}`}</p>
+      <p>{ready ? 'ready' : 'loading'}</p>
+    </main>
+  );
+}
+
+const user = { id: 'u1', attributes: { plan: 'pro' } };
+
+/** Hydrates `html` with a page client bootstrapped from `snapshot`; returns the mismatches React reported. */
+async function hydrate(container: TestElement, snapshot: string): Promise<{ browser: BrowserClient; mismatches: unknown[] }> {
+  const { hydrateRoot } = await import('react-dom/client');
+  const browser = new BrowserClient('xpk_cli_page-key', { bootstrap: JSON.parse(snapshot) as unknown, logger: recordingLogger() });
+  const mismatches: unknown[] = [];
+  const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+    mismatches.push(args);
+  });
+  try {
+    act(() => {
+      hydrateRoot(
+        container,
+        <XpProvider client={browser} user={user}>
+          <Page />
+        </XpProvider>,
+        {
+          onRecoverableError: (error) => {
+            mismatches.push(error);
+          },
+        },
+      );
+    });
+  } finally {
+    consoleError.mockRestore();
+  }
+  return { browser, mismatches };
+}
+
+describe('@xp/sdk/react', () => {
+  it('is the only source file that loads react: the other entries and the browser bundle never do', () => {
+    const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f) && !f.includes('__tests__') && !f.endsWith('.d.ts'));
+    const loading = files.filter((f) => /from '(react|react-dom)(\/[^']*)?'/.test(readFileSync(join(dir, f), 'utf8')));
+
+    expect(files.length).toBeGreaterThan(10);
+    expect(loading).toEqual(['react.tsx']);
+  });
+});
+
+describe('server rendering and hydration', () => {
+  it('renders on the server without a DOM or exposures, and hydrates in the page without a mismatch', async () => {
+    // Imported above with no window: nothing in @xp/sdk/react (or the client) touches one at import time.
+    expect('window' in globalThis).toBe(false);
+    const server = new ExperimentationClient('xpk_srv_server-key', { bootstrap: makeRuleset(3, { color: 'green' }), logger: recordingLogger() });
+
+    const html = renderToString(
+      <XpProvider client={server} user={user}>
+        <Page />
+      </XpProvider>,
+    );
+
+    const variant = server.getVariant('exp-ab', user, { exposure: false });
+    expect(variant).not.toBeNull();
+    expect(html).toContain('color green');
+    expect(html).toContain(`hero ${variant === 'control' ? 'A' : 'B'} ${variant}`);
+    expect(html).toContain('ready');
+    // Effects do not run on a server: the page's client logs the exposure.
+    expect(server.getStats().queuedEvents).toBe(0);
+
+    // docs/sdk-js.md, "Bootstrap: SSR and offline start".
+    const snapshot = JSON.stringify(server.getSnapshot() ?? null).replace(/</g, '\\u003c');
+    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div><div id="other">${html}</div></body></html>`, { url: 'https://shop.example/' });
+    populateGlobal(globalThis, dom.window, { bindFunctions: true });
+    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    const root = page().getElementById('root')!;
+
+    const { browser, mismatches } = await hydrate(root, snapshot);
+
+    expect(mismatches).toEqual([]);
+    expect(root.innerHTML).toBe(html);
+    expect(browser.getStats().queuedEvents).toBe(1);
+
+    // The check above can see a mismatch: a page bootstrapped from another ruleset makes one.
+    const other = await hydrate(page().getElementById('other')!, JSON.stringify(makeRuleset(3, { color: 'red' })));
+    expect(other.mismatches).not.toEqual([]);
+    await Promise.all([server.close(), browser.close(), other.browser.close()]);
+  });
+});

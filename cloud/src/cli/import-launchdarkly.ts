@@ -11,15 +11,27 @@ import { KeyAllocator, inferType, variationKeyCandidate, variationName } from '.
  * of `attributesForContext`. A flag xp cannot reproduce is left out with a warning naming it.
  */
 
+/** A flag or segment the project has already (its description says what it was imported from). */
+export interface ExistingDefinition {
+  readonly key: string;
+  readonly description?: string | undefined;
+}
+
 export interface LaunchDarklyImportOptions {
   /** The xp environment the flags' state is imported into. */
   readonly environment: string;
+  /** The project's flags, so that a key keeps the LaunchDarkly flag it was imported from. */
+  readonly existingFlags?: readonly ExistingDefinition[];
+  /** The project's segments, likewise. */
+  readonly existingSegments?: readonly ExistingDefinition[];
 }
 
 export interface LaunchDarklyImportResult {
   readonly flags: Flag[];
   readonly segments: Segment[];
   readonly warnings: string[];
+  /** The LaunchDarkly keys of the flags left out (deleted flags are not counted). */
+  readonly skippedFlags: string[];
 }
 
 const clauseInput = z.looseObject({
@@ -101,10 +113,28 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The attributes an old-style user (no `kind`) has besides `custom`; LaunchDarkly ignores its other top-level names. */
+const LEGACY_BUILT_INS = ['name', 'ip', 'firstName', 'lastName', 'email', 'avatar', 'country'] as const;
+
+/** An old-style user as LaunchDarkly's SDK reads it: `custom` at the top, then the built-in attributes over it. */
+function legacyUser(user: Record<string, unknown>): Record<string, unknown> {
+  const context: Record<string, unknown> = { ...(isPlainObject(user.custom) ? user.custom : {}), kind: USER, key: String(user.key) };
+  if (user.anonymous !== undefined && user.anonymous !== null) {
+    context.anonymous = Boolean(user.anonymous);
+  }
+  for (const name of LEGACY_BUILT_INS) {
+    if (user[name] !== undefined && user[name] !== null) {
+      context[name] = user[name];
+    }
+  }
+  return context;
+}
+
 /**
  * An LaunchDarkly context as xp attributes: the user kind's key is `id` and its attributes are at the
  * top level; every other kind K is an attribute `K` holding `{ key, ...attributes }`. A multi-context
- * maps each of its kinds that way. `_meta` (private attribute names) is left out.
+ * maps each of its kinds that way. `_meta` (private attribute names) is left out. A context without
+ * `kind` is an old-style user: its `custom` attributes go to the top level with the built-in ones.
  */
 export function attributesForContext(context: unknown): Record<string, unknown> {
   if (!isPlainObject(context)) {
@@ -113,7 +143,7 @@ export function attributesForContext(context: unknown): Record<string, unknown> 
   const kinds: [string, Record<string, unknown>][] =
     context.kind === 'multi'
       ? Object.entries(context).filter((e): e is [string, Record<string, unknown>] => e[0] !== 'kind' && isPlainObject(e[1]))
-      : [[typeof context.kind === 'string' ? context.kind : USER, context]];
+      : [[typeof context.kind === 'string' ? context.kind : USER, context.kind === undefined ? legacyUser(context) : context]];
   const out: Record<string, unknown> = {};
   for (const [kind, c] of kinds) {
     const { kind: _kind, key, _meta, ...attributes } = c;
@@ -297,6 +327,68 @@ function clauseCondition(clause: LdClause, notes: Notes): Condition {
   return negate ? { $and: [present, { $not: match }] } : match;
 }
 
+/** The LaunchDarkly key an xp flag or segment was imported from, as its description says. */
+const FLAG_ORIGIN = /^Imported from LaunchDarkly flag "(.*)"\.$/s;
+const SEGMENT_ORIGIN = /^LaunchDarkly segment "(.*)"(?: \(included users\)\.|: included, else not excluded and matching a rule\.)$/s;
+const KEY_RULES = 'xp keys allow only letters, digits, "_", "." and "-", at most 128';
+
+/**
+ * xp keys for LaunchDarkly keys that stay with the same LaunchDarkly flag (or segment) from one
+ * import to the next: a valid key is kept, a renamed one keeps the key an earlier import gave it, and
+ * a new rename takes neither a valid key of the data nor a key the project has.
+ */
+class StableKeys {
+  private readonly allocator = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
+  /** xp key → the LaunchDarkly key it was imported from (undefined: not imported). */
+  private readonly origins = new Map<string, string | undefined>();
+  /** LaunchDarkly key → the xp key an earlier import renamed it to. */
+  private readonly earlier = new Map<string, string>();
+
+  constructor(
+    private readonly what: 'flag' | 'segment',
+    sourceKeys: Iterable<string>,
+    existing: readonly ExistingDefinition[],
+    origin: RegExp,
+  ) {
+    for (const key of sourceKeys) {
+      if (keySchema.safeParse(key).success) {
+        this.allocator.reserve(key);
+      }
+    }
+    for (const e of existing) {
+      const from = origin.exec(e.description ?? '')?.[1];
+      this.origins.set(e.key, from);
+      this.allocator.reserve(e.key);
+      if (from !== undefined && from !== e.key && !keySchema.safeParse(from).success) {
+        this.earlier.set(from, e.key);
+      }
+    }
+  }
+
+  /** The xp key of a LaunchDarkly key; Unconvertible when that key holds another LaunchDarkly flag (or segment). */
+  allocate(source: string): string {
+    if (keySchema.safeParse(source).success) {
+      const from = this.origins.get(source);
+      if (from !== undefined && from !== source) {
+        throw new Unconvertible(
+          `xp ${this.what} "${source}" holds LaunchDarkly ${this.what} "${from}" (an earlier import renamed it so), and giving it to "${source}" would change what uses it gets: rename or delete that xp ${this.what} to import this one`,
+        );
+      }
+      return this.allocator.allocate(source, this.what);
+    }
+    return this.allocator.allocate(this.earlier.get(source) ?? source, this.what);
+  }
+
+  release(key: string): void {
+    this.allocator.release(key);
+  }
+
+  /** Whether the project has an xp key that was not imported from this LaunchDarkly key. */
+  replacesOther(key: string, source: string): boolean {
+    return this.origins.has(key) && this.origins.get(key) !== source;
+  }
+}
+
 /** A rule without its id (distributed over the rule types). */
 type RuleBody = RuleInput extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
@@ -310,8 +402,10 @@ interface ServedRules {
 class Importer {
   readonly warnings: string[] = [];
   readonly flags: Flag[] = [];
-  private readonly flagKeys = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
-  private readonly segmentKeys = new KeyAllocator(/[^A-Za-z0-9_.-]+/g, 128);
+  /** LaunchDarkly keys of the flags left out. */
+  readonly skipped: string[] = [];
+  private readonly flagKeys: StableKeys;
+  readonly segmentKeys: StableKeys;
   /** xp segments by LaunchDarkly segment key, built when a flag first uses them. */
   private readonly xpSegments = new Map<string, Segment>();
   /** LaunchDarkly key → xp key and variation keys of every imported flag. */
@@ -322,14 +416,11 @@ class Importer {
   constructor(
     private readonly environment: string,
     private readonly segments: ReadonlyMap<string, unknown>,
-  ) {}
-
-  reserveFlagKeys(keys: readonly string[]): void {
-    for (const key of keys) {
-      if (keySchema.safeParse(key).success) {
-        this.flagKeys.reserve(key);
-      }
-    }
+    flagKeys: readonly string[],
+    existing: Pick<LaunchDarklyImportOptions, 'existingFlags' | 'existingSegments'>,
+  ) {
+    this.flagKeys = new StableKeys('flag', flagKeys, existing.existingFlags ?? [], FLAG_ORIGIN);
+    this.segmentKeys = new StableKeys('segment', segments.keys(), existing.existingSegments ?? [], SEGMENT_ORIGIN);
   }
 
   /** The LaunchDarkly segment, or undefined when the data has none by that key (it then matches nobody). */
@@ -402,7 +493,7 @@ class Importer {
       return undefined;
     }
     const condition = this.segmentCondition(key, notes);
-    const xpKey = this.segmentKeys.allocate(key, 'segment');
+    const xpKey = this.segmentKeys.allocate(key);
     const onlyUsers = seg.includedContexts.length === 0 && seg.excluded.length === 0 && seg.excludedContexts.length === 0 && seg.rules.length === 0;
     const input: SegmentInput = onlyUsers
       ? { key: xpKey, name: key.slice(0, 200), description: `LaunchDarkly segment "${key}" (included users).`, type: 'ids', attribute: 'id', values: [...seg.included] }
@@ -428,6 +519,7 @@ class Importer {
     const parsed = flagInput.safeParse(raw);
     if (!parsed.success) {
       this.warnings.push(`${where}: skipped: malformed: ${formatIssues(parsed.error).join('; ')}`);
+      this.skipped.push(ldKey);
       return;
     }
     const flag = parsed.data;
@@ -447,6 +539,7 @@ class Importer {
         this.xpSegments.delete(k);
       }
       this.warnings.push(`${where}: skipped: ${e.reason}; code evaluating it in xp gets its default value`);
+      this.skipped.push(ldKey);
     }
   }
 
@@ -528,7 +621,9 @@ class Importer {
         };
         served.rules.forEach((r, j) => {
           const id = `${rule.id ?? `rule-${index}`}${combinations.length > 1 ? `-${c + 1}` : ''}${j > 0 ? `-${j + 1}` : ''}`;
-          push(id, { ...targeting, ...r });
+          // The rule's own condition and the served rule's (a rollout's guard) must both hold.
+          const both = allOf([condition, 'condition' in r ? r.condition : undefined]);
+          push(id, { ...targeting, ...r, ...(both === undefined ? {} : { condition: both }) });
         });
       });
       if (combinations.length > 1) {
@@ -550,9 +645,10 @@ class Importer {
 
     let offIndex: number;
     if (flag.offVariation === null || flag.offVariation === undefined) {
-      offIndex = type === FlagType.Boolean ? Math.max(0, flag.variations.indexOf(false)) : 0;
+      const falseIndex = type === FlagType.Boolean ? flag.variations.indexOf(false) : -1;
+      offIndex = Math.max(0, falseIndex);
       this.warnings.push(
-        `${where}: has no off variation (LaunchDarkly serves the code's default while it is off or a prerequisite fails); xp serves "${keyOf(offIndex)}" then${type === FlagType.Boolean ? ' (its false variation)' : ' (its first variation)'}`,
+        `${where}: has no off variation (LaunchDarkly serves the code's default while it is off or a prerequisite fails); xp serves "${keyOf(offIndex)}" then${falseIndex >= 0 ? ' (its false variation)' : ' (its first variation)'}`,
       );
     } else {
       offIndex = checkIndex(flag.offVariation, 'the off variation');
@@ -561,10 +657,10 @@ class Importer {
       throw new Unconvertible('it is its own prerequisite, so LaunchDarkly reports an error');
     }
 
-    const key = this.flagKeys.allocate(ldKey, 'flag');
-    if (key !== ldKey) {
-      this.warnings.push(`${where}: imported as flag "${key}" (${keySchema.safeParse(ldKey).success ? 'the key is already taken' : 'xp keys allow only letters, digits, "_", "." and "-", at most 128'})`);
+    if (ldKey === '') {
+      throw new Unconvertible('its key is empty');
     }
+    const key = this.flagKeys.allocate(ldKey);
     const clientSide = flag.clientSideAvailability?.usingEnvironmentId ?? flag.clientSide ?? false;
     const input: FlagInput = {
       key,
@@ -589,6 +685,9 @@ class Importer {
         this.flagKeys.release(key);
         throw new Unconvertible(`a condition is not valid in xp: ${problems.join('; ')}`);
       }
+    }
+    if (key !== ldKey) {
+      this.warnings.push(`${where}: imported as flag "${key}" (${KEY_RULES})`);
     }
     this.flags.push(parsedFlag.data);
     this.imported.set(ldKey, { key, variations: variations.map((v) => v.key), prerequisites: flag.prerequisites, offVariation: flag.offVariation ?? null });
@@ -664,29 +763,82 @@ class Importer {
     };
   }
 
-  /**
-   * Prerequisites as xp's, once every flag is built; a flag whose prerequisite flag is not imported
-   * is dropped with a warning (repeated until none is left), as its prerequisite could not be checked.
-   */
-  resolvePrerequisites(): void {
-    for (let changed = true; changed; ) {
-      changed = false;
-      for (const [ldKey, entry] of this.imported) {
-        const missing = entry.prerequisites.find((p) => !this.imported.has(p.key));
-        const bad = entry.prerequisites.find((p) => this.imported.has(p.key) && (p.variation < 0 || p.variation >= this.imported.get(p.key)!.variations.length || !Number.isInteger(p.variation)));
-        if (missing === undefined && bad === undefined) {
+  /** Leaves out an imported flag, with a warning. */
+  private drop(ldKey: string, reason: string): void {
+    const entry = this.imported.get(ldKey)!;
+    this.imported.delete(ldKey);
+    this.flags.splice(
+      this.flags.findIndex((f) => f.key === entry.key),
+      1,
+    );
+    this.skipped.push(ldKey);
+    this.warnings.push(`flag "${ldKey}": skipped: ${reason}; code evaluating it in xp gets its default value`);
+  }
+
+  /** Why a flag's prerequisites cannot be reproduced, or undefined. */
+  private prerequisiteProblem(entry: { prerequisites: LdFlag['prerequisites'] }): string | undefined {
+    for (const p of entry.prerequisites) {
+      const parent = this.imported.get(p.key);
+      if (parent === undefined) {
+        return `its prerequisite flag "${p.key}" is not imported`;
+      }
+      if (p.variation < 0 || p.variation >= parent.variations.length || !Number.isInteger(p.variation)) {
+        return `its prerequisite on "${p.key}" names variation ${p.variation}, which that flag does not have`;
+      }
+      if (parent.prerequisites.length > 0 && parent.offVariation === p.variation) {
+        return `its prerequisite on "${p.key}" requires that flag's off variation, and "${p.key}" has prerequisites of its own: LaunchDarkly serves that variation to a context failing them, and the prerequisite passes; in xp it fails`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Imported flags on a prerequisite cycle (A needs B, B needs A). */
+  private cycles(): string[] {
+    const found: string[] = [];
+    for (const start of this.imported.keys()) {
+      const seen = new Set<string>();
+      const stack = this.imported.get(start)!.prerequisites.map((p) => p.key);
+      for (let k = stack.pop(); k !== undefined; k = stack.pop()) {
+        if (k === start) {
+          found.push(start);
+          break;
+        }
+        const entry = this.imported.get(k);
+        if (seen.has(k) || entry === undefined) {
           continue;
         }
-        this.imported.delete(ldKey);
-        this.flags.splice(
-          this.flags.findIndex((f) => f.key === entry.key),
-          1,
-        );
-        this.warnings.push(
-          `flag "${ldKey}": skipped: ${missing !== undefined ? `its prerequisite flag "${missing.key}" is not imported` : `its prerequisite on "${bad!.key}" names variation ${bad!.variation}, which that flag does not have`}; code evaluating it in xp gets its default value`,
-        );
-        changed = true;
+        seen.add(k);
+        stack.push(...entry.prerequisites.map((p) => p.key));
       }
+    }
+    return found;
+  }
+
+  /**
+   * Prerequisites as xp's, once every flag is built. A flag whose prerequisites cannot be reproduced
+   * (a prerequisite flag not imported, a cycle) is dropped with a warning, and so, in turn, are the
+   * flags that need it.
+   */
+  resolvePrerequisites(): void {
+    const dropUnresolved = (): void => {
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const [ldKey, entry] of this.imported) {
+          const problem = this.prerequisiteProblem(entry);
+          if (problem !== undefined) {
+            this.drop(ldKey, problem);
+            changed = true;
+          }
+        }
+      }
+    };
+    dropUnresolved();
+    const cycles = this.cycles();
+    for (const ldKey of cycles) {
+      this.drop(ldKey, `its prerequisites form a cycle (it is a prerequisite of a flag it needs), so LaunchDarkly reports an error for it`);
+    }
+    if (cycles.length > 0) {
+      dropUnresolved();
     }
     for (const [ldKey, entry] of this.imported) {
       if (entry.prerequisites.length === 0) {
@@ -695,22 +847,12 @@ class Importer {
       const index = this.flags.findIndex((f) => f.key === entry.key);
       const flag = this.flags[index]!;
       const prerequisites = entry.prerequisites.map((p) => ({ flag: this.imported.get(p.key)!.key, variation: this.imported.get(p.key)!.variations[p.variation]! }));
-      for (const p of entry.prerequisites) {
-        const parent = this.imported.get(p.key)!;
-        if (parent.prerequisites.length > 0 && parent.offVariation === p.variation) {
-          this.warnings.push(
-            `flag "${ldKey}": its prerequisite on "${p.key}" requires that flag's off variation, and "${p.key}" has prerequisites of its own: a context failing those passes in LaunchDarkly and fails in xp`,
-          );
-        }
-      }
       const state = flag.environments[this.environment]!;
       const parsed = flagSchema.safeParse({ ...flag, environments: { ...flag.environments, [this.environment]: { ...state, prerequisites } } });
       if (parsed.success) {
         this.flags[index] = parsed.data;
       } else {
-        this.flags.splice(index, 1);
-        this.imported.delete(ldKey);
-        this.warnings.push(`flag "${ldKey}": skipped: its prerequisites (${formatIssues(parsed.error).join('; ')}); code evaluating it in xp gets its default value`);
+        this.drop(ldKey, `its prerequisites (${formatIssues(parsed.error).join('; ')})`);
       }
     }
   }
@@ -727,7 +869,20 @@ class Importer {
         }
       }
     }
-    return [...this.xpSegments.values()].filter((s) => used.has(s.key));
+    const segments: Segment[] = [];
+    for (const [ldKey, segment] of this.xpSegments) {
+      if (!used.has(segment.key)) {
+        continue;
+      }
+      segments.push(segment);
+      if (segment.key !== ldKey) {
+        this.warnings.push(`segment "${ldKey}": imported as segment "${segment.key}" (${KEY_RULES})`);
+      }
+      if (this.segmentKeys.replacesOther(segment.key, ldKey)) {
+        this.warnings.push(`segment "${segment.key}" exists and was not imported from this LaunchDarkly segment; the import replaces it, so every flag using it gets the new audience`);
+      }
+    }
+    return segments;
   }
 }
 
@@ -766,8 +921,7 @@ export function convertLaunchDarklyData(data: unknown, options: LaunchDarklyImpo
     // The file data source's simple flags: on, serving their one value to everyone.
     flags[key] = { key, on: true, variations: [value], offVariation: 0, fallthrough: { variation: 0 } };
   }
-  const importer = new Importer(env.data, new Map(Object.entries(parsed.data.segments)));
-  importer.reserveFlagKeys(Object.keys(flags));
+  const importer = new Importer(env.data, new Map(Object.entries(parsed.data.segments)), Object.keys(flags), options);
   for (const [key, flag] of Object.entries(flags)) {
     importer.importFlag(key, flag);
   }
@@ -776,7 +930,7 @@ export function convertLaunchDarklyData(data: unknown, options: LaunchDarklyImpo
   const list = (keys: readonly string[]): string => keys.filter((k) => imported.has(k)).map((k) => `"${k}"`).join(', ');
   if (importer.splitFlags.some((k) => imported.has(k))) {
     warnings.push(
-      `percentage rollouts (flags ${list(importer.splitFlags)}): LaunchDarkly buckets with SHA-1 of flag key and salt, xp with its own hash, so the same shares of contexts get each variation but not the same contexts; contexts without the bucketing attribute get the first variation in both`,
+      `percentage rollouts (flags ${list(importer.splitFlags)}): LaunchDarkly buckets with SHA-1 of flag key and salt, xp with its own hash, so the same shares of contexts get each variation but not the same contexts; a context a rollout applies to (it matches the rule) without a value to bucket by (the kind or attribute is missing, empty, or not a string or number) gets the rollout's first variation in both`,
     );
   }
   if (importer.semverFlags.some((k) => imported.has(k))) {
@@ -784,5 +938,6 @@ export function convertLaunchDarklyData(data: unknown, options: LaunchDarklyImpo
       `version clauses (flags ${list(importer.semverFlags)}): a version with surrounding spaces, a pre-release after fewer than three parts ("2.1-beta") or a "-" inside its pre-release is not a version in xp's rules (LaunchDarkly reads some of them as one); send three-part versions`,
     );
   }
-  return { flags: importer.flags, segments: importer.usedSegments(), warnings: [...warnings, ...importer.warnings] };
+  const segments = importer.usedSegments();
+  return { flags: importer.flags, segments, warnings: [...warnings, ...importer.warnings], skippedFlags: importer.skipped };
 }

@@ -23,7 +23,8 @@ import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
 import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
-import type { DocumentProblems, FlagsDocument, Proposal, SupersededRequest } from './flags-as-code.js';
+import type { DocumentProblems, FlagsDocument, PlannedChange, Proposal, SupersededRequest } from './flags-as-code.js';
+import { MAX_APPLY_CHANGES } from '../domain/apply.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { convertLaunchDarklyData } from './import-launchdarkly.js';
 import { FLAGS_HELP, runFlags } from './flags.js';
@@ -139,7 +140,7 @@ async function mergeWithExisting(
   return { flags, experiments };
 }
 
-/** `xp import launchdarkly`: convert, then plan and apply like `xp apply` without --prune. */
+/** `xp import launchdarkly`: convert, then plan and apply like `xp apply` without --prune (in parts when it is larger than one apply). */
 async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print: Print, printError: Print): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -149,22 +150,90 @@ async function importLaunchDarkly(args: string[], env: NodeJS.ProcessEnv, print:
   });
   const file = onlyFile(positionals, 'xp import launchdarkly');
   if (file === undefined || values.project === undefined || values.environment === undefined) {
-    throw new AppError('VALIDATION_FAILED', 'usage: xp import launchdarkly FILE --project KEY --environment ENV');
+    const missing = [file === undefined ? 'FILE' : undefined, values.project === undefined ? '--project' : undefined, values.environment === undefined ? '--environment' : undefined].filter((m) => m !== undefined);
+    throw new UsageError(`xp import launchdarkly needs ${missing.join(', ')}; usage: xp import launchdarkly FILE --project KEY --environment ENV [--dry-run]`);
   }
   const data = parseJsonFile(await readInput(file), file);
-  const converted = convertLaunchDarklyData(data, { environment: values.environment });
   const api = client(env);
   const environments = (await api.environments(values.project)).map((e) => e.key);
   if (!environments.includes(values.environment)) {
     throw new AppError('VALIDATION_FAILED', `project "${values.project}" has no environment "${values.environment}"; its environments: ${environments.join(', ')}`);
   }
+  // What the project has, so that a key keeps the LaunchDarkly flag or segment an earlier import gave it.
+  const existing = (items: readonly { key: string; definition: { description?: string | undefined } }[]): { key: string; description: string | undefined }[] => items.map((i) => ({ key: i.key, description: i.definition.description }));
+  const converted = convertLaunchDarklyData(data, {
+    environment: values.environment,
+    existingFlags: existing(await api.listAll(values.project, 'flags', { archived: true })),
+    existingSegments: existing(await api.listAll(values.project, 'segments', { archived: true })),
+  });
   for (const w of converted.warnings) {
     printError(`warning: ${w}`);
   }
+  if (converted.flags.length === 0 && converted.skippedFlags.length > 0) {
+    throw new AppError('VALIDATION_FAILED', `nothing to import: every flag of the data (${converted.skippedFlags.length}) was skipped; the warnings above say why`);
+  }
   const merged = await mergeWithExisting(api, values.project, { flags: converted.flags, experiments: [] }, printError, 'the LaunchDarkly data');
   const doc: FlagsDocument = { xp: 1, project: values.project, segments: converted.segments, holdouts: [], metrics: [], experiments: [], flags: merged.flags };
-  await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print);
+  if (doc.segments.length + doc.flags.length <= MAX_APPLY_CHANGES) {
+    await runApply(api, doc, { dryRun: values['dry-run'], prune: false }, print, printError);
+  } else {
+    await applyInParts(api, doc, values['dry-run'], print, printError);
+  }
   return 0;
+}
+
+/**
+ * A document that may need more changes than one apply takes: planned whole, then applied in
+ * parts of at most MAX_APPLY_CHANGES in the plan's order (segments, then each flag after its
+ * prerequisites), so that a part refers only to what the project has or earlier parts create.
+ */
+async function applyInParts(api: XpApiClient, doc: FlagsDocument, dryRun: boolean, print: Print, warn: Print): Promise<void> {
+  const plan = await planApply(api, doc, { prune: false });
+  if (plan.changes.length <= MAX_APPLY_CHANGES) {
+    await runApply(api, doc, { dryRun, prune: false }, print, warn);
+    return;
+  }
+  print(describePlan(plan.changes, plan.ignored));
+  for (const line of plan.warnings ?? []) {
+    warn(`warning: ${line}`);
+  }
+  const refused = planError(plan);
+  if (refused !== undefined) {
+    throw refused;
+  }
+  const parts: PlannedChange[][] = [];
+  for (let i = 0; i < plan.changes.length; i += MAX_APPLY_CHANGES) {
+    parts.push(plan.changes.slice(i, i + MAX_APPLY_CHANGES));
+  }
+  print(
+    `\nOne apply takes at most ${MAX_APPLY_CHANGES.toLocaleString('en-US')} changes: these ${plan.changes.length.toLocaleString('en-US')} are applied in ${parts.length} parts, in the order above (segments first, then each flag after its prerequisites), each part whole or not at all. If a part is refused, the parts before it stay applied and the later ones are not sent; importing again applies what is left.`,
+  );
+  if (dryRun) {
+    try {
+      await applyPlan(api, doc.project, parts[0]!, print, { dryRun: true });
+    } catch (e) {
+      if (e instanceof AppError && e.cause instanceof ApiError && e.cause.code === 'FORBIDDEN') {
+        print(`\nNot checked by the API: this token cannot make these changes (${e.cause.message}).`);
+        return;
+      }
+      throw e;
+    }
+    print(`\nChecked by the API: part 1 of ${parts.length} would be accepted; the later parts name what earlier parts create, so the API checks each as it is applied.`);
+    return;
+  }
+  print('Applying…');
+  for (const [i, part] of parts.entries()) {
+    print(`Part ${i + 1} of ${parts.length} (${part.length} changes):`);
+    try {
+      await applyPlan(api, doc.project, part, print);
+    } catch (e) {
+      if (e instanceof AppError && i > 0) {
+        throw new AppError(e.code, `part ${i + 1} of ${parts.length} was refused (parts 1 to ${i} are applied; importing again applies the rest): ${e.message}`, e.details, { cause: e });
+      }
+      throw e;
+    }
+  }
+  print('Done.');
 }
 
 function client(env: NodeJS.ProcessEnv): XpApiClient {

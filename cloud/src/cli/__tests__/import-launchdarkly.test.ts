@@ -103,6 +103,21 @@ const FLAGS: Record<string, Json> = {
   'uses-big': flag('uses-big', BOOL, { rules: [rule('a', [clause('', 'segmentMatch', ['big'])])] }),
   'uses-partial': flag('uses-partial', BOOL, { rules: [rule('a', [clause('', 'segmentMatch', ['partial-rollout'])])] }),
   'child-of-skipped': flag('child-of-skipped', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'promo', variation: 1 }] }),
+  // A rule's rollout applies only to contexts matching the rule, bucketable or not.
+  'ro-rule-cond': flag('ro-rule-cond', BOOL, {
+    rules: [{ id: 'r', clauses: [clause('country', 'in', ['US'])], rollout: { bucketBy: 'companyId', variations: [{ variation: 1, weight: 50000 }, { variation: 0, weight: 50000 }] } }],
+  }),
+  'ro-rule-cond-org': flag('ro-rule-cond-org', BOOL, {
+    rules: [{ id: 'r', clauses: [clause('country', 'in', ['US'])], rollout: { contextKind: 'organization', variations: [{ variation: 1, weight: 50000 }, { variation: 0, weight: 50000 }] } }],
+  }),
+  'pq-rollout-parent': flag('pq-rollout-parent', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'ro-rule-cond', variation: 1 }] }),
+  'cyc-a': flag('cyc-a', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'cyc-b', variation: 1 }] }),
+  'cyc-b': flag('cyc-b', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'cyc-a', variation: 1 }] }),
+  'cyc-child': flag('cyc-child', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'cyc-a', variation: 1 }] }),
+  // Off variations of parents with prerequisites of their own: LaunchDarkly passes them when the parent's prerequisites fail.
+  'grandchild-of-off': flag('grandchild-of-off', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'child-of-off', variation: 0 }] }),
+  'mid-with-pq': flag('mid-with-pq', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'parent-off', variation: 0 }] }),
+  'on-offvar-with-pq': flag('on-offvar-with-pq', BOOL, { fallthrough: { variation: 1 }, prerequisites: [{ key: 'mid-with-pq', variation: 0 }] }),
 };
 
 const DATA = { flags: FLAGS, segments: SEGMENTS, flagValues: { 'simple-limit': 42 } };
@@ -112,9 +127,16 @@ const SKIPPED: Record<string, string> = {
   'uses-big': 'big segment',
   'uses-partial': 'includes 50% of the contexts',
   'child-of-skipped': 'prerequisite flag "promo" is not imported',
+  'cyc-a': 'prerequisites form a cycle',
+  'cyc-b': 'prerequisites form a cycle',
+  'cyc-child': 'prerequisite flag "cyc-a" is not imported',
+  'grandchild-of-off': 'requires that flag\'s off variation',
+  'on-offvar-with-pq': 'requires that flag\'s off variation',
 };
 /** Flags whose outcome depends on bucketing for some contexts (compared only where it does not). */
 const BUCKETED = new Set(['org-rollout']);
+/** Flags whose rule serves a rollout, with the flag whose rollout decides them: compared where xp does not bucket. */
+const ROLLOUT_RULES: Record<string, string> = { 'ro-rule-cond': 'ro-rule-cond', 'ro-rule-cond-org': 'ro-rule-cond-org', 'pq-rollout-parent': 'ro-rule-cond' };
 /** Off with no off variation: LaunchDarkly serves the code's default, xp (documented) the false variation. */
 const NO_OFF_VARIATION = 'off-no-variation';
 
@@ -156,7 +178,19 @@ function makeContexts(count: number, seed: number): LDContext[] {
       };
     }
     const entries = Object.entries(kinds);
-    if (entries.length === 0) {
+    if (rnd() < 0.1) {
+      // An old-style user: no kind, custom attributes under `custom`, other top-level names ignored.
+      const { key, email, country, name, ...custom } = user;
+      contexts.push({
+        key,
+        ...(email === undefined ? {} : { email }),
+        ...(country === undefined ? {} : { country }),
+        ...(name === undefined ? {} : { name }),
+        custom: { ...custom, ...(rnd() < 0.3 ? { country: 'US', email: 'x@acme.com' } : {}) },
+        ...(rnd() < 0.5 ? { groups: ['admin'], seats: 10, age: 70, a: 'x' } : {}),
+        privateAttributeNames: ['email'],
+      } as LDContext);
+    } else if (entries.length === 0) {
       contexts.push({ kind: 'organization', key: 'org-only' });
     } else if (entries.length === 1 && rnd() < 0.5) {
       const [kind, c] = entries[0]!;
@@ -191,7 +225,7 @@ describe('xp import launchdarkly: conversion checked against LaunchDarkly\'s own
   });
 
   it('serves every context the value LaunchDarkly serves, for every flag that does not depend on bucketing', async () => {
-    const compared = Object.keys(FLAGS).filter((k) => !Object.hasOwn(SKIPPED, k) && !BUCKETED.has(k) && k !== NO_OFF_VARIATION).concat('simple-limit');
+    const compared = Object.keys(FLAGS).filter((k) => !Object.hasOwn(SKIPPED, k) && !BUCKETED.has(k) && !Object.hasOwn(ROLLOUT_RULES, k) && k !== NO_OFF_VARIATION).concat('simple-limit');
     const mismatches: string[] = [];
     let checks = 0;
     for (const context of CONTEXTS) {
@@ -207,6 +241,29 @@ describe('xp import launchdarkly: conversion checked against LaunchDarkly\'s own
     }
     expect(mismatches).toEqual([]);
     expect(checks).toBeGreaterThan(1000 * compared.length);
+  });
+
+  it('gives a rule\'s rollout only to contexts matching the rule: where xp does not bucket, it serves what LaunchDarkly serves', async () => {
+    const splitRules = (key: string): Set<string> => new Set(converted.flags.find((f) => f.key === key)!.environments[ENV]!.rules.filter((r) => r.type === 'split').map((r) => r.id));
+    const mismatches: string[] = [];
+    let checks = 0;
+    for (const context of CONTEXTS) {
+      const attributes = attributesForContext(context);
+      for (const [key, decidedBy] of Object.entries(ROLLOUT_RULES)) {
+        const by = evaluateFlag(ruleset, decidedBy, { attributes });
+        if (by.ruleId !== undefined && splitRules(decidedBy).has(by.ruleId)) {
+          continue;
+        }
+        const expected = (await client.variationDetail(key, context, 'LD-DEFAULT')).value;
+        const actual = evaluateFlag(ruleset, key, { attributes }, { defaultValue: 'XP-DEFAULT' }).value;
+        checks++;
+        if (JSON.stringify(actual) !== JSON.stringify(expected) && mismatches.length < 20) {
+          mismatches.push(`${key} ${JSON.stringify(context)}: LaunchDarkly ${JSON.stringify(expected)}, xp ${JSON.stringify(actual)}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(checks).toBeGreaterThan(2000);
   });
 
   it('keeps a rollout\'s shares (not its units, with a warning) and puts contexts without the bucketing kind in the first bucket, as LaunchDarkly does', async () => {
@@ -253,5 +310,51 @@ describe('xp import launchdarkly: conversion checked against LaunchDarkly\'s own
     expect(() => convertLaunchDarklyData([], { environment: ENV })).toThrow(AppError);
     expect(() => convertLaunchDarklyData({ features: {} }, { environment: ENV })).toThrow(/flags/);
     expect(() => convertLaunchDarklyData({ flags: 3 }, { environment: ENV })).toThrow(/invalid LaunchDarkly data/);
+  });
+});
+
+describe('xp import launchdarkly: keys and warnings', () => {
+  const boolFlag = (key: string, served: number): Json => flag(key, BOOL, { fallthrough: { variation: served } });
+  const existing = (defs: readonly { key: string; description?: string | undefined }[]): { key: string; description: string | undefined }[] => defs.map((d) => ({ key: d.key, description: d.description }));
+
+  it('keeps a renamed key with its LaunchDarkly flag when LaunchDarkly later gains a flag of that key, and skips that one', () => {
+    const first = convertLaunchDarklyData({ flags: { 'My Flag': boolFlag('My Flag', 1) } }, { environment: ENV });
+    expect(first.flags.map((f) => f.key)).toEqual(['My-Flag']);
+    expect(first.warnings).toContain('flag "My Flag": imported as flag "My-Flag" (xp keys allow only letters, digits, "_", "." and "-", at most 128)');
+
+    const again = convertLaunchDarklyData({ flags: { 'My Flag': boolFlag('My Flag', 1), 'My-Flag': boolFlag('My-Flag', 0) } }, { environment: ENV, existingFlags: existing(first.flags) });
+    expect(again.flags.map((f) => [f.key, f.name])).toEqual([['My-Flag', 'My Flag']]);
+    expect(again.skippedFlags).toEqual(['My-Flag']);
+    expect(again.warnings.some((w) => w.startsWith('flag "My-Flag": skipped: xp flag "My-Flag" holds LaunchDarkly flag "My Flag"'))).toBe(true);
+
+    // In one import, a valid key is kept and a rename takes neither it nor a key the project has.
+    const fresh = convertLaunchDarklyData({ flags: { 'My Flag': boolFlag('My Flag', 1), 'My-Flag': boolFlag('My-Flag', 0) } }, { environment: ENV, existingFlags: [{ key: 'My-Flag-2', description: 'mine' }] });
+    expect(fresh.flags.map((f) => [f.key, f.name])).toEqual([['My-Flag-3', 'My Flag'], ['My-Flag', 'My-Flag']]);
+  });
+
+  it('warns about a renamed segment and a project segment of the same key the import replaces, and keeps a segment\'s rename', () => {
+    const uses = (seg: string, key = `uses-${seg}`): Json => flag(key, BOOL, { rules: [rule('a', [clause('', 'segmentMatch', [seg])])] });
+    const data = { flags: { a: uses('Seg Upper'), b: uses('beta') }, segments: { 'Seg Upper': { key: 'Seg Upper', included: ['u-1'] }, beta: { key: 'beta', included: ['u-2'] } } };
+    const first = convertLaunchDarklyData(data, { environment: ENV, existingSegments: [{ key: 'beta', description: 'internal staff' }] });
+    expect(first.segments.map((s) => s.key)).toEqual(['Seg-Upper', 'beta']);
+    expect(first.warnings).toContain('segment "Seg Upper": imported as segment "Seg-Upper" (xp keys allow only letters, digits, "_", "." and "-", at most 128)');
+    expect(first.warnings).toContain('segment "beta" exists and was not imported from this LaunchDarkly segment; the import replaces it, so every flag using it gets the new audience');
+
+    const later = { flags: { ...data.flags, 'uses-later': uses('Seg-Upper', 'uses-later') }, segments: { ...data.segments, 'Seg-Upper': { key: 'Seg-Upper', included: ['u-9'] } } };
+    const again = convertLaunchDarklyData(later, { environment: ENV, existingSegments: existing(first.segments) });
+    expect(again.segments.map((s) => [s.key, s.name])).toEqual([['Seg-Upper', 'Seg Upper'], ['beta', 'beta']]);
+    expect(again.warnings.some((w) => w.startsWith('flag "uses-later": skipped: xp segment "Seg-Upper" holds LaunchDarkly segment "Seg Upper"'))).toBe(true);
+    expect(again.warnings.join('\n')).not.toContain('the import replaces it');
+  });
+
+  it('says what xp serves for a flag without off variation, and only that an empty key is skipped', () => {
+    const { warnings, skippedFlags } = convertLaunchDarklyData({ flags: { only: flag('only', [true], { offVariation: null }), '': boolFlag('', 0) } }, { environment: ENV });
+    expect(warnings.find((w) => w.startsWith('flag "only"'))).toMatch(/xp serves "true" then \(its first variation\)$/);
+    expect(warnings.filter((w) => w.startsWith('flag ""'))).toEqual(['flag "": skipped: its key is empty; code evaluating it in xp gets its default value']);
+    expect(skippedFlags).toEqual(['']);
+  });
+
+  it('maps an old-style user (no kind) as LaunchDarkly reads it: custom attributes at the top, other top-level names ignored', () => {
+    expect(attributesForContext({ key: 'u-1', email: 'a@acme.com', a: 'x', custom: { plan: 'pro', email: 'b@x.com' }, privateAttributeNames: ['email'] })).toEqual({ id: 'u-1', plan: 'pro', email: 'a@acme.com' });
   });
 });

@@ -969,8 +969,16 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const notFolders = new Set<string>();
       for (const c of changes.slice(start, start + FILE_EVENT_BATCH)) {
         const file = fileOf(c.uri);
-        // An open document is indexed from the editor's text, not the disk.
-        if (file === undefined || isOpen(file)) {
+        if (file === undefined) {
+          continue;
+        }
+        if (isOpen(file)) {
+          // An open document is indexed from the editor's text, not the disk; but a folder now at its
+          // path (its tab open across a branch switch) is listed, the document's own entry kept.
+          if (pathKind(file) === 'folder' && !linked(path.dirname(file))) {
+            await index.refreshFolder(file, isOpen);
+            indexChanged = true;
+          }
           continue;
         }
         if (isFlagsFile(file)) {
@@ -978,8 +986,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           continue;
         }
         const kind = linked(path.dirname(file)) ? 'link' : pathKind(file);
-        if (path.basename(file) === '.gitignore' && kind !== 'folder') {
-          // What the folder's .gitignore excludes changed (created, edited or deleted): its files are listed again, as a cold index would.
+        if (path.basename(file) === '.gitignore' && !linked(path.dirname(file))) {
+          // What the folder's .gitignore excludes changed (created, edited, deleted, or replaced by a
+          // folder): its files are listed again, as a cold index would, a folder now there among them.
           await index.refreshFolder(path.dirname(file), isOpen);
           indexChanged = true;
         } else if (kind === 'folder') {
@@ -1190,8 +1199,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       // Outside the workspace, ignored or vendored: indexed only while it was open.
       index.remove(file);
     } else if (file !== undefined) {
-      // The editor's unsaved text is dropped: the file on disk is the truth again (read as the cold index reads it).
-      index.indexFromDisk(file).catch((e: unknown) => {
+      // The editor's unsaved text is dropped: the file on disk is the truth again (read as the cold
+      // index reads it); a folder that took the file's place while it was open is listed.
+      const reread = index.indexFromDisk(file);
+      const folder = pathKind(file) === 'folder' && !throughLinks()(path.dirname(file));
+      (folder ? reread.then(() => index.refreshFolder(file, openFiles())) : reread).catch((e: unknown) => {
         connection.console.error(`xp: re-reading ${file} failed: ${describeError(e)}`);
       });
     }

@@ -157,6 +157,35 @@ describe('language server over stdio, paths that changed kind in a branch switch
     expect(refs).toEqual(['fresh/clone.ts|clone-key']);
   });
 
+  it('lists a folder that replaced an open document, while it is open and after it is closed', async () => {
+    write(root, 'app/main.ts', call('app-key'));
+    await sendEvents(client, root, [['app/main.ts', FileChangeType.Created]]);
+    await referencesWhen(client, root, (r) => r.includes('app/main.ts|app-key'));
+    const uri = await client.open('app/main.ts', call('app-key'), 'typescript');
+    rmSync(path.join(root, 'app/main.ts'));
+    write(root, 'app/main.ts/index.ts', call('main-dir-key'));
+    // The tab stays open across the branch switch; the watcher reports the folder alone.
+    await sendEvents(client, root, [['app/main.ts', FileChangeType.Changed]]);
+    const open = await referencesWhen(client, root, (r) => r.includes('app/main.ts/index.ts|main-dir-key'));
+    expect(open).toEqual(expect.arrayContaining(['app/main.ts/index.ts|main-dir-key', 'app/main.ts|app-key']));
+    await client.connection.sendNotification('textDocument/didClose', { textDocument: { uri } });
+    const closed = await referencesWhen(client, root, (r) => !r.includes('app/main.ts|app-key'));
+    expect(closed.filter((r) => r.startsWith('app/'))).toEqual(['app/main.ts/index.ts|main-dir-key']);
+  });
+
+  it('lists a folder again when its .gitignore is replaced by a folder', async () => {
+    write(root, 'ign/.gitignore', 'gen/\n');
+    write(root, 'ign/gen/hidden.ts', call('ignored-key'));
+    await sendEvents(client, root, [['ign', FileChangeType.Created]]);
+    await referencesWhen(client, root, (r) => r.some((x) => x.startsWith('ign/')) || true);
+    expect(await references(client, root)).not.toContain('ign/gen/hidden.ts|ignored-key');
+    rmSync(path.join(root, 'ign/.gitignore'));
+    write(root, 'ign/.gitignore/note.ts', call('note-key'));
+    await sendEvents(client, root, [['ign/.gitignore', FileChangeType.Changed]]);
+    const refs = await referencesWhen(client, root, (r) => r.includes('ign/gen/hidden.ts|ignored-key'));
+    expect(refs).toEqual(expect.arrayContaining(['ign/gen/hidden.ts|ignored-key', 'ign/.gitignore/note.ts|note-key']));
+  });
+
   it('ignores malformed watched-file params quietly, warning once, and keeps answering', async () => {
     const logged = client.logs.length;
     await client.connection.sendNotification(DidChangeWatchedFilesNotification.method, { changes: null });

@@ -379,16 +379,24 @@ export function unknownKeySuggestion(ctx: FeatureContext, ref: FlagReference): s
   return undefined;
 }
 
-/** The variation a stale flag serves (see @xp/shared's staleFlag), judged with the project's experiments as the snapshot has them. */
+/**
+ * The variation a stale flag serves (see @xp/shared's staleFlag), judged with the project's
+ * experiments as the snapshot has them. Without the project's environments (their fetch failed, or
+ * an older cache) none is stale: an environment it has no state in may serve something else.
+ */
 function isStale(ctx: FeatureContext, record: FlagRecord): string | undefined {
+  const { environments, experimentsUpdatedAt } = ctx.snapshot;
+  if (environments === undefined) {
+    return undefined;
+  }
   return staleVariation(record.definition, {
     servingChangedAt: record.servingChangedAt,
     updatedAt: record.updatedAt,
     archived: record.archived,
     now: ctx.now,
     days: ctx.staleDays,
-    experiments: ctx.snapshot.experiments,
-    ...(ctx.snapshot.environments === undefined ? {} : { environments: ctx.snapshot.environments }),
+    experiments: ctx.snapshot.experiments.map((e) => ({ ...e, updatedAt: experimentsUpdatedAt?.[e.key] })),
+    environments,
   });
 }
 

@@ -34,6 +34,8 @@ export interface ProjectSnapshot {
   readonly rulesets: Readonly<Record<string, Ruleset>>;
   /** The project's environment keys (API only; absent from caches written before they were kept). */
   readonly environments?: readonly string[];
+  /** When each experiment last changed, by key (API only; absent from older caches): what an ended one's flags serve changes with it. */
+  readonly experimentsUpdatedAt?: Readonly<Record<string, string>>;
 }
 
 export const EMPTY_SNAPSHOT: ProjectSnapshot = {
@@ -58,7 +60,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
     client.listAll(project, 'experiments', { archived: true }),
     client.listAll(project, 'segments', { archived: false }),
     client.listAll(project, 'holdouts', { archived: false }),
-    // Without them, knownEnvironments falls back to the environments the flags name.
+    // Without them, knownEnvironments falls back to the environments the flags name (and no flag is called stale).
     client.environments(project).then(
       (list) => list.map((e) => e.key),
       () => undefined,
@@ -100,6 +102,7 @@ export async function fetchSnapshot(client: XpApiClient, project: string, enviro
       updatedBy: f.updatedByName ?? f.updatedBy,
     })),
     experiments: experiments.map((e) => e.definition),
+    experimentsUpdatedAt: Object.fromEntries(experiments.map((e) => [e.key, e.updatedAt])),
     segments: segments.map((s) => s.definition),
     holdouts: holdouts.map((h) => h.definition),
     results,
@@ -166,6 +169,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
     }
   }
   const environments = Array.isArray(value.environments) ? value.environments.filter(isString) : undefined;
+  const experimentsUpdatedAt = isObject(value.experimentsUpdatedAt) ? Object.fromEntries(Object.entries(value.experimentsUpdatedAt).filter((e): e is [string, string] => isString(e[1]))) : undefined;
   return {
     project: value.project,
     source: 'cache',
@@ -177,6 +181,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
     results: isObject(value.results) ? (Object.fromEntries(Object.entries(value.results).filter(([, r]) => isResultsSummary(r))) as ProjectSnapshot['results']) : {},
     rulesets: isObject(value.rulesets) ? (value.rulesets as ProjectSnapshot['rulesets']) : {},
     ...(environments === undefined ? {} : { environments }),
+    ...(experimentsUpdatedAt === undefined ? {} : { experimentsUpdatedAt }),
   };
 }
 

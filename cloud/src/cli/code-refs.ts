@@ -276,7 +276,7 @@ export async function cleanUpReport(client: XpApiClient, project: string, refere
   // Standalone experiments are read by key too (getVariant).
   const experimentKeys = new Set(experiments.map((e) => e.key));
   // Archived ones too: a stopped experiment's released winner decides what its flags serve.
-  const experimentDefinitions = experiments.map((e) => e.definition);
+  const experimentDefinitions = experiments.map((e) => ({ ...e.definition, updatedAt: e.updatedAt }));
   const flagDefinitions = flags.map((f) => ({ ...f.definition, archived: f.archived || f.definition.archived }));
   const envKeys = environments.map((e) => e.key);
   const uses = new Map<string, number>();

@@ -10,12 +10,14 @@ import type { XpApiClient } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import { printable } from './flags-as-code.js';
 
-export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV
+export const FLAGS_HELP = `  xp flags off|on KEY --project KEY --env ENV [--at INSTANT]
       Turn a flag off (or on) in one environment now, at its current version. In a protected
       environment an editor may turn a flag off only where an owner or admin allowed it
-      ("editors may turn flags off"); anything else there goes through a change request.`;
+      ("editors may turn flags off"); anything else there goes through a change request.
+      With --at (an instant with a time zone, 2026-12-24T09:00:00+01:00), schedule it instead:
+      the platform turns it off (on) then, within about a minute.`;
 
-const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV';
+const USAGE = 'usage: xp flags off|on KEY --project KEY --env ENV [--at INSTANT]';
 
 /** Tries made when someone else changes the flag between the read and the toggle. */
 const ATTEMPTS = 3;
@@ -35,7 +37,7 @@ export async function runFlags(
     args: [...args],
     allowPositionals: true,
     strict: true,
-    options: { project: { type: 'string' }, env: { type: 'string' }, environment: { type: 'string' } },
+    options: { project: { type: 'string' }, env: { type: 'string' }, environment: { type: 'string' }, at: { type: 'string' } },
   });
   const [sub, key, ...extra] = positionals;
   if (sub !== 'off' && sub !== 'on') {
@@ -57,6 +59,20 @@ export async function runFlags(
   const project = values.project;
   const enabled = sub === 'on';
   const client = api();
+  if (values.at !== undefined) {
+    try {
+      const scheduled = await client.scheduleChange(project, key, { environment, at: values.at, state: { enabled } });
+      print(printable(`Scheduled ${key} ${sub} in ${environment} at ${scheduled.at} (UTC), change ${scheduled.id}; cancel it from the flag's page or with DELETE …/flags/${key}/scheduled-changes/${scheduled.id}.`));
+      return 0;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'APPROVAL_REQUIRED') {
+        printError(printable(`error: ${e.message}`));
+        printError(printable(`  in ${environment} a change at a time is a change request with applyAt (the console's "Schedule this change…" proposes one), applied then once approved`));
+        return 1;
+      }
+      throw e;
+    }
+  }
   for (let attempt = 1; ; attempt++) {
     const flag = await client.get(project, 'flags', key);
     const state = flag.definition.environments[environment];

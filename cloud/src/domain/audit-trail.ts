@@ -27,11 +27,14 @@ export function actorProvenance(actor: Actor): Pick<NewAuditEntry, 'credential' 
   };
 }
 
-/** Records one change in the append-only audit log, inside the caller's transaction. */
+/**
+ * Records one change in the append-only audit log, inside the caller's transaction. `marker`: how it
+ * was made (a forced delete), added to the diff as top-level `add`s after the change's own.
+ */
 export async function record(
   tx: Queryable,
   actor: Actor,
-  entry: { projectId: string | null; action: string; resourceType: AuditResourceType; resourceKey: string; environment?: string | undefined; before: unknown; after: unknown },
+  entry: { projectId: string | null; action: string; resourceType: AuditResourceType; resourceKey: string; environment?: string | undefined; before: unknown; after: unknown; marker?: Readonly<Record<string, unknown>> | undefined },
 ): Promise<void> {
   await audit.append(tx, {
     orgId: actor.orgId,
@@ -43,7 +46,7 @@ export async function record(
     resourceType: entry.resourceType,
     resourceKey: entry.resourceKey,
     environment: entry.environment,
-    diff: jsonDiff(entry.before, entry.after),
+    diff: [...jsonDiff(entry.before, entry.after), ...Object.entries(entry.marker ?? {}).map(([name, to]) => ({ op: 'add', path: `/${name}`, to }))],
     ...actorProvenance(actor),
   });
 }

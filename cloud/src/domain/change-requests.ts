@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Flag, FlagEnvironment } from '@xp/shared';
-import { flagEnvironmentSchema, flagSchema, groupsNamedIn, keySchema, roleInProject } from '@xp/shared';
+import { flagEnvironmentSchema, flagSchema, groupsNamedIn, isoDateSchema, keySchema, roleInProject } from '@xp/shared';
 import { Permission, assertCan, canReview, can, needsApproval } from '../auth/permissions.js';
-import { AppError, AppErrorCode, forbidden } from '../errors.js';
+import { AppError, AppErrorCode, forbidden, invalid } from '../errors.js';
 import { ChangeRequestStatus, changeRequests } from '../store/change-requests.js';
 import type { ChangeRequest, ChangeRequestBase } from '../store/change-requests.js';
 import type { Page, PageRequest } from '../store/pagination.js';
@@ -22,6 +22,30 @@ import type { StagedRuleset } from './publisher.js';
 import { parseOrThrow } from './validation.js';
 
 const stateFields = flagEnvironmentSchema.shape;
+
+/** How far ahead a change may be scheduled (a change request's applyAt, a scheduled change's at). */
+export const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3_600_000;
+/** How long after its time a change that hit an outage (not a refusal) is retried before it fails. */
+export const RETRY_WINDOW_MS = 3_600_000;
+/** The client the scheduling job's audit entries name (a request cannot claim it: see http/api.ts). */
+export const SCHEDULER_CLIENT = 'scheduler';
+/** Errors that say the platform could not try, not that the change is refused: retried by the job. */
+export const TRANSIENT_ERRORS: ReadonlySet<string> = new Set([AppErrorCode.Internal, AppErrorCode.Unavailable, AppErrorCode.RateLimited]);
+
+/** Refuses a time to apply a change at that has passed or is more than a year ahead. */
+export function checkScheduleTime(field: string, at: Date, now: Date): void {
+  if (at.getTime() <= now.getTime()) {
+    throw invalid(`${field} (${at.toISOString()}) has passed; give a time in the future`, { issues: [{ path: field, message: 'must be in the future' }] });
+  }
+  if (at.getTime() - now.getTime() > MAX_SCHEDULE_AHEAD_MS) {
+    throw invalid(`${field} is more than a year ahead`, { issues: [{ path: field, message: 'must be at most a year ahead' }] });
+  }
+}
+
+/** The platform's own actor for entries about a scheduled change it could not make (a creator removed since). */
+export function schedulerActor(orgId: string): Actor {
+  return { userId: 'system:scheduler', orgId, email: 'scheduler@xp', role: 'owner', client: SCHEDULER_CLIENT, credential: { kind: 'system', id: SCHEDULER_CLIENT } };
+}
 
 /**
  * A proposed state: the fields given replace the environment's current ones, the others keep their
@@ -47,6 +71,9 @@ export const changeRequestCreateSchema = z.strictObject({
   /** The flag version the proposal is based on: it must be the current one when proposing. */
   baseVersion: z.number().int().min(1),
   comment: z.string().max(2000).optional(),
+  applyAt: isoDateSchema
+    .optional()
+    .describe('When to apply it once approved (an instant with a time zone, in the future, at most a year ahead): the per-minute job applies it then, as its proposer; it is not applied on demand before. Not approved by then, or no longer applicable: status failed, with the reason.'),
 });
 
 export const reviewSchema = z.strictObject({ comment: z.string().max(2000).optional() });
@@ -353,6 +380,10 @@ export class ChangeRequestService {
   async propose(actor: Actor, projectKey: string, input: unknown): Promise<ChangeRequest> {
     assertCan(actor, Permission.ChangeRequestsPropose);
     const data = parseOrThrow(changeRequestCreateSchema, input, 'change request');
+    const applyAt = data.applyAt === undefined ? undefined : new Date(data.applyAt);
+    if (applyAt !== undefined) {
+      checkScheduleTime('applyAt', applyAt, this.deps.now());
+    }
     const project = await projectFor(this.deps.db, actor, projectKey);
     return this.deps.db.withTransaction(async (tx) => {
       const env = await environments.get(tx, project.id, data.environment);
@@ -385,6 +416,7 @@ export class ChangeRequestService {
         diff: jsonDiff(current ?? {}, state),
         comment: data.comment ?? null,
         proposedBy: actor.userId,
+        applyAt,
       });
       // The request's id beside the proposed state, so that its approval and application can be traced to it.
       await record(tx, actor, { projectId: project.id, action: 'change-request.proposed', resourceType: 'flag', resourceKey: flag.key, environment: env.key, before: current, after: { ...state, changeRequest: cr.id } });
@@ -465,6 +497,9 @@ export class ChangeRequestService {
       if (cr.approvedBy === null) {
         throw new AppError(AppErrorCode.InvalidState, 'change request is not approved yet');
       }
+      if (cr.applyAt !== null && Date.parse(cr.applyAt) > this.deps.now().getTime()) {
+        throw new AppError(AppErrorCode.InvalidState, `change request applies at ${cr.applyAt}: the scheduler applies it then`);
+      }
       if (cr.proposedBy !== actor.userId && !can(actor.role, Permission.ChangeRequestsApprove)) {
         throw forbidden('only the proposer or a reviewer can apply a change request');
       }
@@ -504,5 +539,60 @@ export class ChangeRequestService {
     });
     await flushRulesets(this.deps, staged);
     return applied;
+  }
+
+  /**
+   * Applies the open requests whose time (`applyAt`) has come, as their proposers, with the checks
+   * of `apply`; a request not approved by then, or that `apply` refuses, is marked failed with the
+   * reason (never retried). `apply` locks the request and applies only an open one, so two jobs at
+   * once apply it once; the one that finds it applied leaves it alone.
+   */
+  async applyDue(limit = 100): Promise<{ applied: string[]; failed: { id: string; reason: string }[] }> {
+    const now = this.deps.now();
+    const report = { applied: [] as string[], failed: [] as { id: string; reason: string }[] };
+    for (const due of await changeRequests.due(this.deps.db, now, limit)) {
+      let reason: string | undefined;
+      const proposer = await users.find(this.deps.db, due.orgId, due.proposedBy);
+      if (due.approvedBy === null) {
+        reason = `it was not approved by its time (${due.applyAt})`;
+      } else if (proposer === undefined || proposer.disabled) {
+        reason = proposer === undefined ? 'its proposer no longer exists' : `its proposer ${proposer.email} has been disabled`;
+      } else {
+        // The proposer applies it (as POST …/apply would), through the scheduler: the entry names the request.
+        const actor: Actor = { userId: proposer.id, orgId: due.orgId, email: proposer.email, role: roleInProject(proposer, due.projectKey), client: SCHEDULER_CLIENT, credential: { kind: 'system', id: `change-request:${due.id}` } };
+        try {
+          await this.apply(actor, due.projectKey, due.id);
+          report.applied.push(due.id);
+          continue;
+        } catch (error) {
+          const refused = error instanceof AppError && !TRANSIENT_ERRORS.has(error.code);
+          if (!refused && now.getTime() - Date.parse(due.applyAt) < RETRY_WINDOW_MS) {
+            this.deps.logger.error('change request: could not apply at its time, will retry', { id: due.id, error: error instanceof Error ? error.message : String(error) });
+            continue;
+          }
+          reason = refused ? error.message : 'the platform could not apply it within an hour of its time (an internal error; see the server log)';
+        }
+      }
+      const failed = await this.deps.db.withTransaction(async (tx) => {
+        if (!(await changeRequests.fail(tx, due.projectId, due.id, reason))) {
+          // Applied (or ended) meanwhile by another run or a person.
+          return false;
+        }
+        await record(tx, schedulerActor(due.orgId), {
+          projectId: due.projectId,
+          action: 'change-request.failed',
+          resourceType: 'flag',
+          resourceKey: due.resourceKey,
+          environment: due.environment,
+          before: undefined,
+          after: { changeRequest: due.id, applyAt: due.applyAt, proposedBy: due.proposedBy, reason },
+        });
+        return true;
+      });
+      if (failed) {
+        report.failed.push({ id: due.id, reason });
+      }
+    }
+    return report;
   }
 }

@@ -22,7 +22,8 @@ import type { StagedRuleset } from './publisher.js';
 import { jsonDiff, unescapeSegment } from './json-diff.js';
 import { refuseBrokenSegmentReferences, refuseIfSegmentInUse } from './segment-references.js';
 import { refuseUnsafeFlagDeletion } from './flag-deletion.js';
-import { refuseUnsafeFlagArchiving } from './flag-archiving.js';
+import type { FlagCodeRefs } from '../store/code-refs.js';
+import { refuseStartOnlyThroughArchivedFlags, refuseUnsafeFlagArchiving } from './flag-archiving.js';
 import { parseOrThrow } from './validation.js';
 import { lockProjectDefinitions } from '../store/project-locks.js';
 
@@ -476,7 +477,44 @@ export function refuseIneffectiveCoverage(kind: DefinitionKind, definition: unkn
  */
 export async function refuseFlagRuleChanges(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown, now: Date): Promise<void> {
   refuseIneffectiveCoverage(kind, definition, current, now);
+  await refuseDroppedExperimentRules(db, projectId, kind, definition, current);
   await refuseMovedExperimentArms(db, projectId, kind, definition, current);
+}
+
+/**
+ * Refuses taking a running experiment's traffic from a flag where it runs: its enabled rule there
+ * removed, disabled or pointed at another experiment (or the flag's state there removed) would leave
+ * it running with no traffic from the flag, and would open the way around the delete and archive
+ * guards (remove the rule, then delete). Turning the flag's state off stays allowed: the kill switch.
+ */
+async function refuseDroppedExperimentRules(db: Queryable, projectId: string, kind: DefinitionKind, definition: unknown, current: unknown): Promise<void> {
+  if (kind !== DefinitionKind.Flag || current === undefined || (current as Flag).archived) {
+    return;
+  }
+  const delivered = (flag: Flag, env: string): Set<string> =>
+    new Set((Object.hasOwn(flag.environments, env) ? flag.environments[env]!.rules : []).flatMap((r) => (r.type === 'experiment' && r.enabled !== false ? [r.experiment] : [])));
+  const find = experimentLookup(db, projectId);
+  const issues: { path: string; message: string }[] = [];
+  const experiments = new Set<string>();
+  for (const env of Object.keys((current as Flag).environments).sort()) {
+    const kept = delivered(definition as Flag, env);
+    for (const key of delivered(current as Flag, env)) {
+      const exp = await find(key);
+      if (kept.has(key) || exp?.status !== 'running' || !runsIn(exp, env)) {
+        continue;
+      }
+      experiments.add(key);
+      issues.push({ path: `environments.${env}.rules`, message: `in "${env}" no enabled rule delivers the running experiment "${key}" any more` });
+    }
+  }
+  if (experiments.size > 0) {
+    const named = [...experiments].map((e) => `"${e}"`).join(', ');
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `the change takes the traffic of the running ${experiments.size === 1 ? 'experiment' : 'experiments'} ${named} away from flag "${(current as Flag).key}" (${issues.map((i) => i.message).join('; ')}), so it would keep running with no traffic from it: stop the experiment first`,
+      { experiments: [...experiments], issues },
+    );
+  }
 }
 
 /**
@@ -1266,6 +1304,7 @@ export class DefinitionService<K extends DefinitionKind> {
     assertCan(actor, this.config.write);
     const project = await projectFor(batch?.tx ?? this.deps.db, actor, projectKey);
     await change(this.deps, this.config.publishes, project.id, async (tx) => {
+      let forcedPast: FlagCodeRefs | undefined;
       // Before the flag's row lock, in the order apply takes them (request, then flag). Deleting the
       // flag cancels its open requests: only someone who may cancel or reject them all does it.
       if (this.kind === DefinitionKind.Flag && !can(actor.role, Permission.ChangeRequestsReject)) {
@@ -1294,7 +1333,7 @@ export class DefinitionService<K extends DefinitionKind> {
             { environments: blocked },
           );
         }
-        await refuseUnsafeFlagDeletion(tx, project.id, flag, { force: options.force === true });
+        forcedPast = await refuseUnsafeFlagDeletion(tx, project.id, flag, { force: options.force === true });
       }
       // A flag created again with this key is held to what this one served running experiments' arms.
       await recordFlagArms(tx, project.id, this.kind, current.definition);
@@ -1352,7 +1391,9 @@ export class DefinitionService<K extends DefinitionKind> {
       }
       await this.config.repo.delete(tx, project.id, key, expectedVersion);
       batch?.deleted?.set(batchKey(this.kind, key), current.definition);
-      await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined });
+      // A forced delete says so, and which references in code it went past (none: an empty list).
+      const marker = this.kind === DefinitionKind.Flag && options.force === true ? { forced: true, codeRefs: { references: forcedPast?.references ?? 0, branches: forcedPast?.branches ?? [] } } : undefined;
+      await record(tx, actor, { projectId: project.id, action: `${this.kind}.deleted`, resourceType: this.kind, resourceKey: key, before: current.definition, after: undefined, marker });
       for (const id of cancelled) {
         await record(tx, actor, { projectId: project.id, action: 'change-request.cancelled', resourceType: 'flag', resourceKey: key, before: undefined, after: { changeRequest: id, reason: 'flag deleted' } });
       }
@@ -1740,6 +1781,7 @@ export class ExperimentService extends DefinitionService<'experiment'> {
       // Rules for it that would serve its arms differently (one enabled, another disabled with another
       // map): the record keeps the first, and switching between them later would swap the arms.
       await refuseDisagreeingArmRules(tx, project.id, { ...current, status: 'running' });
+      await refuseStartOnlyThroughArchivedFlags(tx, project.id, key);
       return { next: { ...current, status: 'running', startedAt: this.clock().toISOString() } };
     });
   }

@@ -50,3 +50,28 @@ export async function refuseUnsafeFlagArchiving(db: Queryable, projectId: string
     });
   }
 }
+
+/**
+ * Refuses starting an experiment that flag rules name only in archived flags: archived flags are in
+ * no ruleset, so it would run with no traffic. One no flag names is a standalone experiment (read
+ * with getExperiment) and starts.
+ */
+export async function refuseStartOnlyThroughArchivedFlags(db: Queryable, projectId: string, experiment: string): Promise<void> {
+  const flags = (
+    await db.query<{ key: string; archived: boolean }>(
+      `SELECT DISTINCT f.key, (f.archived OR coalesce((f.definition ->> 'archived')::boolean, false)) AS archived FROM flags f, jsonb_each(f.definition -> 'environments') e
+        WHERE f.project_id = $1 AND jsonb_typeof(e.value -> 'rules') = 'array'
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.value -> 'rules') r WHERE r ->> 'type' = 'experiment' AND r ->> 'experiment' = $2)
+        ORDER BY f.key`,
+      [projectId, experiment],
+    )
+  ).rows;
+  if (flags.length > 0 && flags.every((f) => f.archived)) {
+    const keys = flags.map((f) => f.key);
+    throw new AppError(
+      AppErrorCode.InvalidState,
+      `experiment "${experiment}" is delivered only by archived ${keys.length === 1 ? 'flag' : 'flags'} ${keys.map((k) => `"${k}"`).join(', ')}, so it would run with no traffic: unarchive ${keys.length === 1 ? 'it' : 'one'} first, or remove the rule`,
+      { flags: keys },
+    );
+  }
+}

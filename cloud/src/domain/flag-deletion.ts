@@ -2,6 +2,7 @@ import type { Flag } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { flagCodeRefCounts } from '../store/code-refs.js';
+import type { FlagCodeRefs } from '../store/code-refs.js';
 import { experimentsRepo } from './publisher.js';
 
 /** Branches named one by one in a refusal; the rest are counted. */
@@ -28,9 +29,10 @@ export async function runningExperimentsOf(db: Queryable, projectId: string, fla
 
 /**
  * Refuses deleting a flag that feeds a running experiment (it would keep running with no traffic),
- * and, unless `force`, one still referenced in code (the code would get its SDK default).
+ * and, unless `force`, one still referenced in code (the code would get its SDK default). Returns
+ * the references a forced delete goes past, for its audit entry.
  */
-export async function refuseUnsafeFlagDeletion(db: Queryable, projectId: string, flag: Flag, options: { readonly force: boolean }): Promise<void> {
+export async function refuseUnsafeFlagDeletion(db: Queryable, projectId: string, flag: Flag, options: { readonly force: boolean }): Promise<FlagCodeRefs | undefined> {
   const experiments = await runningExperimentsOf(db, projectId, flag);
   if (experiments.length > 0) {
     const named = experiments.map((e) => `"${e}"`).join(', ');
@@ -40,12 +42,9 @@ export async function refuseUnsafeFlagDeletion(db: Queryable, projectId: string,
       { experiments },
     );
   }
-  if (options.force) {
-    return;
-  }
   const [refs] = await flagCodeRefCounts(db, projectId, { flag: flag.key });
-  if (refs === undefined) {
-    return;
+  if (refs === undefined || options.force) {
+    return refs;
   }
   const where = refs.branches.slice(0, NAMED_BRANCHES).map((b) => `${b.repository}@${b.branch} (${b.references})`);
   const more = refs.branches.length > NAMED_BRANCHES ? `, and ${refs.branches.length - NAMED_BRANCHES} more branches` : '';

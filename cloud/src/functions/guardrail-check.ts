@@ -2,9 +2,12 @@
  * The statistical guardrail check on a schedule (EventBridge, every minute): what the local stack's
  * timer does — every running experiment's guardrail metrics under the sequential test; an alert for
  * each significant degradation, and the experiment stopped (with an audit entry) where it says so.
+ * Before it, the scheduled flag changes that are due (domain/scheduled-changes.ts), as the local
+ * stack's own timer applies them: within `guardrailCheckMinutes` (default 1) of their time.
  */
 import type { Deps, Logger } from '../domain/context.js';
 import { GuardrailChecker } from '../domain/guardrails.js';
+import { ScheduledChangeService } from '../domain/scheduled-changes.js';
 import { platformDeps } from './platform-deps.js';
 import { functionLogger, lazy } from './runtime.js';
 import type { SecretReader } from './runtime.js';
@@ -22,19 +25,33 @@ export interface GuardrailCheckSummary {
   readonly raised: number;
   readonly stopped: readonly string[];
   readonly resolved: number;
+  /** Scheduled flag changes (and change requests with a time) applied and failed this run (the same schedule runs them: see domain/scheduled-changes.ts). */
+  readonly scheduledApplied: number;
+  readonly scheduledFailed: number;
 }
 
 export function createGuardrailCheckHandler(env: NodeJS.ProcessEnv, options: GuardrailCheckOptions = {}): () => Promise<GuardrailCheckSummary> {
   const logger = options.logger ?? functionLogger();
   const deps = options.deps ?? lazy(() => platformDeps(env, logger, options.readSecret));
   return async () => {
-    const report = await new GuardrailChecker(await deps()).check();
+    const d = await deps();
+    // Due scheduled changes first (their time has come), and whatever the guardrail check does after.
+    const scheduled = await new ScheduledChangeService(d).runDue().catch((error: unknown) => {
+      logger.error('scheduled changes failed', { error: error instanceof Error ? error.message : String(error) });
+      return { applied: [], failed: [], changeRequests: { applied: [], failed: [] } };
+    });
+    if (scheduled.applied.length + scheduled.failed.length + scheduled.changeRequests.applied.length + scheduled.changeRequests.failed.length > 0) {
+      logger.info('scheduled changes', { ...scheduled });
+    }
+    const report = await new GuardrailChecker(d).check();
     const summary: GuardrailCheckSummary = {
       experiments: report.experiments,
       comparisons: report.comparisons,
       raised: report.raised.length,
       stopped: report.stopped,
       resolved: report.resolved,
+      scheduledApplied: scheduled.applied.length + scheduled.changeRequests.applied.length,
+      scheduledFailed: scheduled.failed.length + scheduled.changeRequests.failed.length,
     };
     logger.info('guardrail check', { ...summary });
     return summary;

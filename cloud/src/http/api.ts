@@ -90,7 +90,7 @@ export const CLIENT_HEADER = 'x-xp-client';
 const CLIENT_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 
 /** The names the platform's own actors record in the audit log: a person's request cannot claim them. */
-const SYSTEM_CLIENTS: ReadonlySet<string> = new Set([GUARDRAILS_CLIENT, 'bootstrap', 'alarm-rollback']);
+const SYSTEM_CLIENTS: ReadonlySet<string> = new Set([GUARDRAILS_CLIENT, 'bootstrap', 'alarm-rollback', 'scheduler']);
 
 /** The client named by X-XP-Client (console, vscode, cli…), or "api" (also for a system client's name). */
 export function clientOf(c: Context): string {

@@ -23,6 +23,7 @@ import { definitionRoutes } from './routes/definitions.js';
 import { changeRoutes } from './routes/changes.js';
 import { explorerRoutes } from './routes/explorer.js';
 import { governanceRoutes } from './routes/governance.js';
+import { scheduledChangeRoutes } from './routes/scheduled-changes.js';
 import { guardRegexBacktracking } from './regex-guard.js';
 import { healthRoutes, healthz } from './routes/health.js';
 import { projectRoutes } from './routes/projects.js';
@@ -59,7 +60,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function managementRoutes(services: Services): AnyRoute[] {
   // One count of open streams per user for both streaming routes of this app.
   const streams = new StreamSlots();
-  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
+  return [...accountRoutes(services), ...projectRoutes(services), ...definitionRoutes(services), ...governanceRoutes(services), ...scheduledChangeRoutes(services), ...alertRoutes(services), ...healthRoutes(services), ...resultRoutes(services), ...explorerRoutes(services, streams), ...unitRoutes(services), ...changeRoutes(services, streams), ...codeRefRoutes(services), ...webhookRoutes(services)];
 }
 
 const DOCS_HTML = `<!doctype html>

@@ -14,6 +14,7 @@ import type { BootstrapResult } from '../domain/bootstrap.js';
 import type { Deps, Logger } from '../domain/context.js';
 import { DEFAULT_GUARDRAIL_INTERVAL_MS, GuardrailChecker, startGuardrailSchedule } from '../domain/guardrails.js';
 import type { GuardrailSchedule } from '../domain/guardrails.js';
+import { ScheduledChangeService, startScheduledChanges } from '../domain/scheduled-changes.js';
 import { republish } from '../domain/publisher.js';
 import { PlatformKey } from '../auth/platform-key.js';
 import { readUrl, startWebhookDispatcher } from '../domain/webhooks.js';
@@ -129,6 +130,9 @@ function count(value: string | undefined, fallback: number, name: string): numbe
   }
   return n;
 }
+
+/** How often the local stack applies due scheduled changes. */
+const SCHEDULED_CHANGES_INTERVAL_MS = 30_000;
 
 /** Longest guardrail interval: past 2³¹ − 1 ms Node fires a timer after 1 ms, a hot loop. */
 const MAX_GUARDRAIL_INTERVAL_SECONDS = 86_400;
@@ -753,6 +757,9 @@ export async function startLocalStack(config: LocalConfig, options: LocalStackOp
       guardrails = schedule;
       closers.push(() => schedule.stop());
     }
+    // Scheduled flag changes: every 30 s, so one applies within half a minute of its time.
+    const scheduled = startScheduledChanges(new ScheduledChangeService(deps), { intervalMs: SCHEDULED_CHANGES_INTERVAL_MS, logger });
+    closers.push(() => scheduled.stop());
     let demo: DemoTraffic | undefined;
     const demoKey = boot.sdkKeys?.[DEMO_ENVIRONMENT]?.server;
     if (boot.created && config.demo && demoKey !== undefined && config.demoUsers > 0) {

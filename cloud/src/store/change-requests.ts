@@ -14,6 +14,8 @@ export const ChangeRequestStatus = {
   Rejected: 'rejected',
   /** Withdrawn by the proposer. */
   Cancelled: 'cancelled',
+  /** Had a time (`applyAt`) and could not be applied then (the reason in `failure`); never retried. */
+  Failed: 'failed',
 } as const;
 export type ChangeRequestStatus = (typeof ChangeRequestStatus)[keyof typeof ChangeRequestStatus];
 
@@ -48,6 +50,10 @@ export interface ChangeRequest {
   readonly reviewedAt: string | null;
   readonly appliedAt: string | null;
   readonly createdAt: string;
+  /** When the job applies it once approved (migration 0037); null: applied on demand. */
+  readonly applyAt: string | null;
+  /** Why it failed (status failed). */
+  readonly failure: string | null;
 }
 
 interface Row {
@@ -69,6 +75,8 @@ interface Row {
   reviewed_at: Date | null;
   applied_at: Date | null;
   created_at: Date;
+  apply_at: Date | null;
+  failure: string | null;
 }
 
 const fromRow = (r: Row): ChangeRequest => ({
@@ -90,17 +98,19 @@ const fromRow = (r: Row): ChangeRequest => ({
   reviewedAt: isoOrNull(r.reviewed_at),
   appliedAt: isoOrNull(r.applied_at),
   createdAt: iso(r.created_at),
+  applyAt: isoOrNull(r.apply_at),
+  failure: r.failure,
 });
 
 export const changeRequests = {
   async create(
     db: Queryable,
-    cr: { id: string; projectId: string; resourceType: string; resourceKey: string; environment: string; baseVersion: number; base: ChangeRequestBase; proposed: unknown; diff: unknown; comment: string | null; proposedBy: string },
+    cr: { id: string; projectId: string; resourceType: string; resourceKey: string; environment: string; baseVersion: number; base: ChangeRequestBase; proposed: unknown; diff: unknown; comment: string | null; proposedBy: string; applyAt?: Date | undefined },
   ): Promise<ChangeRequest> {
     const result = await db.query<Row>(
-      `INSERT INTO change_requests (id, project_id, resource_type, resource_key, environment_key, status, base_version, base, proposed, diff, comment, proposed_by)
-       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11) RETURNING *`,
-      [cr.id, cr.projectId, cr.resourceType, cr.resourceKey, cr.environment, cr.baseVersion, JSON.stringify(cr.base), JSON.stringify(cr.proposed), JSON.stringify(cr.diff), cr.comment, cr.proposedBy],
+      `INSERT INTO change_requests (id, project_id, resource_type, resource_key, environment_key, status, base_version, base, proposed, diff, comment, proposed_by, apply_at)
+       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+      [cr.id, cr.projectId, cr.resourceType, cr.resourceKey, cr.environment, cr.baseVersion, JSON.stringify(cr.base), JSON.stringify(cr.proposed), JSON.stringify(cr.diff), cr.comment, cr.proposedBy, cr.applyAt ?? null],
     );
     return fromRow(result.rows[0]!);
   },
@@ -204,6 +214,23 @@ export const changeRequests = {
       [projectId],
     );
     return result.rows.map((r) => ({ id: r.id, resourceKey: r.resource_key, environment: r.environment_key, proposed: r.proposed }));
+  },
+
+  /** Open requests whose time (`applyAt`) has come, oldest first, with their project's key and organisation (not locked: applying locks each). */
+  async due(db: Queryable, now: Date, limit: number): Promise<{ id: string; projectId: string; projectKey: string; orgId: string; resourceKey: string; environment: string; proposedBy: string; approvedBy: string | null; applyAt: string }[]> {
+    const result = await db.query<{ id: string; project_id: string; project_key: string; org_id: string; resource_key: string; environment_key: string; proposed_by: string; approved_by: string | null; apply_at: Date }>(
+      `SELECT cr.id, cr.project_id, p.key AS project_key, p.org_id, cr.resource_key, cr.environment_key, cr.proposed_by, cr.approved_by, cr.apply_at
+       FROM change_requests cr JOIN projects p ON p.id = cr.project_id
+       WHERE cr.status = 'open' AND cr.apply_at <= $1 ORDER BY cr.apply_at, cr.id LIMIT $2`,
+      [now, limit],
+    );
+    return result.rows.map((r) => ({ id: r.id, projectId: r.project_id, projectKey: r.project_key, orgId: r.org_id, resourceKey: r.resource_key, environment: r.environment_key, proposedBy: r.proposed_by, approvedBy: r.approved_by, applyAt: iso(r.apply_at) }));
+  },
+
+  /** Marks an open request failed with the reason; whether it was still open (another run may have ended it). */
+  async fail(db: Queryable, projectId: string, id: string, reason: string): Promise<boolean> {
+    const result = await db.query(`UPDATE change_requests SET status = 'failed', failure = $3 WHERE project_id = $1 AND id = $2 AND status = 'open'`, [projectId, id, reason]);
+    return result.rowCount > 0;
   },
 
   /** Moves an open request to its next state; anything else is an INVALID_STATE error. */

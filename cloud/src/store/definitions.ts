@@ -64,6 +64,8 @@ interface Row {
   updated_by: string | null;
   updated_by_name: string | null;
   serving_changed_at?: Date | string;
+  /** A list sorted by a time: that time in microseconds since the epoch, for the cursor. */
+  sort_value?: string;
 }
 
 
@@ -94,6 +96,48 @@ export interface ListOptions extends PageRequest {
   readonly status?: string | undefined;
   /** Only definitions whose `tags` hold every one of these. */
   readonly tags?: readonly string[] | undefined;
+  /** Flags only: only temporary (true) or permanent (false) flags. */
+  readonly temporary?: boolean | undefined;
+  /** The order (each ascending, then by key); `servingChangedAt` is for flags only. Default `key`. */
+  readonly sort?: ListSort | undefined;
+  /**
+   * Keeps only the definitions it accepts, applied before paging (a filter SQL cannot express): the
+   * list reads on in its order until the page is full, so the cursor stays that of the order.
+   */
+  readonly keep?: ((definition: StoredDefinition<never>) => boolean) | undefined;
+}
+
+/** The orders a definition list can come in. */
+export const ListSort = {
+  /** By key. */
+  Key: 'key',
+  /** By the last change of any kind, oldest first. */
+  UpdatedAt: 'updatedAt',
+  /** Flags: by the last change to what the flag serves, oldest first. */
+  ServingChangedAt: 'servingChangedAt',
+} as const;
+export type ListSort = (typeof ListSort)[keyof typeof ListSort];
+
+/** A time as exact microseconds since the epoch (a JavaScript date keeps milliseconds only). */
+const TIME_SORT: Readonly<Record<Exclude<ListSort, 'key'>, string>> = {
+  updatedAt: '(extract(epoch from updated_at) * 1000000)::bigint',
+  servingChangedAt: '(extract(epoch from serving_changed_at) * 1000000)::bigint',
+};
+
+/** Rows read at a time when `keep` filters them. */
+const KEEP_BATCH = 200;
+
+/** Where a page sorted by a time starts: after this time (microseconds) and, at the same time, this key. */
+function decodeTimeCursor(cursor: string | undefined): { readonly micros: string; readonly key: string } | undefined {
+  const raw = decodeCursor(cursor, 'string');
+  if (raw === undefined) {
+    return undefined;
+  }
+  const match = /^(\d{1,20}) (\S+)$/.exec(raw);
+  if (match === null) {
+    throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given, with the same sort', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list and sort' }] });
+  }
+  return { micros: match[1]!, key: match[2]! };
 }
 
 /** CRUD with optimistic concurrency for one kind of definition; every method takes the connection. */
@@ -127,14 +171,47 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
       params.push(options.status);
       where.push(`status = $${params.length}`);
     }
-    const after = decodeCursor(options.cursor, 'string');
-    if (after !== undefined) {
-      params.push(after);
-      where.push(`key > $${params.length}`);
+    if (options.temporary !== undefined && this.kind === DefinitionKind.Flag) {
+      // A flag stored without the field is temporary, as the schema's default makes it.
+      params.push(options.temporary);
+      where.push(`coalesce((definition ->> 'temporary')::boolean, true) = $${params.length}`);
     }
-    params.push(options.limit + 1);
-    const result = await db.query<Row>(`SELECT ${this.columns} FROM ${this.table} WHERE ${where.join(' AND ')} ORDER BY key LIMIT $${params.length}`, params);
-    return toPage(result.rows, options.limit, (r) => fromRow<T>(r), (r) => r.key);
+    const sort = options.sort ?? ListSort.Key;
+    if (sort === ListSort.ServingChangedAt && this.kind !== DefinitionKind.Flag) {
+      throw new AppError(AppErrorCode.Validation, 'only flags sort by servingChangedAt', { issues: [{ path: 'query.sort', message: 'flags only' }] });
+    }
+    const time = sort === ListSort.Key ? undefined : TIME_SORT[sort];
+    const order = time === undefined ? 'key' : `${time}, key`;
+    const columns = time === undefined ? this.columns : `${this.columns}, ${time}::text AS sort_value`;
+    // Where the next read starts: after the last row read (by the cursor's sort key at first).
+    let after: { readonly micros: string; readonly key: string } | string | undefined = time === undefined ? decodeCursor(options.cursor, 'string') : decodeTimeCursor(options.cursor);
+    const keep = options.keep as ((definition: StoredDefinition<T>) => boolean) | undefined;
+    const batch = keep === undefined ? options.limit + 1 : Math.max(options.limit + 1, KEEP_BATCH);
+    const kept: Row[] = [];
+    for (;;) {
+      const p = [...params];
+      const w = [...where];
+      if (typeof after === 'string') {
+        p.push(after);
+        w.push(`key > $${p.length}`);
+      } else if (after !== undefined) {
+        p.push(after.micros, after.key);
+        w.push(`(${time}, key) > ($${p.length - 1}::bigint, $${p.length})`);
+      }
+      p.push(batch);
+      const rows = (await db.query<Row>(`SELECT ${columns} FROM ${this.table} WHERE ${w.join(' AND ')} ORDER BY ${order} LIMIT $${p.length}`, p)).rows;
+      for (const row of rows) {
+        if (kept.length <= options.limit && (keep === undefined || keep(fromRow<T>(row)))) {
+          kept.push(row);
+        }
+      }
+      const last = rows.at(-1);
+      if (kept.length > options.limit || rows.length < batch || last === undefined) {
+        break;
+      }
+      after = time === undefined ? last.key : { micros: last.sort_value ?? '', key: last.key };
+    }
+    return toPage(kept, options.limit, (r) => fromRow<T>(r), (r) => (time === undefined ? r.key : `${r.sort_value ?? ''} ${r.key}`));
   }
 
   /** Every (non-archived unless asked) definition of the project, for compiling rulesets. */

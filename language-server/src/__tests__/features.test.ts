@@ -6,7 +6,7 @@ import type { MarkupContent } from 'vscode-languageserver';
 import type { ExperimentResultsSummary } from '@xp/shared';
 import { experimentSchema, flagSchema } from '@xp/shared';
 import type { FeatureContext } from '../features.js';
-import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, variationCompletions } from '../features.js';
+import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, staleFlagVariation, variationCompletions } from '../features.js';
 import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
 import { EMPTY_SNAPSHOT, flagKeyRangeInFile, readCache, writeCache } from '../flag-data.js';
 import type { FileIndex } from '../indexer/index.js';
@@ -62,7 +62,9 @@ function record(definition: typeof darkMode): FlagRecord {
 }
 
 function context(overrides: Partial<ProjectSnapshot> = {}): FeatureContext {
-  const snapshot: ProjectSnapshot = { ...EMPTY_SNAPSHOT, project: 'shop', source: 'api', flags: [record(darkMode), record(checkout)], experiments: [ctaExperiment, checkoutExperiment], ...overrides };
+  const given: ProjectSnapshot = { ...EMPTY_SNAPSHOT, project: 'shop', source: 'api', flags: [record(darkMode), record(checkout)], experiments: [ctaExperiment, checkoutExperiment], ...overrides };
+  // The project's environments, as the API gives them: by default those its flags name.
+  const snapshot: ProjectSnapshot = { environments: [...new Set(given.flags.flatMap((f) => Object.keys(f.definition.environments)))].sort(), ...given };
   return {
     snapshot,
     flags: new Map(snapshot.flags.map((f) => [f.key, f])),
@@ -207,7 +209,7 @@ describe('stale flag clean-up', () => {
     const text = "const v = client.getValue('checkout', user, 'control');\n";
     const index = await indexOf('/w/c.ts', text);
     const stale = (experiments: ProjectSnapshot['experiments'], definition = checkout): string | undefined => {
-      const ctx = context({ flags: [record(definition)], experiments });
+      const ctx = context({ flags: [record(definition)], experiments, experimentsUpdatedAt: { 'checkout-exp': '2026-02-01T00:00:00Z' } });
       expect(diagnostics(ctx, index).some((d) => d.code === 'stale-flag')).toBe(cleanupReplacement(ctx, index.references[0]!) !== undefined);
       return cleanupReplacement(ctx, index.references[0]!);
     };
@@ -221,6 +223,30 @@ describe('stale flag clean-up', () => {
     expect(stale([shipped], off)).toBe("'control'");
     // Not among the snapshot's experiments: unknown, so not stale.
     expect(stale([], off)).toBeUndefined();
+  });
+
+  it("restarts the clock when an ended experiment changes (shipped long after its stop), and without its change time calls nothing stale", async () => {
+    const index = await indexOf('/w/c.ts', "const v = client.getValue('checkout', user, 'control');\n");
+    // Stopped in February, its winner released yesterday.
+    const shipped = experimentSchema.parse({ ...checkoutExperiment, status: 'stopped', stoppedAt: '2026-02-01T00:00:00Z', winner: 'blue', releaseWinner: true });
+    const withChange = (experimentsUpdatedAt: ProjectSnapshot['experimentsUpdatedAt']): FeatureContext =>
+      context({ flags: [record(checkout)], experiments: [shipped], ...(experimentsUpdatedAt === undefined ? {} : { experimentsUpdatedAt }) });
+
+    expect(cleanupReplacement(withChange({ 'checkout-exp': new Date(NOW.getTime() - 86_400_000).toISOString() }), index.references[0]!)).toBeUndefined();
+    expect(cleanupReplacement(withChange(undefined), index.references[0]!)).toBeUndefined();
+    expect(cleanupReplacement(withChange({ 'checkout-exp': '2026-02-01T00:00:00Z' }), index.references[0]!)).toBe("'blue'");
+  });
+
+  it('calls no flag stale without the project environments (their fetch failed, or an older cache): one it has no state in may serve otherwise', async () => {
+    const index = await indexOf('/w/d.ts', "if (client.isFeatureEnabled('dark-mode', user)) { show(); }\n");
+    const known = context({ flags: [record(darkMode)], environments: ['production'] });
+    const { environments: _unknown, ...withoutEnvironments } = known.snapshot;
+    const unknown = { ...known, snapshot: withoutEnvironments };
+
+    expect(cleanupReplacement(known, index.references[0]!)).toBe('true');
+    expect(cleanupReplacement(unknown, index.references[0]!)).toBeUndefined();
+    expect(diagnostics(unknown, index).filter((d) => d.code === 'stale-flag')).toEqual([]);
+    expect(staleFlagVariation(unknown, 'dark-mode')).toBeUndefined();
   });
 
   it('starts the stale clock at the last change to what the flag serves, not at a tag or description edit', async () => {

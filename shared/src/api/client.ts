@@ -1,6 +1,7 @@
 import type { Environment, EnvironmentInput } from '../model/environment.js';
 import type { Experiment } from '../model/experiment.js';
 import type { Flag, FlagEnvironment } from '../model/flag.js';
+import type { StaleFlag } from '../model/flag-lifecycle.js';
 import type { Holdout } from '../model/experiment.js';
 import type { Metric } from '../model/metric.js';
 import type { Ruleset } from '../model/ruleset.js';
@@ -66,7 +67,27 @@ export interface Stored<T> {
   readonly updatedByName?: string | null;
   /** Flags only: when what the flag serves last changed (not a metadata edit); absent from older servers (use updatedAt). */
   readonly servingChangedAt?: string;
+  /** Flags listed with `includeStale` only: its stale classification, null when it is not stale. */
+  readonly stale?: StaleFlag | null;
   readonly definition: T;
+}
+
+/** A definition list's filters and order; those marked "flags" apply to flags only (the API refuses them for other kinds). */
+export interface ListQuery {
+  readonly q?: string;
+  readonly archived?: boolean;
+  /** Only definitions having every one of these tags (flags, experiments, metrics). */
+  readonly tag?: readonly string[];
+  /** Flags: only temporary (true) or permanent (false) ones. */
+  readonly temporary?: boolean;
+  /** Flags: only stale ones (true) or the others (false), by @xp/shared's staleFlag on the server. */
+  readonly stale?: boolean;
+  /** Flags: the days of `stale` and `includeStale` (default DEFAULT_STALE_DAYS). */
+  readonly staleDays?: number;
+  /** Flags: each carries `stale`. */
+  readonly includeStale?: boolean;
+  /** Flags: the order, ascending (default `key`); a cursor is valid for its own sort only. */
+  readonly sort?: 'key' | 'updatedAt' | 'servingChangedAt';
 }
 
 export interface User {
@@ -164,7 +185,7 @@ export interface ChangeRequest {
   readonly resourceType: string;
   readonly resourceKey: string;
   readonly environment: string;
-  readonly status: 'open' | 'applied' | 'rejected' | 'cancelled';
+  readonly status: 'open' | 'applied' | 'rejected' | 'cancelled' | 'failed';
   readonly baseVersion: number;
   readonly proposed: unknown;
   readonly diff: unknown;
@@ -174,6 +195,30 @@ export interface ChangeRequest {
   /** Why an open request's approval no longer counts (its reviewer lost the right); null when it counts. */
   readonly approvalVoid?: string | null;
   readonly createdAt: string;
+  /** When the scheduler applies it once approved; null (or absent from older servers): applied on demand. */
+  readonly applyAt?: string | null;
+  /** Why it could not be applied at its time (status failed). */
+  readonly failure?: string | null;
+}
+
+/** A change of a flag's state in one environment, applied by the platform at `at` (POST …/flags/{key}/scheduled-changes). */
+export interface ScheduledChange {
+  readonly id: string;
+  readonly flag: string;
+  readonly environment: string;
+  /** When it applies (UTC); within about a minute after. */
+  readonly at: string;
+  /** The fields of the environment's state it sets; the others keep their value then. */
+  readonly state: Partial<FlagEnvironment>;
+  readonly comment: string | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly status: 'scheduled' | 'applied' | 'failed' | 'cancelled';
+  readonly finishedAt: string | null;
+  readonly cancelledBy: string | null;
+  /** Why it was not applied (status failed). */
+  readonly failure: string | null;
+  readonly appliedVersion: number | null;
 }
 
 export interface AuditEntry {
@@ -474,8 +519,20 @@ export class XpApiClient {
     await this.call('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(key)}`, { version });
   }
 
-  async list<K extends DefinitionPath>(project: string, kind: K, query: { q?: string; cursor?: string; limit?: number; archived?: boolean } = {}): Promise<Page<Stored<DefinitionKinds[K]>>> {
-    const q: Query = { q: query.q, cursor: query.cursor, limit: query.limit, archived: query.archived === true ? 'true' : undefined };
+  async list<K extends DefinitionPath>(project: string, kind: K, query: ListQuery & { cursor?: string; limit?: number } = {}): Promise<Page<Stored<DefinitionKinds[K]>>> {
+    const flag = (b: boolean | undefined): string | undefined => (b === undefined ? undefined : String(b));
+    const q: Query = {
+      q: query.q,
+      cursor: query.cursor,
+      limit: query.limit,
+      archived: query.archived === true ? 'true' : undefined,
+      tag: query.tag === undefined || query.tag.length === 0 ? undefined : query.tag.join(','),
+      temporary: flag(query.temporary),
+      stale: flag(query.stale),
+      staleDays: query.staleDays,
+      include: query.includeStale === true ? 'stale' : undefined,
+      sort: query.sort,
+    };
     return (await this.call<Page<Stored<DefinitionKinds[K]>>>('GET', `/api/v1/projects/${encodeURIComponent(project)}/${kind}`, { query: q })).body;
   }
 
@@ -485,7 +542,7 @@ export class XpApiClient {
    * aborts (rejecting with an AbortError, as `fetch` does): a screen that is gone must not keep
    * downloading a large project's list.
    */
-  async listAll<K extends DefinitionPath>(project: string, kind: K, options: { archived?: boolean; signal?: AbortSignal | undefined } = {}): Promise<Stored<DefinitionKinds[K]>[]> {
+  async listAll<K extends DefinitionPath>(project: string, kind: K, options: ListQuery & { signal?: AbortSignal | undefined } = {}): Promise<Stored<DefinitionKinds[K]>[]> {
     const { signal, ...filters } = options;
     const stopIfAborted = (): void => {
       if (signal?.aborted === true) {
@@ -548,8 +605,24 @@ export class XpApiClient {
     ).body;
   }
 
-  async proposeChange(project: string, request: { resourceKey: string; environment: string; state: FlagEnvironment; baseVersion: number; comment?: string }): Promise<ChangeRequest> {
+  async proposeChange(project: string, request: { resourceKey: string; environment: string; state: Partial<FlagEnvironment>; baseVersion: number; comment?: string; applyAt?: string }): Promise<ChangeRequest> {
     return (await this.call<ChangeRequest>('POST', `/api/v1/projects/${encodeURIComponent(project)}/change-requests`, { body: { resourceType: 'flag', ...request } })).body;
+  }
+
+  /** A flag's scheduled changes (or, without `flag`, the project's), in the order they apply. */
+  async scheduledChanges(project: string, query: { flag?: string; status?: ScheduledChange['status']; cursor?: string; limit?: number } = {}): Promise<Page<ScheduledChange>> {
+    const { flag, ...rest } = query;
+    const path = flag === undefined ? `/api/v1/projects/${encodeURIComponent(project)}/scheduled-changes` : `/api/v1/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(flag)}/scheduled-changes`;
+    return (await this.call<Page<ScheduledChange>>('GET', path, { query: rest })).body;
+  }
+
+  /** Schedules a change of a flag's state in one environment at `at` (an instant with a time zone). */
+  async scheduleChange(project: string, flag: string, body: { environment: string; at: string; state: Partial<FlagEnvironment>; comment?: string }): Promise<ScheduledChange> {
+    return (await this.call<ScheduledChange>('POST', `/api/v1/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(flag)}/scheduled-changes`, { body })).body;
+  }
+
+  async cancelScheduledChange(project: string, flag: string, id: string): Promise<ScheduledChange> {
+    return (await this.call<ScheduledChange>('DELETE', `/api/v1/projects/${encodeURIComponent(project)}/flags/${encodeURIComponent(flag)}/scheduled-changes/${encodeURIComponent(id)}`)).body;
   }
 
   async reviewChange(project: string, id: string, action: 'approve' | 'reject' | 'apply' | 'cancel'): Promise<ChangeRequest> {

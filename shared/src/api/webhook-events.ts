@@ -6,7 +6,8 @@
  * webhook receives each of them.
  */
 export const WEBHOOK_EVENTS = {
-  flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted', 'rolled-back'],
+  // change-scheduled … scheduled-change-failed: a scheduled change's life (POST …/flags/{key}/scheduled-changes).
+  flag: ['created', 'updated', 'enabled', 'disabled', 'environment.updated', 'deleted', 'rolled-back', 'change-scheduled', 'scheduled-change-cancelled', 'scheduled-change-applied', 'scheduled-change-failed'],
   experiment: ['created', 'updated', 'started', 'stopped', 'resumed', 'guardrail-degraded', 'deleted'],
   segment: ['created', 'updated', 'deleted'],
   metric: ['created', 'updated', 'deleted'],
@@ -14,7 +15,8 @@ export const WEBHOOK_EVENTS = {
   environment: ['created', 'updated', 'deleted'],
   'sdk-key': ['created', 'rotated', 'revoked'],
   // approval-withdrawn: its approver was disabled or lost the right to approve in the project (the request awaits a review again).
-  'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled', 'approval-withdrawn'],
+  // failed: a request with a time (applyAt) that could not be applied then (not approved, or no longer applicable).
+  'change-request': ['proposed', 'approved', 'rejected', 'applied', 'cancelled', 'approval-withdrawn', 'failed'],
   project: ['created', 'updated'],
   rulesets: ['republished'],
   // tested: a test delivery sent (with how it went); redelivered: a past delivery's payload queued again to the current URL.

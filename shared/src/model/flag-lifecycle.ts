@@ -12,8 +12,14 @@ export const DEFAULT_STALE_DAYS = 30;
 
 const DAY_MS = 86_400_000;
 
-/** What the classifier reads of an experiment that a flag's rule names. */
-export type RuleExperiment = Pick<Experiment, 'key' | 'status' | 'environments' | 'winner' | 'releaseWinner' | 'type' | 'variations' | 'factors' | 'stoppedAt' | 'archived'>;
+/**
+ * What the classifier reads of an experiment that a flag's rule names. `updatedAt`: when the stored
+ * experiment last changed (a stopped one's decision, winner, release or environments still change
+ * what its flags serve); unknown (null or absent), a flag whose rule names an ended one is not stale.
+ */
+export type RuleExperiment = Pick<Experiment, 'key' | 'status' | 'environments' | 'winner' | 'releaseWinner' | 'type' | 'variations' | 'factors' | 'stoppedAt' | 'archived'> & {
+  readonly updatedAt?: string | null | undefined;
+};
 
 /**
  * Whether the experiment is set up on the flag for units to come: running, or a draft not archived
@@ -177,7 +183,7 @@ export interface StaleFlag {
   /** The variation it serves to every unit in every environment. */
   readonly variation: string;
   /**
-   * Since when it has (ISO instant): the later of its last change and the moment it came to serve
+   * Since when it has (ISO instant): the later of its last change (and its experiments') and the moment it came to serve
    * only that variation (a ramp step, a rule's window opening or closing).
    */
   readonly since: string;
@@ -259,9 +265,9 @@ function servingSince(flag: Flag, environments: readonly string[], served: strin
 
 /**
  * A stale flag: a temporary, unarchived flag that has served one variation to every unit in every
- * environment for `days`, counted from the last change to what it serves or, when later, from the
- * moment it came to serve only that one (a ramp reaching 100% long after the last edit, an
- * experiment stopped with its winner released). Replacing its calls in code by that variation's
+ * environment for `days`, counted from the last change to what it serves (or, when later, the last
+ * change of an experiment its rules name) or, when later still, from the moment it came to serve only
+ * that one (a ramp reaching 100% long after the last edit, an experiment stopped with its winner released). Replacing its calls in code by that variation's
  * value then changes nothing for anyone, in any environment. Never stale while a rule in any of its
  * environments names an experiment that runs or is a draft not archived (see experimentInUse).
  */
@@ -270,8 +276,8 @@ export function staleFlag(flag: Flag, options: StaleOptions): StaleFlag | undefi
   if (!flag.temporary || options.archived || changedAt === null || changedAt === undefined) {
     return undefined;
   }
-  const changed = Date.parse(changedAt);
-  if (!Number.isFinite(changed)) {
+  const flagChanged = Date.parse(changedAt);
+  if (!Number.isFinite(flagChanged)) {
     return undefined;
   }
   // Without an experiment's status, a rule naming it may be running it (even where the flag is off).
@@ -280,6 +286,13 @@ export function staleFlag(flag: Flag, options: StaleOptions): StaleFlag | undefi
   if (named.some((key) => known?.some((e) => e.key === key) !== true) || (known !== undefined && experimentsUsing(flag, known).length > 0)) {
     return undefined;
   }
+  // An ended experiment's later edits (its decision, winner, release, environments) change what the
+  // flag serves without changing the flag: the clock starts no earlier than its last change.
+  const experimentChanges = named.map((key) => Date.parse(known?.find((e) => e.key === key)?.updatedAt ?? ''));
+  if (experimentChanges.some((t) => !Number.isFinite(t))) {
+    return undefined;
+  }
+  const changed = Math.max(flagChanged, ...experimentChanges);
   // An environment the flag has no state in is off there (unconfiguredOffVariation): it counts like the others.
   const environments = options.environments ?? Object.keys(flag.environments);
   const served = servedEverywhere(flag, environments, options.now, options.experiments);
@@ -302,14 +315,17 @@ export function staleVariation(flag: Flag, options: StaleOptions): string | unde
 /**
  * The parts of a flag that decide what it serves: its type, variations' keys and values, whether it
  * is archived or client-side, and every environment's state. Two definitions with equal parts serve
- * the same; its name, description, tags, `temporary` and variations' names and descriptions do not count.
+ * the same; its name, description, tags, `temporary`, variations' names and descriptions and rules'
+ * descriptions do not count, and a rule's `enabled: true` is its default. A rule's id counts: SDKs
+ * report it in evaluation reasons (`ruleId`), which analytics may group by.
  */
 export function servingParts(flag: Pick<Flag, 'type' | 'variations' | 'archived' | 'clientSide' | 'environments'>): unknown {
+  const rule = ({ description: _description, enabled, ...served }: Rule): unknown => (enabled === false ? { ...served, enabled } : served);
   return {
     type: flag.type,
     variations: flag.variations.map((v) => ({ key: v.key, value: v.value })),
     archived: flag.archived,
     clientSide: flag.clientSide ?? true,
-    environments: flag.environments,
+    environments: Object.fromEntries(Object.entries(flag.environments).map(([env, state]) => [env, { ...state, rules: state.rules.map(rule) }])),
   };
 }

@@ -105,7 +105,7 @@ describe('delete and re-create: referential integrity', () => {
       expect((await ruleset()).holdouts.h3).toMatchObject({ hashAttribute: 'id', coverage: 0.1 });
     });
 
-    it("holds a flag deleted and created again in one apply to what it served a running experiment's arms", async () => {
+    it("refuses a flag deleted and created again in one apply while a running experiment's rule is in it (409), whatever the new order", async () => {
       await must('POST', `${BASE}/experiments`, experimentBody('ea', { status: 'running', startedAt: STARTED }));
       const body = (variations: { key: string; value: string }[]) => ({
         key: 'fa',
@@ -123,16 +123,18 @@ describe('delete and re-create: referential integrity', () => {
         { kind: 'flags', action: 'delete', key: 'fa', version: await version(`${BASE}/flags/fa`) },
         { kind: 'flags', action: 'create', key: 'fa', definition: body([v2, v1]) },
       ]);
-      expect([reordered.status, reordered.body.error?.code]).toEqual([400, 'VALIDATION_FAILED']);
-      expect(reordered.body.error.message).toContain('arm "control" would get "v2" instead of "v1"');
+      // The delete alone is refused (the experiment would run on with no traffic from it); once it is
+      // stopped, a flag created again is held to the record (running-experiment-reach.test.ts).
+      expect([reordered.status, reordered.body.error?.code]).toEqual([409, 'INVALID_STATE']);
+      expect(reordered.body.error.message).toContain('delivers the running experiment "ea"');
       expect((await ruleset()).flags.fa).toEqual(before);
 
-      // The same mapping again passes.
       const same = await apply([
         { kind: 'flags', action: 'delete', key: 'fa', version: await version(`${BASE}/flags/fa`) },
         { kind: 'flags', action: 'create', key: 'fa', definition: body([v1, v2]) },
       ]);
-      expect(same.status).toBe(200);
+      expect(same.status).toBe(409);
+      expect((await ruleset()).flags.fa).toEqual(before);
     });
 
     it('names the last change a broken final state points at (details.change)', async () => {

@@ -201,7 +201,11 @@ describe('changes that would change who a running experiment has or what its arm
       });
       const withState = (enabled: boolean) => (d: any) => ({ ...d, environments: { ...d.environments, development: { ...d.environments.development, enabled } } });
 
+      // Disabling the rule while the experiment runs is refused (it would run on with no traffic): disabled while stopped.
+      expect((await replace('flags', 'pos', withRule(false))).status).toBe(409);
+      expect((await lifecycle('pos-exp', 'stop')).status).toBe(200);
       expect((await replace('flags', 'pos', withRule(false))).status).toBe(200);
+      expect((await lifecycle('pos-exp', 'resume')).status).toBe(200);
       const ruleOff = await replace('flags', 'pos', withVariations([RED_BLUE[1], RED_BLUE[0]]));
       expect((await replace('flags', 'pos', withRule(true))).status).toBe(200);
       expect((await replace('flags', 'pos', withState(false))).status).toBe(200);
@@ -299,7 +303,11 @@ describe('changes that would change who a running experiment has or what its arm
       redForControl(original);
       expect(await recorded('hole-a')).toEqual([{ flag_key: 'ha', environment: 'development', mapping: { control: 'red', treatment: 'blue' } }]);
 
+      // Removing the rule is refused while the experiment runs: removed while it was stopped, it resumes without it.
+      expect((await replace('flags', 'ha', withRules([]))).status).toBe(409);
+      expect((await lifecycle('hole-a', 'stop')).status).toBe(200);
       expect((await replace('flags', 'ha', withRules([]))).status).toBe(200);
+      expect((await lifecycle('hole-a', 'resume')).status).toBe(200);
       expect((await replace('flags', 'ha', withVariations(BLUE_RED))).status).toBe(200);
       const between = await served(['ha']);
       const back = await replace('flags', 'ha', withRules([{ id: 'e2', type: 'experiment', experiment: 'hole-a' }]));
@@ -321,7 +329,10 @@ describe('changes that would change who a running experiment has or what its arm
       await must('POST', `${BASE}/flags`, experimentFlag('hb', 'hole-b', RED_BLUE));
       redForControl(await served(['hb']));
 
+      expect((await replace('flags', 'hb', (d) => ({ ...d, environments: {} }))).status).toBe(409);
+      expect((await lifecycle('hole-b', 'stop')).status).toBe(200);
       expect((await replace('flags', 'hb', (d) => ({ ...d, environments: {} }))).status).toBe(200);
+      expect((await lifecycle('hole-b', 'resume')).status).toBe(200);
       const between = await served(['hb']);
       const swappedState = { enabled: true, defaultVariation: 'red', offVariation: 'red', rules: [{ id: 'e', type: 'experiment', experiment: 'hole-b', variations: { control: 'blue', treatment: 'red' } }] };
       const put = await replace('flags', 'hb', (d) => ({ ...d, environments: { development: swappedState } }));
@@ -404,11 +415,14 @@ describe('changes that would change who a running experiment has or what its arm
       await must('POST', `${BASE}/experiments`, running('hole-f'));
       await must('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', RED_BLUE));
       redForControl(await served(['hf']));
-      // While its rule delivers the running experiment the flag cannot be deleted; without the rule it can.
+      // While its rule delivers the running experiment the flag cannot be deleted, nor the rule removed
+      // first; stopped, it can, and the experiment resumes without it.
       const stored = await must('GET', `${BASE}/flags/hf`);
       expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version)).status).toBe(409);
-      expect((await replace('flags', 'hf', withRules([]))).status).toBe(200);
-      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version + 1)).status).toBe(204);
+      expect((await replace('flags', 'hf', withRules([]))).status).toBe(409);
+      expect((await lifecycle('hole-f', 'stop')).status).toBe(200);
+      expect((await request('DELETE', `${BASE}/flags/hf`, undefined, stored.version)).status).toBe(204);
+      expect((await lifecycle('hole-f', 'resume')).status).toBe(200);
 
       const recreated = await request('POST', `${BASE}/flags`, experimentFlag('hf', 'hole-f', BLUE_RED));
 
@@ -442,10 +456,9 @@ describe('changes that would change who a running experiment has or what its arm
       // A database from before migration 0031: no record.
       await p.db.query('DELETE FROM experiment_arm_mappings WHERE project_id = $1 AND experiment = $2', [projectId, 'legacy']);
 
-      expect((await replace('flags', 'lc', withRules([]))).status).toBe(200);
+      expect((await replace('flags', 'lc', withVariations([...RED_BLUE, { key: 'green', value: '#0f0' }]))).status).toBe(200);
       expect(await recorded('legacy')).toEqual([{ flag_key: 'lc', environment: 'development', mapping: { control: 'red', treatment: 'blue' } }]);
-      expect((await replace('flags', 'lc', withVariations(BLUE_RED))).status).toBe(200);
-      const back = await replace('flags', 'lc', withRules([{ id: 'e', type: 'experiment', experiment: 'legacy' }]));
+      const back = await replace('flags', 'lc', withVariations([RED_BLUE[1], RED_BLUE[0], { key: 'green', value: '#0f0' }]));
 
       expect(back.status).toBe(400);
       expect(back.body.error.message).toContain('arm "control" would get "blue" instead of "red"');

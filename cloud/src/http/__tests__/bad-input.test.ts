@@ -122,7 +122,9 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     state: { enabled: true, defaultVariation: 'on', offVariation: 'off' },
     baseVersion: 1,
     comment: 'Ready',
+    applyAt: '2026-12-24T09:00:00+01:00',
   },
+  'POST /api/v1/projects/{project}/flags/{key}/scheduled-changes': { environment: 'development', at: '2026-12-24T09:00:00+01:00', state: { enabled: true, defaultVariation: 'on', offVariation: 'off', prerequisites: [], rules: [] }, comment: 'Launch' },
   'POST /api/v1/projects/{project}/alerts/{id}/acknowledge': { comment: 'Seen, investigating' },
   'POST /api/v1/projects/{project}/apply': { changes: [{ kind: 'segments', action: 'create', key: 'beta', definition: { key: 'beta', name: 'Beta', type: 'ids', attribute: 'id', values: ['u1'] } }], dryRun: true },
   'POST /api/v1/projects/{project}/code-refs': {
@@ -402,6 +404,7 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       const found = [
         ...faults('string cursor for the audit log', await send('GET', `/api/v1/audit?cursor=${Buffer.from('"abc"').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
         ...faults('number cursor for flags', await send('GET', `${DEMO}/flags?cursor=${Buffer.from('42').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
+        ...faults('key cursor for flags by updatedAt', await send('GET', `${DEMO}/flags?sort=updatedAt&cursor=${Buffer.from('"button-color"').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
         ...faults('number cursor for users', await send('GET', `/api/v1/users?cursor=${Buffer.from('42').toString('base64url')}`), 400, 'VALIDATION_FAILED'),
       ];
 
@@ -419,6 +422,12 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       const found = [
         ...faults('experiment status', await send('GET', `${DEMO}/experiments?status=paused`), 400, 'VALIDATION_FAILED'),
         ...faults('archived', await send('GET', `${DEMO}/flags?archived=maybe`), 400, 'VALIDATION_FAILED'),
+        ...faults('flags stale', await send('GET', `${DEMO}/flags?stale=maybe`), 400, 'VALIDATION_FAILED'),
+        ...faults('flags staleDays', await send('GET', `${DEMO}/flags?staleDays=-1`), 400, 'VALIDATION_FAILED'),
+        ...faults('flags temporary', await send('GET', `${DEMO}/flags?temporary=yes`), 400, 'VALIDATION_FAILED'),
+        ...faults('flags sort', await send('GET', `${DEMO}/flags?sort=name`), 400, 'VALIDATION_FAILED'),
+        ...faults('flags include', await send('GET', `${DEMO}/flags?include=codeRefs`), 400, 'VALIDATION_FAILED'),
+        ...faults('segments sort', await send('GET', `${DEMO}/segments?sort=updatedAt`), 400, 'VALIDATION_FAILED'),
         ...faults('change request status', await send('GET', `${DEMO}/change-requests?status=merged`), 400, 'VALIDATION_FAILED'),
         ...faults('environment', await send('GET', `${DEMO}/sdk-keys?environment=${encodeURIComponent('no such env!')}`), 400, 'VALIDATION_FAILED'),
         ...faults('project', await send('GET', `/api/v1/audit?project=${encodeURIComponent('../demo')}`), 400, 'VALIDATION_FAILED'),

@@ -185,5 +185,20 @@ describe('deleting a flag that is still in use (pglite)', () => {
     const forced = await requestAs(p, owner, 'POST', `${DEMO}/apply`, { dryRun: true, changes: [{ kind: 'flags', action: 'delete', key: 'launched-00', version: 1, force: true }] });
     expect(forced.status).toBe(200);
     expect((await requestAs(p, owner, 'DELETE', `${DEMO}/flags/launched-00?force=true`, undefined, 1)).status).toBe(204);
+
+    // The audit entry says it was forced, and past which references.
+    const audit = await mustAs(p, owner, 'GET', '/api/v1/audit?action=flag.deleted&resourceKey=launched-00');
+    expect(audit.items[0].diff.slice(1)).toEqual([
+      { op: 'add', path: '/forced', to: true },
+      { op: 'add', path: '/codeRefs', to: { references: 3, branches: [{ repository: 'acme/shop', branch: 'dev', references: 1 }, { repository: 'acme/shop', branch: 'main', references: 2 }] } },
+    ]);
+    expect(audit.items[0].diff[0]).toMatchObject({ op: 'remove', path: '' });
+  });
+
+  it('records a plain delete without a force marker', async () => {
+    await mustAs(p, owner, 'POST', `${DEMO}/flags`, booleanFlagBody('plain-gone'));
+    expect((await requestAs(p, owner, 'DELETE', `${DEMO}/flags/plain-gone`, undefined, 1)).status).toBe(204);
+    const audit = await mustAs(p, owner, 'GET', '/api/v1/audit?action=flag.deleted&resourceKey=plain-gone');
+    expect(audit.items[0].diff).toEqual([{ op: 'remove', path: '', from: expect.objectContaining({ key: 'plain-gone' }) }]);
   });
 });

@@ -55,6 +55,56 @@ describe('flag staleness through the API', () => {
     expect(ruled.body.servingChangedAt).not.toBe(created.body.servingChangedAt);
     const read = await p.request('GET', `${BASE}/flags/clock`, { token: owner });
     expect(read.body.servingChangedAt).toBe(ruled.body.servingChangedAt);
+
+    // A rule's description, and `enabled: true` (its default), serve nothing else.
+    const meta = { tags: ['cleanup'], name: 'Clock renamed', description: 'why' };
+    const described = await put('clock', flag('clock', { rules: [{ id: 'all', type: 'force', variation: 'on', description: 'everyone' }] }, meta), 4);
+    const explicit = await put('clock', flag('clock', { rules: [{ id: 'all', type: 'force', variation: 'on', description: 'everyone', enabled: true }] }, meta), 5);
+    expect([described.status, explicit.status]).toEqual([200, 200]);
+    expect(explicit.body.updatedAt).not.toBe(ruled.body.updatedAt);
+    expect([described.body.servingChangedAt, explicit.body.servingChangedAt]).toEqual([ruled.body.servingChangedAt, ruled.body.servingChangedAt]);
+    // Disabling it, or a new rule id (evaluation reasons name it), is a serving change.
+    const renamed = await put('clock', flag('clock', { rules: [{ id: 'everyone', type: 'force', variation: 'on' }] }, meta), 6);
+    expect(renamed.body.servingChangedAt).toBe(renamed.body.updatedAt);
+    const disabled = await put('clock', flag('clock', { rules: [{ id: 'everyone', type: 'force', variation: 'on', enabled: false }] }, meta), 7);
+    expect(disabled.body.servingChangedAt).toBe(disabled.body.updatedAt);
+  });
+
+  it("starts a flag's stale clock no earlier than its ended experiment's last edit (shipped 40 days after an inconclusive stop)", async () => {
+    const clock = p.now.value;
+    // Stored times are the database's: the experiment is stopped, and everything last written, 40 days ago.
+    const fortyDaysAgo = new Date(Date.now() - 40 * 86_400_000);
+    p.now.value = fortyDaysAgo;
+    try {
+      // Sessions are issued and checked at the injected time: one per clock.
+      let token = await p.login(OWNER.email, OWNER.password);
+      const send = (method: string, path: string, body?: unknown, version?: number) => p.request(method, `${BASE}${path}`, { token, body, ...(version === undefined ? {} : { headers: { 'If-Match': `"${version}"` } }) });
+      expect((await send('POST', '/experiments', { key: 'late-ship', name: 'Late ship', variations: [{ key: 'control' }, { key: 'treatment' }] })).status).toBe(201);
+      const rule = { id: 'x', type: 'experiment', experiment: 'late-ship', variations: { control: 'off', treatment: 'on' } };
+      // Wired in every environment of the project.
+      const environments = ((await send('GET', '/environments')).body.items as { key: string }[]).map((e) => e.key);
+      const state = { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [rule] };
+      expect((await send('POST', '/flags', flag('late-flag', {}, { temporary: true, environments: Object.fromEntries(environments.map((e) => [e, state])) }))).status).toBe(201);
+      expect((await send('POST', '/experiments/late-ship/start', undefined, 1)).status).toBe(200);
+      const stopped = await send('POST', '/experiments/late-ship/stop', { decision: 'inconclusive' }, 2);
+      expect(stopped.status).toBe(200);
+      await p.db.query(`UPDATE flags SET updated_at = $1, serving_changed_at = $1 WHERE key = 'late-flag'`, [fortyDaysAgo]);
+      await p.db.query(`UPDATE experiments SET updated_at = $1 WHERE key = 'late-ship'`, [fortyDaysAgo]);
+      p.now.value = new Date();
+      token = await p.login(OWNER.email, OWNER.password);
+      const stale = async (days: number) => (await send('GET', `/flags?include=stale&staleDays=${days}`)).body.items.find((i: any) => i.key === 'late-flag').stale;
+      // Stopped without a release, it has served "off" for 40 days.
+      expect(await stale(30)).toEqual({ variation: 'off', since: fortyDaysAgo.toISOString() });
+
+      const shipped = await send('PUT', '/experiments/late-ship', { ...stopped.body.definition, decision: 'ship', winner: 'treatment', releaseWinner: true }, stopped.body.version);
+
+      expect(shipped.status).toBe(200);
+      p.now.value = new Date();
+      expect(await stale(30)).toBeNull();
+      expect(await stale(0)).toEqual({ variation: 'on', since: shipped.body.updatedAt });
+    } finally {
+      p.now.value = clock;
+    }
   });
 
   it('refuses to archive a flag a running experiment uses, naming it, even with the flag off everywhere', async () => {

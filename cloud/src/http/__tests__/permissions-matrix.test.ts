@@ -84,6 +84,9 @@ const KINDS: readonly Kind[] = [
   { plural: 'experiments', body: (key) => ({ key, name: `Experiment ${key}`, variations: [{ key: 'control' }, { key: 'treatment' }], environments: ['development'] }) },
 ];
 
+/** A day after the platform's clock: a time a change may be scheduled for. */
+const tomorrow = (): string => new Date(p.now.value.getTime() + 86_400_000).toISOString();
+
 /** Proposes a production change to a fresh flag; returns the change request id. */
 async function proposal(ctx: Ctx, proposer: string): Promise<string> {
   const key = `cr-${ctx.n}`;
@@ -218,6 +221,8 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     return { path: `${DEMO}/sdk-keys/${created.sdkKey.id as string}` };
   },
   ...Object.fromEntries(KINDS.flatMap((k) => Object.entries(kindFixtures(k)))),
+  // Every cleanup parameter of the flags list (stale classification included): reading, for every role.
+  'GET /api/v1/projects/{project}/flags': () => Promise.resolve({ path: `${DEMO}/flags?limit=5&stale=false&staleDays=0&temporary=true&sort=servingChangedAt&include=stale&tag=team-1` }),
   // A flag with no state in protected production: deleting one served there (on or off) is a matter
   // of approval, not of the role (change-control.test.ts).
   'DELETE /api/v1/projects/{project}/flags/{key}': async (ctx) => {
@@ -254,6 +259,20 @@ const FIXTURES: Readonly<Record<string, Fixture>> = {
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/start`, undefined, 1);
     await must(ctx.tokens.owner, 'POST', `${DEMO}/experiments/${key}/stop`, { decision: 'inconclusive' }, 2);
     return { path: `${DEMO}/experiments/${key}/resume`, ifMatch: 3 };
+  },
+  'GET /api/v1/projects/{project}/scheduled-changes': () => Promise.resolve({ path: `${DEMO}/scheduled-changes?status=scheduled` }),
+  'GET /api/v1/projects/{project}/flags/{key}/scheduled-changes': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`sl-${ctx.n}`));
+    return { path: `${DEMO}/flags/sl-${ctx.n}/scheduled-changes?status=scheduled` };
+  },
+  'POST /api/v1/projects/{project}/flags/{key}/scheduled-changes': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`ss-${ctx.n}`));
+    return { path: `${DEMO}/flags/ss-${ctx.n}/scheduled-changes`, body: { environment: 'development', at: tomorrow(), state: { enabled: true } } };
+  },
+  'DELETE /api/v1/projects/{project}/flags/{key}/scheduled-changes/{id}': async (ctx) => {
+    await must(ctx.tokens.owner, 'POST', `${DEMO}/flags`, flagBody(`sd-${ctx.n}`));
+    const sc = await must(ctx.tokens.owner, 'POST', `${DEMO}/flags/sd-${ctx.n}/scheduled-changes`, { environment: 'development', at: tomorrow(), state: { enabled: true } });
+    return { path: `${DEMO}/flags/sd-${ctx.n}/scheduled-changes/${sc.id as string}` };
   },
   'GET /api/v1/projects/{project}/change-requests': () => Promise.resolve({ path: `${DEMO}/change-requests?status=open` }),
   'POST /api/v1/projects/{project}/change-requests': async (ctx) => {

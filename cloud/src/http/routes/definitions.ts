@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import { experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
+import { DEFAULT_STALE_DAYS, experimentSchema, flagEnvironmentSchema, flagSchema, holdoutSchema, keySchema, metricSchema, segmentSchema } from '@xp/shared';
 import { applyChanges, applyRequestSchema } from '../../domain/apply.js';
 import type { DefinitionService } from '../../domain/definitions.js';
 import type { Services } from '../../domain/services.js';
-import type { DefinitionKind } from '../../store/definitions.js';
+import type { Deps } from '../../domain/context.js';
+import { listFlags } from '../../domain/flag-list.js';
+import type { DefinitionKind, ListSort } from '../../store/definitions.js';
 import { Permission } from '../../auth/permissions.js';
 import { route } from '../api.js';
 import type { AnyRoute } from '../api.js';
-import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, storedSchema, storedView, versioned } from './common.js';
+import { listQuery, pageSchema, pageView, projectKeyParams, projectParams, queryInt, storedSchema, storedView, versioned } from './common.js';
 
 interface KindRoutes {
   readonly kind: DefinitionKind;
@@ -17,6 +19,8 @@ interface KindRoutes {
   readonly schema: z.ZodType;
   readonly service: DefinitionService<DefinitionKind>;
   readonly write: Permission;
+  /** Flags: the list with the cleanup filters (stale, temporary, sort) and stale classifications. */
+  readonly flagList?: Deps;
 }
 
 const named = new Map<string, z.ZodType>();
@@ -48,12 +52,66 @@ const tagFilter = z
   .optional()
   .meta({ description: 'Comma-separated tags: only definitions having all of them (e.g. `team-1,checkout`)' });
 
+const trueFalse = z.enum(['true', 'false']).optional();
+
+/** The flag list's cleanup parameters (see listFlags). */
+const flagListQuery = {
+  stale: trueFalse.meta({ description: 'Only stale flags (`true`: temporary, unarchived, serving one variation to everyone in every environment, unchanged for `staleDays`), or only the others (`false`); the rule the console, `xp code-refs` and the language server apply' }),
+  staleDays: queryInt(0, 3650).optional().meta({ description: `Days unchanged before a flag is stale, for \`stale\` and \`include=stale\` (default ${DEFAULT_STALE_DAYS})` }),
+  temporary: trueFalse.meta({ description: 'Only temporary flags (`true`) or only permanent ones (`false`)' }),
+  sort: z.enum(['key', 'updatedAt', 'servingChangedAt']).optional().meta({ description: 'The order, ascending (oldest first for the times), then by key: `key` (default), `updatedAt` (last change of any kind) or `servingChangedAt` (last change to what the flag serves). A cursor is valid for the sort it came with only.' }),
+  include: z.enum(['stale']).optional().meta({ description: '`stale`: each flag carries `stale`, its classification (null: not stale)' }),
+};
+
+/** A flag of the list (`flag`: the flag schema as the other routes name it): with `include=stale`, its stale classification. */
+const listedFlagSchema = (flag: z.ZodType): z.ZodType => storedSchema(flag)
+  .extend({
+    stale: z
+      .strictObject({
+        variation: z.string().meta({ description: 'The variation it serves to every unit in every environment' }),
+        since: z.string().meta({ description: 'Since when (ISO instant)' }),
+        dependents: z.array(z.string()).optional().meta({ description: 'Unarchived flags whose prerequisites name it: remove those before archiving it' }),
+      })
+      .nullable()
+      .optional()
+      .meta({ description: 'With `include=stale`: why the flag is stale, or null when it is not' }),
+  })
+  .meta({ id: 'ListedFlag' });
+
 /** List, create, read, replace and delete for one kind of definition. */
 function crud(k: KindRoutes): AnyRoute[] {
   const base = `/api/v1/projects/{project}/${k.plural}`;
   const one = stored(k.title, k.schema);
+  const flagList = k.flagList;
   return [
-    route({
+    flagList !== undefined
+      ? route({
+          method: 'get',
+          path: base,
+          permission: Permission.Read,
+          tag: k.tag,
+          summary: `List ${k.plural} (search by key or name, filter by tag, staleness or temporary, sorted, paginated)`,
+          params: projectParams,
+          query: listQuery.extend({ tag: tagFilter, ...flagListQuery }),
+          responses: { 200: { description: `A page of ${k.plural}`, schema: pageSchema(listedFlagSchema(k.schema)) } },
+          handler: async (req) => {
+            const q = req.query as z.infer<typeof listQuery> & { tag?: string[]; stale?: 'true' | 'false'; staleDays?: number; temporary?: 'true' | 'false'; sort?: ListSort; include?: 'stale' };
+            const page = await listFlags(flagList, req.actor, req.params.project, {
+              limit: q.limit,
+              cursor: q.cursor,
+              search: q.q,
+              includeArchived: q.archived === 'true',
+              tags: q.tag,
+              stale: q.stale === undefined ? undefined : q.stale === 'true',
+              staleDays: q.staleDays,
+              temporary: q.temporary === undefined ? undefined : q.temporary === 'true',
+              sort: q.sort,
+              includeStale: q.include === 'stale',
+            });
+            return { status: 200, body: pageView(page, (item) => (item.stale === undefined ? storedView(item.flag) : { ...storedView(item.flag), stale: item.stale })) };
+          },
+        })
+      : route({
       method: 'get',
       path: base,
       permission: Permission.Read,
@@ -71,6 +129,7 @@ function crud(k: KindRoutes): AnyRoute[] {
         return { status: 200, body: pageView(page, storedView) };
       },
     }),
+
     route({
       method: 'post',
       path: base,
@@ -145,7 +204,7 @@ export function definitionRoutes(s: Services): AnyRoute[] {
   const flagOne = stored('Flag', flagSchema);
   const experimentOne = stored('Experiment', experimentSchema);
   return [
-    ...crud({ kind: 'flag', plural: 'flags', title: 'Flag', tag: 'Flags', schema: flagSchema.meta({ id: 'Flag' }), service: s.flags, write: Permission.FlagsWrite }),
+    ...crud({ kind: 'flag', plural: 'flags', title: 'Flag', tag: 'Flags', schema: flagSchema.meta({ id: 'Flag' }), service: s.flags, write: Permission.FlagsWrite, flagList: s.deps }),
     route({
       method: 'put',
       path: '/api/v1/projects/{project}/flags/{key}/environments/{environment}',

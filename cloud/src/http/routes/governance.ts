@@ -131,7 +131,7 @@ const changeRequestSchema = z
     resourceType: z.string(),
     resourceKey: z.string(),
     environment: z.string(),
-    status: z.enum(['open', 'applied', 'rejected', 'cancelled']),
+    status: z.enum(['open', 'applied', 'rejected', 'cancelled', 'failed']),
     baseVersion: z.number().int(),
     proposed: z.unknown(),
     diff: z.unknown(),
@@ -144,6 +144,8 @@ const changeRequestSchema = z
     reviewedAt: z.string().nullable(),
     appliedAt: z.string().nullable(),
     createdAt: z.string(),
+    applyAt: z.string().nullable().describe('When the job applies it once approved (within about a minute after); null: applied on demand'),
+    failure: z.string().nullable().describe('Why it could not be applied at its time (status failed)'),
   })
   .meta({ id: 'ChangeRequest' });
 
@@ -215,7 +217,7 @@ export function governanceRoutes(s: Services): AnyRoute[] {
       tag: 'Change requests',
       summary: 'Change requests, newest first',
       params: projectParams,
-      query: z.strictObject({ ...pageQuery, status: z.enum(['open', 'applied', 'rejected', 'cancelled']).optional(), resourceKey: keySchema.optional() }),
+      query: z.strictObject({ ...pageQuery, status: z.enum(['open', 'applied', 'rejected', 'cancelled', 'failed']).optional(), resourceKey: keySchema.optional() }),
       responses: { 200: { description: 'A page of change requests', schema: pageSchema(changeRequestSchema) } },
       handler: async (req) => ({
         status: 200,

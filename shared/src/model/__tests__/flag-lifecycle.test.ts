@@ -5,7 +5,7 @@ import { flagSchema, unconfiguredOffVariation } from '../flag.js';
 import type { FlagEnvironment, FlagInput, RuleInput } from '../flag.js';
 import { experimentSchema } from '../experiment.js';
 import type { Experiment } from '../experiment.js';
-import { DEFAULT_STALE_DAYS, experimentsUsing, prerequisiteDependents, servedToEveryone, staleFlag, staleVariation } from '../flag-lifecycle.js';
+import { DEFAULT_STALE_DAYS, experimentsUsing, prerequisiteDependents, servedToEveryone, servingParts, staleFlag, staleVariation } from '../flag-lifecycle.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 const LONG_AGO = '2026-09-01T00:00:00Z';
@@ -207,16 +207,32 @@ describe('stale flags and experiments, prerequisites and the serving clock', () 
 
   it('calls a flag stale once its experiment ended with one variation for everyone, counted from the stop', () => {
     const f = wired();
-    const options = { updatedAt: ago(90), archived: false, now: NOW, experiments: [shipped] };
+    // The stored experiment last changed when it stopped.
+    const options = { updatedAt: ago(90), archived: false, now: NOW, experiments: [{ ...shipped, updatedAt: ago(40) }] };
     expect(staleFlag(f, options)).toEqual({ variation: 'new', since: ago(40) });
-    // The same, archived after it stopped.
-    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, archived: true }] })).toEqual({ variation: 'new', since: ago(40) });
+    // The same, archived after it stopped (archiving does not change what it serves, but counts as its change).
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, archived: true, updatedAt: ago(35) }] })).toEqual({ variation: 'new', since: ago(35) });
     // Stopped 10 days ago: not yet.
-    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10) }] })).toBeUndefined();
-    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10) }], days: 7 })).toEqual({ variation: 'new', since: ago(10) });
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10), updatedAt: ago(10) }] })).toBeUndefined();
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, stoppedAt: ago(10), updatedAt: ago(10) }], days: 7 })).toEqual({ variation: 'new', since: ago(10) });
     // The experiments' status unknown: the old conservative answer.
     expect(staleFlag(f, { ...options, experiments: undefined })).toBeUndefined();
     expect(staleFlag(f, { ...options, experiments: [] })).toBeUndefined();
+  });
+
+  it("starts the clock no earlier than the ended experiment's last change: shipped today after an inconclusive stop 40 days ago is not stale", () => {
+    const f = wired();
+    const options = { updatedAt: ago(90), archived: false, now: NOW };
+    // Its decision, winner and release written yesterday, 40 days after the stop.
+    const shippedLater = { ...shipped, updatedAt: ago(1) };
+    expect(staleFlag(f, { ...options, experiments: [shippedLater] })).toBeUndefined();
+    expect(staleFlag(f, { ...options, experiments: [shippedLater], days: 0 })).toEqual({ variation: 'new', since: ago(1) });
+    // Taken out of an environment later: what it serves there changed then.
+    const narrowed = { ...shipped, environments: ['staging'], updatedAt: ago(3) };
+    expect(staleFlag(wired(['production']), { ...options, experiments: [narrowed], days: 0 })).toEqual({ variation: 'old', since: ago(3) });
+    // When it last changed unknown: not stale.
+    expect(staleFlag(f, { ...options, experiments: [shipped], days: 0 })).toBeUndefined();
+    expect(staleFlag(f, { ...options, experiments: [{ ...shipped, updatedAt: null }], days: 0 })).toBeUndefined();
   });
 
   it('is never stale while a rule in any environment names a running experiment (or a draft about to run), even off everywhere', () => {
@@ -233,8 +249,8 @@ describe('stale flags and experiments, prerequisites and the serving clock', () 
     expect(staleFlag(offEverywhere, { ...options, experiments: [] })).toBeUndefined();
     expect(staleFlag(offEverywhere, { ...options, experiments: [experiment({ key: 'exp-prod', environments: ['production'] })] })).toBeUndefined();
     // Once it ended (or the draft was archived), the off variation everyone gets makes it stale.
-    expect(staleFlag(offEverywhere, { ...options, experiments: [{ ...running, status: 'stopped', stoppedAt: ago(40) }] })).toEqual({ variation: 'old', since: ago(90) });
-    expect(staleFlag(offEverywhere, { ...options, experiments: [experiment({ key: 'exp-prod', archived: true })] })).toEqual({ variation: 'old', since: ago(90) });
+    expect(staleFlag(offEverywhere, { ...options, experiments: [{ ...running, status: 'stopped', stoppedAt: ago(40), updatedAt: ago(40) }] })).toEqual({ variation: 'old', since: ago(40) });
+    expect(staleFlag(offEverywhere, { ...options, experiments: [{ ...experiment({ key: 'exp-prod', archived: true }), updatedAt: ago(60) }] })).toEqual({ variation: 'old', since: ago(60) });
     // The staging-only answer does not look at production's rule: it is still wired there.
     expect(staleFlag(offEverywhere, { ...options, environments: ['staging'], experiments: [running] })).toBeUndefined();
   });
@@ -260,5 +276,28 @@ describe('stale flags and experiments, prerequisites and the serving clock', () 
     // Data without it (older servers and caches): updatedAt, as before.
     expect(staleFlag(f, { servingChangedAt: undefined, updatedAt: ago(1), archived: false, now: NOW })).toBeUndefined();
     expect(staleFlag(f, { servingChangedAt: null, updatedAt: ago(40), archived: false, now: NOW })).toEqual({ variation: 'new', since: ago(40) });
+  });
+});
+
+describe('servingParts', () => {
+  const withRule = (rule: Record<string, unknown>) =>
+    flagSchema.parse({
+      key: 'f',
+      name: 'F',
+      type: 'boolean',
+      variations: [
+        { key: 'off', value: false },
+        { key: 'on', value: true },
+      ],
+      environments: { production: { enabled: true, defaultVariation: 'off', offVariation: 'off', rules: [{ id: 'r', type: 'force', variation: 'on', ...rule }] } },
+    });
+
+  it("leaves out a rule's description and its default enabled: true; its id and enabled: false count", () => {
+    const plain = servingParts(withRule({}));
+    expect(servingParts(withRule({ description: 'why' }))).toEqual(plain);
+    expect(servingParts(withRule({ enabled: true }))).toEqual(plain);
+    expect(servingParts(withRule({ enabled: false }))).not.toEqual(plain);
+    expect(servingParts(withRule({ id: 'renamed' }))).not.toEqual(plain);
+    expect(servingParts(withRule({ variation: 'off' }))).not.toEqual(plain);
   });
 });

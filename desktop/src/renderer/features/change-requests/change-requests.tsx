@@ -112,7 +112,7 @@ function StaleRequestNote({ cr, error, mine, proposer }: { cr: ChangeRequest; er
     </div>
   );
 }
-const TONE: Readonly<Record<Status, 'info' | 'good' | 'bad' | 'neutral'>> = { open: 'info', applied: 'good', rejected: 'bad', cancelled: 'neutral' };
+const TONE: Readonly<Record<Status, 'info' | 'good' | 'bad' | 'neutral'>> = { open: 'info', applied: 'good', rejected: 'bad', cancelled: 'neutral', failed: 'bad' };
 
 /** A project's change requests to protected environments: review, approve, reject, apply. */
 export default function ChangeRequests(): ReactNode {

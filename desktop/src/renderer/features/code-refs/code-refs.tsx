@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import type { ReactNode } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import type { ReactNode, RefObject } from 'react';
 import { ApiError } from '@xp/shared';
 import type { CodeRefsBranch, CodeRefsFilter, StoredCodeRef } from '@xp/shared';
 import { hashQuery } from '../../app/router.js';
@@ -40,6 +40,14 @@ export default function CodeRefs(): ReactNode {
   const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<CodeRefsBranch | null>(null);
+  // Where focus goes once the change is shown: the control that had it is gone (the last "Load more",
+  // a deleted branch's row), and focus on the body would leave keyboard users nowhere.
+  const [focusAfter, setFocusAfter] = useState<'status' | 'branches' | null>(null);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const statusRef = useRef<HTMLParagraphElement>(null);
+  const branchesRef = useRef<HTMLHeadingElement>(null);
+  /** The state a delete's reload replaces: focus moves once another is ready. */
+  const beforeReload = useRef<unknown>(null);
   const { state, reload } = useAsync(
     async (): Promise<Loaded> => {
       try {
@@ -60,12 +68,28 @@ export default function CodeRefs(): ReactNode {
     [client, project, applied],
     { refreshKey: refreshTick },
   );
+  useEffect(() => {
+    if (focusAfter === 'status' && !loadingMore) {
+      statusRef.current?.focus();
+      setFocusAfter(null);
+    } else if (focusAfter === 'branches' && state !== beforeReload.current && state.status !== 'loading' && !(state.status === 'ready' && state.refreshing)) {
+      (branchesRef.current ?? headingRef.current)?.focus();
+      setFocusAfter(null);
+    }
+  }, [focusAfter, loadingMore, state]);
   const loadMore = async (cursor: string, already: readonly StoredCodeRef[]): Promise<void> => {
+    if (loadingMore) {
+      return;
+    }
     setLoadingMore(true);
     setError(null);
     try {
       const page = await client.listCodeRefs(project, { ...queryOf(applied), limit: CODE_REFS_PAGE, cursor });
       setMore({ references: [...already, ...page.references], nextCursor: page.nextCursor });
+      if (page.nextCursor === undefined) {
+        // The button goes with the last page: the count it leaves says what is now shown.
+        setFocusAfter('status');
+      }
     } catch (e) {
       setError(`Could not load more references: ${errorMessage(e)}`);
     } finally {
@@ -78,6 +102,8 @@ export default function CodeRefs(): ReactNode {
     try {
       await client.deleteCodeRefs(project, { repository: b.repository, branch: b.branch });
       setMore(null);
+      beforeReload.current = state;
+      setFocusAfter('branches');
       reload();
     } catch (e) {
       setError(`Could not delete the references of ${b.repository}@${b.branch}: ${errorMessage(e)}`);
@@ -91,7 +117,9 @@ export default function CodeRefs(): ReactNode {
   const filtered = applied.flag !== '' || applied.repository !== '' || applied.branch !== '';
   return (
     <>
-      <h1>Code references</h1>
+      <h1 ref={headingRef} tabIndex={-1}>
+        Code references
+      </h1>
       <form
         className="toolbar"
         role="search"
@@ -115,20 +143,21 @@ export default function CodeRefs(): ReactNode {
           const nextCursor = more === null ? data.nextCursor : more.nextCursor;
           return (
             <>
-              <BranchesPanel branches={data.branches} write={write} onShow={(b) => { show({ ...applied, repository: b.repository, branch: b.branch }); }} onDelete={setConfirmDelete} />
+              <BranchesPanel headingRef={branchesRef} branches={data.branches} write={write} onShow={(b) => { show({ ...applied, repository: b.repository, branch: b.branch }); }} onDelete={setConfirmDelete} />
               {references.length === 0 ? (
                 <Empty>
                   No references {filtered ? 'match these filters' : 'uploaded yet'}. <code>xp code-refs</code> uploads them from your repositories (in CI, on every push of a branch).
                 </Empty>
               ) : (
                 <>
-                  <p className="small" role="status">
+                  <p className="small" role="status" ref={statusRef} tabIndex={-1}>
                     Showing {references.length.toLocaleString('en-US')} of {data.total.toLocaleString('en-US')} reference{data.total === 1 ? '' : 's'}
                     {nextCursor === undefined ? '' : ': filter by flag, repository or branch, or load more'}.
                   </p>
                   <ReferencesByFlag references={references} />
                   {nextCursor === undefined ? null : (
-                    <button type="button" disabled={loadingMore} onClick={() => void loadMore(nextCursor, references)}>
+                    // aria-disabled, not disabled, while loading: a disabled button loses focus to the body.
+                    <button type="button" aria-disabled={loadingMore} onClick={() => void loadMore(nextCursor, references)}>
                       {loadingMore ? 'Loading…' : `Load ${Math.min(CODE_REFS_PAGE, data.total - references.length).toLocaleString('en-US')} more`}
                     </button>
                   )}
@@ -156,13 +185,27 @@ export default function CodeRefs(): ReactNode {
   );
 }
 
-function BranchesPanel({ branches, write, onShow, onDelete }: { branches: readonly CodeRefsBranch[]; write: ReturnType<typeof usePermission>; onShow: (b: CodeRefsBranch) => void; onDelete: (b: CodeRefsBranch) => void }): ReactNode {
+function BranchesPanel({
+  headingRef,
+  branches,
+  write,
+  onShow,
+  onDelete,
+}: {
+  headingRef: RefObject<HTMLHeadingElement | null>;
+  branches: readonly CodeRefsBranch[];
+  write: ReturnType<typeof usePermission>;
+  onShow: (b: CodeRefsBranch) => void;
+  onDelete: (b: CodeRefsBranch) => void;
+}): ReactNode {
   if (branches.length === 0) {
     return null;
   }
   return (
     <section className="panel" aria-label="Uploaded branches">
-      <h2 style={{ marginTop: 0 }}>Branches</h2>
+      <h2 style={{ marginTop: 0 }} ref={headingRef} tabIndex={-1}>
+        Branches
+      </h2>
       <table>
         <thead>
           <tr>

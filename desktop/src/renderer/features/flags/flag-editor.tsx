@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import type { Experiment, Flag, FlagEnvironment, Prerequisite, Stored } from '@xp/shared';
+import type { Flag, FlagEnvironment, Prerequisite, RuleExperiment, Stored } from '@xp/shared';
 import { DEFAULT_STALE_DAYS, unconfiguredOffVariation } from '@xp/shared';
 import { staleServed } from './stale.js';
 import { useLeaveWarning } from '../../app/router.js';
@@ -16,6 +16,7 @@ import { AsyncView, Badge, Confirm, ErrorNote, ResultMessage, Tabs, VisuallyHidd
 import { CodeRefsNote } from './code-refs-note.js';
 import { EvaluateAs } from './evaluate-as.js';
 import { RuleEditor } from './rule-editor.js';
+import { ScheduledChanges } from './scheduled-changes.js';
 import { draftFromRule, draftToRule, newRuleDraft } from './rule-model.js';
 import type { RuleDraft, RuleType } from './rule-model.js';
 import { editorsMayTurnOffIn, saveFlagEnvironment, toggleProposes, toggleWithApproval } from './toggle.js';
@@ -45,7 +46,7 @@ interface Context {
   readonly segments: string[];
   readonly experiments: string[];
   /** Every experiment, archived ones too: what the flag's experiment rules serve (staleness). */
-  readonly experimentDefinitions: Experiment[];
+  readonly experimentDefinitions: RuleExperiment[];
   readonly flags: Stored<Flag>[];
 }
 
@@ -60,7 +61,7 @@ export default function FlagEditor({ flagKey }: { flagKey: string }): ReactNode 
   const { state: listsState, reload: reloadLists } = useAsync(
     async (signal): Promise<Omit<Context, 'flag'>> => {
       const [segments, experiments, flags] = await Promise.all([client.listAll(project, 'segments', { signal }), client.listAll(project, 'experiments', { archived: true, signal }), client.listAll(project, 'flags', { signal })]);
-      return { segments: segments.map((s) => s.key), experiments: experiments.filter((x) => !x.archived).map((x) => x.key), experimentDefinitions: experiments.map((x) => x.definition), flags };
+      return { segments: segments.map((s) => s.key), experiments: experiments.filter((x) => !x.archived).map((x) => x.key), experimentDefinitions: experiments.map((x) => ({ ...x.definition, updatedAt: x.updatedAt })), flags };
     },
     [client, project],
   );
@@ -553,6 +554,7 @@ function FlagEditorLoaded({ ctx, onSaved, reload }: { ctx: Context; onSaved: (fl
               </fieldset>
             </div>
             <div>
+              <ScheduledChanges flag={flag} environment={env} />
               <EvaluateAs flagKey={flag.key} />
               <p className="small">
                 <a href={`#/code-refs?flag=${encodeURIComponent(flag.key)}`}>Where this flag is used in code</a>
@@ -652,7 +654,7 @@ export function variationUses(flag: Flag, environmentName: (key: string) => stri
   return uses;
 }
 
-/** The flag's own settings: name, description, tags, availability to client-side SDKs, and its variations. */
+/** The flag's own settings: name, description, tags, availability to client-side SDKs, temporary or permanent, and its variations. */
 function SettingsPanel({
   flag,
   onSaved,
@@ -681,6 +683,7 @@ function SettingsPanel({
     description: f.definition.description ?? '',
     tags: f.definition.tags.join(', '),
     clientSide: availableToClientSide(f.definition),
+    temporary: f.definition.temporary,
     rows: f.definition.variations.map((v) => ({ key: v.key, name: v.name ?? '', value: JSON.stringify(v.value) })),
   });
   // The version the form was taken from (If-Match): a newer one arriving by polling replaces an
@@ -694,6 +697,7 @@ function SettingsPanel({
   const setDescription = (description: string): void => { edit({ description }); };
   const setTags = (tags: string): void => { edit({ tags }); };
   const setClientSide = (clientSide: boolean): void => { edit({ clientSide }); };
+  const setTemporary = (temporary: boolean): void => { edit({ temporary }); };
   const setRows = (rows: ReturnType<typeof formOf>['rows']): void => { edit({ rows }); };
   if (!form.dirty && form.version !== flag.version) {
     setForm({ ...formOf(flag), version: flag.version, dirty: false });
@@ -737,6 +741,7 @@ function SettingsPanel({
       const definition = {
         ...withClientSide(rest, form.clientSide),
         name,
+        temporary: form.temporary,
         ...(description.trim() === '' ? {} : { description: description.trim() }),
         tags: tags
           .split(',')
@@ -776,6 +781,13 @@ function SettingsPanel({
         <input value={tags} onChange={(e) => { setTags(e.target.value); }} />
       </label>
       <ClientSideField kind="flag" checked={form.clientSide} onChange={setClientSide} />
+      <label className="check">
+        <input type="checkbox" checked={form.temporary} aria-describedby="flag-temporary-help" onChange={(e) => { setTemporary(e.target.checked); }} />
+        Temporary flag (remove from code once rolled out; stale detection applies)
+      </label>
+      <small id="flag-temporary-help" className="muted">
+        New flags are temporary. Clear this for a permanent flag (a kill switch, an ops or entitlement flag): it is never reported stale.
+      </small>
       <table aria-label="Variations">
         <thead>
           <tr>
@@ -830,7 +842,7 @@ function SettingsPanel({
 }
 
 /** For a stale flag: what it serves everywhere and what to do about it (remove it from code, then archive it). */
-function StaleNote({ flag, environments, experiments, flags }: { flag: Stored<Flag>; environments: readonly string[]; experiments: readonly Experiment[]; flags: readonly Stored<Flag>[] }): ReactNode {
+function StaleNote({ flag, environments, experiments, flags }: { flag: Stored<Flag>; environments: readonly string[]; experiments: readonly RuleExperiment[]; flags: readonly Stored<Flag>[] }): ReactNode {
   const stale = staleServed(flag, Date.now(), environments, { experiments, flags });
   const served = stale?.variation;
   const variation = flag.definition.variations.find((v) => v.key === served);

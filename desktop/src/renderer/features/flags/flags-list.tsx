@@ -1,6 +1,6 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode, SyntheticEvent } from 'react';
-import type { Flag, FlagType, Stored } from '@xp/shared';
+import type { Flag, FlagType, StaleFlag, Stored } from '@xp/shared';
 import { ApiError, DEFAULT_STALE_DAYS, searchFold } from '@xp/shared';
 import { navigate } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
@@ -12,8 +12,9 @@ import { LIST_POLL_MS } from '../../lib/list-all.js';
 import { takePrefetched } from '../../lib/prefetch.js';
 import { useAsync } from '../../lib/use-async.js';
 import { staleAdvice, staleServed } from './stale.js';
-import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, errorMessage } from '../../lib/ui.js';
+import { AsyncView, Badge, Confirm, Dialog, Empty, ExplainedBadge, FormError, ResultMessage, ScrollRegion, VisuallyHidden, errorMessage } from '../../lib/ui.js';
 import { toggleProposes, toggleWithApproval } from './toggle.js';
+import { BulkArchiveDialog } from './bulk-archive.js';
 
 /** What a key may hold, in words: the browser's own message for a `pattern` mismatch says only that the format is wrong. */
 const KEY_RULE = 'Letters, digits, "_", "." and "-", starting with a letter or digit; used in code, so it cannot change later';
@@ -129,7 +130,42 @@ export const ROW_LIMIT = 200;
 
 const count = (n: number): string => n.toLocaleString('en-US');
 
-/** Flags with search, tag/state/stale filters, live state and an optimistic per-environment toggle. */
+/** The list's orders: by key, or by a time, oldest first (what has been left alone longest). */
+export type FlagSort = 'key' | 'updatedAt' | 'servingChangedAt';
+
+/** When what the flag serves last changed (older servers: its last change). */
+const servingChanged = (f: Stored<Flag>): string => f.servingChangedAt ?? f.updatedAt;
+
+/** `flags` in the order `sort`, ties by key. */
+export function sortFlags(flags: readonly Stored<Flag>[], sort: FlagSort): Stored<Flag>[] {
+  const time = sort === 'updatedAt' ? (f: Stored<Flag>) => Date.parse(f.updatedAt) : sort === 'servingChangedAt' ? (f: Stored<Flag>) => Date.parse(servingChanged(f)) : undefined;
+  const byKey = (a: Stored<Flag>, b: Stored<Flag>): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return [...flags].sort(time === undefined ? byKey : (a, b) => time(a) - time(b) || byKey(a, b));
+}
+
+/**
+ * Ready to archive: stale, referenced on no branch of the uploaded code, and no other flag's
+ * prerequisite (the API would refuse it). Unknown code references: not ready.
+ */
+export function readyToArchive(stale: StaleFlag | undefined, references: number | undefined): boolean {
+  return stale !== undefined && stale.dependents === undefined && references === 0;
+}
+
+/** "Select all shown": checked when all are, mixed (indeterminate) when some are. */
+function SelectAll({ checked, indeterminate, disabled, onChange }: { checked: boolean; indeterminate: boolean; disabled: boolean; onChange: (on: boolean) => void }): ReactNode {
+  const ref = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (ref.current !== null) {
+      ref.current.indeterminate = indeterminate;
+    }
+  }, [indeterminate]);
+  return <input ref={ref} type="checkbox" aria-label="Select all shown flags" checked={checked} disabled={disabled} onChange={(e) => { onChange(e.target.checked); }} />;
+}
+
+/**
+ * Flags with search, tag/state/stale/lifetime filters, sorting, code references, live state, an
+ * optimistic per-environment toggle, and a bulk archive of the flags selected.
+ */
 export default function FlagsList(): ReactNode {
   const session = useSession();
   const { client, project, environment, environments, refreshTick } = session;
@@ -149,15 +185,38 @@ export default function FlagsList(): ReactNode {
     [client, project, needsExperiments],
     { pollMs: LIST_POLL_MS, refreshKey: refreshTick },
   );
-  const experiments = experimentsState.status === 'ready' ? experimentsState.data.map((e) => e.definition) : undefined;
+  const experiments = experimentsState.status === 'ready' ? experimentsState.data.map((e) => ({ ...e.definition, updatedAt: e.updatedAt })) : undefined;
   const [query, setQuery] = useState('');
   const [tag, setTag] = useState('');
-  const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale'>('all');
+  const [status, setStatus] = useState<'all' | 'on' | 'off' | 'stale' | 'ready'>('all');
+  const [lifetime, setLifetime] = useState<'all' | 'temporary' | 'permanent'>('all');
+  const [sort, setSort] = useState<FlagSort>('key');
+  /** The flags checked for a bulk archive, by key. */
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [bulkArchive, setBulkArchive] = useState<Stored<Flag>[] | null>(null);
+  // Loaded once per project: how many references each flag key has in the uploaded code.
+  const { state: codeRefsState } = useAsync(async () => new Map((await client.flagCodeRefs(project)).map((f) => [f.flagKey, f.references])), [client, project]);
+  const codeRefs = codeRefsState.status === 'ready' ? codeRefsState.data : undefined;
+  /** A flag's references in code: 0 when none are stored, undefined while unknown (loading, failed). */
+  const choose = (keys: readonly string[], on: boolean): void => {
+    setSelected((before) => {
+      const next = new Set(before);
+      for (const k of keys) {
+        if (on) {
+          next.add(k);
+        } else {
+          next.delete(k);
+        }
+      }
+      return next;
+    });
+  };
+  const referencesOf = (key: string): number | undefined => (codeRefs === undefined ? undefined : (codeRefs.get(key) ?? 0));
   /** How many matching rows the table shows: thousands of rows at once make the page (and search) slow. */
   const [rowLimit, setRowLimit] = useState(ROW_LIMIT);
   useEffect(() => {
     setRowLimit(ROW_LIMIT);
-  }, [query, tag, status, showArchived, project]);
+  }, [query, tag, status, lifetime, showArchived, project]);
   const [creating, setCreating] = useState(false);
   const [pending, setPending] = useState<{ flag: Stored<Flag>; enabled: boolean } | null>(null);
   const [notice, setNotice] = useState<{ tone: 'bad' | 'good' | 'info'; text: string; requestId?: string } | null>(null);
@@ -226,6 +285,23 @@ export default function FlagsList(): ReactNode {
             <option value="on">On in {env?.name ?? environment}</option>
             <option value="off">Off in {env?.name ?? environment}</option>
             <option value="stale">Stale (temporary, one variation everywhere, unchanged {DEFAULT_STALE_DAYS}+ days)</option>
+            <option value="ready">Ready to archive (stale, referenced on no branch)</option>
+          </select>
+        </label>
+        <label className="inline">
+          Lifetime
+          <select value={lifetime} onChange={(e) => { setLifetime(e.target.value as typeof lifetime); }}>
+            <option value="all">Temporary and permanent</option>
+            <option value="temporary">Temporary</option>
+            <option value="permanent">Permanent</option>
+          </select>
+        </label>
+        <label className="inline">
+          Sort by
+          <select value={sort} onChange={(e) => { setSort(e.target.value as FlagSort); }}>
+            <option value="key">Key</option>
+            <option value="updatedAt">Last change (oldest first)</option>
+            <option value="servingChangedAt">Last serving change (oldest first)</option>
           </select>
         </label>
         <label className="check">
@@ -234,6 +310,11 @@ export default function FlagsList(): ReactNode {
         </label>
         {state.status === 'ready' && state.refreshing ? <span className="muted small">refreshing…</span> : null}
       </div>
+      {codeRefsState.status === 'error' ? (
+        <p className="banner banner-warn" role="alert">
+          Could not load the code references ({errorMessage(codeRefsState.error)}): the references column is unknown and no flag shows as ready to archive.
+        </p>
+      ) : null}
       <ResultMessage message={notice}>
         {notice?.requestId === undefined ? null : (
           <>
@@ -248,7 +329,7 @@ export default function FlagsList(): ReactNode {
           const environmentKeys = environments.map((e) => e.key);
           // Folded as the API folds ?q=: case, accents and zero-width characters aside.
           const q = searchFold(query.trim());
-          const shown = flags.filter((f) => {
+          const shown = sortFlags(flags, sort).filter((f) => {
             const d = f.definition;
             if (q !== '' && !searchFold(`${f.key} ${d.name} ${d.description ?? ''}`).includes(q)) {
               return false;
@@ -256,9 +337,23 @@ export default function FlagsList(): ReactNode {
             if (tag !== '' && !d.tags.includes(tag)) {
               return false;
             }
+            if ((lifetime === 'temporary' && !d.temporary) || (lifetime === 'permanent' && d.temporary)) {
+              return false;
+            }
             const on = d.environments[environment]?.enabled === true;
-            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on) || (status === 'stale' && staleServed(f, now, environmentKeys, { experiments, flags }) !== undefined);
+            if (status === 'stale' || status === 'ready') {
+              const stale = staleServed(f, now, environmentKeys, { experiments, flags });
+              return status === 'stale' ? stale !== undefined : readyToArchive(stale, referencesOf(f.key));
+            }
+            return status === 'all' || (status === 'on' && on) || (status === 'off' && !on);
           });
+          const visible = shown.slice(0, rowLimit);
+          // Archived flags are not archived again: they are not selectable.
+          const selectable = visible.filter((f) => !f.archived);
+          const chosen = flags.filter((f) => selected.has(f.key) && !f.archived);
+          const allChosen = selectable.length > 0 && selectable.every((f) => selected.has(f.key));
+          const someChosen = selectable.some((f) => selected.has(f.key));
+
           if (flags.length === 0) {
             return (
               <Empty>
@@ -273,25 +368,47 @@ export default function FlagsList(): ReactNode {
             <>
               {/* A status region that stays while the filters change, so that "no match" is announced as it appears. */}
               <div role="status">{shown.length === 0 ? <Empty>No flag matches these filters.</Empty> : null}</div>
+              <div className="toolbar">
+                <span className="muted small" aria-live="polite">
+                  {chosen.length === 0 ? 'No flag selected' : `${count(chosen.length)} selected`}
+                </span>
+                <button type="button" {...allowanceProps(write)} disabled={!write.allowed || chosen.length === 0} onClick={() => { setBulkArchive(chosen); }}>
+                  Archive {count(chosen.length)} flag{chosen.length === 1 ? '' : 's'}…
+                </button>
+                {chosen.length === 0 ? null : (
+                  <button type="button" className="ghost" onClick={() => { setSelected(new Set()); }}>
+                    Clear selection
+                  </button>
+                )}
+              </div>
               {shown.length === 0 ? null : (
                 <ScrollRegion label="Flags table">
                   <table aria-label="Flags">
                     <thead>
                       <tr>
+                        <th>
+                          <SelectAll checked={allChosen} indeterminate={someChosen && !allChosen} disabled={selectable.length === 0} onChange={(on) => { choose(selectable.map((f) => f.key), on); }} />
+                        </th>
                         <th>Flag</th>
                         <th>Type</th>
+                        <th>Lifetime</th>
                         <th>Tags</th>
                         <th>Rules</th>
                         <th>{env?.name ?? environment}</th>
+                        <th>References in code</th>
                         <th>Updated</th>
                       </tr>
                     </thead>
                     <tbody>
-                      {shown.slice(0, rowLimit).map((f) => {
+                      {visible.map((f) => {
                         const st = f.definition.environments[environment];
                         const stale = staleServed(f, now, environmentKeys, { experiments, flags });
+                        const references = referencesOf(f.key);
                         return (
                           <tr key={f.key} className={f.archived ? 'archived' : undefined}>
+                            <td>
+                              {f.archived ? null : <input type="checkbox" aria-label={`Select ${f.key}`} checked={selected.has(f.key)} onChange={(e) => { choose([f.key], e.target.checked); }} />}
+                            </td>
                             <td>
                               <a href={`#/flags/${encodeURIComponent(f.key)}`} dir="auto">
                                 {f.definition.name}
@@ -312,6 +429,7 @@ export default function FlagsList(): ReactNode {
                               </div>
                             </td>
                             <td>{f.definition.type}</td>
+                            <td>{f.definition.temporary ? 'Temporary' : 'Permanent'}</td>
                             <td>
                               {f.definition.tags.map((t) => (
                                 <Badge key={t}>{t}</Badge>
@@ -328,6 +446,22 @@ export default function FlagsList(): ReactNode {
                                   <input type="checkbox" role="switch" aria-label={`${f.key} in ${env?.name ?? environment}`} checked={st.enabled} {...allowanceProps(write)} onChange={(e) => { setPending({ flag: f, enabled: e.target.checked }); }} />
                                   {st.enabled ? 'On' : 'Off'}
                                 </label>
+                              )}
+                            </td>
+                            <td className="num">
+                              {references === undefined ? (
+                                <span className="muted" title={codeRefsState.status === 'error' ? 'The code references could not be loaded' : 'Loading'}>
+                                  {codeRefsState.status === 'error' ? '?' : '…'}
+                                </span>
+                              ) : references === 0 ? (
+                                <>
+                                  <span aria-hidden="true">—</span>
+                                  <VisuallyHidden>none</VisuallyHidden>
+                                </>
+                              ) : (
+                                <a href={`#/code-refs?flag=${encodeURIComponent(f.key)}`} aria-label={`${count(references)} references to ${f.key} in code`}>
+                                  {count(references)}
+                                </a>
                               )}
                             </td>
                             <td className="small muted">{formatTime(f.updatedAt)}</td>
@@ -353,6 +487,17 @@ export default function FlagsList(): ReactNode {
         }}
       </AsyncView>
       {creating ? <NewFlagDialog onClose={() => { setCreating(false); }} /> : null}
+      {bulkArchive === null ? null : (
+        <BulkArchiveDialog
+          flags={bulkArchive}
+          onClose={() => { setBulkArchive(null); }}
+          onDone={(outcomes) => {
+            // The archived ones leave the selection; the refused stay selected, to try again.
+            choose(outcomes.filter((o) => o.archived).map((o) => o.key), false);
+            reload();
+          }}
+        />
+      )}
       {pending === null ? null : (
         <Confirm
           title={`Turn ${pending.flag.key} ${pending.enabled ? 'on' : 'off'}?`}

@@ -1,16 +1,17 @@
-import type { Experiment, Flag, StaleFlag, Stored } from '@xp/shared';
+import type { Flag, RuleExperiment, StaleFlag, Stored } from '@xp/shared';
 import { staleFlag } from '@xp/shared';
 
 /**
  * What a stale flag serves everywhere and since when (see @xp/shared's staleFlag), or undefined.
- * `experiments` (archived included; undefined while unknown) decide its experiment rules; `flags`
+ * `experiments` (archived included, each with its stored `updatedAt`; undefined while unknown) decide
+ * its experiment rules; `flags`
  * name the flags whose prerequisites hold it.
  */
 export function staleServed(
   flag: Stored<Flag>,
   now: number,
   environments: readonly string[],
-  context: { readonly experiments?: readonly Experiment[] | undefined; readonly flags?: readonly Stored<Flag>[] | undefined } = {},
+  context: { readonly experiments?: readonly RuleExperiment[] | undefined; readonly flags?: readonly Stored<Flag>[] | undefined } = {},
 ): StaleFlag | undefined {
   return staleFlag(flag.definition, {
     servingChangedAt: flag.servingChangedAt,

@@ -123,4 +123,63 @@ describe('code references screen', () => {
     expect(empty.textContent).toContain('xp code-refs');
     expect(empty.textContent).not.toMatch(/VS Code|extension|language server/);
   });
+
+  it('keeps focus on "Load more" while pages remain, and puts it on the count once the last page is in (keyboard)', async () => {
+    // Three pages: after "c1" comes "c2", after it nothing.
+    const { client } = fakeApi((req) => {
+      if (req.path.includes('/code-refs/branches')) {
+        return { status: 200, body: { branches: BRANCHES } };
+      }
+      if (req.method === 'GET' && req.path.includes('/code-refs?')) {
+        const cursor = new URL(`http://x${req.path}`).searchParams.get('cursor');
+        return cursor === null
+          ? { status: 200, body: { references: [ref('checkout', 1)], total: 3, nextCursor: 'c1' } }
+          : cursor === 'c1'
+            ? { status: 200, body: { references: [ref('launched-00', 3)], total: 3, nextCursor: 'c2' } }
+            : { status: 200, body: { references: [ref('window-ended', 9)], total: 3 } };
+      }
+      return undefined;
+    });
+    render(
+      <WithSession client={client} me={user({ role: 'viewer' })}>
+        <CodeRefs />
+      </WithSession>,
+    );
+    await screen.findByText(/Showing 1 of 3/);
+
+    screen.getByRole('button', { name: 'Load 2 more' }).focus();
+    await userEvent.keyboard('{Enter}');
+    await screen.findByText(/Showing 2 of 3/);
+
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Load 1 more' }));
+
+    // A second Enter loads the last page: the button goes, and focus lands on what is now shown.
+    await userEvent.keyboard('{Enter}');
+    await screen.findByText(/Showing 3 of 3/);
+
+    await waitFor(() => {
+      expect(document.activeElement).toBe(screen.getByRole('status'));
+    });
+    expect(screen.queryByRole('button', { name: /^Load/ })).toBeNull();
+  });
+
+  it("puts focus on the branches' heading once a branch's references are deleted (keyboard)", async () => {
+    const { client } = api();
+    render(
+      <WithSession client={client} me={user({ role: 'editor' })}>
+        <CodeRefs />
+      </WithSession>,
+    );
+    const branches = await screen.findByRole('region', { name: 'Uploaded branches' });
+    within(branches).getByRole('button', { name: 'Delete the references of acme/shop@old-feature' }).focus();
+    await userEvent.keyboard('{Enter}');
+    screen.getByRole('button', { name: 'Delete references' }).focus();
+
+    await userEvent.keyboard('{Enter}');
+
+    await waitFor(() => {
+      expect(document.activeElement).toBe(screen.getByRole('heading', { name: 'Branches' }));
+    });
+    expect(screen.queryByRole('button', { name: 'Delete references' })).toBeNull();
+  });
 });

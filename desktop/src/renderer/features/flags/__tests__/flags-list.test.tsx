@@ -124,7 +124,7 @@ describe('flags list', () => {
     const parent = storedOf(booleanFlag('parent', { temporary: true, environments: env({ defaultVariation: 'on' }) }), { at: old });
     const child = storedOf(booleanFlag('child', { temporary: false, environments: env({ prerequisites: [{ flag: 'parent', variation: 'on' }] }) }), { at: recent });
     const experiments = [
-      storedOf(abExperiment('exp-shipped', { status: 'stopped', startedAt: '2025-11-01T00:00:00Z', stoppedAt: old, winner: 'treatment', releaseWinner: true, archived: true }), { archived: true }),
+      storedOf(abExperiment('exp-shipped', { status: 'stopped', startedAt: '2025-11-01T00:00:00Z', stoppedAt: old, winner: 'treatment', releaseWinner: true, archived: true }), { archived: true, at: old }),
       storedOf(abExperiment('exp-prod', { status: 'running', startedAt: recent })),
     ];
     const asked: string[] = [];
@@ -235,7 +235,7 @@ describe('flags list, accessibility', () => {
 
   it('keeps the focus on Create flag while it is sent, and ties a taken key to the Key field', async () => {
     const u = userEvent.setup();
-    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items: [flag('checkout')] } } : undefined));
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: req.path.includes('/code-refs/') ? { flags: [] } : { items: [flag('checkout')] } } : undefined));
     let creates = 0;
     let refuse: () => void = () => undefined;
     client.create = () => {
@@ -283,6 +283,9 @@ describe('flags list, network use and rendering in a large project', () => {
       if (req.method !== 'GET') {
         return undefined;
       }
+      if (req.path.includes('/code-refs/')) {
+        return { status: 200, body: { flags: [] } };
+      }
       const from = Number(new URLSearchParams(req.path.split('?')[1]).get('cursor') ?? '0');
       const next = from + 200;
       return { status: 200, body: { items: flags.slice(from, next), ...(next < flags.length ? { nextCursor: String(next) } : {}) } };
@@ -305,6 +308,9 @@ describe('flags list, network use and rendering in a large project', () => {
     const flags = many(1000);
     const fetchFn = (input: string | URL | Request): Promise<Response> => {
       const url = new URL(input instanceof Request ? input.url : String(input));
+      if (url.pathname.endsWith('/code-refs/flags')) {
+        return Promise.resolve(new Response(JSON.stringify({ flags: [] }), { status: 200, headers: { 'content-type': 'application/json' } }));
+      }
       sent.push(`${url.pathname}${url.search}`);
       const from = Number(url.searchParams.get('cursor') ?? '0');
       const next = from + 200;
@@ -330,7 +336,9 @@ describe('flags list, network use and rendering in a large project', () => {
 
   it('does not download the whole list again every few seconds; the change feed refreshes it', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    const { client, sent } = pagedFlags(many(450));
+    const { client, sent: all } = pagedFlags(many(450));
+    // The pages of the flags list; the code references are read once, apart.
+    const sent = { get length(): number { return all.filter((r) => !r.path.includes('/code-refs/')).length; } };
     const { rerender } = render(session(client, 0, <FlagsList />));
     await screen.findByRole('switch', { name: 'flag-0000 in Development' });
     expect(sent).toHaveLength(3);
@@ -351,6 +359,7 @@ describe('flags list, network use and rendering in a large project', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     });
     expect(sent).toHaveLength(9);
+    expect(all.filter((r) => r.path.includes('/code-refs/')).map((r) => r.path)).toEqual(['/api/v1/projects/web/code-refs/flags']);
   });
 
   it('shows the first 200 matching flags with a count and "Show more", and searches all of them', async () => {

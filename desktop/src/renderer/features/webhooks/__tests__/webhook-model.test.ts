@@ -80,7 +80,7 @@ describe('webhook form model', () => {
 
     expect(addEvent(['*'], 'flg.*')).toEqual({ events: ['*'], error: `unknown resource type "flg": one of ${types}` });
     expect(addEvent(['*'], ' flag.toggled ').error).toBe(
-      'unknown event "flag.toggled": flag actions are flag.created, flag.updated, flag.enabled, flag.disabled, flag.environment.updated, flag.deleted, flag.rolled-back (or flag.*)',
+      'unknown event "flag.toggled": flag actions are flag.created, flag.updated, flag.enabled, flag.disabled, flag.environment.updated, flag.deleted, flag.rolled-back, flag.change-scheduled, flag.scheduled-change-cancelled, flag.scheduled-change-applied, flag.scheduled-change-failed (or flag.*)',
     );
     expect(addEvent([], 'flags').error).toBe(`unknown event "flags": use *, <type>.* or an action such as flag.updated (types: ${types})`);
     expect(addEvent([], 'Flag.updated').error).toBe(`unknown event "Flag.updated": use *, <type>.* or an action such as flag.updated (types: ${types})`);

@@ -450,6 +450,10 @@ export class ChangeRequestService {
       if (!canReview({ id: actor.userId, role: actor.role }, cr.proposedBy)) {
         throw forbidden('a change request must be reviewed by someone other than its proposer');
       }
+      if (kind === 'approve' && cr.status === ChangeRequestStatus.Open && cr.applyAt !== null && Date.parse(cr.applyAt) <= this.deps.now().getTime()) {
+        // Its time has come unapproved: the scheduler fails it (it is not applied late).
+        throw new AppError(AppErrorCode.InvalidState, `change request was to apply at ${cr.applyAt} and was not approved by then: propose it again with a later time`);
+      }
       if (kind === 'approve' && cr.status === ChangeRequestStatus.Open) {
         // Approving what applying would refuse would only mislead: say why now.
         const flag = await flagsRepo.get(tx, project.id, cr.resourceKey);

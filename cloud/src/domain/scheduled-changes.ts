@@ -1,7 +1,7 @@
 /**
  * Scheduled changes: a flag's state in one environment, changed at a set time ("turn it on in
  * production at 09:00 on the 24th"). Whoever may change that environment's state directly may
- * schedule; the job (every minute: the local stack's timer, the guardrail-check Lambda in AWS)
+ * schedule; the job (every 30 s in the local stack, every guardrailCheckMinutes (default 1) in the guardrail-check Lambda in AWS)
  * applies each due change once, as its creator, through the definitions service with every check a
  * direct change gets. A change that no longer applies is marked failed with the reason, never retried.
  * In a protected environment, roles that need approval propose a change request with `applyAt`
@@ -34,7 +34,7 @@ export const MAX_CHANGES_PER_RUN = 100;
 
 export const scheduledChangeCreateSchema = z.strictObject({
   environment: keySchema,
-  at: isoDateSchema.describe('When to apply it: an instant with a time zone (2026-12-24T09:00:00+01:00), in the future and at most a year ahead. The job runs every minute.'),
+  at: isoDateSchema.describe('When to apply it: an instant with a time zone (2026-12-24T09:00:00+01:00), in the future and at most a year ahead. The job runs every 30 s locally and every minute (guardrailCheckMinutes) on AWS.'),
   state: proposedStateSchema
     .refine((s) => Object.values(s).some((v) => v !== undefined), { message: 'name at least one field to change' })
     .describe(
@@ -162,12 +162,14 @@ export class ScheduledChangeService {
   async runDue(): Promise<ScheduledChangeReport> {
     const now = this.deps.now();
     const report: ScheduledChangeReport = { applied: [], failed: [], changeRequests: { applied: [], failed: [] } };
+    /** Flags with a change that could not be applied in this run (an outage): retried next run, the other flags' changes go on. */
+    const waiting: [projectId: string, flag: string][] = [];
     for (let i = 0; i < MAX_CHANGES_PER_RUN; i++) {
       let claimed: DueChange | undefined;
       let staged: StagedRuleset[] = [];
       try {
         staged = await this.deps.db.withTransaction(async (tx) => {
-          claimed = await scheduledChanges.claimDue(tx, now);
+          claimed = await scheduledChanges.claimDue(tx, now, { skipFlags: waiting });
           return claimed === undefined ? [] : this.apply(tx, claimed, now);
         });
       } catch (error) {
@@ -176,9 +178,11 @@ export class ScheduledChangeService {
         }
         const refused = error instanceof AppError && !TRANSIENT_ERRORS.has(error.code);
         if (!refused && now.getTime() - Date.parse(claimed.at) < RETRY_WINDOW_MS) {
-          // An outage, not a refusal: the next run tries again (for an hour), and this one stops.
+          // An outage, not a refusal: the next run tries again (for an hour); this run goes on with
+          // other flags' changes (this flag's later ones wait, so that they keep their order).
           this.deps.logger.error('scheduled change: could not apply, will retry', { id: claimed.id, error: error instanceof Error ? error.message : String(error) });
-          break;
+          waiting.push([claimed.projectId, claimed.flag]);
+          continue;
         }
         const reason = refused ? error.message : 'the platform could not apply it within an hour of its time (an internal error; see the server log)';
         if (await this.fail(claimed, reason, now)) {

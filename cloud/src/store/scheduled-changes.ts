@@ -101,7 +101,7 @@ export const scheduledChanges = {
     return fromRow(row);
   },
 
-  /** A project's (or one flag's) changes in the order they apply (then by id), optionally of one status. */
+  /** A project's (or one flag's) changes in the order they apply (at the same time: in the order they were scheduled), optionally of one status. */
   async list(db: Queryable, projectId: string, options: PageRequest & { flag?: string | undefined; status?: ScheduledChangeStatus | undefined }): Promise<Page<ScheduledChange>> {
     const params: unknown[] = [projectId];
     const where = ['project_id = $1'];
@@ -116,10 +116,10 @@ export const scheduledChanges = {
     const after = decodeCursor(options.cursor, 'string');
     if (after !== undefined) {
       params.push(after);
-      where.push(`(apply_at, id) > (SELECT apply_at, id FROM scheduled_changes WHERE project_id = $1 AND id = $${params.length})`);
+      where.push(`(apply_at, created_at, id) > (SELECT apply_at, created_at, id FROM scheduled_changes WHERE project_id = $1 AND id = $${params.length})`);
     }
     params.push(options.limit + 1);
-    const result = await db.query<Row>(`SELECT * FROM scheduled_changes WHERE ${where.join(' AND ')} ORDER BY apply_at, id LIMIT $${params.length}`, params);
+    const result = await db.query<Row>(`SELECT * FROM scheduled_changes WHERE ${where.join(' AND ')} ORDER BY apply_at, created_at, id LIMIT $${params.length}`, params);
     return toPage(result.rows, options.limit, fromRow, (r) => r.id);
   },
 
@@ -127,17 +127,22 @@ export const scheduledChanges = {
    * Claims the oldest due change no other transaction holds (FOR UPDATE SKIP LOCKED): it stays
    * locked until the caller's transaction ends, so two jobs never work on the same one.
    */
-  async claimDue(db: Queryable, now: Date, options: { id?: string } = {}): Promise<DueChange | undefined> {
+  async claimDue(db: Queryable, now: Date, options: { id?: string; skipFlags?: readonly (readonly [projectId: string, flag: string])[] } = {}): Promise<DueChange | undefined> {
     const params: unknown[] = [now];
     let only = '';
     if (options.id !== undefined) {
       params.push(options.id);
-      only = ' AND sc.id = $2';
+      only = ` AND sc.id = $${params.length}`;
+    }
+    if (options.skipFlags !== undefined && options.skipFlags.length > 0) {
+      // Flags whose earliest due change could not be applied in this run: their later ones wait too (in order), the others go on.
+      params.push(options.skipFlags.map(([projectId]) => projectId), options.skipFlags.map(([, flag]) => flag));
+      only += ` AND NOT EXISTS (SELECT 1 FROM unnest($${params.length - 1}::text[], $${params.length}::text[]) AS s(project_id, flag_key) WHERE s.project_id = sc.project_id AND s.flag_key = sc.flag_key)`;
     }
     const result = await db.query<Row & { project_key: string; org_id: string }>(
       `SELECT sc.*, p.key AS project_key, p.org_id FROM scheduled_changes sc JOIN projects p ON p.id = sc.project_id
        WHERE sc.status = 'scheduled' AND sc.apply_at <= $1${only}
-       ORDER BY sc.apply_at, sc.id LIMIT 1
+       ORDER BY sc.apply_at, sc.created_at, sc.id LIMIT 1
        FOR UPDATE OF sc SKIP LOCKED`,
       params,
     );

@@ -181,6 +181,8 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('scheduled changes on 
     const early = await requestAs(p, editor, 'POST', `${DEMO}/change-requests/${cr.body.id as string}/apply`);
     const beforeTime = await runRequests();
     advance(2);
+    // Its time has come unapproved: approving it now would apply it late.
+    const lateApproval = await requestAs(p, admin, 'POST', `${DEMO}/change-requests/${unapproved.body.id as string}/approve`);
     const [a, b] = await Promise.all([runRequests(), runRequests()]);
     const applied = await mustAs(p, viewer, 'GET', `${DEMO}/change-requests/${cr.body.id as string}`);
     const failed = await mustAs(p, viewer, 'GET', `${DEMO}/change-requests/${unapproved.body.id as string}`);
@@ -191,6 +193,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('scheduled changes on 
     expect(cr.body.applyAt).toBe(crAt);
     expect([early.status, early.body.error.code]).toEqual([409, 'INVALID_STATE']);
     expect(beforeTime).toEqual({ applied: [], failed: [] });
+    expect([lateApproval.status, lateApproval.body.error.code]).toEqual([409, 'INVALID_STATE']);
     expect([...a.applied, ...b.applied]).toEqual([cr.body.id]);
     expect([...a.failed, ...b.failed]).toEqual([{ id: unapproved.body.id, reason: expect.stringMatching(/^it was not approved by its time/) }]);
     expect(applied).toMatchObject({ status: 'applied', failure: null });
@@ -198,6 +201,46 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('scheduled changes on 
     expect(await served('production', 'sc-cr')).toBe(true);
     expect(audit.filter((e) => e.action === 'change-request.applied')).toEqual([{ action: 'change-request.applied', actor_id: editorId, client: 'scheduler', credential_id: `change-request:${cr.body.id as string}` }]);
     expect((await auditOf('sc-cr-late')).map((e) => e.action)).toContain('change-request.failed');
+  });
+
+  it('applies changes due at the same instant in the order they were scheduled', async () => {
+    await mustAs(p, owner, 'POST', `${DEMO}/flags`, booleanFlagBody('sc-same'));
+    const at = inHours(0.1);
+    const first = await mustAs(p, owner, 'POST', `${DEMO}/flags/sc-same/scheduled-changes`, { environment: 'development', at, state: { enabled: false } });
+    // Scheduled a moment later (the platform's clock stands still in these tests).
+    p.now.value = new Date(p.now.value.getTime() + 1);
+    const second = await mustAs(p, owner, 'POST', `${DEMO}/flags/sc-same/scheduled-changes`, { environment: 'development', at, state: { enabled: true, defaultVariation: 'on' } });
+
+    advance(0.1);
+    const run = await runJob();
+    const flag = await mustAs(p, owner, 'GET', `${DEMO}/flags/sc-same`);
+
+    expect(run.applied.filter((id) => id === first.id || id === second.id)).toEqual([first.id, second.id]);
+    expect(flag.definition.environments.development).toMatchObject({ enabled: true, defaultVariation: 'on' });
+  });
+
+  it('goes on with other flags when one cannot be applied for now (an outage), and retries it at the next run', async () => {
+    for (const key of ['sc-stuck', 'sc-next']) {
+      await mustAs(p, owner, 'POST', `${DEMO}/flags`, booleanFlagBody(key));
+    }
+    const stuck = await mustAs(p, owner, 'POST', `${DEMO}/flags/sc-stuck/scheduled-changes`, { environment: 'development', at: inHours(0.1), state: { enabled: true } });
+    const later = await mustAs(p, owner, 'POST', `${DEMO}/flags/sc-stuck/scheduled-changes`, { environment: 'development', at: inHours(0.15), state: { defaultVariation: 'off' } });
+    const next = await mustAs(p, owner, 'POST', `${DEMO}/flags/sc-next/scheduled-changes`, { environment: 'development', at: inHours(0.15), state: { enabled: true } });
+    // Writes of that flag fail as an unreachable database would make them (not a refusal).
+    await p.db.query(`CREATE FUNCTION sc_stuck() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
+    await p.db.query(`CREATE TRIGGER sc_stuck BEFORE UPDATE ON flags FOR EACH ROW WHEN (NEW.key = 'sc-stuck') EXECUTE FUNCTION sc_stuck()`);
+
+    advance(0.2);
+    const blocked = await runJob();
+    await p.db.query('DROP TRIGGER sc_stuck ON flags');
+    await p.db.query('DROP FUNCTION sc_stuck()');
+    const retried = await runJob();
+
+    expect(blocked.applied).toContain(next.id);
+    expect(blocked.applied).not.toContain(stuck.id);
+    expect(blocked.applied).not.toContain(later.id);
+    expect(blocked.failed).toEqual([]);
+    expect(retried.applied.filter((id) => id === stuck.id || id === later.id)).toEqual([stuck.id, later.id]);
   });
 
   it('applies a due change once when two jobs run at the same time', async () => {

@@ -14,7 +14,7 @@ const scheduledChangeSchema = z
     id: z.string(),
     flag: z.string(),
     environment: z.string(),
-    at: z.string().describe('When it applies (UTC); the job runs every minute, so within about a minute after'),
+    at: z.string().describe('When it applies (UTC); the job runs every 30 s locally and every minute (guardrailCheckMinutes) on AWS, so within that after'),
     state: z.record(z.string(), z.unknown()).describe("The fields of the environment's state it sets; the others keep the value they have then"),
     comment: z.string().nullable(),
     createdBy: z.string(),

@@ -34,6 +34,9 @@ function api(role: Role, more: Responder = () => undefined): ReturnType<typeof f
     if (path.endsWith('/environments')) {
       return { status: 200, body: { items: [DEVELOPMENT] } };
     }
+    if (path.endsWith('/code-refs/flags')) {
+      return { status: 200, body: { flags: [] } };
+    }
     if (path.endsWith('/changes/stream')) {
       // Stops the change feed (a 401 would now mean an expired session).
       return { status: 404 };

@@ -290,7 +290,7 @@ export default function FlagsList(): ReactNode {
         </label>
         <label className="inline">
           Lifetime
-          <select value={lifetime} onChange={(e) => { setLifetime(e.target.value as typeof lifetime); }}>
+          <select aria-label="Lifetime" value={lifetime} onChange={(e) => { setLifetime(e.target.value as typeof lifetime); }}>
             <option value="all">Temporary and permanent</option>
             <option value="temporary">Temporary</option>
             <option value="permanent">Permanent</option>
@@ -298,7 +298,8 @@ export default function FlagsList(): ReactNode {
         </label>
         <label className="inline">
           Sort by
-          <select value={sort} onChange={(e) => { setSort(e.target.value as FlagSort); }}>
+          {/* Named by its label alone: the chosen option's text ("Key") is not part of the name. */}
+          <select aria-label="Sort by" value={sort} onChange={(e) => { setSort(e.target.value as FlagSort); }}>
             <option value="key">Key</option>
             <option value="updatedAt">Last change (oldest first)</option>
             <option value="servingChangedAt">Last serving change (oldest first)</option>

@@ -60,17 +60,20 @@ function isApproved(cr: ChangeRequest): boolean {
 }
 
 /** What the signed-in user may do with a request (the API checks again). */
-export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: ReadonlySet<string>): Action[] {
+export function allowedActions(cr: ChangeRequest, me: Pick<User, 'id'>, may: ReadonlySet<string>, now: number = Date.now()): Action[] {
   if (cr.status !== 'open') {
     return [];
   }
   const own = cr.proposedBy === me.id;
   const out: Action[] = [];
   const approved = isApproved(cr);
-  if (!own && !approved && may.has('change-requests:approve')) {
+  // A request with a time is applied by the scheduler then, and cannot be approved once it has passed.
+  const timed = cr.applyAt !== undefined && cr.applyAt !== null;
+  const due = timed && Date.parse(cr.applyAt ?? '') <= now;
+  if (!own && !approved && !due && may.has('change-requests:approve')) {
     out.push('approve');
   }
-  if (approved && may.has('change-requests:apply')) {
+  if (approved && !timed && may.has('change-requests:apply')) {
     out.push('apply');
   }
   if (!own && may.has('change-requests:reject')) {
@@ -164,6 +167,7 @@ export default function ChangeRequests(): ReactNode {
             <option value="applied">applied</option>
             <option value="rejected">rejected</option>
             <option value="cancelled">withdrawn</option>
+            <option value="failed">failed</option>
             <option value="">all</option>
           </select>
         </label>
@@ -200,6 +204,14 @@ export default function ChangeRequests(): ReactNode {
                       {cr.approvedBy === null ? '' : `; approved by ${who(cr.approvedBy)}`}
                       {cr.status === 'open' && (cr.approvalVoid ?? null) !== null ? ` — that approval no longer counts: ${cr.approvalVoid ?? ''}; another reviewer must approve` : ''}
                     </p>
+                    {cr.applyAt === undefined || cr.applyAt === null ? null : (
+                      <p className="small">
+                        {cr.status === 'open'
+                          ? `Scheduled: the platform applies it at ${formatTime(cr.applyAt)} (${cr.applyAt}) if it is approved by then; it cannot be applied by hand before, nor approved after.`
+                          : `Scheduled for ${formatTime(cr.applyAt)} (${cr.applyAt}).`}
+                      </p>
+                    )}
+                    {cr.status === 'failed' && (cr.failure ?? null) !== null ? <p className="banner banner-bad">Not applied: {cr.failure}</p> : null}
                     {cr.comment === null ? null : <blockquote>{cr.comment}</blockquote>}
                     <ChangeDiff diff={cr.diff} />
                     {error?.id !== cr.id ? null : stale ? (

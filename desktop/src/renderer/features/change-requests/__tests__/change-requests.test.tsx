@@ -39,6 +39,40 @@ describe('change requests', () => {
     expect(allowedActions(cr({ approvedBy: 'someone', approvalVoid: 'Ada is now an editor and cannot approve' }), { id: 'me' }, ALL)).toEqual(['approve', 'reject']);
   });
 
+  it('leaves a request with a time to the scheduler: no Apply, and no Approve once its time has passed', () => {
+    const now = Date.parse('2026-12-24T08:00:00Z');
+    const timed = (applyAt: string, approvedBy: string | null): ChangeRequest => cr({ applyAt, approvedBy });
+    expect(allowedActions(timed('2026-12-24T09:00:00Z', null), { id: 'me' }, ALL, now)).toEqual(['approve', 'reject']);
+    expect(allowedActions(timed('2026-12-24T09:00:00Z', 'someone'), { id: 'me' }, ALL, now)).toEqual(['reject']);
+    expect(allowedActions(timed('2026-12-24T07:00:00Z', null), { id: 'me' }, ALL, now)).toEqual(['reject']);
+  });
+
+  it('shows when a timed request applies, and why a failed one was not applied; failed requests can be listed', async () => {
+    const u = userEvent.setup();
+    const scheduled = cr({ applyAt: '2099-12-24T08:00:00.000Z' });
+    const failed = cr({ id: '0b5e7c1a-0000-4000-8000-000000000002', status: 'failed', applyAt: '2026-11-26T08:00:00.000Z', failure: 'it was not approved by its time (2026-11-26T08:00:00.000Z)' });
+    const { client, sent } = fakeApi((req) => {
+      if (req.path.startsWith('/api/v1/users')) {
+        return { status: 200, body: { items: [] } };
+      }
+      if (!req.path.startsWith('/api/v1/projects/web/change-requests')) {
+        return undefined;
+      }
+      return { status: 200, body: { items: req.path.includes('status=failed') ? [failed] : [scheduled] } };
+    });
+    render(
+      <WithSession client={client} me={user({ id: 'u-admin', role: 'admin' })}>
+        <ChangeRequests />
+      </WithSession>,
+    );
+
+    const card = await screen.findByRole('listitem', { name: 'Change request 0b5e7c1a' });
+    expect(within(card).getByText(/Scheduled: the platform applies it at .*\(2099-12-24T08:00:00.000Z\) if it is approved by then/)).toBeTruthy();
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Status' }), 'failed');
+    expect(await screen.findByText('Not applied: it was not approved by its time (2026-11-26T08:00:00.000Z)')).toBeTruthy();
+    expect(sent.some((r) => r.path === '/api/v1/projects/web/change-requests?limit=50&status=failed')).toBe(true);
+  });
+
   it('lists requests with their diff and approves one', async () => {
     const u = userEvent.setup();
     const open = cr({});

@@ -127,17 +127,33 @@ const TIME_SORT: Readonly<Record<Exclude<ListSort, 'key'>, string>> = {
 /** Rows read at a time when `keep` filters them. */
 const KEEP_BATCH = 200;
 
-/** Where a page sorted by a time starts: after this time (microseconds) and, at the same time, this key. */
-function decodeTimeCursor(cursor: string | undefined): { readonly micros: string; readonly key: string } | undefined {
+function invalidCursor(): AppError {
+  return new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given, with the same sort', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list and sort' }] });
+}
+
+/** Where a page sorted by key starts: after this key (a time sort's cursor, which holds spaces, is refused). */
+function decodeKeyCursor(cursor: string | undefined): string | undefined {
+  const raw = decodeCursor(cursor, 'string');
+  if (raw !== undefined && /\s/.test(raw)) {
+    throw invalidCursor();
+  }
+  return raw;
+}
+
+/**
+ * Where a page sorted by a time starts: after this time (microseconds) and, at the same time, this
+ * key. The cursor names its sort, so that one of another sort is refused rather than read as this one.
+ */
+function decodeTimeCursor(cursor: string | undefined, sort: string): { readonly micros: string; readonly key: string } | undefined {
   const raw = decodeCursor(cursor, 'string');
   if (raw === undefined) {
     return undefined;
   }
-  const match = /^(\d{1,20}) (\S+)$/.exec(raw);
-  if (match === null) {
-    throw new AppError(AppErrorCode.Validation, 'invalid cursor: pass the nextCursor of the previous page as it was given, with the same sort', { issues: [{ path: 'query.cursor', message: 'not a cursor of this list and sort' }] });
+  const match = /^(\S+) (\d{1,20}) (\S+)$/.exec(raw);
+  if (match === null || match[1] !== sort) {
+    throw invalidCursor();
   }
-  return { micros: match[1]!, key: match[2]! };
+  return { micros: match[2]!, key: match[3]! };
 }
 
 /** CRUD with optimistic concurrency for one kind of definition; every method takes the connection. */
@@ -184,7 +200,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
     const order = time === undefined ? 'key' : `${time}, key`;
     const columns = time === undefined ? this.columns : `${this.columns}, ${time}::text AS sort_value`;
     // Where the next read starts: after the last row read (by the cursor's sort key at first).
-    let after: { readonly micros: string; readonly key: string } | string | undefined = time === undefined ? decodeCursor(options.cursor, 'string') : decodeTimeCursor(options.cursor);
+    let after: { readonly micros: string; readonly key: string } | string | undefined = time === undefined ? decodeKeyCursor(options.cursor) : decodeTimeCursor(options.cursor, sort);
     const keep = options.keep as ((definition: StoredDefinition<T>) => boolean) | undefined;
     const batch = keep === undefined ? options.limit + 1 : Math.max(options.limit + 1, KEEP_BATCH);
     const kept: Row[] = [];
@@ -211,7 +227,7 @@ export class DefinitionRepository<T extends { key: string; name: string }> {
       }
       after = time === undefined ? last.key : { micros: last.sort_value ?? '', key: last.key };
     }
-    return toPage(kept, options.limit, (r) => fromRow<T>(r), (r) => (time === undefined ? r.key : `${r.sort_value ?? ''} ${r.key}`));
+    return toPage(kept, options.limit, (r) => fromRow<T>(r), (r) => (time === undefined ? r.key : `${sort} ${r.sort_value ?? ''} ${r.key}`));
   }
 
   /** Every (non-archived unless asked) definition of the project, for compiling rulesets. */

@@ -141,6 +141,12 @@ describe('the flags list for a cleanup', () => {
     const wrong = await p.request('GET', `${DEMO}/flags?sort=updatedAt&cursor=${encodeURIComponent(byKey.nextCursor ?? '')}`, { token });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.message).toContain('cursor');
+    // And the other way round, and between the two time sorts: each cursor is of one sort.
+    const byTime = await list('sort=updatedAt&limit=1');
+    for (const query of [`cursor=${encodeURIComponent(byTime.nextCursor ?? '')}`, `sort=servingChangedAt&cursor=${encodeURIComponent(byTime.nextCursor ?? '')}`]) {
+      const res = await p.request('GET', `${DEMO}/flags?${query}`, { token });
+      expect({ query, status: res.status, code: res.body.error.code }).toEqual({ query, status: 400, code: 'VALIDATION_FAILED' });
+    }
     // Other kinds take none of these.
     expect((await p.request('GET', `${DEMO}/segments?sort=updatedAt`, { token })).status).toBe(400);
     expect((await p.request('GET', `${DEMO}/experiments?stale=true`, { token })).status).toBe(400);

@@ -838,16 +838,7 @@ class Importer {
 
   /** Segments that rules or experiments of imported flags refer to. */
   usedSegments(): Segment[] {
-    const used = new Set<string>();
-    for (const flag of this.flags) {
-      for (const state of Object.values(flag.environments)) {
-        for (const rule of state.rules) {
-          for (const k of [...(rule.segments ?? []), ...(rule.excludeSegments ?? [])]) {
-            used.add(k);
-          }
-        }
-      }
-    }
+    const used = segmentsNamedByRules(this.flags);
     for (const exp of this.experiments) {
       for (const k of exp.segments ?? []) {
         used.add(k);
@@ -855,6 +846,21 @@ class Importer {
     }
     return [...this.segmentsByKey.values()].filter((s) => used.has(s.key));
   }
+}
+
+/** The segment keys the flags' rules name (`segments` and `excludeSegments`, in every environment): what an import must bring along. */
+export function segmentsNamedByRules(flags: readonly Flag[]): Set<string> {
+  const used = new Set<string>();
+  for (const flag of flags) {
+    for (const state of Object.values(flag.environments)) {
+      for (const rule of state.rules) {
+        for (const k of [...(rule.segments ?? []), ...(rule.excludeSegments ?? [])]) {
+          used.add(k);
+        }
+      }
+    }
+  }
+  return used;
 }
 
 /** The largest share of units an imported experiment may move to another variation (weights GrowthBook does not normalise). */

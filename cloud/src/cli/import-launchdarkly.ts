@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Condition, Flag, FlagInput, JsonValue, RuleInput, Segment, SegmentInput } from '@xp/shared';
 import { FlagType, compileCondition, flagSchema, formatIssues, keySchema, segmentSchema } from '@xp/shared';
 import { AppError, AppErrorCode } from '../errors.js';
-import { KeyAllocator, inferType, variationKeyCandidate, variationName } from './import-growthbook.js';
+import { KeyAllocator, inferType, segmentsNamedByRules, variationKeyCandidate, variationName } from './import-growthbook.js';
 
 /**
  * `xp import launchdarkly`: converts LaunchDarkly's server-side SDK data for one environment
@@ -859,16 +859,7 @@ class Importer {
 
   /** Segments that rules of imported flags refer to. */
   usedSegments(): Segment[] {
-    const used = new Set<string>();
-    for (const flag of this.flags) {
-      for (const state of Object.values(flag.environments)) {
-        for (const rule of state.rules) {
-          for (const k of [...(rule.segments ?? []), ...(rule.excludeSegments ?? [])]) {
-            used.add(k);
-          }
-        }
-      }
-    }
+    const used = segmentsNamedByRules(this.flags);
     const segments: Segment[] = [];
     for (const [ldKey, segment] of this.xpSegments) {
       if (!used.has(segment.key)) {

@@ -8,6 +8,7 @@ import { environmentSummary, formatHeadline, resultHeadline, runningExperiment }
 import type { FileIndex } from './indexer/index.js';
 import { linesOf } from './indexer/lines.js';
 import type { DefaultArgument, DefaultKind, FlagReference, Position, Range } from './indexer/types.js';
+import { returnsObject } from './indexer/types.js';
 import { ServerCommand } from './protocol.js';
 
 /** What the features need besides the document: flag data and presentation settings. */
@@ -543,9 +544,6 @@ function literal(value: unknown, language: string, method?: string): string | un
   return undefined;
 }
 
-/** xp SDK methods that return evaluation details ({ value, reason, … }) rather than the value. */
-const DETAILS_METHODS = new Set(['evaluate', 'Evaluate']);
-
 /** The value a stale call can be replaced with, when the replacement keeps the code's meaning. */
 export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): string | undefined {
   const record = ctx.flags.get(ref.flagKey);
@@ -557,8 +555,9 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
   if (variation === undefined) {
     return undefined;
   }
-  // OpenFeature's …Details calls and the xp SDKs' evaluate return an evaluation-details object, not the value.
-  if (ref.method.endsWith('Details') || DETAILS_METHODS.has(ref.method)) {
+  // Evaluation details (evaluate, useFlagDetails, OpenFeature's …Details) and experiment results
+  // (getExperiment, useExperiment) are objects, not the value.
+  if (returnsObject(ref.method)) {
     return undefined;
   }
   switch (ref.kind) {
@@ -572,6 +571,11 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
     case 'value':
       // Not in Go: OpenFeature's calls return (value, error), and GetValue is left alone with them (docs/language-server.md).
       if (ref.language === 'go' || typeof variation.value === 'object') {
+        return undefined;
+      }
+      // A default of another kind than the value (read where the call takes it: `getValue(k, u, d)`,
+      // `useFlag(k, d)`) makes the SDK return the default, with TYPE_MISMATCH, and not the value.
+      if (ref.defaultValue !== undefined && defaultMismatch(record.definition, ref.defaultValue) !== undefined) {
         return undefined;
       }
       return ref.kind === 'boolean' && typeof variation.value !== 'boolean' ? undefined : literal(variation.value, ref.language, ref.method);

@@ -269,6 +269,45 @@ const ADVERSARIAL: Readonly<Record<string, string>> = {
   ].join('\n'),
 };
 
+/** React hooks (xp's and OpenFeature's) and the experiment calls, with no wrapper configured: SDK calls with their own default positions. */
+const HOOKS: Readonly<Record<string, string>> = {
+  'h/hooks.ts': [
+    "export function useNav() {",
+    "  const on = useFlag('h-flag', false);",
+    "  const n = useFlag('h-num', -2); const o = useFlag('h-obj', { a: 1 }); const s = useFlag('h-str', `x`);",
+    "  const short = useFlag('h-short'); const spread = useFlag('h-spread', ...rest); const far = useFlag('h-far', u, 'x');",
+    "  const details = useFlagDetails('h-details'); const d2 = useFlagDetails('h-details2', 10);",
+    "  const enabled = useFeatureEnabled('h-enabled', true);",
+    "  const v = useVariant('h-variant');",
+    "  if (v === 'blue') { return 1; }",
+    "  const e = useExperiment('h-experiment'); const r = client.getExperiment('h-get-experiment', user);",
+    "  const b = useBooleanFlagValue('of-bool', true); const bd = useBooleanFlagDetails('of-bool-d', false);",
+    "  const str = useStringFlagValue('of-str', 'a'); const sd = useStringFlagDetails('of-str-d', 'b');",
+    "  const num = useNumberFlagValue('of-num', 1.5); const nd = useNumberFlagDetails('of-num-d', -1);",
+    "  const obj = useObjectFlagValue('of-obj', {}); const od = useObjectFlagDetails('of-obj-d', []);",
+    "  return [on, n, o, s, short, spread, far, details, d2, enabled, e, r, b, bd, str, sd, num, nd, obj, od];",
+    '}',
+    '',
+  ].join('\n'),
+  'h/Component.tsx': [
+    "import { useFlag, useVariant } from '@xp/sdk/react';",
+    'export function Nav() {',
+    "  const compact = useFlag('h-tsx-flag', true);",
+    "  const variant = useVariant('h-tsx-variant');",
+    "  if (variant === 'green') { return null; }",
+    "  return <nav>{compact ? useExperiment('h-jsx').variationKey : variant}</nav>;",
+    '}',
+    '',
+  ].join('\n'),
+  'h/experiments.py': [
+    'def handler(client, user):',
+    '    result = client.get_experiment("h-py-experiment", user)',
+    '    kw = client.get_experiment(experiment_key="h-py-kw", user=user)',
+    '    return result',
+    '',
+  ].join('\n'),
+};
+
 describe('lexical fast path', () => {
   it('finds exactly what tree-sitter finds on the fixtures', async () => {
     const files = Object.fromEntries(Object.entries(FIXTURE_FILES).filter(([rel]) => languageOf(rel) !== undefined));
@@ -289,6 +328,40 @@ describe('lexical fast path', () => {
       });
       await compare(single);
     }
+  });
+
+  it('finds exactly what tree-sitter finds on React hooks and experiment calls, file by file and line by line', async () => {
+    const whole = await compare(HOOKS, []);
+    expect(whole.scanned).toBeGreaterThan(0);
+    for (const [rel, text] of Object.entries(HOOKS)) {
+      const single: Record<string, string> = {};
+      text.split('\n').forEach((l, i) => {
+        single[rel.replace(/(\.\w+)$/, `-${i}$1`)] = l;
+      });
+      await compare(single, []);
+    }
+    // A configured wrapper of a hook's name stays the workspace's own function, in both paths.
+    await compare(HOOKS, ['useFlag']);
+  });
+
+  it('reads a hook\'s default right after the key, where the hook takes it', () => {
+    const read = (methods: MethodTable, text: string): unknown => scanReferences('typescript', '/x', text, methods)?.references.map((r) => [r.flagKey, r.kind, r.defaultValue?.text]);
+    const text = "useFlag('a', false); useFlag('b', u, 'x'); useFlagDetails('c', 10); useFlagDetails('d'); useFeatureEnabled('e', true); useVariant('f', 'x'); useStringFlagValue('g', 'v'); useObjectFlagDetails('h', {});";
+    expect(read(new MethodTable([]), text)).toEqual([
+      ['a', 'value', 'false'],
+      ['b', 'value', undefined],
+      ['c', 'value', '10'],
+      ['d', 'value', undefined],
+      ['e', 'enabled', undefined],
+      ['f', 'variant', undefined],
+      ['g', 'string', "'v'"],
+      ['h', 'object', '{}'],
+    ]);
+    expect(read(new MethodTable(['flags.useFlag']), "useFlag('a', false);")).toEqual([['a', 'wrapper', undefined]]);
+    expect(read(new MethodTable([]), "client.getExperiment('x', user); client.getValue('y', user, 3);")).toEqual([
+      ['x', 'variant', undefined],
+      ['y', 'value', '3'],
+    ]);
   });
 
   it('reads literal default arguments as the parse does, without parsing the common ones', () => {

@@ -93,6 +93,52 @@ describe('stale flag clean-up', () => {
     expect(py.references.map((r) => cleanupReplacement(ctx, r))).toEqual([undefined, 'True']);
   });
 
+  it('replaces React hooks in a component body by the served value, but not those returning details or an experiment result, nor a call whose default the SDK would return', async () => {
+    const lines = [
+      'export function Nav() {',
+      "  const compact = useFlag('dark-mode', false);",
+      "  const wrong = useFlag('dark-mode', 'off');",
+      "  const details = useFlagDetails('dark-mode', false);",
+      "  const enabled = useFeatureEnabled('dark-mode');",
+      "  const variant = useVariant('dark-mode');",
+      "  const result = useExperiment('dark-mode');",
+      "  const assigned = client.getExperiment('dark-mode', user);",
+      "  const b = useBooleanFlagValue('dark-mode', false);",
+      "  const bd = useBooleanFlagDetails('dark-mode', false);",
+      "  const s = useStringFlagValue('dark-mode', 'light');",
+      "  return <nav>{useFlag('dark-mode', false) && compact}</nav>;",
+      '}',
+      '',
+    ];
+    const text = lines.join('\n');
+    const tsx = await indexOf('/w/Nav.tsx', text);
+    const ctx = context();
+    expect(tsx.references.map((r) => [r.method, cleanupReplacement(ctx, r)])).toEqual([
+      ['useFlag', 'true'],
+      // The SDK returns the default 'off' (TYPE_MISMATCH) for a flag serving booleans: no literal keeps that meaning but 'off' itself.
+      ['useFlag', undefined],
+      ['useFlagDetails', undefined],
+      ['useFeatureEnabled', 'true'],
+      ['useVariant', "'on'"],
+      ['useExperiment', undefined],
+      ['getExperiment', undefined],
+      ['useBooleanFlagValue', 'true'],
+      ['useBooleanFlagDetails', undefined],
+      ['useStringFlagValue', undefined],
+      ['useFlag', 'true'],
+    ]);
+    // The code action rewrites the hook call where it stands, in a declaration and inside JSX.
+    const at = (line: number): unknown => codeActions(ctx, 'file:///w/Nav.tsx', tsx, { start: { line, character: 20 }, end: { line, character: 20 } }, [], text).map((a) => [a.title, a.edit?.changes?.['file:///w/Nav.tsx']]);
+    expect(at(1)).toEqual([['Replace stale flag "dark-mode" with true', [{ range: { start: { line: 1, character: 18 }, end: { line: 1, character: 45 } }, newText: 'true' }]]]);
+    expect(at(11)).toEqual([['Replace stale flag "dark-mode" with true', [{ range: { start: { line: 11, character: 15 }, end: { line: 11, character: 42 } }, newText: 'true' }]]]);
+    expect(at(6)).toEqual([]);
+    const py = await indexOf('/w/exp.py', ['r = client.get_experiment("dark-mode", user)', 'v = client.get_variant("dark-mode", user)', ''].join('\n'));
+    expect(py.references.map((r) => [r.method, cleanupReplacement(ctx, r)])).toEqual([
+      ['get_experiment', undefined],
+      ['get_variant', '"on"'],
+    ]);
+  });
+
   it('keeps a number replacing a call in the expression it stood in', async () => {
     const maxItems = flagSchema.parse({
       key: 'max-items',
@@ -570,6 +616,13 @@ describe('getVariant of a standalone experiment', () => {
     expect(labels('value')).not.toContain('cta-copy');
     expect(typing).toMatchObject({ start: 29, end: 32, kind: 'variant' });
     expect(typingValue?.kind).not.toBe('variant');
+    // The hooks and getExperiment too, with and without a closing quote (auto-pairing editors).
+    expect(index.typingSlot("  const v = useVariant('cta", 27)).toMatchObject({ start: 24, end: 27, kind: 'variant' });
+    expect(index.typingSlot("  const r = useExperiment('cta')", 30)).toMatchObject({ start: 27, end: 30, kind: 'variant' });
+    expect(index.typingSlot("client.getExperiment('", 22)).toMatchObject({ start: 22, end: 22, kind: 'variant' });
+    expect(index.typingSlot('r = client.get_experiment(experiment_key="ct', 44)).toMatchObject({ start: 42, end: 44, kind: 'variant' });
+    expect(index.typingSlot("  const on = useFlag('da", 24)).toMatchObject({ start: 22, end: 24, kind: 'value' });
+    expect(index.typingSlot("  const on = useBooleanFlagValue('da", 36)).toMatchObject({ start: 34, end: 36, kind: 'boolean' });
     // An experiment shadowed by a flag of the same key is offered once, as the flag.
     const shadowed = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
     expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);

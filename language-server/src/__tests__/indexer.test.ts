@@ -355,6 +355,99 @@ describe('default value arguments', () => {
   });
 });
 
+describe('React hooks and experiment calls', () => {
+  /** Each reference's key, kind, method, default and compared variations, by the fast path and by the parse alone. */
+  const read = async (file: string, lines: readonly string[], wrapperFunctions: readonly string[] = []): Promise<unknown[]> => {
+    const once = async (fastPath: boolean): Promise<unknown[]> => {
+      const found = await new WorkspaceIndex('/w', { fastPath, wrapperFunctions }).indexText(path.join('/w', file), lines.join('\n'));
+      return found.references.map((r) => [r.flagKey, r.kind, r.method, r.defaultValue === undefined ? '-' : `${r.defaultValue.text} @${r.defaultValue.range.start.line}:${r.defaultValue.range.start.character}`, r.compared.map((c) => c.name)]);
+    };
+    const fast = await once(true);
+    expect(fast).toEqual(await once(false));
+    return fast;
+  };
+
+  it("reads xp's hooks in a component: useFlag's default right after the key, variants compared, the rest without a default", async () => {
+    expect(
+      await read('Nav.tsx', [
+        "import { useFlag, useFlagDetails, useFeatureEnabled, useVariant, useExperiment } from '@xp/sdk/react';",
+        'export function Nav() {',
+        "  const compact = useFlag('compact', false);",
+        "  const limit = useFlagDetails('limit', 10);",
+        "  const plain = useFlagDetails('plain');",
+        "  const beta = useFeatureEnabled('beta');",
+        "  const color = useVariant('color-exp');",
+        "  const result = useExperiment('copy-exp');",
+        "  if (color === 'blue') { return <b>{result.variationKey}</b>; }",
+        '  return <nav>{compact && beta ? limit.value : plain.value}</nav>;',
+        '}',
+        '',
+      ]),
+    ).toEqual([
+      ['compact', 'value', 'useFlag', 'false @2:37', []],
+      ['limit', 'value', 'useFlagDetails', '10 @3:40', []],
+      ['plain', 'value', 'useFlagDetails', '-', []],
+      ['beta', 'enabled', 'useFeatureEnabled', '-', []],
+      ['color-exp', 'variant', 'useVariant', '-', ['blue']],
+      ['copy-exp', 'variant', 'useExperiment', '-', []],
+    ]);
+  });
+
+  it("reads OpenFeature's React hooks, key then default, in a .ts custom hook", async () => {
+    expect(
+      await read('flags.ts', [
+        "export const useCheckout = () => [useBooleanFlagValue('of-b', true), useStringFlagDetails('of-s', 'x'), useNumberFlagValue('of-n', -1), useObjectFlagDetails('of-o', {}), useFlag('of-any', 'y')];",
+        '',
+      ]),
+    ).toEqual([
+      ['of-b', 'boolean', 'useBooleanFlagValue', 'true @0:62', []],
+      ['of-s', 'string', 'useStringFlagDetails', "'x' @0:98", []],
+      ['of-n', 'number', 'useNumberFlagValue', '-1 @0:131', []],
+      ['of-o', 'object', 'useObjectFlagDetails', '{} @0:165', []],
+      ['of-any', 'value', 'useFlag', "'y' @0:188", []],
+    ]);
+  });
+
+  it('reads getExperiment and get_experiment as getVariant, by position and by keyword', async () => {
+    expect(await read('e.ts', ["const r = await client.getExperiment('js-exp', user, { exposure: false });", "if (client.getExperiment('js-exp-2', user) === 'x') {}", ''])).toEqual([
+      ['js-exp', 'variant', 'getExperiment', '-', []],
+      ['js-exp-2', 'variant', 'getExperiment', '-', ['x']],
+    ]);
+    expect(await read('e.py', ['r = client.get_experiment("py-exp", user)', 'k = client.get_experiment(user=u, experiment_key="py-exp-kw")', ''])).toEqual([
+      ['py-exp', 'variant', 'get_experiment', '-', []],
+      ['py-exp-kw', 'variant', 'get_experiment', '-', []],
+    ]);
+  });
+
+  it('is found as xp code-refs indexes a folder: in worker threads, with no wrapper configured', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-hooks-'));
+    try {
+      mkdirSync(path.join(dir, 'web'));
+      writeFileSync(path.join(dir, 'web/Nav.tsx'), "export const Nav = () => <nav>{useFlag('nav-flag', false) ? useVariant('nav-exp') : null}</nav>;\n");
+      writeFileSync(path.join(dir, 'web/flags.ts'), "export const useBeta = () => useBooleanFlagValue('beta', false) && useFeatureEnabled('beta-2');\n");
+      writeFileSync(path.join(dir, 'exp.py'), 'r = client.get_experiment("py-exp", user)\n');
+      const index = new WorkspaceIndex(dir, { wrapperFunctions: [], workers: 2, indexIgnoredRoots: false });
+      await index.indexAll();
+      expect(index.references().map((r) => [path.relative(dir, r.file), r.flagKey, r.range.start.line + 1, r.range.start.character + 1]).sort()).toEqual([
+        ['exp.py', 'py-exp', 1, 27],
+        ['web/Nav.tsx', 'nav-exp', 1, 72],
+        ['web/Nav.tsx', 'nav-flag', 1, 40],
+        ['web/flags.ts', 'beta', 1, 50],
+        ['web/flags.ts', 'beta-2', 1, 86],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a hook named in wrapperFunctions a wrapper: the workspace’s own function, whose default it does not know', async () => {
+    expect(await read('w.tsx', ["const on = useFlag('wrapped', 'x');", "const v = useVariant('still-sdk');", ''], ['hooks.useFlag'])).toEqual([
+      ['wrapped', 'wrapper', 'useFlag', '-', []],
+      ['still-sdk', 'variant', 'useVariant', '-', []],
+    ]);
+  });
+});
+
 describe('constants, by the scope they are declared in', () => {
   /** Each reference's key (`*` when through a constant) and where its argument starts, by the fast path and by the parse alone. */
   const keys = async (file: string, lines: readonly string[]): Promise<string[]> => {

@@ -1,8 +1,8 @@
 import type { Grammar, SyntaxNode } from './parser.js';
 import { hasLoneCarriageReturn, linesOf, positionsIn } from './lines.js';
 import { Bindings, memberName } from './scope.js';
-import type { CallKind, ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Position, Range } from './types.js';
-import { DEFAULT_ARGUMENT, defaultText, CallKind as Kind, quotedLiteral, SDK_METHODS } from './types.js';
+import type { CallKind, ComparedVariation, DefaultArgument, DefaultArgumentSpec, DefaultKind, FlagReference, Language, Position, Range } from './types.js';
+import { defaultArgumentOf, defaultText, CallKind as Kind, quotedLiteral, SDK_METHODS } from './types.js';
 
 /** The references in one file and the key slots (string arguments of SDK calls, even incomplete). */
 export interface FileIndex {
@@ -319,7 +319,7 @@ export function extractReferences(grammar: Grammar, file: string, text: string, 
         }
       }
       const line = lines[at === undefined ? call.startPosition.row : at(call.startIndex).line] ?? '';
-      const defaultValue = defaultArgument(grammar.language, kind, candidates, keyNode, at);
+      const defaultValue = defaultArgument(grammar.language, defaultArgumentOf(kind, fn), candidates, keyNode, at);
       references.push({
         file,
         language: grammar.language,
@@ -349,13 +349,12 @@ const STRINGS = new Set(['string', 'interpreted_string_literal', 'raw_string_lit
 const NULLS = new Set(['null', 'undefined', 'none', 'nil', 'null_literal']);
 
 /**
- * The call's default value argument (DEFAULT_ARGUMENT) when it is a literal. In Python a keyword
- * argument of the SDK's name comes first; positionally, the argument that many after the key, with
- * no spread (`...args`, `*args`, `args...`) or keyword argument before it. The lexical scanner
- * (fast-scan.ts) reads the same.
+ * The call's default value argument (`spec`, from defaultArgumentOf) when it is a literal. In
+ * Python a keyword argument of the SDK's name comes first; positionally, the argument that many
+ * after the key, with no spread (`...args`, `*args`, `args...`) or keyword argument before it. The
+ * lexical scanner (fast-scan.ts) reads the same.
  */
-function defaultArgument(language: Language, kind: CallKind, candidates: readonly SyntaxNode[], keyNode: SyntaxNode, at: PositionOf): DefaultArgument | undefined {
-  const spec = DEFAULT_ARGUMENT[kind];
+function defaultArgument(language: Language, spec: DefaultArgumentSpec | undefined, candidates: readonly SyntaxNode[], keyNode: SyntaxNode, at: PositionOf): DefaultArgument | undefined {
   if (spec === undefined) {
     return undefined;
   }

@@ -7,8 +7,8 @@
  */
 import type { FileIndex, KeySlotInfo, MethodTable } from './extract.js';
 import { hasLoneCarriageReturn } from './lines.js';
-import type { ComparedVariation, DefaultArgument, DefaultKind, FlagReference, Language, Range } from './types.js';
-import { DEFAULT_ARGUMENT, defaultText, quotedLiteral } from './types.js';
+import type { ComparedVariation, DefaultArgument, DefaultArgumentSpec, DefaultKind, FlagReference, Language, Range } from './types.js';
+import { defaultArgumentOf, defaultText, quotedLiteral } from './types.js';
 
 const enum T {
   Ident,
@@ -881,12 +881,12 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
   };
 
   /**
-   * The default argument as extract.ts reads it (DEFAULT_ARGUMENT): the argument `afterKey` after
+   * The default argument as extract.ts reads it (defaultArgumentOf): the argument `afterKey` after
    * the key (the first argument, from token `first`), or in Python the keyword argument of the SDK's
    * name; a literal only. Bails where tokens do not settle what the parse sees (Python and Go
    * brackets, numbers the lexer splits).
    */
-  const defaultArgument = (spec: { readonly afterKey: number; readonly keyword: string }, first: number, commas: readonly number[], close: number): DefaultArgument | undefined => {
+  const defaultArgument = (spec: DefaultArgumentSpec, first: number, commas: readonly number[], close: number): DefaultArgument | undefined => {
     /** Argument `i`'s first and last token, or undefined when there is no such argument. */
     const argument = (i: number): [number, number] | undefined => {
       if (i > commas.length) {
@@ -1018,7 +1018,7 @@ function scan(lang: Language, file: string, text: string, methods: MethodTable):
     }
     // Count the arguments at depth 1 (and, for a call that takes a default, note where they part).
     let args = 1;
-    const spec = DEFAULT_ARGUMENT[kind];
+    const spec = defaultArgumentOf(kind, tk.text);
     const commas: number[] | undefined = spec === undefined ? undefined : [];
     for (let j = k + 3; j < closeIdx; j++) {
       const a = toks.get(j)!;

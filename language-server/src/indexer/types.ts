@@ -65,20 +65,49 @@ export interface DefaultArgument {
   readonly range: Range;
 }
 
+/** Where a call's default value is: that many arguments after the key, or (Python) the keyword argument of that name. */
+export interface DefaultArgumentSpec {
+  readonly afterKey: number;
+  readonly keyword: string;
+}
+
 /**
  * Where a call takes its default value, by kind: the xp SDKs' `getValue(key, user, default)` /
  * `evaluate(key, user, default?)` (Python `get_value` / `evaluate`, keyword `default`), two
  * arguments after the key; OpenFeature's typed calls `getXValue(key, default, …)` (Python keyword
- * `default_value`; Go's `XValue(ctx, key, default, …)`), the argument after the key. Other calls
- * take none (`isFeatureEnabled(key, user)`, `getVariant(key, user)`, wrappers).
+ * `default_value`; Go's `XValue(ctx, key, default, …)`) and React hooks `useXFlagValue(key,
+ * default)`, the argument after the key. Other calls take none (`isFeatureEnabled(key, user)`,
+ * `getVariant(key, user)`, wrappers). METHOD_DEFAULT_ARGUMENT overrides it per method.
  */
-export const DEFAULT_ARGUMENT: Readonly<Partial<Record<CallKind, { readonly afterKey: number; readonly keyword: string }>>> = {
+export const DEFAULT_ARGUMENT: Readonly<Partial<Record<CallKind, DefaultArgumentSpec>>> = {
   value: { afterKey: 2, keyword: 'default' },
   boolean: { afterKey: 1, keyword: 'default_value' },
   string: { afterKey: 1, keyword: 'default_value' },
   number: { afterKey: 1, keyword: 'default_value' },
   object: { afterKey: 1, keyword: 'default_value' },
 };
+
+/**
+ * Value calls whose default is not where their kind's is: the React hooks `useFlag(key, default)`
+ * and `useFlagDetails(key, default?)` (xp's `@xp/sdk/react`; OpenFeature's `@openfeature/react-sdk`
+ * `useFlag` too) take no user, so the default is the argument right after the key.
+ */
+const METHOD_DEFAULT_ARGUMENT: Readonly<Record<string, DefaultArgumentSpec>> = {
+  useFlag: { afterKey: 1, keyword: 'default' },
+  useFlagDetails: { afterKey: 1, keyword: 'default' },
+};
+
+/**
+ * Where a call of `method` (of `kind`, as the method table has it) takes its default value; none
+ * for a configured wrapper, even one named like a hook (`wrapperFunctions: ["useFlag"]` says the
+ * name is the workspace's own function, whose arguments the indexer does not know).
+ */
+export function defaultArgumentOf(kind: CallKind, method: string): DefaultArgumentSpec | undefined {
+  if (kind === CallKind.Wrapper) {
+    return undefined;
+  }
+  return Object.hasOwn(METHOD_DEFAULT_ARGUMENT, method) ? METHOD_DEFAULT_ARGUMENT[method] : DEFAULT_ARGUMENT[kind];
+}
 
 /** A default literal's text as kept on a reference: on one line, at most 40 characters. */
 export function defaultText(written: string): string {
@@ -116,7 +145,7 @@ export interface FlagReference {
   readonly compared: readonly ComparedVariation[];
   /** The other arguments as written (for cleanup: the default value of OpenFeature calls). */
   readonly argumentCount: number;
-  /** The default value argument, when the call takes one (DEFAULT_ARGUMENT) and it is a literal. */
+  /** The default value argument, when the call takes one (defaultArgumentOf) and it is a literal. */
   readonly defaultValue?: DefaultArgument;
 }
 
@@ -126,11 +155,24 @@ export interface KeySlot {
   readonly kind: CallKind;
 }
 
-/** The method names recognised per language; wrappers are added per workspace. */
+/**
+ * The method names recognised, one list for every language; wrappers are added per workspace (a
+ * configured wrapper of the same name replaces the entry). The React hooks are functions, not
+ * methods, but a call is matched by its name either way.
+ */
 export const SDK_METHODS: Readonly<Record<string, CallKind>> = {
   getVariant: CallKind.Variant,
   get_variant: CallKind.Variant,
   GetVariant: CallKind.Variant,
+  // getExperiment returns the whole assignment (ExperimentResult) of the same key as getVariant.
+  getExperiment: CallKind.Variant,
+  get_experiment: CallKind.Variant,
+  // xp React hooks (@xp/sdk/react): no user argument, the provider's user is used.
+  useVariant: CallKind.Variant,
+  useExperiment: CallKind.Variant,
+  useFeatureEnabled: CallKind.Enabled,
+  useFlag: CallKind.Value,
+  useFlagDetails: CallKind.Value,
   isFeatureEnabled: CallKind.Enabled,
   is_feature_enabled: CallKind.Enabled,
   IsFeatureEnabled: CallKind.Enabled,
@@ -160,7 +202,26 @@ export const SDK_METHODS: Readonly<Record<string, CallKind>> = {
   get_object_value: CallKind.Object,
   ObjectValue: CallKind.Object,
   getObjectDetails: CallKind.Object,
+  // OpenFeature React SDK (@openfeature/react-sdk) hooks: key, then default (its useFlag is xp's shape).
+  useBooleanFlagValue: CallKind.Boolean,
+  useBooleanFlagDetails: CallKind.Boolean,
+  useStringFlagValue: CallKind.String,
+  useStringFlagDetails: CallKind.String,
+  useNumberFlagValue: CallKind.Number,
+  useNumberFlagDetails: CallKind.Number,
+  useObjectFlagValue: CallKind.Object,
+  useObjectFlagDetails: CallKind.Object,
 };
+
+/**
+ * Calls that return an object rather than the flag's value or variation key: evaluation details
+ * (xp's `evaluate`, `useFlagDetails`; OpenFeature's `…Details`) and an experiment's assignment
+ * (`getExperiment`, `get_experiment`, `useExperiment`). No literal can stand for such a call.
+ */
+export function returnsObject(method: string): boolean {
+  return method.endsWith('Details') || OBJECT_RESULTS.has(method);
+}
+const OBJECT_RESULTS: ReadonlySet<string> = new Set(['evaluate', 'Evaluate', 'getExperiment', 'get_experiment', 'useExperiment']);
 
 const EXTENSIONS: Readonly<Record<string, Language>> = {
   '.ts': Language.TypeScript,

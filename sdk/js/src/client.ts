@@ -249,7 +249,8 @@ export class ExperimentationClient {
   private readonly transport: Transport | undefined;
   private readonly sync: RulesetSync | undefined;
   private readonly events: EventQueue;
-  private readonly exposures: LruSet;
+  /** Exposures logged (experiment, unit, variation), not to log them twice. */
+  private exposureCache: LruSet;
   private readonly listeners = new Set<ChangeListener>();
   private readonly readyPromise: Promise<ReadyResult>;
   private closing: Promise<void> | undefined;
@@ -279,7 +280,7 @@ export class ExperimentationClient {
     const timeoutMs = positive(options.timeoutMs, 3000);
     const retryBaseMs = positive(options.retryBaseMs, 1000);
     const retryMaxMs = Math.max(retryBaseMs, positive(options.retryMaxMs, 60_000));
-    this.exposures = new LruSet(positive(options.maxExposureCacheSize, 10_000));
+    this.exposureCache = new LruSet(positive(options.maxExposureCacheSize, 10_000));
     this.clientKey = typeof sdkKey === 'string' && sdkKey.startsWith('xpk_cli_');
 
     // null is no bootstrap: what a server without a ruleset yet embeds (`getSnapshot() ?? null`).
@@ -335,7 +336,7 @@ export class ExperimentationClient {
       onDropped: (events) => {
         for (const e of events) {
           if (e.type === 'exposure') {
-            this.exposures.delete(exposureKey(e.experiment, e.hashAttribute ?? 'id', e.unitId, e.variation));
+            this.exposureCache.delete(exposureKey(e.experiment, e.hashAttribute ?? 'id', e.unitId, e.variation));
           }
         }
       },
@@ -516,7 +517,7 @@ export class ExperimentationClient {
         }
       }
     }
-    this.events.push(event);
+    this.record(event);
   }
 
   /**
@@ -630,6 +631,24 @@ export class ExperimentationClient {
       });
     }
     return this.closing;
+  }
+
+  /**
+   * Where exposures and tracked events go: the queue that sends them. A hook for @xp/sdk/testing,
+   * whose test client records them instead.
+   */
+  protected record(event: SdkEvent): void {
+    this.events.push(event);
+  }
+
+  /** Serves `document` as if the API had sent it (validated, change listeners called). A hook for @xp/sdk/testing. */
+  protected serveRuleset(document: unknown): XpError | undefined {
+    return this.offer(document, 'network');
+  }
+
+  /** Forgets which exposures were logged, so the next evaluation logs them again. A hook for @xp/sdk/testing (its reset()). */
+  protected forgetExposures(): void {
+    this.exposureCache = new LruSet(positive(this.options.maxExposureCacheSize, 10_000));
   }
 
   /** Whether the event stream can be read here (it decodes with TextDecoder); if not, says so once and polls. */
@@ -777,7 +796,7 @@ export class ExperimentationClient {
   }
 
   private expose(experiment: string, variation: string, hashAttribute: string, hashValue: string, flag: string | undefined, user: User): void {
-    if (!this.exposures.add(exposureKey(experiment, hashAttribute, hashValue, variation))) {
+    if (!this.exposureCache.add(exposureKey(experiment, hashAttribute, hashValue, variation))) {
       return;
     }
     const unitId = this.storableUnitId(hashValue);
@@ -797,7 +816,7 @@ export class ExperimentationClient {
       // The unit's own attributes (its id is unitId already).
       attributes: cleanAttributes(exposureAttributes((user as UserContext).attributes, this.options.privateAttributes)),
     } as SdkEvent;
-    this.events.push(event);
+    this.record(event);
   }
 
   /** Validates and installs a ruleset; returns why it was refused, if it was. */

@@ -1,0 +1,123 @@
+// @vitest-environment jsdom
+/**
+ * @xp/sdk/testing with @xp/sdk/react: XpProvider takes a test client, its hooks show the values set,
+ * and setFlag / setExperiment re-render them; the exposures the hooks log are recorded.
+ */
+import { act } from 'react';
+import type { ReactNode } from 'react';
+import { createRoot } from 'react-dom/client';
+import type { Root } from 'react-dom/client';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { XpProvider, useFeatureEnabled, useFlag, useVariant, useXpReady } from '../react.js';
+import { createTestClient } from '../testing.js';
+import type { TestClient } from '../testing.js';
+import { page } from './dom.js';
+import type { TestElement } from './dom.js';
+
+const roots: Root[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(() => {
+  // React checks this flag to allow act() in tests.
+  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+});
+
+afterEach(async () => {
+  for (const root of roots.splice(0)) {
+    act(() => {
+      root.unmount();
+    });
+  }
+  page().body.innerHTML = '';
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+function mount(ui: ReactNode): TestElement {
+  const container = page().createElement('div');
+  page().body.append(container);
+  const root = createRoot(container);
+  roots.push(root);
+  act(() => {
+    root.render(ui);
+  });
+  return container;
+}
+
+function text(container: TestElement, id: string): string | null {
+  return container.querySelector(`[data-testid="${id}"]`)?.textContent ?? null;
+}
+
+let renders = 0;
+
+function Checkout(): ReactNode {
+  renders++;
+  const { ready, status } = useXpReady();
+  return (
+    <ul>
+      <li data-testid="ready">{`${String(ready)} ${status}`}</li>
+      <li data-testid="button">{useFlag('checkout-button', 'gray')}</li>
+      <li data-testid="nav">{String(useFeatureEnabled('new-nav'))}</li>
+      <li data-testid="max">{useFlag('limits', { max: 0 }).max}</li>
+      <li data-testid="variant">{useVariant('pricing-page') ?? 'none'}</li>
+    </ul>
+  );
+}
+
+describe('XpProvider over a test client', () => {
+  it('renders the values set, re-renders on setFlag and setExperiment, and records the exposures', () => {
+    const client = createTestClient({ flags: { 'checkout-button': 'green', 'new-nav': true, limits: { max: 5 } }, experiments: { 'pricing-page': 'control' } });
+    clients.push(client);
+    const container = mount(
+      <XpProvider client={client} user="user-7">
+        <Checkout />
+      </XpProvider>,
+    );
+
+    expect(text(container, 'ready')).toBe('true READY');
+    expect(text(container, 'button')).toBe('green');
+    expect(text(container, 'nav')).toBe('true');
+    expect(text(container, 'max')).toBe('5');
+    expect(text(container, 'variant')).toBe('control');
+
+    const before = renders;
+    act(() => {
+      client.setFlag('checkout-button', 'blue', { units: { 'user-7': 'red' } });
+    });
+    expect(text(container, 'button')).toBe('red');
+    expect(renders).toBeGreaterThan(before);
+    act(() => {
+      client.setFlag('new-nav', false);
+      client.removeFlag('limits');
+    });
+    expect(text(container, 'nav')).toBe('false');
+    expect(text(container, 'max')).toBe('0');
+    act(() => {
+      client.setExperiment('pricing-page', 'control', { units: { 'user-7': 'treatment' } });
+    });
+    expect(text(container, 'variant')).toBe('treatment');
+
+    expect(client.exposures.map((e) => [e.experiment, e.unitId, e.variation])).toEqual([
+      ['pricing-page', 'user-7', 'control'],
+      ['pricing-page', 'user-7', 'treatment'],
+    ]);
+  });
+
+  it('the docs pattern: render, setFlag, see the new value', () => {
+    function Button(): ReactNode {
+      return <button>{useFlag('checkout-button', 'gray')}</button>;
+    }
+    const client = createTestClient({ flags: { 'checkout-button': 'green' } });
+    clients.push(client);
+    const container = mount(
+      <XpProvider client={client} user="user-1">
+        <Button />
+      </XpProvider>,
+    );
+    expect(container.textContent).toBe('green');
+
+    act(() => {
+      client.setFlag('checkout-button', 'blue');
+    });
+    expect(container.textContent).toBe('blue');
+  });
+});

@@ -859,7 +859,7 @@ class Client:
             # Nowhere to send it: counted, not queued; True so an exposure is not retried at every evaluation.
             with self._queue_lock:
                 self._offline_events += 1
-            return True
+            return self._capture_offline_event(event)
         try:
             size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
         except (TypeError, ValueError):
@@ -880,6 +880,12 @@ class Client:
             self._queue.append(event)
             if len(self._queue) >= self._batch_size:
                 self._queue_lock.notify_all()
+        return True
+
+    def _capture_offline_event(self, event: dict[str, Any]) -> bool:
+        """What an offline client does with an event it cannot send: nothing (True: not worth a retry).
+
+        The hook `experimentation.testing` records events through, so tests can assert what was tracked."""
         return True
 
     def _queue_len(self) -> int:

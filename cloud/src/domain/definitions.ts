@@ -968,7 +968,7 @@ async function refuseNamespaceOverlap(db: Queryable, projectId: string, kind: De
 export const RECOUNT_LOCK_WAIT_MS = 2_000;
 
 /** Metric fields the aggregator reads when it applies an event (what a unit's total counts), and the cap the rollups apply. */
-const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'guardrail', 'capping'] as const;
+const TOTALS_METRIC_FIELDS = ['type', 'event', 'property', 'numerator', 'denominator', 'windowHours', 'delayHours', 'guardrail', 'capping'] as const;
 
 /**
  * Records, in the transaction of a change, the experiments whose stored totals it makes wrong: one

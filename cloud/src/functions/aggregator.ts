@@ -1,6 +1,6 @@
 /**
  * The aggregator Lambda: Kinesis event source mapping (ReportBatchItemFailures) → the pipeline's
- * exactly-once batch processing, plus EMF metrics for aggregation lag and dead letters.
+ * exactly-once batch processing, plus EMF metrics for aggregation lag, dead letters and duplicates.
  */
 import type { Logger } from '../domain/context.js';
 import { dedupeRetentionHours, pruneProcessedEvents, rebuildPendingTotals } from '../pipeline/aggregate.js';
@@ -58,12 +58,15 @@ export interface AggregatorOptions {
   readonly now?: () => number;
 }
 
-/** Counts each batch's dead letters from the summary the pipeline logs, without re-parsing anything. */
+/** Counts each batch's dead letters and duplicates from the summary the pipeline logs, without re-parsing anything. */
 function countingLogger(inner: Logger, metrics: EmfMetrics): Logger {
   return {
     info: (message, fields) => {
       if (typeof fields?.deadLettered === 'number') {
         metrics.put(MetricName.DeadLetters, fields.deadLettered);
+      }
+      if (typeof fields?.duplicates === 'number') {
+        metrics.put(MetricName.DuplicateEvents, fields.duplicates);
       }
       inner.info(message, fields);
     },

@@ -23,6 +23,11 @@ export const MetricName = {
   AggregationLag: 'AggregationLag',
   /** Records the aggregator moved to dead_letters. */
   DeadLetters: 'DeadLetters',
+  /**
+   * Valid events the aggregator skipped because their id was already applied (an SDK's retry, a
+   * re-delivered batch, or a producer reusing ids: the first event with an id wins).
+   */
+  DuplicateEvents: 'DuplicateEvents',
   /** Flags switched off by a guardrail alarm. */
   Rollbacks: 'Rollbacks',
   /**
@@ -46,6 +51,7 @@ export const METRIC_UNITS: Readonly<Record<MetricName, 'Milliseconds' | 'Count'>
   EventBatchesRefused: 'Count',
   AggregationLag: 'Milliseconds',
   DeadLetters: 'Count',
+  DuplicateEvents: 'Count',
   Rollbacks: 'Count',
   ExposuresDropped: 'Count',
   ExposuresRecovered: 'Count',
@@ -61,6 +67,7 @@ export const METRIC_SERVICE: Readonly<Record<MetricName, string>> = {
   EventBatchesRefused: 'evaluation',
   AggregationLag: 'aggregator',
   DeadLetters: 'aggregator',
+  DuplicateEvents: 'aggregator',
   Rollbacks: 'alarm-rollback',
   ExposuresDropped: 'evaluation',
   ExposuresRecovered: 'evaluation',

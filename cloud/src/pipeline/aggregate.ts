@@ -342,6 +342,8 @@ interface MetricSpec {
   readonly aggregation: 'count' | 'sum';
   readonly property: string | null;
   readonly windowMs: number | null;
+  /** Where the analysis window starts, from the exposure (the metric's delayHours; negative: before it). */
+  readonly delayMs: number;
   readonly conversion: boolean;
   /** When the experiment stopped (epoch ms), for a stopped experiment: events from then on do not count. */
   readonly stopMs: number | null;
@@ -382,6 +384,7 @@ export async function loadMetricSpecs(tx: Queryable, projectIds: readonly string
       experiment: row.experiment,
       metric: row.metric,
       windowMs: m.windowHours === undefined ? null : Math.round(m.windowHours * HOUR_MS),
+      delayMs: Math.round((m.delayHours ?? 0) * HOUR_MS),
       conversion: m.type === 'conversion',
       stopMs: Number.isFinite(stopMs) ? stopMs : null,
       pauses: pausesOf(row.pauses),
@@ -404,7 +407,7 @@ function pausesOf(stored: unknown): [number, number][] | null {
   return parsed.length === 0 ? null : parsed;
 }
 
-/** The specs as the first ten parameters of a statement ($1-$10); the tenth, the experiment's stop and pauses as JSON. */
+/** The specs as the first eleven parameters of a statement ($1-$11); the tenth, the experiment's stop and pauses as JSON; the eleventh, the delay. */
 function specParams(specs: readonly MetricSpec[]): unknown[] {
   return [
     specs.map((s) => s.projectId),
@@ -417,33 +420,40 @@ function specParams(specs: readonly MetricSpec[]): unknown[] {
     specs.map((s) => s.windowMs),
     specs.map((s) => s.conversion),
     specs.map((s) => (s.stopMs === null && s.pauses === null ? null : JSON.stringify({ stop: s.stopMs, pauses: s.pauses }))),
+    specs.map((s) => s.delayMs),
   ];
 }
 
 const SPECS_CTE = `specs AS (
   SELECT project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion,
-         (life ->> 'stop')::bigint AS stop_ms, nullif(life -> 'pauses', 'null'::jsonb) AS pauses
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::jsonb[])
-    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, life))`;
+         (life ->> 'stop')::bigint AS stop_ms, nullif(life -> 'pauses', 'null'::jsonb) AS pauses, delay_ms
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::jsonb[], $11::bigint[])
+    AS s(project_id, experiment, metric, event_name, part, agg, property, window_ms, conversion, life, delay_ms))`;
 
 const EPOCH_MS = `'epoch'::timestamptz + interval '1 millisecond' *`;
 
+/** Where the metric's analysis window starts for exposure `x`: the exposure plus the metric's delay. */
+const ANALYSIS_START = `(x.exposed_at + interval '1 millisecond' * s.delay_ms)`;
+
 /**
- * Contributions of events `ev` to the exposures `x` they fall in a window of ($11 = pre window in ms):
- * pre-period [exposed_at - pre, exposed_at), analysis [exposed_at, exposed_at + windowHours), and
- * before the experiment's stop when it is stopped, and outside the periods it was stopped before it
- * resumed (what happens while stopped is not its effect).
+ * Contributions of events `ev` to the exposures `x` they fall in a window of ($12 = pre window in ms),
+ * with start = exposed_at + delayHours: analysis [start, start + windowHours); pre-period
+ * [exposed_at - pre, min(exposed_at, start)), so that with a negative delay no event counts in both
+ * and with a positive one the events of [exposed_at, start) count in neither (a retention metric);
+ * and before the experiment's stop when it is stopped, and outside the periods it was stopped before
+ * it resumed (what happens while stopped is not its effect).
  * A sum adds the named property when it is a JSON number, else the event's value.
  */
 const CONTRIBUTION = `
   SELECT x.project_id, x.environment, x.experiment, x.unit_id, s.metric, s.conversion, s.part,
-         ev.occurred_at >= x.exposed_at AS post,
+         ev.occurred_at >= ${ANALYSIS_START} AS post,
          CASE WHEN s.agg = 'sum'
               THEN coalesce(CASE WHEN jsonb_typeof(ev.properties -> s.property) = 'number' THEN (ev.properties ->> s.property)::numeric END, ev.value, 0)
               ELSE 1 END AS amount`;
 const IN_WINDOW = `
-  ev.occurred_at >= x.exposed_at - interval '1 millisecond' * $11::bigint
-  AND (s.window_ms IS NULL OR ev.occurred_at < x.exposed_at + interval '1 millisecond' * s.window_ms)
+  ev.occurred_at >= least(x.exposed_at - interval '1 millisecond' * $12::bigint, ${ANALYSIS_START})
+  AND (ev.occurred_at >= ${ANALYSIS_START} OR ev.occurred_at < x.exposed_at)
+  AND (s.window_ms IS NULL OR ev.occurred_at < ${ANALYSIS_START} + interval '1 millisecond' * s.window_ms)
   AND (s.stop_ms IS NULL OR ev.occurred_at < ${EPOCH_MS} s.stop_ms)
   AND (s.pauses IS NULL OR NOT EXISTS (
     SELECT 1 FROM jsonb_array_elements(s.pauses) p
@@ -490,24 +500,24 @@ const DELETE_TOTALS_OF = `DELETE FROM unit_metric_totals t
   WHERE t.project_id = c.project_id AND t.environment = c.environment AND t.experiment = c.experiment AND t.unit_id = c.unit_id`;
 
 const RECOMPUTE_CHANGED = recomputeSql(
-  'SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)',
+  'SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[]) AS c(project_id, environment, experiment, unit_id)',
 );
 
 /**
  * The batch's totals in one statement, so each totals row is written (and rolled up by the
  * triggers) once per batch: recomputes, from the events stored BEFORE this statement, the totals of
- * the exposures that are new or moved ($12-$15, the keys; empty for none), stores the batch's
- * tracked events ($16-$23; empty for none) and adds those to the totals of every exposure of their
+ * the exposures that are new or moved ($13-$16, the keys; empty for none), stores the batch's
+ * tracked events ($17-$24; empty for none) and adds those to the totals of every exposure of their
  * unit. The stored-event part cannot see the rows this statement inserts (one snapshot), so no event
  * is counted twice; grouping both parts' contributions together gives what the recompute followed
  * by the add gave (sums add, conversions take the greatest).
  */
 const RECOMPUTE_AND_ADD_TRACKS = `WITH ${SPECS_CTE},
-  targets AS (SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) AS c(project_id, environment, experiment, unit_id)),
+  targets AS (SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[]) AS c(project_id, environment, experiment, unit_id)),
   ev AS (
     INSERT INTO unit_events (project_id, environment, unit_id, name, occurred_at, event_id, value, properties)
     SELECT project_id, environment, unit_id, name, ${EPOCH_MS} occurred_ms, event_id, value, properties
-    FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::text[], $22::numeric[], $23::jsonb[])
+    FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::bigint[], $22::text[], $23::numeric[], $24::jsonb[])
       AS t(project_id, environment, unit_id, name, occurred_ms, event_id, value, properties)
     RETURNING *),
   contrib AS (${STORED_CONTRIBUTIONS}
@@ -688,7 +698,7 @@ export async function rebuildTotals(
     return;
   }
   await tx.query(
-    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $12 AND environment = $13 AND experiment = $14'),
+    recomputeSql('SELECT project_id, environment, experiment, unit_id FROM exposures WHERE project_id = $13 AND environment = $14 AND experiment = $15'),
     [...specParams(specs), preWindowMs, ...params],
   );
 }

@@ -43,6 +43,18 @@ export const metricSchema = z
     higherIsBetter: z.boolean().default(true),
     /** Hours after exposure that count; empty means until the experiment stops. */
     windowHours: z.number().positive().max(24 * 365).optional(),
+    /**
+     * Hours from exposure to the start of the analysis window (a conversion delay; default 0). A
+     * negative delay (down to -24) also counts events shortly before the exposure, e.g. those of a
+     * client whose clock is behind the server that logged the exposure; a positive one skips the
+     * first hours (a retention metric: events between the exposure and the start count nowhere).
+     */
+    delayHours: z
+      .number()
+      .min(-24, { message: 'delayHours must be at least -24 (a day before the exposure)' })
+      .max(24 * 365, { message: 'delayHours must be at most 8760 (a year)' })
+      .optional()
+      .meta({ description: 'Hours after exposure at which the analysis window starts (default 0); negative (down to -24) counts events shortly before the exposure (a client clock behind the server), positive skips the first hours (retention)' }),
     guardrail: z.boolean().default(false),
     tags: tagsSchema.default([]),
   })

@@ -333,7 +333,7 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     }
   });
 
-  it('aggregator: applies a Kinesis batch exactly once, dead-letters a poison record, reports lag and dead letters', async () => {
+  it('aggregator: applies a Kinesis batch exactly once, dead-letters a poison record, reports lag, dead letters and duplicates', async () => {
     const shards = await kinesis.send(new ListShardsCommand({ StreamName: STREAM }));
     const shardId = shards.Shards![0]!.ShardId!;
     const iterator = await kinesis.send(new GetShardIteratorCommand({ StreamName: STREAM, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
@@ -357,8 +357,9 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n'); process.exit(0
     expect(again.batchItemFailures).toEqual([]);
     expect(processed.rows[0]!.n).toBe(records.length);
     expect(dead.rows).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ Service: 'aggregator', DeadLetters: 1, AggregationLag: 1_500 });
-    expect(lines[1]).toMatchObject({ DeadLetters: 0 });
+    expect(lines[0]).toMatchObject({ Service: 'aggregator', DeadLetters: 1, DuplicateEvents: 0, AggregationLag: 1_500 });
+    // The batch delivered again: every event skipped as a duplicate, counted once for the batch.
+    expect(lines[1]).toMatchObject({ DeadLetters: 0, DuplicateEvents: records.length });
   });
 
   it("aggregator: gives a dimension build only the time the invocation has left, or none", () => {

@@ -106,6 +106,7 @@ const BODIES: Readonly<Record<string, Record<string, unknown>>> = {
     capping: { type: 'absolute', value: 1000 },
     higherIsBetter: true,
     windowHours: 72,
+    delayHours: -2,
     guardrail: false,
     tags: ['money'],
   },
@@ -721,6 +722,9 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
         ['date', 'POST', `${DEMO}/experiments`, { ...EXPERIMENT, key: 'late', startedAt: 'yesterday' }],
         ['url scheme', 'POST', `${DEMO}/experiments`, { ...EXPERIMENT, key: 'url', type: 'split-url', variations: [{ key: 'a', url: 'javascript:alert(1)' }, { key: 'b', url: 'https://example.com' }] }],
         ['ratio without sides', 'POST', `${DEMO}/metrics`, { key: 'ratio', name: 'Ratio', type: 'ratio' }],
+        ['delay before a day', 'POST', `${DEMO}/metrics`, { key: 'early', name: 'Early', type: 'count', event: 'visit', delayHours: -24.5 }],
+        ['delay past a year', 'PUT', `${DEMO}/metrics/revenue`, { key: 'revenue', name: 'Revenue', type: 'count', event: 'purchase', delayHours: 24 * 365 + 1 }],
+        ['delay as text', 'POST', `${DEMO}/metrics`, { key: 'text', name: 'Text', type: 'count', event: 'visit', delayHours: '2' }],
         ['base version 0', 'POST', `${DEMO}/change-requests`, { ...CHANGE_REQUEST, baseVersion: 0 }],
         ['resource type', 'POST', `${DEMO}/change-requests`, { ...CHANGE_REQUEST, resourceType: 'segment' }],
         ['101 variations', 'POST', `${DEMO}/flags`, { ...FLAG, key: 'big', variations: Array.from({ length: 101 }, (_, i) => ({ key: `v${i}`, value: `v${i}` })) }],
@@ -736,6 +740,18 @@ describe('bad input gets a clean 4xx and changes nothing (pglite)', () => {
       }
 
       expect(found).toEqual([]);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('rejects a metric delay that is not finite, saying which field', async () => {
+      // 1e400 parses as Infinity.
+      const raw = JSON.stringify({ key: 'inf', name: 'Inf', type: 'count', event: 'visit', delayHours: 0 }).replace('"delayHours":0', '"delayHours":1e400');
+      const before = await snapshot();
+
+      const res = await send('POST', `${DEMO}/metrics`, { raw });
+
+      expect(faults('infinite delay', res, 400, 'VALIDATION_FAILED')).toEqual([]);
+      expect(JSON.stringify(res.body)).toContain('delayHours');
       expect(await snapshot()).toEqual(before);
     });
 

@@ -4,6 +4,8 @@ import type { Services } from '../../domain/services.js';
 import type { AggregatorState, HealthSource } from '../routes/health.js';
 import { AGGREGATOR_FAILING_MS, HEALTHZ_DEADLINE_MS, HEALTH_FIGURES, InProcessCounters, attachAggregatorState, attachArchiveState, attachHealthSource, healthz, inProcessHealthSource, processCounters } from '../routes/health.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
+import { measuredProcess } from '../../pipeline/measured.js';
+import { toRecord, track } from '../../pipeline/__tests__/fixtures.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
 
@@ -114,6 +116,47 @@ describe('GET /api/v1/health and the local aggregator', () => {
       expect((await p.request('GET', '/api/v1/health', { token })).body).toMatchObject({ status: 'degraded', pipeline: { aggregationLag: { limitMs: 60_000 } } });
     } finally {
       vi.unstubAllEnvs();
+      attachHealthSource(p.services, inProcessHealthSource(processCounters));
+    }
+  });
+});
+
+describe('GET /api/v1/health and the events the aggregator skips as duplicates', () => {
+  let p: Platform;
+  let token: string;
+
+  beforeAll(async () => {
+    p = await startPlatform(pgliteTarget());
+    token = await p.login(OWNER.email, OWNER.password);
+  });
+  afterAll(async () => {
+    await p.close();
+  });
+
+  it('counts them in the DuplicateEvents figure, as the local stack measures its batches, without degrading the platform', async () => {
+    // The counters and the batch processor as the local stack wires them (processCounterSink, measuredProcess), on the test's clock.
+    const counters = new InProcessCounters(() => p.now.value.getTime());
+    attachHealthSource(p.services, inProcessHealthSource(counters));
+    const process = measuredProcess({ put: (name, value) => { counters.record(name, value); } });
+    expect((await p.request('POST', '/api/v1/projects', { token, body: { key: 'dupes', name: 'Dupes' } })).status).toBe(201);
+    const projectId = (await p.db.query<{ id: string }>(`SELECT id FROM projects WHERE key = 'dupes'`)).rows[0]!.id;
+    const duplicates = async (): Promise<unknown> => {
+      const res = await p.request('GET', '/api/v1/health', { token });
+      return [res.body.status, res.body.figures.find((f: { name: string }) => f.name === 'DuplicateEvents')];
+    };
+    try {
+      expect(await duplicates()).toEqual(['ok', { name: 'DuplicateEvents', statistic: 'sum', unit: 'Count', value: 0 }]);
+
+      // 200 purchases sharing one event id (a sender reusing ids): the first counts, 199 are skipped.
+      const at = p.now.value.getTime();
+      const sameId = Array.from({ length: 200 }, (_, i) => toRecord(track(`u${i}`, 'purchase', at, i, 'purchase-1', projectId)));
+      const first = await process(p.db, sameId, {});
+      // Delivered again (a retry): all 200 are skipped.
+      const again = await process(p.db, sameId, {});
+
+      expect([first.processed, first.duplicates, again.processed, again.duplicates]).toEqual([1, 199, 0, 200]);
+      expect(await duplicates()).toEqual(['ok', { name: 'DuplicateEvents', statistic: 'sum', unit: 'Count', value: 399 }]);
+    } finally {
       attachHealthSource(p.services, inProcessHealthSource(processCounters));
     }
   });

@@ -154,6 +154,21 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('metric changes after 
     expect(spend.source).toBe('rollup');
     expect(spend.variations.map((v) => v.total)).toEqual(capped);
   });
+
+  it('recounts a metric whose conversion delay changes', async () => {
+    // The views came an hour after the exposure: a window starting 1.5 h after it leaves them out.
+    const metric = await must('GET', `${BASE}/metrics/views`);
+    const later = await must('PUT', `${BASE}/metrics/views`, { ...metric.definition, delayHours: 1.5 }, metric.version);
+    // "views" is listed by "exp", "late" and "fresh".
+    expect(await pending()).toBe(3);
+    expect(totals(await results('exp'), 'views')).toEqual([0, 0]);
+
+    await must('PUT', `${BASE}/metrics/views`, { ...later.definition, delayHours: -1 }, later.version);
+
+    expect(await pending()).toBeGreaterThan(0);
+    expect(totals(await results('exp'), 'views')).toEqual(truth('page_view', 'count'));
+    expect(totals(await results('late'), 'views')).toEqual(truth('page_view', 'count'));
+  });
 });
 
 describe('a rebuild that runs out of time (postgres)', () => {

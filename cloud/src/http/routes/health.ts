@@ -44,6 +44,7 @@ export const HEALTH_FIGURES: readonly Pick<HealthFigure, 'name' | 'statistic' | 
   { name: 'EventBatchesRefused', statistic: 'sum', unit: 'Count' },
   { name: 'AggregationLag', statistic: 'max', unit: 'Milliseconds' },
   { name: 'DeadLetters', statistic: 'sum', unit: 'Count' },
+  { name: 'DuplicateEvents', statistic: 'sum', unit: 'Count' },
   { name: 'ExposuresDropped', statistic: 'sum', unit: 'Count' },
   { name: 'ExposuresRetrying', statistic: 'max', unit: 'Count' },
 ];

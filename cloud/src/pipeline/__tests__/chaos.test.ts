@@ -19,10 +19,35 @@ import type { Poller } from '../poller.js';
 import { createPoller, kinesisShardReader } from '../poller.js';
 import { querySufficientStatistics } from '../sufficient-statistics.js';
 import type { AggregateState } from './fixtures.js';
-import { DAY, ENV, EXPERIMENTS, METRICS, PROJECT, T0, exposure, groundTruth, prng, readState, seedProject, track, withHook } from './fixtures.js';
+import type { Catalogue } from './fixtures.js';
+import { CATALOGUE, DAY, ENV, PROJECT, T0, exposure, groundTruth, prng, readState, seedProject, track, withHook } from './fixtures.js';
 import { putAll, quickSleep, until } from './kinesis-helpers.js';
 
 const STREAM = 'chaos-events';
+
+/**
+ * The seeded catalogue plus metrics with a conversion delay, listed by exp-a: one that also counts
+ * the day before the exposure, one that skips the first day (retention) for two days.
+ */
+const DELAYED: Catalogue = {
+  metrics: [
+    ...CATALOGUE.metrics,
+    { key: 'purchased-early', name: 'Purchased (from a day before)', type: 'conversion', event: 'purchase', delayHours: -24 },
+    { key: 'sessions-retained', name: 'Sessions on days 2-3', type: 'count', event: 'session', delayHours: 24, windowHours: 48 },
+    {
+      key: 'revenue-per-session-late',
+      name: 'Revenue per session after 12 h',
+      type: 'ratio',
+      numerator: { event: 'purchase', aggregation: 'sum', property: 'amount' },
+      denominator: { event: 'session', aggregation: 'count' },
+      delayHours: 12.5,
+    },
+  ],
+  experiments: {
+    ...CATALOGUE.experiments,
+    'exp-a': { ...CATALOGUE.experiments['exp-a']!, secondary: [...CATALOGUE.experiments['exp-a']!.secondary, 'purchased-early', 'sessions-retained', 'revenue-per-session-late'] },
+  },
+};
 const UNITS = 600;
 
 interface Scenario {
@@ -152,6 +177,10 @@ describe('chaos: aggregator crashes, connection kills, duplicates and poison on 
   beforeAll(async () => {
     db = await target.open();
     await seedProject(db);
+    for (const m of DELAYED.metrics.filter((d) => !CATALOGUE.metrics.includes(d))) {
+      await db.query('INSERT INTO metrics (project_id, key, name, definition) VALUES ($1, $2, $3, $4)', [PROJECT, m.key, m.name, JSON.stringify(m)]);
+    }
+    await db.query(`UPDATE experiments SET definition = $2 WHERE project_id = $1 AND key = 'exp-a'`, [PROJECT, JSON.stringify({ key: 'exp-a', name: 'exp-a', metrics: DELAYED.experiments['exp-a'] })]);
     const name = await db.query<{ name: string }>('SELECT current_database() AS name');
     const base = new URL(process.env.XP_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
     base.pathname = `/${name.rows[0]!.name}`;
@@ -253,12 +282,12 @@ describe('chaos: aggregator crashes, connection kills, duplicates and poison on 
     await second.stop();
     await admin.end();
 
-    const truth = groundTruth(scenario.valid);
+    const truth = groundTruth(scenario.valid, undefined, DELAYED);
     const state = await readState(db);
     const stats = [];
-    for (const experiment of Object.keys(EXPERIMENTS)) {
-      const listed = EXPERIMENTS[experiment]!;
-      const metrics = [...new Set([...listed.primary, ...listed.secondary, ...listed.guardrails, ...METRICS.filter((m) => m.guardrail === true).map((m) => m.key)])];
+    for (const experiment of Object.keys(DELAYED.experiments)) {
+      const listed = DELAYED.experiments[experiment]!;
+      const metrics = [...new Set([...listed.primary, ...listed.secondary, ...listed.guardrails, ...DELAYED.metrics.filter((m) => m.guardrail === true).map((m) => m.key)])];
       const rows = await querySufficientStatistics(db, { projectId: PROJECT, environment: ENV, experiment, metrics });
       stats.push({
         actual: rows.map((r) => ({
@@ -279,6 +308,12 @@ describe('chaos: aggregator crashes, connection kills, duplicates and poison on 
         expected: expectedStatistics(truth, experiment, metrics),
       });
     }
+    // The delayed conversion does count differently from its undelayed twin (purchases dated the day
+    // before an exposure convert), so the comparison covers the delay.
+    const valueOf = new Map(truth.totals.map((t) => [t.key, t.value]));
+    const differing = (delayed: string, plain: string): number =>
+      truth.totals.filter((t) => t.key.endsWith(`/${delayed}`) && t.value !== (valueOf.get(t.key.slice(0, -delayed.length) + plain) ?? 0)).length;
+    const delayedDiffer = { purchasedEarly: differing('purchased-early', 'purchased') };
     const letters = await db.query<{ reason: string }>('SELECT reason FROM dead_letters');
     const figures = {
       records: scenario.payloads.length,
@@ -293,6 +328,7 @@ describe('chaos: aggregator crashes, connection kills, duplicates and poison on 
       exposures: state.exposures.length,
       excluded: state.exposures.filter((x) => x.excluded).length,
       totalsRows: state.totals.length,
+      delayedDiffer,
     };
     console.log(`chaos figures: ${JSON.stringify(figures)}`);
 
@@ -306,5 +342,6 @@ describe('chaos: aggregator crashes, connection kills, duplicates and poison on 
     }
     expect(letters.rows.every((r) => /^(payload is not|not a pipeline event|payload contains a NUL)/.test(r.reason))).toBe(true);
     expect(figures.excluded).toBeGreaterThan(0);
+    expect(delayedDiffer.purchasedEarly).toBeGreaterThan(0);
   });
 });

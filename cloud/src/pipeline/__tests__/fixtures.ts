@@ -36,6 +36,14 @@ export const EXPERIMENTS: Readonly<Record<string, { primary: string[]; secondary
   'exp-b': { primary: ['purchases'], secondary: [], guardrails: ['revenue'] },
 };
 
+/** Which metrics there are and which experiments list them (the seeded ones unless a test adds some). */
+export interface Catalogue {
+  readonly metrics: readonly MetricInput[];
+  readonly experiments: Readonly<Record<string, { primary: string[]; secondary: string[]; guardrails: string[] }>>;
+}
+
+export const CATALOGUE: Catalogue = { metrics: METRICS, experiments: EXPERIMENTS };
+
 /** Inserts the organisation, project, metrics and experiments the aggregator reads. */
 export async function seedProject(db: Queryable, projectId = PROJECT): Promise<void> {
   await db.query(`INSERT INTO organizations (id, name) VALUES ('org-1', 'Org') ON CONFLICT DO NOTHING`);
@@ -176,7 +184,7 @@ interface Input {
 }
 
 /** What the aggregates must be after applying each distinct event once, in any order. */
-export function groundTruth(events: readonly PipelineEvent[], preWindowMs = 14 * DAY): AggregateState {
+export function groundTruth(events: readonly PipelineEvent[], preWindowMs = 14 * DAY, catalogue: Catalogue = CATALOGUE): AggregateState {
   const unique = new Map<string, PipelineEvent>();
   for (const e of events) {
     const id = `${e.projectId}/${e.event.id}`;
@@ -204,9 +212,9 @@ export function groundTruth(events: readonly PipelineEvent[], preWindowMs = 14 *
   const exposures: ExposureRow[] = [];
   const totals: TotalsRow[] = [];
   const metricsOf = (experiment: string): MetricInput[] => {
-    const listed = EXPERIMENTS[experiment];
+    const listed = catalogue.experiments[experiment];
     const keys = new Set([...(listed?.primary ?? []), ...(listed?.secondary ?? []), ...(listed?.guardrails ?? [])]);
-    return METRICS.filter((m) => m.guardrail === true || keys.has(m.key));
+    return catalogue.metrics.filter((m) => m.guardrail === true || keys.has(m.key));
   };
   for (const [key, x] of first) {
     exposures.push({ key, variation: x.variation, exposedAt: x.at, excluded: x.variations.size > 1 });
@@ -224,8 +232,12 @@ export function groundTruth(events: readonly PipelineEvent[], preWindowMs = 14 *
           continue;
         }
         const t = e.occurredAt;
-        const inWindow = t >= x.at - preWindowMs && (m.windowHours === undefined || t < x.at + m.windowHours * HOUR);
-        if (!inWindow) {
+        // The analysis window starts `delayHours` after the exposure; the pre-period ends at the
+        // exposure or at that start, whichever is first; between the exposure and a later start, nothing.
+        const start = x.at + (m.delayHours ?? 0) * HOUR;
+        const post = t >= start && (m.windowHours === undefined || t < start + m.windowHours * HOUR);
+        const pre = t >= x.at - preWindowMs && t < Math.min(x.at, start);
+        if (!post && !pre) {
           continue;
         }
         for (const input of inputs) {
@@ -235,7 +247,7 @@ export function groundTruth(events: readonly PipelineEvent[], preWindowMs = 14 *
           acc.hits++;
           const raw = input.sum ? (input.property !== undefined ? e.event.properties?.[input.property] : undefined) : 1;
           const amount = typeof raw === 'number' ? raw : input.sum ? (e.event.value ?? 0) : 1;
-          const side = t >= x.at ? acc.post : acc.pre;
+          const side = post ? acc.post : acc.pre;
           const cents = Math.round(amount * 100);
           side[input.part] = m.type === 'conversion' ? 100 : side[input.part]! + cents;
         }

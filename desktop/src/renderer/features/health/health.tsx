@@ -18,6 +18,10 @@ const FIGURE_LABELS: Readonly<Record<string, { readonly label: string; readonly 
   EventBatchesRefused: { label: 'Event batches refused', description: 'Event batches POST /sdk/v1/events could not take for now (503, 429: the stream unavailable or overloaded); the SDKs send them again.' },
   AggregationLag: { label: 'Aggregation lag', description: 'Time between an event batch arriving and the aggregator applying it.' },
   DeadLetters: { label: 'Dead letters', description: 'Records the aggregator could not apply, set aside in dead_letters.' },
+  DuplicateEvents: {
+    label: 'Duplicate events',
+    description: 'Events the aggregator skipped because an event with the same id was already counted: SDK retries, re-delivered batches, or a sender reusing ids (only the first counts).',
+  },
   ExposuresDropped: {
     label: 'Exposures lost',
     description: 'Exposures of remote evaluations and split-URL redirects lost for good: the event stream refused them and the retry buffer was full, or they still waited at shutdown. Those units are missing from the results.',

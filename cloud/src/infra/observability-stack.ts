@@ -512,7 +512,7 @@ export class ObservabilityStack extends Stack {
     );
     system.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Kinesis iterator age (aggregator, ms)', left: [iteratorAge], width: 8 }),
-      new cloudwatch.GraphWidget({ title: 'Pipeline failures', left: [dlqDepth.with({ label: 'on-failure queue depth' })], right: [deadLetters.with({ label: 'dead letters' })], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Pipeline failures', left: [dlqDepth.with({ label: 'on-failure queue depth' })], right: [deadLetters.with({ label: 'dead letters' }), xpMetric(MetricName.DuplicateEvents, stage, 'Sum').with({ label: 'duplicate events skipped' })], width: 8 }),
       new cloudwatch.GraphWidget({ title: 'Aggregation lag (ms)', left: [xpMetric(MetricName.AggregationLag, stage, 'Maximum')], width: 8 }),
     );
     system.addWidgets(

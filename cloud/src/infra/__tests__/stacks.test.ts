@@ -358,6 +358,15 @@ describe('the CDK app (default configuration, cdk-nag AwsSolutions applied)', ()
     expect(apiRouteLatencySearch('a1b2c3', 'p99')).toBe(`SEARCH('{AWS/ApiGateway,ApiId,Method,Resource,Stage} MetricName="Latency" ApiId="a1b2c3"', 'p99', 300)`);
   });
 
+  it("graphs the aggregator's skipped duplicate events beside its dead letters on the system-health dashboard", () => {
+    const [dashboard] = Object.values(t.observability.findResources('AWS::CloudWatch::Dashboard', { Properties: { DashboardName: 'xp-dev-system-health' } })) as { Properties: { DashboardBody: unknown } }[];
+    const body = JSON.stringify(dashboard!.Properties.DashboardBody);
+
+    expect(body).toContain('Pipeline failures');
+    expect(body).toContain('DuplicateEvents');
+    expect(body).toContain('duplicate events skipped');
+  });
+
   it('subscribes the alarm-rollback function to the guardrail topic', () => {
     expect(count(t.observability, 'AWS::SNS::Subscription', { Protocol: 'lambda' })).toBeGreaterThan(0);
   });

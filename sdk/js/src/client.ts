@@ -81,6 +81,22 @@ const FALSE_DEFAULT = Object.freeze({ defaultValue: false });
 /** Results the client turned into TYPE_MISMATCH because the served value had the wrong type. */
 const wrongValueType = new WeakSet<object>();
 
+/**
+ * What @xp/sdk/react reads of a client, under a global symbol (not public API; a copy of the SDK in
+ * another bundle finds it too). It sees what `onChange` does not announce: status changes, an API
+ * ruleset equal to the one served, and change notifications nobody listened to.
+ */
+export const CLIENT_STATE: unique symbol = Symbol.for('@xp/sdk/client-state');
+
+export interface ClientStateSource {
+  /** Change notifications so far (`onChange`'s, listened to or not): what evaluations depend on moved when it moves. */
+  readonly changes: () => number;
+  /** Why the API's ruleset is not (yet) served: why startup settled without it; undefined once it is served. */
+  readonly error: () => XpError | undefined;
+  /** Calls `watcher` after every change of status, of the ruleset served (even an equal one), and after change notifications. */
+  readonly watch: (watcher: () => void) => () => void;
+}
+
 /** Whether a TYPE_MISMATCH came from the value's type (not from a bucketing attribute's type). */
 export function isWrongValueType(details: object): boolean {
   return wrongValueType.has(details);
@@ -271,6 +287,22 @@ export class ExperimentationClient {
   private timedTimer: ReturnType<typeof startTimer> | undefined;
   /** Timed rules that took effect up to this instant were announced (or came with the ruleset). */
   private timedUpTo = 0;
+  /** Change notifications so far, and what CLIENT_STATE reports (see ClientStateSource). */
+  private changeCount = 0;
+  private startupError: XpError | undefined;
+  private readonly stateWatchers = new Set<() => void>();
+
+  /** For @xp/sdk/react, not public API. */
+  readonly [CLIENT_STATE]: ClientStateSource = {
+    changes: () => this.changeCount,
+    error: () => this.startupError,
+    watch: (watcher) => {
+      this.stateWatchers.add(watcher);
+      return () => {
+        this.stateWatchers.delete(watcher);
+      };
+    },
+  };
 
   constructor(sdkKey: string, options: ClientOptions = {}) {
     this.options = options;
@@ -625,6 +657,7 @@ export class ExperimentationClient {
       this.detachHooks();
       this.sync?.close();
       clearTimeout(this.timedTimer);
+      this.stateChanged();
       this.closing = this.events.close(2 * (this.transport?.timeoutMs ?? 0)).finally(() => {
         this.transport?.close();
         this.listeners.clear();
@@ -851,8 +884,11 @@ export class ExperimentationClient {
     this.bootstrapEnvironment = source === 'bootstrap' ? next.document.environment : undefined;
     this.current = next;
     this.unitAttributes = this.trackedUnitAttributes(next.document);
-    if (source === 'network' && this.statusValue !== ClientStatus.Closed) {
-      this.statusValue = ClientStatus.Ready;
+    if (source === 'network') {
+      this.startupError = undefined;
+      if (this.statusValue !== ClientStatus.Closed) {
+        this.statusValue = ClientStatus.Ready;
+      }
     }
     const now = this.clock();
     if (previous !== undefined || source === 'network') {
@@ -869,6 +905,7 @@ export class ExperimentationClient {
     // What its timed rules serve now came with it; the next one to take effect is announced then.
     this.timedUpTo = Math.max(this.timedUpTo, now);
     this.armTimedChange();
+    this.stateChanged();
     return undefined;
   }
 
@@ -902,11 +939,13 @@ export class ExperimentationClient {
     this.timedUpTo = now;
     if (flags.length > 0) {
       this.notify({ flags, experiments: [], version: rs.version, timed: true });
+      this.stateChanged();
     }
     this.armTimedChange();
   }
 
   private notify(change: ReturnType<typeof diffRulesets>): void {
+    this.changeCount++;
     const threw = (e: unknown): void => {
       this.logger.error('xp: a change listener threw', e);
     };
@@ -923,13 +962,27 @@ export class ExperimentationClient {
     }
   }
 
+  /** Tells CLIENT_STATE's watchers (the React bindings) that the status or the ruleset served changed. */
+  private stateChanged(): void {
+    for (const watcher of [...this.stateWatchers]) {
+      try {
+        watcher();
+      } catch (e) {
+        this.logger.error('xp: a state watcher threw', e);
+      }
+    }
+  }
+
   private settleStartup(error: XpError | undefined): void {
     if (this.statusValue === ClientStatus.Starting) {
       this.statusValue = ClientStatus.Defaults;
     }
     if (error === undefined || this.statusValue === ClientStatus.Ready) {
+      this.stateChanged();
       return;
     }
+    this.startupError = error;
+    this.stateChanged();
     const serving = this.current === undefined ? 'defaults' : 'the bootstrap ruleset';
     if (this.transport === undefined) {
       // Misconfigured: the constructor said so, and the API is never contacted.

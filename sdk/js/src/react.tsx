@@ -3,31 +3,54 @@
  * @xp/sdk/react — React bindings: `<XpProvider>` and hooks that evaluate with the app's client,
  * re-render on ruleset changes and user changes, and log exposures from effects (never on the server).
  */
-import { createContext, useContext, useEffect, useMemo, useSyncExternalStore } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useSyncExternalStore } from 'react';
 import type { ReactNode } from 'react';
 import type { ExperimentResult } from '@xp/shared/eval';
+import { CLIENT_STATE } from './client.js';
 import type { ExperimentationClient, JsonDefault, JsonValue } from './client.js';
 import type { XpError } from './errors.js';
 import { ClientStatus } from './types.js';
-import type { EvaluationDetails, RulesetSnapshot, User } from './types.js';
+import type { EvaluationDetails, User } from './types.js';
 
-/** What the hooks re-render on: a new object whenever the client changes what it serves. */
-interface ClientState {
+/** Loading state of the provider's client. */
+export interface XpReadyState {
+  /**
+   * Whether to render content rather than a loading state. In a server render and while the page
+   * hydrates: whether the client serves a ruleset (the API's or a bootstrap), so a server without one
+   * and the page it embedded `null` in both render the loading state. After hydration (and in pages
+   * rendered without a server): also once `ready()` has given up waiting (status DEFAULTS), so a page
+   * whose API is down renders its defaults rather than loading forever.
+   */
+  readonly ready: boolean;
+  /** What the client serves now (may differ between the server and the page: don't render it in hydrated markup). */
   readonly status: ClientStatus;
-  /** The ruleset served (its identity changes with every new ruleset). */
-  readonly ruleset: RulesetSnapshot | undefined;
-  /** Change notifications seen: timed rules (ramp steps, active windows) keep the ruleset. */
-  readonly changes: number;
-  /** Why `ready()` settled without the API's ruleset, once it has. */
+  /**
+   * Why the API's ruleset is not (yet) served, once startup has settled without it (`error.code`:
+   * TIMEOUT, NETWORK, UNAUTHORIZED, …); undefined again once the API's ruleset is served.
+   */
   readonly error: XpError | undefined;
 }
 
+/**
+ * What the hooks read of a client, shared by every provider and hook using it. The value hooks
+ * re-render on `changes` alone (what `onChange` announces: a new ruleset that serves something else,
+ * a timed rule taking effect), so an API ruleset equal to the bootstrap re-renders only `useXpReady`.
+ */
 interface ClientStore {
   readonly subscribe: (onStoreChange: () => void) => () => void;
-  readonly get: () => ClientState;
+  /** Change notifications so far: read live, so one made while nobody listened (a hidden Activity) is seen. */
+  readonly changes: () => number;
+  readonly readyState: () => XpReadyState;
+  /** The ready state of a server render and of hydration: `ready` is "serves a ruleset" on both sides. */
+  readonly serverReadyState: () => XpReadyState;
+  /**
+   * Calls `log` (a committed hook's exposure) again whenever the client serves another ruleset object,
+   * even an equal one that re-renders nothing, until the returned function is called: an exposure the
+   * client dropped unsent is logged again then (the client de-duplicates the others).
+   */
+  readonly logWhileMounted: (log: () => void) => () => void;
 }
 
-/** One store per client, shared by every provider and hook using it. */
 const stores = new WeakMap<ExperimentationClient, ClientStore>();
 
 function storeOf(client: ExperimentationClient): ClientStore {
@@ -35,73 +58,96 @@ function storeOf(client: ExperimentationClient): ClientStore {
   if (store !== undefined) {
     return store;
   }
+  // Typed loosely: a missing client (`undefined` in a server pass) or another object gets a clear error.
+  const given = client as Partial<ExperimentationClient> | null | undefined;
+  const source = given?.[CLIENT_STATE];
+  if (source === undefined) {
+    throw new TypeError(`<XpProvider client={…}> needs an ExperimentationClient from @xp/sdk, got ${given === null ? 'null' : typeof given}`);
+  }
   const listeners = new Set<() => void>();
-  let state: ClientState = { status: client.status, ruleset: client.getSnapshot({ includeServerOnly: true }), changes: 0, error: undefined };
-  let detach: (() => void) | undefined;
-  let awaitingReady = true;
-  const emit = (): void => {
-    for (const listener of [...listeners]) {
-      listener();
-    }
-  };
-  const get = (): ClientState => {
-    // Read live: a ruleset or status that changed while nobody listened (between render and subscribe) is seen.
+  let unwatch: (() => void) | undefined;
+  const loggers = new Set<() => void>();
+  let served = client.getSnapshot({ includeServerOnly: true });
+  // Cached per value: useSyncExternalStore re-renders when the object changes, and only then.
+  const cached = { live: undefined as XpReadyState | undefined, server: undefined as XpReadyState | undefined };
+  const view = (which: 'live' | 'server', ready: boolean): XpReadyState => {
     const status = client.status;
-    const ruleset = client.getSnapshot({ includeServerOnly: true });
-    if (status !== state.status || ruleset !== state.ruleset) {
-      state = { ...state, status, ruleset };
+    const error = source.error();
+    const last = cached[which];
+    if (last?.ready === ready && last.status === status && last.error === error) {
+      return last;
     }
-    return state;
+    return (cached[which] = Object.freeze({ ready, status, error }));
   };
   const subscribe = (onStoreChange: () => void): (() => void) => {
     listeners.add(onStoreChange);
-    detach ??= client.onChange(() => {
-      state = { ...get(), changes: state.changes + 1 };
-      emit();
+    // One watcher per client while anything listens: none left once the last hook unmounts.
+    unwatch ??= source.watch(() => {
+      for (const listener of [...listeners]) {
+        listener();
+      }
+      const ruleset = client.getSnapshot({ includeServerOnly: true });
+      if (ruleset !== served) {
+        served = ruleset;
+        for (const log of [...loggers]) {
+          log();
+        }
+      }
     });
-    if (awaitingReady) {
-      awaitingReady = false;
-      // STARTING becomes DEFAULTS when ready() settles, with no change notification; a settled
-      // ready() that changes nothing the hooks show (the usual case) re-renders nothing.
-      void client.ready().then(({ error }) => {
-        const seen = state;
-        get();
-        if (error !== undefined) {
-          state = { ...state, error };
-        }
-        if (state !== seen) {
-          emit();
-        }
-      });
-    }
     return () => {
       listeners.delete(onStoreChange);
       if (listeners.size === 0) {
-        detach?.();
-        detach = undefined;
+        unwatch?.();
+        unwatch = undefined;
       }
     };
   };
-  store = { subscribe, get };
+  store = {
+    subscribe,
+    changes: source.changes,
+    readyState: () => view('live', client.status !== ClientStatus.Starting),
+    serverReadyState: () => view('server', client.getSnapshot({ includeServerOnly: true }) !== undefined),
+    logWhileMounted: (log) => {
+      loggers.add(log);
+      return () => {
+        loggers.delete(log);
+      };
+    },
+  };
   stores.set(client, store);
   return store;
 }
 
 interface XpContextValue {
   readonly client: ExperimentationClient;
-  /** Kept while the provider's user has the same JSON: what the hooks' memos and effects depend on. */
   readonly user: User;
+  /** The user's canonical JSON (or the user itself when it has none): what the hooks' memos and effects depend on. */
+  readonly userKey: unknown;
 }
 
 const XpContext = createContext<XpContextValue | undefined>(undefined);
 
-/** The user as JSON, or undefined when it cannot be serialised (then compared by identity). */
-function keyOf(user: User): string | undefined {
+/** A JSON value with every object's keys sorted: equal users give equal strings, whatever their key order. */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.map(sortedKeys);
+  }
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
+  }
+  return value;
+}
+
+/** The user as canonical JSON, or the user itself when it cannot be serialised (then compared by identity). */
+function keyOf(user: User): unknown {
   try {
-    return JSON.stringify(user);
+    // Serialised first (toJSON, cycles and BigInts throw here), then its keys sorted.
+    const json = JSON.stringify(user) as string | undefined;
+    return json === undefined ? user : JSON.stringify(sortedKeys(JSON.parse(json)));
   } catch {
     // A cycle or a BigInt: such a user is compared by identity.
-    return undefined;
+    return user;
   }
 }
 
@@ -114,16 +160,15 @@ export interface XpProviderProps {
 }
 
 /**
- * Gives the hooks below it a client and a user. A new `user` prop with the same JSON is the same
- * user (an inline object literal does not re-render the hooks); one with other values re-evaluates them.
+ * Gives the hooks below it a client and a user. A `user` with the same JSON (in any key order) is the
+ * same user (an inline object literal does not re-render the hooks); one with other values, or the
+ * same object changed in place and rendered again, re-evaluates them.
  */
 export function XpProvider({ client, user, children }: XpProviderProps): ReactNode {
   const userKey = keyOf(user);
-  const value = useMemo<XpContextValue>(
-    () => ({ client, user }),
-    // The user by its JSON: an equal literal passed on every render keeps the context value (and the hooks' user).
-    [client, userKey ?? user],
-  );
+  // An equal literal passed on every render keeps the context value; an object changed in place gets a new one.
+  // The user itself is left out: an equal one keeps the value (and the user it holds), whatever its identity.
+  const value = useMemo<XpContextValue>(() => ({ client, user, userKey }), [client, userKey]);
   return <XpContext.Provider value={value}>{children}</XpContext.Provider>;
 }
 
@@ -135,13 +180,12 @@ function useXpContext(hook: string): XpContextValue {
   return value;
 }
 
-/** The provider's client and user, and the client's state: a hook calling it re-renders on every change. */
-function useEvaluationContext(hook: string): XpContextValue & { readonly state: ClientState } {
+/** The provider's client and user, and the client's change count: a hook calling it re-renders when evaluations may change. */
+function useEvaluationContext(hook: string): XpContextValue & { readonly changes: number } {
   const context = useXpContext(hook);
   const store = storeOf(context.client);
-  // The server snapshot is the live one: a page hydrating with the server's bootstrap evaluates the same.
-  const state = useSyncExternalStore(store.subscribe, store.get, store.get);
-  return { ...context, state };
+  const changes = useSyncExternalStore(store.subscribe, store.changes, store.changes);
+  return { ...context, changes };
 }
 
 const NO_EXPOSURE = Object.freeze({ exposure: false });
@@ -149,21 +193,30 @@ const NO_EXPOSURE = Object.freeze({ exposure: false });
 /**
  * Evaluates in render without logging, and logs the exposure of the assignment once it is
  * committed: a render React discards (or a server render, which runs no effects) logs nothing, and
- * the client's exposure cache makes StrictMode's second effect run a no-op.
+ * the client's exposure cache makes StrictMode's second effect run a no-op. While mounted, the
+ * exposure is logged again whenever the hook re-evaluates and whenever the client serves another
+ * ruleset (even an equal one): an exposure the client dropped unsent (queue full, API down) is sent
+ * again then, as the client's methods do at the unit's next evaluation.
  */
 function useFlagEvaluation(hook: string, flagKey: string, defaultValue: unknown): EvaluationDetails {
-  const { client, user, state } = useEvaluationContext(hook);
+  const { client, user, userKey, changes } = useEvaluationContext(hook);
   const details = useMemo(
     () => (client.evaluate as (key: string, user: User, defaultValue: unknown, options: typeof NO_EXPOSURE) => EvaluationDetails)(flagKey, user, defaultValue, NO_EXPOSURE),
-    [client, flagKey, user, defaultValue, state],
+    // The user by its key: an object changed in place re-evaluates, an equal one passed anew does not.
+    [client, flagKey, userKey, defaultValue, changes],
   );
   const assignment = details.experiment?.inExperiment === true ? `${details.experiment.key}\u0000${details.experiment.variationKey}` : undefined;
   useEffect(() => {
-    if (assignment !== undefined) {
-      // Without a default: the assignment does not depend on it, and a type mismatch had no assignment to log.
-      client.evaluate(flagKey, user);
+    if (assignment === undefined) {
+      return undefined;
     }
-  }, [client, flagKey, user, assignment]);
+    // Without a default: the assignment does not depend on it, and a type mismatch had no assignment to log.
+    const log = (): void => {
+      client.evaluate(flagKey, user);
+    };
+    log();
+    return storeOf(client).logWhileMounted(log);
+  }, [client, flagKey, userKey, assignment, changes]);
   return details;
 }
 
@@ -195,46 +248,65 @@ export function useFeatureEnabled(flagKey: string): boolean {
   return Boolean(useFlagEvaluation('useFeatureEnabled', flagKey, undefined).value);
 }
 
-/** The assignment to a standalone experiment, as `client.getExperiment`; its exposure is logged once committed. */
-export function useExperiment(experimentKey: string): ExperimentResult {
-  const { client, user, state } = useEvaluationContext('useExperiment');
-  const result = useMemo(() => client.getExperiment(experimentKey, user, NO_EXPOSURE), [client, experimentKey, user, state]);
+function useExperimentEvaluation(hook: string, experimentKey: string): ExperimentResult {
+  const { client, user, userKey, changes } = useEvaluationContext(hook);
+  const result = useMemo(
+    () => client.getExperiment(experimentKey, user, NO_EXPOSURE),
+    // The user by its key, as in useFlagEvaluation.
+    [client, experimentKey, userKey, changes],
+  );
   const variation = result.inExperiment ? result.variationKey : null;
   useEffect(() => {
-    if (variation !== null) {
-      client.getExperiment(experimentKey, user);
+    if (variation === null) {
+      return undefined;
     }
-  }, [client, experimentKey, user, variation]);
+    const log = (): void => {
+      client.getExperiment(experimentKey, user);
+    };
+    log();
+    return storeOf(client).logWhileMounted(log);
+  }, [client, experimentKey, userKey, variation, changes]);
   return result;
+}
+
+/** The assignment to a standalone experiment, as `client.getExperiment`; its exposure is logged once committed. */
+export function useExperiment(experimentKey: string): ExperimentResult {
+  return useExperimentEvaluation('useExperiment', experimentKey);
 }
 
 /** The unit's variation key in a standalone experiment, or null, as `client.getVariant`. */
 export function useVariant(experimentKey: string): string | null {
-  return useExperiment(experimentKey).variationKey;
+  return useExperimentEvaluation('useVariant', experimentKey).variationKey;
 }
 
-/** The provider's client, for what the hooks do not cover (`trackEvent`, `flush`). */
+/** The provider's client, for what the hooks do not cover (`flush`, `getSnapshot`, …). */
 export function useXpClient(): ExperimentationClient {
   return useXpContext('useXpClient').client;
 }
 
-/** Loading state of the provider's client. */
-export interface XpReadyState {
-  /**
-   * The client serves a ruleset (the API's or a bootstrap), or has given up waiting for the first
-   * one (`ready()` settled: defaults until the API answers). The same on a server that renders with a
-   * ruleset and in the page that hydrates with it as bootstrap.
-   */
-  readonly ready: boolean;
-  /** What the client serves now (may differ between the server and the page: don't render it in hydrated markup). */
-  readonly status: ClientStatus;
-  /** Why the API's ruleset is not served, once `ready()` has settled (`error.code`: TIMEOUT, UNAUTHORIZED, …). */
-  readonly error: XpError | undefined;
+/** The provider's user (the object last given whose JSON differs from the one before). */
+export function useXpUser(): User {
+  return useXpContext('useXpUser').user;
 }
 
-/** Whether the client is ready, for loading states; re-renders when that changes. */
+/**
+ * `trackEvent` bound to the provider's client and user: `track('purchase', { value: 9.99 })`. The
+ * function keeps its identity while the client and the user (by its JSON) do.
+ */
+export function useTrackEvent(): (name: string, properties?: Readonly<Record<string, unknown>>) => void {
+  const { client, user, userKey } = useXpContext('useTrackEvent');
+  return useCallback(
+    (name: string, properties?: Readonly<Record<string, unknown>>) => {
+      client.trackEvent(name, user, properties);
+    },
+    // The user by its key, as in useFlagEvaluation.
+    [client, userKey],
+  );
+}
+
+/** Whether the client is ready, for loading states; re-renders when the status or the error changes. */
 export function useXpReady(): XpReadyState {
-  const { state } = useEvaluationContext('useXpReady');
-  const { status, error } = state;
-  return useMemo(() => ({ ready: status !== ClientStatus.Starting, status, error }), [status, error]);
+  const { client } = useXpContext('useXpReady');
+  const store = storeOf(client);
+  return useSyncExternalStore(store.subscribe, store.readyState, store.serverReadyState);
 }

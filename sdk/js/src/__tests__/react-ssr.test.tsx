@@ -18,7 +18,8 @@ import { ExperimentationClient } from '../client.js';
 import { XpProvider, useFlag, useVariant, useXpReady } from '../react.js';
 import { page } from './dom.js';
 import type { TestElement } from './dom.js';
-import { makeRuleset, recordingLogger } from './fixtures.js';
+import { FakeServer } from './fake-server.js';
+import { eventually, makeRuleset, recordingLogger } from './fixtures.js';
 
 function Page(): ReactNode {
   const color = useFlag('color', 'none');
@@ -111,6 +112,112 @@ describe('server rendering and hydration', () => {
     // The check above can see a mismatch: a page bootstrapped from another ruleset makes one.
     const other = await hydrate(page().getElementById('other')!, JSON.stringify(makeRuleset(3, { color: 'red' })));
     expect(other.mismatches).not.toEqual([]);
-    await Promise.all([server.close(), browser.close(), other.browser.close()]);
+    // In act(): the mounted hooks see the clients close.
+    await act(() => Promise.all([server.close(), browser.close(), other.browser.close()]));
+  });
+
+  // docs/sdk-js.md, "Server rendering and Next.js": a server without a ruleset embeds null.
+  function Checkout(): ReactNode {
+    const { ready } = useXpReady();
+    const color = useFlag('color', 'none');
+    return ready ? <p>{`checkout ${color}`}</p> : <p>spinner</p>;
+  }
+
+  it.each([
+    ['an offline client from a null snapshot (Next.js serverPassClient)', 'offline'],
+    ['a long-lived client whose API is down since start', 'down'],
+  ] as const)('renders the loading state, as the page does, with %s', async (_, kind) => {
+    const down = await new FakeServer(makeRuleset(1)).start();
+    down.rulesetMode = 'fail';
+    const server =
+      kind === 'offline'
+        ? new ExperimentationClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() })
+        : new ExperimentationClient('xpk_srv_test-key', { apiUrl: down.url, streaming: false, retryBaseMs: 60_000, logger: recordingLogger() });
+    await server.ready();
+    expect(server.status).toBe('DEFAULTS');
+
+    const html = renderToString(
+      <XpProvider client={server} user={user}>
+        <Checkout />
+      </XpProvider>,
+    );
+    const snapshot = JSON.stringify(server.getSnapshot() ?? null);
+    expect(html).toBe('<p>spinner</p>');
+    expect(snapshot).toBe('null');
+
+    // The page's API answers after hydration: its client is STARTING while React hydrates.
+    const pageApi = await new FakeServer(makeRuleset(1, { color: 'green' })).start();
+    pageApi.acceptedKey = 'xpk_cli_page-key';
+    pageApi.rulesetMode = 'held';
+    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
+    populateGlobal(globalThis, dom.window, { bindFunctions: true });
+    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    const root = page().getElementById('root')!;
+    const browser = new BrowserClient('xpk_cli_page-key', { apiUrl: pageApi.url, streaming: false, bootstrap: JSON.parse(snapshot) as unknown, logger: recordingLogger() });
+    const mismatches: unknown[] = [];
+    const { hydrateRoot } = await import('react-dom/client');
+    const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      mismatches.push(args);
+    });
+    try {
+      act(() => {
+        hydrateRoot(
+          root,
+          <XpProvider client={browser} user={user}>
+            <Checkout />
+          </XpProvider>,
+          {
+            onRecoverableError: (error) => {
+              mismatches.push(error);
+            },
+          },
+        );
+      });
+      expect(mismatches).toEqual([]);
+      expect(root.innerHTML).toBe('<p>spinner</p>');
+
+      await eventually(() => pageApi.heldCount() > 0);
+      pageApi.releaseHeld();
+      await act(() => browser.ready());
+      expect(root.innerHTML).toBe('<p>checkout green</p>');
+    } finally {
+      consoleError.mockRestore();
+      await act(() => Promise.all([server.close(), browser.close()]));
+      await Promise.all([down.close(), pageApi.close()]);
+    }
+  });
+
+  it('renders the content after hydration once the page has given up waiting (defaults), as a page without a server does', async () => {
+    const server = new ExperimentationClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() });
+    const html = renderToString(
+      <XpProvider client={server} user={user}>
+        <Checkout />
+      </XpProvider>,
+    );
+    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
+    populateGlobal(globalThis, dom.window, { bindFunctions: true });
+    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    const root = page().getElementById('root')!;
+    // Offline: DEFAULTS from the start, so ready() has settled before hydration.
+    const browser = new BrowserClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() });
+    const mismatches: unknown[] = [];
+    const { hydrateRoot } = await import('react-dom/client');
+    act(() => {
+      hydrateRoot(
+        root,
+        <XpProvider client={browser} user={user}>
+          <Checkout />
+        </XpProvider>,
+        {
+          onRecoverableError: (error) => {
+            mismatches.push(error);
+          },
+        },
+      );
+    });
+
+    expect(mismatches).toEqual([]);
+    expect(root.innerHTML).toBe('<p>checkout none</p>');
+    await act(() => Promise.all([server.close(), browser.close()]));
   });
 });

@@ -266,7 +266,7 @@ describe('before the client is ready', () => {
     );
     expect(text(container, 'ready')).toBe('false STARTING -');
 
-    // STARTING → DEFAULTS comes with no change notification: only ready() says so.
+    // STARTING → DEFAULTS comes with no change notification (onChange): the bindings watch the status.
     await act(() => c.ready());
 
     expect(text(container, 'ready')).toBe('true DEFAULTS TIMEOUT');

@@ -94,6 +94,8 @@ export const DiagnosticCode = {
   WrongType: 'wrong-type',
   /** A literal default value of another type than the flag's values. */
   WrongDefaultType: 'wrong-default-type',
+  /** getVariant / getExperiment (and their hooks) given a flag's key: the SDK reads experiments only, so it returns null. */
+  NotAnExperiment: 'not-an-experiment',
 } as const;
 
 export function contains(range: Range, pos: Position): boolean {
@@ -115,14 +117,63 @@ export function consoleLink(ctx: FeatureContext, key: string): string | undefine
 }
 
 /**
- * The experiment a getVariant-style call names: the xp SDKs' getVariant / get_variant take a
- * standalone experiment's key, not a flag's. Undefined when the key is a flag's (flags come first).
+ * The experiment a getVariant-style call names. The xp SDKs' getVariant / getExperiment (and
+ * useVariant, useExperiment, Python's get_variant / get_experiment) look the key up among the
+ * ruleset's experiments only, never its flags: a standalone experiment and one a flag's rule
+ * delivers are both assigned, so a key that is a flag's and an experiment's is the experiment's.
  */
 export function experimentOf(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey' | 'kind'>): Experiment | undefined {
-  if (ref.kind !== 'variant' || ctx.flags.has(ref.flagKey)) {
+  if (ref.kind !== 'variant') {
     return undefined;
   }
   return ctx.snapshot.experiments.find((e) => e.key === ref.flagKey);
+}
+
+/** Whether the flag data lists the project's experiments (a flags file need not: then no key is known not to be one). */
+function experimentsKnown(ctx: FeatureContext): boolean {
+  return ctx.snapshot.source !== 'none' && ctx.snapshot.experimentsListed !== false;
+}
+
+/**
+ * Whether the call reads the flag of its key. A getVariant-style call never does: for a flag's key
+ * the SDK finds no experiment and returns null (not in the experiment), whatever the flag serves.
+ */
+function readsFlag(ref: Pick<FlagReference, 'kind'>): boolean {
+  return ref.kind !== 'variant';
+}
+
+/** Whether the call takes an experiment's key and the data lists the experiments to tell which keys are. */
+function wantsExperiment(ctx: FeatureContext, ref: Pick<FlagReference, 'kind'>): boolean {
+  return !readsFlag(ref) && experimentsKnown(ctx);
+}
+
+/**
+ * The flag a getVariant-style call names when its key is a flag's and, as far as the data tells,
+ * no experiment's; undefined otherwise, and when the data does not list experiments (a flags file
+ * without them: the key may be an experiment's).
+ */
+export function flagInExperimentCall(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey' | 'kind'>): FlagRecord | undefined {
+  if (readsFlag(ref) || !experimentsKnown(ctx) || experimentOf(ctx, ref) !== undefined) {
+    return undefined;
+  }
+  return ctx.flags.get(ref.flagKey);
+}
+
+/** What a getVariant-style call returns for a flag's key, and the call that reads a flag, by method. */
+const FLAG_ALTERNATIVE: Readonly<Record<string, { readonly returns: string; readonly use: string }>> = {
+  getVariant: { returns: 'null', use: 'getValue' },
+  get_variant: { returns: 'None', use: 'get_value' },
+  GetVariant: { returns: 'no variation', use: 'GetValue' },
+  getExperiment: { returns: 'no assignment (variationKey null)', use: 'getValue' },
+  get_experiment: { returns: 'no assignment (variation_key None)', use: 'get_value' },
+  useVariant: { returns: 'null', use: 'useFlag' },
+  useExperiment: { returns: 'no assignment (variationKey null)', use: 'useFlag' },
+};
+
+/** `getVariant takes an experiment key; "dark-mode" is a flag, for which it returns null — use getValue.` */
+export function notAnExperimentMessage(ref: Pick<FlagReference, 'flagKey' | 'method'>): string {
+  const alt = Object.hasOwn(FLAG_ALTERNATIVE, ref.method) ? FLAG_ALTERNATIVE[ref.method]! : { returns: 'null', use: 'getValue' };
+  return `${ref.method} takes an experiment key; "${ref.flagKey}" is a flag, for which it returns ${alt.returns} — use ${alt.use}.`;
 }
 
 function experimentHover(ctx: FeatureContext, experiment: Experiment, ref: FlagReference): Hover {
@@ -165,20 +216,26 @@ function valueText(value: unknown): string {
 
 export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
   const f = formatOf(ctx);
+  const experiment = experimentOf(ctx, ref);
+  if (experiment !== undefined) {
+    return experimentHover(ctx, experiment, ref);
+  }
   const record = ctx.flags.get(ref.flagKey);
   const lines: string[] = [];
   if (record === undefined) {
-    const experiment = experimentOf(ctx, ref);
-    if (experiment !== undefined) {
-      return experimentHover(ctx, experiment, ref);
-    }
-    lines.push(f.bold(ref.flagKey), '', f.em(ctx.snapshot.source === 'none' ? (ctx.noDataReason ?? NO_DATA_CONFIGURED) : 'Not a flag of this project.'));
+    lines.push(f.bold(ref.flagKey), '', f.em(ctx.snapshot.source === 'none' ? (ctx.noDataReason ?? NO_DATA_CONFIGURED) : `Not ${wantsExperiment(ctx, ref) ? 'an experiment' : 'a flag'} of this project.`));
     return hoverOf(ctx, lines, ref);
   }
   const flag = record.definition;
   lines.push(
     `${f.bold(flag.name)} ${f.code(flag.key)} · ${flag.type}${record.archived ? ` · ${f.bold('archived')}` : ''}${flag.temporary ? '' : ' · permanent'}${flag.clientSide === false ? ' · server-side only' : ''}`,
   );
+  if (flagInExperimentCall(ctx, ref) !== undefined) {
+    lines.push('', `⚠ ${notAnExperimentMessage(ref)}`);
+  } else if (!readsFlag(ref)) {
+    // A flags file without experiments: the key may be an experiment's of the same name.
+    lines.push('', f.em(`${ref.method} takes an experiment key: it returns null for a flag's key unless an experiment has the same key (the flags file lists no experiments to tell).`));
+  }
   if (flag.clientSide === false) {
     lines.push('', f.em('Server-side only: client-side SDK keys (browsers, apps) do not get this flag; evaluate it on a server.'));
   }
@@ -203,12 +260,12 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
     }
   }
   lines.push('', `Variations: ${flag.variations.map((v) => `${f.code(v.key)} = ${valueText(v.value)}`).join(', ')}`);
-  const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);
-  if (experiment !== undefined) {
-    const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
+  const running = runningExperiment(ctx.snapshot, flag, ctx.environment);
+  if (running !== undefined) {
+    const headline = resultHeadline(ctx.snapshot.results[running.key]);
     lines.push(
       '',
-      `Experiment ${f.bold(experiment.name)} (${f.code(experiment.key)}) running${experiment.startedAt === undefined ? '' : ` since ${experiment.startedAt.slice(0, 10)}`}` +
+      `Experiment ${f.bold(running.name)} (${f.code(running.key)}) running${running.startedAt === undefined ? '' : ` since ${running.startedAt.slice(0, 10)}`}` +
         (headline === undefined
           ? ': no results yet'
           : `: ${headlineText(headline, f)}`),
@@ -226,14 +283,18 @@ export function hover(ctx: FeatureContext, ref: FlagReference): Hover {
 
 /** `● checkout-v2 · production ON 25% · exp +3.1% ±2.0` */
 export function lensTitle(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey' | 'kind'>): string {
+  const experiment = experimentOf(ctx, ref);
+  if (experiment !== undefined) {
+    const headline = experiment.status === 'running' ? resultHeadline(ctx.snapshot.results[experiment.key]) : undefined;
+    return `● ${experiment.key} · experiment ${experiment.status}${headline === undefined ? '' : ` · ${formatHeadline(headline)}`}`;
+  }
   const record = ctx.flags.get(ref.flagKey);
   if (record === undefined) {
-    const experiment = experimentOf(ctx, ref);
-    if (experiment !== undefined) {
-      const headline = experiment.status === 'running' ? resultHeadline(ctx.snapshot.results[experiment.key]) : undefined;
-      return `● ${experiment.key} · experiment ${experiment.status}${headline === undefined ? '' : ` · ${formatHeadline(headline)}`}`;
-    }
-    return ctx.snapshot.source === 'none' ? `● ${ref.flagKey}` : `● ${ref.flagKey} · unknown flag`;
+    return ctx.snapshot.source === 'none' ? `● ${ref.flagKey}` : `● ${ref.flagKey} · unknown ${wantsExperiment(ctx, ref) ? 'experiment' : 'flag'}`;
+  }
+  if (flagInExperimentCall(ctx, ref) !== undefined) {
+    // Not the flag's rollout: the call does not read the flag.
+    return `● ${ref.flagKey} · a flag, not an experiment key`;
   }
   const flag = record.definition;
   const parts = [`● ${flag.key}`];
@@ -241,9 +302,9 @@ export function lensTitle(ctx: FeatureContext, ref: Pick<FlagReference, 'flagKey
     parts.push('archived');
   }
   parts.push(`${ctx.environment} ${environmentSummary(flag, ctx.environment)}`);
-  const experiment = runningExperiment(ctx.snapshot, flag, ctx.environment);
-  if (experiment !== undefined) {
-    const headline = resultHeadline(ctx.snapshot.results[experiment.key]);
+  const running = runningExperiment(ctx.snapshot, flag, ctx.environment);
+  if (running !== undefined) {
+    const headline = resultHeadline(ctx.snapshot.results[running.key]);
     parts.push(headline === undefined ? 'exp running' : `exp ${formatHeadline(headline)}`);
   }
   return parts.join(' · ');
@@ -367,6 +428,11 @@ function expectedType(ref: FlagReference): Flag['type'] | undefined {
  * trades one warning for another.
  */
 export function unknownKeySuggestion(ctx: FeatureContext, ref: FlagReference): string | undefined {
+  if (wantsExperiment(ctx, ref)) {
+    // A flag's key there would only trade this warning for not-an-experiment.
+    const experiments = ctx.snapshot.experiments;
+    return closestKey(ref.flagKey, experiments.filter((e) => e.archived !== true).map((e) => e.key)) ?? closestKey(ref.flagKey, experiments.map((e) => e.key));
+  }
   const records = [...ctx.flags.values()];
   const expected = expectedType(ref);
   const fits = (r: FlagRecord): boolean => expected === undefined || r.definition.type === expected;
@@ -431,6 +497,20 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
       }
       continue;
     }
+    if (record !== undefined && !readsFlag(ref)) {
+      // The SDK returns null whatever the flag serves: its type, state and variations do not apply.
+      if (flagInExperimentCall(ctx, ref) !== undefined) {
+        out.push({
+          range: ref.range,
+          severity: DiagnosticSeverity.Warning,
+          source: DIAGNOSTIC_SOURCE,
+          code: DiagnosticCode.NotAnExperiment,
+          message: notAnExperimentMessage(ref),
+          data: { flagKey: ref.flagKey },
+        });
+      }
+      continue;
+    }
     if (record === undefined) {
       const suggestion = unknownKeySuggestion(ctx, ref);
       out.push({
@@ -438,7 +518,7 @@ export function diagnostics(ctx: FeatureContext, index: FileIndex | undefined): 
         severity: DiagnosticSeverity.Warning,
         source: DIAGNOSTIC_SOURCE,
         code: DiagnosticCode.UnknownFlag,
-        message: `Unknown flag "${ref.flagKey}".${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`}`,
+        message: `Unknown ${wantsExperiment(ctx, ref) ? 'experiment' : 'flag'} "${ref.flagKey}".${suggestion === undefined ? '' : ` Did you mean "${suggestion}"?`}`,
         data: { flagKey: ref.flagKey, ...(suggestion === undefined ? {} : { suggestion }) },
       });
       continue;
@@ -546,6 +626,10 @@ function literal(value: unknown, language: string, method?: string): string | un
 
 /** The value a stale call can be replaced with, when the replacement keeps the code's meaning. */
 export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): string | undefined {
+  // getVariant-style calls read experiments, never a flag: a flag's served variation is not what they return.
+  if (!readsFlag(ref)) {
+    return undefined;
+  }
   const record = ctx.flags.get(ref.flagKey);
   const served = record === undefined ? undefined : isStale(ctx, record);
   if (record === undefined || served === undefined) {
@@ -563,8 +647,6 @@ export function cleanupReplacement(ctx: FeatureContext, ref: FlagReference): str
   switch (ref.kind) {
     case 'enabled':
       return typeof variation.value === 'boolean' ? literal(variation.value, ref.language) : undefined;
-    case 'variant':
-      return literal(variation.key, ref.language);
     case 'boolean':
     case 'string':
     case 'number':
@@ -686,7 +768,8 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
       actions.push({ title: `Change to "${data.suggestion}"`, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred: true, edit: { changes: { [uri]: [edit] } } });
     }
     // Only a key the API takes (its key rules: pattern and length): another would be refused with a 400.
-    if (d.code === DiagnosticCode.UnknownFlag && ctx.canCreateFlags && data.flagKey !== undefined && keySchema.safeParse(data.flagKey).success) {
+    // Not for a getVariant-style call: it would return null for the new flag too.
+    if (d.code === DiagnosticCode.UnknownFlag && readsFlag(ref) && ctx.canCreateFlags && data.flagKey !== undefined && keySchema.safeParse(data.flagKey).success) {
       actions.push({ title: `Create flag "${data.flagKey}" in ${ctx.snapshot.project}`, kind: CodeActionKind.QuickFix, diagnostics: [d], command: { title: 'Create flag', command: ServerCommand.CreateFlag, arguments: [data.flagKey] } });
     }
     if (d.code === DiagnosticCode.WrongDefaultType && ref.defaultValue !== undefined && contains(ref.defaultValue.range, d.range.start)) {
@@ -723,19 +806,26 @@ export function codeActions(ctx: FeatureContext, uri: string, index: FileIndex |
 }
 
 /**
- * Keys to complete in a call's key slot: the project's flags, then keys referenced in the workspace;
- * in a getVariant-style call (`kind` 'variant') also the standalone experiments it takes.
+ * Keys to complete in a call's key slot: the project's flags, then keys referenced in the workspace.
+ * A getVariant-style call (`kind` 'variant') takes an experiment's key: the project's experiments,
+ * and flags only when the data does not list experiments (for a flag's key the SDK returns null).
  */
 export function keyCompletions(ctx: FeatureContext, slotRange: Range, kind?: FlagReference['kind']): CompletionItem[] {
   const items: CompletionItem[] = [];
-  if (kind === 'variant') {
+  const experimentCall = kind !== undefined && !readsFlag({ kind });
+  const experimentKeys = new Set<string>();
+  if (experimentCall) {
     for (const exp of ctx.snapshot.experiments) {
-      if (!ctx.flags.has(exp.key) && exp.archived !== true) {
+      experimentKeys.add(exp.key);
+      if (exp.archived !== true) {
         items.push({ label: exp.key, kind: CompletionItemKind.Event, detail: `${exp.name} · experiment ${exp.status}`, textEdit: { range: slotRange, newText: exp.key }, sortText: `1${exp.key}` });
       }
     }
   }
-  for (const record of ctx.flags.values()) {
+  for (const record of experimentCall && experimentsKnown(ctx) ? [] : ctx.flags.values()) {
+    if (experimentKeys.has(record.key)) {
+      continue;
+    }
     const flag = record.definition;
     items.push({
       label: flag.key,
@@ -763,7 +853,8 @@ export function variationCompletions(ctx: FeatureContext, ref: FlagReference, ra
   if (experiment !== undefined) {
     return expandVariations(experiment).map((v) => ({ label: v.key, kind: CompletionItemKind.EnumMember, detail: `${flagKey} variation${v.name === undefined ? '' : ` · ${v.name}`}`, textEdit: { range, newText: v.key } }));
   }
-  const record = ctx.flags.get(flagKey);
+  // A getVariant-style call never returns a flag's variation (null for a flag's key).
+  const record = readsFlag(ref) ? ctx.flags.get(flagKey) : undefined;
   return (record?.definition.variations ?? []).map((v) => ({
     label: v.key,
     kind: CompletionItemKind.EnumMember,

@@ -36,6 +36,11 @@ export interface ProjectSnapshot {
   readonly environments?: readonly string[];
   /** When each experiment last changed, by key (API only; absent from older caches): what an ended one's flags serve changes with it. */
   readonly experimentsUpdatedAt?: Readonly<Record<string, string>>;
+  /**
+   * False when the source does not list the project's experiments (a flags file, or a damaged cache,
+   * without `experiments`): whether a key is an experiment's cannot be told then. Absent: listed.
+   */
+  readonly experimentsListed?: false;
 }
 
 export const EMPTY_SNAPSHOT: ProjectSnapshot = {
@@ -176,6 +181,7 @@ function cachedSnapshot(value: unknown): ProjectSnapshot | undefined {
     fetchedAt: orNull(value.fetchedAt, isString),
     flags,
     experiments: parseEach(value.experiments, (i) => experimentSchema.safeParse(i)),
+    ...(Array.isArray(value.experiments) ? {} : { experimentsListed: false as const }),
     segments: parseEach(value.segments, (i) => segmentSchema.safeParse(i)),
     holdouts: parseEach(value.holdouts, (i) => holdoutSchema.safeParse(i)),
     results: isObject(value.results) ? (Object.fromEntries(Object.entries(value.results).filter(([, r]) => isResultsSummary(r))) as ProjectSnapshot['results']) : {},
@@ -213,6 +219,8 @@ export function readFlagsFile(file: string): ProjectSnapshot {
     fetchedAt: null,
     flags: flags.map((f) => ({ key: f.key, definition: f, archived: f.archived, version: null, updatedAt: null, updatedBy: null })),
     experiments: parseEach(doc.experiments, (i) => experimentSchema.safeParse(i)),
+    // Each list is optional in the format: a file without `experiments` says nothing about them.
+    ...(Array.isArray(doc.experiments) ? {} : { experimentsListed: false as const }),
     segments: parseEach(doc.segments, (i) => segmentSchema.safeParse(i)),
     holdouts: parseEach(doc.holdouts, (i) => holdoutSchema.safeParse(i)),
     results: {},

@@ -8,7 +8,7 @@ import { experimentSchema, flagSchema } from '@xp/shared';
 import type { FeatureContext } from '../features.js';
 import { cleanupReplacement, codeActions, diagnostics, hover, keyCompletions, lensTitle, staleFlagVariation, variationCompletions } from '../features.js';
 import type { FlagRecord, ProjectSnapshot } from '../flag-data.js';
-import { EMPTY_SNAPSHOT, flagKeyRangeInFile, readCache, writeCache } from '../flag-data.js';
+import { EMPTY_SNAPSHOT, flagKeyRangeInFile, readCache, readFlagsFile, writeCache } from '../flag-data.js';
 import type { FileIndex } from '../indexer/index.js';
 import { WorkspaceIndex } from '../indexer/index.js';
 
@@ -119,7 +119,8 @@ describe('stale flag clean-up', () => {
       ['useFlag', undefined],
       ['useFlagDetails', undefined],
       ['useFeatureEnabled', 'true'],
-      ['useVariant', "'on'"],
+      // useVariant reads experiments only: for a flag's key the SDK returns null, not what the flag serves.
+      ['useVariant', undefined],
       ['useExperiment', undefined],
       ['getExperiment', undefined],
       ['useBooleanFlagValue', 'true'],
@@ -135,7 +136,7 @@ describe('stale flag clean-up', () => {
     const py = await indexOf('/w/exp.py', ['r = client.get_experiment("dark-mode", user)', 'v = client.get_variant("dark-mode", user)', ''].join('\n'));
     expect(py.references.map((r) => [r.method, cleanupReplacement(ctx, r)])).toEqual([
       ['get_experiment', undefined],
-      ['get_variant', '"on"'],
+      ['get_variant', undefined],
     ]);
   });
 
@@ -173,7 +174,8 @@ describe('stale flag clean-up', () => {
     });
     const five = flagSchema.parse({ ...negative, key: 'max-items', environments: { production: { enabled: true, defaultVariation: 'five', offVariation: 'five' } } });
     const promo = flagSchema.parse({ ...darkMode, key: 'legacy-promo' });
-    const ctx = { ...context({ flags: [record(negative), record(five), record(promo)] }), staleDays: 0 };
+    const promoText = flagSchema.parse({ ...checkout, key: 'promo-text', environments: { production: { enabled: true, defaultVariation: 'blue', offVariation: 'blue' } } });
+    const ctx = { ...context({ flags: [record(negative), record(five), record(promo), record(promoText)] }), staleDays: 0 };
     const replacements = async (file: string, lines: readonly string[]): Promise<(string | undefined)[]> => {
       const text = lines.join('\n');
       const index = await indexOf(file, text);
@@ -212,27 +214,27 @@ describe('stale flag clean-up', () => {
         'class A {',
         '  void f(Client client, User u) {',
         '    int n = client.getValue("max-items", u).intValue();',
-        '    String s = client.getVariant("legacy-promo", u).trim();',
+        '    String s = client.getValue("promo-text", u).trim();',
         '    int m = -client.getValue("neg-num", u);',
         '    Map<String, Integer> g = client.getValue("neg-num", u);',
         '  }',
         '}',
         '',
       ]),
-    ).toEqual([undefined, '"on"', '(-3)', '-3']);
+    ).toEqual([undefined, '"blue"', '(-3)', '-3']);
     expect(
       await replacements('/w/main.go', [
         'package main',
         'func f() {',
-        '\tv, err := c.GetVariant("legacy-promo", u)',
-        '\tw := c.GetVariant("legacy-promo", u)',
-        '\tif x, ok := c.GetVariant("legacy-promo", u); ok {',
+        '\tv, err := c.IsFeatureEnabled("legacy-promo", u)',
+        '\tw := c.IsFeatureEnabled("legacy-promo", u)',
+        '\tif x, ok := c.IsFeatureEnabled("legacy-promo", u); ok {',
         '\t}',
-        '\tl := c.GetVariant("legacy-promo", u).Len',
+        '\tl := c.IsFeatureEnabled("legacy-promo", u).Len',
         '}',
         '',
       ]),
-    ).toEqual([undefined, '"on"', undefined, undefined]);
+    ).toEqual([undefined, 'true', undefined, undefined]);
   });
 
   it('offers no clean-up while environments serve different variations: replacing the call would change one of them', async () => {
@@ -466,10 +468,10 @@ describe('type mismatches', () => {
 
 describe('compared variations', () => {
   it('reports an unknown variation once when another call of the flag is assigned to a variable', async () => {
-    const text = ["const a = client.getVariant('checkout', u) === 'bleu';", "const w = client.getVariant('checkout', u);", ''].join('\n');
+    const text = ["const a = client.getValue('checkout', u, 'control') === 'bleu';", "const w = client.getValue('checkout', u, 'control');", ''].join('\n');
     const index = await indexOf('/w/twice.ts', text);
     const found = diagnostics(context(), index).filter((d) => d.code === 'unknown-variation');
-    expect(found.map((d) => [d.range.start, d.message])).toEqual([[{ line: 0, character: 48 }, 'Flag "checkout" has no variation "bleu" (it has "control", "blue").']]);
+    expect(found.map((d) => [d.range.start, d.message])).toEqual([[{ line: 0, character: 57 }, 'Flag "checkout" has no variation "bleu" (it has "control", "blue").']]);
     const fixes = codeActions(context(), 'file:///w/twice.ts', index, found[0]!.range, found, text).filter((a) => a.title === 'Change to "blue"');
     expect(fixes).toHaveLength(1);
   });
@@ -525,8 +527,8 @@ describe('did you mean', () => {
   it('names a flag of the type the call expects before one of another type, when the call says, and another type when none fits', async () => {
     const ctx = context({ flags: [record(stringFlag('checkout-v2')), record(boolFlag('checkout-v3'))] });
     const text = ["client.isFeatureEnabled('checkout-v1', u);", "client.getStringValue('checkout-v1', 'x');", "client.getVariant('checkout-v1', u);", ''].join('\n');
-    // getVariant expects no type: the closest key, as before.
-    expect(await suggested(ctx, text)).toEqual(['checkout-v3', 'checkout-v2', 'checkout-v2']);
+    // getVariant takes an experiment's key: no flag is named (it would return null for one).
+    expect(await suggested(ctx, text)).toEqual(['checkout-v3', 'checkout-v2', '-']);
     const noBoolean = context({ flags: [record(stringFlag('checkout-v2'))] });
     expect(await suggested(noBoolean, "client.isFeatureEnabled('chekout-v2', u);\n")).toEqual(['checkout-v2']);
   });
@@ -563,14 +565,14 @@ describe('creating a missing flag', () => {
 
 describe('experiment results in hovers', () => {
   it('gives the p-value that decides significance: the adjusted one', async () => {
-    const ts = await indexOf('/w/checkout.ts', "const v = client.getVariant('checkout', user);\n");
+    const ts = await indexOf('/w/checkout.ts', "const v = client.getValue('checkout', user, 'control');\n");
     const ctx = context({ results: { 'checkout-exp': results('checkout-exp', { adjustedPValue: 0.06 }) } });
     const text = (hover(ctx, ts.references[0]!).contents as MarkupContent).value;
     expect(text).toContain('Purchase rate +5.0% ±4.0 for `blue`, p = 0.060, not significant, chance to win 97%');
   });
 
   it('gives the interval that agrees with significance: the corrected one', async () => {
-    const ts = await indexOf('/w/checkout.ts', "const v = client.getVariant('checkout', user);\n");
+    const ts = await indexOf('/w/checkout.ts', "const v = client.getValue('checkout', user, 'control');\n");
     const ctx = context({ results: { 'checkout-exp': results('checkout-exp', { adjustedPValue: 0.06, adjustedCi: [-0.01, 0.11] }) } });
     const text = (hover(ctx, ts.references[0]!).contents as MarkupContent).value;
     expect(text).toContain('Purchase rate +5.0% ±6.0 for `blue`, p = 0.060, not significant');
@@ -585,8 +587,14 @@ describe('getVariant of a standalone experiment', () => {
     const ctx = context();
     expect(diagnostics(ctx, index).map((d) => [d.code, d.message, d.data])).toEqual([
       ['unknown-variation', 'Experiment "cta-copy" has no variation "buy-nwo" (it has "control", "buy-now").', { flagKey: 'cta-copy', suggestion: 'buy-now' }],
-      ['unknown-flag', 'Unknown flag "cta-coppy".', { flagKey: 'cta-coppy' }],
+      ['unknown-flag', 'Unknown experiment "cta-coppy". Did you mean "cta-copy"?', { flagKey: 'cta-coppy', suggestion: 'cta-copy' }],
     ]);
+    // The typo fix, and no flag to create: getVariant would return null for it too.
+    const typo = diagnostics(ctx, index).find((d) => d.code === 'unknown-flag')!;
+    const actions = codeActions(ctx, 'file:///w/cta.ts', index, typo.range, [typo], source);
+    expect(actions.map((a) => [a.title, a.edit?.changes?.['file:///w/cta.ts']?.[0]?.newText])).toEqual([['Change to "cta-copy"', 'cta-copy']]);
+    expect(lensTitle(ctx, index.references[1]!)).toBe('● cta-coppy · unknown experiment');
+    expect((hover(ctx, index.references[1]!).contents as MarkupContent).value).toContain('_Not an experiment of this project._');
     const compared = index.references[0]!.compared[0]!;
     expect(variationCompletions(ctx, index.references[0]!, compared.range).map((c) => c.label)).toEqual(['control', 'buy-now']);
   });
@@ -612,7 +620,8 @@ describe('getVariant of a standalone experiment', () => {
     const typingValue = index.typingSlot("const v = client.getValue('cta", 30);
 
     expect(labels('variant')).toContain('cta-copy');
-    expect(labels('variant')).toContain('dark-mode');
+    // A flag's key is no key for getVariant: the SDK returns null for it.
+    expect(labels('variant')).not.toContain('dark-mode');
     expect(labels('value')).not.toContain('cta-copy');
     expect(typing).toMatchObject({ start: 29, end: 32, kind: 'variant' });
     expect(typingValue?.kind).not.toBe('variant');
@@ -623,9 +632,10 @@ describe('getVariant of a standalone experiment', () => {
     expect(index.typingSlot('r = client.get_experiment(experiment_key="ct', 44)).toMatchObject({ start: 42, end: 44, kind: 'variant' });
     expect(index.typingSlot("  const on = useFlag('da", 24)).toMatchObject({ start: 22, end: 24, kind: 'value' });
     expect(index.typingSlot("  const on = useBooleanFlagValue('da", 36)).toMatchObject({ start: 34, end: 36, kind: 'boolean' });
-    // An experiment shadowed by a flag of the same key is offered once, as the flag.
-    const shadowed = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
-    expect(keyCompletions(shadowed, slot, 'variant').filter((c) => c.label === 'dark-mode')).toHaveLength(1);
+    // An experiment of a flag's key is offered, as the experiment, once (and the flag in a value call).
+    const shared = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
+    expect(keyCompletions(shared, slot, 'variant').filter((c) => c.label === 'dark-mode').map((c) => c.detail)).toEqual(['Same key · experiment draft']);
+    expect(keyCompletions(shared, slot, 'value').filter((c) => c.label === 'dark-mode').map((c) => c.detail)).toEqual(['Dark mode · boolean · production ON']);
   });
 
   it("finds the key being typed after Python's key keyword, as auto-pairing editors leave it too", () => {
@@ -644,7 +654,7 @@ describe('getVariant of a standalone experiment', () => {
     const withData = { ...context(), workspaceKeys };
     const labels = (ctx: FeatureContext, kind?: 'variant' | 'value'): string[] => keyCompletions(ctx, slot, kind).map((c) => c.label);
     expect(labels(withData, 'value')).toEqual(['dark-mode', 'checkout']);
-    expect(labels(withData, 'variant')).toEqual(['cta-copy', 'checkout-exp', 'dark-mode', 'checkout']);
+    expect(labels(withData, 'variant')).toEqual(['cta-copy', 'checkout-exp']);
     const offline = { ...context({ source: 'none', flags: [], experiments: [] }), flags: new Map(), workspaceKeys };
     expect(keyCompletions(offline, slot, 'value').map((c) => `${c.label} ${c.detail ?? ''}`)).toEqual(['dark-mode referenced in this workspace', 'drak-mode referenced in this workspace', 'cta-copy referenced in this workspace']);
   });
@@ -671,10 +681,83 @@ describe('getVariant of a standalone experiment', () => {
     expect(text(context())).not.toContain('Not set up');
   });
 
-  it('leaves a flag of the same key a flag', async () => {
-    const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\n");
+  it('takes a key that is a flag\'s and an experiment\'s for the experiment, as the SDK does', async () => {
+    const index = await indexOf('/w/dark.ts', "const v = client.getVariant('dark-mode', user);\nif (v === 'on') {}\n");
     const ctx = context({ experiments: [experimentSchema.parse({ key: 'dark-mode', name: 'Same key', variations: [{ key: 'a' }, { key: 'b' }] })] });
-    expect((hover(ctx, index.references[0]!).contents as MarkupContent).value).toContain('**Dark mode** `dark-mode` · boolean');
+    const ref = index.references[0]!;
+    expect((hover(ctx, ref).contents as MarkupContent).value).toContain('**Same key** `dark-mode` · experiment');
+    expect(lensTitle(ctx, ref)).toBe('● dark-mode · experiment draft');
+    expect(diagnostics(ctx, index).map((d) => d.message)).toEqual(['Experiment "dark-mode" has no variation "on" (it has "a", "b").']);
+    expect(variationCompletions(ctx, ref, ref.compared[0]!.range).map((c) => c.label)).toEqual(['a', 'b']);
+  });
+});
+
+describe('getVariant of a flag', () => {
+  const source = ["const v = client.getVariant('dark-mode', user);", "if (v === 'on') { show(); }", "const c = client.getVariant('cta-copy', user);", "const e = client.getVariant('checkout-exp', user);", ''].join('\n');
+  const reported = (ctx: FeatureContext, index: FileIndex): unknown[] => diagnostics(ctx, index).map((d) => [d.code, d.severity, d.range.start.line, d.message]);
+
+  it('warns that the SDK returns null for it, with the call that reads a flag, and checks nothing of the flag', async () => {
+    const index = await indexOf('/w/v.ts', source);
+    // dark-mode is stale too (on everywhere since January): no stale-flag, no unknown-variation against its variations.
+    expect(reported(context(), index)).toEqual([['not-an-experiment', 2, 0, 'getVariant takes an experiment key; "dark-mode" is a flag, for which it returns null — use getValue.']]);
+    const py = await indexOf('/w/v.py', ['v = client.get_variant("dark-mode", user)', 'r = client.get_experiment(experiment_key="dark-mode", user=user)', 'w = client.get_variant("cta-copy", user)', ''].join('\n'));
+    expect(reported(context(), py)).toEqual([
+      ['not-an-experiment', 2, 0, 'get_variant takes an experiment key; "dark-mode" is a flag, for which it returns None — use get_value.'],
+      ['not-an-experiment', 2, 1, 'get_experiment takes an experiment key; "dark-mode" is a flag, for which it returns no assignment (variation_key None) — use get_value.'],
+    ]);
+    const tsx = await indexOf('/w/V.tsx', ['export function V() {', "  const v = useVariant('dark-mode');", "  const r = useExperiment('checkout');", "  const on = useFlag('dark-mode', false);", '  return null;', '}', ''].join('\n'));
+    expect(diagnostics(context(), tsx).filter((d) => d.code !== 'stale-flag').map((d) => d.message)).toEqual([
+      'useVariant takes an experiment key; "dark-mode" is a flag, for which it returns null — use useFlag.',
+      'useExperiment takes an experiment key; "checkout" is a flag, for which it returns no assignment (variationKey null) — use useFlag.',
+    ]);
+  });
+
+  it('offers no clean-up for it, nor the flag\'s variations, and says what the key is in the hover and the lens', async () => {
+    const index = await indexOf('/w/v.ts', source);
+    const ctx = context();
+    const ref = index.references[0]!;
+    const at = { start: ref.callRange.start, end: ref.callRange.start };
+    expect(codeActions(ctx, 'file:///w/v.ts', index, at, diagnostics(ctx, index), source)).toEqual([]);
+    expect(cleanupReplacement(ctx, ref)).toBeUndefined();
+    // The same flag read as a flag is stale and replaced.
+    const value = await indexOf('/w/w.ts', "const v = client.getValue('dark-mode', user, false);\n");
+    expect(cleanupReplacement(ctx, value.references[0]!)).toBe('true');
+    expect(variationCompletions(ctx, ref, ref.compared[0]!.range)).toEqual([]);
+    const text = (hover(ctx, ref).contents as MarkupContent).value;
+    expect(text).toContain('**Dark mode** `dark-mode` · boolean');
+    expect(text).toContain('⚠ getVariant takes an experiment key; "dark-mode" is a flag, for which it returns null — use getValue.');
+    expect(lensTitle(ctx, ref)).toBe('● dark-mode · a flag, not an experiment key');
+  });
+
+  it('takes a standalone experiment and one a flag delivers alike, as the SDK assigns both', async () => {
+    const index = await indexOf('/w/v.ts', source);
+    const ctx = context();
+    expect(diagnostics(ctx, index).filter((d) => d.range.start.line >= 2)).toEqual([]);
+    expect(lensTitle(ctx, index.references[2]!)).toBe('● checkout-exp · experiment running');
+  });
+
+  it('does not warn when the data does not list experiments (a flags file without them), and still replaces nothing', async () => {
+    const index = await indexOf('/w/v.ts', source);
+    const unlisted = context({ source: 'flags-file', experiments: [], experimentsListed: false });
+    expect(diagnostics(unlisted, index).filter((d) => d.range.start.line <= 1)).toEqual([]);
+    expect(cleanupReplacement(unlisted, index.references[0]!)).toBeUndefined();
+    expect((hover(unlisted, index.references[0]!).contents as MarkupContent).value).toContain('the flags file lists no experiments to tell');
+    // A file listing none (`experiments: []`) tells: the key is a flag's only.
+    const listedNone = context({ source: 'flags-file', experiments: [] });
+    expect(diagnostics(listedNone, index).filter((d) => d.range.start.line === 0).map((d) => d.code)).toEqual(['not-an-experiment']);
+  });
+
+  it('reads from a flags file whether it lists experiments', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'xp-flags-file-'));
+    try {
+      const file = path.join(dir, 'flags.yaml');
+      writeFileSync(file, 'xp: 1\nproject: shop\nflags: []\n');
+      expect(readFlagsFile(file).experimentsListed).toBe(false);
+      writeFileSync(file, 'xp: 1\nproject: shop\nexperiments: []\nflags: []\n');
+      expect(readFlagsFile(file).experimentsListed).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

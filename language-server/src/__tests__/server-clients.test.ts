@@ -18,7 +18,7 @@ import { DEFAULT_CAPABILITIES, FLAGS_YAML, LspTestClient } from '../testing/inde
 import type { StandInApi } from './stand-in-api.js';
 import { standInApi } from './stand-in-api.js';
 
-const A_TS = "client.getVariant('checkout-v2', u);\n";
+const A_TS = "client.getValue('checkout-v2', u, 'control');\n";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('language server over stdio, for every LSP client', () => {

@@ -79,11 +79,11 @@ describe('language server over stdio, one package of a repository', () => {
   };
 
   it('completes a key while it is typed, before the quote and the call are closed', async () => {
-    const ts = await complete('src/typing.ts', 'typescript', ['export function f(client: any, u: string) {', "  const v = client.getVariant('ch", '  return v;', '}'], 1);
+    const ts = await complete('src/typing.ts', 'typescript', ['export function f(client: any, u: string) {', "  const v = client.getValue('ch", '  return v;', '}'], 1);
     const item = ts.find((i) => i.label === 'checkout-v2');
-    expect(item?.textEdit as TextEdit).toEqual({ range: { start: { line: 1, character: 31 }, end: { line: 1, character: 33 } }, newText: 'checkout-v2' });
+    expect(item?.textEdit as TextEdit).toEqual({ range: { start: { line: 1, character: 29 }, end: { line: 1, character: 31 } }, newText: 'checkout-v2' });
 
-    const py = await complete('src/typing.py', 'python', ['def f(client, u):', '    v = client.get_variant("', '    return v'], 1);
+    const py = await complete('src/typing.py', 'python', ['def f(client, u):', '    v = client.get_value("', '    return v'], 1);
     expect(py.map((i) => i.label)).toContain('new-nav');
     const go = await complete('src/typing.go', 'go', ['package main', '', 'func f() {', '\tv, _ := of.StringValue(ctx, "new', '}'], 3);
     expect((go.find((i) => i.label === 'new-nav')?.textEdit as TextEdit).range).toEqual({ start: { line: 3, character: 30 }, end: { line: 3, character: 33 } });

@@ -28,7 +28,7 @@ describe('language server over stdio, several workspace folders', () => {
     // The first folder (the fixture) ignores dist/; the second ignores out/ but not dist/.
     first = writeFixtureWorkspace({ 'flags.yaml': FLAGS_YAML });
     second = writeFolder({
-      'src/b.ts': "const v = client.getVariant('checkout-v2', u);\nconst w = client.getVariant('only-second', u);\n",
+      'src/b.ts': "const v = client.getValue('checkout-v2', u, 'control');\nconst w = client.getValue('only-second', u, 'x');\n",
       'dist/b.js': "client.getVariant('second-dist', u);\n",
       'out/x.ts': "client.getVariant('second-ignored', u);\n",
       '.gitignore': 'out/\n',
@@ -82,7 +82,7 @@ describe('language server over stdio, several workspace folders', () => {
     // The flags file of the first folder applies to the second's code.
     const uri = pathToFileURL(path.join(second, 'src/b.ts')).href;
     await client.connection.sendNotification('textDocument/didOpen', {
-      textDocument: { uri, languageId: 'typescript', version: 1, text: "const v = client.getVariant('checkout-v2', u);\nconst w = client.getVariant('only-second', u);\n" },
+      textDocument: { uri, languageId: 'typescript', version: 1, text: "const v = client.getValue('checkout-v2', u, 'control');\nconst w = client.getValue('only-second', u, 'x');\n" },
     });
     const diagnostics = await client.diagnosticsFor(uri, (d) => d.length > 0);
     expect(diagnostics.map((d) => d.message)).toEqual(['Unknown flag "only-second".']);

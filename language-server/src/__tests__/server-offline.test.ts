@@ -87,26 +87,28 @@ describe('language server over stdio, offline with a flags file', () => {
   it('puts a code lens above each reference', async () => {
     const lenses = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri: uris['web/checkout.ts']! } })) as CodeLens[];
     expect(lenses.map((l) => [l.range.start.line, l.command?.title])).toEqual([
-      [4, '● checkout-v2 · production ON 25%'],
+      // getVariant takes an experiment's key; the flags file lists experiments, and none has this key.
+      [4, '● checkout-v2 · a flag, not an experiment key'],
       [7, '● new-nav · production ON'],
       [8, '● dark-mode · production —'],
       [9, '● chekout-v2 · unknown flag'],
     ]);
     const java = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri: uris['svc/App.java']! } })) as CodeLens[];
-    expect(java.map((l) => l.command?.title)).toEqual(['● checkout-v2 · production ON 25%', '● new-nav · production ON']);
+    expect(java.map((l) => l.command?.title)).toEqual(['● checkout-v2 · a flag, not an experiment key', '● new-nav · production ON']);
   });
 
   it('diagnoses unknown keys, archived flags, unknown variations and non-boolean checks', async () => {
     const ts = await client.diagnosticsFor(uris['web/checkout.ts']!, (d) => d.length > 0);
+    // The fixture's getVariant('checkout-v2') names a flag: the SDK returns null, so its variations are not checked.
     expect(ts.map((d) => [d.code, d.range.start.line, d.message])).toEqual([
-      ['unknown-variation', 6, 'Flag "checkout-v2" has no variation "purple" (it has "control", "blue", "green").'],
+      ['not-an-experiment', 4, 'getVariant takes an experiment key; "checkout-v2" is a flag, for which it returns null — use getValue.'],
       ['not-boolean', 8, 'isFeatureEnabled expects a boolean flag, but "dark-mode" is a string flag.'],
       ['unknown-flag', 9, 'Unknown flag "chekout-v2". Did you mean "checkout-v2"?'],
     ]);
     const py = await client.diagnosticsFor(uris['api/app.py']!, (d) => d.length > 0);
-    expect(py.map((d) => d.code)).toEqual(['archived-flag']);
+    expect(py.map((d) => d.code)).toEqual(['not-an-experiment', 'archived-flag']);
     const go = await client.diagnosticsFor(uris['svc/main.go']!, (d) => d.length > 0);
-    expect(go.map((d) => d.code).sort()).toEqual(['archived-flag', 'not-boolean']);
+    expect(go.map((d) => d.code).sort()).toEqual(['archived-flag', 'not-an-experiment', 'not-boolean']);
   });
 
   it('offers a typo fix that edits the literal', async () => {
@@ -120,8 +122,8 @@ describe('language server over stdio, offline with a flags file', () => {
   });
 
   it('completes flag keys inside an SDK call and variation names in a comparison', async () => {
-    const uri = await client.open('web/new.ts', "client.getVariant('', u);\nconst v = client.getVariant('checkout-v2', u);\nif (v === 'b') {}\n", 'typescript');
-    const keys = (await client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: { line: 0, character: 19 } })) as CompletionItem[];
+    const uri = await client.open('web/new.ts', "client.getValue('', u, 'x');\nconst v = client.getValue('checkout-v2', u, 'control');\nif (v === 'b') {}\n", 'typescript');
+    const keys = (await client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: { line: 0, character: 17 } })) as CompletionItem[];
     expect(keys.map((k) => k.label)).toEqual(expect.arrayContaining(['checkout-v2', 'new-nav', 'dark-mode', 'banner-text']));
     // The flags file lists the flags: the typo chekout-v2 elsewhere in the workspace is not offered.
     expect(keys.map((k) => k.label)).not.toContain('chekout-v2');

@@ -21,6 +21,8 @@ export interface StandInApi {
   readonly requests: string[];
   /** Extra flags listed from now on (added to the flags file's). */
   readonly extraFlags: { readonly key: string }[];
+  /** Experiments listed from now on (the flags file has none). */
+  readonly experiments: { readonly key: string }[];
   /** How long a flag list waits before it answers (its body is the one of the moment it was asked). */
   flagsDelayMs: number;
   /** When set, the change feed answers this status (a 503: the feed retries) instead of streaming. */
@@ -80,6 +82,7 @@ export function standInApi(): StandInApi {
     created: [],
     requests: [],
     extraFlags: [],
+    experiments: [],
     flagsDelayMs: 0,
     feedStatus: undefined,
     feedPolls: false,
@@ -91,7 +94,7 @@ export function standInApi(): StandInApi {
   const bodies = (): Readonly<Record<string, unknown>> => ({
     '/api/v1/projects': { items: [{ key: 'shop', name: 'Shop' }] },
     '/api/v1/projects/shop/flags': { items: [...fileFlags, ...api.extraFlags].map(stored) },
-    '/api/v1/projects/shop/experiments': { items: [] },
+    '/api/v1/projects/shop/experiments': { items: api.experiments.map(stored) },
     '/api/v1/projects/shop/segments': { items: [] },
     '/api/v1/projects/shop/holdouts': { items: [] },
     '/api/v1/projects/shop/environments': { items: ['production', 'staging'].map((key, position) => ({ key, name: key, version: 1, position })) },

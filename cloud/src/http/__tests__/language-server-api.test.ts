@@ -121,8 +121,12 @@ describe('language server and code references against the local API', () => {
   });
 
   it('shows the running experiment in the code lens', async () => {
-    const lenses = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri: uris['web/checkout.ts']! } })) as CodeLens[];
+    const uri = await client.open('web/value.ts', "client.getValue('checkout-v2', u, 'control');\n", 'typescript');
+    const lenses = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } })) as CodeLens[];
     expect(lenses[0]?.command?.title).toBe('● checkout-v2 · production ON 25% · exp running');
+    // The fixture's getVariant('checkout-v2') names the flag, not its experiment: the SDK returns null for it.
+    const fixture = (await client.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri: uris['web/checkout.ts']! } })) as CodeLens[];
+    expect(fixture[0]?.command?.title).toBe('● checkout-v2 · a flag, not an experiment key');
   });
 
   it('reports a stale flag and replaces the call with its served value', async () => {

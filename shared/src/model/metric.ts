@@ -59,6 +59,15 @@ export const metricSchema = z
     tags: tagsSchema.default([]),
   })
   .superRefine((m, ctx) => {
+    // A window that closes before the exposure holds only what happened before it: nothing the
+    // variation can have caused. A negative delay is for clocks, not for measuring the past.
+    if (m.delayHours !== undefined && m.windowHours !== undefined && m.delayHours + m.windowHours <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['windowHours'],
+        message: `the window must end after the exposure: delayHours (${m.delayHours}) + windowHours (${m.windowHours}) must be greater than 0`,
+      });
+    }
     if (m.type === MetricType.Ratio) {
       if (m.numerator === undefined) {
         ctx.addIssue({ code: 'custom', path: ['numerator'], message: 'a ratio metric needs a numerator' });
@@ -74,7 +83,7 @@ export const metricSchema = z
     if (m.type === MetricType.Conversion && m.capping !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['capping'], message: 'conversion metrics are 0/1 and cannot be capped' });
     }
-   }, whenFieldsValid('type', 'numerator', 'denominator', 'event', 'property', 'capping'));
+   }, whenFieldsValid('type', 'numerator', 'denominator', 'event', 'property', 'capping', 'delayHours', 'windowHours'));
 export type Metric = z.output<typeof metricSchema>;
 export type MetricInput = z.input<typeof metricSchema>;
 

@@ -267,6 +267,15 @@ describe('segmentSchema and metricSchema', () => {
     expect(segmentSchema.parse({ key: 'us', name: 'US', type: 'condition', condition: { country: 'US' } }).type).toBe('condition');
   });
 
+  it('refuses a metric window that closes before the exposure (a negative delay is for clocks behind, not for the past)', () => {
+    const metric = (delayHours: number, windowHours?: number) => ({ key: 'm', name: 'M', type: 'conversion', event: 'buy', delayHours, ...(windowHours === undefined ? {} : { windowHours }) });
+    expect(errorsOf(metricSchema.safeParse(metric(-24, 1)))).toEqual(['windowHours: the window must end after the exposure: delayHours (-24) + windowHours (1) must be greater than 0']);
+    expect(errorsOf(metricSchema.safeParse(metric(-2, 2)))).toHaveLength(1);
+    expect(metricSchema.safeParse(metric(-2, 2.5)).success).toBe(true);
+    expect(metricSchema.safeParse(metric(-24)).success).toBe(true);
+    expect(metricSchema.safeParse({ ...metric(-2, 0.5), type: 'ratio', event: undefined, numerator: { event: 'a', aggregation: 'count' }, denominator: { event: 'b', aggregation: 'count' } }).success).toBe(false);
+  });
+
   it('requires numerator and denominator for ratio metrics; a sum without a property adds up the events\' value', () => {
     const ratio = metricSchema.safeParse({ key: 'rps', name: 'Revenue per session', type: 'ratio', numerator: { event: 'purchase', aggregation: 'sum' } });
     const sum = metricSchema.safeParse({ key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase' });

@@ -72,8 +72,21 @@ export function resultsCsv(results: ExperimentResults): string {
     'phase_pooled',
     // P(this variation is the best of all), the control included; empty when undefined.
     'chance_to_be_best',
+    // The cap's kind (`cap` holds only its value): absolute or percentile, and the percentile asked for.
+    'cap_type',
+    'cap_percentile',
+    // Units of the variation above the cap (empty: no cap, or not counted).
+    'capped_units',
+    // Units exposed to more than one variation whose first exposure was to this variation.
+    'excluded_units',
+    // Codes of the warnings that apply to the row (the experiment's, the variation's, the metric's in
+    // this variation), separated by semicolons; the messages are in the JSON results.
+    'warnings',
   ];
   const phase = results.filters.phase;
+  const excluded = new Map(results.variations.map((v) => [v.key, v.excluded]));
+  const warningsOf = (metric: string, variation: string): string =>
+    [...new Set(results.warnings.filter((w) => (w.metric === null || w.metric === metric) && (w.variation === null || w.variation === variation)).map((w) => w.code))].join(';');
   const rows: Cell[][] = [];
   for (const m of results.metrics) {
     for (const v of m.variations) {
@@ -113,6 +126,11 @@ export function resultsCsv(results: ExperimentResults): string {
         phase.to,
         phase.pooled,
         v.chanceToBeBest,
+        m.cap?.type ?? null,
+        m.cap?.percentile ?? null,
+        v.cappedUnits,
+        excluded.get(v.variation) ?? 0,
+        warningsOf(m.key, v.variation),
       ]);
     }
   }

@@ -14,10 +14,12 @@ import type { Database, Queryable } from '../store/db.js';
 import { DefinitionKind, DefinitionRepository } from '../store/definitions.js';
 import { environments } from '../store/projects.js';
 import type { BucketWidth, DimensionBuildOptions, MetricBucketRow, MetricRequest, PopulationFilter, ResultsTarget, SumName } from '../store/results.js';
-import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, dimensionValues, distinctAttributeSets, filteredDimensionValues, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
+import { BucketWidth as Width, MAX_DIMENSION_VALUES, SUM_NAMES, compactRollups, queryCappedUnits, dimensionValues, distinctAttributeSets, filteredDimensionValues, queryBucketedStatistics, registeredDimensions, syncDimensions, unitsBySplitPeriod } from '../store/results.js';
 import type { Actor, Deps, Logger } from './context.js';
 import { projectFor } from './definitions.js';
 import { rebuildRequestedTotals } from '../pipeline/aggregate.js';
+import type { ArmSums as ArmTotals, ResultsWarning } from './results-data-quality.js';
+import { RESULTS_WARNING_CODES, ResultsWarningCode, dominantUnitWarnings, plainWarning, suspiciousUnitIdWarnings } from './results-data-quality.js';
 
 /** Time-series points returned at most; longer series keep every k-th bucket (cumulative, so exact). */
 export const MAX_SERIES_POINTS = 500;
@@ -78,6 +80,13 @@ const variationResultSchema = z.object({
    * results (not computed there: a numerical integral per metric and value).
    */
   chanceToBeBest: z.number().nullable(),
+  /**
+   * Capped metrics: analysed units whose value exceeded the cap (the units it changed). Null without a
+   * cap, and when not counted: a metric summed from the rollups in an experiment of more than
+   * MAX_CAPPED_COUNT_UNITS analysed units (counting reads every unit's totals), or in a breakdown's
+   * per-value results.
+   */
+  cappedUnits: z.number().int().nullable(),
   /** Null for the control. */
   comparison: comparisonSchema.nullable(),
 });
@@ -155,12 +164,22 @@ function filtersView(request: Pick<ResultsRequest, 'from' | 'to' | 'segment' | '
   return { from: request.from?.toISOString() ?? null, to: request.to?.toISOString() ?? null, segment: request.segment ?? null, attributes: { ...(request.attributes ?? {}) }, phase: phase.view };
 }
 
-export const ResultsWarningCode = {
-  /** The analysed units were first exposed under more than one split: the effects pool the periods. */
-  SplitPeriodsPooled: 'SPLIT_PERIODS_POOLED',
-} as const;
-export type ResultsWarningCode = (typeof ResultsWarningCode)[keyof typeof ResultsWarningCode];
-const warningSchema = z.object({ code: z.enum([ResultsWarningCode.SplitPeriodsPooled]), message: z.string() });
+export { ResultsWarningCode } from './results-data-quality.js';
+/** A caveat on reading the results; `metric` / `variation` say what it concerns (null: the whole experiment). See docs/statistics.md, "Data-quality warnings". */
+const warningSchema = z.object({
+  code: z.enum(RESULTS_WARNING_CODES),
+  message: z.string(),
+  /** The metric it concerns (DOMINANT_UNIT); null when it concerns the experiment. */
+  metric: z.string().nullable(),
+  /** The variation it concerns (DOMINANT_UNIT, SUSPICIOUS_UNIT_IDS); null when it concerns every variation. */
+  variation: z.string().nullable(),
+  /** DOMINANT_UNIT: the unit; SUSPICIOUS_UNIT_IDS: the ids found (at most 10); each cut to 64 characters. Empty otherwise. */
+  unitIds: z.array(z.string()),
+  /** DOMINANT_UNIT: the unit's share of the variation's (capped) total, 0 to 1; null otherwise. */
+  share: z.number().nullable(),
+  /** SUSPICIOUS_UNIT_IDS: analysed units of the variation with such ids; null otherwise. */
+  unitCount: z.number().int().nullable(),
+});
 
 /** A date range must run forwards (400 naming `from`). */
 function assertRange(request: Pick<ResultsRequest, 'from' | 'to'>): void {
@@ -177,7 +196,7 @@ interface ResolvedPhase {
   /** The single phase analysed (its split gives the expected shares); undefined for phase=all. */
   readonly index?: number;
   readonly view: z.output<typeof phaseSchema>;
-  readonly warnings: z.output<typeof warningSchema>[];
+  readonly warnings: ResultsWarning[];
 }
 
 /** The request with the phase's window as its from / to. */
@@ -256,10 +275,10 @@ function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'pha
     view: { index: index ?? null, count, ...bounds, splitChangedAt: index === undefined || index === 0 ? null : changes[index - 1]!.toISOString(), pooled },
     warnings: pooled
       ? [
-          {
-            code: ResultsWarningCode.SplitPeriodsPooled,
-            message: `the analysed units were first exposed under ${periods} different splits (the split moved at ${changes.map((c) => c.toISOString()).join(', ')}): the effects pool periods with different splits and may be confounded with the period (Simpson's paradox) when the metrics drift over time; analyse one phase at a time (phase=current or an index) for unconfounded effects`,
-          },
+          plainWarning(
+            ResultsWarningCode.SplitPeriodsPooled,
+            `the analysed units were first exposed under ${periods} different splits (the split moved at ${changes.map((c) => c.toISOString()).join(', ')}): the effects pool periods with different splits and may be confounded with the period (Simpson's paradox) when the metrics drift over time; analyse one phase at a time (phase=current or an index) for unconfounded effects`,
+          ),
         ]
       : [],
   };
@@ -290,11 +309,17 @@ export const experimentResultsSchema = z
      * than this request could wait, and every results request and guardrail check tries it again.
      */
     totalsRebuilding: z.boolean(),
-    variations: z.array(z.object({ key: z.string(), name: z.string().nullable(), expectedShare: z.number(), units: z.number().int() })),
+    /** `excluded`: units left out for being exposed to more than one variation, counted under the variation of their first exposure (the only one stored). */
+    variations: z.array(z.object({ key: z.string(), name: z.string().nullable(), expectedShare: z.number(), units: z.number().int(), excluded: z.number().int() })),
     srm: z.object({ chiSquare: z.number(), df: z.number(), pValue: z.number(), flagged: z.boolean(), error: statsErrorSchema.nullable() }),
     metrics: z.array(metricResultSchema),
     timeSeries: z.object({ interval: z.enum([Width.Hour, Width.Day]), points: z.array(seriesPointSchema) }),
-    /** Caveats about how to read the numbers (e.g. SPLIT_PERIODS_POOLED: effects pool periods with different splits and may be confounded); empty when none. */
+    /**
+     * Caveats about how to read the numbers, empty when none: SPLIT_PERIODS_POOLED (effects pool periods
+     * with different splits and may be confounded), DOMINANT_UNIT (one unit holds a large share of a
+     * variation's total of a metric), SUSPICIOUS_UNIT_IDS (units with ids like "undefined"),
+     * SAMPLE_RATIO_MISMATCH (the SRM check flagged, as `srm.flagged`).
+     */
     warnings: z.array(warningSchema),
     /** Set when the experiment cannot be analysed at all (e.g. fewer than two variations). */
     error: statsErrorSchema.nullable(),
@@ -470,7 +495,10 @@ export async function computeBreakdown(
   const values: ResultsBreakdown['values'] = [];
   const { dimension: _d, limit: _l, ...options } = request;
   for (const { value } of shown) {
-    values.push({ value, results: await computeResults(db, target, { ...options, attributes: { ...attributes, [request.dimension]: value } }, now, logger, { series: false, build, chanceToBeBest: false }) });
+    values.push({
+      value,
+      results: await computeResults(db, target, { ...options, attributes: { ...attributes, [request.dimension]: value } }, now, logger, { series: false, build, chanceToBeBest: false, countCapped: false }),
+    });
   }
   const rest = found.slice(limit);
   return {
@@ -539,6 +567,8 @@ export async function computeResults(
     readonly build?: DimensionBuildOptions;
     /** Each variation's chanceToBeBest (default true): a per-metric integral, left out (null) of breakdowns, which analyse many values. */
     readonly chanceToBeBest?: boolean;
+    /** Count the units above the caps of metrics the rollups answer (default true): a read of their totals per request, left out (null) of breakdowns. */
+    readonly countCapped?: boolean;
   } = {},
 ): Promise<ExperimentResults> {
   const stored = await experimentsRepo.get(db, target.projectId, target.experiment);
@@ -646,6 +676,8 @@ export async function computeResults(
   const analysis = analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false }, request.cuped !== false);
 
   const overflow = overflowedMetrics(acc, plans, variations);
+  const analysed = variations.reduce((n, v) => n + acc.units(v.key), 0);
+  const capped = options.countCapped === false ? undefined : await cappedUnitCounts(db, target, filter, plans, caps, stats.fromRollups, analysed);
   const method = analysisOptions.sequential === true ? TestMethod.Sequential : TestMethod.Welch;
   const metrics = plans.map(({ metric, role, guardrail }, i): MetricResult => {
     const m = analysis.metrics[i];
@@ -681,6 +713,7 @@ export async function computeResults(
           denominatorTotal: ratio ? (Number.isFinite(sums.d) ? sums.d : null) : null,
           mean: defined ? finiteOr(m?.arms[k]?.mean, 0) : null,
           chanceToBeBest: overflowed ? null : chanceToBeBestOf(m?.arms[k]?.chanceToBeBest),
+          cappedUnits: cap === null ? null : stats.fromRollups.has(metric.key) ? (capped?.get(`${metric.key}\u0000${v.key}`) ?? (capped === undefined ? null : 0)) : (acc.cappedUnits(metric.key, v.key) ?? 0),
           comparison:
             k === 0
               ? null
@@ -693,6 +726,8 @@ export async function computeResults(
   });
 
   const unknown = acc.unknownVariations();
+  const srmFlagged = unknown.length > 0 || analysis.srm.flagged;
+  const warnings = [...phase.warnings, ...(await dataQualityWarnings(db, target, filter, plans, variations, acc, caps, srmFlagged))];
   return {
     experiment: { key: stored.key, name: experiment.name, status: experiment.status, startedAt: experiment.startedAt ?? null },
     environment: target.environment,
@@ -705,13 +740,14 @@ export async function computeResults(
       correction: analysis.correction,
       interval,
     },
-    units: { analysed: variations.reduce((n, v) => n + acc.units(v.key), 0), excluded: acc.excluded, unknownVariation: unknown.reduce((n, [, units]) => n + units, 0) },
+    units: { analysed, excluded: acc.excluded, unknownVariation: unknown.reduce((n, [, units]) => n + units, 0) },
     totalsRebuilding: !totalsCurrent,
     variations: variations.map((v, i) => ({
       key: v.key,
       name: v.name ?? null,
       expectedShare: totalWeight > 0 ? (weights[i] ?? 0) / totalWeight : 0,
       units: acc.units(v.key),
+      excluded: acc.excludedIn(v.key),
     })),
     srm:
       unknown.length > 0
@@ -726,7 +762,7 @@ export async function computeResults(
           },
     metrics,
     timeSeries: { interval, points },
-    warnings: phase.warnings,
+    warnings,
     error: errorOf(analysis.error),
   };
 }
@@ -974,6 +1010,8 @@ class Accumulator {
    */
   private readonly exactSums = new Map<string, Record<SumName, Decimal> | undefined>();
   private readonly pending = new Map<string, MetricBucketRow[]>();
+  private readonly excludedCounts = new Map<string, number>();
+  private readonly cappedCounts = new Map<string, number>();
   excluded = 0;
 
   constructor(
@@ -983,7 +1021,18 @@ class Accumulator {
 
   addUnits(variation: string, units: number, excluded: number): void {
     this.unitCounts.set(variation, (this.unitCounts.get(variation) ?? 0) + units);
+    this.excludedCounts.set(variation, (this.excludedCounts.get(variation) ?? 0) + excluded);
     this.excluded += excluded;
+  }
+
+  /** Excluded units first exposed to the variation. */
+  excludedIn(variation: string): number {
+    return this.excludedCounts.get(variation) ?? 0;
+  }
+
+  /** Units above the cap of a scanned capped metric in a variation (undefined: not counted). */
+  cappedUnits(metric: string, variation: string): number | undefined {
+    return this.cappedCounts.get(`${metric}\u0000${variation}`);
   }
 
   addSums(row: MetricBucketRow): void {
@@ -993,6 +1042,9 @@ class Accumulator {
       sums[s] += Number(row.sums[s]);
     }
     this.metricSums.set(key, sums);
+    if (row.capped !== undefined) {
+      this.cappedCounts.set(key, (this.cappedCounts.get(key) ?? 0) + row.capped);
+    }
     if (this.exactMetrics.has(row.metric)) {
       const list = this.pending.get(key);
       if (list === undefined) {
@@ -1112,6 +1164,79 @@ class Accumulator {
   }
 }
 
+/** Above this many analysed units, units above a cap are counted only for metrics the request scanned anyway. */
+export const MAX_CAPPED_COUNT_UNITS = 100_000;
+
+/**
+ * Units above the cap of each capped metric the rollups answered (metric NUL variation → units), read
+ * from the totals; undefined when the experiment is too large to read them for this (the scanned
+ * metrics count theirs in the scan).
+ */
+async function cappedUnitCounts(
+  db: Queryable,
+  target: ResultsTarget,
+  filter: PopulationFilter,
+  plans: readonly MetricPlan[],
+  caps: ReadonlyMap<string, CapSpec | null>,
+  fromRollups: ReadonlySet<string>,
+  analysed: number,
+): Promise<Map<string, number> | undefined> {
+  const wanted = plans.flatMap(({ metric }) => {
+    const cap = caps.get(metric.key);
+    return cap === null || cap === undefined || !fromRollups.has(metric.key) ? [] : [{ metric: metric.key, cap: cap.value }];
+  });
+  if (wanted.length === 0) {
+    return new Map();
+  }
+  if (analysed > MAX_CAPPED_COUNT_UNITS) {
+    return undefined;
+  }
+  const rows = await queryCappedUnits(db, target, wanted, filter);
+  return new Map(rows.map((r) => [`${r.metric}\u0000${r.variation}`, r.units]));
+}
+
+/**
+ * The data-quality warnings (docs/statistics.md): DOMINANT_UNIT per metric and variation (not for
+ * conversions: a unit counts at most once), SUSPICIOUS_UNIT_IDS per variation, and
+ * SAMPLE_RATIO_MISMATCH when the SRM check flagged.
+ */
+async function dataQualityWarnings(
+  db: Queryable,
+  target: ResultsTarget,
+  filter: PopulationFilter,
+  plans: readonly MetricPlan[],
+  variations: readonly { key: string; name?: string | undefined }[],
+  acc: Accumulator,
+  caps: ReadonlyMap<string, CapSpec | null>,
+  srmFlagged: boolean,
+): Promise<ResultsWarning[]> {
+  const metricNames = new Map(plans.map(({ metric }) => [metric.key, metric.name]));
+  const names = {
+    metric: (key: string) => JSON.stringify(metricNames.get(key) ?? key),
+    variation: (key: string) => `variation ${JSON.stringify(key)}`,
+  };
+  const arms: ArmTotals[] = [];
+  for (const { metric } of plans) {
+    if (metric.type === MetricType.Conversion) {
+      continue;
+    }
+    for (const v of variations) {
+      const sums = acc.sums(metric.key, v.key);
+      arms.push({ metric: metric.key, variation: v.key, units: acc.units(v.key), sum: sums.v, sumSquares: sums.vv, cap: caps.get(metric.key)?.value ?? null });
+    }
+  }
+  const out = [...(await suspiciousUnitIdWarnings(db, target, filter, names)), ...(await dominantUnitWarnings(db, target, arms, filter, names))];
+  if (srmFlagged) {
+    out.push(
+      plainWarning(
+        ResultsWarningCode.SampleRatioMismatch,
+        'sample ratio mismatch: the split of units between variations differs from the expected shares (see srm): the assignment or the tracking is broken somewhere (bucketing, redirects, bots, lost exposures), so the effects may be biased; find the cause before trusting them',
+      ),
+    );
+  }
+  return out;
+}
+
 function capSpec(metric: Metric, percentileValue: number | null): CapSpec | null {
   const c = metric.capping;
   if (c === undefined) {
@@ -1125,7 +1250,9 @@ function capSpec(metric: Metric, percentileValue: number | null): CapSpec | null
 
 /** The engine's input for one metric from the accumulated sums; CUPED when any pre-period data exists (unless turned off). */
 function metricInput(metric: Metric, acc: Accumulator, variations: readonly string[], cap: CapSpec | null, cuped: boolean): MetricAnalysisInput {
-  const common = { key: metric.key, inverse: !metric.higherIsBetter, ...(cap === null ? {} : { cap }) };
+  // Event counts are never negative, so no lift is below −100%: the credible interval is cut there.
+  const nonNegative = metric.type === MetricType.Count ? { nonNegative: true } : {};
+  const common = { key: metric.key, inverse: !metric.higherIsBetter, ...nonNegative, ...(cap === null ? {} : { cap }) };
   const shifted = (value: number): { shift?: number } => (value === 0 ? {} : { shift: value });
   if (metric.type === MetricType.Ratio) {
     const arms = variations.map((v) => ({ n: acc.units(v), raw: acc.sums(metric.key, v), ...acc.armSums(metric.key, v, acc.units(v), ['v', 'd', 'p', 'q']) }));

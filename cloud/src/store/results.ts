@@ -69,6 +69,8 @@ export interface MetricBucketRow {
   readonly metric: string;
   /** v = analysis value (ratio numerator), p = pre-period value, d = denominator, q = pre-period denominator. */
   readonly sums: Readonly<Record<SumName, string>>;
+  /** Scanned capped metrics: units whose analysis value exceeds the cap (absent from the rollups). */
+  readonly capped?: number;
 }
 
 export const SUM_NAMES = ['v', 'vv', 'p', 'pp', 'vp', 'd', 'dd', 'vd', 'q', 'qq', 'pq', 'vq', 'dp', 'dq'] as const;
@@ -441,6 +443,8 @@ type GroupRow = Record<SumName, string | null> & {
   units: number | string | null;
   excluded: number | string | null;
   pieces: number | null;
+  /** Scans only: units above the cap. */
+  capped?: number | string | null;
 };
 
 function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRow[]; metrics: (MetricBucketRow & { cap: number | null })[] } {
@@ -455,7 +459,14 @@ function toRows(rows: readonly GroupRow[], caps: boolean): { units: UnitBucketRo
       for (const s of SUM_NAMES) {
         sums[s] = r[s] ?? '0';
       }
-      metrics.push({ variation: r.variation, bucket, metric: r.metric, sums, cap: caps && r.cap !== null ? Number(r.cap) : null });
+      metrics.push({
+        variation: r.variation,
+        bucket,
+        metric: r.metric,
+        sums,
+        cap: caps && r.cap !== null ? Number(r.cap) : null,
+        ...(r.capped === undefined || r.capped === null ? {} : { capped: Number(r.capped) }),
+      });
     }
   }
   return { units, metrics };
@@ -528,7 +539,7 @@ async function queryScan(
   const unitsPart = `
        SELECT variation, bucket, NULL AS metric, NULL AS cap,
               count(*) FILTER (WHERE NOT excluded) AS units, count(*) FILTER (WHERE excluded) AS excluded, NULL::int AS pieces,
-              ${SUM_NAMES.map((s) => `NULL::text AS ${s}`).join(', ')}
+              ${SUM_NAMES.map((s) => `NULL::text AS ${s}`).join(', ')}, NULL::bigint AS capped
        FROM x GROUP BY variation, bucket
        UNION ALL`;
   const out = await tx.query<GroupRow>(
@@ -539,12 +550,12 @@ async function queryScan(
      caps AS (SELECT * FROM unnest($4::text[], $5::numeric[], $8::boolean[]) AS c(metric, cap, ratio)),
      t AS (
        SELECT t.unit_id, t.metric, c.ratio,
-              least(t.value, c.cap) AS v, least(t.pre_value, c.cap) AS p, t.denominator AS d, t.pre_denominator AS q
+              least(t.value, c.cap) AS v, least(t.pre_value, c.cap) AS p, t.denominator AS d, t.pre_denominator AS q, t.value > c.cap AS over
        FROM unit_metric_totals t JOIN caps c ON c.metric = t.metric
        WHERE t.project_id = $1 AND t.environment = $2 AND t.experiment = $3)
      ${withUnits ? unitsPart : ''}
      SELECT x.variation, x.bucket, t.metric, NULL, NULL, NULL, NULL,
-            ${SUM_NAMES.map((s) => `${SUM_SQL[s]}::text AS ${s}`).join(', ')}
+            ${SUM_NAMES.map((s) => `${SUM_SQL[s]}::text AS ${s}`).join(', ')}, count(*) FILTER (WHERE over)::bigint AS capped
      FROM t JOIN x ON x.unit_id = t.unit_id AND NOT x.excluded
      GROUP BY x.variation, x.bucket, t.metric`,
     params,
@@ -614,4 +625,112 @@ async function queryPercentileCaps(
     caps.set(row.metric, row.cap === null ? null : Number(row.cap));
   }
   return caps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data-quality reads (the results' warnings and per-unit counts): small, targeted queries over the
+// experiment's exposures and totals, each run only when the caller has reason to.
+
+/** A (metric, variation) whose largest unit is asked for, with the cap the analysis applies (null: none). */
+export interface LargestUnitRequest {
+  readonly metric: string;
+  readonly variation: string;
+  readonly cap: number | null;
+}
+
+/** The analysed unit of a variation with the largest (capped) analysis value of a metric. */
+export interface LargestUnitRow {
+  readonly metric: string;
+  readonly variation: string;
+  readonly unitId: string;
+  /** Its (capped) value, as an exact decimal. */
+  readonly value: string;
+}
+
+/**
+ * The largest (capped) value of each requested metric × variation among the analysed units of the
+ * population, and the unit holding it (ties: the smallest id). One grouped join of the requested
+ * metrics' totals with the requested variations' exposures: the caller asks only where the sums
+ * cannot rule a dominant unit out, so this rarely runs.
+ */
+export async function queryLargestUnits(db: Queryable, target: ResultsTarget, requests: readonly LargestUnitRequest[], filter: PopulationFilter): Promise<LargestUnitRow[]> {
+  if (requests.length === 0) {
+    return [];
+  }
+  const params: unknown[] = [
+    target.projectId,
+    target.environment,
+    target.experiment,
+    requests.map((r) => r.metric),
+    requests.map((r) => r.variation),
+    requests.map((r) => r.cap),
+  ];
+  const where = populationWhere(filter, params);
+  const out = await db.query<{ metric: string; variation: string; unit_id: string; value: string }>(
+    `WITH c AS (SELECT * FROM unnest($4::text[], $5::text[], $6::numeric[]) AS c(metric, variation, cap)),
+     x AS (
+       SELECT unit_id, variation FROM exposures
+       WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded AND variation = ANY($5::text[])${where})
+     SELECT DISTINCT ON (c.metric, c.variation) c.metric, c.variation, t.unit_id, least(t.value, c.cap)::text AS value
+     FROM c
+     JOIN unit_metric_totals t ON t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = c.metric
+     JOIN x ON x.unit_id = t.unit_id AND x.variation = c.variation
+     ORDER BY c.metric, c.variation, least(t.value, c.cap) DESC, t.unit_id`,
+    params,
+  );
+  return out.rows.map((r) => ({ metric: r.metric, variation: r.variation, unitId: r.unit_id, value: r.value }));
+}
+
+/** Analysed units of one variation whose analysis value of a capped metric exceeds its cap. */
+export interface CappedUnitsRow {
+  readonly metric: string;
+  readonly variation: string;
+  readonly units: number;
+}
+
+/**
+ * How many analysed units of each variation have a value above each metric's cap (the units the cap
+ * changed). Reads every totals row of the metrics: the caller limits it to experiments small enough.
+ */
+export async function queryCappedUnits(db: Queryable, target: ResultsTarget, metrics: readonly { readonly metric: string; readonly cap: number }[], filter: PopulationFilter): Promise<CappedUnitsRow[]> {
+  if (metrics.length === 0) {
+    return [];
+  }
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, metrics.map((m) => m.metric), metrics.map((m) => m.cap)];
+  const where = populationWhere(filter, params);
+  const out = await db.query<{ metric: string; variation: string; units: number | string }>(
+    `WITH c AS (SELECT * FROM unnest($4::text[], $5::numeric[]) AS c(metric, cap)),
+     x AS (
+       SELECT unit_id, variation FROM exposures
+       WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded${where})
+     SELECT t.metric, x.variation, count(*)::bigint AS units
+     FROM c
+     JOIN unit_metric_totals t ON t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = c.metric AND t.value > c.cap
+     JOIN x ON x.unit_id = t.unit_id
+     GROUP BY t.metric, x.variation`,
+    params,
+  );
+  return out.rows.map((r) => ({ metric: r.metric, variation: r.variation, units: Number(r.units) }));
+}
+
+/** An analysed unit whose id is one of the asked-for ids. */
+export interface UnitIdRow {
+  readonly variation: string;
+  readonly unitId: string;
+}
+
+/**
+ * The analysed units of the population whose id is one of `ids` (at most `limit`, by id): index
+ * probes on the exposures' primary key, one per id.
+ */
+export async function queryUnitsWithIds(db: Queryable, target: ResultsTarget, ids: readonly string[], filter: PopulationFilter, limit: number): Promise<UnitIdRow[]> {
+  const params: unknown[] = [target.projectId, target.environment, target.experiment, ids, limit];
+  const where = populationWhere(filter, params);
+  const out = await db.query<{ variation: string; unit_id: string }>(
+    `SELECT variation, unit_id FROM exposures
+     WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND unit_id = ANY($4::text[]) AND NOT excluded${where}
+     ORDER BY unit_id LIMIT $5`,
+    params,
+  );
+  return out.rows.map((r) => ({ variation: r.variation, unitId: r.unit_id }));
 }

@@ -1150,10 +1150,35 @@ export interface ResultsPhaseView {
   readonly pooled: boolean;
 }
 
-/** A caveat on reading the results (`SPLIT_PERIODS_POOLED`: effects pool periods with different splits). */
+/**
+ * The warning codes results carry (docs/statistics.md, "Data-quality warnings"); a newer server may
+ * send others, which a client shows by their message.
+ */
+export const ResultsWarningCodes = {
+  /** The effects pool periods with different splits (phase=all, or a window across a change). */
+  SplitPeriodsPooled: 'SPLIT_PERIODS_POOLED',
+  /** One unit holds more than 25% of a variation's total of a metric (`metric`, `variation`, `unitIds`, `share`). */
+  DominantUnit: 'DOMINANT_UNIT',
+  /** Analysed units of a variation have ids a buggy client sends ("undefined", "null", whitespace…: `unitIds`, `unitCount`). */
+  SuspiciousUnitIds: 'SUSPICIOUS_UNIT_IDS',
+  /** The SRM check flagged (as `srm.flagged`). */
+  SampleRatioMismatch: 'SAMPLE_RATIO_MISMATCH',
+} as const;
+
+/** A caveat on reading the results; the fields after `message` are absent from servers before 2026-12. */
 export interface ResultsWarningView {
   readonly code: string;
   readonly message: string;
+  /** The metric it concerns; null (or absent) when it concerns the experiment. */
+  readonly metric?: string | null;
+  /** The variation it concerns; null (or absent) when it concerns every variation. */
+  readonly variation?: string | null;
+  /** DOMINANT_UNIT: the unit; SUSPICIOUS_UNIT_IDS: the ids found (each cut to 64 characters). */
+  readonly unitIds?: readonly string[];
+  /** DOMINANT_UNIT: the unit's share of the variation's (capped) total, 0 to 1. */
+  readonly share?: number | null;
+  /** SUSPICIOUS_UNIT_IDS: analysed units of the variation with such ids. */
+  readonly unitCount?: number | null;
 }
 
 function resultsQueryOf(q: ResultsQuery): Query {
@@ -1213,6 +1238,8 @@ export interface MetricResultView {
      * older servers.
      */
     readonly chanceToBeBest?: number | null;
+    /** Capped metrics: units whose value exceeded the cap; null without a cap or when not counted; absent from older servers. */
+    readonly cappedUnits?: number | null;
     readonly comparison: ComparisonView | null;
   }[];
 }
@@ -1229,7 +1256,8 @@ export interface ExperimentResultsView {
   readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
   /** True while metric totals still count events under definitions changed since (the rebuild is still running). */
   readonly totalsRebuilding?: boolean;
-  readonly variations: readonly { readonly key: string; readonly name: string | null; readonly expectedShare: number; readonly units: number }[];
+  /** `excluded`: units exposed to more than one variation, under the variation of their first exposure (absent from older servers). */
+  readonly variations: readonly { readonly key: string; readonly name: string | null; readonly expectedShare: number; readonly units: number; readonly excluded?: number }[];
   readonly srm: { readonly chiSquare: number; readonly pValue: number; readonly flagged: boolean; readonly error: StatsErrorView | null };
   readonly metrics: readonly MetricResultView[];
   readonly timeSeries: {

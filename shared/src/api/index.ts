@@ -1,4 +1,4 @@
-export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
+export { ApiError, DeliveryStatus, PASSWORD_CHANGE_REQUIRED, ResultsWarningCodes, WebhookFormat, XpApiClient, credentialRoleIn, describeErasure, roleInProject } from './client.js';
 export type { AlertsQuery, AuditQuery, GuardrailAlert, ResultsFiltersView, ResultsPhase, ResultsPhaseView, ResultsWarningView } from './client.js';
 export { FeedState, POLLING_DETAIL, followChanges, parseSse } from './change-feed.js';
 export type { ChangeFeed, ChangeFeedOptions, ChangeNotice } from './change-feed.js';

@@ -151,7 +151,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results by split phas
     const r = await results('?phase=all');
 
     expect(r.filters.phase).toEqual({ index: null, count: 2, from: null, to: null, splitChangedAt: null, pooled: true });
-    expect(r.warnings).toEqual([{ code: 'SPLIT_PERIODS_POOLED', message: expect.stringContaining("Simpson's paradox") }]);
+    expect(r.warnings).toEqual([{ code: 'SPLIT_PERIODS_POOLED', message: expect.stringContaining("Simpson's paradox"), metric: null, variation: null, unitIds: [], share: null, unitCount: null }]);
     expect(r.variations.map((v) => v.units)).toEqual([842, 542, 1026]);
     // Control 192/842 = 22.8%, s2 126/1026 = 12.3%: −46%, "significant", though every arm converts alike in each period.
     const s2 = comparisons(r)[1]!;

@@ -15,7 +15,7 @@ import { AsyncView, Badge, Confirm, Dialog, ErrorNote, FormError, ResultMessage,
 import { CumulativeChart, defaultInterval } from './cumulative-chart.js';
 import type { SeriesInterval } from './cumulative-chart.js';
 import { BreakdownTable } from './breakdown-table.js';
-import { ResultsView } from './results-view.js';
+import { ResultsView, shownInResultsView } from './results-view.js';
 import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
 import { validationIssues } from '../../lib/field-errors.js';
@@ -1170,7 +1170,8 @@ function phaseOptionText(index: number, changes: readonly { readonly until: stri
 export function PhaseNote({ results, changes }: { results: ExperimentResultsView; changes: readonly { readonly until: string }[] }): ReactNode {
   const phase = results.filters?.phase;
   const pooledWarning = results.warnings?.find((w) => w.code === 'SPLIT_PERIODS_POOLED');
-  const others = (results.warnings ?? []).filter((w) => w !== pooledWarning);
+  // The results view shows the data-quality warnings itself (by metric, unit ids, the SRM banner).
+  const others = (results.warnings ?? []).filter((w) => w !== pooledWarning && !shownInResultsView(w));
   if (phase === undefined || phase.count < 2) {
     return others.length === 0 ? null : <WarningList warnings={others} />;
   }
@@ -1206,8 +1207,8 @@ export function PhaseNote({ results, changes }: { results: ExperimentResultsView
 function WarningList({ warnings }: { warnings: readonly { readonly code: string; readonly message: string }[] }): ReactNode {
   return (
     <ul className="banner banner-warn" aria-label="Results warnings">
-      {warnings.map((w) => (
-        <li key={w.code}>{w.message}</li>
+      {warnings.map((w, i) => (
+        <li key={`${w.code}-${String(i)}`}>{w.message}</li>
       ))}
     </ul>
   );

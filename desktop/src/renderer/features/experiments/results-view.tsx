@@ -1,10 +1,41 @@
-import { memo, useRef } from 'react';
+import { memo, useMemo, useRef } from 'react';
 import type { ReactNode } from 'react';
-import type { ExperimentResultsView, MetricResultView } from '@xp/shared';
+import type { ExperimentResultsView, MetricResultView, ResultsWarningView } from '@xp/shared';
+import { ResultsWarningCodes } from '@xp/shared';
 import { formatCount, formatEffect, formatInterval, formatMean, formatNumber, formatPValue, formatPercent, formatProbability, formatTime, pValueText } from '../../lib/format.js';
 import { Badge, Empty, ExplainedBadge, ScrollRegion, useScrollableTabIndex } from '../../lib/ui.js';
 import { ForestPlot, TONE_TEXT } from './forest-plot.js';
 import type { ForestRow } from './forest-plot.js';
+
+/**
+ * Whether the results view shows a warning itself: a metric's warnings (DOMINANT_UNIT) in its card,
+ * SUSPICIOUS_UNIT_IDS above the units table, SAMPLE_RATIO_MISMATCH as the SRM banner. The page lists
+ * the others (split phases, codes of newer servers).
+ */
+export function shownInResultsView(warning: ResultsWarningView): boolean {
+  return (
+    (warning.metric !== null && warning.metric !== undefined) ||
+    warning.code === ResultsWarningCodes.SuspiciousUnitIds ||
+    warning.code === ResultsWarningCodes.SampleRatioMismatch ||
+    warning.code === ResultsWarningCodes.DominantUnit
+  );
+}
+
+const NO_WARNINGS: readonly ResultsWarningView[] = [];
+
+/** Data-quality warnings as a list of their messages, like the page's other results warnings. */
+function DataQualityWarnings({ warnings, label }: { warnings: readonly ResultsWarningView[]; label: string }): ReactNode {
+  if (warnings.length === 0) {
+    return null;
+  }
+  return (
+    <ul className="banner banner-warn" aria-label={label}>
+      {warnings.map((w, i) => (
+        <li key={`${w.code}-${w.variation ?? ''}-${String(i)}`}>{w.message}</li>
+      ))}
+    </ul>
+  );
+}
 
 function tone(metric: MetricResultView, effect: number, significant: boolean): ForestRow['tone'] {
   if (!significant) {
@@ -63,9 +94,11 @@ interface MetricCardProps {
   readonly cuped: boolean;
   /** Whether the p-values and intervals are corrected for multiple comparisons (correction other than none). */
   readonly corrected: boolean;
+  /** The results' warnings about this metric (DOMINANT_UNIT). */
+  readonly warnings: readonly ResultsWarningView[];
 }
 
-const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped, corrected }: MetricCardProps): ReactNode {
+const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names, cuped, corrected, warnings }: MetricCardProps): ReactNode {
   const control = metric.variations.find((v) => v.comparison === null);
   const compared = metric.variations.filter((v) => v.comparison !== null);
   const difference = compared[0]?.comparison?.difference ?? 'relative';
@@ -105,6 +138,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
         )}
       </div>
       {metric.error === null ? null : <p className="banner banner-warn">{metric.error.message}</p>}
+      <DataQualityWarnings warnings={warnings} label={`Data-quality warnings: ${metric.name}`} />
       {rows.length === 0 ? null : <ForestPlot rows={rows} difference={difference} title={`${metric.name}: effect and ${difference === 'relative' ? 'relative' : 'absolute'} confidence interval per variation`} />}
       <table aria-label={`${metric.name} by variation`}>
         <thead>
@@ -212,6 +246,17 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
   const names = new Map(results.variations.map((v) => [v.key, v.name ?? v.key]));
   const unknownUnits = results.units.unknownVariation ?? 0;
   const corrected = results.analysis.correction !== 'none';
+  // Grouped once per response: the memoised metric cards keep their props between renders.
+  const { unitWarnings, byMetric } = useMemo(() => {
+    const all = results.warnings ?? [];
+    const grouped = new Map<string, ResultsWarningView[]>();
+    for (const w of all) {
+      if (w.metric !== null && w.metric !== undefined) {
+        grouped.set(w.metric, [...(grouped.get(w.metric) ?? []), w]);
+      }
+    }
+    return { unitWarnings: all.filter((w) => w.code === ResultsWarningCodes.SuspiciousUnitIds), byMetric: grouped };
+  }, [results.warnings]);
   return (
     <div className="results">
       {results.srm.flagged ? (
@@ -245,6 +290,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
           <Empty>No exposures yet in this environment: traffic appears here once SDKs expose units to the experiment.</Empty>
         )
       ) : null}
+      <DataQualityWarnings warnings={unitWarnings} label="Data-quality warnings: unit ids" />
       <p className="small muted">
         {results.analysis.sequential ? 'Sequential (always-valid) intervals' : 'Fixed-horizon intervals'} · α = {results.analysis.alpha} · correction {results.analysis.correction} · computed {formatTime(results.computedAt)}
       </p>
@@ -297,7 +343,7 @@ export function ResultsView({ results, selectedMetric, onSelectMetric, chart, cu
       {results.metrics.length === 0 ? (
         <Empty>This experiment has no metrics yet. Add primary metrics and guardrails to see effects.</Empty>
       ) : (
-        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} corrected={corrected} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
+        results.metrics.map((m) => <MetricCard key={m.key} metric={m} names={names} cuped={cuped} corrected={corrected} warnings={byMetric.get(m.key) ?? NO_WARNINGS} selected={selectedMetric === m.key} {...(onSelectMetric === undefined ? {} : { onSelect: onSelectMetric })} />)
       )}
     </div>
   );

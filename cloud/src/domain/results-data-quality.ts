@@ -1,0 +1,213 @@
+/**
+ * Data-quality checks of experiment results (docs/statistics.md, "Data-quality warnings"): a unit
+ * that holds a large share of an arm's metric total, unit ids that a buggy client produces, and a
+ * flagged SRM check, each as a typed warning with a human message. The sums decide when a query is
+ * needed at all, so results of healthy experiments pay nothing for them.
+ */
+import type { Queryable } from '../store/db.js';
+import type { LargestUnitRequest, LargestUnitRow, PopulationFilter, ResultsTarget, UnitIdRow } from '../store/results.js';
+import { queryLargestUnits, queryUnitsWithIds } from '../store/results.js';
+
+export const ResultsWarningCode = {
+  /** The analysed units were first exposed under more than one split: the effects pool the periods. */
+  SplitPeriodsPooled: 'SPLIT_PERIODS_POOLED',
+  /** One unit holds more than DOMINANT_UNIT_SHARE of a variation's total of a metric. */
+  DominantUnit: 'DOMINANT_UNIT',
+  /** Analysed units have ids a buggy client sends ("undefined", "null", whitespace, …). */
+  SuspiciousUnitIds: 'SUSPICIOUS_UNIT_IDS',
+  /** The SRM check flagged (as `srm.flagged`): the split of units differs from the expected shares. */
+  SampleRatioMismatch: 'SAMPLE_RATIO_MISMATCH',
+} as const;
+export type ResultsWarningCode = (typeof ResultsWarningCode)[keyof typeof ResultsWarningCode];
+export const RESULTS_WARNING_CODES = Object.values(ResultsWarningCode) as [ResultsWarningCode, ...ResultsWarningCode[]];
+
+/** A warning of the results, as the response carries it. */
+export interface ResultsWarning {
+  readonly code: ResultsWarningCode;
+  readonly message: string;
+  /** The metric it concerns (DOMINANT_UNIT); null when it concerns the experiment. */
+  readonly metric: string | null;
+  /** The variation it concerns (DOMINANT_UNIT, SUSPICIOUS_UNIT_IDS); null when it concerns every variation. */
+  readonly variation: string | null;
+  /** DOMINANT_UNIT: the unit; SUSPICIOUS_UNIT_IDS: the ids found; each at most MAX_UNIT_ID_CHARS characters. Empty otherwise. */
+  readonly unitIds: string[];
+  /** DOMINANT_UNIT: the unit's share of the variation's total (0 to 1); null otherwise. */
+  readonly share: number | null;
+  /** SUSPICIOUS_UNIT_IDS: analysed units of the variation with such ids; null otherwise. */
+  readonly unitCount: number | null;
+}
+
+/** An experiment-wide warning (no metric, variation, unit or share). */
+export function plainWarning(code: ResultsWarningCode, message: string): ResultsWarning {
+  return { code, message, metric: null, variation: null, unitIds: [], share: null, unitCount: null };
+}
+
+/** A unit holding more than this share of its variation's total of a metric is warned about. */
+export const DOMINANT_UNIT_SHARE = 0.25;
+/** Variations with fewer analysed units are not checked: in tiny tests every unit is a large share. */
+export const DOMINANT_UNIT_MIN_UNITS = 100;
+/** Unit ids in warnings are cut to this many characters (an ellipsis marks the cut). */
+export const MAX_UNIT_ID_CHARS = 64;
+/** Ids listed per SUSPICIOUS_UNIT_IDS warning. */
+const MAX_LISTED_IDS = 10;
+
+/** `id` cut to MAX_UNIT_ID_CHARS user-perceived characters (an emoji stays whole), with an ellipsis when cut. */
+export function truncateUnitId(id: string): string {
+  if (id.length <= MAX_UNIT_ID_CHARS) {
+    return id;
+  }
+  const graphemes = Array.from(new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(id), (s) => s.segment);
+  return graphemes.length <= MAX_UNIT_ID_CHARS ? id : `${graphemes.slice(0, MAX_UNIT_ID_CHARS).join('')}…`;
+}
+
+/** What an arm of a metric sums to, as the analysis saw it (capped values). */
+export interface ArmSums {
+  readonly metric: string;
+  readonly variation: string;
+  /** Analysed units of the variation. */
+  readonly units: number;
+  /** Σ value and Σ value² (capped), as doubles. */
+  readonly sum: number;
+  readonly sumSquares: number;
+  /** The cap the analysis applied, or null. */
+  readonly cap: number | null;
+}
+
+/**
+ * Whether an arm may have a unit above DOMINANT_UNIT_SHARE of its total. No unit's value exceeds
+ * √Σv² (for every unit v² ≤ Σv²), so when √Σv² ≤ share · Σv no unit can dominate and no query is
+ * needed: an arm of many comparable values passes by far (1,000 units of 1: √1000 ≈ 32 of 1,000).
+ */
+export function mayHaveDominantUnit(arm: ArmSums): boolean {
+  if (arm.units < DOMINANT_UNIT_MIN_UNITS || !(arm.sum > 0) || !Number.isFinite(arm.sumSquares)) {
+    return false;
+  }
+  const limit = DOMINANT_UNIT_SHARE * arm.sum;
+  return arm.sumSquares > limit * limit;
+}
+
+/**
+ * DOMINANT_UNIT warnings of the arms (conversion metrics excluded by the caller: a unit counts at
+ * most once there): the largest unit of every arm the sums cannot clear, read from the totals.
+ */
+export async function dominantUnitWarnings(
+  db: Queryable,
+  target: ResultsTarget,
+  arms: readonly ArmSums[],
+  filter: PopulationFilter,
+  names: { metric(key: string): string; variation(key: string): string },
+): Promise<ResultsWarning[]> {
+  const candidates = arms.filter(mayHaveDominantUnit);
+  if (candidates.length === 0) {
+    return [];
+  }
+  const requests: LargestUnitRequest[] = candidates.map((a) => ({ metric: a.metric, variation: a.variation, cap: a.cap }));
+  const largest = new Map<string, LargestUnitRow>((await queryLargestUnits(db, target, requests, filter)).map((r) => [`${r.metric}\u0000${r.variation}`, r]));
+  const out: ResultsWarning[] = [];
+  for (const arm of candidates) {
+    const top = largest.get(`${arm.metric}\u0000${arm.variation}`);
+    const value = top === undefined ? Number.NaN : Number(top.value);
+    // Read after the sums: a value that grew since may pass the total; the share stays a share.
+    const share = Math.min(1, value / arm.sum);
+    if (top === undefined || !(share > DOMINANT_UNIT_SHARE)) {
+      continue;
+    }
+    const id = truncateUnitId(top.unitId);
+    const capped = arm.cap === null ? '' : ` after capping at ${arm.cap}`;
+    out.push({
+      code: ResultsWarningCode.DominantUnit,
+      message:
+        `one unit (${JSON.stringify(id)}) holds ${formatShare(share)} of ${names.metric(arm.metric)} in ${names.variation(arm.variation)}${capped} (${amount(value)} of ${amount(arm.sum)}): ` +
+        `the variation's mean and the comparison hinge on it. Check that it is a real user (not a bot, a test account or a shared id), then ` +
+        (arm.cap === null ? 'cap the metric (capping: absolute or percentile) to limit outliers' : 'lower the cap'),
+      metric: arm.metric,
+      variation: arm.variation,
+      unitIds: [id],
+      share,
+      unitCount: null,
+    });
+  }
+  return out;
+}
+
+/** A value for a message: at most 10 significant digits (the sums are doubles: no 300.00000000000006). */
+function amount(x: number): string {
+  return String(Number(x.toPrecision(10)));
+}
+
+/** "77%"; near all of it, one decimal rounded down ("99.9%"), so that a share below 1 never reads 100%. */
+function formatShare(share: number): string {
+  return share >= 0.99 && share < 1 ? `${(Math.floor(share * 1000) / 10).toFixed(1)}%` : `${Math.round(share * 100)}%`;
+}
+
+/**
+ * Ids that buggy clients send for a missing value: JavaScript's String(undefined), String(null),
+ * String(NaN) and String({}), Python's str(None), Ruby's nil, Go's <nil>, C's (null), SQL's NULL,
+ * each in its usual spellings. "0" is not among them: numeric ids legitimately start at 0.
+ */
+const SUSPICIOUS_WORDS = ['undefined', 'null', 'nan', 'none', 'nil', '<nil>', '(null)', 'nsnull', '[object object]', '[object undefined]', '[object null]'];
+
+/** Whitespace-only ids probed for (the ingestion refuses empty ids): up to 3 of space, tab, CR, LF, and runs of spaces. */
+function whitespaceIds(): string[] {
+  const chars = [' ', '\t', '\r', '\n'];
+  let level = [''];
+  const out: string[] = [];
+  for (let length = 1; length <= 3; length++) {
+    level = level.flatMap((prefix) => chars.map((c) => prefix + c));
+    out.push(...level);
+  }
+  for (let n = 4; n <= 64; n++) {
+    out.push(' '.repeat(n));
+  }
+  return out;
+}
+
+/** Every id SUSPICIOUS_UNIT_IDS looks for (exact matches: each an index probe). */
+export const SUSPICIOUS_UNIT_IDS: readonly string[] = [
+  ...new Set([
+    'NaN',
+    '[object Object]',
+    '[object Undefined]',
+    '[object Null]',
+    '<nil>',
+    '(null)',
+    'NSNull',
+    '',
+    ...SUSPICIOUS_WORDS.flatMap((w) => [w, w.toUpperCase(), w.charAt(0).toUpperCase() + w.slice(1)]),
+    ...whitespaceIds(),
+  ]),
+];
+
+/** Most units SUSPICIOUS_UNIT_IDS reads (they are few: one per id and variation, at most). */
+const MAX_SUSPICIOUS_ROWS = 1_000;
+
+/** SUSPICIOUS_UNIT_IDS warnings, one per variation that has analysed units with such ids. */
+export async function suspiciousUnitIdWarnings(
+  db: Queryable,
+  target: ResultsTarget,
+  filter: PopulationFilter,
+  names: { variation(key: string): string },
+): Promise<ResultsWarning[]> {
+  const rows: UnitIdRow[] = await queryUnitsWithIds(db, target, SUSPICIOUS_UNIT_IDS, filter, MAX_SUSPICIOUS_ROWS);
+  const byVariation = new Map<string, string[]>();
+  for (const r of rows) {
+    byVariation.set(r.variation, [...(byVariation.get(r.variation) ?? []), r.unitId]);
+  }
+  return [...byVariation]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([variation, ids]) => {
+      const shown = ids.slice(0, MAX_LISTED_IDS).map(truncateUnitId);
+      const list = shown.map((id) => JSON.stringify(id)).join(', ') + (ids.length > shown.length ? ', …' : '');
+      return {
+        code: ResultsWarningCode.SuspiciousUnitIds,
+        message:
+          `${ids.length} analysed unit${ids.length === 1 ? ' has an id' : 's have ids'} that a client sends for a missing value (${list}) in ${names.variation(variation)}: ` +
+          'every user whose id was missing is counted as that one unit. Fix the SDK call that passes the id, and consider stopping and restarting the experiment once fixed',
+        metric: null,
+        variation,
+        unitIds: shown,
+        share: null,
+        unitCount: ids.length,
+      };
+    });
+}

@@ -70,4 +70,17 @@ describe('the docs example', () => {
     expect(documented).toBeDefined();
     expect(tested.replace("'../testing.js'", "'@xp/sdk/testing'").replace("'../index.js'", "'@xp/sdk'")).toBe(documented);
   });
+
+  it('every code block of the section that uses vitest imports what it uses (vitest has no globals by default)', () => {
+    const here = fileURLToPath(import.meta.url);
+    const docs = readFileSync(resolve(dirname(here), '../../../../docs/sdk-js.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## Testing code that uses flags'), docs.indexOf('\n## ', docs.indexOf('## Testing code that uses flags') + 1));
+    const blocks = [...section.matchAll(/```tsx?\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    for (const block of blocks) {
+      const imported = /import \{([^}]*)\} from 'vitest'/.exec(block)?.[1]?.split(',').map((name) => name.trim()) ?? [];
+      const used = ['describe', 'it', 'expect', 'afterEach', 'beforeEach'].filter((name) => new RegExp(`(^|[^.\\w])${name}\\(`, 'm').test(block));
+      expect({ block: block.slice(0, 60), missing: used.filter((name) => !imported.includes(name)) }).toEqual({ block: block.slice(0, 60), missing: [] });
+    }
+  });
 });

@@ -267,7 +267,7 @@ describe('bad configuration', () => {
       [{ experiments: { e: 'Treatment B' } }, 'xp testing: experiment "e": variation "Treatment B" is not a valid variation name: it must be a string of 1 to 128 characters that must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"'],
       [{ experiments: { e: true } }, 'xp testing: experiment "e": variation (boolean) is not a valid variation name: it must be a string of 1 to 128 characters that must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"'],
       [{ experiments: { 'e/1': 'b' } }, 'xp testing: experiment key "e/1" is not a valid key: it must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"'],
-      [{ flags: ['a'] }, 'xp testing: flags must be an object of key → value'],
+      [{ flags: ['a'] }, 'xp testing: flags must be an object or a Map of key → value'],
       [null, 'xp testing: createTestClient takes an object like { flags: { … }, experiments: { … } }'],
     ];
     for (const [options, message] of cases) {
@@ -292,7 +292,7 @@ describe('bad configuration', () => {
     );
     expect(thrown(() => { client.setFlag('f', 'b', { units: { '': 'c' } }); }).message).toBe('xp testing: flag "f": a unit id must not be empty');
     expect(thrown(() => { client.setFlag('f', 'b', { units: ['c'] as unknown as Record<string, string> }); }).message).toBe(
-      'xp testing: flag "f": units must be an object of unit id → value, like { "user-1": … }',
+      'xp testing: flag "f": units must be an object or a Map of unit id → value, like { "user-1": … }',
     );
     expect(thrown(() => { client.setExperiment('e', 'a', { units: { u1: '-x' } }); }).message).toContain('experiment "e", unit "u1": variation "-x" is not a valid variation name');
     expect(thrown(() => { client.setFlag('x'.repeat(129), true); }).message).toBe(`xp testing: flag key "${'x'.repeat(129)}" must be 1 to 128 characters`);

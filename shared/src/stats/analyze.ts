@@ -4,8 +4,8 @@
  * the Gaussian Bayesian posterior, corrected p-values across metrics × variations, and SRM.
  */
 import type { BayesianResult, GaussianPrior } from './bayesian.js';
-import { posteriorFromEstimate, resolveBayesianOptions } from './bayesian.js';
-import { chanceToBeBest, controlLoading } from './best-arm.js';
+import { posteriorFromEstimate, rankingPosterior, resolveBayesianOptions } from './bayesian.js';
+import { chanceToBeBest } from './best-arm.js';
 import type { EffectPosterior } from './best-arm.js';
 import type { CapSpec } from './capping.js';
 import { CorrectionMethod, adjustPValues } from './corrections.js';
@@ -36,6 +36,11 @@ interface MetricCommon {
   readonly inverse?: boolean;
   /** Overrides the experiment-wide difference type for this metric. */
   readonly difference?: DifferenceType;
+  /**
+   * Every unit's value is ≥ 0 (counts; implied for proportions): the Bayesian credible interval of a
+   * lift is cut at −100%.
+   */
+  readonly nonNegative?: boolean;
 }
 
 /** A metric's sufficient statistics per variation (same order as `variations`, control first). */
@@ -170,6 +175,7 @@ function analyzeMetric(
     difference,
     alpha: fixed.alpha,
     inverse: metric.inverse === true,
+    nonNegative: metric.nonNegative === true || metric.type === 'proportion',
     ...(options.prior === undefined ? {} : { prior: options.prior }),
   });
   const arms: readonly ArmStats[] = metric.arms;
@@ -217,7 +223,7 @@ function analyzeMetric(
       continue;
     }
     const bayesian = posteriorFromEstimate(result.estimate, bayesOptions, result.cuped);
-    posteriors.push(bayesian.error === undefined ? { mean: bayesian.effect, sd: bayesian.se, controlLoading: controlLoading(result.estimate) } : null);
+    posteriors.push(bayesian.error === undefined ? rankingPosterior(result.estimate, bayesian, bayesOptions) : null);
     pending.push({
       variation,
       frequentist: testEstimate(result.estimate, fixedOptions, result.cuped),

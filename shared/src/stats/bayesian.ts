@@ -1,13 +1,18 @@
 /** Bayesian inference: Gaussian effect model, and beta-binomial chance to beat control for conversions. */
+import { controlLoading } from './best-arm.js';
+import type { EffectPosterior } from './best-arm.js';
 import { StatsErrorCode, firstError, invalidChoice, isStatsError, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import { prepareComparison } from './estimates.js';
 import type { EffectEstimate } from './estimates.js';
+import { fiellerInterval } from './frequentist.js';
+import { liftPosterior } from './lift-posterior.js';
+import { legendre } from './quadrature.js';
 import { betaRegularized, logBeta, normalCdf, normalIsf, normalPdf, normalSf } from './special.js';
-import { DifferenceType, StatisticType } from './types.js';
+import { Alternative, DifferenceType, StatisticType } from './types.js';
 import type { ArmStats, CupedInput, CupedSummary, Interval, SampleStats } from './types.js';
 
-/** Normal prior on the effect, on the scale of `difference` (a lift for relative). */
+/** Normal prior on the effect, on the scale of `difference` (a lift for relative; see docs/statistics.md). */
 export interface GaussianPrior {
   readonly mean: number;
   /** Prior variance; must be positive. */
@@ -25,19 +30,37 @@ export interface BayesianOptions {
   readonly statisticType?: StatisticType;
   /** True when smaller values are better (e.g. latency): winning means a negative effect. */
   readonly inverse?: boolean;
+  /**
+   * Every unit's value is ≥ 0 (counts, non-negative amounts; implied for proportions): no lift is
+   * below −100%, so a relative credible interval is cut there.
+   */
+  readonly nonNegative?: boolean;
   readonly cuped?: CupedInput;
 }
 
 export interface BayesianResult {
-  /** Posterior mean of the effect. */
+  /**
+   * Posterior mean of the effect; for a lift with a flat prior (whose posterior has no mean) the
+   * estimate (x̄T − x̄C)/|x̄C|, the posterior median.
+   */
   readonly effect: number;
-  /** Equal-tailed credible interval with probability 1 − alpha. */
+  /**
+   * Equal-tailed credible interval with probability 1 − alpha. A lift's (flat prior) is Fieller's
+   * with the normal quantile, its open ends ±Infinity while the control mean's own credible interval
+   * holds 0, as the frequentist interval's.
+   */
   readonly ci: Interval;
-  /** Posterior standard deviation of the effect. */
+  /**
+   * Posterior standard deviation of the effect; for a lift with a flat prior √(vT + vC)/|x̄C|, the
+   * difference's in lift units, so that chanceToWin = Φ(effect/se).
+   */
   readonly se: number;
   /** Posterior probability that the treatment beats the control. */
   readonly chanceToWin: number;
-  /** Expected loss, in effect units, of shipping [control, treatment]. */
+  /**
+   * Expected loss of shipping [control, treatment]: in effect units for the difference; for a lift,
+   * the expected loss of the difference over |x̄C| (finite where the lift's own would not be).
+   */
   readonly risk: readonly [number, number];
   readonly difference: DifferenceType;
   readonly cuped: CupedSummary | null;
@@ -49,6 +72,7 @@ interface ResolvedBayesian {
   readonly alpha: number;
   readonly prior: GaussianPrior | null;
   readonly inverse: boolean;
+  readonly nonNegative: boolean;
 }
 
 function resolve(options: BayesianOptions): ResolvedBayesian | StatsError {
@@ -67,7 +91,8 @@ function resolve(options: BayesianOptions): ResolvedBayesian | StatsError {
   if (prior !== null && !(Number.isFinite(prior.mean) && prior.variance > 0 && Number.isFinite(prior.variance))) {
     return statsError(StatsErrorCode.INVALID_OPTIONS, 'the prior needs a finite mean and a positive finite variance');
   }
-  return { difference: options.difference ?? DifferenceType.Relative, alpha, prior, inverse: options.inverse === true };
+  const nonNegative = options.nonNegative === true || options.statisticType === StatisticType.Proportion;
+  return { difference: options.difference ?? DifferenceType.Relative, alpha, prior, inverse: options.inverse === true, nonNegative };
 }
 
 function neutral(difference: DifferenceType, error: StatsError): BayesianResult {
@@ -80,12 +105,76 @@ function expectedPositivePart(mean: number, sd: number): number {
   return mean * normalCdf(k) + sd * normalPdf(k);
 }
 
+/** Numbers checked: finite, and the interval without NaN (a lift's may have open ends). */
+function checked(result: BayesianResult): BayesianResult {
+  const values = [result.effect, result.se, result.chanceToWin, ...result.risk];
+  if (!values.every(Number.isFinite) || !(result.se > 0) || result.ci.some(Number.isNaN)) {
+    return neutral(result.difference, statsError(StatsErrorCode.NON_FINITE_RESULT, 'the posterior overflowed'));
+  }
+  return result;
+}
+
+/** A lift's interval cut at −100% (no lift of a non-negative metric is lower). */
+function cut(ci: Interval, nonNegative: boolean): Interval {
+  return nonNegative ? [Math.max(ci[0], -1), Math.max(ci[1], -1)] : ci;
+}
+
+/**
+ * A lift's posterior. Flat prior: the arm means have independent normal posteriors, so
+ * P(L > 0) = P(μT > μC) exactly, the equal-tailed interval is Fieller's with the normal quantile
+ * (the Geary–Hinkley form of the ratio's posterior; open while the control's own credible interval
+ * holds 0), and the risk is the difference's expected loss over |x̄C|. Informative prior: the exact
+ * one-dimensional posterior of lift-posterior.ts. The delta method is not used: its variance
+ * collapses when the control mean is noisy and the treatment mean small.
+ */
+function liftResult(estimate: EffectEstimate, options: ResolvedBayesian, cuped: CupedSummary | null): BayesianResult {
+  const { control, treatment } = estimate;
+  const base = Math.abs(control.mean);
+  const flip = <T>(pair: readonly [T, T]): readonly [T, T] => (options.inverse ? [pair[1], pair[0]] : pair);
+  if (options.prior === null) {
+    const sd = Math.sqrt(control.variance + treatment.variance);
+    const k = estimate.meanDifference / sd;
+    const se = sd / base;
+    const ci = fiellerInterval(control, treatment, estimate.meanDifference, normalIsf(options.alpha / 2), Alternative.TwoSided);
+    if (ci === null) {
+      return neutral(options.difference, statsError(StatsErrorCode.NON_FINITE_RESULT, 'the posterior overflowed'));
+    }
+    const [chanceToWin] = flip([normalSf(-k), normalSf(k)]);
+    return checked({
+      effect: estimate.effect,
+      ci: cut(ci, options.nonNegative),
+      se,
+      chanceToWin,
+      risk: flip([expectedPositivePart(estimate.effect, se), expectedPositivePart(-estimate.effect, se)]),
+      difference: options.difference,
+      cuped,
+    });
+  }
+  const post = liftPosterior(control, treatment, options.prior.mean, options.prior.variance, options.alpha / 2);
+  if (post === null) {
+    return neutral(options.difference, statsError(StatsErrorCode.NON_FINITE_RESULT, 'the posterior overflowed'));
+  }
+  const [chanceToWin] = flip([post.positive, post.negative]);
+  return checked({
+    effect: post.mean,
+    ci: cut([post.lower, post.upper], options.nonNegative),
+    se: post.sd,
+    chanceToWin,
+    risk: flip([post.lossIfControl, post.lossIfTreatment]),
+    difference: options.difference,
+    cuped,
+  });
+}
+
 /** Posterior of the effect under the Gaussian model, given an estimate (used by analyzeExperiment). */
 export function posteriorFromEstimate(
   estimate: EffectEstimate,
   options: ResolvedBayesian,
   cuped: CupedSummary | null,
 ): BayesianResult {
+  if (estimate.difference === DifferenceType.Relative) {
+    return liftResult(estimate, options, cuped);
+  }
   let mean = estimate.effect;
   let variance = estimate.variance;
   if (options.prior !== null) {
@@ -96,23 +185,42 @@ export function posteriorFromEstimate(
   const sd = Math.sqrt(variance);
   const crit = normalIsf(options.alpha / 2);
   const k = mean / sd;
-  const pPositive = normalSf(-k);
   const lossIfControl = expectedPositivePart(mean, sd);
   const lossIfTreatment = expectedPositivePart(-mean, sd);
   const result: BayesianResult = {
     effect: mean,
     ci: [mean - crit * sd, mean + crit * sd],
     se: sd,
-    chanceToWin: options.inverse ? normalSf(k) : pPositive,
+    chanceToWin: options.inverse ? normalSf(k) : normalSf(-k),
     risk: options.inverse ? [lossIfTreatment, lossIfControl] : [lossIfControl, lossIfTreatment],
     difference: options.difference,
     cuped,
   };
-  const values = [result.effect, result.se, result.chanceToWin, ...result.ci, ...result.risk];
-  if (!values.every(Number.isFinite)) {
+  if (![...result.ci, result.effect, result.se, result.chanceToWin, ...result.risk].every(Number.isFinite)) {
     return neutral(options.difference, statsError(StatsErrorCode.NON_FINITE_RESULT, 'the posterior overflowed'));
   }
   return result;
+}
+
+/** The largest |z| a probability in (0, 1) maps to (Φ(−38) is 0 in doubles). */
+const MAX_Z = 38;
+
+/**
+ * The normal posterior the chance to be best ranks for one comparison (see best-arm.ts). The
+ * difference and a flat-prior lift: N(effect, se²), exact (a lift over a shared control ranks the
+ * arm means as the difference does, and Φ(effect/se) is its chance to win). A lift with an
+ * informative prior, whose posterior is not normal: the normal with its posterior sd whose
+ * P(effect > 0) is its chance to win, so two arms still give [1 − chanceToWin, chanceToWin].
+ */
+export function rankingPosterior(estimate: EffectEstimate, result: BayesianResult, options: ResolvedBayesian): EffectPosterior {
+  const loading = controlLoading(estimate);
+  if (estimate.difference === DifferenceType.Absolute || options.prior === null) {
+    return { mean: result.effect, sd: result.se, controlLoading: loading };
+  }
+  const positive = options.inverse ? 1 - result.chanceToWin : result.chanceToWin;
+  const negative = options.inverse ? result.chanceToWin : 1 - result.chanceToWin;
+  const z = positive < negative ? -normalIsf(positive) : normalIsf(negative);
+  return { mean: result.se * Math.max(-MAX_Z, Math.min(MAX_Z, z)), sd: result.se, controlLoading: loading };
 }
 
 export function resolveBayesianOptions(options: BayesianOptions): ResolvedBayesian | StatsError {
@@ -157,48 +265,9 @@ export interface BetaBinomialResult {
   readonly error?: StatsError;
 }
 
-const GAUSS_POINTS = 16;
 const SUBINTERVALS = 96;
 /** Half-width of the integration range, in posterior standard deviations of the narrower arm. */
 const RANGE_SDS = 40;
-
-let gaussLegendre: { readonly nodes: Float64Array; readonly weights: Float64Array } | null = null;
-
-/** Gauss–Legendre nodes and weights on [-1, 1] (16 points), by Newton iteration on the Legendre polynomial. */
-export function legendre(): { readonly nodes: Float64Array; readonly weights: Float64Array } {
-  if (gaussLegendre !== null) {
-    return gaussLegendre;
-  }
-  const n = GAUSS_POINTS;
-  const nodes = new Float64Array(n);
-  const weights = new Float64Array(n);
-  for (let i = 0; i < (n + 1) / 2; i++) {
-    let z = Math.cos((Math.PI * (i + 0.75)) / (n + 0.5));
-    let derivative = 1;
-    for (let iteration = 0; iteration < 100; iteration++) {
-      let p1 = 1;
-      let p2 = 0;
-      for (let j = 1; j <= n; j++) {
-        const p3 = p2;
-        p2 = p1;
-        p1 = ((2 * j - 1) * z * p2 - (j - 1) * p3) / j;
-      }
-      derivative = (n * (z * p1 - p2)) / (z * z - 1);
-      const previous = z;
-      z = previous - p1 / derivative;
-      if (Math.abs(z - previous) < 1e-15) {
-        break;
-      }
-    }
-    nodes[i] = -z;
-    nodes[n - 1 - i] = z;
-    const w = 2 / ((1 - z * z) * derivative * derivative);
-    weights[i] = w;
-    weights[n - 1 - i] = w;
-  }
-  gaussLegendre = { nodes, weights };
-  return gaussLegendre;
-}
 
 interface BetaPosterior {
   readonly a: number;
@@ -260,7 +329,7 @@ function integrateAgainstBeta(outer: BetaPosterior, g: (x: number, oneMinusX: nu
       total += tanhSinh(left, width, k === SUBINTERVALS - 1 && hi === 1, integrand);
       continue;
     }
-    for (let i = 0; i < GAUSS_POINTS; i++) {
+    for (let i = 0; i < nodes.length; i++) {
       const x = left + 0.5 * width * ((nodes[i] ?? 0) + 1);
       total += 0.5 * width * (weights[i] ?? 0) * integrand(x, 1 - x);
     }

@@ -5,10 +5,11 @@
  *
  * The effects d_i of treatments over one shared control are correlated through the control's mean.
  * Their joint posterior is taken as d_i = m_i + s_i·(ρ_i·Z₀ + √(1 − ρ_i²)·Z_i) with independent
- * standard normals Z₀ (the control's noise) and Z_i: each marginal is exactly the reported
- * posterior N(m_i, s_i²), and corr(d_i, d_j) = ρ_iρ_j is the correlation of the effect estimates
- * (absolute: −√Var(x̄C)/√(Var(x̄C) + Var(x̄T)) each; relative: the delta method's). The control's
- * effect is 0. Given Z₀ = z the treatments are independent normals, so
+ * standard normals Z₀ (the control's noise) and Z_i: each marginal is the comparison's ranking
+ * posterior N(m_i, s_i²) (bayesian.ts, rankingPosterior), and corr(d_i, d_j) = ρ_iρ_j is the
+ * correlation of the differences, −√Var(x̄C)/√(Var(x̄C) + Var(x̄T)) each (a lift with a flat prior is
+ * the difference over the shared |x̄C|, so this ranks the arm means exactly). The control's effect
+ * is 0. Given Z₀ = z the treatments are independent normals, so
  *   P(control best | z) = Π_i Φ(−μ_i(z)/τ_i),
  *   P(i best | z)       = ∫_{x > 0} φ_i(x) Π_{j ≠ i} Φ((x − μ_j(z))/τ_j) dx,
  * with μ_i(z) = m_i + s_iρ_i·z and τ_i = s_i√(1 − ρ_i²), and each is integrated against φ(z). Both
@@ -18,12 +19,11 @@
  * each arm's CDF evaluated once per node. The rule is deterministic and accurate to about 1e-13;
  * the results are normalised to sum to 1.
  */
-import { legendre } from './bayesian.js';
+import { legendre } from './quadrature.js';
 import { StatsErrorCode, statsError } from './errors.js';
 import type { StatsError } from './errors.js';
 import type { EffectEstimate } from './estimates.js';
 import { normalCdfFast, normalPdf, normalSf } from './special.js';
-import { DifferenceType } from './types.js';
 
 /** One treatment's effect posterior over the control, and how much of it is the control's noise. */
 export interface EffectPosterior {
@@ -50,15 +50,13 @@ const STEPS = [-10, -4, -1.5, 0, 1.5, 4, 10] as const;
 const MAX_RHO_SQUARED = 1 - 1e-12;
 
 /**
- * ρ of a comparison: the correlation of its effect estimate with the control's mean. For the
- * difference x̄T − x̄C it is −√Var(x̄C) / √(Var(x̄C) + Var(x̄T)); for the lift (x̄T − x̄C)/|x̄C| (delta
- * method) −r√Var(x̄C) / √(r²Var(x̄C) + Var(x̄T)) with r = x̄T/x̄C. 0 when undefined.
+ * ρ of a comparison: the correlation of its effect estimate with the control's mean,
+ * −√Var(x̄C) / √(Var(x̄C) + Var(x̄T)), for the difference and the lift alike (the lift's posterior is
+ * ranked as the difference over the shared |x̄C|, see rankingPosterior). 0 when undefined.
  */
 export function controlLoading(estimate: EffectEstimate): number {
-  const scale = estimate.difference === DifferenceType.Relative ? estimate.treatment.mean / estimate.control.mean : 1;
-  const shared = scale * Math.sqrt(estimate.control.variance);
-  const total = Math.hypot(shared, Math.sqrt(estimate.treatment.variance));
-  const rho = -shared / total;
+  const shared = Math.sqrt(estimate.control.variance);
+  const rho = -shared / Math.hypot(shared, Math.sqrt(estimate.treatment.variance));
   return Number.isFinite(rho) ? Math.max(-1, Math.min(1, rho)) : 0;
 }
 

@@ -56,8 +56,9 @@ export interface EffectEstimate {
   readonly meanDifference: number;
   /**
    * Variance of the effect estimator: Var(x̄T) + Var(x̄C) for the difference, the delta method
-   * (Var(x̄T) + (x̄T/x̄C)²·Var(x̄C)) / x̄C² for the lift. The frequentist tests use it only for the
-   * difference; a lift is tested from the arm means below (equal-means test, Fieller interval).
+   * (Var(x̄T) + (x̄T/x̄C)²·Var(x̄C)) / x̄C² for the lift. Only the difference's is used for
+   * inference: a lift is tested and given its posterior from the arm means below (equal-means test,
+   * Fieller interval; bayesian.ts), since the delta method's collapses when x̄C is noisy and x̄T small.
    */
   readonly variance: number;
   /**
@@ -354,8 +355,8 @@ function cupedArm(post: Linearized, pre: PreEstimate, fit: CupedFit, cov: number
 }
 
 /**
- * Effect of treatment over control with its estimator variance (delta method for the lift, used by
- * the Gaussian Bayesian model) and both arms' means with the variances of those means.
+ * Effect of treatment over control with its estimator variance (delta method for the lift, kept as
+ * an overflow check) and both arms' means with the variances of those means.
  */
 export function effectEstimate(
   control: ArmEstimate,

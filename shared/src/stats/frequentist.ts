@@ -148,7 +148,7 @@ function interval(effect: number, se: number, lowerCrit: number, upperCrit: numb
  * them (the equal-means test rejects) — then the ray that holds the estimate is reported, since the
  * other ray's lifts have the sign that test rejected. null when an intermediate overflowed.
  */
-function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, d: number, crit: number, side: Alternative): Interval | null {
+export function fiellerInterval(control: MeanEstimate, treatment: MeanEstimate, d: number, crit: number, side: Alternative): Interval | null {
   const inf = Number.POSITIVE_INFINITY;
   const mC = control.mean;
   const mT = treatment.mean;

@@ -521,16 +521,28 @@ class Client:
             if unit is None:
                 log.warning("track_event(%r) ignored: the user has no id", name)
                 return
-            if not isinstance(name, str) or not 1 <= len(name) <= 200:
+            # Lengths as the API counts them, in UTF-16 code units (an emoji counts 2), as the JavaScript SDK's.
+            if not isinstance(name, str) or not 1 <= _utf16_len(name) <= 200:
                 log.warning("track_event ignored: the name must be a string of 1 to 200 characters")
                 return
+            if "\0" in name:
+                # The API refuses the whole event; refused here, where the caller can see it (as the JavaScript SDK).
+                log.warning("track_event(%r) ignored: the name holds a NUL character, which the API refuses", name)
+                return
+            if "\0" in unit or _utf16_len(unit) > MAX_UNIT_ID_CHARS:
+                log.warning("track_event(%r) ignored: the user id holds a NUL character or is longer than %d characters, which the API refuses",
+                            name, MAX_UNIT_ID_CHARS)
+                return
+            # Unpaired surrogates (not Unicode: the API refuses them) as U+FFFD, as the JavaScript SDK's wellFormed.
+            name, unit = _well_formed(name), _well_formed(unit)
             event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "track", "unitId": unit, "timestamp": _now_ms(), "name": name}
             units = self._other_units(user, unit)
             if units:
                 event["units"] = units
             if properties is not None and not isinstance(properties, Mapping):
-                log.warning("track_event(%r) ignored: properties must be a mapping", name)
-                return
+                # As the JavaScript SDK: the event is still worth sending, without them.
+                log.warning("track_event(%r): properties must be a mapping, got %s; sent without them", name, type(properties).__name__)
+                properties = None
             others: dict[Any, Any] = {} if properties is None else dict(properties)
             # As the JavaScript SDK's trackEvent(name, user, {value, ...}): a number under `value` in the
             # properties is the event's value. A `value` that is not a number is a property, not a reason to drop the event.
@@ -546,17 +558,16 @@ class Client:
                     return
                 event["value"] = number
             if others:
-                # As the JavaScript SDK's JSON round trip: datetimes, dates, Decimals, UUIDs and Enums become
-                # what to_json_value makes of them; properties that cannot be sent do not cost the event itself.
-                try:
-                    text = json.dumps(_non_finite_as_null(others), allow_nan=False, separators=(",", ":"), default=json_default)
-                    event["properties"] = json.loads(text)
-                    fits = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8")) <= MAX_EVENT_BYTES
-                except (TypeError, ValueError, RecursionError):
-                    fits = False
-                if not fits:
-                    log.warning("track_event(%r): properties not serialisable or too large, sent without them", name)
-                    event.pop("properties", None)
+                # Property by property, as the JavaScript SDK: one the API would refuse (not serialisable, nested
+                # too deep, a NUL, a name too long) is left out, not the others nor the event.
+                clean, dropped = _clean_properties(others)
+                if dropped:
+                    log.warning("track_event(%r): properties left out: %s", name, ", ".join(dropped))
+                if clean:
+                    event["properties"] = clean
+                    if len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8")) > MAX_EVENT_BYTES:
+                        log.warning("track_event(%r): properties too large (the event would exceed 16 KiB), sent without them", name)
+                        event.pop("properties")
             self._enqueue(event)
         except Exception as e:
             log.error("track_event(%r) failed unexpectedly: %s", _short(name), type(e).__name__)
@@ -1511,6 +1522,81 @@ def _non_finite_as_null(v: Any, depth: int = 0) -> Any:
     if isinstance(v, (list, tuple)):
         return [_non_finite_as_null(item, depth + 1) for item in v]
     return v
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# The API's limits on tracked event properties (shared/src/model/event-check.ts): nesting, name length.
+MAX_PROPERTY_DEPTH: Final = 32
+MAX_PROPERTY_NAME_CHARS: Final = 200
+MAX_UNIT_ID_CHARS: Final = 256
+
+
+def _well_formed(text: str) -> str:
+    """The string with every unpaired surrogate replaced by U+FFFD (JavaScript's `toWellFormed()`); a pair of
+    surrogate code points, which JSON sends as one character, is joined."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _clean_property(root: Any) -> tuple[Any, str | None]:
+    """A property value (parsed JSON) with unpaired surrogates fixed, or why the API would refuse it.
+    Iterative, so no value can overflow the stack."""
+    holder = [root]
+    stack: list[tuple[Any, int, Any, Any]] = [(root, 0, holder, 0)]
+    while stack:
+        v, depth, parent, slot = stack.pop()
+        if isinstance(v, str):
+            if "\0" in v:
+                return None, "a string holds a NUL character"
+            parent[slot] = _well_formed(v)
+            continue
+        if not isinstance(v, (dict, list)):
+            continue
+        if depth + 1 > MAX_PROPERTY_DEPTH:
+            return None, f"nested more than {MAX_PROPERTY_DEPTH} levels deep"
+        if isinstance(v, list):
+            stack.extend((item, depth + 1, v, i) for i, item in enumerate(v))
+            continue
+        record: dict[str, Any] = {}
+        for key, item in v.items():
+            if "\0" in key:
+                return None, "a key holds a NUL character"
+            fixed = _well_formed(key)
+            record[fixed] = item
+            stack.append((item, depth + 1, record, fixed))
+        parent[slot] = record
+    return holder[0], None
+
+
+def _clean_properties(properties: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Tracked event properties as the API takes them (the JavaScript SDK's cleanProperties): each one as JSON
+    (datetimes, Decimals, UUIDs and Enums converted, NaN and infinities as null), unpaired surrogates as U+FFFD;
+    one the API would refuse is left out and named, with why, in the list returned."""
+    out: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in properties.items():
+        problem: str | None = None
+        try:
+            # Through JSON, as the JavaScript SDK's JSON round trip: an int key becomes "1", a tuple a list.
+            [(key, parsed)] = json.loads(json.dumps({name: _non_finite_as_null(value)}, allow_nan=False, separators=(",", ":"),
+                                                    default=json_default)).items()
+        except (TypeError, ValueError, RecursionError):
+            key, parsed = name if isinstance(name, str) else repr(name), None
+            problem = "it is not serialisable (a cycle, an object JSON cannot hold, nesting too deep)"
+        if problem is None:
+            key = _well_formed(key)
+            if "\0" in key:
+                problem = "its name holds a NUL character"
+            elif _utf16_len(key) > MAX_PROPERTY_NAME_CHARS:
+                problem = f"its name is longer than {MAX_PROPERTY_NAME_CHARS} characters"
+            else:
+                parsed, problem = _clean_property(parsed)
+        if problem is None:
+            out[key] = parsed
+        else:
+            dropped.append(f"{json.dumps(_well_formed(str(key)[:64]), ensure_ascii=False)} ({problem})")
+    return out, dropped
 
 
 def _is_numeric(v: Any) -> bool:

@@ -38,9 +38,11 @@ How values become a ruleset (the JavaScript SDK's `@xp/sdk/testing` builds the s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
+import numbers
 import re
 import threading
 import uuid
@@ -50,7 +52,7 @@ from typing import Any, Final
 from .client import MAX_EVENT_BYTES, Client, User
 from .evaluation import compile_ruleset
 from .jsvalue import js_number_to_string
-from .results import EvaluationResult, ExperimentResult
+from .results import EvaluationContext, EvaluationResult, ExperimentResult
 
 __all__ = ["FakeClient", "UnknownKeyError", "create_test_client"]
 
@@ -120,10 +122,13 @@ def _check_key(kind: str, key: Any) -> str:
     return key
 
 
-def _json_value(value: Any, path: str, depth: int = 0) -> Any:
-    """A copy of `value` as JSON (tuples as lists), or a clear error naming where it is not JSON."""
+def _json_value(value: Any, path: str, depth: int = 0, within: frozenset[int] = frozenset()) -> Any:
+    """A copy of `value` as JSON (tuples as lists), or a clear error naming where it is not JSON.
+
+    `within` holds the ids of the dicts and lists `value` is inside of: one met again is a cycle, named at
+    its first repeat (`...[0] refers to itself`), not 64 levels down."""
     if depth > _MAX_DEPTH:
-        raise ValueError(f"{path} is nested more than {_MAX_DEPTH} levels deep (or refers to itself)")
+        raise ValueError(f"{path} is nested more than {_MAX_DEPTH} levels deep")
     # Subclasses (an IntEnum, a str Enum) as the plain value JSON holds.
     if value is None or isinstance(value, bool):
         return None if value is None else bool(value)
@@ -135,15 +140,19 @@ def _json_value(value: Any, path: str, depth: int = 0) -> Any:
         if not math.isfinite(value):
             raise ValueError(f"{path} is {value!r}, which JSON cannot hold; give a finite number")
         return float(value)
+    if isinstance(value, (Mapping, list, tuple)):
+        if id(value) in within:
+            raise ValueError(f"{path} refers to itself (a {type(value).__name__} inside itself), which JSON cannot hold")
+        within = within | {id(value)}
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"{path} has the key {k!r}: JSON object keys must be str")
-            out[k] = _json_value(v, f"{path}[{k!r}]", depth + 1)
+            out[k] = _json_value(v, f"{path}[{k!r}]", depth + 1, within)
         return out
     if isinstance(value, (list, tuple)):
-        return [_json_value(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return [_json_value(v, f"{path}[{i}]", depth + 1, within) for i, v in enumerate(value)]
     raise TypeError(f"{path} is a {type(value).__name__}, which is not a JSON value (bool, str, int, float, dict, list)")
 
 
@@ -244,7 +253,10 @@ def _flag_document(config: _FlagConfig) -> dict[str, Any]:
         if index != 0:
             # A unit given the value for everyone needs no rule.
             by_variation.setdefault(index, []).append(unit)
-    flag: dict[str, Any] = {"variations": [{"key": _variation_key(v, i), "value": v} for i, v in enumerate(values)], "default": 0, "off": 0}
+    # Copies: what evaluations return is the ruleset's own object (as in production), and a test changing it
+    # in place must not change the configuration the next ruleset (or reset()) is built from.
+    flag: dict[str, Any] = {"variations": [{"key": _variation_key(v, i), "value": copy.deepcopy(v)} for i, v in enumerate(values)],
+                            "default": 0, "off": 0}
     if by_variation:
         flag["rules"] = [{"id": f"unit-values-{n}", "type": "force", "condition": {"id": {"$in": ids}}, "variation": index}
                          for n, (index, ids) in enumerate(by_variation.items(), start=1)]
@@ -313,10 +325,14 @@ class FakeClient(Client):
         on_change: Callable[[list[str]], None] | None = None,
         private_attributes: Iterable[str] | str | bool | None = (),
         log_exposures: bool = True,
+        now: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(strict, bool):
             raise TypeError(f"strict must be True or False, got {type(strict).__name__}")
+        if now is not None and not callable(now):
+            raise TypeError(f"now must be a callable returning the current time in epoch milliseconds, got {type(now).__name__}")
         self._strict = strict
+        self._now = now
         self._config_lock = threading.RLock()
         self._flag_configs: dict[str, _FlagConfig] = {}
         self._experiment_configs: dict[str, _ExperimentConfig] = {}
@@ -335,6 +351,7 @@ class FakeClient(Client):
         self._version = 1
         document = _document(self._flag_configs, self._experiment_configs, self._version, self._bucket_versions)
         _check_compiles(document)
+        self._served = document
         super().__init__(SDK_KEY, None, bootstrap=document, wait_for_ruleset=False, sticky_bucket_store=self._unit_assignments,
                          on_update=on_update, on_change=on_change, private_attributes=private_attributes, log_exposures=log_exposures)
 
@@ -398,12 +415,47 @@ class FakeClient(Client):
             return copy.deepcopy(self._exposed)
 
     def reset(self) -> None:
-        """Forgets the recorded events and exposures, and which exposures were seen (the next is recorded again)."""
+        """Forgets the recorded events and exposures, and which exposures were seen (the next is recorded again),
+        and serves again the values last configured when a value an evaluation returned was changed in place
+        (a dict or list flag value is the ruleset's own object, as in production): as a new ruleset version,
+        only then."""
         with self._recorded_lock:
             self._tracked.clear()
             self._exposed.clear()
         with self._exposures_lock:
             self._exposures.clear()
+        with self._config_lock:
+            if self._served_was_changed():
+                self._apply(self._flag_configs, self._experiment_configs, None)
+
+    def _served_was_changed(self) -> bool:
+        """Whether the flag values being served differ from the configured ones (changed in place by a test)."""
+        configured = _document(self._flag_configs, {}, self._version, {})["flags"]
+        try:
+            return _json_text(self._served["flags"]) != _json_text(configured) or self._served["flags"] != configured
+        except (TypeError, ValueError, RecursionError, AttributeError):
+            return True  # changed into something that is not JSON any more
+
+    def _clock(self) -> int | None:
+        """The time `now` gives, as a timestamp (whole epoch ms, at least 0, as the JavaScript SDK's); None without
+        `now`. A clock giving something else raises TypeError saying so."""
+        if self._now is None:
+            return None
+        at = self._now()
+        if isinstance(at, bool) or not isinstance(at, numbers.Real) or not math.isfinite(at):
+            raise TypeError(f"the test client's now() must return the current time as a finite number of epoch milliseconds, got {at!r}")
+        return max(0, math.floor(at))
+
+    def _context(self, user: User) -> EvaluationContext | None:
+        # With `now`, evaluations read the time from it too (schedules, active windows), as with the JavaScript SDK's `now`.
+        context = super()._context(user)
+        if context is None or self._now is None:
+            return context
+        try:
+            return dataclasses.replace(context, now=self._clock())
+        except TypeError as e:
+            log.error("%s; evaluating at the current time", e)
+            return context
 
     def _capture_offline_event(self, event: dict[str, Any]) -> bool:
         # What a client with an API would queue: the same events are dropped (closed client, too large).
@@ -411,6 +463,12 @@ class FakeClient(Client):
             (log.debug if self._warned_closed else log.warning)("event dropped: the client is closed")
             self._warned_closed = True
             return False
+        if self._now is not None:
+            try:
+                event["timestamp"] = self._clock()
+            except TypeError as e:
+                log.error("event %r not recorded: %s", event.get("name", event["type"]), e)
+                return False
         try:
             size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
         except (TypeError, ValueError):
@@ -481,6 +539,7 @@ class FakeClient(Client):
             # Stored before the ruleset naming their bucket version is served.
             self._unit_assignments.put(set_experiment, version, dict(experiments[set_experiment].units))
         self._flag_configs, self._experiment_configs, self._version, self._bucket_versions = flags, experiments, version, bucket_versions
+        self._served = document
         if not self._apply_document(document, None, "the test configuration"):
             raise RuntimeError("the test configuration could not be served; see the log")
 
@@ -532,6 +591,7 @@ def create_test_client(
     on_change: Callable[[list[str]], None] | None = None,
     private_attributes: Iterable[str] | str | bool | None = (),
     log_exposures: bool = True,
+    now: Callable[[], float] | None = None,
 ) -> FakeClient:
     """A client for unit tests: serves `flags` (key -> value for everyone) and `experiments` (key -> the
     variation every unit is in), ready at once, without network or background threads, and records the
@@ -540,6 +600,10 @@ def create_test_client(
     With `strict`, evaluating a flag or experiment not configured raises `UnknownKeyError` (naming the
     key, the configured ones and the closest match) instead of serving the default. Bad keys, values
     that are not JSON and invalid variation keys raise ValueError or TypeError here and in the setters.
+
+    `now`, a callable returning the current time in epoch milliseconds (as the JavaScript SDK's `now`
+    option), is the clock of the recorded events' `timestamp` (and of evaluations), so tests can assert
+    timestamps: `create_test_client(now=lambda: 1_700_000_000_000)`.
     """
     return FakeClient(flags, experiments, strict=strict, on_update=on_update, on_change=on_change,
-                      private_attributes=private_attributes, log_exposures=log_exposures)
+                      private_attributes=private_attributes, log_exposures=log_exposures, now=now)

@@ -106,6 +106,19 @@ class BadInputTest(TestingTestCase):
         with self.assertRaisesRegex(ValueError, "not a valid key"):
             client.set_experiment("bad key", "control")
 
+    def test_a_value_that_contains_itself_is_named_where_it_repeats(self) -> None:
+        in_list: list[Any] = [1]
+        in_list.append(in_list)
+        in_dict: dict[str, Any] = {"a": {}}
+        in_dict["a"]["b"] = in_dict
+        with self.assertRaisesRegex(ValueError, r"^the value of flag 'x'\[1\] refers to itself \(a list inside itself\), which JSON cannot hold$"):
+            create_test_client(flags={"x": in_list})
+        with self.assertRaisesRegex(ValueError, r"^the value of flag 'x' for unit 'u7'\['a'\]\['b'\] refers to itself \(a dict inside itself\)"):
+            create_test_client().set_flag("x", {}, units={"u7": in_dict})
+        shared = [1]
+        client = self.client(flags={"x": [shared, shared, {"k": shared}]})
+        self.assertEqual(client.get_value("x", "u1", []), [[1], [1], {"k": [1]}], "the same list twice is not a cycle")
+
     def test_values_that_are_not_json_are_refused(self) -> None:
         recursive: list[Any] = []
         recursive.append(recursive)
@@ -116,7 +129,7 @@ class BadInputTest(TestingTestCase):
             (float("inf"), ValueError, "inf"),
             ({"a": {2: "x"}}, TypeError, "keys must be str"),
             ({"a": [float("nan")]}, ValueError, r"\['a'\]\[0\]"),
-            (recursive, ValueError, "nested more than"),
+            (recursive, ValueError, r"\[0\] refers to itself"),
         ]
         client = self.client(flags={"x": 1})
         for value, error, message in cases:
@@ -349,6 +362,58 @@ class RecordingTest(TestingTestCase):
         client = self.client(experiments={"pricing-page": "treatment"}, log_exposures=False)
         self.assertEqual(client.get_variant("pricing-page", "u1"), "treatment")
         self.assertEqual(client.exposures, [])
+
+
+class NowTest(TestingTestCase):
+    def test_now_is_the_clock_of_recorded_event_and_exposure_timestamps_as_in_the_javascript_sdk(self) -> None:
+        clock = [1_700_000_000_000.9]
+        client = self.client(experiments={"pricing-page": "treatment"}, now=lambda: clock[0])
+        client.track_event("viewed", "u1")
+        clock[0] = 1_700_000_000_500
+        client.get_variant("pricing-page", "u1")
+        clock[0] = -5.0  # as the JavaScript SDK's timestamp(): whole milliseconds, never below 0
+        client.track_event("bought", "u1", value=3)
+        self.assertEqual([(e["name"], e["timestamp"]) for e in client.tracked_events], [("viewed", 1_700_000_000_000), ("bought", 0)])
+        self.assertEqual([e["timestamp"] for e in client.exposures], [1_700_000_000_500])
+        self.assertIsInstance(client.tracked_events[0]["timestamp"], int)
+
+    def test_now_that_is_not_callable_is_refused(self) -> None:
+        with self.assertRaisesRegex(TypeError, r"^now must be a callable returning the current time in epoch milliseconds, got int$"):
+            create_test_client(now=1_700_000_000_000)  # type: ignore[arg-type]
+
+    def test_a_clock_returning_something_else_than_a_number_is_logged_and_the_event_not_recorded(self) -> None:
+        client = self.client(flags={"limit": 5}, now=lambda: "noon")  # type: ignore[arg-type, return-value]
+        with self.assertLogs("experimentation", "ERROR") as logs:
+            client.track_event("viewed", "u1")
+            self.assertEqual(client.get_value("limit", "u1", 0), 5, "evaluations still serve, at the current time")
+        self.assertEqual(client.tracked_events, [])
+        self.assertIn("now() must return the current time as a finite number of epoch milliseconds, got 'noon'", "\n".join(logs.output))
+
+
+class SharedValuesTest(TestingTestCase):
+    def test_a_value_changed_in_place_does_not_change_the_configuration(self) -> None:
+        client = self.client(flags={"limits": {"max": 5, "tags": ["a"]}})
+        served = client.get_value("limits", "u1", {})
+        served["max"] = 1
+        served["tags"].append("z")
+        # As in production, the ruleset's own object: the next evaluation sees the change ...
+        self.assertEqual(client.get_value("limits", "u2", {}), {"max": 1, "tags": ["a", "z"]})
+        # ... but the configuration does not: the next ruleset serves what was set.
+        client.set_flag("other", True)
+        self.assertEqual(client.get_value("limits", "u2", {}), {"max": 5, "tags": ["a"]})
+
+    def test_reset_serves_again_the_values_configured_when_one_was_changed_in_place(self) -> None:
+        updates: list[int | None] = []
+        client = self.client(flags={"limits": {"max": 5}, "ids": [1, 2]}, on_update=updates.append)
+        client.set_flag("ids", [1, 2], units={"u7": [7]})
+        client.reset()
+        self.assertEqual((client.ruleset_version, updates), (2, [1, 2]), "nothing changed: no new ruleset")
+        client.get_value("limits", "u1", {})["max"] = 1
+        client.get_value("ids", "u7", [])[0] = object()  # not even JSON any more
+        client.reset()
+        self.assertEqual((client.get_value("limits", "u1", {}), client.get_value("ids", "u7", []), client.get_value("ids", "u1", [])),
+                         ({"max": 5}, [7], [1, 2]))
+        self.assertEqual((client.ruleset_version, updates), (3, [1, 2, 3]))
 
 
 class StrictTest(TestingTestCase):

@@ -42,8 +42,16 @@ export function plainWarning(code: ResultsWarningCode, message: string): Results
   return { code, message, metric: null, variation: null, unitIds: [], share: null, unitCount: null };
 }
 
-/** A unit holding more than this share of its variation's total of a metric is warned about. */
+/** A unit holding more than this share of its variation's total of a metric (Σ|v|) is warned about… */
 export const DOMINANT_UNIT_SHARE = 0.25;
+/**
+ * …when its value is also at least this many times the mean of the other units with a (non-zero)
+ * value: an outlier among those who have the metric at all, not the rarity of the metric. Three
+ * users with one refund each hold a third each and none stands out; a ratio of 10 is passed by
+ * any unit over 25% once 31 units have a value (share · (n − 1) / (1 − share) ≥ (n − 1) / 3), so
+ * the rule only bites on rare metrics. A lone contributor has no one to stand out from.
+ */
+export const DOMINANT_UNIT_MIN_RATIO = 10;
 /** Variations with fewer analysed units are not checked: in tiny tests every unit is a large share. */
 export const DOMINANT_UNIT_MIN_UNITS = 100;
 /** Unit ids in warnings are cut to this many characters (an ellipsis marks the cut). */
@@ -74,21 +82,41 @@ export interface ArmSums {
 }
 
 /**
- * Whether an arm may have a unit above DOMINANT_UNIT_SHARE of its total. No unit's value exceeds
- * √Σv² (for every unit v² ≤ Σv²), so when √Σv² ≤ share · Σv no unit can dominate and no query is
- * needed: an arm of many comparable values passes by far (1,000 units of 1: √1000 ≈ 32 of 1,000).
+ * Whether an arm may have a unit above DOMINANT_UNIT_SHARE of its Σ|v|. No unit's |v| exceeds √Σv²
+ * (for every unit v² ≤ Σv²) and Σ|v| ≥ |Σv|, so when √Σv² ≤ share · |Σv| no unit can dominate and
+ * no query is needed, whatever the signs: an arm of many comparable values passes by far (1,000
+ * units of 1: √1000 ≈ 32 of 1,000). Sums that overflowed a double cannot clear an arm: the query
+ * (exact decimals) decides.
  */
 export function mayHaveDominantUnit(arm: ArmSums): boolean {
-  if (arm.units < DOMINANT_UNIT_MIN_UNITS || !(arm.sum > 0) || !Number.isFinite(arm.sumSquares)) {
+  if (arm.units < DOMINANT_UNIT_MIN_UNITS) {
     return false;
   }
-  const limit = DOMINANT_UNIT_SHARE * arm.sum;
+  if (!Number.isFinite(arm.sum) || !Number.isFinite(arm.sumSquares)) {
+    return true;
+  }
+  const limit = DOMINANT_UNIT_SHARE * Math.abs(arm.sum);
+  // limit² may overflow to Infinity: then the finite Σv² is below it, rightly.
   return arm.sumSquares > limit * limit;
+}
+
+/** The largest unit's |v| over the mean |v| of the arm's other non-zero units (Infinity when they add up to nothing). */
+export function outlierRatio(share: number, contributors: number): number {
+  if (contributors < 2) {
+    return Number.NaN;
+  }
+  return share >= 1 ? Number.POSITIVE_INFINITY : (share * (contributors - 1)) / (1 - share);
+}
+
+/** Whether the largest unit of an arm is a dominant unit: over DOMINANT_UNIT_SHARE of Σ|v| and an outlier among the contributors. */
+export function isDominant(share: number, contributors: number): boolean {
+  return share > DOMINANT_UNIT_SHARE && outlierRatio(share, contributors) >= DOMINANT_UNIT_MIN_RATIO;
 }
 
 /**
  * DOMINANT_UNIT warnings of the arms (conversion metrics excluded by the caller: a unit counts at
- * most once there): the largest unit of every arm the sums cannot clear, read from the totals.
+ * most once there): the unit with the largest |v| of every arm the sums cannot clear, with the
+ * arm's Σ|v|, Σv and contributors read in the same query (so the share is of one snapshot).
  */
 export async function dominantUnitWarnings(
   db: Queryable,
@@ -106,18 +134,23 @@ export async function dominantUnitWarnings(
   const out: ResultsWarning[] = [];
   for (const arm of candidates) {
     const top = largest.get(`${arm.metric}\u0000${arm.variation}`);
-    const value = top === undefined ? Number.NaN : Number(top.value);
-    // Read after the sums: a value that grew since may pass the total; the share stays a share.
-    const share = Math.min(1, value / arm.sum);
-    if (top === undefined || !(share > DOMINANT_UNIT_SHARE)) {
+    if (top === undefined) {
+      continue;
+    }
+    const share = shareOf(top);
+    if (!isDominant(share, top.contributors)) {
       continue;
     }
     const id = truncateUnitId(top.unitId);
     const capped = arm.cap === null ? '' : ` after capping at ${arm.cap}`;
+    const signed = top.absoluteTotal !== top.total;
+    const figures = signed
+      ? `${amount(Number(top.value))} of an absolute total of ${amount(Number(top.absoluteTotal))}; net total ${amount(Number(top.total))}`
+      : `${amount(Number(top.value))} of ${amount(Number(top.total))}`;
     out.push({
       code: ResultsWarningCode.DominantUnit,
       message:
-        `one unit (${JSON.stringify(id)}) holds ${formatShare(share)} of ${names.metric(arm.metric)} in ${names.variation(arm.variation)}${capped} (${amount(value)} of ${amount(arm.sum)}): ` +
+        `one unit (${JSON.stringify(id)}) holds ${formatShare(share)} of ${signed ? 'the absolute total of ' : ''}${names.metric(arm.metric)} in ${names.variation(arm.variation)}${capped} (${figures}): ` +
         `the variation's mean and the comparison hinge on it. Check that it is a real user (not a bot, a test account or a shared id), then ` +
         (arm.cap === null ? 'cap the metric (capping: absolute or percentile) to limit outliers' : 'lower the cap'),
       metric: arm.metric,
@@ -128,6 +161,14 @@ export async function dominantUnitWarnings(
     });
   }
   return out;
+}
+
+/** |value| / Σ|v| in doubles when both fit (exactly rounded), else the query's exact quotient. */
+function shareOf(top: LargestUnitRow): number {
+  const value = Math.abs(Number(top.value));
+  const total = Number(top.absoluteTotal);
+  const share = Number.isFinite(value) && Number.isFinite(total) && total > 0 ? value / total : top.share;
+  return Math.min(1, share);
 }
 
 /** A value for a message: at most 10 significant digits (the sums are doubles: no 300.00000000000006). */

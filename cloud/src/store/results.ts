@@ -638,20 +638,30 @@ export interface LargestUnitRequest {
   readonly cap: number | null;
 }
 
-/** The analysed unit of a variation with the largest (capped) analysis value of a metric. */
+/**
+ * The analysed unit of a variation with the largest absolute (capped) analysis value of a metric,
+ * with what the other units of the arm add up to, read in the same pass.
+ */
 export interface LargestUnitRow {
   readonly metric: string;
   readonly variation: string;
   readonly unitId: string;
-  /** Its (capped) value, as an exact decimal. */
+  /** Its (capped) value, as an exact decimal (negative for a refund-like unit). */
   readonly value: string;
+  /** Σ|v| and Σv of the arm's (capped) values, as exact decimals. */
+  readonly absoluteTotal: string;
+  readonly total: string;
+  /** |value| / Σ|v| (0 to 1), divided exactly then rounded to a double: it holds when Σ|v| passes what a double holds. */
+  readonly share: number;
+  /** Analysed units of the arm with a non-zero (capped) value, the unit included. */
+  readonly contributors: number;
 }
 
 /**
- * The largest (capped) value of each requested metric × variation among the analysed units of the
- * population, and the unit holding it (ties: the smallest id). One grouped join of the requested
- * metrics' totals with the requested variations' exposures: the caller asks only where the sums
- * cannot rule a dominant unit out, so this rarely runs.
+ * The unit with the largest absolute (capped) value of each requested metric × variation among the
+ * analysed units of the population (ties: the smallest id), with the arm's Σ|v|, Σv and count of
+ * non-zero units. One grouped join of the requested metrics' totals with the requested variations'
+ * exposures: the caller asks only where the sums cannot rule a dominant unit out, so this rarely runs.
  */
 export async function queryLargestUnits(db: Queryable, target: ResultsTarget, requests: readonly LargestUnitRequest[], filter: PopulationFilter): Promise<LargestUnitRow[]> {
   if (requests.length === 0) {
@@ -666,19 +676,38 @@ export async function queryLargestUnits(db: Queryable, target: ResultsTarget, re
     requests.map((r) => r.cap),
   ];
   const where = populationWhere(filter, params);
-  const out = await db.query<{ metric: string; variation: string; unit_id: string; value: string }>(
+  const out = await db.query<{ metric: string; variation: string; unit_id: string; value: string; abs_total: string; total: string; share: number | string; contributors: number | string }>(
     `WITH c AS (SELECT * FROM unnest($4::text[], $5::text[], $6::numeric[]) AS c(metric, variation, cap)),
      x AS (
        SELECT unit_id, variation FROM exposures
-       WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded AND variation = ANY($5::text[])${where})
-     SELECT DISTINCT ON (c.metric, c.variation) c.metric, c.variation, t.unit_id, least(t.value, c.cap)::text AS value
-     FROM c
-     JOIN unit_metric_totals t ON t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = c.metric
-     JOIN x ON x.unit_id = t.unit_id AND x.variation = c.variation
-     ORDER BY c.metric, c.variation, least(t.value, c.cap) DESC, t.unit_id`,
+       WHERE project_id = $1 AND environment = $2 AND experiment = $3 AND NOT excluded AND variation = ANY($5::text[])${where}),
+     v AS (
+       SELECT c.metric, c.variation, t.unit_id, least(t.value, c.cap) AS v
+       FROM c
+       JOIN unit_metric_totals t ON t.project_id = $1 AND t.environment = $2 AND t.experiment = $3 AND t.metric = c.metric
+       JOIN x ON x.unit_id = t.unit_id AND x.variation = c.variation),
+     nz AS (SELECT * FROM v WHERE v <> 0),
+     top AS (
+       SELECT DISTINCT ON (metric, variation) metric, variation, unit_id, v,
+         sum(abs(v)) OVER arm AS abs_total, sum(v) OVER arm AS total, count(*) OVER arm AS contributors
+       FROM nz
+       WINDOW arm AS (PARTITION BY metric, variation)
+       ORDER BY metric, variation, abs(v) DESC, unit_id)
+     SELECT metric, variation, unit_id, v::text AS value, abs_total::text AS abs_total, total::text AS total,
+       (abs(v) / abs_total)::float8 AS share, contributors
+     FROM top`,
     params,
   );
-  return out.rows.map((r) => ({ metric: r.metric, variation: r.variation, unitId: r.unit_id, value: r.value }));
+  return out.rows.map((r) => ({
+    metric: r.metric,
+    variation: r.variation,
+    unitId: r.unit_id,
+    value: r.value,
+    absoluteTotal: r.abs_total,
+    total: r.total,
+    share: Number(r.share),
+    contributors: Number(r.contributors),
+  }));
 }
 
 /** Analysed units of one variation whose analysis value of a capped metric exceeds its cap. */

@@ -1175,7 +1175,7 @@ export interface ResultsWarningView {
   readonly variation?: string | null;
   /** DOMINANT_UNIT: the unit; SUSPICIOUS_UNIT_IDS: the ids found (each cut to 64 characters). */
   readonly unitIds?: readonly string[];
-  /** DOMINANT_UNIT: the unit's share of the variation's (capped) total, 0 to 1. */
+  /** DOMINANT_UNIT: the unit's share of the variation's (capped) absolute total, |v| over Σ|v|, 0 to 1. */
   readonly share?: number | null;
   /** SUSPICIOUS_UNIT_IDS: analysed units of the variation with such ids. */
   readonly unitCount?: number | null;

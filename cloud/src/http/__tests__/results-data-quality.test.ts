@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantile } from '@xp/shared';
 import type { MetricInput } from '@xp/shared';
+import { isDominant } from '../../domain/results-data-quality.js';
 import { experimentResultsSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
@@ -97,6 +98,19 @@ function parseCsv(text: string): Record<string, string>[] {
   return rest.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ''])));
 }
 
+describe('the dominant-unit rule', () => {
+  it('needs a share over 25% and a unit standing out from the other units with a value', () => {
+    // 34 of 133 against 99 units of 1: 34 times the others' mean.
+    expect(isDominant(34 / 133, 100)).toBe(true);
+    expect(isDominant(33 / 132, 100)).toBe(false);
+    // Three equal buyers; two, one buying 5 times (no outlier) or 20 times what the other does; a lone contributor.
+    expect(isDominant(1 / 3, 3)).toBe(false);
+    expect(isDominant(5 / 6, 2)).toBe(false);
+    expect(isDominant(20 / 21, 2)).toBe(true);
+    expect(isDominant(1, 1)).toBe(false);
+  });
+});
+
 describe.each(TARGETS.map((t) => [t().name, t] as const))('results data-quality warnings on %s', (_name, makeTarget) => {
   let p: Platform;
   let owner: string;
@@ -153,6 +167,17 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results data-quality 
     await experiment('polluted', polluted);
     // Clean data, but twice as many units in the control: SRM.
     await experiment('skewed', dataset('sk', { control: 300, treatment: 150 }));
+    // A rare metric: 200 units per arm, 3 of each buying once (for 20). Each buyer holds a third of
+    // the arm's total, but none stands out from the others: no warning.
+    const rare = (prefix: string): Unit[] =>
+      ['control', 'treatment'].flatMap((variation) =>
+        Array.from({ length: 200 }, (_, i) => ({ id: `${prefix}-${variation}-${i}`, variation, excluded: false, purchases: i < 3 ? 1 : 0, amount: i < 3 ? 20 : 0 })),
+      );
+    await experiment('rare', rare('ra'));
+    // A refund of 1,000,000 in the control: the arm's net revenue is negative (20 × 20 − 1,000,000).
+    await experiment('refund', dataset('rf', { control: 200, treatment: 200 }, [{ id: 'refunder', variation: 'control', excluded: false, purchases: 1, amount: -1_000_000 }]));
+    // A unit with 1e200 purchases: Σv² overflows a double.
+    await experiment('overflow', dataset('ov', { control: 150, treatment: 150 }, [{ id: 'huge', variation: 'treatment', excluded: false, purchases: 1e200, amount: 20 }]));
     // Ten units per arm, one of them holding most purchases: too few units to warn.
     await experiment('tiny', dataset('ti', { control: 10, treatment: 10 }, [{ id: 'ti-whale', variation: 'treatment', excluded: false, purchases: 500, amount: 100 }]));
   });
@@ -194,6 +219,36 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results data-quality 
     const r = await results('tiny');
     expect(r.variations.map((v) => v.units)).toEqual([10, 11]);
     expect(r.warnings).toEqual([]);
+  });
+
+  it('does not warn about the few units of a rare metric when none stands out from the others', async () => {
+    const r = await results('rare');
+    expect(r.metrics.find((m) => m.key === 'purchases')!.variations.map((v) => v.total)).toEqual([3, 3]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('warns about a negative outlier, as a share of the absolute total', async () => {
+    const r = await results('refund');
+    const dominant = r.warnings.filter((w) => w.code === 'DOMINANT_UNIT' && w.metric === 'revenue-capped');
+    expect(dominant).toEqual([
+      {
+        code: 'DOMINANT_UNIT',
+        metric: 'revenue-capped',
+        variation: 'control',
+        unitIds: ['refunder'],
+        share: 1_000_000 / 1_000_400,
+        unitCount: null,
+        message: expect.stringMatching(/^one unit \("refunder"\) holds 99\.9% of the absolute total of "Revenue capped" in variation "control" after capping at 50 \(-1000000 of an absolute total of 1000400; net total -999600\)/),
+      },
+    ]);
+    // Its one purchase is like anyone else's.
+    expect(r.warnings.some((w) => w.metric === 'purchases')).toBe(false);
+  });
+
+  it('looks the largest unit up when the sum of squares overflows', async () => {
+    const r = await results('overflow');
+    const dominant = r.warnings.filter((w) => w.code === 'DOMINANT_UNIT');
+    expect(dominant).toEqual([expect.objectContaining({ metric: 'purchases', variation: 'treatment', unitIds: ['huge'], share: 1 })]);
   });
 
   it('warns about unit ids a buggy client sends, per variation, but not about "0"', async () => {

@@ -334,6 +334,8 @@ class Client:
         self._fetch_failing = False
         self._fetch_problem = ""
         self._warned_closed = False
+        # Whether an exposure's unit id the API refuses (a NUL, too long) was warned about: once per client.
+        self._warned_unit_id = False
         self._stream_failing = False
         # Whether the last stream connection delivered an event (a stream that worked: its break is a first failure).
         self._stream_delivered = False
@@ -838,7 +840,7 @@ class Client:
             # JavaScript SDK: 16 of them keep the event far below MAX_EVENT_BYTES.
             if sendable and _utf16_len(name) + (_utf16_len(value) if isinstance(value, str) else 24) <= MAX_EXPOSURE_ATTRIBUTE_CHARS:
                 out[name] = value
-        return out or None
+        return _clean_attributes(out)
 
     def _record_exposure(self, unit: str, hash_attribute: str, experiment: str, variation: str, flag_key: str | None,
                          user: User) -> None:
@@ -852,6 +854,10 @@ class Client:
             self._exposures[key] = None
             while len(self._exposures) > self._exposure_cache_size:
                 self._exposures.popitem(last=False)
+        # Still remembered as exposed (as the JavaScript SDK): a unit id the API cannot store is not retried.
+        unit = self._storable_unit_id(unit)
+        if unit is None:
+            return
         event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "exposure", "unitId": unit, "timestamp": _now_ms(),
                                  "experiment": experiment, "variation": variation, "hashAttribute": hash_attribute}
         if flag_key is not None:
@@ -863,6 +869,20 @@ class Client:
             # Not queued (queue full, client closed): the next evaluation tries again, or the unit is never counted.
             with self._exposures_lock:
                 self._exposures.pop(key, None)
+
+    def _storable_unit_id(self, unit: str) -> str | None:
+        """An exposure's unit id as the API stores it (unpaired surrogates as U+FFFD), or None, with one warning
+        per client, for one it refuses (a NUL, over 256 UTF-16 code units): the unit is evaluated, but the
+        API would refuse its whole exposure, so it is not sent (the JavaScript SDK's storableUnitId)."""
+        length = _utf16_len(unit)
+        if "\0" not in unit and length <= MAX_UNIT_ID_CHARS:
+            return _well_formed(unit)
+        if not self._warned_unit_id:
+            self._warned_unit_id = True
+            why = "holding a NUL character" if "\0" in unit else f"{length} characters long (at most {MAX_UNIT_ID_CHARS})"
+            log.warning("unit id %s… is %s: it is evaluated, but the API cannot store its exposures and events, so they "
+                        "are not sent (warned once)", json.dumps(_well_formed(unit[:40]), ensure_ascii=False), why)
+        return None
 
     def _enqueue(self, event: dict[str, Any]) -> bool:
         """Queues an event; False when it was dropped (and why is logged)."""
@@ -1537,6 +1557,18 @@ def _well_formed(text: str) -> str:
     if not _SURROGATE.search(text):
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _clean_attributes(attributes: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool] | None:
+    """Exposure attributes as the API takes them, as the JavaScript SDK's cleanAttributes: unpaired surrogates
+    fixed in names and values, any with a NUL in its name or value left out (the API refuses the whole
+    exposure for one); None when none is left."""
+    out: dict[str, str | int | float | bool] = {}
+    for name, value in attributes.items():
+        if "\0" in name or (isinstance(value, str) and "\0" in value):
+            continue
+        out[_well_formed(name)] = _well_formed(value) if isinstance(value, str) else value
+    return out or None
 
 
 def _clean_property(root: Any) -> tuple[Any, str | None]:

@@ -361,6 +361,7 @@ class FakeClient(Client):
         """Serves `value` to every unit, and to the units in `units` (unit id -> value) their own value.
 
         Replaces the flag's previous values, per-unit ones included, as a new ruleset version."""
+        self._check_open("set_flag")
         _check_key("flag", key)
         config = self._flag_config(key, value, units)
         with self._config_lock:
@@ -370,6 +371,7 @@ class FakeClient(Client):
     def remove_flag(self, key: str) -> bool:
         """Takes the flag out of the ruleset: evaluations get their default with reason FLAG_NOT_FOUND (or
         raise in strict mode). False, and no new ruleset, when the flag was not configured."""
+        self._check_open("remove_flag")
         with self._config_lock:
             if key not in self._flag_configs:
                 return False
@@ -379,6 +381,7 @@ class FakeClient(Client):
 
     def set_experiment(self, key: str, variation: str, *, units: Mapping[Any, str] | None = None) -> None:
         """Puts every unit in `variation` of the experiment, and the units in `units` (unit id -> variation) in theirs."""
+        self._check_open("set_experiment")
         _check_key("experiment", key)
         config = self._experiment_config(key, variation, units)
         with self._config_lock:
@@ -388,6 +391,7 @@ class FakeClient(Client):
     def remove_experiment(self, key: str) -> bool:
         """Takes the experiment out of the ruleset: units are in no variation (get_variant returns None, or
         raises in strict mode). False, and no new ruleset, when the experiment was not configured."""
+        self._check_open("remove_experiment")
         with self._config_lock:
             if key not in self._experiment_configs:
                 return False
@@ -525,6 +529,13 @@ class FakeClient(Client):
         where = f"experiment {key!r}"
         per_unit = [(unit, _check_variation(where, v, f" for unit {unit!r}")) for unit, v in _units(units, where)]
         return _ExperimentConfig(_check_variation(where, variation, ""), per_unit)
+
+    def _check_open(self, method: str) -> None:
+        """A closed client gets no new ruleset: a change after close() is a mistake of the test, said so (as the
+        JavaScript test client's XpError CLOSED), rather than served without telling its listeners."""
+        if self._closed:
+            raise RuntimeError(f"xp testing: {method}() after close(): a closed client takes no new flags or experiments "
+                               "(create a new test client)")
 
     def _apply(self, flags: dict[str, _FlagConfig], experiments: dict[str, _ExperimentConfig], set_experiment: str | None) -> None:
         """Serves the configuration as the next ruleset version (under _config_lock), or raises and keeps serving the current one."""

@@ -87,6 +87,10 @@ class FakeServer:
         self.release = threading.Event()
         # As the API while it starts: every request answered 503 "xp is starting" with Retry-After: 1.
         self.starting = False
+        # How many more GET requests the SDK key is accepted for before it is refused (401) for good, as a
+        # key revoked at that moment; None: accepted always. Revoked by the server, not by changing the
+        # client's key from the test, so no request the client already sent with the key can race it.
+        self.key_accepted_for: int | None = None
         # Closes the connection after answering an event batch, without saying so (as a keep-alive timeout does).
         self.close_after_events = False
         # Open client connections, ended by stop() as a crash ends them (kept-alive ones included).
@@ -128,7 +132,11 @@ class FakeServer:
                     self.send(503, b'{"error":{"code":"UNAVAILABLE","message":"xp is starting; retry in a moment"}}',
                               {"Content-Type": "application/json", "Retry-After": "1"})
                     return
-                if self.headers.get("X-XP-SDK-Key") != API_KEY:
+                with server.lock:
+                    revoked = server.key_accepted_for is not None and server.key_accepted_for <= 0
+                    if server.key_accepted_for is not None:
+                        server.key_accepted_for -= 1
+                if revoked or self.headers.get("X-XP-SDK-Key") != API_KEY:
                     self.send(401, b'{"error":{"code":"UNAUTHORIZED","message":"bad key"}}')
                     return
                 if self.path.startswith("/sdk/v1/stream"):

@@ -48,16 +48,19 @@ class StreamNotServedTest(ClientTestCase):
         self.server.stream_enabled = True
         # The answer twice: the first request and the first recheck; then the stream is served.
         self.server.stream_responses.extend([answer, answer])
-        client = self.client(streaming=True, poll_interval=0.2, stream_retry_max=0.02, backoff_base=0.01, backoff_max=0.05)
+        # timeout=2: a poll slowed by a loaded machine is not an outage warning here.
+        client = self.client(streaming=True, poll_interval=0.2, stream_retry_max=0.02, backoff_base=0.01, backoff_max=0.05, timeout=2)
         self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to(STREAM)) >= 3, timeout=5))
         first, second, third = self.server.requests_to(STREAM)[:3]
         # Asked for again after the recheck interval, not after a few-millisecond backoff, nor never.
         self.assertGreaterEqual(second.at - first.at, self.RECHECK - 0.05)
         self.assertLess(second.at - first.at, self.RECHECK + 0.5)
         self.assertGreaterEqual(third.at - second.at, self.RECHECK - 0.05)
-        # Meanwhile polled every poll_interval (0.2 s: about 4 in 0.8 s), not every stream_retry_max (0.02 s).
+        # Meanwhile polled every poll_interval (0.2 s: about 3 in 0.8 s), not every stream_retry_max (0.02 s:
+        # about 40). At least one, not "about 3": a loaded machine can stall the client for half a second.
         between = [r for r in self.server.requests_to(RULESET) if first.at < r.at < second.at]
-        self.assertGreaterEqual(len(between), 2, label)
+        self.assertGreaterEqual(len(between), 1, label)
+        self.assertLessEqual(len(between), (second.at - first.at) / 0.2 + 1, label)
         self.assertLessEqual(len(between), 5, label)
         # One warning, however many rechecks; no outage warning.
         warnings = [line for line in self.logs.output if line.startswith("WARNING")]
@@ -98,7 +101,8 @@ class StreamOutageAnswersTest(ClientTestCase):
     def check_outage(self, answer: tuple[int, dict[str, str], bytes], status: int) -> None:
         self.server.stream_enabled = True
         self.server.stream_responses.extend([answer, answer])
-        client = self.client(streaming=True, poll_interval=30, stream_retry_max=0.1, backoff_base=0.05, backoff_max=5)
+        # timeout=2: a request slowed by a loaded machine is not a second (timeout) warning here.
+        client = self.client(streaming=True, poll_interval=30, stream_retry_max=0.1, backoff_base=0.05, backoff_max=5, timeout=2)
         # Retried within stream_retry_max (and streamed from once served), not switched off.
         self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to(STREAM)) >= 3, timeout=3))
         first, second, third = self.server.requests_to(STREAM)[:3]
@@ -159,11 +163,14 @@ class StreamKeyRefusedTest(ClientTestCase):
 
     def test_a_key_refused_by_the_whole_api_is_warned_about_once(self) -> None:
         # The poll after the refused stream says it (the key is refused); the stream's refusal adds no warning.
+        # The key is revoked by the server right after the first ruleset fetch, before the stream's first
+        # request: were it revoked from the test while the client runs, that request could still carry an
+        # accepted key (a stream refusing a key the polls accept, which is a warning of its own).
         self.server.stream_enabled = True
-        self.server.stream_responses.append((401, JSON, error("UNAUTHORIZED")))
+        self.server.key_accepted_for = 1
         client = self.client(streaming=True, poll_interval=30, stream_retry_max=0.02, backoff_base=0.01, backoff_max=0.3)
         self.assertTrue(client.ready)
-        client._key = "xp_server_wrong_key_0000000"  # noqa: SLF001 - the key is revoked
         self.assertTrue(self.server.wait_for(lambda: len(self.server.requests_to(STREAM)) >= 4, timeout=5))
+        self.assertGreaterEqual(len(self.server.requests_to(RULESET)), 4, "the first fetch, then a poll after each refused stream")
         warnings = [line for line in self.logs.output if line.startswith("WARNING")]
         self.assertEqual(len([w for w in warnings if "SDK key was refused" in w or "refused the SDK key" in w]), 1, warnings)

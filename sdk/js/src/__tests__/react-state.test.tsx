@@ -9,71 +9,16 @@
 import { Activity, act, memo } from 'react';
 import type { ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import type { Root } from 'react-dom/client';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ExperimentationClient } from '../client.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { ExperimentationClient } from '../client.js';
 import { XpProvider, useFlag, useTrackEvent, useVariant, useXpReady, useXpUser } from '../react.js';
 import type { User } from '../types.js';
 import { page } from './dom.js';
-import type { TestElement } from './dom.js';
-import { FakeServer } from './fake-server.js';
-import { eventually, groupedRuleset, makeRuleset, recordingLogger } from './fixtures.js';
+import { reactPage } from './react-page.js';
+import type { FakeServer } from './fake-server.js';
+import { eventually, groupedRuleset, makeRuleset } from './fixtures.js';
 
-const CLIENT_KEY = 'xpk_cli_react-key';
-const quiet = { pollIntervalMs: 60_000, timeoutMs: 2_000, flushIntervalMs: 60_000, retryBaseMs: 50, retryMaxMs: 100, streamRetryMaxMs: 100 } as const;
-const servers: FakeServer[] = [];
-const clients: ExperimentationClient[] = [];
-const roots: Root[] = [];
-
-beforeAll(() => {
-  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-afterEach(async () => {
-  for (const root of roots.splice(0)) {
-    act(() => {
-      root.unmount();
-    });
-  }
-  page().body.innerHTML = '';
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function api(ruleset: Record<string, unknown>): Promise<FakeServer> {
-  const server = await new FakeServer(ruleset).start();
-  server.acceptedKey = CLIENT_KEY;
-  servers.push(server);
-  return server;
-}
-
-function client(options: ConstructorParameters<typeof ExperimentationClient>[1]): ExperimentationClient {
-  const c = new ExperimentationClient(CLIENT_KEY, { logger: recordingLogger(), ...quiet, ...options });
-  clients.push(c);
-  return c;
-}
-
-function mount(ui: ReactNode): { container: TestElement; update: (next: ReactNode) => void } {
-  const container = page().createElement('div');
-  page().body.append(container);
-  const root = createRoot(container);
-  roots.push(root);
-  act(() => {
-    root.render(ui);
-  });
-  return {
-    container,
-    update: (next) => {
-      act(() => {
-        root.render(next);
-      });
-    },
-  };
-}
-
-function text(container: TestElement, id: string): string | null {
-  return container.querySelector(`[data-testid="${id}"]`)?.textContent ?? null;
-}
+const { roots, api, client, mount, text } = reactPage({ pollIntervalMs: 60_000, timeoutMs: 2_000, flushIntervalMs: 60_000, retryBaseMs: 50, retryMaxMs: 100, streamRetryMaxMs: 100 });
 
 function Ready(): ReactNode {
   const { ready, status, error } = useXpReady();

@@ -6,77 +6,18 @@
 import { StrictMode, act } from 'react';
 import type { ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import type { Root } from 'react-dom/client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExperimentResult } from '@xp/shared/eval';
-import { ExperimentationClient } from '../client.js';
+import type { ExperimentationClient } from '../client.js';
 import type { JsonValue } from '../client.js';
 import { XpProvider, useExperiment, useFeatureEnabled, useFlag, useFlagDetails, useVariant, useXpClient, useXpReady } from '../react.js';
 import type { EvaluationDetails, User } from '../types.js';
 import { page } from './dom.js';
-import type { TestElement } from './dom.js';
-import { FakeServer } from './fake-server.js';
-import { eventually, groupedRuleset, makeRuleset, recordingLogger } from './fixtures.js';
+import { reactPage } from './react-page.js';
+import type { FakeServer } from './fake-server.js';
+import { eventually, groupedRuleset, makeRuleset } from './fixtures.js';
 
-const CLIENT_KEY = 'xpk_cli_react-key';
-const quiet = { pollIntervalMs: 60_000, timeoutMs: 2_000, flushIntervalMs: 60_000, retryBaseMs: 50, streamRetryMaxMs: 100 } as const;
-const servers: FakeServer[] = [];
-const clients: ExperimentationClient[] = [];
-const roots: Root[] = [];
-
-beforeAll(() => {
-  // React checks this flag to allow act() in tests.
-  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-afterEach(async () => {
-  for (const root of roots.splice(0)) {
-    act(() => {
-      root.unmount();
-    });
-  }
-  page().body.innerHTML = '';
-  // Clients first: each sends its queued exposures while the API is still up.
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function api(ruleset: Record<string, unknown>): Promise<FakeServer> {
-  const server = await new FakeServer(ruleset).start();
-  server.acceptedKey = CLIENT_KEY;
-  servers.push(server);
-  return server;
-}
-
-function client(options: ConstructorParameters<typeof ExperimentationClient>[1]): ExperimentationClient {
-  const c = new ExperimentationClient(CLIENT_KEY, { logger: recordingLogger(), ...quiet, ...options });
-  clients.push(c);
-  return c;
-}
-
-/** Renders into a fresh container inside act(); `update` re-renders the same root. */
-function mount(ui: ReactNode): { container: TestElement; update: (next: ReactNode) => void } {
-  const container = page().createElement('div');
-  page().body.append(container);
-  const root = createRoot(container);
-  roots.push(root);
-  act(() => {
-    root.render(ui);
-  });
-  return {
-    container,
-    update: (next) => {
-      act(() => {
-        root.render(next);
-      });
-    },
-  };
-}
-
-/** The text of the element with this test id. */
-function text(container: TestElement, id: string): string | null {
-  return container.querySelector(`[data-testid="${id}"]`)?.textContent ?? null;
-}
+const { roots, api, client, mount, text } = reactPage({ pollIntervalMs: 60_000, timeoutMs: 2_000, flushIntervalMs: 60_000, retryBaseMs: 50, streamRetryMaxMs: 100 });
 
 function Flags(): ReactNode {
   const color = useFlag('color', 'none');

@@ -5,47 +5,15 @@
  */
 import { act } from 'react';
 import type { ReactNode } from 'react';
-import { createRoot } from 'react-dom/client';
-import type { Root } from 'react-dom/client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { XpProvider, useFeatureEnabled, useFlag, useVariant, useXpReady } from '../react.js';
 import { createTestClient } from '../testing.js';
-import type { TestClient } from '../testing.js';
-import { page } from './dom.js';
 import type { TestElement } from './dom.js';
+import { reactPage } from './react-page.js';
 
-const roots: Root[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(() => {
-  // React checks this flag to allow act() in tests.
-  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-afterEach(async () => {
-  for (const root of roots.splice(0)) {
-    act(() => {
-      root.unmount();
-    });
-  }
-  page().body.innerHTML = '';
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-
-function mount(ui: ReactNode): TestElement {
-  const container = page().createElement('div');
-  page().body.append(container);
-  const root = createRoot(container);
-  roots.push(root);
-  act(() => {
-    root.render(ui);
-  });
-  return container;
-}
-
-function text(container: TestElement, id: string): string | null {
-  return container.querySelector(`[data-testid="${id}"]`)?.textContent ?? null;
-}
+const harness = reactPage();
+const { clients, text } = harness;
+const mount = (ui: ReactNode): TestElement => harness.mount(ui).container;
 
 let renders = 0;
 

@@ -11,6 +11,7 @@ import { frequentistTest } from '../frequentist.js';
 import { logTruncatedMoment } from '../lift-posterior.js';
 import { normalCdf, normalPdf } from '../special.js';
 import type { SampleStats } from '../types.js';
+import { seededRandom as random } from '../../random.js';
 
 /** Sufficient statistics of unit values. */
 function statsOf(values: readonly number[]): SampleStats {
@@ -146,18 +147,6 @@ describe('relative Bayesian result with the outlier in the treatment (mirror cas
     expect(cut).toEqual([-1, plainInterval[1]]);
   });
 });
-
-/** Seeded uniform [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Non-negative counts (geometric with the given mean), optionally with one outlier unit. */
 function countArm(next: () => number, n: number, mean: number, outlier: number | null): SampleStats {

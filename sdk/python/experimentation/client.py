@@ -192,6 +192,19 @@ def _with_article(category: str) -> str:
     return category if category == "null" else ("an " if category[0] in "aeiou" else "a ") + category
 
 
+
+def _sendable(event: dict[str, Any]) -> bool:
+    """Whether the event can be sent: JSON-serialisable and within MAX_EVENT_BYTES (says why not)."""
+    try:
+        size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError):
+        log.warning("event %r dropped: it is not JSON-serialisable", event.get("name", event["type"]))
+        return False
+    if size > MAX_EVENT_BYTES:
+        log.warning("event %r dropped: %d bytes is over the %d-byte limit", event.get("name", event["type"]), size, MAX_EVENT_BYTES)
+        return False
+    return True
+
 class Client:
     """Evaluates flags and experiments locally against the ruleset of one SDK key's environment.
 
@@ -891,13 +904,7 @@ class Client:
             with self._queue_lock:
                 self._offline_events += 1
             return self._capture_offline_event(event)
-        try:
-            size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
-        except (TypeError, ValueError):
-            log.warning("event %r dropped: it is not JSON-serialisable", event.get("name", event["type"]))
-            return False
-        if size > MAX_EVENT_BYTES:
-            log.warning("event %r dropped: %d bytes is over the %d-byte limit", event.get("name", event["type"]), size, MAX_EVENT_BYTES)
+        if not _sendable(event):
             return False
         with self._queue_lock:
             if self._closed and self._stop.is_set() and not self._flusher.is_alive():

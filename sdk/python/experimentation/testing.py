@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from .client import MAX_EVENT_BYTES, Client, User
+from .client import Client, User, _sendable
 from .evaluation import compile_ruleset
 from .jsvalue import js_number_to_string
 from .results import EvaluationContext, EvaluationResult, ExperimentResult
@@ -473,13 +473,7 @@ class FakeClient(Client):
             except TypeError as e:
                 log.error("event %r not recorded: %s", event.get("name", event["type"]), e)
                 return False
-        try:
-            size = len(json.dumps(event, allow_nan=False, separators=(",", ":")).encode("utf-8"))
-        except (TypeError, ValueError):
-            log.warning("event %r dropped: it is not JSON-serialisable", event.get("name", event["type"]))
-            return False
-        if size > MAX_EVENT_BYTES:
-            log.warning("event %r dropped: %d bytes is over the %d-byte limit", event.get("name", event["type"]), size, MAX_EVENT_BYTES)
+        if not _sendable(event):
             return False
         recorded = {k: copy.deepcopy(v) for k, v in event.items() if k not in ("id", "type")}
         with self._recorded_lock:

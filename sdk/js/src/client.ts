@@ -95,6 +95,8 @@ export interface ClientStateSource {
   readonly error: () => XpError | undefined;
   /** Calls `watcher` after every change of status, of the ruleset served (even an equal one), and after change notifications. */
   readonly watch: (watcher: () => void) => () => void;
+  /** Whether the client served a ruleset from its construction (an accepted `bootstrap`): what a page hydrates with. */
+  readonly startedWithRuleset: () => boolean;
 }
 
 /** Whether a TYPE_MISMATCH came from the value's type (not from a bucketing attribute's type). */
@@ -291,6 +293,8 @@ export class ExperimentationClient {
   private changeCount = 0;
   private startupError: XpError | undefined;
   private readonly stateWatchers = new Set<() => void>();
+  /** An accepted bootstrap was served from the constructor on (CLIENT_STATE.startedWithRuleset). */
+  private bootstrapped = false;
 
   /** For @xp/sdk/react, not public API. */
   readonly [CLIENT_STATE]: ClientStateSource = {
@@ -302,6 +306,7 @@ export class ExperimentationClient {
         this.stateWatchers.delete(watcher);
       };
     },
+    startedWithRuleset: () => this.bootstrapped,
   };
 
   constructor(sdkKey: string, options: ClientOptions = {}) {
@@ -317,7 +322,7 @@ export class ExperimentationClient {
 
     // null is no bootstrap: what a server without a ruleset yet embeds (`getSnapshot() ?? null`).
     if (options.bootstrap !== undefined && options.bootstrap !== null) {
-      this.offer(options.bootstrap, 'bootstrap');
+      this.bootstrapped = this.offer(options.bootstrap, 'bootstrap') === undefined;
     }
     this.statusValue = this.current === undefined ? ClientStatus.Starting : ClientStatus.Bootstrapped;
 

@@ -41,7 +41,7 @@ interface ClientStore {
   /** Change notifications so far: read live, so one made while nobody listened (a hidden Activity) is seen. */
   readonly changes: () => number;
   readonly readyState: () => XpReadyState;
-  /** The ready state of a server render and of hydration: `ready` is "serves a ruleset" on both sides. */
+  /** The ready state of a server render (`ready`: serves a ruleset) and of hydration (`ready`: was given one to start with). */
   readonly serverReadyState: () => XpReadyState;
   /**
    * Calls `log` (a committed hook's exposure) again whenever the client serves another ruleset object,
@@ -106,7 +106,10 @@ function storeOf(client: ExperimentationClient): ClientStore {
     subscribe,
     changes: source.changes,
     readyState: () => view('live', client.status !== ClientStatus.Starting),
-    serverReadyState: () => view('server', client.getSnapshot({ includeServerOnly: true }) !== undefined),
+    // On a server, whether the client serves a ruleset (what the HTML shows); in a page, what it was
+    // given to hydrate with (a bootstrap), not what its API sent since: a part hydrated late (a lazy
+    // Suspense boundary, a late hydrateRoot) then matches a server that had no ruleset.
+    serverReadyState: () => view('server', source.startedWithRuleset() || ((globalThis as { window?: unknown }).window === undefined && client.getSnapshot({ includeServerOnly: true }) !== undefined)),
     logWhileMounted: (log) => {
       loggers.add(log);
       return () => {

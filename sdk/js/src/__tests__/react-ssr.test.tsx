@@ -187,6 +187,54 @@ describe('server rendering and hydration', () => {
     }
   });
 
+  it("hydrates the server's loading state even when the page's API has already answered (a late hydrateRoot or Suspense boundary)", async () => {
+    const server = new ExperimentationClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() });
+    const html = renderToString(
+      <XpProvider client={server} user={user}>
+        <Checkout />
+      </XpProvider>,
+    );
+    expect(html).toBe('<p>spinner</p>');
+    const pageApi = await new FakeServer(makeRuleset(1, { color: 'green' })).start();
+    pageApi.acceptedKey = 'xpk_cli_page-key';
+    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
+    populateGlobal(globalThis, dom.window, { bindFunctions: true });
+    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    const root = page().getElementById('root')!;
+    const browser = new BrowserClient('xpk_cli_page-key', { apiUrl: pageApi.url, streaming: false, bootstrap: null, logger: recordingLogger() });
+    // The API answers before React hydrates: the client is READY at hydrateRoot.
+    await browser.ready();
+    expect(browser.status).toBe('READY');
+    const mismatches: unknown[] = [];
+    const { hydrateRoot } = await import('react-dom/client');
+    const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      mismatches.push(args);
+    });
+    try {
+      act(() => {
+        hydrateRoot(
+          root,
+          <XpProvider client={browser} user={user}>
+            <Checkout />
+          </XpProvider>,
+          {
+            onRecoverableError: (error) => {
+              mismatches.push(error);
+            },
+          },
+        );
+      });
+
+      expect(mismatches).toEqual([]);
+      // Right after hydration the page's client takes over with what it serves.
+      expect(root.innerHTML).toBe('<p>checkout green</p>');
+    } finally {
+      consoleError.mockRestore();
+      await act(() => Promise.all([server.close(), browser.close()]));
+      await pageApi.close();
+    }
+  });
+
   it('renders the content after hydration once the page has given up waiting (defaults), as a page without a server does', async () => {
     const server = new ExperimentationClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() });
     const html = renderToString(

@@ -37,10 +37,16 @@ function Page(): ReactNode {
 
 const user = { id: 'u1', attributes: { plan: 'pro' } };
 
-/** Hydrates `html` with a page client bootstrapped from `snapshot`; returns the mismatches React reported. */
-async function hydrate(container: TestElement, snapshot: string): Promise<{ browser: BrowserClient; mismatches: unknown[] }> {
+/** Puts `body` in a DOM that becomes the globals (jsdom), with act() allowed: the page a server's HTML reaches. */
+function openPage(body: string): void {
+  const dom = new JSDOM(`<!DOCTYPE html><html><body>${body}</body></html>`, { url: 'https://shop.example/' });
+  populateGlobal(globalThis, dom.window, { bindFunctions: true });
+  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+}
+
+/** Hydrates `container` with `ui` under a provider of `browser`; returns the mismatches React reported (recoverable errors and console errors). */
+async function hydrateWith(container: TestElement, browser: ExperimentationClient, ui: ReactNode): Promise<unknown[]> {
   const { hydrateRoot } = await import('react-dom/client');
-  const browser = new BrowserClient('xpk_cli_page-key', { bootstrap: JSON.parse(snapshot) as unknown, logger: recordingLogger() });
   const mismatches: unknown[] = [];
   const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
     mismatches.push(args);
@@ -50,7 +56,7 @@ async function hydrate(container: TestElement, snapshot: string): Promise<{ brow
       hydrateRoot(
         container,
         <XpProvider client={browser} user={user}>
-          <Page />
+          {ui}
         </XpProvider>,
         {
           onRecoverableError: (error) => {
@@ -62,7 +68,13 @@ async function hydrate(container: TestElement, snapshot: string): Promise<{ brow
   } finally {
     consoleError.mockRestore();
   }
-  return { browser, mismatches };
+  return mismatches;
+}
+
+/** Hydrates `container` with a page client bootstrapped from `snapshot`; returns it and the mismatches React reported. */
+async function hydrate(container: TestElement, snapshot: string): Promise<{ browser: BrowserClient; mismatches: unknown[] }> {
+  const browser = new BrowserClient('xpk_cli_page-key', { bootstrap: JSON.parse(snapshot) as unknown, logger: recordingLogger() });
+  return { browser, mismatches: await hydrateWith(container, browser, <Page />) };
 }
 
 describe('@xp/sdk/react', () => {
@@ -98,9 +110,7 @@ describe('server rendering and hydration', () => {
 
     // docs/sdk-js.md, "Bootstrap: SSR and offline start".
     const snapshot = JSON.stringify(server.getSnapshot() ?? null).replace(/</g, '\\u003c');
-    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div><div id="other">${html}</div></body></html>`, { url: 'https://shop.example/' });
-    populateGlobal(globalThis, dom.window, { bindFunctions: true });
-    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    openPage(`<div id="root">${html}</div><div id="other">${html}</div>`);
     const root = page().getElementById('root')!;
 
     const { browser, mismatches } = await hydrate(root, snapshot);
@@ -149,30 +159,11 @@ describe('server rendering and hydration', () => {
     const pageApi = await new FakeServer(makeRuleset(1, { color: 'green' })).start();
     pageApi.acceptedKey = 'xpk_cli_page-key';
     pageApi.rulesetMode = 'held';
-    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
-    populateGlobal(globalThis, dom.window, { bindFunctions: true });
-    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    openPage(`<div id="root">${html}</div>`);
     const root = page().getElementById('root')!;
     const browser = new BrowserClient('xpk_cli_page-key', { apiUrl: pageApi.url, streaming: false, bootstrap: JSON.parse(snapshot) as unknown, logger: recordingLogger() });
-    const mismatches: unknown[] = [];
-    const { hydrateRoot } = await import('react-dom/client');
-    const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
-      mismatches.push(args);
-    });
+    const mismatches = await hydrateWith(root, browser, <Checkout />);
     try {
-      act(() => {
-        hydrateRoot(
-          root,
-          <XpProvider client={browser} user={user}>
-            <Checkout />
-          </XpProvider>,
-          {
-            onRecoverableError: (error) => {
-              mismatches.push(error);
-            },
-          },
-        );
-      });
       expect(mismatches).toEqual([]);
       expect(root.innerHTML).toBe('<p>spinner</p>');
 
@@ -181,7 +172,6 @@ describe('server rendering and hydration', () => {
       await act(() => browser.ready());
       expect(root.innerHTML).toBe('<p>checkout green</p>');
     } finally {
-      consoleError.mockRestore();
       await act(() => Promise.all([server.close(), browser.close()]));
       await Promise.all([down.close(), pageApi.close()]);
     }
@@ -197,39 +187,19 @@ describe('server rendering and hydration', () => {
     expect(html).toBe('<p>spinner</p>');
     const pageApi = await new FakeServer(makeRuleset(1, { color: 'green' })).start();
     pageApi.acceptedKey = 'xpk_cli_page-key';
-    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
-    populateGlobal(globalThis, dom.window, { bindFunctions: true });
-    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    openPage(`<div id="root">${html}</div>`);
     const root = page().getElementById('root')!;
     const browser = new BrowserClient('xpk_cli_page-key', { apiUrl: pageApi.url, streaming: false, bootstrap: null, logger: recordingLogger() });
     // The API answers before React hydrates: the client is READY at hydrateRoot.
     await browser.ready();
     expect(browser.status).toBe('READY');
-    const mismatches: unknown[] = [];
-    const { hydrateRoot } = await import('react-dom/client');
-    const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
-      mismatches.push(args);
-    });
+    const mismatches = await hydrateWith(root, browser, <Checkout />);
     try {
-      act(() => {
-        hydrateRoot(
-          root,
-          <XpProvider client={browser} user={user}>
-            <Checkout />
-          </XpProvider>,
-          {
-            onRecoverableError: (error) => {
-              mismatches.push(error);
-            },
-          },
-        );
-      });
 
       expect(mismatches).toEqual([]);
       // Right after hydration the page's client takes over with what it serves.
       expect(root.innerHTML).toBe('<p>checkout green</p>');
     } finally {
-      consoleError.mockRestore();
       await act(() => Promise.all([server.close(), browser.close()]));
       await pageApi.close();
     }
@@ -242,27 +212,11 @@ describe('server rendering and hydration', () => {
         <Checkout />
       </XpProvider>,
     );
-    const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="root">${html}</div></body></html>`, { url: 'https://shop.example/' });
-    populateGlobal(globalThis, dom.window, { bindFunctions: true });
-    (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+    openPage(`<div id="root">${html}</div>`);
     const root = page().getElementById('root')!;
     // Offline: DEFAULTS from the start, so ready() has settled before hydration.
     const browser = new BrowserClient('xpk_cli_page-key', { bootstrap: null, logger: recordingLogger() });
-    const mismatches: unknown[] = [];
-    const { hydrateRoot } = await import('react-dom/client');
-    act(() => {
-      hydrateRoot(
-        root,
-        <XpProvider client={browser} user={user}>
-          <Checkout />
-        </XpProvider>,
-        {
-          onRecoverableError: (error) => {
-            mismatches.push(error);
-          },
-        },
-      );
-    });
+    const mismatches = await hydrateWith(root, browser, <Checkout />);
 
     expect(mismatches).toEqual([]);
     expect(root.innerHTML).toBe('<p>checkout none</p>');

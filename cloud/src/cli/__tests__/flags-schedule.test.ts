@@ -2,47 +2,39 @@
  * `xp flags off|on --at` against the real API over HTTP (PGlite): a change scheduled for a time,
  * applied by the job when due, and the refusal where the change needs approval.
  */
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduledChangeService } from '../../domain/scheduled-changes.js';
 import { OWNER, booleanFlagBody, mustAs, startPlatform } from '../../http/__tests__/harness.js';
 import type { Platform } from '../../http/__tests__/harness.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
-import { main } from '../xp.js';
+import { runXp, serveApi } from './cli-over-http.js';
 
 const DEMO = '/api/v1/projects/demo';
 const OFF = { enabled: false, defaultVariation: 'on', offVariation: 'off' };
 
 describe('xp flags off|on --at', () => {
   let p: Platform;
-  let server: ServerType;
+  let api: Awaited<ReturnType<typeof serveApi>>;
   let owner: string;
   let asOwner: NodeJS.ProcessEnv;
   let asEditor: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     p = await startPlatform(pgliteTarget());
-    server = serve({ fetch: p.app.fetch, port: 0, hostname: '127.0.0.1' });
-    if (!server.listening) {
-      await new Promise<void>((resolve) => server.once('listening', resolve));
-    }
-    const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    api = await serveApi(p);
+    const apiUrl = api.url;
     owner = await p.login(OWNER.email, OWNER.password);
     await mustAs(p, owner, 'POST', '/api/v1/users', { email: 'editor@example.com', name: 'Editor', role: 'editor', password: 'a much longer passphrase 42' });
     asOwner = { XP_API_URL: apiUrl, XP_TOKEN: owner };
     asEditor = { XP_API_URL: apiUrl, XP_TOKEN: await p.login('editor@example.com', 'a much longer passphrase 42') };
   }, 60_000);
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await api.close();
     await p.close();
   });
 
   const run = async (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['flags', ...args], env, (l) => out.push(l), (l) => err.push(l));
+    const { code, out, err } = await runXp(['flags', ...args], env);
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
 

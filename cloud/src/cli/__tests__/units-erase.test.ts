@@ -4,11 +4,8 @@
  * required without one), roles below admin refused with the API's message, and usage errors.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER, markPasswordChosen, mustAs, startPlatform } from '../../http/__tests__/harness.js';
 import type { Platform } from '../../http/__tests__/harness.js';
@@ -19,6 +16,7 @@ import { XpApiClient } from '@xp/shared';
 import { runUnits } from '../units.js';
 import type { Prompt } from '../units.js';
 import { main } from '../xp.js';
+import { runXp, serveApi } from './cli-over-http.js';
 
 const KEY = 'erase-cli';
 const BASE = `/api/v1/projects/${KEY}`;
@@ -28,7 +26,7 @@ const HOUR = 3_600_000;
 
 describe('xp units erase', () => {
   let p: Platform;
-  let server: ServerType;
+  let api: Awaited<ReturnType<typeof serveApi>>;
   let owner: string;
   let projectId: string;
   let dir: string;
@@ -52,19 +50,14 @@ describe('xp units erase', () => {
       client: e.client,
     }));
   const run = async (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['units', ...args], env, (l) => out.push(l), (l) => err.push(l));
+    const { code, out, err } = await runXp(['units', ...args], env);
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
 
   beforeAll(async () => {
     p = await startPlatform(pgliteTarget());
-    server = serve({ fetch: p.app.fetch, port: 0, hostname: '127.0.0.1' });
-    if (!server.listening) {
-      await new Promise<void>((resolve) => server.once('listening', resolve));
-    }
-    const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    api = await serveApi(p);
+    const apiUrl = api.url;
     owner = await p.login(OWNER.email, OWNER.password);
     as.owner = { XP_API_URL: apiUrl, XP_TOKEN: owner };
     for (const role of ['admin', 'editor', 'viewer']) {
@@ -100,7 +93,7 @@ describe('xp units erase', () => {
       Object.defineProperty(process.stdin, 'isTTY', stdinIsTTY);
     }
     await rm(dir, { recursive: true, force: true });
-    await new Promise((resolve) => server.close(resolve));
+    await api.close();
     await p.close();
   });
 

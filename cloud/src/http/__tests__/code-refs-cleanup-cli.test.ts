@@ -4,13 +4,10 @@
  * a running experiment uses, nor one still referenced in code unless --force says so.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/xp.js';
+import { runXp, serveApi } from '../../cli/__tests__/cli-over-http.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, booleanFlagBody, mustAs, startPlatform } from './harness.js';
@@ -19,34 +16,26 @@ const PROJECT = '/api/v1/projects/prune';
 
 describe('xp code-refs --fail-on-unknown and xp apply --prune', () => {
   let p: Platform;
-  let api: ServerType;
+  let api: Awaited<ReturnType<typeof serveApi>>;
   let env: NodeJS.ProcessEnv;
   let token: string;
   let dir: string;
 
   beforeAll(async () => {
     p = await startPlatform(pgliteTarget());
-    api = serve({ fetch: p.app.fetch, port: 0, hostname: '127.0.0.1' });
-    if (!api.listening) {
-      await new Promise<void>((resolve) => api.once('listening', resolve));
-    }
+    api = await serveApi(p);
     token = await p.login(OWNER.email, OWNER.password);
-    env = { XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, XP_TOKEN: token };
+    env = { XP_API_URL: api.url, XP_TOKEN: token };
     dir = mkdtempSync(path.join(tmpdir(), 'xp-code-refs-cleanup-'));
     await mustAs(p, token, 'POST', '/api/v1/projects', { key: 'prune', name: 'Prune' });
   }, 60_000);
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await new Promise((resolve) => api.close(resolve));
+    await api.close();
     await p.close();
   });
 
-  const run = async (args: string[]): Promise<{ code: number; out: string[]; err: string[] }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(args, env, (l) => out.push(l), (l) => err.push(l));
-    return { code, out, err };
-  };
+  const run = (args: string[]): Promise<{ code: number; out: string[]; err: string[] }> => runXp(args, env);
 
   it('exits with code 3 on keys the project does not have with --fail-on-unknown, and 0 without it', async () => {
     await mustAs(p, token, 'POST', `${PROJECT}/flags`, booleanFlagBody('known'));

@@ -5,13 +5,10 @@
  * references, and the commit defaults to the checked-out one.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/xp.js';
+import { runXp, serveApi } from '../../cli/__tests__/cli-over-http.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
@@ -20,19 +17,16 @@ const HEAD = '0123456789abcdef0123456789abcdef01234567';
 
 describe('xp code-refs', () => {
   let p: Platform;
-  let api: ServerType;
+  let api: Awaited<ReturnType<typeof serveApi>>;
   let env: NodeJS.ProcessEnv;
   let token: string;
   let repo: string;
 
   beforeAll(async () => {
     p = await startPlatform(pgliteTarget());
-    api = serve({ fetch: p.app.fetch, port: 0, hostname: '127.0.0.1' });
-    if (!api.listening) {
-      await new Promise<void>((resolve) => api.once('listening', resolve));
-    }
+    api = await serveApi(p);
     token = await p.login(OWNER.email, OWNER.password);
-    env = { XP_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, XP_TOKEN: token };
+    env = { XP_API_URL: api.url, XP_TOKEN: token };
     repo = mkdtempSync(path.join(tmpdir(), 'xp-code-refs-repo-'));
     const files: Record<string, string> = {
       '.git/HEAD': 'ref: refs/heads/main\n',
@@ -50,16 +44,11 @@ describe('xp code-refs', () => {
   }, 60_000);
   afterAll(async () => {
     rmSync(repo, { recursive: true, force: true });
-    await new Promise((resolve) => api.close(resolve));
+    await api.close();
     await p.close();
   });
 
-  const run = async (args: string[]): Promise<{ code: number; out: string[]; err: string[] }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['code-refs', '--repo', 'acme/mono', '--project', 'demo', ...args], env, (l) => out.push(l), (l) => err.push(l));
-    return { code, out, err };
-  };
+  const run = (args: string[]): Promise<{ code: number; out: string[]; err: string[] }> => runXp(['code-refs', '--repo', 'acme/mono', '--project', 'demo', ...args], env);
   const stored = async (): Promise<string[]> => {
     const res = await p.request('GET', '/api/v1/projects/demo/code-refs', { token });
     return (res.body as { references: { repository: string; branch: string; path: string; line: number; flagKey: string; commit: string | null }[] }).references

@@ -1,0 +1,33 @@
+/**
+ * What the CLI's tests share: the platform's API served over real HTTP on a free local port, and
+ * `xp` run in-process with its output lines captured.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Platform } from '../../http/__tests__/harness.js';
+import { main } from '../xp.js';
+
+/** Serves `p`'s API on 127.0.0.1 (a free port) once it listens: its URL and how to stop it. */
+export async function serveApi(p: Platform): Promise<{ readonly url: string; readonly close: () => Promise<void> }> {
+  const server = serve({ fetch: p.app.fetch, port: 0, hostname: '127.0.0.1' });
+  if (!server.listening) {
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+  }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Runs `xp args` with `env`: its exit code and the lines it wrote to stdout and stderr. */
+export async function runXp(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main([...args], env, (l) => out.push(l), (l) => err.push(l));
+  return { code, out, err };
+}

@@ -9,6 +9,7 @@ import { DefinitionKind } from '../../store/definitions.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, booleanFlagBody, mustAs, startPlatform } from './harness.js';
+import { parseCsv } from './csv.js';
 
 const PASSWORD = 'Tangerine-Quokka-Lantern-77';
 
@@ -363,41 +364,6 @@ describe('audit log', () => {
   });
 
   describe('export', () => {
-    /** Splits RFC 4180 text into rows of fields (quoted fields may hold commas, quotes and line breaks). */
-    function parseCsv(text: string): string[][] {
-      const rows: string[][] = [];
-      let row: string[] = [];
-      let field = '';
-      let quoted = false;
-      for (let i = 0; i < text.length; i++) {
-        const c = text[i]!;
-        if (quoted) {
-          if (c === '"' && text[i + 1] === '"') {
-            field += '"';
-            i++;
-          } else if (c === '"') {
-            quoted = false;
-          } else {
-            field += c;
-          }
-        } else if (c === '"') {
-          quoted = true;
-        } else if (c === ',') {
-          row.push(field);
-          field = '';
-        } else if (c === '\r' && text[i + 1] === '\n') {
-          row.push(field);
-          rows.push(row);
-          row = [];
-          field = '';
-          i++;
-        } else {
-          field += c;
-        }
-      }
-      return rows;
-    }
-
     it('exports every matching entry oldest first as CSV, with the project key and the diff as JSON, and as NDJSON', async () => {
       const flag = await mustAs(p, owner, 'POST', '/api/v1/projects/demo/flags', booleanFlagBody('exported', undefined, '=HYPERLINK("x"), "quoted"'));
       await mustAs(p, owner, 'PUT', '/api/v1/projects/demo/flags/exported/environments/development', { ...flag.definition.environments.development, enabled: true }, flag.version);

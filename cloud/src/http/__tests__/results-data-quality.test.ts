@@ -7,6 +7,7 @@ import type { ExperimentResults } from '../../domain/results.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
 import { OWNER, startPlatform } from './harness.js';
+import { csvRecords } from './csv.js';
 
 const PROJECT = 'quality';
 const BASE = `/api/v1/projects/${PROJECT}`;
@@ -64,39 +65,6 @@ async function insertUnits(p: Platform, projectId: string, experiment: string, u
   );
 }
 
-function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else if (c !== '\r') {
-      field += c;
-    }
-  }
-  const [header, ...rest] = rows;
-  return rest.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ''])));
-}
 
 describe('the dominant-unit rule', () => {
   it('needs a share over 25% and a unit standing out from the other units with a value', () => {
@@ -142,7 +110,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results data-quality 
   const csv = async (key: string): Promise<Record<string, string>[]> => {
     const res = await p.request('GET', `${BASE}/experiments/${key}/results.csv`, { token: owner });
     expect(res.status).toBe(200);
-    return parseCsv(res.body as string);
+    return csvRecords(res.body as string);
   };
   const experiment = async (key: string, units: readonly Unit[]): Promise<void> => {
     await must('POST', `${BASE}/experiments`, {

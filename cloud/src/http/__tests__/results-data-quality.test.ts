@@ -6,7 +6,7 @@ import { experimentResultsSchema } from '../../domain/results.js';
 import type { ExperimentResults } from '../../domain/results.js';
 import { TARGETS } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, mustAs, startPlatform } from './harness.js';
 import { csvRecords } from './csv.js';
 
 const PROJECT = 'quality';
@@ -95,13 +95,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('results data-quality 
     { id: 'both-t1', variation: 'treatment', excluded: true, purchases: 0, amount: 0 },
   ]);
 
-  const must = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await p.request(method, path, { token: owner, ...(body === undefined ? {} : { body }) });
-    if (res.status >= 300) {
-      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    }
-    return res.body;
-  };
+  const must = (method: string, path: string, body?: unknown): Promise<unknown> => mustAs(p, owner, method, path, body);
   const results = async (key: string, query = ''): Promise<ExperimentResults> => {
     const res = await p.request('GET', `${BASE}/experiments/${key}/results${query}`, { token: owner });
     expect(res.status).toBe(200);

@@ -4,7 +4,7 @@
  * given, so evaluation (reasons, type mismatches, `isFeatureEnabled` on a non-boolean flag, …) is
  * production's; exposures and tracked events are recorded for assertions instead of being sent.
  */
-import { checkRuleset } from '@xp/shared/eval';
+import { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE, checkRuleset } from '@xp/shared/eval';
 import type { StickyBucketStore } from '@xp/shared/eval';
 import type { SdkEvent } from '@xp/shared';
 import { ExperimentationClient } from './client.js';
@@ -15,13 +15,6 @@ import { ClientStatus } from './types.js';
 import type { EvaluateOptions, EvaluationDetails, ExposureOptions, Logger, ReadyResult, User } from './types.js';
 import type { ExperimentResult } from '@xp/shared/eval';
 
-/**
- * The shape of flag, experiment and variation keys: shared/src/model/keys.ts (KEY_PATTERN), copied
- * because the SDK loads no part of @xp/shared but its zod-free `eval` entry at run time.
- */
-const KEY_MAX_LENGTH = 128;
-const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const KEY_PATTERN_MESSAGE = 'must start with an ASCII letter or digit and contain only ASCII letters, digits, "_", "." and "-"';
 
 /** The environment the test ruleset claims to be of. */
 const ENVIRONMENT = 'test';

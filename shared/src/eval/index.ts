@@ -9,6 +9,7 @@ export { checkRuleset, checkRulesetEnvelope, checkRulesetExperiment, checkRulese
 export { evaluateExperiment, evaluateFlag, resolveSplitUrl } from './evaluate.js';
 export { exposureAttributes } from './exposure-attributes.js';
 export { ErrorCode, Reason, SkipReason } from './types.js';
+export { KEY_MAX_LENGTH, KEY_PATTERN, KEY_PATTERN_MESSAGE, isKey } from '../model/keys.js';
 export type {
   EvaluationContext,
   EvaluationOptions,

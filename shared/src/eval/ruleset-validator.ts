@@ -4,13 +4,13 @@
  * and so into browser bundles. `ruleset-validator.test.ts` checks that both accept exactly the same
  * documents. Each check returns its problems as "path: message" lines; none means valid.
  */
+import { KEY_MAX_LENGTH, KEY_PATTERN } from '../model/keys.js';
 
 export const RULESET_SCHEMA_VERSION = 1;
 
 /** Appends "path: message" lines for what is wrong with `value` (nothing when it is valid). */
 type Check = (value: unknown, path: string, out: string[]) => void;
 
-const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function at(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
@@ -54,7 +54,7 @@ function string(min: number, max: number, pattern?: RegExp): Check {
 }
 
 /** Keys of flags, experiments and environments (keySchema). */
-const key = string(1, 128, KEY_PATTERN);
+const key = string(1, KEY_MAX_LENGTH, KEY_PATTERN);
 
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);

@@ -544,12 +544,13 @@ class Client:
                 # The API refuses the whole event; refused here, where the caller can see it (as the JavaScript SDK).
                 log.warning("track_event(%r) ignored: the name holds a NUL character, which the API refuses", name)
                 return
-            if "\0" in unit or _utf16_len(unit) > MAX_UNIT_ID_CHARS:
-                log.warning("track_event(%r) ignored: the user id holds a NUL character or is longer than %d characters, which the API refuses",
-                            name, MAX_UNIT_ID_CHARS)
+            # A unit id the API refuses (a NUL, over 256 UTF-16 code units) is warned about once per client, as for exposures
+            # and as the JavaScript SDK does: a service tracking for such ids would otherwise log at every call.
+            storable = self._storable_unit_id(unit)
+            if storable is None:
                 return
             # Unpaired surrogates (not Unicode: the API refuses them) as U+FFFD, as the JavaScript SDK's wellFormed.
-            name, unit = _well_formed(name), _well_formed(unit)
+            name, unit = _well_formed(name), storable
             event: dict[str, Any] = {"id": uuid.uuid4().hex, "type": "track", "unitId": unit, "timestamp": _now_ms(), "name": name}
             units = self._other_units(user, unit)
             if units:

@@ -50,6 +50,19 @@ class TrackEventApiRulesTest(ClientTestCase):
         self.assertEqual(self.sent("bought", "\U0001F600" * 129), [])
         self.assertEqual(self.tracked("bought", "\U0001F600" * 128)["unitId"], "\U0001F600" * 128)
 
+    def test_a_unit_id_the_api_refuses_is_warned_about_once_per_client_not_at_every_call(self) -> None:
+        client = self.client(batch_size=100, flush_interval=30)
+        for i in range(5):
+            client.track_event("bought", "x" * 300)
+            client.track_event("viewed", f"u{i}\0")
+        client.track_event("bought", "u-ok")
+        client.flush(2)
+        client.close(0.5)
+        self.assertEqual([e["unitId"] for e in self.server.events() if e["type"] == "track"], ["u-ok"])
+        refused = [line for line in self.warnings().splitlines() if "the API cannot store its exposures and events" in line]
+        self.assertEqual(len(refused), 1, self.warnings())
+        self.assertIn("300 characters long (at most 256)", refused[0])
+
     def test_properties_that_are_not_a_mapping_send_the_event_without_them(self) -> None:
         for properties in ([1, 2], "sku", 5):
             with self.subTest(properties=properties):

@@ -30,6 +30,14 @@ export class XpError extends Error {
   }
 }
 
+/**
+ * A strict test client (`@xp/sdk/testing`) was asked for a flag or experiment it was not given: a
+ * mistake of the test. The OpenFeature providers answer it as FLAG_NOT_FOUND, with this message.
+ */
+export class NotConfiguredError extends XpError {
+  override readonly name: string = 'NotConfiguredError';
+}
+
 /** A request failed before an HTTP status arrived (connection refused, reset, timed out). */
 export class NetworkError extends XpError {
   override readonly name: string = 'NetworkError';

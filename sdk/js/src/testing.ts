@@ -10,8 +10,10 @@ import type { SdkEvent } from '@xp/shared';
 import { ExperimentationClient } from './client.js';
 import { deepFreeze } from './ruleset-state.js';
 import type { JsonDefault, JsonValue } from './client.js';
-import { XpError, XpErrorCode } from './errors.js';
+import { NotConfiguredError, XpError, XpErrorCode } from './errors.js';
 import { ClientStatus } from './types.js';
+
+export { NotConfiguredError } from './errors.js';
 import type { EvaluateOptions, EvaluationDetails, ExposureOptions, Logger, ReadyResult, User } from './types.js';
 import type { ExperimentResult } from '@xp/shared/eval';
 
@@ -541,7 +543,10 @@ export class TestClient extends ExperimentationClient {
     const hint = other.has(key)
       ? ` ("${key}" is configured as ${kind === 'flag' ? 'an experiment' : 'a flag'})`
       : ((near) => (near === undefined ? '' : ` (did you mean "${near}"?)`))(typeof key === 'string' ? nearest(key, keys) : undefined);
-    throw configError(`${kind} ${JSON.stringify(key)} is not configured in this strict test client${hint}; configured ${kind}s: ${keys.length === 0 ? '(none)' : keys.map((k) => `"${k}"`).join(', ')}`);
+    throw new NotConfiguredError(
+      XpErrorCode.Configuration,
+      `xp testing: ${kind} ${JSON.stringify(key)} is not configured in this strict test client${hint}; configured ${kind}s: ${keys.length === 0 ? '(none)' : keys.map((k) => `"${k}"`).join(', ')}`,
+    );
   }
 }
 

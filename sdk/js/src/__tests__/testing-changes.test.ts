@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../client.js';
 import { XpError, XpErrorCode } from '../errors.js';
 import { XpServerProvider } from '../openfeature.js';
-import { createTestClient } from '../testing.js';
+import { NotConfiguredError, createTestClient } from '../testing.js';
 import type { TestClient } from '../testing.js';
 import { recordingLogger } from './fixtures.js';
 
@@ -229,11 +229,12 @@ describe('after close()', () => {
 });
 
 describe('strict mode through OpenFeature', () => {
-  it('surfaces as the provider error, with the did-you-mean message (as documented)', async () => {
+  it('surfaces as the provider error FLAG_NOT_FOUND, with the did-you-mean message (as documented)', async () => {
     const client = testClient({ flags: { 'new-nav': true }, strict: true });
     await OpenFeature.setProviderAndWait(new XpServerProvider(client));
     const details = await OpenFeature.getClient().getBooleanDetails('new-nva', false, { targetingKey: 'user-1' });
-    expect([details.value, details.reason, details.errorCode]).toEqual([false, 'ERROR', 'GENERAL']);
+    expect([details.value, details.reason, details.errorCode]).toEqual([false, 'ERROR', 'FLAG_NOT_FOUND']);
     expect(details.errorMessage).toBe('xp testing: flag "new-nva" is not configured in this strict test client (did you mean "new-nav"?); configured flags: "new-nav"');
+    expect(() => client.getValue('new-nva', 'user-1', false)).toThrow(NotConfiguredError);
   });
 });

@@ -3,6 +3,7 @@ import type { EvaluationContext, FlagMetadata, JsonValue as OfJsonValue, Resolut
 import { ErrorCode, Reason } from '@xp/shared/eval';
 import type { ExperimentationClient } from '../client.js';
 import { isWrongValueType } from '../client.js';
+import { NotConfiguredError } from '../errors.js';
 import { SdkErrorCode } from '../types.js';
 import type { EvaluationDetails, UserContext } from '../types.js';
 
@@ -111,6 +112,8 @@ export function resolveFlag<T extends OfJsonValue>(client: ExperimentationClient
       flagMetadata,
     };
   } catch (e) {
-    return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode: OfErrorCode.GENERAL, errorMessage: e instanceof Error ? e.message : 'evaluation failed' };
+    // A strict test client's unconfigured key is a flag the provider does not have.
+    const errorCode = e instanceof NotConfiguredError ? OfErrorCode.FLAG_NOT_FOUND : OfErrorCode.GENERAL;
+    return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode, errorMessage: e instanceof Error ? e.message : 'evaluation failed' };
   }
 }

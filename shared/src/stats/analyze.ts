@@ -169,13 +169,14 @@ function analyzeMetric(
 ): { readonly analysis: Omit<MetricAnalysis, 'comparisons'>; readonly pending: PendingComparison[] } {
   const badDifference = invalidChoice(`the difference of metric ${metric.key}`, metric.difference, DifferenceType);
   const difference = badDifference === null ? (metric.difference ?? fixed.difference) : fixed.difference;
-  const fixedOptions: ResolvedFrequentistOptions = { ...fixed, difference };
+  const nonNegative = metric.nonNegative === true || metric.type === 'proportion';
+  const fixedOptions: ResolvedFrequentistOptions = { ...fixed, difference, nonNegative };
   const sequentialOptions: ResolvedFrequentistOptions = { ...fixedOptions, method: TestMethod.Sequential };
   const bayesOptions = resolveBayesianOptions({
     difference,
     alpha: fixed.alpha,
     inverse: metric.inverse === true,
-    nonNegative: metric.nonNegative === true || metric.type === 'proportion',
+    nonNegative,
     ...(options.prior === undefined ? {} : { prior: options.prior }),
   });
   const arms: readonly ArmStats[] = metric.arms;

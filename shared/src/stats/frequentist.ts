@@ -40,6 +40,13 @@ export interface FrequentistOptions {
   readonly sequentialTuning?: number;
   /** Pre-period covariates of both arms for CUPED. */
   readonly cuped?: CupedInput;
+  /**
+   * The metric cannot be negative (counts, sums of non-negative values, proportions): a relative
+   * lift's interval is then floored at −100%, the least a lift can be, as the Bayesian interval is.
+   * Intersecting a confidence set with the parameter space keeps its coverage. Default false
+   * (analyzeExperiment sets it for proportions and for metrics marked nonNegative).
+   */
+  readonly nonNegative?: boolean;
 }
 
 export interface FrequentistResult {
@@ -74,6 +81,8 @@ interface ResolvedOptions {
   readonly alternative: Alternative;
   readonly method: TestMethod;
   readonly tuning: number;
+  /** Whether a relative lift's interval is floored at −100% (see FrequentistOptions.nonNegative). */
+  readonly nonNegative?: boolean;
   /**
    * The α of the interval when it differs from the test's (an interval adjusted for multiple
    * comparisons): the p-value, and a sequential test's mixture, stay those of `alpha`.
@@ -107,6 +116,7 @@ function resolve(options: FrequentistOptions): ResolvedOptions | StatsError {
     alternative: options.alternative ?? Alternative.TwoSided,
     method: isSequential(options) ? TestMethod.Sequential : TestMethod.Welch,
     tuning,
+    nonNegative: options.nonNegative === true,
   };
 }
 
@@ -225,6 +235,9 @@ export function testEstimate(
   let ci: Interval | null;
   if (relative) {
     ci = Number.isFinite(crit) ? fiellerInterval(estimate.control, estimate.treatment, estimate.meanDifference, crit, alternative) : null;
+    if (ci !== null && options.nonNegative === true) {
+      ci = [Math.max(ci[0], -1), Math.max(ci[1], -1)];
+    }
   } else {
     ci =
       alternative === Alternative.TwoSided

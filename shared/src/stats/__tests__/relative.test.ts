@@ -240,6 +240,38 @@ describe('relative lift: the test of equal means and the Fieller interval', () =
   });
 });
 
+describe('relative lift of a non-negative metric: never below −100%', () => {
+  // A heavy control and a treatment whose mean is within c standard errors of 0 (three units with
+  // large counts among 40): Fieller's set reaches below −100%, which no count metric's lift can.
+  const control: SampleStats = { n: 2000, sum: 2000, sumSquares: 6000 };
+  const treatment: SampleStats = { n: 40, sum: 6, sumSquares: 30 };
+
+  it('floors both tests, the adjusted and the Bayesian interval at −1 when the metric is nonNegative, and keeps the rest', () => {
+    // prepare: the same arms unmarked go below −1
+    const open = frequentistTest(control, treatment, {});
+    expect(open.ci[0]).toBeLessThan(-1);
+    // act
+    const analyze = (nonNegative: boolean) =>
+      analyzeExperiment({
+        variations: ['c', 't1', 't2'].map((key) => ({ key, weight: 1, units: 2000 })),
+        metrics: [{ key: 'orders', type: 'mean', nonNegative, arms: [control, treatment, { n: 2000, sum: 2100, sumSquares: 6300 }] }],
+        options: { sequential: true },
+      }).metrics[0]!.comparisons[0]!;
+    const floored = analyze(true);
+    const unmarked = analyze(false);
+    // assert
+    expect(unmarked.frequentist.ci).toEqual(open.ci);
+    for (const r of [floored.frequentist, floored.sequential!]) {
+      expect(r.ci[0]).toBe(-1);
+      expect(r.adjustedCi[0]).toBe(-1);
+    }
+    expect(floored.bayesian.ci[0]).toBe(-1);
+    expect(floored.frequentist.ci[1]).toBe(open.ci[1]);
+    expect([floored.frequentist.effect, floored.frequentist.pValue]).toEqual([open.effect, open.pValue]);
+    expect(frequentistTest(control, treatment, { nonNegative: true }).ci).toEqual([-1, open.ci[1]]);
+  });
+});
+
 describe('relative lift: power and sample size', () => {
   it('plans a lift L at mean μ exactly as the absolute effect L·|μ| (the test now run on a lift)', () => {
     for (const [lift, mean, variance] of [

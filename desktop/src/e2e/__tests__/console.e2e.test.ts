@@ -349,6 +349,48 @@ describe('console end to end', () => {
     expect(after.definition.description).toBe('Share of users who bought at least once (edited in e2e).');
   }, 60_000);
 
+  it('creates a ratio metric with a delayed window and a cap, which the API stores as typed and the list sums up', async () => {
+    await page.getByRole('button', { name: 'New metric' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New metric' });
+    await dialog.getByRole('textbox', { name: 'Key', exact: true }).fill('e2e-revenue-per-session');
+    await dialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Revenue per session (e2e)');
+    await dialog.getByRole('combobox', { name: 'Type', exact: true }).selectOption('ratio');
+    await dialog.getByRole('textbox', { name: 'Numerator event', exact: true }).fill('demo_purchase');
+    await dialog.getByRole('combobox', { name: 'Numerator aggregation', exact: true }).selectOption('sum');
+    await dialog.getByRole('textbox', { name: 'Numerator property', exact: true }).fill('amount');
+    await dialog.getByRole('textbox', { name: 'Denominator event', exact: true }).fill('demo_session');
+    await dialog.getByRole('combobox', { name: 'Capping', exact: true }).selectOption('percentile');
+    await dialog.getByRole('textbox', { name: 'Percentile', exact: true }).fill('1.5');
+    await dialog.getByRole('textbox', { name: 'Delay (hours)', exact: true }).fill('-1');
+    await dialog.getByRole('textbox', { name: 'Window (hours)', exact: true }).fill('72');
+    await dialog.getByRole('button', { name: 'Create metric' }).click();
+    // Checked before sending, in plain words under the field.
+    expect(await dialog.getByText('Percentile: less than 1').count()).toBe(1);
+    expect(await dialog.getByRole('textbox', { name: /^Percentile/ }).getAttribute('aria-invalid')).toBe('true');
+    await dialog.getByRole('textbox', { name: /^Percentile/ }).fill('0.99');
+    await shot('15b-metric-ratio');
+    await dialog.getByRole('button', { name: 'Create metric' }).click();
+    await dialog.waitFor({ state: 'detached', timeout: 30_000 });
+
+    const stored = await api.get('demo', 'metrics', 'e2e-revenue-per-session');
+    expect(stored.definition).toEqual({
+      key: 'e2e-revenue-per-session',
+      name: 'Revenue per session (e2e)',
+      type: 'ratio',
+      numerator: { event: 'demo_purchase', aggregation: 'sum', property: 'amount' },
+      denominator: { event: 'demo_session', aggregation: 'count' },
+      capping: { type: 'percentile', value: 0.99 },
+      delayHours: -1,
+      windowHours: 72,
+      higherIsBetter: true,
+      guardrail: false,
+      tags: [],
+    });
+    const row = page.getByRole('table', { name: 'Metrics' }).getByRole('row').filter({ hasText: 'e2e-revenue-per-session' });
+    await row.getByText('window 72 h · delay -1 h · capped at p99').waitFor(WAIT);
+    expect(await row.getByText('sum of demo_purchase.amount ÷ count of demo_session').count()).toBe(1);
+  }, 60_000);
+
   it('routes an editor\'s production toggle through a change request another admin approves and applies', async () => {
     const production = (await api.environments('demo')).find((e) => e.key === 'production');
     expect(production === undefined ? false : production.production || production.requireApproval).toBe(true);

@@ -3,12 +3,23 @@ import type { ReactNode } from 'react';
 import { ApiError, metricSchema } from '@xp/shared';
 import type { Metric, Stored } from '@xp/shared';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
-import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
+import { FieldError, FormErrorNote, invalidProps, validationIssues } from '../../lib/field-errors.js';
+import { commaList, formatNumber } from '../../lib/format.js';
 import { plainApiMessage, plainFieldIssues } from '../../lib/plain-issues.js';
+import type { SchemaIssue } from '../../lib/plain-issues.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 
-type FormType = 'conversion' | 'count' | 'sum';
+type Aggregate = NonNullable<Metric['numerator']>;
+type Side = 'numerator' | 'denominator';
+type CappingType = NonNullable<Metric['capping']>['type'];
+
+/** One side of a ratio as typed. */
+interface SideDraft {
+  event: string;
+  aggregation: Aggregate['aggregation'];
+  property: string;
+}
 
 interface Draft {
   key: string;
@@ -17,100 +28,272 @@ interface Draft {
   type: Metric['type'];
   event: string;
   property: string;
+  numerator: SideDraft;
+  denominator: SideDraft;
+  /** '' for no capping. */
+  cappingType: CappingType | '';
+  /** Numbers as typed: empty is "not set". */
+  cappingValue: string;
+  windowHours: string;
+  delayHours: string;
+  /** Comma-separated. */
+  tags: string;
   higherIsBetter: boolean;
   guardrail: boolean;
 }
 
+const sideDraftOf = (a: Aggregate | undefined): SideDraft => ({ event: a?.event ?? '', aggregation: a?.aggregation ?? 'count', property: a?.property ?? '' });
+const numberText = (n: number | undefined): string => (n === undefined ? '' : String(n));
+
 function draftOf(m: Stored<Metric> | undefined): Draft {
-  if (m === undefined) {
-    return { key: '', name: '', description: '', type: 'conversion', event: '', property: '', higherIsBetter: true, guardrail: false };
-  }
-  const d = m.definition;
-  return { key: m.key, name: d.name, description: d.description ?? '', type: d.type, event: d.event ?? '', property: d.property ?? '', higherIsBetter: d.higherIsBetter, guardrail: d.guardrail };
+  const d: Partial<Metric> = m?.definition ?? {};
+  return {
+    key: m?.key ?? '',
+    name: d.name ?? '',
+    description: d.description ?? '',
+    type: d.type ?? 'conversion',
+    event: d.event ?? '',
+    property: d.property ?? '',
+    numerator: sideDraftOf(d.numerator),
+    denominator: sideDraftOf(d.denominator),
+    cappingType: d.capping?.type ?? '',
+    cappingValue: numberText(d.capping?.value),
+    windowHours: numberText(d.windowHours),
+    delayHours: numberText(d.delayHours),
+    tags: (d.tags ?? []).join(', '),
+    higherIsBetter: d.higherIsBetter ?? true,
+    guardrail: d.guardrail ?? false,
+  };
 }
 
-/** The form's fields over the stored definition, so settings the form does not show (capping, ratio sides, tags) are kept. */
-function definitionOf(d: Draft, existing: Metric | undefined): Record<string, unknown> {
-  const { event: _event, property: _property, description: _description, ...rest } = existing ?? ({} as Partial<Metric>);
-  const out: Record<string, unknown> = { ...rest, key: d.key.trim(), name: d.name.trim(), type: d.type, higherIsBetter: d.higherIsBetter, guardrail: d.guardrail };
+/** The form's fields: the definition's top-level fields, and each input of a ratio's sides. */
+type FormField = 'key' | 'name' | 'description' | 'event' | 'property' | `${Side}.${keyof SideDraft}` | 'capping' | 'windowHours' | 'delayHours' | 'tags';
+
+/** The labels of the form's fields (the capping value's depends on its kind). */
+function labelsOf(d: Draft): Record<FormField, string> {
+  const side = (s: Side, title: string) => ({ [`${s}.event`]: `${title} event`, [`${s}.aggregation`]: `${title} aggregation`, [`${s}.property`]: `${title} property` }) as Record<`${Side}.${keyof SideDraft}`, string>;
+  return {
+    key: 'Key',
+    name: 'Name',
+    description: 'Description',
+    event: 'Event',
+    property: 'Property',
+    ...side('numerator', 'Numerator'),
+    ...side('denominator', 'Denominator'),
+    capping: d.cappingType === 'percentile' ? 'Percentile' : 'Cap at',
+    windowHours: 'Window (hours)',
+    delayHours: 'Delay (hours)',
+    tags: 'Tags',
+  };
+}
+
+/** A decimal number as people type it ("72", "0.99", "-2", "1e3"); not hex, not "Infinity". */
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
+/** A number field's value: undefined when empty ("not set"), or the plain-words problem with what was typed. */
+function parseNumber(label: string, text: string): { value?: number; problem?: string } {
+  const t = text.trim();
+  if (t === '') {
+    return {};
+  }
+  return DECIMAL.test(t) ? { value: Number(t) } : { problem: `${label}: "${t}" is not a number` };
+}
+
+/** What the form sends and the problems found before the schema is asked: numbers that are not numbers. */
+interface Built {
+  readonly definition: Record<string, unknown>;
+  readonly problems: ReadonlyMap<FormField, string>;
+  /** The fields shown for the draft's type (the others are neither shown nor sent). */
+  readonly shown: readonly FormField[];
+}
+
+function aggregateOf(s: SideDraft): Record<string, unknown> {
+  // Sent even empty, so the check before sending says "Numerator event is required".
+  return { event: s.event.trim(), aggregation: s.aggregation, ...(s.aggregation === 'sum' && s.property.trim() !== '' ? { property: s.property.trim() } : {}) };
+}
+
+/** The definition the form sends: only the fields that apply to the type, and numbers only when they are numbers. */
+function build(d: Draft): Built {
+  const labels = labelsOf(d);
+  const problems = new Map<FormField, string>();
+  const shown: FormField[] = ['key', 'name', 'description'];
+  const out: Record<string, unknown> = { key: d.key.trim(), name: d.name.trim(), type: d.type, higherIsBetter: d.higherIsBetter, guardrail: d.guardrail };
   if (d.description.trim() !== '') {
     out.description = d.description.trim();
   }
-  // Sent even empty, so the check before sending says "Event is required" like the other fields.
-  if (d.type !== 'ratio') {
+  if (d.type === 'ratio') {
+    for (const side of ['numerator', 'denominator'] as const) {
+      out[side] = aggregateOf(d[side]);
+      shown.push(`${side}.event`, `${side}.aggregation`, ...(d[side].aggregation === 'sum' ? ([`${side}.property`] as const) : []));
+    }
+  } else {
+    // Sent even empty, so the check before sending says "Event is required" like the other fields.
     out.event = d.event.trim();
+    shown.push('event');
+    if (d.type === 'sum') {
+      shown.push('property');
+      if (d.property.trim() !== '') {
+        out.property = d.property.trim();
+      }
+    }
   }
-  if (d.type === 'sum' && d.property.trim() !== '') {
-    out.property = d.property.trim();
+  const number = (field: 'capping' | 'windowHours' | 'delayHours', text: string): number | undefined => {
+    const { value, problem } = parseNumber(labels[field], text);
+    if (problem !== undefined) {
+      problems.set(field, problem);
+    }
+    return value;
+  };
+  // Conversions are 0/1 per unit: nothing to cap.
+  if (d.type !== 'conversion' && d.cappingType !== '') {
+    shown.push('capping');
+    const value = number('capping', d.cappingValue);
+    if (value !== undefined) {
+      out.capping = { type: d.cappingType, value };
+    } else if (!problems.has('capping')) {
+      problems.set('capping', `${labels.capping} is required (or choose no capping)`);
+    }
   }
-  if (d.type === 'conversion') {
-    delete out.capping;
+  for (const field of ['windowHours', 'delayHours'] as const) {
+    shown.push(field);
+    const value = number(field, d[field]);
+    if (value !== undefined) {
+      out[field] = value;
+    }
   }
-  return out;
+  shown.push('tags');
+  const tags = commaList(d.tags);
+  if (tags.length > 0) {
+    out.tags = tags;
+  }
+  return { definition: out, problems, shown };
 }
 
-/** The labels of the fields the form shows, by the definition's field. */
-const LABELS = { key: 'Key', name: 'Name', description: 'Description', event: 'Event', property: 'Property' } as const;
-type ShownField = keyof typeof LABELS;
-
-/** The fields the form shows for a type (a ratio's sides and the other settings are kept as they are). */
-function shownFields(type: Metric['type']): ShownField[] {
-  return ['key', 'name', 'description', ...(type === 'ratio' ? [] : (['event'] as const)), ...(type === 'sum' ? (['property'] as const) : [])];
+/**
+ * The form field a problem at `path` of the definition belongs to, and the value its wording
+ * measures: a ratio side's input ("numerator.event"), the capping's value, a tag, else the top-level field.
+ */
+function formFieldOf(path: readonly PropertyKey[], definition: Record<string, unknown>): { field: string; value: unknown } {
+  const [top, sub] = path;
+  const at = (o: unknown, k: PropertyKey | undefined): unknown => (k !== undefined && typeof o === 'object' && o !== null ? (o as Record<PropertyKey, unknown>)[k] : undefined);
+  if (top === 'numerator' || top === 'denominator') {
+    const input = sub === 'aggregation' || sub === 'property' ? sub : 'event';
+    return { field: `${top}.${input}`, value: path.length === 2 ? at(definition[top], sub) : undefined };
+  }
+  if (top === 'capping' || top === 'tags') {
+    return { field: top, value: path.length === 2 ? at(definition[top], sub) : path.length === 1 ? definition[top] : undefined };
+  }
+  return { field: typeof top === 'string' ? top : '', value: path.length === 1 ? definition[String(top)] : undefined };
 }
 
 /** The problems the metric schema finds in the shown fields, in plain words, before anything is sent. */
-function draftProblems(definition: Record<string, unknown>, shown: readonly ShownField[]): Map<string, string> {
+function draftProblems({ definition, problems, shown }: Built, labels: Record<FormField, string>): Map<string, string> {
+  const out = new Map<string, string>(problems);
   const result = metricSchema.safeParse(definition);
   if (result.success) {
-    return new Map();
+    return out;
   }
-  const labels = Object.fromEntries(shown.map((f) => [f, LABELS[f]]));
-  return plainFieldIssues(result.error.issues, labels, definition);
+  // Each issue under its form field, with the value its wording measures (a tag's length, not the list's).
+  const values: Record<string, unknown> = {};
+  const issues: SchemaIssue[] = result.error.issues.map((issue) => {
+    const { field, value } = formFieldOf(issue.path, definition);
+    if (!Object.hasOwn(values, field)) {
+      values[field] = value;
+    }
+    return { ...issue, path: [field] };
+  });
+  const shownLabels = Object.fromEntries(shown.filter((f) => !out.has(f)).map((f) => [f, labels[f]]));
+  for (const [field, message] of plainFieldIssues(issues, shownLabels, values)) {
+    out.set(field, message);
+  }
+  return out;
 }
 
 /** A create refused because the key is taken (409 ALREADY_EXISTS): a problem of the Key field. */
 const isDuplicateKey = (error: unknown): error is ApiError => error instanceof ApiError && error.status === 409 && error.code === 'ALREADY_EXISTS';
 
+/** The API's validation messages by form field (the first of each), with the value their wording measures. */
+function apiMessages(error: unknown, definition: Record<string, unknown>): Map<string, { message: string; value: unknown }> {
+  const out = new Map<string, { message: string; value: unknown }>();
+  for (const issue of validationIssues(error)) {
+    if (issue.field === '') {
+      continue;
+    }
+    const path = issue.path.split(/[.[\]]+/).filter((p) => p !== '').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const { field, value } = formFieldOf(path, definition);
+    if (!out.has(field)) {
+      out.set(field, { message: issue.message, value });
+    }
+  }
+  return out;
+}
+
+const errorId = (field: FormField): string => `metric-${field.replace('.', '-')}-error`;
+
 /** Creates a metric, or edits one from the version it was opened at (If-Match). */
 export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<Metric>; onClose: () => void; onSaved: () => void }): ReactNode {
   const form = useDefinitionForm('metrics', existing, draftOf, onSaved);
-  const { base, draft, set, error, fields } = form;
+  const { base, draft, set, error } = form;
   // Checked once the user tries to save, then as they type, so a fixed field's message goes away.
   const [checked, setChecked] = useState(false);
   const [sentKey, setSentKey] = useState<string | null>(null);
-  const definition = definitionOf(draft, base?.definition);
-  const shown = shownFields(draft.type);
-  const problems = checked ? draftProblems(definition, shown) : new Map<string, string>();
+  const labels = labelsOf(draft);
+  const built = build(draft);
+  const { definition, shown } = built;
+  const problems = checked ? draftProblems(built, labels) : new Map<string, string>();
+  const api = apiMessages(error, definition);
   // The key stays taken only while it is the one sent.
   const duplicate = isDuplicateKey(error) && sentKey === definition.key ? error : undefined;
-  const messageOf = (name: ShownField): string | undefined => {
+  const messageOf = (name: FormField): string | undefined => {
     const problem = problems.get(name);
     if (problem !== undefined) {
       return problem;
     }
     if (name === 'key' && duplicate !== undefined) {
-      return `${LABELS.key}: ${duplicate.message}; choose another key`;
+      return `${labels.key}: ${duplicate.message}; choose another key`;
     }
-    const api = fields.get(name);
-    return api === undefined ? undefined : plainApiMessage(LABELS[name], api, definition[name]);
+    const refused = api.get(name);
+    return refused === undefined ? undefined : plainApiMessage(labels[name], refused.message, refused.value);
   };
   const submit = async (): Promise<void> => {
     setChecked(true);
-    if (draftProblems(definition, shown).size > 0) {
+    if (draftProblems(built, labels).size > 0) {
       form.clearError();
       return;
     }
     setSentKey(typeof definition.key === 'string' ? definition.key : null);
     await form.save(definition);
   };
-  const field = (name: ShownField, value: string, onChange: (v: string) => void, extra: { disabled?: boolean; placeholder?: string } = {}): ReactNode => {
+  /** A text input with its label and its message (an id in aria-describedby); `numeric` for a number (typed as text, so a mistake can be named). */
+  const field = (name: FormField, value: string, onChange: (v: string) => void, extra: { disabled?: boolean; placeholder?: string; numeric?: boolean } = {}): ReactNode => {
     const message = messageOf(name);
+    const { numeric, ...props } = extra;
     return (
       <label>
-        {LABELS[name]}
-        <input value={value} {...extra} onChange={(e) => { onChange(e.target.value); }} {...invalidProps(`metric-${name}-error`, message)} />
-        <FieldError id={`metric-${name}-error`} message={message} />
+        {labels[name]}
+        <input value={value} {...props} {...(numeric === true ? { inputMode: 'decimal' as const } : {})} onChange={(e) => { onChange(e.target.value); }} {...invalidProps(errorId(name), message)} />
+        <FieldError id={errorId(name)} message={message} />
       </label>
+    );
+  };
+  const sideFields = (side: Side, title: string): ReactNode => {
+    const s = draft[side];
+    const setSide = (patch: Partial<SideDraft>): void => { set({ [side]: { ...s, ...patch } }); };
+    const aggregation = messageOf(`${side}.aggregation`);
+    return (
+      <fieldset>
+        <legend>{title}</legend>
+        {field(`${side}.event`, s.event, (event) => { setSide({ event }); }, { placeholder: side === 'numerator' ? 'purchase' : 'session_started' })}
+        <label>
+          {labels[`${side}.aggregation`]}
+          <select value={s.aggregation} onChange={(e) => { setSide({ aggregation: e.target.value as SideDraft['aggregation'] }); }} {...invalidProps(errorId(`${side}.aggregation`), aggregation)}>
+            <option value="count">Count of the events</option>
+            <option value="sum">Sum of an event property, or of the events' value</option>
+          </select>
+          <FieldError id={errorId(`${side}.aggregation`)} message={aggregation} />
+        </label>
+        {s.aggregation === 'sum' ? field(`${side}.property`, s.property, (property) => { setSide({ property }); }, { placeholder: 'empty: the events\' value' }) : null}
+      </fieldset>
     );
   };
   return (
@@ -118,22 +301,47 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
       {field('key', draft.key, (key) => { set({ key }); }, { disabled: base !== undefined })}
       {field('name', draft.name, (name) => { set({ name }); })}
       {field('description', draft.description, (description) => { set({ description }); })}
+      <label>
+        Type
+        <select value={draft.type} onChange={(e) => { set({ type: e.target.value as Metric['type'] }); }}>
+          <option value="conversion">Conversion (did the unit send the event)</option>
+          <option value="count">Count (events per unit)</option>
+          <option value="sum">Sum (of an event property, or of the events' value, per unit)</option>
+          <option value="ratio">Ratio (one total over another, across units, e.g. revenue per session)</option>
+        </select>
+      </label>
       {draft.type === 'ratio' ? (
-        <p className="small muted">A ratio metric: its numerator and denominator are kept as they are (edit them with the API or the CLI).</p>
+        <>
+          {sideFields('numerator', 'Numerator')}
+          {sideFields('denominator', 'Denominator')}
+        </>
       ) : (
         <>
-          <label>
-            Type
-            <select value={draft.type} onChange={(e) => { set({ type: e.target.value as FormType }); }}>
-              <option value="conversion">Conversion (did the unit send the event)</option>
-              <option value="count">Count (events per unit)</option>
-              <option value="sum">Sum (of an event property, or of the events' value, per unit)</option>
-            </select>
-          </label>
           {field('event', draft.event, (event) => { set({ event }); }, { placeholder: 'purchase_completed' })}
           {draft.type === 'sum' ? field('property', draft.property, (property) => { set({ property }); }, { placeholder: 'empty: the events\' value' }) : null}
         </>
       )}
+      {draft.type === 'conversion' ? null : (
+        <>
+          <label>
+            Capping
+            <select value={draft.cappingType} onChange={(e) => { set({ cappingType: e.target.value as Draft['cappingType'] }); }}>
+              <option value="">No capping</option>
+              <option value="absolute">At a value (per-unit values above it count as it)</option>
+              <option value="percentile">At a percentile of all units (e.g. 0.99)</option>
+            </select>
+          </label>
+          {draft.cappingType === '' ? null : field('capping', draft.cappingValue, (cappingValue) => { set({ cappingValue }); }, { numeric: true, placeholder: draft.cappingType === 'percentile' ? 'between 0 and 1, e.g. 0.99' : 'e.g. 1000' })}
+        </>
+      )}
+      <div className="row">
+        {field('delayHours', draft.delayHours, (delayHours) => { set({ delayHours }); }, { numeric: true, placeholder: '0 (from the exposure)' })}
+        {field('windowHours', draft.windowHours, (windowHours) => { set({ windowHours }); }, { numeric: true, placeholder: 'empty: until the experiment stops' })}
+      </div>
+      <p className="small muted">
+        Events count from the delay after the exposure (-24 to 8760 hours; negative also counts events shortly before it, for clocks behind the server), for the window&apos;s length (up to 8760 hours).
+      </p>
+      {field('tags', draft.tags, (tags) => { set({ tags }); }, { placeholder: 'comma-separated: checkout, revenue' })}
       <label className="check">
         <input type="checkbox" checked={draft.higherIsBetter} onChange={(e) => { set({ higherIsBetter: e.target.checked }); }} />
         Higher is better
@@ -142,13 +350,11 @@ export function MetricForm({ existing, onClose, onSaved }: { existing?: Stored<M
         <input type="checkbox" checked={draft.guardrail} onChange={(e) => { set({ guardrail: e.target.checked }); }} />
         Guardrail
       </label>
-      <FormErrorNote error={isDuplicateKey(error) ? null : error} shown={shown} />
+      <FormErrorNote error={isDuplicateKey(error) ? null : error} shown={[...new Set(shown.map((f) => f.split('.')[0]!))]} />
       <FormActions form={form} noun="metric" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );
 }
-
-type Aggregate = NonNullable<Metric['numerator']>;
 
 /** What one side of a ratio adds up: "count of session", "sum of purchase.amount", "sum of purchase value". */
 function aggregateText(a: Aggregate): string {
@@ -174,6 +380,26 @@ export function measured(d: Metric): string {
   return d.type === 'sum' ? `sum of ${summed(d.event, d.property)}` : d.event;
 }
 
+/** "72 h", "1.5 h". */
+const hours = (n: number): string => `${formatNumber(n)} h`;
+
+/**
+ * The list's Analysis column: what is set of the window, the delay and the capping — "window
+ * 72 h · delay 24 h · capped at p99", "capped at 1,000" — or "—" when none is.
+ */
+export function analysisText(d: Metric): string {
+  const parts: string[] = [];
+  if (d.windowHours !== undefined) {
+    parts.push(`window ${hours(d.windowHours)}`);
+  }
+  if (d.delayHours !== undefined && d.delayHours !== 0) {
+    parts.push(`delay ${hours(d.delayHours)}`);
+  }
+  if (d.capping !== undefined) {
+    parts.push(`capped at ${d.capping.type === 'percentile' ? `p${formatNumber(d.capping.value * 100)}` : formatNumber(d.capping.value)}`);
+  }
+  return parts.length === 0 ? '—' : parts.join(' · ');
+}
 /** Metrics experiments measure, from tracked events. */
 export default function Metrics(): ReactNode {
   const { state, reload, editing, setEditing, deleting, setDeleting, deleteError, remove } = useDefinitionList('metrics');
@@ -198,6 +424,7 @@ export default function Metrics(): ReactNode {
                   <th>Metric</th>
                   <th>Type</th>
                   <th>Event</th>
+                  <th>Analysis</th>
                   <th>Direction</th>
                   <th>Actions</th>
                 </tr>
@@ -213,6 +440,7 @@ export default function Metrics(): ReactNode {
                     </td>
                     <td>{m.definition.type}</td>
                     <td>{measured(m.definition)}</td>
+                    <td>{analysisText(m.definition)}</td>
                     <td>{m.definition.higherIsBetter ? 'higher is better' : 'lower is better'}</td>
                     <td>
                       <RowActions

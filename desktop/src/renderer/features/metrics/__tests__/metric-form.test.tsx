@@ -19,6 +19,47 @@ const revenue: Stored<Metric> = {
   definition: { key: 'revenue', name: 'Revenue', type: 'sum', event: 'purchase', property: 'value', capping: { type: 'percentile', value: 0.99 }, higherIsBetter: true, guardrail: false, tags: ['money'] },
 };
 
+/** A ratio metric with every optional setting: capped at a value, a delayed window, tags. */
+const revenuePerSession: Stored<Metric> = {
+  ...revenue,
+  key: 'rps',
+  version: 4,
+  definition: {
+    key: 'rps',
+    name: 'Revenue per session',
+    description: 'Purchase amount over sessions',
+    type: 'ratio',
+    numerator: { event: 'purchase', aggregation: 'sum', property: 'amount' },
+    denominator: { event: 'session',  aggregation: 'count' },
+    capping: { type: 'absolute', value: 500 },
+    windowHours: 168,
+    delayHours: -2,
+    higherIsBetter: true,
+    guardrail: false,
+    tags: ['money', 'checkout'],
+  },
+};
+
+/** Types into a field found by its label (its error, when shown, follows the label). */
+async function typeInto(u: ReturnType<typeof userEvent.setup>, label: string, text: string): Promise<void> {
+  const input = screen.getByRole('textbox', { name: new RegExp(`^${label.replace(/[()]/g, '\\$&')}`) });
+  await u.clear(input);
+  if (text !== '') {
+    await u.type(input, text);
+  }
+}
+
+/** Renders a new metric's form; returns what it sends. */
+function renderNew(respond: Parameters<typeof fakeApi>[0] = (req) => (req.method === 'POST' ? { status: 201, body: revenue } : undefined)): ReturnType<typeof fakeApi>['sent'] {
+  const { client, sent } = fakeApi(respond);
+  render(
+    <WithSession client={client} me={user()}>
+      <MetricForm onClose={() => undefined} onSaved={() => undefined} />
+    </WithSession>,
+  );
+  return sent;
+}
+
 /** Fills the fields a new conversion metric needs, so the form's own check lets it through to the API. */
 async function fillValid(u: ReturnType<typeof userEvent.setup>): Promise<void> {
   await u.type(screen.getByRole('textbox', { name: 'Key' }), 'revenue');
@@ -34,7 +75,7 @@ function errorUnder(label: RegExp): string | null | undefined {
 }
 
 describe('metric form', () => {
-  it('edits a metric from its version and keeps settings the form does not show', async () => {
+  it('edits a metric from its version and keeps its capping and tags', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: { ...revenue, version: 3 } } : undefined));
     render(
@@ -155,27 +196,50 @@ describe('metric form', () => {
     }
   });
 
-  it('shows problems with settings the form does not show (capping, tags) in its error note', async () => {
+  it('shows the API\'s problems with the capping, the window, the tags and a ratio\'s sides under their fields, and others in its error note', async () => {
     const u = userEvent.setup();
     const issues = [
-      { path: 'body.capping.value', message: 'Too big: expected number to be <=1' },
-      { path: 'body.tags[0]', message: 'Too small: expected string to have >=1 characters' },
+      { path: 'body.capping.value', message: 'Too big: expected number to be <=0.5' },
+      { path: 'body.tags[1]', message: 'Too big: expected string to have <=4 characters' },
+      { path: 'body.windowHours', message: 'Too big: expected number to be <=48' },
       { path: 'body.name', message: 'must not be empty' },
+      { path: 'body.higherIsBetter', message: 'Invalid input: expected boolean' },
     ];
     const { client } = fakeApi((req) => (req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues } } } } : undefined));
     render(
       <WithSession client={client} me={user()}>
-        <MetricForm existing={revenue} onClose={() => undefined} onSaved={() => undefined} />
+        <MetricForm existing={{ ...revenue, definition: { ...revenue.definition, windowHours: 72, tags: ['money', 'checkout'] } }} onClose={() => undefined} onSaved={() => undefined} />
       </WithSession>,
     );
 
     await u.click(screen.getByRole('button', { name: 'Save metric' }));
 
-    const name = screen.getByRole('textbox', { name: /^Name/ });
-    expect(document.getElementById(name.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Name is required');
+    expect(errorUnder(/^Name/)).toBe('Name is required');
+    expect(errorUnder(/^Percentile/)).toBe('Percentile: at most 0.5');
+    // The tag's own length, not the list's.
+    expect(errorUnder(/^Tags/)).toBe('Tags: at most 4 characters (this one has 8)');
+    expect(errorUnder(/^Window/)).toBe('Window (hours): at most 48');
+    expect(screen.getByRole('textbox', { name: /^Delay/ }).getAttribute('aria-invalid')).toBeNull();
     const note = screen.getAllByRole('alert').find((a) => a.classList.contains('state-error'));
-    expect(note?.textContent).toMatch(/^The API refused these settings:/);
-    expect(within(note!).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['capping.value: Too big: expected number to be <=1', 'tags[0]: Too small: expected string to have >=1 characters']);
+    expect(note?.textContent).toMatch(/^The API refused this setting:/);
+    expect(within(note!).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['higherIsBetter: Invalid input: expected boolean']);
+  });
+
+  it('shows the API\'s problem with a ratio\'s side under that side\'s input', async () => {
+    const u = userEvent.setup();
+    const issues = [{ path: 'body.denominator.event', message: 'Too big: expected string to have <=3 characters' }];
+    const { client } = fakeApi((req) => (req.method === 'PUT' ? { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'invalid body', details: { issues } } } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <MetricForm existing={revenuePerSession} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    expect(errorUnder(/^Denominator event/)).toBe('Denominator event: at most 3 characters (this one has 7)');
+    expect(screen.getByRole('textbox', { name: /^Numerator event/ }).getAttribute('aria-invalid')).toBeNull();
+    expect(document.querySelector('.state-error')).toBeNull();
   });
 
   it('shows a refused setting without a message of its own under its control (the type) in the error note', async () => {
@@ -281,6 +345,169 @@ describe('metric form', () => {
       'sum of purchase value',
       'sum of purchase.value',
       'purchase',
+    ]);
+  });
+
+  it('creates a ratio metric: its two sides in the form, no event of its own', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await typeInto(u, 'Key', 'rps');
+    await typeInto(u, 'Name', 'Revenue per session');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'ratio');
+    expect(screen.queryByRole('textbox', { name: /^Event/ })).toBeNull();
+    expect(screen.getByRole('group', { name: 'Numerator' })).toBeTruthy();
+    await typeInto(u, 'Numerator event', 'purchase');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Numerator aggregation' }), 'sum');
+    await typeInto(u, 'Numerator property', 'amount');
+    await typeInto(u, 'Denominator event', 'session');
+    // A count has no property to sum.
+    expect(screen.queryByRole('textbox', { name: /^Denominator property/ })).toBeNull();
+    await typeInto(u, 'Window (hours)', '72');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent.map((r) => r.body)).toEqual([
+      {
+        key: 'rps',
+        name: 'Revenue per session',
+        type: 'ratio',
+        numerator: { event: 'purchase', aggregation: 'sum', property: 'amount' },
+        denominator: { event: 'session', aggregation: 'count' },
+        windowHours: 72,
+        higherIsBetter: true,
+        guardrail: false,
+      },
+    ]);
+  });
+
+  it('does not send a ratio with an empty side, and says which input is missing', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'ratio');
+    await typeInto(u, 'Numerator event', 'purchase');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent).toEqual([]);
+    expect(errorUnder(/^Denominator event/)).toBe('Denominator event is required');
+    expect(screen.getByRole('textbox', { name: /^Numerator event/ }).getAttribute('aria-invalid')).toBeNull();
+
+    await typeInto(u, 'Denominator event', 'session');
+    expect(screen.getByRole('textbox', { name: /^Denominator event/ }).getAttribute('aria-invalid')).toBeNull();
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    // The event typed while it was a conversion is not part of a ratio.
+    expect(sent.map((r) => r.body)).toEqual([{ key: 'revenue', name: 'Revenue', type: 'ratio', numerator: { event: 'purchase', aggregation: 'count' }, denominator: { event: 'session', aggregation: 'count' }, higherIsBetter: true, guardrail: false }]);
+  });
+
+  it('caps at a value or at a percentile between 0 and 1, and offers no capping for a conversion', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    expect(screen.queryByRole('combobox', { name: 'Capping' })).toBeNull();
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'sum');
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Capping' }), 'percentile');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    expect(errorUnder(/^Percentile/)).toBe('Percentile is required (or choose no capping)');
+
+    await typeInto(u, 'Percentile', '1.5');
+    expect(errorUnder(/^Percentile/)).toBe('Percentile: less than 1');
+    await typeInto(u, 'Percentile', '99%');
+    expect(errorUnder(/^Percentile/)).toBe('Percentile: "99%" is not a number');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    expect(sent).toEqual([]);
+
+    await typeInto(u, 'Percentile', '0.99');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Capping' }), 'absolute');
+    await typeInto(u, 'Cap at', '-5');
+    expect(errorUnder(/^Cap at/)).toBe('Cap at: more than 0');
+    await typeInto(u, 'Cap at', '1000');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    expect(sent.map((r) => (r.body as Metric).capping)).toEqual([{ type: 'percentile', value: 0.99 }, { type: 'absolute', value: 1000 }]);
+  });
+
+  it('sends a window and a delay as numbers, empty as not set, and refuses a window that ends before the exposure', async () => {
+    const u = userEvent.setup();
+    const sent = renderNew();
+
+    await fillValid(u);
+    await typeInto(u, 'Delay (hours)', '-24');
+    await typeInto(u, 'Window (hours)', '24');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    expect(sent).toEqual([]);
+    expect(errorUnder(/^Window/)).toBe('Window (hours): the window must end after the exposure: delayHours (-24) + windowHours (24) must be greater than 0');
+
+    await typeInto(u, 'Delay (hours)', '-25');
+    expect(errorUnder(/^Delay/)).toBe('Delay (hours): at least -24');
+    await typeInto(u, 'Delay (hours)', 'two');
+    expect(errorUnder(/^Delay/)).toBe('Delay (hours): "two" is not a number');
+    await typeInto(u, 'Window (hours)', '9000');
+    expect(errorUnder(/^Window/)).toBe('Window (hours): at most 8,760');
+    await typeInto(u, 'Window (hours)', '0');
+    expect(errorUnder(/^Window/)).toBe('Window (hours): more than 0');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    expect(sent).toEqual([]);
+
+    await typeInto(u, 'Delay (hours)', '24');
+    await typeInto(u, 'Window (hours)', '48.5');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+    await typeInto(u, 'Delay (hours)', '');
+    await typeInto(u, 'Window (hours)', '');
+    await u.click(screen.getByRole('button', { name: 'Create metric' }));
+
+    const bodies = sent.map((r) => r.body as Record<string, unknown>);
+    expect(bodies.map((b) => [b.delayHours, b.windowHours])).toEqual([[24, 48.5], [undefined, undefined]]);
+    expect(bodies.map((b) => ['delayHours' in b, 'windowHours' in b])).toEqual([[true, true], [false, false]]);
+  });
+
+  it('shows every setting of a stored ratio metric and sends them back as they were', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: { ...revenuePerSession, version: 5 } } : undefined));
+    render(
+      <WithSession client={client} me={user({ role: 'analyst' })}>
+        <MetricForm existing={revenuePerSession} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    const value = (label: string): string => screen.getByLabelText<HTMLInputElement | HTMLSelectElement>(label).value;
+    expect(['Type', 'Numerator event', 'Numerator aggregation', 'Numerator property', 'Denominator event', 'Denominator aggregation', 'Capping', 'Cap at', 'Delay (hours)', 'Window (hours)', 'Tags'].map(value)).toEqual(['ratio', 'purchase', 'sum', 'amount', 'session', 'count', 'absolute', '500', '-2', '168', 'money, checkout']);
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+    await u.selectOptions(screen.getByRole('combobox', { name: 'Type' }), 'conversion');
+    await typeInto(u, 'Event', 'purchase');
+    await typeInto(u, 'Tags', 'money, , money,funnel');
+    await u.click(screen.getByRole('button', { name: 'Save metric' }));
+
+    expect(sent.map((r) => [r.method, r.ifMatch])).toEqual([['PUT', '"4"'], ['PUT', '"4"']]);
+    expect(sent[0]?.body).toEqual(revenuePerSession.definition);
+    // A conversion is 0/1: its capping and the ratio's sides are not sent; the window, delay and tags are.
+    const { capping: _c, numerator: _n, denominator: _d, ...rest } = revenuePerSession.definition;
+    expect(sent[1]?.body).toEqual({ ...rest, type: 'conversion', event: 'purchase', tags: ['money', 'funnel'] });
+  });
+
+  it('sums up the window, the delay and the capping in the list', async () => {
+    const items = [
+      revenuePerSession,
+      revenue,
+      { ...revenue, key: 'plain', definition: { ...revenue.definition, key: 'plain', type: 'conversion' as const, capping: undefined, delayHours: 0 } },
+      { ...revenue, key: 'late', definition: { ...revenue.definition, key: 'late', capping: { type: 'percentile' as const, value: 0.995 }, delayHours: 24, windowHours: 1.5 } },
+    ];
+    const { client } = fakeApi((req) => (req.method === 'GET' ? { status: 200, body: { items } } : undefined));
+    render(
+      <WithSession client={client} me={user()}>
+        <Metrics />
+      </WithSession>,
+    );
+
+    const table = await screen.findByRole('table', { name: 'Metrics' });
+    const column = within(table).getAllByRole('columnheader').findIndex((th) => th.textContent === 'Analysis');
+    expect(within(table).getAllByRole('row').slice(1).map((row) => within(row).getAllByRole('cell')[column]?.textContent)).toEqual([
+      'window 168 h · delay -2 h · capped at 500',
+      'capped at p99',
+      '—',
+      'window 1.5 h · delay 24 h · capped at p99.5',
     ]);
   });
 });

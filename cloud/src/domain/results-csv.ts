@@ -82,6 +82,8 @@ export function resultsCsv(results: ExperimentResults): string {
     // Codes of the warnings that apply to the row (the experiment's, the variation's, the metric's in
     // this variation), separated by semicolons; the messages are in the JSON results.
     'warnings',
+    // Why CUPED did or did not adjust the metric (applied, disabled, no-pre-exposure-data, …).
+    'cuped_status',
   ];
   const phase = results.filters.phase;
   const excluded = new Map(results.variations.map((v) => [v.key, v.excluded]));
@@ -131,6 +133,7 @@ export function resultsCsv(results: ExperimentResults): string {
         v.cappedUnits,
         excluded.get(v.variation) ?? 0,
         warningsOf(m.key, v.variation),
+        m.cupedStatus,
       ]);
     }
   }

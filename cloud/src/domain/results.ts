@@ -6,7 +6,7 @@
  * NaN or Infinity ever reaches JSON (unbounded interval ends are null).
  */
 import { z } from 'zod';
-import type { AnalysisOptions, CapSpec, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
+import type { AnalysisOptions, CapSpec, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysis, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
 import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
@@ -37,6 +37,25 @@ const statsErrorSchema = z.object({ code: z.enum(Object.values(StatsErrorCode) a
 const boundSchema = z.number().nullable();
 /** [lower, upper]; null is an unbounded end (one-sided intervals), never a number JSON cannot carry. */
 const intervalSchema = z.tuple([boundSchema, boundSchema]);
+
+/** The values of a metric result's `cupedStatus`. */
+export const CUPED_STATUSES = ['applied', 'disabled', 'no-pre-exposure-data', 'no-variance-reduction', 'unavailable'] as const;
+export type CupedStatus = (typeof CUPED_STATUSES)[number];
+
+/** Why CUPED did or did not adjust a metric (see `cupedStatus`). */
+export function cupedStatusOf(m: MetricAnalysis | undefined, failed: boolean, requested: boolean): CupedStatus {
+  if (!requested) {
+    return 'disabled';
+  }
+  if (m === undefined || failed) {
+    return 'unavailable';
+  }
+  if (m.comparisons.some((c) => c.frequentist.cuped !== null)) {
+    return 'applied';
+  }
+  // The analysis was given pre-exposure covariates exactly when some unit had pre-period data.
+  return m.cuped ? 'no-variance-reduction' : 'no-pre-exposure-data';
+}
 
 const comparisonSchema = z.object({
   /** Relative lift (treatment − control) / |control| unless the metric says otherwise. */
@@ -106,6 +125,14 @@ const metricResultSchema = z.object({
   cap: z.object({ type: z.enum([CapType.Absolute, CapType.Percentile]), percentile: z.number().nullable(), value: z.number().nullable() }).nullable(),
   /** Whether CUPED adjusted at least one comparison (each comparison's `cuped` says which). */
   cupedApplied: z.boolean(),
+  /**
+   * Why CUPED did or did not adjust this metric: `applied` (at least one comparison), `disabled`
+   * (the request's cuped=false), `no-pre-exposure-data` (no unit has events in the window before its
+   * exposure), `no-variance-reduction` (there is such data, but adjusting would not have reduced the
+   * variance of any comparison's estimate: a weak correlation, pre-period means that differ by
+   * chance, an outlier driving θ) or `unavailable` (the metric has an error: no statistic at all).
+   */
+  cupedStatus: z.enum(CUPED_STATUSES),
   /** rollup: summed from the trigger-maintained rollups; scan: aggregated from every unit's totals. */
   source: z.enum(['rollup', 'scan']),
   error: statsErrorSchema.nullable(),
@@ -697,6 +724,7 @@ export async function computeResults(
           ? null
           : { type: metric.capping.type, percentile: metric.capping.type === CapType.Percentile ? metric.capping.value : null, value: cap?.value ?? null },
       cupedApplied: m?.comparisons.some((c) => c.frequentist.cuped !== null) ?? false,
+      cupedStatus: cupedStatusOf(m, overflowed || (m?.error ?? analysis.error) !== undefined, request.cuped !== false),
       source: stats.fromRollups.has(metric.key) ? 'rollup' : 'scan',
       error: overflowed ? OVERFLOW : errorOf(m?.error ?? analysis.error),
       variations: variations.map((v, k) => {

@@ -1221,6 +1221,8 @@ export interface MetricResultView {
   readonly guardrail: boolean;
   readonly higherIsBetter: boolean;
   readonly cupedApplied: boolean;
+  /** Why CUPED did or did not adjust the metric (the results API's `cupedStatus`). */
+  readonly cupedStatus: 'applied' | 'disabled' | 'no-pre-exposure-data' | 'no-variance-reduction' | 'unavailable';
   /** `rollup`: summed from the rollups (or a dimension's); `scan`: every unit's totals aggregated. */
   readonly source: 'rollup' | 'scan';
   readonly error: StatsErrorView | null;

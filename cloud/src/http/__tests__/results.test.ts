@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { csvRecords } from './csv.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeExperiment, frequentistTest, quantile } from '@xp/shared';
 import type { MetricInput } from '@xp/shared';
@@ -276,6 +277,14 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(metricOf(r, 'per-session').cupedApplied).toBe(true);
     expect(metricOf(r, 'page-views').cupedApplied).toBe(false);
     expect(metricOf(r, 'page-views').variations[1]!.comparison!.cuped).toBeNull();
+    expect([revenue.cupedStatus, metricOf(r, 'per-session').cupedStatus, metricOf(r, 'page-views').cupedStatus]).toEqual(['applied', 'applied', 'no-pre-exposure-data']);
+    const csv = csvRecords((await p.request('GET', `${BASE}/experiments/checkout/results.csv`, { token: owner })).body as string);
+    expect(csv.filter((row) => row.metric === 'page-views' || row.metric === 'revenue').map((row) => [row.metric, row.cuped_status])).toEqual([
+      ['revenue', 'applied'],
+      ['revenue', 'applied'],
+      ['page-views', 'no-pre-exposure-data'],
+      ['page-views', 'no-pre-exposure-data'],
+    ]);
   });
 
   it('analyses without CUPED when asked (cuped=false): plain Welch on the same sums', async () => {
@@ -284,6 +293,7 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     const engine = frequentistTest(sumsOf(units, 'revenue', 'control'), sumsOf(units, 'revenue', 'treatment'));
 
     expect(revenue.cupedApplied).toBe(false);
+    expect(revenue.cupedStatus).toBe('disabled');
     expect(revenue.variations[1]!.comparison!.cuped).toBeNull();
     expect(revenue.variations[1]!.comparison!.pValue).toBeCloseTo(engine.pValue, 9);
     expect(metricOf(await results('checkout', '?cuped=true'), 'revenue').cupedApplied).toBe(true);

@@ -79,6 +79,7 @@ export function metricView(key: string, overrides: Partial<MetricResultView> = {
     guardrail: false,
     higherIsBetter: true,
     cupedApplied: false,
+    cupedStatus: 'no-pre-exposure-data',
     source: 'rollup',
     error: null,
     variations: [

@@ -12,6 +12,16 @@ import type { ForestRow } from './forest-plot.js';
  * SUSPICIOUS_UNIT_IDS above the units table, SAMPLE_RATIO_MISMATCH as the SRM banner. The page lists
  * the others (split phases, codes of newer servers).
  */
+
+/** Why CUPED left a metric unadjusted, by the results' `cupedStatus` (the tooltip of "CUPED not applied"). */
+const CUPED_NOT_APPLIED: Readonly<Record<string, string>> = {
+  disabled: 'CUPED is turned off for these results.',
+  'no-pre-exposure-data': 'CUPED adjusts a metric by what units did before their exposure; no unit has events of this metric in the 14 days before it.',
+  'no-variance-reduction':
+    'There is pre-exposure data, but adjusting by it would not have reduced the variance of any comparison (a weak link between before and after, pre-period means that differ by chance, or an outlier), so the unadjusted estimate is shown.',
+  unavailable: 'No statistic could be computed for this metric (see its error).',
+};
+
 export function shownInResultsView(warning: ResultsWarningView): boolean {
   return (
     (warning.metric !== null && warning.metric !== undefined) ||
@@ -126,7 +136,7 @@ const MetricCard = memo(function MetricCard({ metric, selected, onSelect, names,
           {metric.cupedApplied ? ' · CUPED applied' : ''}
         </span>
         {!metric.cupedApplied && cuped ? (
-          <span className="small muted" title="CUPED adjusts a metric by what units did before their exposure; this metric has no such data here, or it would not reduce the variance.">
+          <span className="small muted" title={CUPED_NOT_APPLIED[metric.cupedStatus] ?? CUPED_NOT_APPLIED.unavailable}>
             · CUPED not applied
           </span>
         ) : null}

@@ -77,7 +77,7 @@ describe('results tables in a narrow window', () => {
   it('wrap headings and variation names between words only, keep figures on one line, and scroll sideways instead', async () => {
     const experiment = storedOf(abExperiment('checkout', { name: 'Checkout', status: 'running', startedAt: '2026-11-20T00:00:00Z', environments: ['production'], dimensions: ['country'] }));
     const metric = {
-      key: 'purchase', name: 'Purchase', type: 'conversion', role: 'primary', guardrail: false, higherIsBetter: true, cupedApplied: false, source: 'rollup', error: null,
+      key: 'purchase', name: 'Purchase', type: 'conversion', role: 'primary', guardrail: false, higherIsBetter: true, cupedApplied: false, cupedStatus: 'no-pre-exposure-data', source: 'rollup', error: null,
       variations: [
         { variation: 'control', units: 100, total: 10, mean: 0.1, comparison: null },
         {

@@ -347,9 +347,12 @@ describe('results view', () => {
     expect(screen.queryByText(/No exposures yet/)).toBeNull();
   });
 
-  it('says when CUPED was asked for but could not adjust a metric', () => {
-    const { unmount } = render(<ResultsView results={results({ metrics: [metric('purchase'), metric('revenue', { cupedApplied: true })] })} />);
-    expect(within(screen.getByRole('region', { name: 'Metric Metric purchase' })).getByText('· CUPED not applied')).toBeTruthy();
+  it('says when CUPED was asked for but could not adjust a metric, and why', () => {
+    const metrics = [metric('purchase'), metric('revenue', { cupedApplied: true, cupedStatus: 'applied' }), metric('orders', { cupedStatus: 'no-variance-reduction' })];
+    const { unmount } = render(<ResultsView results={results({ metrics })} />);
+    const notApplied = (name: string): HTMLElement => within(screen.getByRole('region', { name: `Metric Metric ${name}` })).getByText('· CUPED not applied');
+    expect(notApplied('purchase').title).toMatch(/no unit has events of this metric in the 14 days before/);
+    expect(notApplied('orders').title).toMatch(/would not have reduced the variance/);
     expect(within(screen.getByRole('region', { name: 'Metric Metric revenue' })).getByText(/CUPED applied/)).toBeTruthy();
     unmount();
 

@@ -101,6 +101,15 @@ const FEATURE_KEYS = new Set(['defaultValue', 'rules']);
 /** Every rule field GrowthBook's SDK 1.8 reads; others are reported. */
 const RULE_KEYS = new Set(Object.keys(ruleInput.shape));
 const LOGICAL_KEYS = new Set(['$or', '$nor', '$and', '$not']);
+/**
+ * The one attribute the xp SDKs change the type of: a user's numeric id becomes its decimal string
+ * (`{ id: 42 }` and a bare `42` → `"42"`: sdk/js client.ts idString, the Python SDK's `_id_string`),
+ * where GrowthBook keeps the number and compares it strictly (`$in: [42]`). An `id` given only inside
+ * `attributes`, and every other attribute, keeps its type, so conditions on them are imported as they are.
+ */
+const UNIT_ID_ATTRIBUTE = 'id';
+/** The list operator that matches what `$eq` / `$ne` with a number match, once the number's string is next to it. */
+const LIST_OF: Readonly<Record<string, string>> = { $eq: '$in', $ne: '$nin' };
 const TAGS = ['growthbook'];
 
 /** A rule that cannot be converted exactly; caught per rule and turned into a warning. */
@@ -184,6 +193,29 @@ function hashVersionOf(rule: GbRule): 1 | 2 {
     throw new SkipRule(`hashVersion ${version} hashes nobody in GrowthBook and has no xp equivalent`);
   }
   return version;
+}
+
+/**
+ * A unit id list with the decimal string of each finite number next to it (`[42, 7]` → `[42, "42", 7,
+ * "7"]`), so a user whose numeric id the SDKs pass as `"42"` matches as 42 did in GrowthBook; the number
+ * stays for an id given as a number in `attributes`. `added` lists the strings that were not there.
+ */
+function withIdStrings(list: readonly unknown[]): { list: unknown[]; added: string[] } {
+  const present = new Set(list);
+  const added: string[] = [];
+  const out: unknown[] = [];
+  for (const item of list) {
+    out.push(item);
+    if (typeof item === 'number' && Number.isFinite(item)) {
+      const text = String(item);
+      if (!present.has(text)) {
+        present.add(text);
+        added.push(text);
+        out.push(text);
+      }
+    }
+  }
+  return { list: out, added };
 }
 
 function valueId(value: JsonValue): string {
@@ -289,6 +321,8 @@ class Importer {
   private readonly segmentsByKey = new Map<string, Segment>();
   /** Notes for the rule being converted, reported only if the rule is kept. */
   private ruleNotes: string[] = [];
+  /** Decimal strings of numeric ids added to the condition being converted (withIdStrings). */
+  private idStrings = new Set<string>();
 
   constructor(
     private readonly environment: string,
@@ -518,7 +552,10 @@ class Importer {
 
   private convertForce(gbKey: string, rule: GbRule, id: string): PendingValueRule {
     if (rule.tracks !== undefined && rule.tracks.length > 0) {
-      throw new SkipRule('tracks come from a remotely evaluated, per-user payload; export the payload without remote evaluation');
+      // GrowthBook serves the forced value and also reports these experiments to its tracking callback.
+      this.ruleNotes.push(
+        `${rule.id === undefined ? 'this rule' : `rule "${rule.id}"`}: its ${rule.tracks.length} track(s) left out (experiment results of a remotely evaluated payload, which GrowthBook reports to its tracking callback; xp logs no exposure for a force rule); the forced value is kept`,
+      );
     }
     if (rule.range !== undefined) {
       throw new SkipRule('a rollout range (range) has no xp equivalent; xp rollouts use coverage');
@@ -679,7 +716,7 @@ class Importer {
       return rule.fallbackAttribute;
     }
     this.ruleNotes.push(
-      `fallbackAttribute "${rule.fallbackAttribute}" left out: GrowthBook ignores it ${this.sticky ? 'when disableStickyBucketing is set' : 'without a sticky bucket service (import with stickyBucketing if your SDKs use one)'}`,
+      `fallbackAttribute "${rule.fallbackAttribute}" left out: GrowthBook ignores it ${this.sticky ? 'when disableStickyBucketing is set' : 'without a sticky bucket service (import with --sticky-bucketing if your SDKs use one)'}`,
     );
     return undefined;
   }
@@ -722,7 +759,14 @@ class Importer {
         (segment.negate ? excludeSegments : segments).push(segment.key);
       }
     }
+    this.idStrings = new Set();
     const inlined = this.inlineCondition(rest) as Condition;
+    if (this.idStrings.size > 0) {
+      const shown = [...this.idStrings].slice(0, 5).map((t) => JSON.stringify(t)).join(', ');
+      this.ruleNotes.push(
+        `numeric ids in the condition on "${UNIT_ID_ATTRIBUTE}" are kept and their decimal strings added next to them (${shown}${this.idStrings.size > 5 ? `, … ${this.idStrings.size} in all` : ''}): the xp SDKs pass a numeric user id as its string ({ id: 42 } → "42"), so both forms match, as the number did in GrowthBook; a user whose id is the string "42" matches too`,
+      );
+    }
     // Checked as xp checks a flag's rules (authoring), so that a condition xp refuses (a misspelt
     // top-level "$savedGroups") skips this rule instead of making the whole flag invalid.
     const { problems } = compileCondition(inlined, 'condition', { authoring: true });
@@ -790,8 +834,12 @@ class Importer {
     return members;
   }
 
-  /** Walks a condition the way GrowthBook evaluates it, inlining saved groups in operator positions. */
-  private inlineCondition(condition: unknown): unknown {
+  /**
+   * Walks a condition the way GrowthBook evaluates it, inlining saved groups in operator positions
+   * and adding the SDKs' string form to numeric unit ids (withIdStrings). `ofUnit` is false inside
+   * `$elemMatch`, whose keys name fields of an array's elements, not the unit's attributes.
+   */
+  private inlineCondition(condition: unknown, ofUnit = true): unknown {
     if (!isPlainObject(condition)) {
       return condition;
     }
@@ -801,34 +849,64 @@ class Importer {
         throw new SkipRule('$savedGroup references (condition saved groups) have no xp equivalent');
       }
       if (k === '$or' || k === '$nor' || k === '$and') {
-        out[k] = Array.isArray(v) ? v.map((c) => this.inlineCondition(c)) : v;
+        out[k] = Array.isArray(v) ? v.map((c) => this.inlineCondition(c, ofUnit)) : v;
       } else if (k === '$not') {
-        out[k] = this.inlineCondition(v);
+        out[k] = this.inlineCondition(v, ofUnit);
       } else {
-        out[k] = this.inlineValue(v);
+        out[k] = this.inlineValue(v, ofUnit && k === UNIT_ID_ATTRIBUTE);
       }
     }
     return out;
   }
 
-  private inlineValue(value: unknown): unknown {
+  /** An attribute's test; `unitId` when it tests the attribute the SDKs pass a numeric id in as its string. */
+  private inlineValue(value: unknown, unitId: boolean): unknown {
     if (!isPlainObject(value) || !isOperatorObject(value)) {
+      // A plain number compares loosely (`"42" * 1 === 42`), in GrowthBook and xp alike: it needs nothing.
       return value;
     }
+    const ids = (list: readonly unknown[]): unknown[] => {
+      if (!unitId) {
+        return [...list];
+      }
+      const { list: both, added } = withIdStrings(list);
+      for (const t of added) {
+        this.idStrings.add(t);
+      }
+      return both;
+    };
+    // The operators the result holds, saved groups counted as the lists they are inlined as.
+    const taken = new Set(Object.keys(value).map((op) => (op === '$inGroup' ? '$in' : op === '$notInGroup' ? '$nin' : op)));
     const out: Record<string, unknown> = {};
     for (const [op, arg] of Object.entries(value)) {
+      const listOp = LIST_OF[op];
       if ((op === '$inGroup' || op === '$notInGroup') && typeof arg === 'string') {
         const members = this.members(arg);
         this.ruleNotes.push(`saved group "${arg}" inlined as ${op === '$inGroup' ? '$in' : '$nin'} with its ${members.length} value(s): an xp segment cannot stand in this position`);
-        out[op === '$inGroup' ? '$in' : '$nin'] = [...members];
+        out[op === '$inGroup' ? '$in' : '$nin'] = ids(members);
       } else if (op === '$inGroup' || op === '$notInGroup') {
         throw new SkipRule(`${op} needs a saved group id (a string)`);
-      } else if (op === '$not' || op === '$size') {
-        out[op] = this.inlineValue(arg);
+      } else if ((op === '$in' || op === '$nin') && Array.isArray(arg)) {
+        out[op] = ids(arg);
+      } else if (unitId && listOp !== undefined && typeof arg === 'number' && Number.isFinite(arg)) {
+        // `$eq: 42` as `$in: [42, "42"]` (the same for any id but an array); kept strict when `$in` is taken.
+        if (taken.has(listOp)) {
+          this.ruleNotes.push(
+            `${op} ${String(arg)} on "${UNIT_ID_ATTRIBUTE}" kept as it is (the test already has ${listOp}): the xp SDKs pass the user id ${String(arg)} as "${String(arg)}", which ${op} compares as another value than the number, where GrowthBook compared the number`,
+          );
+          out[op] = arg;
+        } else {
+          taken.add(listOp);
+          out[listOp] = ids([arg]);
+        }
+      } else if (op === '$not') {
+        out[op] = this.inlineValue(arg, unitId);
+      } else if (op === '$size') {
+        out[op] = this.inlineValue(arg, false);
       } else if (op === '$elemMatch') {
-        out[op] = isPlainObject(arg) && isOperatorObject(arg) ? this.inlineValue(arg) : this.inlineCondition(arg);
+        out[op] = isPlainObject(arg) && isOperatorObject(arg) ? this.inlineValue(arg, false) : this.inlineCondition(arg, false);
       } else if ((op === '$all' || op === '$alli') && Array.isArray(arg)) {
-        out[op] = arg.map((item) => this.inlineValue(item));
+        out[op] = arg.map((item) => this.inlineValue(item, false));
       } else {
         out[op] = arg;
       }

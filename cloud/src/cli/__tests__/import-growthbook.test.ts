@@ -170,14 +170,25 @@ interface Comparison {
   readonly served: Map<string, Set<string>>;
 }
 
-/** Converts, compiles and evaluates every feature for every user in xp and in GrowthBook's SDK. */
+/**
+ * A user's attributes as the xp SDKs hand `{ id, ... }` to evaluation: a finite numeric id as its
+ * decimal string (sdk/js client.ts idString, the Python SDK's `_id_string`).
+ */
+function asXpSdksPassThem(attributes: Attributes): Attributes {
+  return typeof attributes.id === 'number' && Number.isFinite(attributes.id) ? { ...attributes, id: String(attributes.id) } : attributes;
+}
+
+/**
+ * Converts, compiles and evaluates every feature for every user in xp and in GrowthBook's SDK.
+ * `sdk.idsAsStrings`: xp evaluates each user as the xp SDKs pass `{ id: 42 }` (asXpSdksPassThem).
+ */
 function compare(
   payload: unknown,
   features: Features,
   savedGroups: SavedGroupsPayload | undefined,
   users: readonly Attributes[],
   options: Partial<GrowthBookImportOptions> = {},
-  sdk: { sticky?: boolean } = {},
+  sdk: { sticky?: boolean; idsAsStrings?: boolean } = {},
 ): Comparison {
   const result = convertGrowthBookPayload(payload, { environment: ENV, ...options });
   const ruleset = compileRuleset({ environment: ENV, version: 1, flags: result.flags, experiments: result.experiments, segments: result.segments });
@@ -197,7 +208,8 @@ function compare(
     for (const gbKey of Object.keys(features)) {
       const expected: unknown = gb.evalFeature(gbKey).value;
       const xpKey = xpKeyOf(gbKey);
-      const actual = xpKey === undefined ? '<not imported>' : evaluateFlag(ruleset, xpKey, { attributes, ...(stickyBuckets === undefined ? {} : { stickyBuckets }) }).value;
+      const xpAttributes = sdk.idsAsStrings === true ? asXpSdksPassThem(attributes) : attributes;
+      const actual = xpKey === undefined ? '<not imported>' : evaluateFlag(ruleset, xpKey, { attributes: xpAttributes, ...(stickyBuckets === undefined ? {} : { stickyBuckets }) }).value;
       compared++;
       if (!isDeepStrictEqual(expected, actual)) {
         mismatches.push(`${gbKey} ${JSON.stringify(attributes)}: GrowthBook ${JSON.stringify(expected)}, xp ${JSON.stringify(actual)}`);
@@ -273,7 +285,7 @@ describe('convertGrowthBookPayload: identical assignments', () => {
       ['grp_companies', 'company', 2],
     ]);
     expect(result.warnings).toEqual([
-      'feature "pricing-page" rule 0: fallbackAttribute "deviceId" left out: GrowthBook ignores it without a sticky bucket service (import with stickyBucketing if your SDKs use one)',
+      'feature "pricing-page" rule 0: fallbackAttribute "deviceId" left out: GrowthBook ignores it without a sticky bucket service (import with --sticky-bucketing if your SDKs use one)',
       'feature "beta-banner" rule 1: saved group "grp_vip_emails" inlined as $in with its 154 value(s): an xp segment cannot stand in this position',
       'feature "search-ranking" rule 0: experiment "search-exp" imported as "search-exp-2" (another rule already uses this key); assignments are unchanged because the seed is kept',
     ]);
@@ -397,13 +409,119 @@ describe('convertGrowthBookPayload: identical assignments', () => {
   });
 });
 
+describe('convertGrowthBookPayload: numeric user ids', () => {
+  const some = (ids: readonly number[], every: number): number[] => ids.filter((_, i) => i % every === 0);
+  const groups: SavedGroupsPayload = {
+    grp_numeric: some(numericIds, 3),
+    grp_numeric_list: { type: 'list', attributeKey: 'id', values: [...some(numericIds, 4), '7'] },
+  };
+  const features: Features = {
+    'id-in': { defaultValue: false, rules: [{ condition: { id: { $in: some(numericIds, 2) } }, force: true }] },
+    'id-nin': { defaultValue: 'in', rules: [{ condition: { id: { $nin: some(numericIds, 5) } }, force: 'out' }] },
+    'id-eq': { defaultValue: 0, rules: [{ condition: { id: { $eq: numericIds[0]! } }, force: 1 }, { condition: { id: { $ne: numericIds[1]! } }, force: 2 }] },
+    'id-nested': {
+      defaultValue: 'a',
+      rules: [{ condition: { $and: [{ $or: [{ id: { $not: { $in: some(numericIds, 2) } } }, { plan: 'pro' }] }, { $nor: [{ id: { $eq: numericIds[2]! } }] }] }, force: 'b' }],
+    },
+    // Saved groups where a segment cannot stand: inlined as $in / $nin.
+    'id-group-inlined': { defaultValue: 'x', rules: [{ condition: { $or: [{ id: { $inGroup: 'grp_numeric' } }, { country: 'XX' }] }, force: 'y' }] },
+    'id-group-experiment': {
+      defaultValue: 'control',
+      rules: [{ key: 'numeric-exp', condition: { id: { $notInGroup: 'grp_numeric_list' } }, variations: ['control', 'treatment'], hashVersion: 2 }],
+    },
+    // Top-level $inGroup is an id-list segment, which matches both forms itself.
+    'id-group-segment': { defaultValue: false, rules: [{ condition: { id: { $inGroup: 'grp_numeric' } }, force: true }] },
+  };
+
+  it('serves a numeric id what GrowthBook serves it, whether the SDKs pass it as its string or attributes carry the number', () => {
+    // prepare
+    const payload = { features, savedGroups: groups };
+
+    // act
+    const asSdks = compare(payload, features, groups, USERS, {}, { idsAsStrings: true });
+    const asGiven = compare(payload, features, groups, USERS);
+
+    // assert
+    expect(numericIds.length).toBeGreaterThan(50);
+    expect(asSdks.mismatches.slice(0, 5)).toEqual([]);
+    expect(asGiven.mismatches.slice(0, 5)).toEqual([]);
+    expect(asSdks.compared).toBe(USERS.length * Object.keys(features).length);
+    expect([...asSdks.served].filter(([, values]) => values.size < 2).map(([key]) => key)).toEqual([]);
+    expectValid(asSdks.result);
+  });
+
+  it('keeps each number and adds its decimal string next to it, on "id" only, and says so', () => {
+    // prepare
+    const [a, b] = [numericIds[0]!, numericIds[1]!];
+    const payload = {
+      features: {
+        f: {
+          defaultValue: 0,
+          rules: [
+            { condition: { id: { $in: [a, 'x', b, String(b)] } }, force: 1 },
+            { condition: { id: { $eq: a, $in: [b] } }, force: 2 },
+            { condition: { accountId: { $in: [a] }, orders: { $elemMatch: { id: { $in: [a] } } } }, force: 3 },
+          ],
+        },
+      },
+    };
+
+    // act
+    const result = convertGrowthBookPayload(payload, { environment: ENV });
+
+    // assert
+    expect(result.flags[0]!.environments[ENV]!.rules.map((r) => r.condition)).toEqual([
+      { id: { $in: [a, String(a), 'x', b, String(b)] } },
+      { id: { $eq: a, $in: [b, String(b)] } },
+      { accountId: { $in: [a] }, orders: { $elemMatch: { id: { $in: [a] } } } },
+    ]);
+    const added = (...ids: number[]): string =>
+      `numeric ids in the condition on "id" are kept and their decimal strings added next to them (${ids.map((id) => `"${id}"`).join(', ')}): the xp SDKs pass a numeric user id as its string ({ id: 42 } → "42"), so both forms match, as the number did in GrowthBook; a user whose id is the string "42" matches too`;
+    expect(result.warnings).toEqual([
+      `feature "f" rule 0: ${added(a)}`,
+      `feature "f" rule 1: $eq ${a} on "id" kept as it is (the test already has $in): the xp SDKs pass the user id ${a} as "${a}", which $eq compares as another value than the number, where GrowthBook compared the number`,
+      `feature "f" rule 1: ${added(b)}`,
+    ]);
+  });
+});
+
+describe('convertGrowthBookPayload: rule fields left out', () => {
+  it('keeps a force rule with tracks, serving its value as GrowthBook does, and names the feature and rule', () => {
+    // prepare
+    const features: Features = {
+      f: {
+        defaultValue: 'x',
+        rules: [
+          { id: 'fr_tracked', condition: { plan: 'pro' }, force: 'y', tracks: [{ experiment: { key: 'e', variations: ['x', 'y'] }, result: { inExperiment: true, variationId: 1, value: 'y' } }] },
+          { force: 'z', coverage: 0.5, hashVersion: 2, tracks: [{ experiment: { key: 'e2', variations: ['x', 'z'] }, result: {} }] },
+        ],
+      },
+    };
+
+    // act
+    const { result, mismatches, served } = compare({ features }, features, undefined, USERS);
+
+    // assert
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(served.get('f')).toEqual(new Set(['"x"', '"y"', '"z"']));
+    expect(result.flags[0]!.environments[ENV]!.rules).toMatchObject([
+      { id: 'fr_tracked', type: 'force', condition: { plan: 'pro' }, variation: 'y' },
+      { id: 'rule-1', type: 'rollout', coverage: 0.5, variation: 'z' },
+    ]);
+    expect(result.warnings).toEqual([
+      'feature "f" rule 0: rule "fr_tracked": its 1 track(s) left out (experiment results of a remotely evaluated payload, which GrowthBook reports to its tracking callback; xp logs no exposure for a force rule); the forced value is kept',
+      'feature "f" rule 1: this rule: its 1 track(s) left out (experiment results of a remotely evaluated payload, which GrowthBook reports to its tracking callback; xp logs no exposure for a force rule); the forced value is kept',
+    ]);
+    expectValid(result);
+  });
+});
+
 describe('convertGrowthBookPayload: what cannot be converted exactly', () => {
   const base = { defaultValue: 'x' };
 
   it.each([
     ['filters', { force: 'y', filters: [{ seed: 's', hashVersion: 2, ranges: [[0, 0.5]] }] }, 'filters'],
     ['parentConditions', { force: 'y', parentConditions: [{ id: 'other', condition: { value: true } }] }, 'prerequisites (parentConditions)'],
-    ['tracks', { force: 'y', tracks: [{ experiment: { key: 'e', variations: ['x', 'y'] }, result: {} }] }, 'tracks'],
     ['range', { force: 'y', range: [0, 0.5] }, 'rollout range'],
     ['$savedGroup', { force: 'y', condition: { $savedGroup: { id: 'grp' } } }, '$savedGroup'],
     ['passthrough', { variations: ['x', 'y'], meta: [{ key: 'a' }, { key: 'b', passthrough: true }] }, 'passthrough'],

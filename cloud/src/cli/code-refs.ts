@@ -3,10 +3,11 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
+import type { z } from 'zod';
 import type { CodeRef, XpApiClient } from '@xp/shared';
-import { DEFAULT_STALE_DAYS, credentialRoleIn, staleFlag } from '@xp/shared';
+import { ApiError, DEFAULT_STALE_DAYS, credentialRoleIn, staleFlag } from '@xp/shared';
 import { WorkspaceIndex } from '@xp/language-server/indexer';
-import { CODE_REFS_LIMITS, COMMIT_PATTERN } from '../domain/code-refs.js';
+import { CODE_REFS_LIMITS, COMMIT_PATTERN, branchNameSchema, normalizeRepository, repositoryNameSchema } from '../domain/code-refs.js';
 import { Permission } from '../auth/permissions.js';
 import { AppError, AppErrorCode } from '../errors.js';
 
@@ -45,12 +46,11 @@ function readText(file: string): string | undefined {
 }
 
 /**
- * The commit checked out in the git work tree at `root`, read from the repository's files: HEAD,
- * then the branch it names (a loose ref, else packed-refs). git itself is not run: a CI image may
- * not have it. Undefined when it cannot be told: no commit yet, a ref storage this does not read
- * (reftable), an unreadable file.
+ * The git folders of the work tree at `root`: its own (`.git`, or the one a `.git` file names in a
+ * linked worktree or a submodule) and the one it shares the repository's refs and `info/` with (a
+ * linked worktree's `commondir`; else the same). Undefined without a readable `.git`.
  */
-export function headCommit(root: string): string | undefined {
+function gitFolders(root: string): { gitDir: string; commonDir: string } | undefined {
   const dotGit = path.join(root, '.git');
   let gitDir = dotGit;
   try {
@@ -65,9 +65,23 @@ export function headCommit(root: string): string | undefined {
   } catch {
     return undefined;
   }
-  // A linked worktree keeps its HEAD in its own folder and shares the repository's refs (`commondir`).
   const common = readText(path.join(gitDir, 'commondir'))?.trim();
-  const commonDir = common === undefined || common === '' ? gitDir : path.resolve(gitDir, common);
+  return { gitDir, commonDir: common === undefined || common === '' ? gitDir : path.resolve(gitDir, common) };
+}
+
+/**
+ * The commit checked out in the git work tree at `root`, read from the repository's files: HEAD,
+ * then the branch it names (a loose ref, else packed-refs). git itself is not run: a CI image may
+ * not have it. Undefined when it cannot be told: no commit yet, a ref storage this does not read
+ * (reftable), an unreadable file.
+ */
+export function headCommit(root: string): string | undefined {
+  const folders = gitFolders(root);
+  if (folders === undefined) {
+    return undefined;
+  }
+  // A linked worktree keeps its HEAD in its own folder and shares the repository's refs.
+  const { gitDir, commonDir } = folders;
   let target = readText(path.join(gitDir, 'HEAD'))?.trim();
   // A symbolic ref may name another one: follow a few.
   for (let hops = 0; hops < 5 && target !== undefined; hops++) {
@@ -97,10 +111,18 @@ function packedRef(gitDir: string, ref: string): string | undefined {
 /**
  * Every flag reference under `dir`, found by the language server's indexer, with paths relative to
  * `root` (the repository's root). .gitignore files are respected as git applies them from `root`:
- * those of the folders above `dir` count, and a `dir` they exclude has no references.
+ * those of the folders above `dir` count, and a `dir` they exclude has no references. So is the
+ * repository's `.git/info/exclude` (shared by its linked worktrees), below them as git weighs it.
  */
 export async function collectCodeRefs(dir: string, wrapperFunctions: readonly string[], root: string = repositoryRoot(dir) ?? dir): Promise<{ references: CodeRef[]; files: number }> {
-  const index = new WorkspaceIndex(dir, { wrapperFunctions, workers: availableParallelism(), indexIgnoredRoots: false });
+  const folders = gitFolders(root);
+  const exclude = folders === undefined ? undefined : readText(path.join(folders.commonDir, 'info', 'exclude'));
+  const index = new WorkspaceIndex(dir, {
+    wrapperFunctions,
+    workers: availableParallelism(),
+    indexIgnoredRoots: false,
+    ...(exclude === undefined ? {} : { excludes: { base: root, rules: exclude } }),
+  });
   await index.indexAll();
   const references = index
     .references()
@@ -140,7 +162,110 @@ function projectOfFlagsFile(dir: string): string | undefined {
 /** Exit code of an upload that found keys the project does not have, with `--fail-on-unknown` (the references are stored). */
 export const UNKNOWN_KEYS_EXIT_CODE = 3;
 
-/** `xp code-refs --repo NAME --branch B [--dir .] [--project P] [--commit SHA] [--wrapper NAME]… [--fail-on-unknown] [--dry-run]` */
+/** `value`, given as `option`, if the API takes it (`schema` is the API's own rule), else a validation error saying why. */
+function apiValue(option: string, value: string, schema: z.ZodType<string>): string {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    // The first rule it breaks (an empty value breaks the pattern too).
+    throw new AppError(AppErrorCode.Validation, `${option} ${JSON.stringify(value.slice(0, 100))} is refused by the API: it ${result.error.issues[0]?.message ?? 'is invalid'}`);
+  }
+  return result.data;
+}
+
+const BRANCH_REF = 'refs/heads/';
+
+/**
+ * The branch `--branch` names, checked against the API's rule: a branch's full ref (`refs/heads/main`,
+ * what `$GITHUB_REF` holds on a push) is that branch (`main`), so CI using either stores one branch.
+ * Another ref — a tag's (`refs/tags/v1`) or a pull request's (`refs/pull/12/merge`) — names no
+ * branch: refused rather than stored as one that nothing would ever replace or delete.
+ */
+export function branchOf(value: string): string {
+  if (value.startsWith(BRANCH_REF)) {
+    return apiValue('--branch', value.slice(BRANCH_REF.length), branchNameSchema);
+  }
+  if (value.startsWith('refs/')) {
+    const shown = JSON.stringify(value.slice(0, 100));
+    const what = value.startsWith('refs/tags/') ? 'a tag' : value.startsWith('refs/pull/') ? "a pull request's ref" : 'a git ref';
+    throw new AppError(
+      AppErrorCode.Validation,
+      `--branch ${shown} is ${what}, not a branch: references are stored per branch, so pass a branch's name or its refs/heads/… ref (a pull request's branch is $GITHUB_HEAD_REF on GitHub Actions; upload from branch pushes, not tags)`,
+    );
+  }
+  return apiValue('--branch', value, branchNameSchema);
+}
+
+/** The checks `--repo` and `--branch` pass before anything else is done; the branch as stored, and a line saying so when it was a ref. */
+function repositoryBranch(values: { repo?: string | undefined; branch?: string | undefined }): { repo?: string; branch?: string; note?: string } {
+  const repo = values.repo === undefined ? undefined : apiValue('--repo', values.repo, repositoryNameSchema);
+  const branch = values.branch === undefined ? undefined : branchOf(values.branch);
+  return {
+    ...(repo === undefined ? {} : { repo }),
+    ...(branch === undefined ? {} : { branch }),
+    ...(branch === undefined || branch === values.branch ? {} : { note: `Branch ${branch} (--branch ${values.branch} is its ref).` }),
+  };
+}
+
+/**
+ * Whether the token works, its role in `project` may write code references and the project exists:
+ * checked before anything long or lasting is done.
+ */
+async function checkCanWrite(client: XpApiClient, project: string, doing: string): Promise<void> {
+  const [me, roles] = await Promise.all([client.me(), client.roles()]);
+  // The role this credential acts with in the project: a project role, a token's role limit.
+  const role = credentialRoleIn(me, project);
+  if (roles.permissions.some((p) => p.permission === Permission.CodeRefsWrite && !p.roles.includes(role))) {
+    throw new AppError(AppErrorCode.Forbidden, `your role in ${project} (${role}) does not allow ${Permission.CodeRefsWrite}: ${doing} code references needs an editor's token or higher`);
+  }
+  await client.environments(project);
+}
+
+/** The project: `--project`, else the one a flags file in `dir` names. */
+function projectOf(given: string | undefined, dir: string): string {
+  const project = given ?? projectOfFlagsFile(dir);
+  if (project === undefined) {
+    throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
+  }
+  return project;
+}
+
+/** Branches of a repository named when it has no references of the one asked for (a typo shows). */
+const BRANCHES_NAMED = 10;
+
+/**
+ * `xp code-refs --delete`: deletes a repository branch's stored references (a branch deleted in git).
+ * A branch with none stored is no failure (exit 0): the state CI asks for holds, as after a second run.
+ */
+async function deleteBranch(client: XpApiClient, project: string, repo: string, branch: string, note: string | undefined, print: (line: string) => void): Promise<number> {
+  await checkCanWrite(client, project, 'deleting');
+  if (note !== undefined) {
+    print(note);
+  }
+  let deleted: number;
+  try {
+    ({ deleted } = await client.deleteCodeRefs(project, { repository: repo, branch }));
+  } catch (error) {
+    // The project exists (checked above): a 404 is the branch's.
+    if (!(error instanceof ApiError && error.status === 404)) {
+      throw error;
+    }
+    const repository = normalizeRepository(repo);
+    const stored = (await client.codeRefBranches(project, { repository })).map((b) => b.branch);
+    const others =
+      stored.length === 0
+        ? `${repository} has no branch with references in ${project}`
+        : `${repository}'s branches with references: ${stored.slice(0, BRANCHES_NAMED).join(', ')}${stored.length > BRANCHES_NAMED ? ` and ${stored.length - BRANCHES_NAMED} more` : ''}`;
+    print(`No references of ${repository}@${branch} are stored in ${project}: nothing to delete (${others}).`);
+    return 0;
+  }
+  print(`Deleted ${count(deleted, 'reference')} of ${normalizeRepository(repo)}@${branch} in ${project}.`);
+  return 0;
+}
+
+/**
+ * `xp code-refs --repo NAME --branch B [--dir .] [--project P] [--commit SHA] [--wrapper NAME]… [--stale-days N] [--fail-on-unknown] [--dry-run]`,
+ * or `xp code-refs --delete --repo NAME --branch B [--project P]`.
+ */
 export async function runCodeRefs(args: readonly string[], api: () => XpApiClient, print: (line: string) => void): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -152,18 +277,35 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       commit: { type: 'string' },
       wrapper: { type: 'string', multiple: true, default: [] },
       'dry-run': { type: 'boolean', default: false },
-      'stale-days': { type: 'string', default: String(DEFAULT_STALE_DAYS) },
+      'stale-days': { type: 'string' },
       'fail-on-unknown': { type: 'boolean', default: false },
+      delete: { type: 'boolean', default: false },
     },
     strict: true,
   });
+  // Checked against the API's rules first: a value it refuses fails here, not after the tree is indexed.
+  const { repo, branch, note } = repositoryBranch(values);
+  if (values.delete) {
+    const unused = [values['dry-run'] && '--dry-run', values.commit !== undefined && '--commit', values.wrapper.length > 0 && '--wrapper', values['stale-days'] !== undefined && '--stale-days', values['fail-on-unknown'] && '--fail-on-unknown'].filter(
+      (o): o is string => o !== false,
+    );
+    if (unused.length > 0) {
+      throw new AppError(AppErrorCode.Validation, `--delete deletes the stored references of --repo and --branch and indexes nothing: leave out ${unused.join(', ')}`);
+    }
+    if (repo === undefined || branch === undefined) {
+      throw new AppError(AppErrorCode.Validation, 'code-refs --delete needs --repo NAME and --branch BRANCH');
+    }
+    const project = projectOf(values.project, path.resolve(values.dir));
+    return deleteBranch(api(), project, repo, branch, note, print);
+  }
   if (values['fail-on-unknown'] && values['dry-run']) {
     // A dry run never asks the API which keys the project has.
     throw new AppError(AppErrorCode.Validation, '--fail-on-unknown checks the keys against the project when uploading: leave out --dry-run');
   }
-  const staleDays = Number(values['stale-days']);
-  if (!/^\d+$/.test(values['stale-days']) || staleDays > 3650) {
-    throw new AppError(AppErrorCode.Validation, `--stale-days must be a whole number of days from 0 to 3650, not "${values['stale-days']}"`);
+  const staleDaysText = values['stale-days'] ?? String(DEFAULT_STALE_DAYS);
+  const staleDays = Number(staleDaysText);
+  if (!/^\d+$/.test(staleDaysText) || staleDays > 3650) {
+    throw new AppError(AppErrorCode.Validation, `--stale-days must be a whole number of days from 0 to 3650, not "${staleDaysText}"`);
   }
   const dir = path.resolve(values.dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -172,26 +314,20 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
   // An upload's arguments and token are checked before the index, which can take a while.
   let upload: { repo: string; branch: string; project: string; client: XpApiClient } | undefined;
   if (!values['dry-run']) {
-    if (values.repo === undefined || values.branch === undefined) {
+    if (repo === undefined || branch === undefined) {
       throw new AppError(AppErrorCode.Validation, 'code-refs needs --repo NAME and --branch BRANCH (or --dry-run)');
     }
-    const project = values.project ?? projectOfFlagsFile(dir);
-    if (project === undefined) {
-      throw new AppError(AppErrorCode.Validation, 'code-refs needs --project KEY (or a flags file naming the project in --dir)');
-    }
+    const project = projectOf(values.project, dir);
     if (values.commit !== undefined && !COMMIT_PATTERN.test(values.commit)) {
       throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
     }
-    upload = { repo: values.repo, branch: values.branch, project, client: api() };
+    upload = { repo, branch, project, client: api() };
     // A wrong or revoked token, a role that cannot upload or an unknown project fails here, not after
     // indexing the whole tree.
-    const [me, roles] = await Promise.all([upload.client.me(), upload.client.roles()]);
-    // The role this credential acts with in the project: a project role, a token's role limit.
-    const role = credentialRoleIn(me, project);
-    if (roles.permissions.some((p) => p.permission === Permission.CodeRefsWrite && !p.roles.includes(role))) {
-      throw new AppError(AppErrorCode.Forbidden, `your role in ${project} (${role}) does not allow ${Permission.CodeRefsWrite}: uploading code references needs an editor's token or higher`);
-    }
-    await upload.client.environments(project);
+    await checkCanWrite(upload.client, project, 'uploading');
+  }
+  if (note !== undefined) {
+    print(note);
   }
   // Paths are relative to the repository's root, and an upload for a folder below it replaces only
   // the references under that folder (its scope): uploads of the parts of a repository add up.

@@ -28,8 +28,17 @@ export function normalizeRepository(name: string): string {
   return name.toLowerCase();
 }
 
-export const repositoryNameSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"');
-export const branchNameSchema = z.string().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name');
+// The rules `xp code-refs` checks its --repo and --branch against before indexing.
+export const repositoryNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[A-Za-z0-9_.\-/]+$/, 'must contain only letters, digits, "_", ".", "-" and "/"');
+export const branchNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name: no whitespace, "~", "^", ":", "?", "*", "[" or "\\"');
 
 export const codeRefSchema = z.strictObject({
   flagKey: keySchema,

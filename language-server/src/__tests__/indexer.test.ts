@@ -188,6 +188,23 @@ describe('listSourceFiles inside a git repository', () => {
     }
     expect(listSourceFiles(path.join(root, 'src'), false)).toEqual([path.join(root, 'src/y.ts')]);
   });
+
+  it("applies a repository's excludes (.git/info/exclude) below its .gitignore files, and only when given", async () => {
+    const root = tree({ '.git/HEAD': '', '.git/info/exclude': '*.local.ts\n', '.gitignore': '!keep.local.ts\n', 'src/x.ts': "client.getVariant('kept', user);\n", 'src/a.local.ts': "client.getVariant('mine', user);\n", 'src/keep.local.ts': "client.getVariant('re-included', user);\n", 'tmp/z.ts': '' });
+    const excludes = { base: root, rules: '*.local.ts\ntmp/\n' };
+    const listed = (folder: string, given = excludes): string[] => listSourceFiles(path.join(root, folder), false, given).map((f) => path.relative(root, f).split(path.sep).join('/')).sort();
+    expect(listed('')).toEqual(['src/keep.local.ts', 'src/x.ts']);
+    expect(listed('src')).toEqual(['src/keep.local.ts', 'src/x.ts']);
+    expect(listed('tmp')).toEqual([]);
+    const index = new WorkspaceIndex(path.join(root, 'src'), { excludes });
+    await index.indexAll();
+    expect([...index.keys()].sort()).toEqual(['kept', 're-included']);
+    expect(index.includes(path.join(root, 'src/b.local.ts'))).toBe(false);
+    expect(index.includes(path.join(root, 'src/keep.local.ts'))).toBe(true);
+    // Another repository's excludes, and none given: the language server reads no exclude file itself.
+    expect(listed('', { base: path.join(root, 'src'), rules: '*.ts\n' })).toEqual(['src/a.local.ts', 'src/keep.local.ts', 'src/x.ts', 'tmp/z.ts']);
+    expect(names(root, '')).toEqual(['src/a.local.ts', 'src/keep.local.ts', 'src/x.ts', 'tmp/z.ts']);
+  });
 });
 
 describe('compared variations', () => {

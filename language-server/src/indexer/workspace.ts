@@ -33,6 +33,21 @@ export interface IndexerOptions {
    * under it, as git sees it (`xp code-refs --dir` on an ignored folder).
    */
   readonly indexIgnoredRoots?: boolean;
+  /**
+   * Rules git applies below every .gitignore file of a repository: its `.git/info/exclude`, which
+   * the language server does not read and `xp code-refs` passes (default none).
+   */
+  readonly excludes?: RepositoryExcludes;
+}
+
+/**
+ * Exclude rules (.gitignore syntax) of the git repository whose root is `base`, with less weight than
+ * any of its .gitignore files, as git weighs `.git/info/exclude`. They apply to the roots inside that
+ * repository (not a nested one's).
+ */
+export interface RepositoryExcludes {
+  readonly base: string;
+  readonly rules: string;
 }
 
 export interface IndexProgress {
@@ -103,21 +118,28 @@ function isIgnored(layers: readonly IgnoreLayer[], full: string, isDir: boolean)
 
 /**
  * The .gitignore files above `root` that git applies to it: those from the root of the git
- * repository `root` is inside down to `root`'s parent. None when `root` is not inside a repository
- * (or is its root). When they exclude `root` itself: none with `indexIgnored` (a folder opened on
- * purpose is indexed), else undefined (nothing under `root` is listed).
+ * repository `root` is inside down to `root`'s parent, after that repository's `excludes` (when they
+ * are its own). None when `root` is not inside a repository. When they exclude `root` itself: none
+ * with `indexIgnored` (a folder opened on purpose is indexed), else undefined (nothing under `root`
+ * is listed).
  */
-function repositoryLayers(root: string, indexIgnored = true): readonly IgnoreLayer[] | undefined {
+function repositoryLayers(root: string, indexIgnored = true, excludes?: RepositoryExcludes): readonly IgnoreLayer[] | undefined {
   const above: string[] = [];
-  for (let dir = root; !existsSync(path.join(dir, '.git')); ) {
-    const parent = path.dirname(dir);
-    if (parent === dir) {
+  let repository = root;
+  while (!existsSync(path.join(repository, '.git'))) {
+    const parent = path.dirname(repository);
+    if (parent === repository) {
       return [];
     }
     above.unshift(parent);
-    dir = parent;
+    repository = parent;
   }
-  let layers: readonly IgnoreLayer[] = [];
+  // The least weighty rules come first: a .gitignore's matching rule decides before them.
+  let layers: readonly IgnoreLayer[] = excludes !== undefined && path.resolve(excludes.base) === repository ? [{ base: repository, rules: ignore().add(excludes.rules) }] : [];
+  if (above.length === 0) {
+    // `root` is the repository's root, which no rule excludes.
+    return layers;
+  }
   for (const dir of above) {
     layers = withGitignore(layers, dir);
   }
@@ -132,13 +154,13 @@ function repositoryLayers(root: string, indexIgnored = true): readonly IgnoreLay
  * above `root`, then those of `root` down to `dir`'s parent), or undefined when listSourceFiles(root)
  * would not enter `dir`: outside `root`, under node_modules or .git, or excluded on the way down.
  */
-function layersAbove(root: string, dir: string, indexIgnoredRoot = true): readonly IgnoreLayer[] | undefined {
+function layersAbove(root: string, dir: string, indexIgnoredRoot = true, excludes?: RepositoryExcludes): readonly IgnoreLayer[] | undefined {
   const base = path.resolve(root);
   const rel = path.relative(base, path.resolve(dir));
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     return undefined;
   }
-  const repository = repositoryLayers(base, indexIgnoredRoot);
+  const repository = repositoryLayers(base, indexIgnoredRoot, excludes);
   if (rel === '' || repository === undefined) {
     return repository;
   }
@@ -162,10 +184,10 @@ function layersAbove(root: string, dir: string, indexIgnoredRoot = true): readon
  * Whether `file` is one listSourceFiles(root) lists (judged by its path: the file need not exist):
  * a source file under `root`, outside node_modules and .git, not excluded by a .gitignore.
  */
-export function isWorkspaceSourceFile(root: string, file: string, indexIgnoredRoot = true): boolean {
+export function isWorkspaceSourceFile(root: string, file: string, indexIgnoredRoot = true, excludes?: RepositoryExcludes): boolean {
   const target = path.resolve(file);
   const dir = path.dirname(target);
-  const above = languageOf(target) === undefined || target === path.resolve(root) ? undefined : layersAbove(root, dir, indexIgnoredRoot);
+  const above = languageOf(target) === undefined || target === path.resolve(root) ? undefined : layersAbove(root, dir, indexIgnoredRoot, excludes);
   return above !== undefined && !isIgnored(withGitignore(above, dir), target, false);
 }
 
@@ -206,12 +228,13 @@ function walkSourceFiles(dir: string, layers: readonly IgnoreLayer[], files: str
 /**
  * Source files under `root` that .gitignore files (at any depth, and those of its repository above
  * it) do not exclude. When those above exclude `root` itself, all of them anyway with
- * `indexIgnoredRoot` (see IndexerOptions.indexIgnoredRoots), else none.
+ * `indexIgnoredRoot` (see IndexerOptions.indexIgnoredRoots), else none. `excludes`: see
+ * IndexerOptions.excludes.
  */
-export function listSourceFiles(root: string, indexIgnoredRoot = true): string[] {
+export function listSourceFiles(root: string, indexIgnoredRoot = true, excludes?: RepositoryExcludes): string[] {
   const files: string[] = [];
   const base = path.resolve(root);
-  const layers = repositoryLayers(base, indexIgnoredRoot);
+  const layers = repositoryLayers(base, indexIgnoredRoot, excludes);
   if (layers !== undefined) {
     walkSourceFiles(base, layers, files);
   }
@@ -222,8 +245,8 @@ export function listSourceFiles(root: string, indexIgnoredRoot = true): string[]
  * The files listSourceFiles(root) lists under `dir`, a folder inside `root`: the .gitignore files
  * from `root` down to `dir` apply. Empty when `dir` is outside `root`, excluded or not a folder.
  */
-export function listSourceFilesUnder(root: string, dir: string, indexIgnoredRoot = true): string[] {
-  const layers = layersAbove(root, dir, indexIgnoredRoot);
+export function listSourceFilesUnder(root: string, dir: string, indexIgnoredRoot = true, excludes?: RepositoryExcludes): string[] {
+  const layers = layersAbove(root, dir, indexIgnoredRoot, excludes);
   const files: string[] = [];
   if (layers !== undefined) {
     walkSourceFiles(path.resolve(dir), layers, files);
@@ -246,6 +269,7 @@ export class WorkspaceIndex {
   private readonly workers: number;
   private readonly fastPath: boolean;
   private readonly indexIgnoredRoots: boolean;
+  private readonly excludes: RepositoryExcludes | undefined;
   /** Files settled by the scanner and files parsed, since construction. */
   readonly stats = { scanned: 0, parsed: 0 };
   private wrappers: readonly string[];
@@ -267,6 +291,7 @@ export class WorkspaceIndex {
     this.workers = Math.max(1, Math.floor(options.workers ?? 1));
     this.fastPath = options.fastPath ?? true;
     this.indexIgnoredRoots = options.indexIgnoredRoots ?? true;
+    this.excludes = options.excludes;
   }
 
   get roots(): readonly string[] {
@@ -354,8 +379,8 @@ export class WorkspaceIndex {
       // One root (the usual case, and xp code-refs) is listed as is; several are merged without repeats.
       files =
         this.rootFolders.length === 1
-          ? listSourceFiles(this.rootFolders[0]!, this.indexIgnoredRoots)
-          : [...new Set(this.rootFolders.flatMap((r) => listSourceFiles(r, this.indexIgnoredRoots)))];
+          ? listSourceFiles(this.rootFolders[0]!, this.indexIgnoredRoots, this.excludes)
+          : [...new Set(this.rootFolders.flatMap((r) => listSourceFiles(r, this.indexIgnoredRoots, this.excludes)))];
       if (timing !== undefined) {
         timing.listed = performance.now();
       }
@@ -638,14 +663,14 @@ export class WorkspaceIndex {
 
   /** Whether `file` belongs to this index's workspace: one of its roots lists it (see isWorkspaceSourceFile). */
   includes(file: string): boolean {
-    return this.rootFolders.some((r) => isWorkspaceSourceFile(r, file, this.indexIgnoredRoots));
+    return this.rootFolders.some((r) => isWorkspaceSourceFile(r, file, this.indexIgnoredRoots, this.excludes));
   }
 
   /** The files the roots list under `dir`, each root with its own .gitignore files (a root inside `dir` lists all of its own). */
   private listUnder(dir: string): string[] {
     const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
     const lists = this.rootFolders
-      .map((r) => (r.startsWith(prefix) ? listSourceFiles(r, this.indexIgnoredRoots) : listSourceFilesUnder(r, dir, this.indexIgnoredRoots)))
+      .map((r) => (r.startsWith(prefix) ? listSourceFiles(r, this.indexIgnoredRoots, this.excludes) : listSourceFilesUnder(r, dir, this.indexIgnoredRoots, this.excludes)))
       .filter((l) => l.length > 0);
     return lists.length === 1 ? lists[0]! : [...new Set(lists.flat())];
   }

@@ -85,6 +85,30 @@ describe('code-refs in a git work tree', () => {
     expect(await found('src/lib/out')).toEqual([]);
   });
 
+  it("applies the repository's .git/info/exclude below its .gitignore files, as git does, also from a linked worktree", async () => {
+    const files = {
+      '.gitignore': '!src/keep.local.ts\n',
+      'src/app.ts': "client.getVariant('checkout-v2', user);\n",
+      'src/keep.local.ts': "client.getVariant('re-included', user);\n",
+      'src/scratch.local.ts': "client.getVariant('scratch', user);\n",
+      'notes/try.ts': "client.getVariant('notes', user);\n",
+    };
+    const exclude = '# personal\n*.local.ts\nnotes/\n';
+    // `git ls-files --others --exclude-standard` on this tree: .gitignore, src/app.ts, src/keep.local.ts.
+    const expected = ['src/app.ts checkout-v2', 'src/keep.local.ts re-included'];
+    const found = async (root: string, dir = '.'): Promise<string[]> => (await collectCodeRefs(path.join(root, dir), [])).references.map((r) => `${r.path} ${r.flagKey}`);
+    const repo = tree({ ...files, '.git/HEAD': `${A}\n`, '.git/info/exclude': exclude });
+    expect(await found(repo)).toEqual(expected);
+    expect(await found(repo, 'src')).toEqual(expected);
+    expect(await found(repo, 'notes')).toEqual([]);
+    // A linked worktree shares the main repository's info/exclude (its commondir).
+    const main = tree({ '.git/HEAD': `${A}\n`, '.git/info/exclude': exclude, '.git/worktrees/topic/HEAD': `${B}\n`, '.git/worktrees/topic/commondir': '../..\n' });
+    const worktree = tree({ ...files, '.git': `gitdir: ${path.join(main, '.git/worktrees/topic')}\n` });
+    expect(await found(worktree)).toEqual(expected);
+    // Without one, those files count.
+    expect(await found(tree({ ...files, '.git/HEAD': `${A}\n` }))).toEqual(['notes/try.ts notes', ...expected, 'src/scratch.local.ts scratch']);
+  });
+
   // Only when nothing above the temporary folder is a git work tree (as on CI machines).
   it.runIf(repositoryRoot(tmpdir()) === undefined)('names paths from --dir outside a git work tree', async () => {
     const dir = tree({ 'pkg/app.ts': "client.getVariant('checkout-v2', user);\n" });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runXp, serveApi } from '../../cli/__tests__/cli-over-http.js';
 import { pgliteTarget } from '../../store/__tests__/test-databases.js';
 import type { Platform } from './harness.js';
-import { OWNER, startPlatform } from './harness.js';
+import { OWNER, signedInAs, startPlatform } from './harness.js';
 
 const HEAD = '0123456789abcdef0123456789abcdef01234567';
 
@@ -21,6 +21,8 @@ describe('xp code-refs', () => {
   let env: NodeJS.ProcessEnv;
   let token: string;
   let repo: string;
+  /** A second work tree, for repository acme/ci. */
+  let ci: string;
 
   beforeAll(async () => {
     p = await startPlatform(pgliteTarget());
@@ -41,9 +43,14 @@ describe('xp code-refs', () => {
       mkdirSync(path.dirname(path.join(repo, rel)), { recursive: true });
       writeFileSync(path.join(repo, rel), text);
     }
+    ci = mkdtempSync(path.join(tmpdir(), 'xp-code-refs-ci-'));
+    mkdirSync(path.join(ci, '.git'));
+    writeFileSync(path.join(ci, '.git/HEAD'), `${HEAD}\n`);
+    writeFileSync(path.join(ci, 'app.ts'), ["client.getVariant('checkout-v2', user);", "client.getVariant('new-nav', user);"].join('\n'));
   }, 60_000);
   afterAll(async () => {
     rmSync(repo, { recursive: true, force: true });
+    rmSync(ci, { recursive: true, force: true });
     await api.close();
     await p.close();
   });
@@ -84,5 +91,92 @@ describe('xp code-refs', () => {
     const whole = await run(['--branch', 'main', '--dir', repo]);
     expect(whole.out[1]).toBe('Stored 3 references for acme/mono@main in demo (replaced 3).');
     expect(await stored()).toEqual([`main py/app.py:1 checkout-v2 ${HEAD}`, `main src/app.ts:1 checkout-v2 ${HEAD}`, `main src/lib/util.ts:1 search-v2 ${HEAD}`]);
+  });
+
+  const branches = async (repository: string): Promise<string[]> => {
+    const res = await p.request('GET', `/api/v1/projects/demo/code-refs/branches?repository=${repository}`, { token });
+    return (res.body as { branches: { branch: string; references: number }[] }).branches.map((b) => `${b.branch} ${b.references}`);
+  };
+
+  it('checks --repo and --branch against the API\'s rules before indexing the tree or asking the API anything', async () => {
+    // A token the API would refuse: the arguments are refused first.
+    const badToken: NodeJS.ProcessEnv = { ...env, XP_TOKEN: 'xp_pat_not-a-token' };
+    const refused = async (args: string[], using = badToken): Promise<{ code: number; out: string[]; err: string[] }> => runXp(['code-refs', '--project', 'demo', '--dir', ci, ...args], using);
+    const cases: [string[], string][] = [
+      [['--repo', 'acme/ci', '--branch', ''], '--branch "" is refused by the API: it must not be empty'],
+      [['--repo', 'acme/ci', '--branch', 'my branch'], '--branch "my branch" is refused by the API: it must be a git branch name: no whitespace, "~", "^", ":", "?", "*", "[" or "\\"'],
+      [['--repo', 'acme/ci', '--branch', 'x'.repeat(256)], `--branch "${'x'.repeat(100)}" is refused by the API: it must be at most 255 characters`],
+      [['--repo', 'acme mono', '--branch', 'main'], '--repo "acme mono" is refused by the API: it must contain only letters, digits, "_", ".", "-" and "/"'],
+      [['--repo', '', '--branch', 'main'], '--repo "" is refused by the API: it must not be empty'],
+      [['--repo', 'acme/ci', '--branch', 'refs/heads/'], '--branch "" is refused by the API: it must not be empty'],
+      [
+        ['--repo', 'acme/ci', '--branch', 'refs/tags/v1.2'],
+        '--branch "refs/tags/v1.2" is a tag, not a branch: references are stored per branch, so pass a branch\'s name or its refs/heads/… ref (a pull request\'s branch is $GITHUB_HEAD_REF on GitHub Actions; upload from branch pushes, not tags)',
+      ],
+      [
+        ['--repo', 'acme/ci', '--branch', 'refs/pull/12/merge'],
+        '--branch "refs/pull/12/merge" is a pull request\'s ref, not a branch: references are stored per branch, so pass a branch\'s name or its refs/heads/… ref (a pull request\'s branch is $GITHUB_HEAD_REF on GitHub Actions; upload from branch pushes, not tags)',
+      ],
+      // A dry run uploads nothing, but checks what it is given.
+      [['--dry-run', '--branch', 'a:b'], '--branch "a:b" is refused by the API: it must be a git branch name: no whitespace, "~", "^", ":", "?", "*", "[" or "\\"'],
+    ];
+    for (const [args, message] of cases) {
+      expect({ args, ...(await refused(args)) }).toEqual({ args, code: 1, out: [], err: [`error: ${message}`] });
+    }
+    // With a working token too: no "Found …" line first.
+    expect(await refused(['--repo', 'acme/ci', '--branch', ''], env)).toEqual({ code: 1, out: [], err: ['error: --branch "" is refused by the API: it must not be empty'] });
+    expect(await branches('acme/ci')).toEqual([]);
+  });
+
+  it('stores --branch refs/heads/NAME ($GITHUB_REF) as the branch NAME', async () => {
+    const upload = (branch: string): Promise<{ code: number; out: string[]; err: string[] }> => runXp(['code-refs', '--repo', 'acme/ci', '--project', 'demo', '--dir', ci, '--branch', branch], env);
+    const plain = await upload('main');
+    const ref = await upload('refs/heads/main');
+    expect([plain.code, plain.err, ref.code, ref.err]).toEqual([0, [], 0, []]);
+    expect(plain.out[1]).toBe('Stored 2 references for acme/ci@main in demo (replaced 0).');
+    expect(ref.out.slice(0, 3)).toEqual(['Branch main (--branch refs/heads/main is its ref).', `Found 2 references to 2 flags in 1 file under ${ci}`, 'Stored 2 references for acme/ci@main in demo (replaced 2).']);
+    // One branch, not main and refs/heads/main.
+    expect(await branches('acme/ci')).toEqual(['main 2']);
+  });
+
+  it("deletes a repository branch's references with --delete, and says so when none are stored", async () => {
+    const xp = (args: string[], using = env): Promise<{ code: number; out: string[]; err: string[] }> => runXp(['code-refs', '--project', 'demo', ...args], using);
+    expect((await xp(['--repo', 'acme/ci', '--branch', 'refs/heads/feature/x', '--dir', ci])).code).toBe(0);
+    expect(await branches('acme/ci')).toEqual(['feature/x 2', 'main 2']);
+
+    // Refused before anything is deleted: options of an upload, a missing --branch, a role that cannot write.
+    expect(await xp(['--delete', '--repo', 'acme/ci', '--branch', 'feature/x', '--commit', 'abcdef1', '--dry-run'])).toEqual({
+      code: 1,
+      out: [],
+      err: ['error: --delete deletes the stored references of --repo and --branch and indexes nothing: leave out --dry-run, --commit'],
+    });
+    expect(await xp(['--delete', '--repo', 'acme/ci'])).toEqual({ code: 1, out: [], err: ['error: code-refs --delete needs --repo NAME and --branch BRANCH'] });
+    const viewer = await signedInAs(p, token, 'viewer', 'code-refs-viewer@example.com');
+    expect(await xp(['--delete', '--repo', 'acme/ci', '--branch', 'feature/x'], { ...env, XP_TOKEN: viewer })).toEqual({
+      code: 1,
+      out: [],
+      err: ["error: your role in demo (viewer) does not allow code-refs:write: deleting code references needs an editor's token or higher"],
+    });
+    const unknownProject = await runXp(['code-refs', '--delete', '--repo', 'acme/ci', '--branch', 'feature/x', '--project', 'no-such-project'], env);
+    expect([unknownProject.code, unknownProject.out, unknownProject.err[0]]).toEqual([1, [], expect.stringContaining('no-such-project')]);
+    expect(await branches('acme/ci')).toEqual(['feature/x 2', 'main 2']);
+
+    // The repository is compared without case, and a branch's ref names the branch.
+    expect(await xp(['--delete', '--repo', 'Acme/CI', '--branch', 'refs/heads/feature/x'])).toEqual({
+      code: 0,
+      out: ['Branch feature/x (--branch refs/heads/feature/x is its ref).', 'Deleted 2 references of acme/ci@feature/x in demo.'],
+      err: [],
+    });
+    expect(await branches('acme/ci')).toEqual(['main 2']);
+    // Nothing to delete is no failure (a second run, a branch never uploaded), and the branches that are stored show a typo.
+    expect(await xp(['--delete', '--repo', 'acme/ci', '--branch', 'feature/x'])).toEqual({
+      code: 0,
+      out: ["No references of acme/ci@feature/x are stored in demo: nothing to delete (acme/ci's branches with references: main)."],
+      err: [],
+    });
+    expect(await xp(['--delete', '--repo', 'acme/nothing', '--branch', 'main'])).toEqual({ code: 0, out: ['No references of acme/nothing@main are stored in demo: nothing to delete (acme/nothing has no branch with references in demo).'], err: [] });
+    // On record, as the API's DELETE.
+    const audit = await p.request('GET', '/api/v1/audit?action=code-refs.deleted', { token });
+    expect((audit.body as { items: { resourceKey: string }[] }).items.map((e) => e.resourceKey)).toEqual(['acme/ci@feature/x']);
   });
 });

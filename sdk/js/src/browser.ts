@@ -9,6 +9,8 @@ export type {
   ClientStats,
   EvaluateOptions,
   EvaluationDetails,
+  Exposure,
+  ExposureListener,
   ExposureOptions,
   FlushResult,
   Logger,

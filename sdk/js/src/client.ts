@@ -17,6 +17,8 @@ import type {
   ClientStats,
   EvaluateOptions,
   EvaluationDetails,
+  Exposure,
+  ExposureListener,
   ExposureOptions,
   FlushResult,
   Logger,
@@ -160,6 +162,21 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+/**
+ * Calls a listener, handing what it throws, or the rejection of the promise it returns, to `threw`:
+ * a rejection left unhandled would end a Node process.
+ */
+function callListener(call: () => unknown, threw: (e: unknown) => void): void {
+  try {
+    const returned = call();
+    if (isThenable(returned)) {
+      returned.then(undefined, threw);
+    }
+  } catch (e) {
+    threw(e);
+  }
+}
+
 /** The caller's default with reason ERROR and why: what an evaluation returns when it cannot do better. */
 function failed(value: unknown, errorCode: SdkErrorCode, errorMessage: string): EvaluationResult {
   return { value: value ?? null, variationKey: null, reason: Reason.Error, errorCode: errorCode as ErrorCode, errorMessage };
@@ -270,6 +287,9 @@ export class ExperimentationClient {
   /** Exposures logged (experiment, unit, variation), not to log them twice. */
   private exposureCache: LruSet;
   private readonly listeners = new Set<ChangeListener>();
+  private readonly exposureListeners = new Set<ExposureListener>();
+  /** Exposure listeners whose throw was logged: each is logged once. */
+  private readonly failedExposureListeners = new WeakSet<ExposureListener>();
   private readonly readyPromise: Promise<ReadyResult>;
   private closing: Promise<void> | undefined;
   private readonly detachHooks: () => void;
@@ -319,6 +339,9 @@ export class ExperimentationClient {
     const retryMaxMs = Math.max(retryBaseMs, positive(options.retryMaxMs, 60_000));
     this.exposureCache = new LruSet(positive(options.maxExposureCacheSize, 10_000));
     this.clientKey = typeof sdkKey === 'string' && sdkKey.startsWith('xpk_cli_');
+    if (options.onExposure !== undefined) {
+      this.onExposure(options.onExposure);
+    }
 
     // null is no bootstrap: what a server without a ruleset yet embeds (`getSnapshot() ?? null`).
     if (options.bootstrap !== undefined && options.bootstrap !== null) {
@@ -565,6 +588,23 @@ export class ExperimentationClient {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Calls the listener with each exposure the client logs from now on, as it is sent to xp: once per
+   * experiment + unit + variation (exposures are de-duplicated; not for `{ exposure: false }`), also
+   * on an offline client (no `apiUrl`), never after `close()`. For forwarding exposures to another
+   * tool; see ExposureListener. Returns a function that unsubscribes it.
+   */
+  onExposure(listener: ExposureListener): () => void {
+    if (typeof listener !== 'function') {
+      this.logger.error(`xp: onExposure takes a function, got ${describeType(listener)}; ignored`);
+      return () => undefined;
+    }
+    this.exposureListeners.add(listener);
+    return () => {
+      this.exposureListeners.delete(listener);
     };
   }
 
@@ -841,20 +881,36 @@ export class ExperimentationClient {
     if (unitId === undefined) {
       return;
     }
+    const timestamp = this.timestamp();
+    // The unit's own attributes (its id is unitId already).
+    const attributes = cleanAttributes(exposureAttributes((user as UserContext).attributes, this.options.privateAttributes));
     // Undefined fields (no flag, no attributes) are left out when the batch is serialised.
-    const event = {
-      type: 'exposure',
-      id: newEventId(),
-      unitId,
-      timestamp: this.timestamp(),
-      experiment,
-      variation,
-      hashAttribute,
-      flag,
-      // The unit's own attributes (its id is unitId already).
-      attributes: cleanAttributes(exposureAttributes((user as UserContext).attributes, this.options.privateAttributes)),
-    } as SdkEvent;
-    this.record(event);
+    this.record({ type: 'exposure', id: newEventId(), unitId, timestamp, experiment, variation, hashAttribute, flag, attributes });
+    // After close() the exposure is dropped, not logged (and not remembered: it would be reported at every evaluation).
+    if (this.exposureListeners.size > 0 && this.statusValue !== ClientStatus.Closed) {
+      // A copy, deeply frozen: a listener changes neither the queued event nor what the next listener gets.
+      const exposure: Exposure = deepFreeze({
+        unitId,
+        timestamp,
+        experiment,
+        variation,
+        hashAttribute,
+        ...(flag === undefined ? {} : { flag }),
+        ...(attributes === undefined ? {} : { attributes: { ...attributes } }),
+      });
+      for (const listener of [...this.exposureListeners]) {
+        callListener(
+          () => listener(exposure),
+          (e) => {
+            // Once per listener: a broken one would otherwise log at every new exposure.
+            if (!this.failedExposureListeners.has(listener)) {
+              this.failedExposureListeners.add(listener);
+              this.logger.error('xp: an exposure listener threw (logged once per listener; it is still called)', e);
+            }
+          },
+        );
+      }
+    }
   }
 
   /** Validates and installs a ruleset; returns why it was refused, if it was. */
@@ -955,15 +1011,8 @@ export class ExperimentationClient {
       this.logger.error('xp: a change listener threw', e);
     };
     for (const listener of [...this.listeners]) {
-      try {
-        const returned: unknown = listener(change.flags, change);
-        // An async listener's rejection, logged as a throw: left unhandled, it would end a Node process.
-        if (isThenable(returned)) {
-          returned.then(undefined, threw);
-        }
-      } catch (e) {
-        threw(e);
-      }
+      // An async listener's rejection is logged as a throw.
+      callListener(() => listener(change.flags, change), threw);
     }
   }
 

@@ -10,6 +10,8 @@ export type {
   ClientStats,
   EvaluateOptions,
   EvaluationDetails,
+  Exposure,
+  ExposureListener,
   ExposureOptions,
   FetchLike,
   FlushResult,

@@ -89,6 +89,11 @@ export interface ClientOptions {
   readonly now?: () => number;
   /** Randomness in [0, 1) for retry jitter. Default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Called with each exposure the client logs, as `onExposure(listener)` subscribes one: to forward
+   * exposures to another tool (an "Experiment Viewed" event for Segment, GA, a warehouse).
+   */
+  readonly onExposure?: ExposureListener;
 }
 
 /** What the client is serving. */
@@ -187,6 +192,34 @@ export interface RulesetChange {
  * synchronous throw is ("xp: a change listener threw"), never left unhandled; the client does not wait for it.
  */
 export type ChangeListener = (changedFlags: readonly string[], change: RulesetChange) => unknown;
+
+/**
+ * An exposure as the client logs it and sends it to xp (less the event's `id` and `type`): the unit
+ * was bucketed into `variation` of `experiment`. The fields of the test client's `exposures`.
+ */
+export interface Exposure {
+  /** The exposed unit's value of `hashAttribute` (its id by default), as the API stores it. */
+  readonly unitId: string;
+  /** When it was logged, in epoch ms (the client's `now`). */
+  readonly timestamp: number;
+  readonly experiment: string;
+  readonly variation: string;
+  /** The attribute the experiment buckets on (`id` by default). */
+  readonly hashAttribute: string;
+  /** The flag whose evaluation exposed the unit; absent for `getExperiment` and `getVariant`. */
+  readonly flag?: string;
+  /** The unit's flat attributes as sent, less `privateAttributes` and its id; absent when none is left. */
+  readonly attributes?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * Called once per exposure the client logs (an experiment + unit + variation once, as exposures
+ * are de-duplicated), with a deeply frozen copy; also on an offline client, which sends nothing.
+ * It runs inside the evaluation that exposed the unit: keep it short. It may be async; a throw or a
+ * rejection is logged once per listener ("xp: an exposure listener threw") and never reaches the
+ * evaluation; the client does not wait for it.
+ */
+export type ExposureListener = (exposure: Exposure) => unknown;
 
 /** Counters for monitoring the SDK itself. */
 export interface ClientStats {

@@ -7,6 +7,7 @@ bad ruleset or a failing event endpoint degrade to defaults, the last good rules
 from __future__ import annotations
 
 import atexit
+import inspect
 import json
 import logging
 import math
@@ -205,6 +206,17 @@ def _sendable(event: dict[str, Any]) -> bool:
         return False
     return True
 
+
+class _ExposureListener:
+    """One `on_exposure` subscription: its callback, and whether its failure was logged (once per subscription)."""
+
+    __slots__ = ("callback", "failed")
+
+    def __init__(self, callback: Callable[[dict[str, Any]], object]) -> None:
+        self.callback = callback
+        self.failed = False
+
+
 class Client:
     """Evaluates flags and experiments locally against the ruleset of one SDK key's environment.
 
@@ -242,6 +254,8 @@ class Client:
             (with every flag key) when the first ruleset arrives from the API, but not for `bootstrap`;
             and, on a daemon timer thread, when a ramp step or a rule's active window (activeFrom /
             activeUntil) of the ruleset served takes effect, with the flags it changes.
+        on_exposure: called with each exposure the client logs (as `on_exposure(listener)` subscribes one),
+            to forward exposures to another tool (an "Experiment Viewed" event for Segment, GA, a warehouse).
         stream_idle_timeout: seconds without any stream data (heartbeats included) before reconnecting.
         stream_retry_max: the longest wait, in seconds, between stream reconnect attempts (jittered,
             never sooner than a `Retry-After`) and between ruleset polls while the stream is down (when
@@ -275,6 +289,7 @@ class Client:
         private_attributes: Iterable[str] | str | bool | None = (),
         on_update: Callable[[int | None], None] | None = None,
         on_change: Callable[[list[str]], None] | None = None,
+        on_exposure: Callable[[dict[str, Any]], object] | None = None,
         stream_idle_timeout: float = 60,
         stream_retry_max: float = 5,
         proxy: str | bool | None = None,
@@ -311,7 +326,7 @@ class Client:
         if sticky_bucket_store is not None and not (callable(getattr(sticky_bucket_store, "get", None))
                                                     and callable(getattr(sticky_bucket_store, "set", None))):
             raise TypeError("sticky_bucket_store must have get(hash_attribute, hash_value) and set(hash_attribute, hash_value, assignments) methods")
-        for name, callback in (("on_update", on_update), ("on_change", on_change)):
+        for name, callback in (("on_update", on_update), ("on_change", on_change), ("on_exposure", on_exposure)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable or None, got {type(callback).__name__}")
         if not (private_attributes is None or isinstance(private_attributes, (bool, str, Iterable))):
@@ -395,6 +410,9 @@ class Client:
         self._drained = False
         self._exposures: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._exposures_lock = threading.Lock()
+        # The on_exposure subscriptions: a tuple replaced (under the lock) at each change, read without it.
+        self._exposure_listeners: tuple[_ExposureListener, ...] = () if on_exposure is None else (_ExposureListener(on_exposure),)
+        self._exposure_listeners_lock = threading.Lock()
         # One timer for the next instant a timed rule of the ruleset served takes effect (on_change only);
         # timed rules that took effect up to `_timed_up_to` (epoch ms) were announced or came with the ruleset.
         self._timed_timer: threading.Timer | None = None
@@ -588,6 +606,26 @@ class Client:
         except Exception as e:
             log.error("track_event(%r) failed unexpectedly: %s", _short(name), type(e).__name__)
 
+    def on_exposure(self, listener: Callable[[dict[str, Any]], object]) -> Callable[[], None]:
+        """Calls `listener` with each exposure the client logs from now on; returns a function that unsubscribes it.
+
+        Once per experiment + unit + variation, as exposures are de-duplicated (not with `log_exposures=False`),
+        also on an offline client (`api_url=None`), never after `close()`; with a dict of the exposure as sent to
+        xp (less the event's `id` and `type`, as the test client's `exposures`), a copy of its own. It runs on the
+        thread that evaluated, inside the evaluation: keep it short. What it raises is logged once per
+        subscription and never reaches the evaluation. For forwarding exposures to another tool.
+        """
+        if not callable(listener):
+            raise TypeError(f"on_exposure takes a callable, got {type(listener).__name__}")
+        subscription = _ExposureListener(listener)
+        with self._exposure_listeners_lock:
+            self._exposure_listeners = (*self._exposure_listeners, subscription)
+
+        def unsubscribe() -> None:
+            with self._exposure_listeners_lock:
+                self._exposure_listeners = tuple(s for s in self._exposure_listeners if s is not subscription)
+        return unsubscribe
+
     def flush(self, timeout: float | None = None) -> bool:
         """Sends queued events now; True when every one was delivered (none refused for good, none dropped
         from a full queue since the previous flush()). Waits at most `timeout`."""
@@ -690,6 +728,7 @@ class Client:
         self._stream_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._exposures_lock = threading.Lock()
+        self._exposure_listeners_lock = threading.Lock()
         self._queue_lock = threading.Condition()
         # The parent's timer thread did not survive the fork.
         self._timed_lock = threading.Lock()
@@ -883,6 +922,28 @@ class Client:
             # Not queued (queue full, client closed): the next evaluation tries again, or the unit is never counted.
             with self._exposures_lock:
                 self._exposures.pop(key, None)
+        elif self._exposure_listeners and not self._closed:
+            self._announce_exposure(event)
+
+    def _announce_exposure(self, event: Mapping[str, Any]) -> None:
+        """Calls the on_exposure listeners with the exposure just logged, each with a copy of its own: a listener
+        changes neither the queued event nor what the next one gets. What one raises is logged once."""
+        for subscription in self._exposure_listeners:
+            exposure = {k: dict(v) if k == "attributes" else v for k, v in event.items() if k not in ("id", "type")}
+            problem: str | None = None
+            try:
+                returned = subscription.callback(exposure)
+                if inspect.iscoroutine(returned):
+                    # Nothing awaits it here: closed, so Python does not warn at every exposure that it never ran.
+                    returned.close()
+                    problem = "returned a coroutine, which the client does not await: pass a plain function"
+            except Exception as e:
+                problem = f"raised {type(e).__name__}"
+            if problem is not None:
+                with self._exposure_listeners_lock:
+                    first, subscription.failed = not subscription.failed, True
+                if first:
+                    log.error("on_exposure listener %s (logged once per listener; it is still called)", problem)
 
     def _storable_unit_id(self, unit: str) -> str | None:
         """An exposure's unit id as the API stores it (unpaired surrogates as U+FFFD), or None, with one warning

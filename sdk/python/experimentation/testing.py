@@ -323,6 +323,7 @@ class FakeClient(Client):
         strict: bool = False,
         on_update: Callable[[int | None], None] | None = None,
         on_change: Callable[[list[str]], None] | None = None,
+        on_exposure: Callable[[dict[str, Any]], object] | None = None,
         private_attributes: Iterable[str] | str | bool | None = (),
         log_exposures: bool = True,
         now: Callable[[], float] | None = None,
@@ -353,7 +354,8 @@ class FakeClient(Client):
         _check_compiles(document)
         self._served = document
         super().__init__(SDK_KEY, None, bootstrap=document, wait_for_ruleset=False, sticky_bucket_store=self._unit_assignments,
-                         on_update=on_update, on_change=on_change, private_attributes=private_attributes, log_exposures=log_exposures)
+                         on_update=on_update, on_change=on_change, on_exposure=on_exposure, private_attributes=private_attributes,
+                         log_exposures=log_exposures)
 
     # -- configuration ----------------------------------------------------------------------------
 
@@ -594,6 +596,7 @@ def create_test_client(
     strict: bool = False,
     on_update: Callable[[int | None], None] | None = None,
     on_change: Callable[[list[str]], None] | None = None,
+    on_exposure: Callable[[dict[str, Any]], object] | None = None,
     private_attributes: Iterable[str] | str | bool | None = (),
     log_exposures: bool = True,
     now: Callable[[], float] | None = None,
@@ -610,5 +613,5 @@ def create_test_client(
     option), is the clock of the recorded events' `timestamp` (and of evaluations), so tests can assert
     timestamps: `create_test_client(now=lambda: 1_700_000_000_000)`.
     """
-    return FakeClient(flags, experiments, strict=strict, on_update=on_update, on_change=on_change,
+    return FakeClient(flags, experiments, strict=strict, on_update=on_update, on_change=on_change, on_exposure=on_exposure,
                       private_attributes=private_attributes, log_exposures=log_exposures, now=now)

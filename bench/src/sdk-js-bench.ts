@@ -74,6 +74,8 @@ export interface SdkJsBenchResult {
 
 export const BUNDLE_TARGET_GZIP_BYTES = 15 * 1024;
 const USER_COUNT = 10_000;
+/** Units of the A/B test scenario: five times the exposure cache's default capacity. */
+const EXPERIMENT_USER_COUNT = 50_000;
 const COUNTRIES = ['US', 'US', 'CA', 'GB', 'DE', 'FR', 'IN', 'BR'] as const;
 
 interface Users {
@@ -110,6 +112,11 @@ const XP_RULESET = {
     static: { variations: onOff, default: 1, off: 0 },
     'rollout-20': { variations: onOff, default: 0, off: 0, rules: [{ id: 'r', type: 'rollout', hashAttribute: 'id', seed: 'rollout-20', hashVersion: 2, coverage: 0.2, variation: 1 }] },
     'us-only': { variations: onOff, default: 0, off: 0, rules: [{ id: 'r', type: 'force', condition: { country: 'US' }, variation: 1 }] },
+    // An A/B test: each new unit is assigned and its exposure logged once (de-duplicated), as GrowthBook's tracking callback.
+    'ab-test': { variations: onOff, default: 0, off: 0, rules: [{ id: 'r', type: 'experiment', experiment: 'ab-test', variations: [0, 1] }] },
+  },
+  experiments: {
+    'ab-test': { hashAttribute: 'id', seed: 'ab-test', hashVersion: 2, coverage: 1, weights: [0.5, 0.5], variations: [{ key: 'control' }, { key: 'treatment' }] },
   },
 };
 
@@ -117,6 +124,7 @@ const GB_FEATURES: Record<string, FeatureDefinition> = {
   static: { defaultValue: true },
   'rollout-20': { defaultValue: false, rules: [{ id: 'r', force: true, coverage: 0.2, hashAttribute: 'id', seed: 'rollout-20', hashVersion: 2 }] },
   'us-only': { defaultValue: false, rules: [{ id: 'r', condition: { country: 'US' }, force: true }] },
+  'ab-test': { defaultValue: false, rules: [{ id: 'r', key: 'ab-test', variations: [false, true], weights: [0.5, 0.5], hashAttribute: 'id', seed: 'ab-test', hashVersion: 2 }] },
 };
 
 const UNLEASH_FEATURES = [
@@ -193,7 +201,8 @@ async function throughput(quick: boolean): Promise<ThroughputRow[]> {
   const users = generateUsers(USER_COUNT);
   // No apiUrl: the bench measures evaluation, not I/O; exposures are still de-duplicated and queued.
   const xp = new ExperimentationClient('', { bootstrap: XP_RULESET, logger: silent, maxQueueSize: 1000 });
-  const gb = new GrowthBookClient<Record<string, unknown>>({ debug: false }).initSync({ payload: { features: GB_FEATURES }, streaming: false });
+  // GrowthBook reports each unit's first assignment to its tracking callback, as xp logs an exposure.
+  const gb = new GrowthBookClient<Record<string, unknown>>({ debug: false, trackingCallback: () => undefined }).initSync({ payload: { features: GB_FEATURES }, streaming: false });
   await OpenFeature.setProviderAndWait(new XpServerProvider(new ExperimentationClient('', { bootstrap: XP_RULESET, logger: silent, maxQueueSize: 1000 })));
   const of = OpenFeature.getClient();
   const unleash = new Unleash({ appName: 'xp-bench', url: 'http://127.0.0.1:9/unused', disableMetrics: true, skipInstanceCountWarning: true, repository: new MemoryRepository() as never });
@@ -205,24 +214,29 @@ async function throughput(quick: boolean): Promise<ThroughputRow[]> {
   const budget = quick ? { warmupMs: 5, budgetMs: 20 } : { warmupMs: 300, budgetMs: 1500 };
 
   const rows: ThroughputRow[] = [];
-  for (const [scenario, key] of [
-    ['static flag', 'static'],
-    ['percentage rollout 20%', 'rollout-20'],
-    ['one-condition targeting', 'us-only'],
+  // The A/B test cycles through more units than the exposure cache holds (10,000 by default), as a
+  // busy server sees: most calls log a new exposure and evict the least recently used one.
+  const manyUsers = generateUsers(EXPERIMENT_USER_COUNT);
+  for (const [scenario, key, pool, inUnleash] of [
+    ['static flag', 'static', users, true],
+    ['percentage rollout 20%', 'rollout-20', users, true],
+    ['one-condition targeting', 'us-only', users, true],
+    [`A/B test, exposure logged (${integer.format(EXPERIMENT_USER_COUNT)} units)`, 'ab-test', manyUsers, false],
   ] as const) {
+    const count = pool.xp.length;
     let mismatches = 0;
     let xpOn = 0;
     let unleashOn = 0;
-    for (let i = 0; i < USER_COUNT; i++) {
-      const a = xp.isFeatureEnabled(key, users.xp[i]!);
-      mismatches += a === gb.isOn(key, users.gb[i]!) ? 0 : 1;
+    for (let i = 0; i < count; i++) {
+      const a = xp.isFeatureEnabled(key, pool.xp[i]!);
+      mismatches += a === gb.isOn(key, pool.gb[i]!) ? 0 : 1;
       xpOn += a ? 1 : 0;
-      unleashOn += unleash.isEnabled(key, users.unleash[i]) ? 1 : 0;
+      unleashOn += inUnleash && unleash.isEnabled(key, pool.unleash[i]) ? 1 : 0;
     }
-    const xpM = measure((i) => xp.isFeatureEnabled(key, users.xp[i]!), USER_COUNT, budget);
-    const gbM = measure((i) => gb.isOn(key, users.gb[i]!), USER_COUNT, budget);
-    const unM = measure((i) => unleash.isEnabled(key, users.unleash[i]), USER_COUNT, budget);
-    const ofM = await measureAsync((i) => of.getBooleanValue(key, false, users.of[i]), USER_COUNT, budget.warmupMs, budget.budgetMs);
+    const xpM = measure((i) => xp.isFeatureEnabled(key, pool.xp[i]!), count, budget);
+    const gbM = measure((i) => gb.isOn(key, pool.gb[i]!), count, budget);
+    const unM = inUnleash ? measure((i) => unleash.isEnabled(key, pool.unleash[i]), count, budget) : undefined;
+    const ofM = await measureAsync((i) => of.getBooleanValue(key, false, pool.of[i]), count, budget.warmupMs, budget.budgetMs);
     rows.push({
       scenario,
       xp: xpM,
@@ -232,8 +246,8 @@ async function throughput(quick: boolean): Promise<ThroughputRow[]> {
       ratioVsGrowthbook: xpM.opsPerSec / gbM.opsPerSec,
       openfeatureShare: ofM.opsPerSec / xpM.opsPerSec,
       mismatches,
-      xpOnShare: xpOn / USER_COUNT,
-      unleashOnShare: unleashOn / USER_COUNT,
+      xpOnShare: xpOn / count,
+      unleashOnShare: inUnleash ? unleashOn / count : undefined,
     });
   }
   unleash.destroy();

@@ -72,15 +72,37 @@ interface NumberProblem {
   readonly message: string;
 }
 
-/** Control characters (an escape sequence in a file or a key) are shown as escapes, never sent to the terminal. */
+const escapeChar = (c: string): string => {
+  const code = c.codePointAt(0)!;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+};
+
+/**
+ * Control characters (an escape sequence in a file or a key), bidi controls (U+202E would show a
+ * line reversed), line and paragraph separators and other invisible format characters are shown as
+ * escapes, never sent to the terminal or a CI log. Tabs and line breaks are kept: for messages of
+ * several lines.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/gu, escapeChar);
+}
+
+/**
+ * Text of a document (a key, a value) within a line of output: as `printable`, and line breaks and
+ * tabs escaped too, so that a key cannot start a line of its own (`::warning::` is a command to
+ * GitHub Actions at the start of a line).
+ */
+export function inline(text: string): string {
+  return printable(text).replace(/[\t\n]/g, escapeChar);
 }
 
 function locator(doc: YAML.Document, counter: YAML.LineCounter): ParsedSource['lineOf'] {
   return (path) => {
     for (let n = path.length; n >= 0; n--) {
-      const node: unknown = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+      // A value of a map is located at its key: a nested map's first entry is on the next line.
+      const parent: unknown = n === 0 ? undefined : n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1) as unknown[], true);
+      const key = YAML.isMap(parent) ? parent.items.find((pair) => YAML.isScalar(pair.key) && pair.key.value === path[n - 1])?.key : undefined;
+      const node: unknown = YAML.isNode(key) ? key : n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
       if (YAML.isNode(node) && node.range !== undefined && node.range !== null) {
         return counter.linePos(node.range[0]).line;
       }
@@ -334,6 +356,62 @@ export interface DocumentProblems {
   readonly error: AppError;
   /** The valid definitions, for a reference check, and the keys of the others (`kind:key`). */
   readonly partial?: { readonly doc: FlagsDocument; readonly invalid: ReadonlySet<string> };
+  /** The line of a reference problem's path in the file. */
+  readonly locate?: ReferenceLocator;
+}
+
+/** The line of a path as reference problems name them (`flags.checkout.environments.production.rules[0]`), if the file has it. */
+export type ReferenceLocator = (path: string) => number | undefined;
+
+/**
+ * Reference problems name definitions by key (`flags.checkout…`) and keys may hold dots: each step
+ * is the longest key (or list item's `key`) the rest of the path starts with. A path the file does
+ * not have (a stored definition's) has no line.
+ */
+function referenceLocator(raw: unknown, lineOf: ParsedSource['lineOf']): ReferenceLocator {
+  return (text) => {
+    const path: (string | number)[] = [];
+    let value = raw;
+    let rest = text;
+    const startsWith = (name: string): boolean => rest === name || rest.startsWith(`${name}.`) || rest.startsWith(`${name}[`);
+    const longest = (names: readonly string[]): string | undefined => names.filter(startsWith).sort((a, b) => b.length - a.length)[0];
+    while (rest !== '') {
+      const index = /^\[(\d+)\]/.exec(rest);
+      if (Array.isArray(value)) {
+        const items = value as unknown[];
+        const i = index !== null ? Number(index[1]) : (() => {
+          const key = longest(items.flatMap((d) => (isRecord(d) && typeof d.key === 'string' ? [d.key] : [])));
+          return key === undefined ? -1 : items.findIndex((d) => isRecord(d) && d.key === key);
+        })();
+        if (i < 0 || i >= items.length) {
+          return undefined;
+        }
+        rest = index !== null ? rest.slice(index[0].length) : rest.slice((items[i] as { key: string }).key.length);
+        path.push(i);
+        value = items[i];
+      } else if (isRecord(value) && index === null) {
+        const name = longest(Object.keys(value));
+        if (name === undefined) {
+          return undefined;
+        }
+        rest = rest.slice(name.length);
+        path.push(name);
+        value = value[name];
+      } else {
+        return undefined;
+      }
+      rest = rest.replace(/^\./, '');
+    }
+    return lineOf(path);
+  };
+}
+
+/** `problems` with the line of each path the file has (`path (line N)`), in the order of the file (those without a line last). */
+export function withLines<T extends { readonly path: string }>(problems: readonly T[], locate: ReferenceLocator | undefined): T[] {
+  return problems
+    .map((p, i) => ({ p, i, line: locate?.(p.path) }))
+    .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.i - b.i)
+    .map(({ p, line }) => (line === undefined ? p : { ...p, path: `${p.path} (line ${line})` }));
 }
 
 const KIND_SCHEMAS: { readonly [K in DefinitionPath]: z.ZodType<FlagsDocument[K][number]> } = {
@@ -349,24 +427,24 @@ const KIND_SCHEMAS: { readonly [K in DefinitionPath]: z.ZodType<FlagsDocument[K]
  * error: schema issues, numbers JSON cannot hold, and keys written twice in a list — the last also
  * among definitions that have other problems.
  */
-export function checkDocument(text: string, source: string): ({ doc: FlagsDocument; error?: undefined }) | (DocumentProblems & { doc?: undefined }) {
+export function checkDocument(text: string, source: string): ({ doc: FlagsDocument; error?: undefined; locate: ReferenceLocator }) | (DocumentProblems & { doc?: undefined }) {
   const { value: raw, lineOf, numbers } = source.endsWith('.json') ? parseJsonSource(text, source) : parseYamlSource(text, source);
-  const at = (path: readonly PropertyKey[]): string => {
-    const line = lineOf(path);
-    return line === undefined ? '' : ` (line ${line})`;
-  };
+  const lineText = (line: number | undefined): string => (line === undefined ? '' : ` (line ${line})`);
+  const at = (path: readonly PropertyKey[]): string => lineText(lineOf(path));
   const pathText = (path: readonly PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
   // Numbers that would not reach the API as written (rounded, or refused as "Invalid input").
-  const numberIssues = numbers.slice(0, MAX_NUMBER_PROBLEMS).map((n) => ({
-    path: `${n.path === undefined || n.path.length === 0 ? '(document)' : pathText(n.path)}${n.line === undefined ? '' : ` (line ${n.line})`}`,
+  const numberIssues: LocatedIssue[] = numbers.slice(0, MAX_NUMBER_PROBLEMS).map((n) => ({
+    path: `${n.path === undefined || n.path.length === 0 ? '(document)' : pathText(n.path)}${lineText(n.line)}`,
     message: n.message,
+    line: n.line,
   }));
   if (numbers.length > MAX_NUMBER_PROBLEMS) {
-    numberIssues.push({ path: '(document)', message: `${numbers.length - MAX_NUMBER_PROBLEMS} more numbers like these` });
+    numberIssues.push({ path: '(document)', message: `${numbers.length - MAX_NUMBER_PROBLEMS} more numbers like these`, line: undefined });
   }
   // Keys written twice in a list, read from the file itself: found whatever else is wrong with those definitions.
   const rawDoc = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const duplicateIssues: { path: string; message: string }[] = [];
+  const leftOut = fillInLeftOutEnabled(rawDoc.flags);
+  const duplicateIssues: LocatedIssue[] = [];
   for (const kind of KINDS) {
     const list = rawDoc[kind];
     const seen = new Map<string, number>();
@@ -379,7 +457,7 @@ export function checkDocument(text: string, source: string): ({ doc: FlagsDocume
       if (first === undefined) {
         seen.set(key, i);
       } else {
-        duplicateIssues.push({ path: `${kind}[${i}]${at([kind, i])}`, message: `${kind} has "${key}" twice (${kind}[${first}]${at([kind, first])} and ${kind}[${i}]); keys must be unique within a list` });
+        duplicateIssues.push({ path: `${kind}[${i}]${at([kind, i])}`, message: `${kind} has ${JSON.stringify(key)} twice (${kind}[${first}]${at([kind, first])} and ${kind}[${i}]); keys must be unique within a list`, line: lineOf([kind, i]) });
       }
     });
   }
@@ -387,19 +465,32 @@ export function checkDocument(text: string, source: string): ({ doc: FlagsDocume
   if (result.success && numberIssues.length === 0 && duplicateIssues.length === 0) {
     // The schema fills in a status the file left out: which experiments set one is kept apart.
     markStatusGiven(result.data.experiments, rawDoc.experiments);
-    return { doc: result.data };
+    result.data.flags.forEach((flag, i) => {
+      if (leftOut[i] !== undefined) {
+        ENABLED_LEFT_OUT.set(flag, leftOut[i]);
+      }
+    });
+    return { doc: result.data, locate: referenceLocator(raw, lineOf) };
   }
   // An issue of the whole document (an empty file) has no path: it is named "(document)". An
   // unknown key's line is the key's own. The schema's "Invalid input" for a number named above is left out.
   const numberPaths = numbers.flatMap((n) => (n.path === undefined ? [] : [pathText(n.path)]));
   const schemaIssues = (result.success ? [] : issuesOf(result.error).map((issue, i) => ({ issue, zodIssue: result.error.issues[i]! })))
     .filter(({ issue, zodIssue }) => !(zodIssue.code === 'invalid_union' || zodIssue.code === 'invalid_type' || issue.message === 'Invalid input') || !numberPaths.some((p) => p === issue.path || p.startsWith(`${issue.path}.`) || p.startsWith(`${issue.path}[`)))
-    .map(({ issue, zodIssue }) => {
+    .map(({ issue, zodIssue }): LocatedIssue => {
       const where = zodIssue.code === 'unrecognized_keys' ? [...zodIssue.path, ...zodIssue.keys.slice(0, 1)] : zodIssue.path;
-      return { ...issue, path: `${issue.path === '' ? '(document)' : issue.path}${at(where)}` };
+      const line = lineOf(where);
+      // zod words a missing field as a value of the wrong type ("expected string, received undefined").
+      const field = zodIssue.path.at(-1);
+      const missing = zodIssue.code === 'invalid_type' && / received undefined$/.test(zodIssue.message) && typeof field === 'string';
+      return { path: `${issue.path === '' ? '(document)' : issue.path}${lineText(line)}`, message: missing ? `${field} is required` : issue.message, line };
     });
-  const issues = [...schemaIssues, ...numberIssues, ...duplicateIssues];
-  const error = new AppError(AppErrorCode.Validation, `${source}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  // In the order of the file (issues without a line, of the whole document, first), each a line of its own whatever the file's keys hold.
+  const issues = [...schemaIssues, ...numberIssues, ...duplicateIssues]
+    .map((issue, i) => ({ issue, i }))
+    .sort((a, b) => (a.issue.line ?? 0) - (b.issue.line ?? 0) || a.i - b.i)
+    .map(({ issue }) => ({ path: inline(issue.path), message: inline(issue.message) }));
+  const error = new AppError(AppErrorCode.Validation, `${inline(source)}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
   const project = keySchema.safeParse(rawDoc.project);
   if (rawDoc.xp !== 1 || !project.success) {
     return { error };
@@ -424,7 +515,57 @@ export function checkDocument(text: string, source: string): ({ doc: FlagsDocume
     });
     (doc[kind] as unknown[]) = valid;
   }
-  return { error, partial: { doc, invalid } };
+  return { error, partial: { doc, invalid }, locate: referenceLocator(raw, lineOf) };
+}
+
+/** An issue of a document, with the line it names (undefined: of the whole document). */
+interface LocatedIssue {
+  readonly path: string;
+  readonly message: string;
+  readonly line: number | undefined;
+}
+
+/** The environments of a parsed flag whose state leaves `enabled` out: apply keeps the project's on/off state there. */
+const ENABLED_LEFT_OUT = new WeakMap<object, ReadonlySet<string>>();
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A flag state may leave `enabled` out (a kill switch operated from the console or `xp flags
+ * off`, not from git). Such states of a file's flags are given `enabled: false` for the schema
+ * (what a new flag or environment starts with); returned are, by flag index, the environments that
+ * left it out.
+ */
+function fillInLeftOutEnabled(flags: unknown): (ReadonlySet<string> | undefined)[] {
+  return (Array.isArray(flags) ? (flags as unknown[]) : []).map((flag) => {
+    const environments = isRecord(flag) ? flag.environments : undefined;
+    const left = new Set<string>();
+    for (const [env, state] of Object.entries(isRecord(environments) ? environments : {})) {
+      if (isRecord(state) && !('enabled' in state)) {
+        state.enabled = false;
+        left.add(env);
+      }
+    }
+    return left.size === 0 ? undefined : left;
+  });
+}
+
+/** The environments whose `enabled` a parsed flag leaves out. */
+export function enabledLeftOut(flag: object): ReadonlySet<string> {
+  return ENABLED_LEFT_OUT.get(flag) ?? new Set();
+}
+
+/**
+ * `desired` with each state that leaves `enabled` out on or off as `existing` (the stored flag)
+ * has it there: off where the flag has no state yet.
+ */
+export function withStoredEnabled(desired: Flag, existing: Flag | undefined): Flag {
+  const left = enabledLeftOut(desired);
+  if (left.size === 0) {
+    return desired;
+  }
+  const environments = Object.fromEntries(Object.entries(desired.environments).map(([env, state]) => [env, left.has(env) ? { ...state, enabled: existing?.environments[env]?.enabled ?? false } : state]));
+  return { ...desired, environments };
 }
 
 /** Marks the experiments whose file gives a status (the schema defaults it to draft otherwise). */
@@ -449,7 +590,7 @@ export async function withBrokenReferences(client: XpApiClient, problems: Docume
   if (broken.length === 0) {
     return undefined;
   }
-  const issues = [...((problems.error.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? []), ...broken.map((p) => ({ path: p.path, message: p.message }))];
+  const issues = [...((problems.error.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? []), ...withLines(broken, problems.locate).map((p) => ({ path: p.path, message: p.message }))];
   return new AppError(AppErrorCode.Validation, `${problems.error.message}; and the valid rest would leave ${broken.length === 1 ? 'a broken reference' : `${broken.length} broken references`} (listed below)`, { issues });
 }
 
@@ -497,7 +638,7 @@ const PREREQUISITE_FIELDS = fieldsOf(prerequisiteSchema);
  * order, a flag's environments in the project's order, each environment's state as enabled,
  * defaultVariation, offVariation, prerequisites, rules, and each rule's id and type first.
  */
-function inExportOrder(kind: DefinitionPath, definition: unknown, environments: readonly string[]): unknown {
+function inExportOrder(kind: DefinitionPath, definition: unknown, environments: readonly string[], omitEnabled: boolean): unknown {
   const top = ordered(definition, DEFINITION_FIELDS[kind]) as Record<string, unknown>;
   if (kind !== 'flags') {
     return top;
@@ -510,10 +651,11 @@ function inExportOrder(kind: DefinitionPath, definition: unknown, environments: 
       ? {
           environments: Object.fromEntries(
             Object.entries(ordered(flag.environments as Record<string, unknown>, environments)).map(([env, state]) => {
-              const s = ordered(state, STATE_FIELDS) as { prerequisites?: unknown; rules?: unknown };
+              const { enabled, ...s } = ordered(state, STATE_FIELDS) as { enabled?: unknown; prerequisites?: unknown; rules?: unknown };
               return [
                 env,
                 {
+                  ...(omitEnabled || enabled === undefined ? {} : { enabled }),
                   ...s,
                   ...(Array.isArray(s.prerequisites) ? { prerequisites: (s.prerequisites as unknown[]).map((p) => ordered(p, PREREQUISITE_FIELDS)) } : {}),
                   ...(Array.isArray(s.rules) ? { rules: (s.rules as unknown[]).map((r) => ordered(r, RULE_FIELDS)) } : {}),
@@ -526,13 +668,14 @@ function inExportOrder(kind: DefinitionPath, definition: unknown, environments: 
   };
 }
 
-export async function exportDocument(client: XpApiClient, project: string): Promise<FlagsDocument> {
+/** A project's definitions as a document; `omitEnabled` leaves flag states' `enabled` out (kill switches kept out of git). */
+export async function exportDocument(client: XpApiClient, project: string, options: { readonly omitEnabled?: boolean } = {}): Promise<FlagsDocument> {
   const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   const environments = (await client.environments(project)).map((e) => e.key);
   for (const kind of KINDS) {
     // Archived definitions are exported too, so `apply --prune` never deletes what export left out.
     const items = await client.listAll(project, kind, { archived: true });
-    (doc[kind] as unknown[]) = items.map((i) => inExportOrder(kind, i.definition, environments));
+    (doc[kind] as unknown[]) = items.map((i) => inExportOrder(kind, i.definition, environments, options.omitEnabled === true));
   }
   return doc;
 }
@@ -672,8 +815,10 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     const current = new Map(listed.map((i) => [i.key, i]));
     const writes: PlannedChange[] = [];
     const removals: PlannedChange[] = [];
-    for (const desired of doc[kind]) {
-      const existing = current.get(desired.key);
+    for (const given of doc[kind]) {
+      const existing = current.get(given.key);
+      // A flag state without `enabled` keeps the project's (a kill switch is not git's to turn back on).
+      const desired = kind === 'flags' ? withStoredEnabled(given as Flag, existing?.definition as Flag | undefined) : given;
       if (existing === undefined) {
         writes.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
       } else {
@@ -764,12 +909,12 @@ function runtimeDifferences(kind: DefinitionPath, desired: object, existing: unk
   if (differing.length === 0) {
     return [];
   }
-  const fields = differing.map((f) => `${f} ${JSON.stringify(wanted[f])} (the project has ${stored[f] === undefined ? 'none' : JSON.stringify(stored[f])})`);
-  return [`${kind.replace(/s$/, '')} ${String(wanted.key)}: ${fields.join(', ')}`];
+  const fields = differing.map((f) => `${f} ${inline(JSON.stringify(wanted[f]))} (the project has ${stored[f] === undefined ? 'none' : inline(JSON.stringify(stored[f]))})`);
+  return [`${kind.replace(/s$/, '')} ${inline(String(wanted.key))}: ${fields.join(', ')}`];
 }
 
 /** Why the plan cannot be applied, as one error naming each problem, with nothing applied; undefined when it can. */
-export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDeletions'>): AppError | undefined {
+export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDeletions'>, locate?: ReferenceLocator): AppError | undefined {
   const { problems, refusals } = plan;
   const blocked = plan.blockedDeletions ?? [];
   if (problems.length === 0 && refusals.length === 0 && blocked.length === 0) {
@@ -781,12 +926,20 @@ export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDel
     ...(refusals.length === 0 ? [] : [`the API would refuse ${refusals.length === 1 ? 'a change' : `${refusals.length} changes`} to a started experiment`]),
     ...(flags === 0 ? [] : [`the API would refuse to delete ${flags === 1 ? 'a flag' : `${flags} flags`} still in use`]),
   ];
-  const issues = [...problems, ...refusals, ...blocked].map((p) => ({ path: p.path, message: p.message }));
+  const issues = withLines([...problems, ...refusals, ...blocked], locate).map((p) => ({ path: p.path, message: p.message }));
   return new AppError(AppErrorCode.Validation, `nothing was applied: ${why.join(', and ')}; fix the document (or the project) first`, { issues });
 }
 
-export function describePlan(plan: readonly PlannedChange[], ignored: readonly string[] = []): string {
+/**
+ * The plan as text, document text escaped (`inline`). `pending`: flag states the document asks for
+ * that need approval (`--propose`), to propose or already proposed by an open change request: the
+ * project does not match the document yet, whatever the plan.
+ */
+export function describePlan(plan: readonly PlannedChange[], ignored: readonly string[] = [], pending = 0): string {
   if (plan.length === 0) {
+    if (pending > 0) {
+      return `No changes to apply: the project differs from the document only in ${pending === 1 ? 'a flag state' : `${pending} flag states`} that need${pending === 1 ? 's' : ''} an approved change request (listed below).`;
+    }
     return ignored.length === 0 ? 'No changes: the project already matches the document.' : 'No changes to apply.';
   }
   const lines: string[] = [];
@@ -797,9 +950,9 @@ export function describePlan(plan: readonly PlannedChange[], ignored: readonly s
     lines.push(`${sign} ${label(change)} (${change.action}${archive === undefined ? '' : `: ${archive}`}${createdArchived ? ', archived' : ''})`);
     if (change.action === 'update') {
       for (const d of change.diff.slice(0, 50)) {
-        const from = d.from === undefined ? '' : ` ${JSON.stringify(d.from)}`;
-        const to = d.to === undefined ? '' : ` ${JSON.stringify(d.to)}`;
-        lines.push(`    ${d.op} ${d.path || '/'}${from}${from !== '' && to !== '' ? ' →' : ''}${to}`);
+        const from = d.from === undefined ? '' : ` ${inline(JSON.stringify(d.from))}`;
+        const to = d.to === undefined ? '' : ` ${inline(JSON.stringify(d.to))}`;
+        lines.push(`    ${d.op} ${inline(d.path || '/')}${from}${from !== '' && to !== '' ? ' →' : ''}${to}`);
       }
       if (change.diff.length > 50) {
         lines.push(`    … and ${change.diff.length - 50} more`);
@@ -811,8 +964,25 @@ export function describePlan(plan: readonly PlannedChange[], ignored: readonly s
   return lines.join('\n');
 }
 
+/** A change of the plan as `xp apply --json` lists it: what the text plan says, as data. */
+export interface PlannedChangeJson {
+  readonly kind: DefinitionPath;
+  readonly key: string;
+  readonly action: PlannedChange['action'];
+  readonly archive?: 'archive' | 'unarchive';
+  /** An update's differences, each as the text plan's line: op, JSON Pointer path, from and to. */
+  readonly diff?: readonly DiffEntry[];
+}
+
+export function planAsJson(plan: readonly PlannedChange[]): PlannedChangeJson[] {
+  return plan.map((change) => {
+    const archive = archiving(change);
+    return { kind: change.kind, key: change.key, action: change.action, ...(archive === undefined ? {} : { archive }), ...(change.action === 'update' ? { diff: change.diff } : {}) };
+  });
+}
+
 function label(change: { readonly kind: string; readonly key: string }): string {
-  return `${change.kind.replace(/s$/, '')} ${change.key}`;
+  return `${change.kind.replace(/s$/, '')} ${inline(change.key)}`;
 }
 
 /** The API's default request body limit (DEFAULT_MAX_BODY_BYTES), in MB: what one apply may send. */
@@ -864,6 +1034,14 @@ export async function applyPlan(client: XpApiClient, project: string, plan: read
     }
   }
   return applied.changes;
+}
+
+/** A held-back state proposed by `proposeHeldBack`, or found already proposed (`already`). */
+export interface ProposedState {
+  readonly flag: string;
+  readonly environment: string;
+  readonly changeRequest: string;
+  readonly already: boolean;
 }
 
 /** A flag's state in an environment that needs approval, held back from an apply to be proposed as a change request. */
@@ -942,13 +1120,16 @@ export interface SupersededRequest {
  * the document). Compared as `openRequestProposing` compares.
  */
 export async function supersededRequests(client: XpApiClient, doc: Pick<FlagsDocument, 'project' | 'flags'>): Promise<SupersededRequest[]> {
-  const states = new Map(doc.flags.map((f) => [f.key, f.environments]));
+  const flags = new Map(doc.flags.map((f) => [f.key, f]));
   const found: SupersededRequest[] = [];
   let cursor: string | undefined;
   do {
     const page = await client.changeRequests(doc.project, { status: 'open', limit: 100, ...(cursor === undefined ? {} : { cursor }) });
     for (const r of page.items) {
-      const state = r.resourceType === 'flag' ? states.get(r.resourceKey)?.[r.environment] : undefined;
+      const flag = r.resourceType === 'flag' ? flags.get(r.resourceKey) : undefined;
+      const given = flag?.environments[r.environment];
+      // A state that leaves `enabled` out says nothing about it: a request is compared on the rest.
+      const state = given !== undefined && enabledLeftOut(flag!).has(r.environment) ? { ...given, enabled: (r.proposed as Partial<FlagEnvironment> | undefined)?.enabled ?? given.enabled } : given;
       if (state !== undefined && !proposesState(r, r.environment, state)) {
         found.push({ id: r.id, flag: r.resourceKey, environment: r.environment, proposedBy: r.proposedBy });
       }
@@ -971,7 +1152,8 @@ export async function proposeHeldBack(
   versions: { readonly planned: readonly PlannedChange[]; readonly applied: readonly AppliedChange[] },
   log: (line: string) => void,
   comment?: string,
-): Promise<void> {
+): Promise<ProposedState[]> {
+  const made: ProposedState[] = [];
   for (const [done, p] of proposals.entries()) {
     const version = versions.applied.find((c) => c.kind === 'flags' && c.key === p.flag)?.version ?? versions.planned.find((c) => c.kind === 'flags' && c.key === p.flag)?.version;
     if (version === undefined) {
@@ -982,13 +1164,16 @@ export async function proposeHeldBack(
       const same = await openRequestProposing(client, project, p);
       if (same !== undefined) {
         log(`  already proposed: flag ${p.flag} in ${p.environment} (change request ${same})`);
+        made.push({ flag: p.flag, environment: p.environment, changeRequest: same, already: true });
         continue;
       }
       const request = await client.proposeChange(project, { resourceKey: p.flag, environment: p.environment, state: p.state, baseVersion: version, ...(comment === undefined ? {} : { comment }) });
       log(`  proposed flag ${p.flag} in ${p.environment}: change request ${request.id}`);
+      made.push({ flag: p.flag, environment: p.environment, changeRequest: request.id, already: false });
     } catch (e) {
       const progress = done === 0 ? 'none was proposed' : `${done} of ${proposals.length} proposed (listed above)`;
       throw new AppError(AppErrorCode.InvalidState, `the file was applied, but proposing flag ${p.flag} in ${p.environment} failed: ${e instanceof Error ? e.message : String(e)}; ${progress}. Propose the rest from the console or run the apply again`, e instanceof ApiError ? e.details : undefined, { cause: e });
     }
   }
+  return made;
 }

@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Experiment, Flag } from '@xp/shared';
+import type { AppliedChange, Experiment, Flag } from '@xp/shared';
 import { ApiError, XpApiClient, credentialRoleIn, isoDateSchema } from '@xp/shared';
 import { jsonDiff } from '../domain/json-diff.js';
 import { AppError } from '../errors.js';
@@ -22,8 +22,8 @@ import { lockDataDir } from '../local/data-lock.js';
 import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
-import type { DocumentProblems, FlagsDocument, PlannedChange, Proposal, SupersededRequest } from './flags-as-code.js';
+import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planAsJson, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
+import type { DocumentProblems, FlagsDocument, PlannedChange, PlannedChangeJson, Proposal, ProposedState, ReferenceLocator, SupersededRequest } from './flags-as-code.js';
 import { MAX_APPLY_CHANGES } from '../domain/apply.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
 import { convertLaunchDarklyData } from './import-launchdarkly.js';
@@ -41,14 +41,18 @@ Usage:
       traffic fills three demo experiments; --no-demo (or XP_DEMO=0) turns it off.
       Logs go to stderr: readable lines on a terminal, JSON otherwise (XP_LOG_FORMAT=text|json,
       XP_LOG_LEVEL=info|warn|error).
-  xp export --project KEY [--format yaml|json] [--out FILE]
-      Write every flag, segment, experiment, metric and holdout of a project as one document.
-  xp apply FILE [--dry-run] [--prune [--force]] [--project KEY] [--propose [--comment TEXT]]
-      Show the changes FILE makes to its project, then apply them all in one transaction, or
-      none if the API refuses one (--dry-run shows them and has the API check them; --prune
-      also deletes what the file does not mention, except flags that a running experiment uses or
-      that code still references (--force deletes the latter); --propose applies the rest and proposes a
-      change request for each flag state that needs approval in a protected environment).
+  xp export --project KEY [--format yaml|json] [--out FILE] [--omit-enabled]
+      Write every flag, segment, experiment, metric and holdout of a project as one document
+      (--omit-enabled leaves flag states' enabled out: apply then keeps each on/off as it is).
+  xp apply FILE|- [--dry-run] [--prune [--force]] [--project KEY] [--propose [--comment TEXT]] [--json] [--detailed-exitcode]
+      Show the changes FILE (- for standard input) makes to its project, then apply them all in
+      one transaction, or none if the API refuses one (--dry-run shows them and has the API check
+      them; --prune also deletes what the file does not mention, except flags that a running
+      experiment uses or that code still references (--force deletes the latter); --propose applies
+      the rest and proposes a change request for each flag state that needs approval in a protected
+      environment). A flag state without enabled keeps its on/off. --json prints the plan and what
+      was applied as one JSON document; --detailed-exitcode exits 0 for no changes, 2 for changes,
+      1 for errors.
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
@@ -58,10 +62,13 @@ Usage:
       every context the same value, and apply them like \`xp apply\`.
   xp code-refs --repo NAME --branch BRANCH [--dir .] [--project KEY] [--commit SHA] [--wrapper FN]... [--stale-days 30] [--fail-on-unknown] [--dry-run]
       Find flag references in the code under --dir (the language server's indexer: TypeScript,
-      JavaScript, Python, Go, Java; .gitignore respected) and upload them for the repository and
-      branch, replacing the previous upload. --dry-run prints them instead. Ends with the stale
-      (unchanged for --stale-days) and archived flags and the unknown keys the code references;
-      --fail-on-unknown exits with code 3 when there are unknown keys (for CI).
+      JavaScript, Python, Go, Java; .gitignore and .git/info/exclude respected) and upload them for
+      the repository and branch (refs/heads/NAME is read as NAME, so $GITHUB_REF works), replacing
+      the previous upload. --dry-run prints them instead. Ends with the stale (unchanged for
+      --stale-days) and archived flags and the unknown keys the code references; --fail-on-unknown
+      exits with code 3 when there are unknown keys (for CI).
+  xp code-refs --delete --repo NAME --branch BRANCH [--project KEY]
+      Delete the stored references of a branch deleted in git (prints how many; none stored: exit 0).
 
   xp replay --from DATE --to DATE [--experiment KEY] [--archive DIR|s3://BUCKET/PREFIX] [--data-dir DIR]
       Rebuild aggregates from the raw event archive (after a metric definition changes or a bug
@@ -86,6 +93,22 @@ taken on the command line, where other users of the machine could read them.
 `;
 
 type Print = (line: string) => void;
+
+/** What a usage error (an unknown option, an unexpected argument) ends with, rather than the whole usage. */
+const USAGE_HINT = 'Run xp --help for the usage.';
+
+/**
+ * The issues of an error's details, one per line: a flags file's or the API's `issues`, and the
+ * `problems` a refused publish lists ("path: message" strings).
+ */
+function errorLines(e: unknown): { path: string; message: string }[] {
+  if (!(e instanceof AppError || e instanceof ApiError)) {
+    return [];
+  }
+  const details = e.details as { issues?: { path: string; message: string }[]; problems?: unknown } | undefined;
+  const problems = Array.isArray(details?.problems) ? details.problems.filter((p): p is string => typeof p === 'string') : [];
+  return [...(details?.issues ?? []), ...problems.map((message) => ({ path: '', message }))];
+}
 
 /** A command used the wrong way (an unexpected argument, an unknown subcommand): exit code 2, like an unknown option. */
 class UsageError extends Error {}
@@ -297,6 +320,26 @@ export async function readInput(file: string): Promise<string> {
   } catch (e) {
     throw new AppError('VALIDATION_FAILED', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  return decodeInput(bytes, file);
+}
+
+/** Standard input read whole as `readInput` reads a file (`xp apply -`), stopping once it is larger than a file may be. */
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    chunks.push(bytes);
+    size += bytes.length;
+    if (size > MAX_INPUT_BYTES) {
+      break;
+    }
+  }
+  return decodeInput(Buffer.concat(chunks), 'standard input');
+}
+
+/** A command's input as text: refused when too large, not UTF-8 or holding a NUL byte; a byte order mark dropped. */
+function decodeInput(bytes: Buffer, file: string): string {
   if (bytes.length > MAX_INPUT_BYTES) {
     throw new AppError('VALIDATION_FAILED', `${file} is ${formatSize(bytes.length, MAX_INPUT_BYTES)}; a flags or import file may be at most ${MAX_INPUT_BYTES / 1_048_576} MB (${MAX_INPUT_BYTES.toLocaleString('en-US')} bytes)`);
   }
@@ -373,18 +416,51 @@ async function cancelSuperseded(api: XpApiClient, project: string, requests: rea
   }
 }
 
+/** What `xp apply` planned and did: `--json` prints it, `--detailed-exitcode` reads whether anything changes. */
+interface ApplyReport {
+  dryRun: boolean;
+  changes: PlannedChangeJson[];
+  /** Runtime fields the document sets differently (an experiment's status): never applied. */
+  notApplied: string[];
+  warnings: string[];
+  /** --propose: flag states that need approval, to propose, and those an open change request already proposes. */
+  toPropose: { flag: string; environment: string }[];
+  alreadyProposed: { flag: string; environment: string; changeRequest: string }[];
+  /** The caller's open change requests the document no longer proposes: cancelled (or, in a dry run, to cancel). */
+  toCancel: { flag: string; environment: string; changeRequest: string }[];
+  /** A dry run's check by the API: accepted, or not checked (this token cannot make the changes). */
+  checkedByApi?: 'accepted' | 'not-checked';
+  applied: AppliedChange[];
+  proposed: ProposedState[];
+  errors: { message: string; issues: { path: string; message: string }[] }[];
+}
+
+function emptyReport(dryRun: boolean): ApplyReport {
+  return { dryRun, changes: [], notApplied: [], warnings: [], toPropose: [], alreadyProposed: [], toCancel: [], applied: [], proposed: [], errors: [] };
+}
+
+/** Whether the apply changes (or, in a dry run, would change) anything: writes, change requests to propose or cancel. */
+function changesAnything(report: ApplyReport): boolean {
+  return report.changes.length > 0 || report.toPropose.length > 0 || report.toCancel.length > 0;
+}
+
 async function runApply(
   api: XpApiClient,
   doc: FlagsDocument,
-  flags: { dryRun: boolean; prune: boolean; force?: boolean; propose?: boolean; comment?: string | undefined },
+  flags: { dryRun: boolean; prune: boolean; force?: boolean; propose?: boolean; comment?: string | undefined; locate?: ReferenceLocator },
   print: Print,
   warn: Print = print,
-): Promise<void> {
+  report: ApplyReport = emptyReport(flags.dryRun),
+): Promise<ApplyReport> {
   const plan = await planApply(api, doc, { prune: flags.prune, force: flags.force === true });
   let { changes } = plan;
   let proposals: Proposal[] = [];
   /** The caller's open change requests the document supersedes, cancelled by the apply. */
   let ownSuperseded: SupersededRequest[] = [];
+  const warning = (line: string): void => {
+    report.warnings.push(line);
+    warn(`warning: ${line}`);
+  };
   if (flags.propose === true) {
     // The role this credential acts with in the document's project: a project role there (as /me
     // lists it, capped by the token's limit), else the organisation role within the token's limit.
@@ -400,27 +476,31 @@ async function runApply(
     const others = superseded.filter((r) => r.proposedBy !== me.id);
     const emails = others.length === 0 ? new Map<string, string>() : await userEmails(api);
     for (const r of others) {
-      warn(
-        `warning: change request ${r.id} by ${emails.get(r.proposedBy) ?? `user ${r.proposedBy}`} proposes another state for flag ${r.flag} in ${r.environment} than the document; approved, it would move ${r.environment} away from the document (only its proposer can cancel it; a reviewer can reject it)`,
+      warning(
+        `change request ${r.id} by ${emails.get(r.proposedBy) ?? `user ${r.proposedBy}`} proposes another state for flag ${r.flag} in ${r.environment} than the document; approved, it would move ${r.environment} away from the document (only its proposer can cancel it; a reviewer can reject it)`,
       );
     }
   }
-  print(describePlan(changes, plan.ignored));
+  // A state an open change request already proposes (the same file applied before) is not proposed again.
+  const proposedBy = await Promise.all(proposals.map((p) => openRequestProposing(api, doc.project, p)));
+  report.alreadyProposed = proposals.flatMap((p, i) => (proposedBy[i] === undefined ? [] : [{ flag: p.flag, environment: p.environment, changeRequest: proposedBy[i] }]));
+  proposals = proposals.filter((_, i) => proposedBy[i] === undefined);
+  report.changes = planAsJson(changes);
+  report.notApplied = plan.ignored;
+  report.toPropose = proposals.map((p) => ({ flag: p.flag, environment: p.environment }));
+  report.toCancel = ownSuperseded.map((r) => ({ flag: r.flag, environment: r.environment, changeRequest: r.id }));
+  print(describePlan(changes, plan.ignored, proposals.length + report.alreadyProposed.length));
   for (const line of plan.warnings ?? []) {
-    warn(`warning: ${line}`);
+    warning(line);
   }
   if (plan.ignored.length > 0) {
     print(['', `Not applied: an experiment's status, start, stop and decision are set by starting and stopping it (the API's start, stop and resume, or the console), never by a document (${plan.ignored.length}):`, ...plan.ignored.map((line) => `  ${line}`)].join('\n'));
   }
-  // A state an open change request already proposes (the same file applied before) is not proposed again.
-  const proposedBy = await Promise.all(proposals.map((p) => openRequestProposing(api, doc.project, p)));
-  const already = proposals.flatMap((p, i) => (proposedBy[i] === undefined ? [] : [`  flag ${p.flag} in ${p.environment} (change request ${proposedBy[i]})`]));
-  proposals = proposals.filter((_, i) => proposedBy[i] === undefined);
   if (proposals.length > 0) {
     print(['', `Change requests to propose (${proposals.length}):`, ...proposals.map((p) => `  flag ${p.flag} in ${p.environment}`)].join('\n'));
   }
-  if (already.length > 0) {
-    print(['', `Already proposed by open change requests (${already.length}):`, ...already].join('\n'));
+  if (report.alreadyProposed.length > 0) {
+    print(['', `Already proposed by open change requests (${report.alreadyProposed.length}):`, ...report.alreadyProposed.map((a) => `  flag ${a.flag} in ${a.environment} (change request ${a.changeRequest})`)].join('\n'));
   }
   if (ownSuperseded.length > 0) {
     print(
@@ -432,7 +512,7 @@ async function runApply(
     );
   }
   // Checked before anything is sent (a dry run too): the API would refuse these one write at a time.
-  const refused = planError(plan);
+  const refused = planError(plan, flags.locate);
   if (refused !== undefined) {
     throw refused;
   }
@@ -440,7 +520,7 @@ async function runApply(
     await cancelSuperseded(api, doc.project, ownSuperseded, print, warn);
   }
   if (changes.length === 0 && (proposals.length === 0 || flags.dryRun)) {
-    return;
+    return report;
   }
   if (flags.dryRun) {
     // The API makes every check of the real apply (permissions, versions, approval in protected
@@ -450,18 +530,21 @@ async function runApply(
     } catch (e) {
       if (e instanceof AppError && e.cause instanceof ApiError && e.cause.code === 'FORBIDDEN') {
         print(`\nNot checked by the API: this token cannot make these changes (${e.cause.message}).`);
-        return;
+        report.checkedByApi = 'not-checked';
+        return report;
       }
       throw e;
     }
     print('\nChecked by the API: every change would be accepted.');
-    return;
+    report.checkedByApi = 'accepted';
+    return report;
   }
   print('Applying…');
   // One request, one transaction: an interrupted apply is applied whole or not at all.
-  const applied = changes.length === 0 ? [] : await applyPlan(api, doc.project, changes, print);
-  await proposeHeldBack(api, doc.project, proposals, { planned: plan.changes, applied }, print, flags.comment);
+  report.applied = changes.length === 0 ? [] : await applyPlan(api, doc.project, changes, print);
+  report.proposed = await proposeHeldBack(api, doc.project, proposals, { planned: plan.changes, applied: report.applied }, print, flags.comment);
   print('Done.');
+  return report;
 }
 
 /** The local stack's configuration from `xp start`'s options over the environment. */
@@ -608,7 +691,7 @@ const STOP_DEADLINE_MS = 12_500;
 const EXIT_GRACE_MS = 2_000;
 
 /** Runs one command; returns the process exit code. */
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, print: Print = console.log, printError: Print = console.error, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
   const [command, ...rest] = argv;
   try {
     // `xp apply --help` and the like: the usage, not an unknown option.
@@ -645,14 +728,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 0;
       }
       case 'export': {
-        const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, format: { type: 'string', default: 'yaml' }, out: { type: 'string' } }, strict: true });
+        const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, format: { type: 'string', default: 'yaml' }, out: { type: 'string' }, 'omit-enabled': { type: 'boolean', default: false } }, strict: true });
         if (values.project === undefined) {
           throw new AppError('VALIDATION_FAILED', 'export needs --project');
         }
         if (values.format !== 'yaml' && values.format !== 'json') {
           throw new AppError('VALIDATION_FAILED', '--format must be yaml or json');
         }
-        const text = serializeDocument(await exportDocument(client(env), values.project), values.format);
+        const text = serializeDocument(await exportDocument(client(env), values.project, { omitEnabled: values['omit-enabled'] }), values.format);
         const size = Buffer.byteLength(text);
         if (size > MAX_INPUT_BYTES) {
           printError(`warning: the export is ${formatSize(size, MAX_INPUT_BYTES)}; xp apply reads files of at most ${MAX_INPUT_BYTES / 1_048_576} MB, so it cannot apply this file as a whole: split it by kind (flags, segments, …) into several documents`);
@@ -668,7 +751,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
       case 'apply': {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, project: { type: 'string' }, propose: { type: 'boolean', default: false }, comment: { type: 'string' } },
+          options: {
+            'dry-run': { type: 'boolean', default: false },
+            prune: { type: 'boolean', default: false },
+            force: { type: 'boolean', default: false },
+            project: { type: 'string' },
+            propose: { type: 'boolean', default: false },
+            comment: { type: 'string' },
+            json: { type: 'boolean', default: false },
+            'detailed-exitcode': { type: 'boolean', default: false },
+          },
           allowPositionals: true,
           strict: true,
         });
@@ -680,15 +772,30 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         }
         const file = onlyFile(positionals, 'xp apply');
         if (file === undefined) {
-          throw new AppError('VALIDATION_FAILED', 'apply needs a file');
+          throw new AppError('VALIDATION_FAILED', 'apply needs a file (- reads it from standard input)');
         }
-        const checked = checkDocument(await readInput(file), file);
-        if (checked.error !== undefined) {
-          throw await alsoBrokenReferences(checked, env, values.project);
+        // --json: one JSON document on stdout, whatever happens; the text (and errors) go to stderr.
+        const report = emptyReport(values['dry-run']);
+        const quiet: Print = () => undefined;
+        try {
+          const text = file === '-' ? await readStdin(stdin) : await readInput(file);
+          const checked = checkDocument(text, file === '-' ? '(stdin)' : file);
+          if (checked.error !== undefined) {
+            throw await alsoBrokenReferences(checked, env, values.project);
+          }
+          const doc = checked.doc;
+          await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, force: values.force, propose: values.propose, comment: values.comment, locate: checked.locate }, values.json ? quiet : print, printError, report);
+        } catch (e) {
+          if (values.json) {
+            report.errors.push({ message: e instanceof Error ? e.message : String(e), issues: errorLines(e) });
+            print(JSON.stringify(report, null, 2));
+          }
+          throw e;
         }
-        const doc = checked.doc;
-        await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, force: values.force, propose: values.propose, comment: values.comment }, print, printError);
-        return 0;
+        if (values.json) {
+          print(JSON.stringify(report, null, 2));
+        }
+        return values['detailed-exitcode'] && changesAnything(report) ? 2 : 0;
       }
       case 'import': {
         const [source, ...args] = rest;
@@ -741,19 +848,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 2;
     }
   } catch (e) {
+    // With --detailed-exitcode, 2 means "changes": a usage error is an error like any other.
+    const usageCode = command === 'apply' && rest.includes('--detailed-exitcode') ? 1 : 2;
     if (e instanceof UsageError) {
-      printError(`error: ${e.message}\n\nRun xp --help for the usage.`);
-      return 2;
+      printError(`error: ${e.message}\n\n${USAGE_HINT}`);
+      return usageCode;
     }
     if (e instanceof AppError || e instanceof ApiError) {
       // An answer without xp's error body (a 404 page from another server) says little by itself.
       const bare = e instanceof ApiError && /^HTTP \d+$/.test(e.message);
       printError(printable(`error: ${e.message}${bare ? ` from ${apiUrlOf(env)}; is XP_API_URL the address of the xp API?` : ''}`));
       // Messages already name some issues (all of a flags file's, the first of the API's): the rest are listed.
-      const details = e.details as { issues?: { path: string; message: string }[]; problems?: unknown } | undefined;
-      // A refused publish lists what the result would break as `problems`, one line each ("path: message").
-      const problems = Array.isArray(details?.problems) ? details.problems.filter((p): p is string => typeof p === 'string') : [];
-      const issues = [...(details?.issues ?? []), ...problems.map((message) => ({ path: '', message }))];
+      const issues = errorLines(e);
       // A message names an issue as "path: message" (flags files) or "path message" (the API's first).
       const stated = (i: { path: string; message: string }): boolean =>
         (i.path === '' ? [i.message] : [`${i.path}: ${i.message}`, `${i.path} ${i.message}`]).some((line) => e.message.startsWith(line) || e.message.includes(` ${line}`));
@@ -766,8 +872,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
     if (e instanceof TypeError && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) {
       // Node's text for an unknown option ends in advice about "--" with unbalanced quotes: name the option alone.
       const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
-      printError(`error: ${unknown === undefined ? e.message : `unknown option ${unknown}`}\n\n${HELP}`);
-      return 2;
+      printError(`error: ${unknown === undefined ? e.message : `unknown option ${unknown}`}\n\n${USAGE_HINT}`);
+      return usageCode;
     }
     // fetch's network failure: the reason (ECONNREFUSED, ENOTFOUND, …) is in its cause.
     if (e instanceof TypeError && e.message === 'fetch failed') {

@@ -50,7 +50,7 @@ export async function refuseUnsafeFlagDeletion(db: Queryable, projectId: string,
   const more = refs.branches.length > NAMED_BRANCHES ? `, and ${refs.branches.length - NAMED_BRANCHES} more branches` : '';
   throw new AppError(
     AppErrorCode.InvalidState,
-    `flag "${flag.key}" is still referenced in code: ${refs.references} ${refs.references === 1 ? 'reference' : 'references'} on ${where.join(', ')}${more}; remove the calls and upload the references again (or delete a deleted branch's with DELETE …/code-refs?repository=&branch=), or delete it anyway with ?force=true`,
+    `flag "${flag.key}" is still referenced in code: ${refs.references} ${refs.references === 1 ? 'reference' : 'references'} on ${where.join(', ')}${more}; remove the calls and upload the references again (or delete a deleted branch's with xp code-refs --delete --repo R --branch B, or DELETE …/code-refs?repository=&branch=), or delete it anyway with ?force=true`,
     { codeRefs: refs },
   );
 }

@@ -106,9 +106,11 @@ describe('xp apply --propose and xp import against a local platform', () => {
     const result = await run(['apply', file, '--dry-run'], env);
 
     expect(result.code).toBe(1);
+    // The broken reference is named with its own line in the file.
+    const line = (await readFile(file, 'utf8')).split('\n').findIndex((l) => l.includes('prodution:')) + 1;
     expect(result.err.split('\n')).toEqual([
       `error: ${file}: flags[0].environments.development.rules[0].coverage (line 20): must be between 0 and 1; and the valid rest would leave a broken reference (listed below)`,
-      '  flags.typo.environments.prodution: unknown environment "prodution"; the project has "development", "staging", "production"',
+      `  flags.typo.environments.prodution (line ${line}): unknown environment "prodution"; the project has "development", "staging", "production"`,
     ]);
   }, 60_000);
 

@@ -332,7 +332,9 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     expect([dryRun, applied]).toEqual([1, 1]);
     expect(out.join('\n')).not.toContain('Applying');
     expect(err[0]).toBe('error: nothing was applied: the result would have 6 broken references; fix the document (or the project) first');
-    expect(err.slice(1, 7).sort()).toEqual(
+    // Each names the line of the reference in the file (where the export put it), then the problem.
+    expect(err.slice(1, 7).filter((line) => !/^ {2}\S+ \(line \d+\): /.test(line))).toEqual([]);
+    expect(err.slice(1, 7).map((line) => line.replace(/ \(line \d+\):/, ':')).sort()).toEqual(
       [
         '  experiments.refs-exp.holdout: unknown holdout "no-such-holdout"',
         '  experiments.refs-exp.metrics.primary[0]: unknown metric "demo-purchse"',
@@ -352,7 +354,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     await writeFile(file, YAML.stringify({ ...exported, flags: [...exported.flags, user] }));
     err.length = 0;
     expect(await main(['apply', file, '--prune', '--dry-run'], env, () => undefined, (l) => err.push(l))).toBe(1);
-    expect(err.slice(1)).toEqual(['  flags.refs-user.environments.development.rules[0].segments[0]: unknown segment "refs-seg"']);
+    expect(err.slice(1).map((l) => l.replace(/ \(line \d+\):/, ':'))).toEqual(['  flags.refs-user.environments.development.rules[0].segments[0]: unknown segment "refs-seg"']);
     await writeFile(file, YAML.stringify(exported));
     expect(await main(['apply', file, '--prune'], env, () => undefined, (l) => err.push(l))).toBe(0);
 
@@ -369,7 +371,7 @@ describe('local stack (xp start) and the xp CLI against it', () => {
     err.length = 0;
     expect(await main(['apply', file, '--dry-run'], env, () => undefined, (l) => err.push(l))).toBe(1);
     expect(await main(['apply', file], env, () => undefined, (l) => err.push(l))).toBe(1);
-    expect(err.filter((l) => l.includes('cycle'))).toEqual([
+    expect(err.filter((l) => l.includes('cycle')).map((l) => l.replace(/ \(line \d+\):/, ':'))).toEqual([
       '  flags.refs-cycle-a.environments.development.prerequisites: prerequisites form a cycle (refs-cycle-a → refs-cycle-b → refs-cycle-a)',
       '  flags.refs-cycle-a.environments.development.prerequisites: prerequisites form a cycle (refs-cycle-a → refs-cycle-b → refs-cycle-a)',
     ]);

@@ -594,7 +594,9 @@ export class EventQueue {
     // The failed batch is not back in the queue yet.
     const waiting = this.size + batchSize;
     this.o.logger.warn(
-      first ? failed : `xp: sending events still failing (${why}): ${outage.attempts} attempts failed over ${duration(now - outage.since)}, ${waiting} events waiting; retrying in ${retryInMs} ms`,
+      first
+        ? failed
+        : `xp: sending events still failing (${why}): ${outage.attempts} attempts failed over ${duration(now - outage.since)}, ${waiting} events waiting${this.unreportedDrops > 0 ? `, ${this.unreportedDrops} dropped so far` : ''}; retrying in ${retryInMs} ms`,
     );
   }
 }

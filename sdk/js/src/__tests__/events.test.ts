@@ -358,6 +358,33 @@ describe('retries', () => {
     expect(log.lines.filter((l) => l.level === 'info').map((l) => l.message)).toEqual([expect.stringMatching(new RegExp(`^xp: events delivered again, after ${failed} failed attempts over `))]);
   });
 
+  it("says in the outage reminder how many events were dropped so far, not only after the API is back", async () => {
+    const { s, c, log } = await setup({ retryBaseMs: 20, retryMaxMs: 20, maxQueueSize: 2 });
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      s.eventsMode = 'fail';
+      c.trackEvent('click', 'u1');
+      void c.flush();
+      await eventually(() => s.eventPosts.length >= 2, 10_000);
+      // The failed batch is held for its retry; the queue (2) takes two more and drops the rest.
+      for (const id of ['u2', 'u3', 'u4', 'u5', 'u6']) {
+        c.trackEvent('click', id);
+      }
+      offset = 61_000;
+      const attempts = s.eventPosts.length;
+      await eventually(() => s.eventPosts.length >= attempts + 2, 10_000);
+    } finally {
+      vi.restoreAllMocks();
+      s.eventsMode = 'ok';
+    }
+
+    const reminder = log.lines.filter((l) => l.level === 'warn' && l.message.startsWith('xp: sending events still failing')).map((l) => l.message);
+    expect(reminder).toHaveLength(1);
+    expect(reminder[0]).toMatch(/, \d+ events waiting, [1-9]\d* dropped so far; retrying in \d+ ms$/);
+  });
+
   it('sends events waiting for a backoff as soon as the browser is back online, and stops listening at close()', async () => {
     const listeners = new Map<string, () => void>();
     const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };

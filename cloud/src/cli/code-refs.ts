@@ -182,7 +182,11 @@ const BRANCH_REF = 'refs/heads/';
  */
 export function branchOf(value: string): string {
   if (value.startsWith(BRANCH_REF)) {
-    return apiValue('--branch', value.slice(BRANCH_REF.length), branchNameSchema);
+    const name = value.slice(BRANCH_REF.length);
+    if (name === '' || name.startsWith('refs/')) {
+      throw new AppError(AppErrorCode.Validation, `--branch ${JSON.stringify(value.slice(0, 100))} names no branch after refs/heads/: pass a branch's name or its refs/heads/NAME ref`);
+    }
+    return apiValue('--branch', name, branchNameSchema);
   }
   if (value.startsWith('refs/')) {
     const shown = JSON.stringify(value.slice(0, 100));
@@ -307,6 +311,10 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
   if (!/^\d+$/.test(staleDaysText) || staleDays > 3650) {
     throw new AppError(AppErrorCode.Validation, `--stale-days must be a whole number of days from 0 to 3650, not "${staleDaysText}"`);
   }
+  // Checked with the other arguments, dry run included (it would be refused at the upload).
+  if (values.commit !== undefined && !COMMIT_PATTERN.test(values.commit)) {
+    throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
+  }
   const dir = path.resolve(values.dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new AppError(AppErrorCode.Validation, `--dir ${values.dir} is not a directory`);
@@ -318,9 +326,6 @@ export async function runCodeRefs(args: readonly string[], api: () => XpApiClien
       throw new AppError(AppErrorCode.Validation, 'code-refs needs --repo NAME and --branch BRANCH (or --dry-run)');
     }
     const project = projectOf(values.project, dir);
-    if (values.commit !== undefined && !COMMIT_PATTERN.test(values.commit)) {
-      throw new AppError(AppErrorCode.Validation, `--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "${values.commit}"`);
-    }
     upload = { repo, branch, project, client: api() };
     // A wrong or revoked token, a role that cannot upload or an unknown project fails here, not after
     // indexing the whole tree.

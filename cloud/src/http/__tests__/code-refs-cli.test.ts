@@ -108,7 +108,8 @@ describe('xp code-refs', () => {
       [['--repo', 'acme/ci', '--branch', 'x'.repeat(256)], `--branch "${'x'.repeat(100)}" is refused by the API: it must be at most 255 characters`],
       [['--repo', 'acme mono', '--branch', 'main'], '--repo "acme mono" is refused by the API: it must contain only letters, digits, "_", ".", "-" and "/"'],
       [['--repo', '', '--branch', 'main'], '--repo "" is refused by the API: it must not be empty'],
-      [['--repo', 'acme/ci', '--branch', 'refs/heads/'], '--branch "" is refused by the API: it must not be empty'],
+      [['--repo', 'acme/ci', '--branch', 'refs/heads/'], '--branch "refs/heads/" names no branch after refs/heads/: pass a branch\'s name or its refs/heads/NAME ref'],
+      [['--repo', 'acme/ci', '--branch', 'refs/heads/refs/tags/x'], '--branch "refs/heads/refs/tags/x" names no branch after refs/heads/: pass a branch\'s name or its refs/heads/NAME ref'],
       [
         ['--repo', 'acme/ci', '--branch', 'refs/tags/v1.2'],
         '--branch "refs/tags/v1.2" is a tag, not a branch: references are stored per branch, so pass a branch\'s name or its refs/heads/… ref (a pull request\'s branch is $GITHUB_HEAD_REF on GitHub Actions; upload from branch pushes, not tags)',
@@ -119,6 +120,7 @@ describe('xp code-refs', () => {
       ],
       // A dry run uploads nothing, but checks what it is given.
       [['--dry-run', '--branch', 'a:b'], '--branch "a:b" is refused by the API: it must be a git branch name: no whitespace, "~", "^", ":", "?", "*", "[" or "\\"'],
+      [['--dry-run', '--commit', 'xyz'], '--commit must be a commit id of 7 to 64 lower-case hexadecimal characters (as git rev-parse prints it), not "xyz"'],
     ];
     for (const [args, message] of cases) {
       expect({ args, ...(await refused(args)) }).toEqual({ args, code: 1, out: [], err: [`error: ${message}`] });

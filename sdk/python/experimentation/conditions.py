@@ -142,11 +142,16 @@ def _membership(items: Iterable[Any]) -> frozenset[tuple[Any, ...]]:
 
 def _make_in(keys: frozenset[tuple[Any, ...]], fold: bool = False) -> Callable[[Any], bool]:
     """`$in`: an array attribute matches when any element is in the list (strict equality)."""
+    # The strings of the list, for the common case of a string attribute (no key tuple to build).
+    strings = frozenset(k[1] for k in keys if k[0] == "str")
+
     def contains(v: Any) -> bool:
         k = strict_key(_lower(v) if fold else v)
         return k is not None and k in keys
 
     def test(actual: Any) -> bool:
+        if type(actual) is str:
+            return (js_lower(actual) if fold else actual) in strings
         if _is_array(actual):
             return any(contains(e) for e in actual)
         return contains(actual)
@@ -258,7 +263,7 @@ class _Compiler:
             return lambda v, g: v is not None and truthy(v) is expected
         if is_number(expected):
             number = float(expected)
-            return lambda v, g: to_js_number(v) == number
+            return lambda v, g: (float(v) if type(v) in _FLOAT_OR_INT else to_js_number(v)) == number
         if expected is None:
             return lambda v, g: v is None
         if not is_operator_object(expected):
@@ -280,8 +285,12 @@ class _Compiler:
             key = strict_key(arg)
             if key is None:
                 return _always_false
+            if type(arg) is str:
+                return lambda a, g: a == arg if type(a) is str else strict_key(a) == key
             return lambda a, g: strict_key(a) == key
         if op == "$ne":
+            if type(arg) is str:
+                return lambda a, g: a != arg if type(a) is str else not strict_equals(a, arg)
             return lambda a, g: not strict_equals(a, arg)
         if op in ("$lt", "$lte", "$gt", "$gte"):
             return self.relational(op, arg)
@@ -350,6 +359,16 @@ class _Compiler:
 
     @staticmethod
     def relational(op: str, arg: Any) -> _ValueTest:
+        number = _as_float(arg)
+        if number is not None:
+            # A number operand: JavaScript compares ToNumber(attribute) with it, whatever the attribute is.
+            if op == "$lt":
+                return lambda a, g: (float(a) if type(a) in _FLOAT_OR_INT else to_js_number(a)) < number
+            if op == "$lte":
+                return lambda a, g: (float(a) if type(a) in _FLOAT_OR_INT else to_js_number(a)) <= number
+            if op == "$gt":
+                return lambda a, g: number < (float(a) if type(a) in _FLOAT_OR_INT else to_js_number(a))
+            return lambda a, g: number <= (float(a) if type(a) in _FLOAT_OR_INT else to_js_number(a))
         if op == "$lt":
             return lambda a, g: less_than(a, arg, False)
         if op == "$lte":
@@ -360,7 +379,7 @@ class _Compiler:
 
     @staticmethod
     def version(op: str, e: str) -> _ValueTest:
-        pv = padded_version_string
+        pv = _padded_version
         if op == "$veq":
             return lambda a, g: pv(a) == e
         if op == "$vne":
@@ -372,6 +391,36 @@ class _Compiler:
         if op == "$vlt":
             return lambda a, g: js_string_less(pv(a), e)
         return lambda a, g: not js_string_less(e, pv(a))
+
+
+_FLOAT_OR_INT: Final = frozenset({float, int})
+
+
+def _as_float(v: Any) -> float | None:
+    """A number operand as the float JavaScript compares (None for anything else, or an int beyond a double)."""
+    if not is_number(v):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return None
+
+
+_versions: dict[str, str] = {}
+_VERSIONS_SIZE: Final = 4096
+
+
+def _padded_version(v: Any) -> str:
+    """`padded_version_string`, remembered for the strings seen last (an app version repeats across users)."""
+    if type(v) is not str:
+        return padded_version_string(v)
+    padded = _versions.get(v)
+    if padded is None:
+        padded = padded_version_string(v)
+        if len(_versions) >= _VERSIONS_SIZE:
+            _versions.clear()
+        _versions[v] = padded
+    return padded
 
 
 def compile_condition(condition: Any, path: str = "condition") -> tuple[ConditionTest, list[str]]:

@@ -7,6 +7,7 @@ Evaluation never raises: problems come back as reason ERROR with an error code.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ _DIGITS: Final = re.compile(r"[0-9]+")
 _FORCE, _ROLLOUT, _SPLIT, _EXPERIMENT = 0, 1, 2, 3
 _TYPE_MISMATCH: Final = object()
 _PLAIN: Final = frozenset({str, bool, float, type(None)})
+_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=True).encode
 
 
 class _Invalid(Exception):
@@ -153,12 +155,35 @@ class CompiledRuleset:
 _EMPTY_RESULT: Final[EvaluationResult[Any]] = EvaluationResult(value=None, variation_key=None, reason=Reason.DEFAULT)
 
 
-def _compile_test(condition: Any, path: str) -> ConditionTest | None:
+# Conditions compiled so far in one ruleset, by their JSON text: (the condition, its test).
+_Memo = dict[str, tuple[Any, ConditionTest]]
+
+
+def _json_text(value: Any) -> str | None:
+    """A condition's or flag's JSON text (key order kept), or None when it is not plain JSON."""
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _compile_test(condition: Any, path: str, memo: _Memo) -> ConditionTest | None:
+    """The condition's test; a condition that recurs in the ruleset (the same segment in many flags) is
+    compiled once. Tests are pure functions, so sharing one is safe; a condition with problems is never
+    shared (its messages name its own path)."""
     if condition is None:
         return None
+    text = _json_text(condition)
+    if text is not None:
+        hit = memo.get(text)
+        # Equal text and equal values: the same condition (not {True: 1} beside {"true": 1}, nor 1 beside 1.0).
+        if hit is not None and hit[0] == condition:
+            return hit[1]
     test, problems = compile_condition(condition, path)
     if problems:
         raise _Invalid(ErrorCode.INVALID_RULE, "; ".join(problems))
+    if text is not None:
+        memo[text] = (condition, test)
     return test
 
 
@@ -167,7 +192,8 @@ def _check_index(i: int, length: int, path: str) -> None:
         raise _Invalid(ErrorCode.PARSE_ERROR, f"{path}: variation index {i} is out of range ({length} variations)")
 
 
-def _compile_experiment(key: str, raw: Any, holdouts: Mapping[str, Any], broken_holdouts: Mapping[str, str]) -> _CompiledExperiment:
+def _compile_experiment(key: str, raw: Any, holdouts: Mapping[str, Any], broken_holdouts: Mapping[str, str],
+                        memo: _Memo) -> _CompiledExperiment:
     path = f"experiments.{key}"
     problems = check_experiment(raw, path)
     if problems:
@@ -188,7 +214,7 @@ def _compile_experiment(key: str, raw: Any, holdouts: Mapping[str, Any], broken_
                 raise _Invalid(ErrorCode.INVALID_RULE, f'{path}.holdout: unknown holdout "{raw["holdout"]}"')
         exp = _CompiledExperiment(key, raw)
         exp.ranges = get_bucket_ranges(n, raw["coverage"], raw["weights"])
-        exp.test = _compile_test(raw.get("condition"), f"{path}.condition")
+        exp.test = _compile_test(raw.get("condition"), f"{path}.condition", memo)
         exp.holdout = holdout
         return exp
     except _Invalid as e:
@@ -196,11 +222,11 @@ def _compile_experiment(key: str, raw: Any, holdouts: Mapping[str, Any], broken_
 
 
 def _compile_rule(flag_key: str, flag: Mapping[str, Any], rule: Mapping[str, Any], index: int,
-                  experiments: Mapping[str, _CompiledExperiment]) -> _CompiledRule:
+                  experiments: Mapping[str, _CompiledExperiment], memo: _Memo) -> _CompiledRule:
     path = f"flags.{flag_key}.rules[{index}]"
     variations = flag["variations"]
     n = len(variations)
-    test = _compile_test(rule.get("condition"), f"{path}.condition")
+    test = _compile_test(rule.get("condition"), f"{path}.condition", memo)
     kind = rule["type"]
     if kind == "force":
         _check_index(rule["variation"], n, f"{path}.variation")
@@ -239,7 +265,7 @@ def _compile_rule(flag_key: str, flag: Mapping[str, Any], rule: Mapping[str, Any
     return c
 
 
-def _compile_flag(key: str, raw: Any, experiments: Mapping[str, _CompiledExperiment]) -> _CompiledFlag:
+def _compile_flag(key: str, raw: Any, experiments: Mapping[str, _CompiledExperiment], memo: _Memo) -> _CompiledFlag:
     problems = check_flag(raw, f"flags.{key}")
     if problems:
         return _CompiledFlag(key, _Invalid(ErrorCode.PARSE_ERROR, "; ".join(problems)))
@@ -248,7 +274,7 @@ def _compile_flag(key: str, raw: Any, experiments: Mapping[str, _CompiledExperim
         n = len(variations)
         _check_index(raw["default"], n, f"flags.{key}.default")
         _check_index(raw["off"], n, f"flags.{key}.off")
-        rules = [_compile_rule(key, raw, r, i, experiments) for i, r in enumerate(raw.get("rules") or [])]
+        rules = [_compile_rule(key, raw, r, i, experiments, memo) for i, r in enumerate(raw.get("rules") or [])]
     except _Invalid as e:
         return _CompiledFlag(key, e)
     flag = _CompiledFlag(key)
@@ -311,12 +337,52 @@ def _compile(ruleset: Any) -> CompiledRuleset:
             broken_holdouts[key] = "; ".join(problems)
         else:
             holdouts[key] = raw
+    memo: _Memo = {}
     for key, raw in (ruleset.get("experiments") or {}).items():
-        compiled.experiments[key] = _compile_experiment(key, raw, holdouts, broken_holdouts)
+        compiled.experiments[key] = _compile_experiment(key, raw, holdouts, broken_holdouts, memo)
+    global _last_flags
+    previous, seen = _last_flags, {}
     for key, raw in ruleset["flags"].items():
-        compiled.flags[key] = _compile_flag(key, raw, compiled.experiments)
+        compiled.flags[key] = _reuse_or_compile_flag(key, raw, compiled.experiments, memo, previous, seen)
+    _last_flags = seen
     _mark_cycles(compiled.flags)
     return compiled
+
+
+# The flags of the ruleset compiled last, by key and JSON text: a refresh compiles only what changed.
+_FlagEntry = tuple[Any, tuple[Any, ...], _CompiledFlag]
+_last_flags: dict[str, _FlagEntry] = {}
+
+
+def _experiment_states(raw: Any, experiments: Mapping[str, _CompiledExperiment]) -> tuple[Any, ...]:
+    """What a flag's compiled form takes from the experiments its rules name (which must exist, be valid
+    and have as many variations as the rule maps)."""
+    states: list[Any] = []
+    for rule in raw.get("rules") or ():
+        if isinstance(rule, dict) and rule.get("type") == "experiment":
+            name = rule.get("experiment")
+            exp = experiments.get(name) if isinstance(name, str) else None
+            states.append(None if exp is None else
+                          (exp.error.code, exp.error.message) if exp.error is not None else len(exp.variations))
+    return tuple(states)
+
+
+def _reuse_or_compile_flag(key: str, raw: Any, experiments: Mapping[str, _CompiledExperiment], memo: _Memo,
+                           previous: Mapping[str, _FlagEntry], seen: dict[str, _FlagEntry]) -> _CompiledFlag:
+    """The compiled flag of the previous ruleset when this flag has not changed (same key, JSON text and
+    experiments), else a new one. A compiled flag is never modified, so two rulesets can share it."""
+    text = _json_text(raw) if isinstance(raw, dict) and isinstance(raw.get("rules") or (), list) else None
+    if text is None:
+        return _compile_flag(key, raw, experiments, memo)
+    text = f"{key}\n{text}"
+    states = _experiment_states(raw, experiments)
+    hit = previous.get(text)
+    if hit is not None and hit[1] == states and hit[0] == raw:
+        seen[text] = hit
+        return hit[2]
+    flag = _compile_flag(key, raw, experiments, memo)
+    seen[text] = (raw, states, flag)
+    return flag
 
 
 _cache: OrderedDict[int, CompiledRuleset] = OrderedDict()

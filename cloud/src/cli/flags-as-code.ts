@@ -17,6 +17,7 @@ import {
   reassignmentMessage,
   ruleSchema,
   segmentSchema,
+  tagsSchema,
   variationSchema,
 } from '@xp/shared';
 import type { DiffEntry } from '../domain/json-diff.js';
@@ -27,10 +28,20 @@ import { AppError, AppErrorCode } from '../errors.js';
 import type { BrokenReference } from './references.js';
 import { introducedProblems } from './references.js';
 
+/** A tag, as definitions' `tags` hold them. */
+export const scopeTagSchema = tagsSchema.element;
+
+/**
+ * A document's scope: the definitions carrying the tag are the document's (it adds the tag to what
+ * it creates and updates, and `--prune` deletes only those of them it no longer mentions).
+ */
+const scopeSchema = z.strictObject({ tag: scopeTagSchema });
+
 /** Flags as code: a project's definitions as one YAML or JSON document kept in git. */
 export const documentSchema = z.strictObject({
   xp: z.literal(1),
   project: keySchema,
+  scope: scopeSchema.optional(),
   segments: z.array(segmentSchema).default([]),
   holdouts: z.array(holdoutSchema).default([]),
   metrics: z.array(metricSchema).default([]),
@@ -54,6 +65,8 @@ export interface PlannedChange {
   readonly diff: DiffEntry[];
   /** A flag delete that `--force` lets through although code still references the flag. */
   readonly force?: boolean;
+  /** An update that adds the document's scope tag (this) to a definition that did not have it (`--adopt`). */
+  readonly adopt?: string;
 }
 
 /** A parsed file and where each of its values is, to name the line of a problem. */
@@ -496,7 +509,8 @@ export function checkDocument(text: string, source: string): ({ doc: FlagsDocume
     return { error };
   }
   // Each definition that is valid on its own (numbers aside: the API would read them rounded), for a reference check.
-  const doc: FlagsDocument = { xp: 1, project: project.data, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+  const scope = scopeSchema.safeParse(rawDoc.scope);
+  const doc: FlagsDocument = { xp: 1, project: project.data, ...(scope.success ? { scope: scope.data } : {}), segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   const invalid = new Set<string>();
   for (const kind of KINDS) {
     const list = rawDoc[kind];
@@ -668,13 +682,20 @@ function inExportOrder(kind: DefinitionPath, definition: unknown, environments: 
   };
 }
 
-/** A project's definitions as a document; `omitEnabled` leaves flag states' `enabled` out (kill switches kept out of git). */
-export async function exportDocument(client: XpApiClient, project: string, options: { readonly omitEnabled?: boolean } = {}): Promise<FlagsDocument> {
-  const doc: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+/**
+ * A project's definitions as a document; `omitEnabled` leaves flag states' `enabled` out (kill
+ * switches kept out of git); `scopeTag`: only the definitions carrying the tag, as a document of
+ * that scope (no holdouts: they have no tags).
+ */
+export async function exportDocument(client: XpApiClient, project: string, options: { readonly omitEnabled?: boolean; readonly scopeTag?: string | undefined } = {}): Promise<FlagsDocument> {
+  const empty: FlagsDocument = { xp: 1, project, segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
+  // `scope` written after `project`, as a document declares it.
+  const { scope } = withScope(empty, options.scopeTag);
+  const doc: FlagsDocument = { xp: 1, project, ...(scope === undefined ? {} : { scope }), segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   const environments = (await client.environments(project)).map((e) => e.key);
   for (const kind of KINDS) {
     // Archived definitions are exported too, so `apply --prune` never deletes what export left out.
-    const items = await client.listAll(project, kind, { archived: true });
+    const items = (await client.listAll(project, kind, { archived: true })).filter((i) => options.scopeTag === undefined || tagsOf(i.definition).includes(options.scopeTag));
     (doc[kind] as unknown[]) = items.map((i) => inExportOrder(kind, i.definition, environments, options.omitEnabled === true));
   }
   return doc;
@@ -797,11 +818,59 @@ export interface Plan {
   readonly blockedDeletions?: BrokenReference[];
   /** Flag deletions `force` lets through although code references the flag, one line each. */
   readonly warnings?: string[];
+  /** A scoped document's definitions that exist outside its scope (without `adopt`), and holdouts (which have no tags). */
+  readonly outOfScope?: BrokenReference[];
+}
+
+/** The tags a definition carries (a segment may have none; a holdout has no tags). */
+function tagsOf(definition: unknown): readonly string[] {
+  const tags = (definition as { tags?: unknown }).tags;
+  return Array.isArray(tags) ? (tags as string[]) : [];
+}
+
+/** `definition` with `tag` added to its tags, after the ones it has. */
+function withTag<T>(definition: T, tag: string): T {
+  const tags = tagsOf(definition);
+  return tags.includes(tag) ? definition : { ...definition, tags: [...tags, tag] };
+}
+
+/** Why a scoped document cannot write a definition that exists outside its scope. */
+function notInScopeMessage(kind: DefinitionPath, key: string, tag: string, tags: readonly string[]): string {
+  // The console edits the tags of flags and metrics only.
+  const where = kind === 'flags' || kind === 'metrics' ? 'in the console or the API' : 'with the API';
+  return `${label({ kind, key })} exists and is not in scope ${inline(tag)} (its tags: ${tags.length === 0 ? 'none' : tags.map(inline).join(', ')}); add the tag ${where} to adopt it, or remove it from this document (or apply with --adopt, which adds the tag)`;
+}
+
+/**
+ * `doc` with the scope `tag` (`--scope-tag`) given on the command line: the document's own scope
+ * if it declares one, which must be the same.
+ */
+export function withScope(doc: FlagsDocument, tag: string | undefined): FlagsDocument {
+  if (tag === undefined) {
+    return doc;
+  }
+  const parsed = scopeTagSchema.safeParse(tag);
+  if (!parsed.success) {
+    throw new AppError(AppErrorCode.Validation, `--scope-tag ${inline(JSON.stringify(tag))} is not a valid tag: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (doc.scope !== undefined && doc.scope.tag !== tag) {
+    throw new AppError(AppErrorCode.Validation, `--scope-tag ${inline(tag)} does not match the document's scope (tag ${inline(doc.scope.tag)}); leave --scope-tag out, or give the same tag`);
+  }
+  return { ...doc, scope: { tag } };
 }
 
 
-/** What applying the document would change; deletions only when `prune`. */
-export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean; force?: boolean }): Promise<Plan> {
+/**
+ * What applying the document would change; deletions only when `prune`. A scoped document
+ * (`scope.tag`) adds the tag to every definition it writes, may not write one that exists without
+ * the tag unless `adopt` (which adds it), nor holdouts (they have no tags), and prunes only
+ * definitions carrying the tag.
+ */
+export async function planApply(client: XpApiClient, doc: FlagsDocument, options: { prune: boolean; force?: boolean; adopt?: boolean }): Promise<Plan> {
+  const scope = doc.scope?.tag;
+  const outOfScope: BrokenReference[] = [];
+  /** Stored definitions neither in the document nor deleted: what the result keeps of them. */
+  const kept: { [K in DefinitionPath]: unknown[] } = { segments: [], holdouts: [], metrics: [], experiments: [], flags: [] };
   const plan: PlannedChange[] = [];
   const blockedDeletions: BrokenReference[] = [];
   const warnings: string[] = [];
@@ -817,16 +886,27 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     const removals: PlannedChange[] = [];
     for (const given of doc[kind]) {
       const existing = current.get(given.key);
+      if (scope !== undefined && kind === 'holdouts') {
+        outOfScope.push({ path: `holdouts.${given.key}`, message: `holdouts have no tags, so a scoped document cannot own one: define holdout ${inline(given.key)} in a document without scope (this document's experiments may still name it)` });
+        current.delete(given.key);
+        continue;
+      }
+      const adopt = scope !== undefined && existing !== undefined && !tagsOf(existing.definition).includes(scope);
+      if (adopt && options.adopt !== true) {
+        outOfScope.push({ path: `${kind}.${given.key}`, message: notInScopeMessage(kind, given.key, scope, tagsOf(existing.definition)) });
+      }
       // A flag state without `enabled` keeps the project's (a kill switch is not git's to turn back on).
-      const desired = kind === 'flags' ? withStoredEnabled(given as Flag, existing?.definition as Flag | undefined) : given;
+      const stated = kind === 'flags' ? withStoredEnabled(given as Flag, existing?.definition as Flag | undefined) : given;
+      const desired = scope === undefined ? stated : withTag(stated, scope);
       if (existing === undefined) {
         writes.push({ kind, key: desired.key, action: 'create', definition: desired, diff: jsonDiff(undefined, desired) });
       } else {
         const definition = configurationOf(kind, desired);
         const diff = jsonDiff(configurationOf(kind, existing.definition), definition);
-        ignored.push(...runtimeDifferences(kind, desired, existing.definition));
+        // `stated`: the parsed definition, which knows whether the file gave a status.
+        ignored.push(...runtimeDifferences(kind, stated, existing.definition));
         if (diff.length > 0) {
-          writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, before: configurationOf(kind, existing.definition), diff });
+          writes.push({ kind, key: desired.key, action: 'update', version: existing.version, definition, before: configurationOf(kind, existing.definition), diff, ...(adopt ? { adopt: scope } : {}) });
           if (kind === 'experiments') {
             const stored = existing.definition as Experiment;
             for (const { path, reason } of reassigningChanges(stored, desired as Experiment)) {
@@ -838,6 +918,13 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
           }
         }
         current.delete(desired.key);
+      }
+    }
+    // A scoped document prunes only what carries its tag: the rest stays as it is.
+    for (const [key, other] of current) {
+      if (!options.prune || (scope !== undefined && !tagsOf(other.definition).includes(scope))) {
+        kept[kind].push(other.definition);
+        current.delete(key);
       }
     }
     if (options.prune) {
@@ -858,7 +945,9 @@ export async function planApply(client: XpApiClient, doc: FlagsDocument, options
     deletions.unshift(...namedFirst(kind, removals).reverse());
   }
   const environments = (await client.environments(doc.project)).map((e) => e.key);
-  return { changes: [...plan, ...deletions], problems: introducedProblems(before, doc, options.prune, environments), refusals, ignored, blockedDeletions, warnings };
+  // The result: the document's definitions and the stored ones kept (all of them without `prune`).
+  const after = Object.fromEntries(KINDS.map((kind) => [kind, [...kept[kind], ...doc[kind]]])) as { [K in DefinitionPath]: unknown[] };
+  return { changes: [...plan, ...deletions], problems: introducedProblems(before, after, true, environments), refusals, ignored, blockedDeletions, warnings, outOfScope };
 }
 
 /**
@@ -914,19 +1003,21 @@ function runtimeDifferences(kind: DefinitionPath, desired: object, existing: unk
 }
 
 /** Why the plan cannot be applied, as one error naming each problem, with nothing applied; undefined when it can. */
-export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDeletions'>, locate?: ReferenceLocator): AppError | undefined {
+export function planError(plan: Pick<Plan, 'problems' | 'refusals' | 'blockedDeletions' | 'outOfScope'>, locate?: ReferenceLocator): AppError | undefined {
   const { problems, refusals } = plan;
   const blocked = plan.blockedDeletions ?? [];
-  if (problems.length === 0 && refusals.length === 0 && blocked.length === 0) {
+  const outOfScope = plan.outOfScope ?? [];
+  if (problems.length === 0 && refusals.length === 0 && blocked.length === 0 && outOfScope.length === 0) {
     return undefined;
   }
   const flags = new Set(blocked.map((b) => b.path)).size;
   const why = [
+    ...(outOfScope.length === 0 ? [] : [`the document writes ${outOfScope.length === 1 ? 'a definition' : `${outOfScope.length} definitions`} outside its scope`]),
     ...(problems.length === 0 ? [] : [`the result would have ${problems.length === 1 ? 'a broken reference' : `${problems.length} broken references`}`]),
     ...(refusals.length === 0 ? [] : [`the API would refuse ${refusals.length === 1 ? 'a change' : `${refusals.length} changes`} to a started experiment`]),
     ...(flags === 0 ? [] : [`the API would refuse to delete ${flags === 1 ? 'a flag' : `${flags} flags`} still in use`]),
   ];
-  const issues = withLines([...problems, ...refusals, ...blocked], locate).map((p) => ({ path: p.path, message: p.message }));
+  const issues = withLines([...outOfScope, ...problems, ...refusals, ...blocked], locate).map((p) => ({ path: p.path, message: p.message }));
   return new AppError(AppErrorCode.Validation, `nothing was applied: ${why.join(', and ')}; fix the document (or the project) first`, { issues });
 }
 
@@ -947,7 +1038,8 @@ export function describePlan(plan: readonly PlannedChange[], ignored: readonly s
     const sign = change.action === 'create' ? '+' : change.action === 'delete' ? '-' : '~';
     const archive = archiving(change);
     const createdArchived = change.kind === 'experiments' && change.action === 'create' && (change.definition as Partial<Experiment>).archived === true;
-    lines.push(`${sign} ${label(change)} (${change.action}${archive === undefined ? '' : `: ${archive}`}${createdArchived ? ', archived' : ''})`);
+    const adopted = change.adopt === undefined ? '' : `, adopted into scope ${inline(change.adopt)}`;
+    lines.push(`${sign} ${label(change)} (${change.action}${archive === undefined ? '' : `: ${archive}`}${createdArchived ? ', archived' : ''}${adopted})`);
     if (change.action === 'update') {
       for (const d of change.diff.slice(0, 50)) {
         const from = d.from === undefined ? '' : ` ${inline(JSON.stringify(d.from))}`;
@@ -970,6 +1062,8 @@ export interface PlannedChangeJson {
   readonly key: string;
   readonly action: PlannedChange['action'];
   readonly archive?: 'archive' | 'unarchive';
+  /** An update that adopts the definition into the document's scope (`--adopt`): the scope's tag. */
+  readonly adopt?: string;
   /** An update's differences, each as the text plan's line: op, JSON Pointer path, from and to. */
   readonly diff?: readonly DiffEntry[];
 }
@@ -977,7 +1071,14 @@ export interface PlannedChangeJson {
 export function planAsJson(plan: readonly PlannedChange[]): PlannedChangeJson[] {
   return plan.map((change) => {
     const archive = archiving(change);
-    return { kind: change.kind, key: change.key, action: change.action, ...(archive === undefined ? {} : { archive }), ...(change.action === 'update' ? { diff: change.diff } : {}) };
+    return {
+      kind: change.kind,
+      key: change.key,
+      action: change.action,
+      ...(archive === undefined ? {} : { archive }),
+      ...(change.adopt === undefined ? {} : { adopt: change.adopt }),
+      ...(change.action === 'update' ? { diff: change.diff } : {}),
+    };
   });
 }
 

@@ -22,7 +22,7 @@ import { lockDataDir } from '../local/data-lock.js';
 import type { LockOwner } from '../local/data-lock.js';
 import { embeddedDatabaseDir, openEmbeddedDatabase } from '../local/embedded-database.js';
 import { runCodeRefs } from './code-refs.js';
-import { applyPlan, checkDocument, describePlan, holdBackApprovals, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planAsJson, planError, printable, serializeDocument, supersededRequests, withBrokenReferences } from './flags-as-code.js';
+import { applyPlan, checkDocument, describePlan, holdBackApprovals, inline, openRequestProposing, proposeHeldBack, exportDocument, parseJsonFile, planApply, planAsJson, planError, printable, serializeDocument, supersededRequests, withBrokenReferences, withScope } from './flags-as-code.js';
 import type { DocumentProblems, FlagsDocument, PlannedChange, PlannedChangeJson, Proposal, ProposedState, ReferenceLocator, SupersededRequest } from './flags-as-code.js';
 import { MAX_APPLY_CHANGES } from '../domain/apply.js';
 import { convertGrowthBookPayload } from './import-growthbook.js';
@@ -41,10 +41,11 @@ Usage:
       traffic fills three demo experiments; --no-demo (or XP_DEMO=0) turns it off.
       Logs go to stderr: readable lines on a terminal, JSON otherwise (XP_LOG_FORMAT=text|json,
       XP_LOG_LEVEL=info|warn|error).
-  xp export --project KEY [--format yaml|json] [--out FILE] [--omit-enabled]
+  xp export --project KEY [--format yaml|json] [--out FILE] [--omit-enabled] [--scope-tag TAG]
       Write every flag, segment, experiment, metric and holdout of a project as one document
-      (--omit-enabled leaves flag states' enabled out: apply then keeps each on/off as it is).
-  xp apply FILE|- [--dry-run] [--prune [--force]] [--project KEY] [--propose [--comment TEXT]] [--json] [--detailed-exitcode]
+      (--omit-enabled leaves flag states' enabled out: apply then keeps each on/off as it is;
+      --scope-tag writes only the definitions tagged TAG, as a document with scope TAG).
+  xp apply FILE|- [--dry-run] [--prune [--force]] [--project KEY] [--scope-tag TAG [--adopt]] [--propose [--comment TEXT]] [--json] [--detailed-exitcode]
       Show the changes FILE (- for standard input) makes to its project, then apply them all in
       one transaction, or none if the API refuses one (--dry-run shows them and has the API check
       them; --prune also deletes what the file does not mention, except flags that a running
@@ -52,7 +53,9 @@ Usage:
       the rest and proposes a change request for each flag state that needs approval in a protected
       environment). A flag state without enabled keeps its on/off. --json prints the plan and what
       was applied as one JSON document; --detailed-exitcode exits 0 for no changes, 2 for changes,
-      1 for errors.
+      1 for errors. A scope (scope: { tag: TAG } in FILE, or --scope-tag TAG) tags what FILE writes
+      and prunes only definitions tagged TAG; FILE may not write one that exists without the tag
+      unless --adopt (which adds it).
   xp import growthbook FILE --project KEY --environment ENV [--dry-run] [--sticky-bucketing]
       Convert a GrowthBook SDK payload (features JSON) into xp flags, experiments and segments
       that assign every user the same variation, and apply them like \`xp apply\`.
@@ -419,6 +422,8 @@ async function cancelSuperseded(api: XpApiClient, project: string, requests: rea
 /** What `xp apply` planned and did: `--json` prints it, `--detailed-exitcode` reads whether anything changes. */
 interface ApplyReport {
   dryRun: boolean;
+  /** A scoped document's tag: only definitions carrying it are the document's. */
+  scope?: string;
   changes: PlannedChangeJson[];
   /** Runtime fields the document sets differently (an experiment's status): never applied. */
   notApplied: string[];
@@ -447,12 +452,16 @@ function changesAnything(report: ApplyReport): boolean {
 async function runApply(
   api: XpApiClient,
   doc: FlagsDocument,
-  flags: { dryRun: boolean; prune: boolean; force?: boolean; propose?: boolean; comment?: string | undefined; locate?: ReferenceLocator },
+  flags: { dryRun: boolean; prune: boolean; force?: boolean; adopt?: boolean; propose?: boolean; comment?: string | undefined; locate?: ReferenceLocator },
   print: Print,
   warn: Print = print,
   report: ApplyReport = emptyReport(flags.dryRun),
 ): Promise<ApplyReport> {
-  const plan = await planApply(api, doc, { prune: flags.prune, force: flags.force === true });
+  const plan = await planApply(api, doc, { prune: flags.prune, force: flags.force === true, adopt: flags.adopt === true });
+  if (doc.scope !== undefined) {
+    report.scope = doc.scope.tag;
+    print(`Scope: tag ${inline(doc.scope.tag)} (the document writes only definitions with this tag${flags.prune ? ', and prunes only those' : ''}).\n`);
+  }
   let { changes } = plan;
   let proposals: Proposal[] = [];
   /** The caller's open change requests the document supersedes, cancelled by the apply. */
@@ -728,14 +737,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         return 0;
       }
       case 'export': {
-        const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, format: { type: 'string', default: 'yaml' }, out: { type: 'string' }, 'omit-enabled': { type: 'boolean', default: false } }, strict: true });
+        const { values } = parseArgs({
+          args: rest,
+          options: { project: { type: 'string' }, format: { type: 'string', default: 'yaml' }, out: { type: 'string' }, 'omit-enabled': { type: 'boolean', default: false }, 'scope-tag': { type: 'string' } },
+          strict: true,
+        });
         if (values.project === undefined) {
           throw new AppError('VALIDATION_FAILED', 'export needs --project');
         }
         if (values.format !== 'yaml' && values.format !== 'json') {
           throw new AppError('VALIDATION_FAILED', '--format must be yaml or json');
         }
-        const text = serializeDocument(await exportDocument(client(env), values.project, { omitEnabled: values['omit-enabled'] }), values.format);
+        const text = serializeDocument(await exportDocument(client(env), values.project, { omitEnabled: values['omit-enabled'], scopeTag: values['scope-tag'] }), values.format);
         const size = Buffer.byteLength(text);
         if (size > MAX_INPUT_BYTES) {
           printError(`warning: the export is ${formatSize(size, MAX_INPUT_BYTES)}; xp apply reads files of at most ${MAX_INPUT_BYTES / 1_048_576} MB, so it cannot apply this file as a whole: split it by kind (flags, segments, …) into several documents`);
@@ -756,6 +769,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
             prune: { type: 'boolean', default: false },
             force: { type: 'boolean', default: false },
             project: { type: 'string' },
+            'scope-tag': { type: 'string' },
+            adopt: { type: 'boolean', default: false },
             propose: { type: 'boolean', default: false },
             comment: { type: 'string' },
             json: { type: 'boolean', default: false },
@@ -783,8 +798,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
           if (checked.error !== undefined) {
             throw await alsoBrokenReferences(checked, env, values.project);
           }
-          const doc = checked.doc;
-          await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, force: values.force, propose: values.propose, comment: values.comment, locate: checked.locate }, values.json ? quiet : print, printError, report);
+          const doc = withScope(checked.doc, values['scope-tag']);
+          if (values.adopt && doc.scope === undefined) {
+            throw new UsageError('--adopt goes with a scope (scope: { tag: TAG } in the document, or --scope-tag TAG): it adds the tag to definitions the document writes');
+          }
+          await runApply(client(env), { ...doc, project: values.project ?? doc.project }, { dryRun: values['dry-run'], prune: values.prune, force: values.force, adopt: values.adopt, propose: values.propose, comment: values.comment, locate: checked.locate }, values.json ? quiet : print, printError, report);
         } catch (e) {
           if (values.json) {
             report.errors.push({ message: e instanceof Error ? e.message : String(e), issues: errorLines(e) });

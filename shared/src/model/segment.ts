@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { attributeNameSchema, authoredConditionSchema, keySchema, nameSchema } from './common.js';
+import { attributeNameSchema, authoredConditionSchema, keySchema, nameSchema, tagsSchema } from './common.js';
 
 const segmentBase = {
   key: keySchema,
   name: nameSchema,
   description: z.string().max(2000).optional(),
+  /** Optional (segments stored before had none): `xp apply` scopes own segments by tag, as flags. */
+  tags: tagsSchema.optional(),
 };
 
 /** A saved list of unit ids, matched against one attribute. */

@@ -6,7 +6,7 @@ import { routeHash } from '../../app/router.js';
 import { FormActions, useDefinitionForm, useDefinitionList } from '../../lib/definition-crud.js';
 import { FieldError, FormErrorNote, invalidProps } from '../../lib/field-errors.js';
 import { allowanceProps, usePermission } from '../../lib/permissions.js';
-import { formatCount, formatTime } from '../../lib/format.js';
+import { commaList, formatCount, formatTime } from '../../lib/format.js';
 import { AsyncView, Badge, Confirm, Dialog, Empty, ErrorNote, RowActions } from '../../lib/ui.js';
 import { ConditionBuilder } from '../flags/condition-builder.js';
 import { rowsToTargeting, targetingToRows, validateRows } from '../flags/condition-model.js';
@@ -25,14 +25,16 @@ interface Draft {
   json: string | null;
   attribute: string;
   ids: string;
+  /** Comma-separated (`xp apply` scopes a repository's segments by a tag). */
+  tags: string;
 }
 
 function draftOf(s: Stored<Segment> | undefined): Draft {
   if (s === undefined) {
-    return { key: '', name: '', description: '', type: 'condition', rows: [], json: null, attribute: 'id', ids: '' };
+    return { key: '', name: '', description: '', type: 'condition', rows: [], json: null, attribute: 'id', ids: '', tags: '' };
   }
   const d = s.definition;
-  const base = { key: s.key, name: d.name, description: d.description ?? '' };
+  const base = { key: s.key, name: d.name, description: d.description ?? '', tags: (d.tags ?? []).join(', ') };
   if (d.type === 'ids') {
     return { ...base, type: 'ids', rows: [], json: null, attribute: d.attribute, ids: d.values.join('\n') };
   }
@@ -41,7 +43,8 @@ function draftOf(s: Stored<Segment> | undefined): Draft {
 }
 
 function definitionOf(d: Draft): { definition: Record<string, unknown> } | { field: string; message: string } {
-  const base = { key: d.key.trim(), name: d.name.trim(), ...(d.description.trim() === '' ? {} : { description: d.description.trim() }) };
+  const tags = commaList(d.tags);
+  const base = { key: d.key.trim(), name: d.name.trim(), ...(d.description.trim() === '' ? {} : { description: d.description.trim() }), ...(tags.length === 0 ? {} : { tags }) };
   if (d.type === 'ids') {
     return { definition: { ...base, type: 'ids', attribute: d.attribute.trim() === '' ? 'id' : d.attribute.trim(), values: d.ids.split(/[\s,]+/).filter((s) => s !== '') } };
   }
@@ -59,7 +62,7 @@ function definitionOf(d: Draft): { definition: Record<string, unknown> } | { fie
 }
 
 /** The labels of the fields whose API messages are reworded. */
-const SEGMENT_LABELS: Readonly<Record<string, string>> = { key: 'Key', name: 'Name', description: 'Description', attribute: 'Attribute' };
+const SEGMENT_LABELS: Readonly<Record<string, string>> = { key: 'Key', name: 'Name', description: 'Description', attribute: 'Attribute', tags: 'Tags' };
 
 /** Creates a segment, or edits one from the version it was opened at (If-Match). */
 export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<Segment>; onClose: () => void; onSaved: () => void }): ReactNode {
@@ -104,6 +107,11 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
         <FieldError id="segment-description-error" message={msg('description')} />
       </label>
       <label>
+        Tags
+        <input value={draft.tags} placeholder="comma-separated: checkout, repo-a" onChange={(e) => { set({ tags: e.target.value }); }} {...invalidProps('segment-tags-error', msg('tags'))} />
+        <FieldError id="segment-tags-error" message={msg('tags')} />
+      </label>
+      <label>
         Kind
         <select value={draft.type} onChange={(e) => { set({ type: e.target.value as Draft['type'] }); }}>
           <option value="condition">Attribute conditions</option>
@@ -133,7 +141,7 @@ export function SegmentForm({ existing, onClose, onSaved }: { existing?: Stored<
         </>
       )}
       <FieldError id="segment-condition-error" message={conditionMessage} />
-      <FormErrorNote error={error} shown={['key', 'name', 'description', 'condition', 'values', ...(draft.type === 'ids' ? ['attribute'] : [])]} />
+      <FormErrorNote error={error} shown={['key', 'name', 'description', 'tags', 'condition', 'values', ...(draft.type === 'ids' ? ['attribute'] : [])]} />
       <FormActions form={form} noun="segment" onClose={onClose} onSubmit={() => void submit()} />
     </Dialog>
   );

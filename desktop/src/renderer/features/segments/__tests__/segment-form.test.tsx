@@ -33,6 +33,25 @@ describe('segment form', () => {
     expect(sent).toEqual([{ method: 'PUT', path: '/api/v1/projects/web/segments/beta', ifMatch: '"3"', body: { key: 'beta', name: 'Beta testers', type: 'ids', attribute: 'id', values: ['a', 'b', 'c'] } }]);
   });
 
+  it("keeps a segment's tags on save and edits them (xp apply scopes a repository's segments by tag)", async () => {
+    const u = userEvent.setup();
+    const { client, sent } = fakeApi((req) => (req.method === 'PUT' ? { status: 200, body: stored(4, 'Beta', ['a']) } : undefined));
+    const tagged: Stored<Segment> = { ...stored(3, 'Beta', ['a']), definition: { key: 'beta', name: 'Beta', type: 'ids', attribute: 'id', values: ['a'], tags: ['repo-a'] } };
+    render(
+      <WithSession client={client} me={user()}>
+        <SegmentForm existing={tagged} onClose={() => undefined} onSaved={() => undefined} />
+      </WithSession>,
+    );
+
+    expect(screen.getByRole('textbox', { name: 'Tags' })).toHaveProperty('value', 'repo-a');
+    await u.type(screen.getByRole('textbox', { name: 'Name' }), '!');
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+    await u.type(screen.getByRole('textbox', { name: 'Tags' }), ', checkout, repo-a');
+    await u.click(screen.getByRole('button', { name: 'Save segment' }));
+
+    expect(sent.map((r) => (r.body as { tags?: string[] }).tags)).toEqual([['repo-a'], ['repo-a', 'checkout']]);
+  });
+
   it('explains a conflict and reloads the other version on request', async () => {
     const u = userEvent.setup();
     const { client, sent } = fakeApi((req) => {

@@ -435,6 +435,19 @@ const KIND_SCHEMAS: { readonly [K in DefinitionPath]: z.ZodType<FlagsDocument[K]
   flags: flagSchema,
 };
 
+/** Whether the object holding the last key of `path` in the parsed file exists and lacks that key. */
+function absentAt(raw: unknown, path: readonly PropertyKey[]): boolean {
+  let at: unknown = raw;
+  for (const key of path.slice(0, -1)) {
+    if (typeof at !== 'object' || at === null) {
+      return false;
+    }
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  const last = path.at(-1);
+  return typeof at === 'object' && at !== null && !Array.isArray(at) && last !== undefined && !Object.hasOwn(at, last);
+}
+
 /**
  * A flags file's document, or every problem the file has that can be found without the API in one
  * error: schema issues, numbers JSON cannot hold, and keys written twice in a list — the last also
@@ -493,9 +506,10 @@ export function checkDocument(text: string, source: string): ({ doc: FlagsDocume
     .map(({ issue, zodIssue }): LocatedIssue => {
       const where = zodIssue.code === 'unrecognized_keys' ? [...zodIssue.path, ...zodIssue.keys.slice(0, 1)] : zodIssue.path;
       const line = lineOf(where);
-      // zod words a missing field as a value of the wrong type ("expected string, received undefined").
+      // zod words a missing field as a value of the wrong type ("expected string, received undefined"),
+      // or as a value not among the allowed ones (a missing `type`): said as missing when the file has no such key.
       const field = zodIssue.path.at(-1);
-      const missing = zodIssue.code === 'invalid_type' && / received undefined$/.test(zodIssue.message) && typeof field === 'string';
+      const missing = typeof field === 'string' && ((zodIssue.code === 'invalid_type' && / received undefined$/.test(zodIssue.message)) || absentAt(raw, zodIssue.path));
       return { path: `${issue.path === '' ? '(document)' : issue.path}${lineText(line)}`, message: missing ? `${field} is required` : issue.message, line };
     });
   // In the order of the file (issues without a line, of the whole document, first), each a line of its own whatever the file's keys hold.
@@ -1223,14 +1237,32 @@ export interface SupersededRequest {
 export async function supersededRequests(client: XpApiClient, doc: Pick<FlagsDocument, 'project' | 'flags'>): Promise<SupersededRequest[]> {
   const flags = new Map(doc.flags.map((f) => [f.key, f]));
   const found: SupersededRequest[] = [];
+  // The stored on/off of the states that leave `enabled` out, read once per flag.
+  const stored = new Map<string, Promise<Flag | undefined>>();
+  const storedFlag = (key: string): Promise<Flag | undefined> => {
+    let got = stored.get(key);
+    if (got === undefined) {
+      got = client.get(doc.project, 'flags', key).then(
+        (f) => f.definition,
+        () => undefined,
+      );
+      stored.set(key, got);
+    }
+    return got;
+  };
   let cursor: string | undefined;
   do {
     const page = await client.changeRequests(doc.project, { status: 'open', limit: 100, ...(cursor === undefined ? {} : { cursor }) });
     for (const r of page.items) {
       const flag = r.resourceType === 'flag' ? flags.get(r.resourceKey) : undefined;
       const given = flag?.environments[r.environment];
-      // A state that leaves `enabled` out says nothing about it: a request is compared on the rest.
-      const state = given !== undefined && enabledLeftOut(flag!).has(r.environment) ? { ...given, enabled: (r.proposed as Partial<FlagEnvironment> | undefined)?.enabled ?? given.enabled } : given;
+      // A state that leaves `enabled` out keeps the stored on/off, as apply and openRequestProposing
+      // compare it: a request that would also switch the environment (proposed before someone turned
+      // it on or off) is superseded, not left open beside a new one.
+      const state =
+        given !== undefined && enabledLeftOut(flag!).has(r.environment)
+          ? { ...given, enabled: (await storedFlag(r.resourceKey))?.environments[r.environment]?.enabled ?? false }
+          : given;
       if (state !== undefined && !proposesState(r, r.environment, state)) {
         found.push({ id: r.id, flag: r.resourceKey, environment: r.environment, proposedBy: r.proposedBy });
       }

@@ -97,6 +97,15 @@ taken on the command line, where other users of the machine could read them.
 
 type Print = (line: string) => void;
 
+/**
+ * JSON as `JSON.stringify` writes it, with invisible format characters (bidi controls such as
+ * U+202E, zero-width ones, U+2028/2029) written as `\\u` escapes: the same data, but a CI log that
+ * shows it cannot show text reversed. They occur only inside strings, where an escape is valid JSON.
+ */
+export function jsonForLogs(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\p{Cf}\u2028\u2029]/gu, (c) => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
+
 /** What a usage error (an unknown option, an unexpected argument) ends with, rather than the whole usage. */
 const USAGE_HINT = 'Run xp --help for the usage.';
 
@@ -787,7 +796,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         }
         const file = onlyFile(positionals, 'xp apply');
         if (file === undefined) {
-          throw new AppError('VALIDATION_FAILED', 'apply needs a file (- reads it from standard input)');
+          throw new UsageError('apply needs a file (- reads it from standard input)');
         }
         // --json: one JSON document on stdout, whatever happens; the text (and errors) go to stderr.
         const report = emptyReport(values['dry-run']);
@@ -806,12 +815,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, prin
         } catch (e) {
           if (values.json) {
             report.errors.push({ message: e instanceof Error ? e.message : String(e), issues: errorLines(e) });
-            print(JSON.stringify(report, null, 2));
+            print(jsonForLogs(report));
           }
           throw e;
         }
         if (values.json) {
-          print(JSON.stringify(report, null, 2));
+          print(jsonForLogs(report));
         }
         return values['detailed-exitcode'] && changesAnything(report) ? 2 : 0;
       }

@@ -165,6 +165,11 @@ describe('xp apply in CI', () => {
     expect(planned.code).toBe(0);
     expect(planned.out).toContain('replace /description "evil\\u202etxt.exe\\u2066" → "line\\u2028two\\u202e"');
     expect(planned.out).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u2028]/);
+    // The JSON plan holds the same values, with those characters as JSON escapes: a log shows no reversed text.
+    const json = await run(['apply', changed, '--dry-run', '--json']);
+    expect(json.out).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u2028]/);
+    expect(json.out).toContain('\\u202e');
+    expect((JSON.parse(json.out) as { changes: { diff: { to: unknown }[] }[] }).changes[0]!.diff[0]!.to).toBe('line\u2028two\u202E');
   });
 
   it('lists a file\'s problems in line order and says "is required" of a missing field', async () => {
@@ -180,6 +185,11 @@ describe('xp apply in CI', () => {
     expect([name, number, weird, odd].every((i) => i > 0)).toBe(true);
     expect(name < number && number < weird && weird < odd).toBe(true);
     expect(message).not.toContain('received undefined');
+    // A missing field whose schema lists allowed values (a type) is said to be missing too.
+    const untyped = await write('untyped.yaml', 'xp: 1\nproject: demo\nflags:\n  - key: x\n    name: X\n    variations: [{ key: "off", value: false }]\nsegments:\n  - key: s\n    name: S\n    values: [a]\n');
+    const missingType = (await run(['apply', untyped, '--dry-run'])).err.split('\n')[0]!;
+    expect(missingType).toContain('flags[0].type (line 4): type is required');
+    expect(missingType).toContain('segments[0].type (line 8): type is required');
   });
 
   it('names the open change request that proposes a state production still differs in (--propose)', async () => {
@@ -215,5 +225,7 @@ describe('xp apply in CI', () => {
 
     const unknown = await run(['apply', '-', '--dryrun']);
     expect(unknown).toEqual({ code: 2, out: '', err: 'error: unknown option --dryrun\n\nRun xp --help for the usage.' });
+    // No file is a command-line mistake too.
+    expect(await run(['apply', '--dry-run'])).toEqual({ code: 2, out: '', err: 'error: apply needs a file (- reads it from standard input)\n\nRun xp --help for the usage.' });
   });
 });

@@ -86,6 +86,46 @@ describe('xp apply --propose and xp import against a local platform', () => {
     expect((await owner.changeRequests('demo', { status: 'open', resourceKey: 'new-checkout' })).items.map((r) => r.id)).toEqual([theirs.id]);
   }, 60_000);
 
+  it('cancels its own request made before a kill switch was flipped when the file leaves enabled out, instead of proposing a second one beside it', async () => {
+    const api = new XpApiClient({ apiUrl: stack.apiUrl });
+    const ownerToken = (await api.login('owner@example.com', PASSWORD)).token;
+    const owner = api.withToken(ownerToken);
+    const res = await fetch(`${stack.apiUrl}/api/v1/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'kill-switch-editor@example.com', name: 'Editor', role: 'editor' }),
+    });
+    const { initialPassword } = (await res.json()) as { initialPassword: string };
+    await api.login('kill-switch-editor@example.com', initialPassword, PASSWORD);
+    const editorToken = (await api.login('kill-switch-editor@example.com', PASSWORD)).token;
+    const asEditor = { XP_API_URL: stack.apiUrl, XP_TOKEN: editorToken };
+    const asOwner = { XP_API_URL: stack.apiUrl, XP_TOKEN: ownerToken };
+
+    // A branch that changes a flag's default in production, leaving its on/off to the console.
+    const file = path.join(dir, 'kill-switch.yaml');
+    expect((await run(['export', '--project', 'demo', '--out', file, '--omit-enabled'], asEditor)).code).toBe(0);
+    const doc = YAML.parse(await readFile(file, 'utf8'));
+    const flag = doc.flags.find((f: { variations: unknown[]; environments: Record<string, unknown> }) => f.variations.length > 1 && f.environments.production !== undefined && !('enabled' in (f.environments.production as object)));
+    const production = flag.environments.production as { defaultVariation: string };
+    production.defaultVariation = flag.variations.map((v: { key: string }) => v.key).find((k: string) => k !== production.defaultVariation);
+    await writeFile(file, YAML.stringify(doc));
+    expect(await run(['apply', file, '--propose'], asEditor)).toMatchObject({ code: 0, err: '' });
+    const open = async (): Promise<string[]> => (await owner.changeRequests('demo', { status: 'open', resourceKey: flag.key })).items.map((r) => r.id);
+    const [first] = await open();
+
+    // The kill switch is flipped in production after the request was made: the request would flip it back.
+    const stored = await owner.get('demo', 'flags', flag.key);
+    const on = stored.definition.environments.production!.enabled;
+    expect((await run(['flags', on ? 'off' : 'on', flag.key, '--project', 'demo', '--env', 'production'], asOwner)).code).toBe(0);
+
+    const again = await run(['apply', file, '--propose'], asEditor);
+    expect(again).toMatchObject({ code: 0, err: '' });
+    expect(again.out).toContain(`  cancelled change request ${first} (flag ${flag.key} in production): the document no longer proposes it`);
+    const [second, ...more] = await open();
+    expect([second === first, more]).toEqual([false, []]);
+    expect((await owner.changeRequests('demo', { status: 'open', resourceKey: flag.key })).items[0]!.proposed).toMatchObject({ enabled: !on, defaultVariation: production.defaultVariation });
+  }, 60_000);
+
   it('names a file\'s schema issues and the broken references of its valid rest in one run', async () => {
     const api = new XpApiClient({ apiUrl: stack.apiUrl });
     const env = { XP_API_URL: stack.apiUrl, XP_TOKEN: (await api.login('owner@example.com', PASSWORD)).token };

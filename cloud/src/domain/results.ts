@@ -6,8 +6,8 @@
  * NaN or Infinity ever reaches JSON (unbounded interval ends are null).
  */
 import { z } from 'zod';
-import type { AnalysisOptions, CapSpec, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysis, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
-import { CapType, CorrectionMethod, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares } from '@xp/shared';
+import type { AnalysisOptions, AnalysisPlan, CapSpec, ResolvedAnalysisPlan, ComparisonResult, CupedResidual, Experiment, ExperimentAnalysis, Metric, MetricAnalysis, MetricAnalysisInput, Segment, StatsError } from '@xp/shared';
+import { CapType, appliedAnalysisPlan, DifferenceType, MetricType, StatsErrorCode, TestMethod, analyzeExperiment, evalCondition, expandVariations, storedExperimentSchema, guardrailMetricKeys, metricSchema, variationShares, correctionMethodSchema } from '@xp/shared';
 import { Permission, assertCan } from '../auth/permissions.js';
 import { AppError, AppErrorCode, invalid } from '../errors.js';
 import type { Database, Queryable } from '../store/db.js';
@@ -27,7 +27,6 @@ export const MAX_SERIES_POINTS = 500;
 export const MAX_ATTRIBUTE_SETS = 10_000;
 /** Rollup delta rows read beyond which (and beyond 4 per group) the experiment's rollups are compacted. */
 export const COMPACT_ROLLUPS_ABOVE = 2_000;
-const DEFAULT_ALPHA = 0.05;
 const HOUR_MS = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -311,18 +310,38 @@ function resolvePhase(experiment: Experiment, request: Pick<ResultsRequest, 'pha
   };
 }
 
+/** Where an analysis option came from: the request's query parameter, the experiment's analysis plan, or the platform's default. */
+const analysisSourceSchema = z.enum(['request', 'experiment', 'default']);
+type AnalysisSource = z.output<typeof analysisSourceSchema>;
+type PlanOption = keyof AnalysisPlan;
+
+/**
+ * Each analysis option as the results use it: the request's, else the experiment's analysis plan's,
+ * else the default (appliedAnalysisPlan), and where it came from.
+ */
+function resolveAnalysis(request: Pick<ResultsRequest, PlanOption>, plan: AnalysisPlan | undefined): { values: ResolvedAnalysisPlan; source: Record<PlanOption, AnalysisSource> } {
+  const sourceOf = (option: PlanOption): AnalysisSource => (request[option] !== undefined ? 'request' : plan?.[option] !== undefined ? 'experiment' : 'default');
+  return {
+    values: appliedAnalysisPlan(request, plan),
+    source: { sequential: sourceOf('sequential'), alpha: sourceOf('alpha'), cuped: sourceOf('cuped'), correction: sourceOf('correction') },
+  };
+}
+
 export const experimentResultsSchema = z
   .object({
     experiment: z.object({ key: z.string(), name: z.string(), status: z.string(), startedAt: z.string().nullable() }),
     environment: z.string(),
     computedAt: z.string(),
     filters: filtersSchema,
+    /** The options analysed with, each the request's, else the experiment's analysis plan, else the default (`source` says which). */
     analysis: z.object({
       alpha: z.number(),
       sequential: z.boolean(),
       sequentialTuning: z.number().nullable(),
-      correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]),
+      correction: correctionMethodSchema,
+      cuped: z.boolean(),
       interval: z.enum([Width.Hour, Width.Day]),
+      source: z.object({ sequential: analysisSourceSchema, alpha: analysisSourceSchema, cuped: analysisSourceSchema, correction: analysisSourceSchema }),
     }),
     units: z.object({
       analysed: z.number().int(),
@@ -395,6 +414,7 @@ export interface ResultsRequest {
   readonly segment?: string;
   /** attr.<name>=<value>: the unit's stored attribute equals the value (as text, number or boolean). */
   readonly attributes?: Readonly<Record<string, string>>;
+  // The analysis options: each left out is the experiment's analysis plan's, else the default (resolveAnalysis).
   /** Confidence sequences instead of the fixed-horizon test. Default false. */
   readonly sequential?: boolean;
   /** CUPED variance reduction when pre-exposure data exists. Default true; false analyses without it. */
@@ -402,7 +422,7 @@ export interface ResultsRequest {
   /** Default 0.05. */
   readonly alpha?: number;
   /** Default holm. */
-  readonly correction?: CorrectionMethod;
+  readonly correction?: AnalysisPlan['correction'];
   /** Time-series bucket width. Default day. */
   readonly interval?: BucketWidth;
   /**
@@ -646,10 +666,12 @@ export async function computeResults(
   const weights = await expectedShares(db, target, experiment, filter, phase.index);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const withSeries = options.series !== false;
+  const resolved = resolveAnalysis(request, experiment.analysis);
+  const cuped = resolved.values.cuped;
   const analysisOptions: AnalysisOptions = {
-    alpha: request.alpha ?? DEFAULT_ALPHA,
-    sequential: request.sequential ?? false,
-    correction: request.correction ?? CorrectionMethod.Holm,
+    alpha: resolved.values.alpha,
+    sequential: resolved.values.sequential,
+    correction: resolved.values.correction,
     difference: DifferenceType.Relative,
   };
   const caps = new Map<string, CapSpec | null>();
@@ -696,11 +718,11 @@ export async function computeResults(
     if (withSeries && (count - 1 - i) % step === 0) {
       // An empty bucket reuses the analysis of the sums it repeats: the cost stays one per data bucket.
       // The chance to be best is a per-metric integral only the summary shows: not at every point.
-      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, request.cuped !== false), overflowed: overflowedMetrics(acc, plans, variations) };
+      latest ??= { analysis: analyze(acc, variations, weights, plans, caps, analysisOptions, cuped), overflowed: overflowedMetrics(acc, plans, variations) };
       points.push(seriesPoint(bucket, width, acc, latest.analysis, latest.overflowed));
     }
   }
-  const analysis = analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false }, request.cuped !== false);
+  const analysis = analyze(acc, variations, weights, plans, caps, { ...analysisOptions, chanceToBeBest: options.chanceToBeBest !== false }, cuped);
 
   const overflow = overflowedMetrics(acc, plans, variations);
   const analysed = variations.reduce((n, v) => n + acc.units(v.key), 0);
@@ -724,7 +746,7 @@ export async function computeResults(
           ? null
           : { type: metric.capping.type, percentile: metric.capping.type === CapType.Percentile ? metric.capping.value : null, value: cap?.value ?? null },
       cupedApplied: m?.comparisons.some((c) => c.frequentist.cuped !== null) ?? false,
-      cupedStatus: cupedStatusOf(m, overflowed || (m?.error ?? analysis.error) !== undefined, request.cuped !== false),
+      cupedStatus: cupedStatusOf(m, overflowed || (m?.error ?? analysis.error) !== undefined, cuped),
       source: stats.fromRollups.has(metric.key) ? 'rollup' : 'scan',
       error: overflowed ? OVERFLOW : errorOf(m?.error ?? analysis.error),
       variations: variations.map((v, k) => {
@@ -766,7 +788,9 @@ export async function computeResults(
       sequential: analysisOptions.sequential === true,
       sequentialTuning: analysis.sequentialTuning,
       correction: analysis.correction,
+      cuped,
       interval,
+      source: resolved.source,
     },
     units: { analysed, excluded: acc.excluded, unknownVariation: unknown.reduce((n, [, units]) => n + units, 0) },
     totalsRebuilding: !totalsCurrent,

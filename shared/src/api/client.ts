@@ -1253,7 +1253,15 @@ export interface ExperimentResultsView {
   readonly computedAt: string;
   /** The filters and split phase applied (absent from older servers). */
   readonly filters?: ResultsFiltersView;
-  readonly analysis: { readonly alpha: number; readonly sequential: boolean; readonly correction: string; readonly interval: string };
+  /** `cuped` and `source` (where each option came from: the request, the experiment's analysis plan or the default) are absent from older servers. */
+  readonly analysis: {
+    readonly alpha: number;
+    readonly sequential: boolean;
+    readonly correction: string;
+    readonly interval: string;
+    readonly cuped?: boolean;
+    readonly source?: { readonly [K in 'sequential' | 'alpha' | 'cuped' | 'correction']: 'request' | 'experiment' | 'default' };
+  };
   /** `unknownVariation`: units exposed to a variation the experiment does not define (not analysed; SRM flagged). */
   readonly units: { readonly analysed: number; readonly excluded: number; readonly unknownVariation?: number };
   /** True while metric totals still count events under definitions changed since (the rebuild is still running). */

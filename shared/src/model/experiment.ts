@@ -14,6 +14,8 @@ import {
   variationNameSchema,
   whenFieldsValid,
 } from './common.js';
+import { CorrectionMethod } from '../stats/corrections.js';
+import { DEFAULT_ALPHA } from '../stats/frequentist.js';
 
 /** What is being compared. */
 export const ExperimentType = {
@@ -146,6 +148,49 @@ function holdsServerKey(text: string): boolean {
   return [text, decoded].some((t) => t.toLowerCase().includes('xpk_srv_'));
 }
 
+/** The multiple-comparison corrections the results take (`correction`). */
+export const correctionMethodSchema = z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]);
+
+const ALPHA_MESSAGE = 'must be a significance level between 0 and 1 (both excluded), such as 0.05';
+
+/**
+ * `schema` held to the significance levels the results take (`alpha`): above 0 and below 1. Given
+ * the number schema, so that a query parameter can coerce its text first.
+ */
+export function alphaBounds<T extends z.ZodNumber | z.ZodCoercedNumber>(schema: T): T {
+  return schema.gt(0, ALPHA_MESSAGE).lt(1, ALPHA_MESSAGE) as T;
+}
+
+/**
+ * An experiment's analysis plan, saved with it (pre-registration: "a sequential test at α 0.05 with
+ * CUPED, Holm-corrected"): the default of each option of its results — the JSON, the CSV, the
+ * breakdown, the console's toggles — which a results request's query parameter of the same name
+ * still overrides. A field left out keeps the platform's default (ANALYSIS_DEFAULTS). It changes how
+ * the results are read, never which variation a unit gets: it may change while the experiment runs.
+ */
+export const analysisPlanSchema = z.strictObject({
+  /** Confidence sequences (always-valid p-values: safe to look at any time) instead of the fixed-horizon test. */
+  sequential: z.boolean().optional(),
+  /** Significance level, above 0 and below 1. */
+  alpha: alphaBounds(z.number()).optional(),
+  /** CUPED variance reduction with each unit's pre-exposure data, when there is some. */
+  cuped: z.boolean().optional(),
+  /** Multiple-comparison correction across metrics × variations: holm (family-wise error), bh (false discovery rate) or none. */
+  correction: correctionMethodSchema.optional(),
+});
+export type AnalysisPlan = z.output<typeof analysisPlanSchema>;
+/** Every option of an analysis plan, given. */
+export type ResolvedAnalysisPlan = { readonly [K in keyof AnalysisPlan]-?: Exclude<AnalysisPlan[K], undefined> };
+
+/** What the results analyse with when neither the request nor the experiment's plan says. */
+export const ANALYSIS_DEFAULTS: ResolvedAnalysisPlan = { sequential: false, alpha: DEFAULT_ALPHA, cuped: true, correction: CorrectionMethod.Holm };
+
+/** Each option of the first of `plans` that gives it (a results request's, then the experiment's), else ANALYSIS_DEFAULTS'. */
+export function appliedAnalysisPlan(...plans: readonly (AnalysisPlan | undefined)[]): ResolvedAnalysisPlan {
+  const first = <K extends keyof AnalysisPlan>(option: K): ResolvedAnalysisPlan[K] => (plans.find((p) => p?.[option] !== undefined)?.[option] ?? ANALYSIS_DEFAULTS[option]) as ResolvedAnalysisPlan[K];
+  return { sequential: first('sequential'), alpha: first('alpha'), cuped: first('cuped'), correction: first('correction') };
+}
+
 const experimentFieldsSchema = z
   .strictObject({
     key: keySchema,
@@ -214,6 +259,8 @@ const experimentFieldsSchema = z
     releaseWinner: z.boolean().default(false),
     /** What a significant guardrail degradation does: record an alert (the default when absent), or also stop the experiment. */
     guardrailAction: z.enum(['alert', 'stop']).optional(),
+    /** The analysis plan: the defaults of its results (analysisPlanSchema); absent, the platform's. */
+    analysis: analysisPlanSchema.optional(),
   })
   .superRefine((exp, ctx) => {
     exp.pauses?.forEach((pause, i) => {

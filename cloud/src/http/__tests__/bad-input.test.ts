@@ -64,6 +64,7 @@ const EXPERIMENT = {
   decision: 'ship',
   winner: 'treatment',
   releaseWinner: false,
+  analysis: { sequential: true, alpha: 0.05, cuped: true, correction: 'holm' },
 };
 
 const ENVIRONMENT = { name: 'QA', description: 'Quality', production: false, requireApproval: false, editorsMayTurnOff: false, color: '#123456' };

@@ -299,6 +299,64 @@ describe.each(TARGETS.map((t) => [t().name, t] as const))('experiment results on
     expect(metricOf(await results('checkout', '?cuped=true'), 'revenue').cupedApplied).toBe(true);
   });
 
+  it("analyses by the experiment's saved analysis plan by default, each query parameter still overriding it, in JSON and CSV", async () => {
+    // The same experiment and units, asked for the options without a plan, then given them as its plan (removed at the end).
+    const asked = await results('checkout', '?sequential=true&cuped=false');
+    expect(asked.analysis.source).toEqual({ sequential: 'request', cuped: 'request', alpha: 'default', correction: 'default' });
+    const stored = await must('GET', `${BASE}/experiments/checkout`);
+    const put = async (definition: unknown, version: number): Promise<any> => {
+      const res = await p.request('PUT', `${BASE}/experiments/checkout`, { token: owner, body: definition, headers: { 'If-Match': `"${String(version)}"` } });
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    const replanned = await put({ ...stored.definition, analysis: { sequential: true, cuped: false } }, stored.version as number);
+    try {
+      const planned = await results('checkout');
+      expect(planned.analysis).toMatchObject({ sequential: true, cuped: false, alpha: 0.05, correction: 'holm', source: { sequential: 'experiment', cuped: 'experiment', alpha: 'default', correction: 'default' } });
+      expect(metricOf(planned, 'converted').variations[1]!.comparison!.method).toBe('sequential');
+      expect(metricOf(planned, 'revenue').cupedStatus).toBe('disabled');
+      expect(metricOf(planned, 'revenue').variations[1]!.comparison!.pValue).toBe(metricOf(asked, 'revenue').variations[1]!.comparison!.pValue);
+      const csv = csvRecords((await p.request('GET', `${BASE}/experiments/checkout/results.csv`, { token: owner })).body as string);
+      // The control's row compares nothing: no method.
+      expect(csv.filter((row) => row.metric === 'revenue').map((row) => [row.method, row.cuped_status].join())).toEqual([',disabled', 'sequential,disabled']);
+
+      const overridden = await results('checkout', '?sequential=false&cuped=true&correction=none');
+      expect(overridden.analysis).toMatchObject({ sequential: false, cuped: true, correction: 'none', source: { sequential: 'request', cuped: 'request', alpha: 'default', correction: 'request' } });
+      expect(metricOf(overridden, 'converted').variations[1]!.comparison!.method).toBe('welch');
+      expect(metricOf(overridden, 'revenue').cupedStatus).toBe('applied');
+    } finally {
+      await put(stored.definition, replanned.version as number);
+    }
+  });
+
+  it('lets a running experiment change its analysis plan, and refuses a bad plan with 400 naming the field', async () => {
+    await must('POST', `${BASE}/experiments`, experiment('replanned', { status: 'running', startedAt: new Date(START).toISOString() }));
+    const stored = await must('GET', `${BASE}/experiments/replanned`);
+    const put = (analysis: unknown, version: number) =>
+      p.request('PUT', `${BASE}/experiments/replanned`, { token: owner, body: { ...stored.definition, analysis }, headers: { 'If-Match': `"${String(version)}"` } });
+
+    const changed = await put({ alpha: 0.01, correction: 'bh' }, stored.version as number);
+    expect(changed.status).toBe(200);
+    expect((await results('replanned')).analysis).toMatchObject({ alpha: 0.01, correction: 'bh', source: { alpha: 'experiment', correction: 'experiment' } });
+    expect((await results('replanned', '?alpha=0.2')).analysis).toMatchObject({ alpha: 0.2, source: { alpha: 'request' } });
+
+    for (const [analysis, path, message] of [
+      [{ alpha: 1.5 }, 'body.analysis.alpha', 'between 0 and 1'],
+      [{ alpha: 0 }, 'body.analysis.alpha', 'between 0 and 1'],
+      [{ correction: 'bonferroni' }, 'body.analysis.correction', '"holm"|"bh"|"none"'],
+      [{ sequential: 'yes' }, 'body.analysis.sequential', 'expected boolean'],
+      [{ power: 0.8 }, 'body.analysis', 'power'],
+    ] as const) {
+      const res = await put(analysis, changed.body.version as number);
+      expect({ analysis, status: res.status, code: res.body.error.code }).toEqual({ analysis, status: 400, code: 'VALIDATION_FAILED' });
+      const issue = (res.body.error.details.issues as { path: string; message: string }[]).find((i) => i.path === path);
+      expect(issue?.message).toContain(message);
+    }
+    const query = await p.request('GET', `${BASE}/experiments/replanned/results?alpha=1`, { token: owner });
+    expect(query.status).toBe(400);
+    expect(JSON.stringify(query.body.error)).toContain('must be a significance level between 0 and 1');
+  });
+
   it('caps per-unit values before summing: absolute in SQL, percentile from the pooled quantile', async () => {
     const r = await results('checkout');
     const analysed = units.filter((u) => !u.excluded);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CorrectionMethod, attributeNameSchema, isoDateSchema, keySchema } from '@xp/shared';
+import { alphaBounds, attributeNameSchema, correctionMethodSchema, isoDateSchema, keySchema } from '@xp/shared';
 import { Permission } from '../../auth/permissions.js';
 import { BOM_VALUES, UTF8_BOM, resultsCsv, timeSeriesCsv } from '../../domain/results-csv.js';
 import { MAX_BREAKDOWN_VALUES, ResultsService, experimentResultsSchema, resultsBreakdownSchema } from '../../domain/results.js';
@@ -24,15 +24,18 @@ const attributeFilter = z.string().register(callerNamedParameters, {
   maxProperties: MAX_ATTRIBUTE_FILTERS,
 });
 
+/** How an analysis option's default reads: the experiment's analysis plan first (resolveAnalysis). */
+const PLANNED = "default: the experiment's analysis plan (analysis), else";
+
 const known = {
   environment: keySchema.optional().describe("Default: where the experiment runs (its production environment among those it lists, else the first it lists; running everywhere, the project's production environment)"),
   from: isoDateSchema.optional().describe('Units first exposed at or after this instant'),
   to: isoDateSchema.optional().describe('Units first exposed before this instant'),
   segment: keySchema.optional().describe('A segment key: id lists match unit ids, conditions the attributes stored with the first exposure'),
-  sequential: z.enum(['true', 'false']).optional().describe('Confidence sequences (always-valid p-values) instead of the fixed-horizon test; default false'),
-  cuped: z.enum(['true', 'false']).optional().describe('CUPED variance reduction when pre-exposure data exists; default true'),
-  alpha: z.coerce.number().gt(0).lt(1).optional().describe('Significance level, default 0.05'),
-  correction: z.enum([CorrectionMethod.Holm, CorrectionMethod.BenjaminiHochberg, CorrectionMethod.None]).optional().describe('Multiple-comparison correction, default holm'),
+  sequential: z.enum(['true', 'false']).optional().describe(`Confidence sequences (always-valid p-values) instead of the fixed-horizon test; ${PLANNED} false`),
+  cuped: z.enum(['true', 'false']).optional().describe(`CUPED variance reduction when pre-exposure data exists; ${PLANNED} true`),
+  alpha: alphaBounds(z.coerce.number()).optional().describe(`Significance level, above 0 and below 1; ${PLANNED} 0.05`),
+  correction: correctionMethodSchema.optional().describe(`Multiple-comparison correction; ${PLANNED} holm`),
   interval: z.enum([BucketWidth.Hour, BucketWidth.Day]).default(BucketWidth.Day).describe('Time-series bucket width: whole hours, or days from the hour the experiment (or the analysed split phase) started in'),
   phase: z
     .string()

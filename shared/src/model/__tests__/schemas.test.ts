@@ -238,6 +238,32 @@ describe('experimentSchema', () => {
   });
 });
 
+describe('experimentSchema analysis plan', () => {
+  const base = { key: 'x', name: 'X', variations: [{ key: 'a' }, { key: 'b' }] };
+
+  it('takes the four options of the results, each optional, and stays absent when not given', () => {
+    expect(experimentSchema.parse(base)).not.toHaveProperty('analysis');
+    expect(experimentSchema.parse({ ...base, analysis: {} }).analysis).toEqual({});
+    expect(experimentSchema.parse({ ...base, analysis: { sequential: true, alpha: 0.01, cuped: false, correction: 'bh' } }).analysis).toEqual({ sequential: true, alpha: 0.01, cuped: false, correction: 'bh' });
+    expect(experimentSchema.parse({ ...base, analysis: { correction: 'none' } }).analysis).toEqual({ correction: 'none' });
+  });
+
+  it('refuses an alpha outside (0, 1), an unknown correction, a non-boolean and an unknown option, saying what is allowed', () => {
+    const errors = (analysis: unknown): string[] => errorsOf(experimentSchema.safeParse({ ...base, analysis }));
+
+    expect(errors({ alpha: 0 })).toEqual(['analysis.alpha: must be a significance level between 0 and 1 (both excluded), such as 0.05']);
+    expect(errors({ alpha: 1 })).toEqual(['analysis.alpha: must be a significance level between 0 and 1 (both excluded), such as 0.05']);
+    expect(errors({ alpha: '0.05' })).toEqual(['analysis.alpha: Invalid input: expected number, received string']);
+    expect(errors({ correction: 'bonferroni' })).toEqual(['analysis.correction: Invalid option: expected one of "holm"|"bh"|"none"']);
+    expect(errors({ sequential: 'yes' })).toEqual(['analysis.sequential: Invalid input: expected boolean, received string']);
+    expect(errors({ cuped: true, power: 0.8 })).toEqual(['analysis: Unrecognized key: "power"']);
+  });
+
+  it('keeps the plan of a stored experiment as read', () => {
+    expect(storedExperimentSchema.parse({ ...base, analysis: { sequential: true } }).analysis).toEqual({ sequential: true });
+  });
+});
+
 describe('experimentSchema metric lists', () => {
   it('refuses a metric listed twice in one list, at the duplicate, and a metric in two lists is not one', () => {
     const exp = (metrics: Record<string, string[]>) => ({ key: 'x', name: 'X', variations: [{ key: 'a' }, { key: 'b' }], metrics });

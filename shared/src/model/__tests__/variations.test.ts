@@ -19,6 +19,10 @@ const experiment = (extra: Partial<ExperimentInput> = {}): Experiment =>
 const sticky = { stickyBucketing: { enabled: true } };
 
 describe('reassigningChanges', () => {
+  it('lets the analysis plan of a started experiment change: it moves no unit', () => {
+    expect(reassigningChanges(experiment(), experiment({ analysis: { sequential: true, alpha: 0.01, cuped: false, correction: 'none' } }))).toEqual([]);
+  });
+
   it('refuses renamed, reordered, added and removed variations of a started experiment, also under sticky bucketing kept on', () => {
     const current = experiment(sticky);
     const keys = [

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiError, MAX_RESULT_DIMENSIONS, attributeNameSchema, expandVariations, splitShares } from '@xp/shared';
+import { ApiError, appliedAnalysisPlan, MAX_RESULT_DIMENSIONS, attributeNameSchema, expandVariations, splitShares } from '@xp/shared';
 import type { Experiment, ExperimentResultsView, GuardrailAlert, ResultsPhase, ResultsQuery, Stored } from '@xp/shared';
 import { hashQuery, navigate, routeHash } from '../../app/router.js';
 import { useSession } from '../../app/session.js';
@@ -20,8 +20,8 @@ import { shipAdvice, shipCautions } from './ship-advice.js';
 import { download } from '../../lib/download.js';
 import { validationIssues } from '../../lib/field-errors.js';
 import { ATTRIBUTE_NAME_PATTERN } from '../flags/condition-model.js';
-import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
-import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
+import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, guardrailActionText, namespaceDraftOf, namespaceRefusal, percentText, withField } from './experiment-settings-fields.js';
+import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
 import { AlertAcknowledgement, isAcknowledged } from './alert-acknowledgement.js';
 
 const STATUS_TONE = { draft: 'neutral', running: 'good', stopped: 'warn' } as const;
@@ -136,7 +136,7 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
   const basis =
     shown === undefined
       ? null
-      : `Judged on the unfiltered results in ${environments.find((e) => e.key === shown.environment)?.name ?? shown.environment} (${shown.analysis.sequential ? 'sequential' : 'fixed-horizon'} test, corrected for multiple comparisons).`;
+      : `Judged on the unfiltered results in ${environments.find((e) => e.key === shown.environment)?.name ?? shown.environment} (${shown.analysis.sequential ? 'sequential' : 'fixed-horizon'} test at α = ${String(shown.analysis.alpha)}, ${shown.analysis.correction === 'none' ? 'not corrected' : 'corrected'} for multiple comparisons).`;
   const missingWinner = decision === 'ship' && winner === '';
   return (
     <Dialog title={`Decide on ${experiment.definition.name}`} onClose={onClose}>
@@ -215,11 +215,12 @@ function DecideDialog({ analysis, ...props }: DialogProps & { analysis: Analysis
 /**
  * The definition with the Settings… form's values: each field as stored when the form leaves it as
  * it was (an absent guardrail action shown as "alert only" stays absent, a range stays at the stored
- * precision), so a save that changes one setting changes nothing else.
+ * precision, an analysis option shown at its default stays absent), so a save that changes one
+ * setting changes nothing else.
  */
 export function withSettings(
   definition: Experiment,
-  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft },
+  form: { readonly clientSide: boolean; readonly guardrailAction: GuardrailAction | undefined; readonly holdout: string; readonly namespace: NamespaceDraft; readonly analysis: AnalysisPlanDraft },
 ): Experiment {
   let out = withClientSide(definition, form.clientSide);
   if ((form.guardrailAction ?? 'alert') !== (definition.guardrailAction ?? 'alert')) {
@@ -233,12 +234,12 @@ export function withSettings(
   if (!unchanged) {
     out = withField(out, 'namespace', checkNamespace(form.namespace).namespace);
   }
-  return out;
+  return withField(out, 'analysis', analysisPlanOf(definition.analysis, form.analysis));
 }
 
 /**
  * Edits the experiment's settings: its availability to client-side SDKs, what a guardrail
- * degradation does, its holdout and its namespace range. Saves the stored definition as read — the
+ * degradation does, its holdout, its namespace range and its analysis plan. Saves the stored definition as read — the
  * platform's fields (status, times, `splitHistory`) and every setting left as it was unchanged —
  * with the version it was read at (If-Match), like every write of this page.
  */
@@ -250,18 +251,21 @@ function SettingsDialog(props: DialogProps): ReactNode {
   const [guardrailAction, setGuardrailAction] = useState(initial.guardrailAction);
   const [holdout, setHoldout] = useState(initial.holdout ?? '');
   const [namespace, setNamespace] = useState(namespaceDraftOf(initial.namespace));
+  const [analysis, setAnalysis] = useState(analysisPlanDraftOf(initial.analysis));
   const { base: experiment, busy, save, feedback, reloadButton, error } = useDialogSave(props, (latest) => {
     setClientSide(availableToClientSide(latest.definition));
     setGuardrailAction(latest.definition.guardrailAction);
     setHoldout(latest.definition.holdout ?? '');
     setNamespace(namespaceDraftOf(latest.definition.namespace));
+    setAnalysis(analysisPlanDraftOf(latest.definition.analysis));
   });
   // The project's holdouts and experiments (their namespace ranges): the dialog works without them.
   const holdouts = useAsync(() => client.listAll(project, 'holdouts'), [client, project]);
   const experiments = useAsync(() => client.listAll(project, 'experiments'), [client, project]);
   const namespaceProblems = Object.keys(checkNamespace(namespace).problems).length > 0;
+  const analysisProblem = checkAnalysisPlan(analysis).problem !== undefined;
   const submit = (): Promise<void> =>
-    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace }), base.version));
+    save((base) => client.replace(project, 'experiments', base.key, withSettings(base.definition, { clientSide, guardrailAction, holdout, namespace, analysis }), base.version));
   return (
     <Dialog title={`Settings of ${experiment.definition.name}`} onClose={onClose}>
       <ClientSideField kind="experiment" checked={clientSide} onChange={setClientSide} />
@@ -275,6 +279,7 @@ function SettingsDialog(props: DialogProps): ReactNode {
         environments={experiment.definition.environments}
         refusal={namespaceRefusal(error)}
       />
+      <AnalysisPlanField draft={analysis} onChange={setAnalysis} refusal={analysisPlanRefusal(error)} />
       {feedback}
       <div className="actions">
         {reloadButton}
@@ -284,8 +289,8 @@ function SettingsDialog(props: DialogProps): ReactNode {
         <button
           type="button"
           className="primary"
-          disabled={busy || namespaceProblems}
-          {...(namespaceProblems ? { title: 'Fix the namespace first' } : {})}
+          disabled={busy || namespaceProblems || analysisProblem}
+          {...(namespaceProblems ? { title: 'Fix the namespace first' } : analysisProblem ? { title: 'Fix the significance level first' } : {})}
           onClick={() => void submit()}
         >
           Save settings
@@ -1232,8 +1237,12 @@ function FilterBanner({ parts, units, onClear }: { parts: readonly string[]; uni
 function ResultsPanel({ experiment, environments, segments, onAnalysis }: { experiment: Stored<Experiment>; environments: readonly string[]; segments: readonly string[]; onAnalysis?: (analysis: Analysis) => void }): ReactNode {
   const { client, project, environment: sessionEnv, environments: known, refreshTick } = useSession();
   const [environment, setEnvironment] = useState(environments.includes(sessionEnv) ? sessionEnv : (environments[0] ?? sessionEnv));
-  const [sequential, setSequential] = useState(false);
-  const [cuped, setCuped] = useState(true);
+  // The test and CUPED follow the experiment's analysis plan (as saved now) until chosen here.
+  const [sequentialChoice, setSequential] = useState<boolean | undefined>(undefined);
+  const [cupedChoice, setCuped] = useState<boolean | undefined>(undefined);
+  const planned = appliedAnalysisPlan(experiment.definition.analysis);
+  const sequential = sequentialChoice ?? planned.sequential;
+  const cuped = cupedChoice ?? planned.cuped;
   /** The filters the page opened with, from its URL (a reload or a shared link). */
   const [initial] = useState(() => filtersFromHash());
   const [segment, setSegment] = useState(initial.segment);

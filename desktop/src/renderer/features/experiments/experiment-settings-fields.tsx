@@ -1,14 +1,15 @@
 import { useId } from 'react';
 import type { ReactNode } from 'react';
-import type { Experiment, Holdout, Stored } from '@xp/shared';
+import { appliedAnalysisPlan } from '@xp/shared';
+import type { AnalysisPlan, Experiment, Holdout, ResolvedAnalysisPlan, Stored } from '@xp/shared';
 import { FieldError, fieldErrors, invalidProps } from '../../lib/field-errors.js';
 import { errorMessage } from '../../lib/ui.js';
 import type { AsyncState } from '../../lib/use-async.js';
 
 /**
  * The fields the wizard's Targeting and Metrics steps and the experiment page's Settings… dialog
- * share: the guardrail action, the holdout and the namespace range (docs/api.md, Guardrails;
- * docs/evaluation.md). Each is optional in the API; absent stays absent.
+ * share: the guardrail action, the holdout, the namespace range and the analysis plan (docs/api.md,
+ * Guardrails and Results; docs/evaluation.md). Each is optional in the API; absent stays absent.
  */
 
 export type GuardrailAction = NonNullable<Experiment['guardrailAction']>;
@@ -272,6 +273,117 @@ export function NamespaceField({
       )}
     </fieldset>
   );
+}
+
+/** An analysis plan as the form holds it: each option shown as it applies (the default when the plan has none), α as typed. */
+export interface AnalysisPlanDraft {
+  readonly sequential: boolean;
+  readonly alpha: string;
+  readonly cuped: boolean;
+  readonly correction: ResolvedAnalysisPlan['correction'];
+}
+
+/** The corrections the API takes (`analysis.correction`), each in plain words. */
+const CORRECTIONS: readonly { readonly value: ResolvedAnalysisPlan['correction']; readonly label: string }[] = [
+  { value: 'holm', label: 'Holm–Bonferroni: controls the chance of any false positive' },
+  { value: 'bh', label: 'Benjamini–Hochberg: controls the share of false positives' },
+  { value: 'none', label: 'None: each comparison on its own' },
+];
+
+/** The form of a stored plan (none: every default). */
+export function analysisPlanDraftOf(plan: AnalysisPlan | undefined): AnalysisPlanDraft {
+  const applied = appliedAnalysisPlan(plan);
+  return { sequential: applied.sequential, alpha: String(applied.alpha), cuped: applied.cuped, correction: applied.correction };
+}
+
+/** The significance level the draft gives, or what is wrong with it: the API takes a number above 0 and below 1. */
+export function checkAnalysisPlan(draft: AnalysisPlanDraft): { readonly alpha?: number; readonly problem?: string } {
+  const text = draft.alpha.trim();
+  const alpha = Number(text);
+  if (text === '' || !Number.isFinite(alpha)) {
+    return { problem: 'Significance level α: enter a number between 0 and 1, such as 0.05.' };
+  }
+  if (alpha <= 0 || alpha >= 1) {
+    return { problem: `Significance level α: ${text} is not between 0 and 1 (both excluded); 0.05 is usual.` };
+  }
+  return { alpha };
+}
+
+/**
+ * The plan to save: `stored` with each option the form changed from what applies now (the stored
+ * value, else the default); an option left as it applies stays as stored, absent included. Undefined
+ * when nothing was stored and nothing changed. `draft` must pass checkAnalysisPlan.
+ */
+export function analysisPlanOf(stored: AnalysisPlan | undefined, draft: AnalysisPlanDraft): AnalysisPlan | undefined {
+  const applied = appliedAnalysisPlan(stored);
+  const alpha = checkAnalysisPlan(draft).alpha ?? applied.alpha;
+  const changed: AnalysisPlan = {
+    ...(draft.sequential === applied.sequential ? {} : { sequential: draft.sequential }),
+    ...(alpha === applied.alpha ? {} : { alpha }),
+    ...(draft.cuped === applied.cuped ? {} : { cuped: draft.cuped }),
+    ...(draft.correction === applied.correction ? {} : { correction: draft.correction }),
+  };
+  return stored === undefined && Object.keys(changed).length === 0 ? undefined : { ...stored, ...changed };
+}
+
+/** The plan in a few words: "sequential test, α = 0.05, CUPED on, Holm–Bonferroni correction". */
+export function analysisPlanText(plan: AnalysisPlan | undefined): string {
+  const applied = appliedAnalysisPlan(plan);
+  const correction = { holm: 'Holm–Bonferroni correction', bh: 'Benjamini–Hochberg correction', none: 'no correction' }[applied.correction];
+  return `${applied.sequential ? 'sequential' : 'fixed-horizon'} test, α = ${String(applied.alpha)}, CUPED ${applied.cuped ? 'on' : 'off'}, ${correction}`;
+}
+
+/**
+ * The analysis plan: the test, α, CUPED and the correction the results use unless a reader asks for
+ * others, with α checked in plain words, and the API's refusal of the plan.
+ */
+export function AnalysisPlanField({ draft, onChange, refusal }: { draft: AnalysisPlanDraft; onChange: (draft: AnalysisPlanDraft) => void; refusal?: string | undefined }): ReactNode {
+  const ids = useId();
+  const alphaError = `${ids}-alpha-error`;
+  const message = checkAnalysisPlan(draft).problem ?? (refusal === undefined ? undefined : `The API refused this plan: ${refusal}.`);
+  const set = (patch: Partial<AnalysisPlanDraft>): void => { onChange({ ...draft, ...patch }); };
+  return (
+    <fieldset>
+      <legend>Analysis plan</legend>
+      <p className="small muted">
+        How the results are analysed unless a reader asks otherwise: on the experiment page, in the CSV export and when deciding. Saved with the experiment, so
+        everyone reads the same numbers; an option left as it is keeps the platform&apos;s default.
+      </p>
+      <div className="row">
+        <label>
+          Test
+          <select value={draft.sequential ? 'sequential' : 'fixed'} onChange={(e) => { set({ sequential: e.target.value === 'sequential' }); }}>
+            <option value="fixed">Fixed-horizon: read once, at the planned end</option>
+            <option value="sequential">Sequential: safe to look at any time</option>
+          </select>
+        </label>
+        <label>
+          Significance level α
+          <input type="number" min={0} max={1} step={0.005} value={draft.alpha} {...invalidProps(alphaError, message)} onChange={(e) => { set({ alpha: e.target.value }); }} />
+        </label>
+      </div>
+      <FieldError id={alphaError} message={message} />
+      <label>
+        Multiple-comparison correction
+        <select value={draft.correction} onChange={(e) => { set({ correction: e.target.value as AnalysisPlanDraft['correction'] }); }}>
+          {CORRECTIONS.map((c) => (
+            <option key={c.value} value={c.value}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="check" title="Variance reduction with each unit's pre-exposure data, when there is some">
+        <input type="checkbox" checked={draft.cuped} onChange={(e) => { set({ cuped: e.target.checked }); }} />
+        CUPED
+      </label>
+    </fieldset>
+  );
+}
+
+/** The API's refusal of the analysis plan (a 400 naming `analysis` or one of its options), for under its fields. */
+export function analysisPlanRefusal(error: unknown): string | undefined {
+  return fieldErrors(error).get('analysis');
 }
 
 /** `definition` with `field` set to `value`, or without it when `value` is undefined. */

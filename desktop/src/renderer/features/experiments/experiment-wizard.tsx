@@ -16,8 +16,8 @@ import type { ConditionRow } from '../flags/condition-model.js';
 import { planDuration, planText } from './power-plan.js';
 import type { PowerPlan, PowerPlanField } from './power-plan.js';
 import { variationIssues } from './variation-checks.js';
-import { GuardrailActionField, HoldoutField, NamespaceField, checkNamespace, namespaceDraftOf, namespaceRefusal } from './experiment-settings-fields.js';
-import type { GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
+import { AnalysisPlanField, GuardrailActionField, HoldoutField, NamespaceField, analysisPlanDraftOf, analysisPlanOf, analysisPlanRefusal, checkAnalysisPlan, checkNamespace, namespaceDraftOf, namespaceRefusal } from './experiment-settings-fields.js';
+import type { AnalysisPlanDraft, GuardrailAction, NamespaceDraft } from './experiment-settings-fields.js';
 import type { VariationDraft } from './variation-checks.js';
 
 const STEPS = ['Hypothesis', 'Variations', 'Targeting', 'Metrics', 'Power', 'Review'] as const;
@@ -200,6 +200,9 @@ export default function ExperimentWizard(): ReactNode {
   const [holdout, setHoldout] = useState('');
   const [namespaceDraft, setNamespaceDraft] = useState<NamespaceDraft>(namespaceDraftOf(undefined));
   const namespaceCheck = checkNamespace(namespaceDraft);
+  /** The platform's defaults until changed: only the options changed are sent. */
+  const [analysisDraft, setAnalysisDraft] = useState<AnalysisPlanDraft>(analysisPlanDraftOf(undefined));
+  const analysisPlan = analysisPlanOf(undefined, analysisDraft);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   /** The experiment once created: a retry after a failed start only starts it (creating again would be refused as taken). */
@@ -247,7 +250,7 @@ export default function ExperimentWizard(): ReactNode {
         : Object.keys(namespaceCheck.problems).length > 0
           ? 'Fix the namespace.'
           : null,
-    dimensionsProblem(dimensions),
+    dimensionsProblem(dimensions) ?? (checkAnalysisPlan(analysisDraft).problem === undefined ? null : 'Fix the significance level α of the analysis plan.'),
     null,
     null,
   ];
@@ -308,6 +311,7 @@ export default function ExperimentWizard(): ReactNode {
       ...(holdout === '' ? {} : { holdout }),
       ...(namespaceCheck.namespace === undefined ? {} : { namespace: namespaceCheck.namespace }),
       ...(guardrailAction === undefined ? {} : { guardrailAction }),
+      ...(analysisPlan === undefined ? {} : { analysis: analysisPlan }),
     };
   };
 
@@ -501,6 +505,7 @@ export default function ExperimentWizard(): ReactNode {
                 </span>
               </label>
             ) : null}
+            {step === 3 ? <AnalysisPlanField draft={analysisDraft} onChange={setAnalysisDraft} refusal={analysisPlanRefusal(error)} /> : null}
             {step === 4 ? (
               <>
                 <p className="muted">

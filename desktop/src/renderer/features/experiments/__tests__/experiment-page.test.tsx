@@ -1343,7 +1343,7 @@ describe('experiment page archiving', () => {
   });
 });
 
-describe('experiment page: guardrail action, holdout and namespace', () => {
+describe('experiment page: guardrail action, holdout, namespace and analysis plan', () => {
   const HOLDOUTS: Stored<Holdout>[] = [
     storedOf<Holdout>({ key: 'global-2026', name: 'Global 2026', hashAttribute: 'id', coverage: 0.05 }),
     storedOf<Holdout>({ key: 'q4', name: 'Q4', hashAttribute: 'id', coverage: 0.1 }),
@@ -1463,6 +1463,42 @@ describe('experiment page: guardrail action, holdout and namespace', () => {
     expect(described(start)).toBe('The API refused this range: overlaps "banner" in namespace "checkout".');
     expect(sent.find((r) => r.method === 'PUT')?.body).toMatchObject({ namespace: { id: 'checkout', range: [0.2, 0.5] } });
     expect(screen.getByRole('dialog', { name: 'Settings of Checkout' })).toBeTruthy();
+  });
+
+  it("starts the results' test and CUPED toggles from the saved analysis plan, and asks for what they show", async () => {
+    const u = userEvent.setup();
+    const { sent } = render5({ analysis: { sequential: true, cuped: false } });
+    const sequential = await screen.findByRole<HTMLInputElement>('switch', { name: 'Sequential (safe to peek)' });
+    const cuped = screen.getByRole<HTMLInputElement>('switch', { name: 'CUPED' });
+    expect([sequential.checked, cuped.checked]).toEqual([true, false]);
+    await waitFor(() => { expect(sent.some((r) => r.path.includes('/results?'))).toBe(true); });
+    const asked = (): URLSearchParams => new URL(sent.filter((r) => r.path.includes('/results?')).at(-1)!.path, 'http://x').searchParams;
+    expect([asked().get('sequential'), asked().get('cuped')]).toEqual(['true', 'false']);
+
+    await u.click(sequential);
+    await waitFor(() => { expect(asked().get('sequential')).toBe('false'); });
+    expect(asked().get('cuped')).toBe('false');
+  });
+
+  it('edits the analysis plan in Settings…, checks α in plain words, and saves only the options changed', async () => {
+    const u = userEvent.setup();
+    const { backend, sent } = render5({ analysis: { sequential: true } });
+    const stored = backend.current().definition;
+    await u.click(await screen.findByRole('button', { name: 'Settings…' }));
+    const dialog = screen.getByRole('dialog', { name: 'Settings of Checkout' });
+    const plan = within(dialog).getByRole('group', { name: 'Analysis plan' });
+    const alpha = within(plan).getByRole<HTMLInputElement>('spinbutton', { name: 'Significance level α' });
+    expect([select('Test').value, alpha.value, select('Multiple-comparison correction').value, within(plan).getByRole<HTMLInputElement>('checkbox', { name: 'CUPED' }).checked]).toEqual(['sequential', '0.05', 'holm', true]);
+
+    fireEvent.change(alpha, { target: { value: '0' } });
+    expect(described(alpha)).toBe('Significance level α: 0 is not between 0 and 1 (both excluded); 0.05 is usual.');
+    expect(within(dialog).getByRole('button', { name: 'Save settings' })).toHaveProperty('disabled', true);
+    fireEvent.change(alpha, { target: { value: '0.1' } });
+    await u.selectOptions(select('Multiple-comparison correction'), 'none');
+    await u.click(within(dialog).getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => { expect(screen.queryByRole('dialog')).toBeNull(); });
+
+    expect(sent.find((r) => r.method === 'PUT')?.body).toEqual({ ...stored, analysis: { sequential: true, alpha: 0.1, correction: 'none' } });
   });
 
   it('checks the range in Settings… and saves nothing until it is right', async () => {

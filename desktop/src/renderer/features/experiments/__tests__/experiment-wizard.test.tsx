@@ -615,6 +615,34 @@ describe('experiment wizard: guardrail action, holdout and namespace', () => {
     expect(body).not.toHaveProperty('guardrailAction');
     expect(body).not.toHaveProperty('holdout');
     expect(body).not.toHaveProperty('namespace');
+    expect(body).not.toHaveProperty('analysis');
+  });
+
+  it('sends the analysis plan chosen on the Metrics step, only the options changed, and checks α in plain words first', async () => {
+    const u = userEvent.setup();
+    const { client, sent } = projectApi();
+    await openWizard(u, client, user(), [DEVELOPMENT], 'planned', 'Planned');
+    await toTargeting(u);
+    await next(u, 'Targeting', 'Metrics');
+    const plan = screen.getByRole('group', { name: 'Analysis plan' });
+    const alpha = within(plan).getByRole<HTMLInputElement>('spinbutton', { name: 'Significance level α' });
+    // The platform's defaults until changed.
+    expect([select('Test').value, alpha.value, select('Multiple-comparison correction').value, within(plan).getByRole<HTMLInputElement>('checkbox', { name: 'CUPED' }).checked]).toEqual(['fixed', '0.05', 'holm', true]);
+
+    fireEvent.change(alpha, { target: { value: '1' } });
+    expect(described(alpha)).toBe('Significance level α: 1 is not between 0 and 1 (both excluded); 0.05 is usual.');
+    expect(screen.getByRole('button', { name: 'Next' }).getAttribute('aria-disabled')).toBe('true');
+    fireEvent.change(alpha, { target: { value: '' } });
+    expect(described(alpha)).toBe('Significance level α: enter a number between 0 and 1, such as 0.05.');
+    fireEvent.change(alpha, { target: { value: '0.01' } });
+    expect(alpha.getAttribute('aria-invalid')).toBeNull();
+    await u.selectOptions(select('Test'), 'sequential');
+    await u.click(within(plan).getByRole('checkbox', { name: 'CUPED' }));
+    await next(u, 'Metrics', 'Power');
+    await next(u, 'Power', 'Review');
+
+    const body = await createDraft(u, sent);
+    expect(body.analysis).toEqual({ sequential: true, alpha: 0.01, cuped: false });
   });
 
   it('checks the namespace range (0–100%, start below end) and keeps Next disabled until it is right', async () => {
